@@ -1,0 +1,121 @@
+/*
+ * common.c — status names, error formatting, aligned allocation, hashing
+ * and atomic file writes used throughout the library.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common_priv.h"
+
+static const char *const status_names[] = {
+    [0] = "ok",
+    [1] = "invalid argument",
+    [2] = "I/O error",
+    [3] = "parse error",
+    [4] = "out of memory",
+    [5] = "too large",
+    [6] = "corrupt model file",
+    [7] = "training diverged",
+    [8] = "mismatch",
+    [9] = "unsupported",
+    [10] = "not found",
+    [11] = "wrong call order",
+};
+
+const char *mfr_status_str(int status)
+{
+    if (status > 0 || status < -(int)(sizeof status_names / sizeof *status_names - 1))
+        return "unknown status";
+    return status_names[-status];
+}
+
+void mfr_assert_fail(const char *expr, const char *file, int line)
+{
+    fprintf(stderr, "mfrec: internal error: assertion `%s' failed at %s:%d\n", expr, file,
+            line);
+    abort();
+}
+
+int mfr_seterr(mfr_error *err, int status, const char *fmt, ...)
+{
+    if (err) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(err->message, sizeof err->message, fmt, ap);
+        va_end(ap);
+        err->status = status;
+    }
+    return status;
+}
+
+void *mfr_aligned_calloc(size_t bytes)
+{
+    size_t rounded = (bytes + 63) / 64 * 64;
+    if (rounded < bytes) return NULL;
+    if (rounded == 0) rounded = 64;
+    void *p = aligned_alloc(64, rounded);
+    if (p) memset(p, 0, rounded);
+    return p;
+}
+
+void mfr_aligned_free(void *p) { free(p); }
+
+void mfr_free(void *p) { free(p); }
+
+uint64_t mfr_fnv1a(uint64_t h, const void *data, size_t n)
+{
+    const unsigned char *p = data;
+    for (size_t i = 0; i < n; i++) {
+        h ^= p[i];
+        h *= UINT64_C(0x100000001b3);
+    }
+    return h;
+}
+
+uint64_t mfr_physical_memory(void)
+{
+    long pages = sysconf(_SC_PHYS_PAGES);
+    long page = sysconf(_SC_PAGESIZE);
+    if (pages <= 0 || page <= 0) return 0;
+    return (uint64_t)pages * (uint64_t)page;
+}
+
+int mfr_write_atomic(const char *path, mfr_write_fn fn, void *ctx, mfr_error *err)
+{
+    size_t len = strlen(path);
+    char *tmp = malloc(len + 16);
+    if (!tmp) return mfr_seterr(err, MFR_ERR_NOMEM, "out of memory writing %s", path);
+    snprintf(tmp, len + 16, "%s.tmpXXXXXX", path);
+    int fd = mkstemp(tmp);
+    if (fd < 0) {
+        int e = errno;
+        free(tmp);
+        return mfr_seterr(err, MFR_ERR_IO, "cannot create %s: %s", path, strerror(e));
+    }
+    (void)fchmod(fd, 0644);
+    FILE *f = fdopen(fd, "wb");
+    if (!f) {
+        int e = errno;
+        close(fd);
+        unlink(tmp);
+        free(tmp);
+        return mfr_seterr(err, MFR_ERR_IO, "cannot write %s: %s", path, strerror(e));
+    }
+    int rc = fn(f, ctx, err);
+    if (rc == MFR_OK && (fflush(f) != 0 || ferror(f)))
+        rc = mfr_seterr(err, MFR_ERR_IO, "cannot write %s: %s", path, strerror(errno));
+    if (rc == MFR_OK && fsync(fileno(f)) != 0)
+        rc = mfr_seterr(err, MFR_ERR_IO, "cannot sync %s: %s", path, strerror(errno));
+    if (fclose(f) != 0 && rc == MFR_OK)
+        rc = mfr_seterr(err, MFR_ERR_IO, "cannot close %s: %s", path, strerror(errno));
+    if (rc == MFR_OK && rename(tmp, path) != 0)
+        rc = mfr_seterr(err, MFR_ERR_IO, "cannot rename %s to %s: %s", tmp, path,
+                        strerror(errno));
+    if (rc != MFR_OK) unlink(tmp);
+    free(tmp);
+    return rc;
+}

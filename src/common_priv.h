@@ -1,0 +1,64 @@
+/*
+ * common_priv.h — helpers shared by every library file: error reporting,
+ * checked size arithmetic, aligned allocation, assertions and hashing.
+ */
+#ifndef MFR_COMMON_PRIV_H
+#define MFR_COMMON_PRIV_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "mfrec.h"
+
+/* Internal invariant check: prints the expression with file and line, then
+ * aborts. Never used for user input. */
+#define MFR_ASSERT(x)                                                           \
+    do {                                                                        \
+        if (!(x)) mfr_assert_fail(#x, __FILE__, __LINE__);                      \
+    } while (0)
+
+_Noreturn void mfr_assert_fail(const char *expr, const char *file, int line);
+
+/* Fills err (when non-NULL) and returns status, so callers can write
+ * `return mfr_seterr(err, MFR_ERR_PARSE, "%s:%d: ...", path, line);`. */
+int mfr_seterr(mfr_error *err, int status, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* Checked size arithmetic: return false on overflow. */
+static inline bool mfr_mul_size(size_t a, size_t b, size_t *out)
+{
+    return !__builtin_mul_overflow(a, b, out);
+}
+static inline bool mfr_add_size(size_t a, size_t b, size_t *out)
+{
+    return !__builtin_add_overflow(a, b, out);
+}
+
+/* 64-byte aligned allocation (zeroed), freed with mfr_aligned_free. */
+void *mfr_aligned_calloc(size_t bytes);
+void mfr_aligned_free(void *p);
+
+/* Embedding rows are padded to this many floats (one AVX2 vector). */
+#define MFR_LANES 8
+static inline int32_t mfr_pad_k(int32_t k)
+{
+    return (k + MFR_LANES - 1) / MFR_LANES * MFR_LANES;
+}
+
+/* FNV-1a 64-bit, streaming: start with MFR_FNV_INIT. */
+#define MFR_FNV_INIT UINT64_C(0xcbf29ce484222325)
+uint64_t mfr_fnv1a(uint64_t h, const void *data, size_t n);
+
+/* Physical memory of the machine in bytes (0 when unknown). */
+uint64_t mfr_physical_memory(void);
+
+/* Writes a file atomically: the callback writes into a temporary file in the
+ * same directory, which is then flushed, fsync'ed and renamed onto `path`.
+ * On any failure the temporary file is removed and `path` is untouched. */
+typedef int (*mfr_write_fn)(FILE *f, void *ctx, mfr_error *err);
+int mfr_write_atomic(const char *path, mfr_write_fn fn, void *ctx, mfr_error *err);
+
+#endif

@@ -1,0 +1,35 @@
+/*
+ * model_priv.h — the in-memory model: padded, 64-byte aligned factor rows,
+ * Adam moments, the configuration and the id maps. The trainer owns one
+ * and updates it in place; model_io.c reads and writes the file format
+ * (docs/MODEL_FORMAT.md).
+ */
+#ifndef MFR_MODEL_PRIV_H
+#define MFR_MODEL_PRIV_H
+
+#include "common_priv.h"
+
+struct mfr_model {
+    mfr_config cfg;       /* n_threads and max_memory are zeroed: not model state */
+    int32_t k;            /* user-visible dimension */
+    int32_t k_pad;        /* row stride in floats, multiple of MFR_LANES */
+    int32_t n_users, n_items;
+    int64_t epochs;       /* Adam steps taken */
+    float *U, *V;         /* n_users x k_pad, n_items x k_pad; padding lanes zero */
+    float *mU, *vU;       /* Adam first and second moments, same layout */
+    float *mV, *vV;
+    int64_t *user_ids;    /* dense -> raw id */
+    int64_t *item_ids;
+    char *split_spec;     /* "" when unknown */
+    char *data_dir;       /* "" when unknown */
+    uint64_t data_fingerprint;
+};
+
+/* Allocates a model with zeroed factors and moments and copies of the id
+ * maps (user_ids/item_ids may be NULL: identity 1-based ids are used). */
+int mfr_model_alloc(int32_t k, int32_t n_users, int32_t n_items, mfr_model **out,
+                    mfr_error *err);
+/* Bytes mfr_model_alloc would allocate, or 0 on overflow. */
+size_t mfr_model_bytes(int32_t k, int32_t n_users, int32_t n_items);
+
+#endif

@@ -1,0 +1,29 @@
+/*
+ * rng_priv.h — a counter-based generator: every random number is a pure
+ * function of (seed, stream, index), so no result depends on which thread
+ * drew it or in what order. The mixing function is SplitMix64's finalizer
+ * applied to a combination of the key words (passes BigCrush as a counter
+ * generator when the index increments).
+ */
+#ifndef MFR_RNG_PRIV_H
+#define MFR_RNG_PRIV_H
+
+#include <stdint.h>
+
+/* Streams (purposes) used by the library; values are part of the
+ * determinism contract: never renumber. */
+enum mfr_rng_stream {
+    MFR_RNG_INIT_U = 1,
+    MFR_RNG_INIT_V = 2,
+    MFR_RNG_SPLIT = 3,
+    MFR_RNG_SYNTH = 16, /* synth.c uses 16..31 */
+};
+
+/* 64 random bits for (seed, stream, index). */
+uint64_t mfr_rng_u64(uint64_t seed, uint64_t stream, uint64_t index);
+/* Uniform double in [0, 1) with 53 random bits. */
+double mfr_rng_uniform(uint64_t seed, uint64_t stream, uint64_t index);
+/* Standard normal draw (Box-Muller on two uniforms of the same key). */
+double mfr_rng_normal(uint64_t seed, uint64_t stream, uint64_t index);
+
+#endif

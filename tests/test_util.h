@@ -1,0 +1,28 @@
+/*
+ * test_util.h — helpers shared by the cmocka tests: temporary directories,
+ * writing small files, and finding the MovieLens data for the tests that
+ * need it (they exit 77, which meson counts as skipped, when it is absent).
+ */
+#ifndef MFR_TEST_UTIL_H
+#define MFR_TEST_UTIL_H
+
+#include <stddef.h>
+
+/* Makes a fresh directory under $TMPDIR (or /tmp); returns a malloc'd path. */
+char *tu_mkdtemp(void);
+/* Removes a directory tree (rm -rf). */
+void tu_rmtree(const char *dir);
+/* Joins dir and name into a malloc'd path. */
+char *tu_path(const char *dir, const char *name);
+/* Writes `text` (len bytes, or strlen when len is (size_t)-1) to dir/name. */
+void tu_write_file(const char *dir, const char *name, const char *text, size_t len);
+/* Reads a whole file; returns malloc'd bytes (NUL-terminated) and its size. */
+char *tu_read_file(const char *path, size_t *len);
+/* True when the path exists. */
+int tu_exists(const char *path);
+/* The ML-100K directory from MFREC_DATA, or NULL when it is absent. */
+const char *tu_ml100k_dir(void);
+/* Prints `why` and exits 77 (meson: skipped). */
+_Noreturn void tu_skip_all(const char *why);
+
+#endif

@@ -1,1 +1,33 @@
-/* placeholder until implemented */ typedef int mfr_placeholder_kern_dispatch;
+/*
+ * kern_dispatch.c — picks the kernel set once, at trainer creation.
+ */
+#include "kern_priv.h"
+
+bool mfr_cpu_has_avx2(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+#else
+    return false;
+#endif
+}
+
+const struct mfr_kernel_set *mfr_kernels_select(int which, mfr_error *err)
+{
+    switch (which) {
+    case MFR_KERNELS_REF:
+        return &mfr_kernels_ref;
+    case MFR_KERNELS_AVX2:
+        if (!mfr_cpu_has_avx2()) {
+            mfr_seterr(err, MFR_ERR_UNSUPPORTED, "kernels: this CPU lacks AVX2/FMA; use ref or auto");
+            return NULL;
+        }
+        return &mfr_kernels_avx2;
+    case MFR_KERNELS_AUTO:
+        return mfr_cpu_has_avx2() ? &mfr_kernels_avx2 : &mfr_kernels_ref;
+    default:
+        mfr_seterr(err, MFR_ERR_INVALID, "kernels must be 0, 1 or 2, got %d", which);
+        return NULL;
+    }
+}

@@ -1,1 +1,86 @@
-/* placeholder until implemented */ typedef int mfr_placeholder_kern_ref;
+/*
+ * kern_ref.c — the portable scalar reference kernels. They follow the
+ * accumulation order documented in kern_priv.h lane for lane, so the
+ * vectorized sets can be checked against them bit for bit. Kept forever,
+ * also as the fallback on CPUs without AVX2.
+ */
+#include <math.h>
+#include <string.h>
+
+#include "kern_priv.h"
+
+static float ref_dot(const float *a, const float *b, int32_t k_pad)
+{
+    float acc[MFR_LANES] = {0};
+    for (int32_t c = 0; c < k_pad; c += MFR_LANES)
+        for (int l = 0; l < MFR_LANES; l++) acc[l] = fmaf(a[c + l], b[c + l], acc[l]);
+    float s4[4], s2[2];
+    for (int l = 0; l < 4; l++) s4[l] = acc[l] + acc[l + 4];
+    for (int l = 0; l < 2; l++) s2[l] = s4[l] + s4[l + 2];
+    return s2[0] + s2[1];
+}
+
+static inline void ref_axpy(float *restrict y, float a, const float *restrict x, int32_t k_pad)
+{
+    for (int32_t c = 0; c < k_pad; c++) y[c] = fmaf(a, x[c], y[c]);
+}
+
+static double ref_user_grad(const float *restrict u_row, const float *restrict V, int32_t k_pad,
+                            const int32_t *restrict items, const float *restrict ratings,
+                            int64_t n, float scale, float *restrict gu, float *restrict gV,
+                            float *restrict resid)
+{
+    double loss = 0.0;
+    for (int64_t j = 0; j < n; j++) {
+        const float *v_row = V + (size_t)items[j] * (size_t)k_pad;
+        float e = ref_dot(u_row, v_row, k_pad) - ratings[j];
+        loss += (double)e * (double)e;
+        float g = scale * e;
+        ref_axpy(gu, g, v_row, k_pad);
+        if (gV) ref_axpy(gV + (size_t)items[j] * (size_t)k_pad, g, u_row, k_pad);
+        if (resid) resid[j] = g;
+    }
+    return loss;
+}
+
+static void ref_item_grad(float *restrict gv, const float *restrict U, int32_t k_pad,
+                          const int32_t *restrict users, const int64_t *restrict pos,
+                          const float *restrict resid, int64_t n)
+{
+    memset(gv, 0, sizeof(float) * (size_t)k_pad);
+    for (int64_t j = 0; j < n; j++)
+        ref_axpy(gv, resid[pos[j]], U + (size_t)users[j] * (size_t)k_pad, k_pad);
+}
+
+static void ref_sum_buffers(float *restrict out, const float *restrict base, int64_t stride,
+                            int32_t n_bufs, int64_t n)
+{
+    for (int64_t x = 0; x < n; x++) {
+        float s = base[x];
+        for (int32_t b = 1; b < n_bufs; b++) s += base[(size_t)b * (size_t)stride + (size_t)x];
+        out[x] = s;
+    }
+}
+
+static void ref_adam(float *restrict p, float *restrict m, float *restrict v,
+                     const float *restrict g, int64_t n, const struct mfr_adam_coef *c)
+{
+    for (int64_t x = 0; x < n; x++) {
+        float gx = g[x];
+        float mx = m[x] + c->w1 * (gx - m[x]);
+        float vx = c->beta2 * v[x] + c->w2 * (gx * gx);
+        float denom = sqrtf(vx) / c->bc2_sqrt + c->eps;
+        m[x] = mx;
+        v[x] = vx;
+        p[x] = p[x] - c->step * (mx / denom);
+    }
+}
+
+const struct mfr_kernel_set mfr_kernels_ref = {
+    .name = "ref",
+    .dot = ref_dot,
+    .user_grad = ref_user_grad,
+    .item_grad = ref_item_grad,
+    .sum_buffers = ref_sum_buffers,
+    .adam = ref_adam,
+};

@@ -1,1 +1,364 @@
-/* placeholder until implemented */ typedef int mfr_placeholder_train;
+/*
+ * train.c — the trainer: full-batch epochs over the training CSR, threads,
+ * the deterministic item-gradient reduction and the Adam step.
+ *
+ * DESIGN
+ * One OpenMP parallel region per epoch, in phases separated by barriers:
+ *
+ *  1. gradients  — threads take shards (contiguous user ranges) dynamically.
+ *                  A shard writes only its own users' gradient rows (gU),
+ *                  its loss slot shard_loss[s] and, depending on the
+ *                  reduction, its own item-gradient buffer (shard mode) or
+ *                  the residuals of its own ratings (owner mode).
+ *     barrier
+ *  2. reduction  — shard mode: gV = sum of the shard buffers in shard order,
+ *                  threads own disjoint ranges of gV. Owner mode: each item
+ *                  sums its ratings' residual * U[user] in CSC (user) order;
+ *                  threads own disjoint items.
+ *     single     — the loss: shard partials (double) summed in shard order.
+ *     barrier
+ *  3. Adam       — elementwise, threads own disjoint ranges of U, V and
+ *                  their moments.
+ *
+ * No float sum depends on which thread ran what: every sum has a fixed
+ * order given by the data (shard index, user order, rating order), so the
+ * factors are bit-identical for any thread count. The shard count comes
+ * from the configuration or the data, never from the thread count. All
+ * scratch memory is sized and allocated at creation; a step allocates
+ * nothing.
+ */
+#include <math.h>
+#include <omp.h>
+#include <string.h>
+
+#include "csr_priv.h"
+#include "dataset_priv.h"
+#include "kern_priv.h"
+#include "model_priv.h"
+#include "rng_priv.h"
+
+/* Floats per Adam work chunk (a multiple of MFR_LANES). */
+#define ADAM_CHUNK 4096
+
+struct mfr_trainer {
+    mfr_config cfg;
+    mfr_model *model;
+    const struct mfr_kernel_set *kern;
+    int32_t reduce; /* MFR_REDUCE_SHARD or MFR_REDUCE_OWNER */
+    struct mfr_csr csr;
+    struct mfr_csc csc; /* owner mode */
+    int32_t n_shards;
+    int32_t *shard_first; /* n_shards + 1 */
+    double *shard_loss;   /* n_shards */
+    float *gU, *gV;       /* model layout */
+    float *resid;         /* owner mode: nnz */
+    float *shard_gV;      /* shard mode: n_shards x n_items x k_pad */
+    int32_t n_threads;
+    uint64_t mem_bytes;
+    char errmsg[512];
+};
+
+/* Bytes of every buffer the trainer allocates, or 0 on overflow. */
+static size_t trainer_bytes(int32_t k_pad, int32_t n_users, int32_t n_items, int64_t nnz,
+                            int32_t n_shards, int32_t reduce, size_t model_bytes)
+{
+    size_t total = model_bytes, part, rows;
+    if (!model_bytes) return 0;
+    size_t csr = mfr_csr_bytes(n_users, nnz);
+    if (!csr || !mfr_add_size(total, csr, &total)) return 0;
+    /* gU and gV */
+    if (!mfr_add_size((size_t)n_users, (size_t)n_items, &rows)) return 0;
+    if (!mfr_mul_size(rows, (size_t)k_pad * sizeof(float), &part)) return 0;
+    if (!mfr_add_size(total, part, &total)) return 0;
+    if (!mfr_add_size(total, ((size_t)n_shards + 1) * (sizeof(int32_t) + sizeof(double)),
+                      &total))
+        return 0;
+    if (reduce == MFR_REDUCE_OWNER) {
+        size_t csc = mfr_csc_bytes(n_items, nnz);
+        if (!csc || !mfr_add_size(total, csc, &total)) return 0;
+        if (!mfr_mul_size((size_t)nnz, sizeof(float), &part)) return 0;
+        if (!mfr_add_size(total, part, &total)) return 0;
+    } else {
+        if (!mfr_mul_size((size_t)n_shards, (size_t)n_items, &part)) return 0;
+        if (!mfr_mul_size(part, (size_t)k_pad * sizeof(float), &part)) return 0;
+        if (!mfr_add_size(total, part, &total)) return 0;
+    }
+    return total;
+}
+
+static char *dup_str(const char *s)
+{
+    size_t n = strlen(s) + 1;
+    char *p = malloc(n);
+    if (p) memcpy(p, s, n);
+    return p;
+}
+
+static void init_factors(float *F, int32_t n_rows, int32_t k, int32_t k_pad, float std,
+                         uint64_t seed, uint64_t stream, int32_t n_threads)
+{
+    /* Each value is a pure function of (seed, stream, row * k + col). */
+#pragma omp parallel for schedule(static) num_threads(n_threads)
+    for (int32_t r = 0; r < n_rows; r++) {
+        float *row = F + (size_t)r * (size_t)k_pad;
+        for (int32_t c = 0; c < k; c++)
+            row[c] = (float)(std * mfr_rng_normal(seed, stream, (uint64_t)r * (uint64_t)k + (uint64_t)c));
+    }
+}
+
+int mfr_trainer_create(const mfr_config *cfg_in, const mfr_dataset *ds,
+                       const mfr_ratings *train, const char *split_spec, mfr_trainer **out,
+                       mfr_error *err)
+{
+    int rc;
+    mfr_trainer *tr = NULL;
+    if (!out) return mfr_seterr(err, MFR_ERR_INVALID, "trainer output pointer is NULL");
+    *out = NULL;
+    if (!ds || !train) return mfr_seterr(err, MFR_ERR_INVALID, "dataset or ratings is NULL");
+    if ((rc = mfr_config_validate(cfg_in, err)) != MFR_OK) return rc;
+    if (train->n < 1) return mfr_seterr(err, MFR_ERR_INVALID, "the training set has no ratings");
+
+    const struct mfr_kernel_set *kern = mfr_kernels_select(cfg_in->kernels, err);
+    if (!kern) return err ? err->status : MFR_ERR_UNSUPPORTED;
+
+    mfr_config cfg = *cfg_in;
+    int32_t n_users = ds->n_users, n_items = ds->n_items, k = cfg.k;
+    int32_t k_pad = mfr_pad_k(k);
+    int32_t reduce = cfg.reduce == MFR_REDUCE_SHARD ? MFR_REDUCE_SHARD : MFR_REDUCE_OWNER;
+    int32_t n_shards = cfg.n_shards ? cfg.n_shards : mfr_shards_default(n_users, train->n);
+    if (n_shards > n_users) n_shards = n_users;
+    if (n_shards < 1) n_shards = 1;
+
+    uint64_t budget = cfg.max_memory ? cfg.max_memory : mfr_physical_memory();
+    size_t need = trainer_bytes(k_pad, n_users, n_items, train->n, n_shards, reduce,
+                                mfr_model_bytes(k, n_users, n_items));
+    if (need == 0)
+        return mfr_seterr(err, MFR_ERR_TOO_LARGE,
+                          "training buffers for %d users x %d items x k=%d overflow the address space",
+                          (int)n_users, (int)n_items, (int)k);
+    if (budget && need > budget)
+        return mfr_seterr(err, MFR_ERR_TOO_LARGE,
+                          "training needs %.1f MiB (factors, Adam state, CSR and %s buffers), "
+                          "more than the memory budget of %.1f MiB",
+                          (double)need / 1048576.0, reduce == MFR_REDUCE_SHARD ? "shard" : "owner",
+                          (double)budget / 1048576.0);
+
+    tr = calloc(1, sizeof *tr);
+    if (!tr) return mfr_seterr(err, MFR_ERR_NOMEM, "out of memory");
+    tr->cfg = cfg;
+    tr->kern = kern;
+    tr->reduce = reduce;
+    tr->n_shards = n_shards;
+    tr->n_threads = cfg.n_threads > 0 ? cfg.n_threads : omp_get_max_threads();
+    tr->mem_bytes = need;
+
+    if ((rc = mfr_model_alloc(k, n_users, n_items, &tr->model, err)) != MFR_OK) goto fail;
+    mfr_model *m = tr->model;
+    m->cfg = cfg;
+    m->cfg.n_threads = 0;
+    m->cfg.max_memory = 0;
+    memcpy(m->user_ids, ds->user_ids, sizeof(int64_t) * (size_t)n_users);
+    memcpy(m->item_ids, ds->item_ids, sizeof(int64_t) * (size_t)n_items);
+    free(m->split_spec);
+    free(m->data_dir);
+    m->split_spec = dup_str(split_spec ? split_spec : "");
+    m->data_dir = dup_str(ds->dir ? ds->dir : "");
+    m->data_fingerprint = ds->fingerprint;
+    if (!m->split_spec || !m->data_dir) goto nomem;
+
+    if ((rc = mfr_csr_build(n_users, n_items, train->n, train->user, train->item,
+                            train->rating, &tr->csr, err)) != MFR_OK)
+        goto fail;
+    tr->shard_first = malloc(sizeof(int32_t) * ((size_t)n_shards + 1));
+    tr->shard_loss = calloc((size_t)n_shards, sizeof(double));
+    tr->gU = mfr_aligned_calloc((size_t)n_users * (size_t)k_pad * sizeof(float));
+    tr->gV = mfr_aligned_calloc((size_t)n_items * (size_t)k_pad * sizeof(float));
+    if (!tr->shard_first || !tr->shard_loss || !tr->gU || !tr->gV) goto nomem;
+    mfr_shards_cut(&tr->csr, n_shards, tr->shard_first);
+    if (reduce == MFR_REDUCE_OWNER) {
+        if ((rc = mfr_csc_build(&tr->csr, &tr->csc, err)) != MFR_OK) goto fail;
+        tr->resid = mfr_aligned_calloc((size_t)train->n * sizeof(float));
+        if (!tr->resid) goto nomem;
+    } else {
+        tr->shard_gV = mfr_aligned_calloc((size_t)n_shards * (size_t)n_items * (size_t)k_pad *
+                                          sizeof(float));
+        if (!tr->shard_gV) goto nomem;
+    }
+
+    init_factors(m->U, n_users, k, k_pad, cfg.init_std, cfg.seed, MFR_RNG_INIT_U, tr->n_threads);
+    init_factors(m->V, n_items, k, k_pad, cfg.init_std, cfg.seed, MFR_RNG_INIT_V, tr->n_threads);
+    *out = tr;
+    return MFR_OK;
+nomem:
+    rc = mfr_seterr(err, MFR_ERR_NOMEM, "out of memory allocating %.1f MiB of training buffers",
+                    (double)need / 1048576.0);
+fail:
+    mfr_trainer_destroy(tr);
+    return rc;
+}
+
+void mfr_trainer_destroy(mfr_trainer *tr)
+{
+    if (!tr) return;
+    mfr_model_destroy(tr->model);
+    mfr_csr_free(&tr->csr);
+    mfr_csc_free(&tr->csc);
+    free(tr->shard_first);
+    free(tr->shard_loss);
+    mfr_aligned_free(tr->gU);
+    mfr_aligned_free(tr->gV);
+    mfr_aligned_free(tr->resid);
+    mfr_aligned_free(tr->shard_gV);
+    free(tr);
+}
+
+static int copy_factor_rows(float *dst, int32_t k_pad, const float *src, int64_t rows,
+                            int64_t cols, int32_t want_rows, int32_t k, const char *name,
+                            mfr_error *err)
+{
+    if (!src) return mfr_seterr(err, MFR_ERR_INVALID, "%s is NULL", name);
+    if (rows != want_rows || cols != k)
+        return mfr_seterr(err, MFR_ERR_MISMATCH, "%s has shape (%lld, %lld), expected (%d, %d)",
+                          name, (long long)rows, (long long)cols, (int)want_rows, (int)k);
+    for (int64_t x = 0; x < rows * cols; x++)
+        if (!isfinite(src[x]))
+            return mfr_seterr(err, MFR_ERR_INVALID, "%s[%lld][%lld] is not finite", name,
+                              (long long)(x / cols), (long long)(x % cols));
+    for (int64_t r = 0; r < rows; r++)
+        memcpy(dst + (size_t)r * (size_t)k_pad, src + (size_t)r * (size_t)cols,
+               sizeof(float) * (size_t)cols);
+    return MFR_OK;
+}
+
+int mfr_trainer_set_factors(mfr_trainer *tr, const float *U, int64_t u_rows, int64_t u_cols,
+                            const float *V, int64_t v_rows, int64_t v_cols, mfr_error *err)
+{
+    if (!tr) return mfr_seterr(err, MFR_ERR_INVALID, "trainer is NULL");
+    mfr_model *m = tr->model;
+    if (m->epochs != 0)
+        return mfr_seterr(err, MFR_ERR_STATE, "factors can only be set before the first step");
+    size_t ub = (size_t)m->n_users * (size_t)m->k_pad, vb = (size_t)m->n_items * (size_t)m->k_pad;
+    float *nu = mfr_aligned_calloc(ub * sizeof(float));
+    float *nv = mfr_aligned_calloc(vb * sizeof(float));
+    int rc = MFR_OK;
+    if (!nu || !nv) {
+        rc = mfr_seterr(err, MFR_ERR_NOMEM, "out of memory copying factors");
+        goto done;
+    }
+    if ((rc = copy_factor_rows(nu, m->k_pad, U, u_rows, u_cols, m->n_users, m->k, "U", err)) ||
+        (rc = copy_factor_rows(nv, m->k_pad, V, v_rows, v_cols, m->n_items, m->k, "V", err)))
+        goto done;
+    memcpy(m->U, nu, ub * sizeof(float));
+    memcpy(m->V, nv, vb * sizeof(float));
+done:
+    mfr_aligned_free(nu);
+    mfr_aligned_free(nv);
+    return rc;
+}
+
+int mfr_trainer_step(mfr_trainer *tr, double *loss_out)
+{
+    if (!tr) return MFR_ERR_INVALID;
+    mfr_model *m = tr->model;
+    const struct mfr_kernel_set *kern = tr->kern;
+    const int32_t k_pad = m->k_pad, n_items = m->n_items, n_shards = tr->n_shards;
+    const int64_t nnz = tr->csr.nnz;
+    const float scale = (float)(2.0 / (double)nnz);
+
+    /* Bias corrections once per step, in double, as PyTorch computes them. */
+    const double t = (double)(m->epochs + 1);
+    const mfr_config *c = &tr->cfg;
+    const struct mfr_adam_coef coef = {
+        .w1 = (float)(1.0 - (double)c->beta1),
+        .beta2 = c->beta2,
+        .w2 = (float)(1.0 - (double)c->beta2),
+        .step = (float)((double)c->lr / (1.0 - pow((double)c->beta1, t))),
+        .bc2_sqrt = (float)sqrt(1.0 - pow((double)c->beta2, t)),
+        .eps = c->eps,
+    };
+    const int64_t u_len = (int64_t)m->n_users * k_pad, v_len = (int64_t)n_items * k_pad;
+    const int64_t u_chunks = (u_len + ADAM_CHUNK - 1) / ADAM_CHUNK;
+    const int64_t n_chunks = u_chunks + (v_len + ADAM_CHUNK - 1) / ADAM_CHUNK;
+    double total = 0.0;
+    int finite = 1;
+
+#pragma omp parallel num_threads(tr->n_threads)
+    {
+        /* Phase 1: gradients, shard by shard. */
+#pragma omp for schedule(dynamic, 1)
+        for (int32_t s = 0; s < n_shards; s++) {
+            float *gVs = tr->shard_gV ? tr->shard_gV + (size_t)s * (size_t)v_len : NULL;
+            if (gVs) memset(gVs, 0, sizeof(float) * (size_t)v_len);
+            double loss = 0.0;
+            for (int32_t u = tr->shard_first[s]; u < tr->shard_first[s + 1]; u++) {
+                float *gu = tr->gU + (size_t)u * (size_t)k_pad;
+                memset(gu, 0, sizeof(float) * (size_t)k_pad);
+                int64_t b = tr->csr.row_ptr[u], e = tr->csr.row_ptr[u + 1];
+                loss += kern->user_grad(m->U + (size_t)u * (size_t)k_pad, m->V, k_pad,
+                                        tr->csr.item + b, tr->csr.rating + b, e - b, scale, gu,
+                                        gVs, tr->resid ? tr->resid + b : NULL);
+            }
+            tr->shard_loss[s] = loss;
+        }
+
+        /* Phase 2: the item gradients, in an order fixed by the data. */
+        if (tr->reduce == MFR_REDUCE_OWNER) {
+#pragma omp for schedule(dynamic, 32)
+            for (int32_t i = 0; i < n_items; i++) {
+                int64_t b = tr->csc.col_ptr[i], e = tr->csc.col_ptr[i + 1];
+                kern->item_grad(tr->gV + (size_t)i * (size_t)k_pad, m->U, k_pad,
+                                tr->csc.user + b, tr->csc.pos + b, tr->resid, e - b);
+            }
+        } else {
+#pragma omp for schedule(static)
+            for (int64_t ch = 0; ch < (v_len + ADAM_CHUNK - 1) / ADAM_CHUNK; ch++) {
+                int64_t off = ch * ADAM_CHUNK;
+                int64_t len = v_len - off < ADAM_CHUNK ? v_len - off : ADAM_CHUNK;
+                kern->sum_buffers(tr->gV + off, tr->shard_gV + off, v_len, n_shards, len);
+            }
+        }
+
+#pragma omp single
+        {
+            for (int32_t s = 0; s < n_shards; s++) total += tr->shard_loss[s];
+            finite = isfinite(total);
+        }
+
+        /* Phase 3: Adam, elementwise over U then V. */
+        if (finite) {
+#pragma omp for schedule(static)
+            for (int64_t ch = 0; ch < n_chunks; ch++) {
+                int is_u = ch < u_chunks;
+                int64_t off = (is_u ? ch : ch - u_chunks) * ADAM_CHUNK;
+                int64_t len = (is_u ? u_len : v_len) - off;
+                if (len > ADAM_CHUNK) len = ADAM_CHUNK;
+                if (is_u)
+                    kern->adam(m->U + off, m->mU + off, m->vU + off, tr->gU + off, len, &coef);
+                else
+                    kern->adam(m->V + off, m->mV + off, m->vV + off, tr->gV + off, len, &coef);
+            }
+        }
+    }
+
+    double loss = total / (double)nnz;
+    if (loss_out) *loss_out = loss;
+    if (!finite) {
+        snprintf(tr->errmsg, sizeof tr->errmsg,
+                 "training loss became non-finite (%g) at epoch %lld; lower the learning rate",
+                 loss, (long long)m->epochs + 1);
+        return MFR_ERR_DIVERGED;
+    }
+    m->epochs++;
+    return MFR_OK;
+}
+
+const mfr_model *mfr_trainer_model(const mfr_trainer *tr) { return tr ? tr->model : NULL; }
+const char *mfr_trainer_errmsg(const mfr_trainer *tr) { return tr ? tr->errmsg : ""; }
+int32_t mfr_trainer_n_shards(const mfr_trainer *tr) { return tr ? tr->n_shards : 0; }
+int32_t mfr_trainer_n_threads(const mfr_trainer *tr) { return tr ? tr->n_threads : 0; }
+const char *mfr_trainer_kernels_name(const mfr_trainer *tr) { return tr ? tr->kern->name : ""; }
+const char *mfr_trainer_reduce_name(const mfr_trainer *tr)
+{
+    return !tr ? "" : tr->reduce == MFR_REDUCE_SHARD ? "shard" : "owner";
+}
+uint64_t mfr_trainer_memory_bytes(const mfr_trainer *tr) { return tr ? tr->mem_bytes : 0; }

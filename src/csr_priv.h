@@ -1,0 +1,52 @@
+/*
+ * csr_priv.h — compressed sparse rows of the training ratings (by user),
+ * the transposed index by item (CSC) used by the item-owner reduction, and
+ * the cut of the users into shards of contiguous users balanced by rating
+ * count.
+ */
+#ifndef MFR_CSR_PRIV_H
+#define MFR_CSR_PRIV_H
+
+#include "common_priv.h"
+
+/* Ratings grouped by user; within a user, items ascending. Training
+ * results therefore depend on the set of ratings, not on their file order. */
+struct mfr_csr {
+    int32_t n_users, n_items;
+    int64_t nnz;
+    int64_t *row_ptr; /* n_users + 1 */
+    int32_t *item;    /* nnz */
+    float *rating;    /* nnz */
+};
+
+/* Per item, its ratings' users (ascending) and positions in the CSR. */
+struct mfr_csc {
+    int64_t *col_ptr; /* n_items + 1 */
+    int32_t *user;    /* nnz */
+    int64_t *pos;     /* nnz: index into the CSR arrays */
+};
+
+/* Bytes the builders below allocate (0 on overflow). */
+size_t mfr_csr_bytes(int32_t n_users, int64_t nnz);
+size_t mfr_csc_bytes(int32_t n_items, int64_t nnz);
+
+/* Builds the CSR of n ratings (indices must be in range: checked, and a
+ * violation is MFR_ERR_MISMATCH). */
+int mfr_csr_build(int32_t n_users, int32_t n_items, int64_t n, const int32_t *users,
+                  const int32_t *items, const float *ratings, struct mfr_csr *out,
+                  mfr_error *err);
+void mfr_csr_free(struct mfr_csr *c);
+
+int mfr_csc_build(const struct mfr_csr *csr, struct mfr_csc *out, mfr_error *err);
+void mfr_csc_free(struct mfr_csc *c);
+
+/* Default shard count for a data size: ceil(nnz / 4096) clamped to
+ * 1..128 and to n_users. Depends on the data only. */
+int32_t mfr_shards_default(int32_t n_users, int64_t nnz);
+
+/* Cuts users into n_shards contiguous ranges [first[s], first[s+1]) with
+ * balanced rating counts: shard s starts at the first user whose CSR
+ * offset reaches s * nnz / n_shards. first has n_shards + 1 entries. */
+void mfr_shards_cut(const struct mfr_csr *csr, int32_t n_shards, int32_t *first);
+
+#endif

@@ -1,0 +1,79 @@
+/*
+ * kern_priv.h — the compute kernels: pure functions on contiguous float
+ * rows, with no threads, no allocation and no hidden state.
+ *
+ * Names: k_pad = row stride in floats (a multiple of MFR_LANES = 8), rows
+ * are 64-byte aligned and their padding lanes are zero. U is n_users x
+ * k_pad, V is n_items x k_pad.
+ *
+ * Accumulation order (identical in every kernel set, so the portable
+ * reference and the AVX2 set give bit-identical results):
+ *  - dot: 8 lane partials, acc[l] = fma(a[8c+l], b[8c+l], acc[l]) for chunk
+ *    c = 0, 1, ...; then combined pairwise: (l, l+4), then (l, l+2), then
+ *    (0, 1).
+ *  - gradient rows: g_row[x] = fma(g, other[x], g_row[x]), one rating at a
+ *    time in the given order.
+ *  - the loss: (double)e * (double)e summed in double in rating order.
+ *  - Adam: no FMA; the formulas of adam_step below, elementwise.
+ * The reference uses fmaf() where the AVX2 set uses vfmadd, and the build
+ * passes -ffp-contract=off so the compiler fuses nothing on its own.
+ */
+#ifndef MFR_KERN_PRIV_H
+#define MFR_KERN_PRIV_H
+
+#include <stdint.h>
+
+#include "common_priv.h"
+
+/* Per-step Adam coefficients, computed once per step in double like
+ * PyTorch's Adam (single-tensor path) and rounded to float:
+ *   m = m + w1 * (g - m)              (lerp, w1 = 1 - beta1)
+ *   v = beta2 * v + w2 * (g * g)      (w2 = 1 - beta2)
+ *   p = p - step * (m / (sqrt(v) / bc2_sqrt + eps))
+ * with step = lr / (1 - beta1^t), bc2_sqrt = sqrt(1 - beta2^t). */
+struct mfr_adam_coef {
+    float w1, beta2, w2, step, bc2_sqrt, eps;
+};
+
+struct mfr_kernel_set {
+    const char *name;
+
+    /* <a, b> over k_pad floats, in the documented lane order. */
+    float (*dot)(const float *a, const float *b, int32_t k_pad);
+
+    /* One user's ratings, in the given order. For each j < n:
+     *   e = dot(u_row, V[items[j]]) - ratings[j];  loss += e*e (double)
+     *   g = scale * e;  gu += g * V[items[j]]
+     *   gV (may be NULL): gV[items[j]] += g * u_row   (shard buffers)
+     *   resid (may be NULL): resid[j] = g             (item owners)
+     * gu must hold k_pad floats (the caller zeroes it). Returns the loss. */
+    double (*user_grad)(const float *restrict u_row, const float *restrict V, int32_t k_pad,
+                        const int32_t *restrict items, const float *restrict ratings,
+                        int64_t n, float scale, float *restrict gu, float *restrict gV,
+                        float *restrict resid);
+
+    /* One item's gradient from its ratings in CSC (user) order:
+     *   gv = sum_j resid[pos[j]] * U[users[j]], gv zeroed by the kernel. */
+    void (*item_grad)(float *restrict gv, const float *restrict U, int32_t k_pad,
+                      const int32_t *restrict users, const int64_t *restrict pos,
+                      const float *restrict resid, int64_t n);
+
+    /* out[x] = bufs[0][x] + bufs[1][x] + ... in buffer order, x < n
+     * (bufs[s] = base + s * stride). */
+    void (*sum_buffers)(float *restrict out, const float *restrict base, int64_t stride,
+                        int32_t n_bufs, int64_t n);
+
+    /* Adam update of n floats (n a multiple of MFR_LANES). */
+    void (*adam)(float *restrict p, float *restrict m, float *restrict v,
+                 const float *restrict g, int64_t n, const struct mfr_adam_coef *c);
+};
+
+extern const struct mfr_kernel_set mfr_kernels_ref;
+extern const struct mfr_kernel_set mfr_kernels_avx2;
+
+/* True when the CPU supports the AVX2 + FMA set. */
+bool mfr_cpu_has_avx2(void);
+/* Picks the set for enum mfr_kernels; NULL (with err) when unsupported. */
+const struct mfr_kernel_set *mfr_kernels_select(int which, mfr_error *err);
+
+#endif

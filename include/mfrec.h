@@ -243,11 +243,11 @@ enum mfr_kernels {
  */
 typedef struct mfr_config {
     int32_t k;           /**< embedding dimension, 1..4096, default 30 */
-    float lr;            /**< Adam learning rate, default 1e-3 */
-    float beta1;         /**< default 0.9 */
-    float beta2;         /**< default 0.999 */
-    float eps;           /**< default 1e-8 */
-    float init_std;      /**< std of the N(0, std^2) init, default 1.0 */
+    double lr;           /**< Adam learning rate, default 1e-3 */
+    double beta1;        /**< default 0.9 */
+    double beta2;        /**< default 0.999 */
+    double eps;          /**< default 1e-8 */
+    double init_std;     /**< std of the N(0, std^2) init, default 1.0 */
     uint64_t seed;       /**< initialization seed, default 300 */
     int32_t n_shards;    /**< 0: derived from the data (never from threads) */
     int32_t reduce;      /**< enum mfr_reduce, default MFR_REDUCE_DEFAULT */

@@ -2,7 +2,7 @@
  * common.c — status names, error formatting, aligned allocation, hashing
  * and atomic file writes used throughout the library.
  */
-#define _GNU_SOURCE
+#include <sys/stat.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>

@@ -11,11 +11,11 @@ void mfr_config_default(mfr_config *cfg)
 {
     *cfg = (mfr_config){
         .k = 30,
-        .lr = 1e-3f,
-        .beta1 = 0.9f,
-        .beta2 = 0.999f,
-        .eps = 1e-8f,
-        .init_std = 1.0f,
+        .lr = 1e-3,
+        .beta1 = 0.9,
+        .beta2 = 0.999,
+        .eps = 1e-8,
+        .init_std = 1.0,
         .seed = 300,
         .n_shards = 0,
         .reduce = MFR_REDUCE_DEFAULT,

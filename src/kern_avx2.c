@@ -106,14 +106,15 @@ static void avx2_sum_buffers(float *restrict out, const float *restrict base, in
 static void avx2_adam(float *restrict p, float *restrict m, float *restrict v,
                       const float *restrict g, int64_t n, const struct mfr_adam_coef *c)
 {
-    const __m256 w1 = _mm256_set1_ps(c->w1), b2 = _mm256_set1_ps(c->beta2);
+    const __m256 b1 = _mm256_set1_ps(c->beta1), w1 = _mm256_set1_ps(c->w1);
+    const __m256 b2 = _mm256_set1_ps(c->beta2);
     const __m256 w2 = _mm256_set1_ps(c->w2), step = _mm256_set1_ps(c->step);
     const __m256 bc2 = _mm256_set1_ps(c->bc2_sqrt), eps = _mm256_set1_ps(c->eps);
     for (int64_t x = 0; x < n; x += MFR_LANES) {
         __m256 gx = _mm256_load_ps(g + x);
         __m256 mx = _mm256_load_ps(m + x);
         __m256 vx = _mm256_load_ps(v + x);
-        mx = _mm256_add_ps(mx, _mm256_mul_ps(w1, _mm256_sub_ps(gx, mx)));
+        mx = _mm256_add_ps(_mm256_mul_ps(b1, mx), _mm256_mul_ps(w1, gx));
         vx = _mm256_add_ps(_mm256_mul_ps(b2, vx), _mm256_mul_ps(w2, _mm256_mul_ps(gx, gx)));
         __m256 denom = _mm256_add_ps(_mm256_div_ps(_mm256_sqrt_ps(vx), bc2), eps);
         _mm256_store_ps(m + x, mx);

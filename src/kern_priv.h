@@ -25,15 +25,20 @@
 
 #include "common_priv.h"
 
-/* Per-step Adam coefficients, computed once per step in double like
- * PyTorch's Adam (single-tensor path) and rounded to float:
- *   m = m + w1 * (g - m)              (lerp, w1 = 1 - beta1)
+/* Per-step Adam coefficients, computed once per step in double from the
+ * double hyper-parameters, like PyTorch's Adam (single-tensor path), and
+ * rounded to float:
+ *   m = beta1 * m + w1 * g            (w1 = 1 - beta1)
  *   v = beta2 * v + w2 * (g * g)      (w2 = 1 - beta2)
  *   p = p - step * (m / (sqrt(v) / bc2_sqrt + eps))
  * with step = lr / (1 - beta1^t), bc2_sqrt = sqrt(1 - beta2^t). */
 struct mfr_adam_coef {
-    float w1, beta2, w2, step, bc2_sqrt, eps;
+    float beta1, w1, beta2, w2, step, bc2_sqrt, eps;
 };
+
+/* Coefficients for step t (1-based). */
+struct mfr_adam_coef mfr_adam_coef_make(double lr, double beta1, double beta2, double eps,
+                                        int64_t t);
 
 struct mfr_kernel_set {
     const char *name;

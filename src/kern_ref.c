@@ -67,7 +67,7 @@ static void ref_adam(float *restrict p, float *restrict m, float *restrict v,
 {
     for (int64_t x = 0; x < n; x++) {
         float gx = g[x];
-        float mx = m[x] + c->w1 * (gx - m[x]);
+        float mx = c->beta1 * m[x] + c->w1 * gx;
         float vx = c->beta2 * v[x] + c->w2 * (gx * gx);
         float denom = sqrtf(vx) / c->bc2_sqrt + c->eps;
         m[x] = mx;

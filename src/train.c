@@ -94,7 +94,7 @@ static char *dup_str(const char *s)
     return p;
 }
 
-static void init_factors(float *F, int32_t n_rows, int32_t k, int32_t k_pad, float std,
+static void init_factors(float *F, int32_t n_rows, int32_t k, int32_t k_pad, double std,
                          uint64_t seed, uint64_t stream, int32_t n_threads)
 {
     /* Each value is a pure function of (seed, stream, row * k + col). */
@@ -265,17 +265,9 @@ int mfr_trainer_step(mfr_trainer *tr, double *loss_out)
     const int64_t nnz = tr->csr.nnz;
     const float scale = (float)(2.0 / (double)nnz);
 
-    /* Bias corrections once per step, in double, as PyTorch computes them. */
-    const double t = (double)(m->epochs + 1);
     const mfr_config *c = &tr->cfg;
-    const struct mfr_adam_coef coef = {
-        .w1 = (float)(1.0 - (double)c->beta1),
-        .beta2 = c->beta2,
-        .w2 = (float)(1.0 - (double)c->beta2),
-        .step = (float)((double)c->lr / (1.0 - pow((double)c->beta1, t))),
-        .bc2_sqrt = (float)sqrt(1.0 - pow((double)c->beta2, t)),
-        .eps = c->eps,
-    };
+    const struct mfr_adam_coef coef =
+        mfr_adam_coef_make(c->lr, c->beta1, c->beta2, c->eps, m->epochs + 1);
     const int64_t u_len = (int64_t)m->n_users * k_pad, v_len = (int64_t)n_items * k_pad;
     const int64_t u_chunks = (u_len + ADAM_CHUNK - 1) / ADAM_CHUNK;
     const int64_t n_chunks = u_chunks + (v_len + ADAM_CHUNK - 1) / ADAM_CHUNK;

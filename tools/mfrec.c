@@ -363,11 +363,11 @@ static int cmd_train(int argc, char **argv)
         else if (flag_is(&a, "--split")) { VALUE(); split = v; }
         else if (flag_is(&a, "--dim")) { VALUE(); if (!parse_i32(a.flag, v, 1, 4096, &cfg.k)) return EXIT_USAGE; }
         else if (flag_is(&a, "--epochs")) { VALUE(); if (!parse_i64(a.flag, v, 0, 1000000000, &epochs)) return EXIT_USAGE; }
-        else if (flag_is(&a, "--lr")) { VALUE(); if (!parse_float(a.flag, v, 1e-12, 1e6, &cfg.lr)) return EXIT_USAGE; }
-        else if (flag_is(&a, "--beta1")) { VALUE(); if (!parse_float(a.flag, v, 0, 0.999999, &cfg.beta1)) return EXIT_USAGE; }
-        else if (flag_is(&a, "--beta2")) { VALUE(); if (!parse_float(a.flag, v, 0, 0.9999999, &cfg.beta2)) return EXIT_USAGE; }
-        else if (flag_is(&a, "--eps")) { VALUE(); if (!parse_float(a.flag, v, 1e-30, 1, &cfg.eps)) return EXIT_USAGE; }
-        else if (flag_is(&a, "--init-std")) { VALUE(); if (!parse_float(a.flag, v, 0, 1e6, &cfg.init_std)) return EXIT_USAGE; }
+        else if (flag_is(&a, "--lr")) { VALUE(); if (!parse_double(a.flag, v, 1e-12, 1e6, &cfg.lr)) return EXIT_USAGE; }
+        else if (flag_is(&a, "--beta1")) { VALUE(); if (!parse_double(a.flag, v, 0, 0.999999, &cfg.beta1)) return EXIT_USAGE; }
+        else if (flag_is(&a, "--beta2")) { VALUE(); if (!parse_double(a.flag, v, 0, 0.9999999, &cfg.beta2)) return EXIT_USAGE; }
+        else if (flag_is(&a, "--eps")) { VALUE(); if (!parse_double(a.flag, v, 1e-30, 1, &cfg.eps)) return EXIT_USAGE; }
+        else if (flag_is(&a, "--init-std")) { VALUE(); if (!parse_double(a.flag, v, 0, 1e6, &cfg.init_std)) return EXIT_USAGE; }
         else if (flag_is(&a, "--init-from")) { VALUE(); init_from = v; }
         else if (flag_is(&a, "--seed")) { VALUE(); if (!parse_u64(a.flag, v, &cfg.seed)) return EXIT_USAGE; }
         else if (flag_is(&a, "--threads")) { VALUE(); if (!parse_i32(a.flag, v, 1, 1024, &cfg.n_threads)) return EXIT_USAGE; }

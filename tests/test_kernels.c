@@ -1,0 +1,203 @@
+/*
+ * test_kernels.c — every AVX2 kernel against the portable reference on
+ * random inputs, k = 1..70 (odd sizes, one and several vector widths),
+ * empty and single-rating users. The documented tolerance between the two
+ * sets is zero: they follow the same accumulation order, so results must be
+ * bit-identical. The reference itself is checked against double math.
+ */
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "kern_priv.h"
+#include "rng_priv.h"
+
+static float *rand_rows(int32_t rows, int32_t k, int32_t k_pad, uint64_t stream)
+{
+    float *p = mfr_aligned_calloc((size_t)rows * (size_t)k_pad * sizeof(float));
+    for (int32_t r = 0; r < rows; r++)
+        for (int32_t c = 0; c < k; c++)
+            p[(size_t)r * k_pad + c] = (float)mfr_rng_normal(42, stream, (uint64_t)r * 1000 + c);
+    return p;
+}
+
+static void assert_bits_equal(const float *a, const float *b, size_t n)
+{
+    for (size_t x = 0; x < n; x++) {
+        if (memcmp(&a[x], &b[x], sizeof(float)) != 0)
+            fail_msg("element %zu differs: %.9g vs %.9g", x, (double)a[x], (double)b[x]);
+    }
+}
+
+static void skip_without_avx2(void)
+{
+    if (!mfr_cpu_has_avx2()) skip();
+}
+
+static void test_dot_matches_reference_and_double(void **state)
+{
+    (void)state;
+    skip_without_avx2();
+    for (int32_t k = 1; k <= 70; k++) {
+        int32_t k_pad = mfr_pad_k(k);
+        float *a = rand_rows(1, k, k_pad, 1), *b = rand_rows(1, k, k_pad, 2);
+        float r = mfr_kernels_ref.dot(a, b, k_pad);
+        float v = mfr_kernels_avx2.dot(a, b, k_pad);
+        assert_memory_equal(&r, &v, sizeof r);
+        double exact = 0, mag = 0;
+        for (int32_t c = 0; c < k; c++) {
+            exact += (double)a[c] * b[c];
+            mag += fabs((double)a[c] * b[c]);
+        }
+        assert_true(fabs(r - exact) <= 1e-6 * mag + 1e-30);
+        mfr_aligned_free(a);
+        mfr_aligned_free(b);
+    }
+}
+
+/* Runs user_grad of one set over `n_users` users into fresh buffers. */
+static void run_user_grad(const struct mfr_kernel_set *ks, int32_t k_pad, const float *U,
+                          const float *V, int32_t n_users, const int64_t *row_ptr,
+                          const int32_t *items, const float *ratings, float *gU, float *gV,
+                          float *resid, double *loss)
+{
+    *loss = 0;
+    for (int32_t u = 0; u < n_users; u++) {
+        int64_t b = row_ptr[u], e = row_ptr[u + 1];
+        *loss += ks->user_grad(U + (size_t)u * k_pad, V, k_pad, items + b, ratings + b, e - b,
+                               0.01f, gU + (size_t)u * k_pad, gV, resid ? resid + b : NULL);
+    }
+}
+
+static void test_gradient_kernels_match_reference(void **state)
+{
+    (void)state;
+    skip_without_avx2();
+    const int32_t n_users = 6, n_items = 9;
+    /* user 0: empty, user 1: a single rating, others 2..9 ratings (exercises the
+     * 4-way interleaved loop and its tail). */
+    int64_t row_ptr[7] = {0, 0, 1, 3, 8, 17, 24};
+    int32_t items[24];
+    float ratings[24];
+    for (int j = 0; j < 24; j++) {
+        items[j] = (int32_t)(mfr_rng_u64(7, 1, j) % n_items);
+        ratings[j] = (float)(1 + mfr_rng_u64(7, 2, j) % 5);
+    }
+    for (int32_t k = 1; k <= 70; k++) {
+        int32_t k_pad = mfr_pad_k(k);
+        size_t un = (size_t)n_users * k_pad, vn = (size_t)n_items * k_pad;
+        float *U = rand_rows(n_users, k, k_pad, 3), *V = rand_rows(n_items, k, k_pad, 4);
+        float *gU1 = mfr_aligned_calloc(un * 4), *gU2 = mfr_aligned_calloc(un * 4);
+        float *gV1 = mfr_aligned_calloc(vn * 4), *gV2 = mfr_aligned_calloc(vn * 4);
+        float r1[24], r2[24];
+        double l1, l2;
+        /* shard mode (item buffer) */
+        run_user_grad(&mfr_kernels_ref, k_pad, U, V, n_users, row_ptr, items, ratings, gU1, gV1,
+                      NULL, &l1);
+        run_user_grad(&mfr_kernels_avx2, k_pad, U, V, n_users, row_ptr, items, ratings, gU2, gV2,
+                      NULL, &l2);
+        assert_memory_equal(&l1, &l2, sizeof l1);
+        assert_bits_equal(gU1, gU2, un);
+        assert_bits_equal(gV1, gV2, vn);
+        /* owner mode (residuals) and the item pass */
+        memset(gU1, 0, un * 4);
+        memset(gU2, 0, un * 4);
+        run_user_grad(&mfr_kernels_ref, k_pad, U, V, n_users, row_ptr, items, ratings, gU1, NULL,
+                      r1, &l1);
+        run_user_grad(&mfr_kernels_avx2, k_pad, U, V, n_users, row_ptr, items, ratings, gU2,
+                      NULL, r2, &l2);
+        assert_bits_equal(r1, r2, 24);
+        assert_bits_equal(gU1, gU2, un);
+        int32_t users[24];
+        int64_t pos[24];
+        for (int32_t u = 0; u < n_users; u++)
+            for (int64_t j = row_ptr[u]; j < row_ptr[u + 1]; j++) users[j] = u, pos[j] = j;
+        float *gv1 = mfr_aligned_calloc(k_pad * 4), *gv2 = mfr_aligned_calloc(k_pad * 4);
+        for (int64_t n = 0; n <= 24; n += 5) {
+            mfr_kernels_ref.item_grad(gv1, U, k_pad, users, pos, r1, n);
+            mfr_kernels_avx2.item_grad(gv2, U, k_pad, users, pos, r1, n);
+            assert_bits_equal(gv1, gv2, (size_t)k_pad);
+        }
+        /* padding lanes stay zero */
+        for (int32_t u = 0; u < n_users; u++)
+            for (int32_t c = k; c < k_pad; c++) assert_true(gU2[(size_t)u * k_pad + c] == 0.0f);
+        mfr_aligned_free(gv1);
+        mfr_aligned_free(gv2);
+        mfr_aligned_free(U);
+        mfr_aligned_free(V);
+        mfr_aligned_free(gU1);
+        mfr_aligned_free(gU2);
+        mfr_aligned_free(gV1);
+        mfr_aligned_free(gV2);
+    }
+}
+
+static void test_sum_buffers_and_adam_match_reference(void **state)
+{
+    (void)state;
+    skip_without_avx2();
+    for (int32_t n = 8; n <= 72; n += 8) {
+        float *base = rand_rows(5, n, n, 9);
+        float *o1 = mfr_aligned_calloc(n * 4), *o2 = mfr_aligned_calloc(n * 4);
+        for (int32_t bufs = 1; bufs <= 5; bufs++) {
+            mfr_kernels_ref.sum_buffers(o1, base, n, bufs, n);
+            mfr_kernels_avx2.sum_buffers(o2, base, n, bufs, n);
+            assert_bits_equal(o1, o2, (size_t)n);
+            for (int32_t x = 0; x < n; x++) {
+                float s = base[x];
+                for (int32_t b = 1; b < bufs; b++) s += base[b * n + x];
+                assert_true(s == o1[x]);
+            }
+        }
+        float *p1 = rand_rows(1, n, n, 10), *g = rand_rows(1, n, n, 11);
+        float *p2 = mfr_aligned_calloc(n * 4);
+        memcpy(p2, p1, n * 4);
+        float *m1 = mfr_aligned_calloc(n * 4), *v1 = mfr_aligned_calloc(n * 4);
+        float *m2 = mfr_aligned_calloc(n * 4), *v2 = mfr_aligned_calloc(n * 4);
+        for (int64_t t = 1; t <= 5; t++) {
+            struct mfr_adam_coef c = mfr_adam_coef_make(1e-3, 0.9, 0.999, 1e-8, t);
+            mfr_kernels_ref.adam(p1, m1, v1, g, n, &c);
+            mfr_kernels_avx2.adam(p2, m2, v2, g, n, &c);
+        }
+        assert_bits_equal(p1, p2, (size_t)n);
+        assert_bits_equal(m1, m2, (size_t)n);
+        assert_bits_equal(v1, v2, (size_t)n);
+        mfr_aligned_free(base);
+        mfr_aligned_free(o1);
+        mfr_aligned_free(o2);
+        mfr_aligned_free(p1);
+        mfr_aligned_free(p2);
+        mfr_aligned_free(g);
+        mfr_aligned_free(m1);
+        mfr_aligned_free(v1);
+        mfr_aligned_free(m2);
+        mfr_aligned_free(v2);
+    }
+}
+
+static void test_kernel_selection(void **state)
+{
+    (void)state;
+    mfr_error err = {0};
+    assert_ptr_equal(mfr_kernels_select(MFR_KERNELS_REF, &err), &mfr_kernels_ref);
+    const struct mfr_kernel_set *a = mfr_kernels_select(MFR_KERNELS_AUTO, &err);
+    assert_ptr_equal(a, mfr_cpu_has_avx2() ? &mfr_kernels_avx2 : &mfr_kernels_ref);
+    assert_null(mfr_kernels_select(99, &err));
+    assert_int_equal(err.status, MFR_ERR_INVALID);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_dot_matches_reference_and_double),
+        cmocka_unit_test(test_gradient_kernels_match_reference),
+        cmocka_unit_test(test_sum_buffers_and_adam_match_reference),
+        cmocka_unit_test(test_kernel_selection),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,176 @@
+/*
+ * test_csr.c — CSR, CSC and shard invariants on random ratings, with empty
+ * users, single-rating users and items nobody rated.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "csr_priv.h"
+#include "rng_priv.h"
+
+struct triples {
+    int64_t n;
+    int32_t *u, *i;
+    float *r;
+};
+
+/* Random distinct (u, i) pairs; users 0 and n_users-1 get none, user 1 one. */
+static struct triples make(int32_t n_users, int32_t n_items, int64_t n, uint64_t seed)
+{
+    struct triples t = {0, malloc(sizeof(int32_t) * n), malloc(sizeof(int32_t) * n),
+                        malloc(sizeof(float) * n)};
+    char *seen = calloc((size_t)n_users * n_items, 1);
+    t.u[0] = 1, t.i[0] = 3, t.r[0] = 4, seen[1 * n_items + 3] = 1, t.n = 1;
+    for (uint64_t q = 0; t.n < n; q++) {
+        int32_t u = 2 + (int32_t)(mfr_rng_u64(seed, 1, q) % (uint64_t)(n_users - 3));
+        int32_t i = (int32_t)(mfr_rng_u64(seed, 2, q) % (uint64_t)(n_items - 1)); /* last item unrated */
+        if (seen[(size_t)u * n_items + i]) continue;
+        seen[(size_t)u * n_items + i] = 1;
+        t.u[t.n] = u, t.i[t.n] = i, t.r[t.n] = (float)(1 + q % 5), t.n++;
+    }
+    free(seen);
+    return t;
+}
+
+static void free_triples(struct triples *t)
+{
+    free(t->u);
+    free(t->i);
+    free(t->r);
+}
+
+static void test_csr_invariants(void **state)
+{
+    (void)state;
+    const int32_t nu = 40, ni = 25;
+    struct triples t = make(nu, ni, 300, 5);
+    struct mfr_csr csr;
+    mfr_error err = {0};
+    assert_int_equal(mfr_csr_build(nu, ni, t.n, t.u, t.i, t.r, &csr, &err), MFR_OK);
+    assert_int_equal(csr.row_ptr[0], 0);
+    assert_int_equal(csr.row_ptr[nu], t.n);
+    assert_int_equal(csr.row_ptr[1] - csr.row_ptr[0], 0); /* empty user 0 */
+    assert_int_equal(csr.row_ptr[2] - csr.row_ptr[1], 1); /* single rating */
+    assert_int_equal(csr.row_ptr[nu] - csr.row_ptr[nu - 1], 0);
+    for (int32_t u = 0; u < nu; u++) {
+        assert_true(csr.row_ptr[u] <= csr.row_ptr[u + 1]);
+        for (int64_t j = csr.row_ptr[u] + 1; j < csr.row_ptr[u + 1]; j++)
+            assert_true(csr.item[j - 1] < csr.item[j]); /* items ascending */
+    }
+    /* every input rating appears exactly once, with its value */
+    for (int64_t q = 0; q < t.n; q++) {
+        int found = 0;
+        for (int64_t j = csr.row_ptr[t.u[q]]; j < csr.row_ptr[t.u[q] + 1]; j++)
+            if (csr.item[j] == t.i[q]) {
+                found++;
+                assert_true(csr.rating[j] == t.r[q]);
+            }
+        assert_int_equal(found, 1);
+    }
+
+    struct mfr_csc csc;
+    assert_int_equal(mfr_csc_build(&csr, &csc, &err), MFR_OK);
+    assert_int_equal(csc.col_ptr[ni], t.n);
+    assert_int_equal(csc.col_ptr[ni] - csc.col_ptr[ni - 1], 0); /* unrated item */
+    for (int32_t i = 0; i < ni; i++) {
+        for (int64_t q = csc.col_ptr[i]; q < csc.col_ptr[i + 1]; q++) {
+            if (q > csc.col_ptr[i]) assert_true(csc.user[q - 1] < csc.user[q]);
+            int64_t j = csc.pos[q];
+            assert_int_equal(csr.item[j], i);
+            assert_true(j >= csr.row_ptr[csc.user[q]] && j < csr.row_ptr[csc.user[q] + 1]);
+        }
+    }
+    mfr_csc_free(&csc);
+    mfr_csr_free(&csr);
+    free_triples(&t);
+}
+
+static void test_csr_input_order_irrelevant(void **state)
+{
+    (void)state;
+    const int32_t nu = 30, ni = 20;
+    struct triples t = make(nu, ni, 200, 9);
+    struct mfr_csr a, b;
+    mfr_error err = {0};
+    assert_int_equal(mfr_csr_build(nu, ni, t.n, t.u, t.i, t.r, &a, &err), MFR_OK);
+    /* reverse the input order */
+    for (int64_t x = 0, y = t.n - 1; x < y; x++, y--) {
+        int32_t tu = t.u[x]; t.u[x] = t.u[y]; t.u[y] = tu;
+        int32_t ti = t.i[x]; t.i[x] = t.i[y]; t.i[y] = ti;
+        float tr = t.r[x]; t.r[x] = t.r[y]; t.r[y] = tr;
+    }
+    assert_int_equal(mfr_csr_build(nu, ni, t.n, t.u, t.i, t.r, &b, &err), MFR_OK);
+    assert_memory_equal(a.row_ptr, b.row_ptr, sizeof(int64_t) * (nu + 1));
+    assert_memory_equal(a.item, b.item, sizeof(int32_t) * t.n);
+    assert_memory_equal(a.rating, b.rating, sizeof(float) * t.n);
+    mfr_csr_free(&a);
+    mfr_csr_free(&b);
+    free_triples(&t);
+}
+
+static void test_csr_rejects_out_of_range(void **state)
+{
+    (void)state;
+    int32_t u[2] = {0, 5}, i[2] = {0, 1};
+    float r[2] = {1, 2};
+    struct mfr_csr c;
+    mfr_error err = {0};
+    assert_int_equal(mfr_csr_build(5, 3, 2, u, i, r, &c, &err), MFR_ERR_MISMATCH);
+    assert_non_null(strstr(err.message, "rating 1"));
+}
+
+static void test_shards_balanced_and_contiguous(void **state)
+{
+    (void)state;
+    const int32_t nu = 200, ni = 50;
+    struct triples t = make(nu, ni, 3000, 11);
+    struct mfr_csr csr;
+    mfr_error err = {0};
+    assert_int_equal(mfr_csr_build(nu, ni, t.n, t.u, t.i, t.r, &csr, &err), MFR_OK);
+    int64_t max_row = 0;
+    for (int32_t u = 0; u < nu; u++)
+        if (csr.row_ptr[u + 1] - csr.row_ptr[u] > max_row) max_row = csr.row_ptr[u + 1] - csr.row_ptr[u];
+    for (int32_t s_count = 1; s_count <= 64; s_count = s_count * 2 + 1) {
+        int32_t first[130];
+        mfr_shards_cut(&csr, s_count, first);
+        assert_int_equal(first[0], 0);
+        assert_int_equal(first[s_count], nu);
+        int64_t covered = 0;
+        for (int32_t s = 0; s < s_count; s++) {
+            assert_true(first[s] <= first[s + 1]);
+            int64_t cnt = csr.row_ptr[first[s + 1]] - csr.row_ptr[first[s]];
+            covered += cnt;
+            /* within one user of the ideal share */
+            assert_true(cnt <= t.n / s_count + max_row + 1);
+        }
+        assert_int_equal(covered, t.n);
+    }
+    mfr_csr_free(&csr);
+    free_triples(&t);
+}
+
+static void test_default_shards_depend_on_data_only(void **state)
+{
+    (void)state;
+    assert_int_equal(mfr_shards_default(943, 75000), 19);
+    assert_int_equal(mfr_shards_default(943, 10), 1);
+    assert_int_equal(mfr_shards_default(5, 1000000), 5);
+    assert_int_equal(mfr_shards_default(1000000, 100000000), 128);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_csr_invariants),
+        cmocka_unit_test(test_csr_input_order_irrelevant),
+        cmocka_unit_test(test_csr_rejects_out_of_range),
+        cmocka_unit_test(test_shards_balanced_and_contiguous),
+        cmocka_unit_test(test_default_shards_depend_on_data_only),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,1 +1,390 @@
-/* placeholder until implemented */ typedef int mfr_placeholder_split;
+/*
+ * split.c — training/test splits of a dataset (the "Splits" section of
+ * mfrec.h).
+ *
+ * Three kinds of spec:
+ *
+ *   "sklearn:SEED[:FRACTION]"  bit-for-bit scikit-learn's
+ *       train_test_split(ratings, test_size=FRACTION, random_state=SEED), so
+ *       that results can be compared with the teaching notebook that trains
+ *       on exactly that split. sklearn (ShuffleSplit._iter_indices) does
+ *           perm = RandomState(SEED).permutation(n)
+ *           test = perm[:n_test], train = perm[n_test:n_test + n_train]
+ *       with, for a float test_size and no train_size
+ *       (_validate_shuffle_split),
+ *           n_test = ceil(FRACTION * n)   (in double)
+ *           n_train = n - n_test
+ *       and an error when n_train is 0. (floor((1 - FRACTION) * n) is
+ *       what sklearn uses only when a train_size is given, which this spec
+ *       never does; checked against sklearn 1.2.1.) Both parts keep the permutation's
+ *       order. The permutation is NumPy's legacy one (mt19937.c).
+ *
+ *   "u1".."u5", "ua", "ub"  the canonical MovieLens files <dir>/NAME.base
+ *       (train) and <dir>/NAME.test (test), read through the dataset's id
+ *       maps.
+ *
+ *   "random:FRACTION"  the project's own holdout: a Fisher-Yates permutation
+ *       driven by the counter-based RNG (stream MFR_RNG_SPLIT, one counter
+ *       value per draw, rejections included), its first round(FRACTION * n)
+ *       entries are the test rows; each part then keeps file order. It
+ *       depends only on (seed, n, FRACTION).
+ *
+ * Numbers in specs are parsed and printed in the "C" numeric locale (set
+ * for the calling thread only, then restored), so a spec means the same
+ * thing under any locale and the normalized fraction is the shortest
+ * decimal that reads back as the same double (what Python's repr prints).
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <locale.h>
+#include <math.h>
+#include <string.h>
+
+#include "dataset_priv.h"
+#include "mt19937_priv.h"
+#include "rng_priv.h"
+
+#define SKLEARN_DEFAULT_FRACTION 0.25
+#define SPEC_EXPECTED                                                                      \
+    "expected \"sklearn:SEED[:TEST_FRACTION]\" (SEED in 0..4294967295, fraction in "       \
+    "(0, 1)), \"u1\"..\"u5\", \"ua\", \"ub\" or \"random:FRACTION\" (fraction in (0, 1))"
+
+/* Longest normalized spec: "sklearn:4294967295:" plus a %.17g double. */
+#define SPEC_MAX 64
+
+static const char *const canonical_names[] = {"u1", "u2", "u3", "u4", "u5", "ua", "ub"};
+
+/* ------------------------------------------------------------------ */
+/* Spec parsing                                                         */
+/* ------------------------------------------------------------------ */
+
+/* Parses a decimal unsigned 32-bit number: digits only, the whole of
+ * text[0..len). Returns false when empty, not all digits or too large. */
+static bool parse_u32(const char *text, size_t len, uint32_t *out)
+{
+    if (len == 0 || len > 10) return false;
+    uint64_t v = 0;
+    for (size_t i = 0; i < len; i++) {
+        if (text[i] < '0' || text[i] > '9') return false;
+        v = v * 10 + (uint64_t)(text[i] - '0');
+    }
+    if (v > UINT32_MAX) return false;
+    *out = (uint32_t)v;
+    return true;
+}
+
+/* Parses a fraction in the open interval (0, 1) from the whole of `text`.
+ * The caller has switched the thread to the "C" numeric locale. Leading
+ * signs and blanks are refused so that only plain numbers are accepted. */
+static bool parse_fraction(const char *text, double *out)
+{
+    if (!((text[0] >= '0' && text[0] <= '9') || text[0] == '.')) return false;
+    char *end = NULL;
+    errno = 0;
+    double f = strtod(text, &end);
+    if (end == text || *end != '\0' || errno == ERANGE || !isfinite(f)) return false;
+    if (!(f > 0.0 && f < 1.0)) return false;
+    *out = f;
+    return true;
+}
+
+/* Writes the shortest %g text of f (at most 17 digits) that strtod reads
+ * back as f. The caller has switched to the "C" numeric locale. */
+static void format_fraction(double f, char *buf, size_t cap)
+{
+    for (int prec = 1; prec <= 17; prec++) {
+        snprintf(buf, cap, "%.*g", prec, f);
+        if (strtod(buf, NULL) == f) return;
+    }
+}
+
+enum split_kind { SPLIT_SKLEARN, SPLIT_CANONICAL, SPLIT_RANDOM };
+
+struct split_params {
+    enum split_kind kind;
+    uint32_t sklearn_seed;
+    double fraction;
+    const char *canonical; /* one of canonical_names */
+    char spec[SPEC_MAX];   /* normalized */
+};
+
+/* Parses `spec` into p (thread in the "C" numeric locale). Returns MFR_OK or
+ * MFR_ERR_INVALID with a message naming the spec and what is expected. */
+static int parse_spec(const char *spec, struct split_params *p, mfr_error *err)
+{
+    memset(p, 0, sizeof *p);
+    for (size_t c = 0; c < sizeof canonical_names / sizeof *canonical_names; c++) {
+        if (strcmp(spec, canonical_names[c]) == 0) {
+            p->kind = SPLIT_CANONICAL;
+            p->canonical = canonical_names[c];
+            snprintf(p->spec, sizeof p->spec, "%s", canonical_names[c]);
+            return MFR_OK;
+        }
+    }
+
+    char frac_text[32];
+    if (strncmp(spec, "sklearn:", 8) == 0) {
+        const char *seed_text = spec + 8;
+        const char *colon = strchr(seed_text, ':');
+        size_t seed_len = colon ? (size_t)(colon - seed_text) : strlen(seed_text);
+        if (!parse_u32(seed_text, seed_len, &p->sklearn_seed))
+            return mfr_seterr(err, MFR_ERR_INVALID,
+                              "bad split spec \"%s\": the sklearn seed must be a decimal "
+                              "integer in 0..4294967295; " SPEC_EXPECTED,
+                              spec);
+        p->fraction = SKLEARN_DEFAULT_FRACTION;
+        if (colon && !parse_fraction(colon + 1, &p->fraction))
+            return mfr_seterr(err, MFR_ERR_INVALID,
+                              "bad split spec \"%s\": the test fraction must be a number in "
+                              "(0, 1); " SPEC_EXPECTED,
+                              spec);
+        p->kind = SPLIT_SKLEARN;
+        format_fraction(p->fraction, frac_text, sizeof frac_text);
+        snprintf(p->spec, sizeof p->spec, "sklearn:%" PRIu32 ":%s", p->sklearn_seed,
+                 frac_text);
+        return MFR_OK;
+    }
+
+    if (strncmp(spec, "random:", 7) == 0) {
+        if (!parse_fraction(spec + 7, &p->fraction))
+            return mfr_seterr(err, MFR_ERR_INVALID,
+                              "bad split spec \"%s\": the test fraction must be a number in "
+                              "(0, 1); " SPEC_EXPECTED,
+                              spec);
+        p->kind = SPLIT_RANDOM;
+        format_fraction(p->fraction, frac_text, sizeof frac_text);
+        snprintf(p->spec, sizeof p->spec, "random:%s", frac_text);
+        return MFR_OK;
+    }
+
+    return mfr_seterr(err, MFR_ERR_INVALID, "unknown split spec \"%s\"; " SPEC_EXPECTED,
+                      spec);
+}
+
+/* ------------------------------------------------------------------ */
+/* Building the parts                                                   */
+/* ------------------------------------------------------------------ */
+
+/* Allocates `count` ratings and copies rows src[rows[0..count)] into them,
+ * in that order. A NULL src->ts copies as timestamp 0. */
+static int gather_rows(const mfr_ratings *src, const int64_t *rows, int64_t count,
+                       mfr_ratings **out, mfr_error *err)
+{
+    mfr_ratings *r = NULL;
+    int rc = mfr_ratings_alloc(count, &r, err);
+    if (rc != MFR_OK) return rc;
+    for (int64_t k = 0; k < count; k++) {
+        int64_t row = rows[k];
+        MFR_ASSERT(row >= 0 && row < src->n);
+        r->user[k] = src->user[row];
+        r->item[k] = src->item[row];
+        r->rating[k] = src->rating[row];
+        if (r->ts) r->ts[k] = src->ts ? src->ts[row] : 0;
+    }
+    *out = r;
+    return MFR_OK;
+}
+
+/* Sets *out to a malloc'd array of n row indices (n >= 0). */
+static int alloc_rows(int64_t n, const char *spec, int64_t **out, mfr_error *err)
+{
+    size_t bytes;
+    if (n < 0 || !mfr_mul_size((size_t)n, sizeof(int64_t), &bytes))
+        return mfr_seterr(err, MFR_ERR_TOO_LARGE, "split %s: %" PRId64 " ratings is too many",
+                          spec, n);
+    *out = malloc(bytes ? bytes : 1);
+    if (!*out)
+        return mfr_seterr(err, MFR_ERR_NOMEM,
+                          "split %s: out of memory for %" PRId64 " row indices", spec, n);
+    return MFR_OK;
+}
+
+/* The sklearn split; see the file comment for the exact recipe. */
+static int split_sklearn(const mfr_ratings *all, const struct split_params *p,
+                         struct mfr_split *s, mfr_error *err)
+{
+    int64_t n = all->n;
+    /* n converts to double exactly below this bound, as it does in Python. */
+    if (n > (int64_t)1 << 53)
+        return mfr_seterr(err, MFR_ERR_TOO_LARGE,
+                          "split %s: %" PRId64 " ratings cannot be split like sklearn "
+                          "(more than 2^53)",
+                          p->spec, n);
+    /* Same expression and rounding as sklearn: float(test_size) * int(n). */
+    double test_size = ceil(p->fraction * (double)n);
+    if (n < 1 || !(test_size < (double)n))
+        return mfr_seterr(err, MFR_ERR_INVALID,
+                          "split %s: with %" PRId64 " ratings the training part would be "
+                          "empty (sklearn refuses it too)",
+                          p->spec, n);
+    int64_t n_test = (int64_t)test_size;
+    int64_t n_train = n - n_test;
+
+    int64_t *perm = NULL;
+    int rc = alloc_rows(n, p->spec, &perm, err);
+    if (rc != MFR_OK) return rc;
+    mfr_mt19937_permutation(p->sklearn_seed, perm, n);
+    rc = gather_rows(all, perm, n_test, &s->test, err);
+    if (rc == MFR_OK) rc = gather_rows(all, perm + n_test, n_train, &s->train, err);
+    free(perm);
+    return rc;
+}
+
+/* Unbiased uniform integer in [0, bound) (bound >= 1) from the split stream;
+ * *step is the counter, advanced once per 64-bit draw. Values below
+ * 2^64 mod bound are rejected, so the remaining range is a multiple of
+ * bound (the arc4random_uniform method). */
+static uint64_t rng_below(uint64_t seed, uint64_t *step, uint64_t bound)
+{
+    uint64_t min = (0 - bound) % bound;
+    uint64_t x;
+    do {
+        x = mfr_rng_u64(seed, MFR_RNG_SPLIT, (*step)++);
+    } while (x < min);
+    return x % bound;
+}
+
+/* The project's own seeded holdout; see the file comment. */
+static int split_random(const mfr_ratings *all, const struct split_params *p, uint64_t seed,
+                        struct mfr_split *s, mfr_error *err)
+{
+    int64_t n = all->n;
+    double test_size = round(p->fraction * (double)n);
+    if (!(test_size >= 1.0 && test_size < (double)n))
+        return mfr_seterr(err, MFR_ERR_INVALID,
+                          "split %s: with %" PRId64 " ratings the %s part would be empty",
+                          p->spec, n, test_size < 1.0 ? "test" : "training");
+    int64_t n_test = (int64_t)test_size;
+    int64_t n_train = n - n_test;
+    unsigned char *is_test = NULL;
+    int64_t *rows = NULL;
+    int rc = alloc_rows(n, p->spec, &rows, err);
+    if (rc != MFR_OK) return rc;
+    is_test = calloc((size_t)n, 1);
+    if (!is_test) {
+        rc = mfr_seterr(err, MFR_ERR_NOMEM, "split %s: out of memory", p->spec);
+        goto fail;
+    }
+
+    /* Fisher-Yates from the top: after the loop rows[] is uniform. */
+    for (int64_t i = 0; i < n; i++) rows[i] = i;
+    uint64_t step = 0;
+    for (int64_t i = n - 1; i >= 1; i--) {
+        int64_t j = (int64_t)rng_below(seed, &step, (uint64_t)i + 1);
+        int64_t t = rows[i];
+        rows[i] = rows[j];
+        rows[j] = t;
+    }
+    for (int64_t k = 0; k < n_test; k++) is_test[rows[k]] = 1;
+
+    /* Reuse rows[]: test rows in file order first, then train rows. */
+    int64_t a = 0, b = n_test;
+    for (int64_t i = 0; i < n; i++) {
+        if (is_test[i])
+            rows[a++] = i;
+        else
+            rows[b++] = i;
+    }
+    MFR_ASSERT(a == n_test && b == n);
+    rc = gather_rows(all, rows, n_test, &s->test, err);
+    if (rc == MFR_OK) rc = gather_rows(all, rows + n_test, n_train, &s->train, err);
+
+fail:
+    free(is_test);
+    free(rows);
+    return rc;
+}
+
+/* dir/name + suffix, malloc'd, or NULL. */
+static char *join_path(const char *dir, const char *name, const char *suffix)
+{
+    size_t len = strlen(dir) + 1 + strlen(name) + strlen(suffix) + 1;
+    char *path = malloc(len);
+    if (path) snprintf(path, len, "%s/%s%s", dir, name, suffix);
+    return path;
+}
+
+/* The canonical MovieLens split files. */
+static int split_canonical(const mfr_dataset *ds, const struct split_params *p,
+                           struct mfr_split *s, mfr_error *err)
+{
+    const char *dir = mfr_dataset_dir(ds);
+    int rc = MFR_OK;
+    char *base = join_path(dir, p->canonical, ".base");
+    char *test = join_path(dir, p->canonical, ".test");
+    if (!base || !test) {
+        rc = mfr_seterr(err, MFR_ERR_NOMEM, "split %s: out of memory", p->spec);
+        goto fail;
+    }
+    rc = mfr_dataset_read_ratings(ds, base, &s->train, err);
+    if (rc != MFR_OK) goto fail;
+    rc = mfr_dataset_read_ratings(ds, test, &s->test, err);
+
+fail:
+    free(base);
+    free(test);
+    return rc;
+}
+
+/* ------------------------------------------------------------------ */
+/* Public API                                                           */
+/* ------------------------------------------------------------------ */
+
+int mfr_split_create(const mfr_dataset *ds, const char *spec, uint64_t seed, mfr_split **out,
+                     mfr_error *err)
+{
+    if (out) *out = NULL;
+    if (!ds || !out)
+        return mfr_seterr(err, MFR_ERR_INVALID, "mfr_split_create: %s is NULL",
+                          !ds ? "dataset" : "out");
+    if (!spec) return mfr_seterr(err, MFR_ERR_INVALID, "split spec is NULL; " SPEC_EXPECTED);
+
+    /* Numbers in the spec are read and written in the "C" locale, for this
+     * thread only (uselocale), restored before returning. */
+    locale_t c_locale = newlocale(LC_NUMERIC_MASK, "C", (locale_t)0);
+    if (c_locale == (locale_t)0)
+        return mfr_seterr(err, MFR_ERR_NOMEM, "split %s: cannot create the C locale", spec);
+    locale_t old_locale = uselocale(c_locale);
+    struct split_params p;
+    int rc = parse_spec(spec, &p, err);
+    uselocale(old_locale);
+    freelocale(c_locale);
+    if (rc != MFR_OK) return rc;
+
+    struct mfr_split *s = calloc(1, sizeof *s);
+    if (!s) return mfr_seterr(err, MFR_ERR_NOMEM, "split %s: out of memory", p.spec);
+    s->spec = strdup(p.spec);
+    if (!s->spec) {
+        rc = mfr_seterr(err, MFR_ERR_NOMEM, "split %s: out of memory", p.spec);
+        goto fail;
+    }
+
+    const mfr_ratings *all = mfr_dataset_ratings(ds);
+    switch (p.kind) {
+    case SPLIT_SKLEARN: rc = split_sklearn(all, &p, s, err); break;
+    case SPLIT_RANDOM: rc = split_random(all, &p, seed, s, err); break;
+    case SPLIT_CANONICAL: rc = split_canonical(ds, &p, s, err); break;
+    }
+    if (rc != MFR_OK) goto fail;
+    *out = s;
+    return MFR_OK;
+
+fail:
+    mfr_split_destroy(s);
+    return rc;
+}
+
+const mfr_ratings *mfr_split_train(const mfr_split *s) { return s ? s->train : NULL; }
+
+const mfr_ratings *mfr_split_test(const mfr_split *s) { return s ? s->test : NULL; }
+
+const char *mfr_split_spec(const mfr_split *s) { return s ? s->spec : NULL; }
+
+void mfr_split_destroy(mfr_split *s)
+{
+    if (!s) return;
+    mfr_ratings_destroy(s->train);
+    mfr_ratings_destroy(s->test);
+    free(s->spec);
+    free(s);
+}

@@ -1,0 +1,96 @@
+/*
+ * mt19937.c — the Mersenne Twister and NumPy's legacy permutation; see
+ * mt19937_priv.h for why they exist and what they must match.
+ *
+ * The generator follows the reference mt19937ar.c (Matsumoto & Nishimura,
+ * 2002) and NumPy's numpy/random/src/mt19937/mt19937.c; the interval and
+ * shuffle follow numpy/random/src/legacy and mtrand.pyx (_shuffle_raw).
+ */
+#include "mt19937_priv.h"
+
+#define MT_M 397
+#define MT_MATRIX_A UINT32_C(0x9908b0df)
+#define MT_UPPER UINT32_C(0x80000000)
+#define MT_LOWER UINT32_C(0x7fffffff)
+
+void mfr_mt19937_seed(struct mfr_mt19937 *mt, uint32_t seed)
+{
+    mt->key[0] = seed;
+    for (uint32_t i = 1; i < MFR_MT19937_N; i++) {
+        uint32_t prev = mt->key[i - 1];
+        mt->key[i] = UINT32_C(1812433253) * (prev ^ (prev >> 30)) + i;
+    }
+    mt->pos = MFR_MT19937_N;
+}
+
+/* Regenerates all N words of the state at once (the reference's
+ * "generate N words at one time"). */
+static void mt_generate(struct mfr_mt19937 *mt)
+{
+    uint32_t *k = mt->key;
+    int i;
+    for (i = 0; i < MFR_MT19937_N - MT_M; i++) {
+        uint32_t y = (k[i] & MT_UPPER) | (k[i + 1] & MT_LOWER);
+        k[i] = k[i + MT_M] ^ (y >> 1) ^ ((y & 1u) ? MT_MATRIX_A : 0u);
+    }
+    for (; i < MFR_MT19937_N - 1; i++) {
+        uint32_t y = (k[i] & MT_UPPER) | (k[i + 1] & MT_LOWER);
+        k[i] = k[i + (MT_M - MFR_MT19937_N)] ^ (y >> 1) ^ ((y & 1u) ? MT_MATRIX_A : 0u);
+    }
+    uint32_t y = (k[MFR_MT19937_N - 1] & MT_UPPER) | (k[0] & MT_LOWER);
+    k[MFR_MT19937_N - 1] = k[MT_M - 1] ^ (y >> 1) ^ ((y & 1u) ? MT_MATRIX_A : 0u);
+    mt->pos = 0;
+}
+
+uint32_t mfr_mt19937_next32(struct mfr_mt19937 *mt)
+{
+    if (mt->pos >= MFR_MT19937_N) mt_generate(mt);
+    uint32_t y = mt->key[mt->pos++];
+    /* Tempering. */
+    y ^= y >> 11;
+    y ^= (y << 7) & UINT32_C(0x9d2c5680);
+    y ^= (y << 15) & UINT32_C(0xefc60000);
+    y ^= y >> 18;
+    return y;
+}
+
+uint64_t mfr_mt19937_next64(struct mfr_mt19937 *mt)
+{
+    uint64_t hi = mfr_mt19937_next32(mt);
+    uint64_t lo = mfr_mt19937_next32(mt);
+    return hi << 32 | lo;
+}
+
+uint64_t mfr_mt19937_interval(struct mfr_mt19937 *mt, uint64_t max)
+{
+    if (max == 0) return 0;
+    uint64_t mask = max;
+    mask |= mask >> 1;
+    mask |= mask >> 2;
+    mask |= mask >> 4;
+    mask |= mask >> 8;
+    mask |= mask >> 16;
+    mask |= mask >> 32;
+    uint64_t value;
+    if (max <= UINT64_C(0xffffffff)) {
+        while ((value = (mfr_mt19937_next32(mt) & mask)) > max) {
+        }
+    } else {
+        while ((value = (mfr_mt19937_next64(mt) & mask)) > max) {
+        }
+    }
+    return value;
+}
+
+void mfr_mt19937_permutation(uint32_t seed, int64_t *perm, int64_t n)
+{
+    struct mfr_mt19937 mt;
+    mfr_mt19937_seed(&mt, seed);
+    for (int64_t i = 0; i < n; i++) perm[i] = i;
+    for (int64_t i = n - 1; i >= 1; i--) {
+        int64_t j = (int64_t)mfr_mt19937_interval(&mt, (uint64_t)i);
+        int64_t t = perm[i];
+        perm[i] = perm[j];
+        perm[j] = t;
+    }
+}

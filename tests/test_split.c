@@ -1,0 +1,416 @@
+/*
+ * test_split.c — the Mersenne Twister and NumPy legacy permutation against
+ * golden values from NumPy itself, and mfr_split_create for every kind of
+ * spec (sklearn, canonical files, random) and for bad specs, on tiny
+ * datasets written into a temporary directory.
+ *
+ * Golden values: the reference MT19937 outputs for seed 5489 (mt19937ar.c,
+ * and C++'s std::mt19937 10000th-output requirement), NumPy's
+ * RandomState(SEED).permutation(n) for small n (inlined below) and for
+ * seed 300, n = 100000 (tests/data/sklearn_perm_300_100000.txt).
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "dataset_priv.h"
+#include "mfrec.h"
+#include "mt19937_priv.h"
+#include "test_util.h"
+
+/* ------------------------------------------------------------------ */
+/* MT19937 and the permutation                                          */
+/* ------------------------------------------------------------------ */
+
+static void test_mt19937_reference_outputs(void **state)
+{
+    (void)state;
+    static const uint32_t first[] = {3499211612u, 581869302u, 3890346734u, 3586334585u,
+                                     545404204u};
+    struct mfr_mt19937 mt;
+    mfr_mt19937_seed(&mt, 5489);
+    for (size_t k = 0; k < sizeof first / sizeof *first; k++)
+        assert_int_equal(mfr_mt19937_next32(&mt), first[k]);
+    /* std::mt19937: the 10000th output of the default seed is 4123659995. */
+    mfr_mt19937_seed(&mt, 5489);
+    uint32_t v = 0;
+    for (int k = 0; k < 10000; k++) v = mfr_mt19937_next32(&mt);
+    assert_int_equal(v, 4123659995u);
+    /* next64 is two next32 words, the first one high. */
+    mfr_mt19937_seed(&mt, 5489);
+    assert_true(mfr_mt19937_next64(&mt) ==
+                ((uint64_t)3499211612u << 32 | (uint64_t)581869302u));
+}
+
+static void test_mt19937_interval(void **state)
+{
+    (void)state;
+    struct mfr_mt19937 mt;
+    mfr_mt19937_seed(&mt, 1);
+    assert_true(mfr_mt19937_interval(&mt, 0) == 0);
+    for (uint64_t max = 1; max < 300; max += 7)
+        for (int k = 0; k < 50; k++) assert_true(mfr_mt19937_interval(&mt, max) <= max);
+    uint64_t big = UINT64_C(0x1ffffffff);
+    for (int k = 0; k < 50; k++) assert_true(mfr_mt19937_interval(&mt, big) <= big);
+}
+
+static void check_perm(uint32_t seed, const int64_t *want, int64_t n)
+{
+    int64_t got[16];
+    assert_true(n <= 16);
+    mfr_mt19937_permutation(seed, got, n);
+    for (int64_t k = 0; k < n; k++) assert_int_equal(got[k], want[k]);
+}
+
+static void test_permutation_small_golden(void **state)
+{
+    (void)state;
+    /* np.random.RandomState(SEED).permutation(n), NumPy 1.24.2. */
+    static const int64_t p300[] = {0, 3, 7, 4, 8, 6, 2, 5, 9, 1};
+    static const int64_t p7[] = {8, 5, 0, 2, 1, 9, 7, 3, 6, 4};
+    static const int64_t pmax[] = {11, 8, 5, 9, 1, 10, 6, 0, 4, 7, 2, 3};
+    static const int64_t p0[] = {0};
+    check_perm(300, p300, 10);
+    check_perm(7, p7, 10);
+    check_perm(4294967295u, pmax, 12);
+    check_perm(0, p0, 1);
+    mfr_mt19937_permutation(0, NULL, 0);
+}
+
+static char *srcdir_path(const char *rel)
+{
+    const char *src = getenv("MFREC_TEST_SRCDIR");
+    if (!src || !*src) fail_msg("MFREC_TEST_SRCDIR is not set (it must point at tests/)");
+    return tu_path(src, rel);
+}
+
+static void test_permutation_golden_fixture(void **state)
+{
+    (void)state;
+    char *path = srcdir_path("data/sklearn_perm_300_100000.txt");
+    char *text = tu_read_file(path, NULL);
+    if (!text) fail_msg("cannot read %s", path);
+    int64_t want[40];
+    int count = 0;
+    for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n")) {
+        if (line[0] == '#' || line[0] == '\0') continue;
+        assert_true(count < 40);
+        want[count++] = strtoll(line, NULL, 10);
+    }
+    assert_int_equal(count, 40);
+
+    const int64_t n = 100000;
+    int64_t *perm = malloc((size_t)n * sizeof *perm);
+    unsigned char *seen = calloc((size_t)n, 1);
+    assert_non_null(perm);
+    assert_non_null(seen);
+    mfr_mt19937_permutation(300, perm, n);
+    for (int k = 0; k < 20; k++) assert_int_equal(perm[k], want[k]);
+    for (int k = 0; k < 20; k++) assert_int_equal(perm[n - 20 + k], want[20 + k]);
+    for (int64_t k = 0; k < n; k++) {
+        assert_true(perm[k] >= 0 && perm[k] < n);
+        assert_int_equal(seen[perm[k]], 0);
+        seen[perm[k]] = 1;
+    }
+    free(seen);
+    free(perm);
+    free(text);
+    free(path);
+}
+
+/* ------------------------------------------------------------------ */
+/* A tiny dataset                                                       */
+/* ------------------------------------------------------------------ */
+
+struct fixture {
+    char *dir;
+    mfr_dataset *ds;
+};
+
+#define N_ROWS 10
+
+/* Row r: user 1 + r % 4, item 10 + r, rating 1 + r % 5, timestamp 1000 + r,
+ * so a rating's timestamp names its row. */
+static int setup_dataset(void **state)
+{
+    struct fixture *fx = calloc(1, sizeof *fx);
+    if (!fx) return -1;
+    fx->dir = tu_mkdtemp();
+    char text[1024];
+    size_t len = 0;
+    for (int r = 0; r < N_ROWS; r++)
+        len += (size_t)snprintf(text + len, sizeof text - len, "%d\t%d\t%d\t%d\n", 1 + r % 4,
+                                10 + r, 1 + r % 5, 1000 + r);
+    tu_write_file(fx->dir, "u.data", text, (size_t)-1);
+    /* Canonical u1: rows 0..6 train (reordered), rows 7..9 test. */
+    tu_write_file(fx->dir, "u1.base",
+                  "1\t10\t1\t1000\n2\t11\t2\t1001\n3\t12\t3\t1002\n4\t13\t4\t1003\n"
+                  "1\t14\t5\t1004\n3\t16\t2\t1006\n2\t15\t1\t1005\n",
+                  (size_t)-1);
+    tu_write_file(fx->dir, "u1.test", "4\t17\t3\t1007\n1\t18\t4\t1008\n2\t19\t5\t1009\n",
+                  (size_t)-1);
+    mfr_error err = {0};
+    int rc = mfr_dataset_load(fx->dir, NULL, &fx->ds, &err);
+    if (rc != MFR_OK) {
+        fprintf(stderr, "mfr_dataset_load(%s): %s\n", fx->dir, err.message);
+        return -1;
+    }
+    *state = fx;
+    return 0;
+}
+
+static int teardown_dataset(void **state)
+{
+    struct fixture *fx = *state;
+    if (!fx) return 0;
+    mfr_dataset_destroy(fx->ds);
+    tu_rmtree(fx->dir);
+    free(fx->dir);
+    free(fx);
+    return 0;
+}
+
+/* Row index (by timestamp) of every rating of r, into rows[]. */
+static void rows_of(const mfr_ratings *r, int64_t *rows, int64_t cap)
+{
+    int64_t n = mfr_ratings_count(r);
+    assert_true(n <= cap);
+    for (int64_t k = 0; k < n; k++) {
+        int64_t ts = -1;
+        mfr_ratings_get(r, k, NULL, NULL, NULL, &ts);
+        rows[k] = ts - 1000;
+    }
+}
+
+/* Every rating of the split equals the dataset's row with its timestamp,
+ * and train + test together hold every row exactly once. */
+static void check_partition(const mfr_dataset *ds, const mfr_split *s)
+{
+    const mfr_ratings *all = mfr_dataset_ratings(ds);
+    const mfr_ratings *parts[2] = {mfr_split_train(s), mfr_split_test(s)};
+    int seen[N_ROWS] = {0};
+    assert_int_equal(mfr_ratings_count(parts[0]) + mfr_ratings_count(parts[1]), N_ROWS);
+    for (int p = 0; p < 2; p++) {
+        for (int64_t k = 0; k < mfr_ratings_count(parts[p]); k++) {
+            int32_t u, i, u2, i2;
+            float r, r2;
+            int64_t ts, ts2;
+            mfr_ratings_get(parts[p], k, &u, &i, &r, &ts);
+            int64_t row = ts - 1000;
+            assert_true(row >= 0 && row < N_ROWS);
+            mfr_ratings_get(all, row, &u2, &i2, &r2, &ts2);
+            assert_int_equal(u, u2);
+            assert_int_equal(i, i2);
+            assert_true(r == r2);
+            assert_int_equal(seen[row], 0);
+            seen[row] = 1;
+        }
+    }
+}
+
+static void test_split_sklearn(void **state)
+{
+    struct fixture *fx = *state;
+    mfr_error err = {0};
+    mfr_split *s = NULL;
+    assert_int_equal(mfr_split_create(fx->ds, "sklearn:300", 0, &s, &err), MFR_OK);
+    assert_string_equal(mfr_split_spec(s), "sklearn:300:0.25");
+    /* sklearn: train_test_split(range(10), test_size=0.25, random_state=300)
+     * = [4, 8, 6, 2, 5, 9, 1], [0, 3, 7]. */
+    static const int64_t want_train[] = {4, 8, 6, 2, 5, 9, 1};
+    static const int64_t want_test[] = {0, 3, 7};
+    int64_t rows[N_ROWS];
+    assert_int_equal(mfr_ratings_count(mfr_split_train(s)), 7);
+    assert_int_equal(mfr_ratings_count(mfr_split_test(s)), 3);
+    rows_of(mfr_split_train(s), rows, N_ROWS);
+    for (int k = 0; k < 7; k++) assert_int_equal(rows[k], want_train[k]);
+    rows_of(mfr_split_test(s), rows, N_ROWS);
+    for (int k = 0; k < 3; k++) assert_int_equal(rows[k], want_test[k]);
+    check_partition(fx->ds, s);
+    /* The seed argument does not matter for sklearn specs. */
+    mfr_split *s2 = NULL;
+    assert_int_equal(mfr_split_create(fx->ds, "sklearn:300:0.250", 99, &s2, &err), MFR_OK);
+    assert_string_equal(mfr_split_spec(s2), "sklearn:300:0.25");
+    rows_of(mfr_split_test(s2), rows, N_ROWS);
+    for (int k = 0; k < 3; k++) assert_int_equal(rows[k], want_test[k]);
+    mfr_split_destroy(s2);
+    mfr_split_destroy(s);
+
+    /* train_test_split(range(10), test_size=0.2, random_state=7)
+     * = [0, 2, 1, 9, 7, 3, 6, 4], [8, 5]. */
+    static const int64_t want7_train[] = {0, 2, 1, 9, 7, 3, 6, 4};
+    static const int64_t want7_test[] = {8, 5};
+    assert_int_equal(mfr_split_create(fx->ds, "sklearn:7:0.2", 0, &s, &err), MFR_OK);
+    assert_string_equal(mfr_split_spec(s), "sklearn:7:0.2");
+    assert_int_equal(mfr_ratings_count(mfr_split_train(s)), 8);
+    assert_int_equal(mfr_ratings_count(mfr_split_test(s)), 2);
+    rows_of(mfr_split_train(s), rows, N_ROWS);
+    for (int k = 0; k < 8; k++) assert_int_equal(rows[k], want7_train[k]);
+    rows_of(mfr_split_test(s), rows, N_ROWS);
+    for (int k = 0; k < 2; k++) assert_int_equal(rows[k], want7_test[k]);
+    check_partition(fx->ds, s);
+    mfr_split_destroy(s);
+
+    /* The largest seed and a fraction that leaves one training row. */
+    assert_int_equal(mfr_split_create(fx->ds, "sklearn:4294967295:0.9", 0, &s, &err), MFR_OK);
+    assert_string_equal(mfr_split_spec(s), "sklearn:4294967295:0.9");
+    assert_int_equal(mfr_ratings_count(mfr_split_train(s)), 1);
+    assert_int_equal(mfr_ratings_count(mfr_split_test(s)), 9);
+    check_partition(fx->ds, s);
+    mfr_split_destroy(s);
+
+    /* ceil(0.95 * 10) = 10 leaves no training row: sklearn refuses too. */
+    s = (mfr_split *)&err; /* must be reset to NULL */
+    assert_int_equal(mfr_split_create(fx->ds, "sklearn:1:0.95", 0, &s, &err),
+                     MFR_ERR_INVALID);
+    assert_null(s);
+    assert_non_null(strstr(err.message, "empty"));
+}
+
+static void test_split_canonical(void **state)
+{
+    struct fixture *fx = *state;
+    mfr_error err = {0};
+    mfr_split *s = NULL;
+    int rc = mfr_split_create(fx->ds, "u1", 0, &s, &err);
+    if (rc != MFR_OK) fail_msg("u1: %s", err.message);
+    assert_string_equal(mfr_split_spec(s), "u1");
+    static const int64_t want_train[] = {0, 1, 2, 3, 4, 6, 5};
+    static const int64_t want_test[] = {7, 8, 9};
+    int64_t rows[N_ROWS];
+    assert_int_equal(mfr_ratings_count(mfr_split_train(s)), 7);
+    assert_int_equal(mfr_ratings_count(mfr_split_test(s)), 3);
+    rows_of(mfr_split_train(s), rows, N_ROWS);
+    for (int k = 0; k < 7; k++) assert_int_equal(rows[k], want_train[k]);
+    rows_of(mfr_split_test(s), rows, N_ROWS);
+    for (int k = 0; k < 3; k++) assert_int_equal(rows[k], want_test[k]);
+    check_partition(fx->ds, s);
+    mfr_split_destroy(s);
+
+    /* u2 files do not exist: an I/O error naming the path. */
+    s = NULL;
+    assert_int_equal(mfr_split_create(fx->ds, "u2", 0, &s, &err), MFR_ERR_IO);
+    assert_null(s);
+    assert_int_equal(err.status, MFR_ERR_IO);
+    assert_non_null(strstr(err.message, "u2.base"));
+
+    /* A malformed test file: the parse error passes through with file:line. */
+    tu_write_file(fx->dir, "ua.base", "1\t10\t1\t1000\n", (size_t)-1);
+    tu_write_file(fx->dir, "ua.test", "1\t10\t1\t1000\nnot a rating line\n", (size_t)-1);
+    assert_int_equal(mfr_split_create(fx->ds, "ua", 0, &s, &err), MFR_ERR_PARSE);
+    assert_null(s);
+    assert_non_null(strstr(err.message, "ua.test:2"));
+}
+
+static void test_split_random(void **state)
+{
+    struct fixture *fx = *state;
+    mfr_error err = {0};
+    mfr_split *a = NULL, *b = NULL;
+    assert_int_equal(mfr_split_create(fx->ds, "random:0.3", 42, &a, &err), MFR_OK);
+    assert_int_equal(mfr_split_create(fx->ds, "random:.30", 42, &b, &err), MFR_OK);
+    assert_string_equal(mfr_split_spec(a), "random:0.3");
+    assert_string_equal(mfr_split_spec(b), "random:0.3");
+    assert_int_equal(mfr_ratings_count(mfr_split_test(a)), 3);
+    assert_int_equal(mfr_ratings_count(mfr_split_train(a)), 7);
+    check_partition(fx->ds, a);
+    int64_t ra[N_ROWS], rb[N_ROWS];
+    for (int p = 0; p < 2; p++) {
+        const mfr_ratings *pa = p ? mfr_split_test(a) : mfr_split_train(a);
+        const mfr_ratings *pb = p ? mfr_split_test(b) : mfr_split_train(b);
+        assert_int_equal(mfr_ratings_count(pa), mfr_ratings_count(pb));
+        rows_of(pa, ra, N_ROWS);
+        rows_of(pb, rb, N_ROWS);
+        for (int64_t k = 0; k < mfr_ratings_count(pa); k++) {
+            assert_int_equal(ra[k], rb[k]); /* same seed, same split */
+            if (k > 0) assert_true(ra[k] > ra[k - 1]); /* file order */
+        }
+    }
+    mfr_split_destroy(b);
+
+    /* Another seed gives another test set (checked over several seeds so
+     * that one coincidence among the C(10, 3) = 120 sets cannot fail it). */
+    int64_t ta[N_ROWS];
+    rows_of(mfr_split_test(a), ta, N_ROWS);
+    int differ = 0;
+    for (uint64_t seed = 43; seed < 48; seed++) {
+        assert_int_equal(mfr_split_create(fx->ds, "random:0.3", seed, &b, &err), MFR_OK);
+        check_partition(fx->ds, b);
+        rows_of(mfr_split_test(b), rb, N_ROWS);
+        if (memcmp(ta, rb, 3 * sizeof *ta) != 0) differ++;
+        mfr_split_destroy(b);
+    }
+    assert_true(differ >= 4);
+    mfr_split_destroy(a);
+
+    /* round(0.01 * 10) = 0 test rows: refused. */
+    b = NULL;
+    assert_int_equal(mfr_split_create(fx->ds, "random:0.01", 1, &b, &err), MFR_ERR_INVALID);
+    assert_null(b);
+}
+
+static void test_split_bad_specs(void **state)
+{
+    struct fixture *fx = *state;
+    static const char *const bad[] = {
+        "sklearn:",       "sklearn:abc",     "sklearn:300:1.5", "sklearn:300:0",
+        "sklearn:300:",   "sklearn:-1",      "sklearn:4294967296", "sklearn:300:nan",
+        "sklearn:300:0.2x", "sklearn: 300",  "sklearn:300:-0.5", "u9",
+        "u",              "U1",              "u1 ",             "random:0",
+        "random:1",       "random:",         "random:abc",      "random:inf",
+        "bogus",          "",
+    };
+    for (size_t k = 0; k < sizeof bad / sizeof *bad; k++) {
+        mfr_error err = {0};
+        mfr_split *s = (mfr_split *)&err;
+        int rc = mfr_split_create(fx->ds, bad[k], 1, &s, &err);
+        if (rc != MFR_ERR_INVALID) fail_msg("spec \"%s\": got %d", bad[k], rc);
+        assert_null(s);
+        assert_int_equal(err.status, MFR_ERR_INVALID);
+        char quoted[64];
+        snprintf(quoted, sizeof quoted, "\"%s\"", bad[k]);
+        if (!strstr(err.message, quoted) || !strstr(err.message, "expected"))
+            fail_msg("spec \"%s\": message \"%s\"", bad[k], err.message);
+    }
+    mfr_error err = {0};
+    mfr_split *s = NULL;
+    assert_int_equal(mfr_split_create(fx->ds, NULL, 1, &s, &err), MFR_ERR_INVALID);
+    assert_null(s);
+    assert_non_null(strstr(err.message, "NULL"));
+    assert_non_null(strstr(err.message, "expected"));
+    assert_int_equal(mfr_split_create(NULL, "sklearn:300", 1, &s, &err), MFR_ERR_INVALID);
+    assert_int_equal(mfr_split_create(fx->ds, "sklearn:300", 1, NULL, NULL), MFR_ERR_INVALID);
+    /* NULL error pointer is fine. */
+    assert_int_equal(mfr_split_create(fx->ds, "bogus", 1, &s, NULL), MFR_ERR_INVALID);
+    /* Accessors and destroy accept NULL. */
+    assert_null(mfr_split_train(NULL));
+    assert_null(mfr_split_test(NULL));
+    assert_null(mfr_split_spec(NULL));
+    mfr_split_destroy(NULL);
+}
+
+int main(void)
+{
+    const struct CMUnitTest rng_tests[] = {
+        cmocka_unit_test(test_mt19937_reference_outputs),
+        cmocka_unit_test(test_mt19937_interval),
+        cmocka_unit_test(test_permutation_small_golden),
+        cmocka_unit_test(test_permutation_golden_fixture),
+    };
+    const struct CMUnitTest split_tests[] = {
+        cmocka_unit_test(test_split_sklearn),
+        cmocka_unit_test(test_split_canonical),
+        cmocka_unit_test(test_split_random),
+        cmocka_unit_test(test_split_bad_specs),
+    };
+    int failed = cmocka_run_group_tests_name("mt19937", rng_tests, NULL, NULL);
+    failed += cmocka_run_group_tests_name("split", split_tests, setup_dataset,
+                                          teardown_dataset);
+    return failed ? 1 : 0;
+}

@@ -3,10 +3,10 @@
  * only after mfr_cpu_has_avx2()). Same accumulation order as kern_ref.c, so
  * results are bit-identical to the reference.
  *
- * user_grad computes the dot products of up to four ratings at once: each
- * dot is a chain of dependent FMAs, and four independent chains hide the
- * FMA latency. The gradient updates are then applied one rating at a time,
- * in order, exactly as the reference does.
+ * user_grad computes the dot products of four ratings at once: each dot is
+ * a chain of dependent FMAs, and four independent chains hide the FMA
+ * latency. The gradient updates are then applied one rating at a time, in
+ * order, exactly as the reference does. Short rows stay in registers.
  */
 #include <immintrin.h>
 #include <string.h>
@@ -37,12 +37,66 @@ static inline void avx2_axpy(float *restrict y, float a, const float *restrict x
                         _mm256_fmadd_ps(va, _mm256_load_ps(x + c), _mm256_load_ps(y + c)));
 }
 
-/* The common case k_pad == 32 (k 25..32, the reference experiment) keeps the
- * user row and its gradient in registers. */
-static double avx2_user_grad(const float *restrict u_row, const float *restrict V,
-                             int32_t k_pad, const int32_t *restrict items,
-                             const float *restrict ratings, int64_t n, float scale,
-                             float *restrict gu, float *restrict gV, float *restrict resid)
+/* Rows of up to MAX_RC vectors (k_pad <= 32, which covers the reference
+ * experiment's k = 30) are kept in registers: the user row, its gradient
+ * and, in the item pass, the item gradient. With RC a compile-time constant
+ * the loops below unroll fully. */
+#define MAX_RC 4
+
+static inline __attribute__((always_inline)) double
+user_grad_rc(const int RC, const float *restrict u_row, const float *restrict V, int32_t k_pad,
+             const int32_t *restrict items, const float *restrict ratings, int64_t n,
+             float scale, float *restrict gu, float *restrict gV, float *restrict resid)
+{
+    __m256 u[MAX_RC], g[MAX_RC];
+    for (int c = 0; c < RC; c++) {
+        u[c] = _mm256_load_ps(u_row + 8 * c);
+        g[c] = _mm256_load_ps(gu + 8 * c);
+    }
+    double loss = 0.0;
+    int64_t j = 0;
+    for (; j + 4 <= n; j += 4) {
+        const float *vs[4];
+        __m256 acc[4];
+        for (int q = 0; q < 4; q++) {
+            vs[q] = V + (size_t)items[j + q] * (size_t)k_pad;
+            acc[q] = _mm256_setzero_ps();
+        }
+        for (int c = 0; c < RC; c++)
+            for (int q = 0; q < 4; q++)
+                acc[q] = _mm256_fmadd_ps(u[c], _mm256_load_ps(vs[q] + 8 * c), acc[q]);
+        for (int q = 0; q < 4; q++) {
+            float e = hsum(acc[q]) - ratings[j + q];
+            loss += (double)e * (double)e;
+            float gs = scale * e;
+            __m256 vg = _mm256_set1_ps(gs);
+            for (int c = 0; c < RC; c++)
+                g[c] = _mm256_fmadd_ps(vg, _mm256_load_ps(vs[q] + 8 * c), g[c]);
+            if (gV) avx2_axpy(gV + (size_t)items[j + q] * (size_t)k_pad, gs, u_row, k_pad);
+            if (resid) resid[j + q] = gs;
+        }
+    }
+    for (; j < n; j++) {
+        const float *v_row = V + (size_t)items[j] * (size_t)k_pad;
+        __m256 acc = _mm256_setzero_ps();
+        for (int c = 0; c < RC; c++) acc = _mm256_fmadd_ps(u[c], _mm256_load_ps(v_row + 8 * c), acc);
+        float e = hsum(acc) - ratings[j];
+        loss += (double)e * (double)e;
+        float gs = scale * e;
+        __m256 vg = _mm256_set1_ps(gs);
+        for (int c = 0; c < RC; c++) g[c] = _mm256_fmadd_ps(vg, _mm256_load_ps(v_row + 8 * c), g[c]);
+        if (gV) avx2_axpy(gV + (size_t)items[j] * (size_t)k_pad, gs, u_row, k_pad);
+        if (resid) resid[j] = gs;
+    }
+    for (int c = 0; c < RC; c++) _mm256_store_ps(gu + 8 * c, g[c]);
+    return loss;
+}
+
+/* Any k_pad: the same order with rows in memory. */
+static double user_grad_any(const float *restrict u_row, const float *restrict V, int32_t k_pad,
+                            const int32_t *restrict items, const float *restrict ratings,
+                            int64_t n, float scale, float *restrict gu, float *restrict gV,
+                            float *restrict resid)
 {
     double loss = 0.0;
     int64_t j = 0;
@@ -83,10 +137,46 @@ static double avx2_user_grad(const float *restrict u_row, const float *restrict 
     return loss;
 }
 
+static double avx2_user_grad(const float *restrict u_row, const float *restrict V,
+                             int32_t k_pad, const int32_t *restrict items,
+                             const float *restrict ratings, int64_t n, float scale,
+                             float *restrict gu, float *restrict gV, float *restrict resid)
+{
+    switch (k_pad / MFR_LANES) {
+    case 1: return user_grad_rc(1, u_row, V, k_pad, items, ratings, n, scale, gu, gV, resid);
+    case 2: return user_grad_rc(2, u_row, V, k_pad, items, ratings, n, scale, gu, gV, resid);
+    case 3: return user_grad_rc(3, u_row, V, k_pad, items, ratings, n, scale, gu, gV, resid);
+    case 4: return user_grad_rc(4, u_row, V, k_pad, items, ratings, n, scale, gu, gV, resid);
+    default: return user_grad_any(u_row, V, k_pad, items, ratings, n, scale, gu, gV, resid);
+    }
+}
+
+static inline __attribute__((always_inline)) void
+item_grad_rc(const int RC, float *restrict gv, const float *restrict U, int32_t k_pad,
+             const int32_t *restrict users, const int64_t *restrict pos,
+             const float *restrict resid, int64_t n)
+{
+    __m256 acc[MAX_RC];
+    for (int c = 0; c < RC; c++) acc[c] = _mm256_setzero_ps();
+    for (int64_t j = 0; j < n; j++) {
+        __m256 r = _mm256_set1_ps(resid[pos[j]]);
+        const float *u_row = U + (size_t)users[j] * (size_t)k_pad;
+        for (int c = 0; c < RC; c++) acc[c] = _mm256_fmadd_ps(r, _mm256_load_ps(u_row + 8 * c), acc[c]);
+    }
+    for (int c = 0; c < RC; c++) _mm256_store_ps(gv + 8 * c, acc[c]);
+}
+
 static void avx2_item_grad(float *restrict gv, const float *restrict U, int32_t k_pad,
                            const int32_t *restrict users, const int64_t *restrict pos,
                            const float *restrict resid, int64_t n)
 {
+    switch (k_pad / MFR_LANES) {
+    case 1: item_grad_rc(1, gv, U, k_pad, users, pos, resid, n); return;
+    case 2: item_grad_rc(2, gv, U, k_pad, users, pos, resid, n); return;
+    case 3: item_grad_rc(3, gv, U, k_pad, users, pos, resid, n); return;
+    case 4: item_grad_rc(4, gv, U, k_pad, users, pos, resid, n); return;
+    default: break;
+    }
     memset(gv, 0, sizeof(float) * (size_t)k_pad);
     for (int64_t j = 0; j < n; j++)
         avx2_axpy(gv, resid[pos[j]], U + (size_t)users[j] * (size_t)k_pad, k_pad);

@@ -1,1 +1,299 @@
-/* placeholder until implemented */ typedef int mfr_placeholder_model;
+/*
+ * model.c — the in-memory model: allocation, accessors, prediction,
+ * evaluation, the factor checksum and the model/dataset consistency check.
+ *
+ * The model keeps its factor rows padded to k_pad floats (a multiple of the
+ * SIMD width, see common_priv.h) in 64-byte aligned memory with the padding
+ * lanes zero; everything public speaks in the user's k only. Reading and
+ * writing model files lives in model_io.c (docs/MODEL_FORMAT.md).
+ *
+ * Numerics: a prediction is the dot product of the k real floats of a user
+ * row and an item row, summed in float in index order (j = 0, 1, ..., k-1).
+ * Evaluation sums squared and absolute errors in double, in rating order,
+ * so the metrics are identical on every run and for every thread count.
+ */
+#include <math.h>
+#include <string.h>
+
+#include "dataset_priv.h"
+#include "model_priv.h"
+
+/* Largest embedding dimension, as documented for mfr_config.k. */
+#define MODEL_MAX_K 4096
+
+/* Bytes of one aligned factor array of n rows of k_pad floats, rounded up to
+ * the 64-byte granule mfr_aligned_calloc really allocates; 0 on overflow. */
+static size_t factor_bytes(int32_t n, int32_t k_pad)
+{
+    size_t bytes;
+    if (!mfr_mul_size((size_t)n, (size_t)k_pad, &bytes)) return 0;
+    if (!mfr_mul_size(bytes, sizeof(float), &bytes)) return 0;
+    if (!mfr_add_size(bytes, 63, &bytes)) return 0;
+    return bytes / 64 * 64;
+}
+
+size_t mfr_model_bytes(int32_t k, int32_t n_users, int32_t n_items)
+{
+    if (k < 1 || k > MODEL_MAX_K || n_users < 1 || n_items < 1) return 0;
+    int32_t k_pad = mfr_pad_k(k);
+    size_t fu = factor_bytes(n_users, k_pad), fi = factor_bytes(n_items, k_pad);
+    if (fu == 0 || fi == 0) return 0;
+    size_t total = 0, part;
+    /* U, mU, vU and V, mV, vV */
+    if (!mfr_mul_size(fu, 3, &part) || !mfr_add_size(total, part, &total)) return 0;
+    if (!mfr_mul_size(fi, 3, &part) || !mfr_add_size(total, part, &total)) return 0;
+    /* the two raw id maps */
+    if (!mfr_mul_size((size_t)n_users + (size_t)n_items, sizeof(int64_t), &part) ||
+        !mfr_add_size(total, part, &total))
+        return 0;
+    return total;
+}
+
+int mfr_model_alloc(int32_t k, int32_t n_users, int32_t n_items, mfr_model **out,
+                    mfr_error *err)
+{
+    if (!out) return mfr_seterr(err, MFR_ERR_INVALID, "mfr_model_alloc: out is NULL");
+    *out = NULL;
+    if (k < 1 || k > MODEL_MAX_K)
+        return mfr_seterr(err, MFR_ERR_INVALID, "k must be in 1..%d, got %d", MODEL_MAX_K,
+                          (int)k);
+    if (n_users < 1)
+        return mfr_seterr(err, MFR_ERR_INVALID, "n_users must be at least 1, got %d",
+                          (int)n_users);
+    if (n_items < 1)
+        return mfr_seterr(err, MFR_ERR_INVALID, "n_items must be at least 1, got %d",
+                          (int)n_items);
+    size_t need = mfr_model_bytes(k, n_users, n_items);
+    if (need == 0)
+        return mfr_seterr(err, MFR_ERR_TOO_LARGE,
+                          "model of k=%d, %d users, %d items overflows size_t", (int)k,
+                          (int)n_users, (int)n_items);
+
+    int32_t k_pad = mfr_pad_k(k);
+    /* Both products are known not to overflow: mfr_model_bytes checked them. */
+    size_t ubytes = (size_t)n_users * (size_t)k_pad * sizeof(float);
+    size_t ibytes = (size_t)n_items * (size_t)k_pad * sizeof(float);
+
+    mfr_model *m = calloc(1, sizeof *m);
+    if (!m) goto nomem;
+    mfr_config_default(&m->cfg);
+    m->cfg.k = k;
+    m->cfg.n_threads = 0;  /* not model state */
+    m->cfg.max_memory = 0; /* not model state */
+    m->k = k;
+    m->k_pad = k_pad;
+    m->n_users = n_users;
+    m->n_items = n_items;
+    m->epochs = 0;
+    m->data_fingerprint = 0;
+
+    m->U = mfr_aligned_calloc(ubytes);
+    m->mU = mfr_aligned_calloc(ubytes);
+    m->vU = mfr_aligned_calloc(ubytes);
+    m->V = mfr_aligned_calloc(ibytes);
+    m->mV = mfr_aligned_calloc(ibytes);
+    m->vV = mfr_aligned_calloc(ibytes);
+    m->user_ids = malloc((size_t)n_users * sizeof(int64_t));
+    m->item_ids = malloc((size_t)n_items * sizeof(int64_t));
+    m->split_spec = strdup("");
+    m->data_dir = strdup("");
+    if (!m->U || !m->mU || !m->vU || !m->V || !m->mV || !m->vV || !m->user_ids ||
+        !m->item_ids || !m->split_spec || !m->data_dir)
+        goto nomem;
+    for (int32_t u = 0; u < n_users; u++) m->user_ids[u] = (int64_t)u + 1;
+    for (int32_t i = 0; i < n_items; i++) m->item_ids[i] = (int64_t)i + 1;
+    *out = m;
+    return MFR_OK;
+
+nomem:
+    mfr_model_destroy(m);
+    return mfr_seterr(err, MFR_ERR_NOMEM,
+                      "out of memory allocating a model of %zu bytes (k=%d, %d users, %d items)",
+                      need, (int)k, (int)n_users, (int)n_items);
+}
+
+void mfr_model_destroy(mfr_model *m)
+{
+    if (!m) return;
+    mfr_aligned_free(m->U);
+    mfr_aligned_free(m->V);
+    mfr_aligned_free(m->mU);
+    mfr_aligned_free(m->vU);
+    mfr_aligned_free(m->mV);
+    mfr_aligned_free(m->vV);
+    free(m->user_ids);
+    free(m->item_ids);
+    free(m->split_spec);
+    free(m->data_dir);
+    free(m);
+}
+
+/* ------------------------------------------------------------------ */
+/* Accessors. A NULL model reads as empty (0, "", -1) rather than crashing.  */
+/* ------------------------------------------------------------------ */
+
+int32_t mfr_model_k(const mfr_model *m) { return m ? m->k : 0; }
+int32_t mfr_model_n_users(const mfr_model *m) { return m ? m->n_users : 0; }
+int32_t mfr_model_n_items(const mfr_model *m) { return m ? m->n_items : 0; }
+int64_t mfr_model_epochs(const mfr_model *m) { return m ? m->epochs : 0; }
+const char *mfr_model_split_spec(const mfr_model *m) { return m ? m->split_spec : ""; }
+const char *mfr_model_data_dir(const mfr_model *m) { return m ? m->data_dir : ""; }
+uint64_t mfr_model_data_fingerprint(const mfr_model *m) { return m ? m->data_fingerprint : 0; }
+
+/* Copies m->cfg (n_threads and max_memory are 0: they are not model state).
+ * A NULL model yields the defaults. */
+void mfr_model_config(const mfr_model *m, mfr_config *cfg)
+{
+    if (!cfg) return;
+    if (m)
+        *cfg = m->cfg;
+    else
+        mfr_config_default(cfg);
+}
+
+/* Copies the k real floats of user u's row into out (k floats). Returns
+ * MFR_ERR_INVALID for a NULL argument or u outside [0, n_users). */
+int mfr_model_user_vector(const mfr_model *m, int32_t u, float *out)
+{
+    if (!m || !out || u < 0 || u >= m->n_users) return MFR_ERR_INVALID;
+    memcpy(out, m->U + (size_t)u * (size_t)m->k_pad, (size_t)m->k * sizeof(float));
+    return MFR_OK;
+}
+
+int mfr_model_item_vector(const mfr_model *m, int32_t i, float *out)
+{
+    if (!m || !out || i < 0 || i >= m->n_items) return MFR_ERR_INVALID;
+    memcpy(out, m->V + (size_t)i * (size_t)m->k_pad, (size_t)m->k * sizeof(float));
+    return MFR_OK;
+}
+
+/* Raw id of dense index u (i), or -1 when out of range. */
+int64_t mfr_model_user_id(const mfr_model *m, int32_t u)
+{
+    if (!m || u < 0 || u >= m->n_users) return -1;
+    return m->user_ids[u];
+}
+
+int64_t mfr_model_item_id(const mfr_model *m, int32_t i)
+{
+    if (!m || i < 0 || i >= m->n_items) return -1;
+    return m->item_ids[i];
+}
+
+/* The prediction for in-range (u, i): float sum of U[u][j] * V[i][j] over
+ * j = 0..k-1 in that order (no FMA: the build uses -ffp-contract=off). */
+static float predict_unchecked(const mfr_model *m, int32_t u, int32_t i)
+{
+    const float *pu = m->U + (size_t)u * (size_t)m->k_pad;
+    const float *pi = m->V + (size_t)i * (size_t)m->k_pad;
+    float s = 0.0f;
+    for (int32_t j = 0; j < m->k; j++) s += pu[j] * pi[j];
+    return s;
+}
+
+/* Prediction for dense (u, i); NaN (never a plausible rating) when m is
+ * NULL or an index is out of range. */
+float mfr_model_predict(const mfr_model *m, int32_t u, int32_t i)
+{
+    if (!m || u < 0 || u >= m->n_users || i < 0 || i >= m->n_items) return NAN;
+    return predict_unchecked(m, u, i);
+}
+
+/* MSE, RMSE and MAE over every rating of r. The error of one rating is
+ * (double)prediction - (double)rating; squares and absolute values are summed
+ * in double in rating order, then divided by n. *out is written only on
+ * success. */
+int mfr_model_evaluate(const mfr_model *m, const mfr_ratings *r, mfr_metrics *out,
+                       mfr_error *err)
+{
+    if (!m || !r || !out)
+        return mfr_seterr(err, MFR_ERR_INVALID, "mfr_model_evaluate: %s is NULL",
+                          !m ? "model" : !r ? "ratings" : "out");
+    if (r->n <= 0)
+        return mfr_seterr(err, MFR_ERR_INVALID,
+                          "cannot evaluate on an empty rating set (0 ratings)");
+    double sq = 0.0, ab = 0.0;
+    for (int64_t x = 0; x < r->n; x++) {
+        int32_t u = r->user[x], i = r->item[x];
+        if (u < 0 || u >= m->n_users)
+            return mfr_seterr(err, MFR_ERR_MISMATCH,
+                              "rating %lld: user index %d is outside the model's 0..%d",
+                              (long long)x, (int)u, (int)m->n_users - 1);
+        if (i < 0 || i >= m->n_items)
+            return mfr_seterr(err, MFR_ERR_MISMATCH,
+                              "rating %lld: item index %d is outside the model's 0..%d",
+                              (long long)x, (int)i, (int)m->n_items - 1);
+        double e = (double)predict_unchecked(m, u, i) - (double)r->rating[x];
+        sq += e * e;
+        ab += fabs(e);
+    }
+    double n = (double)r->n;
+    out->n = r->n;
+    out->mse = sq / n;
+    out->rmse = sqrt(out->mse);
+    out->mae = ab / n;
+    return MFR_OK;
+}
+
+/* FNV-1a 64 over the bytes of U's rows (users in order) then V's rows, only
+ * the k real floats of each row, each float as its 4 little-endian IEEE-754
+ * bytes, so the value is the same on every host and ignores the padding. */
+uint64_t mfr_model_checksum(const mfr_model *m)
+{
+    if (!m) return 0;
+    uint64_t h = MFR_FNV_INIT;
+    const float *arrays[2] = {m->U, m->V};
+    const int32_t rows[2] = {m->n_users, m->n_items};
+    for (int a = 0; a < 2; a++) {
+        for (int32_t r = 0; r < rows[a]; r++) {
+            const float *row = arrays[a] + (size_t)r * (size_t)m->k_pad;
+            for (int32_t j = 0; j < m->k; j++) {
+                uint32_t bits;
+                memcpy(&bits, &row[j], sizeof bits);
+                unsigned char b[4] = {(unsigned char)bits, (unsigned char)(bits >> 8),
+                                      (unsigned char)(bits >> 16),
+                                      (unsigned char)(bits >> 24)};
+                h = mfr_fnv1a(h, b, sizeof b);
+            }
+        }
+    }
+    return h;
+}
+
+/* MFR_OK when ds has the model's user and item counts, the same raw id at
+ * every dense index, and (unless the model's fingerprint is 0, meaning
+ * "unknown") the same data fingerprint; otherwise MFR_ERR_MISMATCH with a
+ * message naming the first difference. */
+int mfr_model_check_dataset(const mfr_model *m, const mfr_dataset *ds, mfr_error *err)
+{
+    if (!m || !ds)
+        return mfr_seterr(err, MFR_ERR_INVALID, "mfr_model_check_dataset: %s is NULL",
+                          !m ? "model" : "dataset");
+    if (m->n_users != ds->n_users)
+        return mfr_seterr(err, MFR_ERR_MISMATCH,
+                          "the model has %d users but the dataset has %d", (int)m->n_users,
+                          (int)ds->n_users);
+    if (m->n_items != ds->n_items)
+        return mfr_seterr(err, MFR_ERR_MISMATCH,
+                          "the model has %d items but the dataset has %d", (int)m->n_items,
+                          (int)ds->n_items);
+    for (int32_t u = 0; u < m->n_users; u++)
+        if (m->user_ids[u] != ds->user_ids[u])
+            return mfr_seterr(err, MFR_ERR_MISMATCH,
+                              "user index %d is raw id %lld in the model but %lld in the "
+                              "dataset",
+                              (int)u, (long long)m->user_ids[u], (long long)ds->user_ids[u]);
+    for (int32_t i = 0; i < m->n_items; i++)
+        if (m->item_ids[i] != ds->item_ids[i])
+            return mfr_seterr(err, MFR_ERR_MISMATCH,
+                              "item index %d is raw id %lld in the model but %lld in the "
+                              "dataset",
+                              (int)i, (long long)m->item_ids[i], (long long)ds->item_ids[i]);
+    if (m->data_fingerprint != 0 && m->data_fingerprint != ds->fingerprint)
+        return mfr_seterr(err, MFR_ERR_MISMATCH,
+                          "data fingerprint differs: the model was trained on data "
+                          "%016llx, the dataset is %016llx (the ratings changed)",
+                          (unsigned long long)m->data_fingerprint,
+                          (unsigned long long)ds->fingerprint);
+    return MFR_OK;
+}

@@ -1,1 +1,770 @@
-/* placeholder until implemented */ typedef int mfr_placeholder_model_io;
+/*
+ * model_io.c — reads and writes model files (format version 1, specified in
+ * docs/MODEL_FORMAT.md).
+ *
+ * DESIGN
+ * - Everything is little-endian and encoded byte by byte, so files are the
+ *   same on every host. Rows are written unpadded (k floats): k_pad is an
+ *   in-memory detail that may change between builds.
+ * - The file holds nothing that varies between runs (no time, no thread
+ *   count, no memory budget, no padding bytes), so two saves of equal models
+ *   are byte-identical and a model's file is part of the determinism
+ *   contract.
+ * - The configuration is a list of tagged records (u32 tag, u32 length,
+ *   value). A reader fills missing tags with mfr_config_default() values and
+ *   skips tags it does not know, so fields can be added without a new
+ *   version.
+ * - Loading never trusts the file. It checks magic, version and header size,
+ *   parses the header with bounds checks, validates every size, and compares
+ *   the exact file length the sizes imply with the real one BEFORE it
+ *   allocates anything. It then streams the body into the model while
+ *   hashing, and accepts the model only when the trailing FNV-1a 64 of every
+ *   preceding byte matches and every factor and moment is finite. Every
+ *   failure names the file.
+ * - Saving goes through mfr_write_atomic (temporary file, fsync, rename).
+ */
+#include <errno.h>
+#include <math.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "model_priv.h"
+
+#define MODEL_MAGIC "MFRECMDL"
+#define MODEL_MAGIC_LEN 8
+#define MODEL_VERSION 1u
+/* magic, version, header size, k, n_users, n_items, epochs, fingerprint,
+ * config record count */
+#define MODEL_FIXED_BYTES 48u
+/* the fixed part and the two string lengths with empty strings and no
+ * configuration record */
+#define MODEL_MIN_HEADER (MODEL_FIXED_BYTES + 8u)
+#define MODEL_MAX_HEADER (1u << 20)
+/* Longest split spec / data dir a file may hold; keeps the header small. */
+#define MODEL_MAX_STRING 65536u
+/* Largest embedding dimension, as documented for mfr_config.k. */
+#define MODEL_MAX_K 4096
+
+/* Configuration tags. Values are never reused; n_threads and max_memory
+ * have none on purpose (they describe the machine, not the model). */
+enum model_tag {
+    TAG_K = 1,        /* i32 */
+    TAG_LR = 2,       /* f64 */
+    TAG_BETA1 = 3,    /* f64 */
+    TAG_BETA2 = 4,    /* f64 */
+    TAG_EPS = 5,      /* f64 */
+    TAG_INIT_STD = 6, /* f64 */
+    TAG_SEED = 7,     /* u64 */
+    TAG_N_SHARDS = 8, /* i32 */
+    TAG_REDUCE = 9,   /* i32 */
+    TAG_KERNELS = 10, /* i32 */
+    TAG_COUNT = 11,   /* one past the last known tag */
+};
+
+enum tag_type { TYPE_I32, TYPE_F64, TYPE_U64 };
+
+struct tag_info {
+    const char *name;
+    enum tag_type type;
+};
+
+static const struct tag_info tag_table[TAG_COUNT] = {
+    [TAG_K] = {"k", TYPE_I32},
+    [TAG_LR] = {"lr", TYPE_F64},
+    [TAG_BETA1] = {"beta1", TYPE_F64},
+    [TAG_BETA2] = {"beta2", TYPE_F64},
+    [TAG_EPS] = {"eps", TYPE_F64},
+    [TAG_INIT_STD] = {"init_std", TYPE_F64},
+    [TAG_SEED] = {"seed", TYPE_U64},
+    [TAG_N_SHARDS] = {"n_shards", TYPE_I32},
+    [TAG_REDUCE] = {"reduce", TYPE_I32},
+    [TAG_KERNELS] = {"kernels", TYPE_I32},
+};
+
+/* The record types must match mfr_config's field types: a change in the
+ * public struct has to be a deliberate format decision. */
+_Static_assert(sizeof(((mfr_config *)0)->k) == 4, "k is stored as i32");
+_Static_assert(sizeof(((mfr_config *)0)->lr) == 8, "lr is stored as f64");
+_Static_assert(sizeof(((mfr_config *)0)->init_std) == 8, "init_std is stored as f64");
+_Static_assert(sizeof(((mfr_config *)0)->seed) == 8, "seed is stored as u64");
+_Static_assert(sizeof(((mfr_config *)0)->kernels) == 4, "kernels is stored as i32");
+
+static uint32_t tag_len(enum tag_type t) { return t == TYPE_I32 ? 4u : 8u; }
+
+/* The double-valued field of a TYPE_F64 tag. */
+static double *tag_f64(mfr_config *cfg, int tag)
+{
+    switch (tag) {
+    case TAG_LR: return &cfg->lr;
+    case TAG_BETA1: return &cfg->beta1;
+    case TAG_BETA2: return &cfg->beta2;
+    case TAG_EPS: return &cfg->eps;
+    case TAG_INIT_STD: return &cfg->init_std;
+    default: MFR_ASSERT(0 && "not an f64 tag"); return NULL;
+    }
+}
+
+/* The int32-valued field of a TYPE_I32 tag. */
+static int32_t *tag_i32(mfr_config *cfg, int tag)
+{
+    switch (tag) {
+    case TAG_K: return &cfg->k;
+    case TAG_N_SHARDS: return &cfg->n_shards;
+    case TAG_REDUCE: return &cfg->reduce;
+    case TAG_KERNELS: return &cfg->kernels;
+    default: MFR_ASSERT(0 && "not an i32 tag"); return NULL;
+    }
+}
+
+/* The uint64-valued field of a TYPE_U64 tag. */
+static uint64_t *tag_u64(mfr_config *cfg, int tag)
+{
+    MFR_ASSERT(tag == TAG_SEED);
+    return &cfg->seed;
+}
+
+/* ------------------------------------------------------------------ */
+/* Little-endian encoding                                               */
+/* ------------------------------------------------------------------ */
+
+static void put_le32(unsigned char *b, uint32_t v)
+{
+    for (int s = 0; s < 4; s++) b[s] = (unsigned char)(v >> (8 * s));
+}
+
+static void put_le64(unsigned char *b, uint64_t v)
+{
+    for (int s = 0; s < 8; s++) b[s] = (unsigned char)(v >> (8 * s));
+}
+
+static uint32_t get_le32(const unsigned char *b)
+{
+    uint32_t v = 0;
+    for (int s = 0; s < 4; s++) v |= (uint32_t)b[s] << (8 * s);
+    return v;
+}
+
+static uint64_t get_le64(const unsigned char *b)
+{
+    uint64_t v = 0;
+    for (int s = 0; s < 8; s++) v |= (uint64_t)b[s] << (8 * s);
+    return v;
+}
+
+static uint32_t f32_bits(float f)
+{
+    uint32_t u;
+    memcpy(&u, &f, sizeof u);
+    return u;
+}
+
+static float bits_f32(uint32_t u)
+{
+    float f;
+    memcpy(&f, &u, sizeof f);
+    return f;
+}
+
+static uint64_t f64_bits(double d)
+{
+    uint64_t u;
+    memcpy(&u, &d, sizeof u);
+    return u;
+}
+
+static double bits_f64(uint64_t u)
+{
+    double d;
+    memcpy(&d, &u, sizeof d);
+    return d;
+}
+
+/* ------------------------------------------------------------------ */
+/* Saving                                                               */
+/* ------------------------------------------------------------------ */
+
+struct writer {
+    const mfr_model *m;
+    const char *path;
+    uint32_t header_size;
+    uint64_t h; /* FNV-1a of every byte written so far */
+    unsigned char *row; /* scratch: one encoded row (k * 4 bytes) */
+};
+
+static int w_put(struct writer *w, FILE *f, const void *p, size_t n, mfr_error *err)
+{
+    if (n == 0) return MFR_OK;
+    if (fwrite(p, 1, n, f) != n)
+        return mfr_seterr(err, MFR_ERR_IO, "cannot write %s: %s", w->path, strerror(errno));
+    w->h = mfr_fnv1a(w->h, p, n);
+    return MFR_OK;
+}
+
+static int w_u32(struct writer *w, FILE *f, uint32_t v, mfr_error *err)
+{
+    unsigned char b[4];
+    put_le32(b, v);
+    return w_put(w, f, b, sizeof b, err);
+}
+
+static int w_u64(struct writer *w, FILE *f, uint64_t v, mfr_error *err)
+{
+    unsigned char b[8];
+    put_le64(b, v);
+    return w_put(w, f, b, sizeof b, err);
+}
+
+static int w_string(struct writer *w, FILE *f, const char *s, mfr_error *err)
+{
+    size_t n = strlen(s);
+    int rc = w_u32(w, f, (uint32_t)n, err);
+    if (rc == MFR_OK) rc = w_put(w, f, s, n, err);
+    return rc;
+}
+
+/* Writes `rows` rows of the k real floats of a k_pad-strided array. */
+static int w_rows(struct writer *w, FILE *f, const float *a, int32_t rows, mfr_error *err)
+{
+    const mfr_model *m = w->m;
+    for (int32_t r = 0; r < rows; r++) {
+        const float *src = a + (size_t)r * (size_t)m->k_pad;
+        for (int32_t j = 0; j < m->k; j++) put_le32(w->row + 4 * (size_t)j, f32_bits(src[j]));
+        int rc = w_put(w, f, w->row, 4 * (size_t)m->k, err);
+        if (rc != MFR_OK) return rc;
+    }
+    return MFR_OK;
+}
+
+static int write_model(FILE *f, void *ctx, mfr_error *err)
+{
+    struct writer *w = ctx;
+    const mfr_model *m = w->m;
+    int rc = w_put(w, f, MODEL_MAGIC, MODEL_MAGIC_LEN, err);
+    if (rc == MFR_OK) rc = w_u32(w, f, MODEL_VERSION, err);
+    if (rc == MFR_OK) rc = w_u32(w, f, w->header_size, err);
+    if (rc == MFR_OK) rc = w_u32(w, f, (uint32_t)m->k, err);
+    if (rc == MFR_OK) rc = w_u32(w, f, (uint32_t)m->n_users, err);
+    if (rc == MFR_OK) rc = w_u32(w, f, (uint32_t)m->n_items, err);
+    if (rc == MFR_OK) rc = w_u64(w, f, (uint64_t)m->epochs, err);
+    if (rc == MFR_OK) rc = w_u64(w, f, m->data_fingerprint, err);
+    if (rc == MFR_OK) rc = w_u32(w, f, TAG_COUNT - 1, err);
+    /* Records in tag order: the bytes depend on the values only. */
+    mfr_config c = m->cfg; /* a copy: the tag accessors take a non-const config */
+    for (int tag = 1; tag < TAG_COUNT && rc == MFR_OK; tag++) {
+        enum tag_type type = tag_table[tag].type;
+        rc = w_u32(w, f, (uint32_t)tag, err);
+        if (rc == MFR_OK) rc = w_u32(w, f, tag_len(type), err);
+        if (rc != MFR_OK) break;
+        if (type == TYPE_I32)
+            rc = w_u32(w, f, (uint32_t)*tag_i32(&c, tag), err);
+        else if (type == TYPE_F64)
+            rc = w_u64(w, f, f64_bits(*tag_f64(&c, tag)), err);
+        else
+            rc = w_u64(w, f, *tag_u64(&c, tag), err);
+    }
+    if (rc == MFR_OK) rc = w_string(w, f, m->split_spec, err);
+    if (rc == MFR_OK) rc = w_string(w, f, m->data_dir, err);
+    for (int32_t u = 0; u < m->n_users && rc == MFR_OK; u++)
+        rc = w_u64(w, f, (uint64_t)m->user_ids[u], err);
+    for (int32_t i = 0; i < m->n_items && rc == MFR_OK; i++)
+        rc = w_u64(w, f, (uint64_t)m->item_ids[i], err);
+    if (rc == MFR_OK) rc = w_rows(w, f, m->U, m->n_users, err);
+    if (rc == MFR_OK) rc = w_rows(w, f, m->V, m->n_items, err);
+    if (rc == MFR_OK) rc = w_rows(w, f, m->mU, m->n_users, err);
+    if (rc == MFR_OK) rc = w_rows(w, f, m->vU, m->n_users, err);
+    if (rc == MFR_OK) rc = w_rows(w, f, m->mV, m->n_items, err);
+    if (rc == MFR_OK) rc = w_rows(w, f, m->vV, m->n_items, err);
+    if (rc == MFR_OK) rc = w_u64(w, f, w->h, err); /* hash of everything before */
+    return rc;
+}
+
+/* Returns the first row/column of a non-finite value (or, when
+ * nonneg is set, a negative one) in a k_pad-strided array, or false. */
+static bool find_bad(const float *a, int32_t rows, int32_t k, int32_t k_pad, bool nonneg,
+                     int32_t *bad_r, int32_t *bad_j)
+{
+    for (int32_t r = 0; r < rows; r++)
+        for (int32_t j = 0; j < k; j++) {
+            float v = a[(size_t)r * (size_t)k_pad + (size_t)j];
+            if (!isfinite(v) || (nonneg && v < 0.0f)) {
+                *bad_r = r;
+                *bad_j = j;
+                return true;
+            }
+        }
+    return false;
+}
+
+/* Checks that a model is something mfr_model_load would accept. */
+static int check_saveable(const mfr_model *m, const char *path, mfr_error *err)
+{
+    if (m->k < 1 || m->k > MODEL_MAX_K || m->n_users < 1 || m->n_items < 1 ||
+        m->epochs < 0 || m->k_pad < m->k)
+        return mfr_seterr(err, MFR_ERR_INVALID,
+                          "cannot save %s: bad model sizes (k=%d, %d users, %d items, "
+                          "%lld epochs)",
+                          path, (int)m->k, (int)m->n_users, (int)m->n_items,
+                          (long long)m->epochs);
+    if (m->cfg.k != m->k)
+        return mfr_seterr(err, MFR_ERR_INVALID,
+                          "cannot save %s: the model's k (%d) differs from its "
+                          "configuration's k (%d)",
+                          path, (int)m->k, (int)m->cfg.k);
+    mfr_config c = m->cfg;
+    for (int tag = 1; tag < TAG_COUNT; tag++)
+        if (tag_table[tag].type == TYPE_F64 && !isfinite(*tag_f64(&c, tag)))
+            return mfr_seterr(err, MFR_ERR_INVALID,
+                              "cannot save %s: configuration %s is not finite", path,
+                              tag_table[tag].name);
+    const char *strs[2] = {m->split_spec, m->data_dir};
+    const char *snames[2] = {"split spec", "data dir"};
+    for (int s = 0; s < 2; s++)
+        if (!strs[s] || strlen(strs[s]) > MODEL_MAX_STRING)
+            return mfr_seterr(err, MFR_ERR_INVALID,
+                              "cannot save %s: the %s is missing or longer than %u bytes",
+                              path, snames[s], MODEL_MAX_STRING);
+    const struct {
+        const char *name;
+        const float *a;
+        int32_t rows;
+        bool nonneg;
+    } arrays[6] = {
+        {"U", m->U, m->n_users, false},   {"V", m->V, m->n_items, false},
+        {"mU", m->mU, m->n_users, false}, {"vU", m->vU, m->n_users, true},
+        {"mV", m->mV, m->n_items, false}, {"vV", m->vV, m->n_items, true},
+    };
+    for (int a = 0; a < 6; a++) {
+        int32_t r, j;
+        if (find_bad(arrays[a].a, arrays[a].rows, m->k, m->k_pad, arrays[a].nonneg, &r, &j))
+            return mfr_seterr(err, MFR_ERR_INVALID,
+                              "cannot save %s: %s[%d][%d] = %g is not %s", path,
+                              arrays[a].name, (int)r, (int)j,
+                              (double)arrays[a].a[(size_t)r * (size_t)m->k_pad + (size_t)j],
+                              arrays[a].nonneg ? "finite and non-negative" : "finite");
+    }
+    return MFR_OK;
+}
+
+/* Writes m to path atomically (docs/MODEL_FORMAT.md). On failure nothing is
+ * left at path (an existing file there is untouched). */
+int mfr_model_save(const mfr_model *m, const char *path, mfr_error *err)
+{
+    if (!m || !path)
+        return mfr_seterr(err, MFR_ERR_INVALID, "mfr_model_save: %s is NULL",
+                          !m ? "model" : "path");
+    int rc = check_saveable(m, path, err);
+    if (rc != MFR_OK) return rc;
+
+    size_t header = MODEL_MIN_HEADER + strlen(m->split_spec) + strlen(m->data_dir);
+    for (int tag = 1; tag < TAG_COUNT; tag++) header += 8 + tag_len(tag_table[tag].type);
+    MFR_ASSERT(header <= MODEL_MAX_HEADER);
+
+    struct writer w = {.m = m, .path = path, .header_size = (uint32_t)header,
+                       .h = MFR_FNV_INIT};
+    w.row = malloc(4 * (size_t)m->k);
+    if (!w.row) return mfr_seterr(err, MFR_ERR_NOMEM, "out of memory writing %s", path);
+    rc = mfr_write_atomic(path, write_model, &w, err);
+    free(w.row);
+    return rc;
+}
+
+/* ------------------------------------------------------------------ */
+/* Loading                                                              */
+/* ------------------------------------------------------------------ */
+
+/* Bounds-checked cursor over the header bytes. */
+struct cursor {
+    const unsigned char *p;
+    size_t len, pos;
+};
+
+static bool c_take(struct cursor *c, size_t n, const unsigned char **out)
+{
+    if (n > c->len - c->pos) return false;
+    *out = c->p + c->pos;
+    c->pos += n;
+    return true;
+}
+
+static bool c_u32(struct cursor *c, uint32_t *v)
+{
+    const unsigned char *b;
+    if (!c_take(c, 4, &b)) return false;
+    *v = get_le32(b);
+    return true;
+}
+
+static bool c_u64(struct cursor *c, uint64_t *v)
+{
+    const unsigned char *b;
+    if (!c_take(c, 8, &b)) return false;
+    *v = get_le64(b);
+    return true;
+}
+
+/* Reads a u32-length-prefixed string into a fresh NUL-terminated copy. */
+static int c_string(struct cursor *c, const char *path, const char *what, char **out,
+                    mfr_error *err)
+{
+    uint32_t n;
+    const unsigned char *b;
+    if (!c_u32(c, &n))
+        return mfr_seterr(err, MFR_ERR_CORRUPT, "%s: header ends inside the %s length",
+                          path, what);
+    if (n > c->len - c->pos)
+        return mfr_seterr(err, MFR_ERR_CORRUPT,
+                          "%s: %s length %u runs past the end of the %zu-byte header", path,
+                          what, n, c->len);
+    (void)c_take(c, n, &b);
+    if (memchr(b, 0, n))
+        return mfr_seterr(err, MFR_ERR_CORRUPT, "%s: the %s contains a NUL byte", path, what);
+    char *s = malloc((size_t)n + 1);
+    if (!s) return mfr_seterr(err, MFR_ERR_NOMEM, "out of memory reading %s", path);
+    memcpy(s, b, n);
+    s[n] = 0;
+    *out = s;
+    return MFR_OK;
+}
+
+/* What the header says, before anything is allocated. */
+struct header {
+    int32_t k, n_users, n_items;
+    int64_t epochs;
+    uint64_t fingerprint;
+    mfr_config cfg;
+    char *split_spec, *data_dir;
+};
+
+static int parse_config(struct cursor *c, const char *path, mfr_config *cfg, mfr_error *err)
+{
+    uint32_t n_records;
+    if (!c_u32(c, &n_records))
+        return mfr_seterr(err, MFR_ERR_CORRUPT, "%s: header ends before the configuration",
+                          path);
+    if (n_records > (c->len - c->pos) / 8)
+        return mfr_seterr(err, MFR_ERR_CORRUPT,
+                          "%s: %u configuration records cannot fit in the %zu-byte header",
+                          path, n_records, c->len);
+    mfr_config_default(cfg);
+    bool seen[TAG_COUNT] = {false};
+    for (uint32_t r = 0; r < n_records; r++) {
+        uint32_t tag, len;
+        const unsigned char *v;
+        if (!c_u32(c, &tag) || !c_u32(c, &len))
+            return mfr_seterr(err, MFR_ERR_CORRUPT,
+                              "%s: header ends inside configuration record %u", path, r);
+        if (!c_take(c, len, &v))
+            return mfr_seterr(err, MFR_ERR_CORRUPT,
+                              "%s: configuration record %u (tag %u) of %u bytes runs past "
+                              "the end of the header",
+                              path, r, tag, len);
+        if (tag == 0)
+            return mfr_seterr(err, MFR_ERR_CORRUPT,
+                              "%s: configuration record %u has the invalid tag 0", path, r);
+        if (tag >= TAG_COUNT) continue; /* written by a newer mfrec: not ours to read */
+        const struct tag_info *ti = &tag_table[tag];
+        if (seen[tag])
+            return mfr_seterr(err, MFR_ERR_CORRUPT,
+                              "%s: configuration field %s (tag %u) appears twice", path,
+                              ti->name, tag);
+        seen[tag] = true;
+        if (len != tag_len(ti->type))
+            return mfr_seterr(err, MFR_ERR_CORRUPT,
+                              "%s: configuration field %s (tag %u) has %u bytes, expected %u",
+                              path, ti->name, tag, len, tag_len(ti->type));
+        if (ti->type == TYPE_I32) {
+            *tag_i32(cfg, (int)tag) = (int32_t)get_le32(v);
+        } else if (ti->type == TYPE_U64) {
+            *tag_u64(cfg, (int)tag) = get_le64(v);
+        } else {
+            double d = bits_f64(get_le64(v));
+            if (!isfinite(d))
+                return mfr_seterr(err, MFR_ERR_CORRUPT,
+                                  "%s: configuration field %s is not finite", path, ti->name);
+            *tag_f64(cfg, (int)tag) = d;
+        }
+    }
+    cfg->n_threads = 0;  /* not model state */
+    cfg->max_memory = 0; /* not model state */
+    return MFR_OK;
+}
+
+/* Parses and validates the whole header (hdr, header_size bytes, magic and
+ * version already checked). */
+static int parse_header(const unsigned char *hdr, size_t header_size, const char *path,
+                        struct header *h, mfr_error *err)
+{
+    struct cursor c = {hdr, header_size, 16};
+    uint32_t k, nu, ni;
+    uint64_t epochs;
+    if (!c_u32(&c, &k) || !c_u32(&c, &nu) || !c_u32(&c, &ni) || !c_u64(&c, &epochs) ||
+        !c_u64(&c, &h->fingerprint))
+        return mfr_seterr(err, MFR_ERR_CORRUPT, "%s: header ends inside the sizes", path);
+    if (k < 1 || k > MODEL_MAX_K)
+        return mfr_seterr(err, MFR_ERR_CORRUPT, "%s: k = %lld is outside 1..%d", path,
+                          (long long)(int32_t)k, MODEL_MAX_K);
+    if (nu < 1 || nu > INT32_MAX)
+        return mfr_seterr(err, MFR_ERR_CORRUPT, "%s: n_users = %lld is outside 1..%d", path,
+                          (long long)(int32_t)nu, INT32_MAX);
+    if (ni < 1 || ni > INT32_MAX)
+        return mfr_seterr(err, MFR_ERR_CORRUPT, "%s: n_items = %lld is outside 1..%d", path,
+                          (long long)(int32_t)ni, INT32_MAX);
+    if (epochs > INT64_MAX)
+        return mfr_seterr(err, MFR_ERR_CORRUPT, "%s: epoch count %lld is negative", path,
+                          (long long)epochs);
+    h->k = (int32_t)k;
+    h->n_users = (int32_t)nu;
+    h->n_items = (int32_t)ni;
+    h->epochs = (int64_t)epochs;
+
+    int rc = parse_config(&c, path, &h->cfg, err);
+    if (rc != MFR_OK) return rc;
+    if (h->cfg.k != h->k)
+        return mfr_seterr(err, MFR_ERR_CORRUPT,
+                          "%s: configuration k = %d differs from the model's k = %d", path,
+                          (int)h->cfg.k, (int)h->k);
+    rc = c_string(&c, path, "split spec", &h->split_spec, err);
+    if (rc == MFR_OK) rc = c_string(&c, path, "data dir", &h->data_dir, err);
+    if (rc != MFR_OK) return rc;
+    if (c.pos != header_size)
+        return mfr_seterr(err, MFR_ERR_CORRUPT,
+                          "%s: header size is %zu bytes but its fields end at byte %zu", path,
+                          header_size, c.pos);
+    return MFR_OK;
+}
+
+/* Exact file length implied by the header, or false on overflow:
+ * header + 8 (n_users + n_items) + 3 * 4k (n_users + n_items) + 8. */
+static bool expected_length(const struct header *h, size_t header_size, uint64_t *out)
+{
+    uint64_t rows = (uint64_t)h->n_users + (uint64_t)h->n_items, ids, floats, total;
+    if (__builtin_mul_overflow(rows, 8u, &ids)) return false;
+    if (__builtin_mul_overflow(rows, (uint64_t)h->k * 12u, &floats)) return false;
+    if (__builtin_add_overflow((uint64_t)header_size, ids, &total)) return false;
+    if (__builtin_add_overflow(total, floats, &total)) return false;
+    if (__builtin_add_overflow(total, 8u, &total)) return false;
+    *out = total;
+    return true;
+}
+
+/* Reads exactly n bytes and folds them into *h. A short read is an I/O
+ * error, or CORRUPT when the file shrank since it was measured. */
+static int read_exact(FILE *f, const char *path, void *buf, size_t n, uint64_t *h,
+                      mfr_error *err)
+{
+    if (n == 0) return MFR_OK;
+    if (fread(buf, 1, n, f) != n) {
+        if (ferror(f))
+            return mfr_seterr(err, MFR_ERR_IO, "cannot read %s: %s", path, strerror(errno));
+        return mfr_seterr(err, MFR_ERR_CORRUPT, "%s is truncated (it shrank while read)",
+                          path);
+    }
+    if (h) *h = mfr_fnv1a(*h, buf, n);
+    return MFR_OK;
+}
+
+/* First non-finite (or negative second-moment) value met while reading. */
+struct bad_value {
+    const char *array;
+    int32_t row, col;
+    float value;
+};
+
+/* Reads `rows` unpadded rows of k floats into the k_pad-strided array a. */
+static int read_rows(FILE *f, const char *path, float *a, int32_t rows, int32_t k,
+                     int32_t k_pad, const char *name, bool nonneg, unsigned char *buf,
+                     uint64_t *h, struct bad_value *bad, mfr_error *err)
+{
+    for (int32_t r = 0; r < rows; r++) {
+        int rc = read_exact(f, path, buf, 4 * (size_t)k, h, err);
+        if (rc != MFR_OK) return rc;
+        float *dst = a + (size_t)r * (size_t)k_pad;
+        for (int32_t j = 0; j < k; j++) {
+            float v = bits_f32(get_le32(buf + 4 * (size_t)j));
+            if (!bad->array && (!isfinite(v) || (nonneg && v < 0.0f)))
+                *bad = (struct bad_value){name, r, j, v};
+            dst[j] = v;
+        }
+    }
+    return MFR_OK;
+}
+
+/* Reads `n` int64 ids. */
+static int read_ids(FILE *f, const char *path, int64_t *ids, int32_t n, uint64_t *h,
+                    mfr_error *err)
+{
+    unsigned char b[8];
+    for (int32_t x = 0; x < n; x++) {
+        int rc = read_exact(f, path, b, sizeof b, h, err);
+        if (rc != MFR_OK) return rc;
+        ids[x] = (int64_t)get_le64(b);
+    }
+    return MFR_OK;
+}
+
+/* Loads and verifies a model file; see docs/MODEL_FORMAT.md for the checks.
+ * On failure *out is NULL and nothing stays allocated. */
+int mfr_model_load(const char *path, mfr_model **out, mfr_error *err)
+{
+    if (!out) return mfr_seterr(err, MFR_ERR_INVALID, "mfr_model_load: out is NULL");
+    *out = NULL;
+    if (!path) return mfr_seterr(err, MFR_ERR_INVALID, "mfr_model_load: path is NULL");
+
+    int rc = MFR_OK;
+    unsigned char *hdr = NULL, *buf = NULL;
+    mfr_model *m = NULL;
+    struct header h = {0};
+    unsigned char fixed[16];
+
+    FILE *f = fopen(path, "rb");
+    if (!f) return mfr_seterr(err, MFR_ERR_IO, "cannot open %s: %s", path, strerror(errno));
+    struct stat st;
+    if (fstat(fileno(f), &st) != 0) {
+        rc = mfr_seterr(err, MFR_ERR_IO, "cannot stat %s: %s", path, strerror(errno));
+        goto fail;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        rc = mfr_seterr(err, MFR_ERR_IO, "%s is not a regular file", path);
+        goto fail;
+    }
+    uint64_t file_len = (uint64_t)st.st_size;
+
+    /* Magic, version, header size. */
+    size_t first = file_len < sizeof fixed ? (size_t)file_len : sizeof fixed;
+    rc = read_exact(f, path, fixed, first, NULL, err);
+    if (rc != MFR_OK) goto fail;
+    size_t cmp = first < MODEL_MAGIC_LEN ? first : MODEL_MAGIC_LEN;
+    if (file_len == 0 || memcmp(fixed, MODEL_MAGIC, cmp) != 0) {
+        rc = mfr_seterr(err, MFR_ERR_CORRUPT, "%s is not an mfrec model file", path);
+        goto fail;
+    }
+    if (first < sizeof fixed) {
+        rc = mfr_seterr(err, MFR_ERR_CORRUPT,
+                        "%s is truncated: %llu bytes, too short for a model header", path,
+                        (unsigned long long)file_len);
+        goto fail;
+    }
+    uint32_t version = get_le32(fixed + 8);
+    if (version != MODEL_VERSION) {
+        rc = mfr_seterr(err, MFR_ERR_CORRUPT,
+                        "%s: unsupported model format version %u (this build reads "
+                        "version %u)",
+                        path, version, MODEL_VERSION);
+        goto fail;
+    }
+    uint32_t header_size = get_le32(fixed + 12);
+    if (header_size < MODEL_MIN_HEADER || header_size > MODEL_MAX_HEADER) {
+        rc = mfr_seterr(err, MFR_ERR_CORRUPT, "%s: header size %u is outside %u..%u", path,
+                        header_size, MODEL_MIN_HEADER, MODEL_MAX_HEADER);
+        goto fail;
+    }
+    if (header_size > file_len) {
+        rc = mfr_seterr(err, MFR_ERR_CORRUPT,
+                        "%s is truncated: %llu bytes, shorter than its %u-byte header", path,
+                        (unsigned long long)file_len, header_size);
+        goto fail;
+    }
+
+    /* The whole header, bounds-checked. */
+    hdr = malloc(header_size);
+    if (!hdr) {
+        rc = mfr_seterr(err, MFR_ERR_NOMEM, "out of memory reading %s", path);
+        goto fail;
+    }
+    memcpy(hdr, fixed, sizeof fixed);
+    rc = read_exact(f, path, hdr + sizeof fixed, header_size - sizeof fixed, NULL, err);
+    if (rc != MFR_OK) goto fail;
+    uint64_t hash = mfr_fnv1a(MFR_FNV_INIT, hdr, header_size);
+    rc = parse_header(hdr, header_size, path, &h, err);
+    if (rc != MFR_OK) goto fail;
+
+    /* The exact length the sizes imply, before allocating anything. */
+    uint64_t want;
+    if (!expected_length(&h, header_size, &want)) {
+        rc = mfr_seterr(err, MFR_ERR_CORRUPT, "%s: sizes k=%d, %d users, %d items overflow",
+                        path, (int)h.k, (int)h.n_users, (int)h.n_items);
+        goto fail;
+    }
+    if (file_len < want) {
+        rc = mfr_seterr(err, MFR_ERR_CORRUPT,
+                        "%s is truncated: %llu bytes, its header (k=%d, %d users, %d items) "
+                        "implies %llu",
+                        path, (unsigned long long)file_len, (int)h.k, (int)h.n_users,
+                        (int)h.n_items, (unsigned long long)want);
+        goto fail;
+    }
+    if (file_len > want) {
+        rc = mfr_seterr(err, MFR_ERR_CORRUPT,
+                        "%s: %llu trailing bytes after the %llu bytes its header implies",
+                        path, (unsigned long long)(file_len - want), (unsigned long long)want);
+        goto fail;
+    }
+
+    rc = mfr_model_alloc(h.k, h.n_users, h.n_items, &m, err);
+    if (rc != MFR_OK) goto fail;
+    m->cfg = h.cfg;
+    m->epochs = h.epochs;
+    m->data_fingerprint = h.fingerprint;
+    free(m->split_spec);
+    free(m->data_dir);
+    m->split_spec = h.split_spec;
+    m->data_dir = h.data_dir;
+    h.split_spec = h.data_dir = NULL;
+
+    buf = malloc(4 * (size_t)h.k);
+    if (!buf) {
+        rc = mfr_seterr(err, MFR_ERR_NOMEM, "out of memory reading %s", path);
+        goto fail;
+    }
+    struct bad_value bad = {0};
+    rc = read_ids(f, path, m->user_ids, m->n_users, &hash, err);
+    if (rc == MFR_OK) rc = read_ids(f, path, m->item_ids, m->n_items, &hash, err);
+    const struct {
+        float *a;
+        int32_t rows;
+        const char *name;
+        bool nonneg;
+    } arrays[6] = {
+        {m->U, m->n_users, "U", false},   {m->V, m->n_items, "V", false},
+        {m->mU, m->n_users, "mU", false}, {m->vU, m->n_users, "vU", true},
+        {m->mV, m->n_items, "mV", false}, {m->vV, m->n_items, "vV", true},
+    };
+    for (int a = 0; a < 6 && rc == MFR_OK; a++)
+        rc = read_rows(f, path, arrays[a].a, arrays[a].rows, m->k, m->k_pad, arrays[a].name,
+                       arrays[a].nonneg, buf, &hash, &bad, err);
+    if (rc != MFR_OK) goto fail;
+
+    unsigned char sum[8];
+    rc = read_exact(f, path, sum, sizeof sum, NULL, err);
+    if (rc != MFR_OK) goto fail;
+    if (get_le64(sum) != hash) {
+        rc = mfr_seterr(err, MFR_ERR_CORRUPT, "%s: checksum mismatch: file is corrupted",
+                        path);
+        goto fail;
+    }
+    if (fgetc(f) != EOF) { /* the file grew while we read it */
+        rc = mfr_seterr(err, MFR_ERR_CORRUPT, "%s: trailing bytes after the checksum", path);
+        goto fail;
+    }
+    if (bad.array) {
+        rc = mfr_seterr(err, MFR_ERR_CORRUPT, "%s: %s[%d][%d] = %g is not %s", path,
+                        bad.array, (int)bad.row, (int)bad.col, (double)bad.value,
+                        bad.array[0] == 'v' ? "finite and non-negative" : "finite");
+        goto fail;
+    }
+
+    fclose(f);
+    free(hdr);
+    free(buf);
+    *out = m;
+    return MFR_OK;
+
+fail:
+    fclose(f);
+    free(hdr);
+    free(buf);
+    free(h.split_spec);
+    free(h.data_dir);
+    mfr_model_destroy(m);
+    return rc;
+}

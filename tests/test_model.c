@@ -1,0 +1,975 @@
+/*
+ * test_model.c — the in-memory model (accessors, predict, evaluate,
+ * checksum, dataset check), the model file format (round trip, byte
+ * identity, every truncation and every flipped byte rejected, forward
+ * compatible configuration records) and the .npy reader and writer.
+ *
+ * Everything is built in the test from tiny hand-made values; no data set
+ * is needed.
+ */
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+#include <dirent.h>
+
+#include "dataset_priv.h"
+#include "model_priv.h"
+#include "test_util.h"
+
+static char *tmp_dir;
+
+static int group_setup(void **state)
+{
+    (void)state;
+    tmp_dir = tu_mkdtemp();
+    return 0;
+}
+
+static int group_teardown(void **state)
+{
+    (void)state;
+    tu_rmtree(tmp_dir);
+    free(tmp_dir);
+    return 0;
+}
+
+/* Writes len bytes to a file in the temporary directory; returns its path. */
+static char *put_bytes(const char *name, const void *bytes, size_t len)
+{
+    tu_write_file(tmp_dir, name, bytes, len);
+    return tu_path(tmp_dir, name);
+}
+
+static float *row_u(const mfr_model *m, int32_t u) { return m->U + (size_t)u * m->k_pad; }
+static float *row_i(const mfr_model *m, int32_t i) { return m->V + (size_t)i * m->k_pad; }
+
+/* A small model whose every field differs from the defaults. */
+static mfr_model *make_model(int32_t k, int32_t n_users, int32_t n_items)
+{
+    mfr_model *m = NULL;
+    mfr_error err = {0};
+    assert_int_equal(mfr_model_alloc(k, n_users, n_items, &m, &err), MFR_OK);
+    m->cfg.lr = 0.0123456789012345; /* needs all of a double's bits */
+    m->cfg.beta1 = 0.85;
+    m->cfg.beta2 = 0.995;
+    m->cfg.eps = 1e-7;
+    m->cfg.init_std = 0.25;
+    m->cfg.seed = UINT64_C(0xfedcba9876543210);
+    m->cfg.n_shards = 7;
+    m->cfg.reduce = MFR_REDUCE_SHARD;
+    m->cfg.kernels = MFR_KERNELS_REF;
+    m->epochs = 17;
+    m->data_fingerprint = UINT64_C(0x0123456789abcdef);
+    free(m->split_spec);
+    free(m->data_dir);
+    m->split_spec = strdup("sklearn:300:0.25");
+    m->data_dir = strdup("/data/ml-100k");
+    for (int32_t u = 0; u < n_users; u++) m->user_ids[u] = 100 + 3 * (int64_t)u;
+    for (int32_t i = 0; i < n_items; i++) m->item_ids[i] = -5 + 2 * (int64_t)i;
+    float *arrays[6] = {m->U, m->V, m->mU, m->vU, m->mV, m->vV};
+    int32_t rows[6] = {n_users, n_items, n_users, n_users, n_items, n_items};
+    for (int a = 0; a < 6; a++)
+        for (int32_t r = 0; r < rows[a]; r++)
+            for (int32_t j = 0; j < k; j++) {
+                float v = (float)(a + 1) * 0.1f + (float)r * 0.37f - (float)j * 0.011f;
+                if (a == 3 || a == 5) v = fabsf(v); /* second moments are >= 0 */
+                if (a == 2 && r == 0 && j == 0) v = -0.0f; /* a sign bit must survive */
+                arrays[a][(size_t)r * m->k_pad + j] = v;
+            }
+    return m;
+}
+
+static void assert_models_equal(const mfr_model *a, const mfr_model *b)
+{
+    assert_int_equal(a->k, b->k);
+    assert_int_equal(a->k_pad, b->k_pad);
+    assert_int_equal(a->n_users, b->n_users);
+    assert_int_equal(a->n_items, b->n_items);
+    assert_int_equal(a->epochs, b->epochs);
+    assert_true(a->data_fingerprint == b->data_fingerprint);
+    assert_string_equal(a->split_spec, b->split_spec);
+    assert_string_equal(a->data_dir, b->data_dir);
+    assert_int_equal(a->cfg.k, b->cfg.k);
+    assert_memory_equal(&a->cfg.lr, &b->cfg.lr, sizeof(double));
+    assert_memory_equal(&a->cfg.beta1, &b->cfg.beta1, sizeof(double));
+    assert_memory_equal(&a->cfg.beta2, &b->cfg.beta2, sizeof(double));
+    assert_memory_equal(&a->cfg.eps, &b->cfg.eps, sizeof(double));
+    assert_memory_equal(&a->cfg.init_std, &b->cfg.init_std, sizeof(double));
+    assert_true(a->cfg.seed == b->cfg.seed);
+    assert_int_equal(a->cfg.n_shards, b->cfg.n_shards);
+    assert_int_equal(a->cfg.reduce, b->cfg.reduce);
+    assert_int_equal(a->cfg.kernels, b->cfg.kernels);
+    assert_memory_equal(a->user_ids, b->user_ids, a->n_users * sizeof(int64_t));
+    assert_memory_equal(a->item_ids, b->item_ids, a->n_items * sizeof(int64_t));
+    /* Every bit, padding lanes included (they must be zero in both). */
+    size_t ub = (size_t)a->n_users * a->k_pad * sizeof(float);
+    size_t ib = (size_t)a->n_items * a->k_pad * sizeof(float);
+    assert_memory_equal(a->U, b->U, ub);
+    assert_memory_equal(a->mU, b->mU, ub);
+    assert_memory_equal(a->vU, b->vU, ub);
+    assert_memory_equal(a->V, b->V, ib);
+    assert_memory_equal(a->mV, b->mV, ib);
+    assert_memory_equal(a->vV, b->vV, ib);
+}
+
+/* Saves a fresh make_model(3, 2, 3) under `name`; returns the file bytes. */
+static unsigned char *small_model_file(const char *name, size_t *len)
+{
+    mfr_model *m = make_model(3, 2, 3);
+    char *path = tu_path(tmp_dir, name);
+    mfr_error err = {0};
+    assert_int_equal(mfr_model_save(m, path, &err), MFR_OK);
+    unsigned char *bytes = (unsigned char *)tu_read_file(path, len);
+    assert_non_null(bytes);
+    free(path);
+    mfr_model_destroy(m);
+    return bytes;
+}
+
+static void put_le32(unsigned char *b, uint32_t v)
+{
+    for (int s = 0; s < 4; s++) b[s] = (unsigned char)(v >> (8 * s));
+}
+
+static uint32_t get_le32(const unsigned char *b)
+{
+    return (uint32_t)b[0] | (uint32_t)b[1] << 8 | (uint32_t)b[2] << 16 |
+           (uint32_t)b[3] << 24;
+}
+
+/* Rewrites the trailing checksum of a model file image. */
+static void fix_checksum(unsigned char *bytes, size_t len)
+{
+    uint64_t h = mfr_fnv1a(MFR_FNV_INIT, bytes, len - 8);
+    for (int s = 0; s < 8; s++) bytes[len - 8 + s] = (unsigned char)(h >> (8 * s));
+}
+
+/* ------------------------------------------------------------------ */
+/* In-memory model                                                      */
+/* ------------------------------------------------------------------ */
+
+static void test_alloc_defaults(void **state)
+{
+    (void)state;
+    mfr_model *m = NULL;
+    mfr_error err = {0};
+    assert_int_equal(mfr_model_alloc(5, 3, 4, &m, &err), MFR_OK);
+    assert_int_equal(mfr_model_k(m), 5);
+    assert_int_equal(m->k_pad, mfr_pad_k(5));
+    assert_int_equal(mfr_model_n_users(m), 3);
+    assert_int_equal(mfr_model_n_items(m), 4);
+    assert_int_equal(mfr_model_epochs(m), 0);
+    assert_string_equal(mfr_model_split_spec(m), "");
+    assert_string_equal(mfr_model_data_dir(m), "");
+    assert_true(mfr_model_data_fingerprint(m) == 0);
+    assert_int_equal(mfr_model_user_id(m, 0), 1);
+    assert_int_equal(mfr_model_user_id(m, 2), 3);
+    assert_int_equal(mfr_model_item_id(m, 3), 4);
+    assert_int_equal(mfr_model_user_id(m, 3), -1);
+    assert_int_equal(mfr_model_item_id(m, -1), -1);
+    assert_int_equal((uintptr_t)m->U % 64, 0);
+    assert_int_equal((uintptr_t)m->vV % 64, 0);
+    for (size_t x = 0; x < (size_t)3 * m->k_pad; x++) assert_true(m->U[x] == 0.0f);
+    mfr_config cfg, def;
+    mfr_model_config(m, &cfg);
+    mfr_config_default(&def);
+    assert_int_equal(cfg.k, 5);
+    assert_int_equal(cfg.n_threads, 0);
+    assert_true(cfg.max_memory == 0);
+    assert_true(cfg.seed == def.seed);
+    assert_true(mfr_model_bytes(5, 3, 4) >= (size_t)(3 * 3 + 3 * 4) * 8 * sizeof(float) + 7 * 8);
+    mfr_model_destroy(m);
+    mfr_model_destroy(NULL);
+
+    assert_int_equal(mfr_model_alloc(0, 3, 4, &m, &err), MFR_ERR_INVALID);
+    assert_null(m);
+    assert_non_null(strstr(err.message, "k must be"));
+    assert_int_equal(mfr_model_alloc(4, 0, 4, &m, &err), MFR_ERR_INVALID);
+    assert_int_equal(mfr_model_alloc(4, 3, -1, &m, &err), MFR_ERR_INVALID);
+    assert_true(mfr_model_bytes(0, 1, 1) == 0);
+    assert_true(mfr_model_bytes(1, 0, 1) == 0);
+}
+
+static void test_accessors_null(void **state)
+{
+    (void)state;
+    assert_int_equal(mfr_model_k(NULL), 0);
+    assert_int_equal(mfr_model_n_users(NULL), 0);
+    assert_string_equal(mfr_model_split_spec(NULL), "");
+    assert_int_equal(mfr_model_user_id(NULL, 0), -1);
+    assert_true(isnan(mfr_model_predict(NULL, 0, 0)));
+    float v[4];
+    assert_int_equal(mfr_model_user_vector(NULL, 0, v), MFR_ERR_INVALID);
+}
+
+static void test_predict_and_vectors(void **state)
+{
+    (void)state;
+    mfr_model *m = NULL;
+    assert_int_equal(mfr_model_alloc(3, 2, 2, &m, NULL), MFR_OK);
+    const float u0[3] = {1.0f, 2.0f, 3.0f}, u1[3] = {-1.0f, 0.5f, 0.0f};
+    const float i0[3] = {0.5f, 0.25f, -1.0f}, i1[3] = {2.0f, 2.0f, 2.0f};
+    memcpy(row_u(m, 0), u0, sizeof u0);
+    memcpy(row_u(m, 1), u1, sizeof u1);
+    memcpy(row_i(m, 0), i0, sizeof i0);
+    memcpy(row_i(m, 1), i1, sizeof i1);
+    assert_true(mfr_model_predict(m, 0, 0) == 1.0f * 0.5f + 2.0f * 0.25f + 3.0f * -1.0f);
+    assert_true(mfr_model_predict(m, 0, 1) == 12.0f);
+    assert_true(mfr_model_predict(m, 1, 0) == -0.375f);
+    assert_true(mfr_model_predict(m, 1, 1) == -1.0f);
+    assert_true(isnan(mfr_model_predict(m, 2, 0)));
+    assert_true(isnan(mfr_model_predict(m, 0, -1)));
+
+    float out[3];
+    assert_int_equal(mfr_model_user_vector(m, 1, out), MFR_OK);
+    assert_memory_equal(out, u1, sizeof u1);
+    assert_int_equal(mfr_model_item_vector(m, 0, out), MFR_OK);
+    assert_memory_equal(out, i0, sizeof i0);
+    assert_int_equal(mfr_model_user_vector(m, 2, out), MFR_ERR_INVALID);
+    assert_int_equal(mfr_model_item_vector(m, -1, out), MFR_ERR_INVALID);
+    mfr_model_destroy(m);
+}
+
+static void test_evaluate(void **state)
+{
+    (void)state;
+    mfr_model *m = NULL;
+    assert_int_equal(mfr_model_alloc(2, 2, 2, &m, NULL), MFR_OK);
+    /* predictions: (0,0)=1, (0,1)=2, (1,0)=3, (1,1)=6 */
+    row_u(m, 0)[0] = 1.0f;
+    row_u(m, 1)[0] = 1.0f;
+    row_u(m, 1)[1] = 2.0f;
+    row_i(m, 0)[0] = 1.0f;
+    row_i(m, 0)[1] = 1.0f;
+    row_i(m, 1)[0] = 2.0f;
+    row_i(m, 1)[1] = 2.0f;
+    int32_t user[4] = {0, 0, 1, 1}, item[4] = {0, 1, 0, 1};
+    float rating[4] = {2.0f, 2.0f, 1.0f, 5.0f}; /* errors -1, 0, 2, 1 */
+    struct mfr_ratings r = {4, user, item, rating, NULL};
+    mfr_metrics mt = {0};
+    mfr_error err = {0};
+    assert_int_equal(mfr_model_evaluate(m, &r, &mt, &err), MFR_OK);
+    assert_int_equal(mt.n, 4);
+    assert_true(mt.mse == 6.0 / 4.0);
+    assert_true(mt.rmse == sqrt(1.5));
+    assert_true(mt.mae == 1.0);
+
+    r.n = 0;
+    assert_int_equal(mfr_model_evaluate(m, &r, &mt, &err), MFR_ERR_INVALID);
+    r.n = 4;
+    item[2] = 2;
+    assert_int_equal(mfr_model_evaluate(m, &r, &mt, &err), MFR_ERR_MISMATCH);
+    assert_non_null(strstr(err.message, "rating 2"));
+    assert_non_null(strstr(err.message, "item index 2"));
+    item[2] = 0;
+    user[3] = -1;
+    assert_int_equal(mfr_model_evaluate(m, &r, &mt, &err), MFR_ERR_MISMATCH);
+    assert_non_null(strstr(err.message, "user index -1"));
+    assert_int_equal(mfr_model_evaluate(m, NULL, &mt, &err), MFR_ERR_INVALID);
+    mfr_model_destroy(m);
+}
+
+static void test_checksum(void **state)
+{
+    (void)state;
+    mfr_model *m = NULL;
+    assert_int_equal(mfr_model_alloc(1, 1, 1, &m, NULL), MFR_OK);
+    row_u(m, 0)[0] = 1.0f; /* 0x3f800000 */
+    row_i(m, 0)[0] = -2.0f; /* 0xc0000000 */
+    const unsigned char le[8] = {0x00, 0x00, 0x80, 0x3f, 0x00, 0x00, 0x00, 0xc0};
+    uint64_t want = mfr_fnv1a(MFR_FNV_INIT, le, sizeof le);
+    assert_true(mfr_model_checksum(m) == want);
+    /* Padding lanes and moments are not part of the checksum. */
+    row_u(m, 0)[1] = 7.0f;
+    m->mU[0] = 3.0f;
+    assert_true(mfr_model_checksum(m) == want);
+    row_i(m, 0)[0] = 2.0f;
+    assert_true(mfr_model_checksum(m) != want);
+    mfr_model_destroy(m);
+}
+
+static void test_check_dataset(void **state)
+{
+    (void)state;
+    mfr_model *m = make_model(2, 2, 3);
+    int64_t uids[2] = {100, 103}, iids[3] = {-5, -3, -1};
+    struct mfr_dataset ds = {0};
+    ds.n_users = 2;
+    ds.n_items = 3;
+    ds.user_ids = uids;
+    ds.item_ids = iids;
+    ds.fingerprint = m->data_fingerprint;
+    mfr_error err = {0};
+    assert_int_equal(mfr_model_check_dataset(m, &ds, &err), MFR_OK);
+
+    ds.fingerprint ^= 1;
+    assert_int_equal(mfr_model_check_dataset(m, &ds, &err), MFR_ERR_MISMATCH);
+    assert_non_null(strstr(err.message, "fingerprint"));
+    m->data_fingerprint = 0; /* unknown: only the id maps are compared */
+    assert_int_equal(mfr_model_check_dataset(m, &ds, &err), MFR_OK);
+
+    iids[1] = 42;
+    assert_int_equal(mfr_model_check_dataset(m, &ds, &err), MFR_ERR_MISMATCH);
+    assert_non_null(strstr(err.message, "item index 1"));
+    iids[1] = -3;
+    uids[0] = 1;
+    assert_int_equal(mfr_model_check_dataset(m, &ds, &err), MFR_ERR_MISMATCH);
+    assert_non_null(strstr(err.message, "user index 0"));
+    uids[0] = 100;
+    ds.n_items = 2;
+    assert_int_equal(mfr_model_check_dataset(m, &ds, &err), MFR_ERR_MISMATCH);
+    assert_non_null(strstr(err.message, "3 items"));
+    ds.n_items = 3;
+    ds.n_users = 5;
+    assert_int_equal(mfr_model_check_dataset(m, &ds, &err), MFR_ERR_MISMATCH);
+    assert_non_null(strstr(err.message, "users"));
+    mfr_model_destroy(m);
+}
+
+/* ------------------------------------------------------------------ */
+/* Model files                                                          */
+/* ------------------------------------------------------------------ */
+
+static void test_save_load_roundtrip(void **state)
+{
+    (void)state;
+    mfr_error err = {0};
+    const int32_t ks[] = {1, 3, 8, 9, 17};
+    for (size_t t = 0; t < sizeof ks / sizeof *ks; t++) {
+        mfr_model *m = make_model(ks[t], 4, 5);
+        char *p1 = tu_path(tmp_dir, "rt1.mfr"), *p2 = tu_path(tmp_dir, "rt2.mfr");
+        char *p3 = tu_path(tmp_dir, "rt3.mfr");
+        assert_int_equal(mfr_model_save(m, p1, &err), MFR_OK);
+        assert_int_equal(mfr_model_save(m, p2, &err), MFR_OK);
+        mfr_model *l = NULL;
+        assert_int_equal(mfr_model_load(p1, &l, &err), MFR_OK);
+        assert_models_equal(m, l);
+        assert_true(mfr_model_checksum(m) == mfr_model_checksum(l));
+        mfr_config cfg;
+        mfr_model_config(l, &cfg);
+        assert_int_equal(cfg.n_threads, 0);
+        assert_true(cfg.max_memory == 0);
+        assert_true(cfg.seed == UINT64_C(0xfedcba9876543210));
+        /* the -0.0f sign bit survived */
+        assert_true(signbit(l->mU[0]));
+
+        /* Two saves, and a save of the loaded copy, are byte-identical. */
+        assert_int_equal(mfr_model_save(l, p3, &err), MFR_OK);
+        size_t n1, n2, n3;
+        char *b1 = tu_read_file(p1, &n1), *b2 = tu_read_file(p2, &n2);
+        char *b3 = tu_read_file(p3, &n3);
+        assert_int_equal(n1, n2);
+        assert_int_equal(n1, n3);
+        assert_memory_equal(b1, b2, n1);
+        assert_memory_equal(b1, b3, n1);
+        free(b1);
+        free(b2);
+        free(b3);
+        mfr_model_destroy(l);
+        mfr_model_destroy(m);
+        free(p1);
+        free(p2);
+        free(p3);
+    }
+}
+
+/* The layout documented in docs/MODEL_FORMAT.md, checked field by field. */
+static void test_file_layout(void **state)
+{
+    (void)state;
+    size_t len;
+    unsigned char *b = small_model_file("layout.mfr", &len);
+    assert_memory_equal(b, "MFRECMDL", 8);
+    assert_int_equal(get_le32(b + 8), 1);
+    uint32_t header_size = get_le32(b + 12);
+    assert_int_equal(get_le32(b + 16), 3); /* k */
+    assert_int_equal(get_le32(b + 20), 2); /* n_users */
+    assert_int_equal(get_le32(b + 24), 3); /* n_items */
+    assert_int_equal(get_le32(b + 28), 17); /* epochs, low half */
+    assert_int_equal(get_le32(b + 44), 10); /* configuration records */
+    /* 10 records: 4 int32 values, 5 doubles and the seed; two strings */
+    size_t want_header = 48 + 4 * 12 + 6 * 16 + 4 + strlen("sklearn:300:0.25") + 4 +
+                         strlen("/data/ml-100k");
+    assert_int_equal(header_size, want_header);
+    assert_int_equal(len, want_header + 5 * 8 + 3 * 4 * 3 * 5 + 8);
+    uint64_t h = mfr_fnv1a(MFR_FNV_INIT, b, len - 8), stored = 0;
+    for (int s = 0; s < 8; s++) stored |= (uint64_t)b[len - 8 + s] << (8 * s);
+    assert_true(h == stored);
+    free(b);
+}
+
+static void test_truncated_at_every_byte(void **state)
+{
+    (void)state;
+    size_t len;
+    unsigned char *b = small_model_file("full.mfr", &len);
+    char *path = tu_path(tmp_dir, "trunc.mfr");
+    for (size_t cut = 0; cut < len; cut++) {
+        tu_write_file(tmp_dir, "trunc.mfr", (const char *)b, cut);
+        mfr_model *m = (mfr_model *)(uintptr_t)1;
+        mfr_error err = {0};
+        int rc = mfr_model_load(path, &m, &err);
+        if (rc != MFR_ERR_CORRUPT) fprintf(stderr, "cut at %zu: %s\n", cut, err.message);
+        assert_int_equal(rc, MFR_ERR_CORRUPT);
+        assert_null(m);
+        assert_non_null(strstr(err.message, path));
+    }
+    free(path);
+    free(b);
+}
+
+static void test_flipped_byte_anywhere(void **state)
+{
+    (void)state;
+    size_t len;
+    unsigned char *b = small_model_file("orig.mfr", &len);
+    char *path = tu_path(tmp_dir, "flip.mfr");
+    const unsigned char masks[] = {0x01, 0x80, 0xff};
+    for (size_t at = 0; at < len; at++)
+        for (size_t x = 0; x < sizeof masks; x++) {
+            b[at] ^= masks[x];
+            tu_write_file(tmp_dir, "flip.mfr", (const char *)b, len);
+            b[at] ^= masks[x];
+            mfr_model *m = NULL;
+            mfr_error err = {0};
+            int rc = mfr_model_load(path, &m, &err);
+            if (rc != MFR_ERR_CORRUPT)
+                fprintf(stderr, "flip %02x at %zu: %s\n", masks[x], at, err.message);
+            assert_int_equal(rc, MFR_ERR_CORRUPT);
+            assert_null(m);
+            assert_non_null(strstr(err.message, path));
+        }
+    /* A body byte flip is caught by the checksum. */
+    b[len - 20] ^= 0x10;
+    tu_write_file(tmp_dir, "flip.mfr", (const char *)b, len);
+    mfr_model *m = NULL;
+    mfr_error err = {0};
+    assert_int_equal(mfr_model_load(path, &m, &err), MFR_ERR_CORRUPT);
+    assert_non_null(strstr(err.message, "checksum mismatch: file is corrupted"));
+    free(path);
+    free(b);
+}
+
+static void test_trailing_bytes(void **state)
+{
+    (void)state;
+    size_t len;
+    unsigned char *b = small_model_file("trail.mfr", &len);
+    unsigned char *more = malloc(len + 1);
+    memcpy(more, b, len);
+    more[len] = 0;
+    char *path = put_bytes("trail2.mfr", more, len + 1);
+    mfr_model *m = NULL;
+    mfr_error err = {0};
+    assert_int_equal(mfr_model_load(path, &m, &err), MFR_ERR_CORRUPT);
+    assert_non_null(strstr(err.message, "trailing"));
+    free(path);
+    free(more);
+    free(b);
+}
+
+static void test_foreign_files(void **state)
+{
+    (void)state;
+    mfr_model *m = NULL;
+    mfr_error err = {0};
+
+    size_t len;
+    unsigned char *b = small_model_file("magic.mfr", &len);
+    b[0] = 'X';
+    char *path = put_bytes("magic.mfr", b, len);
+    assert_int_equal(mfr_model_load(path, &m, &err), MFR_ERR_CORRUPT);
+    char want[600];
+    snprintf(want, sizeof want, "%s is not an mfrec model file", path);
+    assert_string_equal(err.message, want);
+    free(path);
+    free(b);
+
+    path = put_bytes("u.data", "196\t242\t3\t881250949\n186\t302\t3\t891717742\n", 40);
+    assert_int_equal(mfr_model_load(path, &m, &err), MFR_ERR_CORRUPT);
+    assert_non_null(strstr(err.message, "is not an mfrec model file"));
+    free(path);
+
+    path = put_bytes("empty.mfr", "", 0);
+    assert_int_equal(mfr_model_load(path, &m, &err), MFR_ERR_CORRUPT);
+    free(path);
+
+    /* A future version is refused with a message that says so. */
+    b = small_model_file("v2.mfr", &len);
+    put_le32(b + 8, 2);
+    fix_checksum(b, len);
+    path = put_bytes("v2.mfr", b, len);
+    assert_int_equal(mfr_model_load(path, &m, &err), MFR_ERR_CORRUPT);
+    assert_non_null(strstr(err.message, "unsupported model format version 2"));
+    free(path);
+    free(b);
+
+    path = tu_path(tmp_dir, "does-not-exist.mfr");
+    assert_int_equal(mfr_model_load(path, &m, &err), MFR_ERR_IO);
+    assert_non_null(strstr(err.message, path));
+    assert_null(m);
+    free(path);
+
+    assert_int_equal(mfr_model_load(tmp_dir, &m, &err), MFR_ERR_IO); /* a directory */
+}
+
+/* Huge sizes in an otherwise valid header are refused before allocating. */
+static void test_absurd_sizes(void **state)
+{
+    (void)state;
+    size_t len;
+    unsigned char *b = small_model_file("sizes.mfr", &len);
+    const struct {
+        size_t off;
+        uint32_t value;
+        const char *msg;
+    } cases[] = {
+        {16, 0, "k = 0"},
+        {16, 5000, "k = 5000"},
+        {20, 0, "n_users = 0"},
+        {20, 0x80000000u, "n_users = -2147483648"},
+        {24, 0x7fffffffu, "truncated"},
+        {32, 0x80000000u, "epoch count"},
+        {12, 20, "header size 20"},
+        {12, 0xffffffffu, "header size"},
+        {44, 1000, "configuration records"},
+    };
+    char *path = tu_path(tmp_dir, "sizes2.mfr");
+    for (size_t c = 0; c < sizeof cases / sizeof *cases; c++) {
+        unsigned char *copy = malloc(len);
+        memcpy(copy, b, len);
+        put_le32(copy + cases[c].off, cases[c].value);
+        fix_checksum(copy, len);
+        tu_write_file(tmp_dir, "sizes2.mfr", (const char *)copy, len);
+        mfr_model *m = NULL;
+        mfr_error err = {0};
+        assert_int_equal(mfr_model_load(path, &m, &err), MFR_ERR_CORRUPT);
+        if (!strstr(err.message, cases[c].msg)) fprintf(stderr, "%s\n", err.message);
+        assert_non_null(strstr(err.message, cases[c].msg));
+        free(copy);
+    }
+    free(path);
+    free(b);
+}
+
+/* A file whose checksum is right but whose factors hold NaN, or whose string
+ * length points past the header, is still refused. */
+static void test_bad_values_with_valid_checksum(void **state)
+{
+    (void)state;
+    size_t len;
+    unsigned char *b = small_model_file("nan.mfr", &len);
+    uint32_t header_size = get_le32(b + 12);
+    size_t u_at = header_size + 5 * 8; /* U[0][0] */
+    put_le32(b + u_at + 4, 0x7fc00000u); /* U[0][1] = NaN */
+    fix_checksum(b, len);
+    char *path = put_bytes("nan.mfr", b, len);
+    mfr_model *m = NULL;
+    mfr_error err = {0};
+    assert_int_equal(mfr_model_load(path, &m, &err), MFR_ERR_CORRUPT);
+    assert_non_null(strstr(err.message, "U[0][1]"));
+    free(path);
+    free(b);
+
+    b = small_model_file("str.mfr", &len);
+    header_size = get_le32(b + 12);
+    size_t dir_len_at = header_size - strlen("/data/ml-100k") - 4;
+    assert_int_equal(get_le32(b + dir_len_at), strlen("/data/ml-100k"));
+    put_le32(b + dir_len_at, 1000);
+    fix_checksum(b, len);
+    path = put_bytes("str.mfr", b, len);
+    assert_int_equal(mfr_model_load(path, &m, &err), MFR_ERR_CORRUPT);
+    assert_non_null(strstr(err.message, "data dir length"));
+    free(path);
+
+    put_le32(b + dir_len_at, strlen("/data/ml-100k"));
+    b[dir_len_at + 4] = 0; /* a NUL inside the string */
+    fix_checksum(b, len);
+    path = put_bytes("str.mfr", b, len);
+    assert_int_equal(mfr_model_load(path, &m, &err), MFR_ERR_CORRUPT);
+    assert_non_null(strstr(err.message, "NUL"));
+    free(path);
+    free(b);
+}
+
+/* Builds a file image from `b` with the configuration records replaced by
+ * `records` (n_records of them, rec_len bytes), header size and checksum
+ * fixed. */
+static unsigned char *replace_records(const unsigned char *b, size_t len,
+                                      const unsigned char *records, size_t rec_len,
+                                      uint32_t n_records, size_t *out_len)
+{
+    uint32_t header_size = get_le32(b + 12);
+    size_t old_rec_len = 4 * 12 + 6 * 16;
+    size_t n = len - old_rec_len + rec_len;
+    unsigned char *o = malloc(n);
+    memcpy(o, b, 48);
+    memcpy(o + 48, records, rec_len);
+    memcpy(o + 48 + rec_len, b + 48 + old_rec_len, len - 48 - old_rec_len);
+    put_le32(o + 12, (uint32_t)(header_size - old_rec_len + rec_len));
+    put_le32(o + 44, n_records);
+    fix_checksum(o, n);
+    *out_len = n;
+    return o;
+}
+
+/* Missing tags read as defaults, unknown tags are skipped, a known tag
+ * with the wrong length or twice is refused. */
+static void test_config_records(void **state)
+{
+    (void)state;
+    size_t len, n;
+    unsigned char *b = small_model_file("cfg.mfr", &len);
+    mfr_config def;
+    mfr_config_default(&def);
+    mfr_model *m = NULL;
+    mfr_error err = {0};
+
+    /* Only k (tag 1) and an unknown tag 500 with 5 bytes. */
+    unsigned char rec[64] = {0};
+    put_le32(rec + 0, 1);
+    put_le32(rec + 4, 4);
+    put_le32(rec + 8, 3);
+    put_le32(rec + 12, 500);
+    put_le32(rec + 16, 5);
+    memcpy(rec + 20, "abcde", 5);
+    unsigned char *o = replace_records(b, len, rec, 25, 2, &n);
+    char *path = put_bytes("cfg2.mfr", o, n);
+    assert_int_equal(mfr_model_load(path, &m, &err), MFR_OK);
+    mfr_config cfg;
+    mfr_model_config(m, &cfg);
+    assert_int_equal(cfg.k, 3);
+    assert_memory_equal(&cfg.lr, &def.lr, sizeof(double));
+    assert_memory_equal(&cfg.init_std, &def.init_std, sizeof(double));
+    assert_true(cfg.seed == def.seed);
+    assert_int_equal(cfg.n_shards, def.n_shards);
+    assert_int_equal(cfg.n_threads, 0);
+    assert_true(cfg.max_memory == 0);
+    assert_int_equal(m->epochs, 17);
+    mfr_model_destroy(m);
+    m = NULL;
+    free(o);
+    free(path);
+
+    /* No records at all: k comes from the defaults and must match. */
+    o = replace_records(b, len, rec, 0, 0, &n);
+    path = put_bytes("cfg3.mfr", o, n);
+    assert_int_equal(mfr_model_load(path, &m, &err), def.k == 3 ? MFR_OK : MFR_ERR_CORRUPT);
+    mfr_model_destroy(m);
+    m = NULL;
+    free(o);
+    free(path);
+
+    /* lr (tag 2, a double) with 4 bytes. */
+    put_le32(rec + 12, 2);
+    put_le32(rec + 16, 4);
+    o = replace_records(b, len, rec, 24, 2, &n);
+    path = put_bytes("cfg4.mfr", o, n);
+    assert_int_equal(mfr_model_load(path, &m, &err), MFR_ERR_CORRUPT);
+    assert_non_null(strstr(err.message, "lr"));
+    free(o);
+    free(path);
+
+    /* lr = NaN. */
+    put_le32(rec + 16, 8);
+    put_le32(rec + 20, 0);
+    put_le32(rec + 24, 0x7ff80000u);
+    o = replace_records(b, len, rec, 28, 2, &n);
+    path = put_bytes("cfg4b.mfr", o, n);
+    assert_int_equal(mfr_model_load(path, &m, &err), MFR_ERR_CORRUPT);
+    assert_non_null(strstr(err.message, "lr is not finite"));
+    free(o);
+    free(path);
+
+    /* k twice. */
+    put_le32(rec + 12, 1);
+    put_le32(rec + 16, 4);
+    put_le32(rec + 20, 3);
+    o = replace_records(b, len, rec, 24, 2, &n);
+    path = put_bytes("cfg5.mfr", o, n);
+    assert_int_equal(mfr_model_load(path, &m, &err), MFR_ERR_CORRUPT);
+    assert_non_null(strstr(err.message, "twice"));
+    free(o);
+    free(path);
+
+    /* k in the configuration differs from the sizes' k. */
+    put_le32(rec + 8, 4);
+    o = replace_records(b, len, rec, 12, 1, &n);
+    path = put_bytes("cfg6.mfr", o, n);
+    assert_int_equal(mfr_model_load(path, &m, &err), MFR_ERR_CORRUPT);
+    assert_non_null(strstr(err.message, "configuration k"));
+    free(o);
+    free(path);
+    free(b);
+}
+
+static int dir_entries(const char *dir)
+{
+    DIR *d = opendir(dir);
+    if (!d) return -1;
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(d)))
+        if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) n++;
+    closedir(d);
+    return n;
+}
+
+static void test_save_failures(void **state)
+{
+    (void)state;
+    mfr_model *m = make_model(2, 2, 2);
+    mfr_error err = {0};
+    char *path = tu_path(tmp_dir, "no-such-dir/model.mfr");
+    assert_int_equal(mfr_model_save(m, path, &err), MFR_ERR_IO);
+    assert_non_null(strstr(err.message, path));
+    assert_false(tu_exists(path));
+    free(path);
+
+    /* Non-finite factors are refused before anything is written. */
+    char *sub = tu_path(tmp_dir, "nan-dir");
+    char cmd[700];
+    snprintf(cmd, sizeof cmd, "mkdir -p '%s'", sub);
+    assert_int_equal(system(cmd), 0);
+    path = tu_path(sub, "model.mfr");
+    row_i(m, 1)[1] = INFINITY;
+    assert_int_equal(mfr_model_save(m, path, &err), MFR_ERR_INVALID);
+    assert_non_null(strstr(err.message, "V[1][1]"));
+    assert_int_equal(dir_entries(sub), 0);
+    row_i(m, 1)[1] = 0.5f;
+    m->vU[1] = -1.0f;
+    assert_int_equal(mfr_model_save(m, path, &err), MFR_ERR_INVALID);
+    assert_non_null(strstr(err.message, "vU[0][1]"));
+    m->vU[1] = 1.0f;
+    m->cfg.eps = NAN;
+    assert_int_equal(mfr_model_save(m, path, &err), MFR_ERR_INVALID);
+    assert_non_null(strstr(err.message, "eps"));
+    m->cfg.eps = 1e-8;
+    assert_int_equal(dir_entries(sub), 0);
+
+    /* Overwriting an existing file replaces it and leaves no temp file. */
+    tu_write_file(sub, "model.mfr", "old", 3);
+    assert_int_equal(mfr_model_save(m, path, &err), MFR_OK);
+    assert_int_equal(dir_entries(sub), 1);
+    mfr_model *l = NULL;
+    assert_int_equal(mfr_model_load(path, &l, &err), MFR_OK);
+    assert_models_equal(m, l);
+    mfr_model_destroy(l);
+    free(path);
+    free(sub);
+
+    assert_int_equal(mfr_model_save(NULL, "x", &err), MFR_ERR_INVALID);
+    assert_int_equal(mfr_model_load("x", NULL, &err), MFR_ERR_INVALID);
+    mfr_model_destroy(m);
+}
+
+/* ------------------------------------------------------------------ */
+/* NumPy .npy                                                           */
+/* ------------------------------------------------------------------ */
+
+/* A numpy.save(np.arange(6, dtype='<f4').reshape(2, 3) / 2) image, built by
+ * hand: magic, version 1.0, header length 118, the dict padded to 128 bytes
+ * in all, then 6 little-endian float32 values 0, 0.5, 1, 1.5, 2, 2.5. */
+static size_t hand_npy(unsigned char *out, const char *dict, unsigned major, size_t n_data)
+{
+    size_t pre = major == 1 ? 10 : 12, dlen = strlen(dict);
+    size_t total = (pre + dlen + 1 + 63) / 64 * 64, hlen = total - pre;
+    memcpy(out, "\x93NUMPY", 6);
+    out[6] = (unsigned char)major;
+    out[7] = 0;
+    out[8] = (unsigned char)hlen;
+    out[9] = (unsigned char)(hlen >> 8);
+    if (major == 2) out[10] = out[11] = 0;
+    memset(out + pre, ' ', hlen);
+    memcpy(out + pre, dict, dlen);
+    out[total - 1] = '\n';
+    /* 0.5 * x as float32: 0x00000000, 0x3f000000, 0x3f800000, 0x3fc00000,
+     * 0x40000000, 0x40200000 */
+    const uint32_t bits[6] = {0x00000000u, 0x3f000000u, 0x3f800000u,
+                              0x3fc00000u, 0x40000000u, 0x40200000u};
+    for (size_t x = 0; x < n_data; x++) put_le32(out + total + 4 * x, bits[x % 6]);
+    return total + 4 * n_data;
+}
+
+static const char *dict_2x3 = "{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }";
+
+static void test_npy_read_hand_made(void **state)
+{
+    (void)state;
+    unsigned char buf[512];
+    for (unsigned major = 1; major <= 2; major++) {
+        size_t n = hand_npy(buf, dict_2x3, major, 6);
+        assert_int_equal(n, 128 + 24);
+        char *path = put_bytes("hand.npy", buf, n);
+        int64_t rows, cols;
+        float *data = NULL;
+        mfr_error err = {0};
+        assert_int_equal(mfr_npy_read_f32(path, &rows, &cols, &data, &err), MFR_OK);
+        assert_int_equal(rows, 2);
+        assert_int_equal(cols, 3);
+        for (int x = 0; x < 6; x++) assert_true(data[x] == 0.5f * (float)x);
+        mfr_free(data);
+        free(path);
+    }
+    /* Key order, double quotes and no trailing comma are accepted too. */
+    size_t n = hand_npy(buf, "{\"shape\": (2,3), \"fortran_order\": False, \"descr\": \"<f4\"}",
+                        1, 6);
+    char *path = put_bytes("hand2.npy", buf, n);
+    int64_t rows, cols;
+    float *data = NULL;
+    assert_int_equal(mfr_npy_read_f32(path, &rows, &cols, &data, NULL), MFR_OK);
+    assert_int_equal(rows * cols, 6);
+    mfr_free(data);
+    free(path);
+}
+
+static void expect_npy_reject(const char *name, const unsigned char *buf, size_t n,
+                              int status, const char *msg)
+{
+    char *path = put_bytes(name, buf, n);
+    int64_t rows = 9, cols = 9;
+    float *data = (float *)(uintptr_t)1;
+    mfr_error err = {0};
+    int rc = mfr_npy_read_f32(path, &rows, &cols, &data, &err);
+    if (rc != status || !strstr(err.message, msg))
+        fprintf(stderr, "%s: rc %d, message: %s\n", name, rc, err.message);
+    assert_int_equal(rc, status);
+    assert_non_null(strstr(err.message, msg));
+    assert_non_null(strstr(err.message, path));
+    assert_null(data);
+    assert_int_equal(rows, 0);
+    free(path);
+}
+
+static void test_npy_rejects(void **state)
+{
+    (void)state;
+    unsigned char buf[512];
+    size_t n;
+    n = hand_npy(buf, "{'descr': '<f8', 'fortran_order': False, 'shape': (2, 3), }", 1, 12);
+    expect_npy_reject("f8.npy", buf, n, MFR_ERR_UNSUPPORTED, "'<f8'");
+    n = hand_npy(buf, "{'descr': '>f4', 'fortran_order': False, 'shape': (2, 3), }", 1, 6);
+    expect_npy_reject("be.npy", buf, n, MFR_ERR_UNSUPPORTED, "'>f4'");
+    n = hand_npy(buf, "{'descr': '<f4', 'fortran_order': False, 'shape': (1, 2, 3), }", 1, 6);
+    expect_npy_reject("3d.npy", buf, n, MFR_ERR_UNSUPPORTED, "3 dimensions");
+    n = hand_npy(buf, "{'descr': '<f4', 'fortran_order': False, 'shape': (6,), }", 1, 6);
+    expect_npy_reject("1d.npy", buf, n, MFR_ERR_UNSUPPORTED, "1 dimension");
+    n = hand_npy(buf, "{'descr': '<f4', 'fortran_order': True, 'shape': (2, 3), }", 1, 6);
+    expect_npy_reject("fortran.npy", buf, n, MFR_ERR_UNSUPPORTED, "Fortran");
+    n = hand_npy(buf, dict_2x3, 1, 6);
+    expect_npy_reject("short.npy", buf, n - 1, MFR_ERR_PARSE, "truncated");
+    expect_npy_reject("short2.npy", buf, n - 24, MFR_ERR_PARSE, "truncated");
+    expect_npy_reject("header.npy", buf, 100, MFR_ERR_PARSE, "truncated");
+    expect_npy_reject("tiny.npy", buf, 9, MFR_ERR_PARSE, "truncated");
+    n = hand_npy(buf, dict_2x3, 1, 7);
+    expect_npy_reject("long.npy", buf, n, MFR_ERR_PARSE, "trailing");
+    n = hand_npy(buf, dict_2x3, 3, 6);
+    expect_npy_reject("v3.npy", buf, n, MFR_ERR_UNSUPPORTED, "version 3.0");
+    n = hand_npy(buf, "{'descr': '<f4', 'shape': (2, 3), }", 1, 6);
+    expect_npy_reject("nokey.npy", buf, n, MFR_ERR_PARSE, "fortran_order");
+    n = hand_npy(buf, "{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), 'x': 1}", 1,
+                 6);
+    expect_npy_reject("extra.npy", buf, n, MFR_ERR_PARSE, "'x'");
+    n = hand_npy(buf, "{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3)", 1, 6);
+    expect_npy_reject("open.npy", buf, n, MFR_ERR_PARSE, "malformed");
+    n = hand_npy(buf,
+                 "{'descr': '<f4', 'fortran_order': False, "
+                 "'shape': (99999999999999999999, 3), }",
+                 1, 6);
+    expect_npy_reject("huge.npy", buf, n, MFR_ERR_TOO_LARGE, "64 bits");
+    n = hand_npy(buf,
+                 "{'descr': '<f4', 'fortran_order': False, "
+                 "'shape': (4611686018427387904, 4611686018427387904), }",
+                 1, 6);
+    expect_npy_reject("huge2.npy", buf, n, MFR_ERR_TOO_LARGE, "too large");
+    expect_npy_reject("text.npy", (const unsigned char *)"hello, world\n", 13, MFR_ERR_PARSE,
+                      "not a NumPy");
+
+    int64_t rows, cols;
+    float *data;
+    mfr_error err = {0};
+    char *path = tu_path(tmp_dir, "missing.npy");
+    assert_int_equal(mfr_npy_read_f32(path, &rows, &cols, &data, &err), MFR_ERR_IO);
+    assert_non_null(strstr(err.message, path));
+    free(path);
+}
+
+static void test_npy_write_roundtrip(void **state)
+{
+    (void)state;
+    const int64_t shapes[][2] = {{2, 3}, {1, 1}, {7, 30}, {0, 4}, {1000, 17}};
+    for (size_t s = 0; s < sizeof shapes / sizeof *shapes; s++) {
+        int64_t r = shapes[s][0], c = shapes[s][1];
+        size_t count = (size_t)(r * c);
+        float *a = malloc((count ? count : 1) * sizeof(float));
+        for (size_t x = 0; x < count; x++) a[x] = (float)x * 0.37f - 5.0f;
+        if (count > 1) a[1] = -0.0f;
+        char *path = tu_path(tmp_dir, "rt.npy");
+        mfr_error err = {0};
+        assert_int_equal(mfr_npy_write_f32(path, r, c, a, &err), MFR_OK);
+        int64_t rr, cc;
+        float *b = NULL;
+        assert_int_equal(mfr_npy_read_f32(path, &rr, &cc, &b, &err), MFR_OK);
+        assert_int_equal(rr, r);
+        assert_int_equal(cc, c);
+        if (count) assert_memory_equal(a, b, count * sizeof(float));
+        mfr_free(b);
+        free(a);
+        free(path);
+    }
+
+    /* The exact bytes numpy.save writes for a 2x3 float32 array. */
+    unsigned char want[512];
+    size_t n_want = hand_npy(want, dict_2x3, 1, 6);
+    const float a[6] = {0.0f, 0.5f, 1.0f, 1.5f, 2.0f, 2.5f};
+    char *path = tu_path(tmp_dir, "exact.npy");
+    assert_int_equal(mfr_npy_write_f32(path, 2, 3, a, NULL), MFR_OK);
+    size_t n;
+    char *got = tu_read_file(path, &n);
+    assert_int_equal(n, n_want);
+    assert_memory_equal(got, want, n);
+    assert_int_equal((10 + (got[8] & 0xff) + ((got[9] & 0xff) << 8)) % 64, 0);
+    free(got);
+    free(path);
+
+    mfr_error err = {0};
+    path = tu_path(tmp_dir, "no-such-dir/x.npy");
+    assert_int_equal(mfr_npy_write_f32(path, 2, 3, a, &err), MFR_ERR_IO);
+    assert_false(tu_exists(path));
+    free(path);
+    assert_int_equal(mfr_npy_write_f32("x.npy", -1, 3, a, &err), MFR_ERR_INVALID);
+    assert_int_equal(mfr_npy_write_f32("x.npy", 2, 3, NULL, &err), MFR_ERR_INVALID);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_alloc_defaults),
+        cmocka_unit_test(test_accessors_null),
+        cmocka_unit_test(test_predict_and_vectors),
+        cmocka_unit_test(test_evaluate),
+        cmocka_unit_test(test_checksum),
+        cmocka_unit_test(test_check_dataset),
+        cmocka_unit_test(test_save_load_roundtrip),
+        cmocka_unit_test(test_file_layout),
+        cmocka_unit_test(test_truncated_at_every_byte),
+        cmocka_unit_test(test_flipped_byte_anywhere),
+        cmocka_unit_test(test_trailing_bytes),
+        cmocka_unit_test(test_foreign_files),
+        cmocka_unit_test(test_absurd_sizes),
+        cmocka_unit_test(test_bad_values_with_valid_checksum),
+        cmocka_unit_test(test_config_records),
+        cmocka_unit_test(test_save_failures),
+        cmocka_unit_test(test_npy_read_hand_made),
+        cmocka_unit_test(test_npy_rejects),
+        cmocka_unit_test(test_npy_write_roundtrip),
+    };
+    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}

@@ -1,0 +1,227 @@
+/*
+ * test_determinism.c — the determinism contract: the same data, seed and
+ * configuration give byte-identical model files for 1, 2, 3, 4 and 7
+ * threads and across runs; both reductions agree to 1e-6 relative; the
+ * reference and AVX2 kernels give identical factors; another shard count
+ * still converges.
+ */
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "mfrec.h"
+#include "test_util.h"
+
+struct fixture {
+    char *dir;
+    mfr_dataset *ds;
+    mfr_split *split;
+};
+
+static int setup(void **state)
+{
+    struct fixture *f = calloc(1, sizeof *f);
+    f->dir = tu_mkdtemp();
+    mfr_synth_options o;
+    mfr_synth_options_default(&o);
+    o.n_users = 300, o.n_items = 200, o.n_ratings = 9000, o.seed = 11;
+    mfr_error err = {0};
+    char *data = tu_path(f->dir, "data");
+    if (mfr_synth_write(&o, data, &err) != MFR_OK ||
+        mfr_dataset_load(data, NULL, &f->ds, &err) != MFR_OK ||
+        mfr_split_create(f->ds, "random:0.2", 5, &f->split, &err) != MFR_OK) {
+        fprintf(stderr, "setup failed: %s\n", err.message);
+        return -1;
+    }
+    free(data);
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct fixture *f = *state;
+    mfr_split_destroy(f->split);
+    mfr_dataset_destroy(f->ds);
+    tu_rmtree(f->dir);
+    free(f->dir);
+    free(f);
+    return 0;
+}
+
+/* Trains `epochs` steps; returns the trainer (caller destroys). */
+static mfr_trainer *train(struct fixture *f, const mfr_config *cfg, int epochs, double *last_loss)
+{
+    mfr_trainer *tr = NULL;
+    mfr_error err = {0};
+    if (mfr_trainer_create(cfg, f->ds, mfr_split_train(f->split), mfr_split_spec(f->split), &tr,
+                           &err) != MFR_OK)
+        fail_msg("trainer_create: %s", err.message);
+    for (int e = 0; e < epochs; e++) {
+        double loss;
+        assert_int_equal(mfr_trainer_step(tr, &loss), MFR_OK);
+        if (last_loss) *last_loss = loss;
+    }
+    return tr;
+}
+
+static char *train_to_bytes(struct fixture *f, const mfr_config *cfg, int epochs, size_t *len)
+{
+    mfr_trainer *tr = train(f, cfg, epochs, NULL);
+    char *path = tu_path(f->dir, "model.bin");
+    mfr_error err = {0};
+    assert_int_equal(mfr_model_save(mfr_trainer_model(tr), path, &err), MFR_OK);
+    char *bytes = tu_read_file(path, len);
+    assert_non_null(bytes);
+    remove(path);
+    free(path);
+    mfr_trainer_destroy(tr);
+    return bytes;
+}
+
+static void check_thread_counts(struct fixture *f, int reduce)
+{
+    mfr_config cfg;
+    mfr_config_default(&cfg);
+    cfg.k = 13; /* not a multiple of the vector width */
+    cfg.lr = 0.01;
+    cfg.reduce = reduce;
+    cfg.n_threads = 1;
+    size_t len1;
+    char *ref = train_to_bytes(f, &cfg, 12, &len1);
+    const int threads[] = {2, 3, 4, 7, 1};
+    for (size_t t = 0; t < sizeof threads / sizeof *threads; t++) {
+        cfg.n_threads = threads[t];
+        size_t len;
+        char *got = train_to_bytes(f, &cfg, 12, &len);
+        assert_int_equal(len, len1);
+        if (memcmp(ref, got, len) != 0)
+            fail_msg("model bytes differ between 1 and %d threads (reduce %d)", threads[t], reduce);
+        free(got);
+    }
+    free(ref);
+}
+
+static void test_owner_identical_across_threads(void **state)
+{
+    check_thread_counts(*state, MFR_REDUCE_OWNER);
+}
+
+static void test_shard_identical_across_threads(void **state)
+{
+    check_thread_counts(*state, MFR_REDUCE_SHARD);
+}
+
+static void test_reductions_agree(void **state)
+{
+    struct fixture *f = *state;
+    mfr_config cfg;
+    mfr_config_default(&cfg);
+    cfg.k = 16;
+    cfg.lr = 0.01;
+    cfg.n_threads = 3;
+    cfg.reduce = MFR_REDUCE_OWNER;
+    double lo, ls;
+    mfr_trainer *a = train(f, &cfg, 20, &lo);
+    cfg.reduce = MFR_REDUCE_SHARD;
+    mfr_trainer *b = train(f, &cfg, 20, &ls);
+    assert_true(fabs(lo - ls) <= 1e-6 * fabs(lo));
+    const mfr_model *ma = mfr_trainer_model(a), *mb = mfr_trainer_model(b);
+    float va[16], vb[16];
+    double max_rel = 0;
+    for (int32_t i = 0; i < mfr_model_n_items(ma); i++) {
+        mfr_model_item_vector(ma, i, va);
+        mfr_model_item_vector(mb, i, vb);
+        double num = 0, den = 0;
+        for (int c = 0; c < 16; c++) {
+            num += ((double)va[c] - vb[c]) * ((double)va[c] - vb[c]);
+            den += (double)va[c] * va[c];
+        }
+        if (den > 0 && sqrt(num / den) > max_rel) max_rel = sqrt(num / den);
+    }
+    assert_true(max_rel <= 1e-6);
+    mfr_trainer_destroy(a);
+    mfr_trainer_destroy(b);
+}
+
+static void test_kernel_sets_identical(void **state)
+{
+    struct fixture *f = *state;
+    mfr_error err = {0};
+    mfr_config cfg;
+    mfr_config_default(&cfg);
+    cfg.k = 30;
+    cfg.kernels = MFR_KERNELS_AVX2;
+    mfr_trainer *probe = NULL;
+    if (mfr_trainer_create(&cfg, f->ds, mfr_split_train(f->split), NULL, &probe, &err) ==
+        MFR_ERR_UNSUPPORTED)
+        skip();
+    mfr_trainer_destroy(probe);
+    cfg.n_threads = 2;
+    mfr_trainer *a = train(f, &cfg, 10, NULL);
+    cfg.kernels = MFR_KERNELS_REF;
+    mfr_trainer *b = train(f, &cfg, 10, NULL);
+    assert_string_equal(mfr_trainer_kernels_name(a), "avx2");
+    assert_string_equal(mfr_trainer_kernels_name(b), "ref");
+    assert_true(mfr_model_checksum(mfr_trainer_model(a)) == mfr_model_checksum(mfr_trainer_model(b)));
+    mfr_trainer_destroy(a);
+    mfr_trainer_destroy(b);
+}
+
+static void test_repeat_runs_identical_and_seed_matters(void **state)
+{
+    struct fixture *f = *state;
+    mfr_config cfg;
+    mfr_config_default(&cfg);
+    cfg.n_threads = 2;
+    mfr_trainer *a = train(f, &cfg, 5, NULL), *b = train(f, &cfg, 5, NULL);
+    cfg.seed = 301;
+    mfr_trainer *c = train(f, &cfg, 5, NULL);
+    uint64_t ca = mfr_model_checksum(mfr_trainer_model(a));
+    assert_true(ca == mfr_model_checksum(mfr_trainer_model(b)));
+    assert_true(ca != mfr_model_checksum(mfr_trainer_model(c)));
+    mfr_trainer_destroy(a);
+    mfr_trainer_destroy(b);
+    mfr_trainer_destroy(c);
+}
+
+static void test_other_shard_count_converges(void **state)
+{
+    struct fixture *f = *state;
+    mfr_config cfg;
+    mfr_config_default(&cfg);
+    cfg.k = 8;
+    cfg.lr = 0.02;
+    cfg.init_std = 0.3;
+    cfg.n_threads = 2;
+    for (int shards = 1; shards <= 37; shards += 12) {
+        cfg.n_shards = shards;
+        double first, last;
+        mfr_trainer *tr = train(f, &cfg, 1, &first);
+        assert_int_equal(mfr_trainer_n_shards(tr), shards);
+        for (int e = 0; e < 150; e++) assert_int_equal(mfr_trainer_step(tr, &last), MFR_OK);
+        /* the planted data is close to low rank: the fit improves a lot */
+        assert_true(last < 0.3 * first);
+        mfr_trainer_destroy(tr);
+    }
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_owner_identical_across_threads),
+        cmocka_unit_test(test_shard_identical_across_threads),
+        cmocka_unit_test(test_reductions_agree),
+        cmocka_unit_test(test_kernel_sets_identical),
+        cmocka_unit_test(test_repeat_runs_identical_and_seed_matters),
+        cmocka_unit_test(test_other_shard_count_converges),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}

@@ -1,0 +1,235 @@
+/*
+ * test_cli.c — the mfrec command end to end on synthetic data: exit codes
+ * (0 ok, 1 runtime, 2 usage), messages that name the flag or file:line,
+ * files written or, on failure, not written.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+
+#include <cmocka.h>
+
+#include "test_util.h"
+
+static char *g_dir;  /* scratch directory */
+static char *g_data; /* synthetic dataset */
+static const char *g_bin;
+static char *g_out, *g_err; /* last command's stdout and stderr */
+
+/* Runs `mfrec ARGS` (a shell fragment); returns the exit status. */
+__attribute__((format(printf, 1, 2))) static int run(const char *fmt, ...)
+{
+    char args[4096], cmd[8192];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(args, sizeof args, fmt, ap);
+    va_end(ap);
+    snprintf(cmd, sizeof cmd, "'%s' %s >'%s/out.txt' 2>'%s/err.txt' </dev/null", g_bin, args,
+             g_dir, g_dir);
+    int st = system(cmd);
+    free(g_out);
+    free(g_err);
+    char *po = tu_path(g_dir, "out.txt"), *pe = tu_path(g_dir, "err.txt");
+    g_out = tu_read_file(po, NULL);
+    g_err = tu_read_file(pe, NULL);
+    free(po);
+    free(pe);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+static void expect_in(const char *hay, const char *needle)
+{
+    if (!hay || !strstr(hay, needle)) fail_msg("expected '%s' in:\n%s", needle, hay ? hay : "(null)");
+}
+
+static int setup(void **state)
+{
+    (void)state;
+    g_bin = getenv("MFREC_BIN");
+    if (!g_bin) tu_skip_all("MFREC_BIN is not set (run through meson test)");
+    g_dir = tu_mkdtemp();
+    g_data = tu_path(g_dir, "data");
+    if (run("synth --users 120 --items 80 --ratings 3000 --rank 4 --seed 3 --out '%s'", g_data) != 0) {
+        fprintf(stderr, "synth failed: %s\n", g_err);
+        return -1;
+    }
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    tu_rmtree(g_dir);
+    free(g_dir);
+    free(g_data);
+    free(g_out);
+    free(g_err);
+    return 0;
+}
+
+static void test_help_and_usage_errors(void **state)
+{
+    (void)state;
+    assert_int_equal(run("--help"), 0);
+    expect_in(g_out, "train");
+    for (const char *c = "train\0eval\0split\0synth\0"; *c; c += strlen(c) + 1) {
+        assert_int_equal(run("%s --help", c), 0);
+        expect_in(g_out, "Usage: mfrec");
+    }
+    assert_int_equal(run("--version"), 0);
+    expect_in(g_out, "mfrec ");
+    assert_int_equal(run("%s", ""), 2);
+    assert_int_equal(run("bogus"), 2);
+    expect_in(g_err, "unknown command 'bogus'");
+    assert_int_equal(run("train --bogus 3"), 2);
+    expect_in(g_err, "unknown option --bogus");
+    assert_int_equal(run("train --dim 0"), 2);
+    expect_in(g_err, "--dim must be an integer in 1..4096, got '0'");
+    assert_int_equal(run("train --lr abc"), 2);
+    expect_in(g_err, "--lr");
+    assert_int_equal(run("train --epochs"), 2);
+    expect_in(g_err, "--epochs needs a value");
+    assert_int_equal(run("train --reduce fast"), 2);
+    expect_in(g_err, "--reduce must be shard or owner");
+    assert_int_equal(run("train --data '%s' --split nope", g_data), 2);
+    expect_in(g_err, "--split");
+    assert_int_equal(run("eval --test x"), 2);
+    expect_in(g_err, "--model is required");
+}
+
+static void test_train_writes_model_and_log(void **state)
+{
+    (void)state;
+    char *model = tu_path(g_dir, "m.bin"), *log = tu_path(g_dir, "log.jsonl");
+    assert_int_equal(run("train --data '%s' --split random:0.2 --dim 6 --epochs 20 --lr 0.05 "
+                         "--log-every 5 --threads 2 --out '%s' --log-json '%s'",
+                         g_data, model, log),
+                     0);
+    expect_in(g_out, "epoch      5  train MSE");
+    expect_in(g_out, "epoch     20  train MSE");
+    expect_in(g_out, "final: train MSE");
+    expect_in(g_out, "ms/epoch");
+    expect_in(g_out, "ratings/s");
+    expect_in(g_out, "threads 2");
+    expect_in(g_out, "model checksum");
+    assert_true(tu_exists(model));
+    size_t n;
+    char *j = tu_read_file(log, &n);
+    int lines = 0;
+    for (size_t x = 0; x < n; x++) lines += j[x] == '\n';
+    assert_int_equal(lines, 4);
+    expect_in(j, "{\"epoch\":20,\"train_mse\":");
+    free(j);
+
+    /* eval on the training data's own file works and prints the metrics */
+    assert_int_equal(run("eval --model '%s' --data '%s' --test u.data", model, g_data), 0);
+    expect_in(g_out, "RMSE ");
+    expect_in(g_out, "MAE ");
+    /* a corrupted model is refused */
+    size_t len;
+    char *bytes = tu_read_file(model, &len);
+    bytes[len / 2] ^= 0x40;
+    FILE *f = fopen(model, "wb");
+    fwrite(bytes, 1, len, f);
+    fclose(f);
+    free(bytes);
+    assert_int_equal(run("eval --model '%s' --data '%s' --test u.data", model, g_data), 1);
+    expect_in(g_err, model);
+    free(model);
+    free(log);
+}
+
+static void test_threads_give_identical_models(void **state)
+{
+    (void)state;
+    char *m1 = tu_path(g_dir, "t1.bin"), *m3 = tu_path(g_dir, "t3.bin");
+    assert_int_equal(run("train --data '%s' --split random:0.2 --dim 10 --epochs 15 --threads 1 --quiet --out '%s'", g_data, m1), 0);
+    assert_int_equal(run("train --data '%s' --split random:0.2 --dim 10 --epochs 15 --threads 3 --quiet --out '%s'", g_data, m3), 0);
+    size_t l1, l3;
+    char *b1 = tu_read_file(m1, &l1), *b3 = tu_read_file(m3, &l3);
+    assert_int_equal(l1, l3);
+    assert_memory_equal(b1, b3, l1);
+    free(b1);
+    free(b3);
+    free(m1);
+    free(m3);
+}
+
+static void test_bad_data_reports_file_line_and_writes_nothing(void **state)
+{
+    (void)state;
+    char *bad = tu_path(g_dir, "bad");
+    char *cmd = malloc(strlen(bad) + 16);
+    sprintf(cmd, "mkdir -p '%s'", bad);
+    assert_int_equal(system(cmd), 0);
+    free(cmd);
+    tu_write_file(bad, "u.data", "1\t1\t5\t0\n1\t2\tx\t0\n", (size_t)-1);
+    char *model = tu_path(g_dir, "never.bin");
+    assert_int_equal(run("train --data '%s' --epochs 2 --out '%s'", bad, model), 1);
+    expect_in(g_err, "u.data:2");
+    assert_false(tu_exists(model));
+    assert_int_equal(run("train --data '%s/missing' --epochs 2", g_dir), 1);
+    expect_in(g_err, "missing");
+    /* --init-from with the wrong shape */
+    assert_int_equal(run("train --data '%s' --epochs 2 --init-from /nonexistent/U.npy,/nonexistent/V.npy --out '%s'",
+                         g_data, model), 1);
+    expect_in(g_err, "--init-from");
+    assert_false(tu_exists(model));
+    free(model);
+    free(bad);
+}
+
+static void test_split_writes_both_parts(void **state)
+{
+    (void)state;
+    char *out = tu_path(g_dir, "parts");
+    assert_int_equal(run("split --data '%s' --split sklearn:1 --out '%s'", g_data, out), 0);
+    char *tr = tu_path(out, "train.data"), *te = tu_path(out, "test.data");
+    size_t a, b;
+    char *ta = tu_read_file(tr, &a), *tb = tu_read_file(te, &b);
+    int la = 0, lb = 0;
+    for (size_t x = 0; x < a; x++) la += ta[x] == '\n';
+    for (size_t x = 0; x < b; x++) lb += tb[x] == '\n';
+    assert_int_equal(la + lb, 3000);
+    assert_int_equal(lb, 750);
+    /* the parts are valid rating files: eval accepts them */
+    char *model = tu_path(g_dir, "s.bin");
+    assert_int_equal(run("train --data '%s' --split sklearn:1 --dim 4 --epochs 3 --quiet --out '%s'", g_data, model), 0);
+    assert_int_equal(run("eval --model '%s' --test '%s'", model, te), 0);
+    expect_in(g_out, "750 ratings");
+    free(model);
+    free(ta);
+    free(tb);
+    free(tr);
+    free(te);
+    free(out);
+}
+
+static void test_synth_rejects_bad_options(void **state)
+{
+    (void)state;
+    assert_int_equal(run("synth --users 0 --out '%s/x'", g_dir), 2);
+    expect_in(g_err, "--users");
+    assert_int_equal(run("synth --users 3 --items 3 --ratings 10 --out '%s/x'", g_dir), 2);
+    expect_in(g_err, "n_ratings");
+    assert_int_equal(run("synth --users 3"), 2);
+    expect_in(g_err, "--out is required");
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_help_and_usage_errors),
+        cmocka_unit_test(test_train_writes_model_and_log),
+        cmocka_unit_test(test_threads_give_identical_models),
+        cmocka_unit_test(test_bad_data_reports_file_line_and_writes_nothing),
+        cmocka_unit_test(test_split_writes_both_parts),
+        cmocka_unit_test(test_synth_rejects_bad_options),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}

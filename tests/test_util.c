@@ -6,6 +6,7 @@
 #endif
 #include "test_util.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -92,4 +93,60 @@ void tu_skip_all(const char *why)
     printf("SKIP: %s\n", why);
     fflush(stdout);
     exit(77);
+}
+
+static int json_number(const char *line, const char *key, double *out)
+{
+    const char *p = strstr(line, key);
+    if (!p) return 0;
+    p += strlen(key);
+    while (*p == ' ' || *p == ':') p++;
+    char *end;
+    *out = strtod(p, &end);
+    return end != p;
+}
+
+int tu_read_trajectory(const char *path, int max, long *epoch, double *train_mse, double *val_mse)
+{
+    size_t len;
+    char *text = tu_read_file(path, &len);
+    if (!text) return -1;
+    int n = 0;
+    for (char *line = strtok(text, "\n"); line && n < max; line = strtok(NULL, "\n")) {
+        double e, t, v;
+        if (json_number(line, "\"epoch\"", &e) && json_number(line, "\"train_mse\"", &t) &&
+            json_number(line, "\"val_mse\"", &v)) {
+            epoch[n] = (long)e, train_mse[n] = t, val_mse[n] = v;
+            n++;
+        }
+    }
+    free(text);
+    return n;
+}
+
+void tu_compare_trajectories(const char *want_path, const char *got_path, double rel)
+{
+    enum { MAX = 4096 };
+    static long we[MAX], ge[MAX];
+    static double wt[MAX], wv[MAX], gt[MAX], gv[MAX];
+    int nw = tu_read_trajectory(want_path, MAX, we, wt, wv);
+    int ng = tu_read_trajectory(got_path, MAX, ge, gt, gv);
+    if (nw <= 0 || nw != ng) {
+        fprintf(stderr, "trajectory %s has %d records, %s has %d\n", want_path, nw, got_path, ng);
+        abort();
+    }
+    double worst = 0;
+    for (int x = 0; x < nw; x++) {
+        double rt = fabs(gt[x] - wt[x]) / fabs(wt[x]), rv = fabs(gv[x] - wv[x]) / fabs(wv[x]);
+        if (we[x] != ge[x] || rt > rel || rv > rel) {
+            fprintf(stderr,
+                    "epoch %ld: train MSE %.9g vs reference %.9g (rel %.2g), validation %.9g vs "
+                    "%.9g (rel %.2g), limit %.2g\n",
+                    ge[x], gt[x], wt[x], rt, gv[x], wv[x], rv, rel);
+            abort();
+        }
+        if (rt > worst) worst = rt;
+        if (rv > worst) worst = rv;
+    }
+    printf("%d logged epochs match to %.3g relative (limit %.3g)\n", nw, worst, rel);
 }

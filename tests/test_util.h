@@ -25,4 +25,11 @@ const char *tu_ml100k_dir(void);
 /* Prints `why` and exits 77 (meson: skipped). */
 _Noreturn void tu_skip_all(const char *why);
 
+/* Reads a JSON Lines trajectory (records with "epoch", "train_mse" and
+ * "val_mse"; other lines are ignored) into the arrays; returns the count. */
+int tu_read_trajectory(const char *path, int max, long *epoch, double *train_mse, double *val_mse);
+/* Compares two trajectories epoch by epoch to `rel` relative; fails the
+ * current cmocka test with the first difference. */
+void tu_compare_trajectories(const char *want_path, const char *got_path, double rel);
+
 #endif

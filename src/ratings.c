@@ -1,1 +1,255 @@
-/* placeholder until implemented */ typedef int mfr_placeholder_ratings;
+/*
+ * ratings.c — the rating set (struct mfr_ratings): allocation, access,
+ * destruction, and writing it back as a u.data-format text file.
+ *
+ * Ratings are stored as a structure of arrays in dense indices (see
+ * dataset_priv.h). Writing maps the dense indices back to the dataset's raw
+ * ids, so a written file can be read again with mfr_dataset_read_ratings().
+ *
+ * The text is the same under every locale: numbers are formatted by hand
+ * (integers and short decimals directly; other ratings through "%e", of
+ * which only the ASCII digits and the exponent are used), so a process that
+ * set LC_NUMERIC to a comma locale still writes "3.5". The library never
+ * calls setlocale().
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <math.h>
+#include <string.h>
+
+#include "dataset_priv.h"
+
+int mfr_ratings_alloc(int64_t n, mfr_ratings **out, mfr_error *err)
+{
+    if (!out) return mfr_seterr(err, MFR_ERR_INVALID, "mfr_ratings_alloc: out is NULL");
+    *out = NULL;
+    if (n < 0)
+        return mfr_seterr(err, MFR_ERR_INVALID, "rating count must be >= 0, got %" PRId64,
+                          n);
+    /* Allocate at least one entry so that every array pointer is non-NULL. */
+    uint64_t cnt = n == 0 ? 1 : (uint64_t)n;
+    size_t b4, b8;
+    if (cnt > SIZE_MAX || !mfr_mul_size((size_t)cnt, sizeof(int32_t), &b4) ||
+        !mfr_mul_size((size_t)cnt, sizeof(int64_t), &b8))
+        return mfr_seterr(err, MFR_ERR_TOO_LARGE,
+                          "%" PRId64 " ratings do not fit in the address space", n);
+
+    mfr_ratings *r = calloc(1, sizeof *r);
+    if (!r) goto fail;
+    r->n = n;
+    r->user = malloc(b4);
+    r->item = malloc(b4);
+    r->rating = malloc(b4); /* sizeof(float) == sizeof(int32_t), checked below */
+    r->ts = malloc(b8);
+    if (!r->user || !r->item || !r->rating || !r->ts) goto fail;
+    *out = r;
+    return MFR_OK;
+
+fail:
+    mfr_ratings_destroy(r);
+    return mfr_seterr(err, MFR_ERR_NOMEM, "out of memory allocating %" PRId64 " ratings",
+                      n);
+}
+
+_Static_assert(sizeof(float) == sizeof(int32_t), "float must be 32 bits");
+
+int64_t mfr_ratings_count(const mfr_ratings *r) { return r ? r->n : 0; }
+
+void mfr_ratings_get(const mfr_ratings *r, int64_t idx, int32_t *user, int32_t *item,
+                     float *rating, int64_t *timestamp)
+{
+    MFR_ASSERT(r != NULL);
+    MFR_ASSERT(idx >= 0 && idx < r->n);
+    if (user) *user = r->user[idx];
+    if (item) *item = r->item[idx];
+    if (rating) *rating = r->rating[idx];
+    if (timestamp) *timestamp = r->ts ? r->ts[idx] : 0;
+}
+
+void mfr_ratings_destroy(mfr_ratings *r)
+{
+    if (!r) return;
+    free(r->user);
+    free(r->item);
+    free(r->rating);
+    free(r->ts);
+    free(r);
+}
+
+/* ------------------------------------------------------------------ */
+/* Locale-independent number formatting                                 */
+/* ------------------------------------------------------------------ */
+
+/* Writes v in decimal into out (at least 21 bytes); returns the length. */
+static size_t format_i64(char *out, int64_t v)
+{
+    char tmp[24];
+    size_t n = 0;
+    /* Work on the magnitude as unsigned so INT64_MIN does not overflow. */
+    uint64_t m = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
+    do {
+        tmp[n++] = (char)('0' + m % 10);
+        m /= 10;
+    } while (m);
+    size_t len = 0;
+    if (v < 0) out[len++] = '-';
+    while (n) out[len++] = tmp[--n];
+    return len;
+}
+
+/*
+ * Writes the shortest decimal text that reads back as exactly r (finite)
+ * into out (at least 48 bytes); returns the length. Integral values below
+ * 1e15 print as integers ("3", "-0"), others in plain notation ("3.5",
+ * "0.001") or, for very large or small magnitudes, as "1.5e20".
+ *
+ * The shortest digit string is found by asking "%.*e" for 1, 2, ... 9
+ * significant digits (9 always round-trips a float) and reading each
+ * candidate back with strtof from an integer-mantissa form such as "35e-1",
+ * which has no radix character and so parses the same in every locale.
+ */
+static size_t format_rating(char *out, float r)
+{
+    if (r == 0.0f) {
+        size_t n = 0;
+        if (signbit(r)) out[n++] = '-';
+        out[n++] = '0';
+        return n;
+    }
+    if (fabsf(r) < 1e15f && r == truncf(r)) return format_i64(out, (int64_t)r);
+
+    /* Fast path for short decimals such as 3.5 or 0.25: the smallest p with
+     * m / 10^p == r (both exact floats, one correctly rounded division,
+     * which is also how such text is read back) gives the shortest text. */
+    static const float pow10f[] = {1e0f, 1e1f, 1e2f, 1e3f, 1e4f};
+    for (int p = 1; p <= 4; p++) {
+        double scaled = nearbyint((double)r * pow10f[p]); /* r * 10^p is exact */
+        if (fabs(scaled) >= 16777216.0) break;
+        float m = (float)scaled;
+        if (m / pow10f[p] != r) continue;
+        int64_t im = (int64_t)fabs(scaled), ip = (int64_t)pow10f[p];
+        size_t n = 0;
+        if (r < 0) out[n++] = '-';
+        n += format_i64(out + n, im / ip);
+        out[n++] = '.';
+        char frac[8];
+        size_t fl = format_i64(frac, im % ip + ip); /* "1" then p digits */
+        memcpy(out + n, frac + 1, fl - 1);
+        return n + fl - 1; /* no trailing zero: p is minimal */
+    }
+
+    char digits[16];
+    int nd = 0, e10 = 0;
+    for (int prec = 1; prec <= 9; prec++) {
+        char tmp[64];
+        snprintf(tmp, sizeof tmp, "%.*e", prec - 1, (double)r);
+        /* "-d.ddde-05": collect the digits before 'e', then the exponent. */
+        const char *q = tmp;
+        nd = 0;
+        while (*q && *q != 'e') {
+            if (*q >= '0' && *q <= '9' && nd < (int)sizeof digits) digits[nd++] = *q;
+            q++;
+        }
+        MFR_ASSERT(*q == 'e' && nd == prec);
+        q++;
+        bool eneg = *q == '-';
+        if (*q == '-' || *q == '+') q++;
+        e10 = 0;
+        while (*q >= '0' && *q <= '9') e10 = e10 * 10 + (*q++ - '0');
+        if (eneg) e10 = -e10;
+
+        char probe[48];
+        snprintf(probe, sizeof probe, "%s%.*se%d", r < 0 ? "-" : "", nd, digits,
+                 e10 - (nd - 1));
+        if (strtof(probe, NULL) == r) break;
+    }
+    while (nd > 1 && digits[nd - 1] == '0') nd--;
+
+    /* Lay out d0.d1d2... x 10^e10. */
+    size_t n = 0;
+    if (r < 0) out[n++] = '-';
+    if (e10 >= 0 && e10 < 15) {
+        for (int k = 0; k <= e10; k++) out[n++] = k < nd ? digits[k] : '0';
+        if (nd > e10 + 1) {
+            out[n++] = '.';
+            for (int k = e10 + 1; k < nd; k++) out[n++] = digits[k];
+        }
+    } else if (e10 < 0 && e10 >= -6) {
+        out[n++] = '0';
+        out[n++] = '.';
+        for (int k = 0; k < -e10 - 1; k++) out[n++] = '0';
+        for (int k = 0; k < nd; k++) out[n++] = digits[k];
+    } else {
+        out[n++] = digits[0];
+        if (nd > 1) {
+            out[n++] = '.';
+            for (int k = 1; k < nd; k++) out[n++] = digits[k];
+        }
+        out[n++] = 'e';
+        n += format_i64(out + n, e10);
+    }
+    return n;
+}
+
+/* ------------------------------------------------------------------ */
+/* Writing                                                              */
+/* ------------------------------------------------------------------ */
+
+struct write_ctx {
+    const mfr_ratings *r;
+    const mfr_dataset *ds;
+    const char *path;
+};
+
+/* mfr_write_fn: one "user\titem\trating\tts\n" line per rating, buffered. */
+static int write_lines(FILE *f, void *arg, mfr_error *err)
+{
+    const struct write_ctx *c = arg;
+    const mfr_ratings *r = c->r;
+    const mfr_dataset *ds = c->ds;
+    char buf[1 << 16];
+    size_t used = 0;
+    for (int64_t k = 0; k < r->n; k++) {
+        int32_t u = r->user[k], i = r->item[k];
+        float v = r->rating[k];
+        if (u < 0 || u >= ds->n_users || i < 0 || i >= ds->n_items)
+            return mfr_seterr(err, MFR_ERR_MISMATCH,
+                              "cannot write %s: rating %" PRId64 " has user %" PRId32
+                              " / item %" PRId32 ", the dataset has %" PRId32
+                              " users and %" PRId32 " items",
+                              c->path, k, u, i, ds->n_users, ds->n_items);
+        if (!isfinite(v))
+            return mfr_seterr(err, MFR_ERR_INVALID,
+                              "cannot write %s: rating %" PRId64 " is not finite", c->path,
+                              k);
+        if (sizeof buf - used < 160) {
+            if (fwrite(buf, 1, used, f) != used) goto io_fail;
+            used = 0;
+        }
+        char *p = buf + used;
+        p += format_i64(p, ds->user_ids[u]);
+        *p++ = '\t';
+        p += format_i64(p, ds->item_ids[i]);
+        *p++ = '\t';
+        p += format_rating(p, v);
+        *p++ = '\t';
+        p += format_i64(p, r->ts ? r->ts[k] : 0);
+        *p++ = '\n';
+        used = (size_t)(p - buf);
+    }
+    if (used && fwrite(buf, 1, used, f) != used) goto io_fail;
+    return MFR_OK;
+
+io_fail:
+    return mfr_seterr(err, MFR_ERR_IO, "cannot write %s: %s", c->path, strerror(errno));
+}
+
+int mfr_ratings_write(const mfr_ratings *r, const mfr_dataset *ds, const char *path,
+                      mfr_error *err)
+{
+    if (!r || !ds || !path)
+        return mfr_seterr(err, MFR_ERR_INVALID,
+                          "mfr_ratings_write: ratings, dataset and path must not be NULL");
+    struct write_ctx c = {.r = r, .ds = ds, .path = path};
+    return mfr_write_atomic(path, write_lines, &c, err);
+}

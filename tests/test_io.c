@@ -1,0 +1,713 @@
+/*
+ * test_io.c — unit tests of the MovieLens-layout loader (movielens.c) and
+ * the rating set (ratings.c): dense id mapping, metadata, CRLF handling,
+ * every kind of malformed input (status and "file:line" in the message),
+ * reading rating files through a dataset, writing them back, and the
+ * dataset fingerprint.
+ *
+ * Every dataset here is tiny, made up, and written into a fresh temporary
+ * directory by the test itself; no MovieLens data is used.
+ */
+#include <locale.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "dataset_priv.h"
+#include "mfrec.h"
+#include "test_util.h"
+
+/* ------------------------------------------------------------------ */
+/* Fixtures                                                             */
+/* ------------------------------------------------------------------ */
+
+/* Users 7, 42, 1000000000000 rate items 5, 42, 1000000000000; u.item adds
+ * item 99 and u.user adds user 3, neither of which has a rating. */
+static const char good_data[] = "7\t42\t5\t881250949\n"
+                                "1000000000000\t42\t3\t881250950\n"
+                                "42\t5\t1\t881250951\n"
+                                "7\t5\t4\t881250952\n"
+                                "42\t1000000000000\t2\n";
+
+/* 19 genre flags after the five fixed fields. */
+#define FLAGS_NONE "|0|0|0|0|0|0|0|0|0|0|0|0|0|0|0|0|0|0|0"
+#define FLAGS_UNKNOWN "|1|0|0|0|0|0|0|0|0|0|0|0|0|0|0|0|0|0|0"
+#define FLAGS_ACTION_COMEDY "|0|1|0|0|0|1|0|0|0|0|0|0|0|0|0|0|0|0|0"
+#define FLAGS_DRAMA_WESTERN "|0|0|0|0|0|0|0|0|1|0|0|0|0|0|0|0|0|0|1"
+
+static const char good_item[] =
+    "5|Caf\xe9 Society (1995)|01-Jan-1995||http://example.org/5" FLAGS_ACTION_COMEDY "\n"
+    "42|Old Movie (1987)|||" FLAGS_DRAMA_WESTERN "\n"
+    "99|unknown|||" FLAGS_UNKNOWN "\n"
+    "1000000000000|Big One (1999)|12-Mar-1999||http://example.org/big" FLAGS_NONE "\n";
+
+static const char good_user[] = "3|25|F|artist|12345\n"
+                                "7|30|M|engineer|T8H1N\n"
+                                "42|150|F||00000\n"
+                                "1000000000000|1|M|artist|99999\n";
+
+/* Writes the good dataset (u.data, u.item, u.user) into a new directory. */
+static char *write_good_dataset(void)
+{
+    char *dir = tu_mkdtemp();
+    tu_write_file(dir, "u.data", good_data, (size_t)-1);
+    tu_write_file(dir, "u.item", good_item, (size_t)-1);
+    tu_write_file(dir, "u.user", good_user, (size_t)-1);
+    return dir;
+}
+
+/* Converts LF line ends to CRLF (malloc'd). */
+static char *to_crlf(const char *s)
+{
+    char *out = malloc(2 * strlen(s) + 1), *p = out;
+    assert_non_null(out);
+    for (; *s; s++) {
+        if (*s == '\n') *p++ = '\r';
+        *p++ = *s;
+    }
+    *p = '\0';
+    return out;
+}
+
+static mfr_dataset *load_ok(const char *dir, const mfr_load_options *opt)
+{
+    mfr_dataset *ds = NULL;
+    mfr_error err = {0};
+    int rc = mfr_dataset_load(dir, opt, &ds, &err);
+    if (rc != MFR_OK) fail_msg("load %s failed (%d): %s", dir, rc, err.message);
+    assert_non_null(ds);
+    return ds;
+}
+
+/* ------------------------------------------------------------------ */
+/* Valid data                                                           */
+/* ------------------------------------------------------------------ */
+
+static void test_options_default(void **state)
+{
+    (void)state;
+    mfr_load_options opt;
+    mfr_load_options_default(&opt);
+    assert_true(opt.min_rating == 1.0f);
+    assert_true(opt.max_rating == 5.0f);
+}
+
+static void test_load_good(void **state)
+{
+    (void)state;
+    char *dir = write_good_dataset();
+    mfr_dataset *ds = load_ok(dir, NULL);
+
+    /* Dense indices in ascending raw-id order over u.data and u.user/u.item. */
+    assert_int_equal(mfr_dataset_n_users(ds), 4);
+    assert_int_equal(mfr_dataset_n_items(ds), 4);
+    const int64_t users[] = {3, 7, 42, INT64_C(1000000000000)};
+    const int64_t items[] = {5, 42, 99, INT64_C(1000000000000)};
+    for (int32_t k = 0; k < 4; k++) {
+        assert_int_equal(mfr_dataset_user_id(ds, k), users[k]);
+        assert_int_equal(mfr_dataset_item_id(ds, k), items[k]);
+        assert_int_equal(mfr_dataset_user_index(ds, users[k]), k);
+        assert_int_equal(mfr_dataset_item_index(ds, items[k]), k);
+    }
+    assert_int_equal(mfr_dataset_user_id(ds, 4), -1);
+    assert_int_equal(mfr_dataset_user_id(ds, -1), -1);
+    assert_int_equal(mfr_dataset_item_id(ds, 4), -1);
+    assert_int_equal(mfr_dataset_user_index(ds, 8), -1);
+    assert_int_equal(mfr_dataset_item_index(ds, 0), -1);
+    assert_int_equal(mfr_dataset_item_index(ds, INT64_MAX), -1);
+
+    /* Ratings in file order, in dense indices. */
+    const mfr_ratings *r = mfr_dataset_ratings(ds);
+    assert_int_equal(mfr_ratings_count(r), 5);
+    const int32_t eu[] = {1, 3, 2, 1, 2}, ei[] = {1, 1, 0, 0, 3};
+    const float ev[] = {5, 3, 1, 4, 2};
+    const int64_t ets[] = {881250949, 881250950, 881250951, 881250952, 0};
+    for (int64_t k = 0; k < 5; k++) {
+        int32_t u, i;
+        float v;
+        int64_t ts;
+        mfr_ratings_get(r, k, &u, &i, &v, &ts);
+        assert_int_equal(u, eu[k]);
+        assert_int_equal(i, ei[k]);
+        assert_true(v == ev[k]);
+        assert_int_equal(ts, ets[k]);
+    }
+    /* Any output may be NULL. */
+    float v = 0;
+    mfr_ratings_get(r, 4, NULL, NULL, &v, NULL);
+    assert_true(v == 2.0f);
+
+    /* Items: latin-1 title converted, years from the date or the title. */
+    assert_string_equal(mfr_dataset_item_title(ds, 0), "Caf\xc3\xa9 Society (1995)");
+    assert_string_equal(mfr_dataset_item_date(ds, 0), "01-Jan-1995");
+    assert_int_equal(mfr_dataset_item_year(ds, 0), 1995);
+    assert_int_equal(mfr_dataset_item_genres(ds, 0), (1u << 1) | (1u << 5));
+    assert_string_equal(mfr_dataset_item_title(ds, 1), "Old Movie (1987)");
+    assert_string_equal(mfr_dataset_item_date(ds, 1), "");
+    assert_int_equal(mfr_dataset_item_year(ds, 1), 1987);
+    assert_int_equal(mfr_dataset_item_genres(ds, 1), (1u << 8) | (1u << 18));
+    assert_string_equal(mfr_dataset_item_title(ds, 2), "unknown");
+    assert_int_equal(mfr_dataset_item_year(ds, 2), 0);
+    assert_int_equal(mfr_dataset_item_genres(ds, 2), 1u);
+    assert_string_equal(mfr_dataset_item_title(ds, 3), "Big One (1999)");
+    assert_int_equal(mfr_dataset_item_year(ds, 3), 1999);
+    assert_int_equal(mfr_dataset_item_genres(ds, 3), 0);
+    assert_string_equal(mfr_dataset_item_title(ds, 4), "");
+
+    /* Default genre names. */
+    assert_int_equal(mfr_dataset_n_genres(ds), 19);
+    assert_string_equal(mfr_dataset_genre_name(ds, 0), "unknown");
+    assert_string_equal(mfr_dataset_genre_name(ds, 4), "Children's");
+    assert_string_equal(mfr_dataset_genre_name(ds, 18), "Western");
+    assert_string_equal(mfr_dataset_genre_name(ds, 19), "");
+
+    /* Users. */
+    assert_int_equal(mfr_dataset_user_age(ds, 0), 25);
+    assert_int_equal(mfr_dataset_user_sex(ds, 0), 'F');
+    assert_string_equal(mfr_dataset_user_occupation(ds, 0), "artist");
+    assert_string_equal(mfr_dataset_user_zip(ds, 0), "12345");
+    assert_int_equal(mfr_dataset_user_age(ds, 1), 30);
+    assert_int_equal(mfr_dataset_user_sex(ds, 1), 'M');
+    assert_string_equal(mfr_dataset_user_occupation(ds, 1), "engineer");
+    assert_string_equal(mfr_dataset_user_zip(ds, 1), "T8H1N");
+    assert_int_equal(mfr_dataset_user_age(ds, 2), 150);
+    assert_string_equal(mfr_dataset_user_occupation(ds, 2), "");
+    assert_int_equal(mfr_dataset_user_age(ds, 3), 1);
+    assert_string_equal(mfr_dataset_user_occupation(ds, 3), "artist");
+    assert_int_equal(mfr_dataset_user_age(ds, 9), 0);
+    assert_int_equal(mfr_dataset_user_sex(ds, 9), '?');
+    assert_string_equal(mfr_dataset_user_zip(ds, 9), "");
+
+    /* The directory is absolute (realpath). */
+    assert_true(mfr_dataset_dir(ds)[0] == '/');
+    assert_non_null(strstr(mfr_dataset_dir(ds), "mfrec-test-"));
+
+    mfr_dataset_destroy(ds);
+    tu_rmtree(dir);
+    free(dir);
+}
+
+static void test_load_minimal_defaults(void **state)
+{
+    (void)state;
+    char *dir = tu_mkdtemp();
+    /* Three fields, no trailing newline, blank lines only at the end. */
+    tu_write_file(dir, "u.data", "2\t9\t4\n9223372036854775807\t1\t1\n\n\r\n", (size_t)-1);
+    mfr_dataset *ds = load_ok(dir, NULL);
+    assert_int_equal(mfr_dataset_n_users(ds), 2);
+    assert_int_equal(mfr_dataset_n_items(ds), 2);
+    assert_int_equal(mfr_dataset_user_id(ds, 1), INT64_MAX);
+    assert_int_equal(mfr_ratings_count(mfr_dataset_ratings(ds)), 2);
+    assert_string_equal(mfr_dataset_item_title(ds, 0), "");
+    assert_int_equal(mfr_dataset_item_year(ds, 0), 0);
+    assert_int_equal(mfr_dataset_user_age(ds, 0), 0);
+    assert_int_equal(mfr_dataset_user_sex(ds, 0), '?');
+    assert_string_equal(mfr_dataset_user_occupation(ds, 0), "");
+    assert_string_equal(mfr_dataset_user_zip(ds, 0), "");
+    assert_int_equal(mfr_dataset_n_genres(ds), 19);
+    mfr_dataset_destroy(ds);
+
+    tu_write_file(dir, "u.data", "1\t1\t5", (size_t)-1); /* no final newline */
+    ds = load_ok(dir, NULL);
+    assert_int_equal(mfr_ratings_count(mfr_dataset_ratings(ds)), 1);
+    mfr_dataset_destroy(ds);
+    tu_rmtree(dir);
+    free(dir);
+}
+
+static void test_genre_and_occupation_files(void **state)
+{
+    (void)state;
+    char *dir = tu_mkdtemp();
+    tu_write_file(dir, "u.data", "1\t1\t3\n2\t2\t4\n", (size_t)-1);
+    /* Three genres listed out of order, a blank line, CRLF. */
+    tu_write_file(dir, "u.genre", "B-movie|1\r\nunknown|0\r\n\r\nNoir \xe9t\xe9|2\r\n\r\n",
+                  (size_t)-1);
+    tu_write_file(dir, "u.item", "1|A (2001)|||url|0|1|1\n2|B|||url|1|0|0\n", (size_t)-1);
+    tu_write_file(dir, "u.occupation", "none\n\nwriter\nartist\n", (size_t)-1);
+    tu_write_file(dir, "u.user", "1|20|M|writer|1\n2|21|F|none|2\n", (size_t)-1);
+    mfr_dataset *ds = load_ok(dir, NULL);
+    assert_int_equal(mfr_dataset_n_genres(ds), 3);
+    assert_string_equal(mfr_dataset_genre_name(ds, 0), "unknown");
+    assert_string_equal(mfr_dataset_genre_name(ds, 1), "B-movie");
+    assert_string_equal(mfr_dataset_genre_name(ds, 2), "Noir \xc3\xa9t\xc3\xa9");
+    assert_int_equal(mfr_dataset_item_genres(ds, 0), 6);
+    assert_int_equal(mfr_dataset_item_genres(ds, 1), 1);
+    assert_int_equal(mfr_dataset_item_year(ds, 0), 2001);
+    assert_string_equal(mfr_dataset_user_occupation(ds, 0), "writer");
+    assert_string_equal(mfr_dataset_user_occupation(ds, 1), "none");
+    assert_int_equal(ds->n_occupations, 3);
+    mfr_dataset_destroy(ds);
+    tu_rmtree(dir);
+    free(dir);
+}
+
+static void test_crlf_matches_lf(void **state)
+{
+    (void)state;
+    char *lf = write_good_dataset();
+    char *crlf = tu_mkdtemp();
+    char *d = to_crlf(good_data), *i = to_crlf(good_item), *u = to_crlf(good_user);
+    tu_write_file(crlf, "u.data", d, (size_t)-1);
+    tu_write_file(crlf, "u.item", i, (size_t)-1);
+    tu_write_file(crlf, "u.user", u, (size_t)-1);
+    free(d);
+    free(i);
+    free(u);
+
+    mfr_dataset *a = load_ok(lf, NULL), *b = load_ok(crlf, NULL);
+    assert_int_equal(mfr_dataset_fingerprint(a), mfr_dataset_fingerprint(b));
+    assert_int_equal(mfr_dataset_n_users(a), mfr_dataset_n_users(b));
+    assert_int_equal(mfr_dataset_n_items(a), mfr_dataset_n_items(b));
+    for (int32_t k = 0; k < mfr_dataset_n_items(a); k++) {
+        assert_string_equal(mfr_dataset_item_title(a, k), mfr_dataset_item_title(b, k));
+        assert_string_equal(mfr_dataset_item_date(a, k), mfr_dataset_item_date(b, k));
+        assert_int_equal(mfr_dataset_item_genres(a, k), mfr_dataset_item_genres(b, k));
+        assert_int_equal(mfr_dataset_item_year(a, k), mfr_dataset_item_year(b, k));
+    }
+    for (int32_t k = 0; k < mfr_dataset_n_users(a); k++) {
+        assert_string_equal(mfr_dataset_user_zip(a, k), mfr_dataset_user_zip(b, k));
+        assert_string_equal(mfr_dataset_user_occupation(a, k),
+                            mfr_dataset_user_occupation(b, k));
+    }
+    const mfr_ratings *ra = mfr_dataset_ratings(a), *rb = mfr_dataset_ratings(b);
+    assert_int_equal(mfr_ratings_count(ra), mfr_ratings_count(rb));
+    for (int64_t k = 0; k < mfr_ratings_count(ra); k++) {
+        int64_t ta, tb;
+        mfr_ratings_get(ra, k, NULL, NULL, NULL, &ta);
+        mfr_ratings_get(rb, k, NULL, NULL, NULL, &tb);
+        assert_int_equal(ta, tb);
+    }
+    mfr_dataset_destroy(a);
+    mfr_dataset_destroy(b);
+    tu_rmtree(lf);
+    tu_rmtree(crlf);
+    free(lf);
+    free(crlf);
+}
+
+static void test_fingerprint_changes(void **state)
+{
+    (void)state;
+    char *dir = tu_mkdtemp();
+    tu_write_file(dir, "u.data", "1\t1\t3\n1\t2\t4\n2\t1\t5\n", (size_t)-1);
+    mfr_dataset *a = load_ok(dir, NULL);
+    mfr_dataset *a2 = load_ok(dir, NULL);
+    tu_write_file(dir, "u.data", "1\t1\t3\n1\t2\t4\n2\t1\t4\n", (size_t)-1);
+    mfr_dataset *b = load_ok(dir, NULL);
+    tu_write_file(dir, "u.data", "1\t1\t3\n2\t1\t5\n1\t2\t4\n", (size_t)-1); /* order */
+    mfr_dataset *c = load_ok(dir, NULL);
+    tu_write_file(dir, "u.data", "1\t1\t3\t99\n1\t2\t4\t98\n2\t1\t5\t97\n", (size_t)-1);
+    mfr_dataset *d = load_ok(dir, NULL); /* timestamps are not part of it */
+    assert_int_equal(mfr_dataset_fingerprint(a), mfr_dataset_fingerprint(a2));
+    assert_int_not_equal(mfr_dataset_fingerprint(a), mfr_dataset_fingerprint(b));
+    assert_int_not_equal(mfr_dataset_fingerprint(a), mfr_dataset_fingerprint(c));
+    assert_int_equal(mfr_dataset_fingerprint(a), mfr_dataset_fingerprint(d));
+    mfr_dataset_destroy(a);
+    mfr_dataset_destroy(a2);
+    mfr_dataset_destroy(b);
+    mfr_dataset_destroy(c);
+    mfr_dataset_destroy(d);
+    tu_rmtree(dir);
+    free(dir);
+}
+
+static void test_fractional_ratings(void **state)
+{
+    (void)state;
+    char *dir = tu_mkdtemp();
+    tu_write_file(dir, "u.data",
+                  "1\t1\t3.5\n1\t2\t.25\n1\t3\t-0.5\n1\t4\t1E1\n1\t5\t+2.\n"
+                  "1\t6\t0.1000000000000000000000000000000000000000000000000001\n"
+                  "1\t7\t3.14159265358979\n1\t8\t0.0\n",
+                  (size_t)-1);
+    mfr_load_options opt = {.min_rating = -1, .max_rating = 10};
+    mfr_dataset *ds = load_ok(dir, &opt);
+    const float want[] = {3.5f, 0.25f, -0.5f, 10.0f, 2.0f, 0.1f, 3.14159265358979f, 0.0f};
+    const mfr_ratings *r = mfr_dataset_ratings(ds);
+    for (int64_t k = 0; k < 8; k++) {
+        float v;
+        mfr_ratings_get(r, k, NULL, NULL, &v, NULL);
+        assert_memory_equal(&v, &want[k], sizeof v);
+    }
+    mfr_dataset_destroy(ds);
+    tu_rmtree(dir);
+    free(dir);
+}
+
+/* ------------------------------------------------------------------ */
+/* Malformed input                                                      */
+/* ------------------------------------------------------------------ */
+
+struct bad_case {
+    const char *file; /* the file written with `text` (NULL text: not written) */
+    const char *text;
+    int status;
+    const char *needle;  /* must occur in the message */
+    const char *needle2; /* optional second one */
+};
+
+#define ITEM_OK "1|T (1990)|01-Jan-1990||u" FLAGS_NONE "\n"
+
+static const struct bad_case bad_cases[] = {
+    {"u.data", NULL, MFR_ERR_IO, "u.data", NULL},
+    {"u.data", "", MFR_ERR_PARSE, "u.data:1:", "empty"},
+    {"u.data", "\n\n", MFR_ERR_PARSE, "u.data:1:", NULL},
+    {"u.data", "1\t1\t3\n1\t2\n", MFR_ERR_PARSE, "u.data:2:", "got 2"},
+    {"u.data", "1\t1\t3\n1\n", MFR_ERR_PARSE, "u.data:2:", NULL},
+    {"u.data", "1\t1\t3\t4\t5\n", MFR_ERR_PARSE, "u.data:1:", "got 5"},
+    {"u.data", "1\t1\t3\n1\t2\t3x\n", MFR_ERR_PARSE, "u.data:2:", "3x"},
+    {"u.data", "1\t1\t3\n\t2\t3\n", MFR_ERR_PARSE, "u.data:2:", NULL},
+    {"u.data", "1\t\t3\n", MFR_ERR_PARSE, "u.data:1:", NULL},
+    {"u.data", "1\t1\t\n", MFR_ERR_PARSE, "u.data:1:", NULL},
+    {"u.data", "1\t1\t1e999\n", MFR_ERR_PARSE, "u.data:1:", NULL},
+    {"u.data", "1\t1\t3\n1\t2\t3\n1\t3\t6\n", MFR_ERR_PARSE,
+     "u.data:3: rating 6 outside 1..5", NULL},
+    {"u.data", "1\t1\t0.5\n", MFR_ERR_PARSE, "u.data:1:", "outside"},
+    {"u.data", "1\t1\tnan\n", MFR_ERR_PARSE, "u.data:1:", NULL},
+    {"u.data", "1\t1\tNaN\n", MFR_ERR_PARSE, "u.data:1:", NULL},
+    {"u.data", "1\t1\tinf\n", MFR_ERR_PARSE, "u.data:1:", NULL},
+    {"u.data", "1\t1\t-inf\n", MFR_ERR_PARSE, "u.data:1:", NULL},
+    {"u.data", "1\t1\t3 \n", MFR_ERR_PARSE, "u.data:1:", NULL},
+    {"u.data", "1\t1\t3\t12x\n", MFR_ERR_PARSE, "u.data:1:", "timestamp"},
+    {"u.data", "1\t1\t3\t99999999999999999999\n", MFR_ERR_PARSE, "u.data:1:", "timestamp"},
+    {"u.data", "0\t1\t3\n", MFR_ERR_PARSE, "u.data:1:", "user id"},
+    {"u.data", "1\t0\t3\n", MFR_ERR_PARSE, "u.data:1:", "item id"},
+    {"u.data", "-1\t1\t3\n", MFR_ERR_PARSE, "u.data:1:", "user id"},
+    {"u.data", "+1\t1\t3\n", MFR_ERR_PARSE, "u.data:1:", "user id"},
+    {"u.data", "1\t9223372036854775808\t3\n", MFR_ERR_PARSE, "u.data:1:", "item id"},
+    {"u.data", "1\t1.0\t3\n", MFR_ERR_PARSE, "u.data:1:", "item id"},
+    {"u.data", "1\t1\t3\n1\t2\t4\n1\t1\t5\n", MFR_ERR_PARSE, "u.data:3:", "line 1"},
+    {"u.data", "5\t7\t3\n1\t2\t4\n2\t2\t3\n1\t2\t5\n5\t7\t1\n", MFR_ERR_PARSE,
+     "u.data:4:", "line 2"},
+    {"u.data", "1\t1\t3\n\n1\t2\t3\n", MFR_ERR_PARSE, "u.data:2:", "blank"},
+    {"u.data", "\n1\t2\t3\n", MFR_ERR_PARSE, "u.data:1:", "blank"},
+    {"u.data", "1\t1\t3\r\n\r\n1\t2\t3\r\n", MFR_ERR_PARSE, "u.data:2:", "blank"},
+    {"u.data", "1,1,3\n", MFR_ERR_PARSE, "u.data:1:", NULL},
+
+    {"u.item", "", MFR_ERR_PARSE, "u.item:1:", NULL},
+    {"u.item", ITEM_OK "2|T|||u|0|0\n", MFR_ERR_PARSE, "u.item:2:", "got 7"},
+    {"u.item", ITEM_OK "2|T|||u" FLAGS_NONE "|0\n", MFR_ERR_PARSE, "u.item:2:", "got 25"},
+    {"u.item", ITEM_OK "2|T|||u|0|0|0|0|0|0|0|0|0|0|0|0|0|0|0|0|0|0|2\n", MFR_ERR_PARSE,
+     "u.item:2:", "genre flag 18"},
+    {"u.item", ITEM_OK "2|T|||u|0|0|0|0|0|0|0|0|0|0|0|0|0|0|0|0|0|0|\n", MFR_ERR_PARSE,
+     "u.item:2:", "genre flag"},
+    {"u.item", ITEM_OK "2|Bad\x85title|||u" FLAGS_NONE "\n", MFR_ERR_PARSE,
+     "u.item:2:", "0x85"},
+    {"u.item", ITEM_OK "2|Bad\x9ftitle|||u" FLAGS_NONE "\n", MFR_ERR_PARSE,
+     "u.item:2:", "0x9F"},
+    {"u.item", ITEM_OK ITEM_OK "3|Bad\x01title|||u" FLAGS_NONE "\n", MFR_ERR_PARSE,
+     "u.item:3:", NULL},
+    {"u.item", "2|Bad\ttitle|||u" FLAGS_NONE "\n", MFR_ERR_PARSE, "u.item:1:", "0x09"},
+    {"u.item", ITEM_OK "3|T|||u" FLAGS_NONE "\n" ITEM_OK, MFR_ERR_PARSE,
+     "u.item:3:", "line 1"},
+    {"u.item", "0|T|||u" FLAGS_NONE "\n", MFR_ERR_PARSE, "u.item:1:", "item id"},
+    {"u.item", "x|T|||u" FLAGS_NONE "\n", MFR_ERR_PARSE, "u.item:1:", "item id"},
+    {"u.item", ITEM_OK "\n" ITEM_OK, MFR_ERR_PARSE, "u.item:2:", "blank"},
+
+    {"u.user", "", MFR_ERR_PARSE, "u.user:1:", NULL},
+    {"u.user", "1|20|M|x|1\n2|0|M|x|1\n", MFR_ERR_PARSE, "u.user:2:", "age"},
+    {"u.user", "1|151|M|x|1\n", MFR_ERR_PARSE, "u.user:1:", "age"},
+    {"u.user", "1|2x|M|x|1\n", MFR_ERR_PARSE, "u.user:1:", "age"},
+    {"u.user", "1||M|x|1\n", MFR_ERR_PARSE, "u.user:1:", "age"},
+    {"u.user", "1|20|X|x|1\n", MFR_ERR_PARSE, "u.user:1:", "sex"},
+    {"u.user", "1|20|MF|x|1\n", MFR_ERR_PARSE, "u.user:1:", "sex"},
+    {"u.user", "1|20|M|x\n", MFR_ERR_PARSE, "u.user:1:", "got 4"},
+    {"u.user", "1|20|M|x|1|extra\n", MFR_ERR_PARSE, "u.user:1:", "got 6"},
+    {"u.user", "1|20|M|x|1\n2|20|M|x|1\n1|30|F|y|2\n", MFR_ERR_PARSE,
+     "u.user:3:", "line 1"},
+    {"u.user", "1|20|M|x|12345678901234567\n", MFR_ERR_PARSE, "u.user:1:", "zip"},
+    {"u.user", "1|20|M|x\x81y|1\n", MFR_ERR_PARSE, "u.user:1:", "0x81"},
+
+    {"u.genre", "a|0\nb|0\n", MFR_ERR_PARSE, "u.genre:2:", "duplicate"},
+    {"u.genre", "a|0\nb|x\n", MFR_ERR_PARSE, "u.genre:2:", NULL},
+    {"u.genre", "a|0\nb|32\n", MFR_ERR_PARSE, "u.genre:2:", NULL},
+    {"u.genre", "a|0\nb\n", MFR_ERR_PARSE, "u.genre:2:", NULL},
+    {"u.genre", "a|0\nc|2\n", MFR_ERR_PARSE, "u.genre", "index 1"},
+    {"u.genre", "\n\n", MFR_ERR_PARSE, "u.genre:1:", NULL},
+    {"u.occupation", "a\nb\na\n", MFR_ERR_PARSE, "u.occupation:3:", "line 1"},
+    {"u.occupation", "a\n\x7f\n", MFR_ERR_PARSE, "u.occupation:2:", NULL},
+};
+
+static void test_bad_inputs(void **state)
+{
+    (void)state;
+    for (size_t k = 0; k < sizeof bad_cases / sizeof *bad_cases; k++) {
+        const struct bad_case *c = &bad_cases[k];
+        char *dir = tu_mkdtemp();
+        if (strcmp(c->file, "u.data") != 0)
+            tu_write_file(dir, "u.data", "1\t1\t3\n", (size_t)-1);
+        if (c->text) tu_write_file(dir, c->file, c->text, (size_t)-1);
+        mfr_dataset *ds = (mfr_dataset *)&ds; /* must be reset to NULL */
+        mfr_error err = {0};
+        int rc = mfr_dataset_load(dir, NULL, &ds, &err);
+        if (rc != c->status || err.status != c->status || ds != NULL ||
+            !strstr(err.message, c->needle) ||
+            (c->needle2 && !strstr(err.message, c->needle2)))
+            fail_msg("bad case %zu (%s): status %d, message \"%s\"", k, c->file, rc,
+                     err.message);
+        tu_rmtree(dir);
+        free(dir);
+    }
+}
+
+static void test_unknown_occupation(void **state)
+{
+    (void)state;
+    char *dir = tu_mkdtemp();
+    tu_write_file(dir, "u.data", "1\t1\t3\n", (size_t)-1);
+    tu_write_file(dir, "u.occupation", "artist\nwriter\n", (size_t)-1);
+    tu_write_file(dir, "u.user", "1|20|M|artist|1\n2|30|F|pilot|2\n", (size_t)-1);
+    mfr_dataset *ds = NULL;
+    mfr_error err = {0};
+    assert_int_equal(mfr_dataset_load(dir, NULL, &ds, &err), MFR_ERR_PARSE);
+    assert_null(ds);
+    assert_non_null(strstr(err.message, "u.user:2:"));
+    assert_non_null(strstr(err.message, "pilot"));
+    tu_rmtree(dir);
+    free(dir);
+}
+
+static void test_bad_arguments(void **state)
+{
+    (void)state;
+    mfr_dataset *ds = NULL;
+    mfr_error err = {0};
+    assert_int_equal(mfr_dataset_load(NULL, NULL, &ds, &err), MFR_ERR_INVALID);
+    assert_int_equal(mfr_dataset_load("/nonexistent", NULL, NULL, &err), MFR_ERR_INVALID);
+    mfr_load_options opt = {.min_rating = 5, .max_rating = 1};
+    assert_int_equal(mfr_dataset_load("/nonexistent", &opt, &ds, &err), MFR_ERR_INVALID);
+    assert_null(ds);
+    assert_int_equal(mfr_dataset_load("/nonexistent/dir", NULL, &ds, NULL), MFR_ERR_IO);
+    assert_null(ds);
+    /* A directory named u.data is an I/O error, not a crash. */
+    char *dir = tu_mkdtemp();
+    char *sub = tu_path(dir, "u.data");
+    char cmd[600];
+    snprintf(cmd, sizeof cmd, "mkdir '%s'", sub);
+    assert_int_equal(system(cmd), 0);
+    assert_int_equal(mfr_dataset_load(dir, NULL, &ds, &err), MFR_ERR_IO);
+    assert_null(ds);
+    free(sub);
+    tu_rmtree(dir);
+    free(dir);
+    /* NULL handles are harmless. */
+    mfr_dataset_destroy(NULL);
+    mfr_ratings_destroy(NULL);
+    assert_int_equal(mfr_dataset_n_users(NULL), 0);
+    assert_int_equal(mfr_ratings_count(NULL), 0);
+    assert_string_equal(mfr_dataset_item_title(NULL, 0), "");
+}
+
+/* ------------------------------------------------------------------ */
+/* Rating files through a dataset                                       */
+/* ------------------------------------------------------------------ */
+
+static void test_read_ratings(void **state)
+{
+    (void)state;
+    char *dir = write_good_dataset();
+    mfr_dataset *ds = load_ok(dir, NULL);
+    char *path = tu_path(dir, "extra.data");
+    mfr_ratings *r = (mfr_ratings *)&r;
+    mfr_error err = {0};
+
+    /* Good: user 3 and item 99 exist only in the metadata. */
+    tu_write_file(dir, "extra.data", "3\t99\t4\t10\r\n1000000000000\t5\t2\r\n", (size_t)-1);
+    assert_int_equal(mfr_dataset_read_ratings(ds, path, &r, &err), MFR_OK);
+    assert_int_equal(mfr_ratings_count(r), 2);
+    int32_t u, i;
+    float v;
+    int64_t ts;
+    mfr_ratings_get(r, 0, &u, &i, &v, &ts);
+    assert_int_equal(u, 0);
+    assert_int_equal(i, 2);
+    assert_true(v == 4.0f);
+    assert_int_equal(ts, 10);
+    mfr_ratings_get(r, 1, &u, &i, &v, &ts);
+    assert_int_equal(u, 3);
+    assert_int_equal(i, 0);
+    assert_int_equal(ts, 0);
+    mfr_ratings_destroy(r);
+
+    struct {
+        const char *text;
+        const char *needle, *needle2;
+    } bad[] = {
+        {"7\t5\t3\n8\t5\t3\n", "extra.data:2:", "unknown user id 8"},
+        {"7\t5\t3\n7\t6\t3\n", "extra.data:2:", "unknown item id 6"},
+        {"7\t5\n", "extra.data:1:", NULL},
+        {"7\t5\t3\n7\t42\t9\n", "extra.data:2:", "outside"},
+        {"7\t5\t3\n7\t42\t3\n7\t5\t1\n", "extra.data:3:", "line 1"},
+        {"", "extra.data:1:", NULL},
+    };
+    for (size_t k = 0; k < sizeof bad / sizeof *bad; k++) {
+        tu_write_file(dir, "extra.data", bad[k].text, (size_t)-1);
+        r = (mfr_ratings *)&r;
+        int rc = mfr_dataset_read_ratings(ds, path, &r, &err);
+        if (rc != MFR_ERR_PARSE || r != NULL || !strstr(err.message, bad[k].needle) ||
+            (bad[k].needle2 && !strstr(err.message, bad[k].needle2)))
+            fail_msg("read case %zu: status %d, message \"%s\"", k, rc, err.message);
+    }
+    char *missing = tu_path(dir, "missing.data");
+    assert_int_equal(mfr_dataset_read_ratings(ds, missing, &r, &err), MFR_ERR_IO);
+    assert_null(r);
+    assert_non_null(strstr(err.message, "missing.data"));
+
+    free(missing);
+    free(path);
+    mfr_dataset_destroy(ds);
+    tu_rmtree(dir);
+    free(dir);
+}
+
+/* ------------------------------------------------------------------ */
+/* Writing                                                              */
+/* ------------------------------------------------------------------ */
+
+static void test_write_round_trip(void **state)
+{
+    (void)state;
+    char *dir = tu_mkdtemp();
+    const char *text = "7\t42\t3.5\t881250949\n"
+                       "1000000000000\t42\t0.1\t-5\n"
+                       "42\t5\t10\t0\n"
+                       "7\t5\t-0.25\t9223372036854775807\n"
+                       "42\t42\t0.001\t1\n"
+                       "7\t1000000000000\t3.1415927\t2\n"
+                       "1000000000000\t5\t1.2e-7\t3\n"
+                       "42\t1000000000000\t0\t4\n"
+                       "1000000000000\t1000000000000\t-0\t5\n"
+                       "7\t7\t123456.5\t6\n";
+    tu_write_file(dir, "u.data", text, (size_t)-1);
+    mfr_load_options opt = {.min_rating = -1, .max_rating = 1000000};
+    mfr_dataset *ds = load_ok(dir, &opt);
+    const mfr_ratings *r = mfr_dataset_ratings(ds);
+
+    char *path = tu_path(dir, "out.data");
+    mfr_error err = {0};
+    assert_int_equal(mfr_ratings_write(r, ds, path, &err), MFR_OK);
+    size_t len;
+    char *back = tu_read_file(path, &len);
+    assert_non_null(back);
+    assert_string_equal(back, text);
+    free(back);
+
+    mfr_ratings *r2 = NULL;
+    assert_int_equal(mfr_dataset_read_ratings(ds, path, &r2, &err), MFR_OK);
+    assert_int_equal(mfr_ratings_count(r2), mfr_ratings_count(r));
+    for (int64_t k = 0; k < mfr_ratings_count(r); k++) {
+        int32_t u1, i1, u2, i2;
+        float v1, v2;
+        int64_t t1, t2;
+        mfr_ratings_get(r, k, &u1, &i1, &v1, &t1);
+        mfr_ratings_get(r2, k, &u2, &i2, &v2, &t2);
+        assert_int_equal(u1, u2);
+        assert_int_equal(i1, i2);
+        assert_memory_equal(&v1, &v2, sizeof v1);
+        assert_int_equal(t1, t2);
+    }
+    mfr_ratings_destroy(r2);
+
+    /* A ratings set without timestamps writes 0. */
+    mfr_ratings *small = NULL;
+    assert_int_equal(mfr_ratings_alloc(1, &small, &err), MFR_OK);
+    free(small->ts);
+    small->ts = NULL;
+    small->user[0] = 0;
+    small->item[0] = 2; /* items: 5, 7, 42, 1000000000000 */
+    small->rating[0] = 4.5f;
+    assert_int_equal(mfr_ratings_write(small, ds, path, &err), MFR_OK);
+    back = tu_read_file(path, &len);
+    assert_string_equal(back, "7\t42\t4.5\t0\n");
+    free(back);
+
+    /* Indices outside the dataset: an error, and the old file stays. */
+    small->item[0] = 99;
+    assert_int_equal(mfr_ratings_write(small, ds, path, &err), MFR_ERR_MISMATCH);
+    back = tu_read_file(path, &len);
+    assert_string_equal(back, "7\t42\t4.5\t0\n");
+    free(back);
+    mfr_ratings_destroy(small);
+
+    /* An empty set writes an empty file. */
+    mfr_ratings *empty = NULL;
+    assert_int_equal(mfr_ratings_alloc(0, &empty, &err), MFR_OK);
+    assert_int_equal(mfr_ratings_count(empty), 0);
+    assert_int_equal(mfr_ratings_write(empty, ds, path, &err), MFR_OK);
+    back = tu_read_file(path, &len);
+    assert_int_equal(len, 0);
+    free(back);
+    mfr_ratings_destroy(empty);
+    assert_int_equal(mfr_ratings_alloc(-1, &empty, &err), MFR_ERR_INVALID);
+    assert_null(empty);
+    assert_int_equal(mfr_ratings_alloc(INT64_MAX, &empty, &err), MFR_ERR_TOO_LARGE);
+    assert_null(empty);
+
+    /* Into a directory that does not exist: MFR_ERR_IO, nothing left. */
+    char *nodir = tu_path(dir, "no/such/dir/out.data");
+    assert_int_equal(mfr_ratings_write(r, ds, nodir, &err), MFR_ERR_IO);
+    assert_int_equal(err.status, MFR_ERR_IO);
+    assert_false(tu_exists(nodir));
+    free(nodir);
+
+    free(path);
+    mfr_dataset_destroy(ds);
+    tu_rmtree(dir);
+    free(dir);
+}
+
+/* The written text does not depend on LC_NUMERIC (skipped when no locale
+ * with a decimal comma is installed). */
+static void test_write_locale(void **state)
+{
+    (void)state;
+    const char *names[] = {"de_DE.UTF-8", "de_DE.utf8", "fr_FR.UTF-8", "fr_FR.utf8"};
+    const char *got = NULL;
+    for (size_t k = 0; k < 4 && !got; k++) got = setlocale(LC_NUMERIC, names[k]);
+    if (!got) skip();
+    char *dir = tu_mkdtemp();
+    tu_write_file(dir, "u.data", "1\t1\t3.5\t0\n1\t2\t0,5\t0\n", (size_t)-1);
+    mfr_dataset *ds = NULL;
+    mfr_error err = {0};
+    /* "0,5" is not a number whatever the locale. */
+    assert_int_equal(mfr_dataset_load(dir, NULL, &ds, &err), MFR_ERR_PARSE);
+    tu_write_file(dir, "u.data", "1\t1\t3.5\t0\n", (size_t)-1);
+    assert_int_equal(mfr_dataset_load(dir, NULL, &ds, &err), MFR_OK);
+    char *path = tu_path(dir, "out.data");
+    assert_int_equal(mfr_ratings_write(mfr_dataset_ratings(ds), ds, path, &err), MFR_OK);
+    setlocale(LC_NUMERIC, "C");
+    char *back = tu_read_file(path, NULL);
+    assert_string_equal(back, "1\t1\t3.5\t0\n");
+    free(back);
+    free(path);
+    mfr_dataset_destroy(ds);
+    tu_rmtree(dir);
+    free(dir);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_options_default),
+        cmocka_unit_test(test_load_good),
+        cmocka_unit_test(test_load_minimal_defaults),
+        cmocka_unit_test(test_genre_and_occupation_files),
+        cmocka_unit_test(test_crlf_matches_lf),
+        cmocka_unit_test(test_fingerprint_changes),
+        cmocka_unit_test(test_fractional_ratings),
+        cmocka_unit_test(test_bad_inputs),
+        cmocka_unit_test(test_unknown_occupation),
+        cmocka_unit_test(test_bad_arguments),
+        cmocka_unit_test(test_read_ratings),
+        cmocka_unit_test(test_write_round_trip),
+        cmocka_unit_test(test_write_locale),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,123 @@
+/*
+ * test_ml100k.c — integration checks on the real MovieLens 100K files
+ * (MFREC_DATA; skipped with exit 77 when absent): loader counts, ids and
+ * metadata, the canonical splits, and the reference experiment's first
+ * epochs being identical across thread counts.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "mfrec.h"
+#include "test_util.h"
+
+static mfr_dataset *g_ds;
+
+static int setup(void **state)
+{
+    (void)state;
+    const char *dir = tu_ml100k_dir();
+    if (!dir) tu_skip_all("ML-100K not found: set MFREC_DATA to the ml-100k directory");
+    mfr_error err = {0};
+    if (mfr_dataset_load(dir, NULL, &g_ds, &err) != MFR_OK) {
+        fprintf(stderr, "load failed: %s\n", err.message);
+        return -1;
+    }
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    mfr_dataset_destroy(g_ds);
+    return 0;
+}
+
+static void test_counts_and_metadata(void **state)
+{
+    (void)state;
+    assert_int_equal(mfr_dataset_n_users(g_ds), 943);
+    assert_int_equal(mfr_dataset_n_items(g_ds), 1682);
+    assert_int_equal(mfr_ratings_count(mfr_dataset_ratings(g_ds)), 100000);
+    /* dense = raw - 1 for ML-100K */
+    assert_int_equal(mfr_dataset_item_index(g_ds, 1), 0);
+    assert_int_equal(mfr_dataset_user_id(g_ds, 942), 943);
+    assert_string_equal(mfr_dataset_item_title(g_ds, 0), "Toy Story (1995)");
+    assert_int_equal(mfr_dataset_item_year(g_ds, 0), 1995);
+    assert_int_equal(mfr_dataset_n_genres(g_ds), 19);
+    assert_string_equal(mfr_dataset_genre_name(g_ds, 3), "Animation");
+    assert_true(mfr_dataset_item_genres(g_ds, 0) & (1u << 3));
+    assert_int_equal(mfr_dataset_user_age(g_ds, 0), 24);
+    assert_int_equal(mfr_dataset_user_sex(g_ds, 0), 'M');
+    assert_string_equal(mfr_dataset_user_occupation(g_ds, 0), "technician");
+    /* first line of u.data: 196 242 3 881250949 */
+    int32_t u, i;
+    float r;
+    int64_t ts;
+    mfr_ratings_get(mfr_dataset_ratings(g_ds), 0, &u, &i, &r, &ts);
+    assert_int_equal(mfr_dataset_user_id(g_ds, u), 196);
+    assert_int_equal(mfr_dataset_item_id(g_ds, i), 242);
+    assert_true(r == 3.0f);
+    assert_int_equal(ts, 881250949);
+    /* titles are UTF-8 after the latin-1 conversion */
+    int found = 0;
+    for (int32_t x = 0; x < 1682; x++)
+        if (strstr(mfr_dataset_item_title(g_ds, x), "Mis\xc3\xa9rables")) found = 1;
+    assert_true(found);
+}
+
+static void test_canonical_and_sklearn_splits(void **state)
+{
+    (void)state;
+    mfr_error err = {0};
+    const char *specs[] = {"u1", "u5", "ua", "sklearn:300"};
+    const int64_t train_n[] = {80000, 80000, 90570, 75000};
+    for (int s = 0; s < 4; s++) {
+        mfr_split *sp = NULL;
+        assert_int_equal(mfr_split_create(g_ds, specs[s], 0, &sp, &err), MFR_OK);
+        assert_int_equal(mfr_ratings_count(mfr_split_train(sp)), train_n[s]);
+        assert_int_equal(mfr_ratings_count(mfr_split_train(sp)) + mfr_ratings_count(mfr_split_test(sp)), 100000);
+        mfr_split_destroy(sp);
+    }
+}
+
+static void test_reference_experiment_thread_invariant(void **state)
+{
+    (void)state;
+    mfr_error err = {0};
+    mfr_split *sp = NULL;
+    assert_int_equal(mfr_split_create(g_ds, "sklearn:300", 0, &sp, &err), MFR_OK);
+    mfr_config cfg;
+    mfr_config_default(&cfg);
+    uint64_t sums[4];
+    double first = 0, last = 0;
+    for (int t = 1; t <= 4; t++) {
+        cfg.n_threads = t;
+        mfr_trainer *tr = NULL;
+        assert_int_equal(mfr_trainer_create(&cfg, g_ds, mfr_split_train(sp), "sklearn:300", &tr, &err), MFR_OK);
+        for (int e = 0; e < 50; e++) assert_int_equal(mfr_trainer_step(tr, e ? &last : &first), MFR_OK);
+        sums[t - 1] = mfr_model_checksum(mfr_trainer_model(tr));
+        mfr_trainer_destroy(tr);
+    }
+    for (int t = 1; t < 4; t++) assert_true(sums[t] == sums[0]);
+    /* N(0, 1) init with k = 30: the initial MSE is around 30 + the rating spread */
+    assert_true(first > 25 && first < 50);
+    assert_true(last < first);
+    mfr_split_destroy(sp);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_counts_and_metadata),
+        cmocka_unit_test(test_canonical_and_sklearn_splits),
+        cmocka_unit_test(test_reference_experiment_thread_invariant),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}

@@ -1,24 +1,42 @@
 /*
  * kern_avx2.c — the AVX2 + FMA kernels (compiled with -mavx2 -mfma, called
- * only after mfr_cpu_has_avx2()). Same accumulation order as kern_ref.c, so
- * results are bit-identical to the reference.
+ * only after mfr_cpu_has_avx2()). Same accumulation order as kern_ref.c
+ * (kern_priv.h), so results are bit-identical to the reference.
  *
- * user_grad computes the dot products of four ratings at once: each dot is
- * a chain of dependent FMAs, and four independent chains hide the FMA
- * latency. The gradient updates are then applied one rating at a time, in
- * order, exactly as the reference does. Short rows stay in registers.
+ * Where the time goes (ML-100K, k = 30, perf): the per-rating dependency
+ * chains, not the FMAs. So ratings are handled four at a time: four
+ * independent dot-product chains, one transposed horizontal sum giving the
+ * four dots in one vector, the four squared errors summed in four double
+ * lanes, and the four gradient contributions added to the running row as a
+ * pairwise tree (one dependent add per group). Rows of up to 32 floats
+ * (k <= 32) are kept in registers.
  */
 #include <immintrin.h>
 #include <string.h>
 
 #include "kern_priv.h"
 
+/* The dot's final combination for one accumulator: (l, l+4), (l, l+2), (0, 1). */
 static inline float hsum(__m256 acc)
 {
     __m128 x = _mm_add_ps(_mm256_castps256_ps128(acc), _mm256_extractf128_ps(acc, 1));
     x = _mm_add_ps(x, _mm_movehl_ps(x, x));
     x = _mm_add_ss(x, _mm_shuffle_ps(x, x, 1));
     return _mm_cvtss_f32(x);
+}
+
+/* hsum of four accumulators at once, same order per accumulator:
+ * returns {hsum(a0), hsum(a1), hsum(a2), hsum(a3)}. */
+static inline __m128 hsum4(__m256 a0, __m256 a1, __m256 a2, __m256 a3)
+{
+    __m128 x0 = _mm_add_ps(_mm256_castps256_ps128(a0), _mm256_extractf128_ps(a0, 1));
+    __m128 x1 = _mm_add_ps(_mm256_castps256_ps128(a1), _mm256_extractf128_ps(a1, 1));
+    __m128 x2 = _mm_add_ps(_mm256_castps256_ps128(a2), _mm256_extractf128_ps(a2, 1));
+    __m128 x3 = _mm_add_ps(_mm256_castps256_ps128(a3), _mm256_extractf128_ps(a3, 1));
+    /* u0 = {x0[0]+x0[2], x1[0]+x1[2], x0[1]+x0[3], x1[1]+x1[3]} */
+    __m128 u0 = _mm_add_ps(_mm_unpacklo_ps(x0, x1), _mm_unpackhi_ps(x0, x1));
+    __m128 u1 = _mm_add_ps(_mm_unpacklo_ps(x2, x3), _mm_unpackhi_ps(x2, x3));
+    return _mm_add_ps(_mm_movelh_ps(u0, u1), _mm_movehl_ps(u1, u0));
 }
 
 static float avx2_dot(const float *a, const float *b, int32_t k_pad)
@@ -37,10 +55,27 @@ static inline void avx2_axpy(float *restrict y, float a, const float *restrict x
                         _mm256_fmadd_ps(va, _mm256_load_ps(x + c), _mm256_load_ps(y + c)));
 }
 
-/* Rows of up to MAX_RC vectors (k_pad <= 32, which covers the reference
- * experiment's k = 30) are kept in registers: the user row, its gradient
- * and, in the item pass, the item gradient. With RC a compile-time constant
- * the loops below unroll fully. */
+/* Lane q of v broadcast to all eight lanes. */
+#define BCAST(v, q) _mm256_broadcastss_ps(_mm_permute_ps((v), (q) * 0x55))
+
+/* The group step for chunk c: (g0 r0 + g1 r1) + (g2 r2 + g3 r3). */
+static inline __m256 group_term(const __m256 g[4], const float *const r[4], int32_t c)
+{
+    __m256 p01 = _mm256_fmadd_ps(g[1], _mm256_load_ps(r[1] + c), _mm256_mul_ps(g[0], _mm256_load_ps(r[0] + c)));
+    __m256 p23 = _mm256_fmadd_ps(g[3], _mm256_load_ps(r[3] + c), _mm256_mul_ps(g[2], _mm256_load_ps(r[2] + c)));
+    return _mm256_add_ps(p01, p23);
+}
+
+static inline double finish_loss(__m256d lanes, double tail)
+{
+    __m128d lo = _mm256_castpd256_pd128(lanes), hi = _mm256_extractf128_pd(lanes, 1);
+    double l0 = _mm_cvtsd_f64(lo), l1 = _mm_cvtsd_f64(_mm_unpackhi_pd(lo, lo));
+    double l2 = _mm_cvtsd_f64(hi), l3 = _mm_cvtsd_f64(_mm_unpackhi_pd(hi, hi));
+    return ((l0 + l1) + (l2 + l3)) + tail;
+}
+
+/* Rows of RC vectors (k_pad = 8 RC <= 32) in registers; RC is a
+ * compile-time constant at every call, so the chunk loops unroll. */
 #define MAX_RC 4
 
 static inline __attribute__((always_inline)) double
@@ -48,40 +83,46 @@ user_grad_rc(const int RC, const float *restrict u_row, const float *restrict V,
              const int32_t *restrict items, const float *restrict ratings, int64_t n,
              float scale, float *restrict gu, float *restrict gV, float *restrict resid)
 {
-    __m256 u[MAX_RC], g[MAX_RC];
-    for (int c = 0; c < RC; c++) {
-        u[c] = _mm256_load_ps(u_row + 8 * c);
-        g[c] = _mm256_load_ps(gu + 8 * c);
-    }
-    double loss = 0.0;
+    /* The gradient row stays in registers (it is the dependency chain); the
+     * user row is read from L1 as a memory operand of the FMAs, which keeps
+     * RC = 4 within the 16 vector registers. */
+    __m256 g[MAX_RC];
+    for (int c = 0; c < RC; c++) g[c] = _mm256_load_ps(gu + 8 * c);
+    const __m128 vscale = _mm_set1_ps(scale);
+    __m256d lanes = _mm256_setzero_pd();
+    double tail = 0.0;
     int64_t j = 0;
     for (; j + 4 <= n; j += 4) {
-        const float *vs[4];
+        const float *r[4];
         __m256 acc[4];
         for (int q = 0; q < 4; q++) {
-            vs[q] = V + (size_t)items[j + q] * (size_t)k_pad;
+            r[q] = V + (size_t)items[j + q] * (size_t)k_pad;
             acc[q] = _mm256_setzero_ps();
         }
         for (int c = 0; c < RC; c++)
             for (int q = 0; q < 4; q++)
-                acc[q] = _mm256_fmadd_ps(u[c], _mm256_load_ps(vs[q] + 8 * c), acc[q]);
-        for (int q = 0; q < 4; q++) {
-            float e = hsum(acc[q]) - ratings[j + q];
-            loss += (double)e * (double)e;
-            float gs = scale * e;
-            __m256 vg = _mm256_set1_ps(gs);
-            for (int c = 0; c < RC; c++)
-                g[c] = _mm256_fmadd_ps(vg, _mm256_load_ps(vs[q] + 8 * c), g[c]);
-            if (gV) avx2_axpy(gV + (size_t)items[j + q] * (size_t)k_pad, gs, u_row, k_pad);
-            if (resid) resid[j + q] = gs;
+                acc[q] = _mm256_fmadd_ps(_mm256_load_ps(u_row + 8 * c), _mm256_load_ps(r[q] + 8 * c), acc[q]);
+        __m128 e = _mm_sub_ps(hsum4(acc[0], acc[1], acc[2], acc[3]), _mm_loadu_ps(ratings + j));
+        __m256d ed = _mm256_cvtps_pd(e);
+        lanes = _mm256_add_pd(lanes, _mm256_mul_pd(ed, ed));
+        __m128 gs = _mm_mul_ps(vscale, e);
+        __m256 gb[4] = {BCAST(gs, 0), BCAST(gs, 1), BCAST(gs, 2), BCAST(gs, 3)};
+        for (int c = 0; c < RC; c++) g[c] = _mm256_add_ps(g[c], group_term(gb, r, 8 * c));
+        if (gV) {
+            float gq[4];
+            _mm_storeu_ps(gq, gs);
+            for (int q = 0; q < 4; q++)
+                avx2_axpy(gV + (size_t)items[j + q] * (size_t)k_pad, gq[q], u_row, k_pad);
         }
+        if (resid) _mm_storeu_ps(resid + j, gs);
     }
     for (; j < n; j++) {
         const float *v_row = V + (size_t)items[j] * (size_t)k_pad;
         __m256 acc = _mm256_setzero_ps();
-        for (int c = 0; c < RC; c++) acc = _mm256_fmadd_ps(u[c], _mm256_load_ps(v_row + 8 * c), acc);
+        for (int c = 0; c < RC; c++)
+            acc = _mm256_fmadd_ps(_mm256_load_ps(u_row + 8 * c), _mm256_load_ps(v_row + 8 * c), acc);
         float e = hsum(acc) - ratings[j];
-        loss += (double)e * (double)e;
+        tail += (double)e * (double)e;
         float gs = scale * e;
         __m256 vg = _mm256_set1_ps(gs);
         for (int c = 0; c < RC; c++) g[c] = _mm256_fmadd_ps(vg, _mm256_load_ps(v_row + 8 * c), g[c]);
@@ -89,7 +130,7 @@ user_grad_rc(const int RC, const float *restrict u_row, const float *restrict V,
         if (resid) resid[j] = gs;
     }
     for (int c = 0; c < RC; c++) _mm256_store_ps(gu + 8 * c, g[c]);
-    return loss;
+    return finish_loss(lanes, tail);
 }
 
 /* Any k_pad: the same order with rows in memory. */
@@ -98,43 +139,45 @@ static double user_grad_any(const float *restrict u_row, const float *restrict V
                             int64_t n, float scale, float *restrict gu, float *restrict gV,
                             float *restrict resid)
 {
-    double loss = 0.0;
+    const __m128 vscale = _mm_set1_ps(scale);
+    __m256d lanes = _mm256_setzero_pd();
+    double tail = 0.0;
     int64_t j = 0;
     for (; j + 4 <= n; j += 4) {
-        const float *v0 = V + (size_t)items[j] * (size_t)k_pad;
-        const float *v1 = V + (size_t)items[j + 1] * (size_t)k_pad;
-        const float *v2 = V + (size_t)items[j + 2] * (size_t)k_pad;
-        const float *v3 = V + (size_t)items[j + 3] * (size_t)k_pad;
-        __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
-        __m256 a2 = _mm256_setzero_ps(), a3 = _mm256_setzero_ps();
-        for (int32_t c = 0; c < k_pad; c += MFR_LANES) {
-            __m256 u = _mm256_load_ps(u_row + c);
-            a0 = _mm256_fmadd_ps(u, _mm256_load_ps(v0 + c), a0);
-            a1 = _mm256_fmadd_ps(u, _mm256_load_ps(v1 + c), a1);
-            a2 = _mm256_fmadd_ps(u, _mm256_load_ps(v2 + c), a2);
-            a3 = _mm256_fmadd_ps(u, _mm256_load_ps(v3 + c), a3);
-        }
-        const float *vs[4] = {v0, v1, v2, v3};
-        float e[4] = {hsum(a0) - ratings[j], hsum(a1) - ratings[j + 1],
-                      hsum(a2) - ratings[j + 2], hsum(a3) - ratings[j + 3]};
+        const float *r[4];
+        __m256 acc[4];
         for (int q = 0; q < 4; q++) {
-            loss += (double)e[q] * (double)e[q];
-            float g = scale * e[q];
-            avx2_axpy(gu, g, vs[q], k_pad);
-            if (gV) avx2_axpy(gV + (size_t)items[j + q] * (size_t)k_pad, g, u_row, k_pad);
-            if (resid) resid[j + q] = g;
+            r[q] = V + (size_t)items[j + q] * (size_t)k_pad;
+            acc[q] = _mm256_setzero_ps();
+        }
+        for (int32_t c = 0; c < k_pad; c += MFR_LANES) {
+            __m256 uc = _mm256_load_ps(u_row + c);
+            for (int q = 0; q < 4; q++) acc[q] = _mm256_fmadd_ps(uc, _mm256_load_ps(r[q] + c), acc[q]);
+        }
+        __m128 e = _mm_sub_ps(hsum4(acc[0], acc[1], acc[2], acc[3]), _mm_loadu_ps(ratings + j));
+        __m256d ed = _mm256_cvtps_pd(e);
+        lanes = _mm256_add_pd(lanes, _mm256_mul_pd(ed, ed));
+        __m128 gs = _mm_mul_ps(vscale, e);
+        __m256 gb[4] = {BCAST(gs, 0), BCAST(gs, 1), BCAST(gs, 2), BCAST(gs, 3)};
+        for (int32_t c = 0; c < k_pad; c += MFR_LANES)
+            _mm256_store_ps(gu + c, _mm256_add_ps(_mm256_load_ps(gu + c), group_term(gb, r, c)));
+        float gq[4];
+        _mm_storeu_ps(gq, gs);
+        for (int q = 0; q < 4; q++) {
+            if (gV) avx2_axpy(gV + (size_t)items[j + q] * (size_t)k_pad, gq[q], u_row, k_pad);
+            if (resid) resid[j + q] = gq[q];
         }
     }
     for (; j < n; j++) {
         const float *v_row = V + (size_t)items[j] * (size_t)k_pad;
         float e = avx2_dot(u_row, v_row, k_pad) - ratings[j];
-        loss += (double)e * (double)e;
-        float g = scale * e;
-        avx2_axpy(gu, g, v_row, k_pad);
-        if (gV) avx2_axpy(gV + (size_t)items[j] * (size_t)k_pad, g, u_row, k_pad);
-        if (resid) resid[j] = g;
+        tail += (double)e * (double)e;
+        float gs = scale * e;
+        avx2_axpy(gu, gs, v_row, k_pad);
+        if (gV) avx2_axpy(gV + (size_t)items[j] * (size_t)k_pad, gs, u_row, k_pad);
+        if (resid) resid[j] = gs;
     }
-    return loss;
+    return finish_loss(lanes, tail);
 }
 
 static double avx2_user_grad(const float *restrict u_row, const float *restrict V,
@@ -158,12 +201,41 @@ item_grad_rc(const int RC, float *restrict gv, const float *restrict U, int32_t 
 {
     __m256 acc[MAX_RC];
     for (int c = 0; c < RC; c++) acc[c] = _mm256_setzero_ps();
-    for (int64_t j = 0; j < n; j++) {
-        __m256 r = _mm256_set1_ps(resid[pos[j]]);
+    int64_t j = 0;
+    for (; j + 4 <= n; j += 4) {
+        const float *r[4];
+        __m256 gb[4];
+        for (int q = 0; q < 4; q++) {
+            r[q] = U + (size_t)users[j + q] * (size_t)k_pad;
+            gb[q] = _mm256_set1_ps(resid[pos[j + q]]);
+        }
+        for (int c = 0; c < RC; c++) acc[c] = _mm256_add_ps(acc[c], group_term(gb, r, 8 * c));
+    }
+    for (; j < n; j++) {
+        __m256 rb = _mm256_set1_ps(resid[pos[j]]);
         const float *u_row = U + (size_t)users[j] * (size_t)k_pad;
-        for (int c = 0; c < RC; c++) acc[c] = _mm256_fmadd_ps(r, _mm256_load_ps(u_row + 8 * c), acc[c]);
+        for (int c = 0; c < RC; c++) acc[c] = _mm256_fmadd_ps(rb, _mm256_load_ps(u_row + 8 * c), acc[c]);
     }
     for (int c = 0; c < RC; c++) _mm256_store_ps(gv + 8 * c, acc[c]);
+}
+
+static void item_grad_any(float *restrict gv, const float *restrict U, int32_t k_pad,
+                          const int32_t *restrict users, const int64_t *restrict pos,
+                          const float *restrict resid, int64_t n)
+{
+    memset(gv, 0, sizeof(float) * (size_t)k_pad);
+    int64_t j = 0;
+    for (; j + 4 <= n; j += 4) {
+        const float *r[4];
+        __m256 gb[4];
+        for (int q = 0; q < 4; q++) {
+            r[q] = U + (size_t)users[j + q] * (size_t)k_pad;
+            gb[q] = _mm256_set1_ps(resid[pos[j + q]]);
+        }
+        for (int32_t c = 0; c < k_pad; c += MFR_LANES)
+            _mm256_store_ps(gv + c, _mm256_add_ps(_mm256_load_ps(gv + c), group_term(gb, r, c)));
+    }
+    for (; j < n; j++) avx2_axpy(gv, resid[pos[j]], U + (size_t)users[j] * (size_t)k_pad, k_pad);
 }
 
 static void avx2_item_grad(float *restrict gv, const float *restrict U, int32_t k_pad,
@@ -175,11 +247,8 @@ static void avx2_item_grad(float *restrict gv, const float *restrict U, int32_t 
     case 2: item_grad_rc(2, gv, U, k_pad, users, pos, resid, n); return;
     case 3: item_grad_rc(3, gv, U, k_pad, users, pos, resid, n); return;
     case 4: item_grad_rc(4, gv, U, k_pad, users, pos, resid, n); return;
-    default: break;
+    default: item_grad_any(gv, U, k_pad, users, pos, resid, n); return;
     }
-    memset(gv, 0, sizeof(float) * (size_t)k_pad);
-    for (int64_t j = 0; j < n; j++)
-        avx2_axpy(gv, resid[pos[j]], U + (size_t)users[j] * (size_t)k_pad, k_pad);
 }
 
 static void avx2_sum_buffers(float *restrict out, const float *restrict base, int64_t stride,
@@ -197,15 +266,14 @@ static void avx2_adam(float *restrict p, float *restrict m, float *restrict v,
                       const float *restrict g, int64_t n, const struct mfr_adam_coef *c)
 {
     const __m256 b1 = _mm256_set1_ps(c->beta1), w1 = _mm256_set1_ps(c->w1);
-    const __m256 b2 = _mm256_set1_ps(c->beta2);
-    const __m256 w2 = _mm256_set1_ps(c->w2), step = _mm256_set1_ps(c->step);
-    const __m256 bc2 = _mm256_set1_ps(c->bc2_sqrt), eps = _mm256_set1_ps(c->eps);
+    const __m256 b2 = _mm256_set1_ps(c->beta2), w2 = _mm256_set1_ps(c->w2);
+    const __m256 step = _mm256_set1_ps(c->step), bc2 = _mm256_set1_ps(c->bc2_sqrt);
+    const __m256 eps = _mm256_set1_ps(c->eps);
     for (int64_t x = 0; x < n; x += MFR_LANES) {
         __m256 gx = _mm256_load_ps(g + x);
-        __m256 mx = _mm256_load_ps(m + x);
-        __m256 vx = _mm256_load_ps(v + x);
-        mx = _mm256_add_ps(_mm256_mul_ps(b1, mx), _mm256_mul_ps(w1, gx));
-        vx = _mm256_add_ps(_mm256_mul_ps(b2, vx), _mm256_mul_ps(w2, _mm256_mul_ps(gx, gx)));
+        __m256 mx = _mm256_add_ps(_mm256_mul_ps(b1, _mm256_load_ps(m + x)), _mm256_mul_ps(w1, gx));
+        __m256 vx = _mm256_add_ps(_mm256_mul_ps(b2, _mm256_load_ps(v + x)),
+                                  _mm256_mul_ps(w2, _mm256_mul_ps(gx, gx)));
         __m256 denom = _mm256_add_ps(_mm256_div_ps(_mm256_sqrt_ps(vx), bc2), eps);
         _mm256_store_ps(m + x, mx);
         _mm256_store_ps(v + x, vx);

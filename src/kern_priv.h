@@ -11,9 +11,18 @@
  *  - dot: 8 lane partials, acc[l] = fma(a[8c+l], b[8c+l], acc[l]) for chunk
  *    c = 0, 1, ...; then combined pairwise: (l, l+4), then (l, l+2), then
  *    (0, 1).
- *  - gradient rows: g_row[x] = fma(g, other[x], g_row[x]), one rating at a
- *    time in the given order.
- *  - the loss: (double)e * (double)e summed in double in rating order.
+ *  - gradient rows (a user's gradient over its ratings, an item's over its
+ *    users): ratings are taken in groups of four in the given order, then
+ *    a tail of up to three one at a time. A group (weights g0..g3, rows
+ *    r0..r3) adds a pairwise tree, so the running row sees one dependent
+ *    add per four ratings instead of four dependent FMAs:
+ *      row[x] = row[x] + (fma(g1, r1[x], g0 * r0[x]) + fma(g3, r3[x], g2 * r2[x]))
+ *    a tail rating: row[x] = fma(g, r[x], row[x]).
+ *  - per-rating item rows in shard mode: gV[i][x] = fma(g, u[x], gV[i][x]),
+ *    rating by rating in order.
+ *  - the loss of a user: (double)e * (double)e, rating 4m + q of the groups
+ *    into lane q (in order), the tail into a fifth sum; the result is
+ *    ((lane0 + lane1) + (lane2 + lane3)) + tail.
  *  - Adam: no FMA; the formulas of adam_step below, elementwise.
  * The reference uses fmaf() where the AVX2 set uses vfmadd, and the build
  * passes -ffp-contract=off so the compiler fuses nothing on its own.

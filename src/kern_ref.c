@@ -25,22 +25,49 @@ static inline void ref_axpy(float *restrict y, float a, const float *restrict x,
     for (int32_t c = 0; c < k_pad; c++) y[c] = fmaf(a, x[c], y[c]);
 }
 
+/* row += (g0 r0 + g1 r1) + (g2 r2 + g3 r3), the group step of kern_priv.h. */
+static inline void ref_add_group(float *restrict row, const float g[4], const float *const r[4],
+                                 int32_t k_pad)
+{
+    for (int32_t c = 0; c < k_pad; c++) {
+        float p01 = fmaf(g[1], r[1][c], g[0] * r[0][c]);
+        float p23 = fmaf(g[3], r[3][c], g[2] * r[2][c]);
+        row[c] = row[c] + (p01 + p23);
+    }
+}
+
 static double ref_user_grad(const float *restrict u_row, const float *restrict V, int32_t k_pad,
                             const int32_t *restrict items, const float *restrict ratings,
                             int64_t n, float scale, float *restrict gu, float *restrict gV,
                             float *restrict resid)
 {
-    double loss = 0.0;
-    for (int64_t j = 0; j < n; j++) {
+    double lane[4] = {0, 0, 0, 0}, tail = 0.0;
+    int64_t j = 0;
+    for (; j + 4 <= n; j += 4) {
+        const float *rows[4];
+        float g[4];
+        for (int q = 0; q < 4; q++) {
+            rows[q] = V + (size_t)items[j + q] * (size_t)k_pad;
+            float e = ref_dot(u_row, rows[q], k_pad) - ratings[j + q];
+            lane[q] += (double)e * (double)e;
+            g[q] = scale * e;
+        }
+        ref_add_group(gu, g, rows, k_pad);
+        for (int q = 0; q < 4; q++) {
+            if (gV) ref_axpy(gV + (size_t)items[j + q] * (size_t)k_pad, g[q], u_row, k_pad);
+            if (resid) resid[j + q] = g[q];
+        }
+    }
+    for (; j < n; j++) {
         const float *v_row = V + (size_t)items[j] * (size_t)k_pad;
         float e = ref_dot(u_row, v_row, k_pad) - ratings[j];
-        loss += (double)e * (double)e;
+        tail += (double)e * (double)e;
         float g = scale * e;
         ref_axpy(gu, g, v_row, k_pad);
         if (gV) ref_axpy(gV + (size_t)items[j] * (size_t)k_pad, g, u_row, k_pad);
         if (resid) resid[j] = g;
     }
-    return loss;
+    return ((lane[0] + lane[1]) + (lane[2] + lane[3])) + tail;
 }
 
 static void ref_item_grad(float *restrict gv, const float *restrict U, int32_t k_pad,
@@ -48,8 +75,17 @@ static void ref_item_grad(float *restrict gv, const float *restrict U, int32_t k
                           const float *restrict resid, int64_t n)
 {
     memset(gv, 0, sizeof(float) * (size_t)k_pad);
-    for (int64_t j = 0; j < n; j++)
-        ref_axpy(gv, resid[pos[j]], U + (size_t)users[j] * (size_t)k_pad, k_pad);
+    int64_t j = 0;
+    for (; j + 4 <= n; j += 4) {
+        const float *rows[4];
+        float g[4];
+        for (int q = 0; q < 4; q++) {
+            rows[q] = U + (size_t)users[j + q] * (size_t)k_pad;
+            g[q] = resid[pos[j + q]];
+        }
+        ref_add_group(gv, g, rows, k_pad);
+    }
+    for (; j < n; j++) ref_axpy(gv, resid[pos[j]], U + (size_t)users[j] * (size_t)k_pad, k_pad);
 }
 
 static void ref_sum_buffers(float *restrict out, const float *restrict base, int64_t stride,

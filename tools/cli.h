@@ -1,0 +1,72 @@
+/*
+ * cli.h — shared pieces of the mfrec command-line tool (tools/ only; the
+ * tool uses the public API of include/mfrec.h and nothing private).
+ */
+#ifndef MFR_CLI_H
+#define MFR_CLI_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "mfrec.h"
+
+enum { EXIT_OK = 0, EXIT_RUNTIME = 1, EXIT_USAGE = 2 };
+
+/* The running command's name for messages ("mfrec train"). */
+extern const char *g_cmd;
+
+/* Print "CMD: message" plus a hint and return EXIT_USAGE. */
+int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Print "CMD: error: message" and return EXIT_RUNTIME. */
+int runtime_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* runtime_error with a library error's message. */
+int lib_error(const mfr_error *err);
+double now_seconds(void);
+
+/* Flag iteration over argv: `--name value` or `--name=value`. */
+struct args {
+    int argc;
+    char **argv;
+    int pos;
+    const char *flag; /* current flag name, without value */
+    const char *inline_value;
+    char name_buf[64];
+};
+bool next_flag(struct args *a);
+bool flag_is(const struct args *a, const char *name);
+/* The current flag's value, or NULL after printing a usage error. */
+const char *flag_value(struct args *a);
+
+/* Range-checked parsers; on failure they print a usage error naming the
+ * flag and the value, and return false. */
+bool parse_i64(const char *flag, const char *s, int64_t lo, int64_t hi, int64_t *out);
+bool parse_i32(const char *flag, const char *s, int32_t lo, int32_t hi, int32_t *out);
+bool parse_u64(const char *flag, const char *s, uint64_t *out);
+bool parse_double(const char *flag, const char *s, double lo, double hi, double *out);
+bool parse_float(const char *flag, const char *s, double lo, double hi, float *out);
+/* Sizes such as 512M or 4G. */
+bool parse_bytes(const char *flag, const char *s, uint64_t *out);
+
+/* --data's value, else $MFREC_DATA, else data/ml-100k. */
+const char *default_data_dir(const char *flag_value_or_null);
+bool want_help(int argc, char **argv);
+/* mkdir -p for one level; EXIT_OK or a runtime error. */
+int ensure_dir(const char *dir);
+
+/* A growable text buffer (JSON Lines logs, tables). */
+struct json_log {
+    char *buf;
+    size_t len, cap;
+};
+void jlog_printf(struct json_log *j, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Writes data to path atomically (temp file, fsync, rename). */
+int write_file_atomic(const char *path, const char *data, size_t len);
+
+/* The subcommands: argc/argv start after the command name. */
+int cmd_train(int argc, char **argv);
+int cmd_eval(int argc, char **argv);
+int cmd_split(int argc, char **argv);
+int cmd_synth(int argc, char **argv);
+
+#endif

@@ -1,0 +1,262 @@
+/*
+ * cmd_train.c — `mfrec train`: the training loop around the library's
+ * trainer, logging, the progress bar and the final report.
+ */
+#define _POSIX_C_SOURCE 200809L
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli.h"
+
+/* ------------------------------------------------------------------ */
+/* mfrec train                                                          */
+/* ------------------------------------------------------------------ */
+
+static const char train_help[] =
+    "Usage: mfrec train [options]\n"
+    "\n"
+    "Trains U·Vᵀ on the training part of a split with full-batch Adam and\n"
+    "prints train/validation MSE every --log-every epochs.\n"
+    "\n"
+    "Data:\n"
+    "  --data DIR           dataset directory (default: $MFREC_DATA, else data/ml-100k)\n"
+    "  --split SPEC         sklearn:SEED[:FRAC] | u1..u5 | ua | ub | random:FRAC\n"
+    "                       (default sklearn:300, the notebook's split)\n"
+    "Model and optimizer:\n"
+    "  --dim K              embedding dimension (default 30)\n"
+    "  --epochs N           full-batch epochs (default 1000)\n"
+    "  --lr X               Adam learning rate (default 0.001)\n"
+    "  --beta1 X, --beta2 X, --eps X   Adam constants (0.9, 0.999, 1e-8)\n"
+    "  --init-std X         std of the N(0, X^2) initialization (default 1)\n"
+    "  --init-from U.npy,V.npy   start from these float32 arrays\n"
+    "  --seed S             initialization (and random: split) seed (default 300)\n"
+    "Execution (never changes the result):\n"
+    "  --threads N          worker threads (default: $OMP_NUM_THREADS, else all cores)\n"
+    "Execution (part of the configuration; recorded in the model):\n"
+    "  --shards N           user shards (default: derived from the data)\n"
+    "  --reduce shard|owner item-gradient reduction (default owner)\n"
+    "  --kernels auto|ref|avx2   kernel set (default auto; results are identical)\n"
+    "  --max-memory SIZE    refuse configurations needing more (default: RAM)\n"
+    "Output:\n"
+    "  --log-every N        log every N epochs (default 100; 0: only the last)\n"
+    "  --out MODEL          write the trained model file\n"
+    "  --log-json FILE      one JSON record per logged epoch (JSON Lines)\n"
+    "  --quiet              no progress bar and no per-epoch lines\n"
+    "\n"
+    "Exit status: 0 ok, 1 runtime error, 2 usage error.\n";
+
+static void progress_draw(int64_t epoch, int64_t epochs, double loss, double ms_per_epoch)
+{
+    const int width = 30;
+    int filled = epochs ? (int)(width * epoch / epochs) : width;
+    char bar[64];
+    for (int i = 0; i < width; i++) bar[i] = i < filled ? '#' : '.';
+    bar[width] = 0;
+    fprintf(stderr, "\r[%s] epoch %lld/%lld  loss %.4f  %.3f ms/epoch ", bar, (long long)epoch,
+            (long long)epochs, loss, ms_per_epoch);
+    fflush(stderr);
+}
+
+static int load_init_from(mfr_trainer *tr, const char *spec)
+{
+    const char *comma = strchr(spec, ',');
+    if (!comma || comma == spec || !comma[1])
+        return usage_error("--init-from must be U.npy,V.npy, got '%s'", spec);
+    char *upath = strndup(spec, (size_t)(comma - spec));
+    const char *vpath = comma + 1;
+    mfr_error err = {0};
+    int64_t ur = 0, uc = 0, vr = 0, vc = 0;
+    float *U = NULL, *V = NULL;
+    int rc = EXIT_OK;
+    if (mfr_npy_read_f32(upath, &ur, &uc, &U, &err) != MFR_OK ||
+        mfr_npy_read_f32(vpath, &vr, &vc, &V, &err) != MFR_OK ||
+        mfr_trainer_set_factors(tr, U, ur, uc, V, vr, vc, &err) != MFR_OK)
+        rc = runtime_error("--init-from: %s", err.message);
+    mfr_free(U);
+    mfr_free(V);
+    free(upath);
+    return rc;
+}
+
+int cmd_train(int argc, char **argv)
+{
+    g_cmd = "mfrec train";
+    if (want_help(argc, argv)) {
+        fputs(train_help, stdout);
+        return EXIT_OK;
+    }
+    mfr_config cfg;
+    mfr_config_default(&cfg);
+    const char *data = NULL, *split = "sklearn:300", *out = NULL, *log_json = NULL;
+    const char *init_from = NULL;
+    int64_t epochs = 1000, log_every = 100;
+    bool quiet = false;
+
+    struct args a = {.argc = argc, .argv = argv, .pos = 0};
+    while (next_flag(&a)) {
+        const char *v;
+        if (flag_is(&a, "--quiet")) {
+            quiet = true;
+            continue;
+        }
+        if (a.flag[0] != '-' || a.flag[1] != '-') return usage_error("unexpected argument '%s'", a.flag);
+#define VALUE() \
+    if (!(v = flag_value(&a))) return EXIT_USAGE
+        if (flag_is(&a, "--data")) { VALUE(); data = v; }
+        else if (flag_is(&a, "--split")) { VALUE(); split = v; }
+        else if (flag_is(&a, "--dim")) { VALUE(); if (!parse_i32(a.flag, v, 1, 4096, &cfg.k)) return EXIT_USAGE; }
+        else if (flag_is(&a, "--epochs")) { VALUE(); if (!parse_i64(a.flag, v, 0, 1000000000, &epochs)) return EXIT_USAGE; }
+        else if (flag_is(&a, "--lr")) { VALUE(); if (!parse_double(a.flag, v, 1e-12, 1e6, &cfg.lr)) return EXIT_USAGE; }
+        else if (flag_is(&a, "--beta1")) { VALUE(); if (!parse_double(a.flag, v, 0, 0.999999, &cfg.beta1)) return EXIT_USAGE; }
+        else if (flag_is(&a, "--beta2")) { VALUE(); if (!parse_double(a.flag, v, 0, 0.9999999, &cfg.beta2)) return EXIT_USAGE; }
+        else if (flag_is(&a, "--eps")) { VALUE(); if (!parse_double(a.flag, v, 1e-30, 1, &cfg.eps)) return EXIT_USAGE; }
+        else if (flag_is(&a, "--init-std")) { VALUE(); if (!parse_double(a.flag, v, 0, 1e6, &cfg.init_std)) return EXIT_USAGE; }
+        else if (flag_is(&a, "--init-from")) { VALUE(); init_from = v; }
+        else if (flag_is(&a, "--seed")) { VALUE(); if (!parse_u64(a.flag, v, &cfg.seed)) return EXIT_USAGE; }
+        else if (flag_is(&a, "--threads")) { VALUE(); if (!parse_i32(a.flag, v, 1, 1024, &cfg.n_threads)) return EXIT_USAGE; }
+        else if (flag_is(&a, "--shards")) { VALUE(); if (!parse_i32(a.flag, v, 1, 65536, &cfg.n_shards)) return EXIT_USAGE; }
+        else if (flag_is(&a, "--max-memory")) { VALUE(); if (!parse_bytes(a.flag, v, &cfg.max_memory)) return EXIT_USAGE; }
+        else if (flag_is(&a, "--reduce")) {
+            VALUE();
+            if (!strcmp(v, "shard")) cfg.reduce = MFR_REDUCE_SHARD;
+            else if (!strcmp(v, "owner")) cfg.reduce = MFR_REDUCE_OWNER;
+            else return usage_error("--reduce must be shard or owner, got '%s'", v);
+        } else if (flag_is(&a, "--kernels")) {
+            VALUE();
+            if (!strcmp(v, "auto")) cfg.kernels = MFR_KERNELS_AUTO;
+            else if (!strcmp(v, "ref")) cfg.kernels = MFR_KERNELS_REF;
+            else if (!strcmp(v, "avx2")) cfg.kernels = MFR_KERNELS_AVX2;
+            else return usage_error("--kernels must be auto, ref or avx2, got '%s'", v);
+        }
+        else if (flag_is(&a, "--log-every")) { VALUE(); if (!parse_i64(a.flag, v, 0, 1000000000, &log_every)) return EXIT_USAGE; }
+        else if (flag_is(&a, "--out")) { VALUE(); out = v; }
+        else if (flag_is(&a, "--log-json")) { VALUE(); log_json = v; }
+        else return usage_error("unknown option %s", a.flag);
+#undef VALUE
+    }
+
+    mfr_error err = {0};
+    mfr_dataset *ds = NULL;
+    mfr_split *sp = NULL;
+    mfr_trainer *tr = NULL;
+    struct json_log jl = {0};
+    int rc = EXIT_OK;
+    const char *dir = default_data_dir(data);
+
+    if (mfr_dataset_load(dir, NULL, &ds, &err) != MFR_OK) {
+        rc = lib_error(&err);
+        goto done;
+    }
+    if (mfr_split_create(ds, split, cfg.seed, &sp, &err) != MFR_OK) {
+        rc = err.status == MFR_ERR_INVALID ? usage_error("--split: %s", err.message) : lib_error(&err);
+        goto done;
+    }
+    if (mfr_trainer_create(&cfg, ds, mfr_split_train(sp), mfr_split_spec(sp), &tr, &err) != MFR_OK) {
+        rc = lib_error(&err);
+        goto done;
+    }
+    if (init_from && (rc = load_init_from(tr, init_from)) != EXIT_OK) goto done;
+
+    const mfr_model *model = mfr_trainer_model(tr);
+    const mfr_ratings *train = mfr_split_train(sp), *test = mfr_split_test(sp);
+    int64_t n_train = mfr_ratings_count(train);
+    if (!quiet) {
+        printf("mfrec %s | data %s (%d users, %d items, %lld ratings)\n", MFR_VERSION_STRING,
+               mfr_dataset_dir(ds), mfr_dataset_n_users(ds), mfr_dataset_n_items(ds),
+               (long long)mfr_ratings_count(mfr_dataset_ratings(ds)));
+        printf("split %s: %lld train, %lld validation\n", mfr_split_spec(sp), (long long)n_train,
+               (long long)mfr_ratings_count(test));
+        printf("dim %d, epochs %lld, Adam lr %g (beta1 %g, beta2 %g, eps %g), init N(0, %g^2)%s, "
+               "seed %llu\n",
+               cfg.k, (long long)epochs, (double)cfg.lr, (double)cfg.beta1, (double)cfg.beta2,
+               (double)cfg.eps, (double)cfg.init_std, init_from ? " replaced by --init-from" : "",
+               (unsigned long long)cfg.seed);
+        printf("threads %d, shards %d, reduce %s, kernels %s, memory %.1f MiB\n",
+               mfr_trainer_n_threads(tr), mfr_trainer_n_shards(tr), mfr_trainer_reduce_name(tr),
+               mfr_trainer_kernels_name(tr), (double)mfr_trainer_memory_bytes(tr) / 1048576.0);
+        printf("build: %s\n", mfr_build_info());
+        fflush(stdout);
+    }
+
+    bool bar = !quiet && isatty(STDERR_FILENO);
+    double train_seconds = 0.0, t_start = now_seconds(), last_draw = 0.0;
+    for (int64_t e = 1; e <= epochs; e++) {
+        double loss;
+        double t0 = now_seconds();
+        int st = mfr_trainer_step(tr, &loss);
+        train_seconds += now_seconds() - t0;
+        if (st != MFR_OK) {
+            if (bar) fputc('\n', stderr);
+            rc = runtime_error("%s", mfr_trainer_errmsg(tr));
+            goto done;
+        }
+        bool logged = (log_every > 0 && e % log_every == 0) || e == epochs;
+        if (logged) {
+            mfr_metrics mt, mv = {0};
+            if (mfr_model_evaluate(model, train, &mt, &err) != MFR_OK ||
+                (mfr_ratings_count(test) > 0 && mfr_model_evaluate(model, test, &mv, &err) != MFR_OK)) {
+                rc = lib_error(&err);
+                goto done;
+            }
+            if (!quiet) {
+                if (bar) fputs("\r\033[K", stderr);
+                printf("epoch %6lld  train MSE %.6f  validation MSE %.6f\n", (long long)e, mt.mse,
+                       mv.mse);
+                fflush(stdout);
+            }
+            if (log_json)
+                jlog_printf(&jl,
+                            "{\"epoch\":%lld,\"train_mse\":%.17g,\"val_mse\":%.17g,"
+                            "\"train_rmse\":%.17g,\"val_rmse\":%.17g,\"loss_before_step\":%.17g,"
+                            "\"elapsed_s\":%.6f}\n",
+                            (long long)e, mt.mse, mv.mse, mt.rmse, mv.rmse, loss,
+                            now_seconds() - t_start);
+        }
+        if (bar && (now_seconds() - last_draw > 0.1 || e == epochs)) {
+            last_draw = now_seconds();
+            progress_draw(e, epochs, loss, 1e3 * train_seconds / (double)e);
+        }
+    }
+    if (bar) fputs("\r\033[K", stderr);
+    double wall = now_seconds() - t_start;
+
+    mfr_metrics mt = {0}, mv = {0};
+    if (mfr_model_evaluate(model, train, &mt, &err) != MFR_OK ||
+        (mfr_ratings_count(test) > 0 && mfr_model_evaluate(model, test, &mv, &err) != MFR_OK)) {
+        rc = lib_error(&err);
+        goto done;
+    }
+    if (out) {
+        if (mfr_model_save(model, out, &err) != MFR_OK) {
+            rc = lib_error(&err);
+            goto done;
+        }
+    }
+    if (log_json && (rc = write_file_atomic(log_json, jl.buf ? jl.buf : "", jl.len)) != EXIT_OK)
+        goto done;
+
+    double ms = epochs ? 1e3 * train_seconds / (double)epochs : 0.0;
+    printf("final: train MSE %.6f RMSE %.6f | validation MSE %.6f RMSE %.6f\n", mt.mse, mt.rmse,
+           mv.mse, mv.rmse);
+    printf("time: %.3f s wall, %.4f ms/epoch, %.3g ratings/s, threads %d, shards %d, reduce %s, "
+           "kernels %s\n",
+           wall, ms, ms > 0 ? (double)n_train / (ms * 1e-3) : 0.0, mfr_trainer_n_threads(tr),
+           mfr_trainer_n_shards(tr), mfr_trainer_reduce_name(tr), mfr_trainer_kernels_name(tr));
+    printf("model checksum %016llx%s%s\n", (unsigned long long)mfr_model_checksum(model),
+           out ? ", saved to " : "", out ? out : "");
+done:
+    free(jl.buf);
+    mfr_trainer_destroy(tr);
+    mfr_split_destroy(sp);
+    mfr_dataset_destroy(ds);
+    return rc;
+}

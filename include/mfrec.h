@@ -361,6 +361,24 @@ MFR_API const char *mfr_trainer_reduce_name(const mfr_trainer *tr);
 /** Bytes of data, factors, optimizer state and scratch allocated. */
 MFR_API uint64_t mfr_trainer_memory_bytes(const mfr_trainer *tr);
 
+/* ------------------------------------------------------------------ */
+/* Recommendations: scores, top-k, neighbours, fold-in (recommend.c)    */
+/* ------------------------------------------------------------------ */
+
+/* (section owned by src/recommend.c) */
+
+/* ------------------------------------------------------------------ */
+/* Ranking metrics (metrics.c)                                          */
+/* ------------------------------------------------------------------ */
+
+/* (section owned by src/metrics.c) */
+
+/* ------------------------------------------------------------------ */
+/* Embedding analysis: norms, PCA projection (analysis.c)               */
+/* ------------------------------------------------------------------ */
+
+/* (section owned by src/analysis.c) */
+
 /** Compiler and flags the library was built with. */
 MFR_API const char *mfr_build_info(void);
 

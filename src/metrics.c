@@ -1,0 +1,1 @@
+/* placeholder until implemented */ typedef int mfr_placeholder_metrics;

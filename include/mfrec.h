@@ -237,6 +237,11 @@ enum mfr_kernels {
     MFR_KERNELS_AVX2 = 2, /**< AVX2 + FMA (error when unsupported) */
 };
 
+enum mfr_optimizer {
+    MFR_OPTIMIZER_ADAM = 0, /**< Adam with PyTorch's update (lr, beta1, beta2, eps) */
+    MFR_OPTIMIZER_SGD = 1,  /**< plain full-batch gradient descent: p -= lr g */
+};
+
 /**
  * Training configuration. Fill with mfr_config_default() first; new fields
  * are only ever added at the end.
@@ -254,6 +259,15 @@ typedef struct mfr_config {
     int32_t kernels;     /**< enum mfr_kernels, default MFR_KERNELS_AUTO */
     int32_t n_threads;   /**< 0: OMP_NUM_THREADS, else the core count */
     uint64_t max_memory; /**< bytes; 0: the machine's physical memory */
+    /** L2 weight λr: adds λr (1/N Σ_u |U_u|² + 1/M Σ_i |V_i|²), default 0 */
+    double l2;
+    /** gravity weight λg: adds λg/(M N) Σ_u Σ_i <U_u, V_i>², default 0 */
+    double gravity;
+    /** 1: predict b_u + b_i + <U_u, V_i> with learned biases (b_i starts at
+     *  the training mean), default 0 */
+    int32_t bias;
+    /** enum mfr_optimizer, default MFR_OPTIMIZER_ADAM */
+    int32_t optimizer;
 } mfr_config;
 
 MFR_API void mfr_config_default(mfr_config *cfg);
@@ -294,7 +308,8 @@ MFR_API void mfr_model_config(const mfr_model *m, mfr_config *cfg);
 MFR_API const char *mfr_model_split_spec(const mfr_model *m);
 MFR_API const char *mfr_model_data_dir(const mfr_model *m);
 MFR_API uint64_t mfr_model_data_fingerprint(const mfr_model *m);
-/** Checksum of the factors (FNV-1a 64 over U then V, k floats per row). */
+/** Checksum of the factors (FNV-1a 64 over U then V, k floats per row, plus
+ *  the two bias lanes (b_u, 1) and (1, b_i) when the model has biases). */
 MFR_API uint64_t mfr_model_checksum(const mfr_model *m);
 /** Copies user u's (item i's) k-float embedding into out. */
 MFR_API int mfr_model_user_vector(const mfr_model *m, int32_t u, float *out);
@@ -340,11 +355,26 @@ MFR_API int mfr_trainer_set_factors(mfr_trainer *tr, const float *U, int64_t u_r
                                     int64_t v_cols, mfr_error *err);
 
 /**
- * Runs one full-batch epoch: gradients, deterministic reduction, one Adam
- * step. `loss` (may be NULL) receives the training MSE before the step.
+ * Runs one full-batch epoch: gradients, deterministic reduction, one
+ * optimizer step. `loss` (may be NULL) receives the training loss (MSE plus
+ * the regularizers, see mfr_trainer_last_loss) before the step.
  * MFR_ERR_DIVERGED when it is not finite (the step is not applied).
  */
 MFR_API int mfr_trainer_step(mfr_trainer *tr, double *loss);
+
+/** The parts of the training loss (all in double). */
+typedef struct mfr_loss {
+    double total;   /**< mse + l2 + gravity: what the optimizer minimizes */
+    double mse;     /**< mean squared error over the training ratings */
+    double l2;      /**< λr (1/N Σ|U_u|² + 1/M Σ|V_i|²) */
+    double gravity; /**< λg/(M N) Σ_u Σ_i <U_u, V_i>² */
+} mfr_loss;
+
+/**
+ * The loss parts computed by the last mfr_trainer_step (at the parameters
+ * before that step's update). All zero before the first step.
+ */
+MFR_API int mfr_trainer_last_loss(const mfr_trainer *tr, mfr_loss *out);
 
 /** The model being trained (owned by the trainer, valid until destroy). */
 MFR_API const mfr_model *mfr_trainer_model(const mfr_trainer *tr);
@@ -365,19 +395,219 @@ MFR_API uint64_t mfr_trainer_memory_bytes(const mfr_trainer *tr);
 /* Recommendations: scores, top-k, neighbours, fold-in (recommend.c)    */
 /* ------------------------------------------------------------------ */
 
-/* (section owned by src/recommend.c) */
+/*
+ * Similarity measures of a query vector q (a user's or an item's embedding,
+ * or a folded-in vector) and a candidate item row v, over the model's k
+ * real dimensions:
+ *   MFR_MEASURE_DOT     <q, v>, the predicted rating for a user query;
+ *   MFR_MEASURE_COSINE  <q, v> / (|q| |v|), in [-1, 1]; the candidate rows
+ *                       are normalized (so is the query, which does not
+ *                       change the ranking); a zero-norm (or non-finite)
+ *                       row or query scores 0.
+ * Dot products and squared norms use the kernels' float dot in its
+ * documented lane order (identical for every kernel set); the cosine
+ * division is done in double and rounded to float. Scores are identical on
+ * every run and for every thread count (scoring is single-threaded).
+ */
+enum mfr_measure {
+    MFR_MEASURE_DOT = 0,
+    MFR_MEASURE_COSINE = 1,
+};
+
+/**
+ * The `k` best of `n` scores, best first, without sorting all of them
+ * (a bounded heap of k entries: O(n log k)). Larger scores rank first; NaN
+ * ranks after every number; equal scores rank by index, lower first.
+ * `exclude` (n flags, may be NULL) skips index i when exclude[i] != 0.
+ * `idx_out` and `scores_out` (the latter may be NULL) must hold min(k, n)
+ * entries; *n_out receives how many were written: min(k, number of
+ * indices not excluded), so a k larger than n is fine.
+ * Errors: MFR_ERR_INVALID for n < 0, k < 1 or a NULL required pointer.
+ * Pure function: thread-safe, allocates nothing.
+ */
+MFR_API int mfr_scores_top_k(const float *scores, int32_t n, int32_t k,
+                             const uint8_t *exclude, int32_t *idx_out, float *scores_out,
+                             int32_t *n_out, mfr_error *err);
+
+/**
+ * Scores every item of the model against `query` (mfr_model_k(m) floats)
+ * with `measure` (enum mfr_measure) into `scores_out` (n_items floats).
+ * Errors: MFR_ERR_INVALID (NULL pointer, unknown measure), MFR_ERR_NOMEM.
+ */
+MFR_API int mfr_model_score_items(const mfr_model *m, const float *query, int measure,
+                                  float *scores_out, mfr_error *err);
+
+/**
+ * Top-`k` items for dense user index `user` (0 <= user < n_users) under
+ * `measure`, best first, as dense item indices (map them with
+ * mfr_model_item_id or mfr_dataset_item_id). `exclude` (n_items flags, may
+ * be NULL) removes items, e.g. those the user has rated. `items_out` and
+ * `scores_out` (may be NULL) hold min(k, n_items) entries; *n_out gets the
+ * count written (fewer than k when the catalogue, less the excluded items,
+ * is smaller). Ties are broken by the lower item index.
+ * Errors: MFR_ERR_INVALID naming the argument (user out of range, k < 1,
+ * unknown measure, NULL pointer). Reads the model only: several threads
+ * may call it on one model at once; deterministic.
+ */
+MFR_API int mfr_model_recommend(const mfr_model *m, int32_t user, int32_t k, int measure,
+                                const uint8_t *exclude, int32_t *items_out,
+                                float *scores_out, int32_t *n_out, mfr_error *err);
+
+/**
+ * As mfr_model_recommend for an arbitrary user embedding `user_vec`
+ * (mfr_model_k(m) floats), e.g. one returned by mfr_model_fold_in.
+ * Allocates one padded copy of the vector per call (MFR_ERR_NOMEM).
+ */
+MFR_API int mfr_model_recommend_vector(const mfr_model *m, const float *user_vec, int32_t k,
+                                       int measure, const uint8_t *exclude,
+                                       int32_t *items_out, float *scores_out,
+                                       int32_t *n_out, mfr_error *err);
+
+/**
+ * The `k` nearest items of dense item index `item` under `measure`, best
+ * first, never including `item` itself. Outputs and errors as for
+ * mfr_model_recommend (arrays of min(k, n_items) entries; at most
+ * n_items - 1 are written).
+ */
+MFR_API int mfr_model_similar_items(const mfr_model *m, int32_t item, int32_t k,
+                                    int measure, int32_t *items_out, float *scores_out,
+                                    int32_t *n_out, mfr_error *err);
+
+/**
+ * The default ridge strength of mfr_model_fold_in and of `mfrec recommend
+ * --rate`: lambda = MFR_FOLD_IN_LAMBDA_DEFAULT (absolute, added to the
+ * diagonal of V_R^T V_R whatever the number of ratings).
+ */
+#define MFR_FOLD_IN_LAMBDA_DEFAULT 0.1
+
+/**
+ * Folds a new user into the model without retraining: with the item
+ * embeddings fixed, solves the regularized least-squares problem
+ *   min_u  sum_j (ratings[j] - <u, V[items[j]]>)^2 + lambda |u|^2
+ * through its d x d normal equations (V_R^T V_R + lambda I) u = V_R^T r
+ * (d = mfr_model_k(m)), accumulated in double in rating order and solved by
+ * Cholesky in double; the result is rounded to `user_vec_out` (d floats).
+ * `items` are dense item indices (repeats count twice), n >= 0 ratings;
+ * with lambda > 0 any n works (n = 0 gives the zero vector).
+ * Errors: MFR_ERR_INVALID naming the argument (NULL pointer, n < 0, lambda
+ * negative or not finite, an item index out of range or a non-finite
+ * rating at position j, or singular normal equations, e.g. lambda = 0 with
+ * fewer than d independent rated items), MFR_ERR_NOMEM (d*d doubles).
+ * Reads the model only: thread-safe; deterministic.
+ */
+MFR_API int mfr_model_fold_in(const mfr_model *m, const int32_t *items, const float *ratings,
+                              int32_t n, double lambda, float *user_vec_out, mfr_error *err);
 
 /* ------------------------------------------------------------------ */
 /* Ranking metrics (metrics.c)                                          */
 /* ------------------------------------------------------------------ */
 
-/* (section owned by src/metrics.c) */
+/*
+ * Top-k ranking quality of a model on held-out ratings, beside a
+ * most-popular baseline. Definitions (per evaluated user u, list L_u of at
+ * most k items, best first):
+ *   candidates   every item of the model except u's training items; every
+ *                candidate is scored (mfr_model_predict's value) and the k
+ *                best are kept; equal scores rank the lower item index first
+ *                and a NaN score ranks below every number;
+ *   relevant     distinct items u rated >= MFR_RANKING_RELEVANT in `test`
+ *                that are not among u's training items (those can never be
+ *                recommended); users with no relevant item are skipped;
+ *   hits         relevant items in L_u;
+ *   precision@k  hits / k (k even when fewer than k candidates exist);
+ *   recall@k     hits / n_relevant;
+ *   NDCG@k       DCG / IDCG with binary gains and a log2 discount:
+ *                DCG = sum over hit positions p = 1..k of 1 / log2(p + 1),
+ *                IDCG = the same sum over p = 1..min(k, n_relevant);
+ *   coverage     distinct items in the evaluated users' lists / n_items.
+ * precision, recall and NDCG are means over the evaluated users.
+ * The popularity baseline scores each item by its number of ratings in
+ * `train` (ties: lower item index) and excludes the same training items.
+ */
+
+/** Test ratings at or above this value are relevant. */
+#define MFR_RANKING_RELEVANT 4.0f
+
+typedef struct mfr_ranking {
+    int32_t k;        /**< list length asked for */
+    int64_t users;    /**< users with at least one relevant test item */
+    double precision; /**< mean precision@k (NaN when users is 0) */
+    double recall;    /**< mean recall@k (NaN when users is 0) */
+    double ndcg;      /**< mean NDCG@k (NaN when users is 0) */
+    double coverage;  /**< distinct recommended items / n_items (0 when users is 0) */
+} mfr_ranking;
+
+/**
+ * Ranking metrics at `k` (>= 1; lists are shorter when a user has fewer
+ * candidates) of model `m` on `test`, with the items of `train` excluded
+ * from each user's candidates (pass the ratings the model was trained on).
+ * `model_out` receives the model's metrics and `popularity_out` the
+ * baseline's; either may be NULL to skip that computation. Indices outside
+ * the model's ranges are MFR_ERR_MISMATCH. Single-threaded; memory
+ * O(n_users + n_items + nnz) allocated and freed within the call.
+ * Deterministic: sums run in double in user order. Outputs are written only
+ * on success.
+ */
+MFR_API int mfr_model_ranking(const mfr_model *m, const mfr_ratings *train,
+                              const mfr_ratings *test, int32_t k, mfr_ranking *model_out,
+                              mfr_ranking *popularity_out, mfr_error *err);
 
 /* ------------------------------------------------------------------ */
 /* Embedding analysis: norms, PCA projection (analysis.c)               */
 /* ------------------------------------------------------------------ */
 
-/* (section owned by src/analysis.c) */
+/** Which factor matrix of a model an analysis reads. */
+enum mfr_factors {
+    MFR_FACTORS_USERS = 0, /**< U: one row per user */
+    MFR_FACTORS_ITEMS = 1, /**< V: one row per item */
+};
+
+/**
+ * Euclidean norm of every user (`factors` = MFR_FACTORS_USERS) or item
+ * (MFR_FACTORS_ITEMS) embedding: out[r] = sqrt(sum_j x_rj^2) over the k
+ * components, summed in double in index order. `out` must hold
+ * mfr_model_n_users(m) (or mfr_model_n_items(m)) doubles. Deterministic;
+ * reads the model only.
+ */
+MFR_API int mfr_model_norms(const mfr_model *m, int factors, double *out, mfr_error *err);
+
+/**
+ * The result of a principal component analysis of the n rows of an n x k
+ * matrix. Owned by the caller, freed with mfr_pca_destroy; fields are only
+ * ever added at the end.
+ */
+typedef struct mfr_pca {
+    int64_t n;             /**< rows analysed */
+    int32_t k;             /**< columns (input dimension) */
+    int32_t n_comp;        /**< components kept, 1..k */
+    double *coords;        /**< n x n_comp, row-major: centered row r on axis c */
+    double *axes;          /**< n_comp x k, row-major: unit principal axes */
+    double *variance;      /**< n_comp: variance along each axis (eigenvalues) */
+    double *explained;     /**< n_comp: variance / total_variance (0 if total is 0) */
+    double *mean;          /**< k: the column means subtracted before projecting */
+    double total_variance; /**< trace of the covariance matrix */
+} mfr_pca;
+
+/**
+ * PCA of the rows of `x` (row-major n x k floats): subtracts the column
+ * means, forms the k x k sample covariance (divisor n - 1; 1 when n = 1) in
+ * double, diagonalizes it with the cyclic Jacobi method and keeps the
+ * `n_comp` axes of largest variance, in decreasing order. Each axis is
+ * signed so that its largest-magnitude component is positive. Requires
+ * n >= 1, 1 <= k <= 4096, 1 <= n_comp <= k (else MFR_ERR_INVALID). Cost
+ * O(n k^2 + k^3 * sweeps), single-threaded; bit-identical on every run.
+ * On success *out is a new result; on failure *out is NULL.
+ */
+MFR_API int mfr_pca_compute(const float *x, int64_t n, int32_t k, int32_t n_comp,
+                            mfr_pca **out, mfr_error *err);
+/**
+ * mfr_pca_compute on a model's user (MFR_FACTORS_USERS) or item
+ * (MFR_FACTORS_ITEMS) embeddings, row r being dense index r.
+ */
+MFR_API int mfr_model_pca(const mfr_model *m, int factors, int32_t n_comp, mfr_pca **out,
+                          mfr_error *err);
+/** Frees a PCA result (NULL is fine). */
+MFR_API void mfr_pca_destroy(mfr_pca *p);
 
 /** Compiler and flags the library was built with. */
 MFR_API const char *mfr_build_info(void);

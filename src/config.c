@@ -22,6 +22,10 @@ void mfr_config_default(mfr_config *cfg)
         .kernels = MFR_KERNELS_AUTO,
         .n_threads = 0,
         .max_memory = 0,
+        .l2 = 0.0,
+        .gravity = 0.0,
+        .bias = 0,
+        .optimizer = MFR_OPTIMIZER_ADAM,
     };
 }
 
@@ -58,6 +62,20 @@ int mfr_config_validate(const mfr_config *cfg, mfr_error *err)
     if (cfg->n_threads < 0 || cfg->n_threads > 1024)
         return mfr_seterr(err, MFR_ERR_INVALID, "n_threads must be in 0..1024, got %d",
                           (int)cfg->n_threads);
+    if (!(cfg->l2 >= 0.0) || !isfinite(cfg->l2))
+        return mfr_seterr(err, MFR_ERR_INVALID, "l2 must be a non-negative finite number, got %g",
+                          cfg->l2);
+    if (!(cfg->gravity >= 0.0) || !isfinite(cfg->gravity))
+        return mfr_seterr(err, MFR_ERR_INVALID,
+                          "gravity must be a non-negative finite number, got %g", cfg->gravity);
+    if (cfg->bias != 0 && cfg->bias != 1)
+        return mfr_seterr(err, MFR_ERR_INVALID, "bias must be 0 or 1, got %d", (int)cfg->bias);
+    if (cfg->optimizer != MFR_OPTIMIZER_ADAM && cfg->optimizer != MFR_OPTIMIZER_SGD)
+        return mfr_seterr(err, MFR_ERR_INVALID, "optimizer must be 0 (adam) or 1 (sgd), got %d",
+                          (int)cfg->optimizer);
+    if (cfg->k + 2 * cfg->bias > 4096)
+        return mfr_seterr(err, MFR_ERR_INVALID, "k must be at most 4094 with bias, got %d",
+                          (int)cfg->k);
     return MFR_OK;
 }
 

@@ -282,6 +282,14 @@ static void avx2_adam(float *restrict p, float *restrict m, float *restrict v,
     }
 }
 
+static void avx2_sgd(float *restrict p, const float *restrict g, int64_t n, float lr)
+{
+    const __m256 vlr = _mm256_set1_ps(lr);
+    for (int64_t x = 0; x < n; x += MFR_LANES)
+        _mm256_store_ps(p + x, _mm256_sub_ps(_mm256_load_ps(p + x),
+                                             _mm256_mul_ps(vlr, _mm256_load_ps(g + x))));
+}
+
 const struct mfr_kernel_set mfr_kernels_avx2 = {
     .name = "avx2",
     .dot = avx2_dot,
@@ -289,4 +297,5 @@ const struct mfr_kernel_set mfr_kernels_avx2 = {
     .item_grad = avx2_item_grad,
     .sum_buffers = avx2_sum_buffers,
     .adam = avx2_adam,
+    .sgd = avx2_sgd,
 };

@@ -80,6 +80,9 @@ struct mfr_kernel_set {
     /* Adam update of n floats (n a multiple of MFR_LANES). */
     void (*adam)(float *restrict p, float *restrict m, float *restrict v,
                  const float *restrict g, int64_t n, const struct mfr_adam_coef *c);
+
+    /* Plain gradient descent on n floats: p = p - lr * g (no FMA). */
+    void (*sgd)(float *restrict p, const float *restrict g, int64_t n, float lr);
 };
 
 extern const struct mfr_kernel_set mfr_kernels_ref;

@@ -112,6 +112,11 @@ static void ref_adam(float *restrict p, float *restrict m, float *restrict v,
     }
 }
 
+static void ref_sgd(float *restrict p, const float *restrict g, int64_t n, float lr)
+{
+    for (int64_t x = 0; x < n; x++) p[x] = p[x] - lr * g[x];
+}
+
 const struct mfr_kernel_set mfr_kernels_ref = {
     .name = "ref",
     .dot = ref_dot,
@@ -119,4 +124,5 @@ const struct mfr_kernel_set mfr_kernels_ref = {
     .item_grad = ref_item_grad,
     .sum_buffers = ref_sum_buffers,
     .adam = ref_adam,
+    .sgd = ref_sgd,
 };

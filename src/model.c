@@ -7,8 +7,9 @@
  * lanes zero; everything public speaks in the user's k only. Reading and
  * writing model files lives in model_io.c (docs/MODEL_FORMAT.md).
  *
- * Numerics: a prediction is the dot product of the k real floats of a user
- * row and an item row, summed in float in index order (j = 0, 1, ..., k-1).
+ * Numerics: a prediction is the dot product of the k_row state floats of a
+ * user row and an item row (the embedding, then with biases b_u*1 + 1*b_i),
+ * summed in float in index order (j = 0, 1, ..., k_row-1).
  * Evaluation sums squared and absolute errors in double, in rating order,
  * so the metrics are identical on every run and for every thread count.
  */
@@ -32,10 +33,10 @@ static size_t factor_bytes(int32_t n, int32_t k_pad)
     return bytes / 64 * 64;
 }
 
-size_t mfr_model_bytes(int32_t k, int32_t n_users, int32_t n_items)
+size_t mfr_model_bytes(int32_t k, int32_t bias, int32_t n_users, int32_t n_items)
 {
-    if (k < 1 || k > MODEL_MAX_K || n_users < 1 || n_items < 1) return 0;
-    int32_t k_pad = mfr_pad_k(k);
+    if (k < 1 || k > MODEL_MAX_K || n_users < 1 || n_items < 1 || bias < 0 || bias > 1) return 0;
+    int32_t k_pad = mfr_pad_k(k + 2 * bias);
     size_t fu = factor_bytes(n_users, k_pad), fi = factor_bytes(n_items, k_pad);
     if (fu == 0 || fi == 0) return 0;
     size_t total = 0, part;
@@ -49,7 +50,7 @@ size_t mfr_model_bytes(int32_t k, int32_t n_users, int32_t n_items)
     return total;
 }
 
-int mfr_model_alloc(int32_t k, int32_t n_users, int32_t n_items, mfr_model **out,
+int mfr_model_alloc(int32_t k, int32_t bias, int32_t n_users, int32_t n_items, mfr_model **out,
                     mfr_error *err)
 {
     if (!out) return mfr_seterr(err, MFR_ERR_INVALID, "mfr_model_alloc: out is NULL");
@@ -63,13 +64,16 @@ int mfr_model_alloc(int32_t k, int32_t n_users, int32_t n_items, mfr_model **out
     if (n_items < 1)
         return mfr_seterr(err, MFR_ERR_INVALID, "n_items must be at least 1, got %d",
                           (int)n_items);
-    size_t need = mfr_model_bytes(k, n_users, n_items);
+    if (bias != 0 && bias != 1)
+        return mfr_seterr(err, MFR_ERR_INVALID, "bias must be 0 or 1, got %d", (int)bias);
+    size_t need = mfr_model_bytes(k, bias, n_users, n_items);
     if (need == 0)
         return mfr_seterr(err, MFR_ERR_TOO_LARGE,
                           "model of k=%d, %d users, %d items overflows size_t", (int)k,
                           (int)n_users, (int)n_items);
 
-    int32_t k_pad = mfr_pad_k(k);
+    int32_t k_row = k + 2 * bias;
+    int32_t k_pad = mfr_pad_k(k_row);
     /* Both products are known not to overflow: mfr_model_bytes checked them. */
     size_t ubytes = (size_t)n_users * (size_t)k_pad * sizeof(float);
     size_t ibytes = (size_t)n_items * (size_t)k_pad * sizeof(float);
@@ -80,7 +84,9 @@ int mfr_model_alloc(int32_t k, int32_t n_users, int32_t n_items, mfr_model **out
     m->cfg.k = k;
     m->cfg.n_threads = 0;  /* not model state */
     m->cfg.max_memory = 0; /* not model state */
+    m->cfg.bias = bias;
     m->k = k;
+    m->k_row = k_row;
     m->k_pad = k_pad;
     m->n_users = n_users;
     m->n_items = n_items;
@@ -102,6 +108,10 @@ int mfr_model_alloc(int32_t k, int32_t n_users, int32_t n_items, mfr_model **out
         goto nomem;
     for (int32_t u = 0; u < n_users; u++) m->user_ids[u] = (int64_t)u + 1;
     for (int32_t i = 0; i < n_items; i++) m->item_ids[i] = (int64_t)i + 1;
+    if (bias) {
+        for (int32_t u = 0; u < n_users; u++) m->U[(size_t)u * (size_t)k_pad + (size_t)k + 1] = 1.0f;
+        for (int32_t i = 0; i < n_items; i++) m->V[(size_t)i * (size_t)k_pad + (size_t)k] = 1.0f;
+    }
     *out = m;
     return MFR_OK;
 
@@ -181,13 +191,14 @@ int64_t mfr_model_item_id(const mfr_model *m, int32_t i)
 }
 
 /* The prediction for in-range (u, i): float sum of U[u][j] * V[i][j] over
- * j = 0..k-1 in that order (no FMA: the build uses -ffp-contract=off). */
+ * j = 0..k_row-1 in that order (no FMA: the build uses -ffp-contract=off);
+ * with biases the last two terms are b_u * 1 and 1 * b_i. */
 static float predict_unchecked(const mfr_model *m, int32_t u, int32_t i)
 {
     const float *pu = m->U + (size_t)u * (size_t)m->k_pad;
     const float *pi = m->V + (size_t)i * (size_t)m->k_pad;
     float s = 0.0f;
-    for (int32_t j = 0; j < m->k; j++) s += pu[j] * pi[j];
+    for (int32_t j = 0; j < m->k_row; j++) s += pu[j] * pi[j];
     return s;
 }
 
@@ -236,7 +247,7 @@ int mfr_model_evaluate(const mfr_model *m, const mfr_ratings *r, mfr_metrics *ou
 }
 
 /* FNV-1a 64 over the bytes of U's rows (users in order) then V's rows, only
- * the k real floats of each row, each float as its 4 little-endian IEEE-754
+ * the k_row state floats of each row (embedding, then biases), each float as its 4 little-endian IEEE-754
  * bytes, so the value is the same on every host and ignores the padding. */
 uint64_t mfr_model_checksum(const mfr_model *m)
 {
@@ -247,7 +258,7 @@ uint64_t mfr_model_checksum(const mfr_model *m)
     for (int a = 0; a < 2; a++) {
         for (int32_t r = 0; r < rows[a]; r++) {
             const float *row = arrays[a] + (size_t)r * (size_t)m->k_pad;
-            for (int32_t j = 0; j < m->k; j++) {
+            for (int32_t j = 0; j < m->k_row; j++) {
                 uint32_t bits;
                 memcpy(&bits, &row[j], sizeof bits);
                 unsigned char b[4] = {(unsigned char)bits, (unsigned char)(bits >> 8),

@@ -58,7 +58,11 @@ enum model_tag {
     TAG_N_SHARDS = 8, /* i32 */
     TAG_REDUCE = 9,   /* i32 */
     TAG_KERNELS = 10, /* i32 */
-    TAG_COUNT = 11,   /* one past the last known tag */
+    TAG_L2 = 11,        /* f64 */
+    TAG_GRAVITY = 12,   /* f64 */
+    TAG_BIAS = 13,      /* i32: rows hold k + 2 floats when 1 */
+    TAG_OPTIMIZER = 14, /* i32 */
+    TAG_COUNT = 15,     /* one past the last known tag */
 };
 
 enum tag_type { TYPE_I32, TYPE_F64, TYPE_U64 };
@@ -79,6 +83,10 @@ static const struct tag_info tag_table[TAG_COUNT] = {
     [TAG_N_SHARDS] = {"n_shards", TYPE_I32},
     [TAG_REDUCE] = {"reduce", TYPE_I32},
     [TAG_KERNELS] = {"kernels", TYPE_I32},
+    [TAG_L2] = {"l2", TYPE_F64},
+    [TAG_GRAVITY] = {"gravity", TYPE_F64},
+    [TAG_BIAS] = {"bias", TYPE_I32},
+    [TAG_OPTIMIZER] = {"optimizer", TYPE_I32},
 };
 
 /* The record types must match mfr_config's field types: a change in the
@@ -100,6 +108,8 @@ static double *tag_f64(mfr_config *cfg, int tag)
     case TAG_BETA2: return &cfg->beta2;
     case TAG_EPS: return &cfg->eps;
     case TAG_INIT_STD: return &cfg->init_std;
+    case TAG_L2: return &cfg->l2;
+    case TAG_GRAVITY: return &cfg->gravity;
     default: MFR_ASSERT(0 && "not an f64 tag"); return NULL;
     }
 }
@@ -112,6 +122,8 @@ static int32_t *tag_i32(mfr_config *cfg, int tag)
     case TAG_N_SHARDS: return &cfg->n_shards;
     case TAG_REDUCE: return &cfg->reduce;
     case TAG_KERNELS: return &cfg->kernels;
+    case TAG_BIAS: return &cfg->bias;
+    case TAG_OPTIMIZER: return &cfg->optimizer;
     default: MFR_ASSERT(0 && "not an i32 tag"); return NULL;
     }
 }
@@ -228,8 +240,8 @@ static int w_rows(struct writer *w, FILE *f, const float *a, int32_t rows, mfr_e
     const mfr_model *m = w->m;
     for (int32_t r = 0; r < rows; r++) {
         const float *src = a + (size_t)r * (size_t)m->k_pad;
-        for (int32_t j = 0; j < m->k; j++) put_le32(w->row + 4 * (size_t)j, f32_bits(src[j]));
-        int rc = w_put(w, f, w->row, 4 * (size_t)m->k, err);
+        for (int32_t j = 0; j < m->k_row; j++) put_le32(w->row + 4 * (size_t)j, f32_bits(src[j]));
+        int rc = w_put(w, f, w->row, 4 * (size_t)m->k_row, err);
         if (rc != MFR_OK) return rc;
     }
     return MFR_OK;
@@ -299,7 +311,7 @@ static bool find_bad(const float *a, int32_t rows, int32_t k, int32_t k_pad, boo
 static int check_saveable(const mfr_model *m, const char *path, mfr_error *err)
 {
     if (m->k < 1 || m->k > MODEL_MAX_K || m->n_users < 1 || m->n_items < 1 ||
-        m->epochs < 0 || m->k_pad < m->k)
+        m->epochs < 0 || m->k_row != m->k + 2 * m->cfg.bias || m->k_pad < m->k_row)
         return mfr_seterr(err, MFR_ERR_INVALID,
                           "cannot save %s: bad model sizes (k=%d, %d users, %d items, "
                           "%lld epochs)",
@@ -335,7 +347,7 @@ static int check_saveable(const mfr_model *m, const char *path, mfr_error *err)
     };
     for (int a = 0; a < 6; a++) {
         int32_t r, j;
-        if (find_bad(arrays[a].a, arrays[a].rows, m->k, m->k_pad, arrays[a].nonneg, &r, &j))
+        if (find_bad(arrays[a].a, arrays[a].rows, m->k_row, m->k_pad, arrays[a].nonneg, &r, &j))
             return mfr_seterr(err, MFR_ERR_INVALID,
                               "cannot save %s: %s[%d][%d] = %g is not %s", path,
                               arrays[a].name, (int)r, (int)j,
@@ -361,7 +373,7 @@ int mfr_model_save(const mfr_model *m, const char *path, mfr_error *err)
 
     struct writer w = {.m = m, .path = path, .header_size = (uint32_t)header,
                        .h = MFR_FNV_INIT};
-    w.row = malloc(4 * (size_t)m->k);
+    w.row = malloc(4 * (size_t)m->k_row);
     if (!w.row) return mfr_seterr(err, MFR_ERR_NOMEM, "out of memory writing %s", path);
     rc = mfr_write_atomic(path, write_model, &w, err);
     free(w.row);
@@ -523,6 +535,9 @@ static int parse_header(const unsigned char *hdr, size_t header_size, const char
         return mfr_seterr(err, MFR_ERR_CORRUPT,
                           "%s: configuration k = %d differs from the model's k = %d", path,
                           (int)h->cfg.k, (int)h->k);
+    if (h->cfg.bias != 0 && h->cfg.bias != 1)
+        return mfr_seterr(err, MFR_ERR_CORRUPT, "%s: bias flag is %d, not 0 or 1", path,
+                          (int)h->cfg.bias);
     rc = c_string(&c, path, "split spec", &h->split_spec, err);
     if (rc == MFR_OK) rc = c_string(&c, path, "data dir", &h->data_dir, err);
     if (rc != MFR_OK) return rc;
@@ -539,7 +554,8 @@ static bool expected_length(const struct header *h, size_t header_size, uint64_t
 {
     uint64_t rows = (uint64_t)h->n_users + (uint64_t)h->n_items, ids, floats, total;
     if (__builtin_mul_overflow(rows, 8u, &ids)) return false;
-    if (__builtin_mul_overflow(rows, (uint64_t)h->k * 12u, &floats)) return false;
+    uint64_t k_row = (uint64_t)h->k + 2u * (uint64_t)(h->cfg.bias != 0);
+    if (__builtin_mul_overflow(rows, k_row * 12u, &floats)) return false;
     if (__builtin_add_overflow((uint64_t)header_size, ids, &total)) return false;
     if (__builtin_add_overflow(total, floats, &total)) return false;
     if (__builtin_add_overflow(total, 8u, &total)) return false;
@@ -700,7 +716,7 @@ int mfr_model_load(const char *path, mfr_model **out, mfr_error *err)
         goto fail;
     }
 
-    rc = mfr_model_alloc(h.k, h.n_users, h.n_items, &m, err);
+    rc = mfr_model_alloc(h.k, h.cfg.bias, h.n_users, h.n_items, &m, err);
     if (rc != MFR_OK) goto fail;
     m->cfg = h.cfg;
     m->epochs = h.epochs;
@@ -711,7 +727,7 @@ int mfr_model_load(const char *path, mfr_model **out, mfr_error *err)
     m->data_dir = h.data_dir;
     h.split_spec = h.data_dir = NULL;
 
-    buf = malloc(4 * (size_t)h.k);
+    buf = malloc(4 * (size_t)m->k_row);
     if (!buf) {
         rc = mfr_seterr(err, MFR_ERR_NOMEM, "out of memory reading %s", path);
         goto fail;
@@ -730,7 +746,7 @@ int mfr_model_load(const char *path, mfr_model **out, mfr_error *err)
         {m->mV, m->n_items, "mV", false}, {m->vV, m->n_items, "vV", true},
     };
     for (int a = 0; a < 6 && rc == MFR_OK; a++)
-        rc = read_rows(f, path, arrays[a].a, arrays[a].rows, m->k, m->k_pad, arrays[a].name,
+        rc = read_rows(f, path, arrays[a].a, arrays[a].rows, m->k_row, m->k_pad, arrays[a].name,
                        arrays[a].nonneg, buf, &hash, &bad, err);
     if (rc != MFR_OK) goto fail;
 

@@ -12,7 +12,11 @@
 struct mfr_model {
     mfr_config cfg;       /* n_threads and max_memory are zeroed: not model state */
     int32_t k;            /* user-visible dimension */
-    int32_t k_pad;        /* row stride in floats, multiple of MFR_LANES */
+    /* Floats of state per row: k, or k + 2 with cfg.bias, where lanes k and
+     * k + 1 hold (b_u, 1) in U's rows and (1, b_i) in V's rows, so that the
+     * dot product over the row is b_u + b_i + <U_u, V_i>. */
+    int32_t k_row;
+    int32_t k_pad;        /* row stride in floats, a multiple of MFR_LANES >= k_row */
     int32_t n_users, n_items;
     int64_t epochs;       /* Adam steps taken */
     float *U, *V;         /* n_users x k_pad, n_items x k_pad; padding lanes zero */
@@ -25,11 +29,12 @@ struct mfr_model {
     uint64_t data_fingerprint;
 };
 
-/* Allocates a model with zeroed factors and moments and copies of the id
- * maps (user_ids/item_ids may be NULL: identity 1-based ids are used). */
-int mfr_model_alloc(int32_t k, int32_t n_users, int32_t n_items, mfr_model **out,
+/* Allocates a model with zeroed factors and moments and 1-based identity id
+ * maps; bias (0 or 1) adds the two bias lanes (k_row = k + 2 bias) and sets
+ * their constant lanes to 1. */
+int mfr_model_alloc(int32_t k, int32_t bias, int32_t n_users, int32_t n_items, mfr_model **out,
                     mfr_error *err);
 /* Bytes mfr_model_alloc would allocate, or 0 on overflow. */
-size_t mfr_model_bytes(int32_t k, int32_t n_users, int32_t n_items);
+size_t mfr_model_bytes(int32_t k, int32_t bias, int32_t n_users, int32_t n_items);
 
 #endif

@@ -11,14 +11,29 @@
  *                  reduction, its own item-gradient buffer (shard mode) or
  *                  the residuals of its own ratings (owner mode).
  *     barrier
+ *  0. (only with --l2 / --gravity) squared norms or Gram matrices: partials
+ *                  per user shard and per fixed block of items (double),
+ *     barrier      then summed in shard / block order by one thread.
+ *     barrier
+ *  1. gradients  — as above; each shard also adds its users' regularizer
+ *                  gradients and zeroes the constant bias lane.
+ *     barrier
  *  2. reduction  — shard mode: gV = sum of the shard buffers in shard order,
  *                  threads own disjoint ranges of gV. Owner mode: each item
  *                  sums its ratings' residual * U[user] in CSC (user) order;
  *                  threads own disjoint items.
- *     single     — the loss: shard partials (double) summed in shard order.
+ *     barrier      (then, per item, the regularizer gradients and the
+ *                  constant bias lane, threads owning disjoint items)
+ *     single     — the loss: shard partials (double) summed in shard order,
+ *                  plus the regularizers' terms.
  *     barrier
- *  3. Adam       — elementwise, threads own disjoint ranges of U, V and
- *                  their moments.
+ *  3. update     — Adam or SGD, elementwise, threads own disjoint ranges of
+ *                  U, V and their moments.
+ *
+ * Biases (--bias) live in two extra lanes of each row: U_u = [.., b_u, 1],
+ * V_i = [.., 1, b_i], so the kernels' dot product already adds b_u + b_i;
+ * the gradient of the constant lanes is zeroed before the update, so they
+ * stay exactly 1. b_i starts at the training mean.
  *
  * No float sum depends on which thread ran what: every sum has a fixed
  * order given by the data (shard index, user order, rating order), so the
@@ -35,10 +50,13 @@
 #include "dataset_priv.h"
 #include "kern_priv.h"
 #include "model_priv.h"
+#include "reg_priv.h"
 #include "rng_priv.h"
 
 /* Floats per Adam work chunk (a multiple of MFR_LANES). */
 #define ADAM_CHUNK 4096
+/* Items per regularizer block: the item partials' summation unit. */
+#define ITEM_BLOCK 256
 
 struct mfr_trainer {
     mfr_config cfg;
@@ -53,6 +71,11 @@ struct mfr_trainer {
     float *gU, *gV;       /* model layout */
     float *resid;         /* owner mode: nnz */
     float *shard_gV;      /* shard mode: n_shards x n_items x k_pad */
+    int reg;              /* l2 or gravity on */
+    int32_t n_item_blocks;
+    double *part_U, *part_V; /* per shard / item block: |.|² (1) or Gram (k x k) */
+    double *gram_U, *gram_V; /* reduced Grams (gravity only) */
+    mfr_loss last;        /* the last step's loss parts */
     int32_t n_threads;
     uint64_t mem_bytes;
     char errmsg[512];
@@ -60,7 +83,8 @@ struct mfr_trainer {
 
 /* Bytes of every buffer the trainer allocates, or 0 on overflow. */
 static size_t trainer_bytes(int32_t k_pad, int32_t n_users, int32_t n_items, int64_t nnz,
-                            int32_t n_shards, int32_t reduce, size_t model_bytes)
+                            int32_t n_shards, int32_t reduce, size_t model_bytes,
+                            size_t reg_bytes)
 {
     size_t total = model_bytes, part, rows;
     if (!model_bytes) return 0;
@@ -73,6 +97,7 @@ static size_t trainer_bytes(int32_t k_pad, int32_t n_users, int32_t n_items, int
     if (!mfr_add_size(total, ((size_t)n_shards + 1) * (sizeof(int32_t) + sizeof(double)),
                       &total))
         return 0;
+    if (!mfr_add_size(total, reg_bytes, &total)) return 0;
     if (reduce == MFR_REDUCE_OWNER) {
         size_t csc = mfr_csc_bytes(n_items, nnz);
         if (!csc || !mfr_add_size(total, csc, &total)) return 0;
@@ -123,15 +148,20 @@ int mfr_trainer_create(const mfr_config *cfg_in, const mfr_dataset *ds,
 
     mfr_config cfg = *cfg_in;
     int32_t n_users = ds->n_users, n_items = ds->n_items, k = cfg.k;
-    int32_t k_pad = mfr_pad_k(k);
+    int32_t k_pad = mfr_pad_k(k + 2 * cfg.bias);
     int32_t reduce = cfg.reduce == MFR_REDUCE_SHARD ? MFR_REDUCE_SHARD : MFR_REDUCE_OWNER;
     int32_t n_shards = cfg.n_shards ? cfg.n_shards : mfr_shards_default(n_users, train->n);
     if (n_shards > n_users) n_shards = n_users;
     if (n_shards < 1) n_shards = 1;
 
+    int reg = cfg.l2 > 0.0 || cfg.gravity > 0.0;
+    int32_t n_item_blocks = (n_items + ITEM_BLOCK - 1) / ITEM_BLOCK;
+    /* one double per partial for L2 alone, a k x k Gram each with gravity */
+    size_t part_len = cfg.gravity > 0.0 ? (size_t)k * (size_t)k : 1;
+    size_t reg_bytes = reg ? ((size_t)n_shards + (size_t)n_item_blocks + 2) * part_len * sizeof(double) : 0;
     uint64_t budget = cfg.max_memory ? cfg.max_memory : mfr_physical_memory();
     size_t need = trainer_bytes(k_pad, n_users, n_items, train->n, n_shards, reduce,
-                                mfr_model_bytes(k, n_users, n_items));
+                                mfr_model_bytes(k, cfg.bias, n_users, n_items), reg_bytes);
     if (need == 0)
         return mfr_seterr(err, MFR_ERR_TOO_LARGE,
                           "training buffers for %d users x %d items x k=%d overflow the address space",
@@ -152,7 +182,7 @@ int mfr_trainer_create(const mfr_config *cfg_in, const mfr_dataset *ds,
     tr->n_threads = cfg.n_threads > 0 ? cfg.n_threads : omp_get_max_threads();
     tr->mem_bytes = need;
 
-    if ((rc = mfr_model_alloc(k, n_users, n_items, &tr->model, err)) != MFR_OK) goto fail;
+    if ((rc = mfr_model_alloc(k, cfg.bias, n_users, n_items, &tr->model, err)) != MFR_OK) goto fail;
     mfr_model *m = tr->model;
     m->cfg = cfg;
     m->cfg.n_threads = 0;
@@ -184,9 +214,25 @@ int mfr_trainer_create(const mfr_config *cfg_in, const mfr_dataset *ds,
                                           sizeof(float));
         if (!tr->shard_gV) goto nomem;
     }
+    tr->reg = reg;
+    tr->n_item_blocks = n_item_blocks;
+    if (reg) {
+        tr->part_U = calloc((size_t)n_shards * part_len, sizeof(double));
+        tr->part_V = calloc((size_t)n_item_blocks * part_len, sizeof(double));
+        tr->gram_U = calloc(part_len, sizeof(double));
+        tr->gram_V = calloc(part_len, sizeof(double));
+        if (!tr->part_U || !tr->part_V || !tr->gram_U || !tr->gram_V) goto nomem;
+    }
 
     init_factors(m->U, n_users, k, k_pad, cfg.init_std, cfg.seed, MFR_RNG_INIT_U, tr->n_threads);
     init_factors(m->V, n_items, k, k_pad, cfg.init_std, cfg.seed, MFR_RNG_INIT_V, tr->n_threads);
+    if (cfg.bias) {
+        /* b_u = 0 (alloc), b_i = the training mean, summed in rating order */
+        double mean = 0.0;
+        for (int64_t j = 0; j < train->n; j++) mean += train->rating[j];
+        mean /= (double)train->n;
+        for (int32_t i = 0; i < n_items; i++) m->V[(size_t)i * (size_t)k_pad + (size_t)k + 1] = (float)mean;
+    }
     *out = tr;
     return MFR_OK;
 nomem:
@@ -209,12 +255,16 @@ void mfr_trainer_destroy(mfr_trainer *tr)
     mfr_aligned_free(tr->gV);
     mfr_aligned_free(tr->resid);
     mfr_aligned_free(tr->shard_gV);
+    free(tr->part_U);
+    free(tr->part_V);
+    free(tr->gram_U);
+    free(tr->gram_V);
     free(tr);
 }
 
-static int copy_factor_rows(float *dst, int32_t k_pad, const float *src, int64_t rows,
-                            int64_t cols, int32_t want_rows, int32_t k, const char *name,
-                            mfr_error *err)
+/* Checks a row-major (rows x cols) array against the model's shape. */
+static int check_factors(const float *src, int64_t rows, int64_t cols, int32_t want_rows,
+                         int32_t k, const char *name, mfr_error *err)
 {
     if (!src) return mfr_seterr(err, MFR_ERR_INVALID, "%s is NULL", name);
     if (rows != want_rows || cols != k)
@@ -224,9 +274,6 @@ static int copy_factor_rows(float *dst, int32_t k_pad, const float *src, int64_t
         if (!isfinite(src[x]))
             return mfr_seterr(err, MFR_ERR_INVALID, "%s[%lld][%lld] is not finite", name,
                               (long long)(x / cols), (long long)(x % cols));
-    for (int64_t r = 0; r < rows; r++)
-        memcpy(dst + (size_t)r * (size_t)k_pad, src + (size_t)r * (size_t)cols,
-               sizeof(float) * (size_t)cols);
     return MFR_OK;
 }
 
@@ -237,23 +284,18 @@ int mfr_trainer_set_factors(mfr_trainer *tr, const float *U, int64_t u_rows, int
     mfr_model *m = tr->model;
     if (m->epochs != 0)
         return mfr_seterr(err, MFR_ERR_STATE, "factors can only be set before the first step");
-    size_t ub = (size_t)m->n_users * (size_t)m->k_pad, vb = (size_t)m->n_items * (size_t)m->k_pad;
-    float *nu = mfr_aligned_calloc(ub * sizeof(float));
-    float *nv = mfr_aligned_calloc(vb * sizeof(float));
-    int rc = MFR_OK;
-    if (!nu || !nv) {
-        rc = mfr_seterr(err, MFR_ERR_NOMEM, "out of memory copying factors");
-        goto done;
-    }
-    if ((rc = copy_factor_rows(nu, m->k_pad, U, u_rows, u_cols, m->n_users, m->k, "U", err)) ||
-        (rc = copy_factor_rows(nv, m->k_pad, V, v_rows, v_cols, m->n_items, m->k, "V", err)))
-        goto done;
-    memcpy(m->U, nu, ub * sizeof(float));
-    memcpy(m->V, nv, vb * sizeof(float));
-done:
-    mfr_aligned_free(nu);
-    mfr_aligned_free(nv);
-    return rc;
+    int rc;
+    if ((rc = check_factors(U, u_rows, u_cols, m->n_users, m->k, "U", err)) != MFR_OK ||
+        (rc = check_factors(V, v_rows, v_cols, m->n_items, m->k, "V", err)) != MFR_OK)
+        return rc;
+    /* Only the k embedding lanes: bias lanes and padding keep their values. */
+    for (int32_t r = 0; r < m->n_users; r++)
+        memcpy(m->U + (size_t)r * (size_t)m->k_pad, U + (size_t)r * (size_t)m->k,
+               sizeof(float) * (size_t)m->k);
+    for (int32_t r = 0; r < m->n_items; r++)
+        memcpy(m->V + (size_t)r * (size_t)m->k_pad, V + (size_t)r * (size_t)m->k,
+               sizeof(float) * (size_t)m->k);
+    return MFR_OK;
 }
 
 int mfr_trainer_step(mfr_trainer *tr, double *loss_out)
@@ -261,21 +303,78 @@ int mfr_trainer_step(mfr_trainer *tr, double *loss_out)
     if (!tr) return MFR_ERR_INVALID;
     mfr_model *m = tr->model;
     const struct mfr_kernel_set *kern = tr->kern;
-    const int32_t k_pad = m->k_pad, n_items = m->n_items, n_shards = tr->n_shards;
+    const mfr_config *c = &tr->cfg;
+    const int32_t k = m->k, k_pad = m->k_pad, n_items = m->n_items, n_shards = tr->n_shards;
+    const int32_t n_users = m->n_users, n_blocks = tr->n_item_blocks;
     const int64_t nnz = tr->csr.nnz;
     const float scale = (float)(2.0 / (double)nnz);
-
-    const mfr_config *c = &tr->cfg;
+    const int bias = c->bias, gravity = c->gravity > 0.0;
+    const size_t part_len = gravity ? (size_t)k * (size_t)k : 1;
+    /* Regularizer gradient coefficients (reg_priv.h). */
+    const double cl2_u = 2.0 * c->l2 / n_users, cl2_v = 2.0 * c->l2 / n_items;
+    const double cgrav = 2.0 * c->gravity / ((double)n_users * (double)n_items);
     const struct mfr_adam_coef coef =
         mfr_adam_coef_make(c->lr, c->beta1, c->beta2, c->eps, m->epochs + 1);
-    const int64_t u_len = (int64_t)m->n_users * k_pad, v_len = (int64_t)n_items * k_pad;
+    const int64_t u_len = (int64_t)n_users * k_pad, v_len = (int64_t)n_items * k_pad;
     const int64_t u_chunks = (u_len + ADAM_CHUNK - 1) / ADAM_CHUNK;
     const int64_t n_chunks = u_chunks + (v_len + ADAM_CHUNK - 1) / ADAM_CHUNK;
-    double total = 0.0;
+    mfr_loss parts = {0};
     int finite = 1;
 
 #pragma omp parallel num_threads(tr->n_threads)
     {
+        /* Phase 0: the regularizers' sums, per shard and per item block. */
+        if (tr->reg) {
+#pragma omp for schedule(dynamic, 1) nowait
+            for (int32_t s = 0; s < n_shards; s++) {
+                double *p = tr->part_U + (size_t)s * part_len;
+                const float *rows = m->U + (size_t)tr->shard_first[s] * (size_t)k_pad;
+                int64_t n = tr->shard_first[s + 1] - tr->shard_first[s];
+                if (gravity) {
+                    memset(p, 0, sizeof(double) * part_len);
+                    mfr_reg_gram_accum(p, rows, n, k_pad, k);
+                } else {
+                    p[0] = mfr_reg_sq_norms(rows, n, k_pad, k);
+                }
+            }
+#pragma omp for schedule(dynamic, 1)
+            for (int32_t b = 0; b < n_blocks; b++) {
+                double *p = tr->part_V + (size_t)b * part_len;
+                int32_t first = b * ITEM_BLOCK;
+                int32_t n = n_items - first < ITEM_BLOCK ? n_items - first : ITEM_BLOCK;
+                const float *rows = m->V + (size_t)first * (size_t)k_pad;
+                if (gravity) {
+                    memset(p, 0, sizeof(double) * part_len);
+                    mfr_reg_gram_accum(p, rows, n, k_pad, k);
+                } else {
+                    p[0] = mfr_reg_sq_norms(rows, n, k_pad, k);
+                }
+            }
+#pragma omp single
+            {
+                /* Sum the partials in shard / block order. */
+                memset(tr->gram_U, 0, sizeof(double) * part_len);
+                memset(tr->gram_V, 0, sizeof(double) * part_len);
+                for (int32_t s = 0; s < n_shards; s++)
+                    for (size_t x = 0; x < part_len; x++) tr->gram_U[x] += tr->part_U[(size_t)s * part_len + x];
+                for (int32_t b = 0; b < n_blocks; b++)
+                    for (size_t x = 0; x < part_len; x++) tr->gram_V[x] += tr->part_V[(size_t)b * part_len + x];
+                double su = 0.0, sv = 0.0, gg = 0.0;
+                if (gravity) {
+                    for (int32_t a = 0; a < k; a++) {
+                        su += tr->gram_U[(size_t)a * (size_t)k + (size_t)a];
+                        sv += tr->gram_V[(size_t)a * (size_t)k + (size_t)a];
+                    }
+                    for (size_t x = 0; x < part_len; x++) gg += tr->gram_U[x] * tr->gram_V[x];
+                } else {
+                    su = tr->gram_U[0];
+                    sv = tr->gram_V[0];
+                }
+                parts.l2 = c->l2 * (su / n_users + sv / n_items);
+                parts.gravity = c->gravity / ((double)n_users * (double)n_items) * gg;
+            }
+        }
+
         /* Phase 1: gradients, shard by shard. */
 #pragma omp for schedule(dynamic, 1)
         for (int32_t s = 0; s < n_shards; s++) {
@@ -284,11 +383,13 @@ int mfr_trainer_step(mfr_trainer *tr, double *loss_out)
             double loss = 0.0;
             for (int32_t u = tr->shard_first[s]; u < tr->shard_first[s + 1]; u++) {
                 float *gu = tr->gU + (size_t)u * (size_t)k_pad;
+                const float *u_row = m->U + (size_t)u * (size_t)k_pad;
                 memset(gu, 0, sizeof(float) * (size_t)k_pad);
                 int64_t b = tr->csr.row_ptr[u], e = tr->csr.row_ptr[u + 1];
-                loss += kern->user_grad(m->U + (size_t)u * (size_t)k_pad, m->V, k_pad,
-                                        tr->csr.item + b, tr->csr.rating + b, e - b, scale, gu,
-                                        gVs, tr->resid ? tr->resid + b : NULL);
+                loss += kern->user_grad(u_row, m->V, k_pad, tr->csr.item + b, tr->csr.rating + b,
+                                        e - b, scale, gu, gVs, tr->resid ? tr->resid + b : NULL);
+                if (tr->reg) mfr_reg_row_grad(gu, u_row, k, cl2_u, cgrav, gravity ? tr->gram_V : NULL);
+                if (bias) gu[k + 1] = 0.0f; /* the constant lane */
             }
             tr->shard_loss[s] = loss;
         }
@@ -309,14 +410,27 @@ int mfr_trainer_step(mfr_trainer *tr, double *loss_out)
                 kern->sum_buffers(tr->gV + off, tr->shard_gV + off, v_len, n_shards, len);
             }
         }
+        if (tr->reg || bias) {
+#pragma omp for schedule(static)
+            for (int32_t i = 0; i < n_items; i++) {
+                float *gv = tr->gV + (size_t)i * (size_t)k_pad;
+                if (tr->reg)
+                    mfr_reg_row_grad(gv, m->V + (size_t)i * (size_t)k_pad, k, cl2_v, cgrav,
+                                     gravity ? tr->gram_U : NULL);
+                if (bias) gv[k] = 0.0f; /* the constant lane */
+            }
+        }
 
 #pragma omp single
         {
-            for (int32_t s = 0; s < n_shards; s++) total += tr->shard_loss[s];
-            finite = isfinite(total);
+            double sq = 0.0;
+            for (int32_t s = 0; s < n_shards; s++) sq += tr->shard_loss[s];
+            parts.mse = sq / (double)nnz;
+            parts.total = parts.mse + parts.l2 + parts.gravity;
+            finite = isfinite(parts.total);
         }
 
-        /* Phase 3: Adam, elementwise over U then V. */
+        /* Phase 3: the update, elementwise over U then V. */
         if (finite) {
 #pragma omp for schedule(static)
             for (int64_t ch = 0; ch < n_chunks; ch++) {
@@ -324,23 +438,34 @@ int mfr_trainer_step(mfr_trainer *tr, double *loss_out)
                 int64_t off = (is_u ? ch : ch - u_chunks) * ADAM_CHUNK;
                 int64_t len = (is_u ? u_len : v_len) - off;
                 if (len > ADAM_CHUNK) len = ADAM_CHUNK;
-                if (is_u)
-                    kern->adam(m->U + off, m->mU + off, m->vU + off, tr->gU + off, len, &coef);
+                float *p = (is_u ? m->U : m->V) + off;
+                const float *g = (is_u ? tr->gU : tr->gV) + off;
+                if (c->optimizer == MFR_OPTIMIZER_SGD)
+                    kern->sgd(p, g, len, (float)c->lr);
+                else if (is_u)
+                    kern->adam(p, m->mU + off, m->vU + off, g, len, &coef);
                 else
-                    kern->adam(m->V + off, m->mV + off, m->vV + off, tr->gV + off, len, &coef);
+                    kern->adam(p, m->mV + off, m->vV + off, g, len, &coef);
             }
         }
     }
 
-    double loss = total / (double)nnz;
-    if (loss_out) *loss_out = loss;
+    tr->last = parts;
+    if (loss_out) *loss_out = parts.total;
     if (!finite) {
         snprintf(tr->errmsg, sizeof tr->errmsg,
                  "training loss became non-finite (%g) at epoch %lld; lower the learning rate",
-                 loss, (long long)m->epochs + 1);
+                 parts.total, (long long)m->epochs + 1);
         return MFR_ERR_DIVERGED;
     }
     m->epochs++;
+    return MFR_OK;
+}
+
+int mfr_trainer_last_loss(const mfr_trainer *tr, mfr_loss *out)
+{
+    if (!tr || !out) return MFR_ERR_INVALID;
+    *out = tr->last;
     return MFR_OK;
 }
 

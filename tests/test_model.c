@@ -55,7 +55,7 @@ static mfr_model *make_model(int32_t k, int32_t n_users, int32_t n_items)
 {
     mfr_model *m = NULL;
     mfr_error err = {0};
-    assert_int_equal(mfr_model_alloc(k, n_users, n_items, &m, &err), MFR_OK);
+    assert_int_equal(mfr_model_alloc(k, 0, n_users, n_items, &m, &err), MFR_OK);
     m->cfg.lr = 0.0123456789012345; /* needs all of a double's bits */
     m->cfg.beta1 = 0.85;
     m->cfg.beta2 = 0.995;
@@ -160,7 +160,7 @@ static void test_alloc_defaults(void **state)
     (void)state;
     mfr_model *m = NULL;
     mfr_error err = {0};
-    assert_int_equal(mfr_model_alloc(5, 3, 4, &m, &err), MFR_OK);
+    assert_int_equal(mfr_model_alloc(5, 0, 3, 4, &m, &err), MFR_OK);
     assert_int_equal(mfr_model_k(m), 5);
     assert_int_equal(m->k_pad, mfr_pad_k(5));
     assert_int_equal(mfr_model_n_users(m), 3);
@@ -184,17 +184,17 @@ static void test_alloc_defaults(void **state)
     assert_int_equal(cfg.n_threads, 0);
     assert_true(cfg.max_memory == 0);
     assert_true(cfg.seed == def.seed);
-    assert_true(mfr_model_bytes(5, 3, 4) >= (size_t)(3 * 3 + 3 * 4) * 8 * sizeof(float) + 7 * 8);
+    assert_true(mfr_model_bytes(5, 0, 3, 4) >= (size_t)(3 * 3 + 3 * 4) * 8 * sizeof(float) + 7 * 8);
     mfr_model_destroy(m);
     mfr_model_destroy(NULL);
 
-    assert_int_equal(mfr_model_alloc(0, 3, 4, &m, &err), MFR_ERR_INVALID);
+    assert_int_equal(mfr_model_alloc(0, 0, 3, 4, &m, &err), MFR_ERR_INVALID);
     assert_null(m);
     assert_non_null(strstr(err.message, "k must be"));
-    assert_int_equal(mfr_model_alloc(4, 0, 4, &m, &err), MFR_ERR_INVALID);
-    assert_int_equal(mfr_model_alloc(4, 3, -1, &m, &err), MFR_ERR_INVALID);
-    assert_true(mfr_model_bytes(0, 1, 1) == 0);
-    assert_true(mfr_model_bytes(1, 0, 1) == 0);
+    assert_int_equal(mfr_model_alloc(4, 0, 0, 4, &m, &err), MFR_ERR_INVALID);
+    assert_int_equal(mfr_model_alloc(4, 0, 3, -1, &m, &err), MFR_ERR_INVALID);
+    assert_true(mfr_model_bytes(0, 0, 1, 1) == 0);
+    assert_true(mfr_model_bytes(1, 0, 0, 1) == 0);
 }
 
 static void test_accessors_null(void **state)
@@ -213,7 +213,7 @@ static void test_predict_and_vectors(void **state)
 {
     (void)state;
     mfr_model *m = NULL;
-    assert_int_equal(mfr_model_alloc(3, 2, 2, &m, NULL), MFR_OK);
+    assert_int_equal(mfr_model_alloc(3, 0, 2, 2, &m, NULL), MFR_OK);
     const float u0[3] = {1.0f, 2.0f, 3.0f}, u1[3] = {-1.0f, 0.5f, 0.0f};
     const float i0[3] = {0.5f, 0.25f, -1.0f}, i1[3] = {2.0f, 2.0f, 2.0f};
     memcpy(row_u(m, 0), u0, sizeof u0);
@@ -241,7 +241,7 @@ static void test_evaluate(void **state)
 {
     (void)state;
     mfr_model *m = NULL;
-    assert_int_equal(mfr_model_alloc(2, 2, 2, &m, NULL), MFR_OK);
+    assert_int_equal(mfr_model_alloc(2, 0, 2, 2, &m, NULL), MFR_OK);
     /* predictions: (0,0)=1, (0,1)=2, (1,0)=3, (1,1)=6 */
     row_u(m, 0)[0] = 1.0f;
     row_u(m, 1)[0] = 1.0f;
@@ -280,7 +280,7 @@ static void test_checksum(void **state)
 {
     (void)state;
     mfr_model *m = NULL;
-    assert_int_equal(mfr_model_alloc(1, 1, 1, &m, NULL), MFR_OK);
+    assert_int_equal(mfr_model_alloc(1, 0, 1, 1, &m, NULL), MFR_OK);
     row_u(m, 0)[0] = 1.0f; /* 0x3f800000 */
     row_i(m, 0)[0] = -2.0f; /* 0xc0000000 */
     const unsigned char le[8] = {0x00, 0x00, 0x80, 0x3f, 0x00, 0x00, 0x00, 0xc0};
@@ -393,9 +393,9 @@ static void test_file_layout(void **state)
     assert_int_equal(get_le32(b + 20), 2); /* n_users */
     assert_int_equal(get_le32(b + 24), 3); /* n_items */
     assert_int_equal(get_le32(b + 28), 17); /* epochs, low half */
-    assert_int_equal(get_le32(b + 44), 10); /* configuration records */
-    /* 10 records: 4 int32 values, 5 doubles and the seed; two strings */
-    size_t want_header = 48 + 4 * 12 + 6 * 16 + 4 + strlen("sklearn:300:0.25") + 4 +
+    assert_int_equal(get_le32(b + 44), 14); /* configuration records */
+    /* 14 records: 6 int32 values, 7 doubles and the seed; two strings */
+    size_t want_header = 48 + 6 * 12 + 8 * 16 + 4 + strlen("sklearn:300:0.25") + 4 +
                          strlen("/data/ml-100k");
     assert_int_equal(header_size, want_header);
     assert_int_equal(len, want_header + 5 * 8 + 3 * 4 * 3 * 5 + 8);
@@ -607,7 +607,7 @@ static unsigned char *replace_records(const unsigned char *b, size_t len,
                                       uint32_t n_records, size_t *out_len)
 {
     uint32_t header_size = get_le32(b + 12);
-    size_t old_rec_len = 4 * 12 + 6 * 16;
+    size_t old_rec_len = 6 * 12 + 8 * 16;
     size_t n = len - old_rec_len + rec_len;
     unsigned char *o = malloc(n);
     memcpy(o, b, 48);

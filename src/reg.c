@@ -1,0 +1,45 @@
+/*
+ * reg.c — L2 and gravity building blocks (see reg_priv.h). Double
+ * accumulation keeps the Gram matrices accurate for large user counts; the
+ * loops are simple enough for the compiler to vectorize in order.
+ */
+#include "reg_priv.h"
+
+#include <stddef.h>
+
+double mfr_reg_sq_norms(const float *rows, int64_t n_rows, int32_t k_pad, int32_t k)
+{
+    double s = 0.0;
+    for (int64_t r = 0; r < n_rows; r++) {
+        const float *x = rows + (size_t)r * (size_t)k_pad;
+        for (int32_t a = 0; a < k; a++) s += (double)x[a] * (double)x[a];
+    }
+    return s;
+}
+
+void mfr_reg_gram_accum(double *G, const float *rows, int64_t n_rows, int32_t k_pad, int32_t k)
+{
+    for (int64_t r = 0; r < n_rows; r++) {
+        const float *x = rows + (size_t)r * (size_t)k_pad;
+        for (int32_t a = 0; a < k; a++) {
+            double xa = x[a];
+            double *Ga = G + (size_t)a * (size_t)k;
+            for (int32_t b = 0; b < k; b++) Ga[b] += xa * (double)x[b];
+        }
+    }
+}
+
+void mfr_reg_row_grad(float *g, const float *x, int32_t k, double c_l2, double c_grav,
+                      const double *G)
+{
+    for (int32_t a = 0; a < k; a++) {
+        double t = c_l2 * (double)x[a];
+        if (G) {
+            const double *Ga = G + (size_t)a * (size_t)k;
+            double s = 0.0;
+            for (int32_t b = 0; b < k; b++) s += Ga[b] * (double)x[b];
+            t += c_grav * s;
+        }
+        g[a] = g[a] + (float)t;
+    }
+}

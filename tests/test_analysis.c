@@ -1,0 +1,326 @@
+/*
+ * test_analysis.c — embedding analysis (src/analysis.c): PCA on hand-made
+ * matrices whose principal axes and variances are known exactly, the sign
+ * convention, degenerate inputs, eigen-equation residuals on a random
+ * matrix, bit-identical repeats, the model entry points (padded rows) and
+ * embedding norms. Tiny data built in the test; no data set needed.
+ */
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "model_priv.h"
+#include "test_util.h"
+
+/* Fails the test (at the caller's line) when |got - want| > tol; cmocka
+ * 1.1.5 has no double comparison. */
+static void near_at(double got, double want, double tol, const char *expr, const char *file,
+                    int line)
+{
+    if (!(fabs(got - want) <= tol)) {
+        print_error("%s = %.17g, want %.17g (tolerance %g)\n", expr, got, want, tol);
+        _fail(file, line);
+    }
+}
+#define assert_near(got, want, tol) near_at((got), (want), (tol), #got, __FILE__, __LINE__)
+
+/*
+ * 16 points x = mean + a u1 + b u2 + c u3 + d u4 with a, b, c, d = +-4, +-2,
+ * +-1, +-0.5 (full factorial) and the orthonormal basis below: the sample
+ * covariance is sum_i s_i^2 (16/15) u_i u_i^T, so the principal axes are
+ * u1..u4 with variances 16 * 16/15, 4 * 16/15, 16/15 and 0.25 * 16/15.
+ */
+static const double basis[4][4] = {
+    {0.6, 0.8, 0, 0},
+    {0, 0, 0.28, 0.96},
+    {-0.8, 0.6, 0, 0},   /* largest magnitude negative: flipped by the PCA */
+    {0, 0, -0.96, 0.28}, /* likewise */
+};
+static const double scale[4] = {4, 2, 1, 0.5};
+static const double center[4] = {1, -2, 0.5, 3};
+
+static float *known_matrix(double coef[16][4])
+{
+    float *x = malloc(16 * 4 * sizeof *x);
+    assert_non_null(x);
+    for (int r = 0; r < 16; r++) {
+        for (int c = 0; c < 4; c++) coef[r][c] = (r >> c) & 1 ? scale[c] : -scale[c];
+        for (int j = 0; j < 4; j++) {
+            double v = center[j];
+            for (int c = 0; c < 4; c++) v += coef[r][c] * basis[c][j];
+            x[r * 4 + j] = (float)v;
+        }
+    }
+    return x;
+}
+
+static void test_pca_known_axes(void **state)
+{
+    (void)state;
+    double coef[16][4];
+    float *x = known_matrix(coef);
+    mfr_pca *p = NULL;
+    mfr_error err = {0};
+    assert_int_equal(mfr_pca_compute(x, 16, 4, 4, &p, &err), MFR_OK);
+    assert_non_null(p);
+    assert_int_equal(p->n, 16);
+    assert_int_equal(p->k, 4);
+    assert_int_equal(p->n_comp, 4);
+    const double tol = 1e-5; /* the inputs were rounded to float */
+    double total = 0;
+    for (int c = 0; c < 4; c++) total += scale[c] * scale[c] * 16.0 / 15.0;
+    assert_near(p->total_variance, total, tol);
+    for (int j = 0; j < 4; j++) assert_near(p->mean[j], center[j], tol);
+    for (int c = 0; c < 4; c++) {
+        double want_var = scale[c] * scale[c] * 16.0 / 15.0;
+        assert_near(p->variance[c], want_var, tol);
+        assert_near(p->explained[c], want_var / total, tol);
+        double sign = c >= 2 ? -1.0 : 1.0; /* the sign convention flips u3, u4 */
+        for (int j = 0; j < 4; j++) assert_near(p->axes[c * 4 + j], sign * basis[c][j], tol);
+        for (int r = 0; r < 16; r++)
+            assert_near(p->coords[r * 4 + c], sign * coef[r][c], tol);
+    }
+    /* Variances decrease and the explained fractions sum to 1 with all axes. */
+    double sum = 0;
+    for (int c = 0; c < 4; c++) sum += p->explained[c];
+    assert_near(sum, 1.0, 1e-12);
+    mfr_pca_destroy(p);
+
+    /* Two components: the same first two axes and coordinates, bit for bit. */
+    mfr_pca *full = NULL, *two = NULL;
+    assert_int_equal(mfr_pca_compute(x, 16, 4, 4, &full, &err), MFR_OK);
+    assert_int_equal(mfr_pca_compute(x, 16, 4, 2, &two, &err), MFR_OK);
+    assert_int_equal(two->n_comp, 2);
+    assert_memory_equal(two->axes, full->axes, 2 * 4 * sizeof(double));
+    for (int r = 0; r < 16; r++)
+        assert_memory_equal(two->coords + r * 2, full->coords + r * 4, 2 * sizeof(double));
+    mfr_pca_destroy(full);
+    mfr_pca_destroy(two);
+    free(x);
+}
+
+/* A small deterministic generator for test data (xorshift64*). */
+static double rnd(uint64_t *s)
+{
+    *s ^= *s >> 12;
+    *s ^= *s << 25;
+    *s ^= *s >> 27;
+    return (double)((*s * UINT64_C(2685821657736338717)) >> 11) / 9007199254740992.0 - 0.5;
+}
+
+static void test_pca_random_eigen_equation(void **state)
+{
+    (void)state;
+    enum { N = 200, K = 12 };
+    float *x = malloc(N * K * sizeof *x);
+    assert_non_null(x);
+    uint64_t s = 42;
+    for (int r = 0; r < N; r++)
+        for (int j = 0; j < K; j++) x[r * K + j] = (float)(rnd(&s) * (1 + j) + (j % 3) * rnd(&s));
+    mfr_pca *p = NULL, *q = NULL;
+    mfr_error err = {0};
+    assert_int_equal(mfr_pca_compute(x, N, K, K, &p, &err), MFR_OK);
+    /* The covariance, independently and the slow way. */
+    static double cov[K][K];
+    for (int a = 0; a < K; a++)
+        for (int b = 0; b < K; b++) {
+            double acc = 0;
+            for (int r = 0; r < N; r++)
+                acc += ((double)x[r * K + a] - p->mean[a]) * ((double)x[r * K + b] - p->mean[b]);
+            cov[a][b] = acc / (N - 1);
+        }
+    double trace = 0, sum = 0;
+    for (int a = 0; a < K; a++) trace += cov[a][a];
+    assert_near(p->total_variance, trace, 1e-12 * trace);
+    for (int c = 0; c < K; c++) {
+        const double *v = p->axes + c * K;
+        sum += p->variance[c];
+        if (c > 0) assert_true(p->variance[c] <= p->variance[c - 1]);
+        for (int a = 0; a < K; a++) { /* C v = lambda v */
+            double cv = 0;
+            for (int b = 0; b < K; b++) cv += cov[a][b] * v[b];
+            assert_near(cv, p->variance[c] * v[a], 1e-10);
+        }
+        for (int d = 0; d < K; d++) { /* orthonormal */
+            double dot = 0;
+            for (int j = 0; j < K; j++) dot += v[j] * p->axes[d * K + j];
+            assert_near(dot, c == d ? 1.0 : 0.0, 1e-12);
+        }
+        int arg = 0;
+        for (int j = 1; j < K; j++)
+            if (fabs(v[j]) > fabs(v[arg])) arg = j;
+        assert_true(v[arg] > 0);
+    }
+    assert_near(sum, trace, 1e-10 * trace);
+    /* Repeats are bit-identical. */
+    assert_int_equal(mfr_pca_compute(x, N, K, K, &q, &err), MFR_OK);
+    assert_memory_equal(p->coords, q->coords, N * K * sizeof(double));
+    assert_memory_equal(p->axes, q->axes, K * K * sizeof(double));
+    mfr_pca_destroy(p);
+    mfr_pca_destroy(q);
+    free(x);
+}
+
+static void test_pca_degenerate_and_errors(void **state)
+{
+    (void)state;
+    mfr_pca *p = NULL;
+    mfr_error err = {0};
+    /* Identical rows: no variance, coordinates zero, explained 0, unit axes. */
+    const float same[3 * 2] = {1, 2, 1, 2, 1, 2};
+    assert_int_equal(mfr_pca_compute(same, 3, 2, 2, &p, &err), MFR_OK);
+    assert_true(p->total_variance == 0);
+    for (int c = 0; c < 2; c++) {
+        assert_true(p->variance[c] == 0 && p->explained[c] == 0);
+        assert_near(hypot(p->axes[c * 2], p->axes[c * 2 + 1]), 1.0, 1e-15);
+    }
+    for (int r = 0; r < 6; r++) assert_true(p->coords[r] == 0);
+    mfr_pca_destroy(p);
+    /* One row and k = 1 are fine. */
+    const float one[1] = {7};
+    assert_int_equal(mfr_pca_compute(one, 1, 1, 1, &p, &err), MFR_OK);
+    assert_true(p->coords[0] == 0 && p->axes[0] == 1.0 && p->mean[0] == 7.0);
+    mfr_pca_destroy(p);
+    /* k = 1 with spread: the axis is +1 and the coordinates are centered. */
+    const float line[3] = {1, 2, 6};
+    assert_int_equal(mfr_pca_compute(line, 3, 1, 1, &p, &err), MFR_OK);
+    assert_near(p->coords[0], -2.0, 1e-12);
+    assert_near(p->coords[2], 3.0, 1e-12);
+    assert_near(p->variance[0], 7.0, 1e-12); /* (4 + 1 + 9) / 2 */
+    mfr_pca_destroy(p);
+
+    p = (mfr_pca *)&err; /* must be reset to NULL on failure */
+    assert_int_equal(mfr_pca_compute(same, 3, 2, 3, &p, &err), MFR_ERR_INVALID);
+    assert_null(p);
+    assert_non_null(strstr(err.message, "n_comp must be in 1..2"));
+    assert_int_equal(mfr_pca_compute(same, 0, 2, 1, &p, &err), MFR_ERR_INVALID);
+    assert_int_equal(mfr_pca_compute(same, 3, 0, 1, &p, &err), MFR_ERR_INVALID);
+    assert_non_null(strstr(err.message, "k must be"));
+    assert_int_equal(mfr_pca_compute(NULL, 3, 2, 1, &p, &err), MFR_ERR_INVALID);
+    assert_int_equal(mfr_pca_compute(same, 3, 2, 1, NULL, &err), MFR_ERR_INVALID);
+    assert_int_equal(mfr_pca_compute(same, 3, 2, 0, &p, NULL), MFR_ERR_INVALID);
+    mfr_pca_destroy(NULL);
+}
+
+/*
+ * A trainer (public API only, so the test does not depend on the model's
+ * private constructor) over a tiny synthetic dataset of 3 users and
+ * n_items items, whose factors are replaced by the known matrix (items) and
+ * three simple user rows. The model is the trainer's.
+ */
+static const float users[3][4] = {{3, 4, 0, 0}, {0, 0, 0, 0}, {1, -1, 1, -1}};
+static char *g_tmp;
+
+static mfr_trainer *make_trainer(const float *items, int32_t n_items, int32_t k)
+{
+    mfr_error err = {0};
+    mfr_synth_options so;
+    mfr_synth_options_default(&so);
+    so.n_users = 3;
+    so.n_items = n_items;
+    so.n_ratings = 3 * n_items;
+    so.rank = 2;
+    assert_int_equal(mfr_synth_write(&so, g_tmp, &err), MFR_OK);
+    mfr_dataset *ds = NULL;
+    assert_int_equal(mfr_dataset_load(g_tmp, NULL, &ds, &err), MFR_OK);
+    mfr_config cfg;
+    mfr_config_default(&cfg);
+    cfg.k = k;
+    cfg.n_threads = 1;
+    mfr_trainer *tr = NULL;
+    assert_int_equal(mfr_trainer_create(&cfg, ds, mfr_dataset_ratings(ds), NULL, &tr, &err), MFR_OK);
+    float u[3 * 4];
+    for (int r = 0; r < 3; r++) memcpy(u + r * k, users[r], (size_t)k * sizeof(float));
+    assert_int_equal(mfr_trainer_set_factors(tr, u, 3, k, items, n_items, k, &err), MFR_OK);
+    mfr_dataset_destroy(ds);
+    return tr;
+}
+
+static void test_model_pca_matches_matrix_pca(void **state)
+{
+    (void)state;
+    double coef[16][4];
+    float *x = known_matrix(coef);
+    mfr_trainer *tr = make_trainer(x, 16, 4);
+    const mfr_model *m = mfr_trainer_model(tr);
+    assert_true(m->k_pad > m->k); /* the padded layout is exercised */
+    mfr_pca *a = NULL, *b = NULL;
+    mfr_error err = {0};
+    assert_int_equal(mfr_model_pca(m, MFR_FACTORS_ITEMS, 2, &a, &err), MFR_OK);
+    assert_int_equal(mfr_pca_compute(x, 16, 4, 2, &b, &err), MFR_OK);
+    assert_memory_equal(a->coords, b->coords, 16 * 2 * sizeof(double));
+    assert_memory_equal(a->axes, b->axes, 2 * 4 * sizeof(double));
+    assert_memory_equal(a->variance, b->variance, 2 * sizeof(double));
+    mfr_pca_destroy(a);
+    mfr_pca_destroy(b);
+    assert_int_equal(mfr_model_pca(m, MFR_FACTORS_USERS, 2, &a, &err), MFR_OK);
+    assert_int_equal(a->n, 3);
+    mfr_pca_destroy(a);
+    assert_int_equal(mfr_model_pca(m, 7, 2, &a, &err), MFR_ERR_INVALID);
+    assert_non_null(strstr(err.message, "got 7"));
+    assert_int_equal(mfr_model_pca(m, MFR_FACTORS_ITEMS, 5, &a, &err), MFR_ERR_INVALID);
+    assert_int_equal(mfr_model_pca(NULL, MFR_FACTORS_ITEMS, 2, &a, &err), MFR_ERR_INVALID);
+    mfr_trainer_destroy(tr);
+    free(x);
+}
+
+static void test_norms(void **state)
+{
+    (void)state;
+    double coef[16][4];
+    float *x = known_matrix(coef);
+    mfr_trainer *tr = make_trainer(x, 16, 4);
+    const mfr_model *m = mfr_trainer_model(tr);
+    double un[3], in[16];
+    mfr_error err = {0};
+    assert_int_equal(mfr_model_norms(m, MFR_FACTORS_USERS, un, &err), MFR_OK);
+    assert_near(un[0], 5.0, 0);
+    assert_near(un[1], 0.0, 0);
+    assert_near(un[2], 2.0, 0);
+    assert_int_equal(mfr_model_norms(m, MFR_FACTORS_ITEMS, in, &err), MFR_OK);
+    for (int i = 0; i < 16; i++) {
+        double s = 0;
+        for (int j = 0; j < 4; j++) s += (double)x[i * 4 + j] * (double)x[i * 4 + j];
+        assert_near(in[i], sqrt(s), 1e-15 * sqrt(s));
+    }
+    assert_int_equal(mfr_model_norms(m, -1, in, &err), MFR_ERR_INVALID);
+    assert_non_null(strstr(err.message, "factors"));
+    assert_int_equal(mfr_model_norms(m, MFR_FACTORS_ITEMS, NULL, &err), MFR_ERR_INVALID);
+    assert_int_equal(mfr_model_norms(NULL, MFR_FACTORS_ITEMS, in, &err), MFR_ERR_INVALID);
+    mfr_trainer_destroy(tr);
+    free(x);
+}
+
+static int group_setup(void **state)
+{
+    (void)state;
+    g_tmp = tu_mkdtemp();
+    return 0;
+}
+
+static int group_teardown(void **state)
+{
+    (void)state;
+    tu_rmtree(g_tmp);
+    free(g_tmp);
+    return 0;
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_pca_known_axes),
+        cmocka_unit_test(test_pca_random_eigen_equation),
+        cmocka_unit_test(test_pca_degenerate_and_errors),
+        cmocka_unit_test(test_model_pca_matches_matrix_pca),
+        cmocka_unit_test(test_norms),
+    };
+    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}

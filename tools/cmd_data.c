@@ -1,6 +1,6 @@
 /*
- * cmd_data.c — `mfrec eval`, `mfrec split` and `mfrec synth`: commands that
- * read or write rating files.
+ * cmd_data.c — `mfrec split` and `mfrec synth`: commands that write rating
+ * files (`mfrec eval` lives in cmd_eval.c).
  */
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
@@ -16,80 +16,6 @@
 #include <unistd.h>
 
 #include "cli.h"
-
-/* ------------------------------------------------------------------ */
-/* mfrec eval                                                           */
-/* ------------------------------------------------------------------ */
-
-static const char eval_help[] =
-    "Usage: mfrec eval --model MODEL [--data DIR] --test FILE\n"
-    "\n"
-    "Prints MSE, RMSE and MAE of a trained model on a rating file in u.data\n"
-    "format. FILE is looked up as given, then inside the data directory.\n"
-    "--data defaults to the directory recorded in the model; the dataset must\n"
-    "be the one the model was trained on (its fingerprint is checked).\n";
-
-int cmd_eval(int argc, char **argv)
-{
-    g_cmd = "mfrec eval";
-    if (want_help(argc, argv)) {
-        fputs(eval_help, stdout);
-        return EXIT_OK;
-    }
-    const char *model_path = NULL, *data = NULL, *test_path = NULL;
-    struct args a = {.argc = argc, .argv = argv, .pos = 0};
-    while (next_flag(&a)) {
-        const char *v;
-        if (flag_is(&a, "--model")) { if (!(v = flag_value(&a))) return EXIT_USAGE; model_path = v; }
-        else if (flag_is(&a, "--data")) { if (!(v = flag_value(&a))) return EXIT_USAGE; data = v; }
-        else if (flag_is(&a, "--test")) { if (!(v = flag_value(&a))) return EXIT_USAGE; test_path = v; }
-        else if (a.flag[0] == '-') return usage_error("unknown option %s", a.flag);
-        else return usage_error("unexpected argument '%s'", a.flag);
-    }
-    if (!model_path) return usage_error("--model is required");
-    if (!test_path) return usage_error("--test is required");
-
-    mfr_error err = {0};
-    mfr_model *m = NULL;
-    mfr_dataset *ds = NULL;
-    mfr_ratings *r = NULL;
-    char *joined = NULL;
-    int rc = EXIT_OK;
-    if (mfr_model_load(model_path, &m, &err) != MFR_OK) {
-        rc = lib_error(&err);
-        goto done;
-    }
-    const char *dir = data ? data : mfr_model_data_dir(m);
-    if (!*dir) dir = default_data_dir(NULL);
-    if (mfr_dataset_load(dir, NULL, &ds, &err) != MFR_OK ||
-        mfr_model_check_dataset(m, ds, &err) != MFR_OK) {
-        rc = lib_error(&err);
-        goto done;
-    }
-    const char *path = test_path;
-    if (access(path, F_OK) != 0 && test_path[0] != '/') {
-        joined = malloc(strlen(dir) + strlen(test_path) + 2);
-        if (!joined) { rc = runtime_error("out of memory"); goto done; }
-        sprintf(joined, "%s/%s", dir, test_path);
-        if (access(joined, F_OK) == 0) path = joined;
-    }
-    mfr_metrics mt;
-    if (mfr_dataset_read_ratings(ds, path, &r, &err) != MFR_OK ||
-        mfr_model_evaluate(m, r, &mt, &err) != MFR_OK) {
-        rc = lib_error(&err);
-        goto done;
-    }
-    printf("model %s (k %d, %lld epochs, split %s)\n", model_path, mfr_model_k(m),
-           (long long)mfr_model_epochs(m), mfr_model_split_spec(m));
-    printf("test %s: %lld ratings\n", path, (long long)mt.n);
-    printf("MSE %.6f\nRMSE %.6f\nMAE %.6f\n", mt.mse, mt.rmse, mt.mae);
-done:
-    free(joined);
-    mfr_ratings_destroy(r);
-    mfr_dataset_destroy(ds);
-    mfr_model_destroy(m);
-    return rc;
-}
 
 /* ------------------------------------------------------------------ */
 /* mfrec split                                                          */

@@ -316,7 +316,14 @@ MFR_API int mfr_model_user_vector(const mfr_model *m, int32_t u, float *out);
 MFR_API int mfr_model_item_vector(const mfr_model *m, int32_t i, float *out);
 MFR_API int64_t mfr_model_user_id(const mfr_model *m, int32_t u);
 MFR_API int64_t mfr_model_item_id(const mfr_model *m, int32_t i);
-/** Prediction for dense (u, i). */
+/** A deep copy of a model (to keep the best epoch while training goes on). */
+MFR_API int mfr_model_copy(const mfr_model *src, mfr_model **out, mfr_error *err);
+/** Learned user / item bias of a model trained with cfg.bias (0 otherwise,
+ *  or out of range). The item bias includes the global mean: a prediction
+ *  is b_u + b_i + <U_u, V_i>. */
+MFR_API float mfr_model_user_bias(const mfr_model *m, int32_t u);
+MFR_API float mfr_model_item_bias(const mfr_model *m, int32_t i);
+/** Prediction for dense (u, i): <U_u, V_i>, plus b_u + b_i with biases. */
 MFR_API float mfr_model_predict(const mfr_model *m, int32_t u, int32_t i);
 /**
  * MSE, RMSE and MAE of the model on `r` (summed in double, in rating

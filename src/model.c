@@ -308,3 +308,48 @@ int mfr_model_check_dataset(const mfr_model *m, const mfr_dataset *ds, mfr_error
                           (unsigned long long)ds->fingerprint);
     return MFR_OK;
 }
+
+int mfr_model_copy(const mfr_model *src, mfr_model **out, mfr_error *err)
+{
+    if (!out) return mfr_seterr(err, MFR_ERR_INVALID, "mfr_model_copy: out is NULL");
+    *out = NULL;
+    if (!src) return mfr_seterr(err, MFR_ERR_INVALID, "mfr_model_copy: model is NULL");
+    mfr_model *m = NULL;
+    int rc = mfr_model_alloc(src->k, src->cfg.bias, src->n_users, src->n_items, &m, err);
+    if (rc != MFR_OK) return rc;
+    size_t ub = (size_t)src->n_users * (size_t)src->k_pad * sizeof(float);
+    size_t ib = (size_t)src->n_items * (size_t)src->k_pad * sizeof(float);
+    memcpy(m->U, src->U, ub);
+    memcpy(m->mU, src->mU, ub);
+    memcpy(m->vU, src->vU, ub);
+    memcpy(m->V, src->V, ib);
+    memcpy(m->mV, src->mV, ib);
+    memcpy(m->vV, src->vV, ib);
+    memcpy(m->user_ids, src->user_ids, (size_t)src->n_users * sizeof(int64_t));
+    memcpy(m->item_ids, src->item_ids, (size_t)src->n_items * sizeof(int64_t));
+    m->cfg = src->cfg;
+    m->epochs = src->epochs;
+    m->data_fingerprint = src->data_fingerprint;
+    free(m->split_spec);
+    free(m->data_dir);
+    m->split_spec = strdup(src->split_spec);
+    m->data_dir = strdup(src->data_dir);
+    if (!m->split_spec || !m->data_dir) {
+        mfr_model_destroy(m);
+        return mfr_seterr(err, MFR_ERR_NOMEM, "out of memory copying a model");
+    }
+    *out = m;
+    return MFR_OK;
+}
+
+float mfr_model_user_bias(const mfr_model *m, int32_t u)
+{
+    if (!m || !m->cfg.bias || u < 0 || u >= m->n_users) return 0.0f;
+    return m->U[(size_t)u * (size_t)m->k_pad + (size_t)m->k];
+}
+
+float mfr_model_item_bias(const mfr_model *m, int32_t i)
+{
+    if (!m || !m->cfg.bias || i < 0 || i >= m->n_items) return 0.0f;
+    return m->V[(size_t)i * (size_t)m->k_pad + (size_t)m->k + 1];
+}

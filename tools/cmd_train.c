@@ -24,9 +24,13 @@
 static const char train_help[] =
     "Usage: mfrec train [options]\n"
     "\n"
-    "Trains U·Vᵀ on the training part of a split with full-batch Adam and\n"
-    "prints train/validation MSE every --log-every epochs.\n"
+    "Trains U·Vᵀ on the training part of a split with full-batch Adam (or\n"
+    "gradient descent) and prints train/validation MSE every --log-every epochs.\n"
     "\n"
+    "Presets (flags given beside a preset override it):\n"
+    "  --preset NAME        notebook (default): the teaching notebook's experiment\n"
+    "                       accurate: biased MF tuned for test RMSE (see README)\n"
+    "                       ndcg: tuned for NDCG@10 (see README)\n"
     "Data:\n"
     "  --data DIR           dataset directory (default: $MFREC_DATA, else data/ml-100k)\n"
     "  --split SPEC         sklearn:SEED[:FRAC] | u1..u5 | ua | ub | random:FRAC\n"
@@ -39,6 +43,13 @@ static const char train_help[] =
     "  --init-std X         std of the N(0, X^2) initialization (default 1)\n"
     "  --init-from U.npy,V.npy   start from these float32 arrays\n"
     "  --seed S             initialization (and random: split) seed (default 300)\n"
+    "  --optimizer adam|sgd Adam (default) or plain full-batch gradient descent\n"
+    "                       (the notebook's first optimizer, with lr such as 10 or 20)\n"
+    "  --l2 X               L2 weight: X (1/N sum |U_u|^2 + 1/M sum |V_i|^2) (default 0)\n"
+    "  --gravity X          gravity weight: X/(M N) sum_u sum_i <U_u, V_i>^2 (default 0)\n"
+    "  --bias               learn user and movie biases (prediction b_u + b_i + <U_u, V_i>)\n"
+    "  --early-stop P       stop when validation MSE has not improved for P epochs\n"
+    "                       (checked every epoch) and keep the best epoch's model\n"
     "Execution (never changes the result):\n"
     "  --threads N          worker threads (default: $OMP_NUM_THREADS, else all cores)\n"
     "Execution (part of the configuration; recorded in the model):\n"
@@ -50,6 +61,7 @@ static const char train_help[] =
     "  --log-every N        log every N epochs (default 100; 0: only the last)\n"
     "  --out MODEL          write the trained model file\n"
     "  --log-json FILE      one JSON record per logged epoch (JSON Lines)\n"
+    "                       with the loss parts (mse, l2, gravity, total)\n"
     "  --quiet              no progress bar and no per-epoch lines\n"
     "\n"
     "Exit status: 0 ok, 1 runtime error, 2 usage error.\n";
@@ -87,6 +99,105 @@ static int load_init_from(mfr_trainer *tr, const char *spec)
     return rc;
 }
 
+/* The presets: flags applied before the command line's own. */
+static const struct preset {
+    const char *name;
+    const char *const args[16];
+} presets[] = {
+    {"notebook", {NULL}},
+    {"accurate", {"--bias", "--dim", "128", "--l2", "20", "--lr", "0.003", "--init-std", "0.05",
+                  "--epochs", "400", NULL}},
+    {"ndcg", {"--bias", "--dim", "64", "--l2", "5", "--lr", "0.005", "--init-std", "0.1",
+              "--epochs", "300", NULL}},
+};
+
+struct train_opts {
+    mfr_config cfg;
+    const char *data, *split, *out, *log_json, *init_from, *preset;
+    int64_t epochs, log_every, early_stop;
+    bool quiet;
+};
+
+/* Parses flags into o; returns EXIT_OK or EXIT_USAGE (message printed). */
+static int parse_train_flags(int argc, char **argv, struct train_opts *o)
+{
+    struct args a = {.argc = argc, .argv = argv, .pos = 0};
+    mfr_config *cfg = &o->cfg;
+    while (next_flag(&a)) {
+        const char *v;
+        if (flag_is(&a, "--quiet")) {
+            o->quiet = true;
+            continue;
+        }
+        if (flag_is(&a, "--bias")) {
+            cfg->bias = 1;
+            continue;
+        }
+        if (a.flag[0] != '-' || a.flag[1] != '-') return usage_error("unexpected argument '%s'", a.flag);
+        if (!(v = flag_value(&a))) return EXIT_USAGE;
+        bool ok = true;
+        if (flag_is(&a, "--data")) o->data = v;
+        else if (flag_is(&a, "--split")) o->split = v;
+        else if (flag_is(&a, "--preset")) continue; /* applied before parsing */
+        else if (flag_is(&a, "--dim")) ok = parse_i32(a.flag, v, 1, 4094, &cfg->k);
+        else if (flag_is(&a, "--epochs")) ok = parse_i64(a.flag, v, 0, 1000000000, &o->epochs);
+        else if (flag_is(&a, "--lr")) ok = parse_double(a.flag, v, 1e-12, 1e6, &cfg->lr);
+        else if (flag_is(&a, "--beta1")) ok = parse_double(a.flag, v, 0, 0.999999, &cfg->beta1);
+        else if (flag_is(&a, "--beta2")) ok = parse_double(a.flag, v, 0, 0.9999999, &cfg->beta2);
+        else if (flag_is(&a, "--eps")) ok = parse_double(a.flag, v, 1e-30, 1, &cfg->eps);
+        else if (flag_is(&a, "--init-std")) ok = parse_double(a.flag, v, 0, 1e6, &cfg->init_std);
+        else if (flag_is(&a, "--init-from")) o->init_from = v;
+        else if (flag_is(&a, "--seed")) ok = parse_u64(a.flag, v, &cfg->seed);
+        else if (flag_is(&a, "--threads")) ok = parse_i32(a.flag, v, 1, 1024, &cfg->n_threads);
+        else if (flag_is(&a, "--shards")) ok = parse_i32(a.flag, v, 1, 65536, &cfg->n_shards);
+        else if (flag_is(&a, "--max-memory")) ok = parse_bytes(a.flag, v, &cfg->max_memory);
+        else if (flag_is(&a, "--l2")) ok = parse_double(a.flag, v, 0, 1e9, &cfg->l2);
+        else if (flag_is(&a, "--gravity")) ok = parse_double(a.flag, v, 0, 1e9, &cfg->gravity);
+        else if (flag_is(&a, "--early-stop")) ok = parse_i64(a.flag, v, 1, 1000000000, &o->early_stop);
+        else if (flag_is(&a, "--optimizer")) {
+            if (!strcmp(v, "adam")) cfg->optimizer = MFR_OPTIMIZER_ADAM;
+            else if (!strcmp(v, "sgd")) cfg->optimizer = MFR_OPTIMIZER_SGD;
+            else return usage_error("--optimizer must be adam or sgd, got '%s'", v);
+        } else if (flag_is(&a, "--reduce")) {
+            if (!strcmp(v, "shard")) cfg->reduce = MFR_REDUCE_SHARD;
+            else if (!strcmp(v, "owner")) cfg->reduce = MFR_REDUCE_OWNER;
+            else return usage_error("--reduce must be shard or owner, got '%s'", v);
+        } else if (flag_is(&a, "--kernels")) {
+            if (!strcmp(v, "auto")) cfg->kernels = MFR_KERNELS_AUTO;
+            else if (!strcmp(v, "ref")) cfg->kernels = MFR_KERNELS_REF;
+            else if (!strcmp(v, "avx2")) cfg->kernels = MFR_KERNELS_AVX2;
+            else return usage_error("--kernels must be auto, ref or avx2, got '%s'", v);
+        }
+        else if (flag_is(&a, "--log-every")) ok = parse_i64(a.flag, v, 0, 1000000000, &o->log_every);
+        else if (flag_is(&a, "--out")) o->out = v;
+        else if (flag_is(&a, "--log-json")) o->log_json = v;
+        else return usage_error("unknown option %s", a.flag);
+        if (!ok) return EXIT_USAGE;
+    }
+    return EXIT_OK;
+}
+
+/* Finds --preset NAME (or --preset=NAME) on the command line. */
+static int find_preset(int argc, char **argv, const struct preset **out)
+{
+    *out = &presets[0];
+    for (int i = 0; i < argc; i++) {
+        const char *name = NULL;
+        if (!strcmp(argv[i], "--preset")) {
+            if (i + 1 >= argc) return usage_error("option --preset needs a value");
+            name = argv[i + 1];
+        } else if (!strncmp(argv[i], "--preset=", 9)) {
+            name = argv[i] + 9;
+        }
+        if (!name) continue;
+        size_t n = sizeof presets / sizeof *presets, p;
+        for (p = 0; p < n && strcmp(presets[p].name, name); p++) {}
+        if (p == n) return usage_error("--preset must be notebook, accurate or ndcg, got '%s'", name);
+        *out = &presets[p];
+    }
+    return EXIT_OK;
+}
+
 int cmd_train(int argc, char **argv)
 {
     g_cmd = "mfrec train";
@@ -94,60 +205,27 @@ int cmd_train(int argc, char **argv)
         fputs(train_help, stdout);
         return EXIT_OK;
     }
-    mfr_config cfg;
-    mfr_config_default(&cfg);
-    const char *data = NULL, *split = "sklearn:300", *out = NULL, *log_json = NULL;
-    const char *init_from = NULL;
-    int64_t epochs = 1000, log_every = 100;
-    bool quiet = false;
-
-    struct args a = {.argc = argc, .argv = argv, .pos = 0};
-    while (next_flag(&a)) {
-        const char *v;
-        if (flag_is(&a, "--quiet")) {
-            quiet = true;
-            continue;
-        }
-        if (a.flag[0] != '-' || a.flag[1] != '-') return usage_error("unexpected argument '%s'", a.flag);
-#define VALUE() \
-    if (!(v = flag_value(&a))) return EXIT_USAGE
-        if (flag_is(&a, "--data")) { VALUE(); data = v; }
-        else if (flag_is(&a, "--split")) { VALUE(); split = v; }
-        else if (flag_is(&a, "--dim")) { VALUE(); if (!parse_i32(a.flag, v, 1, 4096, &cfg.k)) return EXIT_USAGE; }
-        else if (flag_is(&a, "--epochs")) { VALUE(); if (!parse_i64(a.flag, v, 0, 1000000000, &epochs)) return EXIT_USAGE; }
-        else if (flag_is(&a, "--lr")) { VALUE(); if (!parse_double(a.flag, v, 1e-12, 1e6, &cfg.lr)) return EXIT_USAGE; }
-        else if (flag_is(&a, "--beta1")) { VALUE(); if (!parse_double(a.flag, v, 0, 0.999999, &cfg.beta1)) return EXIT_USAGE; }
-        else if (flag_is(&a, "--beta2")) { VALUE(); if (!parse_double(a.flag, v, 0, 0.9999999, &cfg.beta2)) return EXIT_USAGE; }
-        else if (flag_is(&a, "--eps")) { VALUE(); if (!parse_double(a.flag, v, 1e-30, 1, &cfg.eps)) return EXIT_USAGE; }
-        else if (flag_is(&a, "--init-std")) { VALUE(); if (!parse_double(a.flag, v, 0, 1e6, &cfg.init_std)) return EXIT_USAGE; }
-        else if (flag_is(&a, "--init-from")) { VALUE(); init_from = v; }
-        else if (flag_is(&a, "--seed")) { VALUE(); if (!parse_u64(a.flag, v, &cfg.seed)) return EXIT_USAGE; }
-        else if (flag_is(&a, "--threads")) { VALUE(); if (!parse_i32(a.flag, v, 1, 1024, &cfg.n_threads)) return EXIT_USAGE; }
-        else if (flag_is(&a, "--shards")) { VALUE(); if (!parse_i32(a.flag, v, 1, 65536, &cfg.n_shards)) return EXIT_USAGE; }
-        else if (flag_is(&a, "--max-memory")) { VALUE(); if (!parse_bytes(a.flag, v, &cfg.max_memory)) return EXIT_USAGE; }
-        else if (flag_is(&a, "--reduce")) {
-            VALUE();
-            if (!strcmp(v, "shard")) cfg.reduce = MFR_REDUCE_SHARD;
-            else if (!strcmp(v, "owner")) cfg.reduce = MFR_REDUCE_OWNER;
-            else return usage_error("--reduce must be shard or owner, got '%s'", v);
-        } else if (flag_is(&a, "--kernels")) {
-            VALUE();
-            if (!strcmp(v, "auto")) cfg.kernels = MFR_KERNELS_AUTO;
-            else if (!strcmp(v, "ref")) cfg.kernels = MFR_KERNELS_REF;
-            else if (!strcmp(v, "avx2")) cfg.kernels = MFR_KERNELS_AVX2;
-            else return usage_error("--kernels must be auto, ref or avx2, got '%s'", v);
-        }
-        else if (flag_is(&a, "--log-every")) { VALUE(); if (!parse_i64(a.flag, v, 0, 1000000000, &log_every)) return EXIT_USAGE; }
-        else if (flag_is(&a, "--out")) { VALUE(); out = v; }
-        else if (flag_is(&a, "--log-json")) { VALUE(); log_json = v; }
-        else return usage_error("unknown option %s", a.flag);
-#undef VALUE
-    }
+    struct train_opts o = {.split = "sklearn:300", .epochs = 1000, .log_every = 100};
+    mfr_config_default(&o.cfg);
+    const struct preset *preset;
+    int prc = find_preset(argc, argv, &preset);
+    if (prc != EXIT_OK) return prc;
+    int pargc = 0;
+    while (preset->args[pargc]) pargc++;
+    if ((prc = parse_train_flags(pargc, (char **)preset->args, &o)) != EXIT_OK ||
+        (prc = parse_train_flags(argc, argv, &o)) != EXIT_OK)
+        return prc;
+    mfr_config cfg = o.cfg;
+    const char *data = o.data, *split = o.split, *out = o.out, *log_json = o.log_json;
+    const char *init_from = o.init_from;
+    int64_t epochs = o.epochs, log_every = o.log_every;
+    bool quiet = o.quiet;
 
     mfr_error err = {0};
     mfr_dataset *ds = NULL;
     mfr_split *sp = NULL;
     mfr_trainer *tr = NULL;
+    mfr_model *best = NULL;
     struct json_log jl = {0};
     int rc = EXIT_OK;
     const char *dir = default_data_dir(data);
@@ -175,11 +253,15 @@ int cmd_train(int argc, char **argv)
                (long long)mfr_ratings_count(mfr_dataset_ratings(ds)));
         printf("split %s: %lld train, %lld validation\n", mfr_split_spec(sp), (long long)n_train,
                (long long)mfr_ratings_count(test));
-        printf("dim %d, epochs %lld, Adam lr %g (beta1 %g, beta2 %g, eps %g), init N(0, %g^2)%s, "
-               "seed %llu\n",
-               cfg.k, (long long)epochs, (double)cfg.lr, (double)cfg.beta1, (double)cfg.beta2,
-               (double)cfg.eps, (double)cfg.init_std, init_from ? " replaced by --init-from" : "",
-               (unsigned long long)cfg.seed);
+        printf("preset %s | dim %d, epochs %lld, ", preset->name, cfg.k, (long long)epochs);
+        if (cfg.optimizer == MFR_OPTIMIZER_SGD)
+            printf("gradient descent lr %g", cfg.lr);
+        else
+            printf("Adam lr %g (beta1 %g, beta2 %g, eps %g)", cfg.lr, cfg.beta1, cfg.beta2, cfg.eps);
+        printf(", init N(0, %g^2)%s, seed %llu\n", cfg.init_std,
+               init_from ? " replaced by --init-from" : "", (unsigned long long)cfg.seed);
+        printf("l2 %g, gravity %g, biases %s%s\n", cfg.l2, cfg.gravity, cfg.bias ? "on" : "off",
+               o.early_stop ? ", early stopping on validation MSE" : "");
         printf("threads %d, shards %d, reduce %s, kernels %s, memory %.1f MiB\n",
                mfr_trainer_n_threads(tr), mfr_trainer_n_shards(tr), mfr_trainer_reduce_name(tr),
                mfr_trainer_kernels_name(tr), (double)mfr_trainer_memory_bytes(tr) / 1048576.0);
@@ -188,6 +270,13 @@ int cmd_train(int argc, char **argv)
     }
 
     bool bar = !quiet && isatty(STDERR_FILENO);
+    bool has_test = mfr_ratings_count(test) > 0;
+    if (o.early_stop && !has_test) {
+        rc = usage_error("--early-stop needs a split with validation ratings");
+        goto done;
+    }
+    double best_val = INFINITY;
+    int64_t best_epoch = 0, ran = 0;
     double train_seconds = 0.0, t_start = now_seconds(), last_draw = 0.0;
     for (int64_t e = 1; e <= epochs; e++) {
         double loss;
@@ -199,35 +288,70 @@ int cmd_train(int argc, char **argv)
             rc = runtime_error("%s", mfr_trainer_errmsg(tr));
             goto done;
         }
-        bool logged = (log_every > 0 && e % log_every == 0) || e == epochs;
+        ran = e;
+        bool stop = false;
+        if (o.early_stop) {
+            mfr_metrics mv;
+            if (mfr_model_evaluate(model, test, &mv, &err) != MFR_OK) {
+                rc = lib_error(&err);
+                goto done;
+            }
+            if (mv.mse < best_val) {
+                best_val = mv.mse;
+                best_epoch = e;
+                mfr_model_destroy(best);
+                best = NULL;
+                if (mfr_model_copy(model, &best, &err) != MFR_OK) {
+                    rc = lib_error(&err);
+                    goto done;
+                }
+            } else if (e - best_epoch >= o.early_stop) {
+                stop = true;
+            }
+        }
+        bool logged = (log_every > 0 && e % log_every == 0) || e == epochs || stop;
         if (logged) {
             mfr_metrics mt, mv = {0};
+            mfr_loss lp;
+            mfr_trainer_last_loss(tr, &lp);
             if (mfr_model_evaluate(model, train, &mt, &err) != MFR_OK ||
-                (mfr_ratings_count(test) > 0 && mfr_model_evaluate(model, test, &mv, &err) != MFR_OK)) {
+                (has_test && mfr_model_evaluate(model, test, &mv, &err) != MFR_OK)) {
                 rc = lib_error(&err);
                 goto done;
             }
             if (!quiet) {
                 if (bar) fputs("\r\033[K", stderr);
-                printf("epoch %6lld  train MSE %.6f  validation MSE %.6f\n", (long long)e, mt.mse,
+                printf("epoch %6lld  train MSE %.6f  validation MSE %.6f", (long long)e, mt.mse,
                        mv.mse);
+                if (cfg.l2 > 0 || cfg.gravity > 0)
+                    printf("  | loss %.6f = observed %.6f + l2 %.6f + gravity %.6f", lp.total,
+                           lp.mse, lp.l2, lp.gravity);
+                putchar('\n');
                 fflush(stdout);
             }
             if (log_json)
                 jlog_printf(&jl,
                             "{\"epoch\":%lld,\"train_mse\":%.17g,\"val_mse\":%.17g,"
-                            "\"train_rmse\":%.17g,\"val_rmse\":%.17g,\"loss_before_step\":%.17g,"
+                            "\"train_rmse\":%.17g,\"val_rmse\":%.17g,\"loss\":%.17g,"
+                            "\"loss_mse\":%.17g,\"loss_l2\":%.17g,\"loss_gravity\":%.17g,"
                             "\"elapsed_s\":%.6f}\n",
-                            (long long)e, mt.mse, mv.mse, mt.rmse, mv.rmse, loss,
-                            now_seconds() - t_start);
+                            (long long)e, mt.mse, mv.mse, mt.rmse, mv.rmse, lp.total, lp.mse,
+                            lp.l2, lp.gravity, now_seconds() - t_start);
         }
         if (bar && (now_seconds() - last_draw > 0.1 || e == epochs)) {
             last_draw = now_seconds();
             progress_draw(e, epochs, loss, 1e3 * train_seconds / (double)e);
         }
+        if (stop) break;
     }
     if (bar) fputs("\r\033[K", stderr);
     double wall = now_seconds() - t_start;
+    if (best) {
+        model = best;
+        if (!quiet)
+            printf("early stop after epoch %lld: keeping epoch %lld (validation MSE %.6f)\n",
+                   (long long)ran, (long long)best_epoch, best_val);
+    }
 
     mfr_metrics mt = {0}, mv = {0};
     if (mfr_model_evaluate(model, train, &mt, &err) != MFR_OK ||
@@ -244,7 +368,7 @@ int cmd_train(int argc, char **argv)
     if (log_json && (rc = write_file_atomic(log_json, jl.buf ? jl.buf : "", jl.len)) != EXIT_OK)
         goto done;
 
-    double ms = epochs ? 1e3 * train_seconds / (double)epochs : 0.0;
+    double ms = ran ? 1e3 * train_seconds / (double)ran : 0.0;
     printf("final: train MSE %.6f RMSE %.6f | validation MSE %.6f RMSE %.6f\n", mt.mse, mt.rmse,
            mv.mse, mv.rmse);
     printf("time: %.3f s wall, %.4f ms/epoch, %.3g ratings/s, threads %d, shards %d, reduce %s, "
@@ -255,6 +379,7 @@ int cmd_train(int argc, char **argv)
            out ? ", saved to " : "", out ? out : "");
 done:
     free(jl.buf);
+    mfr_model_destroy(best);
     mfr_trainer_destroy(tr);
     mfr_split_destroy(sp);
     mfr_dataset_destroy(ds);

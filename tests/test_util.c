@@ -13,11 +13,21 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+static void *xmalloc(size_t n)
+{
+    void *p = malloc(n);
+    if (!p) {
+        fprintf(stderr, "out of memory\n");
+        abort();
+    }
+    return p;
+}
+
 char *tu_mkdtemp(void)
 {
     const char *base = getenv("TMPDIR");
     if (!base || !*base) base = "/tmp";
-    char *p = malloc(strlen(base) + 32);
+    char *p = xmalloc(strlen(base) + 32);
     sprintf(p, "%s/mfrec-test-XXXXXX", base);
     if (!mkdtemp(p)) {
         perror("mkdtemp");
@@ -28,7 +38,7 @@ char *tu_mkdtemp(void)
 
 void tu_rmtree(const char *dir)
 {
-    char *cmd = malloc(strlen(dir) + 32);
+    char *cmd = xmalloc(strlen(dir) + 32);
     sprintf(cmd, "rm -rf '%s'", dir);
     if (system(cmd) != 0) fprintf(stderr, "warning: could not remove %s\n", dir);
     free(cmd);
@@ -36,7 +46,7 @@ void tu_rmtree(const char *dir)
 
 char *tu_path(const char *dir, const char *name)
 {
-    char *p = malloc(strlen(dir) + strlen(name) + 2);
+    char *p = xmalloc(strlen(dir) + strlen(name) + 2);
     sprintf(p, "%s/%s", dir, name);
     return p;
 }
@@ -60,11 +70,14 @@ char *tu_read_file(const char *path, size_t *len)
     FILE *f = fopen(path, "rb");
     if (!f) return NULL;
     size_t cap = 4096, n = 0;
-    char *buf = malloc(cap);
+    char *buf = xmalloc(cap);
     size_t got;
     while ((got = fread(buf + n, 1, cap - n - 1, f)) > 0) {
         n += got;
-        if (cap - n < 2) buf = realloc(buf, cap *= 2);
+        if (cap - n < 2) {
+            buf = realloc(buf, cap *= 2);
+            if (!buf) abort();
+        }
     }
     fclose(f);
     buf[n] = 0;

@@ -363,8 +363,9 @@ static void print_folds_summary(int k, const double *mean, const double *std)
         else snprintf(name, sizeof name, "%s", rows[r].name);
         int pm = rows[r].model, pp = rows[r].pop;
         /* "±" is two bytes but one column: pad by one more. */
-        printf("%-16s %19s %19s\n", name, fmt_mean_std(a, sizeof a, mean[pm], std[pm]),
-               pp < 0 ? "-" : fmt_mean_std(b, sizeof b, mean[pp], std[pp]));
+        printf("%-16s %19s ", name, fmt_mean_std(a, sizeof a, mean[pm], std[pm]));
+        if (pp < 0) printf("%18s\n", "-");
+        else printf("%19s\n", fmt_mean_std(b, sizeof b, mean[pp], std[pp]));
     }
 }
 

@@ -1,0 +1,308 @@
+/*
+ * test_cli_eval.c — `mfrec eval` end to end on synthetic data: the rating
+ * errors and the ranking table (model vs popularity), -k, --json, --train
+ * against the model's recorded split, users without relevant items, the
+ * five-fold mode on u1..u5 files this test writes by splitting u.data
+ * (rows, mean ± sample std, identical results for 1 and 2 threads), and
+ * usage errors (exit 2, naming the flag) and runtime errors (exit 1).
+ */
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+
+#include <cmocka.h>
+
+#include "test_util.h"
+
+static char *g_dir;   /* scratch directory */
+static char *g_data;  /* synthetic dataset with u1..u5 .base/.test */
+static char *g_plain; /* synthetic dataset without fold files */
+static char *g_model; /* trained on g_data, split random:0.2 */
+static const char *g_bin;
+static char *g_out, *g_err; /* last command's stdout and stderr */
+
+/* Runs `mfrec ARGS` (a shell fragment); returns the exit status. */
+__attribute__((format(printf, 1, 2))) static int run(const char *fmt, ...)
+{
+    char args[4096], cmd[8192];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(args, sizeof args, fmt, ap);
+    va_end(ap);
+    snprintf(cmd, sizeof cmd, "'%s' %s >'%s/out.txt' 2>'%s/err.txt' </dev/null", g_bin, args,
+             g_dir, g_dir);
+    int st = system(cmd);
+    free(g_out);
+    free(g_err);
+    char *po = tu_path(g_dir, "out.txt"), *pe = tu_path(g_dir, "err.txt");
+    g_out = tu_read_file(po, NULL);
+    g_err = tu_read_file(pe, NULL);
+    free(po);
+    free(pe);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+static void expect_in(const char *hay, const char *needle)
+{
+    if (!hay || !strstr(hay, needle)) fail_msg("expected '%s' in:\n%s", needle, hay ? hay : "(null)");
+}
+
+/* Writes u1..u5 .base/.test into dir: line x of u.data goes to the test
+ * part of fold x % 5 + 1 and to the base part of the four others. */
+static void write_folds(const char *dir)
+{
+    char *path = tu_path(dir, "u.data");
+    size_t len;
+    char *text = tu_read_file(path, &len);
+    free(path);
+    if (!text) abort();
+    FILE *base[5], *test[5];
+    for (int f = 0; f < 5; f++) {
+        char name[16];
+        snprintf(name, sizeof name, "u%d.base", f + 1);
+        path = tu_path(dir, name);
+        base[f] = fopen(path, "w");
+        free(path);
+        snprintf(name, sizeof name, "u%d.test", f + 1);
+        path = tu_path(dir, name);
+        test[f] = fopen(path, "w");
+        free(path);
+        if (!base[f] || !test[f]) abort();
+    }
+    long x = 0;
+    for (char *line = text; *line; x++) {
+        char *nl = strchr(line, '\n');
+        size_t n = nl ? (size_t)(nl - line) + 1 : strlen(line);
+        for (int f = 0; f < 5; f++) fwrite(line, 1, n, x % 5 == f ? test[f] : base[f]);
+        line += n;
+    }
+    for (int f = 0; f < 5; f++) {
+        fclose(base[f]);
+        fclose(test[f]);
+    }
+    free(text);
+}
+
+static int setup(void **state)
+{
+    (void)state;
+    g_bin = getenv("MFREC_BIN");
+    if (!g_bin) tu_skip_all("MFREC_BIN is not set (run through meson test)");
+    g_dir = tu_mkdtemp();
+    g_data = tu_path(g_dir, "data");
+    g_plain = tu_path(g_dir, "plain");
+    g_model = tu_path(g_dir, "m.bin");
+    if (run("synth --users 120 --items 80 --ratings 3000 --rank 4 --seed 3 --out '%s'", g_data) != 0 ||
+        run("synth --users 30 --items 20 --ratings 200 --seed 4 --out '%s'", g_plain) != 0) {
+        fprintf(stderr, "synth failed: %s\n", g_err);
+        return -1;
+    }
+    write_folds(g_data);
+    if (run("train --data '%s' --split random:0.2 --dim 6 --epochs 30 --lr 0.05 --quiet --out '%s'",
+            g_data, g_model) != 0) {
+        fprintf(stderr, "train failed: %s\n", g_err);
+        return -1;
+    }
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    tu_rmtree(g_dir);
+    free(g_dir);
+    free(g_data);
+    free(g_plain);
+    free(g_model);
+    free(g_out);
+    free(g_err);
+    return 0;
+}
+
+/* The number after `key` in text (e.g. "\"rmse\":"), searching from *from
+ * and moving *from past it. */
+static double number_after(const char **from, const char *key)
+{
+    const char *p = strstr(*from, key);
+    if (!p) fail_msg("'%s' not found in:\n%s", key, *from);
+    p += strlen(key);
+    char *end;
+    double v = strtod(p, &end);
+    if (end == p) fail_msg("no number after '%s'", key);
+    *from = end;
+    return v;
+}
+
+static void test_help(void **state)
+{
+    (void)state;
+    assert_int_equal(run("eval --help"), 0);
+    expect_in(g_out, "Usage: mfrec eval --model MODEL");
+    expect_in(g_out, "--folds");
+    expect_in(g_out, "-k N");
+    expect_in(g_out, "recall@k     hits / number of relevant items");
+}
+
+static void test_model_table(void **state)
+{
+    (void)state;
+    assert_int_equal(run("eval --model '%s' --data '%s' --test u.data", g_model, g_data), 0);
+    expect_in(g_out, "RMSE ");
+    expect_in(g_out, "MAE ");
+    expect_in(g_out, "train (excluded, popularity): split random:0.2, 2400 ratings");
+    expect_in(g_out, "ranking at k=10");
+    expect_in(g_out, "model   popularity");
+    expect_in(g_out, "precision@10 ");
+    expect_in(g_out, "recall@10 ");
+    expect_in(g_out, "NDCG@10 ");
+    expect_in(g_out, "coverage ");
+    expect_in(g_out, "users evaluated ");
+    assert_int_equal(run("eval --model '%s' --test u.data -k 3", g_model), 0);
+    expect_in(g_out, "precision@3 ");
+    expect_in(g_out, "NDCG@3 ");
+    assert_int_equal(run("eval --model '%s' --test u.data --k=4", g_model), 0);
+    expect_in(g_out, "recall@4 ");
+}
+
+static void test_json_and_train_file(void **state)
+{
+    (void)state;
+    /* the split's parts as files; a model trained on the same split */
+    char *parts = tu_path(g_dir, "parts"), *model = tu_path(g_dir, "s.bin");
+    assert_int_equal(run("split --data '%s' --split sklearn:1 --out '%s'", g_data, parts), 0);
+    assert_int_equal(run("train --data '%s' --split sklearn:1 --dim 4 --epochs 20 --lr 0.05 --quiet "
+                         "--out '%s'", g_data, model), 0);
+    assert_int_equal(run("eval --model '%s' --test '%s/test.data' -k 5 --json", model, parts), 0);
+    assert_true(g_out[0] == '{');
+    expect_in(g_out, "\"train\":\"split sklearn:1:0.25\",\"train_ratings\":2250,\"test_ratings\":750");
+    expect_in(g_out, "\"k\":5,\"ranking\":{\"model\":{\"users\":");
+    expect_in(g_out, "\"popularity\":{\"users\":");
+    assert_null(strstr(g_out, "null"));
+    char *from_split = strdup(strstr(g_out, "\"k\":"));
+    /* --train with the same ratings gives the same metrics */
+    assert_int_equal(run("eval --model '%s' --test '%s/test.data' -k 5 --json --train '%s/train.data'",
+                         model, parts, parts), 0);
+    expect_in(g_out, "train.data\",\"train_ratings\":2250");
+    assert_string_equal(strstr(g_out, "\"k\":"), from_split);
+    /* excluding every rated item leaves no relevant test item */
+    assert_int_equal(run("eval --model '%s' --test u.data --train u.data --json", model), 0);
+    expect_in(g_out, "\"users\":0,\"precision\":null,\"recall\":null,\"ndcg\":null,\"coverage\":0}");
+    assert_int_equal(run("eval --model '%s' --test u.data --train u.data", model), 0);
+    expect_in(g_out, "n/a");
+    expect_in(g_out, "users evaluated           0            0");
+    free(from_split);
+    free(parts);
+    free(model);
+}
+
+static void test_folds(void **state)
+{
+    (void)state;
+    assert_int_equal(run("eval --folds --data '%s' --dim 4 --epochs 8 --lr 0.05 --init-std 0.3 "
+                         "-k 5 --threads 1", g_data), 0);
+    expect_in(g_out, "folds u1..u5 of ");
+    expect_in(g_out, "dim 4, epochs 8, Adam lr 0.05, init N(0, 0.3^2), seed 300, threads 1, k 5");
+    for (int f = 1; f <= 5; f++) {
+        char row[32];
+        snprintf(row, sizeof row, "\nu%d      2400    600 ", f);
+        expect_in(g_out, row);
+    }
+    expect_in(g_out, "mean ± sample std over 5 folds");
+    expect_in(g_out, "\nRMSE ");
+    expect_in(g_out, "\nprecision@5 ");
+    expect_in(g_out, "\nNDCG@5 ");
+
+    assert_int_equal(run("eval --folds --data '%s' --dim 4 --epochs 8 --lr 0.05 --init-std 0.3 "
+                         "-k 5 --threads 1 --json", g_data), 0);
+    assert_true(g_out[0] == '{');
+    expect_in(g_out, "\"folds\":[{\"fold\":\"u1\",\"train_ratings\":2400,\"test_ratings\":600");
+    expect_in(g_out, "{\"fold\":\"u5\"");
+    /* mean and sample std of the five RMSEs */
+    const char *p = g_out;
+    double rmse[5], mean = 0, q = 0;
+    for (int f = 0; f < 5; f++) mean += rmse[f] = number_after(&p, "\"rmse\":");
+    mean /= 5;
+    for (int f = 0; f < 5; f++) q += (rmse[f] - mean) * (rmse[f] - mean);
+    const char *pm = strstr(g_out, "\"mean\":{"), *ps = strstr(g_out, "\"std\":{");
+    assert_non_null(pm);
+    assert_non_null(ps);
+    assert_true(fabs(number_after(&pm, "\"rmse\":") - mean) < 1e-12);
+    assert_true(fabs(number_after(&ps, "\"rmse\":") - sqrt(q / 4)) < 1e-12);
+    assert_true(rmse[0] != rmse[1]); /* the folds differ */
+    char *one = strdup(strstr(g_out, "\"mean\":"));
+
+    /* the thread count changes nothing */
+    assert_int_equal(run("eval --folds --data '%s' --dim 4 --epochs 8 --lr 0.05 --init-std 0.3 "
+                         "-k 5 --threads 2 --json", g_data), 0);
+    assert_string_equal(strstr(g_out, "\"mean\":"), one);
+    free(one);
+
+    /* a dataset without the fold files */
+    assert_int_equal(run("eval --folds --data '%s' --epochs 1", g_plain), 1);
+    expect_in(g_err, "u1.base");
+}
+
+static void test_usage_errors(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *args, *message;
+    } cases[] = {
+        {"--model M --test T -k 0", "-k must be an integer in 1..1000000, got '0'"},
+        {"--model M --test T --k abc", "--k must be an integer"},
+        {"--model M --test T -k", "-k needs a value"},
+        {"--model M --test T --dim 3", "--dim is a training flag, only used with --folds"},
+        {"--model M --test T --epochs=3", "--epochs is a training flag"},
+        {"--model M", "--test is required"},
+        {"--test T", "--model is required"},
+        {"--model M --test T --bogus", "unknown option --bogus"},
+        {"--model M --test T extra", "unexpected argument 'extra'"},
+        {"--folds --dim 0", "--dim must be an integer in 1..4096, got '0'"},
+        {"--folds --epochs -1", "--epochs must be an integer"},
+        {"--folds --lr x", "--lr must be a number"},
+        {"--folds --init-std -1", "--init-std"},
+        {"--folds --seed -3", "--seed must be a non-negative integer"},
+        {"--folds --threads 0", "--threads must be an integer in 1..1024"},
+        {"--folds --model M", "--model cannot be used with --folds"},
+        {"--folds --test T", "--test cannot be used with --folds"},
+        {"--folds --train T", "--train cannot be used with --folds"},
+    };
+    for (size_t c = 0; c < sizeof cases / sizeof *cases; c++) {
+        int rc = run("eval %s", cases[c].args);
+        if (rc != 2) fail_msg("eval %s: exit %d, expected 2\n%s", cases[c].args, rc, g_err);
+        expect_in(g_err, cases[c].message);
+    }
+}
+
+static void test_runtime_errors(void **state)
+{
+    (void)state;
+    assert_int_equal(run("eval --model '%s' --test nonexistent.data", g_model), 1);
+    expect_in(g_err, "nonexistent.data");
+    assert_int_equal(run("eval --model '%s' --test u.data --train missing.base", g_model), 1);
+    expect_in(g_err, "--train");
+    expect_in(g_err, "missing.base");
+    assert_int_equal(run("eval --model '%s/nothing.bin' --test u.data", g_dir), 1);
+    expect_in(g_err, "nothing.bin");
+    /* a model of another dataset */
+    assert_int_equal(run("eval --model '%s' --data '%s' --test u.data", g_model, g_plain), 1);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_help),
+        cmocka_unit_test(test_model_table),
+        cmocka_unit_test(test_json_and_train_file),
+        cmocka_unit_test(test_folds),
+        cmocka_unit_test(test_usage_errors),
+        cmocka_unit_test(test_runtime_errors),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}

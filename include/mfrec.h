@@ -268,6 +268,10 @@ typedef struct mfr_config {
     int32_t bias;
     /** enum mfr_optimizer, default MFR_OPTIMIZER_ADAM */
     int32_t optimizer;
+    /** frequency-weighted L2 λf: adds λf/|R| Σ_(u,i)∈R (|U_u|² + |V_i|²) over
+     *  the training ratings R, i.e. each row weighted by its rating count
+     *  (the regularization SGD matrix factorization applies), default 0 */
+    double l2_freq;
 } mfr_config;
 
 MFR_API void mfr_config_default(mfr_config *cfg);
@@ -373,7 +377,7 @@ MFR_API int mfr_trainer_step(mfr_trainer *tr, double *loss);
 typedef struct mfr_loss {
     double total;   /**< mse + l2 + gravity: what the optimizer minimizes */
     double mse;     /**< mean squared error over the training ratings */
-    double l2;      /**< λr (1/N Σ|U_u|² + 1/M Σ|V_i|²) */
+    double l2;      /**< λr (1/N Σ|U_u|² + 1/M Σ|V_i|²) + the l2_freq term */
     double gravity; /**< λg/(M N) Σ_u Σ_i <U_u, V_i>² */
 } mfr_loss;
 
@@ -403,18 +407,22 @@ MFR_API uint64_t mfr_trainer_memory_bytes(const mfr_trainer *tr);
 /* ------------------------------------------------------------------ */
 
 /*
- * Similarity measures of a query vector q (a user's or an item's embedding,
- * or a folded-in vector) and a candidate item row v, over the model's k
- * real dimensions:
- *   MFR_MEASURE_DOT     <q, v>, the predicted rating for a user query;
- *   MFR_MEASURE_COSINE  <q, v> / (|q| |v|), in [-1, 1]; the candidate rows
- *                       are normalized (so is the query, which does not
- *                       change the ranking); a zero-norm (or non-finite)
- *                       row or query scores 0.
- * Dot products and squared norms use the kernels' float dot in its
- * documented lane order (identical for every kernel set); the cosine
- * division is done in double and rounded to float. Scores are identical on
- * every run and for every thread count (scoring is single-threaded).
+ * Similarity measures of a query (a user's embedding u, an item's v_q, or a
+ * folded-in vector) and a candidate item embedding v_i:
+ *   MFR_MEASURE_DOT     <q, v_i>; for a user query on a model trained with
+ *                       biases, b_u + b_i + <u, v_i>: the predicted rating;
+ *                       between two items, the k embedding lanes only;
+ *   MFR_MEASURE_COSINE  <q, v_i> / (|q| |v_i|) over the k embedding lanes
+ *                       (biases never enter), in [-1, 1]: the candidate
+ *                       rows are normalized (so is the query, which does
+ *                       not change the ranking); a zero-norm (or
+ *                       non-finite) row or query scores 0.
+ * Dot products use the kernels' float dot in its documented lane order
+ * (identical for every kernel set, so a user's dot score may differ from
+ * mfr_model_predict in the last bit); norms are summed in double in index
+ * order and the cosine division is done in double, rounded to float. Items
+ * are scored on the calling thread, so scores and rankings are identical on
+ * every run and for every thread count.
  */
 enum mfr_measure {
     MFR_MEASURE_DOT = 0,
@@ -423,58 +431,60 @@ enum mfr_measure {
 
 /**
  * The `k` best of `n` scores, best first, without sorting all of them
- * (a bounded heap of k entries: O(n log k)). Larger scores rank first; NaN
- * ranks after every number; equal scores rank by index, lower first.
- * `exclude` (n flags, may be NULL) skips index i when exclude[i] != 0.
- * `idx_out` and `scores_out` (the latter may be NULL) must hold min(k, n)
- * entries; *n_out receives how many were written: min(k, number of
- * indices not excluded), so a k larger than n is fine.
- * Errors: MFR_ERR_INVALID for n < 0, k < 1 or a NULL required pointer.
- * Pure function: thread-safe, allocates nothing.
+ * (a bounded heap of min(k, n) entries: O(n log k)). Larger scores rank
+ * first; NaN ranks after every number; equal scores rank by index, lower
+ * first. `exclude` (n flags, may be NULL) skips index i when
+ * exclude[i] != 0. `idx_out` and `scores_out` (may be NULL) must hold
+ * min(k, n) entries; *n_out receives how many were written: min(k, number
+ * of indices not excluded), so a k larger than n is fine.
+ * Errors: MFR_ERR_INVALID for n < 0, k < 1 or a NULL required pointer;
+ * MFR_ERR_NOMEM only when scores_out is NULL and k > 256. Thread-safe.
  */
 MFR_API int mfr_scores_top_k(const float *scores, int32_t n, int32_t k,
                              const uint8_t *exclude, int32_t *idx_out, float *scores_out,
                              int32_t *n_out, mfr_error *err);
 
 /**
- * Scores every item of the model against `query` (mfr_model_k(m) floats)
- * with `measure` (enum mfr_measure) into `scores_out` (n_items floats).
- * Errors: MFR_ERR_INVALID (NULL pointer, unknown measure), MFR_ERR_NOMEM.
+ * Scores every item against the embedding `query` (mfr_model_k(m) floats;
+ * no biases) with `measure` (enum mfr_measure) into `scores_out` (n_items
+ * floats). Errors: MFR_ERR_INVALID (NULL pointer, unknown measure),
+ * MFR_ERR_NOMEM. Reads the model only: thread-safe; deterministic.
  */
 MFR_API int mfr_model_score_items(const mfr_model *m, const float *query, int measure,
                                   float *scores_out, mfr_error *err);
 
 /**
- * Top-`k` items for dense user index `user` (0 <= user < n_users) under
- * `measure`, best first, as dense item indices (map them with
+ * The top-`k` items for dense user index `user` (0 <= user < n_users)
+ * under `measure`, best first, as dense item indices (map them with
  * mfr_model_item_id or mfr_dataset_item_id). `exclude` (n_items flags, may
  * be NULL) removes items, e.g. those the user has rated. `items_out` and
  * `scores_out` (may be NULL) hold min(k, n_items) entries; *n_out gets the
  * count written (fewer than k when the catalogue, less the excluded items,
- * is smaller). Ties are broken by the lower item index.
+ * is smaller). Ties are broken by the lower item index. The catalogue is
+ * never sorted: a bounded heap keeps the best k.
  * Errors: MFR_ERR_INVALID naming the argument (user out of range, k < 1,
- * unknown measure, NULL pointer). Reads the model only: several threads
- * may call it on one model at once; deterministic.
+ * unknown measure, NULL pointer), MFR_ERR_NOMEM. Reads the model only:
+ * several threads may call it on one model at once; deterministic.
  */
 MFR_API int mfr_model_recommend(const mfr_model *m, int32_t user, int32_t k, int measure,
                                 const uint8_t *exclude, int32_t *items_out,
                                 float *scores_out, int32_t *n_out, mfr_error *err);
 
 /**
- * As mfr_model_recommend for an arbitrary user embedding `user_vec`
- * (mfr_model_k(m) floats), e.g. one returned by mfr_model_fold_in.
- * Allocates one padded copy of the vector per call (MFR_ERR_NOMEM).
+ * As mfr_model_recommend for a user given as an embedding `user_vec`
+ * (mfr_model_k(m) floats) and a bias `user_bias` (used by the dot measure
+ * on a model with biases, ignored otherwise), e.g. from mfr_model_fold_in.
  */
-MFR_API int mfr_model_recommend_vector(const mfr_model *m, const float *user_vec, int32_t k,
-                                       int measure, const uint8_t *exclude,
-                                       int32_t *items_out, float *scores_out,
-                                       int32_t *n_out, mfr_error *err);
+MFR_API int mfr_model_recommend_vector(const mfr_model *m, const float *user_vec,
+                                       float user_bias, int32_t k, int measure,
+                                       const uint8_t *exclude, int32_t *items_out,
+                                       float *scores_out, int32_t *n_out, mfr_error *err);
 
 /**
- * The `k` nearest items of dense item index `item` under `measure`, best
- * first, never including `item` itself. Outputs and errors as for
- * mfr_model_recommend (arrays of min(k, n_items) entries; at most
- * n_items - 1 are written).
+ * The `k` nearest items of dense item index `item` under `measure` (over
+ * the embedding lanes), best first, never including `item` itself.
+ * Outputs and errors as for mfr_model_recommend (arrays of
+ * min(k, n_items) entries; at most n_items - 1 are written).
  */
 MFR_API int mfr_model_similar_items(const mfr_model *m, int32_t item, int32_t k,
                                     int measure, int32_t *items_out, float *scores_out,
@@ -482,28 +492,35 @@ MFR_API int mfr_model_similar_items(const mfr_model *m, int32_t item, int32_t k,
 
 /**
  * The default ridge strength of mfr_model_fold_in and of `mfrec recommend
- * --rate`: lambda = MFR_FOLD_IN_LAMBDA_DEFAULT (absolute, added to the
- * diagonal of V_R^T V_R whatever the number of ratings).
+ * --rate`: an absolute lambda, added to the diagonal of the normal
+ * equations whatever the number of ratings (small next to V_R^T V_R once a
+ * few movies are rated, enough to make the system solvable with fewer
+ * ratings than dimensions).
  */
 #define MFR_FOLD_IN_LAMBDA_DEFAULT 0.1
 
 /**
  * Folds a new user into the model without retraining: with the item
- * embeddings fixed, solves the regularized least-squares problem
- *   min_u  sum_j (ratings[j] - <u, V[items[j]]>)^2 + lambda |u|^2
- * through its d x d normal equations (V_R^T V_R + lambda I) u = V_R^T r
- * (d = mfr_model_k(m)), accumulated in double in rating order and solved by
- * Cholesky in double; the result is rounded to `user_vec_out` (d floats).
- * `items` are dense item indices (repeats count twice), n >= 0 ratings;
- * with lambda > 0 any n works (n = 0 gives the zero vector).
+ * embeddings (and item biases) fixed, solves the ridge least-squares problem
+ *   min_u  sum_j (ratings[j] - pred(u, items[j]))^2 + lambda |u|^2
+ * through its d x d normal equations (X^T X + lambda I) u = X^T t, where
+ * the rows of X are the rated items' embeddings, d = mfr_model_k(m) and t
+ * the ratings. On a model with biases, pred = b_u + b_i + <u, v_i>: the
+ * unknowns are u and b_u (d = k + 1, a constant 1 column, t_j = r_j - b_i,
+ * b_u penalized by lambda too). Accumulated in double in rating order and
+ * solved by Cholesky in double; the result is rounded to float into
+ * `user_vec_out` (k floats) and `*user_bias_out` (may be NULL; 0 on a
+ * model without biases). `items` are dense item indices (a repeat counts
+ * twice); n >= 0; with lambda > 0 any n works (n = 0 gives zeros).
  * Errors: MFR_ERR_INVALID naming the argument (NULL pointer, n < 0, lambda
  * negative or not finite, an item index out of range or a non-finite
- * rating at position j, or singular normal equations, e.g. lambda = 0 with
- * fewer than d independent rated items), MFR_ERR_NOMEM (d*d doubles).
- * Reads the model only: thread-safe; deterministic.
+ * rating at position j, singular normal equations: lambda = 0 with fewer
+ * than d independent rated items), MFR_ERR_NOMEM (d*d doubles). Outputs are
+ * written only on success. Reads the model only: thread-safe; deterministic.
  */
 MFR_API int mfr_model_fold_in(const mfr_model *m, const int32_t *items, const float *ratings,
-                              int32_t n, double lambda, float *user_vec_out, mfr_error *err);
+                              int32_t n, double lambda, float *user_vec_out,
+                              float *user_bias_out, mfr_error *err);
 
 /* ------------------------------------------------------------------ */
 /* Ranking metrics (metrics.c)                                          */

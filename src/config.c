@@ -26,6 +26,7 @@ void mfr_config_default(mfr_config *cfg)
         .gravity = 0.0,
         .bias = 0,
         .optimizer = MFR_OPTIMIZER_ADAM,
+        .l2_freq = 0.0,
     };
 }
 
@@ -68,6 +69,9 @@ int mfr_config_validate(const mfr_config *cfg, mfr_error *err)
     if (!(cfg->gravity >= 0.0) || !isfinite(cfg->gravity))
         return mfr_seterr(err, MFR_ERR_INVALID,
                           "gravity must be a non-negative finite number, got %g", cfg->gravity);
+    if (!(cfg->l2_freq >= 0.0) || !isfinite(cfg->l2_freq))
+        return mfr_seterr(err, MFR_ERR_INVALID,
+                          "l2_freq must be a non-negative finite number, got %g", cfg->l2_freq);
     if (cfg->bias != 0 && cfg->bias != 1)
         return mfr_seterr(err, MFR_ERR_INVALID, "bias must be 0 or 1, got %d", (int)cfg->bias);
     if (cfg->optimizer != MFR_OPTIMIZER_ADAM && cfg->optimizer != MFR_OPTIMIZER_SGD)

@@ -62,7 +62,8 @@ enum model_tag {
     TAG_GRAVITY = 12,   /* f64 */
     TAG_BIAS = 13,      /* i32: rows hold k + 2 floats when 1 */
     TAG_OPTIMIZER = 14, /* i32 */
-    TAG_COUNT = 15,     /* one past the last known tag */
+    TAG_L2_FREQ = 15,   /* f64 */
+    TAG_COUNT = 16,     /* one past the last known tag */
 };
 
 enum tag_type { TYPE_I32, TYPE_F64, TYPE_U64 };
@@ -87,6 +88,7 @@ static const struct tag_info tag_table[TAG_COUNT] = {
     [TAG_GRAVITY] = {"gravity", TYPE_F64},
     [TAG_BIAS] = {"bias", TYPE_I32},
     [TAG_OPTIMIZER] = {"optimizer", TYPE_I32},
+    [TAG_L2_FREQ] = {"l2_freq", TYPE_F64},
 };
 
 /* The record types must match mfr_config's field types: a change in the
@@ -110,6 +112,7 @@ static double *tag_f64(mfr_config *cfg, int tag)
     case TAG_INIT_STD: return &cfg->init_std;
     case TAG_L2: return &cfg->l2;
     case TAG_GRAVITY: return &cfg->gravity;
+    case TAG_L2_FREQ: return &cfg->l2_freq;
     default: MFR_ASSERT(0 && "not an f64 tag"); return NULL;
     }
 }

@@ -71,7 +71,9 @@ struct mfr_trainer {
     float *gU, *gV;       /* model layout */
     float *resid;         /* owner mode: nnz */
     float *shard_gV;      /* shard mode: n_shards x n_items x k_pad */
-    int reg;              /* l2 or gravity on */
+    int reg;              /* l2, l2_freq or gravity on */
+    int64_t *item_count;  /* ratings per item (l2_freq) */
+    double *freq_U, *freq_V; /* per shard / item block: Σ n |row|² (l2_freq) */
     int32_t n_item_blocks;
     double *part_U, *part_V; /* per shard / item block: |.|² (1) or Gram (k x k) */
     double *gram_U, *gram_V; /* reduced Grams (gravity only) */
@@ -154,11 +156,13 @@ int mfr_trainer_create(const mfr_config *cfg_in, const mfr_dataset *ds,
     if (n_shards > n_users) n_shards = n_users;
     if (n_shards < 1) n_shards = 1;
 
-    int reg = cfg.l2 > 0.0 || cfg.gravity > 0.0;
+    int reg = cfg.l2 > 0.0 || cfg.gravity > 0.0 || cfg.l2_freq > 0.0;
     int32_t n_item_blocks = (n_items + ITEM_BLOCK - 1) / ITEM_BLOCK;
     /* one double per partial for L2 alone, a k x k Gram each with gravity */
     size_t part_len = cfg.gravity > 0.0 ? (size_t)k * (size_t)k : 1;
-    size_t reg_bytes = reg ? ((size_t)n_shards + (size_t)n_item_blocks + 2) * part_len * sizeof(double) : 0;
+    size_t reg_bytes = reg ? ((size_t)n_shards + (size_t)n_item_blocks + 2) * (part_len + 1) * sizeof(double) +
+                                 (size_t)n_items * sizeof(int64_t)
+                           : 0;
     uint64_t budget = cfg.max_memory ? cfg.max_memory : mfr_physical_memory();
     size_t need = trainer_bytes(k_pad, n_users, n_items, train->n, n_shards, reduce,
                                 mfr_model_bytes(k, cfg.bias, n_users, n_items), reg_bytes);
@@ -221,7 +225,13 @@ int mfr_trainer_create(const mfr_config *cfg_in, const mfr_dataset *ds,
         tr->part_V = calloc((size_t)n_item_blocks * part_len, sizeof(double));
         tr->gram_U = calloc(part_len, sizeof(double));
         tr->gram_V = calloc(part_len, sizeof(double));
-        if (!tr->part_U || !tr->part_V || !tr->gram_U || !tr->gram_V) goto nomem;
+        tr->freq_U = calloc((size_t)n_shards, sizeof(double));
+        tr->freq_V = calloc((size_t)n_item_blocks, sizeof(double));
+        tr->item_count = calloc((size_t)n_items, sizeof(int64_t));
+        if (!tr->part_U || !tr->part_V || !tr->gram_U || !tr->gram_V || !tr->freq_U ||
+            !tr->freq_V || !tr->item_count)
+            goto nomem;
+        for (int64_t j = 0; j < tr->csr.nnz; j++) tr->item_count[tr->csr.item[j]]++;
     }
 
     init_factors(m->U, n_users, k, k_pad, cfg.init_std, cfg.seed, MFR_RNG_INIT_U, tr->n_threads);
@@ -259,6 +269,9 @@ void mfr_trainer_destroy(mfr_trainer *tr)
     free(tr->part_V);
     free(tr->gram_U);
     free(tr->gram_V);
+    free(tr->freq_U);
+    free(tr->freq_V);
+    free(tr->item_count);
     free(tr);
 }
 
@@ -313,6 +326,7 @@ int mfr_trainer_step(mfr_trainer *tr, double *loss_out)
     /* Regularizer gradient coefficients (reg_priv.h). */
     const double cl2_u = 2.0 * c->l2 / n_users, cl2_v = 2.0 * c->l2 / n_items;
     const double cgrav = 2.0 * c->gravity / ((double)n_users * (double)n_items);
+    const double cfreq = 2.0 * c->l2_freq / (double)nnz; /* times the row's rating count */
     const struct mfr_adam_coef coef =
         mfr_adam_coef_make(c->lr, c->beta1, c->beta2, c->eps, m->epochs + 1);
     const int64_t u_len = (int64_t)n_users * k_pad, v_len = (int64_t)n_items * k_pad;
@@ -336,6 +350,11 @@ int mfr_trainer_step(mfr_trainer *tr, double *loss_out)
                 } else {
                     p[0] = mfr_reg_sq_norms(rows, n, k_pad, k);
                 }
+                double f = 0.0;
+                for (int32_t u = tr->shard_first[s]; u < tr->shard_first[s + 1]; u++)
+                    f += (double)(tr->csr.row_ptr[u + 1] - tr->csr.row_ptr[u]) *
+                         mfr_reg_sq_norms(m->U + (size_t)u * (size_t)k_pad, 1, k_pad, k);
+                tr->freq_U[s] = f;
             }
 #pragma omp for schedule(dynamic, 1)
             for (int32_t b = 0; b < n_blocks; b++) {
@@ -349,6 +368,11 @@ int mfr_trainer_step(mfr_trainer *tr, double *loss_out)
                 } else {
                     p[0] = mfr_reg_sq_norms(rows, n, k_pad, k);
                 }
+                double f = 0.0;
+                for (int32_t i = first; i < first + n; i++)
+                    f += (double)tr->item_count[i] *
+                         mfr_reg_sq_norms(m->V + (size_t)i * (size_t)k_pad, 1, k_pad, k);
+                tr->freq_V[b] = f;
             }
 #pragma omp single
             {
@@ -370,7 +394,10 @@ int mfr_trainer_step(mfr_trainer *tr, double *loss_out)
                     su = tr->gram_U[0];
                     sv = tr->gram_V[0];
                 }
-                parts.l2 = c->l2 * (su / n_users + sv / n_items);
+                double fu = 0.0, fv = 0.0;
+                for (int32_t s = 0; s < n_shards; s++) fu += tr->freq_U[s];
+                for (int32_t b = 0; b < n_blocks; b++) fv += tr->freq_V[b];
+                parts.l2 = c->l2 * (su / n_users + sv / n_items) + c->l2_freq * (fu + fv) / (double)nnz;
                 parts.gravity = c->gravity / ((double)n_users * (double)n_items) * gg;
             }
         }
@@ -388,7 +415,9 @@ int mfr_trainer_step(mfr_trainer *tr, double *loss_out)
                 int64_t b = tr->csr.row_ptr[u], e = tr->csr.row_ptr[u + 1];
                 loss += kern->user_grad(u_row, m->V, k_pad, tr->csr.item + b, tr->csr.rating + b,
                                         e - b, scale, gu, gVs, tr->resid ? tr->resid + b : NULL);
-                if (tr->reg) mfr_reg_row_grad(gu, u_row, k, cl2_u, cgrav, gravity ? tr->gram_V : NULL);
+                if (tr->reg)
+                    mfr_reg_row_grad(gu, u_row, k, cl2_u + cfreq * (double)(e - b), cgrav,
+                                     gravity ? tr->gram_V : NULL);
                 if (bias) gu[k + 1] = 0.0f; /* the constant lane */
             }
             tr->shard_loss[s] = loss;
@@ -415,7 +444,8 @@ int mfr_trainer_step(mfr_trainer *tr, double *loss_out)
             for (int32_t i = 0; i < n_items; i++) {
                 float *gv = tr->gV + (size_t)i * (size_t)k_pad;
                 if (tr->reg)
-                    mfr_reg_row_grad(gv, m->V + (size_t)i * (size_t)k_pad, k, cl2_v, cgrav,
+                    mfr_reg_row_grad(gv, m->V + (size_t)i * (size_t)k_pad, k,
+                                     cl2_v + cfreq * (double)tr->item_count[i], cgrav,
                                      gravity ? tr->gram_U : NULL);
                 if (bias) gv[k] = 0.0f; /* the constant lane */
             }

@@ -393,9 +393,9 @@ static void test_file_layout(void **state)
     assert_int_equal(get_le32(b + 20), 2); /* n_users */
     assert_int_equal(get_le32(b + 24), 3); /* n_items */
     assert_int_equal(get_le32(b + 28), 17); /* epochs, low half */
-    assert_int_equal(get_le32(b + 44), 14); /* configuration records */
-    /* 14 records: 6 int32 values, 7 doubles and the seed; two strings */
-    size_t want_header = 48 + 6 * 12 + 8 * 16 + 4 + strlen("sklearn:300:0.25") + 4 +
+    assert_int_equal(get_le32(b + 44), 15); /* configuration records */
+    /* 15 records: 6 int32 values, 8 doubles and the seed; two strings */
+    size_t want_header = 48 + 6 * 12 + 9 * 16 + 4 + strlen("sklearn:300:0.25") + 4 +
                          strlen("/data/ml-100k");
     assert_int_equal(header_size, want_header);
     assert_int_equal(len, want_header + 5 * 8 + 3 * 4 * 3 * 5 + 8);
@@ -607,7 +607,7 @@ static unsigned char *replace_records(const unsigned char *b, size_t len,
                                       uint32_t n_records, size_t *out_len)
 {
     uint32_t header_size = get_le32(b + 12);
-    size_t old_rec_len = 6 * 12 + 8 * 16;
+    size_t old_rec_len = 6 * 12 + 9 * 16;
     size_t n = len - old_rec_len + rec_len;
     unsigned char *o = malloc(n);
     memcpy(o, b, 48);

@@ -24,7 +24,7 @@ enum { NU = 5, NI = 6, K = 3 };
 struct problem {
     double U[NU][K], V[NI][K], bu[NU], bi[NI];
     int bias;
-    double l2, grav;
+    double l2, grav, l2f;
     int64_t n;
     int32_t *u, *i;
     float *r;
@@ -50,7 +50,11 @@ static double loss_of(const struct problem *p)
             for (int c = 0; c < K; c++) d += p->U[a][c] * p->V[b][c];
             grav += d * d;
         }
-    return mse + p->l2 * (su / NU + sv / NI) + p->grav / (NU * NI) * grav;
+    double freq = 0;
+    for (int64_t j = 0; j < p->n; j++)
+        for (int c = 0; c < K; c++)
+            freq += p->U[p->u[j]][c] * p->U[p->u[j]][c] + p->V[p->i[j]][c] * p->V[p->i[j]][c];
+    return mse + p->l2 * (su / NU + sv / NI) + p->grav / (NU * NI) * grav + p->l2f * freq / (double)p->n;
 }
 
 static double fd(struct problem *p, double *x)
@@ -71,7 +75,7 @@ static void check_close(const char *what, int a, int b, double got, double want)
         fail_msg("%s[%d][%d]: trainer gradient %.8g, finite difference %.8g", what, a, b, got, want);
 }
 
-static void run_case(int bias, double l2, double grav)
+static void run_case(int bias, double l2, double grav, double l2f)
 {
     char *dir = tu_mkdtemp();
     tu_write_file(dir, "u.data",
@@ -83,7 +87,7 @@ static void run_case(int bias, double l2, double grav)
     mfr_dataset *ds = NULL;
     assert_int_equal(mfr_dataset_load(dir, NULL, &ds, &err), MFR_OK);
     const mfr_ratings *all = mfr_dataset_ratings(ds);
-    struct problem p = {.bias = bias, .l2 = l2, .grav = grav, .n = mfr_ratings_count(all)};
+    struct problem p = {.bias = bias, .l2 = l2, .grav = grav, .l2f = l2f, .n = mfr_ratings_count(all)};
     p.u = malloc(sizeof(int32_t) * p.n);
     p.i = malloc(sizeof(int32_t) * p.n);
     p.r = malloc(sizeof(float) * p.n);
@@ -97,6 +101,7 @@ static void run_case(int bias, double l2, double grav)
     cfg.bias = bias;
     cfg.l2 = l2;
     cfg.gravity = grav;
+    cfg.l2_freq = l2f;
     cfg.n_threads = 2;
     mfr_trainer *tr = NULL;
     assert_int_equal(mfr_trainer_create(&cfg, ds, all, NULL, &tr, &err), MFR_OK);
@@ -143,17 +148,19 @@ static void run_case(int bias, double l2, double grav)
     free(dir);
 }
 
-static void test_mse_only(void **state) { (void)state; run_case(0, 0.0, 0.0); }
-static void test_l2(void **state) { (void)state; run_case(0, 0.3, 0.0); }
-static void test_gravity(void **state) { (void)state; run_case(0, 0.0, 0.8); }
-static void test_all_terms_with_bias(void **state) { (void)state; run_case(1, 0.2, 0.5); }
-static void test_bias_only(void **state) { (void)state; run_case(1, 0.0, 0.0); }
+static void test_mse_only(void **state) { (void)state; run_case(0, 0.0, 0.0, 0.0); }
+static void test_l2(void **state) { (void)state; run_case(0, 0.3, 0.0, 0.0); }
+static void test_l2_freq(void **state) { (void)state; run_case(0, 0.0, 0.0, 0.4); }
+static void test_gravity(void **state) { (void)state; run_case(0, 0.0, 0.8, 0.0); }
+static void test_all_terms_with_bias(void **state) { (void)state; run_case(1, 0.2, 0.5, 0.3); }
+static void test_bias_only(void **state) { (void)state; run_case(1, 0.0, 0.0, 0.0); }
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_mse_only),
         cmocka_unit_test(test_l2),
+        cmocka_unit_test(test_l2_freq),
         cmocka_unit_test(test_gravity),
         cmocka_unit_test(test_all_terms_with_bias),
         cmocka_unit_test(test_bias_only),

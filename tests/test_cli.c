@@ -89,7 +89,7 @@ static void test_help_and_usage_errors(void **state)
     assert_int_equal(run("train --bogus 3"), 2);
     expect_in(g_err, "unknown option --bogus");
     assert_int_equal(run("train --dim 0"), 2);
-    expect_in(g_err, "--dim must be an integer in 1..4096, got '0'");
+    expect_in(g_err, "--dim must be an integer in 1..4094, got '0'");
     assert_int_equal(run("train --lr abc"), 2);
     expect_in(g_err, "--lr");
     assert_int_equal(run("train --epochs"), 2);

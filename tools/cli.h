@@ -68,5 +68,8 @@ int cmd_train(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
 int cmd_split(int argc, char **argv);
 int cmd_synth(int argc, char **argv);
+int cmd_stats(int argc, char **argv);   /* cmd_stats.c */
+int cmd_project(int argc, char **argv); /* cmd_project.c */
+int cmd_export(int argc, char **argv);  /* cmd_export.c */
 
 #endif

@@ -20,6 +20,9 @@ static const struct command {
     {"eval", cmd_eval, "MSE, RMSE and MAE of a model on a rating file"},
     {"split", cmd_split, "write the parts of a split as rating files"},
     {"synth", cmd_synth, "write a synthetic dataset in the ML-100K layout"},
+    {"stats", cmd_stats, "describe a dataset: users, ratings, movies, genres"},
+    {"project", cmd_project, "PCA picture of the movie embeddings, embedding norms"},
+    {"export", cmd_export, "write embeddings as .npy, or TSV for the Embedding Projector"},
 };
 
 static void print_help(FILE *f)

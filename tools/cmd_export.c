@@ -1,0 +1,234 @@
+/*
+ * cmd_export.c — `mfrec export`: a trained model's embeddings for other
+ * tools. As NumPy arrays (U.npy, V.npy, float32, row = dense index, plus
+ * the raw ids of the rows as text) for notebooks, and as vectors.tsv +
+ * metadata.tsv for the TensorFlow Embedding Projector
+ * (projector.tensorflow.org: "Load", vectors then metadata).
+ *
+ * Every file is written atomically, so an interrupted export never leaves
+ * a half-written file behind under the final name. Floats are printed with
+ * %.9g, which round-trips every float32, in the C locale.
+ */
+#define _POSIX_C_SOURCE 200809L
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "cli.h"
+
+static const char export_help[] =
+    "Usage: mfrec export --model MODEL [--data DIR] [--format npy|tsv|both] OUTDIR\n"
+    "\n"
+    "Writes a model's embeddings into OUTDIR (created if missing; --out OUTDIR\n"
+    "also works):\n"
+    "  npy   U.npy (users x k) and V.npy (movies x k), float32, row r = dense\n"
+    "        index r; user_ids.txt and item_ids.txt give the raw id of each row;\n"
+    "        with a model trained with --bias also user_bias.npy and\n"
+    "        item_bias.npy (n x 1)\n"
+    "  tsv   vectors.tsv (one movie per line, k tab-separated values) and\n"
+    "        metadata.tsv (header title, genres, ratings; genres joined with\n"
+    "        '|'; ratings = the movie's rating count in the dataset), ready for\n"
+    "        the TensorFlow Embedding Projector\n"
+    "  both  all of the above (default)\n"
+    "\n"
+    "--data defaults to the directory recorded in the model; the dataset must\n"
+    "be the one the model was trained on (its fingerprint is checked).\n"
+    "Exit status: 0 ok, 1 runtime error, 2 usage error.\n";
+
+static char *path_in(const char *dir, const char *name)
+{
+    size_t len = strlen(dir) + strlen(name) + 2;
+    char *p = malloc(len);
+    if (p) snprintf(p, len, "%s/%s", dir, name);
+    return p;
+}
+
+/* Writes a text buffer to dir/name atomically, readable as the umask
+ * allows (write_file_atomic's temporary file is private, mode 0600). */
+static int write_text(const char *dir, const char *name, struct json_log *t)
+{
+    char *path = path_in(dir, name);
+    int rc = path && t->buf ? write_file_atomic(path, t->buf, t->len) : runtime_error("out of memory");
+    if (rc == EXIT_OK) {
+        mode_t mask = umask(0);
+        umask(mask);
+        (void)chmod(path, 0666 & ~mask);
+    }
+    free(path);
+    free(t->buf);
+    memset(t, 0, sizeof *t);
+    return rc;
+}
+
+/* Writes a rows x cols float32 array to dir/name. */
+static int write_npy(const char *dir, const char *name, int64_t rows, int64_t cols, const float *data)
+{
+    mfr_error err = {0};
+    char *path = path_in(dir, name);
+    if (!path) return runtime_error("out of memory");
+    int rc = mfr_npy_write_f32(path, rows, cols, data, &err) == MFR_OK ? EXIT_OK : lib_error(&err);
+    free(path);
+    return rc;
+}
+
+/* Copies the user (items false) or item embeddings into a rows x k array. */
+static float *factor_matrix(const mfr_model *m, bool items)
+{
+    int32_t n = items ? mfr_model_n_items(m) : mfr_model_n_users(m), k = mfr_model_k(m);
+    float *a = malloc((size_t)n * (size_t)k * sizeof *a);
+    if (!a) return NULL;
+    for (int32_t r = 0; r < n; r++) {
+        float *row = a + (size_t)r * (size_t)k;
+        if (items) mfr_model_item_vector(m, r, row);
+        else mfr_model_user_vector(m, r, row);
+    }
+    return a;
+}
+
+static int export_npy(const mfr_model *m, const char *dir)
+{
+    const int32_t nu = mfr_model_n_users(m), ni = mfr_model_n_items(m), k = mfr_model_k(m);
+    float *U = factor_matrix(m, false), *V = factor_matrix(m, true);
+    float *bu = NULL, *bi = NULL;
+    struct json_log t = {0};
+    int rc = EXIT_OK;
+    if (!U || !V) { rc = runtime_error("out of memory"); goto done; }
+    if ((rc = write_npy(dir, "U.npy", nu, k, U)) != EXIT_OK) goto done;
+    if ((rc = write_npy(dir, "V.npy", ni, k, V)) != EXIT_OK) goto done;
+    for (int32_t u = 0; u < nu; u++) jlog_printf(&t, "%lld\n", (long long)mfr_model_user_id(m, u));
+    if ((rc = write_text(dir, "user_ids.txt", &t)) != EXIT_OK) goto done;
+    for (int32_t i = 0; i < ni; i++) jlog_printf(&t, "%lld\n", (long long)mfr_model_item_id(m, i));
+    if ((rc = write_text(dir, "item_ids.txt", &t)) != EXIT_OK) goto done;
+    printf("wrote %s/U.npy (%d x %d), %s/V.npy (%d x %d), %s/user_ids.txt, %s/item_ids.txt\n", dir,
+           (int)nu, (int)k, dir, (int)ni, (int)k, dir, dir);
+    mfr_config cfg;
+    mfr_model_config(m, &cfg);
+    if (cfg.bias) {
+        bu = malloc((size_t)nu * sizeof *bu);
+        bi = malloc((size_t)ni * sizeof *bi);
+        if (!bu || !bi) { rc = runtime_error("out of memory"); goto done; }
+        for (int32_t u = 0; u < nu; u++) bu[u] = mfr_model_user_bias(m, u);
+        for (int32_t i = 0; i < ni; i++) bi[i] = mfr_model_item_bias(m, i);
+        if ((rc = write_npy(dir, "user_bias.npy", nu, 1, bu)) != EXIT_OK) goto done;
+        if ((rc = write_npy(dir, "item_bias.npy", ni, 1, bi)) != EXIT_OK) goto done;
+        printf("wrote %s/user_bias.npy (%d x 1), %s/item_bias.npy (%d x 1)\n", dir, (int)nu, dir,
+               (int)ni);
+    }
+done:
+    free(t.buf);
+    free(U);
+    free(V);
+    free(bu);
+    free(bi);
+    return rc;
+}
+
+/* Appends s with tabs and line breaks replaced by spaces (they would
+ * break the TSV layout). */
+static void put_field(struct json_log *t, const char *s)
+{
+    for (; *s; s++) jlog_printf(t, "%c", *s == '\t' || *s == '\n' || *s == '\r' ? ' ' : *s);
+}
+
+static int export_tsv(const mfr_model *m, const mfr_dataset *ds, const char *dir)
+{
+    const int32_t ni = mfr_model_n_items(m), k = mfr_model_k(m);
+    const int32_t n_genres = mfr_dataset_n_genres(ds);
+    float *V = factor_matrix(m, true);
+    int64_t *count = calloc((size_t)ni, sizeof *count);
+    struct json_log t = {0};
+    int rc = EXIT_OK;
+    if (!V || !count) { rc = runtime_error("out of memory"); goto done; }
+    for (int32_t i = 0; i < ni; i++) {
+        const float *row = V + (size_t)i * (size_t)k;
+        for (int32_t j = 0; j < k; j++) jlog_printf(&t, "%s%.9g", j ? "\t" : "", (double)row[j]);
+        jlog_printf(&t, "\n");
+    }
+    if ((rc = write_text(dir, "vectors.tsv", &t)) != EXIT_OK) goto done;
+
+    const mfr_ratings *r = mfr_dataset_ratings(ds);
+    for (int64_t x = 0; x < mfr_ratings_count(r); x++) {
+        int32_t i;
+        mfr_ratings_get(r, x, NULL, &i, NULL, NULL);
+        count[i]++;
+    }
+    jlog_printf(&t, "title\tgenres\tratings\n");
+    for (int32_t i = 0; i < ni; i++) {
+        const char *title = mfr_dataset_item_title(ds, i);
+        if (*title) put_field(&t, title);
+        else jlog_printf(&t, "item %lld", (long long)mfr_dataset_item_id(ds, i));
+        jlog_printf(&t, "\t");
+        uint32_t bits = mfr_dataset_item_genres(ds, i);
+        bool first = true;
+        for (int32_t g = 0; g < n_genres; g++) {
+            if (!((bits >> g) & 1u)) continue;
+            if (!first) jlog_printf(&t, "|");
+            put_field(&t, mfr_dataset_genre_name(ds, g));
+            first = false;
+        }
+        jlog_printf(&t, "\t%lld\n", (long long)count[i]);
+    }
+    if ((rc = write_text(dir, "metadata.tsv", &t)) != EXIT_OK) goto done;
+    printf("wrote %s/vectors.tsv (%d x %d) and %s/metadata.tsv (title, genres, ratings)\n", dir,
+           (int)ni, (int)k, dir);
+done:
+    free(t.buf);
+    free(V);
+    free(count);
+    return rc;
+}
+
+int cmd_export(int argc, char **argv)
+{
+    g_cmd = "mfrec export";
+    if (want_help(argc, argv)) {
+        fputs(export_help, stdout);
+        return EXIT_OK;
+    }
+    const char *model_path = NULL, *data = NULL, *format = "both", *out = NULL;
+    struct args a = {.argc = argc, .argv = argv, .pos = 0};
+    while (next_flag(&a)) {
+        const char *v;
+        if (flag_is(&a, "--model")) { if (!(v = flag_value(&a))) return EXIT_USAGE; model_path = v; }
+        else if (flag_is(&a, "--data")) { if (!(v = flag_value(&a))) return EXIT_USAGE; data = v; }
+        else if (flag_is(&a, "--format")) { if (!(v = flag_value(&a))) return EXIT_USAGE; format = v; }
+        else if (flag_is(&a, "--out")) {
+            if (!(v = flag_value(&a))) return EXIT_USAGE;
+            if (out) return usage_error("only one output directory, got '%s' and '%s'", out, v);
+            out = v;
+        } else if (a.flag[0] == '-' && a.flag[1]) return usage_error("unknown option %s", a.flag);
+        else if (out) return usage_error("only one output directory, got '%s' and '%s'", out, a.flag);
+        else out = a.flag;
+    }
+    if (!model_path) return usage_error("--model is required");
+    if (!out) return usage_error("an output directory is required (OUTDIR or --out DIR)");
+    bool npy = !strcmp(format, "npy") || !strcmp(format, "both");
+    bool tsv = !strcmp(format, "tsv") || !strcmp(format, "both");
+    if (!npy && !tsv) return usage_error("--format must be npy, tsv or both, got '%s'", format);
+
+    mfr_error err = {0};
+    mfr_model *m = NULL;
+    mfr_dataset *ds = NULL;
+    int rc = EXIT_OK;
+    if (mfr_model_load(model_path, &m, &err) != MFR_OK) {
+        rc = lib_error(&err);
+        goto done;
+    }
+    const char *dir = data ? data : mfr_model_data_dir(m);
+    if (!*dir) dir = default_data_dir(NULL);
+    if (mfr_dataset_load(dir, NULL, &ds, &err) != MFR_OK ||
+        mfr_model_check_dataset(m, ds, &err) != MFR_OK) {
+        rc = lib_error(&err);
+        goto done;
+    }
+    if ((rc = ensure_dir(out)) != EXIT_OK) goto done;
+    if (npy && (rc = export_npy(m, out)) != EXIT_OK) goto done;
+    if (tsv && (rc = export_tsv(m, ds, out)) != EXIT_OK) goto done;
+done:
+    mfr_dataset_destroy(ds);
+    mfr_model_destroy(m);
+    return rc;
+}

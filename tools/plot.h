@@ -1,0 +1,83 @@
+/*
+ * plot.h — charts for the mfrec tool, drawn by gnuplot (tools/ only).
+ *
+ * Every chart NAME is written into a directory DIR as four files:
+ * DIR/NAME.png and DIR/NAME.svg (the pictures), DIR/NAME.dat (the data)
+ * and DIR/NAME.gp (the gnuplot script, which re-renders both pictures with
+ * `cd DIR && gnuplot NAME.gp`, e.g. after editing a colour or a label).
+ * PNG uses the pngcairo terminal when gnuplot has it, else png; SVG uses
+ * svg. Numbers are printed with %.17g, so the data files are exact and the
+ * same under any locale (the tool never calls setlocale).
+ *
+ * Errors: every function returns EXIT_OK, or prints "mfrec CMD: error: ..."
+ * and returns EXIT_RUNTIME (cli.h) when gnuplot is not on PATH, a file
+ * cannot be written, gnuplot fails, or a picture is missing or empty
+ * afterwards. DIR must exist (ensure_dir).
+ */
+#ifndef MFR_PLOT_H
+#define MFR_PLOT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+/* Texts of a chart; any field may be NULL for none. UTF-8, shown verbatim
+ * (no gnuplot "enhanced" markup: underscores stay underscores). */
+struct plot_labels {
+    const char *title;
+    const char *xlabel;
+    const char *ylabel;
+};
+
+/* True when an executable `gnuplot` is on PATH. */
+bool plot_available(void);
+
+/*
+ * Counts the finite values among values[0..n) into n_bins >= 1 equal-width
+ * bins spanning their minimum to their maximum; a bin holds the values
+ * from its lower edge up to (excluding) its upper edge, the maximum falls
+ * into the last bin. When every value is a whole number and the range has
+ * at least n_bins of them, the bins are whole numbers wide and the last
+ * edge may pass the maximum. When all values are equal the range is
+ * value -+ 0.5; when there is no finite value, 0..1. Fills edges[0..n_bins] and counts[0..n_bins);
+ * returns the number of values counted.
+ */
+int64_t hist_bins(int64_t n, const double *values, int n_bins, double *edges, int64_t *counts);
+
+/* A histogram as bars: bin b spans edges[b]..edges[b+1] with height counts[b]. */
+int plot_histogram(const char *dir, const char *name, const struct plot_labels *lab, int n_bins,
+                   const double *edges, const int64_t *counts);
+
+/*
+ * A scatter plot of the points (x[r], y[r]), r < n, coloured by
+ * category[r] in 0..n_categories-1 (a point with another value is drawn in
+ * grey as "other"), with a legend of category_names. Categories are drawn
+ * in index order, so later ones lie on top; empty ones get no legend entry.
+ */
+int plot_scatter(const char *dir, const char *name, const struct plot_labels *lab, int64_t n,
+                 const double *x, const double *y, const int32_t *category, int n_categories,
+                 const char *const *category_names);
+
+/* One curve of a line chart: y[0..n) against the chart's shared x. */
+struct plot_series {
+    const char *name; /* legend entry */
+    const double *y;  /* non-finite values leave a gap */
+};
+
+/*
+ * A line chart of n_series curves over the shared x[0..n). With log_y the
+ * y axis is logarithmic when every finite y value is positive (else linear).
+ */
+int plot_lines(const char *dir, const char *name, const struct plot_labels *lab, int64_t n,
+               const double *x, int n_series, const struct plot_series *series, bool log_y);
+
+/*
+ * The learning curves of `mfrec train --plot DIR`: DIR/learning_curve.png
+ * and .svg (plus .dat and .gp), training MSE and, when val_mse is not
+ * NULL, validation MSE against epoch[0..n), on a logarithmic MSE axis
+ * (linear if some MSE is <= 0). `title` may be NULL ("Learning curves").
+ * Creates DIR when missing (one level).
+ */
+int plot_learning_curves(const char *dir, int n, const long *epoch, const double *train_mse,
+                         const double *val_mse, const char *title);
+
+#endif

@@ -491,13 +491,28 @@ MFR_API int mfr_model_similar_items(const mfr_model *m, int32_t item, int32_t k,
                                     int32_t *n_out, mfr_error *err);
 
 /**
- * The default ridge strength of mfr_model_fold_in and of `mfrec recommend
- * --rate`: an absolute lambda, added to the diagonal of the normal
- * equations whatever the number of ratings (small next to V_R^T V_R once a
- * few movies are rated, enough to make the system solvable with fewer
- * ratings than dimensions).
+ * The base ridge strength of a fold-in: an absolute lambda, small next to
+ * V_R^T V_R once a few movies are rated, enough to make the system solvable
+ * with fewer ratings than dimensions. mfr_model_fold_in_lambda adds the
+ * model's own L2 terms to it.
  */
 #define MFR_FOLD_IN_LAMBDA_DEFAULT 0.1
+
+/**
+ * The lambda that makes a fold-in of a user with `n_user_ratings` ratings
+ * solve the same per-user problem training solved (and the default of
+ * `mfrec recommend --rate`):
+ *   MFR_FOLD_IN_LAMBDA_DEFAULT + cfg.l2 * n_train / n_users
+ *                              + cfg.l2_freq * n_user_ratings,
+ * since the trainer's L2 term λr/N |U_u|^2 next to the MSE's 1/|R| weighs
+ * like a ridge of λr |R| / N on one user's squared errors, and the
+ * rating-weighted term like λf n_u. `n_train` is the number of training
+ * ratings (|R|; <= 0 leaves the l2 term out). Gravity is not counted. For a
+ * model trained without regularization this is MFR_FOLD_IN_LAMBDA_DEFAULT.
+ * A NULL model gives MFR_FOLD_IN_LAMBDA_DEFAULT.
+ */
+MFR_API double mfr_model_fold_in_lambda(const mfr_model *m, int64_t n_train,
+                                        int32_t n_user_ratings);
 
 /**
  * Folds a new user into the model without retraining: with the item

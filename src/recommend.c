@@ -1,1 +1,468 @@
-/* placeholder until implemented */ typedef int mfr_placeholder_recommend;
+/*
+ * recommend.c — what a trained model is for: scoring every item against a
+ * query vector (dot or cosine), bounded top-k selection, recommendations
+ * for a user, the nearest items of an item, and folding a new user in
+ * without retraining (ridge least squares with the item embeddings fixed).
+ *
+ * Why in the library: these are the model's read-only uses; the tool
+ * (tools/cmd_recommend.c) only maps titles and raw ids to dense indices.
+ *
+ * Biases: on a model trained with cfg.bias, rows carry two extra lanes,
+ * (b_u, 1) in U and (1, b_i) in V. A user's dot score keeps them (it is
+ * the predicted rating b_u + b_i + <u, v_i>); cosine scores and item-item
+ * scores use the k embedding lanes only.
+ *
+ * Numerics and determinism: every score is one kernel dot product (the
+ * float lane order documented in kern_priv.h, identical for the reference
+ * and AVX2 sets); cosine divides it by norms summed in double in index
+ * order (as mfr_model_norms does). Items are scored
+ * one after another in index order on the calling thread, and the top-k
+ * order is total (score, then index), so results never depend on threads
+ * or timing. Fold-in accumulates its normal equations in double in rating
+ * order and solves them with an unpivoted Cholesky factorization.
+ *
+ * Memory: top-k uses the caller's output arrays as its heap; the only
+ * allocations are a padded copy of the query and the d x d system of a
+ * fold-in, once per call, never inside a loop.
+ */
+#include <math.h>
+#include <string.h>
+
+#include "kern_priv.h"
+#include "model_priv.h"
+
+/* ------------------------------------------------------------------ */
+/* Top-k selection                                                      */
+/* ------------------------------------------------------------------ */
+
+/* True when (sa, ia) ranks before (sb, ib): the larger score first, NaN
+ * after every number, equal scores (and two NaNs) by the lower index. A
+ * strict total order on distinct indices. */
+static inline bool ranks_before(float sa, int32_t ia, float sb, int32_t ib)
+{
+    bool na = isnan(sa), nb = isnan(sb);
+    if (na != nb) return nb;
+    if (!na && sa != sb) return sa > sb;
+    return ia < ib;
+}
+
+/* A bounded heap over the caller's arrays, the worst kept entry at the
+ * root: every parent ranks after its children. When the caller wants no
+ * scores, they live in `local` (up to TOPK_LOCAL entries) or in one array
+ * allocated by topk_begin and freed by topk_end. */
+#define TOPK_LOCAL 256
+struct topk {
+    int32_t *idx;
+    float *sc;
+    int32_t n, cap;
+    bool owned;
+    float local[TOPK_LOCAL];
+};
+
+/* Starts an empty heap of capacity cap >= 1 over idx_out / scores_out. */
+static int topk_begin(struct topk *t, int32_t *idx_out, float *scores_out, int32_t cap,
+                      mfr_error *err)
+{
+    t->idx = idx_out;
+    t->sc = scores_out;
+    t->n = 0;
+    t->cap = cap;
+    t->owned = false;
+    if (!t->sc && cap <= TOPK_LOCAL) t->sc = t->local;
+    if (!t->sc) {
+        t->sc = malloc((size_t)cap * sizeof *t->sc);
+        if (!t->sc)
+            return mfr_seterr(err, MFR_ERR_NOMEM, "top-k: out of memory for %d scores",
+                              (int)cap);
+        t->owned = true;
+    }
+    return MFR_OK;
+}
+
+static inline void topk_swap(struct topk *t, int32_t a, int32_t b)
+{
+    int32_t ti = t->idx[a];
+    t->idx[a] = t->idx[b];
+    t->idx[b] = ti;
+    float ts = t->sc[a];
+    t->sc[a] = t->sc[b];
+    t->sc[b] = ts;
+}
+
+/* Restores the heap below position p within the first n entries. */
+static void topk_sift_down(struct topk *t, int32_t p, int32_t n)
+{
+    for (;;) {
+        int32_t c = 2 * p + 1;
+        if (c >= n) return;
+        /* the worse of the two children */
+        if (c + 1 < n && ranks_before(t->sc[c], t->idx[c], t->sc[c + 1], t->idx[c + 1])) c++;
+        if (!ranks_before(t->sc[p], t->idx[p], t->sc[c], t->idx[c])) return;
+        topk_swap(t, p, c);
+        p = c;
+    }
+}
+
+/* Offers (s, i): kept when the heap has room or it ranks before the root. */
+static void topk_push(struct topk *t, float s, int32_t i)
+{
+    if (t->n < t->cap) {
+        int32_t p = t->n++;
+        t->sc[p] = s;
+        t->idx[p] = i;
+        while (p > 0) {
+            int32_t parent = (p - 1) / 2;
+            if (!ranks_before(t->sc[parent], t->idx[parent], s, i)) break;
+            topk_swap(t, p, parent);
+            p = parent;
+        }
+    } else if (ranks_before(s, i, t->sc[0], t->idx[0])) {
+        t->sc[0] = s;
+        t->idx[0] = i;
+        topk_sift_down(t, 0, t->n);
+    }
+}
+
+/* Sorts the kept entries best first (heapsort: the root, the worst, goes
+ * to the end each round), reports the count and frees owned scores. */
+static void topk_end(struct topk *t, int32_t *n_out)
+{
+    for (int32_t e = t->n - 1; e > 0; e--) {
+        topk_swap(t, 0, e);
+        topk_sift_down(t, 0, e);
+    }
+    *n_out = t->n;
+    if (t->owned) free(t->sc);
+    t->sc = NULL;
+}
+
+/* The smaller of k and n (n >= 0, k >= 1). */
+static int32_t min_i32(int32_t a, int32_t b) { return a < b ? a : b; }
+
+int mfr_scores_top_k(const float *scores, int32_t n, int32_t k, const uint8_t *exclude,
+                     int32_t *idx_out, float *scores_out, int32_t *n_out, mfr_error *err)
+{
+    if (!n_out || !idx_out || (!scores && n > 0))
+        return mfr_seterr(err, MFR_ERR_INVALID, "mfr_scores_top_k: %s is NULL",
+                          !n_out ? "n_out" : !idx_out ? "idx_out" : "scores");
+    *n_out = 0;
+    if (n < 0) return mfr_seterr(err, MFR_ERR_INVALID, "top-k: n must be >= 0, got %d", (int)n);
+    if (k < 1) return mfr_seterr(err, MFR_ERR_INVALID, "top-k: k must be >= 1, got %d", (int)k);
+    if (n == 0) return MFR_OK;
+
+    struct topk t;
+    int rc = topk_begin(&t, idx_out, scores_out, min_i32(k, n), err);
+    if (rc != MFR_OK) return rc;
+    for (int32_t i = 0; i < n; i++)
+        if (!exclude || !exclude[i]) topk_push(&t, scores[i], i);
+    topk_end(&t, n_out);
+    return MFR_OK;
+}
+
+/* ------------------------------------------------------------------ */
+/* Scoring                                                              */
+/* ------------------------------------------------------------------ */
+
+/* One query against the model's item rows, through a padded, aligned copy
+ * q of the query (k_pad floats, owned): lanes [0, k) hold the embedding;
+ * for a dot score on a model with biases lanes k and k + 1 hold (b_u, 1),
+ * so <q, V_i> = <u, v_i> + b_u + b_i is the predicted rating; otherwise
+ * every lane from k on is zero and the dot covers the embedding only. */
+struct scorer {
+    float *q;
+    const float *V;
+    int32_t k, k_pad;
+    int measure;
+    double q_norm; /* |u| over the k embedding lanes; cosine only */
+    float (*dot)(const float *a, const float *b, int32_t k_pad);
+};
+
+/* MFR_OK for a known enum mfr_measure, else MFR_ERR_INVALID naming it. */
+static int check_measure(int measure, mfr_error *err)
+{
+    if (measure == MFR_MEASURE_DOT || measure == MFR_MEASURE_COSINE) return MFR_OK;
+    return mfr_seterr(err, MFR_ERR_INVALID, "measure must be %d (dot) or %d (cosine), got %d",
+                      MFR_MEASURE_DOT, MFR_MEASURE_COSINE, measure);
+}
+
+/* Euclidean norm of the first k floats of x, summed in double in index
+ * order (as mfr_model_norms does). */
+static double emb_norm(const float *x, int32_t k)
+{
+    double s = 0.0;
+    for (int32_t j = 0; j < k; j++) s += (double)x[j] * (double)x[j];
+    return sqrt(s);
+}
+
+/* Prepares s for query embedding `emb` (k floats); `with_bias` (a dot score
+ * on a model with biases) adds the lanes (user_bias, 1). Checks the measure
+ * first; MFR_ERR_NOMEM when the copy cannot be allocated. */
+static int scorer_begin(struct scorer *s, const mfr_model *m, const float *emb, bool with_bias,
+                        float user_bias, int measure, mfr_error *err)
+{
+    int rc = check_measure(measure, err);
+    if (rc != MFR_OK) return rc;
+    const struct mfr_kernel_set *ks = mfr_kernels_select(MFR_KERNELS_AUTO, NULL);
+    MFR_ASSERT(ks != NULL); /* AUTO always has a set */
+    s->q = mfr_aligned_calloc((size_t)m->k_pad * sizeof *s->q);
+    if (!s->q)
+        return mfr_seterr(err, MFR_ERR_NOMEM, "out of memory for a %d-float query",
+                          (int)m->k_pad);
+    memcpy(s->q, emb, (size_t)m->k * sizeof *s->q);
+    if (with_bias && measure == MFR_MEASURE_DOT && m->cfg.bias) {
+        s->q[m->k] = user_bias;
+        s->q[m->k + 1] = 1.0f;
+    }
+    s->V = m->V;
+    s->k = m->k;
+    s->k_pad = m->k_pad;
+    s->measure = measure;
+    s->dot = ks->dot;
+    s->q_norm = measure == MFR_MEASURE_COSINE ? emb_norm(s->q, m->k) : 0.0;
+    return MFR_OK;
+}
+
+static void scorer_end(struct scorer *s)
+{
+    mfr_aligned_free(s->q);
+    s->q = NULL;
+}
+
+/* The score of item i: the kernel's <q, V_i> for dot; for cosine that dot
+ * (embedding lanes only) / (|u| |v_i|) in double, rounded to float, and 0
+ * when either norm is zero or not finite. */
+static float scorer_item(const struct scorer *s, int32_t i)
+{
+    const float *v = s->V + (size_t)i * (size_t)s->k_pad;
+    float d = s->dot(s->q, v, s->k_pad);
+    if (s->measure == MFR_MEASURE_DOT) return d;
+    double vn = emb_norm(v, s->k);
+    if (!(s->q_norm > 0.0) || !isfinite(s->q_norm) || !(vn > 0.0) || !isfinite(vn))
+        return 0.0f;
+    return (float)((double)d / (s->q_norm * vn));
+}
+
+/* Checks the shared arguments of the top-k entry points. */
+static int check_topk_args(const char *fn, const mfr_model *m, int32_t k,
+                           const int32_t *items_out, const int32_t *n_out, mfr_error *err)
+{
+    if (!m || !items_out || !n_out)
+        return mfr_seterr(err, MFR_ERR_INVALID, "%s: %s is NULL", fn,
+                          !m ? "model" : !items_out ? "items_out" : "n_out");
+    if (k < 1) return mfr_seterr(err, MFR_ERR_INVALID, "%s: k must be >= 1, got %d", fn, (int)k);
+    return MFR_OK;
+}
+
+/* Streams every item's score into a bounded heap over the outputs; item
+ * `skip` (or -1) and flagged items are left out. */
+static int rank_items(const mfr_model *m, const float *emb, bool with_bias, float user_bias,
+                      int32_t k, int measure, const uint8_t *exclude, int32_t skip,
+                      int32_t *items_out, float *scores_out, int32_t *n_out, mfr_error *err)
+{
+    struct scorer s;
+    int rc = scorer_begin(&s, m, emb, with_bias, user_bias, measure, err);
+    if (rc != MFR_OK) return rc;
+    struct topk t;
+    rc = topk_begin(&t, items_out, scores_out, min_i32(k, m->n_items), err);
+    if (rc == MFR_OK) {
+        for (int32_t i = 0; i < m->n_items; i++) {
+            if (i == skip || (exclude && exclude[i])) continue;
+            topk_push(&t, scorer_item(&s, i), i);
+        }
+        topk_end(&t, n_out);
+    }
+    scorer_end(&s);
+    return rc;
+}
+
+int mfr_model_score_items(const mfr_model *m, const float *query, int measure,
+                          float *scores_out, mfr_error *err)
+{
+    if (!m || !query || !scores_out)
+        return mfr_seterr(err, MFR_ERR_INVALID, "mfr_model_score_items: %s is NULL",
+                          !m ? "model" : !query ? "query" : "scores_out");
+    struct scorer s;
+    int rc = scorer_begin(&s, m, query, false, 0.0f, measure, err);
+    if (rc != MFR_OK) return rc;
+    for (int32_t i = 0; i < m->n_items; i++) scores_out[i] = scorer_item(&s, i);
+    scorer_end(&s);
+    return MFR_OK;
+}
+
+int mfr_model_recommend(const mfr_model *m, int32_t user, int32_t k, int measure,
+                        const uint8_t *exclude, int32_t *items_out, float *scores_out,
+                        int32_t *n_out, mfr_error *err)
+{
+    int rc = check_topk_args("mfr_model_recommend", m, k, items_out, n_out, err);
+    if (rc != MFR_OK) return rc;
+    *n_out = 0;
+    if (user < 0 || user >= m->n_users)
+        return mfr_seterr(err, MFR_ERR_INVALID, "user index %d is outside the model's 0..%d",
+                          (int)user, (int)m->n_users - 1);
+    const float *row = m->U + (size_t)user * (size_t)m->k_pad;
+    float b_u = m->cfg.bias ? row[m->k] : 0.0f;
+    return rank_items(m, row, true, b_u, k, measure, exclude, -1, items_out, scores_out, n_out,
+                      err);
+}
+
+int mfr_model_recommend_vector(const mfr_model *m, const float *user_vec, float user_bias,
+                               int32_t k, int measure, const uint8_t *exclude,
+                               int32_t *items_out, float *scores_out, int32_t *n_out,
+                               mfr_error *err)
+{
+    int rc = check_topk_args("mfr_model_recommend_vector", m, k, items_out, n_out, err);
+    if (rc != MFR_OK) return rc;
+    *n_out = 0;
+    if (!user_vec)
+        return mfr_seterr(err, MFR_ERR_INVALID, "mfr_model_recommend_vector: user_vec is NULL");
+    return rank_items(m, user_vec, true, user_bias, k, measure, exclude, -1, items_out,
+                      scores_out, n_out, err);
+}
+
+int mfr_model_similar_items(const mfr_model *m, int32_t item, int32_t k, int measure,
+                            int32_t *items_out, float *scores_out, int32_t *n_out,
+                            mfr_error *err)
+{
+    int rc = check_topk_args("mfr_model_similar_items", m, k, items_out, n_out, err);
+    if (rc != MFR_OK) return rc;
+    *n_out = 0;
+    if (item < 0 || item >= m->n_items)
+        return mfr_seterr(err, MFR_ERR_INVALID, "item index %d is outside the model's 0..%d",
+                          (int)item, (int)m->n_items - 1);
+    const float *row = m->V + (size_t)item * (size_t)m->k_pad;
+    return rank_items(m, row, false, 0.0f, k, measure, NULL, item, items_out, scores_out, n_out,
+                      err);
+}
+
+/* ------------------------------------------------------------------ */
+/* Fold-in                                                              */
+/* ------------------------------------------------------------------ */
+
+/* Factors the symmetric d x d matrix whose lower triangle is in a (row
+ * major) into L L^T in place (lower triangle). Returns the first column
+ * whose pivot is not positive relative to the original diagonal (1e-12),
+ * or -1 on success. */
+static int32_t cholesky_lower(double *a, int32_t d)
+{
+    for (int32_t j = 0; j < d; j++) {
+        double *rj = a + (size_t)j * (size_t)d;
+        double diag = rj[j];
+        double s = diag;
+        for (int32_t p = 0; p < j; p++) s -= rj[p] * rj[p];
+        if (!(s > 1e-12 * fabs(diag)) || !isfinite(s)) return j;
+        double l = sqrt(s);
+        rj[j] = l;
+        for (int32_t i = j + 1; i < d; i++) {
+            double *ri = a + (size_t)i * (size_t)d;
+            double t = ri[j];
+            for (int32_t p = 0; p < j; p++) t -= ri[p] * rj[p];
+            ri[j] = t / l;
+        }
+    }
+    return -1;
+}
+
+int mfr_model_fold_in(const mfr_model *m, const int32_t *items, const float *ratings,
+                      int32_t n, double lambda, float *user_vec_out, float *user_bias_out,
+                      mfr_error *err)
+{
+    if (!m || !user_vec_out || (n > 0 && (!items || !ratings)))
+        return mfr_seterr(err, MFR_ERR_INVALID, "mfr_model_fold_in: %s is NULL",
+                          !m ? "model" : !user_vec_out ? "user_vec_out"
+                                         : !items     ? "items"
+                                                      : "ratings");
+    if (n < 0)
+        return mfr_seterr(err, MFR_ERR_INVALID, "fold-in: n must be >= 0, got %d", (int)n);
+    if (!isfinite(lambda) || lambda < 0.0)
+        return mfr_seterr(err, MFR_ERR_INVALID,
+                          "fold-in: lambda must be a finite number >= 0, got %g", lambda);
+    for (int32_t j = 0; j < n; j++) {
+        if (items[j] < 0 || items[j] >= m->n_items)
+            return mfr_seterr(err, MFR_ERR_INVALID,
+                              "fold-in: rating %d names item index %d, outside the model's "
+                              "0..%d",
+                              (int)j, (int)items[j], (int)m->n_items - 1);
+        if (!isfinite(ratings[j]))
+            return mfr_seterr(err, MFR_ERR_INVALID, "fold-in: rating %d (item index %d) is %g",
+                              (int)j, (int)items[j], (double)ratings[j]);
+    }
+
+    /* Unknowns: the k embedding floats, plus b_u on a model with biases,
+     * whose design column is the constant 1 and whose target is r - b_i. */
+    const int32_t k = m->k, d = k + (m->cfg.bias ? 1 : 0);
+    size_t cells;
+    if (!mfr_mul_size((size_t)d, (size_t)d + 2, &cells) ||
+        !mfr_mul_size(cells, sizeof(double), &cells))
+        return mfr_seterr(err, MFR_ERR_TOO_LARGE, "fold-in: a %d x %d system overflows",
+                          (int)d, (int)d);
+    double *a = calloc(1, cells); /* d x d matrix, the d-vector b, one design row x */
+    if (!a)
+        return mfr_seterr(err, MFR_ERR_NOMEM, "fold-in: out of memory for a %d x %d system",
+                          (int)d, (int)d);
+    double *b = a + (size_t)d * (size_t)d;
+    double *xr = b + d;
+
+    /* A = lambda I + sum_j x_j x_j^T (lower triangle), b = sum_j t_j x_j,
+     * in rating order. */
+    for (int32_t x = 0; x < d; x++) a[(size_t)x * (size_t)d + (size_t)x] = lambda;
+    for (int32_t j = 0; j < n; j++) {
+        const float *v = m->V + (size_t)items[j] * (size_t)m->k_pad;
+        double t = (double)ratings[j];
+        for (int32_t x = 0; x < k; x++) xr[x] = (double)v[x];
+        if (d > k) {
+            xr[k] = 1.0;
+            t -= (double)v[k + 1]; /* b_i */
+        }
+        for (int32_t x = 0; x < d; x++) {
+            double *row = a + (size_t)x * (size_t)d;
+            b[x] += t * xr[x];
+            for (int32_t y = 0; y <= x; y++) row[y] += xr[x] * xr[y];
+        }
+    }
+
+    int rc = MFR_OK;
+    int32_t bad = cholesky_lower(a, d);
+    if (bad >= 0) {
+        rc = mfr_seterr(err, MFR_ERR_INVALID,
+                        "fold-in: the normal equations are singular (pivot %d of %d) with %d "
+                        "ratings and lambda %g; use lambda > 0 or rate more movies",
+                        (int)bad, (int)d, (int)n, lambda);
+        goto done;
+    }
+    /* L y = b (forward), then L^T u = y (backward), both in place in b. */
+    for (int32_t x = 0; x < d; x++) {
+        const double *row = a + (size_t)x * (size_t)d;
+        double t = b[x];
+        for (int32_t p = 0; p < x; p++) t -= row[p] * b[p];
+        b[x] = t / row[x];
+    }
+    for (int32_t x = d - 1; x >= 0; x--) {
+        double t = b[x];
+        for (int32_t p = x + 1; p < d; p++) t -= a[(size_t)p * (size_t)d + (size_t)x] * b[p];
+        b[x] = t / a[(size_t)x * (size_t)d + (size_t)x];
+    }
+    for (int32_t x = 0; x < d; x++) {
+        if (!isfinite((float)b[x])) {
+            rc = mfr_seterr(err, MFR_ERR_INVALID,
+                            "fold-in: the solution is not finite in float (component %d = %g)",
+                            (int)x, b[x]);
+            goto done;
+        }
+    }
+    for (int32_t x = 0; x < k; x++) user_vec_out[x] = (float)b[x];
+    if (user_bias_out) *user_bias_out = d > k ? (float)b[k] : 0.0f;
+done:
+    free(a);
+    return rc;
+}
+
+double mfr_model_fold_in_lambda(const mfr_model *m, int64_t n_train, int32_t n_user_ratings)
+{
+    double lambda = MFR_FOLD_IN_LAMBDA_DEFAULT;
+    if (!m) return lambda;
+    if (n_train > 0 && m->cfg.l2 > 0.0)
+        lambda += m->cfg.l2 * (double)n_train / (double)m->n_users;
+    if (n_user_ratings > 0 && m->cfg.l2_freq > 0.0)
+        lambda += m->cfg.l2_freq * (double)n_user_ratings;
+    return lambda;
+}

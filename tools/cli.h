@@ -6,6 +6,8 @@
 #define MFR_CLI_H
 
 #include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -63,11 +65,46 @@ void jlog_printf(struct json_log *j, const char *fmt, ...) __attribute__((format
 /* Writes data to path atomically (temp file, fsync, rename). */
 int write_file_atomic(const char *path, const char *data, size_t len);
 
+/* Aborts on a broken invariant of the tool itself (never on user input). */
+#define MFR_CLI_ASSERT(x)                                                                    \
+    do {                                                                                     \
+        if (!(x)) {                                                                          \
+            fprintf(stderr, "mfrec: internal error: %s at %s:%d\n", #x, __FILE__, __LINE__); \
+            abort();                                                                         \
+        }                                                                                    \
+    } while (0)
+
+/* Training flags shared by `train` and `eval --folds` (train_opts.c). */
+struct train_opts {
+    mfr_config cfg;
+    int64_t epochs;
+    const char *preset; /* the preset applied ("notebook" by default) */
+    /* `mfrec train` only */
+    const char *data, *split, *out, *log_json, *init_from;
+    int64_t log_every, early_stop;
+    bool quiet;
+};
+void train_opts_init(struct train_opts *o);
+/* Applies the --preset found anywhere in argv (default notebook) to o;
+ * call before parsing the flags so that they override it. */
+int train_opts_preset(int argc, char **argv, struct train_opts *o);
+/* Parses the current flag of `a` into o when it is a model/optimizer flag
+ * (--dim, --epochs, --lr, --beta1, --beta2, --eps, --init-std, --seed,
+ * --threads, --shards, --max-memory, --l2, --l2-freq, --gravity, --bias,
+ * --optimizer, --reduce, --kernels, --preset): returns 1, or -1 after a
+ * usage error; returns 0 for any other flag. */
+int train_opts_flag(struct args *a, struct train_opts *o);
+/* Lists the presets and their flags (for --help). */
+void train_opts_print_presets(FILE *f);
+
 /* The subcommands: argc/argv start after the command name. */
 int cmd_train(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
 int cmd_split(int argc, char **argv);
 int cmd_synth(int argc, char **argv);
+int cmd_recommend(int argc, char **argv);
+int cmd_similar(int argc, char **argv);
+int cmd_norms(int argc, char **argv);
 int cmd_stats(int argc, char **argv);   /* cmd_stats.c */
 int cmd_project(int argc, char **argv); /* cmd_project.c */
 int cmd_export(int argc, char **argv);  /* cmd_export.c */

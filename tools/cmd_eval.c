@@ -19,8 +19,7 @@
 
 static const char eval_help[] =
     "Usage: mfrec eval --model MODEL [--data DIR] --test FILE [-k N] [--train FILE] [--json]\n"
-    "       mfrec eval --folds [--data DIR] [-k N] [--dim K] [--epochs N] [--lr X]\n"
-    "                  [--init-std X] [--seed S] [--threads N] [--json]\n"
+    "       mfrec eval --folds [--data DIR] [-k N] [--preset NAME] [training flags] [--json]\n"
     "\n"
     "Prints MSE, RMSE and MAE of a trained model on a rating file in u.data\n"
     "format, then ranking metrics at k for the model and for a most-popular\n"
@@ -45,8 +44,9 @@ static const char eval_help[] =
     "  --folds         train on uN.base and evaluate on uN.test for N = 1..5\n"
     "  --data DIR      dataset with u1.base .. u5.test (default: $MFREC_DATA,\n"
     "                  else data/ml-100k)\n"
-    "  --dim, --epochs, --lr, --init-std, --seed, --threads   as for `mfrec train`\n"
-    "                  (defaults 30, 1000, 0.001, 1, 300, all cores)\n"
+    "  --preset NAME, --dim, --epochs, --lr, --beta1, --beta2, --eps, --init-std,\n"
+    "  --seed, --threads, --shards, --l2, --l2-freq, --gravity, --bias,\n"
+    "  --optimizer, --reduce, --kernels, --max-memory   as for `mfrec train`\n"
     "Both:\n"
     "  -k N            list length (default 10)\n"
     "  --json          one JSON object on stdout instead of the tables\n"
@@ -59,8 +59,7 @@ struct eval_opts {
     const char *model_path, *data, *test_path, *train_path;
     int32_t k;
     bool json, folds;
-    mfr_config cfg; /* --folds only */
-    int64_t epochs;
+    struct train_opts train; /* --folds only */
     const char *train_flag; /* first training flag seen, for the usage error */
 };
 
@@ -269,7 +268,7 @@ struct fold_result {
     double seconds;
 };
 
-/* Trains on fold `spec`'s base part with o->cfg for o->epochs epochs and
+/* Trains on fold `spec`'s base part with o->cfg for o->train.epochs epochs and
  * evaluates on its test part. */
 static int run_fold(const struct eval_opts *o, const mfr_dataset *ds, const char *spec,
                     struct fold_result *fr, int32_t *n_threads)
@@ -279,14 +278,14 @@ static int run_fold(const struct eval_opts *o, const mfr_dataset *ds, const char
     mfr_trainer *tr = NULL;
     int rc = EXIT_OK;
     double t0 = now_seconds();
-    if (mfr_split_create(ds, spec, o->cfg.seed, &sp, &err) != MFR_OK ||
-        mfr_trainer_create(&o->cfg, ds, mfr_split_train(sp), mfr_split_spec(sp), &tr, &err) !=
+    if (mfr_split_create(ds, spec, o->train.cfg.seed, &sp, &err) != MFR_OK ||
+        mfr_trainer_create(&o->train.cfg, ds, mfr_split_train(sp), mfr_split_spec(sp), &tr, &err) !=
             MFR_OK) {
         rc = runtime_error("fold %s: %s", spec, err.message);
         goto done;
     }
     *n_threads = mfr_trainer_n_threads(tr);
-    for (int64_t e = 0; e < o->epochs; e++) {
+    for (int64_t e = 0; e < o->train.epochs; e++) {
         if (mfr_trainer_step(tr, NULL) != MFR_OK) {
             rc = runtime_error("fold %s, epoch %lld: %s", spec, (long long)e + 1,
                                mfr_trainer_errmsg(tr));
@@ -380,8 +379,8 @@ static void json_folds(const struct eval_opts *o, const char *dir, const struct 
     json_str(dir);
     printf(",\"dim\":%d,\"epochs\":%lld,\"lr\":%.17g,\"init_std\":%.17g,\"seed\":%llu,\"k\":%d,"
            "\"folds\":[",
-           (int)o->cfg.k, (long long)o->epochs, o->cfg.lr, o->cfg.init_std,
-           (unsigned long long)o->cfg.seed, (int)o->k);
+           (int)o->train.cfg.k, (long long)o->train.epochs, o->train.cfg.lr, o->train.cfg.init_std,
+           (unsigned long long)o->train.cfg.seed, (int)o->k);
     for (int f = 0; f < N_FOLDS; f++) {
         printf("%s{\"fold\":\"u%d\",\"train_ratings\":%lld,\"test_ratings\":%lld,\"mse\":",
                f ? "," : "", f + 1, (long long)fr[f].n_train, (long long)fr[f].mt.n);
@@ -434,8 +433,8 @@ static int eval_folds(const struct eval_opts *o)
         if (f == 0) {
             printf("folds u1..u%d of %s: dim %d, epochs %lld, Adam lr %g, init N(0, %g^2), "
                    "seed %llu, threads %d, k %d\n",
-                   N_FOLDS, mfr_dataset_dir(ds), (int)o->cfg.k, (long long)o->epochs,
-                   o->cfg.lr, o->cfg.init_std, (unsigned long long)o->cfg.seed, (int)n_threads,
+                   N_FOLDS, mfr_dataset_dir(ds), (int)o->train.cfg.k, (long long)o->train.epochs,
+                   o->train.cfg.lr, o->train.cfg.init_std, (unsigned long long)o->train.cfg.seed, (int)n_threads,
                    (int)o->k);
             printf("%-4s %7s %6s %7s %7s %7s %7s %8s | %7s %7s %8s %6s %7s\n", "fold", "train",
                    "test", "RMSE", "MAE", kp, kr, kn, kp, kr, kn, "users", "seconds");
@@ -479,24 +478,21 @@ static int parse_eval_flags(int argc, char **argv, struct eval_opts *o)
         if (a.flag[0] != '-') return usage_error("unexpected argument '%s'", a.flag);
         bool known = flag_is(&a, "--model") || flag_is(&a, "--data") || flag_is(&a, "--test") ||
                      flag_is(&a, "--train") || flag_is(&a, "-k") || flag_is(&a, "--k");
-        bool training = flag_is(&a, "--dim") || flag_is(&a, "--epochs") ||
-                        flag_is(&a, "--lr") || flag_is(&a, "--init-std") ||
-                        flag_is(&a, "--seed") || flag_is(&a, "--threads");
-        if (!known && !training) return usage_error("unknown option %s", a.flag);
-        if (training && !o->train_flag) o->train_flag = argv[a.pos - 1];
+        if (!known) {
+            const char *flag_arg = argv[a.pos - 1];
+            int shared = train_opts_flag(&a, &o->train);
+            if (shared < 0) return EXIT_USAGE;
+            if (shared == 0) return usage_error("unknown option %s", a.flag);
+            if (!o->train_flag) o->train_flag = flag_arg;
+            continue;
+        }
         if (!(v = flag_value(&a))) return EXIT_USAGE;
         bool ok = true;
         if (flag_is(&a, "--model")) o->model_path = v;
         else if (flag_is(&a, "--data")) o->data = v;
         else if (flag_is(&a, "--test")) o->test_path = v;
         else if (flag_is(&a, "--train")) o->train_path = v;
-        else if (flag_is(&a, "-k") || flag_is(&a, "--k")) ok = parse_i32(a.flag, v, 1, 1000000, &o->k);
-        else if (flag_is(&a, "--dim")) ok = parse_i32(a.flag, v, 1, 4096, &o->cfg.k);
-        else if (flag_is(&a, "--epochs")) ok = parse_i64(a.flag, v, 0, 1000000000, &o->epochs);
-        else if (flag_is(&a, "--lr")) ok = parse_double(a.flag, v, 1e-12, 1e6, &o->cfg.lr);
-        else if (flag_is(&a, "--init-std")) ok = parse_double(a.flag, v, 0, 1e6, &o->cfg.init_std);
-        else if (flag_is(&a, "--seed")) ok = parse_u64(a.flag, v, &o->cfg.seed);
-        else ok = parse_i32(a.flag, v, 1, 1024, &o->cfg.n_threads);
+        else ok = parse_i32(a.flag, v, 1, 1000000, &o->k);
         if (!ok) return EXIT_USAGE;
     }
     if (o->folds) {
@@ -525,9 +521,10 @@ int cmd_eval(int argc, char **argv)
         fputs(eval_help, stdout);
         return EXIT_OK;
     }
-    struct eval_opts o = {.k = 10, .epochs = 1000};
-    mfr_config_default(&o.cfg);
-    int rc = parse_eval_flags(argc, argv, &o);
+    struct eval_opts o = {.k = 10};
+    train_opts_init(&o.train);
+    int rc = train_opts_preset(argc, argv, &o.train);
+    if (rc == EXIT_OK) rc = parse_eval_flags(argc, argv, &o);
     if (rc != EXIT_OK) return rc;
     return o.folds ? eval_folds(&o) : eval_model(&o);
 }

@@ -101,103 +101,34 @@ static int load_init_from(mfr_trainer *tr, const char *spec)
     return rc;
 }
 
-/* The presets: flags applied before the command line's own. */
-static const struct preset {
-    const char *name;
-    const char *const args[16];
-} presets[] = {
-    {"notebook", {NULL}},
-    /* Tuned on ML-100K u1 (test RMSE 0.925, see README "Accuracy"). */
-    {"accurate", {"--bias", "--dim", "128", "--l2", "0.2", "--lr", "0.01", "--init-std", "0.05",
-                  "--epochs", "400", NULL}},
-    {"ndcg", {"--bias", "--dim", "64", "--l2-freq", "0.1", "--lr", "0.01", "--init-std", "0.05",
-              "--epochs", "300", NULL}},
-};
-
-struct train_opts {
-    mfr_config cfg;
-    const char *data, *split, *out, *log_json, *init_from, *preset;
-    int64_t epochs, log_every, early_stop;
-    bool quiet;
-};
-
-/* Parses flags into o; returns EXIT_OK or EXIT_USAGE (message printed). */
+/* Parses `mfrec train`'s flags into o; EXIT_OK or EXIT_USAGE. */
 static int parse_train_flags(int argc, char **argv, struct train_opts *o)
 {
     struct args a = {.argc = argc, .argv = argv, .pos = 0};
-    mfr_config *cfg = &o->cfg;
     while (next_flag(&a)) {
-        const char *v;
+        int shared = train_opts_flag(&a, o);
+        if (shared < 0) return EXIT_USAGE;
+        if (shared > 0) continue;
         if (flag_is(&a, "--quiet")) {
             o->quiet = true;
             continue;
         }
-        if (flag_is(&a, "--bias")) {
-            cfg->bias = 1;
-            continue;
-        }
         if (a.flag[0] != '-' || a.flag[1] != '-') return usage_error("unexpected argument '%s'", a.flag);
-        if (!(v = flag_value(&a))) return EXIT_USAGE;
+        bool known = flag_is(&a, "--data") || flag_is(&a, "--split") || flag_is(&a, "--init-from") ||
+                     flag_is(&a, "--early-stop") || flag_is(&a, "--log-every") ||
+                     flag_is(&a, "--out") || flag_is(&a, "--log-json");
+        if (!known) return usage_error("unknown option %s", a.flag);
+        const char *v = flag_value(&a);
+        if (!v) return EXIT_USAGE;
         bool ok = true;
         if (flag_is(&a, "--data")) o->data = v;
         else if (flag_is(&a, "--split")) o->split = v;
-        else if (flag_is(&a, "--preset")) continue; /* applied before parsing */
-        else if (flag_is(&a, "--dim")) ok = parse_i32(a.flag, v, 1, 4094, &cfg->k);
-        else if (flag_is(&a, "--epochs")) ok = parse_i64(a.flag, v, 0, 1000000000, &o->epochs);
-        else if (flag_is(&a, "--lr")) ok = parse_double(a.flag, v, 1e-12, 1e6, &cfg->lr);
-        else if (flag_is(&a, "--beta1")) ok = parse_double(a.flag, v, 0, 0.999999, &cfg->beta1);
-        else if (flag_is(&a, "--beta2")) ok = parse_double(a.flag, v, 0, 0.9999999, &cfg->beta2);
-        else if (flag_is(&a, "--eps")) ok = parse_double(a.flag, v, 1e-30, 1, &cfg->eps);
-        else if (flag_is(&a, "--init-std")) ok = parse_double(a.flag, v, 0, 1e6, &cfg->init_std);
         else if (flag_is(&a, "--init-from")) o->init_from = v;
-        else if (flag_is(&a, "--seed")) ok = parse_u64(a.flag, v, &cfg->seed);
-        else if (flag_is(&a, "--threads")) ok = parse_i32(a.flag, v, 1, 1024, &cfg->n_threads);
-        else if (flag_is(&a, "--shards")) ok = parse_i32(a.flag, v, 1, 65536, &cfg->n_shards);
-        else if (flag_is(&a, "--max-memory")) ok = parse_bytes(a.flag, v, &cfg->max_memory);
-        else if (flag_is(&a, "--l2")) ok = parse_double(a.flag, v, 0, 1e9, &cfg->l2);
-        else if (flag_is(&a, "--l2-freq")) ok = parse_double(a.flag, v, 0, 1e9, &cfg->l2_freq);
-        else if (flag_is(&a, "--gravity")) ok = parse_double(a.flag, v, 0, 1e9, &cfg->gravity);
         else if (flag_is(&a, "--early-stop")) ok = parse_i64(a.flag, v, 1, 1000000000, &o->early_stop);
-        else if (flag_is(&a, "--optimizer")) {
-            if (!strcmp(v, "adam")) cfg->optimizer = MFR_OPTIMIZER_ADAM;
-            else if (!strcmp(v, "sgd")) cfg->optimizer = MFR_OPTIMIZER_SGD;
-            else return usage_error("--optimizer must be adam or sgd, got '%s'", v);
-        } else if (flag_is(&a, "--reduce")) {
-            if (!strcmp(v, "shard")) cfg->reduce = MFR_REDUCE_SHARD;
-            else if (!strcmp(v, "owner")) cfg->reduce = MFR_REDUCE_OWNER;
-            else return usage_error("--reduce must be shard or owner, got '%s'", v);
-        } else if (flag_is(&a, "--kernels")) {
-            if (!strcmp(v, "auto")) cfg->kernels = MFR_KERNELS_AUTO;
-            else if (!strcmp(v, "ref")) cfg->kernels = MFR_KERNELS_REF;
-            else if (!strcmp(v, "avx2")) cfg->kernels = MFR_KERNELS_AVX2;
-            else return usage_error("--kernels must be auto, ref or avx2, got '%s'", v);
-        }
         else if (flag_is(&a, "--log-every")) ok = parse_i64(a.flag, v, 0, 1000000000, &o->log_every);
         else if (flag_is(&a, "--out")) o->out = v;
-        else if (flag_is(&a, "--log-json")) o->log_json = v;
-        else return usage_error("unknown option %s", a.flag);
+        else o->log_json = v;
         if (!ok) return EXIT_USAGE;
-    }
-    return EXIT_OK;
-}
-
-/* Finds --preset NAME (or --preset=NAME) on the command line. */
-static int find_preset(int argc, char **argv, const struct preset **out)
-{
-    *out = &presets[0];
-    for (int i = 0; i < argc; i++) {
-        const char *name = NULL;
-        if (!strcmp(argv[i], "--preset")) {
-            if (i + 1 >= argc) return usage_error("option --preset needs a value");
-            name = argv[i + 1];
-        } else if (!strncmp(argv[i], "--preset=", 9)) {
-            name = argv[i] + 9;
-        }
-        if (!name) continue;
-        size_t n = sizeof presets / sizeof *presets, p;
-        for (p = 0; p < n && strcmp(presets[p].name, name); p++) {}
-        if (p == n) return usage_error("--preset must be notebook, accurate or ndcg, got '%s'", name);
-        *out = &presets[p];
     }
     return EXIT_OK;
 }
@@ -207,16 +138,16 @@ int cmd_train(int argc, char **argv)
     g_cmd = "mfrec train";
     if (want_help(argc, argv)) {
         fputs(train_help, stdout);
+        fputs("\nPresets:\n", stdout);
+        train_opts_print_presets(stdout);
         return EXIT_OK;
     }
-    struct train_opts o = {.split = "sklearn:300", .epochs = 1000, .log_every = 100};
-    mfr_config_default(&o.cfg);
-    const struct preset *preset;
-    int prc = find_preset(argc, argv, &preset);
-    if (prc != EXIT_OK) return prc;
-    int pargc = 0;
-    while (preset->args[pargc]) pargc++;
-    if ((prc = parse_train_flags(pargc, (char **)preset->args, &o)) != EXIT_OK ||
+    struct train_opts o;
+    train_opts_init(&o);
+    o.split = "sklearn:300";
+    o.log_every = 100;
+    int prc;
+    if ((prc = train_opts_preset(argc, argv, &o)) != EXIT_OK ||
         (prc = parse_train_flags(argc, argv, &o)) != EXIT_OK)
         return prc;
     mfr_config cfg = o.cfg;
@@ -257,7 +188,7 @@ int cmd_train(int argc, char **argv)
                (long long)mfr_ratings_count(mfr_dataset_ratings(ds)));
         printf("split %s: %lld train, %lld validation\n", mfr_split_spec(sp), (long long)n_train,
                (long long)mfr_ratings_count(test));
-        printf("preset %s | dim %d, epochs %lld, ", preset->name, cfg.k, (long long)epochs);
+        printf("preset %s | dim %d, epochs %lld, ", o.preset, cfg.k, (long long)epochs);
         if (cfg.optimizer == MFR_OPTIMIZER_SGD)
             printf("gradient descent lr %g", cfg.lr);
         else

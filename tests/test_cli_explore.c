@@ -1,0 +1,464 @@
+/*
+ * test_cli_explore.c — `mfrec stats`, `mfrec project` and `mfrec export`
+ * end to end on synthetic data: text tables (UTF-8 titles aligned by code
+ * points), JSON, pictures (PNG and SVG written and non-empty; the file
+ * checks are skipped, with a message, when gnuplot is not on PATH), .npy
+ * and TSV exports read back, usage errors (exit 2) and a model/dataset
+ * mismatch (exit 1).
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+
+#include <cmocka.h>
+
+#include "mfrec.h"
+#include "test_util.h"
+
+static char *g_dir;   /* scratch directory */
+static char *g_data;  /* synthetic dataset the model is trained on */
+static char *g_other; /* same shape, other seed: a different fingerprint */
+static char *g_model;
+static const char *g_bin;
+static int g_gnuplot;       /* gnuplot is on PATH */
+static char *g_out, *g_err; /* last command's stdout and stderr */
+
+/* Runs `ENV mfrec ARGS` (shell fragments; env may be ""); returns the exit
+ * status. */
+__attribute__((format(printf, 2, 3))) static int run_env(const char *env, const char *fmt, ...)
+{
+    char args[4096], cmd[8192];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(args, sizeof args, fmt, ap);
+    va_end(ap);
+    snprintf(cmd, sizeof cmd, "%s '%s' %s >'%s/out.txt' 2>'%s/err.txt' </dev/null", env, g_bin,
+             args, g_dir, g_dir);
+    int st = system(cmd);
+    free(g_out);
+    free(g_err);
+    char *po = tu_path(g_dir, "out.txt"), *pe = tu_path(g_dir, "err.txt");
+    g_out = tu_read_file(po, NULL);
+    g_err = tu_read_file(pe, NULL);
+    free(po);
+    free(pe);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+#define run(...) run_env("", __VA_ARGS__)
+
+static void expect_in(const char *hay, const char *needle)
+{
+    if (!hay || !strstr(hay, needle)) fail_msg("expected '%s' in:\n%s", needle, hay ? hay : "(null)");
+}
+
+/* Lines of a file (0 when it does not exist). */
+static int count_lines(const char *path)
+{
+    size_t n;
+    char *s = tu_read_file(path, &n);
+    if (!s) return 0;
+    int lines = 0;
+    for (size_t x = 0; x < n; x++) lines += s[x] == '\n';
+    free(s);
+    return lines;
+}
+
+/* Fails unless dir/name exists and is not empty. */
+static void expect_file(const char *dir, const char *name)
+{
+    char *p = tu_path(dir, name);
+    struct stat st;
+    if (stat(p, &st) != 0 || st.st_size == 0) fail_msg("%s is missing or empty", p);
+    free(p);
+}
+
+static int setup(void **state)
+{
+    (void)state;
+    g_bin = getenv("MFREC_BIN");
+    if (!g_bin) tu_skip_all("MFREC_BIN is not set (run through meson test)");
+    g_dir = tu_mkdtemp();
+    g_data = tu_path(g_dir, "data");
+    g_other = tu_path(g_dir, "other");
+    g_model = tu_path(g_dir, "m.bin");
+    g_gnuplot = system("command -v gnuplot >/dev/null 2>&1") == 0;
+    if (!g_gnuplot)
+        fprintf(stderr, "NOTE: gnuplot is not on PATH: the picture files are not checked, only "
+                        "that --plot fails with a clear error (exit 1)\n");
+    const char *synth = "synth --users 120 --items 80 --ratings 3000 --rank 4";
+    if (run("%s --seed 3 --out '%s'", synth, g_data) != 0 ||
+        run("%s --seed 4 --out '%s'", synth, g_other) != 0 ||
+        run("train --data '%s' --split random:0.2 --dim 6 --epochs 30 --lr 0.05 --threads 1 "
+            "--quiet --out '%s'",
+            g_data, g_model) != 0) {
+        fprintf(stderr, "set-up failed: %s\n", g_err);
+        return -1;
+    }
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    tu_rmtree(g_dir);
+    free(g_dir);
+    free(g_data);
+    free(g_other);
+    free(g_model);
+    free(g_out);
+    free(g_err);
+    return 0;
+}
+
+static void test_usage_errors(void **state)
+{
+    (void)state;
+    for (const char *c = "stats\0project\0export\0"; *c; c += strlen(c) + 1) {
+        assert_int_equal(run("%s --help", c), 0);
+        expect_in(g_out, "Usage: mfrec ");
+        expect_in(g_out, c);
+    }
+    assert_int_equal(run("--help"), 0);
+    expect_in(g_out, "stats");
+    expect_in(g_out, "project");
+    expect_in(g_out, "export");
+    assert_int_equal(run("stats --bogus"), 2);
+    expect_in(g_err, "unknown option --bogus");
+    assert_int_equal(run("stats --bins 0"), 2);
+    expect_in(g_err, "--bins must be an integer in 1..1000, got '0'");
+    assert_int_equal(run("stats --top"), 2);
+    expect_in(g_err, "--top needs a value");
+    assert_int_equal(run("stats --json=yes"), 2);
+    assert_int_equal(run("project --plot x"), 2);
+    expect_in(g_err, "--model is required");
+    assert_int_equal(run("project --model '%s' --top -1", g_model), 2);
+    expect_in(g_err, "--top");
+    assert_int_equal(run("project --model '%s' --genre Nope", g_model), 2);
+    expect_in(g_err, "no genre named 'Nope'");
+    expect_in(g_err, "'Drama'"); /* the known genres are listed */
+    assert_int_equal(run("export '%s/x'", g_dir), 2);
+    expect_in(g_err, "--model is required");
+    assert_int_equal(run("export --model '%s'", g_model), 2);
+    expect_in(g_err, "output directory is required");
+    assert_int_equal(run("export --model '%s' --format xml '%s/x'", g_model, g_dir), 2);
+    expect_in(g_err, "--format must be npy, tsv or both, got 'xml'");
+    assert_int_equal(run("export --model '%s' '%s/x' '%s/y'", g_model, g_dir, g_dir), 2);
+    expect_in(g_err, "only one output directory");
+    char *x = tu_path(g_dir, "x");
+    assert_false(tu_exists(x));
+    free(x);
+}
+
+static void test_stats_text_and_json(void **state)
+{
+    (void)state;
+    assert_int_equal(run("stats --data '%s'", g_data), 0);
+    expect_in(g_out, "120 users, 80 movies, 3000 ratings");
+    expect_in(g_out, "user age");
+    expect_in(g_out, "ratings per user");
+    expect_in(g_out, "mean rating per user");
+    expect_in(g_out, "Users by sex");
+    expect_in(g_out, "Users by occupation");
+    expect_in(g_out, "Most rated movies");
+    expect_in(g_out, "Best rated movies (more than 20 ratings)");
+    expect_in(g_out, "Movies by genre");
+    /* --data defaults to $MFREC_DATA */
+    char env[4096];
+    snprintf(env, sizeof env, "MFREC_DATA='%s'", g_data);
+    assert_int_equal(run_env(env, "stats --top 3"), 0);
+    expect_in(g_out, "120 users, 80 movies, 3000 ratings");
+    expect_in(g_out, "\n   3  ");
+    assert_null(strstr(g_out, "\n   4  "));
+
+    assert_int_equal(run("stats --data '%s' --json --bins 5", g_data), 0);
+    assert_true(g_out[0] == '{');
+    assert_int_equal(g_out[strlen(g_out) - 2], '}');
+    expect_in(g_out, "\"users\":{\"count\":120,\"age\":{\"count\":120,\"mean\":");
+    expect_in(g_out, "\"ratings\":{\"count\":3000,");
+    expect_in(g_out, "\"ratings_per_user\":{\"summary\":{\"count\":120,");
+    expect_in(g_out, "\"most_rated\":[{\"id\":");
+    expect_in(g_out, "\"best_rated\":{\"min_ratings_exclusive\":20,");
+    expect_in(g_out, "\"genres\":[{\"name\":");
+    /* 5 bins: 6 edges, 5 counts, and the per-user counts add up to 120 */
+    const char *h = strstr(g_out, "\"ratings_per_user\"");
+    assert_non_null(h);
+    h = strstr(h, "\"counts\":[");
+    assert_non_null(h);
+    long total = 0;
+    int n = 0;
+    for (const char *p = h + 10; *p != ']'; n++) {
+        char *end;
+        total += strtol(p, &end, 10);
+        p = *end == ',' ? end + 1 : end;
+    }
+    assert_int_equal(n, 5);
+    assert_int_equal(total, 120);
+
+    assert_int_equal(run("stats --data '%s/missing'", g_dir), 1);
+    expect_in(g_err, "missing");
+}
+
+/* A tiny dataset with Latin-1 titles (converted to UTF-8 by the loader) of
+ * different byte and code point lengths: the columns after the titles must
+ * line up by code points. */
+static void test_stats_aligns_utf8_titles(void **state)
+{
+    (void)state;
+    char *d = tu_path(g_dir, "utf8");
+    char cmd[4096];
+    snprintf(cmd, sizeof cmd, "mkdir -p '%s'", d);
+    assert_int_equal(system(cmd), 0);
+    const char *flags = "|0|0|0|0|0|0|0|0|1|0|0|0|0|0|0|0|0|0|0\n";
+    char item[1024];
+    snprintf(item, sizeof item,
+             "1|Mis\xe9rables, Les (1995)|01-Jan-1995||http://x%s"
+             "2|Plain (1990)|01-Jan-1990||http://x%s"
+             "3|\xc9t\xe9 \xe0 \xc9vreux (1999)|01-Jan-1999||http://x%s",
+             flags, flags, flags);
+    tu_write_file(d, "u.item", item, (size_t)-1);
+    tu_write_file(d, "u.data",
+                  "1\t1\t5\t1\n2\t1\t4\t1\n3\t1\t3\t1\n1\t2\t2\t1\n2\t2\t2\t1\n1\t3\t4\t1\n",
+                  (size_t)-1);
+    assert_int_equal(run("stats --data '%s' --min-ratings 0", d), 0);
+    expect_in(g_out, "Mis\xc3\xa9rables, Les (1995)");
+    const char *t = strstr(g_out, "Most rated movies");
+    assert_non_null(t);
+    /* The display column (code points) where "ratings"/the count ends must
+     * be the same on the header and the three rows. */
+    int cols[4], rows = 0;
+    const char *line = strchr(t, '\n') + 1;
+    while (rows < 4 && *line && *line != '\n') {
+        const char *eol = strchr(line, '\n');
+        /* Scan back over the last field (the mean) and the gap before it. */
+        const char *p = eol;
+        while (p > line && p[-1] != ' ') p--;
+        while (p > line && p[-1] == ' ') p--;
+        int w = 0;
+        for (const char *q = line; q < p; q++) w += ((unsigned char)*q & 0xC0) != 0x80;
+        cols[rows++] = w;
+        line = eol + 1;
+    }
+    assert_int_equal(rows, 4);
+    for (int r = 1; r < 4; r++)
+        if (cols[r] != cols[0]) fail_msg("row %d ends its count at column %d, header at %d:\n%s", r, cols[r], cols[0], t);
+    free(d);
+}
+
+static void test_plots(void **state)
+{
+    (void)state;
+    char *sp = tu_path(g_dir, "stats_plots"), *pp = tu_path(g_dir, "project_plots");
+    if (!g_gnuplot) {
+        fprintf(stderr, "SKIPPED picture file checks: gnuplot is not on PATH\n");
+        assert_int_equal(run("stats --data '%s' --plot '%s'", g_data, sp), 1);
+        expect_in(g_err, "gnuplot");
+        assert_int_equal(run("project --model '%s' --plot '%s'", g_model, pp), 1);
+        expect_in(g_err, "gnuplot");
+    } else {
+        assert_int_equal(run("stats --data '%s' --plot '%s'", g_data, sp), 0);
+        const char *names[] = {"ratings_per_user", "mean_rating_per_user", "ratings_per_movie"};
+        for (int n = 0; n < 3; n++) {
+            char f[128];
+            for (int e = 0; e < 4; e++) {
+                snprintf(f, sizeof f, "%s.%s", names[n], (const char *[]){"png", "svg", "dat", "gp"}[e]);
+                expect_file(sp, f);
+            }
+        }
+        /* --json keeps stdout pure JSON */
+        assert_int_equal(run("stats --data '%s' --json --plot '%s'", g_data, sp), 0);
+        assert_null(strstr(g_out, "wrote"));
+        expect_in(g_err, "wrote");
+
+        assert_int_equal(run("project --model '%s' --plot '%s'", g_model, pp), 0);
+        expect_in(g_out, "PC1 explains");
+        expect_file(pp, "projection.png");
+        expect_file(pp, "projection.svg");
+        expect_file(pp, "embedding_norms.png");
+        expect_file(pp, "embedding_norms.svg");
+        char *png = tu_path(pp, "projection.png");
+        size_t len;
+        char *bytes = tu_read_file(png, &len);
+        assert_true(len > 8 && !memcmp(bytes, "\x89PNG\r\n\x1a\n", 8));
+        free(bytes);
+        free(png);
+        char *svg = tu_path(pp, "projection.svg");
+        bytes = tu_read_file(svg, &len);
+        expect_in(bytes, "<svg");
+        expect_in(bytes, "PCA"); /* the title */
+        free(bytes);
+        free(svg);
+        /* one genre against the rest */
+        assert_int_equal(run("project --model '%s' --plot '%s' --genre drama", g_model, pp), 0);
+        char *gp = tu_path(pp, "projection.gp");
+        bytes = tu_read_file(gp, &len);
+        expect_in(bytes, "'Drama'");
+        expect_in(bytes, "'other genres'");
+        free(bytes);
+        free(gp);
+        /* The learning curves, once `mfrec train` has --plot. */
+        assert_int_equal(run("train --help"), 0);
+        if (strstr(g_out, "--plot")) {
+            char *lp = tu_path(g_dir, "train_plots");
+            assert_int_equal(run("train --data '%s' --split random:0.2 --dim 4 --epochs 10 "
+                                 "--log-every 1 --threads 1 --quiet --plot '%s'",
+                                 g_data, lp),
+                             0);
+            expect_file(lp, "learning_curve.png");
+            expect_file(lp, "learning_curve.svg");
+            free(lp);
+        } else {
+            fprintf(stderr, "SKIPPED learning-curve check: `mfrec train` has no --plot yet\n");
+        }
+    }
+    /* Without gnuplot on PATH: a clear error and exit 1 (sh is found by
+     * its absolute path in system()). */
+    char *np = tu_path(g_dir, "no_gnuplot");
+    assert_int_equal(run_env("PATH=/nonexistent", "stats --data '%s' --plot '%s'", g_data, np), 1);
+    expect_in(g_err, "gnuplot, which is not on PATH");
+    assert_int_equal(run_env("PATH=/nonexistent", "project --model '%s' --plot '%s'", g_model, np), 1);
+    expect_in(g_err, "gnuplot, which is not on PATH");
+    assert_false(tu_exists(np));
+    free(np);
+    free(sp);
+    free(pp);
+}
+
+static void test_project_text_and_coordinates(void **state)
+{
+    (void)state;
+    char *tsv = tu_path(g_dir, "coords.tsv");
+    assert_int_equal(run("project --model '%s' --out '%s' --top 2", g_model, tsv), 0);
+    expect_in(g_out, "PCA of 80 movie embeddings (k 6)");
+    expect_in(g_out, "PC1 explains");
+    expect_in(g_out, "PC2, highest:");
+    expect_in(g_out, "Embedding norm, lowest:");
+    assert_int_equal(count_lines(tsv), 81);
+    char *text = tu_read_file(tsv, NULL);
+    assert_true(!strncmp(text, "item_id\ttitle\tgenre\tpc1\tpc2\tnorm\n", 33));
+    free(text);
+    /* The same output twice: deterministic. */
+    char *first = strdup(g_out);
+    assert_int_equal(run("project --model '%s' --out '%s' --top 2", g_model, tsv), 0);
+    assert_string_equal(first, g_out);
+    free(first);
+    /* A subset by rating count. */
+    assert_int_equal(run("project --model '%s' --min-ratings 40 --out '%s'", g_model, tsv), 0);
+    expect_in(g_out, "the movies with at least 40 ratings");
+    assert_true(count_lines(tsv) < 81);
+    assert_int_equal(run("project --model '%s' --min-ratings 100000", g_model), 1);
+    expect_in(g_err, "no movie has at least 100000 ratings");
+    free(tsv);
+}
+
+static void test_export(void **state)
+{
+    (void)state;
+    char *out = tu_path(g_dir, "export");
+    assert_int_equal(run("export --model '%s' --format npy '%s'", g_model, out), 0);
+    char *up = tu_path(out, "U.npy"), *vp = tu_path(out, "V.npy");
+    int64_t rows, cols;
+    float *U = NULL, *V = NULL;
+    mfr_error err = {0};
+    assert_int_equal(mfr_npy_read_f32(up, &rows, &cols, &U, &err), MFR_OK);
+    assert_int_equal(rows, 120);
+    assert_int_equal(cols, 6);
+    assert_int_equal(mfr_npy_read_f32(vp, &rows, &cols, &V, &err), MFR_OK);
+    assert_int_equal(rows, 80);
+    assert_int_equal(cols, 6);
+    /* The arrays are the model's factors. */
+    mfr_model *m = NULL;
+    assert_int_equal(mfr_model_load(g_model, &m, &err), MFR_OK);
+    float row[6];
+    assert_int_equal(mfr_model_item_vector(m, 79, row), MFR_OK);
+    assert_memory_equal(row, V + 79 * 6, sizeof row);
+    assert_int_equal(mfr_model_user_vector(m, 5, row), MFR_OK);
+    assert_memory_equal(row, U + 5 * 6, sizeof row);
+    char *ui = tu_path(out, "user_ids.txt"), *ii = tu_path(out, "item_ids.txt");
+    assert_int_equal(count_lines(ui), 120);
+    assert_int_equal(count_lines(ii), 80);
+    char *vt = tu_path(out, "vectors.tsv");
+    assert_false(tu_exists(vt)); /* npy only */
+
+    assert_int_equal(run("export --model '%s' --format tsv --out '%s'", g_model, out), 0);
+    char *mt = tu_path(out, "metadata.tsv");
+    assert_int_equal(count_lines(vt), 80);
+    assert_int_equal(count_lines(mt), 81);
+    char *meta = tu_read_file(mt, NULL);
+    assert_true(!strncmp(meta, "title\tgenres\tratings\n", 20));
+    /* The rating counts add up to the dataset's ratings. */
+    long total = 0;
+    for (const char *l = strchr(meta, '\n') + 1; *l; l = strchr(l, '\n') + 1) {
+        const char *eol = strchr(l, '\n'), *tab = eol;
+        assert_non_null(eol);
+        while (tab > l && *tab != '\t') tab--;
+        assert_true(*tab == '\t');
+        total += strtol(tab + 1, NULL, 10);
+    }
+    assert_int_equal(total, 3000);
+    free(meta);
+    /* vectors.tsv row 80 is V's last row, to float precision. */
+    char *vec = tu_read_file(vt, NULL);
+    const char *last = vec;
+    for (int l = 0; l < 79; l++) last = strchr(last, '\n') + 1;
+    for (int j = 0; j < 6; j++) {
+        char *end;
+        float v = strtof(last, &end);
+        assert_true(v == V[79 * 6 + j]);
+        last = end;
+    }
+    free(vec);
+
+    /* both formats at once (the default) */
+    char *both = tu_path(g_dir, "export_both");
+    assert_int_equal(run("export --model '%s' '%s'", g_model, both), 0);
+    const char *files[] = {"U.npy", "V.npy", "user_ids.txt", "item_ids.txt", "vectors.tsv", "metadata.tsv"};
+    for (int f = 0; f < 6; f++) expect_file(both, files[f]);
+
+    mfr_model_destroy(m);
+    mfr_free(U);
+    mfr_free(V);
+    free(up);
+    free(vp);
+    free(ui);
+    free(ii);
+    free(vt);
+    free(mt);
+    free(both);
+    free(out);
+}
+
+static void test_model_data_mismatch(void **state)
+{
+    (void)state;
+    char *out = tu_path(g_dir, "never");
+    assert_int_equal(run("project --model '%s' --data '%s'", g_model, g_other), 1);
+    expect_in(g_err, "fingerprint");
+    assert_int_equal(run("export --model '%s' --data '%s' '%s'", g_model, g_other, out), 1);
+    expect_in(g_err, "fingerprint");
+    assert_false(tu_exists(out));
+    assert_int_equal(run("export --model '%s/none.bin' '%s'", g_dir, out), 1);
+    expect_in(g_err, "none.bin");
+    assert_false(tu_exists(out));
+    free(out);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_usage_errors),
+        cmocka_unit_test(test_stats_text_and_json),
+        cmocka_unit_test(test_stats_aligns_utf8_titles),
+        cmocka_unit_test(test_plots),
+        cmocka_unit_test(test_project_text_and_coordinates),
+        cmocka_unit_test(test_export),
+        cmocka_unit_test(test_model_data_mismatch),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}

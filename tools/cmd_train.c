@@ -30,7 +30,7 @@ static const char train_help[] =
     "Presets (flags given beside a preset override it):\n"
     "  --preset NAME        notebook (default): the teaching notebook's experiment\n"
     "                       accurate: biased MF tuned for test RMSE (see README)\n"
-    "                       ndcg: tuned for NDCG@10 (see README)\n"
+    "                       ndcg: gravity-regularized, tuned for NDCG@10 (see README)\n"
     "Data:\n"
     "  --data DIR           dataset directory (default: $MFREC_DATA, else data/ml-100k)\n"
     "  --split SPEC         sklearn:SEED[:FRAC] | u1..u5 | ua | ub | random:FRAC\n"

@@ -20,8 +20,10 @@ static const struct preset {
     {"accurate", "biased MF with L2, tuned for test RMSE",
      {"--bias", "--dim", "128", "--l2", "0.2", "--lr", "0.01", "--init-std", "0.05", "--epochs",
       "400", NULL}},
-    {"ndcg", "biased MF with rating-weighted L2, for NDCG@10",
-     {"--bias", "--dim", "64", "--l2-freq", "0.1", "--lr", "0.01", "--init-std", "0.05",
+    /* Tuned on ML-100K u1: NDCG@10 0.479 vs 0.245 for popularity. Gravity
+     * pulls the scores of unobserved pairs towards 0, which ranking needs. */
+    {"ndcg", "gravity-regularized MF, tuned for NDCG@10",
+     {"--dim", "32", "--gravity", "20", "--l2", "0.5", "--lr", "0.01", "--init-std", "0.1",
       "--epochs", "300", NULL}},
 };
 

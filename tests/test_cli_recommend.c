@@ -1,0 +1,513 @@
+/*
+ * test_cli_recommend.c — `mfrec recommend`, `mfrec similar` and `mfrec
+ * norms` end to end: exit codes (0 ok, 1 runtime, 2 usage), messages that
+ * name the flag, the title or file:line, and the output's content (ids and
+ * titles of the dataset, exclusions, k past the catalogue, ordering, the
+ * same output for any thread count). Runs on a synthetic dataset and on a
+ * tiny hand-made one whose titles exercise exact, substring, ambiguous,
+ * duplicate and comma-containing matches.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+
+#include <cmocka.h>
+
+#include "test_util.h"
+
+static char *g_dir;            /* scratch directory */
+static char *g_data, *g_model; /* synthetic dataset and a model trained on it */
+static char *g_hm, *g_hm_model; /* hand-made dataset and its model */
+static const char *g_bin;
+static char *g_out, *g_err; /* last command's stdout and stderr */
+
+/* Runs `ENV mfrec ARGS` (shell fragments; env may be ""); returns the exit
+ * status and keeps stdout and stderr in g_out and g_err. */
+__attribute__((format(printf, 2, 3))) static int run_env(const char *env, const char *fmt, ...)
+{
+    char args[4096], cmd[8192];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(args, sizeof args, fmt, ap);
+    va_end(ap);
+    snprintf(cmd, sizeof cmd, "%s '%s' %s >'%s/out.txt' 2>'%s/err.txt' </dev/null", env, g_bin,
+             args, g_dir, g_dir);
+    int st = system(cmd);
+    free(g_out);
+    free(g_err);
+    char *po = tu_path(g_dir, "out.txt"), *pe = tu_path(g_dir, "err.txt");
+    g_out = tu_read_file(po, NULL);
+    g_err = tu_read_file(pe, NULL);
+    free(po);
+    free(pe);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+#define run(...) run_env("", __VA_ARGS__)
+
+static void expect_in(const char *hay, const char *needle)
+{
+    if (!hay || !strstr(hay, needle)) fail_msg("expected '%s' in:\n%s", needle, hay ? hay : "(null)");
+}
+
+static void expect_not_in(const char *hay, const char *needle)
+{
+    if (hay && strstr(hay, needle)) fail_msg("did not expect '%s' in:\n%s", needle, hay);
+}
+
+/* Lines of text that are table rows: they start with blanks and a rank. */
+static int count_rows(const char *text)
+{
+    int n = 0;
+    for (const char *p = text; p && *p;) {
+        int rank;
+        long long id;
+        double score;
+        if (sscanf(p, "%d %lld %lf", &rank, &id, &score) == 3 && rank == n + 1) n++;
+        const char *nl = strchr(p, '\n');
+        p = nl ? nl + 1 : NULL;
+    }
+    return n;
+}
+
+/* The ratings of u.data in `dir` by user `user` (raw ids): item flags. */
+static int rated_by(const char *dir, long user, unsigned char *flags, int n_flags)
+{
+    char *path = tu_path(dir, "u.data");
+    char *text = tu_read_file(path, NULL);
+    free(path);
+    int n = 0;
+    for (const char *p = text; p && *p;) {
+        long u, i;
+        if (sscanf(p, "%ld %ld", &u, &i) == 2 && u == user && i > 0 && i <= n_flags && !flags[i - 1]) {
+            flags[i - 1] = 1;
+            n++;
+        }
+        const char *nl = strchr(p, '\n');
+        p = nl ? nl + 1 : NULL;
+    }
+    free(text);
+    return n;
+}
+
+/* Ratings per movie (raw ids 1..n_flags) in u.data of `dir`. */
+static void count_ratings(const char *dir, long *counts, int n_flags)
+{
+    char *path = tu_path(dir, "u.data");
+    char *text = tu_read_file(path, NULL);
+    free(path);
+    for (const char *p = text; p && *p;) {
+        long u, i;
+        if (sscanf(p, "%ld %ld", &u, &i) == 2 && i > 0 && i <= n_flags) counts[i - 1]++;
+        const char *nl = strchr(p, '\n');
+        p = nl ? nl + 1 : NULL;
+    }
+    free(text);
+}
+
+/* The hand-made dataset: titles for the matching rules, 12 users. */
+static const char *const hm_titles[] = {
+    "Heat (1995)",                /* 1: exact beats the substring "heat" */
+    "Heat Wave (1990)",           /* 2 */
+    "Usual Suspects, The (1995)", /* 3: a comma in the title */
+    "Chasing Amy (1997)",         /* 4: duplicate title */
+    "Chasing Amy (1997)",         /* 5 */
+    "Fargo (1996)",               /* 6 */
+    "Star Wars (1977)",           /* 7 */
+    "Return of the Jedi (1983)",  /* 8 */
+    "Aladdin (1992)",             /* 9 */
+    "Aladdin and the King of Thieves (1996)", /* 10 */
+};
+#define HM_ITEMS 10
+#define HM_USERS 12
+
+static void write_handmade(const char *dir)
+{
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd, "mkdir -p '%s'", dir);
+    assert_int_equal(system(cmd), 0);
+    char buf[8192];
+    size_t len = 0;
+    for (int i = 0; i < HM_ITEMS; i++) {
+        len += (size_t)snprintf(buf + len, sizeof buf - len,
+                                "%d|%s|01-Jan-1995||http://example.invalid/%d", i + 1,
+                                hm_titles[i], i + 1);
+        for (int g = 0; g < 19; g++)
+            len += (size_t)snprintf(buf + len, sizeof buf - len, "|%d", g == 1 + i % 5 || g == 8);
+        len += (size_t)snprintf(buf + len, sizeof buf - len, "\n");
+    }
+    tu_write_file(dir, "u.item", buf, len);
+    len = 0;
+    for (int u = 1; u <= HM_USERS; u++)
+        for (int i = 1; i <= HM_ITEMS; i++)
+            if ((u * 3 + i) % 4 != 0)
+                len += (size_t)snprintf(buf + len, sizeof buf - len, "%d\t%d\t%d\t%d\n", u, i,
+                                        1 + (u * i + u) % 5, 880000000 + u * 100 + i);
+    tu_write_file(dir, "u.data", buf, len);
+}
+
+static int setup(void **state)
+{
+    (void)state;
+    g_bin = getenv("MFREC_BIN");
+    if (!g_bin) tu_skip_all("MFREC_BIN is not set (run through meson test)");
+    g_dir = tu_mkdtemp();
+    g_data = tu_path(g_dir, "data");
+    g_model = tu_path(g_dir, "m.bin");
+    g_hm = tu_path(g_dir, "hm");
+    g_hm_model = tu_path(g_dir, "hm.bin");
+    if (run("synth --users 120 --items 80 --ratings 3000 --rank 4 --seed 3 --out '%s'", g_data) != 0 ||
+        run("train --data '%s' --split random:0.2 --dim 6 --epochs 60 --lr 0.05 --quiet --out '%s'",
+            g_data, g_model) != 0) {
+        fprintf(stderr, "setup failed: %s\n", g_err);
+        return -1;
+    }
+    write_handmade(g_hm);
+    if (run("train --data '%s' --split random:0.2 --dim 3 --epochs 40 --lr 0.05 --quiet --out '%s'",
+            g_hm, g_hm_model) != 0) {
+        fprintf(stderr, "setup failed: %s\n", g_err);
+        return -1;
+    }
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    tu_rmtree(g_dir);
+    free(g_dir);
+    free(g_data);
+    free(g_model);
+    free(g_hm);
+    free(g_hm_model);
+    free(g_out);
+    free(g_err);
+    return 0;
+}
+
+static void test_help_and_usage_errors(void **state)
+{
+    (void)state;
+    assert_int_equal(run("--help"), 0);
+    expect_in(g_out, "recommend");
+    expect_in(g_out, "similar");
+    expect_in(g_out, "norms");
+    for (const char *c = "recommend\0similar\0norms\0"; *c; c += strlen(c) + 1) {
+        assert_int_equal(run("%s --help", c), 0);
+        expect_in(g_out, "Usage: mfrec");
+        assert_int_equal(run("%s --bogus 1", c), 2);
+        expect_in(g_err, "unknown option --bogus");
+        assert_int_equal(run("%s", c), 2);
+        expect_in(g_err, "--model is required");
+    }
+    assert_int_equal(run("recommend --model '%s'", g_model), 2);
+    expect_in(g_err, "one of --user, --rate or --ratings-file is required");
+    assert_int_equal(run("recommend --model '%s' --user 1 --rate 'a=5'", g_model), 2);
+    expect_in(g_err, "exclude each other");
+    assert_int_equal(run("recommend --model '%s' --rate 'a=5' --exclude-rated", g_model), 2);
+    expect_in(g_err, "--exclude-rated goes with --user");
+    assert_int_equal(run("recommend --model '%s' --user 1 -k 0", g_model), 2);
+    expect_in(g_err, "-k must be an integer in 1..1000000, got '0'");
+    assert_int_equal(run("recommend --model '%s' --user abc", g_model), 2);
+    expect_in(g_err, "--user must be an integer");
+    assert_int_equal(run("recommend --model '%s' --user 1 --measure euclid", g_model), 2);
+    expect_in(g_err, "--measure must be dot or cosine, got 'euclid'");
+    assert_int_equal(run("recommend --model '%s' --rate 'a=5' --lambda -1", g_model), 2);
+    expect_in(g_err, "--lambda");
+    assert_int_equal(run("recommend --model '%s' --user", g_model), 2);
+    expect_in(g_err, "--user needs a value");
+    assert_int_equal(run("similar --model '%s'", g_model), 2);
+    expect_in(g_err, "--movie is required");
+    assert_int_equal(run("similar --model '%s' --movie x --measure l1", g_model), 2);
+    expect_in(g_err, "--measure must be dot or cosine");
+    assert_int_equal(run("norms --model '%s' --bins 0", g_model), 2);
+    expect_in(g_err, "--bins must be an integer in 1..1000, got '0'");
+}
+
+static void test_runtime_errors(void **state)
+{
+    (void)state;
+    assert_int_equal(run("recommend --model '%s/missing.bin' --user 1", g_dir), 1);
+    expect_in(g_err, "missing.bin");
+    assert_int_equal(run("recommend --model '%s' --user 9999", g_model), 1);
+    expect_in(g_err, "--user: no user has id 9999");
+    /* the model's dataset is checked: another dataset is refused */
+    assert_int_equal(run("recommend --model '%s' --data '%s' --user 1", g_model, g_hm), 1);
+    expect_in(g_err, "--data");
+    expect_in(g_err, "model has");
+    assert_int_equal(run("similar --model '%s' --data '%s' --movie heat", g_model, g_hm), 1);
+    assert_int_equal(run("norms --model '%s' --data '%s/nowhere'", g_model, g_dir), 1);
+    expect_in(g_err, "nowhere");
+}
+
+static void test_recommend_user(void **state)
+{
+    (void)state;
+    /* the data directory recorded in the model is the default */
+    assert_int_equal(run("recommend --model '%s' --user 5", g_model), 0);
+    expect_in(g_out, "user 5 (");
+    expect_in(g_out, "top 10 by dot");
+    expect_in(g_out, "Synthetic Movie ");
+    expect_in(g_out, "[");
+    assert_int_equal(count_rows(g_out), 10);
+    char *plain = strdup(g_out);
+
+    /* same output for any thread count */
+    assert_int_equal(run_env("OMP_NUM_THREADS=3", "recommend --model '%s' --data '%s' --user 5",
+                             g_model, g_data),
+                     0);
+    assert_string_equal(g_out, plain);
+    free(plain);
+
+    /* k past the catalogue: every movie, once */
+    assert_int_equal(run("recommend --model '%s' --user 5 -k 500 --measure cosine", g_model), 0);
+    expect_in(g_out, "(only 80 movies in the catalogue)");
+    assert_int_equal(count_rows(g_out), 80);
+
+    /* --exclude-rated: the rated movies never appear */
+    unsigned char rated[80] = {0};
+    int n_rated = rated_by(g_data, 5, rated, 80);
+    assert_true(n_rated > 0);
+    assert_int_equal(run("recommend --model '%s' --user 5 -k 500 --exclude-rated", g_model), 0);
+    char want[128];
+    snprintf(want, sizeof want, "user 5 (%d ratings)", n_rated);
+    expect_in(g_out, want);
+    snprintf(want, sizeof want, "(only %d movies are left after the exclusions)", 80 - n_rated);
+    expect_in(g_out, want);
+    assert_int_equal(count_rows(g_out), 80 - n_rated);
+    double prev = 1e300;
+    for (const char *p = g_out; p && *p;) {
+        int rank;
+        long long id;
+        double score;
+        if (sscanf(p, "%d %lld %lf", &rank, &id, &score) == 3) {
+            assert_true(id >= 1 && id <= 80);
+            assert_false(rated[id - 1]);
+            assert_true(score <= prev); /* best first */
+            prev = score;
+        }
+        const char *nl = strchr(p, '\n');
+        p = nl ? nl + 1 : NULL;
+    }
+}
+
+static void test_similar(void **state)
+{
+    (void)state;
+    /* "movie 7" matches Synthetic Movie 7 and 70..79: the first is used */
+    assert_int_equal(run("similar --model '%s' --movie 'MOVIE 7'", g_model), 0);
+    expect_in(g_out, "11 movies match 'MOVIE 7'; using the first");
+    expect_in(g_out, "Synthetic Movie 70 (");
+    expect_in(g_out, "Synthetic Movie 79 (");
+    expect_in(g_out, "movie 7: Synthetic Movie 7 (");
+    expect_in(g_out, "nearest 6 by cosine");
+    assert_int_equal(count_rows(g_out), 6);
+    /* the movie itself is never its own neighbour; cosines are in [-1, 1] */
+    const char *table = strstr(g_out, "rank");
+    assert_non_null(table);
+    for (const char *p = table; p && *p;) {
+        int rank;
+        long long id;
+        double score;
+        if (sscanf(p, "%d %lld %lf", &rank, &id, &score) == 3) {
+            assert_true(id != 7);
+            assert_true(score >= -1.0 && score <= 1.0);
+        }
+        const char *nl = strchr(p, '\n');
+        p = nl ? nl + 1 : NULL;
+    }
+    assert_int_equal(run("similar --model '%s' --movie 'Synthetic Movie 12 (' -k 100 --measure dot",
+                         g_model),
+                     0);
+    expect_not_in(g_out, "match");
+    expect_in(g_out, "(only 79 other movies in the catalogue)");
+    assert_int_equal(count_rows(g_out), 79);
+    assert_int_equal(run("similar --model '%s' --movie 'no such film'", g_model), 1);
+    expect_in(g_err, "--movie: no movie title contains 'no such film'");
+
+    /* hand-made titles: substring, case-insensitive, first match */
+    assert_int_equal(run("similar --model '%s' --movie aladdin -k 3", g_hm_model), 0);
+    expect_in(g_out, "2 movies match 'aladdin'");
+    expect_in(g_out, "Aladdin and the King of Thieves (1996)");
+    expect_in(g_out, "movie 9: Aladdin (1992)");
+}
+
+static void test_norms(void **state)
+{
+    (void)state;
+    assert_int_equal(run("norms --model '%s' -k 5 --bins 8", g_model), 0);
+    expect_in(g_out, "item embedding norms (k 6, 80 movies)");
+    expect_in(g_out, "largest 5 norms");
+    expect_in(g_out, "histogram of 80 norms (8 bins)");
+    long counts[80] = {0};
+    count_ratings(g_data, counts, 80);
+    double prev = 1e300;
+    int rows = 0;
+    for (const char *p = g_out; p && *p;) {
+        int rank;
+        long long id, n;
+        double norm;
+        if (sscanf(p, "%d %lld %lf %lld", &rank, &id, &norm, &n) == 4 && rank == rows + 1) {
+            assert_true(id >= 1 && id <= 80);
+            assert_int_equal(n, counts[id - 1]); /* rating counts from u.data */
+            assert_true(norm <= prev && norm >= 0);
+            prev = norm;
+            rows++;
+        }
+        const char *nl = strchr(p, '\n');
+        p = nl ? nl + 1 : NULL;
+    }
+    assert_int_equal(rows, 5);
+    /* 8 histogram lines whose counts add up to 80 */
+    long total = 0;
+    int bins = 0;
+    for (const char *p = strstr(g_out, "histogram"); p && *p;) {
+        double lo, hi;
+        long c;
+        char close;
+        if (sscanf(p, " [%lf, %lf%c %ld", &lo, &hi, &close, &c) == 4) {
+            total += c;
+            bins++;
+        }
+        const char *nl = strchr(p, '\n');
+        p = nl ? nl + 1 : NULL;
+    }
+    assert_int_equal(bins, 8);
+    assert_int_equal(total, 80);
+
+    /* --plot: pictures with gnuplot, a clear error without it */
+    char *plots = tu_path(g_dir, "plots");
+    int have_gnuplot = system("command -v gnuplot >/dev/null 2>&1") == 0;
+    int rc = run("norms --model '%s' --plot '%s'", g_model, plots);
+    if (have_gnuplot) {
+        assert_int_equal(rc, 0);
+        char *png = tu_path(plots, "item_norms.png"), *svg = tu_path(plots, "item_norms.svg");
+        assert_true(tu_exists(png));
+        assert_true(tu_exists(svg));
+        free(png);
+        free(svg);
+    } else {
+        assert_int_equal(rc, 1);
+        expect_in(g_err, "gnuplot");
+    }
+    free(plots);
+}
+
+static void test_fold_in_titles(void **state)
+{
+    (void)state;
+    /* an exact title wins over substring matches; a plain substring works */
+    assert_int_equal(run("recommend --model '%s' --rate 'heat (1995)=5, fargo=4' -k 20", g_hm_model), 0);
+    expect_in(g_out, "new user folded in from 2 ratings (lambda 0.1)");
+    expect_in(g_out, "Heat (1995)");
+    expect_in(g_out, "Fargo (1996)");
+    expect_in(g_out, "fit");
+    const char *top = strstr(g_out, "excluded\n");
+    assert_non_null(top);
+    expect_in(top, "(only 8 movies are left after the exclusions)");
+    expect_not_in(top, "Fargo (1996)");
+    expect_not_in(top, "Heat (1995)  [");
+    assert_int_equal(count_rows(top), 8);
+
+    /* several substring matches: ambiguous, candidates listed */
+    assert_int_equal(run("recommend --model '%s' --rate 'heat=5'", g_hm_model), 1);
+    expect_in(g_err, "--rate: 'heat' is ambiguous: 2 movies have titles containing it");
+    expect_in(g_err, "Heat (1995)");
+    expect_in(g_err, "Heat Wave (1990)");
+    /* two movies with the same title: ambiguous; #ID picks one */
+    assert_int_equal(run("recommend --model '%s' --rate 'chasing amy (1997)=4'", g_hm_model), 1);
+    expect_in(g_err, "2 movies are titled it");
+    assert_int_equal(run("recommend --model '%s' --rate '#5=4,Star Wars=5'", g_hm_model), 0);
+    expect_in(g_out, "      5       4");
+    /* unknown title or id */
+    assert_int_equal(run("recommend --model '%s' --rate 'Casablanca=5'", g_hm_model), 1);
+    expect_in(g_err, "--rate: no movie title matches 'Casablanca'");
+    assert_int_equal(run("recommend --model '%s' --rate '#77=5'", g_hm_model), 1);
+    expect_in(g_err, "no movie has id '77'");
+    /* a comma inside a title */
+    assert_int_equal(run("recommend --model '%s' --rate 'Usual Suspects, The (1995)=5,Jedi=4'",
+                         g_hm_model),
+                     0);
+    expect_in(g_out, "from 2 ratings");
+    expect_in(g_out, "Return of the Jedi (1983)");
+    /* malformed lists are usage errors naming --rate */
+    assert_int_equal(run("recommend --model '%s' --rate 'Fargo'", g_hm_model), 2);
+    expect_in(g_err, "--rate: 'Fargo' has no '=RATING'");
+    assert_int_equal(run("recommend --model '%s' --rate 'Fargo=9'", g_hm_model), 2);
+    expect_in(g_err, "--rate: the rating of 'Fargo' must be a number in [1, 5], got '9'");
+    assert_int_equal(run("recommend --model '%s' --rate '=3'", g_hm_model), 2);
+    expect_in(g_err, "no title");
+    assert_int_equal(run("recommend --model '%s' --rate 'Fargo=5,fargo (1996)=3'", g_hm_model), 1);
+    expect_in(g_err, "'Fargo (1996)' is rated twice");
+    /* --lambda is used as given */
+    assert_int_equal(run("recommend --model '%s' --rate 'Fargo=5' --lambda 2.5 --measure cosine",
+                         g_hm_model),
+                     0);
+    expect_in(g_out, "(lambda 2.5)");
+    expect_in(g_out, "by cosine");
+}
+
+static void test_fold_in_ratings_file(void **state)
+{
+    (void)state;
+    tu_write_file(g_dir, "mine.txt", "# my ratings\nStar Wars=5\n6\t4\n\n  aladdin (1992) = 3\r\n",
+                  (size_t)-1);
+    char *mine = tu_path(g_dir, "mine.txt");
+    assert_int_equal(run("recommend --model '%s' --ratings-file '%s' -k 3", g_hm_model, mine), 0);
+    expect_in(g_out, "from 3 ratings");
+    expect_in(g_out, "Star Wars (1977)");
+    expect_in(g_out, "Fargo (1996)");
+    expect_in(g_out, "Aladdin (1992)");
+    const char *top = strstr(g_out, "excluded\n");
+    assert_non_null(top);
+    assert_int_equal(count_rows(top), 3);
+    expect_not_in(top, "Star Wars (1977)");
+    /* the same ratings through --rate give the same output */
+    char *from_file = strdup(g_out);
+    assert_int_equal(run("recommend --model '%s' --rate 'Star Wars=5,#6=4,Aladdin (1992)=3' -k 3",
+                         g_hm_model),
+                     0);
+    assert_string_equal(g_out, from_file);
+    free(from_file);
+
+    tu_write_file(g_dir, "bad.txt", "Star Wars=5\nnot a rating line\n", (size_t)-1);
+    char *bad = tu_path(g_dir, "bad.txt");
+    assert_int_equal(run("recommend --model '%s' --ratings-file '%s'", g_hm_model, bad), 1);
+    expect_in(g_err, "bad.txt:2: expected TITLE=RATING or MOVIE_ID<TAB>RATING");
+    tu_write_file(g_dir, "bad.txt", "Star Wars=5\n99\t4\n", (size_t)-1);
+    assert_int_equal(run("recommend --model '%s' --ratings-file '%s'", g_hm_model, bad), 1);
+    expect_in(g_err, "bad.txt:2: no movie has id '99'");
+    tu_write_file(g_dir, "bad.txt", "Star Wars=0.5\n", (size_t)-1);
+    assert_int_equal(run("recommend --model '%s' --ratings-file '%s'", g_hm_model, bad), 1);
+    expect_in(g_err, "bad.txt:1: the rating must be a number in [1, 5], got '0.5'");
+    tu_write_file(g_dir, "bad.txt", "heat=4\n", (size_t)-1);
+    assert_int_equal(run("recommend --model '%s' --ratings-file '%s'", g_hm_model, bad), 1);
+    expect_in(g_err, "bad.txt:1: 'heat' is ambiguous");
+    tu_write_file(g_dir, "bad.txt", "# nothing\n", (size_t)-1);
+    assert_int_equal(run("recommend --model '%s' --ratings-file '%s'", g_hm_model, bad), 1);
+    expect_in(g_err, "no ratings in the file");
+    assert_int_equal(run("recommend --model '%s' --ratings-file '%s/absent.txt'", g_hm_model, g_dir), 1);
+    expect_in(g_err, "absent.txt");
+    free(bad);
+    free(mine);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_help_and_usage_errors),
+        cmocka_unit_test(test_runtime_errors),
+        cmocka_unit_test(test_recommend_user),
+        cmocka_unit_test(test_similar),
+        cmocka_unit_test(test_norms),
+        cmocka_unit_test(test_fold_in_titles),
+        cmocka_unit_test(test_fold_in_ratings_file),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}

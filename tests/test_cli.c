@@ -210,6 +210,42 @@ static void test_split_writes_both_parts(void **state)
     free(out);
 }
 
+static void test_train_plot_and_presets(void **state)
+{
+    (void)state;
+    char *plots = tu_path(g_dir, "plots");
+    int gnuplot = system("command -v gnuplot >/dev/null 2>&1") == 0;
+    int rc = run("train --data '%s' --split random:0.2 --preset ndcg --epochs 30 --log-every 5 "
+                 "--plot '%s'", g_data, plots);
+    if (!gnuplot) {
+        assert_int_equal(rc, 1);
+        expect_in(g_err, "gnuplot");
+        printf("gnuplot is not on PATH: checked the error instead of the pictures\n");
+    } else {
+        assert_int_equal(rc, 0);
+        expect_in(g_out, "preset ndcg | dim 32, epochs 30");
+        expect_in(g_out, "gravity 20");
+        const char *files[] = {"learning_curve.png", "learning_curve.svg", "loss_components.png",
+                               "loss_components.svg"};
+        for (int f = 0; f < 4; f++) {
+            char *p = tu_path(plots, files[f]);
+            size_t len = 0;
+            char *b = tu_read_file(p, &len);
+            if (!b || len < 1000) fail_msg("%s missing or too small (%zu bytes)", p, len);
+            free(b);
+            free(p);
+        }
+    }
+    /* a flag beside a preset overrides it */
+    assert_int_equal(run("train --data '%s' --split random:0.2 --preset accurate --dim 4 --epochs 2",
+                         g_data), 0);
+    expect_in(g_out, "preset accurate | dim 4, epochs 2");
+    expect_in(g_out, "biases on");
+    assert_int_equal(run("train --preset fastest"), 2);
+    expect_in(g_err, "--preset must be notebook, accurate or ndcg, got 'fastest'");
+    free(plots);
+}
+
 static void test_synth_rejects_bad_options(void **state)
 {
     (void)state;
@@ -229,6 +265,7 @@ int main(void)
         cmocka_unit_test(test_threads_give_identical_models),
         cmocka_unit_test(test_bad_data_reports_file_line_and_writes_nothing),
         cmocka_unit_test(test_split_writes_both_parts),
+        cmocka_unit_test(test_train_plot_and_presets),
         cmocka_unit_test(test_synth_rejects_bad_options),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

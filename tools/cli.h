@@ -80,7 +80,7 @@ struct train_opts {
     int64_t epochs;
     const char *preset; /* the preset applied ("notebook" by default) */
     /* `mfrec train` only */
-    const char *data, *split, *out, *log_json, *init_from;
+    const char *data, *split, *out, *log_json, *init_from, *plot;
     int64_t log_every, early_stop;
     bool quiet;
 };

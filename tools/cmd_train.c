@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "plot.h"
 
 /* ------------------------------------------------------------------ */
 /* mfrec train                                                          */
@@ -64,6 +65,8 @@ static const char train_help[] =
     "  --out MODEL          write the trained model file\n"
     "  --log-json FILE      one JSON record per logged epoch (JSON Lines)\n"
     "                       with the loss parts (mse, l2, gravity, total)\n"
+    "  --plot DIR           learning curves (train/validation MSE at the logged epochs)\n"
+    "                       and the loss components, as PNG and SVG (gnuplot)\n"
     "  --quiet              no progress bar and no per-epoch lines\n"
     "\n"
     "Exit status: 0 ok, 1 runtime error, 2 usage error.\n";
@@ -101,6 +104,57 @@ static int load_init_from(mfr_trainer *tr, const char *spec)
     return rc;
 }
 
+/* One logged epoch, for --plot. */
+struct curve {
+    long epoch;
+    double train, val, total, mse, l2, gravity;
+};
+
+/* Writes DIR/learning_curve.{png,svg} and DIR/loss_components.{png,svg}. */
+static int plot_training(const char *dir, int n, const struct curve *c, bool has_test,
+                         const mfr_config *cfg)
+{
+    int rc = ensure_dir(dir);
+    if (rc != EXIT_OK) return rc;
+    long *epoch = malloc(sizeof(long) * (size_t)(n ? n : 1));
+    double *x = malloc(sizeof(double) * 6 * (size_t)(n ? n : 1));
+    if (!epoch || !x) {
+        free(epoch);
+        free(x);
+        return runtime_error("out of memory");
+    }
+    double *train = x + n, *val = x + 2 * n, *total = x + 3 * n, *l2 = x + 4 * n, *grav = x + 5 * n;
+    for (int j = 0; j < n; j++) {
+        epoch[j] = c[j].epoch;
+        x[j] = (double)c[j].epoch;
+        train[j] = c[j].train;
+        val[j] = c[j].val;
+        total[j] = c[j].total;
+        l2[j] = c[j].l2;
+        grav[j] = c[j].gravity;
+    }
+    rc = plot_learning_curves(dir, n, epoch, train, has_test ? val : NULL, NULL);
+    if (rc == EXIT_OK) {
+        /* The loss the optimizer sees at the logged epochs (before that step). */
+        struct plot_series parts[4] = {{"total loss", total}, {"observed MSE", NULL}, {"L2", l2}, {"gravity", grav}};
+        double *mse = malloc(sizeof(double) * (size_t)(n ? n : 1));
+        if (!mse) rc = runtime_error("out of memory");
+        else {
+            for (int j = 0; j < n; j++) mse[j] = c[j].mse;
+            parts[1].y = mse;
+            int n_series = 2;
+            if (cfg->l2 > 0 || cfg->l2_freq > 0) parts[n_series++] = parts[2];
+            if (cfg->gravity > 0) parts[n_series++] = parts[3];
+            struct plot_labels lab = {"Loss components", "epoch", "loss"};
+            rc = plot_lines(dir, "loss_components", &lab, n, x, n_series, parts, true);
+            free(mse);
+        }
+    }
+    free(epoch);
+    free(x);
+    return rc;
+}
+
 /* Parses `mfrec train`'s flags into o; EXIT_OK or EXIT_USAGE. */
 static int parse_train_flags(int argc, char **argv, struct train_opts *o)
 {
@@ -116,7 +170,7 @@ static int parse_train_flags(int argc, char **argv, struct train_opts *o)
         if (a.flag[0] != '-' || a.flag[1] != '-') return usage_error("unexpected argument '%s'", a.flag);
         bool known = flag_is(&a, "--data") || flag_is(&a, "--split") || flag_is(&a, "--init-from") ||
                      flag_is(&a, "--early-stop") || flag_is(&a, "--log-every") ||
-                     flag_is(&a, "--out") || flag_is(&a, "--log-json");
+                     flag_is(&a, "--out") || flag_is(&a, "--log-json") || flag_is(&a, "--plot");
         if (!known) return usage_error("unknown option %s", a.flag);
         const char *v = flag_value(&a);
         if (!v) return EXIT_USAGE;
@@ -127,6 +181,7 @@ static int parse_train_flags(int argc, char **argv, struct train_opts *o)
         else if (flag_is(&a, "--early-stop")) ok = parse_i64(a.flag, v, 1, 1000000000, &o->early_stop);
         else if (flag_is(&a, "--log-every")) ok = parse_i64(a.flag, v, 0, 1000000000, &o->log_every);
         else if (flag_is(&a, "--out")) o->out = v;
+        else if (flag_is(&a, "--plot")) o->plot = v;
         else o->log_json = v;
         if (!ok) return EXIT_USAGE;
     }
@@ -162,6 +217,8 @@ int cmd_train(int argc, char **argv)
     mfr_trainer *tr = NULL;
     mfr_model *best = NULL;
     struct json_log jl = {0};
+    struct curve *curve = NULL; /* the logged epochs, for --plot */
+    int n_curve = 0, cap_curve = 0;
     int rc = EXIT_OK;
     const char *dir = default_data_dir(data);
 
@@ -207,6 +264,10 @@ int cmd_train(int argc, char **argv)
 
     bool bar = !quiet && isatty(STDERR_FILENO);
     bool has_test = mfr_ratings_count(test) > 0;
+    if (o.plot && !plot_available()) {
+        rc = runtime_error("--plot needs gnuplot on PATH (Debian package gnuplot-nox)");
+        goto done;
+    }
     if (o.early_stop && !has_test) {
         rc = usage_error("--early-stop needs a split with validation ratings");
         goto done;
@@ -265,6 +326,18 @@ int cmd_train(int argc, char **argv)
                 putchar('\n');
                 fflush(stdout);
             }
+            if (o.plot) {
+                if (n_curve == cap_curve) {
+                    cap_curve = cap_curve ? 2 * cap_curve : 64;
+                    struct curve *nc = realloc(curve, sizeof *curve * (size_t)cap_curve);
+                    if (!nc) {
+                        rc = runtime_error("out of memory");
+                        goto done;
+                    }
+                    curve = nc;
+                }
+                curve[n_curve++] = (struct curve){(long)e, mt.mse, mv.mse, lp.total, lp.mse, lp.l2, lp.gravity};
+            }
             if (log_json)
                 jlog_printf(&jl,
                             "{\"epoch\":%lld,\"train_mse\":%.17g,\"val_mse\":%.17g,"
@@ -303,6 +376,7 @@ int cmd_train(int argc, char **argv)
     }
     if (log_json && (rc = write_file_atomic(log_json, jl.buf ? jl.buf : "", jl.len)) != EXIT_OK)
         goto done;
+    if (o.plot && (rc = plot_training(o.plot, n_curve, curve, has_test, &cfg)) != EXIT_OK) goto done;
 
     double ms = ran ? 1e3 * train_seconds / (double)ran : 0.0;
     printf("final: train MSE %.6f RMSE %.6f | validation MSE %.6f RMSE %.6f\n", mt.mse, mt.rmse,
@@ -314,6 +388,7 @@ int cmd_train(int argc, char **argv)
     printf("model checksum %016llx%s%s\n", (unsigned long long)mfr_model_checksum(model),
            out ? ", saved to " : "", out ? out : "");
 done:
+    free(curve);
     free(jl.buf);
     mfr_model_destroy(best);
     mfr_trainer_destroy(tr);

@@ -228,6 +228,10 @@ int write_file_atomic(const char *path, const char *data, size_t len)
         free(tmp);
         return runtime_error("cannot create %s: %s", path, strerror(e));
     }
+    /* mkstemp creates the file 0600; give it the usual mode for output files */
+    mode_t mask = umask(0);
+    umask(mask);
+    (void)fchmod(fd, 0666 & ~mask);
     FILE *f = fdopen(fd, "w");
     bool ok = f && fwrite(data, 1, len, f) == len && fflush(f) == 0 && fsync(fd) == 0;
     if (f) ok = (fclose(f) == 0) && ok;

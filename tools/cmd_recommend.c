@@ -450,7 +450,8 @@ int cmd_recommend(int argc, char **argv)
         else if (flag_is(&a, "--data")) data = v;
         else if (flag_is(&a, "--rate")) rate = v;
         else if (flag_is(&a, "--ratings-file")) rfile = v;
-        else if (flag_is(&a, "--user")) ok = have_user = parse_i64(a.flag, v, INT64_MIN, INT64_MAX, &user_id);
+        else if (flag_is(&a, "--user"))
+            ok = have_user = parse_i64(a.flag, v, INT64_MIN, INT64_MAX, &user_id);
         else if (flag_is(&a, "--lambda")) ok = parse_double(a.flag, v, 0, 1e9, &lambda);
         else if (flag_is(&a, "-k")) ok = parse_i32(a.flag, v, 1, 1000000, &k);
         else ok = parse_measure(a.flag, v, &measure);
@@ -507,7 +508,8 @@ int cmd_recommend(int argc, char **argv)
         printf("user %lld (%d ratings): top %d by %s%s\n", (long long)user_id, (int)n_rated,
                (int)k, measure_name(measure), exclude_rated ? ", rated movies excluded" : "");
     } else {
-        rc = rate ? parse_rate(ds, rate, scratch, &nr) : parse_ratings_file(ds, rfile, scratch, &nr);
+        rc = rate ? parse_rate(ds, rate, scratch, &nr)
+                  : parse_ratings_file(ds, rfile, scratch, &nr);
         if (rc != EXIT_OK) goto done;
         if (lambda < 0.0 && (rc = default_lambda(m, ds, nr.n, &lambda)) != EXIT_OK) goto done;
         float bias = 0.0f;
@@ -641,7 +643,8 @@ int cmd_similar(int argc, char **argv)
         for (int32_t x = 1; x < n_match && x <= MAX_LISTED; x++)
             printf("  %7lld  %s\n", (long long)mfr_dataset_item_id(ds, matches[x]),
                    title_of(ds, matches[x]));
-        if (n_match - 1 > MAX_LISTED) printf("  ... and %d more\n", (int)(n_match - 1 - MAX_LISTED));
+        if (n_match - 1 > MAX_LISTED)
+            printf("  ... and %d more\n", (int)(n_match - 1 - MAX_LISTED));
     }
     if (mfr_model_similar_items(m, q, k, measure, items, scores, &n_out, &err) != MFR_OK) {
         rc = lib_error(&err);

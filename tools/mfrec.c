@@ -17,7 +17,7 @@ static const struct command {
     const char *summary;
 } commands[] = {
     {"train", cmd_train, "train a model (the notebook's experiment by default)"},
-    {"eval", cmd_eval, "MSE, RMSE and MAE of a model on a rating file"},
+    {"eval", cmd_eval, "MSE/RMSE/MAE and ranking metrics of a model; --folds for u1..u5"},
     {"split", cmd_split, "write the parts of a split as rating files"},
     {"synth", cmd_synth, "write a synthetic dataset in the ML-100K layout"},
     {"recommend", cmd_recommend, "top-k movies for a user, or for a new user from a few ratings"},

@@ -108,5 +108,6 @@ int cmd_norms(int argc, char **argv);
 int cmd_stats(int argc, char **argv);   /* cmd_stats.c */
 int cmd_project(int argc, char **argv); /* cmd_project.c */
 int cmd_export(int argc, char **argv);  /* cmd_export.c */
+int cmd_sweep(int argc, char **argv);   /* cmd_sweep.c */
 
 #endif

@@ -26,6 +26,7 @@ static const struct command {
     {"stats", cmd_stats, "describe a dataset: users, ratings, movies, genres"},
     {"project", cmd_project, "PCA picture of the movie embeddings, embedding norms"},
     {"export", cmd_export, "write embeddings as .npy, or TSV for the Embedding Projector"},
+    {"sweep", cmd_sweep, "time threads x dims x reductions; CSV with speedups, and charts"},
 };
 
 static void print_help(FILE *f)

@@ -1,0 +1,891 @@
+/*
+ * cmd_sweep.c — `mfrec sweep`: the scaling harness. Trains every
+ * combination of threads x dims x reduce x kernels x shards, each point
+ * repeated, writes one CSV row per run and draws the charts (docs/SWEEP.md).
+ *
+ * DESIGN
+ *
+ * Points and runs. A *config* is (dim, reduce, kernels, shards, threads);
+ * a *point* is a config without the thread count. Every (config, repeat)
+ * is one *run*: a fresh trainer that trains `warmup` untimed epochs, then
+ * `epochs` timed ones. Only the mfr_trainer_step calls are timed
+ * (CLOCK_MONOTONIC, now_seconds); a run's ms/epoch is the median of its
+ * timed epochs, its spread their min, max and interquartile range.
+ * Repeats are interleaved (repeat 1 of every config, then repeat 2, ...),
+ * so slow drift of the machine spreads over all configs instead of
+ * biasing the last ones.
+ *
+ * One process per run. The parent loads the dataset and the split once,
+ * then forks a child per run; the child inherits both, trains and sends a
+ * fixed-size `struct run_result` back through a pipe, then _exit()s. So
+ * each run's peak RSS (VmHWM of the child: dataset and split plus the
+ * trainer, what `mfrec train` would hold) is its own, and a crash or an
+ * OOM kill of one run is reported with its point. The parent never runs
+ * an OpenMP region (loading and splitting are serial): libgomp's thread
+ * pool does not survive fork, so only children may start one.
+ *
+ * Determinism. The library promises identical factors for every thread
+ * count; within one point, every run (all thread counts, all repeats) must
+ * report the same mfr_model_checksum. A difference is printed naming the
+ * point and makes the command exit 1, after the CSV and charts are written.
+ *
+ * Aggregates. A config's ms/epoch is the median over its repeats of the
+ * runs' medians; speedup(t) = ms(threads 1) / ms(t) for the same point,
+ * efficiency = speedup / t; both are empty when 1 is not in --threads.
+ * The aggregates are repeated on each of the config's rows, so the CSV
+ * stays one table.
+ */
+#define _POSIX_C_SOURCE 200809L
+#include <errno.h>
+#include <math.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "plot.h"
+
+static const char sweep_help[] =
+    "Usage: mfrec sweep --csv FILE [options]\n"
+    "\n"
+    "Trains every combination of the listed thread counts, dimensions,\n"
+    "reductions, kernel sets and shard counts, each repeated, one forked\n"
+    "process per run, and writes one CSV row per run (docs/SWEEP.md). Lists\n"
+    "are comma separated. Checksums of the final factors must agree across\n"
+    "thread counts and repeats: a difference is an error (exit 1).\n"
+    "\n"
+    "Data:\n"
+    "  --data DIR           dataset directory (default: $MFREC_DATA, else data/ml-100k)\n"
+    "  --split SPEC         sklearn:SEED[:FRAC] | u1..u5 | ua | ub | random:FRAC\n"
+    "                       (default sklearn:300); only the training part is used\n"
+    "Sweep:\n"
+    "  --threads LIST       thread counts (default 1); include 1 for speedups\n"
+    "  --dims LIST          embedding dimensions (default 30)\n"
+    "  --reduce LIST        shard and/or owner (default owner)\n"
+    "  --kernels LIST       auto, ref and/or avx2 (default auto)\n"
+    "  --shards LIST        shard counts, or auto: derived from the data (default auto)\n"
+    "  --epochs N           timed epochs per run (default 20)\n"
+    "  --warmup N           untimed epochs before timing (default 1)\n"
+    "  --repeat R           fresh trainers per combination (default 3)\n"
+    "Training (the same for every run):\n"
+    "  --lr X               Adam learning rate (default 0.001)\n"
+    "  --seed S             initialization and random: split seed (default 300)\n"
+    "  --l2 X               L2 weight (default 0)\n"
+    "  --bias               learn user and movie biases\n"
+    "Output:\n"
+    "  --csv FILE           the results, one row per run (required)\n"
+    "  --plot DIR           also draw speedup_vs_threads, ms_per_epoch_vs_dim and\n"
+    "                       reduce_vs_threads (.png, .svg, .dat, .gp) with gnuplot\n"
+    "  --quiet              no per-run lines and no summary table\n"
+    "\n"
+    "ms/epoch of a run is the median of its timed epochs; a combination's is the\n"
+    "median over its repeats. speedup = ms/epoch at 1 thread / ms/epoch.\n"
+    "\n"
+    "Exit status: 0 ok, 1 runtime error or checksums that differ, 2 usage error.\n";
+
+enum { MAX_LIST = 64 };
+
+static const char *const reduce_names[] = {"default", "shard", "owner"};
+static const char *const kernels_names[] = {"auto", "ref", "avx2"};
+
+struct int_list {
+    int n;
+    int32_t v[MAX_LIST];
+};
+
+struct sweep_opts {
+    const char *data, *split, *csv, *plot_dir;
+    struct int_list threads, dims, shards, reduce, kernels;
+    int64_t epochs, warmup, repeat;
+    double lr, l2;
+    uint64_t seed;
+    int32_t bias;
+    bool quiet;
+};
+
+/* A point: the configuration minus the thread count. */
+struct point {
+    int32_t dim, reduce, kernels, shards; /* shards 0: auto */
+};
+
+/* What a child sends back through its pipe (same binary: plain bytes). */
+struct run_result {
+    int32_t status; /* MFR_OK or the failing status */
+    char message[512];
+    int32_t n_shards, n_threads;
+    char kernels_name[16], reduce_name[16];
+    uint64_t memory_bytes, checksum;
+    double ms_median, ms_min, ms_max, ms_iqr; /* over the timed epochs */
+    double peak_rss_mib;
+    double final_loss; /* loss of the last step (before its update) */
+};
+
+/* Per config (point x threads): aggregates over the repeats. */
+struct config_agg {
+    double ms, ms_min, ms_max; /* median, min, max of the runs' medians */
+    double speedup, efficiency; /* NaN when threads 1 is not swept */
+};
+
+/* ------------------------------------------------------------------ */
+/* Flags                                                                */
+/* ------------------------------------------------------------------ */
+
+static int cmp_i32(const void *a, const void *b)
+{
+    int32_t x = *(const int32_t *)a, y = *(const int32_t *)b;
+    return (x > y) - (x < y);
+}
+
+/* Parses a comma-separated list into l. Numbers in lo..hi, or (names
+ * non-NULL) indices of names[0..n_names); "auto" maps to 0 when auto_ok.
+ * Duplicates are dropped; numeric lists are sorted ascending, named ones
+ * keep their order. Prints a usage error naming the flag on failure. */
+static bool parse_list(const char *flag, const char *s, int32_t lo, int32_t hi, bool auto_ok,
+                       const char *const *names, int n_names, const char *choices,
+                       struct int_list *l)
+{
+    l->n = 0;
+    const char *p = s;
+    for (;;) {
+        const char *comma = strchr(p, ',');
+        size_t len = comma ? (size_t)(comma - p) : strlen(p);
+        char tok[64];
+        if (len == 0) {
+            usage_error("%s: empty item in '%s'", flag, s);
+            return false;
+        }
+        if (len >= sizeof tok) {
+            usage_error("%s: item too long in '%s'", flag, s);
+            return false;
+        }
+        memcpy(tok, p, len);
+        tok[len] = 0;
+        int32_t v = -1;
+        if (names) {
+            for (int c = 0; c < n_names; c++)
+                if (names[c] && !strcmp(tok, names[c])) v = c;
+            if (v < 0) {
+                usage_error("%s must be a list of %s, got '%s'", flag, choices, tok);
+                return false;
+            }
+        } else if (auto_ok && !strcmp(tok, "auto")) {
+            v = 0;
+        } else if (!parse_i32(flag, tok, lo, hi, &v)) {
+            return false;
+        }
+        bool dup = false;
+        for (int x = 0; x < l->n; x++) dup = dup || l->v[x] == v;
+        if (!dup) {
+            if (l->n == MAX_LIST) {
+                usage_error("%s: at most %d values, got more in '%s'", flag, MAX_LIST, s);
+                return false;
+            }
+            l->v[l->n++] = v;
+        }
+        if (!comma) break;
+        p = comma + 1;
+    }
+    if (!names) qsort(l->v, (size_t)l->n, sizeof *l->v, cmp_i32);
+    return true;
+}
+
+/* Parses flags into o; returns EXIT_OK or EXIT_USAGE (message printed). */
+static int parse_sweep_flags(int argc, char **argv, struct sweep_opts *o)
+{
+    /* reduce_names[0] ("default") is not accepted on the command line. */
+    static const char *const reduce_choices[] = {NULL, "shard", "owner"};
+    struct args a = {.argc = argc, .argv = argv, .pos = 0};
+    while (next_flag(&a)) {
+        const char *v;
+        if (flag_is(&a, "--quiet")) {
+            o->quiet = true;
+            continue;
+        }
+        if (flag_is(&a, "--bias")) {
+            o->bias = 1;
+            continue;
+        }
+        if (a.flag[0] != '-' || a.flag[1] != '-') return usage_error("unexpected argument '%s'", a.flag);
+        if (!(flag_is(&a, "--data") || flag_is(&a, "--split") || flag_is(&a, "--csv") ||
+              flag_is(&a, "--plot") || flag_is(&a, "--threads") || flag_is(&a, "--dims") ||
+              flag_is(&a, "--reduce") || flag_is(&a, "--kernels") || flag_is(&a, "--shards") ||
+              flag_is(&a, "--epochs") || flag_is(&a, "--warmup") || flag_is(&a, "--repeat") ||
+              flag_is(&a, "--lr") || flag_is(&a, "--seed") || flag_is(&a, "--l2")))
+            return usage_error("unknown option %s", a.flag);
+        if (!(v = flag_value(&a))) return EXIT_USAGE;
+        bool ok = true;
+        if (flag_is(&a, "--data")) o->data = v;
+        else if (flag_is(&a, "--split")) o->split = v;
+        else if (flag_is(&a, "--csv")) o->csv = v;
+        else if (flag_is(&a, "--plot")) o->plot_dir = v;
+        else if (flag_is(&a, "--threads"))
+            ok = parse_list(a.flag, v, 1, 1024, false, NULL, 0, NULL, &o->threads);
+        else if (flag_is(&a, "--dims"))
+            ok = parse_list(a.flag, v, 1, 4094, false, NULL, 0, NULL, &o->dims);
+        else if (flag_is(&a, "--shards"))
+            ok = parse_list(a.flag, v, 1, 65536, true, NULL, 0, NULL, &o->shards);
+        else if (flag_is(&a, "--reduce"))
+            ok = parse_list(a.flag, v, 0, 0, false, reduce_choices, 3, "shard, owner", &o->reduce);
+        else if (flag_is(&a, "--kernels"))
+            ok = parse_list(a.flag, v, 0, 0, false, kernels_names, 3, "auto, ref, avx2",
+                            &o->kernels);
+        else if (flag_is(&a, "--epochs")) ok = parse_i64(a.flag, v, 1, 10000000, &o->epochs);
+        else if (flag_is(&a, "--warmup")) ok = parse_i64(a.flag, v, 0, 10000000, &o->warmup);
+        else if (flag_is(&a, "--repeat")) ok = parse_i64(a.flag, v, 1, 1000, &o->repeat);
+        else if (flag_is(&a, "--lr")) ok = parse_double(a.flag, v, 1e-12, 1e6, &o->lr);
+        else if (flag_is(&a, "--seed")) ok = parse_u64(a.flag, v, &o->seed);
+        else ok = parse_double(a.flag, v, 0, 1e9, &o->l2);
+        if (!ok) return EXIT_USAGE;
+    }
+    if (!o->csv) return usage_error("--csv is required");
+    return EXIT_OK;
+}
+
+/* ------------------------------------------------------------------ */
+/* One run, in a child process                                          */
+/* ------------------------------------------------------------------ */
+
+static double median_sorted(const double *x, int64_t n)
+{
+    return n % 2 ? x[n / 2] : 0.5 * (x[n / 2 - 1] + x[n / 2]);
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* Linear-interpolated quantile q in [0, 1] of sorted x[0..n). */
+static double quantile_sorted(const double *x, int64_t n, double q)
+{
+    double pos = q * (double)(n - 1);
+    int64_t lo = (int64_t)floor(pos);
+    int64_t hi = lo + 1 < n ? lo + 1 : lo;
+    return x[lo] + (pos - (double)lo) * (x[hi] - x[lo]);
+}
+
+/* Peak resident set of this process in MiB: VmHWM, else ru_maxrss. */
+static double peak_rss_mib(void)
+{
+    FILE *f = fopen("/proc/self/status", "r");
+    if (f) {
+        char line[256];
+        long long kib = -1;
+        while (fgets(line, sizeof line, f))
+            if (sscanf(line, "VmHWM: %lld kB", &kib) == 1) break;
+        fclose(f);
+        if (kib >= 0) return (double)kib / 1024.0;
+    }
+    struct rusage ru;
+    if (getrusage(RUSAGE_SELF, &ru) == 0) return (double)ru.ru_maxrss / 1024.0;
+    return NAN;
+}
+
+static void copy_name(char *dst, size_t cap, const char *src)
+{
+    snprintf(dst, cap, "%s", src ? src : "");
+}
+
+/* Trains one run and fills r; runs in the child. */
+static void train_run(const struct sweep_opts *o, const mfr_dataset *ds, const mfr_split *sp,
+                      const struct point *p, int32_t threads, struct run_result *r)
+{
+    memset(r, 0, sizeof *r);
+    mfr_config cfg;
+    mfr_config_default(&cfg);
+    cfg.k = p->dim;
+    cfg.reduce = p->reduce;
+    cfg.kernels = p->kernels;
+    cfg.n_shards = p->shards;
+    cfg.n_threads = threads;
+    cfg.seed = o->seed;
+    cfg.lr = o->lr;
+    cfg.l2 = o->l2;
+    cfg.bias = o->bias;
+    mfr_error err = {0};
+    mfr_trainer *tr = NULL;
+    double *t = malloc((size_t)o->epochs * sizeof *t);
+    if (!t) {
+        r->status = MFR_ERR_NOMEM;
+        copy_name(r->message, sizeof r->message, "out of memory for the epoch times");
+        return;
+    }
+    if (mfr_trainer_create(&cfg, ds, mfr_split_train(sp), mfr_split_spec(sp), &tr, &err) != MFR_OK) {
+        r->status = err.status;
+        copy_name(r->message, sizeof r->message, err.message);
+        free(t);
+        return;
+    }
+    double loss = NAN;
+    for (int64_t e = 0; e < o->warmup + o->epochs; e++) {
+        double t0 = now_seconds();
+        int st = mfr_trainer_step(tr, &loss);
+        double dt = now_seconds() - t0;
+        if (st != MFR_OK) {
+            r->status = st;
+            snprintf(r->message, sizeof r->message, "epoch %lld: %s", (long long)e + 1,
+                     mfr_trainer_errmsg(tr));
+            goto done;
+        }
+        if (e >= o->warmup) t[e - o->warmup] = dt * 1e3;
+    }
+    qsort(t, (size_t)o->epochs, sizeof *t, cmp_double);
+    r->status = MFR_OK;
+    r->ms_median = median_sorted(t, o->epochs);
+    r->ms_min = t[0];
+    r->ms_max = t[o->epochs - 1];
+    r->ms_iqr = quantile_sorted(t, o->epochs, 0.75) - quantile_sorted(t, o->epochs, 0.25);
+    r->final_loss = loss;
+    r->n_shards = mfr_trainer_n_shards(tr);
+    r->n_threads = mfr_trainer_n_threads(tr);
+    copy_name(r->kernels_name, sizeof r->kernels_name, mfr_trainer_kernels_name(tr));
+    copy_name(r->reduce_name, sizeof r->reduce_name, mfr_trainer_reduce_name(tr));
+    r->memory_bytes = mfr_trainer_memory_bytes(tr);
+    r->checksum = mfr_model_checksum(mfr_trainer_model(tr));
+    r->peak_rss_mib = peak_rss_mib();
+done:
+    mfr_trainer_destroy(tr);
+    free(t);
+}
+
+static bool write_all(int fd, const void *buf, size_t len)
+{
+    const char *p = buf;
+    while (len > 0) {
+        ssize_t n = write(fd, p, len);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) return false;
+        p += n;
+        len -= (size_t)n;
+    }
+    return true;
+}
+
+/* Reads up to len bytes (fewer at EOF); returns the count read. */
+static size_t read_all(int fd, void *buf, size_t len)
+{
+    char *p = buf;
+    size_t got = 0;
+    while (got < len) {
+        ssize_t n = read(fd, p + got, len - got);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) break;
+        got += (size_t)n;
+    }
+    return got;
+}
+
+/* Runs one (config, repeat) in a forked child. Returns EXIT_OK with *r
+ * filled, or prints an error naming the run (`what`) and returns
+ * EXIT_RUNTIME. */
+static int fork_run(const struct sweep_opts *o, const mfr_dataset *ds, const mfr_split *sp,
+                    const struct point *p, int32_t threads, const char *what,
+                    struct run_result *r)
+{
+    int fds[2];
+    if (pipe(fds) != 0) return runtime_error("%s: cannot create a pipe: %s", what, strerror(errno));
+    fflush(NULL); /* the child must not flush our buffered output again */
+    pid_t pid = fork();
+    if (pid < 0) {
+        int e = errno;
+        close(fds[0]);
+        close(fds[1]);
+        return runtime_error("%s: cannot fork: %s", what, strerror(e));
+    }
+    if (pid == 0) {
+        close(fds[0]);
+        struct run_result res;
+        train_run(o, ds, sp, p, threads, &res);
+        _exit(write_all(fds[1], &res, sizeof res) ? 0 : 3);
+    }
+    close(fds[1]);
+    size_t got = read_all(fds[0], r, sizeof *r);
+    close(fds[0]);
+    int st = 0;
+    while (waitpid(pid, &st, 0) < 0)
+        if (errno != EINTR) return runtime_error("%s: waiting for the run: %s", what, strerror(errno));
+    if (WIFSIGNALED(st))
+        return runtime_error("%s: the run was killed by signal %d (%s)", what, WTERMSIG(st),
+                             WTERMSIG(st) == SIGKILL ? "out of memory?" : strsignal(WTERMSIG(st)));
+    if (got != sizeof *r || !WIFEXITED(st) || WEXITSTATUS(st) != 0)
+        return runtime_error("%s: the run exited with status %d without a result", what,
+                             WIFEXITED(st) ? WEXITSTATUS(st) : -1);
+    r->message[sizeof r->message - 1] = 0;
+    r->kernels_name[sizeof r->kernels_name - 1] = 0;
+    r->reduce_name[sizeof r->reduce_name - 1] = 0;
+    if (r->status != MFR_OK) return runtime_error("%s: %s", what, r->message);
+    return EXIT_OK;
+}
+
+/* ------------------------------------------------------------------ */
+/* Machine description, CSV                                             */
+/* ------------------------------------------------------------------ */
+
+/* The "model name" (x86) or "Hardware"/"Processor" line of /proc/cpuinfo. */
+static void cpu_model(char *out, size_t cap)
+{
+    snprintf(out, cap, "unknown");
+    FILE *f = fopen("/proc/cpuinfo", "r");
+    if (!f) return;
+    char line[512];
+    while (fgets(line, sizeof line, f)) {
+        bool model = !strncmp(line, "model name", 10);
+        if (!model && strncmp(line, "Hardware", 8) && strncmp(line, "Processor", 9)) continue;
+        char *colon = strchr(line, ':');
+        if (!colon) continue;
+        char *v = colon + 1;
+        while (*v == ' ' || *v == '\t') v++;
+        size_t n = strcspn(v, "\r\n");
+        while (n > 0 && (v[n - 1] == ' ' || v[n - 1] == '\t')) n--;
+        if (n == 0) continue;
+        snprintf(out, cap, "%.*s", (int)n, v);
+        if (model) break;
+    }
+    fclose(f);
+}
+
+/* A CSV field: quoted (with "" for ") when it has a comma, quote or
+ * line break, else verbatim. */
+static void csv_str(struct json_log *j, const char *s)
+{
+    if (!strpbrk(s, ",\"\r\n")) {
+        jlog_printf(j, "%s", s);
+        return;
+    }
+    jlog_printf(j, "\"");
+    for (const char *c = s; *c; c++) jlog_printf(j, *c == '"' ? "\"\"" : "%c", *c);
+    jlog_printf(j, "\"");
+}
+
+/* "%.6f" of v, or an empty field when v is not finite. */
+static void csv_num(struct json_log *j, double v)
+{
+    if (isfinite(v)) jlog_printf(j, "%.6f", v);
+}
+
+static const char csv_header[] =
+    "dataset,split,n_users,n_items,n_train,epochs,warmup,seed,lr,l2,bias,threads,dim,reduce,"
+    "kernels,kernels_used,shards,repeat,ms_per_epoch_median,ms_per_epoch_min,ms_per_epoch_max,"
+    "ms_per_epoch_iqr,ratings_per_s,point_ms_per_epoch,point_ms_per_epoch_min,"
+    "point_ms_per_epoch_max,speedup,efficiency,peak_rss_mib,memory_bytes,final_loss,checksum,"
+    "compiler_flags,cpu_model,cores\n";
+
+/* ------------------------------------------------------------------ */
+/* Charts                                                               */
+/* ------------------------------------------------------------------ */
+
+struct sweep {
+    const struct sweep_opts *o;
+    struct point *points;
+    int n_points;
+    int n_threads;             /* o->threads.n */
+    struct run_result *runs;   /* [(point * n_threads + thread) * repeat + rep] */
+    struct config_agg *agg;    /* [point * n_threads + thread] */
+    const char *dataset_name;  /* basename of the data directory */
+    int64_t n_train;
+    long cores;
+};
+
+/* A series name: the point's dim and reduce, plus kernels and shards when
+ * the sweep varies them; threads >= 1 prepends the thread count, with_dim
+ * false leaves the dim out. */
+static void series_name(const struct sweep *s, const struct point *p, int32_t threads,
+                        bool with_dim, char *out, size_t cap)
+{
+    int n = 0;
+    out[0] = 0;
+    if (threads >= 1) n += snprintf(out + n, cap - (size_t)n, "%d thread%s ", threads, threads == 1 ? "" : "s");
+    if (with_dim) n += snprintf(out + n, cap - (size_t)n, "k=%d ", p->dim);
+    n += snprintf(out + n, cap - (size_t)n, "%s", reduce_names[p->reduce]);
+    if (s->o->kernels.n > 1) n += snprintf(out + n, cap - (size_t)n, " %s", kernels_names[p->kernels]);
+    if (s->o->shards.n > 1) {
+        if (p->shards) snprintf(out + n, cap - (size_t)n, " %d shards", p->shards);
+        else snprintf(out + n, cap - (size_t)n, " auto shards");
+    }
+}
+
+enum { NAME_LEN = 96 };
+
+/* speedup_vs_threads and reduce_vs_threads: x = threads, one series per
+ * point; `speedup` picks the y values (and adds the ideal line). */
+static int chart_vs_threads(const struct sweep *s, bool speedup)
+{
+    int nt = s->n_threads, ns = s->n_points + (speedup ? 1 : 0);
+    double *x = malloc((size_t)nt * sizeof *x);
+    double *y = malloc((size_t)nt * (size_t)ns * sizeof *y);
+    char (*names)[NAME_LEN] = malloc((size_t)ns * sizeof *names);
+    struct plot_series *series = malloc((size_t)ns * sizeof *series);
+    int rc = EXIT_OK;
+    if (!x || !y || !names || !series) {
+        rc = runtime_error("out of memory");
+        goto done;
+    }
+    for (int t = 0; t < nt; t++) x[t] = s->o->threads.v[t];
+    /* Series in the order dim, then reduce (adjacent in the legend). */
+    int k = 0;
+    for (int d = 0; d < s->o->dims.n; d++)
+        for (int p = 0; p < s->n_points; p++) {
+            if (s->points[p].dim != s->o->dims.v[d]) continue;
+            series_name(s, &s->points[p], 0, true, names[k], NAME_LEN);
+            for (int t = 0; t < nt; t++) {
+                const struct config_agg *g = &s->agg[p * nt + t];
+                y[k * nt + t] = speedup ? g->speedup : g->ms;
+            }
+            series[k].name = names[k];
+            series[k].y = y + k * nt;
+            k++;
+        }
+    if (speedup) {
+        snprintf(names[k], NAME_LEN, "ideal (speedup = threads)");
+        for (int t = 0; t < nt; t++) y[k * nt + t] = x[t];
+        series[k].name = names[k];
+        series[k].y = y + k * nt;
+        k++;
+    }
+    char title[384];
+    snprintf(title, sizeof title, "%s: %s, %lld timed epochs, %ld cores",
+             speedup ? "Speedup vs threads" : "ms/epoch by reduction strategy",
+             s->dataset_name, (long long)s->o->epochs, s->cores);
+    struct plot_labels lab = {title, "threads",
+                              speedup ? "speedup (ms/epoch at 1 thread / ms/epoch)"
+                                      : "ms/epoch (median)"};
+    rc = plot_lines(s->o->plot_dir, speedup ? "speedup_vs_threads" : "reduce_vs_threads", &lab, nt,
+                    x, k, series, false);
+done:
+    free(x);
+    free(y);
+    free(names);
+    free(series);
+    return rc;
+}
+
+/* ms_per_epoch_vs_dim: x = dims, one series per (threads, point minus dim). */
+static int chart_vs_dim(const struct sweep *s)
+{
+    int nd = s->o->dims.n, nt = s->n_threads;
+    int per_dim = s->n_points / nd; /* points sharing one dim */
+    int ns = nt * per_dim;
+    double *x = malloc((size_t)nd * sizeof *x);
+    double *y = malloc((size_t)nd * (size_t)ns * sizeof *y);
+    char (*names)[NAME_LEN] = malloc((size_t)ns * sizeof *names);
+    struct plot_series *series = malloc((size_t)ns * sizeof *series);
+    int rc = EXIT_OK;
+    if (!x || !y || !names || !series) {
+        rc = runtime_error("out of memory");
+        goto done;
+    }
+    for (int d = 0; d < nd; d++) x[d] = s->o->dims.v[d];
+    /* Points are laid out dim-major (see run_sweep), so point d * per_dim + q
+     * is the q-th (reduce, kernels, shards) combination at dim d. */
+    int k = 0;
+    for (int t = 0; t < nt; t++)
+        for (int q = 0; q < per_dim; q++) {
+            series_name(s, &s->points[q], s->o->threads.v[t], false, names[k], NAME_LEN);
+            for (int d = 0; d < nd; d++) y[k * nd + d] = s->agg[(d * per_dim + q) * nt + t].ms;
+            series[k].name = names[k];
+            series[k].y = y + k * nd;
+            k++;
+        }
+    char title[384];
+    snprintf(title, sizeof title, "ms/epoch vs embedding dimension: %s, %lld timed epochs",
+             s->dataset_name, (long long)s->o->epochs);
+    struct plot_labels lab = {title, "embedding dimension k", "ms/epoch (median)"};
+    rc = plot_lines(s->o->plot_dir, "ms_per_epoch_vs_dim", &lab, nd, x, k, series, false);
+done:
+    free(x);
+    free(y);
+    free(names);
+    free(series);
+    return rc;
+}
+
+static int draw_charts(const struct sweep *s)
+{
+    int rc = ensure_dir(s->o->plot_dir);
+    if (rc != EXIT_OK) return rc;
+    if (s->o->threads.v[0] == 1) {
+        if ((rc = chart_vs_threads(s, true)) != EXIT_OK) return rc;
+    } else {
+        fprintf(stderr, "%s: note: no speedup chart: --threads does not include 1\n", g_cmd);
+    }
+    if ((rc = chart_vs_dim(s)) != EXIT_OK) return rc;
+    return chart_vs_threads(s, false);
+}
+
+/* ------------------------------------------------------------------ */
+/* The sweep                                                            */
+/* ------------------------------------------------------------------ */
+
+static void point_text(const struct point *p, char *out, size_t cap)
+{
+    char sh[24];
+    if (p->shards) snprintf(sh, sizeof sh, "%d", p->shards);
+    else snprintf(sh, sizeof sh, "auto");
+    snprintf(out, cap, "dim %d, reduce %s, kernels %s, shards %s", p->dim,
+             reduce_names[p->reduce], kernels_names[p->kernels], sh);
+}
+
+static int median_of_runs(const struct sweep *s, int c, struct config_agg *g)
+{
+    int64_t R = s->o->repeat;
+    double *m = malloc((size_t)R * sizeof *m);
+    if (!m) return runtime_error("out of memory");
+    for (int64_t r = 0; r < R; r++) m[r] = s->runs[c * R + r].ms_median;
+    qsort(m, (size_t)R, sizeof *m, cmp_double);
+    g->ms = median_sorted(m, R);
+    g->ms_min = m[0];
+    g->ms_max = m[R - 1];
+    free(m);
+    return EXIT_OK;
+}
+
+/* Compares every run's checksum with the point's first; prints each
+ * difference. Returns true when all agree. */
+static bool check_checksums(const struct sweep *s)
+{
+    bool all_ok = true;
+    int64_t R = s->o->repeat;
+    for (int p = 0; p < s->n_points; p++) {
+        const struct run_result *ref = &s->runs[(int64_t)p * s->n_threads * R];
+        bool ok = true;
+        for (int t = 0; t < s->n_threads; t++)
+            for (int64_t r = 0; r < R; r++)
+                ok = ok && s->runs[((int64_t)p * s->n_threads + t) * R + r].checksum == ref->checksum;
+        if (ok) continue;
+        all_ok = false;
+        char pt[160];
+        point_text(&s->points[p], pt, sizeof pt);
+        runtime_error("checksums differ across thread counts or repeats for the point %s:", pt);
+        for (int t = 0; t < s->n_threads; t++)
+            for (int64_t r = 0; r < R; r++)
+                fprintf(stderr, "  threads %d repeat %lld: %016llx\n", s->o->threads.v[t],
+                        (long long)r + 1,
+                        (unsigned long long)s->runs[((int64_t)p * s->n_threads + t) * R + r].checksum);
+    }
+    return all_ok;
+}
+
+static int write_csv(const struct sweep *s, const mfr_dataset *ds, const mfr_split *sp)
+{
+    const struct sweep_opts *o = s->o;
+    char cpu[256], seed[32], ck[24];
+    cpu_model(cpu, sizeof cpu);
+    snprintf(seed, sizeof seed, "%llu", (unsigned long long)o->seed);
+    struct json_log j = {0};
+    jlog_printf(&j, "%s", csv_header);
+    int64_t R = o->repeat;
+    for (int p = 0; p < s->n_points; p++)
+        for (int t = 0; t < s->n_threads; t++) {
+            int c = p * s->n_threads + t;
+            const struct point *pt = &s->points[p];
+            const struct config_agg *g = &s->agg[c];
+            for (int64_t r = 0; r < R; r++) {
+                const struct run_result *x = &s->runs[c * R + r];
+                csv_str(&j, mfr_dataset_dir(ds));
+                jlog_printf(&j, ",");
+                csv_str(&j, mfr_split_spec(sp));
+                jlog_printf(&j, ",%d,%d,%lld,%lld,%lld,%s,%g,%g,%d,%d,%d,%s,%s,", mfr_dataset_n_users(ds),
+                            mfr_dataset_n_items(ds), (long long)s->n_train, (long long)o->epochs,
+                            (long long)o->warmup, seed, o->lr, o->l2, o->bias, x->n_threads,
+                            pt->dim, reduce_names[pt->reduce], kernels_names[pt->kernels]);
+                csv_str(&j, x->kernels_name);
+                jlog_printf(&j, ",%d,%lld,%.6f,%.6f,%.6f,%.6f,%.0f,%.6f,%.6f,%.6f,", x->n_shards,
+                            (long long)r + 1, x->ms_median, x->ms_min, x->ms_max, x->ms_iqr,
+                            (double)s->n_train / (x->ms_median * 1e-3), g->ms, g->ms_min,
+                            g->ms_max);
+                csv_num(&j, g->speedup);
+                jlog_printf(&j, ",");
+                csv_num(&j, g->efficiency);
+                jlog_printf(&j, ",");
+                csv_num(&j, x->peak_rss_mib);
+                snprintf(ck, sizeof ck, "%016llx", (unsigned long long)x->checksum);
+                jlog_printf(&j, ",%llu,%.9g,%s,", (unsigned long long)x->memory_bytes,
+                            x->final_loss, ck);
+                csv_str(&j, mfr_build_info());
+                jlog_printf(&j, ",");
+                csv_str(&j, cpu);
+                jlog_printf(&j, ",%ld\n", s->cores);
+            }
+        }
+    int rc = j.buf ? write_file_atomic(o->csv, j.buf, j.len) : runtime_error("out of memory");
+    free(j.buf);
+    return rc;
+}
+
+static void print_summary(const struct sweep *s)
+{
+    printf("\n%-5s %-6s %-7s %6s %7s  %10s  %21s  %7s  %6s  %8s  %-16s\n", "dim", "reduce",
+           "kernels", "shards", "threads", "ms/epoch", "[min..max of repeats]", "speedup",
+           "effic.", "RSS MiB", "checksum");
+    int64_t R = s->o->repeat;
+    for (int p = 0; p < s->n_points; p++)
+        for (int t = 0; t < s->n_threads; t++) {
+            int c = p * s->n_threads + t;
+            const struct point *pt = &s->points[p];
+            const struct config_agg *g = &s->agg[c];
+            const struct run_result *x = &s->runs[c * R];
+            double rss = 0;
+            for (int64_t r = 0; r < R; r++)
+                if (s->runs[c * R + r].peak_rss_mib > rss) rss = s->runs[c * R + r].peak_rss_mib;
+            char sp[16] = "-", ef[16] = "-";
+            if (isfinite(g->speedup)) {
+                snprintf(sp, sizeof sp, "%.2f", g->speedup);
+                snprintf(ef, sizeof ef, "%.2f", g->efficiency);
+            }
+            printf("%-5d %-6s %-7s %6d %7d  %10.4f  [%9.4f..%9.4f]  %7s  %6s  %8.1f  %016llx\n",
+                   pt->dim, reduce_names[pt->reduce], kernels_names[pt->kernels], x->n_shards,
+                   s->o->threads.v[t], g->ms, g->ms_min, g->ms_max, sp, ef, rss,
+                   (unsigned long long)x->checksum);
+        }
+}
+
+static const char *base_name(const char *path)
+{
+    size_t n = strlen(path);
+    while (n > 1 && path[n - 1] == '/') n--; /* trailing slashes */
+    const char *end = path + n, *b = end;
+    while (b > path && b[-1] != '/') b--;
+    static char buf[256];
+    snprintf(buf, sizeof buf, "%.*s", (int)(end - b), b);
+    return buf;
+}
+
+/* Runs every (config, repeat), repeats interleaved; fills s->runs. */
+static int run_all(struct sweep *s, const mfr_dataset *ds, const mfr_split *sp)
+{
+    const struct sweep_opts *o = s->o;
+    int64_t R = o->repeat, total = (int64_t)s->n_points * s->n_threads * R, done = 0;
+    for (int64_t r = 0; r < R; r++)
+        for (int p = 0; p < s->n_points; p++)
+            for (int t = 0; t < s->n_threads; t++) {
+                int c = p * s->n_threads + t;
+                int32_t threads = o->threads.v[t];
+                char pt[160], what[256];
+                point_text(&s->points[p], pt, sizeof pt);
+                snprintf(what, sizeof what, "threads %d, %s, repeat %lld", threads, pt,
+                         (long long)r + 1);
+                struct run_result *x = &s->runs[c * R + r];
+                int rc = fork_run(o, ds, sp, &s->points[p], threads, what, x);
+                if (rc != EXIT_OK) return rc;
+                done++;
+                if (!o->quiet) {
+                    printf("[%*lld/%lld] %s: %.4f ms/epoch (%.4f..%.4f), %.1f MiB, checksum "
+                           "%016llx\n",
+                           (int)snprintf(NULL, 0, "%lld", (long long)total), (long long)done,
+                           (long long)total, what, x->ms_median, x->ms_min, x->ms_max,
+                           x->peak_rss_mib, (unsigned long long)x->checksum);
+                    fflush(stdout);
+                }
+            }
+    return EXIT_OK;
+}
+
+int cmd_sweep(int argc, char **argv)
+{
+    g_cmd = "mfrec sweep";
+    if (want_help(argc, argv)) {
+        fputs(sweep_help, stdout);
+        return EXIT_OK;
+    }
+    struct sweep_opts o = {.split = "sklearn:300", .epochs = 20, .warmup = 1, .repeat = 3};
+    mfr_config defaults;
+    mfr_config_default(&defaults);
+    o.lr = defaults.lr;
+    o.seed = defaults.seed;
+    o.threads = (struct int_list){1, {1}};
+    o.dims = (struct int_list){1, {defaults.k}};
+    o.reduce = (struct int_list){1, {MFR_REDUCE_OWNER}};
+    o.kernels = (struct int_list){1, {MFR_KERNELS_AUTO}};
+    o.shards = (struct int_list){1, {0}};
+    int rc = parse_sweep_flags(argc, argv, &o);
+    if (rc != EXIT_OK) return rc;
+
+    struct sweep s = {.o = &o, .n_threads = o.threads.n};
+    s.cores = sysconf(_SC_NPROCESSORS_ONLN);
+    s.n_points = o.dims.n * o.reduce.n * o.kernels.n * o.shards.n;
+    int64_t n_configs = (int64_t)s.n_points * s.n_threads;
+    s.points = calloc((size_t)s.n_points, sizeof *s.points);
+    s.runs = calloc((size_t)(n_configs * o.repeat), sizeof *s.runs);
+    s.agg = calloc((size_t)n_configs, sizeof *s.agg);
+    mfr_dataset *ds = NULL;
+    mfr_split *sp = NULL;
+    mfr_error err = {0};
+    if (!s.points || !s.runs || !s.agg) {
+        rc = runtime_error("out of memory");
+        goto done;
+    }
+    /* Dim-major, then reduce, kernels, shards (chart_vs_dim relies on it). */
+    int np = 0;
+    for (int d = 0; d < o.dims.n; d++)
+        for (int r = 0; r < o.reduce.n; r++)
+            for (int k = 0; k < o.kernels.n; k++)
+                for (int h = 0; h < o.shards.n; h++)
+                    s.points[np++] = (struct point){o.dims.v[d], o.reduce.v[r], o.kernels.v[k],
+                                                    o.shards.v[h]};
+
+    const char *dir = default_data_dir(o.data);
+    if (mfr_dataset_load(dir, NULL, &ds, &err) != MFR_OK) {
+        rc = lib_error(&err);
+        goto done;
+    }
+    if (mfr_split_create(ds, o.split, o.seed, &sp, &err) != MFR_OK) {
+        rc = err.status == MFR_ERR_INVALID ? usage_error("--split: %s", err.message) : lib_error(&err);
+        goto done;
+    }
+    s.n_train = mfr_ratings_count(mfr_split_train(sp));
+    s.dataset_name = base_name(mfr_dataset_dir(ds));
+    bool can_plot = !o.plot_dir || plot_available();
+    if (!can_plot)
+        fprintf(stderr, "%s: warning: gnuplot is not on PATH: --plot will fail after the CSV "
+                        "is written\n", g_cmd);
+    if (!o.quiet) {
+        printf("mfrec sweep | data %s (%d users, %d items), split %s: %lld training ratings\n",
+               mfr_dataset_dir(ds), mfr_dataset_n_users(ds), mfr_dataset_n_items(ds),
+               mfr_split_spec(sp), (long long)s.n_train);
+        printf("%d threads x %d dims x %d reduce x %d kernels x %d shards = %lld combinations "
+               "x %lld repeats = %lld runs of %lld+%lld epochs (warmup+timed)\n",
+               o.threads.n, o.dims.n, o.reduce.n, o.kernels.n, o.shards.n, (long long)n_configs,
+               (long long)o.repeat, (long long)(n_configs * o.repeat), (long long)o.warmup,
+               (long long)o.epochs);
+        printf("build: %s | %ld cores\n", mfr_build_info(), s.cores);
+        fflush(stdout);
+    }
+    if ((rc = run_all(&s, ds, sp)) != EXIT_OK) goto done;
+
+    for (int p = 0; p < s.n_points; p++)
+        for (int t = 0; t < s.n_threads; t++)
+            if ((rc = median_of_runs(&s, p * s.n_threads + t, &s.agg[p * s.n_threads + t])) != EXIT_OK)
+                goto done;
+    for (int p = 0; p < s.n_points; p++)
+        for (int t = 0; t < s.n_threads; t++) {
+            struct config_agg *g = &s.agg[p * s.n_threads + t];
+            g->speedup = g->efficiency = NAN;
+            if (o.threads.v[0] != 1) continue; /* sorted: 1 is first when present */
+            g->speedup = s.agg[p * s.n_threads].ms / g->ms;
+            g->efficiency = g->speedup / o.threads.v[t];
+        }
+    bool same = check_checksums(&s);
+    if ((rc = write_csv(&s, ds, sp)) != EXIT_OK) goto done;
+    if (!o.quiet) print_summary(&s);
+    if (!o.quiet) printf("wrote %lld rows to %s\n", (long long)(n_configs * o.repeat), o.csv);
+    if (o.plot_dir) {
+        if ((rc = draw_charts(&s)) != EXIT_OK) goto done;
+        if (!o.quiet) printf("charts in %s\n", o.plot_dir);
+    }
+    if (!same) rc = runtime_error("results depend on the thread count or the repeat (see above)");
+done:
+    mfr_split_destroy(sp);
+    mfr_dataset_destroy(ds);
+    free(s.points);
+    free(s.runs);
+    free(s.agg);
+    return rc;
+}

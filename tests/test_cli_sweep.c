@@ -1,0 +1,365 @@
+/*
+ * test_cli_sweep.c — `mfrec sweep` end to end on a tiny synthetic dataset:
+ * one CSV row per (combination, repeat), the documented columns, checksums
+ * equal across thread counts, speedup 1 at one thread (empty without it),
+ * usage errors naming the flag (exit 2), and the charts of --plot (or a
+ * clear error, with the CSV still written, when gnuplot is missing).
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+
+#include <cmocka.h>
+
+#include "test_util.h"
+
+static char *g_dir;  /* scratch directory */
+static char *g_data; /* synthetic dataset */
+static const char *g_bin;
+static char *g_out, *g_err; /* last command's stdout and stderr */
+
+/* Runs `ENV mfrec ARGS` (shell fragments; env may be ""); returns the
+ * exit status and keeps stdout and stderr in g_out and g_err. */
+static int vrun(const char *env, const char *fmt, va_list ap)
+{
+    char args[4096], cmd[8192];
+    vsnprintf(args, sizeof args, fmt, ap);
+    snprintf(cmd, sizeof cmd, "%s '%s' %s >'%s/out.txt' 2>'%s/err.txt' </dev/null", env, g_bin,
+             args, g_dir, g_dir);
+    int st = system(cmd);
+    free(g_out);
+    free(g_err);
+    char *po = tu_path(g_dir, "out.txt"), *pe = tu_path(g_dir, "err.txt");
+    g_out = tu_read_file(po, NULL);
+    g_err = tu_read_file(pe, NULL);
+    free(po);
+    free(pe);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+__attribute__((format(printf, 1, 2))) static int run(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int rc = vrun("", fmt, ap);
+    va_end(ap);
+    return rc;
+}
+
+__attribute__((format(printf, 2, 3))) static int run_env(const char *env, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int rc = vrun(env, fmt, ap);
+    va_end(ap);
+    return rc;
+}
+
+static void expect_in(const char *hay, const char *needle)
+{
+    if (!hay || !strstr(hay, needle)) fail_msg("expected '%s' in:\n%s", needle, hay ? hay : "(null)");
+}
+
+/* ------------------------------------------------------------------ */
+/* A small CSV reader: quoted fields with "" for a quote, \n rows        */
+/* ------------------------------------------------------------------ */
+
+enum { MAX_COLS = 64, MAX_ROWS = 256 };
+
+struct csv {
+    int n_rows; /* including the header */
+    int n_cols[MAX_ROWS];
+    char *f[MAX_ROWS][MAX_COLS];
+};
+
+static void csv_free(struct csv *c)
+{
+    for (int r = 0; r < c->n_rows; r++)
+        for (int k = 0; k < c->n_cols[r]; k++) free(c->f[r][k]);
+    free(c);
+}
+
+static struct csv *csv_read(const char *path)
+{
+    char *text = tu_read_file(path, NULL);
+    if (!text) fail_msg("cannot read %s", path);
+    struct csv *c = calloc(1, sizeof *c);
+    const char *p = text;
+    while (*p) {
+        assert_true(c->n_rows < MAX_ROWS);
+        int r = c->n_rows++;
+        for (;;) {
+            assert_true(c->n_cols[r] < MAX_COLS);
+            char *field = malloc(strlen(p) + 1);
+            size_t n = 0;
+            if (*p == '"') {
+                for (p++; *p && !(*p == '"' && p[1] != '"'); p++) {
+                    if (*p == '"') p++; /* "" */
+                    field[n++] = *p;
+                }
+                assert_int_equal(*p, '"');
+                p++;
+            } else {
+                while (*p && *p != ',' && *p != '\n') field[n++] = *p++;
+            }
+            field[n] = 0;
+            c->f[r][c->n_cols[r]++] = field;
+            if (*p == ',') {
+                p++;
+                continue;
+            }
+            if (*p == '\n') p++;
+            break;
+        }
+    }
+    free(text);
+    return c;
+}
+
+/* The index of header column `name`; fails the test when absent. */
+static int col(const struct csv *c, const char *name)
+{
+    for (int k = 0; k < c->n_cols[0]; k++)
+        if (!strcmp(c->f[0][k], name)) return k;
+    fail_msg("no column '%s' in the CSV header", name);
+    return -1;
+}
+
+/* ------------------------------------------------------------------ */
+
+static int setup(void **state)
+{
+    (void)state;
+    g_bin = getenv("MFREC_BIN");
+    if (!g_bin) tu_skip_all("MFREC_BIN is not set (run through meson test)");
+    g_dir = tu_mkdtemp();
+    g_data = tu_path(g_dir, "data");
+    if (run("synth --users 120 --items 80 --ratings 3000 --rank 4 --seed 3 --out '%s'", g_data) != 0) {
+        fprintf(stderr, "synth failed: %s\n", g_err);
+        return -1;
+    }
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    tu_rmtree(g_dir);
+    free(g_dir);
+    free(g_data);
+    free(g_out);
+    free(g_err);
+    return 0;
+}
+
+static bool gnuplot_on_path(void)
+{
+    return system("command -v gnuplot >/dev/null 2>&1") == 0;
+}
+
+static void test_help(void **state)
+{
+    (void)state;
+    assert_int_equal(run("--help"), 0);
+    expect_in(g_out, "sweep");
+    assert_int_equal(run("sweep --help"), 0);
+    expect_in(g_out, "Usage: mfrec sweep");
+    expect_in(g_out, "--threads LIST");
+}
+
+static void test_rows_columns_checksums_speedup(void **state)
+{
+    (void)state;
+    char *csv = tu_path(g_dir, "sweep.csv");
+    assert_int_equal(run("sweep --data '%s' --split random:0.2 --threads 2,1 --dims 4,8 "
+                         "--reduce shard,owner --epochs 3 --warmup 1 --repeat 2 --csv '%s'",
+                         g_data, csv),
+                     0);
+    expect_in(g_out, "= 8 combinations x 2 repeats = 16 runs");
+    expect_in(g_out, "wrote 16 rows");
+    struct csv *c = csv_read(csv);
+    /* 2 threads x 2 dims x 2 reduce = 8 combinations, x 2 repeats */
+    assert_int_equal(c->n_rows, 1 + 16);
+    static const char *const columns[] = {
+        "dataset", "split", "n_users", "n_items", "n_train", "epochs", "warmup", "seed",
+        "threads", "dim", "reduce", "kernels", "kernels_used", "shards", "repeat",
+        "ms_per_epoch_median", "ms_per_epoch_min", "ms_per_epoch_max", "ms_per_epoch_iqr",
+        "ratings_per_s", "point_ms_per_epoch", "speedup", "efficiency", "peak_rss_mib",
+        "memory_bytes", "final_loss", "checksum", "compiler_flags", "cpu_model", "cores"};
+    for (size_t k = 0; k < sizeof columns / sizeof *columns; k++) col(c, columns[k]);
+    int c_thr = col(c, "threads"), c_dim = col(c, "dim"), c_red = col(c, "reduce");
+    int c_ck = col(c, "checksum"), c_sp = col(c, "speedup"), c_ef = col(c, "efficiency");
+    int c_rep = col(c, "repeat"), c_ms = col(c, "ms_per_epoch_median");
+    int c_min = col(c, "ms_per_epoch_min"), c_max = col(c, "ms_per_epoch_max");
+    int c_rss = col(c, "peak_rss_mib"), c_users = col(c, "n_users"), c_ep = col(c, "epochs");
+    int c_flags = col(c, "compiler_flags"), c_sh = col(c, "shards");
+    int seen[2][2][2][2] = {{{{0}}}}; /* threads, dim, reduce, repeat */
+    for (int r = 1; r < c->n_rows; r++) {
+        assert_int_equal(c->n_cols[r], c->n_cols[0]);
+        char **f = c->f[r];
+        int t = atoi(f[c_thr]), d = atoi(f[c_dim]), rep = atoi(f[c_rep]);
+        assert_true(t == 1 || t == 2);
+        assert_true(d == 4 || d == 8);
+        assert_true(rep == 1 || rep == 2);
+        int red = !strcmp(f[c_red], "owner");
+        assert_true(red || !strcmp(f[c_red], "shard"));
+        seen[t - 1][d == 8][red][rep - 1]++;
+        assert_int_equal(atoi(f[c_users]), 120);
+        assert_int_equal(atoi(f[c_ep]), 3);
+        assert_true(atoi(f[c_sh]) >= 1);
+        assert_int_equal(strlen(f[c_ck]), 16);
+        double ms = atof(f[c_ms]);
+        assert_true(ms > 0 && atof(f[c_min]) <= ms && ms <= atof(f[c_max]));
+        assert_true(atof(f[c_rss]) > 0);
+        expect_in(f[c_flags], "flags:");
+        if (t == 1) {
+            assert_string_equal(f[c_sp], "1.000000");
+            assert_string_equal(f[c_ef], "1.000000");
+        } else {
+            assert_true(atof(f[c_sp]) > 0);
+            double want = atof(f[c_sp]) / 2, got = atof(f[c_ef]);
+            assert_true(got > want - 1e-5 && got < want + 1e-5);
+        }
+        /* the same point has the same checksum at every thread count and repeat */
+        for (int q = 1; q < c->n_rows; q++)
+            if (!strcmp(c->f[q][c_dim], f[c_dim]) && !strcmp(c->f[q][c_red], f[c_red]))
+                assert_string_equal(c->f[q][c_ck], f[c_ck]);
+    }
+    for (int a = 0; a < 16; a++) assert_int_equal((&seen[0][0][0][0])[a], 1);
+    /* different points train different models */
+    for (int q = 2; q < c->n_rows; q++)
+        if (strcmp(c->f[q][c_dim], c->f[1][c_dim]) || strcmp(c->f[q][c_red], c->f[1][c_red]))
+            assert_string_not_equal(c->f[q][c_ck], c->f[1][c_ck]);
+    csv_free(c);
+    free(csv);
+}
+
+static void test_without_one_thread_and_with_shards(void **state)
+{
+    (void)state;
+    char *csv = tu_path(g_dir, "no1.csv");
+    assert_int_equal(run("sweep --data '%s' --split random:0.2 --threads 2,3 --dims 5 "
+                         "--shards 3,auto --kernels ref,auto --epochs 2 --repeat 1 --quiet "
+                         "--csv '%s'",
+                         g_data, csv),
+                     0);
+    assert_string_equal(g_out, "");
+    struct csv *c = csv_read(csv);
+    assert_int_equal(c->n_rows, 1 + 2 * 2 * 2);
+    int c_sp = col(c, "speedup"), c_ef = col(c, "efficiency"), c_sh = col(c, "shards");
+    int c_k = col(c, "kernels"), c_ku = col(c, "kernels_used");
+    int three = 0;
+    for (int r = 1; r < c->n_rows; r++) {
+        assert_string_equal(c->f[r][c_sp], "");
+        assert_string_equal(c->f[r][c_ef], "");
+        three += atoi(c->f[r][c_sh]) == 3;
+        if (!strcmp(c->f[r][c_k], "ref")) assert_string_equal(c->f[r][c_ku], "ref");
+    }
+    assert_int_equal(three, 4);
+    csv_free(c);
+    free(csv);
+}
+
+static void test_usage_errors(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *args, *msg;
+    } cases[] = {
+        {"--threads 1", "--csv is required"},
+        {"--csv x.csv --bogus 3", "unknown option --bogus"},
+        {"--csv x.csv --threads 0", "--threads must be an integer in 1..1024, got '0'"},
+        {"--csv x.csv --threads 1,,2", "--threads: empty item in '1,,2'"},
+        {"--csv x.csv --threads 1,x", "--threads must be an integer in 1..1024, got 'x'"},
+        {"--csv x.csv --dims 0", "--dims must be an integer in 1..4094, got '0'"},
+        {"--csv x.csv --reduce fast", "--reduce must be a list of shard, owner, got 'fast'"},
+        {"--csv x.csv --reduce default", "--reduce must be a list of shard, owner"},
+        {"--csv x.csv --kernels sse", "--kernels must be a list of auto, ref, avx2, got 'sse'"},
+        {"--csv x.csv --shards 0", "--shards must be an integer in 1..65536, got '0'"},
+        {"--csv x.csv --epochs 0", "--epochs must be an integer"},
+        {"--csv x.csv --repeat 0", "--repeat must be an integer"},
+        {"--csv x.csv --warmup -1", "--warmup must be an integer"},
+        {"--csv x.csv --lr abc", "--lr"},
+        {"--csv x.csv --epochs", "--epochs needs a value"},
+        {"--csv x.csv extra", "unexpected argument 'extra'"},
+    };
+    for (size_t k = 0; k < sizeof cases / sizeof *cases; k++) {
+        assert_int_equal(run("sweep --data '%s' %s", g_data, cases[k].args), 2);
+        expect_in(g_err, cases[k].msg);
+    }
+    assert_int_equal(run("sweep --data '%s' --split nope --csv '%s/x.csv'", g_data, g_dir), 2);
+    expect_in(g_err, "--split");
+    /* runtime errors: missing data, an unwritable CSV */
+    assert_int_equal(run("sweep --data '%s/missing' --csv '%s/x.csv'", g_dir, g_dir), 1);
+    expect_in(g_err, "missing");
+    assert_int_equal(run("sweep --data '%s' --split random:0.2 --dims 2 --epochs 1 --repeat 1 "
+                         "--quiet --csv '%s/no/such/dir/x.csv'",
+                         g_data, g_dir),
+                     1);
+    expect_in(g_err, "x.csv");
+}
+
+static void expect_nonempty(const char *dir, const char *name)
+{
+    char *p = tu_path(dir, name);
+    struct stat st;
+    if (stat(p, &st) != 0 || st.st_size == 0) fail_msg("%s is missing or empty", p);
+    free(p);
+}
+
+static void test_plot(void **state)
+{
+    (void)state;
+    char *csv = tu_path(g_dir, "plot.csv"), *dir = tu_path(g_dir, "charts");
+    const char *flags = "--split random:0.2 --threads 1,2 --dims 4,6 --reduce shard,owner "
+                        "--epochs 2 --repeat 1 --quiet";
+    /* Without gnuplot on PATH: a clear error, but the CSV is written. The
+     * shell finds mfrec by its full path; the runs are forks, not execs. */
+    assert_int_equal(run_env("PATH=/nonexistent", "sweep --data '%s' %s --csv '%s' --plot '%s'",
+                             g_data, flags, csv, dir),
+                     1);
+    expect_in(g_err, "gnuplot");
+    assert_true(tu_exists(csv));
+    if (!gnuplot_on_path()) {
+        fprintf(stderr, "gnuplot is not on PATH: the charts are not checked\n");
+        goto done;
+    }
+    assert_int_equal(run("sweep --data '%s' %s --csv '%s' --plot '%s'", g_data, flags, csv, dir), 0);
+    static const char *const charts[] = {"speedup_vs_threads", "ms_per_epoch_vs_dim",
+                                         "reduce_vs_threads"};
+    for (size_t k = 0; k < 3; k++) {
+        char name[64];
+        snprintf(name, sizeof name, "%s.png", charts[k]);
+        expect_nonempty(dir, name);
+        snprintf(name, sizeof name, "%s.svg", charts[k]);
+        expect_nonempty(dir, name);
+    }
+    /* the speedup chart holds the ideal line */
+    char *gp = tu_path(dir, "speedup_vs_threads.gp");
+    char *text = tu_read_file(gp, NULL);
+    expect_in(text, "ideal");
+    free(text);
+    free(gp);
+done:
+    free(csv);
+    free(dir);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_help),
+        cmocka_unit_test(test_rows_columns_checksums_speedup),
+        cmocka_unit_test(test_without_one_thread_and_with_shards),
+        cmocka_unit_test(test_usage_errors),
+        cmocka_unit_test(test_plot),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}

@@ -96,7 +96,7 @@ static void check_thread_counts(struct fixture *f, int reduce)
     cfg.n_threads = 1;
     size_t len1;
     char *ref = train_to_bytes(f, &cfg, 12, &len1);
-    const int threads[] = {2, 3, 4, 7, 1};
+    const int threads[] = {2, 3, 4, 7, 16, 1};
     for (size_t t = 0; t < sizeof threads / sizeof *threads; t++) {
         cfg.n_threads = threads[t];
         size_t len;

@@ -461,7 +461,10 @@ static void csv_str(struct json_log *j, const char *s)
         return;
     }
     jlog_printf(j, "\"");
-    for (const char *c = s; *c; c++) jlog_printf(j, *c == '"' ? "\"\"" : "%c", *c);
+    for (const char *c = s; *c; c++) {
+        if (*c == '"') jlog_printf(j, "\"\"");
+        else jlog_printf(j, "%c", *c);
+    }
     jlog_printf(j, "\"");
 }
 
@@ -607,17 +610,22 @@ done:
     return rc;
 }
 
+/* Draws the charts that have at least two x values; notes the others. */
 static int draw_charts(const struct sweep *s)
 {
     int rc = ensure_dir(s->o->plot_dir);
     if (rc != EXIT_OK) return rc;
-    if (s->o->threads.v[0] == 1) {
-        if ((rc = chart_vs_threads(s, true)) != EXIT_OK) return rc;
-    } else {
+    if (s->n_threads < 2)
+        fprintf(stderr, "%s: note: no charts against threads: --threads has one value\n", g_cmd);
+    else if (s->o->threads.v[0] != 1)
         fprintf(stderr, "%s: note: no speedup chart: --threads does not include 1\n", g_cmd);
-    }
-    if ((rc = chart_vs_dim(s)) != EXIT_OK) return rc;
-    return chart_vs_threads(s, false);
+    else if ((rc = chart_vs_threads(s, true)) != EXIT_OK)
+        return rc;
+    if (s->o->dims.n < 2)
+        fprintf(stderr, "%s: note: no ms_per_epoch_vs_dim chart: --dims has one value\n", g_cmd);
+    else if ((rc = chart_vs_dim(s)) != EXIT_OK)
+        return rc;
+    return s->n_threads < 2 ? EXIT_OK : chart_vs_threads(s, false);
 }
 
 /* ------------------------------------------------------------------ */

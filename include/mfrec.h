@@ -83,23 +83,108 @@ typedef struct mfr_ratings mfr_ratings;
 /** A dataset: ratings, dense id maps, movie and user metadata. */
 typedef struct mfr_dataset mfr_dataset;
 
-/** Options for reading rating files. */
+/** Rating file formats (mfr_load_options.format). */
+enum mfr_format {
+    MFR_FORMAT_AUTO = 0,      /**< from the files present (see mfr_dataset_load) */
+    MFR_FORMAT_ML100K = 1,    /**< u.data, u.item, u.user, u.genre, u.occupation */
+    MFR_FORMAT_ML1M = 2,      /**< ML-1M / ML-10M: ratings.dat, movies.dat, users.dat */
+    MFR_FORMAT_CSV = 3,       /**< ML-20M / 25M / 32M / latest: ratings.csv, movies.csv */
+    MFR_FORMAT_DELIMITED = 4, /**< one "user SEP item SEP rating [SEP timestamp]" file */
+};
+
+/** Header line of the delimited format (mfr_load_options.header). */
+enum mfr_header {
+    MFR_HEADER_AUTO = 0, /**< line 1 is a header when its first field is not an integer */
+    MFR_HEADER_YES = 1,  /**< line 1 is a header and is skipped */
+    MFR_HEADER_NO = 2,   /**< every line is a rating */
+};
+
+/** Use of the binary dataset cache (mfr_load_options.cache). */
+enum mfr_cache {
+    MFR_CACHE_AUTO = 0,   /**< read and write it when the rating file has at least
+                               MFR_CACHE_AUTO_BYTES bytes */
+    MFR_CACHE_NEVER = 1,  /**< neither read nor write a cache */
+    MFR_CACHE_ALWAYS = 2, /**< read and write it whatever the size */
+};
+
+/** Rating files of at least this many bytes are cached under MFR_CACHE_AUTO. */
+#define MFR_CACHE_AUTO_BYTES ((int64_t)32 << 20)
+
+/**
+ * Options for reading rating files. Fill with mfr_load_options_default();
+ * new fields are only ever added at the end, and a zero-initialized field
+ * means its default.
+ */
 typedef struct mfr_load_options {
-    float min_rating; /**< smallest accepted rating (default 1) */
-    float max_rating; /**< largest accepted rating (default 5) */
+    /** Accepted rating range. The defaults (1, 5), or (0, 0), mean "the
+     *  format decides": 1..5 for ML-100K and ML-1M (ratings.dat with
+     *  users.dat), 0.5..5 for ML-10M (ratings.dat without users.dat) and
+     *  the CSV format, any finite rating for the delimited format. Any other
+     *  finite range is used as given. */
+    float min_rating; /**< default 1 */
+    float max_rating; /**< default 5 */
+    int32_t format;   /**< enum mfr_format, default MFR_FORMAT_AUTO */
+    /** Delimited format: the separator byte, or 0 (default) to detect it
+     *  from line 1 (the first of tab, ',', ';', '|', ' ' that occurs). */
+    char sep;
+    int32_t header;           /**< delimited format: enum mfr_header, default AUTO */
+    /** The rating file, relative to the directory unless absolute; NULL
+     *  (default) for the format's own name (u.data, ratings.dat,
+     *  ratings.csv). Required by the delimited format unless `dir` names
+     *  the file itself. */
+    const char *ratings_file;
+    int32_t cache;            /**< enum mfr_cache, default MFR_CACHE_AUTO */
+    /** Where the cache lives; NULL (default) for DIR/.mfrec-cache. */
+    const char *cache_path;
 } mfr_load_options;
 
 /** Fills `opt` with the defaults documented above. */
 MFR_API void mfr_load_options_default(mfr_load_options *opt);
 
 /**
- * Loads a dataset in the MovieLens 100K layout from directory `dir`:
- * `u.data` (required, tab separated: user, item, rating, timestamp),
- * `u.item` (optional, pipe separated, latin-1 titles converted to UTF-8)
- * and `u.user` (optional, pipe separated). Raw ids are re-indexed densely
- * from 0 in ascending id order over the union of the ids of all three files.
+ * Loads a dataset from directory `dir` (or from a rating file: `dir` may
+ * name the file itself, whose directory then holds the metadata files).
+ * The format is `opt->format`, or with MFR_FORMAT_AUTO: a file is known by
+ * its name (u.data, ratings.dat, ratings.csv, anything else delimited), a
+ * directory by the first of u.data, ratings.dat, ratings.csv it holds.
+ *
+ *   ML100K  `u.data` (tab separated: user, item, rating[, timestamp]);
+ *           optional `u.item`, `u.user`, `u.genre`, `u.occupation` (pipe
+ *           separated, latin-1 text converted to UTF-8).
+ *   ML1M    `ratings.dat` ("UserID::MovieID::Rating::Timestamp"); optional
+ *           `movies.dat` ("MovieID::Title::Genres", genres '|' separated)
+ *           and `users.dat` ("UserID::Gender::Age::Occupation::Zip-code",
+ *           occupation a number 0..20 named as in the ML-1M README). Text
+ *           that is valid UTF-8 is kept, else it is read as latin-1.
+ *   CSV     `ratings.csv` (header "userId,movieId,rating,timestamp");
+ *           optional `movies.csv` ("movieId,title,genres", titles quoted
+ *           with "" escapes; "(no genres listed)" is a genre name).
+ *   DELIMITED  one file "user SEP item SEP rating [SEP timestamp]" with the
+ *           separator and header of the options; spaces around fields are
+ *           ignored (unless the separator is a space); no metadata.
+ *
+ * Genres: ML-100K's come from u.genre (or its 19 defaults); the other
+ * formats list the genre names their movie file uses, in the MovieLens
+ * order (Action, Adventure, Animation, Children's/Children, Comedy, Crime,
+ * Documentary, Drama, Fantasy, Film-Noir, Horror, Musical, Mystery,
+ * Romance, Sci-Fi, Thriller, War, Western), then any others in byte order
+ * (e.g. "(no genres listed)", IMAX); more than 32 is a parse error.
+ *
+ * Raw ids (positive, up to INT64_MAX) are re-indexed densely from 0 in
+ * ascending id order over the union of the ids of the rating and metadata
+ * files. A (user, item) pair rated twice is an error.
+ *
+ * Cache: when `opt->cache` allows it, a successful parse writes a binary
+ * copy of the dataset (atomically; a failure to write is ignored) and
+ * later loads read it instead of the text while the options and every
+ * source file's size and modification time are unchanged. A stale or
+ * corrupt cache is ignored and rewritten. A dataset read from the cache is
+ * identical to the parsed one (same fingerprint, ids, metadata).
+ *
  * `opt` may be NULL for the defaults. On failure *out is NULL and nothing
- * is allocated.
+ * is allocated. Errors: MFR_ERR_INVALID (options), MFR_ERR_NOT_FOUND (no
+ * rating file to detect), MFR_ERR_IO, MFR_ERR_PARSE ("file:line: ..."),
+ * MFR_ERR_NOMEM, MFR_ERR_TOO_LARGE.
  */
 MFR_API int mfr_dataset_load(const char *dir, const mfr_load_options *opt,
                              mfr_dataset **out, mfr_error *err);
@@ -113,6 +198,16 @@ MFR_API const mfr_ratings *mfr_dataset_ratings(const mfr_dataset *ds);
 MFR_API const char *mfr_dataset_dir(const mfr_dataset *ds);
 /** A 64-bit fingerprint of the id maps and all ratings. */
 MFR_API uint64_t mfr_dataset_fingerprint(const mfr_dataset *ds);
+/** The format the dataset was read in (enum mfr_format, never AUTO). */
+MFR_API int32_t mfr_dataset_format(const mfr_dataset *ds);
+/** A static name for a format: "auto", "ml-100k", "ml-1m", "csv",
+ *  "delimited" ("unknown" for other values); never NULL. */
+MFR_API const char *mfr_format_name(int32_t format);
+/** The dataset's rating scale (see mfr_load_options); either pointer may
+ *  be NULL. For the delimited format with the default range it is the
+ *  smallest and largest rating of the file. */
+MFR_API void mfr_dataset_rating_range(const mfr_dataset *ds, float *min_rating,
+                                      float *max_rating);
 
 /** Raw (file) id of dense user index u, or -1 when out of range. */
 MFR_API int64_t mfr_dataset_user_id(const mfr_dataset *ds, int32_t u);
@@ -138,8 +233,13 @@ MFR_API const char *mfr_dataset_user_occupation(const mfr_dataset *ds, int32_t u
 MFR_API const char *mfr_dataset_user_zip(const mfr_dataset *ds, int32_t u);
 
 /**
- * Reads a rating file in u.data format (`path`), mapping raw ids through the
- * dataset's id maps. An unknown id, a malformed line or a rating outside the
+ * Reads a rating file (`path`), mapping raw ids through the dataset's id
+ * maps. The file is in u.data format (what mfr_ratings_write writes, and
+ * the canonical u1.base.. split files) or in the dataset's own rating
+ * syntax ("::" for ML-1M/10M, ',' with an optional header for CSV, the
+ * dataset's separator for the delimited format): line 1 decides, u.data
+ * being chosen when it has a tab and not the dataset's separator. An
+ * unknown id, a malformed line, a duplicate pair or a rating outside the
  * dataset's range is an error naming the file and line.
  */
 MFR_API int mfr_dataset_read_ratings(const mfr_dataset *ds, const char *path,
@@ -150,7 +250,8 @@ MFR_API int64_t mfr_ratings_count(const mfr_ratings *r);
 MFR_API void mfr_ratings_get(const mfr_ratings *r, int64_t idx, int32_t *user,
                              int32_t *item, float *rating, int64_t *timestamp);
 /**
- * Writes `r` in u.data format with the dataset's raw ids, atomically
+ * Writes `r` in u.data format (tab separated, whatever the dataset's own
+ * format) with the dataset's raw ids, atomically
  * (temporary file, fsync, rename): on failure nothing is left at `path`.
  */
 MFR_API int mfr_ratings_write(const mfr_ratings *r, const mfr_dataset *ds,

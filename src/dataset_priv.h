@@ -47,7 +47,24 @@ struct mfr_dataset {
     int32_t n_occupations;
     char **occupations;
     uint64_t fingerprint;
+    /* The rating scale mfr_dataset_rating_range reports: the format's (or
+     * the caller's) range, or for the delimited format with the default
+     * range the smallest and largest rating read. opt.min_rating..
+     * opt.max_rating is what further rating files must lie in. */
+    float scale_min, scale_max;
+    int32_t cache_state; /* enum mfr_cache_state */
 };
+
+/* What the binary cache did during a load (dataset_cache.c). */
+enum mfr_cache_state {
+    MFR_CACHE_STATE_UNUSED = 0,       /* not consulted (MFR_CACHE_NEVER, small file) */
+    MFR_CACHE_STATE_READ = 1,         /* the dataset came from the cache */
+    MFR_CACHE_STATE_WRITTEN = 2,      /* parsed, then the cache was written */
+    MFR_CACHE_STATE_WRITE_FAILED = 3, /* parsed; writing the cache failed (ignored) */
+};
+
+/* True when ds was loaded from the binary cache rather than parsed. */
+bool mfr_dataset_from_cache(const mfr_dataset *ds);
 
 struct mfr_split {
     char *spec;

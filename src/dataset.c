@@ -1,0 +1,503 @@
+/*
+ * dataset.c — the public dataset entry points of mfrec.h: load options,
+ * mfr_dataset_load (which works out the format, the files and the rating
+ * range, consults the binary cache, and hands the parsing to one format
+ * loader), mfr_dataset_read_ratings, destruction and the accessors.
+ *
+ * DESIGN
+ *
+ * Resolution. A load first turns (dir, options) into a directory, a rating
+ * file name, a format and an accepted rating range, so that the format
+ * loaders (movielens.c, movielens_dat.c, movielens_csv.c, delimited.c)
+ * never guess: see resolve_source() and resolve_range().
+ *
+ * Cache. When the options allow it (see enum mfr_cache), the load builds a
+ * key from the resolved options and the size and modification time of
+ * every file the format reads, and tries the cache (dataset_cache.c)
+ * before parsing; after a successful parse it writes the cache. The cache
+ * never changes the result: a dataset read from it is field for field the
+ * parsed one. Failing to write it is not an error.
+ */
+#include <errno.h>
+#include <float.h>
+#include <inttypes.h>
+#include <math.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "loader_priv.h"
+
+#define CACHE_NAME ".mfrec-cache"
+
+void mfr_load_options_default(mfr_load_options *opt)
+{
+    if (!opt) return;
+    memset(opt, 0, sizeof *opt);
+    opt->min_rating = 1.0f;
+    opt->max_rating = 5.0f;
+    opt->format = MFR_FORMAT_AUTO;
+    opt->header = MFR_HEADER_AUTO;
+    opt->cache = MFR_CACHE_AUTO;
+}
+
+const char *mfr_format_name(int32_t format)
+{
+    switch (format) {
+    case MFR_FORMAT_AUTO: return "auto";
+    case MFR_FORMAT_ML100K: return "ml-100k";
+    case MFR_FORMAT_ML1M: return "ml-1m";
+    case MFR_FORMAT_CSV: return "csv";
+    case MFR_FORMAT_DELIMITED: return "delimited";
+    default: return "unknown";
+    }
+}
+
+static int check_options(const mfr_load_options *opt, mfr_error *err)
+{
+    if (!isfinite(opt->min_rating) || !isfinite(opt->max_rating) ||
+        opt->min_rating > opt->max_rating)
+        return mfr_seterr(err, MFR_ERR_INVALID,
+                          "min_rating..max_rating must be a finite range, got %g..%g",
+                          (double)opt->min_rating, (double)opt->max_rating);
+    if (opt->format < MFR_FORMAT_AUTO || opt->format > MFR_FORMAT_DELIMITED)
+        return mfr_seterr(err, MFR_ERR_INVALID, "format must be 0..%d (enum mfr_format), got %" PRId32,
+                          MFR_FORMAT_DELIMITED, opt->format);
+    if (opt->header < MFR_HEADER_AUTO || opt->header > MFR_HEADER_NO)
+        return mfr_seterr(err, MFR_ERR_INVALID, "header must be 0..2 (enum mfr_header), got %" PRId32,
+                          opt->header);
+    if (opt->cache < MFR_CACHE_AUTO || opt->cache > MFR_CACHE_ALWAYS)
+        return mfr_seterr(err, MFR_ERR_INVALID, "cache must be 0..2 (enum mfr_cache), got %" PRId32,
+                          opt->cache);
+    unsigned char c = (unsigned char)opt->sep;
+    if (c && (c == '\n' || c == '\r' || c == '"' || c == '.' || c == '-' || c == '+' ||
+              (c >= '0' && c <= '9') || c >= 0x80))
+        return mfr_seterr(err, MFR_ERR_INVALID,
+                          "sep must be 0 (detect) or an ASCII byte that cannot occur in a "
+                          "number, got 0x%02X",
+                          c);
+    if (opt->ratings_file && !opt->ratings_file[0])
+        return mfr_seterr(err, MFR_ERR_INVALID, "ratings_file must not be empty");
+    if (opt->cache_path && !opt->cache_path[0])
+        return mfr_seterr(err, MFR_ERR_INVALID, "cache_path must not be empty");
+    return MFR_OK;
+}
+
+/* ------------------------------------------------------------------ */
+/* Resolution                                                           */
+/* ------------------------------------------------------------------ */
+
+static bool exists_in(const char *dir, const char *name)
+{
+    char *p = mfr_path_join(dir, name);
+    struct stat st;
+    bool ok = p && stat(p, &st) == 0;
+    free(p);
+    return ok;
+}
+
+static const char *base_name(const char *path)
+{
+    const char *s = strrchr(path, '/');
+    return s ? s + 1 : path;
+}
+
+/* The format a rating file's name implies. */
+static int32_t format_of_name(const char *name)
+{
+    const char *b = base_name(name);
+    size_t n = strlen(b);
+    if (!strcmp(b, "u.data")) return MFR_FORMAT_ML100K;
+    if (!strcmp(b, "ratings.csv")) return MFR_FORMAT_CSV;
+    if (n >= 4 && !strcmp(b + n - 4, ".dat")) return MFR_FORMAT_ML1M;
+    return MFR_FORMAT_DELIMITED;
+}
+
+static const char *default_ratings_name(int32_t format)
+{
+    switch (format) {
+    case MFR_FORMAT_ML100K: return "u.data";
+    case MFR_FORMAT_ML1M: return "ratings.dat";
+    case MFR_FORMAT_CSV: return "ratings.csv";
+    default: return NULL;
+    }
+}
+
+/*
+ * Works out the directory (*dir_out, malloc'd), the rating file
+ * (*name_out, malloc'd, relative to the directory or absolute) and the
+ * format (opt->format, resolved in place) of a load of `path`.
+ */
+static int resolve_source(const char *path, mfr_load_options *opt, char **dir_out,
+                          char **name_out, mfr_error *err)
+{
+    *dir_out = *name_out = NULL;
+    const char *name = opt->ratings_file;
+    struct stat st;
+    if (stat(path, &st) != 0)
+        return mfr_seterr(err, MFR_ERR_IO, "cannot open %s: %s", path, strerror(errno));
+    if (!name && S_ISREG(st.st_mode)) {
+        /* `path` names the rating file; its directory holds the rest. */
+        const char *slash = strrchr(path, '/');
+        size_t dl = slash ? (size_t)(slash - path) : 1;
+        if (slash == path) dl = 1; /* "/file": the root */
+        *dir_out = malloc(dl + 1);
+        if (!*dir_out) return mfr_nomem(err, "loading a dataset");
+        memcpy(*dir_out, slash ? path : ".", dl);
+        (*dir_out)[dl] = '\0';
+        name = slash ? slash + 1 : path;
+    } else {
+        *dir_out = strdup(path);
+        if (!*dir_out) return mfr_nomem(err, "loading a dataset");
+    }
+
+    if (opt->format == MFR_FORMAT_AUTO) {
+        if (name) {
+            opt->format = format_of_name(name);
+        } else {
+            static const int32_t probe[] = {MFR_FORMAT_ML100K, MFR_FORMAT_ML1M, MFR_FORMAT_CSV};
+            for (size_t k = 0; k < 3 && opt->format == MFR_FORMAT_AUTO; k++)
+                if (exists_in(*dir_out, default_ratings_name(probe[k])))
+                    opt->format = probe[k];
+            if (opt->format == MFR_FORMAT_AUTO)
+                return mfr_seterr(err, MFR_ERR_IO,
+                                  "no rating file in %s: expected u.data (ML-100K), "
+                                  "ratings.dat (ML-1M/10M) or ratings.csv (ML-20M and "
+                                  "later); give the format and file for other layouts",
+                                  path);
+        }
+    }
+    if (!name) name = default_ratings_name(opt->format);
+    if (!name)
+        return mfr_seterr(err, MFR_ERR_INVALID,
+                          "the delimited format needs a rating file: set ratings_file or "
+                          "pass the file itself instead of %s",
+                          path);
+    *name_out = strdup(name);
+    return *name_out ? MFR_OK : mfr_nomem(err, "loading a dataset");
+}
+
+/* The accepted range (opt) and reported scale (*lo, *hi) of a resolved load. */
+static void resolve_range(const char *dir, mfr_load_options *opt, float *lo, float *hi)
+{
+    bool decide = (opt->min_rating == 1.0f && opt->max_rating == 5.0f) ||
+                  (opt->min_rating == 0.0f && opt->max_rating == 0.0f);
+    if (decide) {
+        switch (opt->format) {
+        case MFR_FORMAT_ML100K:
+            opt->min_rating = 1.0f;
+            break;
+        case MFR_FORMAT_ML1M: /* ML-1M has users.dat and whole stars, ML-10M neither */
+            opt->min_rating = exists_in(dir, "users.dat") ? 1.0f : 0.5f;
+            break;
+        case MFR_FORMAT_CSV:
+            opt->min_rating = 0.5f;
+            break;
+        default: /* delimited: any finite rating; the scale is what was read */
+            opt->min_rating = -FLT_MAX;
+            opt->max_rating = FLT_MAX;
+            break;
+        }
+        if (opt->format != MFR_FORMAT_DELIMITED) opt->max_rating = 5.0f;
+    }
+    *lo = opt->min_rating;
+    *hi = opt->max_rating;
+}
+
+static const char *const *meta_files(int32_t format)
+{
+    static const char *const none[] = {NULL};
+    switch (format) {
+    case MFR_FORMAT_ML100K: return mfr_ml100k_files;
+    case MFR_FORMAT_ML1M: return mfr_ml1m_files;
+    case MFR_FORMAT_CSV: return mfr_csv_files;
+    default: return none;
+    }
+}
+
+/* ------------------------------------------------------------------ */
+/* Loading                                                              */
+/* ------------------------------------------------------------------ */
+
+/* Parses the text of a resolved load into ds. */
+static int parse_dataset(const char *dir, const char *name, const mfr_load_options *opt,
+                         mfr_dataset *ds, mfr_error *err)
+{
+    struct mfr_loader ld = {.dir = dir, .ratings_name = name, .opt = *opt};
+    int rc;
+    switch (opt->format) {
+    case MFR_FORMAT_ML100K: rc = mfr_load_ml100k(&ld, err); break;
+    case MFR_FORMAT_ML1M: rc = mfr_load_ml1m(&ld, err); break;
+    case MFR_FORMAT_CSV: rc = mfr_load_csv(&ld, err); break;
+    default: rc = mfr_load_delimited(&ld, err); break;
+    }
+    if (rc == MFR_OK) rc = mfr_loader_finish(&ld, ds, err);
+    if (rc == MFR_OK) {
+        ds->opt = ld.opt; /* with the separator and header the loader settled on */
+        if (opt->format == MFR_FORMAT_DELIMITED && ds->opt.min_rating == -FLT_MAX) {
+            const mfr_ratings *r = ds->ratings;
+            ds->scale_min = ds->scale_max = r->rating[0];
+            for (int64_t k = 1; k < r->n; k++) {
+                if (r->rating[k] < ds->scale_min) ds->scale_min = r->rating[k];
+                if (r->rating[k] > ds->scale_max) ds->scale_max = r->rating[k];
+            }
+        }
+    }
+    mfr_loader_free(&ld);
+    return rc;
+}
+
+int mfr_dataset_load(const char *dir, const mfr_load_options *opt, mfr_dataset **out,
+                     mfr_error *err)
+{
+    if (!out) return mfr_seterr(err, MFR_ERR_INVALID, "mfr_dataset_load: out is NULL");
+    *out = NULL;
+    if (!dir) return mfr_seterr(err, MFR_ERR_INVALID, "mfr_dataset_load: dir is NULL");
+    mfr_load_options o;
+    mfr_load_options_default(&o);
+    if (opt) o = *opt;
+    int rc = check_options(&o, err);
+    if (rc != MFR_OK) return rc;
+
+    char *ddir = NULL, *name = NULL, *cache_path = NULL;
+    struct mfr_cache_key key = {0};
+    mfr_dataset *ds = NULL;
+    if ((rc = resolve_source(dir, &o, &ddir, &name, err)) != MFR_OK) goto fail;
+    float lo, hi;
+    resolve_range(ddir, &o, &lo, &hi);
+
+    bool use_cache = false;
+    if (o.cache != MFR_CACHE_NEVER) {
+        cache_path = o.cache_path ? strdup(o.cache_path) : mfr_path_join(ddir, CACHE_NAME);
+        if (!cache_path) {
+            rc = mfr_nomem(err, "loading a dataset");
+            goto fail;
+        }
+        /* A rating file that cannot be stat'ed fails in the parser with a
+         * proper message; the cache is simply not used then. */
+        if (mfr_cache_key_build(ddir, name, meta_files(o.format), &o, &key, NULL) == MFR_OK)
+            use_cache = o.cache == MFR_CACHE_ALWAYS || key.ratings_bytes >= MFR_CACHE_AUTO_BYTES;
+    }
+    if (use_cache) (void)mfr_cache_load(cache_path, &key, &ds); /* else ds stays NULL */
+    if (!ds) {
+        ds = calloc(1, sizeof *ds);
+        if (!ds) {
+            rc = mfr_nomem(err, "loading a dataset");
+            goto fail;
+        }
+        ds->scale_min = lo;
+        ds->scale_max = hi;
+        if ((rc = parse_dataset(ddir, name, &o, ds, err)) != MFR_OK) goto fail;
+        if (use_cache)
+            ds->cache_state = mfr_cache_write(cache_path, &key, ds) == MFR_OK
+                                  ? MFR_CACHE_STATE_WRITTEN
+                                  : MFR_CACHE_STATE_WRITE_FAILED;
+    }
+    ds->opt.ratings_file = NULL; /* the caller's strings are not kept */
+    ds->opt.cache_path = NULL;
+    ds->dir = realpath(ddir, NULL);
+    if (!ds->dir) ds->dir = strdup(ddir);
+    if (!ds->dir) {
+        rc = mfr_nomem(err, "loading a dataset");
+        goto fail;
+    }
+    *out = ds;
+    ds = NULL;
+    rc = MFR_OK;
+fail:
+    mfr_dataset_destroy(ds);
+    mfr_cache_key_free(&key);
+    free(cache_path);
+    free(ddir);
+    free(name);
+    return rc;
+}
+
+/* ------------------------------------------------------------------ */
+/* Further rating files                                                 */
+/* ------------------------------------------------------------------ */
+
+/* The syntax of a rating file read through ds: see mfr_dataset_read_ratings. */
+static struct mfr_rating_syntax read_syntax(const mfr_dataset *ds,
+                                            const struct mfr_text_file *f)
+{
+    struct mfr_rating_syntax tab = {.sep = "\t"}, own = {0};
+    switch (ds->opt.format) {
+    case MFR_FORMAT_ML1M: memcpy(own.sep, "::", 3); break;
+    case MFR_FORMAT_CSV: own.sep[0] = ','; break;
+    case MFR_FORMAT_DELIMITED: own.sep[0] = ds->opt.sep; break;
+    default: return tab;
+    }
+    struct mfr_line_iter it = mfr_lines(f);
+    const char *s = "";
+    size_t n = 0;
+    mfr_line_next(&it, &s, &n);
+    bool has_tab = memchr(s, '\t', n) != NULL, has_own = false;
+    for (size_t k = 0; k < n && !has_own; k++) has_own = s[k] == own.sep[0];
+    if (has_tab && !has_own) return tab;
+    own.trim = ds->opt.format != MFR_FORMAT_ML1M && own.sep[0] != ' ';
+    own.header = ds->opt.format != MFR_FORMAT_ML1M && mfr_first_line_is_header(f, own.sep);
+    return own;
+}
+
+int mfr_dataset_read_ratings(const mfr_dataset *ds, const char *path, mfr_ratings **out,
+                             mfr_error *err)
+{
+    if (!out)
+        return mfr_seterr(err, MFR_ERR_INVALID, "mfr_dataset_read_ratings: out is NULL");
+    *out = NULL;
+    if (!ds || !path)
+        return mfr_seterr(err, MFR_ERR_INVALID,
+                          "mfr_dataset_read_ratings: dataset and path must not be NULL");
+    struct mfr_text_file f;
+    mfr_ratings *r = NULL;
+    int rc = mfr_text_file_read(NULL, path, false, &f, err);
+    if (rc != MFR_OK) goto done;
+    struct mfr_rating_syntax syn = read_syntax(ds, &f);
+    struct mfr_rating_ids ids = {.ds = ds};
+    if ((rc = mfr_parse_ratings(&f, &syn, &ids, ds->opt.min_rating, ds->opt.max_rating, &r,
+                                err)) != MFR_OK)
+        goto done;
+    rc = mfr_check_duplicates(f.path, r, ds->n_users, ds->n_items, ds->user_ids,
+                              ds->item_ids, 1 + syn.header, err);
+    if (rc == MFR_OK) {
+        *out = r;
+        r = NULL;
+    }
+done:
+    mfr_ratings_destroy(r);
+    mfr_text_file_free(&f);
+    return rc;
+}
+
+/* ------------------------------------------------------------------ */
+/* Destruction and accessors                                            */
+/* ------------------------------------------------------------------ */
+
+static void free_strings(char **v, int32_t n)
+{
+    if (!v) return;
+    for (int32_t k = 0; k < n; k++) free(v[k]);
+    free(v);
+}
+
+void mfr_dataset_destroy(mfr_dataset *ds)
+{
+    if (!ds) return;
+    free(ds->dir);
+    free(ds->user_ids);
+    free(ds->item_ids);
+    mfr_ratings_destroy(ds->ratings);
+    if (ds->items) {
+        for (int32_t i = 0; i < ds->n_items; i++) {
+            free(ds->items[i].title);
+            free(ds->items[i].date);
+        }
+        free(ds->items);
+    }
+    free(ds->users);
+    free_strings(ds->genre_names, ds->n_genres);
+    free_strings(ds->occupations, ds->n_occupations);
+    free(ds);
+}
+
+bool mfr_dataset_from_cache(const mfr_dataset *ds)
+{
+    return ds && ds->cache_state == MFR_CACHE_STATE_READ;
+}
+
+static bool has_user(const mfr_dataset *ds, int32_t u)
+{
+    return ds && u >= 0 && u < ds->n_users;
+}
+static bool has_item(const mfr_dataset *ds, int32_t i)
+{
+    return ds && i >= 0 && i < ds->n_items;
+}
+
+int32_t mfr_dataset_n_users(const mfr_dataset *ds) { return ds ? ds->n_users : 0; }
+int32_t mfr_dataset_n_items(const mfr_dataset *ds) { return ds ? ds->n_items : 0; }
+const mfr_ratings *mfr_dataset_ratings(const mfr_dataset *ds)
+{
+    return ds ? ds->ratings : NULL;
+}
+const char *mfr_dataset_dir(const mfr_dataset *ds) { return ds && ds->dir ? ds->dir : ""; }
+uint64_t mfr_dataset_fingerprint(const mfr_dataset *ds) { return ds ? ds->fingerprint : 0; }
+int32_t mfr_dataset_format(const mfr_dataset *ds)
+{
+    return ds ? ds->opt.format : MFR_FORMAT_AUTO;
+}
+
+void mfr_dataset_rating_range(const mfr_dataset *ds, float *min_rating, float *max_rating)
+{
+    if (min_rating) *min_rating = ds ? ds->scale_min : 0.0f;
+    if (max_rating) *max_rating = ds ? ds->scale_max : 0.0f;
+}
+
+int64_t mfr_dataset_user_id(const mfr_dataset *ds, int32_t u)
+{
+    return has_user(ds, u) ? ds->user_ids[u] : -1;
+}
+
+int64_t mfr_dataset_item_id(const mfr_dataset *ds, int32_t i)
+{
+    return has_item(ds, i) ? ds->item_ids[i] : -1;
+}
+
+int32_t mfr_dataset_user_index(const mfr_dataset *ds, int64_t raw_id)
+{
+    return ds ? mfr_find_id(ds->user_ids, ds->n_users, raw_id) : -1;
+}
+
+int32_t mfr_dataset_item_index(const mfr_dataset *ds, int64_t raw_id)
+{
+    return ds ? mfr_find_id(ds->item_ids, ds->n_items, raw_id) : -1;
+}
+
+const char *mfr_dataset_item_title(const mfr_dataset *ds, int32_t i)
+{
+    return has_item(ds, i) && ds->items[i].title ? ds->items[i].title : "";
+}
+
+const char *mfr_dataset_item_date(const mfr_dataset *ds, int32_t i)
+{
+    return has_item(ds, i) && ds->items[i].date ? ds->items[i].date : "";
+}
+
+int32_t mfr_dataset_item_year(const mfr_dataset *ds, int32_t i)
+{
+    return has_item(ds, i) ? ds->items[i].year : 0;
+}
+
+uint32_t mfr_dataset_item_genres(const mfr_dataset *ds, int32_t i)
+{
+    return has_item(ds, i) ? ds->items[i].genres : 0;
+}
+
+int32_t mfr_dataset_n_genres(const mfr_dataset *ds) { return ds ? ds->n_genres : 0; }
+
+const char *mfr_dataset_genre_name(const mfr_dataset *ds, int32_t g)
+{
+    return ds && g >= 0 && g < ds->n_genres && ds->genre_names[g] ? ds->genre_names[g] : "";
+}
+
+int32_t mfr_dataset_user_age(const mfr_dataset *ds, int32_t u)
+{
+    return has_user(ds, u) ? ds->users[u].age : 0;
+}
+
+char mfr_dataset_user_sex(const mfr_dataset *ds, int32_t u)
+{
+    return has_user(ds, u) ? ds->users[u].sex : '?';
+}
+
+const char *mfr_dataset_user_occupation(const mfr_dataset *ds, int32_t u)
+{
+    if (!has_user(ds, u)) return "";
+    int32_t o = ds->users[u].occupation;
+    return o >= 0 && o < ds->n_occupations && ds->occupations[o] ? ds->occupations[o] : "";
+}
+
+const char *mfr_dataset_user_zip(const mfr_dataset *ds, int32_t u)
+{
+    return has_user(ds, u) ? ds->users[u].zip : "";
+}

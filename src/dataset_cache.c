@@ -1,0 +1,520 @@
+/*
+ * dataset_cache.c — a binary copy of a parsed dataset, so that a large
+ * text dataset (tens of millions of ratings) loads in about the time it
+ * takes to read its arrays, instead of being parsed again.
+ *
+ * DESIGN
+ *
+ * File layout (native byte order; a marker rejects a foreign one):
+ *
+ *   header   64 bytes: magic "MFRCACHE", version, byte-order marker, key
+ *            length, payload length, payload checksum, dataset fingerprint
+ *   key      the cache key (loader_priv.h): the resolved load options and
+ *            the name, size and modification time of every source file
+ *   payload  counts and options; user ids, item ids (int64); the ratings'
+ *            user, item (int32), rating (float) and timestamp (int64)
+ *            arrays; a metadata blob (items, users, genre and occupation
+ *            names)
+ *
+ * Validity. A cache is used only when its key equals, byte for byte, the
+ * key of the current load, its size matches the header, the checksum of
+ * the payload matches, and every index, id and string in it is in range
+ * (so that a damaged or hand-made file can never produce an out-of-range
+ * index later). Anything else means "no cache": the caller parses the text
+ * and writes a fresh cache.
+ *
+ * Racy sources. File modification times have a granularity (the kernel's
+ * clock tick), so a source file rewritten with the same size within the
+ * tick in which the cache was written would look unchanged. As git does
+ * for its index, a cache is not trusted when a source file's modification
+ * time is not strictly older than the cache file's own; the next load
+ * re-parses and rewrites it, and from then on the cache is trusted.
+ *
+ * Reading uses read(2) straight into the dataset's own malloc'd arrays
+ * rather than mmap: the arrays then have the usual owner (the dataset,
+ * freed by mfr_dataset_destroy), and a cache replaced or truncated while
+ * a process uses the dataset cannot fault it. From the page cache this
+ * runs at memory speed, plus one checksum pass.
+ *
+ * Writing goes through mfr_write_atomic (temporary file, fsync, rename), so
+ * a reader sees either the old cache, the new one, or none.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <math.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "loader_priv.h"
+
+#define CACHE_MAGIC "MFRCACHE"
+#define CACHE_VERSION 1u
+#define CACHE_ORDER 0x01020304u
+#define HEADER_BYTES 64
+#define NO_STRING UINT32_MAX /* a NULL title or date, as opposed to "" */
+
+/* ------------------------------------------------------------------ */
+/* Growable byte buffer                                                 */
+/* ------------------------------------------------------------------ */
+
+struct buf {
+    unsigned char *p;
+    size_t len, cap;
+    bool failed;
+};
+
+static void buf_put(struct buf *b, const void *data, size_t n)
+{
+    if (b->failed) return;
+    if (b->cap - b->len < n) {
+        size_t ncap = b->cap ? b->cap : 256;
+        while (ncap - b->len < n) {
+            if (ncap > SIZE_MAX / 2) {
+                b->failed = true;
+                return;
+            }
+            ncap *= 2;
+        }
+        unsigned char *np = realloc(b->p, ncap);
+        if (!np) {
+            b->failed = true;
+            return;
+        }
+        b->p = np;
+        b->cap = ncap;
+    }
+    memcpy(b->p + b->len, data, n);
+    b->len += n;
+}
+
+static void buf_u32(struct buf *b, uint32_t v) { buf_put(b, &v, 4); }
+static void buf_i64(struct buf *b, int64_t v) { buf_put(b, &v, 8); }
+
+static void buf_str(struct buf *b, const char *s)
+{
+    if (!s) {
+        buf_u32(b, NO_STRING);
+        return;
+    }
+    size_t n = strlen(s);
+    if (n >= NO_STRING) {
+        b->failed = true;
+        return;
+    }
+    buf_u32(b, (uint32_t)n);
+    buf_put(b, s, n);
+}
+
+/* ------------------------------------------------------------------ */
+/* Checksum                                                             */
+/* ------------------------------------------------------------------ */
+
+/* A 64-bit hash of n bytes in four independent lanes (about 32 bytes per
+ * five cycles); each step is a bijection of the lane state, so any change
+ * of the input changes the lanes, and the final mix spreads it. */
+static uint64_t hash_bytes(uint64_t seed, const void *data, size_t n)
+{
+    const uint64_t P = UINT64_C(0x9e3779b97f4a7c15);
+    uint64_t lane[4] = {seed ^ 1, seed ^ 2, seed ^ 3, seed ^ 4};
+    const unsigned char *p = data;
+    size_t k = 0;
+    for (; k + 32 <= n; k += 32) {
+        for (int j = 0; j < 4; j++) {
+            uint64_t w;
+            memcpy(&w, p + k + 8 * j, 8);
+            lane[j] = (lane[j] ^ w) * P;
+            lane[j] ^= lane[j] >> 29;
+        }
+    }
+    uint64_t h = (uint64_t)n * P;
+    for (; k < n; k++) h = (h ^ p[k]) * UINT64_C(0x100000001b3);
+    for (int j = 0; j < 4; j++) {
+        h ^= lane[j];
+        h *= P;
+        h ^= h >> 32;
+    }
+    return h;
+}
+
+/* ------------------------------------------------------------------ */
+/* Key                                                                  */
+/* ------------------------------------------------------------------ */
+
+void mfr_cache_key_free(struct mfr_cache_key *key)
+{
+    free(key->bytes);
+    memset(key, 0, sizeof *key);
+}
+
+/* Appends one file's name, presence, size and time. `required`: a stat
+ * failure is an error; otherwise only ENOENT is tolerated (absent). */
+static int key_file(struct buf *b, struct mfr_cache_key *key, const char *dir,
+                    const char *name, bool required, mfr_error *err)
+{
+    char *path = mfr_path_join(dir, name);
+    if (!path) return mfr_nomem(err, "building the cache key");
+    struct stat st;
+    int rc = MFR_OK;
+    buf_str(b, name);
+    if (stat(path, &st) != 0) {
+        if (required || errno != ENOENT)
+            rc = mfr_seterr(err, MFR_ERR_IO, "cannot stat %s: %s", path, strerror(errno));
+        buf_u32(b, 0);
+    } else if (!S_ISREG(st.st_mode)) {
+        rc = mfr_seterr(err, MFR_ERR_IO, "%s is not a regular file", path);
+    } else {
+        int64_t mt = (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
+        buf_u32(b, 1);
+        buf_i64(b, (int64_t)st.st_size);
+        buf_i64(b, mt);
+        if (mt > key->newest_mtime_ns) key->newest_mtime_ns = mt;
+        if (required) key->ratings_bytes = (int64_t)st.st_size;
+    }
+    free(path);
+    return rc;
+}
+
+int mfr_cache_key_build(const char *dir, const char *ratings_name,
+                        const char *const *files, const mfr_load_options *opt,
+                        struct mfr_cache_key *key, mfr_error *err)
+{
+    memset(key, 0, sizeof *key);
+    key->newest_mtime_ns = INT64_MIN;
+    struct buf b = {0};
+    buf_u32(&b, (uint32_t)opt->format);
+    buf_put(&b, &opt->min_rating, 4);
+    buf_put(&b, &opt->max_rating, 4);
+    buf_u32(&b, (uint32_t)(unsigned char)opt->sep);
+    buf_u32(&b, (uint32_t)opt->header);
+    int rc = key_file(&b, key, dir, ratings_name, true, err);
+    for (size_t k = 0; rc == MFR_OK && files[k]; k++)
+        rc = key_file(&b, key, dir, files[k], false, err);
+    if (rc == MFR_OK && b.failed) rc = mfr_nomem(err, "building the cache key");
+    if (rc != MFR_OK) {
+        free(b.p);
+        return rc;
+    }
+    key->bytes = b.p;
+    key->len = b.len;
+    return MFR_OK;
+}
+
+/* ------------------------------------------------------------------ */
+/* Layout                                                               */
+/* ------------------------------------------------------------------ */
+
+/* The fixed part of the payload. */
+struct counts {
+    int32_t n_users, n_items;
+    int64_t nnz;
+    int32_t n_genres, n_occs;
+    int32_t format, header;
+    float min_rating, max_rating, scale_min, scale_max;
+    int32_t sep;
+    int32_t pad;
+};
+
+struct header {
+    char magic[8];
+    uint32_t version, order;
+    uint64_t key_len, payload_len, checksum, fingerprint;
+    unsigned char reserved[HEADER_BYTES - 48];
+};
+_Static_assert(sizeof(struct header) == HEADER_BYTES, "cache header is 64 bytes");
+
+/* The big sections, in file order, with their sizes in bytes. */
+struct sections {
+    void *p[6];
+    size_t n[6];
+};
+
+static void sections_of(const mfr_dataset *ds, struct sections *s)
+{
+    const mfr_ratings *r = ds->ratings;
+    size_t nnz = (size_t)r->n;
+    *s = (struct sections){
+        {ds->user_ids, ds->item_ids, r->user, r->item, r->rating, r->ts},
+        {(size_t)ds->n_users * 8, (size_t)ds->n_items * 8, nnz * 4, nnz * 4, nnz * 4, nnz * 8},
+    };
+}
+
+/* ------------------------------------------------------------------ */
+/* Writing                                                              */
+/* ------------------------------------------------------------------ */
+
+struct write_ctx {
+    const struct header *h;
+    const struct mfr_cache_key *key;
+    const struct counts *c;
+    const struct sections *s;
+    const struct buf *meta;
+};
+
+static int write_all(FILE *f, void *arg, mfr_error *err)
+{
+    const struct write_ctx *w = arg;
+    uint64_t meta_len = w->meta->len;
+    bool ok = fwrite(w->h, sizeof *w->h, 1, f) == 1 &&
+              fwrite(w->key->bytes, 1, w->key->len, f) == w->key->len &&
+              fwrite(w->c, sizeof *w->c, 1, f) == 1;
+    for (int k = 0; ok && k < 6; k++) ok = fwrite(w->s->p[k], 1, w->s->n[k], f) == w->s->n[k];
+    ok = ok && fwrite(&meta_len, 8, 1, f) == 1 &&
+         fwrite(w->meta->p, 1, w->meta->len, f) == w->meta->len;
+    return ok ? MFR_OK : mfr_seterr(err, MFR_ERR_IO, "cannot write the dataset cache");
+}
+
+int mfr_cache_write(const char *path, const struct mfr_cache_key *key, const mfr_dataset *ds)
+{
+    struct counts c = {
+        .n_users = ds->n_users,
+        .n_items = ds->n_items,
+        .nnz = ds->ratings->n,
+        .n_genres = ds->n_genres,
+        .n_occs = ds->n_occupations,
+        .format = ds->opt.format,
+        .header = ds->opt.header,
+        .min_rating = ds->opt.min_rating,
+        .max_rating = ds->opt.max_rating,
+        .scale_min = ds->scale_min,
+        .scale_max = ds->scale_max,
+        .sep = (unsigned char)ds->opt.sep,
+    };
+    struct buf meta = {0};
+    for (int32_t i = 0; i < ds->n_items; i++) {
+        const struct mfr_item_meta *m = &ds->items[i];
+        buf_put(&meta, &m->year, 4);
+        buf_u32(&meta, m->genres);
+        buf_str(&meta, m->title);
+        buf_str(&meta, m->date);
+    }
+    for (int32_t u = 0; u < ds->n_users; u++) {
+        const struct mfr_user_meta *m = &ds->users[u];
+        buf_put(&meta, &m->age, 4);
+        buf_put(&meta, &m->occupation, 4);
+        buf_put(&meta, &m->sex, 1);
+        buf_put(&meta, m->zip, sizeof m->zip);
+    }
+    for (int32_t g = 0; g < ds->n_genres; g++) buf_str(&meta, ds->genre_names[g]);
+    for (int32_t o = 0; o < ds->n_occupations; o++) buf_str(&meta, ds->occupations[o]);
+    if (meta.failed) {
+        free(meta.p);
+        return MFR_ERR_NOMEM;
+    }
+
+    struct sections s;
+    sections_of(ds, &s);
+    uint64_t sum = hash_bytes(0, &c, sizeof c);
+    for (int k = 0; k < 6; k++) sum = hash_bytes(sum, s.p[k], s.n[k]);
+    sum = hash_bytes(sum, meta.p, meta.len);
+    uint64_t payload = sizeof c + 8 + meta.len;
+    for (int k = 0; k < 6; k++) payload += s.n[k];
+
+    struct header h = {.version = CACHE_VERSION,
+                       .order = CACHE_ORDER,
+                       .key_len = key->len,
+                       .payload_len = payload,
+                       .checksum = sum,
+                       .fingerprint = ds->fingerprint};
+    memcpy(h.magic, CACHE_MAGIC, 8);
+    struct write_ctx w = {&h, key, &c, &s, &meta};
+    int rc = mfr_write_atomic(path, write_all, &w, NULL);
+    free(meta.p);
+    return rc;
+}
+
+/* ------------------------------------------------------------------ */
+/* Reading                                                              */
+/* ------------------------------------------------------------------ */
+
+/* Reads exactly n bytes; false on error or end of file. */
+static bool read_full(int fd, void *dst, size_t n)
+{
+    unsigned char *p = dst;
+    while (n) {
+        size_t chunk = n < ((size_t)1 << 30) ? n : ((size_t)1 << 30);
+        ssize_t got = read(fd, p, chunk);
+        if (got < 0 && errno == EINTR) continue;
+        if (got <= 0) return false;
+        p += got;
+        n -= (size_t)got;
+    }
+    return true;
+}
+
+/* A cursor over the metadata blob; every read is bounds-checked. */
+struct cursor {
+    const unsigned char *p, *end;
+    bool bad;
+};
+
+static void cur_get(struct cursor *c, void *dst, size_t n)
+{
+    if (c->bad || (size_t)(c->end - c->p) < n) {
+        c->bad = true;
+        memset(dst, 0, n);
+        return;
+    }
+    memcpy(dst, c->p, n);
+    c->p += n;
+}
+
+/* A string (malloc'd, or NULL for NO_STRING when `nullable`); sets bad on
+ * a short blob, an embedded NUL or an allocation failure. */
+static char *cur_str(struct cursor *c, bool nullable)
+{
+    uint32_t n;
+    cur_get(c, &n, 4);
+    if (c->bad) return NULL;
+    if (n == NO_STRING) {
+        if (!nullable) c->bad = true;
+        return NULL;
+    }
+    if ((size_t)(c->end - c->p) < n || memchr(c->p, '\0', n)) {
+        c->bad = true;
+        return NULL;
+    }
+    char *s = malloc((size_t)n + 1);
+    if (!s) {
+        c->bad = true;
+        return NULL;
+    }
+    memcpy(s, c->p, n);
+    s[n] = '\0';
+    c->p += n;
+    return s;
+}
+
+/* Checks the parts of ds the rest of the library indexes with. */
+static bool arrays_valid(const mfr_dataset *ds)
+{
+    for (int32_t k = 0; k < ds->n_users; k++)
+        if (ds->user_ids[k] <= 0 || (k && ds->user_ids[k] <= ds->user_ids[k - 1])) return false;
+    for (int32_t k = 0; k < ds->n_items; k++)
+        if (ds->item_ids[k] <= 0 || (k && ds->item_ids[k] <= ds->item_ids[k - 1])) return false;
+    const mfr_ratings *r = ds->ratings;
+    const uint32_t nu = (uint32_t)ds->n_users, ni = (uint32_t)ds->n_items;
+    const float lo = ds->opt.min_rating, hi = ds->opt.max_rating;
+    bool ok = true;
+    for (int64_t k = 0; k < r->n; k++)
+        ok &= ((uint32_t)r->user[k] < nu) & ((uint32_t)r->item[k] < ni) &
+              (r->rating[k] >= lo) & (r->rating[k] <= hi);
+    return ok;
+}
+
+/* Parses the metadata blob into ds; false when it is malformed. */
+static bool read_meta(mfr_dataset *ds, const unsigned char *blob, size_t len)
+{
+    struct cursor c = {blob, blob + len, false};
+    uint32_t mask_limit = ds->n_genres >= 32 ? UINT32_MAX : (UINT32_C(1) << ds->n_genres) - 1;
+    for (int32_t i = 0; i < ds->n_items && !c.bad; i++) {
+        struct mfr_item_meta *m = &ds->items[i];
+        cur_get(&c, &m->year, 4);
+        cur_get(&c, &m->genres, 4);
+        m->title = cur_str(&c, true);
+        m->date = cur_str(&c, true);
+        if (m->genres & ~mask_limit) c.bad = true;
+    }
+    for (int32_t u = 0; u < ds->n_users && !c.bad; u++) {
+        struct mfr_user_meta *m = &ds->users[u];
+        cur_get(&c, &m->age, 4);
+        cur_get(&c, &m->occupation, 4);
+        cur_get(&c, &m->sex, 1);
+        cur_get(&c, m->zip, sizeof m->zip);
+        if (m->occupation < -1 || m->occupation >= ds->n_occupations ||
+            m->zip[sizeof m->zip - 1] != '\0')
+            c.bad = true;
+    }
+    for (int32_t g = 0; g < ds->n_genres && !c.bad; g++)
+        ds->genre_names[g] = cur_str(&c, false);
+    for (int32_t o = 0; o < ds->n_occupations && !c.bad; o++)
+        ds->occupations[o] = cur_str(&c, false);
+    return !c.bad && c.p == c.end;
+}
+
+int mfr_cache_load(const char *path, const struct mfr_cache_key *key, mfr_dataset **out)
+{
+    *out = NULL;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return MFR_ERR_NOT_FOUND;
+    int rc = MFR_ERR_NOT_FOUND;
+    mfr_dataset *ds = NULL;
+    unsigned char *kbuf = NULL, *meta = NULL;
+    struct header h;
+    struct counts c;
+    struct stat st;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) goto done;
+    int64_t cache_mtime = (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
+    if (key->newest_mtime_ns >= cache_mtime) goto done; /* racy: see DESIGN */
+    if (!read_full(fd, &h, sizeof h) || memcmp(h.magic, CACHE_MAGIC, 8) != 0 ||
+        h.version != CACHE_VERSION || h.order != CACHE_ORDER || h.key_len != key->len ||
+        h.payload_len < sizeof c + 8 ||
+        (uint64_t)st.st_size != HEADER_BYTES + h.key_len + h.payload_len)
+        goto done;
+    kbuf = malloc(key->len + 1);
+    if (!kbuf || !read_full(fd, kbuf, key->len) || memcmp(kbuf, key->bytes, key->len) != 0) goto done;
+    if (!read_full(fd, &c, sizeof c)) goto done;
+
+    /* Sizes must add up to the payload before anything is allocated. */
+    if (c.n_users < 0 || c.n_items < 0 || c.nnz < 1 || c.n_genres < 0 ||
+        c.n_genres > MFR_MAX_GENRES || c.n_occs < 0 || c.n_occs > (1 << 20) ||
+        c.format <= MFR_FORMAT_AUTO || c.format > MFR_FORMAT_DELIMITED ||
+        (uint64_t)c.nnz > (h.payload_len / 20))
+        goto done;
+    uint64_t fixed = sizeof c + 8 + 8 * ((uint64_t)c.n_users + (uint64_t)c.n_items) +
+                     20 * (uint64_t)c.nnz;
+    if (fixed > h.payload_len) goto done;
+    uint64_t blob_len = h.payload_len - fixed;
+
+    ds = calloc(1, sizeof *ds);
+    if (!ds) goto done;
+    ds->n_users = c.n_users;
+    ds->n_items = c.n_items;
+    ds->n_genres = c.n_genres;
+    ds->n_occupations = c.n_occs;
+    mfr_load_options_default(&ds->opt);
+    ds->opt.format = c.format;
+    ds->opt.header = c.header;
+    ds->opt.sep = (char)c.sep;
+    ds->opt.min_rating = c.min_rating;
+    ds->opt.max_rating = c.max_rating;
+    ds->scale_min = c.scale_min;
+    ds->scale_max = c.scale_max;
+    ds->fingerprint = h.fingerprint;
+    ds->user_ids = malloc(((size_t)c.n_users + 1) * 8);
+    ds->item_ids = malloc(((size_t)c.n_items + 1) * 8);
+    ds->items = calloc((size_t)c.n_items + 1, sizeof *ds->items);
+    ds->users = calloc((size_t)c.n_users + 1, sizeof *ds->users);
+    ds->genre_names = calloc((size_t)c.n_genres + 1, sizeof *ds->genre_names);
+    ds->occupations = calloc((size_t)c.n_occs + 1, sizeof *ds->occupations);
+    meta = malloc(blob_len ? blob_len : 1);
+    if (!ds->user_ids || !ds->item_ids || !ds->items || !ds->users || !ds->genre_names ||
+        !ds->occupations || !meta || mfr_ratings_alloc(c.nnz, &ds->ratings, NULL) != MFR_OK)
+        goto done;
+
+    struct sections s;
+    sections_of(ds, &s);
+    uint64_t sum = hash_bytes(0, &c, sizeof c), got_blob_len;
+    for (int k = 0; k < 6; k++) {
+        if (!read_full(fd, s.p[k], s.n[k])) goto done;
+        sum = hash_bytes(sum, s.p[k], s.n[k]);
+    }
+    if (!read_full(fd, &got_blob_len, 8) || got_blob_len != blob_len ||
+        !read_full(fd, meta, blob_len))
+        goto done;
+    sum = hash_bytes(sum, meta, blob_len);
+    if (sum != h.checksum || !(c.min_rating <= c.max_rating) || !arrays_valid(ds) ||
+        !read_meta(ds, meta, blob_len))
+        goto done;
+    ds->cache_state = MFR_CACHE_STATE_READ;
+    *out = ds;
+    ds = NULL;
+    rc = MFR_OK;
+done:
+    close(fd);
+    free(kbuf);
+    free(meta);
+    mfr_dataset_destroy(ds);
+    return rc;
+}

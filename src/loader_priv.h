@@ -1,0 +1,217 @@
+/*
+ * loader_priv.h — what the format loaders share while they build a dataset
+ * (loader.c): the rating-file parser for every separated syntax, the
+ * metadata records collected before ids are renumbered, the genre list of
+ * the .dat/.csv formats, duplicate detection, and the final assembly of a
+ * struct mfr_dataset.
+ *
+ * A load goes: dataset.c resolves the format, the file names and the rating
+ * range into a struct mfr_loader; one format loader (movielens.c,
+ * movielens_dat.c, movielens_csv.c, delimited.c) parses its files into it
+ * with provisional indices (first-appearance order); mfr_loader_finish
+ * renumbers everything in ascending raw-id order and moves it into the
+ * dataset. On failure mfr_loader_free releases whatever was collected.
+ */
+#ifndef MFR_LOADER_PRIV_H
+#define MFR_LOADER_PRIV_H
+
+#include "parse_priv.h"
+
+#define MFR_MAX_GENRES 32 /* bits of the uint32_t genre mask */
+
+/* ------------------------------------------------------------------ */
+/* Rating files                                                         */
+/* ------------------------------------------------------------------ */
+
+/* The syntax of a rating file: "user SEP item SEP rating [SEP timestamp]". */
+struct mfr_rating_syntax {
+    char sep[3];    /* "\t", "::", ",", or any single byte; NUL-terminated */
+    bool header;    /* line 1 is a header and is skipped */
+    bool trim;      /* strip spaces around fields (separators other than ' ') */
+};
+
+/* How a rating file's raw ids become indices: through growing id maps
+ * (loading a dataset) or through a finished dataset (unknown ids fail). */
+struct mfr_rating_ids {
+    struct mfr_id_map *users, *items; /* loading */
+    const mfr_dataset *ds;            /* reading through a dataset */
+};
+
+/*
+ * Parses a rating file into *out, in file order, mapping ids through
+ * `ids`. Ratings outside min_r..max_r are errors. Rating k comes from line
+ * k + 1 + header: blank lines are allowed only at the end. Every error
+ * names "path:line".
+ */
+int mfr_parse_ratings(const struct mfr_text_file *f, const struct mfr_rating_syntax *syn,
+                      const struct mfr_rating_ids *ids, float min_r, float max_r,
+                      mfr_ratings **out, mfr_error *err);
+
+/* Fails with "path:LINE2: duplicate rating ... (first on line LINE1)" when a
+ * (user, item) pair repeats; raw ids come from user_raw / item_raw; rating k
+ * is on line k + first_line. */
+int mfr_check_duplicates(const char *path, const mfr_ratings *r, int32_t n_users,
+                         int32_t n_items, const int64_t *user_raw, const int64_t *item_raw,
+                         int64_t first_line, mfr_error *err);
+
+/* True when the first line of f looks like a header: its first field
+ * (split at syn->sep, trimmed) is not an unsigned integer. */
+bool mfr_first_line_is_header(const struct mfr_text_file *f, const char *sep);
+
+/* ------------------------------------------------------------------ */
+/* Metadata records                                                     */
+/* ------------------------------------------------------------------ */
+
+/* The first member of every metadata record: which id, from which line. */
+struct mfr_rec_head {
+    int32_t prov; /* provisional index of the record's raw id */
+    int64_t line;
+};
+
+struct mfr_item_rec {
+    struct mfr_rec_head head;
+    struct mfr_item_meta meta;
+};
+
+struct mfr_user_rec {
+    struct mfr_rec_head head;
+    int32_t age;
+    char sex;
+    char zip[16];
+    int32_t occ;      /* index into the loader's occupations, -1 when unknown */
+    char *occupation; /* ML-100K: the name until resolved (UTF-8), else NULL */
+};
+
+/* Everything a load holds until the dataset is complete. */
+struct mfr_loader {
+    const char *dir;          /* the dataset directory */
+    const char *ratings_name; /* the rating file, relative to dir or absolute */
+    mfr_load_options opt;     /* resolved: format, range, sep, header */
+    struct mfr_id_map users, items;
+    mfr_ratings *ratings; /* provisional indices until finish */
+    struct mfr_item_rec *item_recs;
+    size_t n_item_recs, cap_item_recs;
+    struct mfr_user_rec *user_recs;
+    size_t n_user_recs, cap_user_recs;
+    char **genres; /* n_genres names (MFR_MAX_GENRES slots once allocated) */
+    int32_t n_genres;
+    char **occs;
+    int32_t n_occs;
+};
+
+void mfr_loader_free(struct mfr_loader *ld);
+
+/*
+ * Reads ld->ratings_name into ld->ratings (range from ld->opt) and checks
+ * it for duplicate pairs. `sep` is the separator, or NULL to detect it
+ * (mfr_detect_separator); `header` an enum mfr_header. Spaces around
+ * fields are trimmed for the CSV and delimited formats (unless the
+ * separator is a space). The separator byte and the header decision are
+ * recorded in ld->opt.sep and ld->opt.header (YES or NO).
+ */
+int mfr_loader_read_ratings(struct mfr_loader *ld, const char *sep, int32_t header,
+                            mfr_error *err);
+
+/* Appends a zeroed item (user) record for raw id `raw` read at `line` of
+ * `path`; *rec points at it. Errors: MFR_ERR_NOMEM, MFR_ERR_TOO_LARGE. */
+int mfr_loader_add_item(struct mfr_loader *ld, const char *path, int64_t line, int64_t raw,
+                        struct mfr_item_rec **rec, mfr_error *err);
+int mfr_loader_add_user(struct mfr_loader *ld, const char *path, int64_t line, int64_t raw,
+                        struct mfr_user_rec **rec, mfr_error *err);
+/* Fails when two item (user) records have the same raw id, naming both
+ * lines; an empty file ("file is empty (no items)") is an error too. */
+int mfr_loader_check_items(struct mfr_loader *ld, const char *path, mfr_error *err);
+int mfr_loader_check_users(struct mfr_loader *ld, const char *path, mfr_error *err);
+
+/* Checks and stores a user's age (integer 1..150), sex (M or F) and zip
+ * code (at most 15 printable ASCII bytes) in rec. */
+int mfr_user_fields(const char *path, int64_t line, struct mfr_field age, struct mfr_field sex,
+                    struct mfr_field zip, struct mfr_user_rec *rec, mfr_error *err);
+
+/* Copies the NULL-terminated list `names` into ld->occs. */
+int mfr_loader_set_occupations(struct mfr_loader *ld, const char *const *names,
+                               mfr_error *err);
+
+/*
+ * Genres by name (the .dat and .csv movie files): mfr_loader_genre_mask
+ * turns a '|'-separated list into a mask over the names seen so far, in
+ * first-seen order (a new name is added; more than MFR_MAX_GENRES is an
+ * error at that line). mfr_loader_order_genres then puts the names in the
+ * MovieLens order (Action, Adventure, Animation, Children's, Children,
+ * Comedy, Crime, Documentary, Drama, Fantasy, Film-Noir, Horror, Musical,
+ * Mystery, Romance, Sci-Fi, Thriller, War, Western, then any others in
+ * byte order) and rewrites every item's mask to match.
+ */
+int mfr_loader_genre_mask(struct mfr_loader *ld, const char *path, int64_t line,
+                          struct mfr_field list, enum mfr_encoding enc, uint32_t *mask,
+                          mfr_error *err);
+void mfr_loader_order_genres(struct mfr_loader *ld);
+
+/* Renumbers everything densely and moves it into ds (n_users, n_items, ids,
+ * ratings, items, users, genres, occupations, fingerprint). */
+int mfr_loader_finish(struct mfr_loader *ld, mfr_dataset *ds, mfr_error *err);
+
+/* FNV-1a 64 over n_users, n_items (int32), the raw user then item ids
+ * (int64), then every rating's dense user, dense item (int32) and rating
+ * (float bits), all little-endian, ratings in file order. */
+uint64_t mfr_dataset_compute_fingerprint(const mfr_dataset *ds);
+
+/* ------------------------------------------------------------------ */
+/* Format loaders (one per file)                                        */
+/* ------------------------------------------------------------------ */
+
+/* movielens.c: u.data (ld->ratings_name), u.genre, u.occupation, u.item,
+ * u.user. */
+int mfr_load_ml100k(struct mfr_loader *ld, mfr_error *err);
+/* movielens_dat.c: ratings.dat (ld->ratings_name), movies.dat, users.dat. */
+int mfr_load_ml1m(struct mfr_loader *ld, mfr_error *err);
+/* movielens_csv.c: ratings.csv (ld->ratings_name), movies.csv. */
+int mfr_load_csv(struct mfr_loader *ld, mfr_error *err);
+/* delimited.c: ld->ratings_name only; resolves ld->opt.sep and header. */
+int mfr_load_delimited(struct mfr_loader *ld, mfr_error *err);
+/* delimited.c: detects the separator from the first line of f (tab, ',',
+ * ';', '|', ' '), 0 when none occurs. */
+char mfr_detect_separator(const struct mfr_text_file *f);
+
+/* The metadata files each format reads besides its rating file, NULL
+ * terminated (the cache records their sizes and times). */
+extern const char *const mfr_ml100k_files[];
+extern const char *const mfr_ml1m_files[];
+extern const char *const mfr_csv_files[];
+
+/* ------------------------------------------------------------------ */
+/* Binary cache (dataset_cache.c)                                       */
+/* ------------------------------------------------------------------ */
+
+/* What identifies the text a cache was built from: the options that shape
+ * the result and, for every file a load reads (absent ones included), its
+ * name, size and modification time. An opaque byte string, compared whole. */
+struct mfr_cache_key {
+    unsigned char *bytes;
+    size_t len;
+    int64_t newest_mtime_ns; /* the latest source modification time */
+    int64_t ratings_bytes;   /* size of the rating file */
+};
+
+/* Builds the key for loading `ratings_name` plus the metadata `files` of
+ * `dir` with options `opt` (format resolved). MFR_ERR_NOMEM or MFR_ERR_IO
+ * (the rating file cannot be stat'ed). */
+int mfr_cache_key_build(const char *dir, const char *ratings_name,
+                        const char *const *files, const mfr_load_options *opt,
+                        struct mfr_cache_key *key, mfr_error *err);
+void mfr_cache_key_free(struct mfr_cache_key *key);
+
+/*
+ * Loads the dataset from the cache file at `path` when it exists, is
+ * intact, and was built from exactly `key`. Returns MFR_OK with *out set
+ * (dir NULL, cache_state MFR_CACHE_STATE_READ), or MFR_ERR_NOT_FOUND when
+ * the cache is absent, stale, racy, corrupt, unreadable or cannot be
+ * allocated: the caller then parses the text.
+ */
+int mfr_cache_load(const char *path, const struct mfr_cache_key *key, mfr_dataset **out);
+
+/* Writes the cache atomically; any failure leaves no file and is returned
+ * (callers ignore it: a read-only data directory is normal). */
+int mfr_cache_write(const char *path, const struct mfr_cache_key *key, const mfr_dataset *ds);
+
+#endif

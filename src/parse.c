@@ -1,0 +1,530 @@
+/*
+ * parse.c — the text-parsing helpers every dataset loader shares (see
+ * parse_priv.h): reading a file whole, numbers without the locale, latin-1
+ * and UTF-8 text fields, and the raw id -> provisional index hash map.
+ *
+ * Files are read whole into memory and split by hand (memchr for
+ * separators, hand-written number parsing, no sscanf), because the same
+ * code must handle files of a hundred million lines.
+ *
+ * Numbers. Ratings are read without strtod's locale dependence: short
+ * decimals (at most 7 significant digits and 10 decimal places, i.e. every
+ * rating seen in practice) are one correctly rounded float division of two
+ * exact floats; anything else is rewritten as "DIGITSeEXP", which has no
+ * radix character, and handed to strtof.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <float.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <math.h>
+#include <stdarg.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "parse_priv.h"
+
+/* ------------------------------------------------------------------ */
+/* Error messages                                                       */
+/* ------------------------------------------------------------------ */
+
+int mfr_parse_err(mfr_error *err, const char *path, int64_t line, const char *fmt, ...)
+{
+    char msg[400];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    return mfr_seterr(err, MFR_ERR_PARSE, "%s:%" PRId64 ": %s", path, line, msg);
+}
+
+int mfr_nomem(mfr_error *err, const char *what)
+{
+    return mfr_seterr(err, MFR_ERR_NOMEM, "out of memory %s", what);
+}
+
+const char *mfr_show(const char *s, size_t n, char *buf)
+{
+    size_t k = 0;
+    for (; k < n && k < 32; k++) buf[k] = (s[k] >= 0x20 && s[k] < 0x7f) ? s[k] : '?';
+    if (k < n) {
+        memcpy(buf + k, "...", 3);
+        k += 3;
+    }
+    buf[k] = '\0';
+    return buf;
+}
+
+/* ------------------------------------------------------------------ */
+/* Files and lines                                                      */
+/* ------------------------------------------------------------------ */
+
+char *mfr_path_join(const char *dir, const char *name)
+{
+    if (!dir || name[0] == '/') return strdup(name);
+    size_t dl = strlen(dir), nl = strlen(name);
+    char *p = malloc(dl + nl + 2);
+    if (!p) return NULL;
+    memcpy(p, dir, dl);
+    p[dl] = '/';
+    memcpy(p + dl + 1, name, nl + 1);
+    return p;
+}
+
+void mfr_text_file_free(struct mfr_text_file *f)
+{
+    free(f->path);
+    free(f->data);
+    memset(f, 0, sizeof *f);
+}
+
+int mfr_text_file_read(const char *dir, const char *name, bool optional,
+                       struct mfr_text_file *f, mfr_error *err)
+{
+    memset(f, 0, sizeof *f);
+    f->path = mfr_path_join(dir, name);
+    if (!f->path) return mfr_nomem(err, "reading a file name");
+
+    int fd = open(f->path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        int e = errno;
+        if (optional && e == ENOENT) return MFR_OK;
+        return mfr_seterr(err, MFR_ERR_IO, "cannot open %s: %s", f->path, strerror(e));
+    }
+    int rc = MFR_OK;
+    size_t cap = 1 << 16, n = 0;
+    struct stat st;
+    if (fstat(fd, &st) == 0) {
+        if (S_ISDIR(st.st_mode)) {
+            rc = mfr_seterr(err, MFR_ERR_IO, "cannot read %s: is a directory", f->path);
+            goto done;
+        }
+        if (S_ISREG(st.st_mode) && st.st_size > 0 && (uint64_t)st.st_size < SIZE_MAX - 1)
+            cap = (size_t)st.st_size + 2; /* +2: the NUL, and room to see EOF */
+    }
+    char *buf = malloc(cap);
+    if (!buf) {
+        rc = mfr_seterr(err, MFR_ERR_NOMEM, "out of memory reading %s (%zu bytes)", f->path,
+                        cap);
+        goto done;
+    }
+    for (;;) {
+        if (cap - n < 2) {
+            size_t ncap;
+            char *nb = NULL;
+            if (mfr_mul_size(cap, 2, &ncap)) nb = realloc(buf, ncap);
+            if (!nb) {
+                free(buf);
+                rc = mfr_seterr(err, MFR_ERR_NOMEM, "out of memory reading %s", f->path);
+                goto done;
+            }
+            buf = nb;
+            cap = ncap;
+        }
+        ssize_t got = read(fd, buf + n, cap - n - 1);
+        if (got < 0) {
+            if (errno == EINTR) continue;
+            int e = errno;
+            free(buf);
+            rc = mfr_seterr(err, MFR_ERR_IO, "cannot read %s: %s", f->path, strerror(e));
+            goto done;
+        }
+        if (got == 0) break;
+        n += (size_t)got;
+    }
+    buf[n] = '\0';
+    f->data = buf;
+    f->size = n;
+done:
+    close(fd);
+    return rc;
+}
+
+size_t mfr_count_lines(const struct mfr_text_file *f)
+{
+    size_t lines = 1;
+    const char *p = f->data, *end = f->data + f->size;
+    while ((p = memchr(p, '\n', (size_t)(end - p))) != NULL) {
+        lines++;
+        p++;
+    }
+    return lines;
+}
+
+int mfr_record_next(struct mfr_line_iter *it, const char *path, const char **s, size_t *n,
+                    mfr_error *err)
+{
+    while (mfr_line_next(it, s, n)) {
+        if (*n == 0) {
+            if (!it->blank) it->blank = it->line;
+            continue;
+        }
+        if (it->blank)
+            return mfr_parse_err(err, path, it->blank, "blank line before the end of the file");
+        return 1;
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* Numbers                                                              */
+/* ------------------------------------------------------------------ */
+
+enum mfr_num mfr_parse_u63(const char *s, size_t n, int64_t *out)
+{
+    if (n == 0) return MFR_NUM_BAD;
+    uint64_t v = 0;
+    bool over = false;
+    for (size_t k = 0; k < n; k++) {
+        unsigned d = (unsigned char)s[k] - '0';
+        if (d > 9) return MFR_NUM_BAD;
+        if (v > ((uint64_t)INT64_MAX - d) / 10)
+            over = true;
+        else
+            v = v * 10 + d;
+    }
+    if (over) return MFR_NUM_RANGE;
+    *out = (int64_t)v;
+    return MFR_NUM_OK;
+}
+
+enum mfr_num mfr_parse_i64(const char *s, size_t n, int64_t *out)
+{
+    bool neg = n > 0 && s[0] == '-';
+    int64_t v;
+    enum mfr_num st = mfr_parse_u63(s + neg, n - neg, &v);
+    if (st == MFR_NUM_RANGE && neg && n - 1 == 19 &&
+        memcmp(s + 1, "9223372036854775808", 19) == 0) {
+        *out = INT64_MIN;
+        return MFR_NUM_OK;
+    }
+    if (st != MFR_NUM_OK) return st;
+    *out = neg ? -v : v;
+    return MFR_NUM_OK;
+}
+
+enum mfr_num mfr_parse_float(const char *s, size_t n, float *out)
+{
+    static const float pow10f[] = {1e0f, 1e1f, 1e2f, 1e3f, 1e4f, 1e5f,
+                                   1e6f, 1e7f, 1e8f, 1e9f, 1e10f};
+    enum { MAX_DIGITS = 48 };
+    size_t k = 0;
+    bool neg = false;
+    if (k < n && (s[k] == '-' || s[k] == '+')) neg = s[k++] == '-';
+
+    /* Significant digits (leading zeros skipped), at most MAX_DIGITS kept;
+     * the value is 0.DIGITS... rescaled by exp10 below. */
+    char digits[MAX_DIGITS + 2];
+    int nd = 0, n_mant = 0;
+    int64_t exp10 = 0; /* value = DIGITS * 10^exp10 */
+    bool sticky = false, seen_point = false;
+    for (; k < n; k++) {
+        char c = s[k];
+        if (c == '.' && !seen_point) {
+            seen_point = true;
+            continue;
+        }
+        if (c < '0' || c > '9') break;
+        n_mant++;
+        if (nd == 0 && c == '0') {
+            if (seen_point) exp10--;
+            continue;
+        }
+        if (nd < MAX_DIGITS) {
+            digits[nd++] = c;
+            if (seen_point) exp10--;
+        } else {
+            if (c != '0') sticky = true;
+            if (!seen_point) exp10++;
+        }
+    }
+    if (n_mant == 0) return MFR_NUM_BAD;
+    if (k < n && (s[k] == 'e' || s[k] == 'E')) {
+        k++;
+        bool eneg = false;
+        if (k < n && (s[k] == '-' || s[k] == '+')) eneg = s[k++] == '-';
+        if (k == n) return MFR_NUM_BAD;
+        int64_t e = 0;
+        for (; k < n && s[k] >= '0' && s[k] <= '9'; k++)
+            if (e < 1000000) e = e * 10 + (s[k] - '0'); /* saturate: inf or 0 anyway */
+        exp10 += eneg ? -e : e;
+    }
+    if (k != n) return MFR_NUM_BAD;
+    if (nd == 0) {
+        *out = neg ? -0.0f : 0.0f;
+        return MFR_NUM_OK;
+    }
+
+#if FLT_EVAL_METHOD == 0
+    /* Fast path: both operands exact floats, one correctly rounded op. */
+    if (nd <= 7 && !sticky && exp10 >= -10 && exp10 <= 10) {
+        int32_t m = 0;
+        for (int d = 0; d < nd; d++) m = m * 10 + (digits[d] - '0');
+        float v = exp10 < 0 ? (float)m / pow10f[-exp10] : (float)m * pow10f[exp10];
+        *out = neg ? -v : v;
+        return MFR_NUM_OK;
+    }
+#endif
+    if (sticky) digits[nd++] = '1'; /* stands for the dropped non-zero tail */
+    if (sticky) exp10--;
+    char text[MAX_DIGITS + 40];
+    snprintf(text, sizeof text, "%s%.*se%" PRId64, neg ? "-" : "", nd, digits, exp10);
+    errno = 0;
+    float v = strtof(text, NULL);
+    if (errno == ERANGE || !isfinite(v)) return MFR_NUM_RANGE;
+    *out = v;
+    return MFR_NUM_OK;
+}
+
+int mfr_id_field(const char *path, int64_t line, const char *what, struct mfr_field f,
+                 int64_t *out, mfr_error *err)
+{
+    char b[40];
+    switch (mfr_parse_u63(f.s, f.n, out)) {
+    case MFR_NUM_OK:
+        if (*out == 0) return mfr_parse_err(err, path, line, "%s 0 is not positive", what);
+        return MFR_OK;
+    case MFR_NUM_RANGE:
+        return mfr_parse_err(err, path, line, "%s %s does not fit in int64", what,
+                             mfr_show(f.s, f.n, b));
+    default:
+        return mfr_parse_err(err, path, line, "%s '%s' is not a positive integer", what,
+                             mfr_show(f.s, f.n, b));
+    }
+}
+
+/* ------------------------------------------------------------------ */
+/* Text fields                                                          */
+/* ------------------------------------------------------------------ */
+
+/* Length of the well-formed UTF-8 sequence at s[0..n) (n >= 1, s[0] >= 0x80),
+ * or 0: no overlong forms, no surrogates, nothing above U+10FFFF. */
+static size_t utf8_seq(const unsigned char *s, size_t n)
+{
+    unsigned c = s[0];
+    size_t len;
+    unsigned lo = 0x80, hi = 0xbf; /* allowed range of the second byte */
+    if (c >= 0xc2 && c <= 0xdf) {
+        len = 2;
+    } else if (c >= 0xe0 && c <= 0xef) {
+        len = 3;
+        if (c == 0xe0) lo = 0xa0;
+        if (c == 0xed) hi = 0x9f;
+    } else if (c >= 0xf0 && c <= 0xf4) {
+        len = 4;
+        if (c == 0xf0) lo = 0x90;
+        if (c == 0xf4) hi = 0x8f;
+    } else {
+        return 0;
+    }
+    if (n < len || s[1] < lo || s[1] > hi) return 0;
+    for (size_t k = 2; k < len; k++)
+        if (s[k] < 0x80 || s[k] > 0xbf) return 0;
+    return len;
+}
+
+enum mfr_encoding mfr_detect_encoding(const struct mfr_text_file *f)
+{
+    const unsigned char *s = (const unsigned char *)f->data;
+    size_t n = f->size, k = 0;
+    while (k < n) {
+        if (s[k] < 0x80) {
+            k++;
+            continue;
+        }
+        size_t len = utf8_seq(s + k, n - k);
+        if (!len) return MFR_ENC_LATIN1;
+        k += len;
+    }
+    return MFR_ENC_UTF8;
+}
+
+/* True for ASCII control bytes a text field may not contain (C0 and DEL). */
+static bool ascii_control(unsigned char c) { return c < 0x20 || c == 0x7f; }
+
+int mfr_text_field(const char *path, int64_t line, const char *what, struct mfr_field f,
+                   enum mfr_encoding enc, char **out, mfr_error *err)
+{
+    const unsigned char *s = (const unsigned char *)f.s;
+    size_t n = f.n, extra = 0;
+    for (size_t k = 0; k < n; k++) {
+        unsigned char c = s[k];
+        bool bad;
+        if (enc == MFR_ENC_LATIN1) {
+            bad = ascii_control(c) || (c >= 0x80 && c <= 0x9f);
+            extra += c >= 0x80;
+        } else {
+            /* Well-formed by mfr_detect_encoding; C1 controls are U+0080..
+             * U+009F, i.e. 0xC2 followed by 0x80..0x9F. */
+            bad = ascii_control(c) || (c == 0xc2 && k + 1 < n && s[k + 1] <= 0x9f);
+        }
+        if (bad)
+            return mfr_parse_err(err, path, line, "invalid byte 0x%02X in %s (byte %zu)", c,
+                                 what, k + 1);
+    }
+    char *p = malloc(n + extra + 1); /* n + extra <= 2n < SIZE_MAX: n is a line length */
+    if (!p) return mfr_nomem(err, "converting text");
+    size_t j = 0;
+    for (size_t k = 0; k < n; k++) {
+        unsigned char c = s[k];
+        if (c < 0x80 || enc == MFR_ENC_UTF8) {
+            p[j++] = (char)c;
+        } else {
+            p[j++] = (char)(0xc0 | (c >> 6));
+            p[j++] = (char)(0x80 | (c & 0x3f));
+        }
+    }
+    p[j] = '\0';
+    *out = p;
+    return MFR_OK;
+}
+
+int32_t mfr_year_of(struct mfr_field date, struct mfr_field title)
+{
+    const char *s = date.s;
+    size_t n = date.n;
+    if (n >= 4 && (n == 4 || s[n - 5] == '-')) {
+        int64_t y;
+        if (mfr_parse_u63(s + n - 4, 4, &y) == MFR_NUM_OK) return (int32_t)y;
+    }
+    s = title.s;
+    n = title.n;
+    while (n && s[n - 1] == ' ') n--;
+    if (n >= 6 && s[n - 1] == ')' && s[n - 6] == '(') {
+        int64_t y;
+        if (mfr_parse_u63(s + n - 5, 4, &y) == MFR_NUM_OK) return (int32_t)y;
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* Raw id -> provisional index                                          */
+/* ------------------------------------------------------------------ */
+
+void mfr_id_map_free(struct mfr_id_map *m)
+{
+    free(m->slots);
+    free(m->raw);
+    memset(m, 0, sizeof *m);
+}
+
+static size_t id_hash(int64_t key, size_t cap)
+{
+    uint64_t x = (uint64_t)key;
+    x ^= x >> 30;
+    x *= UINT64_C(0xbf58476d1ce4e5b9);
+    x ^= x >> 27;
+    x *= UINT64_C(0x94d049bb133111eb);
+    x ^= x >> 31;
+    return (size_t)x & (cap - 1);
+}
+
+/* Doubles the table (and the raw array). MFR_ERR_NOMEM on failure. */
+static int id_map_grow(struct mfr_id_map *m)
+{
+    size_t ncap = m->cap ? m->cap * 2 : 1024;
+    struct mfr_id_slot *slots = calloc(ncap, sizeof *slots);
+    int64_t *raw = realloc(m->raw, ncap / 2 * sizeof *raw);
+    if (raw) m->raw = raw;
+    if (!slots || !raw) {
+        free(slots);
+        return MFR_ERR_NOMEM;
+    }
+    for (size_t s = 0; s < m->cap; s++) {
+        if (!m->slots[s].key) continue;
+        size_t h = id_hash(m->slots[s].key, ncap);
+        while (slots[h].key) h = (h + 1) & (ncap - 1);
+        slots[h] = m->slots[s];
+    }
+    free(m->slots);
+    m->slots = slots;
+    m->cap = ncap;
+    return MFR_OK;
+}
+
+int mfr_id_map_get_or_add(struct mfr_id_map *m, int64_t key, int32_t *idx)
+{
+    if (key == m->last_key && m->n) {
+        *idx = m->last_val;
+        return MFR_OK;
+    }
+    if ((size_t)m->n + 1 > m->cap / 2) {
+        if (m->n == INT32_MAX || m->cap > SIZE_MAX / 64) return MFR_ERR_TOO_LARGE;
+        int rc = id_map_grow(m);
+        if (rc != MFR_OK) return rc;
+    }
+    size_t h = id_hash(key, m->cap);
+    struct mfr_id_slot *slot = &m->slots[h];
+    while (slot->key && slot->key != key) {
+        h = (h + 1) & (m->cap - 1);
+        slot = &m->slots[h];
+    }
+    if (!slot->key) {
+        slot->key = key;
+        slot->val = m->n;
+        m->raw[m->n] = key;
+        m->n++;
+    }
+    *idx = slot->val;
+    m->last_key = key;
+    m->last_val = *idx;
+    return MFR_OK;
+}
+
+int mfr_id_map_err(int rc, mfr_error *err, const char *path, const char *what)
+{
+    if (rc == MFR_ERR_TOO_LARGE)
+        return mfr_seterr(err, rc, "%s: more than %" PRId32 " distinct %s ids", path,
+                          INT32_MAX, what);
+    return mfr_nomem(err, "indexing ids");
+}
+
+struct id_pair {
+    int64_t raw;
+    int32_t prov;
+};
+
+static int cmp_id_pair(const void *a, const void *b)
+{
+    int64_t x = ((const struct id_pair *)a)->raw, y = ((const struct id_pair *)b)->raw;
+    return (x > y) - (x < y);
+}
+
+int mfr_id_map_finish(const struct mfr_id_map *m, int64_t **sorted, int32_t **perm)
+{
+    size_t n = (size_t)m->n, cnt = n ? n : 1;
+    struct id_pair *pairs = malloc(cnt * sizeof *pairs);
+    *sorted = malloc(cnt * sizeof **sorted);
+    *perm = malloc(cnt * sizeof **perm);
+    if (!pairs || !*sorted || !*perm) {
+        free(pairs);
+        free(*sorted);
+        free(*perm);
+        *sorted = NULL;
+        *perm = NULL;
+        return MFR_ERR_NOMEM;
+    }
+    for (size_t k = 0; k < n; k++) pairs[k] = (struct id_pair){m->raw[k], (int32_t)k};
+    qsort(pairs, n, sizeof *pairs, cmp_id_pair);
+    for (size_t k = 0; k < n; k++) {
+        (*sorted)[k] = pairs[k].raw;
+        (*perm)[pairs[k].prov] = (int32_t)k;
+    }
+    free(pairs);
+    return MFR_OK;
+}
+
+int32_t mfr_find_id(const int64_t *ids, int32_t n, int64_t raw)
+{
+    int32_t lo = 0, hi = n;
+    while (lo < hi) {
+        int32_t mid = lo + (hi - lo) / 2;
+        if (ids[mid] < raw)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo < n && ids[lo] == raw ? lo : -1;
+}

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -385,6 +386,11 @@ int cmd_train(int argc, char **argv)
            "kernels %s\n",
            wall, ms, ms > 0 ? (double)n_train / (ms * 1e-3) : 0.0, mfr_trainer_n_threads(tr),
            mfr_trainer_n_shards(tr), mfr_trainer_reduce_name(tr), mfr_trainer_kernels_name(tr));
+    struct rusage ru;
+    if (getrusage(RUSAGE_SELF, &ru) == 0)
+        printf("memory: peak RSS %.1f MiB; training buffers %.1f MiB (factors, optimizer state, "
+               "CSR, reduction)\n",
+               (double)ru.ru_maxrss / 1024.0, (double)mfr_trainer_memory_bytes(tr) / 1048576.0);
     printf("model checksum %016llx%s%s\n", (unsigned long long)mfr_model_checksum(model),
            out ? ", saved to " : "", out ? out : "");
 done:

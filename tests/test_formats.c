@@ -1,0 +1,869 @@
+/*
+ * test_formats.c — unit tests of the MovieLens 1M/10M (.dat), 20M+ (.csv)
+ * and generic delimited loaders, format detection and --format-style
+ * overrides, the rating range each format implies, malformed input in
+ * every format ("file:line" in the message), reading further rating files
+ * in a dataset's own syntax, large raw ids, and the binary dataset cache
+ * (used when valid, ignored when stale, racy or corrupt, identical to the
+ * parsed dataset).
+ *
+ * Every dataset is tiny, made up, and written into a fresh temporary
+ * directory by the test itself.
+ */
+#include <fcntl.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "dataset_priv.h"
+#include "mfrec.h"
+#include "test_util.h"
+
+/* ------------------------------------------------------------------ */
+/* Helpers                                                              */
+/* ------------------------------------------------------------------ */
+
+static mfr_dataset *load_ok(const char *dir, const mfr_load_options *opt)
+{
+    mfr_dataset *ds = NULL;
+    mfr_error err = {0};
+    int rc = mfr_dataset_load(dir, opt, &ds, &err);
+    if (rc != MFR_OK) fail_msg("load %s failed (%d): %s", dir, rc, err.message);
+    assert_non_null(ds);
+    return ds;
+}
+
+/* Expects the load to fail with `status` and both needles in the message. */
+static void load_fails(const char *dir, const mfr_load_options *opt, int status,
+                       const char *needle, const char *needle2)
+{
+    mfr_dataset *ds = NULL;
+    mfr_error err = {0};
+    int rc = mfr_dataset_load(dir, opt, &ds, &err);
+    if (rc != status || ds != NULL || !strstr(err.message, needle) ||
+        (needle2 && !strstr(err.message, needle2)))
+        fail_msg("expected status %d with '%s'%s%s, got %d: \"%s\"", status, needle,
+                 needle2 ? " and " : "", needle2 ? needle2 : "", rc, err.message);
+}
+
+static mfr_load_options opts(int32_t format)
+{
+    mfr_load_options o;
+    mfr_load_options_default(&o);
+    o.format = format;
+    return o;
+}
+
+/* Sets the modification time of dir/name to `ago` seconds in the past. */
+static void set_mtime(const char *dir, const char *name, int ago)
+{
+    char *p = tu_path(dir, name);
+    struct timespec t[2];
+    clock_gettime(CLOCK_REALTIME, &t[0]);
+    t[0].tv_sec -= ago;
+    t[1] = t[0];
+    assert_int_equal(utimensat(AT_FDCWD, p, t, 0), 0);
+    free(p);
+}
+
+/* Every accessor of a and b agrees, ratings included. */
+static void assert_same_dataset(const mfr_dataset *a, const mfr_dataset *b)
+{
+    assert_true(mfr_dataset_fingerprint(a) == mfr_dataset_fingerprint(b));
+    assert_int_equal(mfr_dataset_n_users(a), mfr_dataset_n_users(b));
+    assert_int_equal(mfr_dataset_n_items(a), mfr_dataset_n_items(b));
+    assert_int_equal(mfr_dataset_format(a), mfr_dataset_format(b));
+    assert_string_equal(mfr_dataset_dir(a), mfr_dataset_dir(b));
+    float alo, ahi, blo, bhi;
+    mfr_dataset_rating_range(a, &alo, &ahi);
+    mfr_dataset_rating_range(b, &blo, &bhi);
+    assert_true(alo == blo && ahi == bhi);
+    assert_int_equal(mfr_dataset_n_genres(a), mfr_dataset_n_genres(b));
+    for (int32_t g = 0; g < mfr_dataset_n_genres(a); g++)
+        assert_string_equal(mfr_dataset_genre_name(a, g), mfr_dataset_genre_name(b, g));
+    for (int32_t i = 0; i < mfr_dataset_n_items(a); i++) {
+        assert_int_equal(mfr_dataset_item_id(a, i), mfr_dataset_item_id(b, i));
+        assert_string_equal(mfr_dataset_item_title(a, i), mfr_dataset_item_title(b, i));
+        assert_string_equal(mfr_dataset_item_date(a, i), mfr_dataset_item_date(b, i));
+        assert_int_equal(mfr_dataset_item_year(a, i), mfr_dataset_item_year(b, i));
+        assert_int_equal(mfr_dataset_item_genres(a, i), mfr_dataset_item_genres(b, i));
+    }
+    for (int32_t u = 0; u < mfr_dataset_n_users(a); u++) {
+        assert_int_equal(mfr_dataset_user_id(a, u), mfr_dataset_user_id(b, u));
+        assert_int_equal(mfr_dataset_user_age(a, u), mfr_dataset_user_age(b, u));
+        assert_int_equal(mfr_dataset_user_sex(a, u), mfr_dataset_user_sex(b, u));
+        assert_string_equal(mfr_dataset_user_occupation(a, u),
+                            mfr_dataset_user_occupation(b, u));
+        assert_string_equal(mfr_dataset_user_zip(a, u), mfr_dataset_user_zip(b, u));
+    }
+    const mfr_ratings *ra = mfr_dataset_ratings(a), *rb = mfr_dataset_ratings(b);
+    assert_int_equal(mfr_ratings_count(ra), mfr_ratings_count(rb));
+    for (int64_t k = 0; k < mfr_ratings_count(ra); k++) {
+        int32_t ua, ia, ub, ib;
+        float va, vb;
+        int64_t ta, tb;
+        mfr_ratings_get(ra, k, &ua, &ia, &va, &ta);
+        mfr_ratings_get(rb, k, &ub, &ib, &vb, &tb);
+        assert_int_equal(ua, ub);
+        assert_int_equal(ia, ib);
+        assert_true(va == vb);
+        assert_int_equal(ta, tb);
+    }
+}
+
+static int32_t genre_index(const mfr_dataset *ds, const char *name)
+{
+    for (int32_t g = 0; g < mfr_dataset_n_genres(ds); g++)
+        if (!strcmp(mfr_dataset_genre_name(ds, g), name)) return g;
+    fail_msg("genre '%s' not found", name);
+    return -1;
+}
+
+static uint32_t bit(const mfr_dataset *ds, const char *name)
+{
+    return UINT32_C(1) << genre_index(ds, name);
+}
+
+/* ------------------------------------------------------------------ */
+/* Fixtures                                                             */
+/* ------------------------------------------------------------------ */
+
+/* ML-1M: latin-1 movies.dat (one title contains "::"), users.dat. Movie 7
+ * has no rating; user 9 has no rating. */
+static const char ml1m_ratings[] = "1::10::5::978300760\n"
+                                   "1::20::3::978302109\n"
+                                   "2::10::4::978301968\n"
+                                   "3::30::1::978300275\n";
+static const char ml1m_movies[] = "10::Caf\xe9 Society (1995)::Comedy|Drama\n"
+                                  "20::Toy Story (1995)::Animation|Children's|Comedy\n"
+                                  "30::Star Trek::The Movie (1979)::Sci-Fi|Action\n"
+                                  "7::Silent (1920)::\n";
+static const char ml1m_users[] = "1::F::1::10::48067\n"
+                                 "2::M::56::16::70072\n"
+                                 "3::M::25::15::55117-1234\n"
+                                 "9::F::45::0::02460\n";
+
+static char *write_ml1m(void)
+{
+    char *dir = tu_mkdtemp();
+    tu_write_file(dir, "ratings.dat", ml1m_ratings, (size_t)-1);
+    tu_write_file(dir, "movies.dat", ml1m_movies, (size_t)-1);
+    tu_write_file(dir, "users.dat", ml1m_users, (size_t)-1);
+    return dir;
+}
+
+/* ML-10M: half stars, UTF-8 titles, no users.dat. */
+static const char ml10m_ratings[] = "5::100::0.5::1111\n"
+                                    "5::200::4.5::1112\n"
+                                    "6::100::5::1113\n"
+                                    "6::300::2.5::1114\n";
+static const char ml10m_movies[] = "100::Am\xc3\xa9lie (2001)::Comedy|Romance\n"
+                                   "200::Some Film (2005)::(no genres listed)\n"
+                                   "300::Imax Thing (2009)::Documentary|IMAX\n";
+
+/* ML-20M+: CSV with headers, quoted titles. */
+static const char csv_ratings[] = "userId,movieId,rating,timestamp\n"
+                                  "1,1,4.0,964982703\n"
+                                  "1,3,4.5,964981247\n"
+                                  "2,2,0.5,964982224\n"
+                                  "3,4,3.5,964983815\n";
+static const char csv_movies[] =
+    "movieId,title,genres\n"
+    "1,Toy Story (1995),Adventure|Animation|Children|Comedy|Fantasy\n"
+    "2,\"American President, The (1995)\",Comedy|Drama|Romance\n"
+    "3,\"Dr. Strangelove, or \"\"The Bomb\"\" (1964)\",Comedy|War\n"
+    "4,Generic (2015),(no genres listed)\n"
+    "5,Big Screen (2010),Action|IMAX\n";
+
+/* ------------------------------------------------------------------ */
+/* ML-1M / ML-10M                                                       */
+/* ------------------------------------------------------------------ */
+
+static void test_ml1m(void **state)
+{
+    (void)state;
+    char *dir = write_ml1m();
+    mfr_dataset *ds = load_ok(dir, NULL);
+    assert_int_equal(mfr_dataset_format(ds), MFR_FORMAT_ML1M);
+    assert_string_equal(mfr_format_name(mfr_dataset_format(ds)), "ml-1m");
+    float lo, hi;
+    mfr_dataset_rating_range(ds, &lo, &hi);
+    assert_true(lo == 1.0f && hi == 5.0f);
+
+    /* Users 1, 2, 3 (ratings) and 9 (users.dat); items 7, 10, 20, 30. */
+    assert_int_equal(mfr_dataset_n_users(ds), 4);
+    assert_int_equal(mfr_dataset_n_items(ds), 4);
+    assert_int_equal(mfr_dataset_user_id(ds, 3), 9);
+    assert_int_equal(mfr_dataset_item_id(ds, 0), 7);
+    assert_int_equal(mfr_ratings_count(mfr_dataset_ratings(ds)), 4);
+    int32_t u, i;
+    float r;
+    int64_t ts;
+    mfr_ratings_get(mfr_dataset_ratings(ds), 3, &u, &i, &r, &ts);
+    assert_int_equal(mfr_dataset_user_id(ds, u), 3);
+    assert_int_equal(mfr_dataset_item_id(ds, i), 30);
+    assert_true(r == 1.0f);
+    assert_int_equal(ts, 978300275);
+
+    /* latin-1 -> UTF-8, a title with "::", years, empty genres. */
+    assert_string_equal(mfr_dataset_item_title(ds, 1), "Caf\xc3\xa9 Society (1995)");
+    assert_int_equal(mfr_dataset_item_year(ds, 1), 1995);
+    assert_string_equal(mfr_dataset_item_title(ds, 3), "Star Trek::The Movie (1979)");
+    assert_int_equal(mfr_dataset_item_year(ds, 3), 1979);
+    assert_string_equal(mfr_dataset_item_date(ds, 3), "");
+    assert_int_equal(mfr_dataset_item_genres(ds, 0), 0);
+
+    /* Genres in the MovieLens order, only those used. */
+    const char *want[] = {"Action", "Animation", "Children's", "Comedy", "Drama", "Sci-Fi"};
+    assert_int_equal(mfr_dataset_n_genres(ds), 6);
+    for (int32_t g = 0; g < 6; g++) assert_string_equal(mfr_dataset_genre_name(ds, g), want[g]);
+    assert_int_equal(mfr_dataset_item_genres(ds, 2),
+                     bit(ds, "Animation") | bit(ds, "Children's") | bit(ds, "Comedy"));
+    assert_int_equal(mfr_dataset_item_genres(ds, 3), bit(ds, "Sci-Fi") | bit(ds, "Action"));
+
+    /* users.dat: gender, age code, occupation number -> README name, zip. */
+    assert_int_equal(mfr_dataset_user_sex(ds, 0), 'F');
+    assert_int_equal(mfr_dataset_user_age(ds, 0), 1);
+    assert_string_equal(mfr_dataset_user_occupation(ds, 0), "K-12 student");
+    assert_string_equal(mfr_dataset_user_occupation(ds, 1), "self-employed");
+    assert_string_equal(mfr_dataset_user_zip(ds, 2), "55117-1234");
+    assert_string_equal(mfr_dataset_user_occupation(ds, 3), "other or not specified");
+    mfr_dataset_destroy(ds);
+
+    /* ML-1M is 1..5: half a star is out of range by default. */
+    tu_write_file(dir, "ratings.dat", "1::10::0.5::1\n", (size_t)-1);
+    load_fails(dir, NULL, MFR_ERR_PARSE, "ratings.dat:1:", "outside 1..5");
+    /* ... unless the caller widens the range. */
+    mfr_load_options o = opts(MFR_FORMAT_AUTO);
+    o.min_rating = 0.5f;
+    ds = load_ok(dir, &o);
+    mfr_dataset_rating_range(ds, &lo, &hi);
+    assert_true(lo == 0.5f && hi == 5.0f);
+    mfr_dataset_destroy(ds);
+    tu_rmtree(dir);
+    free(dir);
+}
+
+static void test_ml10m(void **state)
+{
+    (void)state;
+    char *dir = tu_mkdtemp();
+    tu_write_file(dir, "ratings.dat", ml10m_ratings, (size_t)-1);
+    tu_write_file(dir, "movies.dat", ml10m_movies, (size_t)-1);
+    mfr_dataset *ds = load_ok(dir, NULL);
+    assert_int_equal(mfr_dataset_format(ds), MFR_FORMAT_ML1M);
+    float lo, hi;
+    mfr_dataset_rating_range(ds, &lo, &hi);
+    assert_true(lo == 0.5f && hi == 5.0f);
+    float r;
+    mfr_ratings_get(mfr_dataset_ratings(ds), 0, NULL, NULL, &r, NULL);
+    assert_true(r == 0.5f);
+    mfr_ratings_get(mfr_dataset_ratings(ds), 1, NULL, NULL, &r, NULL);
+    assert_true(r == 4.5f);
+    /* Valid UTF-8 is kept as is. */
+    assert_string_equal(mfr_dataset_item_title(ds, 0), "Am\xc3\xa9lie (2001)");
+    /* ML order first, then the others in byte order. */
+    const char *want[] = {"Comedy", "Documentary", "Romance", "(no genres listed)", "IMAX"};
+    assert_int_equal(mfr_dataset_n_genres(ds), 5);
+    for (int32_t g = 0; g < 5; g++) assert_string_equal(mfr_dataset_genre_name(ds, g), want[g]);
+    assert_int_equal(mfr_dataset_item_genres(ds, 1), bit(ds, "(no genres listed)"));
+    /* No users.dat: no user metadata. */
+    assert_int_equal(mfr_dataset_user_sex(ds, 0), '?');
+    assert_string_equal(mfr_dataset_user_occupation(ds, 0), "");
+    mfr_dataset_destroy(ds);
+
+    tu_write_file(dir, "ratings.dat", "5::100::0.25::1\n", (size_t)-1);
+    load_fails(dir, NULL, MFR_ERR_PARSE, "ratings.dat:1:", "outside 0.5..5");
+    tu_rmtree(dir);
+    free(dir);
+}
+
+/* ------------------------------------------------------------------ */
+/* ML-20M+ CSV                                                          */
+/* ------------------------------------------------------------------ */
+
+static void test_csv(void **state)
+{
+    (void)state;
+    char *dir = tu_mkdtemp();
+    tu_write_file(dir, "ratings.csv", csv_ratings, (size_t)-1);
+    tu_write_file(dir, "movies.csv", csv_movies, (size_t)-1);
+    mfr_dataset *ds = load_ok(dir, NULL);
+    assert_int_equal(mfr_dataset_format(ds), MFR_FORMAT_CSV);
+    assert_string_equal(mfr_format_name(MFR_FORMAT_CSV), "csv");
+    float lo, hi;
+    mfr_dataset_rating_range(ds, &lo, &hi);
+    assert_true(lo == 0.5f && hi == 5.0f);
+    assert_int_equal(mfr_dataset_n_users(ds), 3);
+    assert_int_equal(mfr_dataset_n_items(ds), 5);
+    assert_int_equal(mfr_ratings_count(mfr_dataset_ratings(ds)), 4);
+    float r;
+    int64_t ts;
+    mfr_ratings_get(mfr_dataset_ratings(ds), 2, NULL, NULL, &r, &ts);
+    assert_true(r == 0.5f);
+    assert_int_equal(ts, 964982224);
+
+    assert_string_equal(mfr_dataset_item_title(ds, 1), "American President, The (1995)");
+    assert_int_equal(mfr_dataset_item_year(ds, 1), 1995);
+    assert_string_equal(mfr_dataset_item_title(ds, 2),
+                        "Dr. Strangelove, or \"The Bomb\" (1964)");
+    assert_int_equal(mfr_dataset_item_year(ds, 2), 1964);
+    const char *want[] = {"Action",  "Adventure", "Animation", "Children",           "Comedy",
+                          "Drama",   "Fantasy",   "Romance",   "War", "(no genres listed)",
+                          "IMAX"};
+    assert_int_equal(mfr_dataset_n_genres(ds), 11);
+    for (int32_t g = 0; g < 11; g++)
+        assert_string_equal(mfr_dataset_genre_name(ds, g), want[g]);
+    assert_int_equal(mfr_dataset_item_genres(ds, 2), bit(ds, "Comedy") | bit(ds, "War"));
+    assert_int_equal(mfr_dataset_item_genres(ds, 3), bit(ds, "(no genres listed)"));
+    assert_int_equal(mfr_dataset_item_genres(ds, 4), bit(ds, "Action") | bit(ds, "IMAX"));
+    mfr_dataset_destroy(ds);
+    tu_rmtree(dir);
+    free(dir);
+}
+
+/* ------------------------------------------------------------------ */
+/* Generic delimited                                                    */
+/* ------------------------------------------------------------------ */
+
+static void test_delimited(void **state)
+{
+    (void)state;
+    char *dir = tu_mkdtemp();
+    /* ';' with a header, spaces around fields, a 1..10 scale, huge ids. */
+    tu_write_file(dir, "scores.txt",
+                  "user;item;score\n"
+                  "9000000000123 ; 77 ; 7.5\n"
+                  "42;9000000000999;10\n"
+                  "9000000000123;9000000000999;1\n",
+                  (size_t)-1);
+    mfr_load_options o = opts(MFR_FORMAT_DELIMITED);
+    o.sep = ';';
+    o.ratings_file = "scores.txt";
+    mfr_dataset *ds = load_ok(dir, &o);
+    assert_int_equal(mfr_dataset_format(ds), MFR_FORMAT_DELIMITED);
+    assert_int_equal(mfr_dataset_n_users(ds), 2);
+    assert_int_equal(mfr_dataset_n_items(ds), 2);
+    assert_int_equal(mfr_dataset_user_id(ds, 0), 42);
+    assert_int_equal(mfr_dataset_user_id(ds, 1), INT64_C(9000000000123));
+    assert_int_equal(mfr_dataset_user_index(ds, INT64_C(9000000000123)), 1);
+    assert_int_equal(mfr_dataset_item_index(ds, INT64_C(9000000000999)), 1);
+    int32_t u, i;
+    float r;
+    int64_t ts;
+    mfr_ratings_get(mfr_dataset_ratings(ds), 0, &u, &i, &r, &ts);
+    assert_int_equal(u, 1);
+    assert_int_equal(i, 0);
+    assert_true(r == 7.5f);
+    assert_int_equal(ts, 0);
+    /* The default range accepts any finite rating and reports what was read. */
+    float lo, hi;
+    mfr_dataset_rating_range(ds, &lo, &hi);
+    assert_true(lo == 1.0f && hi == 10.0f);
+    assert_int_equal(mfr_dataset_n_genres(ds), 0);
+    assert_string_equal(mfr_dataset_item_title(ds, 0), "");
+    uint64_t fp = mfr_dataset_fingerprint(ds);
+    mfr_dataset_destroy(ds);
+
+    /* The separator and header are detected; passing the file as the path. */
+    char *file = tu_path(dir, "scores.txt");
+    ds = load_ok(file, NULL);
+    assert_true(mfr_dataset_fingerprint(ds) == fp);
+    assert_non_null(strstr(mfr_dataset_dir(ds), "mfrec-test-"));
+    mfr_dataset_destroy(ds);
+
+    /* Tab, no header, timestamps. */
+    tu_write_file(dir, "plain.tsv", "3\t1\t2\t100\n1\t2\t5\t200\n", (size_t)-1);
+    char *tsv = tu_path(dir, "plain.tsv");
+    o = opts(MFR_FORMAT_AUTO);
+    o.header = MFR_HEADER_NO;
+    ds = load_ok(tsv, &o);
+    assert_int_equal(mfr_dataset_format(ds), MFR_FORMAT_DELIMITED);
+    assert_int_equal(mfr_dataset_n_users(ds), 2);
+    mfr_ratings_get(mfr_dataset_ratings(ds), 1, &u, &i, &r, &ts);
+    assert_int_equal(mfr_dataset_user_id(ds, u), 1);
+    assert_int_equal(ts, 200);
+    mfr_dataset_destroy(ds);
+
+    /* A forced header skips a numeric first line. */
+    o.header = MFR_HEADER_YES;
+    ds = load_ok(tsv, &o);
+    assert_int_equal(mfr_ratings_count(mfr_dataset_ratings(ds)), 1);
+    mfr_dataset_destroy(ds);
+
+    /* An explicit range is used as given. */
+    o = opts(MFR_FORMAT_DELIMITED);
+    o.ratings_file = "plain.tsv";
+    o.min_rating = 1;
+    o.max_rating = 4;
+    load_fails(dir, &o, MFR_ERR_PARSE, "plain.tsv:2:", "outside 1..4");
+
+    free(tsv);
+    free(file);
+    tu_rmtree(dir);
+    free(dir);
+}
+
+/* ------------------------------------------------------------------ */
+/* Detection and overrides                                              */
+/* ------------------------------------------------------------------ */
+
+static void test_detection(void **state)
+{
+    (void)state;
+    char *dir = tu_mkdtemp();
+    /* Nothing to detect: an I/O error that names the expected files. */
+    load_fails(dir, NULL, MFR_ERR_IO, "u.data", "ratings.csv");
+    /* The delimited format needs a file. */
+    mfr_load_options o = opts(MFR_FORMAT_DELIMITED);
+    load_fails(dir, &o, MFR_ERR_INVALID, "delimited", NULL);
+
+    /* ratings.csv alone: CSV. */
+    tu_write_file(dir, "ratings.csv", csv_ratings, (size_t)-1);
+    mfr_dataset *ds = load_ok(dir, NULL);
+    assert_int_equal(mfr_dataset_format(ds), MFR_FORMAT_CSV);
+    mfr_dataset_destroy(ds);
+    /* ratings.dat wins over ratings.csv, u.data over both. */
+    tu_write_file(dir, "ratings.dat", ml1m_ratings, (size_t)-1);
+    ds = load_ok(dir, NULL);
+    assert_int_equal(mfr_dataset_format(ds), MFR_FORMAT_ML1M);
+    mfr_dataset_destroy(ds);
+    tu_write_file(dir, "u.data", "1\t1\t3\t0\n", (size_t)-1);
+    ds = load_ok(dir, NULL);
+    assert_int_equal(mfr_dataset_format(ds), MFR_FORMAT_ML100K);
+    assert_int_equal(mfr_ratings_count(mfr_dataset_ratings(ds)), 1);
+    mfr_dataset_destroy(ds);
+    /* The format overrides detection. */
+    o = opts(MFR_FORMAT_CSV);
+    ds = load_ok(dir, &o);
+    assert_int_equal(mfr_dataset_format(ds), MFR_FORMAT_CSV);
+    assert_int_equal(mfr_ratings_count(mfr_dataset_ratings(ds)), 4);
+    mfr_dataset_destroy(ds);
+    o = opts(MFR_FORMAT_ML1M);
+    ds = load_ok(dir, &o);
+    assert_int_equal(mfr_dataset_format(ds), MFR_FORMAT_ML1M);
+    mfr_dataset_destroy(ds);
+    /* A file path: the format from its name, metadata from its directory. */
+    char *path = tu_path(dir, "ratings.dat");
+    tu_write_file(dir, "movies.dat", ml1m_movies, (size_t)-1);
+    ds = load_ok(path, NULL);
+    assert_int_equal(mfr_dataset_format(ds), MFR_FORMAT_ML1M);
+    assert_string_equal(mfr_dataset_item_title(ds, 2), "Toy Story (1995)");
+    mfr_dataset_destroy(ds);
+    /* A CSV file read as the delimited format: no metadata. */
+    o = opts(MFR_FORMAT_DELIMITED);
+    o.ratings_file = "ratings.csv";
+    ds = load_ok(dir, &o);
+    assert_int_equal(mfr_dataset_n_items(ds), 4);
+    assert_string_equal(mfr_dataset_item_title(ds, 0), "");
+    mfr_dataset_destroy(ds);
+    free(path);
+
+    /* Invalid options name the field. */
+    o = opts(7);
+    load_fails(dir, &o, MFR_ERR_INVALID, "format", NULL);
+    o = opts(MFR_FORMAT_AUTO);
+    o.header = 3;
+    load_fails(dir, &o, MFR_ERR_INVALID, "header", NULL);
+    o = opts(MFR_FORMAT_AUTO);
+    o.cache = -1;
+    load_fails(dir, &o, MFR_ERR_INVALID, "cache", NULL);
+    o = opts(MFR_FORMAT_AUTO);
+    o.sep = '7';
+    load_fails(dir, &o, MFR_ERR_INVALID, "sep", NULL);
+
+    /* Zero-initialized options mean the defaults. */
+    mfr_load_options z = {0};
+    ds = load_ok(dir, &z);
+    assert_int_equal(mfr_dataset_format(ds), MFR_FORMAT_ML100K);
+    mfr_dataset_destroy(ds);
+    tu_rmtree(dir);
+    free(dir);
+}
+
+/* ------------------------------------------------------------------ */
+/* Malformed input                                                      */
+/* ------------------------------------------------------------------ */
+
+struct bad_case {
+    const char *file, *text; /* written over the good dataset of `format` */
+    int32_t format;
+    const char *needle, *needle2;
+};
+
+static const struct bad_case bad_cases[] = {
+    {"ratings.dat", "1::10::5::1\n1::20::3\n2::10\n", MFR_FORMAT_ML1M, "ratings.dat:3:",
+     "got 2"},
+    {"ratings.dat", "1::10::5::1\n1::20:3::1\n", MFR_FORMAT_ML1M, "ratings.dat:2:", "20:3"},
+    {"ratings.dat", "1::10::6::1\n", MFR_FORMAT_ML1M, "ratings.dat:1:", "outside"},
+    {"ratings.dat", "1::10::5::1\n\n2::10::5::1\n", MFR_FORMAT_ML1M, "ratings.dat:2:", "blank"},
+    {"ratings.dat", "1::10::5::1\n2::20::5::1\n1::10::2::3\n", MFR_FORMAT_ML1M,
+     "ratings.dat:3:", "first on line 1"},
+    {"movies.dat", "10::No genres\n", MFR_FORMAT_ML1M, "movies.dat:1:", "3 '::'"},
+    {"movies.dat", "10::A (1990)::Drama\n10::B (1991)::Drama\n", MFR_FORMAT_ML1M,
+     "movies.dat:2:", "duplicate item id 10"},
+    {"movies.dat", "10::A (1990)::Drama||War\n", MFR_FORMAT_ML1M, "movies.dat:1:", "empty genre"},
+    {"movies.dat", "x::A (1990)::Drama\n", MFR_FORMAT_ML1M, "movies.dat:1:", "item id"},
+    {"movies.dat", "10::A\x01::Drama\n", MFR_FORMAT_ML1M, "movies.dat:1:", "0x01"},
+    {"users.dat", "1::F::1::21::48067\n", MFR_FORMAT_ML1M, "users.dat:1:", "0..20"},
+    {"users.dat", "1::X::1::2::48067\n", MFR_FORMAT_ML1M, "users.dat:1:", "sex"},
+    {"users.dat", "1::F::1::2\n", MFR_FORMAT_ML1M, "users.dat:1:", "got 4"},
+    {"users.dat", "1::F::0::2::1\n", MFR_FORMAT_ML1M, "users.dat:1:", "age"},
+    {"ratings.csv", "userId,movieId,rating,timestamp\n1,1,4,1\n1,1,3,2\n", MFR_FORMAT_CSV,
+     "ratings.csv:3:", "first on line 2"},
+    {"ratings.csv", "userId,movieId,rating,timestamp\n1,1,5.5,1\n", MFR_FORMAT_CSV,
+     "ratings.csv:2:", "outside 0.5..5"},
+    {"ratings.csv", "userId,movieId,rating,timestamp\n", MFR_FORMAT_CSV, "ratings.csv:2:",
+     "empty"},
+    {"ratings.csv", "userId,movieId,rating,timestamp\n1;1;4;1\n", MFR_FORMAT_CSV,
+     "ratings.csv:2:", "got 1"},
+    {"movies.csv", "movieId,title,genres\n1,\"Open (1995),Drama\n", MFR_FORMAT_CSV,
+     "movies.csv:2:", "not closed"},
+    {"movies.csv", "movieId,title,genres\n1,A, The (1995),Drama\n", MFR_FORMAT_CSV,
+     "movies.csv:2:", "got 4"},
+    {"movies.csv", "movieId,title,genres\n1,\"A\"x,Drama\n", MFR_FORMAT_CSV, "movies.csv:2:",
+     "after the closing quote"},
+    {"movies.csv",
+     "movieId,title,genres\n1,Many (2000),a|b|c|d|e|f|g|h|i|j|k|l|m|n|o|p|q|r|s|t|u|v|w|x|y|z|"
+     "A|B|C|D|E|F|G\n",
+     MFR_FORMAT_CSV, "movies.csv:2:", "at most 32"},
+    {"r.txt", "1;2;3\n1;x;3\n", MFR_FORMAT_DELIMITED, "r.txt:2:", "item id"},
+    {"r.txt", "1 2 3\n1 3 nan\n", MFR_FORMAT_DELIMITED, "r.txt:2:", "nan"},
+    {"r.txt", "1:2:3\n", MFR_FORMAT_DELIMITED, "r.txt:1:", "separator"},
+    {"r.txt", "1,2,3\n1,2,4\n", MFR_FORMAT_DELIMITED, "r.txt:2:", "duplicate"},
+    {"r.txt", "1,2,3,4,5\n", MFR_FORMAT_DELIMITED, "r.txt:1:", "got 5"},
+    {"r.txt", "1,2,3,x\n", MFR_FORMAT_DELIMITED, "r.txt:1:", "timestamp"},
+};
+
+static void test_bad_inputs(void **state)
+{
+    (void)state;
+    for (size_t k = 0; k < sizeof bad_cases / sizeof *bad_cases; k++) {
+        const struct bad_case *c = &bad_cases[k];
+        char *dir = tu_mkdtemp();
+        mfr_load_options o = opts(c->format);
+        if (c->format == MFR_FORMAT_ML1M) {
+            tu_write_file(dir, "ratings.dat", ml1m_ratings, (size_t)-1);
+            tu_write_file(dir, "movies.dat", ml1m_movies, (size_t)-1);
+            tu_write_file(dir, "users.dat", ml1m_users, (size_t)-1);
+        } else if (c->format == MFR_FORMAT_CSV) {
+            tu_write_file(dir, "ratings.csv", csv_ratings, (size_t)-1);
+            tu_write_file(dir, "movies.csv", csv_movies, (size_t)-1);
+        } else {
+            o.ratings_file = c->file;
+        }
+        tu_write_file(dir, c->file, c->text, (size_t)-1);
+        mfr_dataset *ds = NULL;
+        mfr_error err = {0};
+        int rc = mfr_dataset_load(dir, &o, &ds, &err);
+        if (rc != MFR_ERR_PARSE || ds || !strstr(err.message, c->needle) ||
+            (c->needle2 && !strstr(err.message, c->needle2)))
+            fail_msg("bad case %zu (%s): status %d, message \"%s\"", k, c->file, rc,
+                     err.message);
+        tu_rmtree(dir);
+        free(dir);
+    }
+}
+
+/* ------------------------------------------------------------------ */
+/* Further rating files                                                 */
+/* ------------------------------------------------------------------ */
+
+static void test_read_ratings(void **state)
+{
+    (void)state;
+    char *dir = write_ml1m();
+    mfr_dataset *ds = load_ok(dir, NULL);
+    mfr_ratings *r = NULL;
+    mfr_error err = {0};
+    /* The dataset's own "::" syntax ... */
+    tu_write_file(dir, "r1.test", "2::20::2::5\n3::10::4::6\n", (size_t)-1);
+    char *p = tu_path(dir, "r1.test");
+    assert_int_equal(mfr_dataset_read_ratings(ds, p, &r, &err), MFR_OK);
+    assert_int_equal(mfr_ratings_count(r), 2);
+    mfr_ratings_destroy(r);
+    /* ... and u.data format, as mfr_ratings_write writes it. */
+    char *w = tu_path(dir, "all.data");
+    assert_int_equal(mfr_ratings_write(mfr_dataset_ratings(ds), ds, w, &err), MFR_OK);
+    char *text = tu_read_file(w, NULL);
+    assert_non_null(strstr(text, "3\t30\t1\t978300275\n"));
+    free(text);
+    assert_int_equal(mfr_dataset_read_ratings(ds, w, &r, &err), MFR_OK);
+    assert_int_equal(mfr_ratings_count(r), 4);
+    mfr_ratings_destroy(r);
+    /* Unknown ids and the dataset's range are enforced. */
+    tu_write_file(dir, "r1.test", "2::20::2::5\n4::10::4::6\n", (size_t)-1);
+    assert_int_equal(mfr_dataset_read_ratings(ds, p, &r, &err), MFR_ERR_PARSE);
+    assert_non_null(strstr(err.message, "r1.test:2:"));
+    assert_non_null(strstr(err.message, "unknown user id 4"));
+    mfr_dataset_destroy(ds);
+    free(p);
+    free(w);
+    tu_rmtree(dir);
+    free(dir);
+
+    /* CSV: a header is skipped and line numbers count it. */
+    dir = tu_mkdtemp();
+    tu_write_file(dir, "ratings.csv", csv_ratings, (size_t)-1);
+    ds = load_ok(dir, NULL);
+    tu_write_file(dir, "test.csv", "userId,movieId,rating,timestamp\n1,1,4,1\n2,2,0.5,1\n1,1,3,1\n",
+                  (size_t)-1);
+    p = tu_path(dir, "test.csv");
+    assert_int_equal(mfr_dataset_read_ratings(ds, p, &r, &err), MFR_ERR_PARSE);
+    assert_non_null(strstr(err.message, "test.csv:4:"));
+    assert_non_null(strstr(err.message, "first on line 2"));
+    tu_write_file(dir, "test.csv", "1,1,4,1\n2,2,0.5,1\n", (size_t)-1);
+    assert_int_equal(mfr_dataset_read_ratings(ds, p, &r, &err), MFR_OK);
+    assert_int_equal(mfr_ratings_count(r), 2);
+    mfr_ratings_destroy(r);
+    mfr_dataset_destroy(ds);
+    free(p);
+    tu_rmtree(dir);
+    free(dir);
+}
+
+/* ------------------------------------------------------------------ */
+/* Cache                                                                */
+/* ------------------------------------------------------------------ */
+
+/* Loads with the cache forced on and checks what the cache did. */
+static mfr_dataset *load_cached(const char *dir, const char *cache_path, int expect_state)
+{
+    mfr_load_options o = opts(MFR_FORMAT_AUTO);
+    o.cache = MFR_CACHE_ALWAYS;
+    o.cache_path = cache_path;
+    mfr_dataset *ds = load_ok(dir, &o);
+    if (ds->cache_state != expect_state)
+        fail_msg("cache state %d, expected %d", ds->cache_state, expect_state);
+    assert_int_equal(mfr_dataset_from_cache(ds), expect_state == MFR_CACHE_STATE_READ);
+    return ds;
+}
+
+/* Flips one byte of a file at `offset` from its end. */
+static void flip_byte(const char *path, long from_end)
+{
+    FILE *f = fopen(path, "r+b");
+    assert_non_null(f);
+    assert_int_equal(fseek(f, -from_end, SEEK_END), 0);
+    int c = fgetc(f);
+    assert_int_equal(fseek(f, -from_end, SEEK_END), 0);
+    fputc(c ^ 0x20, f);
+    fclose(f);
+}
+
+static void age_sources(const char *dir, const char *const *names, int ago)
+{
+    for (size_t k = 0; names[k]; k++) {
+        char *p = tu_path(dir, names[k]);
+        if (tu_exists(p)) set_mtime(dir, names[k], ago);
+        free(p);
+    }
+}
+
+static void test_cache_round_trip(void **state)
+{
+    (void)state;
+    static const char *const ml1m_names[] = {"ratings.dat", "movies.dat", "users.dat", NULL};
+    char *dir = write_ml1m();
+    age_sources(dir, ml1m_names, 100);
+    char *cache = tu_path(dir, ".mfrec-cache");
+
+    /* Parsed, cache written; then read from the cache, identical. */
+    mfr_dataset *parsed = load_cached(dir, NULL, MFR_CACHE_STATE_WRITTEN);
+    assert_true(tu_exists(cache));
+    mfr_dataset *cached = load_cached(dir, NULL, MFR_CACHE_STATE_READ);
+    assert_same_dataset(parsed, cached);
+    /* The cached dataset reads further files like the parsed one. */
+    mfr_ratings *r = NULL;
+    mfr_error err = {0};
+    tu_write_file(dir, "r1.test", "2::20::2::5\n", (size_t)-1);
+    char *p = tu_path(dir, "r1.test");
+    assert_int_equal(mfr_dataset_read_ratings(cached, p, &r, &err), MFR_OK);
+    mfr_ratings_destroy(r);
+    free(p);
+    mfr_dataset_destroy(cached);
+
+    /* Never: the cache is neither read nor written. */
+    mfr_load_options o = opts(MFR_FORMAT_AUTO);
+    o.cache = MFR_CACHE_NEVER;
+    cached = load_ok(dir, &o);
+    assert_int_equal(cached->cache_state, MFR_CACHE_STATE_UNUSED);
+    mfr_dataset_destroy(cached);
+    /* Auto: these files are far below MFR_CACHE_AUTO_BYTES. */
+    cached = load_ok(dir, NULL);
+    assert_int_equal(cached->cache_state, MFR_CACHE_STATE_UNUSED);
+    mfr_dataset_destroy(cached);
+
+    /* Corrupt payload, truncated file, garbage: ignored, then rewritten. */
+    flip_byte(cache, 40);
+    cached = load_cached(dir, NULL, MFR_CACHE_STATE_WRITTEN);
+    assert_same_dataset(parsed, cached);
+    mfr_dataset_destroy(cached);
+    cached = load_cached(dir, NULL, MFR_CACHE_STATE_READ);
+    mfr_dataset_destroy(cached);
+    assert_int_equal(truncate(cache, 100), 0);
+    cached = load_cached(dir, NULL, MFR_CACHE_STATE_WRITTEN);
+    mfr_dataset_destroy(cached);
+    tu_write_file(dir, ".mfrec-cache", "not a cache", (size_t)-1);
+    cached = load_cached(dir, NULL, MFR_CACHE_STATE_WRITTEN);
+    assert_same_dataset(parsed, cached);
+    mfr_dataset_destroy(cached);
+
+    /* Other options make another key: the cache is not used. */
+    o = opts(MFR_FORMAT_AUTO);
+    o.cache = MFR_CACHE_ALWAYS;
+    o.min_rating = 0.5f;
+    cached = load_ok(dir, &o);
+    assert_int_equal(cached->cache_state, MFR_CACHE_STATE_WRITTEN);
+    mfr_dataset_destroy(cached);
+    cached = load_cached(dir, NULL, MFR_CACHE_STATE_WRITTEN);
+    mfr_dataset_destroy(cached);
+
+    /* A changed rating file: the stale cache is not used. */
+    tu_write_file(dir, "ratings.dat", "1::10::5::978300760\n2::20::1::7\n", (size_t)-1);
+    set_mtime(dir, "ratings.dat", 50);
+    cached = load_cached(dir, NULL, MFR_CACHE_STATE_WRITTEN);
+    assert_int_equal(mfr_ratings_count(mfr_dataset_ratings(cached)), 2);
+    assert_true(mfr_dataset_fingerprint(cached) != mfr_dataset_fingerprint(parsed));
+    mfr_dataset_destroy(cached);
+    /* Same size, same content length, only the time differs: stale too. */
+    tu_write_file(dir, "ratings.dat", "1::10::4::978300760\n2::20::1::7\n", (size_t)-1);
+    set_mtime(dir, "ratings.dat", 40);
+    cached = load_cached(dir, NULL, MFR_CACHE_STATE_WRITTEN);
+    float v;
+    mfr_ratings_get(mfr_dataset_ratings(cached), 0, NULL, NULL, &v, NULL);
+    assert_true(v == 4.0f);
+    mfr_dataset_destroy(cached);
+    /* A changed metadata file counts as well. */
+    tu_write_file(dir, "movies.dat", "10::Renamed (1990)::Drama\n", (size_t)-1);
+    set_mtime(dir, "movies.dat", 30);
+    cached = load_cached(dir, NULL, MFR_CACHE_STATE_WRITTEN);
+    assert_string_equal(mfr_dataset_item_title(cached, 0), "Renamed (1990)");
+    mfr_dataset_destroy(cached);
+    /* A metadata file that appears. (Removing users.dat changes the range.) */
+    char *users = tu_path(dir, "users.dat");
+    assert_int_equal(remove(users), 0);
+    cached = load_cached(dir, NULL, MFR_CACHE_STATE_WRITTEN);
+    assert_string_equal(mfr_dataset_user_occupation(cached, 0), "");
+    mfr_dataset_destroy(cached);
+    cached = load_cached(dir, NULL, MFR_CACHE_STATE_READ);
+    mfr_dataset_destroy(cached);
+
+    /* Racy: a source no older than the cache is not trusted. */
+    tu_write_file(dir, "users.dat", ml1m_users, (size_t)-1);
+    set_mtime(dir, "users.dat", -100); /* in the future */
+    cached = load_cached(dir, NULL, MFR_CACHE_STATE_WRITTEN);
+    mfr_dataset_destroy(cached);
+    cached = load_cached(dir, NULL, MFR_CACHE_STATE_WRITTEN);
+    mfr_dataset_destroy(cached);
+    set_mtime(dir, "users.dat", 20);
+    cached = load_cached(dir, NULL, MFR_CACHE_STATE_WRITTEN);
+    mfr_dataset_destroy(cached);
+    cached = load_cached(dir, NULL, MFR_CACHE_STATE_READ);
+    mfr_dataset_destroy(cached);
+
+    free(users);
+    mfr_dataset_destroy(parsed);
+    free(cache);
+    tu_rmtree(dir);
+    free(dir);
+}
+
+static void test_cache_formats(void **state)
+{
+    (void)state;
+    /* ML-100K with metadata, CSV and delimited: cache == parse. */
+    static const char *const names[] = {"u.data", "u.item", "u.user", "u.genre",
+                                        "ratings.csv", "movies.csv", "big.txt", NULL};
+    char *dir = tu_mkdtemp();
+    tu_write_file(dir, "u.data", "7\t42\t5\t1\n1000000000000\t42\t3\t2\n42\t5\t1\t3\n",
+                  (size_t)-1);
+    tu_write_file(dir, "u.genre", "unknown|0\nB-movie|1\n", (size_t)-1);
+    tu_write_file(dir, "u.item", "5|Caf\xe9 (1995)|01-Jan-1995||u|0|1\n42|Old|||u|1|0\n",
+                  (size_t)-1);
+    tu_write_file(dir, "u.user", "3|25|F|artist|12345\n7|30|M|writer|T8H1N\n", (size_t)-1);
+    age_sources(dir, names, 100);
+    mfr_dataset *a = load_cached(dir, NULL, MFR_CACHE_STATE_WRITTEN);
+    mfr_dataset *b = load_cached(dir, NULL, MFR_CACHE_STATE_READ);
+    assert_same_dataset(a, b);
+    assert_string_equal(mfr_dataset_item_title(b, 0), "Caf\xc3\xa9 (1995)");
+    assert_string_equal(mfr_dataset_user_occupation(b, 1), "writer");
+    /* Items without u.item lines keep an empty title; the canonical-split
+     * reader still works on the cached dataset. */
+    mfr_dataset_destroy(a);
+    mfr_dataset_destroy(b);
+    tu_rmtree(dir);
+    free(dir);
+
+    dir = tu_mkdtemp();
+    tu_write_file(dir, "ratings.csv", csv_ratings, (size_t)-1);
+    tu_write_file(dir, "movies.csv", csv_movies, (size_t)-1);
+    age_sources(dir, names, 100);
+    /* A user-chosen cache path. */
+    char *cache = tu_path(dir, "elsewhere.bin");
+    a = load_cached(dir, cache, MFR_CACHE_STATE_WRITTEN);
+    assert_true(tu_exists(cache));
+    char *dflt = tu_path(dir, ".mfrec-cache");
+    assert_false(tu_exists(dflt));
+    b = load_cached(dir, cache, MFR_CACHE_STATE_READ);
+    assert_same_dataset(a, b);
+    mfr_dataset_destroy(a);
+    mfr_dataset_destroy(b);
+    /* A cache that cannot be written is not an error. */
+    a = load_cached(dir, "/nonexistent-dir/x/cache", MFR_CACHE_STATE_WRITE_FAILED);
+    mfr_dataset_destroy(a);
+    free(dflt);
+    free(cache);
+    tu_rmtree(dir);
+    free(dir);
+
+    /* Delimited: the detected separator, header and observed scale survive. */
+    dir = tu_mkdtemp();
+    tu_write_file(dir, "big.txt", "u|i|r\n9000000000123|1|-2.5\n5|9000000000999|7\n",
+                  (size_t)-1);
+    age_sources(dir, names, 100);
+    char *file = tu_path(dir, "big.txt");
+    a = load_cached(file, NULL, MFR_CACHE_STATE_WRITTEN);
+    b = load_cached(file, NULL, MFR_CACHE_STATE_READ);
+    assert_same_dataset(a, b);
+    float lo, hi;
+    mfr_dataset_rating_range(b, &lo, &hi);
+    assert_true(lo == -2.5f && hi == 7.0f);
+    mfr_ratings *r = NULL;
+    mfr_error err = {0};
+    tu_write_file(dir, "t.txt", "u|i|r\n5|1|100\n", (size_t)-1);
+    char *t = tu_path(dir, "t.txt");
+    assert_int_equal(mfr_dataset_read_ratings(b, t, &r, &err), MFR_OK);
+    mfr_ratings_destroy(r);
+    free(t);
+    mfr_dataset_destroy(a);
+    mfr_dataset_destroy(b);
+    free(file);
+    tu_rmtree(dir);
+    free(dir);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_ml1m),
+        cmocka_unit_test(test_ml10m),
+        cmocka_unit_test(test_csv),
+        cmocka_unit_test(test_delimited),
+        cmocka_unit_test(test_detection),
+        cmocka_unit_test(test_bad_inputs),
+        cmocka_unit_test(test_read_ratings),
+        cmocka_unit_test(test_cache_round_trip),
+        cmocka_unit_test(test_cache_formats),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

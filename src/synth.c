@@ -379,6 +379,7 @@ typedef struct synth {
     int32_t *chosen;  /* max_deg item ranks of the current user */
     double *p_u;      /* rank factors of the current user */
     char *buf;        /* BUF_BYTES output buffer */
+    double planted_sq; /* sum over ratings of (noise-free planted score - rating)^2 */
 } synth;
 
 static void synth_free(synth *s)
@@ -692,9 +693,11 @@ static int write_data(FILE *f, void *ctx, mfr_error *err)
             const float *q = s->q + (size_t)i * (size_t)rank;
             double dot = 0.0;
             for (int32_t c = 0; c < rank; c++) dot += s->p_u[c] * (double)q[c];
-            double score = SYNTH_MEAN + b_u + (double)s->item_bias[i] + dot_scale * dot;
+            double clean = SYNTH_MEAN + b_u + (double)s->item_bias[i] + dot_scale * dot;
+            double score = clean;
             if (noise > 0.0) score += noise * rng_normal(ukey, S_NOISE, (uint64_t)k);
             int r = score < 1.5 ? 1 : score < 2.5 ? 2 : score < 3.5 ? 3 : score < 4.5 ? 4 : 5;
+            s->planted_sq += (clean - r) * (clean - r);
             int64_t ts = start + (int64_t)below(rng_u64(ukey, S_TIME, (uint64_t)k), (uint64_t)span);
 
             char *p = ob_line(&ob, err);
@@ -718,6 +721,27 @@ static int write_data(FILE *f, void *ctx, mfr_error *err)
         }
     }
     return ob_flush(&ob, err);
+}
+
+/* planted.txt: the planted model's own RMSE on the ratings it produced (the
+ * floor a learned model can approach), written after u.data. Plain
+ * "key value" lines, printed without locale dependence. */
+static int write_planted(FILE *f, void *ctx, mfr_error *err)
+{
+    file_ctx *pc = ctx;
+    synth *s = pc->s;
+    double rmse = sqrt(s->planted_sq / (double)s->opt.n_ratings);
+    /* %.6f with the C locale's '.': the library never calls setlocale, but a
+     * host program may have; format the digits by hand to be safe. */
+    char num[64];
+    int64_t micro = (int64_t)llround(rmse * 1e6);
+    snprintf(num, sizeof num, "%lld.%06lld", (long long)(micro / 1000000), (long long)(micro % 1000000));
+    if (fprintf(f,
+                "# mfrec synth: the noise-free planted score's RMSE against the ratings\n"
+                "planted_rmse %s\nrank %d\nratings %lld\n",
+                num, (int)s->rank, (long long)s->opt.n_ratings) < 0)
+        return mfr_seterr(err, MFR_ERR_IO, "cannot write %s", pc->path);
+    return MFR_OK;
 }
 
 /* ------------------------------------------------------------------ */
@@ -930,7 +954,7 @@ int mfr_synth_write(const mfr_synth_options *opt, const char *dir, mfr_error *er
         mfr_write_fn fn;
     } files[] = {
         {"u.genre", write_genre}, {"u.occupation", write_occupation}, {"u.item", write_item},
-        {"u.user", write_user},   {"u.data", write_data},
+        {"u.user", write_user},   {"u.data", write_data}, {"planted.txt", write_planted},
     };
     for (size_t k = 0; k < sizeof files / sizeof *files; k++) {
         snprintf(path, dir_len + 32, "%s/%s", dir, files[k].name);

@@ -659,6 +659,39 @@ static void test_sampling_distribution(void **state)
 
 /* A file that cannot be put in place fails cleanly: no temporary file is
  * left behind and the files written before it are complete. */
+/* planted.txt holds the noise-free planted score's RMSE against the
+ * ratings: about sqrt(noise² + 1/12) from the noise and the rounding to
+ * whole stars, plus what clamping scores above 5.5 or below 0.5 adds. */
+static double planted_rmse_for(float noise)
+{
+    mfr_synth_options o;
+    mfr_synth_options_default(&o);
+    o.n_users = 200, o.n_items = 100, o.n_ratings = 8000, o.noise = noise;
+    char *dir = tu_mkdtemp();
+    mfr_error err = {0};
+    assert_int_equal(mfr_synth_write(&o, dir, &err), MFR_OK);
+    char *path = tu_path(dir, "planted.txt");
+    char *text = tu_read_file(path, NULL);
+    assert_non_null(text);
+    char *p = strstr(text, "planted_rmse ");
+    assert_non_null(p);
+    double v = strtod(p + 13, NULL);
+    free(text);
+    free(path);
+    tu_rmtree(dir);
+    free(dir);
+    return v;
+}
+
+static void test_planted_rmse_file(void **state)
+{
+    (void)state;
+    double quiet = planted_rmse_for(0.0f), noisy = planted_rmse_for(0.5f);
+    assert_true(quiet > sqrt(1.0 / 12.0) - 0.03 && quiet < 0.45);
+    assert_true(noisy > quiet + 0.1);
+    assert_true(noisy > sqrt(0.25 + 1.0 / 12.0) - 0.03 && noisy < 0.75);
+}
+
 static void test_write_failure(void **state)
 {
     (void)state;
@@ -694,6 +727,7 @@ int main(void)
         cmocka_unit_test(test_corners),
         cmocka_unit_test(test_planted_structure),
         cmocka_unit_test(test_sampling_distribution),
+        cmocka_unit_test(test_planted_rmse_file),
         cmocka_unit_test(test_write_failure),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -175,6 +175,109 @@ const char *default_data_dir(const char *flag_value_or_null)
     return "data/ml-100k";
 }
 
+/* ------------------------------------------------------------------ */
+/* Dataset flags (--format, --data-cache)                               */
+/* ------------------------------------------------------------------ */
+
+const char common_flags_help[] =
+    "  --format FMT         dataset format: auto (from the files: u.data, ratings.dat,\n"
+    "                       ratings.csv), ml-100k, ml-1m (ML-1M/10M .dat), csv\n"
+    "                       (ML-20M/25M/32M/latest), delimited[:SEP[:header|:noheader]]\n"
+    "                       (--data then names the file; SEP tab, comma, semicolon,\n"
+    "                       pipe, space, colon or one character; detected if omitted)\n"
+    "  --data-cache MODE    binary dataset cache DIR/.mfrec-cache: auto (files of\n"
+    "                       32 MiB or more), never, always\n";
+
+static bool g_load_opts_set;
+static mfr_load_options g_load_opts;
+
+static mfr_load_options *load_opts(void)
+{
+    if (!g_load_opts_set) {
+        mfr_load_options_default(&g_load_opts);
+        g_load_opts_set = true;
+    }
+    return &g_load_opts;
+}
+
+/* "delimited[:SEP[:header|:noheader|:auto]]" into o; false when malformed. */
+static bool parse_delimited_spec(const char *spec, mfr_load_options *o)
+{
+    static const struct {
+        const char *name;
+        char sep;
+    } names[] = {{"tab", '\t'},  {"space", ' '}, {"comma", ','},
+                 {"semicolon", ';'}, {"pipe", '|'},  {"colon", ':'}};
+    o->format = MFR_FORMAT_DELIMITED;
+    o->sep = 0;
+    o->header = MFR_HEADER_AUTO;
+    if (!*spec) return true;
+    if (*spec++ != ':' || !*spec) return false;
+    const char *end = strchr(spec + 1, ':'); /* spec[0] may itself be ':' */
+    size_t n = end ? (size_t)(end - spec) : strlen(spec);
+    if (n == 1) {
+        o->sep = spec[0];
+    } else {
+        size_t k = 0;
+        while (k < sizeof names / sizeof *names &&
+               !(strlen(names[k].name) == n && !strncmp(spec, names[k].name, n)))
+            k++;
+        if (k == sizeof names / sizeof *names) return false;
+        o->sep = names[k].sep;
+    }
+    if (!end) return true;
+    if (!strcmp(end, ":header")) o->header = MFR_HEADER_YES;
+    else if (!strcmp(end, ":noheader")) o->header = MFR_HEADER_NO;
+    else if (strcmp(end, ":auto") != 0) return false;
+    return true;
+}
+
+int handle_common_flag(struct args *a)
+{
+    bool fmt = flag_is(a, "--format") || flag_is(a, "--data-format");
+    if (!fmt && !flag_is(a, "--data-cache")) return 0;
+    const char *v = flag_value(a);
+    if (!v) return -1;
+    mfr_load_options *o = load_opts();
+    if (!fmt) {
+        if (!strcmp(v, "auto")) o->cache = MFR_CACHE_AUTO;
+        else if (!strcmp(v, "never")) o->cache = MFR_CACHE_NEVER;
+        else if (!strcmp(v, "always")) o->cache = MFR_CACHE_ALWAYS;
+        else {
+            usage_error("%s must be auto, never or always, got '%s'", a->flag, v);
+            return -1;
+        }
+        return 1;
+    }
+    static const struct {
+        const char *name;
+        int32_t format;
+    } formats[] = {
+        {"auto", MFR_FORMAT_AUTO},    {"ml-100k", MFR_FORMAT_ML100K}, {"ml-1m", MFR_FORMAT_ML1M},
+        {"ml-10m", MFR_FORMAT_ML1M},  {"dat", MFR_FORMAT_ML1M},       {"csv", MFR_FORMAT_CSV},
+        {"ml-20m", MFR_FORMAT_CSV},   {"ml-25m", MFR_FORMAT_CSV},     {"ml-32m", MFR_FORMAT_CSV},
+        {"ml-latest", MFR_FORMAT_CSV},
+    };
+    for (size_t k = 0; k < sizeof formats / sizeof *formats; k++) {
+        if (!strcmp(v, formats[k].name)) {
+            o->format = formats[k].format;
+            o->sep = 0;
+            o->header = MFR_HEADER_AUTO;
+            return 1;
+        }
+    }
+    if (!strncmp(v, "delimited", 9) && parse_delimited_spec(v + 9, o)) return 1;
+    usage_error("%s must be auto, ml-100k, ml-1m, ml-10m, csv, ml-20m, ml-25m, ml-32m, "
+                "ml-latest or delimited[:SEP[:header|:noheader]], got '%s'",
+                a->flag, v);
+    return -1;
+}
+
+int load_dataset(const char *dir, mfr_dataset **out, mfr_error *err)
+{
+    return mfr_dataset_load(dir, load_opts(), out, err);
+}
+
 bool want_help(int argc, char **argv)
 {
     for (int i = 0; i < argc; i++)

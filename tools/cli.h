@@ -52,6 +52,22 @@ bool parse_bytes(const char *flag, const char *s, uint64_t *out);
 
 /* --data's value, else $MFREC_DATA, else data/ml-100k. */
 const char *default_data_dir(const char *flag_value_or_null);
+
+/*
+ * Dataset flags every command that takes --data accepts (process-wide):
+ *   --format FMT (or --data-format FMT)  auto (default), ml-100k, ml-1m
+ *       (also ml-10m, dat), csv (also ml-20m, ml-25m, ml-32m, ml-latest),
+ *       delimited[:SEP[:header|:noheader]] with SEP one byte or tab, space,
+ *       comma, semicolon, pipe, colon (detected when left out);
+ *   --data-cache auto|never|always  the binary dataset cache.
+ * handle_common_flag parses the current flag of `a` when it is one of
+ * these: returns 1, or -1 after a usage error; 0 for any other flag.
+ * load_dataset is mfr_dataset_load with those options.
+ */
+int handle_common_flag(struct args *a);
+int load_dataset(const char *dir, mfr_dataset **out, mfr_error *err);
+/* Help lines describing the flags above, for --help texts. */
+extern const char common_flags_help[];
 bool want_help(int argc, char **argv);
 /* mkdir -p for one level; EXIT_OK or a runtime error. */
 int ensure_dir(const char *dir);

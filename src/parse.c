@@ -87,13 +87,14 @@ int mfr_text_file_read(const char *dir, const char *name, bool optional,
     f->path = mfr_path_join(dir, name);
     if (!f->path) return mfr_nomem(err, "reading a file name");
 
-    int fd = open(f->path, O_RDONLY | O_CLOEXEC);
+    int rc = MFR_OK, fd = open(f->path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
         int e = errno;
         if (optional && e == ENOENT) return MFR_OK;
-        return mfr_seterr(err, MFR_ERR_IO, "cannot open %s: %s", f->path, strerror(e));
+        rc = mfr_seterr(err, MFR_ERR_IO, "cannot open %s: %s", f->path, strerror(e));
+        mfr_text_file_free(f);
+        return rc;
     }
-    int rc = MFR_OK;
     size_t cap = 1 << 16, n = 0;
     struct stat st;
     if (fstat(fd, &st) == 0) {
@@ -139,6 +140,7 @@ int mfr_text_file_read(const char *dir, const char *name, bool optional,
     f->size = n;
 done:
     close(fd);
+    if (rc != MFR_OK) mfr_text_file_free(f);
     return rc;
 }
 

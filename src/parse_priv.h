@@ -44,7 +44,8 @@ struct mfr_text_file {
  * Reads the file dir/name (just `name` when dir is NULL or name is
  * absolute) into f. When `optional` is set and the file does not exist,
  * returns MFR_OK with f->data NULL. f->path is set whenever MFR_OK is
- * returned. Errors: MFR_ERR_IO (naming the path), MFR_ERR_NOMEM.
+ * returned; on an error f is left empty (freeing it is still harmless).
+ * Errors: MFR_ERR_IO (naming the path), MFR_ERR_NOMEM.
  */
 int mfr_text_file_read(const char *dir, const char *name, bool optional,
                        struct mfr_text_file *f, mfr_error *err);

@@ -60,14 +60,15 @@ static int check_options(const mfr_load_options *opt, mfr_error *err)
                           "min_rating..max_rating must be a finite range, got %g..%g",
                           (double)opt->min_rating, (double)opt->max_rating);
     if (opt->format < MFR_FORMAT_AUTO || opt->format > MFR_FORMAT_DELIMITED)
-        return mfr_seterr(err, MFR_ERR_INVALID, "format must be 0..%d (enum mfr_format), got %" PRId32,
+        return mfr_seterr(err, MFR_ERR_INVALID,
+                          "format must be 0..%d (enum mfr_format), got %" PRId32,
                           MFR_FORMAT_DELIMITED, opt->format);
     if (opt->header < MFR_HEADER_AUTO || opt->header > MFR_HEADER_NO)
-        return mfr_seterr(err, MFR_ERR_INVALID, "header must be 0..2 (enum mfr_header), got %" PRId32,
-                          opt->header);
+        return mfr_seterr(err, MFR_ERR_INVALID,
+                          "header must be 0..2 (enum mfr_header), got %" PRId32, opt->header);
     if (opt->cache < MFR_CACHE_AUTO || opt->cache > MFR_CACHE_ALWAYS)
-        return mfr_seterr(err, MFR_ERR_INVALID, "cache must be 0..2 (enum mfr_cache), got %" PRId32,
-                          opt->cache);
+        return mfr_seterr(err, MFR_ERR_INVALID,
+                          "cache must be 0..2 (enum mfr_cache), got %" PRId32, opt->cache);
     unsigned char c = (unsigned char)opt->sep;
     if (c && (c == '\n' || c == '\r' || c == '"' || c == '.' || c == '-' || c == '+' ||
               (c >= '0' && c <= '9') || c >= 0x80))

@@ -453,7 +453,8 @@ int mfr_cache_load(const char *path, const struct mfr_cache_key *key, mfr_datase
         (uint64_t)st.st_size != HEADER_BYTES + h.key_len + h.payload_len)
         goto done;
     kbuf = malloc(key->len + 1);
-    if (!kbuf || !read_full(fd, kbuf, key->len) || memcmp(kbuf, key->bytes, key->len) != 0) goto done;
+    if (!kbuf || !read_full(fd, kbuf, key->len) || memcmp(kbuf, key->bytes, key->len) != 0)
+        goto done;
     if (!read_full(fd, &c, sizeof c)) goto done;
 
     /* Sizes must add up to the payload before anything is allocated. */

@@ -61,28 +61,28 @@ static int load_genres(struct mfr_loader *ld, mfr_error *err)
         size_t nf = mfr_split_fields(s, len, "|", 1, fl, 2);
         if (nf != 2) {
             rc = mfr_parse_err(err, f.path, it.line,
-                           "expected 2 '|'-separated fields (name, index), got %zu", nf);
+                               "expected 2 '|'-separated fields (name, index), got %zu", nf);
             goto done;
         }
         int64_t g;
         if (mfr_parse_u63(fl[1].s, fl[1].n, &g) != MFR_NUM_OK || g >= MFR_MAX_GENRES) {
             rc = mfr_parse_err(err, f.path, it.line,
-                           "genre index '%s' is not an integer in 0..%d",
-                           mfr_show(fl[1].s, fl[1].n, b), MFR_MAX_GENRES - 1);
+                               "genre index '%s' is not an integer in 0..%d",
+                               mfr_show(fl[1].s, fl[1].n, b), MFR_MAX_GENRES - 1);
             goto done;
         }
         if (line_of[g]) {
             rc = mfr_parse_err(err, f.path, it.line,
-                           "duplicate genre index %" PRId64 " (first on line %" PRId64 ")",
-                           g, line_of[g]);
+                               "duplicate genre index %" PRId64 " (first on line %" PRId64 ")",
+                               g, line_of[g]);
             goto done;
         }
         if (fl[0].n == 0) {
             rc = mfr_parse_err(err, f.path, it.line, "empty genre name");
             goto done;
         }
-        if ((rc = mfr_text_field(f.path, it.line, "genre name", fl[0], MFR_ENC_LATIN1, &ld->genres[g], err)) !=
-            MFR_OK)
+        if ((rc = mfr_text_field(f.path, it.line, "genre name", fl[0], MFR_ENC_LATIN1,
+                                 &ld->genres[g], err)) != MFR_OK)
             goto done;
         line_of[g] = it.line;
         if (g + 1 > n) n = (int32_t)g + 1;
@@ -161,8 +161,8 @@ static int load_occupations(struct mfr_loader *ld, mfr_error *err)
             int32_t lo = a < c ? a : c, hi = a < c ? c : a;
             char b[40];
             rc = mfr_parse_err(err, f.path, line_of[hi],
-                           "duplicate occupation '%s' (first on line %" PRId64 ")",
-                           mfr_show(ld->occs[hi], strlen(ld->occs[hi]), b), line_of[lo]);
+                               "duplicate occupation '%s' (first on line %" PRId64 ")",
+                               mfr_show(ld->occs[hi], strlen(ld->occs[hi]), b), line_of[lo]);
             break;
         }
     }
@@ -198,7 +198,7 @@ static int load_items(struct mfr_loader *ld, mfr_error *err)
         size_t nf = mfr_split_fields(s, len, "|", 1, fl, ITEM_FIXED_FIELDS + MFR_MAX_GENRES);
         if (nf != want) {
             rc = mfr_parse_err(err, f.path, it.line,
-                           "expected %zu '|'-separated fields, got %zu", want, nf);
+                               "expected %zu '|'-separated fields, got %zu", want, nf);
             goto done;
         }
         int64_t raw;
@@ -215,8 +215,8 @@ static int load_items(struct mfr_loader *ld, mfr_error *err)
             struct mfr_field x = fl[ITEM_FIXED_FIELDS + g];
             if (x.n != 1 || (x.s[0] != '0' && x.s[0] != '1')) {
                 rc = mfr_parse_err(err, f.path, it.line,
-                               "genre flag %" PRId32 " (%s) is '%s', expected 0 or 1", g,
-                               ld->genres[g], mfr_show(x.s, x.n, b));
+                                   "genre flag %" PRId32 " (%s) is '%s', expected 0 or 1", g,
+                                   ld->genres[g], mfr_show(x.s, x.n, b));
                 goto done;
             }
             if (x.s[0] == '1') rec->meta.genres |= UINT32_C(1) << g;
@@ -290,8 +290,8 @@ static int resolve_occupations(struct mfr_loader *ld, const char *path, mfr_erro
         if (rec->occ < 0) {
             char b[40];
             rc = mfr_parse_err(err, path, rec->head.line,
-                           "occupation '%s' is not listed in u.occupation",
-                           mfr_show(rec->occupation, strlen(rec->occupation), b));
+                               "occupation '%s' is not listed in u.occupation",
+                               mfr_show(rec->occupation, strlen(rec->occupation), b));
             goto done;
         }
     }

@@ -9,8 +9,9 @@
  *
  *   header   64 bytes: magic "MFRCACHE", version, byte-order marker, key
  *            length, payload length, payload checksum, dataset fingerprint
- *   key      the cache key (loader_priv.h): the resolved load options and
- *            the name, size and modification time of every source file
+ *   key      the cache key (loader_priv.h): the dataset directory, the
+ *            resolved load options and the name, size and modification
+ *            time of every source file
  *   payload  counts and options; user ids, item ids (int64); the ratings'
  *            user, item (int32), rating (float) and timestamp (int64)
  *            arrays; a metadata blob (items, users, genre and occupation
@@ -183,6 +184,11 @@ int mfr_cache_key_build(const char *dir, const char *ratings_name,
     memset(key, 0, sizeof *key);
     key->newest_mtime_ns = INT64_MIN;
     struct buf b = {0};
+    /* The directory, so that a cache path shared by two copies of a
+     * dataset (same names, sizes and times) never serves the wrong one. */
+    char *real = realpath(dir, NULL);
+    buf_str(&b, real ? real : dir);
+    free(real);
     buf_u32(&b, (uint32_t)opt->format);
     buf_put(&b, &opt->min_rating, 4);
     buf_put(&b, &opt->max_rating, 4);

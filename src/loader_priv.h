@@ -183,9 +183,10 @@ extern const char *const mfr_csv_files[];
 /* Binary cache (dataset_cache.c)                                       */
 /* ------------------------------------------------------------------ */
 
-/* What identifies the text a cache was built from: the options that shape
- * the result and, for every file a load reads (absent ones included), its
- * name, size and modification time. An opaque byte string, compared whole. */
+/* What identifies the text a cache was built from: the dataset directory
+ * (resolved), the options that shape the result and, for every file a load
+ * reads (absent ones included), its name, size and modification time. An
+ * opaque byte string, compared whole. */
 struct mfr_cache_key {
     unsigned char *bytes;
     size_t len;

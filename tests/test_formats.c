@@ -75,6 +75,15 @@ static void set_mtime(const char *dir, const char *name, int ago)
     free(p);
 }
 
+/* Sets the modification time of dir/name to `sec` (seconds since 1970). */
+static void set_mtime_at(const char *dir, const char *name, time_t sec)
+{
+    char *p = tu_path(dir, name);
+    struct timespec t[2] = {{sec, 0}, {sec, 0}};
+    assert_int_equal(utimensat(AT_FDCWD, p, t, 0), 0);
+    free(p);
+}
+
 /* Every accessor of a and b agrees, ratings included. */
 static void assert_same_dataset(const mfr_dataset *a, const mfr_dataset *b)
 {
@@ -818,6 +827,24 @@ static void test_cache_formats(void **state)
     assert_same_dataset(a, b);
     mfr_dataset_destroy(a);
     mfr_dataset_destroy(b);
+    /* The same cache path for a copy of the dataset elsewhere, with the same
+     * names, sizes and times: the directory differs, so it is re-parsed. */
+    char *copy = tu_mkdtemp();
+    tu_write_file(copy, "ratings.csv", csv_ratings, (size_t)-1);
+    tu_write_file(copy, "movies.csv", csv_movies, (size_t)-1);
+    set_mtime_at(dir, "ratings.csv", 1600000000);
+    set_mtime_at(dir, "movies.csv", 1600000000);
+    set_mtime_at(copy, "ratings.csv", 1600000000);
+    set_mtime_at(copy, "movies.csv", 1600000000);
+    a = load_cached(dir, cache, MFR_CACHE_STATE_WRITTEN);
+    mfr_dataset_destroy(a);
+    a = load_cached(dir, cache, MFR_CACHE_STATE_READ);
+    b = load_cached(copy, cache, MFR_CACHE_STATE_WRITTEN);
+    assert_string_not_equal(mfr_dataset_dir(a), mfr_dataset_dir(b));
+    mfr_dataset_destroy(a);
+    mfr_dataset_destroy(b);
+    tu_rmtree(copy);
+    free(copy);
     /* A cache that cannot be written is not an error. */
     a = load_cached(dir, "/nonexistent-dir/x/cache", MFR_CACHE_STATE_WRITE_FAILED);
     mfr_dataset_destroy(a);

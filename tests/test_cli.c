@@ -246,6 +246,47 @@ static void test_train_plot_and_presets(void **state)
     free(plots);
 }
 
+/* Every command that takes --data reads the other formats too. */
+static void test_other_formats(void **state)
+{
+    (void)state;
+    char *csv = tu_path(g_dir, "ml20m"), *dat = tu_path(g_dir, "ml1m"), *del = tu_path(g_dir, "del");
+    char cmd[4096];
+    snprintf(cmd, sizeof cmd, "mkdir -p '%s' '%s' '%s'", csv, dat, del);
+    assert_int_equal(system(cmd), 0);
+    /* the synthetic u.data, rewritten as ratings.csv (half stars), ratings.dat and a ';' file */
+    snprintf(cmd, sizeof cmd,
+             "awk 'BEGIN{print \"userId,movieId,rating,timestamp\"} {printf \"%%d,%%d,%%s,%%d\\n\", "
+             "$1*1000003, $2+7, ($3==5?\"4.5\":$3), $4}' '%s/u.data' > '%s/ratings.csv' && "
+             "printf 'movieId,title,genres\\n8,\"Movie, The (1999)\",Comedy|Drama\\n' > '%s/movies.csv' && "
+             "awk '{printf \"%%d::%%d::%%d::%%d\\n\", $1, $2, $3, $4}' '%s/u.data' > '%s/ratings.dat' && "
+             "awk 'BEGIN{print \"user;item;rating\"} {printf \"%%d;%%d;%%d\\n\", $1, $2, $3}' '%s/u.data' > '%s/r.txt'",
+             g_data, csv, csv, g_data, dat, g_data, del);
+    assert_int_equal(system(cmd), 0);
+    char *model = tu_path(g_dir, "fmt.bin");
+    assert_int_equal(run("train --data '%s' --split random:0.2 --dim 4 --epochs 3 --out '%s'", csv, model), 0);
+    expect_in(g_out, "120 users, 80 items, 3000 ratings");
+    assert_int_equal(run("train --data '%s' --format csv --split random:0.2 --dim 4 --epochs 3", csv), 0);
+    assert_int_equal(run("similar --model '%s' --movie 'movie, the' -k 3", model), 0);
+    expect_in(g_out, "Movie, The (1999)");
+    assert_int_equal(run("stats --data '%s'", dat), 0);
+    expect_in(g_out, "120 users");
+    char *file = tu_path(del, "r.txt");
+    assert_int_equal(run("train --data '%s' --format delimited:semicolon --split random:0.2 --dim 4 --epochs 2", file), 0);
+    expect_in(g_out, "3000 ratings");
+    assert_int_equal(run("train --data '%s' --format nonsense", csv), 2);
+    expect_in(g_err, "--format");
+    /* a malformed line in another format names its file and line */
+    tu_write_file(csv, "ratings.csv", "userId,movieId,rating,timestamp\n1,2,4.5,0\n1,x,3,0\n", (size_t)-1);
+    assert_int_equal(run("train --data '%s' --epochs 1", csv), 1);
+    expect_in(g_err, "ratings.csv:3");
+    free(file);
+    free(model);
+    free(csv);
+    free(dat);
+    free(del);
+}
+
 static void test_synth_rejects_bad_options(void **state)
 {
     (void)state;
@@ -266,6 +307,7 @@ int main(void)
         cmocka_unit_test(test_bad_data_reports_file_line_and_writes_nothing),
         cmocka_unit_test(test_split_writes_both_parts),
         cmocka_unit_test(test_train_plot_and_presets),
+        cmocka_unit_test(test_other_formats),
         cmocka_unit_test(test_synth_rejects_bad_options),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

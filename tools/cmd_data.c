@@ -34,12 +34,19 @@ int cmd_split(int argc, char **argv)
     g_cmd = "mfrec split";
     if (want_help(argc, argv)) {
         fputs(split_help, stdout);
+        fputs("\nDataset format (every command that reads --data):\n", stdout);
+        fputs(common_flags_help, stdout);
         return EXIT_OK;
     }
     const char *data = NULL, *spec = "sklearn:300", *out = NULL;
     uint64_t seed = 300;
     struct args a = {.argc = argc, .argv = argv, .pos = 0};
     while (next_flag(&a)) {
+        {
+            int common = handle_common_flag(&a);
+            if (common < 0) return EXIT_USAGE;
+            if (common) continue;
+        }
         const char *v;
         if (flag_is(&a, "--data")) { if (!(v = flag_value(&a))) return EXIT_USAGE; data = v; }
         else if (flag_is(&a, "--split")) { if (!(v = flag_value(&a))) return EXIT_USAGE; spec = v; }
@@ -54,7 +61,7 @@ int cmd_split(int argc, char **argv)
     mfr_split *sp = NULL;
     char *ptrain = NULL, *ptest = NULL;
     int rc = EXIT_OK;
-    if (mfr_dataset_load(default_data_dir(data), NULL, &ds, &err) != MFR_OK) {
+    if (load_dataset(default_data_dir(data), &ds, &err) != MFR_OK) {
         rc = lib_error(&err);
         goto done;
     }

@@ -163,7 +163,7 @@ static int eval_model(const struct eval_opts *o)
     }
     const char *dir = o->data ? o->data : mfr_model_data_dir(m);
     if (!*dir) dir = default_data_dir(NULL);
-    if (mfr_dataset_load(dir, NULL, &ds, &err) != MFR_OK ||
+    if (load_dataset(dir, &ds, &err) != MFR_OK ||
         mfr_model_check_dataset(m, ds, &err) != MFR_OK) {
         rc = lib_error(&err);
         goto done;
@@ -415,7 +415,7 @@ static int eval_folds(const struct eval_opts *o)
     struct fold_result fr[N_FOLDS];
     int rc = EXIT_OK;
     const char *dir = default_data_dir(o->data);
-    if (mfr_dataset_load(dir, NULL, &ds, &err) != MFR_OK) {
+    if (load_dataset(dir, &ds, &err) != MFR_OK) {
         rc = lib_error(&err);
         goto done;
     }
@@ -472,6 +472,11 @@ static int parse_eval_flags(int argc, char **argv, struct eval_opts *o)
 {
     struct args a = {.argc = argc, .argv = argv, .pos = 0};
     while (next_flag(&a)) {
+        {
+            int common = handle_common_flag(&a);
+            if (common < 0) return EXIT_USAGE;
+            if (common) continue;
+        }
         const char *v;
         if (flag_is(&a, "--json")) { o->json = true; continue; }
         if (flag_is(&a, "--folds")) { o->folds = true; continue; }
@@ -519,6 +524,8 @@ int cmd_eval(int argc, char **argv)
     g_cmd = "mfrec eval";
     if (want_help(argc, argv)) {
         fputs(eval_help, stdout);
+        fputs("\nDataset format (every command that reads --data):\n", stdout);
+        fputs(common_flags_help, stdout);
         return EXIT_OK;
     }
     struct eval_opts o = {.k = 10};

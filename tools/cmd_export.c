@@ -186,15 +186,21 @@ int cmd_export(int argc, char **argv)
     g_cmd = "mfrec export";
     if (want_help(argc, argv)) {
         fputs(export_help, stdout);
+        fputs("\nDataset format (every command that reads --data):\n", stdout);
+        fputs(common_flags_help, stdout);
         return EXIT_OK;
     }
     const char *model_path = NULL, *data = NULL, *format = "both", *out = NULL;
     struct args a = {.argc = argc, .argv = argv, .pos = 0};
+    int common;
     while (next_flag(&a)) {
         const char *v;
         if (flag_is(&a, "--model")) { if (!(v = flag_value(&a))) return EXIT_USAGE; model_path = v; }
         else if (flag_is(&a, "--data")) { if (!(v = flag_value(&a))) return EXIT_USAGE; data = v; }
         else if (flag_is(&a, "--format")) { if (!(v = flag_value(&a))) return EXIT_USAGE; format = v; }
+        else if (a.flag[0] == '-' && (common = handle_common_flag(&a)) != 0) {
+            if (common < 0) return EXIT_USAGE;
+        }
         else if (flag_is(&a, "--out")) {
             if (!(v = flag_value(&a))) return EXIT_USAGE;
             if (out) return usage_error("only one output directory, got '%s' and '%s'", out, v);
@@ -219,7 +225,7 @@ int cmd_export(int argc, char **argv)
     }
     const char *dir = data ? data : mfr_model_data_dir(m);
     if (!*dir) dir = default_data_dir(NULL);
-    if (mfr_dataset_load(dir, NULL, &ds, &err) != MFR_OK ||
+    if (load_dataset(dir, &ds, &err) != MFR_OK ||
         mfr_model_check_dataset(m, ds, &err) != MFR_OK) {
         rc = lib_error(&err);
         goto done;

@@ -54,7 +54,7 @@ static int load_model_data(const char *model_path, const char *data, mfr_model *
     if (mfr_model_load(model_path, m, &err) != MFR_OK) return lib_error(&err);
     const char *dir = data ? data : mfr_model_data_dir(*m);
     if (!*dir) dir = default_data_dir(NULL);
-    if (mfr_dataset_load(dir, NULL, ds, &err) != MFR_OK ||
+    if (load_dataset(dir, ds, &err) != MFR_OK ||
         mfr_model_check_dataset(*m, *ds, &err) != MFR_OK)
         return lib_error(&err);
     return EXIT_OK;
@@ -137,12 +137,19 @@ int cmd_project(int argc, char **argv)
     g_cmd = "mfrec project";
     if (want_help(argc, argv)) {
         fputs(project_help, stdout);
+        fputs("\nDataset format (every command that reads --data):\n", stdout);
+        fputs(common_flags_help, stdout);
         return EXIT_OK;
     }
     const char *model_path = NULL, *data = NULL, *plot_dir = NULL, *genre = NULL, *out = NULL;
     int32_t top = 5, bins = 30, min_ratings = 0;
     struct args a = {.argc = argc, .argv = argv, .pos = 0};
     while (next_flag(&a)) {
+        {
+            int common = handle_common_flag(&a);
+            if (common < 0) return EXIT_USAGE;
+            if (common) continue;
+        }
         const char *v;
         if (flag_is(&a, "--model")) { if (!(v = flag_value(&a))) return EXIT_USAGE; model_path = v; }
         else if (flag_is(&a, "--data")) { if (!(v = flag_value(&a))) return EXIT_USAGE; data = v; }

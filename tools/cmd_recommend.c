@@ -44,7 +44,7 @@ static int open_model(const char *model_path, const char *data, mfr_model **m,
     if (mfr_model_load(model_path, m, &err) != MFR_OK) return lib_error(&err);
     const char *dir = data ? data : mfr_model_data_dir(*m);
     if (!*dir) dir = default_data_dir(NULL);
-    if (mfr_dataset_load(dir, NULL, ds, &err) != MFR_OK ||
+    if (load_dataset(dir, ds, &err) != MFR_OK ||
         mfr_model_check_dataset(*m, *ds, &err) != MFR_OK) {
         int rc = runtime_error("--data %s: %s", dir, err.message);
         mfr_dataset_destroy(*ds);
@@ -242,18 +242,17 @@ static char *trimmed(const char *s, size_t len)
     return t;
 }
 
-/* Parses a rating value within the loader's accepted range; false when it
+/* Parses a rating value within the dataset's rating range; false when it
  * is not a number in range. */
-static bool parse_rating(const char *s, float *out)
+static bool parse_rating(const mfr_dataset *ds, const char *s, float *out)
 {
-    mfr_load_options lo;
-    mfr_load_options_default(&lo);
+    float lo, hi;
+    mfr_dataset_rating_range(ds, &lo, &hi);
     char *end;
     errno = 0;
     double v = strtod(s, &end);
     while (*end == ' ' || *end == '\t' || *end == '\r') end++;
-    if (errno || end == s || *end || !isfinite(v) || v < lo.min_rating || v > lo.max_rating)
-        return false;
+    if (errno || end == s || *end || !isfinite(v) || v < lo || v > hi) return false;
     *out = (float)v;
     return true;
 }
@@ -263,8 +262,8 @@ static bool parse_rating(const char *s, float *out)
 static int parse_rate(const mfr_dataset *ds, const char *spec, int32_t *scratch,
                       struct new_ratings *r)
 {
-    mfr_load_options lo;
-    mfr_load_options_default(&lo);
+    float lo, hi;
+    mfr_dataset_rating_range(ds, &lo, &hi);
     const char *p = spec;
     while (*p) {
         const char *eq = strchr(p, '=');
@@ -278,9 +277,9 @@ static int parse_rate(const mfr_dataset *ds, const char *spec, int32_t *scratch,
         int32_t item = -1;
         if (!title || !value) rc = runtime_error("out of memory");
         else if (!*title) rc = usage_error("--rate: an entry has no title before '=%s'", value);
-        else if (!parse_rating(value, &v))
+        else if (!parse_rating(ds, value, &v))
             rc = usage_error("--rate: the rating of '%s' must be a number in [%g, %g], got '%s'",
-                             title, (double)lo.min_rating, (double)lo.max_rating, value);
+                             title, (double)lo, (double)hi, value);
         else if ((rc = resolve_movie(ds, "--rate", title, scratch, &item)) == EXIT_OK)
             rc = add_rating(r, ds, "--rate", item, v);
         free(title);
@@ -299,8 +298,8 @@ static int parse_rate(const mfr_dataset *ds, const char *spec, int32_t *scratch,
 static int parse_ratings_file(const mfr_dataset *ds, const char *path, int32_t *scratch,
                               struct new_ratings *r)
 {
-    mfr_load_options lo;
-    mfr_load_options_default(&lo);
+    float lo, hi;
+    mfr_dataset_rating_range(ds, &lo, &hi);
     FILE *f = fopen(path, "r");
     if (!f) return runtime_error("--ratings-file %s: %s", path, strerror(errno));
     char *line = NULL;
@@ -335,9 +334,9 @@ static int parse_ratings_file(const mfr_dataset *ds, const char *path, int32_t *
         int32_t item = -1;
         if (!key || !value) rc = runtime_error("out of memory");
         else if (!*key) rc = runtime_error("%s: no movie before the rating", where);
-        else if (!parse_rating(value, &v))
+        else if (!parse_rating(ds, value, &v))
             rc = runtime_error("%s: the rating must be a number in [%g, %g], got '%s'", where,
-                               (double)lo.min_rating, (double)lo.max_rating, value);
+                               (double)lo, (double)hi, value);
         else if (by_id) {
             char *end;
             errno = 0;
@@ -427,6 +426,8 @@ int cmd_recommend(int argc, char **argv)
     g_cmd = "mfrec recommend";
     if (want_help(argc, argv)) {
         fputs(recommend_help, stdout);
+        fputs("\nDataset format (every command that reads --data):\n", stdout);
+        fputs(common_flags_help, stdout);
         return EXIT_OK;
     }
     const char *model_path = NULL, *data = NULL, *rate = NULL, *rfile = NULL;
@@ -437,6 +438,11 @@ int cmd_recommend(int argc, char **argv)
     double lambda = -1.0; /* -1: mfr_model_fold_in_lambda */
     struct args a = {.argc = argc, .argv = argv, .pos = 0};
     while (next_flag(&a)) {
+        {
+            int common = handle_common_flag(&a);
+            if (common < 0) return EXIT_USAGE;
+            if (common) continue;
+        }
         const char *v;
         if (flag_is(&a, "--exclude-rated")) { exclude_rated = true; continue; }
         if (a.flag[0] != '-') return usage_error("unexpected argument '%s'", a.flag);
@@ -592,6 +598,8 @@ int cmd_similar(int argc, char **argv)
     g_cmd = "mfrec similar";
     if (want_help(argc, argv)) {
         fputs(similar_help, stdout);
+        fputs("\nDataset format (every command that reads --data):\n", stdout);
+        fputs(common_flags_help, stdout);
         return EXIT_OK;
     }
     const char *model_path = NULL, *data = NULL, *movie = NULL;
@@ -599,6 +607,11 @@ int cmd_similar(int argc, char **argv)
     int measure = MFR_MEASURE_COSINE;
     struct args a = {.argc = argc, .argv = argv, .pos = 0};
     while (next_flag(&a)) {
+        {
+            int common = handle_common_flag(&a);
+            if (common < 0) return EXIT_USAGE;
+            if (common) continue;
+        }
         const char *v;
         if (a.flag[0] != '-') return usage_error("unexpected argument '%s'", a.flag);
         if (!(flag_is(&a, "--model") || flag_is(&a, "--data") || flag_is(&a, "--movie") ||
@@ -694,12 +707,19 @@ int cmd_norms(int argc, char **argv)
     g_cmd = "mfrec norms";
     if (want_help(argc, argv)) {
         fputs(norms_help, stdout);
+        fputs("\nDataset format (every command that reads --data):\n", stdout);
+        fputs(common_flags_help, stdout);
         return EXIT_OK;
     }
     const char *model_path = NULL, *data = NULL, *plot_dir = NULL;
     int32_t k = 10, bins = 20;
     struct args a = {.argc = argc, .argv = argv, .pos = 0};
     while (next_flag(&a)) {
+        {
+            int common = handle_common_flag(&a);
+            if (common < 0) return EXIT_USAGE;
+            if (common) continue;
+        }
         const char *v;
         if (a.flag[0] != '-') return usage_error("unexpected argument '%s'", a.flag);
         if (!(flag_is(&a, "--model") || flag_is(&a, "--data") || flag_is(&a, "-k") ||

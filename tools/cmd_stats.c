@@ -373,6 +373,8 @@ int cmd_stats(int argc, char **argv)
     g_cmd = "mfrec stats";
     if (want_help(argc, argv)) {
         fputs(stats_help, stdout);
+        fputs("\nDataset format (every command that reads --data):\n", stdout);
+        fputs(common_flags_help, stdout);
         return EXIT_OK;
     }
     const char *data = NULL, *plot_dir = NULL;
@@ -380,6 +382,11 @@ int cmd_stats(int argc, char **argv)
     int32_t bins = 20, top = 10, min_ratings = 20;
     struct args a = {.argc = argc, .argv = argv, .pos = 0};
     while (next_flag(&a)) {
+        {
+            int common = handle_common_flag(&a);
+            if (common < 0) return EXIT_USAGE;
+            if (common) continue;
+        }
         const char *v;
         if (flag_is(&a, "--json")) {
             if (a.inline_value) return usage_error("--json takes no value");
@@ -408,7 +415,7 @@ int cmd_stats(int argc, char **argv)
         {"mean_rating_per_user", "Mean rating per user", "mean rating of a user", 0, NULL, NULL},
         {"ratings_per_movie", "Ratings per movie", "ratings per movie", 0, NULL, NULL},
     };
-    if (mfr_dataset_load(default_data_dir(data), NULL, &ds, &err) != MFR_OK) {
+    if (load_dataset(default_data_dir(data), &ds, &err) != MFR_OK) {
         rc = lib_error(&err);
         goto done;
     }

@@ -203,6 +203,11 @@ static int parse_sweep_flags(int argc, char **argv, struct sweep_opts *o)
     static const char *const reduce_choices[] = {NULL, "shard", "owner"};
     struct args a = {.argc = argc, .argv = argv, .pos = 0};
     while (next_flag(&a)) {
+        {
+            int common = handle_common_flag(&a);
+            if (common < 0) return EXIT_USAGE;
+            if (common) continue;
+        }
         const char *v;
         if (flag_is(&a, "--quiet")) {
             o->quiet = true;
@@ -801,6 +806,8 @@ int cmd_sweep(int argc, char **argv)
     g_cmd = "mfrec sweep";
     if (want_help(argc, argv)) {
         fputs(sweep_help, stdout);
+        fputs("\nDataset format (every command that reads --data):\n", stdout);
+        fputs(common_flags_help, stdout);
         return EXIT_OK;
     }
     struct sweep_opts o = {.split = "sklearn:300", .epochs = 20, .warmup = 1, .repeat = 3};
@@ -840,7 +847,7 @@ int cmd_sweep(int argc, char **argv)
                                                     o.shards.v[h]};
 
     const char *dir = default_data_dir(o.data);
-    if (mfr_dataset_load(dir, NULL, &ds, &err) != MFR_OK) {
+    if (load_dataset(dir, &ds, &err) != MFR_OK) {
         rc = lib_error(&err);
         goto done;
     }

@@ -161,6 +161,11 @@ static int parse_train_flags(int argc, char **argv, struct train_opts *o)
 {
     struct args a = {.argc = argc, .argv = argv, .pos = 0};
     while (next_flag(&a)) {
+        {
+            int common = handle_common_flag(&a);
+            if (common < 0) return EXIT_USAGE;
+            if (common) continue;
+        }
         int shared = train_opts_flag(&a, o);
         if (shared < 0) return EXIT_USAGE;
         if (shared > 0) continue;
@@ -194,6 +199,8 @@ int cmd_train(int argc, char **argv)
     g_cmd = "mfrec train";
     if (want_help(argc, argv)) {
         fputs(train_help, stdout);
+        fputs("\nDataset format (every command that reads --data):\n", stdout);
+        fputs(common_flags_help, stdout);
         fputs("\nPresets:\n", stdout);
         train_opts_print_presets(stdout);
         return EXIT_OK;
@@ -223,7 +230,7 @@ int cmd_train(int argc, char **argv)
     int rc = EXIT_OK;
     const char *dir = default_data_dir(data);
 
-    if (mfr_dataset_load(dir, NULL, &ds, &err) != MFR_OK) {
+    if (load_dataset(dir, &ds, &err) != MFR_OK) {
         rc = lib_error(&err);
         goto done;
     }

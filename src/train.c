@@ -18,17 +18,17 @@
  *  1. gradients  — as above; each shard also adds its users' regularizer
  *                  gradients and zeroes the constant bias lane.
  *     barrier
- *  2. reduction  — shard mode: gV = sum of the shard buffers in shard order,
- *                  threads own disjoint ranges of gV. Owner mode: each item
- *                  sums its ratings' residual * U[user] in CSC (user) order;
- *                  threads own disjoint items.
- *     barrier      (then, per item, the regularizer gradients and the
- *                  constant bias lane, threads owning disjoint items)
  *     single     — the loss: shard partials (double) summed in shard order,
- *                  plus the regularizers' terms.
- *     barrier
+ *                  plus the regularizers' terms; a non-finite loss cancels
+ *     barrier      every update below.
+ *  2. reduction  — owner mode: each item sums its ratings' residual * U[user]
+ *                  in CSC (user) order, adds its regularizer gradients, and
+ *                  is updated at once (threads own disjoint items; nothing
+ *                  later reads V). Shard mode: gV = sum of the shard buffers
+ *                  in shard order, threads owning disjoint ranges of gV; then
+ *     barrier      per item the regularizer gradients.
  *  3. update     — Adam or SGD, elementwise, threads own disjoint ranges of
- *                  U, V and their moments.
+ *                  U (and, in shard mode, V) and their moments.
  *
  * Biases (--bias) live in two extra lanes of each row: U_u = [.., b_u, 1],
  * V_i = [.., 1, b_i], so the kernels' dot product already adds b_u + b_i;
@@ -331,7 +331,9 @@ int mfr_trainer_step(mfr_trainer *tr, double *loss_out)
         mfr_adam_coef_make(c->lr, c->beta1, c->beta2, c->eps, m->epochs + 1);
     const int64_t u_len = (int64_t)n_users * k_pad, v_len = (int64_t)n_items * k_pad;
     const int64_t u_chunks = (u_len + ADAM_CHUNK - 1) / ADAM_CHUNK;
-    const int64_t n_chunks = u_chunks + (v_len + ADAM_CHUNK - 1) / ADAM_CHUNK;
+    /* In owner mode V is updated in phase 2; phase 3 covers U only. */
+    const int64_t n_chunks =
+        u_chunks + (tr->reduce == MFR_REDUCE_SHARD ? (v_len + ADAM_CHUNK - 1) / ADAM_CHUNK : 0);
     mfr_loss parts = {0};
     int finite = 1;
 
@@ -423,13 +425,37 @@ int mfr_trainer_step(mfr_trainer *tr, double *loss_out)
             tr->shard_loss[s] = loss;
         }
 
+        /* The loss is complete once every shard is done: known before any
+         * update, so the owner pass below can update V as it goes. */
+#pragma omp single
+        {
+            double sq = 0.0;
+            for (int32_t s = 0; s < n_shards; s++) sq += tr->shard_loss[s];
+            parts.mse = sq / (double)nnz;
+            parts.total = parts.mse + parts.l2 + parts.gravity;
+            finite = isfinite(parts.total);
+        }
+
         /* Phase 2: the item gradients, in an order fixed by the data. */
         if (tr->reduce == MFR_REDUCE_OWNER) {
+            /* Each item's gradient, regularizer terms and update, while its
+             * rows are in L1: nothing later in the step reads V (the user
+             * pass is done, and the Grams were taken in phase 0). */
 #pragma omp for schedule(dynamic, 32)
             for (int32_t i = 0; i < n_items; i++) {
                 int64_t b = tr->csc.col_ptr[i], e = tr->csc.col_ptr[i + 1];
-                kern->item_grad(tr->gV + (size_t)i * (size_t)k_pad, m->U, k_pad,
-                                tr->csc.user + b, tr->csc.pos + b, tr->resid, e - b);
+                size_t off = (size_t)i * (size_t)k_pad;
+                float *gv = tr->gV + off;
+                kern->item_grad(gv, m->U, k_pad, tr->csc.user + b, tr->csc.pos + b, tr->resid, e - b);
+                if (tr->reg)
+                    mfr_reg_row_grad(gv, m->V + off, k, cl2_v + cfreq * (double)tr->item_count[i],
+                                     cgrav, gravity ? tr->gram_U : NULL);
+                if (bias) gv[k] = 0.0f; /* the constant lane */
+                if (!finite) continue;
+                if (c->optimizer == MFR_OPTIMIZER_SGD)
+                    kern->sgd(m->V + off, gv, k_pad, (float)c->lr);
+                else
+                    kern->adam(m->V + off, m->mV + off, m->vV + off, gv, k_pad, &coef);
             }
         } else {
 #pragma omp for schedule(static)
@@ -439,7 +465,7 @@ int mfr_trainer_step(mfr_trainer *tr, double *loss_out)
                 kern->sum_buffers(tr->gV + off, tr->shard_gV + off, v_len, n_shards, len);
             }
         }
-        if (tr->reg || bias) {
+        if (tr->reduce == MFR_REDUCE_SHARD && (tr->reg || bias)) {
 #pragma omp for schedule(static)
             for (int32_t i = 0; i < n_items; i++) {
                 float *gv = tr->gV + (size_t)i * (size_t)k_pad;
@@ -451,16 +477,7 @@ int mfr_trainer_step(mfr_trainer *tr, double *loss_out)
             }
         }
 
-#pragma omp single
-        {
-            double sq = 0.0;
-            for (int32_t s = 0; s < n_shards; s++) sq += tr->shard_loss[s];
-            parts.mse = sq / (double)nnz;
-            parts.total = parts.mse + parts.l2 + parts.gravity;
-            finite = isfinite(parts.total);
-        }
-
-        /* Phase 3: the update, elementwise over U then V. */
+        /* Phase 3: the update, elementwise over U (and V in shard mode). */
         if (finite) {
 #pragma omp for schedule(static)
             for (int64_t ch = 0; ch < n_chunks; ch++) {

@@ -18,7 +18,7 @@ struct mfr_adam_coef mfr_adam_coef_make(double lr, double beta1, double beta2, d
         .beta2 = (float)beta2,
         .w2 = (float)(1.0 - beta2),
         .step = (float)(lr / (1.0 - pow(beta1, td))),
-        .bc2_sqrt = (float)sqrt(1.0 - pow(beta2, td)),
+        .inv_bc2 = (float)(1.0 / sqrt(1.0 - pow(beta2, td))),
         .eps = (float)eps,
     };
 }

@@ -281,14 +281,14 @@ static void avx2_adam(float *restrict p, float *restrict m, float *restrict v,
 {
     const __m256 b1 = _mm256_set1_ps(c->beta1), w1 = _mm256_set1_ps(c->w1);
     const __m256 b2 = _mm256_set1_ps(c->beta2), w2 = _mm256_set1_ps(c->w2);
-    const __m256 step = _mm256_set1_ps(c->step), bc2 = _mm256_set1_ps(c->bc2_sqrt);
+    const __m256 step = _mm256_set1_ps(c->step), inv_bc2 = _mm256_set1_ps(c->inv_bc2);
     const __m256 eps = _mm256_set1_ps(c->eps);
     for (int64_t x = 0; x < n; x += MFR_LANES) {
         __m256 gx = _mm256_load_ps(g + x);
         __m256 mx = _mm256_add_ps(_mm256_mul_ps(b1, _mm256_load_ps(m + x)), _mm256_mul_ps(w1, gx));
         __m256 vx = _mm256_add_ps(_mm256_mul_ps(b2, _mm256_load_ps(v + x)),
                                   _mm256_mul_ps(w2, _mm256_mul_ps(gx, gx)));
-        __m256 denom = _mm256_add_ps(_mm256_div_ps(_mm256_sqrt_ps(vx), bc2), eps);
+        __m256 denom = _mm256_add_ps(_mm256_mul_ps(_mm256_sqrt_ps(vx), inv_bc2), eps);
         _mm256_store_ps(m + x, mx);
         _mm256_store_ps(v + x, vx);
         __m256 px = _mm256_load_ps(p + x);

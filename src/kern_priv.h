@@ -39,10 +39,13 @@
  * rounded to float:
  *   m = beta1 * m + w1 * g            (w1 = 1 - beta1)
  *   v = beta2 * v + w2 * (g * g)      (w2 = 1 - beta2)
- *   p = p - step * (m / (sqrt(v) / bc2_sqrt + eps))
- * with step = lr / (1 - beta1^t), bc2_sqrt = sqrt(1 - beta2^t). */
+ *   p = p - step * (m / (sqrt(v) * inv_bc2 + eps))
+ * with step = lr / (1 - beta1^t), inv_bc2 = 1 / sqrt(1 - beta2^t).
+ * PyTorch divides sqrt(v) by sqrt(1 - beta2^t); multiplying by the
+ * reciprocal (computed in double) differs by at most one rounding and saves
+ * a division per element, which is 4% of an ML-100K epoch (perf). */
 struct mfr_adam_coef {
-    float beta1, w1, beta2, w2, step, bc2_sqrt, eps;
+    float beta1, w1, beta2, w2, step, inv_bc2, eps;
 };
 
 /* Coefficients for step t (1-based). */

@@ -104,7 +104,7 @@ static void ref_adam(float *restrict p, float *restrict m, float *restrict v,
         float gx = g[x];
         float mx = c->beta1 * m[x] + c->w1 * gx;
         float vx = c->beta2 * v[x] + c->w2 * (gx * gx);
-        float denom = sqrtf(vx) / c->bc2_sqrt + c->eps;
+        float denom = sqrtf(vx) * c->inv_bc2 + c->eps;
         m[x] = mx;
         v[x] = vx;
         p[x] = p[x] - c->step * (mx / denom);

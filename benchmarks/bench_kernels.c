@@ -25,7 +25,7 @@
  *                  + 4k n_items per pass in shard mode (the zeroing)
  *   item_grad    every item's item_grad over the CSC:
  *                  flops per rating = 2k
- *                  bytes per rating = 4k (U row) + 8 (user, resid)
+ *                  bytes per rating = 4k (U row) + 16 (user, pos, resid)
  *                  bytes per item = 4k (gv written)
  *   sum_buffers  the item gradient from 19 shard buffers, n_f = 1682 k:
  *                  flops = 18 n_f, bytes = 4 (19 + 1) n_f
@@ -232,7 +232,7 @@ static void kern_pass(const struct mfr_kernel_set *ks, enum kern_op op,
             int64_t b = d->csr.row_ptr[u], e = d->csr.row_ptr[u + 1];
             loss += ks->user_grad(d->U + (size_t)u * kk, d->V, k, d->csr.item + b,
                                   d->csr.rating + b, e - b, scale, gu, shard ? o->b : NULL,
-                                  shard ? NULL : o->b, shard ? NULL : d->csc.csr_to_csc + b);
+                                  shard ? NULL : o->b + b);
         }
         o->loss = loss;
         break;
@@ -240,7 +240,8 @@ static void kern_pass(const struct mfr_kernel_set *ks, enum kern_op op,
     case OP_ITEM:
         for (int32_t i = 0; i < KB_ITEMS; i++) {
             int64_t b = d->csc.col_ptr[i], e = d->csc.col_ptr[i + 1];
-            ks->item_grad(o->a + (size_t)i * kk, d->U, k, d->csc.user + b, d->resid + b, e - b);
+            ks->item_grad(o->a + (size_t)i * kk, d->U, k, d->csc.user + b, d->csc.pos + b,
+                          d->resid, e - b);
         }
         break;
     case OP_SUM:

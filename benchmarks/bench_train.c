@@ -198,7 +198,7 @@ static void shard_pass(const struct mfr_kernel_set *ks, const struct bench_set *
         int64_t lo = s->csr.row_ptr[u], hi = s->csr.row_ptr[u + 1];
         loss += ks->user_grad(U + (size_t)u * (size_t)k, V, k, s->csr.item + lo,
                               s->csr.rating + lo, hi - lo, scale, gu, b->gV,
-                              b->resid, b->resid ? s->csc.csr_to_csc + lo : NULL);
+                              b->resid ? b->resid + (lo - s->csr.row_ptr[u0]) : NULL);
     }
     b->loss = loss;
 }
@@ -214,10 +214,11 @@ static void shard_buf_free(struct shard_buf *b)
 static int shard_buf_make(struct shard_buf *b, const struct bench_set *s, int32_t k, int shard_mode)
 {
     int32_t nu = s->first[1] - s->first[0];
+    int64_t n = s->csr.row_ptr[s->first[1]] - s->csr.row_ptr[s->first[0]];
     memset(b, 0, sizeof *b);
     b->gU = bench_alloc_floats((size_t)nu * (size_t)k);
     if (shard_mode) b->gV = bench_alloc_floats((size_t)s->csr.n_items * (size_t)k);
-    else b->resid = bench_alloc_floats((size_t)s->csr.nnz); /* written at CSC positions */
+    else b->resid = bench_alloc_floats((size_t)n);
     if (!b->gU || !(shard_mode ? (void *)b->gV : (void *)b->resid)) {
         shard_buf_free(b);
         return -1;
@@ -254,10 +255,11 @@ static void bm_shard_grad(struct mfr_bench_state *st, const void *ctx)
             shard_pass(&mfr_kernels_ref, s, U, V, k, &r);
             shard_pass(ks, s, U, V, k, &b);
             int32_t nu = s->first[1] - s->first[0];
+            int64_t n = s->csr.row_ptr[s->first[1]] - s->csr.row_ptr[s->first[0]];
             if (memcmp(&r.loss, &b.loss, sizeof r.loss) != 0 ||
                 !same_floats(r.gU, b.gU, (size_t)nu * (size_t)k) ||
                 !same_floats(r.gV, b.gV, (size_t)s->csr.n_items * (size_t)k) ||
-                !same_floats(r.resid, b.resid, (size_t)s->csr.nnz)) {
+                !same_floats(r.resid, b.resid, (size_t)n)) {
                 mfr_bench_fail(st, "shard pass: avx2 differs from ref");
                 ok = -1;
             }
@@ -329,7 +331,7 @@ static void bm_reduce(struct mfr_bench_state *st, const void *ctx)
                     for (int32_t i = 0; i < n_items; i++) {
                         int64_t b = s->csc.col_ptr[i], e = s->csc.col_ptr[i + 1];
                         ks->item_grad(gV + (size_t)i * (size_t)k, U, k, s->csc.user + b,
-                                      resid + b, e - b);
+                                      s->csc.pos + b, resid, e - b);
                     }
                 } else {
 #pragma omp for schedule(static)

@@ -40,7 +40,7 @@ void mfr_csc_free(struct mfr_csc *c)
     if (!c) return;
     free(c->col_ptr);
     free(c->user);
-    free(c->csr_to_csc);
+    free(c->pos);
     memset(c, 0, sizeof *c);
 }
 
@@ -107,9 +107,9 @@ int mfr_csc_build(const struct mfr_csr *csr, struct mfr_csc *out, mfr_error *err
     int64_t *fill = NULL;
     out->col_ptr = calloc((size_t)csr->n_items + 1, sizeof(int64_t));
     out->user = malloc(sizeof(int32_t) * (size_t)(nnz ? nnz : 1));
-    out->csr_to_csc = malloc(sizeof(int64_t) * (size_t)(nnz ? nnz : 1));
+    out->pos = malloc(sizeof(int64_t) * (size_t)(nnz ? nnz : 1));
     fill = malloc(sizeof(int64_t) * ((size_t)csr->n_items + 1));
-    if (!out->col_ptr || !out->user || !out->csr_to_csc || !fill) {
+    if (!out->col_ptr || !out->user || !out->pos || !fill) {
         free(fill);
         mfr_csc_free(out);
         return mfr_seterr(err, MFR_ERR_NOMEM, "out of memory building the CSC of %lld ratings",
@@ -123,7 +123,7 @@ int mfr_csc_build(const struct mfr_csr *csr, struct mfr_csc *out, mfr_error *err
         for (int64_t j = csr->row_ptr[u]; j < csr->row_ptr[u + 1]; j++) {
             int64_t dst = fill[csr->item[j]]++;
             out->user[dst] = u;
-            out->csr_to_csc[j] = dst;
+            out->pos[dst] = j;
         }
     }
     free(fill);

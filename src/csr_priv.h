@@ -19,13 +19,11 @@ struct mfr_csr {
     float *rating;    /* nnz */
 };
 
-/* Per item, its ratings' users (ascending); and for each CSR position
- * its position in the CSC, so the user pass can write each rating's
- * residual where the item pass reads it, in order. */
+/* Per item, its ratings' users (ascending) and positions in the CSR. */
 struct mfr_csc {
-    int64_t *col_ptr;    /* n_items + 1 */
-    int32_t *user;       /* nnz */
-    int64_t *csr_to_csc; /* nnz: CSR position -> CSC position */
+    int64_t *col_ptr; /* n_items + 1 */
+    int32_t *user;    /* nnz */
+    int64_t *pos;     /* nnz: index into the CSR arrays */
 };
 
 /* Bytes the builders below allocate (0 on overflow). */

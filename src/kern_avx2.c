@@ -82,8 +82,7 @@ static inline double finish_loss(__m256d lanes, double tail)
 static inline __attribute__((always_inline)) double
 user_grad_rc(const int RC, const float *restrict u_row, const float *restrict V, int32_t k_pad,
              const int32_t *restrict items, const float *restrict ratings, int64_t n,
-             float scale, float *restrict gu, float *restrict gV, float *restrict resid,
-             const int64_t *restrict slot)
+             float scale, float *restrict gu, float *restrict gV, float *restrict resid)
 {
     /* The gradient row stays in registers (it is the dependency chain); the
      * user row is read from L1 as a memory operand of the FMAs, which keeps
@@ -121,11 +120,7 @@ user_grad_rc(const int RC, const float *restrict u_row, const float *restrict V,
             for (int q = 0; q < 4; q++)
                 avx2_axpy(gV + (size_t)items[j + q] * (size_t)k_pad, gq[q], u_row, k_pad);
         }
-        if (resid) {
-            float gq[4];
-            _mm_storeu_ps(gq, gs);
-            for (int q = 0; q < 4; q++) resid[slot[j + q]] = gq[q];
-        }
+        if (resid) _mm_storeu_ps(resid + j, gs);
     }
     for (; j < n; j++) {
         const float *v_row = V + (size_t)items[j] * (size_t)k_pad;
@@ -138,7 +133,7 @@ user_grad_rc(const int RC, const float *restrict u_row, const float *restrict V,
         __m256 vg = _mm256_set1_ps(gs);
         for (int c = 0; c < RC; c++) g[c] = _mm256_fmadd_ps(vg, _mm256_load_ps(v_row + 8 * c), g[c]);
         if (gV) avx2_axpy(gV + (size_t)items[j] * (size_t)k_pad, gs, u_row, k_pad);
-        if (resid) resid[slot[j]] = gs;
+        if (resid) resid[j] = gs;
     }
     for (int c = 0; c < RC; c++) _mm256_store_ps(gu + 8 * c, g[c]);
     return finish_loss(lanes, tail);
@@ -148,7 +143,7 @@ user_grad_rc(const int RC, const float *restrict u_row, const float *restrict V,
 static double user_grad_any(const float *restrict u_row, const float *restrict V, int32_t k_pad,
                             const int32_t *restrict items, const float *restrict ratings,
                             int64_t n, float scale, float *restrict gu, float *restrict gV,
-                            float *restrict resid, const int64_t *restrict slot)
+                            float *restrict resid)
 {
     const __m128 vscale = _mm_set1_ps(scale);
     __m256d lanes = _mm256_setzero_pd();
@@ -176,7 +171,7 @@ static double user_grad_any(const float *restrict u_row, const float *restrict V
         _mm_storeu_ps(gq, gs);
         for (int q = 0; q < 4; q++) {
             if (gV) avx2_axpy(gV + (size_t)items[j + q] * (size_t)k_pad, gq[q], u_row, k_pad);
-            if (resid) resid[slot[j + q]] = gq[q];
+            if (resid) resid[j + q] = gq[q];
         }
     }
     for (; j < n; j++) {
@@ -186,7 +181,7 @@ static double user_grad_any(const float *restrict u_row, const float *restrict V
         float gs = scale * e;
         avx2_axpy(gu, gs, v_row, k_pad);
         if (gV) avx2_axpy(gV + (size_t)items[j] * (size_t)k_pad, gs, u_row, k_pad);
-        if (resid) resid[slot[j]] = gs;
+        if (resid) resid[j] = gs;
     }
     return finish_loss(lanes, tail);
 }
@@ -194,21 +189,21 @@ static double user_grad_any(const float *restrict u_row, const float *restrict V
 static double avx2_user_grad(const float *restrict u_row, const float *restrict V,
                              int32_t k_pad, const int32_t *restrict items,
                              const float *restrict ratings, int64_t n, float scale,
-                             float *restrict gu, float *restrict gV, float *restrict resid,
-                             const int64_t *restrict slot)
+                             float *restrict gu, float *restrict gV, float *restrict resid)
 {
     switch (k_pad / MFR_LANES) {
-    case 1: return user_grad_rc(1, u_row, V, k_pad, items, ratings, n, scale, gu, gV, resid, slot);
-    case 2: return user_grad_rc(2, u_row, V, k_pad, items, ratings, n, scale, gu, gV, resid, slot);
-    case 3: return user_grad_rc(3, u_row, V, k_pad, items, ratings, n, scale, gu, gV, resid, slot);
-    case 4: return user_grad_rc(4, u_row, V, k_pad, items, ratings, n, scale, gu, gV, resid, slot);
-    default: return user_grad_any(u_row, V, k_pad, items, ratings, n, scale, gu, gV, resid, slot);
+    case 1: return user_grad_rc(1, u_row, V, k_pad, items, ratings, n, scale, gu, gV, resid);
+    case 2: return user_grad_rc(2, u_row, V, k_pad, items, ratings, n, scale, gu, gV, resid);
+    case 3: return user_grad_rc(3, u_row, V, k_pad, items, ratings, n, scale, gu, gV, resid);
+    case 4: return user_grad_rc(4, u_row, V, k_pad, items, ratings, n, scale, gu, gV, resid);
+    default: return user_grad_any(u_row, V, k_pad, items, ratings, n, scale, gu, gV, resid);
     }
 }
 
 static inline __attribute__((always_inline)) void
 item_grad_rc(const int RC, float *restrict gv, const float *restrict U, int32_t k_pad,
-             const int32_t *restrict users, const float *restrict w, int64_t n)
+             const int32_t *restrict users, const int64_t *restrict pos,
+             const float *restrict resid, int64_t n)
 {
     __m256 acc[MAX_RC];
     for (int c = 0; c < RC; c++) acc[c] = _mm256_setzero_ps();
@@ -218,7 +213,7 @@ item_grad_rc(const int RC, float *restrict gv, const float *restrict U, int32_t 
         __m256 gb[4];
         for (int q = 0; q < 4; q++) {
             r[q] = U + (size_t)users[j + q] * (size_t)k_pad;
-            gb[q] = _mm256_set1_ps(w[j + q]);
+            gb[q] = _mm256_set1_ps(resid[pos[j + q]]);
         }
         if (j + 8 <= n)
             for (int q = 4; q < 8; q++) {
@@ -228,7 +223,7 @@ item_grad_rc(const int RC, float *restrict gv, const float *restrict U, int32_t 
         for (int c = 0; c < RC; c++) acc[c] = _mm256_add_ps(acc[c], group_term(gb, r, 8 * c));
     }
     for (; j < n; j++) {
-        __m256 rb = _mm256_set1_ps(w[j]);
+        __m256 rb = _mm256_set1_ps(resid[pos[j]]);
         const float *u_row = U + (size_t)users[j] * (size_t)k_pad;
         for (int c = 0; c < RC; c++) acc[c] = _mm256_fmadd_ps(rb, _mm256_load_ps(u_row + 8 * c), acc[c]);
     }
@@ -236,7 +231,8 @@ item_grad_rc(const int RC, float *restrict gv, const float *restrict U, int32_t 
 }
 
 static void item_grad_any(float *restrict gv, const float *restrict U, int32_t k_pad,
-                          const int32_t *restrict users, const float *restrict w, int64_t n)
+                          const int32_t *restrict users, const int64_t *restrict pos,
+                          const float *restrict resid, int64_t n)
 {
     memset(gv, 0, sizeof(float) * (size_t)k_pad);
     int64_t j = 0;
@@ -245,23 +241,24 @@ static void item_grad_any(float *restrict gv, const float *restrict U, int32_t k
         __m256 gb[4];
         for (int q = 0; q < 4; q++) {
             r[q] = U + (size_t)users[j + q] * (size_t)k_pad;
-            gb[q] = _mm256_set1_ps(w[j + q]);
+            gb[q] = _mm256_set1_ps(resid[pos[j + q]]);
         }
         for (int32_t c = 0; c < k_pad; c += MFR_LANES)
             _mm256_store_ps(gv + c, _mm256_add_ps(_mm256_load_ps(gv + c), group_term(gb, r, c)));
     }
-    for (; j < n; j++) avx2_axpy(gv, w[j], U + (size_t)users[j] * (size_t)k_pad, k_pad);
+    for (; j < n; j++) avx2_axpy(gv, resid[pos[j]], U + (size_t)users[j] * (size_t)k_pad, k_pad);
 }
 
 static void avx2_item_grad(float *restrict gv, const float *restrict U, int32_t k_pad,
-                           const int32_t *restrict users, const float *restrict w, int64_t n)
+                           const int32_t *restrict users, const int64_t *restrict pos,
+                           const float *restrict resid, int64_t n)
 {
     switch (k_pad / MFR_LANES) {
-    case 1: item_grad_rc(1, gv, U, k_pad, users, w, n); return;
-    case 2: item_grad_rc(2, gv, U, k_pad, users, w, n); return;
-    case 3: item_grad_rc(3, gv, U, k_pad, users, w, n); return;
-    case 4: item_grad_rc(4, gv, U, k_pad, users, w, n); return;
-    default: item_grad_any(gv, U, k_pad, users, w, n); return;
+    case 1: item_grad_rc(1, gv, U, k_pad, users, pos, resid, n); return;
+    case 2: item_grad_rc(2, gv, U, k_pad, users, pos, resid, n); return;
+    case 3: item_grad_rc(3, gv, U, k_pad, users, pos, resid, n); return;
+    case 4: item_grad_rc(4, gv, U, k_pad, users, pos, resid, n); return;
+    default: item_grad_any(gv, U, k_pad, users, pos, resid, n); return;
     }
 }
 

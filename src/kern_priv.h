@@ -62,19 +62,18 @@ struct mfr_kernel_set {
      *   e = dot(u_row, V[items[j]]) - ratings[j];  loss += e*e (double)
      *   g = scale * e;  gu += g * V[items[j]]
      *   gV (may be NULL): gV[items[j]] += g * u_row   (shard buffers)
-     *   resid (may be NULL): resid[slot[j]] = g       (item owners: slot
-     *                        is the rating's CSC position)
+     *   resid (may be NULL): resid[j] = g             (item owners)
      * gu must hold k_pad floats (the caller zeroes it). Returns the loss. */
     double (*user_grad)(const float *restrict u_row, const float *restrict V, int32_t k_pad,
                         const int32_t *restrict items, const float *restrict ratings,
                         int64_t n, float scale, float *restrict gu, float *restrict gV,
-                        float *restrict resid, const int64_t *restrict slot);
+                        float *restrict resid);
 
-    /* One item's gradient from its ratings in CSC (user) order, their
-     * residuals w contiguous: gv = sum_j w[j] * U[users[j]] (gv zeroed by
-     * the kernel). */
+    /* One item's gradient from its ratings in CSC (user) order:
+     *   gv = sum_j resid[pos[j]] * U[users[j]], gv zeroed by the kernel. */
     void (*item_grad)(float *restrict gv, const float *restrict U, int32_t k_pad,
-                      const int32_t *restrict users, const float *restrict w, int64_t n);
+                      const int32_t *restrict users, const int64_t *restrict pos,
+                      const float *restrict resid, int64_t n);
 
     /* out[x] = bufs[0][x] + bufs[1][x] + ... in buffer order, x < n
      * (bufs[s] = base + s * stride). */

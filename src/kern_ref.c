@@ -39,7 +39,7 @@ static inline void ref_add_group(float *restrict row, const float g[4], const fl
 static double ref_user_grad(const float *restrict u_row, const float *restrict V, int32_t k_pad,
                             const int32_t *restrict items, const float *restrict ratings,
                             int64_t n, float scale, float *restrict gu, float *restrict gV,
-                            float *restrict resid, const int64_t *restrict slot)
+                            float *restrict resid)
 {
     double lane[4] = {0, 0, 0, 0}, tail = 0.0;
     int64_t j = 0;
@@ -55,7 +55,7 @@ static double ref_user_grad(const float *restrict u_row, const float *restrict V
         ref_add_group(gu, g, rows, k_pad);
         for (int q = 0; q < 4; q++) {
             if (gV) ref_axpy(gV + (size_t)items[j + q] * (size_t)k_pad, g[q], u_row, k_pad);
-            if (resid) resid[slot[j + q]] = g[q];
+            if (resid) resid[j + q] = g[q];
         }
     }
     for (; j < n; j++) {
@@ -65,13 +65,14 @@ static double ref_user_grad(const float *restrict u_row, const float *restrict V
         float g = scale * e;
         ref_axpy(gu, g, v_row, k_pad);
         if (gV) ref_axpy(gV + (size_t)items[j] * (size_t)k_pad, g, u_row, k_pad);
-        if (resid) resid[slot[j]] = g;
+        if (resid) resid[j] = g;
     }
     return ((lane[0] + lane[1]) + (lane[2] + lane[3])) + tail;
 }
 
 static void ref_item_grad(float *restrict gv, const float *restrict U, int32_t k_pad,
-                          const int32_t *restrict users, const float *restrict w, int64_t n)
+                          const int32_t *restrict users, const int64_t *restrict pos,
+                          const float *restrict resid, int64_t n)
 {
     memset(gv, 0, sizeof(float) * (size_t)k_pad);
     int64_t j = 0;
@@ -80,11 +81,11 @@ static void ref_item_grad(float *restrict gv, const float *restrict U, int32_t k
         float g[4];
         for (int q = 0; q < 4; q++) {
             rows[q] = U + (size_t)users[j + q] * (size_t)k_pad;
-            g[q] = w[j + q];
+            g[q] = resid[pos[j + q]];
         }
         ref_add_group(gv, g, rows, k_pad);
     }
-    for (; j < n; j++) ref_axpy(gv, w[j], U + (size_t)users[j] * (size_t)k_pad, k_pad);
+    for (; j < n; j++) ref_axpy(gv, resid[pos[j]], U + (size_t)users[j] * (size_t)k_pad, k_pad);
 }
 
 static void ref_sum_buffers(float *restrict out, const float *restrict base, int64_t stride,

@@ -416,8 +416,7 @@ int mfr_trainer_step(mfr_trainer *tr, double *loss_out)
                 memset(gu, 0, sizeof(float) * (size_t)k_pad);
                 int64_t b = tr->csr.row_ptr[u], e = tr->csr.row_ptr[u + 1];
                 loss += kern->user_grad(u_row, m->V, k_pad, tr->csr.item + b, tr->csr.rating + b,
-                                        e - b, scale, gu, gVs, tr->resid,
-                                        tr->resid ? tr->csc.csr_to_csc + b : NULL);
+                                        e - b, scale, gu, gVs, tr->resid ? tr->resid + b : NULL);
                 if (tr->reg)
                     mfr_reg_row_grad(gu, u_row, k, cl2_u + cfreq * (double)(e - b), cgrav,
                                      gravity ? tr->gram_V : NULL);
@@ -447,7 +446,7 @@ int mfr_trainer_step(mfr_trainer *tr, double *loss_out)
                 int64_t b = tr->csc.col_ptr[i], e = tr->csc.col_ptr[i + 1];
                 size_t off = (size_t)i * (size_t)k_pad;
                 float *gv = tr->gV + off;
-                kern->item_grad(gv, m->U, k_pad, tr->csc.user + b, tr->resid + b, e - b);
+                kern->item_grad(gv, m->U, k_pad, tr->csc.user + b, tr->csc.pos + b, tr->resid, e - b);
                 if (tr->reg)
                     mfr_reg_row_grad(gv, m->V + off, k, cl2_v + cfreq * (double)tr->item_count[i],
                                      cgrav, gravity ? tr->gram_U : NULL);

@@ -55,13 +55,12 @@ static void check_set(const struct mfr_kernel_set *ks, int owner)
     for (int u = 0; u < NU; u++) {
         int64_t b = csr.row_ptr[u], e = csr.row_ptr[u + 1];
         loss += ks->user_grad(U + u * kp, V, kp, csr.item + b, csr.rating + b, e - b, scale,
-                              gU + u * kp, owner ? NULL : gV, owner ? resid : NULL,
-                              owner ? csc.csr_to_csc + b : NULL);
+                              gU + u * kp, owner ? NULL : gV, owner ? resid + b : NULL);
     }
     if (owner)
         for (int i = 0; i < NI; i++)
-            ks->item_grad(gV + i * kp, U, kp, csc.user + csc.col_ptr[i], resid + csc.col_ptr[i],
-                          csc.col_ptr[i + 1] - csc.col_ptr[i]);
+            ks->item_grad(gV + i * kp, U, kp, csc.user + csc.col_ptr[i], csc.pos + csc.col_ptr[i],
+                          resid, csc.col_ptr[i + 1] - csc.col_ptr[i]);
     assert_true(fabs(loss / NNZ - loss_d(Ud, Vd)) < 1e-5 * loss_d(Ud, Vd));
 
     const double h = 1e-5;

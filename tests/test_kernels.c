@@ -66,14 +66,11 @@ static void run_user_grad(const struct mfr_kernel_set *ks, int32_t k_pad, const 
                           const int32_t *items, const float *ratings, float *gU, float *gV,
                           float *resid, double *loss)
 {
-    /* residual slots: rating j goes to slot 23 - j (a scatter, as in the trainer) */
-    int64_t slot[24];
-    for (int j = 0; j < 24; j++) slot[j] = 23 - j;
     *loss = 0;
     for (int32_t u = 0; u < n_users; u++) {
         int64_t b = row_ptr[u], e = row_ptr[u + 1];
         *loss += ks->user_grad(U + (size_t)u * k_pad, V, k_pad, items + b, ratings + b, e - b,
-                               0.01f, gU + (size_t)u * k_pad, gV, resid, resid ? slot + b : NULL);
+                               0.01f, gU + (size_t)u * k_pad, gV, resid ? resid + b : NULL);
     }
 }
 
@@ -117,12 +114,13 @@ static void test_gradient_kernels_match_reference(void **state)
         assert_bits_equal(r1, r2, 24);
         assert_bits_equal(gU1, gU2, un);
         int32_t users[24];
+        int64_t pos[24];
         for (int32_t u = 0; u < n_users; u++)
-            for (int64_t j = row_ptr[u]; j < row_ptr[u + 1]; j++) users[j] = u;
+            for (int64_t j = row_ptr[u]; j < row_ptr[u + 1]; j++) users[j] = u, pos[j] = j;
         float *gv1 = mfr_aligned_calloc(k_pad * 4), *gv2 = mfr_aligned_calloc(k_pad * 4);
         for (int64_t n = 0; n <= 24; n += 5) {
-            mfr_kernels_ref.item_grad(gv1, U, k_pad, users, r1, n);
-            mfr_kernels_avx2.item_grad(gv2, U, k_pad, users, r1, n);
+            mfr_kernels_ref.item_grad(gv1, U, k_pad, users, pos, r1, n);
+            mfr_kernels_avx2.item_grad(gv2, U, k_pad, users, pos, r1, n);
             assert_bits_equal(gv1, gv2, (size_t)k_pad);
         }
         /* padding lanes stay zero */

@@ -287,6 +287,36 @@ static void test_other_formats(void **state)
     free(del);
 }
 
+/* The progress bar is drawn on a terminal only, and never with --quiet. */
+static void test_progress_bar_only_on_a_terminal(void **state)
+{
+    (void)state;
+    assert_int_equal(run("train --data '%s' --split random:0.2 --dim 4 --epochs 30", g_data), 0);
+    if (strstr(g_err, "[#")) fail_msg("progress bar drawn without a terminal:\n%s", g_err);
+    if (system("command -v script >/dev/null 2>&1") != 0) {
+        printf("util-linux `script` is missing: only the no-terminal half was checked\n");
+        return;
+    }
+    /* script(1) gives the command a pseudo-terminal */
+    char inner[2048];
+    snprintf(inner, sizeof inner, "'%s' train --data '%s' --split random:0.2 --dim 4 --epochs 30",
+             g_bin, g_data);
+    char *log = tu_path(g_dir, "tty.txt");
+    char cmd[4096];
+    snprintf(cmd, sizeof cmd, "script -qec \"%s\" /dev/null > '%s' 2>&1 </dev/null", inner, log);
+    assert_int_equal(system(cmd), 0);
+    char *tty = tu_read_file(log, NULL);
+    expect_in(tty, "] epoch 30/30");
+    expect_in(tty, "[##############################]");
+    free(tty);
+    snprintf(cmd, sizeof cmd, "script -qec \"%s --quiet\" /dev/null > '%s' 2>&1 </dev/null", inner, log);
+    assert_int_equal(system(cmd), 0);
+    tty = tu_read_file(log, NULL);
+    if (strstr(tty, "[#")) fail_msg("progress bar drawn with --quiet:\n%s", tty);
+    free(tty);
+    free(log);
+}
+
 static void test_synth_rejects_bad_options(void **state)
 {
     (void)state;
@@ -308,6 +338,7 @@ int main(void)
         cmocka_unit_test(test_split_writes_both_parts),
         cmocka_unit_test(test_train_plot_and_presets),
         cmocka_unit_test(test_other_formats),
+        cmocka_unit_test(test_progress_bar_only_on_a_terminal),
         cmocka_unit_test(test_synth_rejects_bad_options),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

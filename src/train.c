@@ -55,6 +55,10 @@
 
 /* Floats per Adam work chunk (a multiple of MFR_LANES). */
 #define ADAM_CHUNK 4096
+/* Loss slots sit a cache line apart: shards on different cores must not
+ * write the same line (on this 2-vCPU VM a shared line costs up to 0.5 ms
+ * per epoch in the phases when its cores are far apart). */
+#define LOSS_STRIDE 8
 /* Items per regularizer block: the item partials' summation unit. */
 #define ITEM_BLOCK 256
 
@@ -67,7 +71,7 @@ struct mfr_trainer {
     struct mfr_csc csc; /* owner mode */
     int32_t n_shards;
     int32_t *shard_first; /* n_shards + 1 */
-    double *shard_loss;   /* n_shards */
+    double *shard_loss;   /* n_shards slots, LOSS_STRIDE doubles apart */
     float *gU, *gV;       /* model layout */
     float *resid;         /* owner mode: nnz */
     float *shard_gV;      /* shard mode: n_shards x n_items x k_pad */
@@ -96,7 +100,7 @@ static size_t trainer_bytes(int32_t k_pad, int32_t n_users, int32_t n_items, int
     if (!mfr_add_size((size_t)n_users, (size_t)n_items, &rows)) return 0;
     if (!mfr_mul_size(rows, (size_t)k_pad * sizeof(float), &part)) return 0;
     if (!mfr_add_size(total, part, &total)) return 0;
-    if (!mfr_add_size(total, ((size_t)n_shards + 1) * (sizeof(int32_t) + sizeof(double)),
+    if (!mfr_add_size(total, ((size_t)n_shards + 1) * (sizeof(int32_t) + LOSS_STRIDE * sizeof(double)),
                       &total))
         return 0;
     if (!mfr_add_size(total, reg_bytes, &total)) return 0;
@@ -204,7 +208,7 @@ int mfr_trainer_create(const mfr_config *cfg_in, const mfr_dataset *ds,
                             train->rating, &tr->csr, err)) != MFR_OK)
         goto fail;
     tr->shard_first = malloc(sizeof(int32_t) * ((size_t)n_shards + 1));
-    tr->shard_loss = calloc((size_t)n_shards, sizeof(double));
+    tr->shard_loss = mfr_aligned_calloc((size_t)n_shards * LOSS_STRIDE * sizeof(double));
     tr->gU = mfr_aligned_calloc((size_t)n_users * (size_t)k_pad * sizeof(float));
     tr->gV = mfr_aligned_calloc((size_t)n_items * (size_t)k_pad * sizeof(float));
     if (!tr->shard_first || !tr->shard_loss || !tr->gU || !tr->gV) goto nomem;
@@ -260,7 +264,7 @@ void mfr_trainer_destroy(mfr_trainer *tr)
     mfr_csr_free(&tr->csr);
     mfr_csc_free(&tr->csc);
     free(tr->shard_first);
-    free(tr->shard_loss);
+    mfr_aligned_free(tr->shard_loss);
     mfr_aligned_free(tr->gU);
     mfr_aligned_free(tr->gV);
     mfr_aligned_free(tr->resid);
@@ -405,7 +409,7 @@ int mfr_trainer_step(mfr_trainer *tr, double *loss_out)
         }
 
         /* Phase 1: gradients, shard by shard. */
-#pragma omp for schedule(dynamic, 1)
+#pragma omp for schedule(static, 1)
         for (int32_t s = 0; s < n_shards; s++) {
             float *gVs = tr->shard_gV ? tr->shard_gV + (size_t)s * (size_t)v_len : NULL;
             if (gVs) memset(gVs, 0, sizeof(float) * (size_t)v_len);
@@ -422,7 +426,7 @@ int mfr_trainer_step(mfr_trainer *tr, double *loss_out)
                                      gravity ? tr->gram_V : NULL);
                 if (bias) gu[k + 1] = 0.0f; /* the constant lane */
             }
-            tr->shard_loss[s] = loss;
+            tr->shard_loss[(size_t)s * LOSS_STRIDE] = loss;
         }
 
         /* The loss is complete once every shard is done: known before any
@@ -430,7 +434,7 @@ int mfr_trainer_step(mfr_trainer *tr, double *loss_out)
 #pragma omp single
         {
             double sq = 0.0;
-            for (int32_t s = 0; s < n_shards; s++) sq += tr->shard_loss[s];
+            for (int32_t s = 0; s < n_shards; s++) sq += tr->shard_loss[(size_t)s * LOSS_STRIDE];
             parts.mse = sq / (double)nnz;
             parts.total = parts.mse + parts.l2 + parts.gravity;
             finite = isfinite(parts.total);
@@ -441,7 +445,7 @@ int mfr_trainer_step(mfr_trainer *tr, double *loss_out)
             /* Each item's gradient, regularizer terms and update, while its
              * rows are in L1: nothing later in the step reads V (the user
              * pass is done, and the Grams were taken in phase 0). */
-#pragma omp for schedule(dynamic, 32)
+#pragma omp for schedule(static, 16)
             for (int32_t i = 0; i < n_items; i++) {
                 int64_t b = tr->csc.col_ptr[i], e = tr->csc.col_ptr[i + 1];
                 size_t off = (size_t)i * (size_t)k_pad;

@@ -5,7 +5,7 @@
  * DESIGN
  * One OpenMP parallel region per epoch, in phases separated by barriers:
  *
- *  1. gradients  — threads take shards (contiguous user ranges) dynamically.
+ *  1. gradients  — threads take shards (contiguous user ranges) round-robin.
  *                  A shard writes only its own users' gradient rows (gU),
  *                  its loss slot shard_loss[s] and, depending on the
  *                  reduction, its own item-gradient buffer (shard mode) or

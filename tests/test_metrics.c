@@ -44,9 +44,12 @@ static const mfr_model *fixture_model(struct fixture *f, int32_t n_users, int32_
     f->dir = tu_mkdtemp();
     /* every user and every item rated once, so the dense indices are id - 1 */
     int32_t n = n_users > n_items ? n_users : n_items;
-    char *text = malloc((size_t)n * 40 + 1), *p = text;
+    size_t cap = (size_t)n * 40 + 1, len = 0;
+    char *text = malloc(cap);
+    if (!text) abort();
     for (int32_t x = 0; x < n; x++)
-        p += sprintf(p, "%d\t%d\t3\t0\n", (int)(x % n_users) + 1, (int)(x % n_items) + 1);
+        len += (size_t)snprintf(text + len, cap - len, "%d\t%d\t3\t0\n", (int)(x % n_users) + 1,
+                                (int)(x % n_items) + 1);
     tu_write_file(f->dir, "u.data", text, (size_t)-1);
     free(text);
     mfr_error err = {0};

@@ -30,28 +30,14 @@ static char *g_out, *g_err; /* last command's stdout and stderr */
 /* Runs `mfrec ARGS` (a shell fragment); returns the exit status. */
 __attribute__((format(printf, 1, 2))) static int run(const char *fmt, ...)
 {
-    char args[4096], cmd[8192];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(args, sizeof args, fmt, ap);
+    int st = tu_run_cli(g_bin, g_dir, "", &g_out, &g_err, fmt, ap);
     va_end(ap);
-    snprintf(cmd, sizeof cmd, "'%s' %s >'%s/out.txt' 2>'%s/err.txt' </dev/null", g_bin, args,
-             g_dir, g_dir);
-    int st = system(cmd);
-    free(g_out);
-    free(g_err);
-    char *po = tu_path(g_dir, "out.txt"), *pe = tu_path(g_dir, "err.txt");
-    g_out = tu_read_file(po, NULL);
-    g_err = tu_read_file(pe, NULL);
-    free(po);
-    free(pe);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+    return st;
 }
 
-static void expect_in(const char *hay, const char *needle)
-{
-    if (!hay || !strstr(hay, needle)) fail_msg("expected '%s' in:\n%s", needle, hay ? hay : "(null)");
-}
+static void expect_in(const char *hay, const char *needle) { tu_expect_in(hay, needle); }
 
 /* Writes u1..u5 .base/.test into dir: line x of u.data goes to the test
  * part of fold x % 5 + 1 and to the base part of the four others. */

@@ -25,47 +25,26 @@ static char *g_data; /* synthetic dataset */
 static const char *g_bin;
 static char *g_out, *g_err; /* last command's stdout and stderr */
 
-/* Runs `ENV mfrec ARGS` (shell fragments; env may be ""); returns the
- * exit status and keeps stdout and stderr in g_out and g_err. */
-static int vrun(const char *env, const char *fmt, va_list ap)
-{
-    char args[4096], cmd[8192];
-    vsnprintf(args, sizeof args, fmt, ap);
-    snprintf(cmd, sizeof cmd, "%s '%s' %s >'%s/out.txt' 2>'%s/err.txt' </dev/null", env, g_bin,
-             args, g_dir, g_dir);
-    int st = system(cmd);
-    free(g_out);
-    free(g_err);
-    char *po = tu_path(g_dir, "out.txt"), *pe = tu_path(g_dir, "err.txt");
-    g_out = tu_read_file(po, NULL);
-    g_err = tu_read_file(pe, NULL);
-    free(po);
-    free(pe);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
 
 __attribute__((format(printf, 1, 2))) static int run(const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    int rc = vrun("", fmt, ap);
+    int st = tu_run_cli(g_bin, g_dir, "", &g_out, &g_err, fmt, ap);
     va_end(ap);
-    return rc;
+    return st;
 }
 
 __attribute__((format(printf, 2, 3))) static int run_env(const char *env, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    int rc = vrun(env, fmt, ap);
+    int st = tu_run_cli(g_bin, g_dir, env, &g_out, &g_err, fmt, ap);
     va_end(ap);
-    return rc;
+    return st;
 }
 
-static void expect_in(const char *hay, const char *needle)
-{
-    if (!hay || !strstr(hay, needle)) fail_msg("expected '%s' in:\n%s", needle, hay ? hay : "(null)");
-}
+static void expect_in(const char *hay, const char *needle) { tu_expect_in(hay, needle); }
 
 /* ------------------------------------------------------------------ */
 /* A small CSV reader: quoted fields with "" for a quote, \n rows        */

@@ -6,6 +6,13 @@
 #endif
 #include "test_util.h"
 
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <sys/wait.h>
+
+#include <cmocka.h>
+
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -162,4 +169,27 @@ void tu_compare_trajectories(const char *want_path, const char *got_path, double
         if (rv > worst) worst = rv;
     }
     printf("%d logged epochs match to %.3g relative (limit %.3g)\n", nw, worst, rel);
+}
+
+int tu_run_cli(const char *bin, const char *dir, const char *env, char **out, char **err,
+               const char *fmt, va_list ap)
+{
+    char args[4096], cmd[8192];
+    vsnprintf(args, sizeof args, fmt, ap);
+    snprintf(cmd, sizeof cmd, "%s '%s' %s >'%s/out.txt' 2>'%s/err.txt' </dev/null", env, bin,
+             args, dir, dir);
+    int st = system(cmd);
+    free(*out);
+    free(*err);
+    char *po = tu_path(dir, "out.txt"), *pe = tu_path(dir, "err.txt");
+    *out = tu_read_file(po, NULL);
+    *err = tu_read_file(pe, NULL);
+    free(po);
+    free(pe);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+void tu_expect_in(const char *hay, const char *needle)
+{
+    if (!hay || !strstr(hay, needle)) fail_msg("expected '%s' in:\n%s", needle, hay ? hay : "(null)");
 }

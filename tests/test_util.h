@@ -6,6 +6,7 @@
 #ifndef MFR_TEST_UTIL_H
 #define MFR_TEST_UTIL_H
 
+#include <stdarg.h>
 #include <stddef.h>
 
 /* Makes a fresh directory under $TMPDIR (or /tmp); returns a malloc'd path. */
@@ -24,6 +25,15 @@ int tu_exists(const char *path);
 const char *tu_ml100k_dir(void);
 /* Prints `why` and exits 77 (meson: skipped). */
 _Noreturn void tu_skip_all(const char *why);
+
+/* Runs `ENV BIN ARGS` through the shell (ENV and ARGS are shell fragments,
+ * ENV may be ""; ARGS is formatted from fmt/ap), stdin from /dev/null,
+ * stdout and stderr captured via files in `dir` into *out and *err (freed
+ * and replaced on every call). Returns the exit status, -1 when killed. */
+int tu_run_cli(const char *bin, const char *dir, const char *env, char **out, char **err,
+               const char *fmt, va_list ap);
+/* Fails the current cmocka test unless `needle` occurs in `hay`. */
+void tu_expect_in(const char *hay, const char *needle);
 
 /* Reads a JSON Lines trajectory (records with "epoch", "train_mse" and
  * "val_mse"; other lines are ignored) into the arrays; returns the count. */

@@ -349,3 +349,10 @@ int write_file_atomic(const char *path, const char *data, size_t len)
     free(tmp);
     return EXIT_OK;
 }
+
+void print_data_command_help(const char *help)
+{
+    fputs(help, stdout);
+    fputs("\nDataset format (every command that reads --data):\n", stdout);
+    fputs(common_flags_help, stdout);
+}

@@ -68,6 +68,8 @@ int handle_common_flag(struct args *a);
 int load_dataset(const char *dir, mfr_dataset **out, mfr_error *err);
 /* Help lines describing the flags above, for --help texts. */
 extern const char common_flags_help[];
+/* Prints a command's --help text followed by the dataset flags above. */
+void print_data_command_help(const char *help);
 bool want_help(int argc, char **argv);
 /* mkdir -p for one level; EXIT_OK or a runtime error. */
 int ensure_dir(const char *dir);

@@ -33,9 +33,7 @@ int cmd_split(int argc, char **argv)
 {
     g_cmd = "mfrec split";
     if (want_help(argc, argv)) {
-        fputs(split_help, stdout);
-        fputs("\nDataset format (every command that reads --data):\n", stdout);
-        fputs(common_flags_help, stdout);
+        print_data_command_help(split_help);
         return EXIT_OK;
     }
     const char *data = NULL, *spec = "sklearn:300", *out = NULL;

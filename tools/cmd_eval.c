@@ -523,9 +523,7 @@ int cmd_eval(int argc, char **argv)
 {
     g_cmd = "mfrec eval";
     if (want_help(argc, argv)) {
-        fputs(eval_help, stdout);
-        fputs("\nDataset format (every command that reads --data):\n", stdout);
-        fputs(common_flags_help, stdout);
+        print_data_command_help(eval_help);
         return EXIT_OK;
     }
     struct eval_opts o = {.k = 10};

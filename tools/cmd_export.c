@@ -185,9 +185,7 @@ int cmd_export(int argc, char **argv)
 {
     g_cmd = "mfrec export";
     if (want_help(argc, argv)) {
-        fputs(export_help, stdout);
-        fputs("\nDataset format (every command that reads --data):\n", stdout);
-        fputs(common_flags_help, stdout);
+        print_data_command_help(export_help);
         return EXIT_OK;
     }
     const char *model_path = NULL, *data = NULL, *format = "both", *out = NULL;

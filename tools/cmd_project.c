@@ -136,9 +136,7 @@ int cmd_project(int argc, char **argv)
 {
     g_cmd = "mfrec project";
     if (want_help(argc, argv)) {
-        fputs(project_help, stdout);
-        fputs("\nDataset format (every command that reads --data):\n", stdout);
-        fputs(common_flags_help, stdout);
+        print_data_command_help(project_help);
         return EXIT_OK;
     }
     const char *model_path = NULL, *data = NULL, *plot_dir = NULL, *genre = NULL, *out = NULL;

@@ -425,9 +425,7 @@ int cmd_recommend(int argc, char **argv)
 {
     g_cmd = "mfrec recommend";
     if (want_help(argc, argv)) {
-        fputs(recommend_help, stdout);
-        fputs("\nDataset format (every command that reads --data):\n", stdout);
-        fputs(common_flags_help, stdout);
+        print_data_command_help(recommend_help);
         return EXIT_OK;
     }
     const char *model_path = NULL, *data = NULL, *rate = NULL, *rfile = NULL;
@@ -597,9 +595,7 @@ int cmd_similar(int argc, char **argv)
 {
     g_cmd = "mfrec similar";
     if (want_help(argc, argv)) {
-        fputs(similar_help, stdout);
-        fputs("\nDataset format (every command that reads --data):\n", stdout);
-        fputs(common_flags_help, stdout);
+        print_data_command_help(similar_help);
         return EXIT_OK;
     }
     const char *model_path = NULL, *data = NULL, *movie = NULL;
@@ -706,9 +702,7 @@ int cmd_norms(int argc, char **argv)
 {
     g_cmd = "mfrec norms";
     if (want_help(argc, argv)) {
-        fputs(norms_help, stdout);
-        fputs("\nDataset format (every command that reads --data):\n", stdout);
-        fputs(common_flags_help, stdout);
+        print_data_command_help(norms_help);
         return EXIT_OK;
     }
     const char *model_path = NULL, *data = NULL, *plot_dir = NULL;

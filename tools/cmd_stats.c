@@ -372,9 +372,7 @@ int cmd_stats(int argc, char **argv)
 {
     g_cmd = "mfrec stats";
     if (want_help(argc, argv)) {
-        fputs(stats_help, stdout);
-        fputs("\nDataset format (every command that reads --data):\n", stdout);
-        fputs(common_flags_help, stdout);
+        print_data_command_help(stats_help);
         return EXIT_OK;
     }
     const char *data = NULL, *plot_dir = NULL;

@@ -805,9 +805,7 @@ int cmd_sweep(int argc, char **argv)
 {
     g_cmd = "mfrec sweep";
     if (want_help(argc, argv)) {
-        fputs(sweep_help, stdout);
-        fputs("\nDataset format (every command that reads --data):\n", stdout);
-        fputs(common_flags_help, stdout);
+        print_data_command_help(sweep_help);
         return EXIT_OK;
     }
     struct sweep_opts o = {.split = "sklearn:300", .epochs = 20, .warmup = 1, .repeat = 3};

@@ -198,9 +198,7 @@ int cmd_train(int argc, char **argv)
 {
     g_cmd = "mfrec train";
     if (want_help(argc, argv)) {
-        fputs(train_help, stdout);
-        fputs("\nDataset format (every command that reads --data):\n", stdout);
-        fputs(common_flags_help, stdout);
+        print_data_command_help(train_help);
         fputs("\nPresets:\n", stdout);
         train_opts_print_presets(stdout);
         return EXIT_OK;

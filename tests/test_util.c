@@ -53,6 +53,7 @@ void tu_rmtree(const char *dir)
 
 char *tu_path(const char *dir, const char *name)
 {
+    if (!dir || !name) abort();
     char *p = xmalloc(strlen(dir) + strlen(name) + 2);
     sprintf(p, "%s/%s", dir, name);
     return p;
@@ -175,6 +176,7 @@ int tu_run_cli(const char *bin, const char *dir, const char *env, char **out, ch
                const char *fmt, va_list ap)
 {
     char args[4096], cmd[8192];
+    if (!bin || !dir || !env) abort();
     vsnprintf(args, sizeof args, fmt, ap);
     snprintf(cmd, sizeof cmd, "%s '%s' %s >'%s/out.txt' 2>'%s/err.txt' </dev/null", env, bin,
              args, dir, dir);

@@ -5,19 +5,16 @@
  * DESIGN
  * One OpenMP parallel region per epoch, in phases separated by barriers:
  *
+ *  0. (only with --l2 / --l2-freq / --gravity) squared norms or Gram
+ *                  matrices: partials per user shard and per fixed block of
+ *                  items (double), then summed in shard / block order by one
+ *     barrier      thread.
  *  1. gradients  — threads take shards (contiguous user ranges) round-robin.
- *                  A shard writes only its own users' gradient rows (gU),
- *                  its loss slot shard_loss[s] and, depending on the
- *                  reduction, its own item-gradient buffer (shard mode) or
- *                  the residuals of its own ratings (owner mode).
- *     barrier
- *  0. (only with --l2 / --gravity) squared norms or Gram matrices: partials
- *                  per user shard and per fixed block of items (double),
- *     barrier      then summed in shard / block order by one thread.
- *     barrier
- *  1. gradients  — as above; each shard also adds its users' regularizer
- *                  gradients and zeroes the constant bias lane.
- *     barrier
+ *                  A shard writes only its own users' gradient rows (gU, with
+ *                  their regularizer terms and the constant bias lane zeroed),
+ *                  its loss slot and, depending on the reduction, its own
+ *                  item-gradient buffer (shard mode) or the residuals of its
+ *     barrier      own ratings (owner mode).
  *     single     — the loss: shard partials (double) summed in shard order,
  *                  plus the regularizers' terms; a non-finite loss cancels
  *     barrier      every update below.

@@ -356,3 +356,16 @@ void print_data_command_help(const char *help)
     fputs("\nDataset format (every command that reads --data):\n", stdout);
     fputs(common_flags_help, stdout);
 }
+
+bool next_data_flag(struct args *a, int *error)
+{
+    while (next_flag(a)) {
+        int common = handle_common_flag(a);
+        if (common < 0) {
+            *error = 1;
+            return false;
+        }
+        if (!common) return true;
+    }
+    return false;
+}

@@ -65,6 +65,10 @@ const char *default_data_dir(const char *flag_value_or_null);
  * load_dataset is mfr_dataset_load with those options.
  */
 int handle_common_flag(struct args *a);
+/* next_flag that consumes the dataset flags above on the way: returns true
+ * with the next flag for the command, false at the end of argv or after a
+ * usage error in a dataset flag (then *error is set). */
+bool next_data_flag(struct args *a, int *error);
 int load_dataset(const char *dir, mfr_dataset **out, mfr_error *err);
 /* Help lines describing the flags above, for --help texts. */
 extern const char common_flags_help[];

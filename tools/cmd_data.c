@@ -39,12 +39,8 @@ int cmd_split(int argc, char **argv)
     const char *data = NULL, *spec = "sklearn:300", *out = NULL;
     uint64_t seed = 300;
     struct args a = {.argc = argc, .argv = argv, .pos = 0};
-    while (next_flag(&a)) {
-        {
-            int common = handle_common_flag(&a);
-            if (common < 0) return EXIT_USAGE;
-            if (common) continue;
-        }
+    int flag_error = 0;
+    while (next_data_flag(&a, &flag_error)) {
         const char *v;
         if (flag_is(&a, "--data")) { if (!(v = flag_value(&a))) return EXIT_USAGE; data = v; }
         else if (flag_is(&a, "--split")) { if (!(v = flag_value(&a))) return EXIT_USAGE; spec = v; }
@@ -53,6 +49,7 @@ int cmd_split(int argc, char **argv)
         else if (a.flag[0] == '-') return usage_error("unknown option %s", a.flag);
         else return usage_error("unexpected argument '%s'", a.flag);
     }
+    if (flag_error) return EXIT_USAGE;
     if (!out) return usage_error("--out is required");
     mfr_error err = {0};
     mfr_dataset *ds = NULL;

@@ -471,12 +471,8 @@ done:
 static int parse_eval_flags(int argc, char **argv, struct eval_opts *o)
 {
     struct args a = {.argc = argc, .argv = argv, .pos = 0};
-    while (next_flag(&a)) {
-        {
-            int common = handle_common_flag(&a);
-            if (common < 0) return EXIT_USAGE;
-            if (common) continue;
-        }
+    int flag_error = 0;
+    while (next_data_flag(&a, &flag_error)) {
         const char *v;
         if (flag_is(&a, "--json")) { o->json = true; continue; }
         if (flag_is(&a, "--folds")) { o->folds = true; continue; }
@@ -500,6 +496,7 @@ static int parse_eval_flags(int argc, char **argv, struct eval_opts *o)
         else ok = parse_i32(a.flag, v, 1, 1000000, &o->k);
         if (!ok) return EXIT_USAGE;
     }
+    if (flag_error) return EXIT_USAGE;
     if (o->folds) {
         if (o->model_path) return usage_error("--model cannot be used with --folds");
         if (o->test_path) return usage_error("--test cannot be used with --folds (uN.test is used)");

@@ -142,12 +142,8 @@ int cmd_project(int argc, char **argv)
     const char *model_path = NULL, *data = NULL, *plot_dir = NULL, *genre = NULL, *out = NULL;
     int32_t top = 5, bins = 30, min_ratings = 0;
     struct args a = {.argc = argc, .argv = argv, .pos = 0};
-    while (next_flag(&a)) {
-        {
-            int common = handle_common_flag(&a);
-            if (common < 0) return EXIT_USAGE;
-            if (common) continue;
-        }
+    int flag_error = 0;
+    while (next_data_flag(&a, &flag_error)) {
         const char *v;
         if (flag_is(&a, "--model")) { if (!(v = flag_value(&a))) return EXIT_USAGE; model_path = v; }
         else if (flag_is(&a, "--data")) { if (!(v = flag_value(&a))) return EXIT_USAGE; data = v; }
@@ -160,6 +156,7 @@ int cmd_project(int argc, char **argv)
         else if (a.flag[0] == '-') return usage_error("unknown option %s", a.flag);
         else return usage_error("unexpected argument '%s'", a.flag);
     }
+    if (flag_error) return EXIT_USAGE;
     if (!model_path) return usage_error("--model is required");
     if (plot_dir && !plot_available())
         return runtime_error("--plot needs gnuplot, which is not on PATH "

@@ -435,12 +435,8 @@ int cmd_recommend(int argc, char **argv)
     int measure = MFR_MEASURE_DOT;
     double lambda = -1.0; /* -1: mfr_model_fold_in_lambda */
     struct args a = {.argc = argc, .argv = argv, .pos = 0};
-    while (next_flag(&a)) {
-        {
-            int common = handle_common_flag(&a);
-            if (common < 0) return EXIT_USAGE;
-            if (common) continue;
-        }
+    int flag_error = 0;
+    while (next_data_flag(&a, &flag_error)) {
         const char *v;
         if (flag_is(&a, "--exclude-rated")) { exclude_rated = true; continue; }
         if (a.flag[0] != '-') return usage_error("unexpected argument '%s'", a.flag);
@@ -461,6 +457,7 @@ int cmd_recommend(int argc, char **argv)
         else ok = parse_measure(a.flag, v, &measure);
         if (!ok) return EXIT_USAGE;
     }
+    if (flag_error) return EXIT_USAGE;
     if (!model_path) return usage_error("--model is required");
     int modes = have_user + (rate != NULL) + (rfile != NULL);
     if (modes == 0) return usage_error("one of --user, --rate or --ratings-file is required");
@@ -602,12 +599,8 @@ int cmd_similar(int argc, char **argv)
     int32_t k = 6;
     int measure = MFR_MEASURE_COSINE;
     struct args a = {.argc = argc, .argv = argv, .pos = 0};
-    while (next_flag(&a)) {
-        {
-            int common = handle_common_flag(&a);
-            if (common < 0) return EXIT_USAGE;
-            if (common) continue;
-        }
+    int flag_error = 0;
+    while (next_data_flag(&a, &flag_error)) {
         const char *v;
         if (a.flag[0] != '-') return usage_error("unexpected argument '%s'", a.flag);
         if (!(flag_is(&a, "--model") || flag_is(&a, "--data") || flag_is(&a, "--movie") ||
@@ -622,6 +615,7 @@ int cmd_similar(int argc, char **argv)
         else ok = parse_measure(a.flag, v, &measure);
         if (!ok) return EXIT_USAGE;
     }
+    if (flag_error) return EXIT_USAGE;
     if (!model_path) return usage_error("--model is required");
     if (!movie) return usage_error("--movie is required");
     if (!*movie) return usage_error("--movie must not be empty");
@@ -708,12 +702,8 @@ int cmd_norms(int argc, char **argv)
     const char *model_path = NULL, *data = NULL, *plot_dir = NULL;
     int32_t k = 10, bins = 20;
     struct args a = {.argc = argc, .argv = argv, .pos = 0};
-    while (next_flag(&a)) {
-        {
-            int common = handle_common_flag(&a);
-            if (common < 0) return EXIT_USAGE;
-            if (common) continue;
-        }
+    int flag_error = 0;
+    while (next_data_flag(&a, &flag_error)) {
         const char *v;
         if (a.flag[0] != '-') return usage_error("unexpected argument '%s'", a.flag);
         if (!(flag_is(&a, "--model") || flag_is(&a, "--data") || flag_is(&a, "-k") ||
@@ -728,6 +718,7 @@ int cmd_norms(int argc, char **argv)
         else ok = parse_i32(a.flag, v, 1, 1000, &bins);
         if (!ok) return EXIT_USAGE;
     }
+    if (flag_error) return EXIT_USAGE;
     if (!model_path) return usage_error("--model is required");
 
     mfr_error err = {0};

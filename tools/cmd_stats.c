@@ -379,12 +379,8 @@ int cmd_stats(int argc, char **argv)
     bool json = false;
     int32_t bins = 20, top = 10, min_ratings = 20;
     struct args a = {.argc = argc, .argv = argv, .pos = 0};
-    while (next_flag(&a)) {
-        {
-            int common = handle_common_flag(&a);
-            if (common < 0) return EXIT_USAGE;
-            if (common) continue;
-        }
+    int flag_error = 0;
+    while (next_data_flag(&a, &flag_error)) {
         const char *v;
         if (flag_is(&a, "--json")) {
             if (a.inline_value) return usage_error("--json takes no value");
@@ -397,6 +393,7 @@ int cmd_stats(int argc, char **argv)
         else if (a.flag[0] == '-') return usage_error("unknown option %s", a.flag);
         else return usage_error("unexpected argument '%s'", a.flag);
     }
+    if (flag_error) return EXIT_USAGE;
     if (plot_dir && !plot_available())
         return runtime_error("--plot needs gnuplot, which is not on PATH "
                              "(install it, e.g. apt-get install gnuplot-nox)");

@@ -202,12 +202,8 @@ static int parse_sweep_flags(int argc, char **argv, struct sweep_opts *o)
     /* reduce_names[0] ("default") is not accepted on the command line. */
     static const char *const reduce_choices[] = {NULL, "shard", "owner"};
     struct args a = {.argc = argc, .argv = argv, .pos = 0};
-    while (next_flag(&a)) {
-        {
-            int common = handle_common_flag(&a);
-            if (common < 0) return EXIT_USAGE;
-            if (common) continue;
-        }
+    int flag_error = 0;
+    while (next_data_flag(&a, &flag_error)) {
         const char *v;
         if (flag_is(&a, "--quiet")) {
             o->quiet = true;
@@ -249,6 +245,7 @@ static int parse_sweep_flags(int argc, char **argv, struct sweep_opts *o)
         else ok = parse_double(a.flag, v, 0, 1e9, &o->l2);
         if (!ok) return EXIT_USAGE;
     }
+    if (flag_error) return EXIT_USAGE;
     if (!o->csv) return usage_error("--csv is required");
     return EXIT_OK;
 }

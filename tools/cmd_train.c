@@ -160,12 +160,8 @@ static int plot_training(const char *dir, int n, const struct curve *c, bool has
 static int parse_train_flags(int argc, char **argv, struct train_opts *o)
 {
     struct args a = {.argc = argc, .argv = argv, .pos = 0};
-    while (next_flag(&a)) {
-        {
-            int common = handle_common_flag(&a);
-            if (common < 0) return EXIT_USAGE;
-            if (common) continue;
-        }
+    int flag_error = 0;
+    while (next_data_flag(&a, &flag_error)) {
         int shared = train_opts_flag(&a, o);
         if (shared < 0) return EXIT_USAGE;
         if (shared > 0) continue;
@@ -191,6 +187,7 @@ static int parse_train_flags(int argc, char **argv, struct train_opts *o)
         else o->log_json = v;
         if (!ok) return EXIT_USAGE;
     }
+    if (flag_error) return EXIT_USAGE;
     return EXIT_OK;
 }
 

@@ -375,6 +375,16 @@ typedef struct mfr_config {
      *  the training ratings R, i.e. each row weighted by its rating count
      *  (the regularization SGD matrix factorization applies), default 0 */
     double l2_freq;
+    /** bias L2 λb (needs bias): adds λb (1/N Σ_u b_u² + 1/M Σ_i (b_i - μ)²),
+     *  μ the training mean (where b_i starts), default 0 */
+    double l2_bias;
+    /** implicit feedback (SVD++) λy: when > 0, a user's embedding is
+     *  U_u = P_u + |R(u)|^-1/2 Σ_{j ∈ R(u)} Y_j over the items R(u) the user
+     *  rated in training, with free parameters P (users) and Y (items), and
+     *  λy/M Σ_j |Y_j|² joins the loss; --l2 and --l2-freq then weigh P.
+     *  The model's user vectors (predictions, recommend, export) are the
+     *  U_u; 0 (default) is plain MF */
+    double implicit;
 } mfr_config;
 
 MFR_API void mfr_config_default(mfr_config *cfg);
@@ -480,7 +490,8 @@ MFR_API int mfr_trainer_step(mfr_trainer *tr, double *loss);
 typedef struct mfr_loss {
     double total;   /**< mse + l2 + gravity: what the optimizer minimizes */
     double mse;     /**< mean squared error over the training ratings */
-    double l2;      /**< λr (1/N Σ|U_u|² + 1/M Σ|V_i|²) + the l2_freq term */
+    double l2;      /**< λr (1/N Σ|U_u|² + 1/M Σ|V_i|²) + the l2_freq, l2_bias
+                         and implicit (λy/M Σ|Y_j|²) terms */
     double gravity; /**< λg/(M N) Σ_u Σ_i <U_u, V_i>² */
 } mfr_loss;
 

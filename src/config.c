@@ -27,6 +27,8 @@ void mfr_config_default(mfr_config *cfg)
         .bias = 0,
         .optimizer = MFR_OPTIMIZER_ADAM,
         .l2_freq = 0.0,
+        .l2_bias = 0.0,
+        .implicit = 0.0,
     };
 }
 
@@ -74,6 +76,15 @@ int mfr_config_validate(const mfr_config *cfg, mfr_error *err)
                           "l2_freq must be a non-negative finite number, got %g", cfg->l2_freq);
     if (cfg->bias != 0 && cfg->bias != 1)
         return mfr_seterr(err, MFR_ERR_INVALID, "bias must be 0 or 1, got %d", (int)cfg->bias);
+    if (!(cfg->l2_bias >= 0.0) || !isfinite(cfg->l2_bias))
+        return mfr_seterr(err, MFR_ERR_INVALID,
+                          "l2_bias must be a non-negative finite number, got %g", cfg->l2_bias);
+    if (cfg->l2_bias > 0.0 && !cfg->bias)
+        return mfr_seterr(err, MFR_ERR_INVALID,
+                          "l2_bias (%g) regularizes the biases: it needs bias = 1", cfg->l2_bias);
+    if (!(cfg->implicit >= 0.0) || !isfinite(cfg->implicit))
+        return mfr_seterr(err, MFR_ERR_INVALID,
+                          "implicit must be a non-negative finite number, got %g", cfg->implicit);
     if (cfg->optimizer != MFR_OPTIMIZER_ADAM && cfg->optimizer != MFR_OPTIMIZER_SGD)
         return mfr_seterr(err, MFR_ERR_INVALID, "optimizer must be 0 (adam) or 1 (sgd), got %d",
                           (int)cfg->optimizer);

@@ -33,7 +33,7 @@ static size_t factor_bytes(int32_t n, int32_t k_pad)
     return bytes / 64 * 64;
 }
 
-size_t mfr_model_bytes(int32_t k, int32_t bias, int32_t n_users, int32_t n_items)
+size_t mfr_model_bytes(int32_t k, int32_t bias, int implicit, int32_t n_users, int32_t n_items)
 {
     if (k < 1 || k > MODEL_MAX_K || n_users < 1 || n_items < 1 || bias < 0 || bias > 1) return 0;
     int32_t k_pad = mfr_pad_k(k + 2 * bias);
@@ -43,6 +43,10 @@ size_t mfr_model_bytes(int32_t k, int32_t bias, int32_t n_users, int32_t n_items
     /* U, mU, vU and V, mV, vV */
     if (!mfr_mul_size(fu, 3, &part) || !mfr_add_size(total, part, &total)) return 0;
     if (!mfr_mul_size(fi, 3, &part) || !mfr_add_size(total, part, &total)) return 0;
+    /* implicit feedback: P and Y, mY, vY */
+    if (implicit && (!mfr_add_size(total, fu, &total) || !mfr_mul_size(fi, 3, &part) ||
+                     !mfr_add_size(total, part, &total)))
+        return 0;
     /* the two raw id maps */
     if (!mfr_mul_size((size_t)n_users + (size_t)n_items, sizeof(int64_t), &part) ||
         !mfr_add_size(total, part, &total))
@@ -66,7 +70,7 @@ int mfr_model_alloc(int32_t k, int32_t bias, int32_t n_users, int32_t n_items, m
                           (int)n_items);
     if (bias != 0 && bias != 1)
         return mfr_seterr(err, MFR_ERR_INVALID, "bias must be 0 or 1, got %d", (int)bias);
-    size_t need = mfr_model_bytes(k, bias, n_users, n_items);
+    size_t need = mfr_model_bytes(k, bias, 0, n_users, n_items);
     if (need == 0)
         return mfr_seterr(err, MFR_ERR_TOO_LARGE,
                           "model of k=%d, %d users, %d items overflows size_t", (int)k,
@@ -122,9 +126,55 @@ nomem:
                       need, (int)k, (int)n_users, (int)n_items);
 }
 
+int mfr_model_alloc_implicit(mfr_model *m, mfr_error *err)
+{
+    if (!m) return mfr_seterr(err, MFR_ERR_INVALID, "mfr_model_alloc_implicit: model is NULL");
+    if (m->Y) return MFR_OK;
+    size_t ubytes = (size_t)m->n_users * (size_t)m->k_pad * sizeof(float);
+    size_t ibytes = (size_t)m->n_items * (size_t)m->k_pad * sizeof(float);
+    m->P = mfr_aligned_calloc(ubytes);
+    m->Y = mfr_aligned_calloc(ibytes);
+    m->mY = mfr_aligned_calloc(ibytes);
+    m->vY = mfr_aligned_calloc(ibytes);
+    if (!m->P || !m->Y || !m->mY || !m->vY) {
+        mfr_aligned_free(m->P);
+        mfr_aligned_free(m->Y);
+        mfr_aligned_free(m->mY);
+        mfr_aligned_free(m->vY);
+        m->P = m->Y = m->mY = m->vY = NULL;
+        return mfr_seterr(err, MFR_ERR_NOMEM,
+                          "out of memory allocating the implicit factors (%zu bytes)",
+                          ubytes + 3 * ibytes);
+    }
+    memcpy(m->P, m->U, ubytes);
+    return MFR_OK;
+}
+
+int mfr_model_arrays(const mfr_model *m, struct mfr_model_array out[MFR_MODEL_MAX_ARRAYS])
+{
+    int n = 0;
+    out[n++] = (struct mfr_model_array){"U", m->U, m->n_users, 0};
+    out[n++] = (struct mfr_model_array){"V", m->V, m->n_items, 0};
+    out[n++] = (struct mfr_model_array){"mU", m->mU, m->n_users, 0};
+    out[n++] = (struct mfr_model_array){"vU", m->vU, m->n_users, 1};
+    out[n++] = (struct mfr_model_array){"mV", m->mV, m->n_items, 0};
+    out[n++] = (struct mfr_model_array){"vV", m->vV, m->n_items, 1};
+    if (m->Y) {
+        out[n++] = (struct mfr_model_array){"P", m->P, m->n_users, 0};
+        out[n++] = (struct mfr_model_array){"Y", m->Y, m->n_items, 0};
+        out[n++] = (struct mfr_model_array){"mY", m->mY, m->n_items, 0};
+        out[n++] = (struct mfr_model_array){"vY", m->vY, m->n_items, 1};
+    }
+    return n;
+}
+
 void mfr_model_destroy(mfr_model *m)
 {
     if (!m) return;
+    mfr_aligned_free(m->P);
+    mfr_aligned_free(m->Y);
+    mfr_aligned_free(m->mY);
+    mfr_aligned_free(m->vY);
     mfr_aligned_free(m->U);
     mfr_aligned_free(m->V);
     mfr_aligned_free(m->mU);
@@ -246,16 +296,18 @@ int mfr_model_evaluate(const mfr_model *m, const mfr_ratings *r, mfr_metrics *ou
     return MFR_OK;
 }
 
-/* FNV-1a 64 over the bytes of U's rows (users in order) then V's rows, only
+/* FNV-1a 64 over the bytes of U's rows (users in order) then V's rows (then
+ * P's and Y's with implicit feedback), only
  * the k_row state floats of each row (embedding, then biases), each float as its 4 little-endian IEEE-754
  * bytes, so the value is the same on every host and ignores the padding. */
 uint64_t mfr_model_checksum(const mfr_model *m)
 {
     if (!m) return 0;
     uint64_t h = MFR_FNV_INIT;
-    const float *arrays[2] = {m->U, m->V};
-    const int32_t rows[2] = {m->n_users, m->n_items};
-    for (int a = 0; a < 2; a++) {
+    /* with implicit feedback also P and Y (U is derived from them) */
+    const float *arrays[4] = {m->U, m->V, m->P, m->Y};
+    const int32_t rows[4] = {m->n_users, m->n_items, m->n_users, m->n_items};
+    for (int a = 0; a < (m->Y ? 4 : 2); a++) {
         for (int32_t r = 0; r < rows[a]; r++) {
             const float *row = arrays[a] + (size_t)r * (size_t)m->k_pad;
             for (int32_t j = 0; j < m->k_row; j++) {
@@ -317,14 +369,15 @@ int mfr_model_copy(const mfr_model *src, mfr_model **out, mfr_error *err)
     mfr_model *m = NULL;
     int rc = mfr_model_alloc(src->k, src->cfg.bias, src->n_users, src->n_items, &m, err);
     if (rc != MFR_OK) return rc;
-    size_t ub = (size_t)src->n_users * (size_t)src->k_pad * sizeof(float);
-    size_t ib = (size_t)src->n_items * (size_t)src->k_pad * sizeof(float);
-    memcpy(m->U, src->U, ub);
-    memcpy(m->mU, src->mU, ub);
-    memcpy(m->vU, src->vU, ub);
-    memcpy(m->V, src->V, ib);
-    memcpy(m->mV, src->mV, ib);
-    memcpy(m->vV, src->vV, ib);
+    if (src->Y && (rc = mfr_model_alloc_implicit(m, err)) != MFR_OK) {
+        mfr_model_destroy(m);
+        return rc;
+    }
+    struct mfr_model_array from[MFR_MODEL_MAX_ARRAYS], to[MFR_MODEL_MAX_ARRAYS];
+    int n = mfr_model_arrays(src, from);
+    MFR_ASSERT(mfr_model_arrays(m, to) == n);
+    for (int a = 0; a < n; a++)
+        memcpy(to[a].a, from[a].a, (size_t)from[a].rows * (size_t)src->k_pad * sizeof(float));
     memcpy(m->user_ids, src->user_ids, (size_t)src->n_users * sizeof(int64_t));
     memcpy(m->item_ids, src->item_ids, (size_t)src->n_items * sizeof(int64_t));
     m->cfg = src->cfg;

@@ -63,7 +63,9 @@ enum model_tag {
     TAG_BIAS = 13,      /* i32: rows hold k + 2 floats when 1 */
     TAG_OPTIMIZER = 14, /* i32 */
     TAG_L2_FREQ = 15,   /* f64 */
-    TAG_COUNT = 16,     /* one past the last known tag */
+    TAG_L2_BIAS = 16,   /* f64 */
+    TAG_IMPLICIT = 17,  /* f64: P, Y, mY, vY follow vV when > 0 */
+    TAG_COUNT = 18,     /* one past the last known tag */
 };
 
 enum tag_type { TYPE_I32, TYPE_F64, TYPE_U64 };
@@ -89,6 +91,8 @@ static const struct tag_info tag_table[TAG_COUNT] = {
     [TAG_BIAS] = {"bias", TYPE_I32},
     [TAG_OPTIMIZER] = {"optimizer", TYPE_I32},
     [TAG_L2_FREQ] = {"l2_freq", TYPE_F64},
+    [TAG_L2_BIAS] = {"l2_bias", TYPE_F64},
+    [TAG_IMPLICIT] = {"implicit", TYPE_F64},
 };
 
 /* The record types must match mfr_config's field types: a change in the
@@ -113,6 +117,8 @@ static double *tag_f64(mfr_config *cfg, int tag)
     case TAG_L2: return &cfg->l2;
     case TAG_GRAVITY: return &cfg->gravity;
     case TAG_L2_FREQ: return &cfg->l2_freq;
+    case TAG_L2_BIAS: return &cfg->l2_bias;
+    case TAG_IMPLICIT: return &cfg->implicit;
     default: MFR_ASSERT(0 && "not an f64 tag"); return NULL;
     }
 }
@@ -283,12 +289,10 @@ static int write_model(FILE *f, void *ctx, mfr_error *err)
         rc = w_u64(w, f, (uint64_t)m->user_ids[u], err);
     for (int32_t i = 0; i < m->n_items && rc == MFR_OK; i++)
         rc = w_u64(w, f, (uint64_t)m->item_ids[i], err);
-    if (rc == MFR_OK) rc = w_rows(w, f, m->U, m->n_users, err);
-    if (rc == MFR_OK) rc = w_rows(w, f, m->V, m->n_items, err);
-    if (rc == MFR_OK) rc = w_rows(w, f, m->mU, m->n_users, err);
-    if (rc == MFR_OK) rc = w_rows(w, f, m->vU, m->n_users, err);
-    if (rc == MFR_OK) rc = w_rows(w, f, m->mV, m->n_items, err);
-    if (rc == MFR_OK) rc = w_rows(w, f, m->vV, m->n_items, err);
+    struct mfr_model_array arrays[MFR_MODEL_MAX_ARRAYS];
+    int n_arrays = mfr_model_arrays(m, arrays);
+    for (int a = 0; a < n_arrays && rc == MFR_OK; a++)
+        rc = w_rows(w, f, arrays[a].a, arrays[a].rows, err);
     if (rc == MFR_OK) rc = w_u64(w, f, w->h, err); /* hash of everything before */
     return rc;
 }
@@ -338,17 +342,13 @@ static int check_saveable(const mfr_model *m, const char *path, mfr_error *err)
             return mfr_seterr(err, MFR_ERR_INVALID,
                               "cannot save %s: the %s is missing or longer than %u bytes",
                               path, snames[s], MODEL_MAX_STRING);
-    const struct {
-        const char *name;
-        const float *a;
-        int32_t rows;
-        bool nonneg;
-    } arrays[6] = {
-        {"U", m->U, m->n_users, false},   {"V", m->V, m->n_items, false},
-        {"mU", m->mU, m->n_users, false}, {"vU", m->vU, m->n_users, true},
-        {"mV", m->mV, m->n_items, false}, {"vV", m->vV, m->n_items, true},
-    };
-    for (int a = 0; a < 6; a++) {
+    if ((m->cfg.implicit > 0.0) != (m->Y != NULL))
+        return mfr_seterr(err, MFR_ERR_INVALID,
+                          "cannot save %s: implicit is %g but the implicit factors are %s", path,
+                          m->cfg.implicit, m->Y ? "present" : "missing");
+    struct mfr_model_array arrays[MFR_MODEL_MAX_ARRAYS];
+    int n_arrays = mfr_model_arrays(m, arrays);
+    for (int a = 0; a < n_arrays; a++) {
         int32_t r, j;
         if (find_bad(arrays[a].a, arrays[a].rows, m->k_row, m->k_pad, arrays[a].nonneg, &r, &j))
             return mfr_seterr(err, MFR_ERR_INVALID,
@@ -541,6 +541,10 @@ static int parse_header(const unsigned char *hdr, size_t header_size, const char
     if (h->cfg.bias != 0 && h->cfg.bias != 1)
         return mfr_seterr(err, MFR_ERR_CORRUPT, "%s: bias flag is %d, not 0 or 1", path,
                           (int)h->cfg.bias);
+    /* implicit decides which arrays follow: it must be a usable value */
+    if (!(h->cfg.implicit >= 0.0) || !isfinite(h->cfg.implicit))
+        return mfr_seterr(err, MFR_ERR_CORRUPT, "%s: implicit weight %g is not a finite value >= 0",
+                          path, h->cfg.implicit);
     rc = c_string(&c, path, "split spec", &h->split_spec, err);
     if (rc == MFR_OK) rc = c_string(&c, path, "data dir", &h->data_dir, err);
     if (rc != MFR_OK) return rc;
@@ -552,13 +556,16 @@ static int parse_header(const unsigned char *hdr, size_t header_size, const char
 }
 
 /* Exact file length implied by the header, or false on overflow:
- * header + 8 (n_users + n_items) + 3 * 4k (n_users + n_items) + 8. */
+ * header + 8 (n_users + n_items) + 3 * 4k (n_users + n_items) + 8, and with
+ * implicit feedback 4k (n_users + 3 n_items) more. */
 static bool expected_length(const struct header *h, size_t header_size, uint64_t *out)
 {
     uint64_t rows = (uint64_t)h->n_users + (uint64_t)h->n_items, ids, floats, total;
     if (__builtin_mul_overflow(rows, 8u, &ids)) return false;
     uint64_t k_row = (uint64_t)h->k + 2u * (uint64_t)(h->cfg.bias != 0);
-    if (__builtin_mul_overflow(rows, k_row * 12u, &floats)) return false;
+    uint64_t row_groups = 3u * rows; /* U, mU, vU and V, mV, vV */
+    if (h->cfg.implicit > 0.0) row_groups += (uint64_t)h->n_users + 3u * (uint64_t)h->n_items;
+    if (__builtin_mul_overflow(row_groups, k_row * 4u, &floats)) return false;
     if (__builtin_add_overflow((uint64_t)header_size, ids, &total)) return false;
     if (__builtin_add_overflow(total, floats, &total)) return false;
     if (__builtin_add_overflow(total, 8u, &total)) return false;
@@ -722,6 +729,7 @@ int mfr_model_load(const char *path, mfr_model **out, mfr_error *err)
     rc = mfr_model_alloc(h.k, h.cfg.bias, h.n_users, h.n_items, &m, err);
     if (rc != MFR_OK) goto fail;
     m->cfg = h.cfg;
+    if (h.cfg.implicit > 0.0 && (rc = mfr_model_alloc_implicit(m, err)) != MFR_OK) goto fail;
     m->epochs = h.epochs;
     m->data_fingerprint = h.fingerprint;
     free(m->split_spec);
@@ -738,17 +746,9 @@ int mfr_model_load(const char *path, mfr_model **out, mfr_error *err)
     struct bad_value bad = {0};
     rc = read_ids(f, path, m->user_ids, m->n_users, &hash, err);
     if (rc == MFR_OK) rc = read_ids(f, path, m->item_ids, m->n_items, &hash, err);
-    const struct {
-        float *a;
-        int32_t rows;
-        const char *name;
-        bool nonneg;
-    } arrays[6] = {
-        {m->U, m->n_users, "U", false},   {m->V, m->n_items, "V", false},
-        {m->mU, m->n_users, "mU", false}, {m->vU, m->n_users, "vU", true},
-        {m->mV, m->n_items, "mV", false}, {m->vV, m->n_items, "vV", true},
-    };
-    for (int a = 0; a < 6 && rc == MFR_OK; a++)
+    struct mfr_model_array arrays[MFR_MODEL_MAX_ARRAYS];
+    int n_arrays = mfr_model_arrays(m, arrays);
+    for (int a = 0; a < n_arrays && rc == MFR_OK; a++)
         rc = read_rows(f, path, arrays[a].a, arrays[a].rows, m->k_row, m->k_pad, arrays[a].name,
                        arrays[a].nonneg, buf, &hash, &bad, err);
     if (rc != MFR_OK) goto fail;

@@ -32,6 +32,16 @@
  * the gradient of the constant lanes is zeroed before the update, so they
  * stay exactly 1. b_i starts at the training mean.
  *
+ * Implicit feedback (cfg.implicit, SVD++): the parameters are P and Y and
+ * the model's U is derived, U_u = P_u + c_u Σ_{j in R(u)} Y_j with
+ * c_u = |R(u)|^-1/2, so every pass above reads U unchanged. Phase 1 keeps
+ * each user's dLoss/dU_u (data and gravity terms) in gZ before P's own L2
+ * terms are added; phase 2 adds an owner pass over the CSC for
+ *   dLoss/dY_j = Σ_{u rated j} c_u gZ_u  (+ Y's L2 term)
+ * that updates Y (in either reduction mode, so it needs the CSC in both);
+ * phase 3 updates P; phase 4 recomputes U from P and Y, user by user with
+ * the items in CSR order.
+ *
  * No float sum depends on which thread ran what: every sum has a fixed
  * order given by the data (shard index, user order, rating order), so the
  * factors are bit-identical for any thread count. The shard count comes
@@ -78,6 +88,13 @@ struct mfr_trainer {
     int32_t n_item_blocks;
     double *part_U, *part_V; /* per shard / item block: |.|² (1) or Gram (k x k) */
     double *gram_U, *gram_V; /* reduced Grams (gravity only) */
+    double *sqP_U;        /* per shard: Σ|P_u|² (implicit with gravity) */
+    double *bsq_U, *bsq_V; /* per shard / item block: Σ b_u², Σ (b_i - μ)² (l2_bias) */
+    double *sq_Y;         /* per item block: Σ|Y_j|² (implicit) */
+    float bias_mean;      /* μ: the training mean, where every b_i starts */
+    float *gZ;            /* implicit: users x k_pad, dLoss/dU before P's L2 terms */
+    float *gY;            /* implicit: items x k_pad */
+    float *imp_w;         /* implicit: c_u of each rating's user, in CSR order */
     mfr_loss last;        /* the last step's loss parts */
     int32_t n_threads;
     uint64_t mem_bytes;
@@ -86,7 +103,7 @@ struct mfr_trainer {
 
 /* Bytes of every buffer the trainer allocates, or 0 on overflow. */
 static size_t trainer_bytes(int32_t k_pad, int32_t n_users, int32_t n_items, int64_t nnz,
-                            int32_t n_shards, int32_t reduce, size_t model_bytes,
+                            int32_t n_shards, int32_t reduce, int implicit, size_t model_bytes,
                             size_t reg_bytes)
 {
     size_t total = model_bytes, part, rows;
@@ -101,12 +118,20 @@ static size_t trainer_bytes(int32_t k_pad, int32_t n_users, int32_t n_items, int
                       &total))
         return 0;
     if (!mfr_add_size(total, reg_bytes, &total)) return 0;
-    if (reduce == MFR_REDUCE_OWNER) {
+    if (reduce == MFR_REDUCE_OWNER || implicit) {
         size_t csc = mfr_csc_bytes(n_items, nnz);
         if (!csc || !mfr_add_size(total, csc, &total)) return 0;
-        if (!mfr_mul_size((size_t)nnz, sizeof(float), &part)) return 0;
+        /* the residuals (owner mode) and the c_u weights (implicit) */
+        if (!mfr_mul_size((size_t)nnz, sizeof(float) * (size_t)(1 + (reduce == MFR_REDUCE_OWNER && implicit)),
+                          &part))
+            return 0;
         if (!mfr_add_size(total, part, &total)) return 0;
-    } else {
+    }
+    if (implicit) { /* gZ and gY */
+        if (!mfr_mul_size(rows, (size_t)k_pad * sizeof(float), &part)) return 0;
+        if (!mfr_add_size(total, part, &total)) return 0;
+    }
+    if (reduce == MFR_REDUCE_SHARD) {
         if (!mfr_mul_size((size_t)n_shards, (size_t)n_items, &part)) return 0;
         if (!mfr_mul_size(part, (size_t)k_pad * sizeof(float), &part)) return 0;
         if (!mfr_add_size(total, part, &total)) return 0;
@@ -132,6 +157,38 @@ static void init_factors(float *F, int32_t n_rows, int32_t k, int32_t k_pad, dou
         for (int32_t c = 0; c < k; c++)
             row[c] = (float)(std * mfr_rng_normal(seed, stream, (uint64_t)r * (uint64_t)k + (uint64_t)c));
     }
+}
+
+/* Implicit feedback: U_u = P_u + c_u Σ_{j in R(u)} Y_j, the Y rows summed in
+ * CSR order lane by lane in float (then scaled and added to P once), using
+ * `acc` (k_pad floats) as scratch. The bias lanes of Y are zero, so U's
+ * bias lanes equal P's. */
+static void derive_user(mfr_trainer *tr, int32_t u, float *acc)
+{
+    const mfr_model *m = tr->model;
+    const size_t k_pad = (size_t)m->k_pad;
+    int64_t b = tr->csr.row_ptr[u], e = tr->csr.row_ptr[u + 1];
+    const float *p = m->P + (size_t)u * k_pad;
+    float *out = m->U + (size_t)u * k_pad;
+    if (b == e) {
+        memcpy(out, p, sizeof(float) * k_pad);
+        return;
+    }
+    memset(acc, 0, sizeof(float) * k_pad);
+    for (int64_t j = b; j < e; j++) {
+        const float *y = m->Y + (size_t)tr->csr.item[j] * k_pad;
+        for (size_t x = 0; x < k_pad; x++) acc[x] += y[x];
+    }
+    const float c = tr->imp_w[b];
+    for (size_t x = 0; x < k_pad; x++) out[x] = p[x] + c * acc[x];
+}
+
+/* derive_user for every user; gZ rows serve as the scratch. */
+static void derive_all_users(mfr_trainer *tr)
+{
+#pragma omp parallel for schedule(static, 16) num_threads(tr->n_threads)
+    for (int32_t u = 0; u < tr->model->n_users; u++)
+        derive_user(tr, u, tr->gZ + (size_t)u * (size_t)tr->model->k_pad);
 }
 
 int mfr_trainer_create(const mfr_config *cfg_in, const mfr_dataset *ds,
@@ -167,16 +224,19 @@ int mfr_trainer_create(const mfr_config *cfg_in, const mfr_dataset *ds,
     if (n_shards > n_users) n_shards = n_users;
     if (n_shards < 1) n_shards = 1;
 
-    int reg = cfg.l2 > 0.0 || cfg.gravity > 0.0 || cfg.l2_freq > 0.0;
+    const int implicit = cfg.implicit > 0.0;
+    int reg = cfg.l2 > 0.0 || cfg.gravity > 0.0 || cfg.l2_freq > 0.0 || cfg.l2_bias > 0.0 || implicit;
     int32_t n_item_blocks = (n_items + ITEM_BLOCK - 1) / ITEM_BLOCK;
     /* one double per partial for L2 alone, a k x k Gram each with gravity */
     size_t part_len = cfg.gravity > 0.0 ? (size_t)k * (size_t)k : 1;
+    /* partials, Grams, the four per-shard / per-block sums, item counts */
     size_t reg_bytes = reg ? ((size_t)n_shards + (size_t)n_item_blocks + 2) * (part_len + 1) * sizeof(double) +
+                                 ((size_t)n_shards + (size_t)n_item_blocks) * 2 * sizeof(double) +
                                  (size_t)n_items * sizeof(int64_t)
                            : 0;
     uint64_t budget = cfg.max_memory ? cfg.max_memory : mfr_physical_memory();
-    size_t need = trainer_bytes(k_pad, n_users, n_items, train->n, n_shards, reduce,
-                                mfr_model_bytes(k, cfg.bias, n_users, n_items), reg_bytes);
+    size_t need = trainer_bytes(k_pad, n_users, n_items, train->n, n_shards, reduce, implicit,
+                                mfr_model_bytes(k, cfg.bias, implicit, n_users, n_items), reg_bytes);
     if (need == 0)
         return mfr_seterr(err, MFR_ERR_TOO_LARGE,
                           "training buffers for %d users x %d items x k=%d overflow the address space",
@@ -220,8 +280,9 @@ int mfr_trainer_create(const mfr_config *cfg_in, const mfr_dataset *ds,
     tr->gV = mfr_aligned_calloc((size_t)n_items * (size_t)k_pad * sizeof(float));
     if (!tr->shard_first || !tr->shard_loss || !tr->gU || !tr->gV) goto nomem;
     mfr_shards_cut(&tr->csr, n_shards, tr->shard_first);
-    if (reduce == MFR_REDUCE_OWNER) {
+    if (reduce == MFR_REDUCE_OWNER || implicit)
         if ((rc = mfr_csc_build(&tr->csr, &tr->csc, err)) != MFR_OK) goto fail;
+    if (reduce == MFR_REDUCE_OWNER) {
         tr->resid = mfr_aligned_calloc((size_t)train->n * sizeof(float));
         if (!tr->resid) goto nomem;
     } else {
@@ -238,9 +299,13 @@ int mfr_trainer_create(const mfr_config *cfg_in, const mfr_dataset *ds,
         tr->gram_V = calloc(part_len, sizeof(double));
         tr->freq_U = calloc((size_t)n_shards, sizeof(double));
         tr->freq_V = calloc((size_t)n_item_blocks, sizeof(double));
+        tr->sqP_U = calloc((size_t)n_shards, sizeof(double));
+        tr->bsq_U = calloc((size_t)n_shards, sizeof(double));
+        tr->bsq_V = calloc((size_t)n_item_blocks, sizeof(double));
+        tr->sq_Y = calloc((size_t)n_item_blocks, sizeof(double));
         tr->item_count = calloc((size_t)n_items, sizeof(int64_t));
         if (!tr->part_U || !tr->part_V || !tr->gram_U || !tr->gram_V || !tr->freq_U ||
-            !tr->freq_V || !tr->item_count)
+            !tr->freq_V || !tr->sqP_U || !tr->bsq_U || !tr->bsq_V || !tr->sq_Y || !tr->item_count)
             goto nomem;
         for (int64_t j = 0; j < tr->csr.nnz; j++) tr->item_count[tr->csr.item[j]]++;
     }
@@ -252,7 +317,22 @@ int mfr_trainer_create(const mfr_config *cfg_in, const mfr_dataset *ds,
         double mean = 0.0;
         for (int64_t j = 0; j < train->n; j++) mean += train->rating[j];
         mean /= (double)train->n;
-        for (int32_t i = 0; i < n_items; i++) m->V[(size_t)i * (size_t)k_pad + (size_t)k + 1] = (float)mean;
+        tr->bias_mean = (float)mean;
+        for (int32_t i = 0; i < n_items; i++) m->V[(size_t)i * (size_t)k_pad + (size_t)k + 1] = tr->bias_mean;
+    }
+    if (implicit) {
+        if ((rc = mfr_model_alloc_implicit(m, err)) != MFR_OK) goto fail; /* P = the U above */
+        tr->gZ = mfr_aligned_calloc((size_t)n_users * (size_t)k_pad * sizeof(float));
+        tr->gY = mfr_aligned_calloc((size_t)n_items * (size_t)k_pad * sizeof(float));
+        tr->imp_w = mfr_aligned_calloc((size_t)train->n * sizeof(float));
+        if (!tr->gZ || !tr->gY || !tr->imp_w) goto nomem;
+        for (int32_t u = 0; u < n_users; u++) {
+            int64_t b = tr->csr.row_ptr[u], e = tr->csr.row_ptr[u + 1];
+            float c = e > b ? (float)(1.0 / sqrt((double)(e - b))) : 0.0f;
+            for (int64_t j = b; j < e; j++) tr->imp_w[j] = c;
+        }
+        init_factors(m->Y, n_items, k, k_pad, cfg.init_std, cfg.seed, MFR_RNG_INIT_Y, tr->n_threads);
+        derive_all_users(tr);
     }
     *out = tr;
     return MFR_OK;
@@ -282,6 +362,13 @@ void mfr_trainer_destroy(mfr_trainer *tr)
     free(tr->gram_V);
     free(tr->freq_U);
     free(tr->freq_V);
+    free(tr->sqP_U);
+    free(tr->bsq_U);
+    free(tr->bsq_V);
+    free(tr->sq_Y);
+    mfr_aligned_free(tr->gZ);
+    mfr_aligned_free(tr->gY);
+    mfr_aligned_free(tr->imp_w);
     free(tr->item_count);
     free(tr);
 }
@@ -312,13 +399,16 @@ int mfr_trainer_set_factors(mfr_trainer *tr, const float *U, int64_t u_rows, int
     if ((rc = check_factors(U, u_rows, u_cols, m->n_users, m->k, "U", err)) != MFR_OK ||
         (rc = check_factors(V, v_rows, v_cols, m->n_items, m->k, "V", err)) != MFR_OK)
         return rc;
-    /* Only the k embedding lanes: bias lanes and padding keep their values. */
+    /* Only the k embedding lanes: bias lanes and padding keep their values.
+     * With implicit feedback U gives P, and U is derived again. */
+    float *dst_U = m->P ? m->P : m->U;
     for (int32_t r = 0; r < m->n_users; r++)
-        memcpy(m->U + (size_t)r * (size_t)m->k_pad, U + (size_t)r * (size_t)m->k,
+        memcpy(dst_U + (size_t)r * (size_t)m->k_pad, U + (size_t)r * (size_t)m->k,
                sizeof(float) * (size_t)m->k);
     for (int32_t r = 0; r < m->n_items; r++)
         memcpy(m->V + (size_t)r * (size_t)m->k_pad, V + (size_t)r * (size_t)m->k,
                sizeof(float) * (size_t)m->k);
+    if (m->P) derive_all_users(tr);
     return MFR_OK;
 }
 
@@ -338,6 +428,12 @@ int mfr_trainer_step(mfr_trainer *tr, double *loss_out)
     const double cl2_u = 2.0 * c->l2 / n_users, cl2_v = 2.0 * c->l2 / n_items;
     const double cgrav = 2.0 * c->gravity / ((double)n_users * (double)n_items);
     const double cfreq = 2.0 * c->l2_freq / (double)nnz; /* times the row's rating count */
+    const double cb_u = 2.0 * c->l2_bias / n_users, cb_v = 2.0 * c->l2_bias / n_items;
+    const double cimp = 2.0 * c->implicit / n_items;
+    const int implicit = m->P != NULL, l2_bias = bias && c->l2_bias > 0.0;
+    const float mu = tr->bias_mean;
+    /* the users' L2-regularized parameters: P with implicit feedback */
+    float *const pU = implicit ? m->P : m->U;
     const struct mfr_adam_coef coef =
         mfr_adam_coef_make(c->lr, c->beta1, c->beta2, c->eps, m->epochs + 1);
     const int64_t u_len = (int64_t)n_users * k_pad, v_len = (int64_t)n_items * k_pad;
@@ -355,19 +451,24 @@ int mfr_trainer_step(mfr_trainer *tr, double *loss_out)
 #pragma omp for schedule(dynamic, 1) nowait
             for (int32_t s = 0; s < n_shards; s++) {
                 double *p = tr->part_U + (size_t)s * part_len;
-                const float *rows = m->U + (size_t)tr->shard_first[s] * (size_t)k_pad;
+                size_t first = (size_t)tr->shard_first[s] * (size_t)k_pad;
                 int64_t n = tr->shard_first[s + 1] - tr->shard_first[s];
-                if (gravity) {
+                if (gravity) { /* of U itself: gravity acts on the predictions */
                     memset(p, 0, sizeof(double) * part_len);
-                    mfr_reg_gram_accum(p, rows, n, k_pad, k);
+                    mfr_reg_gram_accum(p, m->U + first, n, k_pad, k);
+                    if (implicit) tr->sqP_U[s] = mfr_reg_sq_norms(pU + first, n, k_pad, k);
                 } else {
-                    p[0] = mfr_reg_sq_norms(rows, n, k_pad, k);
+                    p[0] = mfr_reg_sq_norms(pU + first, n, k_pad, k);
                 }
-                double f = 0.0;
-                for (int32_t u = tr->shard_first[s]; u < tr->shard_first[s + 1]; u++)
+                double f = 0.0, bs = 0.0;
+                for (int32_t u = tr->shard_first[s]; u < tr->shard_first[s + 1]; u++) {
+                    const float *row = pU + (size_t)u * (size_t)k_pad;
                     f += (double)(tr->csr.row_ptr[u + 1] - tr->csr.row_ptr[u]) *
-                         mfr_reg_sq_norms(m->U + (size_t)u * (size_t)k_pad, 1, k_pad, k);
+                         mfr_reg_sq_norms(row, 1, k_pad, k);
+                    if (l2_bias) bs += (double)row[k] * (double)row[k];
+                }
                 tr->freq_U[s] = f;
+                tr->bsq_U[s] = bs;
             }
 #pragma omp for schedule(dynamic, 1)
             for (int32_t b = 0; b < n_blocks; b++) {
@@ -381,11 +482,16 @@ int mfr_trainer_step(mfr_trainer *tr, double *loss_out)
                 } else {
                     p[0] = mfr_reg_sq_norms(rows, n, k_pad, k);
                 }
-                double f = 0.0;
-                for (int32_t i = first; i < first + n; i++)
-                    f += (double)tr->item_count[i] *
-                         mfr_reg_sq_norms(m->V + (size_t)i * (size_t)k_pad, 1, k_pad, k);
+                double f = 0.0, bs = 0.0;
+                for (int32_t i = first; i < first + n; i++) {
+                    const float *row = m->V + (size_t)i * (size_t)k_pad;
+                    f += (double)tr->item_count[i] * mfr_reg_sq_norms(row, 1, k_pad, k);
+                    if (l2_bias) bs += ((double)row[k + 1] - mu) * ((double)row[k + 1] - mu);
+                }
                 tr->freq_V[b] = f;
+                tr->bsq_V[b] = bs;
+                tr->sq_Y[b] = implicit ? mfr_reg_sq_norms(m->Y + (size_t)first * (size_t)k_pad, n, k_pad, k)
+                                       : 0.0;
             }
 #pragma omp single
             {
@@ -403,6 +509,10 @@ int mfr_trainer_step(mfr_trainer *tr, double *loss_out)
                         sv += tr->gram_V[(size_t)a * (size_t)k + (size_t)a];
                     }
                     for (size_t x = 0; x < part_len; x++) gg += tr->gram_U[x] * tr->gram_V[x];
+                    if (implicit) { /* the L2 term weighs P, not U */
+                        su = 0.0;
+                        for (int32_t s = 0; s < n_shards; s++) su += tr->sqP_U[s];
+                    }
                 } else {
                     su = tr->gram_U[0];
                     sv = tr->gram_V[0];
@@ -411,6 +521,15 @@ int mfr_trainer_step(mfr_trainer *tr, double *loss_out)
                 for (int32_t s = 0; s < n_shards; s++) fu += tr->freq_U[s];
                 for (int32_t b = 0; b < n_blocks; b++) fv += tr->freq_V[b];
                 parts.l2 = c->l2 * (su / n_users + sv / n_items) + c->l2_freq * (fu + fv) / (double)nnz;
+                if (l2_bias || implicit) {
+                    double bu = 0.0, bv = 0.0, sy = 0.0;
+                    for (int32_t s = 0; s < n_shards; s++) bu += tr->bsq_U[s];
+                    for (int32_t b = 0; b < n_blocks; b++) {
+                        bv += tr->bsq_V[b];
+                        sy += tr->sq_Y[b];
+                    }
+                    parts.l2 += c->l2_bias * (bu / n_users + bv / n_items) + c->implicit * sy / n_items;
+                }
                 parts.gravity = c->gravity / ((double)n_users * (double)n_items) * gg;
             }
         }
@@ -428,9 +547,17 @@ int mfr_trainer_step(mfr_trainer *tr, double *loss_out)
                 int64_t b = tr->csr.row_ptr[u], e = tr->csr.row_ptr[u + 1];
                 loss += kern->user_grad(u_row, m->V, k_pad, tr->csr.item + b, tr->csr.rating + b,
                                         e - b, scale, gu, gVs, tr->resid ? tr->resid + b : NULL);
-                if (tr->reg)
+                if (implicit) {
+                    /* dLoss/dU_u feeds Y; P then adds its own L2 terms */
+                    if (gravity) mfr_reg_row_grad(gu, u_row, k, 0.0, cgrav, tr->gram_V);
+                    memcpy(tr->gZ + (size_t)u * (size_t)k_pad, gu, sizeof(float) * (size_t)k_pad);
+                    mfr_reg_row_grad(gu, pU + (size_t)u * (size_t)k_pad, k,
+                                     cl2_u + cfreq * (double)(e - b), 0.0, NULL);
+                } else if (tr->reg) {
                     mfr_reg_row_grad(gu, u_row, k, cl2_u + cfreq * (double)(e - b), cgrav,
                                      gravity ? tr->gram_V : NULL);
+                }
+                if (l2_bias) gu[k] = gu[k] + (float)(cb_u * (double)u_row[k]);
                 if (bias) gu[k + 1] = 0.0f; /* the constant lane */
             }
             tr->shard_loss[(size_t)s * LOSS_STRIDE] = loss;
@@ -461,6 +588,7 @@ int mfr_trainer_step(mfr_trainer *tr, double *loss_out)
                 if (tr->reg)
                     mfr_reg_row_grad(gv, m->V + off, k, cl2_v + cfreq * (double)tr->item_count[i],
                                      cgrav, gravity ? tr->gram_U : NULL);
+                if (l2_bias) gv[k + 1] = gv[k + 1] + (float)(cb_v * ((double)m->V[off + (size_t)k + 1] - mu));
                 if (bias) gv[k] = 0.0f; /* the constant lane */
                 if (!finite) continue;
                 if (c->optimizer == MFR_OPTIMIZER_SGD)
@@ -480,11 +608,31 @@ int mfr_trainer_step(mfr_trainer *tr, double *loss_out)
 #pragma omp for schedule(static)
             for (int32_t i = 0; i < n_items; i++) {
                 float *gv = tr->gV + (size_t)i * (size_t)k_pad;
+                const float *v_row = m->V + (size_t)i * (size_t)k_pad;
                 if (tr->reg)
-                    mfr_reg_row_grad(gv, m->V + (size_t)i * (size_t)k_pad, k,
-                                     cl2_v + cfreq * (double)tr->item_count[i], cgrav,
-                                     gravity ? tr->gram_U : NULL);
+                    mfr_reg_row_grad(gv, v_row, k, cl2_v + cfreq * (double)tr->item_count[i],
+                                     cgrav, gravity ? tr->gram_U : NULL);
+                if (l2_bias) gv[k + 1] = gv[k + 1] + (float)(cb_v * ((double)v_row[k + 1] - mu));
                 if (bias) gv[k] = 0.0f; /* the constant lane */
+            }
+        }
+        if (implicit) {
+            /* Y's gradient and update, item by item over the CSC: gZ is
+             * complete (phase 1), and nothing later in the step reads Y
+             * before phase 4. */
+#pragma omp for schedule(static, 16)
+            for (int32_t i = 0; i < n_items; i++) {
+                int64_t b = tr->csc.col_ptr[i], e = tr->csc.col_ptr[i + 1];
+                size_t off = (size_t)i * (size_t)k_pad;
+                float *gy = tr->gY + off;
+                kern->item_grad(gy, tr->gZ, k_pad, tr->csc.user + b, tr->csc.pos + b, tr->imp_w, e - b);
+                mfr_reg_row_grad(gy, m->Y + off, k, cimp, 0.0, NULL);
+                for (int32_t x = k; x < m->k_row; x++) gy[x] = 0.0f; /* Y has no bias lanes */
+                if (!finite) continue;
+                if (c->optimizer == MFR_OPTIMIZER_SGD)
+                    kern->sgd(m->Y + off, gy, k_pad, (float)c->lr);
+                else
+                    kern->adam(m->Y + off, m->mY + off, m->vY + off, gy, k_pad, &coef);
             }
         }
 
@@ -496,7 +644,7 @@ int mfr_trainer_step(mfr_trainer *tr, double *loss_out)
                 int64_t off = (is_u ? ch : ch - u_chunks) * ADAM_CHUNK;
                 int64_t len = (is_u ? u_len : v_len) - off;
                 if (len > ADAM_CHUNK) len = ADAM_CHUNK;
-                float *p = (is_u ? m->U : m->V) + off;
+                float *p = (is_u ? pU : m->V) + off;
                 const float *g = (is_u ? tr->gU : tr->gV) + off;
                 if (c->optimizer == MFR_OPTIMIZER_SGD)
                     kern->sgd(p, g, len, (float)c->lr);
@@ -504,6 +652,12 @@ int mfr_trainer_step(mfr_trainer *tr, double *loss_out)
                     kern->adam(p, m->mU + off, m->vU + off, g, len, &coef);
                 else
                     kern->adam(p, m->mV + off, m->vV + off, g, len, &coef);
+            }
+            /* Phase 4: U from the updated P and Y (gZ rows as scratch). */
+            if (implicit) {
+#pragma omp for schedule(static, 16)
+                for (int32_t u = 0; u < n_users; u++)
+                    derive_user(tr, u, tr->gZ + (size_t)u * (size_t)k_pad);
             }
         }
     }

@@ -184,7 +184,10 @@ static void test_alloc_defaults(void **state)
     assert_int_equal(cfg.n_threads, 0);
     assert_true(cfg.max_memory == 0);
     assert_true(cfg.seed == def.seed);
-    assert_true(mfr_model_bytes(5, 0, 3, 4) >= (size_t)(3 * 3 + 3 * 4) * 8 * sizeof(float) + 7 * 8);
+    assert_true(mfr_model_bytes(5, 0, 0, 3, 4) >= (size_t)(3 * 3 + 3 * 4) * 8 * sizeof(float) + 7 * 8);
+    /* implicit feedback adds P (users) and Y, mY, vY (items) */
+    assert_true(mfr_model_bytes(5, 0, 1, 3, 4) >= mfr_model_bytes(5, 0, 0, 3, 4) +
+                                                      (size_t)(3 + 3 * 4) * 8 * sizeof(float));
     mfr_model_destroy(m);
     mfr_model_destroy(NULL);
 
@@ -193,8 +196,8 @@ static void test_alloc_defaults(void **state)
     assert_non_null(strstr(err.message, "k must be"));
     assert_int_equal(mfr_model_alloc(4, 0, 0, 4, &m, &err), MFR_ERR_INVALID);
     assert_int_equal(mfr_model_alloc(4, 0, 3, -1, &m, &err), MFR_ERR_INVALID);
-    assert_true(mfr_model_bytes(0, 0, 1, 1) == 0);
-    assert_true(mfr_model_bytes(1, 0, 0, 1) == 0);
+    assert_true(mfr_model_bytes(0, 0, 0, 1, 1) == 0);
+    assert_true(mfr_model_bytes(1, 0, 0, 0, 1) == 0);
 }
 
 static void test_accessors_null(void **state)

@@ -112,10 +112,13 @@ void train_opts_init(struct train_opts *o);
 int train_opts_preset(int argc, char **argv, struct train_opts *o);
 /* Parses the current flag of `a` into o when it is a model/optimizer flag
  * (--dim, --epochs, --lr, --beta1, --beta2, --eps, --init-std, --seed,
- * --threads, --shards, --max-memory, --l2, --l2-freq, --gravity, --bias,
- * --optimizer, --reduce, --kernels, --preset): returns 1, or -1 after a
- * usage error; returns 0 for any other flag. */
+ * --threads, --shards, --max-memory, --l2, --l2-freq, --l2-bias, --implicit,
+ * --gravity, --bias, --optimizer, --reduce, --kernels, --preset): returns 1,
+ * or -1 after a usage error; returns 0 for any other flag. */
 int train_opts_flag(struct args *a, struct train_opts *o);
+/* Flags that only make sense together, checked once all are parsed:
+ * EXIT_OK or a usage error naming them. */
+int train_opts_check(const struct train_opts *o);
 /* Lists the presets and their flags (for --help). */
 void train_opts_print_presets(FILE *f);
 

@@ -45,7 +45,8 @@ static const char eval_help[] =
     "  --data DIR      dataset with u1.base .. u5.test (default: $MFREC_DATA,\n"
     "                  else data/ml-100k)\n"
     "  --preset NAME, --dim, --epochs, --lr, --beta1, --beta2, --eps, --init-std,\n"
-    "  --seed, --threads, --shards, --l2, --l2-freq, --gravity, --bias,\n"
+    "  --seed, --threads, --shards, --l2, --l2-freq, --l2-bias, --implicit,\n"
+    "  --gravity, --bias,\n"
     "  --optimizer, --reduce, --kernels, --max-memory   as for `mfrec train`\n"
     "Both:\n"
     "  -k N            list length (default 10)\n"
@@ -527,6 +528,7 @@ int cmd_eval(int argc, char **argv)
     train_opts_init(&o.train);
     int rc = train_opts_preset(argc, argv, &o.train);
     if (rc == EXIT_OK) rc = parse_eval_flags(argc, argv, &o);
+    if (rc == EXIT_OK) rc = train_opts_check(&o.train);
     if (rc != EXIT_OK) return rc;
     return o.folds ? eval_folds(&o) : eval_model(&o);
 }

@@ -52,6 +52,11 @@ static const char train_help[] =
     "                       |U_u|^2 + |V_i|^2 (what SGD-trained MF applies) (default 0)\n"
     "  --gravity X          gravity weight: X/(M N) sum_u sum_i <U_u, V_i>^2 (default 0)\n"
     "  --bias               learn user and movie biases (prediction b_u + b_i + <U_u, V_i>)\n"
+    "  --l2-bias X          bias L2 (with --bias): X (1/N sum b_u^2 + 1/M sum (b_i - mu)^2),\n"
+    "                       mu the training mean (default 0)\n"
+    "  --implicit X         implicit feedback (SVD++): U_u = P_u + |R(u)|^-1/2 sum of Y_j\n"
+    "                       over the movies u rated in training; X weighs the L2 term\n"
+    "                       X/M sum |Y_j|^2, and --l2/--l2-freq then weigh P (default 0: off)\n"
     "  --early-stop P       stop when validation MSE has not improved for P epochs\n"
     "                       (checked every epoch) and keep the best epoch's model\n"
     "Execution (never changes the result):\n"
@@ -144,7 +149,8 @@ static int plot_training(const char *dir, int n, const struct curve *c, bool has
             for (int j = 0; j < n; j++) mse[j] = c[j].mse;
             parts[1].y = mse;
             int n_series = 2;
-            if (cfg->l2 > 0 || cfg->l2_freq > 0) parts[n_series++] = parts[2];
+            if (cfg->l2 > 0 || cfg->l2_freq > 0 || cfg->l2_bias > 0 || cfg->implicit > 0)
+                parts[n_series++] = parts[2];
             if (cfg->gravity > 0) parts[n_series++] = parts[3];
             struct plot_labels lab = {"Loss components", "epoch", "loss"};
             rc = plot_lines(dir, "loss_components", &lab, n, x, n_series, parts, true);
@@ -206,7 +212,8 @@ int cmd_train(int argc, char **argv)
     o.log_every = 100;
     int prc;
     if ((prc = train_opts_preset(argc, argv, &o)) != EXIT_OK ||
-        (prc = parse_train_flags(argc, argv, &o)) != EXIT_OK)
+        (prc = parse_train_flags(argc, argv, &o)) != EXIT_OK ||
+        (prc = train_opts_check(&o)) != EXIT_OK)
         return prc;
     mfr_config cfg = o.cfg;
     const char *data = o.data, *split = o.split, *out = o.out, *log_json = o.log_json;
@@ -255,8 +262,8 @@ int cmd_train(int argc, char **argv)
             printf("Adam lr %g (beta1 %g, beta2 %g, eps %g)", cfg.lr, cfg.beta1, cfg.beta2, cfg.eps);
         printf(", init N(0, %g^2)%s, seed %llu\n", cfg.init_std,
                init_from ? " replaced by --init-from" : "", (unsigned long long)cfg.seed);
-        printf("l2 %g, l2-freq %g, gravity %g, biases %s%s\n", cfg.l2, cfg.l2_freq, cfg.gravity,
-               cfg.bias ? "on" : "off",
+        printf("l2 %g, l2-freq %g, gravity %g, biases %s (l2-bias %g), implicit %g%s\n", cfg.l2,
+               cfg.l2_freq, cfg.gravity, cfg.bias ? "on" : "off", cfg.l2_bias, cfg.implicit,
                o.early_stop ? ", early stopping on validation MSE" : "");
         printf("threads %d, shards %d, reduce %s, kernels %s, memory %.1f MiB\n",
                mfr_trainer_n_threads(tr), mfr_trainer_n_shards(tr), mfr_trainer_reduce_name(tr),
@@ -323,7 +330,8 @@ int cmd_train(int argc, char **argv)
                 if (bar) fputs("\r\033[K", stderr);
                 printf("epoch %6lld  train MSE %.6f  validation MSE %.6f", (long long)e, mt.mse,
                        mv.mse);
-                if (cfg.l2 > 0 || cfg.l2_freq > 0 || cfg.gravity > 0)
+                if (cfg.l2 > 0 || cfg.l2_freq > 0 || cfg.l2_bias > 0 || cfg.implicit > 0 ||
+                    cfg.gravity > 0)
                     printf("  | loss %.6f = observed %.6f + l2 %.6f + gravity %.6f", lp.total,
                            lp.mse, lp.l2, lp.gravity);
                 putchar('\n');

@@ -426,11 +426,15 @@ MFR_API const char *mfr_model_split_spec(const mfr_model *m);
 MFR_API const char *mfr_model_data_dir(const mfr_model *m);
 MFR_API uint64_t mfr_model_data_fingerprint(const mfr_model *m);
 /** Checksum of the factors (FNV-1a 64 over U then V, k floats per row, plus
- *  the two bias lanes (b_u, 1) and (1, b_i) when the model has biases). */
+ *  the two bias lanes (b_u, 1) and (1, b_i) when the model has biases; with
+ *  implicit feedback then P's and Y's rows the same way). */
 MFR_API uint64_t mfr_model_checksum(const mfr_model *m);
 /** Copies user u's (item i's) k-float embedding into out. */
 MFR_API int mfr_model_user_vector(const mfr_model *m, int32_t u, float *out);
 MFR_API int mfr_model_item_vector(const mfr_model *m, int32_t i, float *out);
+/** Item i's implicit-feedback factors Y_i (k floats) of a model trained
+ *  with cfg.implicit > 0; MFR_ERR_INVALID without them or out of range. */
+MFR_API int mfr_model_implicit_vector(const mfr_model *m, int32_t i, float *out);
 MFR_API int64_t mfr_model_user_id(const mfr_model *m, int32_t u);
 MFR_API int64_t mfr_model_item_id(const mfr_model *m, int32_t i);
 /** A deep copy of a model (to keep the best epoch while training goes on). */
@@ -636,7 +640,10 @@ MFR_API double mfr_model_fold_in_lambda(const mfr_model *m, int64_t n_train,
  * the rows of X are the rated items' embeddings, d = mfr_model_k(m) and t
  * the ratings. On a model with biases, pred = b_u + b_i + <u, v_i>: the
  * unknowns are u and b_u (d = k + 1, a constant 1 column, t_j = r_j - b_i,
- * b_u penalized by lambda too). Accumulated in double in rating order and
+ * b_u penalized by lambda too). On a model with implicit feedback
+ * (cfg.implicit > 0) the vector is p + o with o = n^-1/2 sum_j Y[items[j]]
+ * (fixed by which movies were rated), the ridge on p and t_j reduced by
+ * <o, v_j>: the model's own user parameterization. Accumulated in double in rating order and
  * solved by Cholesky in double; the result is rounded to float into
  * `user_vec_out` (k floats) and `*user_bias_out` (may be NULL; 0 on a
  * model without biases). `items` are dense item indices (a repeat counts

@@ -227,6 +227,13 @@ int mfr_model_item_vector(const mfr_model *m, int32_t i, float *out)
     return MFR_OK;
 }
 
+int mfr_model_implicit_vector(const mfr_model *m, int32_t i, float *out)
+{
+    if (!m || !m->Y || !out || i < 0 || i >= m->n_items) return MFR_ERR_INVALID;
+    memcpy(out, m->Y + (size_t)i * (size_t)m->k_pad, (size_t)m->k * sizeof(float));
+    return MFR_OK;
+}
+
 /* Raw id of dense index u (i), or -1 when out of range. */
 int64_t mfr_model_user_id(const mfr_model *m, int32_t u)
 {

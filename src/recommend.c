@@ -391,16 +391,30 @@ int mfr_model_fold_in(const mfr_model *m, const int32_t *items, const float *rat
      * whose design column is the constant 1 and whose target is r - b_i. */
     const int32_t k = m->k, d = k + (m->cfg.bias ? 1 : 0);
     size_t cells;
-    if (!mfr_mul_size((size_t)d, (size_t)d + 2, &cells) ||
+    if (!mfr_mul_size((size_t)d, (size_t)d + 3, &cells) ||
         !mfr_mul_size(cells, sizeof(double), &cells))
         return mfr_seterr(err, MFR_ERR_TOO_LARGE, "fold-in: a %d x %d system overflows",
                           (int)d, (int)d);
-    double *a = calloc(1, cells); /* d x d matrix, the d-vector b, one design row x */
+    /* d x d matrix, the d-vector b, one design row x, the implicit offset o */
+    double *a = calloc(1, cells);
     if (!a)
         return mfr_seterr(err, MFR_ERR_NOMEM, "fold-in: out of memory for a %d x %d system",
                           (int)d, (int)d);
     double *b = a + (size_t)d * (size_t)d;
     double *xr = b + d;
+    double *o = xr + d;
+
+    /* Implicit feedback: u = p + o with o = n^-1/2 sum_j Y_items[j] fixed by
+     * which movies were rated; the unknown is p, the targets lose <o, v_j>. */
+    const int implicit = m->Y != NULL && n > 0;
+    if (implicit) {
+        for (int32_t j = 0; j < n; j++) {
+            const float *y = m->Y + (size_t)items[j] * (size_t)m->k_pad;
+            for (int32_t x = 0; x < k; x++) o[x] += (double)y[x];
+        }
+        double c = 1.0 / sqrt((double)n);
+        for (int32_t x = 0; x < k; x++) o[x] *= c;
+    }
 
     /* A = lambda I + sum_j x_j x_j^T (lower triangle), b = sum_j t_j x_j,
      * in rating order. */
@@ -409,6 +423,8 @@ int mfr_model_fold_in(const mfr_model *m, const int32_t *items, const float *rat
         const float *v = m->V + (size_t)items[j] * (size_t)m->k_pad;
         double t = (double)ratings[j];
         for (int32_t x = 0; x < k; x++) xr[x] = (double)v[x];
+        if (implicit)
+            for (int32_t x = 0; x < k; x++) t -= o[x] * xr[x];
         if (d > k) {
             xr[k] = 1.0;
             t -= (double)v[k + 1]; /* b_i */
@@ -441,6 +457,7 @@ int mfr_model_fold_in(const mfr_model *m, const int32_t *items, const float *rat
         for (int32_t p = x + 1; p < d; p++) t -= a[(size_t)p * (size_t)d + (size_t)x] * b[p];
         b[x] = t / a[(size_t)x * (size_t)d + (size_t)x];
     }
+    for (int32_t x = 0; x < k; x++) b[x] += o[x]; /* o is 0 without implicit feedback */
     for (int32_t x = 0; x < d; x++) {
         if (!isfinite((float)b[x])) {
             rc = mfr_seterr(err, MFR_ERR_INVALID,

@@ -146,6 +146,53 @@ static void test_threads_give_identical_models(void **state)
     free(m3);
 }
 
+/* A model with implicit feedback and bias L2 through every command that
+ * reads a model; its file is the same for any thread count. */
+static void test_implicit_model_end_to_end(void **state)
+{
+    (void)state;
+    char *m1 = tu_path(g_dir, "imp1.bin"), *m2 = tu_path(g_dir, "imp2.bin");
+    char *ex = tu_path(g_dir, "imp_export");
+    assert_int_equal(run("train --data '%s' --split random:0.2 --dim 6 --epochs 40 --lr 0.02 --bias "
+                         "--l2-bias 0.05 --implicit 0.5 --l2 0.05 --threads 1 --out '%s'",
+                         g_data, m1),
+                     0);
+    expect_in(g_out, "biases on (l2-bias 0.05), implicit 0.5");
+    expect_in(g_out, "= observed");
+    assert_int_equal(run("train --data '%s' --split random:0.2 --dim 6 --epochs 40 --lr 0.02 --bias "
+                         "--l2-bias 0.05 --implicit 0.5 --l2 0.05 --threads 3 --quiet --out '%s'",
+                         g_data, m2),
+                     0);
+    size_t l1, l2;
+    char *b1 = tu_read_file(m1, &l1), *b2 = tu_read_file(m2, &l2);
+    assert_int_equal(l1, l2);
+    assert_memory_equal(b1, b2, l1);
+    assert_int_equal(run("eval --model '%s' --test '%s/u.data'", m1, g_data), 0);
+    expect_in(g_out, "RMSE");
+    assert_int_equal(run("recommend --model '%s' --user 1 -k 3", m1), 0);
+    assert_int_equal(run("recommend --model '%s' --rate '#1=5,#2=1,#3=4' -k 3", m1), 0);
+    expect_in(g_out, "new user folded in from 3 ratings");
+    assert_int_equal(run("export --model '%s' --format npy '%s'", m1, ex), 0);
+    expect_in(g_out, "Y.npy (80 x 6)");
+    char *y = tu_path(ex, "Y.npy");
+    size_t ylen = 0;
+    char *yb = tu_read_file(y, &ylen);
+    assert_non_null(yb);
+    assert_true(ylen == 128 + 80 * 6 * 4);
+    /* --l2-bias regularizes biases: without --bias it is a usage error */
+    assert_int_equal(run("train --data '%s' --l2-bias 0.1 --epochs 1", g_data), 2);
+    expect_in(g_err, "--l2-bias 0.1 regularizes the biases: it needs --bias");
+    assert_int_equal(run("train --data '%s' --implicit -1", g_data), 2);
+    expect_in(g_err, "--implicit");
+    free(yb);
+    free(y);
+    free(b1);
+    free(b2);
+    free(ex);
+    free(m1);
+    free(m2);
+}
+
 static void test_bad_data_reports_file_line_and_writes_nothing(void **state)
 {
     (void)state;
@@ -226,7 +273,7 @@ static void test_train_plot_and_presets(void **state)
     assert_int_equal(run("train --data '%s' --split random:0.2 --preset accurate --dim 4 --epochs 2",
                          g_data), 0);
     expect_in(g_out, "preset accurate | dim 4, epochs 2");
-    expect_in(g_out, "biases on");
+    expect_in(g_out, "biases on (l2-bias 0.05), implicit 1");
     assert_int_equal(run("train --preset fastest"), 2);
     expect_in(g_err, "--preset must be notebook, accurate or ndcg, got 'fastest'");
     free(plots);
@@ -320,6 +367,7 @@ int main(void)
         cmocka_unit_test(test_help_and_usage_errors),
         cmocka_unit_test(test_train_writes_model_and_log),
         cmocka_unit_test(test_threads_give_identical_models),
+        cmocka_unit_test(test_implicit_model_end_to_end),
         cmocka_unit_test(test_bad_data_reports_file_line_and_writes_nothing),
         cmocka_unit_test(test_split_writes_both_parts),
         cmocka_unit_test(test_train_plot_and_presets),

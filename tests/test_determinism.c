@@ -86,13 +86,26 @@ static char *train_to_bytes(struct fixture *f, const mfr_config *cfg, int epochs
     return bytes;
 }
 
-static void check_thread_counts(struct fixture *f, int reduce)
+/* Every term on at once: biases and their L2, implicit feedback (whose Y
+ * pass and derived U add reductions of their own), L2 and gravity. */
+static void set_all_terms(mfr_config *cfg)
+{
+    cfg->bias = 1;
+    cfg->l2_bias = 0.05;
+    cfg->implicit = 0.5;
+    cfg->l2 = 0.1;
+    cfg->l2_freq = 0.05;
+    cfg->gravity = 0.3;
+}
+
+static void check_thread_counts(struct fixture *f, int reduce, int all_terms)
 {
     mfr_config cfg;
     mfr_config_default(&cfg);
     cfg.k = 13; /* not a multiple of the vector width */
     cfg.lr = 0.01;
     cfg.reduce = reduce;
+    if (all_terms) set_all_terms(&cfg);
     cfg.n_threads = 1;
     size_t len1;
     char *ref = train_to_bytes(f, &cfg, 12, &len1);
@@ -103,7 +116,8 @@ static void check_thread_counts(struct fixture *f, int reduce)
         char *got = train_to_bytes(f, &cfg, 12, &len);
         assert_int_equal(len, len1);
         if (memcmp(ref, got, len) != 0)
-            fail_msg("model bytes differ between 1 and %d threads (reduce %d)", threads[t], reduce);
+            fail_msg("model bytes differ between 1 and %d threads (reduce %d, all terms %d)",
+                     threads[t], reduce, all_terms);
         free(got);
     }
     free(ref);
@@ -111,12 +125,18 @@ static void check_thread_counts(struct fixture *f, int reduce)
 
 static void test_owner_identical_across_threads(void **state)
 {
-    check_thread_counts(*state, MFR_REDUCE_OWNER);
+    check_thread_counts(*state, MFR_REDUCE_OWNER, 0);
 }
 
 static void test_shard_identical_across_threads(void **state)
 {
-    check_thread_counts(*state, MFR_REDUCE_SHARD);
+    check_thread_counts(*state, MFR_REDUCE_SHARD, 0);
+}
+
+static void test_all_terms_identical_across_threads(void **state)
+{
+    check_thread_counts(*state, MFR_REDUCE_OWNER, 1);
+    check_thread_counts(*state, MFR_REDUCE_SHARD, 1);
 }
 
 static void test_reductions_agree(void **state)
@@ -173,6 +193,14 @@ static void test_kernel_sets_identical(void **state)
     assert_true(mfr_model_checksum(mfr_trainer_model(a)) == mfr_model_checksum(mfr_trainer_model(b)));
     mfr_trainer_destroy(a);
     mfr_trainer_destroy(b);
+    set_all_terms(&cfg);
+    cfg.kernels = MFR_KERNELS_AVX2;
+    a = train(f, &cfg, 10, NULL);
+    cfg.kernels = MFR_KERNELS_REF;
+    b = train(f, &cfg, 10, NULL);
+    assert_true(mfr_model_checksum(mfr_trainer_model(a)) == mfr_model_checksum(mfr_trainer_model(b)));
+    mfr_trainer_destroy(a);
+    mfr_trainer_destroy(b);
 }
 
 static void test_repeat_runs_identical_and_seed_matters(void **state)
@@ -218,6 +246,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_owner_identical_across_threads),
         cmocka_unit_test(test_shard_identical_across_threads),
+        cmocka_unit_test(test_all_terms_identical_across_threads),
         cmocka_unit_test(test_reductions_agree),
         cmocka_unit_test(test_kernel_sets_identical),
         cmocka_unit_test(test_repeat_runs_identical_and_seed_matters),

@@ -117,6 +117,83 @@ static void assert_models_equal(const mfr_model *a, const mfr_model *b)
     assert_memory_equal(a->V, b->V, ib);
     assert_memory_equal(a->mV, b->mV, ib);
     assert_memory_equal(a->vV, b->vV, ib);
+    assert_memory_equal(&a->cfg.l2_bias, &b->cfg.l2_bias, sizeof(double));
+    assert_memory_equal(&a->cfg.implicit, &b->cfg.implicit, sizeof(double));
+    assert_int_equal(a->Y != NULL, b->Y != NULL);
+    if (a->Y) {
+        assert_memory_equal(a->P, b->P, ub);
+        assert_memory_equal(a->Y, b->Y, ib);
+        assert_memory_equal(a->mY, b->mY, ib);
+        assert_memory_equal(a->vY, b->vY, ib);
+    }
+}
+
+/* make_model with implicit feedback: P, Y, mY and vY filled too. */
+static mfr_model *make_implicit_model(int32_t k, int32_t n_users, int32_t n_items)
+{
+    mfr_model *m = make_model(k, n_users, n_items);
+    mfr_error err = {0};
+    assert_int_equal(mfr_model_alloc_implicit(m, &err), MFR_OK);
+    m->cfg.implicit = 0.75;
+    float *arrays[4] = {m->P, m->Y, m->mY, m->vY};
+    int32_t rows[4] = {n_users, n_items, n_items, n_items};
+    for (int a = 0; a < 4; a++)
+        for (int32_t r = 0; r < rows[a]; r++)
+            for (int32_t j = 0; j < k; j++)
+                arrays[a][(size_t)r * m->k_pad + j] = (float)(a + 7) * 0.1f - (float)r * 0.29f + (float)j * 0.013f;
+    for (int32_t r = 0; r < n_items; r++)
+        for (int32_t j = 0; j < k; j++) m->vY[(size_t)r * m->k_pad + j] = fabsf(m->vY[(size_t)r * m->k_pad + j]);
+    return m;
+}
+
+/* A model with implicit feedback: P, Y and their moments follow vV; every
+ * byte counts (a cut anywhere is corrupt) and the checksum covers P and Y. */
+static void test_implicit_roundtrip(void **state)
+{
+    (void)state;
+    mfr_error err = {0};
+    mfr_model *m = make_implicit_model(3, 4, 5);
+    mfr_model *plain = make_model(3, 4, 5);
+    char *p1 = tu_path(tmp_dir, "imp1.mfr"), *p2 = tu_path(tmp_dir, "imp2.mfr");
+    char *pc = tu_path(tmp_dir, "impcut.mfr"), *pp = tu_path(tmp_dir, "plain.mfr");
+    assert_int_equal(mfr_model_save(m, p1, &err), MFR_OK);
+    assert_int_equal(mfr_model_save(plain, pp, &err), MFR_OK);
+    mfr_model *l = NULL;
+    assert_int_equal(mfr_model_load(p1, &l, &err), MFR_OK);
+    assert_models_equal(m, l);
+    assert_true(mfr_model_checksum(m) == mfr_model_checksum(l));
+    assert_true(mfr_model_checksum(m) != mfr_model_checksum(plain)); /* P and Y count */
+    mfr_model *c = NULL;
+    assert_int_equal(mfr_model_copy(l, &c, &err), MFR_OK);
+    assert_models_equal(m, c);
+    assert_int_equal(mfr_model_save(c, p2, &err), MFR_OK);
+    size_t n1, n2, np;
+    char *b1 = tu_read_file(p1, &n1), *b2 = tu_read_file(p2, &n2), *bp = tu_read_file(pp, &np);
+    assert_int_equal(n1, n2);
+    assert_memory_equal(b1, b2, n1);
+    /* 4 k floats more per user (P) and 3 x 4 k per item (Y, mY, vY) */
+    assert_int_equal(n1, np + 4 * 3 * (4 + 3 * 5));
+    for (size_t cut = np - 16; cut < n1; cut += 7) {
+        tu_write_file(tmp_dir, "impcut.mfr", b1, cut);
+        mfr_model *t = NULL;
+        assert_int_equal(mfr_model_load(pc, &t, &err), MFR_ERR_CORRUPT);
+        assert_null(t);
+    }
+    /* saving refuses a model whose implicit flag and arrays disagree */
+    m->cfg.implicit = 0.0;
+    assert_int_equal(mfr_model_save(m, p2, &err), MFR_ERR_INVALID);
+    assert_non_null(strstr(err.message, "implicit"));
+    free(b1);
+    free(b2);
+    free(bp);
+    mfr_model_destroy(c);
+    mfr_model_destroy(l);
+    mfr_model_destroy(m);
+    mfr_model_destroy(plain);
+    free(p1);
+    free(p2);
+    free(pc);
+    free(pp);
 }
 
 /* Saves a fresh make_model(3, 2, 3) under `name`; returns the file bytes. */
@@ -396,9 +473,9 @@ static void test_file_layout(void **state)
     assert_int_equal(get_le32(b + 20), 2); /* n_users */
     assert_int_equal(get_le32(b + 24), 3); /* n_items */
     assert_int_equal(get_le32(b + 28), 17); /* epochs, low half */
-    assert_int_equal(get_le32(b + 44), 15); /* configuration records */
-    /* 15 records: 6 int32 values, 8 doubles and the seed; two strings */
-    size_t want_header = 48 + 6 * 12 + 9 * 16 + 4 + strlen("sklearn:300:0.25") + 4 +
+    assert_int_equal(get_le32(b + 44), 17); /* configuration records */
+    /* 17 records: 6 int32 values, 10 doubles and the seed; two strings */
+    size_t want_header = 48 + 6 * 12 + 11 * 16 + 4 + strlen("sklearn:300:0.25") + 4 +
                          strlen("/data/ml-100k");
     assert_int_equal(header_size, want_header);
     assert_int_equal(len, want_header + 5 * 8 + 3 * 4 * 3 * 5 + 8);
@@ -610,7 +687,7 @@ static unsigned char *replace_records(const unsigned char *b, size_t len,
                                       uint32_t n_records, size_t *out_len)
 {
     uint32_t header_size = get_le32(b + 12);
-    size_t old_rec_len = 6 * 12 + 9 * 16;
+    size_t old_rec_len = 6 * 12 + 11 * 16;
     size_t n = len - old_rec_len + rec_len;
     unsigned char *o = malloc(n);
     memcpy(o, b, 48);
@@ -634,6 +711,31 @@ static void test_config_records(void **state)
     mfr_config_default(&def);
     mfr_model *m = NULL;
     mfr_error err = {0};
+
+    /* implicit (tag 17) decides which arrays follow: a negative or NaN
+     * weight is corrupt, not a model without them */
+    {
+        const double bad[2] = {-1.0, NAN};
+        for (int x = 0; x < 2; x++) {
+            unsigned char r2[32] = {0};
+            put_le32(r2 + 0, 1);
+            put_le32(r2 + 4, 4);
+            put_le32(r2 + 8, 3);
+            put_le32(r2 + 12, 17);
+            put_le32(r2 + 16, 8);
+            uint64_t bits;
+            memcpy(&bits, &bad[x], 8);
+            put_le32(r2 + 20, (uint32_t)bits);
+            put_le32(r2 + 24, (uint32_t)(bits >> 32));
+            unsigned char *o2 = replace_records(b, len, r2, 28, 2, &n);
+            char *p2 = put_bytes("cfg_imp.mfr", o2, n);
+            assert_int_equal(mfr_model_load(p2, &m, &err), MFR_ERR_CORRUPT);
+            if (!strstr(err.message, "implicit")) fail_msg("%s", err.message);
+            assert_null(m);
+            free(o2);
+            free(p2);
+        }
+    }
 
     /* Only k (tag 1) and an unknown tag 500 with 5 bytes. */
     unsigned char rec[64] = {0};
@@ -962,6 +1064,7 @@ int main(void)
         cmocka_unit_test(test_check_dataset),
         cmocka_unit_test(test_save_load_roundtrip),
         cmocka_unit_test(test_file_layout),
+        cmocka_unit_test(test_implicit_roundtrip),
         cmocka_unit_test(test_truncated_at_every_byte),
         cmocka_unit_test(test_flipped_byte_anywhere),
         cmocka_unit_test(test_trailing_bytes),

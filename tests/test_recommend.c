@@ -24,6 +24,7 @@
 
 static float *row_u(const mfr_model *m, int32_t u) { return m->U + (size_t)u * m->k_pad; }
 static float *row_i(const mfr_model *m, int32_t i) { return m->V + (size_t)i * m->k_pad; }
+static float *row_y(const mfr_model *m, int32_t i) { return m->Y + (size_t)i * m->k_pad; }
 
 /* A model of k dims whose rows are given row-major (k floats each). */
 static mfr_model *make_model(int32_t k, int32_t n_users, int32_t n_items, const float *U,
@@ -474,6 +475,35 @@ static void test_bias_model(void **state)
         for (int x = 0; x < 3; x++) assert_float_equal(got[x], want[x], 1e-5 * (1 + fabs(want[x])));
         assert_float_equal(gb, want[3], 1e-5 * (1 + fabs(want[3])));
     }
+    /* implicit feedback: u = p + o, o = 5^-1/2 sum of the rated movies' Y
+     * rows, and the targets lose <o, v_j> */
+    assert_int_equal(mfr_model_alloc_implicit(m, &err), MFR_OK);
+    for (int32_t i = 0; i < 6; i++)
+        for (int x = 0; x < 3; x++) row_y(m, i)[x] = 0.1f * (float)(i + 1) - 0.2f * (float)x;
+    {
+        double o[3] = {0}, a[16] = {0}, b[4] = {0}, want[4], lambda = 0.5;
+        for (int t = 0; t < 5; t++)
+            for (int x = 0; x < 3; x++) o[x] += row_y(m, fi[t])[x] / sqrt(5.0);
+        for (int x = 0; x < 4; x++) a[x * 4 + x] = lambda;
+        for (int t = 0; t < 5; t++) {
+            double xr[4] = {V6[fi[t] * 3], V6[fi[t] * 3 + 1], V6[fi[t] * 3 + 2], 1.0};
+            double target = fr[t] - (double)bi[fi[t]] - (o[0] * xr[0] + o[1] * xr[1] + o[2] * xr[2]);
+            for (int x = 0; x < 4; x++) {
+                b[x] += target * xr[x];
+                for (int y = 0; y < 4; y++) a[x * 4 + y] += xr[x] * xr[y];
+            }
+        }
+        gauss_solve(a, b, 4, want);
+        float got[3], gb;
+        assert_int_equal(mfr_model_fold_in(m, fi, fr, 5, lambda, got, &gb, &err), MFR_OK);
+        for (int x = 0; x < 3; x++)
+            assert_float_equal(got[x], want[x] + o[x], 1e-5 * (1 + fabs(want[x] + o[x])));
+        assert_float_equal(gb, want[3], 1e-5 * (1 + fabs(want[3])));
+        assert_true(fabs(o[0]) > 0.1); /* the offset is really there */
+        /* no ratings: a zero vector (no offset either) */
+        assert_int_equal(mfr_model_fold_in(m, NULL, NULL, 0, 0.1, got, &gb, &err), MFR_OK);
+        for (int x = 0; x < 3; x++) assert_float_equal(got[x], 0.0, 0.0);
+    }
     /* the bias makes 4 unknowns: 3 ratings and lambda 0 are singular */
     float got[3], gb;
     assert_int_equal(mfr_model_fold_in(m, fi, fr, 3, 0.0, got, &gb, &err), MFR_ERR_INVALID);
@@ -511,7 +541,7 @@ static double predict_vec(const mfr_model *m, const float *u, int32_t i)
  * folds every user in from its training ratings, and compares the
  * validation RMSE of the folded-in users with the trained user vectors'
  * over users that have training ratings. */
-static void fold_in_quality(int32_t bias, double l2)
+static void fold_in_quality(int32_t bias, double l2, double implicit)
 {
     char *dir = tu_mkdtemp();
     char *data = tu_path(dir, "data");
@@ -536,6 +566,7 @@ static void fold_in_quality(int32_t bias, double l2)
     cfg.n_threads = 1;
     cfg.bias = bias;
     cfg.l2 = l2;
+    cfg.implicit = implicit;
     assert_int_equal(mfr_trainer_create(&cfg, ds, mfr_split_train(sp), "random:0.2", &tr, &err),
                      MFR_OK);
     for (int e = 0; e < 300; e++) assert_int_equal(mfr_trainer_step(tr, NULL), MFR_OK);
@@ -590,9 +621,9 @@ static void fold_in_quality(int32_t bias, double l2)
         cnt++;
     }
     double rmse_fold = sqrt(se_fold / (double)cnt), rmse_train = sqrt(se_train / (double)cnt);
-    print_message("bias %d, l2 %g: fold-in validation RMSE %.4f vs trained %.4f (ratio %.3f, "
+    print_message("bias %d, l2 %g, implicit %g: fold-in validation RMSE %.4f vs trained %.4f (ratio %.3f, "
                   "%lld ratings, lambda %g)\n",
-                  (int)bias, l2, rmse_fold, rmse_train, rmse_fold / rmse_train, (long long)cnt,
+                  (int)bias, l2, implicit, rmse_fold, rmse_train, rmse_fold / rmse_train, (long long)cnt,
                   mfr_model_fold_in_lambda(m, nt, 0));
     assert_true(cnt > 1000);
     assert_true(rmse_fold <= 1.05 * rmse_train);
@@ -614,20 +645,28 @@ static void fold_in_quality(int32_t bias, double l2)
 static void test_fold_in_quality_on_synthetic_data(void **state)
 {
     (void)state;
-    fold_in_quality(0, 0.0);
+    fold_in_quality(0, 0.0, 0.0);
 }
 
 static void test_fold_in_quality_with_biases(void **state)
 {
     (void)state;
-    fold_in_quality(1, 0.0);
+    fold_in_quality(1, 0.0, 0.0);
 }
 
 /* A regularized model: the default lambda follows the model's L2. */
 static void test_fold_in_quality_regularized(void **state)
 {
     (void)state;
-    fold_in_quality(1, 0.2);
+    fold_in_quality(1, 0.2, 0.0);
+}
+
+/* Implicit feedback: the fold-in solves for P_u with the Y offset of the
+ * user's rated movies, the model's own parameterization. */
+static void test_fold_in_quality_implicit(void **state)
+{
+    (void)state;
+    fold_in_quality(1, 0.2, 0.5);
 }
 
 int main(void)
@@ -643,6 +682,7 @@ int main(void)
         cmocka_unit_test(test_fold_in_quality_on_synthetic_data),
         cmocka_unit_test(test_fold_in_quality_with_biases),
         cmocka_unit_test(test_fold_in_quality_regularized),
+        cmocka_unit_test(test_fold_in_quality_implicit),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

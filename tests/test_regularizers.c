@@ -1,8 +1,8 @@
 /*
  * test_regularizers.c — the trainer's full gradient (MSE + L2 + gravity,
- * with and without biases) against central finite differences of the loss
- * computed here in double, and the reported loss parts against the same
- * formulas. The gradient is read back from one plain gradient-descent step
+ * with and without biases, bias L2, implicit feedback) against central
+ * finite differences of the loss computed here in double, and the reported
+ * loss parts against the same formulas. The gradient is read back from one plain gradient-descent step
  * with lr = 1 (p1 = p0 - g), so the test sees exactly what the optimizer got.
  */
 #include <math.h>
@@ -17,25 +17,45 @@
 #include <cmocka.h>
 
 #include "mfrec.h"
+#include "model_priv.h" /* P and Y of implicit feedback */
 #include "test_util.h"
 
 enum { NU = 5, NI = 6, K = 3 };
 
 struct problem {
-    double U[NU][K], V[NI][K], bu[NU], bi[NI];
+    /* with implicit feedback U holds P, and U_u = P_u + |R(u)|^-1/2 sum Y_j */
+    double U[NU][K], V[NI][K], bu[NU], bi[NI], Y[NI][K];
     int bias;
-    double l2, grav, l2f;
+    double l2, grav, l2f, lb, imp, mu;
     int64_t n;
     int32_t *u, *i;
     float *r;
 };
 
+/* The users' effective vectors Z (U itself without implicit feedback). */
+static void effective_users(const struct problem *p, double Z[NU][K])
+{
+    for (int a = 0; a < NU; a++) {
+        int cnt = 0;
+        double s[K] = {0};
+        for (int64_t j = 0; j < p->n; j++)
+            if (p->u[j] == a) {
+                cnt++;
+                for (int c = 0; c < K; c++) s[c] += p->Y[p->i[j]][c];
+            }
+        for (int c = 0; c < K; c++)
+            Z[a][c] = p->U[a][c] + (p->imp > 0 && cnt ? s[c] / sqrt((double)cnt) : 0.0);
+    }
+}
+
 static double loss_of(const struct problem *p)
 {
+    double Z[NU][K];
+    effective_users(p, Z);
     double mse = 0;
     for (int64_t j = 0; j < p->n; j++) {
         double pred = p->bias ? p->bu[p->u[j]] + p->bi[p->i[j]] : 0.0;
-        for (int c = 0; c < K; c++) pred += p->U[p->u[j]][c] * p->V[p->i[j]][c];
+        for (int c = 0; c < K; c++) pred += Z[p->u[j]][c] * p->V[p->i[j]][c];
         mse += (pred - p->r[j]) * (pred - p->r[j]);
     }
     mse /= (double)p->n;
@@ -47,14 +67,20 @@ static double loss_of(const struct problem *p)
     for (int a = 0; a < NU; a++)
         for (int b = 0; b < NI; b++) {
             double d = 0;
-            for (int c = 0; c < K; c++) d += p->U[a][c] * p->V[b][c];
+            for (int c = 0; c < K; c++) d += Z[a][c] * p->V[b][c];
             grav += d * d;
         }
     double freq = 0;
     for (int64_t j = 0; j < p->n; j++)
         for (int c = 0; c < K; c++)
             freq += p->U[p->u[j]][c] * p->U[p->u[j]][c] + p->V[p->i[j]][c] * p->V[p->i[j]][c];
-    return mse + p->l2 * (su / NU + sv / NI) + p->grav / (NU * NI) * grav + p->l2f * freq / (double)p->n;
+    double sb = 0, sbi = 0, sy = 0;
+    for (int a = 0; a < NU; a++) sb += p->bu[a] * p->bu[a];
+    for (int b = 0; b < NI; b++) sbi += (p->bi[b] - p->mu) * (p->bi[b] - p->mu);
+    for (int b = 0; b < NI; b++)
+        for (int c = 0; c < K; c++) sy += p->Y[b][c] * p->Y[b][c];
+    return mse + p->l2 * (su / NU + sv / NI) + p->grav / (NU * NI) * grav + p->l2f * freq / (double)p->n +
+           p->lb * (sb / NU + sbi / NI) + p->imp * sy / NI;
 }
 
 static double fd(struct problem *p, double *x)
@@ -75,7 +101,8 @@ static void check_close(const char *what, int a, int b, double got, double want)
         fail_msg("%s[%d][%d]: trainer gradient %.8g, finite difference %.8g", what, a, b, got, want);
 }
 
-static void run_case(int bias, double l2, double grav, double l2f)
+static void run_case_reduce(int bias, double l2, double grav, double l2f, double lb, double imp,
+                            int reduce)
 {
     char *dir = tu_mkdtemp();
     tu_write_file(dir, "u.data",
@@ -87,7 +114,8 @@ static void run_case(int bias, double l2, double grav, double l2f)
     mfr_dataset *ds = NULL;
     assert_int_equal(mfr_dataset_load(dir, NULL, &ds, &err), MFR_OK);
     const mfr_ratings *all = mfr_dataset_ratings(ds);
-    struct problem p = {.bias = bias, .l2 = l2, .grav = grav, .l2f = l2f, .n = mfr_ratings_count(all)};
+    struct problem p = {.bias = bias, .l2 = l2, .grav = grav, .l2f = l2f, .lb = lb, .imp = imp,
+                        .n = mfr_ratings_count(all)};
     p.u = malloc(sizeof(int32_t) * p.n);
     p.i = malloc(sizeof(int32_t) * p.n);
     p.r = malloc(sizeof(float) * p.n);
@@ -102,6 +130,9 @@ static void run_case(int bias, double l2, double grav, double l2f)
     cfg.l2 = l2;
     cfg.gravity = grav;
     cfg.l2_freq = l2f;
+    cfg.l2_bias = lb;
+    cfg.implicit = imp;
+    cfg.reduce = reduce;
     cfg.n_threads = 2;
     mfr_trainer *tr = NULL;
     assert_int_equal(mfr_trainer_create(&cfg, ds, all, NULL, &tr, &err), MFR_OK);
@@ -109,7 +140,18 @@ static void run_case(int bias, double l2, double grav, double l2f)
     for (int x = 0; x < NU * K; x++) U0[x] = (float)(0.5 * sin(1.0 + x));
     for (int x = 0; x < NI * K; x++) V0[x] = (float)(0.7 * cos(2.0 + x));
     assert_int_equal(mfr_trainer_set_factors(tr, U0, NU, K, V0, NI, K, &err), MFR_OK);
-    const mfr_model *m = mfr_trainer_model(tr);
+    mfr_model *m = (mfr_model *)mfr_trainer_model(tr);
+    if (bias) {
+        /* biases away from their start (b_u = 0, b_i = the mean), so the bias
+         * L2 gradient is not trivially zero; U's bias lane is P's */
+        p.mu = mfr_model_item_bias(m, 0);
+        for (int a = 0; a < NU; a++) {
+            float b = (float)(0.3 * sin(3.0 + a));
+            m->U[(size_t)a * m->k_pad + K] = b;
+            if (m->P) m->P[(size_t)a * m->k_pad + K] = b;
+        }
+        for (int b = 0; b < NI; b++) m->V[(size_t)b * m->k_pad + K + 1] = (float)(p.mu + 0.4 * cos(1.0 + b));
+    }
     for (int a = 0; a < NU; a++) {
         for (int c = 0; c < K; c++) p.U[a][c] = U0[a * K + c];
         p.bu[a] = mfr_model_user_bias(m, a);
@@ -118,7 +160,27 @@ static void run_case(int bias, double l2, double grav, double l2f)
         for (int c = 0; c < K; c++) p.V[b][c] = V0[b * K + c];
         p.bi[b] = mfr_model_item_bias(m, b);
     }
-    if (bias) assert_true(fabs(p.bi[0] - 44.0 / 14.0) < 1e-6); /* the training mean */
+    if (bias) assert_true(fabs(p.mu - 44.0 / 14.0) < 1e-6); /* the training mean */
+    float Y0[NI * K] = {0};
+    if (imp > 0) {
+        assert_non_null(m->Y);
+        for (int b = 0; b < NI; b++)
+            for (int c = 0; c < K; c++) {
+                Y0[b * K + c] = m->Y[(size_t)b * m->k_pad + c];
+                p.Y[b][c] = Y0[b * K + c];
+                assert_true(Y0[b * K + c] != 0.0f); /* initialized from the seed */
+            }
+        /* the model's user vectors are the effective ones */
+        double Z[NU][K];
+        effective_users(&p, Z);
+        float row[K];
+        for (int a = 0; a < NU; a++) {
+            assert_int_equal(mfr_model_user_vector(m, a, row), MFR_OK);
+            for (int c = 0; c < K; c++) assert_true(fabs(row[c] - Z[a][c]) < 1e-5);
+        }
+    } else {
+        assert_null(m->Y);
+    }
 
     double loss;
     assert_int_equal(mfr_trainer_step(tr, &loss), MFR_OK);
@@ -131,6 +193,7 @@ static void run_case(int bias, double l2, double grav, double l2f)
     float row[K];
     for (int a = 0; a < NU; a++) {
         assert_int_equal(mfr_model_user_vector(m, a, row), MFR_OK);
+        if (imp > 0) memcpy(row, m->P + (size_t)a * m->k_pad, sizeof row); /* P's step */
         for (int c = 0; c < K; c++) check_close("U", a, c, (double)U0[a * K + c] - row[c], fd(&p, &p.U[a][c]));
         if (bias) check_close("b_u", a, 0, p.bu[a] - mfr_model_user_bias(m, a), fd(&p, &p.bu[a]));
     }
@@ -138,6 +201,20 @@ static void run_case(int bias, double l2, double grav, double l2f)
         assert_int_equal(mfr_model_item_vector(m, b, row), MFR_OK);
         for (int c = 0; c < K; c++) check_close("V", b, c, (double)V0[b * K + c] - row[c], fd(&p, &p.V[b][c]));
         if (bias) check_close("b_i", b, 0, p.bi[b] - mfr_model_item_bias(m, b), fd(&p, &p.bi[b]));
+        for (int c = 0; c < K && imp > 0; c++)
+            check_close("Y", b, c, (double)Y0[b * K + c] - m->Y[(size_t)b * m->k_pad + c], fd(&p, &p.Y[b][c]));
+    }
+    if (imp > 0) { /* U was derived again from the stepped P and Y */
+        for (int a = 0; a < NU; a++)
+            for (int c = 0; c < K; c++) p.U[a][c] = m->P[(size_t)a * m->k_pad + c];
+        for (int b = 0; b < NI; b++)
+            for (int c = 0; c < K; c++) p.Y[b][c] = m->Y[(size_t)b * m->k_pad + c];
+        double Z[NU][K];
+        effective_users(&p, Z);
+        for (int a = 0; a < NU; a++) {
+            assert_int_equal(mfr_model_user_vector(m, a, row), MFR_OK);
+            for (int c = 0; c < K; c++) assert_true(fabs(row[c] - Z[a][c]) < 1e-5);
+        }
     }
     mfr_trainer_destroy(tr);
     mfr_dataset_destroy(ds);
@@ -148,12 +225,23 @@ static void run_case(int bias, double l2, double grav, double l2f)
     free(dir);
 }
 
-static void test_mse_only(void **state) { (void)state; run_case(0, 0.0, 0.0, 0.0); }
-static void test_l2(void **state) { (void)state; run_case(0, 0.3, 0.0, 0.0); }
-static void test_l2_freq(void **state) { (void)state; run_case(0, 0.0, 0.0, 0.4); }
-static void test_gravity(void **state) { (void)state; run_case(0, 0.0, 0.8, 0.0); }
-static void test_all_terms_with_bias(void **state) { (void)state; run_case(1, 0.2, 0.5, 0.3); }
-static void test_bias_only(void **state) { (void)state; run_case(1, 0.0, 0.0, 0.0); }
+/* Both item-gradient reductions apply every term. */
+static void run_case(int bias, double l2, double grav, double l2f, double lb, double imp)
+{
+    run_case_reduce(bias, l2, grav, l2f, lb, imp, MFR_REDUCE_OWNER);
+    run_case_reduce(bias, l2, grav, l2f, lb, imp, MFR_REDUCE_SHARD);
+}
+
+static void test_mse_only(void **state) { (void)state; run_case(0, 0.0, 0.0, 0.0, 0.0, 0.0); }
+static void test_l2(void **state) { (void)state; run_case(0, 0.3, 0.0, 0.0, 0.0, 0.0); }
+static void test_l2_freq(void **state) { (void)state; run_case(0, 0.0, 0.0, 0.4, 0.0, 0.0); }
+static void test_gravity(void **state) { (void)state; run_case(0, 0.0, 0.8, 0.0, 0.0, 0.0); }
+static void test_all_terms_with_bias(void **state) { (void)state; run_case(1, 0.2, 0.5, 0.3, 0.0, 0.0); }
+static void test_bias_only(void **state) { (void)state; run_case(1, 0.0, 0.0, 0.0, 0.0, 0.0); }
+static void test_bias_l2(void **state) { (void)state; run_case(1, 0.0, 0.0, 0.0, 0.7, 0.0); }
+static void test_implicit(void **state) { (void)state; run_case(0, 0.0, 0.0, 0.0, 0.0, 0.6); }
+/* every term at once: P's L2 terms, gravity on the effective U, Y's L2 */
+static void test_implicit_all_terms(void **state) { (void)state; run_case(1, 0.2, 0.5, 0.3, 0.4, 0.6); }
 
 int main(void)
 {
@@ -164,6 +252,9 @@ int main(void)
         cmocka_unit_test(test_gravity),
         cmocka_unit_test(test_all_terms_with_bias),
         cmocka_unit_test(test_bias_only),
+        cmocka_unit_test(test_bias_l2),
+        cmocka_unit_test(test_implicit),
+        cmocka_unit_test(test_implicit_all_terms),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -27,7 +27,9 @@ static const char export_help[] =
     "  npy   U.npy (users x k) and V.npy (movies x k), float32, row r = dense\n"
     "        index r; user_ids.txt and item_ids.txt give the raw id of each row;\n"
     "        with a model trained with --bias also user_bias.npy and\n"
-    "        item_bias.npy (n x 1)\n"
+    "        item_bias.npy (n x 1); with --implicit also Y.npy (movies x k),\n"
+    "        the implicit factors (U.npy then holds the effective user vectors\n"
+    "        P_u + |R(u)|^-1/2 sum of Y_j that predictions use)\n"
     "  tsv   vectors.tsv (one movie per line, k tab-separated values) and\n"
     "        metadata.tsv (header title, genres, ratings; genres joined with\n"
     "        '|'; ratings = the movie's rating count in the dataset), ready for\n"
@@ -116,6 +118,11 @@ static int export_npy(const mfr_model *m, const char *dir)
         if ((rc = write_npy(dir, "item_bias.npy", ni, 1, bi)) != EXIT_OK) goto done;
         printf("wrote %s/user_bias.npy (%d x 1), %s/item_bias.npy (%d x 1)\n", dir, (int)nu, dir,
                (int)ni);
+    }
+    if (cfg.implicit > 0) { /* V's buffer is free again */
+        for (int32_t i = 0; i < ni; i++) mfr_model_implicit_vector(m, i, V + (size_t)i * (size_t)k);
+        if ((rc = write_npy(dir, "Y.npy", ni, k, V)) != EXIT_OK) goto done;
+        printf("wrote %s/Y.npy (%d x %d)\n", dir, (int)ni, (int)k);
     }
 done:
     free(t.buf);

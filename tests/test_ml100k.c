@@ -1,8 +1,9 @@
 /*
  * test_ml100k.c — integration checks on the real MovieLens 100K files
  * (MFREC_DATA; skipped with exit 77 when absent): loader counts, ids and
- * metadata, the canonical splits, and the reference experiment's first
- * epochs being identical across thread counts.
+ * metadata, the canonical splits, the reference experiment's first
+ * epochs being identical across thread counts, and the accuracy goal of
+ * `--preset accurate` on u1 through the command-line tool.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -30,6 +31,45 @@ static int setup(void **state)
         return -1;
     }
     return 0;
+}
+
+/* Runs `mfrec ARGS` (MFREC_BIN) in dir; returns the exit status. */
+__attribute__((format(printf, 4, 5))) static int run_cli(const char *dir, char **out, char **err,
+                                                         const char *fmt, ...)
+{
+    const char *bin = getenv("MFREC_BIN");
+    if (!bin) fail_msg("MFREC_BIN is not set (run through meson test)");
+    va_list ap;
+    va_start(ap, fmt);
+    int st = tu_run_cli(bin, dir, "", out, err, fmt, ap);
+    va_end(ap);
+    return st;
+}
+
+/* The issue's goal, as the README states it: `train --split u1 --preset
+ * accurate`, then `eval --test u1.test`, test RMSE <= 0.915. */
+static void test_accuracy_goal_on_u1(void **state)
+{
+    (void)state;
+    char *dir = tu_mkdtemp();
+    char *model = tu_path(dir, "u1.model");
+    char *out = NULL, *err = NULL;
+    const char *data = tu_ml100k_dir();
+    if (run_cli(dir, &out, &err, "train --data '%s' --split u1 --preset accurate --quiet --out '%s'", data,
+                model) != 0)
+        fail_msg("train failed: %s", err);
+    if (run_cli(dir, &out, &err, "eval --data '%s' --model '%s' --test u1.test --json", data, model) != 0)
+        fail_msg("eval failed: %s", err);
+    const char *p = strstr(out, "\"rmse\":");
+    if (!p) fail_msg("no rmse in: %s", out);
+    double rmse = strtod(p + strlen("\"rmse\":"), NULL);
+    print_message("u1 test RMSE of --preset accurate: %.4f (goal <= 0.915)\n", rmse);
+    assert_true(rmse > 0.5 && rmse <= 0.915);
+    free(out);
+    free(err);
+    tu_rmtree(dir);
+    free(model);
+    free(dir);
 }
 
 static int teardown(void **state)
@@ -118,6 +158,7 @@ int main(void)
         cmocka_unit_test(test_counts_and_metadata),
         cmocka_unit_test(test_canonical_and_sklearn_splits),
         cmocka_unit_test(test_reference_experiment_thread_invariant),
+        cmocka_unit_test(test_accuracy_goal_on_u1),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

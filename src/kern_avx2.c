@@ -265,11 +265,14 @@ static void avx2_item_grad(float *restrict gv, const float *restrict U, int32_t 
 static void avx2_sum_buffers(float *restrict out, const float *restrict base, int64_t stride,
                              int32_t n_bufs, int64_t n)
 {
-    for (int64_t x = 0; x < n; x += MFR_LANES) {
-        __m256 s = _mm256_load_ps(base + x);
-        for (int32_t b = 1; b < n_bufs; b++)
-            s = _mm256_add_ps(s, _mm256_load_ps(base + (size_t)b * (size_t)stride + (size_t)x));
-        _mm256_store_ps(out + x, s);
+    /* Buffer by buffer into out (the caller's chunk stays in L1): one
+     * sequential stream at a time instead of n_bufs interleaved ones. Each
+     * element still sees buf0 + buf1 + ... in buffer order. */
+    for (int64_t x = 0; x < n; x += MFR_LANES) _mm256_store_ps(out + x, _mm256_load_ps(base + x));
+    for (int32_t b = 1; b < n_bufs; b++) {
+        const float *buf = base + (size_t)b * (size_t)stride;
+        for (int64_t x = 0; x < n; x += MFR_LANES)
+            _mm256_store_ps(out + x, _mm256_add_ps(_mm256_load_ps(out + x), _mm256_load_ps(buf + x)));
     }
 }
 

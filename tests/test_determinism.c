@@ -241,6 +241,63 @@ static void test_other_shard_count_converges(void **state)
     }
 }
 
+/* The default shard count of the shard reduction: the data's default,
+ * capped so that the per-shard item buffers total about 32 MiB, rounded up
+ * to a multiple of 16, at least 16; the owner reduction keeps the data's. */
+static void test_shard_mode_default_count(void **state)
+{
+    (void)state;
+    char *dir = tu_mkdtemp();
+    char *data = tu_path(dir, "data");
+    mfr_error err = {0};
+    mfr_synth_options o;
+    mfr_synth_options_default(&o);
+    o.n_users = 3000;
+    o.n_items = 20000;
+    o.n_ratings = 400000;
+    o.rank = 4;
+    o.seed = 5;
+    assert_int_equal(mfr_synth_write(&o, data, &err), MFR_OK);
+    mfr_dataset *ds = NULL;
+    assert_int_equal(mfr_dataset_load(data, NULL, &ds, &err), MFR_OK);
+    const mfr_ratings *all = mfr_dataset_ratings(ds);
+    int64_t nnz = mfr_ratings_count(all);
+    int32_t n_items = mfr_dataset_n_items(ds);
+    int32_t data_default = (int32_t)((nnz + 4095) / 4096);
+    if (data_default > 128) data_default = 128;
+    mfr_config cfg;
+    mfr_config_default(&cfg);
+    cfg.n_threads = 1;
+    const int32_t ks[] = {32, 8};
+    for (int t = 0; t < 2; t++) {
+        cfg.k = ks[t]; /* k_pad = k */
+        size_t row = (size_t)n_items * (size_t)cfg.k * sizeof(float);
+        int32_t cap = (int32_t)(((size_t)32 << 20) / row);
+        cap = (cap + 15) / 16 * 16;
+        if (cap < 16) cap = 16;
+        int32_t want = data_default < cap ? data_default : cap;
+        mfr_trainer *tr = NULL;
+        cfg.reduce = MFR_REDUCE_SHARD;
+        assert_int_equal(mfr_trainer_create(&cfg, ds, all, NULL, &tr, &err), MFR_OK);
+        print_message("k %d: %d items, data default %d shards, shard mode %d (cap %d)\n", (int)cfg.k,
+                      (int)n_items, (int)data_default, (int)mfr_trainer_n_shards(tr), (int)cap);
+        assert_int_equal(mfr_trainer_n_shards(tr), want);
+        assert_int_equal(mfr_trainer_n_shards(tr) % 16, 0);
+        /* by hand: 20000 x 32 x 4 B = 2.4 MiB a buffer, 13 in 32 MiB -> 16;
+         * k 8: 0.6 MiB, 52 -> 64 (below the data's 98) */
+        assert_int_equal(mfr_trainer_n_shards(tr), t == 0 ? 16 : 64);
+        mfr_trainer_destroy(tr);
+        cfg.reduce = MFR_REDUCE_OWNER;
+        assert_int_equal(mfr_trainer_create(&cfg, ds, all, NULL, &tr, &err), MFR_OK);
+        assert_int_equal(mfr_trainer_n_shards(tr), data_default);
+        mfr_trainer_destroy(tr);
+    }
+    mfr_dataset_destroy(ds);
+    tu_rmtree(dir);
+    free(dir);
+    free(data);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -251,6 +308,7 @@ int main(void)
         cmocka_unit_test(test_kernel_sets_identical),
         cmocka_unit_test(test_repeat_runs_identical_and_seed_matters),
         cmocka_unit_test(test_other_shard_count_converges),
+        cmocka_unit_test(test_shard_mode_default_count),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

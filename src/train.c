@@ -415,6 +415,38 @@ int mfr_trainer_set_factors(mfr_trainer *tr, const float *U, int64_t u_rows, int
     return MFR_OK;
 }
 
+/* One optimizer step on n floats of a parameter array and its moments. */
+static inline void update(const struct mfr_kernel_set *kern, const mfr_config *c, float *p, float *m,
+                          float *v, const float *g, int64_t n, const struct mfr_adam_coef *coef)
+{
+    if (c->optimizer == MFR_OPTIMIZER_SGD)
+        kern->sgd(p, g, n, (float)c->lr);
+    else
+        kern->adam(p, m, v, g, n, coef);
+}
+
+/* The item-side regularizer coefficients of a step (reg_priv.h). */
+struct item_reg {
+    double l2;      /* 2 λr / M */
+    double freq;    /* 2 λf / |R|, times the item's rating count */
+    double grav;    /* 2 λg / (M N) */
+    double bias;    /* 2 λb / M (0: no bias L2) */
+    float mu;       /* where every b_i starts */
+};
+
+/* Adds item i's regularizer gradient terms to gv (the item's row v) and
+ * zeroes the constant bias lane. */
+static inline void item_reg_grad(const mfr_trainer *tr, const struct item_reg *r, int32_t i,
+                                 float *gv, const float *v)
+{
+    const int32_t k = tr->model->k;
+    if (tr->reg)
+        mfr_reg_row_grad(gv, v, k, r->l2 + r->freq * (double)tr->item_count[i], r->grav,
+                         tr->cfg.gravity > 0.0 ? tr->gram_U : NULL);
+    if (r->bias > 0.0) gv[k + 1] = gv[k + 1] + (float)(r->bias * ((double)v[k + 1] - r->mu));
+    if (tr->cfg.bias) gv[k] = 0.0f; /* the constant lane */
+}
+
 int mfr_trainer_step(mfr_trainer *tr, double *loss_out)
 {
     if (!tr) return MFR_ERR_INVALID;
@@ -435,6 +467,7 @@ int mfr_trainer_step(mfr_trainer *tr, double *loss_out)
     const double cimp = 2.0 * c->implicit / n_items;
     const int implicit = m->P != NULL, l2_bias = bias && c->l2_bias > 0.0;
     const float mu = tr->bias_mean;
+    const struct item_reg ireg = {cl2_v, cfreq, cgrav, l2_bias ? cb_v : 0.0, mu};
     /* the users' L2-regularized parameters: P with implicit feedback */
     float *const pU = implicit ? m->P : m->U;
     const struct mfr_adam_coef coef =
@@ -588,16 +621,8 @@ int mfr_trainer_step(mfr_trainer *tr, double *loss_out)
                 size_t off = (size_t)i * (size_t)k_pad;
                 float *gv = tr->gV + off;
                 kern->item_grad(gv, m->U, k_pad, tr->csc.user + b, tr->csc.pos + b, tr->resid, e - b);
-                if (tr->reg)
-                    mfr_reg_row_grad(gv, m->V + off, k, cl2_v + cfreq * (double)tr->item_count[i],
-                                     cgrav, gravity ? tr->gram_U : NULL);
-                if (l2_bias) gv[k + 1] = gv[k + 1] + (float)(cb_v * ((double)m->V[off + (size_t)k + 1] - mu));
-                if (bias) gv[k] = 0.0f; /* the constant lane */
-                if (!finite) continue;
-                if (c->optimizer == MFR_OPTIMIZER_SGD)
-                    kern->sgd(m->V + off, gv, k_pad, (float)c->lr);
-                else
-                    kern->adam(m->V + off, m->mV + off, m->vV + off, gv, k_pad, &coef);
+                item_reg_grad(tr, &ireg, i, gv, m->V + off);
+                if (finite) update(kern, c, m->V + off, m->mV + off, m->vV + off, gv, k_pad, &coef);
             }
         } else {
 #pragma omp for schedule(static)
@@ -609,15 +634,8 @@ int mfr_trainer_step(mfr_trainer *tr, double *loss_out)
         }
         if (tr->reduce == MFR_REDUCE_SHARD && (tr->reg || bias)) {
 #pragma omp for schedule(static)
-            for (int32_t i = 0; i < n_items; i++) {
-                float *gv = tr->gV + (size_t)i * (size_t)k_pad;
-                const float *v_row = m->V + (size_t)i * (size_t)k_pad;
-                if (tr->reg)
-                    mfr_reg_row_grad(gv, v_row, k, cl2_v + cfreq * (double)tr->item_count[i],
-                                     cgrav, gravity ? tr->gram_U : NULL);
-                if (l2_bias) gv[k + 1] = gv[k + 1] + (float)(cb_v * ((double)v_row[k + 1] - mu));
-                if (bias) gv[k] = 0.0f; /* the constant lane */
-            }
+            for (int32_t i = 0; i < n_items; i++)
+                item_reg_grad(tr, &ireg, i, tr->gV + (size_t)i * (size_t)k_pad, m->V + (size_t)i * (size_t)k_pad);
         }
         if (implicit) {
             /* Y's gradient and update, item by item over the CSC: gZ is
@@ -631,11 +649,7 @@ int mfr_trainer_step(mfr_trainer *tr, double *loss_out)
                 kern->item_grad(gy, tr->gZ, k_pad, tr->csc.user + b, tr->csc.pos + b, tr->imp_w, e - b);
                 mfr_reg_row_grad(gy, m->Y + off, k, cimp, 0.0, NULL);
                 for (int32_t x = k; x < m->k_row; x++) gy[x] = 0.0f; /* Y has no bias lanes */
-                if (!finite) continue;
-                if (c->optimizer == MFR_OPTIMIZER_SGD)
-                    kern->sgd(m->Y + off, gy, k_pad, (float)c->lr);
-                else
-                    kern->adam(m->Y + off, m->mY + off, m->vY + off, gy, k_pad, &coef);
+                if (finite) update(kern, c, m->Y + off, m->mY + off, m->vY + off, gy, k_pad, &coef);
             }
         }
 
@@ -647,14 +661,10 @@ int mfr_trainer_step(mfr_trainer *tr, double *loss_out)
                 int64_t off = (is_u ? ch : ch - u_chunks) * ADAM_CHUNK;
                 int64_t len = (is_u ? u_len : v_len) - off;
                 if (len > ADAM_CHUNK) len = ADAM_CHUNK;
-                float *p = (is_u ? pU : m->V) + off;
-                const float *g = (is_u ? tr->gU : tr->gV) + off;
-                if (c->optimizer == MFR_OPTIMIZER_SGD)
-                    kern->sgd(p, g, len, (float)c->lr);
-                else if (is_u)
-                    kern->adam(p, m->mU + off, m->vU + off, g, len, &coef);
+                if (is_u)
+                    update(kern, c, pU + off, m->mU + off, m->vU + off, tr->gU + off, len, &coef);
                 else
-                    kern->adam(p, m->mV + off, m->vV + off, g, len, &coef);
+                    update(kern, c, m->V + off, m->mV + off, m->vV + off, tr->gV + off, len, &coef);
             }
             /* Phase 4: U from the updated P and Y (gZ rows as scratch). */
             if (implicit) {

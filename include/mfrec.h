@@ -769,6 +769,35 @@ MFR_API int mfr_model_pca(const mfr_model *m, int factors, int32_t n_comp, mfr_p
 /** Frees a PCA result (NULL is fine). */
 MFR_API void mfr_pca_destroy(mfr_pca *p);
 
+/** t-SNE settings; fill with mfr_tsne_options_default(). */
+typedef struct mfr_tsne_options {
+    double perplexity;    /**< effective neighbours, default 30; 1 <= p < n */
+    int32_t iterations;   /**< gradient steps, default 1000 (1..100000) */
+    double learning_rate; /**< default 0: automatic, max(n / 48, 50) */
+    uint64_t seed;        /**< the start: 1e-4 N(0, 1) per coordinate, default 1 */
+} mfr_tsne_options;
+MFR_API void mfr_tsne_options_default(mfr_tsne_options *o);
+/** Largest row count mfr_tsne_compute accepts (its P matrix is n x n doubles). */
+#define MFR_TSNE_MAX_ROWS 8000
+/**
+ * Exact t-SNE (van der Maaten and Hinton, 2008) of the rows of `x`
+ * (row-major n x k floats) into 2-D: Gaussian affinities in the input
+ * space calibrated per row to the perplexity by bisection, symmetrized,
+ * Student-t affinities in the plane, gradient descent with momentum (0.5,
+ * then 0.8), per-coordinate gains and early exaggeration 12 for the first
+ * 250 iterations; the picture is re-centred after every step. O(n^2)
+ * memory and time per iteration, single-threaded and sequential, so the
+ * result is bit-identical from run to run for the same seed. Writes n x 2
+ * doubles to `coords_out` and, when `kl_out` is not NULL, the final
+ * Kullback-Leibler divergence KL(P || Q). Errors (MFR_ERR_INVALID naming
+ * the value): NULL pointers, n < 2, n > MFR_TSNE_MAX_ROWS, k outside
+ * 1..4096, perplexity outside [1, n), iterations outside 1..100000, a
+ * learning rate that is negative or not finite, a non-finite input value;
+ * MFR_ERR_NOMEM.
+ */
+MFR_API int mfr_tsne_compute(const float *x, int64_t n, int32_t k, const mfr_tsne_options *opt,
+                             double *coords_out, double *kl_out, mfr_error *err);
+
 /** Compiler and flags the library was built with. */
 MFR_API const char *mfr_build_info(void);
 

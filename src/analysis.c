@@ -1,8 +1,10 @@
 /*
  * analysis.c — looking at trained embeddings: the Euclidean norm of every
- * user or item vector, and a principal component analysis (PCA) that maps
- * the embeddings to a few coordinates (2-D pictures of the movie space,
- * `mfrec project`).
+ * user or item vector, a principal component analysis (PCA) that maps the
+ * embeddings to a few coordinates, and t-SNE, a non-linear 2-D map that
+ * keeps neighbourhoods (2-D pictures of the movie space, `mfrec project`).
+ * t-SNE is the exact O(n^2) algorithm, sequential like the PCA, so that a
+ * picture is bit-identical from run to run.
  *
  * Notation: n rows (users or items), k columns (the embedding dimension),
  * n_comp components kept. x_rj is row r, column j.
@@ -28,6 +30,7 @@
 #include <string.h>
 
 #include "model_priv.h"
+#include "rng_priv.h"
 
 /* Largest k accepted by mfr_pca_compute, as for mfr_config.k. */
 #define PCA_MAX_K 4096
@@ -300,4 +303,230 @@ int mfr_model_pca(const mfr_model *m, int factors, int32_t n_comp, mfr_pca **out
     int rc = pca_check(n, m->k, n_comp, out, err);
     if (rc != MFR_OK) return rc;
     return pca_rows(rows, n, m->k, (size_t)m->k_pad, n_comp, out, err);
+}
+
+/* ------------------------------------------------------------------ */
+/* t-SNE                                                                */
+/* ------------------------------------------------------------------ */
+
+/* Early exaggeration: factor and length; momentum before and after. */
+#define TSNE_EXAGGERATION 12.0
+#define TSNE_EXAGGERATION_ITERS 250
+#define TSNE_MOMENTUM_EARLY 0.5
+#define TSNE_MOMENTUM_LATE 0.8
+#define TSNE_MIN_GAIN 0.01
+/* Bisection on the precision of each row's Gaussian: stop when the
+ * entropy is within this of log(perplexity), or after TSNE_BISECT steps. */
+#define TSNE_ENTROPY_TOL 1e-5
+#define TSNE_BISECT 100
+/* Floor of the symmetrized affinities, as in the reference implementation. */
+#define TSNE_P_FLOOR 1e-12
+
+void mfr_tsne_options_default(mfr_tsne_options *o)
+{
+    if (!o) return;
+    o->perplexity = 30.0;
+    o->iterations = 1000;
+    o->learning_rate = 0.0; /* auto */
+    o->seed = 1;
+}
+
+/* Row i of the conditional affinities P(j|i) into p (n doubles, p[i] = 0)
+ * from the squared distances d (n doubles): the Gaussian precision beta is
+ * bisected until the row's entropy (nats) is log(perplexity). */
+static void tsne_row(const double *d, int64_t n, int64_t i, double log_perp, double *p)
+{
+    double beta = 1.0, lo = 0.0, hi = INFINITY;
+    /* Shift by the nearest distance so exp() cannot underflow to all zeros. */
+    double dmin = INFINITY;
+    for (int64_t j = 0; j < n; j++)
+        if (j != i && d[j] < dmin) dmin = d[j];
+    for (int step = 0; step < TSNE_BISECT; step++) {
+        double sum = 0.0, dot = 0.0;
+        for (int64_t j = 0; j < n; j++) {
+            p[j] = j == i ? 0.0 : exp(-(d[j] - dmin) * beta);
+            sum += p[j];
+            dot += (d[j] - dmin) * p[j];
+        }
+        /* H = log(sum) + beta <d - dmin>_p */
+        double h = log(sum) + beta * dot / sum;
+        for (int64_t j = 0; j < n; j++) p[j] /= sum;
+        double diff = h - log_perp;
+        if (fabs(diff) < TSNE_ENTROPY_TOL) break;
+        if (diff > 0) { /* too flat: sharpen */
+            lo = beta;
+            beta = isinf(hi) ? beta * 2.0 : (beta + hi) / 2.0;
+        } else {
+            hi = beta;
+            beta = (beta + lo) / 2.0;
+        }
+    }
+}
+
+int mfr_tsne_compute(const float *x, int64_t n, int32_t k, const mfr_tsne_options *opt,
+                     double *coords_out, double *kl_out, mfr_error *err)
+{
+    if (!x || !opt || !coords_out)
+        return mfr_seterr(err, MFR_ERR_INVALID, "t-SNE: %s is NULL",
+                          !x ? "x" : !opt ? "options" : "coords_out");
+    if (n < 2 || n > MFR_TSNE_MAX_ROWS)
+        return mfr_seterr(err, MFR_ERR_INVALID,
+                          "t-SNE needs 2..%d rows (its affinity matrix is n x n), got %lld",
+                          MFR_TSNE_MAX_ROWS, (long long)n);
+    if (k < 1 || k > PCA_MAX_K)
+        return mfr_seterr(err, MFR_ERR_INVALID, "t-SNE: k must be in 1..%d, got %d", PCA_MAX_K, (int)k);
+    if (!(opt->perplexity >= 1.0) || !(opt->perplexity < (double)n))
+        return mfr_seterr(err, MFR_ERR_INVALID,
+                          "t-SNE: the perplexity must be at least 1 and below the number of rows "
+                          "(%lld), got %g",
+                          (long long)n, opt->perplexity);
+    if (opt->iterations < 1 || opt->iterations > 100000)
+        return mfr_seterr(err, MFR_ERR_INVALID, "t-SNE: iterations must be in 1..100000, got %d",
+                          (int)opt->iterations);
+    if (!(opt->learning_rate >= 0.0) || !isfinite(opt->learning_rate))
+        return mfr_seterr(err, MFR_ERR_INVALID,
+                          "t-SNE: the learning rate must be finite and >= 0 (0: automatic), got %g",
+                          opt->learning_rate);
+    /* automatic: n / (4 x exaggeration), at least 50 (Belkina et al. 2019);
+     * 200 on a few hundred points throws some out of their clusters */
+    double lr = opt->learning_rate;
+    if (lr == 0.0) lr = fmax((double)n / (4.0 * TSNE_EXAGGERATION), 50.0);
+    for (int64_t v = 0; v < n * k; v++)
+        if (!isfinite(x[v]))
+            return mfr_seterr(err, MFR_ERR_INVALID, "t-SNE: x[%lld][%lld] is not finite",
+                              (long long)(v / k), (long long)(v % k));
+
+    const size_t nn = (size_t)n * (size_t)n;
+    double *P = malloc(nn * sizeof(double));
+    double *d = malloc((size_t)n * sizeof(double));
+    /* y0, y1, update (2), gains (2), attraction (2), repulsion (2) */
+    double *w = calloc((size_t)n * 10, sizeof(double));
+    if (!P || !d || !w) {
+        free(P);
+        free(d);
+        free(w);
+        return mfr_seterr(err, MFR_ERR_NOMEM, "out of memory for the t-SNE of %lld rows (%.1f MiB)",
+                          (long long)n, (double)nn * 8.0 / 1048576.0);
+    }
+    double *y0 = w, *y1 = w + n, *u0 = w + 2 * n, *u1 = w + 3 * n, *g0 = w + 4 * n, *g1 = w + 5 * n;
+    double *a0 = w + 6 * n, *a1 = w + 7 * n, *r0 = w + 8 * n, *r1 = w + 9 * n;
+
+    /* Conditional affinities row by row, then P = (P + P^T) / 2n. */
+    const double log_perp = log(opt->perplexity);
+    for (int64_t i = 0; i < n; i++) {
+        const float *xi = x + (size_t)i * (size_t)k;
+        for (int64_t j = 0; j < n; j++) {
+            const float *xj = x + (size_t)j * (size_t)k;
+            double s = 0.0;
+            for (int32_t c = 0; c < k; c++) {
+                double t = (double)xi[c] - (double)xj[c];
+                s += t * t;
+            }
+            d[j] = s;
+        }
+        tsne_row(d, n, i, log_perp, P + (size_t)i * (size_t)n);
+    }
+    for (int64_t i = 0; i < n; i++)
+        for (int64_t j = i + 1; j < n; j++) {
+            double s = (P[(size_t)i * n + j] + P[(size_t)j * n + i]) / (2.0 * (double)n);
+            if (s < TSNE_P_FLOOR) s = TSNE_P_FLOOR;
+            P[(size_t)i * n + j] = P[(size_t)j * n + i] = s;
+        }
+
+    for (int64_t i = 0; i < n; i++) {
+        y0[i] = 1e-4 * mfr_rng_normal(opt->seed, MFR_RNG_TSNE, (uint64_t)(2 * i));
+        y1[i] = 1e-4 * mfr_rng_normal(opt->seed, MFR_RNG_TSNE, (uint64_t)(2 * i + 1));
+        g0[i] = g1[i] = 1.0;
+    }
+    double z = 0.0;
+    for (int32_t it = 0; it < opt->iterations; it++) {
+        const double exag = it < TSNE_EXAGGERATION_ITERS ? TSNE_EXAGGERATION : 1.0;
+        const double mom = it < TSNE_EXAGGERATION_ITERS ? TSNE_MOMENTUM_EARLY : TSNE_MOMENTUM_LATE;
+        /* One pass over the pairs i < j: the Student-t kernel q = 1/(1 + |yi - yj|^2),
+         * its sum Z, the attraction sum p q (yi - yj) and the repulsion sum
+         * q^2 (yi - yj); the gradient is 4 (exag A - R / Z). */
+        memset(a0, 0, sizeof(double) * 4 * (size_t)n);
+        z = 0.0;
+        for (int64_t i = 0; i < n; i++) {
+            const double *pi = P + (size_t)i * (size_t)n;
+            double ai0 = 0, ai1 = 0, ri0 = 0, ri1 = 0, zi = 0;
+            for (int64_t j = i + 1; j < n; j++) {
+                double dy0 = y0[i] - y0[j], dy1 = y1[i] - y1[j];
+                double q = 1.0 / (1.0 + dy0 * dy0 + dy1 * dy1);
+                double pq = pi[j] * q, qq = q * q;
+                zi += q;
+                ai0 += pq * dy0;
+                ai1 += pq * dy1;
+                ri0 += qq * dy0;
+                ri1 += qq * dy1;
+                a0[j] -= pq * dy0;
+                a1[j] -= pq * dy1;
+                r0[j] -= qq * dy0;
+                r1[j] -= qq * dy1;
+            }
+            a0[i] += ai0;
+            a1[i] += ai1;
+            r0[i] += ri0;
+            r1[i] += ri1;
+            z += 2.0 * zi;
+        }
+        double m0 = 0.0, m1 = 0.0;
+        for (int64_t i = 0; i < n; i++) {
+            double gr0 = 4.0 * (exag * a0[i] - r0[i] / z), gr1 = 4.0 * (exag * a1[i] - r1[i] / z);
+            /* gains grow where the gradient turned against the last step */
+            g0[i] = (gr0 > 0) != (u0[i] > 0) ? g0[i] + 0.2 : g0[i] * 0.8;
+            g1[i] = (gr1 > 0) != (u1[i] > 0) ? g1[i] + 0.2 : g1[i] * 0.8;
+            if (g0[i] < TSNE_MIN_GAIN) g0[i] = TSNE_MIN_GAIN;
+            if (g1[i] < TSNE_MIN_GAIN) g1[i] = TSNE_MIN_GAIN;
+            u0[i] = mom * u0[i] - lr * g0[i] * gr0;
+            u1[i] = mom * u1[i] - lr * g1[i] * gr1;
+            y0[i] += u0[i];
+            y1[i] += u1[i];
+            m0 += y0[i];
+            m1 += y1[i];
+        }
+        m0 /= (double)n;
+        m1 /= (double)n;
+        for (int64_t i = 0; i < n; i++) {
+            y0[i] -= m0;
+            y1[i] -= m1;
+        }
+    }
+    int rc = MFR_OK;
+    for (int64_t i = 0; i < n; i++)
+        if (!isfinite(y0[i]) || !isfinite(y1[i])) {
+            rc = mfr_seterr(err, MFR_ERR_DIVERGED,
+                            "t-SNE diverged (row %lld is not finite); lower the learning rate",
+                            (long long)i);
+            break;
+        }
+    if (rc == MFR_OK) {
+        if (kl_out) {
+            /* KL(P || Q) at the final picture, Q = q / Z over i != j. */
+            double zz = 0.0, kl = 0.0;
+            for (int64_t i = 0; i < n; i++)
+                for (int64_t j = 0; j < n; j++) {
+                    if (i == j) continue;
+                    double dy0 = y0[i] - y0[j], dy1 = y1[i] - y1[j];
+                    zz += 1.0 / (1.0 + dy0 * dy0 + dy1 * dy1);
+                }
+            for (int64_t i = 0; i < n; i++)
+                for (int64_t j = 0; j < n; j++) {
+                    if (i == j) continue;
+                    double dy0 = y0[i] - y0[j], dy1 = y1[i] - y1[j];
+                    double q = 1.0 / (1.0 + dy0 * dy0 + dy1 * dy1) / zz;
+                    double p = P[(size_t)i * (size_t)n + (size_t)j];
+                    kl += p * log(p / q);
+                }
+            *kl_out = kl;
+        }
+        for (int64_t i = 0; i < n; i++) {
+            coords_out[2 * i] = y0[i];
+            coords_out[2 * i + 1] = y1[i];
+        }
+    }
+    free(P);
+    free(d);
+    free(w);
+    return rc;
 }

@@ -16,6 +16,7 @@ enum mfr_rng_stream {
     MFR_RNG_INIT_U = 1,
     MFR_RNG_INIT_V = 2,
     MFR_RNG_INIT_Y = 4, /* implicit factors */
+    MFR_RNG_TSNE = 5,   /* t-SNE start (analysis.c) */
     MFR_RNG_SPLIT = 3,
     MFR_RNG_SYNTH = 16, /* synth.c uses 16..31 */
 };

@@ -313,6 +313,127 @@ static int group_teardown(void **state)
     return 0;
 }
 
+/* Three well-separated Gaussian clusters in 8-D: t-SNE's map keeps every
+ * point next to its own cluster, is bit-identical for the same seed and
+ * differs for another; the conditional affinities hit the perplexity. */
+enum { TS_CLUSTERS = 3, TS_PER = 40, TS_N = TS_CLUSTERS * TS_PER, TS_K = 8 };
+
+static void make_clusters(float *x)
+{
+    uint64_t s = 12345;
+    for (int i = 0; i < TS_N; i++)
+        for (int c = 0; c < TS_K; c++) {
+            /* uniform noise in [-1, 1) around a centre 10 apart per cluster */
+            s = s * 6364136223846793005ULL + 1442695040888963407ULL;
+            double u = (double)(s >> 11) / 9007199254740992.0 * 2.0 - 1.0;
+            x[i * TS_K + c] = (float)((c == i / TS_PER ? 10.0 : 0.0) + u);
+        }
+}
+
+/* Share of points whose nearest other point in the 2-D map is in their own
+ * cluster. */
+static double nn_agreement(const double *y)
+{
+    int same = 0;
+    for (int i = 0; i < TS_N; i++) {
+        int best = -1;
+        double bd = INFINITY;
+        for (int j = 0; j < TS_N; j++) {
+            if (j == i) continue;
+            double d = (y[2 * i] - y[2 * j]) * (y[2 * i] - y[2 * j]) +
+                       (y[2 * i + 1] - y[2 * j + 1]) * (y[2 * i + 1] - y[2 * j + 1]);
+            if (d < bd) {
+                bd = d;
+                best = j;
+            }
+        }
+        same += best / TS_PER == i / TS_PER;
+    }
+    return (double)same / TS_N;
+}
+
+static void test_tsne_separates_clusters(void **state)
+{
+    (void)state;
+    float *x = malloc(sizeof(float) * TS_N * TS_K);
+    double *y1 = malloc(sizeof(double) * 2 * TS_N), *y2 = malloc(sizeof(double) * 2 * TS_N);
+    make_clusters(x);
+    mfr_tsne_options o;
+    mfr_tsne_options_default(&o);
+    assert_float_equal(o.perplexity, 30.0, 0.0);
+    o.perplexity = 15;
+    o.iterations = 500; /* the automatic learning rate: 50 here */
+    mfr_error err = {0};
+    double kl1 = -1, kl2 = -1;
+    assert_int_equal(mfr_tsne_compute(x, TS_N, TS_K, &o, y1, &kl1, &err), MFR_OK);
+    assert_int_equal(mfr_tsne_compute(x, TS_N, TS_K, &o, y2, &kl2, &err), MFR_OK);
+    assert_memory_equal(y1, y2, sizeof(double) * 2 * TS_N); /* same seed: same bits */
+    assert_true(kl1 == kl2 && kl1 > 0.0 && kl1 < 2.0);
+    double agree = nn_agreement(y1);
+    print_message("t-SNE: nearest neighbour in the own cluster for %.3f of the points, KL %.4f\n",
+                  agree, kl1);
+    assert_true(agree >= 0.99);
+    /* the clusters are apart in the plane: every centroid distance exceeds
+     * twice the largest spread around a centroid */
+    double cx[TS_CLUSTERS] = {0}, cy[TS_CLUSTERS] = {0}, spread = 0;
+    for (int i = 0; i < TS_N; i++) {
+        cx[i / TS_PER] += y1[2 * i] / TS_PER;
+        cy[i / TS_PER] += y1[2 * i + 1] / TS_PER;
+    }
+    for (int i = 0; i < TS_N; i++)
+        spread = fmax(spread, hypot(y1[2 * i] - cx[i / TS_PER], y1[2 * i + 1] - cy[i / TS_PER]));
+    for (int a = 0; a < TS_CLUSTERS; a++)
+        for (int b = a + 1; b < TS_CLUSTERS; b++)
+            assert_true(hypot(cx[a] - cx[b], cy[a] - cy[b]) > 2 * spread);
+    /* centred */
+    double m0 = 0, m1 = 0;
+    for (int i = 0; i < TS_N; i++) {
+        m0 += y1[2 * i];
+        m1 += y1[2 * i + 1];
+    }
+    assert_true(fabs(m0 / TS_N) < 1e-9 && fabs(m1 / TS_N) < 1e-9);
+    /* another seed: another picture */
+    o.seed = 2;
+    assert_int_equal(mfr_tsne_compute(x, TS_N, TS_K, &o, y2, NULL, &err), MFR_OK);
+    assert_true(memcmp(y1, y2, sizeof(double) * 2 * TS_N) != 0);
+    free(x);
+    free(y1);
+    free(y2);
+}
+
+static void test_tsne_errors(void **state)
+{
+    (void)state;
+    float x[12] = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11};
+    double y[8];
+    mfr_tsne_options o;
+    mfr_tsne_options_default(&o);
+    mfr_error err = {0};
+    /* perplexity 30 with 4 rows */
+    assert_int_equal(mfr_tsne_compute(x, 4, 3, &o, y, NULL, &err), MFR_ERR_INVALID);
+    assert_non_null(strstr(err.message, "perplexity"));
+    o.perplexity = 2;
+    assert_int_equal(mfr_tsne_compute(x, 4, 3, &o, y, NULL, &err), MFR_OK);
+    assert_int_equal(mfr_tsne_compute(x, 1, 3, &o, y, NULL, &err), MFR_ERR_INVALID);
+    assert_int_equal(mfr_tsne_compute(x, MFR_TSNE_MAX_ROWS + 1, 3, &o, y, NULL, &err), MFR_ERR_INVALID);
+    assert_non_null(strstr(err.message, "rows"));
+    assert_int_equal(mfr_tsne_compute(x, 4, 0, &o, y, NULL, &err), MFR_ERR_INVALID);
+    assert_int_equal(mfr_tsne_compute(NULL, 4, 3, &o, y, NULL, &err), MFR_ERR_INVALID);
+    assert_int_equal(mfr_tsne_compute(x, 4, 3, NULL, y, NULL, &err), MFR_ERR_INVALID);
+    assert_int_equal(mfr_tsne_compute(x, 4, 3, &o, NULL, NULL, &err), MFR_ERR_INVALID);
+    o.iterations = 0;
+    assert_int_equal(mfr_tsne_compute(x, 4, 3, &o, y, NULL, &err), MFR_ERR_INVALID);
+    o.iterations = 10;
+    o.learning_rate = NAN;
+    assert_int_equal(mfr_tsne_compute(x, 4, 3, &o, y, NULL, &err), MFR_ERR_INVALID);
+    o.learning_rate = -1;
+    assert_int_equal(mfr_tsne_compute(x, 4, 3, &o, y, NULL, &err), MFR_ERR_INVALID);
+    o.learning_rate = 0;
+    x[5] = INFINITY;
+    assert_int_equal(mfr_tsne_compute(x, 4, 3, &o, y, NULL, &err), MFR_ERR_INVALID);
+    assert_non_null(strstr(err.message, "x[1][2]"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -321,6 +442,8 @@ int main(void)
         cmocka_unit_test(test_pca_degenerate_and_errors),
         cmocka_unit_test(test_model_pca_matches_matrix_pca),
         cmocka_unit_test(test_norms),
+        cmocka_unit_test(test_tsne_separates_clusters),
+        cmocka_unit_test(test_tsne_errors),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

@@ -280,6 +280,20 @@ static void test_plots(void **state)
         expect_in(bytes, "PCA"); /* the title */
         free(bytes);
         free(svg);
+        /* t-SNE: the same files, titled as such */
+        char *tp = tu_path(g_dir, "tsne_plots");
+        assert_int_equal(run("project --model '%s' --method tsne --perplexity 10 --iterations 300 "
+                             "--plot '%s'",
+                             g_model, tp),
+                         0);
+        expect_file(tp, "projection.png");
+        expect_file(tp, "projection.svg");
+        char *tsvg = tu_path(tp, "projection.svg");
+        bytes = tu_read_file(tsvg, &len);
+        expect_in(bytes, "t-SNE");
+        free(bytes);
+        free(tsvg);
+        free(tp);
         /* one genre against the rest */
         assert_int_equal(run("project --model '%s' --plot '%s' --genre drama", g_model, pp), 0);
         char *gp = tu_path(pp, "projection.gp");
@@ -340,6 +354,41 @@ static void test_project_text_and_coordinates(void **state)
     assert_true(count_lines(tsv) < 81);
     assert_int_equal(run("project --model '%s' --min-ratings 100000", g_model), 1);
     expect_in(g_err, "no movie has at least 100000 ratings");
+
+    /* t-SNE: its own columns and text, the same map for the same seed, another
+     * for another seed; bad settings name the flag */
+    assert_int_equal(run("project --model '%s' --method tsne --perplexity 10 --iterations 300 "
+                         "--top 2 --out '%s'",
+                         g_model, tsv),
+                     0);
+    expect_in(g_out, "t-SNE of 80 movie embeddings (k 6)");
+    expect_in(g_out, "perplexity 10, 300 iterations, seed 1: KL divergence");
+    expect_in(g_out, "Embedding norm, lowest:");
+    if (strstr(g_out, "PC1")) fail_msg("t-SNE output names principal axes:\n%s", g_out);
+    assert_int_equal(count_lines(tsv), 81);
+    char *t1 = tu_read_file(tsv, NULL);
+    assert_true(!strncmp(t1, "item_id\ttitle\tgenre\ttsne1\ttsne2\tnorm\n", 37));
+    assert_int_equal(run("project --model '%s' --method tsne --perplexity 10 --iterations 300 "
+                         "--out '%s'",
+                         g_model, tsv),
+                     0);
+    char *t2 = tu_read_file(tsv, NULL);
+    assert_string_equal(t1, t2);
+    free(t2);
+    assert_int_equal(run("project --model '%s' --method tsne --perplexity 10 --iterations 300 "
+                         "--seed 7 --out '%s'",
+                         g_model, tsv),
+                     0);
+    t2 = tu_read_file(tsv, NULL);
+    assert_true(strcmp(t1, t2) != 0);
+    free(t1);
+    free(t2);
+    assert_int_equal(run("project --model '%s' --method umap", g_model), 2);
+    expect_in(g_err, "--method must be pca or tsne, got 'umap'");
+    assert_int_equal(run("project --model '%s' --method tsne --perplexity 80", g_model), 2);
+    expect_in(g_err, "--perplexity 80 must be below the number of movies mapped (80)");
+    assert_int_equal(run("project --model '%s' --method tsne --iterations 0", g_model), 2);
+    expect_in(g_err, "--iterations");
     free(tsv);
 }
 

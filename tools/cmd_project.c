@@ -1,10 +1,11 @@
 /*
  * cmd_project.c — `mfrec project`: pictures of a trained model's movie
  * space. The movie embeddings are projected on their first two principal
- * axes (mfr_model_pca: exact and deterministic, see src/analysis.c) and
- * drawn coloured by genre, with a histogram of the embedding norms; the
- * text output names the variance each axis explains and the movies at both
- * ends of each axis, which is how one reads what an axis means.
+ * axes (mfr_pca_compute: exact and deterministic, see src/analysis.c), or
+ * mapped by t-SNE (--method tsne), and drawn coloured by genre, with a
+ * histogram of the embedding norms; for PCA the text output names the
+ * variance each axis explains and the movies at both ends of each axis,
+ * which is how one reads what an axis means (t-SNE's axes mean nothing).
  */
 #define _POSIX_C_SOURCE 200809L
 #include <math.h>
@@ -22,6 +23,7 @@
 static const char project_help[] =
     "Usage: mfrec project --model MODEL [--data DIR] [--plot DIR] [--genre NAME]\n"
     "                     [--min-ratings N] [--out FILE] [--top N] [--bins N]\n"
+    "                     [--method pca|tsne] [--perplexity P] [--iterations N] [--seed S]\n"
     "\n"
     "Projects the movie embeddings of a model on their two principal axes (PCA\n"
     "of the k x k covariance, computed exactly and deterministically) and prints\n"
@@ -42,6 +44,12 @@ static const char project_help[] =
     "                  pc1, pc2, norm (one line per movie, with a header)\n"
     "  --top N         movies listed at each end of each axis (default 5)\n"
     "  --bins N        bins of the norm histogram (default 30)\n"
+    "  --method M      pca (default) or tsne: exact t-SNE into the plane (O(n^2);\n"
+    "                  at most 8000 movies: use --min-ratings on bigger catalogues)\n"
+    "  --perplexity P  t-SNE's effective number of neighbours (default 30)\n"
+    "  --iterations N  t-SNE's gradient steps (default 1000)\n"
+    "  --seed S        t-SNE's random start (default 1); the same seed gives the\n"
+    "                  same picture\n"
     "\n"
     "Exit status: 0 ok, 1 runtime error, 2 usage error.\n";
 
@@ -108,11 +116,11 @@ static void print_ends(const mfr_dataset *ds, const char *what, const double *ke
 /* Writes the coordinate table (TSV with a header) to path. */
 static int write_coords(const char *path, const mfr_dataset *ds, int32_t n, const int32_t *items,
                         const double *x, const double *y, const double *norm,
-                        const int32_t *genre_of)
+                        const int32_t *genre_of, bool tsne)
 {
     struct json_log t = {0};
     char buf[64];
-    jlog_printf(&t, "item_id\ttitle\tgenre\tpc1\tpc2\tnorm\n");
+    jlog_printf(&t, "item_id\ttitle\tgenre\t%s\tnorm\n", tsne ? "tsne1\ttsne2" : "pc1\tpc2");
     for (int32_t row = 0; row < n; row++) {
         int32_t i = items[row];
         jlog_printf(&t, "%lld\t", (long long)mfr_dataset_item_id(ds, i));
@@ -141,6 +149,9 @@ int cmd_project(int argc, char **argv)
     }
     const char *model_path = NULL, *data = NULL, *plot_dir = NULL, *genre = NULL, *out = NULL;
     int32_t top = 5, bins = 30, min_ratings = 0;
+    const char *method = "pca";
+    mfr_tsne_options topt;
+    mfr_tsne_options_default(&topt);
     struct args a = {.argc = argc, .argv = argv, .pos = 0};
     int flag_error = 0;
     while (next_data_flag(&a, &flag_error)) {
@@ -153,11 +164,18 @@ int cmd_project(int argc, char **argv)
         else if (flag_is(&a, "--top")) { if (!(v = flag_value(&a)) || !parse_i32(a.flag, v, 0, 1000000, &top)) return EXIT_USAGE; }
         else if (flag_is(&a, "--min-ratings")) { if (!(v = flag_value(&a)) || !parse_i32(a.flag, v, 0, INT32_MAX, &min_ratings)) return EXIT_USAGE; }
         else if (flag_is(&a, "--bins")) { if (!(v = flag_value(&a)) || !parse_i32(a.flag, v, 1, 1000, &bins)) return EXIT_USAGE; }
+        else if (flag_is(&a, "--method")) { if (!(v = flag_value(&a))) return EXIT_USAGE; method = v; }
+        else if (flag_is(&a, "--perplexity")) { if (!(v = flag_value(&a)) || !parse_double(a.flag, v, 1, 1e6, &topt.perplexity)) return EXIT_USAGE; }
+        else if (flag_is(&a, "--iterations")) { if (!(v = flag_value(&a)) || !parse_i32(a.flag, v, 1, 100000, &topt.iterations)) return EXIT_USAGE; }
+        else if (flag_is(&a, "--seed")) { if (!(v = flag_value(&a)) || !parse_u64(a.flag, v, &topt.seed)) return EXIT_USAGE; }
         else if (a.flag[0] == '-') return usage_error("unknown option %s", a.flag);
         else return usage_error("unexpected argument '%s'", a.flag);
     }
     if (flag_error) return EXIT_USAGE;
     if (!model_path) return usage_error("--model is required");
+    if (strcmp(method, "pca") && strcmp(method, "tsne"))
+        return usage_error("--method must be pca or tsne, got '%s'", method);
+    const bool tsne = !strcmp(method, "tsne");
     if (plot_dir && !plot_available())
         return runtime_error("--plot needs gnuplot, which is not on PATH "
                              "(install it, e.g. apt-get install gnuplot-nox)");
@@ -170,6 +188,7 @@ int cmd_project(int argc, char **argv)
     int64_t *counts = NULL, *n_ratings = NULL;
     int32_t *category = NULL, *genre_of = NULL, *order = NULL, *items = NULL;
     float *vectors = NULL;
+    double *coords = NULL;
     const char **names = NULL;
     int rc = load_model_data(model_path, data, &m, &ds);
     if (rc != EXIT_OK) goto done;
@@ -229,15 +248,42 @@ int cmd_project(int argc, char **argv)
         goto done;
     }
     /* k = 1 has a single axis: the picture puts every movie at pc2 = 0. */
-    const int32_t n_comp = k >= 2 ? 2 : 1;
-    if (mfr_pca_compute(vectors, n_sel, k, n_comp, &pca, &err) != MFR_OK) {
-        rc = lib_error(&err);
-        goto done;
+    const int32_t n_comp = tsne ? 2 : k >= 2 ? 2 : 1;
+    double kl = 0.0, seconds = 0.0;
+    if (tsne) {
+        if (n_sel > MFR_TSNE_MAX_ROWS) {
+            rc = usage_error("--method tsne maps at most %d movies, and %d are selected: raise "
+                             "--min-ratings",
+                             MFR_TSNE_MAX_ROWS, (int)n_sel);
+            goto done;
+        }
+        if (!(topt.perplexity < (double)n_sel)) {
+            rc = usage_error("--perplexity %g must be below the number of movies mapped (%d)",
+                             topt.perplexity, (int)n_sel);
+            goto done;
+        }
+        coords = calloc((size_t)n_sel * 2, sizeof *coords);
+        if (!coords) {
+            rc = runtime_error("out of memory");
+            goto done;
+        }
+        double t0 = now_seconds();
+        if (mfr_tsne_compute(vectors, n_sel, k, &topt, coords, &kl, &err) != MFR_OK) {
+            rc = lib_error(&err);
+            goto done;
+        }
+        seconds = now_seconds() - t0;
+    } else {
+        if (mfr_pca_compute(vectors, n_sel, k, n_comp, &pca, &err) != MFR_OK) {
+            rc = lib_error(&err);
+            goto done;
+        }
+        coords = pca->coords;
     }
     for (int32_t s = 0; s < n_sel; s++) {
         int32_t i = items[s];
-        x[s] = pca->coords[(size_t)s * (size_t)n_comp];
-        y[s] = n_comp > 1 ? pca->coords[(size_t)s * (size_t)n_comp + 1] : 0;
+        x[s] = coords[(size_t)s * (size_t)n_comp];
+        y[s] = n_comp > 1 ? coords[(size_t)s * (size_t)n_comp + 1] : 0;
         uint32_t bits = mfr_dataset_item_genres(ds, i);
         genre_of[i] = first_genre(bits, n_genres);
         /* With --genre: category 0 "other genres" is drawn first, the chosen
@@ -254,13 +300,18 @@ int cmd_project(int argc, char **argv)
         n_categories = n_genres;
     }
 
-    double explained2 = n_comp > 1 ? pca->explained[1] : 0;
-    printf("PCA of %d movie embeddings (k %d) from %s", (int)n_sel, (int)k, model_path);
+    double explained2 = !tsne && n_comp > 1 ? pca->explained[1] : 0;
+    printf("%s of %d movie embeddings (k %d) from %s", tsne ? "t-SNE" : "PCA", (int)n_sel, (int)k,
+           model_path);
     if (min_ratings > 0) printf(": the movies with at least %d ratings", (int)min_ratings);
     putchar('\n');
-    printf("  PC1 explains %.2f%% of the variance, PC2 %.2f%% (together %.2f%%; total variance %.6g)\n",
-           100 * pca->explained[0], 100 * explained2, 100 * (pca->explained[0] + explained2),
-           pca->total_variance);
+    if (tsne)
+        printf("  perplexity %g, %d iterations, seed %llu: KL divergence %.4f (%.2f s)\n",
+               topt.perplexity, (int)topt.iterations, (unsigned long long)topt.seed, kl, seconds);
+    else
+        printf("  PC1 explains %.2f%% of the variance, PC2 %.2f%% (together %.2f%%; total variance %.6g)\n",
+               100 * pca->explained[0], 100 * explained2, 100 * (pca->explained[0] + explained2),
+               pca->total_variance);
     double nsum = 0, nmin = INFINITY, nmax = -INFINITY;
     for (int32_t s = 0; s < n_sel; s++) {
         nsum += sel_norm[s];
@@ -269,13 +320,13 @@ int cmd_project(int argc, char **argv)
     }
     printf("  embedding norms: mean %.4f, min %.4f, max %.4f\n", nsum / n_sel, nmin, nmax);
     if (top > 0) {
-        print_ends(ds, "PC1", x, items, order, n_sel, top);
-        if (n_comp > 1) print_ends(ds, "PC2", y, items, order, n_sel, top);
+        if (!tsne) print_ends(ds, "PC1", x, items, order, n_sel, top);
+        if (!tsne && n_comp > 1) print_ends(ds, "PC2", y, items, order, n_sel, top);
         print_ends(ds, "Embedding norm", sel_norm, items, order, n_sel, top);
     }
 
     if (out) {
-        if ((rc = write_coords(out, ds, n_sel, items, x, y, norm, genre_of)) != EXIT_OK) goto done;
+        if ((rc = write_coords(out, ds, n_sel, items, x, y, norm, genre_of, tsne)) != EXIT_OK) goto done;
         printf("\nwrote %s\n", out);
     }
     if (plot_dir) {
@@ -283,10 +334,16 @@ int cmd_project(int argc, char **argv)
         char title[512], xl[64], yl[64];
         char subset[64] = "";
         if (min_ratings > 0) snprintf(subset, sizeof subset, ", %d ratings or more", (int)min_ratings);
-        snprintf(title, sizeof title, "Movie embeddings of %s (k %d%s), PCA, coloured by %s",
-                 model_path, (int)k, subset, chosen >= 0 ? names[1] : "first genre");
-        snprintf(xl, sizeof xl, "PC1 (%.1f%% of variance)", 100 * pca->explained[0]);
-        snprintf(yl, sizeof yl, "PC2 (%.1f%% of variance)", 100 * explained2);
+        snprintf(title, sizeof title, "Movie embeddings of %s (k %d%s), %s, coloured by %s",
+                 model_path, (int)k, subset, tsne ? "t-SNE" : "PCA",
+                 chosen >= 0 ? names[1] : "first genre");
+        if (tsne) {
+            snprintf(xl, sizeof xl, "t-SNE 1 (perplexity %g)", topt.perplexity);
+            snprintf(yl, sizeof yl, "t-SNE 2");
+        } else {
+            snprintf(xl, sizeof xl, "PC1 (%.1f%% of variance)", 100 * pca->explained[0]);
+            snprintf(yl, sizeof yl, "PC2 (%.1f%% of variance)", 100 * explained2);
+        }
         struct plot_labels lab = {title, xl, yl};
         rc = plot_scatter(plot_dir, "projection", &lab, n_sel, x, y, category, n_categories, names);
         if (rc != EXIT_OK) goto done;
@@ -313,6 +370,7 @@ done:
     free(genre_of);
     free(order);
     free(names);
+    if (!pca || coords != pca->coords) free(coords);
     mfr_pca_destroy(pca);
     mfr_dataset_destroy(ds);
     mfr_model_destroy(m);

@@ -278,6 +278,38 @@ int load_dataset(const char *dir, mfr_dataset **out, mfr_error *err)
     return mfr_dataset_load(dir, load_opts(), out, err);
 }
 
+void count_item_ratings(const mfr_dataset *ds, int64_t *counts)
+{
+    const mfr_ratings *r = mfr_dataset_ratings(ds);
+    for (int64_t x = 0; x < mfr_ratings_count(r); x++) {
+        int32_t i;
+        mfr_ratings_get(r, x, NULL, &i, NULL, NULL);
+        counts[i]++;
+    }
+}
+
+int load_model_and_data(const char *model_path, const char *data, mfr_model **m,
+                        mfr_dataset **ds, const char **dir_out)
+{
+    mfr_error err = {0};
+    *m = NULL;
+    *ds = NULL;
+    if (mfr_model_load(model_path, m, &err) != MFR_OK) return lib_error(&err);
+    const char *dir = data ? data : mfr_model_data_dir(*m);
+    if (!*dir) dir = default_data_dir(NULL);
+    if (load_dataset(dir, ds, &err) != MFR_OK ||
+        mfr_model_check_dataset(*m, *ds, &err) != MFR_OK) {
+        int rc = runtime_error("--data %s: %s", dir, err.message);
+        mfr_dataset_destroy(*ds);
+        mfr_model_destroy(*m);
+        *ds = NULL;
+        *m = NULL;
+        return rc;
+    }
+    if (dir_out) *dir_out = dir;
+    return EXIT_OK;
+}
+
 bool want_help(int argc, char **argv)
 {
     for (int i = 0; i < argc; i++)

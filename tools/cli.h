@@ -70,6 +70,16 @@ int handle_common_flag(struct args *a);
  * usage error in a dataset flag (then *error is set). */
 bool next_data_flag(struct args *a, int *error);
 int load_dataset(const char *dir, mfr_dataset **out, mfr_error *err);
+/* Loads a model and the dataset it was trained on (`data`, else the
+ * directory recorded in the model, else default_data_dir) and checks that
+ * they match. `dir_out` (may be NULL) receives the directory used (valid
+ * while *m lives). EXIT_OK, or a printed error (naming the directory when
+ * the dataset is the problem) with *m and *ds NULL. */
+int load_model_and_data(const char *model_path, const char *data, mfr_model **m,
+                        mfr_dataset **ds, const char **dir_out);
+/* counts[i] += the number of the dataset's ratings of item i (counts holds
+ * mfr_dataset_n_items(ds) zeroed entries). */
+void count_item_ratings(const mfr_dataset *ds, int64_t *counts);
 /* Help lines describing the flags above, for --help texts. */
 extern const char common_flags_help[];
 /* Prints a command's --help text followed by the dataset flags above. */

@@ -158,17 +158,8 @@ static int eval_model(const struct eval_opts *o)
     mfr_split *sp = NULL;
     char *test_path = NULL, *train_path = NULL;
     int rc = EXIT_OK;
-    if (mfr_model_load(o->model_path, &m, &err) != MFR_OK) {
-        rc = lib_error(&err);
-        goto done;
-    }
-    const char *dir = o->data ? o->data : mfr_model_data_dir(m);
-    if (!*dir) dir = default_data_dir(NULL);
-    if (load_dataset(dir, &ds, &err) != MFR_OK ||
-        mfr_model_check_dataset(m, ds, &err) != MFR_OK) {
-        rc = lib_error(&err);
-        goto done;
-    }
+    const char *dir = NULL;
+    if ((rc = load_model_and_data(o->model_path, o->data, &m, &ds, &dir)) != EXIT_OK) goto done;
     test_path = resolve_path(dir, o->test_path);
     if (!test_path) {
         rc = runtime_error("out of memory");

@@ -156,12 +156,7 @@ static int export_tsv(const mfr_model *m, const mfr_dataset *ds, const char *dir
     }
     if ((rc = write_text(dir, "vectors.tsv", &t)) != EXIT_OK) goto done;
 
-    const mfr_ratings *r = mfr_dataset_ratings(ds);
-    for (int64_t x = 0; x < mfr_ratings_count(r); x++) {
-        int32_t i;
-        mfr_ratings_get(r, x, NULL, &i, NULL, NULL);
-        count[i]++;
-    }
+    count_item_ratings(ds, count);
     jlog_printf(&t, "title\tgenres\tratings\n");
     for (int32_t i = 0; i < ni; i++) {
         const char *title = mfr_dataset_item_title(ds, i);
@@ -220,21 +215,10 @@ int cmd_export(int argc, char **argv)
     bool tsv = !strcmp(format, "tsv") || !strcmp(format, "both");
     if (!npy && !tsv) return usage_error("--format must be npy, tsv or both, got '%s'", format);
 
-    mfr_error err = {0};
     mfr_model *m = NULL;
     mfr_dataset *ds = NULL;
     int rc = EXIT_OK;
-    if (mfr_model_load(model_path, &m, &err) != MFR_OK) {
-        rc = lib_error(&err);
-        goto done;
-    }
-    const char *dir = data ? data : mfr_model_data_dir(m);
-    if (!*dir) dir = default_data_dir(NULL);
-    if (load_dataset(dir, &ds, &err) != MFR_OK ||
-        mfr_model_check_dataset(m, ds, &err) != MFR_OK) {
-        rc = lib_error(&err);
-        goto done;
-    }
+    if ((rc = load_model_and_data(model_path, data, &m, &ds, NULL)) != EXIT_OK) goto done;
     if ((rc = ensure_dir(out)) != EXIT_OK) goto done;
     if (npy && (rc = export_npy(m, out)) != EXIT_OK) goto done;
     if (tsv && (rc = export_tsv(m, ds, out)) != EXIT_OK) goto done;

@@ -53,21 +53,6 @@ static const char project_help[] =
     "\n"
     "Exit status: 0 ok, 1 runtime error, 2 usage error.\n";
 
-/* Loads the model and its dataset (--data, else the model's directory) and
- * checks that they belong together. EXIT_OK or a printed runtime error. */
-static int load_model_data(const char *model_path, const char *data, mfr_model **m,
-                           mfr_dataset **ds)
-{
-    mfr_error err = {0};
-    if (mfr_model_load(model_path, m, &err) != MFR_OK) return lib_error(&err);
-    const char *dir = data ? data : mfr_model_data_dir(*m);
-    if (!*dir) dir = default_data_dir(NULL);
-    if (load_dataset(dir, ds, &err) != MFR_OK ||
-        mfr_model_check_dataset(*m, *ds, &err) != MFR_OK)
-        return lib_error(&err);
-    return EXIT_OK;
-}
-
 /* Index of the lowest set genre bit, or -1 without genres. */
 static int32_t first_genre(uint32_t bits, int32_t n_genres)
 {
@@ -190,7 +175,7 @@ int cmd_project(int argc, char **argv)
     float *vectors = NULL;
     double *coords = NULL;
     const char **names = NULL;
-    int rc = load_model_data(model_path, data, &m, &ds);
+    int rc = load_model_and_data(model_path, data, &m, &ds, NULL);
     if (rc != EXIT_OK) goto done;
 
     const int32_t n = mfr_model_n_items(m), k = mfr_model_k(m), n_genres = mfr_dataset_n_genres(ds);
@@ -230,12 +215,7 @@ int cmd_project(int argc, char **argv)
         goto done;
     }
     /* The selected movies (by rating count), their vectors gathered. */
-    const mfr_ratings *r = mfr_dataset_ratings(ds);
-    for (int64_t e = 0; e < mfr_ratings_count(r); e++) {
-        int32_t i;
-        mfr_ratings_get(r, e, NULL, &i, NULL, NULL);
-        n_ratings[i]++;
-    }
+    count_item_ratings(ds, n_ratings);
     int32_t n_sel = 0;
     for (int32_t i = 0; i < n; i++) {
         if (n_ratings[i] < min_ratings) continue;

@@ -32,30 +32,6 @@
 /* Shared helpers                                                       */
 /* ------------------------------------------------------------------ */
 
-/* Loads the model and its dataset (--data, else the model's recorded
- * directory, else the default) and checks that they match. On failure
- * prints the error, frees everything and returns EXIT_RUNTIME. */
-static int open_model(const char *model_path, const char *data, mfr_model **m,
-                      mfr_dataset **ds)
-{
-    mfr_error err = {0};
-    *m = NULL;
-    *ds = NULL;
-    if (mfr_model_load(model_path, m, &err) != MFR_OK) return lib_error(&err);
-    const char *dir = data ? data : mfr_model_data_dir(*m);
-    if (!*dir) dir = default_data_dir(NULL);
-    if (load_dataset(dir, ds, &err) != MFR_OK ||
-        mfr_model_check_dataset(*m, *ds, &err) != MFR_OK) {
-        int rc = runtime_error("--data %s: %s", dir, err.message);
-        mfr_dataset_destroy(*ds);
-        mfr_model_destroy(*m);
-        *ds = NULL;
-        *m = NULL;
-        return rc;
-    }
-    return EXIT_OK;
-}
-
 /* Parses --measure; false after a usage error. */
 static bool parse_measure(const char *flag, const char *v, int *out)
 {
@@ -473,7 +449,7 @@ int cmd_recommend(int argc, char **argv)
     float *scores = NULL, *vec = NULL;
     uint8_t *exclude = NULL;
     struct new_ratings nr = {0};
-    int rc = open_model(model_path, data, &m, &ds);
+    int rc = load_model_and_data(model_path, data, &m, &ds, NULL);
     if (rc != EXIT_OK) return rc;
     int32_t n_items = mfr_model_n_items(m), want = k < n_items ? k : n_items;
     scratch = malloc((size_t)n_items * sizeof *scratch);
@@ -625,7 +601,7 @@ int cmd_similar(int argc, char **argv)
     mfr_dataset *ds = NULL;
     int32_t *matches = NULL, *items = NULL;
     float *scores = NULL;
-    int rc = open_model(model_path, data, &m, &ds);
+    int rc = load_model_and_data(model_path, data, &m, &ds, NULL);
     if (rc != EXIT_OK) return rc;
     int32_t n_items = mfr_model_n_items(m), want = k < n_items ? k : n_items;
     matches = malloc((size_t)n_items * sizeof *matches);
@@ -728,7 +704,7 @@ int cmd_norms(int argc, char **argv)
     float *fnorms = NULL, *top_sc = NULL;
     int64_t *counts = NULL, *hist = NULL;
     int32_t *top = NULL;
-    int rc = open_model(model_path, data, &m, &ds);
+    int rc = load_model_and_data(model_path, data, &m, &ds, NULL);
     if (rc != EXIT_OK) return rc;
     int32_t n_items = mfr_model_n_items(m), want = k < n_items ? k : n_items;
     norms = malloc((size_t)n_items * sizeof *norms);
@@ -746,12 +722,7 @@ int cmd_norms(int argc, char **argv)
         rc = lib_error(&err);
         goto done;
     }
-    const mfr_ratings *all = mfr_dataset_ratings(ds);
-    for (int64_t x = 0; x < mfr_ratings_count(all); x++) {
-        int32_t i;
-        mfr_ratings_get(all, x, NULL, &i, NULL, NULL);
-        counts[i]++;
-    }
+    count_item_ratings(ds, counts);
     /* rank by the double norm: floats only order, the printed value is the
      * double; ties after rounding go to the lower index */
     for (int32_t i = 0; i < n_items; i++) fnorms[i] = (float)norms[i];

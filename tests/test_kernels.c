@@ -78,13 +78,15 @@ static void test_gradient_kernels_match_reference(void **state)
 {
     (void)state;
     skip_without_avx2();
-    const int32_t n_users = 6, n_items = 9;
-    /* user 0: empty, user 1: a single rating, others 2..9 ratings (exercises the
-     * 4-way interleaved loop and its tail). */
-    int64_t row_ptr[7] = {0, 0, 1, 3, 8, 17, 24};
-    int32_t items[24];
-    float ratings[24];
-    for (int j = 0; j < 24; j++) {
+    enum { NNZ = 53 };
+    const int32_t n_users = 8, n_items = 9;
+    /* user 0: empty, user 1: a single rating, others 2..16 ratings (exercises
+     * the 4-way groups, the pipelined next group and prefetches, and the
+     * tail). */
+    int64_t row_ptr[9] = {0, 0, 1, 3, 8, 17, 24, 37, 53};
+    int32_t items[NNZ];
+    float ratings[NNZ];
+    for (int j = 0; j < NNZ; j++) {
         items[j] = (int32_t)(mfr_rng_u64(7, 1, j) % n_items);
         ratings[j] = (float)(1 + mfr_rng_u64(7, 2, j) % 5);
     }
@@ -94,7 +96,7 @@ static void test_gradient_kernels_match_reference(void **state)
         float *U = rand_rows(n_users, k, k_pad, 3), *V = rand_rows(n_items, k, k_pad, 4);
         float *gU1 = mfr_aligned_calloc(un * 4), *gU2 = mfr_aligned_calloc(un * 4);
         float *gV1 = mfr_aligned_calloc(vn * 4), *gV2 = mfr_aligned_calloc(vn * 4);
-        float r1[24], r2[24];
+        float r1[NNZ], r2[NNZ];
         double l1, l2;
         /* shard mode (item buffer) */
         run_user_grad(&mfr_kernels_ref, k_pad, U, V, n_users, row_ptr, items, ratings, gU1, gV1,
@@ -111,14 +113,14 @@ static void test_gradient_kernels_match_reference(void **state)
                       r1, &l1);
         run_user_grad(&mfr_kernels_avx2, k_pad, U, V, n_users, row_ptr, items, ratings, gU2,
                       NULL, r2, &l2);
-        assert_bits_equal(r1, r2, 24);
+        assert_bits_equal(r1, r2, NNZ);
         assert_bits_equal(gU1, gU2, un);
-        int32_t users[24];
-        int64_t pos[24];
+        int32_t users[NNZ];
+        int64_t pos[NNZ];
         for (int32_t u = 0; u < n_users; u++)
             for (int64_t j = row_ptr[u]; j < row_ptr[u + 1]; j++) users[j] = u, pos[j] = j;
         float *gv1 = mfr_aligned_calloc(k_pad * 4), *gv2 = mfr_aligned_calloc(k_pad * 4);
-        for (int64_t n = 0; n <= 24; n += 5) {
+        for (int64_t n = 0; n <= NNZ; n += 5) {
             mfr_kernels_ref.item_grad(gv1, U, k_pad, users, pos, r1, n);
             mfr_kernels_avx2.item_grad(gv2, U, k_pad, users, pos, r1, n);
             assert_bits_equal(gv1, gv2, (size_t)k_pad);

@@ -84,14 +84,14 @@ static inline double finish_loss(__m256d lanes, double tail)
 #define MAX_RC 4
 
 /* The errors of ratings 0..3 of `items`: dot - rating, in the documented
- * order. */
+ * order, over NC = k_pad / 8 chunks (a constant in user_grad_rc). */
 static inline __attribute__((always_inline)) __m128
-group_err(const int RC, const float *restrict u_row, const float *restrict V, int32_t k_pad,
+group_err(const int NC, const float *restrict u_row, const float *restrict V, int32_t k_pad,
           const int32_t *restrict items, const float *restrict ratings)
 {
     __m256 acc[4];
     for (int q = 0; q < 4; q++) acc[q] = _mm256_setzero_ps();
-    for (int c = 0; c < RC; c++)
+    for (int c = 0; c < NC; c++)
         for (int q = 0; q < 4; q++)
             acc[q] = _mm256_fmadd_ps(_mm256_load_ps(u_row + 8 * c),
                                      _mm256_load_ps(V + (size_t)items[q] * (size_t)k_pad + 8 * c), acc[q]);
@@ -165,22 +165,6 @@ user_grad_rc(const int RC, const float *restrict u_row, const float *restrict V,
     return finish_loss(lanes, tail);
 }
 
-static inline __m128 group_err_any(const float *restrict u_row, const float *restrict V, int32_t k_pad,
-                                   const int32_t *restrict items, const float *restrict ratings)
-{
-    const float *r[4];
-    __m256 acc[4];
-    for (int q = 0; q < 4; q++) {
-        r[q] = V + (size_t)items[q] * (size_t)k_pad;
-        acc[q] = _mm256_setzero_ps();
-    }
-    for (int32_t c = 0; c < k_pad; c += MFR_LANES) {
-        __m256 uc = _mm256_load_ps(u_row + c);
-        for (int q = 0; q < 4; q++) acc[q] = _mm256_fmadd_ps(uc, _mm256_load_ps(r[q] + c), acc[q]);
-    }
-    return _mm_sub_ps(hsum4(acc[0], acc[1], acc[2], acc[3]), _mm_loadu_ps(ratings));
-}
-
 /* Any k_pad: the same order with rows in memory, pipelined like
  * user_grad_rc. */
 static double user_grad_any(const float *restrict u_row, const float *restrict V, int32_t k_pad,
@@ -192,10 +176,11 @@ static double user_grad_any(const float *restrict u_row, const float *restrict V
     __m256d lanes = _mm256_setzero_pd();
     double tail = 0.0;
     int64_t j = 0;
-    __m128 e_next = n >= 4 ? group_err_any(u_row, V, k_pad, items, ratings) : _mm_setzero_ps();
+    const int nc = k_pad / MFR_LANES;
+    __m128 e_next = n >= 4 ? group_err(nc, u_row, V, k_pad, items, ratings) : _mm_setzero_ps();
     for (; j + 4 <= n; j += 4) {
         const __m128 e = e_next;
-        if (j + 8 <= n) e_next = group_err_any(u_row, V, k_pad, items + j + 4, ratings + j + 4);
+        if (j + 8 <= n) e_next = group_err(nc, u_row, V, k_pad, items + j + 4, ratings + j + 4);
         const float *r[4];
         for (int q = 0; q < 4; q++) r[q] = V + (size_t)items[j + q] * (size_t)k_pad;
         __m256d ed = _mm256_cvtps_pd(e);

@@ -31,8 +31,6 @@ __attribute__((format(printf, 1, 2))) static int run(const char *fmt, ...)
     return st;
 }
 
-static void expect_in(const char *hay, const char *needle) { tu_expect_in(hay, needle); }
-
 static int setup(void **state)
 {
     (void)state;
@@ -62,30 +60,30 @@ static void test_help_and_usage_errors(void **state)
 {
     (void)state;
     assert_int_equal(run("--help"), 0);
-    expect_in(g_out, "train");
+    tu_expect_in(g_out, "train");
     for (const char *c = "train\0eval\0split\0synth\0"; *c; c += strlen(c) + 1) {
         assert_int_equal(run("%s --help", c), 0);
-        expect_in(g_out, "Usage: mfrec");
+        tu_expect_in(g_out, "Usage: mfrec");
     }
     assert_int_equal(run("--version"), 0);
-    expect_in(g_out, "mfrec ");
+    tu_expect_in(g_out, "mfrec ");
     assert_int_equal(run("%s", ""), 2);
     assert_int_equal(run("bogus"), 2);
-    expect_in(g_err, "unknown command 'bogus'");
+    tu_expect_in(g_err, "unknown command 'bogus'");
     assert_int_equal(run("train --bogus 3"), 2);
-    expect_in(g_err, "unknown option --bogus");
+    tu_expect_in(g_err, "unknown option --bogus");
     assert_int_equal(run("train --dim 0"), 2);
-    expect_in(g_err, "--dim must be an integer in 1..4094, got '0'");
+    tu_expect_in(g_err, "--dim must be an integer in 1..4094, got '0'");
     assert_int_equal(run("train --lr abc"), 2);
-    expect_in(g_err, "--lr");
+    tu_expect_in(g_err, "--lr");
     assert_int_equal(run("train --epochs"), 2);
-    expect_in(g_err, "--epochs needs a value");
+    tu_expect_in(g_err, "--epochs needs a value");
     assert_int_equal(run("train --reduce fast"), 2);
-    expect_in(g_err, "--reduce must be shard or owner");
+    tu_expect_in(g_err, "--reduce must be shard or owner");
     assert_int_equal(run("train --data '%s' --split nope", g_data), 2);
-    expect_in(g_err, "--split");
+    tu_expect_in(g_err, "--split");
     assert_int_equal(run("eval --test x"), 2);
-    expect_in(g_err, "--model is required");
+    tu_expect_in(g_err, "--model is required");
 }
 
 static void test_train_writes_model_and_log(void **state)
@@ -96,26 +94,26 @@ static void test_train_writes_model_and_log(void **state)
                          "--log-every 5 --threads 2 --out '%s' --log-json '%s'",
                          g_data, model, log),
                      0);
-    expect_in(g_out, "epoch      5  train MSE");
-    expect_in(g_out, "epoch     20  train MSE");
-    expect_in(g_out, "final: train MSE");
-    expect_in(g_out, "ms/epoch");
-    expect_in(g_out, "ratings/s");
-    expect_in(g_out, "threads 2");
-    expect_in(g_out, "model checksum");
+    tu_expect_in(g_out, "epoch      5  train MSE");
+    tu_expect_in(g_out, "epoch     20  train MSE");
+    tu_expect_in(g_out, "final: train MSE");
+    tu_expect_in(g_out, "ms/epoch");
+    tu_expect_in(g_out, "ratings/s");
+    tu_expect_in(g_out, "threads 2");
+    tu_expect_in(g_out, "model checksum");
     assert_true(tu_exists(model));
     size_t n;
     char *j = tu_read_file(log, &n);
     int lines = 0;
     for (size_t x = 0; x < n; x++) lines += j[x] == '\n';
     assert_int_equal(lines, 4);
-    expect_in(j, "{\"epoch\":20,\"train_mse\":");
+    tu_expect_in(j, "{\"epoch\":20,\"train_mse\":");
     free(j);
 
     /* eval on the training data's own file works and prints the metrics */
     assert_int_equal(run("eval --model '%s' --data '%s' --test u.data", model, g_data), 0);
-    expect_in(g_out, "RMSE ");
-    expect_in(g_out, "MAE ");
+    tu_expect_in(g_out, "RMSE ");
+    tu_expect_in(g_out, "MAE ");
     /* a corrupted model is refused */
     size_t len;
     char *bytes = tu_read_file(model, &len);
@@ -125,7 +123,7 @@ static void test_train_writes_model_and_log(void **state)
     fclose(f);
     free(bytes);
     assert_int_equal(run("eval --model '%s' --data '%s' --test u.data", model, g_data), 1);
-    expect_in(g_err, model);
+    tu_expect_in(g_err, model);
     free(model);
     free(log);
 }
@@ -157,8 +155,8 @@ static void test_implicit_model_end_to_end(void **state)
                          "--l2-bias 0.05 --implicit 0.5 --l2 0.05 --threads 1 --out '%s'",
                          g_data, m1),
                      0);
-    expect_in(g_out, "biases on (l2-bias 0.05), implicit 0.5");
-    expect_in(g_out, "= observed");
+    tu_expect_in(g_out, "biases on (l2-bias 0.05), implicit 0.5");
+    tu_expect_in(g_out, "= observed");
     assert_int_equal(run("train --data '%s' --split random:0.2 --dim 6 --epochs 40 --lr 0.02 --bias "
                          "--l2-bias 0.05 --implicit 0.5 --l2 0.05 --threads 3 --quiet --out '%s'",
                          g_data, m2),
@@ -168,12 +166,12 @@ static void test_implicit_model_end_to_end(void **state)
     assert_int_equal(l1, l2);
     assert_memory_equal(b1, b2, l1);
     assert_int_equal(run("eval --model '%s' --test '%s/u.data'", m1, g_data), 0);
-    expect_in(g_out, "RMSE");
+    tu_expect_in(g_out, "RMSE");
     assert_int_equal(run("recommend --model '%s' --user 1 -k 3", m1), 0);
     assert_int_equal(run("recommend --model '%s' --rate '#1=5,#2=1,#3=4' -k 3", m1), 0);
-    expect_in(g_out, "new user folded in from 3 ratings");
+    tu_expect_in(g_out, "new user folded in from 3 ratings");
     assert_int_equal(run("export --model '%s' --format npy '%s'", m1, ex), 0);
-    expect_in(g_out, "Y.npy (80 x 6)");
+    tu_expect_in(g_out, "Y.npy (80 x 6)");
     char *y = tu_path(ex, "Y.npy");
     size_t ylen = 0;
     char *yb = tu_read_file(y, &ylen);
@@ -181,9 +179,9 @@ static void test_implicit_model_end_to_end(void **state)
     assert_true(ylen == 128 + 80 * 6 * 4);
     /* --l2-bias regularizes biases: without --bias it is a usage error */
     assert_int_equal(run("train --data '%s' --l2-bias 0.1 --epochs 1", g_data), 2);
-    expect_in(g_err, "--l2-bias 0.1 regularizes the biases: it needs --bias");
+    tu_expect_in(g_err, "--l2-bias 0.1 regularizes the biases: it needs --bias");
     assert_int_equal(run("train --data '%s' --implicit -1", g_data), 2);
-    expect_in(g_err, "--implicit");
+    tu_expect_in(g_err, "--implicit");
     free(yb);
     free(y);
     free(b1);
@@ -204,14 +202,14 @@ static void test_bad_data_reports_file_line_and_writes_nothing(void **state)
     tu_write_file(bad, "u.data", "1\t1\t5\t0\n1\t2\tx\t0\n", (size_t)-1);
     char *model = tu_path(g_dir, "never.bin");
     assert_int_equal(run("train --data '%s' --epochs 2 --out '%s'", bad, model), 1);
-    expect_in(g_err, "u.data:2");
+    tu_expect_in(g_err, "u.data:2");
     assert_false(tu_exists(model));
     assert_int_equal(run("train --data '%s/missing' --epochs 2", g_dir), 1);
-    expect_in(g_err, "missing");
+    tu_expect_in(g_err, "missing");
     /* --init-from with the wrong shape */
     assert_int_equal(run("train --data '%s' --epochs 2 --init-from /nonexistent/U.npy,/nonexistent/V.npy --out '%s'",
                          g_data, model), 1);
-    expect_in(g_err, "--init-from");
+    tu_expect_in(g_err, "--init-from");
     assert_false(tu_exists(model));
     free(model);
     free(bad);
@@ -234,7 +232,7 @@ static void test_split_writes_both_parts(void **state)
     char *model = tu_path(g_dir, "s.bin");
     assert_int_equal(run("train --data '%s' --split sklearn:1 --dim 4 --epochs 3 --quiet --out '%s'", g_data, model), 0);
     assert_int_equal(run("eval --model '%s' --test '%s'", model, te), 0);
-    expect_in(g_out, "750 ratings");
+    tu_expect_in(g_out, "750 ratings");
     free(model);
     free(ta);
     free(tb);
@@ -252,12 +250,12 @@ static void test_train_plot_and_presets(void **state)
                  "--plot '%s'", g_data, plots);
     if (!gnuplot) {
         assert_int_equal(rc, 1);
-        expect_in(g_err, "gnuplot");
+        tu_expect_in(g_err, "gnuplot");
         printf("gnuplot is not on PATH: checked the error instead of the pictures\n");
     } else {
         assert_int_equal(rc, 0);
-        expect_in(g_out, "preset ndcg | dim 32, epochs 30");
-        expect_in(g_out, "gravity 20");
+        tu_expect_in(g_out, "preset ndcg | dim 32, epochs 30");
+        tu_expect_in(g_out, "gravity 20");
         const char *files[] = {"learning_curve.png", "learning_curve.svg", "loss_components.png",
                                "loss_components.svg"};
         for (int f = 0; f < 4; f++) {
@@ -272,10 +270,10 @@ static void test_train_plot_and_presets(void **state)
     /* a flag beside a preset overrides it */
     assert_int_equal(run("train --data '%s' --split random:0.2 --preset accurate --dim 4 --epochs 2",
                          g_data), 0);
-    expect_in(g_out, "preset accurate | dim 4, epochs 2");
-    expect_in(g_out, "biases on (l2-bias 0.05), implicit 1");
+    tu_expect_in(g_out, "preset accurate | dim 4, epochs 2");
+    tu_expect_in(g_out, "biases on (l2-bias 0.05), implicit 1");
     assert_int_equal(run("train --preset fastest"), 2);
-    expect_in(g_err, "--preset must be notebook, accurate or ndcg, got 'fastest'");
+    tu_expect_in(g_err, "--preset must be notebook, accurate or ndcg, got 'fastest'");
     free(plots);
 }
 
@@ -298,21 +296,21 @@ static void test_other_formats(void **state)
     assert_int_equal(system(cmd), 0);
     char *model = tu_path(g_dir, "fmt.bin");
     assert_int_equal(run("train --data '%s' --split random:0.2 --dim 4 --epochs 3 --out '%s'", csv, model), 0);
-    expect_in(g_out, "120 users, 80 items, 3000 ratings");
+    tu_expect_in(g_out, "120 users, 80 items, 3000 ratings");
     assert_int_equal(run("train --data '%s' --format csv --split random:0.2 --dim 4 --epochs 3", csv), 0);
     assert_int_equal(run("similar --model '%s' --movie 'movie, the' -k 3", model), 0);
-    expect_in(g_out, "Movie, The (1999)");
+    tu_expect_in(g_out, "Movie, The (1999)");
     assert_int_equal(run("stats --data '%s'", dat), 0);
-    expect_in(g_out, "120 users");
+    tu_expect_in(g_out, "120 users");
     char *file = tu_path(del, "r.txt");
     assert_int_equal(run("train --data '%s' --format delimited:semicolon --split random:0.2 --dim 4 --epochs 2", file), 0);
-    expect_in(g_out, "3000 ratings");
+    tu_expect_in(g_out, "3000 ratings");
     assert_int_equal(run("train --data '%s' --format nonsense", csv), 2);
-    expect_in(g_err, "--format");
+    tu_expect_in(g_err, "--format");
     /* a malformed line in another format names its file and line */
     tu_write_file(csv, "ratings.csv", "userId,movieId,rating,timestamp\n1,2,4.5,0\n1,x,3,0\n", (size_t)-1);
     assert_int_equal(run("train --data '%s' --epochs 1", csv), 1);
-    expect_in(g_err, "ratings.csv:3");
+    tu_expect_in(g_err, "ratings.csv:3");
     free(file);
     free(model);
     free(csv);
@@ -339,8 +337,8 @@ static void test_progress_bar_only_on_a_terminal(void **state)
     snprintf(cmd, sizeof cmd, "script -qec \"%s\" /dev/null > '%s' 2>&1 </dev/null", inner, log);
     assert_int_equal(system(cmd), 0);
     char *tty = tu_read_file(log, NULL);
-    expect_in(tty, "] epoch 30/30");
-    expect_in(tty, "[##############################]");
+    tu_expect_in(tty, "] epoch 30/30");
+    tu_expect_in(tty, "[##############################]");
     free(tty);
     snprintf(cmd, sizeof cmd, "script -qec \"%s --quiet\" /dev/null > '%s' 2>&1 </dev/null", inner, log);
     assert_int_equal(system(cmd), 0);
@@ -354,11 +352,11 @@ static void test_synth_rejects_bad_options(void **state)
 {
     (void)state;
     assert_int_equal(run("synth --users 0 --out '%s/x'", g_dir), 2);
-    expect_in(g_err, "--users");
+    tu_expect_in(g_err, "--users");
     assert_int_equal(run("synth --users 3 --items 3 --ratings 10 --out '%s/x'", g_dir), 2);
-    expect_in(g_err, "n_ratings");
+    tu_expect_in(g_err, "n_ratings");
     assert_int_equal(run("synth --users 3"), 2);
-    expect_in(g_err, "--out is required");
+    tu_expect_in(g_err, "--out is required");
 }
 
 int main(void)

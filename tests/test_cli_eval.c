@@ -37,8 +37,6 @@ __attribute__((format(printf, 1, 2))) static int run(const char *fmt, ...)
     return st;
 }
 
-static void expect_in(const char *hay, const char *needle) { tu_expect_in(hay, needle); }
-
 /* Writes u1..u5 .base/.test into dir: line x of u.data goes to the test
  * part of fold x % 5 + 1 and to the base part of the four others. */
 static void write_folds(const char *dir)
@@ -129,31 +127,31 @@ static void test_help(void **state)
 {
     (void)state;
     assert_int_equal(run("eval --help"), 0);
-    expect_in(g_out, "Usage: mfrec eval --model MODEL");
-    expect_in(g_out, "--folds");
-    expect_in(g_out, "-k N");
-    expect_in(g_out, "recall@k     hits / number of relevant items");
+    tu_expect_in(g_out, "Usage: mfrec eval --model MODEL");
+    tu_expect_in(g_out, "--folds");
+    tu_expect_in(g_out, "-k N");
+    tu_expect_in(g_out, "recall@k     hits / number of relevant items");
 }
 
 static void test_model_table(void **state)
 {
     (void)state;
     assert_int_equal(run("eval --model '%s' --data '%s' --test u.data", g_model, g_data), 0);
-    expect_in(g_out, "RMSE ");
-    expect_in(g_out, "MAE ");
-    expect_in(g_out, "train (excluded, popularity): split random:0.2, 2400 ratings");
-    expect_in(g_out, "ranking at k=10");
-    expect_in(g_out, "model   popularity");
-    expect_in(g_out, "precision@10 ");
-    expect_in(g_out, "recall@10 ");
-    expect_in(g_out, "NDCG@10 ");
-    expect_in(g_out, "coverage ");
-    expect_in(g_out, "users evaluated ");
+    tu_expect_in(g_out, "RMSE ");
+    tu_expect_in(g_out, "MAE ");
+    tu_expect_in(g_out, "train (excluded, popularity): split random:0.2, 2400 ratings");
+    tu_expect_in(g_out, "ranking at k=10");
+    tu_expect_in(g_out, "model   popularity");
+    tu_expect_in(g_out, "precision@10 ");
+    tu_expect_in(g_out, "recall@10 ");
+    tu_expect_in(g_out, "NDCG@10 ");
+    tu_expect_in(g_out, "coverage ");
+    tu_expect_in(g_out, "users evaluated ");
     assert_int_equal(run("eval --model '%s' --test u.data -k 3", g_model), 0);
-    expect_in(g_out, "precision@3 ");
-    expect_in(g_out, "NDCG@3 ");
+    tu_expect_in(g_out, "precision@3 ");
+    tu_expect_in(g_out, "NDCG@3 ");
     assert_int_equal(run("eval --model '%s' --test u.data --k=4", g_model), 0);
-    expect_in(g_out, "recall@4 ");
+    tu_expect_in(g_out, "recall@4 ");
 }
 
 static void test_json_and_train_file(void **state)
@@ -166,22 +164,22 @@ static void test_json_and_train_file(void **state)
                          "--out '%s'", g_data, model), 0);
     assert_int_equal(run("eval --model '%s' --test '%s/test.data' -k 5 --json", model, parts), 0);
     assert_true(g_out[0] == '{');
-    expect_in(g_out, "\"train\":\"split sklearn:1:0.25\",\"train_ratings\":2250,\"test_ratings\":750");
-    expect_in(g_out, "\"k\":5,\"ranking\":{\"model\":{\"users\":");
-    expect_in(g_out, "\"popularity\":{\"users\":");
+    tu_expect_in(g_out, "\"train\":\"split sklearn:1:0.25\",\"train_ratings\":2250,\"test_ratings\":750");
+    tu_expect_in(g_out, "\"k\":5,\"ranking\":{\"model\":{\"users\":");
+    tu_expect_in(g_out, "\"popularity\":{\"users\":");
     assert_null(strstr(g_out, "null"));
     char *from_split = strdup(strstr(g_out, "\"k\":"));
     /* --train with the same ratings gives the same metrics */
     assert_int_equal(run("eval --model '%s' --test '%s/test.data' -k 5 --json --train '%s/train.data'",
                          model, parts, parts), 0);
-    expect_in(g_out, "train.data\",\"train_ratings\":2250");
+    tu_expect_in(g_out, "train.data\",\"train_ratings\":2250");
     assert_string_equal(strstr(g_out, "\"k\":"), from_split);
     /* excluding every rated item leaves no relevant test item */
     assert_int_equal(run("eval --model '%s' --test u.data --train u.data --json", model), 0);
-    expect_in(g_out, "\"users\":0,\"precision\":null,\"recall\":null,\"ndcg\":null,\"coverage\":0}");
+    tu_expect_in(g_out, "\"users\":0,\"precision\":null,\"recall\":null,\"ndcg\":null,\"coverage\":0}");
     assert_int_equal(run("eval --model '%s' --test u.data --train u.data", model), 0);
-    expect_in(g_out, "n/a");
-    expect_in(g_out, "users evaluated           0            0");
+    tu_expect_in(g_out, "n/a");
+    tu_expect_in(g_out, "users evaluated           0            0");
     free(from_split);
     free(parts);
     free(model);
@@ -192,23 +190,23 @@ static void test_folds(void **state)
     (void)state;
     assert_int_equal(run("eval --folds --data '%s' --dim 4 --epochs 8 --lr 0.05 --init-std 0.3 "
                          "-k 5 --threads 1", g_data), 0);
-    expect_in(g_out, "folds u1..u5 of ");
-    expect_in(g_out, "dim 4, epochs 8, Adam lr 0.05, init N(0, 0.3^2), seed 300, threads 1, k 5");
+    tu_expect_in(g_out, "folds u1..u5 of ");
+    tu_expect_in(g_out, "dim 4, epochs 8, Adam lr 0.05, init N(0, 0.3^2), seed 300, threads 1, k 5");
     for (int f = 1; f <= 5; f++) {
         char row[32];
         snprintf(row, sizeof row, "\nu%d      2400    600 ", f);
-        expect_in(g_out, row);
+        tu_expect_in(g_out, row);
     }
-    expect_in(g_out, "mean ± sample std over 5 folds");
-    expect_in(g_out, "\nRMSE ");
-    expect_in(g_out, "\nprecision@5 ");
-    expect_in(g_out, "\nNDCG@5 ");
+    tu_expect_in(g_out, "mean ± sample std over 5 folds");
+    tu_expect_in(g_out, "\nRMSE ");
+    tu_expect_in(g_out, "\nprecision@5 ");
+    tu_expect_in(g_out, "\nNDCG@5 ");
 
     assert_int_equal(run("eval --folds --data '%s' --dim 4 --epochs 8 --lr 0.05 --init-std 0.3 "
                          "-k 5 --threads 1 --json", g_data), 0);
     assert_true(g_out[0] == '{');
-    expect_in(g_out, "\"folds\":[{\"fold\":\"u1\",\"train_ratings\":2400,\"test_ratings\":600");
-    expect_in(g_out, "{\"fold\":\"u5\"");
+    tu_expect_in(g_out, "\"folds\":[{\"fold\":\"u1\",\"train_ratings\":2400,\"test_ratings\":600");
+    tu_expect_in(g_out, "{\"fold\":\"u5\"");
     /* mean and sample std of the five RMSEs */
     const char *p = g_out;
     double rmse[5], mean = 0, q = 0;
@@ -231,7 +229,7 @@ static void test_folds(void **state)
 
     /* a dataset without the fold files */
     assert_int_equal(run("eval --folds --data '%s' --epochs 1", g_plain), 1);
-    expect_in(g_err, "u1.base");
+    tu_expect_in(g_err, "u1.base");
 }
 
 static void test_usage_errors(void **state)
@@ -262,7 +260,7 @@ static void test_usage_errors(void **state)
     for (size_t c = 0; c < sizeof cases / sizeof *cases; c++) {
         int rc = run("eval %s", cases[c].args);
         if (rc != 2) fail_msg("eval %s: exit %d, expected 2\n%s", cases[c].args, rc, g_err);
-        expect_in(g_err, cases[c].message);
+        tu_expect_in(g_err, cases[c].message);
     }
 }
 
@@ -270,12 +268,12 @@ static void test_runtime_errors(void **state)
 {
     (void)state;
     assert_int_equal(run("eval --model '%s' --test nonexistent.data", g_model), 1);
-    expect_in(g_err, "nonexistent.data");
+    tu_expect_in(g_err, "nonexistent.data");
     assert_int_equal(run("eval --model '%s' --test u.data --train missing.base", g_model), 1);
-    expect_in(g_err, "--train");
-    expect_in(g_err, "missing.base");
+    tu_expect_in(g_err, "--train");
+    tu_expect_in(g_err, "missing.base");
     assert_int_equal(run("eval --model '%s/nothing.bin' --test u.data", g_dir), 1);
-    expect_in(g_err, "nothing.bin");
+    tu_expect_in(g_err, "nothing.bin");
     /* a model of another dataset */
     assert_int_equal(run("eval --model '%s' --data '%s' --test u.data", g_model, g_plain), 1);
 }

@@ -42,8 +42,6 @@ __attribute__((format(printf, 2, 3))) static int run_env(const char *env, const 
 
 #define run(...) run_env("", __VA_ARGS__)
 
-static void expect_in(const char *hay, const char *needle) { tu_expect_in(hay, needle); }
-
 /* Lines of a file (0 when it does not exist). */
 static int count_lines(const char *path)
 {
@@ -108,35 +106,35 @@ static void test_usage_errors(void **state)
     (void)state;
     for (const char *c = "stats\0project\0export\0"; *c; c += strlen(c) + 1) {
         assert_int_equal(run("%s --help", c), 0);
-        expect_in(g_out, "Usage: mfrec ");
-        expect_in(g_out, c);
+        tu_expect_in(g_out, "Usage: mfrec ");
+        tu_expect_in(g_out, c);
     }
     assert_int_equal(run("--help"), 0);
-    expect_in(g_out, "stats");
-    expect_in(g_out, "project");
-    expect_in(g_out, "export");
+    tu_expect_in(g_out, "stats");
+    tu_expect_in(g_out, "project");
+    tu_expect_in(g_out, "export");
     assert_int_equal(run("stats --bogus"), 2);
-    expect_in(g_err, "unknown option --bogus");
+    tu_expect_in(g_err, "unknown option --bogus");
     assert_int_equal(run("stats --bins 0"), 2);
-    expect_in(g_err, "--bins must be an integer in 1..1000, got '0'");
+    tu_expect_in(g_err, "--bins must be an integer in 1..1000, got '0'");
     assert_int_equal(run("stats --top"), 2);
-    expect_in(g_err, "--top needs a value");
+    tu_expect_in(g_err, "--top needs a value");
     assert_int_equal(run("stats --json=yes"), 2);
     assert_int_equal(run("project --plot x"), 2);
-    expect_in(g_err, "--model is required");
+    tu_expect_in(g_err, "--model is required");
     assert_int_equal(run("project --model '%s' --top -1", g_model), 2);
-    expect_in(g_err, "--top");
+    tu_expect_in(g_err, "--top");
     assert_int_equal(run("project --model '%s' --genre Nope", g_model), 2);
-    expect_in(g_err, "no genre named 'Nope'");
-    expect_in(g_err, "'Drama'"); /* the known genres are listed */
+    tu_expect_in(g_err, "no genre named 'Nope'");
+    tu_expect_in(g_err, "'Drama'"); /* the known genres are listed */
     assert_int_equal(run("export '%s/x'", g_dir), 2);
-    expect_in(g_err, "--model is required");
+    tu_expect_in(g_err, "--model is required");
     assert_int_equal(run("export --model '%s'", g_model), 2);
-    expect_in(g_err, "output directory is required");
+    tu_expect_in(g_err, "output directory is required");
     assert_int_equal(run("export --model '%s' --format xml '%s/x'", g_model, g_dir), 2);
-    expect_in(g_err, "--format must be npy, tsv or both, got 'xml'");
+    tu_expect_in(g_err, "--format must be npy, tsv or both, got 'xml'");
     assert_int_equal(run("export --model '%s' '%s/x' '%s/y'", g_model, g_dir, g_dir), 2);
-    expect_in(g_err, "only one output directory");
+    tu_expect_in(g_err, "only one output directory");
     char *x = tu_path(g_dir, "x");
     assert_false(tu_exists(x));
     free(x);
@@ -146,32 +144,32 @@ static void test_stats_text_and_json(void **state)
 {
     (void)state;
     assert_int_equal(run("stats --data '%s'", g_data), 0);
-    expect_in(g_out, "120 users, 80 movies, 3000 ratings");
-    expect_in(g_out, "user age");
-    expect_in(g_out, "ratings per user");
-    expect_in(g_out, "mean rating per user");
-    expect_in(g_out, "Users by sex");
-    expect_in(g_out, "Users by occupation");
-    expect_in(g_out, "Most rated movies");
-    expect_in(g_out, "Best rated movies (more than 20 ratings)");
-    expect_in(g_out, "Movies by genre");
+    tu_expect_in(g_out, "120 users, 80 movies, 3000 ratings");
+    tu_expect_in(g_out, "user age");
+    tu_expect_in(g_out, "ratings per user");
+    tu_expect_in(g_out, "mean rating per user");
+    tu_expect_in(g_out, "Users by sex");
+    tu_expect_in(g_out, "Users by occupation");
+    tu_expect_in(g_out, "Most rated movies");
+    tu_expect_in(g_out, "Best rated movies (more than 20 ratings)");
+    tu_expect_in(g_out, "Movies by genre");
     /* --data defaults to $MFREC_DATA */
     char env[4096];
     snprintf(env, sizeof env, "MFREC_DATA='%s'", g_data);
     assert_int_equal(run_env(env, "stats --top 3"), 0);
-    expect_in(g_out, "120 users, 80 movies, 3000 ratings");
-    expect_in(g_out, "\n   3  ");
+    tu_expect_in(g_out, "120 users, 80 movies, 3000 ratings");
+    tu_expect_in(g_out, "\n   3  ");
     assert_null(strstr(g_out, "\n   4  "));
 
     assert_int_equal(run("stats --data '%s' --json --bins 5", g_data), 0);
     assert_true(g_out[0] == '{');
     assert_int_equal(g_out[strlen(g_out) - 2], '}');
-    expect_in(g_out, "\"users\":{\"count\":120,\"age\":{\"count\":120,\"mean\":");
-    expect_in(g_out, "\"ratings\":{\"count\":3000,");
-    expect_in(g_out, "\"ratings_per_user\":{\"summary\":{\"count\":120,");
-    expect_in(g_out, "\"most_rated\":[{\"id\":");
-    expect_in(g_out, "\"best_rated\":{\"min_ratings_exclusive\":20,");
-    expect_in(g_out, "\"genres\":[{\"name\":");
+    tu_expect_in(g_out, "\"users\":{\"count\":120,\"age\":{\"count\":120,\"mean\":");
+    tu_expect_in(g_out, "\"ratings\":{\"count\":3000,");
+    tu_expect_in(g_out, "\"ratings_per_user\":{\"summary\":{\"count\":120,");
+    tu_expect_in(g_out, "\"most_rated\":[{\"id\":");
+    tu_expect_in(g_out, "\"best_rated\":{\"min_ratings_exclusive\":20,");
+    tu_expect_in(g_out, "\"genres\":[{\"name\":");
     /* 5 bins: 6 edges, 5 counts, and the per-user counts add up to 120 */
     const char *h = strstr(g_out, "\"ratings_per_user\"");
     assert_non_null(h);
@@ -188,7 +186,7 @@ static void test_stats_text_and_json(void **state)
     assert_int_equal(total, 120);
 
     assert_int_equal(run("stats --data '%s/missing'", g_dir), 1);
-    expect_in(g_err, "missing");
+    tu_expect_in(g_err, "missing");
 }
 
 /* A tiny dataset with Latin-1 titles (converted to UTF-8 by the loader) of
@@ -213,7 +211,7 @@ static void test_stats_aligns_utf8_titles(void **state)
                   "1\t1\t5\t1\n2\t1\t4\t1\n3\t1\t3\t1\n1\t2\t2\t1\n2\t2\t2\t1\n1\t3\t4\t1\n",
                   (size_t)-1);
     assert_int_equal(run("stats --data '%s' --min-ratings 0", d), 0);
-    expect_in(g_out, "Mis\xc3\xa9rables, Les (1995)");
+    tu_expect_in(g_out, "Mis\xc3\xa9rables, Les (1995)");
     const char *t = strstr(g_out, "Most rated movies");
     assert_non_null(t);
     /* The display column (code points) where "ratings"/the count ends must
@@ -244,9 +242,9 @@ static void test_plots(void **state)
     if (!g_gnuplot) {
         fprintf(stderr, "SKIPPED picture file checks: gnuplot is not on PATH\n");
         assert_int_equal(run("stats --data '%s' --plot '%s'", g_data, sp), 1);
-        expect_in(g_err, "gnuplot");
+        tu_expect_in(g_err, "gnuplot");
         assert_int_equal(run("project --model '%s' --plot '%s'", g_model, pp), 1);
-        expect_in(g_err, "gnuplot");
+        tu_expect_in(g_err, "gnuplot");
     } else {
         assert_int_equal(run("stats --data '%s' --plot '%s'", g_data, sp), 0);
         const char *names[] = {"ratings_per_user", "mean_rating_per_user", "ratings_per_movie"};
@@ -260,10 +258,10 @@ static void test_plots(void **state)
         /* --json keeps stdout pure JSON */
         assert_int_equal(run("stats --data '%s' --json --plot '%s'", g_data, sp), 0);
         assert_null(strstr(g_out, "wrote"));
-        expect_in(g_err, "wrote");
+        tu_expect_in(g_err, "wrote");
 
         assert_int_equal(run("project --model '%s' --plot '%s'", g_model, pp), 0);
-        expect_in(g_out, "PC1 explains");
+        tu_expect_in(g_out, "PC1 explains");
         expect_file(pp, "projection.png");
         expect_file(pp, "projection.svg");
         expect_file(pp, "embedding_norms.png");
@@ -276,8 +274,8 @@ static void test_plots(void **state)
         free(png);
         char *svg = tu_path(pp, "projection.svg");
         bytes = tu_read_file(svg, &len);
-        expect_in(bytes, "<svg");
-        expect_in(bytes, "PCA"); /* the title */
+        tu_expect_in(bytes, "<svg");
+        tu_expect_in(bytes, "PCA"); /* the title */
         free(bytes);
         free(svg);
         /* t-SNE: the same files, titled as such */
@@ -290,7 +288,7 @@ static void test_plots(void **state)
         expect_file(tp, "projection.svg");
         char *tsvg = tu_path(tp, "projection.svg");
         bytes = tu_read_file(tsvg, &len);
-        expect_in(bytes, "t-SNE");
+        tu_expect_in(bytes, "t-SNE");
         free(bytes);
         free(tsvg);
         free(tp);
@@ -298,8 +296,8 @@ static void test_plots(void **state)
         assert_int_equal(run("project --model '%s' --plot '%s' --genre drama", g_model, pp), 0);
         char *gp = tu_path(pp, "projection.gp");
         bytes = tu_read_file(gp, &len);
-        expect_in(bytes, "'Drama'");
-        expect_in(bytes, "'other genres'");
+        tu_expect_in(bytes, "'Drama'");
+        tu_expect_in(bytes, "'other genres'");
         free(bytes);
         free(gp);
         /* The learning curves, once `mfrec train` has --plot. */
@@ -321,9 +319,9 @@ static void test_plots(void **state)
      * its absolute path in system()). */
     char *np = tu_path(g_dir, "no_gnuplot");
     assert_int_equal(run_env("PATH=/nonexistent", "stats --data '%s' --plot '%s'", g_data, np), 1);
-    expect_in(g_err, "gnuplot, which is not on PATH");
+    tu_expect_in(g_err, "gnuplot, which is not on PATH");
     assert_int_equal(run_env("PATH=/nonexistent", "project --model '%s' --plot '%s'", g_model, np), 1);
-    expect_in(g_err, "gnuplot, which is not on PATH");
+    tu_expect_in(g_err, "gnuplot, which is not on PATH");
     assert_false(tu_exists(np));
     free(np);
     free(sp);
@@ -335,10 +333,10 @@ static void test_project_text_and_coordinates(void **state)
     (void)state;
     char *tsv = tu_path(g_dir, "coords.tsv");
     assert_int_equal(run("project --model '%s' --out '%s' --top 2", g_model, tsv), 0);
-    expect_in(g_out, "PCA of 80 movie embeddings (k 6)");
-    expect_in(g_out, "PC1 explains");
-    expect_in(g_out, "PC2, highest:");
-    expect_in(g_out, "Embedding norm, lowest:");
+    tu_expect_in(g_out, "PCA of 80 movie embeddings (k 6)");
+    tu_expect_in(g_out, "PC1 explains");
+    tu_expect_in(g_out, "PC2, highest:");
+    tu_expect_in(g_out, "Embedding norm, lowest:");
     assert_int_equal(count_lines(tsv), 81);
     char *text = tu_read_file(tsv, NULL);
     assert_true(!strncmp(text, "item_id\ttitle\tgenre\tpc1\tpc2\tnorm\n", 33));
@@ -350,10 +348,10 @@ static void test_project_text_and_coordinates(void **state)
     free(first);
     /* A subset by rating count. */
     assert_int_equal(run("project --model '%s' --min-ratings 40 --out '%s'", g_model, tsv), 0);
-    expect_in(g_out, "the movies with at least 40 ratings");
+    tu_expect_in(g_out, "the movies with at least 40 ratings");
     assert_true(count_lines(tsv) < 81);
     assert_int_equal(run("project --model '%s' --min-ratings 100000", g_model), 1);
-    expect_in(g_err, "no movie has at least 100000 ratings");
+    tu_expect_in(g_err, "no movie has at least 100000 ratings");
 
     /* t-SNE: its own columns and text, the same map for the same seed, another
      * for another seed; bad settings name the flag */
@@ -361,9 +359,9 @@ static void test_project_text_and_coordinates(void **state)
                          "--top 2 --out '%s'",
                          g_model, tsv),
                      0);
-    expect_in(g_out, "t-SNE of 80 movie embeddings (k 6)");
-    expect_in(g_out, "perplexity 10, 300 iterations, seed 1: KL divergence");
-    expect_in(g_out, "Embedding norm, lowest:");
+    tu_expect_in(g_out, "t-SNE of 80 movie embeddings (k 6)");
+    tu_expect_in(g_out, "perplexity 10, 300 iterations, seed 1: KL divergence");
+    tu_expect_in(g_out, "Embedding norm, lowest:");
     if (strstr(g_out, "PC1")) fail_msg("t-SNE output names principal axes:\n%s", g_out);
     assert_int_equal(count_lines(tsv), 81);
     char *t1 = tu_read_file(tsv, NULL);
@@ -384,11 +382,11 @@ static void test_project_text_and_coordinates(void **state)
     free(t1);
     free(t2);
     assert_int_equal(run("project --model '%s' --method umap", g_model), 2);
-    expect_in(g_err, "--method must be pca or tsne, got 'umap'");
+    tu_expect_in(g_err, "--method must be pca or tsne, got 'umap'");
     assert_int_equal(run("project --model '%s' --method tsne --perplexity 80", g_model), 2);
-    expect_in(g_err, "--perplexity 80 must be below the number of movies mapped (80)");
+    tu_expect_in(g_err, "--perplexity 80 must be below the number of movies mapped (80)");
     assert_int_equal(run("project --model '%s' --method tsne --iterations 0", g_model), 2);
-    expect_in(g_err, "--iterations");
+    tu_expect_in(g_err, "--iterations");
     free(tsv);
 }
 
@@ -474,12 +472,12 @@ static void test_model_data_mismatch(void **state)
     (void)state;
     char *out = tu_path(g_dir, "never");
     assert_int_equal(run("project --model '%s' --data '%s'", g_model, g_other), 1);
-    expect_in(g_err, "fingerprint");
+    tu_expect_in(g_err, "fingerprint");
     assert_int_equal(run("export --model '%s' --data '%s' '%s'", g_model, g_other, out), 1);
-    expect_in(g_err, "fingerprint");
+    tu_expect_in(g_err, "fingerprint");
     assert_false(tu_exists(out));
     assert_int_equal(run("export --model '%s/none.bin' '%s'", g_dir, out), 1);
-    expect_in(g_err, "none.bin");
+    tu_expect_in(g_err, "none.bin");
     assert_false(tu_exists(out));
     free(out);
 }

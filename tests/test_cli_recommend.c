@@ -40,8 +40,6 @@ __attribute__((format(printf, 2, 3))) static int run_env(const char *env, const 
 
 #define run(...) run_env("", __VA_ARGS__)
 
-static void expect_in(const char *hay, const char *needle) { tu_expect_in(hay, needle); }
-
 static void expect_not_in(const char *hay, const char *needle)
 {
     if (hay && strstr(hay, needle)) fail_msg("did not expect '%s' in:\n%s", needle, hay);
@@ -181,55 +179,55 @@ static void test_help_and_usage_errors(void **state)
 {
     (void)state;
     assert_int_equal(run("--help"), 0);
-    expect_in(g_out, "recommend");
-    expect_in(g_out, "similar");
-    expect_in(g_out, "norms");
+    tu_expect_in(g_out, "recommend");
+    tu_expect_in(g_out, "similar");
+    tu_expect_in(g_out, "norms");
     for (const char *c = "recommend\0similar\0norms\0"; *c; c += strlen(c) + 1) {
         assert_int_equal(run("%s --help", c), 0);
-        expect_in(g_out, "Usage: mfrec");
+        tu_expect_in(g_out, "Usage: mfrec");
         assert_int_equal(run("%s --bogus 1", c), 2);
-        expect_in(g_err, "unknown option --bogus");
+        tu_expect_in(g_err, "unknown option --bogus");
         assert_int_equal(run("%s", c), 2);
-        expect_in(g_err, "--model is required");
+        tu_expect_in(g_err, "--model is required");
     }
     assert_int_equal(run("recommend --model '%s'", g_model), 2);
-    expect_in(g_err, "one of --user, --rate or --ratings-file is required");
+    tu_expect_in(g_err, "one of --user, --rate or --ratings-file is required");
     assert_int_equal(run("recommend --model '%s' --user 1 --rate 'a=5'", g_model), 2);
-    expect_in(g_err, "exclude each other");
+    tu_expect_in(g_err, "exclude each other");
     assert_int_equal(run("recommend --model '%s' --rate 'a=5' --exclude-rated", g_model), 2);
-    expect_in(g_err, "--exclude-rated goes with --user");
+    tu_expect_in(g_err, "--exclude-rated goes with --user");
     assert_int_equal(run("recommend --model '%s' --user 1 -k 0", g_model), 2);
-    expect_in(g_err, "-k must be an integer in 1..1000000, got '0'");
+    tu_expect_in(g_err, "-k must be an integer in 1..1000000, got '0'");
     assert_int_equal(run("recommend --model '%s' --user abc", g_model), 2);
-    expect_in(g_err, "--user must be an integer");
+    tu_expect_in(g_err, "--user must be an integer");
     assert_int_equal(run("recommend --model '%s' --user 1 --measure euclid", g_model), 2);
-    expect_in(g_err, "--measure must be dot or cosine, got 'euclid'");
+    tu_expect_in(g_err, "--measure must be dot or cosine, got 'euclid'");
     assert_int_equal(run("recommend --model '%s' --rate 'a=5' --lambda -1", g_model), 2);
-    expect_in(g_err, "--lambda");
+    tu_expect_in(g_err, "--lambda");
     assert_int_equal(run("recommend --model '%s' --user", g_model), 2);
-    expect_in(g_err, "--user needs a value");
+    tu_expect_in(g_err, "--user needs a value");
     assert_int_equal(run("similar --model '%s'", g_model), 2);
-    expect_in(g_err, "--movie is required");
+    tu_expect_in(g_err, "--movie is required");
     assert_int_equal(run("similar --model '%s' --movie x --measure l1", g_model), 2);
-    expect_in(g_err, "--measure must be dot or cosine");
+    tu_expect_in(g_err, "--measure must be dot or cosine");
     assert_int_equal(run("norms --model '%s' --bins 0", g_model), 2);
-    expect_in(g_err, "--bins must be an integer in 1..1000, got '0'");
+    tu_expect_in(g_err, "--bins must be an integer in 1..1000, got '0'");
 }
 
 static void test_runtime_errors(void **state)
 {
     (void)state;
     assert_int_equal(run("recommend --model '%s/missing.bin' --user 1", g_dir), 1);
-    expect_in(g_err, "missing.bin");
+    tu_expect_in(g_err, "missing.bin");
     assert_int_equal(run("recommend --model '%s' --user 9999", g_model), 1);
-    expect_in(g_err, "--user: no user has id 9999");
+    tu_expect_in(g_err, "--user: no user has id 9999");
     /* the model's dataset is checked: another dataset is refused */
     assert_int_equal(run("recommend --model '%s' --data '%s' --user 1", g_model, g_hm), 1);
-    expect_in(g_err, "--data");
-    expect_in(g_err, "model has");
+    tu_expect_in(g_err, "--data");
+    tu_expect_in(g_err, "model has");
     assert_int_equal(run("similar --model '%s' --data '%s' --movie heat", g_model, g_hm), 1);
     assert_int_equal(run("norms --model '%s' --data '%s/nowhere'", g_model, g_dir), 1);
-    expect_in(g_err, "nowhere");
+    tu_expect_in(g_err, "nowhere");
 }
 
 static void test_recommend_user(void **state)
@@ -237,10 +235,10 @@ static void test_recommend_user(void **state)
     (void)state;
     /* the data directory recorded in the model is the default */
     assert_int_equal(run("recommend --model '%s' --user 5", g_model), 0);
-    expect_in(g_out, "user 5 (");
-    expect_in(g_out, "top 10 by dot");
-    expect_in(g_out, "Synthetic Movie ");
-    expect_in(g_out, "[");
+    tu_expect_in(g_out, "user 5 (");
+    tu_expect_in(g_out, "top 10 by dot");
+    tu_expect_in(g_out, "Synthetic Movie ");
+    tu_expect_in(g_out, "[");
     assert_int_equal(count_rows(g_out), 10);
     char *plain = strdup(g_out);
 
@@ -253,7 +251,7 @@ static void test_recommend_user(void **state)
 
     /* k past the catalogue: every movie, once */
     assert_int_equal(run("recommend --model '%s' --user 5 -k 500 --measure cosine", g_model), 0);
-    expect_in(g_out, "(only 80 movies in the catalogue)");
+    tu_expect_in(g_out, "(only 80 movies in the catalogue)");
     assert_int_equal(count_rows(g_out), 80);
 
     /* --exclude-rated: the rated movies never appear */
@@ -263,9 +261,9 @@ static void test_recommend_user(void **state)
     assert_int_equal(run("recommend --model '%s' --user 5 -k 500 --exclude-rated", g_model), 0);
     char want[128];
     snprintf(want, sizeof want, "user 5 (%d ratings)", n_rated);
-    expect_in(g_out, want);
+    tu_expect_in(g_out, want);
     snprintf(want, sizeof want, "(only %d movies are left after the exclusions)", 80 - n_rated);
-    expect_in(g_out, want);
+    tu_expect_in(g_out, want);
     assert_int_equal(count_rows(g_out), 80 - n_rated);
     double prev = 1e300;
     for (const char *p = g_out; p && *p;) {
@@ -288,11 +286,11 @@ static void test_similar(void **state)
     (void)state;
     /* "movie 7" matches Synthetic Movie 7 and 70..79: the first is used */
     assert_int_equal(run("similar --model '%s' --movie 'MOVIE 7'", g_model), 0);
-    expect_in(g_out, "11 movies match 'MOVIE 7'; using the first");
-    expect_in(g_out, "Synthetic Movie 70 (");
-    expect_in(g_out, "Synthetic Movie 79 (");
-    expect_in(g_out, "movie 7: Synthetic Movie 7 (");
-    expect_in(g_out, "nearest 6 by cosine");
+    tu_expect_in(g_out, "11 movies match 'MOVIE 7'; using the first");
+    tu_expect_in(g_out, "Synthetic Movie 70 (");
+    tu_expect_in(g_out, "Synthetic Movie 79 (");
+    tu_expect_in(g_out, "movie 7: Synthetic Movie 7 (");
+    tu_expect_in(g_out, "nearest 6 by cosine");
     assert_int_equal(count_rows(g_out), 6);
     /* the movie itself is never its own neighbour; cosines are in [-1, 1] */
     const char *table = strstr(g_out, "rank");
@@ -312,25 +310,25 @@ static void test_similar(void **state)
                          g_model),
                      0);
     expect_not_in(g_out, "match");
-    expect_in(g_out, "(only 79 other movies in the catalogue)");
+    tu_expect_in(g_out, "(only 79 other movies in the catalogue)");
     assert_int_equal(count_rows(g_out), 79);
     assert_int_equal(run("similar --model '%s' --movie 'no such film'", g_model), 1);
-    expect_in(g_err, "--movie: no movie title contains 'no such film'");
+    tu_expect_in(g_err, "--movie: no movie title contains 'no such film'");
 
     /* hand-made titles: substring, case-insensitive, first match */
     assert_int_equal(run("similar --model '%s' --movie aladdin -k 3", g_hm_model), 0);
-    expect_in(g_out, "2 movies match 'aladdin'");
-    expect_in(g_out, "Aladdin and the King of Thieves (1996)");
-    expect_in(g_out, "movie 9: Aladdin (1992)");
+    tu_expect_in(g_out, "2 movies match 'aladdin'");
+    tu_expect_in(g_out, "Aladdin and the King of Thieves (1996)");
+    tu_expect_in(g_out, "movie 9: Aladdin (1992)");
 }
 
 static void test_norms(void **state)
 {
     (void)state;
     assert_int_equal(run("norms --model '%s' -k 5 --bins 8", g_model), 0);
-    expect_in(g_out, "item embedding norms (k 6, 80 movies)");
-    expect_in(g_out, "largest 5 norms");
-    expect_in(g_out, "histogram of 80 norms (8 bins)");
+    tu_expect_in(g_out, "item embedding norms (k 6, 80 movies)");
+    tu_expect_in(g_out, "largest 5 norms");
+    tu_expect_in(g_out, "histogram of 80 norms (8 bins)");
     long counts[80] = {0};
     count_ratings(g_data, counts, 80);
     double prev = 1e300;
@@ -380,7 +378,7 @@ static void test_norms(void **state)
         free(svg);
     } else {
         assert_int_equal(rc, 1);
-        expect_in(g_err, "gnuplot");
+        tu_expect_in(g_err, "gnuplot");
     }
     free(plots);
 }
@@ -390,53 +388,53 @@ static void test_fold_in_titles(void **state)
     (void)state;
     /* an exact title wins over substring matches; a plain substring works */
     assert_int_equal(run("recommend --model '%s' --rate 'heat (1995)=5, fargo=4' -k 20", g_hm_model), 0);
-    expect_in(g_out, "new user folded in from 2 ratings (lambda 0.1)");
-    expect_in(g_out, "Heat (1995)");
-    expect_in(g_out, "Fargo (1996)");
-    expect_in(g_out, "fit");
+    tu_expect_in(g_out, "new user folded in from 2 ratings (lambda 0.1)");
+    tu_expect_in(g_out, "Heat (1995)");
+    tu_expect_in(g_out, "Fargo (1996)");
+    tu_expect_in(g_out, "fit");
     const char *top = strstr(g_out, "excluded\n");
     assert_non_null(top);
-    expect_in(top, "(only 8 movies are left after the exclusions)");
+    tu_expect_in(top, "(only 8 movies are left after the exclusions)");
     expect_not_in(top, "Fargo (1996)");
     expect_not_in(top, "Heat (1995)  [");
     assert_int_equal(count_rows(top), 8);
 
     /* several substring matches: ambiguous, candidates listed */
     assert_int_equal(run("recommend --model '%s' --rate 'heat=5'", g_hm_model), 1);
-    expect_in(g_err, "--rate: 'heat' is ambiguous: 2 movies have titles containing it");
-    expect_in(g_err, "Heat (1995)");
-    expect_in(g_err, "Heat Wave (1990)");
+    tu_expect_in(g_err, "--rate: 'heat' is ambiguous: 2 movies have titles containing it");
+    tu_expect_in(g_err, "Heat (1995)");
+    tu_expect_in(g_err, "Heat Wave (1990)");
     /* two movies with the same title: ambiguous; #ID picks one */
     assert_int_equal(run("recommend --model '%s' --rate 'chasing amy (1997)=4'", g_hm_model), 1);
-    expect_in(g_err, "2 movies are titled it");
+    tu_expect_in(g_err, "2 movies are titled it");
     assert_int_equal(run("recommend --model '%s' --rate '#5=4,Star Wars=5'", g_hm_model), 0);
-    expect_in(g_out, "      5       4");
+    tu_expect_in(g_out, "      5       4");
     /* unknown title or id */
     assert_int_equal(run("recommend --model '%s' --rate 'Casablanca=5'", g_hm_model), 1);
-    expect_in(g_err, "--rate: no movie title matches 'Casablanca'");
+    tu_expect_in(g_err, "--rate: no movie title matches 'Casablanca'");
     assert_int_equal(run("recommend --model '%s' --rate '#77=5'", g_hm_model), 1);
-    expect_in(g_err, "no movie has id '77'");
+    tu_expect_in(g_err, "no movie has id '77'");
     /* a comma inside a title */
     assert_int_equal(run("recommend --model '%s' --rate 'Usual Suspects, The (1995)=5,Jedi=4'",
                          g_hm_model),
                      0);
-    expect_in(g_out, "from 2 ratings");
-    expect_in(g_out, "Return of the Jedi (1983)");
+    tu_expect_in(g_out, "from 2 ratings");
+    tu_expect_in(g_out, "Return of the Jedi (1983)");
     /* malformed lists are usage errors naming --rate */
     assert_int_equal(run("recommend --model '%s' --rate 'Fargo'", g_hm_model), 2);
-    expect_in(g_err, "--rate: 'Fargo' has no '=RATING'");
+    tu_expect_in(g_err, "--rate: 'Fargo' has no '=RATING'");
     assert_int_equal(run("recommend --model '%s' --rate 'Fargo=9'", g_hm_model), 2);
-    expect_in(g_err, "--rate: the rating of 'Fargo' must be a number in [1, 5], got '9'");
+    tu_expect_in(g_err, "--rate: the rating of 'Fargo' must be a number in [1, 5], got '9'");
     assert_int_equal(run("recommend --model '%s' --rate '=3'", g_hm_model), 2);
-    expect_in(g_err, "no title");
+    tu_expect_in(g_err, "no title");
     assert_int_equal(run("recommend --model '%s' --rate 'Fargo=5,fargo (1996)=3'", g_hm_model), 1);
-    expect_in(g_err, "'Fargo (1996)' is rated twice");
+    tu_expect_in(g_err, "'Fargo (1996)' is rated twice");
     /* --lambda is used as given */
     assert_int_equal(run("recommend --model '%s' --rate 'Fargo=5' --lambda 2.5 --measure cosine",
                          g_hm_model),
                      0);
-    expect_in(g_out, "(lambda 2.5)");
-    expect_in(g_out, "by cosine");
+    tu_expect_in(g_out, "(lambda 2.5)");
+    tu_expect_in(g_out, "by cosine");
 }
 
 static void test_fold_in_ratings_file(void **state)
@@ -446,10 +444,10 @@ static void test_fold_in_ratings_file(void **state)
                   (size_t)-1);
     char *mine = tu_path(g_dir, "mine.txt");
     assert_int_equal(run("recommend --model '%s' --ratings-file '%s' -k 3", g_hm_model, mine), 0);
-    expect_in(g_out, "from 3 ratings");
-    expect_in(g_out, "Star Wars (1977)");
-    expect_in(g_out, "Fargo (1996)");
-    expect_in(g_out, "Aladdin (1992)");
+    tu_expect_in(g_out, "from 3 ratings");
+    tu_expect_in(g_out, "Star Wars (1977)");
+    tu_expect_in(g_out, "Fargo (1996)");
+    tu_expect_in(g_out, "Aladdin (1992)");
     const char *top = strstr(g_out, "excluded\n");
     assert_non_null(top);
     assert_int_equal(count_rows(top), 3);
@@ -465,21 +463,21 @@ static void test_fold_in_ratings_file(void **state)
     tu_write_file(g_dir, "bad.txt", "Star Wars=5\nnot a rating line\n", (size_t)-1);
     char *bad = tu_path(g_dir, "bad.txt");
     assert_int_equal(run("recommend --model '%s' --ratings-file '%s'", g_hm_model, bad), 1);
-    expect_in(g_err, "bad.txt:2: expected TITLE=RATING or MOVIE_ID<TAB>RATING");
+    tu_expect_in(g_err, "bad.txt:2: expected TITLE=RATING or MOVIE_ID<TAB>RATING");
     tu_write_file(g_dir, "bad.txt", "Star Wars=5\n99\t4\n", (size_t)-1);
     assert_int_equal(run("recommend --model '%s' --ratings-file '%s'", g_hm_model, bad), 1);
-    expect_in(g_err, "bad.txt:2: no movie has id '99'");
+    tu_expect_in(g_err, "bad.txt:2: no movie has id '99'");
     tu_write_file(g_dir, "bad.txt", "Star Wars=0.5\n", (size_t)-1);
     assert_int_equal(run("recommend --model '%s' --ratings-file '%s'", g_hm_model, bad), 1);
-    expect_in(g_err, "bad.txt:1: the rating must be a number in [1, 5], got '0.5'");
+    tu_expect_in(g_err, "bad.txt:1: the rating must be a number in [1, 5], got '0.5'");
     tu_write_file(g_dir, "bad.txt", "heat=4\n", (size_t)-1);
     assert_int_equal(run("recommend --model '%s' --ratings-file '%s'", g_hm_model, bad), 1);
-    expect_in(g_err, "bad.txt:1: 'heat' is ambiguous");
+    tu_expect_in(g_err, "bad.txt:1: 'heat' is ambiguous");
     tu_write_file(g_dir, "bad.txt", "# nothing\n", (size_t)-1);
     assert_int_equal(run("recommend --model '%s' --ratings-file '%s'", g_hm_model, bad), 1);
-    expect_in(g_err, "no ratings in the file");
+    tu_expect_in(g_err, "no ratings in the file");
     assert_int_equal(run("recommend --model '%s' --ratings-file '%s/absent.txt'", g_hm_model, g_dir), 1);
-    expect_in(g_err, "absent.txt");
+    tu_expect_in(g_err, "absent.txt");
     free(bad);
     free(mine);
 }

@@ -44,8 +44,6 @@ __attribute__((format(printf, 2, 3))) static int run_env(const char *env, const 
     return st;
 }
 
-static void expect_in(const char *hay, const char *needle) { tu_expect_in(hay, needle); }
-
 /* ------------------------------------------------------------------ */
 /* A small CSV reader: quoted fields with "" for a quote, \n rows        */
 /* ------------------------------------------------------------------ */
@@ -147,10 +145,10 @@ static void test_help(void **state)
 {
     (void)state;
     assert_int_equal(run("--help"), 0);
-    expect_in(g_out, "sweep");
+    tu_expect_in(g_out, "sweep");
     assert_int_equal(run("sweep --help"), 0);
-    expect_in(g_out, "Usage: mfrec sweep");
-    expect_in(g_out, "--threads LIST");
+    tu_expect_in(g_out, "Usage: mfrec sweep");
+    tu_expect_in(g_out, "--threads LIST");
 }
 
 static void test_rows_columns_checksums_speedup(void **state)
@@ -161,8 +159,8 @@ static void test_rows_columns_checksums_speedup(void **state)
                          "--reduce shard,owner --epochs 3 --warmup 1 --repeat 2 --csv '%s'",
                          g_data, csv),
                      0);
-    expect_in(g_out, "= 8 combinations x 2 repeats = 16 runs");
-    expect_in(g_out, "wrote 16 rows");
+    tu_expect_in(g_out, "= 8 combinations x 2 repeats = 16 runs");
+    tu_expect_in(g_out, "wrote 16 rows");
     struct csv *c = csv_read(csv);
     /* 2 threads x 2 dims x 2 reduce = 8 combinations, x 2 repeats */
     assert_int_equal(c->n_rows, 1 + 16);
@@ -197,7 +195,7 @@ static void test_rows_columns_checksums_speedup(void **state)
         double ms = atof(f[c_ms]);
         assert_true(ms > 0 && atof(f[c_min]) <= ms && ms <= atof(f[c_max]));
         assert_true(atof(f[c_rss]) > 0);
-        expect_in(f[c_flags], "flags:");
+        tu_expect_in(f[c_flags], "flags:");
         if (t == 1) {
             assert_string_equal(f[c_sp], "1.000000");
             assert_string_equal(f[c_ef], "1.000000");
@@ -271,18 +269,18 @@ static void test_usage_errors(void **state)
     };
     for (size_t k = 0; k < sizeof cases / sizeof *cases; k++) {
         assert_int_equal(run("sweep --data '%s' %s", g_data, cases[k].args), 2);
-        expect_in(g_err, cases[k].msg);
+        tu_expect_in(g_err, cases[k].msg);
     }
     assert_int_equal(run("sweep --data '%s' --split nope --csv '%s/x.csv'", g_data, g_dir), 2);
-    expect_in(g_err, "--split");
+    tu_expect_in(g_err, "--split");
     /* runtime errors: missing data, an unwritable CSV */
     assert_int_equal(run("sweep --data '%s/missing' --csv '%s/x.csv'", g_dir, g_dir), 1);
-    expect_in(g_err, "missing");
+    tu_expect_in(g_err, "missing");
     assert_int_equal(run("sweep --data '%s' --split random:0.2 --dims 2 --epochs 1 --repeat 1 "
                          "--quiet --csv '%s/no/such/dir/x.csv'",
                          g_data, g_dir),
                      1);
-    expect_in(g_err, "x.csv");
+    tu_expect_in(g_err, "x.csv");
 }
 
 static void expect_nonempty(const char *dir, const char *name)
@@ -304,7 +302,7 @@ static void test_plot(void **state)
     assert_int_equal(run_env("PATH=/nonexistent", "sweep --data '%s' %s --csv '%s' --plot '%s'",
                              g_data, flags, csv, dir),
                      1);
-    expect_in(g_err, "gnuplot");
+    tu_expect_in(g_err, "gnuplot");
     assert_true(tu_exists(csv));
     if (!gnuplot_on_path()) {
         fprintf(stderr, "gnuplot is not on PATH: the charts are not checked\n");
@@ -323,7 +321,7 @@ static void test_plot(void **state)
     /* the speedup chart holds the ideal line */
     char *gp = tu_path(dir, "speedup_vs_threads.gp");
     char *text = tu_read_file(gp, NULL);
-    expect_in(text, "ideal");
+    tu_expect_in(text, "ideal");
     free(text);
     free(gp);
 done:

@@ -32,16 +32,6 @@
 /* Helpers                                                              */
 /* ------------------------------------------------------------------ */
 
-static mfr_dataset *load_ok(const char *dir, const mfr_load_options *opt)
-{
-    mfr_dataset *ds = NULL;
-    mfr_error err = {0};
-    int rc = mfr_dataset_load(dir, opt, &ds, &err);
-    if (rc != MFR_OK) fail_msg("load %s failed (%d): %s", dir, rc, err.message);
-    assert_non_null(ds);
-    return ds;
-}
-
 /* Expects the load to fail with `status` and both needles in the message. */
 static void load_fails(const char *dir, const mfr_load_options *opt, int status,
                        const char *needle, const char *needle2)
@@ -201,7 +191,7 @@ static void test_ml1m(void **state)
 {
     (void)state;
     char *dir = write_ml1m();
-    mfr_dataset *ds = load_ok(dir, NULL);
+    mfr_dataset *ds = tu_load_ok(dir, NULL);
     assert_int_equal(mfr_dataset_format(ds), MFR_FORMAT_ML1M);
     assert_string_equal(mfr_format_name(mfr_dataset_format(ds)), "ml-1m");
     float lo, hi;
@@ -254,7 +244,7 @@ static void test_ml1m(void **state)
     /* ... unless the caller widens the range. */
     mfr_load_options o = opts(MFR_FORMAT_AUTO);
     o.min_rating = 0.5f;
-    ds = load_ok(dir, &o);
+    ds = tu_load_ok(dir, &o);
     mfr_dataset_rating_range(ds, &lo, &hi);
     assert_true(lo == 0.5f && hi == 5.0f);
     mfr_dataset_destroy(ds);
@@ -268,7 +258,7 @@ static void test_ml10m(void **state)
     char *dir = tu_mkdtemp();
     tu_write_file(dir, "ratings.dat", ml10m_ratings, (size_t)-1);
     tu_write_file(dir, "movies.dat", ml10m_movies, (size_t)-1);
-    mfr_dataset *ds = load_ok(dir, NULL);
+    mfr_dataset *ds = tu_load_ok(dir, NULL);
     assert_int_equal(mfr_dataset_format(ds), MFR_FORMAT_ML1M);
     float lo, hi;
     mfr_dataset_rating_range(ds, &lo, &hi);
@@ -306,7 +296,7 @@ static void test_csv(void **state)
     char *dir = tu_mkdtemp();
     tu_write_file(dir, "ratings.csv", csv_ratings, (size_t)-1);
     tu_write_file(dir, "movies.csv", csv_movies, (size_t)-1);
-    mfr_dataset *ds = load_ok(dir, NULL);
+    mfr_dataset *ds = tu_load_ok(dir, NULL);
     assert_int_equal(mfr_dataset_format(ds), MFR_FORMAT_CSV);
     assert_string_equal(mfr_format_name(MFR_FORMAT_CSV), "csv");
     float lo, hi;
@@ -358,7 +348,7 @@ static void test_delimited(void **state)
     mfr_load_options o = opts(MFR_FORMAT_DELIMITED);
     o.sep = ';';
     o.ratings_file = "scores.txt";
-    mfr_dataset *ds = load_ok(dir, &o);
+    mfr_dataset *ds = tu_load_ok(dir, &o);
     assert_int_equal(mfr_dataset_format(ds), MFR_FORMAT_DELIMITED);
     assert_int_equal(mfr_dataset_n_users(ds), 2);
     assert_int_equal(mfr_dataset_n_items(ds), 2);
@@ -385,7 +375,7 @@ static void test_delimited(void **state)
 
     /* The separator and header are detected; passing the file as the path. */
     char *file = tu_path(dir, "scores.txt");
-    ds = load_ok(file, NULL);
+    ds = tu_load_ok(file, NULL);
     assert_true(mfr_dataset_fingerprint(ds) == fp);
     assert_non_null(strstr(mfr_dataset_dir(ds), "mfrec-test-"));
     mfr_dataset_destroy(ds);
@@ -395,7 +385,7 @@ static void test_delimited(void **state)
     char *tsv = tu_path(dir, "plain.tsv");
     o = opts(MFR_FORMAT_AUTO);
     o.header = MFR_HEADER_NO;
-    ds = load_ok(tsv, &o);
+    ds = tu_load_ok(tsv, &o);
     assert_int_equal(mfr_dataset_format(ds), MFR_FORMAT_DELIMITED);
     assert_int_equal(mfr_dataset_n_users(ds), 2);
     mfr_ratings_get(mfr_dataset_ratings(ds), 1, &u, &i, &r, &ts);
@@ -405,7 +395,7 @@ static void test_delimited(void **state)
 
     /* A forced header skips a numeric first line. */
     o.header = MFR_HEADER_YES;
-    ds = load_ok(tsv, &o);
+    ds = tu_load_ok(tsv, &o);
     assert_int_equal(mfr_ratings_count(mfr_dataset_ratings(ds)), 1);
     mfr_dataset_destroy(ds);
 
@@ -438,40 +428,40 @@ static void test_detection(void **state)
 
     /* ratings.csv alone: CSV. */
     tu_write_file(dir, "ratings.csv", csv_ratings, (size_t)-1);
-    mfr_dataset *ds = load_ok(dir, NULL);
+    mfr_dataset *ds = tu_load_ok(dir, NULL);
     assert_int_equal(mfr_dataset_format(ds), MFR_FORMAT_CSV);
     mfr_dataset_destroy(ds);
     /* ratings.dat wins over ratings.csv, u.data over both. */
     tu_write_file(dir, "ratings.dat", ml1m_ratings, (size_t)-1);
-    ds = load_ok(dir, NULL);
+    ds = tu_load_ok(dir, NULL);
     assert_int_equal(mfr_dataset_format(ds), MFR_FORMAT_ML1M);
     mfr_dataset_destroy(ds);
     tu_write_file(dir, "u.data", "1\t1\t3\t0\n", (size_t)-1);
-    ds = load_ok(dir, NULL);
+    ds = tu_load_ok(dir, NULL);
     assert_int_equal(mfr_dataset_format(ds), MFR_FORMAT_ML100K);
     assert_int_equal(mfr_ratings_count(mfr_dataset_ratings(ds)), 1);
     mfr_dataset_destroy(ds);
     /* The format overrides detection. */
     o = opts(MFR_FORMAT_CSV);
-    ds = load_ok(dir, &o);
+    ds = tu_load_ok(dir, &o);
     assert_int_equal(mfr_dataset_format(ds), MFR_FORMAT_CSV);
     assert_int_equal(mfr_ratings_count(mfr_dataset_ratings(ds)), 4);
     mfr_dataset_destroy(ds);
     o = opts(MFR_FORMAT_ML1M);
-    ds = load_ok(dir, &o);
+    ds = tu_load_ok(dir, &o);
     assert_int_equal(mfr_dataset_format(ds), MFR_FORMAT_ML1M);
     mfr_dataset_destroy(ds);
     /* A file path: the format from its name, metadata from its directory. */
     char *path = tu_path(dir, "ratings.dat");
     tu_write_file(dir, "movies.dat", ml1m_movies, (size_t)-1);
-    ds = load_ok(path, NULL);
+    ds = tu_load_ok(path, NULL);
     assert_int_equal(mfr_dataset_format(ds), MFR_FORMAT_ML1M);
     assert_string_equal(mfr_dataset_item_title(ds, 2), "Toy Story (1995)");
     mfr_dataset_destroy(ds);
     /* A CSV file read as the delimited format: no metadata. */
     o = opts(MFR_FORMAT_DELIMITED);
     o.ratings_file = "ratings.csv";
-    ds = load_ok(dir, &o);
+    ds = tu_load_ok(dir, &o);
     assert_int_equal(mfr_dataset_n_items(ds), 4);
     assert_string_equal(mfr_dataset_item_title(ds, 0), "");
     mfr_dataset_destroy(ds);
@@ -492,7 +482,7 @@ static void test_detection(void **state)
 
     /* Zero-initialized options mean the defaults. */
     mfr_load_options z = {0};
-    ds = load_ok(dir, &z);
+    ds = tu_load_ok(dir, &z);
     assert_int_equal(mfr_dataset_format(ds), MFR_FORMAT_ML100K);
     mfr_dataset_destroy(ds);
     tu_rmtree(dir);
@@ -591,7 +581,7 @@ static void test_read_ratings(void **state)
 {
     (void)state;
     char *dir = write_ml1m();
-    mfr_dataset *ds = load_ok(dir, NULL);
+    mfr_dataset *ds = tu_load_ok(dir, NULL);
     mfr_ratings *r = NULL;
     mfr_error err = {0};
     /* The dataset's own "::" syntax ... */
@@ -623,7 +613,7 @@ static void test_read_ratings(void **state)
     /* CSV: a header is skipped and line numbers count it. */
     dir = tu_mkdtemp();
     tu_write_file(dir, "ratings.csv", csv_ratings, (size_t)-1);
-    ds = load_ok(dir, NULL);
+    ds = tu_load_ok(dir, NULL);
     tu_write_file(dir, "test.csv", "userId,movieId,rating,timestamp\n1,1,4,1\n2,2,0.5,1\n1,1,3,1\n",
                   (size_t)-1);
     p = tu_path(dir, "test.csv");
@@ -650,7 +640,7 @@ static mfr_dataset *load_cached(const char *dir, const char *cache_path, int exp
     mfr_load_options o = opts(MFR_FORMAT_AUTO);
     o.cache = MFR_CACHE_ALWAYS;
     o.cache_path = cache_path;
-    mfr_dataset *ds = load_ok(dir, &o);
+    mfr_dataset *ds = tu_load_ok(dir, &o);
     if (ds->cache_state != expect_state)
         fail_msg("cache state %d, expected %d", ds->cache_state, expect_state);
     assert_int_equal(mfr_dataset_from_cache(ds), expect_state == MFR_CACHE_STATE_READ);
@@ -704,11 +694,11 @@ static void test_cache_round_trip(void **state)
     /* Never: the cache is neither read nor written. */
     mfr_load_options o = opts(MFR_FORMAT_AUTO);
     o.cache = MFR_CACHE_NEVER;
-    cached = load_ok(dir, &o);
+    cached = tu_load_ok(dir, &o);
     assert_int_equal(cached->cache_state, MFR_CACHE_STATE_UNUSED);
     mfr_dataset_destroy(cached);
     /* Auto: these files are far below MFR_CACHE_AUTO_BYTES. */
-    cached = load_ok(dir, NULL);
+    cached = tu_load_ok(dir, NULL);
     assert_int_equal(cached->cache_state, MFR_CACHE_STATE_UNUSED);
     mfr_dataset_destroy(cached);
 
@@ -731,7 +721,7 @@ static void test_cache_round_trip(void **state)
     o = opts(MFR_FORMAT_AUTO);
     o.cache = MFR_CACHE_ALWAYS;
     o.min_rating = 0.5f;
-    cached = load_ok(dir, &o);
+    cached = tu_load_ok(dir, &o);
     assert_int_equal(cached->cache_state, MFR_CACHE_STATE_WRITTEN);
     mfr_dataset_destroy(cached);
     cached = load_cached(dir, NULL, MFR_CACHE_STATE_WRITTEN);

@@ -75,16 +75,6 @@ static char *to_crlf(const char *s)
     return out;
 }
 
-static mfr_dataset *load_ok(const char *dir, const mfr_load_options *opt)
-{
-    mfr_dataset *ds = NULL;
-    mfr_error err = {0};
-    int rc = mfr_dataset_load(dir, opt, &ds, &err);
-    if (rc != MFR_OK) fail_msg("load %s failed (%d): %s", dir, rc, err.message);
-    assert_non_null(ds);
-    return ds;
-}
-
 /* ------------------------------------------------------------------ */
 /* Valid data                                                           */
 /* ------------------------------------------------------------------ */
@@ -102,7 +92,7 @@ static void test_load_good(void **state)
 {
     (void)state;
     char *dir = write_good_dataset();
-    mfr_dataset *ds = load_ok(dir, NULL);
+    mfr_dataset *ds = tu_load_ok(dir, NULL);
 
     /* Dense indices in ascending raw-id order over u.data and u.user/u.item. */
     assert_int_equal(mfr_dataset_n_users(ds), 4);
@@ -199,7 +189,7 @@ static void test_load_minimal_defaults(void **state)
     char *dir = tu_mkdtemp();
     /* Three fields, no trailing newline, blank lines only at the end. */
     tu_write_file(dir, "u.data", "2\t9\t4\n9223372036854775807\t1\t1\n\n\r\n", (size_t)-1);
-    mfr_dataset *ds = load_ok(dir, NULL);
+    mfr_dataset *ds = tu_load_ok(dir, NULL);
     assert_int_equal(mfr_dataset_n_users(ds), 2);
     assert_int_equal(mfr_dataset_n_items(ds), 2);
     assert_int_equal(mfr_dataset_user_id(ds, 1), INT64_MAX);
@@ -214,7 +204,7 @@ static void test_load_minimal_defaults(void **state)
     mfr_dataset_destroy(ds);
 
     tu_write_file(dir, "u.data", "1\t1\t5", (size_t)-1); /* no final newline */
-    ds = load_ok(dir, NULL);
+    ds = tu_load_ok(dir, NULL);
     assert_int_equal(mfr_ratings_count(mfr_dataset_ratings(ds)), 1);
     mfr_dataset_destroy(ds);
     tu_rmtree(dir);
@@ -232,7 +222,7 @@ static void test_genre_and_occupation_files(void **state)
     tu_write_file(dir, "u.item", "1|A (2001)|||url|0|1|1\n2|B|||url|1|0|0\n", (size_t)-1);
     tu_write_file(dir, "u.occupation", "none\n\nwriter\nartist\n", (size_t)-1);
     tu_write_file(dir, "u.user", "1|20|M|writer|1\n2|21|F|none|2\n", (size_t)-1);
-    mfr_dataset *ds = load_ok(dir, NULL);
+    mfr_dataset *ds = tu_load_ok(dir, NULL);
     assert_int_equal(mfr_dataset_n_genres(ds), 3);
     assert_string_equal(mfr_dataset_genre_name(ds, 0), "unknown");
     assert_string_equal(mfr_dataset_genre_name(ds, 1), "B-movie");
@@ -261,7 +251,7 @@ static void test_crlf_matches_lf(void **state)
     free(i);
     free(u);
 
-    mfr_dataset *a = load_ok(lf, NULL), *b = load_ok(crlf, NULL);
+    mfr_dataset *a = tu_load_ok(lf, NULL), *b = tu_load_ok(crlf, NULL);
     assert_int_equal(mfr_dataset_fingerprint(a), mfr_dataset_fingerprint(b));
     assert_int_equal(mfr_dataset_n_users(a), mfr_dataset_n_users(b));
     assert_int_equal(mfr_dataset_n_items(a), mfr_dataset_n_items(b));
@@ -297,14 +287,14 @@ static void test_fingerprint_changes(void **state)
     (void)state;
     char *dir = tu_mkdtemp();
     tu_write_file(dir, "u.data", "1\t1\t3\n1\t2\t4\n2\t1\t5\n", (size_t)-1);
-    mfr_dataset *a = load_ok(dir, NULL);
-    mfr_dataset *a2 = load_ok(dir, NULL);
+    mfr_dataset *a = tu_load_ok(dir, NULL);
+    mfr_dataset *a2 = tu_load_ok(dir, NULL);
     tu_write_file(dir, "u.data", "1\t1\t3\n1\t2\t4\n2\t1\t4\n", (size_t)-1);
-    mfr_dataset *b = load_ok(dir, NULL);
+    mfr_dataset *b = tu_load_ok(dir, NULL);
     tu_write_file(dir, "u.data", "1\t1\t3\n2\t1\t5\n1\t2\t4\n", (size_t)-1); /* order */
-    mfr_dataset *c = load_ok(dir, NULL);
+    mfr_dataset *c = tu_load_ok(dir, NULL);
     tu_write_file(dir, "u.data", "1\t1\t3\t99\n1\t2\t4\t98\n2\t1\t5\t97\n", (size_t)-1);
-    mfr_dataset *d = load_ok(dir, NULL); /* timestamps are not part of it */
+    mfr_dataset *d = tu_load_ok(dir, NULL); /* timestamps are not part of it */
     assert_int_equal(mfr_dataset_fingerprint(a), mfr_dataset_fingerprint(a2));
     assert_int_not_equal(mfr_dataset_fingerprint(a), mfr_dataset_fingerprint(b));
     assert_int_not_equal(mfr_dataset_fingerprint(a), mfr_dataset_fingerprint(c));
@@ -328,7 +318,7 @@ static void test_fractional_ratings(void **state)
                   "1\t7\t3.14159265358979\n1\t8\t0.0\n",
                   (size_t)-1);
     mfr_load_options opt = {.min_rating = -1, .max_rating = 10};
-    mfr_dataset *ds = load_ok(dir, &opt);
+    mfr_dataset *ds = tu_load_ok(dir, &opt);
     const float want[] = {3.5f, 0.25f, -0.5f, 10.0f, 2.0f, 0.1f, 3.14159265358979f, 0.0f};
     const mfr_ratings *r = mfr_dataset_ratings(ds);
     for (int64_t k = 0; k < 8; k++) {
@@ -513,7 +503,7 @@ static void test_read_ratings(void **state)
 {
     (void)state;
     char *dir = write_good_dataset();
-    mfr_dataset *ds = load_ok(dir, NULL);
+    mfr_dataset *ds = tu_load_ok(dir, NULL);
     char *path = tu_path(dir, "extra.data");
     mfr_ratings *r = (mfr_ratings *)&r;
     mfr_error err = {0};
@@ -587,7 +577,7 @@ static void test_write_round_trip(void **state)
                        "7\t7\t123456.5\t6\n";
     tu_write_file(dir, "u.data", text, (size_t)-1);
     mfr_load_options opt = {.min_rating = -1, .max_rating = 1000000};
-    mfr_dataset *ds = load_ok(dir, &opt);
+    mfr_dataset *ds = tu_load_ok(dir, &opt);
     const mfr_ratings *r = mfr_dataset_ratings(ds);
 
     char *path = tu_path(dir, "out.data");

@@ -195,3 +195,13 @@ void tu_expect_in(const char *hay, const char *needle)
 {
     if (!hay || !strstr(hay, needle)) fail_msg("expected '%s' in:\n%s", needle, hay ? hay : "(null)");
 }
+
+mfr_dataset *tu_load_ok(const char *dir, const mfr_load_options *opt)
+{
+    mfr_dataset *ds = NULL;
+    mfr_error err = {0};
+    int rc = mfr_dataset_load(dir, opt, &ds, &err);
+    if (rc != MFR_OK) fail_msg("load %s failed (%d): %s", dir, rc, err.message);
+    assert_non_null(ds);
+    return ds;
+}

@@ -9,6 +9,8 @@
 #include <stdarg.h>
 #include <stddef.h>
 
+#include "mfrec.h"
+
 /* Makes a fresh directory under $TMPDIR (or /tmp); returns a malloc'd path. */
 char *tu_mkdtemp(void);
 /* Removes a directory tree (rm -rf). */
@@ -34,6 +36,9 @@ int tu_run_cli(const char *bin, const char *dir, const char *env, char **out, ch
                const char *fmt, va_list ap);
 /* Fails the current cmocka test unless `needle` occurs in `hay`. */
 void tu_expect_in(const char *hay, const char *needle);
+/* Loads a dataset (mfr_dataset_load); fails the current cmocka test with
+ * the library's message when it does not load. */
+mfr_dataset *tu_load_ok(const char *dir, const mfr_load_options *opt);
 
 /* Reads a JSON Lines trajectory (records with "epoch", "train_mse" and
  * "val_mse"; other lines are ignored) into the arrays; returns the count. */

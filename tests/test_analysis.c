@@ -1,5 +1,5 @@
 /*
- * test_analysis.c — embedding analysis (src/analysis.c): PCA on hand-made
+ * test_analysis.c — embedding analysis (src/rec/analysis.c): PCA on hand-made
  * matrices whose principal axes and variances are known exactly, the sign
  * convention, degenerate inputs, eigen-equation residuals on a random
  * matrix, bit-identical repeats, the model entry points (padded rows) and

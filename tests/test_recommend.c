@@ -1,5 +1,5 @@
 /*
- * test_recommend.c — the recommender library (src/recommend.c): bounded
+ * test_recommend.c — the recommender library (src/rec/recommend.c): bounded
  * top-k against a full sort (ties by index, NaN last, exclusions, k larger
  * than the catalogue), the dot and cosine measures on hand-made rows (a
  * zero-norm row scores 0), recommendations and nearest items, fold-in

@@ -1,7 +1,7 @@
 /*
  * cmd_project.c — `mfrec project`: pictures of a trained model's movie
  * space. The movie embeddings are projected on their first two principal
- * axes (mfr_pca_compute: exact and deterministic, see src/analysis.c), or
+ * axes (mfr_pca_compute: exact and deterministic, see src/rec/analysis.c), or
  * mapped by t-SNE (--method tsne), and drawn coloured by genre, with a
  * histogram of the embedding norms; for PCA the text output names the
  * variance each axis explains and the movies at both ends of each axis,

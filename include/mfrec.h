@@ -328,6 +328,9 @@ MFR_API void mfr_free(void *p);
 /* Configuration                                                        */
 /* ------------------------------------------------------------------ */
 
+/** Largest embedding dimension k; with biases k + 2 <= MFR_MAX_K. */
+#define MFR_MAX_K 4096
+
 enum mfr_reduce {
     MFR_REDUCE_DEFAULT = 0, /**< the measured faster strategy (item owners) */
     MFR_REDUCE_SHARD = 1,   /**< per-shard item buffers summed in shard order */
@@ -350,7 +353,7 @@ enum mfr_optimizer {
  * are only ever added at the end.
  */
 typedef struct mfr_config {
-    int32_t k;           /**< embedding dimension, 1..4096, default 30 */
+    int32_t k;           /**< embedding dimension, 1..MFR_MAX_K, default 30 */
     double lr;           /**< Adam learning rate, default 1e-3 */
     double beta1;        /**< default 0.9 */
     double beta2;        /**< default 0.999 */
@@ -390,6 +393,102 @@ typedef struct mfr_config {
 MFR_API void mfr_config_default(mfr_config *cfg);
 /** Checks every field; the message names the field and the value. */
 MFR_API int mfr_config_validate(const mfr_config *cfg, mfr_error *err);
+
+/*
+ * Describing the fields. One table in the library lists every field of
+ * mfr_config with its command-line flag, type, settable range, default,
+ * help line and whether it is recorded in model files; defaults,
+ * validation, the model-file records and mfrec's flags and help are all
+ * derived from it, so a field is described in one place.
+ */
+
+/** How a field is stored and how mfr_config_set reads its text. */
+enum mfr_config_type {
+    MFR_CONFIG_INT32 = 0,  /**< int32_t; a decimal integer */
+    MFR_CONFIG_UINT64 = 1, /**< uint64_t; a non-negative decimal integer */
+    MFR_CONFIG_DOUBLE = 2, /**< double; a finite decimal number ("C" locale) */
+    MFR_CONFIG_ENUM = 3,   /**< int32_t; one of value_names, stored as its index */
+    MFR_CONFIG_FLAG = 4,   /**< int32_t 0 or 1; a flag without value sets 1 */
+    MFR_CONFIG_BYTES = 5,  /**< uint64_t bytes; a size such as 1048576, 512M or 4G */
+};
+
+/** What part of training a field belongs to (orders the help). */
+enum mfr_config_group {
+    MFR_CONFIG_GROUP_MODEL = 0,     /**< the model and the loss */
+    MFR_CONFIG_GROUP_OPTIMIZER = 1, /**< the optimizer */
+    MFR_CONFIG_GROUP_EXECUTION = 2, /**< how the work is split and run */
+};
+
+/**
+ * One field of mfr_config. Descriptors are static and owned by the
+ * library: never free or modify them.
+ */
+typedef struct mfr_config_field {
+    const char *name;     /**< the mfr_config member, e.g. "init_std" */
+    const char *flag;     /**< mfrec's flag, e.g. "--init-std" */
+    const char *metavar;  /**< the value in help lines ("X", "N", "SIZE", "adam|sgd"); "" for a flag */
+    int32_t type;         /**< enum mfr_config_type */
+    int32_t group;        /**< enum mfr_config_group */
+    /** The range mfr_config_set accepts from text (numbers, or the indices
+     *  of value_names for an enum). It may be narrower than what
+     *  mfr_config_validate accepts: 0 ("automatic"), the default of
+     *  n_shards and n_threads, cannot be set from text. Unused for
+     *  MFR_CONFIG_UINT64 and MFR_CONFIG_BYTES. */
+    double lo, hi;
+    /** MFR_CONFIG_ENUM: the names of values 0..n_values-1; else NULL. */
+    const char *const *value_names;
+    int32_t n_values;     /**< entries in value_names (0 unless an enum) */
+    /** 1: describes the machine, not the model (n_threads, max_memory):
+     *  never changes results and is not recorded in model files. */
+    int32_t execution_only;
+    const char *help;     /**< one line, no trailing period or newline */
+    /** How the default reads in help when its plain value would mislead
+     *  ("derived from the data" for n_shards = 0); NULL: the value itself. */
+    const char *default_help;
+} mfr_config_field;
+
+/** The number of fields in the table (one per mfr_config member). */
+MFR_API int mfr_config_field_count(void);
+/**
+ * The i-th field, 0 <= i < mfr_config_field_count(), in the order
+ * mfr_config_validate checks them; NULL when i is out of range. The
+ * pointer is static (never free it) and safe to share between threads.
+ */
+MFR_API const mfr_config_field *mfr_config_field_at(int i);
+/**
+ * The field whose flag ("--init-std") or member name ("init_std") is
+ * `key`; NULL when none is (or key is NULL). Static, like
+ * mfr_config_field_at.
+ */
+MFR_API const mfr_config_field *mfr_config_field_find(const char *key);
+/**
+ * Parses `value` as the field named by `key` (flag or member name, see
+ * mfr_config_field_find) and stores it in *cfg. The text is read in the
+ * "C" numeric locale whatever the process's locale. value may be NULL only
+ * for an MFR_CONFIG_FLAG field, which it sets to 1. On failure *cfg is
+ * unchanged and the status is MFR_ERR_INVALID, with a message that starts
+ * with `key` and quotes the value, e.g. "--dim must be an integer in
+ * 1..4094, got '0'" (MFR_ERR_NOMEM when the "C" locale cannot be made).
+ * Only the range of this one field is checked: call mfr_config_validate
+ * for the rules between fields (l2_bias needs bias). Not thread-safe on
+ * the same cfg.
+ */
+MFR_API int mfr_config_set(mfr_config *cfg, const char *key, const char *value,
+                           mfr_error *err);
+/**
+ * Writes field f's value in cfg into buf (size bytes, NUL-terminated) as
+ * text that mfr_config_set reads back to the same value whenever the
+ * value is in the settable range: an integer, the shortest "%g"-style
+ * number that round-trips (e.g. "0.001", "1e-08"; "C" locale), an enum
+ * value's name (its number when out of range), "0"/"1" for a flag, or
+ * bytes as a plain integer. Returns MFR_OK; MFR_ERR_INVALID when cfg, f or
+ * buf is NULL, f is not from mfr_config_field_at/mfr_config_field_find, or
+ * buf is too small (then it holds a truncated, terminated string when
+ * size > 0); MFR_ERR_NOMEM when the "C" locale cannot be made. 32 bytes
+ * always suffice. Thread-safe.
+ */
+MFR_API int mfr_config_format(const mfr_config *cfg, const mfr_config_field *f, char *buf,
+                              size_t size, mfr_error *err);
 
 /* ------------------------------------------------------------------ */
 /* Models                                                               */

@@ -78,6 +78,175 @@ static void test_config_validation_names_field(void **state)
     assert_int_equal(mfr_config_validate(NULL, &err), MFR_ERR_INVALID);
 }
 
+/* How many members of mfr_config differ between a and b (the test's own
+ * list of members, to check the library's table against). */
+static int members_differ(const mfr_config *a, const mfr_config *b)
+{
+    return (a->k != b->k) + (a->lr != b->lr) + (a->beta1 != b->beta1) +
+           (a->beta2 != b->beta2) + (a->eps != b->eps) + (a->init_std != b->init_std) +
+           (a->seed != b->seed) + (a->n_shards != b->n_shards) + (a->reduce != b->reduce) +
+           (a->kernels != b->kernels) + (a->n_threads != b->n_threads) +
+           (a->max_memory != b->max_memory) + (a->l2 != b->l2) + (a->gravity != b->gravity) +
+           (a->bias != b->bias) + (a->optimizer != b->optimizer) + (a->l2_freq != b->l2_freq) +
+           (a->l2_bias != b->l2_bias) + (a->implicit != b->implicit);
+}
+
+/* A settable text for f that differs from its default. */
+static const char *other_value(const mfr_config_field *f, char *buf, size_t size)
+{
+    switch (f->type) {
+    case MFR_CONFIG_FLAG: return NULL;
+    case MFR_CONFIG_UINT64: return "12345";
+    case MFR_CONFIG_BYTES: return "512M";
+    case MFR_CONFIG_ENUM: return f->value_names[(int)f->hi];
+    case MFR_CONFIG_INT32: snprintf(buf, size, "%d", (int)f->hi); return buf;
+    default: snprintf(buf, size, "%.17g", f->hi); return buf;
+    }
+}
+
+static void test_config_table_covers_every_member(void **state)
+{
+    (void)state;
+    mfr_config d;
+    mfr_config_default(&d);
+    int n = mfr_config_field_count();
+    assert_int_equal(n, 19); /* one per member of mfr_config */
+    assert_null(mfr_config_field_at(-1));
+    assert_null(mfr_config_field_at(n));
+    int execution_only = 0;
+    for (int i = 0; i < n; i++) {
+        const mfr_config_field *f = mfr_config_field_at(i);
+        assert_non_null(f);
+        assert_ptr_equal(mfr_config_field_find(f->name), f);
+        assert_ptr_equal(mfr_config_field_find(f->flag), f);
+        assert_true(strncmp(f->flag, "--", 2) == 0 && strlen(f->help) > 0);
+        execution_only += f->execution_only;
+        /* each row sets exactly one member, different from the default */
+        char buf[64];
+        mfr_config c = d;
+        mfr_error err = {0};
+        assert_int_equal(mfr_config_set(&c, f->name, other_value(f, buf, sizeof buf), &err),
+                         MFR_OK);
+        assert_int_equal(members_differ(&c, &d), 1);
+        /* format reads back to the same value */
+        char text[64];
+        assert_int_equal(mfr_config_format(&c, f, text, sizeof text, &err), MFR_OK);
+        mfr_config back = d;
+        assert_int_equal(mfr_config_set(&back, f->flag, text, &err), MFR_OK);
+        assert_int_equal(members_differ(&back, &c), 0);
+        if (!strcmp(f->name, "l2_bias")) c.bias = 1; /* the rule between fields */
+        assert_int_equal(mfr_config_validate(&c, &err), MFR_OK);
+    }
+    assert_int_equal(execution_only, 2);
+    assert_true(mfr_config_field_find("n_threads")->execution_only);
+    assert_true(mfr_config_field_find("--max-memory")->execution_only);
+    assert_null(mfr_config_field_find("--nope"));
+    assert_null(mfr_config_field_find(NULL));
+}
+
+static void expect_default(const char *key, const char *text)
+{
+    mfr_config d;
+    mfr_config_default(&d);
+    char buf[64];
+    assert_int_equal(mfr_config_format(&d, mfr_config_field_find(key), buf, sizeof buf, NULL),
+                     MFR_OK);
+    assert_string_equal(buf, text);
+}
+
+static void test_config_table_defaults(void **state)
+{
+    (void)state;
+    expect_default("k", "30");
+    expect_default("lr", "0.001");
+    expect_default("beta1", "0.9");
+    expect_default("beta2", "0.999");
+    expect_default("eps", "1e-08");
+    expect_default("init_std", "1");
+    expect_default("seed", "300");
+    expect_default("n_shards", "0");
+    expect_default("reduce", "default");
+    expect_default("kernels", "auto");
+    expect_default("n_threads", "0");
+    expect_default("max_memory", "0");
+    expect_default("bias", "0");
+    expect_default("optimizer", "adam");
+    expect_default("implicit", "0");
+    assert_int_equal(mfr_config_field_find("k")->hi, MFR_MAX_K - 2);
+    /* a descriptor that is not the library's, and a buffer too small */
+    mfr_config d;
+    mfr_config_default(&d);
+    mfr_config_field copy = *mfr_config_field_find("k");
+    char buf[4];
+    mfr_error err = {0};
+    assert_int_equal(mfr_config_format(&d, &copy, buf, sizeof buf, &err), MFR_ERR_INVALID);
+    assert_int_equal(mfr_config_format(&d, mfr_config_field_find("lr"), buf, sizeof buf, &err),
+                     MFR_ERR_INVALID);
+    assert_int_equal(mfr_config_format(&d, mfr_config_field_find("lr"), buf, 0, &err),
+                     MFR_ERR_INVALID);
+}
+
+/* mfr_config_set(key, value) fails with `message` and leaves cfg as it was. */
+static void expect_set_fails(const char *key, const char *value, const char *message)
+{
+    mfr_config d, c;
+    mfr_config_default(&d);
+    c = d;
+    mfr_error err = {0};
+    assert_int_equal(mfr_config_set(&c, key, value, &err), MFR_ERR_INVALID);
+    assert_int_equal(err.status, MFR_ERR_INVALID);
+    assert_string_equal(err.message, message);
+    assert_int_equal(members_differ(&c, &d), 0);
+}
+
+static void test_config_set_checks_ranges(void **state)
+{
+    (void)state;
+    expect_set_fails("--dim", "0", "--dim must be an integer in 1..4094, got '0'");
+    expect_set_fails("k", "4095", "k must be an integer in 1..4094, got '4095'");
+    expect_set_fails("--dim", "3x", "--dim must be an integer in 1..4094, got '3x'");
+    expect_set_fails("--threads", "0", "--threads must be an integer in 1..1024, got '0'");
+    expect_set_fails("--lr", "abc", "--lr must be a number in [1e-12, 1e+06], got 'abc'");
+    expect_set_fails("--beta1", "1", "--beta1 must be a number in [0, 0.999999], got '1'");
+    expect_set_fails("--l2", "nan", "--l2 must be a number in [0, 1e+09], got 'nan'");
+    expect_set_fails("--seed", "-1", "--seed must be a non-negative integer, got '-1'");
+    expect_set_fails("--max-memory", "0", "--max-memory must be a size such as 512M or 4G, got '0'");
+    expect_set_fails("--optimizer", "rmsprop", "--optimizer must be adam or sgd, got 'rmsprop'");
+    expect_set_fails("--reduce", "default", "--reduce must be shard or owner, got 'default'");
+    expect_set_fails("--kernels", "sse", "--kernels must be auto, ref or avx2, got 'sse'");
+    expect_set_fails("--bias", "2", "--bias must be an integer in 0..1, got '2'");
+    expect_set_fails("--lr", NULL, "--lr needs a value");
+    expect_set_fails("--nope", "1", "'--nope' is neither a configuration field nor its flag");
+
+    mfr_config c;
+    mfr_config_default(&c);
+    mfr_error err = {0};
+    assert_int_equal(mfr_config_set(NULL, "k", "3", &err), MFR_ERR_INVALID);
+    assert_int_equal(mfr_config_set(&c, NULL, "3", &err), MFR_ERR_INVALID);
+    assert_int_equal(mfr_config_set(&c, "--bias", NULL, &err), MFR_OK);
+    assert_int_equal(c.bias, 1);
+    assert_int_equal(mfr_config_set(&c, "--max-memory", "1.5k", &err), MFR_OK);
+    assert_true(c.max_memory == 1536);
+    assert_int_equal(mfr_config_set(&c, "init_std", "0.05", &err), MFR_OK);
+    assert_true(c.init_std == 0.05);
+    assert_int_equal(mfr_config_set(&c, "--reduce", "shard", &err), MFR_OK);
+    assert_int_equal(c.reduce, MFR_REDUCE_SHARD);
+    /* what set accepts, validate accepts: the rules between fields aside */
+    c.bias = 0;
+    assert_int_equal(mfr_config_set(&c, "--l2-bias", "0.5", &err), MFR_OK);
+    assert_int_equal(mfr_config_validate(&c, &err), MFR_ERR_INVALID);
+    tu_expect_in(err.message, "l2_bias (0.5) regularizes the biases: it needs bias = 1");
+    mfr_config_default(&c);
+    c.reduce = 7;
+    assert_int_equal(mfr_config_validate(&c, &err), MFR_ERR_INVALID);
+    assert_string_equal(err.message, "reduce must be 0 (default), 1 (shard) or 2 (owner), got 7");
+    mfr_config_default(&c);
+    c.k = MFR_MAX_K;
+    c.bias = 1;
+    assert_int_equal(mfr_config_validate(&c, &err), MFR_ERR_INVALID);
+    assert_string_equal(err.message, "k must be at most 4094 with bias, got 4096");
+}
+
 struct fixture {
     char *dir;
     mfr_dataset *ds;
@@ -189,6 +358,9 @@ int main(void)
         cmocka_unit_test(test_status_strings),
         cmocka_unit_test(test_destroy_accepts_null),
         cmocka_unit_test(test_config_validation_names_field),
+        cmocka_unit_test(test_config_table_covers_every_member),
+        cmocka_unit_test(test_config_table_defaults),
+        cmocka_unit_test(test_config_set_checks_ranges),
         cmocka_unit_test(test_trainer_misuse),
         cmocka_unit_test(test_memory_budget_refused_before_allocating),
         cmocka_unit_test(test_divergence_is_a_status),

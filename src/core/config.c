@@ -1,96 +1,465 @@
 /*
- * config.c — configuration defaults and validation. Defaults reproduce the
+ * config.c — the table of configuration fields, and the defaults,
+ * validation and text parsing derived from it. Defaults reproduce the
  * teaching notebook's experiment (Adam, lr 1e-3, dim 30, N(0, 1) init).
+ *
+ * DESIGN
+ * - One row per mfr_config member holds everything said about that field
+ *   (flag, type, ranges, default, model-file tag, help), so adding a field
+ *   means adding a row; model_io.c reads the tags and member offsets from
+ *   here (config_priv.h) and the mfrec tool its flags and help (mfrec.h).
+ * - Rows are in the order mfr_config_validate has always checked fields,
+ *   so the first error reported for a configuration stays the same.
+ * - Two ranges per field: the wider one mfr_config_validate accepts, and
+ *   the one mfr_config_set accepts from text, which leaves out 0
+ *   ("automatic") for shards and threads, as mfrec's flags always have.
+ * - Text is read and written in the "C" numeric locale, switched for the
+ *   calling thread only (uselocale), so no process-wide state changes.
  */
+#include <errno.h>
+#include <locale.h>
 #include <math.h>
+#include <stddef.h>
+#include <string.h>
 
-#include "common_priv.h"
+#include "config_priv.h"
 #include "mfrec_build_info.h"
+
+static const char *const reduce_names[] = {"default", "shard", "owner"};
+static const char *const kernels_names[] = {"auto", "ref", "avx2"};
+static const char *const optimizer_names[] = {"adam", "sgd"};
+
+/* The member's offset and size, so that each row names its member once. */
+#define MEMBER(m) .offset = offsetof(mfr_config, m), .size = sizeof(((mfr_config *)0)->m)
+
+static const struct mfr_config_row rows[] = {
+    {{.name = "k", .flag = "--dim", .metavar = "K", .type = MFR_CONFIG_INT32,
+      .group = MFR_CONFIG_GROUP_MODEL, .lo = 1, .hi = MFR_MAX_K - 2,
+      .help = "embedding dimension"},
+     MEMBER(k), .tag = 1, .check = MFR_CHECK_RANGE, .vmin = 1, .vmax = MFR_MAX_K, .def = 30},
+    {{.name = "lr", .flag = "--lr", .metavar = "X", .type = MFR_CONFIG_DOUBLE,
+      .group = MFR_CONFIG_GROUP_OPTIMIZER, .lo = 1e-12, .hi = 1e6,
+      .help = "learning rate (Adam's, or the gradient-descent step)"},
+     MEMBER(lr), .tag = 2, .check = MFR_CHECK_POSITIVE, .def = 1e-3},
+    {{.name = "beta1", .flag = "--beta1", .metavar = "X", .type = MFR_CONFIG_DOUBLE,
+      .group = MFR_CONFIG_GROUP_OPTIMIZER, .lo = 0, .hi = 0.999999,
+      .help = "Adam's first-moment decay"},
+     MEMBER(beta1), .tag = 3, .check = MFR_CHECK_UNIT, .def = 0.9},
+    {{.name = "beta2", .flag = "--beta2", .metavar = "X", .type = MFR_CONFIG_DOUBLE,
+      .group = MFR_CONFIG_GROUP_OPTIMIZER, .lo = 0, .hi = 0.9999999,
+      .help = "Adam's second-moment decay"},
+     MEMBER(beta2), .tag = 4, .check = MFR_CHECK_UNIT, .def = 0.999},
+    {{.name = "eps", .flag = "--eps", .metavar = "X", .type = MFR_CONFIG_DOUBLE,
+      .group = MFR_CONFIG_GROUP_OPTIMIZER, .lo = 1e-30, .hi = 1,
+      .help = "Adam's denominator constant"},
+     MEMBER(eps), .tag = 5, .check = MFR_CHECK_POSITIVE, .def = 1e-8},
+    {{.name = "init_std", .flag = "--init-std", .metavar = "X", .type = MFR_CONFIG_DOUBLE,
+      .group = MFR_CONFIG_GROUP_MODEL, .lo = 0, .hi = 1e6,
+      .help = "std of the N(0, X^2) initialization"},
+     MEMBER(init_std), .tag = 6, .check = MFR_CHECK_NONNEG, .def = 1.0},
+    {{.name = "seed", .flag = "--seed", .metavar = "S", .type = MFR_CONFIG_UINT64,
+      .group = MFR_CONFIG_GROUP_MODEL,
+      .help = "initialization seed (mfrec also seeds random: splits with it)"},
+     MEMBER(seed), .tag = 7, .check = MFR_CHECK_NONE, .def = 300},
+    {{.name = "n_shards", .flag = "--shards", .metavar = "N", .type = MFR_CONFIG_INT32,
+      .group = MFR_CONFIG_GROUP_EXECUTION, .lo = 1, .hi = 65536, .help = "user shards",
+      .default_help = "derived from the data"},
+     MEMBER(n_shards), .tag = 8, .check = MFR_CHECK_RANGE, .vmin = 0, .vmax = 65536},
+    {{.name = "reduce", .flag = "--reduce", .metavar = "shard|owner", .type = MFR_CONFIG_ENUM,
+      .group = MFR_CONFIG_GROUP_EXECUTION, .lo = MFR_REDUCE_SHARD, .hi = MFR_REDUCE_OWNER,
+      .value_names = reduce_names, .n_values = 3, .help = "item-gradient reduction",
+      .default_help = "owner, the faster one measured"},
+     MEMBER(reduce), .tag = 9, .check = MFR_CHECK_ENUM, .def = MFR_REDUCE_DEFAULT},
+    {{.name = "kernels", .flag = "--kernels", .metavar = "auto|ref|avx2",
+      .type = MFR_CONFIG_ENUM, .group = MFR_CONFIG_GROUP_EXECUTION, .lo = MFR_KERNELS_AUTO,
+      .hi = MFR_KERNELS_AVX2, .value_names = kernels_names, .n_values = 3,
+      .help = "kernel set (results are identical)"},
+     MEMBER(kernels), .tag = 10, .check = MFR_CHECK_ENUM, .def = MFR_KERNELS_AUTO},
+    {{.name = "n_threads", .flag = "--threads", .metavar = "N", .type = MFR_CONFIG_INT32,
+      .group = MFR_CONFIG_GROUP_EXECUTION, .lo = 1, .hi = 1024, .execution_only = 1,
+      .help = "worker threads", .default_help = "$OMP_NUM_THREADS, else all cores"},
+     MEMBER(n_threads), .check = MFR_CHECK_RANGE, .vmin = 0, .vmax = 1024},
+    {{.name = "max_memory", .flag = "--max-memory", .metavar = "SIZE",
+      .type = MFR_CONFIG_BYTES, .group = MFR_CONFIG_GROUP_EXECUTION, .execution_only = 1,
+      .help = "refuse configurations needing more memory", .default_help = "RAM"},
+     MEMBER(max_memory), .check = MFR_CHECK_NONE},
+    {{.name = "l2", .flag = "--l2", .metavar = "X", .type = MFR_CONFIG_DOUBLE,
+      .group = MFR_CONFIG_GROUP_MODEL, .lo = 0, .hi = 1e9,
+      .help = "L2 weight: X (1/N sum |U_u|^2 + 1/M sum |V_i|^2)"},
+     MEMBER(l2), .tag = 11, .check = MFR_CHECK_NONNEG},
+    {{.name = "gravity", .flag = "--gravity", .metavar = "X", .type = MFR_CONFIG_DOUBLE,
+      .group = MFR_CONFIG_GROUP_MODEL, .lo = 0, .hi = 1e9,
+      .help = "gravity weight: X/(M N) sum_u sum_i <U_u, V_i>^2"},
+     MEMBER(gravity), .tag = 12, .check = MFR_CHECK_NONNEG},
+    {{.name = "l2_freq", .flag = "--l2-freq", .metavar = "X", .type = MFR_CONFIG_DOUBLE,
+      .group = MFR_CONFIG_GROUP_MODEL, .lo = 0, .hi = 1e9,
+      .help = "rating-weighted L2: X/|R| sum over training ratings of |U_u|^2 + |V_i|^2"},
+     MEMBER(l2_freq), .tag = 15, .check = MFR_CHECK_NONNEG},
+    {{.name = "bias", .flag = "--bias", .metavar = "", .type = MFR_CONFIG_FLAG,
+      .group = MFR_CONFIG_GROUP_MODEL, .lo = 0, .hi = 1,
+      .help = "learn user and movie biases (prediction b_u + b_i + <U_u, V_i>)"},
+     MEMBER(bias), .tag = 13, .check = MFR_CHECK_FLAG},
+    {{.name = "l2_bias", .flag = "--l2-bias", .metavar = "X", .type = MFR_CONFIG_DOUBLE,
+      .group = MFR_CONFIG_GROUP_MODEL, .lo = 0, .hi = 1e9,
+      .help = "bias L2 (needs --bias): X (1/N sum b_u^2 + 1/M sum (b_i - mu)^2)"},
+     MEMBER(l2_bias), .tag = 16, .check = MFR_CHECK_NONNEG},
+    {{.name = "implicit", .flag = "--implicit", .metavar = "X", .type = MFR_CONFIG_DOUBLE,
+      .group = MFR_CONFIG_GROUP_MODEL, .lo = 0, .hi = 1e9,
+      .help = "implicit feedback (SVD++) with L2 weight X/M sum |Y_j|^2; 0 is off"},
+     MEMBER(implicit), .tag = 17, .check = MFR_CHECK_NONNEG},
+    {{.name = "optimizer", .flag = "--optimizer", .metavar = "adam|sgd",
+      .type = MFR_CONFIG_ENUM, .group = MFR_CONFIG_GROUP_OPTIMIZER, .lo = MFR_OPTIMIZER_ADAM,
+      .hi = MFR_OPTIMIZER_SGD, .value_names = optimizer_names, .n_values = 2,
+      .help = "Adam or plain full-batch gradient descent"},
+     MEMBER(optimizer), .tag = 14, .check = MFR_CHECK_ENUM, .def = MFR_OPTIMIZER_ADAM},
+};
+
+enum { N_ROWS = (int)(sizeof rows / sizeof *rows) };
+
+/* The row of a descriptor handed out by mfr_config_field_at, else NULL. */
+static const struct mfr_config_row *row_of(const mfr_config_field *f)
+{
+    for (int r = 0; r < N_ROWS; r++)
+        if (&rows[r].field == f) return &rows[r];
+    return NULL;
+}
+
+/* ------------------------------------------------------------------ */
+/* Private accessors (config_priv.h)                                    */
+/* ------------------------------------------------------------------ */
+
+static void *member(mfr_config *cfg, const struct mfr_config_row *row, size_t size)
+{
+    MFR_ASSERT(row->size == size);
+    return (char *)cfg + row->offset;
+}
+
+int32_t *mfr_config_i32(mfr_config *cfg, const struct mfr_config_row *row)
+{
+    int32_t t = row->field.type;
+    MFR_ASSERT(t == MFR_CONFIG_INT32 || t == MFR_CONFIG_ENUM || t == MFR_CONFIG_FLAG);
+    return member(cfg, row, sizeof(int32_t));
+}
+
+uint64_t *mfr_config_u64(mfr_config *cfg, const struct mfr_config_row *row)
+{
+    int32_t t = row->field.type;
+    MFR_ASSERT(t == MFR_CONFIG_UINT64 || t == MFR_CONFIG_BYTES);
+    return member(cfg, row, sizeof(uint64_t));
+}
+
+double *mfr_config_f64(mfr_config *cfg, const struct mfr_config_row *row)
+{
+    MFR_ASSERT(row->field.type == MFR_CONFIG_DOUBLE);
+    return member(cfg, row, sizeof(double));
+}
+
+const struct mfr_config_row *mfr_config_row_by_tag(uint32_t tag)
+{
+    for (int r = 0; tag != 0 && r < N_ROWS; r++)
+        if (rows[r].tag == tag) return &rows[r];
+    return NULL;
+}
+
+uint32_t mfr_config_tag_end(void)
+{
+    uint32_t end = 1;
+    for (int r = 0; r < N_ROWS; r++)
+        if (rows[r].tag >= end) end = rows[r].tag + 1;
+    return end;
+}
+
+/* ------------------------------------------------------------------ */
+/* Defaults and validation                                              */
+/* ------------------------------------------------------------------ */
 
 void mfr_config_default(mfr_config *cfg)
 {
-    *cfg = (mfr_config){
-        .k = 30,
-        .lr = 1e-3,
-        .beta1 = 0.9,
-        .beta2 = 0.999,
-        .eps = 1e-8,
-        .init_std = 1.0,
-        .seed = 300,
-        .n_shards = 0,
-        .reduce = MFR_REDUCE_DEFAULT,
-        .kernels = MFR_KERNELS_AUTO,
-        .n_threads = 0,
-        .max_memory = 0,
-        .l2 = 0.0,
-        .gravity = 0.0,
-        .bias = 0,
-        .optimizer = MFR_OPTIMIZER_ADAM,
-        .l2_freq = 0.0,
-        .l2_bias = 0.0,
-        .implicit = 0.0,
-    };
+    *cfg = (mfr_config){0};
+    for (int r = 0; r < N_ROWS; r++) {
+        const struct mfr_config_row *row = &rows[r];
+        switch (row->field.type) {
+        case MFR_CONFIG_DOUBLE: *mfr_config_f64(cfg, row) = row->def; break;
+        case MFR_CONFIG_UINT64:
+        case MFR_CONFIG_BYTES: *mfr_config_u64(cfg, row) = (uint64_t)row->def; break;
+        default: *mfr_config_i32(cfg, row) = (int32_t)row->def; break;
+        }
+    }
+}
+
+/* "0 (default), 1 (shard) or 2 (owner)" into buf. */
+static void enum_choices(const mfr_config_field *f, char *buf, size_t size)
+{
+    size_t len = 0;
+    buf[0] = '\0';
+    for (int v = 0; v < f->n_values && len < size; v++) {
+        const char *sep = v == 0 ? "" : v + 1 == f->n_values ? " or " : ", ";
+        int n = snprintf(buf + len, size - len, "%s%d (%s)", sep, v, f->value_names[v]);
+        if (n < 0) break;
+        len += (size_t)n;
+    }
+}
+
+static int check_row(const mfr_config *cfg, const struct mfr_config_row *row, mfr_error *err)
+{
+    mfr_config *c = (mfr_config *)cfg; /* the accessors only read here */
+    const char *name = row->field.name;
+    int32_t i;
+    double d;
+    char choices[128];
+    switch (row->check) {
+    case MFR_CHECK_NONE: return MFR_OK;
+    case MFR_CHECK_RANGE:
+        i = *mfr_config_i32(c, row);
+        if (i >= row->vmin && i <= row->vmax) return MFR_OK;
+        return mfr_seterr(err, MFR_ERR_INVALID, "%s must be in %d..%d, got %d", name,
+                          (int)row->vmin, (int)row->vmax, (int)i);
+    case MFR_CHECK_POSITIVE:
+        d = *mfr_config_f64(c, row);
+        if (d > 0.0 && isfinite(d)) return MFR_OK;
+        return mfr_seterr(err, MFR_ERR_INVALID, "%s must be a positive finite number, got %g",
+                          name, d);
+    case MFR_CHECK_NONNEG:
+        d = *mfr_config_f64(c, row);
+        if (d >= 0.0 && isfinite(d)) return MFR_OK;
+        return mfr_seterr(err, MFR_ERR_INVALID,
+                          "%s must be a non-negative finite number, got %g", name, d);
+    case MFR_CHECK_UNIT:
+        d = *mfr_config_f64(c, row);
+        if (d >= 0.0 && d < 1.0) return MFR_OK;
+        return mfr_seterr(err, MFR_ERR_INVALID, "%s must be in [0, 1), got %g", name, d);
+    case MFR_CHECK_ENUM:
+        i = *mfr_config_i32(c, row);
+        if (i >= 0 && i < row->field.n_values) return MFR_OK;
+        enum_choices(&row->field, choices, sizeof choices);
+        return mfr_seterr(err, MFR_ERR_INVALID, "%s must be %s, got %d", name, choices, (int)i);
+    case MFR_CHECK_FLAG:
+        i = *mfr_config_i32(c, row);
+        if (i == 0 || i == 1) return MFR_OK;
+        return mfr_seterr(err, MFR_ERR_INVALID, "%s must be 0 or 1, got %d", name, (int)i);
+    }
+    MFR_ASSERT(0 && "unknown check");
+    return MFR_ERR_INVALID;
 }
 
 int mfr_config_validate(const mfr_config *cfg, mfr_error *err)
 {
     if (!cfg) return mfr_seterr(err, MFR_ERR_INVALID, "config is NULL");
-    if (cfg->k < 1 || cfg->k > 4096)
-        return mfr_seterr(err, MFR_ERR_INVALID, "k must be in 1..4096, got %d", (int)cfg->k);
-    if (!(cfg->lr > 0.0f) || !isfinite(cfg->lr))
-        return mfr_seterr(err, MFR_ERR_INVALID, "lr must be a positive finite number, got %g",
-                          (double)cfg->lr);
-    if (!(cfg->beta1 >= 0.0f && cfg->beta1 < 1.0f))
-        return mfr_seterr(err, MFR_ERR_INVALID, "beta1 must be in [0, 1), got %g",
-                          (double)cfg->beta1);
-    if (!(cfg->beta2 >= 0.0f && cfg->beta2 < 1.0f))
-        return mfr_seterr(err, MFR_ERR_INVALID, "beta2 must be in [0, 1), got %g",
-                          (double)cfg->beta2);
-    if (!(cfg->eps > 0.0f) || !isfinite(cfg->eps))
-        return mfr_seterr(err, MFR_ERR_INVALID, "eps must be a positive finite number, got %g",
-                          (double)cfg->eps);
-    if (!(cfg->init_std >= 0.0f) || !isfinite(cfg->init_std))
-        return mfr_seterr(err, MFR_ERR_INVALID,
-                          "init_std must be a non-negative finite number, got %g",
-                          (double)cfg->init_std);
-    if (cfg->n_shards < 0 || cfg->n_shards > 65536)
-        return mfr_seterr(err, MFR_ERR_INVALID, "n_shards must be in 0..65536, got %d",
-                          (int)cfg->n_shards);
-    if (cfg->reduce < MFR_REDUCE_DEFAULT || cfg->reduce > MFR_REDUCE_OWNER)
-        return mfr_seterr(err, MFR_ERR_INVALID, "reduce must be 0 (default), 1 (shard) or 2 (owner), got %d",
-                          (int)cfg->reduce);
-    if (cfg->kernels < MFR_KERNELS_AUTO || cfg->kernels > MFR_KERNELS_AVX2)
-        return mfr_seterr(err, MFR_ERR_INVALID, "kernels must be 0 (auto), 1 (ref) or 2 (avx2), got %d",
-                          (int)cfg->kernels);
-    if (cfg->n_threads < 0 || cfg->n_threads > 1024)
-        return mfr_seterr(err, MFR_ERR_INVALID, "n_threads must be in 0..1024, got %d",
-                          (int)cfg->n_threads);
-    if (!(cfg->l2 >= 0.0) || !isfinite(cfg->l2))
-        return mfr_seterr(err, MFR_ERR_INVALID, "l2 must be a non-negative finite number, got %g",
-                          cfg->l2);
-    if (!(cfg->gravity >= 0.0) || !isfinite(cfg->gravity))
-        return mfr_seterr(err, MFR_ERR_INVALID,
-                          "gravity must be a non-negative finite number, got %g", cfg->gravity);
-    if (!(cfg->l2_freq >= 0.0) || !isfinite(cfg->l2_freq))
-        return mfr_seterr(err, MFR_ERR_INVALID,
-                          "l2_freq must be a non-negative finite number, got %g", cfg->l2_freq);
-    if (cfg->bias != 0 && cfg->bias != 1)
-        return mfr_seterr(err, MFR_ERR_INVALID, "bias must be 0 or 1, got %d", (int)cfg->bias);
-    if (!(cfg->l2_bias >= 0.0) || !isfinite(cfg->l2_bias))
-        return mfr_seterr(err, MFR_ERR_INVALID,
-                          "l2_bias must be a non-negative finite number, got %g", cfg->l2_bias);
+    for (int r = 0; r < N_ROWS; r++) {
+        int rc = check_row(cfg, &rows[r], err);
+        if (rc != MFR_OK) return rc;
+    }
+    /* Rules between fields, after every field is known to be in range. */
     if (cfg->l2_bias > 0.0 && !cfg->bias)
         return mfr_seterr(err, MFR_ERR_INVALID,
                           "l2_bias (%g) regularizes the biases: it needs bias = 1", cfg->l2_bias);
-    if (!(cfg->implicit >= 0.0) || !isfinite(cfg->implicit))
+    if (cfg->k + 2 * cfg->bias > MFR_MAX_K)
+        return mfr_seterr(err, MFR_ERR_INVALID, "k must be at most %d with bias, got %d",
+                          MFR_MAX_K - 2, (int)cfg->k);
+    return MFR_OK;
+}
+
+/* ------------------------------------------------------------------ */
+/* The public table                                                     */
+/* ------------------------------------------------------------------ */
+
+int mfr_config_field_count(void) { return N_ROWS; }
+
+const mfr_config_field *mfr_config_field_at(int i)
+{
+    return i >= 0 && i < N_ROWS ? &rows[i].field : NULL;
+}
+
+const mfr_config_field *mfr_config_field_find(const char *key)
+{
+    if (!key) return NULL;
+    for (int r = 0; r < N_ROWS; r++)
+        if (!strcmp(rows[r].field.flag, key) || !strcmp(rows[r].field.name, key))
+            return &rows[r].field;
+    return NULL;
+}
+
+/* ------------------------------------------------------------------ */
+/* Text                                                                 */
+/* ------------------------------------------------------------------ */
+
+/* The messages below are the ones mfrec printed before the table existed
+ * (tools/cli.c's parse_i64, parse_u64, parse_double and parse_bytes); the
+ * tests and users' scripts match them. */
+
+static int set_int(const char *key, const mfr_config_field *f, const char *s, int64_t *out,
+                   mfr_error *err)
+{
+    char *end;
+    errno = 0;
+    long long v = strtoll(s, &end, 10);
+    if (errno || end == s || *end || (double)v < f->lo || (double)v > f->hi)
+        return mfr_seterr(err, MFR_ERR_INVALID, "%s must be an integer in %lld..%lld, got '%s'",
+                          key, (long long)f->lo, (long long)f->hi, s);
+    *out = v;
+    return MFR_OK;
+}
+
+static int set_u64(const char *key, const char *s, uint64_t *out, mfr_error *err)
+{
+    char *end = NULL;
+    errno = 0;
+    /* strtoull would quietly wrap "-1" around to 2^64 - 1 */
+    unsigned long long v = s[0] == '-' ? 0 : strtoull(s, &end, 10);
+    if (s[0] == '-' || errno || end == s || *end)
+        return mfr_seterr(err, MFR_ERR_INVALID, "%s must be a non-negative integer, got '%s'",
+                          key, s);
+    *out = v;
+    return MFR_OK;
+}
+
+static int set_double(const char *key, const mfr_config_field *f, const char *s, double *out,
+                      mfr_error *err)
+{
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (errno || end == s || *end || !isfinite(v) || v < f->lo || v > f->hi)
+        return mfr_seterr(err, MFR_ERR_INVALID, "%s must be a number in [%g, %g], got '%s'", key,
+                          f->lo, f->hi, s);
+    *out = v;
+    return MFR_OK;
+}
+
+/* Sizes like 512M, 4G, 1048576 (binary multiples; 0 is refused). */
+static int set_bytes(const char *key, const char *s, uint64_t *out, mfr_error *err)
+{
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    double mult = 1;
+    if (end != s) {
+        switch (*end) {
+        case 'k': case 'K': mult = 1024.0; end++; break;
+        case 'm': case 'M': mult = 1048576.0; end++; break;
+        case 'g': case 'G': mult = 1073741824.0; end++; break;
+        case 't': case 'T': mult = 1099511627776.0; end++; break;
+        default: break;
+        }
+        if (*end == 'B' || *end == 'b') end++;
+    }
+    if (errno || end == s || *end || !(v > 0) || v * mult > 1.8e19)
+        return mfr_seterr(err, MFR_ERR_INVALID, "%s must be a size such as 512M or 4G, got '%s'",
+                          key, s);
+    *out = (uint64_t)(v * mult);
+    return MFR_OK;
+}
+
+/* An enum value by name, among the settable ones (lo..hi). */
+static int set_enum(const char *key, const mfr_config_field *f, const char *s, int32_t *out,
+                    mfr_error *err)
+{
+    int lo = (int)f->lo, hi = (int)f->hi;
+    for (int v = lo; v <= hi; v++)
+        if (!strcmp(s, f->value_names[v])) {
+            *out = v;
+            return MFR_OK;
+        }
+    char names[128];
+    size_t len = 0;
+    names[0] = '\0';
+    for (int v = lo; v <= hi && len < sizeof names; v++) {
+        const char *sep = v == lo ? "" : v == hi ? " or " : ", ";
+        int n = snprintf(names + len, sizeof names - len, "%s%s", sep, f->value_names[v]);
+        if (n < 0) break;
+        len += (size_t)n;
+    }
+    return mfr_seterr(err, MFR_ERR_INVALID, "%s must be %s, got '%s'", key, names, s);
+}
+
+/* Parses into *cfg; the caller has switched to the "C" numeric locale. */
+static int set_field(mfr_config *cfg, const char *key, const struct mfr_config_row *row,
+                     const char *value, mfr_error *err)
+{
+    const mfr_config_field *f = &row->field;
+    int64_t i = 1;
+    int rc = MFR_OK;
+    switch (f->type) {
+    case MFR_CONFIG_DOUBLE: return set_double(key, f, value, mfr_config_f64(cfg, row), err);
+    case MFR_CONFIG_UINT64: return set_u64(key, value, mfr_config_u64(cfg, row), err);
+    case MFR_CONFIG_BYTES: return set_bytes(key, value, mfr_config_u64(cfg, row), err);
+    case MFR_CONFIG_ENUM: return set_enum(key, f, value, mfr_config_i32(cfg, row), err);
+    case MFR_CONFIG_FLAG:
+        if (value) rc = set_int(key, f, value, &i, err);
+        break;
+    default: rc = set_int(key, f, value, &i, err); break;
+    }
+    if (rc == MFR_OK) *mfr_config_i32(cfg, row) = (int32_t)i;
+    return rc;
+}
+
+int mfr_config_set(mfr_config *cfg, const char *key, const char *value, mfr_error *err)
+{
+    const mfr_config_field *f = mfr_config_field_find(key);
+    if (!cfg || !key)
+        return mfr_seterr(err, MFR_ERR_INVALID, "mfr_config_set: %s is NULL",
+                          !cfg ? "config" : "key");
+    if (!f)
         return mfr_seterr(err, MFR_ERR_INVALID,
-                          "implicit must be a non-negative finite number, got %g", cfg->implicit);
-    if (cfg->optimizer != MFR_OPTIMIZER_ADAM && cfg->optimizer != MFR_OPTIMIZER_SGD)
-        return mfr_seterr(err, MFR_ERR_INVALID, "optimizer must be 0 (adam) or 1 (sgd), got %d",
-                          (int)cfg->optimizer);
-    if (cfg->k + 2 * cfg->bias > 4096)
-        return mfr_seterr(err, MFR_ERR_INVALID, "k must be at most 4094 with bias, got %d",
-                          (int)cfg->k);
+                          "'%s' is neither a configuration field nor its flag", key);
+    if (!value && f->type != MFR_CONFIG_FLAG)
+        return mfr_seterr(err, MFR_ERR_INVALID, "%s needs a value", key);
+    locale_t c_locale = newlocale(LC_NUMERIC_MASK, "C", (locale_t)0);
+    if (c_locale == (locale_t)0)
+        return mfr_seterr(err, MFR_ERR_NOMEM, "%s: cannot create the C locale", key);
+    locale_t old_locale = uselocale(c_locale);
+    /* Parse into a copy so that a failure leaves *cfg as it was. */
+    mfr_config parsed = *cfg;
+    int rc = set_field(&parsed, key, row_of(f), value, err);
+    uselocale(old_locale);
+    freelocale(c_locale);
+    if (rc == MFR_OK) *cfg = parsed;
+    return rc;
+}
+
+/* Writes the value of row in cfg; the caller is in the "C" numeric locale. */
+static int format_field(const mfr_config *cfg, const struct mfr_config_row *row, char *buf,
+                        size_t size)
+{
+    mfr_config c = *cfg; /* the accessors take a non-const config */
+    const mfr_config_field *f = &row->field;
+    if (f->type == MFR_CONFIG_DOUBLE) {
+        double d = *mfr_config_f64(&c, row);
+        int n = 0;
+        /* the shortest text strtod reads back as d */
+        for (int prec = 1; prec <= 17; prec++) {
+            n = snprintf(buf, size, "%.*g", prec, d);
+            if (n >= 0 && (size_t)n < size && strtod(buf, NULL) == d) break;
+        }
+        return n;
+    }
+    if (f->type == MFR_CONFIG_UINT64 || f->type == MFR_CONFIG_BYTES)
+        return snprintf(buf, size, "%llu", (unsigned long long)*mfr_config_u64(&c, row));
+    int32_t v = *mfr_config_i32(&c, row);
+    if (f->type == MFR_CONFIG_ENUM && v >= 0 && v < f->n_values)
+        return snprintf(buf, size, "%s", f->value_names[v]);
+    return snprintf(buf, size, "%d", (int)v);
+}
+
+int mfr_config_format(const mfr_config *cfg, const mfr_config_field *f, char *buf, size_t size,
+                      mfr_error *err)
+{
+    const struct mfr_config_row *row = f ? row_of(f) : NULL;
+    if (!cfg || !row || !buf || size == 0)
+        return mfr_seterr(err, MFR_ERR_INVALID, "mfr_config_format: %s",
+                          !cfg ? "config is NULL"
+                          : !row ? "not a field of the configuration table"
+                                 : "no room in buf");
+    locale_t c_locale = newlocale(LC_NUMERIC_MASK, "C", (locale_t)0);
+    if (c_locale == (locale_t)0)
+        return mfr_seterr(err, MFR_ERR_NOMEM, "%s: cannot create the C locale", f->name);
+    locale_t old_locale = uselocale(c_locale);
+    int n = format_field(cfg, row, buf, size);
+    uselocale(old_locale);
+    freelocale(c_locale);
+    if (n < 0 || (size_t)n >= size)
+        return mfr_seterr(err, MFR_ERR_INVALID, "%s: %zu bytes are too few for its value",
+                          f->name, size);
     return MFR_OK;
 }
 

@@ -20,7 +20,7 @@
 #include "model_priv.h"
 
 /* Largest embedding dimension, as documented for mfr_config.k. */
-#define MODEL_MAX_K 4096
+#define MODEL_MAX_K MFR_MAX_K
 
 /* Bytes of one aligned factor array of n rows of k_pad floats, rounded up to
  * the 64-byte granule mfr_aligned_calloc really allocates; 0 on overflow. */

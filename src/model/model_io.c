@@ -28,6 +28,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "config_priv.h"
 #include "model_priv.h"
 
 #define MODEL_MAGIC "MFRECMDL"
@@ -43,105 +44,35 @@
 /* Longest split spec / data dir a file may hold; keeps the header small. */
 #define MODEL_MAX_STRING 65536u
 /* Largest embedding dimension, as documented for mfr_config.k. */
-#define MODEL_MAX_K 4096
+#define MODEL_MAX_K MFR_MAX_K
 
-/* Configuration tags. Values are never reused; n_threads and max_memory
- * have none on purpose (they describe the machine, not the model). */
-enum model_tag {
-    TAG_K = 1,        /* i32 */
-    TAG_LR = 2,       /* f64 */
-    TAG_BETA1 = 3,    /* f64 */
-    TAG_BETA2 = 4,    /* f64 */
-    TAG_EPS = 5,      /* f64 */
-    TAG_INIT_STD = 6, /* f64 */
-    TAG_SEED = 7,     /* u64 */
-    TAG_N_SHARDS = 8, /* i32 */
-    TAG_REDUCE = 9,   /* i32 */
-    TAG_KERNELS = 10, /* i32 */
-    TAG_L2 = 11,        /* f64 */
-    TAG_GRAVITY = 12,   /* f64 */
-    TAG_BIAS = 13,      /* i32: rows hold k + 2 floats when 1 */
-    TAG_OPTIMIZER = 14, /* i32 */
-    TAG_L2_FREQ = 15,   /* f64 */
-    TAG_L2_BIAS = 16,   /* f64 */
-    TAG_IMPLICIT = 17,  /* f64: P, Y, mY, vY follow vV when > 0 */
-    TAG_COUNT = 18,     /* one past the last known tag */
-};
+/* Configuration records: tags, types and member offsets come from the
+ * table in config.c (config_priv.h). A tag is never reused; n_threads and
+ * max_memory have none on purpose (they describe the machine, not the
+ * model). A record holds an i32 (int32, enum and flag fields), an f64 or a
+ * u64. */
+enum record_type { REC_I32, REC_F64, REC_U64 };
 
-enum tag_type { TYPE_I32, TYPE_F64, TYPE_U64 };
-
-struct tag_info {
-    const char *name;
-    enum tag_type type;
-};
-
-static const struct tag_info tag_table[TAG_COUNT] = {
-    [TAG_K] = {"k", TYPE_I32},
-    [TAG_LR] = {"lr", TYPE_F64},
-    [TAG_BETA1] = {"beta1", TYPE_F64},
-    [TAG_BETA2] = {"beta2", TYPE_F64},
-    [TAG_EPS] = {"eps", TYPE_F64},
-    [TAG_INIT_STD] = {"init_std", TYPE_F64},
-    [TAG_SEED] = {"seed", TYPE_U64},
-    [TAG_N_SHARDS] = {"n_shards", TYPE_I32},
-    [TAG_REDUCE] = {"reduce", TYPE_I32},
-    [TAG_KERNELS] = {"kernels", TYPE_I32},
-    [TAG_L2] = {"l2", TYPE_F64},
-    [TAG_GRAVITY] = {"gravity", TYPE_F64},
-    [TAG_BIAS] = {"bias", TYPE_I32},
-    [TAG_OPTIMIZER] = {"optimizer", TYPE_I32},
-    [TAG_L2_FREQ] = {"l2_freq", TYPE_F64},
-    [TAG_L2_BIAS] = {"l2_bias", TYPE_F64},
-    [TAG_IMPLICIT] = {"implicit", TYPE_F64},
-};
-
-/* The record types must match mfr_config's field types: a change in the
- * public struct has to be a deliberate format decision. */
-_Static_assert(sizeof(((mfr_config *)0)->k) == 4, "k is stored as i32");
-_Static_assert(sizeof(((mfr_config *)0)->lr) == 8, "lr is stored as f64");
-_Static_assert(sizeof(((mfr_config *)0)->init_std) == 8, "init_std is stored as f64");
-_Static_assert(sizeof(((mfr_config *)0)->seed) == 8, "seed is stored as u64");
-_Static_assert(sizeof(((mfr_config *)0)->kernels) == 4, "kernels is stored as i32");
-
-static uint32_t tag_len(enum tag_type t) { return t == TYPE_I32 ? 4u : 8u; }
-
-/* The double-valued field of a TYPE_F64 tag. */
-static double *tag_f64(mfr_config *cfg, int tag)
+static enum record_type record_type(const struct mfr_config_row *row)
 {
-    switch (tag) {
-    case TAG_LR: return &cfg->lr;
-    case TAG_BETA1: return &cfg->beta1;
-    case TAG_BETA2: return &cfg->beta2;
-    case TAG_EPS: return &cfg->eps;
-    case TAG_INIT_STD: return &cfg->init_std;
-    case TAG_L2: return &cfg->l2;
-    case TAG_GRAVITY: return &cfg->gravity;
-    case TAG_L2_FREQ: return &cfg->l2_freq;
-    case TAG_L2_BIAS: return &cfg->l2_bias;
-    case TAG_IMPLICIT: return &cfg->implicit;
-    default: MFR_ASSERT(0 && "not an f64 tag"); return NULL;
+    switch (row->field.type) {
+    case MFR_CONFIG_DOUBLE: return REC_F64;
+    case MFR_CONFIG_UINT64: return REC_U64;
+    case MFR_CONFIG_INT32:
+    case MFR_CONFIG_ENUM:
+    case MFR_CONFIG_FLAG: return REC_I32;
+    default: MFR_ASSERT(0 && "no record type for this field"); return REC_U64;
     }
 }
 
-/* The int32-valued field of a TYPE_I32 tag. */
-static int32_t *tag_i32(mfr_config *cfg, int tag)
-{
-    switch (tag) {
-    case TAG_K: return &cfg->k;
-    case TAG_N_SHARDS: return &cfg->n_shards;
-    case TAG_REDUCE: return &cfg->reduce;
-    case TAG_KERNELS: return &cfg->kernels;
-    case TAG_BIAS: return &cfg->bias;
-    case TAG_OPTIMIZER: return &cfg->optimizer;
-    default: MFR_ASSERT(0 && "not an i32 tag"); return NULL;
-    }
-}
+static uint32_t record_len(enum record_type t) { return t == REC_I32 ? 4u : 8u; }
 
-/* The uint64-valued field of a TYPE_U64 tag. */
-static uint64_t *tag_u64(mfr_config *cfg, int tag)
+/* The row of a tag the writer emits: tags 1..end-1 all exist. */
+static const struct mfr_config_row *tagged_row(uint32_t tag)
 {
-    MFR_ASSERT(tag == TAG_SEED);
-    return &cfg->seed;
+    const struct mfr_config_row *row = mfr_config_row_by_tag(tag);
+    MFR_ASSERT(row != NULL);
+    return row;
 }
 
 /* ------------------------------------------------------------------ */
@@ -268,20 +199,22 @@ static int write_model(FILE *f, void *ctx, mfr_error *err)
     if (rc == MFR_OK) rc = w_u32(w, f, (uint32_t)m->n_items, err);
     if (rc == MFR_OK) rc = w_u64(w, f, (uint64_t)m->epochs, err);
     if (rc == MFR_OK) rc = w_u64(w, f, m->data_fingerprint, err);
-    if (rc == MFR_OK) rc = w_u32(w, f, TAG_COUNT - 1, err);
+    uint32_t tag_end = mfr_config_tag_end();
+    if (rc == MFR_OK) rc = w_u32(w, f, tag_end - 1, err);
     /* Records in tag order: the bytes depend on the values only. */
-    mfr_config c = m->cfg; /* a copy: the tag accessors take a non-const config */
-    for (int tag = 1; tag < TAG_COUNT && rc == MFR_OK; tag++) {
-        enum tag_type type = tag_table[tag].type;
-        rc = w_u32(w, f, (uint32_t)tag, err);
-        if (rc == MFR_OK) rc = w_u32(w, f, tag_len(type), err);
+    mfr_config c = m->cfg; /* a copy: the accessors take a non-const config */
+    for (uint32_t tag = 1; tag < tag_end && rc == MFR_OK; tag++) {
+        const struct mfr_config_row *row = tagged_row(tag);
+        enum record_type type = record_type(row);
+        rc = w_u32(w, f, tag, err);
+        if (rc == MFR_OK) rc = w_u32(w, f, record_len(type), err);
         if (rc != MFR_OK) break;
-        if (type == TYPE_I32)
-            rc = w_u32(w, f, (uint32_t)*tag_i32(&c, tag), err);
-        else if (type == TYPE_F64)
-            rc = w_u64(w, f, f64_bits(*tag_f64(&c, tag)), err);
+        if (type == REC_I32)
+            rc = w_u32(w, f, (uint32_t)*mfr_config_i32(&c, row), err);
+        else if (type == REC_F64)
+            rc = w_u64(w, f, f64_bits(*mfr_config_f64(&c, row)), err);
         else
-            rc = w_u64(w, f, *tag_u64(&c, tag), err);
+            rc = w_u64(w, f, *mfr_config_u64(&c, row), err);
     }
     if (rc == MFR_OK) rc = w_string(w, f, m->split_spec, err);
     if (rc == MFR_OK) rc = w_string(w, f, m->data_dir, err);
@@ -330,11 +263,13 @@ static int check_saveable(const mfr_model *m, const char *path, mfr_error *err)
                           "configuration's k (%d)",
                           path, (int)m->k, (int)m->cfg.k);
     mfr_config c = m->cfg;
-    for (int tag = 1; tag < TAG_COUNT; tag++)
-        if (tag_table[tag].type == TYPE_F64 && !isfinite(*tag_f64(&c, tag)))
+    for (uint32_t tag = 1; tag < mfr_config_tag_end(); tag++) {
+        const struct mfr_config_row *row = tagged_row(tag);
+        if (record_type(row) == REC_F64 && !isfinite(*mfr_config_f64(&c, row)))
             return mfr_seterr(err, MFR_ERR_INVALID,
                               "cannot save %s: configuration %s is not finite", path,
-                              tag_table[tag].name);
+                              row->field.name);
+    }
     const char *strs[2] = {m->split_spec, m->data_dir};
     const char *snames[2] = {"split spec", "data dir"};
     for (int s = 0; s < 2; s++)
@@ -371,7 +306,8 @@ int mfr_model_save(const mfr_model *m, const char *path, mfr_error *err)
     if (rc != MFR_OK) return rc;
 
     size_t header = MODEL_MIN_HEADER + strlen(m->split_spec) + strlen(m->data_dir);
-    for (int tag = 1; tag < TAG_COUNT; tag++) header += 8 + tag_len(tag_table[tag].type);
+    for (uint32_t tag = 1; tag < mfr_config_tag_end(); tag++)
+        header += 8 + record_len(record_type(tagged_row(tag)));
     MFR_ASSERT(header <= MODEL_MAX_HEADER);
 
     struct writer w = {.m = m, .path = path, .header_size = (uint32_t)header,
@@ -460,8 +396,11 @@ static int parse_config(struct cursor *c, const char *path, mfr_config *cfg, mfr
         return mfr_seterr(err, MFR_ERR_CORRUPT,
                           "%s: %u configuration records cannot fit in the %zu-byte header",
                           path, n_records, c->len);
+    /* Missing tags keep their defaults, and so do n_threads and max_memory,
+     * which no file holds. */
     mfr_config_default(cfg);
-    bool seen[TAG_COUNT] = {false};
+    uint64_t seen = 0; /* bit t: tag t was read */
+    MFR_ASSERT(mfr_config_tag_end() <= 64);
     for (uint32_t r = 0; r < n_records; r++) {
         uint32_t tag, len;
         const unsigned char *v;
@@ -476,31 +415,31 @@ static int parse_config(struct cursor *c, const char *path, mfr_config *cfg, mfr
         if (tag == 0)
             return mfr_seterr(err, MFR_ERR_CORRUPT,
                               "%s: configuration record %u has the invalid tag 0", path, r);
-        if (tag >= TAG_COUNT) continue; /* written by a newer mfrec: not ours to read */
-        const struct tag_info *ti = &tag_table[tag];
-        if (seen[tag])
+        const struct mfr_config_row *row = mfr_config_row_by_tag(tag);
+        if (!row) continue; /* written by a newer mfrec: not ours to read */
+        const char *name = row->field.name;
+        if (seen >> tag & 1u)
             return mfr_seterr(err, MFR_ERR_CORRUPT,
-                              "%s: configuration field %s (tag %u) appears twice", path,
-                              ti->name, tag);
-        seen[tag] = true;
-        if (len != tag_len(ti->type))
+                              "%s: configuration field %s (tag %u) appears twice", path, name,
+                              tag);
+        seen |= UINT64_C(1) << tag;
+        enum record_type type = record_type(row);
+        if (len != record_len(type))
             return mfr_seterr(err, MFR_ERR_CORRUPT,
                               "%s: configuration field %s (tag %u) has %u bytes, expected %u",
-                              path, ti->name, tag, len, tag_len(ti->type));
-        if (ti->type == TYPE_I32) {
-            *tag_i32(cfg, (int)tag) = (int32_t)get_le32(v);
-        } else if (ti->type == TYPE_U64) {
-            *tag_u64(cfg, (int)tag) = get_le64(v);
+                              path, name, tag, len, record_len(type));
+        if (type == REC_I32) {
+            *mfr_config_i32(cfg, row) = (int32_t)get_le32(v);
+        } else if (type == REC_U64) {
+            *mfr_config_u64(cfg, row) = get_le64(v);
         } else {
             double d = bits_f64(get_le64(v));
             if (!isfinite(d))
                 return mfr_seterr(err, MFR_ERR_CORRUPT,
-                                  "%s: configuration field %s is not finite", path, ti->name);
-            *tag_f64(cfg, (int)tag) = d;
+                                  "%s: configuration field %s is not finite", path, name);
+            *mfr_config_f64(cfg, row) = d;
         }
     }
-    cfg->n_threads = 0;  /* not model state */
-    cfg->max_memory = 0; /* not model state */
     return MFR_OK;
 }
 

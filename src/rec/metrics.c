@@ -13,12 +13,12 @@
  *
  *   Each evaluated user scores every candidate item (mfr_model_predict's
  *   value, so the ranking agrees with the predictions) and keeps the k best
- *   in a bounded heap of min(k, n_items) entries: O(n_items log k) per
- *   user, and the catalogue is never sorted. The heap's root is the kept
- *   candidate that ranks last; the order is a total order (higher score
- *   first, then lower item index, NaN below every number), so the lists
- *   do not depend on the scan order or on the heap's shape. The popularity
- *   baseline uses the same heap with training-rating counts as scores.
+ *   in the shared bounded heap of topk_priv.h, min(k, n_items) entries:
+ *   O(n_items log k) per user, and the catalogue is never sorted. Its order
+ *   is total (higher score first, then lower item index; NaN scores enter
+ *   as -inf), so the lists do not depend on the scan order or on the heap's
+ *   shape. The popularity baseline uses the same heap with training-rating
+ *   counts as scores.
  *
  *   Single-threaded: ML-100K (943 users x 1682 items x k 30) is about 50M
  *   multiply-adds, a few tens of milliseconds. Per-user values are summed
@@ -31,76 +31,23 @@
 #include <string.h>
 
 #include "dataset_priv.h"
-
-/* One candidate in the top-k heap. */
-struct cand {
-    double score; /* NaN already mapped to -inf */
-    int32_t item;
-};
-
-/* True when a ranks strictly before b: higher score, or the same score and
- * a lower item index. A total order on distinct items. */
-static inline bool ranks_before(struct cand a, struct cand b)
-{
-    if (a.score != b.score) return a.score > b.score;
-    return a.item < b.item;
-}
-
-/* Restores the heap property below `pos` in h[0..n): every parent ranks
- * after (is worse than) its children, so h[0] is the worst kept candidate. */
-static void heap_sift_down(struct cand *h, int32_t n, int32_t pos)
-{
-    for (;;) {
-        int32_t worst = pos, l = 2 * pos + 1, r = l + 1;
-        if (l < n && ranks_before(h[worst], h[l])) worst = l;
-        if (r < n && ranks_before(h[worst], h[r])) worst = r;
-        if (worst == pos) return;
-        struct cand t = h[pos];
-        h[pos] = h[worst];
-        h[worst] = t;
-        pos = worst;
-    }
-}
-
-static void heap_sift_up(struct cand *h, int32_t pos)
-{
-    while (pos > 0) {
-        int32_t parent = (pos - 1) / 2;
-        if (!ranks_before(h[parent], h[pos])) return;
-        struct cand t = h[pos];
-        h[pos] = h[parent];
-        h[parent] = t;
-        pos = parent;
-    }
-}
+#include "topk_priv.h"
 
 /* Selects the best min(kk, candidates) items of score[0..n_items), skipping
- * items with excluded[i] == stamp, into list[] best first; returns the list
- * length. heap has room for kk entries. NaN scores rank as -inf. */
-static int32_t topk_select(const double *score, const int32_t *excluded, int32_t stamp,
-                           int32_t n_items, int32_t kk, struct cand *heap, int32_t *list)
+ * items with excluded[i] == stamp, into list[] best first through the
+ * shared top-k heap (heap_sc: kk floats of scratch); returns the list
+ * length. NaN scores rank as -inf (then by item index). */
+static int32_t topk_select(const float *score, const int32_t *excluded, int32_t stamp,
+                           int32_t n_items, int32_t kk, float *heap_sc, int32_t *list)
 {
-    int32_t n = 0;
+    struct mfr_topk t;
+    int rc = mfr_topk_begin(&t, list, heap_sc, kk, NULL);
+    MFR_ASSERT(rc == MFR_OK); /* the scores live in heap_sc: nothing to allocate */
     for (int32_t i = 0; i < n_items; i++) {
         if (excluded[i] == stamp) continue;
-        struct cand c = {isnan(score[i]) ? -INFINITY : score[i], i};
-        if (n < kk) {
-            heap[n] = c;
-            heap_sift_up(heap, n++);
-        } else if (ranks_before(c, heap[0])) {
-            heap[0] = c;
-            heap_sift_down(heap, n, 0);
-        }
+        mfr_topk_push(&t, isnan(score[i]) ? -INFINITY : score[i], i);
     }
-    /* Heap sort: the worst goes to the end each time, leaving best first. */
-    for (int32_t len = n; len > 1; len--) {
-        struct cand t = heap[0];
-        heap[0] = heap[len - 1];
-        heap[len - 1] = t;
-        heap_sift_down(heap, len - 1, 0);
-    }
-    for (int32_t p = 0; p < n; p++) list[p] = heap[p].item;
-    return n;
+    return mfr_topk_end(&t);
 }
 
 /* Items of `r` grouped by user (counting sort, rating order kept within a
@@ -202,6 +149,88 @@ static void acc_finish(const struct acc *a, int32_t k, int64_t users, int32_t n_
     out->coverage = n_items ? (double)n_covered / (double)n_items : 0.0;
 }
 
+/* Everything one ranking evaluation allocates, freed by ranking_ws_free. */
+struct ranking_ws {
+    struct by_user tr, rel;   /* training items, relevant test items, by user */
+    int32_t *train_mark;      /* n_items: last user whose training items hold i */
+    int32_t *rel_mark;        /* n_items: last user for whom i is relevant */
+    float *score, *pop;       /* n_items: model scores, training-rating counts */
+    int32_t *list;            /* kk: one user's list, best first */
+    float *heap_sc;           /* kk: the top-k heap's scores */
+    double *discount, *ideal; /* kk, kk + 1: see ranking_ws_init */
+    struct acc am, ap;        /* the model's and the baseline's sums */
+};
+
+static void ranking_ws_free(struct ranking_ws *w)
+{
+    by_user_free(&w->tr);
+    by_user_free(&w->rel);
+    free(w->train_mark);
+    free(w->rel_mark);
+    free(w->score);
+    free(w->pop);
+    free(w->list);
+    free(w->heap_sc);
+    free(w->discount);
+    free(w->ideal);
+    free(w->am.covered);
+    free(w->ap.covered);
+}
+
+/* Allocates and fills the workspace: per-user item lists, unmarked stamps,
+ * popularity counts (counted in float: exact up to 2^24 ratings of one
+ * item), discount[p] = 1 / log2(p + 2) for 0-based position p and ideal[c]
+ * = the sum of the first c discounts (the IDCG of c relevant items,
+ * c <= kk). On failure the caller still calls ranking_ws_free. */
+static int ranking_ws_init(struct ranking_ws *w, const mfr_ratings *train,
+                           const mfr_ratings *test, int32_t n_users, int32_t n_items, int32_t k,
+                           int32_t kk, mfr_error *err)
+{
+    int rc;
+    if ((rc = by_user_build(train, n_users, false, &w->tr, err)) != MFR_OK) return rc;
+    if ((rc = by_user_build(test, n_users, true, &w->rel, err)) != MFR_OK) return rc;
+    size_t ni = (size_t)n_items + 1, nk = (size_t)kk + 1; /* +1: never malloc(0) */
+    w->train_mark = malloc(ni * sizeof *w->train_mark);
+    w->rel_mark = malloc(ni * sizeof *w->rel_mark);
+    w->score = malloc(ni * sizeof *w->score);
+    w->pop = calloc(ni, sizeof *w->pop);
+    w->list = malloc(nk * sizeof *w->list);
+    w->heap_sc = malloc(nk * sizeof *w->heap_sc);
+    w->discount = malloc(nk * sizeof *w->discount);
+    w->ideal = malloc(nk * sizeof *w->ideal);
+    w->am.covered = calloc(ni, 1);
+    w->ap.covered = calloc(ni, 1);
+    if (!w->train_mark || !w->rel_mark || !w->score || !w->pop || !w->list || !w->heap_sc ||
+        !w->discount || !w->ideal || !w->am.covered || !w->ap.covered)
+        return mfr_seterr(err, MFR_ERR_NOMEM, "ranking: out of memory for %d items, k %d",
+                          (int)n_items, (int)k);
+    for (int32_t i = 0; i < n_items; i++) w->train_mark[i] = w->rel_mark[i] = -1;
+    for (int64_t x = 0; x < train->n; x++) w->pop[train->item[x]] += 1.0f;
+    w->ideal[0] = 0.0;
+    for (int32_t p = 0; p < kk; p++) {
+        w->discount[p] = 1.0 / log2((double)p + 2.0);
+        w->ideal[p + 1] = w->ideal[p] + w->discount[p];
+    }
+    return MFR_OK;
+}
+
+/* Stamps user u's training items in train_mark and its distinct relevant
+ * test items (those not among the training items) in rel_mark; returns how
+ * many are relevant. */
+static int32_t ranking_mark_user(struct ranking_ws *w, int32_t u)
+{
+    for (int64_t x = w->tr.off[u]; x < w->tr.off[u + 1]; x++) w->train_mark[w->tr.item[x]] = u;
+    int32_t n_rel = 0;
+    for (int64_t x = w->rel.off[u]; x < w->rel.off[u + 1]; x++) {
+        int32_t i = w->rel.item[x];
+        if (w->train_mark[i] != u && w->rel_mark[i] != u) {
+            w->rel_mark[i] = u;
+            n_rel++;
+        }
+    }
+    return n_rel;
+}
+
 int mfr_model_ranking(const mfr_model *m, const mfr_ratings *train, const mfr_ratings *test,
                       int32_t k, mfr_ranking *model_out, mfr_ranking *popularity_out,
                       mfr_error *err)
@@ -217,82 +246,31 @@ int mfr_model_ranking(const mfr_model *m, const mfr_ratings *train, const mfr_ra
 
     const int32_t n_users = mfr_model_n_users(m), n_items = mfr_model_n_items(m);
     const int32_t kk = k < n_items ? k : n_items;
-    struct by_user tr = {0}, rel = {0};
-    int32_t *train_mark = NULL, *rel_mark = NULL, *list = NULL;
-    double *score = NULL, *pop = NULL, *discount = NULL, *ideal = NULL;
-    struct cand *heap = NULL;
-    struct acc am = {0}, ap = {0};
-
-    if ((rc = by_user_build(train, n_users, false, &tr, err)) != MFR_OK) goto fail;
-    if ((rc = by_user_build(test, n_users, true, &rel, err)) != MFR_OK) goto fail;
-    size_t ni = (size_t)n_items + 1, nk = (size_t)kk + 1; /* +1: never malloc(0) */
-    train_mark = malloc(ni * sizeof *train_mark);
-    rel_mark = malloc(ni * sizeof *rel_mark);
-    score = malloc(ni * sizeof *score);
-    pop = calloc(ni, sizeof *pop);
-    list = malloc(nk * sizeof *list);
-    heap = malloc(nk * sizeof *heap);
-    discount = malloc(nk * sizeof *discount);
-    ideal = malloc(nk * sizeof *ideal);
-    am.covered = calloc(ni, 1);
-    ap.covered = calloc(ni, 1);
-    if (!train_mark || !rel_mark || !score || !pop || !list || !heap || !discount || !ideal ||
-        !am.covered || !ap.covered) {
-        rc = mfr_seterr(err, MFR_ERR_NOMEM, "ranking: out of memory for %d items, k %d",
-                        (int)n_items, (int)k);
-        goto fail;
-    }
-    for (int32_t i = 0; i < n_items; i++) train_mark[i] = rel_mark[i] = -1;
-    for (int64_t x = 0; x < train->n; x++) pop[train->item[x]] += 1.0;
-    /* discount[p] = 1 / log2(p + 2) for 0-based position p; ideal[c] sums
-     * the first c discounts (the IDCG of c relevant items, c <= kk). */
-    ideal[0] = 0.0;
-    for (int32_t p = 0; p < kk; p++) {
-        discount[p] = 1.0 / log2((double)p + 2.0);
-        ideal[p + 1] = ideal[p] + discount[p];
-    }
+    struct ranking_ws w = {0};
+    rc = ranking_ws_init(&w, train, test, n_users, n_items, k, kk, err);
+    if (rc != MFR_OK) goto done;
 
     int64_t users = 0;
     for (int32_t u = 0; u < n_users; u++) {
-        for (int64_t x = tr.off[u]; x < tr.off[u + 1]; x++) train_mark[tr.item[x]] = u;
-        int32_t n_rel = 0;
-        for (int64_t x = rel.off[u]; x < rel.off[u + 1]; x++) {
-            int32_t i = rel.item[x];
-            if (train_mark[i] != u && rel_mark[i] != u) {
-                rel_mark[i] = u;
-                n_rel++;
-            }
-        }
+        int32_t n_rel = ranking_mark_user(&w, u);
         if (n_rel == 0) continue;
         users++;
         if (model_out) {
             /* Exactly mfr_model_predict's value, whatever the row layout. */
             for (int32_t i = 0; i < n_items; i++)
-                if (train_mark[i] != u) score[i] = (double)mfr_model_predict(m, u, i);
-            int32_t len = topk_select(score, train_mark, u, n_items, kk, heap, list);
-            acc_add(&am, list, len, rel_mark, u, n_rel, k, discount, ideal);
+                if (w.train_mark[i] != u) w.score[i] = mfr_model_predict(m, u, i);
+            int32_t len = topk_select(w.score, w.train_mark, u, n_items, kk, w.heap_sc, w.list);
+            acc_add(&w.am, w.list, len, w.rel_mark, u, n_rel, k, w.discount, w.ideal);
         }
         if (popularity_out) {
-            int32_t len = topk_select(pop, train_mark, u, n_items, kk, heap, list);
-            acc_add(&ap, list, len, rel_mark, u, n_rel, k, discount, ideal);
+            int32_t len = topk_select(w.pop, w.train_mark, u, n_items, kk, w.heap_sc, w.list);
+            acc_add(&w.ap, w.list, len, w.rel_mark, u, n_rel, k, w.discount, w.ideal);
         }
     }
-    if (model_out) acc_finish(&am, k, users, n_items, model_out);
-    if (popularity_out) acc_finish(&ap, k, users, n_items, popularity_out);
-    rc = MFR_OK;
+    if (model_out) acc_finish(&w.am, k, users, n_items, model_out);
+    if (popularity_out) acc_finish(&w.ap, k, users, n_items, popularity_out);
 
-fail:
-    by_user_free(&tr);
-    by_user_free(&rel);
-    free(train_mark);
-    free(rel_mark);
-    free(score);
-    free(pop);
-    free(list);
-    free(heap);
-    free(discount);
-    free(ideal);
-    free(am.covered);
-    free(ap.covered);
+done:
+    ranking_ws_free(&w);
     return rc;
 }

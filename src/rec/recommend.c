@@ -30,111 +30,11 @@
 
 #include "kern_priv.h"
 #include "model_priv.h"
+#include "topk_priv.h"
 
 /* ------------------------------------------------------------------ */
 /* Top-k selection                                                      */
 /* ------------------------------------------------------------------ */
-
-/* True when (sa, ia) ranks before (sb, ib): the larger score first, NaN
- * after every number, equal scores (and two NaNs) by the lower index. A
- * strict total order on distinct indices. */
-static inline bool ranks_before(float sa, int32_t ia, float sb, int32_t ib)
-{
-    bool na = isnan(sa), nb = isnan(sb);
-    if (na != nb) return nb;
-    if (!na && sa != sb) return sa > sb;
-    return ia < ib;
-}
-
-/* A bounded heap over the caller's arrays, the worst kept entry at the
- * root: every parent ranks after its children. When the caller wants no
- * scores, they live in `local` (up to TOPK_LOCAL entries) or in one array
- * allocated by topk_begin and freed by topk_end. */
-#define TOPK_LOCAL 256
-struct topk {
-    int32_t *idx;
-    float *sc;
-    int32_t n, cap;
-    bool owned;
-    float local[TOPK_LOCAL];
-};
-
-/* Starts an empty heap of capacity cap >= 1 over idx_out / scores_out. */
-static int topk_begin(struct topk *t, int32_t *idx_out, float *scores_out, int32_t cap,
-                      mfr_error *err)
-{
-    t->idx = idx_out;
-    t->sc = scores_out;
-    t->n = 0;
-    t->cap = cap;
-    t->owned = false;
-    if (!t->sc && cap <= TOPK_LOCAL) t->sc = t->local;
-    if (!t->sc) {
-        t->sc = malloc((size_t)cap * sizeof *t->sc);
-        if (!t->sc)
-            return mfr_seterr(err, MFR_ERR_NOMEM, "top-k: out of memory for %d scores",
-                              (int)cap);
-        t->owned = true;
-    }
-    return MFR_OK;
-}
-
-static inline void topk_swap(struct topk *t, int32_t a, int32_t b)
-{
-    int32_t ti = t->idx[a];
-    t->idx[a] = t->idx[b];
-    t->idx[b] = ti;
-    float ts = t->sc[a];
-    t->sc[a] = t->sc[b];
-    t->sc[b] = ts;
-}
-
-/* Restores the heap below position p within the first n entries. */
-static void topk_sift_down(struct topk *t, int32_t p, int32_t n)
-{
-    for (;;) {
-        int32_t c = 2 * p + 1;
-        if (c >= n) return;
-        /* the worse of the two children */
-        if (c + 1 < n && ranks_before(t->sc[c], t->idx[c], t->sc[c + 1], t->idx[c + 1])) c++;
-        if (!ranks_before(t->sc[p], t->idx[p], t->sc[c], t->idx[c])) return;
-        topk_swap(t, p, c);
-        p = c;
-    }
-}
-
-/* Offers (s, i): kept when the heap has room or it ranks before the root. */
-static void topk_push(struct topk *t, float s, int32_t i)
-{
-    if (t->n < t->cap) {
-        int32_t p = t->n++;
-        t->sc[p] = s;
-        t->idx[p] = i;
-        while (p > 0) {
-            int32_t parent = (p - 1) / 2;
-            if (!ranks_before(t->sc[parent], t->idx[parent], s, i)) break;
-            topk_swap(t, p, parent);
-            p = parent;
-        }
-    } else if (ranks_before(s, i, t->sc[0], t->idx[0])) {
-        t->sc[0] = s;
-        t->idx[0] = i;
-        topk_sift_down(t, 0, t->n);
-    }
-}
-
-/* Sorts the kept entries best first (heapsort: the root, the worst, goes
- * to the end each round), reports the count and frees owned scores. */
-static void topk_end(struct topk *t, int32_t *n_out)
-{
-    for (int32_t e = t->n - 1; e > 0; e--) {
-        topk_swap(t, 0, e);
-        topk_sift_down(t, 0, e);
-    }
-    *n_out = t->n;
-    if (t->owned) free(t->sc);
-    t->sc = NULL;
-}
 
 /* The smaller of k and n (n >= 0, k >= 1). */
 static int32_t min_i32(int32_t a, int32_t b) { return a < b ? a : b; }
@@ -150,12 +50,12 @@ int mfr_scores_top_k(const float *scores, int32_t n, int32_t k, const uint8_t *e
     if (k < 1) return mfr_seterr(err, MFR_ERR_INVALID, "top-k: k must be >= 1, got %d", (int)k);
     if (n == 0) return MFR_OK;
 
-    struct topk t;
-    int rc = topk_begin(&t, idx_out, scores_out, min_i32(k, n), err);
+    struct mfr_topk t;
+    int rc = mfr_topk_begin(&t, idx_out, scores_out, min_i32(k, n), err);
     if (rc != MFR_OK) return rc;
     for (int32_t i = 0; i < n; i++)
-        if (!exclude || !exclude[i]) topk_push(&t, scores[i], i);
-    topk_end(&t, n_out);
+        if (!exclude || !exclude[i]) mfr_topk_push(&t, scores[i], i);
+    *n_out = mfr_topk_end(&t);
     return MFR_OK;
 }
 
@@ -262,14 +162,14 @@ static int rank_items(const mfr_model *m, const float *emb, bool with_bias, floa
     struct scorer s;
     int rc = scorer_begin(&s, m, emb, with_bias, user_bias, measure, err);
     if (rc != MFR_OK) return rc;
-    struct topk t;
-    rc = topk_begin(&t, items_out, scores_out, min_i32(k, m->n_items), err);
+    struct mfr_topk t;
+    rc = mfr_topk_begin(&t, items_out, scores_out, min_i32(k, m->n_items), err);
     if (rc == MFR_OK) {
         for (int32_t i = 0; i < m->n_items; i++) {
             if (i == skip || (exclude && exclude[i])) continue;
-            topk_push(&t, scorer_item(&s, i), i);
+            mfr_topk_push(&t, scorer_item(&s, i), i);
         }
-        topk_end(&t, n_out);
+        *n_out = mfr_topk_end(&t);
     }
     scorer_end(&s);
     return rc;

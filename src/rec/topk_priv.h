@@ -1,0 +1,46 @@
+/*
+ * topk_priv.h — the one bounded top-k heap of the library, shared by
+ * recommendations (recommend.c) and ranking metrics (metrics.c).
+ *
+ * Order: a larger score ranks first, NaN after every number, equal scores
+ * (and two NaNs) by the lower index: a strict total order on distinct
+ * indices, so the kept list never depends on the scan order or on the
+ * heap's shape. The heap lives in caller-supplied arrays (idx and, when
+ * given, scores), the worst kept entry at the root, so a push is O(log cap)
+ * and n offers cost O(n log cap); the catalogue is never sorted.
+ */
+#ifndef MFR_TOPK_PRIV_H
+#define MFR_TOPK_PRIV_H
+
+#include "common_priv.h"
+
+/* Scores kept inside the struct when the caller supplies no score array. */
+#define MFR_TOPK_LOCAL 256
+
+/* A bounded heap over the caller's arrays: every parent ranks after its
+ * children. When the caller wants no scores, they live in `local` (up to
+ * MFR_TOPK_LOCAL entries) or in one array allocated by mfr_topk_begin and
+ * freed by mfr_topk_end. */
+struct mfr_topk {
+    int32_t *idx;
+    float *sc;
+    int32_t n, cap;
+    bool owned;
+    float local[MFR_TOPK_LOCAL];
+};
+
+/* Starts an empty heap of capacity cap >= 1 over idx_out (cap entries) and
+ * scores_out (cap entries, or NULL). MFR_ERR_NOMEM only when scores_out is
+ * NULL and cap > MFR_TOPK_LOCAL; never fails otherwise. */
+int mfr_topk_begin(struct mfr_topk *t, int32_t *idx_out, float *scores_out, int32_t cap,
+                   mfr_error *err);
+
+/* Offers (s, i): kept when the heap has room or it ranks before the worst
+ * kept entry, which it then replaces. */
+void mfr_topk_push(struct mfr_topk *t, float s, int32_t i);
+
+/* Sorts the kept entries best first in place (heapsort), frees scores the
+ * heap allocated and returns how many were kept (<= cap). */
+int32_t mfr_topk_end(struct mfr_topk *t);
+
+#endif

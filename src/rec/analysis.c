@@ -363,8 +363,10 @@ static void tsne_row(const double *d, int64_t n, int64_t i, double log_perp, dou
     }
 }
 
-int mfr_tsne_compute(const float *x, int64_t n, int32_t k, const mfr_tsne_options *opt,
-                     double *coords_out, double *kl_out, mfr_error *err)
+/* Checks every argument of mfr_tsne_compute; on success *lr is the
+ * learning rate to use (the automatic one for 0). */
+static int tsne_check(const float *x, int64_t n, int32_t k, const mfr_tsne_options *opt,
+                      const double *coords_out, double *lr, mfr_error *err)
 {
     if (!x || !opt || !coords_out)
         return mfr_seterr(err, MFR_ERR_INVALID, "t-SNE: %s is NULL",
@@ -389,30 +391,22 @@ int mfr_tsne_compute(const float *x, int64_t n, int32_t k, const mfr_tsne_option
                           opt->learning_rate);
     /* automatic: n / (4 x exaggeration), at least 50 (Belkina et al. 2019);
      * 200 on a few hundred points throws some out of their clusters */
-    double lr = opt->learning_rate;
-    if (lr == 0.0) lr = fmax((double)n / (4.0 * TSNE_EXAGGERATION), 50.0);
+    *lr = opt->learning_rate;
+    if (*lr == 0.0) *lr = fmax((double)n / (4.0 * TSNE_EXAGGERATION), 50.0);
     for (int64_t v = 0; v < n * k; v++)
         if (!isfinite(x[v]))
             return mfr_seterr(err, MFR_ERR_INVALID, "t-SNE: x[%lld][%lld] is not finite",
                               (long long)(v / k), (long long)(v % k));
+    return MFR_OK;
+}
 
-    const size_t nn = (size_t)n * (size_t)n;
-    double *P = malloc(nn * sizeof(double));
-    double *d = malloc((size_t)n * sizeof(double));
-    /* y0, y1, update (2), gains (2), attraction (2), repulsion (2) */
-    double *w = calloc((size_t)n * 10, sizeof(double));
-    if (!P || !d || !w) {
-        free(P);
-        free(d);
-        free(w);
-        return mfr_seterr(err, MFR_ERR_NOMEM, "out of memory for the t-SNE of %lld rows (%.1f MiB)",
-                          (long long)n, (double)nn * 8.0 / 1048576.0);
-    }
-    double *y0 = w, *y1 = w + n, *u0 = w + 2 * n, *u1 = w + 3 * n, *g0 = w + 4 * n, *g1 = w + 5 * n;
-    double *a0 = w + 6 * n, *a1 = w + 7 * n, *r0 = w + 8 * n, *r1 = w + 9 * n;
-
-    /* Conditional affinities row by row, then P = (P + P^T) / 2n. */
-    const double log_perp = log(opt->perplexity);
+/* The symmetrized input affinities into P (n x n): conditional affinities
+ * row by row (squared distances in double into d, n doubles of scratch),
+ * then P = (P + P^T) / 2n floored at TSNE_P_FLOOR off the diagonal. */
+static void tsne_affinities(const float *x, int64_t n, int32_t k, double perplexity, double *P,
+                            double *d)
+{
+    const double log_perp = log(perplexity);
     for (int64_t i = 0; i < n; i++) {
         const float *xi = x + (size_t)i * (size_t)k;
         for (int64_t j = 0; j < n; j++) {
@@ -432,97 +426,163 @@ int mfr_tsne_compute(const float *x, int64_t n, int32_t k, const mfr_tsne_option
             if (s < TSNE_P_FLOOR) s = TSNE_P_FLOOR;
             P[(size_t)i * n + j] = P[(size_t)j * n + i] = s;
         }
+}
 
+/* The picture and the descent's state, n doubles each (one allocation,
+ * zeroed): coordinates y, last update u, gains g, attraction a and
+ * repulsion r sums, per axis 0 and 1. */
+struct tsne_state {
+    double *y0, *y1, *u0, *u1, *g0, *g1, *a0, *a1, *r0, *r1;
+};
+
+/* Points the state into w (10 n doubles, zeroed) and draws the start:
+ * 1e-4 N(0, 1) per coordinate from (seed, MFR_RNG_TSNE), gains 1. */
+static void tsne_start(struct tsne_state *st, double *w, int64_t n, uint64_t seed)
+{
+    st->y0 = w;
+    st->y1 = w + n;
+    st->u0 = w + 2 * n;
+    st->u1 = w + 3 * n;
+    st->g0 = w + 4 * n;
+    st->g1 = w + 5 * n;
+    st->a0 = w + 6 * n;
+    st->a1 = w + 7 * n;
+    st->r0 = w + 8 * n;
+    st->r1 = w + 9 * n;
     for (int64_t i = 0; i < n; i++) {
-        y0[i] = 1e-4 * mfr_rng_normal(opt->seed, MFR_RNG_TSNE, (uint64_t)(2 * i));
-        y1[i] = 1e-4 * mfr_rng_normal(opt->seed, MFR_RNG_TSNE, (uint64_t)(2 * i + 1));
-        g0[i] = g1[i] = 1.0;
+        st->y0[i] = 1e-4 * mfr_rng_normal(seed, MFR_RNG_TSNE, (uint64_t)(2 * i));
+        st->y1[i] = 1e-4 * mfr_rng_normal(seed, MFR_RNG_TSNE, (uint64_t)(2 * i + 1));
+        st->g0[i] = st->g1[i] = 1.0;
     }
+}
+
+/* One pass over the pairs i < j: the Student-t kernel q = 1/(1 + |yi - yj|^2),
+ * the attraction sums p q (yi - yj) into a and the repulsion sums
+ * q^2 (yi - yj) into r; returns Z, the sum of q over i != j. The gradient
+ * is then 4 (exag A - R / Z). */
+static double tsne_forces(const double *P, int64_t n, struct tsne_state *st)
+{
+    double *y0 = st->y0, *y1 = st->y1;
+    double *a0 = st->a0, *a1 = st->a1, *r0 = st->r0, *r1 = st->r1;
+    memset(a0, 0, sizeof(double) * 4 * (size_t)n); /* a0, a1, r0, r1 */
     double z = 0.0;
+    for (int64_t i = 0; i < n; i++) {
+        const double *pi = P + (size_t)i * (size_t)n;
+        double ai0 = 0, ai1 = 0, ri0 = 0, ri1 = 0, zi = 0;
+        for (int64_t j = i + 1; j < n; j++) {
+            double dy0 = y0[i] - y0[j], dy1 = y1[i] - y1[j];
+            double q = 1.0 / (1.0 + dy0 * dy0 + dy1 * dy1);
+            double pq = pi[j] * q, qq = q * q;
+            zi += q;
+            ai0 += pq * dy0;
+            ai1 += pq * dy1;
+            ri0 += qq * dy0;
+            ri1 += qq * dy1;
+            a0[j] -= pq * dy0;
+            a1[j] -= pq * dy1;
+            r0[j] -= qq * dy0;
+            r1[j] -= qq * dy1;
+        }
+        a0[i] += ai0;
+        a1[i] += ai1;
+        r0[i] += ri0;
+        r1[i] += ri1;
+        z += 2.0 * zi;
+    }
+    return z;
+}
+
+/* One gradient step from the forces (exaggeration exag, momentum mom,
+ * learning rate lr, kernel sum z) with per-coordinate gains, then the
+ * picture is re-centred on its mean. */
+static void tsne_step(struct tsne_state *st, int64_t n, double exag, double mom, double lr,
+                      double z)
+{
+    double *y0 = st->y0, *y1 = st->y1, *u0 = st->u0, *u1 = st->u1, *g0 = st->g0, *g1 = st->g1;
+    double m0 = 0.0, m1 = 0.0;
+    for (int64_t i = 0; i < n; i++) {
+        double gr0 = 4.0 * (exag * st->a0[i] - st->r0[i] / z);
+        double gr1 = 4.0 * (exag * st->a1[i] - st->r1[i] / z);
+        /* gains grow where the gradient turned against the last step */
+        g0[i] = (gr0 > 0) != (u0[i] > 0) ? g0[i] + 0.2 : g0[i] * 0.8;
+        g1[i] = (gr1 > 0) != (u1[i] > 0) ? g1[i] + 0.2 : g1[i] * 0.8;
+        if (g0[i] < TSNE_MIN_GAIN) g0[i] = TSNE_MIN_GAIN;
+        if (g1[i] < TSNE_MIN_GAIN) g1[i] = TSNE_MIN_GAIN;
+        u0[i] = mom * u0[i] - lr * g0[i] * gr0;
+        u1[i] = mom * u1[i] - lr * g1[i] * gr1;
+        y0[i] += u0[i];
+        y1[i] += u1[i];
+        m0 += y0[i];
+        m1 += y1[i];
+    }
+    m0 /= (double)n;
+    m1 /= (double)n;
+    for (int64_t i = 0; i < n; i++) {
+        y0[i] -= m0;
+        y1[i] -= m1;
+    }
+}
+
+/* KL(P || Q) of the picture (y0, y1), Q = q / Z over i != j. */
+static double tsne_kl(const double *P, int64_t n, const double *y0, const double *y1)
+{
+    double zz = 0.0, kl = 0.0;
+    for (int64_t i = 0; i < n; i++)
+        for (int64_t j = 0; j < n; j++) {
+            if (i == j) continue;
+            double dy0 = y0[i] - y0[j], dy1 = y1[i] - y1[j];
+            zz += 1.0 / (1.0 + dy0 * dy0 + dy1 * dy1);
+        }
+    for (int64_t i = 0; i < n; i++)
+        for (int64_t j = 0; j < n; j++) {
+            if (i == j) continue;
+            double dy0 = y0[i] - y0[j], dy1 = y1[i] - y1[j];
+            double q = 1.0 / (1.0 + dy0 * dy0 + dy1 * dy1) / zz;
+            double p = P[(size_t)i * (size_t)n + (size_t)j];
+            kl += p * log(p / q);
+        }
+    return kl;
+}
+
+int mfr_tsne_compute(const float *x, int64_t n, int32_t k, const mfr_tsne_options *opt,
+                     double *coords_out, double *kl_out, mfr_error *err)
+{
+    double lr = 0.0;
+    int rc = tsne_check(x, n, k, opt, coords_out, &lr, err);
+    if (rc != MFR_OK) return rc;
+
+    const size_t nn = (size_t)n * (size_t)n;
+    double *P = malloc(nn * sizeof(double));
+    double *d = malloc((size_t)n * sizeof(double));
+    double *w = calloc((size_t)n * 10, sizeof(double)); /* struct tsne_state */
+    if (!P || !d || !w) {
+        free(P);
+        free(d);
+        free(w);
+        return mfr_seterr(err, MFR_ERR_NOMEM, "out of memory for the t-SNE of %lld rows (%.1f MiB)",
+                          (long long)n, (double)nn * 8.0 / 1048576.0);
+    }
+    tsne_affinities(x, n, k, opt->perplexity, P, d);
+    struct tsne_state st;
+    tsne_start(&st, w, n, opt->seed);
     for (int32_t it = 0; it < opt->iterations; it++) {
         const double exag = it < TSNE_EXAGGERATION_ITERS ? TSNE_EXAGGERATION : 1.0;
         const double mom = it < TSNE_EXAGGERATION_ITERS ? TSNE_MOMENTUM_EARLY : TSNE_MOMENTUM_LATE;
-        /* One pass over the pairs i < j: the Student-t kernel q = 1/(1 + |yi - yj|^2),
-         * its sum Z, the attraction sum p q (yi - yj) and the repulsion sum
-         * q^2 (yi - yj); the gradient is 4 (exag A - R / Z). */
-        memset(a0, 0, sizeof(double) * 4 * (size_t)n);
-        z = 0.0;
-        for (int64_t i = 0; i < n; i++) {
-            const double *pi = P + (size_t)i * (size_t)n;
-            double ai0 = 0, ai1 = 0, ri0 = 0, ri1 = 0, zi = 0;
-            for (int64_t j = i + 1; j < n; j++) {
-                double dy0 = y0[i] - y0[j], dy1 = y1[i] - y1[j];
-                double q = 1.0 / (1.0 + dy0 * dy0 + dy1 * dy1);
-                double pq = pi[j] * q, qq = q * q;
-                zi += q;
-                ai0 += pq * dy0;
-                ai1 += pq * dy1;
-                ri0 += qq * dy0;
-                ri1 += qq * dy1;
-                a0[j] -= pq * dy0;
-                a1[j] -= pq * dy1;
-                r0[j] -= qq * dy0;
-                r1[j] -= qq * dy1;
-            }
-            a0[i] += ai0;
-            a1[i] += ai1;
-            r0[i] += ri0;
-            r1[i] += ri1;
-            z += 2.0 * zi;
-        }
-        double m0 = 0.0, m1 = 0.0;
-        for (int64_t i = 0; i < n; i++) {
-            double gr0 = 4.0 * (exag * a0[i] - r0[i] / z), gr1 = 4.0 * (exag * a1[i] - r1[i] / z);
-            /* gains grow where the gradient turned against the last step */
-            g0[i] = (gr0 > 0) != (u0[i] > 0) ? g0[i] + 0.2 : g0[i] * 0.8;
-            g1[i] = (gr1 > 0) != (u1[i] > 0) ? g1[i] + 0.2 : g1[i] * 0.8;
-            if (g0[i] < TSNE_MIN_GAIN) g0[i] = TSNE_MIN_GAIN;
-            if (g1[i] < TSNE_MIN_GAIN) g1[i] = TSNE_MIN_GAIN;
-            u0[i] = mom * u0[i] - lr * g0[i] * gr0;
-            u1[i] = mom * u1[i] - lr * g1[i] * gr1;
-            y0[i] += u0[i];
-            y1[i] += u1[i];
-            m0 += y0[i];
-            m1 += y1[i];
-        }
-        m0 /= (double)n;
-        m1 /= (double)n;
-        for (int64_t i = 0; i < n; i++) {
-            y0[i] -= m0;
-            y1[i] -= m1;
-        }
+        double z = tsne_forces(P, n, &st);
+        tsne_step(&st, n, exag, mom, lr, z);
     }
-    int rc = MFR_OK;
     for (int64_t i = 0; i < n; i++)
-        if (!isfinite(y0[i]) || !isfinite(y1[i])) {
+        if (!isfinite(st.y0[i]) || !isfinite(st.y1[i])) {
             rc = mfr_seterr(err, MFR_ERR_DIVERGED,
                             "t-SNE diverged (row %lld is not finite); lower the learning rate",
                             (long long)i);
             break;
         }
     if (rc == MFR_OK) {
-        if (kl_out) {
-            /* KL(P || Q) at the final picture, Q = q / Z over i != j. */
-            double zz = 0.0, kl = 0.0;
-            for (int64_t i = 0; i < n; i++)
-                for (int64_t j = 0; j < n; j++) {
-                    if (i == j) continue;
-                    double dy0 = y0[i] - y0[j], dy1 = y1[i] - y1[j];
-                    zz += 1.0 / (1.0 + dy0 * dy0 + dy1 * dy1);
-                }
-            for (int64_t i = 0; i < n; i++)
-                for (int64_t j = 0; j < n; j++) {
-                    if (i == j) continue;
-                    double dy0 = y0[i] - y0[j], dy1 = y1[i] - y1[j];
-                    double q = 1.0 / (1.0 + dy0 * dy0 + dy1 * dy1) / zz;
-                    double p = P[(size_t)i * (size_t)n + (size_t)j];
-                    kl += p * log(p / q);
-                }
-            *kl_out = kl;
-        }
+        if (kl_out) *kl_out = tsne_kl(P, n, st.y0, st.y1);
         for (int64_t i = 0; i < n; i++) {
-            coords_out[2 * i] = y0[i];
-            coords_out[2 * i + 1] = y1[i];
+            coords_out[2 * i] = st.y0[i];
+            coords_out[2 * i + 1] = st.y1[i];
         }
     }
     free(P);

@@ -48,6 +48,14 @@ static inline int32_t mfr_pad_k(int32_t k)
     return (k + MFR_LANES - 1) / MFR_LANES * MFR_LANES;
 }
 
+/* The bias lanes (cfg.bias) after a row's k embedding lanes: a user row is
+ * [.., b_u, 1] and an item row [.., 1, b_i], so that the dot product over
+ * the row adds b_u + b_i. The constant lanes stay exactly 1. */
+static inline int32_t mfr_lane_user_bias(int32_t k) { return k; }
+static inline int32_t mfr_lane_user_one(int32_t k) { return k + 1; }
+static inline int32_t mfr_lane_item_one(int32_t k) { return k; }
+static inline int32_t mfr_lane_item_bias(int32_t k) { return k + 1; }
+
 /* FNV-1a 64-bit, streaming: start with MFR_FNV_INIT. */
 #define MFR_FNV_INIT UINT64_C(0xcbf29ce484222325)
 uint64_t mfr_fnv1a(uint64_t h, const void *data, size_t n);

@@ -44,6 +44,15 @@ void mfr_csc_free(struct mfr_csc *c);
  * 1..128 and to n_users. Depends on the data only. */
 int32_t mfr_shards_default(int32_t n_users, int64_t nnz);
 
+/* The shard count of a training run, the one place that decides it:
+ * `requested` (the configuration's n_shards) when non-zero, else
+ * mfr_shards_default, capped for shard buffers (shard_buffers: the
+ * shard-buffer reduction, whose memory and time grow with S x M x k_pad);
+ * clamped to 1..n_users. Depends on the data and configuration only, never
+ * on the thread count. */
+int32_t mfr_shards_count(int32_t requested, int shard_buffers, int32_t n_users, int32_t n_items,
+                         int32_t k_pad, int64_t nnz);
+
 /* Cuts users into n_shards contiguous ranges [first[s], first[s+1]) with
  * balanced rating counts: shard s starts at the first user whose CSR
  * offset reaches s * nnz / n_shards. first has n_shards + 1 entries. */

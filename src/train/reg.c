@@ -1,5 +1,5 @@
 /*
- * reg.c — L2 and gravity building blocks (see reg_priv.h). Double
+ * reg.c — the regularizers' building blocks (see reg_priv.h). Double
  * accumulation keeps the Gram matrices accurate for large user counts; the
  * loops are simple enough for the compiler to vectorize in order.
  */
@@ -42,4 +42,32 @@ void mfr_reg_row_grad(float *g, const float *x, int32_t k, double c_l2, double c
         }
         g[a] = g[a] + (float)t;
     }
+}
+
+void mfr_reg_apply(float *g, const float *x, int32_t k, const struct mfr_reg_coef *c, int64_t n)
+{
+    mfr_reg_row_grad(g, x, k, c->diag + c->per_rating * (double)n, c->grav, c->gram);
+    if (c->bias > 0.0) {
+        const int32_t b = c->bias_lane;
+        g[b] = g[b] + (float)(c->bias * ((double)x[b] - (double)c->center));
+    }
+}
+
+bool mfr_reg_coef_any(const struct mfr_reg_coef *c)
+{
+    return c->diag != 0.0 || c->per_rating != 0.0 || c->grav != 0.0 || c->bias != 0.0;
+}
+
+struct mfr_reg_coef mfr_reg_coef_merge(struct mfr_reg_coef a, const struct mfr_reg_coef *b)
+{
+    a.diag += b->diag;
+    a.per_rating += b->per_rating;
+    a.grav += b->grav;
+    if (b->gram) a.gram = b->gram;
+    a.bias += b->bias;
+    if (b->bias != 0.0) {
+        a.center = b->center;
+        a.bias_lane = b->bias_lane;
+    }
+    return a;
 }

@@ -1,0 +1,308 @@
+/*
+ * step.c — one full-batch training step, as a sequence of named phases.
+ *
+ * DESIGN
+ * mfr_trainer_step runs one OpenMP parallel region; every thread calls the
+ * phases below in order, and each phase splits its work with orphaned
+ * `omp for` loops. Who owns which memory:
+ *
+ *  reg_sums     shards / item blocks write their own partial slots; one
+ *               thread sums them in shard / block order (reg_priv.h).
+ *  user_grads   a shard writes only its users' gradient rows (gU, and gZ
+ *               with implicit feedback), its loss slot, and its own item
+ *               buffer (shard mode) or its ratings' residuals (owner mode).
+ *  loss         one thread sums the loss slots in shard order.
+ *  items        owner mode: a thread owns whole items: it sums an item's
+ *               residual * U[user] in CSC (user) order, adds the item's
+ *               regularizer terms and updates the item's row at once
+ *               (nothing later in the step reads V). Shard mode: a thread
+ *               owns a range of gV and sums the shard buffers in shard
+ *               order, then items add their regularizer terms.
+ *  implicit     a thread owns whole items of Y: gradient over the CSC from
+ *               the complete gZ, then the update (Y is next read in derive).
+ *  update       threads own disjoint chunks of the users' rows (and V in
+ *               shard mode) and of their optimizer state.
+ *  derive       implicit feedback: a thread owns whole users of U.
+ *
+ * Every float sum has an order fixed by the data (shard index, user order,
+ * rating order), never by the threads, so the factors are bit-identical for
+ * any thread count. A step allocates nothing.
+ *
+ * Implicit feedback (SVD++): the parameters are P and Y and the model's U
+ * is derived, U_u = P_u + c_u Σ_{j in R(u)} Y_j with c_u = |R(u)|^-1/2, so
+ * every pass reads U unchanged; user_grads keeps each user's dLoss/dU_u
+ * (data and prediction terms such as gravity) in gZ before P's own terms
+ * are added, and implicit sums dLoss/dY_j = Σ_{u rated j} c_u gZ_u.
+ *
+ * Biases live in two extra lanes of each row (common_priv.h): their
+ * constant lanes get a zero gradient, so they stay exactly 1.
+ */
+#include <math.h>
+#include <omp.h>
+#include <string.h>
+
+#include "train_priv.h"
+
+void mfr_step_begin(const mfr_trainer *tr, struct mfr_step *st)
+{
+    memset(st, 0, sizeof *st);
+    st->scale = (float)(2.0 / (double)tr->csr.nnz);
+    st->opt.kern = tr->kern;
+    tr->opt->begin(&tr->cfg, tr->model->epochs + 1, &st->opt);
+    mfr_reg_coefs(&tr->reg_ctx, st->coef);
+    st->user_coef = mfr_reg_coef_merge(st->coef[MFR_REG_ROW_P], &st->coef[MFR_REG_ROW_U]);
+}
+
+/* ---- regularizer sums ---- */
+
+static void reg_partials(const mfr_trainer *tr, int user_side, int32_t first, int32_t end, double *part)
+{
+    for (int t = 0; t < MFR_REG_N_TERMS; t++) {
+        const struct mfr_reg_term *term = &mfr_reg_terms[t];
+        size_t len = user_side ? term->user_len(&tr->cfg, tr->model->k) : term->item_len(&tr->cfg, tr->model->k);
+        if (!len || !term->active(&tr->cfg)) continue;
+        if (user_side) term->user_partial(&tr->reg_ctx, first, end, part + tr->reg_user_off[t]);
+        else term->item_partial(&tr->reg_ctx, first, end, part + tr->reg_item_off[t]);
+    }
+}
+
+/* sum[x] = Σ_p part[p][x] over n_parts in order. */
+static void sum_parts(double *sum, const double *part, int32_t n_parts, size_t stride)
+{
+    if (!stride) return;
+    memset(sum, 0, sizeof(double) * stride);
+    for (int32_t p = 0; p < n_parts; p++)
+        for (size_t x = 0; x < stride; x++) sum[x] += part[(size_t)p * stride + x];
+}
+
+void mfr_phase_reg_sums(mfr_trainer *tr, struct mfr_step *st)
+{
+    if (!tr->reg) return;
+    const int32_t n_items = tr->model->n_items;
+#pragma omp for schedule(dynamic, 1) nowait
+    for (int32_t s = 0; s < tr->n_shards; s++)
+        reg_partials(tr, 1, tr->shard_first[s], tr->shard_first[s + 1],
+                     tr->reg_user_part + (size_t)s * tr->reg_user_stride);
+#pragma omp for schedule(dynamic, 1)
+    for (int32_t b = 0; b < tr->n_item_blocks; b++) {
+        int32_t first = b * MFR_TRAIN_ITEM_BLOCK;
+        int32_t end = n_items - first < MFR_TRAIN_ITEM_BLOCK ? n_items : first + MFR_TRAIN_ITEM_BLOCK;
+        reg_partials(tr, 0, first, end, tr->reg_item_part + (size_t)b * tr->reg_item_stride);
+    }
+#pragma omp single
+    {
+        sum_parts(tr->reg_user_sum, tr->reg_user_part, tr->n_shards, tr->reg_user_stride);
+        sum_parts(tr->reg_item_sum, tr->reg_item_part, tr->n_item_blocks, tr->reg_item_stride);
+        mfr_reg_loss(&tr->reg_ctx, &st->parts.l2, &st->parts.gravity);
+    }
+}
+
+/* ---- user gradients ---- */
+
+/* User u's regularizer terms on its gradient row gu (n: u's ratings). */
+static inline void user_reg_grad(mfr_trainer *tr, const struct mfr_step *st, int32_t u, float *gu, int64_t n)
+{
+    const mfr_model *m = tr->model;
+    const size_t off = (size_t)u * (size_t)m->k_pad;
+    if (!tr->implicit) {
+        mfr_reg_apply(gu, m->U + off, m->k, &st->user_coef, n);
+        return;
+    }
+    /* dLoss/dU_u (with the terms on predictions) feeds Y; P then adds its own */
+    if (mfr_reg_coef_any(&st->coef[MFR_REG_ROW_U]))
+        mfr_reg_apply(gu, m->U + off, m->k, &st->coef[MFR_REG_ROW_U], n);
+    memcpy(tr->gZ + off, gu, sizeof(float) * (size_t)m->k_pad);
+    mfr_reg_apply(gu, m->P + off, m->k, &st->coef[MFR_REG_ROW_P], n);
+}
+
+void mfr_shard_user_grads(mfr_trainer *tr, const struct mfr_step *st, int32_t s)
+{
+    const mfr_model *m = tr->model;
+    const size_t k_pad = (size_t)m->k_pad, v_len = (size_t)m->n_items * k_pad;
+    float *gVs = tr->shard_gV ? tr->shard_gV + (size_t)s * v_len : NULL;
+    if (gVs) memset(gVs, 0, sizeof(float) * v_len);
+    double loss = 0.0;
+    for (int32_t u = tr->shard_first[s]; u < tr->shard_first[s + 1]; u++) {
+        float *gu = tr->gU + (size_t)u * k_pad;
+        memset(gu, 0, sizeof(float) * k_pad);
+        int64_t b = tr->csr.row_ptr[u], e = tr->csr.row_ptr[u + 1];
+        loss += tr->kern->user_grad(m->U + (size_t)u * k_pad, m->V, m->k_pad, tr->csr.item + b,
+                                    tr->csr.rating + b, e - b, st->scale, gu, gVs,
+                                    tr->resid ? tr->resid + b : NULL);
+        if (tr->reg) user_reg_grad(tr, st, u, gu, e - b);
+        if (m->cfg.bias) gu[mfr_lane_user_one(m->k)] = 0.0f;
+    }
+    tr->shard_loss[(size_t)s * MFR_TRAIN_LOSS_STRIDE] = loss;
+}
+
+void mfr_phase_user_grads(mfr_trainer *tr, struct mfr_step *st)
+{
+#pragma omp for schedule(static, 1)
+    for (int32_t s = 0; s < tr->n_shards; s++) mfr_shard_user_grads(tr, st, s);
+}
+
+void mfr_phase_loss(mfr_trainer *tr, struct mfr_step *st)
+{
+#pragma omp single
+    {
+        double sq = 0.0;
+        for (int32_t s = 0; s < tr->n_shards; s++) sq += tr->shard_loss[(size_t)s * MFR_TRAIN_LOSS_STRIDE];
+        st->parts.mse = sq / (double)tr->csr.nnz;
+        st->parts.total = st->parts.mse + st->parts.l2 + st->parts.gravity;
+        st->finite = isfinite(st->parts.total);
+    }
+}
+
+/* ---- item gradients ---- */
+
+/* Item i's regularizer terms on its gradient row gv; zeroes the constant lane. */
+static inline void item_reg_grad(const mfr_trainer *tr, const struct mfr_step *st, int32_t i, float *gv)
+{
+    const mfr_model *m = tr->model;
+    if (tr->reg)
+        mfr_reg_apply(gv, m->V + (size_t)i * (size_t)m->k_pad, m->k, &st->coef[MFR_REG_ROW_V],
+                      tr->item_count[i]);
+    if (m->cfg.bias) gv[mfr_lane_item_one(m->k)] = 0.0f;
+}
+
+static void items_by_owner(mfr_trainer *tr, const struct mfr_step *st)
+{
+    const mfr_model *m = tr->model;
+#pragma omp for schedule(static, 16)
+    for (int32_t i = 0; i < m->n_items; i++) {
+        int64_t b = tr->csc.col_ptr[i], e = tr->csc.col_ptr[i + 1];
+        size_t off = (size_t)i * (size_t)m->k_pad;
+        float *gv = tr->gV + off;
+        tr->kern->item_grad(gv, m->U, m->k_pad, tr->csc.user + b, tr->csc.pos + b, tr->resid, e - b);
+        item_reg_grad(tr, st, i, gv);
+        if (st->finite)
+            mfr_opt_update(tr->opt, &st->opt, &tr->group[MFR_GROUP_ITEMS], (int64_t)off, tr->gV, m->k_pad);
+    }
+}
+
+static void items_by_shard_buffers(mfr_trainer *tr, const struct mfr_step *st)
+{
+    const mfr_model *m = tr->model;
+    const int64_t v_len = (int64_t)m->n_items * m->k_pad;
+#pragma omp for schedule(static)
+    for (int64_t ch = 0; ch < (v_len + MFR_TRAIN_CHUNK - 1) / MFR_TRAIN_CHUNK; ch++) {
+        int64_t off = ch * MFR_TRAIN_CHUNK;
+        int64_t len = v_len - off < MFR_TRAIN_CHUNK ? v_len - off : MFR_TRAIN_CHUNK;
+        tr->kern->sum_buffers(tr->gV + off, tr->shard_gV + off, v_len, tr->n_shards, len);
+    }
+    if (!tr->reg && !m->cfg.bias) return;
+#pragma omp for schedule(static)
+    for (int32_t i = 0; i < m->n_items; i++) item_reg_grad(tr, st, i, tr->gV + (size_t)i * (size_t)m->k_pad);
+}
+
+void mfr_phase_items(mfr_trainer *tr, struct mfr_step *st)
+{
+    if (tr->reduce == MFR_REDUCE_OWNER) items_by_owner(tr, st);
+    else items_by_shard_buffers(tr, st);
+}
+
+void mfr_phase_implicit(mfr_trainer *tr, struct mfr_step *st)
+{
+    if (!tr->implicit) return;
+    const mfr_model *m = tr->model;
+#pragma omp for schedule(static, 16)
+    for (int32_t i = 0; i < m->n_items; i++) {
+        int64_t b = tr->csc.col_ptr[i], e = tr->csc.col_ptr[i + 1];
+        size_t off = (size_t)i * (size_t)m->k_pad;
+        float *gy = tr->gY + off;
+        tr->kern->item_grad(gy, tr->gZ, m->k_pad, tr->csc.user + b, tr->csc.pos + b, tr->imp_w, e - b);
+        mfr_reg_apply(gy, m->Y + off, m->k, &st->coef[MFR_REG_ROW_Y], e - b);
+        for (int32_t x = m->k; x < m->k_row; x++) gy[x] = 0.0f; /* Y has no bias lanes */
+        if (st->finite)
+            mfr_opt_update(tr->opt, &st->opt, &tr->group[MFR_GROUP_Y], (int64_t)off, tr->gY, m->k_pad);
+    }
+}
+
+/* ---- update and derive ---- */
+
+void mfr_phase_update(mfr_trainer *tr, struct mfr_step *st)
+{
+    if (!st->finite) return;
+    const mfr_model *m = tr->model;
+    const int64_t u_len = (int64_t)m->n_users * m->k_pad, v_len = (int64_t)m->n_items * m->k_pad;
+    const int64_t u_chunks = (u_len + MFR_TRAIN_CHUNK - 1) / MFR_TRAIN_CHUNK;
+    /* In owner mode V was updated with its gradient; U's rows only here. */
+    const int64_t n_chunks =
+        u_chunks + (tr->reduce == MFR_REDUCE_SHARD ? (v_len + MFR_TRAIN_CHUNK - 1) / MFR_TRAIN_CHUNK : 0);
+#pragma omp for schedule(static)
+    for (int64_t ch = 0; ch < n_chunks; ch++) {
+        int is_u = ch < u_chunks;
+        int64_t off = (is_u ? ch : ch - u_chunks) * MFR_TRAIN_CHUNK;
+        int64_t len = (is_u ? u_len : v_len) - off;
+        if (len > MFR_TRAIN_CHUNK) len = MFR_TRAIN_CHUNK;
+        mfr_opt_update(tr->opt, &st->opt, &tr->group[is_u ? MFR_GROUP_USERS : MFR_GROUP_ITEMS], off,
+                       is_u ? tr->gU : tr->gV, len);
+    }
+}
+
+/* U_u = P_u + c_u Σ_{j in R(u)} Y_j, the Y rows summed in CSR order lane
+ * by lane in float (then scaled and added to P once), with `acc` (k_pad
+ * floats) as scratch. Y's bias lanes are zero, so U's equal P's. */
+static void derive_user(mfr_trainer *tr, int32_t u, float *acc)
+{
+    const mfr_model *m = tr->model;
+    const size_t k_pad = (size_t)m->k_pad;
+    int64_t b = tr->csr.row_ptr[u], e = tr->csr.row_ptr[u + 1];
+    const float *p = m->P + (size_t)u * k_pad;
+    float *out = m->U + (size_t)u * k_pad;
+    if (b == e) {
+        memcpy(out, p, sizeof(float) * k_pad);
+        return;
+    }
+    memset(acc, 0, sizeof(float) * k_pad);
+    for (int64_t j = b; j < e; j++) {
+        const float *y = m->Y + (size_t)tr->csr.item[j] * k_pad;
+        for (size_t x = 0; x < k_pad; x++) acc[x] += y[x];
+    }
+    const float c = tr->imp_w[b];
+    for (size_t x = 0; x < k_pad; x++) out[x] = p[x] + c * acc[x];
+}
+
+void mfr_derive_users(mfr_trainer *tr)
+{
+    const size_t k_pad = (size_t)tr->model->k_pad;
+#pragma omp for schedule(static, 16)
+    for (int32_t u = 0; u < tr->model->n_users; u++) derive_user(tr, u, tr->gZ + (size_t)u * k_pad);
+}
+
+void mfr_phase_derive(mfr_trainer *tr, struct mfr_step *st)
+{
+    if (tr->implicit && st->finite) mfr_derive_users(tr);
+}
+
+int mfr_step_end(mfr_trainer *tr, const struct mfr_step *st, double *loss_out)
+{
+    tr->last = st->parts;
+    if (loss_out) *loss_out = st->parts.total;
+    if (!st->finite) {
+        snprintf(tr->errmsg, sizeof tr->errmsg,
+                 "training loss became non-finite (%g) at epoch %lld; lower the learning rate",
+                 st->parts.total, (long long)tr->model->epochs + 1);
+        return MFR_ERR_DIVERGED;
+    }
+    tr->model->epochs++;
+    return MFR_OK;
+}
+
+int mfr_trainer_step(mfr_trainer *tr, double *loss_out)
+{
+    if (!tr) return MFR_ERR_INVALID;
+    struct mfr_step st;
+    mfr_step_begin(tr, &st);
+#pragma omp parallel num_threads(tr->n_threads)
+    {
+        mfr_phase_reg_sums(tr, &st);
+        mfr_phase_user_grads(tr, &st);
+        mfr_phase_loss(tr, &st);
+        mfr_phase_items(tr, &st);
+        mfr_phase_implicit(tr, &st);
+        mfr_phase_update(tr, &st);
+        mfr_phase_derive(tr, &st);
+    }
+    return mfr_step_end(tr, &st, loss_out);
+}

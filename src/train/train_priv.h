@@ -1,0 +1,118 @@
+/*
+ * train_priv.h — the trainer's state and the phases of one training step,
+ * shared by trainer.c (creation, buffers, initialization), step.c (the
+ * phases) and the benchmarks, which time the same phase functions.
+ *
+ * Names: N = n_users, M = n_items, S = n_shards, B = item blocks, nnz =
+ * training ratings, k = the embedding dimension, k_pad = the row stride.
+ */
+#ifndef MFR_TRAIN_PRIV_H
+#define MFR_TRAIN_PRIV_H
+
+#include <stdbool.h>
+
+#include "csr_priv.h"
+#include "kern_priv.h"
+#include "model_priv.h"
+#include "optim_priv.h"
+#include "reg_priv.h"
+
+/* Floats per update work chunk (a multiple of MFR_LANES). */
+#define MFR_TRAIN_CHUNK 4096
+/* Loss slots sit a cache line apart: shards on different cores must not
+ * write the same line (a line shared by two cores cost up to 0.5 ms per
+ * ML-100K epoch in measurements on a 2-vCPU VM, docs/PERFORMANCE.md). */
+#define MFR_TRAIN_LOSS_STRIDE 8
+/* Items per regularizer block: the item partials' summation unit. */
+#define MFR_TRAIN_ITEM_BLOCK 256
+
+/* The parameter groups the optimizer updates. */
+enum mfr_group { MFR_GROUP_USERS, MFR_GROUP_ITEMS, MFR_GROUP_Y, MFR_N_GROUPS };
+
+struct mfr_trainer {
+    mfr_config cfg;
+    mfr_model *model;
+    const struct mfr_kernel_set *kern;
+    const struct mfr_optim *opt;
+    /* the users' U (or P with implicit feedback), V, and Y when implicit */
+    struct mfr_param_group group[MFR_N_GROUPS];
+    int32_t reduce; /* MFR_REDUCE_SHARD or MFR_REDUCE_OWNER */
+    int implicit;
+    struct mfr_csr csr;
+    struct mfr_csc csc;   /* owner mode and implicit feedback */
+    int32_t n_shards;
+    int32_t *shard_first; /* S + 1: shard s holds users [first[s], first[s+1]) */
+    double *shard_loss;   /* S slots, MFR_TRAIN_LOSS_STRIDE doubles apart */
+    float *gU, *gV;       /* gradients, model layout (gU is P's with implicit) */
+    float *resid;         /* owner mode: nnz scaled residuals */
+    float *shard_gV;      /* shard mode: S x M x k_pad item-gradient buffers */
+    float *gZ;            /* implicit: N x k_pad, dLoss/dU before P's own terms */
+    float *gY;            /* implicit: M x k_pad */
+    float *imp_w;         /* implicit: c_u of each rating's user, in CSR order */
+    /* Regularizers (reg_priv.h): per-shard and per-block partial sums,
+     * every active term's slice at its offset, and their reduced sums. */
+    bool reg;             /* any term active */
+    struct mfr_reg_ctx reg_ctx;
+    int32_t n_item_blocks;
+    size_t reg_user_off[MFR_REG_N_TERMS], reg_item_off[MFR_REG_N_TERMS];
+    size_t reg_user_stride, reg_item_stride; /* doubles per shard / block */
+    double *reg_user_part, *reg_item_part;   /* S x stride, B x stride */
+    double *reg_user_sum, *reg_item_sum;
+    int64_t *item_count;  /* training ratings per item (with regularizers) */
+    float bias_mean;      /* μ: the training mean, where every b_i starts */
+    mfr_loss last;        /* the last step's loss parts */
+    int32_t n_threads;
+    uint64_t mem_bytes;
+    char errmsg[512];
+};
+
+/* One step's constants and results, computed once and shared by every
+ * thread of the step's parallel region. */
+struct mfr_step {
+    float scale;                   /* 2 / nnz: dMSE / dprediction per residual */
+    struct mfr_opt_step opt;       /* the optimizer's constants */
+    struct mfr_reg_coef coef[MFR_REG_N_ROWS];
+    struct mfr_reg_coef user_coef; /* without implicit feedback: U's and P's merged */
+    mfr_loss parts;
+    int finite;                    /* the loss is finite: the update may run */
+};
+
+/* The step's constants; no parallel region needed. */
+void mfr_step_begin(const mfr_trainer *tr, struct mfr_step *st);
+
+/*
+ * The phases, in order. Each is called by every thread of one parallel
+ * region (or outside any, by one thread) and splits its work with orphaned
+ * `omp for` loops, whose ends are the barriers between phases.
+ */
+/* The regularizers' partial sums per shard and per item block, their
+ * reduction in shard / block order and the regularizer loss parts. */
+void mfr_phase_reg_sums(mfr_trainer *tr, struct mfr_step *st);
+/* Shard by shard: residuals, loss slots, user gradients with their
+ * regularizer terms, and the shard's item buffer (shard mode) or the
+ * residuals (owner mode). */
+void mfr_phase_user_grads(mfr_trainer *tr, struct mfr_step *st);
+/* The loss: shard slots summed in shard order; a non-finite loss cancels
+ * every update below. */
+void mfr_phase_loss(mfr_trainer *tr, struct mfr_step *st);
+/* The item gradients in an order fixed by the data: item owners sum their
+ * ratings in CSC order and update V at once; shard buffers are summed in
+ * shard order. Then the items' regularizer terms. */
+void mfr_phase_items(mfr_trainer *tr, struct mfr_step *st);
+/* Implicit feedback: Y's gradient over the CSC, and its update. */
+void mfr_phase_implicit(mfr_trainer *tr, struct mfr_step *st);
+/* The optimizer over the users' rows (and V in shard mode). */
+void mfr_phase_update(mfr_trainer *tr, struct mfr_step *st);
+/* Implicit feedback: U from the updated P and Y. */
+void mfr_phase_derive(mfr_trainer *tr, struct mfr_step *st);
+
+/* The loss parts and status of a finished step. */
+int mfr_step_end(mfr_trainer *tr, const struct mfr_step *st, double *loss_out);
+
+/* Phase pieces the benchmarks time alone. */
+/* Shard s's part of mfr_phase_user_grads. */
+void mfr_shard_user_grads(mfr_trainer *tr, const struct mfr_step *st, int32_t s);
+/* U_u = P_u + c_u Σ_{j in R(u)} Y_j for every user (orphaned `omp for`). */
+void mfr_derive_users(mfr_trainer *tr);
+
+#endif

@@ -1,0 +1,362 @@
+/*
+ * trainer.c — the trainer's life: planning and allocating every buffer a
+ * step needs (so that a step allocates nothing), the initial factors, and
+ * the accessors. The step itself is in step.c.
+ *
+ * Memory is planned before anything is allocated: plan_buffers lists every
+ * scratch buffer with its size, the total (with the model, the CSR and the
+ * CSC) is compared with the memory budget, and the same list is then
+ * allocated. Buffer sizes therefore cannot drift from the budget check.
+ */
+#include <math.h>
+#include <omp.h>
+#include <string.h>
+
+#include "dataset_priv.h"
+#include "rng_priv.h"
+#include "train_priv.h"
+
+/* One scratch buffer of the plan: where its pointer goes and its size. */
+struct buffer {
+    void **dst;
+    size_t bytes;
+};
+#define MAX_BUFFERS 16
+
+struct plan {
+    struct buffer buf[MAX_BUFFERS];
+    int n;
+    bool overflow;
+};
+
+/* Adds a buffer of a x b x c bytes (0 bytes: none). */
+static void plan_add(struct plan *p, void *dst, size_t a, size_t b, size_t c)
+{
+    size_t bytes;
+    MFR_ASSERT(p->n < MAX_BUFFERS);
+    if (!mfr_mul_size(a, b, &bytes) || !mfr_mul_size(bytes, c, &bytes)) p->overflow = true;
+    p->buf[p->n++] = (struct buffer){(void **)dst, bytes};
+}
+
+/* The regularizer terms' partial-sum layout, from the term table. */
+static void plan_reg_layout(mfr_trainer *tr)
+{
+    const int32_t k = tr->cfg.k;
+    for (int t = 0; t < MFR_REG_N_TERMS; t++) {
+        const struct mfr_reg_term *term = &mfr_reg_terms[t];
+        bool on = term->active(&tr->cfg);
+        tr->reg_user_off[t] = tr->reg_user_stride;
+        tr->reg_item_off[t] = tr->reg_item_stride;
+        tr->reg_user_stride += on ? term->user_len(&tr->cfg, k) : 0;
+        tr->reg_item_stride += on ? term->item_len(&tr->cfg, k) : 0;
+    }
+}
+
+/* Every scratch buffer of a trainer whose sizes are set (tr->cfg, shards,
+ * reduction, model shape). */
+static void plan_buffers(mfr_trainer *tr, int32_t n_users, int32_t n_items, int32_t k_pad, int64_t nnz,
+                         struct plan *p)
+{
+    const size_t S = (size_t)tr->n_shards, N = (size_t)n_users, M = (size_t)n_items, K = (size_t)k_pad;
+    const size_t R = (size_t)nnz, f = sizeof(float), d = sizeof(double);
+    plan_add(p, &tr->shard_first, S + 1, sizeof(int32_t), 1);
+    plan_add(p, &tr->shard_loss, S, MFR_TRAIN_LOSS_STRIDE, d);
+    plan_add(p, &tr->gU, N, K, f);
+    plan_add(p, &tr->gV, M, K, f);
+    plan_add(p, &tr->resid, tr->reduce == MFR_REDUCE_OWNER ? R : 0, f, 1);
+    plan_add(p, &tr->shard_gV, tr->reduce == MFR_REDUCE_SHARD ? S : 0, M * K, f);
+    if (tr->reg) {
+        plan_add(p, &tr->reg_user_part, S, tr->reg_user_stride, d);
+        plan_add(p, &tr->reg_item_part, (size_t)tr->n_item_blocks, tr->reg_item_stride, d);
+        plan_add(p, &tr->reg_user_sum, tr->reg_user_stride, d, 1);
+        plan_add(p, &tr->reg_item_sum, tr->reg_item_stride, d, 1);
+        plan_add(p, &tr->item_count, M, sizeof(int64_t), 1);
+    }
+    if (tr->implicit) {
+        plan_add(p, &tr->gZ, N, K, f);
+        plan_add(p, &tr->gY, M, K, f);
+        plan_add(p, &tr->imp_w, R, f, 1);
+    }
+}
+
+/* Bytes of the plan plus the model, CSR and CSC; 0 on overflow. */
+static size_t plan_total(const mfr_trainer *tr, const struct plan *p, const mfr_config *cfg,
+                         int32_t n_users, int32_t n_items, int64_t nnz)
+{
+    size_t total = mfr_model_bytes(cfg->k, cfg->bias, tr->implicit, n_users, n_items);
+    size_t csr = mfr_csr_bytes(n_users, nnz);
+    if (!total || !csr || p->overflow || !mfr_add_size(total, csr, &total)) return 0;
+    if (tr->reduce == MFR_REDUCE_OWNER || tr->implicit) {
+        size_t csc = mfr_csc_bytes(n_items, nnz);
+        if (!csc || !mfr_add_size(total, csc, &total)) return 0;
+    }
+    for (int b = 0; b < p->n; b++)
+        if (!mfr_add_size(total, p->buf[b].bytes, &total)) return 0;
+    return total;
+}
+
+static int plan_alloc(const struct plan *p)
+{
+    for (int b = 0; b < p->n; b++)
+        if (p->buf[b].bytes && !(*p->buf[b].dst = mfr_aligned_calloc(p->buf[b].bytes))) return MFR_ERR_NOMEM;
+    return MFR_OK;
+}
+
+static char *dup_str(const char *s)
+{
+    size_t n = strlen(s) + 1;
+    char *p = malloc(n);
+    if (p) memcpy(p, s, n);
+    return p;
+}
+
+/* Shapes and choices that depend on the configuration and the data only. */
+static void trainer_shape(mfr_trainer *tr, const mfr_config *cfg, const mfr_dataset *ds, int64_t nnz)
+{
+    tr->cfg = *cfg;
+    tr->reduce = cfg->reduce == MFR_REDUCE_SHARD ? MFR_REDUCE_SHARD : MFR_REDUCE_OWNER;
+    tr->implicit = cfg->implicit > 0.0;
+    tr->reg = mfr_reg_any_active(cfg);
+    tr->n_shards = mfr_shards_count(cfg->n_shards, tr->reduce == MFR_REDUCE_SHARD, ds->n_users,
+                                    ds->n_items, mfr_pad_k(cfg->k + 2 * cfg->bias), nnz);
+    tr->n_item_blocks = (ds->n_items + MFR_TRAIN_ITEM_BLOCK - 1) / MFR_TRAIN_ITEM_BLOCK;
+    tr->n_threads = cfg->n_threads > 0 ? cfg->n_threads : omp_get_max_threads();
+    plan_reg_layout(tr);
+}
+
+/* Checks the plan against the memory budget, then allocates it. */
+static int trainer_alloc(mfr_trainer *tr, const mfr_dataset *ds, int64_t nnz, mfr_error *err)
+{
+    const mfr_config *cfg = &tr->cfg;
+    struct plan p = {.n = 0};
+    plan_buffers(tr, ds->n_users, ds->n_items, mfr_pad_k(cfg->k + 2 * cfg->bias), nnz, &p);
+    size_t need = plan_total(tr, &p, cfg, ds->n_users, ds->n_items, nnz);
+    uint64_t budget = cfg->max_memory ? cfg->max_memory : mfr_physical_memory();
+    if (need == 0)
+        return mfr_seterr(err, MFR_ERR_TOO_LARGE,
+                          "training buffers for %d users x %d items x k=%d overflow the address space",
+                          (int)ds->n_users, (int)ds->n_items, (int)cfg->k);
+    if (budget && need > budget)
+        return mfr_seterr(err, MFR_ERR_TOO_LARGE,
+                          "training needs %.1f MiB (factors, optimizer state, CSR and %s buffers), "
+                          "more than the memory budget of %.1f MiB",
+                          (double)need / 1048576.0, tr->reduce == MFR_REDUCE_SHARD ? "shard" : "owner",
+                          (double)budget / 1048576.0);
+    tr->mem_bytes = need;
+    if (plan_alloc(&p) != MFR_OK)
+        return mfr_seterr(err, MFR_ERR_NOMEM, "out of memory allocating %.1f MiB of training buffers",
+                          (double)need / 1048576.0);
+    return MFR_OK;
+}
+
+/* The model with its id maps and provenance. */
+static int trainer_model(mfr_trainer *tr, const mfr_dataset *ds, const char *split_spec, mfr_error *err)
+{
+    int rc = mfr_model_alloc(tr->cfg.k, tr->cfg.bias, ds->n_users, ds->n_items, &tr->model, err);
+    if (rc != MFR_OK) return rc;
+    mfr_model *m = tr->model;
+    m->cfg = tr->cfg;
+    m->cfg.n_threads = 0;
+    m->cfg.max_memory = 0;
+    memcpy(m->user_ids, ds->user_ids, sizeof(int64_t) * (size_t)ds->n_users);
+    memcpy(m->item_ids, ds->item_ids, sizeof(int64_t) * (size_t)ds->n_items);
+    free(m->split_spec);
+    free(m->data_dir);
+    m->split_spec = dup_str(split_spec ? split_spec : "");
+    m->data_dir = dup_str(ds->dir ? ds->dir : "");
+    m->data_fingerprint = ds->fingerprint;
+    if (!m->split_spec || !m->data_dir) return mfr_seterr(err, MFR_ERR_NOMEM, "out of memory");
+    if (tr->implicit) return mfr_model_alloc_implicit(m, err); /* P = U, Y = 0 */
+    return MFR_OK;
+}
+
+/* The CSR, the shard cut and, for item owners or implicit feedback, the CSC. */
+static int trainer_index(mfr_trainer *tr, const mfr_ratings *train, mfr_error *err)
+{
+    const mfr_model *m = tr->model;
+    int rc = mfr_csr_build(m->n_users, m->n_items, train->n, train->user, train->item, train->rating,
+                           &tr->csr, err);
+    if (rc != MFR_OK) return rc;
+    if (tr->reduce == MFR_REDUCE_OWNER || tr->implicit)
+        if ((rc = mfr_csc_build(&tr->csr, &tr->csc, err)) != MFR_OK) return rc;
+    return MFR_OK;
+}
+
+static void init_factors(float *F, int32_t n_rows, int32_t k, int32_t k_pad, double std,
+                         uint64_t seed, uint64_t stream, int32_t n_threads)
+{
+    /* Each value is a pure function of (seed, stream, row * k + col). */
+#pragma omp parallel for schedule(static) num_threads(n_threads)
+    for (int32_t r = 0; r < n_rows; r++) {
+        float *row = F + (size_t)r * (size_t)k_pad;
+        for (int32_t c = 0; c < k; c++)
+            row[c] = (float)(std * mfr_rng_normal(seed, stream, (uint64_t)r * (uint64_t)k + (uint64_t)c));
+    }
+}
+
+static void derive_all_users(mfr_trainer *tr)
+{
+#pragma omp parallel num_threads(tr->n_threads)
+    mfr_derive_users(tr);
+}
+
+/* The parameter groups over the model's arrays. */
+static void trainer_groups(mfr_trainer *tr)
+{
+    mfr_model *m = tr->model;
+    tr->group[MFR_GROUP_USERS] = (struct mfr_param_group){"users", tr->implicit ? m->P : m->U,
+                                                          {m->mU, m->vU}, m->n_users};
+    tr->group[MFR_GROUP_ITEMS] = (struct mfr_param_group){"items", m->V, {m->mV, m->vV}, m->n_items};
+    if (tr->implicit)
+        tr->group[MFR_GROUP_Y] = (struct mfr_param_group){"implicit", m->Y, {m->mY, m->vY}, m->n_items};
+}
+
+/* What the regularizer terms read (reg_priv.h). */
+static void trainer_reg_ctx(mfr_trainer *tr)
+{
+    const mfr_model *m = tr->model;
+    struct mfr_reg_ctx *x = &tr->reg_ctx;
+    *x = (struct mfr_reg_ctx){.cfg = &tr->cfg, .k = m->k, .k_pad = m->k_pad, .n_users = m->n_users,
+                              .n_items = m->n_items, .nnz = tr->csr.nnz, .implicit = tr->implicit,
+                              .U = m->U, .P = tr->implicit ? m->P : m->U, .V = m->V, .Y = m->Y,
+                              .row_ptr = tr->csr.row_ptr, .item_count = tr->item_count,
+                              .mu = tr->bias_mean};
+    if (!tr->reg) return;
+    for (int t = 0; t < MFR_REG_N_TERMS; t++) {
+        const struct mfr_reg_term *term = &mfr_reg_terms[t];
+        if (!term->active(&tr->cfg)) continue;
+        if (term->user_len(&tr->cfg, m->k)) x->user_sum[t] = tr->reg_user_sum + tr->reg_user_off[t];
+        if (term->item_len(&tr->cfg, m->k)) x->item_sum[t] = tr->reg_item_sum + tr->reg_item_off[t];
+    }
+    for (int64_t j = 0; j < tr->csr.nnz; j++) tr->item_count[tr->csr.item[j]]++;
+}
+
+/* Initial values: N(0, init_std²) factors, b_i at the training mean, the
+ * implicit weights c_u, and U derived from P and Y. */
+static void trainer_init(mfr_trainer *tr, const mfr_ratings *train)
+{
+    mfr_model *m = tr->model;
+    const mfr_config *c = &tr->cfg;
+    init_factors(m->U, m->n_users, m->k, m->k_pad, c->init_std, c->seed, MFR_RNG_INIT_U, tr->n_threads);
+    init_factors(m->V, m->n_items, m->k, m->k_pad, c->init_std, c->seed, MFR_RNG_INIT_V, tr->n_threads);
+    if (c->bias) {
+        /* b_u = 0 (alloc), b_i = the training mean, summed in rating order */
+        double mean = 0.0;
+        for (int64_t j = 0; j < train->n; j++) mean += train->rating[j];
+        tr->bias_mean = (float)(mean / (double)train->n);
+        for (int32_t i = 0; i < m->n_items; i++)
+            m->V[(size_t)i * (size_t)m->k_pad + (size_t)mfr_lane_item_bias(m->k)] = tr->bias_mean;
+    }
+    if (!tr->implicit) return;
+    memcpy(m->P, m->U, sizeof(float) * (size_t)m->n_users * (size_t)m->k_pad);
+    for (int32_t u = 0; u < m->n_users; u++) {
+        int64_t b = tr->csr.row_ptr[u], e = tr->csr.row_ptr[u + 1];
+        float w = e > b ? (float)(1.0 / sqrt((double)(e - b))) : 0.0f;
+        for (int64_t j = b; j < e; j++) tr->imp_w[j] = w;
+    }
+    init_factors(m->Y, m->n_items, m->k, m->k_pad, c->init_std, c->seed, MFR_RNG_INIT_Y, tr->n_threads);
+    derive_all_users(tr);
+}
+
+int mfr_trainer_create(const mfr_config *cfg, const mfr_dataset *ds, const mfr_ratings *train,
+                       const char *split_spec, mfr_trainer **out, mfr_error *err)
+{
+    int rc;
+    if (!out) return mfr_seterr(err, MFR_ERR_INVALID, "trainer output pointer is NULL");
+    *out = NULL;
+    if (!ds || !train) return mfr_seterr(err, MFR_ERR_INVALID, "dataset or ratings is NULL");
+    if ((rc = mfr_config_validate(cfg, err)) != MFR_OK) return rc;
+    if (train->n < 1) return mfr_seterr(err, MFR_ERR_INVALID, "the training set has no ratings");
+    const struct mfr_kernel_set *kern = mfr_kernels_select(cfg->kernels, err);
+    if (!kern) return err ? err->status : MFR_ERR_UNSUPPORTED;
+    const struct mfr_optim *opt = mfr_optim_find(cfg->optimizer);
+    if (!opt) return mfr_seterr(err, MFR_ERR_INVALID, "optimizer %d is unknown", (int)cfg->optimizer);
+
+    mfr_trainer *tr = calloc(1, sizeof *tr);
+    if (!tr) return mfr_seterr(err, MFR_ERR_NOMEM, "out of memory");
+    tr->kern = kern;
+    tr->opt = opt;
+    trainer_shape(tr, cfg, ds, train->n);
+    if ((rc = trainer_alloc(tr, ds, train->n, err)) != MFR_OK ||
+        (rc = trainer_model(tr, ds, split_spec, err)) != MFR_OK ||
+        (rc = trainer_index(tr, train, err)) != MFR_OK) {
+        mfr_trainer_destroy(tr);
+        return rc;
+    }
+    mfr_shards_cut(&tr->csr, tr->n_shards, tr->shard_first);
+    trainer_groups(tr);
+    trainer_init(tr, train);
+    trainer_reg_ctx(tr);
+    *out = tr;
+    return MFR_OK;
+}
+
+void mfr_trainer_destroy(mfr_trainer *tr)
+{
+    if (!tr) return;
+    mfr_model_destroy(tr->model);
+    mfr_csr_free(&tr->csr);
+    mfr_csc_free(&tr->csc);
+    void *bufs[] = {tr->shard_first, tr->shard_loss, tr->gU, tr->gV, tr->resid, tr->shard_gV,
+                    tr->reg_user_part, tr->reg_item_part, tr->reg_user_sum, tr->reg_item_sum,
+                    tr->item_count, tr->gZ, tr->gY, tr->imp_w};
+    for (size_t b = 0; b < sizeof bufs / sizeof *bufs; b++) mfr_aligned_free(bufs[b]);
+    free(tr);
+}
+
+/* Checks a row-major (rows x cols) array against the model's shape. */
+static int check_factors(const float *src, int64_t rows, int64_t cols, int32_t want_rows,
+                         int32_t k, const char *name, mfr_error *err)
+{
+    if (!src) return mfr_seterr(err, MFR_ERR_INVALID, "%s is NULL", name);
+    if (rows != want_rows || cols != k)
+        return mfr_seterr(err, MFR_ERR_MISMATCH, "%s has shape (%lld, %lld), expected (%d, %d)",
+                          name, (long long)rows, (long long)cols, (int)want_rows, (int)k);
+    for (int64_t x = 0; x < rows * cols; x++)
+        if (!isfinite(src[x]))
+            return mfr_seterr(err, MFR_ERR_INVALID, "%s[%lld][%lld] is not finite", name,
+                              (long long)(x / cols), (long long)(x % cols));
+    return MFR_OK;
+}
+
+int mfr_trainer_set_factors(mfr_trainer *tr, const float *U, int64_t u_rows, int64_t u_cols,
+                            const float *V, int64_t v_rows, int64_t v_cols, mfr_error *err)
+{
+    if (!tr) return mfr_seterr(err, MFR_ERR_INVALID, "trainer is NULL");
+    mfr_model *m = tr->model;
+    if (m->epochs != 0)
+        return mfr_seterr(err, MFR_ERR_STATE, "factors can only be set before the first step");
+    int rc;
+    if ((rc = check_factors(U, u_rows, u_cols, m->n_users, m->k, "U", err)) != MFR_OK ||
+        (rc = check_factors(V, v_rows, v_cols, m->n_items, m->k, "V", err)) != MFR_OK)
+        return rc;
+    /* Only the k embedding lanes: bias lanes and padding keep their values.
+     * With implicit feedback U gives P, and U is derived again. */
+    float *dst_U = tr->group[MFR_GROUP_USERS].param;
+    for (int32_t r = 0; r < m->n_users; r++)
+        memcpy(dst_U + (size_t)r * (size_t)m->k_pad, U + (size_t)r * (size_t)m->k,
+               sizeof(float) * (size_t)m->k);
+    for (int32_t r = 0; r < m->n_items; r++)
+        memcpy(m->V + (size_t)r * (size_t)m->k_pad, V + (size_t)r * (size_t)m->k,
+               sizeof(float) * (size_t)m->k);
+    if (tr->implicit) derive_all_users(tr);
+    return MFR_OK;
+}
+
+int mfr_trainer_last_loss(const mfr_trainer *tr, mfr_loss *out)
+{
+    if (!tr || !out) return MFR_ERR_INVALID;
+    *out = tr->last;
+    return MFR_OK;
+}
+
+const mfr_model *mfr_trainer_model(const mfr_trainer *tr) { return tr ? tr->model : NULL; }
+const char *mfr_trainer_errmsg(const mfr_trainer *tr) { return tr ? tr->errmsg : ""; }
+int32_t mfr_trainer_n_shards(const mfr_trainer *tr) { return tr ? tr->n_shards : 0; }
+int32_t mfr_trainer_n_threads(const mfr_trainer *tr) { return tr ? tr->n_threads : 0; }
+const char *mfr_trainer_kernels_name(const mfr_trainer *tr) { return tr ? tr->kern->name : ""; }
+const char *mfr_trainer_reduce_name(const mfr_trainer *tr)
+{
+    return !tr ? "" : tr->reduce == MFR_REDUCE_SHARD ? "shard" : "owner";
+}
+uint64_t mfr_trainer_memory_bytes(const mfr_trainer *tr) { return tr ? tr->mem_bytes : 0; }

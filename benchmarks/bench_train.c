@@ -1,21 +1,22 @@
 /*
- * bench_train.c — the training step and its parts on synthetic datasets:
+ * bench_train.c — the training step and its phases on synthetic datasets.
+ * Every workload runs the trainer's own code: a trainer is created through
+ * the public API and the phase functions of train_priv.h are timed, so no
+ * loop of the step is copied here.
  *
- *   train/shard_grad/SET/KERNELS/MODE  one shard's gradient pass (shard 0
- *       of the default cut): phase 1 of train.c for one shard, owner mode
- *       (residuals) or shard mode (the shard's item buffer, zeroed first);
- *       single-threaded, the AVX2 case checked bit for bit against the
- *       reference first.
- *   train/reduce/SET/MODE  the item-gradient reduction alone, phase 2 of
- *       train.c over `threads` OpenMP threads: shard buffers (sum_buffers
- *       over ADAM_CHUNK-float chunks, static schedule) or item owners
- *       (item_grad per item over the CSC, dynamic schedule of 32 items).
- *       Keep these loops in step with train.c.
+ *   train/shard_grad/SET/KERNELS/MODE  mfr_shard_user_grads for shard 0
+ *       (the user pass of one shard: owner mode writes residuals, shard
+ *       mode the shard's item buffer, zeroed first); single-threaded, the
+ *       AVX2 case checked bit for bit against the reference first.
+ *   train/reduce/SET/MODE  mfr_phase_items over `threads` OpenMP threads:
+ *       item owners (each item's gradient over the CSC, its regularizer
+ *       terms and its optimizer update) or shard buffers (their sum in
+ *       shard order; the update of V then runs in the update phase).
  *   train/epoch/SET/MODE  one full epoch, mfr_trainer_step through the
- *       public API (gradients, reduction, Adam), with cfg.reduce = MODE.
+ *       public API (every phase), with cfg.reduce = MODE.
  *
  * Sets (mfr_synth_write into a temporary directory, then loaded once per
- * process and cached with their CSR, CSC and shard cut):
+ * process and cached):
  *   ml100k    943 users x 1,682 items, 75,000 ratings (an ML-100K training
  *             split's shape): k = 16..256, threads 1..2 x cores
  *   synth10m  70,000 users x 10,700 items, 10,000,000 ratings: k = 32,
@@ -28,7 +29,8 @@
  * M = items), on top of the kernel formulas of bench_kernels.c:
  *   shard_grad  owner: flops n (4k + 4), bytes n (4k + 12) + 8k N_s
  *               shard: flops n (6k + 4), bytes n (12k + 8) + 8k N_s + 4k M
- *   reduce      owner: flops 2k n, bytes n (4k + 16) + 4k M
+ *   reduce      owner: flops 2k n + 13k M, bytes n (4k + 16) + 4k M + 28k M
+ *               (the gradient, then Adam: 13 flops and 28 bytes a float)
  *               shard: flops (S - 1) k M, bytes 4 (S + 1) k M
  *   epoch       gradients (as shard_grad over every shard) + reduce +
  *               Adam: 13 flops and 28 bytes per parameter, (N + M) k.
@@ -46,12 +48,8 @@
 #include <unistd.h>
 
 #include "bench_util.h"
-#include "csr_priv.h"
 #include "dataset_priv.h"
-#include "kern_priv.h"
-
-/* Must match train.c's chunk of the shard-buffer sum. */
-#define REDUCE_CHUNK 4096
+#include "train_priv.h"
 
 enum { SET_ML100K, SET_SYNTH10M, N_SETS };
 
@@ -64,10 +62,6 @@ struct bench_set {
     int tried;       /* load attempted (ok or failed) */
     char errmsg[600];
     mfr_dataset *ds;
-    struct mfr_csr csr;
-    struct mfr_csc csc;
-    int32_t n_shards;
-    int32_t *first;  /* n_shards + 1 */
 };
 
 static struct bench_set sets[N_SETS] = {
@@ -118,18 +112,6 @@ static struct bench_set *set_get(int which)
         if (mfr_synth_write(&opt, s->dir, &err) != MFR_OK) goto fail;
     }
     if (mfr_dataset_load(s->dir, NULL, &s->ds, &err) != MFR_OK) goto fail;
-    const mfr_ratings *r = mfr_dataset_ratings(s->ds);
-    if (mfr_csr_build(s->ds->n_users, s->ds->n_items, r->n, r->user, r->item, r->rating,
-                      &s->csr, &err) != MFR_OK ||
-        mfr_csc_build(&s->csr, &s->csc, &err) != MFR_OK)
-        goto fail;
-    s->n_shards = mfr_shards_default(s->ds->n_users, s->csr.nnz);
-    s->first = malloc(sizeof(int32_t) * ((size_t)s->n_shards + 1));
-    if (!s->first) {
-        snprintf(err.message, sizeof err.message, "out of memory");
-        goto fail;
-    }
-    mfr_shards_cut(&s->csr, s->n_shards, s->first);
     return s;
 fail:
     snprintf(s->errmsg, sizeof s->errmsg, "%s: %s", s->name, err.message);
@@ -151,22 +133,36 @@ void bench_train_cleanup(void)
     for (int w = 0; w < N_SETS; w++) {
         struct bench_set *s = &sets[w];
         mfr_dataset_destroy(s->ds);
-        mfr_csr_free(&s->csr);
-        mfr_csc_free(&s->csc);
-        free(s->first);
         if (s->tmp_dir) nftw(s->dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
         s->ds = NULL;
-        s->first = NULL;
         s->tmp_dir = 0;
     }
 }
 
-/* Random factors of a plausible scale for n rows of k_pad (= k) floats. */
-static float *factors(int64_t n_rows, int32_t k, uint64_t seed)
+/* A trainer over a whole set (every rating trains), with the step's
+ * constants; NULL after mfr_bench_skip / mfr_bench_fail. */
+static mfr_trainer *trainer_for(struct mfr_bench_state *st, const struct bench_set *s, int32_t k,
+                                int32_t threads, int kernels, int reduce, struct mfr_step *step)
 {
-    float *f = bench_alloc_floats((size_t)n_rows * (size_t)k);
-    if (f) bench_fill(f, (size_t)n_rows * (size_t)k, seed, 0.0f, 2.0f / sqrtf((float)k));
-    return f;
+    mfr_config cfg;
+    mfr_config_default(&cfg);
+    cfg.k = k;
+    cfg.n_threads = threads;
+    cfg.kernels = kernels;
+    cfg.reduce = reduce;
+    mfr_error err = {0};
+    mfr_trainer *tr = NULL;
+    if (mfr_trainer_create(&cfg, s->ds, mfr_dataset_ratings(s->ds), NULL, &tr, &err) != MFR_OK) {
+        /* the AVX2 set on a CPU without it, or too large for this machine */
+        if (err.status == MFR_ERR_UNSUPPORTED || err.status == MFR_ERR_TOO_LARGE)
+            mfr_bench_skip(st, err.message);
+        else
+            mfr_bench_fail(st, err.message);
+        return NULL;
+    }
+    mfr_step_begin(tr, step);
+    step->finite = 1;
+    return tr;
 }
 
 /* ------------------------------------------------------------------ */
@@ -179,115 +175,66 @@ struct shard_bench {
     int shard_mode;
 };
 
-struct shard_buf {
-    float *gU, *gV, *resid;
-    double loss;
-};
-
-/* Phase 1 of train.c for shard 0: the timed unit. */
-static void shard_pass(const struct mfr_kernel_set *ks, const struct bench_set *s,
-                       const float *U, const float *V, int32_t k, struct shard_buf *b)
+/* Shard 0's outputs of a and b are the same bits: loss slot, gradient
+ * rows, and the residuals or the item buffer. */
+static int same_shard0(const mfr_trainer *a, const mfr_trainer *b)
 {
-    const float scale = (float)(2.0 / (double)s->csr.nnz);
-    const int32_t u0 = s->first[0];
-    if (b->gV) memset(b->gV, 0, sizeof(float) * (size_t)s->csr.n_items * (size_t)k);
-    double loss = 0.0;
-    for (int32_t u = s->first[0]; u < s->first[1]; u++) {
-        float *gu = b->gU + (size_t)(u - u0) * (size_t)k;
-        memset(gu, 0, sizeof(float) * (size_t)k);
-        int64_t lo = s->csr.row_ptr[u], hi = s->csr.row_ptr[u + 1];
-        loss += ks->user_grad(U + (size_t)u * (size_t)k, V, k, s->csr.item + lo,
-                              s->csr.rating + lo, hi - lo, scale, gu, b->gV,
-                              b->resid ? b->resid + (lo - s->csr.row_ptr[u0]) : NULL);
-    }
-    b->loss = loss;
-}
-
-static void shard_buf_free(struct shard_buf *b)
-{
-    bench_free(b->gU);
-    bench_free(b->gV);
-    bench_free(b->resid);
-    memset(b, 0, sizeof *b);
-}
-
-static int shard_buf_make(struct shard_buf *b, const struct bench_set *s, int32_t k, int shard_mode)
-{
-    int32_t nu = s->first[1] - s->first[0];
-    int64_t n = s->csr.row_ptr[s->first[1]] - s->csr.row_ptr[s->first[0]];
-    memset(b, 0, sizeof *b);
-    b->gU = bench_alloc_floats((size_t)nu * (size_t)k);
-    if (shard_mode) b->gV = bench_alloc_floats((size_t)s->csr.n_items * (size_t)k);
-    else b->resid = bench_alloc_floats((size_t)n);
-    if (!b->gU || !(shard_mode ? (void *)b->gV : (void *)b->resid)) {
-        shard_buf_free(b);
-        return -1;
-    }
-    return 0;
-}
-
-static int same_floats(const float *x, const float *y, size_t n)
-{
-    return !x || memcmp(x, y, sizeof(float) * n) == 0;
+    const size_t k_pad = (size_t)a->model->k_pad;
+    const int32_t u0 = a->shard_first[0], u1 = a->shard_first[1];
+    const int64_t r0 = a->csr.row_ptr[u0], r1 = a->csr.row_ptr[u1];
+    if (memcmp(&a->shard_loss[0], &b->shard_loss[0], sizeof(double)) != 0) return 0;
+    if (memcmp(a->gU + u0 * k_pad, b->gU + u0 * k_pad, sizeof(float) * (size_t)(u1 - u0) * k_pad)) return 0;
+    if (a->resid && memcmp(a->resid + r0, b->resid + r0, sizeof(float) * (size_t)(r1 - r0))) return 0;
+    if (a->shard_gV && memcmp(a->shard_gV, b->shard_gV, sizeof(float) * (size_t)a->model->n_items * k_pad))
+        return 0;
+    return 1;
 }
 
 static void bm_shard_grad(struct mfr_bench_state *st, const void *ctx)
 {
     const struct shard_bench *sb = ctx;
     const int32_t k = (int32_t)mfr_bench_arg(st, 0);
-    mfr_error err = {0};
-    const struct mfr_kernel_set *ks = mfr_kernels_select(sb->kernels, &err);
-    if (!ks) { /* the AVX2 set on a CPU without it */
-        mfr_bench_skip(st, err.message);
-        return;
-    }
+    const int reduce = sb->shard_mode ? MFR_REDUCE_SHARD : MFR_REDUCE_OWNER;
     struct bench_set *s = set_get(sb->set);
     if (!s) {
         mfr_bench_fail(st, sets[sb->set].errmsg);
         return;
     }
-    float *U = factors(s->csr.n_users, k, 1), *V = factors(s->csr.n_items, k, 2);
-    struct shard_buf b = {0}, r = {0};
-    int ok = U && V && shard_buf_make(&b, s, k, sb->shard_mode) == 0;
-    if (ok && ks != &mfr_kernels_ref) {
-        ok = shard_buf_make(&r, s, k, sb->shard_mode) == 0;
-        if (ok) {
-            shard_pass(&mfr_kernels_ref, s, U, V, k, &r);
-            shard_pass(ks, s, U, V, k, &b);
-            int32_t nu = s->first[1] - s->first[0];
-            int64_t n = s->csr.row_ptr[s->first[1]] - s->csr.row_ptr[s->first[0]];
-            if (memcmp(&r.loss, &b.loss, sizeof r.loss) != 0 ||
-                !same_floats(r.gU, b.gU, (size_t)nu * (size_t)k) ||
-                !same_floats(r.gV, b.gV, (size_t)s->csr.n_items * (size_t)k) ||
-                !same_floats(r.resid, b.resid, (size_t)n)) {
-                mfr_bench_fail(st, "shard pass: avx2 differs from ref");
-                ok = -1;
-            }
+    struct mfr_step step, ref_step;
+    mfr_trainer *tr = trainer_for(st, s, k, 1, sb->kernels, reduce, &step);
+    if (!tr) return;
+    if (sb->kernels != MFR_KERNELS_REF) {
+        mfr_trainer *ref = trainer_for(st, s, k, 1, MFR_KERNELS_REF, reduce, &ref_step);
+        if (!ref) {
+            mfr_trainer_destroy(tr);
+            return;
         }
-        shard_buf_free(&r);
+        mfr_shard_user_grads(ref, &ref_step, 0);
+        mfr_shard_user_grads(tr, &step, 0);
+        int same = same_shard0(ref, tr);
+        mfr_trainer_destroy(ref);
+        if (!same) {
+            mfr_bench_fail(st, "shard pass: avx2 differs from ref");
+            mfr_trainer_destroy(tr);
+            return;
+        }
     }
-    if (ok == 0) mfr_bench_fail(st, "setup failed: out of memory");
-    if (ok == 1) {
-        shard_pass(ks, s, U, V, k, &b); /* warm the caches */
-        while (mfr_bench_keep_running(st)) shard_pass(ks, s, U, V, k, &b);
+    mfr_shard_user_grads(tr, &step, 0); /* warm the caches */
+    while (mfr_bench_keep_running(st)) mfr_shard_user_grads(tr, &step, 0);
 
-        const double kk = k, nu = s->first[1] - s->first[0];
-        const double n = (double)(s->csr.row_ptr[s->first[1]] - s->csr.row_ptr[s->first[0]]);
-        if (sb->shard_mode)
-            bench_report(st, n, n * (12 * kk + 8) + 8 * kk * nu + 4 * kk * s->csr.n_items,
-                         n * (6 * kk + 4));
-        else
-            bench_report(st, n, n * (4 * kk + 12) + 8 * kk * nu, n * (4 * kk + 4));
-        mfr_bench_set_counter(st, "ratings", n, 0);
-        bench_sink = b.loss;
-    }
-    shard_buf_free(&b);
-    bench_free(U);
-    bench_free(V);
+    const double kk = tr->model->k_pad, nu = tr->shard_first[1] - tr->shard_first[0];
+    const double n = (double)(tr->csr.row_ptr[tr->shard_first[1]] - tr->csr.row_ptr[tr->shard_first[0]]);
+    if (sb->shard_mode)
+        bench_report(st, n, n * (12 * kk + 8) + 8 * kk * nu + 4 * kk * tr->model->n_items, n * (6 * kk + 4));
+    else
+        bench_report(st, n, n * (4 * kk + 12) + 8 * kk * nu, n * (4 * kk + 4));
+    mfr_bench_set_counter(st, "ratings", n, 0);
+    bench_sink = tr->shard_loss[0];
+    mfr_trainer_destroy(tr);
 }
 
 /* ------------------------------------------------------------------ */
-/* The item-gradient reduction                                          */
+/* The item-gradient phase                                              */
 /* ------------------------------------------------------------------ */
 
 struct set_mode {
@@ -300,62 +247,31 @@ static void bm_reduce(struct mfr_bench_state *st, const void *ctx)
     const struct set_mode *sm = ctx;
     const int32_t k = (int32_t)mfr_bench_arg(st, 0);
     const int threads = (int)mfr_bench_arg(st, 1);
-    const struct mfr_kernel_set *ks = mfr_kernels_select(MFR_KERNELS_AUTO, NULL);
     struct bench_set *s = set_get(sm->set);
     if (!s) {
         mfr_bench_fail(st, sets[sm->set].errmsg);
         return;
     }
-    const int32_t n_items = s->csr.n_items, S = s->n_shards;
-    const int64_t v_len = (int64_t)n_items * k, nnz = s->csr.nnz;
-    const int64_t n_chunks = (v_len + REDUCE_CHUNK - 1) / REDUCE_CHUNK;
-    const int owner = sm->reduce == MFR_REDUCE_OWNER;
-    float *gV = bench_alloc_floats((size_t)v_len);
-    float *U = NULL, *resid = NULL, *bufs = NULL;
-    if (owner) {
-        U = factors(s->csr.n_users, k, 1);
-        resid = bench_alloc_floats((size_t)nnz);
-        if (resid) bench_fill(resid, (size_t)nnz, 3, -1e-7f, 1e-7f);
-    } else {
-        bufs = bench_alloc_floats((size_t)S * (size_t)v_len);
-        if (bufs) bench_fill(bufs, (size_t)S * (size_t)v_len, 4, -1e-4f, 1e-4f);
-    }
-    if (!gV || (owner ? !U || !resid : !bufs)) {
-        mfr_bench_fail(st, "setup failed: out of memory");
-    } else {
-        while (mfr_bench_keep_running(st)) {
+    struct mfr_step step;
+    mfr_trainer *tr = trainer_for(st, s, k, threads, MFR_KERNELS_AUTO, sm->reduce, &step);
+    if (!tr) return;
+    /* the residuals or shard buffers the item phase reads */
 #pragma omp parallel num_threads(threads)
-            {
-                if (owner) {
-#pragma omp for schedule(dynamic, 32)
-                    for (int32_t i = 0; i < n_items; i++) {
-                        int64_t b = s->csc.col_ptr[i], e = s->csc.col_ptr[i + 1];
-                        ks->item_grad(gV + (size_t)i * (size_t)k, U, k, s->csc.user + b,
-                                      s->csc.pos + b, resid, e - b);
-                    }
-                } else {
-#pragma omp for schedule(static)
-                    for (int64_t ch = 0; ch < n_chunks; ch++) {
-                        int64_t off = ch * REDUCE_CHUNK;
-                        int64_t len = v_len - off < REDUCE_CHUNK ? v_len - off : REDUCE_CHUNK;
-                        ks->sum_buffers(gV + off, bufs + off, v_len, S, len);
-                    }
-                }
-            }
-        }
-        const double kk = k, n = (double)nnz, m = n_items;
-        if (owner)
-            bench_report(st, n, n * (4 * kk + 16) + 4 * kk * m, 2 * kk * n);
-        else
-            bench_report(st, n, 4.0 * (S + 1) * kk * m, (S - 1) * kk * m);
-        mfr_bench_set_counter(st, "shards", S, 0);
-        mfr_bench_set_label(st, ks->name);
-        bench_sink = gV[0];
+    mfr_phase_user_grads(tr, &step);
+    while (mfr_bench_keep_running(st)) {
+#pragma omp parallel num_threads(threads)
+        mfr_phase_items(tr, &step);
     }
-    bench_free(gV);
-    bench_free(U);
-    bench_free(resid);
-    bench_free(bufs);
+    const double kk = tr->model->k_pad, n = (double)tr->csr.nnz, m = tr->model->n_items;
+    const double S = tr->n_shards;
+    if (sm->reduce == MFR_REDUCE_OWNER)
+        bench_report(st, n, n * (4 * kk + 16) + 4 * kk * m + 28 * kk * m, 2 * kk * n + 13 * kk * m);
+    else
+        bench_report(st, n, 4.0 * (S + 1) * kk * m, (S - 1) * kk * m);
+    mfr_bench_set_counter(st, "shards", S, 0);
+    mfr_bench_set_label(st, tr->kern->name);
+    bench_sink = tr->gV[0];
+    mfr_trainer_destroy(tr);
 }
 
 /* ------------------------------------------------------------------ */
@@ -397,8 +313,8 @@ static void bm_epoch(struct mfr_bench_state *st, const void *ctx)
         }
     }
     if (rc == MFR_OK) {
-        const double kk = mfr_pad_k(cfg.k), n = (double)s->csr.nnz;
-        const double N = s->csr.n_users, M = s->csr.n_items, S = mfr_trainer_n_shards(tr);
+        const double kk = mfr_pad_k(cfg.k), n = (double)tr->csr.nnz;
+        const double N = tr->model->n_users, M = tr->model->n_items, S = mfr_trainer_n_shards(tr);
         const double P = (N + M) * kk;
         double flops = 13 * P, bytes = 28 * P;
         if (sm->reduce == MFR_REDUCE_OWNER) {

@@ -1,0 +1,264 @@
+/*
+ * test_train_phases.c — the trainer's parts alone: the phase functions of
+ * train_priv.h called one by one (outside any parallel region, and inside
+ * one of three threads) give the same bytes as mfr_trainer_step; the
+ * regularizer term table's layout, loss parts and coefficients; the
+ * optimizer table; the one place that decides the shard count.
+ */
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "mfrec.h"
+#include "test_util.h"
+#include "train_priv.h"
+
+struct fixture {
+    char *dir;
+    mfr_dataset *ds;
+};
+
+static int setup(void **state)
+{
+    struct fixture *f = calloc(1, sizeof *f);
+    f->dir = tu_mkdtemp();
+    mfr_synth_options o;
+    mfr_synth_options_default(&o);
+    o.n_users = 120, o.n_items = 90, o.n_ratings = 3000, o.seed = 5;
+    mfr_error err = {0};
+    char *data = tu_path(f->dir, "data");
+    if (mfr_synth_write(&o, data, &err) != MFR_OK || mfr_dataset_load(data, NULL, &f->ds, &err) != MFR_OK) {
+        fprintf(stderr, "setup failed: %s\n", err.message);
+        return -1;
+    }
+    free(data);
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct fixture *f = *state;
+    mfr_dataset_destroy(f->ds);
+    tu_rmtree(f->dir);
+    free(f->dir);
+    free(f);
+    return 0;
+}
+
+static mfr_trainer *make(const struct fixture *f, const mfr_config *cfg)
+{
+    mfr_trainer *tr = NULL;
+    mfr_error err = {0};
+    int rc = mfr_trainer_create(cfg, f->ds, mfr_dataset_ratings(f->ds), NULL, &tr, &err);
+    if (rc != MFR_OK) fail_msg("trainer: %s", err.message);
+    return tr;
+}
+
+/* One step as the sequence of phases, with `threads` threads (0: outside
+ * any parallel region). */
+static int step_by_phases(mfr_trainer *tr, int threads, double *loss)
+{
+    struct mfr_step st;
+    mfr_step_begin(tr, &st);
+    if (threads == 0) {
+        mfr_phase_reg_sums(tr, &st);
+        mfr_phase_user_grads(tr, &st);
+        mfr_phase_loss(tr, &st);
+        mfr_phase_items(tr, &st);
+        mfr_phase_implicit(tr, &st);
+        mfr_phase_update(tr, &st);
+        mfr_phase_derive(tr, &st);
+    } else {
+#pragma omp parallel num_threads(threads)
+        {
+            mfr_phase_reg_sums(tr, &st);
+            mfr_phase_user_grads(tr, &st);
+            mfr_phase_loss(tr, &st);
+            mfr_phase_items(tr, &st);
+            mfr_phase_implicit(tr, &st);
+            mfr_phase_update(tr, &st);
+            mfr_phase_derive(tr, &st);
+        }
+    }
+    return mfr_step_end(tr, &st, loss);
+}
+
+static void assert_same_arrays(const mfr_model *a, const mfr_model *b)
+{
+    struct mfr_model_array x[MFR_MODEL_MAX_ARRAYS], y[MFR_MODEL_MAX_ARRAYS];
+    int n = mfr_model_arrays(a, x);
+    assert_int_equal(n, mfr_model_arrays(b, y));
+    for (int i = 0; i < n; i++) {
+        assert_int_equal(x[i].rows, y[i].rows);
+        assert_memory_equal(x[i].a, y[i].a, sizeof(float) * (size_t)x[i].rows * (size_t)a->k_pad);
+    }
+}
+
+static void check_phases_match_step(const struct fixture *f, const mfr_config *cfg)
+{
+    for (int threads = 0; threads <= 3; threads += 3) {
+        mfr_trainer *whole = make(f, cfg), *parts = make(f, cfg);
+        for (int e = 0; e < 4; e++) {
+            double lw = 0.0, lp = 0.0;
+            assert_int_equal(mfr_trainer_step(whole, &lw), MFR_OK);
+            assert_int_equal(step_by_phases(parts, threads, &lp), MFR_OK);
+            assert_memory_equal(&lw, &lp, sizeof lw);
+        }
+        assert_same_arrays(mfr_trainer_model(whole), mfr_trainer_model(parts));
+        assert_int_equal(mfr_model_epochs(mfr_trainer_model(parts)), 4);
+        mfr_trainer_destroy(whole);
+        mfr_trainer_destroy(parts);
+    }
+}
+
+static void test_phases_owner_every_term(void **state)
+{
+    mfr_config cfg;
+    mfr_config_default(&cfg);
+    cfg.k = 6, cfg.bias = 1, cfg.l2 = 0.2, cfg.l2_freq = 0.1, cfg.gravity = 0.5, cfg.l2_bias = 0.3;
+    cfg.implicit = 0.4, cfg.lr = 0.01, cfg.reduce = MFR_REDUCE_OWNER, cfg.n_threads = 2;
+    check_phases_match_step(*state, &cfg);
+}
+
+static void test_phases_shard_sgd(void **state)
+{
+    mfr_config cfg;
+    mfr_config_default(&cfg);
+    cfg.k = 9, cfg.l2 = 0.1, cfg.gravity = 1.0, cfg.optimizer = MFR_OPTIMIZER_SGD, cfg.lr = 0.5;
+    cfg.reduce = MFR_REDUCE_SHARD, cfg.n_shards = 7, cfg.n_threads = 2;
+    check_phases_match_step(*state, &cfg);
+}
+
+/* The layout holds exactly the active terms' partials. */
+static void test_term_layout(void **state)
+{
+    const struct fixture *f = *state;
+    mfr_config cfg;
+    mfr_config_default(&cfg);
+    cfg.k = 5;
+    mfr_trainer *none = make(f, &cfg);
+    assert_false(none->reg);
+    assert_int_equal(none->reg_user_stride, 0);
+    assert_int_equal(none->reg_item_stride, 0);
+    mfr_trainer_destroy(none);
+
+    cfg.l2_freq = 0.1, cfg.gravity = 2.0;
+    mfr_trainer *tr = make(f, &cfg);
+    assert_true(tr->reg);
+    /* gravity: a 5 x 5 Gram per shard and per block; l2_freq: one double */
+    assert_int_equal(tr->reg_user_stride, 25 + 1);
+    assert_int_equal(tr->reg_item_stride, 25 + 1);
+    assert_non_null(tr->reg_ctx.user_sum[MFR_REG_GRAVITY]);
+    assert_null(tr->reg_ctx.user_sum[MFR_REG_L2]);
+    assert_null(tr->reg_ctx.item_sum[MFR_REG_L2_Y]);
+    mfr_trainer_destroy(tr);
+
+    /* with gravity, L2 reads the Grams' traces unless implicit feedback
+     * makes P differ from U */
+    cfg.l2 = 0.3;
+    assert_int_equal(mfr_reg_terms[MFR_REG_L2].user_len(&cfg, 5), 0);
+    assert_int_equal(mfr_reg_terms[MFR_REG_L2].item_len(&cfg, 5), 0);
+    cfg.implicit = 0.5;
+    assert_int_equal(mfr_reg_terms[MFR_REG_L2].user_len(&cfg, 5), 1);
+    assert_true(mfr_reg_any_active(&cfg));
+}
+
+/* Loss parts and coefficients from hand-set sums. */
+static void test_term_loss_and_coefs(void **state)
+{
+    (void)state;
+    mfr_config cfg;
+    mfr_config_default(&cfg);
+    cfg.k = 2, cfg.bias = 1, cfg.l2 = 0.5, cfg.l2_freq = 0.25, cfg.gravity = 3.0, cfg.l2_bias = 2.0;
+    const double gu[4] = {1, 2, 2, 5}, gv[4] = {3, 0, 0, 4};
+    const double fu = 10, fv = 6, bu = 1.5, bv = 0.5;
+    struct mfr_reg_ctx x = {.cfg = &cfg, .k = 2, .k_pad = 8, .n_users = 4, .n_items = 8, .nnz = 16,
+                            .mu = 3.5f};
+    x.user_sum[MFR_REG_GRAVITY] = gu, x.item_sum[MFR_REG_GRAVITY] = gv;
+    x.user_sum[MFR_REG_L2_FREQ] = &fu, x.item_sum[MFR_REG_L2_FREQ] = &fv;
+    x.user_sum[MFR_REG_L2_BIAS] = &bu, x.item_sum[MFR_REG_L2_BIAS] = &bv;
+    double l2, grav;
+    mfr_reg_loss(&x, &l2, &grav);
+    /* L2 from the traces 6 and 7; freq 0.25 * 16 / 16; bias 2 (1.5/4 + 0.5/8) */
+    double want_l2 = (0.5 * (6.0 / 4 + 7.0 / 8) + 0.25 * (10.0 + 6.0) / 16) + (2.0 * (1.5 / 4 + 0.5 / 8) + 0.0);
+    assert_memory_equal(&l2, &want_l2, sizeof l2);
+    double want_grav = 3.0 / 32.0 * (1 * 3 + 5 * 4);
+    assert_memory_equal(&grav, &want_grav, sizeof grav);
+
+    struct mfr_reg_coef c[MFR_REG_N_ROWS];
+    mfr_reg_coefs(&x, c);
+    assert_true(c[MFR_REG_ROW_P].diag == 2.0 * 0.5 / 4);
+    assert_true(c[MFR_REG_ROW_P].per_rating == 2.0 * 0.25 / 16);
+    assert_true(c[MFR_REG_ROW_U].grav == 2.0 * 3.0 / 32.0);
+    assert_ptr_equal(c[MFR_REG_ROW_U].gram, gv);
+    assert_ptr_equal(c[MFR_REG_ROW_V].gram, gu);
+    assert_true(c[MFR_REG_ROW_V].bias == 2.0 * 2.0 / 8);
+    assert_int_equal(c[MFR_REG_ROW_V].bias_lane, 3);
+    assert_true(c[MFR_REG_ROW_V].center == 3.5f);
+    assert_false(mfr_reg_coef_any(&c[MFR_REG_ROW_Y]));
+
+    /* applied to a row of 3 ratings: x = (1, -2, b_i = 4.5, 1) */
+    float g[4] = {0, 0, 0, 0};
+    const float row[4] = {1.0f, -2.0f, 1.0f, 4.5f};
+    mfr_reg_apply(g, row, 2, &c[MFR_REG_ROW_V], 3);
+    const double d = 2.0 * 0.5 / 8 + 2.0 * 0.25 / 16 * 3, gr = 2.0 * 3.0 / 32.0;
+    assert_true(g[0] == (float)(d * 1.0 + gr * (1 * 1.0 + 2 * -2.0)));
+    assert_true(g[1] == (float)(d * -2.0 + gr * (2 * 1.0 + 5 * -2.0)));
+    assert_true(g[2] == 0.0f);
+    assert_true(g[3] == (float)(2.0 * 2.0 / 8 * (4.5 - 3.5)));
+}
+
+static void test_optimizer_table(void **state)
+{
+    (void)state;
+    const struct mfr_optim *adam = mfr_optim_find(MFR_OPTIMIZER_ADAM), *sgd = mfr_optim_find(MFR_OPTIMIZER_SGD);
+    assert_non_null(adam);
+    assert_non_null(sgd);
+    assert_null(mfr_optim_find(99));
+    assert_int_equal(adam->n_state, 2);
+    assert_int_equal(sgd->n_state, 0);
+
+    mfr_config cfg;
+    mfr_config_default(&cfg);
+    cfg.lr = 0.5;
+    struct mfr_opt_step s = {.kern = &mfr_kernels_ref};
+    sgd->begin(&cfg, 1, &s);
+    float p[16], g[16];
+    for (int x = 0; x < 16; x++) p[x] = (float)x, g[x] = (float)(x % 3);
+    struct mfr_param_group grp = {"test", p, {NULL, NULL}, 2};
+    mfr_opt_update(sgd, &s, &grp, 8, g, 8); /* the second row only */
+    for (int x = 0; x < 16; x++) assert_true(p[x] == (x < 8 ? (float)x : (float)x - 0.5f * (float)(x % 3)));
+}
+
+static void test_shard_count(void **state)
+{
+    (void)state;
+    assert_int_equal(mfr_shards_count(5, 0, 100, 50, 8, 1000000), 5);          /* requested */
+    assert_int_equal(mfr_shards_count(500, 0, 100, 50, 8, 1000000), 100);      /* at most a user each */
+    assert_int_equal(mfr_shards_count(0, 0, 1000, 50, 8, 75000), mfr_shards_default(1000, 75000));
+    /* shard buffers of 20,000 items x 32 floats: 32 MiB / 2.5 MiB = 13, rounded up to 16 */
+    assert_int_equal(mfr_shards_count(0, 1, 200000, 20000, 32, 10000000), 16);
+    assert_int_equal(mfr_shards_count(0, 0, 200000, 20000, 32, 10000000), 128);
+    assert_int_equal(mfr_shards_count(0, 1, 0, 10, 8, 0), 1);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_phases_owner_every_term),
+        cmocka_unit_test(test_phases_shard_sgd),
+        cmocka_unit_test(test_term_layout),
+        cmocka_unit_test(test_term_loss_and_coefs),
+        cmocka_unit_test(test_optimizer_table),
+        cmocka_unit_test(test_shard_count),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}

@@ -131,6 +131,13 @@ int train_opts_flag(struct args *a, struct train_opts *o);
 int train_opts_check(const struct train_opts *o);
 /* Lists the presets and their flags (for --help). */
 void train_opts_print_presets(FILE *f);
+/* The --help lines of the training flags, made from the library's table of
+ * configuration fields, under the headings "Model and optimizer:" (with
+ * --epochs) and two "Execution (...):" ones. */
+void train_opts_print_help(FILE *f);
+/* The --help line of one configuration flag ("--lr"), for commands that take
+ * only some of them. */
+void train_opts_print_flag_help(FILE *f, const char *flag);
 
 /* The subcommands: argc/argv start after the command name. */
 int cmd_train(int argc, char **argv);

@@ -3,12 +3,20 @@
  * `mfrec eval --folds` (and anything else that trains), and the presets.
  * A preset is a list of flags applied before the command line's own, so any
  * flag given beside a preset overrides it.
+ *
+ * The flags are the library's table of configuration fields
+ * (mfr_config_field_at): their names, ranges, parsing, error messages and
+ * help lines all come from there, so a new field needs no change here.
+ * Only --preset and --epochs, which are not configuration, are the tool's.
  */
 #define _POSIX_C_SOURCE 200809L
 #include <stdio.h>
 #include <string.h>
 
 #include "cli.h"
+
+enum { TRAIN_EPOCHS_DEFAULT = 1000, TRAIN_EPOCHS_MAX = 1000000000, HELP_WIDTH = 20,
+       HELP_COLUMNS = 86 };
 
 static const struct preset {
     const char *name;
@@ -31,7 +39,7 @@ void train_opts_init(struct train_opts *o)
 {
     memset(o, 0, sizeof *o);
     mfr_config_default(&o->cfg);
-    o->epochs = 1000;
+    o->epochs = TRAIN_EPOCHS_DEFAULT;
     o->preset = "notebook";
 }
 
@@ -47,54 +55,100 @@ void train_opts_print_presets(FILE *f)
 
 int train_opts_flag(struct args *a, struct train_opts *o)
 {
-    mfr_config *cfg = &o->cfg;
-    if (flag_is(a, "--bias")) {
-        cfg->bias = 1;
-        return 1;
+    /* Only "--" flags: a positional argument such as "k" is not a field. */
+    if (a->flag[0] != '-' || a->flag[1] != '-') return 0;
+    const mfr_config_field *f = mfr_config_field_find(a->flag);
+    bool preset = flag_is(a, "--preset"), epochs = flag_is(a, "--epochs");
+    if (!f && !preset && !epochs) return 0;
+    /* A switch such as --bias ignores "=value", as it always has. */
+    const char *v = NULL;
+    if ((!f || f->type != MFR_CONFIG_FLAG) && !(v = flag_value(a))) return -1;
+    if (preset) return 1; /* applied by train_opts_preset before parsing */
+    if (epochs) return parse_i64(a->flag, v, 0, TRAIN_EPOCHS_MAX, &o->epochs) ? 1 : -1;
+    mfr_error err;
+    if (mfr_config_set(&o->cfg, a->flag, v, &err) != MFR_OK) {
+        usage_error("%s", err.message);
+        return -1;
     }
-    static const char *const with_value[] = {
-        "--preset", "--dim",   "--epochs", "--lr",      "--beta1",      "--beta2",
-        "--eps",    "--init-std", "--seed", "--threads", "--shards",    "--max-memory",
-        "--l2",     "--l2-freq", "--l2-bias", "--implicit", "--gravity", "--optimizer",
-        "--reduce", "--kernels"};
-    size_t n = sizeof with_value / sizeof *with_value, w;
-    for (w = 0; w < n && !flag_is(a, with_value[w]); w++) {}
-    if (w == n) return 0;
-    const char *v = flag_value(a);
-    if (!v) return -1;
-    bool ok = true;
-    if (flag_is(a, "--preset")) { /* applied by train_opts_preset before parsing */ }
-    else if (flag_is(a, "--dim")) ok = parse_i32(a->flag, v, 1, 4094, &cfg->k);
-    else if (flag_is(a, "--epochs")) ok = parse_i64(a->flag, v, 0, 1000000000, &o->epochs);
-    else if (flag_is(a, "--lr")) ok = parse_double(a->flag, v, 1e-12, 1e6, &cfg->lr);
-    else if (flag_is(a, "--beta1")) ok = parse_double(a->flag, v, 0, 0.999999, &cfg->beta1);
-    else if (flag_is(a, "--beta2")) ok = parse_double(a->flag, v, 0, 0.9999999, &cfg->beta2);
-    else if (flag_is(a, "--eps")) ok = parse_double(a->flag, v, 1e-30, 1, &cfg->eps);
-    else if (flag_is(a, "--init-std")) ok = parse_double(a->flag, v, 0, 1e6, &cfg->init_std);
-    else if (flag_is(a, "--seed")) ok = parse_u64(a->flag, v, &cfg->seed);
-    else if (flag_is(a, "--threads")) ok = parse_i32(a->flag, v, 1, 1024, &cfg->n_threads);
-    else if (flag_is(a, "--shards")) ok = parse_i32(a->flag, v, 1, 65536, &cfg->n_shards);
-    else if (flag_is(a, "--max-memory")) ok = parse_bytes(a->flag, v, &cfg->max_memory);
-    else if (flag_is(a, "--l2")) ok = parse_double(a->flag, v, 0, 1e9, &cfg->l2);
-    else if (flag_is(a, "--l2-freq")) ok = parse_double(a->flag, v, 0, 1e9, &cfg->l2_freq);
-    else if (flag_is(a, "--l2-bias")) ok = parse_double(a->flag, v, 0, 1e9, &cfg->l2_bias);
-    else if (flag_is(a, "--implicit")) ok = parse_double(a->flag, v, 0, 1e9, &cfg->implicit);
-    else if (flag_is(a, "--gravity")) ok = parse_double(a->flag, v, 0, 1e9, &cfg->gravity);
-    else if (flag_is(a, "--optimizer")) {
-        if (!strcmp(v, "adam")) cfg->optimizer = MFR_OPTIMIZER_ADAM;
-        else if (!strcmp(v, "sgd")) cfg->optimizer = MFR_OPTIMIZER_SGD;
-        else ok = (usage_error("--optimizer must be adam or sgd, got '%s'", v), false);
-    } else if (flag_is(a, "--reduce")) {
-        if (!strcmp(v, "shard")) cfg->reduce = MFR_REDUCE_SHARD;
-        else if (!strcmp(v, "owner")) cfg->reduce = MFR_REDUCE_OWNER;
-        else ok = (usage_error("--reduce must be shard or owner, got '%s'", v), false);
-    } else if (flag_is(a, "--kernels")) {
-        if (!strcmp(v, "auto")) cfg->kernels = MFR_KERNELS_AUTO;
-        else if (!strcmp(v, "ref")) cfg->kernels = MFR_KERNELS_REF;
-        else if (!strcmp(v, "avx2")) cfg->kernels = MFR_KERNELS_AVX2;
-        else ok = (usage_error("--kernels must be auto, ref or avx2, got '%s'", v), false);
+    return 1;
+}
+
+/* One help entry: "  --flag VALUE         text", the text from column
+ * HELP_WIDTH + 3 on, wrapped at word boundaries into HELP_COLUMNS. */
+static void help_line(FILE *f, const char *flag, const char *metavar, const char *text)
+{
+    const int indent = HELP_WIDTH + 3;
+    int col = fprintf(f, "  %s%s%s", flag, *metavar ? " " : "", metavar);
+    int pad = col < indent ? indent - col : 1;
+    fprintf(f, "%*s", pad, "");
+    col += pad;
+    bool line_start = true;
+    for (const char *w = text; *w;) {
+        int len = (int)strcspn(w, " ");
+        if (!line_start && col + 1 + len > HELP_COLUMNS) {
+            fprintf(f, "\n%*s", indent, "");
+            col = indent;
+            line_start = true;
+        }
+        if (!line_start) col += fputc(' ', f) != EOF;
+        col += (int)fwrite(w, 1, (size_t)len, f);
+        line_start = false;
+        for (w += len; *w == ' '; w++) {}
     }
-    return ok ? 1 : -1;
+    fputc('\n', f);
+}
+
+static void field_help(FILE *f, const mfr_config_field *x)
+{
+    mfr_config defaults;
+    mfr_config_default(&defaults);
+    char value[64], text[256];
+    if (x->type == MFR_CONFIG_FLAG) {
+        snprintf(text, sizeof text, "%s", x->help);
+    } else if (x->default_help) {
+        snprintf(text, sizeof text, "%s (default: %s)", x->help, x->default_help);
+    } else {
+        mfr_error err;
+        int rc = mfr_config_format(&defaults, x, value, sizeof value, &err);
+        MFR_CLI_ASSERT(rc == MFR_OK); /* a table field and room for any value */
+        snprintf(text, sizeof text, "%s (default %s)", x->help, value);
+    }
+    help_line(f, x->flag, x->metavar, text);
+}
+
+/* Which fields a help section lists. */
+static bool in_section(const mfr_config_field *x, int section)
+{
+    if (section == 0) return x->group != MFR_CONFIG_GROUP_EXECUTION;
+    return x->group == MFR_CONFIG_GROUP_EXECUTION && x->execution_only == (section == 2);
+}
+
+void train_opts_print_help(FILE *f)
+{
+    static const char *const headings[3] = {
+        "Model and optimizer:\n",
+        "Execution (part of the configuration; recorded in the model):\n",
+        "Execution (never changes the result; not recorded):\n",
+    };
+    for (int section = 0; section < 3; section++) {
+        fputs(headings[section], f);
+        if (section == 0) {
+            char text[64];
+            snprintf(text, sizeof text, "full-batch epochs (default %d)", TRAIN_EPOCHS_DEFAULT);
+            help_line(f, "--epochs", "N", text);
+        }
+        for (int i = 0; i < mfr_config_field_count(); i++) {
+            const mfr_config_field *x = mfr_config_field_at(i);
+            if (in_section(x, section)) field_help(f, x);
+        }
+    }
+}
+
+void train_opts_print_flag_help(FILE *f, const char *flag)
+{
+    const mfr_config_field *x = mfr_config_field_find(flag);
+    MFR_CLI_ASSERT(x != NULL); /* callers name flags of the table */
+    field_help(f, x);
 }
 
 int train_opts_check(const struct train_opts *o)

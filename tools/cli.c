@@ -179,15 +179,6 @@ const char *default_data_dir(const char *flag_value_or_null)
 /* Dataset flags (--format, --data-cache)                               */
 /* ------------------------------------------------------------------ */
 
-const char common_flags_help[] =
-    "  --format FMT         dataset format: auto (from the files: u.data, ratings.dat,\n"
-    "                       ratings.csv), ml-100k, ml-1m (ML-1M/10M .dat), csv\n"
-    "                       (ML-20M/25M/32M/latest), delimited[:SEP[:header|:noheader]]\n"
-    "                       (--data then names the file; SEP tab, comma, semicolon,\n"
-    "                       pipe, space, colon or one character; detected if omitted)\n"
-    "  --data-cache MODE    binary dataset cache DIR/.mfrec-cache: auto (files of\n"
-    "                       32 MiB or more), never, always\n";
-
 static bool g_load_opts_set;
 static mfr_load_options g_load_opts;
 
@@ -232,23 +223,10 @@ static bool parse_delimited_spec(const char *spec, mfr_load_options *o)
     return true;
 }
 
-int handle_common_flag(struct args *a)
+/* --format / --data-format into the process-wide load options. */
+static bool parse_data_format(const char *flag, const char *v, void *dst)
 {
-    bool fmt = flag_is(a, "--format") || flag_is(a, "--data-format");
-    if (!fmt && !flag_is(a, "--data-cache")) return 0;
-    const char *v = flag_value(a);
-    if (!v) return -1;
-    mfr_load_options *o = load_opts();
-    if (!fmt) {
-        if (!strcmp(v, "auto")) o->cache = MFR_CACHE_AUTO;
-        else if (!strcmp(v, "never")) o->cache = MFR_CACHE_NEVER;
-        else if (!strcmp(v, "always")) o->cache = MFR_CACHE_ALWAYS;
-        else {
-            usage_error("%s must be auto, never or always, got '%s'", a->flag, v);
-            return -1;
-        }
-        return 1;
-    }
+    (void)dst;
     static const struct {
         const char *name;
         int32_t format;
@@ -258,20 +236,51 @@ int handle_common_flag(struct args *a)
         {"ml-20m", MFR_FORMAT_CSV},   {"ml-25m", MFR_FORMAT_CSV},     {"ml-32m", MFR_FORMAT_CSV},
         {"ml-latest", MFR_FORMAT_CSV},
     };
+    mfr_load_options *o = load_opts();
     for (size_t k = 0; k < sizeof formats / sizeof *formats; k++) {
         if (!strcmp(v, formats[k].name)) {
             o->format = formats[k].format;
             o->sep = 0;
             o->header = MFR_HEADER_AUTO;
-            return 1;
+            return true;
         }
     }
-    if (!strncmp(v, "delimited", 9) && parse_delimited_spec(v + 9, o)) return 1;
+    if (!strncmp(v, "delimited", 9) && parse_delimited_spec(v + 9, o)) return true;
     usage_error("%s must be auto, ml-100k, ml-1m, ml-10m, csv, ml-20m, ml-25m, ml-32m, "
                 "ml-latest or delimited[:SEP[:header|:noheader]], got '%s'",
-                a->flag, v);
-    return -1;
+                flag, v);
+    return false;
 }
+
+/* --data-cache into the process-wide load options. */
+static bool parse_data_cache(const char *flag, const char *v, void *dst)
+{
+    (void)dst;
+    mfr_load_options *o = load_opts();
+    if (!strcmp(v, "auto")) o->cache = MFR_CACHE_AUTO;
+    else if (!strcmp(v, "never")) o->cache = MFR_CACHE_NEVER;
+    else if (!strcmp(v, "always")) o->cache = MFR_CACHE_ALWAYS;
+    else {
+        usage_error("%s must be auto, never or always, got '%s'", flag, v);
+        return false;
+    }
+    return true;
+}
+
+/* The dataset flags every command that reads --data accepts. */
+static const struct flag_spec data_flags[] = {
+    {.name = "--format", .value = "FMT", .kind = FLAG_CUSTOM, .parse = parse_data_format,
+     .help = "dataset format: auto (from the files: u.data, ratings.dat,\n"
+             "ratings.csv), ml-100k, ml-1m (ML-1M/10M .dat), csv\n"
+             "(ML-20M/25M/32M/latest), delimited[:SEP[:header|:noheader]]\n"
+             "(--data then names the file; SEP tab, comma, semicolon,\n"
+             "pipe, space, colon or one character; detected if omitted)"},
+    {.name = "--data-format", .value = "FMT", .kind = FLAG_CUSTOM, .parse = parse_data_format},
+    {.name = "--data-cache", .value = "MODE", .kind = FLAG_CUSTOM, .parse = parse_data_cache,
+     .help = "binary dataset cache DIR/.mfrec-cache: auto (files of\n"
+             "32 MiB or more), never, always"},
+};
+enum { DATA_FLAGS_WIDTH = 20 };
 
 int load_dataset(const char *dir, mfr_dataset **out, mfr_error *err)
 {
@@ -310,12 +319,6 @@ int load_model_and_data(const char *model_path, const char *data, mfr_model **m,
     return EXIT_OK;
 }
 
-bool want_help(int argc, char **argv)
-{
-    for (int i = 0; i < argc; i++)
-        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) return true;
-    return false;
-}
 
 int ensure_dir(const char *dir)
 {
@@ -382,22 +385,123 @@ int write_file_atomic(const char *path, const char *data, size_t len)
     return EXIT_OK;
 }
 
-void print_data_command_help(const char *help)
+/* ------------------------------------------------------------------ */
+/* Flag tables                                                          */
+/* ------------------------------------------------------------------ */
+
+static const struct flag_spec *find_flag(const struct flag_spec *flags, size_t n, const char *name)
 {
-    fputs(help, stdout);
-    fputs("\nDataset format (every command that reads --data):\n", stdout);
-    fputs(common_flags_help, stdout);
+    for (size_t r = 0; r < n; r++)
+        if (flags[r].kind != FLAG_TEXT && !strcmp(flags[r].name, name)) return &flags[r];
+    return NULL;
 }
 
-bool next_data_flag(struct args *a, int *error)
+/* Parses the current flag of `a` (a row of f's table) into f->dst; false
+ * after a usage error. */
+static bool apply_flag(struct args *a, const struct flag_spec *f)
 {
-    while (next_flag(a)) {
-        int common = handle_common_flag(a);
-        if (common < 0) {
-            *error = 1;
+    if (f->kind == FLAG_SWITCH) {
+        if (a->inline_value) {
+            usage_error("%s takes no value", a->flag);
             return false;
         }
-        if (!common) return true;
+        *(bool *)f->dst = true;
+        return true;
     }
+    const char *v = flag_value(a);
+    if (!v) return false;
+    switch (f->kind) {
+    case FLAG_STR: *(const char **)f->dst = v; return true;
+    case FLAG_I32: return parse_i32(a->flag, v, (int32_t)f->lo, (int32_t)f->hi, f->dst);
+    case FLAG_I64: return parse_i64(a->flag, v, f->lo, f->hi, f->dst);
+    case FLAG_U64: return parse_u64(a->flag, v, f->dst);
+    case FLAG_DOUBLE: return parse_double(a->flag, v, f->min, f->max, f->dst);
+    case FLAG_FLOAT: return parse_float(a->flag, v, f->min, f->max, f->dst);
+    case FLAG_CUSTOM: return f->parse(a->flag, v, f->dst);
+    case FLAG_SWITCH:
+    case FLAG_TEXT: break;
+    }
+    MFR_CLI_ASSERT(!"a flag row of an unknown kind");
     return false;
+}
+
+/* One argument of the command line (the current flag of `a`): EXIT_OK or
+ * EXIT_USAGE after the message. */
+static int parse_arg(struct command_spec *c, struct args *a)
+{
+    const struct flag_spec *f = find_flag(c->flags, c->n_flags, a->flag);
+    if (!f && c->data_flags) f = find_flag(data_flags, sizeof data_flags / sizeof *data_flags, a->flag);
+    if (f) return apply_flag(a, f) ? EXIT_OK : EXIT_USAGE;
+    if (c->train) {
+        const char *as_written = a->argv[a->pos - 1];
+        int r = train_opts_flag(a, c->train);
+        if (r < 0) return EXIT_USAGE;
+        if (r > 0) {
+            if (!c->train_flag) c->train_flag = as_written;
+            return EXIT_OK;
+        }
+    }
+    if (a->flag[0] == '-' && a->flag[1]) return usage_error("unknown option %s", a->flag);
+    if (c->positional) return c->positional(c->ctx, a->flag);
+    return usage_error("unexpected argument '%s'", a->flag);
+}
+
+/* Prints text with every line after the first indented by `indent`. */
+static void put_indented(FILE *f, const char *text, int indent)
+{
+    for (const char *p = text; *p; p++) {
+        fputc(*p, f);
+        if (*p == '\n' && p[1]) fprintf(f, "%*s", indent, "");
+    }
+    fputc('\n', f);
+}
+
+void print_flag_help(FILE *f, const struct flag_spec *flags, size_t n, int width)
+{
+    for (size_t r = 0; r < n; r++) {
+        const struct flag_spec *x = &flags[r];
+        if (x->section) fprintf(f, "%s\n", x->section);
+        if (x->print_help) {
+            x->print_help(f, x->name);
+            continue;
+        }
+        if (x->kind == FLAG_TEXT) {
+            fputs(x->help, f);
+            continue;
+        }
+        if (!x->help) continue;
+        char left[96];
+        snprintf(left, sizeof left, "%s%s%s", x->name, x->value ? " " : "",
+                 x->value ? x->value : "");
+        fprintf(f, "  %-*s ", width, left);
+        put_indented(f, x->help, 2 + width + 1);
+    }
+}
+
+static void print_command_help(const struct command_spec *c)
+{
+    fputs(c->help, stdout);
+    print_flag_help(stdout, c->flags, c->n_flags, c->help_width);
+    if (c->help_end) fputs(c->help_end, stdout);
+    if (c->data_flags) {
+        fputs("\nDataset format (every command that reads --data):\n", stdout);
+        print_flag_help(stdout, data_flags, sizeof data_flags / sizeof *data_flags,
+                        DATA_FLAGS_WIDTH);
+    }
+}
+
+bool cli_start(struct command_spec *c, int argc, char **argv, int *rc)
+{
+    g_cmd = c->name;
+    for (int i = 0; i < argc; i++) {
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+            print_command_help(c);
+            *rc = EXIT_OK;
+            return false;
+        }
+    }
+    *rc = c->train ? train_opts_preset(argc, argv, c->train) : EXIT_OK;
+    struct args a = {.argc = argc, .argv = argv, .pos = 0};
+    while (*rc == EXIT_OK && next_flag(&a)) *rc = parse_arg(c, &a);
+    return *rc == EXIT_OK;
 }

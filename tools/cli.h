@@ -15,6 +15,8 @@
 
 enum { EXIT_OK = 0, EXIT_RUNTIME = 1, EXIT_USAGE = 2 };
 
+struct train_opts; /* train_opts.c, below */
+
 /* The running command's name for messages ("mfrec train"). */
 extern const char *g_cmd;
 
@@ -50,25 +52,77 @@ bool parse_float(const char *flag, const char *s, double lo, double hi, float *o
 /* Sizes such as 512M or 4G. */
 bool parse_bytes(const char *flag, const char *s, uint64_t *out);
 
+/*
+ * Flag tables. A command declares its flags once, as rows of a table; the
+ * same rows drive the parsing (cli_start) and the flag lines of --help.
+ * Numbers are range-checked by the parse_* functions below, so a bad value
+ * is a usage error naming the flag and the value.
+ */
+enum flag_kind {
+    FLAG_SWITCH, /* no value: dst is a bool *, set to true; "--x=v" is an error */
+    FLAG_STR,    /* dst is a const char **: the value as given */
+    FLAG_I32,    /* dst is an int32_t *, value in lo..hi */
+    FLAG_I64,    /* dst is an int64_t *, value in lo..hi */
+    FLAG_U64,    /* dst is a uint64_t * */
+    FLAG_DOUBLE, /* dst is a double *, value in [min, max] */
+    FLAG_FLOAT,  /* dst is a float *, value in [min, max] */
+    FLAG_CUSTOM, /* parse(flag, value, dst): false after printing a usage error */
+    FLAG_TEXT,   /* not a flag: `help` (or print_help) goes verbatim into --help */
+};
+
+struct flag_spec {
+    const char *name;  /* "--model", "-k" */
+    const char *value; /* the value's name in --help ("MODEL"); NULL for a switch */
+    enum flag_kind kind;
+    void *dst;
+    int64_t lo, hi;   /* FLAG_I32, FLAG_I64 */
+    double min, max;  /* FLAG_DOUBLE, FLAG_FLOAT */
+    bool (*parse)(const char *flag, const char *value, void *dst); /* FLAG_CUSTOM */
+    const char *section; /* printed as a heading line before this row, or NULL */
+    /* Prints the row's --help lines instead of `help` (lines made elsewhere,
+     * such as the training flags' own), or NULL. */
+    void (*print_help)(FILE *f, const char *name);
+    /* The --help text; '\n' starts a continuation line, indented to the
+     * text's column. NULL: the flag is accepted but not listed (aliases). */
+    const char *help;
+};
+
+/* A command's flags and help (one per command, filled by the command). */
+struct command_spec {
+    const char *name;       /* "mfrec norms", for g_cmd */
+    const char *help;       /* usage and description, before the flag lines */
+    const char *help_end;   /* after the flag lines, or NULL */
+    int help_width;         /* width of the "--flag VALUE" column */
+    const struct flag_spec *flags;
+    size_t n_flags;
+    bool data_flags;        /* also the dataset flags (--format, --data-cache) */
+    struct train_opts *train; /* non-NULL: also the training flags (train_opts_flag) */
+    /* A non-flag argument: EXIT_OK, or a printed usage error. NULL: every
+     * such argument is "unexpected". */
+    int (*positional)(void *ctx, const char *arg);
+    void *ctx;
+    /* Output: the first training flag given, as written, or NULL. */
+    const char *train_flag;
+};
+
+/*
+ * The opening of every command: sets g_cmd; with -h or --help anywhere,
+ * prints the help (help, the flag lines, help_end, the dataset flags when
+ * data_flags) and sets *rc = EXIT_OK; otherwise applies the training
+ * preset (when train is set) and parses argv with the table, then the
+ * dataset flags, then the training flags. Returns true when the command
+ * should run; false with *rc set (EXIT_OK after --help, EXIT_USAGE after a
+ * printed usage error).
+ */
+bool cli_start(struct command_spec *c, int argc, char **argv, int *rc);
+/* Prints the flag lines of flags[0..n) (what cli_start's --help does). */
+void print_flag_help(FILE *f, const struct flag_spec *flags, size_t n, int width);
+
 /* --data's value, else $MFREC_DATA, else data/ml-100k. */
 const char *default_data_dir(const char *flag_value_or_null);
 
-/*
- * Dataset flags every command that takes --data accepts (process-wide):
- *   --format FMT (or --data-format FMT)  auto (default), ml-100k, ml-1m
- *       (also ml-10m, dat), csv (also ml-20m, ml-25m, ml-32m, ml-latest),
- *       delimited[:SEP[:header|:noheader]] with SEP one byte or tab, space,
- *       comma, semicolon, pipe, colon (detected when left out);
- *   --data-cache auto|never|always  the binary dataset cache.
- * handle_common_flag parses the current flag of `a` when it is one of
- * these: returns 1, or -1 after a usage error; 0 for any other flag.
- * load_dataset is mfr_dataset_load with those options.
- */
-int handle_common_flag(struct args *a);
-/* next_flag that consumes the dataset flags above on the way: returns true
- * with the next flag for the command, false at the end of argv or after a
- * usage error in a dataset flag (then *error is set). */
-bool next_data_flag(struct args *a, int *error);
+/* mfr_dataset_load with the options of the dataset flags (--format,
+ * --data-cache), which every command with data_flags accepts (cli_start). */
 int load_dataset(const char *dir, mfr_dataset **out, mfr_error *err);
 /* Loads a model and the dataset it was trained on (`data`, else the
  * directory recorded in the model, else default_data_dir) and checks that
@@ -80,11 +134,6 @@ int load_model_and_data(const char *model_path, const char *data, mfr_model **m,
 /* counts[i] += the number of the dataset's ratings of item i (counts holds
  * mfr_dataset_n_items(ds) zeroed entries). */
 void count_item_ratings(const mfr_dataset *ds, int64_t *counts);
-/* Help lines describing the flags above, for --help texts. */
-extern const char common_flags_help[];
-/* Prints a command's --help text followed by the dataset flags above. */
-void print_data_command_help(const char *help);
-bool want_help(int argc, char **argv);
 /* mkdir -p for one level; EXIT_OK or a runtime error. */
 int ensure_dir(const char *dir);
 

@@ -26,36 +26,33 @@ static const char split_help[] =
     "\n"
     "Writes the two parts of a split as rating files in u.data format:\n"
     "OUT/train.data and OUT/test.data (raw ids, original timestamps), so other\n"
-    "tools can be run on exactly the same split. SPEC as for `mfrec train`\n"
-    "(default sklearn:300).\n";
+    "tools can be run on exactly the same split.\n"
+    "\n";
 
 int cmd_split(int argc, char **argv)
 {
-    g_cmd = "mfrec split";
-    if (want_help(argc, argv)) {
-        print_data_command_help(split_help);
-        return EXIT_OK;
-    }
     const char *data = NULL, *spec = "sklearn:300", *out = NULL;
     uint64_t seed = 300;
-    struct args a = {.argc = argc, .argv = argv, .pos = 0};
-    int flag_error = 0;
-    while (next_data_flag(&a, &flag_error)) {
-        const char *v;
-        if (flag_is(&a, "--data")) { if (!(v = flag_value(&a))) return EXIT_USAGE; data = v; }
-        else if (flag_is(&a, "--split")) { if (!(v = flag_value(&a))) return EXIT_USAGE; spec = v; }
-        else if (flag_is(&a, "--out")) { if (!(v = flag_value(&a))) return EXIT_USAGE; out = v; }
-        else if (flag_is(&a, "--seed")) { if (!(v = flag_value(&a)) || !parse_u64(a.flag, v, &seed)) return EXIT_USAGE; }
-        else if (a.flag[0] == '-') return usage_error("unknown option %s", a.flag);
-        else return usage_error("unexpected argument '%s'", a.flag);
-    }
-    if (flag_error) return EXIT_USAGE;
+    const struct flag_spec flags[] = {
+        {.name = "--data", .value = "DIR", .kind = FLAG_STR, .dst = &data,
+         .help = "dataset directory (default: $MFREC_DATA, else data/ml-100k)"},
+        {.name = "--split", .value = "SPEC", .kind = FLAG_STR, .dst = &spec,
+         .help = "as for `mfrec train` (default sklearn:300)"},
+        {.name = "--seed", .value = "S", .kind = FLAG_U64, .dst = &seed,
+         .help = "seed of a random: split (default 300)"},
+        {.name = "--out", .value = "DIR", .kind = FLAG_STR, .dst = &out,
+         .help = "where train.data and test.data are written (required)"},
+    };
+    struct command_spec cmd = {.name = "mfrec split", .help = split_help, .help_width = 13,
+                               .flags = flags, .n_flags = sizeof flags / sizeof *flags,
+                               .data_flags = true};
+    int rc;
+    if (!cli_start(&cmd, argc, argv, &rc)) return rc;
     if (!out) return usage_error("--out is required");
     mfr_error err = {0};
     mfr_dataset *ds = NULL;
     mfr_split *sp = NULL;
     char *ptrain = NULL, *ptest = NULL;
-    int rc = EXIT_OK;
     if (load_dataset(default_data_dir(data), &ds, &err) != MFR_OK) {
         rc = lib_error(&err);
         goto done;
@@ -97,41 +94,39 @@ static const char synth_help[] =
     "\n"
     "Writes a synthetic dataset in the ML-100K layout (u.data, u.item, u.user,\n"
     "u.genre, u.occupation): planted rank-K ratings 1..5 with Gaussian noise,\n"
-    "Zipf-like item popularity and user activity. Defaults: 943 users, 1682\n"
-    "items, 100000 ratings, rank 8, noise 0.5, seed 1, item-zipf 1.0,\n"
-    "user-zipf 0.8. The same options always give the same files.\n";
+    "Zipf-like item popularity and user activity. The same options always give\n"
+    "the same files.\n"
+    "\n";
 
 int cmd_synth(int argc, char **argv)
 {
-    g_cmd = "mfrec synth";
-    if (want_help(argc, argv)) {
-        fputs(synth_help, stdout);
-        return EXIT_OK;
-    }
     mfr_synth_options o;
     mfr_synth_options_default(&o);
     const char *out = NULL;
-    struct args a = {.argc = argc, .argv = argv, .pos = 0};
-    while (next_flag(&a)) {
-        const char *v;
-        if (a.flag[0] != '-') return usage_error("unexpected argument '%s'", a.flag);
-        if (!(flag_is(&a, "--out") || flag_is(&a, "--users") || flag_is(&a, "--items") ||
-              flag_is(&a, "--ratings") || flag_is(&a, "--rank") || flag_is(&a, "--noise") ||
-              flag_is(&a, "--seed") || flag_is(&a, "--item-zipf") || flag_is(&a, "--user-zipf")))
-            return usage_error("unknown option %s", a.flag);
-        if (!(v = flag_value(&a))) return EXIT_USAGE;
-        bool ok = true;
-        if (flag_is(&a, "--out")) out = v;
-        else if (flag_is(&a, "--users")) ok = parse_i32(a.flag, v, 1, INT32_MAX, &o.n_users);
-        else if (flag_is(&a, "--items")) ok = parse_i32(a.flag, v, 1, INT32_MAX, &o.n_items);
-        else if (flag_is(&a, "--ratings")) ok = parse_i64(a.flag, v, 1, INT64_MAX, &o.n_ratings);
-        else if (flag_is(&a, "--rank")) ok = parse_i32(a.flag, v, 1, 1024, &o.rank);
-        else if (flag_is(&a, "--noise")) ok = parse_float(a.flag, v, 0, 100, &o.noise);
-        else if (flag_is(&a, "--seed")) ok = parse_u64(a.flag, v, &o.seed);
-        else if (flag_is(&a, "--item-zipf")) ok = parse_double(a.flag, v, 0, 5, &o.item_zipf);
-        else ok = parse_double(a.flag, v, 0, 5, &o.user_zipf);
-        if (!ok) return EXIT_USAGE;
-    }
+    const struct flag_spec flags[] = {
+        {.name = "--out", .value = "DIR", .kind = FLAG_STR, .dst = &out,
+         .help = "output directory (required)"},
+        {.name = "--users", .value = "N", .kind = FLAG_I32, .dst = &o.n_users, .lo = 1,
+         .hi = INT32_MAX, .help = "users (default 943)"},
+        {.name = "--items", .value = "M", .kind = FLAG_I32, .dst = &o.n_items, .lo = 1,
+         .hi = INT32_MAX, .help = "items (default 1682)"},
+        {.name = "--ratings", .value = "R", .kind = FLAG_I64, .dst = &o.n_ratings, .lo = 1,
+         .hi = INT64_MAX, .help = "ratings (default 100000)"},
+        {.name = "--rank", .value = "K", .kind = FLAG_I32, .dst = &o.rank, .lo = 1, .hi = 1024,
+         .help = "rank of the planted factors (default 8)"},
+        {.name = "--noise", .value = "SIGMA", .kind = FLAG_FLOAT, .dst = &o.noise, .min = 0,
+         .max = 100, .help = "std of the Gaussian noise (default 0.5)"},
+        {.name = "--seed", .value = "S", .kind = FLAG_U64, .dst = &o.seed,
+         .help = "random seed (default 1)"},
+        {.name = "--item-zipf", .value = "A", .kind = FLAG_DOUBLE, .dst = &o.item_zipf,
+         .min = 0, .max = 5, .help = "Zipf exponent of item popularity (default 1.0)"},
+        {.name = "--user-zipf", .value = "B", .kind = FLAG_DOUBLE, .dst = &o.user_zipf,
+         .min = 0, .max = 5, .help = "Zipf exponent of user activity (default 0.8)"},
+    };
+    struct command_spec cmd = {.name = "mfrec synth", .help = synth_help, .help_width = 15,
+                               .flags = flags, .n_flags = sizeof flags / sizeof *flags};
+    int rc;
+    if (!cli_start(&cmd, argc, argv, &rc)) return rc;
     if (!out) return usage_error("--out is required");
     mfr_error err = {0};
     double t0 = now_seconds();

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "output.h"
 
 static const char eval_help[] =
     "Usage: mfrec eval --model MODEL [--data DIR] --test FILE [-k N] [--train FILE] [--json]\n"
@@ -32,25 +33,9 @@ static const char eval_help[] =
     "recommended (and do not count as relevant); every other item is scored.\n"
     "Users without a relevant test item are skipped; the number of users\n"
     "evaluated is printed. Equal scores rank the lower item index first.\n"
-    "\n"
-    "One model:\n"
-    "  --model MODEL   a model written by `mfrec train --out`\n"
-    "  --data DIR      dataset (default: the directory recorded in the model);\n"
-    "                  it must be the one the model was trained on\n"
-    "  --test FILE     held-out ratings; looked up as given, then in DIR\n"
-    "  --train FILE    training ratings to exclude and to count popularity\n"
-    "                  (default: the model's recorded split, recreated)\n"
-    "Five folds:\n"
-    "  --folds         train on uN.base and evaluate on uN.test for N = 1..5\n"
-    "  --data DIR      dataset with u1.base .. u5.test (default: $MFREC_DATA,\n"
-    "                  else data/ml-100k)\n"
-    "  --preset NAME, --dim, --epochs, --lr, --beta1, --beta2, --eps, --init-std,\n"
-    "  --seed, --threads, --shards, --l2, --l2-freq, --l2-bias, --implicit,\n"
-    "  --gravity, --bias,\n"
-    "  --optimizer, --reduce, --kernels, --max-memory   as for `mfrec train`\n"
-    "Both:\n"
-    "  -k N            list length (default 10)\n"
-    "  --json          one JSON object on stdout instead of the tables\n"
+    "\n";
+
+static const char eval_help_end[] =
     "\n"
     "Exit status: 0 ok, 1 runtime error, 2 usage error.\n";
 
@@ -61,42 +46,25 @@ struct eval_opts {
     int32_t k;
     bool json, folds;
     struct train_opts train; /* --folds only */
-    const char *train_flag; /* first training flag seen, for the usage error */
 };
 
 /* ------------------------------------------------------------------ */
 /* Output helpers                                                       */
 /* ------------------------------------------------------------------ */
 
-/* Writes s as a JSON string literal. */
-static void json_str(const char *s)
-{
-    putchar('"');
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        if (*p == '"' || *p == '\\') printf("\\%c", *p);
-        else if (*p < 0x20) printf("\\u%04x", *p);
-        else putchar(*p);
-    }
-    putchar('"');
-}
-
-/* A JSON number, or null when it is not finite (metrics of no users). */
-static void json_num(double x)
-{
-    if (isfinite(x)) printf("%.17g", x);
-    else fputs("null", stdout);
-}
+/* Digits of the JSON numbers (output.h's json_num): exact doubles. */
+enum { JSON_DIGITS = 17 };
 
 static void json_ranking(const mfr_ranking *r)
 {
     printf("{\"users\":%lld,\"precision\":", (long long)r->users);
-    json_num(r->precision);
+    json_num(r->precision, JSON_DIGITS);
     fputs(",\"recall\":", stdout);
-    json_num(r->recall);
+    json_num(r->recall, JSON_DIGITS);
     fputs(",\"ndcg\":", stdout);
-    json_num(r->ndcg);
+    json_num(r->ndcg, JSON_DIGITS);
     fputs(",\"coverage\":", stdout);
-    json_num(r->coverage);
+    json_num(r->coverage, JSON_DIGITS);
     putchar('}');
 }
 
@@ -149,101 +117,117 @@ static char *resolve_path(const char *dir, const char *path)
 /* One model                                                            */
 /* ------------------------------------------------------------------ */
 
+/* The ratings `mfrec eval` reads beside the model. */
+struct eval_data {
+    mfr_ratings *test, *train_file;
+    mfr_split *sp;
+    const mfr_ratings *train; /* train_file, or the recreated split's part */
+    char *test_path, *train_path;
+    char train_desc[512];
+};
+
+static void eval_data_free(struct eval_data *d)
+{
+    free(d->test_path);
+    free(d->train_path);
+    mfr_split_destroy(d->sp);
+    mfr_ratings_destroy(d->train_file);
+    mfr_ratings_destroy(d->test);
+}
+
+/* The training ratings, excluded from the candidates and counted for
+ * popularity: --train FILE, else the model's recorded split, recreated. */
+static int load_eval_train(const struct eval_opts *o, const mfr_model *m, const mfr_dataset *ds,
+                           const char *dir, struct eval_data *d)
+{
+    mfr_error err = {0};
+    if (o->train_path) {
+        d->train_path = resolve_path(dir, o->train_path);
+        if (!d->train_path) return runtime_error("out of memory");
+        if (mfr_dataset_read_ratings(ds, d->train_path, &d->train_file, &err) != MFR_OK)
+            return runtime_error("--train: %s", err.message);
+        d->train = d->train_file;
+        snprintf(d->train_desc, sizeof d->train_desc, "%s", d->train_path);
+        return EXIT_OK;
+    }
+    const char *spec = mfr_model_split_spec(m);
+    if (!*spec)
+        return usage_error("model %s records no split; pass its training ratings with --train FILE",
+                           o->model_path);
+    mfr_config cfg;
+    mfr_model_config(m, &cfg);
+    if (mfr_split_create(ds, spec, cfg.seed, &d->sp, &err) != MFR_OK)
+        return runtime_error("recreating the model's split %s: %s", spec, err.message);
+    d->train = mfr_split_train(d->sp);
+    snprintf(d->train_desc, sizeof d->train_desc, "split %s", mfr_split_spec(d->sp));
+    return EXIT_OK;
+}
+
+static void print_eval_json(const struct eval_opts *o, const struct eval_data *d,
+                            const mfr_metrics *mt, const mfr_ranking *rm, const mfr_ranking *rp)
+{
+    fputs("{\"model\":", stdout);
+    json_str(o->model_path);
+    fputs(",\"test\":", stdout);
+    json_str(d->test_path);
+    fputs(",\"train\":", stdout);
+    json_str(d->train_desc);
+    printf(",\"train_ratings\":%lld,\"test_ratings\":%lld,\"mse\":",
+           (long long)mfr_ratings_count(d->train), (long long)mt->n);
+    json_num(mt->mse, JSON_DIGITS);
+    fputs(",\"rmse\":", stdout);
+    json_num(mt->rmse, JSON_DIGITS);
+    fputs(",\"mae\":", stdout);
+    json_num(mt->mae, JSON_DIGITS);
+    printf(",\"k\":%d,\"ranking\":{\"model\":", (int)o->k);
+    json_ranking(rm);
+    fputs(",\"popularity\":", stdout);
+    json_ranking(rp);
+    fputs("}}\n", stdout);
+}
+
+static void print_eval_text(const struct eval_opts *o, const mfr_model *m,
+                            const struct eval_data *d, const mfr_metrics *mt,
+                            const mfr_ranking *rm, const mfr_ranking *rp)
+{
+    printf("model %s (k %d, %lld epochs, split %s)\n", o->model_path, mfr_model_k(m),
+           (long long)mfr_model_epochs(m), mfr_model_split_spec(m));
+    printf("test %s: %lld ratings\n", d->test_path, (long long)mt->n);
+    printf("MSE %.6f\nRMSE %.6f\nMAE %.6f\n", mt->mse, mt->rmse, mt->mae);
+    printf("train (excluded, popularity): %s, %lld ratings\n", d->train_desc,
+           (long long)mfr_ratings_count(d->train));
+    print_ranking_table(rm, rp);
+}
+
 static int eval_model(const struct eval_opts *o)
 {
     mfr_error err = {0};
     mfr_model *m = NULL;
     mfr_dataset *ds = NULL;
-    mfr_ratings *test = NULL, *train_file = NULL;
-    mfr_split *sp = NULL;
-    char *test_path = NULL, *train_path = NULL;
-    int rc = EXIT_OK;
+    struct eval_data d = {0};
     const char *dir = NULL;
-    if ((rc = load_model_and_data(o->model_path, o->data, &m, &ds, &dir)) != EXIT_OK) goto done;
-    test_path = resolve_path(dir, o->test_path);
-    if (!test_path) {
+    mfr_metrics mt;
+    mfr_ranking rm, rp;
+    int rc = load_model_and_data(o->model_path, o->data, &m, &ds, &dir);
+    if (rc != EXIT_OK) goto done;
+    if (!(d.test_path = resolve_path(dir, o->test_path))) {
         rc = runtime_error("out of memory");
         goto done;
     }
-    mfr_metrics mt;
-    if (mfr_dataset_read_ratings(ds, test_path, &test, &err) != MFR_OK ||
-        mfr_model_evaluate(m, test, &mt, &err) != MFR_OK) {
+    if (mfr_dataset_read_ratings(ds, d.test_path, &d.test, &err) != MFR_OK ||
+        mfr_model_evaluate(m, d.test, &mt, &err) != MFR_OK) {
         rc = lib_error(&err);
         goto done;
     }
-
-    /* The training ratings: excluded from the candidates, counted for
-     * popularity. */
-    const mfr_ratings *train;
-    char train_desc[512];
-    if (o->train_path) {
-        train_path = resolve_path(dir, o->train_path);
-        if (!train_path) {
-            rc = runtime_error("out of memory");
-            goto done;
-        }
-        if (mfr_dataset_read_ratings(ds, train_path, &train_file, &err) != MFR_OK) {
-            rc = runtime_error("--train: %s", err.message);
-            goto done;
-        }
-        train = train_file;
-        snprintf(train_desc, sizeof train_desc, "%s", train_path);
-    } else {
-        const char *spec = mfr_model_split_spec(m);
-        if (!*spec) {
-            rc = usage_error("model %s records no split; pass its training ratings with --train FILE",
-                             o->model_path);
-            goto done;
-        }
-        mfr_config cfg;
-        mfr_model_config(m, &cfg);
-        if (mfr_split_create(ds, spec, cfg.seed, &sp, &err) != MFR_OK) {
-            rc = runtime_error("recreating the model's split %s: %s", spec, err.message);
-            goto done;
-        }
-        train = mfr_split_train(sp);
-        snprintf(train_desc, sizeof train_desc, "split %s", mfr_split_spec(sp));
-    }
-    mfr_ranking rm, rp;
-    if (mfr_model_ranking(m, train, test, o->k, &rm, &rp, &err) != MFR_OK) {
+    if ((rc = load_eval_train(o, m, ds, dir, &d)) != EXIT_OK) goto done;
+    if (mfr_model_ranking(m, d.train, d.test, o->k, &rm, &rp, &err) != MFR_OK) {
         rc = lib_error(&err);
         goto done;
     }
-
-    if (o->json) {
-        fputs("{\"model\":", stdout);
-        json_str(o->model_path);
-        fputs(",\"test\":", stdout);
-        json_str(test_path);
-        fputs(",\"train\":", stdout);
-        json_str(train_desc);
-        printf(",\"train_ratings\":%lld,\"test_ratings\":%lld,\"mse\":",
-               (long long)mfr_ratings_count(train), (long long)mt.n);
-        json_num(mt.mse);
-        fputs(",\"rmse\":", stdout);
-        json_num(mt.rmse);
-        fputs(",\"mae\":", stdout);
-        json_num(mt.mae);
-        printf(",\"k\":%d,\"ranking\":{\"model\":", (int)o->k);
-        json_ranking(&rm);
-        fputs(",\"popularity\":", stdout);
-        json_ranking(&rp);
-        fputs("}}\n", stdout);
-        goto done;
-    }
-    printf("model %s (k %d, %lld epochs, split %s)\n", o->model_path, mfr_model_k(m),
-           (long long)mfr_model_epochs(m), mfr_model_split_spec(m));
-    printf("test %s: %lld ratings\n", test_path, (long long)mt.n);
-    printf("MSE %.6f\nRMSE %.6f\nMAE %.6f\n", mt.mse, mt.rmse, mt.mae);
-    printf("train (excluded, popularity): %s, %lld ratings\n", train_desc,
-           (long long)mfr_ratings_count(train));
-    print_ranking_table(&rm, &rp);
+    if (o->json) print_eval_json(o, &d, &mt, &rm, &rp);
+    else print_eval_text(o, m, &d, &mt, &rm, &rp);
 done:
-    free(test_path);
-    free(train_path);
-    mfr_split_destroy(sp);
-    mfr_ratings_destroy(train_file);
-    mfr_ratings_destroy(test);
+    eval_data_free(&d);
     mfr_dataset_destroy(ds);
     mfr_model_destroy(m);
     return rc;
@@ -376,11 +360,11 @@ static void json_folds(const struct eval_opts *o, const char *dir, const struct 
     for (int f = 0; f < N_FOLDS; f++) {
         printf("%s{\"fold\":\"u%d\",\"train_ratings\":%lld,\"test_ratings\":%lld,\"mse\":",
                f ? "," : "", f + 1, (long long)fr[f].n_train, (long long)fr[f].mt.n);
-        json_num(fr[f].mt.mse);
+        json_num(fr[f].mt.mse, JSON_DIGITS);
         fputs(",\"rmse\":", stdout);
-        json_num(fr[f].mt.rmse);
+        json_num(fr[f].mt.rmse, JSON_DIGITS);
         fputs(",\"mae\":", stdout);
-        json_num(fr[f].mt.mae);
+        json_num(fr[f].mt.mae, JSON_DIGITS);
         fputs(",\"ranking\":{\"model\":", stdout);
         json_ranking(&fr[f].rm);
         fputs(",\"popularity\":", stdout);
@@ -390,12 +374,12 @@ static void json_folds(const struct eval_opts *o, const char *dir, const struct 
     fputs("],\"mean\":{", stdout);
     for (int s = 0; s < S_N; s++) {
         printf("%s\"%s\":", s ? "," : "", keys[s]);
-        json_num(mean[s]);
+        json_num(mean[s], JSON_DIGITS);
     }
     fputs("},\"std\":{", stdout);
     for (int s = 0; s < S_N; s++) {
         printf("%s\"%s\":", s ? "," : "", keys[s]);
-        json_num(std[s]);
+        json_num(std[s], JSON_DIGITS);
     }
     fputs("}}\n", stdout);
 }
@@ -463,67 +447,73 @@ done:
 /* Flags                                                                */
 /* ------------------------------------------------------------------ */
 
-/* Parses argv into o; EXIT_OK or EXIT_USAGE (after the message). */
-static int parse_eval_flags(int argc, char **argv, struct eval_opts *o)
+/* The training flags' help lines (train_opts.c), in the flag table. */
+static void print_training_flags(FILE *f, const char *name)
 {
-    struct args a = {.argc = argc, .argv = argv, .pos = 0};
-    int flag_error = 0;
-    while (next_data_flag(&a, &flag_error)) {
-        const char *v;
-        if (flag_is(&a, "--json")) { o->json = true; continue; }
-        if (flag_is(&a, "--folds")) { o->folds = true; continue; }
-        if (a.flag[0] != '-') return usage_error("unexpected argument '%s'", a.flag);
-        bool known = flag_is(&a, "--model") || flag_is(&a, "--data") || flag_is(&a, "--test") ||
-                     flag_is(&a, "--train") || flag_is(&a, "-k") || flag_is(&a, "--k");
-        if (!known) {
-            const char *flag_arg = argv[a.pos - 1];
-            int shared = train_opts_flag(&a, &o->train);
-            if (shared < 0) return EXIT_USAGE;
-            if (shared == 0) return usage_error("unknown option %s", a.flag);
-            if (!o->train_flag) o->train_flag = flag_arg;
-            continue;
-        }
-        if (!(v = flag_value(&a))) return EXIT_USAGE;
-        bool ok = true;
-        if (flag_is(&a, "--model")) o->model_path = v;
-        else if (flag_is(&a, "--data")) o->data = v;
-        else if (flag_is(&a, "--test")) o->test_path = v;
-        else if (flag_is(&a, "--train")) o->train_path = v;
-        else ok = parse_i32(a.flag, v, 1, 1000000, &o->k);
-        if (!ok) return EXIT_USAGE;
-    }
-    if (flag_error) return EXIT_USAGE;
+    (void)name;
+    train_opts_print_help(f);
+}
+
+/* Parses argv into o; false with *rc set when the command stops (after
+ * --help or a usage error). */
+static bool parse_eval_flags(int argc, char **argv, struct eval_opts *o, int *rc)
+{
+    const struct flag_spec flags[] = {
+        {.name = "--model", .value = "MODEL", .kind = FLAG_STR, .dst = &o->model_path,
+         .section = "One model:", .help = "a model written by `mfrec train --out`"},
+        {.name = "--test", .value = "FILE", .kind = FLAG_STR, .dst = &o->test_path,
+         .help = "held-out ratings; looked up as given, then in DIR"},
+        {.name = "--train", .value = "FILE", .kind = FLAG_STR, .dst = &o->train_path,
+         .help = "training ratings to exclude and to count popularity\n"
+                 "(default: the model's recorded split, recreated)"},
+        {.name = "--folds", .kind = FLAG_SWITCH, .dst = &o->folds, .section = "Five folds:",
+         .help = "train on uN.base and evaluate on uN.test for N = 1..5"},
+        {.kind = FLAG_TEXT,
+         .help = "  --preset NAME   as for `mfrec train`, and the training flags that follow\n"},
+        {.kind = FLAG_TEXT, .print_help = print_training_flags},
+        {.name = "--data", .value = "DIR", .kind = FLAG_STR, .dst = &o->data, .section = "Both:",
+         .help = "dataset: with --model, the one the model was trained on\n"
+                 "(default: the directory recorded in the model); with\n"
+                 "--folds, one with u1.base .. u5.test (default:\n"
+                 "$MFREC_DATA, else data/ml-100k)"},
+        {.name = "-k", .value = "N", .kind = FLAG_I32, .dst = &o->k, .lo = 1, .hi = 1000000,
+         .help = "list length (default 10)"},
+        {.name = "--k", .value = "N", .kind = FLAG_I32, .dst = &o->k, .lo = 1, .hi = 1000000},
+        {.name = "--json", .kind = FLAG_SWITCH, .dst = &o->json,
+         .help = "one JSON object on stdout instead of the tables"},
+    };
+    struct command_spec cmd = {.name = "mfrec eval", .help = eval_help, .help_end = eval_help_end,
+                               .help_width = 15, .flags = flags,
+                               .n_flags = sizeof flags / sizeof *flags, .data_flags = true,
+                               .train = &o->train};
+    if (!cli_start(&cmd, argc, argv, rc)) return false;
     if (o->folds) {
-        if (o->model_path) return usage_error("--model cannot be used with --folds");
-        if (o->test_path) return usage_error("--test cannot be used with --folds (uN.test is used)");
-        if (o->train_path) return usage_error("--train cannot be used with --folds (uN.base is used)");
-        return EXIT_OK;
-    }
-    if (o->train_flag) {
+        if (o->model_path) *rc = usage_error("--model cannot be used with --folds");
+        else if (o->test_path)
+            *rc = usage_error("--test cannot be used with --folds (uN.test is used)");
+        else if (o->train_path)
+            *rc = usage_error("--train cannot be used with --folds (uN.base is used)");
+    } else if (cmd.train_flag) {
         /* name only the flag, not its inline value */
         char name[64];
-        snprintf(name, sizeof name, "%s", o->train_flag);
+        snprintf(name, sizeof name, "%s", cmd.train_flag);
         char *eq = strchr(name, '=');
         if (eq) *eq = 0;
-        return usage_error("%s is a training flag, only used with --folds", name);
+        *rc = usage_error("%s is a training flag, only used with --folds", name);
+    } else if (!o->model_path) {
+        *rc = usage_error("--model is required");
+    } else if (!o->test_path) {
+        *rc = usage_error("--test is required");
     }
-    if (!o->model_path) return usage_error("--model is required");
-    if (!o->test_path) return usage_error("--test is required");
-    return EXIT_OK;
+    if (*rc == EXIT_OK) *rc = train_opts_check(&o->train);
+    return *rc == EXIT_OK;
 }
 
 int cmd_eval(int argc, char **argv)
 {
-    g_cmd = "mfrec eval";
-    if (want_help(argc, argv)) {
-        print_data_command_help(eval_help);
-        return EXIT_OK;
-    }
     struct eval_opts o = {.k = 10};
     train_opts_init(&o.train);
-    int rc = train_opts_preset(argc, argv, &o.train);
-    if (rc == EXIT_OK) rc = parse_eval_flags(argc, argv, &o);
-    if (rc == EXIT_OK) rc = train_opts_check(&o.train);
-    if (rc != EXIT_OK) return rc;
+    int rc;
+    if (!parse_eval_flags(argc, argv, &o, &rc)) return rc;
     return o.folds ? eval_folds(&o) : eval_model(&o);
 }

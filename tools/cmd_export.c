@@ -18,12 +18,12 @@
 #include <sys/stat.h>
 
 #include "cli.h"
+#include "output.h"
 
 static const char export_help[] =
     "Usage: mfrec export --model MODEL [--data DIR] [--format npy|tsv|both] OUTDIR\n"
     "\n"
-    "Writes a model's embeddings into OUTDIR (created if missing; --out OUTDIR\n"
-    "also works):\n"
+    "Writes a model's embeddings into OUTDIR (created if missing). Formats:\n"
     "  npy   U.npy (users x k) and V.npy (movies x k), float32, row r = dense\n"
     "        index r; user_ids.txt and item_ids.txt give the raw id of each row;\n"
     "        with a model trained with --bias also user_bias.npy and\n"
@@ -35,9 +35,12 @@ static const char export_help[] =
     "        '|'; ratings = the movie's rating count in the dataset), ready for\n"
     "        the TensorFlow Embedding Projector\n"
     "  both  all of the above (default)\n"
+    "\n";
+
+static const char export_help_end[] =
     "\n"
-    "--data defaults to the directory recorded in the model; the dataset must\n"
-    "be the one the model was trained on (its fingerprint is checked).\n"
+    "The dataset must be the one the model was trained on (its fingerprint is\n"
+    "checked).\n"
     "Exit status: 0 ok, 1 runtime error, 2 usage error.\n";
 
 static char *path_in(const char *dir, const char *name)
@@ -133,17 +136,9 @@ done:
     return rc;
 }
 
-/* Appends s with tabs and line breaks replaced by spaces (they would
- * break the TSV layout). */
-static void put_field(struct json_log *t, const char *s)
-{
-    for (; *s; s++) jlog_printf(t, "%c", *s == '\t' || *s == '\n' || *s == '\r' ? ' ' : *s);
-}
-
 static int export_tsv(const mfr_model *m, const mfr_dataset *ds, const char *dir)
 {
     const int32_t ni = mfr_model_n_items(m), k = mfr_model_k(m);
-    const int32_t n_genres = mfr_dataset_n_genres(ds);
     float *V = factor_matrix(m, true);
     int64_t *count = calloc((size_t)ni, sizeof *count);
     struct json_log t = {0};
@@ -159,18 +154,10 @@ static int export_tsv(const mfr_model *m, const mfr_dataset *ds, const char *dir
     count_item_ratings(ds, count);
     jlog_printf(&t, "title\tgenres\tratings\n");
     for (int32_t i = 0; i < ni; i++) {
-        const char *title = mfr_dataset_item_title(ds, i);
-        if (*title) put_field(&t, title);
-        else jlog_printf(&t, "item %lld", (long long)mfr_dataset_item_id(ds, i));
+        char buf[64], genres[512];
+        tsv_field(&t, item_title(ds, i, buf, sizeof buf));
         jlog_printf(&t, "\t");
-        uint32_t bits = mfr_dataset_item_genres(ds, i);
-        bool first = true;
-        for (int32_t g = 0; g < n_genres; g++) {
-            if (!((bits >> g) & 1u)) continue;
-            if (!first) jlog_printf(&t, "|");
-            put_field(&t, mfr_dataset_genre_name(ds, g));
-            first = false;
-        }
+        tsv_field(&t, item_genres(ds, i, "", genres, sizeof genres));
         jlog_printf(&t, "\t%lld\n", (long long)count[i]);
     }
     if ((rc = write_text(dir, "metadata.tsv", &t)) != EXIT_OK) goto done;
@@ -183,32 +170,49 @@ done:
     return rc;
 }
 
+/* The output directory, given once: as OUTDIR or as --out DIR. */
+static bool set_out_dir(const char **out, const char *dir)
+{
+    if (*out) {
+        usage_error("only one output directory, got '%s' and '%s'", *out, dir);
+        return false;
+    }
+    *out = dir;
+    return true;
+}
+
+static bool parse_out_flag(const char *flag, const char *v, void *dst)
+{
+    (void)flag;
+    return set_out_dir(dst, v);
+}
+
+static int out_positional(void *ctx, const char *arg)
+{
+    return set_out_dir(ctx, arg) ? EXIT_OK : EXIT_USAGE;
+}
+
 int cmd_export(int argc, char **argv)
 {
-    g_cmd = "mfrec export";
-    if (want_help(argc, argv)) {
-        print_data_command_help(export_help);
-        return EXIT_OK;
-    }
     const char *model_path = NULL, *data = NULL, *format = "both", *out = NULL;
-    struct args a = {.argc = argc, .argv = argv, .pos = 0};
-    int common;
-    while (next_flag(&a)) {
-        const char *v;
-        if (flag_is(&a, "--model")) { if (!(v = flag_value(&a))) return EXIT_USAGE; model_path = v; }
-        else if (flag_is(&a, "--data")) { if (!(v = flag_value(&a))) return EXIT_USAGE; data = v; }
-        else if (flag_is(&a, "--format")) { if (!(v = flag_value(&a))) return EXIT_USAGE; format = v; }
-        else if (a.flag[0] == '-' && (common = handle_common_flag(&a)) != 0) {
-            if (common < 0) return EXIT_USAGE;
-        }
-        else if (flag_is(&a, "--out")) {
-            if (!(v = flag_value(&a))) return EXIT_USAGE;
-            if (out) return usage_error("only one output directory, got '%s' and '%s'", out, v);
-            out = v;
-        } else if (a.flag[0] == '-' && a.flag[1]) return usage_error("unknown option %s", a.flag);
-        else if (out) return usage_error("only one output directory, got '%s' and '%s'", out, a.flag);
-        else out = a.flag;
-    }
+    const struct flag_spec flags[] = {
+        {.name = "--model", .value = "MODEL", .kind = FLAG_STR, .dst = &model_path,
+         .help = "a model written by `mfrec train --out` (required)"},
+        {.name = "--data", .value = "DIR", .kind = FLAG_STR, .dst = &data,
+         .help = "dataset for titles and genres (default: the directory\n"
+                 "recorded in the model)"},
+        {.name = "--format", .value = "F", .kind = FLAG_STR, .dst = &format,
+         .help = "npy, tsv or both (default); the dataset's format is\n"
+                 "--data-format here"},
+        {.name = "--out", .value = "OUTDIR", .kind = FLAG_CUSTOM, .dst = &out,
+         .parse = parse_out_flag, .help = "the output directory, instead of OUTDIR"},
+    };
+    struct command_spec cmd = {.name = "mfrec export", .help = export_help,
+                               .help_end = export_help_end, .help_width = 15, .flags = flags,
+                               .n_flags = sizeof flags / sizeof *flags, .data_flags = true,
+                               .positional = out_positional, .ctx = &out};
+    int rc;
+    if (!cli_start(&cmd, argc, argv, &rc)) return rc;
     if (!model_path) return usage_error("--model is required");
     if (!out) return usage_error("an output directory is required (OUTDIR or --out DIR)");
     bool npy = !strcmp(format, "npy") || !strcmp(format, "both");
@@ -217,7 +221,6 @@ int cmd_export(int argc, char **argv)
 
     mfr_model *m = NULL;
     mfr_dataset *ds = NULL;
-    int rc = EXIT_OK;
     if ((rc = load_model_and_data(model_path, data, &m, &ds, NULL)) != EXIT_OK) goto done;
     if ((rc = ensure_dir(out)) != EXIT_OK) goto done;
     if (npy && (rc = export_npy(m, out)) != EXIT_OK) goto done;

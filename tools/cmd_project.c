@@ -18,6 +18,7 @@
 #include <sys/stat.h>
 
 #include "cli.h"
+#include "output.h"
 #include "plot.h"
 
 static const char project_help[] =
@@ -29,27 +30,9 @@ static const char project_help[] =
     "of the k x k covariance, computed exactly and deterministically) and prints\n"
     "the variance each axis explains, the movies at both ends of each axis and\n"
     "a summary of the embedding norms.\n"
-    "\n"
-    "  --model MODEL   trained model file (required)\n"
-    "  --data DIR      dataset for titles and genres (default: the directory\n"
-    "                  recorded in the model; its fingerprint must match)\n"
-    "  --plot DIR      write DIR/projection.png and .svg (the movies in the plane\n"
-    "                  of the two axes, coloured by their first genre) and\n"
-    "                  DIR/embedding_norms.png and .svg (histogram); needs gnuplot\n"
-    "  --genre NAME    colour NAME against all other movies instead\n"
-    "  --min-ratings N only movies with at least N ratings in the dataset (default\n"
-    "                  0: all); rarely rated movies keep embeddings near their\n"
-    "                  random start and can dominate the picture\n"
-    "  --out FILE      write the coordinates as TSV: item_id, title, genre,\n"
-    "                  pc1, pc2, norm (one line per movie, with a header)\n"
-    "  --top N         movies listed at each end of each axis (default 5)\n"
-    "  --bins N        bins of the norm histogram (default 30)\n"
-    "  --method M      pca (default) or tsne: exact t-SNE into the plane (O(n^2);\n"
-    "                  at most 8000 movies: use --min-ratings on bigger catalogues)\n"
-    "  --perplexity P  t-SNE's effective number of neighbours (default 30)\n"
-    "  --iterations N  t-SNE's gradient steps (default 1000)\n"
-    "  --seed S        t-SNE's random start (default 1); the same seed gives the\n"
-    "                  same picture\n"
+    "\n";
+
+static const char project_help_end[] =
     "\n"
     "Exit status: 0 ok, 1 runtime error, 2 usage error.\n";
 
@@ -70,14 +53,6 @@ static int cmp_by_key(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-static const char *title_of(const mfr_dataset *ds, int32_t i, char *buf, size_t cap)
-{
-    const char *t = mfr_dataset_item_title(ds, i);
-    if (*t) return t;
-    snprintf(buf, cap, "item %lld", (long long)mfr_dataset_item_id(ds, i));
-    return buf;
-}
-
 /* Prints the `top` movies with the lowest and the highest key; key and
  * order are over the n selected movies, items[] maps them to item indices. */
 static void print_ends(const mfr_dataset *ds, const char *what, const double *key,
@@ -90,11 +65,11 @@ static void print_ends(const mfr_dataset *ds, const char *what, const double *ke
     if (top > n) top = n;
     printf("\n%s, lowest:\n", what);
     for (int x = 0; x < top; x++)
-        printf("  %9.4f  %s\n", key[order[x]], title_of(ds, items[order[x]], buf, sizeof buf));
+        printf("  %9.4f  %s\n", key[order[x]], item_title(ds, items[order[x]], buf, sizeof buf));
     printf("%s, highest:\n", what);
     for (int x = 0; x < top; x++) {
         int32_t o = order[n - 1 - x];
-        printf("  %9.4f  %s\n", key[o], title_of(ds, items[o], buf, sizeof buf));
+        printf("  %9.4f  %s\n", key[o], item_title(ds, items[o], buf, sizeof buf));
     }
 }
 
@@ -109,249 +84,310 @@ static int write_coords(const char *path, const mfr_dataset *ds, int32_t n, cons
     for (int32_t row = 0; row < n; row++) {
         int32_t i = items[row];
         jlog_printf(&t, "%lld\t", (long long)mfr_dataset_item_id(ds, i));
-        for (const char *s = title_of(ds, i, buf, sizeof buf); *s; s++)
-            jlog_printf(&t, "%c", *s == '\t' || *s == '\n' || *s == '\r' ? ' ' : *s);
+        tsv_field(&t, item_title(ds, i, buf, sizeof buf));
         jlog_printf(&t, "\t%s\t%.9g\t%.9g\t%.9g\n",
                     genre_of[i] >= 0 ? mfr_dataset_genre_name(ds, genre_of[i]) : "",
                     x[row], y[row], norm[i]);
     }
     int rc = t.buf ? write_file_atomic(path, t.buf, t.len) : runtime_error("out of memory");
-    if (rc == EXIT_OK) { /* the temporary file was private (0600) */
-        mode_t mask = umask(0);
-        umask(mask);
-        (void)chmod(path, 0666 & ~mask);
-    }
     free(t.buf);
     return rc;
 }
 
-int cmd_project(int argc, char **argv)
+struct project_opts {
+    const char *model_path, *data, *plot_dir, *genre, *out, *method;
+    int32_t top, bins, min_ratings;
+    mfr_tsne_options topt;
+    bool tsne;
+};
+
+/* The selected movies and their picture. Arrays of n entries are indexed
+ * by item; those of n_sel entries by selected movie (items[] maps them). */
+struct projection {
+    int32_t n, k, n_genres, n_sel, n_comp, n_categories;
+    int32_t chosen; /* --genre's index, or -1 */
+    double *norm, *sel_norm, *x, *y, *edges, *coords;
+    int64_t *counts, *n_ratings;
+    int32_t *category, *genre_of, *order, *items;
+    float *vectors;
+    const char **names; /* category names */
+    mfr_pca *pca;       /* PCA only; coords then point into it */
+    double kl, seconds; /* t-SNE only */
+    double explained2;  /* PC2's share of the variance (0 without it) */
+};
+
+static void projection_free(struct projection *p)
 {
-    g_cmd = "mfrec project";
-    if (want_help(argc, argv)) {
-        print_data_command_help(project_help);
+    free(p->norm);
+    free(p->sel_norm);
+    free(p->n_ratings);
+    free(p->items);
+    free(p->vectors);
+    free(p->x);
+    free(p->y);
+    free(p->edges);
+    free(p->counts);
+    free(p->category);
+    free(p->genre_of);
+    free(p->order);
+    free(p->names);
+    if (!p->pca || p->coords != p->pca->coords) free(p->coords);
+    mfr_pca_destroy(p->pca);
+}
+
+/* --genre NAME's index into *chosen (-1 without --genre), or a usage error
+ * listing the dataset's genres. */
+static int find_genre(const mfr_dataset *ds, const char *genre, int32_t *chosen)
+{
+    const int32_t n_genres = mfr_dataset_n_genres(ds);
+    *chosen = -1;
+    if (!genre) return EXIT_OK;
+    for (int32_t g = 0; g < n_genres && *chosen < 0; g++)
+        if (!strcasecmp(genre, mfr_dataset_genre_name(ds, g))) *chosen = g;
+    if (*chosen >= 0) return EXIT_OK;
+    fprintf(stderr, "%s: known genres:", g_cmd);
+    for (int32_t g = 0; g < n_genres; g++)
+        fprintf(stderr, "%s '%s'", g ? "," : "", mfr_dataset_genre_name(ds, g));
+    fputc('\n', stderr);
+    return usage_error("--genre: no genre named '%s' in %s", genre, mfr_dataset_dir(ds));
+}
+
+static bool projection_alloc(struct projection *p, size_t n, size_t k, size_t n_genres, size_t bins)
+{
+    p->norm = calloc(n, sizeof *p->norm);
+    p->sel_norm = calloc(n, sizeof *p->sel_norm);
+    p->n_ratings = calloc(n, sizeof *p->n_ratings);
+    p->x = calloc(n, sizeof *p->x);
+    p->y = calloc(n, sizeof *p->y);
+    p->category = calloc(n, sizeof *p->category);
+    p->genre_of = calloc(n, sizeof *p->genre_of);
+    p->order = calloc(n, sizeof *p->order);
+    p->items = calloc(n, sizeof *p->items);
+    p->vectors = calloc(n * k, sizeof *p->vectors);
+    p->names = calloc(n_genres + 2, sizeof *p->names);
+    p->edges = calloc(bins + 1, sizeof *p->edges);
+    p->counts = calloc(bins, sizeof *p->counts);
+    return p->norm && p->sel_norm && p->n_ratings && p->x && p->y && p->category &&
+           p->genre_of && p->order && p->items && p->vectors && p->names && p->edges && p->counts;
+}
+
+/* The movies with at least --min-ratings ratings, their vectors gathered. */
+static int select_movies(struct projection *p, const mfr_model *m, const mfr_dataset *ds,
+                         const struct project_opts *o)
+{
+    mfr_error err = {0};
+    if (mfr_model_norms(m, MFR_FACTORS_ITEMS, p->norm, &err) != MFR_OK) return lib_error(&err);
+    count_item_ratings(ds, p->n_ratings);
+    p->n_sel = 0;
+    for (int32_t i = 0; i < p->n; i++) {
+        if (p->n_ratings[i] < o->min_ratings) continue;
+        mfr_model_item_vector(m, i, p->vectors + (size_t)p->n_sel * (size_t)p->k);
+        p->sel_norm[p->n_sel] = p->norm[i];
+        p->items[p->n_sel++] = i;
+    }
+    if (p->n_sel == 0)
+        return runtime_error("no movie has at least %d ratings (--min-ratings)", (int)o->min_ratings);
+    return EXIT_OK;
+}
+
+/* The selected movies mapped into the plane: p->coords, n_sel x n_comp. */
+static int map_movies(struct projection *p, const struct project_opts *o)
+{
+    mfr_error err = {0};
+    /* k = 1 has a single axis: the picture puts every movie at pc2 = 0. */
+    p->n_comp = o->tsne ? 2 : p->k >= 2 ? 2 : 1;
+    if (!o->tsne) {
+        if (mfr_pca_compute(p->vectors, p->n_sel, p->k, p->n_comp, &p->pca, &err) != MFR_OK)
+            return lib_error(&err);
+        p->coords = p->pca->coords;
+        p->explained2 = p->n_comp > 1 ? p->pca->explained[1] : 0;
         return EXIT_OK;
     }
-    const char *model_path = NULL, *data = NULL, *plot_dir = NULL, *genre = NULL, *out = NULL;
-    int32_t top = 5, bins = 30, min_ratings = 0;
-    const char *method = "pca";
-    mfr_tsne_options topt;
-    mfr_tsne_options_default(&topt);
-    struct args a = {.argc = argc, .argv = argv, .pos = 0};
-    int flag_error = 0;
-    while (next_data_flag(&a, &flag_error)) {
-        const char *v;
-        if (flag_is(&a, "--model")) { if (!(v = flag_value(&a))) return EXIT_USAGE; model_path = v; }
-        else if (flag_is(&a, "--data")) { if (!(v = flag_value(&a))) return EXIT_USAGE; data = v; }
-        else if (flag_is(&a, "--plot")) { if (!(v = flag_value(&a))) return EXIT_USAGE; plot_dir = v; }
-        else if (flag_is(&a, "--genre")) { if (!(v = flag_value(&a))) return EXIT_USAGE; genre = v; }
-        else if (flag_is(&a, "--out")) { if (!(v = flag_value(&a))) return EXIT_USAGE; out = v; }
-        else if (flag_is(&a, "--top")) { if (!(v = flag_value(&a)) || !parse_i32(a.flag, v, 0, 1000000, &top)) return EXIT_USAGE; }
-        else if (flag_is(&a, "--min-ratings")) { if (!(v = flag_value(&a)) || !parse_i32(a.flag, v, 0, INT32_MAX, &min_ratings)) return EXIT_USAGE; }
-        else if (flag_is(&a, "--bins")) { if (!(v = flag_value(&a)) || !parse_i32(a.flag, v, 1, 1000, &bins)) return EXIT_USAGE; }
-        else if (flag_is(&a, "--method")) { if (!(v = flag_value(&a))) return EXIT_USAGE; method = v; }
-        else if (flag_is(&a, "--perplexity")) { if (!(v = flag_value(&a)) || !parse_double(a.flag, v, 1, 1e6, &topt.perplexity)) return EXIT_USAGE; }
-        else if (flag_is(&a, "--iterations")) { if (!(v = flag_value(&a)) || !parse_i32(a.flag, v, 1, 100000, &topt.iterations)) return EXIT_USAGE; }
-        else if (flag_is(&a, "--seed")) { if (!(v = flag_value(&a)) || !parse_u64(a.flag, v, &topt.seed)) return EXIT_USAGE; }
-        else if (a.flag[0] == '-') return usage_error("unknown option %s", a.flag);
-        else return usage_error("unexpected argument '%s'", a.flag);
-    }
-    if (flag_error) return EXIT_USAGE;
-    if (!model_path) return usage_error("--model is required");
-    if (strcmp(method, "pca") && strcmp(method, "tsne"))
-        return usage_error("--method must be pca or tsne, got '%s'", method);
-    const bool tsne = !strcmp(method, "tsne");
-    if (plot_dir && !plot_available())
-        return runtime_error("--plot needs gnuplot, which is not on PATH "
-                             "(install it, e.g. apt-get install gnuplot-nox)");
+    if (p->n_sel > MFR_TSNE_MAX_ROWS)
+        return usage_error("--method tsne maps at most %d movies, and %d are selected: raise "
+                           "--min-ratings",
+                           MFR_TSNE_MAX_ROWS, (int)p->n_sel);
+    if (!(o->topt.perplexity < (double)p->n_sel))
+        return usage_error("--perplexity %g must be below the number of movies mapped (%d)",
+                           o->topt.perplexity, (int)p->n_sel);
+    p->coords = calloc((size_t)p->n_sel * 2, sizeof *p->coords);
+    if (!p->coords) return runtime_error("out of memory");
+    double t0 = now_seconds();
+    if (mfr_tsne_compute(p->vectors, p->n_sel, p->k, &o->topt, p->coords, &p->kl, &err) != MFR_OK)
+        return lib_error(&err);
+    p->seconds = now_seconds() - t0;
+    return EXIT_OK;
+}
 
-    mfr_error err = {0};
+/* x, y, the colour category of each selected movie and the category names. */
+static void place_movies(struct projection *p, const mfr_dataset *ds)
+{
+    for (int32_t s = 0; s < p->n_sel; s++) {
+        int32_t i = p->items[s];
+        p->x[s] = p->coords[(size_t)s * (size_t)p->n_comp];
+        p->y[s] = p->n_comp > 1 ? p->coords[(size_t)s * (size_t)p->n_comp + 1] : 0;
+        uint32_t bits = mfr_dataset_item_genres(ds, i);
+        p->genre_of[i] = first_genre(bits, p->n_genres);
+        /* With --genre: category 0 "other genres" is drawn first, the chosen
+         * genre on top of it. */
+        p->category[s] = p->chosen >= 0 ? (int32_t)((bits >> p->chosen) & 1u) : p->genre_of[i];
+    }
+    if (p->chosen >= 0) {
+        p->names[0] = "other genres";
+        p->names[1] = mfr_dataset_genre_name(ds, p->chosen);
+        p->n_categories = 2;
+    } else {
+        for (int32_t g = 0; g < p->n_genres; g++) p->names[g] = mfr_dataset_genre_name(ds, g);
+        p->n_categories = p->n_genres;
+    }
+}
+
+static void print_projection(const struct projection *p, const mfr_dataset *ds,
+                             const struct project_opts *o)
+{
+    printf("%s of %d movie embeddings (k %d) from %s", o->tsne ? "t-SNE" : "PCA", (int)p->n_sel,
+           (int)p->k, o->model_path);
+    if (o->min_ratings > 0) printf(": the movies with at least %d ratings", (int)o->min_ratings);
+    putchar('\n');
+    if (o->tsne)
+        printf("  perplexity %g, %d iterations, seed %llu: KL divergence %.4f (%.2f s)\n",
+               o->topt.perplexity, (int)o->topt.iterations, (unsigned long long)o->topt.seed,
+               p->kl, p->seconds);
+    else
+        printf("  PC1 explains %.2f%% of the variance, PC2 %.2f%% (together %.2f%%; total variance %.6g)\n",
+               100 * p->pca->explained[0], 100 * p->explained2,
+               100 * (p->pca->explained[0] + p->explained2), p->pca->total_variance);
+    double nsum = 0, nmin = INFINITY, nmax = -INFINITY;
+    for (int32_t s = 0; s < p->n_sel; s++) {
+        nsum += p->sel_norm[s];
+        nmin = fmin(nmin, p->sel_norm[s]);
+        nmax = fmax(nmax, p->sel_norm[s]);
+    }
+    printf("  embedding norms: mean %.4f, min %.4f, max %.4f\n", nsum / p->n_sel, nmin, nmax);
+    if (o->top > 0) {
+        if (!o->tsne) print_ends(ds, "PC1", p->x, p->items, p->order, p->n_sel, o->top);
+        if (!o->tsne && p->n_comp > 1)
+            print_ends(ds, "PC2", p->y, p->items, p->order, p->n_sel, o->top);
+        print_ends(ds, "Embedding norm", p->sel_norm, p->items, p->order, p->n_sel, o->top);
+    }
+}
+
+/* DIR/projection and DIR/embedding_norms (.png, .svg). */
+static int plot_projection(struct projection *p, const struct project_opts *o)
+{
+    int rc = ensure_dir(o->plot_dir);
+    if (rc != EXIT_OK) return rc;
+    char title[512], xl[64], yl[64];
+    char subset[64] = "";
+    if (o->min_ratings > 0)
+        snprintf(subset, sizeof subset, ", %d ratings or more", (int)o->min_ratings);
+    snprintf(title, sizeof title, "Movie embeddings of %s (k %d%s), %s, coloured by %s",
+             o->model_path, (int)p->k, subset, o->tsne ? "t-SNE" : "PCA",
+             p->chosen >= 0 ? p->names[1] : "first genre");
+    if (o->tsne) {
+        snprintf(xl, sizeof xl, "t-SNE 1 (perplexity %g)", o->topt.perplexity);
+        snprintf(yl, sizeof yl, "t-SNE 2");
+    } else {
+        snprintf(xl, sizeof xl, "PC1 (%.1f%% of variance)", 100 * p->pca->explained[0]);
+        snprintf(yl, sizeof yl, "PC2 (%.1f%% of variance)", 100 * p->explained2);
+    }
+    struct plot_labels lab = {title, xl, yl};
+    rc = plot_scatter(o->plot_dir, "projection", &lab, p->n_sel, p->x, p->y, p->category,
+                      p->n_categories, p->names);
+    if (rc != EXIT_OK) return rc;
+    hist_bins(p->n_sel, p->sel_norm, o->bins, p->edges, p->counts);
+    snprintf(title, sizeof title, "Norms of the movie embeddings of %s (k %d%s)", o->model_path,
+             (int)p->k, subset);
+    struct plot_labels nlab = {title, "Euclidean norm of the embedding", "movies"};
+    rc = plot_histogram(o->plot_dir, "embedding_norms", &nlab, o->bins, p->edges, p->counts);
+    if (rc != EXIT_OK) return rc;
+    printf("\nwrote %s/projection.png and .svg, %s/embedding_norms.png and .svg\n", o->plot_dir,
+           o->plot_dir);
+    return EXIT_OK;
+}
+
+/* Parses the flags into o; false with *rc set when the command stops. */
+static bool parse_project_flags(int argc, char **argv, struct project_opts *o, int *rc)
+{
+    const struct flag_spec flags[] = {
+        {.name = "--model", .value = "MODEL", .kind = FLAG_STR, .dst = &o->model_path,
+         .help = "trained model file (required)"},
+        {.name = "--data", .value = "DIR", .kind = FLAG_STR, .dst = &o->data,
+         .help = "dataset for titles and genres (default: the directory\n"
+                 "recorded in the model; its fingerprint must match)"},
+        {.name = "--plot", .value = "DIR", .kind = FLAG_STR, .dst = &o->plot_dir,
+         .help = "write DIR/projection.png and .svg (the movies in the plane\n"
+                 "of the two axes, coloured by their first genre) and\n"
+                 "DIR/embedding_norms.png and .svg (histogram); needs gnuplot"},
+        {.name = "--genre", .value = "NAME", .kind = FLAG_STR, .dst = &o->genre,
+         .help = "colour NAME against all other movies instead"},
+        {.name = "--min-ratings", .value = "N", .kind = FLAG_I32, .dst = &o->min_ratings,
+         .lo = 0, .hi = INT32_MAX,
+         .help = "only movies with at least N ratings in the dataset (default\n"
+                 "0: all); rarely rated movies keep embeddings near their\n"
+                 "random start and can dominate the picture"},
+        {.name = "--out", .value = "FILE", .kind = FLAG_STR, .dst = &o->out,
+         .help = "write the coordinates as TSV: item_id, title, genre,\n"
+                 "pc1, pc2, norm (one line per movie, with a header)"},
+        {.name = "--top", .value = "N", .kind = FLAG_I32, .dst = &o->top, .lo = 0, .hi = 1000000,
+         .help = "movies listed at each end of each axis (default 5)"},
+        {.name = "--bins", .value = "N", .kind = FLAG_I32, .dst = &o->bins, .lo = 1, .hi = 1000,
+         .help = "bins of the norm histogram (default 30)"},
+        {.name = "--method", .value = "M", .kind = FLAG_STR, .dst = &o->method,
+         .help = "pca (default) or tsne: exact t-SNE into the plane (O(n^2);\n"
+                 "at most 8000 movies: use --min-ratings on bigger catalogues)"},
+        {.name = "--perplexity", .value = "P", .kind = FLAG_DOUBLE, .dst = &o->topt.perplexity,
+         .min = 1, .max = 1e6, .help = "t-SNE's effective number of neighbours (default 30)"},
+        {.name = "--iterations", .value = "N", .kind = FLAG_I32, .dst = &o->topt.iterations,
+         .lo = 1, .hi = 100000, .help = "t-SNE's gradient steps (default 1000)"},
+        {.name = "--seed", .value = "S", .kind = FLAG_U64, .dst = &o->topt.seed,
+         .help = "t-SNE's random start (default 1); the same seed gives the\n"
+                 "same picture"},
+    };
+    struct command_spec cmd = {.name = "mfrec project", .help = project_help,
+                               .help_end = project_help_end, .help_width = 15, .flags = flags,
+                               .n_flags = sizeof flags / sizeof *flags, .data_flags = true};
+    if (!cli_start(&cmd, argc, argv, rc)) return false;
+    if (!o->model_path) *rc = usage_error("--model is required");
+    else if (strcmp(o->method, "pca") && strcmp(o->method, "tsne"))
+        *rc = usage_error("--method must be pca or tsne, got '%s'", o->method);
+    else if (o->plot_dir && !plot_available())
+        *rc = runtime_error("--plot needs gnuplot, which is not on PATH "
+                            "(install it, e.g. apt-get install gnuplot-nox)");
+    o->tsne = !strcmp(o->method, "tsne");
+    return *rc == EXIT_OK;
+}
+
+int cmd_project(int argc, char **argv)
+{
+    struct project_opts o = {.top = 5, .bins = 30, .method = "pca"};
+    mfr_tsne_options_default(&o.topt);
+    int rc;
+    if (!parse_project_flags(argc, argv, &o, &rc)) return rc;
     mfr_model *m = NULL;
     mfr_dataset *ds = NULL;
-    mfr_pca *pca = NULL;
-    double *norm = NULL, *sel_norm = NULL, *x = NULL, *y = NULL, *edges = NULL;
-    int64_t *counts = NULL, *n_ratings = NULL;
-    int32_t *category = NULL, *genre_of = NULL, *order = NULL, *items = NULL;
-    float *vectors = NULL;
-    double *coords = NULL;
-    const char **names = NULL;
-    int rc = load_model_and_data(model_path, data, &m, &ds, NULL);
-    if (rc != EXIT_OK) goto done;
-
-    const int32_t n = mfr_model_n_items(m), k = mfr_model_k(m), n_genres = mfr_dataset_n_genres(ds);
-    int32_t chosen = -1;
-    if (genre) {
-        for (int32_t g = 0; g < n_genres && chosen < 0; g++)
-            if (!strcasecmp(genre, mfr_dataset_genre_name(ds, g))) chosen = g;
-        if (chosen < 0) {
-            fprintf(stderr, "%s: known genres:", g_cmd);
-            for (int32_t g = 0; g < n_genres; g++)
-                fprintf(stderr, "%s '%s'", g ? "," : "", mfr_dataset_genre_name(ds, g));
-            fputc('\n', stderr);
-            rc = usage_error("--genre: no genre named '%s' in %s", genre, mfr_dataset_dir(ds));
-            goto done;
-        }
-    }
-    norm = calloc((size_t)n, sizeof *norm);
-    sel_norm = calloc((size_t)n, sizeof *sel_norm);
-    n_ratings = calloc((size_t)n, sizeof *n_ratings);
-    x = calloc((size_t)n, sizeof *x);
-    y = calloc((size_t)n, sizeof *y);
-    category = calloc((size_t)n, sizeof *category);
-    genre_of = calloc((size_t)n, sizeof *genre_of);
-    order = calloc((size_t)n, sizeof *order);
-    items = calloc((size_t)n, sizeof *items);
-    vectors = calloc((size_t)n * (size_t)k, sizeof *vectors);
-    names = calloc((size_t)n_genres + 2, sizeof *names);
-    edges = calloc((size_t)bins + 1, sizeof *edges);
-    counts = calloc((size_t)bins, sizeof *counts);
-    if (!norm || !sel_norm || !n_ratings || !x || !y || !category || !genre_of || !order ||
-        !items || !vectors || !names || !edges || !counts) {
+    struct projection p = {0};
+    if ((rc = load_model_and_data(o.model_path, o.data, &m, &ds, NULL)) != EXIT_OK) goto done;
+    p.n = mfr_model_n_items(m);
+    p.k = mfr_model_k(m);
+    p.n_genres = mfr_dataset_n_genres(ds);
+    if ((rc = find_genre(ds, o.genre, &p.chosen)) != EXIT_OK) goto done;
+    if (!projection_alloc(&p, (size_t)p.n, (size_t)p.k, (size_t)p.n_genres, (size_t)o.bins)) {
         rc = runtime_error("out of memory");
         goto done;
     }
-    if (mfr_model_norms(m, MFR_FACTORS_ITEMS, norm, &err) != MFR_OK) {
-        rc = lib_error(&err);
+    if ((rc = select_movies(&p, m, ds, &o)) != EXIT_OK || (rc = map_movies(&p, &o)) != EXIT_OK)
         goto done;
-    }
-    /* The selected movies (by rating count), their vectors gathered. */
-    count_item_ratings(ds, n_ratings);
-    int32_t n_sel = 0;
-    for (int32_t i = 0; i < n; i++) {
-        if (n_ratings[i] < min_ratings) continue;
-        mfr_model_item_vector(m, i, vectors + (size_t)n_sel * (size_t)k);
-        sel_norm[n_sel] = norm[i];
-        items[n_sel++] = i;
-    }
-    if (n_sel == 0) {
-        rc = runtime_error("no movie has at least %d ratings (--min-ratings)", (int)min_ratings);
-        goto done;
-    }
-    /* k = 1 has a single axis: the picture puts every movie at pc2 = 0. */
-    const int32_t n_comp = tsne ? 2 : k >= 2 ? 2 : 1;
-    double kl = 0.0, seconds = 0.0;
-    if (tsne) {
-        if (n_sel > MFR_TSNE_MAX_ROWS) {
-            rc = usage_error("--method tsne maps at most %d movies, and %d are selected: raise "
-                             "--min-ratings",
-                             MFR_TSNE_MAX_ROWS, (int)n_sel);
-            goto done;
-        }
-        if (!(topt.perplexity < (double)n_sel)) {
-            rc = usage_error("--perplexity %g must be below the number of movies mapped (%d)",
-                             topt.perplexity, (int)n_sel);
-            goto done;
-        }
-        coords = calloc((size_t)n_sel * 2, sizeof *coords);
-        if (!coords) {
-            rc = runtime_error("out of memory");
-            goto done;
-        }
-        double t0 = now_seconds();
-        if (mfr_tsne_compute(vectors, n_sel, k, &topt, coords, &kl, &err) != MFR_OK) {
-            rc = lib_error(&err);
-            goto done;
-        }
-        seconds = now_seconds() - t0;
-    } else {
-        if (mfr_pca_compute(vectors, n_sel, k, n_comp, &pca, &err) != MFR_OK) {
-            rc = lib_error(&err);
-            goto done;
-        }
-        coords = pca->coords;
-    }
-    for (int32_t s = 0; s < n_sel; s++) {
-        int32_t i = items[s];
-        x[s] = coords[(size_t)s * (size_t)n_comp];
-        y[s] = n_comp > 1 ? coords[(size_t)s * (size_t)n_comp + 1] : 0;
-        uint32_t bits = mfr_dataset_item_genres(ds, i);
-        genre_of[i] = first_genre(bits, n_genres);
-        /* With --genre: category 0 "other genres" is drawn first, the chosen
-         * genre on top of it. */
-        category[s] = chosen >= 0 ? (int32_t)((bits >> chosen) & 1u) : genre_of[i];
-    }
-    int n_categories;
-    if (chosen >= 0) {
-        names[0] = "other genres";
-        names[1] = mfr_dataset_genre_name(ds, chosen);
-        n_categories = 2;
-    } else {
-        for (int32_t g = 0; g < n_genres; g++) names[g] = mfr_dataset_genre_name(ds, g);
-        n_categories = n_genres;
-    }
-
-    double explained2 = !tsne && n_comp > 1 ? pca->explained[1] : 0;
-    printf("%s of %d movie embeddings (k %d) from %s", tsne ? "t-SNE" : "PCA", (int)n_sel, (int)k,
-           model_path);
-    if (min_ratings > 0) printf(": the movies with at least %d ratings", (int)min_ratings);
-    putchar('\n');
-    if (tsne)
-        printf("  perplexity %g, %d iterations, seed %llu: KL divergence %.4f (%.2f s)\n",
-               topt.perplexity, (int)topt.iterations, (unsigned long long)topt.seed, kl, seconds);
-    else
-        printf("  PC1 explains %.2f%% of the variance, PC2 %.2f%% (together %.2f%%; total variance %.6g)\n",
-               100 * pca->explained[0], 100 * explained2, 100 * (pca->explained[0] + explained2),
-               pca->total_variance);
-    double nsum = 0, nmin = INFINITY, nmax = -INFINITY;
-    for (int32_t s = 0; s < n_sel; s++) {
-        nsum += sel_norm[s];
-        nmin = fmin(nmin, sel_norm[s]);
-        nmax = fmax(nmax, sel_norm[s]);
-    }
-    printf("  embedding norms: mean %.4f, min %.4f, max %.4f\n", nsum / n_sel, nmin, nmax);
-    if (top > 0) {
-        if (!tsne) print_ends(ds, "PC1", x, items, order, n_sel, top);
-        if (!tsne && n_comp > 1) print_ends(ds, "PC2", y, items, order, n_sel, top);
-        print_ends(ds, "Embedding norm", sel_norm, items, order, n_sel, top);
-    }
-
-    if (out) {
-        if ((rc = write_coords(out, ds, n_sel, items, x, y, norm, genre_of, tsne)) != EXIT_OK) goto done;
-        printf("\nwrote %s\n", out);
-    }
-    if (plot_dir) {
-        if ((rc = ensure_dir(plot_dir)) != EXIT_OK) goto done;
-        char title[512], xl[64], yl[64];
-        char subset[64] = "";
-        if (min_ratings > 0) snprintf(subset, sizeof subset, ", %d ratings or more", (int)min_ratings);
-        snprintf(title, sizeof title, "Movie embeddings of %s (k %d%s), %s, coloured by %s",
-                 model_path, (int)k, subset, tsne ? "t-SNE" : "PCA",
-                 chosen >= 0 ? names[1] : "first genre");
-        if (tsne) {
-            snprintf(xl, sizeof xl, "t-SNE 1 (perplexity %g)", topt.perplexity);
-            snprintf(yl, sizeof yl, "t-SNE 2");
-        } else {
-            snprintf(xl, sizeof xl, "PC1 (%.1f%% of variance)", 100 * pca->explained[0]);
-            snprintf(yl, sizeof yl, "PC2 (%.1f%% of variance)", 100 * explained2);
-        }
-        struct plot_labels lab = {title, xl, yl};
-        rc = plot_scatter(plot_dir, "projection", &lab, n_sel, x, y, category, n_categories, names);
+    place_movies(&p, ds);
+    print_projection(&p, ds, &o);
+    if (o.out) {
+        rc = write_coords(o.out, ds, p.n_sel, p.items, p.x, p.y, p.norm, p.genre_of, o.tsne);
         if (rc != EXIT_OK) goto done;
-        hist_bins(n_sel, sel_norm, bins, edges, counts);
-        snprintf(title, sizeof title, "Norms of the movie embeddings of %s (k %d%s)", model_path,
-                 (int)k, subset);
-        struct plot_labels nlab = {title, "Euclidean norm of the embedding", "movies"};
-        rc = plot_histogram(plot_dir, "embedding_norms", &nlab, bins, edges, counts);
-        if (rc != EXIT_OK) goto done;
-        printf("\nwrote %s/projection.png and .svg, %s/embedding_norms.png and .svg\n", plot_dir,
-               plot_dir);
+        printf("\nwrote %s\n", o.out);
     }
+    if (o.plot_dir) rc = plot_projection(&p, &o);
 done:
-    free(norm);
-    free(sel_norm);
-    free(n_ratings);
-    free(items);
-    free(vectors);
-    free(x);
-    free(y);
-    free(edges);
-    free(counts);
-    free(category);
-    free(genre_of);
-    free(order);
-    free(names);
-    if (!pca || coords != pca->coords) free(coords);
-    mfr_pca_destroy(pca);
+    projection_free(&p);
     mfr_dataset_destroy(ds);
     mfr_model_destroy(m);
     return rc;

@@ -23,6 +23,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "output.h"
 #include "plot.h"
 
 /* At most this many candidate titles are listed in an error or a note. */
@@ -32,9 +33,10 @@
 /* Shared helpers                                                       */
 /* ------------------------------------------------------------------ */
 
-/* Parses --measure; false after a usage error. */
-static bool parse_measure(const char *flag, const char *v, int *out)
+/* Parses --measure into an int; false after a usage error. */
+static bool parse_measure(const char *flag, const char *v, void *dst)
 {
+    int *out = dst;
     if (!strcmp(v, "dot")) *out = MFR_MEASURE_DOT;
     else if (!strcmp(v, "cosine")) *out = MFR_MEASURE_COSINE;
     else {
@@ -79,29 +81,8 @@ static bool contains_ci(const char *hay, const char *needle)
     return n == 0;
 }
 
-/* The movie's genres joined by '|' ("-" when it has none) into buf. */
-static const char *genres_text(const mfr_dataset *ds, int32_t item, char *buf, size_t size)
-{
-    uint32_t g = mfr_dataset_item_genres(ds, item);
-    size_t len = 0;
-    buf[0] = 0;
-    for (int32_t b = 0; b < mfr_dataset_n_genres(ds) && b < 32; b++) {
-        if (!(g >> b & 1u)) continue;
-        int w = snprintf(buf + len, size - len, "%s%s", len ? "|" : "",
-                         mfr_dataset_genre_name(ds, b));
-        if (w < 0 || (size_t)w >= size - len) break;
-        len += (size_t)w;
-    }
-    if (!len) snprintf(buf, size, "-");
-    return buf;
-}
-
-/* The movie's title, or "(no title)" when the dataset has none. */
-static const char *title_of(const mfr_dataset *ds, int32_t item)
-{
-    const char *t = mfr_dataset_item_title(ds, item);
-    return *t ? t : "(no title)";
-}
+/* Room for item_title's fallback text. */
+enum { TITLE_BUF = 64 };
 
 static void print_table_header(const char *score_name)
 {
@@ -111,18 +92,19 @@ static void print_table_header(const char *score_name)
 /* One row of a result table: rank, raw movie id, score, title, genres. */
 static void print_movie_row(const mfr_dataset *ds, int rank, int32_t item, double score)
 {
-    char g[512];
+    char g[512], t[TITLE_BUF];
     printf("%4d  %7lld  %9.4f  %s  [%s]\n", rank, (long long)mfr_dataset_item_id(ds, item), score,
-           title_of(ds, item), genres_text(ds, item, g, sizeof g));
+           item_title(ds, item, t, sizeof t), item_genres(ds, item, "-", g, sizeof g));
 }
 
-/* Prints up to MAX_LISTED movies of `items` (n of them) as "id  title". */
-static void list_movies(const mfr_dataset *ds, const int32_t *items, int32_t n)
+/* Prints up to MAX_LISTED movies of `items` (n of them) as "id  title" to f. */
+static void list_movies(FILE *f, const mfr_dataset *ds, const int32_t *items, int32_t n)
 {
+    char t[TITLE_BUF];
     for (int32_t x = 0; x < n && x < MAX_LISTED; x++)
-        fprintf(stderr, "  %7lld  %s\n", (long long)mfr_dataset_item_id(ds, items[x]),
-                title_of(ds, items[x]));
-    if (n > MAX_LISTED) fprintf(stderr, "  ... and %d more\n", (int)(n - MAX_LISTED));
+        fprintf(f, "  %7lld  %s\n", (long long)mfr_dataset_item_id(ds, items[x]),
+                item_title(ds, items[x], t, sizeof t));
+    if (n > MAX_LISTED) fprintf(f, "  ... and %d more\n", (int)(n - MAX_LISTED));
 }
 
 /* Dense indices of the movies whose title contains `text` (ignoring ASCII
@@ -178,7 +160,7 @@ static int resolve_movie(const mfr_dataset *ds, const char *where, const char *t
     if (n == 0) return runtime_error("%s: no movie title matches '%s'", where, text);
     runtime_error("%s: '%s' is ambiguous: %d movies %s it (name one exactly, or as #ID):",
                   where, text, (int)n, n_exact ? "are titled" : "have titles containing");
-    list_movies(ds, scratch, n);
+    list_movies(stderr, ds, scratch, n);
     return EXIT_RUNTIME;
 }
 
@@ -186,9 +168,10 @@ static int resolve_movie(const mfr_dataset *ds, const char *where, const char *t
 static int add_rating(struct new_ratings *r, const mfr_dataset *ds, const char *where,
                       int32_t item, float value)
 {
+    char t[TITLE_BUF];
     for (int32_t x = 0; x < r->n; x++)
         if (r->items[x] == item)
-            return runtime_error("%s: '%s' is rated twice", where, title_of(ds, item));
+            return runtime_error("%s: '%s' is rated twice", where, item_title(ds, item, t, sizeof t));
     if (r->n == r->cap) {
         int32_t cap = r->cap ? 2 * r->cap : 16;
         int32_t *ni = realloc(r->items, (size_t)cap * sizeof *ni);
@@ -372,168 +355,206 @@ static const char recommend_help[] =
     "the ridge problem (V^T V + lambda I) u = V^T r over the rated movies\n"
     "(Cholesky, in double; with a model trained with biases the user's bias\n"
     "is fitted too). The rated movies are then never recommended.\n"
-    "\n"
-    "  --model MODEL       a model written by `mfrec train --out`\n"
-    "  --data DIR          dataset for titles and genres (default: the directory\n"
-    "                      recorded in the model); it must be the one the model\n"
-    "                      was trained on\n"
-    "  --user ID           a user of the dataset\n"
-    "  --exclude-rated     with --user: leave out the movies the user rated\n"
-    "  --rate LIST         \"Star Wars=5,Fargo=4\": a title matches exactly\n"
-    "                      (ignoring case) first, else by substring, which must\n"
-    "                      then be unique; \"#ID=5\" names a movie by id\n"
-    "  --ratings-file FILE lines \"TITLE=RATING\" or \"MOVIE_ID<TAB>RATING\"\n"
-    "                      (blank lines and '#' comments are skipped)\n"
-    "  --lambda L          ridge strength of the fold-in (default: 0.1 plus the\n"
-    "                      model's own L2 terms, --l2 x training ratings / users\n"
-    "                      + --l2-freq x the new user's ratings, so the fold-in\n"
-    "                      solves the problem training solved for each user)\n"
-    "  -k N                how many movies (default 10)\n"
-    "  --measure M         dot (default: the predicted rating) or cosine (the\n"
-    "                      movie embeddings normalized; biases left out)\n"
+    "\n";
+
+static const char recommend_help_end[] =
     "\n"
     "Equal scores list the lower movie index first. The output is the same\n"
     "for every thread count.\n"
     "Exit status: 0 ok, 1 runtime error (unknown user or title, ambiguous\n"
     "title, bad data), 2 usage error.\n";
 
+struct recommend_opts {
+    const char *model_path, *data, *rate, *rfile;
+    int64_t user_id;
+    bool have_user, exclude_rated;
+    int32_t k;
+    int measure;
+    double lambda; /* -1: mfr_model_fold_in_lambda */
+};
+
+/* --user ID into a struct recommend_opts. */
+static bool parse_user(const char *flag, const char *v, void *dst)
+{
+    struct recommend_opts *o = dst;
+    o->have_user = parse_i64(flag, v, INT64_MIN, INT64_MAX, &o->user_id);
+    return o->have_user;
+}
+
+/* Parses the flags into o; false with *rc set when the command stops. */
+static bool parse_recommend_flags(int argc, char **argv, struct recommend_opts *o, int *rc)
+{
+    const struct flag_spec flags[] = {
+        {.name = "--model", .value = "MODEL", .kind = FLAG_STR, .dst = &o->model_path,
+         .help = "a model written by `mfrec train --out`"},
+        {.name = "--data", .value = "DIR", .kind = FLAG_STR, .dst = &o->data,
+         .help = "dataset for titles and genres (default: the directory\n"
+                 "recorded in the model); it must be the one the model\n"
+                 "was trained on"},
+        {.name = "--user", .value = "ID", .kind = FLAG_CUSTOM, .dst = o, .parse = parse_user,
+         .help = "a user of the dataset"},
+        {.name = "--exclude-rated", .kind = FLAG_SWITCH, .dst = &o->exclude_rated,
+         .help = "with --user: leave out the movies the user rated"},
+        {.name = "--rate", .value = "LIST", .kind = FLAG_STR, .dst = &o->rate,
+         .help = "\"Star Wars=5,Fargo=4\": a title matches exactly\n"
+                 "(ignoring case) first, else by substring, which must\n"
+                 "then be unique; \"#ID=5\" names a movie by id"},
+        {.name = "--ratings-file", .value = "FILE", .kind = FLAG_STR, .dst = &o->rfile,
+         .help = "lines \"TITLE=RATING\" or \"MOVIE_ID<TAB>RATING\"\n"
+                 "(blank lines and '#' comments are skipped)"},
+        {.name = "--lambda", .value = "L", .kind = FLAG_DOUBLE, .dst = &o->lambda, .min = 0,
+         .max = 1e9,
+         .help = "ridge strength of the fold-in (default: 0.1 plus the\n"
+                 "model's own L2 terms, --l2 x training ratings / users\n"
+                 "+ --l2-freq x the new user's ratings, so the fold-in\n"
+                 "solves the problem training solved for each user)"},
+        {.name = "-k", .value = "N", .kind = FLAG_I32, .dst = &o->k, .lo = 1, .hi = 1000000,
+         .help = "how many movies (default 10)"},
+        {.name = "--measure", .value = "M", .kind = FLAG_CUSTOM, .dst = &o->measure,
+         .parse = parse_measure,
+         .help = "dot (default: the predicted rating) or cosine (the\n"
+                 "movie embeddings normalized; biases left out)"},
+    };
+    struct command_spec cmd = {.name = "mfrec recommend", .help = recommend_help,
+                               .help_end = recommend_help_end, .help_width = 19, .flags = flags,
+                               .n_flags = sizeof flags / sizeof *flags, .data_flags = true};
+    if (!cli_start(&cmd, argc, argv, rc)) return false;
+    int modes = o->have_user + (o->rate != NULL) + (o->rfile != NULL);
+    if (!o->model_path) *rc = usage_error("--model is required");
+    else if (modes == 0) *rc = usage_error("one of --user, --rate or --ratings-file is required");
+    else if (modes > 1) *rc = usage_error("--user, --rate and --ratings-file exclude each other");
+    else if (o->exclude_rated && !o->have_user)
+        *rc = usage_error("--exclude-rated goes with --user (a new user's rated movies are "
+                          "always excluded)");
+    return *rc == EXIT_OK;
+}
+
+/* The buffers of one recommendation. */
+struct rec_state {
+    int32_t n_items, n_out, n_excluded;
+    int32_t *scratch, *items;
+    float *scores, *vec;
+    uint8_t *exclude;
+    struct new_ratings nr;
+};
+
+static bool rec_alloc(struct rec_state *st, const mfr_model *m, int32_t k)
+{
+    st->n_items = mfr_model_n_items(m);
+    int32_t want = k < st->n_items ? k : st->n_items;
+    st->scratch = malloc((size_t)st->n_items * sizeof *st->scratch);
+    st->items = malloc((size_t)want * sizeof *st->items);
+    st->scores = malloc((size_t)want * sizeof *st->scores);
+    st->exclude = calloc((size_t)st->n_items, 1);
+    st->vec = malloc((size_t)mfr_model_k(m) * sizeof *st->vec);
+    return st->scratch && st->items && st->scores && st->exclude && st->vec;
+}
+
+static void rec_free(struct rec_state *st)
+{
+    free(st->nr.items);
+    free(st->nr.values);
+    free(st->scratch);
+    free(st->items);
+    free(st->scores);
+    free(st->exclude);
+    free(st->vec);
+}
+
+/* Top-k for a user of the dataset. */
+static int recommend_user(const struct recommend_opts *o, const mfr_model *m,
+                          const mfr_dataset *ds, struct rec_state *st)
+{
+    mfr_error err = {0};
+    int32_t u = mfr_dataset_user_index(ds, o->user_id);
+    if (u < 0)
+        return runtime_error("--user: no user has id %lld in %s", (long long)o->user_id,
+                             mfr_dataset_dir(ds));
+    const mfr_ratings *all = mfr_dataset_ratings(ds);
+    int32_t n_rated = 0;
+    for (int64_t x = 0; x < mfr_ratings_count(all); x++) {
+        int32_t ru, ri;
+        mfr_ratings_get(all, x, &ru, &ri, NULL, NULL);
+        if (ru == u && !st->exclude[ri]) st->exclude[ri] = 1, n_rated++;
+    }
+    if (o->exclude_rated) st->n_excluded = n_rated;
+    if (mfr_model_recommend(m, u, o->k, o->measure, o->exclude_rated ? st->exclude : NULL,
+                            st->items, st->scores, &st->n_out, &err) != MFR_OK)
+        return lib_error(&err);
+    printf("user %lld (%d ratings): top %d by %s%s\n", (long long)o->user_id, (int)n_rated,
+           (int)o->k, measure_name(o->measure), o->exclude_rated ? ", rated movies excluded" : "");
+    return EXIT_OK;
+}
+
+/* The fitted values of the new user's rated movies, as a check of the fold-in. */
+static int print_fold_in(const mfr_model *m, const mfr_dataset *ds, const struct rec_state *st,
+                         double lambda, float bias)
+{
+    mfr_error err = {0};
+    float *fit = malloc((size_t)st->n_items * sizeof *fit);
+    if (!fit || mfr_model_score_items(m, st->vec, MFR_MEASURE_DOT, fit, &err) != MFR_OK) {
+        free(fit);
+        return fit ? lib_error(&err) : runtime_error("out of memory");
+    }
+    printf("new user folded in from %d ratings (lambda %g%s):\n", (int)st->nr.n, lambda,
+           model_has_bias(m) ? ", with a fitted user bias" : "");
+    printf("%7s  %6s  %6s  %s\n", "movie", "rating", "fit", "title");
+    char t[TITLE_BUF];
+    for (int32_t x = 0; x < st->nr.n; x++) {
+        int32_t i = st->nr.items[x];
+        double f = (double)fit[i] + (double)bias + (double)mfr_model_item_bias(m, i);
+        printf("%7lld  %6g  %6.2f  %s\n", (long long)mfr_dataset_item_id(ds, i),
+               (double)st->nr.values[x], f, item_title(ds, i, t, sizeof t));
+    }
+    free(fit);
+    return EXIT_OK;
+}
+
+/* Top-k for a new user folded in from --rate or --ratings-file. */
+static int recommend_new_user(const struct recommend_opts *o, const mfr_model *m,
+                              const mfr_dataset *ds, struct rec_state *st)
+{
+    mfr_error err = {0};
+    int rc = o->rate ? parse_rate(ds, o->rate, st->scratch, &st->nr)
+                     : parse_ratings_file(ds, o->rfile, st->scratch, &st->nr);
+    if (rc != EXIT_OK) return rc;
+    double lambda = o->lambda;
+    if (lambda < 0.0 && (rc = default_lambda(m, ds, st->nr.n, &lambda)) != EXIT_OK) return rc;
+    float bias = 0.0f;
+    if (mfr_model_fold_in(m, st->nr.items, st->nr.values, st->nr.n, lambda, st->vec, &bias,
+                          &err) != MFR_OK)
+        return lib_error(&err);
+    for (int32_t x = 0; x < st->nr.n; x++) st->exclude[st->nr.items[x]] = 1;
+    st->n_excluded = st->nr.n;
+    if ((rc = print_fold_in(m, ds, st, lambda, bias)) != EXIT_OK) return rc;
+    if (mfr_model_recommend_vector(m, st->vec, bias, o->k, o->measure, st->exclude, st->items,
+                                   st->scores, &st->n_out, &err) != MFR_OK)
+        return lib_error(&err);
+    printf("top %d by %s, the %d rated movies excluded\n", (int)o->k, measure_name(o->measure),
+           (int)st->n_excluded);
+    return EXIT_OK;
+}
+
 int cmd_recommend(int argc, char **argv)
 {
-    g_cmd = "mfrec recommend";
-    if (want_help(argc, argv)) {
-        print_data_command_help(recommend_help);
-        return EXIT_OK;
-    }
-    const char *model_path = NULL, *data = NULL, *rate = NULL, *rfile = NULL;
-    int64_t user_id = -1;
-    bool have_user = false, exclude_rated = false;
-    int32_t k = 10;
-    int measure = MFR_MEASURE_DOT;
-    double lambda = -1.0; /* -1: mfr_model_fold_in_lambda */
-    struct args a = {.argc = argc, .argv = argv, .pos = 0};
-    int flag_error = 0;
-    while (next_data_flag(&a, &flag_error)) {
-        const char *v;
-        if (flag_is(&a, "--exclude-rated")) { exclude_rated = true; continue; }
-        if (a.flag[0] != '-') return usage_error("unexpected argument '%s'", a.flag);
-        if (!(flag_is(&a, "--model") || flag_is(&a, "--data") || flag_is(&a, "--user") ||
-              flag_is(&a, "--rate") || flag_is(&a, "--ratings-file") || flag_is(&a, "--lambda") ||
-              flag_is(&a, "-k") || flag_is(&a, "--measure")))
-            return usage_error("unknown option %s", a.flag);
-        if (!(v = flag_value(&a))) return EXIT_USAGE;
-        bool ok = true;
-        if (flag_is(&a, "--model")) model_path = v;
-        else if (flag_is(&a, "--data")) data = v;
-        else if (flag_is(&a, "--rate")) rate = v;
-        else if (flag_is(&a, "--ratings-file")) rfile = v;
-        else if (flag_is(&a, "--user"))
-            ok = have_user = parse_i64(a.flag, v, INT64_MIN, INT64_MAX, &user_id);
-        else if (flag_is(&a, "--lambda")) ok = parse_double(a.flag, v, 0, 1e9, &lambda);
-        else if (flag_is(&a, "-k")) ok = parse_i32(a.flag, v, 1, 1000000, &k);
-        else ok = parse_measure(a.flag, v, &measure);
-        if (!ok) return EXIT_USAGE;
-    }
-    if (flag_error) return EXIT_USAGE;
-    if (!model_path) return usage_error("--model is required");
-    int modes = have_user + (rate != NULL) + (rfile != NULL);
-    if (modes == 0) return usage_error("one of --user, --rate or --ratings-file is required");
-    if (modes > 1) return usage_error("--user, --rate and --ratings-file exclude each other");
-    if (exclude_rated && !have_user)
-        return usage_error("--exclude-rated goes with --user (a new user's rated movies are "
-                           "always excluded)");
-
-    mfr_error err = {0};
+    struct recommend_opts o = {.user_id = -1, .k = 10, .measure = MFR_MEASURE_DOT, .lambda = -1.0};
+    int rc;
+    if (!parse_recommend_flags(argc, argv, &o, &rc)) return rc;
     mfr_model *m = NULL;
     mfr_dataset *ds = NULL;
-    int32_t *scratch = NULL, *items = NULL;
-    float *scores = NULL, *vec = NULL;
-    uint8_t *exclude = NULL;
-    struct new_ratings nr = {0};
-    int rc = load_model_and_data(model_path, data, &m, &ds, NULL);
-    if (rc != EXIT_OK) return rc;
-    int32_t n_items = mfr_model_n_items(m), want = k < n_items ? k : n_items;
-    scratch = malloc((size_t)n_items * sizeof *scratch);
-    items = malloc((size_t)want * sizeof *items);
-    scores = malloc((size_t)want * sizeof *scores);
-    exclude = calloc((size_t)n_items, 1);
-    vec = malloc((size_t)mfr_model_k(m) * sizeof *vec);
-    if (!scratch || !items || !scores || !exclude || !vec) {
-        rc = runtime_error("out of memory");
-        goto done;
+    struct rec_state st = {0};
+    if ((rc = load_model_and_data(o.model_path, o.data, &m, &ds, NULL)) != EXIT_OK) return rc;
+    if (!rec_alloc(&st, m, o.k)) rc = runtime_error("out of memory");
+    else rc = o.have_user ? recommend_user(&o, m, ds, &st) : recommend_new_user(&o, m, ds, &st);
+    if (rc == EXIT_OK) {
+        if (st.n_out < o.k)
+            printf("(only %d movies %s)\n", (int)st.n_out,
+                   st.n_excluded ? "are left after the exclusions" : "in the catalogue");
+        print_table_header(measure_name(o.measure));
+        for (int32_t r = 0; r < st.n_out; r++)
+            print_movie_row(ds, (int)r + 1, st.items[r], st.scores[r]);
     }
-    int32_t n_out = 0, n_excluded = 0;
-    if (have_user) {
-        int32_t u = mfr_dataset_user_index(ds, user_id);
-        if (u < 0) {
-            rc = runtime_error("--user: no user has id %lld in %s", (long long)user_id,
-                               mfr_dataset_dir(ds));
-            goto done;
-        }
-        const mfr_ratings *all = mfr_dataset_ratings(ds);
-        int32_t n_rated = 0;
-        for (int64_t x = 0; x < mfr_ratings_count(all); x++) {
-            int32_t ru, ri;
-            mfr_ratings_get(all, x, &ru, &ri, NULL, NULL);
-            if (ru == u && !exclude[ri]) exclude[ri] = 1, n_rated++;
-        }
-        if (exclude_rated) n_excluded = n_rated;
-        if (mfr_model_recommend(m, u, k, measure, exclude_rated ? exclude : NULL, items, scores,
-                                &n_out, &err) != MFR_OK) {
-            rc = lib_error(&err);
-            goto done;
-        }
-        printf("user %lld (%d ratings): top %d by %s%s\n", (long long)user_id, (int)n_rated,
-               (int)k, measure_name(measure), exclude_rated ? ", rated movies excluded" : "");
-    } else {
-        rc = rate ? parse_rate(ds, rate, scratch, &nr)
-                  : parse_ratings_file(ds, rfile, scratch, &nr);
-        if (rc != EXIT_OK) goto done;
-        if (lambda < 0.0 && (rc = default_lambda(m, ds, nr.n, &lambda)) != EXIT_OK) goto done;
-        float bias = 0.0f;
-        if (mfr_model_fold_in(m, nr.items, nr.values, nr.n, lambda, vec, &bias, &err) != MFR_OK) {
-            rc = lib_error(&err);
-            goto done;
-        }
-        for (int32_t x = 0; x < nr.n; x++) exclude[nr.items[x]] = 1;
-        n_excluded = nr.n;
-        /* the fitted values of the rated movies, as a check of the fold-in */
-        float *fit = malloc((size_t)n_items * sizeof *fit);
-        if (!fit || mfr_model_score_items(m, vec, MFR_MEASURE_DOT, fit, &err) != MFR_OK) {
-            free(fit);
-            rc = fit ? lib_error(&err) : runtime_error("out of memory");
-            goto done;
-        }
-        printf("new user folded in from %d ratings (lambda %g%s):\n", (int)nr.n, lambda,
-               model_has_bias(m) ? ", with a fitted user bias" : "");
-        printf("%7s  %6s  %6s  %s\n", "movie", "rating", "fit", "title");
-        for (int32_t x = 0; x < nr.n; x++) {
-            int32_t i = nr.items[x];
-            double f = (double)fit[i] + (double)bias + (double)mfr_model_item_bias(m, i);
-            printf("%7lld  %6g  %6.2f  %s\n", (long long)mfr_dataset_item_id(ds, i),
-                   (double)nr.values[x], f, title_of(ds, i));
-        }
-        free(fit);
-        if (mfr_model_recommend_vector(m, vec, bias, k, measure, exclude, items, scores, &n_out,
-                                       &err) != MFR_OK) {
-            rc = lib_error(&err);
-            goto done;
-        }
-        printf("top %d by %s, the %d rated movies excluded\n", (int)k, measure_name(measure),
-               (int)n_excluded);
-    }
-    if (n_out < k)
-        printf("(only %d movies %s)\n", (int)n_out,
-               n_excluded ? "are left after the exclusions" : "in the catalogue");
-    print_table_header(measure_name(measure));
-    for (int32_t r = 0; r < n_out; r++) print_movie_row(ds, (int)r + 1, items[r], scores[r]);
-done:
-    free(nr.items);
-    free(nr.values);
-    free(scratch);
-    free(items);
-    free(scores);
-    free(exclude);
-    free(vec);
+    rec_free(&st);
     mfr_dataset_destroy(ds);
     mfr_model_destroy(m);
     return rc;
@@ -550,14 +571,9 @@ static const char similar_help[] =
     "The nearest neighbours of a movie in the model's embedding space. The\n"
     "movie is the first (lowest index) whose title contains TEXT, ignoring\n"
     "case; the other matching titles are listed before the result.\n"
-    "\n"
-    "  --model MODEL   a model written by `mfrec train --out`\n"
-    "  --data DIR      dataset for titles and genres (default: the directory\n"
-    "                  recorded in the model)\n"
-    "  --movie TEXT    part of a title, e.g. \"aladdin\"\n"
-    "  -k N            how many neighbours (default 6)\n"
-    "  --measure M     cosine (default) or dot, over the embeddings (biases\n"
-    "                  left out); a zero embedding scores 0 under cosine\n"
+    "\n";
+
+static const char similar_help_end[] =
     "\n"
     "Equal scores list the lower movie index first. The output is the same\n"
     "for every thread count.\n"
@@ -566,32 +582,29 @@ static const char similar_help[] =
 
 int cmd_similar(int argc, char **argv)
 {
-    g_cmd = "mfrec similar";
-    if (want_help(argc, argv)) {
-        print_data_command_help(similar_help);
-        return EXIT_OK;
-    }
     const char *model_path = NULL, *data = NULL, *movie = NULL;
     int32_t k = 6;
     int measure = MFR_MEASURE_COSINE;
-    struct args a = {.argc = argc, .argv = argv, .pos = 0};
-    int flag_error = 0;
-    while (next_data_flag(&a, &flag_error)) {
-        const char *v;
-        if (a.flag[0] != '-') return usage_error("unexpected argument '%s'", a.flag);
-        if (!(flag_is(&a, "--model") || flag_is(&a, "--data") || flag_is(&a, "--movie") ||
-              flag_is(&a, "-k") || flag_is(&a, "--measure")))
-            return usage_error("unknown option %s", a.flag);
-        if (!(v = flag_value(&a))) return EXIT_USAGE;
-        bool ok = true;
-        if (flag_is(&a, "--model")) model_path = v;
-        else if (flag_is(&a, "--data")) data = v;
-        else if (flag_is(&a, "--movie")) movie = v;
-        else if (flag_is(&a, "-k")) ok = parse_i32(a.flag, v, 1, 1000000, &k);
-        else ok = parse_measure(a.flag, v, &measure);
-        if (!ok) return EXIT_USAGE;
-    }
-    if (flag_error) return EXIT_USAGE;
+    const struct flag_spec flags[] = {
+        {.name = "--model", .value = "MODEL", .kind = FLAG_STR, .dst = &model_path,
+         .help = "a model written by `mfrec train --out`"},
+        {.name = "--data", .value = "DIR", .kind = FLAG_STR, .dst = &data,
+         .help = "dataset for titles and genres (default: the directory\n"
+                 "recorded in the model)"},
+        {.name = "--movie", .value = "TEXT", .kind = FLAG_STR, .dst = &movie,
+         .help = "part of a title, e.g. \"aladdin\""},
+        {.name = "-k", .value = "N", .kind = FLAG_I32, .dst = &k, .lo = 1, .hi = 1000000,
+         .help = "how many neighbours (default 6)"},
+        {.name = "--measure", .value = "M", .kind = FLAG_CUSTOM, .dst = &measure,
+         .parse = parse_measure,
+         .help = "cosine (default) or dot, over the embeddings (biases\n"
+                 "left out); a zero embedding scores 0 under cosine"},
+    };
+    struct command_spec cmd = {.name = "mfrec similar", .help = similar_help,
+                               .help_end = similar_help_end, .help_width = 15, .flags = flags,
+                               .n_flags = sizeof flags / sizeof *flags, .data_flags = true};
+    int rc;
+    if (!cli_start(&cmd, argc, argv, &rc)) return rc;
     if (!model_path) return usage_error("--model is required");
     if (!movie) return usage_error("--movie is required");
     if (!*movie) return usage_error("--movie must not be empty");
@@ -601,8 +614,7 @@ int cmd_similar(int argc, char **argv)
     mfr_dataset *ds = NULL;
     int32_t *matches = NULL, *items = NULL;
     float *scores = NULL;
-    int rc = load_model_and_data(model_path, data, &m, &ds, NULL);
-    if (rc != EXIT_OK) return rc;
+    if ((rc = load_model_and_data(model_path, data, &m, &ds, NULL)) != EXIT_OK) return rc;
     int32_t n_items = mfr_model_n_items(m), want = k < n_items ? k : n_items;
     matches = malloc((size_t)n_items * sizeof *matches);
     items = malloc((size_t)want * sizeof *items);
@@ -619,19 +631,15 @@ int cmd_similar(int argc, char **argv)
     int32_t q = matches[0], n_out = 0;
     if (n_match > 1) {
         printf("%d movies match '%s'; using the first. The others:\n", (int)n_match, movie);
-        for (int32_t x = 1; x < n_match && x <= MAX_LISTED; x++)
-            printf("  %7lld  %s\n", (long long)mfr_dataset_item_id(ds, matches[x]),
-                   title_of(ds, matches[x]));
-        if (n_match - 1 > MAX_LISTED)
-            printf("  ... and %d more\n", (int)(n_match - 1 - MAX_LISTED));
+        list_movies(stdout, ds, matches + 1, n_match - 1);
     }
     if (mfr_model_similar_items(m, q, k, measure, items, scores, &n_out, &err) != MFR_OK) {
         rc = lib_error(&err);
         goto done;
     }
-    char g[512];
-    printf("movie %lld: %s  [%s]\n", (long long)mfr_dataset_item_id(ds, q), title_of(ds, q),
-           genres_text(ds, q, g, sizeof g));
+    char g[512], t[TITLE_BUF];
+    printf("movie %lld: %s  [%s]\n", (long long)mfr_dataset_item_id(ds, q),
+           item_title(ds, q, t, sizeof t), item_genres(ds, q, "-", g, sizeof g));
     printf("nearest %d by %s\n", (int)k, measure_name(measure));
     if (n_out < k) printf("(only %d other movies in the catalogue)\n", (int)n_out);
     print_table_header(measure_name(measure));
@@ -655,121 +663,132 @@ static const char norms_help[] =
     "The movies with the largest embedding norms |v| (over the k embedding\n"
     "components, biases left out), with their number of ratings in the\n"
     "dataset, then the histogram of all the movies' norms.\n"
-    "\n"
-    "  --model MODEL   a model written by `mfrec train --out`\n"
-    "  --data DIR      dataset for titles and rating counts (default: the\n"
-    "                  directory recorded in the model)\n"
-    "  -k N            how many movies to list (default 10)\n"
-    "  --bins B        histogram bins, equal width from the smallest to the\n"
-    "                  largest norm (default 20)\n"
-    "  --plot DIR      also draw the histogram with gnuplot: DIR/item_norms.png\n"
-    "                  and .svg (plus .dat and .gp)\n"
+    "\n";
+
+static const char norms_help_end[] =
     "\n"
     "Equal norms list the lower movie index first.\n"
     "Exit status: 0 ok, 1 runtime error, 2 usage error.\n";
 
-int cmd_norms(int argc, char **argv)
-{
-    g_cmd = "mfrec norms";
-    if (want_help(argc, argv)) {
-        print_data_command_help(norms_help);
-        return EXIT_OK;
-    }
-    const char *model_path = NULL, *data = NULL, *plot_dir = NULL;
-    int32_t k = 10, bins = 20;
-    struct args a = {.argc = argc, .argv = argv, .pos = 0};
-    int flag_error = 0;
-    while (next_data_flag(&a, &flag_error)) {
-        const char *v;
-        if (a.flag[0] != '-') return usage_error("unexpected argument '%s'", a.flag);
-        if (!(flag_is(&a, "--model") || flag_is(&a, "--data") || flag_is(&a, "-k") ||
-              flag_is(&a, "--bins") || flag_is(&a, "--plot")))
-            return usage_error("unknown option %s", a.flag);
-        if (!(v = flag_value(&a))) return EXIT_USAGE;
-        bool ok = true;
-        if (flag_is(&a, "--model")) model_path = v;
-        else if (flag_is(&a, "--data")) data = v;
-        else if (flag_is(&a, "--plot")) plot_dir = v;
-        else if (flag_is(&a, "-k")) ok = parse_i32(a.flag, v, 1, 1000000, &k);
-        else ok = parse_i32(a.flag, v, 1, 1000, &bins);
-        if (!ok) return EXIT_USAGE;
-    }
-    if (flag_error) return EXIT_USAGE;
-    if (!model_path) return usage_error("--model is required");
+struct norms_opts {
+    const char *model_path, *data, *plot_dir;
+    int32_t k, bins;
+};
 
+/* The norms, their ranking and their histogram. */
+struct norms_state {
+    int32_t n_items, n_top;
+    double *norms, *edges;
+    float *fnorms, *top_sc;
+    int64_t *counts, *hist;
+    int32_t *top;
+};
+
+static void norms_free(struct norms_state *st)
+{
+    free(st->norms);
+    free(st->fnorms);
+    free(st->counts);
+    free(st->top);
+    free(st->top_sc);
+    free(st->edges);
+    free(st->hist);
+}
+
+/* Fills st: every movie's norm and rating count, the k largest norms. */
+static int norms_compute(struct norms_state *st, const mfr_model *m, const mfr_dataset *ds,
+                         const struct norms_opts *o)
+{
     mfr_error err = {0};
-    mfr_model *m = NULL;
-    mfr_dataset *ds = NULL;
-    double *norms = NULL, *edges = NULL;
-    float *fnorms = NULL, *top_sc = NULL;
-    int64_t *counts = NULL, *hist = NULL;
-    int32_t *top = NULL;
-    int rc = load_model_and_data(model_path, data, &m, &ds, NULL);
-    if (rc != EXIT_OK) return rc;
-    int32_t n_items = mfr_model_n_items(m), want = k < n_items ? k : n_items;
-    norms = malloc((size_t)n_items * sizeof *norms);
-    fnorms = malloc((size_t)n_items * sizeof *fnorms);
-    counts = calloc((size_t)n_items, sizeof *counts);
-    top = malloc((size_t)want * sizeof *top);
-    top_sc = malloc((size_t)want * sizeof *top_sc);
-    edges = malloc(((size_t)bins + 1) * sizeof *edges);
-    hist = malloc((size_t)bins * sizeof *hist);
-    if (!norms || !fnorms || !counts || !top || !top_sc || !edges || !hist) {
-        rc = runtime_error("out of memory");
-        goto done;
-    }
-    if (mfr_model_norms(m, MFR_FACTORS_ITEMS, norms, &err) != MFR_OK) {
-        rc = lib_error(&err);
-        goto done;
-    }
-    count_item_ratings(ds, counts);
+    int32_t n = st->n_items = mfr_model_n_items(m), want = o->k < n ? o->k : n;
+    st->norms = malloc((size_t)n * sizeof *st->norms);
+    st->fnorms = malloc((size_t)n * sizeof *st->fnorms);
+    st->counts = calloc((size_t)n, sizeof *st->counts);
+    st->top = malloc((size_t)want * sizeof *st->top);
+    st->top_sc = malloc((size_t)want * sizeof *st->top_sc);
+    st->edges = malloc(((size_t)o->bins + 1) * sizeof *st->edges);
+    st->hist = malloc((size_t)o->bins * sizeof *st->hist);
+    if (!st->norms || !st->fnorms || !st->counts || !st->top || !st->top_sc || !st->edges ||
+        !st->hist)
+        return runtime_error("out of memory");
+    if (mfr_model_norms(m, MFR_FACTORS_ITEMS, st->norms, &err) != MFR_OK) return lib_error(&err);
+    count_item_ratings(ds, st->counts);
     /* rank by the double norm: floats only order, the printed value is the
      * double; ties after rounding go to the lower index */
-    for (int32_t i = 0; i < n_items; i++) fnorms[i] = (float)norms[i];
-    int32_t n_top = 0;
-    if (mfr_scores_top_k(fnorms, n_items, k, NULL, top, top_sc, &n_top, &err) != MFR_OK) {
-        rc = lib_error(&err);
-        goto done;
-    }
-    printf("model %s: item embedding norms (k %d, %d movies)\n", model_path, (int)mfr_model_k(m),
-           (int)n_items);
-    printf("largest %d norms\n", (int)n_top);
-    printf("%4s  %7s  %9s  %7s  %s\n", "rank", "movie", "norm", "ratings", "title  [genres]");
-    char g[512];
-    for (int32_t r = 0; r < n_top; r++) {
-        int32_t i = top[r];
-        printf("%4d  %7lld  %9.4f  %7lld  %s  [%s]\n", (int)r + 1,
-               (long long)mfr_dataset_item_id(ds, i), norms[i], (long long)counts[i],
-               title_of(ds, i), genres_text(ds, i, g, sizeof g));
-    }
+    for (int32_t i = 0; i < n; i++) st->fnorms[i] = (float)st->norms[i];
+    if (mfr_scores_top_k(st->fnorms, n, o->k, NULL, st->top, st->top_sc, &st->n_top, &err) !=
+        MFR_OK)
+        return lib_error(&err);
+    return EXIT_OK;
+}
 
-    int64_t counted = hist_bins(n_items, norms, bins, edges, hist);
+static void print_norms(const struct norms_state *st, const mfr_model *m, const mfr_dataset *ds,
+                        const struct norms_opts *o)
+{
+    printf("model %s: item embedding norms (k %d, %d movies)\n", o->model_path,
+           (int)mfr_model_k(m), (int)st->n_items);
+    printf("largest %d norms\n", (int)st->n_top);
+    printf("%4s  %7s  %9s  %7s  %s\n", "rank", "movie", "norm", "ratings", "title  [genres]");
+    char g[512], t[TITLE_BUF];
+    for (int32_t r = 0; r < st->n_top; r++) {
+        int32_t i = st->top[r];
+        printf("%4d  %7lld  %9.4f  %7lld  %s  [%s]\n", (int)r + 1,
+               (long long)mfr_dataset_item_id(ds, i), st->norms[i], (long long)st->counts[i],
+               item_title(ds, i, t, sizeof t), item_genres(ds, i, "-", g, sizeof g));
+    }
+    int64_t counted = hist_bins(st->n_items, st->norms, o->bins, st->edges, st->hist);
     int64_t peak = 1;
-    for (int32_t b = 0; b < bins; b++)
-        if (hist[b] > peak) peak = hist[b];
-    printf("histogram of %lld norms (%d bins)\n", (long long)counted, (int)bins);
-    for (int32_t b = 0; b < bins; b++) {
-        int bar = (int)((hist[b] * 50 + peak - 1) / peak);
-        printf("  [%9.4f, %9.4f%c %6lld%s", edges[b], edges[b + 1], b + 1 == bins ? ']' : ')',
-               (long long)hist[b], bar ? "  " : "");
+    for (int32_t b = 0; b < o->bins; b++)
+        if (st->hist[b] > peak) peak = st->hist[b];
+    printf("histogram of %lld norms (%d bins)\n", (long long)counted, (int)o->bins);
+    for (int32_t b = 0; b < o->bins; b++) {
+        int bar = (int)((st->hist[b] * 50 + peak - 1) / peak);
+        printf("  [%9.4f, %9.4f%c %6lld%s", st->edges[b], st->edges[b + 1],
+               b + 1 == o->bins ? ']' : ')', (long long)st->hist[b], bar ? "  " : "");
         for (int c = 0; c < bar; c++) putchar('#');
         putchar('\n');
     }
-    if (plot_dir) {
-        struct plot_labels lab = {"Item embedding norms", "norm |v|", "movies"};
-        if ((rc = ensure_dir(plot_dir)) != EXIT_OK ||
-            (rc = plot_histogram(plot_dir, "item_norms", &lab, bins, edges, hist)) != EXIT_OK)
-            goto done;
-        printf("plot: %s/item_norms.png, %s/item_norms.svg\n", plot_dir, plot_dir);
+}
+
+int cmd_norms(int argc, char **argv)
+{
+    struct norms_opts o = {.k = 10, .bins = 20};
+    const struct flag_spec flags[] = {
+        {.name = "--model", .value = "MODEL", .kind = FLAG_STR, .dst = &o.model_path,
+         .help = "a model written by `mfrec train --out`"},
+        {.name = "--data", .value = "DIR", .kind = FLAG_STR, .dst = &o.data,
+         .help = "dataset for titles and rating counts (default: the\n"
+                 "directory recorded in the model)"},
+        {.name = "-k", .value = "N", .kind = FLAG_I32, .dst = &o.k, .lo = 1, .hi = 1000000,
+         .help = "how many movies to list (default 10)"},
+        {.name = "--bins", .value = "B", .kind = FLAG_I32, .dst = &o.bins, .lo = 1, .hi = 1000,
+         .help = "histogram bins, equal width from the smallest to the\n"
+                 "largest norm (default 20)"},
+        {.name = "--plot", .value = "DIR", .kind = FLAG_STR, .dst = &o.plot_dir,
+         .help = "also draw the histogram with gnuplot: DIR/item_norms.png\n"
+                 "and .svg (plus .dat and .gp)"},
+    };
+    struct command_spec cmd = {.name = "mfrec norms", .help = norms_help,
+                               .help_end = norms_help_end, .help_width = 15, .flags = flags,
+                               .n_flags = sizeof flags / sizeof *flags, .data_flags = true};
+    int rc;
+    if (!cli_start(&cmd, argc, argv, &rc)) return rc;
+    if (!o.model_path) return usage_error("--model is required");
+    mfr_model *m = NULL;
+    mfr_dataset *ds = NULL;
+    struct norms_state st = {0};
+    if ((rc = load_model_and_data(o.model_path, o.data, &m, &ds, NULL)) != EXIT_OK) return rc;
+    if ((rc = norms_compute(&st, m, ds, &o)) == EXIT_OK) {
+        print_norms(&st, m, ds, &o);
+        if (o.plot_dir) {
+            struct plot_labels lab = {"Item embedding norms", "norm |v|", "movies"};
+            if ((rc = ensure_dir(o.plot_dir)) == EXIT_OK &&
+                (rc = plot_histogram(o.plot_dir, "item_norms", &lab, o.bins, st.edges, st.hist)) ==
+                    EXIT_OK)
+                printf("plot: %s/item_norms.png, %s/item_norms.svg\n", o.plot_dir, o.plot_dir);
+        }
     }
-done:
-    free(norms);
-    free(fnorms);
-    free(counts);
-    free(top);
-    free(top_sc);
-    free(edges);
-    free(hist);
+    norms_free(&st);
     mfr_dataset_destroy(ds);
     mfr_model_destroy(m);
     return rc;

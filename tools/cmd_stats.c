@@ -21,6 +21,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "output.h"
 #include "plot.h"
 
 static const char stats_help[] =
@@ -31,14 +32,9 @@ static const char stats_help[] =
     "ratings per user and mean rating per user (summary and histogram), the most\n"
     "rated movies, the best rated movies among those with more than N ratings,\n"
     "ratings per movie (summary and histogram) and how many movies have each genre.\n"
-    "\n"
-    "  --data DIR         dataset directory (default: $MFREC_DATA, else data/ml-100k)\n"
-    "  --json             print one JSON object instead of text tables\n"
-    "  --plot DIR         also write the histograms to DIR as PNG and SVG (gnuplot):\n"
-    "                     ratings_per_user, mean_rating_per_user, ratings_per_movie\n"
-    "  --bins N           histogram bins (default 20)\n"
-    "  --top N            rows of the movie rankings (default 10)\n"
-    "  --min-ratings N    best rated movies need more than N ratings (default 20)\n"
+    "\n";
+
+static const char stats_help_end[] =
     "\n"
     "std is the sample standard deviation; quartiles interpolate linearly.\n"
     "Exit status: 0 ok, 1 runtime error, 2 usage error.\n";
@@ -51,22 +47,6 @@ struct summary {
     int64_t n;
     double mean, std, min, q1, median, q3, max;
 };
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-/* The value at quantile q of sorted[0..n) (linear interpolation). */
-static double quantile(const double *sorted, int64_t n, double q)
-{
-    double pos = q * (double)(n - 1);
-    int64_t lo = (int64_t)floor(pos);
-    if (lo >= n - 1) return sorted[n - 1];
-    double frac = pos - (double)lo;
-    return sorted[lo] + frac * (sorted[lo + 1] - sorted[lo]);
-}
 
 /* Summarizes v[0..n) (sums in double, in order); false when out of memory. */
 static bool summarize(const double *v, int64_t n, struct summary *s)
@@ -86,9 +66,9 @@ static bool summarize(const double *v, int64_t n, struct summary *s)
     s->std = n > 1 ? sqrt(ss / (double)(n - 1)) : 0;
     s->min = sorted[0];
     s->max = sorted[n - 1];
-    s->q1 = quantile(sorted, n, 0.25);
-    s->median = quantile(sorted, n, 0.5);
-    s->q3 = quantile(sorted, n, 0.75);
+    s->q1 = quantile_sorted(sorted, n, 0.25);
+    s->median = quantile_sorted(sorted, n, 0.5);
+    s->q3 = quantile_sorted(sorted, n, 0.75);
     free(sorted);
     return true;
 }
@@ -261,21 +241,12 @@ static void print_histogram(const struct histogram *h)
     }
 }
 
-/* A movie's display title ("item ID" when the dataset has none). */
-static const char *movie_title(const mfr_dataset *ds, int32_t i, char *buf, size_t cap)
-{
-    const char *t = mfr_dataset_item_title(ds, i);
-    if (*t) return t;
-    snprintf(buf, cap, "item %lld", (long long)mfr_dataset_item_id(ds, i));
-    return buf;
-}
-
 static void print_movies(const char *title, const mfr_dataset *ds, const struct movie *mv, int n)
 {
     char buf[64];
     int w = 5;
     for (int x = 0; x < n; x++) {
-        int tw = utf8_width(movie_title(ds, mv[x].i, buf, sizeof buf));
+        int tw = utf8_width(item_title(ds, mv[x].i, buf, sizeof buf));
         if (tw > w) w = tw;
     }
     if (w > 60) w = 60;
@@ -284,7 +255,7 @@ static void print_movies(const char *title, const mfr_dataset *ds, const struct 
     printf("  ratings   mean\n");
     for (int x = 0; x < n; x++) {
         printf("  %2d  ", x + 1);
-        put_padded(movie_title(ds, mv[x].i, buf, sizeof buf), w);
+        put_padded(item_title(ds, mv[x].i, buf, sizeof buf), w);
         printf("  %7lld", (long long)mv[x].count);
         if (isnan(mv[x].mean)) printf("      -\n");
         else printf("  %5.2f\n", mv[x].mean);
@@ -295,23 +266,8 @@ static void print_movies(const char *title, const mfr_dataset *ds, const struct 
 /* JSON output                                                          */
 /* ------------------------------------------------------------------ */
 
-static void json_str(const char *s)
-{
-    putchar('"');
-    for (; *s; s++) {
-        unsigned char ch = (unsigned char)*s;
-        if (ch == '"' || ch == '\\') printf("\\%c", ch);
-        else if (ch < 0x20) printf("\\u%04x", ch);
-        else putchar(ch);
-    }
-    putchar('"');
-}
-
-static void json_num(double v)
-{
-    if (isfinite(v)) printf("%.10g", v);
-    else fputs("null", stdout);
-}
+/* Digits of the JSON numbers (output.h's json_num). */
+enum { JSON_DIGITS = 10 };
 
 static void json_summary(const struct summary *s)
 {
@@ -321,7 +277,7 @@ static void json_summary(const struct summary *s)
         const double vals[] = {s->mean, s->std, s->min, s->q1, s->median, s->q3, s->max};
         for (int x = 0; x < 7; x++) {
             printf(",\"%s\":", keys[x]);
-            json_num(vals[x]);
+            json_num(vals[x], JSON_DIGITS);
         }
     }
     putchar('}');
@@ -332,7 +288,7 @@ static void json_histogram(const struct histogram *h)
     printf("{\"edges\":[");
     for (int b = 0; b <= h->n_bins; b++) {
         if (b) putchar(',');
-        json_num(h->edges[b]);
+        json_num(h->edges[b], JSON_DIGITS);
     }
     printf("],\"counts\":[");
     for (int b = 0; b < h->n_bins; b++) printf("%s%lld", b ? "," : "", (long long)h->counts[b]);
@@ -356,9 +312,9 @@ static void json_movies(const mfr_dataset *ds, const struct movie *mv, int n)
     putchar('[');
     for (int x = 0; x < n; x++) {
         printf("%s{\"id\":%lld,\"title\":", x ? "," : "", (long long)mfr_dataset_item_id(ds, mv[x].i));
-        json_str(movie_title(ds, mv[x].i, buf, sizeof buf));
+        json_str(item_title(ds, mv[x].i, buf, sizeof buf));
         printf(",\"count\":%lld,\"mean\":", (long long)mv[x].count);
-        json_num(mv[x].mean);
+        json_num(mv[x].mean, JSON_DIGITS);
         putchar('}');
     }
     putchar(']');
@@ -368,217 +324,273 @@ static void json_movies(const mfr_dataset *ds, const struct movie *mv, int n)
 /* mfrec stats                                                          */
 /* ------------------------------------------------------------------ */
 
-int cmd_stats(int argc, char **argv)
-{
-    g_cmd = "mfrec stats";
-    if (want_help(argc, argv)) {
-        print_data_command_help(stats_help);
-        return EXIT_OK;
-    }
-    const char *data = NULL, *plot_dir = NULL;
-    bool json = false;
-    int32_t bins = 20, top = 10, min_ratings = 20;
-    struct args a = {.argc = argc, .argv = argv, .pos = 0};
-    int flag_error = 0;
-    while (next_data_flag(&a, &flag_error)) {
-        const char *v;
-        if (flag_is(&a, "--json")) {
-            if (a.inline_value) return usage_error("--json takes no value");
-            json = true;
-        } else if (flag_is(&a, "--data")) { if (!(v = flag_value(&a))) return EXIT_USAGE; data = v; }
-        else if (flag_is(&a, "--plot")) { if (!(v = flag_value(&a))) return EXIT_USAGE; plot_dir = v; }
-        else if (flag_is(&a, "--bins")) { if (!(v = flag_value(&a)) || !parse_i32(a.flag, v, 1, 1000, &bins)) return EXIT_USAGE; }
-        else if (flag_is(&a, "--top")) { if (!(v = flag_value(&a)) || !parse_i32(a.flag, v, 1, 1000000, &top)) return EXIT_USAGE; }
-        else if (flag_is(&a, "--min-ratings")) { if (!(v = flag_value(&a)) || !parse_i32(a.flag, v, 0, INT32_MAX, &min_ratings)) return EXIT_USAGE; }
-        else if (a.flag[0] == '-') return usage_error("unknown option %s", a.flag);
-        else return usage_error("unexpected argument '%s'", a.flag);
-    }
-    if (flag_error) return EXIT_USAGE;
-    if (plot_dir && !plot_available())
-        return runtime_error("--plot needs gnuplot, which is not on PATH "
-                             "(install it, e.g. apt-get install gnuplot-nox)");
+struct stats_opts {
+    const char *data, *plot_dir;
+    bool json;
+    int32_t bins, top, min_ratings;
+};
 
-    mfr_error err = {0};
-    mfr_dataset *ds = NULL;
-    int rc = EXIT_OK;
-    double *ages = NULL, *per_user = NULL, *user_mean = NULL, *per_movie = NULL, *user_sum = NULL;
-    struct movie *movies = NULL, *best = NULL;
-    struct tally *sexes = NULL, *occupations = NULL, *genres = NULL;
-    int n_sexes = 0, n_occupations = 0, n_genres = 0, n_best = 0;
-    struct histogram hists[3] = {
+/* What `mfrec stats` computes from a dataset. */
+struct stats {
+    int32_t n_users, n_items;
+    int64_t nnz, n_ages, n_rated_users;
+    double mean_rating, density;
+    double *ages, *per_user, *user_mean, *per_movie, *user_sum;
+    struct movie *movies, *best; /* most rated order; best rated (enough ratings) */
+    int n_best, n_top, n_top_best;
+    struct tally *sexes, *occupations, *genres;
+    int n_sexes, n_occupations, n_genres;
+    struct summary s_age, s_user, s_umean, s_movie;
+    struct histogram hists[3];
+};
+
+static void stats_free(struct stats *st)
+{
+    for (int h = 0; h < 3; h++) {
+        free(st->hists[h].edges);
+        free(st->hists[h].counts);
+    }
+    free(st->ages);
+    free(st->per_user);
+    free(st->user_sum);
+    free(st->user_mean);
+    free(st->per_movie);
+    free(st->movies);
+    free(st->best);
+    free(st->sexes);
+    free(st->occupations);
+    free(st->genres);
+}
+
+/* Allocates st's arrays for ds; false when out of memory. */
+static bool stats_alloc(struct stats *st, const mfr_dataset *ds, int32_t bins)
+{
+    static const struct histogram names[3] = {
         {"ratings_per_user", "Ratings per user", "ratings per user", 0, NULL, NULL},
         {"mean_rating_per_user", "Mean rating per user", "mean rating of a user", 0, NULL, NULL},
         {"ratings_per_movie", "Ratings per movie", "ratings per movie", 0, NULL, NULL},
     };
-    if (load_dataset(default_data_dir(data), &ds, &err) != MFR_OK) {
-        rc = lib_error(&err);
-        goto done;
-    }
-    const int32_t n_users = mfr_dataset_n_users(ds), n_items = mfr_dataset_n_items(ds);
-    const mfr_ratings *r = mfr_dataset_ratings(ds);
-    const int64_t nnz = mfr_ratings_count(r);
-    ages = calloc((size_t)n_users + 1, sizeof *ages);
-    per_user = calloc((size_t)n_users + 1, sizeof *per_user);
-    user_sum = calloc((size_t)n_users + 1, sizeof *user_sum);
-    user_mean = calloc((size_t)n_users + 1, sizeof *user_mean);
-    per_movie = calloc((size_t)n_items + 1, sizeof *per_movie);
-    movies = calloc((size_t)n_items + 1, sizeof *movies);
-    best = calloc((size_t)n_items + 1, sizeof *best);
+    st->n_users = mfr_dataset_n_users(ds);
+    st->n_items = mfr_dataset_n_items(ds);
+    st->nnz = mfr_ratings_count(mfr_dataset_ratings(ds));
+    size_t nu = (size_t)st->n_users + 1, ni = (size_t)st->n_items + 1;
+    st->ages = calloc(nu, sizeof *st->ages);
+    st->per_user = calloc(nu, sizeof *st->per_user);
+    st->user_sum = calloc(nu, sizeof *st->user_sum);
+    st->user_mean = calloc(nu, sizeof *st->user_mean);
+    st->per_movie = calloc(ni, sizeof *st->per_movie);
+    st->movies = calloc(ni, sizeof *st->movies);
+    st->best = calloc(ni, sizeof *st->best);
+    bool ok = st->ages && st->per_user && st->user_sum && st->user_mean && st->per_movie &&
+              st->movies && st->best;
     for (int h = 0; h < 3; h++) {
-        hists[h].n_bins = bins;
-        hists[h].edges = calloc((size_t)bins + 1, sizeof *hists[h].edges);
-        hists[h].counts = calloc((size_t)bins, sizeof *hists[h].counts);
-        if (!hists[h].edges || !hists[h].counts) goto nomem;
+        st->hists[h] = names[h];
+        st->hists[h].n_bins = bins;
+        st->hists[h].edges = calloc((size_t)bins + 1, sizeof *st->hists[h].edges);
+        st->hists[h].counts = calloc((size_t)bins, sizeof *st->hists[h].counts);
+        ok = ok && st->hists[h].edges && st->hists[h].counts;
     }
-    if (!ages || !per_user || !user_sum || !user_mean || !per_movie || !movies || !best) goto nomem;
+    return ok;
+}
 
-    /* Users: metadata. */
-    int64_t n_ages = 0;
-    for (int32_t u = 0; u < n_users; u++) {
+/* Users: ages, sexes and occupations. */
+static bool tally_users(struct stats *st, const mfr_dataset *ds)
+{
+    for (int32_t u = 0; u < st->n_users; u++) {
         int32_t age = mfr_dataset_user_age(ds, u);
-        if (age > 0) ages[n_ages++] = age;
+        if (age > 0) st->ages[st->n_ages++] = age;
         char sex = mfr_dataset_user_sex(ds, u);
         const char *occ = mfr_dataset_user_occupation(ds, u);
-        if (!tally_add(&sexes, &n_sexes, sex == 'M' ? "M" : sex == 'F' ? "F" : "unknown") ||
-            !tally_add(&occupations, &n_occupations, *occ ? occ : "unknown"))
-            goto nomem;
+        if (!tally_add(&st->sexes, &st->n_sexes, sex == 'M' ? "M" : sex == 'F' ? "F" : "unknown") ||
+            !tally_add(&st->occupations, &st->n_occupations, *occ ? occ : "unknown"))
+            return false;
     }
-    qsort(sexes, (size_t)n_sexes, sizeof *sexes, cmp_tally);
-    qsort(occupations, (size_t)n_occupations, sizeof *occupations, cmp_tally);
+    qsort(st->sexes, (size_t)st->n_sexes, sizeof *st->sexes, cmp_tally);
+    qsort(st->occupations, (size_t)st->n_occupations, sizeof *st->occupations, cmp_tally);
+    return true;
+}
 
-    /* Ratings per user and per movie, sums in rating order. */
+/* Ratings per user and per movie, sums in rating order; the movie rankings. */
+static void count_ratings(struct stats *st, const mfr_dataset *ds, const struct stats_opts *o)
+{
+    const mfr_ratings *r = mfr_dataset_ratings(ds);
     double rating_sum = 0;
-    for (int32_t i = 0; i < n_items; i++) movies[i] = (struct movie){i, 0, 0};
-    for (int64_t x = 0; x < nnz; x++) {
+    for (int32_t i = 0; i < st->n_items; i++) st->movies[i] = (struct movie){i, 0, 0};
+    for (int64_t x = 0; x < st->nnz; x++) {
         int32_t u, i;
         float rating;
         mfr_ratings_get(r, x, &u, &i, &rating, NULL);
-        per_user[u] += 1;
-        user_sum[u] += rating;
-        movies[i].count++;
-        movies[i].mean += rating;
+        st->per_user[u] += 1;
+        st->user_sum[u] += rating;
+        st->movies[i].count++;
+        st->movies[i].mean += rating;
         rating_sum += rating;
     }
-    int64_t n_rated_users = 0;
-    for (int32_t u = 0; u < n_users; u++)
-        if (per_user[u] > 0) user_mean[n_rated_users++] = user_sum[u] / per_user[u];
-    for (int32_t i = 0; i < n_items; i++) {
-        movies[i].mean = movies[i].count ? movies[i].mean / (double)movies[i].count : NAN;
-        per_movie[i] = (double)movies[i].count;
-        if (movies[i].count > min_ratings) best[n_best++] = movies[i];
+    for (int32_t u = 0; u < st->n_users; u++)
+        if (st->per_user[u] > 0) st->user_mean[st->n_rated_users++] = st->user_sum[u] / st->per_user[u];
+    for (int32_t i = 0; i < st->n_items; i++) {
+        struct movie *mv = &st->movies[i];
+        mv->mean = mv->count ? mv->mean / (double)mv->count : NAN;
+        st->per_movie[i] = (double)mv->count;
+        if (mv->count > o->min_ratings) st->best[st->n_best++] = *mv;
     }
-    qsort(movies, (size_t)n_items, sizeof *movies, cmp_most_rated);
-    qsort(best, (size_t)n_best, sizeof *best, cmp_best_rated);
-    int n_top = top < n_items ? top : n_items;
-    int n_top_best = top < n_best ? top : n_best;
+    qsort(st->movies, (size_t)st->n_items, sizeof *st->movies, cmp_most_rated);
+    qsort(st->best, (size_t)st->n_best, sizeof *st->best, cmp_best_rated);
+    st->n_top = o->top < st->n_items ? o->top : st->n_items;
+    st->n_top_best = o->top < st->n_best ? o->top : st->n_best;
+    st->mean_rating = st->nnz ? rating_sum / (double)st->nnz : NAN;
+    st->density = (double)st->nnz / ((double)st->n_users * (double)st->n_items);
+}
 
-    struct summary s_age, s_user, s_umean, s_movie;
-    if (!summarize(ages, n_ages, &s_age) || !summarize(per_user, n_users, &s_user) ||
-        !summarize(user_mean, n_rated_users, &s_umean) || !summarize(per_movie, n_items, &s_movie))
-        goto nomem;
-    hist_bins(n_users, per_user, bins, hists[0].edges, hists[0].counts);
-    hist_bins(n_rated_users, user_mean, bins, hists[1].edges, hists[1].counts);
-    hist_bins(n_items, per_movie, bins, hists[2].edges, hists[2].counts);
-
-    /* Genres: movies having each (u.genre order, then by count). */
+/* Genres: movies having each (u.genre order, then by count). */
+static bool tally_genres(struct stats *st, const mfr_dataset *ds)
+{
     for (int32_t g = 0; g < mfr_dataset_n_genres(ds); g++) {
-        struct tally *ng = realloc(genres, (size_t)(n_genres + 1) * sizeof *ng);
-        if (!ng) goto nomem;
-        genres = ng;
-        genres[n_genres].label = mfr_dataset_genre_name(ds, g);
-        genres[n_genres].count = 0;
-        for (int32_t i = 0; i < n_items; i++)
-            genres[n_genres].count += (mfr_dataset_item_genres(ds, i) >> g) & 1u;
-        n_genres++;
+        struct tally *ng = realloc(st->genres, (size_t)(st->n_genres + 1) * sizeof *ng);
+        if (!ng) return false;
+        st->genres = ng;
+        ng[st->n_genres].label = mfr_dataset_genre_name(ds, g);
+        ng[st->n_genres].count = 0;
+        for (int32_t i = 0; i < st->n_items; i++)
+            ng[st->n_genres].count += (mfr_dataset_item_genres(ds, i) >> g) & 1u;
+        st->n_genres++;
     }
-    qsort(genres, (size_t)n_genres, sizeof *genres, cmp_tally);
+    qsort(st->genres, (size_t)st->n_genres, sizeof *st->genres, cmp_tally);
+    return true;
+}
 
-    const double mean_rating = nnz ? rating_sum / (double)nnz : NAN;
-    const double density = (double)nnz / ((double)n_users * (double)n_items);
-    if (json) {
-        printf("{\"data\":");
-        json_str(mfr_dataset_dir(ds));
-        printf(",\"users\":{\"count\":%d,\"age\":", (int)n_users);
-        json_summary(&s_age);
-        printf(",\"sex\":");
-        json_tallies(sexes, n_sexes);
-        printf(",\"occupation\":");
-        json_tallies(occupations, n_occupations);
-        printf("},\"ratings\":{\"count\":%lld,\"mean\":", (long long)nnz);
-        json_num(mean_rating);
-        printf(",\"density\":");
-        json_num(density);
-        printf("},\"ratings_per_user\":{\"summary\":");
-        json_summary(&s_user);
-        printf(",\"histogram\":");
-        json_histogram(&hists[0]);
-        printf("},\"mean_rating_per_user\":{\"summary\":");
-        json_summary(&s_umean);
-        printf(",\"histogram\":");
-        json_histogram(&hists[1]);
-        printf("},\"movies\":{\"count\":%d,\"most_rated\":", (int)n_items);
-        json_movies(ds, movies, n_top);
-        printf(",\"best_rated\":{\"min_ratings_exclusive\":%d,\"movies\":", (int)min_ratings);
-        json_movies(ds, best, n_top_best);
-        printf("}},\"ratings_per_movie\":{\"summary\":");
-        json_summary(&s_movie);
-        printf(",\"histogram\":");
-        json_histogram(&hists[2]);
-        printf("},\"genres\":");
-        json_tallies(genres, n_genres);
-        printf("}\n");
+/* Everything `mfrec stats` prints; false when out of memory. */
+static bool stats_compute(struct stats *st, const mfr_dataset *ds, const struct stats_opts *o)
+{
+    if (!stats_alloc(st, ds, o->bins) || !tally_users(st, ds)) return false;
+    count_ratings(st, ds, o);
+    if (!summarize(st->ages, st->n_ages, &st->s_age) ||
+        !summarize(st->per_user, st->n_users, &st->s_user) ||
+        !summarize(st->user_mean, st->n_rated_users, &st->s_umean) ||
+        !summarize(st->per_movie, st->n_items, &st->s_movie))
+        return false;
+    struct histogram *h = st->hists;
+    hist_bins(st->n_users, st->per_user, o->bins, h[0].edges, h[0].counts);
+    hist_bins(st->n_rated_users, st->user_mean, o->bins, h[1].edges, h[1].counts);
+    hist_bins(st->n_items, st->per_movie, o->bins, h[2].edges, h[2].counts);
+    return tally_genres(st, ds);
+}
+
+static void print_stats_json(const struct stats *st, const mfr_dataset *ds, int32_t min_ratings)
+{
+    printf("{\"data\":");
+    json_str(mfr_dataset_dir(ds));
+    printf(",\"users\":{\"count\":%d,\"age\":", (int)st->n_users);
+    json_summary(&st->s_age);
+    printf(",\"sex\":");
+    json_tallies(st->sexes, st->n_sexes);
+    printf(",\"occupation\":");
+    json_tallies(st->occupations, st->n_occupations);
+    printf("},\"ratings\":{\"count\":%lld,\"mean\":", (long long)st->nnz);
+    json_num(st->mean_rating, JSON_DIGITS);
+    printf(",\"density\":");
+    json_num(st->density, JSON_DIGITS);
+    printf("},\"ratings_per_user\":{\"summary\":");
+    json_summary(&st->s_user);
+    printf(",\"histogram\":");
+    json_histogram(&st->hists[0]);
+    printf("},\"mean_rating_per_user\":{\"summary\":");
+    json_summary(&st->s_umean);
+    printf(",\"histogram\":");
+    json_histogram(&st->hists[1]);
+    printf("},\"movies\":{\"count\":%d,\"most_rated\":", (int)st->n_items);
+    json_movies(ds, st->movies, st->n_top);
+    printf(",\"best_rated\":{\"min_ratings_exclusive\":%d,\"movies\":", (int)min_ratings);
+    json_movies(ds, st->best, st->n_top_best);
+    printf("}},\"ratings_per_movie\":{\"summary\":");
+    json_summary(&st->s_movie);
+    printf(",\"histogram\":");
+    json_histogram(&st->hists[2]);
+    printf("},\"genres\":");
+    json_tallies(st->genres, st->n_genres);
+    printf("}\n");
+}
+
+static void print_stats_text(const struct stats *st, const mfr_dataset *ds, int32_t min_ratings)
+{
+    printf("Dataset %s: %d users, %d movies, %lld ratings (density %.2f%%, mean rating %.3f)\n",
+           mfr_dataset_dir(ds), (int)st->n_users, (int)st->n_items, (long long)st->nnz,
+           100 * st->density, st->mean_rating);
+    printf("\n  %-22s%7s%9s%9s%8s%8s%8s%8s%8s\n", "", "count", "mean", "std", "min", "25%", "50%",
+           "75%", "max");
+    print_summary_row("user age", &st->s_age);
+    print_summary_row("ratings per user", &st->s_user);
+    print_summary_row("mean rating per user", &st->s_umean);
+    print_summary_row("ratings per movie", &st->s_movie);
+    print_tallies("Users by sex", "sex", st->sexes, st->n_sexes, st->n_users);
+    print_tallies("Users by occupation", "occupation", st->occupations, st->n_occupations,
+                  st->n_users);
+    for (int h = 0; h < 3; h++) print_histogram(&st->hists[h]);
+    print_movies("Most rated movies", ds, st->movies, st->n_top);
+    char title[96];
+    snprintf(title, sizeof title, "Best rated movies (more than %d ratings)", (int)min_ratings);
+    print_movies(title, ds, st->best, st->n_top_best);
+    print_tallies("Movies by genre (a movie can have several)", "genre", st->genres, st->n_genres,
+                  st->n_items);
+}
+
+/* The three histograms as pictures in o->plot_dir. */
+static int plot_stats(const struct stats *st, const mfr_dataset *ds, const struct stats_opts *o)
+{
+    int rc = ensure_dir(o->plot_dir);
+    for (int h = 0; h < 3 && rc == EXIT_OK; h++) {
+        const struct histogram *hg = &st->hists[h];
+        char title[160];
+        snprintf(title, sizeof title, "%s (%s)", hg->title, mfr_dataset_dir(ds));
+        struct plot_labels lab = {title, hg->xlabel, h == 2 ? "movies" : "users"};
+        rc = plot_histogram(o->plot_dir, hg->name, &lab, o->bins, hg->edges, hg->counts);
+        if (rc != EXIT_OK) break;
+        /* Keep stdout machine-readable under --json. */
+        fprintf(o->json ? stderr : stdout, "%swrote %s/%s.png and .svg\n", h == 0 ? "\n" : "",
+                o->plot_dir, hg->name);
+    }
+    return rc;
+}
+
+int cmd_stats(int argc, char **argv)
+{
+    struct stats_opts o = {.bins = 20, .top = 10, .min_ratings = 20};
+    const struct flag_spec flags[] = {
+        {.name = "--data", .value = "DIR", .kind = FLAG_STR, .dst = &o.data,
+         .help = "dataset directory (default: $MFREC_DATA, else data/ml-100k)"},
+        {.name = "--json", .kind = FLAG_SWITCH, .dst = &o.json,
+         .help = "print one JSON object instead of text tables"},
+        {.name = "--plot", .value = "DIR", .kind = FLAG_STR, .dst = &o.plot_dir,
+         .help = "also write the histograms to DIR as PNG and SVG (gnuplot):\n"
+                 "ratings_per_user, mean_rating_per_user, ratings_per_movie"},
+        {.name = "--bins", .value = "N", .kind = FLAG_I32, .dst = &o.bins, .lo = 1, .hi = 1000,
+         .help = "histogram bins (default 20)"},
+        {.name = "--top", .value = "N", .kind = FLAG_I32, .dst = &o.top, .lo = 1, .hi = 1000000,
+         .help = "rows of the movie rankings (default 10)"},
+        {.name = "--min-ratings", .value = "N", .kind = FLAG_I32, .dst = &o.min_ratings, .lo = 0,
+         .hi = INT32_MAX, .help = "best rated movies need more than N ratings (default 20)"},
+    };
+    struct command_spec cmd = {.name = "mfrec stats", .help = stats_help,
+                               .help_end = stats_help_end, .help_width = 18, .flags = flags,
+                               .n_flags = sizeof flags / sizeof *flags, .data_flags = true};
+    int rc;
+    if (!cli_start(&cmd, argc, argv, &rc)) return rc;
+    if (o.plot_dir && !plot_available())
+        return runtime_error("--plot needs gnuplot, which is not on PATH "
+                             "(install it, e.g. apt-get install gnuplot-nox)");
+    mfr_error err = {0};
+    mfr_dataset *ds = NULL;
+    struct stats st = {0};
+    if (load_dataset(default_data_dir(o.data), &ds, &err) != MFR_OK) {
+        rc = lib_error(&err);
+    } else if (!stats_compute(&st, ds, &o)) {
+        rc = runtime_error("out of memory");
     } else {
-        printf("Dataset %s: %d users, %d movies, %lld ratings (density %.2f%%, mean rating %.3f)\n",
-               mfr_dataset_dir(ds), (int)n_users, (int)n_items, (long long)nnz, 100 * density,
-               mean_rating);
-        printf("\n  %-22s%7s%9s%9s%8s%8s%8s%8s%8s\n", "", "count", "mean", "std", "min", "25%",
-               "50%", "75%", "max");
-        print_summary_row("user age", &s_age);
-        print_summary_row("ratings per user", &s_user);
-        print_summary_row("mean rating per user", &s_umean);
-        print_summary_row("ratings per movie", &s_movie);
-        print_tallies("Users by sex", "sex", sexes, n_sexes, n_users);
-        print_tallies("Users by occupation", "occupation", occupations, n_occupations, n_users);
-        for (int h = 0; h < 3; h++) print_histogram(&hists[h]);
-        print_movies("Most rated movies", ds, movies, n_top);
-        char title[96];
-        snprintf(title, sizeof title, "Best rated movies (more than %d ratings)", (int)min_ratings);
-        print_movies(title, ds, best, n_top_best);
-        print_tallies("Movies by genre (a movie can have several)", "genre", genres, n_genres,
-                      n_items);
+        if (o.json) print_stats_json(&st, ds, o.min_ratings);
+        else print_stats_text(&st, ds, o.min_ratings);
+        if (o.plot_dir) rc = plot_stats(&st, ds, &o);
     }
-
-    if (plot_dir) {
-        if ((rc = ensure_dir(plot_dir)) != EXIT_OK) goto done;
-        for (int h = 0; h < 3; h++) {
-            char title[160];
-            snprintf(title, sizeof title, "%s (%s)", hists[h].title, mfr_dataset_dir(ds));
-            struct plot_labels lab = {title, hists[h].xlabel, h == 2 ? "movies" : "users"};
-            rc = plot_histogram(plot_dir, hists[h].name, &lab, bins, hists[h].edges, hists[h].counts);
-            if (rc != EXIT_OK) goto done;
-            /* Keep stdout machine-readable under --json. */
-            fprintf(json ? stderr : stdout, "%swrote %s/%s.png and .svg\n", h == 0 ? "\n" : "",
-                    plot_dir, hists[h].name);
-        }
-    }
-    goto done;
-nomem:
-    rc = runtime_error("out of memory");
-done:
-    for (int h = 0; h < 3; h++) {
-        free(hists[h].edges);
-        free(hists[h].counts);
-    }
-    free(ages);
-    free(per_user);
-    free(user_sum);
-    free(user_mean);
-    free(per_movie);
-    free(movies);
-    free(best);
-    free(sexes);
-    free(occupations);
-    free(genres);
+    stats_free(&st);
     mfr_dataset_destroy(ds);
     return rc;
 }

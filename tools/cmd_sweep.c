@@ -50,6 +50,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "output.h"
 #include "plot.h"
 
 static const char sweep_help[] =
@@ -60,30 +61,9 @@ static const char sweep_help[] =
     "process per run, and writes one CSV row per run (docs/SWEEP.md). Lists\n"
     "are comma separated. Checksums of the final factors must agree across\n"
     "thread counts and repeats: a difference is an error (exit 1).\n"
-    "\n"
-    "Data:\n"
-    "  --data DIR           dataset directory (default: $MFREC_DATA, else data/ml-100k)\n"
-    "  --split SPEC         sklearn:SEED[:FRAC] | u1..u5 | ua | ub | random:FRAC\n"
-    "                       (default sklearn:300); only the training part is used\n"
-    "Sweep:\n"
-    "  --threads LIST       thread counts (default 1); include 1 for speedups\n"
-    "  --dims LIST          embedding dimensions (default 30)\n"
-    "  --reduce LIST        shard and/or owner (default owner)\n"
-    "  --kernels LIST       auto, ref and/or avx2 (default auto)\n"
-    "  --shards LIST        shard counts, or auto: derived from the data (default auto)\n"
-    "  --epochs N           timed epochs per run (default 20)\n"
-    "  --warmup N           untimed epochs before timing (default 1)\n"
-    "  --repeat R           fresh trainers per combination (default 3)\n"
-    "Training (the same for every run):\n"
-    "  --lr X               Adam learning rate (default 0.001)\n"
-    "  --seed S             initialization and random: split seed (default 300)\n"
-    "  --l2 X               L2 weight (default 0)\n"
-    "  --bias               learn user and movie biases\n"
-    "Output:\n"
-    "  --csv FILE           the results, one row per run (required)\n"
-    "  --plot DIR           also draw speedup_vs_threads, ms_per_epoch_vs_dim and\n"
-    "                       reduce_vs_threads (.png, .svg, .dat, .gp) with gnuplot\n"
-    "  --quiet              no per-run lines and no summary table\n"
+    "\n";
+
+static const char sweep_help_end[] =
     "\n"
     "ms/epoch of a run is the median of its timed epochs; a combination's is the\n"
     "median over its repeats. speedup = ms/epoch at 1 thread / ms/epoch.\n"
@@ -106,7 +86,7 @@ struct sweep_opts {
     int64_t epochs, warmup, repeat;
     double lr, l2;
     uint64_t seed;
-    int32_t bias;
+    bool bias;
     bool quiet;
 };
 
@@ -196,83 +176,90 @@ static bool parse_list(const char *flag, const char *s, int32_t lo, int32_t hi, 
     return true;
 }
 
-/* Parses flags into o; returns EXIT_OK or EXIT_USAGE (message printed). */
-static int parse_sweep_flags(int argc, char **argv, struct sweep_opts *o)
+static bool parse_threads(const char *flag, const char *v, void *dst)
+{
+    return parse_list(flag, v, 1, 1024, false, NULL, 0, NULL, dst);
+}
+
+static bool parse_dims(const char *flag, const char *v, void *dst)
+{
+    return parse_list(flag, v, 1, 4094, false, NULL, 0, NULL, dst);
+}
+
+static bool parse_shards(const char *flag, const char *v, void *dst)
+{
+    return parse_list(flag, v, 1, 65536, true, NULL, 0, NULL, dst);
+}
+
+static bool parse_reduce(const char *flag, const char *v, void *dst)
 {
     /* reduce_names[0] ("default") is not accepted on the command line. */
     static const char *const reduce_choices[] = {NULL, "shard", "owner"};
-    struct args a = {.argc = argc, .argv = argv, .pos = 0};
-    int flag_error = 0;
-    while (next_data_flag(&a, &flag_error)) {
-        const char *v;
-        if (flag_is(&a, "--quiet")) {
-            o->quiet = true;
-            continue;
-        }
-        if (flag_is(&a, "--bias")) {
-            o->bias = 1;
-            continue;
-        }
-        if (a.flag[0] != '-' || a.flag[1] != '-') return usage_error("unexpected argument '%s'", a.flag);
-        if (!(flag_is(&a, "--data") || flag_is(&a, "--split") || flag_is(&a, "--csv") ||
-              flag_is(&a, "--plot") || flag_is(&a, "--threads") || flag_is(&a, "--dims") ||
-              flag_is(&a, "--reduce") || flag_is(&a, "--kernels") || flag_is(&a, "--shards") ||
-              flag_is(&a, "--epochs") || flag_is(&a, "--warmup") || flag_is(&a, "--repeat") ||
-              flag_is(&a, "--lr") || flag_is(&a, "--seed") || flag_is(&a, "--l2")))
-            return usage_error("unknown option %s", a.flag);
-        if (!(v = flag_value(&a))) return EXIT_USAGE;
-        bool ok = true;
-        if (flag_is(&a, "--data")) o->data = v;
-        else if (flag_is(&a, "--split")) o->split = v;
-        else if (flag_is(&a, "--csv")) o->csv = v;
-        else if (flag_is(&a, "--plot")) o->plot_dir = v;
-        else if (flag_is(&a, "--threads"))
-            ok = parse_list(a.flag, v, 1, 1024, false, NULL, 0, NULL, &o->threads);
-        else if (flag_is(&a, "--dims"))
-            ok = parse_list(a.flag, v, 1, 4094, false, NULL, 0, NULL, &o->dims);
-        else if (flag_is(&a, "--shards"))
-            ok = parse_list(a.flag, v, 1, 65536, true, NULL, 0, NULL, &o->shards);
-        else if (flag_is(&a, "--reduce"))
-            ok = parse_list(a.flag, v, 0, 0, false, reduce_choices, 3, "shard, owner", &o->reduce);
-        else if (flag_is(&a, "--kernels"))
-            ok = parse_list(a.flag, v, 0, 0, false, kernels_names, 3, "auto, ref, avx2",
-                            &o->kernels);
-        else if (flag_is(&a, "--epochs")) ok = parse_i64(a.flag, v, 1, 10000000, &o->epochs);
-        else if (flag_is(&a, "--warmup")) ok = parse_i64(a.flag, v, 0, 10000000, &o->warmup);
-        else if (flag_is(&a, "--repeat")) ok = parse_i64(a.flag, v, 1, 1000, &o->repeat);
-        else if (flag_is(&a, "--lr")) ok = parse_double(a.flag, v, 1e-12, 1e6, &o->lr);
-        else if (flag_is(&a, "--seed")) ok = parse_u64(a.flag, v, &o->seed);
-        else ok = parse_double(a.flag, v, 0, 1e9, &o->l2);
-        if (!ok) return EXIT_USAGE;
-    }
-    if (flag_error) return EXIT_USAGE;
-    if (!o->csv) return usage_error("--csv is required");
-    return EXIT_OK;
+    return parse_list(flag, v, 0, 0, false, reduce_choices, 3, "shard, owner", dst);
+}
+
+static bool parse_kernels(const char *flag, const char *v, void *dst)
+{
+    return parse_list(flag, v, 0, 0, false, kernels_names, 3, "auto, ref, avx2", dst);
+}
+
+/* Parses flags into o; false with *rc set when the command stops (after
+ * --help or a usage error). */
+static bool parse_sweep_flags(int argc, char **argv, struct sweep_opts *o, int *rc)
+{
+    const struct flag_spec flags[] = {
+        {.name = "--data", .value = "DIR", .kind = FLAG_STR, .dst = &o->data, .section = "Data:",
+         .help = "dataset directory (default: $MFREC_DATA, else data/ml-100k)"},
+        {.name = "--split", .value = "SPEC", .kind = FLAG_STR, .dst = &o->split,
+         .help = "sklearn:SEED[:FRAC] | u1..u5 | ua | ub | random:FRAC\n"
+                 "(default sklearn:300); only the training part is used"},
+        {.name = "--threads", .value = "LIST", .kind = FLAG_CUSTOM, .dst = &o->threads,
+         .parse = parse_threads, .section = "Sweep:",
+         .help = "thread counts (default 1); include 1 for speedups"},
+        {.name = "--dims", .value = "LIST", .kind = FLAG_CUSTOM, .dst = &o->dims,
+         .parse = parse_dims, .help = "embedding dimensions (default 30)"},
+        {.name = "--reduce", .value = "LIST", .kind = FLAG_CUSTOM, .dst = &o->reduce,
+         .parse = parse_reduce, .help = "shard and/or owner (default owner)"},
+        {.name = "--kernels", .value = "LIST", .kind = FLAG_CUSTOM, .dst = &o->kernels,
+         .parse = parse_kernels, .help = "auto, ref and/or avx2 (default auto)"},
+        {.name = "--shards", .value = "LIST", .kind = FLAG_CUSTOM, .dst = &o->shards,
+         .parse = parse_shards,
+         .help = "shard counts, or auto: derived from the data (default auto)"},
+        {.name = "--epochs", .value = "N", .kind = FLAG_I64, .dst = &o->epochs, .lo = 1,
+         .hi = 10000000, .help = "timed epochs per run (default 20)"},
+        {.name = "--warmup", .value = "N", .kind = FLAG_I64, .dst = &o->warmup, .lo = 0,
+         .hi = 10000000, .help = "untimed epochs before timing (default 1)"},
+        {.name = "--repeat", .value = "R", .kind = FLAG_I64, .dst = &o->repeat, .lo = 1,
+         .hi = 1000, .help = "fresh trainers per combination (default 3)"},
+        /* Training flags: the help lines are the library table's. */
+        {.name = "--lr", .value = "X", .kind = FLAG_DOUBLE, .dst = &o->lr, .min = 1e-12,
+         .max = 1e6, .section = "Training (the same for every run):",
+         .print_help = train_opts_print_flag_help},
+        {.name = "--seed", .kind = FLAG_U64, .dst = &o->seed,
+         .print_help = train_opts_print_flag_help},
+        {.name = "--l2", .kind = FLAG_DOUBLE, .dst = &o->l2, .min = 0, .max = 1e9,
+         .print_help = train_opts_print_flag_help},
+        {.name = "--bias", .kind = FLAG_SWITCH, .dst = &o->bias,
+         .print_help = train_opts_print_flag_help},
+        {.name = "--csv", .value = "FILE", .kind = FLAG_STR, .dst = &o->csv, .section = "Output:",
+         .help = "the results, one row per run (required)"},
+        {.name = "--plot", .value = "DIR", .kind = FLAG_STR, .dst = &o->plot_dir,
+         .help = "also draw speedup_vs_threads, ms_per_epoch_vs_dim and\n"
+                 "reduce_vs_threads (.png, .svg, .dat, .gp) with gnuplot"},
+        {.name = "--quiet", .kind = FLAG_SWITCH, .dst = &o->quiet,
+         .help = "no per-run lines and no summary table"},
+    };
+    struct command_spec cmd = {.name = "mfrec sweep", .help = sweep_help,
+                               .help_end = sweep_help_end, .help_width = 20, .flags = flags,
+                               .n_flags = sizeof flags / sizeof *flags, .data_flags = true};
+    if (!cli_start(&cmd, argc, argv, rc)) return false;
+    if (!o->csv) *rc = usage_error("--csv is required");
+    return *rc == EXIT_OK;
 }
 
 /* ------------------------------------------------------------------ */
 /* One run, in a child process                                          */
 /* ------------------------------------------------------------------ */
-
-static double median_sorted(const double *x, int64_t n)
-{
-    return n % 2 ? x[n / 2] : 0.5 * (x[n / 2 - 1] + x[n / 2]);
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-/* Linear-interpolated quantile q in [0, 1] of sorted x[0..n). */
-static double quantile_sorted(const double *x, int64_t n, double q)
-{
-    double pos = q * (double)(n - 1);
-    int64_t lo = (int64_t)floor(pos);
-    int64_t hi = lo + 1 < n ? lo + 1 : lo;
-    return x[lo] + (pos - (double)lo) * (x[hi] - x[lo]);
-}
 
 /* Peak resident set of this process in MiB: VmHWM, else ru_maxrss. */
 static double peak_rss_mib(void)
@@ -798,13 +785,90 @@ static int run_all(struct sweep *s, const mfr_dataset *ds, const mfr_split *sp)
     return EXIT_OK;
 }
 
+/* The sweep's points, dim-major, then reduce, kernels, shards
+ * (chart_vs_dim relies on this order). */
+static void make_points(struct sweep *s)
+{
+    const struct sweep_opts *o = s->o;
+    int np = 0;
+    for (int d = 0; d < o->dims.n; d++)
+        for (int r = 0; r < o->reduce.n; r++)
+            for (int k = 0; k < o->kernels.n; k++)
+                for (int h = 0; h < o->shards.n; h++)
+                    s->points[np++] = (struct point){o->dims.v[d], o->reduce.v[r], o->kernels.v[k],
+                                                     o->shards.v[h]};
+}
+
+static void print_sweep_header(const struct sweep *s, const mfr_dataset *ds, const mfr_split *sp,
+                               int64_t n_configs)
+{
+    const struct sweep_opts *o = s->o;
+    printf("mfrec sweep | data %s (%d users, %d items), split %s: %lld training ratings\n",
+           mfr_dataset_dir(ds), mfr_dataset_n_users(ds), mfr_dataset_n_items(ds),
+           mfr_split_spec(sp), (long long)s->n_train);
+    printf("%d threads x %d dims x %d reduce x %d kernels x %d shards = %lld combinations "
+           "x %lld repeats = %lld runs of %lld+%lld epochs (warmup+timed)\n",
+           o->threads.n, o->dims.n, o->reduce.n, o->kernels.n, o->shards.n, (long long)n_configs,
+           (long long)o->repeat, (long long)(n_configs * o->repeat), (long long)o->warmup,
+           (long long)o->epochs);
+    printf("build: %s | %ld cores\n", mfr_build_info(), s->cores);
+    fflush(stdout);
+}
+
+/* Fills s->agg: each config's median over its repeats, and the speedups. */
+static int aggregate(struct sweep *s)
+{
+    const struct sweep_opts *o = s->o;
+    int rc;
+    for (int p = 0; p < s->n_points; p++)
+        for (int t = 0; t < s->n_threads; t++)
+            if ((rc = median_of_runs(s, p * s->n_threads + t, &s->agg[p * s->n_threads + t])) !=
+                EXIT_OK)
+                return rc;
+    for (int p = 0; p < s->n_points; p++)
+        for (int t = 0; t < s->n_threads; t++) {
+            struct config_agg *g = &s->agg[p * s->n_threads + t];
+            g->speedup = g->efficiency = NAN;
+            if (o->threads.v[0] != 1) continue; /* sorted: 1 is first when present */
+            g->speedup = s->agg[p * s->n_threads].ms / g->ms;
+            g->efficiency = g->speedup / o->threads.v[t];
+        }
+    return EXIT_OK;
+}
+
+/* Loads the dataset and makes the split (once, in the parent). */
+static int sweep_load(const struct sweep_opts *o, mfr_dataset **ds, mfr_split **sp)
+{
+    mfr_error err = {0};
+    if (load_dataset(default_data_dir(o->data), ds, &err) != MFR_OK) return lib_error(&err);
+    if (mfr_split_create(*ds, o->split, o->seed, sp, &err) != MFR_OK)
+        return err.status == MFR_ERR_INVALID ? usage_error("--split: %s", err.message)
+                                             : lib_error(&err);
+    return EXIT_OK;
+}
+
+/* After the runs: aggregates, the checksum check, the CSV, the summary
+ * and the charts. */
+static int report_sweep(struct sweep *s, const mfr_dataset *ds, const mfr_split *sp,
+                        int64_t n_configs)
+{
+    const struct sweep_opts *o = s->o;
+    int rc = aggregate(s);
+    if (rc != EXIT_OK) return rc;
+    bool same = check_checksums(s);
+    if ((rc = write_csv(s, ds, sp)) != EXIT_OK) return rc;
+    if (!o->quiet) print_summary(s);
+    if (!o->quiet) printf("wrote %lld rows to %s\n", (long long)(n_configs * o->repeat), o->csv);
+    if (o->plot_dir) {
+        if ((rc = draw_charts(s)) != EXIT_OK) return rc;
+        if (!o->quiet) printf("charts in %s\n", o->plot_dir);
+    }
+    if (!same) return runtime_error("results depend on the thread count or the repeat (see above)");
+    return EXIT_OK;
+}
+
 int cmd_sweep(int argc, char **argv)
 {
-    g_cmd = "mfrec sweep";
-    if (want_help(argc, argv)) {
-        print_data_command_help(sweep_help);
-        return EXIT_OK;
-    }
     struct sweep_opts o = {.split = "sklearn:300", .epochs = 20, .warmup = 1, .repeat = 3};
     mfr_config defaults;
     mfr_config_default(&defaults);
@@ -815,8 +879,8 @@ int cmd_sweep(int argc, char **argv)
     o.reduce = (struct int_list){1, {MFR_REDUCE_OWNER}};
     o.kernels = (struct int_list){1, {MFR_KERNELS_AUTO}};
     o.shards = (struct int_list){1, {0}};
-    int rc = parse_sweep_flags(argc, argv, &o);
-    if (rc != EXIT_OK) return rc;
+    int rc;
+    if (!parse_sweep_flags(argc, argv, &o, &rc)) return rc;
 
     struct sweep s = {.o = &o, .n_threads = o.threads.n};
     s.cores = sysconf(_SC_NPROCESSORS_ONLN);
@@ -827,70 +891,19 @@ int cmd_sweep(int argc, char **argv)
     s.agg = calloc((size_t)n_configs, sizeof *s.agg);
     mfr_dataset *ds = NULL;
     mfr_split *sp = NULL;
-    mfr_error err = {0};
     if (!s.points || !s.runs || !s.agg) {
         rc = runtime_error("out of memory");
         goto done;
     }
-    /* Dim-major, then reduce, kernels, shards (chart_vs_dim relies on it). */
-    int np = 0;
-    for (int d = 0; d < o.dims.n; d++)
-        for (int r = 0; r < o.reduce.n; r++)
-            for (int k = 0; k < o.kernels.n; k++)
-                for (int h = 0; h < o.shards.n; h++)
-                    s.points[np++] = (struct point){o.dims.v[d], o.reduce.v[r], o.kernels.v[k],
-                                                    o.shards.v[h]};
-
-    const char *dir = default_data_dir(o.data);
-    if (load_dataset(dir, &ds, &err) != MFR_OK) {
-        rc = lib_error(&err);
-        goto done;
-    }
-    if (mfr_split_create(ds, o.split, o.seed, &sp, &err) != MFR_OK) {
-        rc = err.status == MFR_ERR_INVALID ? usage_error("--split: %s", err.message) : lib_error(&err);
-        goto done;
-    }
+    make_points(&s);
+    if ((rc = sweep_load(&o, &ds, &sp)) != EXIT_OK) goto done;
     s.n_train = mfr_ratings_count(mfr_split_train(sp));
     s.dataset_name = base_name(mfr_dataset_dir(ds));
-    bool can_plot = !o.plot_dir || plot_available();
-    if (!can_plot)
+    if (o.plot_dir && !plot_available())
         fprintf(stderr, "%s: warning: gnuplot is not on PATH: --plot will fail after the CSV "
                         "is written\n", g_cmd);
-    if (!o.quiet) {
-        printf("mfrec sweep | data %s (%d users, %d items), split %s: %lld training ratings\n",
-               mfr_dataset_dir(ds), mfr_dataset_n_users(ds), mfr_dataset_n_items(ds),
-               mfr_split_spec(sp), (long long)s.n_train);
-        printf("%d threads x %d dims x %d reduce x %d kernels x %d shards = %lld combinations "
-               "x %lld repeats = %lld runs of %lld+%lld epochs (warmup+timed)\n",
-               o.threads.n, o.dims.n, o.reduce.n, o.kernels.n, o.shards.n, (long long)n_configs,
-               (long long)o.repeat, (long long)(n_configs * o.repeat), (long long)o.warmup,
-               (long long)o.epochs);
-        printf("build: %s | %ld cores\n", mfr_build_info(), s.cores);
-        fflush(stdout);
-    }
-    if ((rc = run_all(&s, ds, sp)) != EXIT_OK) goto done;
-
-    for (int p = 0; p < s.n_points; p++)
-        for (int t = 0; t < s.n_threads; t++)
-            if ((rc = median_of_runs(&s, p * s.n_threads + t, &s.agg[p * s.n_threads + t])) != EXIT_OK)
-                goto done;
-    for (int p = 0; p < s.n_points; p++)
-        for (int t = 0; t < s.n_threads; t++) {
-            struct config_agg *g = &s.agg[p * s.n_threads + t];
-            g->speedup = g->efficiency = NAN;
-            if (o.threads.v[0] != 1) continue; /* sorted: 1 is first when present */
-            g->speedup = s.agg[p * s.n_threads].ms / g->ms;
-            g->efficiency = g->speedup / o.threads.v[t];
-        }
-    bool same = check_checksums(&s);
-    if ((rc = write_csv(&s, ds, sp)) != EXIT_OK) goto done;
-    if (!o.quiet) print_summary(&s);
-    if (!o.quiet) printf("wrote %lld rows to %s\n", (long long)(n_configs * o.repeat), o.csv);
-    if (o.plot_dir) {
-        if ((rc = draw_charts(&s)) != EXIT_OK) goto done;
-        if (!o.quiet) printf("charts in %s\n", o.plot_dir);
-    }
-    if (!same) rc = runtime_error("results depend on the thread count or the repeat (see above)");
+    if (!o.quiet) print_sweep_header(&s, ds, sp, n_configs);
+    if ((rc = run_all(&s, ds, sp)) == EXIT_OK) rc = report_sweep(&s, ds, sp, n_configs);
 done:
     mfr_split_destroy(sp);
     mfr_dataset_destroy(ds);

@@ -32,48 +32,9 @@ static const char train_help[] =
     "Presets (flags given beside a preset override it):\n"
     "  --preset NAME        notebook (default): the teaching notebook's experiment\n"
     "                       accurate: biased MF tuned for test RMSE (see README)\n"
-    "                       ndcg: gravity-regularized, tuned for NDCG@10 (see README)\n"
-    "Data:\n"
-    "  --data DIR           dataset directory (default: $MFREC_DATA, else data/ml-100k)\n"
-    "  --split SPEC         sklearn:SEED[:FRAC] | u1..u5 | ua | ub | random:FRAC\n"
-    "                       (default sklearn:300, the notebook's split)\n"
-    "Model and optimizer:\n"
-    "  --dim K              embedding dimension (default 30)\n"
-    "  --epochs N           full-batch epochs (default 1000)\n"
-    "  --lr X               Adam learning rate (default 0.001)\n"
-    "  --beta1 X, --beta2 X, --eps X   Adam constants (0.9, 0.999, 1e-8)\n"
-    "  --init-std X         std of the N(0, X^2) initialization (default 1)\n"
-    "  --init-from U.npy,V.npy   start from these float32 arrays\n"
-    "  --seed S             initialization (and random: split) seed (default 300)\n"
-    "  --optimizer adam|sgd Adam (default) or plain full-batch gradient descent\n"
-    "                       (the notebook's first optimizer, with lr such as 10 or 20)\n"
-    "  --l2 X               L2 weight: X (1/N sum |U_u|^2 + 1/M sum |V_i|^2) (default 0)\n"
-    "  --l2-freq X          rating-weighted L2: X/|R| sum over training ratings of\n"
-    "                       |U_u|^2 + |V_i|^2 (what SGD-trained MF applies) (default 0)\n"
-    "  --gravity X          gravity weight: X/(M N) sum_u sum_i <U_u, V_i>^2 (default 0)\n"
-    "  --bias               learn user and movie biases (prediction b_u + b_i + <U_u, V_i>)\n"
-    "  --l2-bias X          bias L2 (with --bias): X (1/N sum b_u^2 + 1/M sum (b_i - mu)^2),\n"
-    "                       mu the training mean (default 0)\n"
-    "  --implicit X         implicit feedback (SVD++): U_u = P_u + |R(u)|^-1/2 sum of Y_j\n"
-    "                       over the movies u rated in training; X weighs the L2 term\n"
-    "                       X/M sum |Y_j|^2, and --l2/--l2-freq then weigh P (default 0: off)\n"
-    "  --early-stop P       stop when validation MSE has not improved for P epochs\n"
-    "                       (checked every epoch) and keep the best epoch's model\n"
-    "Execution (never changes the result):\n"
-    "  --threads N          worker threads (default: $OMP_NUM_THREADS, else all cores)\n"
-    "Execution (part of the configuration; recorded in the model):\n"
-    "  --shards N           user shards (default: derived from the data)\n"
-    "  --reduce shard|owner item-gradient reduction (default owner)\n"
-    "  --kernels auto|ref|avx2   kernel set (default auto; results are identical)\n"
-    "  --max-memory SIZE    refuse configurations needing more (default: RAM)\n"
-    "Output:\n"
-    "  --log-every N        log every N epochs (default 100; 0: only the last)\n"
-    "  --out MODEL          write the trained model file\n"
-    "  --log-json FILE      one JSON record per logged epoch (JSON Lines)\n"
-    "                       with the loss parts (mse, l2, gravity, total)\n"
-    "  --plot DIR           learning curves (train/validation MSE at the logged epochs)\n"
-    "                       and the loss components, as PNG and SVG (gnuplot)\n"
-    "  --quiet              no progress bar and no per-epoch lines\n"
+    "                       ndcg: gravity-regularized, tuned for NDCG@10 (see README)\n";
+
+static const char train_help_end[] =
     "\n"
     "Exit status: 0 ok, 1 runtime error, 2 usage error.\n";
 
@@ -162,234 +123,249 @@ static int plot_training(const char *dir, int n, const struct curve *c, bool has
     return rc;
 }
 
-/* Parses `mfrec train`'s flags into o; EXIT_OK or EXIT_USAGE. */
-static int parse_train_flags(int argc, char **argv, struct train_opts *o)
+/* The training flags' help lines (train_opts.c), in the flag table. */
+static void print_training_flags(FILE *f, const char *name)
 {
-    struct args a = {.argc = argc, .argv = argv, .pos = 0};
-    int flag_error = 0;
-    while (next_data_flag(&a, &flag_error)) {
-        int shared = train_opts_flag(&a, o);
-        if (shared < 0) return EXIT_USAGE;
-        if (shared > 0) continue;
-        if (flag_is(&a, "--quiet")) {
-            o->quiet = true;
-            continue;
-        }
-        if (a.flag[0] != '-' || a.flag[1] != '-') return usage_error("unexpected argument '%s'", a.flag);
-        bool known = flag_is(&a, "--data") || flag_is(&a, "--split") || flag_is(&a, "--init-from") ||
-                     flag_is(&a, "--early-stop") || flag_is(&a, "--log-every") ||
-                     flag_is(&a, "--out") || flag_is(&a, "--log-json") || flag_is(&a, "--plot");
-        if (!known) return usage_error("unknown option %s", a.flag);
-        const char *v = flag_value(&a);
-        if (!v) return EXIT_USAGE;
-        bool ok = true;
-        if (flag_is(&a, "--data")) o->data = v;
-        else if (flag_is(&a, "--split")) o->split = v;
-        else if (flag_is(&a, "--init-from")) o->init_from = v;
-        else if (flag_is(&a, "--early-stop")) ok = parse_i64(a.flag, v, 1, 1000000000, &o->early_stop);
-        else if (flag_is(&a, "--log-every")) ok = parse_i64(a.flag, v, 0, 1000000000, &o->log_every);
-        else if (flag_is(&a, "--out")) o->out = v;
-        else if (flag_is(&a, "--plot")) o->plot = v;
-        else o->log_json = v;
-        if (!ok) return EXIT_USAGE;
-    }
-    if (flag_error) return EXIT_USAGE;
+    (void)name;
+    train_opts_print_help(f);
+}
+
+static void print_presets(FILE *f, const char *name)
+{
+    (void)name;
+    train_opts_print_presets(f);
+}
+
+/* Parses `mfrec train`'s flags into o; false with *rc set when the command
+ * stops (after --help or a usage error). */
+static bool parse_train_flags(int argc, char **argv, struct train_opts *o, int *rc)
+{
+    const struct flag_spec flags[] = {
+        {.name = "--data", .value = "DIR", .kind = FLAG_STR, .dst = &o->data, .section = "Data:",
+         .help = "dataset directory (default: $MFREC_DATA, else data/ml-100k)"},
+        {.name = "--split", .value = "SPEC", .kind = FLAG_STR, .dst = &o->split,
+         .help = "sklearn:SEED[:FRAC] | u1..u5 | ua | ub | random:FRAC\n"
+                 "(default sklearn:300, the notebook's split)"},
+        {.kind = FLAG_TEXT, .print_help = print_training_flags},
+        {.name = "--init-from", .value = "U.npy,V.npy", .kind = FLAG_STR, .dst = &o->init_from,
+         .section = "Training:", .help = "start from these float32 arrays"},
+        {.name = "--early-stop", .value = "P", .kind = FLAG_I64, .dst = &o->early_stop, .lo = 1,
+         .hi = 1000000000,
+         .help = "stop when validation MSE has not improved for P epochs\n"
+                 "(checked every epoch) and keep the best epoch's model"},
+        {.name = "--log-every", .value = "N", .kind = FLAG_I64, .dst = &o->log_every, .lo = 0,
+         .hi = 1000000000, .section = "Output:",
+         .help = "log every N epochs (default 100; 0: only the last)"},
+        {.name = "--out", .value = "MODEL", .kind = FLAG_STR, .dst = &o->out,
+         .help = "write the trained model file"},
+        {.name = "--log-json", .value = "FILE", .kind = FLAG_STR, .dst = &o->log_json,
+         .help = "one JSON record per logged epoch (JSON Lines)\n"
+                 "with the loss parts (mse, l2, gravity, total)"},
+        {.name = "--plot", .value = "DIR", .kind = FLAG_STR, .dst = &o->plot,
+         .help = "learning curves (train/validation MSE at the logged epochs)\n"
+                 "and the loss components, as PNG and SVG (gnuplot)"},
+        {.name = "--quiet", .kind = FLAG_SWITCH, .dst = &o->quiet,
+         .help = "no progress bar and no per-epoch lines"},
+        {.kind = FLAG_TEXT, .section = "Presets:", .print_help = print_presets},
+    };
+    struct command_spec cmd = {.name = "mfrec train", .help = train_help,
+                               .help_end = train_help_end, .help_width = 20, .flags = flags,
+                               .n_flags = sizeof flags / sizeof *flags, .data_flags = true,
+                               .train = o};
+    if (!cli_start(&cmd, argc, argv, rc)) return false;
+    *rc = train_opts_check(o);
+    return *rc == EXIT_OK;
+}
+
+/* One training run: what it loaded, made and logged. */
+struct train_run {
+    const struct train_opts *o;
+    mfr_dataset *ds;
+    mfr_split *sp;
+    mfr_trainer *tr;
+    const mfr_model *model; /* the trainer's, or `best` after early stopping */
+    mfr_model *best;        /* the best epoch's copy (--early-stop) */
+    const mfr_ratings *train, *test;
+    bool bar, has_test;
+    struct json_log jl;
+    struct curve *curve; /* the logged epochs, for --plot */
+    int n_curve, cap_curve;
+    double best_val, train_seconds, t_start, last_draw;
+    int64_t best_epoch, ran;
+};
+
+static void train_run_free(struct train_run *r)
+{
+    free(r->curve);
+    free(r->jl.buf);
+    mfr_model_destroy(r->best);
+    mfr_trainer_destroy(r->tr);
+    mfr_split_destroy(r->sp);
+    mfr_dataset_destroy(r->ds);
+}
+
+/* Loads the data, makes the split and the trainer (and --init-from). */
+static int train_setup(struct train_run *r)
+{
+    const struct train_opts *o = r->o;
+    mfr_error err = {0};
+    if (load_dataset(default_data_dir(o->data), &r->ds, &err) != MFR_OK) return lib_error(&err);
+    if (mfr_split_create(r->ds, o->split, o->cfg.seed, &r->sp, &err) != MFR_OK)
+        return err.status == MFR_ERR_INVALID ? usage_error("--split: %s", err.message)
+                                             : lib_error(&err);
+    if (mfr_trainer_create(&o->cfg, r->ds, mfr_split_train(r->sp), mfr_split_spec(r->sp), &r->tr,
+                           &err) != MFR_OK)
+        return lib_error(&err);
+    if (o->init_from) return load_init_from(r->tr, o->init_from);
     return EXIT_OK;
 }
 
-int cmd_train(int argc, char **argv)
+static void print_train_header(const struct train_run *r)
 {
-    g_cmd = "mfrec train";
-    if (want_help(argc, argv)) {
-        print_data_command_help(train_help);
-        fputs("\nPresets:\n", stdout);
-        train_opts_print_presets(stdout);
-        return EXIT_OK;
-    }
-    struct train_opts o;
-    train_opts_init(&o);
-    o.split = "sklearn:300";
-    o.log_every = 100;
-    int prc;
-    if ((prc = train_opts_preset(argc, argv, &o)) != EXIT_OK ||
-        (prc = parse_train_flags(argc, argv, &o)) != EXIT_OK ||
-        (prc = train_opts_check(&o)) != EXIT_OK)
-        return prc;
-    mfr_config cfg = o.cfg;
-    const char *data = o.data, *split = o.split, *out = o.out, *log_json = o.log_json;
-    const char *init_from = o.init_from;
-    int64_t epochs = o.epochs, log_every = o.log_every;
-    bool quiet = o.quiet;
+    const struct train_opts *o = r->o;
+    const mfr_config *cfg = &o->cfg;
+    const mfr_dataset *ds = r->ds;
+    printf("mfrec %s | data %s (%d users, %d items, %lld ratings)\n", MFR_VERSION_STRING,
+           mfr_dataset_dir(ds), mfr_dataset_n_users(ds), mfr_dataset_n_items(ds),
+           (long long)mfr_ratings_count(mfr_dataset_ratings(ds)));
+    printf("split %s: %lld train, %lld validation\n", mfr_split_spec(r->sp),
+           (long long)mfr_ratings_count(r->train), (long long)mfr_ratings_count(r->test));
+    printf("preset %s | dim %d, epochs %lld, ", o->preset, cfg->k, (long long)o->epochs);
+    if (cfg->optimizer == MFR_OPTIMIZER_SGD)
+        printf("gradient descent lr %g", cfg->lr);
+    else
+        printf("Adam lr %g (beta1 %g, beta2 %g, eps %g)", cfg->lr, cfg->beta1, cfg->beta2, cfg->eps);
+    printf(", init N(0, %g^2)%s, seed %llu\n", cfg->init_std,
+           o->init_from ? " replaced by --init-from" : "", (unsigned long long)cfg->seed);
+    printf("l2 %g, l2-freq %g, gravity %g, biases %s (l2-bias %g), implicit %g%s\n", cfg->l2,
+           cfg->l2_freq, cfg->gravity, cfg->bias ? "on" : "off", cfg->l2_bias, cfg->implicit,
+           o->early_stop ? ", early stopping on validation MSE" : "");
+    printf("threads %d, shards %d, reduce %s, kernels %s, memory %.1f MiB\n",
+           mfr_trainer_n_threads(r->tr), mfr_trainer_n_shards(r->tr), mfr_trainer_reduce_name(r->tr),
+           mfr_trainer_kernels_name(r->tr), (double)mfr_trainer_memory_bytes(r->tr) / 1048576.0);
+    printf("build: %s\n", mfr_build_info());
+    fflush(stdout);
+}
 
+/* --early-stop after epoch e: keeps a copy of the best model so far; sets
+ * *stop when P epochs passed without improvement. */
+static int early_stop_check(struct train_run *r, int64_t e, bool *stop)
+{
     mfr_error err = {0};
-    mfr_dataset *ds = NULL;
-    mfr_split *sp = NULL;
-    mfr_trainer *tr = NULL;
-    mfr_model *best = NULL;
-    struct json_log jl = {0};
-    struct curve *curve = NULL; /* the logged epochs, for --plot */
-    int n_curve = 0, cap_curve = 0;
-    int rc = EXIT_OK;
-    const char *dir = default_data_dir(data);
+    mfr_metrics mv;
+    if (mfr_model_evaluate(r->model, r->test, &mv, &err) != MFR_OK) return lib_error(&err);
+    if (mv.mse < r->best_val) {
+        r->best_val = mv.mse;
+        r->best_epoch = e;
+        mfr_model_destroy(r->best);
+        r->best = NULL;
+        if (mfr_model_copy(r->model, &r->best, &err) != MFR_OK) return lib_error(&err);
+    } else if (e - r->best_epoch >= r->o->early_stop) {
+        *stop = true;
+    }
+    return EXIT_OK;
+}
 
-    if (load_dataset(dir, &ds, &err) != MFR_OK) {
-        rc = lib_error(&err);
-        goto done;
-    }
-    if (mfr_split_create(ds, split, cfg.seed, &sp, &err) != MFR_OK) {
-        rc = err.status == MFR_ERR_INVALID ? usage_error("--split: %s", err.message) : lib_error(&err);
-        goto done;
-    }
-    if (mfr_trainer_create(&cfg, ds, mfr_split_train(sp), mfr_split_spec(sp), &tr, &err) != MFR_OK) {
-        rc = lib_error(&err);
-        goto done;
-    }
-    if (init_from && (rc = load_init_from(tr, init_from)) != EXIT_OK) goto done;
-
-    const mfr_model *model = mfr_trainer_model(tr);
-    const mfr_ratings *train = mfr_split_train(sp), *test = mfr_split_test(sp);
-    int64_t n_train = mfr_ratings_count(train);
-    if (!quiet) {
-        printf("mfrec %s | data %s (%d users, %d items, %lld ratings)\n", MFR_VERSION_STRING,
-               mfr_dataset_dir(ds), mfr_dataset_n_users(ds), mfr_dataset_n_items(ds),
-               (long long)mfr_ratings_count(mfr_dataset_ratings(ds)));
-        printf("split %s: %lld train, %lld validation\n", mfr_split_spec(sp), (long long)n_train,
-               (long long)mfr_ratings_count(test));
-        printf("preset %s | dim %d, epochs %lld, ", o.preset, cfg.k, (long long)epochs);
-        if (cfg.optimizer == MFR_OPTIMIZER_SGD)
-            printf("gradient descent lr %g", cfg.lr);
-        else
-            printf("Adam lr %g (beta1 %g, beta2 %g, eps %g)", cfg.lr, cfg.beta1, cfg.beta2, cfg.eps);
-        printf(", init N(0, %g^2)%s, seed %llu\n", cfg.init_std,
-               init_from ? " replaced by --init-from" : "", (unsigned long long)cfg.seed);
-        printf("l2 %g, l2-freq %g, gravity %g, biases %s (l2-bias %g), implicit %g%s\n", cfg.l2,
-               cfg.l2_freq, cfg.gravity, cfg.bias ? "on" : "off", cfg.l2_bias, cfg.implicit,
-               o.early_stop ? ", early stopping on validation MSE" : "");
-        printf("threads %d, shards %d, reduce %s, kernels %s, memory %.1f MiB\n",
-               mfr_trainer_n_threads(tr), mfr_trainer_n_shards(tr), mfr_trainer_reduce_name(tr),
-               mfr_trainer_kernels_name(tr), (double)mfr_trainer_memory_bytes(tr) / 1048576.0);
-        printf("build: %s\n", mfr_build_info());
+/* A logged epoch: the line, the --plot point and the --log-json record. */
+static int log_epoch(struct train_run *r, int64_t e)
+{
+    const struct train_opts *o = r->o;
+    const mfr_config *cfg = &o->cfg;
+    mfr_error err = {0};
+    mfr_metrics mt, mv = {0};
+    mfr_loss lp;
+    mfr_trainer_last_loss(r->tr, &lp);
+    if (mfr_model_evaluate(r->model, r->train, &mt, &err) != MFR_OK ||
+        (r->has_test && mfr_model_evaluate(r->model, r->test, &mv, &err) != MFR_OK))
+        return lib_error(&err);
+    if (!o->quiet) {
+        if (r->bar) fputs("\r\033[K", stderr);
+        printf("epoch %6lld  train MSE %.6f  validation MSE %.6f", (long long)e, mt.mse, mv.mse);
+        if (cfg->l2 > 0 || cfg->l2_freq > 0 || cfg->l2_bias > 0 || cfg->implicit > 0 ||
+            cfg->gravity > 0)
+            printf("  | loss %.6f = observed %.6f + l2 %.6f + gravity %.6f", lp.total, lp.mse,
+                   lp.l2, lp.gravity);
+        putchar('\n');
         fflush(stdout);
     }
+    if (o->plot) {
+        if (r->n_curve == r->cap_curve) {
+            r->cap_curve = r->cap_curve ? 2 * r->cap_curve : 64;
+            struct curve *nc = realloc(r->curve, sizeof *nc * (size_t)r->cap_curve);
+            if (!nc) return runtime_error("out of memory");
+            r->curve = nc;
+        }
+        r->curve[r->n_curve++] =
+            (struct curve){(long)e, mt.mse, mv.mse, lp.total, lp.mse, lp.l2, lp.gravity};
+    }
+    if (o->log_json)
+        jlog_printf(&r->jl,
+                    "{\"epoch\":%lld,\"train_mse\":%.17g,\"val_mse\":%.17g,"
+                    "\"train_rmse\":%.17g,\"val_rmse\":%.17g,\"loss\":%.17g,"
+                    "\"loss_mse\":%.17g,\"loss_l2\":%.17g,\"loss_gravity\":%.17g,"
+                    "\"elapsed_s\":%.6f}\n",
+                    (long long)e, mt.mse, mv.mse, mt.rmse, mv.rmse, lp.total, lp.mse, lp.l2,
+                    lp.gravity, now_seconds() - r->t_start);
+    return EXIT_OK;
+}
 
-    bool bar = !quiet && isatty(STDERR_FILENO);
-    bool has_test = mfr_ratings_count(test) > 0;
-    if (o.plot && !plot_available()) {
-        rc = runtime_error("--plot needs gnuplot on PATH (Debian package gnuplot-nox)");
-        goto done;
-    }
-    if (o.early_stop && !has_test) {
-        rc = usage_error("--early-stop needs a split with validation ratings");
-        goto done;
-    }
-    double best_val = INFINITY;
-    int64_t best_epoch = 0, ran = 0;
-    double train_seconds = 0.0, t_start = now_seconds(), last_draw = 0.0;
-    for (int64_t e = 1; e <= epochs; e++) {
+/* The epochs: steps, early stopping, logging and the progress bar. */
+static int train_epochs(struct train_run *r)
+{
+    const struct train_opts *o = r->o;
+    int rc = EXIT_OK;
+    r->best_val = INFINITY;
+    r->t_start = now_seconds();
+    for (int64_t e = 1; e <= o->epochs; e++) {
         double loss;
         double t0 = now_seconds();
-        int st = mfr_trainer_step(tr, &loss);
-        train_seconds += now_seconds() - t0;
+        int st = mfr_trainer_step(r->tr, &loss);
+        r->train_seconds += now_seconds() - t0;
         if (st != MFR_OK) {
-            if (bar) fputc('\n', stderr);
-            rc = runtime_error("%s", mfr_trainer_errmsg(tr));
-            goto done;
+            if (r->bar) fputc('\n', stderr);
+            return runtime_error("%s", mfr_trainer_errmsg(r->tr));
         }
-        ran = e;
+        r->ran = e;
         bool stop = false;
-        if (o.early_stop) {
-            mfr_metrics mv;
-            if (mfr_model_evaluate(model, test, &mv, &err) != MFR_OK) {
-                rc = lib_error(&err);
-                goto done;
-            }
-            if (mv.mse < best_val) {
-                best_val = mv.mse;
-                best_epoch = e;
-                mfr_model_destroy(best);
-                best = NULL;
-                if (mfr_model_copy(model, &best, &err) != MFR_OK) {
-                    rc = lib_error(&err);
-                    goto done;
-                }
-            } else if (e - best_epoch >= o.early_stop) {
-                stop = true;
-            }
-        }
-        bool logged = (log_every > 0 && e % log_every == 0) || e == epochs || stop;
-        if (logged) {
-            mfr_metrics mt, mv = {0};
-            mfr_loss lp;
-            mfr_trainer_last_loss(tr, &lp);
-            if (mfr_model_evaluate(model, train, &mt, &err) != MFR_OK ||
-                (has_test && mfr_model_evaluate(model, test, &mv, &err) != MFR_OK)) {
-                rc = lib_error(&err);
-                goto done;
-            }
-            if (!quiet) {
-                if (bar) fputs("\r\033[K", stderr);
-                printf("epoch %6lld  train MSE %.6f  validation MSE %.6f", (long long)e, mt.mse,
-                       mv.mse);
-                if (cfg.l2 > 0 || cfg.l2_freq > 0 || cfg.l2_bias > 0 || cfg.implicit > 0 ||
-                    cfg.gravity > 0)
-                    printf("  | loss %.6f = observed %.6f + l2 %.6f + gravity %.6f", lp.total,
-                           lp.mse, lp.l2, lp.gravity);
-                putchar('\n');
-                fflush(stdout);
-            }
-            if (o.plot) {
-                if (n_curve == cap_curve) {
-                    cap_curve = cap_curve ? 2 * cap_curve : 64;
-                    struct curve *nc = realloc(curve, sizeof *curve * (size_t)cap_curve);
-                    if (!nc) {
-                        rc = runtime_error("out of memory");
-                        goto done;
-                    }
-                    curve = nc;
-                }
-                curve[n_curve++] = (struct curve){(long)e, mt.mse, mv.mse, lp.total, lp.mse, lp.l2, lp.gravity};
-            }
-            if (log_json)
-                jlog_printf(&jl,
-                            "{\"epoch\":%lld,\"train_mse\":%.17g,\"val_mse\":%.17g,"
-                            "\"train_rmse\":%.17g,\"val_rmse\":%.17g,\"loss\":%.17g,"
-                            "\"loss_mse\":%.17g,\"loss_l2\":%.17g,\"loss_gravity\":%.17g,"
-                            "\"elapsed_s\":%.6f}\n",
-                            (long long)e, mt.mse, mv.mse, mt.rmse, mv.rmse, lp.total, lp.mse,
-                            lp.l2, lp.gravity, now_seconds() - t_start);
-        }
-        if (bar && (now_seconds() - last_draw > 0.1 || e == epochs)) {
-            last_draw = now_seconds();
-            progress_draw(e, epochs, loss, 1e3 * train_seconds / (double)e);
+        if (o->early_stop && (rc = early_stop_check(r, e, &stop)) != EXIT_OK) return rc;
+        bool logged = (o->log_every > 0 && e % o->log_every == 0) || e == o->epochs || stop;
+        if (logged && (rc = log_epoch(r, e)) != EXIT_OK) return rc;
+        if (r->bar && (now_seconds() - r->last_draw > 0.1 || e == o->epochs)) {
+            r->last_draw = now_seconds();
+            progress_draw(e, o->epochs, loss, 1e3 * r->train_seconds / (double)e);
         }
         if (stop) break;
     }
-    if (bar) fputs("\r\033[K", stderr);
-    double wall = now_seconds() - t_start;
-    if (best) {
-        model = best;
-        if (!quiet)
+    if (r->bar) fputs("\r\033[K", stderr);
+    return EXIT_OK;
+}
+
+/* The final model: saved, logged, plotted and reported. */
+static int train_finish(struct train_run *r)
+{
+    const struct train_opts *o = r->o;
+    mfr_error err = {0};
+    int rc;
+    double wall = now_seconds() - r->t_start;
+    if (r->best) {
+        r->model = r->best;
+        if (!o->quiet)
             printf("early stop after epoch %lld: keeping epoch %lld (validation MSE %.6f)\n",
-                   (long long)ran, (long long)best_epoch, best_val);
+                   (long long)r->ran, (long long)r->best_epoch, r->best_val);
     }
-
     mfr_metrics mt = {0}, mv = {0};
-    if (mfr_model_evaluate(model, train, &mt, &err) != MFR_OK ||
-        (mfr_ratings_count(test) > 0 && mfr_model_evaluate(model, test, &mv, &err) != MFR_OK)) {
-        rc = lib_error(&err);
-        goto done;
-    }
-    if (out) {
-        if (mfr_model_save(model, out, &err) != MFR_OK) {
-            rc = lib_error(&err);
-            goto done;
-        }
-    }
-    if (log_json && (rc = write_file_atomic(log_json, jl.buf ? jl.buf : "", jl.len)) != EXIT_OK)
-        goto done;
-    if (o.plot && (rc = plot_training(o.plot, n_curve, curve, has_test, &cfg)) != EXIT_OK) goto done;
-
-    double ms = ran ? 1e3 * train_seconds / (double)ran : 0.0;
+    if (mfr_model_evaluate(r->model, r->train, &mt, &err) != MFR_OK ||
+        (mfr_ratings_count(r->test) > 0 && mfr_model_evaluate(r->model, r->test, &mv, &err) != MFR_OK))
+        return lib_error(&err);
+    if (o->out && mfr_model_save(r->model, o->out, &err) != MFR_OK) return lib_error(&err);
+    if (o->log_json &&
+        (rc = write_file_atomic(o->log_json, r->jl.buf ? r->jl.buf : "", r->jl.len)) != EXIT_OK)
+        return rc;
+    if (o->plot && (rc = plot_training(o->plot, r->n_curve, r->curve, r->has_test, &o->cfg)) != EXIT_OK)
+        return rc;
+    const mfr_trainer *tr = r->tr;
+    int64_t n_train = mfr_ratings_count(r->train);
+    double ms = r->ran ? 1e3 * r->train_seconds / (double)r->ran : 0.0;
     printf("final: train MSE %.6f RMSE %.6f | validation MSE %.6f RMSE %.6f\n", mt.mse, mt.rmse,
            mv.mse, mv.rmse);
     printf("time: %.3f s wall, %.4f ms/epoch, %.3g ratings/s, threads %d, shards %d, reduce %s, "
@@ -401,14 +377,37 @@ int cmd_train(int argc, char **argv)
         printf("memory: peak RSS %.1f MiB; training buffers %.1f MiB (factors, optimizer state, "
                "CSR, reduction)\n",
                (double)ru.ru_maxrss / 1024.0, (double)mfr_trainer_memory_bytes(tr) / 1048576.0);
-    printf("model checksum %016llx%s%s\n", (unsigned long long)mfr_model_checksum(model),
-           out ? ", saved to " : "", out ? out : "");
+    printf("model checksum %016llx%s%s\n", (unsigned long long)mfr_model_checksum(r->model),
+           o->out ? ", saved to " : "", o->out ? o->out : "");
+    return EXIT_OK;
+}
+
+int cmd_train(int argc, char **argv)
+{
+    struct train_opts o;
+    train_opts_init(&o);
+    o.split = "sklearn:300";
+    o.log_every = 100;
+    int rc;
+    if (!parse_train_flags(argc, argv, &o, &rc)) return rc;
+    struct train_run r = {.o = &o};
+    if ((rc = train_setup(&r)) != EXIT_OK) goto done;
+    r.model = mfr_trainer_model(r.tr);
+    r.train = mfr_split_train(r.sp);
+    r.test = mfr_split_test(r.sp);
+    r.has_test = mfr_ratings_count(r.test) > 0;
+    if (!o.quiet) print_train_header(&r);
+    r.bar = !o.quiet && isatty(STDERR_FILENO);
+    if (o.plot && !plot_available()) {
+        rc = runtime_error("--plot needs gnuplot on PATH (Debian package gnuplot-nox)");
+        goto done;
+    }
+    if (o.early_stop && !r.has_test) {
+        rc = usage_error("--early-stop needs a split with validation ratings");
+        goto done;
+    }
+    if ((rc = train_epochs(&r)) == EXIT_OK) rc = train_finish(&r);
 done:
-    free(curve);
-    free(jl.buf);
-    mfr_model_destroy(best);
-    mfr_trainer_destroy(tr);
-    mfr_split_destroy(sp);
-    mfr_dataset_destroy(ds);
+    train_run_free(&r);
     return rc;
 }

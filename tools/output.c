@@ -1,0 +1,73 @@
+/*
+ * output.c — output helpers shared by the mfrec commands (see output.h).
+ */
+#include <math.h>
+#include <stdio.h>
+
+#include "output.h"
+
+void json_str(const char *s)
+{
+    putchar('"');
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        if (*p == '"' || *p == '\\') printf("\\%c", *p);
+        else if (*p < 0x20) printf("\\u%04x", *p);
+        else putchar(*p);
+    }
+    putchar('"');
+}
+
+void json_num(double x, int digits)
+{
+    if (isfinite(x)) printf("%.*g", digits, x);
+    else fputs("null", stdout);
+}
+
+int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+double quantile_sorted(const double *sorted, int64_t n, double q)
+{
+    double pos = q * (double)(n - 1);
+    int64_t lo = (int64_t)floor(pos);
+    if (lo >= n - 1) return sorted[n - 1];
+    return sorted[lo] + (pos - (double)lo) * (sorted[lo + 1] - sorted[lo]);
+}
+
+double median_sorted(const double *sorted, int64_t n)
+{
+    return n % 2 ? sorted[n / 2] : 0.5 * (sorted[n / 2 - 1] + sorted[n / 2]);
+}
+
+const char *item_title(const mfr_dataset *ds, int32_t item, char *buf, size_t cap)
+{
+    const char *t = mfr_dataset_item_title(ds, item);
+    if (*t) return t;
+    snprintf(buf, cap, "item %lld", (long long)mfr_dataset_item_id(ds, item));
+    return buf;
+}
+
+const char *item_genres(const mfr_dataset *ds, int32_t item, const char *none, char *buf,
+                        size_t size)
+{
+    uint32_t g = mfr_dataset_item_genres(ds, item);
+    size_t len = 0;
+    buf[0] = 0;
+    for (int32_t b = 0; b < mfr_dataset_n_genres(ds) && b < 32; b++) {
+        if (!(g >> b & 1u)) continue;
+        int w = snprintf(buf + len, size - len, "%s%s", len ? "|" : "",
+                         mfr_dataset_genre_name(ds, b));
+        if (w < 0 || (size_t)w >= size - len) break;
+        len += (size_t)w;
+    }
+    if (!len) snprintf(buf, size, "%s", none);
+    return buf;
+}
+
+void tsv_field(struct json_log *t, const char *s)
+{
+    for (; *s; s++) jlog_printf(t, "%c", *s == '\t' || *s == '\n' || *s == '\r' ? ' ' : *s);
+}

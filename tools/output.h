@@ -1,0 +1,42 @@
+/*
+ * output.h — output helpers the mfrec commands share (tools/ only): JSON
+ * values, quantiles of sorted samples, movie titles and genres for tables,
+ * and TSV fields. One definition each, so two commands never print the
+ * same thing two ways.
+ */
+#ifndef MFR_OUTPUT_H
+#define MFR_OUTPUT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "cli.h"
+
+/* Writes s to stdout as a JSON string literal ('"', '\\' and control
+ * characters escaped; other bytes, UTF-8 included, as they are). */
+void json_str(const char *s);
+/* Writes x to stdout with `digits` significant digits (%.*g), or null when
+ * it is not finite. Each command keeps its own digits: eval 17 (exact
+ * doubles), stats 10 (readable summaries). */
+void json_num(double x, int digits);
+
+/* qsort comparator for doubles, ascending. */
+int cmp_double(const void *a, const void *b);
+/* The quantile q in [0, 1] of sorted[0..n), n >= 1, interpolating linearly
+ * between order statistics (pandas' default). */
+double quantile_sorted(const double *sorted, int64_t n, double q);
+/* The median of sorted[0..n), n >= 1: the middle value, or the mean of the
+ * two middle values. */
+double median_sorted(const double *sorted, int64_t n);
+
+/* A movie's title, or "item ID" (its raw id) when the dataset has none;
+ * buf (cap bytes) holds the fallback. */
+const char *item_title(const mfr_dataset *ds, int32_t item, char *buf, size_t cap);
+/* The movie's genres joined by '|' into buf, or `none` when it has none. */
+const char *item_genres(const mfr_dataset *ds, int32_t item, const char *none, char *buf,
+                        size_t size);
+/* Appends s to t with tabs and line breaks replaced by spaces (they would
+ * break a TSV layout). */
+void tsv_field(struct json_log *t, const char *s);
+
+#endif

@@ -33,7 +33,7 @@
 #include "rng_priv.h"
 
 /* Largest k accepted by mfr_pca_compute, as for mfr_config.k. */
-#define PCA_MAX_K MFR_MAX_K
+#define PCA_MAX_K 4096
 /* Jacobi stops when the off-diagonal mass is this small a fraction of the
  * matrix's squared Frobenius norm (about machine epsilon squared), or after
  * PCA_MAX_SWEEPS sweeps; quadratic convergence needs far fewer. */
@@ -163,6 +163,79 @@ static double *alloc_doubles(size_t n_elems)
     return calloc(1, bytes);
 }
 
+/* Column means of the n rows into p->mean, then the sample covariance
+ * (divisor n - 1; 1 when n = 1) into cov (k x k, zeroed), its upper
+ * triangle accumulated in double in row order and mirrored; d is k doubles
+ * of scratch. Sets p->total_variance to the trace. */
+static void pca_covariance(const float *x, int64_t n, size_t kk, size_t stride, mfr_pca *p,
+                           double *cov, double *d)
+{
+    for (int64_t r = 0; r < n; r++) {
+        const float *row = x + (size_t)r * stride;
+        for (size_t j = 0; j < kk; j++) p->mean[j] += (double)row[j];
+    }
+    for (size_t j = 0; j < kk; j++) p->mean[j] /= (double)n;
+    for (int64_t r = 0; r < n; r++) {
+        const float *row = x + (size_t)r * stride;
+        for (size_t j = 0; j < kk; j++) d[j] = (double)row[j] - p->mean[j];
+        for (size_t a = 0; a < kk; a++) {
+            double da = d[a];
+            double *crow = cov + a * kk;
+            for (size_t b = a; b < kk; b++) crow[b] += da * d[b];
+        }
+    }
+    const double divisor = n > 1 ? (double)(n - 1) : 1.0;
+    for (size_t a = 0; a < kk; a++)
+        for (size_t b = a; b < kk; b++) {
+            cov[a * kk + b] /= divisor;
+            cov[b * kk + a] = cov[a * kk + b];
+        }
+    p->total_variance = 0;
+    for (size_t j = 0; j < kk; j++) p->total_variance += cov[j * kk + j];
+}
+
+/* From the diagonalized covariance (eigenvalues on cov's diagonal, the
+ * eigenvectors in vec's columns) keeps p->n_comp axes by decreasing
+ * eigenvalue, ties to the lower index, each signed so that its
+ * largest-magnitude component (first on ties) is positive. used: k bytes
+ * of zeroed scratch. */
+static void pca_pick_axes(const double *cov, const double *vec, size_t kk, mfr_pca *p,
+                          char *used)
+{
+    for (int32_t c = 0; c < p->n_comp; c++) {
+        size_t best = kk;
+        for (size_t j = 0; j < kk; j++)
+            if (!used[j] && (best == kk || cov[j * kk + j] > cov[best * kk + best])) best = j;
+        used[best] = 1;
+        double lambda = cov[best * kk + best];
+        p->variance[c] = lambda > 0 ? lambda : 0; /* rounding can leave -1e-17 */
+        p->explained[c] = p->total_variance > 0 ? p->variance[c] / p->total_variance : 0;
+        size_t arg = 0;
+        for (size_t j = 1; j < kk; j++)
+            if (fabs(vec[j * kk + best]) > fabs(vec[arg * kk + best])) arg = j;
+        double sign = vec[arg * kk + best] < 0 ? -1.0 : 1.0;
+        double *axis = p->axes + (size_t)c * kk;
+        for (size_t j = 0; j < kk; j++) axis[j] = sign * vec[j * kk + best];
+    }
+}
+
+/* Coordinates of every centered row on the kept axes, into p->coords
+ * (summed in double in index order); d is k doubles of scratch. */
+static void pca_project(const float *x, int64_t n, size_t kk, size_t stride, mfr_pca *p,
+                        double *d)
+{
+    for (int64_t r = 0; r < n; r++) {
+        const float *row = x + (size_t)r * stride;
+        for (size_t j = 0; j < kk; j++) d[j] = (double)row[j] - p->mean[j];
+        for (int32_t c = 0; c < p->n_comp; c++) {
+            const double *axis = p->axes + (size_t)c * kk;
+            double s = 0;
+            for (size_t j = 0; j < kk; j++) s += d[j] * axis[j];
+            p->coords[(size_t)r * (size_t)p->n_comp + (size_t)c] = s;
+        }
+    }
+}
+
 /*
  * The PCA of n rows of k floats, each row starting `stride` floats after the
  * previous one (stride >= k; the model's padded rows use k_pad).
@@ -197,60 +270,10 @@ static int pca_rows(const float *x, int64_t n, int32_t k, size_t stride, int32_t
         !d || !used)
         goto nomem;
 
-    /* Column means, then the upper triangle of the covariance, row order. */
-    for (int64_t r = 0; r < n; r++) {
-        const float *row = x + (size_t)r * stride;
-        for (size_t j = 0; j < kk; j++) p->mean[j] += (double)row[j];
-    }
-    for (size_t j = 0; j < kk; j++) p->mean[j] /= (double)n;
-    for (int64_t r = 0; r < n; r++) {
-        const float *row = x + (size_t)r * stride;
-        for (size_t j = 0; j < kk; j++) d[j] = (double)row[j] - p->mean[j];
-        for (size_t a = 0; a < kk; a++) {
-            double da = d[a];
-            double *crow = cov + a * kk;
-            for (size_t b = a; b < kk; b++) crow[b] += da * d[b];
-        }
-    }
-    const double divisor = n > 1 ? (double)(n - 1) : 1.0;
-    for (size_t a = 0; a < kk; a++)
-        for (size_t b = a; b < kk; b++) {
-            cov[a * kk + b] /= divisor;
-            cov[b * kk + a] = cov[a * kk + b];
-        }
-    p->total_variance = 0;
-    for (size_t j = 0; j < kk; j++) p->total_variance += cov[j * kk + j];
-
+    pca_covariance(x, n, kk, stride, p, cov, d);
     jacobi_eigen(cov, vec, k);
-
-    /* Components by decreasing eigenvalue; ties go to the lower index. */
-    for (int32_t c = 0; c < n_comp; c++) {
-        size_t best = kk;
-        for (size_t j = 0; j < kk; j++)
-            if (!used[j] && (best == kk || cov[j * kk + j] > cov[best * kk + best])) best = j;
-        used[best] = 1;
-        double lambda = cov[best * kk + best];
-        p->variance[c] = lambda > 0 ? lambda : 0; /* rounding can leave -1e-17 */
-        p->explained[c] = p->total_variance > 0 ? p->variance[c] / p->total_variance : 0;
-        /* Sign: the largest-magnitude component (first on ties) is positive. */
-        size_t arg = 0;
-        for (size_t j = 1; j < kk; j++)
-            if (fabs(vec[j * kk + best]) > fabs(vec[arg * kk + best])) arg = j;
-        double sign = vec[arg * kk + best] < 0 ? -1.0 : 1.0;
-        double *axis = p->axes + (size_t)c * kk;
-        for (size_t j = 0; j < kk; j++) axis[j] = sign * vec[j * kk + best];
-    }
-
-    for (int64_t r = 0; r < n; r++) {
-        const float *row = x + (size_t)r * stride;
-        for (size_t j = 0; j < kk; j++) d[j] = (double)row[j] - p->mean[j];
-        for (int32_t c = 0; c < n_comp; c++) {
-            const double *axis = p->axes + (size_t)c * kk;
-            double s = 0;
-            for (size_t j = 0; j < kk; j++) s += d[j] * axis[j];
-            p->coords[(size_t)r * (size_t)n_comp + (size_t)c] = s;
-        }
-    }
+    pca_pick_axes(cov, vec, kk, p, used);
+    pca_project(x, n, kk, stride, p, d);
     *out = p;
     p = NULL;
     goto done;

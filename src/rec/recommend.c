@@ -110,8 +110,8 @@ static int scorer_begin(struct scorer *s, const mfr_model *m, const float *emb, 
                           (int)m->k_pad);
     memcpy(s->q, emb, (size_t)m->k * sizeof *s->q);
     if (with_bias && measure == MFR_MEASURE_DOT && m->cfg.bias) {
-        s->q[m->k] = user_bias;
-        s->q[m->k + 1] = 1.0f;
+        s->q[mfr_lane_user_bias(m->k)] = user_bias;
+        s->q[mfr_lane_user_one(m->k)] = 1.0f;
     }
     s->V = m->V;
     s->k = m->k;
@@ -200,7 +200,7 @@ int mfr_model_recommend(const mfr_model *m, int32_t user, int32_t k, int measure
         return mfr_seterr(err, MFR_ERR_INVALID, "user index %d is outside the model's 0..%d",
                           (int)user, (int)m->n_users - 1);
     const float *row = m->U + (size_t)user * (size_t)m->k_pad;
-    float b_u = m->cfg.bias ? row[m->k] : 0.0f;
+    float b_u = m->cfg.bias ? row[mfr_lane_user_bias(m->k)] : 0.0f;
     return rank_items(m, row, true, b_u, k, measure, exclude, -1, items_out, scores_out, n_out,
                       err);
 }
@@ -262,9 +262,10 @@ static int32_t cholesky_lower(double *a, int32_t d)
     return -1;
 }
 
-int mfr_model_fold_in(const mfr_model *m, const int32_t *items, const float *ratings,
-                      int32_t n, double lambda, float *user_vec_out, float *user_bias_out,
-                      mfr_error *err)
+/* Checks the arguments of a fold-in: pointers, n, lambda, then every
+ * (item, rating) pair in order, naming the first bad one. */
+static int fold_in_check(const mfr_model *m, const int32_t *items, const float *ratings,
+                         int32_t n, double lambda, const float *user_vec_out, mfr_error *err)
 {
     if (!m || !user_vec_out || (n > 0 && (!items || !ratings)))
         return mfr_seterr(err, MFR_ERR_INVALID, "mfr_model_fold_in: %s is NULL",
@@ -286,6 +287,75 @@ int mfr_model_fold_in(const mfr_model *m, const int32_t *items, const float *rat
             return mfr_seterr(err, MFR_ERR_INVALID, "fold-in: rating %d (item index %d) is %g",
                               (int)j, (int)items[j], (double)ratings[j]);
     }
+    return MFR_OK;
+}
+
+/* Implicit feedback: the fixed offset o = n^-1/2 sum_j Y_items[j] (k
+ * doubles, zeroed on entry), summed in double in rating order. */
+static void fold_in_offset(const mfr_model *m, const int32_t *items, int32_t n, double *o)
+{
+    const int32_t k = m->k;
+    for (int32_t j = 0; j < n; j++) {
+        const float *y = m->Y + (size_t)items[j] * (size_t)m->k_pad;
+        for (int32_t x = 0; x < k; x++) o[x] += (double)y[x];
+    }
+    double c = 1.0 / sqrt((double)n);
+    for (int32_t x = 0; x < k; x++) o[x] *= c;
+}
+
+/* The normal equations of the d unknowns: A = lambda I + sum_j x_j x_j^T
+ * (lower triangle of a, d x d, zeroed on entry) and b = sum_j t_j x_j, in
+ * rating order. x_j is item j's embedding, plus a constant 1 when d > k
+ * (the b_u column); t_j = r_j, less b_i when d > k and less <o, v_j> with
+ * implicit feedback. xr: d doubles of scratch. */
+static void fold_in_normal_equations(const mfr_model *m, const int32_t *items,
+                                     const float *ratings, int32_t n, double lambda, int32_t d,
+                                     const double *o, bool implicit, double *a, double *b,
+                                     double *xr)
+{
+    const int32_t k = m->k;
+    for (int32_t x = 0; x < d; x++) a[(size_t)x * (size_t)d + (size_t)x] = lambda;
+    for (int32_t j = 0; j < n; j++) {
+        const float *v = m->V + (size_t)items[j] * (size_t)m->k_pad;
+        double t = (double)ratings[j];
+        for (int32_t x = 0; x < k; x++) xr[x] = (double)v[x];
+        if (implicit)
+            for (int32_t x = 0; x < k; x++) t -= o[x] * xr[x];
+        if (d > k) {
+            xr[k] = 1.0;
+            t -= (double)v[mfr_lane_item_bias(k)];
+        }
+        for (int32_t x = 0; x < d; x++) {
+            double *row = a + (size_t)x * (size_t)d;
+            b[x] += t * xr[x];
+            for (int32_t y = 0; y <= x; y++) row[y] += xr[x] * xr[y];
+        }
+    }
+}
+
+/* Solves L L^T u = b in place in b, L the lower triangle of a (d x d):
+ * L y = b forward, then L^T u = y backward. */
+static void cholesky_solve(const double *a, int32_t d, double *b)
+{
+    for (int32_t x = 0; x < d; x++) {
+        const double *row = a + (size_t)x * (size_t)d;
+        double t = b[x];
+        for (int32_t p = 0; p < x; p++) t -= row[p] * b[p];
+        b[x] = t / row[x];
+    }
+    for (int32_t x = d - 1; x >= 0; x--) {
+        double t = b[x];
+        for (int32_t p = x + 1; p < d; p++) t -= a[(size_t)p * (size_t)d + (size_t)x] * b[p];
+        b[x] = t / a[(size_t)x * (size_t)d + (size_t)x];
+    }
+}
+
+int mfr_model_fold_in(const mfr_model *m, const int32_t *items, const float *ratings,
+                      int32_t n, double lambda, float *user_vec_out, float *user_bias_out,
+                      mfr_error *err)
+{
+    int rc = fold_in_check(m, items, ratings, n, lambda, user_vec_out, err);
+    if (rc != MFR_OK) return rc;
 
     /* Unknowns: the k embedding floats, plus b_u on a model with biases,
      * whose design column is the constant 1 and whose target is r - b_i. */
@@ -304,39 +374,12 @@ int mfr_model_fold_in(const mfr_model *m, const int32_t *items, const float *rat
     double *xr = b + d;
     double *o = xr + d;
 
-    /* Implicit feedback: u = p + o with o = n^-1/2 sum_j Y_items[j] fixed by
-     * which movies were rated; the unknown is p, the targets lose <o, v_j>. */
-    const int implicit = m->Y != NULL && n > 0;
-    if (implicit) {
-        for (int32_t j = 0; j < n; j++) {
-            const float *y = m->Y + (size_t)items[j] * (size_t)m->k_pad;
-            for (int32_t x = 0; x < k; x++) o[x] += (double)y[x];
-        }
-        double c = 1.0 / sqrt((double)n);
-        for (int32_t x = 0; x < k; x++) o[x] *= c;
-    }
+    /* Implicit feedback: u = p + o with o fixed by which movies were rated;
+     * the unknown is p, the targets lose <o, v_j>. */
+    const bool implicit = m->Y != NULL && n > 0;
+    if (implicit) fold_in_offset(m, items, n, o);
+    fold_in_normal_equations(m, items, ratings, n, lambda, d, o, implicit, a, b, xr);
 
-    /* A = lambda I + sum_j x_j x_j^T (lower triangle), b = sum_j t_j x_j,
-     * in rating order. */
-    for (int32_t x = 0; x < d; x++) a[(size_t)x * (size_t)d + (size_t)x] = lambda;
-    for (int32_t j = 0; j < n; j++) {
-        const float *v = m->V + (size_t)items[j] * (size_t)m->k_pad;
-        double t = (double)ratings[j];
-        for (int32_t x = 0; x < k; x++) xr[x] = (double)v[x];
-        if (implicit)
-            for (int32_t x = 0; x < k; x++) t -= o[x] * xr[x];
-        if (d > k) {
-            xr[k] = 1.0;
-            t -= (double)v[k + 1]; /* b_i */
-        }
-        for (int32_t x = 0; x < d; x++) {
-            double *row = a + (size_t)x * (size_t)d;
-            b[x] += t * xr[x];
-            for (int32_t y = 0; y <= x; y++) row[y] += xr[x] * xr[y];
-        }
-    }
-
-    int rc = MFR_OK;
     int32_t bad = cholesky_lower(a, d);
     if (bad >= 0) {
         rc = mfr_seterr(err, MFR_ERR_INVALID,
@@ -345,18 +388,7 @@ int mfr_model_fold_in(const mfr_model *m, const int32_t *items, const float *rat
                         (int)bad, (int)d, (int)n, lambda);
         goto done;
     }
-    /* L y = b (forward), then L^T u = y (backward), both in place in b. */
-    for (int32_t x = 0; x < d; x++) {
-        const double *row = a + (size_t)x * (size_t)d;
-        double t = b[x];
-        for (int32_t p = 0; p < x; p++) t -= row[p] * b[p];
-        b[x] = t / row[x];
-    }
-    for (int32_t x = d - 1; x >= 0; x--) {
-        double t = b[x];
-        for (int32_t p = x + 1; p < d; p++) t -= a[(size_t)p * (size_t)d + (size_t)x] * b[p];
-        b[x] = t / a[(size_t)x * (size_t)d + (size_t)x];
-    }
+    cholesky_solve(a, d, b);
     for (int32_t x = 0; x < k; x++) b[x] += o[x]; /* o is 0 without implicit feedback */
     for (int32_t x = 0; x < d; x++) {
         if (!isfinite((float)b[x])) {

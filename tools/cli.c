@@ -1,7 +1,15 @@
 /*
  * cli.c — what every mfrec subcommand shares: error reporting with the exit
  * codes, flag parsing (`--name value` or `--name=value`) with range-checked
- * numbers, and small file helpers. See cli.h.
+ * numbers, the table-driven opening of every command (cli_start: --help,
+ * the flag table, the dataset flags, the training flags), and small file
+ * helpers. See cli.h.
+ *
+ * One parser for every command, so a flag means the same thing wherever it
+ * is accepted: an unknown "-x" or "--x" is "unknown option", a word that is
+ * not a flag is "unexpected argument" (or the command's positional
+ * argument), a switch given "=value" is an error, and a flag without its
+ * value is "option --x needs a value".
  */
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
@@ -182,10 +190,19 @@ const char *default_data_dir(const char *flag_value_or_null)
 static bool g_load_opts_set;
 static mfr_load_options g_load_opts;
 
+/* The library never prints: its warnings (a dataset cache that cannot be
+ * written) come here and go to stderr. */
+static void print_library_warning(void *user, int level, const char *msg)
+{
+    (void)user;
+    fprintf(stderr, "mfrec: %s: %s\n", level == MFR_LOG_WARN ? "warning" : "note", msg);
+}
+
 static mfr_load_options *load_opts(void)
 {
     if (!g_load_opts_set) {
         mfr_load_options_default(&g_load_opts);
+        g_load_opts.log = print_library_warning;
         g_load_opts_set = true;
     }
     return &g_load_opts;

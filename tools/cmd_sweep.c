@@ -506,20 +506,44 @@ static void series_name(const struct sweep *s, const struct point *p, int32_t th
 
 enum { NAME_LEN = 96 };
 
+/* The buffers of a line chart: nx x values, ns series of nx y values. */
+struct line_chart {
+    double *x, *y;
+    char (*names)[NAME_LEN];
+    struct plot_series *series;
+};
+
+static void line_chart_free(struct line_chart *c)
+{
+    free(c->x);
+    free(c->y);
+    free(c->names);
+    free(c->series);
+}
+
+/* EXIT_OK, or a runtime error (out of memory) with c freed. */
+static int line_chart_alloc(struct line_chart *c, int nx, int ns)
+{
+    c->x = malloc((size_t)nx * sizeof *c->x);
+    c->y = malloc((size_t)nx * (size_t)ns * sizeof *c->y);
+    c->names = malloc((size_t)ns * sizeof *c->names);
+    c->series = malloc((size_t)ns * sizeof *c->series);
+    if (c->x && c->y && c->names && c->series) return EXIT_OK;
+    line_chart_free(c);
+    return runtime_error("out of memory");
+}
+
 /* speedup_vs_threads and reduce_vs_threads: x = threads, one series per
  * point; `speedup` picks the y values (and adds the ideal line). */
 static int chart_vs_threads(const struct sweep *s, bool speedup)
 {
     int nt = s->n_threads, ns = s->n_points + (speedup ? 1 : 0);
-    double *x = malloc((size_t)nt * sizeof *x);
-    double *y = malloc((size_t)nt * (size_t)ns * sizeof *y);
-    char (*names)[NAME_LEN] = malloc((size_t)ns * sizeof *names);
-    struct plot_series *series = malloc((size_t)ns * sizeof *series);
-    int rc = EXIT_OK;
-    if (!x || !y || !names || !series) {
-        rc = runtime_error("out of memory");
-        goto done;
-    }
+    struct line_chart c;
+    int rc = line_chart_alloc(&c, nt, ns);
+    if (rc != EXIT_OK) return rc;
+    double *x = c.x, *y = c.y;
+    char (*names)[NAME_LEN] = c.names;
+    struct plot_series *series = c.series;
     for (int t = 0; t < nt; t++) x[t] = s->o->threads.v[t];
     /* Series in the order dim, then reduce (adjacent in the legend). */
     int k = 0;
@@ -551,11 +575,7 @@ static int chart_vs_threads(const struct sweep *s, bool speedup)
                                       : "ms/epoch (median)"};
     rc = plot_lines(s->o->plot_dir, speedup ? "speedup_vs_threads" : "reduce_vs_threads", &lab, nt,
                     x, k, series, false);
-done:
-    free(x);
-    free(y);
-    free(names);
-    free(series);
+    line_chart_free(&c);
     return rc;
 }
 
@@ -565,15 +585,12 @@ static int chart_vs_dim(const struct sweep *s)
     int nd = s->o->dims.n, nt = s->n_threads;
     int per_dim = s->n_points / nd; /* points sharing one dim */
     int ns = nt * per_dim;
-    double *x = malloc((size_t)nd * sizeof *x);
-    double *y = malloc((size_t)nd * (size_t)ns * sizeof *y);
-    char (*names)[NAME_LEN] = malloc((size_t)ns * sizeof *names);
-    struct plot_series *series = malloc((size_t)ns * sizeof *series);
-    int rc = EXIT_OK;
-    if (!x || !y || !names || !series) {
-        rc = runtime_error("out of memory");
-        goto done;
-    }
+    struct line_chart c;
+    int rc = line_chart_alloc(&c, nd, ns);
+    if (rc != EXIT_OK) return rc;
+    double *x = c.x, *y = c.y;
+    char (*names)[NAME_LEN] = c.names;
+    struct plot_series *series = c.series;
     for (int d = 0; d < nd; d++) x[d] = s->o->dims.v[d];
     /* Points are laid out dim-major (see run_sweep), so point d * per_dim + q
      * is the q-th (reduce, kernels, shards) combination at dim d. */
@@ -591,11 +608,7 @@ static int chart_vs_dim(const struct sweep *s)
              s->dataset_name, (long long)s->o->epochs);
     struct plot_labels lab = {title, "embedding dimension k", "ms/epoch (median)"};
     rc = plot_lines(s->o->plot_dir, "ms_per_epoch_vs_dim", &lab, nd, x, k, series, false);
-done:
-    free(x);
-    free(y);
-    free(names);
-    free(series);
+    line_chart_free(&c);
     return rc;
 }
 

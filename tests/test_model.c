@@ -56,6 +56,7 @@ static mfr_model *make_model(int32_t k, int32_t n_users, int32_t n_items)
     mfr_model *m = NULL;
     mfr_error err = {0};
     assert_int_equal(mfr_model_alloc(k, 0, n_users, n_items, &m, &err), MFR_OK);
+    assert_int_equal(mfr_model_alloc_state(m, 2, &err), MFR_OK); /* Adam's moments */
     m->cfg.lr = 0.0123456789012345; /* needs all of a double's bits */
     m->cfg.beta1 = 0.85;
     m->cfg.beta2 = 0.995;
@@ -73,7 +74,7 @@ static mfr_model *make_model(int32_t k, int32_t n_users, int32_t n_items)
     m->data_dir = strdup("/data/ml-100k");
     for (int32_t u = 0; u < n_users; u++) m->user_ids[u] = 100 + 3 * (int64_t)u;
     for (int32_t i = 0; i < n_items; i++) m->item_ids[i] = -5 + 2 * (int64_t)i;
-    float *arrays[6] = {m->U, m->V, m->mU, m->vU, m->mV, m->vV};
+    float *arrays[6] = {m->U, m->V, m->state[MFR_MODEL_USERS][0], m->state[MFR_MODEL_USERS][1], m->state[MFR_MODEL_ITEMS][0], m->state[MFR_MODEL_ITEMS][1]};
     int32_t rows[6] = {n_users, n_items, n_users, n_users, n_items, n_items};
     for (int a = 0; a < 6; a++)
         for (int32_t r = 0; r < rows[a]; r++)
@@ -112,19 +113,19 @@ static void assert_models_equal(const mfr_model *a, const mfr_model *b)
     size_t ub = (size_t)a->n_users * a->k_pad * sizeof(float);
     size_t ib = (size_t)a->n_items * a->k_pad * sizeof(float);
     assert_memory_equal(a->U, b->U, ub);
-    assert_memory_equal(a->mU, b->mU, ub);
-    assert_memory_equal(a->vU, b->vU, ub);
+    assert_memory_equal(a->state[MFR_MODEL_USERS][0], b->state[MFR_MODEL_USERS][0], ub);
+    assert_memory_equal(a->state[MFR_MODEL_USERS][1], b->state[MFR_MODEL_USERS][1], ub);
     assert_memory_equal(a->V, b->V, ib);
-    assert_memory_equal(a->mV, b->mV, ib);
-    assert_memory_equal(a->vV, b->vV, ib);
+    assert_memory_equal(a->state[MFR_MODEL_ITEMS][0], b->state[MFR_MODEL_ITEMS][0], ib);
+    assert_memory_equal(a->state[MFR_MODEL_ITEMS][1], b->state[MFR_MODEL_ITEMS][1], ib);
     assert_memory_equal(&a->cfg.l2_bias, &b->cfg.l2_bias, sizeof(double));
     assert_memory_equal(&a->cfg.implicit, &b->cfg.implicit, sizeof(double));
     assert_int_equal(a->Y != NULL, b->Y != NULL);
     if (a->Y) {
         assert_memory_equal(a->P, b->P, ub);
         assert_memory_equal(a->Y, b->Y, ib);
-        assert_memory_equal(a->mY, b->mY, ib);
-        assert_memory_equal(a->vY, b->vY, ib);
+        assert_memory_equal(a->state[MFR_MODEL_IMPLICIT][0], b->state[MFR_MODEL_IMPLICIT][0], ib);
+        assert_memory_equal(a->state[MFR_MODEL_IMPLICIT][1], b->state[MFR_MODEL_IMPLICIT][1], ib);
     }
 }
 
@@ -135,14 +136,14 @@ static mfr_model *make_implicit_model(int32_t k, int32_t n_users, int32_t n_item
     mfr_error err = {0};
     assert_int_equal(mfr_model_alloc_implicit(m, &err), MFR_OK);
     m->cfg.implicit = 0.75;
-    float *arrays[4] = {m->P, m->Y, m->mY, m->vY};
+    float *arrays[4] = {m->P, m->Y, m->state[MFR_MODEL_IMPLICIT][0], m->state[MFR_MODEL_IMPLICIT][1]};
     int32_t rows[4] = {n_users, n_items, n_items, n_items};
     for (int a = 0; a < 4; a++)
         for (int32_t r = 0; r < rows[a]; r++)
             for (int32_t j = 0; j < k; j++)
                 arrays[a][(size_t)r * m->k_pad + j] = (float)(a + 7) * 0.1f - (float)r * 0.29f + (float)j * 0.013f;
     for (int32_t r = 0; r < n_items; r++)
-        for (int32_t j = 0; j < k; j++) m->vY[(size_t)r * m->k_pad + j] = fabsf(m->vY[(size_t)r * m->k_pad + j]);
+        for (int32_t j = 0; j < k; j++) m->state[MFR_MODEL_IMPLICIT][1][(size_t)r * m->k_pad + j] = fabsf(m->state[MFR_MODEL_IMPLICIT][1][(size_t)r * m->k_pad + j]);
     return m;
 }
 
@@ -232,12 +233,70 @@ static void fix_checksum(unsigned char *bytes, size_t len)
 /* In-memory model                                                      */
 /* ------------------------------------------------------------------ */
 
+/* Optimizer state follows the optimizer: SGD models store none, and SGD
+ * files written when every model carried Adam's moments still load (and
+ * save back to the same bytes); a model whose state does not match its
+ * optimizer is not saved. */
+static void test_optimizer_state_in_files(void **state)
+{
+    (void)state;
+    mfr_error err = {0};
+    char *legacy = tu_path(tmp_dir, "sgd-legacy.mfr"), *lean = tu_path(tmp_dir, "sgd.mfr");
+    char *again = tu_path(tmp_dir, "sgd-again.mfr"), *bad = tu_path(tmp_dir, "adam-bare.mfr");
+    mfr_model *m = make_model(3, 4, 5); /* Adam's two state arrays, filled */
+    m->cfg.optimizer = MFR_OPTIMIZER_SGD;
+    assert_int_equal(mfr_model_save(m, legacy, &err), MFR_OK);
+    mfr_model *l = NULL;
+    assert_int_equal(mfr_model_load(legacy, &l, &err), MFR_OK);
+    assert_int_equal(l->n_state, 2);
+    assert_models_equal(m, l);
+    assert_int_equal(mfr_model_save(l, again, &err), MFR_OK);
+    size_t n1, n2, n3;
+    char *b1 = tu_read_file(legacy, &n1), *b2 = tu_read_file(again, &n2);
+    assert_int_equal(n1, n2);
+    assert_memory_equal(b1, b2, n1);
+
+    mfr_model *sgd = NULL;
+    assert_int_equal(mfr_model_alloc(3, 0, 4, 5, &sgd, &err), MFR_OK);
+    sgd->cfg = m->cfg;
+    sgd->epochs = m->epochs;
+    sgd->data_fingerprint = m->data_fingerprint;
+    free(sgd->split_spec);
+    free(sgd->data_dir);
+    sgd->split_spec = strdup(m->split_spec);
+    sgd->data_dir = strdup(m->data_dir);
+    memcpy(sgd->user_ids, m->user_ids, sizeof(int64_t) * 4);
+    memcpy(sgd->item_ids, m->item_ids, sizeof(int64_t) * 5);
+    memcpy(sgd->U, m->U, sizeof(float) * 4 * (size_t)m->k_pad);
+    memcpy(sgd->V, m->V, sizeof(float) * 5 * (size_t)m->k_pad);
+    assert_int_equal(mfr_model_save(sgd, lean, &err), MFR_OK);
+    char *b3 = tu_read_file(lean, &n3);
+    assert_int_equal(n1 - n3, 2 * 4 * 3 * (4 + 5)); /* two arrays, 4 bytes x k x (users + items) */
+    mfr_model_destroy(l);
+    l = NULL;
+    assert_int_equal(mfr_model_load(lean, &l, &err), MFR_OK);
+    assert_int_equal(l->n_state, 0);
+    assert_memory_equal(l->U, sgd->U, sizeof(float) * 4 * (size_t)m->k_pad);
+    assert_true(mfr_model_checksum(l) == mfr_model_checksum(m));
+
+    sgd->cfg.optimizer = MFR_OPTIMIZER_ADAM; /* Adam without its moments */
+    assert_int_equal(mfr_model_save(sgd, bad, &err), MFR_ERR_INVALID);
+    assert_non_null(strstr(err.message, "state arrays"));
+    assert_false(tu_exists(bad));
+    mfr_model_destroy(l);
+    mfr_model_destroy(sgd);
+    mfr_model_destroy(m);
+    free(b1), free(b2), free(b3);
+    free(legacy), free(lean), free(again), free(bad);
+}
+
 static void test_alloc_defaults(void **state)
 {
     (void)state;
     mfr_model *m = NULL;
     mfr_error err = {0};
     assert_int_equal(mfr_model_alloc(5, 0, 3, 4, &m, &err), MFR_OK);
+    assert_int_equal(mfr_model_alloc_state(m, 2, &err), MFR_OK);
     assert_int_equal(mfr_model_k(m), 5);
     assert_int_equal(m->k_pad, mfr_pad_k(5));
     assert_int_equal(mfr_model_n_users(m), 3);
@@ -252,7 +311,7 @@ static void test_alloc_defaults(void **state)
     assert_int_equal(mfr_model_user_id(m, 3), -1);
     assert_int_equal(mfr_model_item_id(m, -1), -1);
     assert_int_equal((uintptr_t)m->U % 64, 0);
-    assert_int_equal((uintptr_t)m->vV % 64, 0);
+    assert_int_equal((uintptr_t)m->state[MFR_MODEL_ITEMS][1] % 64, 0);
     for (size_t x = 0; x < (size_t)3 * m->k_pad; x++) assert_true(m->U[x] == 0.0f);
     mfr_config cfg, def;
     mfr_model_config(m, &cfg);
@@ -261,9 +320,9 @@ static void test_alloc_defaults(void **state)
     assert_int_equal(cfg.n_threads, 0);
     assert_true(cfg.max_memory == 0);
     assert_true(cfg.seed == def.seed);
-    assert_true(mfr_model_bytes(5, 0, 0, 3, 4) >= (size_t)(3 * 3 + 3 * 4) * 8 * sizeof(float) + 7 * 8);
+    assert_true(mfr_model_bytes(5, 0, 0, 2, 3, 4) >= (size_t)(3 * 3 + 3 * 4) * 8 * sizeof(float) + 7 * 8);
     /* implicit feedback adds P (users) and Y, mY, vY (items) */
-    assert_true(mfr_model_bytes(5, 0, 1, 3, 4) >= mfr_model_bytes(5, 0, 0, 3, 4) +
+    assert_true(mfr_model_bytes(5, 0, 1, 2, 3, 4) >= mfr_model_bytes(5, 0, 0, 2, 3, 4) +
                                                       (size_t)(3 + 3 * 4) * 8 * sizeof(float));
     mfr_model_destroy(m);
     mfr_model_destroy(NULL);
@@ -273,8 +332,8 @@ static void test_alloc_defaults(void **state)
     assert_non_null(strstr(err.message, "k must be"));
     assert_int_equal(mfr_model_alloc(4, 0, 0, 4, &m, &err), MFR_ERR_INVALID);
     assert_int_equal(mfr_model_alloc(4, 0, 3, -1, &m, &err), MFR_ERR_INVALID);
-    assert_true(mfr_model_bytes(0, 0, 0, 1, 1) == 0);
-    assert_true(mfr_model_bytes(1, 0, 0, 0, 1) == 0);
+    assert_true(mfr_model_bytes(0, 0, 0, 2, 1, 1) == 0);
+    assert_true(mfr_model_bytes(1, 0, 0, 2, 0, 1) == 0);
 }
 
 static void test_accessors_null(void **state)
@@ -361,6 +420,7 @@ static void test_checksum(void **state)
     (void)state;
     mfr_model *m = NULL;
     assert_int_equal(mfr_model_alloc(1, 0, 1, 1, &m, NULL), MFR_OK);
+    assert_int_equal(mfr_model_alloc_state(m, 2, NULL), MFR_OK);
     row_u(m, 0)[0] = 1.0f; /* 0x3f800000 */
     row_i(m, 0)[0] = -2.0f; /* 0xc0000000 */
     const unsigned char le[8] = {0x00, 0x00, 0x80, 0x3f, 0x00, 0x00, 0x00, 0xc0};
@@ -368,7 +428,7 @@ static void test_checksum(void **state)
     assert_true(mfr_model_checksum(m) == want);
     /* Padding lanes and moments are not part of the checksum. */
     row_u(m, 0)[1] = 7.0f;
-    m->mU[0] = 3.0f;
+    m->state[MFR_MODEL_USERS][0][0] = 3.0f;
     assert_true(mfr_model_checksum(m) == want);
     row_i(m, 0)[0] = 2.0f;
     assert_true(mfr_model_checksum(m) != want);
@@ -438,7 +498,7 @@ static void test_save_load_roundtrip(void **state)
         assert_true(cfg.max_memory == 0);
         assert_true(cfg.seed == UINT64_C(0xfedcba9876543210));
         /* the -0.0f sign bit survived */
-        assert_true(signbit(l->mU[0]));
+        assert_true(signbit(l->state[MFR_MODEL_USERS][0][0]));
 
         /* Two saves, and a save of the loaded copy, are byte-identical. */
         assert_int_equal(mfr_model_save(l, p3, &err), MFR_OK);
@@ -849,10 +909,10 @@ static void test_save_failures(void **state)
     assert_non_null(strstr(err.message, "V[1][1]"));
     assert_int_equal(dir_entries(sub), 0);
     row_i(m, 1)[1] = 0.5f;
-    m->vU[1] = -1.0f;
+    m->state[MFR_MODEL_USERS][1][1] = -1.0f;
     assert_int_equal(mfr_model_save(m, path, &err), MFR_ERR_INVALID);
     assert_non_null(strstr(err.message, "vU[0][1]"));
-    m->vU[1] = 1.0f;
+    m->state[MFR_MODEL_USERS][1][1] = 1.0f;
     m->cfg.eps = NAN;
     assert_int_equal(mfr_model_save(m, path, &err), MFR_ERR_INVALID);
     assert_non_null(strstr(err.message, "eps"));
@@ -1065,6 +1125,7 @@ int main(void)
         cmocka_unit_test(test_save_load_roundtrip),
         cmocka_unit_test(test_file_layout),
         cmocka_unit_test(test_implicit_roundtrip),
+        cmocka_unit_test(test_optimizer_state_in_files),
         cmocka_unit_test(test_truncated_at_every_byte),
         cmocka_unit_test(test_flipped_byte_anywhere),
         cmocka_unit_test(test_trailing_bytes),

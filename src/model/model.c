@@ -33,25 +33,36 @@ static size_t factor_bytes(int32_t n, int32_t k_pad)
     return bytes / 64 * 64;
 }
 
-size_t mfr_model_bytes(int32_t k, int32_t bias, int implicit, int32_t n_users, int32_t n_items)
+size_t mfr_model_bytes(int32_t k, int32_t bias, int implicit, int32_t n_state, int32_t n_users,
+                       int32_t n_items)
 {
-    if (k < 1 || k > MODEL_MAX_K || n_users < 1 || n_items < 1 || bias < 0 || bias > 1) return 0;
+    if (k < 1 || k > MODEL_MAX_K || n_users < 1 || n_items < 1 || bias < 0 || bias > 1 || n_state < 0 ||
+        n_state > MFR_MODEL_MAX_STATE)
+        return 0;
     int32_t k_pad = mfr_pad_k(k + 2 * bias);
     size_t fu = factor_bytes(n_users, k_pad), fi = factor_bytes(n_items, k_pad);
     if (fu == 0 || fi == 0) return 0;
+    /* arrays per side: the parameters and their state; implicit feedback
+     * adds P (users) and Y with its state (items) */
+    size_t per_user = 1 + (size_t)n_state + (implicit ? 1 : 0);
+    size_t per_item = (1 + (size_t)n_state) * (implicit ? 2 : 1);
     size_t total = 0, part;
-    /* U, mU, vU and V, mV, vV */
-    if (!mfr_mul_size(fu, 3, &part) || !mfr_add_size(total, part, &total)) return 0;
-    if (!mfr_mul_size(fi, 3, &part) || !mfr_add_size(total, part, &total)) return 0;
-    /* implicit feedback: P and Y, mY, vY */
-    if (implicit && (!mfr_add_size(total, fu, &total) || !mfr_mul_size(fi, 3, &part) ||
-                     !mfr_add_size(total, part, &total)))
-        return 0;
+    if (!mfr_mul_size(fu, per_user, &part) || !mfr_add_size(total, part, &total)) return 0;
+    if (!mfr_mul_size(fi, per_item, &part) || !mfr_add_size(total, part, &total)) return 0;
     /* the two raw id maps */
     if (!mfr_mul_size((size_t)n_users + (size_t)n_items, sizeof(int64_t), &part) ||
         !mfr_add_size(total, part, &total))
         return 0;
     return total;
+}
+
+int32_t mfr_model_state_count(int32_t optimizer)
+{
+    switch (optimizer) {
+    case MFR_OPTIMIZER_ADAM: return 2;
+    case MFR_OPTIMIZER_SGD: return 0;
+    default: return -1;
+    }
 }
 
 int mfr_model_alloc(int32_t k, int32_t bias, int32_t n_users, int32_t n_items, mfr_model **out,
@@ -70,7 +81,7 @@ int mfr_model_alloc(int32_t k, int32_t bias, int32_t n_users, int32_t n_items, m
                           (int)n_items);
     if (bias != 0 && bias != 1)
         return mfr_seterr(err, MFR_ERR_INVALID, "bias must be 0 or 1, got %d", (int)bias);
-    size_t need = mfr_model_bytes(k, bias, 0, n_users, n_items);
+    size_t need = mfr_model_bytes(k, bias, 0, 0, n_users, n_items);
     if (need == 0)
         return mfr_seterr(err, MFR_ERR_TOO_LARGE,
                           "model of k=%d, %d users, %d items overflows size_t", (int)k,
@@ -98,17 +109,12 @@ int mfr_model_alloc(int32_t k, int32_t bias, int32_t n_users, int32_t n_items, m
     m->data_fingerprint = 0;
 
     m->U = mfr_aligned_calloc(ubytes);
-    m->mU = mfr_aligned_calloc(ubytes);
-    m->vU = mfr_aligned_calloc(ubytes);
     m->V = mfr_aligned_calloc(ibytes);
-    m->mV = mfr_aligned_calloc(ibytes);
-    m->vV = mfr_aligned_calloc(ibytes);
     m->user_ids = malloc((size_t)n_users * sizeof(int64_t));
     m->item_ids = malloc((size_t)n_items * sizeof(int64_t));
     m->split_spec = strdup("");
     m->data_dir = strdup("");
-    if (!m->U || !m->mU || !m->vU || !m->V || !m->mV || !m->vV || !m->user_ids ||
-        !m->item_ids || !m->split_spec || !m->data_dir)
+    if (!m->U || !m->V || !m->user_ids || !m->item_ids || !m->split_spec || !m->data_dir)
         goto nomem;
     for (int32_t u = 0; u < n_users; u++) m->user_ids[u] = (int64_t)u + 1;
     for (int32_t i = 0; i < n_items; i++) m->item_ids[i] = (int64_t)i + 1;
@@ -132,38 +138,63 @@ int mfr_model_alloc_implicit(mfr_model *m, mfr_error *err)
     if (m->Y) return MFR_OK;
     size_t ubytes = (size_t)m->n_users * (size_t)m->k_pad * sizeof(float);
     size_t ibytes = (size_t)m->n_items * (size_t)m->k_pad * sizeof(float);
-    m->P = mfr_aligned_calloc(ubytes);
-    m->Y = mfr_aligned_calloc(ibytes);
-    m->mY = mfr_aligned_calloc(ibytes);
-    m->vY = mfr_aligned_calloc(ibytes);
-    if (!m->P || !m->Y || !m->mY || !m->vY) {
-        mfr_aligned_free(m->P);
-        mfr_aligned_free(m->Y);
-        mfr_aligned_free(m->mY);
-        mfr_aligned_free(m->vY);
-        m->P = m->Y = m->mY = m->vY = NULL;
-        return mfr_seterr(err, MFR_ERR_NOMEM,
-                          "out of memory allocating the implicit factors (%zu bytes)",
-                          ubytes + 3 * ibytes);
+    float *P = mfr_aligned_calloc(ubytes), *Y = mfr_aligned_calloc(ibytes);
+    float *state[MFR_MODEL_MAX_STATE] = {NULL, NULL};
+    bool ok = P && Y;
+    for (int s = 0; s < m->n_state && ok; s++) ok = (state[s] = mfr_aligned_calloc(ibytes)) != NULL;
+    if (!ok) {
+        mfr_aligned_free(P);
+        mfr_aligned_free(Y);
+        for (int s = 0; s < MFR_MODEL_MAX_STATE; s++) mfr_aligned_free(state[s]);
+        return mfr_seterr(err, MFR_ERR_NOMEM, "out of memory allocating the implicit factors (%zu bytes)",
+                          ubytes + (size_t)(1 + m->n_state) * ibytes);
     }
-    memcpy(m->P, m->U, ubytes);
+    memcpy(P, m->U, ubytes);
+    m->P = P;
+    m->Y = Y;
+    for (int s = 0; s < m->n_state; s++) m->state[MFR_MODEL_IMPLICIT][s] = state[s];
     return MFR_OK;
+}
+
+int mfr_model_alloc_state(mfr_model *m, int32_t n_state, mfr_error *err)
+{
+    if (!m) return mfr_seterr(err, MFR_ERR_INVALID, "mfr_model_alloc_state: model is NULL");
+    if (n_state < 0 || n_state > MFR_MODEL_MAX_STATE)
+        return mfr_seterr(err, MFR_ERR_INVALID, "optimizer state arrays must be 0..%d, got %d",
+                          MFR_MODEL_MAX_STATE, (int)n_state);
+    MFR_ASSERT(m->n_state == 0);
+    const int32_t rows[MFR_MODEL_N_GROUPS] = {m->n_users, m->n_items, m->Y ? m->n_items : 0};
+    for (int g = 0; g < MFR_MODEL_N_GROUPS; g++)
+        for (int s = 0; s < n_state && rows[g]; s++)
+            if (!(m->state[g][s] = mfr_aligned_calloc((size_t)rows[g] * (size_t)m->k_pad * sizeof(float))))
+                goto nomem;
+    m->n_state = n_state;
+    return MFR_OK;
+nomem:
+    for (int g = 0; g < MFR_MODEL_N_GROUPS; g++)
+        for (int s = 0; s < MFR_MODEL_MAX_STATE; s++) {
+            mfr_aligned_free(m->state[g][s]);
+            m->state[g][s] = NULL;
+        }
+    return mfr_seterr(err, MFR_ERR_NOMEM, "out of memory allocating the optimizer state");
 }
 
 int mfr_model_arrays(const mfr_model *m, struct mfr_model_array out[MFR_MODEL_MAX_ARRAYS])
 {
+    static const char *const names[MFR_MODEL_N_GROUPS][MFR_MODEL_MAX_STATE] = {
+        {"mU", "vU"}, {"mV", "vV"}, {"mY", "vY"}};
+    const int32_t rows[MFR_MODEL_N_GROUPS] = {m->n_users, m->n_items, m->n_items};
     int n = 0;
     out[n++] = (struct mfr_model_array){"U", m->U, m->n_users, 0};
     out[n++] = (struct mfr_model_array){"V", m->V, m->n_items, 0};
-    out[n++] = (struct mfr_model_array){"mU", m->mU, m->n_users, 0};
-    out[n++] = (struct mfr_model_array){"vU", m->vU, m->n_users, 1};
-    out[n++] = (struct mfr_model_array){"mV", m->mV, m->n_items, 0};
-    out[n++] = (struct mfr_model_array){"vV", m->vV, m->n_items, 1};
-    if (m->Y) {
-        out[n++] = (struct mfr_model_array){"P", m->P, m->n_users, 0};
-        out[n++] = (struct mfr_model_array){"Y", m->Y, m->n_items, 0};
-        out[n++] = (struct mfr_model_array){"mY", m->mY, m->n_items, 0};
-        out[n++] = (struct mfr_model_array){"vY", m->vY, m->n_items, 1};
+    for (int g = 0; g < MFR_MODEL_N_GROUPS; g++) {
+        if (g == MFR_MODEL_IMPLICIT) {
+            if (!m->Y) break;
+            out[n++] = (struct mfr_model_array){"P", m->P, m->n_users, 0};
+            out[n++] = (struct mfr_model_array){"Y", m->Y, m->n_items, 0};
+        }
+        for (int s = 0; s < m->n_state; s++)
+            out[n++] = (struct mfr_model_array){names[g][s], m->state[g][s], rows[g], s == 1};
     }
     return n;
 }
@@ -173,14 +204,10 @@ void mfr_model_destroy(mfr_model *m)
     if (!m) return;
     mfr_aligned_free(m->P);
     mfr_aligned_free(m->Y);
-    mfr_aligned_free(m->mY);
-    mfr_aligned_free(m->vY);
     mfr_aligned_free(m->U);
     mfr_aligned_free(m->V);
-    mfr_aligned_free(m->mU);
-    mfr_aligned_free(m->vU);
-    mfr_aligned_free(m->mV);
-    mfr_aligned_free(m->vV);
+    for (int g = 0; g < MFR_MODEL_N_GROUPS; g++)
+        for (int s = 0; s < MFR_MODEL_MAX_STATE; s++) mfr_aligned_free(m->state[g][s]);
     free(m->user_ids);
     free(m->item_ids);
     free(m->split_spec);
@@ -376,7 +403,8 @@ int mfr_model_copy(const mfr_model *src, mfr_model **out, mfr_error *err)
     mfr_model *m = NULL;
     int rc = mfr_model_alloc(src->k, src->cfg.bias, src->n_users, src->n_items, &m, err);
     if (rc != MFR_OK) return rc;
-    if (src->Y && (rc = mfr_model_alloc_implicit(m, err)) != MFR_OK) {
+    if ((src->Y && (rc = mfr_model_alloc_implicit(m, err)) != MFR_OK) ||
+        (rc = mfr_model_alloc_state(m, src->n_state, err)) != MFR_OK) {
         mfr_model_destroy(m);
         return rc;
     }

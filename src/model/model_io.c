@@ -281,6 +281,11 @@ static int check_saveable(const mfr_model *m, const char *path, mfr_error *err)
         return mfr_seterr(err, MFR_ERR_INVALID,
                           "cannot save %s: implicit is %g but the implicit factors are %s", path,
                           m->cfg.implicit, m->Y ? "present" : "missing");
+    int32_t n_state = mfr_model_state_count(m->cfg.optimizer);
+    if (m->n_state != n_state && !(m->cfg.optimizer == MFR_OPTIMIZER_SGD && m->n_state == MFR_MODEL_MAX_STATE))
+        return mfr_seterr(err, MFR_ERR_INVALID,
+                          "cannot save %s: optimizer %d keeps %d state arrays per group, the model has %d",
+                          path, (int)m->cfg.optimizer, (int)n_state, (int)m->n_state);
     struct mfr_model_array arrays[MFR_MODEL_MAX_ARRAYS];
     int n_arrays = mfr_model_arrays(m, arrays);
     for (int a = 0; a < n_arrays; a++) {
@@ -494,16 +499,18 @@ static int parse_header(const unsigned char *hdr, size_t header_size, const char
     return MFR_OK;
 }
 
-/* Exact file length implied by the header, or false on overflow:
- * header + 8 (n_users + n_items) + 3 * 4k (n_users + n_items) + 8, and with
- * implicit feedback 4k (n_users + 3 n_items) more. */
-static bool expected_length(const struct header *h, size_t header_size, uint64_t *out)
+/* Exact file length implied by the header with n_state optimizer state
+ * arrays per group, or false on overflow: header + 8 (n_users + n_items)
+ * + (1 + n_state) 4 k_row (n_users + n_items) + 8, and with implicit
+ * feedback 4 k_row (n_users + (1 + n_state) n_items) more. */
+static bool expected_length(const struct header *h, size_t header_size, int32_t n_state, uint64_t *out)
 {
     uint64_t rows = (uint64_t)h->n_users + (uint64_t)h->n_items, ids, floats, total;
     if (__builtin_mul_overflow(rows, 8u, &ids)) return false;
     uint64_t k_row = (uint64_t)h->k + 2u * (uint64_t)(h->cfg.bias != 0);
-    uint64_t row_groups = 3u * rows; /* U, mU, vU and V, mV, vV */
-    if (h->cfg.implicit > 0.0) row_groups += (uint64_t)h->n_users + 3u * (uint64_t)h->n_items;
+    uint64_t per_row = 1u + (uint64_t)n_state; /* the parameters and their state */
+    uint64_t row_groups = per_row * rows;
+    if (h->cfg.implicit > 0.0) row_groups += (uint64_t)h->n_users + per_row * (uint64_t)h->n_items;
     if (__builtin_mul_overflow(row_groups, k_row * 4u, &floats)) return false;
     if (__builtin_add_overflow((uint64_t)header_size, ids, &total)) return false;
     if (__builtin_add_overflow(total, floats, &total)) return false;
@@ -567,6 +574,147 @@ static int read_ids(FILE *f, const char *path, int64_t *ids, int32_t n, uint64_t
     return MFR_OK;
 }
 
+/* The model file being read. */
+struct reader {
+    const char *path;
+    FILE *f;
+    uint64_t file_len;
+    unsigned char *hdr;
+    size_t header_size;
+    uint64_t hash;
+    struct header h;
+    int32_t n_state;
+};
+
+/* Opens path, which must be a regular file, and measures it. */
+static int reader_open(struct reader *r, mfr_error *err)
+{
+    r->f = fopen(r->path, "rb");
+    if (!r->f) return mfr_seterr(err, MFR_ERR_IO, "cannot open %s: %s", r->path, strerror(errno));
+    struct stat st;
+    if (fstat(fileno(r->f), &st) != 0)
+        return mfr_seterr(err, MFR_ERR_IO, "cannot stat %s: %s", r->path, strerror(errno));
+    if (!S_ISREG(st.st_mode)) return mfr_seterr(err, MFR_ERR_IO, "%s is not a regular file", r->path);
+    r->file_len = (uint64_t)st.st_size;
+    return MFR_OK;
+}
+
+/* Magic, version and header size, then the whole header, bounds-checked. */
+static int reader_header(struct reader *r, mfr_error *err)
+{
+    const char *path = r->path;
+    unsigned char fixed[16];
+    size_t first = r->file_len < sizeof fixed ? (size_t)r->file_len : sizeof fixed;
+    int rc = read_exact(r->f, path, fixed, first, NULL, err);
+    if (rc != MFR_OK) return rc;
+    size_t cmp = first < MODEL_MAGIC_LEN ? first : MODEL_MAGIC_LEN;
+    if (r->file_len == 0 || memcmp(fixed, MODEL_MAGIC, cmp) != 0)
+        return mfr_seterr(err, MFR_ERR_CORRUPT, "%s is not an mfrec model file", path);
+    if (first < sizeof fixed)
+        return mfr_seterr(err, MFR_ERR_CORRUPT, "%s is truncated: %llu bytes, too short for a model header",
+                          path, (unsigned long long)r->file_len);
+    uint32_t version = get_le32(fixed + 8);
+    if (version != MODEL_VERSION)
+        return mfr_seterr(err, MFR_ERR_CORRUPT,
+                          "%s: unsupported model format version %u (this build reads version %u)", path,
+                          version, MODEL_VERSION);
+    uint32_t header_size = get_le32(fixed + 12);
+    if (header_size < MODEL_MIN_HEADER || header_size > MODEL_MAX_HEADER)
+        return mfr_seterr(err, MFR_ERR_CORRUPT, "%s: header size %u is outside %u..%u", path, header_size,
+                          MODEL_MIN_HEADER, MODEL_MAX_HEADER);
+    if (header_size > r->file_len)
+        return mfr_seterr(err, MFR_ERR_CORRUPT, "%s is truncated: %llu bytes, shorter than its %u-byte header",
+                          path, (unsigned long long)r->file_len, header_size);
+    if (!(r->hdr = malloc(header_size))) return mfr_seterr(err, MFR_ERR_NOMEM, "out of memory reading %s", path);
+    r->header_size = header_size;
+    memcpy(r->hdr, fixed, sizeof fixed);
+    rc = read_exact(r->f, path, r->hdr + sizeof fixed, header_size - sizeof fixed, NULL, err);
+    if (rc != MFR_OK) return rc;
+    r->hash = mfr_fnv1a(MFR_FNV_INIT, r->hdr, header_size);
+    return parse_header(r->hdr, header_size, path, &r->h, err);
+}
+
+/* The exact length the sizes imply, before anything is allocated. It also
+ * gives the optimizer state's array count: the optimizer's own, or for
+ * SGD in files written before SGD stopped storing state, two (zero)
+ * arrays per group. */
+static int reader_length(struct reader *r, mfr_error *err)
+{
+    const struct header *h = &r->h;
+    int32_t n_state = mfr_model_state_count(h->cfg.optimizer);
+    uint64_t want, legacy;
+    if (n_state < 0)
+        return mfr_seterr(err, MFR_ERR_CORRUPT, "%s: optimizer %d is unknown", r->path, (int)h->cfg.optimizer);
+    if (!expected_length(h, r->header_size, n_state, &want) ||
+        !expected_length(h, r->header_size, MFR_MODEL_MAX_STATE, &legacy))
+        return mfr_seterr(err, MFR_ERR_CORRUPT, "%s: sizes k=%d, %d users, %d items overflow", r->path,
+                          (int)h->k, (int)h->n_users, (int)h->n_items);
+    if (h->cfg.optimizer == MFR_OPTIMIZER_SGD && r->file_len == legacy) {
+        r->n_state = MFR_MODEL_MAX_STATE;
+        return MFR_OK;
+    }
+    r->n_state = n_state;
+    if (r->file_len < want)
+        return mfr_seterr(err, MFR_ERR_CORRUPT,
+                          "%s is truncated: %llu bytes, its header (k=%d, %d users, %d items) implies %llu",
+                          r->path, (unsigned long long)r->file_len, (int)h->k, (int)h->n_users,
+                          (int)h->n_items, (unsigned long long)want);
+    if (r->file_len > want)
+        return mfr_seterr(err, MFR_ERR_CORRUPT, "%s: %llu trailing bytes after the %llu bytes its header implies",
+                          r->path, (unsigned long long)(r->file_len - want), (unsigned long long)want);
+    return MFR_OK;
+}
+
+/* The model the header describes, with its configuration and provenance. */
+static int reader_model(struct reader *r, mfr_model **out, mfr_error *err)
+{
+    struct header *h = &r->h;
+    int rc = mfr_model_alloc(h->k, h->cfg.bias, h->n_users, h->n_items, out, err);
+    if (rc != MFR_OK) return rc;
+    mfr_model *m = *out;
+    m->cfg = h->cfg;
+    if (h->cfg.implicit > 0.0 && (rc = mfr_model_alloc_implicit(m, err)) != MFR_OK) return rc;
+    if ((rc = mfr_model_alloc_state(m, r->n_state, err)) != MFR_OK) return rc;
+    m->epochs = h->epochs;
+    m->data_fingerprint = h->fingerprint;
+    free(m->split_spec);
+    free(m->data_dir);
+    m->split_spec = h->split_spec;
+    m->data_dir = h->data_dir;
+    h->split_spec = h->data_dir = NULL;
+    return MFR_OK;
+}
+
+/* Id maps, arrays and checksum; values are checked after the checksum, so
+ * that corruption is reported as such. */
+static int reader_body(struct reader *r, mfr_model *m, mfr_error *err)
+{
+    const char *path = r->path;
+    unsigned char *buf = malloc(4 * (size_t)m->k_row);
+    if (!buf) return mfr_seterr(err, MFR_ERR_NOMEM, "out of memory reading %s", path);
+    struct bad_value bad = {0};
+    int rc = read_ids(r->f, path, m->user_ids, m->n_users, &r->hash, err);
+    if (rc == MFR_OK) rc = read_ids(r->f, path, m->item_ids, m->n_items, &r->hash, err);
+    struct mfr_model_array arrays[MFR_MODEL_MAX_ARRAYS];
+    int n_arrays = mfr_model_arrays(m, arrays);
+    for (int a = 0; a < n_arrays && rc == MFR_OK; a++)
+        rc = read_rows(r->f, path, arrays[a].a, arrays[a].rows, m->k_row, m->k_pad, arrays[a].name,
+                       arrays[a].nonneg, buf, &r->hash, &bad, err);
+    free(buf);
+    if (rc != MFR_OK) return rc;
+    unsigned char sum[8];
+    if ((rc = read_exact(r->f, path, sum, sizeof sum, NULL, err)) != MFR_OK) return rc;
+    if (get_le64(sum) != r->hash)
+        return mfr_seterr(err, MFR_ERR_CORRUPT, "%s: checksum mismatch: file is corrupted", path);
+    if (fgetc(r->f) != EOF) /* the file grew while we read it */
+        return mfr_seterr(err, MFR_ERR_CORRUPT, "%s: trailing bytes after the checksum", path);
+    if (bad.array)
+        return mfr_seterr(err, MFR_ERR_CORRUPT, "%s: %s[%d][%d] = %g is not %s", path, bad.array,
+                          (int)bad.row, (int)bad.col, (double)bad.value,
+                          bad.array[0] == 'v' ? "finite and non-negative" : "finite");
+    return MFR_OK;
+}
+
 /* Loads and verifies a model file; see docs/MODEL_FORMAT.md for the checks.
  * On failure *out is NULL and nothing stays allocated. */
 int mfr_model_load(const char *path, mfr_model **out, mfr_error *err)
@@ -574,155 +722,21 @@ int mfr_model_load(const char *path, mfr_model **out, mfr_error *err)
     if (!out) return mfr_seterr(err, MFR_ERR_INVALID, "mfr_model_load: out is NULL");
     *out = NULL;
     if (!path) return mfr_seterr(err, MFR_ERR_INVALID, "mfr_model_load: path is NULL");
-
-    int rc = MFR_OK;
-    unsigned char *hdr = NULL, *buf = NULL;
+    struct reader r = {.path = path};
     mfr_model *m = NULL;
-    struct header h = {0};
-    unsigned char fixed[16];
-
-    FILE *f = fopen(path, "rb");
-    if (!f) return mfr_seterr(err, MFR_ERR_IO, "cannot open %s: %s", path, strerror(errno));
-    struct stat st;
-    if (fstat(fileno(f), &st) != 0) {
-        rc = mfr_seterr(err, MFR_ERR_IO, "cannot stat %s: %s", path, strerror(errno));
-        goto fail;
+    int rc = reader_open(&r, err);
+    if (rc == MFR_OK) rc = reader_header(&r, err);
+    if (rc == MFR_OK) rc = reader_length(&r, err);
+    if (rc == MFR_OK) rc = reader_model(&r, &m, err);
+    if (rc == MFR_OK) rc = reader_body(&r, m, err);
+    if (r.f) fclose(r.f);
+    free(r.hdr);
+    free(r.h.split_spec);
+    free(r.h.data_dir);
+    if (rc != MFR_OK) {
+        mfr_model_destroy(m);
+        return rc;
     }
-    if (!S_ISREG(st.st_mode)) {
-        rc = mfr_seterr(err, MFR_ERR_IO, "%s is not a regular file", path);
-        goto fail;
-    }
-    uint64_t file_len = (uint64_t)st.st_size;
-
-    /* Magic, version, header size. */
-    size_t first = file_len < sizeof fixed ? (size_t)file_len : sizeof fixed;
-    rc = read_exact(f, path, fixed, first, NULL, err);
-    if (rc != MFR_OK) goto fail;
-    size_t cmp = first < MODEL_MAGIC_LEN ? first : MODEL_MAGIC_LEN;
-    if (file_len == 0 || memcmp(fixed, MODEL_MAGIC, cmp) != 0) {
-        rc = mfr_seterr(err, MFR_ERR_CORRUPT, "%s is not an mfrec model file", path);
-        goto fail;
-    }
-    if (first < sizeof fixed) {
-        rc = mfr_seterr(err, MFR_ERR_CORRUPT,
-                        "%s is truncated: %llu bytes, too short for a model header", path,
-                        (unsigned long long)file_len);
-        goto fail;
-    }
-    uint32_t version = get_le32(fixed + 8);
-    if (version != MODEL_VERSION) {
-        rc = mfr_seterr(err, MFR_ERR_CORRUPT,
-                        "%s: unsupported model format version %u (this build reads "
-                        "version %u)",
-                        path, version, MODEL_VERSION);
-        goto fail;
-    }
-    uint32_t header_size = get_le32(fixed + 12);
-    if (header_size < MODEL_MIN_HEADER || header_size > MODEL_MAX_HEADER) {
-        rc = mfr_seterr(err, MFR_ERR_CORRUPT, "%s: header size %u is outside %u..%u", path,
-                        header_size, MODEL_MIN_HEADER, MODEL_MAX_HEADER);
-        goto fail;
-    }
-    if (header_size > file_len) {
-        rc = mfr_seterr(err, MFR_ERR_CORRUPT,
-                        "%s is truncated: %llu bytes, shorter than its %u-byte header", path,
-                        (unsigned long long)file_len, header_size);
-        goto fail;
-    }
-
-    /* The whole header, bounds-checked. */
-    hdr = malloc(header_size);
-    if (!hdr) {
-        rc = mfr_seterr(err, MFR_ERR_NOMEM, "out of memory reading %s", path);
-        goto fail;
-    }
-    memcpy(hdr, fixed, sizeof fixed);
-    rc = read_exact(f, path, hdr + sizeof fixed, header_size - sizeof fixed, NULL, err);
-    if (rc != MFR_OK) goto fail;
-    uint64_t hash = mfr_fnv1a(MFR_FNV_INIT, hdr, header_size);
-    rc = parse_header(hdr, header_size, path, &h, err);
-    if (rc != MFR_OK) goto fail;
-
-    /* The exact length the sizes imply, before allocating anything. */
-    uint64_t want;
-    if (!expected_length(&h, header_size, &want)) {
-        rc = mfr_seterr(err, MFR_ERR_CORRUPT, "%s: sizes k=%d, %d users, %d items overflow",
-                        path, (int)h.k, (int)h.n_users, (int)h.n_items);
-        goto fail;
-    }
-    if (file_len < want) {
-        rc = mfr_seterr(err, MFR_ERR_CORRUPT,
-                        "%s is truncated: %llu bytes, its header (k=%d, %d users, %d items) "
-                        "implies %llu",
-                        path, (unsigned long long)file_len, (int)h.k, (int)h.n_users,
-                        (int)h.n_items, (unsigned long long)want);
-        goto fail;
-    }
-    if (file_len > want) {
-        rc = mfr_seterr(err, MFR_ERR_CORRUPT,
-                        "%s: %llu trailing bytes after the %llu bytes its header implies",
-                        path, (unsigned long long)(file_len - want), (unsigned long long)want);
-        goto fail;
-    }
-
-    rc = mfr_model_alloc(h.k, h.cfg.bias, h.n_users, h.n_items, &m, err);
-    if (rc != MFR_OK) goto fail;
-    m->cfg = h.cfg;
-    if (h.cfg.implicit > 0.0 && (rc = mfr_model_alloc_implicit(m, err)) != MFR_OK) goto fail;
-    m->epochs = h.epochs;
-    m->data_fingerprint = h.fingerprint;
-    free(m->split_spec);
-    free(m->data_dir);
-    m->split_spec = h.split_spec;
-    m->data_dir = h.data_dir;
-    h.split_spec = h.data_dir = NULL;
-
-    buf = malloc(4 * (size_t)m->k_row);
-    if (!buf) {
-        rc = mfr_seterr(err, MFR_ERR_NOMEM, "out of memory reading %s", path);
-        goto fail;
-    }
-    struct bad_value bad = {0};
-    rc = read_ids(f, path, m->user_ids, m->n_users, &hash, err);
-    if (rc == MFR_OK) rc = read_ids(f, path, m->item_ids, m->n_items, &hash, err);
-    struct mfr_model_array arrays[MFR_MODEL_MAX_ARRAYS];
-    int n_arrays = mfr_model_arrays(m, arrays);
-    for (int a = 0; a < n_arrays && rc == MFR_OK; a++)
-        rc = read_rows(f, path, arrays[a].a, arrays[a].rows, m->k_row, m->k_pad, arrays[a].name,
-                       arrays[a].nonneg, buf, &hash, &bad, err);
-    if (rc != MFR_OK) goto fail;
-
-    unsigned char sum[8];
-    rc = read_exact(f, path, sum, sizeof sum, NULL, err);
-    if (rc != MFR_OK) goto fail;
-    if (get_le64(sum) != hash) {
-        rc = mfr_seterr(err, MFR_ERR_CORRUPT, "%s: checksum mismatch: file is corrupted",
-                        path);
-        goto fail;
-    }
-    if (fgetc(f) != EOF) { /* the file grew while we read it */
-        rc = mfr_seterr(err, MFR_ERR_CORRUPT, "%s: trailing bytes after the checksum", path);
-        goto fail;
-    }
-    if (bad.array) {
-        rc = mfr_seterr(err, MFR_ERR_CORRUPT, "%s: %s[%d][%d] = %g is not %s", path,
-                        bad.array, (int)bad.row, (int)bad.col, (double)bad.value,
-                        bad.array[0] == 'v' ? "finite and non-negative" : "finite");
-        goto fail;
-    }
-
-    fclose(f);
-    free(hdr);
-    free(buf);
     *out = m;
     return MFR_OK;
-
-fail:
-    fclose(f);
-    free(hdr);
-    free(buf);
-    free(h.split_spec);
-    free(h.data_dir);
-    mfr_model_destroy(m);
-    return rc;
 }

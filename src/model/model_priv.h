@@ -9,6 +9,10 @@
 
 #include "common_priv.h"
 
+/* The parameter groups an optimizer keeps state for. */
+enum mfr_model_group { MFR_MODEL_USERS, MFR_MODEL_ITEMS, MFR_MODEL_IMPLICIT, MFR_MODEL_N_GROUPS };
+#define MFR_MODEL_MAX_STATE 2
+
 struct mfr_model {
     mfr_config cfg;       /* n_threads and max_memory are zeroed: not model state */
     int32_t k;            /* user-visible dimension */
@@ -20,14 +24,16 @@ struct mfr_model {
     int32_t n_users, n_items;
     int64_t epochs;       /* Adam steps taken */
     float *U, *V;         /* n_users x k_pad, n_items x k_pad; padding lanes zero */
-    float *mU, *vU;       /* Adam first and second moments, same layout */
-    float *mV, *vV;
     /* Implicit feedback (cfg.implicit > 0, else NULL): U_u = P_u +
      * |R(u)|^-1/2 Σ_{j in R(u)} Y_j is derived, P holds the users' free
-     * parameters (same layout as U; mU and vU are P's moments), Y the items'
-     * implicit factors (k lanes used, bias lanes zero) with moments mY, vY. */
-    float *P;
-    float *Y, *mY, *vY;
+     * parameters (same layout as U), Y the items' implicit factors (k lanes
+     * used, bias lanes zero). */
+    float *P, *Y;
+    /* The optimizer's state: n_state arrays per parameter group, each laid
+     * out like the group's parameters (the users' U, or P with implicit
+     * feedback; V; Y). Adam keeps its first and second moments, SGD none. */
+    int32_t n_state;
+    float *state[MFR_MODEL_N_GROUPS][MFR_MODEL_MAX_STATE];
     int64_t *user_ids;    /* dense -> raw id */
     int64_t *item_ids;
     char *split_spec;     /* "" when unknown */
@@ -35,16 +41,26 @@ struct mfr_model {
     uint64_t data_fingerprint;
 };
 
-/* Allocates a model with zeroed factors and moments and 1-based identity id
- * maps; bias (0 or 1) adds the two bias lanes (k_row = k + 2 bias) and sets
- * their constant lanes to 1. */
+/* Allocates a model with zeroed factors, no optimizer state and 1-based
+ * identity id maps; bias (0 or 1) adds the two bias lanes (k_row = k +
+ * 2 bias) and sets their constant lanes to 1. */
 int mfr_model_alloc(int32_t k, int32_t bias, int32_t n_users, int32_t n_items, mfr_model **out,
                     mfr_error *err);
-/* Allocates P (a copy of U), Y, mY and vY (zero) for cfg.implicit > 0. */
+/* Allocates P (a copy of U), Y (zero) and Y's optimizer state (zero, as
+ * many arrays as the other groups have) for cfg.implicit > 0. */
 int mfr_model_alloc_implicit(mfr_model *m, mfr_error *err);
-/* Bytes mfr_model_alloc (and, with implicit, mfr_model_alloc_implicit)
- * would allocate, or 0 on overflow. */
-size_t mfr_model_bytes(int32_t k, int32_t bias, int implicit, int32_t n_users, int32_t n_items);
+/* Allocates n_state zeroed state arrays (0..MFR_MODEL_MAX_STATE) for each
+ * of the model's groups (Y's only with implicit feedback); once, on a model
+ * that has none. */
+int mfr_model_alloc_state(mfr_model *m, int32_t n_state, mfr_error *err);
+/* The state arrays a model file holds for an optimizer (enum
+ * mfr_optimizer): its own count (train/optim_priv.h; a test checks they
+ * agree), or -1 for an unknown optimizer. */
+int32_t mfr_model_state_count(int32_t optimizer);
+/* Bytes mfr_model_alloc, mfr_model_alloc_implicit (with implicit) and
+ * mfr_model_alloc_state(n_state) would allocate, or 0 on overflow. */
+size_t mfr_model_bytes(int32_t k, int32_t bias, int implicit, int32_t n_state, int32_t n_users,
+                       int32_t n_items);
 
 /* One factor or moment array of the model. */
 struct mfr_model_array {
@@ -53,9 +69,12 @@ struct mfr_model_array {
     int32_t rows;
     int nonneg;   /* a second moment: must be >= 0 */
 };
-#define MFR_MODEL_MAX_ARRAYS 10
-/* The model's arrays in file order: U, V, mU, vU, mV, vV, then with
- * implicit feedback P, Y, mY, vY. Returns how many. */
+#define MFR_MODEL_MAX_ARRAYS (4 + MFR_MODEL_N_GROUPS * MFR_MODEL_MAX_STATE)
+/* The model's arrays in file order: U, V, the users' and the items' state
+ * arrays, then with implicit feedback P, Y and Y's state arrays. A state
+ * array is named for its slot and group: mU, vU, mV, vV, mY, vY (Adam's
+ * first and second moments; the second, "v", is never negative). Returns
+ * how many. */
 int mfr_model_arrays(const mfr_model *m, struct mfr_model_array out[MFR_MODEL_MAX_ARRAYS]);
 
 #endif

@@ -83,7 +83,7 @@ static void plan_buffers(mfr_trainer *tr, int32_t n_users, int32_t n_items, int3
 static size_t plan_total(const mfr_trainer *tr, const struct plan *p, const mfr_config *cfg,
                          int32_t n_users, int32_t n_items, int64_t nnz)
 {
-    size_t total = mfr_model_bytes(cfg->k, cfg->bias, tr->implicit, n_users, n_items);
+    size_t total = mfr_model_bytes(cfg->k, cfg->bias, tr->implicit, tr->opt->n_state, n_users, n_items);
     size_t csr = mfr_csr_bytes(n_users, nnz);
     if (!total || !csr || p->overflow || !mfr_add_size(total, csr, &total)) return 0;
     if (tr->reduce == MFR_REDUCE_OWNER || tr->implicit) {
@@ -166,8 +166,8 @@ static int trainer_model(mfr_trainer *tr, const mfr_dataset *ds, const char *spl
     m->data_dir = dup_str(ds->dir ? ds->dir : "");
     m->data_fingerprint = ds->fingerprint;
     if (!m->split_spec || !m->data_dir) return mfr_seterr(err, MFR_ERR_NOMEM, "out of memory");
-    if (tr->implicit) return mfr_model_alloc_implicit(m, err); /* P = U, Y = 0 */
-    return MFR_OK;
+    if (tr->implicit && (rc = mfr_model_alloc_implicit(m, err)) != MFR_OK) return rc; /* P, Y */
+    return mfr_model_alloc_state(m, tr->opt->n_state, err);
 }
 
 /* The CSR, the shard cut and, for item owners or implicit feedback, the CSC. */
@@ -200,15 +200,18 @@ static void derive_all_users(mfr_trainer *tr)
     mfr_derive_users(tr);
 }
 
-/* The parameter groups over the model's arrays. */
+/* The parameter groups over the model's arrays and optimizer state. */
 static void trainer_groups(mfr_trainer *tr)
 {
     mfr_model *m = tr->model;
-    tr->group[MFR_GROUP_USERS] = (struct mfr_param_group){"users", tr->implicit ? m->P : m->U,
-                                                          {m->mU, m->vU}, m->n_users};
-    tr->group[MFR_GROUP_ITEMS] = (struct mfr_param_group){"items", m->V, {m->mV, m->vV}, m->n_items};
-    if (tr->implicit)
-        tr->group[MFR_GROUP_Y] = (struct mfr_param_group){"implicit", m->Y, {m->mY, m->vY}, m->n_items};
+    float *const param[MFR_N_GROUPS] = {tr->implicit ? m->P : m->U, m->V, m->Y};
+    const int32_t rows[MFR_N_GROUPS] = {m->n_users, m->n_items, m->n_items};
+    static const char *const names[MFR_N_GROUPS] = {"users", "items", "implicit"};
+    _Static_assert((int)MFR_N_GROUPS == (int)MFR_MODEL_N_GROUPS, "one state slot per group");
+    for (int g = 0; g < MFR_N_GROUPS; g++) {
+        tr->group[g] = (struct mfr_param_group){names[g], param[g], {NULL, NULL}, rows[g]};
+        for (int s = 0; s < m->n_state; s++) tr->group[g].state[s] = m->state[g][s];
+    }
 }
 
 /* What the regularizer terms read (reg_priv.h). */
@@ -271,6 +274,7 @@ int mfr_trainer_create(const mfr_config *cfg, const mfr_dataset *ds, const mfr_r
     if (!kern) return err ? err->status : MFR_ERR_UNSUPPORTED;
     const struct mfr_optim *opt = mfr_optim_find(cfg->optimizer);
     if (!opt) return mfr_seterr(err, MFR_ERR_INVALID, "optimizer %d is unknown", (int)cfg->optimizer);
+    MFR_ASSERT(opt->n_state == mfr_model_state_count(opt->id)); /* what model files store */
 
     mfr_trainer *tr = calloc(1, sizeof *tr);
     if (!tr) return mfr_seterr(err, MFR_ERR_NOMEM, "out of memory");

@@ -71,6 +71,24 @@ typedef struct mfr_error {
 } mfr_error;
 
 /* ------------------------------------------------------------------ */
+/* Log callbacks                                                        */
+/* ------------------------------------------------------------------ */
+
+/** Severity of a message passed to a log callback. */
+enum mfr_log_level {
+    MFR_LOG_WARN = 1, /**< something went wrong and was worked around */
+    MFR_LOG_INFO = 2, /**< progress worth knowing, nothing wrong */
+};
+
+/**
+ * A log callback: `user` is the pointer registered with it, `level` an
+ * enum mfr_log_level, `msg` one line (no trailing newline) valid only
+ * during the call. The library never prints: a program that wants warnings
+ * on stderr registers a callback that prints them.
+ */
+typedef void (*mfr_log_fn)(void *user, int level, const char *msg);
+
+/* ------------------------------------------------------------------ */
 /* Ratings and datasets                                                 */
 /* ------------------------------------------------------------------ */
 
@@ -136,6 +154,13 @@ typedef struct mfr_load_options {
     int32_t cache;            /**< enum mfr_cache, default MFR_CACHE_AUTO */
     /** Where the cache lives; NULL (default) for DIR/.mfrec-cache. */
     const char *cache_path;
+    /** Receives problems the load works around instead of failing on (a
+     *  dataset cache that cannot be written, with its path and the cause),
+     *  one NUL-terminated line without a trailing newline per call, on the
+     *  calling thread, during mfr_dataset_load only. NULL (default): such
+     *  problems are not reported (the library never prints). */
+    mfr_log_fn log;
+    void *log_user; /**< passed to `log` unchanged; default NULL */
 } mfr_load_options;
 
 /** Fills `opt` with the defaults documented above. */
@@ -175,7 +200,8 @@ MFR_API void mfr_load_options_default(mfr_load_options *opt);
  * files. A (user, item) pair rated twice is an error.
  *
  * Cache: when `opt->cache` allows it, a successful parse writes a binary
- * copy of the dataset (atomically; a failure to write is ignored) and
+ * copy of the dataset (atomically; a failure to write does not fail the
+ * load and is reported as one MFR_LOG_WARN through `opt->log`) and
  * later loads read it instead of the text while the options and every
  * source file's size and modification time are unchanged. A stale or
  * corrupt cache is ignored and rewritten. A dataset read from the cache is

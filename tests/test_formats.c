@@ -668,6 +668,58 @@ static void age_sources(const char *dir, const char *const *names, int ago)
     }
 }
 
+/* What a load reported through its log callback. */
+struct log_capture {
+    int n, level;
+    char msg[512];
+};
+
+static void capture_log(void *user, int level, const char *msg)
+{
+    struct log_capture *c = user;
+    c->n++;
+    c->level = level;
+    snprintf(c->msg, sizeof c->msg, "%s", msg);
+}
+
+/* A cache that cannot be written (its parent is a regular file, which stops
+ * root too) does not fail the load: one warning names the path and the
+ * cause, and without a callback the load is silent and succeeds as well. */
+static void test_cache_write_failure_is_logged(void **state)
+{
+    (void)state;
+    char *dir = write_ml1m();
+    tu_write_file(dir, "plain", "a file, not a directory\n", (size_t)-1);
+    char *cache = tu_path(dir, "plain/.mfrec-cache");
+    struct log_capture c = {0};
+    mfr_load_options o = opts(MFR_FORMAT_AUTO);
+    o.cache = MFR_CACHE_ALWAYS;
+    o.cache_path = cache;
+    o.log = capture_log;
+    o.log_user = &c;
+    mfr_dataset *ds = tu_load_ok(dir, &o);
+    assert_int_equal(ds->cache_state, MFR_CACHE_STATE_WRITE_FAILED);
+    assert_int_equal(c.n, 1);
+    assert_int_equal(c.level, MFR_LOG_WARN);
+    tu_expect_in(c.msg, cache);
+    tu_expect_in(c.msg, "Not a directory");
+    mfr_dataset_destroy(ds);
+    o.log = NULL;
+    ds = tu_load_ok(dir, &o);
+    assert_int_equal(ds->cache_state, MFR_CACHE_STATE_WRITE_FAILED);
+    mfr_dataset_destroy(ds);
+    /* A cache that can be written reports nothing. */
+    o.log = capture_log;
+    o.cache_path = NULL;
+    ds = tu_load_ok(dir, &o);
+    assert_int_equal(ds->cache_state, MFR_CACHE_STATE_WRITTEN);
+    assert_int_equal(c.n, 1);
+    mfr_dataset_destroy(ds);
+    free(cache);
+    tu_rmtree(dir);
+    free(dir);
+}
+
 static void test_cache_round_trip(void **state)
 {
     (void)state;
@@ -880,6 +932,7 @@ int main(void)
         cmocka_unit_test(test_bad_inputs),
         cmocka_unit_test(test_read_ratings),
         cmocka_unit_test(test_cache_round_trip),
+        cmocka_unit_test(test_cache_write_failure_is_logged),
         cmocka_unit_test(test_cache_formats),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

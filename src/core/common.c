@@ -52,6 +52,17 @@ int mfr_seterr(mfr_error *err, int status, const char *fmt, ...)
     return status;
 }
 
+void mfr_log(mfr_log_fn log, void *user, int level, const char *fmt, ...)
+{
+    if (!log) return;
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    log(user, level, msg);
+}
+
 void *mfr_aligned_calloc(size_t bytes)
 {
     size_t rounded = (bytes + 63) / 64 * 64;

@@ -27,6 +27,12 @@ _Noreturn void mfr_assert_fail(const char *expr, const char *file, int line);
 int mfr_seterr(mfr_error *err, int status, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+/* Formats one message and passes it to `log` (when non-NULL) with `user`
+ * and `level` (enum mfr_log_level); messages longer than 511 bytes are
+ * truncated. The library's only way to report a problem it works around. */
+void mfr_log(mfr_log_fn log, void *user, int level, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
 /* Checked size arithmetic: return false on overflow. */
 static inline bool mfr_mul_size(size_t a, size_t b, size_t *out)
 {

@@ -247,6 +247,22 @@ static int parse_dataset(const char *dir, const char *name, const mfr_load_optio
     return rc;
 }
 
+/* Writes the cache of a freshly parsed ds; a failure is not an error of
+ * the load: it is recorded in ds->cache_state and logged as a warning
+ * naming the path and the cause. */
+static void write_cache(const char *cache_path, const struct mfr_cache_key *key,
+                        const mfr_load_options *o, mfr_dataset *ds)
+{
+    mfr_error werr = {0};
+    if (mfr_cache_write(cache_path, key, ds, &werr) == MFR_OK) {
+        ds->cache_state = MFR_CACHE_STATE_WRITTEN;
+        return;
+    }
+    ds->cache_state = MFR_CACHE_STATE_WRITE_FAILED;
+    mfr_log(o->log, o->log_user, MFR_LOG_WARN, "dataset cache not written (the load goes on): %s",
+            werr.message);
+}
+
 int mfr_dataset_load(const char *dir, const mfr_load_options *opt, mfr_dataset **out,
                      mfr_error *err)
 {
@@ -288,13 +304,12 @@ int mfr_dataset_load(const char *dir, const mfr_load_options *opt, mfr_dataset *
         ds->scale_min = lo;
         ds->scale_max = hi;
         if ((rc = parse_dataset(ddir, name, &o, ds, err)) != MFR_OK) goto fail;
-        if (use_cache)
-            ds->cache_state = mfr_cache_write(cache_path, &key, ds) == MFR_OK
-                                  ? MFR_CACHE_STATE_WRITTEN
-                                  : MFR_CACHE_STATE_WRITE_FAILED;
+        if (use_cache) write_cache(cache_path, &key, &o, ds);
     }
-    ds->opt.ratings_file = NULL; /* the caller's strings are not kept */
+    ds->opt.ratings_file = NULL; /* the caller's strings and callback are not kept */
     ds->opt.cache_path = NULL;
+    ds->opt.log = NULL;
+    ds->opt.log_user = NULL;
     ds->dir = realpath(ddir, NULL);
     if (!ds->dir) ds->dir = strdup(ddir);
     if (!ds->dir) {

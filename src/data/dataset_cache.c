@@ -256,6 +256,7 @@ struct write_ctx {
     const struct counts *c;
     const struct sections *s;
     const struct buf *meta;
+    const char *path;
 };
 
 static int write_all(FILE *f, void *arg, mfr_error *err)
@@ -268,10 +269,11 @@ static int write_all(FILE *f, void *arg, mfr_error *err)
     for (int k = 0; ok && k < 6; k++) ok = fwrite(w->s->p[k], 1, w->s->n[k], f) == w->s->n[k];
     ok = ok && fwrite(&meta_len, 8, 1, f) == 1 &&
          fwrite(w->meta->p, 1, w->meta->len, f) == w->meta->len;
-    return ok ? MFR_OK : mfr_seterr(err, MFR_ERR_IO, "cannot write the dataset cache");
+    return ok ? MFR_OK : mfr_seterr(err, MFR_ERR_IO, "cannot write %s: %s", w->path, strerror(errno));
 }
 
-int mfr_cache_write(const char *path, const struct mfr_cache_key *key, const mfr_dataset *ds)
+int mfr_cache_write(const char *path, const struct mfr_cache_key *key, const mfr_dataset *ds,
+                    mfr_error *err)
 {
     struct counts c = {
         .n_users = ds->n_users,
@@ -306,7 +308,7 @@ int mfr_cache_write(const char *path, const struct mfr_cache_key *key, const mfr
     for (int32_t o = 0; o < ds->n_occupations; o++) buf_str(&meta, ds->occupations[o]);
     if (meta.failed) {
         free(meta.p);
-        return MFR_ERR_NOMEM;
+        return mfr_seterr(err, MFR_ERR_NOMEM, "out of memory for the cache's metadata");
     }
 
     struct sections s;
@@ -324,8 +326,8 @@ int mfr_cache_write(const char *path, const struct mfr_cache_key *key, const mfr
                        .checksum = sum,
                        .fingerprint = ds->fingerprint};
     memcpy(h.magic, CACHE_MAGIC, 8);
-    struct write_ctx w = {&h, key, &c, &s, &meta};
-    int rc = mfr_write_atomic(path, write_all, &w, NULL);
+    struct write_ctx w = {&h, key, &c, &s, &meta, path};
+    int rc = mfr_write_atomic(path, write_all, &w, err);
     free(meta.p);
     return rc;
 }

@@ -212,7 +212,9 @@ void mfr_cache_key_free(struct mfr_cache_key *key);
 int mfr_cache_load(const char *path, const struct mfr_cache_key *key, mfr_dataset **out);
 
 /* Writes the cache atomically; any failure leaves no file and is returned
- * (callers ignore it: a read-only data directory is normal). */
-int mfr_cache_write(const char *path, const struct mfr_cache_key *key, const mfr_dataset *ds);
+ * with a message that names the cause (the load then logs it as a warning
+ * and goes on: a read-only data directory is normal). */
+int mfr_cache_write(const char *path, const struct mfr_cache_key *key, const mfr_dataset *ds,
+                    mfr_error *err);
 
 #endif

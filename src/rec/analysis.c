@@ -33,7 +33,7 @@
 #include "rng_priv.h"
 
 /* Largest k accepted by mfr_pca_compute, as for mfr_config.k. */
-#define PCA_MAX_K 4096
+#define PCA_MAX_K MFR_MAX_K
 /* Jacobi stops when the off-diagonal mass is this small a fraction of the
  * matrix's squared Frobenius norm (about machine epsilon squared), or after
  * PCA_MAX_SWEEPS sweeps; quadratic convergence needs far fewer. */

@@ -84,8 +84,7 @@ struct sweep_opts {
     const char *data, *split, *csv, *plot_dir;
     struct int_list threads, dims, shards, reduce, kernels;
     int64_t epochs, warmup, repeat;
-    double lr, l2;
-    uint64_t seed;
+    mfr_config train; /* the training flags, the same for every run */
     bool bias;
     bool quiet;
 };
@@ -183,7 +182,17 @@ static bool parse_threads(const char *flag, const char *v, void *dst)
 
 static bool parse_dims(const char *flag, const char *v, void *dst)
 {
-    return parse_list(flag, v, 1, 4094, false, NULL, 0, NULL, dst);
+    const mfr_config_field *dim = mfr_config_field_find("--dim");
+    return parse_list(flag, v, (int32_t)dim->lo, (int32_t)dim->hi, false, NULL, 0, NULL, dst);
+}
+
+/* A training flag, parsed and range-checked by the library's table. */
+static bool parse_config_flag(const char *flag, const char *v, void *dst)
+{
+    mfr_error err = {0};
+    if (mfr_config_set(dst, flag, v, &err) == MFR_OK) return true;
+    usage_error("%s", err.message);
+    return false;
 }
 
 static bool parse_shards(const char *flag, const char *v, void *dst)
@@ -232,13 +241,13 @@ static bool parse_sweep_flags(int argc, char **argv, struct sweep_opts *o, int *
         {.name = "--repeat", .value = "R", .kind = FLAG_I64, .dst = &o->repeat, .lo = 1,
          .hi = 1000, .help = "fresh trainers per combination (default 3)"},
         /* Training flags: the help lines are the library table's. */
-        {.name = "--lr", .value = "X", .kind = FLAG_DOUBLE, .dst = &o->lr, .min = 1e-12,
-         .max = 1e6, .section = "Training (the same for every run):",
+        {.name = "--lr", .value = "X", .kind = FLAG_CUSTOM, .dst = &o->train,
+         .parse = parse_config_flag, .section = "Training (the same for every run):",
          .print_help = train_opts_print_flag_help},
-        {.name = "--seed", .kind = FLAG_U64, .dst = &o->seed,
-         .print_help = train_opts_print_flag_help},
-        {.name = "--l2", .kind = FLAG_DOUBLE, .dst = &o->l2, .min = 0, .max = 1e9,
-         .print_help = train_opts_print_flag_help},
+        {.name = "--seed", .value = "S", .kind = FLAG_CUSTOM, .dst = &o->train,
+         .parse = parse_config_flag, .print_help = train_opts_print_flag_help},
+        {.name = "--l2", .value = "X", .kind = FLAG_CUSTOM, .dst = &o->train,
+         .parse = parse_config_flag, .print_help = train_opts_print_flag_help},
         {.name = "--bias", .kind = FLAG_SWITCH, .dst = &o->bias,
          .print_help = train_opts_print_flag_help},
         {.name = "--csv", .value = "FILE", .kind = FLAG_STR, .dst = &o->csv, .section = "Output:",
@@ -295,9 +304,9 @@ static void train_run(const struct sweep_opts *o, const mfr_dataset *ds, const m
     cfg.kernels = p->kernels;
     cfg.n_shards = p->shards;
     cfg.n_threads = threads;
-    cfg.seed = o->seed;
-    cfg.lr = o->lr;
-    cfg.l2 = o->l2;
+    cfg.seed = o->train.seed;
+    cfg.lr = o->train.lr;
+    cfg.l2 = o->train.l2;
     cfg.bias = o->bias;
     mfr_error err = {0};
     mfr_trainer *tr = NULL;
@@ -688,7 +697,7 @@ static int write_csv(const struct sweep *s, const mfr_dataset *ds, const mfr_spl
     const struct sweep_opts *o = s->o;
     char cpu[256], seed[32], ck[24];
     cpu_model(cpu, sizeof cpu);
-    snprintf(seed, sizeof seed, "%llu", (unsigned long long)o->seed);
+    snprintf(seed, sizeof seed, "%llu", (unsigned long long)o->train.seed);
     struct json_log j = {0};
     jlog_printf(&j, "%s", csv_header);
     int64_t R = o->repeat;
@@ -704,7 +713,7 @@ static int write_csv(const struct sweep *s, const mfr_dataset *ds, const mfr_spl
                 csv_str(&j, mfr_split_spec(sp));
                 jlog_printf(&j, ",%d,%d,%lld,%lld,%lld,%s,%g,%g,%d,%d,%d,%s,%s,", mfr_dataset_n_users(ds),
                             mfr_dataset_n_items(ds), (long long)s->n_train, (long long)o->epochs,
-                            (long long)o->warmup, seed, o->lr, o->l2, o->bias, x->n_threads,
+                            (long long)o->warmup, seed, o->train.lr, o->train.l2, o->bias, x->n_threads,
                             pt->dim, reduce_names[pt->reduce], kernels_names[pt->kernels]);
                 csv_str(&j, x->kernels_name);
                 jlog_printf(&j, ",%d,%lld,%.6f,%.6f,%.6f,%.6f,%.0f,%.6f,%.6f,%.6f,", x->n_shards,
@@ -854,7 +863,7 @@ static int sweep_load(const struct sweep_opts *o, mfr_dataset **ds, mfr_split **
 {
     mfr_error err = {0};
     if (load_dataset(default_data_dir(o->data), ds, &err) != MFR_OK) return lib_error(&err);
-    if (mfr_split_create(*ds, o->split, o->seed, sp, &err) != MFR_OK)
+    if (mfr_split_create(*ds, o->split, o->train.seed, sp, &err) != MFR_OK)
         return err.status == MFR_ERR_INVALID ? usage_error("--split: %s", err.message)
                                              : lib_error(&err);
     return EXIT_OK;
@@ -883,12 +892,9 @@ static int report_sweep(struct sweep *s, const mfr_dataset *ds, const mfr_split 
 int cmd_sweep(int argc, char **argv)
 {
     struct sweep_opts o = {.split = "sklearn:300", .epochs = 20, .warmup = 1, .repeat = 3};
-    mfr_config defaults;
-    mfr_config_default(&defaults);
-    o.lr = defaults.lr;
-    o.seed = defaults.seed;
+    mfr_config_default(&o.train);
     o.threads = (struct int_list){1, {1}};
-    o.dims = (struct int_list){1, {defaults.k}};
+    o.dims = (struct int_list){1, {o.train.k}};
     o.reduce = (struct int_list){1, {MFR_REDUCE_OWNER}};
     o.kernels = (struct int_list){1, {MFR_KERNELS_AUTO}};
     o.shards = (struct int_list){1, {0}};

@@ -75,6 +75,39 @@ static const struct mfr_config_row *tagged_row(uint32_t tag)
     return row;
 }
 
+/* Tags 1..17 are the fields of the format's first version and are always
+ * written. A field added later is written only when it differs from its
+ * default, so that a new option left off changes no model file (a reader
+ * gives missing tags their defaults). */
+#define MODEL_ALWAYS_TAGS 17u
+
+static uint64_t f64_bits(double x);
+
+static bool record_written(const struct mfr_config_row *row, const mfr_config *cfg)
+{
+    if (row->tag <= MODEL_ALWAYS_TAGS) return true;
+    mfr_config c = *cfg; /* the accessors take a non-const config */
+    switch (record_type(row)) {
+    case REC_I32: return *mfr_config_i32(&c, row) != (int32_t)row->def;
+    case REC_F64: return f64_bits(*mfr_config_f64(&c, row)) != f64_bits(row->def);
+    default: return *mfr_config_u64(&c, row) != (uint64_t)row->def;
+    }
+}
+
+/* The number of records written for cfg, and their bytes. */
+static uint32_t records_of(const mfr_config *cfg, size_t *bytes)
+{
+    uint32_t n = 0;
+    *bytes = 0;
+    for (uint32_t tag = 1; tag < mfr_config_tag_end(); tag++) {
+        const struct mfr_config_row *row = tagged_row(tag);
+        if (!record_written(row, cfg)) continue;
+        n++;
+        *bytes += 8 + record_len(record_type(row));
+    }
+    return n;
+}
+
 /* ------------------------------------------------------------------ */
 /* Little-endian encoding                                               */
 /* ------------------------------------------------------------------ */
@@ -200,11 +233,13 @@ static int write_model(FILE *f, void *ctx, mfr_error *err)
     if (rc == MFR_OK) rc = w_u64(w, f, (uint64_t)m->epochs, err);
     if (rc == MFR_OK) rc = w_u64(w, f, m->data_fingerprint, err);
     uint32_t tag_end = mfr_config_tag_end();
-    if (rc == MFR_OK) rc = w_u32(w, f, tag_end - 1, err);
+    size_t record_bytes;
+    if (rc == MFR_OK) rc = w_u32(w, f, records_of(&m->cfg, &record_bytes), err);
     /* Records in tag order: the bytes depend on the values only. */
     mfr_config c = m->cfg; /* a copy: the accessors take a non-const config */
     for (uint32_t tag = 1; tag < tag_end && rc == MFR_OK; tag++) {
         const struct mfr_config_row *row = tagged_row(tag);
+        if (!record_written(row, &m->cfg)) continue;
         enum record_type type = record_type(row);
         rc = w_u32(w, f, tag, err);
         if (rc == MFR_OK) rc = w_u32(w, f, record_len(type), err);
@@ -310,9 +345,9 @@ int mfr_model_save(const mfr_model *m, const char *path, mfr_error *err)
     int rc = check_saveable(m, path, err);
     if (rc != MFR_OK) return rc;
 
-    size_t header = MODEL_MIN_HEADER + strlen(m->split_spec) + strlen(m->data_dir);
-    for (uint32_t tag = 1; tag < mfr_config_tag_end(); tag++)
-        header += 8 + record_len(record_type(tagged_row(tag)));
+    size_t record_bytes;
+    records_of(&m->cfg, &record_bytes);
+    size_t header = MODEL_MIN_HEADER + strlen(m->split_spec) + strlen(m->data_dir) + record_bytes;
     MFR_ASSERT(header <= MODEL_MAX_HEADER);
 
     struct writer w = {.m = m, .path = path, .header_size = (uint32_t)header,

@@ -218,43 +218,65 @@ MFR_API int mfr_dataset_load(const char *dir, const mfr_load_options *opt,
                              mfr_dataset **out, mfr_error *err);
 MFR_API void mfr_dataset_destroy(mfr_dataset *ds);
 
+/*
+ * Dataset accessors read the dataset only (thread-safe). Misuse never reads
+ * as a plausible value: a NULL dataset or an index out of range gives -1
+ * for counts, indices, ids, years and ages, NULL for strings (where ""
+ * means "not in the files"), '\0' for the sex, NaN for the rating range and
+ * 0 for the genre bits and the fingerprint.
+ */
+
+/** Users (items) of the dataset; -1 when ds is NULL. */
 MFR_API int32_t mfr_dataset_n_users(const mfr_dataset *ds);
 MFR_API int32_t mfr_dataset_n_items(const mfr_dataset *ds);
-/** All ratings of u.data, in file order. Owned by the dataset. */
+/** All ratings of u.data, in file order. Owned by the dataset; NULL when
+ *  ds is NULL. */
 MFR_API const mfr_ratings *mfr_dataset_ratings(const mfr_dataset *ds);
-/** The directory the dataset was loaded from (absolute when possible). */
+/** The directory the dataset was loaded from (absolute when possible);
+ *  NULL when ds is NULL. */
 MFR_API const char *mfr_dataset_dir(const mfr_dataset *ds);
-/** A 64-bit fingerprint of the id maps and all ratings. */
+/** A 64-bit fingerprint of the id maps and all ratings (0 when ds is NULL). */
 MFR_API uint64_t mfr_dataset_fingerprint(const mfr_dataset *ds);
-/** The format the dataset was read in (enum mfr_format, never AUTO). */
+/** The format the dataset was read in (enum mfr_format, never AUTO); -1
+ *  when ds is NULL. */
 MFR_API int32_t mfr_dataset_format(const mfr_dataset *ds);
 /** A static name for a format: "auto", "ml-100k", "ml-1m", "csv",
  *  "delimited" ("unknown" for other values); never NULL. */
 MFR_API const char *mfr_format_name(int32_t format);
 /** The dataset's rating scale (see mfr_load_options); either pointer may
  *  be NULL. For the delimited format with the default range it is the
- *  smallest and largest rating of the file. */
+ *  smallest and largest rating of the file. NaN when ds is NULL. */
 MFR_API void mfr_dataset_rating_range(const mfr_dataset *ds, float *min_rating,
                                       float *max_rating);
 
 /** Raw (file) id of dense user index u, or -1 when out of range. */
 MFR_API int64_t mfr_dataset_user_id(const mfr_dataset *ds, int32_t u);
 MFR_API int64_t mfr_dataset_item_id(const mfr_dataset *ds, int32_t i);
-/** Dense index of a raw id, or -1 when the id is unknown. */
+/** Returned by mfr_dataset_user_index / item_index for an unknown id. */
+#define MFR_INDEX_UNKNOWN (-1)
+/** Returned by mfr_dataset_user_index / item_index when ds is NULL. */
+#define MFR_INDEX_INVALID (-2)
+/** Dense index of a raw id: MFR_INDEX_UNKNOWN (-1) when the id is not in
+ *  the dataset, MFR_INDEX_INVALID (-2) when ds is NULL. */
 MFR_API int32_t mfr_dataset_user_index(const mfr_dataset *ds, int64_t raw_id);
 MFR_API int32_t mfr_dataset_item_index(const mfr_dataset *ds, int64_t raw_id);
 
-/** UTF-8 title of item i ("" when u.item is absent or lists no title). */
+/** UTF-8 title of item i ("" when u.item is absent or lists no title;
+ *  NULL when i is out of range). */
 MFR_API const char *mfr_dataset_item_title(const mfr_dataset *ds, int32_t i);
-/** Release date text as in u.item ("" when unknown). */
+/** Release date text as in u.item ("" when unknown; NULL out of range). */
 MFR_API const char *mfr_dataset_item_date(const mfr_dataset *ds, int32_t i);
-/** Release year, or 0 when unknown. */
+/** Release year, 0 when unknown, -1 when i is out of range. */
 MFR_API int32_t mfr_dataset_item_year(const mfr_dataset *ds, int32_t i);
-/** Bit g set when item i has genre g (g < mfr_dataset_n_genres). */
+/** Bit g set when item i has genre g (g < mfr_dataset_n_genres); 0 when
+ *  i is out of range. */
 MFR_API uint32_t mfr_dataset_item_genres(const mfr_dataset *ds, int32_t i);
+/** Genre names of the dataset (-1 when ds is NULL), genre g's name (NULL
+ *  when g is out of range). */
 MFR_API int32_t mfr_dataset_n_genres(const mfr_dataset *ds);
 MFR_API const char *mfr_dataset_genre_name(const mfr_dataset *ds, int32_t g);
-/** User metadata from u.user; age 0, sex '?', "" when absent. */
+/** User metadata from u.user; age 0, sex '?', "" when absent from the
+ *  files; age -1, sex '\0', NULL when u is out of range. */
 MFR_API int32_t mfr_dataset_user_age(const mfr_dataset *ds, int32_t u);
 MFR_API char mfr_dataset_user_sex(const mfr_dataset *ds, int32_t u);
 MFR_API const char *mfr_dataset_user_occupation(const mfr_dataset *ds, int32_t u);
@@ -273,10 +295,14 @@ MFR_API const char *mfr_dataset_user_zip(const mfr_dataset *ds, int32_t u);
 MFR_API int mfr_dataset_read_ratings(const mfr_dataset *ds, const char *path,
                                      mfr_ratings **out, mfr_error *err);
 
+/** Number of ratings; -1 when r is NULL. */
 MFR_API int64_t mfr_ratings_count(const mfr_ratings *r);
-/** Reads rating `idx` (0 <= idx < count); any output pointer may be NULL. */
-MFR_API void mfr_ratings_get(const mfr_ratings *r, int64_t idx, int32_t *user,
-                             int32_t *item, float *rating, int64_t *timestamp);
+/** Reads rating `idx` (0 <= idx < count); any output pointer may be NULL
+ *  (timestamp 0 when the file has none). MFR_ERR_INVALID for a NULL r or
+ *  idx out of range, the outputs then untouched. Thread-safe. */
+MFR_API int mfr_ratings_get(const mfr_ratings *r, int64_t idx, int32_t *user,
+                            int32_t *item, float *rating, int64_t *timestamp,
+                            mfr_error *err);
 /**
  * Writes `r` in u.data format (tab separated, whatever the dataset's own
  * format) with the dataset's raw ids, atomically
@@ -539,14 +565,25 @@ MFR_API int mfr_model_load(const char *path, mfr_model **out, mfr_error *err);
 MFR_API int mfr_model_save(const mfr_model *m, const char *path, mfr_error *err);
 MFR_API void mfr_model_destroy(mfr_model *m);
 
+/*
+ * Model accessors read the model only (thread-safe). Misuse never reads as
+ * a plausible value: a NULL model gives -1 for counts, NULL for strings and
+ * 0 for the fingerprint and checksum; an index out of range gives -1 for
+ * ids and NaN for biases and predictions.
+ */
+
+/** The embedding dimension k the user asked for (never the padded row
+ *  width); -1 when m is NULL. */
 MFR_API int32_t mfr_model_k(const mfr_model *m);
+/** Users (items) of the model; -1 when m is NULL. */
 MFR_API int32_t mfr_model_n_users(const mfr_model *m);
 MFR_API int32_t mfr_model_n_items(const mfr_model *m);
-/** Completed training epochs (Adam steps). */
+/** Completed training epochs (optimizer steps); -1 when m is NULL. */
 MFR_API int64_t mfr_model_epochs(const mfr_model *m);
 /** Copies the configuration the model was trained with. */
 MFR_API void mfr_model_config(const mfr_model *m, mfr_config *cfg);
-/** Split spec and data directory recorded at training time. */
+/** Split spec and data directory recorded at training time ("" when
+ *  unknown, NULL when m is NULL). */
 MFR_API const char *mfr_model_split_spec(const mfr_model *m);
 MFR_API const char *mfr_model_data_dir(const mfr_model *m);
 MFR_API uint64_t mfr_model_data_fingerprint(const mfr_model *m);
@@ -554,22 +591,26 @@ MFR_API uint64_t mfr_model_data_fingerprint(const mfr_model *m);
  *  the two bias lanes (b_u, 1) and (1, b_i) when the model has biases; with
  *  implicit feedback then P's and Y's rows the same way). */
 MFR_API uint64_t mfr_model_checksum(const mfr_model *m);
-/** Copies user u's (item i's) k-float embedding into out. */
-MFR_API int mfr_model_user_vector(const mfr_model *m, int32_t u, float *out);
-MFR_API int mfr_model_item_vector(const mfr_model *m, int32_t i, float *out);
+/** Copies user u's (item i's) k-float embedding into out. MFR_ERR_INVALID
+ *  naming the argument for a NULL pointer or an index out of range. */
+MFR_API int mfr_model_user_vector(const mfr_model *m, int32_t u, float *out, mfr_error *err);
+MFR_API int mfr_model_item_vector(const mfr_model *m, int32_t i, float *out, mfr_error *err);
 /** Item i's implicit-feedback factors Y_i (k floats) of a model trained
  *  with cfg.implicit > 0; MFR_ERR_INVALID without them or out of range. */
-MFR_API int mfr_model_implicit_vector(const mfr_model *m, int32_t i, float *out);
+MFR_API int mfr_model_implicit_vector(const mfr_model *m, int32_t i, float *out,
+                                      mfr_error *err);
 MFR_API int64_t mfr_model_user_id(const mfr_model *m, int32_t u);
 MFR_API int64_t mfr_model_item_id(const mfr_model *m, int32_t i);
 /** A deep copy of a model (to keep the best epoch while training goes on). */
 MFR_API int mfr_model_copy(const mfr_model *src, mfr_model **out, mfr_error *err);
-/** Learned user / item bias of a model trained with cfg.bias (0 otherwise,
- *  or out of range). The item bias includes the global mean: a prediction
- *  is b_u + b_i + <U_u, V_i>. */
+/** Learned user / item bias of a model trained with cfg.bias; 0 on a model
+ *  without biases (its predictions add none); NaN when m is NULL or the
+ *  index is out of range. The item bias includes the global mean: a
+ *  prediction is b_u + b_i + <U_u, V_i>. */
 MFR_API float mfr_model_user_bias(const mfr_model *m, int32_t u);
 MFR_API float mfr_model_item_bias(const mfr_model *m, int32_t i);
-/** Prediction for dense (u, i): <U_u, V_i>, plus b_u + b_i with biases. */
+/** Prediction for dense (u, i): <U_u, V_i>, plus b_u + b_i with biases;
+ *  NaN when m is NULL or an index is out of range. */
 MFR_API float mfr_model_predict(const mfr_model *m, int32_t u, int32_t i);
 /**
  * MSE, RMSE and MAE of the model on `r` (summed in double, in rating

@@ -309,7 +309,7 @@ static void test_trainer_misuse(void **state)
     V[5] = 0.5f;
     assert_int_equal(mfr_trainer_set_factors(tr, U, 3, 4, V, 3, 4, &err), MFR_OK);
     float got[4];
-    assert_int_equal(mfr_model_item_vector(mfr_trainer_model(tr), 1, got), MFR_OK);
+    assert_int_equal(mfr_model_item_vector(mfr_trainer_model(tr), 1, got, NULL), MFR_OK);
     assert_true(got[1] == 0.5f);
     assert_int_equal(mfr_trainer_step(tr, NULL), MFR_OK);
     assert_int_equal(mfr_model_epochs(mfr_trainer_model(tr)), 1);

@@ -409,9 +409,9 @@ static void test_export(void **state)
     mfr_model *m = NULL;
     assert_int_equal(mfr_model_load(g_model, &m, &err), MFR_OK);
     float row[6];
-    assert_int_equal(mfr_model_item_vector(m, 79, row), MFR_OK);
+    assert_int_equal(mfr_model_item_vector(m, 79, row, NULL), MFR_OK);
     assert_memory_equal(row, V + 79 * 6, sizeof row);
-    assert_int_equal(mfr_model_user_vector(m, 5, row), MFR_OK);
+    assert_int_equal(mfr_model_user_vector(m, 5, row, NULL), MFR_OK);
     assert_memory_equal(row, U + 5 * 6, sizeof row);
     char *ui = tu_path(out, "user_ids.txt"), *ii = tu_path(out, "item_ids.txt");
     assert_int_equal(count_lines(ui), 120);

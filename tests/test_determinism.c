@@ -157,8 +157,8 @@ static void test_reductions_agree(void **state)
     float va[16], vb[16];
     double max_rel = 0;
     for (int32_t i = 0; i < mfr_model_n_items(ma); i++) {
-        mfr_model_item_vector(ma, i, va);
-        mfr_model_item_vector(mb, i, vb);
+        mfr_model_item_vector(ma, i, va, NULL);
+        mfr_model_item_vector(mb, i, vb, NULL);
         double num = 0, den = 0;
         for (int c = 0; c < 16; c++) {
             num += ((double)va[c] - vb[c]) * ((double)va[c] - vb[c]);

@@ -110,8 +110,8 @@ static void assert_same_dataset(const mfr_dataset *a, const mfr_dataset *b)
         int32_t ua, ia, ub, ib;
         float va, vb;
         int64_t ta, tb;
-        mfr_ratings_get(ra, k, &ua, &ia, &va, &ta);
-        mfr_ratings_get(rb, k, &ub, &ib, &vb, &tb);
+        mfr_ratings_get(ra, k, &ua, &ia, &va, &ta, NULL);
+        mfr_ratings_get(rb, k, &ub, &ib, &vb, &tb, NULL);
         assert_int_equal(ua, ub);
         assert_int_equal(ia, ib);
         assert_true(va == vb);
@@ -207,7 +207,7 @@ static void test_ml1m(void **state)
     int32_t u, i;
     float r;
     int64_t ts;
-    mfr_ratings_get(mfr_dataset_ratings(ds), 3, &u, &i, &r, &ts);
+    mfr_ratings_get(mfr_dataset_ratings(ds), 3, &u, &i, &r, &ts, NULL);
     assert_int_equal(mfr_dataset_user_id(ds, u), 3);
     assert_int_equal(mfr_dataset_item_id(ds, i), 30);
     assert_true(r == 1.0f);
@@ -264,9 +264,9 @@ static void test_ml10m(void **state)
     mfr_dataset_rating_range(ds, &lo, &hi);
     assert_true(lo == 0.5f && hi == 5.0f);
     float r;
-    mfr_ratings_get(mfr_dataset_ratings(ds), 0, NULL, NULL, &r, NULL);
+    mfr_ratings_get(mfr_dataset_ratings(ds), 0, NULL, NULL, &r, NULL, NULL);
     assert_true(r == 0.5f);
-    mfr_ratings_get(mfr_dataset_ratings(ds), 1, NULL, NULL, &r, NULL);
+    mfr_ratings_get(mfr_dataset_ratings(ds), 1, NULL, NULL, &r, NULL, NULL);
     assert_true(r == 4.5f);
     /* Valid UTF-8 is kept as is. */
     assert_string_equal(mfr_dataset_item_title(ds, 0), "Am\xc3\xa9lie (2001)");
@@ -307,7 +307,7 @@ static void test_csv(void **state)
     assert_int_equal(mfr_ratings_count(mfr_dataset_ratings(ds)), 4);
     float r;
     int64_t ts;
-    mfr_ratings_get(mfr_dataset_ratings(ds), 2, NULL, NULL, &r, &ts);
+    mfr_ratings_get(mfr_dataset_ratings(ds), 2, NULL, NULL, &r, &ts, NULL);
     assert_true(r == 0.5f);
     assert_int_equal(ts, 964982224);
 
@@ -359,7 +359,7 @@ static void test_delimited(void **state)
     int32_t u, i;
     float r;
     int64_t ts;
-    mfr_ratings_get(mfr_dataset_ratings(ds), 0, &u, &i, &r, &ts);
+    mfr_ratings_get(mfr_dataset_ratings(ds), 0, &u, &i, &r, &ts, NULL);
     assert_int_equal(u, 1);
     assert_int_equal(i, 0);
     assert_true(r == 7.5f);
@@ -388,7 +388,7 @@ static void test_delimited(void **state)
     ds = tu_load_ok(tsv, &o);
     assert_int_equal(mfr_dataset_format(ds), MFR_FORMAT_DELIMITED);
     assert_int_equal(mfr_dataset_n_users(ds), 2);
-    mfr_ratings_get(mfr_dataset_ratings(ds), 1, &u, &i, &r, &ts);
+    mfr_ratings_get(mfr_dataset_ratings(ds), 1, &u, &i, &r, &ts, NULL);
     assert_int_equal(mfr_dataset_user_id(ds, u), 1);
     assert_int_equal(ts, 200);
     mfr_dataset_destroy(ds);
@@ -791,7 +791,7 @@ static void test_cache_round_trip(void **state)
     set_mtime(dir, "ratings.dat", 40);
     cached = load_cached(dir, NULL, MFR_CACHE_STATE_WRITTEN);
     float v;
-    mfr_ratings_get(mfr_dataset_ratings(cached), 0, NULL, NULL, &v, NULL);
+    mfr_ratings_get(mfr_dataset_ratings(cached), 0, NULL, NULL, &v, NULL, NULL);
     assert_true(v == 4.0f);
     mfr_dataset_destroy(cached);
     /* A changed metadata file counts as well. */

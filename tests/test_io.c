@@ -122,7 +122,7 @@ static void test_load_good(void **state)
         int32_t u, i;
         float v;
         int64_t ts;
-        mfr_ratings_get(r, k, &u, &i, &v, &ts);
+        mfr_ratings_get(r, k, &u, &i, &v, &ts, NULL);
         assert_int_equal(u, eu[k]);
         assert_int_equal(i, ei[k]);
         assert_true(v == ev[k]);
@@ -130,7 +130,7 @@ static void test_load_good(void **state)
     }
     /* Any output may be NULL. */
     float v = 0;
-    mfr_ratings_get(r, 4, NULL, NULL, &v, NULL);
+    mfr_ratings_get(r, 4, NULL, NULL, &v, NULL, NULL);
     assert_true(v == 2.0f);
 
     /* Items: latin-1 title converted, years from the date or the title. */
@@ -148,14 +148,14 @@ static void test_load_good(void **state)
     assert_string_equal(mfr_dataset_item_title(ds, 3), "Big One (1999)");
     assert_int_equal(mfr_dataset_item_year(ds, 3), 1999);
     assert_int_equal(mfr_dataset_item_genres(ds, 3), 0);
-    assert_string_equal(mfr_dataset_item_title(ds, 4), "");
+    assert_null(mfr_dataset_item_title(ds, 4)); /* out of range */
 
     /* Default genre names. */
     assert_int_equal(mfr_dataset_n_genres(ds), 19);
     assert_string_equal(mfr_dataset_genre_name(ds, 0), "unknown");
     assert_string_equal(mfr_dataset_genre_name(ds, 4), "Children's");
     assert_string_equal(mfr_dataset_genre_name(ds, 18), "Western");
-    assert_string_equal(mfr_dataset_genre_name(ds, 19), "");
+    assert_null(mfr_dataset_genre_name(ds, 19)); /* out of range */
 
     /* Users. */
     assert_int_equal(mfr_dataset_user_age(ds, 0), 25);
@@ -170,9 +170,9 @@ static void test_load_good(void **state)
     assert_string_equal(mfr_dataset_user_occupation(ds, 2), "");
     assert_int_equal(mfr_dataset_user_age(ds, 3), 1);
     assert_string_equal(mfr_dataset_user_occupation(ds, 3), "artist");
-    assert_int_equal(mfr_dataset_user_age(ds, 9), 0);
-    assert_int_equal(mfr_dataset_user_sex(ds, 9), '?');
-    assert_string_equal(mfr_dataset_user_zip(ds, 9), "");
+    assert_int_equal(mfr_dataset_user_age(ds, 9), -1); /* out of range */
+    assert_int_equal(mfr_dataset_user_sex(ds, 9), 0);
+    assert_null(mfr_dataset_user_zip(ds, 9));
 
     /* The directory is absolute (realpath). */
     assert_true(mfr_dataset_dir(ds)[0] == '/');
@@ -270,8 +270,8 @@ static void test_crlf_matches_lf(void **state)
     assert_int_equal(mfr_ratings_count(ra), mfr_ratings_count(rb));
     for (int64_t k = 0; k < mfr_ratings_count(ra); k++) {
         int64_t ta, tb;
-        mfr_ratings_get(ra, k, NULL, NULL, NULL, &ta);
-        mfr_ratings_get(rb, k, NULL, NULL, NULL, &tb);
+        mfr_ratings_get(ra, k, NULL, NULL, NULL, &ta, NULL);
+        mfr_ratings_get(rb, k, NULL, NULL, NULL, &tb, NULL);
         assert_int_equal(ta, tb);
     }
     mfr_dataset_destroy(a);
@@ -323,7 +323,7 @@ static void test_fractional_ratings(void **state)
     const mfr_ratings *r = mfr_dataset_ratings(ds);
     for (int64_t k = 0; k < 8; k++) {
         float v;
-        mfr_ratings_get(r, k, NULL, NULL, &v, NULL);
+        mfr_ratings_get(r, k, NULL, NULL, &v, NULL, NULL);
         assert_memory_equal(&v, &want[k], sizeof v);
     }
     mfr_dataset_destroy(ds);
@@ -490,9 +490,11 @@ static void test_bad_arguments(void **state)
     /* NULL handles are harmless. */
     mfr_dataset_destroy(NULL);
     mfr_ratings_destroy(NULL);
-    assert_int_equal(mfr_dataset_n_users(NULL), 0);
-    assert_int_equal(mfr_ratings_count(NULL), 0);
-    assert_string_equal(mfr_dataset_item_title(NULL, 0), "");
+    assert_int_equal(mfr_dataset_n_users(NULL), -1);
+    assert_int_equal(mfr_ratings_count(NULL), -1);
+    assert_null(mfr_dataset_item_title(NULL, 0));
+    assert_int_equal(mfr_dataset_user_index(NULL, 1), MFR_INDEX_INVALID);
+    assert_true(isnan(mfr_model_user_bias(NULL, 0)));
 }
 
 /* ------------------------------------------------------------------ */
@@ -515,12 +517,12 @@ static void test_read_ratings(void **state)
     int32_t u, i;
     float v;
     int64_t ts;
-    mfr_ratings_get(r, 0, &u, &i, &v, &ts);
+    mfr_ratings_get(r, 0, &u, &i, &v, &ts, NULL);
     assert_int_equal(u, 0);
     assert_int_equal(i, 2);
     assert_true(v == 4.0f);
     assert_int_equal(ts, 10);
-    mfr_ratings_get(r, 1, &u, &i, &v, &ts);
+    mfr_ratings_get(r, 1, &u, &i, &v, &ts, NULL);
     assert_int_equal(u, 3);
     assert_int_equal(i, 0);
     assert_int_equal(ts, 0);
@@ -596,8 +598,8 @@ static void test_write_round_trip(void **state)
         int32_t u1, i1, u2, i2;
         float v1, v2;
         int64_t t1, t2;
-        mfr_ratings_get(r, k, &u1, &i1, &v1, &t1);
-        mfr_ratings_get(r2, k, &u2, &i2, &v2, &t2);
+        mfr_ratings_get(r, k, &u1, &i1, &v1, &t1, NULL);
+        mfr_ratings_get(r2, k, &u2, &i2, &v2, &t2, NULL);
         assert_int_equal(u1, u2);
         assert_int_equal(i1, i2);
         assert_memory_equal(&v1, &v2, sizeof v1);

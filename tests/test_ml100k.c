@@ -100,7 +100,7 @@ static void test_counts_and_metadata(void **state)
     int32_t u, i;
     float r;
     int64_t ts;
-    mfr_ratings_get(mfr_dataset_ratings(g_ds), 0, &u, &i, &r, &ts);
+    mfr_ratings_get(mfr_dataset_ratings(g_ds), 0, &u, &i, &r, &ts, NULL);
     assert_int_equal(mfr_dataset_user_id(g_ds, u), 196);
     assert_int_equal(mfr_dataset_item_id(g_ds, i), 242);
     assert_true(r == 3.0f);

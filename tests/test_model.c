@@ -339,13 +339,13 @@ static void test_alloc_defaults(void **state)
 static void test_accessors_null(void **state)
 {
     (void)state;
-    assert_int_equal(mfr_model_k(NULL), 0);
-    assert_int_equal(mfr_model_n_users(NULL), 0);
-    assert_string_equal(mfr_model_split_spec(NULL), "");
+    assert_int_equal(mfr_model_k(NULL), -1);
+    assert_int_equal(mfr_model_n_users(NULL), -1);
+    assert_null(mfr_model_split_spec(NULL));
     assert_int_equal(mfr_model_user_id(NULL, 0), -1);
     assert_true(isnan(mfr_model_predict(NULL, 0, 0)));
     float v[4];
-    assert_int_equal(mfr_model_user_vector(NULL, 0, v), MFR_ERR_INVALID);
+    assert_int_equal(mfr_model_user_vector(NULL, 0, v, NULL), MFR_ERR_INVALID);
 }
 
 static void test_predict_and_vectors(void **state)
@@ -367,12 +367,12 @@ static void test_predict_and_vectors(void **state)
     assert_true(isnan(mfr_model_predict(m, 0, -1)));
 
     float out[3];
-    assert_int_equal(mfr_model_user_vector(m, 1, out), MFR_OK);
+    assert_int_equal(mfr_model_user_vector(m, 1, out, NULL), MFR_OK);
     assert_memory_equal(out, u1, sizeof u1);
-    assert_int_equal(mfr_model_item_vector(m, 0, out), MFR_OK);
+    assert_int_equal(mfr_model_item_vector(m, 0, out, NULL), MFR_OK);
     assert_memory_equal(out, i0, sizeof i0);
-    assert_int_equal(mfr_model_user_vector(m, 2, out), MFR_ERR_INVALID);
-    assert_int_equal(mfr_model_item_vector(m, -1, out), MFR_ERR_INVALID);
+    assert_int_equal(mfr_model_user_vector(m, 2, out, NULL), MFR_ERR_INVALID);
+    assert_int_equal(mfr_model_item_vector(m, -1, out, NULL), MFR_ERR_INVALID);
     mfr_model_destroy(m);
 }
 

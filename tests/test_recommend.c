@@ -582,14 +582,14 @@ static void fold_in_quality(int32_t bias, double l2, double implicit)
     int64_t *fill = calloc((size_t)nu, sizeof *fill);
     for (int64_t x = 0; x < nt; x++) {
         int32_t u;
-        mfr_ratings_get(train, x, &u, NULL, NULL, NULL);
+        mfr_ratings_get(train, x, &u, NULL, NULL, NULL, NULL);
         start[u + 1]++;
     }
     for (int32_t u = 0; u < nu; u++) start[u + 1] += start[u];
     for (int64_t x = 0; x < nt; x++) {
         int32_t u, i;
         float r;
-        mfr_ratings_get(train, x, &u, &i, &r, NULL);
+        mfr_ratings_get(train, x, &u, &i, &r, NULL, NULL);
         int64_t p = start[u] + fill[u]++;
         items[p] = i;
         vals[p] = r;
@@ -610,7 +610,7 @@ static void fold_in_quality(int32_t bias, double l2, double implicit)
     for (int64_t x = 0; x < mfr_ratings_count(test); x++) {
         int32_t u, i;
         float r;
-        mfr_ratings_get(test, x, &u, &i, &r, NULL);
+        mfr_ratings_get(test, x, &u, &i, &r, NULL, NULL);
         if (start[u + 1] == start[u]) continue;
         double pf = predict_vec(m, folded + (size_t)u * d, i);
         if (bias) pf += (double)fbias[u] + (double)mfr_model_item_bias(m, i);

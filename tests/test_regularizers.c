@@ -119,7 +119,7 @@ static void run_case_reduce(int bias, double l2, double grav, double l2f, double
     p.u = malloc(sizeof(int32_t) * p.n);
     p.i = malloc(sizeof(int32_t) * p.n);
     p.r = malloc(sizeof(float) * p.n);
-    for (int64_t j = 0; j < p.n; j++) mfr_ratings_get(all, j, &p.u[j], &p.i[j], &p.r[j], NULL);
+    for (int64_t j = 0; j < p.n; j++) mfr_ratings_get(all, j, &p.u[j], &p.i[j], &p.r[j], NULL, NULL);
 
     mfr_config cfg;
     mfr_config_default(&cfg);
@@ -175,7 +175,7 @@ static void run_case_reduce(int bias, double l2, double grav, double l2f, double
         effective_users(&p, Z);
         float row[K];
         for (int a = 0; a < NU; a++) {
-            assert_int_equal(mfr_model_user_vector(m, a, row), MFR_OK);
+            assert_int_equal(mfr_model_user_vector(m, a, row, NULL), MFR_OK);
             for (int c = 0; c < K; c++) assert_true(fabs(row[c] - Z[a][c]) < 1e-5);
         }
     } else {
@@ -192,13 +192,13 @@ static void run_case_reduce(int bias, double l2, double grav, double l2f, double
 
     float row[K];
     for (int a = 0; a < NU; a++) {
-        assert_int_equal(mfr_model_user_vector(m, a, row), MFR_OK);
+        assert_int_equal(mfr_model_user_vector(m, a, row, NULL), MFR_OK);
         if (imp > 0) memcpy(row, m->P + (size_t)a * m->k_pad, sizeof row); /* P's step */
         for (int c = 0; c < K; c++) check_close("U", a, c, (double)U0[a * K + c] - row[c], fd(&p, &p.U[a][c]));
         if (bias) check_close("b_u", a, 0, p.bu[a] - mfr_model_user_bias(m, a), fd(&p, &p.bu[a]));
     }
     for (int b = 0; b < NI; b++) {
-        assert_int_equal(mfr_model_item_vector(m, b, row), MFR_OK);
+        assert_int_equal(mfr_model_item_vector(m, b, row, NULL), MFR_OK);
         for (int c = 0; c < K; c++) check_close("V", b, c, (double)V0[b * K + c] - row[c], fd(&p, &p.V[b][c]));
         if (bias) check_close("b_i", b, 0, p.bi[b] - mfr_model_item_bias(m, b), fd(&p, &p.bi[b]));
         for (int c = 0; c < K && imp > 0; c++)
@@ -212,7 +212,7 @@ static void run_case_reduce(int bias, double l2, double grav, double l2f, double
         double Z[NU][K];
         effective_users(&p, Z);
         for (int a = 0; a < NU; a++) {
-            assert_int_equal(mfr_model_user_vector(m, a, row), MFR_OK);
+            assert_int_equal(mfr_model_user_vector(m, a, row, NULL), MFR_OK);
             for (int c = 0; c < K; c++) assert_true(fabs(row[c] - Z[a][c]) < 1e-5);
         }
     }

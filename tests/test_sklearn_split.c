@@ -102,7 +102,7 @@ static void compare_part(const mfr_dataset *ds, const mfr_ratings *ours, const c
         int32_t u, i, u_all, i_all;
         float r, r_all;
         int64_t ts, ts_all;
-        mfr_ratings_get(ours, k, &u, &i, &r, &ts);
+        mfr_ratings_get(ours, k, &u, &i, &r, &ts, NULL);
         const struct row *want = &rows[k];
         if (mfr_dataset_user_id(ds, u) != want->user || mfr_dataset_item_id(ds, i) != want->item ||
             r != (float)want->rating || ts != want->ts)
@@ -112,7 +112,7 @@ static void compare_part(const mfr_dataset *ds, const mfr_ratings *ours, const c
                      (double)r, ts, want->user, want->item, want->rating, want->ts);
         /* Same row of u.data, not only an equal-looking one. */
         assert_true(idx[k] >= 0 && idx[k] < n_all);
-        mfr_ratings_get(all, idx[k], &u_all, &i_all, &r_all, &ts_all);
+        mfr_ratings_get(all, idx[k], &u_all, &i_all, &r_all, &ts_all, NULL);
         if (u != u_all || i != i_all || r != r_all || ts != ts_all)
             fail_msg("%s row %" PRId64 ": sklearn's index %" PRId64 " is another u.data row",
                      name, k, idx[k]);

@@ -183,7 +183,7 @@ static void rows_of(const mfr_ratings *r, int64_t *rows, int64_t cap)
     assert_true(n <= cap);
     for (int64_t k = 0; k < n; k++) {
         int64_t ts = -1;
-        mfr_ratings_get(r, k, NULL, NULL, NULL, &ts);
+        mfr_ratings_get(r, k, NULL, NULL, NULL, &ts, NULL);
         rows[k] = ts - 1000;
     }
 }
@@ -201,10 +201,10 @@ static void check_partition(const mfr_dataset *ds, const mfr_split *s)
             int32_t u, i, u2, i2;
             float r, r2;
             int64_t ts, ts2;
-            mfr_ratings_get(parts[p], k, &u, &i, &r, &ts);
+            mfr_ratings_get(parts[p], k, &u, &i, &r, &ts, NULL);
             int64_t row = ts - 1000;
             assert_true(row >= 0 && row < N_ROWS);
-            mfr_ratings_get(all, row, &u2, &i2, &r2, &ts2);
+            mfr_ratings_get(all, row, &u2, &i2, &r2, &ts2, NULL);
             assert_int_equal(u, u2);
             assert_int_equal(i, i2);
             assert_true(r == r2);

@@ -309,7 +309,7 @@ void count_item_ratings(const mfr_dataset *ds, int64_t *counts)
     const mfr_ratings *r = mfr_dataset_ratings(ds);
     for (int64_t x = 0; x < mfr_ratings_count(r); x++) {
         int32_t i;
-        mfr_ratings_get(r, x, NULL, &i, NULL, NULL);
+        mfr_ratings_get(r, x, NULL, &i, NULL, NULL, NULL);
         counts[i]++;
     }
 }

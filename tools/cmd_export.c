@@ -87,8 +87,8 @@ static float *factor_matrix(const mfr_model *m, bool items)
     if (!a) return NULL;
     for (int32_t r = 0; r < n; r++) {
         float *row = a + (size_t)r * (size_t)k;
-        if (items) mfr_model_item_vector(m, r, row);
-        else mfr_model_user_vector(m, r, row);
+        if (items) mfr_model_item_vector(m, r, row, NULL);
+        else mfr_model_user_vector(m, r, row, NULL);
     }
     return a;
 }
@@ -123,7 +123,7 @@ static int export_npy(const mfr_model *m, const char *dir)
                (int)ni);
     }
     if (cfg.implicit > 0) { /* V's buffer is free again */
-        for (int32_t i = 0; i < ni; i++) mfr_model_implicit_vector(m, i, V + (size_t)i * (size_t)k);
+        for (int32_t i = 0; i < ni; i++) mfr_model_implicit_vector(m, i, V + (size_t)i * (size_t)k, NULL);
         if ((rc = write_npy(dir, "Y.npy", ni, k, V)) != EXIT_OK) goto done;
         printf("wrote %s/Y.npy (%d x %d)\n", dir, (int)ni, (int)k);
     }

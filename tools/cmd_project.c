@@ -181,7 +181,7 @@ static int select_movies(struct projection *p, const mfr_model *m, const mfr_dat
     p->n_sel = 0;
     for (int32_t i = 0; i < p->n; i++) {
         if (p->n_ratings[i] < o->min_ratings) continue;
-        mfr_model_item_vector(m, i, p->vectors + (size_t)p->n_sel * (size_t)p->k);
+        mfr_model_item_vector(m, i, p->vectors + (size_t)p->n_sel * (size_t)p->k, NULL);
         p->sel_norm[p->n_sel] = p->norm[i];
         p->items[p->n_sel++] = i;
     }

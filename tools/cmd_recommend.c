@@ -474,7 +474,7 @@ static int recommend_user(const struct recommend_opts *o, const mfr_model *m,
     int32_t n_rated = 0;
     for (int64_t x = 0; x < mfr_ratings_count(all); x++) {
         int32_t ru, ri;
-        mfr_ratings_get(all, x, &ru, &ri, NULL, NULL);
+        mfr_ratings_get(all, x, &ru, &ri, NULL, NULL, NULL);
         if (ru == u && !st->exclude[ri]) st->exclude[ri] = 1, n_rated++;
     }
     if (o->exclude_rated) st->n_excluded = n_rated;

@@ -419,7 +419,7 @@ static void count_ratings(struct stats *st, const mfr_dataset *ds, const struct 
     for (int64_t x = 0; x < st->nnz; x++) {
         int32_t u, i;
         float rating;
-        mfr_ratings_get(r, x, &u, &i, &rating, NULL);
+        mfr_ratings_get(r, x, &u, &i, &rating, NULL, NULL);
         st->per_user[u] += 1;
         st->user_sum[u] += rating;
         st->movies[i].count++;

@@ -430,23 +430,25 @@ static bool has_item(const mfr_dataset *ds, int32_t i)
     return ds && i >= 0 && i < ds->n_items;
 }
 
-int32_t mfr_dataset_n_users(const mfr_dataset *ds) { return ds ? ds->n_users : 0; }
-int32_t mfr_dataset_n_items(const mfr_dataset *ds) { return ds ? ds->n_items : 0; }
+/* A NULL dataset or an index out of range reads as a value no dataset has
+ * (-1, NULL, NaN), never as a plausible one; see include/mfrec.h. */
+int32_t mfr_dataset_n_users(const mfr_dataset *ds) { return ds ? ds->n_users : -1; }
+int32_t mfr_dataset_n_items(const mfr_dataset *ds) { return ds ? ds->n_items : -1; }
 const mfr_ratings *mfr_dataset_ratings(const mfr_dataset *ds)
 {
     return ds ? ds->ratings : NULL;
 }
-const char *mfr_dataset_dir(const mfr_dataset *ds) { return ds && ds->dir ? ds->dir : ""; }
+const char *mfr_dataset_dir(const mfr_dataset *ds) { return ds ? (ds->dir ? ds->dir : "") : NULL; }
 uint64_t mfr_dataset_fingerprint(const mfr_dataset *ds) { return ds ? ds->fingerprint : 0; }
 int32_t mfr_dataset_format(const mfr_dataset *ds)
 {
-    return ds ? ds->opt.format : MFR_FORMAT_AUTO;
+    return ds ? ds->opt.format : -1;
 }
 
 void mfr_dataset_rating_range(const mfr_dataset *ds, float *min_rating, float *max_rating)
 {
-    if (min_rating) *min_rating = ds ? ds->scale_min : 0.0f;
-    if (max_rating) *max_rating = ds ? ds->scale_max : 0.0f;
+    if (min_rating) *min_rating = ds ? ds->scale_min : NAN;
+    if (max_rating) *max_rating = ds ? ds->scale_max : NAN;
 }
 
 int64_t mfr_dataset_user_id(const mfr_dataset *ds, int32_t u)
@@ -461,27 +463,29 @@ int64_t mfr_dataset_item_id(const mfr_dataset *ds, int32_t i)
 
 int32_t mfr_dataset_user_index(const mfr_dataset *ds, int64_t raw_id)
 {
-    return ds ? mfr_find_id(ds->user_ids, ds->n_users, raw_id) : -1;
+    return ds ? mfr_find_id(ds->user_ids, ds->n_users, raw_id) : MFR_INDEX_INVALID;
 }
 
 int32_t mfr_dataset_item_index(const mfr_dataset *ds, int64_t raw_id)
 {
-    return ds ? mfr_find_id(ds->item_ids, ds->n_items, raw_id) : -1;
+    return ds ? mfr_find_id(ds->item_ids, ds->n_items, raw_id) : MFR_INDEX_INVALID;
 }
 
 const char *mfr_dataset_item_title(const mfr_dataset *ds, int32_t i)
 {
-    return has_item(ds, i) && ds->items[i].title ? ds->items[i].title : "";
+    if (!has_item(ds, i)) return NULL;
+    return ds->items[i].title ? ds->items[i].title : "";
 }
 
 const char *mfr_dataset_item_date(const mfr_dataset *ds, int32_t i)
 {
-    return has_item(ds, i) && ds->items[i].date ? ds->items[i].date : "";
+    if (!has_item(ds, i)) return NULL;
+    return ds->items[i].date ? ds->items[i].date : "";
 }
 
 int32_t mfr_dataset_item_year(const mfr_dataset *ds, int32_t i)
 {
-    return has_item(ds, i) ? ds->items[i].year : 0;
+    return has_item(ds, i) ? ds->items[i].year : -1;
 }
 
 uint32_t mfr_dataset_item_genres(const mfr_dataset *ds, int32_t i)
@@ -489,31 +493,32 @@ uint32_t mfr_dataset_item_genres(const mfr_dataset *ds, int32_t i)
     return has_item(ds, i) ? ds->items[i].genres : 0;
 }
 
-int32_t mfr_dataset_n_genres(const mfr_dataset *ds) { return ds ? ds->n_genres : 0; }
+int32_t mfr_dataset_n_genres(const mfr_dataset *ds) { return ds ? ds->n_genres : -1; }
 
 const char *mfr_dataset_genre_name(const mfr_dataset *ds, int32_t g)
 {
-    return ds && g >= 0 && g < ds->n_genres && ds->genre_names[g] ? ds->genre_names[g] : "";
+    if (!ds || g < 0 || g >= ds->n_genres) return NULL;
+    return ds->genre_names[g] ? ds->genre_names[g] : "";
 }
 
 int32_t mfr_dataset_user_age(const mfr_dataset *ds, int32_t u)
 {
-    return has_user(ds, u) ? ds->users[u].age : 0;
+    return has_user(ds, u) ? ds->users[u].age : -1;
 }
 
 char mfr_dataset_user_sex(const mfr_dataset *ds, int32_t u)
 {
-    return has_user(ds, u) ? ds->users[u].sex : '?';
+    return has_user(ds, u) ? ds->users[u].sex : '\0';
 }
 
 const char *mfr_dataset_user_occupation(const mfr_dataset *ds, int32_t u)
 {
-    if (!has_user(ds, u)) return "";
+    if (!has_user(ds, u)) return NULL;
     int32_t o = ds->users[u].occupation;
     return o >= 0 && o < ds->n_occupations && ds->occupations[o] ? ds->occupations[o] : "";
 }
 
 const char *mfr_dataset_user_zip(const mfr_dataset *ds, int32_t u)
 {
-    return has_user(ds, u) ? ds->users[u].zip : "";
+    return has_user(ds, u) ? ds->users[u].zip : NULL;
 }

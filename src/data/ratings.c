@@ -53,17 +53,21 @@ fail:
 
 _Static_assert(sizeof(float) == sizeof(int32_t), "float must be 32 bits");
 
-int64_t mfr_ratings_count(const mfr_ratings *r) { return r ? r->n : 0; }
+int64_t mfr_ratings_count(const mfr_ratings *r) { return r ? r->n : -1; }
 
-void mfr_ratings_get(const mfr_ratings *r, int64_t idx, int32_t *user, int32_t *item,
-                     float *rating, int64_t *timestamp)
+int mfr_ratings_get(const mfr_ratings *r, int64_t idx, int32_t *user, int32_t *item,
+                    float *rating, int64_t *timestamp, mfr_error *err)
 {
-    MFR_ASSERT(r != NULL);
-    MFR_ASSERT(idx >= 0 && idx < r->n);
+    if (!r) return mfr_seterr(err, MFR_ERR_INVALID, "mfr_ratings_get: ratings is NULL");
+    if (idx < 0 || idx >= r->n)
+        return mfr_seterr(err, MFR_ERR_INVALID,
+                          "mfr_ratings_get: index %" PRId64 " is outside 0..%" PRId64, idx,
+                          r->n - 1);
     if (user) *user = r->user[idx];
     if (item) *item = r->item[idx];
     if (rating) *rating = r->rating[idx];
     if (timestamp) *timestamp = r->ts ? r->ts[idx] : 0;
+    return MFR_OK;
 }
 
 void mfr_ratings_destroy(mfr_ratings *r)

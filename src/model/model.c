@@ -216,15 +216,16 @@ void mfr_model_destroy(mfr_model *m)
 }
 
 /* ------------------------------------------------------------------ */
-/* Accessors. A NULL model reads as empty (0, "", -1) rather than crashing.  */
+/* Accessors. A NULL model or an index out of range reads as a value no  */
+/* model has (-1, NULL, NaN), never as a plausible one.                 */
 /* ------------------------------------------------------------------ */
 
-int32_t mfr_model_k(const mfr_model *m) { return m ? m->k : 0; }
-int32_t mfr_model_n_users(const mfr_model *m) { return m ? m->n_users : 0; }
-int32_t mfr_model_n_items(const mfr_model *m) { return m ? m->n_items : 0; }
-int64_t mfr_model_epochs(const mfr_model *m) { return m ? m->epochs : 0; }
-const char *mfr_model_split_spec(const mfr_model *m) { return m ? m->split_spec : ""; }
-const char *mfr_model_data_dir(const mfr_model *m) { return m ? m->data_dir : ""; }
+int32_t mfr_model_k(const mfr_model *m) { return m ? m->k : -1; }
+int32_t mfr_model_n_users(const mfr_model *m) { return m ? m->n_users : -1; }
+int32_t mfr_model_n_items(const mfr_model *m) { return m ? m->n_items : -1; }
+int64_t mfr_model_epochs(const mfr_model *m) { return m ? m->epochs : -1; }
+const char *mfr_model_split_spec(const mfr_model *m) { return m ? m->split_spec : NULL; }
+const char *mfr_model_data_dir(const mfr_model *m) { return m ? m->data_dir : NULL; }
 uint64_t mfr_model_data_fingerprint(const mfr_model *m) { return m ? m->data_fingerprint : 0; }
 
 /* Copies m->cfg (n_threads and max_memory are 0: they are not model state).
@@ -240,23 +241,43 @@ void mfr_model_config(const mfr_model *m, mfr_config *cfg)
 
 /* Copies the k real floats of user u's row into out (k floats). Returns
  * MFR_ERR_INVALID for a NULL argument or u outside [0, n_users). */
-int mfr_model_user_vector(const mfr_model *m, int32_t u, float *out)
+/* MFR_OK when m and out are set and 0 <= r < n_rows, else MFR_ERR_INVALID
+ * naming the argument (`fn` the caller, `what` the index's name). */
+static int check_row(const char *fn, const mfr_model *m, const float *out, const char *what,
+                     int32_t r, int32_t n_rows, mfr_error *err)
 {
-    if (!m || !out || u < 0 || u >= m->n_users) return MFR_ERR_INVALID;
+    if (!m || !out)
+        return mfr_seterr(err, MFR_ERR_INVALID, "%s: %s is NULL", fn, !m ? "model" : "out");
+    if (r < 0 || r >= n_rows)
+        return mfr_seterr(err, MFR_ERR_INVALID, "%s: %s index %d is outside the model's 0..%d",
+                          fn, what, (int)r, (int)n_rows - 1);
+    return MFR_OK;
+}
+
+int mfr_model_user_vector(const mfr_model *m, int32_t u, float *out, mfr_error *err)
+{
+    int rc = check_row("mfr_model_user_vector", m, out, "user", u, m ? m->n_users : 0, err);
+    if (rc != MFR_OK) return rc;
     memcpy(out, m->U + (size_t)u * (size_t)m->k_pad, (size_t)m->k * sizeof(float));
     return MFR_OK;
 }
 
-int mfr_model_item_vector(const mfr_model *m, int32_t i, float *out)
+int mfr_model_item_vector(const mfr_model *m, int32_t i, float *out, mfr_error *err)
 {
-    if (!m || !out || i < 0 || i >= m->n_items) return MFR_ERR_INVALID;
+    int rc = check_row("mfr_model_item_vector", m, out, "item", i, m ? m->n_items : 0, err);
+    if (rc != MFR_OK) return rc;
     memcpy(out, m->V + (size_t)i * (size_t)m->k_pad, (size_t)m->k * sizeof(float));
     return MFR_OK;
 }
 
-int mfr_model_implicit_vector(const mfr_model *m, int32_t i, float *out)
+int mfr_model_implicit_vector(const mfr_model *m, int32_t i, float *out, mfr_error *err)
 {
-    if (!m || !m->Y || !out || i < 0 || i >= m->n_items) return MFR_ERR_INVALID;
+    int rc = check_row("mfr_model_implicit_vector", m, out, "item", i, m ? m->n_items : 0, err);
+    if (rc != MFR_OK) return rc;
+    if (!m->Y)
+        return mfr_seterr(err, MFR_ERR_INVALID,
+                          "mfr_model_implicit_vector: the model has no implicit factors "
+                          "(trained with implicit 0)");
     memcpy(out, m->Y + (size_t)i * (size_t)m->k_pad, (size_t)m->k * sizeof(float));
     return MFR_OK;
 }
@@ -432,12 +453,14 @@ int mfr_model_copy(const mfr_model *src, mfr_model **out, mfr_error *err)
 
 float mfr_model_user_bias(const mfr_model *m, int32_t u)
 {
-    if (!m || !m->cfg.bias || u < 0 || u >= m->n_users) return 0.0f;
-    return m->U[(size_t)u * (size_t)m->k_pad + (size_t)m->k];
+    if (!m || u < 0 || u >= m->n_users) return NAN;
+    if (!m->cfg.bias) return 0.0f; /* no bias term: predictions add nothing */
+    return m->U[(size_t)u * (size_t)m->k_pad + (size_t)mfr_lane_user_bias(m->k)];
 }
 
 float mfr_model_item_bias(const mfr_model *m, int32_t i)
 {
-    if (!m || !m->cfg.bias || i < 0 || i >= m->n_items) return 0.0f;
-    return m->V[(size_t)i * (size_t)m->k_pad + (size_t)m->k + 1];
+    if (!m || i < 0 || i >= m->n_items) return NAN;
+    if (!m->cfg.bias) return 0.0f;
+    return m->V[(size_t)i * (size_t)m->k_pad + (size_t)mfr_lane_item_bias(m->k)];
 }

@@ -440,6 +440,9 @@ typedef struct mfr_config {
      *  The model's user vectors (predictions, recommend, export) are the
      *  U_u; 0 (default) is plain MF */
     double implicit;
+    /** L1 weight λ1 on the item vectors: adds λ1/M Σ_i Σ_a |V_ia|, pulling
+     *  small movie coordinates to zero (sparse movie embeddings), default 0 */
+    double l1_items;
 } mfr_config;
 
 MFR_API void mfr_config_default(mfr_config *cfg);

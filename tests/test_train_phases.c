@@ -250,6 +250,44 @@ static void test_shard_count(void **state)
     assert_int_equal(mfr_shards_count(0, 1, 0, 10, 8, 0), 1);
 }
 
+/* L1 on the items: one SGD step with lr 1 moves every item coordinate by
+ * exactly λ1/M sign(V) more than the same step without it, the users not at
+ * all, and the loss part is λ1/M Σ|V|. */
+static void test_l1_items_term(void **state)
+{
+    const struct fixture *f = *state;
+    mfr_config cfg;
+    mfr_config_default(&cfg);
+    cfg.k = 4, cfg.optimizer = MFR_OPTIMIZER_SGD, cfg.lr = 1.0, cfg.init_std = 0.3;
+    mfr_trainer *plain = make(f, &cfg);
+    cfg.l1_items = 0.9;
+    mfr_trainer *l1 = make(f, &cfg);
+    const mfr_model *m = mfr_trainer_model(l1);
+    const size_t n = (size_t)m->n_items * (size_t)m->k_pad;
+    float *v0 = malloc(sizeof(float) * n);
+    memcpy(v0, m->V, sizeof(float) * n);
+    double sum_abs = 0.0;
+    for (int32_t i = 0; i < m->n_items; i++)
+        for (int32_t a = 0; a < m->k; a++) sum_abs += fabs((double)v0[(size_t)i * m->k_pad + a]);
+    assert_int_equal(mfr_trainer_step(plain, NULL), MFR_OK);
+    assert_int_equal(mfr_trainer_step(l1, NULL), MFR_OK);
+    const mfr_model *p = mfr_trainer_model(plain);
+    const double c = 0.9 / m->n_items;
+    for (int32_t i = 0; i < m->n_items; i++)
+        for (int32_t a = 0; a < m->k; a++) {
+            size_t x = (size_t)i * m->k_pad + a;
+            double want = -c * ((v0[x] > 0) - (v0[x] < 0));
+            assert_true(fabs((double)(m->V[x] - p->V[x]) - want) < 1e-6);
+        }
+    assert_memory_equal(m->U, p->U, sizeof(float) * (size_t)m->n_users * m->k_pad);
+    mfr_loss parts;
+    assert_int_equal(mfr_trainer_last_loss(l1, &parts), MFR_OK);
+    assert_true(fabs(parts.l2 - c * sum_abs) < 1e-12 * (c * sum_abs));
+    free(v0);
+    mfr_trainer_destroy(plain);
+    mfr_trainer_destroy(l1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -259,6 +297,7 @@ int main(void)
         cmocka_unit_test(test_term_loss_and_coefs),
         cmocka_unit_test(test_optimizer_table),
         cmocka_unit_test(test_shard_count),
+        cmocka_unit_test(test_l1_items_term),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

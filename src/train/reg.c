@@ -51,11 +51,14 @@ void mfr_reg_apply(float *g, const float *x, int32_t k, const struct mfr_reg_coe
         const int32_t b = c->bias_lane;
         g[b] = g[b] + (float)(c->bias * ((double)x[b] - (double)c->center));
     }
+    if (c->sign > 0.0)
+        for (int32_t a = 0; a < k; a++)
+            g[a] = g[a] + (float)(c->sign * (double)((x[a] > 0.0f) - (x[a] < 0.0f)));
 }
 
 bool mfr_reg_coef_any(const struct mfr_reg_coef *c)
 {
-    return c->diag != 0.0 || c->per_rating != 0.0 || c->grav != 0.0 || c->bias != 0.0;
+    return c->diag != 0.0 || c->per_rating != 0.0 || c->grav != 0.0 || c->bias != 0.0 || c->sign != 0.0;
 }
 
 struct mfr_reg_coef mfr_reg_coef_merge(struct mfr_reg_coef a, const struct mfr_reg_coef *b)
@@ -63,6 +66,7 @@ struct mfr_reg_coef mfr_reg_coef_merge(struct mfr_reg_coef a, const struct mfr_r
     a.diag += b->diag;
     a.per_rating += b->per_rating;
     a.grav += b->grav;
+    a.sign += b->sign;
     if (b->gram) a.gram = b->gram;
     a.bias += b->bias;
     if (b->bias != 0.0) {

@@ -15,6 +15,8 @@
  *             ∂/∂U_u = 2 λg / (M N) · G_V U_u   (and symmetrically for V_i)
  *   l2_bias:  λb (1/N Σ_u b_u² + 1/M Σ_i (b_i - μ)²), μ the training mean
  *   l2_y:     λy / M Σ_j |Y_j|²  (implicit feedback)
+ *   l1_items: λ1 / M Σ_i |V_i|_1
+ *             ∂/∂V_i = λ1 / M · sign(V_i)
  * P is the users' free parameters: U itself, or with implicit feedback the
  * P of U_u = P_u + c_u Σ Y_j. Only the k embedding lanes take part, except
  * for l2_bias, which acts on the bias lanes alone.
@@ -53,9 +55,10 @@ enum mfr_reg_row {
 /* The combined regularizer gradient of one kind of row, for a row x with
  * n ratings (mfr_reg_apply):
  *   g[a] += (float)((diag + per_rating n) x[a] + grav Σ_b gram[a][b] x[b]), a < k
- *   g[bias_lane] += (float)(bias (x[bias_lane] - center))     when bias > 0 */
+ *   g[bias_lane] += (float)(bias (x[bias_lane] - center))     when bias > 0
+ *   g[a] += (float)(sign sign(x[a])), a < k                    when sign > 0 */
 struct mfr_reg_coef {
-    double diag, per_rating, grav;
+    double diag, per_rating, grav, sign;
     const double *gram; /* k x k; NULL when grav is 0 */
     double bias;
     float center;
@@ -76,6 +79,7 @@ enum mfr_reg_term_id {
     MFR_REG_GRAVITY,
     MFR_REG_L2_BIAS,
     MFR_REG_L2_Y,
+    MFR_REG_L1_ITEMS,
     MFR_REG_N_TERMS
 };
 

@@ -201,6 +201,30 @@ static void y_coef(const struct mfr_reg_ctx *x, struct mfr_reg_coef c[MFR_REG_N_
     c[MFR_REG_ROW_Y].diag += 2.0 * x->cfg->implicit / x->n_items;
 }
 
+/* ---- L1 on the item vectors ---- */
+
+static bool l1_active(const mfr_config *c) { return c->l1_items > 0.0; }
+static size_t l1_item_len(const mfr_config *c, int32_t k)
+{
+    (void)k;
+    return l1_active(c) ? 1 : 0;
+}
+static void l1_item_partial(const struct mfr_reg_ctx *x, int32_t first, int32_t end, double *out)
+{
+    double s = 0.0;
+    for (int32_t i = first; i < end; i++)
+        for (int32_t a = 0; a < x->k; a++) s += fabs((double)row_of(x->V, x, i)[a]);
+    out[0] = s;
+}
+static double l1_loss(const struct mfr_reg_ctx *x)
+{
+    return x->cfg->l1_items * x->item_sum[MFR_REG_L1_ITEMS][0] / x->n_items;
+}
+static void l1_coef(const struct mfr_reg_ctx *x, struct mfr_reg_coef c[MFR_REG_N_ROWS])
+{
+    c[MFR_REG_ROW_V].sign += x->cfg->l1_items / x->n_items;
+}
+
 const struct mfr_reg_term mfr_reg_terms[MFR_REG_N_TERMS] = {
     [MFR_REG_L2] = {"l2", MFR_REG_PART_L2, l2_active, l2_user_len, l2_item_len, l2_user_partial,
                     l2_item_partial, l2_loss, l2_coef},
@@ -212,6 +236,8 @@ const struct mfr_reg_term mfr_reg_terms[MFR_REG_N_TERMS] = {
                          bias_user_partial, bias_item_partial, bias_loss, bias_coef},
     [MFR_REG_L2_Y] = {"l2_y", MFR_REG_PART_L2, y_active, no_len, y_item_len, NULL, y_item_partial,
                       y_loss, y_coef},
+    [MFR_REG_L1_ITEMS] = {"l1_items", MFR_REG_PART_L2, l1_active, no_len, l1_item_len, NULL,
+                          l1_item_partial, l1_loss, l1_coef},
 };
 
 bool mfr_reg_any_active(const mfr_config *cfg)

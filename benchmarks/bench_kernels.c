@@ -15,7 +15,7 @@
  *                  ratings = n_items, flops = 2k n_items,
  *                  bytes = 4k n_items (the V rows; u stays in L1)
  *   user_grad    every user's user_grad, owner mode (resid) or shard mode
- *                (gV, zeroed once per pass as train.c zeroes a shard's
+ *                (gV, zeroed once per pass as the trainer zeroes a shard's
  *                buffer):
  *                  flops per rating = 2k (dot) + 4 (e, g, e^2 and the loss
  *                  add) + 2k (gu += g V[i]) [+ 2k shard: gV[i] += g u]

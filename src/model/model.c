@@ -119,8 +119,8 @@ int mfr_model_alloc(int32_t k, int32_t bias, int32_t n_users, int32_t n_items, m
     for (int32_t u = 0; u < n_users; u++) m->user_ids[u] = (int64_t)u + 1;
     for (int32_t i = 0; i < n_items; i++) m->item_ids[i] = (int64_t)i + 1;
     if (bias) {
-        for (int32_t u = 0; u < n_users; u++) m->U[(size_t)u * (size_t)k_pad + (size_t)k + 1] = 1.0f;
-        for (int32_t i = 0; i < n_items; i++) m->V[(size_t)i * (size_t)k_pad + (size_t)k] = 1.0f;
+        for (int32_t u = 0; u < n_users; u++) m->U[(size_t)u * (size_t)k_pad + (size_t)mfr_lane_user_one(k)] = 1.0f;
+        for (int32_t i = 0; i < n_items; i++) m->V[(size_t)i * (size_t)k_pad + (size_t)mfr_lane_item_one(k)] = 1.0f;
     }
     *out = m;
     return MFR_OK;

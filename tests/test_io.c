@@ -9,6 +9,7 @@
  * directory by the test itself; no MovieLens data is used.
  */
 #include <locale.h>
+#include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>

@@ -300,15 +300,15 @@ static void bm_epoch(struct mfr_bench_state *st, const void *ctx)
         return;
     }
     double loss = 0.0;
-    int rc = mfr_trainer_step(tr, &loss); /* warm-up */
+    int rc = mfr_trainer_step(tr, &loss, &err); /* warm-up */
     if (rc != MFR_OK) {
-        mfr_bench_fail(st, mfr_trainer_errmsg(tr));
+        mfr_bench_fail(st, err.message);
         mfr_trainer_destroy(tr);
         return;
     }
     while (mfr_bench_keep_running(st)) {
-        if ((rc = mfr_trainer_step(tr, &loss)) != MFR_OK) {
-            mfr_bench_fail(st, mfr_trainer_errmsg(tr));
+        if ((rc = mfr_trainer_step(tr, &loss, &err)) != MFR_OK) {
+            mfr_bench_fail(st, err.message);
             break;
         }
     }

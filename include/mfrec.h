@@ -655,9 +655,10 @@ MFR_API int mfr_trainer_set_factors(mfr_trainer *tr, const float *U, int64_t u_r
  * Runs one full-batch epoch: gradients, deterministic reduction, one
  * optimizer step. `loss` (may be NULL) receives the training loss (MSE plus
  * the regularizers, see mfr_trainer_last_loss) before the step.
- * MFR_ERR_DIVERGED when it is not finite (the step is not applied).
+ * MFR_ERR_DIVERGED, with the epoch and the loss in `err`, when it is not
+ * finite (the step is not applied); MFR_ERR_INVALID for a NULL trainer.
  */
-MFR_API int mfr_trainer_step(mfr_trainer *tr, double *loss);
+MFR_API int mfr_trainer_step(mfr_trainer *tr, double *loss, mfr_error *err);
 
 /** The parts of the training loss (all in double). */
 typedef struct mfr_loss {
@@ -672,13 +673,11 @@ typedef struct mfr_loss {
  * The loss parts computed by the last mfr_trainer_step (at the parameters
  * before that step's update). All zero before the first step.
  */
-MFR_API int mfr_trainer_last_loss(const mfr_trainer *tr, mfr_loss *out);
+MFR_API int mfr_trainer_last_loss(const mfr_trainer *tr, mfr_loss *out, mfr_error *err);
 
 /** The model being trained (owned by the trainer, valid until destroy). */
 MFR_API const mfr_model *mfr_trainer_model(const mfr_trainer *tr);
 
-/** Details of the trainer's last failure ("" when none). */
-MFR_API const char *mfr_trainer_errmsg(const mfr_trainer *tr);
 
 MFR_API int32_t mfr_trainer_n_shards(const mfr_trainer *tr);
 MFR_API int32_t mfr_trainer_n_threads(const mfr_trainer *tr);

@@ -66,7 +66,7 @@ static mfr_trainer *train(struct fixture *f, const mfr_config *cfg, int epochs, 
         fail_msg("trainer_create: %s", err.message);
     for (int e = 0; e < epochs; e++) {
         double loss;
-        assert_int_equal(mfr_trainer_step(tr, &loss), MFR_OK);
+        assert_int_equal(mfr_trainer_step(tr, &loss, NULL), MFR_OK);
         if (last_loss) *last_loss = loss;
     }
     return tr;
@@ -234,7 +234,7 @@ static void test_other_shard_count_converges(void **state)
         double first, last;
         mfr_trainer *tr = train(f, &cfg, 1, &first);
         assert_int_equal(mfr_trainer_n_shards(tr), shards);
-        for (int e = 0; e < 150; e++) assert_int_equal(mfr_trainer_step(tr, &last), MFR_OK);
+        for (int e = 0; e < 150; e++) assert_int_equal(mfr_trainer_step(tr, &last, NULL), MFR_OK);
         /* the planted data is close to low rank: the fit improves a lot */
         assert_true(last < 0.3 * first);
         mfr_trainer_destroy(tr);

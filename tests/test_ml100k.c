@@ -141,7 +141,7 @@ static void test_reference_experiment_thread_invariant(void **state)
         cfg.n_threads = t;
         mfr_trainer *tr = NULL;
         assert_int_equal(mfr_trainer_create(&cfg, g_ds, mfr_split_train(sp), "sklearn:300", &tr, &err), MFR_OK);
-        for (int e = 0; e < 50; e++) assert_int_equal(mfr_trainer_step(tr, e ? &last : &first), MFR_OK);
+        for (int e = 0; e < 50; e++) assert_int_equal(mfr_trainer_step(tr, e ? &last : &first, NULL), MFR_OK);
         sums[t - 1] = mfr_model_checksum(mfr_trainer_model(tr));
         mfr_trainer_destroy(tr);
     }

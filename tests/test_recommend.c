@@ -569,7 +569,7 @@ static void fold_in_quality(int32_t bias, double l2, double implicit)
     cfg.implicit = implicit;
     assert_int_equal(mfr_trainer_create(&cfg, ds, mfr_split_train(sp), "random:0.2", &tr, &err),
                      MFR_OK);
-    for (int e = 0; e < 300; e++) assert_int_equal(mfr_trainer_step(tr, NULL), MFR_OK);
+    for (int e = 0; e < 300; e++) assert_int_equal(mfr_trainer_step(tr, NULL, NULL), MFR_OK);
     const mfr_model *m = mfr_trainer_model(tr);
 
     /* each user's training ratings, grouped (counting sort by user) */

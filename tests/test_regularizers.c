@@ -183,9 +183,9 @@ static void run_case_reduce(int bias, double l2, double grav, double l2f, double
     }
 
     double loss;
-    assert_int_equal(mfr_trainer_step(tr, &loss), MFR_OK);
+    assert_int_equal(mfr_trainer_step(tr, &loss, NULL), MFR_OK);
     mfr_loss parts;
-    assert_int_equal(mfr_trainer_last_loss(tr, &parts), MFR_OK);
+    assert_int_equal(mfr_trainer_last_loss(tr, &parts, NULL), MFR_OK);
     double want = loss_of(&p);
     assert_true(fabs(loss - want) <= 1e-5 * want);
     assert_true(fabs(parts.total - (parts.mse + parts.l2 + parts.gravity)) <= 1e-12 * parts.total);

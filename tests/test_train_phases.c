@@ -88,7 +88,7 @@ static int step_by_phases(mfr_trainer *tr, int threads, double *loss)
             mfr_phase_derive(tr, &st);
         }
     }
-    return mfr_step_end(tr, &st, loss);
+    return mfr_step_end(tr, &st, loss, NULL);
 }
 
 static void assert_same_arrays(const mfr_model *a, const mfr_model *b)
@@ -108,7 +108,7 @@ static void check_phases_match_step(const struct fixture *f, const mfr_config *c
         mfr_trainer *whole = make(f, cfg), *parts = make(f, cfg);
         for (int e = 0; e < 4; e++) {
             double lw = 0.0, lp = 0.0;
-            assert_int_equal(mfr_trainer_step(whole, &lw), MFR_OK);
+            assert_int_equal(mfr_trainer_step(whole, &lw, NULL), MFR_OK);
             assert_int_equal(step_by_phases(parts, threads, &lp), MFR_OK);
             assert_memory_equal(&lw, &lp, sizeof lw);
         }
@@ -269,8 +269,8 @@ static void test_l1_items_term(void **state)
     double sum_abs = 0.0;
     for (int32_t i = 0; i < m->n_items; i++)
         for (int32_t a = 0; a < m->k; a++) sum_abs += fabs((double)v0[(size_t)i * m->k_pad + a]);
-    assert_int_equal(mfr_trainer_step(plain, NULL), MFR_OK);
-    assert_int_equal(mfr_trainer_step(l1, NULL), MFR_OK);
+    assert_int_equal(mfr_trainer_step(plain, NULL, NULL), MFR_OK);
+    assert_int_equal(mfr_trainer_step(l1, NULL, NULL), MFR_OK);
     const mfr_model *p = mfr_trainer_model(plain);
     const double c = 0.9 / m->n_items;
     for (int32_t i = 0; i < m->n_items; i++)
@@ -281,7 +281,7 @@ static void test_l1_items_term(void **state)
         }
     assert_memory_equal(m->U, p->U, sizeof(float) * (size_t)m->n_users * m->k_pad);
     mfr_loss parts;
-    assert_int_equal(mfr_trainer_last_loss(l1, &parts), MFR_OK);
+    assert_int_equal(mfr_trainer_last_loss(l1, &parts, NULL), MFR_OK);
     assert_true(fabs(parts.l2 - c * sum_abs) < 1e-12 * (c * sum_abs));
     free(v0);
     mfr_trainer_destroy(plain);

@@ -262,9 +262,8 @@ static int run_fold(const struct eval_opts *o, const mfr_dataset *ds, const char
     }
     *n_threads = mfr_trainer_n_threads(tr);
     for (int64_t e = 0; e < o->train.epochs; e++) {
-        if (mfr_trainer_step(tr, NULL) != MFR_OK) {
-            rc = runtime_error("fold %s, epoch %lld: %s", spec, (long long)e + 1,
-                               mfr_trainer_errmsg(tr));
+        if (mfr_trainer_step(tr, NULL, &err) != MFR_OK) {
+            rc = runtime_error("fold %s, epoch %lld: %s", spec, (long long)e + 1, err.message);
             goto done;
         }
     }

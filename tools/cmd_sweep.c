@@ -325,12 +325,11 @@ static void train_run(const struct sweep_opts *o, const mfr_dataset *ds, const m
     double loss = NAN;
     for (int64_t e = 0; e < o->warmup + o->epochs; e++) {
         double t0 = now_seconds();
-        int st = mfr_trainer_step(tr, &loss);
+        int st = mfr_trainer_step(tr, &loss, &err);
         double dt = now_seconds() - t0;
         if (st != MFR_OK) {
             r->status = st;
-            snprintf(r->message, sizeof r->message, "epoch %lld: %s", (long long)e + 1,
-                     mfr_trainer_errmsg(tr));
+            snprintf(r->message, sizeof r->message, "epoch %lld: %.480s", (long long)e + 1, err.message);
             goto done;
         }
         if (e >= o->warmup) t[e - o->warmup] = dt * 1e3;

@@ -274,7 +274,7 @@ static int log_epoch(struct train_run *r, int64_t e)
     mfr_error err = {0};
     mfr_metrics mt, mv = {0};
     mfr_loss lp;
-    mfr_trainer_last_loss(r->tr, &lp);
+    mfr_trainer_last_loss(r->tr, &lp, NULL);
     if (mfr_model_evaluate(r->model, r->train, &mt, &err) != MFR_OK ||
         (r->has_test && mfr_model_evaluate(r->model, r->test, &mv, &err) != MFR_OK))
         return lib_error(&err);
@@ -319,11 +319,12 @@ static int train_epochs(struct train_run *r)
     for (int64_t e = 1; e <= o->epochs; e++) {
         double loss;
         double t0 = now_seconds();
-        int st = mfr_trainer_step(r->tr, &loss);
+        mfr_error err = {0};
+        int st = mfr_trainer_step(r->tr, &loss, &err);
         r->train_seconds += now_seconds() - t0;
         if (st != MFR_OK) {
             if (r->bar) fputc('\n', stderr);
-            return runtime_error("%s", mfr_trainer_errmsg(r->tr));
+            return lib_error(&err);
         }
         r->ran = e;
         bool stop = false;

@@ -275,23 +275,21 @@ void mfr_phase_derive(mfr_trainer *tr, struct mfr_step *st)
     if (tr->implicit && st->finite) mfr_derive_users(tr);
 }
 
-int mfr_step_end(mfr_trainer *tr, const struct mfr_step *st, double *loss_out)
+int mfr_step_end(mfr_trainer *tr, const struct mfr_step *st, double *loss_out, mfr_error *err)
 {
     tr->last = st->parts;
     if (loss_out) *loss_out = st->parts.total;
-    if (!st->finite) {
-        snprintf(tr->errmsg, sizeof tr->errmsg,
-                 "training loss became non-finite (%g) at epoch %lld; lower the learning rate",
-                 st->parts.total, (long long)tr->model->epochs + 1);
-        return MFR_ERR_DIVERGED;
-    }
+    if (!st->finite)
+        return mfr_seterr(err, MFR_ERR_DIVERGED,
+                          "training loss became non-finite (%g) at epoch %lld; lower the learning rate",
+                          st->parts.total, (long long)tr->model->epochs + 1);
     tr->model->epochs++;
     return MFR_OK;
 }
 
-int mfr_trainer_step(mfr_trainer *tr, double *loss_out)
+int mfr_trainer_step(mfr_trainer *tr, double *loss_out, mfr_error *err)
 {
-    if (!tr) return MFR_ERR_INVALID;
+    if (!tr) return mfr_seterr(err, MFR_ERR_INVALID, "mfr_trainer_step: trainer is NULL");
     struct mfr_step st;
     mfr_step_begin(tr, &st);
 #pragma omp parallel num_threads(tr->n_threads)
@@ -304,5 +302,5 @@ int mfr_trainer_step(mfr_trainer *tr, double *loss_out)
         mfr_phase_update(tr, &st);
         mfr_phase_derive(tr, &st);
     }
-    return mfr_step_end(tr, &st, loss_out);
+    return mfr_step_end(tr, &st, loss_out, err);
 }

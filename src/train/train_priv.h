@@ -63,7 +63,6 @@ struct mfr_trainer {
     mfr_loss last;        /* the last step's loss parts */
     int32_t n_threads;
     uint64_t mem_bytes;
-    char errmsg[512];
 };
 
 /* One step's constants and results, computed once and shared by every
@@ -107,7 +106,7 @@ void mfr_phase_update(mfr_trainer *tr, struct mfr_step *st);
 void mfr_phase_derive(mfr_trainer *tr, struct mfr_step *st);
 
 /* The loss parts and status of a finished step. */
-int mfr_step_end(mfr_trainer *tr, const struct mfr_step *st, double *loss_out);
+int mfr_step_end(mfr_trainer *tr, const struct mfr_step *st, double *loss_out, mfr_error *err);
 
 /* Phase pieces the benchmarks time alone. */
 /* Shard s's part of mfr_phase_user_grads. */

@@ -347,15 +347,15 @@ int mfr_trainer_set_factors(mfr_trainer *tr, const float *U, int64_t u_rows, int
     return MFR_OK;
 }
 
-int mfr_trainer_last_loss(const mfr_trainer *tr, mfr_loss *out)
+int mfr_trainer_last_loss(const mfr_trainer *tr, mfr_loss *out, mfr_error *err)
 {
-    if (!tr || !out) return MFR_ERR_INVALID;
+    if (!tr || !out)
+        return mfr_seterr(err, MFR_ERR_INVALID, "mfr_trainer_last_loss: %s is NULL", !tr ? "trainer" : "out");
     *out = tr->last;
     return MFR_OK;
 }
 
 const mfr_model *mfr_trainer_model(const mfr_trainer *tr) { return tr ? tr->model : NULL; }
-const char *mfr_trainer_errmsg(const mfr_trainer *tr) { return tr ? tr->errmsg : ""; }
 int32_t mfr_trainer_n_shards(const mfr_trainer *tr) { return tr ? tr->n_shards : 0; }
 int32_t mfr_trainer_n_threads(const mfr_trainer *tr) { return tr ? tr->n_threads : 0; }
 const char *mfr_trainer_kernels_name(const mfr_trainer *tr) { return tr ? tr->kern->name : ""; }

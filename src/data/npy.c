@@ -206,6 +206,113 @@ static int parse_npy_header(const char *text, size_t len, const char *path, int6
  * *data is malloc'd (rows * cols floats, at least one byte allocated even
  * for an empty array; free with mfr_free). On failure the outputs are
  * rows = cols = 0 and data = NULL. */
+static int truncated_header(FILE *f, const char *path, mfr_error *err)
+{
+    return ferror(f) ? mfr_seterr(err, MFR_ERR_IO, "cannot read %s", path)
+                     : mfr_seterr(err, MFR_ERR_PARSE, "%s: the .npy header is truncated", path);
+}
+
+/* The magic and version; *pre_len and *header_len from the preamble. */
+static int npy_preamble(FILE *f, const char *path, uint64_t file_len, size_t *pre_len, uint64_t *header_len,
+                        mfr_error *err)
+{
+    unsigned char pre[12];
+    size_t got = fread(pre, 1, 10, f);
+    if (got < 8 || memcmp(pre, NPY_MAGIC, NPY_MAGIC_LEN) != 0)
+        return ferror(f) ? mfr_seterr(err, MFR_ERR_IO, "cannot read %s", path)
+                         : mfr_seterr(err, MFR_ERR_PARSE, "%s is not a NumPy .npy file", path);
+    unsigned major = pre[6], minor = pre[7];
+    if (major == 1 && minor == 0) {
+        *pre_len = 10;
+        if (got < 10) return truncated_header(f, path, err);
+        *header_len = (uint64_t)pre[8] | (uint64_t)pre[9] << 8;
+    } else if (major == 2 && minor == 0) {
+        *pre_len = 12;
+        if (got < 10 || fread(pre + 10, 1, 2, f) != 2) return truncated_header(f, path, err);
+        *header_len = (uint64_t)pre[8] | (uint64_t)pre[9] << 8 | (uint64_t)pre[10] << 16 |
+                      (uint64_t)pre[11] << 24;
+    } else {
+        return mfr_seterr(err, MFR_ERR_UNSUPPORTED,
+                          "%s: .npy format version %u.%u is not supported (need 1.0 or 2.0)", path, major,
+                          minor);
+    }
+    if (*header_len > NPY_MAX_HEADER)
+        return mfr_seterr(err, MFR_ERR_PARSE, "%s: .npy header length %llu exceeds %u bytes", path,
+                          (unsigned long long)*header_len, NPY_MAX_HEADER);
+    if (*pre_len + *header_len > file_len) return truncated_header(f, path, err);
+    return MFR_OK;
+}
+
+/* The header dictionary's shape (r, c). */
+static int npy_shape(FILE *f, const char *path, uint64_t header_len, int64_t *r, int64_t *c, mfr_error *err)
+{
+    char *text = malloc((size_t)header_len + 1);
+    if (!text) return mfr_seterr(err, MFR_ERR_NOMEM, "out of memory reading %s", path);
+    int rc;
+    if (fread(text, 1, (size_t)header_len, f) != header_len) {
+        rc = truncated_header(f, path, err);
+    } else if (text[header_len] = 0, memchr(text, 0, (size_t)header_len)) {
+        rc = mfr_seterr(err, MFR_ERR_PARSE, "%s: the .npy header contains a NUL byte", path);
+    } else {
+        rc = parse_npy_header(text, (size_t)header_len, path, r, c, err);
+    }
+    free(text);
+    return rc;
+}
+
+/* Reads want bytes of little-endian float32 data into a new array. */
+static int npy_data(FILE *f, const char *path, uint64_t want, float **out, mfr_error *err)
+{
+    unsigned char *bytes = malloc(want ? (size_t)want : 1);
+    if (!bytes)
+        return mfr_seterr(err, MFR_ERR_NOMEM, "out of memory reading %s (%llu bytes)", path,
+                          (unsigned long long)want);
+    if (fread(bytes, 1, (size_t)want, f) != want) {
+        free(bytes);
+        return ferror(f) ? mfr_seterr(err, MFR_ERR_IO, "cannot read %s: %s", path, strerror(errno))
+                         : mfr_seterr(err, MFR_ERR_PARSE, "%s is truncated", path);
+    }
+    /* Decode little-endian in place (an identity on little-endian hosts). */
+    float *x = (float *)(void *)bytes;
+    for (size_t e = 0; e < (size_t)want / 4; e++) {
+        const unsigned char *b = bytes + 4 * e;
+        uint32_t u = (uint32_t)b[0] | (uint32_t)b[1] << 8 | (uint32_t)b[2] << 16 | (uint32_t)b[3] << 24;
+        memcpy(&x[e], &u, sizeof u);
+    }
+    *out = x;
+    return MFR_OK;
+}
+
+/* Preamble, header and data of an open .npy file. */
+static int npy_read(FILE *f, const char *path, int64_t *rows, int64_t *cols, float **data, mfr_error *err)
+{
+    struct stat st;
+    if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode))
+        return mfr_seterr(err, MFR_ERR_IO, "%s is not a readable regular file", path);
+    uint64_t file_len = (uint64_t)st.st_size, header_len = 0;
+    size_t pre_len = 0;
+    int64_t r = 0, c = 0;
+    int rc = npy_preamble(f, path, file_len, &pre_len, &header_len, err);
+    if (rc == MFR_OK) rc = npy_shape(f, path, header_len, &r, &c, err);
+    if (rc != MFR_OK) return rc;
+    /* The shape must account for exactly the bytes after the header. */
+    uint64_t data_len = file_len - pre_len - header_len, want;
+    if (__builtin_mul_overflow((uint64_t)r, (uint64_t)c, &want) || __builtin_mul_overflow(want, 4u, &want) ||
+        want > SIZE_MAX)
+        return mfr_seterr(err, MFR_ERR_TOO_LARGE, "%s: shape (%lld, %lld) is too large", path, (long long)r,
+                          (long long)c);
+    if (data_len != want)
+        return mfr_seterr(err, MFR_ERR_PARSE,
+                          "%s: shape (%lld, %lld) needs %llu bytes of float32 data but the "
+                          "file has %llu after the header (%s)",
+                          path, (long long)r, (long long)c, (unsigned long long)want,
+                          (unsigned long long)data_len, data_len < want ? "truncated" : "trailing bytes");
+    if ((rc = npy_data(f, path, want, data, err)) != MFR_OK) return rc;
+    *rows = r;
+    *cols = c;
+    return MFR_OK;
+}
+
 int mfr_npy_read_f32(const char *path, int64_t *rows, int64_t *cols, float **data,
                      mfr_error *err)
 {
@@ -213,117 +320,10 @@ int mfr_npy_read_f32(const char *path, int64_t *rows, int64_t *cols, float **dat
         return mfr_seterr(err, MFR_ERR_INVALID, "mfr_npy_read_f32: NULL argument");
     *rows = *cols = 0;
     *data = NULL;
-
-    int rc = MFR_OK;
-    char *text = NULL;
-    unsigned char *bytes = NULL;
     FILE *f = fopen(path, "rb");
     if (!f) return mfr_seterr(err, MFR_ERR_IO, "cannot open %s: %s", path, strerror(errno));
-    struct stat st;
-    if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
-        rc = mfr_seterr(err, MFR_ERR_IO, "%s is not a readable regular file", path);
-        goto fail;
-    }
-    uint64_t file_len = (uint64_t)st.st_size;
-
-    unsigned char pre[12];
-    size_t got = fread(pre, 1, 10, f);
-    if (got < 8 || memcmp(pre, NPY_MAGIC, NPY_MAGIC_LEN) != 0) {
-        rc = ferror(f) ? mfr_seterr(err, MFR_ERR_IO, "cannot read %s", path)
-                       : mfr_seterr(err, MFR_ERR_PARSE, "%s is not a NumPy .npy file", path);
-        goto fail;
-    }
-    unsigned major = pre[6], minor = pre[7];
-    size_t pre_len;
-    uint64_t header_len;
-    if (major == 1 && minor == 0) {
-        pre_len = 10;
-        if (got < 10) goto truncated_header;
-        header_len = (uint64_t)pre[8] | (uint64_t)pre[9] << 8;
-    } else if (major == 2 && minor == 0) {
-        pre_len = 12;
-        if (got < 10 || fread(pre + 10, 1, 2, f) != 2) goto truncated_header;
-        header_len = (uint64_t)pre[8] | (uint64_t)pre[9] << 8 | (uint64_t)pre[10] << 16 |
-                     (uint64_t)pre[11] << 24;
-    } else {
-        rc = mfr_seterr(err, MFR_ERR_UNSUPPORTED,
-                        "%s: .npy format version %u.%u is not supported (need 1.0 or 2.0)",
-                        path, major, minor);
-        goto fail;
-    }
-    if (header_len > NPY_MAX_HEADER) {
-        rc = mfr_seterr(err, MFR_ERR_PARSE, "%s: .npy header length %llu exceeds %u bytes",
-                        path, (unsigned long long)header_len, NPY_MAX_HEADER);
-        goto fail;
-    }
-    if (pre_len + header_len > file_len) goto truncated_header;
-    text = malloc((size_t)header_len + 1);
-    if (!text) {
-        rc = mfr_seterr(err, MFR_ERR_NOMEM, "out of memory reading %s", path);
-        goto fail;
-    }
-    if (fread(text, 1, (size_t)header_len, f) != header_len) goto truncated_header;
-    text[header_len] = 0;
-    if (memchr(text, 0, (size_t)header_len)) {
-        rc = mfr_seterr(err, MFR_ERR_PARSE, "%s: the .npy header contains a NUL byte", path);
-        goto fail;
-    }
-
-    int64_t r = 0, c = 0;
-    rc = parse_npy_header(text, (size_t)header_len, path, &r, &c, err);
-    if (rc != MFR_OK) goto fail;
-
-    /* The shape must account for exactly the bytes after the header. */
-    uint64_t data_len = file_len - pre_len - header_len, want;
-    if (__builtin_mul_overflow((uint64_t)r, (uint64_t)c, &want) ||
-        __builtin_mul_overflow(want, 4u, &want) || want > SIZE_MAX) {
-        rc = mfr_seterr(err, MFR_ERR_TOO_LARGE, "%s: shape (%lld, %lld) is too large", path,
-                        (long long)r, (long long)c);
-        goto fail;
-    }
-    if (data_len != want) {
-        rc = mfr_seterr(err, MFR_ERR_PARSE,
-                        "%s: shape (%lld, %lld) needs %llu bytes of float32 data but the "
-                        "file has %llu after the header (%s)",
-                        path, (long long)r, (long long)c, (unsigned long long)want,
-                        (unsigned long long)data_len,
-                        data_len < want ? "truncated" : "trailing bytes");
-        goto fail;
-    }
-    bytes = malloc(want ? (size_t)want : 1);
-    if (!bytes) {
-        rc = mfr_seterr(err, MFR_ERR_NOMEM, "out of memory reading %s (%llu bytes)", path,
-                        (unsigned long long)want);
-        goto fail;
-    }
-    if (fread(bytes, 1, (size_t)want, f) != want) {
-        rc = ferror(f) ? mfr_seterr(err, MFR_ERR_IO, "cannot read %s: %s", path,
-                                    strerror(errno))
-                       : mfr_seterr(err, MFR_ERR_PARSE, "%s is truncated", path);
-        goto fail;
-    }
-    /* Decode little-endian in place (an identity on little-endian hosts). */
-    float *out = (float *)(void *)bytes;
-    for (size_t x = 0; x < (size_t)want / 4; x++) {
-        const unsigned char *b = bytes + 4 * x;
-        uint32_t u = (uint32_t)b[0] | (uint32_t)b[1] << 8 | (uint32_t)b[2] << 16 |
-                     (uint32_t)b[3] << 24;
-        memcpy(&out[x], &u, sizeof u);
-    }
+    int rc = npy_read(f, path, rows, cols, data, err);
     fclose(f);
-    free(text);
-    *rows = r;
-    *cols = c;
-    *data = out;
-    return MFR_OK;
-
-truncated_header:
-    rc = ferror(f) ? mfr_seterr(err, MFR_ERR_IO, "cannot read %s", path)
-                   : mfr_seterr(err, MFR_ERR_PARSE, "%s: the .npy header is truncated", path);
-fail:
-    fclose(f);
-    free(text);
-    free(bytes);
     return rc;
 }
 

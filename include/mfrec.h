@@ -716,17 +716,17 @@ enum mfr_measure {
 };
 
 /**
- * The `k` best of `n` scores, best first, without sorting all of them
- * (a bounded heap of min(k, n) entries: O(n log k)). Larger scores rank
+ * The `n_top` best of `n` scores, best first, without sorting all of them
+ * (a bounded heap of min(n_top, n) entries: O(n log n_top)). Larger scores rank
  * first; NaN ranks after every number; equal scores rank by index, lower
  * first. `exclude` (n flags, may be NULL) skips index i when
  * exclude[i] != 0. `idx_out` and `scores_out` (may be NULL) must hold
- * min(k, n) entries; *n_out receives how many were written: min(k, number
- * of indices not excluded), so a k larger than n is fine.
- * Errors: MFR_ERR_INVALID for n < 0, k < 1 or a NULL required pointer;
- * MFR_ERR_NOMEM only when scores_out is NULL and k > 256. Thread-safe.
+ * min(n_top, n) entries; *n_out receives how many were written: min(n_top, number
+ * of indices not excluded), so an n_top larger than n is fine.
+ * Errors: MFR_ERR_INVALID for n < 0, n_top < 1 or a NULL required pointer;
+ * MFR_ERR_NOMEM only when scores_out is NULL and n_top > 256. Thread-safe.
  */
-MFR_API int mfr_scores_top_k(const float *scores, int32_t n, int32_t k,
+MFR_API int mfr_scores_top_k(const float *scores, int32_t n, int32_t n_top,
                              const uint8_t *exclude, int32_t *idx_out, float *scores_out,
                              int32_t *n_out, mfr_error *err);
 
@@ -740,19 +740,19 @@ MFR_API int mfr_model_score_items(const mfr_model *m, const float *query, int me
                                   float *scores_out, mfr_error *err);
 
 /**
- * The top-`k` items for dense user index `user` (0 <= user < n_users)
+ * The top-`n_top` items for dense user index `user` (0 <= user < n_users)
  * under `measure`, best first, as dense item indices (map them with
  * mfr_model_item_id or mfr_dataset_item_id). `exclude` (n_items flags, may
  * be NULL) removes items, e.g. those the user has rated. `items_out` and
- * `scores_out` (may be NULL) hold min(k, n_items) entries; *n_out gets the
- * count written (fewer than k when the catalogue, less the excluded items,
+ * `scores_out` (may be NULL) hold min(n_top, n_items) entries; *n_out gets the
+ * count written (fewer than n_top when the catalogue, less the excluded items,
  * is smaller). Ties are broken by the lower item index. The catalogue is
- * never sorted: a bounded heap keeps the best k.
- * Errors: MFR_ERR_INVALID naming the argument (user out of range, k < 1,
+ * never sorted: a bounded heap keeps the best n_top.
+ * Errors: MFR_ERR_INVALID naming the argument (user out of range, n_top < 1,
  * unknown measure, NULL pointer), MFR_ERR_NOMEM. Reads the model only:
  * several threads may call it on one model at once; deterministic.
  */
-MFR_API int mfr_model_recommend(const mfr_model *m, int32_t user, int32_t k, int measure,
+MFR_API int mfr_model_recommend(const mfr_model *m, int32_t user, int32_t n_top, int measure,
                                 const uint8_t *exclude, int32_t *items_out,
                                 float *scores_out, int32_t *n_out, mfr_error *err);
 
@@ -762,17 +762,17 @@ MFR_API int mfr_model_recommend(const mfr_model *m, int32_t user, int32_t k, int
  * on a model with biases, ignored otherwise), e.g. from mfr_model_fold_in.
  */
 MFR_API int mfr_model_recommend_vector(const mfr_model *m, const float *user_vec,
-                                       float user_bias, int32_t k, int measure,
+                                       float user_bias, int32_t n_top, int measure,
                                        const uint8_t *exclude, int32_t *items_out,
                                        float *scores_out, int32_t *n_out, mfr_error *err);
 
 /**
- * The `k` nearest items of dense item index `item` under `measure` (over
+ * The `n_top` nearest items of dense item index `item` under `measure` (over
  * the embedding lanes), best first, never including `item` itself.
  * Outputs and errors as for mfr_model_recommend (arrays of
- * min(k, n_items) entries; at most n_items - 1 are written).
+ * min(n_top, n_items) entries; at most n_items - 1 are written).
  */
-MFR_API int mfr_model_similar_items(const mfr_model *m, int32_t item, int32_t k,
+MFR_API int mfr_model_similar_items(const mfr_model *m, int32_t item, int32_t n_top,
                                     int measure, int32_t *items_out, float *scores_out,
                                     int32_t *n_out, mfr_error *err);
 
@@ -857,7 +857,7 @@ MFR_API int mfr_model_fold_in(const mfr_model *m, const int32_t *items, const fl
 #define MFR_RANKING_RELEVANT 4.0f
 
 typedef struct mfr_ranking {
-    int32_t k;        /**< list length asked for */
+    int32_t n_top;    /**< list length asked for (the k of precision@k) */
     int64_t users;    /**< users with at least one relevant test item */
     double precision; /**< mean precision@k (NaN when users is 0) */
     double recall;    /**< mean recall@k (NaN when users is 0) */
@@ -866,7 +866,7 @@ typedef struct mfr_ranking {
 } mfr_ranking;
 
 /**
- * Ranking metrics at `k` (>= 1; lists are shorter when a user has fewer
+ * Ranking metrics at `n_top` (>= 1; lists are shorter when a user has fewer
  * candidates) of model `m` on `test`, with the items of `train` excluded
  * from each user's candidates (pass the ratings the model was trained on).
  * `model_out` receives the model's metrics and `popularity_out` the
@@ -877,7 +877,7 @@ typedef struct mfr_ranking {
  * on success.
  */
 MFR_API int mfr_model_ranking(const mfr_model *m, const mfr_ratings *train,
-                              const mfr_ratings *test, int32_t k, mfr_ranking *model_out,
+                              const mfr_ratings *test, int32_t n_top, mfr_ranking *model_out,
                               mfr_ranking *popularity_out, mfr_error *err);
 
 /* ------------------------------------------------------------------ */

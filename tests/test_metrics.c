@@ -98,7 +98,7 @@ static void expect_close(double got, double want, double tol)
 /* Field by field (the struct has padding), exactly. */
 static void expect_same(const mfr_ranking *a, const mfr_ranking *b)
 {
-    assert_int_equal(a->k, b->k);
+    assert_int_equal(a->n_top, b->n_top);
     assert_int_equal(a->users, b->users);
     assert_true(a->precision == b->precision && a->recall == b->recall && a->ndcg == b->ndcg &&
                 a->coverage == b->coverage);
@@ -107,7 +107,7 @@ static void expect_same(const mfr_ranking *a, const mfr_ranking *b)
 static void expect_ranking(const mfr_ranking *r, int32_t k, int64_t users, double precision,
                            double recall, double ndcg, double coverage)
 {
-    assert_int_equal(r->k, k);
+    assert_int_equal(r->n_top, k);
     assert_int_equal(r->users, users);
     expect_close(r->precision, precision, 1e-12);
     expect_close(r->recall, recall, 1e-12);
@@ -273,7 +273,7 @@ static void test_argument_errors(void **state)
     memcpy(&untouched, &rm, sizeof rm); /* padding bytes included */
     mfr_error err = {0};
     assert_int_equal(mfr_model_ranking(m, train, test, 0, &rm, &rp, &err), MFR_ERR_INVALID);
-    assert_non_null(strstr(err.message, "k must be at least 1, got 0"));
+    assert_non_null(strstr(err.message, "n_top (the list length) must be at least 1, got 0"));
     assert_memory_equal(&rm, &untouched, sizeof rm);
     assert_int_equal(mfr_model_ranking(NULL, train, test, 2, &rm, &rp, &err), MFR_ERR_INVALID);
     assert_non_null(strstr(err.message, "model"));

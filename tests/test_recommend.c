@@ -128,7 +128,7 @@ static void test_top_k_ties_by_index_and_bad_arguments(void **state)
     assert_int_equal(mfr_scores_top_k(NULL, 0, 3, NULL, idx, out, &n, &err), MFR_OK);
     assert_int_equal(n, 0);
     assert_int_equal(mfr_scores_top_k(s, 6, 0, NULL, idx, out, &n, &err), MFR_ERR_INVALID);
-    assert_non_null(strstr(err.message, "k must be >= 1, got 0"));
+    assert_non_null(strstr(err.message, "n_top (the list length) must be >= 1, got 0"));
     assert_int_equal(mfr_scores_top_k(s, -1, 3, NULL, idx, out, &n, &err), MFR_ERR_INVALID);
     assert_non_null(strstr(err.message, "n must be >= 0"));
     assert_int_equal(mfr_scores_top_k(s, 6, 3, NULL, NULL, out, &n, &err), MFR_ERR_INVALID);
@@ -240,7 +240,7 @@ static void test_recommend_and_similar(void **state)
     assert_non_null(strstr(err.message, "user index 2"));
     assert_int_equal(mfr_model_recommend(m, 0, 0, MFR_MEASURE_DOT, NULL, items, sc, &n, &err),
                      MFR_ERR_INVALID);
-    assert_non_null(strstr(err.message, "k must be >= 1"));
+    assert_non_null(strstr(err.message, "n_top (the list length) must be >= 1"));
     assert_int_equal(mfr_model_recommend(m, 0, 3, 9, NULL, items, sc, &n, &err),
                      MFR_ERR_INVALID);
     assert_non_null(strstr(err.message, "measure"));

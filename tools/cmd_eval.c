@@ -80,7 +80,7 @@ static const char *fmt_metric(char *buf, size_t size, double x)
 static void print_ranking_table(const mfr_ranking *rm, const mfr_ranking *rp)
 {
     char name[32], a[32], b[32];
-    int k = (int)rm->k;
+    int k = (int)rm->n_top;
     printf("ranking at k=%d (relevant: test rating >= %g; training items excluded)\n", k,
            (double)MFR_RANKING_RELEVANT);
     printf("%-16s %10s %12s\n", "metric", "model", "popularity");

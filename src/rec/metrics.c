@@ -24,8 +24,8 @@
  *   multiply-adds, a few tens of milliseconds. Per-user values are summed
  *   in double in user order, so the results are deterministic.
  *
- * Names: u user, i item, k list length, kk = min(k, n_items) heap size,
- * p 0-based list position.
+ * Names: u user, i item, n_top list length (the k of precision@k),
+ * kk = min(n_top, n_items) heap size, p 0-based list position.
  */
 #include <math.h>
 #include <string.h>
@@ -118,7 +118,7 @@ struct acc {
 
 /* Adds one user's list: hits against rel_mark == u, DCG by position. */
 static void acc_add(struct acc *a, const int32_t *list, int32_t len, const int32_t *rel_mark,
-                    int32_t u, int32_t n_rel, int32_t k, const double *discount,
+                    int32_t u, int32_t n_rel, int32_t n_top, const double *discount,
                     const double *ideal)
 {
     int32_t hits = 0;
@@ -130,18 +130,18 @@ static void acc_add(struct acc *a, const int32_t *list, int32_t len, const int32
             dcg += discount[p];
         }
     }
-    int32_t n_ideal = n_rel < k ? n_rel : k;
-    a->precision += (double)hits / (double)k;
+    int32_t n_ideal = n_rel < n_top ? n_rel : n_top;
+    a->precision += (double)hits / (double)n_top;
     a->recall += (double)hits / (double)n_rel;
     a->ndcg += dcg / ideal[n_ideal];
 }
 
-static void acc_finish(const struct acc *a, int32_t k, int64_t users, int32_t n_items,
+static void acc_finish(const struct acc *a, int32_t n_top, int64_t users, int32_t n_items,
                        mfr_ranking *out)
 {
     int64_t n_covered = 0;
     for (int32_t i = 0; i < n_items; i++) n_covered += a->covered[i];
-    out->k = k;
+    out->n_top = n_top;
     out->users = users;
     out->precision = users ? a->precision / (double)users : NAN;
     out->recall = users ? a->recall / (double)users : NAN;
@@ -183,7 +183,7 @@ static void ranking_ws_free(struct ranking_ws *w)
  * = the sum of the first c discounts (the IDCG of c relevant items,
  * c <= kk). On failure the caller still calls ranking_ws_free. */
 static int ranking_ws_init(struct ranking_ws *w, const mfr_ratings *train,
-                           const mfr_ratings *test, int32_t n_users, int32_t n_items, int32_t k,
+                           const mfr_ratings *test, int32_t n_users, int32_t n_items, int32_t n_top,
                            int32_t kk, mfr_error *err)
 {
     int rc;
@@ -202,8 +202,8 @@ static int ranking_ws_init(struct ranking_ws *w, const mfr_ratings *train,
     w->ap.covered = calloc(ni, 1);
     if (!w->train_mark || !w->rel_mark || !w->score || !w->pop || !w->list || !w->heap_sc ||
         !w->discount || !w->ideal || !w->am.covered || !w->ap.covered)
-        return mfr_seterr(err, MFR_ERR_NOMEM, "ranking: out of memory for %d items, k %d",
-                          (int)n_items, (int)k);
+        return mfr_seterr(err, MFR_ERR_NOMEM, "ranking: out of memory for %d items, n_top %d",
+                          (int)n_items, (int)n_top);
     for (int32_t i = 0; i < n_items; i++) w->train_mark[i] = w->rel_mark[i] = -1;
     for (int64_t x = 0; x < train->n; x++) w->pop[train->item[x]] += 1.0f;
     w->ideal[0] = 0.0;
@@ -232,22 +232,23 @@ static int32_t ranking_mark_user(struct ranking_ws *w, int32_t u)
 }
 
 int mfr_model_ranking(const mfr_model *m, const mfr_ratings *train, const mfr_ratings *test,
-                      int32_t k, mfr_ranking *model_out, mfr_ranking *popularity_out,
+                      int32_t n_top, mfr_ranking *model_out, mfr_ranking *popularity_out,
                       mfr_error *err)
 {
     if (!m || !train || !test)
         return mfr_seterr(err, MFR_ERR_INVALID, "mfr_model_ranking: %s is NULL",
                           !m ? "model" : !train ? "train" : "test");
-    if (k < 1) return mfr_seterr(err, MFR_ERR_INVALID, "k must be at least 1, got %d", (int)k);
+    if (n_top < 1)
+        return mfr_seterr(err, MFR_ERR_INVALID, "n_top (the list length) must be at least 1, got %d", (int)n_top);
     int rc = check_indices(m, train, "train", err);
     if (rc == MFR_OK) rc = check_indices(m, test, "test", err);
     if (rc != MFR_OK) return rc;
     if (!model_out && !popularity_out) return MFR_OK;
 
     const int32_t n_users = mfr_model_n_users(m), n_items = mfr_model_n_items(m);
-    const int32_t kk = k < n_items ? k : n_items;
+    const int32_t kk = n_top < n_items ? n_top : n_items;
     struct ranking_ws w = {0};
-    rc = ranking_ws_init(&w, train, test, n_users, n_items, k, kk, err);
+    rc = ranking_ws_init(&w, train, test, n_users, n_items, n_top, kk, err);
     if (rc != MFR_OK) goto done;
 
     int64_t users = 0;
@@ -260,15 +261,15 @@ int mfr_model_ranking(const mfr_model *m, const mfr_ratings *train, const mfr_ra
             for (int32_t i = 0; i < n_items; i++)
                 if (w.train_mark[i] != u) w.score[i] = mfr_model_predict(m, u, i);
             int32_t len = topk_select(w.score, w.train_mark, u, n_items, kk, w.heap_sc, w.list);
-            acc_add(&w.am, w.list, len, w.rel_mark, u, n_rel, k, w.discount, w.ideal);
+            acc_add(&w.am, w.list, len, w.rel_mark, u, n_rel, n_top, w.discount, w.ideal);
         }
         if (popularity_out) {
             int32_t len = topk_select(w.pop, w.train_mark, u, n_items, kk, w.heap_sc, w.list);
-            acc_add(&w.ap, w.list, len, w.rel_mark, u, n_rel, k, w.discount, w.ideal);
+            acc_add(&w.ap, w.list, len, w.rel_mark, u, n_rel, n_top, w.discount, w.ideal);
         }
     }
-    if (model_out) acc_finish(&w.am, k, users, n_items, model_out);
-    if (popularity_out) acc_finish(&w.ap, k, users, n_items, popularity_out);
+    if (model_out) acc_finish(&w.am, n_top, users, n_items, model_out);
+    if (popularity_out) acc_finish(&w.ap, n_top, users, n_items, popularity_out);
 
 done:
     ranking_ws_free(&w);

@@ -36,10 +36,10 @@
 /* Top-k selection                                                      */
 /* ------------------------------------------------------------------ */
 
-/* The smaller of k and n (n >= 0, k >= 1). */
+/* The smaller of a and b. */
 static int32_t min_i32(int32_t a, int32_t b) { return a < b ? a : b; }
 
-int mfr_scores_top_k(const float *scores, int32_t n, int32_t k, const uint8_t *exclude,
+int mfr_scores_top_k(const float *scores, int32_t n, int32_t n_top, const uint8_t *exclude,
                      int32_t *idx_out, float *scores_out, int32_t *n_out, mfr_error *err)
 {
     if (!n_out || !idx_out || (!scores && n > 0))
@@ -47,11 +47,13 @@ int mfr_scores_top_k(const float *scores, int32_t n, int32_t k, const uint8_t *e
                           !n_out ? "n_out" : !idx_out ? "idx_out" : "scores");
     *n_out = 0;
     if (n < 0) return mfr_seterr(err, MFR_ERR_INVALID, "top-k: n must be >= 0, got %d", (int)n);
-    if (k < 1) return mfr_seterr(err, MFR_ERR_INVALID, "top-k: k must be >= 1, got %d", (int)k);
+    if (n_top < 1)
+        return mfr_seterr(err, MFR_ERR_INVALID, "top-k: n_top (the list length) must be >= 1, got %d",
+                          (int)n_top);
     if (n == 0) return MFR_OK;
 
     struct mfr_topk t;
-    int rc = mfr_topk_begin(&t, idx_out, scores_out, min_i32(k, n), err);
+    int rc = mfr_topk_begin(&t, idx_out, scores_out, min_i32(n_top, n), err);
     if (rc != MFR_OK) return rc;
     for (int32_t i = 0; i < n; i++)
         if (!exclude || !exclude[i]) mfr_topk_push(&t, scores[i], i);
@@ -143,27 +145,29 @@ static float scorer_item(const struct scorer *s, int32_t i)
 }
 
 /* Checks the shared arguments of the top-k entry points. */
-static int check_topk_args(const char *fn, const mfr_model *m, int32_t k,
+static int check_topk_args(const char *fn, const mfr_model *m, int32_t n_top,
                            const int32_t *items_out, const int32_t *n_out, mfr_error *err)
 {
     if (!m || !items_out || !n_out)
         return mfr_seterr(err, MFR_ERR_INVALID, "%s: %s is NULL", fn,
                           !m ? "model" : !items_out ? "items_out" : "n_out");
-    if (k < 1) return mfr_seterr(err, MFR_ERR_INVALID, "%s: k must be >= 1, got %d", fn, (int)k);
+    if (n_top < 1)
+        return mfr_seterr(err, MFR_ERR_INVALID, "%s: n_top (the list length) must be >= 1, got %d", fn,
+                          (int)n_top);
     return MFR_OK;
 }
 
 /* Streams every item's score into a bounded heap over the outputs; item
  * `skip` (or -1) and flagged items are left out. */
 static int rank_items(const mfr_model *m, const float *emb, bool with_bias, float user_bias,
-                      int32_t k, int measure, const uint8_t *exclude, int32_t skip,
+                      int32_t n_top, int measure, const uint8_t *exclude, int32_t skip,
                       int32_t *items_out, float *scores_out, int32_t *n_out, mfr_error *err)
 {
     struct scorer s;
     int rc = scorer_begin(&s, m, emb, with_bias, user_bias, measure, err);
     if (rc != MFR_OK) return rc;
     struct mfr_topk t;
-    rc = mfr_topk_begin(&t, items_out, scores_out, min_i32(k, m->n_items), err);
+    rc = mfr_topk_begin(&t, items_out, scores_out, min_i32(n_top, m->n_items), err);
     if (rc == MFR_OK) {
         for (int32_t i = 0; i < m->n_items; i++) {
             if (i == skip || (exclude && exclude[i])) continue;
@@ -189,11 +193,11 @@ int mfr_model_score_items(const mfr_model *m, const float *query, int measure,
     return MFR_OK;
 }
 
-int mfr_model_recommend(const mfr_model *m, int32_t user, int32_t k, int measure,
+int mfr_model_recommend(const mfr_model *m, int32_t user, int32_t n_top, int measure,
                         const uint8_t *exclude, int32_t *items_out, float *scores_out,
                         int32_t *n_out, mfr_error *err)
 {
-    int rc = check_topk_args("mfr_model_recommend", m, k, items_out, n_out, err);
+    int rc = check_topk_args("mfr_model_recommend", m, n_top, items_out, n_out, err);
     if (rc != MFR_OK) return rc;
     *n_out = 0;
     if (user < 0 || user >= m->n_users)
@@ -201,37 +205,37 @@ int mfr_model_recommend(const mfr_model *m, int32_t user, int32_t k, int measure
                           (int)user, (int)m->n_users - 1);
     const float *row = m->U + (size_t)user * (size_t)m->k_pad;
     float b_u = m->cfg.bias ? row[mfr_lane_user_bias(m->k)] : 0.0f;
-    return rank_items(m, row, true, b_u, k, measure, exclude, -1, items_out, scores_out, n_out,
-                      err);
+    return rank_items(m, row, true, b_u, n_top, measure, exclude, -1, items_out, scores_out,
+                      n_out, err);
 }
 
 int mfr_model_recommend_vector(const mfr_model *m, const float *user_vec, float user_bias,
-                               int32_t k, int measure, const uint8_t *exclude,
+                               int32_t n_top, int measure, const uint8_t *exclude,
                                int32_t *items_out, float *scores_out, int32_t *n_out,
                                mfr_error *err)
 {
-    int rc = check_topk_args("mfr_model_recommend_vector", m, k, items_out, n_out, err);
+    int rc = check_topk_args("mfr_model_recommend_vector", m, n_top, items_out, n_out, err);
     if (rc != MFR_OK) return rc;
     *n_out = 0;
     if (!user_vec)
         return mfr_seterr(err, MFR_ERR_INVALID, "mfr_model_recommend_vector: user_vec is NULL");
-    return rank_items(m, user_vec, true, user_bias, k, measure, exclude, -1, items_out,
+    return rank_items(m, user_vec, true, user_bias, n_top, measure, exclude, -1, items_out,
                       scores_out, n_out, err);
 }
 
-int mfr_model_similar_items(const mfr_model *m, int32_t item, int32_t k, int measure,
+int mfr_model_similar_items(const mfr_model *m, int32_t item, int32_t n_top, int measure,
                             int32_t *items_out, float *scores_out, int32_t *n_out,
                             mfr_error *err)
 {
-    int rc = check_topk_args("mfr_model_similar_items", m, k, items_out, n_out, err);
+    int rc = check_topk_args("mfr_model_similar_items", m, n_top, items_out, n_out, err);
     if (rc != MFR_OK) return rc;
     *n_out = 0;
     if (item < 0 || item >= m->n_items)
         return mfr_seterr(err, MFR_ERR_INVALID, "item index %d is outside the model's 0..%d",
                           (int)item, (int)m->n_items - 1);
     const float *row = m->V + (size_t)item * (size_t)m->k_pad;
-    return rank_items(m, row, false, 0.0f, k, measure, NULL, item, items_out, scores_out, n_out,
-                      err);
+    return rank_items(m, row, false, 0.0f, n_top, measure, NULL, item, items_out, scores_out,
+                      n_out, err);
 }
 
 /* ------------------------------------------------------------------ */

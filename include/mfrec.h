@@ -583,8 +583,9 @@ MFR_API int32_t mfr_model_n_users(const mfr_model *m);
 MFR_API int32_t mfr_model_n_items(const mfr_model *m);
 /** Completed training epochs (optimizer steps); -1 when m is NULL. */
 MFR_API int64_t mfr_model_epochs(const mfr_model *m);
-/** Copies the configuration the model was trained with. */
-MFR_API void mfr_model_config(const mfr_model *m, mfr_config *cfg);
+/** Copies the configuration the model was trained with into cfg;
+ *  MFR_ERR_INVALID (cfg untouched) when m or cfg is NULL. */
+MFR_API int mfr_model_config(const mfr_model *m, mfr_config *cfg, mfr_error *err);
 /** Split spec and data directory recorded at training time ("" when
  *  unknown, NULL when m is NULL). */
 MFR_API const char *mfr_model_split_spec(const mfr_model *m);

@@ -314,7 +314,7 @@ static void test_alloc_defaults(void **state)
     assert_int_equal((uintptr_t)m->state[MFR_MODEL_ITEMS][1] % 64, 0);
     for (size_t x = 0; x < (size_t)3 * m->k_pad; x++) assert_true(m->U[x] == 0.0f);
     mfr_config cfg, def;
-    mfr_model_config(m, &cfg);
+    mfr_model_config(m, &cfg, NULL);
     mfr_config_default(&def);
     assert_int_equal(cfg.k, 5);
     assert_int_equal(cfg.n_threads, 0);
@@ -493,7 +493,7 @@ static void test_save_load_roundtrip(void **state)
         assert_models_equal(m, l);
         assert_true(mfr_model_checksum(m) == mfr_model_checksum(l));
         mfr_config cfg;
-        mfr_model_config(l, &cfg);
+        mfr_model_config(l, &cfg, NULL);
         assert_int_equal(cfg.n_threads, 0);
         assert_true(cfg.max_memory == 0);
         assert_true(cfg.seed == UINT64_C(0xfedcba9876543210));
@@ -809,7 +809,7 @@ static void test_config_records(void **state)
     char *path = put_bytes("cfg2.mfr", o, n);
     assert_int_equal(mfr_model_load(path, &m, &err), MFR_OK);
     mfr_config cfg;
-    mfr_model_config(m, &cfg);
+    mfr_model_config(m, &cfg, NULL);
     assert_int_equal(cfg.k, 3);
     assert_memory_equal(&cfg.lr, &def.lr, sizeof(double));
     assert_memory_equal(&cfg.init_std, &def.init_std, sizeof(double));

@@ -155,7 +155,7 @@ static int load_eval_train(const struct eval_opts *o, const mfr_model *m, const 
         return usage_error("model %s records no split; pass its training ratings with --train FILE",
                            o->model_path);
     mfr_config cfg;
-    mfr_model_config(m, &cfg);
+    mfr_model_config(m, &cfg, NULL);
     if (mfr_split_create(ds, spec, cfg.seed, &d->sp, &err) != MFR_OK)
         return runtime_error("recreating the model's split %s: %s", spec, err.message);
     d->train = mfr_split_train(d->sp);

@@ -110,7 +110,7 @@ static int export_npy(const mfr_model *m, const char *dir)
     printf("wrote %s/U.npy (%d x %d), %s/V.npy (%d x %d), %s/user_ids.txt, %s/item_ids.txt\n", dir,
            (int)nu, (int)k, dir, (int)ni, (int)k, dir, dir);
     mfr_config cfg;
-    mfr_model_config(m, &cfg);
+    mfr_model_config(m, &cfg, NULL);
     if (cfg.bias) {
         bu = malloc((size_t)nu * sizeof *bu);
         bi = malloc((size_t)ni * sizeof *bi);

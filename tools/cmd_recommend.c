@@ -49,7 +49,7 @@ static bool parse_measure(const char *flag, const char *v, void *dst)
 static bool model_has_bias(const mfr_model *m)
 {
     mfr_config cfg;
-    mfr_model_config(m, &cfg);
+    mfr_model_config(m, &cfg, NULL);
     return cfg.bias != 0;
 }
 
@@ -323,7 +323,7 @@ static int parse_ratings_file(const mfr_dataset *ds, const char *path, int32_t *
 static int default_lambda(const mfr_model *m, const mfr_dataset *ds, int32_t n, double *out)
 {
     mfr_config cfg;
-    mfr_model_config(m, &cfg);
+    mfr_model_config(m, &cfg, NULL);
     int64_t n_train = mfr_ratings_count(mfr_dataset_ratings(ds));
     const char *spec = mfr_model_split_spec(m);
     if (cfg.l2 > 0.0 && *spec) {

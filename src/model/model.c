@@ -230,13 +230,12 @@ uint64_t mfr_model_data_fingerprint(const mfr_model *m) { return m ? m->data_fin
 
 /* Copies m->cfg (n_threads and max_memory are 0: they are not model state).
  * A NULL model yields the defaults. */
-void mfr_model_config(const mfr_model *m, mfr_config *cfg)
+int mfr_model_config(const mfr_model *m, mfr_config *cfg, mfr_error *err)
 {
-    if (!cfg) return;
-    if (m)
-        *cfg = m->cfg;
-    else
-        mfr_config_default(cfg);
+    if (!m || !cfg)
+        return mfr_seterr(err, MFR_ERR_INVALID, "mfr_model_config: %s is NULL", !m ? "model" : "cfg");
+    *cfg = m->cfg;
+    return MFR_OK;
 }
 
 /* Copies the k real floats of user u's row into out (k floats). Returns

@@ -23,7 +23,7 @@
  *  - the loss of a user: (double)e * (double)e, rating 4m + q of the groups
  *    into lane q (in order), the tail into a fifth sum; the result is
  *    ((lane0 + lane1) + (lane2 + lane3)) + tail.
- *  - Adam: no FMA; the formulas of adam_step below, elementwise.
+ *  - Adam: no FMA; the formulas of struct mfr_adam_coef below, elementwise.
  * The reference uses fmaf() where the AVX2 set uses vfmadd, and the build
  * passes -ffp-contract=off so the compiler fuses nothing on its own.
  */

@@ -665,8 +665,9 @@ MFR_API int mfr_trainer_step(mfr_trainer *tr, double *loss, mfr_error *err);
 typedef struct mfr_loss {
     double total;   /**< mse + l2 + gravity: what the optimizer minimizes */
     double mse;     /**< mean squared error over the training ratings */
-    double l2;      /**< λr (1/N Σ|U_u|² + 1/M Σ|V_i|²) + the l2_freq, l2_bias
-                         and implicit (λy/M Σ|Y_j|²) terms */
+    double l2;      /**< every norm term: λr (1/N Σ|U_u|² + 1/M Σ|V_i|²), l2_freq,
+                         l2_bias, implicit's λy/M Σ|Y_j|² and l1_items (the
+                         terms of src/train/reg_terms.c other than gravity) */
     double gravity; /**< λg/(M N) Σ_u Σ_i <U_u, V_i>² */
 } mfr_loss;
 

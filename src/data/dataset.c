@@ -389,13 +389,6 @@ done:
 /* Destruction and accessors                                            */
 /* ------------------------------------------------------------------ */
 
-static void free_strings(char **v, int32_t n)
-{
-    if (!v) return;
-    for (int32_t k = 0; k < n; k++) free(v[k]);
-    free(v);
-}
-
 void mfr_dataset_destroy(mfr_dataset *ds)
 {
     if (!ds) return;
@@ -411,8 +404,8 @@ void mfr_dataset_destroy(mfr_dataset *ds)
         free(ds->items);
     }
     free(ds->users);
-    free_strings(ds->genre_names, ds->n_genres);
-    free_strings(ds->occupations, ds->n_occupations);
+    mfr_free_strings(ds->genre_names, ds->n_genres);
+    mfr_free_strings(ds->occupations, ds->n_occupations);
     free(ds);
 }
 

@@ -75,21 +75,13 @@ int mfr_parse_ratings(const struct mfr_text_file *f, const struct mfr_rating_syn
     struct mfr_line_iter it = mfr_lines(f);
     const char *s;
     size_t n;
-    int64_t count = 0, blank = 0;
+    int64_t count = 0;
     char b[40], sb[8];
     if (syn->header && !mfr_line_next(&it, &s, &n)) {
         rc = mfr_parse_err(err, f->path, 1, "file is empty (no ratings)");
         goto fail;
     }
-    while (mfr_line_next(&it, &s, &n)) {
-        if (n == 0) {
-            if (!blank) blank = it.line;
-            continue;
-        }
-        if (blank) {
-            rc = mfr_parse_err(err, f->path, blank, "blank line before the end of the file");
-            goto fail;
-        }
+    while ((rc = mfr_record_next(&it, f->path, &s, &n, err)) == 1) {
         struct mfr_field fl[5];
         size_t nf = mfr_split_fields(s, n, syn->sep, sep_len, fl, 5);
         if (nf < 3 || nf > 4) {
@@ -136,6 +128,7 @@ int mfr_parse_ratings(const struct mfr_text_file *f, const struct mfr_rating_syn
         r->ts[count] = ts;
         count++;
     }
+    if (rc < 0) goto fail; /* a blank line before the end */
     if (count == 0) {
         rc = mfr_parse_err(err, f->path, 1 + syn->header, "file is empty (no ratings)");
         goto fail;
@@ -263,7 +256,7 @@ done:
 /* Metadata records                                                     */
 /* ------------------------------------------------------------------ */
 
-static void free_strings(char **v, int32_t n)
+void mfr_free_strings(char **v, int32_t n)
 {
     if (!v) return;
     for (int32_t k = 0; k < n; k++) free(v[k]);
@@ -282,8 +275,8 @@ void mfr_loader_free(struct mfr_loader *ld)
     free(ld->item_recs);
     for (size_t k = 0; k < ld->n_user_recs; k++) free(ld->user_recs[k].occupation);
     free(ld->user_recs);
-    free_strings(ld->genres, ld->genres ? MFR_MAX_GENRES : 0);
-    free_strings(ld->occs, ld->n_occs);
+    mfr_free_strings(ld->genres, ld->genres ? MFR_MAX_GENRES : 0);
+    mfr_free_strings(ld->occs, ld->n_occs);
     ld->ratings = NULL;
     ld->item_recs = NULL;
     ld->user_recs = NULL;

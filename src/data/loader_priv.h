@@ -100,6 +100,8 @@ struct mfr_loader {
 };
 
 void mfr_loader_free(struct mfr_loader *ld);
+/* Frees v[0..n) and v (NULL is fine). */
+void mfr_free_strings(char **v, int32_t n);
 
 /*
  * Reads ld->ratings_name into ld->ratings (range from ld->opt) and checks

@@ -183,17 +183,8 @@ static int load_items(struct mfr_loader *ld, mfr_error *err)
     struct mfr_line_iter it = mfr_lines(&f);
     const char *s;
     size_t len;
-    int64_t blank = 0;
     char b[40];
-    while (mfr_line_next(&it, &s, &len)) {
-        if (len == 0) {
-            if (!blank) blank = it.line;
-            continue;
-        }
-        if (blank) {
-            rc = mfr_parse_err(err, f.path, blank, "blank line before the end of the file");
-            goto done;
-        }
+    while ((rc = mfr_record_next(&it, f.path, &s, &len, err)) == 1) {
         struct mfr_field fl[ITEM_FIXED_FIELDS + MFR_MAX_GENRES];
         size_t nf = mfr_split_fields(s, len, "|", 1, fl, ITEM_FIXED_FIELDS + MFR_MAX_GENRES);
         if (nf != want) {
@@ -222,6 +213,7 @@ static int load_items(struct mfr_loader *ld, mfr_error *err)
             if (x.s[0] == '1') rec->meta.genres |= UINT32_C(1) << g;
         }
     }
+    if (rc < 0) goto done; /* a blank line before the end */
     rc = mfr_loader_check_items(ld, f.path, err);
 done:
     mfr_text_file_free(&f);
@@ -310,16 +302,7 @@ static int load_users(struct mfr_loader *ld, mfr_error *err)
     struct mfr_line_iter it = mfr_lines(&f);
     const char *s;
     size_t len;
-    int64_t blank = 0;
-    while (mfr_line_next(&it, &s, &len)) {
-        if (len == 0) {
-            if (!blank) blank = it.line;
-            continue;
-        }
-        if (blank) {
-            rc = mfr_parse_err(err, f.path, blank, "blank line before the end of the file");
-            goto done;
-        }
+    while ((rc = mfr_record_next(&it, f.path, &s, &len, err)) == 1) {
         struct mfr_field fl[5];
         size_t nf = mfr_split_fields(s, len, "|", 1, fl, 5);
         if (nf != 5) {
@@ -339,6 +322,7 @@ static int load_users(struct mfr_loader *ld, mfr_error *err)
                                             MFR_ENC_LATIN1, &rec->occupation, err)) != MFR_OK)
             goto done;
     }
+    if (rc < 0) goto done; /* a blank line before the end */
     rc = mfr_loader_check_users(ld, f.path, err);
     if (rc == MFR_OK) rc = resolve_occupations(ld, f.path, err);
 done:

@@ -88,6 +88,13 @@ static bool parse_fraction(const char *text, double *out)
     return true;
 }
 
+static int bad_fraction(const char *spec, mfr_error *err)
+{
+    return mfr_seterr(err, MFR_ERR_INVALID,
+                      "bad split spec \"%s\": the test fraction must be a number in (0, 1); " SPEC_EXPECTED,
+                      spec);
+}
+
 /* Writes the shortest %g text of f (at most 17 digits) that strtod reads
  * back as f. The caller has switched to the "C" numeric locale. */
 static void format_fraction(double f, char *buf, size_t cap)
@@ -133,11 +140,7 @@ static int parse_spec(const char *spec, struct split_params *p, mfr_error *err)
                               "integer in 0..4294967295; " SPEC_EXPECTED,
                               spec);
         p->fraction = SKLEARN_DEFAULT_FRACTION;
-        if (colon && !parse_fraction(colon + 1, &p->fraction))
-            return mfr_seterr(err, MFR_ERR_INVALID,
-                              "bad split spec \"%s\": the test fraction must be a number in "
-                              "(0, 1); " SPEC_EXPECTED,
-                              spec);
+        if (colon && !parse_fraction(colon + 1, &p->fraction)) return bad_fraction(spec, err);
         p->kind = SPLIT_SKLEARN;
         format_fraction(p->fraction, frac_text, sizeof frac_text);
         snprintf(p->spec, sizeof p->spec, "sklearn:%" PRIu32 ":%s", p->sklearn_seed,
@@ -146,11 +149,7 @@ static int parse_spec(const char *spec, struct split_params *p, mfr_error *err)
     }
 
     if (strncmp(spec, "random:", 7) == 0) {
-        if (!parse_fraction(spec + 7, &p->fraction))
-            return mfr_seterr(err, MFR_ERR_INVALID,
-                              "bad split spec \"%s\": the test fraction must be a number in "
-                              "(0, 1); " SPEC_EXPECTED,
-                              spec);
+        if (!parse_fraction(spec + 7, &p->fraction)) return bad_fraction(spec, err);
         p->kind = SPLIT_RANDOM;
         format_fraction(p->fraction, frac_text, sizeof frac_text);
         snprintf(p->spec, sizeof p->spec, "random:%s", frac_text);

@@ -44,8 +44,9 @@
 /* Norms                                                                */
 /* ------------------------------------------------------------------ */
 
-/* Resolves `factors` to a padded row array; NULL for an unknown value. */
-static const float *factor_rows(const mfr_model *m, int factors, int32_t *n_rows)
+/* Resolves `factors` to a padded row array; NULL (with err) for an
+ * unknown value. */
+static const float *factor_rows(const mfr_model *m, int factors, int32_t *n_rows, mfr_error *err)
 {
     if (factors == MFR_FACTORS_USERS) {
         *n_rows = m->n_users;
@@ -55,6 +56,8 @@ static const float *factor_rows(const mfr_model *m, int factors, int32_t *n_rows
         *n_rows = m->n_items;
         return m->V;
     }
+    mfr_seterr(err, MFR_ERR_INVALID, "factors must be MFR_FACTORS_USERS (0) or MFR_FACTORS_ITEMS (1), got %d",
+               factors);
     return NULL;
 }
 
@@ -62,11 +65,8 @@ int mfr_model_norms(const mfr_model *m, int factors, double *out, mfr_error *err
 {
     if (!m || !out) return mfr_seterr(err, MFR_ERR_INVALID, "mfr_model_norms: model or out is NULL");
     int32_t n = 0;
-    const float *rows = factor_rows(m, factors, &n);
-    if (!rows)
-        return mfr_seterr(err, MFR_ERR_INVALID,
-                          "factors must be MFR_FACTORS_USERS (0) or MFR_FACTORS_ITEMS (1), got %d",
-                          factors);
+    const float *rows = factor_rows(m, factors, &n, err);
+    if (!rows) return MFR_ERR_INVALID;
     for (int32_t r = 0; r < n; r++) {
         const float *x = rows + (size_t)r * (size_t)m->k_pad;
         double s = 0;
@@ -318,11 +318,8 @@ int mfr_model_pca(const mfr_model *m, int factors, int32_t n_comp, mfr_pca **out
     if (out) *out = NULL;
     if (!m) return mfr_seterr(err, MFR_ERR_INVALID, "mfr_model_pca: model is NULL");
     int32_t n = 0;
-    const float *rows = factor_rows(m, factors, &n);
-    if (!rows)
-        return mfr_seterr(err, MFR_ERR_INVALID,
-                          "factors must be MFR_FACTORS_USERS (0) or MFR_FACTORS_ITEMS (1), got %d",
-                          factors);
+    const float *rows = factor_rows(m, factors, &n, err);
+    if (!rows) return MFR_ERR_INVALID;
     int rc = pca_check(n, m->k, n_comp, out, err);
     if (rc != MFR_OK) return rc;
     return pca_rows(rows, n, m->k, (size_t)m->k_pad, n_comp, out, err);

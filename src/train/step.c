@@ -165,18 +165,26 @@ static inline void item_reg_grad(const mfr_trainer *tr, const struct mfr_step *s
     if (m->cfg.bias) gv[mfr_lane_item_one(m->k)] = 0.0f;
 }
 
+/* Item i's row of `grad`: Σ over its ratings, in CSC (user) order, of the
+ * rating's weight times its user's row of `rows`. Returns i's rating count. */
+static inline int64_t csc_item_grad(const mfr_trainer *tr, int32_t i, float *grad, const float *rows,
+                                    const float *weight)
+{
+    int64_t b = tr->csc.col_ptr[i], e = tr->csc.col_ptr[i + 1];
+    tr->kern->item_grad(grad + (size_t)i * (size_t)tr->model->k_pad, rows, tr->model->k_pad,
+                        tr->csc.user + b, tr->csc.pos + b, weight, e - b);
+    return e - b;
+}
+
 static void items_by_owner(mfr_trainer *tr, const struct mfr_step *st)
 {
     const mfr_model *m = tr->model;
 #pragma omp for schedule(static, 16)
     for (int32_t i = 0; i < m->n_items; i++) {
-        int64_t b = tr->csc.col_ptr[i], e = tr->csc.col_ptr[i + 1];
-        size_t off = (size_t)i * (size_t)m->k_pad;
-        float *gv = tr->gV + off;
-        tr->kern->item_grad(gv, m->U, m->k_pad, tr->csc.user + b, tr->csc.pos + b, tr->resid, e - b);
-        item_reg_grad(tr, st, i, gv);
-        if (st->finite)
-            mfr_opt_update(tr->opt, &st->opt, &tr->group[MFR_GROUP_ITEMS], (int64_t)off, tr->gV, m->k_pad);
+        const int64_t off = (int64_t)i * m->k_pad;
+        csc_item_grad(tr, i, tr->gV, m->U, tr->resid);
+        item_reg_grad(tr, st, i, tr->gV + off);
+        if (st->finite) mfr_opt_update(tr->opt, &st->opt, &tr->group[MFR_GROUP_ITEMS], off, tr->gV, m->k_pad);
     }
 }
 
@@ -207,14 +215,12 @@ void mfr_phase_implicit(mfr_trainer *tr, struct mfr_step *st)
     const mfr_model *m = tr->model;
 #pragma omp for schedule(static, 16)
     for (int32_t i = 0; i < m->n_items; i++) {
-        int64_t b = tr->csc.col_ptr[i], e = tr->csc.col_ptr[i + 1];
-        size_t off = (size_t)i * (size_t)m->k_pad;
+        const int64_t off = (int64_t)i * m->k_pad;
         float *gy = tr->gY + off;
-        tr->kern->item_grad(gy, tr->gZ, m->k_pad, tr->csc.user + b, tr->csc.pos + b, tr->imp_w, e - b);
-        mfr_reg_apply(gy, m->Y + off, m->k, &st->coef[MFR_REG_ROW_Y], e - b);
+        int64_t n = csc_item_grad(tr, i, tr->gY, tr->gZ, tr->imp_w);
+        mfr_reg_apply(gy, m->Y + off, m->k, &st->coef[MFR_REG_ROW_Y], n);
         for (int32_t x = m->k; x < m->k_row; x++) gy[x] = 0.0f; /* Y has no bias lanes */
-        if (st->finite)
-            mfr_opt_update(tr->opt, &st->opt, &tr->group[MFR_GROUP_Y], (int64_t)off, tr->gY, m->k_pad);
+        if (st->finite) mfr_opt_update(tr->opt, &st->opt, &tr->group[MFR_GROUP_Y], off, tr->gY, m->k_pad);
     }
 }
 

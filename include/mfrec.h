@@ -443,6 +443,14 @@ typedef struct mfr_config {
     /** L1 weight λ1 on the item vectors: adds λ1/M Σ_i Σ_a |V_ia|, pulling
      *  small movie coordinates to zero (sparse movie embeddings), default 0 */
     double l1_items;
+    /** gravity on the ranking scores λs: adds λs/(M N) Σ_u Σ_i
+     *  (b_i + <U_u, V_i>)², pulling what ranks a user's movies (the
+     *  prediction less b_u, which is the same for all of them) towards 0 for
+     *  every pair, rated or not. A movie with few ratings then keeps a low
+     *  b_i, so rankings by predicted rating stop favouring rarely rated
+     *  movies, while b_u stays free to fit the user's level. With bias = 0
+     *  it is gravity itself; default 0 */
+    double gravity_bias;
 } mfr_config;
 
 MFR_API void mfr_config_default(mfr_config *cfg);

@@ -27,6 +27,7 @@ struct problem {
     double U[NU][K], V[NI][K], bu[NU], bi[NI], Y[NI][K];
     int bias;
     double l2, grav, l2f, lb, imp, mu;
+    double gb, l1; /* gravity_bias, l1_items */
     int64_t n;
     int32_t *u, *i;
     float *r;
@@ -52,6 +53,15 @@ static double loss_of(const struct problem *p)
 {
     double Z[NU][K];
     effective_users(p, Z);
+    double gbias = 0, l1 = 0; /* Σ (b_i + <Z_u, V_i>)², Σ |V| */
+    for (int a = 0; a < NU; a++)
+        for (int b = 0; b < NI; b++) {
+            double d = p->bias ? p->bi[b] : 0.0;
+            for (int c = 0; c < K; c++) d += Z[a][c] * p->V[b][c];
+            gbias += d * d;
+        }
+    for (int b = 0; b < NI; b++)
+        for (int c = 0; c < K; c++) l1 += fabs(p->V[b][c]);
     double mse = 0;
     for (int64_t j = 0; j < p->n; j++) {
         double pred = p->bias ? p->bu[p->u[j]] + p->bi[p->i[j]] : 0.0;
@@ -80,7 +90,7 @@ static double loss_of(const struct problem *p)
     for (int b = 0; b < NI; b++)
         for (int c = 0; c < K; c++) sy += p->Y[b][c] * p->Y[b][c];
     return mse + p->l2 * (su / NU + sv / NI) + p->grav / (NU * NI) * grav + p->l2f * freq / (double)p->n +
-           p->lb * (sb / NU + sbi / NI) + p->imp * sy / NI;
+           p->lb * (sb / NU + sbi / NI) + p->imp * sy / NI + p->gb / (NU * NI) * gbias + p->l1 * l1 / NI;
 }
 
 static double fd(struct problem *p, double *x)
@@ -102,7 +112,7 @@ static void check_close(const char *what, int a, int b, double got, double want)
 }
 
 static void run_case_reduce(int bias, double l2, double grav, double l2f, double lb, double imp,
-                            int reduce)
+                            double gb, double l1, int reduce)
 {
     char *dir = tu_mkdtemp();
     tu_write_file(dir, "u.data",
@@ -115,7 +125,7 @@ static void run_case_reduce(int bias, double l2, double grav, double l2f, double
     assert_int_equal(mfr_dataset_load(dir, NULL, &ds, &err), MFR_OK);
     const mfr_ratings *all = mfr_dataset_ratings(ds);
     struct problem p = {.bias = bias, .l2 = l2, .grav = grav, .l2f = l2f, .lb = lb, .imp = imp,
-                        .n = mfr_ratings_count(all)};
+                        .gb = gb, .l1 = l1, .n = mfr_ratings_count(all)};
     p.u = malloc(sizeof(int32_t) * p.n);
     p.i = malloc(sizeof(int32_t) * p.n);
     p.r = malloc(sizeof(float) * p.n);
@@ -132,6 +142,8 @@ static void run_case_reduce(int bias, double l2, double grav, double l2f, double
     cfg.l2_freq = l2f;
     cfg.l2_bias = lb;
     cfg.implicit = imp;
+    cfg.gravity_bias = gb;
+    cfg.l1_items = l1;
     cfg.reduce = reduce;
     cfg.n_threads = 2;
     mfr_trainer *tr = NULL;
@@ -226,10 +238,33 @@ static void run_case_reduce(int bias, double l2, double grav, double l2f, double
 }
 
 /* Both item-gradient reductions apply every term. */
+static void run_case_all(int bias, double l2, double grav, double l2f, double lb, double imp, double gb,
+                         double l1)
+{
+    run_case_reduce(bias, l2, grav, l2f, lb, imp, gb, l1, MFR_REDUCE_OWNER);
+    run_case_reduce(bias, l2, grav, l2f, lb, imp, gb, l1, MFR_REDUCE_SHARD);
+}
+
 static void run_case(int bias, double l2, double grav, double l2f, double lb, double imp)
 {
-    run_case_reduce(bias, l2, grav, l2f, lb, imp, MFR_REDUCE_OWNER);
-    run_case_reduce(bias, l2, grav, l2f, lb, imp, MFR_REDUCE_SHARD);
+    run_case_all(bias, l2, grav, l2f, lb, imp, 0.0, 0.0);
+}
+
+/* gravity_bias: (b_i + <U, V>)² over every pair; b_u takes no part. */
+static void test_gravity_bias(void **state)
+{
+    (void)state;
+    run_case_all(1, 0.0, 0.0, 0.0, 0.0, 0.0, 0.9, 0.0);
+    run_case_all(0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.9, 0.0); /* without biases it is gravity */
+}
+
+static void test_l1_items(void **state) { (void)state; run_case_all(0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.35); }
+
+/* Every term at once, with biases and implicit feedback. */
+static void test_every_term(void **state)
+{
+    (void)state;
+    run_case_all(1, 0.2, 0.5, 0.3, 0.4, 0.6, 0.7, 0.25);
 }
 
 static void test_mse_only(void **state) { (void)state; run_case(0, 0.0, 0.0, 0.0, 0.0, 0.0); }
@@ -255,6 +290,9 @@ int main(void)
         cmocka_unit_test(test_bias_l2),
         cmocka_unit_test(test_implicit),
         cmocka_unit_test(test_implicit_all_terms),
+        cmocka_unit_test(test_gravity_bias),
+        cmocka_unit_test(test_l1_items),
+        cmocka_unit_test(test_every_term),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -54,11 +54,13 @@ void mfr_reg_apply(float *g, const float *x, int32_t k, const struct mfr_reg_coe
     if (c->sign > 0.0)
         for (int32_t a = 0; a < k; a++)
             g[a] = g[a] + (float)(c->sign * (double)((x[a] > 0.0f) - (x[a] < 0.0f)));
+    if (c->gram_bias) mfr_reg_row_grad(g, x, c->k_row, 0.0, c->grav_bias, c->gram_bias);
 }
 
 bool mfr_reg_coef_any(const struct mfr_reg_coef *c)
 {
-    return c->diag != 0.0 || c->per_rating != 0.0 || c->grav != 0.0 || c->bias != 0.0 || c->sign != 0.0;
+    return c->diag != 0.0 || c->per_rating != 0.0 || c->grav != 0.0 || c->bias != 0.0 || c->sign != 0.0 ||
+           c->grav_bias != 0.0;
 }
 
 struct mfr_reg_coef mfr_reg_coef_merge(struct mfr_reg_coef a, const struct mfr_reg_coef *b)
@@ -67,6 +69,11 @@ struct mfr_reg_coef mfr_reg_coef_merge(struct mfr_reg_coef a, const struct mfr_r
     a.per_rating += b->per_rating;
     a.grav += b->grav;
     a.sign += b->sign;
+    a.grav_bias += b->grav_bias;
+    if (b->gram_bias) {
+        a.gram_bias = b->gram_bias;
+        a.k_row = b->k_row;
+    }
     if (b->gram) a.gram = b->gram;
     a.bias += b->bias;
     if (b->bias != 0.0) {

@@ -17,6 +17,11 @@
  *   l2_y:     λy / M Σ_j |Y_j|²  (implicit feedback)
  *   l1_items: λ1 / M Σ_i |V_i|_1
  *             ∂/∂V_i = λ1 / M · sign(V_i)
+ *   gravity_bias: gravity on the ranking scores, the item bias included:
+ *             λs / (M N) Σ_u Σ_i (b_i + <U_u, V_i>)², through k_row x k_row
+ *             Gram matrices whose user-bias lane (b_u in U, 1 in V) is zero,
+ *             so b_u takes no part; the constant lanes' gradients are
+ *             dropped by the trainer like every constant lane's
  * P is the users' free parameters: U itself, or with implicit feedback the
  * P of U_u = P_u + c_u Σ Y_j. Only the k embedding lanes take part, except
  * for l2_bias, which acts on the bias lanes alone.
@@ -56,10 +61,13 @@ enum mfr_reg_row {
  * n ratings (mfr_reg_apply):
  *   g[a] += (float)((diag + per_rating n) x[a] + grav Σ_b gram[a][b] x[b]), a < k
  *   g[bias_lane] += (float)(bias (x[bias_lane] - center))     when bias > 0
- *   g[a] += (float)(sign sign(x[a])), a < k                    when sign > 0 */
+ *   g[a] += (float)(sign sign(x[a])), a < k                    when sign > 0
+ *   g[a] += (float)(grav_bias Σ_b gram_bias[a][b] x[b]), a < k_row   when gram_bias */
 struct mfr_reg_coef {
-    double diag, per_rating, grav, sign;
-    const double *gram; /* k x k; NULL when grav is 0 */
+    double diag, per_rating, grav, sign, grav_bias;
+    const double *gram;      /* k x k; NULL when grav is 0 */
+    const double *gram_bias; /* k_row x k_row; NULL when grav_bias is 0 */
+    int32_t k_row;
     double bias;
     float center;
     int32_t bias_lane;
@@ -80,6 +88,7 @@ enum mfr_reg_term_id {
     MFR_REG_L2_BIAS,
     MFR_REG_L2_Y,
     MFR_REG_L1_ITEMS,
+    MFR_REG_GRAVITY_BIAS,
     MFR_REG_N_TERMS
 };
 
@@ -91,7 +100,7 @@ enum mfr_reg_part { MFR_REG_PART_L2, MFR_REG_PART_GRAVITY };
  * keeps none). Built once per trainer; the arrays are updated in place. */
 struct mfr_reg_ctx {
     const mfr_config *cfg;
-    int32_t k, k_pad, n_users, n_items;
+    int32_t k, k_row, k_pad, n_users, n_items;
     int64_t nnz;
     int implicit;
     const float *U, *P, *V, *Y; /* P == U without implicit feedback */

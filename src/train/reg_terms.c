@@ -225,6 +225,49 @@ static void l1_coef(const struct mfr_reg_ctx *x, struct mfr_reg_coef c[MFR_REG_N
     c[MFR_REG_ROW_V].sign += x->cfg->l1_items / x->n_items;
 }
 
+/* ---- gravity on the ranking scores, the item bias included ---- */
+
+static bool gbias_active(const mfr_config *c) { return c->gravity_bias > 0.0; }
+static size_t gbias_len(const mfr_config *c, int32_t k)
+{
+    size_t k_row = (size_t)k + 2 * (size_t)c->bias;
+    return gbias_active(c) ? k_row * k_row : 0;
+}
+static void gbias_partial(const float *rows, const struct mfr_reg_ctx *x, int32_t first, int32_t end,
+                          double *out)
+{
+    const size_t n = (size_t)x->k_row, ub = (size_t)mfr_lane_user_bias(x->k);
+    memset(out, 0, sizeof(double) * n * n);
+    mfr_reg_gram_accum(out, row_of(rows, x, first), end - first, x->k_pad, x->k_row);
+    if (x->k_row == x->k) return; /* no bias lanes: plain gravity */
+    for (size_t a = 0; a < n; a++) out[a * n + ub] = out[ub * n + a] = 0.0; /* b_u takes no part */
+}
+static void gbias_user_partial(const struct mfr_reg_ctx *x, int32_t first, int32_t end, double *out)
+{
+    gbias_partial(x->U, x, first, end, out);
+}
+static void gbias_item_partial(const struct mfr_reg_ctx *x, int32_t first, int32_t end, double *out)
+{
+    gbias_partial(x->V, x, first, end, out);
+}
+static double gbias_loss(const struct mfr_reg_ctx *x)
+{
+    const double *gu = x->user_sum[MFR_REG_GRAVITY_BIAS], *gv = x->item_sum[MFR_REG_GRAVITY_BIAS];
+    double gg = 0.0;
+    for (size_t e = 0; e < (size_t)x->k_row * (size_t)x->k_row; e++) gg += gu[e] * gv[e];
+    return x->cfg->gravity_bias / ((double)x->n_users * (double)x->n_items) * gg;
+}
+static void gbias_coef(const struct mfr_reg_ctx *x, struct mfr_reg_coef c[MFR_REG_N_ROWS])
+{
+    const double g = 2.0 * x->cfg->gravity_bias / ((double)x->n_users * (double)x->n_items);
+    c[MFR_REG_ROW_U].grav_bias += g;
+    c[MFR_REG_ROW_U].gram_bias = x->item_sum[MFR_REG_GRAVITY_BIAS];
+    c[MFR_REG_ROW_U].k_row = x->k_row;
+    c[MFR_REG_ROW_V].grav_bias += g;
+    c[MFR_REG_ROW_V].gram_bias = x->user_sum[MFR_REG_GRAVITY_BIAS];
+    c[MFR_REG_ROW_V].k_row = x->k_row;
+}
+
 const struct mfr_reg_term mfr_reg_terms[MFR_REG_N_TERMS] = {
     [MFR_REG_L2] = {"l2", MFR_REG_PART_L2, l2_active, l2_user_len, l2_item_len, l2_user_partial,
                     l2_item_partial, l2_loss, l2_coef},
@@ -238,6 +281,8 @@ const struct mfr_reg_term mfr_reg_terms[MFR_REG_N_TERMS] = {
                       y_loss, y_coef},
     [MFR_REG_L1_ITEMS] = {"l1_items", MFR_REG_PART_L2, l1_active, no_len, l1_item_len, NULL,
                           l1_item_partial, l1_loss, l1_coef},
+    [MFR_REG_GRAVITY_BIAS] = {"gravity_bias", MFR_REG_PART_GRAVITY, gbias_active, gbias_len, gbias_len,
+                              gbias_user_partial, gbias_item_partial, gbias_loss, gbias_coef},
 };
 
 bool mfr_reg_any_active(const mfr_config *cfg)

@@ -219,9 +219,9 @@ static void trainer_reg_ctx(mfr_trainer *tr)
 {
     const mfr_model *m = tr->model;
     struct mfr_reg_ctx *x = &tr->reg_ctx;
-    *x = (struct mfr_reg_ctx){.cfg = &tr->cfg, .k = m->k, .k_pad = m->k_pad, .n_users = m->n_users,
-                              .n_items = m->n_items, .nnz = tr->csr.nnz, .implicit = tr->implicit,
-                              .U = m->U, .P = tr->implicit ? m->P : m->U, .V = m->V, .Y = m->Y,
+    *x = (struct mfr_reg_ctx){.cfg = &tr->cfg, .k = m->k, .k_row = m->k_row, .k_pad = m->k_pad,
+                              .n_users = m->n_users, .n_items = m->n_items, .nnz = tr->csr.nnz,
+                              .implicit = tr->implicit, .U = m->U, .P = tr->implicit ? m->P : m->U, .V = m->V, .Y = m->Y,
                               .row_ptr = tr->csr.row_ptr, .item_count = tr->item_count,
                               .mu = tr->bias_mean};
     if (!tr->reg) return;

@@ -253,13 +253,21 @@ static int train_setup(struct train_run *r)
 /* Checkpoints, resume and signals (docs/CHECKPOINTS.md)                */
 /* ------------------------------------------------------------------ */
 
-/* The first SIGINT/SIGTERM received during training, 0: none. */
-static volatile sig_atomic_t g_stop_signal;
+/* The first SIGINT/SIGTERM received during training (0: none); whether a
+ * file is being saved; a second signal received during that save. */
+static volatile sig_atomic_t g_stop_signal, g_saving, g_exit_after_save;
 
+/* Runs on any thread (OpenMP's workers included, so masking signals in
+ * the main thread would not defer it): it only sets flags, or ends the
+ * process at once on a second signal when no save is under way. */
 static void on_stop_signal(int sig)
 {
-    if (g_stop_signal) _exit(128 + sig); /* the second: at once, nothing written */
-    g_stop_signal = sig;
+    if (!g_stop_signal)
+        g_stop_signal = sig;
+    else if (g_saving)
+        g_exit_after_save = sig; /* the save completes, then we exit */
+    else
+        _exit(128 + sig); /* the second: at once, nothing written */
 }
 
 static void stop_signals_install(void)
@@ -273,17 +281,14 @@ static void stop_signals_install(void)
     sigaction(SIGTERM, &sa, NULL);
 }
 
-/* Blocks SIGINT and SIGTERM during a save (or unblocks them after it), so
- * that a second signal cannot end the process between the creation of a
- * temporary file and its rename or removal: it arrives once the save is
- * over, and the file at the path is the old one or the new one. */
-static void stop_signals_block(bool block)
+/* Brackets a save: a second signal during it cannot end the process
+ * between the creation of a temporary file and its rename or removal; it
+ * ends it when the save is over, so the file at the path is the old one
+ * or the new one and no temporary file stays. */
+static void saving(bool begin)
 {
-    sigset_t set;
-    sigemptyset(&set);
-    sigaddset(&set, SIGINT);
-    sigaddset(&set, SIGTERM);
-    sigprocmask(block ? SIG_BLOCK : SIG_UNBLOCK, &set, NULL);
+    g_saving = begin;
+    if (!begin && g_exit_after_save) _exit(128 + g_exit_after_save);
 }
 
 static int write_checkpoint(struct train_run *r)
@@ -295,9 +300,9 @@ static int write_checkpoint(struct train_run *r)
                          .elapsed_s = now_seconds() - r->t_start, .train_s = r->train_seconds,
                          .best = r->best, .log = r->jl.buf, .log_len = r->jl.len};
     mfr_error err = {0};
-    stop_signals_block(true);
+    saving(true);
     int st = mfr_trainer_save_checkpoint(r->tr, &run, o->checkpoint, &err);
-    stop_signals_block(false);
+    saving(false);
     return st == MFR_OK ? EXIT_OK : lib_error(&err);
 }
 
@@ -584,11 +589,11 @@ static int train_finish(struct train_run *r)
     if (mfr_model_evaluate(r->model, r->train, &mt, &err) != MFR_OK ||
         (mfr_ratings_count(r->test) > 0 && mfr_model_evaluate(r->model, r->test, &mv, &err) != MFR_OK))
         return lib_error(&err);
-    stop_signals_block(true); /* a signal now waits until the files are complete */
+    saving(true); /* a second signal now waits until the files are complete */
     rc = o->out && mfr_model_save(r->model, o->out, &err) != MFR_OK ? lib_error(&err) : EXIT_OK;
     if (rc == EXIT_OK && o->log_json)
         rc = write_file_atomic(o->log_json, r->jl.buf ? r->jl.buf : "", r->jl.len);
-    stop_signals_block(false);
+    saving(false);
     if (rc != EXIT_OK) return rc;
     if (o->plot && (rc = plot_training(o->plot, r->n_curve, r->curve, r->has_test, &o->cfg)) != EXIT_OK)
         return rc;

@@ -31,18 +31,10 @@ static int setup(void **state)
 {
     struct fixture *f = calloc(1, sizeof *f);
     f->dir = tu_mkdtemp();
-    mfr_synth_options o;
-    mfr_synth_options_default(&o);
-    o.n_users = 90, o.n_items = 60, o.n_ratings = 2000, o.seed = 7;
-    mfr_error err = {0};
     char *data = tu_path(f->dir, "data");
-    if (mfr_synth_write(&o, data, &err) != MFR_OK ||
-        mfr_dataset_load(data, NULL, &f->ds, &err) != MFR_OK ||
-        mfr_split_create(f->ds, "random:0.2", 5, &f->split, &err) != MFR_OK) {
-        fprintf(stderr, "setup failed: %s\n", err.message);
-        return -1;
-    }
+    int rc = tu_synth(data, 90, 60, 2000, 7, &f->ds);
     free(data);
+    if (rc != 0 || mfr_split_create(f->ds, "random:0.2", 5, &f->split, NULL) != MFR_OK) return -1;
     *state = f;
     return 0;
 }
@@ -293,13 +285,9 @@ static void test_mismatch_refused(void **state)
     mfr_split_destroy(sp);
 
     /* another dataset */
-    mfr_synth_options o;
-    mfr_synth_options_default(&o);
-    o.n_users = 90, o.n_items = 60, o.n_ratings = 2000, o.seed = 8;
     char *data = tu_path(f->dir, "data2");
     mfr_dataset *ds2 = NULL;
-    assert_int_equal(mfr_synth_write(&o, data, NULL), MFR_OK);
-    assert_int_equal(mfr_dataset_load(data, NULL, &ds2, NULL), MFR_OK);
+    assert_int_equal(tu_synth(data, 90, 60, 2000, 8, &ds2), 0);
     assert_int_equal(mfr_split_create(ds2, "random:0.2", 5, &sp, NULL), MFR_OK);
     assert_int_equal(mfr_trainer_resume(c, &cfg, ds2, mfr_split_train(sp), mfr_split_spec(sp), &tr,
                                         &err),

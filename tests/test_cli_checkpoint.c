@@ -246,15 +246,7 @@ static int setup(void **state)
     g_dir = tu_mkdtemp();
     g_data = tu_path(g_dir, "data");
     g_ck = tu_path(g_dir, "ck");
-    mfr_synth_options o;
-    mfr_synth_options_default(&o);
-    o.n_users = 150, o.n_items = 90, o.n_ratings = 4000, o.seed = 5;
-    mfr_error err = {0};
-    if (mfr_synth_write(&o, g_data, &err) != MFR_OK) {
-        fprintf(stderr, "synth: %s\n", err.message);
-        return -1;
-    }
-    return 0;
+    return tu_synth(g_data, 150, 90, 4000, 5, NULL);
 }
 
 static int teardown(void **state)

@@ -699,6 +699,96 @@ MFR_API const char *mfr_trainer_reduce_name(const mfr_trainer *tr);
 MFR_API uint64_t mfr_trainer_memory_bytes(const mfr_trainer *tr);
 
 /* ------------------------------------------------------------------ */
+/* Checkpoints: saving a training run and resuming it exactly           */
+/* (format and guarantees: docs/CHECKPOINTS.md)                         */
+/* ------------------------------------------------------------------ */
+
+/**
+ * What a training loop keeps beside the trainer, saved in a checkpoint so
+ * that a resumed run goes on as the uninterrupted one would. The library
+ * stores the values and gives them back; what they mean is the caller's
+ * (`mfrec train`'s use is in docs/CHECKPOINTS.md). Counts are >= 0 and
+ * times finite and >= 0.
+ */
+typedef struct mfr_run_state {
+    int64_t epochs;           /**< the epochs the run was asked for */
+    int64_t early_stop;       /**< early-stopping patience, 0: off */
+    int64_t best_epoch;       /**< the best epoch so far, 0: none (then best is NULL) */
+    double best_val;          /**< its validation score (not NaN; INFINITY allowed) */
+    int64_t log_every;        /**< the logging interval */
+    int64_t checkpoint_every; /**< the checkpoint interval */
+    double elapsed_s;         /**< wall seconds the run has spent so far */
+    double train_s;           /**< of which inside mfr_trainer_step */
+    /** The best epoch's model (mfr_model_epochs(best) == best_epoch) when
+     *  best_epoch > 0, else NULL. From mfr_checkpoint_run: owned by the
+     *  checkpoint. */
+    const mfr_model *best;
+    /** The run's log so far (any bytes, at most 1 GiB), or NULL when
+     *  log_len is 0. From mfr_checkpoint_run: owned by the checkpoint. */
+    const char *log;
+    size_t log_len;
+} mfr_run_state;
+
+/**
+ * Writes the trainer's whole state (the model with its optimizer state and
+ * step count, the last loss, a fingerprint of the training ratings) and
+ * `run` to `path`, atomically: a temporary file in the same directory,
+ * fsync, rename, fsync of the directory, so that an existing file at path
+ * stays valid until the new one is complete. The bytes depend only on the
+ * state (never on the thread count), except elapsed_s and train_s.
+ * MFR_ERR_INVALID for a bad argument or run state, MFR_ERR_IO when writing
+ * fails (nothing is left at path then but the old file). Test hook: when
+ * the environment variable MFREC_TEST_SLOW_CHECKPOINT is a number of
+ * milliseconds, the writer sleeps that long between writing the temporary
+ * file and renaming it.
+ */
+MFR_API int mfr_trainer_save_checkpoint(const mfr_trainer *tr, const mfr_run_state *run,
+                                        const char *path, mfr_error *err);
+
+/** A loaded, verified checkpoint. */
+typedef struct mfr_checkpoint mfr_checkpoint;
+
+/**
+ * Loads and verifies a checkpoint file: magic, version, every length
+ * against the file's size before allocating, the file's checksum, each
+ * model section as mfr_model_load verifies a model file, and the run
+ * state's values. MFR_ERR_IO when the file cannot be read or is not a
+ * regular file, MFR_ERR_CORRUPT (the message names the file and the
+ * fault) for anything else wrong. On failure *out is NULL.
+ */
+MFR_API int mfr_checkpoint_load(const char *path, mfr_checkpoint **out, mfr_error *err);
+/**
+ * As mfr_checkpoint_load for the `len` bytes at `data` (e.g. a fuzzer's
+ * input); `name` (may be NULL: "<buffer>") names it in messages. The
+ * bytes are not kept.
+ */
+MFR_API int mfr_checkpoint_load_buffer(const void *data, size_t len, const char *name,
+                                       mfr_checkpoint **out, mfr_error *err);
+MFR_API void mfr_checkpoint_destroy(mfr_checkpoint *c);
+/** The trainer's model at the checkpoint: its configuration, provenance
+ *  (split spec, data directory and fingerprint) and epoch count. Owned by
+ *  the checkpoint. */
+MFR_API const mfr_model *mfr_checkpoint_model(const mfr_checkpoint *c);
+/** The run state saved with the checkpoint (pointers owned by it). */
+MFR_API int mfr_checkpoint_run(const mfr_checkpoint *c, mfr_run_state *out, mfr_error *err);
+
+/**
+ * Creates a trainer that continues the run saved in `c`: later steps give
+ * the bits the uninterrupted run would have, whatever the thread count.
+ * `cfg` must equal the checkpoint's configuration in every field except
+ * those that never change results (n_threads, max_memory) and `kernels`
+ * (the kernel sets give identical bits; the model keeps recording the
+ * checkpoint's value). `ds` must be the checkpoint's dataset (id maps and
+ * fingerprint), `split_spec` its split, and `train` give the same training
+ * ratings. Otherwise MFR_ERR_MISMATCH with a message that names every
+ * difference, e.g. "--dim is 64, the checkpoint's 30; split ...". Other
+ * errors as mfr_trainer_create.
+ */
+MFR_API int mfr_trainer_resume(const mfr_checkpoint *c, const mfr_config *cfg,
+                               const mfr_dataset *ds, const mfr_ratings *train,
+                               const char *split_spec, mfr_trainer **out, mfr_error *err);
+
+/* ------------------------------------------------------------------ */
 /* Recommendations: scores, top-k, neighbours, fold-in (recommend.c)    */
 /* ------------------------------------------------------------------ */
 

@@ -205,3 +205,18 @@ mfr_dataset *tu_load_ok(const char *dir, const mfr_load_options *opt)
     assert_non_null(ds);
     return ds;
 }
+
+int tu_synth(const char *path, int32_t n_users, int32_t n_items, int64_t n_ratings, uint64_t seed,
+             mfr_dataset **ds)
+{
+    mfr_synth_options o;
+    mfr_synth_options_default(&o);
+    o.n_users = n_users, o.n_items = n_items, o.n_ratings = n_ratings, o.seed = seed;
+    mfr_error err = {0};
+    if (mfr_synth_write(&o, path, &err) != MFR_OK ||
+        (ds && mfr_dataset_load(path, NULL, ds, &err) != MFR_OK)) {
+        fprintf(stderr, "synthetic data %s: %s\n", path, err.message);
+        return -1;
+    }
+    return 0;
+}

@@ -40,6 +40,12 @@ void tu_expect_in(const char *hay, const char *needle);
  * the library's message when it does not load. */
 mfr_dataset *tu_load_ok(const char *dir, const mfr_load_options *opt);
 
+/* Writes a synthetic dataset (mfr_synth_write with these sizes and seed)
+ * to path and, when ds is not NULL, loads it; 0, or -1 after printing the
+ * library's message (for group setups, which cannot fail a test). */
+int tu_synth(const char *path, int32_t n_users, int32_t n_items, int64_t n_ratings, uint64_t seed,
+             mfr_dataset **ds);
+
 /* Reads a JSON Lines trajectory (records with "epoch", "train_mse" and
  * "val_mse"; other lines are ignored) into the arrays; returns the count. */
 int tu_read_trajectory(const char *path, int max, long *epoch, double *train_mse, double *val_mse);

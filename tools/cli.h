@@ -13,7 +13,9 @@
 
 #include "mfrec.h"
 
-enum { EXIT_OK = 0, EXIT_RUNTIME = 1, EXIT_USAGE = 2 };
+/* EXIT_INTERRUPTED: `mfrec train` stopped by SIGINT/SIGTERM after finishing
+ * an epoch (docs/CHECKPOINTS.md). */
+enum { EXIT_OK = 0, EXIT_RUNTIME = 1, EXIT_USAGE = 2, EXIT_INTERRUPTED = 3 };
 
 struct train_opts; /* train_opts.c, below */
 
@@ -160,9 +162,15 @@ struct train_opts {
     mfr_config cfg;
     int64_t epochs;
     const char *preset; /* the preset applied ("notebook" by default) */
+    /* Bit i: configuration field i (mfr_config_field_at) was set by a flag
+     * or the preset's flags; epochs_given: --epochs was. A resume compares
+     * only what was given with the checkpoint. */
+    uint64_t given_fields;
+    bool epochs_given;
     /* `mfrec train` only */
     const char *data, *split, *out, *log_json, *init_from, *plot;
-    int64_t log_every, early_stop;
+    const char *checkpoint, *resume;
+    int64_t log_every, early_stop, checkpoint_every;
     bool quiet;
 };
 void train_opts_init(struct train_opts *o);

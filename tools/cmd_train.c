@@ -4,6 +4,7 @@
  */
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
+#include <signal.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -36,7 +37,22 @@ static const char train_help[] =
 
 static const char train_help_end[] =
     "\n"
-    "Exit status: 0 ok, 1 runtime error, 2 usage error.\n";
+    "Resuming (docs/CHECKPOINTS.md): --resume FILE takes the configuration, the\n"
+    "data directory, the split, --epochs, --early-stop, --log-every and\n"
+    "--checkpoint-every from the checkpoint, and keeps checkpointing to FILE\n"
+    "unless --checkpoint is given. Flags given beside it may change only what\n"
+    "never changes the result: --threads, --max-memory, --kernels, --data (the\n"
+    "same data elsewhere), the output and logging flags (--out, --log-json,\n"
+    "--plot, --quiet, --log-every), --checkpoint, --checkpoint-every, and\n"
+    "--epochs to extend the run. Any other difference is refused, each named.\n"
+    "The final model file is byte-identical to an uninterrupted run's, for any\n"
+    "thread count before and after; so is --log-json, but for elapsed_s.\n"
+    "\n"
+    "SIGINT or SIGTERM: the current epoch finishes, a checkpoint is written\n"
+    "(with --checkpoint) and mfrec exits with status 3; a second signal exits\n"
+    "at once (status 128 + signal) without writing anything.\n"
+    "\n"
+    "Exit status: 0 ok, 1 runtime error, 2 usage error, 3 interrupted.\n";
 
 static void progress_draw(int64_t epoch, int64_t epochs, double loss, double ms_per_epoch)
 {
@@ -153,6 +169,15 @@ static bool parse_train_flags(int argc, char **argv, struct train_opts *o, int *
          .hi = 1000000000,
          .help = "stop when validation MSE has not improved for P epochs\n"
                  "(checked every epoch) and keep the best epoch's model"},
+        {.name = "--checkpoint", .value = "FILE", .kind = FLAG_STR, .dst = &o->checkpoint,
+         .section = "Checkpoints:",
+         .help = "write the whole training state to FILE every --checkpoint-every\n"
+                 "epochs and on SIGINT/SIGTERM (atomically; the previous one\n"
+                 "stays valid until the new one is complete)"},
+        {.name = "--checkpoint-every", .value = "N", .kind = FLAG_I64, .dst = &o->checkpoint_every,
+         .lo = 1, .hi = 1000000000, .help = "epochs between checkpoints (default 100)"},
+        {.name = "--resume", .value = "FILE", .kind = FLAG_STR, .dst = &o->resume,
+         .help = "continue the run saved in checkpoint FILE (see below)"},
         {.name = "--log-every", .value = "N", .kind = FLAG_I64, .dst = &o->log_every, .lo = 0,
          .hi = 1000000000, .section = "Output:",
          .help = "log every N epochs (default 100; 0: only the last)"},
@@ -192,6 +217,9 @@ struct train_run {
     int n_curve, cap_curve;
     double best_val, train_seconds, t_start, last_draw;
     int64_t best_epoch, ran;
+    mfr_checkpoint *ck; /* --resume */
+    int64_t start;      /* epochs done before this process (--resume) */
+    double elapsed0;    /* their wall seconds */
 };
 
 static void train_run_free(struct train_run *r)
@@ -199,6 +227,7 @@ static void train_run_free(struct train_run *r)
     free(r->curve);
     free(r->jl.buf);
     mfr_model_destroy(r->best);
+    mfr_checkpoint_destroy(r->ck);
     mfr_trainer_destroy(r->tr);
     mfr_split_destroy(r->sp);
     mfr_dataset_destroy(r->ds);
@@ -218,6 +247,203 @@ static int train_setup(struct train_run *r)
         return lib_error(&err);
     if (o->init_from) return load_init_from(r->tr, o->init_from);
     return EXIT_OK;
+}
+
+/* ------------------------------------------------------------------ */
+/* Checkpoints, resume and signals (docs/CHECKPOINTS.md)                */
+/* ------------------------------------------------------------------ */
+
+/* The first SIGINT/SIGTERM received during training (0: none); whether a
+ * file is being saved; a second signal received during that save. */
+static volatile sig_atomic_t g_stop_signal, g_saving, g_exit_after_save;
+
+/* Runs on any thread (OpenMP's workers included, so masking signals in
+ * the main thread would not defer it): it only sets flags, or ends the
+ * process at once on a second signal when no save is under way. */
+static void on_stop_signal(int sig)
+{
+    if (!g_stop_signal)
+        g_stop_signal = sig;
+    else if (g_saving)
+        g_exit_after_save = sig; /* the save completes, then we exit */
+    else
+        _exit(128 + sig); /* the second: at once, nothing written */
+}
+
+static void stop_signals_install(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_stop_signal;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = SA_RESTART;
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+}
+
+/* Brackets a save: a second signal during it cannot end the process
+ * between the creation of a temporary file and its rename or removal; it
+ * ends it when the save is over, so the file at the path is the old one
+ * or the new one and no temporary file stays. */
+static void saving(bool begin)
+{
+    g_saving = begin;
+    if (!begin && g_exit_after_save) _exit(128 + g_exit_after_save);
+}
+
+static int write_checkpoint(struct train_run *r)
+{
+    const struct train_opts *o = r->o;
+    mfr_run_state run = {.epochs = o->epochs, .early_stop = o->early_stop,
+                         .best_epoch = r->best ? r->best_epoch : 0, .best_val = r->best_val,
+                         .log_every = o->log_every, .checkpoint_every = o->checkpoint_every,
+                         .elapsed_s = now_seconds() - r->t_start, .train_s = r->train_seconds,
+                         .best = r->best, .log = r->jl.buf, .log_len = r->jl.len};
+    mfr_error err = {0};
+    saving(true);
+    int st = mfr_trainer_save_checkpoint(r->tr, &run, o->checkpoint, &err);
+    saving(false);
+    return st == MFR_OK ? EXIT_OK : lib_error(&err);
+}
+
+/* After epoch e, on the first SIGINT/SIGTERM: a checkpoint (if asked
+ * for and not just written) and how to go on. */
+static int train_interrupted(struct train_run *r, int64_t e)
+{
+    const struct train_opts *o = r->o;
+    const char *sig = g_stop_signal == SIGINT ? "SIGINT" : "SIGTERM";
+    int rc;
+    if (r->bar) fputs("\r\033[K", stderr);
+    if (o->checkpoint && e % o->checkpoint_every != 0 && (rc = write_checkpoint(r)) != EXIT_OK)
+        return rc;
+    if (o->checkpoint)
+        fprintf(stderr,
+                "%s: interrupted by %s after epoch %lld of %lld; checkpoint written to %s\n"
+                "resume with: mfrec train --resume '%s' (with the same --out, --log-json, --plot)\n",
+                g_cmd, sig, (long long)e, (long long)o->epochs, o->checkpoint, o->checkpoint);
+    else
+        fprintf(stderr,
+                "%s: interrupted by %s after epoch %lld of %lld; nothing saved (train with "
+                "--checkpoint FILE to be able to resume)\n",
+                g_cmd, sig, (long long)e, (long long)o->epochs);
+    return EXIT_INTERRUPTED;
+}
+
+/* The checkpoint's configuration with the fields given on the command line
+ * (mfr_trainer_resume refuses those that change results). */
+static void resume_config(const struct train_opts *o, const mfr_model *m, mfr_config *cfg)
+{
+    mfr_error err = {0};
+    MFR_CLI_ASSERT(mfr_model_config(m, cfg, &err) == MFR_OK);
+    MFR_CLI_ASSERT(mfr_config_field_count() <= 64); /* one bit of given_fields each */
+    for (int i = 0; i < mfr_config_field_count(); i++) {
+        if (!(o->given_fields >> i & 1u)) continue;
+        const mfr_config_field *f = mfr_config_field_at(i);
+        char v[64];
+        int rc = mfr_config_format(&o->cfg, f, v, sizeof v, &err);
+        if (rc == MFR_OK) rc = mfr_config_set(cfg, f->flag, v, &err);
+        MFR_CLI_ASSERT(rc == MFR_OK); /* a value parsed from a flag reads back */
+    }
+}
+
+/* The run options: given ones are checked against the checkpoint's (into
+ * diffs), the others taken from it. */
+static void resume_run_opts(struct train_opts *o, const mfr_run_state *run, int64_t done,
+                            struct json_log *diffs)
+{
+    if (o->init_from)
+        jlog_printf(diffs, "; --init-from cannot be combined with --resume");
+    if (o->early_stop >= 0 && o->early_stop != run->early_stop)
+        jlog_printf(diffs, "; --early-stop is %lld, the checkpoint's %lld", (long long)o->early_stop,
+                    (long long)run->early_stop);
+    if (o->epochs_given && o->epochs < done)
+        jlog_printf(diffs, "; --epochs %lld is fewer than the %lld epochs already done",
+                    (long long)o->epochs, (long long)done);
+    if (!o->epochs_given) o->epochs = run->epochs;
+    o->early_stop = run->early_stop;
+    if (o->log_every < 0) o->log_every = run->log_every;
+    if (o->checkpoint_every < 0) o->checkpoint_every = run->checkpoint_every;
+    if (!o->checkpoint) o->checkpoint = o->resume;
+}
+
+/* The --plot points of the logged epochs, from the log's JSON records. */
+static int resume_curve(struct train_run *r)
+{
+    const char *p = r->jl.buf, *end = r->jl.buf + r->jl.len;
+    while (p && p < end) {
+        const char *nl = memchr(p, '\n', (size_t)(end - p));
+        struct curve c;
+        double trmse, vrmse;
+        long long e;
+        if (sscanf(p, "{\"epoch\":%lld,\"train_mse\":%lg,\"val_mse\":%lg,\"train_rmse\":%lg,"
+                      "\"val_rmse\":%lg,\"loss\":%lg,\"loss_mse\":%lg,\"loss_l2\":%lg,"
+                      "\"loss_gravity\":%lg",
+                   &e, &c.train, &c.val, &trmse, &vrmse, &c.total, &c.mse, &c.l2, &c.gravity) != 9)
+            return runtime_error("%s: the checkpoint's log is not mfrec's", r->o->resume);
+        c.epoch = (long)e;
+        if (r->n_curve == r->cap_curve) {
+            r->cap_curve = r->cap_curve ? 2 * r->cap_curve : 64;
+            struct curve *nc = realloc(r->curve, sizeof *nc * (size_t)r->cap_curve);
+            if (!nc) return runtime_error("out of memory");
+            r->curve = nc;
+        }
+        r->curve[r->n_curve++] = c;
+        p = nl ? nl + 1 : end;
+    }
+    return EXIT_OK;
+}
+
+/* What the loop keeps beside the trainer, from the checkpoint. */
+static int resume_run_state(struct train_run *r, const mfr_run_state *run)
+{
+    mfr_error err = {0};
+    r->start = mfr_model_epochs(mfr_trainer_model(r->tr));
+    r->ran = r->start;
+    r->best_epoch = run->best_epoch;
+    r->best_val = run->best_val;
+    r->elapsed0 = run->elapsed_s;
+    r->train_seconds = run->train_s;
+    if (run->best && mfr_model_copy(run->best, &r->best, &err) != MFR_OK) return lib_error(&err);
+    if (run->log_len) jlog_printf(&r->jl, "%.*s", (int)run->log_len, run->log);
+    if (r->jl.len != run->log_len) return runtime_error("out of memory");
+    return r->o->plot ? resume_curve(r) : EXIT_OK;
+}
+
+/* --resume: the checkpoint, its data and split, and a trainer that goes on
+ * where it stopped. */
+static int resume_setup(struct train_run *r, struct train_opts *o)
+{
+    mfr_error err = {0};
+    if (mfr_checkpoint_load(o->resume, &r->ck, &err) != MFR_OK) return lib_error(&err);
+    const mfr_model *m = mfr_checkpoint_model(r->ck);
+    mfr_run_state run;
+    MFR_CLI_ASSERT(mfr_checkpoint_run(r->ck, &run, NULL) == MFR_OK);
+    struct json_log diffs = {0};
+    resume_run_opts(o, &run, mfr_model_epochs(m), &diffs);
+    mfr_config cfg;
+    resume_config(o, m, &cfg);
+    o->cfg = cfg;
+    const char *dir = o->data ? o->data : *mfr_model_data_dir(m) ? mfr_model_data_dir(m)
+                                                                   : default_data_dir(NULL);
+    int rc = EXIT_OK;
+    if (load_dataset(dir, &r->ds, &err) != MFR_OK) rc = lib_error(&err);
+    else if (mfr_split_create(r->ds, o->split ? o->split : mfr_model_split_spec(m), o->cfg.seed,
+                              &r->sp, &err) != MFR_OK)
+        rc = usage_error("cannot resume from %s: split: %s", o->resume, err.message);
+    if (rc != EXIT_OK) {
+        free(diffs.buf);
+        return rc;
+    }
+    int st = mfr_trainer_resume(r->ck, &o->cfg, r->ds, mfr_split_train(r->sp), mfr_split_spec(r->sp),
+                                &r->tr, &err);
+    if (st == MFR_ERR_MISMATCH || (st == MFR_OK && diffs.len))
+        rc = usage_error("cannot resume from %s: %s%s", o->resume,
+                         st == MFR_OK ? "the run differs from the checkpoint's:" : err.message,
+                         diffs.buf ? diffs.buf + (st == MFR_OK) : "");
+    else if (st != MFR_OK)
+        rc = lib_error(&err);
+    free(diffs.buf);
+    return rc != EXIT_OK ? rc : resume_run_state(r, &run);
 }
 
 static void print_train_header(const struct train_run *r)
@@ -244,6 +470,9 @@ static void print_train_header(const struct train_run *r)
            mfr_trainer_n_threads(r->tr), mfr_trainer_n_shards(r->tr), mfr_trainer_reduce_name(r->tr),
            mfr_trainer_kernels_name(r->tr), (double)mfr_trainer_memory_bytes(r->tr) / 1048576.0);
     printf("build: %s\n", mfr_build_info());
+    if (r->ck)
+        printf("resumed from %s after epoch %lld of %lld\n", o->resume, (long long)r->start,
+               (long long)o->epochs);
     fflush(stdout);
 }
 
@@ -298,7 +527,7 @@ static int log_epoch(struct train_run *r, int64_t e)
         r->curve[r->n_curve++] =
             (struct curve){(long)e, mt.mse, mv.mse, lp.total, lp.mse, lp.l2, lp.gravity};
     }
-    if (o->log_json)
+    if (o->log_json || o->checkpoint) /* a checkpoint keeps the log for a resumed --log-json */
         jlog_printf(&r->jl,
                     "{\"epoch\":%lld,\"train_mse\":%.17g,\"val_mse\":%.17g,"
                     "\"train_rmse\":%.17g,\"val_rmse\":%.17g,\"loss\":%.17g,"
@@ -314,9 +543,8 @@ static int train_epochs(struct train_run *r)
 {
     const struct train_opts *o = r->o;
     int rc = EXIT_OK;
-    r->best_val = INFINITY;
-    r->t_start = now_seconds();
-    for (int64_t e = 1; e <= o->epochs; e++) {
+    r->t_start = now_seconds() - r->elapsed0;
+    for (int64_t e = r->start + 1; e <= o->epochs; e++) {
         double loss;
         double t0 = now_seconds();
         mfr_error err = {0};
@@ -335,7 +563,10 @@ static int train_epochs(struct train_run *r)
             r->last_draw = now_seconds();
             progress_draw(e, o->epochs, loss, 1e3 * r->train_seconds / (double)e);
         }
+        if (o->checkpoint && e % o->checkpoint_every == 0 && (rc = write_checkpoint(r)) != EXIT_OK)
+            return rc;
         if (stop) break;
+        if (g_stop_signal && e < o->epochs) return train_interrupted(r, e);
     }
     if (r->bar) fputs("\r\033[K", stderr);
     return EXIT_OK;
@@ -358,10 +589,12 @@ static int train_finish(struct train_run *r)
     if (mfr_model_evaluate(r->model, r->train, &mt, &err) != MFR_OK ||
         (mfr_ratings_count(r->test) > 0 && mfr_model_evaluate(r->model, r->test, &mv, &err) != MFR_OK))
         return lib_error(&err);
-    if (o->out && mfr_model_save(r->model, o->out, &err) != MFR_OK) return lib_error(&err);
-    if (o->log_json &&
-        (rc = write_file_atomic(o->log_json, r->jl.buf ? r->jl.buf : "", r->jl.len)) != EXIT_OK)
-        return rc;
+    saving(true); /* a second signal now waits until the files are complete */
+    rc = o->out && mfr_model_save(r->model, o->out, &err) != MFR_OK ? lib_error(&err) : EXIT_OK;
+    if (rc == EXIT_OK && o->log_json)
+        rc = write_file_atomic(o->log_json, r->jl.buf ? r->jl.buf : "", r->jl.len);
+    saving(false);
+    if (rc != EXIT_OK) return rc;
     if (o->plot && (rc = plot_training(o->plot, r->n_curve, r->curve, r->has_test, &o->cfg)) != EXIT_OK)
         return rc;
     const mfr_trainer *tr = r->tr;
@@ -383,16 +616,35 @@ static int train_finish(struct train_run *r)
     return EXIT_OK;
 }
 
+/* Defaults of the run options a resume takes from the checkpoint when
+ * they are not given, and the checks between them. */
+static int train_run_opts(struct train_opts *o)
+{
+    if (o->checkpoint_every >= 0 && !o->checkpoint && !o->resume)
+        return usage_error("--checkpoint-every needs --checkpoint FILE");
+    const char *outs[2] = {o->out, o->log_json};
+    for (int x = 0; x < 2; x++)
+        if (o->checkpoint && outs[x] && !strcmp(o->checkpoint, outs[x]))
+            return usage_error("--checkpoint %s is also the %s file", o->checkpoint,
+                               x ? "--log-json" : "--out");
+    if (o->resume) return EXIT_OK;
+    if (!o->split) o->split = "sklearn:300";
+    if (o->log_every < 0) o->log_every = 100;
+    if (o->early_stop < 0) o->early_stop = 0;
+    if (o->checkpoint_every < 0) o->checkpoint_every = 100;
+    return EXIT_OK;
+}
+
 int cmd_train(int argc, char **argv)
 {
     struct train_opts o;
     train_opts_init(&o);
-    o.split = "sklearn:300";
-    o.log_every = 100;
+    o.log_every = o.early_stop = o.checkpoint_every = -1; /* not given */
     int rc;
     if (!parse_train_flags(argc, argv, &o, &rc)) return rc;
-    struct train_run r = {.o = &o};
-    if ((rc = train_setup(&r)) != EXIT_OK) goto done;
+    if ((rc = train_run_opts(&o)) != EXIT_OK) return rc;
+    struct train_run r = {.o = &o, .best_val = INFINITY};
+    if ((rc = o.resume ? resume_setup(&r, &o) : train_setup(&r)) != EXIT_OK) goto done;
     r.model = mfr_trainer_model(r.tr);
     r.train = mfr_split_train(r.sp);
     r.test = mfr_split_test(r.sp);
@@ -407,6 +659,7 @@ int cmd_train(int argc, char **argv)
         rc = usage_error("--early-stop needs a split with validation ratings");
         goto done;
     }
+    stop_signals_install();
     if ((rc = train_epochs(&r)) == EXIT_OK) rc = train_finish(&r);
 done:
     train_run_free(&r);

@@ -95,6 +95,21 @@ uint64_t mfr_physical_memory(void)
     return (uint64_t)pages * (uint64_t)page;
 }
 
+/* Makes a rename in path's directory durable. Filesystems that cannot
+ * sync a directory (EINVAL) have nothing more to do. */
+static int sync_parent_dir(const char *path, mfr_error *err)
+{
+    const char *slash = strrchr(path, '/');
+    char *dir = slash ? strndup(path, slash == path ? 1 : (size_t)(slash - path)) : strdup(".");
+    if (!dir) return mfr_seterr(err, MFR_ERR_NOMEM, "out of memory writing %s", path);
+    int rc = MFR_OK, fd = open(dir, O_RDONLY | O_DIRECTORY);
+    if (fd < 0 || (fsync(fd) != 0 && errno != EINVAL))
+        rc = mfr_seterr(err, MFR_ERR_IO, "cannot sync directory %s: %s", dir, strerror(errno));
+    if (fd >= 0) close(fd);
+    free(dir);
+    return rc;
+}
+
 int mfr_write_atomic(const char *path, mfr_write_fn fn, void *ctx, mfr_error *err)
 {
     size_t len = strlen(path);
@@ -128,5 +143,5 @@ int mfr_write_atomic(const char *path, mfr_write_fn fn, void *ctx, mfr_error *er
                         strerror(errno));
     if (rc != MFR_OK) unlink(tmp);
     free(tmp);
-    return rc;
+    return rc == MFR_OK ? sync_parent_dir(path, err) : rc;
 }

@@ -70,7 +70,8 @@ uint64_t mfr_fnv1a(uint64_t h, const void *data, size_t n);
 uint64_t mfr_physical_memory(void);
 
 /* Writes a file atomically: the callback writes into a temporary file in the
- * same directory, which is then flushed, fsync'ed and renamed onto `path`.
+ * same directory, which is then flushed, fsync'ed and renamed onto `path`,
+ * and the directory is fsync'ed so that the rename survives a crash.
  * On any failure the temporary file is removed and `path` is untouched. */
 typedef int (*mfr_write_fn)(FILE *f, void *ctx, mfr_error *err);
 int mfr_write_atomic(const char *path, mfr_write_fn fn, void *ctx, mfr_error *err);

@@ -28,6 +28,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "bytes_priv.h"
 #include "config_priv.h"
 #include "model_priv.h"
 
@@ -81,15 +82,13 @@ static const struct mfr_config_row *tagged_row(uint32_t tag)
  * gives missing tags their defaults). */
 #define MODEL_ALWAYS_TAGS 17u
 
-static uint64_t f64_bits(double x);
-
 static bool record_written(const struct mfr_config_row *row, const mfr_config *cfg)
 {
     if (row->tag <= MODEL_ALWAYS_TAGS) return true;
     mfr_config c = *cfg; /* the accessors take a non-const config */
     switch (record_type(row)) {
     case REC_I32: return *mfr_config_i32(&c, row) != (int32_t)row->def;
-    case REC_F64: return f64_bits(*mfr_config_f64(&c, row)) != f64_bits(row->def);
+    case REC_F64: return mfr_f64_bits(*mfr_config_f64(&c, row)) != mfr_f64_bits(row->def);
     default: return *mfr_config_u64(&c, row) != (uint64_t)row->def;
     }
 }
@@ -109,62 +108,6 @@ static uint32_t records_of(const mfr_config *cfg, size_t *bytes)
 }
 
 /* ------------------------------------------------------------------ */
-/* Little-endian encoding                                               */
-/* ------------------------------------------------------------------ */
-
-static void put_le32(unsigned char *b, uint32_t v)
-{
-    for (int s = 0; s < 4; s++) b[s] = (unsigned char)(v >> (8 * s));
-}
-
-static void put_le64(unsigned char *b, uint64_t v)
-{
-    for (int s = 0; s < 8; s++) b[s] = (unsigned char)(v >> (8 * s));
-}
-
-static uint32_t get_le32(const unsigned char *b)
-{
-    uint32_t v = 0;
-    for (int s = 0; s < 4; s++) v |= (uint32_t)b[s] << (8 * s);
-    return v;
-}
-
-static uint64_t get_le64(const unsigned char *b)
-{
-    uint64_t v = 0;
-    for (int s = 0; s < 8; s++) v |= (uint64_t)b[s] << (8 * s);
-    return v;
-}
-
-static uint32_t f32_bits(float f)
-{
-    uint32_t u;
-    memcpy(&u, &f, sizeof u);
-    return u;
-}
-
-static float bits_f32(uint32_t u)
-{
-    float f;
-    memcpy(&f, &u, sizeof f);
-    return f;
-}
-
-static uint64_t f64_bits(double d)
-{
-    uint64_t u;
-    memcpy(&u, &d, sizeof u);
-    return u;
-}
-
-static double bits_f64(uint64_t u)
-{
-    double d;
-    memcpy(&d, &u, sizeof d);
-    return d;
-}
-
-/* ------------------------------------------------------------------ */
 /* Saving                                                               */
 /* ------------------------------------------------------------------ */
 
@@ -173,6 +116,7 @@ struct writer {
     const char *path;
     uint32_t header_size;
     uint64_t h; /* FNV-1a of every byte written so far */
+    uint64_t *outer; /* NULL, or a checksum of an enclosing file (a checkpoint) */
     unsigned char *row; /* scratch: one encoded row (k * 4 bytes) */
 };
 
@@ -182,20 +126,21 @@ static int w_put(struct writer *w, FILE *f, const void *p, size_t n, mfr_error *
     if (fwrite(p, 1, n, f) != n)
         return mfr_seterr(err, MFR_ERR_IO, "cannot write %s: %s", w->path, strerror(errno));
     w->h = mfr_fnv1a(w->h, p, n);
+    if (w->outer) *w->outer = mfr_fnv1a(*w->outer, p, n);
     return MFR_OK;
 }
 
 static int w_u32(struct writer *w, FILE *f, uint32_t v, mfr_error *err)
 {
     unsigned char b[4];
-    put_le32(b, v);
+    mfr_put_le32(b, v);
     return w_put(w, f, b, sizeof b, err);
 }
 
 static int w_u64(struct writer *w, FILE *f, uint64_t v, mfr_error *err)
 {
     unsigned char b[8];
-    put_le64(b, v);
+    mfr_put_le64(b, v);
     return w_put(w, f, b, sizeof b, err);
 }
 
@@ -213,7 +158,7 @@ static int w_rows(struct writer *w, FILE *f, const float *a, int32_t rows, mfr_e
     const mfr_model *m = w->m;
     for (int32_t r = 0; r < rows; r++) {
         const float *src = a + (size_t)r * (size_t)m->k_pad;
-        for (int32_t j = 0; j < m->k_row; j++) put_le32(w->row + 4 * (size_t)j, f32_bits(src[j]));
+        for (int32_t j = 0; j < m->k_row; j++) mfr_put_le32(w->row + 4 * (size_t)j, mfr_f32_bits(src[j]));
         int rc = w_put(w, f, w->row, 4 * (size_t)m->k_row, err);
         if (rc != MFR_OK) return rc;
     }
@@ -247,7 +192,7 @@ static int write_model(FILE *f, void *ctx, mfr_error *err)
         if (type == REC_I32)
             rc = w_u32(w, f, (uint32_t)*mfr_config_i32(&c, row), err);
         else if (type == REC_F64)
-            rc = w_u64(w, f, f64_bits(*mfr_config_f64(&c, row)), err);
+            rc = w_u64(w, f, mfr_f64_bits(*mfr_config_f64(&c, row)), err);
         else
             rc = w_u64(w, f, *mfr_config_u64(&c, row), err);
     }
@@ -335,6 +280,45 @@ static int check_saveable(const mfr_model *m, const char *path, mfr_error *err)
     return MFR_OK;
 }
 
+/* The header's size for m (the fixed part, the records and the strings). */
+static uint32_t header_size_of(const mfr_model *m)
+{
+    size_t record_bytes;
+    records_of(&m->cfg, &record_bytes);
+    size_t header = MODEL_MIN_HEADER + strlen(m->split_spec) + strlen(m->data_dir) + record_bytes;
+    MFR_ASSERT(header <= MODEL_MAX_HEADER);
+    return (uint32_t)header;
+}
+
+/* Writes the bytes of m's file (checked saveable) to f. */
+static int write_checked(const mfr_model *m, FILE *f, const char *path, uint64_t *outer, mfr_error *err)
+{
+    struct writer w = {.m = m, .path = path, .header_size = header_size_of(m), .h = MFR_FNV_INIT,
+                       .outer = outer};
+    w.row = malloc(4 * (size_t)m->k_row);
+    if (!w.row) return mfr_seterr(err, MFR_ERR_NOMEM, "out of memory writing %s", path);
+    int rc = write_model(f, &w, err);
+    free(w.row);
+    return rc;
+}
+
+int mfr_model_write(const mfr_model *m, FILE *f, const char *path, uint64_t *outer, mfr_error *err)
+{
+    int rc = check_saveable(m, path, err);
+    return rc != MFR_OK ? rc : write_checked(m, f, path, outer, err);
+}
+
+struct save_ctx {
+    const mfr_model *m;
+    const char *path;
+};
+
+static int save_cb(FILE *f, void *ctx, mfr_error *err)
+{
+    const struct save_ctx *c = ctx;
+    return write_checked(c->m, f, c->path, NULL, err);
+}
+
 /* Writes m to path atomically (docs/MODEL_FORMAT.md). On failure nothing is
  * left at path (an existing file there is untouched). */
 int mfr_model_save(const mfr_model *m, const char *path, mfr_error *err)
@@ -344,19 +328,8 @@ int mfr_model_save(const mfr_model *m, const char *path, mfr_error *err)
                           !m ? "model" : "path");
     int rc = check_saveable(m, path, err);
     if (rc != MFR_OK) return rc;
-
-    size_t record_bytes;
-    records_of(&m->cfg, &record_bytes);
-    size_t header = MODEL_MIN_HEADER + strlen(m->split_spec) + strlen(m->data_dir) + record_bytes;
-    MFR_ASSERT(header <= MODEL_MAX_HEADER);
-
-    struct writer w = {.m = m, .path = path, .header_size = (uint32_t)header,
-                       .h = MFR_FNV_INIT};
-    w.row = malloc(4 * (size_t)m->k_row);
-    if (!w.row) return mfr_seterr(err, MFR_ERR_NOMEM, "out of memory writing %s", path);
-    rc = mfr_write_atomic(path, write_model, &w, err);
-    free(w.row);
-    return rc;
+    struct save_ctx c = {m, path};
+    return mfr_write_atomic(path, save_cb, &c, err);
 }
 
 /* ------------------------------------------------------------------ */
@@ -381,7 +354,7 @@ static bool c_u32(struct cursor *c, uint32_t *v)
 {
     const unsigned char *b;
     if (!c_take(c, 4, &b)) return false;
-    *v = get_le32(b);
+    *v = mfr_get_le32(b);
     return true;
 }
 
@@ -389,7 +362,7 @@ static bool c_u64(struct cursor *c, uint64_t *v)
 {
     const unsigned char *b;
     if (!c_take(c, 8, &b)) return false;
-    *v = get_le64(b);
+    *v = mfr_get_le64(b);
     return true;
 }
 
@@ -469,11 +442,11 @@ static int parse_config(struct cursor *c, const char *path, mfr_config *cfg, mfr
                               "%s: configuration field %s (tag %u) has %u bytes, expected %u",
                               path, name, tag, len, record_len(type));
         if (type == REC_I32) {
-            *mfr_config_i32(cfg, row) = (int32_t)get_le32(v);
+            *mfr_config_i32(cfg, row) = (int32_t)mfr_get_le32(v);
         } else if (type == REC_U64) {
-            *mfr_config_u64(cfg, row) = get_le64(v);
+            *mfr_config_u64(cfg, row) = mfr_get_le64(v);
         } else {
-            double d = bits_f64(get_le64(v));
+            double d = mfr_bits_f64(mfr_get_le64(v));
             if (!isfinite(d))
                 return mfr_seterr(err, MFR_ERR_CORRUPT,
                                   "%s: configuration field %s is not finite", path, name);
@@ -587,7 +560,7 @@ static int read_rows(FILE *f, const char *path, float *a, int32_t rows, int32_t 
         if (rc != MFR_OK) return rc;
         float *dst = a + (size_t)r * (size_t)k_pad;
         for (int32_t j = 0; j < k; j++) {
-            float v = bits_f32(get_le32(buf + 4 * (size_t)j));
+            float v = mfr_bits_f32(mfr_get_le32(buf + 4 * (size_t)j));
             if (!bad->array && (!isfinite(v) || (nonneg && v < 0.0f)))
                 *bad = (struct bad_value){name, r, j, v};
             dst[j] = v;
@@ -604,7 +577,7 @@ static int read_ids(FILE *f, const char *path, int64_t *ids, int32_t n, uint64_t
     for (int32_t x = 0; x < n; x++) {
         int rc = read_exact(f, path, b, sizeof b, h, err);
         if (rc != MFR_OK) return rc;
-        ids[x] = (int64_t)get_le64(b);
+        ids[x] = (int64_t)mfr_get_le64(b);
     }
     return MFR_OK;
 }
@@ -619,6 +592,7 @@ struct reader {
     uint64_t hash;
     struct header h;
     int32_t n_state;
+    bool section; /* a model inside another file: bytes may follow it */
 };
 
 /* Opens path, which must be a regular file, and measures it. */
@@ -648,12 +622,12 @@ static int reader_header(struct reader *r, mfr_error *err)
     if (first < sizeof fixed)
         return mfr_seterr(err, MFR_ERR_CORRUPT, "%s is truncated: %llu bytes, too short for a model header",
                           path, (unsigned long long)r->file_len);
-    uint32_t version = get_le32(fixed + 8);
+    uint32_t version = mfr_get_le32(fixed + 8);
     if (version != MODEL_VERSION)
         return mfr_seterr(err, MFR_ERR_CORRUPT,
                           "%s: unsupported model format version %u (this build reads version %u)", path,
                           version, MODEL_VERSION);
-    uint32_t header_size = get_le32(fixed + 12);
+    uint32_t header_size = mfr_get_le32(fixed + 12);
     if (header_size < MODEL_MIN_HEADER || header_size > MODEL_MAX_HEADER)
         return mfr_seterr(err, MFR_ERR_CORRUPT, "%s: header size %u is outside %u..%u", path, header_size,
                           MODEL_MIN_HEADER, MODEL_MAX_HEADER);
@@ -739,15 +713,50 @@ static int reader_body(struct reader *r, mfr_model *m, mfr_error *err)
     if (rc != MFR_OK) return rc;
     unsigned char sum[8];
     if ((rc = read_exact(r->f, path, sum, sizeof sum, NULL, err)) != MFR_OK) return rc;
-    if (get_le64(sum) != r->hash)
+    if (mfr_get_le64(sum) != r->hash)
         return mfr_seterr(err, MFR_ERR_CORRUPT, "%s: checksum mismatch: file is corrupted", path);
-    if (fgetc(r->f) != EOF) /* the file grew while we read it */
+    if (!r->section && fgetc(r->f) != EOF) /* the file grew while we read it */
         return mfr_seterr(err, MFR_ERR_CORRUPT, "%s: trailing bytes after the checksum", path);
     if (bad.array)
         return mfr_seterr(err, MFR_ERR_CORRUPT, "%s: %s[%d][%d] = %g is not %s", path, bad.array,
                           (int)bad.row, (int)bad.col, (double)bad.value,
                           bad.array[0] == 'v' ? "finite and non-negative" : "finite");
     return MFR_OK;
+}
+
+/* Reads the model r describes from r->f (opened, r->file_len set). */
+static int reader_run(struct reader *r, mfr_model **out, mfr_error *err)
+{
+    mfr_model *m = NULL;
+    int rc = reader_header(r, err);
+    if (rc == MFR_OK) rc = reader_length(r, err);
+    if (rc == MFR_OK) rc = reader_model(r, &m, err);
+    if (rc == MFR_OK) rc = reader_body(r, m, err);
+    free(r->hdr);
+    free(r->h.split_spec);
+    free(r->h.data_dir);
+    if (rc != MFR_OK) {
+        mfr_model_destroy(m);
+        return rc;
+    }
+    *out = m;
+    return MFR_OK;
+}
+
+int mfr_model_read(FILE *f, const char *path, uint64_t len, mfr_model **out, mfr_error *err)
+{
+    *out = NULL;
+    struct reader r = {.path = path, .f = f, .file_len = len, .section = true};
+    return reader_run(&r, out, err);
+}
+
+uint64_t mfr_model_file_size(const mfr_model *m)
+{
+    struct header h = {.k = m->k, .n_users = m->n_users, .n_items = m->n_items, .cfg = m->cfg};
+    uint64_t len = 0;
+    bool ok = expected_length(&h, header_size_of(m), m->n_state, &len);
+    MFR_ASSERT(ok); /* the model exists in memory: its size fits */
+    return len;
 }
 
 /* Loads and verifies a model file; see docs/MODEL_FORMAT.md for the checks.
@@ -758,20 +767,8 @@ int mfr_model_load(const char *path, mfr_model **out, mfr_error *err)
     *out = NULL;
     if (!path) return mfr_seterr(err, MFR_ERR_INVALID, "mfr_model_load: path is NULL");
     struct reader r = {.path = path};
-    mfr_model *m = NULL;
     int rc = reader_open(&r, err);
-    if (rc == MFR_OK) rc = reader_header(&r, err);
-    if (rc == MFR_OK) rc = reader_length(&r, err);
-    if (rc == MFR_OK) rc = reader_model(&r, &m, err);
-    if (rc == MFR_OK) rc = reader_body(&r, m, err);
+    if (rc == MFR_OK) rc = reader_run(&r, out, err);
     if (r.f) fclose(r.f);
-    free(r.hdr);
-    free(r.h.split_spec);
-    free(r.h.data_dir);
-    if (rc != MFR_OK) {
-        mfr_model_destroy(m);
-        return rc;
-    }
-    *out = m;
-    return MFR_OK;
+    return rc;
 }

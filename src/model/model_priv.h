@@ -77,4 +77,17 @@ struct mfr_model_array {
  * how many. */
 int mfr_model_arrays(const mfr_model *m, struct mfr_model_array out[MFR_MODEL_MAX_ARRAYS]);
 
+/* The model file inside other files (a checkpoint holds whole model files,
+ * train/checkpoint.c). */
+/* Checks m as mfr_model_save does, then writes its model file's bytes to f;
+ * folds every byte into *outer too when outer is not NULL. `path` names
+ * the file in messages. */
+int mfr_model_write(const mfr_model *m, FILE *f, const char *path, uint64_t *outer,
+                    mfr_error *err);
+/* The bytes mfr_model_write writes for a saveable m. */
+uint64_t mfr_model_file_size(const mfr_model *m);
+/* Reads and verifies (as mfr_model_load) a model file of exactly `len`
+ * bytes from f's position; bytes after it are the caller's. */
+int mfr_model_read(FILE *f, const char *path, uint64_t len, mfr_model **out, mfr_error *err);
+
 #endif

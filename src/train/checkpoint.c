@@ -1,0 +1,582 @@
+/*
+ * checkpoint.c — a training run on disk: writing the trainer's state and a
+ * run state, reading them back verified, and a trainer that continues from
+ * them (format: docs/CHECKPOINTS.md).
+ *
+ * DESIGN
+ * - A checkpoint is a list of sections: the trainer's model as a complete
+ *   model file (model_io.c writes and verifies it, with its own checksum),
+ *   the run state as tagged records, the best epoch's model (another model
+ *   file) and the caller's log, then an FNV-1a 64 of every preceding byte.
+ *   Reusing the model file keeps one writer and one verifier for factors,
+ *   optimizer state, configuration and provenance.
+ * - Everything a step reads that is not derived from the data and the
+ *   configuration is in the model (parameters, optimizer state, step count)
+ *   or in the last loss; bias_mean, implicit weights and item counts are
+ *   recomputed from the training ratings by mfr_trainer_create. A resumed
+ *   trainer is therefore a new trainer whose model arrays are replaced.
+ * - Loading hashes the whole file first (one pass), then parses it,
+ *   checking every length against what is left of the file before reading
+ *   or allocating, so a forged length cannot cause a large allocation.
+ */
+#define _POSIX_C_SOURCE 200809L
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "bytes_priv.h"
+#include "dataset_priv.h"
+#include "train_priv.h"
+
+#define CKPT_MAGIC "MFRECCKP"
+#define CKPT_MAGIC_LEN 8
+#define CKPT_VERSION 1u
+#define CKPT_PREAMBLE 16u /* magic, version, section count */
+#define CKPT_SECTION_HEAD 16u /* tag, reserved, length */
+#define CKPT_MAX_LOG (UINT64_C(1) << 30)
+#define CKPT_MAX_RUN 4096u /* bytes of run records, far more than written */
+
+enum section { SEC_TRAINER = 1, SEC_RUN = 2, SEC_BEST = 3, SEC_LOG = 4, SEC_END };
+static const char *const section_names[SEC_END] = {"", "trainer model", "run state", "best model",
+                                                   "log"};
+
+/* The run records: the public run state's scalars, the trainer's last
+ * loss and the training ratings' fingerprint. */
+struct run_rec {
+    int64_t epochs, early_stop, best_epoch, log_every, checkpoint_every, train_nnz;
+    double best_val, elapsed_s, train_s;
+    double loss[4]; /* mfr_loss: total, mse, l2, gravity */
+    uint64_t train_hash;
+};
+
+enum rec_type { R_I64, R_F64, R_U64 };
+static const struct run_field {
+    uint32_t tag;
+    const char *name;
+    enum rec_type type;
+    size_t off;
+} run_fields[] = {
+    {1, "epochs", R_I64, offsetof(struct run_rec, epochs)},
+    {2, "early_stop", R_I64, offsetof(struct run_rec, early_stop)},
+    {3, "best_epoch", R_I64, offsetof(struct run_rec, best_epoch)},
+    {4, "best_val", R_F64, offsetof(struct run_rec, best_val)},
+    {5, "log_every", R_I64, offsetof(struct run_rec, log_every)},
+    {6, "checkpoint_every", R_I64, offsetof(struct run_rec, checkpoint_every)},
+    {7, "elapsed_s", R_F64, offsetof(struct run_rec, elapsed_s)},
+    {8, "train_s", R_F64, offsetof(struct run_rec, train_s)},
+    {9, "loss_total", R_F64, offsetof(struct run_rec, loss[0])},
+    {10, "loss_mse", R_F64, offsetof(struct run_rec, loss[1])},
+    {11, "loss_l2", R_F64, offsetof(struct run_rec, loss[2])},
+    {12, "loss_gravity", R_F64, offsetof(struct run_rec, loss[3])},
+    {13, "train_nnz", R_I64, offsetof(struct run_rec, train_nnz)},
+    {14, "train_hash", R_U64, offsetof(struct run_rec, train_hash)},
+};
+#define N_RUN_FIELDS (sizeof run_fields / sizeof *run_fields)
+#define RUN_BYTES (4u + N_RUN_FIELDS * 16u) /* count, then tag, length, 8 bytes each */
+
+struct mfr_checkpoint {
+    mfr_model *model, *best;
+    struct run_rec run;
+    char *log;
+    size_t log_len;
+};
+
+/* FNV-1a of the training ratings in CSR order (user offsets, items,
+ * ratings), encoded little-endian: another split or rating set differs. */
+static uint64_t train_hash(const struct mfr_csr *c)
+{
+    uint64_t h = MFR_FNV_INIT;
+    unsigned char b[8];
+    for (int32_t u = 0; u <= c->n_users; u++) {
+        mfr_put_le64(b, (uint64_t)c->row_ptr[u]);
+        h = mfr_fnv1a(h, b, 8);
+    }
+    for (int64_t j = 0; j < c->nnz; j++) {
+        mfr_put_le32(b, (uint32_t)c->item[j]);
+        mfr_put_le32(b + 4, mfr_f32_bits(c->rating[j]));
+        h = mfr_fnv1a(h, b, 8);
+    }
+    return h;
+}
+
+/* Checks the values of a run state (saving, and loading a file): counts
+ * >= 0, times finite and >= 0, the loss finite, best_val not NaN. */
+static int check_run(const struct run_rec *r, const char *path, int status, mfr_error *err)
+{
+    for (size_t x = 0; x < N_RUN_FIELDS; x++) {
+        const struct run_field *f = &run_fields[x];
+        const char *src = (const char *)r + f->off;
+        if (f->type == R_I64) {
+            int64_t v;
+            memcpy(&v, src, sizeof v);
+            if (v < 0)
+                return mfr_seterr(err, status, "%s: run state %s = %lld is negative", path, f->name,
+                                  (long long)v);
+        } else if (f->type == R_F64) {
+            double v;
+            memcpy(&v, src, sizeof v);
+            bool time = f->off == offsetof(struct run_rec, elapsed_s) ||
+                        f->off == offsetof(struct run_rec, train_s);
+            bool best = f->off == offsetof(struct run_rec, best_val);
+            if (best ? isnan(v) : !isfinite(v) || (time && v < 0))
+                return mfr_seterr(err, status, "%s: run state %s = %g is not %s", path, f->name, v,
+                                  best ? "a number" : time ? "finite and >= 0" : "finite");
+        }
+    }
+    return MFR_OK;
+}
+
+/* ------------------------------------------------------------------ */
+/* Writing                                                              */
+/* ------------------------------------------------------------------ */
+
+struct ckpt_writer {
+    const mfr_trainer *tr;
+    const mfr_run_state *run;
+    struct run_rec rec;
+    const char *path;
+    uint64_t h; /* FNV-1a of every byte written so far */
+};
+
+static int cw_put(struct ckpt_writer *w, FILE *f, const void *p, size_t n, mfr_error *err)
+{
+    if (n && fwrite(p, 1, n, f) != n)
+        return mfr_seterr(err, MFR_ERR_IO, "cannot write %s: %s", w->path, strerror(errno));
+    w->h = mfr_fnv1a(w->h, p, n);
+    return MFR_OK;
+}
+
+static int cw_section(struct ckpt_writer *w, FILE *f, enum section tag, uint64_t len,
+                      mfr_error *err)
+{
+    unsigned char b[CKPT_SECTION_HEAD];
+    mfr_put_le32(b, (uint32_t)tag);
+    mfr_put_le32(b + 4, 0);
+    mfr_put_le64(b + 8, len);
+    return cw_put(w, f, b, sizeof b, err);
+}
+
+static int cw_run(struct ckpt_writer *w, FILE *f, mfr_error *err)
+{
+    unsigned char b[RUN_BYTES];
+    mfr_put_le32(b, (uint32_t)N_RUN_FIELDS);
+    for (size_t x = 0; x < N_RUN_FIELDS; x++) {
+        unsigned char *p = b + 4 + 16 * x;
+        const char *src = (const char *)&w->rec + run_fields[x].off;
+        uint64_t v;
+        if (run_fields[x].type == R_F64) {
+            double d;
+            memcpy(&d, src, sizeof d);
+            v = mfr_f64_bits(d);
+        } else {
+            memcpy(&v, src, sizeof v); /* int64 and uint64 share the bits */
+        }
+        mfr_put_le32(p, run_fields[x].tag);
+        mfr_put_le32(p + 4, 8);
+        mfr_put_le64(p + 8, v);
+    }
+    int rc = cw_section(w, f, SEC_RUN, RUN_BYTES, err);
+    return rc != MFR_OK ? rc : cw_put(w, f, b, sizeof b, err);
+}
+
+/* The test hook of mfr_trainer_save_checkpoint: a slow write, so that a
+ * test can kill the process between writing and renaming. */
+static void test_slow_write(FILE *f)
+{
+    const char *ms = getenv("MFREC_TEST_SLOW_CHECKPOINT");
+    long v = ms ? strtol(ms, NULL, 10) : 0;
+    if (v <= 0) return;
+    fflush(f);
+    struct timespec ts = {v / 1000, (v % 1000) * 1000000L};
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {}
+}
+
+static int write_checkpoint(FILE *f, void *ctx, mfr_error *err)
+{
+    struct ckpt_writer *w = ctx;
+    const mfr_run_state *run = w->run;
+    const mfr_model *best = run->best_epoch > 0 ? run->best : NULL;
+    uint32_t n_sections = 2u + (best != NULL) + (run->log_len > 0);
+    unsigned char b[CKPT_PREAMBLE];
+    memcpy(b, CKPT_MAGIC, CKPT_MAGIC_LEN);
+    mfr_put_le32(b + 8, CKPT_VERSION);
+    mfr_put_le32(b + 12, n_sections);
+    int rc = cw_put(w, f, b, sizeof b, err);
+    if (rc == MFR_OK) rc = cw_section(w, f, SEC_TRAINER, mfr_model_file_size(w->tr->model), err);
+    if (rc == MFR_OK) rc = mfr_model_write(w->tr->model, f, w->path, &w->h, err);
+    if (rc == MFR_OK) rc = cw_run(w, f, err);
+    if (rc == MFR_OK && best) rc = cw_section(w, f, SEC_BEST, mfr_model_file_size(best), err);
+    if (rc == MFR_OK && best) rc = mfr_model_write(best, f, w->path, &w->h, err);
+    if (rc == MFR_OK && run->log_len) rc = cw_section(w, f, SEC_LOG, run->log_len, err);
+    if (rc == MFR_OK && run->log_len) rc = cw_put(w, f, run->log, run->log_len, err);
+    if (rc != MFR_OK) return rc;
+    mfr_put_le64(b, w->h);
+    if (fwrite(b, 1, 8, f) != 8)
+        return mfr_seterr(err, MFR_ERR_IO, "cannot write %s: %s", w->path, strerror(errno));
+    test_slow_write(f);
+    return MFR_OK;
+}
+
+int mfr_trainer_save_checkpoint(const mfr_trainer *tr, const mfr_run_state *run, const char *path,
+                                mfr_error *err)
+{
+    if (!tr || !run || !path)
+        return mfr_seterr(err, MFR_ERR_INVALID, "mfr_trainer_save_checkpoint: %s is NULL",
+                          !tr ? "trainer" : !run ? "run" : "path");
+    struct ckpt_writer w = {.tr = tr, .run = run, .path = path, .h = MFR_FNV_INIT};
+    w.rec = (struct run_rec){run->epochs, run->early_stop, run->best_epoch, run->log_every,
+                             run->checkpoint_every, tr->csr.nnz, run->best_val, run->elapsed_s,
+                             run->train_s, {tr->last.total, tr->last.mse, tr->last.l2,
+                             tr->last.gravity}, train_hash(&tr->csr)};
+    int rc = check_run(&w.rec, path, MFR_ERR_INVALID, err);
+    if (rc != MFR_OK) return rc;
+    if ((run->best_epoch > 0) != (run->best != NULL) ||
+        (run->best && (mfr_model_epochs(run->best) != run->best_epoch ||
+                       run->best->n_users != tr->model->n_users ||
+                       run->best->n_items != tr->model->n_items || run->best->k != tr->model->k)))
+        return mfr_seterr(err, MFR_ERR_INVALID,
+                          "cannot save %s: the best model must be given exactly when best_epoch "
+                          "(%lld) > 0, with that epoch count and the trainer's shape",
+                          path, (long long)run->best_epoch);
+    if ((run->log_len && !run->log) || run->log_len > CKPT_MAX_LOG)
+        return mfr_seterr(err, MFR_ERR_INVALID, "cannot save %s: the log is NULL or over 1 GiB",
+                          path);
+    return mfr_write_atomic(path, write_checkpoint, &w, err);
+}
+
+/* ------------------------------------------------------------------ */
+/* Reading                                                              */
+/* ------------------------------------------------------------------ */
+
+struct ckpt_reader {
+    FILE *f;
+    const char *name;
+    uint64_t len, pos; /* the file's length and the read position */
+    char sec_name[600]; /* "NAME (trainer model)": model sections' messages */
+};
+
+static int cr_read(struct ckpt_reader *r, void *buf, size_t n, mfr_error *err)
+{
+    if (n > r->len - r->pos)
+        return mfr_seterr(err, MFR_ERR_CORRUPT, "%s is truncated at byte %llu", r->name,
+                          (unsigned long long)r->len);
+    if (n && fread(buf, 1, n, r->f) != n)
+        return mfr_seterr(err, ferror(r->f) ? MFR_ERR_IO : MFR_ERR_CORRUPT,
+                          "cannot read %s: %s", r->name,
+                          ferror(r->f) ? strerror(errno) : "it shrank while read");
+    r->pos += n;
+    return MFR_OK;
+}
+
+/* Magic and version, then the checksum over the whole file; leaves the
+ * position after the preamble with *n_sections read. */
+static int cr_verify(struct ckpt_reader *r, uint32_t *n_sections, mfr_error *err)
+{
+    unsigned char b[CKPT_PREAMBLE];
+    size_t first = r->len < sizeof b ? (size_t)r->len : sizeof b;
+    int rc = cr_read(r, b, first, err);
+    if (rc != MFR_OK) return rc;
+    if (first < CKPT_MAGIC_LEN || memcmp(b, CKPT_MAGIC, CKPT_MAGIC_LEN) != 0)
+        return mfr_seterr(err, MFR_ERR_CORRUPT, "%s is not an mfrec checkpoint file", r->name);
+    if (r->len < CKPT_PREAMBLE + 8)
+        return mfr_seterr(err, MFR_ERR_CORRUPT, "%s is truncated: %llu bytes", r->name,
+                          (unsigned long long)r->len);
+    if (mfr_get_le32(b + 8) != CKPT_VERSION)
+        return mfr_seterr(err, MFR_ERR_CORRUPT,
+                          "%s: unsupported checkpoint format version %u (this build reads %u)",
+                          r->name, mfr_get_le32(b + 8), CKPT_VERSION);
+    *n_sections = mfr_get_le32(b + 12);
+    uint64_t h = mfr_fnv1a(MFR_FNV_INIT, b, sizeof b);
+    unsigned char chunk[65536];
+    while (r->pos < r->len - 8) {
+        uint64_t left = r->len - 8 - r->pos;
+        size_t n = left < sizeof chunk ? (size_t)left : sizeof chunk;
+        if ((rc = cr_read(r, chunk, n, err)) != MFR_OK) return rc;
+        h = mfr_fnv1a(h, chunk, n);
+    }
+    if ((rc = cr_read(r, chunk, 8, err)) != MFR_OK) return rc;
+    if (mfr_get_le64(chunk) != h)
+        return mfr_seterr(err, MFR_ERR_CORRUPT, "%s: checksum mismatch: file is corrupted", r->name);
+    if (fseek(r->f, CKPT_PREAMBLE, SEEK_SET) != 0)
+        return mfr_seterr(err, MFR_ERR_IO, "cannot seek in %s: %s", r->name, strerror(errno));
+    r->pos = CKPT_PREAMBLE;
+    return MFR_OK;
+}
+
+/* The run records: every known tag exactly once, each 8 bytes. */
+static int cr_run(struct ckpt_reader *r, uint64_t len, struct run_rec *out, mfr_error *err)
+{
+    unsigned char b[CKPT_MAX_RUN];
+    if (len > sizeof b || len < 4)
+        return mfr_seterr(err, MFR_ERR_CORRUPT, "%s: run state of %llu bytes", r->name,
+                          (unsigned long long)len);
+    int rc = cr_read(r, b, (size_t)len, err);
+    if (rc != MFR_OK) return rc;
+    uint32_t n = mfr_get_le32(b), seen = 0;
+    if (n != N_RUN_FIELDS || len != 4 + 16 * (uint64_t)n)
+        return mfr_seterr(err, MFR_ERR_CORRUPT,
+                          "%s: run state holds %u records in %llu bytes, expected %u in %u", r->name,
+                          n, (unsigned long long)len, (unsigned)N_RUN_FIELDS, (unsigned)RUN_BYTES);
+    for (uint32_t x = 0; x < n; x++) {
+        const unsigned char *p = b + 4 + 16 * (size_t)x;
+        uint32_t tag = mfr_get_le32(p);
+        if (tag < 1 || tag > N_RUN_FIELDS || mfr_get_le32(p + 4) != 8 || (seen >> tag & 1u))
+            return mfr_seterr(err, MFR_ERR_CORRUPT,
+                              "%s: run state record %u (tag %u, %u bytes) is unknown, repeated or "
+                              "malformed", r->name, x, tag, mfr_get_le32(p + 4));
+        seen |= 1u << tag;
+        const struct run_field *f = &run_fields[tag - 1];
+        uint64_t v = mfr_get_le64(p + 8);
+        memcpy((char *)out + f->off, &v, sizeof v); /* f64 bits as stored */
+    }
+    return check_run(out, r->name, MFR_ERR_CORRUPT, err);
+}
+
+static int cr_model(struct ckpt_reader *r, enum section tag, uint64_t len, mfr_model **out,
+                    mfr_error *err)
+{
+    snprintf(r->sec_name, sizeof r->sec_name, "%s (%s)", r->name, section_names[tag]);
+    int rc = mfr_model_read(r->f, r->sec_name, len, out, err);
+    if (rc == MFR_OK) r->pos += len;
+    return rc;
+}
+
+static int cr_section(struct ckpt_reader *r, mfr_checkpoint *c, uint32_t *seen, mfr_error *err)
+{
+    unsigned char b[CKPT_SECTION_HEAD];
+    int rc = cr_read(r, b, sizeof b, err);
+    if (rc != MFR_OK) return rc;
+    uint32_t tag = mfr_get_le32(b);
+    uint64_t len = mfr_get_le64(b + 8);
+    if (tag < 1 || tag >= SEC_END || (*seen >> tag & 1u) || mfr_get_le32(b + 4) != 0)
+        return mfr_seterr(err, MFR_ERR_CORRUPT,
+                          "%s: section tag %u at byte %llu is unknown or repeated", r->name, tag,
+                          (unsigned long long)(r->pos - sizeof b));
+    *seen |= 1u << tag;
+    if (len > r->len - 8 - r->pos)
+        return mfr_seterr(err, MFR_ERR_CORRUPT, "%s: the %s section of %llu bytes runs past the end",
+                          r->name, section_names[tag], (unsigned long long)len);
+    switch (tag) {
+    case SEC_TRAINER: return cr_model(r, SEC_TRAINER, len, &c->model, err);
+    case SEC_BEST: return cr_model(r, SEC_BEST, len, &c->best, err);
+    case SEC_RUN: return cr_run(r, len, &c->run, err);
+    default:
+        if (len == 0 || len > CKPT_MAX_LOG)
+            return mfr_seterr(err, MFR_ERR_CORRUPT, "%s: log section of %llu bytes", r->name,
+                              (unsigned long long)len);
+        if (!(c->log = malloc((size_t)len)))
+            return mfr_seterr(err, MFR_ERR_NOMEM, "out of memory reading %s", r->name);
+        c->log_len = (size_t)len;
+        return cr_read(r, c->log, (size_t)len, err);
+    }
+}
+
+/* The sections must agree with each other: a best model exactly when
+ * best_epoch > 0, of the trainer model's shape and at that epoch. */
+static int cr_consistent(const struct ckpt_reader *r, const mfr_checkpoint *c, uint32_t seen,
+                         mfr_error *err)
+{
+    if (!(seen >> SEC_TRAINER & 1u) || !(seen >> SEC_RUN & 1u))
+        return mfr_seterr(err, MFR_ERR_CORRUPT, "%s: the %s section is missing", r->name,
+                          section_names[!(seen >> SEC_TRAINER & 1u) ? SEC_TRAINER : SEC_RUN]);
+    if (r->pos != r->len - 8)
+        return mfr_seterr(err, MFR_ERR_CORRUPT, "%s: %llu bytes after the last section", r->name,
+                          (unsigned long long)(r->len - 8 - r->pos));
+    const mfr_model *m = c->model, *b = c->best;
+    if (c->run.best_epoch > m->epochs || (c->run.best_epoch > 0) != (b != NULL) ||
+        (b && (b->epochs != c->run.best_epoch || b->k != m->k || b->n_users != m->n_users ||
+               b->n_items != m->n_items)))
+        return mfr_seterr(err, MFR_ERR_CORRUPT,
+                          "%s: the best model does not match best_epoch %lld and the trainer's "
+                          "model (%lld epochs)", r->name, (long long)c->run.best_epoch,
+                          (long long)m->epochs);
+    return MFR_OK;
+}
+
+static int read_checkpoint(struct ckpt_reader *r, mfr_checkpoint **out, mfr_error *err)
+{
+    mfr_checkpoint *c = calloc(1, sizeof *c);
+    if (!c) return mfr_seterr(err, MFR_ERR_NOMEM, "out of memory reading %s", r->name);
+    uint32_t n_sections = 0, seen = 0;
+    int rc = cr_verify(r, &n_sections, err);
+    if (rc == MFR_OK && (n_sections < 2 || n_sections >= SEC_END))
+        rc = mfr_seterr(err, MFR_ERR_CORRUPT, "%s: %u sections, expected 2 to %d", r->name,
+                        n_sections, SEC_END - 1);
+    for (uint32_t s = 0; s < n_sections && rc == MFR_OK; s++) rc = cr_section(r, c, &seen, err);
+    if (rc == MFR_OK) rc = cr_consistent(r, c, seen, err);
+    if (rc != MFR_OK) {
+        mfr_checkpoint_destroy(c);
+        return rc;
+    }
+    *out = c;
+    return MFR_OK;
+}
+
+int mfr_checkpoint_load(const char *path, mfr_checkpoint **out, mfr_error *err)
+{
+    if (!out) return mfr_seterr(err, MFR_ERR_INVALID, "mfr_checkpoint_load: out is NULL");
+    *out = NULL;
+    if (!path) return mfr_seterr(err, MFR_ERR_INVALID, "mfr_checkpoint_load: path is NULL");
+    struct ckpt_reader r = {.name = path};
+    struct stat st;
+    /* the type is checked before opening: a FIFO must not block the open */
+    if (stat(path, &st) != 0)
+        return mfr_seterr(err, MFR_ERR_IO, "cannot open %s: %s", path, strerror(errno));
+    if (!S_ISREG(st.st_mode)) return mfr_seterr(err, MFR_ERR_IO, "%s is not a regular file", path);
+    if (!(r.f = fopen(path, "rb")))
+        return mfr_seterr(err, MFR_ERR_IO, "cannot open %s: %s", path, strerror(errno));
+    int rc = MFR_OK;
+    if (fstat(fileno(r.f), &st) != 0 || !S_ISREG(st.st_mode))
+        rc = mfr_seterr(err, MFR_ERR_IO, "%s is not a regular file", path);
+    r.len = (uint64_t)st.st_size;
+    if (rc == MFR_OK) rc = read_checkpoint(&r, out, err);
+    fclose(r.f);
+    return rc;
+}
+
+int mfr_checkpoint_load_buffer(const void *data, size_t len, const char *name, mfr_checkpoint **out,
+                               mfr_error *err)
+{
+    if (!out) return mfr_seterr(err, MFR_ERR_INVALID, "mfr_checkpoint_load_buffer: out is NULL");
+    *out = NULL;
+    if (!name) name = "<buffer>";
+    if (!data || len == 0) /* fmemopen refuses an empty buffer */
+        return mfr_seterr(err, MFR_ERR_CORRUPT, "%s is not an mfrec checkpoint file", name);
+    struct ckpt_reader r = {.name = name, .len = len};
+    if (!(r.f = fmemopen((void *)data, len, "rb")))
+        return mfr_seterr(err, MFR_ERR_NOMEM, "cannot read %s: %s", name, strerror(errno));
+    int rc = read_checkpoint(&r, out, err);
+    fclose(r.f);
+    return rc;
+}
+
+void mfr_checkpoint_destroy(mfr_checkpoint *c)
+{
+    if (!c) return;
+    mfr_model_destroy(c->model);
+    mfr_model_destroy(c->best);
+    free(c->log);
+    free(c);
+}
+
+const mfr_model *mfr_checkpoint_model(const mfr_checkpoint *c) { return c ? c->model : NULL; }
+
+int mfr_checkpoint_run(const mfr_checkpoint *c, mfr_run_state *out, mfr_error *err)
+{
+    if (!c || !out)
+        return mfr_seterr(err, MFR_ERR_INVALID, "mfr_checkpoint_run: %s is NULL",
+                          !c ? "checkpoint" : "out");
+    const struct run_rec *r = &c->run;
+    *out = (mfr_run_state){r->epochs, r->early_stop, r->best_epoch, r->best_val, r->log_every,
+                           r->checkpoint_every, r->elapsed_s, r->train_s, c->best, c->log,
+                           c->log_len};
+    return MFR_OK;
+}
+
+/* ------------------------------------------------------------------ */
+/* Resuming                                                             */
+/* ------------------------------------------------------------------ */
+
+/* The differences found so far, "; "-separated. */
+struct diffs {
+    char buf[480];
+    size_t len;
+    int n;
+};
+
+__attribute__((format(printf, 2, 3))) static void diff_add(struct diffs *d, const char *fmt, ...)
+{
+    if (d->len + 3 >= sizeof d->buf) return; /* full: the first ones are named */
+    if (d->n++) d->len += (size_t)snprintf(d->buf + d->len, sizeof d->buf - d->len, "; ");
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(d->buf + d->len, sizeof d->buf - d->len, fmt, ap);
+    va_end(ap);
+    d->len = n < 0 ? d->len : d->len + (size_t)n < sizeof d->buf ? d->len + (size_t)n : sizeof d->buf - 1;
+}
+
+/* Every field that changes results and differs between cfg and the
+ * checkpoint's ck. kernels may differ: both sets give the same bits. */
+static void config_diffs(const mfr_config *cfg, const mfr_config *ck, struct diffs *d)
+{
+    for (int i = 0; i < mfr_config_field_count(); i++) {
+        const mfr_config_field *f = mfr_config_field_at(i);
+        if (f->execution_only || !strcmp(f->name, "kernels")) continue;
+        char a[64], b[64];
+        if (mfr_config_format(cfg, f, a, sizeof a, NULL) != MFR_OK ||
+            mfr_config_format(ck, f, b, sizeof b, NULL) != MFR_OK || strcmp(a, b) != 0)
+            diff_add(d, "%s is %s, the checkpoint's %s", f->flag, a, b);
+    }
+}
+
+/* Replaces the new trainer's state with the checkpoint's. */
+static int restore(mfr_trainer *tr, const mfr_checkpoint *c, mfr_error *err)
+{
+    mfr_model *m = tr->model;
+    const mfr_model *src = c->model;
+    struct mfr_model_array dst_a[MFR_MODEL_MAX_ARRAYS], src_a[MFR_MODEL_MAX_ARRAYS];
+    int n = mfr_model_arrays(m, dst_a);
+    if (mfr_model_arrays(src, src_a) != n || m->k_pad != src->k_pad)
+        return mfr_seterr(err, MFR_ERR_MISMATCH,
+                          "cannot resume: the checkpoint holds %d arrays, this trainer %d",
+                          mfr_model_arrays(src, src_a), n);
+    for (int a = 0; a < n; a++) {
+        MFR_ASSERT(dst_a[a].rows == src_a[a].rows); /* same data and configuration */
+        memcpy(dst_a[a].a, src_a[a].a, sizeof(float) * (size_t)src_a[a].rows * (size_t)m->k_pad);
+    }
+    char *spec = strdup(src->split_spec), *dir = strdup(src->data_dir);
+    if (!spec || !dir) {
+        free(spec);
+        free(dir);
+        return mfr_seterr(err, MFR_ERR_NOMEM, "out of memory");
+    }
+    free(m->split_spec);
+    free(m->data_dir);
+    m->split_spec = spec; /* the recorded provenance stays that of the run */
+    m->data_dir = dir;
+    m->cfg = src->cfg;    /* with the recorded kernels, so the file's bytes do not change */
+    m->epochs = src->epochs;
+    const double *l = c->run.loss;
+    tr->last = (mfr_loss){l[0], l[1], l[2], l[3]};
+    return MFR_OK;
+}
+
+int mfr_trainer_resume(const mfr_checkpoint *c, const mfr_config *cfg, const mfr_dataset *ds,
+                       const mfr_ratings *train, const char *split_spec, mfr_trainer **out,
+                       mfr_error *err)
+{
+    if (!out) return mfr_seterr(err, MFR_ERR_INVALID, "trainer output pointer is NULL");
+    *out = NULL;
+    if (!c || !cfg || !ds || !train)
+        return mfr_seterr(err, MFR_ERR_INVALID, "mfr_trainer_resume: %s is NULL",
+                          !c ? "checkpoint" : !cfg ? "cfg" : !ds ? "dataset" : "ratings");
+    struct diffs d = {.n = 0};
+    config_diffs(cfg, &c->model->cfg, &d);
+    mfr_error e = {0};
+    bool data_ok = mfr_model_check_dataset(c->model, ds, &e) == MFR_OK;
+    if (!data_ok) diff_add(&d, "dataset: %s", e.message);
+    if (strcmp(split_spec ? split_spec : "", c->model->split_spec) != 0)
+        diff_add(&d, "split is '%s', the checkpoint's '%s'", split_spec ? split_spec : "",
+                 c->model->split_spec);
+    mfr_trainer *tr = NULL;
+    int rc;
+    if (data_ok && (rc = mfr_trainer_create(cfg, ds, train, split_spec, &tr, err)) != MFR_OK)
+        return rc;
+    if (tr && (tr->csr.nnz != c->run.train_nnz || train_hash(&tr->csr) != c->run.train_hash))
+        diff_add(&d, "the training ratings differ (%lld ratings, the checkpoint's %lld)",
+                 (long long)tr->csr.nnz, (long long)c->run.train_nnz);
+    if (d.n) {
+        mfr_trainer_destroy(tr);
+        return mfr_seterr(err, MFR_ERR_MISMATCH, "the run differs from the checkpoint's: %s",
+                          d.buf);
+    }
+    if ((rc = restore(tr, c, err)) != MFR_OK) {
+        mfr_trainer_destroy(tr);
+        return rc;
+    }
+    *out = tr;
+    return MFR_OK;
+}

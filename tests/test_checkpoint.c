@@ -1,0 +1,311 @@
+/*
+ * test_checkpoint.c — the checkpoint format and resume in the library:
+ * a run interrupted at epoch 7, saved, loaded and resumed with another
+ * thread count writes the model file an uninterrupted run writes, for
+ * every training option under both reductions; the run state comes back
+ * unchanged; any flipped byte, truncation or forged length is refused as
+ * corrupt; a resume with another configuration, split or dataset is
+ * refused naming each difference.
+ */
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "mfrec.h"
+#include "test_util.h"
+
+struct fixture {
+    char *dir;
+    mfr_dataset *ds;
+    mfr_split *split;
+};
+
+static int setup(void **state)
+{
+    struct fixture *f = calloc(1, sizeof *f);
+    f->dir = tu_mkdtemp();
+    char *data = tu_path(f->dir, "data");
+    int rc = tu_synth(data, 90, 60, 2000, 7, &f->ds);
+    free(data);
+    if (rc != 0 || mfr_split_create(f->ds, "random:0.2", 5, &f->split, NULL) != MFR_OK) return -1;
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct fixture *f = *state;
+    mfr_split_destroy(f->split);
+    mfr_dataset_destroy(f->ds);
+    tu_rmtree(f->dir);
+    free(f->dir);
+    free(f);
+    return 0;
+}
+
+static mfr_trainer *make(struct fixture *f, const mfr_config *cfg)
+{
+    mfr_trainer *tr = NULL;
+    mfr_error err = {0};
+    if (mfr_trainer_create(cfg, f->ds, mfr_split_train(f->split), mfr_split_spec(f->split), &tr,
+                           &err) != MFR_OK)
+        fail_msg("trainer_create: %s", err.message);
+    return tr;
+}
+
+static void steps(mfr_trainer *tr, int n)
+{
+    mfr_error err = {0};
+    for (int e = 0; e < n; e++)
+        if (mfr_trainer_step(tr, NULL, &err) != MFR_OK) fail_msg("step: %s", err.message);
+}
+
+static char *model_bytes(struct fixture *f, const mfr_model *m, size_t *len)
+{
+    char *path = tu_path(f->dir, "model.bin");
+    mfr_error err = {0};
+    if (mfr_model_save(m, path, &err) != MFR_OK) fail_msg("save: %s", err.message);
+    char *b = tu_read_file(path, len);
+    free(path);
+    return b;
+}
+
+static void save(struct fixture *f, mfr_trainer *tr, const mfr_run_state *run, const char *name)
+{
+    char *path = tu_path(f->dir, name);
+    mfr_error err = {0};
+    if (mfr_trainer_save_checkpoint(tr, run, path, &err) != MFR_OK)
+        fail_msg("save_checkpoint: %s", err.message);
+    free(path);
+}
+
+static mfr_checkpoint *load(struct fixture *f, const char *name)
+{
+    char *path = tu_path(f->dir, name);
+    mfr_checkpoint *c = NULL;
+    mfr_error err = {0};
+    if (mfr_checkpoint_load(path, &c, &err) != MFR_OK) fail_msg("load: %s", err.message);
+    free(path);
+    return c;
+}
+
+/* 15 uninterrupted epochs against 7, a checkpoint, and 8 resumed with
+ * another thread count (and the other kernel set's name recorded). */
+static void check_resume_identical(struct fixture *f, const mfr_config *cfg)
+{
+    mfr_trainer *a = make(f, cfg);
+    steps(a, 15);
+    size_t la, lb;
+    char *want = model_bytes(f, mfr_trainer_model(a), &la);
+    mfr_trainer_destroy(a);
+
+    mfr_config c1 = *cfg;
+    c1.n_threads = 1;
+    mfr_trainer *b = make(f, &c1);
+    steps(b, 7);
+    mfr_run_state run = {.epochs = 15, .best_val = INFINITY};
+    save(f, b, &run, "ck");
+    mfr_loss before;
+    mfr_trainer_last_loss(b, &before, NULL);
+    mfr_trainer_destroy(b);
+
+    mfr_checkpoint *ck = load(f, "ck");
+    mfr_config c3 = *cfg;
+    c3.n_threads = 3;
+    mfr_trainer *r = NULL;
+    mfr_error err = {0};
+    if (mfr_trainer_resume(ck, &c3, f->ds, mfr_split_train(f->split), mfr_split_spec(f->split), &r,
+                           &err) != MFR_OK)
+        fail_msg("resume: %s", err.message);
+    mfr_loss after;
+    mfr_trainer_last_loss(r, &after, NULL);
+    assert_memory_equal(&before, &after, sizeof before);
+    assert_int_equal(mfr_model_epochs(mfr_trainer_model(r)), 7);
+    steps(r, 8);
+    char *got = model_bytes(f, mfr_trainer_model(r), &lb);
+    assert_int_equal(la, lb);
+    assert_memory_equal(want, got, la);
+    free(want);
+    free(got);
+    mfr_trainer_destroy(r);
+    mfr_checkpoint_destroy(ck);
+}
+
+static void test_resume_is_bit_identical(void **state)
+{
+    struct fixture *f = *state;
+    for (int reduce = MFR_REDUCE_SHARD; reduce <= MFR_REDUCE_OWNER; reduce++) {
+        mfr_config cfg;
+        mfr_config_default(&cfg);
+        cfg.k = 5, cfg.lr = 0.01, cfg.reduce = reduce;
+        check_resume_identical(f, &cfg); /* plain Adam */
+        mfr_config o = cfg;
+        o.bias = 1, o.l2 = 0.1, o.l2_freq = 0.05, o.l2_bias = 0.02, o.implicit = 0.5,
+        o.gravity = 2.0, o.l1_items = 0.01;
+        check_resume_identical(f, &o); /* every term */
+        o = cfg;
+        o.optimizer = MFR_OPTIMIZER_SGD, o.lr = 0.5, o.bias = 1, o.l2 = 0.05;
+        check_resume_identical(f, &o);
+    }
+}
+
+/* The run state, the best model and the log come back as saved. */
+static void test_run_state_round_trip(void **state)
+{
+    struct fixture *f = *state;
+    mfr_config cfg;
+    mfr_config_default(&cfg);
+    cfg.k = 4;
+    mfr_trainer *tr = make(f, &cfg);
+    steps(tr, 3);
+    mfr_model *best = NULL;
+    assert_int_equal(mfr_model_copy(mfr_trainer_model(tr), &best, NULL), MFR_OK);
+    steps(tr, 2);
+    const char log[] = "{\"epoch\":1}\n\0binary";
+    mfr_run_state run = {.epochs = 40, .early_stop = 6, .best_epoch = 3, .best_val = 0.75,
+                         .log_every = 2, .checkpoint_every = 5, .elapsed_s = 1.5, .train_s = 1.25,
+                         .best = best, .log = log, .log_len = sizeof log};
+    save(f, tr, &run, "ck");
+    mfr_checkpoint *c = load(f, "ck");
+    mfr_run_state got;
+    assert_int_equal(mfr_checkpoint_run(c, &got, NULL), MFR_OK);
+    assert_int_equal(got.epochs, 40);
+    assert_int_equal(got.early_stop, 6);
+    assert_int_equal(got.best_epoch, 3);
+    assert_true(got.best_val == 0.75);
+    assert_int_equal(got.log_every, 2);
+    assert_int_equal(got.checkpoint_every, 5);
+    assert_true(got.elapsed_s == 1.5 && got.train_s == 1.25);
+    assert_int_equal(got.log_len, sizeof log);
+    assert_memory_equal(got.log, log, sizeof log);
+    assert_int_equal(mfr_model_checksum(got.best), mfr_model_checksum(best));
+    assert_int_equal(mfr_model_epochs(got.best), 3);
+    assert_int_equal(mfr_model_checksum(mfr_checkpoint_model(c)),
+                     mfr_model_checksum(mfr_trainer_model(tr)));
+    assert_int_equal(mfr_model_epochs(mfr_checkpoint_model(c)), 5);
+    mfr_checkpoint_destroy(c);
+
+    /* a best model without best_epoch, and a NaN score, are refused */
+    mfr_error err = {0};
+    char *path = tu_path(f->dir, "bad");
+    run.best_epoch = 0;
+    assert_int_equal(mfr_trainer_save_checkpoint(tr, &run, path, &err), MFR_ERR_INVALID);
+    run.best_epoch = 3, run.best_val = NAN;
+    assert_int_equal(mfr_trainer_save_checkpoint(tr, &run, path, &err), MFR_ERR_INVALID);
+    tu_expect_in(err.message, "best_val");
+    assert_false(tu_exists(path));
+    free(path);
+    mfr_model_destroy(best);
+    mfr_trainer_destroy(tr);
+}
+
+/* Every single-byte change and every truncation is refused as corrupt,
+ * from a file and from a buffer; nothing else is accepted. */
+static void test_corruption_refused(void **state)
+{
+    struct fixture *f = *state;
+    mfr_config cfg;
+    mfr_config_default(&cfg);
+    cfg.k = 2;
+    mfr_trainer *tr = make(f, &cfg);
+    steps(tr, 2);
+    const char log[] = "x\n";
+    mfr_run_state run = {.epochs = 9, .best_val = INFINITY, .log = log, .log_len = 2};
+    save(f, tr, &run, "ck");
+    mfr_trainer_destroy(tr);
+    char *path = tu_path(f->dir, "ck");
+    size_t len;
+    unsigned char *b = (unsigned char *)tu_read_file(path, &len);
+    mfr_checkpoint *c = NULL;
+    mfr_error err = {0};
+    assert_int_equal(mfr_checkpoint_load_buffer(b, len, "buf", &c, &err), MFR_OK);
+    mfr_checkpoint_destroy(c);
+    /* every byte of the preamble, section heads and run state, then a
+     * stride through the model */
+    for (size_t x = 0; x < len; x += x < 2048 ? 1 : 97) {
+        b[x] ^= 0x5a;
+        int rc = mfr_checkpoint_load_buffer(b, len, "buf", &c, &err);
+        if (rc != MFR_ERR_CORRUPT) fail_msg("byte %zu flipped: status %d (%s)", x, rc, err.message);
+        assert_null(c);
+        b[x] ^= 0x5a;
+    }
+    for (size_t n = 0; n < len; n += n < 64 ? 1 : 211) {
+        int rc = mfr_checkpoint_load_buffer(b, n, "buf", &c, &err);
+        if (rc != MFR_ERR_CORRUPT) fail_msg("truncated to %zu: status %d", n, rc);
+    }
+    /* a model file is not a checkpoint */
+    char *mpath = tu_path(f->dir, "m");
+    tr = make(f, &cfg);
+    assert_int_equal(mfr_model_save(mfr_trainer_model(tr), mpath, NULL), MFR_OK);
+    mfr_trainer_destroy(tr);
+    assert_int_equal(mfr_checkpoint_load(mpath, &c, &err), MFR_ERR_CORRUPT);
+    tu_expect_in(err.message, "not an mfrec checkpoint");
+    assert_int_equal(mfr_checkpoint_load(f->dir, &c, &err), MFR_ERR_IO);
+    free(mpath);
+    free(path);
+    free(b);
+}
+
+/* Another configuration, split or dataset: MISMATCH naming each. */
+static void test_mismatch_refused(void **state)
+{
+    struct fixture *f = *state;
+    mfr_config cfg;
+    mfr_config_default(&cfg);
+    cfg.k = 3;
+    mfr_trainer *tr = make(f, &cfg);
+    steps(tr, 2);
+    mfr_run_state run = {.epochs = 9, .best_val = INFINITY};
+    save(f, tr, &run, "ck");
+    mfr_trainer_destroy(tr);
+    mfr_checkpoint *c = load(f, "ck");
+
+    mfr_config other = cfg;
+    other.k = 4, other.l2 = 0.5, other.n_threads = 2, other.kernels = MFR_KERNELS_REF;
+    mfr_split *sp = NULL;
+    assert_int_equal(mfr_split_create(f->ds, "random:0.3", 5, &sp, NULL), MFR_OK);
+    mfr_error err = {0};
+    assert_int_equal(mfr_trainer_resume(c, &other, f->ds, mfr_split_train(sp), mfr_split_spec(sp),
+                                        &tr, &err),
+                     MFR_ERR_MISMATCH);
+    assert_null(tr);
+    tu_expect_in(err.message, "--dim is 4, the checkpoint's 3");
+    tu_expect_in(err.message, "--l2 is 0.5, the checkpoint's 0");
+    tu_expect_in(err.message, "split is 'random:0.3'");
+    tu_expect_in(err.message, "training ratings differ");
+    assert_null(strstr(err.message, "--threads"));
+    assert_null(strstr(err.message, "--kernels"));
+    mfr_split_destroy(sp);
+
+    /* another dataset */
+    char *data = tu_path(f->dir, "data2");
+    mfr_dataset *ds2 = NULL;
+    assert_int_equal(tu_synth(data, 90, 60, 2000, 8, &ds2), 0);
+    assert_int_equal(mfr_split_create(ds2, "random:0.2", 5, &sp, NULL), MFR_OK);
+    assert_int_equal(mfr_trainer_resume(c, &cfg, ds2, mfr_split_train(sp), mfr_split_spec(sp), &tr,
+                                        &err),
+                     MFR_ERR_MISMATCH);
+    tu_expect_in(err.message, "dataset:");
+    mfr_split_destroy(sp);
+    mfr_dataset_destroy(ds2);
+    free(data);
+    mfr_checkpoint_destroy(c);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_resume_is_bit_identical),
+        cmocka_unit_test(test_run_state_round_trip),
+        cmocka_unit_test(test_corruption_refused),
+        cmocka_unit_test(test_mismatch_refused),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}

@@ -1,0 +1,269 @@
+/*
+ * test_cli_checkpoint.c — a real `mfrec train` killed and resumed: SIGKILL
+ * early, mid-run and while a checkpoint is being written (the test hook
+ * MFREC_TEST_SLOW_CHECKPOINT holds the write open), SIGINT (exit 3 with a
+ * checkpoint) and a second SIGINT during the save (exit 130, the save
+ * completed, no temporary file); each restart uses another thread count,
+ * and the final model file and --log-json (but for elapsed_s) equal an
+ * uninterrupted run's.
+ */
+#define _POSIX_C_SOURCE 200809L
+#include <dirent.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "test_util.h"
+
+static char *g_dir, *g_data, *g_ck;
+static const char *g_bin;
+
+/* The run's options; every run of the test trains this same run. */
+#define RUN_FLAGS                                                                             \
+    "--split", "random:0.2", "--epochs", "300", "--dim", "6", "--lr", "0.02", "--bias",        \
+        "--implicit", "0.5", "--l2", "0.05", "--gravity", "1", "--reduce", "shard",            \
+        "--early-stop", "40", "--log-every", "7", "--quiet"
+
+static void sleep_ms(long ms)
+{
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+/* Starts `mfrec train --data DATA RUN_FLAGS --threads T EXTRA...` with
+ * MFREC_TEST_SLOW_CHECKPOINT=slow_ms; stdout and stderr go to DIR/log. */
+static pid_t start(int threads, const char *slow_ms, const char *const *extra)
+{
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid > 0) return pid;
+    char t[16];
+    snprintf(t, sizeof t, "%d", threads);
+    const char *argv[64] = {g_bin, "train", "--data", g_data, RUN_FLAGS, "--threads", t};
+    int n = 0;
+    while (argv[n]) n++;
+    for (int x = 0; extra[x]; x++) argv[n++] = extra[x];
+    argv[n] = NULL;
+    setenv("MFREC_TEST_SLOW_CHECKPOINT", slow_ms, 1);
+    char *log = tu_path(g_dir, "log");
+    if (!freopen(log, "a", stdout) || !freopen(log, "a", stderr)) _exit(99);
+    execv(g_bin, (char *const *)argv);
+    _exit(98);
+}
+
+/* The exit status, or 128 + the signal that killed it. */
+static int finish(pid_t pid)
+{
+    int st;
+    assert_int_equal(waitpid(pid, &st, 0), pid);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+/* True when a temporary file of the checkpoint ("ck.tmpXXXXXX") exists. */
+static bool temp_exists(void)
+{
+    DIR *d = opendir(g_dir);
+    bool found = false;
+    for (struct dirent *e; d && (e = readdir(d));) found |= strncmp(e->d_name, "ck.tmp", 6) == 0;
+    if (d) closedir(d);
+    return found;
+}
+
+static void remove_temps(void)
+{
+    DIR *d = opendir(g_dir);
+    for (struct dirent *e; d && (e = readdir(d));)
+        if (strncmp(e->d_name, "ck.tmp", 6) == 0) {
+            char *p = tu_path(g_dir, e->d_name);
+            unlink(p);
+            free(p);
+        }
+    if (d) closedir(d);
+}
+
+/* Waits up to 20 s for cond; fails the test otherwise. */
+static void wait_for(bool (*cond)(void), const char *what)
+{
+    for (int x = 0; x < 2000; x++) {
+        if (cond()) return;
+        sleep_ms(10);
+    }
+    fail_msg("timed out waiting for %s", what);
+}
+
+static bool ck_exists(void) { return tu_exists(g_ck); }
+
+/* The checkpoint at g_ck loads and has done some epochs of the run. */
+static int64_t ck_epochs(void)
+{
+    mfr_checkpoint *c = NULL;
+    mfr_error err = {0};
+    if (mfr_checkpoint_load(g_ck, &c, &err) != MFR_OK) fail_msg("checkpoint: %s", err.message);
+    int64_t e = mfr_model_epochs(mfr_checkpoint_model(c));
+    mfr_checkpoint_destroy(c);
+    return e;
+}
+
+/* A checkpoint later than epoch g_past exists: the process that wrote it
+ * is training (its signal handlers are in place). */
+static int64_t g_past;
+static bool ck_past(void) { return tu_exists(g_ck) && ck_epochs() > g_past; }
+
+/* Starts the run fresh, or resumes it when a checkpoint exists. */
+static pid_t start_or_resume(int threads, const char *slow_ms)
+{
+    const char *fresh[] = {"--checkpoint", g_ck, "--checkpoint-every", "10", NULL};
+    const char *resume[] = {"--resume", g_ck, NULL};
+    return start(threads, slow_ms, tu_exists(g_ck) ? resume : fresh);
+}
+
+static char *strip_elapsed(char *log)
+{
+    for (char *p = log; (p = strstr(p, ",\"elapsed_s\":"));) {
+        char *end = strchr(p, '}');
+        memmove(p, end, strlen(end) + 1);
+    }
+    return log;
+}
+
+static void test_killed_and_resumed_run_is_identical(void **state)
+{
+    (void)state;
+    char *full = tu_path(g_dir, "full.mfr"), *full_log = tu_path(g_dir, "full.json");
+    char *res = tu_path(g_dir, "res.mfr"), *res_log = tu_path(g_dir, "res.json");
+    const char *ref[] = {"--out", full, "--log-json", full_log, NULL};
+    assert_int_equal(finish(start(1, "0", ref)), 0);
+
+    /* early: before or during the first checkpoint */
+    pid_t pid = start_or_resume(2, "50");
+    sleep_ms(30);
+    kill(pid, SIGKILL);
+    assert_int_equal(finish(pid), 128 + SIGKILL);
+    /* mid-run: after a few checkpoints */
+    pid = start_or_resume(3, "50");
+    wait_for(ck_exists, "a checkpoint");
+    sleep_ms(300);
+    kill(pid, SIGKILL);
+    assert_int_equal(finish(pid), 128 + SIGKILL);
+    int64_t before = ck_epochs();
+    assert_true(before > 0 && before < 300);
+    /* during a checkpoint write: the old one stays valid */
+    pid = start_or_resume(1, "3000");
+    wait_for(temp_exists, "a checkpoint being written");
+    kill(pid, SIGKILL);
+    assert_int_equal(finish(pid), 128 + SIGKILL);
+    assert_true(temp_exists()); /* SIGKILL cannot clean up; the old file is intact */
+    assert_int_equal(ck_epochs(), before);
+    remove_temps();
+
+    /* SIGINT: the epoch finishes, a checkpoint is written, exit 3 */
+    pid = start_or_resume(2, "50");
+    g_past = before;
+    wait_for(ck_past, "a new checkpoint");
+    kill(pid, SIGINT);
+    assert_int_equal(finish(pid), 3);
+    char *log = tu_path(g_dir, "log");
+    size_t n;
+    char *text = tu_read_file(log, &n);
+    tu_expect_in(text, "interrupted by SIGINT");
+    tu_expect_in(text, "resume with: mfrec train --resume");
+    free(text);
+    int64_t after_int = ck_epochs();
+    assert_true(after_int >= before);
+    /* a second SIGINT during the save: the save completes, then exit 130 */
+    pid = start_or_resume(3, "1500");
+    wait_for(temp_exists, "a checkpoint being written");
+    kill(pid, SIGINT);
+    sleep_ms(100);
+    kill(pid, SIGINT);
+    assert_int_equal(finish(pid), 128 + SIGINT);
+    assert_false(temp_exists());
+    assert_true(ck_epochs() > after_int);
+
+    /* the rest of the run, with the outputs */
+    const char *last[] = {"--resume", g_ck, "--out", res, "--log-json", res_log, NULL};
+    assert_int_equal(finish(start(3, "0", last)), 0);
+    size_t la, lb;
+    char *a = tu_read_file(full, &la), *b = tu_read_file(res, &lb);
+    assert_int_equal(la, lb);
+    assert_memory_equal(a, b, la);
+    free(a);
+    free(b);
+    a = strip_elapsed(tu_read_file(full_log, &la));
+    b = strip_elapsed(tu_read_file(res_log, &lb));
+    assert_string_equal(a, b);
+    assert_non_null(strstr(a, "\"epoch\":7,"));
+    free(a);
+    free(b);
+    free(log);
+    free(full);
+    free(full_log);
+    free(res);
+    free(res_log);
+}
+
+/* Options that change results are refused, each named; an unreadable
+ * checkpoint is a runtime error. */
+static void test_resume_refuses_differences(void **state)
+{
+    (void)state;
+    char *ck2 = tu_path(g_dir, "ck2");
+    const char *make[] = {"--epochs", "20", "--checkpoint", ck2, "--checkpoint-every", "5", NULL};
+    assert_int_equal(finish(start(1, "0", make)), 0);
+    const char *bad[] = {"--resume", ck2, "--dim", "7", "--split", "random:0.3", "--init-from",
+                         "a.npy,b.npy", NULL};
+    char *log = tu_path(g_dir, "log");
+    unlink(log);
+    assert_int_equal(finish(start(2, "0", bad)), 2);
+    size_t n;
+    char *text = tu_read_file(log, &n);
+    tu_expect_in(text, "--dim is 7, the checkpoint's 6");
+    tu_expect_in(text, "split is 'random:0.3'");
+    tu_expect_in(text, "--init-from cannot be combined with --resume");
+    free(text);
+    const char *missing[] = {"--resume", log, NULL}; /* not a checkpoint */
+    assert_int_equal(finish(start(2, "0", missing)), 1);
+    free(log);
+    free(ck2);
+}
+
+static int setup(void **state)
+{
+    (void)state;
+    g_bin = getenv("MFREC_BIN");
+    if (!g_bin) tu_skip_all("MFREC_BIN is not set (run through meson test)");
+    g_dir = tu_mkdtemp();
+    g_data = tu_path(g_dir, "data");
+    g_ck = tu_path(g_dir, "ck");
+    return tu_synth(g_data, 150, 90, 4000, 5, NULL);
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    tu_rmtree(g_dir);
+    free(g_dir);
+    free(g_data);
+    free(g_ck);
+    return 0;
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_killed_and_resumed_run_is_identical),
+        cmocka_unit_test(test_resume_refuses_differences),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}

@@ -110,8 +110,8 @@ static void test_train_writes_model_and_log(void **state)
     tu_expect_in(j, "{\"epoch\":20,\"train_mse\":");
     free(j);
 
-    /* eval on the training data's own file works and prints the metrics */
-    assert_int_equal(run("eval --model '%s' --data '%s' --test u.data", model, g_data), 0);
+    /* eval on the training data's own file, allowed explicitly, prints the metrics */
+    assert_int_equal(run("eval --model '%s' --data '%s' --test u.data --allow-overlap", model, g_data), 0);
     tu_expect_in(g_out, "RMSE ");
     tu_expect_in(g_out, "MAE ");
     /* a corrupted model is refused */
@@ -165,7 +165,7 @@ static void test_implicit_model_end_to_end(void **state)
     char *b1 = tu_read_file(m1, &l1), *b2 = tu_read_file(m2, &l2);
     assert_int_equal(l1, l2);
     assert_memory_equal(b1, b2, l1);
-    assert_int_equal(run("eval --model '%s' --test '%s/u.data'", m1, g_data), 0);
+    assert_int_equal(run("eval --model '%s' --test '%s/u.data' --allow-overlap", m1, g_data), 0);
     tu_expect_in(g_out, "RMSE");
     assert_int_equal(run("recommend --model '%s' --user 1 -k 3", m1), 0);
     assert_int_equal(run("recommend --model '%s' --rate '#1=5,#2=1,#3=4' -k 3", m1), 0);

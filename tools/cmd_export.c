@@ -190,6 +190,7 @@ static bool parse_out_flag(const char *flag, const char *v, void *dst)
 
 static int out_positional(void *ctx, const char *arg)
 {
+    trim_slashes((char *)arg);
     return set_out_dir(ctx, arg) ? EXIT_OK : EXIT_USAGE;
 }
 

@@ -461,8 +461,7 @@ static void print_recommendation(const struct recommend_opts *o, const struct mo
         return;
     }
     if (o->list.json) {
-        printf("{\"model\":");
-        json_str(o->model_path);
+        json_open_model(o->model_path);
         if (o->have_user) printf(",\"user\":%lld", (long long)o->user_id);
         else printf(",\"user\":null,\"rated\":%d", (int)st->nr.n);
         printf(",\"measure\":\"%s\",\"top\":%d,\"min_ratings\":%lld,\"include_rated\":%s,"

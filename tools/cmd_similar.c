@@ -49,8 +49,7 @@ static void print_similar(const struct movie_ctx *c, const struct list_opts *o,
     if (o->csv) {
         print_list_csv(c, l);
     } else if (o->json) {
-        printf("{\"model\":");
-        json_str(model_path);
+        json_open_model(model_path);
         printf(",\"movie\":%lld,\"title\":", (long long)mfr_dataset_item_id(ds, q));
         json_str(item_title(ds, q, t, sizeof t));
         printf(",\"ratings\":%lld,\"measure\":\"%s\",\"top\":%d,\"min_ratings\":%lld,\"items\":",
@@ -247,8 +246,7 @@ static void print_norms(const struct norms_state *st, const struct movie_ctx *c,
         return;
     }
     if (o->list.json) {
-        printf("{\"model\":");
-        json_str(o->model_path);
+        json_open_model(o->model_path);
         printf(",\"k\":%d,\"movies\":%d,\"min_ratings\":%lld,\"items\":", (int)mfr_model_k(c->m),
                (int)st->n_items, (long long)o->list.min_ratings);
         print_list_json(c, &l);

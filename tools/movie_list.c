@@ -206,6 +206,12 @@ void print_list_json(const struct movie_ctx *c, const struct movie_list *l)
     putchar(']');
 }
 
+void json_open_model(const char *model_path)
+{
+    fputs("{\"model\":", stdout);
+    json_str(model_path);
+}
+
 void csv_field(FILE *f, const char *s)
 {
     if (!strpbrk(s, ",\"\n\r")) {

@@ -103,6 +103,8 @@ void print_list_table(const struct movie_ctx *c, const struct movie_list *l);
 /* A JSON array of the rows (keys rank, movie, title, genres, score,
  * predicted_rating or cosine or dot or norm, ratings, rated). */
 void print_list_json(const struct movie_ctx *c, const struct movie_list *l);
+/* Opens a command's JSON object: '{"model":"PATH"'. */
+void json_open_model(const char *model_path);
 /* A header row and one CSV row per movie (RFC 4180 quoting). */
 void print_list_csv(const struct movie_ctx *c, const struct movie_list *l);
 /* One CSV field with RFC 4180 quoting, to f. */

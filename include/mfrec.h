@@ -264,6 +264,33 @@ MFR_API int32_t mfr_dataset_item_index(const mfr_dataset *ds, int64_t raw_id);
 /** UTF-8 title of item i ("" when u.item is absent or lists no title;
  *  NULL when i is out of range). */
 MFR_API const char *mfr_dataset_item_title(const mfr_dataset *ds, int32_t i);
+/** How mfr_dataset_find_title matched (its *match_out). */
+enum mfr_title_match {
+    MFR_TITLE_NONE = 0,      /**< nothing matched: the items are the closest titles */
+    MFR_TITLE_ID = 1,        /**< "#ID": the movie with that raw id */
+    MFR_TITLE_EXACT = 2,     /**< the whole title (with or without its year) */
+    MFR_TITLE_SUBSTRING = 3, /**< the text occurs in the title */
+};
+
+/**
+ * Finds the movies a person means by `text`, in this order: "#ID" (a raw
+ * movie id); titles equal to the text; titles containing it; and when
+ * nothing matches, the closest titles as suggestions. Comparisons ignore
+ * ASCII case; a title is compared as written and with MovieLens' trailing
+ * article moved to the front ("Usual Suspects, The (1995)" also reads "The
+ * Usual Suspects (1995)"), and an exact match may leave out the final
+ * " (YEAR)". `*match_out` gets the enum mfr_title_match of the first rule
+ * that matched (MFR_TITLE_NONE when none did). Matches: *n_out gets their
+ * number and items_out their first min(n, max_out) dense indices in index
+ * order (several mean the text is ambiguous). No match: items_out gets up
+ * to max_out titles by increasing edit distance (ties: lower index), and
+ * *n_out their number (0 when max_out is 0 or no movie has a title).
+ * Errors: MFR_ERR_INVALID (NULL pointer, max_out < 0), MFR_ERR_NOMEM.
+ * Reads the dataset only; deterministic.
+ */
+MFR_API int mfr_dataset_find_title(const mfr_dataset *ds, const char *text, int32_t *items_out,
+                                   int32_t max_out, int32_t *n_out, int *match_out,
+                                   mfr_error *err);
 /** Release date text as in u.item ("" when unknown; NULL out of range). */
 MFR_API const char *mfr_dataset_item_date(const mfr_dataset *ds, int32_t i);
 /** Release year, 0 when unknown, -1 when i is out of range. */
@@ -867,6 +894,26 @@ MFR_API int mfr_model_recommend_vector(const mfr_model *m, const float *user_vec
                                        float *scores_out, int32_t *n_out, mfr_error *err);
 
 /**
+ * Recommendations for the `count` users first .. first + count - 1 (dense
+ * indices), in parallel on `n_threads` OpenMP threads (0: OMP_NUM_THREADS,
+ * else the core count): for each user, mfr_model_recommend's list with the
+ * items of `exclude_items` (n_items flags, may be NULL) and the user's own
+ * items in `rated` (ratings with dense indices, e.g. the training ratings;
+ * may be NULL) left out. User r's list (r = user - first) is written to
+ * items_out[r * w ..] and scores_out[r * w ..] (may be NULL), w =
+ * min(n_top, n_items), and its length to n_out[r]. Each list is computed by
+ * one thread from read-only inputs, so the output is identical for every
+ * thread count. Errors: MFR_ERR_INVALID (NULL pointer, n_top < 1, users
+ * outside the model, unknown measure), MFR_ERR_MISMATCH (a rating outside
+ * the model), MFR_ERR_NOMEM. Reads the model only.
+ */
+MFR_API int mfr_model_recommend_users(const mfr_model *m, int32_t first, int32_t count,
+                                      int32_t n_top, int measure, const mfr_ratings *rated,
+                                      const uint8_t *exclude_items, int32_t n_threads,
+                                      int32_t *items_out, float *scores_out, int32_t *n_out,
+                                      mfr_error *err);
+
+/**
  * The `n_top` nearest items of dense item index `item` under `measure` (over
  * the embedding lanes), best first, never including `item` itself.
  * Outputs and errors as for mfr_model_recommend (arrays of
@@ -911,11 +958,17 @@ MFR_API double mfr_model_fold_in_lambda(const mfr_model *m, int64_t n_train,
  * b_u penalized by lambda too). On a model with implicit feedback
  * (cfg.implicit > 0) the vector is p + o with o = n^-1/2 sum_j Y[items[j]]
  * (fixed by which movies were rated), the ridge on p and t_j reduced by
- * <o, v_j>: the model's own user parameterization. Accumulated in double in rating order and
+ * <o, v_j>: the model's own user parameterization. Without implicit
+ * feedback the ridge pulls towards the mean of the model's user vectors ū
+ * instead of zero (u = ū + p, the ridge on p, t_j reduced by <ū, v_j>): a
+ * model without biases keeps the mean rating in its vectors, and with a
+ * zero prior low and high ratings would give the same ranking; n = 0 gives
+ * ū. Accumulated in double in rating order and
  * solved by Cholesky in double; the result is rounded to float into
  * `user_vec_out` (k floats) and `*user_bias_out` (may be NULL; 0 on a
  * model without biases). `items` are dense item indices (a repeat counts
- * twice); n >= 0; with lambda > 0 any n works (n = 0 gives zeros).
+ * twice); n >= 0; with lambda > 0 any n works (n = 0 gives ū, or zeros
+ * with implicit feedback).
  * Errors: MFR_ERR_INVALID naming the argument (NULL pointer, n < 0, lambda
  * negative or not finite, an item index out of range or a non-finite
  * rating at position j, singular normal equations: lambda = 0 with fewer

@@ -110,8 +110,8 @@ static void test_train_writes_model_and_log(void **state)
     tu_expect_in(j, "{\"epoch\":20,\"train_mse\":");
     free(j);
 
-    /* eval on the training data's own file works and prints the metrics */
-    assert_int_equal(run("eval --model '%s' --data '%s' --test u.data", model, g_data), 0);
+    /* eval on the training data's own file, allowed explicitly, prints the metrics */
+    assert_int_equal(run("eval --model '%s' --data '%s' --test u.data --allow-overlap", model, g_data), 0);
     tu_expect_in(g_out, "RMSE ");
     tu_expect_in(g_out, "MAE ");
     /* a corrupted model is refused */
@@ -165,12 +165,12 @@ static void test_implicit_model_end_to_end(void **state)
     char *b1 = tu_read_file(m1, &l1), *b2 = tu_read_file(m2, &l2);
     assert_int_equal(l1, l2);
     assert_memory_equal(b1, b2, l1);
-    assert_int_equal(run("eval --model '%s' --test '%s/u.data'", m1, g_data), 0);
+    assert_int_equal(run("eval --model '%s' --test '%s/u.data' --allow-overlap", m1, g_data), 0);
     tu_expect_in(g_out, "RMSE");
     assert_int_equal(run("recommend --model '%s' --user 1 -k 3", m1), 0);
     assert_int_equal(run("recommend --model '%s' --rate '#1=5,#2=1,#3=4' -k 3", m1), 0);
     tu_expect_in(g_out, "new user folded in from 3 ratings");
-    assert_int_equal(run("export --model '%s' --format npy '%s'", m1, ex), 0);
+    assert_int_equal(run("export --model '%s' --as npy --out '%s'", m1, ex), 0);
     tu_expect_in(g_out, "Y.npy (80 x 6)");
     char *y = tu_path(ex, "Y.npy");
     size_t ylen = 0;
@@ -254,7 +254,7 @@ static void test_train_plot_and_presets(void **state)
         printf("gnuplot is not on PATH: checked the error instead of the pictures\n");
     } else {
         assert_int_equal(rc, 0);
-        tu_expect_in(g_out, "preset ndcg | dim 32, epochs 30");
+        tu_expect_in(g_out, "preset ndcg with the flags given overriding it | dim 32, epochs 30");
         tu_expect_in(g_out, "gravity 20");
         const char *files[] = {"learning_curve.png", "learning_curve.svg", "loss_components.png",
                                "loss_components.svg"};
@@ -270,8 +270,17 @@ static void test_train_plot_and_presets(void **state)
     /* a flag beside a preset overrides it */
     assert_int_equal(run("train --data '%s' --split random:0.2 --preset accurate --dim 4 --epochs 2",
                          g_data), 0);
-    tu_expect_in(g_out, "preset accurate | dim 4, epochs 2");
+    tu_expect_in(g_out, "preset accurate with the flags given overriding it | dim 4, epochs 2");
     tu_expect_in(g_out, "biases on (l2-bias 0.05), implicit 1");
+    /* flags alone: the notebook's defaults, overridden */
+    assert_int_equal(run("train --data '%s' --split random:0.2 --dim 3 --log-every 0", g_data), 0);
+    tu_expect_in(g_out, "preset notebook with the flags given overriding it | dim 3");
+    tu_expect_in(g_out, "not saved: the model is discarded (--out MODEL keeps it)");
+    assert_int_equal(run("train --data '%s' --epochs 0", g_data), 2);
+    tu_expect_in(g_err, "--epochs must be an integer in 1..");
+    assert_int_equal(run("train --data '%s/none' --epochs 1", g_dir), 1);
+    tu_expect_in(g_err, "pass --data DIR, set MFREC_DATA, or download MovieLens 100K with "
+                        "tools/fetch-movielens");
     assert_int_equal(run("train --preset fastest"), 2);
     tu_expect_in(g_err, "--preset must be notebook, accurate or ndcg, got 'fastest'");
     free(plots);

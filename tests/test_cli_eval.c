@@ -136,7 +136,14 @@ static void test_help(void **state)
 static void test_model_table(void **state)
 {
     (void)state;
-    assert_int_equal(run("eval --model '%s' --data '%s' --test u.data", g_model, g_data), 0);
+    /* u.data holds the model's training ratings: refused, or a loud
+     * warning with --allow-overlap */
+    assert_int_equal(run("eval --model '%s' --data '%s' --test u.data", g_model, g_data), 1);
+    tu_expect_in(g_err, "2400 of the 3000 test ratings in ");
+    tu_expect_in(g_err, "are training ratings of the model (split random:0.2)");
+    tu_expect_in(g_err, "--allow-overlap");
+    assert_int_equal(run("eval --model '%s' --data '%s' --test u.data --allow-overlap", g_model, g_data), 0);
+    tu_expect_in(g_err, "WARNING: 2400 of the 3000 test ratings are training ratings");
     tu_expect_in(g_out, "RMSE ");
     tu_expect_in(g_out, "MAE ");
     tu_expect_in(g_out, "train (excluded, popularity): split random:0.2, 2400 ratings");
@@ -147,10 +154,10 @@ static void test_model_table(void **state)
     tu_expect_in(g_out, "NDCG@10 ");
     tu_expect_in(g_out, "coverage ");
     tu_expect_in(g_out, "users evaluated ");
-    assert_int_equal(run("eval --model '%s' --test u.data -k 3", g_model), 0);
+    assert_int_equal(run("eval --model '%s' --test u.data --allow-overlap --top 3", g_model), 0);
     tu_expect_in(g_out, "precision@3 ");
     tu_expect_in(g_out, "NDCG@3 ");
-    assert_int_equal(run("eval --model '%s' --test u.data --k=4", g_model), 0);
+    assert_int_equal(run("eval --model '%s' --test u.data --allow-overlap --k=4", g_model), 0);
     tu_expect_in(g_out, "recall@4 ");
 }
 
@@ -175,9 +182,9 @@ static void test_json_and_train_file(void **state)
     tu_expect_in(g_out, "train.data\",\"train_ratings\":2250");
     assert_string_equal(strstr(g_out, "\"k\":"), from_split);
     /* excluding every rated item leaves no relevant test item */
-    assert_int_equal(run("eval --model '%s' --test u.data --train u.data --json", model), 0);
+    assert_int_equal(run("eval --model '%s' --test u.data --train u.data --json --allow-overlap", model), 0);
     tu_expect_in(g_out, "\"users\":0,\"precision\":null,\"recall\":null,\"ndcg\":null,\"coverage\":0}");
-    assert_int_equal(run("eval --model '%s' --test u.data --train u.data", model), 0);
+    assert_int_equal(run("eval --model '%s' --test u.data --train u.data --allow-overlap", model), 0);
     tu_expect_in(g_out, "n/a");
     tu_expect_in(g_out, "users evaluated           0            0");
     free(from_split);

@@ -131,8 +131,11 @@ static void test_usage_errors(void **state)
     tu_expect_in(g_err, "--model is required");
     assert_int_equal(run("export --model '%s'", g_model), 2);
     tu_expect_in(g_err, "output directory is required");
-    assert_int_equal(run("export --model '%s' --format xml '%s/x'", g_model, g_dir), 2);
-    tu_expect_in(g_err, "--format must be npy, tsv or both, got 'xml'");
+    assert_int_equal(run("export --model '%s' --as xml --out '%s/x'", g_model, g_dir), 2);
+    tu_expect_in(g_err, "--as must be npy, tsv or both, got 'xml'");
+    assert_int_equal(run("export --model '%s' --format tsv --out '%s/x'", g_model, g_dir), 2);
+    tu_expect_in(g_err, "--format names the dataset format, as in every command; the export "
+                        "format is --as tsv");
     assert_int_equal(run("export --model '%s' '%s/x' '%s/y'", g_model, g_dir, g_dir), 2);
     tu_expect_in(g_err, "only one output directory");
     char *x = tu_path(g_dir, "x");
@@ -394,7 +397,7 @@ static void test_export(void **state)
 {
     (void)state;
     char *out = tu_path(g_dir, "export");
-    assert_int_equal(run("export --model '%s' --format npy '%s'", g_model, out), 0);
+    assert_int_equal(run("export --model '%s' --as npy --out '%s'", g_model, out), 0);
     char *up = tu_path(out, "U.npy"), *vp = tu_path(out, "V.npy");
     int64_t rows, cols;
     float *U = NULL, *V = NULL;
@@ -419,7 +422,7 @@ static void test_export(void **state)
     char *vt = tu_path(out, "vectors.tsv");
     assert_false(tu_exists(vt)); /* npy only */
 
-    assert_int_equal(run("export --model '%s' --format tsv --out '%s'", g_model, out), 0);
+    assert_int_equal(run("export --model '%s' --as tsv --out '%s'", g_model, out), 0);
     char *mt = tu_path(out, "metadata.tsv");
     assert_int_equal(count_lines(vt), 80);
     assert_int_equal(count_lines(mt), 81);

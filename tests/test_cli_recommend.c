@@ -80,10 +80,10 @@ static int rated_by(const char *dir, long user, unsigned char *flags, int n_flag
     return n;
 }
 
-/* Ratings per movie (raw ids 1..n_flags) in u.data of `dir`. */
-static void count_ratings(const char *dir, long *counts, int n_flags)
+/* Ratings per movie (raw ids 1..n_flags) in the rating file dir/name. */
+static void count_ratings(const char *dir, const char *name, long *counts, int n_flags)
 {
-    char *path = tu_path(dir, "u.data");
+    char *path = tu_path(dir, name);
     char *text = tu_read_file(path, NULL);
     free(path);
     for (const char *p = text; p && *p;) {
@@ -191,15 +191,26 @@ static void test_help_and_usage_errors(void **state)
         tu_expect_in(g_err, "--model is required");
     }
     assert_int_equal(run("recommend --model '%s'", g_model), 2);
-    tu_expect_in(g_err, "one of --user, --rate or --ratings-file is required");
+    tu_expect_in(g_err, "one of --user, --rate, --ratings-file or --all-users is required");
     assert_int_equal(run("recommend --model '%s' --user 1 --rate 'a=5'", g_model), 2);
     tu_expect_in(g_err, "exclude each other");
-    assert_int_equal(run("recommend --model '%s' --rate 'a=5' --exclude-rated", g_model), 2);
-    tu_expect_in(g_err, "--exclude-rated goes with --user");
+    assert_int_equal(run("recommend --model '%s' --rate 'a=5' --include-rated", g_model), 2);
+    tu_expect_in(g_err, "--include-rated goes with --user");
+    assert_int_equal(run("recommend --model '%s' --user 1 --json --csv", g_model), 2);
+    tu_expect_in(g_err, "--json and --csv exclude each other");
+    assert_int_equal(run("recommend --model '%s' --all-users", g_model), 2);
+    tu_expect_in(g_err, "--all-users needs --out FILE");
+    assert_int_equal(run("recommend --model '%s' --user 1 --out x.csv", g_model), 2);
+    tu_expect_in(g_err, "--out goes with --all-users");
+    assert_int_equal(run("recommend --model '%s' --user 1 --top 0", g_model), 2);
+    tu_expect_in(g_err, "--top must be an integer in 1..1000000, got '0'");
+    assert_int_equal(run("norms --model '%s' --min-ratings -1", g_model), 2);
+    tu_expect_in(g_err, "--min-ratings must be an integer");
     assert_int_equal(run("recommend --model '%s' --user 1 -k 0", g_model), 2);
     tu_expect_in(g_err, "-k must be an integer in 1..1000000, got '0'");
     assert_int_equal(run("recommend --model '%s' --user abc", g_model), 2);
-    tu_expect_in(g_err, "--user must be an integer");
+    tu_expect_in(g_err, "--user must be a user id (an integer, as in the dataset), got 'abc'");
+    expect_not_in(g_err, "9223372036854775807");
     assert_int_equal(run("recommend --model '%s' --user 1 --measure euclid", g_model), 2);
     tu_expect_in(g_err, "--measure must be dot or cosine, got 'euclid'");
     assert_int_equal(run("recommend --model '%s' --rate 'a=5' --lambda -1", g_model), 2);
@@ -249,20 +260,16 @@ static void test_recommend_user(void **state)
     assert_string_equal(g_out, plain);
     free(plain);
 
-    /* k past the catalogue: every movie, once */
-    assert_int_equal(run("recommend --model '%s' --user 5 -k 500 --measure cosine", g_model), 0);
-    tu_expect_in(g_out, "(only 80 movies in the catalogue)");
-    assert_int_equal(count_rows(g_out), 80);
-
-    /* --exclude-rated: the rated movies never appear */
+    /* the rated movies are left out by default: asking for more than the
+     * catalogue lists every unrated movie once, best first */
     unsigned char rated[80] = {0};
     int n_rated = rated_by(g_data, 5, rated, 80);
     assert_true(n_rated > 0);
-    assert_int_equal(run("recommend --model '%s' --user 5 -k 500 --exclude-rated", g_model), 0);
+    assert_int_equal(run("recommend --model '%s' --user 5 --top 500", g_model), 0);
     char want[128];
     snprintf(want, sizeof want, "user 5 (%d ratings)", n_rated);
     tu_expect_in(g_out, want);
-    snprintf(want, sizeof want, "(only %d movies are left after the exclusions)", 80 - n_rated);
+    snprintf(want, sizeof want, "(only %d movies qualify)", 80 - n_rated);
     tu_expect_in(g_out, want);
     assert_int_equal(count_rows(g_out), 80 - n_rated);
     double prev = 1e300;
@@ -274,24 +281,35 @@ static void test_recommend_user(void **state)
             assert_true(id >= 1 && id <= 80);
             assert_false(rated[id - 1]);
             assert_true(score <= prev); /* best first */
+            assert_true(score >= 1.0 && score <= 5.0); /* a predicted rating, clamped */
             prev = score;
         }
         const char *nl = strchr(p, '\n');
         p = nl ? nl + 1 : NULL;
     }
+    /* --include-rated: the whole catalogue, the rated movies marked */
+    assert_int_equal(run("recommend --model '%s' --user 5 -k 500 --measure cosine --include-rated",
+                         g_model),
+                     0);
+    assert_int_equal(count_rows(g_out), 80);
+    int marked = 0;
+    for (const char *p = strstr(g_out, "* rated "); p; p = strstr(p + 1, "* rated ")) marked++;
+    assert_int_equal(marked, n_rated);
 }
 
 static void test_similar(void **state)
 {
     (void)state;
-    /* "movie 7" matches Synthetic Movie 7 and 70..79: the first is used */
-    assert_int_equal(run("similar --model '%s' --movie 'MOVIE 7'", g_model), 0);
-    tu_expect_in(g_out, "11 movies match 'MOVIE 7'; using the first");
-    tu_expect_in(g_out, "Synthetic Movie 70 (");
-    tu_expect_in(g_out, "Synthetic Movie 79 (");
+    /* "movie 7" is in Synthetic Movie 7 and 70..79: ambiguous, listed */
+    assert_int_equal(run("similar --model '%s' --movie 'MOVIE 7'", g_model), 1);
+    tu_expect_in(g_err, "--movie: 'MOVIE 7' is ambiguous: 11 movies have titles containing it");
+    tu_expect_in(g_err, "Synthetic Movie 70 (");
+    tu_expect_in(g_err, "Synthetic Movie 79 (");
+    /* the whole title without its year is exact */
+    assert_int_equal(run("similar --model '%s' --movie 'synthetic movie 7' --measure cosine", g_model), 0);
     tu_expect_in(g_out, "movie 7: Synthetic Movie 7 (");
-    tu_expect_in(g_out, "nearest 6 by cosine");
-    assert_int_equal(count_rows(g_out), 6);
+    tu_expect_in(g_out, "nearest 10 by cosine");
+    assert_int_equal(count_rows(g_out), 10);
     /* the movie itself is never its own neighbour; cosines are in [-1, 1] */
     const char *table = strstr(g_out, "rank");
     assert_non_null(table);
@@ -310,27 +328,39 @@ static void test_similar(void **state)
                          g_model),
                      0);
     expect_not_in(g_out, "match");
-    tu_expect_in(g_out, "(only 79 other movies in the catalogue)");
+    tu_expect_in(g_out, "(only 79 other movies qualify)");
     assert_int_equal(count_rows(g_out), 79);
     assert_int_equal(run("similar --model '%s' --movie 'no such film'", g_model), 1);
-    tu_expect_in(g_err, "--movie: no movie title contains 'no such film'");
+    tu_expect_in(g_err, "--movie: no movie title matches 'no such film'");
 
-    /* hand-made titles: substring, case-insensitive, first match */
+    /* hand-made titles: exact beats substring; the article typed in front;
+     * a near miss suggests the closest titles; #ID */
     assert_int_equal(run("similar --model '%s' --movie aladdin -k 3", g_hm_model), 0);
-    tu_expect_in(g_out, "2 movies match 'aladdin'");
-    tu_expect_in(g_out, "Aladdin and the King of Thieves (1996)");
     tu_expect_in(g_out, "movie 9: Aladdin (1992)");
+    assert_int_equal(run("similar --model '%s' --movie 'The Usual Suspects' -k 3", g_hm_model), 0);
+    tu_expect_in(g_out, "movie 3: Usual Suspects, The (1995)");
+    assert_int_equal(run("similar --model '%s' --movie '#8' -k 3", g_hm_model), 0);
+    tu_expect_in(g_out, "movie 8: Return of the Jedi (1983)");
+    assert_int_equal(run("similar --model '%s' --movie 'Star Warz'", g_hm_model), 1);
+    tu_expect_in(g_err, "no movie title matches 'Star Warz'; the closest titles:");
+    tu_expect_in(g_err, "Star Wars (1977)");
+    assert_int_equal(run("similar --model '%s' --movie hea", g_hm_model), 1);
+    tu_expect_in(g_err, "'hea' is ambiguous: 2 movies have titles containing it");
 }
 
 static void test_norms(void **state)
 {
     (void)state;
+    long counts[80] = {0};
+    /* the column counts training ratings: those of the model's split */
+    char *split = tu_path(g_dir, "split");
+    assert_int_equal(run("split --data '%s' --split random:0.2 --out '%s'", g_data, split), 0);
+    count_ratings(split, "train.data", counts, 80);
+    free(split);
     assert_int_equal(run("norms --model '%s' -k 5 --bins 8", g_model), 0);
     tu_expect_in(g_out, "item embedding norms (k 6, 80 movies)");
     tu_expect_in(g_out, "largest 5 norms");
     tu_expect_in(g_out, "histogram of 80 norms (8 bins)");
-    long counts[80] = {0};
-    count_ratings(g_data, counts, 80);
     double prev = 1e300;
     int rows = 0;
     for (const char *p = g_out; p && *p;) {
@@ -339,7 +369,7 @@ static void test_norms(void **state)
         double norm;
         if (sscanf(p, "%d %lld %lf %lld", &rank, &id, &norm, &n) == 4 && rank == rows + 1) {
             assert_true(id >= 1 && id <= 80);
-            assert_int_equal(n, counts[id - 1]); /* rating counts from u.data */
+            assert_int_equal(n, counts[id - 1]);
             assert_true(norm <= prev && norm >= 0);
             prev = norm;
             rows++;
@@ -391,17 +421,17 @@ static void test_fold_in_titles(void **state)
     tu_expect_in(g_out, "new user folded in from 2 ratings (lambda 0.1)");
     tu_expect_in(g_out, "Heat (1995)");
     tu_expect_in(g_out, "Fargo (1996)");
-    tu_expect_in(g_out, "fit");
-    const char *top = strstr(g_out, "excluded\n");
+    tu_expect_in(g_out, "predicted");
+    const char *top = strstr(g_out, "left out\n");
     assert_non_null(top);
-    tu_expect_in(top, "(only 8 movies are left after the exclusions)");
+    tu_expect_in(top, "(only 8 movies qualify)");
     expect_not_in(top, "Fargo (1996)");
     expect_not_in(top, "Heat (1995)  [");
     assert_int_equal(count_rows(top), 8);
 
     /* several substring matches: ambiguous, candidates listed */
-    assert_int_equal(run("recommend --model '%s' --rate 'heat=5'", g_hm_model), 1);
-    tu_expect_in(g_err, "--rate: 'heat' is ambiguous: 2 movies have titles containing it");
+    assert_int_equal(run("recommend --model '%s' --rate 'hea=5'", g_hm_model), 1);
+    tu_expect_in(g_err, "--rate: 'hea' is ambiguous: 2 movies have titles containing it");
     tu_expect_in(g_err, "Heat (1995)");
     tu_expect_in(g_err, "Heat Wave (1990)");
     /* two movies with the same title: ambiguous; #ID picks one */
@@ -448,7 +478,7 @@ static void test_fold_in_ratings_file(void **state)
     tu_expect_in(g_out, "Star Wars (1977)");
     tu_expect_in(g_out, "Fargo (1996)");
     tu_expect_in(g_out, "Aladdin (1992)");
-    const char *top = strstr(g_out, "excluded\n");
+    const char *top = strstr(g_out, "left out\n");
     assert_non_null(top);
     assert_int_equal(count_rows(top), 3);
     expect_not_in(top, "Star Wars (1977)");
@@ -470,9 +500,9 @@ static void test_fold_in_ratings_file(void **state)
     tu_write_file(g_dir, "bad.txt", "Star Wars=0.5\n", (size_t)-1);
     assert_int_equal(run("recommend --model '%s' --ratings-file '%s'", g_hm_model, bad), 1);
     tu_expect_in(g_err, "bad.txt:1: the rating must be a number in [1, 5], got '0.5'");
-    tu_write_file(g_dir, "bad.txt", "heat=4\n", (size_t)-1);
+    tu_write_file(g_dir, "bad.txt", "hea=4\n", (size_t)-1);
     assert_int_equal(run("recommend --model '%s' --ratings-file '%s'", g_hm_model, bad), 1);
-    tu_expect_in(g_err, "bad.txt:1: 'heat' is ambiguous");
+    tu_expect_in(g_err, "bad.txt:1: 'hea' is ambiguous");
     tu_write_file(g_dir, "bad.txt", "# nothing\n", (size_t)-1);
     assert_int_equal(run("recommend --model '%s' --ratings-file '%s'", g_hm_model, bad), 1);
     tu_expect_in(g_err, "no ratings in the file");
@@ -480,6 +510,137 @@ static void test_fold_in_ratings_file(void **state)
     tu_expect_in(g_err, "absent.txt");
     free(bad);
     free(mine);
+}
+
+/* The value of "key": in a JSON text from `from` on, as a number. */
+static double json_key_num(const char *from, const char *key)
+{
+    char pat[64];
+    snprintf(pat, sizeof pat, "\"%s\":", key);
+    const char *p = strstr(from, pat);
+    if (!p) fail_msg("no %s in %s", pat, from);
+    return strtod(p + strlen(pat), NULL);
+}
+
+/* --json and --csv parse, with one row per listed movie, and agree with
+ * the table; --min-ratings leaves out every movie under N training ratings. */
+static void test_machine_outputs_and_min_ratings(void **state)
+{
+    (void)state;
+    const char *verbs[3] = {"recommend", "similar", "norms"};
+    const char *args[3] = {"--user 5", "--movie 'Synthetic Movie 12'", ""};
+    for (int c = 0; c < 3; c++) {
+        const char *list = "--top 7 --min-ratings 30";
+        assert_int_equal(run("%s --model '%s' %s %s --json", verbs[c], g_model, args[c], list), 0);
+        tu_expect_json(g_out);
+        int n_json = 0;
+        for (const char *p = strstr(g_out, "\"rank\":"); p; p = strstr(p + 1, "\"rank\":")) {
+            assert_true(json_key_num(p, "ratings") >= 30);
+            n_json++;
+        }
+        assert_int_equal(n_json, 7);
+        assert_int_equal(run("%s --model '%s' %s %s --csv", verbs[c], g_model, args[c], list), 0);
+        int cols = 0;
+        assert_int_equal(tu_expect_csv(g_out, &cols), 8);
+        assert_int_equal(cols, 8);
+        tu_expect_in(g_out, "rank,movie,score,");
+        /* the table: the same rows, the ratings column at least 30 */
+        assert_int_equal(run("%s --model '%s' %s %s", verbs[c], g_model, args[c], list), 0);
+        const char *table = strstr(g_out, "rank ");
+        assert_non_null(table);
+        int rows = 0;
+        for (const char *p = table; p && *p;) {
+            int rank;
+            long long id, n;
+            double v;
+            if (sscanf(p, "%d %lld %lf %lld", &rank, &id, &v, &n) == 4 && rank == rows + 1) {
+                assert_true(n >= 30);
+                rows++;
+            }
+            const char *nl = strchr(p, '\n');
+            p = nl ? nl + 1 : NULL;
+        }
+        assert_int_equal(rows, 7);
+    }
+    /* a new user's JSON; the stats JSON */
+    assert_int_equal(run("recommend --model '%s' --rate 'Synthetic Movie 3=1,#4=2' --json", g_model), 0);
+    tu_expect_json(g_out);
+    tu_expect_in(g_out, "\"user\":null,\"rated\":2");
+    assert_int_equal(run("stats --data '%s' --json", g_data), 0);
+    tu_expect_json(g_out);
+    tu_expect_in(g_out, "\"users\":{\"count\":120,");
+}
+
+/* --all-users: every user's list, CSV or JSON lines, equal to --user's
+ * list, the same bytes for any thread count; the model is never replaced. */
+static void test_all_users(void **state)
+{
+    (void)state;
+    char *csv = tu_path(g_dir, "all.csv"), *jl = tu_path(g_dir, "all.jsonl");
+    assert_int_equal(run("recommend --model '%s' --all-users --top 4 --out '%s' --threads 1", g_model,
+                         csv),
+                     0);
+    tu_expect_in(g_out, "users/s");
+    char *one = tu_read_file(csv, NULL);
+    int cols = 0, want_rows = 1;
+    for (long u = 1; u <= 120; u++) {
+        unsigned char rated[80] = {0};
+        int left = 80 - rated_by(g_data, u, rated, 80);
+        want_rows += left < 4 ? left : 4;
+    }
+    assert_int_equal(tu_expect_csv(one, &cols), want_rows);
+    assert_int_equal(cols, 6);
+    assert_int_equal(run("recommend --model '%s' --all-users --top 4 --out '%s' --threads 3", g_model,
+                         csv),
+                     0);
+    char *three = tu_read_file(csv, NULL);
+    assert_string_equal(one, three);
+    /* user 5's rows are --user 5's list */
+    assert_int_equal(run("recommend --model '%s' --user 5 --top 4 --csv", g_model), 0);
+    const char *row = strstr(one, "\n5,1,");
+    assert_non_null(row);
+    for (int r = 1; r <= 4; r++) {
+        long long u, mid, mid2;
+        int rank;
+        assert_int_equal(sscanf(row + 1, "%lld,%d,%lld", &u, &rank, &mid), 3);
+        const char *line = g_out;
+        for (int x = 0; x < r; x++) line = strchr(line, '\n') + 1;
+        assert_int_equal(sscanf(line, "%d,%lld", &rank, &mid2), 2);
+        assert_int_equal(mid, mid2);
+        row = strchr(row + 1, '\n');
+    }
+    assert_int_equal(run("recommend --model '%s' --all-users --top 4 --json --out '%s'", g_model, jl), 0);
+    char *lines = tu_read_file(jl, NULL);
+    assert_int_equal(tu_expect_json_lines(lines), 120);
+    tu_expect_in(lines, "{\"user\":5,\"items\":[{\"movie\":");
+    /* the output never replaces the model */
+    assert_int_equal(run("recommend --model '%s' --all-users --out '%s'", g_model, g_model), 1);
+    tu_expect_in(g_err, "is the model file");
+    assert_int_equal(run("recommend --model '%s' --all-users --out '%s'", g_model, g_dir), 1);
+    tu_expect_in(g_err, "not a regular file");
+    free(one);
+    free(three);
+    free(lines);
+    free(csv);
+    free(jl);
+}
+
+/* The unregularized notebook model says which preset to train. */
+static void test_poor_ranker_note(void **state)
+{
+    (void)state;
+    assert_int_equal(run("recommend --model '%s' --user 5", g_model), 0);
+    tu_expect_in(g_err, "--preset ndcg");
+    assert_int_equal(run("similar --model '%s' --movie '#3'", g_model), 0);
+    tu_expect_in(g_err, "--preset ndcg");
+    char *reg = tu_path(g_dir, "reg.bin");
+    assert_int_equal(run("train --data '%s' --split random:0.2 --dim 6 --epochs 5 --l2 0.1 --quiet "
+                         "--out '%s'",
+                         g_data, reg),
+                     0);
+    assert_int_equal(run("recommend --model '%s' --user 5", reg), 0);
+    expect_not_in(g_err, "--preset ndcg");
+    free(reg);
 }
 
 int main(void)
@@ -492,6 +653,9 @@ int main(void)
         cmocka_unit_test(test_norms),
         cmocka_unit_test(test_fold_in_titles),
         cmocka_unit_test(test_fold_in_ratings_file),
+        cmocka_unit_test(test_machine_outputs_and_min_ratings),
+        cmocka_unit_test(test_all_users),
+        cmocka_unit_test(test_poor_ranker_note),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

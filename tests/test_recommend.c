@@ -455,24 +455,29 @@ static void test_bias_model(void **state)
         assert_memory_equal(items, items2, 5 * sizeof *items);
         assert_memory_equal(sc, sc2, 5 * sizeof *sc);
     }
-    /* fold-in: unknowns (u, b_u), design rows (v, 1), targets r - b_i */
+    /* fold-in: unknowns (u - ū, b_u), design rows (v, 1), targets
+     * r - b_i - <ū, v>, ū the mean user vector */
     const int32_t fi[5] = {0, 1, 2, 4, 5};
     const float fr[5] = {4.0f, 5.0f, 2.0f, 3.0f, 1.0f};
+    const double ubar[3] = {0.5, 0.25, -0.5};
     for (int l = 0; l < 2; l++) {
         double lambda = l ? 0.5 : 0.0;
         double a[16] = {0}, b[4] = {0}, want[4];
         for (int x = 0; x < 4; x++) a[x * 4 + x] = lambda;
         for (int t = 0; t < 5; t++) {
             double xr[4] = {V6[fi[t] * 3], V6[fi[t] * 3 + 1], V6[fi[t] * 3 + 2], 1.0};
+            double target = fr[t] - (double)bi[fi[t]] -
+                            (ubar[0] * xr[0] + ubar[1] * xr[1] + ubar[2] * xr[2]);
             for (int x = 0; x < 4; x++) {
-                b[x] += (fr[t] - (double)bi[fi[t]]) * xr[x];
+                b[x] += target * xr[x];
                 for (int y = 0; y < 4; y++) a[x * 4 + y] += xr[x] * xr[y];
             }
         }
         gauss_solve(a, b, 4, want);
         float got[3], gb = -99.0f;
         assert_int_equal(mfr_model_fold_in(m, fi, fr, 5, lambda, got, &gb, &err), MFR_OK);
-        for (int x = 0; x < 3; x++) assert_float_equal(got[x], want[x], 1e-5 * (1 + fabs(want[x])));
+        for (int x = 0; x < 3; x++)
+            assert_float_equal(got[x], want[x] + ubar[x], 1e-5 * (1 + fabs(want[x] + ubar[x])));
         assert_float_equal(gb, want[3], 1e-5 * (1 + fabs(want[3])));
     }
     /* implicit feedback: u = p + o, o = 5^-1/2 sum of the rated movies' Y
@@ -541,10 +546,20 @@ static double predict_vec(const mfr_model *m, const float *u, int32_t i)
  * folds every user in from its training ratings, and compares the
  * validation RMSE of the folded-in users with the trained user vectors'
  * over users that have training ratings. */
-static void fold_in_quality(int32_t bias, double l2, double implicit)
+/* A model trained on a synthetic planted-rank dataset (300 users, 200
+ * items, rank 8) with a 20% random split. */
+struct synth_fixture {
+    char *dir, *data;
+    mfr_dataset *ds;
+    mfr_split *sp;
+    mfr_trainer *tr;
+};
+
+static const mfr_model *synth_train(struct synth_fixture *f, int32_t bias, double l2,
+                                    double implicit)
 {
-    char *dir = tu_mkdtemp();
-    char *data = tu_path(dir, "data");
+    f->dir = tu_mkdtemp();
+    f->data = tu_path(f->dir, "data");
     mfr_error err = {0};
     mfr_synth_options o;
     mfr_synth_options_default(&o);
@@ -553,12 +568,12 @@ static void fold_in_quality(int32_t bias, double l2, double implicit)
     o.n_ratings = 15000;
     o.rank = 8;
     o.seed = 11;
-    mfr_dataset *ds = NULL;
-    mfr_split *sp = NULL;
-    mfr_trainer *tr = NULL;
-    assert_int_equal(mfr_synth_write(&o, data, &err), MFR_OK);
-    assert_int_equal(mfr_dataset_load(data, NULL, &ds, &err), MFR_OK);
-    assert_int_equal(mfr_split_create(ds, "random:0.2", 7, &sp, &err), MFR_OK);
+    f->ds = NULL;
+    f->sp = NULL;
+    f->tr = NULL;
+    assert_int_equal(mfr_synth_write(&o, f->data, &err), MFR_OK);
+    assert_int_equal(mfr_dataset_load(f->data, NULL, &f->ds, &err), MFR_OK);
+    assert_int_equal(mfr_split_create(f->ds, "random:0.2", 7, &f->sp, &err), MFR_OK);
     mfr_config cfg;
     mfr_config_default(&cfg);
     cfg.k = 8;
@@ -567,10 +582,29 @@ static void fold_in_quality(int32_t bias, double l2, double implicit)
     cfg.bias = bias;
     cfg.l2 = l2;
     cfg.implicit = implicit;
-    assert_int_equal(mfr_trainer_create(&cfg, ds, mfr_split_train(sp), "random:0.2", &tr, &err),
+    assert_int_equal(mfr_trainer_create(&cfg, f->ds, mfr_split_train(f->sp), "random:0.2",
+                                        &f->tr, &err),
                      MFR_OK);
-    for (int e = 0; e < 300; e++) assert_int_equal(mfr_trainer_step(tr, NULL, NULL), MFR_OK);
-    const mfr_model *m = mfr_trainer_model(tr);
+    for (int e = 0; e < 300; e++) assert_int_equal(mfr_trainer_step(f->tr, NULL, NULL), MFR_OK);
+    return mfr_trainer_model(f->tr);
+}
+
+static void synth_free(struct synth_fixture *f)
+{
+    mfr_trainer_destroy(f->tr);
+    mfr_split_destroy(f->sp);
+    mfr_dataset_destroy(f->ds);
+    tu_rmtree(f->dir);
+    free(f->dir);
+    free(f->data);
+}
+
+static void fold_in_quality(int32_t bias, double l2, double implicit)
+{
+    struct synth_fixture fx;
+    const mfr_model *m = synth_train(&fx, bias, l2, implicit);
+    mfr_split *sp = fx.sp;
+    mfr_error err = {0};
 
     /* each user's training ratings, grouped (counting sort by user) */
     const mfr_ratings *train = mfr_split_train(sp), *test = mfr_split_test(sp);
@@ -634,12 +668,7 @@ static void fold_in_quality(int32_t bias, double l2, double implicit)
     free(fill);
     free(folded);
     free(fbias);
-    mfr_trainer_destroy(tr);
-    mfr_split_destroy(sp);
-    mfr_dataset_destroy(ds);
-    tu_rmtree(dir);
-    free(dir);
-    free(data);
+    synth_free(&fx);
 }
 
 static void test_fold_in_quality_on_synthetic_data(void **state)
@@ -669,6 +698,158 @@ static void test_fold_in_quality_implicit(void **state)
     fold_in_quality(1, 0.2, 0.5);
 }
 
+/* Without implicit feedback the fold-in shrinks towards the mean user
+ * vector: u = ū + the direct solve of the ratings less <ū, v_j>; no
+ * ratings give ū. */
+static void test_fold_in_mean_user_prior(void **state)
+{
+    (void)state;
+    enum { D = 3, NI = 5 };
+    const float V[NI * D] = {1.0f, 0.5f, -0.2f, -0.4f, 1.2f, 0.1f, 0.3f, -0.3f,
+                             0.9f, 0.7f, 0.6f,  0.2f,  -1.0f, 0.4f, 1.5f};
+    const float U[2 * D] = {1.0f, 2.0f, 0.0f, 3.0f, 0.0f, 1.0f}; /* mean (2, 1, 0.5) */
+    const double ubar[D] = {2.0, 1.0, 0.5};
+    mfr_model *m = make_model(D, 2, NI, U, V);
+    mfr_error err = {0};
+    const int32_t items[2] = {1, 3};
+    const float r[2] = {1.0f, 5.0f};
+    float shifted[2];
+    for (int t = 0; t < 2; t++) {
+        double p = 0;
+        for (int x = 0; x < D; x++) p += ubar[x] * V[items[t] * D + x];
+        shifted[t] = (float)(r[t] - p);
+    }
+    float got[D];
+    double want[D];
+    assert_int_equal(mfr_model_fold_in(m, items, r, 2, 0.5, got, NULL, &err), MFR_OK);
+    direct_fold_in(V, D, items, shifted, 2, 0.5, want);
+    for (int x = 0; x < D; x++)
+        assert_float_equal(got[x], ubar[x] + want[x], 1e-5 * (1.0 + fabs(want[x])));
+    assert_int_equal(mfr_model_fold_in(m, NULL, NULL, 0, 0.1, got, NULL, &err), MFR_OK);
+    for (int x = 0; x < D; x++) assert_float_equal(got[x], ubar[x], 1e-6);
+    mfr_model_destroy(m);
+}
+
+/* The mean dot score of the n items of `set` for the user vector u. */
+static double mean_score(const mfr_model *m, const float *u, float b_u, const int32_t *set, int n)
+{
+    double s = 0;
+    for (int x = 0; x < n; x++)
+        s += predict_vec(m, u, set[x]) + (double)b_u + (double)mfr_model_item_bias(m, set[x]);
+    return s / n;
+}
+
+/* A new user who rates three movies 1 must get another list than one who
+ * rates them 5, and the rated movies' nearest neighbours must score lower
+ * for the first: low ratings never recommend more of the same. */
+static void rating_values_matter(int32_t bias, double l2, double implicit)
+{
+    struct synth_fixture fx;
+    const mfr_model *m = synth_train(&fx, bias, l2, implicit);
+    mfr_error err = {0};
+    const int32_t rated[3] = {0, 1, 2};
+    int32_t near[30];
+    int n_near = 0;
+    uint8_t excl[200] = {0};
+    for (int x = 0; x < 3; x++) excl[rated[x]] = 1;
+    for (int x = 0; x < 3; x++) {
+        int32_t nb[10], got;
+        assert_int_equal(mfr_model_similar_items(m, rated[x], 10, MFR_MEASURE_COSINE, nb, NULL,
+                                                 &got, &err),
+                         MFR_OK);
+        for (int32_t y = 0; y < got; y++)
+            if (!excl[nb[y]]) near[n_near++] = nb[y];
+    }
+    int32_t k = mfr_model_k(m), top[2][10], n_top[2];
+    float *u = malloc(2 * (size_t)k * sizeof *u), b[2];
+    double near_score[2];
+    for (int v = 0; v < 2; v++) {
+        const float r[3] = {v ? 5.0f : 1.0f, v ? 5.0f : 1.0f, v ? 5.0f : 1.0f};
+        float *uv = u + (size_t)v * k;
+        assert_int_equal(mfr_model_fold_in(m, rated, r, 3, mfr_model_fold_in_lambda(m, 12000, 3),
+                                           uv, &b[v], &err),
+                         MFR_OK);
+        assert_int_equal(mfr_model_recommend_vector(m, uv, b[v], 10, MFR_MEASURE_DOT, excl,
+                                                    top[v], NULL, &n_top[v], &err),
+                         MFR_OK);
+        near_score[v] = mean_score(m, uv, b[v], near, n_near);
+    }
+    print_message("bias %d implicit %g: neighbours of the rated movies score %.3f (rated 1) vs "
+                  "%.3f (rated 5)\n",
+                  (int)bias, implicit, near_score[0], near_score[1]);
+    assert_true(n_near > 10);
+    assert_true(near_score[0] < near_score[1]);
+    assert_true(mean_score(m, u, b[0], rated, 3) < mean_score(m, u + k, b[1], rated, 3));
+    assert_memory_not_equal(top[0], top[1], sizeof top[0]);
+    free(u);
+    synth_free(&fx);
+}
+
+static void test_rating_values_matter_without_biases(void **state)
+{
+    (void)state;
+    rating_values_matter(0, 0.1, 0.0);
+}
+
+static void test_rating_values_matter_with_biases(void **state)
+{
+    (void)state;
+    rating_values_matter(1, 0.1, 0.0);
+    rating_values_matter(1, 0.2, 0.5);
+}
+
+/* Batch recommendations equal one mfr_model_recommend per user with the
+ * user's rated items and the masked items excluded, for any thread count. */
+static void test_recommend_users_matches_single(void **state)
+{
+    (void)state;
+    struct synth_fixture fx;
+    const mfr_model *m = synth_train(&fx, 1, 0.1, 0.0);
+    mfr_error err = {0};
+    const mfr_ratings *train = mfr_split_train(fx.sp);
+    enum { K = 7, FIRST = 20, COUNT = 150, NI = 200 };
+    uint8_t mask[NI] = {0};
+    for (int i = 0; i < NI; i += 9) mask[i] = 1;
+    int32_t *items[2], n_out[2][COUNT];
+    float *scores[2];
+    for (int t = 0; t < 2; t++) {
+        items[t] = malloc(COUNT * K * sizeof *items[t]);
+        scores[t] = malloc(COUNT * K * sizeof *scores[t]);
+        assert_int_equal(mfr_model_recommend_users(m, FIRST, COUNT, K, MFR_MEASURE_DOT, train,
+                                                   mask, t ? 3 : 1, items[t], scores[t],
+                                                   n_out[t], &err),
+                         MFR_OK);
+    }
+    assert_memory_equal(items[0], items[1], COUNT * K * sizeof *items[0]);
+    assert_memory_equal(scores[0], scores[1], COUNT * K * sizeof *scores[0]);
+    for (int32_t r = 0; r < COUNT; r++) {
+        uint8_t excl[NI];
+        memcpy(excl, mask, NI);
+        for (int64_t x = 0; x < mfr_ratings_count(train); x++) {
+            int32_t u, i;
+            mfr_ratings_get(train, x, &u, &i, NULL, NULL, NULL);
+            if (u == FIRST + r) excl[i] = 1;
+        }
+        int32_t want[K], n;
+        float ws[K];
+        assert_int_equal(mfr_model_recommend(m, FIRST + r, K, MFR_MEASURE_DOT, excl, want, ws, &n,
+                                             &err),
+                         MFR_OK);
+        assert_int_equal(n_out[0][r], n);
+        assert_memory_equal(items[0] + r * K, want, (size_t)n * sizeof *want);
+        assert_memory_equal(scores[0] + r * K, ws, (size_t)n * sizeof *ws);
+    }
+    assert_int_equal(mfr_model_recommend_users(m, 250, 100, K, MFR_MEASURE_DOT, NULL, NULL, 1,
+                                               items[0], NULL, n_out[0], &err),
+                     MFR_ERR_INVALID);
+    assert_non_null(strstr(err.message, "outside the model"));
+    for (int t = 0; t < 2; t++) {
+        free(items[t]);
+        free(scores[t]);
+    }
+    synth_free(&fx);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -683,6 +864,10 @@ int main(void)
         cmocka_unit_test(test_fold_in_quality_with_biases),
         cmocka_unit_test(test_fold_in_quality_regularized),
         cmocka_unit_test(test_fold_in_quality_implicit),
+        cmocka_unit_test(test_fold_in_mean_user_prior),
+        cmocka_unit_test(test_rating_values_matter_without_biases),
+        cmocka_unit_test(test_rating_values_matter_with_biases),
+        cmocka_unit_test(test_recommend_users_matches_single),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

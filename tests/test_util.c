@@ -13,7 +13,9 @@
 
 #include <cmocka.h>
 
+#include <ctype.h>
 #include <math.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -219,4 +221,141 @@ int tu_synth(const char *path, int32_t n_users, int32_t n_items, int64_t n_ratin
         return -1;
     }
     return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* A strict JSON syntax checker (RFC 8259) and a CSV row counter        */
+/* ------------------------------------------------------------------ */
+
+static const char *json_ws(const char *p)
+{
+    while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r') p++;
+    return p;
+}
+
+static const char *json_value(const char *p, int depth);
+
+static const char *json_string(const char *p)
+{
+    if (*p++ != '"') return NULL;
+    for (; *p != '"'; p++) {
+        if ((unsigned char)*p < 0x20) return NULL;
+        if (*p == '\\') {
+            p++;
+            if (*p == 'u') {
+                for (int k = 1; k <= 4; k++)
+                    if (!isxdigit((unsigned char)p[k])) return NULL;
+                p += 4;
+            } else if (!*p || !strchr("\"\\/bfnrt", *p)) {
+                return NULL;
+            }
+        }
+    }
+    return p + 1;
+}
+
+static const char *json_number_syntax(const char *p)
+{
+    if (*p == '-') p++;
+    if (*p == '0') p++;
+    else if (isdigit((unsigned char)*p)) while (isdigit((unsigned char)*p)) p++;
+    else return NULL;
+    if (*p == '.') {
+        if (!isdigit((unsigned char)*++p)) return NULL;
+        while (isdigit((unsigned char)*p)) p++;
+    }
+    if (*p == 'e' || *p == 'E') {
+        p++;
+        if (*p == '+' || *p == '-') p++;
+        if (!isdigit((unsigned char)*p)) return NULL;
+        while (isdigit((unsigned char)*p)) p++;
+    }
+    return p;
+}
+
+/* An object or array: members separated by ',' up to `close`. */
+static const char *json_container(const char *p, char close, int depth)
+{
+    p = json_ws(p + 1);
+    if (*p == close) return p + 1;
+    for (;;) {
+        if (close == '}') {
+            p = json_string(p);
+            if (!p || *(p = json_ws(p)) != ':') return NULL;
+            p = json_ws(p + 1);
+        }
+        p = json_value(p, depth + 1);
+        if (!p) return NULL;
+        p = json_ws(p);
+        if (*p == close) return p + 1;
+        if (*p != ',') return NULL;
+        p = json_ws(p + 1);
+    }
+}
+
+static const char *json_value(const char *p, int depth)
+{
+    if (depth > 64) return NULL;
+    p = json_ws(p);
+    if (*p == '{') return json_container(p, '}', depth);
+    if (*p == '[') return json_container(p, ']', depth);
+    if (*p == '"') return json_string(p);
+    if (!strncmp(p, "true", 4)) return p + 4;
+    if (!strncmp(p, "false", 5)) return p + 5;
+    if (!strncmp(p, "null", 4)) return p + 4;
+    return json_number_syntax(p);
+}
+
+void tu_expect_json(const char *text)
+{
+    const char *end = text ? json_value(text, 0) : NULL;
+    if (!end || *json_ws(end)) fail_msg("not one JSON value:\n%s", text ? text : "(null)");
+}
+
+int tu_expect_json_lines(const char *text)
+{
+    int n = 0;
+    for (const char *p = text; p && *p;) {
+        const char *nl = strchr(p, '\n');
+        if (!nl) fail_msg("JSON lines: the last line has no newline");
+        const char *end = json_value(p, 0);
+        if (!end || json_ws(end) < nl + 1 || end > nl)
+            fail_msg("JSON lines: line %d is not one JSON value", n + 1);
+        n++;
+        p = nl + 1;
+    }
+    return n;
+}
+
+int tu_expect_csv(const char *text, int *n_cols)
+{
+    int rows = 0, cols = 0, want = -1;
+    bool quoted = false, at_start = true;
+    for (const char *p = text; p && *p; p++) {
+        if (quoted) {
+            if (*p == '"' && p[1] == '"') p++;
+            else if (*p == '"') quoted = false;
+            continue;
+        }
+        if (*p == '"') {
+            if (!at_start) fail_msg("CSV row %d: a quote inside an unquoted field", rows + 1);
+            quoted = true;
+            at_start = false;
+        } else if (*p == ',') {
+            cols++;
+            at_start = true;
+        } else if (*p == '\n') {
+            cols++;
+            if (want < 0) want = cols;
+            else if (cols != want) fail_msg("CSV row %d has %d fields, the header %d", rows + 1, cols, want);
+            rows++;
+            cols = 0;
+            at_start = true;
+        } else {
+            at_start = false;
+        }
+    }
+    if (quoted || cols) fail_msg("CSV: the text ends inside a row");
+    if (n_cols) *n_cols = want;
+    return rows;
 }

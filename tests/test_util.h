@@ -53,4 +53,14 @@ int tu_read_trajectory(const char *path, int max, long *epoch, double *train_mse
  * current cmocka test with the first difference. */
 void tu_compare_trajectories(const char *want_path, const char *got_path, double rel);
 
+/* Fails the current cmocka test unless text is exactly one JSON value
+ * (strict RFC 8259 syntax, surrounding white space allowed). */
+void tu_expect_json(const char *text);
+/* Fails unless every line of text is one JSON value; returns the count. */
+int tu_expect_json_lines(const char *text);
+/* Fails unless text is CSV (RFC 4180 quoting) whose rows all have the
+ * header's number of fields; returns the rows (header included) and the
+ * field count in *n_cols (may be NULL). */
+int tu_expect_csv(const char *text, int *n_cols);
+
 #endif

@@ -301,7 +301,16 @@ enum { DATA_FLAGS_WIDTH = 20 };
 
 int load_dataset(const char *dir, mfr_dataset **out, mfr_error *err)
 {
-    return mfr_dataset_load(dir, load_opts(), out, err);
+    int rc = mfr_dataset_load(dir, load_opts(), out, err);
+    struct stat st;
+    if (rc != MFR_OK && err && stat(dir, &st) != 0 && errno == ENOENT) {
+        /* the usual first-run problem: say where the data comes from */
+        size_t n = strlen(err->message);
+        snprintf(err->message + n, sizeof err->message - n,
+                 " (no dataset there: pass --data DIR, set MFREC_DATA, or download MovieLens "
+                 "100K with tools/fetch-movielens)");
+    }
+    return rc;
 }
 
 void count_item_ratings(const mfr_dataset *ds, int64_t *counts)
@@ -413,6 +422,12 @@ static const struct flag_spec *find_flag(const struct flag_spec *flags, size_t n
     return NULL;
 }
 
+void trim_slashes(char *path)
+{
+    size_t n = strlen(path);
+    while (n > 1 && path[n - 1] == '/') path[--n] = 0;
+}
+
 /* Parses the current flag of `a` (a row of f's table) into f->dst; false
  * after a usage error. */
 static bool apply_flag(struct args *a, const struct flag_spec *f)
@@ -427,6 +442,8 @@ static bool apply_flag(struct args *a, const struct flag_spec *f)
     }
     const char *v = flag_value(a);
     if (!v) return false;
+    /* "plots/" names the directory "plots": joined paths get one '/' */
+    if (f->kind == FLAG_STR && f->value && strstr(f->value, "DIR")) trim_slashes((char *)v);
     switch (f->kind) {
     case FLAG_STR: *(const char **)f->dst = v; return true;
     case FLAG_I32: return parse_i32(a->flag, v, (int32_t)f->lo, (int32_t)f->hi, f->dst);

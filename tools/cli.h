@@ -136,6 +136,9 @@ int load_model_and_data(const char *model_path, const char *data, mfr_model **m,
 /* counts[i] += the number of the dataset's ratings of item i (counts holds
  * mfr_dataset_n_items(ds) zeroed entries). */
 void count_item_ratings(const mfr_dataset *ds, int64_t *counts);
+/* Removes trailing '/' from a directory argument ("/" stays), so paths
+ * joined to it are printed with one '/'. */
+void trim_slashes(char *path);
 /* mkdir -p for one level; EXIT_OK or a runtime error. */
 int ensure_dir(const char *dir);
 

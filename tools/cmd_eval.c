@@ -19,8 +19,8 @@
 #include "output.h"
 
 static const char eval_help[] =
-    "Usage: mfrec eval --model MODEL [--data DIR] --test FILE [-k N] [--train FILE] [--json]\n"
-    "       mfrec eval --folds [--data DIR] [-k N] [--preset NAME] [training flags] [--json]\n"
+    "Usage: mfrec eval --model MODEL [--data DIR] --test FILE [--top N] [--train FILE] [--json]\n"
+    "       mfrec eval --folds [--data DIR] [--top N] [--preset NAME] [training flags] [--json]\n"
     "\n"
     "Prints MSE, RMSE and MAE of a trained model on a rating file in u.data\n"
     "format, then ranking metrics at k for the model and for a most-popular\n"
@@ -44,7 +44,7 @@ static const char eval_help_end[] =
 struct eval_opts {
     const char *model_path, *data, *test_path, *train_path;
     int32_t k;
-    bool json, folds;
+    bool json, folds, allow_overlap;
     struct train_opts train; /* --folds only */
 };
 
@@ -199,6 +199,60 @@ static void print_eval_text(const struct eval_opts *o, const mfr_model *m,
     print_ranking_table(rm, rp);
 }
 
+static int cmp_i64(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return (x > y) - (x < y);
+}
+
+/* The number of test ratings whose (user, movie) pair is also a training
+ * rating: a model scored on ratings it was trained on looks far better
+ * than it is (RMSE 0.688 against a true 1.164 on one leaked split). */
+static int count_overlap(const mfr_ratings *train, const mfr_ratings *test, int32_t n_items,
+                         int64_t *out)
+{
+    int64_t n = mfr_ratings_count(train);
+    int64_t *keys = malloc(((size_t)n + 1) * sizeof *keys);
+    if (!keys) return runtime_error("out of memory");
+    for (int64_t x = 0; x < n; x++) {
+        int32_t u, i;
+        mfr_ratings_get(train, x, &u, &i, NULL, NULL, NULL);
+        keys[x] = (int64_t)u * n_items + i;
+    }
+    qsort(keys, (size_t)n, sizeof *keys, cmp_i64);
+    *out = 0;
+    for (int64_t x = 0; x < mfr_ratings_count(test); x++) {
+        int32_t u, i;
+        mfr_ratings_get(test, x, &u, &i, NULL, NULL, NULL);
+        int64_t key = (int64_t)u * n_items + i;
+        if (bsearch(&key, keys, (size_t)n, sizeof *keys, cmp_i64)) (*out)++;
+    }
+    free(keys);
+    return EXIT_OK;
+}
+
+/* Refuses test ratings that overlap the training ratings, or warns loudly
+ * with --allow-overlap. */
+static int check_overlap(const struct eval_opts *o, const mfr_dataset *ds,
+                         const struct eval_data *d)
+{
+    int64_t n = 0;
+    int rc = count_overlap(d->train, d->test, mfr_dataset_n_items(ds), &n);
+    if (rc != EXIT_OK || n == 0) return rc;
+    int64_t total = mfr_ratings_count(d->test);
+    if (!o->allow_overlap)
+        return runtime_error("%lld of the %lld test ratings in %s are training ratings of the model "
+                             "(%s): its scores on them would flatter it. Evaluate on held-out "
+                             "ratings (the other part of the model's split), or pass "
+                             "--allow-overlap to score them anyway",
+                             (long long)n, (long long)total, d->test_path, d->train_desc);
+    fprintf(stderr,
+            "%s: WARNING: %lld of the %lld test ratings are training ratings of the model (%s); "
+            "the results below are not held-out results.\n",
+            g_cmd, (long long)n, (long long)total, d->train_desc);
+    return EXIT_OK;
+}
+
 static int eval_model(const struct eval_opts *o)
 {
     mfr_error err = {0};
@@ -219,7 +273,9 @@ static int eval_model(const struct eval_opts *o)
         rc = lib_error(&err);
         goto done;
     }
-    if ((rc = load_eval_train(o, m, ds, dir, &d)) != EXIT_OK) goto done;
+    if ((rc = load_eval_train(o, m, ds, dir, &d)) != EXIT_OK ||
+        (rc = check_overlap(o, ds, &d)) != EXIT_OK)
+        goto done;
     if (mfr_model_ranking(m, d.train, d.test, o->k, &rm, &rp, &err) != MFR_OK) {
         rc = lib_error(&err);
         goto done;
@@ -475,9 +531,14 @@ static bool parse_eval_flags(int argc, char **argv, struct eval_opts *o, int *rc
                  "(default: the directory recorded in the model); with\n"
                  "--folds, one with u1.base .. u5.test (default:\n"
                  "$MFREC_DATA, else data/ml-100k)"},
-        {.name = "-k", .value = "N", .kind = FLAG_I32, .dst = &o->k, .lo = 1, .hi = 1000000,
-         .help = "list length (default 10)"},
+        {.name = "--top", .value = "N", .kind = FLAG_I32, .dst = &o->k, .lo = 1, .hi = 1000000,
+         .help = "list length, the k of precision@k (default 10; -k N\n"
+                 "is an alias)"},
+        {.name = "-k", .value = "N", .kind = FLAG_I32, .dst = &o->k, .lo = 1, .hi = 1000000},
         {.name = "--k", .value = "N", .kind = FLAG_I32, .dst = &o->k, .lo = 1, .hi = 1000000},
+        {.name = "--allow-overlap", .kind = FLAG_SWITCH, .dst = &o->allow_overlap,
+         .help = "with --model: score test ratings that are also training\n"
+                 "ratings, with a warning (refused by default)"},
         {.name = "--json", .kind = FLAG_SWITCH, .dst = &o->json,
          .help = "one JSON object on stdout instead of the tables"},
     };

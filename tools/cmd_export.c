@@ -21,9 +21,10 @@
 #include "output.h"
 
 static const char export_help[] =
-    "Usage: mfrec export --model MODEL [--data DIR] [--format npy|tsv|both] OUTDIR\n"
+    "Usage: mfrec export --model MODEL [--data DIR] [--as npy|tsv|both] --out OUTDIR\n"
     "\n"
-    "Writes a model's embeddings into OUTDIR (created if missing). Formats:\n"
+    "Writes a model's embeddings into OUTDIR (created if missing; a lone\n"
+    "OUTDIR argument is accepted too). Output formats (--as):\n"
     "  npy   U.npy (users x k) and V.npy (movies x k), float32, row r = dense\n"
     "        index r; user_ids.txt and item_ids.txt give the raw id of each row;\n"
     "        with a model trained with --bias also user_bias.npy and\n"
@@ -189,7 +190,24 @@ static bool parse_out_flag(const char *flag, const char *v, void *dst)
 
 static int out_positional(void *ctx, const char *arg)
 {
+    trim_slashes((char *)arg);
     return set_out_dir(ctx, arg) ? EXIT_OK : EXIT_USAGE;
+}
+
+/* --format is the dataset format in every command; an export format given
+ * there is a usage error that names --as. */
+static int check_format_flags(int argc, char **argv)
+{
+    for (int i = 0; i < argc; i++) {
+        const char *v = !strcmp(argv[i], "--format") && i + 1 < argc ? argv[i + 1]
+                        : !strncmp(argv[i], "--format=", 9)       ? argv[i] + 9
+                                                                  : NULL;
+        if (v && (!strcmp(v, "npy") || !strcmp(v, "tsv") || !strcmp(v, "both")))
+            return usage_error("--format names the dataset format, as in every command; the "
+                               "export format is --as %s",
+                               v);
+    }
+    return EXIT_OK;
 }
 
 int cmd_export(int argc, char **argv)
@@ -201,23 +219,24 @@ int cmd_export(int argc, char **argv)
         {.name = "--data", .value = "DIR", .kind = FLAG_STR, .dst = &data,
          .help = "dataset for titles and genres (default: the directory\n"
                  "recorded in the model)"},
-        {.name = "--format", .value = "F", .kind = FLAG_STR, .dst = &format,
-         .help = "npy, tsv or both (default); the dataset's format is\n"
-                 "--data-format here"},
+        {.name = "--as", .value = "F", .kind = FLAG_STR, .dst = &format,
+         .help = "output format: npy, tsv or both (default)"},
         {.name = "--out", .value = "OUTDIR", .kind = FLAG_CUSTOM, .dst = &out,
-         .parse = parse_out_flag, .help = "the output directory, instead of OUTDIR"},
+         .parse = parse_out_flag, .help = "the output directory"},
     };
     struct command_spec cmd = {.name = "mfrec export", .help = export_help,
                                .help_end = export_help_end, .help_width = 15, .flags = flags,
                                .n_flags = sizeof flags / sizeof *flags, .data_flags = true,
                                .positional = out_positional, .ctx = &out};
     int rc;
+    g_cmd = cmd.name;
+    if ((rc = check_format_flags(argc, argv)) != EXIT_OK) return rc;
     if (!cli_start(&cmd, argc, argv, &rc)) return rc;
     if (!model_path) return usage_error("--model is required");
-    if (!out) return usage_error("an output directory is required (OUTDIR or --out DIR)");
+    if (!out) return usage_error("an output directory is required (--out DIR)");
     bool npy = !strcmp(format, "npy") || !strcmp(format, "both");
     bool tsv = !strcmp(format, "tsv") || !strcmp(format, "both");
-    if (!npy && !tsv) return usage_error("--format must be npy, tsv or both, got '%s'", format);
+    if (!npy && !tsv) return usage_error("--as must be npy, tsv or both, got '%s'", format);
 
     mfr_model *m = NULL;
     mfr_dataset *ds = NULL;

@@ -220,6 +220,7 @@ struct train_run {
     mfr_checkpoint *ck; /* --resume */
     int64_t start;      /* epochs done before this process (--resume) */
     double elapsed0;    /* their wall seconds */
+    bool flags_given; /* training flags beside (or instead of) the preset */
 };
 
 static void train_run_free(struct train_run *r)
@@ -456,7 +457,9 @@ static void print_train_header(const struct train_run *r)
            (long long)mfr_ratings_count(mfr_dataset_ratings(ds)));
     printf("split %s: %lld train, %lld validation\n", mfr_split_spec(r->sp),
            (long long)mfr_ratings_count(r->train), (long long)mfr_ratings_count(r->test));
-    printf("preset %s | dim %d, epochs %lld, ", o->preset, cfg->k, (long long)o->epochs);
+    printf("preset %s%s | dim %d, epochs %lld, ", o->preset,
+           r->flags_given ? " with the flags given overriding it" : "", cfg->k,
+           (long long)o->epochs);
     if (cfg->optimizer == MFR_OPTIMIZER_SGD)
         printf("gradient descent lr %g", cfg->lr);
     else
@@ -581,9 +584,18 @@ static int train_finish(struct train_run *r)
     double wall = now_seconds() - r->t_start;
     if (r->best) {
         r->model = r->best;
-        if (!o->quiet)
+        if (o->quiet) {
+        } else if (r->ran < o->epochs) {
             printf("early stop after epoch %lld: keeping epoch %lld (validation MSE %.6f)\n",
                    (long long)r->ran, (long long)r->best_epoch, r->best_val);
+        } else if (r->best_epoch < r->ran) {
+            printf("no early stop (all %lld epochs ran); keeping epoch %lld, the best validation "
+                   "MSE %.6f\n",
+                   (long long)r->ran, (long long)r->best_epoch, r->best_val);
+        } else {
+            printf("no early stop: the last epoch, %lld, has the best validation MSE %.6f\n",
+                   (long long)r->ran, r->best_val);
+        }
     }
     mfr_metrics mt = {0}, mv = {0};
     if (mfr_model_evaluate(r->model, r->train, &mt, &err) != MFR_OK ||
@@ -611,8 +623,13 @@ static int train_finish(struct train_run *r)
         printf("memory: peak RSS %.1f MiB; training buffers %.1f MiB (factors, optimizer state, "
                "CSR, reduction)\n",
                (double)ru.ru_maxrss / 1024.0, (double)mfr_trainer_memory_bytes(tr) / 1048576.0);
-    printf("model checksum %016llx%s%s\n", (unsigned long long)mfr_model_checksum(r->model),
-           o->out ? ", saved to " : "", o->out ? o->out : "");
+    if (o->out)
+        printf("model checksum %016llx, saved to %s\n",
+               (unsigned long long)mfr_model_checksum(r->model), o->out);
+    else
+        printf("model checksum %016llx, not saved: the model is discarded (--out MODEL keeps "
+               "it)\n",
+               (unsigned long long)mfr_model_checksum(r->model));
     return EXIT_OK;
 }
 
@@ -635,6 +652,21 @@ static int train_run_opts(struct train_opts *o)
     return EXIT_OK;
 }
 
+/* True when argv has a training flag other than --preset (a configuration
+ * field or --epochs): the header then says the preset was overridden. */
+static bool training_flags_given(int argc, char **argv)
+{
+    for (int i = 0; i < argc; i++) {
+        char name[64];
+        if (strncmp(argv[i], "--", 2) != 0) continue;
+        snprintf(name, sizeof name, "%s", argv[i]);
+        char *eq = strchr(name, '=');
+        if (eq) *eq = 0;
+        if (!strcmp(name, "--epochs") || mfr_config_field_find(name)) return true;
+    }
+    return false;
+}
+
 int cmd_train(int argc, char **argv)
 {
     struct train_opts o;
@@ -643,7 +675,7 @@ int cmd_train(int argc, char **argv)
     int rc;
     if (!parse_train_flags(argc, argv, &o, &rc)) return rc;
     if ((rc = train_run_opts(&o)) != EXIT_OK) return rc;
-    struct train_run r = {.o = &o, .best_val = INFINITY};
+    struct train_run r = {.o = &o, .best_val = INFINITY, .flags_given = training_flags_given(argc, argv)};
     if ((rc = o.resume ? resume_setup(&r, &o) : train_setup(&r)) != EXIT_OK) goto done;
     r.model = mfr_trainer_model(r.tr);
     r.train = mfr_split_train(r.sp);

@@ -66,7 +66,7 @@ int train_opts_flag(struct args *a, struct train_opts *o)
     if (preset) return 1; /* applied by train_opts_preset before parsing */
     if (epochs) {
         o->epochs_given = true;
-        return parse_i64(a->flag, v, 0, TRAIN_EPOCHS_MAX, &o->epochs) ? 1 : -1;
+        return parse_i64(a->flag, v, 1, TRAIN_EPOCHS_MAX, &o->epochs) ? 1 : -1;
     }
     mfr_error err;
     if (mfr_config_set(&o->cfg, a->flag, v, &err) != MFR_OK) {

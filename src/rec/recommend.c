@@ -307,14 +307,31 @@ static void fold_in_offset(const mfr_model *m, const int32_t *items, int32_t n, 
     for (int32_t x = 0; x < k; x++) o[x] *= c;
 }
 
+/* Without implicit feedback: the mean of the training users' embeddings
+ * (k doubles, zeroed on entry), summed in double in user order. The
+ * fold-in shrinks towards it rather than towards zero: a model without
+ * biases keeps the mean rating in its vectors, and with a zero prior the
+ * vector of a user who rates everything 1 is that of one who rates it 5,
+ * scaled, which ranks the catalogue the same way. */
+static void fold_in_mean_user(const mfr_model *m, double *o)
+{
+    const int32_t k = m->k;
+    for (int32_t u = 0; u < m->n_users; u++) {
+        const float *row = m->U + (size_t)u * (size_t)m->k_pad;
+        for (int32_t x = 0; x < k; x++) o[x] += (double)row[x];
+    }
+    if (m->n_users > 0)
+        for (int32_t x = 0; x < k; x++) o[x] /= (double)m->n_users;
+}
+
 /* The normal equations of the d unknowns: A = lambda I + sum_j x_j x_j^T
  * (lower triangle of a, d x d, zeroed on entry) and b = sum_j t_j x_j, in
  * rating order. x_j is item j's embedding, plus a constant 1 when d > k
- * (the b_u column); t_j = r_j, less b_i when d > k and less <o, v_j> with
- * implicit feedback. xr: d doubles of scratch. */
+ * (the b_u column); t_j = r_j, less b_i when d > k and less <o, v_j> when
+ * the solution is shifted by o (`shifted`). xr: d doubles of scratch. */
 static void fold_in_normal_equations(const mfr_model *m, const int32_t *items,
                                      const float *ratings, int32_t n, double lambda, int32_t d,
-                                     const double *o, bool implicit, double *a, double *b,
+                                     const double *o, bool shifted, double *a, double *b,
                                      double *xr)
 {
     const int32_t k = m->k;
@@ -323,7 +340,7 @@ static void fold_in_normal_equations(const mfr_model *m, const int32_t *items,
         const float *v = m->V + (size_t)items[j] * (size_t)m->k_pad;
         double t = (double)ratings[j];
         for (int32_t x = 0; x < k; x++) xr[x] = (double)v[x];
-        if (implicit)
+        if (shifted)
             for (int32_t x = 0; x < k; x++) t -= o[x] * xr[x];
         if (d > k) {
             xr[k] = 1.0;
@@ -378,11 +395,14 @@ int mfr_model_fold_in(const mfr_model *m, const int32_t *items, const float *rat
     double *xr = b + d;
     double *o = xr + d;
 
-    /* Implicit feedback: u = p + o with o fixed by which movies were rated;
-     * the unknown is p, the targets lose <o, v_j>. */
-    const bool implicit = m->Y != NULL && n > 0;
-    if (implicit) fold_in_offset(m, items, n, o);
-    fold_in_normal_equations(m, items, ratings, n, lambda, d, o, implicit, a, b, xr);
+    /* u = o + p, the ridge on p, the targets less <o, v_j>. Implicit
+     * feedback: o is fixed by which movies were rated (training's own
+     * parameterization). Otherwise o is the mean training user, so the
+     * rating values, not only their scale, decide the ranking. */
+    const bool shifted = m->Y == NULL || n > 0;
+    if (m->Y == NULL) fold_in_mean_user(m, o);
+    else if (n > 0) fold_in_offset(m, items, n, o);
+    fold_in_normal_equations(m, items, ratings, n, lambda, d, o, shifted, a, b, xr);
 
     int32_t bad = cholesky_lower(a, d);
     if (bad >= 0) {
@@ -393,7 +413,7 @@ int mfr_model_fold_in(const mfr_model *m, const int32_t *items, const float *rat
         goto done;
     }
     cholesky_solve(a, d, b);
-    for (int32_t x = 0; x < k; x++) b[x] += o[x]; /* o is 0 without implicit feedback */
+    for (int32_t x = 0; x < k; x++) b[x] += o[x]; /* o is 0 when not shifted */
     for (int32_t x = 0; x < d; x++) {
         if (!isfinite((float)b[x])) {
             rc = mfr_seterr(err, MFR_ERR_INVALID,

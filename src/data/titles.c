@@ -1,0 +1,245 @@
+/*
+ * titles.c — finding a movie by what a person types: "#ID", an exact
+ * title, a part of one, and, when nothing matches, the closest titles.
+ *
+ * Why in the library: every command that names a movie (recommend --rate,
+ * --ratings-file, similar --movie) must resolve it the same way, and the
+ * rules are tested once here.
+ *
+ * MovieLens writes a leading article after the title ("Usual Suspects, The
+ * (1995)", "Cité des enfants perdus, La (1995)"), while people type it in
+ * front. Each title is therefore compared in two forms, as written and with
+ * the article moved to the front ("The Usual Suspects (1995)"), and each of
+ * them with and without a final " (YEAR)". Comparisons ignore ASCII case.
+ */
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common_priv.h"
+#include "mfrec.h"
+
+/* Articles MovieLens moves behind the title (English, French, Spanish,
+ * Italian, German, Portuguese, Scandinavian). */
+static const char *const articles[] = {"the", "a",   "an",  "les", "la", "le",  "l'", "il",
+                                       "el",  "los", "las", "der", "die", "das", "une", "un",
+                                       "lo",  "i",   "o",   "os",  "det", "den", "en"};
+
+static int lower(unsigned char c) { return c >= 'A' && c <= 'Z' ? c + 32 : c; }
+
+/* True when s[0..n) is one of the articles, ignoring case. */
+static bool is_article(const char *s, size_t n)
+{
+    for (size_t a = 0; a < sizeof articles / sizeof *articles; a++) {
+        size_t len = strlen(articles[a]);
+        if (len != n) continue;
+        size_t j = 0;
+        while (j < n && lower((unsigned char)s[j]) == articles[a][j]) j++;
+        if (j == n) return true;
+    }
+    return false;
+}
+
+/* Writes the lower-case form of `title` with its trailing article moved to
+ * the front into out (strlen(title) + 2 bytes); false (out unchanged) when
+ * the title has no ", ARTICLE" followed by " (" or its end. */
+static bool article_front(const char *title, char *out)
+{
+    for (const char *c = strstr(title, ", "); c; c = strstr(c + 1, ", ")) {
+        const char *w = c + 2, *e = w;
+        while (*e && *e != ' ' && *e != '(' && *e != ',') e++;
+        if (!(*e == 0 || (e[0] == ' ' && e[1] == '(')) || !is_article(w, (size_t)(e - w)))
+            continue;
+        size_t n = 0, wl = (size_t)(e - w);
+        for (size_t j = 0; j < wl; j++) out[n++] = (char)lower((unsigned char)w[j]);
+        if (w[wl - 1] != '\'') out[n++] = ' ';
+        for (const char *p = title; p < c; p++) out[n++] = (char)lower((unsigned char)*p);
+        for (const char *p = e; *p; p++) out[n++] = (char)lower((unsigned char)*p);
+        out[n] = 0;
+        return true;
+    }
+    return false;
+}
+
+/* Length of s without a final " (YEAR)" (four digits). */
+static size_t len_without_year(const char *s)
+{
+    size_t n = strlen(s);
+    if (n >= 7 && s[n - 7] == ' ' && s[n - 6] == '(' && s[n - 1] == ')') {
+        for (size_t j = n - 5; j < n - 1; j++)
+            if (s[j] < '0' || s[j] > '9') return n;
+        return n - 7;
+    }
+    return n;
+}
+
+/* The forms a title is compared in: as written and article-first, both in
+ * lower case; `n_forms` is 1 when the title has no trailing article. */
+struct forms {
+    char *f[2];
+    int n_forms;
+};
+
+static bool forms_make(const char *title, struct forms *fm)
+{
+    size_t n = strlen(title);
+    fm->f[0] = malloc(2 * (n + 2));
+    if (!fm->f[0]) return false;
+    fm->f[1] = fm->f[0] + n + 2;
+    for (size_t j = 0; j <= n; j++) fm->f[0][j] = (char)lower((unsigned char)title[j]);
+    fm->n_forms = article_front(title, fm->f[1]) ? 2 : 1;
+    return true;
+}
+
+/* True when the lower-case query q equals a form, with or without its year. */
+static bool forms_equal(const struct forms *fm, const char *q, size_t qn)
+{
+    for (int x = 0; x < fm->n_forms; x++) {
+        const char *f = fm->f[x];
+        if (!strcmp(f, q) || (len_without_year(f) == qn && !strncmp(f, q, qn))) return true;
+    }
+    return false;
+}
+
+static bool forms_contain(const struct forms *fm, const char *q)
+{
+    for (int x = 0; x < fm->n_forms; x++)
+        if (strstr(fm->f[x], q)) return true;
+    return false;
+}
+
+/* Edit distance (insertions, deletions, substitutions of bytes) between
+ * a[0..an) and b[0..bn); row holds bn + 1 ints. */
+static int edit_distance(const char *a, size_t an, const char *b, size_t bn, int *row)
+{
+    for (size_t j = 0; j <= bn; j++) row[j] = (int)j;
+    for (size_t i = 1; i <= an; i++) {
+        int diag = row[0];
+        row[0] = (int)i;
+        for (size_t j = 1; j <= bn; j++) {
+            int up = row[j];
+            int best = diag + (a[i - 1] != b[j - 1]);
+            if (up + 1 < best) best = up + 1;
+            if (row[j - 1] + 1 < best) best = row[j - 1] + 1;
+            row[j] = best;
+            diag = up;
+        }
+    }
+    return row[bn];
+}
+
+/* Titles are compared up to this many bytes for suggestions, which bounds
+ * the edit-distance cost of one title. */
+enum { CLOSE_MAX = 200 };
+
+/* The smallest edit distance between q and a form without its year. */
+static int forms_distance(const struct forms *fm, const char *q, size_t qn, int *row)
+{
+    int best = -1;
+    for (int x = 0; x < fm->n_forms; x++) {
+        size_t n = len_without_year(fm->f[x]);
+        if (n > CLOSE_MAX) n = CLOSE_MAX;
+        int d = edit_distance(q, qn, fm->f[x], n, row);
+        if (best < 0 || d < best) best = d;
+    }
+    return best;
+}
+
+/* Keeps the max_out closest items in items_out/dist (ascending distance,
+ * then index), *n the count kept. */
+static void keep_closest(int32_t item, int d, int32_t *items_out, int *dist, int32_t max_out,
+                         int32_t *n)
+{
+    int32_t pos = *n;
+    if (pos == max_out && d >= dist[pos - 1]) return;
+    if (pos < max_out) (*n)++;
+    else pos--;
+    while (pos > 0 && dist[pos - 1] > d) {
+        items_out[pos] = items_out[pos - 1];
+        dist[pos] = dist[pos - 1];
+        pos--;
+    }
+    items_out[pos] = item;
+    dist[pos] = d;
+}
+
+/* "#ID": the movie with that raw id. */
+static int find_by_id(const mfr_dataset *ds, const char *text, int32_t *items_out,
+                      int32_t max_out, int32_t *n_out, int *match_out)
+{
+    char *end;
+    long long id = strtoll(text + 1, &end, 10);
+    int32_t i = (end == text + 1 || *end) ? MFR_INDEX_UNKNOWN : mfr_dataset_item_index(ds, id);
+    *match_out = i >= 0 ? MFR_TITLE_ID : MFR_TITLE_NONE;
+    *n_out = i >= 0 ? 1 : 0;
+    if (i >= 0 && max_out > 0) items_out[0] = i;
+    return MFR_OK;
+}
+
+/* One pass over the titles for one kind of match; `close` gathers
+ * suggestions instead. */
+static int scan_titles(const mfr_dataset *ds, const char *q, int kind, int32_t *items_out,
+                       int32_t max_out, int32_t *n_out, int *dist, mfr_error *err)
+{
+    size_t qn = strlen(q);
+    int *row = kind == MFR_TITLE_NONE ? malloc((CLOSE_MAX + 1) * sizeof *row) : NULL;
+    if (kind == MFR_TITLE_NONE && !row)
+        return mfr_seterr(err, MFR_ERR_NOMEM, "title lookup: out of memory");
+    int32_t n = 0;
+    int rc = MFR_OK;
+    for (int32_t i = 0; i < mfr_dataset_n_items(ds) && rc == MFR_OK; i++) {
+        const char *t = mfr_dataset_item_title(ds, i);
+        if (!t || !*t) continue;
+        struct forms fm;
+        if (!forms_make(t, &fm)) {
+            rc = mfr_seterr(err, MFR_ERR_NOMEM, "title lookup: out of memory");
+            break;
+        }
+        if (kind == MFR_TITLE_NONE) {
+            keep_closest(i, forms_distance(&fm, q, qn > CLOSE_MAX ? CLOSE_MAX : qn, row),
+                         items_out, dist, max_out, &n);
+        } else if (kind == MFR_TITLE_EXACT ? forms_equal(&fm, q, qn) : forms_contain(&fm, q)) {
+            if (n < max_out) items_out[n] = i;
+            n++;
+        }
+        free(fm.f[0]);
+    }
+    free(row);
+    *n_out = n;
+    return rc;
+}
+
+int mfr_dataset_find_title(const mfr_dataset *ds, const char *text, int32_t *items_out,
+                           int32_t max_out, int32_t *n_out, int *match_out, mfr_error *err)
+{
+    if (!ds || !text || !n_out || !match_out || (max_out > 0 && !items_out) || max_out < 0)
+        return mfr_seterr(err, MFR_ERR_INVALID, "mfr_dataset_find_title: %s",
+                          max_out < 0 ? "max_out is negative" : "a required pointer is NULL");
+    *n_out = 0;
+    *match_out = MFR_TITLE_NONE;
+    if (text[0] == '#') return find_by_id(ds, text, items_out, max_out, n_out, match_out);
+    size_t n = strlen(text);
+    char *q = malloc(n + 1);
+    int *dist = malloc(((size_t)max_out + 1) * sizeof *dist);
+    if (!q || !dist) {
+        free(q);
+        free(dist);
+        return mfr_seterr(err, MFR_ERR_NOMEM, "title lookup: out of memory");
+    }
+    for (size_t j = 0; j <= n; j++) q[j] = (char)lower((unsigned char)text[j]);
+    /* an article typed in front is matched against the article-first form;
+     * a query "Title, The" against the title as written */
+    static const int kinds[] = {MFR_TITLE_EXACT, MFR_TITLE_SUBSTRING, MFR_TITLE_NONE};
+    int rc = MFR_OK;
+    for (size_t k = 0; k < 3 && rc == MFR_OK; k++) {
+        if (kinds[k] == MFR_TITLE_NONE && max_out == 0) break;
+        rc = scan_titles(ds, q, kinds[k], items_out, max_out, n_out, dist, err);
+        if (rc == MFR_OK && *n_out > 0) {
+            *match_out = kinds[k];
+            break;
+        }
+    }
+    free(q);
+    free(dist);
+    return rc;
+}

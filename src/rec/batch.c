@@ -1,0 +1,136 @@
+/*
+ * batch.c — recommendations for a range of users at once, in parallel
+ * (`mfrec recommend --all-users`).
+ *
+ * Why here and with OpenMP: the tools have no OpenMP, and the work is one
+ * independent mfr_model_recommend per user. Each user's list is computed
+ * by one thread from read-only inputs into its own slots of the output, so
+ * the result is identical for every thread count (no sums cross users).
+ *
+ * Memory: a CSR of the range's rated items (counting sort of `rated`,
+ * O(nnz) time) and one n_items flag array per thread.
+ */
+#include <omp.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common_priv.h"
+#include "model_priv.h"
+#include "dataset_priv.h"
+
+/* The rated items of users [first, first + count), grouped by user:
+ * items[off[u - first] .. off[u - first + 1]). */
+struct range_csr {
+    int64_t *off;
+    int32_t *items;
+};
+
+static int range_csr_build(const mfr_ratings *r, int32_t first, int32_t count,
+                           struct range_csr *c, mfr_error *err)
+{
+    c->off = calloc((size_t)count + 1, sizeof *c->off);
+    if (!c->off) return mfr_seterr(err, MFR_ERR_NOMEM, "batch: out of memory for %d users", (int)count);
+    int64_t n = r ? r->n : 0;
+    for (int64_t x = 0; x < n; x++) {
+        int64_t u = (int64_t)r->user[x] - first;
+        if (u >= 0 && u < count) c->off[u + 1]++;
+    }
+    for (int32_t u = 0; u < count; u++) c->off[u + 1] += c->off[u];
+    c->items = malloc(((size_t)c->off[count] + 1) * sizeof *c->items);
+    int64_t *fill = malloc(((size_t)count + 1) * sizeof *fill);
+    if (!c->items || !fill) {
+        free(fill);
+        return mfr_seterr(err, MFR_ERR_NOMEM, "batch: out of memory for %lld rated items",
+                          (long long)c->off[count]);
+    }
+    memcpy(fill, c->off, (size_t)count * sizeof *fill);
+    for (int64_t x = 0; x < n; x++) {
+        int64_t u = (int64_t)r->user[x] - first;
+        if (u >= 0 && u < count) c->items[fill[u]++] = r->item[x];
+    }
+    free(fill);
+    return MFR_OK;
+}
+
+static int batch_check(const mfr_model *m, int32_t first, int32_t count, int32_t n_top,
+                       const mfr_ratings *rated, const int32_t *items_out,
+                       const int32_t *n_out, mfr_error *err)
+{
+    if (!m || !items_out || !n_out)
+        return mfr_seterr(err, MFR_ERR_INVALID, "mfr_model_recommend_users: %s is NULL",
+                          !m ? "model" : !items_out ? "items_out" : "n_out");
+    if (n_top < 1)
+        return mfr_seterr(err, MFR_ERR_INVALID,
+                          "mfr_model_recommend_users: n_top must be >= 1, got %d", (int)n_top);
+    if (first < 0 || count < 0 || (int64_t)first + count > m->n_users)
+        return mfr_seterr(err, MFR_ERR_INVALID,
+                          "mfr_model_recommend_users: users %d..%d are outside the model's "
+                          "0..%d",
+                          (int)first, (int)(first + count - 1), (int)m->n_users - 1);
+    for (int64_t x = 0; rated && x < rated->n; x++)
+        if (rated->user[x] < 0 || rated->user[x] >= m->n_users || rated->item[x] < 0 ||
+            rated->item[x] >= m->n_items)
+            return mfr_seterr(err, MFR_ERR_MISMATCH,
+                              "mfr_model_recommend_users: rating %lld (user %d, item %d) is "
+                              "outside the model",
+                              (long long)x, (int)rated->user[x], (int)rated->item[x]);
+    return MFR_OK;
+}
+
+int mfr_model_recommend_users(const mfr_model *m, int32_t first, int32_t count, int32_t n_top,
+                              int measure, const mfr_ratings *rated,
+                              const uint8_t *exclude_items, int32_t n_threads,
+                              int32_t *items_out, float *scores_out, int32_t *n_out,
+                              mfr_error *err)
+{
+    int rc = batch_check(m, first, count, n_top, rated, items_out, n_out, err);
+    if (rc != MFR_OK) return rc;
+    struct range_csr c = {0};
+    if ((rc = range_csr_build(rated, first, count, &c, err)) != MFR_OK) goto done;
+    const int32_t width = n_top < m->n_items ? n_top : m->n_items;
+    const int32_t n_items = m->n_items;
+    int threads = n_threads > 0 ? n_threads : omp_get_max_threads();
+    int failed = 0;
+    mfr_error first_err = {0};
+#pragma omp parallel num_threads(threads)
+    {
+        uint8_t *flags = malloc((size_t)n_items + 1);
+        if (!flags) {
+#pragma omp critical(mfr_batch_error)
+            if (!failed) {
+                failed = 1;
+                mfr_seterr(&first_err, MFR_ERR_NOMEM, "batch: out of memory for item flags");
+            }
+        } else if (exclude_items) {
+            memcpy(flags, exclude_items, (size_t)n_items);
+        } else {
+            memset(flags, 0, (size_t)n_items);
+        }
+#pragma omp for schedule(dynamic, 64)
+        for (int32_t u = 0; u < count; u++) {
+            if (!flags) continue;
+            for (int64_t x = c.off[u]; x < c.off[u + 1]; x++) flags[c.items[x]] = 1;
+            mfr_error e = {0};
+            size_t at = (size_t)u * (size_t)width;
+            if (mfr_model_recommend(m, first + u, n_top, measure, flags, items_out + at,
+                                    scores_out ? scores_out + at : NULL, &n_out[u], &e) != MFR_OK) {
+#pragma omp critical(mfr_batch_error)
+                if (!failed) {
+                    failed = 1;
+                    first_err = e;
+                }
+            }
+            for (int64_t x = c.off[u]; x < c.off[u + 1]; x++)
+                flags[c.items[x]] = exclude_items ? exclude_items[c.items[x]] : 0;
+        }
+        free(flags);
+    }
+    if (failed) {
+        rc = first_err.status;
+        if (err) *err = first_err;
+    }
+done:
+    free(c.off);
+    free(c.items);
+    return rc;
+}

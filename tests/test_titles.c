@@ -1,0 +1,133 @@
+/*
+ * test_titles.c — mfr_dataset_find_title: "#ID", exact titles (case,
+ * year left out, MovieLens' trailing article typed in front), substrings,
+ * ambiguity (every candidate reported), and the closest titles for a near
+ * miss. Runs on a tiny hand-made ML-100K-layout dataset.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "test_util.h"
+
+static const char *const titles[] = {
+    "Heat (1995)",                                               /* 1 */
+    "Heat Wave (1990)",                                          /* 2 */
+    "Usual Suspects, The (1995)",                                /* 3 */
+    "Chasing Amy (1997)",                                        /* 4 */
+    "Chasing Amy (1997)",                                        /* 5 */
+    "City of Lost Children, The (Cité des enfants perdus, La) (1995)", /* 6 */
+    "Star Wars (1977)",                                          /* 7 */
+    "Appartement, L' (1996)",                                    /* 8 */
+    "Good, the Bad and the Ugly, The (1966)",                    /* 9 */
+};
+enum { N = sizeof titles / sizeof *titles };
+
+static char *g_dir;
+static mfr_dataset *g_ds;
+
+static int setup(void **state)
+{
+    (void)state;
+    g_dir = tu_mkdtemp();
+    char buf[4096];
+    size_t len = 0;
+    for (int i = 0; i < N; i++) {
+        len += (size_t)snprintf(buf + len, sizeof buf - len, "%d|%s|01-Jan-1995||", i + 1, titles[i]);
+        for (int g = 0; g < 19; g++) len += (size_t)snprintf(buf + len, sizeof buf - len, "|%d", g == 8);
+        len += (size_t)snprintf(buf + len, sizeof buf - len, "\n");
+    }
+    tu_write_file(g_dir, "u.item", buf, len);
+    len = 0;
+    for (int u = 1; u <= 3; u++)
+        for (int i = 1; i <= N; i++)
+            len += (size_t)snprintf(buf + len, sizeof buf - len, "%d\t%d\t%d\t88000000%d\n", u, i,
+                                    1 + (u + i) % 5, i);
+    tu_write_file(g_dir, "u.data", buf, len);
+    g_ds = tu_load_ok(g_dir, NULL);
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    mfr_dataset_destroy(g_ds);
+    tu_rmtree(g_dir);
+    free(g_dir);
+    return 0;
+}
+
+/* Looks `text` up; checks the match kind and the raw ids found. */
+static void expect(const char *text, int kind, int n, const long *ids)
+{
+    int32_t items[8], n_out = -1;
+    int match = -1;
+    mfr_error err = {0};
+    assert_int_equal(mfr_dataset_find_title(g_ds, text, items, 8, &n_out, &match, &err), MFR_OK);
+    if (match != kind || n_out != n) fail_msg("'%s': match %d, %d items (want %d, %d)", text, match, (int)n_out, kind, n);
+    for (int x = 0; x < n && x < 8; x++)
+        assert_int_equal(mfr_dataset_item_id(g_ds, items[x]), ids[x]);
+}
+
+static void test_exact_and_substring(void **state)
+{
+    (void)state;
+    expect("heat (1995)", MFR_TITLE_EXACT, 1, (long[]){1});
+    expect("Heat", MFR_TITLE_EXACT, 1, (long[]){1}); /* the year may be left out */
+    expect("hea", MFR_TITLE_SUBSTRING, 2, (long[]){1, 2});
+    expect("Chasing Amy", MFR_TITLE_EXACT, 2, (long[]){4, 5});
+    expect("#7", MFR_TITLE_ID, 1, (long[]){7});
+    expect("#77", MFR_TITLE_NONE, 0, NULL);
+    expect("#x", MFR_TITLE_NONE, 0, NULL);
+}
+
+static void test_articles(void **state)
+{
+    (void)state;
+    expect("The Usual Suspects", MFR_TITLE_EXACT, 1, (long[]){3});
+    expect("the usual suspects (1995)", MFR_TITLE_EXACT, 1, (long[]){3});
+    expect("Usual Suspects, The", MFR_TITLE_EXACT, 1, (long[]){3});
+    expect("The Usual", MFR_TITLE_SUBSTRING, 1, (long[]){3});
+    expect("The City of Lost Children", MFR_TITLE_SUBSTRING, 1, (long[]){6});
+    expect("L'Appartement", MFR_TITLE_EXACT, 1, (long[]){8});
+    expect("The Good, the Bad and the Ugly", MFR_TITLE_EXACT, 1, (long[]){9});
+}
+
+static void test_near_misses_and_errors(void **state)
+{
+    (void)state;
+    int32_t items[3], n;
+    int match;
+    mfr_error err = {0};
+    assert_int_equal(mfr_dataset_find_title(g_ds, "Star Warz", items, 3, &n, &match, &err), MFR_OK);
+    assert_int_equal(match, MFR_TITLE_NONE);
+    assert_int_equal(n, 3);
+    assert_int_equal(mfr_dataset_item_id(g_ds, items[0]), 7);
+    assert_int_equal(mfr_dataset_find_title(g_ds, "Usaul Suspects", items, 1, &n, &match, &err),
+                     MFR_OK);
+    assert_int_equal(match, MFR_TITLE_NONE);
+    assert_int_equal(mfr_dataset_item_id(g_ds, items[0]), 3);
+    /* max_out 0: only the count */
+    assert_int_equal(mfr_dataset_find_title(g_ds, "heat", NULL, 0, &n, &match, &err), MFR_OK);
+    assert_int_equal(n, 1);
+    assert_int_equal(mfr_dataset_find_title(g_ds, "zzz", NULL, 0, &n, &match, &err), MFR_OK);
+    assert_int_equal(n, 0);
+    assert_int_equal(mfr_dataset_find_title(NULL, "x", items, 3, &n, &match, &err), MFR_ERR_INVALID);
+    assert_int_equal(mfr_dataset_find_title(g_ds, "x", items, -1, &n, &match, &err), MFR_ERR_INVALID);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_exact_and_substring),
+        cmocka_unit_test(test_articles),
+        cmocka_unit_test(test_near_misses_and_errors),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}

@@ -1,0 +1,317 @@
+/*
+ * cmd_similar.c — `mfrec similar` (the nearest neighbours of a movie found
+ * by title) and `mfrec norms` (the movies with the largest embedding norms
+ * beside their training rating counts, and the norm histogram). Both name
+ * movies by the dataset's ids and titles, take the list flags of
+ * movie_list.h and print a table, JSON or CSV. The library's scoring and
+ * top-k are single-threaded and deterministic.
+ */
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "movie_list.h"
+#include "output.h"
+#include "plot.h"
+
+/* ------------------------------------------------------------------ */
+/* mfrec similar                                                        */
+/* ------------------------------------------------------------------ */
+
+static const char similar_help[] =
+    "Usage: mfrec similar --model MODEL [--data DIR] --movie TEXT [--top N]\n"
+    "                     [--measure dot|cosine] [--min-ratings N] [--json|--csv]\n"
+    "\n"
+    "The nearest neighbours of a movie in the model's embedding space (the\n"
+    "embedding lanes only, biases left out). TEXT is \"#ID\" or a title: an\n"
+    "exact title first (ignoring case; the year may be left out; \"The Usual\n"
+    "Suspects\" finds \"Usual Suspects, The (1995)\"), else a unique title\n"
+    "containing TEXT; an ambiguous TEXT lists the candidates, an unknown one\n"
+    "the closest titles.\n"
+    "\n";
+
+static const char similar_help_end[] =
+    "\n"
+    "Equal scores list the lower movie index first. The output is the same\n"
+    "for every thread count.\n"
+    "Exit status: 0 ok, 1 runtime error (unknown or ambiguous title, bad\n"
+    "data), 2 usage error.\n";
+
+/* Prints the neighbours of q (a table, JSON or CSV). */
+static void print_similar(const struct movie_ctx *c, const struct list_opts *o,
+                          const char *model_path, int32_t q, const struct movie_list *l)
+{
+    char g[512], t[64];
+    const mfr_dataset *ds = c->ds;
+    if (o->csv) {
+        print_list_csv(c, l);
+    } else if (o->json) {
+        json_open_model(model_path);
+        printf(",\"movie\":%lld,\"title\":", (long long)mfr_dataset_item_id(ds, q));
+        json_str(item_title(ds, q, t, sizeof t));
+        printf(",\"ratings\":%lld,\"measure\":\"%s\",\"top\":%d,\"min_ratings\":%lld,\"items\":",
+               (long long)c->counts[q], measure_name(o->measure), (int)o->top,
+               (long long)o->min_ratings);
+        print_list_json(c, l);
+        printf("}\n");
+    } else {
+        printf("movie %lld: %s  [%s], %lld training ratings\n",
+               (long long)mfr_dataset_item_id(ds, q), item_title(ds, q, t, sizeof t),
+               item_genres(ds, q, "-", g, sizeof g), (long long)c->counts[q]);
+        printf("nearest %d by %s%s\n", (int)o->top, measure_name(o->measure),
+               o->min_ratings ? ", movies with fewer training ratings left out" : "");
+        if (l->n < o->top) printf("(only %d other movies qualify)\n", (int)l->n);
+        print_list_table(c, l);
+    }
+}
+
+int cmd_similar(int argc, char **argv)
+{
+    const char *model_path = NULL, *data = NULL, *movie = NULL;
+    struct list_opts o = LIST_OPTS_DEFAULT;
+    const struct flag_spec flags[] = {
+        {.name = "--model", .value = "MODEL", .kind = FLAG_STR, .dst = &model_path,
+         .help = "a model written by `mfrec train --out`"},
+        {.name = "--data", .value = "DIR", .kind = FLAG_STR, .dst = &data,
+         .help = "dataset for titles and genres (default: the directory\n"
+                 "recorded in the model)"},
+        {.name = "--movie", .value = "TEXT", .kind = FLAG_STR, .dst = &movie,
+         .help = "a title, part of one (\"aladdin\") or #ID"},
+        LIST_FLAG_ROWS(&o),
+        LIST_MEASURE_ROW(&o),
+    };
+    struct command_spec cmd = {.name = "mfrec similar", .help = similar_help,
+                               .help_end = similar_help_end, .help_width = 17, .flags = flags,
+                               .n_flags = sizeof flags / sizeof *flags, .data_flags = true};
+    int rc;
+    if (!cli_start(&cmd, argc, argv, &rc)) return rc;
+    if (!model_path) return usage_error("--model is required");
+    if (!movie) return usage_error("--movie is required");
+    if (!*movie) return usage_error("--movie must not be empty");
+    if ((rc = list_opts_check(&o)) != EXIT_OK) return rc;
+
+    mfr_error err = {0};
+    mfr_model *m = NULL;
+    mfr_dataset *ds = NULL;
+    struct movie_ctx c = {0};
+    int32_t *items = NULL, q = -1, n = 0;
+    float *scores = NULL;
+    if ((rc = load_model_and_data(model_path, data, &m, &ds, NULL)) != EXIT_OK) return rc;
+    if ((rc = movie_ctx_init(&c, m, ds, o.min_ratings)) != EXIT_OK ||
+        (rc = resolve_movie(ds, "--movie", movie, &q)) != EXIT_OK)
+        goto done;
+    warn_if_poor_ranker(m, model_path);
+    int32_t n_items = mfr_model_n_items(m);
+    /* the query itself is excluded through the flags too, so the top-k
+     * over the flags is the library's neighbour list less the filtered */
+    items = malloc((size_t)n_items * sizeof *items);
+    scores = malloc((size_t)n_items * sizeof *scores);
+    if (!items || !scores) {
+        rc = runtime_error("out of memory");
+        goto done;
+    }
+    float *vec = malloc((size_t)mfr_model_k(m) * sizeof *vec);
+    uint8_t saved = c.too_few[q];
+    c.too_few[q] = 1;
+    if (!vec || mfr_model_item_vector(m, q, vec, &err) != MFR_OK ||
+        mfr_model_score_items(m, vec, o.measure, scores, &err) != MFR_OK ||
+        mfr_scores_top_k(scores, n_items, o.top, c.too_few, items, NULL, &n, &err) != MFR_OK)
+        rc = vec ? lib_error(&err) : runtime_error("out of memory");
+    c.too_few[q] = saved;
+    free(vec);
+    if (rc == EXIT_OK) {
+        float *top_scores = malloc(((size_t)n + 1) * sizeof *top_scores);
+        if (!top_scores) {
+            rc = runtime_error("out of memory");
+            goto done;
+        }
+        for (int32_t r = 0; r < n; r++) top_scores[r] = scores[items[r]];
+        struct movie_list l = {.items = items, .values = top_scores, .n = n,
+                               .kind = list_value_of(o.measure, false)};
+        print_similar(&c, &o, model_path, q, &l);
+        free(top_scores);
+    }
+done:
+    free(items);
+    free(scores);
+    movie_ctx_free(&c);
+    mfr_dataset_destroy(ds);
+    mfr_model_destroy(m);
+    return rc;
+}
+
+/* ------------------------------------------------------------------ */
+/* mfrec norms                                                          */
+/* ------------------------------------------------------------------ */
+
+static const char norms_help[] =
+    "Usage: mfrec norms --model MODEL [--data DIR] [--top N] [--min-ratings N]\n"
+    "                   [--bins B] [--plot DIR] [--json|--csv]\n"
+    "\n"
+    "The movies with the largest embedding norms |v| (over the k embedding\n"
+    "components, biases left out), with their number of training ratings,\n"
+    "then the histogram of all the listed movies' norms.\n"
+    "\n";
+
+static const char norms_help_end[] =
+    "\n"
+    "Equal norms list the lower movie index first. --csv prints the list\n"
+    "only; --json the list and the histogram.\n"
+    "Exit status: 0 ok, 1 runtime error, 2 usage error.\n";
+
+struct norms_opts {
+    const char *model_path, *data, *plot_dir;
+    struct list_opts list;
+    int32_t bins;
+};
+
+/* The norms, their ranking and their histogram. */
+struct norms_state {
+    int32_t n_items, n_top;
+    int64_t n_hist;
+    double *norms, *edges, *hist_vals;
+    float *fnorms, *top_sc;
+    int64_t *hist;
+    int32_t *top;
+};
+
+static void norms_free(struct norms_state *st)
+{
+    free(st->norms);
+    free(st->fnorms);
+    free(st->top);
+    free(st->top_sc);
+    free(st->edges);
+    free(st->hist);
+    free(st->hist_vals);
+}
+
+/* Fills st: every movie's norm, the largest among the eligible movies,
+ * the histogram of the eligible movies' norms. */
+static int norms_compute(struct norms_state *st, const mfr_model *m, const struct movie_ctx *c,
+                         const struct norms_opts *o)
+{
+    mfr_error err = {0};
+    int32_t n = st->n_items = mfr_model_n_items(m), want = o->list.top < n ? o->list.top : n;
+    st->norms = malloc((size_t)n * sizeof *st->norms);
+    st->hist_vals = malloc((size_t)n * sizeof *st->hist_vals);
+    st->fnorms = malloc((size_t)n * sizeof *st->fnorms);
+    st->top = malloc((size_t)want * sizeof *st->top);
+    st->top_sc = malloc((size_t)want * sizeof *st->top_sc);
+    st->edges = malloc(((size_t)o->bins + 1) * sizeof *st->edges);
+    st->hist = malloc((size_t)o->bins * sizeof *st->hist);
+    if (!st->norms || !st->hist_vals || !st->fnorms || !st->top || !st->top_sc || !st->edges ||
+        !st->hist)
+        return runtime_error("out of memory");
+    if (mfr_model_norms(m, MFR_FACTORS_ITEMS, st->norms, &err) != MFR_OK) return lib_error(&err);
+    /* rank by the double norm: floats only order, the printed value is the
+     * double; ties after rounding go to the lower index */
+    for (int32_t i = 0; i < n; i++) {
+        st->fnorms[i] = (float)st->norms[i];
+        if (!c->too_few[i]) st->hist_vals[st->n_hist++] = st->norms[i];
+    }
+    if (mfr_scores_top_k(st->fnorms, n, o->list.top, c->too_few, st->top, st->top_sc, &st->n_top,
+                         &err) != MFR_OK)
+        return lib_error(&err);
+    for (int32_t r = 0; r < st->n_top; r++) st->top_sc[r] = (float)st->norms[st->top[r]];
+    hist_bins(st->n_hist, st->hist_vals, o->bins, st->edges, st->hist);
+    return EXIT_OK;
+}
+
+static void print_histogram(const struct norms_state *st, const struct norms_opts *o)
+{
+    int64_t peak = 1;
+    for (int32_t b = 0; b < o->bins; b++)
+        if (st->hist[b] > peak) peak = st->hist[b];
+    printf("histogram of %lld norms (%d bins)\n", (long long)st->n_hist, (int)o->bins);
+    for (int32_t b = 0; b < o->bins; b++) {
+        int bar = (int)((st->hist[b] * 50 + peak - 1) / peak);
+        printf("  [%9.4f, %9.4f%c %6lld%s", st->edges[b], st->edges[b + 1],
+               b + 1 == o->bins ? ']' : ')', (long long)st->hist[b], bar ? "  " : "");
+        for (int x = 0; x < bar; x++) putchar('#');
+        putchar('\n');
+    }
+}
+
+static void print_norms(const struct norms_state *st, const struct movie_ctx *c,
+                        const struct norms_opts *o)
+{
+    struct movie_list l = {.items = st->top, .values = st->top_sc, .n = st->n_top,
+                           .kind = VALUE_NORM};
+    if (o->list.csv) {
+        print_list_csv(c, &l);
+        return;
+    }
+    if (o->list.json) {
+        json_open_model(o->model_path);
+        printf(",\"k\":%d,\"movies\":%d,\"min_ratings\":%lld,\"items\":", (int)mfr_model_k(c->m),
+               (int)st->n_items, (long long)o->list.min_ratings);
+        print_list_json(c, &l);
+        printf(",\"histogram\":[");
+        for (int32_t b = 0; b < o->bins; b++) {
+            printf("%s{\"lo\":", b ? "," : "");
+            json_num(st->edges[b], 9);
+            printf(",\"hi\":");
+            json_num(st->edges[b + 1], 9);
+            printf(",\"count\":%lld}", (long long)st->hist[b]);
+        }
+        printf("]}\n");
+        return;
+    }
+    printf("model %s: item embedding norms (k %d, %d movies%s)\n", o->model_path,
+           (int)mfr_model_k(c->m), (int)st->n_items,
+           o->list.min_ratings ? ", those with fewer training ratings left out" : "");
+    printf("largest %d norms\n", (int)st->n_top);
+    print_list_table(c, &l);
+    print_histogram(st, o);
+}
+
+int cmd_norms(int argc, char **argv)
+{
+    struct norms_opts o = {.list = LIST_OPTS_DEFAULT, .bins = 20};
+    const struct flag_spec flags[] = {
+        {.name = "--model", .value = "MODEL", .kind = FLAG_STR, .dst = &o.model_path,
+         .help = "a model written by `mfrec train --out`"},
+        {.name = "--data", .value = "DIR", .kind = FLAG_STR, .dst = &o.data,
+         .help = "dataset for titles and rating counts (default: the\n"
+                 "directory recorded in the model)"},
+        LIST_FLAG_ROWS(&o.list),
+        {.name = "--bins", .value = "B", .kind = FLAG_I32, .dst = &o.bins, .lo = 1, .hi = 1000,
+         .help = "histogram bins, equal width from the smallest to the\n"
+                 "largest norm (default 20)"},
+        {.name = "--plot", .value = "DIR", .kind = FLAG_STR, .dst = &o.plot_dir,
+         .help = "also draw the histogram with gnuplot: DIR/item_norms.png\n"
+                 "and .svg (plus .dat and .gp)"},
+    };
+    struct command_spec cmd = {.name = "mfrec norms", .help = norms_help,
+                               .help_end = norms_help_end, .help_width = 17, .flags = flags,
+                               .n_flags = sizeof flags / sizeof *flags, .data_flags = true};
+    int rc;
+    if (!cli_start(&cmd, argc, argv, &rc)) return rc;
+    if (!o.model_path) return usage_error("--model is required");
+    if ((rc = list_opts_check(&o.list)) != EXIT_OK) return rc;
+    mfr_model *m = NULL;
+    mfr_dataset *ds = NULL;
+    struct movie_ctx c = {0};
+    struct norms_state st = {0};
+    if ((rc = load_model_and_data(o.model_path, o.data, &m, &ds, NULL)) != EXIT_OK) return rc;
+    if ((rc = movie_ctx_init(&c, m, ds, o.list.min_ratings)) == EXIT_OK &&
+        (rc = norms_compute(&st, m, &c, &o)) == EXIT_OK) {
+        print_norms(&st, &c, &o);
+        if (o.plot_dir) {
+            struct plot_labels lab = {"Item embedding norms", "norm |v|", "movies"};
+            if ((rc = ensure_dir(o.plot_dir)) == EXIT_OK &&
+                (rc = plot_histogram(o.plot_dir, "item_norms", &lab, o.bins, st.edges, st.hist)) ==
+                    EXIT_OK && !o.list.json && !o.list.csv)
+                printf("plot: %s/item_norms.png, %s/item_norms.svg\n", o.plot_dir, o.plot_dir);
+        }
+    }
+    norms_free(&st);
+    movie_ctx_free(&c);
+    mfr_dataset_destroy(ds);
+    mfr_model_destroy(m);
+    return rc;
+}

@@ -1,0 +1,244 @@
+/*
+ * movie_list.c — the list flags, movie lookup, training rating counts and
+ * list printers shared by `recommend`, `similar` and `norms` (see
+ * movie_list.h).
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "movie_list.h"
+#include "output.h"
+
+/* At most this many candidate titles are listed in an error. */
+enum { MAX_LISTED = 20, CLOSEST = 5 };
+
+bool parse_measure(const char *flag, const char *v, void *dst)
+{
+    int *out = dst;
+    if (!strcmp(v, "dot")) *out = MFR_MEASURE_DOT;
+    else if (!strcmp(v, "cosine")) *out = MFR_MEASURE_COSINE;
+    else {
+        usage_error("%s must be dot or cosine, got '%s'", flag, v);
+        return false;
+    }
+    return true;
+}
+
+const char *measure_name(int measure)
+{
+    return measure == MFR_MEASURE_COSINE ? "cosine" : "dot";
+}
+
+int list_opts_check(const struct list_opts *o)
+{
+    if (o->json && o->csv) return usage_error("--json and --csv exclude each other");
+    return EXIT_OK;
+}
+
+int movie_ctx_init(struct movie_ctx *c, const mfr_model *m, const mfr_dataset *ds,
+                   int64_t min_ratings)
+{
+    mfr_error err = {0};
+    int32_t n = mfr_dataset_n_items(ds);
+    *c = (struct movie_ctx){.m = m, .ds = ds};
+    mfr_dataset_rating_range(ds, &c->lo, &c->hi);
+    c->counts = calloc((size_t)n + 1, sizeof *c->counts);
+    c->too_few = calloc((size_t)n + 1, 1);
+    if (!c->counts || !c->too_few) return runtime_error("out of memory");
+    const mfr_ratings *train = mfr_dataset_ratings(ds);
+    mfr_split *sp = NULL;
+    const char *spec = mfr_model_split_spec(m);
+    if (*spec) {
+        mfr_config cfg;
+        mfr_model_config(m, &cfg, NULL);
+        if (mfr_split_create(ds, spec, cfg.seed, &sp, &err) != MFR_OK)
+            return runtime_error("cannot recreate the model's split %s: %s", spec, err.message);
+        train = mfr_split_train(sp);
+    }
+    c->n_train = mfr_ratings_count(train);
+    for (int64_t x = 0; x < c->n_train; x++) {
+        int32_t i;
+        mfr_ratings_get(train, x, NULL, &i, NULL, NULL, NULL);
+        c->counts[i]++;
+    }
+    mfr_split_destroy(sp);
+    for (int32_t i = 0; i < n; i++) {
+        c->too_few[i] = c->counts[i] < min_ratings;
+        c->n_eligible += !c->too_few[i];
+    }
+    return EXIT_OK;
+}
+
+void movie_ctx_free(struct movie_ctx *c)
+{
+    free(c->counts);
+    free(c->too_few);
+}
+
+void warn_if_poor_ranker(const mfr_model *m, const char *model_path)
+{
+    mfr_config cfg;
+    if (mfr_model_config(m, &cfg, NULL) != MFR_OK) return;
+    if (cfg.l2 > 0 || cfg.l2_freq > 0 || cfg.gravity > 0 || cfg.bias || cfg.implicit > 0 ||
+        cfg.l1_items > 0)
+        return;
+    fprintf(stderr,
+            "%s: note: %s is unregularized (the notebook's experiment), which ranks movies "
+            "poorly (NDCG@10 0.006 on u1, below a most-popular list); for recommendations "
+            "train `mfrec train --preset ndcg --out MODEL`.\n",
+            g_cmd, model_path);
+}
+
+/* Prints up to MAX_LISTED movies of items[0..n) as "id  title" to stderr. */
+static void list_movies(const mfr_dataset *ds, const int32_t *items, int32_t n, int32_t total)
+{
+    char t[64];
+    for (int32_t x = 0; x < n && x < MAX_LISTED; x++)
+        fprintf(stderr, "  %7lld  %s\n", (long long)mfr_dataset_item_id(ds, items[x]),
+                item_title(ds, items[x], t, sizeof t));
+    if (total > MAX_LISTED) fprintf(stderr, "  ... and %d more\n", (int)(total - MAX_LISTED));
+}
+
+int resolve_movie(const mfr_dataset *ds, const char *where, const char *text, int32_t *item)
+{
+    mfr_error err = {0};
+    int32_t found[MAX_LISTED], n = 0;
+    int match = MFR_TITLE_NONE;
+    if (mfr_dataset_find_title(ds, text, found, MAX_LISTED, &n, &match, &err) != MFR_OK)
+        return lib_error(&err);
+    if (match != MFR_TITLE_NONE && n == 1) {
+        *item = found[0];
+        return EXIT_OK;
+    }
+    if (match == MFR_TITLE_ID || (text[0] == '#' && match == MFR_TITLE_NONE))
+        return runtime_error("%s: no movie has id '%s'", where, text + 1);
+    if (match == MFR_TITLE_NONE) {
+        runtime_error("%s: no movie title matches '%s'%s", where, text,
+                      n ? "; the closest titles:" : "");
+        list_movies(ds, found, n < CLOSEST ? n : CLOSEST, n < CLOSEST ? n : CLOSEST);
+        return EXIT_RUNTIME;
+    }
+    runtime_error("%s: '%s' is ambiguous: %d movies %s it (name one exactly, or as #ID):", where,
+                  text, (int)n, match == MFR_TITLE_EXACT ? "are titled" : "have titles containing");
+    list_movies(ds, found, n, n);
+    return EXIT_RUNTIME;
+}
+
+enum list_value list_value_of(int measure, bool user_query)
+{
+    if (measure == MFR_MEASURE_COSINE) return VALUE_COSINE;
+    return user_query ? VALUE_PREDICTED : VALUE_DOT;
+}
+
+static const char *value_name(enum list_value k)
+{
+    static const char *const names[] = {"predicted_rating", "cosine", "dot", "norm"};
+    return names[k];
+}
+
+/* The value shown: a predicted rating is clamped to the rating range. */
+static double shown_value(const struct movie_ctx *c, const struct movie_list *l, int32_t r)
+{
+    double v = l->values[r];
+    if (l->kind == VALUE_PREDICTED && isfinite(c->lo) && isfinite(c->hi))
+        v = v < c->lo ? c->lo : v > c->hi ? c->hi : v;
+    return v;
+}
+
+static bool is_rated(const struct movie_list *l, int32_t item)
+{
+    return l->rated && !isnan(l->rated[item]);
+}
+
+void print_list_table(const struct movie_ctx *c, const struct movie_list *l)
+{
+    printf("%4s  %7s  %9s  %7s  %s\n", "rank", "movie",
+           l->kind == VALUE_PREDICTED ? "predicted" : value_name(l->kind), "ratings",
+           "title  [genres]");
+    char g[512], t[64];
+    for (int32_t r = 0; r < l->n; r++) {
+        int32_t i = l->items[r];
+        printf("%4d  %7lld  %9.4f  %7lld  %s  [%s]", (int)r + 1,
+               (long long)mfr_dataset_item_id(c->ds, i), shown_value(c, l, r),
+               (long long)c->counts[i], item_title(c->ds, i, t, sizeof t),
+               item_genres(c->ds, i, "-", g, sizeof g));
+        if (is_rated(l, i)) printf("  * rated %g", (double)l->rated[i]);
+        putchar('\n');
+    }
+}
+
+/* The genres of item i as a JSON array. */
+static void json_genres(const mfr_dataset *ds, int32_t i)
+{
+    uint32_t bits = mfr_dataset_item_genres(ds, i);
+    putchar('[');
+    for (int32_t g = 0, first = 1; g < mfr_dataset_n_genres(ds) && g < 32; g++) {
+        if (!(bits >> g & 1u)) continue;
+        if (!first) putchar(',');
+        json_str(mfr_dataset_genre_name(ds, g));
+        first = 0;
+    }
+    putchar(']');
+}
+
+void print_list_json(const struct movie_ctx *c, const struct movie_list *l)
+{
+    char t[64];
+    putchar('[');
+    for (int32_t r = 0; r < l->n; r++) {
+        int32_t i = l->items[r];
+        printf("%s{\"rank\":%d,\"movie\":%lld,\"title\":", r ? "," : "", (int)r + 1,
+               (long long)mfr_dataset_item_id(c->ds, i));
+        json_str(item_title(c->ds, i, t, sizeof t));
+        fputs(",\"genres\":", stdout);
+        json_genres(c->ds, i);
+        fputs(",\"score\":", stdout);
+        json_num(l->values[r], 9);
+        printf(",\"%s\":", value_name(l->kind));
+        json_num(shown_value(c, l, r), 9);
+        printf(",\"ratings\":%lld,\"rated\":", (long long)c->counts[i]);
+        if (is_rated(l, i)) json_num(l->rated[i], 9);
+        else fputs("null", stdout);
+        putchar('}');
+    }
+    putchar(']');
+}
+
+void json_open_model(const char *model_path)
+{
+    fputs("{\"model\":", stdout);
+    json_str(model_path);
+}
+
+void csv_field(FILE *f, const char *s)
+{
+    if (!strpbrk(s, ",\"\n\r")) {
+        fputs(s, f);
+        return;
+    }
+    fputc('"', f);
+    for (; *s; s++) {
+        if (*s == '"') fputc('"', f);
+        fputc(*s, f);
+    }
+    fputc('"', f);
+}
+
+void print_list_csv(const struct movie_ctx *c, const struct movie_list *l)
+{
+    printf("rank,movie,score,%s,ratings,rated,title,genres\n", value_name(l->kind));
+    char g[512], t[64];
+    for (int32_t r = 0; r < l->n; r++) {
+        int32_t i = l->items[r];
+        printf("%d,%lld,%.9g,%.9g,%lld,", (int)r + 1, (long long)mfr_dataset_item_id(c->ds, i),
+               (double)l->values[r], shown_value(c, l, r), (long long)c->counts[i]);
+        if (is_rated(l, i)) printf("%g", (double)l->rated[i]);
+        putchar(',');
+        csv_field(stdout, item_title(c->ds, i, t, sizeof t));
+        putchar(',');
+        csv_field(stdout, item_genres(c->ds, i, "", g, sizeof g));
+        putchar('\n');
+    }
+}

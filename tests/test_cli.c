@@ -106,8 +106,10 @@ static void test_train_writes_model_and_log(void **state)
     char *j = tu_read_file(log, &n);
     int lines = 0;
     for (size_t x = 0; x < n; x++) lines += j[x] == '\n';
-    assert_int_equal(lines, 4);
+    assert_int_equal(lines, 5); /* 4 logged epochs, then the phase times */
     tu_expect_in(j, "{\"epoch\":20,\"train_mse\":");
+    tu_expect_in(j, "}\n{\"timing\":{\"load_s\":");
+    tu_expect_in(g_out, "setup time: load ");
     free(j);
 
     /* eval on the training data's own file, allowed explicitly, prints the metrics */

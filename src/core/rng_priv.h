@@ -25,7 +25,12 @@ enum mfr_rng_stream {
 uint64_t mfr_rng_u64(uint64_t seed, uint64_t stream, uint64_t index);
 /* Uniform double in [0, 1) with 53 random bits. */
 double mfr_rng_uniform(uint64_t seed, uint64_t stream, uint64_t index);
-/* Standard normal draw (Box-Muller on two uniforms of the same key). */
+/* Standard normal draw (Marsaglia's polar method; draws 2p and 2p + 1 are
+ * the two halves of one pair). Integer and IEEE basic operations only, so
+ * the bits are the same on every platform and C library. */
 double mfr_rng_normal(uint64_t seed, uint64_t stream, uint64_t index);
+/* ln(x) for a positive normal double from basic operations only, within a
+ * few ulp (rng.c); what the polar method uses instead of libm's log. */
+double mfr_rng_log(double x);
 
 #endif

@@ -154,9 +154,18 @@ static inline uint64_t rng_u64(uint64_t seed, int stream, uint64_t index)
     return mfr_rng_u64(seed, (uint64_t)(MFR_RNG_SYNTH + stream), index);
 }
 
-static inline double rng_normal(uint64_t seed, int stream, uint64_t index)
+/* Box-Muller on two uniforms of the same key. The trainer's initialization
+ * moved to the libm-free mfr_rng_normal; synthetic data keeps this draw so
+ * that every recorded synthetic set (tests/data/torch_golden, the 10M and
+ * 100M measurements) keeps its bytes. Like the Zipf weights' pow below, it
+ * depends on libm's last bits. */
+static double rng_normal(uint64_t seed, int stream, uint64_t index)
 {
-    return mfr_rng_normal(seed, (uint64_t)(MFR_RNG_SYNTH + stream), index);
+    uint64_t st = (uint64_t)(MFR_RNG_SYNTH + stream);
+    uint64_t a = mfr_rng_u64(seed, st, 2 * index), b = mfr_rng_u64(seed, st, 2 * index + 1);
+    double u1 = ((double)(a >> 11) + 1.0) * 0x1.0p-53; /* (0, 1] */
+    double u2 = (double)(b >> 11) * 0x1.0p-53;
+    return sqrt(-2.0 * log(u1)) * cos(6.283185307179586 * u2);
 }
 
 /* High 64 bits of the 128-bit product a * b (portable, no __int128). */

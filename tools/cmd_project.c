@@ -293,7 +293,7 @@ static int plot_projection(struct projection *p, const struct project_opts *o)
     }
     struct plot_labels lab = {title, xl, yl};
     rc = plot_scatter(o->plot_dir, "projection", &lab, p->n_sel, p->x, p->y, p->category,
-                      p->n_categories, p->names);
+                      p->n_categories, p->names, false);
     if (rc != EXIT_OK) return rc;
     hist_bins(p->n_sel, p->sel_norm, o->bins, p->edges, p->counts);
     snprintf(title, sizeof title, "Norms of the movie embeddings of %s (k %d%s)", o->model_path,

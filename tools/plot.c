@@ -314,7 +314,14 @@ int plot_scatter(const char *dir, const char *name, const struct plot_labels *la
     /* One data block per non-empty category (gnuplot's `index`), then the
      * points of no listed category as "other". */
     int block = 0;
-    if (log_x) fputs("set logscale x\nset format x '%g'\n", c.sf);
+    if (log_x) {
+        /* Room left of the smallest x, so its points do not sit on the border. */
+        double lo = INFINITY;
+        for (int64_t r = 0; r < n; r++)
+            if (isfinite(x[r]) && isfinite(y[r]) && x[r] > 0 && x[r] < lo) lo = x[r];
+        fputs("set logscale x\nset format x '%g'\n", c.sf);
+        if (isfinite(lo)) fprintf(c.sf, "set xrange [%.17g:*]\n", lo / 1.3);
+    }
     fputs(n_categories > 1 ? "set key outside right top vertical Left reverse samplen 1\n"
                            : "unset key\n",
           c.sf);
@@ -466,8 +473,9 @@ int plot_lines(const char *dir, const char *name, const struct plot_labels *lab,
     fputs("set key top right\n", c.sf);
     for (int s = 0; s < n_series; s++) {
         fputs(s == 0 ? "plot " : ", \\\n     ", c.sf);
-        fprintf(c.sf, "'%s.dat' using 1:%d with lines lw 2 lc rgb '%s' title ", name, s + 2,
-                palette[s % N_PALETTE]);
+        /* Few points (logged epochs): mark each one. */
+        fprintf(c.sf, "'%s.dat' using 1:%d with %s lw 2 lc rgb '%s' title ", name, s + 2,
+                n <= 40 ? "linespoints pt 7 ps 0.8" : "lines", palette[s % N_PALETTE]);
         put_str(c.sf, series[s].name);
     }
     fputc('\n', c.sf);

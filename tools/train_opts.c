@@ -240,3 +240,12 @@ void config_describe(const mfr_config *cfg, char *buf, size_t cap)
     snprintf(buf, cap, "preset %s%s", presets[best].name, best_n ? " with" : "");
     config_diff(cfg, &o.cfg, buf, cap);
 }
+
+void model_describe(const mfr_model *m, const char *path, char *buf, size_t cap)
+{
+    mfr_config cfg;
+    char what[160] = "";
+    if (mfr_model_config(m, &cfg, NULL) == MFR_OK) config_describe(&cfg, what, sizeof what);
+    snprintf(buf, cap, "%s (%s%sk %d, %lld epochs)", path, what, *what ? ", " : "",
+             (int)mfr_model_k(m), (long long)mfr_model_epochs(m));
+}

@@ -25,14 +25,14 @@
 
 /* Okabe and Ito's eight colours, made to be told apart by readers with
  * any colour vision (Okabe & Ito 2008, "Color Universal Design"), the
- * strongest first and the pale yellow last; categories past eight reuse
- * them with another point type. */
+ * strongest first; their pale yellow is left out (points in it vanish on
+ * white). Categories past seven reuse them with another point type. */
 static const char *const palette[] = {
-    "#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000", "#F0E442",
+    "#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000",
 };
 #define N_PALETTE (sizeof palette / sizeof *palette)
 /* Filled circle, square, triangle, diamond, inverted triangle (gnuplot's
- * pt numbers): category c gets palette[c % 8] and point_types[c / 8]. */
+ * pt numbers): category c gets palette[c % 7] and point_types[c / 7]. */
 static const int point_types[] = {7, 5, 9, 13, 11};
 #define N_POINT_TYPES (sizeof point_types / sizeof *point_types)
 #define OTHER_COLOUR "#b0b0b0"
@@ -124,13 +124,15 @@ static void chart_free(struct chart *c)
     free(c->gp_name);
 }
 
-/* Writes a gnuplot single-quoted string: '' is a quote, control
+/* Writes a gnuplot single-quoted string: '' is a quote, a newline starts
+ * a new line of text (joined as 'a' . "\n" . 'b'), other control
  * characters become spaces. */
 static void put_str(FILE *f, const char *s)
 {
     fputc('\'', f);
     for (; s && *s; s++) {
         if (*s == '\'') fputs("''", f);
+        else if (*s == '\n') fputs("' . \"\\n\" . '", f);
         else fputc((unsigned char)*s < 0x20 ? ' ' : *s, f);
     }
     fputc('\'', f);

@@ -21,7 +21,8 @@
 #include <stdint.h>
 
 /* Texts of a chart; any field may be NULL for none. UTF-8, shown verbatim
- * (no gnuplot "enhanced" markup: underscores stay underscores). */
+ * (no gnuplot "enhanced" markup: underscores stay underscores); '\n'
+ * starts a new line. */
 struct plot_labels {
     const char *title;
     const char *xlabel;
@@ -51,8 +52,9 @@ int plot_histogram(const char *dir, const char *name, const struct plot_labels *
  * A scatter plot of the points (x[r], y[r]), r < n, coloured by
  * category[r] in 0..n_categories-1 (a point with another value is drawn in
  * grey as "other"), with a legend of category_names (none for a single
- * category). Category c has the c % 8-th colour of a palette made for
- * categories (Okabe-Ito) and, past eight, another point type. Categories
+ * category). Category c has the c % 7-th colour of a palette made for
+ * categories (Okabe-Ito without its yellow) and, past seven, another
+ * point type. Categories
  * are drawn in index order, so later ones lie on top; empty ones get no
  * legend entry. With log_x the x axis is logarithmic and points with
  * x <= 0 are left out. DIR/NAME.dat holds one block per drawn category,

@@ -7,6 +7,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -94,6 +95,7 @@ static void test_train_writes_model_and_log(void **state)
                          "--log-every 5 --threads 2 --out '%s' --log-json '%s'",
                          g_data, model, log),
                      0);
+    tu_expect_in(g_out, "epoch      1  train MSE");
     tu_expect_in(g_out, "epoch      5  train MSE");
     tu_expect_in(g_out, "epoch     20  train MSE");
     tu_expect_in(g_out, "final: train MSE");
@@ -106,7 +108,8 @@ static void test_train_writes_model_and_log(void **state)
     char *j = tu_read_file(log, &n);
     int lines = 0;
     for (size_t x = 0; x < n; x++) lines += j[x] == '\n';
-    assert_int_equal(lines, 5); /* 4 logged epochs, then the phase times */
+    assert_int_equal(lines, 6); /* epoch 1 (always logged), 5, 10, 15, 20, then the phase times */
+    tu_expect_in(j, "{\"epoch\":1,\"train_mse\":");
     tu_expect_in(j, "{\"epoch\":20,\"train_mse\":");
     tu_expect_in(j, "}\n{\"timing\":{\"load_s\":");
     tu_expect_in(g_out, "setup time: load ");
@@ -243,6 +246,51 @@ static void test_split_writes_both_parts(void **state)
     free(out);
 }
 
+/* The data behind `train --plot`: the curve starts at epoch 1, the loss
+ * parts add up, and an unregularized run draws its loss once. */
+static void check_train_plot_data(const char *plots)
+{
+    double v[40 * 5];
+    char *lc = tu_path(plots, "learning_curve.dat"), *lp = tu_path(plots, "loss_components.dat");
+    /* --epochs 30 --log-every 5: epochs 1, 5, 10, ..., 30 */
+    int n = tu_read_dat(lc, 3, v, 40, NULL);
+    assert_int_equal(n, 7);
+    assert_true(v[0] == 1 && v[3] == 5 && v[18] == 30);
+    /* ndcg: total, observed MSE, L2, gravity; total = the sum of the parts */
+    char *text = tu_read_file(lp, NULL);
+    tu_expect_in(text, "# x\ttotal loss\tobserved MSE\tL2\tgravity\n");
+    free(text);
+    assert_int_equal(tu_read_dat(lp, 5, v, 40, NULL), 7);
+    for (int r = 0; r < 7; r++) {
+        const double *row = v + 5 * r;
+        assert_true(row[3] > 0 && row[4] > 0);
+        if (fabs(row[1] - (row[2] + row[3] + row[4])) > 1e-9 * row[1])
+            fail_msg("epoch %g: total %.17g is not %.17g + %.17g + %.17g", row[0], row[1], row[2],
+                     row[3], row[4]);
+    }
+    /* the notebook's unregularized model, --log-every 0: the first and the
+     * last epoch, one loss line, and a note about the short curve */
+    assert_int_equal(run("train --data '%s' --split random:0.2 --dim 3 --epochs 12 --log-every 0 "
+                         "--plot '%s'",
+                         g_data, plots),
+                     0);
+    tu_expect_in(g_err, "the learning curves have 2 points");
+    n = tu_read_dat(lc, 3, v, 40, NULL);
+    assert_int_equal(n, 2);
+    assert_true(v[0] == 1 && v[3] == 12);
+    assert_true(v[4] < v[1]); /* training lowered the training MSE */
+    text = tu_read_file(lp, NULL);
+    tu_expect_in(text, "# x\tobserved MSE (no regularizer: the total loss)\n");
+    free(text);
+    char *svg = tu_path(plots, "learning_curve.svg");
+    text = tu_read_file(svg, NULL);
+    tu_expect_in(text, "preset notebook with --dim 3");
+    free(text);
+    free(svg);
+    free(lc);
+    free(lp);
+}
+
 static void test_train_plot_and_presets(void **state)
 {
     (void)state;
@@ -268,6 +316,7 @@ static void test_train_plot_and_presets(void **state)
             free(b);
             free(p);
         }
+        check_train_plot_data(plots);
     }
     /* a flag beside a preset overrides it */
     assert_int_equal(run("train --data '%s' --split random:0.2 --preset accurate --dim 4 --epochs 2",

@@ -10,6 +10,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -238,6 +239,120 @@ static void test_stats_aligns_utf8_titles(void **state)
     free(d);
 }
 
+static char g_genre_path[4096];
+
+/* The genre flags of the synthetic u.item: flags[item * 32 + g]; returns
+ * the item count (at most 1000) and sets *n_genres from u.genre. */
+static int read_genres(uint8_t *flags, int *n_genres)
+{
+    snprintf(g_genre_path, sizeof g_genre_path, "%s/u.genre", g_data);
+    *n_genres = count_lines(g_genre_path);
+    char *item = tu_path(g_data, "u.item");
+    char *text = tu_read_file(item, NULL);
+    assert_non_null(text);
+    int n = 0;
+    for (char *line = strtok(text, "\n"); line && n < 1000; line = strtok(NULL, "\n"), n++) {
+        int fields = 0;
+        for (char *c = line; *c; c++) fields += *c == '|';
+        /* the last n_genres fields are the flags */
+        char *c = line;
+        for (int f = 0; f < fields + 1 - *n_genres; c++)
+            if (*c == '|') f++;
+        for (int g = 0; g < *n_genres; g++) {
+            flags[n * 32 + g] = (uint8_t)(*c == '1');
+            c = strchr(c, '|');
+            if (c) c++;
+        }
+    }
+    free(text);
+    free(item);
+    return n;
+}
+
+/* How many genres some movie of the synthetic data has. */
+static int genres_with_movies(void)
+{
+    static uint8_t flags[1000 * 32];
+    int n_genres, n = read_genres(flags, &n_genres), with = 0;
+    for (int g = 0; g < n_genres; g++) {
+        int any = 0;
+        for (int i = 0; i < n; i++) any |= flags[i * 32 + g];
+        with += any;
+    }
+    return with;
+}
+
+/* stats --plot's new charts hold the data's numbers: movies per genre
+ * (from u.item) and the histogram of the movies' mean ratings (from
+ * u.data; a mean on a bin edge may fall on either side). */
+static void check_stats_plot_data(const char *sp)
+{
+    static uint8_t flags[1000 * 32];
+    int n_genres, n_items = read_genres(flags, &n_genres);
+    char *gd = tu_path(sp, "genres.dat");
+    char *text = tu_read_file(gd, NULL);
+    assert_non_null(text);
+    char *gf = tu_read_file(g_genre_path, NULL);
+    int g = 0;
+    for (char *line = strtok(gf, "\n"); line && g < n_genres; line = strtok(NULL, "\n"), g++) {
+        *strchr(line, '|') = 0;
+        int count = 0;
+        for (int i = 0; i < n_items; i++) count += flags[i * 32 + g];
+        char want[96];
+        snprintf(want, sizeof want, " %d \"%s\"\n", count, line);
+        tu_expect_in(text, want);
+    }
+    free(gf);
+    free(text);
+    free(gd);
+
+    static double sum[1001], cnt[1001];
+    memset(sum, 0, sizeof sum);
+    memset(cnt, 0, sizeof cnt);
+    char *ud = tu_path(g_data, "u.data");
+    text = tu_read_file(ud, NULL);
+    assert_non_null(text);
+    for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n")) {
+        int u, i;
+        double r;
+        if (sscanf(line, "%d %d %lf", &u, &i, &r) == 3 && i >= 1 && i <= 1000) {
+            sum[i] += r;
+            cnt[i] += 1;
+        }
+    }
+    free(text);
+    free(ud);
+    double bins[3 * 20];
+    char *md = tu_path(sp, "mean_rating_per_movie.dat");
+    assert_int_equal(tu_read_dat(md, 3, bins, 20, NULL), 20);
+    long total = 0, rated = 0;
+    for (int b = 0; b < 20; b++) {
+        double lo = bins[3 * b], hi = bins[3 * b + 1];
+        long inside = 0, near = 0;
+        for (int i = 1; i <= 1000; i++) {
+            if (!cnt[i]) continue;
+            double m = sum[i] / cnt[i];
+            if (fabs(m - lo) < 1e-9 || fabs(m - hi) < 1e-9) near++;
+            else if (m > lo && m < hi) inside++;
+        }
+        long got = (long)bins[3 * b + 2];
+        if (got < inside || got > inside + near)
+            fail_msg("bin [%g, %g) holds %ld movies, the data %ld (+%ld on its edges)", lo, hi, got,
+                     inside, near);
+        total += got;
+    }
+    for (int i = 1; i <= 1000; i++) rated += cnt[i] > 0;
+    assert_int_equal(total, rated);
+    free(md);
+    const char *names[] = {"mean_rating_per_movie", "genres"};
+    for (int n = 0; n < 2; n++)
+        for (int e = 0; e < 2; e++) {
+            char f[128];
+            snprintf(f, sizeof f, "%s.%s", names[n], e ? "svg" : "png");
+            expect_file(sp, f);
+        }
+}
+
 static void test_plots(void **state)
 {
     (void)state;
@@ -258,6 +373,7 @@ static void test_plots(void **state)
                 expect_file(sp, f);
             }
         }
+        check_stats_plot_data(sp);
         /* --json keeps stdout pure JSON */
         assert_int_equal(run("stats --data '%s' --json --plot '%s'", g_data, sp), 0);
         assert_null(strstr(g_out, "wrote"));
@@ -295,6 +411,17 @@ static void test_plots(void **state)
         free(bytes);
         free(tsvg);
         free(tp);
+        /* every genre: one block of all movies, then one per genre that some movie has */
+        char *pg = tu_path(pp, "projection_genres.dat");
+        static double xy[2 * 4000];
+        int blocks = 0, rows = tu_read_dat(pg, 2, xy, 4000, &blocks);
+        int n_genres = count_lines(g_genre_path), with_movies = genres_with_movies();
+        assert_true(with_movies > 1 && with_movies <= n_genres);
+        assert_int_equal(blocks, 1 + with_movies);
+        assert_true(rows > 80); /* 80 movies, then each again per genre it has */
+        free(pg);
+        expect_file(pp, "projection_genres.png");
+        expect_file(pp, "projection_genres.svg");
         /* one genre against the rest */
         assert_int_equal(run("project --model '%s' --plot '%s' --genre drama", g_model, pp), 0);
         char *gp = tu_path(pp, "projection.gp");

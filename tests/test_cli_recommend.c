@@ -11,6 +11,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -348,6 +349,40 @@ static void test_similar(void **state)
     tu_expect_in(g_err, "'hea' is ambiguous: 2 movies have titles containing it");
 }
 
+/* norms --plot's norm_vs_ratings.dat: one "ratings norm" point per movie
+ * with training ratings, the same pairs as the --csv list of every movie. */
+static void check_norm_scatter(const char *plots)
+{
+    enum { MAX = 200 };
+    double dat[2 * MAX], csv[2 * MAX];
+    char *path = tu_path(plots, "norm_vs_ratings.dat");
+    int n_dat = tu_read_dat(path, 2, dat, MAX, NULL);
+    free(path);
+    assert_int_equal(run("norms --model '%s' --top 1000 --csv", g_model), 0);
+    int n_csv = 0;
+    const char *p = strchr(g_out, '\n');
+    while (p && p[1] && n_csv < MAX) {
+        int rank, id;
+        double score, norm, count;
+        if (sscanf(p + 1, "%d,%d,%lf,%lf,%lf", &rank, &id, &score, &norm, &count) == 5 && count > 0) {
+            csv[2 * n_csv] = count;
+            csv[2 * n_csv + 1] = norm;
+            n_csv++;
+        }
+        p = strchr(p + 1, '\n');
+    }
+    assert_true(n_csv > 10);
+    assert_int_equal(n_dat, n_csv);
+    /* the CSV is by norm, largest first; the chart's file in item order */
+    for (int a = 0; a < n_csv; a++) {
+        int found = 0;
+        for (int b = 0; b < n_dat && !found; b++)
+            found = dat[2 * b] == csv[2 * a] && fabs(dat[2 * b + 1] - csv[2 * a + 1]) <=
+                                                    1e-7 * csv[2 * a + 1];
+        if (!found) fail_msg("no point (%g, %.9g) in norm_vs_ratings.dat", csv[2 * a], csv[2 * a + 1]);
+    }
+}
+
 static void test_norms(void **state)
 {
     (void)state;
@@ -406,6 +441,7 @@ static void test_norms(void **state)
         assert_true(tu_exists(svg));
         free(png);
         free(svg);
+        check_norm_scatter(plots);
     } else {
         assert_int_equal(rc, 1);
         tu_expect_in(g_err, "gnuplot");

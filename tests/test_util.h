@@ -53,6 +53,13 @@ int tu_read_trajectory(const char *path, int max, long *epoch, double *train_mse
  * current cmocka test with the first difference. */
 void tu_compare_trajectories(const char *want_path, const char *got_path, double rel);
 
+/* Reads the numeric rows of a gnuplot data file written by tools/plot.c
+ * ("#" lines and blank lines skipped; a row's first n_cols numbers, NaN
+ * included) into out[row * n_cols + col]; returns the rows read (at most
+ * max_rows), -1 when the file cannot be read. *n_blocks (may be NULL)
+ * counts the data blocks (runs of rows between blank lines). */
+int tu_read_dat(const char *path, int n_cols, double *out, int max_rows, int *n_blocks);
+
 /* Fails the current cmocka test unless text is exactly one JSON value
  * (strict RFC 8259 syntax, surrounding white space allowed). */
 void tu_expect_json(const char *text);

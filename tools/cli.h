@@ -189,6 +189,13 @@ int train_opts_flag(struct args *a, struct train_opts *o);
 /* Flags that only make sense together, checked once all are parsed:
  * EXIT_OK or a usage error naming them. */
 int train_opts_check(const struct train_opts *o);
+/* Names a model's configuration for titles: "preset ndcg" when it is a
+ * preset's, else the nearest preset and up to four flags that differ from
+ * it ("preset notebook with --dim 8 --lr 0.05"). Execution fields (threads,
+ * shards, kernels, reduction) are left out; --epochs is not configuration. */
+void config_describe(const mfr_config *cfg, char *buf, size_t cap);
+/* "PATH (preset ndcg, k 32, 300 epochs)": a model as chart titles name it. */
+void model_describe(const mfr_model *m, const char *path, char *buf, size_t cap);
 /* Lists the presets and their flags (for --help). */
 void train_opts_print_presets(FILE *f);
 /* The --help lines of the training flags, made from the library's table of

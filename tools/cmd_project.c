@@ -272,18 +272,50 @@ static void print_projection(const struct projection *p, const mfr_dataset *ds,
     }
 }
 
-/* DIR/projection and DIR/embedding_norms (.png, .svg). */
-static int plot_projection(struct projection *p, const struct project_opts *o)
+/* DIR/projection_genres: one panel per genre that some selected movie has,
+ * every genre of a movie counted (the main picture shows one colour per
+ * movie). */
+static int plot_genre_panels(const struct projection *p, const mfr_dataset *ds,
+                             const struct project_opts *o, const char *title)
+{
+    size_t n = (size_t)p->n_sel;
+    uint8_t *member = calloc((size_t)(p->n_genres ? p->n_genres : 1) * (n ? n : 1), 1);
+    const char **names = calloc((size_t)p->n_genres + 1, sizeof *names);
+    int rc = member && names ? EXIT_OK : runtime_error("out of memory");
+    int n_panels = 0;
+    for (int32_t g = 0; rc == EXIT_OK && g < p->n_genres; g++) {
+        uint8_t *row = member + (size_t)n_panels * n;
+        bool any = false;
+        for (size_t s = 0; s < n; s++) {
+            row[s] = (mfr_dataset_item_genres(ds, p->items[s]) >> g) & 1u;
+            any = any || row[s];
+        }
+        if (any) names[n_panels++] = mfr_dataset_genre_name(ds, g);
+    }
+    if (rc == EXIT_OK && n_panels > 0) {
+        struct plot_labels lab = {title, NULL, NULL};
+        rc = plot_scatter_panels(o->plot_dir, "projection_genres", &lab, p->n_sel, p->x, p->y,
+                                 n_panels, member, names);
+    }
+    free(member);
+    free(names);
+    return rc;
+}
+
+/* DIR/projection, DIR/projection_genres and DIR/embedding_norms (.png, .svg). */
+static int plot_projection(struct projection *p, const mfr_dataset *ds, const mfr_model *m,
+                           const struct project_opts *o)
 {
     int rc = ensure_dir(o->plot_dir);
     if (rc != EXIT_OK) return rc;
-    char title[512], xl[64], yl[64];
+    char model[512], title[800], xl[64], yl[64];
     char subset[64] = "";
+    model_describe(m, o->model_path, model, sizeof model);
     if (o->min_ratings > 0)
         snprintf(subset, sizeof subset, ", %d ratings or more", (int)o->min_ratings);
-    snprintf(title, sizeof title, "Movie embeddings of %s (k %d%s), %s, coloured by %s",
-             o->model_path, (int)p->k, subset, o->tsne ? "t-SNE" : "PCA",
-             p->chosen >= 0 ? p->names[1] : "first genre");
+    snprintf(title, sizeof title, "%s of the movie embeddings of %s%s\ncoloured by %s",
+             o->tsne ? "t-SNE" : "PCA", model, subset,
+             p->chosen >= 0 ? p->names[1] : "first genre (every genre: projection_genres.png)");
     if (o->tsne) {
         snprintf(xl, sizeof xl, "t-SNE 1 (perplexity %g)", o->topt.perplexity);
         snprintf(yl, sizeof yl, "t-SNE 2");
@@ -293,16 +325,20 @@ static int plot_projection(struct projection *p, const struct project_opts *o)
     }
     struct plot_labels lab = {title, xl, yl};
     rc = plot_scatter(o->plot_dir, "projection", &lab, p->n_sel, p->x, p->y, p->category,
-                      p->n_categories, p->names);
+                      p->n_categories, p->names, false);
     if (rc != EXIT_OK) return rc;
+    snprintf(title, sizeof title,
+             "%s of the movie embeddings of %s%s\none panel per genre, every genre of a movie "
+             "shown (x: %s, y: %s)",
+             o->tsne ? "t-SNE" : "PCA", model, subset, xl, yl);
+    if ((rc = plot_genre_panels(p, ds, o, title)) != EXIT_OK) return rc;
     hist_bins(p->n_sel, p->sel_norm, o->bins, p->edges, p->counts);
-    snprintf(title, sizeof title, "Norms of the movie embeddings of %s (k %d%s)", o->model_path,
-             (int)p->k, subset);
+    snprintf(title, sizeof title, "Norms of the movie embeddings of %s%s", model, subset);
     struct plot_labels nlab = {title, "Euclidean norm of the embedding", "movies"};
     rc = plot_histogram(o->plot_dir, "embedding_norms", &nlab, o->bins, p->edges, p->counts);
     if (rc != EXIT_OK) return rc;
-    printf("\nwrote %s/projection.png and .svg, %s/embedding_norms.png and .svg\n", o->plot_dir,
-           o->plot_dir);
+    printf("\nwrote %s/projection, %s/projection_genres and %s/embedding_norms (.png and .svg)\n",
+           o->plot_dir, o->plot_dir, o->plot_dir);
     return EXIT_OK;
 }
 
@@ -317,8 +353,10 @@ static bool parse_project_flags(int argc, char **argv, struct project_opts *o, i
                  "recorded in the model; its fingerprint must match)"},
         {.name = "--plot", .value = "DIR", .kind = FLAG_STR, .dst = &o->plot_dir,
          .help = "write DIR/projection.png and .svg (the movies in the plane\n"
-                 "of the two axes, coloured by their first genre) and\n"
-                 "DIR/embedding_norms.png and .svg (histogram); needs gnuplot"},
+                 "of the two axes, coloured by their first genre),\n"
+                 "DIR/projection_genres (one panel per genre, every genre\n"
+                 "of a movie shown) and DIR/embedding_norms (histogram);\n"
+                 "needs gnuplot"},
         {.name = "--genre", .value = "NAME", .kind = FLAG_STR, .dst = &o->genre,
          .help = "colour NAME against all other movies instead"},
         {.name = "--min-ratings", .value = "N", .kind = FLAG_I32, .dst = &o->min_ratings,
@@ -385,7 +423,7 @@ int cmd_project(int argc, char **argv)
         if (rc != EXIT_OK) goto done;
         printf("\nwrote %s\n", o.out);
     }
-    if (o.plot_dir) rc = plot_projection(&p, &o);
+    if (o.plot_dir) rc = plot_projection(&p, ds, m, &o);
 done:
     projection_free(&p);
     mfr_dataset_destroy(ds);

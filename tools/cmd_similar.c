@@ -6,6 +6,7 @@
  * movie_list.h and print a table, JSON or CSV. The library's scoring and
  * top-k are single-threaded and deterministic.
  */
+#include <math.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -269,6 +270,47 @@ static void print_norms(const struct norms_state *st, const struct movie_ctx *c,
     print_histogram(st, o);
 }
 
+/* DIR/item_norms (histogram) and DIR/norm_vs_ratings: each listed movie's
+ * norm against its training ratings, on a log axis, the picture that shows
+ * whether rarely rated movies keep large embeddings. */
+static int plot_norms(const struct norms_state *st, const struct movie_ctx *c,
+                      const struct norms_opts *o)
+{
+    int rc = ensure_dir(o->plot_dir);
+    if (rc != EXIT_OK) return rc;
+    char model[512], title[640], xl[160];
+    model_describe(c->m, o->model_path, model, sizeof model);
+    snprintf(title, sizeof title, "Movie embedding norms of %s", model);
+    struct plot_labels lab = {title, "norm |v|", "movies"};
+    if ((rc = plot_histogram(o->plot_dir, "item_norms", &lab, o->bins, st->edges, st->hist)) !=
+        EXIT_OK)
+        return rc;
+    int32_t n = st->n_items, n_zero = 0;
+    double *x = malloc((size_t)n * sizeof *x);
+    int32_t *cat = malloc((size_t)n * sizeof *cat);
+    if (!x || !cat) rc = runtime_error("out of memory");
+    for (int32_t i = 0; rc == EXIT_OK && i < n; i++) {
+        /* Movies left out by --min-ratings get a non-finite x: not drawn. */
+        x[i] = c->too_few[i] ? NAN : (double)c->counts[i];
+        cat[i] = 0;
+        if (!c->too_few[i] && c->counts[i] == 0) n_zero++;
+    }
+    if (rc == EXIT_OK) {
+        snprintf(xl, sizeof xl, "training ratings of the movie (log scale%s)",
+                 n_zero ? "; movies without any are left out" : "");
+        const char *names[1] = {"movies"};
+        struct plot_labels slab = {title, xl, "norm |v| of the movie's embedding"};
+        rc = plot_scatter(o->plot_dir, "norm_vs_ratings", &slab, n, x, st->norms, cat, 1, names,
+                          true);
+    }
+    free(x);
+    free(cat);
+    if (rc == EXIT_OK && !o->list.json && !o->list.csv)
+        printf("plot: %s/item_norms.png and .svg, %s/norm_vs_ratings.png and .svg\n", o->plot_dir,
+               o->plot_dir);
+    return rc;
+}
+
 int cmd_norms(int argc, char **argv)
 {
     struct norms_opts o = {.list = LIST_OPTS_DEFAULT, .bins = 20};
@@ -283,8 +325,9 @@ int cmd_norms(int argc, char **argv)
          .help = "histogram bins, equal width from the smallest to the\n"
                  "largest norm (default 20)"},
         {.name = "--plot", .value = "DIR", .kind = FLAG_STR, .dst = &o.plot_dir,
-         .help = "also draw the histogram with gnuplot: DIR/item_norms.png\n"
-                 "and .svg (plus .dat and .gp)"},
+         .help = "also draw, with gnuplot, DIR/item_norms (the histogram)\n"
+                 "and DIR/norm_vs_ratings (each movie's norm against its\n"
+                 "training ratings), as .png and .svg (plus .dat and .gp)"},
     };
     struct command_spec cmd = {.name = "mfrec norms", .help = norms_help,
                                .help_end = norms_help_end, .help_width = 17, .flags = flags,
@@ -301,13 +344,7 @@ int cmd_norms(int argc, char **argv)
     if ((rc = movie_ctx_init(&c, m, ds, o.list.min_ratings)) == EXIT_OK &&
         (rc = norms_compute(&st, m, &c, &o)) == EXIT_OK) {
         print_norms(&st, &c, &o);
-        if (o.plot_dir) {
-            struct plot_labels lab = {"Item embedding norms", "norm |v|", "movies"};
-            if ((rc = ensure_dir(o.plot_dir)) == EXIT_OK &&
-                (rc = plot_histogram(o.plot_dir, "item_norms", &lab, o.bins, st.edges, st.hist)) ==
-                    EXIT_OK && !o.list.json && !o.list.csv)
-                printf("plot: %s/item_norms.png, %s/item_norms.svg\n", o.plot_dir, o.plot_dir);
-        }
+        if (o.plot_dir) rc = plot_norms(&st, &c, &o);
     }
     norms_free(&st);
     movie_ctx_free(&c);

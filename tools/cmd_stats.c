@@ -31,7 +31,8 @@ static const char stats_help[] =
     "Describes a dataset: users (count, age summary, sex and occupation counts),\n"
     "ratings per user and mean rating per user (summary and histogram), the most\n"
     "rated movies, the best rated movies among those with more than N ratings,\n"
-    "ratings per movie (summary and histogram) and how many movies have each genre.\n"
+    "ratings and mean rating per movie (summaries and histograms) and how many\n"
+    "movies have each genre.\n"
     "\n";
 
 static const char stats_help_end[] =
@@ -330,6 +331,9 @@ struct stats_opts {
     int32_t bins, top, min_ratings;
 };
 
+/* The histograms, in the order stats_alloc names them. */
+enum { H_PER_USER, H_USER_MEAN, H_PER_MOVIE, H_MOVIE_MEAN, N_HISTS };
+
 /* What `mfrec stats` computes from a dataset. */
 struct stats {
     int32_t n_users, n_items;
@@ -340,13 +344,15 @@ struct stats {
     int n_best, n_top, n_top_best;
     struct tally *sexes, *occupations, *genres;
     int n_sexes, n_occupations, n_genres;
-    struct summary s_age, s_user, s_umean, s_movie;
-    struct histogram hists[3];
+    double *movie_mean; /* mean rating of each rated movie */
+    int64_t n_rated_movies;
+    struct summary s_age, s_user, s_umean, s_movie, s_mmean;
+    struct histogram hists[N_HISTS];
 };
 
 static void stats_free(struct stats *st)
 {
-    for (int h = 0; h < 3; h++) {
+    for (int h = 0; h < N_HISTS; h++) {
         free(st->hists[h].edges);
         free(st->hists[h].counts);
     }
@@ -355,6 +361,7 @@ static void stats_free(struct stats *st)
     free(st->user_sum);
     free(st->user_mean);
     free(st->per_movie);
+    free(st->movie_mean);
     free(st->movies);
     free(st->best);
     free(st->sexes);
@@ -365,10 +372,12 @@ static void stats_free(struct stats *st)
 /* Allocates st's arrays for ds; false when out of memory. */
 static bool stats_alloc(struct stats *st, const mfr_dataset *ds, int32_t bins)
 {
-    static const struct histogram names[3] = {
+    static const struct histogram names[N_HISTS] = {
         {"ratings_per_user", "Ratings per user", "ratings per user", 0, NULL, NULL},
         {"mean_rating_per_user", "Mean rating per user", "mean rating of a user", 0, NULL, NULL},
         {"ratings_per_movie", "Ratings per movie", "ratings per movie", 0, NULL, NULL},
+        {"mean_rating_per_movie", "Mean rating per movie",
+         "mean rating of a movie (movies with at least one rating)", 0, NULL, NULL},
     };
     st->n_users = mfr_dataset_n_users(ds);
     st->n_items = mfr_dataset_n_items(ds);
@@ -379,11 +388,12 @@ static bool stats_alloc(struct stats *st, const mfr_dataset *ds, int32_t bins)
     st->user_sum = calloc(nu, sizeof *st->user_sum);
     st->user_mean = calloc(nu, sizeof *st->user_mean);
     st->per_movie = calloc(ni, sizeof *st->per_movie);
+    st->movie_mean = calloc(ni, sizeof *st->movie_mean);
     st->movies = calloc(ni, sizeof *st->movies);
     st->best = calloc(ni, sizeof *st->best);
     bool ok = st->ages && st->per_user && st->user_sum && st->user_mean && st->per_movie &&
-              st->movies && st->best;
-    for (int h = 0; h < 3; h++) {
+              st->movie_mean && st->movies && st->best;
+    for (int h = 0; h < N_HISTS; h++) {
         st->hists[h] = names[h];
         st->hists[h].n_bins = bins;
         st->hists[h].edges = calloc((size_t)bins + 1, sizeof *st->hists[h].edges);
@@ -432,6 +442,7 @@ static void count_ratings(struct stats *st, const mfr_dataset *ds, const struct 
         struct movie *mv = &st->movies[i];
         mv->mean = mv->count ? mv->mean / (double)mv->count : NAN;
         st->per_movie[i] = (double)mv->count;
+        if (mv->count) st->movie_mean[st->n_rated_movies++] = mv->mean;
         if (mv->count > o->min_ratings) st->best[st->n_best++] = *mv;
     }
     qsort(st->movies, (size_t)st->n_items, sizeof *st->movies, cmp_most_rated);
@@ -467,12 +478,16 @@ static bool stats_compute(struct stats *st, const mfr_dataset *ds, const struct 
     if (!summarize(st->ages, st->n_ages, &st->s_age) ||
         !summarize(st->per_user, st->n_users, &st->s_user) ||
         !summarize(st->user_mean, st->n_rated_users, &st->s_umean) ||
-        !summarize(st->per_movie, st->n_items, &st->s_movie))
+        !summarize(st->per_movie, st->n_items, &st->s_movie) ||
+        !summarize(st->movie_mean, st->n_rated_movies, &st->s_mmean))
         return false;
     struct histogram *h = st->hists;
-    hist_bins(st->n_users, st->per_user, o->bins, h[0].edges, h[0].counts);
-    hist_bins(st->n_rated_users, st->user_mean, o->bins, h[1].edges, h[1].counts);
-    hist_bins(st->n_items, st->per_movie, o->bins, h[2].edges, h[2].counts);
+    hist_bins(st->n_users, st->per_user, o->bins, h[H_PER_USER].edges, h[H_PER_USER].counts);
+    hist_bins(st->n_rated_users, st->user_mean, o->bins, h[H_USER_MEAN].edges,
+              h[H_USER_MEAN].counts);
+    hist_bins(st->n_items, st->per_movie, o->bins, h[H_PER_MOVIE].edges, h[H_PER_MOVIE].counts);
+    hist_bins(st->n_rated_movies, st->movie_mean, o->bins, h[H_MOVIE_MEAN].edges,
+              h[H_MOVIE_MEAN].counts);
     return tally_genres(st, ds);
 }
 
@@ -505,7 +520,11 @@ static void print_stats_json(const struct stats *st, const mfr_dataset *ds, int3
     printf("}},\"ratings_per_movie\":{\"summary\":");
     json_summary(&st->s_movie);
     printf(",\"histogram\":");
-    json_histogram(&st->hists[2]);
+    json_histogram(&st->hists[H_PER_MOVIE]);
+    printf("},\"mean_rating_per_movie\":{\"summary\":");
+    json_summary(&st->s_mmean);
+    printf(",\"histogram\":");
+    json_histogram(&st->hists[H_MOVIE_MEAN]);
     printf("},\"genres\":");
     json_tallies(st->genres, st->n_genres);
     printf("}\n");
@@ -522,10 +541,11 @@ static void print_stats_text(const struct stats *st, const mfr_dataset *ds, int3
     print_summary_row("ratings per user", &st->s_user);
     print_summary_row("mean rating per user", &st->s_umean);
     print_summary_row("ratings per movie", &st->s_movie);
+    print_summary_row("mean rating per movie", &st->s_mmean);
     print_tallies("Users by sex", "sex", st->sexes, st->n_sexes, st->n_users);
     print_tallies("Users by occupation", "occupation", st->occupations, st->n_occupations,
                   st->n_users);
-    for (int h = 0; h < 3; h++) print_histogram(&st->hists[h]);
+    for (int h = 0; h < N_HISTS; h++) print_histogram(&st->hists[h]);
     print_movies("Most rated movies", ds, st->movies, st->n_top);
     char title[96];
     snprintf(title, sizeof title, "Best rated movies (more than %d ratings)", (int)min_ratings);
@@ -534,21 +554,37 @@ static void print_stats_text(const struct stats *st, const mfr_dataset *ds, int3
                   st->n_items);
 }
 
-/* The three histograms as pictures in o->plot_dir. */
+/* The histograms and the genre chart as pictures in o->plot_dir. */
 static int plot_stats(const struct stats *st, const mfr_dataset *ds, const struct stats_opts *o)
 {
+    /* Keep stdout machine-readable under --json. */
+    FILE *say = o->json ? stderr : stdout;
     int rc = ensure_dir(o->plot_dir);
-    for (int h = 0; h < 3 && rc == EXIT_OK; h++) {
+    char title[160];
+    for (int h = 0; h < N_HISTS && rc == EXIT_OK; h++) {
         const struct histogram *hg = &st->hists[h];
-        char title[160];
         snprintf(title, sizeof title, "%s (%s)", hg->title, mfr_dataset_dir(ds));
-        struct plot_labels lab = {title, hg->xlabel, h == 2 ? "movies" : "users"};
+        struct plot_labels lab = {title, hg->xlabel,
+                                  h == H_PER_MOVIE || h == H_MOVIE_MEAN ? "movies" : "users"};
         rc = plot_histogram(o->plot_dir, hg->name, &lab, o->bins, hg->edges, hg->counts);
-        if (rc != EXIT_OK) break;
-        /* Keep stdout machine-readable under --json. */
-        fprintf(o->json ? stderr : stdout, "%swrote %s/%s.png and .svg\n", h == 0 ? "\n" : "",
-                o->plot_dir, hg->name);
+        if (rc == EXIT_OK)
+            fprintf(say, "%swrote %s/%s.png and .svg\n", h == 0 ? "\n" : "", o->plot_dir, hg->name);
     }
+    if (rc != EXIT_OK || st->n_genres == 0) return rc;
+    const char **names = malloc((size_t)st->n_genres * sizeof *names);
+    double *counts = malloc((size_t)st->n_genres * sizeof *counts);
+    if (!names || !counts) rc = runtime_error("out of memory");
+    for (int g = 0; rc == EXIT_OK && g < st->n_genres; g++) {
+        names[g] = st->genres[g].label;
+        counts[g] = (double)st->genres[g].count;
+    }
+    snprintf(title, sizeof title, "Movies by genre, a movie can have several (%s)",
+             mfr_dataset_dir(ds));
+    struct plot_labels lab = {title, "movies", NULL};
+    if (rc == EXIT_OK) rc = plot_bars(o->plot_dir, "genres", &lab, st->n_genres, names, counts);
+    if (rc == EXIT_OK) fprintf(say, "wrote %s/genres.png and .svg\n", o->plot_dir);
+    free(names);
+    free(counts);
     return rc;
 }
 
@@ -561,8 +597,9 @@ int cmd_stats(int argc, char **argv)
         {.name = "--json", .kind = FLAG_SWITCH, .dst = &o.json,
          .help = "print one JSON object instead of text tables"},
         {.name = "--plot", .value = "DIR", .kind = FLAG_STR, .dst = &o.plot_dir,
-         .help = "also write the histograms to DIR as PNG and SVG (gnuplot):\n"
-                 "ratings_per_user, mean_rating_per_user, ratings_per_movie"},
+         .help = "also write the charts to DIR as PNG and SVG (gnuplot):\n"
+                 "ratings_per_user, mean_rating_per_user, ratings_per_movie,\n"
+                 "mean_rating_per_movie (histograms) and genres (bars)"},
         {.name = "--bins", .value = "N", .kind = FLAG_I32, .dst = &o.bins, .lo = 1, .hi = 1000,
          .help = "histogram bins (default 20)"},
         {.name = "--top", .value = "N", .kind = FLAG_I32, .dst = &o.top, .lo = 1, .hi = 1000000,

@@ -93,47 +93,66 @@ struct curve {
     double train, val, total, mse, l2, gravity;
 };
 
-/* Writes DIR/learning_curve.{png,svg} and DIR/loss_components.{png,svg}. */
+/* True when some y[0..n) is not zero (a loss part that is on). */
+static bool any_nonzero(int n, const double *y)
+{
+    for (int j = 0; j < n; j++)
+        if (y[j] != 0) return true;
+    return false;
+}
+
+/* DIR/loss_components: the loss the optimizer sees at the logged epochs
+ * (before that epoch's step). Only the parts that are on are drawn; without
+ * any regularizer the total is the observed MSE, drawn once and titled so. */
+static int plot_loss_parts(const char *dir, int n, const double *x, const double *y,
+                           const char *about)
+{
+    const double *total = y, *mse = y + n, *l2 = y + 2 * n, *grav = y + 3 * n;
+    struct plot_series parts[4] = {{"total loss", total}, {"observed MSE", mse}};
+    int n_series = 2;
+    if (any_nonzero(n, l2)) parts[n_series++] = (struct plot_series){"L2", l2};
+    if (any_nonzero(n, grav)) parts[n_series++] = (struct plot_series){"gravity", grav};
+    char title[512];
+    if (n_series == 2) {
+        parts[0] = (struct plot_series){"observed MSE (no regularizer: the total loss)", mse};
+        n_series = 1;
+    }
+    snprintf(title, sizeof title, "Loss components, %s", about);
+    struct plot_labels lab = {title, "epoch", "loss (log scale)"};
+    return plot_lines(dir, "loss_components", &lab, n, x, n_series, parts, true);
+}
+
+/* Writes DIR/learning_curve.{png,svg} and DIR/loss_components.{png,svg};
+ * `about` names the run in the titles. */
 static int plot_training(const char *dir, int n, const struct curve *c, bool has_test,
-                         const mfr_config *cfg)
+                         const char *about)
 {
     int rc = ensure_dir(dir);
     if (rc != EXIT_OK) return rc;
     long *epoch = malloc(sizeof(long) * (size_t)(n ? n : 1));
-    double *x = malloc(sizeof(double) * 6 * (size_t)(n ? n : 1));
+    double *x = malloc(sizeof(double) * 7 * (size_t)(n ? n : 1));
     if (!epoch || !x) {
         free(epoch);
         free(x);
         return runtime_error("out of memory");
     }
-    double *train = x + n, *val = x + 2 * n, *total = x + 3 * n, *l2 = x + 4 * n, *grav = x + 5 * n;
+    /* x, then train and validation MSE, then the loss parts (total, mse,
+     * l2, gravity) as plot_loss_parts reads them. */
+    double *train = x + n, *val = x + 2 * n, *parts = x + 3 * n;
     for (int j = 0; j < n; j++) {
         epoch[j] = c[j].epoch;
         x[j] = (double)c[j].epoch;
         train[j] = c[j].train;
         val[j] = c[j].val;
-        total[j] = c[j].total;
-        l2[j] = c[j].l2;
-        grav[j] = c[j].gravity;
+        parts[j] = c[j].total;
+        parts[n + j] = c[j].mse;
+        parts[2 * n + j] = c[j].l2;
+        parts[3 * n + j] = c[j].gravity;
     }
-    rc = plot_learning_curves(dir, n, epoch, train, has_test ? val : NULL, NULL);
-    if (rc == EXIT_OK) {
-        /* The loss the optimizer sees at the logged epochs (before that step). */
-        struct plot_series parts[4] = {{"total loss", total}, {"observed MSE", NULL}, {"L2", l2}, {"gravity", grav}};
-        double *mse = malloc(sizeof(double) * (size_t)(n ? n : 1));
-        if (!mse) rc = runtime_error("out of memory");
-        else {
-            for (int j = 0; j < n; j++) mse[j] = c[j].mse;
-            parts[1].y = mse;
-            int n_series = 2;
-            if (cfg->l2 > 0 || cfg->l2_freq > 0 || cfg->l2_bias > 0 || cfg->implicit > 0)
-                parts[n_series++] = parts[2];
-            if (cfg->gravity > 0) parts[n_series++] = parts[3];
-            struct plot_labels lab = {"Loss components", "epoch", "loss"};
-            rc = plot_lines(dir, "loss_components", &lab, n, x, n_series, parts, true);
-            free(mse);
-        }
-    }
+    char title[512];
+    snprintf(title, sizeof title, "Learning curves, %s", about);
+    rc = plot_learning_curves(dir, n, epoch, train, has_test ? val : NULL, title);
+    if (rc == EXIT_OK) rc = plot_loss_parts(dir, n, x, parts, about);
     free(epoch);
     free(x);
     return rc;
@@ -180,7 +199,8 @@ static bool parse_train_flags(int argc, char **argv, struct train_opts *o, int *
          .help = "continue the run saved in checkpoint FILE (see below)"},
         {.name = "--log-every", .value = "N", .kind = FLAG_I64, .dst = &o->log_every, .lo = 0,
          .hi = 1000000000, .section = "Output:",
-         .help = "log every N epochs (default 100; 0: only the last)"},
+         .help = "log every N epochs (default 100; 0: only the first and\n"
+                 "the last); the first epoch is always logged"},
         {.name = "--out", .value = "MODEL", .kind = FLAG_STR, .dst = &o->out,
          .help = "write the trained model file"},
         {.name = "--log-json", .value = "FILE", .kind = FLAG_STR, .dst = &o->log_json,
@@ -580,7 +600,8 @@ static int train_epochs(struct train_run *r)
         r->ran = e;
         bool stop = false;
         if (o->early_stop && (rc = early_stop_check(r, e, &stop)) != EXIT_OK) return rc;
-        bool logged = (o->log_every > 0 && e % o->log_every == 0) || e == o->epochs || stop;
+        /* The first epoch too, so that curves start at epoch 1. */
+        bool logged = (o->log_every > 0 && e % o->log_every == 0) || e == 1 || e == o->epochs || stop;
         /* With nothing to print, plot or log, a logged epoch's two evaluations
          * are skipped: they were a quarter of the ML-100K run's setup time. */
         bool wanted = !o->quiet || o->plot || o->log_json || o->checkpoint;
@@ -596,6 +617,23 @@ static int train_epochs(struct train_run *r)
     }
     if (r->bar) fputs("\r\033[K", stderr);
     return EXIT_OK;
+}
+
+/* --plot's charts, titled with the configuration, the split and the model
+ * file; a note when the curve has too few points to show a trend. */
+static int train_plots(const struct train_run *r)
+{
+    const struct train_opts *o = r->o;
+    char cfg[200], about[400];
+    config_describe(&o->cfg, cfg, sizeof cfg);
+    snprintf(about, sizeof about, "%s, k %d, split %s%s%s", cfg, o->cfg.k, mfr_split_spec(r->sp),
+             o->out ? ": " : "", o->out ? o->out : "");
+    if (r->n_curve < 3)
+        fprintf(stderr,
+                "%s: note: the learning curves have %d points (the logged epochs); "
+                "--log-every N logs every N epochs\n",
+                g_cmd, r->n_curve);
+    return plot_training(o->plot, r->n_curve, r->curve, r->has_test, about);
 }
 
 /* The final model: saved, logged, plotted and reported. */
@@ -641,8 +679,7 @@ static int train_finish(struct train_run *r)
     }
     saving(false);
     if (rc != EXIT_OK) return rc;
-    if (o->plot && (rc = plot_training(o->plot, r->n_curve, r->curve, r->has_test, &o->cfg)) != EXIT_OK)
-        return rc;
+    if (o->plot && (rc = train_plots(r)) != EXIT_OK) return rc;
     const mfr_trainer *tr = r->tr;
     int64_t n_train = mfr_ratings_count(r->train);
     double ms = r->ran ? 1e3 * r->train_seconds / (double)r->ran : 0.0;

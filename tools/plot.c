@@ -23,13 +23,18 @@
 #include "cli.h"
 #include "plot.h"
 
-/* 20 distinguishable colours (matplotlib's tab10, then its light tab20 half). */
+/* Okabe and Ito's eight colours, made to be told apart by readers with
+ * any colour vision (Okabe & Ito 2008, "Color Universal Design"), the
+ * strongest first; their pale yellow is left out (points in it vanish on
+ * white). Categories past seven reuse them with another point type. */
 static const char *const palette[] = {
-    "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2",
-    "#7f7f7f", "#bcbd22", "#17becf", "#aec7e8", "#ffbb78", "#98df8a", "#ff9896",
-    "#c5b0d5", "#c49c94", "#f7b6d2", "#c7c7c7", "#dbdb8d", "#9edae5",
+    "#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000",
 };
 #define N_PALETTE (sizeof palette / sizeof *palette)
+/* Filled circle, square, triangle, diamond, inverted triangle (gnuplot's
+ * pt numbers): category c gets palette[c % 7] and point_types[c / 7]. */
+static const int point_types[] = {7, 5, 9, 13, 11};
+#define N_POINT_TYPES (sizeof point_types / sizeof *point_types)
 #define OTHER_COLOUR "#b0b0b0"
 
 /* ------------------------------------------------------------------ */
@@ -119,13 +124,15 @@ static void chart_free(struct chart *c)
     free(c->gp_name);
 }
 
-/* Writes a gnuplot single-quoted string: '' is a quote, control
+/* Writes a gnuplot single-quoted string: '' is a quote, a newline starts
+ * a new line of text (joined as 'a' . "\n" . 'b'), other control
  * characters become spaces. */
 static void put_str(FILE *f, const char *s)
 {
     fputc('\'', f);
     for (; s && *s; s++) {
         if (*s == '\'') fputs("''", f);
+        else if (*s == '\n') fputs("' . \"\\n\" . '", f);
         else fputc((unsigned char)*s < 0x20 ? ' ' : *s, f);
     }
     fputc('\'', f);
@@ -174,14 +181,18 @@ static int chart_open(struct chart *c, const char *dir, const char *name,
     return EXIT_OK;
 }
 
-/* Finishes the script (the SVG copy of the plot), runs gnuplot and checks
- * that both pictures exist and are not empty. */
-static int chart_render(struct chart *c, const char *name, int width, int height)
+/* Switches the script's output to the SVG copy. */
+static void put_svg_output(FILE *f, const char *name, int width, int height)
 {
-    FILE *f = c->sf;
     fprintf(f, "set terminal svg size %d,%d font 'Sans,12' background rgb 'white' noenhanced\n",
             width, height);
-    fprintf(f, "set output '%s.svg'\nreplot\nunset output\n", name);
+    fprintf(f, "set output '%s.svg'\n", name);
+}
+
+/* Closes the files, runs gnuplot and checks that both pictures exist and
+ * are not empty. */
+static int chart_run(struct chart *c)
+{
     bool dat_ok = !ferror(c->df), gp_ok = !ferror(c->sf);
     dat_ok = fclose(c->df) == 0 && dat_ok;
     gp_ok = fclose(c->sf) == 0 && gp_ok;
@@ -197,6 +208,14 @@ static int chart_render(struct chart *c, const char *name, int width, int height
             return runtime_error("gnuplot did not write %s (see %s)", pics[p], c->gp);
     }
     return EXIT_OK;
+}
+
+/* Finishes the script (the SVG copy of the plot) and runs it. */
+static int chart_render(struct chart *c, const char *name, int width, int height)
+{
+    put_svg_output(c->sf, name, width, height);
+    fputs("replot\nunset output\n", c->sf);
+    return chart_run(c);
 }
 
 /* ------------------------------------------------------------------ */
@@ -261,9 +280,34 @@ done:
     return rc;
 }
 
+/* The plot clause of scatter category c ("pt 7 ps 0.7 lc rgb '#0072B2'"). */
+static void put_point_style(FILE *f, int c)
+{
+    fprintf(f, "pt %d ps %s lc rgb '%s'", point_types[(size_t)c / N_PALETTE % N_POINT_TYPES],
+            (size_t)c / N_PALETTE % N_POINT_TYPES == 0 ? "0.7" : "0.8", palette[(size_t)c % N_PALETTE]);
+}
+
+/* Writes the finite points (x[r], y[r]) with in(r) true as one data block
+ * headed by "# name"; returns how many (no block when none). With log_x,
+ * points with x <= 0 are left out (a log axis cannot show them). */
+static int64_t put_block(FILE *df, const char *name, int64_t n, const double *x, const double *y,
+                         bool log_x, const int32_t *key, int32_t want, int32_t n_keys)
+{
+    int64_t count = 0;
+    for (int64_t r = 0; r < n; r++) {
+        bool in = want < 0 ? (key[r] < 0 || key[r] >= n_keys) : key[r] == want;
+        if (!in || !isfinite(x[r]) || !isfinite(y[r]) || (log_x && x[r] <= 0)) continue;
+        if (count == 0) fprintf(df, "# %s\n", name);
+        fprintf(df, "%.17g %.17g\n", x[r], y[r]);
+        count++;
+    }
+    if (count) fputs("\n\n", df);
+    return count;
+}
+
 int plot_scatter(const char *dir, const char *name, const struct plot_labels *lab, int64_t n,
                  const double *x, const double *y, const int32_t *category, int n_categories,
-                 const char *const *category_names)
+                 const char *const *category_names, bool log_x)
 {
     const int w = 1100, h = 750;
     struct chart c;
@@ -272,23 +316,28 @@ int plot_scatter(const char *dir, const char *name, const struct plot_labels *la
     /* One data block per non-empty category (gnuplot's `index`), then the
      * points of no listed category as "other". */
     int block = 0;
-    fputs("set key outside right top vertical Left reverse samplen 1\n", c.sf);
+    if (log_x) {
+        /* Room left of the smallest x, so its points do not sit on the border. */
+        double lo = INFINITY;
+        for (int64_t r = 0; r < n; r++)
+            if (isfinite(x[r]) && isfinite(y[r]) && x[r] > 0 && x[r] < lo) lo = x[r];
+        fputs("set logscale x\nset format x '%g'\n", c.sf);
+        if (isfinite(lo)) fprintf(c.sf, "set xrange [%.17g:*]\n", lo / 1.3);
+    }
+    fputs(n_categories > 1 ? "set key outside right top vertical Left reverse samplen 1\n"
+                           : "unset key\n",
+          c.sf);
     for (int cat = 0; cat <= n_categories; cat++) {
         bool other = cat == n_categories;
-        int64_t count = 0;
-        for (int64_t r = 0; r < n; r++) {
-            bool in = other ? (category[r] < 0 || category[r] >= n_categories) : category[r] == cat;
-            if (!in || !isfinite(x[r]) || !isfinite(y[r])) continue;
-            if (count == 0) fprintf(c.df, "# %s\n", other ? "other" : category_names[cat]);
-            fprintf(c.df, "%.17g %.17g\n", x[r], y[r]);
-            count++;
-        }
-        if (count == 0) continue;
-        fputs("\n\n", c.df);
+        const char *title = other ? "other" : category_names[cat];
+        if (!put_block(c.df, title, n, x, y, log_x, category, other ? -1 : cat, n_categories))
+            continue;
         fputs(block == 0 ? "plot " : ", \\\n     ", c.sf);
-        fprintf(c.sf, "'%s.dat' index %d using 1:2 with points pt 7 ps 0.6 lc rgb '%s' title ", name,
-                block, other ? OTHER_COLOUR : palette[cat % N_PALETTE]);
-        put_str(c.sf, other ? "other" : category_names[cat]);
+        fprintf(c.sf, "'%s.dat' index %d using 1:2 with points ", name, block);
+        if (other) fputs("pt 7 ps 0.6 lc rgb '" OTHER_COLOUR "'", c.sf);
+        else put_point_style(c.sf, cat);
+        fputs(" title ", c.sf);
+        put_str(c.sf, title);
         block++;
     }
     if (block == 0) {
@@ -296,6 +345,97 @@ int plot_scatter(const char *dir, const char *name, const struct plot_labels *la
         goto done;
     }
     fputc('\n', c.sf);
+    rc = chart_render(&c, name, w, h);
+done:
+    chart_free(&c);
+    return rc;
+}
+
+int plot_scatter_panels(const char *dir, const char *name, const struct plot_labels *lab, int64_t n,
+                        const double *x, const double *y, int n_panels, const uint8_t *member,
+                        const char *const *panel_names)
+{
+    const int cols = n_panels < 4 ? n_panels : 4, rows = (n_panels + cols - 1) / cols;
+    const int w = 300 * cols + 40, h = 260 * rows + 60;
+    struct chart c;
+    int32_t *key = malloc((size_t)(n ? n : 1) * sizeof *key);
+    int rc = key ? chart_open(&c, dir, name, NULL, w, h) : runtime_error("out of memory");
+    if (rc != EXIT_OK) goto done;
+    /* Block 0: every point (the grey background of each panel); block
+     * p + 1: panel p's members (empty panels get a one-point NaN block so
+     * that block numbers stay p + 1). */
+    for (int64_t r = 0; r < n; r++) key[r] = 0;
+    if (!put_block(c.df, "all", n, x, y, false, key, 0, 1)) {
+        rc = runtime_error("nothing to draw in %s/%s: no finite points", dir, name);
+        goto done;
+    }
+    char *body = NULL;
+    size_t body_len = 0;
+    FILE *f = open_memstream(&body, &body_len);
+    if (!f) {
+        rc = runtime_error("out of memory");
+        goto done;
+    }
+    fputs("unset xlabel\nunset ylabel\nunset title\nset format x ''\nset format y ''\n"
+          "set key top left samplen 0 font ',10'\n",
+          f);
+    fprintf(f, "set multiplot layout %d,%d title ", rows, cols);
+    put_str(f, lab && lab->title ? lab->title : "");
+    fputs(" noenhanced margins 0.02,0.98,0.03,0.92 spacing 0.01,0.03\n", f);
+    for (int p = 0; p < n_panels; p++) {
+        for (int64_t r = 0; r < n; r++) key[r] = member[(size_t)p * (size_t)n + (size_t)r];
+        int64_t k = put_block(c.df, panel_names[p], n, x, y, false, key, 1, 2);
+        if (!k) fputs("# none\nNaN NaN\n\n\n", c.df);
+        char t[160];
+        snprintf(t, sizeof t, "%s (%lld)", panel_names[p], (long long)k);
+        fprintf(f, "plot '%s.dat' index 0 using 1:2 with points pt 7 ps 0.3 lc rgb '#d8d8d8' "
+                   "notitle, \\\n     '%s.dat' index %d using 1:2 with points ",
+                name, name, p + 1);
+        put_point_style(f, p);
+        fputs(" title ", f);
+        put_str(f, t);
+        fputc('\n', f);
+    }
+    fputs("unset multiplot\n", f);
+    if (fclose(f) != 0 || !body) {
+        free(body);
+        rc = runtime_error("out of memory");
+        goto done;
+    }
+    /* `replot` would redraw only the last panel: the SVG copy repeats the
+     * multiplot instead. */
+    fputs(body, c.sf);
+    put_svg_output(c.sf, name, w, h);
+    fputs(body, c.sf);
+    fputs("unset output\n", c.sf);
+    free(body);
+    rc = chart_run(&c);
+done:
+    free(key);
+    chart_free(&c);
+    return rc;
+}
+
+int plot_bars(const char *dir, const char *name, const struct plot_labels *lab, int n,
+              const char *const *names, const double *values)
+{
+    const int w = 900, h = 120 + 24 * (n > 8 ? n : 8);
+    struct chart c;
+    int rc = chart_open(&c, dir, name, lab, w, h);
+    if (rc != EXIT_OK) goto done;
+    /* Horizontal bars, the first name on top, so long names stay readable. */
+    fputs("# row value name\n", c.df);
+    for (int b = 0; b < n; b++) {
+        fprintf(c.df, "%d %.17g \"", n - 1 - b, values[b]);
+        for (const char *q = names[b]; *q; q++) fputc(*q == '"' ? '\'' : *q, c.df);
+        fputs("\"\n", c.df);
+    }
+    fprintf(c.sf, "set yrange [-0.6:%d.4]\nset xrange [0:*]\nunset ytics\nset ytics scale 0\n"
+                  "set grid noytics\nset style fill solid 0.8 border lc rgb '#1f4e79'\n"
+                  "plot '%s.dat' using (0.5*$2):1:(0.5*$2):(0.38):ytic(3) with boxxyerror "
+                  "lc rgb '%s' notitle, \\\n     '' using 2:1:(sprintf(' %%g', $2)) with labels "
+                  "left font ',9' notitle\n",
+            n - 1, name, palette[0]);
     rc = chart_render(&c, name, w, h);
 done:
     chart_free(&c);
@@ -335,8 +475,9 @@ int plot_lines(const char *dir, const char *name, const struct plot_labels *lab,
     fputs("set key top right\n", c.sf);
     for (int s = 0; s < n_series; s++) {
         fputs(s == 0 ? "plot " : ", \\\n     ", c.sf);
-        fprintf(c.sf, "'%s.dat' using 1:%d with lines lw 2 lc rgb '%s' title ", name, s + 2,
-                palette[s % N_PALETTE]);
+        /* Few points (logged epochs): mark each one. */
+        fprintf(c.sf, "'%s.dat' using 1:%d with %s lw 2 lc rgb '%s' title ", name, s + 2,
+                n <= 40 ? "linespoints pt 7 ps 0.8" : "lines", palette[s % N_PALETTE]);
         put_str(c.sf, series[s].name);
     }
     fputc('\n', c.sf);

@@ -163,6 +163,19 @@ int train_opts_check(const struct train_opts *o)
     return EXIT_OK;
 }
 
+/* Sets o's preset name and applies its flags. */
+static void apply_preset(const struct preset *chosen, struct train_opts *o)
+{
+    o->preset = chosen->name;
+    int n = 0;
+    while (chosen->args[n]) n++;
+    struct args a = {.argc = n, .argv = (char **)chosen->args, .pos = 0};
+    while (next_flag(&a)) {
+        int r = train_opts_flag(&a, o);
+        MFR_CLI_ASSERT(r == 1); /* presets hold valid training flags only */
+    }
+}
+
 int train_opts_preset(int argc, char **argv, struct train_opts *o)
 {
     const struct preset *chosen = &presets[0];
@@ -180,13 +193,59 @@ int train_opts_preset(int argc, char **argv, struct train_opts *o)
         if (p == n) return usage_error("--preset must be notebook, accurate or ndcg, got '%s'", name);
         chosen = &presets[p];
     }
-    o->preset = chosen->name;
-    int n = 0;
-    while (chosen->args[n]) n++;
-    struct args a = {.argc = n, .argv = (char **)chosen->args, .pos = 0};
-    while (next_flag(&a)) {
-        int r = train_opts_flag(&a, o);
-        MFR_CLI_ASSERT(r == 1); /* presets hold valid training flags only */
-    }
+    apply_preset(chosen, o);
     return EXIT_OK;
+}
+
+/* The number of model and optimizer fields (seed included, execution
+ * fields left out: they never change what kind of model it is) on which a
+ * and b differ; with out, also appends " --flag value" for the first few. */
+static int config_diff(const mfr_config *a, const mfr_config *b, char *out, size_t cap)
+{
+    int n = 0;
+    for (int i = 0; i < mfr_config_field_count(); i++) {
+        const mfr_config_field *f = mfr_config_field_at(i);
+        if (f->group == MFR_CONFIG_GROUP_EXECUTION) continue;
+        char va[64], vb[64];
+        if (mfr_config_format(a, f, va, sizeof va, NULL) != MFR_OK ||
+            mfr_config_format(b, f, vb, sizeof vb, NULL) != MFR_OK || !strcmp(va, vb))
+            continue;
+        n++;
+        size_t len = out ? strlen(out) : 0;
+        if (!out || len + 1 >= cap) continue;
+        if (n <= 4) snprintf(out + len, cap - len, " %s%s%s", f->flag, *f->metavar ? " " : "", va);
+        else if (n == 5) snprintf(out + len, cap - len, " ...");
+    }
+    return n;
+}
+
+void config_describe(const mfr_config *cfg, char *buf, size_t cap)
+{
+    /* The nearest preset: the one with the fewest differing fields. */
+    size_t best = 0;
+    int best_n = -1;
+    for (size_t p = 0; p < sizeof presets / sizeof *presets; p++) {
+        struct train_opts o;
+        train_opts_init(&o);
+        apply_preset(&presets[p], &o);
+        int n = config_diff(cfg, &o.cfg, NULL, 0);
+        if (best_n < 0 || n < best_n) {
+            best = p;
+            best_n = n;
+        }
+    }
+    struct train_opts o;
+    train_opts_init(&o);
+    apply_preset(&presets[best], &o);
+    snprintf(buf, cap, "preset %s%s", presets[best].name, best_n ? " with" : "");
+    config_diff(cfg, &o.cfg, buf, cap);
+}
+
+void model_describe(const mfr_model *m, const char *path, char *buf, size_t cap)
+{
+    mfr_config cfg;
+    char what[160] = "";
+    if (mfr_model_config(m, &cfg, NULL) == MFR_OK) config_describe(&cfg, what, sizeof what);
+    snprintf(buf, cap, "%s (%s%sk %d, %lld epochs)", path, what, *what ? ", " : "",
+             (int)mfr_model_k(m), (long long)mfr_model_epochs(m));
 }

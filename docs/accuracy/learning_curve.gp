@@ -6,7 +6,7 @@ if (strstrt(GPVAL_TERMINALS, 'pngcairo') > 0) {
     set terminal png size 900,600 noenhanced
 }
 set output 'learning_curve.png'
-set title 'Learning curves' noenhanced
+set title 'Learning curves, preset accurate, k 64, split u1' noenhanced
 set xlabel 'epoch' noenhanced
 set ylabel 'MSE (log scale)' noenhanced
 set grid lc rgb '#d0d0d0'
@@ -14,8 +14,8 @@ set border lc rgb '#404040'
 set logscale y
 set format y '%g'
 set key top right
-plot 'learning_curve.dat' using 1:2 with lines lw 2 lc rgb '#1f77b4' title 'train MSE', \
-     'learning_curve.dat' using 1:3 with lines lw 2 lc rgb '#ff7f0e' title 'validation MSE'
+plot 'learning_curve.dat' using 1:2 with lines lw 2 lc rgb '#0072B2' title 'train MSE', \
+     'learning_curve.dat' using 1:3 with lines lw 2 lc rgb '#D55E00' title 'validation MSE'
 set terminal svg size 900,600 font 'Sans,12' background rgb 'white' noenhanced
 set output 'learning_curve.svg'
 replot

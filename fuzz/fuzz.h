@@ -38,8 +38,11 @@ void fz_unlink(const char *path);
 /* A tiny synthetic ML-100K dataset (u.data, u.item, u.user, u.genre,
  * u.occupation) written once into `dir` (made if missing). */
 void fz_fixture_dataset(const char *dir);
-/* Trains a small model on the dataset in `dir` (fz_fixture_dataset) for
- * two epochs with biases and implicit feedback, saves it to `path`. */
+/* A trainer of a small model on the dataset in `dir` (fz_fixture_dataset),
+ * with biases and implicit feedback, after two epochs; *ds receives the
+ * dataset (the caller destroys both). */
+mfr_trainer *fz_fixture_trainer(const char *dir, mfr_dataset **ds);
+/* fz_fixture_trainer's model, saved to `path`. */
 void fz_fixture_model(const char *dir, const char *path);
 /* Load options that never touch a cache (fuzzing must not write one). */
 mfr_load_options fz_load_options(int32_t format);

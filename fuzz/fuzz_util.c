@@ -98,10 +98,9 @@ void fz_fixture_dataset(const char *dir)
     if (mfr_synth_write(&so, dir, &err) != MFR_OK) fz_fail("mfr_synth_write", &err);
 }
 
-void fz_fixture_model(const char *dir, const char *path)
+mfr_trainer *fz_fixture_trainer(const char *dir, mfr_dataset **ds)
 {
     mfr_load_options opt = fz_load_options(MFR_FORMAT_ML100K);
-    mfr_dataset *ds = NULL;
     mfr_trainer *tr = NULL;
     mfr_error err = {0};
     mfr_config cfg;
@@ -111,11 +110,19 @@ void fz_fixture_model(const char *dir, const char *path)
     if (mfr_config_set(&cfg, "bias", "1", &err) != MFR_OK ||
         mfr_config_set(&cfg, "implicit", "0.5", &err) != MFR_OK)
         fz_fail("mfr_config_set", &err);
-    if (mfr_dataset_load(dir, &opt, &ds, &err) != MFR_OK) fz_fail("mfr_dataset_load", &err);
-    if (mfr_trainer_create(&cfg, ds, mfr_dataset_ratings(ds), NULL, &tr, &err) != MFR_OK)
+    if (mfr_dataset_load(dir, &opt, ds, &err) != MFR_OK) fz_fail("mfr_dataset_load", &err);
+    if (mfr_trainer_create(&cfg, *ds, mfr_dataset_ratings(*ds), NULL, &tr, &err) != MFR_OK)
         fz_fail("mfr_trainer_create", &err);
     for (int e = 0; e < 2; e++)
         if (mfr_trainer_step(tr, NULL, &err) != MFR_OK) fz_fail("mfr_trainer_step", &err);
+    return tr;
+}
+
+void fz_fixture_model(const char *dir, const char *path)
+{
+    mfr_dataset *ds = NULL;
+    mfr_trainer *tr = fz_fixture_trainer(dir, &ds);
+    mfr_error err = {0};
     if (mfr_model_save(mfr_trainer_model(tr), path, &err) != MFR_OK)
         fz_fail("mfr_model_save", &err);
     mfr_trainer_destroy(tr);

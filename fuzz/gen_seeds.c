@@ -138,6 +138,38 @@ static void model_and_foldin(const char *ml100k)
     mfr_dataset_destroy(ds);
 }
 
+/* Checkpoints: one without, one with a best model and a log. */
+static void checkpoint(const char *ml100k)
+{
+    const char *path = fz_path(2, fz_dir(), "seed.ckpt");
+    mfr_dataset *ds = NULL;
+    mfr_trainer *tr = fz_fixture_trainer(ml100k, &ds);
+    mfr_model *best = NULL;
+    mfr_error err = {0};
+    if (mfr_model_copy(mfr_trainer_model(tr), &best, &err) != MFR_OK) fz_fail("copy", &err);
+    static const char log[] = "{\"epoch\": 1, \"train_mse\": 1.5}\n{\"epoch\": 2}\n";
+    mfr_run_state run = {.epochs = 5, .log_every = 1, .checkpoint_every = 2};
+    for (int with_best = 0; with_best < 2; with_best++) {
+        if (with_best) {
+            run.early_stop = 3;
+            run.best_epoch = mfr_model_epochs(best);
+            run.best_val = 0.75;
+            run.best = best;
+            run.log = log;
+            run.log_len = sizeof log - 1;
+        }
+        if (mfr_trainer_save_checkpoint(tr, &run, path, &err) != MFR_OK)
+            fz_fail("mfr_trainer_save_checkpoint", &err);
+        size_t n;
+        char *bytes = slurp(path, &n);
+        seed("fuzz_checkpoint", with_best ? "best-and-log" : "plain", -1, bytes, n);
+        free(bytes);
+    }
+    mfr_model_destroy(best);
+    mfr_trainer_destroy(tr);
+    mfr_dataset_destroy(ds);
+}
+
 /* Command lines, arguments separated by '|' (NUL in the seed). */
 static void cli(void)
 {
@@ -154,7 +186,7 @@ static void cli(void)
         {"norms", "--model|m.mfr|--bins|10"},
         {"stats", "--data|d|--json|--bins|5|--top|3"},
         {"project", "--model|m.mfr|--method|tsne|--out|p"},
-        {"export", "--model|m.mfr|--format|npy|--out|x"},
+        {"export", "--model|m.mfr|--as|npy|--out|x"},
         {"sweep", "--threads|1,2|--dims|8,16|--reduce|shard,owner|--repeat|2|--epochs|3"},
         {"train", "--help"},
     };
@@ -194,6 +226,7 @@ int main(int argc, char **argv)
     cache(ml100k, MFR_FORMAT_ML100K, "ml100k");
     cache(ml1m, MFR_FORMAT_ML1M, "ml1m");
     model_and_foldin(ml100k);
+    checkpoint(ml100k);
     cli();
     return 0;
 }

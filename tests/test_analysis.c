@@ -196,7 +196,7 @@ static void test_pca_degenerate_and_errors(void **state)
     assert_near(p->variance[0], 7.0, 1e-12); /* (4 + 1 + 9) / 2 */
     mfr_pca_destroy(p);
 
-    p = (mfr_pca *)&err; /* must be reset to NULL on failure */
+    p = (mfr_pca *)(void *)&err; /* must be reset to NULL on failure */
     assert_int_equal(mfr_pca_compute(same, 3, 2, 3, &p, &err), MFR_ERR_INVALID);
     assert_null(p);
     assert_non_null(strstr(err.message, "n_comp must be in 1..2"));

@@ -266,7 +266,7 @@ static void test_split_sklearn(void **state)
     mfr_split_destroy(s);
 
     /* ceil(0.95 * 10) = 10 leaves no training row: sklearn refuses too. */
-    s = (mfr_split *)&err; /* must be reset to NULL */
+    s = (mfr_split *)(void *)&err; /* must be reset to NULL */
     assert_int_equal(mfr_split_create(fx->ds, "sklearn:1:0.95", 0, &s, &err),
                      MFR_ERR_INVALID);
     assert_null(s);
@@ -368,7 +368,7 @@ static void test_split_bad_specs(void **state)
     };
     for (size_t k = 0; k < sizeof bad / sizeof *bad; k++) {
         mfr_error err = {0};
-        mfr_split *s = (mfr_split *)&err;
+        mfr_split *s = (mfr_split *)(void *)&err;
         int rc = mfr_split_create(fx->ds, bad[k], 1, &s, &err);
         if (rc != MFR_ERR_INVALID) fail_msg("spec \"%s\": got %d", bad[k], rc);
         assert_null(s);

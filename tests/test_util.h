@@ -33,7 +33,7 @@ _Noreturn void tu_skip_all(const char *why);
  * stdout and stderr captured via files in `dir` into *out and *err (freed
  * and replaced on every call). Returns the exit status, -1 when killed. */
 int tu_run_cli(const char *bin, const char *dir, const char *env, char **out, char **err,
-               const char *fmt, va_list ap);
+               const char *fmt, va_list ap) __attribute__((format(printf, 6, 0)));
 /* Fails the current cmocka test unless `needle` occurs in `hay`. */
 void tu_expect_in(const char *hay, const char *needle);
 /* Loads a dataset (mfr_dataset_load); fails the current cmocka test with

@@ -75,6 +75,14 @@ static void sum_parts(double *sum, const double *part, int32_t n_parts, size_t s
         for (size_t x = 0; x < stride; x++) sum[x] += part[(size_t)p * stride + x];
 }
 
+/* Row `row` of a partial-sum array. A side without partial sums has stride
+ * 0 and no array (NULL): NULL + 0 is undefined behaviour (UBSan, found by
+ * fuzz_foldin's fixture training), so it stays NULL, never read. */
+static double *part_row(double *part, size_t row, size_t stride)
+{
+    return stride ? part + row * stride : NULL;
+}
+
 void mfr_phase_reg_sums(mfr_trainer *tr, struct mfr_step *st)
 {
     if (!tr->reg) return;
@@ -82,12 +90,12 @@ void mfr_phase_reg_sums(mfr_trainer *tr, struct mfr_step *st)
 #pragma omp for schedule(dynamic, 1) nowait
     for (int32_t s = 0; s < tr->n_shards; s++)
         reg_partials(tr, 1, tr->shard_first[s], tr->shard_first[s + 1],
-                     tr->reg_user_part + (size_t)s * tr->reg_user_stride);
+                     part_row(tr->reg_user_part, (size_t)s, tr->reg_user_stride));
 #pragma omp for schedule(dynamic, 1)
     for (int32_t b = 0; b < tr->n_item_blocks; b++) {
         int32_t first = b * MFR_TRAIN_ITEM_BLOCK;
         int32_t end = n_items - first < MFR_TRAIN_ITEM_BLOCK ? n_items : first + MFR_TRAIN_ITEM_BLOCK;
-        reg_partials(tr, 0, first, end, tr->reg_item_part + (size_t)b * tr->reg_item_stride);
+        reg_partials(tr, 0, first, end, part_row(tr->reg_item_part, (size_t)b, tr->reg_item_stride));
     }
 #pragma omp single
     {

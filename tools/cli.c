@@ -301,6 +301,7 @@ enum { DATA_FLAGS_WIDTH = 20 };
 
 int load_dataset(const char *dir, mfr_dataset **out, mfr_error *err)
 {
+    io_input(dir);
     int rc = mfr_dataset_load(dir, load_opts(), out, err);
     struct stat st;
     if (rc != MFR_OK && err && stat(dir, &st) != 0 && errno == ENOENT) {
@@ -329,6 +330,7 @@ int load_model_and_data(const char *model_path, const char *data, mfr_model **m,
     mfr_error err = {0};
     *m = NULL;
     *ds = NULL;
+    io_input(model_path);
     if (mfr_model_load(model_path, m, &err) != MFR_OK) return lib_error(&err);
     const char *dir = data ? data : mfr_model_data_dir(*m);
     if (!*dir) dir = default_data_dir(NULL);
@@ -382,6 +384,9 @@ void jlog_printf(struct json_log *j,
 
 int write_file_atomic(const char *path, const char *data, size_t len)
 {
+    struct stat st; /* as in the library's writer: replace regular files only */
+    if (!*path || (lstat(path, &st) == 0 && !S_ISREG(st.st_mode)))
+        return runtime_error("%s is not a regular file; not replacing it", path);
     size_t plen = strlen(path);
     char *tmp = malloc(plen + 16);
     if (!tmp) return runtime_error("out of memory");

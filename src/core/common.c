@@ -112,6 +112,13 @@ static int sync_parent_dir(const char *path, mfr_error *err)
 
 int mfr_write_atomic(const char *path, mfr_write_fn fn, void *ctx, mfr_error *err)
 {
+    /* The rename below replaces whatever is at path: only a regular file may
+     * be there (a symbolic link would be replaced, not its target; a device
+     * such as /dev/null would become a regular file). */
+    struct stat st;
+    if (!*path) return mfr_seterr(err, MFR_ERR_INVALID, "the output path is empty");
+    if (lstat(path, &st) == 0 && !S_ISREG(st.st_mode))
+        return mfr_seterr(err, MFR_ERR_IO, "%s is not a regular file; not replacing it", path);
     size_t len = strlen(path);
     char *tmp = malloc(len + 16);
     if (!tmp) return mfr_seterr(err, MFR_ERR_NOMEM, "out of memory writing %s", path);

@@ -163,6 +163,10 @@ int write_file_atomic(const char *path, const char *data, size_t len);
 void io_input(const char *path);
 int io_output(const char *flag, const char *path);
 int io_output_dir(const char *flag, const char *dir);
+/* fopen(path, "r") for an input named by flag, which must be a regular
+ * file (a FIFO or device is refused without blocking); NULL after a
+ * printed error. Notes the file as an input. */
+FILE *io_open_input(const char *flag, const char *path);
 /* A set of files written together: stage_open creates OUT (one level) and
  * a temporary directory s->dir inside it; the caller writes its files into
  * s->dir; stage_finish(s, rc) checks every final path with io_output and

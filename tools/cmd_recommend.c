@@ -143,8 +143,8 @@ static int parse_ratings_file(const mfr_dataset *ds, const char *path,
 {
     float lo, hi;
     mfr_dataset_rating_range(ds, &lo, &hi);
-    FILE *f = fopen(path, "r");
-    if (!f) return runtime_error("--ratings-file %s: %s", path, strerror(errno));
+    FILE *f = io_open_input("--ratings-file", path);
+    if (!f) return EXIT_RUNTIME;
     char *line = NULL;
     size_t cap = 0;
     ssize_t len;

@@ -21,6 +21,7 @@
 #define _POSIX_C_SOURCE 200809L
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -179,6 +180,26 @@ int io_output_dir(const char *flag, const char *dir)
                            strerror(errno));
     free(parent);
     return rc;
+}
+
+FILE *io_open_input(const char *flag, const char *path)
+{
+    /* non-blocking open: a FIFO must not block it; then only a regular
+     * file is read (a device such as /dev/zero never ends) */
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0) {
+        runtime_error("%s %s: %s", flag, path, strerror(errno));
+        return NULL;
+    }
+    struct stat st;
+    FILE *f = NULL;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode))
+        runtime_error("%s %s is %s", flag, path, kind_of(st.st_mode));
+    else if (fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK) != 0 || !(f = fdopen(fd, "r")))
+        runtime_error("%s %s: %s", flag, path, strerror(errno));
+    if (!f) close(fd);
+    else add_input_id(&st);
+    return f;
 }
 
 /* ------------------------------------------------------------------ */

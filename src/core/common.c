@@ -110,6 +110,41 @@ static int sync_parent_dir(const char *path, mfr_error *err)
     return rc;
 }
 
+static const char *file_kind(mode_t m)
+{
+    if (S_ISDIR(m)) return "a directory";
+    if (S_ISFIFO(m)) return "a FIFO";
+    if (S_ISCHR(m) || S_ISBLK(m)) return "a device";
+    if (S_ISSOCK(m)) return "a socket";
+    return "not a regular file";
+}
+
+int mfr_open_regular(const char *path, int *fd, mfr_error *err)
+{
+    *fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+    if (*fd < 0) {
+        int e = errno;
+        mfr_seterr(err, MFR_ERR_IO, "cannot open %s: %s", path, strerror(e));
+        errno = e;
+        return MFR_ERR_IO;
+    }
+    struct stat st;
+    int rc = MFR_OK;
+    if (fstat(*fd, &st) != 0)
+        rc = mfr_seterr(err, MFR_ERR_IO, "cannot stat %s: %s", path, strerror(errno));
+    else if (!S_ISREG(st.st_mode))
+        rc = mfr_seterr(err, MFR_ERR_IO, "cannot read %s: it is %s, not a regular file", path,
+                        file_kind(st.st_mode));
+    else if (fcntl(*fd, F_SETFL, fcntl(*fd, F_GETFL) & ~O_NONBLOCK) != 0)
+        rc = mfr_seterr(err, MFR_ERR_IO, "cannot read %s: %s", path, strerror(errno));
+    if (rc != MFR_OK) {
+        close(*fd);
+        *fd = -1;
+        errno = 0;
+    }
+    return rc;
+}
+
 int mfr_write_atomic(const char *path, mfr_write_fn fn, void *ctx, mfr_error *err)
 {
     /* The rename below replaces whatever is at path: only a regular file may

@@ -75,5 +75,11 @@ uint64_t mfr_physical_memory(void);
  * On any failure the temporary file is removed and `path` is untouched. */
 typedef int (*mfr_write_fn)(FILE *f, void *ctx, mfr_error *err);
 int mfr_write_atomic(const char *path, mfr_write_fn fn, void *ctx, mfr_error *err);
+/* Opens path for reading into *fd, refusing anything but a regular file
+ * before a byte is read: the open itself is non-blocking, since a FIFO
+ * would block it (or the reads) forever and a device such as /dev/zero
+ * never ends. MFR_OK, or MFR_ERR_IO naming the path (errno is ENOENT when
+ * the file does not exist). */
+int mfr_open_regular(const char *path, int *fd, mfr_error *err);
 
 #endif

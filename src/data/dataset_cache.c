@@ -444,8 +444,8 @@ static bool read_meta(mfr_dataset *ds, const unsigned char *blob, size_t len)
 int mfr_cache_load(const char *path, const struct mfr_cache_key *key, mfr_dataset **out)
 {
     *out = NULL;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return MFR_ERR_NOT_FOUND;
+    int fd;
+    if (mfr_open_regular(path, &fd, NULL) != MFR_OK) return MFR_ERR_NOT_FOUND;
     int rc = MFR_ERR_NOT_FOUND;
     mfr_dataset *ds = NULL;
     unsigned char *kbuf = NULL, *meta = NULL;

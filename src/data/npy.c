@@ -19,6 +19,7 @@
 #include <errno.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "common_priv.h"
 
@@ -320,9 +321,14 @@ int mfr_npy_read_f32(const char *path, int64_t *rows, int64_t *cols, float **dat
         return mfr_seterr(err, MFR_ERR_INVALID, "mfr_npy_read_f32: NULL argument");
     *rows = *cols = 0;
     *data = NULL;
-    FILE *f = fopen(path, "rb");
-    if (!f) return mfr_seterr(err, MFR_ERR_IO, "cannot open %s: %s", path, strerror(errno));
-    int rc = npy_read(f, path, rows, cols, data, err);
+    int fd, rc = mfr_open_regular(path, &fd, err);
+    if (rc != MFR_OK) return rc;
+    FILE *f = fdopen(fd, "rb");
+    if (!f) {
+        close(fd);
+        return mfr_seterr(err, MFR_ERR_NOMEM, "out of memory opening %s", path);
+    }
+    rc = npy_read(f, path, rows, cols, data, err);
     fclose(f);
     return rc;
 }

@@ -87,11 +87,9 @@ int mfr_text_file_read(const char *dir, const char *name, bool optional,
     f->path = mfr_path_join(dir, name);
     if (!f->path) return mfr_nomem(err, "reading a file name");
 
-    int rc = MFR_OK, fd = open(f->path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        int e = errno;
-        if (optional && e == ENOENT) return MFR_OK;
-        rc = mfr_seterr(err, MFR_ERR_IO, "cannot open %s: %s", f->path, strerror(e));
+    int fd, rc = mfr_open_regular(f->path, &fd, err);
+    if (rc != MFR_OK) {
+        if (optional && errno == ENOENT) rc = MFR_OK;
         mfr_text_file_free(f);
         return rc;
     }

@@ -27,6 +27,7 @@
 #include <math.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "bytes_priv.h"
 #include "config_priv.h"
@@ -598,8 +599,13 @@ struct reader {
 /* Opens path, which must be a regular file, and measures it. */
 static int reader_open(struct reader *r, mfr_error *err)
 {
-    r->f = fopen(r->path, "rb");
-    if (!r->f) return mfr_seterr(err, MFR_ERR_IO, "cannot open %s: %s", r->path, strerror(errno));
+    int fd, rc = mfr_open_regular(r->path, &fd, err);
+    if (rc != MFR_OK) return rc;
+    r->f = fdopen(fd, "rb");
+    if (!r->f) {
+        close(fd);
+        return mfr_seterr(err, MFR_ERR_NOMEM, "out of memory opening %s", r->path);
+    }
     struct stat st;
     if (fstat(fileno(r->f), &st) != 0)
         return mfr_seterr(err, MFR_ERR_IO, "cannot stat %s: %s", r->path, strerror(errno));

@@ -12,6 +12,7 @@
  * value is "option --x needs a value".
  */
 #define _POSIX_C_SOURCE 200809L
+#include <ctype.h>
 #include <errno.h>
 #include <math.h>
 #include <stdarg.h>
@@ -95,7 +96,7 @@ bool parse_i64(const char *flag, const char *s, int64_t lo, int64_t hi, int64_t 
     char *end;
     errno = 0;
     long long v = strtoll(s, &end, 10);
-    if (errno || end == s || *end || v < lo || v > hi) {
+    if (errno || end == s || *end || v < lo || v > hi || isspace((unsigned char)s[0])) {
         usage_error("%s must be an integer in %lld..%lld, got '%s'", flag, (long long)lo,
                     (long long)hi, s);
         return false;
@@ -116,7 +117,7 @@ bool parse_u64(const char *flag, const char *s, uint64_t *out)
 {
     char *end;
     errno = 0;
-    if (s[0] == '-') {
+    if (s[0] == '-' || isspace((unsigned char)s[0])) {
         usage_error("%s must be a non-negative integer, got '%s'", flag, s);
         return false;
     }
@@ -134,7 +135,7 @@ bool parse_double(const char *flag, const char *s, double lo, double hi, double 
     char *end;
     errno = 0;
     double v = strtod(s, &end);
-    if (errno || end == s || *end || !isfinite(v) || v < lo || v > hi) {
+    if (errno || end == s || *end || !isfinite(v) || v < lo || v > hi || isspace((unsigned char)s[0])) {
         usage_error("%s must be a number in [%g, %g], got '%s'", flag, lo, hi, s);
         return false;
     }
@@ -167,7 +168,8 @@ bool parse_bytes(const char *flag, const char *s, uint64_t *out)
         }
         if (*end == 'B' || *end == 'b') end++;
     }
-    if (errno || end == s || *end || !(v > 0) || v * mult > 1.8e19) {
+    if (errno || end == s || *end || !(v * mult >= 1.0) || v * mult > 1.8e19 ||
+        isspace((unsigned char)s[0])) {
         usage_error("%s must be a size such as 512M or 4G, got '%s'", flag, s);
         return false;
     }

@@ -25,6 +25,7 @@
  * it into the dataset (setting the loader's pointers to NULL), so that
  * mfr_loader_free is always safe and frees exactly what was not moved.
  */
+#include <ctype.h>
 #include <inttypes.h>
 #include <math.h>
 #include <string.h>
@@ -150,9 +151,13 @@ bool mfr_first_line_is_header(const struct mfr_text_file *f, const char *sep)
     if (!mfr_line_next(&it, &s, &n) || n == 0) return false;
     struct mfr_field fl[1];
     mfr_split_fields(s, n, sep, strlen(sep), fl, 1);
-    int64_t v;
+    /* A header names its columns: its first field starts with a letter
+     * (userId, user_id, "user"). A first line that merely fails to parse
+     * ("1x,2,5" or a stray byte) is data and gets its file:line error
+     * instead of being dropped with its rating. */
     struct mfr_field first = mfr_trim(fl[0]);
-    return mfr_parse_u63(first.s, first.n, &v) != MFR_NUM_OK;
+    size_t at = first.n > 0 && first.s[0] == '"' ? 1 : 0;
+    return first.n > at && isalpha((unsigned char)first.s[at]);
 }
 
 /*

@@ -80,6 +80,25 @@ void mfr_text_file_free(struct mfr_text_file *f)
     memset(f, 0, sizeof *f);
 }
 
+/* Encodings that would otherwise surface as a puzzling error on line 1 (or
+ * a first line silently taken for a header) are named as such. */
+static int text_file_check(const struct mfr_text_file *f, mfr_error *err)
+{
+    if (f->size >= 3 && !memcmp(f->data, "\xEF\xBB\xBF", 3))
+        return mfr_parse_err(err, f->path, 1,
+                             "the file starts with a UTF-8 byte-order mark (bytes EF BB BF); "
+                             "save it without one");
+    if (f->size >= 2 && ((unsigned char)f->data[0] == 0xFF || (unsigned char)f->data[0] == 0xFE) &&
+        (unsigned char)f->data[1] == ((unsigned char)f->data[0] ^ 1))
+        return mfr_parse_err(err, f->path, 1, "the file is UTF-16 text; save it as UTF-8");
+    const char *cr = memchr(f->data, '\r', f->size);
+    if (cr && cr + 1 < f->data + f->size && cr[1] != '\n' && !memchr(f->data, '\n', f->size))
+        return mfr_parse_err(err, f->path, 1,
+                             "lines end with a bare carriage return (old Mac line endings); "
+                             "convert them to \\n");
+    return MFR_OK;
+}
+
 int mfr_text_file_read(const char *dir, const char *name, bool optional,
                        struct mfr_text_file *f, mfr_error *err)
 {
@@ -136,6 +155,7 @@ int mfr_text_file_read(const char *dir, const char *name, bool optional,
     buf[n] = '\0';
     f->data = buf;
     f->size = n;
+    rc = text_file_check(f, err);
 done:
     close(fd);
     if (rc != MFR_OK) mfr_text_file_free(f);

@@ -29,12 +29,35 @@
 
 const char *g_cmd = "mfrec";
 
+/* Messages echo what the user gave and what files hold: control bytes
+ * (a terminal escape sequence in a title) are printed as \xHH and a
+ * message is cut at MESSAGE_MAX bytes (a megabyte-long title), so that an
+ * error can neither drive the terminal nor flood it. */
+enum { MESSAGE_MAX = 4096 };
+
+static void put_message(const char *fmt, va_list ap)
+{
+    char buf[MESSAGE_MAX + 1];
+    va_list ap2;
+    va_copy(ap2, ap);
+    int n = vsnprintf(buf, sizeof buf, fmt, ap2);
+    va_end(ap2);
+    if (n < 0) return;
+    size_t len = (size_t)n < sizeof buf ? (size_t)n : sizeof buf - 1;
+    for (size_t k = 0; k < len; k++) {
+        unsigned char c = (unsigned char)buf[k];
+        if ((c < 0x20 && c != '\n' && c != '\t') || c == 0x7f) fprintf(stderr, "\\x%02X", c);
+        else fputc(c, stderr);
+    }
+    if ((size_t)n > len) fprintf(stderr, "... (%zu more bytes)", (size_t)n - len);
+}
+
 int usage_error(const char *fmt, ...)
 {
     va_list ap;
     fprintf(stderr, "%s: ", g_cmd);
     va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
+    put_message(fmt, ap);
     va_end(ap);
     fprintf(stderr, "\nTry '%s --help'.\n", g_cmd);
     return EXIT_USAGE;
@@ -45,7 +68,7 @@ int runtime_error(const char *fmt, ...)
     va_list ap;
     fprintf(stderr, "%s: error: ", g_cmd);
     va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
+    put_message(fmt, ap);
     va_end(ap);
     fputc('\n', stderr);
     return EXIT_RUNTIME;

@@ -56,6 +56,7 @@ enum mfr_status {
     MFR_ERR_UNSUPPORTED = -9, /**< feature not available on this CPU or build */
     MFR_ERR_NOT_FOUND = -10,  /**< a named entity (id, title, file) does not exist */
     MFR_ERR_STATE = -11,      /**< call made in the wrong order */
+    MFR_ERR_DATA = -12,       /**< valid arguments the data cannot satisfy (too few ratings) */
 };
 
 /**

@@ -24,6 +24,7 @@ static const char *const status_names[] = {
     [9] = "unsupported",
     [10] = "not found",
     [11] = "wrong call order",
+    [12] = "not enough data",
 };
 
 const char *mfr_status_str(int status)

@@ -212,7 +212,7 @@ static int split_sklearn(const mfr_ratings *all, const struct split_params *p,
     /* Same expression and rounding as sklearn: float(test_size) * int(n). */
     double test_size = ceil(p->fraction * (double)n);
     if (n < 1 || !(test_size < (double)n))
-        return mfr_seterr(err, MFR_ERR_INVALID,
+        return mfr_seterr(err, MFR_ERR_DATA,
                           "split %s: with %" PRId64 " ratings the training part would be "
                           "empty (sklearn refuses it too)",
                           p->spec, n);
@@ -250,7 +250,7 @@ static int split_random(const mfr_ratings *all, const struct split_params *p, ui
     int64_t n = all->n;
     double test_size = round(p->fraction * (double)n);
     if (!(test_size >= 1.0 && test_size < (double)n))
-        return mfr_seterr(err, MFR_ERR_INVALID,
+        return mfr_seterr(err, MFR_ERR_DATA,
                           "split %s: with %" PRId64 " ratings the %s part would be empty",
                           p->spec, n, test_size < 1.0 ? "test" : "training");
     int64_t n_test = (int64_t)test_size;

@@ -4,6 +4,8 @@
  */
 #include <sys/stat.h>
 #include <errno.h>
+#include <stdatomic.h>
+#include <stdbool.h>
 #include <fcntl.h>
 #include <stdarg.h>
 #include <string.h>
@@ -64,12 +66,36 @@ void mfr_log(mfr_log_fn log, void *user, int level, const char *fmt, ...)
     log(user, level, msg);
 }
 
+/* The allocation-failure hook. Integer atomics: allocations may happen on
+ * several threads, and the count must stay exact. */
+static _Atomic int64_t fault_at, fault_count;
+
+void mfr_fault_alloc_at(int64_t n)
+{
+    atomic_store(&fault_count, 0);
+    atomic_store(&fault_at, n);
+}
+
+int64_t mfr_fault_alloc_count(void) { return atomic_load(&fault_count); }
+
+static bool fault_hit(void)
+{
+    if (atomic_load_explicit(&fault_at, memory_order_relaxed) == 0) return false;
+    return atomic_fetch_add(&fault_count, 1) + 1 == atomic_load(&fault_at);
+}
+
+void *mfr_malloc(size_t n) { return fault_hit() ? NULL : malloc(n); }
+void *mfr_calloc(size_t count, size_t size) { return fault_hit() ? NULL : calloc(count, size); }
+void *mfr_realloc(void *p, size_t n) { return fault_hit() ? NULL : realloc(p, n); }
+char *mfr_strdup(const char *s) { return fault_hit() ? NULL : strdup(s); }
+char *mfr_strndup(const char *s, size_t n) { return fault_hit() ? NULL : strndup(s, n); }
+
 void *mfr_aligned_calloc(size_t bytes)
 {
     size_t rounded = (bytes + 63) / 64 * 64;
     if (rounded < bytes) return NULL;
     if (rounded == 0) rounded = 64;
-    void *p = aligned_alloc(64, rounded);
+    void *p = fault_hit() ? NULL : aligned_alloc(64, rounded);
     if (p) memset(p, 0, rounded);
     return p;
 }
@@ -156,7 +182,7 @@ int mfr_write_atomic(const char *path, mfr_write_fn fn, void *ctx, mfr_error *er
     if (lstat(path, &st) == 0 && !S_ISREG(st.st_mode))
         return mfr_seterr(err, MFR_ERR_IO, "%s is not a regular file; not replacing it", path);
     size_t len = strlen(path);
-    char *tmp = malloc(len + 16);
+    char *tmp = mfr_malloc(len + 16);
     if (!tmp) return mfr_seterr(err, MFR_ERR_NOMEM, "out of memory writing %s", path);
     snprintf(tmp, len + 16, "%s.tmpXXXXXX", path);
     int fd = mkstemp(tmp);

@@ -45,6 +45,18 @@ static inline bool mfr_add_size(size_t a, size_t b, size_t *out)
 
 /* 64-byte aligned allocation (zeroed), freed with mfr_aligned_free. */
 void *mfr_aligned_calloc(size_t bytes);
+/* Every allocation of the library goes through these (free() releases
+ * them), so that a test can make the Nth one fail: mfr_fault_alloc_at(n)
+ * with n > 0 fails exactly the nth allocation from now (0: none);
+ * mfr_fault_alloc_count() is how many were made since. Process-wide and
+ * for tests only (tests/test_faults.c). */
+void *mfr_malloc(size_t n);
+void *mfr_calloc(size_t count, size_t size);
+void *mfr_realloc(void *p, size_t n);
+char *mfr_strdup(const char *s);
+char *mfr_strndup(const char *s, size_t n);
+void mfr_fault_alloc_at(int64_t n);
+int64_t mfr_fault_alloc_count(void);
 void mfr_aligned_free(void *p);
 
 /* Embedding rows are padded to this many floats (one AVX2 vector). */

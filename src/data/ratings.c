@@ -34,13 +34,13 @@ int mfr_ratings_alloc(int64_t n, mfr_ratings **out, mfr_error *err)
         return mfr_seterr(err, MFR_ERR_TOO_LARGE,
                           "%" PRId64 " ratings do not fit in the address space", n);
 
-    mfr_ratings *r = calloc(1, sizeof *r);
+    mfr_ratings *r = mfr_calloc(1, sizeof *r);
     if (!r) goto fail;
     r->n = n;
-    r->user = malloc(b4);
-    r->item = malloc(b4);
-    r->rating = malloc(b4); /* sizeof(float) == sizeof(int32_t), checked below */
-    r->ts = malloc(b8);
+    r->user = mfr_malloc(b4);
+    r->item = mfr_malloc(b4);
+    r->rating = mfr_malloc(b4); /* sizeof(float) == sizeof(int32_t), checked below */
+    r->ts = mfr_malloc(b8);
     if (!r->user || !r->item || !r->rating || !r->ts) goto fail;
     *out = r;
     return MFR_OK;

@@ -191,7 +191,7 @@ static int alloc_rows(int64_t n, const char *spec, int64_t **out, mfr_error *err
     if (n < 0 || !mfr_mul_size((size_t)n, sizeof(int64_t), &bytes))
         return mfr_seterr(err, MFR_ERR_TOO_LARGE, "split %s: %" PRId64 " ratings is too many",
                           spec, n);
-    *out = malloc(bytes ? bytes : 1);
+    *out = mfr_malloc(bytes ? bytes : 1);
     if (!*out)
         return mfr_seterr(err, MFR_ERR_NOMEM,
                           "split %s: out of memory for %" PRId64 " row indices", spec, n);
@@ -259,7 +259,7 @@ static int split_random(const mfr_ratings *all, const struct split_params *p, ui
     int64_t *rows = NULL;
     int rc = alloc_rows(n, p->spec, &rows, err);
     if (rc != MFR_OK) return rc;
-    is_test = calloc((size_t)n, 1);
+    is_test = mfr_calloc((size_t)n, 1);
     if (!is_test) {
         rc = mfr_seterr(err, MFR_ERR_NOMEM, "split %s: out of memory", p->spec);
         goto fail;
@@ -298,7 +298,7 @@ fail:
 static char *join_path(const char *dir, const char *name, const char *suffix)
 {
     size_t len = strlen(dir) + 1 + strlen(name) + strlen(suffix) + 1;
-    char *path = malloc(len);
+    char *path = mfr_malloc(len);
     if (path) snprintf(path, len, "%s/%s%s", dir, name, suffix);
     return path;
 }
@@ -350,9 +350,9 @@ int mfr_split_create(const mfr_dataset *ds, const char *spec, uint64_t seed, mfr
     freelocale(c_locale);
     if (rc != MFR_OK) return rc;
 
-    struct mfr_split *s = calloc(1, sizeof *s);
+    struct mfr_split *s = mfr_calloc(1, sizeof *s);
     if (!s) return mfr_seterr(err, MFR_ERR_NOMEM, "split %s: out of memory", p.spec);
-    s->spec = strdup(p.spec);
+    s->spec = mfr_strdup(p.spec);
     if (!s->spec) {
         rc = mfr_seterr(err, MFR_ERR_NOMEM, "split %s: out of memory", p.spec);
         goto fail;

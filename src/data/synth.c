@@ -418,7 +418,7 @@ static void *alloc_array(size_t n, size_t size, const char *what, int *status,
                              what, n, size);
         return NULL;
     }
-    void *p = malloc(bytes ? bytes : 1);
+    void *p = mfr_malloc(bytes ? bytes : 1);
     if (!p)
         *status = mfr_seterr(err, MFR_ERR_NOMEM, "out of memory allocating synthetic %s (%zu bytes)",
                              what, bytes);
@@ -928,7 +928,7 @@ int mfr_synth_write(const mfr_synth_options *opt, const char *dir, mfr_error *er
     if (!(s.w = alloc_array(ni, sizeof *s.w, "item weights", &rc, err))) goto fail;
     if (!(s.tree = alloc_array(ni + 1, sizeof *s.tree, "item tree", &rc, err))) goto fail;
     if (!(s.alias = alloc_array(ni, sizeof *s.alias, "alias table", &rc, err))) goto fail;
-    if (!(s.bitmap = calloc((ni + 63) / 64, sizeof *s.bitmap))) {
+    if (!(s.bitmap = mfr_calloc((ni + 63) / 64, sizeof *s.bitmap))) {
         rc = mfr_seterr(err, MFR_ERR_NOMEM, "out of memory allocating synthetic item bitmap");
         goto fail;
     }

@@ -383,7 +383,7 @@ static int c_string(struct cursor *c, const char *path, const char *what, char *
     (void)c_take(c, n, &b);
     if (memchr(b, 0, n))
         return mfr_seterr(err, MFR_ERR_CORRUPT, "%s: the %s contains a NUL byte", path, what);
-    char *s = malloc((size_t)n + 1);
+    char *s = mfr_malloc((size_t)n + 1);
     if (!s) return mfr_seterr(err, MFR_ERR_NOMEM, "out of memory reading %s", path);
     memcpy(s, b, n);
     s[n] = 0;
@@ -640,7 +640,7 @@ static int reader_header(struct reader *r, mfr_error *err)
     if (header_size > r->file_len)
         return mfr_seterr(err, MFR_ERR_CORRUPT, "%s is truncated: %llu bytes, shorter than its %u-byte header",
                           path, (unsigned long long)r->file_len, header_size);
-    if (!(r->hdr = malloc(header_size))) return mfr_seterr(err, MFR_ERR_NOMEM, "out of memory reading %s", path);
+    if (!(r->hdr = mfr_malloc(header_size))) return mfr_seterr(err, MFR_ERR_NOMEM, "out of memory reading %s", path);
     r->header_size = header_size;
     memcpy(r->hdr, fixed, sizeof fixed);
     rc = read_exact(r->f, path, r->hdr + sizeof fixed, header_size - sizeof fixed, NULL, err);
@@ -705,7 +705,7 @@ static int reader_model(struct reader *r, mfr_model **out, mfr_error *err)
 static int reader_body(struct reader *r, mfr_model *m, mfr_error *err)
 {
     const char *path = r->path;
-    unsigned char *buf = malloc(4 * (size_t)m->k_row);
+    unsigned char *buf = mfr_malloc(4 * (size_t)m->k_row);
     if (!buf) return mfr_seterr(err, MFR_ERR_NOMEM, "out of memory reading %s", path);
     struct bad_value bad = {0};
     int rc = read_ids(r->f, path, m->user_ids, m->n_users, &r->hash, err);

@@ -377,6 +377,9 @@ typedef struct mfr_synth_options {
     uint64_t seed;       /**< default 1 */
     double item_zipf;    /**< Zipf exponent of item popularity, default 1.0 */
     double user_zipf;    /**< Zipf exponent of user activity, default 0.8 */
+    /** bytes the generator may allocate (checked before allocating, error
+     *  MFR_ERR_TOO_LARGE naming the need); 0: the machine's physical memory */
+    uint64_t max_memory;
 } mfr_synth_options;
 
 MFR_API void mfr_synth_options_default(mfr_synth_options *opt);

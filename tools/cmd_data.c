@@ -103,6 +103,11 @@ static const char synth_help[] =
     "the same files.\n"
     "\n";
 
+static bool parse_size_flag(const char *flag, const char *v, void *dst)
+{
+    return parse_bytes(flag, v, dst);
+}
+
 int cmd_synth(int argc, char **argv)
 {
     mfr_synth_options o;
@@ -127,6 +132,10 @@ int cmd_synth(int argc, char **argv)
          .min = 0, .max = 5, .help = "Zipf exponent of item popularity (default 1.0)"},
         {.name = "--user-zipf", .value = "B", .kind = FLAG_DOUBLE, .dst = &o.user_zipf,
          .min = 0, .max = 5, .help = "Zipf exponent of user activity (default 0.8)"},
+        {.name = "--max-memory", .value = "SIZE", .kind = FLAG_CUSTOM, .dst = &o.max_memory,
+         .parse = parse_size_flag,
+         .help = "memory the generator may use, such as 512M (default: the\n"
+                 "physical memory)"},
     };
     struct command_spec cmd = {.name = "mfrec synth", .help = synth_help, .help_width = 15,
                                .flags = flags, .n_flags = sizeof flags / sizeof *flags};

@@ -498,6 +498,13 @@ static int parse_header(const unsigned char *hdr, size_t header_size, const char
     if (!(h->cfg.implicit >= 0.0) || !isfinite(h->cfg.implicit))
         return mfr_seterr(err, MFR_ERR_CORRUPT, "%s: implicit weight %g is not a finite value >= 0",
                           path, h->cfg.implicit);
+    /* the checksum proves the bytes are what was written, not that a
+     * writer recorded sane settings (lr -5, beta1 7): the same ranges as
+     * for training */
+    mfr_error verr = {0};
+    if (mfr_config_validate(&h->cfg, &verr) != MFR_OK)
+        return mfr_seterr(err, MFR_ERR_CORRUPT, "%s: a recorded setting is out of range: %s", path,
+                          verr.message);
     rc = c_string(&c, path, "split spec", &h->split_spec, err);
     if (rc == MFR_OK) rc = c_string(&c, path, "data dir", &h->data_dir, err);
     if (rc != MFR_OK) return rc;

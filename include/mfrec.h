@@ -332,6 +332,14 @@ MFR_API int mfr_ratings_get(const mfr_ratings *r, int64_t idx, int32_t *user,
                             int32_t *item, float *rating, int64_t *timestamp,
                             mfr_error *err);
 /**
+ * Counts the ratings of `a` whose (user, item) pair also occurs in `b`
+ * (dense indices of one dataset) into *n_common, and the index in `a` of
+ * the first one into *first_a (-1 when none). Used to refuse a test set
+ * that repeats training ratings. MFR_ERR_INVALID (NULL), MFR_ERR_NOMEM.
+ */
+MFR_API int mfr_ratings_overlap(const mfr_ratings *a, const mfr_ratings *b, int64_t *n_common,
+                                int64_t *first_a, mfr_error *err);
+/**
  * Writes `r` in u.data format (tab separated, whatever the dataset's own
  * format) with the dataset's raw ids, atomically
  * (temporary file, fsync, rename): on failure nothing is left at `path`.

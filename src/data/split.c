@@ -309,6 +309,7 @@ static int split_canonical(const mfr_dataset *ds, const struct split_params *p,
 {
     const char *dir = mfr_dataset_dir(ds);
     int rc = MFR_OK;
+    int64_t common = 0, first = -1;
     char *base = join_path(dir, p->canonical, ".base");
     char *test = join_path(dir, p->canonical, ".test");
     if (!base || !test) {
@@ -318,7 +319,14 @@ static int split_canonical(const mfr_dataset *ds, const struct split_params *p,
     rc = mfr_dataset_read_ratings(ds, base, &s->train, err);
     if (rc != MFR_OK) goto fail;
     rc = mfr_dataset_read_ratings(ds, test, &s->test, err);
-
+    if (rc == MFR_OK) rc = mfr_ratings_overlap(s->test, s->train, &common, &first, err);
+    /* a held-out rating that is also trained on makes every test metric a lie */
+    if (rc == MFR_OK && common > 0)
+        rc = mfr_seterr(err, MFR_ERR_DATA,
+                        "split %s: %" PRId64 " of the %" PRId64 " ratings of %s are also in %s "
+                        "(the first is rating %" PRId64 " of %s); a test file must not repeat "
+                        "training ratings",
+                        p->spec, common, s->test->n, test, base, first + 1, test);
 fail:
     free(base);
     free(test);

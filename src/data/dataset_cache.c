@@ -170,6 +170,11 @@ static int key_file(struct buf *b, struct mfr_cache_key *key, const char *dir,
         buf_u32(b, 1);
         buf_i64(b, (int64_t)st.st_size);
         buf_i64(b, mt);
+        /* size and mtime alone trust a file rewritten at the same size with
+         * its mtime set back (touch -d, rsync -t); the change time cannot be
+         * set, and every write or rename moves it (and the inode) */
+        buf_i64(b, (int64_t)st.st_ctim.tv_sec * 1000000000 + st.st_ctim.tv_nsec);
+        buf_i64(b, (int64_t)st.st_ino);
         if (mt > key->newest_mtime_ns) key->newest_mtime_ns = mt;
         if (required) key->ratings_bytes = (int64_t)st.st_size;
     }

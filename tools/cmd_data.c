@@ -67,12 +67,14 @@ int cmd_split(int argc, char **argv)
     /* both parts appear together or not at all (never a new test.data
      * beside an old train.data) */
     if ((rc = stage_open(&st, "--out", out)) != EXIT_OK) goto done;
-    ptrain = malloc(strlen(st.dir) + 16);
-    ptest = malloc(strlen(st.dir) + 16);
-    if (!ptrain || !ptest) rc = runtime_error("out of memory");
-    if (rc == EXIT_OK) {
-        sprintf(ptrain, "%s/train.data", st.dir);
-        sprintf(ptest, "%s/test.data", st.dir);
+    size_t plen = strlen(st.dir) + 16;
+    ptrain = malloc(plen);
+    ptest = malloc(plen);
+    if (!ptrain || !ptest) {
+        rc = runtime_error("out of memory");
+    } else {
+        snprintf(ptrain, plen, "%s/train.data", st.dir);
+        snprintf(ptest, plen, "%s/test.data", st.dir);
         if (mfr_ratings_write(mfr_split_train(sp), ds, ptrain, &err) != MFR_OK ||
             mfr_ratings_write(mfr_split_test(sp), ds, ptest, &err) != MFR_OK)
             rc = lib_error(&err);

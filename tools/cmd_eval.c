@@ -151,13 +151,14 @@ static int load_eval_train(const struct eval_opts *o, const mfr_model *m, const 
         int64_t common, first;
         if (mfr_ratings_overlap(d->test, d->train, &common, &first, &err) != MFR_OK)
             return lib_error(&err);
+        /* allowed (those items are excluded from the ranking, as documented)
+         * but never silent: the error metrics then include trained ratings */
         if (common > 0)
-            return runtime_error("--test %s: %lld of its %lld ratings are also in --train %s "
-                                 "(the first is rating %lld); held-out ratings must not be "
-                                 "training ratings",
-                                 d->test_path, (long long)common,
-                                 (long long)mfr_ratings_count(d->test), d->train_path,
-                                 (long long)first + 1);
+            fprintf(stderr,
+                    "%s: warning: --test %s: %lld of its %lld ratings are also in --train %s "
+                    "(the first is rating %lld); MSE/RMSE/MAE include them\n",
+                    g_cmd, d->test_path, (long long)common,
+                    (long long)mfr_ratings_count(d->test), d->train_path, (long long)first + 1);
         return EXIT_OK;
     }
     const char *spec = mfr_model_split_spec(m);

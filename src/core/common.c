@@ -124,17 +124,22 @@ uint64_t mfr_physical_memory(void)
 
 /* Makes a rename in path's directory durable. Filesystems that cannot
  * sync a directory (EINVAL) have nothing more to do. */
-static int sync_parent_dir(const char *path, mfr_error *err)
+static int sync_parent_dir(const char *dir, mfr_error *err)
 {
-    const char *slash = strrchr(path, '/');
-    char *dir = slash ? strndup(path, slash == path ? 1 : (size_t)(slash - path)) : strdup(".");
-    if (!dir) return mfr_seterr(err, MFR_ERR_NOMEM, "out of memory writing %s", path);
     int rc = MFR_OK, fd = open(dir, O_RDONLY | O_DIRECTORY);
     if (fd < 0 || (fsync(fd) != 0 && errno != EINVAL))
         rc = mfr_seterr(err, MFR_ERR_IO, "cannot sync directory %s: %s", dir, strerror(errno));
     if (fd >= 0) close(fd);
-    free(dir);
     return rc;
+}
+
+/* path's directory ("." when none), allocated before anything is written:
+ * an allocation failure after the rename would report an error for a file
+ * that was in fact replaced. */
+static char *parent_dir(const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    return slash ? mfr_strndup(path, slash == path ? 1 : (size_t)(slash - path)) : mfr_strdup(".");
 }
 
 static const char *file_kind(mode_t m)
@@ -182,13 +187,18 @@ int mfr_write_atomic(const char *path, mfr_write_fn fn, void *ctx, mfr_error *er
     if (lstat(path, &st) == 0 && !S_ISREG(st.st_mode))
         return mfr_seterr(err, MFR_ERR_IO, "%s is not a regular file; not replacing it", path);
     size_t len = strlen(path);
-    char *tmp = mfr_malloc(len + 16);
-    if (!tmp) return mfr_seterr(err, MFR_ERR_NOMEM, "out of memory writing %s", path);
+    char *dir = parent_dir(path);
+    char *tmp = dir ? mfr_malloc(len + 16) : NULL;
+    if (!tmp) {
+        free(dir);
+        return mfr_seterr(err, MFR_ERR_NOMEM, "out of memory writing %s", path);
+    }
     snprintf(tmp, len + 16, "%s.tmpXXXXXX", path);
     int fd = mkstemp(tmp);
     if (fd < 0) {
         int e = errno;
         free(tmp);
+        free(dir);
         return mfr_seterr(err, MFR_ERR_IO, "cannot create %s: %s", path, strerror(e));
     }
     (void)fchmod(fd, 0644);
@@ -198,6 +208,7 @@ int mfr_write_atomic(const char *path, mfr_write_fn fn, void *ctx, mfr_error *er
         close(fd);
         unlink(tmp);
         free(tmp);
+        free(dir);
         return mfr_seterr(err, MFR_ERR_IO, "cannot write %s: %s", path, strerror(e));
     }
     int rc = fn(f, ctx, err);
@@ -212,5 +223,7 @@ int mfr_write_atomic(const char *path, mfr_write_fn fn, void *ctx, mfr_error *er
                         strerror(errno));
     if (rc != MFR_OK) unlink(tmp);
     free(tmp);
-    return rc == MFR_OK ? sync_parent_dir(path, err) : rc;
+    if (rc == MFR_OK) rc = sync_parent_dir(dir, err);
+    free(dir);
+    return rc;
 }

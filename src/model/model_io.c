@@ -296,7 +296,7 @@ static int write_checked(const mfr_model *m, FILE *f, const char *path, uint64_t
 {
     struct writer w = {.m = m, .path = path, .header_size = header_size_of(m), .h = MFR_FNV_INIT,
                        .outer = outer};
-    w.row = malloc(4 * (size_t)m->k_row);
+    w.row = mfr_malloc(4 * (size_t)m->k_row);
     if (!w.row) return mfr_seterr(err, MFR_ERR_NOMEM, "out of memory writing %s", path);
     int rc = write_model(f, &w, err);
     free(w.row);

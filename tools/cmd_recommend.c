@@ -511,14 +511,11 @@ struct atomic_file {
     const char *path;
 };
 
-static int atomic_open(struct atomic_file *a, const char *path, const char *model_path)
+static int atomic_open(struct atomic_file *a, const char *path)
 {
-    struct stat sp, sm;
-    if (stat(path, &sp) == 0) {
-        if (!S_ISREG(sp.st_mode)) return runtime_error("--out %s: not a regular file", path);
-        if (stat(model_path, &sm) == 0 && sp.st_dev == sm.st_dev && sp.st_ino == sm.st_ino)
-            return runtime_error("--out %s is the model file: refusing to replace it", path);
-    }
+    /* the model and the data were noted as inputs by load_model_and_data */
+    int rc = io_output("--out", path); /* never an input, only a regular file */
+    if (rc != EXIT_OK) return rc;
     size_t n = strlen(path) + 16;
     a->path = path;
     a->tmp = malloc(n);
@@ -589,7 +586,7 @@ static int recommend_all(const struct recommend_opts *o, const mfr_model *m,
     float *scores = malloc((size_t)chunk * (size_t)width * sizeof *scores + 1);
     int32_t *n_out = malloc((size_t)chunk * sizeof *n_out + 1);
     struct atomic_file af = {0};
-    int rc = items && scores && n_out ? atomic_open(&af, o->out, o->model_path)
+    int rc = items && scores && n_out ? atomic_open(&af, o->out)
                                       : runtime_error("out of memory");
     if (rc != EXIT_OK) goto done;
     if (!o->list.json)

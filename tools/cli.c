@@ -557,6 +557,7 @@ static void print_command_help(const struct command_spec *c)
 bool cli_start(struct command_spec *c, int argc, char **argv, int *rc)
 {
     g_cmd = c->name;
+    io_reset();
     for (int i = 0; i < argc; i++) {
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
             print_command_help(c);

@@ -161,6 +161,10 @@ int write_file_atomic(const char *path, const char *data, size_t len);
  * printed error (EXIT_USAGE for an empty name or two outputs on one file).
  */
 void io_input(const char *path);
+/* Forgets the inputs and outputs noted so far (cli_start calls it, so each
+ * command starts afresh even when several run in one process, as in the
+ * fuzzers). */
+void io_reset(void);
 int io_output(const char *flag, const char *path);
 int io_output_dir(const char *flag, const char *dir);
 /* fopen(path, "r") for an input named by flag, which must be a regular

@@ -69,6 +69,15 @@ static bool is_input(const struct stat *st)
     return false;
 }
 
+void io_reset(void)
+{
+    free(g_inputs);
+    g_inputs = NULL;
+    g_n_inputs = g_cap_inputs = 0;
+    for (size_t k = 0; k < g_n_outputs; k++) free(g_outputs[k].base);
+    g_n_outputs = 0;
+}
+
 void io_input(const char *path)
 {
     struct stat st;

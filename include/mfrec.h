@@ -56,6 +56,7 @@ enum mfr_status {
     MFR_ERR_UNSUPPORTED = -9, /**< feature not available on this CPU or build */
     MFR_ERR_NOT_FOUND = -10,  /**< a named entity (id, title, file) does not exist */
     MFR_ERR_STATE = -11,      /**< call made in the wrong order */
+    MFR_ERR_DATA = -12,       /**< valid arguments the data cannot satisfy (too few ratings) */
 };
 
 /**
@@ -331,6 +332,14 @@ MFR_API int mfr_ratings_get(const mfr_ratings *r, int64_t idx, int32_t *user,
                             int32_t *item, float *rating, int64_t *timestamp,
                             mfr_error *err);
 /**
+ * Counts the ratings of `a` whose (user, item) pair also occurs in `b`
+ * (dense indices of one dataset) into *n_common, and the index in `a` of
+ * the first one into *first_a (-1 when none). Used to refuse a test set
+ * that repeats training ratings. MFR_ERR_INVALID (NULL), MFR_ERR_NOMEM.
+ */
+MFR_API int mfr_ratings_overlap(const mfr_ratings *a, const mfr_ratings *b, int64_t *n_common,
+                                int64_t *first_a, mfr_error *err);
+/**
  * Writes `r` in u.data format (tab separated, whatever the dataset's own
  * format) with the dataset's raw ids, atomically
  * (temporary file, fsync, rename): on failure nothing is left at `path`.
@@ -376,6 +385,9 @@ typedef struct mfr_synth_options {
     uint64_t seed;       /**< default 1 */
     double item_zipf;    /**< Zipf exponent of item popularity, default 1.0 */
     double user_zipf;    /**< Zipf exponent of user activity, default 0.8 */
+    /** bytes the generator may allocate (checked before allocating, error
+     *  MFR_ERR_TOO_LARGE naming the need); 0: the machine's physical memory */
+    uint64_t max_memory;
 } mfr_synth_options;
 
 MFR_API void mfr_synth_options_default(mfr_synth_options *opt);

@@ -651,9 +651,9 @@ static void test_all_users(void **state)
     tu_expect_in(lines, "{\"user\":5,\"items\":[{\"movie\":");
     /* the output never replaces the model */
     assert_int_equal(run("recommend --model '%s' --all-users --out '%s'", g_model, g_model), 1);
-    tu_expect_in(g_err, "is the model file");
+    tu_expect_in(g_err, "is one of this run's inputs");
     assert_int_equal(run("recommend --model '%s' --all-users --out '%s'", g_model, g_dir), 1);
-    tu_expect_in(g_err, "not a regular file");
+    tu_expect_in(g_err, "is a directory; mfrec replaces only regular files");
     free(one);
     free(three);
     free(lines);

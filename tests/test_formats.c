@@ -794,6 +794,21 @@ static void test_cache_round_trip(void **state)
     mfr_ratings_get(mfr_dataset_ratings(cached), 0, NULL, NULL, &v, NULL, NULL);
     assert_true(v == 4.0f);
     mfr_dataset_destroy(cached);
+    cached = load_cached(dir, NULL, MFR_CACHE_STATE_READ);
+    mfr_dataset_destroy(cached);
+    /* Rewritten at the same size with its old mtime put back (touch -d,
+     * rsync -t): stale as well (the change time is in the key). */
+    char *rpath = tu_path(dir, "ratings.dat");
+    struct stat before;
+    assert_int_equal(stat(rpath, &before), 0);
+    tu_write_file(dir, "ratings.dat", "1::10::3::978300760\n2::20::1::7\n", (size_t)-1);
+    struct timespec keep[2] = {before.st_mtim, before.st_mtim};
+    assert_int_equal(utimensat(AT_FDCWD, rpath, keep, 0), 0);
+    free(rpath);
+    cached = load_cached(dir, NULL, MFR_CACHE_STATE_WRITTEN);
+    mfr_ratings_get(mfr_dataset_ratings(cached), 0, NULL, NULL, &v, NULL, NULL);
+    assert_true(v == 3.0f);
+    mfr_dataset_destroy(cached);
     /* A changed metadata file counts as well. */
     tu_write_file(dir, "movies.dat", "10::Renamed (1990)::Drama\n", (size_t)-1);
     set_mtime(dir, "movies.dat", 30);

@@ -739,6 +739,33 @@ static void test_bad_values_with_valid_checksum(void **state)
     free(b);
 }
 
+/* A file whose checksum is right but whose recorded settings are outside
+ * the ranges training accepts (a learning rate of -5, beta1 of 7) is
+ * refused, naming the setting. */
+static void test_recorded_settings_out_of_range(void **state)
+{
+    (void)state;
+    const struct {
+        double lr, beta1;
+        const char *name;
+    } cases[] = {{-5.0, 0.9, "lr"}, {1e-3, 7.0, "beta1"}};
+    for (size_t t = 0; t < sizeof cases / sizeof *cases; t++) {
+        mfr_model *m = make_model(3, 2, 3);
+        m->cfg.lr = cases[t].lr;
+        m->cfg.beta1 = cases[t].beta1;
+        char *path = tu_path(tmp_dir, "range.mfr");
+        mfr_error err = {0};
+        assert_int_equal(mfr_model_save(m, path, &err), MFR_OK);
+        mfr_model *back = NULL;
+        assert_int_equal(mfr_model_load(path, &back, &err), MFR_ERR_CORRUPT);
+        assert_null(back);
+        assert_non_null(strstr(err.message, "out of range"));
+        assert_non_null(strstr(err.message, cases[t].name));
+        free(path);
+        mfr_model_destroy(m);
+    }
+}
+
 /* Builds a file image from `b` with the configuration records replaced by
  * `records` (n_records of them, rec_len bytes), header size and checksum
  * fixed. */
@@ -1132,6 +1159,7 @@ int main(void)
         cmocka_unit_test(test_foreign_files),
         cmocka_unit_test(test_absurd_sizes),
         cmocka_unit_test(test_bad_values_with_valid_checksum),
+        cmocka_unit_test(test_recorded_settings_out_of_range),
         cmocka_unit_test(test_config_records),
         cmocka_unit_test(test_save_failures),
         cmocka_unit_test(test_npy_read_hand_made),

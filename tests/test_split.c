@@ -268,7 +268,7 @@ static void test_split_sklearn(void **state)
     /* ceil(0.95 * 10) = 10 leaves no training row: sklearn refuses too. */
     s = (mfr_split *)(void *)&err; /* must be reset to NULL */
     assert_int_equal(mfr_split_create(fx->ds, "sklearn:1:0.95", 0, &s, &err),
-                     MFR_ERR_INVALID);
+                     MFR_ERR_DATA);
     assert_null(s);
     assert_non_null(strstr(err.message, "empty"));
 }
@@ -351,7 +351,7 @@ static void test_split_random(void **state)
 
     /* round(0.01 * 10) = 0 test rows: refused. */
     b = NULL;
-    assert_int_equal(mfr_split_create(fx->ds, "random:0.01", 1, &b, &err), MFR_ERR_INVALID);
+    assert_int_equal(mfr_split_create(fx->ds, "random:0.01", 1, &b, &err), MFR_ERR_DATA);
     assert_null(b);
 }
 

@@ -76,6 +76,7 @@ static int step_by_phases(mfr_trainer *tr, int threads, double *loss)
         mfr_phase_implicit(tr, &st);
         mfr_phase_update(tr, &st);
         mfr_phase_derive(tr, &st);
+        mfr_phase_check(tr, &st);
     } else {
 #pragma omp parallel num_threads(threads)
         {
@@ -86,6 +87,7 @@ static int step_by_phases(mfr_trainer *tr, int threads, double *loss)
             mfr_phase_implicit(tr, &st);
             mfr_phase_update(tr, &st);
             mfr_phase_derive(tr, &st);
+            mfr_phase_check(tr, &st);
         }
     }
     return mfr_step_end(tr, &st, loss, NULL);
@@ -288,6 +290,43 @@ static void test_l1_items_term(void **state)
     mfr_trainer_destroy(l1);
 }
 
+/* Divergence is judged by the parameters and the optimizer state too: an
+ * inf in one item's Adam second moment leaves the parameters and the loss
+ * finite (the step divides by it), yet the step that sees it reports
+ * MFR_ERR_DIVERGED naming the array; the same for one NaN in the derived
+ * U of a user (implicit feedback), for 1 and 3 threads alike. A clean run
+ * is not stopped. */
+static void test_divergence_in_state(void **state)
+{
+    const struct fixture *f = *state;
+    mfr_config cfg;
+    mfr_config_default(&cfg);
+    cfg.k = 4;
+    for (int threads = 1; threads <= 3; threads += 2) {
+        cfg.n_threads = threads;
+        cfg.implicit = 0.0f;
+        mfr_trainer *tr = make(f, &cfg);
+        mfr_model *m = tr->model;
+        mfr_error err = {0};
+        assert_int_equal(mfr_trainer_step(tr, NULL, &err), MFR_OK);
+        m->state[MFR_GROUP_ITEMS][1][7 * m->k_pad + 1] = INFINITY;
+        double loss = NAN;
+        assert_int_equal(mfr_trainer_step(tr, &loss, &err), MFR_ERR_DIVERGED);
+        assert_true(isfinite(loss));
+        assert_non_null(strstr(err.message, "the items' optimizer state"));
+        assert_non_null(strstr(err.message, "epoch 2"));
+        mfr_trainer_destroy(tr);
+
+        cfg.implicit = 0.5f;
+        tr = make(f, &cfg);
+        m = tr->model;
+        assert_int_equal(mfr_trainer_step(tr, NULL, &err), MFR_OK);
+        m->Y[3 * m->k_pad] = NAN;
+        assert_int_equal(mfr_trainer_step(tr, NULL, &err), MFR_ERR_DIVERGED);
+        mfr_trainer_destroy(tr);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -298,6 +337,7 @@ int main(void)
         cmocka_unit_test(test_optimizer_table),
         cmocka_unit_test(test_shard_count),
         cmocka_unit_test(test_l1_items_term),
+        cmocka_unit_test(test_divergence_in_state),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

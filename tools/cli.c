@@ -12,6 +12,7 @@
  * value is "option --x needs a value".
  */
 #define _POSIX_C_SOURCE 200809L
+#include <ctype.h>
 #include <errno.h>
 #include <math.h>
 #include <stdarg.h>
@@ -28,12 +29,35 @@
 
 const char *g_cmd = "mfrec";
 
+/* Messages echo what the user gave and what files hold: control bytes
+ * (a terminal escape sequence in a title) are printed as \xHH and a
+ * message is cut at MESSAGE_MAX bytes (a megabyte-long title), so that an
+ * error can neither drive the terminal nor flood it. */
+enum { MESSAGE_MAX = 4096 };
+
+static void put_message(const char *fmt, va_list ap)
+{
+    char buf[MESSAGE_MAX + 1];
+    va_list ap2;
+    va_copy(ap2, ap);
+    int n = vsnprintf(buf, sizeof buf, fmt, ap2);
+    va_end(ap2);
+    if (n < 0) return;
+    size_t len = (size_t)n < sizeof buf ? (size_t)n : sizeof buf - 1;
+    for (size_t k = 0; k < len; k++) {
+        unsigned char c = (unsigned char)buf[k];
+        if ((c < 0x20 && c != '\n' && c != '\t') || c == 0x7f) fprintf(stderr, "\\x%02X", c);
+        else fputc(c, stderr);
+    }
+    if ((size_t)n > len) fprintf(stderr, "... (%zu more bytes)", (size_t)n - len);
+}
+
 int usage_error(const char *fmt, ...)
 {
     va_list ap;
     fprintf(stderr, "%s: ", g_cmd);
     va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
+    put_message(fmt, ap);
     va_end(ap);
     fprintf(stderr, "\nTry '%s --help'.\n", g_cmd);
     return EXIT_USAGE;
@@ -44,7 +68,7 @@ int runtime_error(const char *fmt, ...)
     va_list ap;
     fprintf(stderr, "%s: error: ", g_cmd);
     va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
+    put_message(fmt, ap);
     va_end(ap);
     fputc('\n', stderr);
     return EXIT_RUNTIME;
@@ -95,7 +119,7 @@ bool parse_i64(const char *flag, const char *s, int64_t lo, int64_t hi, int64_t 
     char *end;
     errno = 0;
     long long v = strtoll(s, &end, 10);
-    if (errno || end == s || *end || v < lo || v > hi) {
+    if (errno || end == s || *end || v < lo || v > hi || isspace((unsigned char)s[0])) {
         usage_error("%s must be an integer in %lld..%lld, got '%s'", flag, (long long)lo,
                     (long long)hi, s);
         return false;
@@ -116,7 +140,7 @@ bool parse_u64(const char *flag, const char *s, uint64_t *out)
 {
     char *end;
     errno = 0;
-    if (s[0] == '-') {
+    if (s[0] == '-' || isspace((unsigned char)s[0])) {
         usage_error("%s must be a non-negative integer, got '%s'", flag, s);
         return false;
     }
@@ -134,7 +158,7 @@ bool parse_double(const char *flag, const char *s, double lo, double hi, double 
     char *end;
     errno = 0;
     double v = strtod(s, &end);
-    if (errno || end == s || *end || !isfinite(v) || v < lo || v > hi) {
+    if (errno || end == s || *end || !isfinite(v) || v < lo || v > hi || isspace((unsigned char)s[0])) {
         usage_error("%s must be a number in [%g, %g], got '%s'", flag, lo, hi, s);
         return false;
     }
@@ -167,7 +191,8 @@ bool parse_bytes(const char *flag, const char *s, uint64_t *out)
         }
         if (*end == 'B' || *end == 'b') end++;
     }
-    if (errno || end == s || *end || !(v > 0) || v * mult > 1.8e19) {
+    if (errno || end == s || *end || !(v * mult >= 1.0) || v * mult > 1.8e19 ||
+        isspace((unsigned char)s[0])) {
         usage_error("%s must be a size such as 512M or 4G, got '%s'", flag, s);
         return false;
     }
@@ -301,6 +326,7 @@ enum { DATA_FLAGS_WIDTH = 20 };
 
 int load_dataset(const char *dir, mfr_dataset **out, mfr_error *err)
 {
+    io_input(dir);
     int rc = mfr_dataset_load(dir, load_opts(), out, err);
     struct stat st;
     if (rc != MFR_OK && err && stat(dir, &st) != 0 && errno == ENOENT) {
@@ -329,6 +355,7 @@ int load_model_and_data(const char *model_path, const char *data, mfr_model **m,
     mfr_error err = {0};
     *m = NULL;
     *ds = NULL;
+    io_input(model_path);
     if (mfr_model_load(model_path, m, &err) != MFR_OK) return lib_error(&err);
     const char *dir = data ? data : mfr_model_data_dir(*m);
     if (!*dir) dir = default_data_dir(NULL);
@@ -382,6 +409,9 @@ void jlog_printf(struct json_log *j,
 
 int write_file_atomic(const char *path, const char *data, size_t len)
 {
+    struct stat st; /* as in the library's writer: replace regular files only */
+    if (!*path || (lstat(path, &st) == 0 && !S_ISREG(st.st_mode)))
+        return runtime_error("%s is not a regular file; not replacing it", path);
     size_t plen = strlen(path);
     char *tmp = malloc(plen + 16);
     if (!tmp) return runtime_error("out of memory");
@@ -527,6 +557,7 @@ static void print_command_help(const struct command_spec *c)
 bool cli_start(struct command_spec *c, int argc, char **argv, int *rc)
 {
     g_cmd = c->name;
+    io_reset();
     for (int i = 0; i < argc; i++) {
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
             print_command_help(c);

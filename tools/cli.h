@@ -151,6 +151,38 @@ void jlog_printf(struct json_log *j, const char *fmt, ...) __attribute__((format
 /* Writes data to path atomically (temp file, fsync, rename). */
 int write_file_atomic(const char *path, const char *data, size_t len);
 
+/*
+ * Output paths (io_check.c). A command notes every file or directory it
+ * reads with io_input, then checks each output with io_output (a file) or
+ * io_output_dir (a directory it writes into) before its work: an output is
+ * never an input, never another output of the run, never anything but a
+ * regular file (symbolic links, directories, devices and FIFOs are
+ * refused), and its directory exists and is writable. EXIT_OK, or a
+ * printed error (EXIT_USAGE for an empty name or two outputs on one file).
+ */
+void io_input(const char *path);
+/* Forgets the inputs and outputs noted so far (cli_start calls it, so each
+ * command starts afresh even when several run in one process, as in the
+ * fuzzers). */
+void io_reset(void);
+int io_output(const char *flag, const char *path);
+int io_output_dir(const char *flag, const char *dir);
+/* fopen(path, "r") for an input named by flag, which must be a regular
+ * file (a FIFO or device is refused without blocking); NULL after a
+ * printed error. Notes the file as an input. */
+FILE *io_open_input(const char *flag, const char *path);
+/* A set of files written together: stage_open creates OUT (one level) and
+ * a temporary directory s->dir inside it; the caller writes its files into
+ * s->dir; stage_finish(s, rc) checks every final path with io_output and
+ * renames the files into OUT when rc is EXIT_OK, removes the temporary
+ * directory in every case, and returns the final status. */
+struct stage {
+    const char *flag, *out;
+    char *dir;
+};
+int stage_open(struct stage *s, const char *flag, const char *out);
+int stage_finish(struct stage *s, int rc);
+
 /* Aborts on a broken invariant of the tool itself (never on user input). */
 #define MFR_CLI_ASSERT(x)                                                                    \
     do {                                                                                     \

@@ -49,9 +49,12 @@ int cmd_split(int argc, char **argv)
     int rc;
     if (!cli_start(&cmd, argc, argv, &rc)) return rc;
     if (!out) return usage_error("--out is required");
+    io_input(default_data_dir(data));
+    if ((rc = io_output_dir("--out", out)) != EXIT_OK) return rc;
     mfr_error err = {0};
     mfr_dataset *ds = NULL;
     mfr_split *sp = NULL;
+    struct stage st = {0};
     char *ptrain = NULL, *ptest = NULL;
     if (load_dataset(default_data_dir(data), &ds, &err) != MFR_OK) {
         rc = lib_error(&err);
@@ -61,21 +64,25 @@ int cmd_split(int argc, char **argv)
         rc = err.status == MFR_ERR_INVALID ? usage_error("--split: %s", err.message) : lib_error(&err);
         goto done;
     }
-    if ((rc = ensure_dir(out)) != EXIT_OK) goto done;
-    ptrain = malloc(strlen(out) + 16);
-    ptest = malloc(strlen(out) + 16);
-    if (!ptrain || !ptest) { rc = runtime_error("out of memory"); goto done; }
-    sprintf(ptrain, "%s/train.data", out);
-    sprintf(ptest, "%s/test.data", out);
-    if (mfr_ratings_write(mfr_split_train(sp), ds, ptrain, &err) != MFR_OK ||
-        mfr_ratings_write(mfr_split_test(sp), ds, ptest, &err) != MFR_OK) {
-        rc = lib_error(&err);
-        unlink(ptrain);
-        goto done;
+    /* both parts appear together or not at all (never a new test.data
+     * beside an old train.data) */
+    if ((rc = stage_open(&st, "--out", out)) != EXIT_OK) goto done;
+    size_t plen = strlen(st.dir) + 16;
+    ptrain = malloc(plen);
+    ptest = malloc(plen);
+    if (!ptrain || !ptest) {
+        rc = runtime_error("out of memory");
+    } else {
+        snprintf(ptrain, plen, "%s/train.data", st.dir);
+        snprintf(ptest, plen, "%s/test.data", st.dir);
+        if (mfr_ratings_write(mfr_split_train(sp), ds, ptrain, &err) != MFR_OK ||
+            mfr_ratings_write(mfr_split_test(sp), ds, ptest, &err) != MFR_OK)
+            rc = lib_error(&err);
     }
-    printf("split %s: %lld train ratings -> %s, %lld test ratings -> %s\n", mfr_split_spec(sp),
-           (long long)mfr_ratings_count(mfr_split_train(sp)), ptrain,
-           (long long)mfr_ratings_count(mfr_split_test(sp)), ptest);
+    if ((rc = stage_finish(&st, rc)) != EXIT_OK) goto done;
+    printf("split %s: %lld train ratings -> %s/train.data, %lld test ratings -> %s/test.data\n",
+           mfr_split_spec(sp), (long long)mfr_ratings_count(mfr_split_train(sp)), out,
+           (long long)mfr_ratings_count(mfr_split_test(sp)), out);
 done:
     free(ptrain);
     free(ptest);
@@ -97,6 +104,11 @@ static const char synth_help[] =
     "Zipf-like item popularity and user activity. The same options always give\n"
     "the same files.\n"
     "\n";
+
+static bool parse_size_flag(const char *flag, const char *v, void *dst)
+{
+    return parse_bytes(flag, v, dst);
+}
 
 int cmd_synth(int argc, char **argv)
 {
@@ -122,12 +134,17 @@ int cmd_synth(int argc, char **argv)
          .min = 0, .max = 5, .help = "Zipf exponent of item popularity (default 1.0)"},
         {.name = "--user-zipf", .value = "B", .kind = FLAG_DOUBLE, .dst = &o.user_zipf,
          .min = 0, .max = 5, .help = "Zipf exponent of user activity (default 0.8)"},
+        {.name = "--max-memory", .value = "SIZE", .kind = FLAG_CUSTOM, .dst = &o.max_memory,
+         .parse = parse_size_flag,
+         .help = "memory the generator may use, such as 512M (default: the\n"
+                 "physical memory)"},
     };
     struct command_spec cmd = {.name = "mfrec synth", .help = synth_help, .help_width = 15,
                                .flags = flags, .n_flags = sizeof flags / sizeof *flags};
     int rc;
     if (!cli_start(&cmd, argc, argv, &rc)) return rc;
     if (!out) return usage_error("--out is required");
+    if ((rc = io_output_dir("--out", out)) != EXIT_OK) return rc;
     mfr_error err = {0};
     double t0 = now_seconds();
     if (mfr_synth_write(&o, out, &err) != MFR_OK) {

@@ -199,36 +199,14 @@ static void print_eval_text(const struct eval_opts *o, const mfr_model *m,
     print_ranking_table(rm, rp);
 }
 
-static int cmp_i64(const void *a, const void *b)
-{
-    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
-    return (x > y) - (x < y);
-}
-
 /* The number of test ratings whose (user, movie) pair is also a training
  * rating: a model scored on ratings it was trained on looks far better
  * than it is (RMSE 0.688 against a true 1.164 on one leaked split). */
-static int count_overlap(const mfr_ratings *train, const mfr_ratings *test, int32_t n_items,
-                         int64_t *out)
+static int count_overlap(const mfr_ratings *train, const mfr_ratings *test, int64_t *out)
 {
-    int64_t n = mfr_ratings_count(train);
-    int64_t *keys = malloc(((size_t)n + 1) * sizeof *keys);
-    if (!keys) return runtime_error("out of memory");
-    for (int64_t x = 0; x < n; x++) {
-        int32_t u, i;
-        mfr_ratings_get(train, x, &u, &i, NULL, NULL, NULL);
-        keys[x] = (int64_t)u * n_items + i;
-    }
-    qsort(keys, (size_t)n, sizeof *keys, cmp_i64);
-    *out = 0;
-    for (int64_t x = 0; x < mfr_ratings_count(test); x++) {
-        int32_t u, i;
-        mfr_ratings_get(test, x, &u, &i, NULL, NULL, NULL);
-        int64_t key = (int64_t)u * n_items + i;
-        if (bsearch(&key, keys, (size_t)n, sizeof *keys, cmp_i64)) (*out)++;
-    }
-    free(keys);
-    return EXIT_OK;
+    int64_t first;
+    mfr_error err = {0};
+    return mfr_ratings_overlap(test, train, out, &first, &err) == MFR_OK ? EXIT_OK : lib_error(&err);
 }
 
 /* Refuses test ratings that overlap the training ratings, or warns loudly
@@ -237,7 +215,7 @@ static int check_overlap(const struct eval_opts *o, const mfr_dataset *ds,
                          const struct eval_data *d)
 {
     int64_t n = 0;
-    int rc = count_overlap(d->train, d->test, mfr_dataset_n_items(ds), &n);
+    int rc = count_overlap(d->train, d->test, &n);
     if (rc != EXIT_OK || n == 0) return rc;
     int64_t total = mfr_ratings_count(d->test);
     if (!o->allow_overlap)

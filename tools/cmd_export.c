@@ -240,10 +240,14 @@ int cmd_export(int argc, char **argv)
 
     mfr_model *m = NULL;
     mfr_dataset *ds = NULL;
+    struct stage st = {0};
     if ((rc = load_model_and_data(model_path, data, &m, &ds, NULL)) != EXIT_OK) goto done;
-    if ((rc = ensure_dir(out)) != EXIT_OK) goto done;
-    if (npy && (rc = export_npy(m, out)) != EXIT_OK) goto done;
-    if (tsv && (rc = export_tsv(m, ds, out)) != EXIT_OK) goto done;
+    if ((rc = io_output_dir("--out", out)) != EXIT_OK) goto done;
+    /* the files of one model appear together or not at all */
+    if ((rc = stage_open(&st, "--out", out)) != EXIT_OK) goto done;
+    if (npy) rc = export_npy(m, st.dir);
+    if (rc == EXIT_OK && tsv) rc = export_tsv(m, ds, st.dir);
+    rc = stage_finish(&st, rc);
 done:
     mfr_dataset_destroy(ds);
     mfr_model_destroy(m);

@@ -406,6 +406,7 @@ int cmd_project(int argc, char **argv)
     mfr_dataset *ds = NULL;
     struct projection p = {0};
     if ((rc = load_model_and_data(o.model_path, o.data, &m, &ds, NULL)) != EXIT_OK) goto done;
+    if (o.out && (rc = io_output("--out", o.out)) != EXIT_OK) goto done;
     p.n = mfr_model_n_items(m);
     p.k = mfr_model_k(m);
     p.n_genres = mfr_dataset_n_genres(ds);

@@ -109,6 +109,10 @@ static int parse_rate(const mfr_dataset *ds, const char *spec,
     mfr_dataset_rating_range(ds, &lo, &hi);
     const char *p = spec;
     while (*p) {
+        if (*p == ',')
+            return usage_error("--rate: an empty entry at character %zu of '%s' (two commas, or "
+                               "a comma at the start or end)",
+                               (size_t)(p - spec) + 1, spec);
         const char *eq = strchr(p, '=');
         if (!eq)
             return usage_error("--rate: '%s' has no '=RATING' (expected \"TITLE=RATING,...\")", p);
@@ -130,6 +134,8 @@ static int parse_rate(const mfr_dataset *ds, const char *spec,
         if (rc != EXIT_OK) return rc;
         p = comma ? comma + 1 : eq + 1 + vlen;
         while (*p == ' ') p++;
+        if (comma && !*p)
+            return usage_error("--rate: an empty entry after the last comma of '%s'", spec);
     }
     if (r->n == 0) return usage_error("--rate: no ratings given");
     return EXIT_OK;
@@ -143,8 +149,8 @@ static int parse_ratings_file(const mfr_dataset *ds, const char *path,
 {
     float lo, hi;
     mfr_dataset_rating_range(ds, &lo, &hi);
-    FILE *f = fopen(path, "r");
-    if (!f) return runtime_error("--ratings-file %s: %s", path, strerror(errno));
+    FILE *f = io_open_input("--ratings-file", path);
+    if (!f) return EXIT_RUNTIME;
     char *line = NULL;
     size_t cap = 0;
     ssize_t len;
@@ -153,6 +159,17 @@ static int parse_ratings_file(const mfr_dataset *ds, const char *path,
     char where[1100];
     while (rc == EXIT_OK && (len = getline(&line, &cap, f)) >= 0) {
         lineno++;
+        if (strlen(line) != (size_t)len) {
+            rc = runtime_error("%s:%ld: a NUL byte in the line (a binary file, or UTF-16 text?)",
+                               path, lineno);
+            break;
+        }
+        if (lineno == 1 && !strncmp(line, "\xEF\xBB\xBF", 3)) {
+            rc = runtime_error("%s:1: the file starts with a UTF-8 byte-order mark; save it "
+                               "without one",
+                               path);
+            break;
+        }
         while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r')) line[--len] = 0;
         snprintf(where, sizeof where, "%s:%ld", path, lineno);
         const char *s = line;
@@ -278,6 +295,9 @@ static int check_recommend_flags(const struct recommend_opts *o)
         return usage_error("--all-users needs --out FILE (CSV, or JSON lines with --json)");
     if (o->out && !o->all_users) return usage_error("--out goes with --all-users");
     if (o->all_users && o->list.csv) return usage_error("--all-users writes CSV unless --json: drop --csv");
+    if (o->lambda >= 0.0 && !o->rate && !o->rfile)
+        return usage_error("--lambda is the fold-in's ridge strength: it goes with --rate or "
+                           "--ratings-file");
     return list_opts_check(&o->list);
 }
 
@@ -491,14 +511,11 @@ struct atomic_file {
     const char *path;
 };
 
-static int atomic_open(struct atomic_file *a, const char *path, const char *model_path)
+static int atomic_open(struct atomic_file *a, const char *path)
 {
-    struct stat sp, sm;
-    if (stat(path, &sp) == 0) {
-        if (!S_ISREG(sp.st_mode)) return runtime_error("--out %s: not a regular file", path);
-        if (stat(model_path, &sm) == 0 && sp.st_dev == sm.st_dev && sp.st_ino == sm.st_ino)
-            return runtime_error("--out %s is the model file: refusing to replace it", path);
-    }
+    /* the model and the data were noted as inputs by load_model_and_data */
+    int rc = io_output("--out", path); /* never an input, only a regular file */
+    if (rc != EXIT_OK) return rc;
     size_t n = strlen(path) + 16;
     a->path = path;
     a->tmp = malloc(n);
@@ -569,7 +586,7 @@ static int recommend_all(const struct recommend_opts *o, const mfr_model *m,
     float *scores = malloc((size_t)chunk * (size_t)width * sizeof *scores + 1);
     int32_t *n_out = malloc((size_t)chunk * sizeof *n_out + 1);
     struct atomic_file af = {0};
-    int rc = items && scores && n_out ? atomic_open(&af, o->out, o->model_path)
+    int rc = items && scores && n_out ? atomic_open(&af, o->out)
                                       : runtime_error("out of memory");
     if (rc != EXIT_OK) goto done;
     if (!o->list.json)

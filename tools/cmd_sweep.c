@@ -263,6 +263,11 @@ static bool parse_sweep_flags(int argc, char **argv, struct sweep_opts *o, int *
                                .n_flags = sizeof flags / sizeof *flags, .data_flags = true};
     if (!cli_start(&cmd, argc, argv, rc)) return false;
     if (!o->csv) *rc = usage_error("--csv is required");
+    if (*rc == EXIT_OK) {
+        io_input(default_data_dir(o->data));
+        *rc = io_output("--csv", o->csv);
+    }
+    if (*rc == EXIT_OK && o->plot_dir) *rc = io_output_dir("--plot", o->plot_dir);
     return *rc == EXIT_OK;
 }
 

@@ -173,6 +173,25 @@ static void print_presets(FILE *f, const char *name)
 
 /* Parses `mfrec train`'s flags into o; false with *rc set when the command
  * stops (after --help or a usage error). */
+/* The outputs checked against the inputs before anything is loaded, so a
+ * bad --out fails at once, not after the training. */
+static int train_check_paths(const struct train_opts *o)
+{
+    io_input(default_data_dir(o->data));
+    const char *comma = o->init_from ? strchr(o->init_from, ',') : NULL;
+    if (comma) {
+        char *u = strndup(o->init_from, (size_t)(comma - o->init_from));
+        io_input(u);
+        free(u);
+        io_input(comma + 1);
+    }
+    int rc = EXIT_OK;
+    if (o->out) rc = io_output("--out", o->out);
+    if (rc == EXIT_OK && o->log_json) rc = io_output("--log-json", o->log_json);
+    if (rc == EXIT_OK && o->plot) rc = io_output_dir("--plot", o->plot);
+    return rc;
+}
+
 static bool parse_train_flags(int argc, char **argv, struct train_opts *o, int *rc)
 {
     const struct flag_spec flags[] = {
@@ -219,6 +238,7 @@ static bool parse_train_flags(int argc, char **argv, struct train_opts *o, int *
                                .train = o};
     if (!cli_start(&cmd, argc, argv, rc)) return false;
     *rc = train_opts_check(o);
+    if (*rc == EXIT_OK) *rc = train_check_paths(o);
     return *rc == EXIT_OK;
 }
 

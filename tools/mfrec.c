@@ -5,8 +5,13 @@
  * Exit codes: 0 success, 1 runtime error (bad data, I/O, divergence),
  * 2 usage error (unknown flag, bad flag value).
  */
+#define _POSIX_C_SOURCE 200809L
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
+#include <stdbool.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli.h"
 
@@ -42,7 +47,40 @@ static void print_help(FILE *f)
           f);
 }
 
-int main(int argc, char **argv)
+/*
+ * A standard descriptor closed by the caller (`mfrec stats >&-`) would be
+ * reused by the first file the command opens, and the table meant for
+ * stdout would land in a model's temporary file. Occupy each closed one
+ * with /dev/null opened in the wrong direction, so that writing to stdout
+ * fails (EBADF) and finish_stdout reports it.
+ */
+static void guard_std_fds(void)
+{
+    for (int fd = 0; fd <= 2; fd++) {
+        if (fcntl(fd, F_GETFD) != -1 || errno != EBADF) continue;
+        int nfd = open("/dev/null", fd == 0 ? O_WRONLY : O_RDONLY);
+        if (nfd >= 0 && nfd != fd) close(nfd); /* a lower descriptor was free: cannot happen */
+    }
+}
+
+/* A command's exit status after the last write to stdout: a write that
+ * failed on the way (disk full, closed stdout) turns success into exit 1
+ * with a message, since the output the caller asked for is incomplete. */
+static int finish_stdout(int rc)
+{
+    bool failed = fflush(stdout) != 0 || ferror(stdout);
+    int e = errno;
+    if (fclose(stdout) != 0 && !failed) {
+        failed = true;
+        e = errno;
+    }
+    if (!failed) return rc;
+    if (e == 0) e = EIO;
+    fprintf(stderr, "%s: error: cannot write standard output: %s\n", g_cmd, strerror(e));
+    return rc == EXIT_OK ? EXIT_RUNTIME : rc;
+}
+
+static int run_command(int argc, char **argv)
 {
     if (argc < 2) {
         print_help(stderr);
@@ -60,4 +98,10 @@ int main(int argc, char **argv)
     for (size_t c = 0; c < sizeof commands / sizeof *commands; c++)
         if (!strcmp(cmd, commands[c].name)) return commands[c].run(argc - 2, argv + 2);
     return usage_error("unknown command '%s'", cmd);
+}
+
+int main(int argc, char **argv)
+{
+    guard_std_fds();
+    return finish_stdout(run_command(argc, argv));
 }

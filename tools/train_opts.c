@@ -60,7 +60,11 @@ int train_opts_flag(struct args *a, struct train_opts *o)
     const mfr_config_field *f = mfr_config_field_find(a->flag);
     bool preset = flag_is(a, "--preset"), epochs = flag_is(a, "--epochs");
     if (!f && !preset && !epochs) return 0;
-    /* A switch such as --bias ignores "=value", as it always has. */
+    /* A switch such as --bias takes no value: "--bias=0" turned biases on */
+    if (f && f->type == MFR_CONFIG_FLAG && a->inline_value) {
+        usage_error("%s takes no value, got '%s=%s'", a->flag, a->flag, a->inline_value);
+        return -1;
+    }
     const char *v = NULL;
     if ((!f || f->type != MFR_CONFIG_FLAG) && !(v = flag_value(a))) return -1;
     if (preset) return 1; /* applied by train_opts_preset before parsing */

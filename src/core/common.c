@@ -4,6 +4,8 @@
  */
 #include <sys/stat.h>
 #include <errno.h>
+#include <stdatomic.h>
+#include <stdbool.h>
 #include <fcntl.h>
 #include <stdarg.h>
 #include <string.h>
@@ -24,6 +26,7 @@ static const char *const status_names[] = {
     [9] = "unsupported",
     [10] = "not found",
     [11] = "wrong call order",
+    [12] = "not enough data",
 };
 
 const char *mfr_status_str(int status)
@@ -63,12 +66,36 @@ void mfr_log(mfr_log_fn log, void *user, int level, const char *fmt, ...)
     log(user, level, msg);
 }
 
+/* The allocation-failure hook. Integer atomics: allocations may happen on
+ * several threads, and the count must stay exact. */
+static _Atomic int64_t fault_at, fault_count;
+
+void mfr_fault_alloc_at(int64_t n)
+{
+    atomic_store(&fault_count, 0);
+    atomic_store(&fault_at, n);
+}
+
+int64_t mfr_fault_alloc_count(void) { return atomic_load(&fault_count); }
+
+static bool fault_hit(void)
+{
+    if (atomic_load_explicit(&fault_at, memory_order_relaxed) == 0) return false;
+    return atomic_fetch_add(&fault_count, 1) + 1 == atomic_load(&fault_at);
+}
+
+void *mfr_malloc(size_t n) { return fault_hit() ? NULL : malloc(n); }
+void *mfr_calloc(size_t count, size_t size) { return fault_hit() ? NULL : calloc(count, size); }
+void *mfr_realloc(void *p, size_t n) { return fault_hit() ? NULL : realloc(p, n); }
+char *mfr_strdup(const char *s) { return fault_hit() ? NULL : strdup(s); }
+char *mfr_strndup(const char *s, size_t n) { return fault_hit() ? NULL : strndup(s, n); }
+
 void *mfr_aligned_calloc(size_t bytes)
 {
     size_t rounded = (bytes + 63) / 64 * 64;
     if (rounded < bytes) return NULL;
     if (rounded == 0) rounded = 64;
-    void *p = aligned_alloc(64, rounded);
+    void *p = fault_hit() ? NULL : aligned_alloc(64, rounded);
     if (p) memset(p, 0, rounded);
     return p;
 }
@@ -97,29 +124,81 @@ uint64_t mfr_physical_memory(void)
 
 /* Makes a rename in path's directory durable. Filesystems that cannot
  * sync a directory (EINVAL) have nothing more to do. */
-static int sync_parent_dir(const char *path, mfr_error *err)
+static int sync_parent_dir(const char *dir, mfr_error *err)
 {
-    const char *slash = strrchr(path, '/');
-    char *dir = slash ? strndup(path, slash == path ? 1 : (size_t)(slash - path)) : strdup(".");
-    if (!dir) return mfr_seterr(err, MFR_ERR_NOMEM, "out of memory writing %s", path);
     int rc = MFR_OK, fd = open(dir, O_RDONLY | O_DIRECTORY);
     if (fd < 0 || (fsync(fd) != 0 && errno != EINVAL))
         rc = mfr_seterr(err, MFR_ERR_IO, "cannot sync directory %s: %s", dir, strerror(errno));
     if (fd >= 0) close(fd);
-    free(dir);
+    return rc;
+}
+
+/* path's directory ("." when none), allocated before anything is written:
+ * an allocation failure after the rename would report an error for a file
+ * that was in fact replaced. */
+static char *parent_dir(const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    return slash ? mfr_strndup(path, slash == path ? 1 : (size_t)(slash - path)) : mfr_strdup(".");
+}
+
+static const char *file_kind(mode_t m)
+{
+    if (S_ISDIR(m)) return "a directory";
+    if (S_ISFIFO(m)) return "a FIFO";
+    if (S_ISCHR(m) || S_ISBLK(m)) return "a device";
+    if (S_ISSOCK(m)) return "a socket";
+    return "not a regular file";
+}
+
+int mfr_open_regular(const char *path, int *fd, mfr_error *err)
+{
+    *fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+    if (*fd < 0) {
+        int e = errno;
+        mfr_seterr(err, MFR_ERR_IO, "cannot open %s: %s", path, strerror(e));
+        errno = e;
+        return MFR_ERR_IO;
+    }
+    struct stat st;
+    int rc = MFR_OK;
+    if (fstat(*fd, &st) != 0)
+        rc = mfr_seterr(err, MFR_ERR_IO, "cannot stat %s: %s", path, strerror(errno));
+    else if (!S_ISREG(st.st_mode))
+        rc = mfr_seterr(err, MFR_ERR_IO, "cannot read %s: it is %s, not a regular file", path,
+                        file_kind(st.st_mode));
+    else if (fcntl(*fd, F_SETFL, fcntl(*fd, F_GETFL) & ~O_NONBLOCK) != 0)
+        rc = mfr_seterr(err, MFR_ERR_IO, "cannot read %s: %s", path, strerror(errno));
+    if (rc != MFR_OK) {
+        close(*fd);
+        *fd = -1;
+        errno = 0;
+    }
     return rc;
 }
 
 int mfr_write_atomic(const char *path, mfr_write_fn fn, void *ctx, mfr_error *err)
 {
+    /* The rename below replaces whatever is at path: only a regular file may
+     * be there (a symbolic link would be replaced, not its target; a device
+     * such as /dev/null would become a regular file). */
+    struct stat st;
+    if (!*path) return mfr_seterr(err, MFR_ERR_INVALID, "the output path is empty");
+    if (lstat(path, &st) == 0 && !S_ISREG(st.st_mode))
+        return mfr_seterr(err, MFR_ERR_IO, "%s is not a regular file; not replacing it", path);
     size_t len = strlen(path);
-    char *tmp = malloc(len + 16);
-    if (!tmp) return mfr_seterr(err, MFR_ERR_NOMEM, "out of memory writing %s", path);
+    char *dir = parent_dir(path);
+    char *tmp = dir ? mfr_malloc(len + 16) : NULL;
+    if (!tmp) {
+        free(dir);
+        return mfr_seterr(err, MFR_ERR_NOMEM, "out of memory writing %s", path);
+    }
     snprintf(tmp, len + 16, "%s.tmpXXXXXX", path);
     int fd = mkstemp(tmp);
     if (fd < 0) {
         int e = errno;
         free(tmp);
+        free(dir);
         return mfr_seterr(err, MFR_ERR_IO, "cannot create %s: %s", path, strerror(e));
     }
     (void)fchmod(fd, 0644);
@@ -129,6 +208,7 @@ int mfr_write_atomic(const char *path, mfr_write_fn fn, void *ctx, mfr_error *er
         close(fd);
         unlink(tmp);
         free(tmp);
+        free(dir);
         return mfr_seterr(err, MFR_ERR_IO, "cannot write %s: %s", path, strerror(e));
     }
     int rc = fn(f, ctx, err);
@@ -143,5 +223,7 @@ int mfr_write_atomic(const char *path, mfr_write_fn fn, void *ctx, mfr_error *er
                         strerror(errno));
     if (rc != MFR_OK) unlink(tmp);
     free(tmp);
-    return rc == MFR_OK ? sync_parent_dir(path, err) : rc;
+    if (rc == MFR_OK) rc = sync_parent_dir(dir, err);
+    free(dir);
+    return rc;
 }

@@ -45,6 +45,18 @@ static inline bool mfr_add_size(size_t a, size_t b, size_t *out)
 
 /* 64-byte aligned allocation (zeroed), freed with mfr_aligned_free. */
 void *mfr_aligned_calloc(size_t bytes);
+/* Every allocation of the library goes through these (free() releases
+ * them), so that a test can make the Nth one fail: mfr_fault_alloc_at(n)
+ * with n > 0 fails exactly the nth allocation from now (0: none);
+ * mfr_fault_alloc_count() is how many were made since. Process-wide and
+ * for tests only (tests/test_faults.c). */
+void *mfr_malloc(size_t n);
+void *mfr_calloc(size_t count, size_t size);
+void *mfr_realloc(void *p, size_t n);
+char *mfr_strdup(const char *s);
+char *mfr_strndup(const char *s, size_t n);
+void mfr_fault_alloc_at(int64_t n);
+int64_t mfr_fault_alloc_count(void);
 void mfr_aligned_free(void *p);
 
 /* Embedding rows are padded to this many floats (one AVX2 vector). */
@@ -75,5 +87,11 @@ uint64_t mfr_physical_memory(void);
  * On any failure the temporary file is removed and `path` is untouched. */
 typedef int (*mfr_write_fn)(FILE *f, void *ctx, mfr_error *err);
 int mfr_write_atomic(const char *path, mfr_write_fn fn, void *ctx, mfr_error *err);
+/* Opens path for reading into *fd, refusing anything but a regular file
+ * before a byte is read: the open itself is non-blocking, since a FIFO
+ * would block it (or the reads) forever and a device such as /dev/zero
+ * never ends. MFR_OK, or MFR_ERR_IO naming the path (errno is ENOENT when
+ * the file does not exist). */
+int mfr_open_regular(const char *path, int *fd, mfr_error *err);
 
 #endif

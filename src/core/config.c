@@ -16,6 +16,7 @@
  * - Text is read and written in the "C" numeric locale, switched for the
  *   calling thread only (uselocale), so no process-wide state changes.
  */
+#include <ctype.h>
 #include <errno.h>
 #include <locale.h>
 #include <math.h>
@@ -351,7 +352,8 @@ static int set_bytes(const char *key, const char *s, uint64_t *out, mfr_error *e
         }
         if (*end == 'B' || *end == 'b') end++;
     }
-    if (errno || end == s || *end || !(v > 0) || v * mult > 1.8e19)
+    /* v * mult < 1 would round to 0, which means "no limit" */
+    if (errno || end == s || *end || !(v * mult >= 1.0) || v * mult > 1.8e19)
         return mfr_seterr(err, MFR_ERR_INVALID, "%s must be a size such as 512M or 4G, got '%s'",
                           key, s);
     *out = (uint64_t)(v * mult);
@@ -412,6 +414,10 @@ int mfr_config_set(mfr_config *cfg, const char *key, const char *value, mfr_erro
                           "'%s' is neither a configuration field nor its flag", key);
     if (!value && f->type != MFR_CONFIG_FLAG)
         return mfr_seterr(err, MFR_ERR_INVALID, "%s needs a value", key);
+    /* strtoull and strtod skip leading blanks: ' -1' became 2^64 - 1 */
+    if (value && (isspace((unsigned char)value[0]) || !value[0]))
+        return mfr_seterr(err, MFR_ERR_INVALID, "%s: a value may not be empty or start with a blank, got '%s'",
+                          key, value);
     locale_t c_locale = newlocale(LC_NUMERIC_MASK, "C", (locale_t)0);
     if (c_locale == (locale_t)0)
         return mfr_seterr(err, MFR_ERR_NOMEM, "%s: cannot create the C locale", key);

@@ -63,11 +63,11 @@ int mfr_csr_build(int32_t n_users, int32_t n_items, int64_t n, const int32_t *us
     out->n_users = n_users;
     out->n_items = n_items;
     out->nnz = n;
-    out->row_ptr = calloc((size_t)n_users + 1, sizeof(int64_t));
-    out->item = malloc(sizeof(int32_t) * (size_t)(n ? n : 1));
-    out->rating = malloc(sizeof(float) * (size_t)(n ? n : 1));
-    item_ptr = calloc((size_t)n_items + 1, sizeof(int64_t));
-    by_item = malloc(sizeof(int64_t) * (size_t)(n ? n : 1));
+    out->row_ptr = mfr_calloc((size_t)n_users + 1, sizeof(int64_t));
+    out->item = mfr_malloc(sizeof(int32_t) * (size_t)(n ? n : 1));
+    out->rating = mfr_malloc(sizeof(float) * (size_t)(n ? n : 1));
+    item_ptr = mfr_calloc((size_t)n_items + 1, sizeof(int64_t));
+    by_item = mfr_malloc(sizeof(int64_t) * (size_t)(n ? n : 1));
     if (!out->row_ptr || !out->item || !out->rating || !item_ptr || !by_item) goto nomem;
 
     /* Pass 1: order the ratings by item (stable). Pass 2: a stable sort of
@@ -79,7 +79,7 @@ int mfr_csr_build(int32_t n_users, int32_t n_items, int64_t n, const int32_t *us
     for (int64_t j = 0; j < n; j++) out->row_ptr[users[j] + 1]++;
     for (int32_t u = 0; u < n_users; u++) out->row_ptr[u + 1] += out->row_ptr[u];
     /* item_ptr is reused as the per-user cursor. */
-    int64_t *fill = realloc(item_ptr, sizeof(int64_t) * ((size_t)n_users + 1));
+    int64_t *fill = mfr_realloc(item_ptr, sizeof(int64_t) * ((size_t)n_users + 1));
     if (!fill) goto nomem;
     item_ptr = fill;
     memcpy(fill, out->row_ptr, sizeof(int64_t) * ((size_t)n_users + 1));
@@ -105,10 +105,10 @@ int mfr_csc_build(const struct mfr_csr *csr, struct mfr_csc *out, mfr_error *err
     memset(out, 0, sizeof *out);
     int64_t nnz = csr->nnz;
     int64_t *fill = NULL;
-    out->col_ptr = calloc((size_t)csr->n_items + 1, sizeof(int64_t));
-    out->user = malloc(sizeof(int32_t) * (size_t)(nnz ? nnz : 1));
-    out->pos = malloc(sizeof(int64_t) * (size_t)(nnz ? nnz : 1));
-    fill = malloc(sizeof(int64_t) * ((size_t)csr->n_items + 1));
+    out->col_ptr = mfr_calloc((size_t)csr->n_items + 1, sizeof(int64_t));
+    out->user = mfr_malloc(sizeof(int32_t) * (size_t)(nnz ? nnz : 1));
+    out->pos = mfr_malloc(sizeof(int64_t) * (size_t)(nnz ? nnz : 1));
+    fill = mfr_malloc(sizeof(int64_t) * ((size_t)csr->n_items + 1));
     if (!out->col_ptr || !out->user || !out->pos || !fill) {
         free(fill);
         mfr_csc_free(out);

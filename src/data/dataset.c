@@ -87,11 +87,14 @@ static int check_options(const mfr_load_options *opt, mfr_error *err)
 /* Resolution                                                           */
 /* ------------------------------------------------------------------ */
 
-static bool exists_in(const char *dir, const char *name)
+/* 1 when dir/name exists, 0 when not, -1 when its path cannot be made
+ * (out of memory: not the same as a missing file). */
+static int exists_in(const char *dir, const char *name)
 {
     char *p = mfr_path_join(dir, name);
+    if (!p) return -1;
     struct stat st;
-    bool ok = p && stat(p, &st) == 0;
+    int ok = stat(p, &st) == 0;
     free(p);
     return ok;
 }
@@ -141,13 +144,13 @@ static int resolve_source(const char *path, mfr_load_options *opt, char **dir_ou
         const char *slash = strrchr(path, '/');
         size_t dl = slash ? (size_t)(slash - path) : 1;
         if (slash == path) dl = 1; /* "/file": the root */
-        *dir_out = malloc(dl + 1);
+        *dir_out = mfr_malloc(dl + 1);
         if (!*dir_out) return mfr_nomem(err, "loading a dataset");
         memcpy(*dir_out, slash ? path : ".", dl);
         (*dir_out)[dl] = '\0';
         name = slash ? slash + 1 : path;
     } else {
-        *dir_out = strdup(path);
+        *dir_out = mfr_strdup(path);
         if (!*dir_out) return mfr_nomem(err, "loading a dataset");
     }
 
@@ -156,9 +159,11 @@ static int resolve_source(const char *path, mfr_load_options *opt, char **dir_ou
             opt->format = format_of_name(name);
         } else {
             static const int32_t probe[] = {MFR_FORMAT_ML100K, MFR_FORMAT_ML1M, MFR_FORMAT_CSV};
-            for (size_t k = 0; k < 3 && opt->format == MFR_FORMAT_AUTO; k++)
-                if (exists_in(*dir_out, default_ratings_name(probe[k])))
-                    opt->format = probe[k];
+            for (size_t k = 0; k < 3 && opt->format == MFR_FORMAT_AUTO; k++) {
+                int there = exists_in(*dir_out, default_ratings_name(probe[k]));
+                if (there < 0) return mfr_nomem(err, "loading a dataset");
+                if (there) opt->format = probe[k];
+            }
             if (opt->format == MFR_FORMAT_AUTO)
                 return mfr_seterr(err, MFR_ERR_IO,
                                   "no rating file in %s: expected u.data (ML-100K), "
@@ -173,7 +178,7 @@ static int resolve_source(const char *path, mfr_load_options *opt, char **dir_ou
                           "the delimited format needs a rating file: set ratings_file or "
                           "pass the file itself instead of %s",
                           path);
-    *name_out = strdup(name);
+    *name_out = mfr_strdup(name);
     return *name_out ? MFR_OK : mfr_nomem(err, "loading a dataset");
 }
 
@@ -284,7 +289,7 @@ int mfr_dataset_load(const char *dir, const mfr_load_options *opt, mfr_dataset *
 
     bool use_cache = false;
     if (o.cache != MFR_CACHE_NEVER) {
-        cache_path = o.cache_path ? strdup(o.cache_path) : mfr_path_join(ddir, CACHE_NAME);
+        cache_path = o.cache_path ? mfr_strdup(o.cache_path) : mfr_path_join(ddir, CACHE_NAME);
         if (!cache_path) {
             rc = mfr_nomem(err, "loading a dataset");
             goto fail;
@@ -296,7 +301,7 @@ int mfr_dataset_load(const char *dir, const mfr_load_options *opt, mfr_dataset *
     }
     if (use_cache) (void)mfr_cache_load(cache_path, &key, &ds); /* else ds stays NULL */
     if (!ds) {
-        ds = calloc(1, sizeof *ds);
+        ds = mfr_calloc(1, sizeof *ds);
         if (!ds) {
             rc = mfr_nomem(err, "loading a dataset");
             goto fail;
@@ -311,7 +316,7 @@ int mfr_dataset_load(const char *dir, const mfr_load_options *opt, mfr_dataset *
     ds->opt.log = NULL;
     ds->opt.log_user = NULL;
     ds->dir = realpath(ddir, NULL);
-    if (!ds->dir) ds->dir = strdup(ddir);
+    if (!ds->dir) ds->dir = mfr_strdup(ddir);
     if (!ds->dir) {
         rc = mfr_nomem(err, "loading a dataset");
         goto fail;

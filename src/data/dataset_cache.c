@@ -78,7 +78,7 @@ static void buf_put(struct buf *b, const void *data, size_t n)
             }
             ncap *= 2;
         }
-        unsigned char *np = realloc(b->p, ncap);
+        unsigned char *np = mfr_realloc(b->p, ncap);
         if (!np) {
             b->failed = true;
             return;
@@ -170,6 +170,11 @@ static int key_file(struct buf *b, struct mfr_cache_key *key, const char *dir,
         buf_u32(b, 1);
         buf_i64(b, (int64_t)st.st_size);
         buf_i64(b, mt);
+        /* size and mtime alone trust a file rewritten at the same size with
+         * its mtime set back (touch -d, rsync -t); the change time cannot be
+         * set, and every write or rename moves it (and the inode) */
+        buf_i64(b, (int64_t)st.st_ctim.tv_sec * 1000000000 + st.st_ctim.tv_nsec);
+        buf_i64(b, (int64_t)st.st_ino);
         if (mt > key->newest_mtime_ns) key->newest_mtime_ns = mt;
         if (required) key->ratings_bytes = (int64_t)st.st_size;
     }
@@ -383,7 +388,7 @@ static char *cur_str(struct cursor *c, bool nullable)
         c->bad = true;
         return NULL;
     }
-    char *s = malloc((size_t)n + 1);
+    char *s = mfr_malloc((size_t)n + 1);
     if (!s) {
         c->bad = true;
         return NULL;
@@ -444,8 +449,8 @@ static bool read_meta(mfr_dataset *ds, const unsigned char *blob, size_t len)
 int mfr_cache_load(const char *path, const struct mfr_cache_key *key, mfr_dataset **out)
 {
     *out = NULL;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return MFR_ERR_NOT_FOUND;
+    int fd;
+    if (mfr_open_regular(path, &fd, NULL) != MFR_OK) return MFR_ERR_NOT_FOUND;
     int rc = MFR_ERR_NOT_FOUND;
     mfr_dataset *ds = NULL;
     unsigned char *kbuf = NULL, *meta = NULL;
@@ -460,7 +465,7 @@ int mfr_cache_load(const char *path, const struct mfr_cache_key *key, mfr_datase
         h.payload_len < sizeof c + 8 ||
         (uint64_t)st.st_size != HEADER_BYTES + h.key_len + h.payload_len)
         goto done;
-    kbuf = malloc(key->len + 1);
+    kbuf = mfr_malloc(key->len + 1);
     if (!kbuf || !read_full(fd, kbuf, key->len) || memcmp(kbuf, key->bytes, key->len) != 0)
         goto done;
     if (!read_full(fd, &c, sizeof c)) goto done;
@@ -476,7 +481,7 @@ int mfr_cache_load(const char *path, const struct mfr_cache_key *key, mfr_datase
     if (fixed > h.payload_len) goto done;
     uint64_t blob_len = h.payload_len - fixed;
 
-    ds = calloc(1, sizeof *ds);
+    ds = mfr_calloc(1, sizeof *ds);
     if (!ds) goto done;
     ds->n_users = c.n_users;
     ds->n_items = c.n_items;
@@ -491,13 +496,13 @@ int mfr_cache_load(const char *path, const struct mfr_cache_key *key, mfr_datase
     ds->scale_min = c.scale_min;
     ds->scale_max = c.scale_max;
     ds->fingerprint = h.fingerprint;
-    ds->user_ids = malloc(((size_t)c.n_users + 1) * 8);
-    ds->item_ids = malloc(((size_t)c.n_items + 1) * 8);
-    ds->items = calloc((size_t)c.n_items + 1, sizeof *ds->items);
-    ds->users = calloc((size_t)c.n_users + 1, sizeof *ds->users);
-    ds->genre_names = calloc((size_t)c.n_genres + 1, sizeof *ds->genre_names);
-    ds->occupations = calloc((size_t)c.n_occs + 1, sizeof *ds->occupations);
-    meta = malloc(blob_len ? blob_len : 1);
+    ds->user_ids = mfr_malloc(((size_t)c.n_users + 1) * 8);
+    ds->item_ids = mfr_malloc(((size_t)c.n_items + 1) * 8);
+    ds->items = mfr_calloc((size_t)c.n_items + 1, sizeof *ds->items);
+    ds->users = mfr_calloc((size_t)c.n_users + 1, sizeof *ds->users);
+    ds->genre_names = mfr_calloc((size_t)c.n_genres + 1, sizeof *ds->genre_names);
+    ds->occupations = mfr_calloc((size_t)c.n_occs + 1, sizeof *ds->occupations);
+    meta = mfr_malloc(blob_len ? blob_len : 1);
     if (!ds->user_ids || !ds->item_ids || !ds->items || !ds->users || !ds->genre_names ||
         !ds->occupations || !meta || mfr_ratings_alloc(c.nnz, &ds->ratings, NULL) != MFR_OK)
         goto done;

@@ -25,6 +25,7 @@
  * it into the dataset (setting the loader's pointers to NULL), so that
  * mfr_loader_free is always safe and frees exactly what was not moved.
  */
+#include <ctype.h>
 #include <inttypes.h>
 #include <math.h>
 #include <string.h>
@@ -150,9 +151,13 @@ bool mfr_first_line_is_header(const struct mfr_text_file *f, const char *sep)
     if (!mfr_line_next(&it, &s, &n) || n == 0) return false;
     struct mfr_field fl[1];
     mfr_split_fields(s, n, sep, strlen(sep), fl, 1);
-    int64_t v;
+    /* A header names its columns: its first field starts with a letter
+     * (userId, user_id, "user"). A first line that merely fails to parse
+     * ("1x,2,5" or a stray byte) is data and gets its file:line error
+     * instead of being dropped with its rating. */
     struct mfr_field first = mfr_trim(fl[0]);
-    return mfr_parse_u63(first.s, first.n, &v) != MFR_NUM_OK;
+    size_t at = first.n > 0 && first.s[0] == '"' ? 1 : 0;
+    return first.n > at && isalpha((unsigned char)first.s[at]);
 }
 
 /*
@@ -167,10 +172,10 @@ static int find_duplicate(const mfr_ratings *r, int32_t n_users, int32_t n_items
 {
     *first = *second = -1;
     int64_t n = r->n;
-    int64_t *start = calloc((size_t)n_users + 1, sizeof *start);
-    int64_t *order = malloc((size_t)(n ? n : 1) * sizeof *order);
-    int32_t *mark = malloc(((size_t)n_items + 1) * sizeof *mark);
-    int64_t *where = malloc(((size_t)n_items + 1) * sizeof *where);
+    int64_t *start = mfr_calloc((size_t)n_users + 1, sizeof *start);
+    int64_t *order = mfr_malloc((size_t)(n ? n : 1) * sizeof *order);
+    int32_t *mark = mfr_malloc(((size_t)n_items + 1) * sizeof *mark);
+    int64_t *where = mfr_malloc(((size_t)n_items + 1) * sizeof *where);
     int rc = MFR_ERR_NOMEM;
     if (!start || !order || !mark || !where) goto done;
 
@@ -291,7 +296,7 @@ static void *rec_push(void **v, size_t *n, size_t *cap, size_t size)
     if (*n == *cap) {
         size_t ncap = *cap ? *cap * 2 : 64, bytes;
         if (!mfr_mul_size(ncap, size, &bytes)) return NULL;
-        void *nv = realloc(*v, bytes);
+        void *nv = mfr_realloc(*v, bytes);
         if (!nv) return NULL;
         *v = nv;
         *cap = ncap;
@@ -335,7 +340,7 @@ static int check_unique_ids(const char *path, const char *what, const struct mfr
                             const void *recs, size_t n, size_t stride, mfr_error *err)
 {
     if (n == 0) return mfr_parse_err(err, path, 1, "file is empty (no %ss)", what);
-    int64_t *seen = calloc((size_t)m->n + 1, sizeof *seen);
+    int64_t *seen = mfr_calloc((size_t)m->n + 1, sizeof *seen);
     if (!seen) return mfr_nomem(err, "checking ids");
     int rc = MFR_OK;
     for (size_t k = 0; k < n; k++) {
@@ -396,10 +401,10 @@ int mfr_loader_set_occupations(struct mfr_loader *ld, const char *const *names,
 {
     int32_t n = 0;
     while (names[n]) n++;
-    ld->occs = calloc((size_t)n + 1, sizeof *ld->occs);
+    ld->occs = mfr_calloc((size_t)n + 1, sizeof *ld->occs);
     if (!ld->occs) return mfr_nomem(err, "listing occupations");
     for (int32_t k = 0; k < n; k++) {
-        ld->occs[k] = strdup(names[k]);
+        ld->occs[k] = mfr_strdup(names[k]);
         if (!ld->occs[k]) return mfr_nomem(err, "listing occupations");
         ld->n_occs = k + 1;
     }
@@ -426,7 +431,7 @@ int mfr_loader_genre_mask(struct mfr_loader *ld, const char *path, int64_t line,
     *mask = 0;
     if (list.n == 0) return MFR_OK;
     if (!ld->genres) {
-        ld->genres = calloc(MFR_MAX_GENRES, sizeof *ld->genres);
+        ld->genres = mfr_calloc(MFR_MAX_GENRES, sizeof *ld->genres);
         if (!ld->genres) return mfr_nomem(err, "reading genres");
     }
     const char *s = list.s, *end = list.s + list.n;
@@ -548,8 +553,8 @@ int mfr_loader_finish(struct mfr_loader *ld, mfr_dataset *ds, mfr_error *err)
         goto done;
     ds->n_users = ld->users.n;
     ds->n_items = ld->items.n;
-    ds->items = calloc((size_t)ds->n_items + 1, sizeof *ds->items);
-    ds->users = calloc((size_t)ds->n_users + 1, sizeof *ds->users);
+    ds->items = mfr_calloc((size_t)ds->n_items + 1, sizeof *ds->items);
+    ds->users = mfr_calloc((size_t)ds->n_users + 1, sizeof *ds->users);
     if (!ds->items || !ds->users) goto done;
 
     mfr_ratings *r = ld->ratings;
@@ -577,7 +582,7 @@ int mfr_loader_finish(struct mfr_loader *ld, mfr_dataset *ds, mfr_error *err)
         memcpy(m->zip, rec->zip, sizeof m->zip);
     }
     /* The dataset keeps exactly n_genres names. */
-    ds->genre_names = calloc((size_t)ld->n_genres + 1, sizeof *ds->genre_names);
+    ds->genre_names = mfr_calloc((size_t)ld->n_genres + 1, sizeof *ds->genre_names);
     if (!ds->genre_names) goto done;
     for (int32_t g = 0; g < ld->n_genres; g++) {
         ds->genre_names[g] = ld->genres[g];

@@ -33,7 +33,7 @@ static int load_genres(struct mfr_loader *ld, mfr_error *err)
     struct mfr_text_file f;
     int rc = mfr_text_file_read(ld->dir, "u.genre", true, &f, err);
     if (rc != MFR_OK) goto done;
-    ld->genres = calloc(MFR_MAX_GENRES, sizeof *ld->genres);
+    ld->genres = mfr_calloc(MFR_MAX_GENRES, sizeof *ld->genres);
     if (!ld->genres) {
         rc = mfr_nomem(err, "reading genres");
         goto done;
@@ -41,7 +41,7 @@ static int load_genres(struct mfr_loader *ld, mfr_error *err)
     if (!f.data) {
         ld->n_genres = N_DEFAULT_GENRES;
         for (int32_t g = 0; g < N_DEFAULT_GENRES; g++) {
-            ld->genres[g] = strdup(default_genres[g]);
+            ld->genres[g] = mfr_strdup(default_genres[g]);
             if (!ld->genres[g]) {
                 rc = mfr_nomem(err, "reading genres");
                 goto done;
@@ -128,8 +128,8 @@ static int load_occupations(struct mfr_loader *ld, mfr_error *err)
         rc = mfr_seterr(err, MFR_ERR_TOO_LARGE, "%s: too many lines", f.path);
         goto done;
     }
-    ld->occs = calloc(cap, sizeof *ld->occs);
-    int64_t *line_of = calloc(cap, sizeof *line_of);
+    ld->occs = mfr_calloc(cap, sizeof *ld->occs);
+    int64_t *line_of = mfr_calloc(cap, sizeof *line_of);
     if (!ld->occs || !line_of) {
         free(line_of);
         rc = mfr_nomem(err, "reading occupations");
@@ -148,7 +148,7 @@ static int load_occupations(struct mfr_loader *ld, mfr_error *err)
     if (rc == MFR_OK && ld->n_occs == 0)
         rc = mfr_parse_err(err, f.path, 1, "file is empty (no occupations)");
     if (rc == MFR_OK) {
-        sorted = malloc((size_t)ld->n_occs * sizeof *sorted);
+        sorted = mfr_malloc((size_t)ld->n_occs * sizeof *sorted);
         if (!sorted) rc = mfr_nomem(err, "reading occupations");
     }
     if (rc == MFR_OK) {
@@ -245,7 +245,7 @@ static int resolve_occupations(struct mfr_loader *ld, const char *path, mfr_erro
 {
     int rc = MFR_OK;
     size_t n = ld->n_user_recs;
-    struct name_idx *sorted = malloc((n + (size_t)ld->n_occs + 1) * sizeof *sorted);
+    struct name_idx *sorted = mfr_malloc((n + (size_t)ld->n_occs + 1) * sizeof *sorted);
     if (!sorted) return mfr_nomem(err, "resolving occupations");
     if (!ld->occs) { /* no u.occupation */
         /* Collect the distinct names; ownership moves to ld->occs. */
@@ -258,13 +258,13 @@ static int resolve_occupations(struct mfr_loader *ld, const char *path, mfr_erro
         for (size_t k = 0; k < m; k++)
             if (u == 0 || strcmp(sorted[u - 1].name, sorted[k].name) != 0)
                 sorted[u++] = sorted[k];
-        ld->occs = calloc(u + 1, sizeof *ld->occs);
+        ld->occs = mfr_calloc(u + 1, sizeof *ld->occs);
         if (!ld->occs) {
             rc = mfr_nomem(err, "resolving occupations");
             goto done;
         }
         for (size_t k = 0; k < u; k++) {
-            ld->occs[k] = strdup(sorted[k].name);
+            ld->occs[k] = mfr_strdup(sorted[k].name);
             if (!ld->occs[k]) {
                 rc = mfr_nomem(err, "resolving occupations");
                 goto done;

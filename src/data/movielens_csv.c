@@ -85,7 +85,7 @@ static int load_movies(struct mfr_loader *ld, mfr_error *err)
     int rc = mfr_text_file_read(ld->dir, "movies.csv", true, &f, err);
     if (rc != MFR_OK || !f.data) goto done;
     enum mfr_encoding enc = mfr_detect_encoding(&f);
-    scratch = malloc(f.size + 1);
+    scratch = mfr_malloc(f.size + 1);
     if (!scratch) {
         rc = mfr_nomem(err, "reading movies");
         goto done;

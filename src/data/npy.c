@@ -19,6 +19,7 @@
 #include <errno.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "common_priv.h"
 
@@ -246,7 +247,7 @@ static int npy_preamble(FILE *f, const char *path, uint64_t file_len, size_t *pr
 /* The header dictionary's shape (r, c). */
 static int npy_shape(FILE *f, const char *path, uint64_t header_len, int64_t *r, int64_t *c, mfr_error *err)
 {
-    char *text = malloc((size_t)header_len + 1);
+    char *text = mfr_malloc((size_t)header_len + 1);
     if (!text) return mfr_seterr(err, MFR_ERR_NOMEM, "out of memory reading %s", path);
     int rc;
     if (fread(text, 1, (size_t)header_len, f) != header_len) {
@@ -263,7 +264,7 @@ static int npy_shape(FILE *f, const char *path, uint64_t header_len, int64_t *r,
 /* Reads want bytes of little-endian float32 data into a new array. */
 static int npy_data(FILE *f, const char *path, uint64_t want, float **out, mfr_error *err)
 {
-    unsigned char *bytes = malloc(want ? (size_t)want : 1);
+    unsigned char *bytes = mfr_malloc(want ? (size_t)want : 1);
     if (!bytes)
         return mfr_seterr(err, MFR_ERR_NOMEM, "out of memory reading %s (%llu bytes)", path,
                           (unsigned long long)want);
@@ -320,9 +321,14 @@ int mfr_npy_read_f32(const char *path, int64_t *rows, int64_t *cols, float **dat
         return mfr_seterr(err, MFR_ERR_INVALID, "mfr_npy_read_f32: NULL argument");
     *rows = *cols = 0;
     *data = NULL;
-    FILE *f = fopen(path, "rb");
-    if (!f) return mfr_seterr(err, MFR_ERR_IO, "cannot open %s: %s", path, strerror(errno));
-    int rc = npy_read(f, path, rows, cols, data, err);
+    int fd, rc = mfr_open_regular(path, &fd, err);
+    if (rc != MFR_OK) return rc;
+    FILE *f = fdopen(fd, "rb");
+    if (!f) {
+        close(fd);
+        return mfr_seterr(err, MFR_ERR_NOMEM, "out of memory opening %s", path);
+    }
+    rc = npy_read(f, path, rows, cols, data, err);
     fclose(f);
     return rc;
 }

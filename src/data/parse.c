@@ -63,9 +63,9 @@ const char *mfr_show(const char *s, size_t n, char *buf)
 
 char *mfr_path_join(const char *dir, const char *name)
 {
-    if (!dir || name[0] == '/') return strdup(name);
+    if (!dir || name[0] == '/') return mfr_strdup(name);
     size_t dl = strlen(dir), nl = strlen(name);
-    char *p = malloc(dl + nl + 2);
+    char *p = mfr_malloc(dl + nl + 2);
     if (!p) return NULL;
     memcpy(p, dir, dl);
     p[dl] = '/';
@@ -80,6 +80,25 @@ void mfr_text_file_free(struct mfr_text_file *f)
     memset(f, 0, sizeof *f);
 }
 
+/* Encodings that would otherwise surface as a puzzling error on line 1 (or
+ * a first line silently taken for a header) are named as such. */
+static int text_file_check(const struct mfr_text_file *f, mfr_error *err)
+{
+    if (f->size >= 3 && !memcmp(f->data, "\xEF\xBB\xBF", 3))
+        return mfr_parse_err(err, f->path, 1,
+                             "the file starts with a UTF-8 byte-order mark (bytes EF BB BF); "
+                             "save it without one");
+    if (f->size >= 2 && ((unsigned char)f->data[0] == 0xFF || (unsigned char)f->data[0] == 0xFE) &&
+        (unsigned char)f->data[1] == ((unsigned char)f->data[0] ^ 1))
+        return mfr_parse_err(err, f->path, 1, "the file is UTF-16 text; save it as UTF-8");
+    const char *cr = memchr(f->data, '\r', f->size);
+    if (cr && cr + 1 < f->data + f->size && cr[1] != '\n' && !memchr(f->data, '\n', f->size))
+        return mfr_parse_err(err, f->path, 1,
+                             "lines end with a bare carriage return (old Mac line endings); "
+                             "convert them to \\n");
+    return MFR_OK;
+}
+
 int mfr_text_file_read(const char *dir, const char *name, bool optional,
                        struct mfr_text_file *f, mfr_error *err)
 {
@@ -87,11 +106,9 @@ int mfr_text_file_read(const char *dir, const char *name, bool optional,
     f->path = mfr_path_join(dir, name);
     if (!f->path) return mfr_nomem(err, "reading a file name");
 
-    int rc = MFR_OK, fd = open(f->path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        int e = errno;
-        if (optional && e == ENOENT) return MFR_OK;
-        rc = mfr_seterr(err, MFR_ERR_IO, "cannot open %s: %s", f->path, strerror(e));
+    int fd, rc = mfr_open_regular(f->path, &fd, err);
+    if (rc != MFR_OK) {
+        if (optional && errno == ENOENT) rc = MFR_OK;
         mfr_text_file_free(f);
         return rc;
     }
@@ -105,7 +122,7 @@ int mfr_text_file_read(const char *dir, const char *name, bool optional,
         if (S_ISREG(st.st_mode) && st.st_size > 0 && (uint64_t)st.st_size < SIZE_MAX - 1)
             cap = (size_t)st.st_size + 2; /* +2: the NUL, and room to see EOF */
     }
-    char *buf = malloc(cap);
+    char *buf = mfr_malloc(cap);
     if (!buf) {
         rc = mfr_seterr(err, MFR_ERR_NOMEM, "out of memory reading %s (%zu bytes)", f->path,
                         cap);
@@ -115,7 +132,7 @@ int mfr_text_file_read(const char *dir, const char *name, bool optional,
         if (cap - n < 2) {
             size_t ncap;
             char *nb = NULL;
-            if (mfr_mul_size(cap, 2, &ncap)) nb = realloc(buf, ncap);
+            if (mfr_mul_size(cap, 2, &ncap)) nb = mfr_realloc(buf, ncap);
             if (!nb) {
                 free(buf);
                 rc = mfr_seterr(err, MFR_ERR_NOMEM, "out of memory reading %s", f->path);
@@ -138,6 +155,7 @@ int mfr_text_file_read(const char *dir, const char *name, bool optional,
     buf[n] = '\0';
     f->data = buf;
     f->size = n;
+    rc = text_file_check(f, err);
 done:
     close(fd);
     if (rc != MFR_OK) mfr_text_file_free(f);
@@ -366,7 +384,7 @@ int mfr_text_field(const char *path, int64_t line, const char *what, struct mfr_
             return mfr_parse_err(err, path, line, "invalid byte 0x%02X in %s (byte %zu)", c,
                                  what, k + 1);
     }
-    char *p = malloc(n + extra + 1); /* n + extra <= 2n < SIZE_MAX: n is a line length */
+    char *p = mfr_malloc(n + extra + 1); /* n + extra <= 2n < SIZE_MAX: n is a line length */
     if (!p) return mfr_nomem(err, "converting text");
     size_t j = 0;
     for (size_t k = 0; k < n; k++) {
@@ -427,8 +445,8 @@ static size_t id_hash(int64_t key, size_t cap)
 static int id_map_grow(struct mfr_id_map *m)
 {
     size_t ncap = m->cap ? m->cap * 2 : 1024;
-    struct mfr_id_slot *slots = calloc(ncap, sizeof *slots);
-    int64_t *raw = realloc(m->raw, ncap / 2 * sizeof *raw);
+    struct mfr_id_slot *slots = mfr_calloc(ncap, sizeof *slots);
+    int64_t *raw = mfr_realloc(m->raw, ncap / 2 * sizeof *raw);
     if (raw) m->raw = raw;
     if (!slots || !raw) {
         free(slots);
@@ -497,9 +515,9 @@ static int cmp_id_pair(const void *a, const void *b)
 int mfr_id_map_finish(const struct mfr_id_map *m, int64_t **sorted, int32_t **perm)
 {
     size_t n = (size_t)m->n, cnt = n ? n : 1;
-    struct id_pair *pairs = malloc(cnt * sizeof *pairs);
-    *sorted = malloc(cnt * sizeof **sorted);
-    *perm = malloc(cnt * sizeof **perm);
+    struct id_pair *pairs = mfr_malloc(cnt * sizeof *pairs);
+    *sorted = mfr_malloc(cnt * sizeof **sorted);
+    *perm = mfr_malloc(cnt * sizeof **perm);
     if (!pairs || !*sorted || !*perm) {
         free(pairs);
         free(*sorted);

@@ -34,13 +34,13 @@ int mfr_ratings_alloc(int64_t n, mfr_ratings **out, mfr_error *err)
         return mfr_seterr(err, MFR_ERR_TOO_LARGE,
                           "%" PRId64 " ratings do not fit in the address space", n);
 
-    mfr_ratings *r = calloc(1, sizeof *r);
+    mfr_ratings *r = mfr_calloc(1, sizeof *r);
     if (!r) goto fail;
     r->n = n;
-    r->user = malloc(b4);
-    r->item = malloc(b4);
-    r->rating = malloc(b4); /* sizeof(float) == sizeof(int32_t), checked below */
-    r->ts = malloc(b8);
+    r->user = mfr_malloc(b4);
+    r->item = mfr_malloc(b4);
+    r->rating = mfr_malloc(b4); /* sizeof(float) == sizeof(int32_t), checked below */
+    r->ts = mfr_malloc(b8);
     if (!r->user || !r->item || !r->rating || !r->ts) goto fail;
     *out = r;
     return MFR_OK;
@@ -256,4 +256,36 @@ int mfr_ratings_write(const mfr_ratings *r, const mfr_dataset *ds, const char *p
                           "mfr_ratings_write: ratings, dataset and path must not be NULL");
     struct write_ctx c = {.r = r, .ds = ds, .path = path};
     return mfr_write_atomic(path, write_lines, &c, err);
+}
+
+/* (user, item) as one sortable key. */
+static uint64_t pair_key(int32_t u, int32_t i) { return (uint64_t)(uint32_t)u << 32 | (uint32_t)i; }
+
+static int cmp_u64(const void *x, const void *y)
+{
+    uint64_t a = *(const uint64_t *)x, b = *(const uint64_t *)y;
+    return (a > b) - (a < b);
+}
+
+int mfr_ratings_overlap(const mfr_ratings *a, const mfr_ratings *b, int64_t *n_common,
+                        int64_t *first_a, mfr_error *err)
+{
+    if (!a || !b || !n_common || !first_a)
+        return mfr_seterr(err, MFR_ERR_INVALID, "mfr_ratings_overlap: NULL argument");
+    *n_common = 0;
+    *first_a = -1;
+    /* b's pairs sorted, then one binary search per rating of a */
+    uint64_t *keys = mfr_malloc(sizeof *keys * (size_t)(b->n ? b->n : 1));
+    if (!keys) return mfr_seterr(err, MFR_ERR_NOMEM, "out of memory comparing two rating sets");
+    for (int64_t x = 0; x < b->n; x++) keys[x] = pair_key(b->user[x], b->item[x]);
+    qsort(keys, (size_t)b->n, sizeof *keys, cmp_u64);
+    for (int64_t x = 0; x < a->n; x++) {
+        uint64_t k = pair_key(a->user[x], a->item[x]);
+        if (b->n && bsearch(&k, keys, (size_t)b->n, sizeof *keys, cmp_u64)) {
+            if (*first_a < 0) *first_a = x;
+            ++*n_common;
+        }
+    }
+    free(keys);
+    return MFR_OK;
 }

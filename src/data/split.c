@@ -191,7 +191,7 @@ static int alloc_rows(int64_t n, const char *spec, int64_t **out, mfr_error *err
     if (n < 0 || !mfr_mul_size((size_t)n, sizeof(int64_t), &bytes))
         return mfr_seterr(err, MFR_ERR_TOO_LARGE, "split %s: %" PRId64 " ratings is too many",
                           spec, n);
-    *out = malloc(bytes ? bytes : 1);
+    *out = mfr_malloc(bytes ? bytes : 1);
     if (!*out)
         return mfr_seterr(err, MFR_ERR_NOMEM,
                           "split %s: out of memory for %" PRId64 " row indices", spec, n);
@@ -212,7 +212,7 @@ static int split_sklearn(const mfr_ratings *all, const struct split_params *p,
     /* Same expression and rounding as sklearn: float(test_size) * int(n). */
     double test_size = ceil(p->fraction * (double)n);
     if (n < 1 || !(test_size < (double)n))
-        return mfr_seterr(err, MFR_ERR_INVALID,
+        return mfr_seterr(err, MFR_ERR_DATA,
                           "split %s: with %" PRId64 " ratings the training part would be "
                           "empty (sklearn refuses it too)",
                           p->spec, n);
@@ -250,7 +250,7 @@ static int split_random(const mfr_ratings *all, const struct split_params *p, ui
     int64_t n = all->n;
     double test_size = round(p->fraction * (double)n);
     if (!(test_size >= 1.0 && test_size < (double)n))
-        return mfr_seterr(err, MFR_ERR_INVALID,
+        return mfr_seterr(err, MFR_ERR_DATA,
                           "split %s: with %" PRId64 " ratings the %s part would be empty",
                           p->spec, n, test_size < 1.0 ? "test" : "training");
     int64_t n_test = (int64_t)test_size;
@@ -259,7 +259,7 @@ static int split_random(const mfr_ratings *all, const struct split_params *p, ui
     int64_t *rows = NULL;
     int rc = alloc_rows(n, p->spec, &rows, err);
     if (rc != MFR_OK) return rc;
-    is_test = calloc((size_t)n, 1);
+    is_test = mfr_calloc((size_t)n, 1);
     if (!is_test) {
         rc = mfr_seterr(err, MFR_ERR_NOMEM, "split %s: out of memory", p->spec);
         goto fail;
@@ -298,7 +298,7 @@ fail:
 static char *join_path(const char *dir, const char *name, const char *suffix)
 {
     size_t len = strlen(dir) + 1 + strlen(name) + strlen(suffix) + 1;
-    char *path = malloc(len);
+    char *path = mfr_malloc(len);
     if (path) snprintf(path, len, "%s/%s%s", dir, name, suffix);
     return path;
 }
@@ -309,6 +309,7 @@ static int split_canonical(const mfr_dataset *ds, const struct split_params *p,
 {
     const char *dir = mfr_dataset_dir(ds);
     int rc = MFR_OK;
+    int64_t common = 0, first = -1;
     char *base = join_path(dir, p->canonical, ".base");
     char *test = join_path(dir, p->canonical, ".test");
     if (!base || !test) {
@@ -318,7 +319,14 @@ static int split_canonical(const mfr_dataset *ds, const struct split_params *p,
     rc = mfr_dataset_read_ratings(ds, base, &s->train, err);
     if (rc != MFR_OK) goto fail;
     rc = mfr_dataset_read_ratings(ds, test, &s->test, err);
-
+    if (rc == MFR_OK) rc = mfr_ratings_overlap(s->test, s->train, &common, &first, err);
+    /* a held-out rating that is also trained on makes every test metric a lie */
+    if (rc == MFR_OK && common > 0)
+        rc = mfr_seterr(err, MFR_ERR_DATA,
+                        "split %s: %" PRId64 " of the %" PRId64 " ratings of %s are also in %s "
+                        "(the first is rating %" PRId64 " of %s); a test file must not repeat "
+                        "training ratings",
+                        p->spec, common, s->test->n, test, base, first + 1, test);
 fail:
     free(base);
     free(test);
@@ -350,9 +358,9 @@ int mfr_split_create(const mfr_dataset *ds, const char *spec, uint64_t seed, mfr
     freelocale(c_locale);
     if (rc != MFR_OK) return rc;
 
-    struct mfr_split *s = calloc(1, sizeof *s);
+    struct mfr_split *s = mfr_calloc(1, sizeof *s);
     if (!s) return mfr_seterr(err, MFR_ERR_NOMEM, "split %s: out of memory", p.spec);
-    s->spec = strdup(p.spec);
+    s->spec = mfr_strdup(p.spec);
     if (!s->spec) {
         rc = mfr_seterr(err, MFR_ERR_NOMEM, "split %s: out of memory", p.spec);
         goto fail;

@@ -418,7 +418,7 @@ static void *alloc_array(size_t n, size_t size, const char *what, int *status,
                              what, n, size);
         return NULL;
     }
-    void *p = malloc(bytes ? bytes : 1);
+    void *p = mfr_malloc(bytes ? bytes : 1);
     if (!p)
         *status = mfr_seterr(err, MFR_ERR_NOMEM, "out of memory allocating synthetic %s (%zu bytes)",
                              what, bytes);
@@ -881,6 +881,28 @@ static int ensure_dir(const char *dir, mfr_error *err)
     return mfr_seterr(err, MFR_ERR_IO, "cannot create directory %s: %s", dir, strerror(e));
 }
 
+/* The memory mfr_synth_write allocates below (in double: no overflow),
+ * compared with the budget before the first allocation, like training. */
+static int check_budget(const synth *s, const mfr_synth_options *o, mfr_error *err)
+{
+    const double nu = (double)o->n_users, ni = (double)o->n_items;
+    const double per_item = (double)(sizeof *s->item_of + sizeof *s->item_bias + sizeof *s->w +
+                                     sizeof *s->tree + sizeof *s->alias + sizeof *s->cover +
+                                     sizeof *s->chosen) +
+                            (double)o->rank * (double)sizeof *s->q + 1.0 / 8;
+    const double per_user = (double)(sizeof *s->deg + sizeof(int32_t));
+    const double scratch = (nu > ni ? nu : ni) * (double)(sizeof(int32_t) + sizeof(double));
+    const double need = ni * per_item + nu * per_user + scratch + (double)BUF_BYTES;
+    const uint64_t budget = o->max_memory ? o->max_memory : mfr_physical_memory();
+    if (budget && need > (double)budget)
+        return mfr_seterr(err, MFR_ERR_TOO_LARGE,
+                          "synthetic data of %d users and %d items needs %.1f MiB, more than "
+                          "the memory budget of %.1f MiB",
+                          (int)o->n_users, (int)o->n_items, need / 1048576.0,
+                          (double)budget / 1048576.0);
+    return MFR_OK;
+}
+
 /*
  * Contract: `opt` NULL means the defaults; `dir` must be a non-empty path
  * whose parent exists. Validates every option (MFR_ERR_INVALID naming the
@@ -902,6 +924,7 @@ int mfr_synth_write(const mfr_synth_options *opt, const char *dir, mfr_error *er
 
     synth s;
     memset(&s, 0, sizeof s);
+    if ((rc = check_budget(&s, opt, err)) != MFR_OK) return rc;
     s.opt = *opt;
     s.n_users = opt->n_users;
     s.n_items = opt->n_items;
@@ -928,7 +951,7 @@ int mfr_synth_write(const mfr_synth_options *opt, const char *dir, mfr_error *er
     if (!(s.w = alloc_array(ni, sizeof *s.w, "item weights", &rc, err))) goto fail;
     if (!(s.tree = alloc_array(ni + 1, sizeof *s.tree, "item tree", &rc, err))) goto fail;
     if (!(s.alias = alloc_array(ni, sizeof *s.alias, "alias table", &rc, err))) goto fail;
-    if (!(s.bitmap = calloc((ni + 63) / 64, sizeof *s.bitmap))) {
+    if (!(s.bitmap = mfr_calloc((ni + 63) / 64, sizeof *s.bitmap))) {
         rc = mfr_seterr(err, MFR_ERR_NOMEM, "out of memory allocating synthetic item bitmap");
         goto fail;
     }

@@ -83,7 +83,7 @@ struct forms {
 static bool forms_make(const char *title, struct forms *fm)
 {
     size_t n = strlen(title);
-    fm->f[0] = malloc(2 * (n + 2));
+    fm->f[0] = mfr_malloc(2 * (n + 2));
     if (!fm->f[0]) return false;
     fm->f[1] = fm->f[0] + n + 2;
     for (size_t j = 0; j <= n; j++) fm->f[0][j] = (char)lower((unsigned char)title[j]);
@@ -182,7 +182,7 @@ static int scan_titles(const mfr_dataset *ds, const char *q, int kind, int32_t *
                        int32_t max_out, int32_t *n_out, int *dist, mfr_error *err)
 {
     size_t qn = strlen(q);
-    int *row = kind == MFR_TITLE_NONE ? malloc((CLOSE_MAX + 1) * sizeof *row) : NULL;
+    int *row = kind == MFR_TITLE_NONE ? mfr_malloc((CLOSE_MAX + 1) * sizeof *row) : NULL;
     if (kind == MFR_TITLE_NONE && !row)
         return mfr_seterr(err, MFR_ERR_NOMEM, "title lookup: out of memory");
     int32_t n = 0;
@@ -219,8 +219,8 @@ int mfr_dataset_find_title(const mfr_dataset *ds, const char *text, int32_t *ite
     *match_out = MFR_TITLE_NONE;
     if (text[0] == '#') return find_by_id(ds, text, items_out, max_out, n_out, match_out);
     size_t n = strlen(text);
-    char *q = malloc(n + 1);
-    int *dist = malloc(((size_t)max_out + 1) * sizeof *dist);
+    char *q = mfr_malloc(n + 1);
+    int *dist = mfr_malloc(((size_t)max_out + 1) * sizeof *dist);
     if (!q || !dist) {
         free(q);
         free(dist);

@@ -93,7 +93,7 @@ int mfr_model_alloc(int32_t k, int32_t bias, int32_t n_users, int32_t n_items, m
     size_t ubytes = (size_t)n_users * (size_t)k_pad * sizeof(float);
     size_t ibytes = (size_t)n_items * (size_t)k_pad * sizeof(float);
 
-    mfr_model *m = calloc(1, sizeof *m);
+    mfr_model *m = mfr_calloc(1, sizeof *m);
     if (!m) goto nomem;
     mfr_config_default(&m->cfg);
     m->cfg.k = k;
@@ -110,10 +110,10 @@ int mfr_model_alloc(int32_t k, int32_t bias, int32_t n_users, int32_t n_items, m
 
     m->U = mfr_aligned_calloc(ubytes);
     m->V = mfr_aligned_calloc(ibytes);
-    m->user_ids = malloc((size_t)n_users * sizeof(int64_t));
-    m->item_ids = malloc((size_t)n_items * sizeof(int64_t));
-    m->split_spec = strdup("");
-    m->data_dir = strdup("");
+    m->user_ids = mfr_malloc((size_t)n_users * sizeof(int64_t));
+    m->item_ids = mfr_malloc((size_t)n_items * sizeof(int64_t));
+    m->split_spec = mfr_strdup("");
+    m->data_dir = mfr_strdup("");
     if (!m->U || !m->V || !m->user_ids || !m->item_ids || !m->split_spec || !m->data_dir)
         goto nomem;
     for (int32_t u = 0; u < n_users; u++) m->user_ids[u] = (int64_t)u + 1;
@@ -440,8 +440,8 @@ int mfr_model_copy(const mfr_model *src, mfr_model **out, mfr_error *err)
     m->data_fingerprint = src->data_fingerprint;
     free(m->split_spec);
     free(m->data_dir);
-    m->split_spec = strdup(src->split_spec);
-    m->data_dir = strdup(src->data_dir);
+    m->split_spec = mfr_strdup(src->split_spec);
+    m->data_dir = mfr_strdup(src->data_dir);
     if (!m->split_spec || !m->data_dir) {
         mfr_model_destroy(m);
         return mfr_seterr(err, MFR_ERR_NOMEM, "out of memory copying a model");

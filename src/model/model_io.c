@@ -27,6 +27,7 @@
 #include <math.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "bytes_priv.h"
 #include "config_priv.h"
@@ -295,7 +296,7 @@ static int write_checked(const mfr_model *m, FILE *f, const char *path, uint64_t
 {
     struct writer w = {.m = m, .path = path, .header_size = header_size_of(m), .h = MFR_FNV_INIT,
                        .outer = outer};
-    w.row = malloc(4 * (size_t)m->k_row);
+    w.row = mfr_malloc(4 * (size_t)m->k_row);
     if (!w.row) return mfr_seterr(err, MFR_ERR_NOMEM, "out of memory writing %s", path);
     int rc = write_model(f, &w, err);
     free(w.row);
@@ -382,7 +383,7 @@ static int c_string(struct cursor *c, const char *path, const char *what, char *
     (void)c_take(c, n, &b);
     if (memchr(b, 0, n))
         return mfr_seterr(err, MFR_ERR_CORRUPT, "%s: the %s contains a NUL byte", path, what);
-    char *s = malloc((size_t)n + 1);
+    char *s = mfr_malloc((size_t)n + 1);
     if (!s) return mfr_seterr(err, MFR_ERR_NOMEM, "out of memory reading %s", path);
     memcpy(s, b, n);
     s[n] = 0;
@@ -497,6 +498,13 @@ static int parse_header(const unsigned char *hdr, size_t header_size, const char
     if (!(h->cfg.implicit >= 0.0) || !isfinite(h->cfg.implicit))
         return mfr_seterr(err, MFR_ERR_CORRUPT, "%s: implicit weight %g is not a finite value >= 0",
                           path, h->cfg.implicit);
+    /* the checksum proves the bytes are what was written, not that a
+     * writer recorded sane settings (lr -5, beta1 7): the same ranges as
+     * for training */
+    mfr_error verr = {0};
+    if (mfr_config_validate(&h->cfg, &verr) != MFR_OK)
+        return mfr_seterr(err, MFR_ERR_CORRUPT, "%s: a recorded setting is out of range: %s", path,
+                          verr.message);
     rc = c_string(&c, path, "split spec", &h->split_spec, err);
     if (rc == MFR_OK) rc = c_string(&c, path, "data dir", &h->data_dir, err);
     if (rc != MFR_OK) return rc;
@@ -598,8 +606,13 @@ struct reader {
 /* Opens path, which must be a regular file, and measures it. */
 static int reader_open(struct reader *r, mfr_error *err)
 {
-    r->f = fopen(r->path, "rb");
-    if (!r->f) return mfr_seterr(err, MFR_ERR_IO, "cannot open %s: %s", r->path, strerror(errno));
+    int fd, rc = mfr_open_regular(r->path, &fd, err);
+    if (rc != MFR_OK) return rc;
+    r->f = fdopen(fd, "rb");
+    if (!r->f) {
+        close(fd);
+        return mfr_seterr(err, MFR_ERR_NOMEM, "out of memory opening %s", r->path);
+    }
     struct stat st;
     if (fstat(fileno(r->f), &st) != 0)
         return mfr_seterr(err, MFR_ERR_IO, "cannot stat %s: %s", r->path, strerror(errno));
@@ -634,7 +647,7 @@ static int reader_header(struct reader *r, mfr_error *err)
     if (header_size > r->file_len)
         return mfr_seterr(err, MFR_ERR_CORRUPT, "%s is truncated: %llu bytes, shorter than its %u-byte header",
                           path, (unsigned long long)r->file_len, header_size);
-    if (!(r->hdr = malloc(header_size))) return mfr_seterr(err, MFR_ERR_NOMEM, "out of memory reading %s", path);
+    if (!(r->hdr = mfr_malloc(header_size))) return mfr_seterr(err, MFR_ERR_NOMEM, "out of memory reading %s", path);
     r->header_size = header_size;
     memcpy(r->hdr, fixed, sizeof fixed);
     rc = read_exact(r->f, path, r->hdr + sizeof fixed, header_size - sizeof fixed, NULL, err);
@@ -699,7 +712,7 @@ static int reader_model(struct reader *r, mfr_model **out, mfr_error *err)
 static int reader_body(struct reader *r, mfr_model *m, mfr_error *err)
 {
     const char *path = r->path;
-    unsigned char *buf = malloc(4 * (size_t)m->k_row);
+    unsigned char *buf = mfr_malloc(4 * (size_t)m->k_row);
     if (!buf) return mfr_seterr(err, MFR_ERR_NOMEM, "out of memory reading %s", path);
     struct bad_value bad = {0};
     int rc = read_ids(r->f, path, m->user_ids, m->n_users, &r->hash, err);

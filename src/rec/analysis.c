@@ -160,7 +160,7 @@ static double *alloc_doubles(size_t n_elems)
 {
     size_t bytes;
     if (!mfr_mul_size(n_elems ? n_elems : 1, sizeof(double), &bytes)) return NULL;
-    return calloc(1, bytes);
+    return mfr_calloc(1, bytes);
 }
 
 /* Column means of the n rows into p->mean, then the sample covariance
@@ -252,7 +252,7 @@ static int pca_rows(const float *x, int64_t n, int32_t k, size_t stride, int32_t
     double *cov = NULL, *vec = NULL, *d = NULL;
     char *used = NULL;
     int rc = MFR_OK;
-    mfr_pca *p = calloc(1, sizeof *p);
+    mfr_pca *p = mfr_calloc(1, sizeof *p);
     if (!p) goto nomem;
     p->n = n;
     p->k = k;
@@ -265,7 +265,7 @@ static int pca_rows(const float *x, int64_t n, int32_t k, size_t stride, int32_t
     cov = alloc_doubles(k2);
     vec = alloc_doubles(k2);
     d = alloc_doubles(kk);
-    used = calloc(kk, 1);
+    used = mfr_calloc(kk, 1);
     if (!p->coords || !p->axes || !p->variance || !p->explained || !p->mean || !cov || !vec ||
         !d || !used)
         goto nomem;
@@ -572,9 +572,9 @@ int mfr_tsne_compute(const float *x, int64_t n, int32_t k, const mfr_tsne_option
     if (rc != MFR_OK) return rc;
 
     const size_t nn = (size_t)n * (size_t)n;
-    double *P = malloc(nn * sizeof(double));
-    double *d = malloc((size_t)n * sizeof(double));
-    double *w = calloc((size_t)n * 10, sizeof(double)); /* struct tsne_state */
+    double *P = mfr_malloc(nn * sizeof(double));
+    double *d = mfr_malloc((size_t)n * sizeof(double));
+    double *w = mfr_calloc((size_t)n * 10, sizeof(double)); /* struct tsne_state */
     if (!P || !d || !w) {
         free(P);
         free(d);

@@ -28,7 +28,7 @@ struct range_csr {
 static int range_csr_build(const mfr_ratings *r, int32_t first, int32_t count,
                            struct range_csr *c, mfr_error *err)
 {
-    c->off = calloc((size_t)count + 1, sizeof *c->off);
+    c->off = mfr_calloc((size_t)count + 1, sizeof *c->off);
     if (!c->off) return mfr_seterr(err, MFR_ERR_NOMEM, "batch: out of memory for %d users", (int)count);
     int64_t n = r ? r->n : 0;
     for (int64_t x = 0; x < n; x++) {
@@ -36,8 +36,8 @@ static int range_csr_build(const mfr_ratings *r, int32_t first, int32_t count,
         if (u >= 0 && u < count) c->off[u + 1]++;
     }
     for (int32_t u = 0; u < count; u++) c->off[u + 1] += c->off[u];
-    c->items = malloc(((size_t)c->off[count] + 1) * sizeof *c->items);
-    int64_t *fill = malloc(((size_t)count + 1) * sizeof *fill);
+    c->items = mfr_malloc(((size_t)c->off[count] + 1) * sizeof *c->items);
+    int64_t *fill = mfr_malloc(((size_t)count + 1) * sizeof *fill);
     if (!c->items || !fill) {
         free(fill);
         return mfr_seterr(err, MFR_ERR_NOMEM, "batch: out of memory for %lld rated items",
@@ -94,7 +94,7 @@ int mfr_model_recommend_users(const mfr_model *m, int32_t first, int32_t count, 
     mfr_error first_err = {0};
 #pragma omp parallel num_threads(threads)
     {
-        uint8_t *flags = malloc((size_t)n_items + 1);
+        uint8_t *flags = mfr_malloc((size_t)n_items + 1);
         if (!flags) {
 #pragma omp critical(mfr_batch_error)
             if (!failed) {

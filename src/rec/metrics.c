@@ -73,8 +73,8 @@ static int by_user_build(const mfr_ratings *r, int32_t n_users, bool relevant_on
         !mfr_mul_size((size_t)r->n, sizeof *b->item, &item_bytes))
         return mfr_seterr(err, MFR_ERR_TOO_LARGE, "ranking: %lld ratings are too many",
                           (long long)r->n);
-    b->off = calloc(1, off_bytes);
-    b->item = malloc(item_bytes ? item_bytes : 1);
+    b->off = mfr_calloc(1, off_bytes);
+    b->item = mfr_malloc(item_bytes ? item_bytes : 1);
     if (!b->off || !b->item) {
         by_user_free(b);
         return mfr_seterr(err, MFR_ERR_NOMEM, "ranking: out of memory for %lld ratings",
@@ -189,17 +189,17 @@ static int ranking_ws_init(struct ranking_ws *w, const mfr_ratings *train,
     int rc;
     if ((rc = by_user_build(train, n_users, false, &w->tr, err)) != MFR_OK) return rc;
     if ((rc = by_user_build(test, n_users, true, &w->rel, err)) != MFR_OK) return rc;
-    size_t ni = (size_t)n_items + 1, nk = (size_t)kk + 1; /* +1: never malloc(0) */
-    w->train_mark = malloc(ni * sizeof *w->train_mark);
-    w->rel_mark = malloc(ni * sizeof *w->rel_mark);
-    w->score = malloc(ni * sizeof *w->score);
-    w->pop = calloc(ni, sizeof *w->pop);
-    w->list = malloc(nk * sizeof *w->list);
-    w->heap_sc = malloc(nk * sizeof *w->heap_sc);
-    w->discount = malloc(nk * sizeof *w->discount);
-    w->ideal = malloc(nk * sizeof *w->ideal);
-    w->am.covered = calloc(ni, 1);
-    w->ap.covered = calloc(ni, 1);
+    size_t ni = (size_t)n_items + 1, nk = (size_t)kk + 1; /* +1: never mfr_malloc(0) */
+    w->train_mark = mfr_malloc(ni * sizeof *w->train_mark);
+    w->rel_mark = mfr_malloc(ni * sizeof *w->rel_mark);
+    w->score = mfr_malloc(ni * sizeof *w->score);
+    w->pop = mfr_calloc(ni, sizeof *w->pop);
+    w->list = mfr_malloc(nk * sizeof *w->list);
+    w->heap_sc = mfr_malloc(nk * sizeof *w->heap_sc);
+    w->discount = mfr_malloc(nk * sizeof *w->discount);
+    w->ideal = mfr_malloc(nk * sizeof *w->ideal);
+    w->am.covered = mfr_calloc(ni, 1);
+    w->ap.covered = mfr_calloc(ni, 1);
     if (!w->train_mark || !w->rel_mark || !w->score || !w->pop || !w->list || !w->heap_sc ||
         !w->discount || !w->ideal || !w->am.covered || !w->ap.covered)
         return mfr_seterr(err, MFR_ERR_NOMEM, "ranking: out of memory for %d items, n_top %d",

@@ -387,7 +387,7 @@ int mfr_model_fold_in(const mfr_model *m, const int32_t *items, const float *rat
         return mfr_seterr(err, MFR_ERR_TOO_LARGE, "fold-in: a %d x %d system overflows",
                           (int)d, (int)d);
     /* d x d matrix, the d-vector b, one design row x, the implicit offset o */
-    double *a = calloc(1, cells);
+    double *a = mfr_calloc(1, cells);
     if (!a)
         return mfr_seterr(err, MFR_ERR_NOMEM, "fold-in: out of memory for a %d x %d system",
                           (int)d, (int)d);

@@ -28,7 +28,7 @@ int mfr_topk_begin(struct mfr_topk *t, int32_t *idx_out, float *scores_out, int3
     t->owned = false;
     if (!t->sc && cap <= MFR_TOPK_LOCAL) t->sc = t->local;
     if (!t->sc) {
-        t->sc = malloc((size_t)cap * sizeof *t->sc);
+        t->sc = mfr_malloc((size_t)cap * sizeof *t->sc);
         if (!t->sc)
             return mfr_seterr(err, MFR_ERR_NOMEM, "top-k: out of memory for %d scores",
                               (int)cap);

@@ -367,7 +367,7 @@ static int cr_section(struct ckpt_reader *r, mfr_checkpoint *c, uint32_t *seen, 
         if (len == 0 || len > CKPT_MAX_LOG)
             return mfr_seterr(err, MFR_ERR_CORRUPT, "%s: log section of %llu bytes", r->name,
                               (unsigned long long)len);
-        if (!(c->log = malloc((size_t)len)))
+        if (!(c->log = mfr_malloc((size_t)len)))
             return mfr_seterr(err, MFR_ERR_NOMEM, "out of memory reading %s", r->name);
         c->log_len = (size_t)len;
         return cr_read(r, c->log, (size_t)len, err);
@@ -398,7 +398,7 @@ static int cr_consistent(const struct ckpt_reader *r, const mfr_checkpoint *c, u
 
 static int read_checkpoint(struct ckpt_reader *r, mfr_checkpoint **out, mfr_error *err)
 {
-    mfr_checkpoint *c = calloc(1, sizeof *c);
+    mfr_checkpoint *c = mfr_calloc(1, sizeof *c);
     if (!c) return mfr_seterr(err, MFR_ERR_NOMEM, "out of memory reading %s", r->name);
     uint32_t n_sections = 0, seen = 0;
     int rc = cr_verify(r, &n_sections, err);
@@ -527,7 +527,7 @@ static int restore(mfr_trainer *tr, const mfr_checkpoint *c, mfr_error *err)
         MFR_ASSERT(dst_a[a].rows == src_a[a].rows); /* same data and configuration */
         memcpy(dst_a[a].a, src_a[a].a, sizeof(float) * (size_t)src_a[a].rows * (size_t)m->k_pad);
     }
-    char *spec = strdup(src->split_spec), *dir = strdup(src->data_dir);
+    char *spec = mfr_strdup(src->split_spec), *dir = mfr_strdup(src->data_dir);
     if (!spec || !dir) {
         free(spec);
         free(dir);

@@ -46,6 +46,7 @@
 void mfr_step_begin(const mfr_trainer *tr, struct mfr_step *st)
 {
     memset(st, 0, sizeof *st);
+    st->bad_array = -1;
     st->scale = (float)(2.0 / (double)tr->csr.nnz);
     st->opt.kern = tr->kern;
     tr->opt->begin(&tr->cfg, tr->model->epochs + 1, &st->opt);
@@ -289,6 +290,76 @@ void mfr_phase_derive(mfr_trainer *tr, struct mfr_step *st)
     if (tr->implicit && st->finite) mfr_derive_users(tr);
 }
 
+/* ---- divergence check ---- */
+
+enum { MFR_CHECK_MAX_ARRAYS = 1 + MFR_N_GROUPS * (1 + MFR_OPT_MAX_STATE) };
+
+/* The arrays a step may change: each group's parameters and optimizer
+ * state, and the derived U (implicit feedback). Returns their count; names
+ * them for the error message. */
+static int check_arrays(const mfr_trainer *tr, const float **arr, int64_t *len, char names[][40])
+{
+    int n = 0;
+    const mfr_model *m = tr->model;
+    for (int g = 0; g < MFR_N_GROUPS; g++) {
+        const struct mfr_param_group *pg = &tr->group[g];
+        if (!pg->param) continue;
+        for (int s = -1; s < tr->opt->n_state; s++) {
+            arr[n] = s < 0 ? pg->param : pg->state[s];
+            len[n] = (int64_t)pg->rows * m->k_pad;
+            if (names) snprintf(names[n], 40, s < 0 ? "the %s' parameters" : "the %s' optimizer state", pg->name);
+            n++;
+        }
+    }
+    if (tr->implicit) {
+        arr[n] = m->U;
+        len[n] = (int64_t)m->n_users * m->k_pad;
+        if (names) snprintf(names[n], 40, "the derived user factors");
+        n++;
+    }
+    return n;
+}
+
+/* 1 when x[0..n) holds an inf or NaN (exponent bits all set); integer
+ * operations only, so the loop vectorizes without reordering float math. */
+static int chunk_nonfinite(const float *x, int64_t n)
+{
+    uint32_t bad = 0;
+    for (int64_t i = 0; i < n; i++) {
+        uint32_t b;
+        memcpy(&b, x + i, sizeof b);
+        bad |= (b & 0x7f800000u) == 0x7f800000u;
+    }
+    return (int)bad;
+}
+
+void mfr_phase_check(mfr_trainer *tr, struct mfr_step *st)
+{
+    const float *arr[MFR_CHECK_MAX_ARRAYS];
+    int64_t len[MFR_CHECK_MAX_ARRAYS], first[MFR_CHECK_MAX_ARRAYS + 1];
+    const int n = check_arrays(tr, arr, len, NULL);
+    first[0] = 0; /* chunk numbering over all arrays */
+    for (int a = 0; a < n; a++) first[a + 1] = first[a] + (len[a] + MFR_TRAIN_CHUNK - 1) / MFR_TRAIN_CHUNK;
+#pragma omp single
+    st->bad_array = -1;
+    if (!st->finite) return; /* the loss already stopped the step; every thread sees it */
+    int mine = -1;
+#pragma omp for schedule(static)
+    for (int64_t ch = 0; ch < first[n]; ch++) {
+        int a = 0;
+        while (ch >= first[a + 1]) a++;
+        int64_t off = (ch - first[a]) * MFR_TRAIN_CHUNK;
+        int64_t cnt = len[a] - off < MFR_TRAIN_CHUNK ? len[a] - off : MFR_TRAIN_CHUNK;
+        if ((mine < 0 || a < mine) && chunk_nonfinite(arr[a] + off, cnt)) mine = a;
+    }
+    if (mine >= 0) {
+        /* rare; the minimum is the same whichever thread found what */
+#pragma omp critical(mfr_phase_check)
+        if (st->bad_array < 0 || mine < st->bad_array) st->bad_array = mine;
+    }
+#pragma omp barrier
+}
+
 int mfr_step_end(mfr_trainer *tr, const struct mfr_step *st, double *loss_out, mfr_error *err)
 {
     tr->last = st->parts;
@@ -297,6 +368,16 @@ int mfr_step_end(mfr_trainer *tr, const struct mfr_step *st, double *loss_out, m
         return mfr_seterr(err, MFR_ERR_DIVERGED,
                           "training loss became non-finite (%g) at epoch %lld; lower the learning rate",
                           st->parts.total, (long long)tr->model->epochs + 1);
+    if (st->bad_array >= 0) {
+        const float *arr[MFR_CHECK_MAX_ARRAYS];
+        int64_t len[MFR_CHECK_MAX_ARRAYS];
+        char names[MFR_CHECK_MAX_ARRAYS][40];
+        check_arrays(tr, arr, len, names);
+        return mfr_seterr(err, MFR_ERR_DIVERGED,
+                          "%s became non-finite (inf or NaN) at epoch %lld although the loss "
+                          "was finite (%g); lower the learning rate",
+                          names[st->bad_array], (long long)tr->model->epochs + 1, st->parts.total);
+    }
     tr->model->epochs++;
     return MFR_OK;
 }
@@ -315,6 +396,7 @@ int mfr_trainer_step(mfr_trainer *tr, double *loss_out, mfr_error *err)
         mfr_phase_implicit(tr, &st);
         mfr_phase_update(tr, &st);
         mfr_phase_derive(tr, &st);
+        mfr_phase_check(tr, &st);
     }
     return mfr_step_end(tr, &st, loss_out, err);
 }

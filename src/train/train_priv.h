@@ -74,6 +74,7 @@ struct mfr_step {
     struct mfr_reg_coef user_coef; /* without implicit feedback: U's and P's merged */
     mfr_loss parts;
     int finite;                    /* the loss is finite: the update may run */
+    int bad_array;                 /* mfr_phase_check: the first non-finite array, or -1 */
 };
 
 /* The step's constants; no parallel region needed. */
@@ -104,6 +105,12 @@ void mfr_phase_implicit(mfr_trainer *tr, struct mfr_step *st);
 void mfr_phase_update(mfr_trainer *tr, struct mfr_step *st);
 /* Implicit feedback: U from the updated P and Y. */
 void mfr_phase_derive(mfr_trainer *tr, struct mfr_step *st);
+/* After the update: every parameter and optimizer-state array checked for
+ * inf/NaN (a finite loss does not prove them finite: Adam's moments or a
+ * row no rating reads can overflow first), so the step that produced them
+ * reports the divergence. Sets st->bad_array (the lowest index among the
+ * arrays of mfr_check_arrays, whatever the thread count). */
+void mfr_phase_check(mfr_trainer *tr, struct mfr_step *st);
 
 /* The loss parts and status of a finished step. */
 int mfr_step_end(mfr_trainer *tr, const struct mfr_step *st, double *loss_out, mfr_error *err);

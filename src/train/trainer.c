@@ -105,7 +105,7 @@ static int plan_alloc(const struct plan *p)
 static char *dup_str(const char *s)
 {
     size_t n = strlen(s) + 1;
-    char *p = malloc(n);
+    char *p = mfr_malloc(n);
     if (p) memcpy(p, s, n);
     return p;
 }
@@ -276,7 +276,7 @@ int mfr_trainer_create(const mfr_config *cfg, const mfr_dataset *ds, const mfr_r
     if (!opt) return mfr_seterr(err, MFR_ERR_INVALID, "optimizer %d is unknown", (int)cfg->optimizer);
     MFR_ASSERT(opt->n_state == mfr_model_state_count(opt->id)); /* what model files store */
 
-    mfr_trainer *tr = calloc(1, sizeof *tr);
+    mfr_trainer *tr = mfr_calloc(1, sizeof *tr);
     if (!tr) return mfr_seterr(err, MFR_ERR_NOMEM, "out of memory");
     tr->kern = kern;
     tr->opt = opt;

@@ -1,0 +1,285 @@
+/*
+ * io_check.c — the rules every output path of a command obeys, checked
+ * before the command does its work (see cli.h):
+ *
+ * - an output is never one of the run's inputs (compared by device and
+ *   inode, so another spelling or a hard link of u.data is still u.data);
+ *   a directory given as input (--data DIR) counts with every regular file
+ *   directly inside it, since the loader may read any of them;
+ * - two outputs of one run never name the same file;
+ * - an output never replaces anything but a regular file: not a directory,
+ *   device, FIFO or socket, and not a symbolic link (the atomic rename
+ *   would replace the link, not its target; give the target's path);
+ * - an empty name is a usage error, a missing or read-only directory a
+ *   runtime error, both before any data is loaded or trained on.
+ *
+ * Multi-file outputs (split, export) go through a stage: the files are
+ * written into a fresh temporary directory inside the output directory and
+ * renamed into place only once every one of them is complete, so a failed
+ * write leaves the previous set as it was.
+ */
+#define _POSIX_C_SOURCE 200809L
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cli.h"
+
+struct file_id {
+    dev_t dev;
+    ino_t ino;
+};
+
+/* One output: its directory's identity and its name there (the file may
+ * not exist yet), and the flag that named it. */
+struct out_entry {
+    struct file_id dir;
+    char *base;
+    const char *flag;
+};
+
+/* The run's inputs and outputs so far (one command per process). */
+static struct file_id *g_inputs;
+static size_t g_n_inputs, g_cap_inputs;
+static struct out_entry g_outputs[64];
+static size_t g_n_outputs;
+
+static void add_input_id(const struct stat *st)
+{
+    if (g_n_inputs == g_cap_inputs) {
+        size_t cap = g_cap_inputs ? 2 * g_cap_inputs : 64;
+        struct file_id *n = realloc(g_inputs, cap * sizeof *n);
+        if (!n) return; /* the check is lost, not the command */
+        g_inputs = n;
+        g_cap_inputs = cap;
+    }
+    g_inputs[g_n_inputs++] = (struct file_id){st->st_dev, st->st_ino};
+}
+
+static bool is_input(const struct stat *st)
+{
+    for (size_t k = 0; k < g_n_inputs; k++)
+        if (g_inputs[k].dev == st->st_dev && g_inputs[k].ino == st->st_ino) return true;
+    return false;
+}
+
+void io_reset(void)
+{
+    free(g_inputs);
+    g_inputs = NULL;
+    g_n_inputs = g_cap_inputs = 0;
+    for (size_t k = 0; k < g_n_outputs; k++) free(g_outputs[k].base);
+    g_n_outputs = 0;
+}
+
+void io_input(const char *path)
+{
+    struct stat st;
+    if (!path || stat(path, &st) != 0) return; /* the reader reports it */
+    add_input_id(&st);
+    if (!S_ISDIR(st.st_mode)) return;
+    DIR *d = opendir(path);
+    if (!d) return;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        char *p = malloc(strlen(path) + strlen(e->d_name) + 2);
+        if (!p) break;
+        sprintf(p, "%s/%s", path, e->d_name);
+        struct stat fs;
+        if (stat(p, &fs) == 0 && S_ISREG(fs.st_mode)) add_input_id(&fs);
+        free(p);
+    }
+    closedir(d);
+}
+
+/* path's directory part ("." when none) in a new string, and its name. */
+static char *split_dir(const char *path, const char **base)
+{
+    const char *slash = strrchr(path, '/');
+    *base = slash ? slash + 1 : path;
+    if (!slash) return strdup(".");
+    if (slash == path) return strdup("/");
+    return strndup(path, (size_t)(slash - path));
+}
+
+static const char *kind_of(mode_t m)
+{
+    if (S_ISDIR(m)) return "a directory";
+    if (S_ISLNK(m)) return "a symbolic link (give the path of its target)";
+    if (S_ISFIFO(m)) return "a FIFO";
+    if (S_ISCHR(m) || S_ISBLK(m)) return "a device";
+    if (S_ISREG(m)) return "a regular file";
+    return "not a regular file";
+}
+
+/* The checks of one output file, except the uniqueness among outputs;
+ * fills *dir_id. */
+static int check_output_file(const char *flag, const char *path, struct file_id *dir_id)
+{
+    if (!*path) return usage_error("%s needs a file name, got ''", flag);
+    const char *base;
+    char *dir = split_dir(path, &base);
+    if (!dir) return runtime_error("out of memory");
+    struct stat st;
+    int rc = EXIT_OK;
+    if (!*base || !strcmp(base, ".") || !strcmp(base, ".."))
+        rc = runtime_error("%s %s: names a directory, not a file", flag, path);
+    else if (stat(dir, &st) != 0)
+        rc = runtime_error("%s %s: directory %s: %s", flag, path, dir, strerror(errno));
+    else if (!S_ISDIR(st.st_mode))
+        rc = runtime_error("%s %s: %s is not a directory", flag, path, dir);
+    else if (access(dir, W_OK | X_OK) != 0)
+        rc = runtime_error("%s %s: directory %s is not writable: %s", flag, path, dir,
+                           strerror(errno));
+    if (rc == EXIT_OK) *dir_id = (struct file_id){st.st_dev, st.st_ino};
+    free(dir);
+    if (rc != EXIT_OK) return rc;
+    if (lstat(path, &st) != 0) return EXIT_OK; /* a new file */
+    if (!S_ISREG(st.st_mode))
+        return runtime_error("%s %s is %s; mfrec replaces only regular files", flag, path,
+                             kind_of(st.st_mode));
+    if (is_input(&st)) return runtime_error("%s %s is one of this run's inputs", flag, path);
+    return EXIT_OK;
+}
+
+int io_output(const char *flag, const char *path)
+{
+    struct file_id dir;
+    int rc = check_output_file(flag, path, &dir);
+    if (rc != EXIT_OK) return rc;
+    const char *base = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
+    for (size_t k = 0; k < g_n_outputs; k++) {
+        const struct out_entry *o = &g_outputs[k];
+        if (o->dir.dev == dir.dev && o->dir.ino == dir.ino && !strcmp(o->base, base))
+            return usage_error("%s %s is also the output of %s", flag, path, o->flag);
+    }
+    if (g_n_outputs < sizeof g_outputs / sizeof *g_outputs) {
+        char *b = strdup(base);
+        if (!b) return runtime_error("out of memory");
+        g_outputs[g_n_outputs++] = (struct out_entry){dir, b, flag};
+    }
+    return EXIT_OK;
+}
+
+int io_output_dir(const char *flag, const char *dir)
+{
+    if (!*dir) return usage_error("%s needs a directory name, got ''", flag);
+    struct stat st;
+    if (stat(dir, &st) == 0) {
+        if (!S_ISDIR(st.st_mode))
+            return runtime_error("%s %s is %s, not a directory", flag, dir, kind_of(st.st_mode));
+        if (access(dir, W_OK | X_OK) != 0)
+            return runtime_error("%s %s: directory is not writable: %s", flag, dir, strerror(errno));
+    }
+    return EXIT_OK; /* a new directory: its writer creates it (or says why not) */
+}
+
+FILE *io_open_input(const char *flag, const char *path)
+{
+    /* non-blocking open: a FIFO must not block it; then only a regular
+     * file is read (a device such as /dev/zero never ends) */
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0) {
+        runtime_error("%s %s: %s", flag, path, strerror(errno));
+        return NULL;
+    }
+    struct stat st;
+    FILE *f = NULL;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode))
+        runtime_error("%s %s is %s", flag, path, kind_of(st.st_mode));
+    else if (fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK) != 0 || !(f = fdopen(fd, "r")))
+        runtime_error("%s %s: %s", flag, path, strerror(errno));
+    if (!f) close(fd);
+    else add_input_id(&st);
+    return f;
+}
+
+/* ------------------------------------------------------------------ */
+/* Stages: multi-file outputs renamed into place together               */
+/* ------------------------------------------------------------------ */
+
+int stage_open(struct stage *s, const char *flag, const char *out)
+{
+    *s = (struct stage){.flag = flag, .out = out};
+    int rc = ensure_dir(out);
+    if (rc != EXIT_OK) return rc;
+    size_t len = strlen(out) + 32;
+    s->dir = malloc(len);
+    if (!s->dir) return runtime_error("out of memory");
+    snprintf(s->dir, len, "%s/.mfrec-stage-XXXXXX", out);
+    if (!mkdtemp(s->dir)) {
+        rc = runtime_error("cannot create a directory in %s: %s", out, strerror(errno));
+        free(s->dir);
+        s->dir = NULL;
+    }
+    return rc;
+}
+
+/* Calls fn(s, name) for every file of the stage; stops at the first error. */
+static int stage_each(struct stage *s, int (*fn)(struct stage *s, const char *name))
+{
+    DIR *d = opendir(s->dir);
+    if (!d) return runtime_error("cannot read %s: %s", s->dir, strerror(errno));
+    int rc = EXIT_OK;
+    struct dirent *e;
+    while (rc == EXIT_OK && (e = readdir(d)))
+        if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) rc = fn(s, e->d_name);
+    closedir(d);
+    return rc;
+}
+
+static char *join(const char *dir, const char *name)
+{
+    char *p = malloc(strlen(dir) + strlen(name) + 2);
+    if (p) sprintf(p, "%s/%s", dir, name);
+    return p;
+}
+
+static int check_final(struct stage *s, const char *name)
+{
+    char *p = join(s->out, name);
+    if (!p) return runtime_error("out of memory");
+    int rc = io_output(s->flag, p);
+    free(p);
+    return rc;
+}
+
+static int move_final(struct stage *s, const char *name)
+{
+    char *from = join(s->dir, name), *to = join(s->out, name);
+    int rc = EXIT_OK;
+    if (!from || !to) rc = runtime_error("out of memory");
+    else if (rename(from, to) != 0)
+        rc = runtime_error("cannot rename %s to %s: %s", from, to, strerror(errno));
+    free(from);
+    free(to);
+    return rc;
+}
+
+static int remove_staged(struct stage *s, const char *name)
+{
+    char *p = join(s->dir, name);
+    if (p) unlink(p);
+    free(p);
+    return EXIT_OK;
+}
+
+int stage_finish(struct stage *s, int rc)
+{
+    if (!s->dir) return rc;
+    /* every final path is checked before the first rename, so a refused
+     * one leaves the old set whole */
+    if (rc == EXIT_OK) rc = stage_each(s, check_final);
+    if (rc == EXIT_OK) rc = stage_each(s, move_final);
+    stage_each(s, remove_staged);
+    rmdir(s->dir);
+    free(s->dir);
+    s->dir = NULL;
+    return rc;
+}

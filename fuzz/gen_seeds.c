@@ -53,10 +53,13 @@ static char *slurp(const char *path, size_t *size)
 static void formats(const char *ml100k)
 {
     const char *names[] = {"u.data", "u.item", "u.user", "u.genre", "u.occupation"};
+    /* seed files are not named like MovieLens files, even made-up ones */
+    const char *seed_names[] = {"seed-u-data", "seed-u-item", "seed-u-user", "seed-u-genre",
+                                "seed-u-occupation"};
     for (int k = 0; k < 5; k++) {
         size_t n;
         char *text = slurp(fz_path(0, ml100k, names[k]), &n);
-        seed("fuzz_ml100k", names[k], k, text, n);
+        seed("fuzz_ml100k", seed_names[k], k, text, n);
         if (k == 0) {
             seed("fuzz_delimited", "tab-no-header", 1 | (2 << 3), text, n);
             size_t head = n < 200 ? n : 200;

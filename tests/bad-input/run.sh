@@ -13,10 +13,14 @@
 set -u
 M=${MFREC_BIN:?set MFREC_BIN}
 CASES=$1
-F=$(cd "$2" && pwd)
 export OMP_NUM_THREADS=1
 W=$(mktemp -d)
 trap 'chmod -R u+w "$W"; rm -rf "$W"' EXIT
+# The corpus files, with FILE.in renamed to FILE: the repository holds no
+# file named like a MovieLens file (u.data, u.item, ...), even made-up ones.
+cp -a "$2" "$W/files" || { echo "cannot copy $2"; exit 1; }
+find "$W/files" -name '*.in' -exec sh -c 'mv "$1" "${1%.in}"' _ {} \;
+F=$W/files
 S=$W/fixture
 mkdir -p "$S"
 "$M" synth --out "$S/syn" --users 50 --items 40 --ratings 800 --seed 1 >/dev/null &&

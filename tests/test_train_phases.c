@@ -29,16 +29,10 @@ static int setup(void **state)
 {
     struct fixture *f = calloc(1, sizeof *f);
     f->dir = tu_mkdtemp();
-    mfr_synth_options o;
-    mfr_synth_options_default(&o);
-    o.n_users = 120, o.n_items = 90, o.n_ratings = 3000, o.seed = 5;
-    mfr_error err = {0};
     char *data = tu_path(f->dir, "data");
-    if (mfr_synth_write(&o, data, &err) != MFR_OK || mfr_dataset_load(data, NULL, &f->ds, &err) != MFR_OK) {
-        fprintf(stderr, "setup failed: %s\n", err.message);
-        return -1;
-    }
+    int rc = tu_synth(data, 120, 90, 3000, 5, &f->ds);
     free(data);
+    if (rc != 0) return -1;
     *state = f;
     return 0;
 }

@@ -174,29 +174,17 @@ bool parse_float(const char *flag, const char *s, double lo, double hi, float *o
     return true;
 }
 
-/* Sizes like 512M, 4G, 1048576. */
+/* Sizes like 512M, 4G, 1048576: the library's rule for --max-memory, so
+ * every size flag reads sizes the same way. */
 bool parse_bytes(const char *flag, const char *s, uint64_t *out)
 {
-    char *end;
-    errno = 0;
-    double v = strtod(s, &end);
-    double mult = 1;
-    if (end != s) {
-        switch (*end) {
-        case 'k': case 'K': mult = 1024.0; end++; break;
-        case 'm': case 'M': mult = 1048576.0; end++; break;
-        case 'g': case 'G': mult = 1073741824.0; end++; break;
-        case 't': case 'T': mult = 1099511627776.0; end++; break;
-        default: break;
-        }
-        if (*end == 'B' || *end == 'b') end++;
-    }
-    if (errno || end == s || *end || !(v * mult >= 1.0) || v * mult > 1.8e19 ||
-        isspace((unsigned char)s[0])) {
+    mfr_config c;
+    mfr_config_default(&c);
+    if (isspace((unsigned char)s[0]) || mfr_config_set(&c, "--max-memory", s, NULL) != MFR_OK) {
         usage_error("%s must be a size such as 512M or 4G, got '%s'", flag, s);
         return false;
     }
-    *out = (uint64_t)(v * mult);
+    *out = c.max_memory;
     return true;
 }
 

@@ -237,7 +237,10 @@ static bool parse_train_flags(int argc, char **argv, struct train_opts *o, int *
                                .n_flags = sizeof flags / sizeof *flags, .data_flags = true,
                                .train = o};
     if (!cli_start(&cmd, argc, argv, rc)) return false;
-    *rc = train_opts_check(o);
+    /* On --resume the flags given restate or change the checkpoint's
+     * configuration: the rules between fields (--l2-bias needs --bias) hold
+     * for the merged one, which mfr_trainer_resume compares field by field. */
+    *rc = o->resume ? EXIT_OK : train_opts_check(o);
     if (*rc == EXIT_OK) *rc = train_check_paths(o);
     return *rc == EXIT_OK;
 }

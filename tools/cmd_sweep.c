@@ -267,7 +267,9 @@ static bool parse_sweep_flags(int argc, char **argv, struct sweep_opts *o, int *
         io_input(default_data_dir(o->data));
         *rc = io_output("--csv", o->csv);
     }
-    if (*rc == EXIT_OK && o->plot_dir) *rc = io_output_dir("--plot", o->plot_dir);
+    static const char *const charts[] = {"speedup_vs_threads", "reduce_vs_threads",
+                                         "ms_per_epoch_vs_dim", NULL};
+    if (*rc == EXIT_OK && o->plot_dir) *rc = plot_outputs_check(o->plot_dir, charts);
     return *rc == EXIT_OK;
 }
 

@@ -188,7 +188,9 @@ static int train_check_paths(const struct train_opts *o)
     int rc = EXIT_OK;
     if (o->out) rc = io_output("--out", o->out);
     if (rc == EXIT_OK && o->log_json) rc = io_output("--log-json", o->log_json);
-    if (rc == EXIT_OK && o->plot) rc = io_output_dir("--plot", o->plot);
+    static const char *const charts[] = {"learning_curve", "loss_components", NULL};
+    if (rc == EXIT_OK && o->plot) rc = plot_require_gnuplot();
+    if (rc == EXIT_OK && o->plot) rc = plot_outputs_check(o->plot, charts);
     return rc;
 }
 
@@ -783,10 +785,6 @@ int cmd_train(int argc, char **argv)
     r.has_test = mfr_ratings_count(r.test) > 0;
     if (!o.quiet) print_train_header(&r);
     r.bar = !o.quiet && isatty(STDERR_FILENO);
-    if (o.plot && !plot_available()) {
-        rc = runtime_error("--plot needs gnuplot on PATH (Debian package gnuplot-nox)");
-        goto done;
-    }
     if (o.early_stop && !r.has_test) {
         rc = usage_error("--early-stop needs a split with validation ratings");
         goto done;

@@ -201,6 +201,8 @@ const char *default_data_dir(const char *flag_value_or_null)
 /* ------------------------------------------------------------------ */
 
 static bool g_load_opts_set;
+/* --format was given: it then overrides the format a model recorded. */
+static bool g_format_given;
 static mfr_load_options g_load_opts;
 
 /* The library never prints: its warnings (a dataset cache that cannot be
@@ -267,6 +269,7 @@ static bool parse_data_format(const char *flag, const char *v, void *dst)
         {"ml-latest", MFR_FORMAT_CSV},
     };
     mfr_load_options *o = load_opts();
+    g_format_given = true;
     for (size_t k = 0; k < sizeof formats / sizeof *formats; k++) {
         if (!strcmp(v, formats[k].name)) {
             o->format = formats[k].format;
@@ -337,6 +340,12 @@ void count_item_ratings(const mfr_dataset *ds, int64_t *counts)
     }
 }
 
+const char *model_data_source(const mfr_model *m)
+{
+    const char *src = mfr_model_data_source(m, g_format_given ? NULL : load_opts());
+    return *src ? src : default_data_dir(NULL);
+}
+
 int load_model_and_data(const char *model_path, const char *data, mfr_model **m,
                         mfr_dataset **ds, const char **dir_out)
 {
@@ -345,8 +354,7 @@ int load_model_and_data(const char *model_path, const char *data, mfr_model **m,
     *ds = NULL;
     io_input(model_path);
     if (mfr_model_load(model_path, m, &err) != MFR_OK) return lib_error(&err);
-    const char *dir = data ? data : mfr_model_data_dir(*m);
-    if (!*dir) dir = default_data_dir(NULL);
+    const char *dir = data ? data : model_data_source(*m);
     if (load_dataset(dir, ds, &err) != MFR_OK ||
         mfr_model_check_dataset(*m, *ds, &err) != MFR_OK) {
         int rc = runtime_error("--data %s: %s", dir, err.message);
@@ -356,7 +364,7 @@ int load_model_and_data(const char *model_path, const char *data, mfr_model **m,
         *m = NULL;
         return rc;
     }
-    if (dir_out) *dir_out = dir;
+    if (dir_out) *dir_out = mfr_dataset_dir(*ds);
     return EXIT_OK;
 }
 
@@ -546,6 +554,7 @@ bool cli_start(struct command_spec *c, int argc, char **argv, int *rc)
 {
     g_cmd = c->name;
     io_reset();
+    g_format_given = false;
     for (int i = 0; i < argc; i++) {
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
             print_command_help(c);

@@ -533,16 +533,9 @@ static int restore(mfr_trainer *tr, const mfr_checkpoint *c, mfr_error *err)
         MFR_ASSERT(dst_a[a].rows == src_a[a].rows); /* same data and configuration */
         memcpy(dst_a[a].a, src_a[a].a, sizeof(float) * (size_t)src_a[a].rows * (size_t)m->k_pad);
     }
-    char *spec = mfr_strdup(src->split_spec), *dir = mfr_strdup(src->data_dir);
-    if (!spec || !dir) {
-        free(spec);
-        free(dir);
-        return mfr_seterr(err, MFR_ERR_NOMEM, "out of memory");
-    }
-    free(m->split_spec);
-    free(m->data_dir);
-    m->split_spec = spec; /* the recorded provenance stays that of the run */
-    m->data_dir = dir;
+    /* the recorded provenance stays that of the run */
+    int rc = mfr_model_copy_provenance(m, src, err);
+    if (rc != MFR_OK) return rc;
     m->cfg = src->cfg;    /* with the recorded kernels, so the file's bytes do not change */
     m->epochs = src->epochs;
     const double *l = c->run.loss;

@@ -76,6 +76,32 @@ int runtime_error(const char *fmt, ...)
 
 int lib_error(const mfr_error *err) { return runtime_error("%s", err->message); }
 
+/* Set once "cannot write standard output" has been printed. */
+static bool g_stdout_reported;
+
+static int stdout_failed(int e)
+{
+    if (!g_stdout_reported)
+        runtime_error("cannot write standard output: %s", strerror(e ? e : EIO));
+    g_stdout_reported = true;
+    return EXIT_RUNTIME;
+}
+
+int stdout_flush(void)
+{
+    errno = 0;
+    if (fflush(stdout) == 0 && !ferror(stdout)) return EXIT_OK;
+    return stdout_failed(errno);
+}
+
+int stdout_close(void)
+{
+    int rc = stdout_flush();
+    errno = 0;
+    if (fclose(stdout) != 0 && rc == EXIT_OK) rc = stdout_failed(errno);
+    return rc;
+}
+
 double now_seconds(void)
 {
     struct timespec ts;

@@ -26,6 +26,14 @@ extern const char *g_cmd;
 int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Print "CMD: error: message" and return EXIT_RUNTIME. */
 int runtime_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Flushes stdout: EXIT_OK, or EXIT_RUNTIME after printing "cannot write
+ * standard output" (once per process) when this or an earlier write to it
+ * failed (a full disk, a closed stdout). A command that prints progress
+ * calls it after each line, so a long run stops at the first failed write
+ * instead of training on and failing at exit. */
+int stdout_flush(void);
+/* stdout_flush, then fclose(stdout) checked the same way (main's last call). */
+int stdout_close(void);
 /* runtime_error with a library error's message. */
 int lib_error(const mfr_error *err);
 double now_seconds(void);

@@ -522,7 +522,7 @@ static int resume_setup(struct train_run *r, struct train_opts *o)
     return rc != EXIT_OK ? rc : resume_run_state(r, &run);
 }
 
-static void print_train_header(const struct train_run *r)
+static int print_train_header(const struct train_run *r)
 {
     const struct train_opts *o = r->o;
     const mfr_config *cfg = &o->cfg;
@@ -551,7 +551,7 @@ static void print_train_header(const struct train_run *r)
     if (r->ck)
         printf("resumed from %s after epoch %lld of %lld\n", o->resume, (long long)r->start,
                (long long)o->epochs);
-    fflush(stdout);
+    return stdout_flush();
 }
 
 /* --early-stop after epoch e: keeps a copy of the best model so far; sets
@@ -597,7 +597,8 @@ static int log_epoch(struct train_run *r, int64_t e)
             printf("  | loss %.6f = observed %.6f + l2 %.6f + gravity %.6f", lp.total, lp.mse,
                    lp.l2, lp.gravity);
         putchar('\n');
-        fflush(stdout);
+        int rc = stdout_flush(); /* a full or closed stdout stops the run here */
+        if (rc != EXIT_OK) return rc;
     }
     if (o->plot) {
         if (r->n_curve == r->cap_curve) {
@@ -797,7 +798,7 @@ int cmd_train(int argc, char **argv)
     r.train = mfr_split_train(r.sp);
     r.test = mfr_split_test(r.sp);
     r.has_test = mfr_ratings_count(r.test) > 0;
-    if (!o.quiet) print_train_header(&r);
+    if (!o.quiet && (rc = print_train_header(&r)) != EXIT_OK) goto done;
     r.bar = !o.quiet && isatty(STDERR_FILENO);
     if (o.early_stop && !r.has_test) {
         rc = usage_error("--early-stop needs a split with validation ratings");

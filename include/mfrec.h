@@ -398,6 +398,16 @@ MFR_API void mfr_synth_options_default(mfr_synth_options *opt);
  * n_ratings >= max(n_users, n_items). Deterministic in the options.
  */
 MFR_API int mfr_synth_write(const mfr_synth_options *opt, const char *dir, mfr_error *err);
+/**
+ * What mfr_synth_write(opt) needs, before it runs: *memory (may be NULL)
+ * the bytes it allocates (what max_memory is compared with), *disk (may be
+ * NULL) an upper bound of the bytes its files take (each line at its
+ * longest; the real size is smaller by the shorter ids). Validates opt
+ * first (NULL: the defaults): MFR_ERR_INVALID naming the field, as
+ * mfr_synth_write does. Values too large for uint64 read UINT64_MAX.
+ */
+MFR_API int mfr_synth_estimate(const mfr_synth_options *opt, uint64_t *memory, uint64_t *disk,
+                               mfr_error *err);
 
 /* ------------------------------------------------------------------ */
 /* NumPy arrays                                                         */

@@ -448,7 +448,7 @@ static void test_synth_rejects_bad_options(void **state)
     assert_int_equal(run("synth --users 0 --out '%s/x'", g_dir), 2);
     tu_expect_in(g_err, "--users");
     assert_int_equal(run("synth --users 3 --items 3 --ratings 10 --out '%s/x'", g_dir), 2);
-    tu_expect_in(g_err, "n_ratings");
+    tu_expect_in(g_err, "--ratings 10 is more than the 9 (user, item) pairs");
     assert_int_equal(run("synth --users 3"), 2);
     tu_expect_in(g_err, "--out is required");
 }

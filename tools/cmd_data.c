@@ -231,12 +231,17 @@ int cmd_synth(int argc, char **argv)
     if ((rc = synth_budgets(&o, max_disk, out)) != EXIT_OK) return rc;
     mfr_error err = {0};
     double t0 = now_seconds();
-    if (mfr_synth_write(&o, out, &err) != MFR_OK) {
-        if (err.status == MFR_ERR_INVALID) return usage_error("%s", err.message);
-        if (err.status == MFR_ERR_TOO_LARGE) /* the physical memory, or an overflow */
-            return runtime_error("%s (--max-memory sets the budget)", err.message);
-        return lib_error(&err);
+    /* the files appear together or not at all: never new u.item and u.user
+     * beside an old u.data */
+    struct stage st;
+    if ((rc = stage_open(&st, "--out", out)) != EXIT_OK) return rc;
+    if (mfr_synth_write(&o, st.dir, &err) != MFR_OK) {
+        if (err.status == MFR_ERR_INVALID) rc = usage_error("%s", err.message);
+        else if (err.status == MFR_ERR_TOO_LARGE) /* the physical memory, or an overflow */
+            rc = runtime_error("%s (--max-memory sets the budget)", err.message);
+        else rc = lib_error(&err);
     }
+    if ((rc = stage_finish(&st, rc)) != EXIT_OK) return rc;
     printf("wrote %lld ratings (%d users x %d items, rank %d, noise %g, seed %llu) to %s in %.2f s\n",
            (long long)o.n_ratings, o.n_users, o.n_items, o.rank, (double)o.noise,
            (unsigned long long)o.seed, out, now_seconds() - t0);

@@ -139,6 +139,13 @@ static int resolve_source(const char *path, mfr_load_options *opt, char **dir_ou
     struct stat st;
     if (stat(path, &st) != 0)
         return mfr_seterr(err, MFR_ERR_IO, "cannot open %s: %s", path, strerror(errno));
+    if (!S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode)) { /* a FIFO or device: never read */
+        const char *kind = S_ISFIFO(st.st_mode)                        ? "a FIFO"
+                           : S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode) ? "a device"
+                                                                        : "a special file";
+        return mfr_seterr(err, MFR_ERR_IO,
+                          "cannot read %s: it is %s, not a rating file or a directory", path, kind);
+    }
     if (!name && S_ISREG(st.st_mode)) {
         /* `path` names the rating file; its directory holds the rest. */
         const char *slash = strrchr(path, '/');

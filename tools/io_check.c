@@ -148,12 +148,10 @@ static int check_output_file(const char *flag, const char *path, struct file_id 
     return EXIT_OK;
 }
 
-int io_output(const char *flag, const char *path)
+/* Notes `base` in directory `dir` as the output of flag, unless another
+ * flag's output is already there (a usage error). */
+static int claim_output(const char *flag, const char *path, struct file_id dir, const char *base)
 {
-    struct file_id dir;
-    int rc = check_output_file(flag, path, &dir);
-    if (rc != EXIT_OK) return rc;
-    const char *base = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
     for (size_t k = 0; k < g_n_outputs; k++) {
         const struct out_entry *o = &g_outputs[k];
         if (o->dir.dev != dir.dev || o->dir.ino != dir.ino || strcmp(o->base, base)) continue;
@@ -166,6 +164,14 @@ int io_output(const char *flag, const char *path)
         g_outputs[g_n_outputs++] = (struct out_entry){dir, b, flag};
     }
     return EXIT_OK;
+}
+
+int io_output(const char *flag, const char *path)
+{
+    struct file_id dir;
+    int rc = check_output_file(flag, path, &dir);
+    if (rc != EXIT_OK) return rc;
+    return claim_output(flag, path, dir, strrchr(path, '/') ? strrchr(path, '/') + 1 : path);
 }
 
 int io_output_dir(const char *flag, const char *dir)
@@ -194,6 +200,8 @@ int io_output_dir(const char *flag, const char *dir)
         rc = runtime_error("%s %s: directory %s is not writable: %s", flag, dir, parent,
                            strerror(errno));
     free(parent);
+    /* not also a file another flag writes (--out x --plot x) */
+    if (rc == EXIT_OK) rc = claim_output(flag, dir, (struct file_id){st.st_dev, st.st_ino}, base);
     return rc;
 }
 

@@ -342,6 +342,10 @@ static void test_accessors_null(void **state)
     assert_int_equal(mfr_model_k(NULL), -1);
     assert_int_equal(mfr_model_n_users(NULL), -1);
     assert_null(mfr_model_split_spec(NULL));
+    mfr_load_options opt;
+    mfr_load_options_default(&opt);
+    assert_null(mfr_model_data_source(NULL, &opt));
+    assert_int_equal(opt.format, MFR_FORMAT_AUTO); /* untouched */
     assert_int_equal(mfr_model_user_id(NULL, 0), -1);
     assert_true(isnan(mfr_model_predict(NULL, 0, 0)));
     float v[4];

@@ -280,6 +280,31 @@ static void test_resume_accepts_restated_options(void **state)
     assert_int_equal(train_plain(make), 0);
     const char *same[] = {"--resume", ck, "--l2-bias", "0.05", "--dim", "5", "--quiet", NULL};
     assert_int_equal(train_plain(same), 0);
+    /* every field of the configuration table, restated alone with the
+     * checkpoint's value, is accepted; skipped: a switch that is off, the
+     * machine's fields (not recorded) and values no flag can give (the
+     * shard count 0, "derived from the data") */
+    mfr_checkpoint *c = NULL;
+    mfr_config cfg;
+    assert_int_equal(mfr_checkpoint_load(ck, &c, NULL), MFR_OK);
+    assert_int_equal(mfr_model_config(mfr_checkpoint_model(c), &cfg, NULL), MFR_OK);
+    int restated = 0;
+    for (int i = 0; i < mfr_config_field_count(); i++) {
+        const mfr_config_field *f = mfr_config_field_at(i);
+        char v[64];
+        assert_int_equal(mfr_config_format(&cfg, f, v, sizeof v, NULL), MFR_OK);
+        mfr_config probe;
+        mfr_config_default(&probe);
+        if (f->execution_only || (f->type == MFR_CONFIG_FLAG && !strcmp(v, "0")) ||
+            (f->type != MFR_CONFIG_FLAG && mfr_config_set(&probe, f->flag, v, NULL) != MFR_OK))
+            continue;
+        const char *one[] = {"--resume", ck, f->flag, f->type == MFR_CONFIG_FLAG ? "--quiet" : v,
+                             "--quiet", NULL};
+        if (train_plain(one) != 0) fail_msg("--resume with %s %s was refused", f->flag, v);
+        restated++;
+    }
+    assert_true(restated >= 15);
+    mfr_checkpoint_destroy(c);
     const char *other[] = {"--resume", ck, "--l2-bias", "0.07", "--quiet", NULL};
     assert_int_equal(train_plain(other), 2);
     char *text = tu_read_file(log, NULL);

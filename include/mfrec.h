@@ -398,6 +398,16 @@ MFR_API void mfr_synth_options_default(mfr_synth_options *opt);
  * n_ratings >= max(n_users, n_items). Deterministic in the options.
  */
 MFR_API int mfr_synth_write(const mfr_synth_options *opt, const char *dir, mfr_error *err);
+/**
+ * What mfr_synth_write(opt) needs, before it runs: *memory (may be NULL)
+ * the bytes it allocates (what max_memory is compared with), *disk (may be
+ * NULL) an upper bound of the bytes its files take (each line at its
+ * longest; the real size is smaller by the shorter ids). Validates opt
+ * first (NULL: the defaults): MFR_ERR_INVALID naming the field, as
+ * mfr_synth_write does. Values too large for uint64 read UINT64_MAX.
+ */
+MFR_API int mfr_synth_estimate(const mfr_synth_options *opt, uint64_t *memory, uint64_t *disk,
+                               mfr_error *err);
 
 /* ------------------------------------------------------------------ */
 /* NumPy arrays                                                         */
@@ -638,6 +648,16 @@ MFR_API int mfr_model_config(const mfr_model *m, mfr_config *cfg, mfr_error *err
 MFR_API const char *mfr_model_split_spec(const mfr_model *m);
 MFR_API const char *mfr_model_data_dir(const mfr_model *m);
 MFR_API uint64_t mfr_model_data_fingerprint(const mfr_model *m);
+/** Where the model's training data can be loaded again with
+ *  mfr_dataset_load: the rating file (absolute path) when the training load
+ *  named a file (a delimited file, or any format's rating file given
+ *  directly or as ratings_file), else the data directory (as
+ *  mfr_model_data_dir; "" when unknown). When opt is not NULL, its format,
+ *  sep and header become the ones the data was read with (MFR_FORMAT_AUTO,
+ *  0 and MFR_HEADER_AUTO for a directory) and its ratings_file NULL; its
+ *  other fields are left as they are. NULL when m is NULL. Models saved
+ *  before this was recorded give their directory. */
+MFR_API const char *mfr_model_data_source(const mfr_model *m, mfr_load_options *opt);
 /** Checksum of the factors (FNV-1a 64 over U then V, k floats per row, plus
  *  the two bias lanes (b_u, 1) and (1, b_i) when the model has biases; with
  *  implicit feedback then P's and Y's rows the same way). */

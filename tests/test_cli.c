@@ -379,6 +379,40 @@ static void test_other_formats(void **state)
 }
 
 /* The progress bar is drawn on a terminal only, and never with --quiet. */
+/* A model trained from a generic delimited file records the file and how
+ * it was read (':' as separator, which detection would not find, and a
+ * header line), so eval, recommend, norms and a resume reopen the data
+ * without --data; a data file that moved away is named in the error. */
+static void test_delimited_model_finds_its_data(void **state)
+{
+    (void)state;
+    char *dir = tu_path(g_dir, "colon"), cmd[4096];
+    snprintf(cmd, sizeof cmd,
+             "mkdir -p '%s' && awk 'BEGIN{print \"user:item:rating\"} {printf \"%%d:%%d:%%d\\n\", "
+             "$1, $2, $3}' '%s/u.data' > '%s/r.txt'",
+             dir, g_data, dir);
+    assert_int_equal(system(cmd), 0);
+    char *file = tu_path(dir, "r.txt"), *model = tu_path(dir, "m.mfr"), *ck = tu_path(dir, "ck");
+    assert_int_equal(run("train --data '%s' --format delimited:colon:header --split random:0.2 "
+                         "--dim 4 --epochs 2 --out '%s' --checkpoint '%s' --checkpoint-every 1 "
+                         "--quiet",
+                         file, model, ck),
+                     0);
+    assert_int_equal(run("eval --model '%s' --test '%s' --allow-overlap", model, file), 0);
+    tu_expect_in(g_out, "RMSE");
+    assert_int_equal(run("recommend --model '%s' --user 1 -k 3", model), 0);
+    assert_int_equal(run("norms --model '%s'", model), 0);
+    assert_int_equal(run("train --resume '%s' --epochs 3 --quiet", ck), 0);
+    snprintf(cmd, sizeof cmd, "mv '%s' '%s.moved'", file, file);
+    assert_int_equal(system(cmd), 0);
+    assert_int_equal(run("recommend --model '%s' --user 1", model), 1);
+    tu_expect_in(g_err, "r.txt");
+    free(dir);
+    free(file);
+    free(model);
+    free(ck);
+}
+
 static void test_progress_bar_only_on_a_terminal(void **state)
 {
     (void)state;
@@ -414,7 +448,7 @@ static void test_synth_rejects_bad_options(void **state)
     assert_int_equal(run("synth --users 0 --out '%s/x'", g_dir), 2);
     tu_expect_in(g_err, "--users");
     assert_int_equal(run("synth --users 3 --items 3 --ratings 10 --out '%s/x'", g_dir), 2);
-    tu_expect_in(g_err, "n_ratings");
+    tu_expect_in(g_err, "--ratings 10 is more than the 9 (user, item) pairs");
     assert_int_equal(run("synth --users 3"), 2);
     tu_expect_in(g_err, "--out is required");
 }
@@ -430,6 +464,7 @@ int main(void)
         cmocka_unit_test(test_split_writes_both_parts),
         cmocka_unit_test(test_train_plot_and_presets),
         cmocka_unit_test(test_other_formats),
+        cmocka_unit_test(test_delimited_model_finds_its_data),
         cmocka_unit_test(test_progress_bar_only_on_a_terminal),
         cmocka_unit_test(test_synth_rejects_bad_options),
     };

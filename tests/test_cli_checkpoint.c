@@ -245,6 +245,84 @@ static void test_resume_refuses_differences(void **state)
     free(ck2);
 }
 
+/* Runs `mfrec train ARGS...` (no RUN_FLAGS) with output to DIR/log,
+ * which is emptied first; returns the exit status. */
+static int train_plain(const char *const *args)
+{
+    char *log = tu_path(g_dir, "log");
+    unlink(log);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        const char *argv[32] = {g_bin, "train"};
+        int n = 2;
+        for (int x = 0; args[x] && n < 31; x++) argv[n++] = args[x];
+        argv[n] = NULL;
+        if (!freopen(log, "a", stdout) || !freopen(log, "a", stderr)) _exit(99);
+        execv(g_bin, (char *const *)argv);
+        _exit(98);
+    }
+    free(log);
+    return finish(pid);
+}
+
+/* A flag beside --resume that restates the checkpoint's value is accepted
+ * alone (--l2-bias without --bias: the rule between the two holds for the
+ * checkpoint's configuration); one that differs is refused and named, and
+ * so is one that the checkpoint's configuration does not allow. */
+static void test_resume_accepts_restated_options(void **state)
+{
+    (void)state;
+    char *ck = tu_path(g_dir, "ck3"), *ck_plain = tu_path(g_dir, "ck4"), *log = tu_path(g_dir, "log");
+    const char *make[] = {"--data", g_data, "--epochs", "6", "--bias", "--l2-bias", "0.05",
+                          "--dim", "5", "--checkpoint", ck, "--checkpoint-every", "3", "--quiet",
+                          NULL};
+    assert_int_equal(train_plain(make), 0);
+    const char *same[] = {"--resume", ck, "--l2-bias", "0.05", "--dim", "5", "--quiet", NULL};
+    assert_int_equal(train_plain(same), 0);
+    /* every field of the configuration table, restated alone with the
+     * checkpoint's value, is accepted; skipped: a switch that is off, the
+     * machine's fields (not recorded) and values no flag can give (the
+     * shard count 0, "derived from the data") */
+    mfr_checkpoint *c = NULL;
+    mfr_config cfg;
+    assert_int_equal(mfr_checkpoint_load(ck, &c, NULL), MFR_OK);
+    assert_int_equal(mfr_model_config(mfr_checkpoint_model(c), &cfg, NULL), MFR_OK);
+    int restated = 0;
+    for (int i = 0; i < mfr_config_field_count(); i++) {
+        const mfr_config_field *f = mfr_config_field_at(i);
+        char v[64];
+        assert_int_equal(mfr_config_format(&cfg, f, v, sizeof v, NULL), MFR_OK);
+        mfr_config probe;
+        mfr_config_default(&probe);
+        if (f->execution_only || (f->type == MFR_CONFIG_FLAG && !strcmp(v, "0")) ||
+            (f->type != MFR_CONFIG_FLAG && mfr_config_set(&probe, f->flag, v, NULL) != MFR_OK))
+            continue;
+        const char *one[] = {"--resume", ck, f->flag, f->type == MFR_CONFIG_FLAG ? "--quiet" : v,
+                             "--quiet", NULL};
+        if (train_plain(one) != 0) fail_msg("--resume with %s %s was refused", f->flag, v);
+        restated++;
+    }
+    assert_true(restated >= 15);
+    mfr_checkpoint_destroy(c);
+    const char *other[] = {"--resume", ck, "--l2-bias", "0.07", "--quiet", NULL};
+    assert_int_equal(train_plain(other), 2);
+    char *text = tu_read_file(log, NULL);
+    tu_expect_in(text, "--l2-bias is 0.07, the checkpoint's 0.05");
+    free(text);
+    const char *plain[] = {"--data", g_data, "--epochs", "6", "--dim", "5", "--checkpoint",
+                           ck_plain, "--checkpoint-every", "3", "--quiet", NULL};
+    assert_int_equal(train_plain(plain), 0);
+    const char *needs_bias[] = {"--resume", ck_plain, "--l2-bias", "0.05", "--quiet", NULL};
+    assert_int_equal(train_plain(needs_bias), 2);
+    text = tu_read_file(log, NULL);
+    tu_expect_in(text, "--l2-bias is 0.05, the checkpoint's 0");
+    free(text);
+    free(ck);
+    free(ck_plain);
+    free(log);
+}
+
 static int setup(void **state)
 {
     (void)state;
@@ -271,6 +349,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_killed_and_resumed_run_is_identical),
         cmocka_unit_test(test_resume_refuses_differences),
+        cmocka_unit_test(test_resume_accepts_restated_options),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -51,11 +51,17 @@ static int setup(void **state)
     mfr_error err = {0};
     mfr_trainer *tr = NULL;
     mfr_config cfg = small_config();
-    if (mfr_synth_write(&o, f->data, &err) != MFR_OK ||
-        mfr_dataset_load(f->data, NULL, &f->ds, &err) != MFR_OK ||
+    /* loaded by its rating file, so the trainer, the model and its file
+     * carry the data source record too */
+    char *file = tu_path(f->data, "u.data");
+    int rc = mfr_synth_write(&o, f->data, &err);
+    if (rc == MFR_OK) rc = mfr_dataset_load(file, NULL, &f->ds, &err);
+    free(file);
+    if (rc != MFR_OK ||
         mfr_trainer_create(&cfg, f->ds, mfr_dataset_ratings(f->ds), NULL, &tr, &err) != MFR_OK ||
         mfr_trainer_step(tr, NULL, &err) != MFR_OK ||
-        mfr_model_copy(mfr_trainer_model(tr), &f->model, &err) != MFR_OK) {
+        mfr_model_copy(mfr_trainer_model(tr), &f->model, &err) != MFR_OK ||
+        !strstr(mfr_model_data_source(f->model, NULL), "u.data")) {
         fprintf(stderr, "setup failed: %s\n", err.message);
         return -1;
     }
@@ -113,6 +119,20 @@ static int op_load(struct fixture *f, mfr_error *err)
     return rc;
 }
 
+/* The same dataset named by its rating file (the path is kept). */
+static int op_load_file(struct fixture *f, mfr_error *err)
+{
+    mfr_load_options o;
+    mfr_load_options_default(&o);
+    o.cache = MFR_CACHE_NEVER;
+    mfr_dataset *ds = NULL;
+    char *file = tu_path(f->data, "u.data");
+    int rc = mfr_dataset_load(file, &o, &ds, err);
+    free(file);
+    mfr_dataset_destroy(ds);
+    return rc;
+}
+
 static int op_train(struct fixture *f, mfr_error *err)
 {
     mfr_config cfg = small_config();
@@ -163,6 +183,10 @@ static int op_recommend(struct fixture *f, mfr_error *err)
 }
 
 static void test_alloc_load(void **state) { assert_true(walk_allocations(*state, op_load) > 5); }
+static void test_alloc_load_file(void **state)
+{
+    assert_true(walk_allocations(*state, op_load_file) > 5);
+}
 static void test_alloc_train(void **state) { assert_true(walk_allocations(*state, op_train) > 5); }
 static void test_alloc_save(void **state) { assert_true(walk_allocations(*state, op_save) >= 1); }
 static void test_alloc_recommend(void **state) { walk_allocations(*state, op_recommend); }
@@ -198,6 +222,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_alloc_load),
+        cmocka_unit_test(test_alloc_load_file),
         cmocka_unit_test(test_alloc_train),
         cmocka_unit_test(test_alloc_save),
         cmocka_unit_test(test_alloc_model_load),

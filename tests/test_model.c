@@ -342,6 +342,10 @@ static void test_accessors_null(void **state)
     assert_int_equal(mfr_model_k(NULL), -1);
     assert_int_equal(mfr_model_n_users(NULL), -1);
     assert_null(mfr_model_split_spec(NULL));
+    mfr_load_options opt;
+    mfr_load_options_default(&opt);
+    assert_null(mfr_model_data_source(NULL, &opt));
+    assert_int_equal(opt.format, MFR_FORMAT_AUTO); /* untouched */
     assert_int_equal(mfr_model_user_id(NULL, 0), -1);
     assert_true(isnan(mfr_model_predict(NULL, 0, 0)));
     float v[4];
@@ -902,6 +906,89 @@ static void test_config_records(void **state)
     free(b);
 }
 
+/* The data source record (tag 256): written only when the training load
+ * named a rating file, read back with its format, separator and header
+ * rule; a file without it (every model saved before it existed, and every
+ * model of a directory dataset) gives its data directory; a malformed or
+ * repeated record is corrupt. */
+static void test_data_source_record(void **state)
+{
+    (void)state;
+    mfr_error err = {0};
+    mfr_model *m = make_model(3, 2, 3), *l = NULL;
+    mfr_load_options opt;
+    mfr_load_options_default(&opt);
+    opt.sep = 'x';
+    assert_string_equal(mfr_model_data_source(m, &opt), "/data/ml-100k");
+    assert_int_equal(opt.format, MFR_FORMAT_AUTO);
+    assert_int_equal(opt.sep, 0);
+    size_t plain_len, len;
+    unsigned char *plain = small_model_file("src0.mfr", &plain_len);
+
+    m->data_file = strdup("/data/ratings;v2.txt");
+    m->data_format = MFR_FORMAT_DELIMITED;
+    m->data_sep = ';';
+    m->data_header = MFR_HEADER_NO;
+    char *path = tu_path(tmp_dir, "src.mfr");
+    assert_int_equal(mfr_model_save(m, path, &err), MFR_OK);
+    unsigned char *b = (unsigned char *)tu_read_file(path, &len);
+    /* one more record: tag, length, 3 u32 and the path */
+    size_t rec = 8 + 12 + strlen(m->data_file);
+    assert_int_equal(len, plain_len + rec);
+    assert_int_equal(get_le32(b + 44), 18);
+    assert_int_equal(get_le32(b + 12), get_le32(plain + 12) + rec);
+    assert_int_equal(mfr_model_load(path, &l, &err), MFR_OK);
+    assert_models_equal(m, l);
+    mfr_load_options_default(&opt);
+    opt.cache = MFR_CACHE_NEVER;
+    assert_string_equal(mfr_model_data_source(l, &opt), "/data/ratings;v2.txt");
+    assert_int_equal(opt.format, MFR_FORMAT_DELIMITED);
+    assert_int_equal(opt.sep, ';');
+    assert_int_equal(opt.header, MFR_HEADER_NO);
+    assert_int_equal(opt.cache, MFR_CACHE_NEVER); /* the other fields are left alone */
+    assert_string_equal(mfr_model_data_dir(l), "/data/ml-100k");
+    mfr_model *c = NULL;
+    assert_int_equal(mfr_model_copy(l, &c, &err), MFR_OK);
+    assert_string_equal(mfr_model_data_source(c, NULL), "/data/ratings;v2.txt");
+    mfr_model_destroy(c);
+    mfr_model_destroy(l);
+    l = NULL;
+
+    /* Malformed: a format that is no format, a record too short for its
+     * fixed part, an empty path, a NUL in the path; then the record twice. */
+    size_t at = 48 + 6 * 12 + 11 * 16; /* the source record follows the 17 fields */
+    const struct { size_t off; uint32_t v; } pokes[] = {
+        {at + 8, 9}, {at + 4, 5}, {at + 4, 12}, {at + 20, 0},
+    };
+    for (size_t x = 0; x < sizeof pokes / sizeof *pokes; x++) {
+        unsigned char *o = malloc(len);
+        memcpy(o, b, len);
+        if (x == 3) o[pokes[x].off] = 0; /* one byte of the path */
+        else put_le32(o + pokes[x].off, pokes[x].v);
+        fix_checksum(o, len);
+        char *p2 = put_bytes("src_bad.mfr", o, len);
+        assert_int_equal(mfr_model_load(p2, &l, &err), MFR_ERR_CORRUPT);
+        assert_null(l);
+        free(o);
+        free(p2);
+    }
+    unsigned char *o = malloc(len + rec);
+    memcpy(o, b, at + rec);
+    memcpy(o + at + rec, b + at, len - at); /* the record, twice */
+    put_le32(o + 44, 19);
+    put_le32(o + 12, get_le32(b + 12) + (uint32_t)rec);
+    fix_checksum(o, len + rec);
+    char *p3 = put_bytes("src_twice.mfr", o, len + rec);
+    assert_int_equal(mfr_model_load(p3, &l, &err), MFR_ERR_CORRUPT);
+    if (!strstr(err.message, "data source record appears twice")) fail_msg("%s", err.message);
+    free(o);
+    free(p3);
+    free(b);
+    free(plain);
+    free(path);
+    mfr_model_destroy(m);
+}
+
 static int dir_entries(const char *dir)
 {
     DIR *d = opendir(dir);
@@ -1161,6 +1248,7 @@ int main(void)
         cmocka_unit_test(test_bad_values_with_valid_checksum),
         cmocka_unit_test(test_recorded_settings_out_of_range),
         cmocka_unit_test(test_config_records),
+        cmocka_unit_test(test_data_source_record),
         cmocka_unit_test(test_save_failures),
         cmocka_unit_test(test_npy_read_hand_made),
         cmocka_unit_test(test_npy_rejects),

@@ -714,6 +714,67 @@ static void test_write_failure(void **state)
     free(dir);
 }
 
+/* The bytes of the files synth wrote into dir. */
+static uint64_t dir_bytes(const char *dir)
+{
+    static const char *const names[] = {"u.data", "u.item", "u.user", "u.genre", "u.occupation",
+                                        "planted.txt"};
+    uint64_t total = 0;
+    for (size_t k = 0; k < sizeof names / sizeof *names; k++) {
+        char *p = tu_path(dir, names[k]);
+        struct stat st;
+        assert_int_equal(stat(p, &st), 0);
+        total += (uint64_t)st.st_size;
+        free(p);
+    }
+    return total;
+}
+
+/* mfr_synth_estimate: the disk bound holds the files written, and is close
+ * to them (it counts every id at the largest id's width and every
+ * occupation at the longest, so most lines are at most a few bytes
+ * shorter: within a quarter here); the memory figure is exactly what the
+ * budget is compared with; sizes past uint64 saturate; options are
+ * validated. */
+static void test_estimate(void **state)
+{
+    (void)state;
+    mfr_synth_options sets[2] = {small_options(), small_options()};
+    sets[1].n_users = sets[1].n_items = 9;
+    sets[1].n_ratings = 81;
+    mfr_error err = {0};
+    for (int x = 0; x < 2; x++) {
+        uint64_t memory = 0, disk = 0;
+        assert_int_equal(mfr_synth_estimate(&sets[x], &memory, &disk, &err), MFR_OK);
+        char *dir = tu_mkdtemp();
+        generate(&sets[x], dir);
+        uint64_t real = dir_bytes(dir);
+        if (real > disk || (double)disk > 1.25 * (double)real)
+            fail_msg("set %d: wrote %llu bytes, estimated %llu", x, (unsigned long long)real,
+                     (unsigned long long)disk);
+        tu_rmtree(dir);
+        free(dir);
+        char *dir2 = tu_mkdtemp();
+        mfr_synth_options o = sets[x];
+        o.max_memory = memory - 1;
+        assert_int_equal(mfr_synth_write(&o, dir2, &err), MFR_ERR_TOO_LARGE);
+        o.max_memory = memory;
+        assert_int_equal(mfr_synth_write(&o, dir2, &err), MFR_OK);
+        tu_rmtree(dir2);
+        free(dir2);
+    }
+    mfr_synth_options huge = small_options();
+    huge.n_users = huge.n_items = INT32_MAX;
+    huge.n_ratings = (int64_t)INT32_MAX * INT32_MAX;
+    uint64_t memory = 0, disk = 0;
+    assert_int_equal(mfr_synth_estimate(&huge, &memory, &disk, &err), MFR_OK);
+    assert_true(disk == UINT64_MAX);
+    assert_true(memory > (uint64_t)INT32_MAX * 50);
+    huge.n_users = 0;
+    assert_int_equal(mfr_synth_estimate(&huge, NULL, NULL, &err), MFR_ERR_INVALID);
+    assert_non_null(strstr(err.message, "n_users"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -729,6 +790,7 @@ int main(void)
         cmocka_unit_test(test_sampling_distribution),
         cmocka_unit_test(test_planted_rmse_file),
         cmocka_unit_test(test_write_failure),
+        cmocka_unit_test(test_estimate),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -76,6 +76,32 @@ int runtime_error(const char *fmt, ...)
 
 int lib_error(const mfr_error *err) { return runtime_error("%s", err->message); }
 
+/* Set once "cannot write standard output" has been printed. */
+static bool g_stdout_reported;
+
+static int stdout_failed(int e)
+{
+    if (!g_stdout_reported)
+        runtime_error("cannot write standard output: %s", strerror(e ? e : EIO));
+    g_stdout_reported = true;
+    return EXIT_RUNTIME;
+}
+
+int stdout_flush(void)
+{
+    errno = 0;
+    if (fflush(stdout) == 0 && !ferror(stdout)) return EXIT_OK;
+    return stdout_failed(errno);
+}
+
+int stdout_close(void)
+{
+    int rc = stdout_flush();
+    errno = 0;
+    if (fclose(stdout) != 0 && rc == EXIT_OK) rc = stdout_failed(errno);
+    return rc;
+}
+
 double now_seconds(void)
 {
     struct timespec ts;
@@ -201,6 +227,8 @@ const char *default_data_dir(const char *flag_value_or_null)
 /* ------------------------------------------------------------------ */
 
 static bool g_load_opts_set;
+/* --format was given: it then overrides the format a model recorded. */
+static bool g_format_given;
 static mfr_load_options g_load_opts;
 
 /* The library never prints: its warnings (a dataset cache that cannot be
@@ -267,6 +295,7 @@ static bool parse_data_format(const char *flag, const char *v, void *dst)
         {"ml-latest", MFR_FORMAT_CSV},
     };
     mfr_load_options *o = load_opts();
+    g_format_given = true;
     for (size_t k = 0; k < sizeof formats / sizeof *formats; k++) {
         if (!strcmp(v, formats[k].name)) {
             o->format = formats[k].format;
@@ -337,6 +366,12 @@ void count_item_ratings(const mfr_dataset *ds, int64_t *counts)
     }
 }
 
+const char *model_data_source(const mfr_model *m)
+{
+    const char *src = mfr_model_data_source(m, g_format_given ? NULL : load_opts());
+    return *src ? src : default_data_dir(NULL);
+}
+
 int load_model_and_data(const char *model_path, const char *data, mfr_model **m,
                         mfr_dataset **ds, const char **dir_out)
 {
@@ -345,8 +380,7 @@ int load_model_and_data(const char *model_path, const char *data, mfr_model **m,
     *ds = NULL;
     io_input(model_path);
     if (mfr_model_load(model_path, m, &err) != MFR_OK) return lib_error(&err);
-    const char *dir = data ? data : mfr_model_data_dir(*m);
-    if (!*dir) dir = default_data_dir(NULL);
+    const char *dir = data ? data : model_data_source(*m);
     if (load_dataset(dir, ds, &err) != MFR_OK ||
         mfr_model_check_dataset(*m, *ds, &err) != MFR_OK) {
         int rc = runtime_error("--data %s: %s", dir, err.message);
@@ -356,7 +390,7 @@ int load_model_and_data(const char *model_path, const char *data, mfr_model **m,
         *m = NULL;
         return rc;
     }
-    if (dir_out) *dir_out = dir;
+    if (dir_out) *dir_out = mfr_dataset_dir(*ds);
     return EXIT_OK;
 }
 
@@ -546,6 +580,7 @@ bool cli_start(struct command_spec *c, int argc, char **argv, int *rc)
 {
     g_cmd = c->name;
     io_reset();
+    g_format_given = false;
     for (int i = 0; i < argc; i++) {
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
             print_command_help(c);

@@ -26,6 +26,14 @@ extern const char *g_cmd;
 int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Print "CMD: error: message" and return EXIT_RUNTIME. */
 int runtime_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Flushes stdout: EXIT_OK, or EXIT_RUNTIME after printing "cannot write
+ * standard output" (once per process) when this or an earlier write to it
+ * failed (a full disk, a closed stdout). A command that prints progress
+ * calls it after each line, so a long run stops at the first failed write
+ * instead of training on and failing at exit. */
+int stdout_flush(void);
+/* stdout_flush, then fclose(stdout) checked the same way (main's last call). */
+int stdout_close(void);
 /* runtime_error with a library error's message. */
 int lib_error(const mfr_error *err);
 double now_seconds(void);
@@ -126,11 +134,16 @@ const char *default_data_dir(const char *flag_value_or_null);
 /* mfr_dataset_load with the options of the dataset flags (--format,
  * --data-cache), which every command with data_flags accepts (cli_start). */
 int load_dataset(const char *dir, mfr_dataset **out, mfr_error *err);
-/* Loads a model and the dataset it was trained on (`data`, else the
- * directory recorded in the model, else default_data_dir) and checks that
- * they match. `dir_out` (may be NULL) receives the directory used (valid
- * while *m lives). EXIT_OK, or a printed error (naming the directory when
- * the dataset is the problem) with *m and *ds NULL. */
+/* Where a model's training data is loaded from when --data is not given:
+ * the rating file or directory the model recorded (mfr_model_data_source),
+ * else default_data_dir. A recorded rating file's format, separator and
+ * header rule go into the load options unless --format was given. */
+const char *model_data_source(const mfr_model *m);
+/* Loads a model and the dataset it was trained on (`data`, else
+ * model_data_source) and checks that they match. `dir_out` (may be NULL)
+ * receives the dataset's directory (valid while *ds lives). EXIT_OK, or a
+ * printed error (naming the data when the dataset is the problem) with *m
+ * and *ds NULL. */
 int load_model_and_data(const char *model_path, const char *data, mfr_model **m,
                         mfr_dataset **ds, const char **dir_out);
 /* counts[i] += the number of the dataset's ratings of item i (counts holds

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -103,6 +104,11 @@ static const char synth_help[] =
     "u.genre, u.occupation): planted rank-K ratings 1..5 with Gaussian noise,\n"
     "Zipf-like item popularity and user activity. The same options always give\n"
     "the same files.\n"
+    "\n"
+    "Before anything is allocated or written, the memory it needs is compared\n"
+    "with --max-memory and an upper bound of the bytes it writes with --max-disk\n"
+    "and the free space of DIR's filesystem; every user and every item needs a\n"
+    "rating (--users and --items at most --ratings).\n"
     "\n";
 
 static bool parse_size_flag(const char *flag, const char *v, void *dst)
@@ -110,11 +116,84 @@ static bool parse_size_flag(const char *flag, const char *v, void *dst)
     return parse_bytes(flag, v, dst);
 }
 
+/* "512.0 MiB": bytes in the largest binary unit that keeps the number at
+ * least 1; "16 EiB (or more)" for a size past uint64. buf: 32 bytes. */
+static const char *size_text(uint64_t bytes, char *buf)
+{
+    static const char *const units[] = {"bytes", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"};
+    if (bytes == UINT64_MAX) return "16 EiB (or more)";
+    double v = (double)bytes;
+    int u = 0;
+    while (v >= 1024.0 && u < 6) {
+        v /= 1024.0;
+        u++;
+    }
+    snprintf(buf, 32, u ? "%.1f %s" : "%.0f %s", v, units[u]);
+    return buf;
+}
+
+/* The bytes free to an unprivileged writer on the filesystem of dir, or
+ * of its parent when dir does not exist yet; false when unknown. */
+static bool free_bytes(const char *dir, uint64_t *out)
+{
+    struct statvfs fs;
+    int rc = statvfs(dir, &fs);
+    if (rc != 0) {
+        const char *slash = strrchr(dir, '/');
+        char *parent = slash ? strndup(dir, slash == dir ? 1 : (size_t)(slash - dir)) : strdup(".");
+        rc = parent ? statvfs(parent, &fs) : -1;
+        free(parent);
+    }
+    if (rc != 0) return false;
+    double b = (double)fs.f_bavail * (double)fs.f_frsize;
+    *out = b >= 0x1p64 ? UINT64_MAX : (uint64_t)b;
+    return true;
+}
+
+/* synth's budgets, before anything is allocated or written: counts that
+ * leave users or items without a rating (usage errors), the memory against
+ * --max-memory (the library checks the physical memory itself), and the
+ * bytes written against --max-disk and the free space of out's filesystem. */
+static int synth_budgets(const mfr_synth_options *o, uint64_t max_disk, const char *out)
+{
+    if (o->n_users > o->n_ratings || o->n_items > o->n_ratings)
+        return usage_error("--%s %lld is more than --ratings %lld: every %s needs a rating",
+                           o->n_users > o->n_ratings ? "users" : "items",
+                           (long long)(o->n_users > o->n_ratings ? o->n_users : o->n_items),
+                           (long long)o->n_ratings, o->n_users > o->n_ratings ? "user" : "item");
+    int64_t pairs = (int64_t)o->n_users * (int64_t)o->n_items; /* int32 x int32 fits */
+    if (o->n_ratings > pairs)
+        return usage_error("--ratings %lld is more than the %lld (user, item) pairs of --users "
+                           "%d and --items %d",
+                           (long long)o->n_ratings, (long long)pairs, (int)o->n_users,
+                           (int)o->n_items);
+    mfr_error err = {0};
+    uint64_t memory, disk, avail;
+    char a[32], b[32];
+    if (mfr_synth_estimate(o, &memory, &disk, &err) != MFR_OK) return usage_error("%s", err.message);
+    if (o->max_memory && memory > o->max_memory)
+        return runtime_error("synthetic data of %d users and %d items needs %s of memory, more "
+                             "than --max-memory %s",
+                             (int)o->n_users, (int)o->n_items, size_text(memory, a),
+                             size_text(o->max_memory, b));
+    if (max_disk && disk > max_disk)
+        return runtime_error("synthetic data of %lld ratings needs up to %s on disk, more than "
+                             "--max-disk %s",
+                             (long long)o->n_ratings, size_text(disk, a), size_text(max_disk, b));
+    if (free_bytes(out, &avail) && disk > avail)
+        return runtime_error("synthetic data of %lld ratings needs up to %s on disk, more than "
+                             "the %s free on the filesystem of %s (--ratings, --users and --items "
+                             "set the size)",
+                             (long long)o->n_ratings, size_text(disk, a), size_text(avail, b), out);
+    return EXIT_OK;
+}
+
 int cmd_synth(int argc, char **argv)
 {
     mfr_synth_options o;
     mfr_synth_options_default(&o);
     const char *out = NULL;
+    uint64_t max_disk = 0;
     const struct flag_spec flags[] = {
         {.name = "--out", .value = "DIR", .kind = FLAG_STR, .dst = &out,
          .help = "output directory (required)"},
@@ -138,6 +217,10 @@ int cmd_synth(int argc, char **argv)
          .parse = parse_size_flag,
          .help = "memory the generator may use, such as 512M (default: the\n"
                  "physical memory)"},
+        {.name = "--max-disk", .value = "SIZE", .kind = FLAG_CUSTOM, .dst = &max_disk,
+         .parse = parse_size_flag,
+         .help = "bytes the files may take, such as 2G (default: the free\n"
+                 "space of DIR's filesystem, always a limit too)"},
     };
     struct command_spec cmd = {.name = "mfrec synth", .help = synth_help, .help_width = 15,
                                .flags = flags, .n_flags = sizeof flags / sizeof *flags};
@@ -145,12 +228,20 @@ int cmd_synth(int argc, char **argv)
     if (!cli_start(&cmd, argc, argv, &rc)) return rc;
     if (!out) return usage_error("--out is required");
     if ((rc = io_output_dir("--out", out)) != EXIT_OK) return rc;
+    if ((rc = synth_budgets(&o, max_disk, out)) != EXIT_OK) return rc;
     mfr_error err = {0};
     double t0 = now_seconds();
-    if (mfr_synth_write(&o, out, &err) != MFR_OK) {
-        if (err.status == MFR_ERR_INVALID) return usage_error("%s", err.message);
-        return lib_error(&err);
+    /* the files appear together or not at all: never new u.item and u.user
+     * beside an old u.data */
+    struct stage st;
+    if ((rc = stage_open(&st, "--out", out)) != EXIT_OK) return rc;
+    if (mfr_synth_write(&o, st.dir, &err) != MFR_OK) {
+        if (err.status == MFR_ERR_INVALID) rc = usage_error("%s", err.message);
+        else if (err.status == MFR_ERR_TOO_LARGE) /* the physical memory, or an overflow */
+            rc = runtime_error("%s (--max-memory sets the budget)", err.message);
+        else rc = lib_error(&err);
     }
+    if ((rc = stage_finish(&st, rc)) != EXIT_OK) return rc;
     printf("wrote %lld ratings (%d users x %d items, rank %d, noise %g, seed %llu) to %s in %.2f s\n",
            (long long)o.n_ratings, o.n_users, o.n_items, o.rank, (double)o.noise,
            (unsigned long long)o.seed, out, now_seconds() - t0);

@@ -457,7 +457,7 @@ static int eval_folds(const struct eval_opts *o)
                fr[f].mt.mae, fr[f].rm.precision, fr[f].rm.recall, fr[f].rm.ndcg,
                fr[f].rp.precision, fr[f].rp.recall, fr[f].rp.ndcg, (long long)fr[f].rm.users,
                fr[f].seconds);
-        fflush(stdout);
+        if ((rc = stdout_flush()) != EXIT_OK) goto done; /* a full or closed stdout: stop */
     }
     double v[N_FOLDS][S_N], col[N_FOLDS], mean[S_N], std[S_N];
     for (int f = 0; f < N_FOLDS; f++) fold_values(&fr[f], v[f]);

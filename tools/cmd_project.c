@@ -389,9 +389,8 @@ static bool parse_project_flags(int argc, char **argv, struct project_opts *o, i
     if (!o->model_path) *rc = usage_error("--model is required");
     else if (strcmp(o->method, "pca") && strcmp(o->method, "tsne"))
         *rc = usage_error("--method must be pca or tsne, got '%s'", o->method);
-    else if (o->plot_dir && !plot_available())
-        *rc = runtime_error("--plot needs gnuplot, which is not on PATH "
-                            "(install it, e.g. apt-get install gnuplot-nox)");
+    else if (o->plot_dir && (*rc = plot_require_gnuplot()) == EXIT_OK)
+        *rc = io_output_dir("--plot", o->plot_dir); /* its files once the inputs are known */
     o->tsne = !strcmp(o->method, "tsne");
     return *rc == EXIT_OK;
 }
@@ -406,7 +405,11 @@ int cmd_project(int argc, char **argv)
     mfr_dataset *ds = NULL;
     struct projection p = {0};
     if ((rc = load_model_and_data(o.model_path, o.data, &m, &ds, NULL)) != EXIT_OK) goto done;
+    /* After the model and its data are noted as inputs, before the work. */
+    static const char *const charts[] = {"projection", "projection_genres", "embedding_norms",
+                                         NULL};
     if (o.out && (rc = io_output("--out", o.out)) != EXIT_OK) goto done;
+    if (o.plot_dir && (rc = plot_outputs_check(o.plot_dir, charts)) != EXIT_OK) goto done;
     p.n = mfr_model_n_items(m);
     p.k = mfr_model_k(m);
     p.n_genres = mfr_dataset_n_genres(ds);

@@ -336,12 +336,18 @@ int cmd_norms(int argc, char **argv)
     if (!cli_start(&cmd, argc, argv, &rc)) return rc;
     if (!o.model_path) return usage_error("--model is required");
     if ((rc = list_opts_check(&o.list)) != EXIT_OK) return rc;
+    /* The directory at once; its files once the inputs are known. */
+    static const char *const charts[] = {"item_norms", "norm_vs_ratings", NULL};
+    if (o.plot_dir && ((rc = plot_require_gnuplot()) != EXIT_OK ||
+                       (rc = io_output_dir("--plot", o.plot_dir)) != EXIT_OK))
+        return rc;
     mfr_model *m = NULL;
     mfr_dataset *ds = NULL;
     struct movie_ctx c = {0};
     struct norms_state st = {0};
     if ((rc = load_model_and_data(o.model_path, o.data, &m, &ds, NULL)) != EXIT_OK) return rc;
-    if ((rc = movie_ctx_init(&c, m, ds, o.list.min_ratings)) == EXIT_OK &&
+    if (o.plot_dir) rc = plot_outputs_check(o.plot_dir, charts);
+    if (rc == EXIT_OK && (rc = movie_ctx_init(&c, m, ds, o.list.min_ratings)) == EXIT_OK &&
         (rc = norms_compute(&st, m, &c, &o)) == EXIT_OK) {
         print_norms(&st, &c, &o);
         if (o.plot_dir) rc = plot_norms(&st, &c, &o);

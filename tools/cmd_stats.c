@@ -612,9 +612,13 @@ int cmd_stats(int argc, char **argv)
                                .n_flags = sizeof flags / sizeof *flags, .data_flags = true};
     int rc;
     if (!cli_start(&cmd, argc, argv, &rc)) return rc;
-    if (o.plot_dir && !plot_available())
-        return runtime_error("--plot needs gnuplot, which is not on PATH "
-                             "(install it, e.g. apt-get install gnuplot-nox)");
+    static const char *const charts[] = {"ratings_per_user", "mean_rating_per_user",
+                                         "ratings_per_movie", "mean_rating_per_movie", "genres",
+                                         NULL};
+    io_input(default_data_dir(o.data));
+    if (o.plot_dir && ((rc = plot_require_gnuplot()) != EXIT_OK ||
+                       (rc = plot_outputs_check(o.plot_dir, charts)) != EXIT_OK))
+        return rc;
     mfr_error err = {0};
     mfr_dataset *ds = NULL;
     struct stats st = {0};

@@ -267,7 +267,9 @@ static bool parse_sweep_flags(int argc, char **argv, struct sweep_opts *o, int *
         io_input(default_data_dir(o->data));
         *rc = io_output("--csv", o->csv);
     }
-    if (*rc == EXIT_OK && o->plot_dir) *rc = io_output_dir("--plot", o->plot_dir);
+    static const char *const charts[] = {"speedup_vs_threads", "reduce_vs_threads",
+                                         "ms_per_epoch_vs_dim", NULL};
+    if (*rc == EXIT_OK && o->plot_dir) *rc = plot_outputs_check(o->plot_dir, charts);
     return *rc == EXIT_OK;
 }
 
@@ -805,7 +807,7 @@ static int run_all(struct sweep *s, const mfr_dataset *ds, const mfr_split *sp)
                            (int)snprintf(NULL, 0, "%lld", (long long)total), (long long)done,
                            (long long)total, what, x->ms_median, x->ms_min, x->ms_max,
                            x->peak_rss_mib, (unsigned long long)x->checksum);
-                    fflush(stdout);
+                    if ((rc = stdout_flush()) != EXIT_OK) return rc;
                 }
             }
     return EXIT_OK;
@@ -825,7 +827,7 @@ static void make_points(struct sweep *s)
                                                      o->shards.v[h]};
 }
 
-static void print_sweep_header(const struct sweep *s, const mfr_dataset *ds, const mfr_split *sp,
+static int print_sweep_header(const struct sweep *s, const mfr_dataset *ds, const mfr_split *sp,
                                int64_t n_configs)
 {
     const struct sweep_opts *o = s->o;
@@ -838,7 +840,7 @@ static void print_sweep_header(const struct sweep *s, const mfr_dataset *ds, con
            (long long)o->repeat, (long long)(n_configs * o->repeat), (long long)o->warmup,
            (long long)o->epochs);
     printf("build: %s | %ld cores\n", mfr_build_info(), s->cores);
-    fflush(stdout);
+    return stdout_flush();
 }
 
 /* Fills s->agg: each config's median over its repeats, and the speedups. */
@@ -925,7 +927,7 @@ int cmd_sweep(int argc, char **argv)
     if (o.plot_dir && !plot_available())
         fprintf(stderr, "%s: warning: gnuplot is not on PATH: --plot will fail after the CSV "
                         "is written\n", g_cmd);
-    if (!o.quiet) print_sweep_header(&s, ds, sp, n_configs);
+    if (!o.quiet && (rc = print_sweep_header(&s, ds, sp, n_configs)) != EXIT_OK) goto done;
     if ((rc = run_all(&s, ds, sp)) == EXIT_OK) rc = report_sweep(&s, ds, sp, n_configs);
 done:
     mfr_split_destroy(sp);

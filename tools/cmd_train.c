@@ -171,10 +171,18 @@ static void print_presets(FILE *f, const char *name)
     train_opts_print_presets(f);
 }
 
-/* Parses `mfrec train`'s flags into o; false with *rc set when the command
- * stops (after --help or a usage error). */
+/* True when a and b name the same existing file. */
+static bool same_file(const char *a, const char *b)
+{
+    struct stat sa, sb;
+    return stat(a, &sa) == 0 && stat(b, &sb) == 0 && sa.st_dev == sb.st_dev &&
+           sa.st_ino == sb.st_ino;
+}
+
 /* The outputs checked against the inputs before anything is loaded, so a
- * bad --out fails at once, not after the training. */
+ * bad --out fails at once, not after the training; a resume checks them
+ * again once the checkpoint has named its data. A resumed run may write
+ * its checkpoint over the one it resumed from (the default). */
 static int train_check_paths(const struct train_opts *o)
 {
     io_input(default_data_dir(o->data));
@@ -186,12 +194,19 @@ static int train_check_paths(const struct train_opts *o)
         io_input(comma + 1);
     }
     int rc = EXIT_OK;
-    if (o->out) rc = io_output("--out", o->out);
+    if (o->checkpoint && !(o->resume && same_file(o->checkpoint, o->resume)))
+        rc = io_output("--checkpoint", o->checkpoint);
+    if (o->resume) io_input(o->resume);
+    if (rc == EXIT_OK && o->out) rc = io_output("--out", o->out);
     if (rc == EXIT_OK && o->log_json) rc = io_output("--log-json", o->log_json);
-    if (rc == EXIT_OK && o->plot) rc = io_output_dir("--plot", o->plot);
+    static const char *const charts[] = {"learning_curve", "loss_components", NULL};
+    if (rc == EXIT_OK && o->plot) rc = plot_require_gnuplot();
+    if (rc == EXIT_OK && o->plot) rc = plot_outputs_check(o->plot, charts);
     return rc;
 }
 
+/* Parses `mfrec train`'s flags into o; false with *rc set when the command
+ * stops (after --help or a usage error). */
 static bool parse_train_flags(int argc, char **argv, struct train_opts *o, int *rc)
 {
     const struct flag_spec flags[] = {
@@ -237,7 +252,10 @@ static bool parse_train_flags(int argc, char **argv, struct train_opts *o, int *
                                .n_flags = sizeof flags / sizeof *flags, .data_flags = true,
                                .train = o};
     if (!cli_start(&cmd, argc, argv, rc)) return false;
-    *rc = train_opts_check(o);
+    /* On --resume the flags given restate or change the checkpoint's
+     * configuration: the rules between fields (--l2-bias needs --bias) hold
+     * for the merged one, which mfr_trainer_resume compares field by field. */
+    *rc = o->resume ? EXIT_OK : train_opts_check(o);
     if (*rc == EXIT_OK) *rc = train_check_paths(o);
     return *rc == EXIT_OK;
 }
@@ -269,6 +287,7 @@ struct train_run {
     mfr_checkpoint *ck; /* --resume */
     int64_t start;      /* epochs done before this process (--resume) */
     double elapsed0;    /* their wall seconds */
+    double train_s0;    /* their seconds inside the steps */
     bool flags_given; /* training flags beside (or instead of) the preset */
     struct setup_times times;
 };
@@ -459,7 +478,7 @@ static int resume_run_state(struct train_run *r, const mfr_run_state *run)
     r->best_epoch = run->best_epoch;
     r->best_val = run->best_val;
     r->elapsed0 = run->elapsed_s;
-    r->train_seconds = run->train_s;
+    r->train_seconds = r->train_s0 = run->train_s;
     if (run->best && mfr_model_copy(run->best, &r->best, &err) != MFR_OK) return lib_error(&err);
     if (run->log_len) jlog_printf(&r->jl, "%.*s", (int)run->log_len, run->log);
     if (r->jl.len != run->log_len) return runtime_error("out of memory");
@@ -480,11 +499,11 @@ static int resume_setup(struct train_run *r, struct train_opts *o)
     mfr_config cfg;
     resume_config(o, m, &cfg);
     o->cfg = cfg;
-    const char *dir = o->data ? o->data : *mfr_model_data_dir(m) ? mfr_model_data_dir(m)
-                                                                   : default_data_dir(NULL);
+    const char *dir = o->data ? o->data : model_data_source(m);
     int rc = EXIT_OK;
     if (load_dataset(dir, &r->ds, &err) != MFR_OK) rc = lib_error(&err);
-    else if (mfr_split_create(r->ds, o->split ? o->split : mfr_model_split_spec(m), o->cfg.seed,
+    else rc = train_check_paths(o); /* the data is an input now known */
+    if (rc == EXIT_OK && mfr_split_create(r->ds, o->split ? o->split : mfr_model_split_spec(m), o->cfg.seed,
                               &r->sp, &err) != MFR_OK)
         rc = usage_error("cannot resume from %s: split: %s", o->resume, err.message);
     if (rc != EXIT_OK) {
@@ -503,7 +522,7 @@ static int resume_setup(struct train_run *r, struct train_opts *o)
     return rc != EXIT_OK ? rc : resume_run_state(r, &run);
 }
 
-static void print_train_header(const struct train_run *r)
+static int print_train_header(const struct train_run *r)
 {
     const struct train_opts *o = r->o;
     const mfr_config *cfg = &o->cfg;
@@ -532,7 +551,7 @@ static void print_train_header(const struct train_run *r)
     if (r->ck)
         printf("resumed from %s after epoch %lld of %lld\n", o->resume, (long long)r->start,
                (long long)o->epochs);
-    fflush(stdout);
+    return stdout_flush();
 }
 
 /* --early-stop after epoch e: keeps a copy of the best model so far; sets
@@ -578,7 +597,8 @@ static int log_epoch(struct train_run *r, int64_t e)
             printf("  | loss %.6f = observed %.6f + l2 %.6f + gravity %.6f", lp.total, lp.mse,
                    lp.l2, lp.gravity);
         putchar('\n');
-        fflush(stdout);
+        int rc = stdout_flush(); /* a full or closed stdout stops the run here */
+        if (rc != EXIT_OK) return rc;
     }
     if (o->plot) {
         if (r->n_curve == r->cap_curve) {
@@ -713,7 +733,7 @@ static int train_finish(struct train_run *r)
     printf("setup time: load %.1f ms, split %.1f ms, trainer %.1f ms (CSR, CSC, init), evaluation "
            "%.1f ms, save %.1f ms; %.1f ms of %.3f s outside the epochs\n",
            1e3 * t->load, 1e3 * t->split, 1e3 * t->trainer, 1e3 * t->eval, 1e3 * t->save,
-           1e3 * (t->total - r->train_seconds), t->total);
+           1e3 * (t->total - (r->train_seconds - r->train_s0)), t->total);
     struct rusage ru;
     if (getrusage(RUSAGE_SELF, &ru) == 0)
         printf("memory: peak RSS %.1f MiB; training buffers %.1f MiB (factors, optimizer state, "
@@ -778,12 +798,8 @@ int cmd_train(int argc, char **argv)
     r.train = mfr_split_train(r.sp);
     r.test = mfr_split_test(r.sp);
     r.has_test = mfr_ratings_count(r.test) > 0;
-    if (!o.quiet) print_train_header(&r);
+    if (!o.quiet && (rc = print_train_header(&r)) != EXIT_OK) goto done;
     r.bar = !o.quiet && isatty(STDERR_FILENO);
-    if (o.plot && !plot_available()) {
-        rc = runtime_error("--plot needs gnuplot on PATH (Debian package gnuplot-nox)");
-        goto done;
-    }
     if (o.early_stop && !r.has_test) {
         rc = usage_error("--early-stop needs a split with validation ratings");
         goto done;

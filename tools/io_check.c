@@ -148,16 +148,15 @@ static int check_output_file(const char *flag, const char *path, struct file_id 
     return EXIT_OK;
 }
 
-int io_output(const char *flag, const char *path)
+/* Notes `base` in directory `dir` as the output of flag, unless another
+ * flag's output is already there (a usage error). */
+static int claim_output(const char *flag, const char *path, struct file_id dir, const char *base)
 {
-    struct file_id dir;
-    int rc = check_output_file(flag, path, &dir);
-    if (rc != EXIT_OK) return rc;
-    const char *base = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
     for (size_t k = 0; k < g_n_outputs; k++) {
         const struct out_entry *o = &g_outputs[k];
-        if (o->dir.dev == dir.dev && o->dir.ino == dir.ino && !strcmp(o->base, base))
-            return usage_error("%s %s is also the output of %s", flag, path, o->flag);
+        if (o->dir.dev != dir.dev || o->dir.ino != dir.ino || strcmp(o->base, base)) continue;
+        if (!strcmp(o->flag, flag)) return EXIT_OK; /* checked before, by the same flag */
+        return usage_error("%s %s is also the output of %s", flag, path, o->flag);
     }
     if (g_n_outputs < sizeof g_outputs / sizeof *g_outputs) {
         char *b = strdup(base);
@@ -165,6 +164,14 @@ int io_output(const char *flag, const char *path)
         g_outputs[g_n_outputs++] = (struct out_entry){dir, b, flag};
     }
     return EXIT_OK;
+}
+
+int io_output(const char *flag, const char *path)
+{
+    struct file_id dir;
+    int rc = check_output_file(flag, path, &dir);
+    if (rc != EXIT_OK) return rc;
+    return claim_output(flag, path, dir, strrchr(path, '/') ? strrchr(path, '/') + 1 : path);
 }
 
 int io_output_dir(const char *flag, const char *dir)
@@ -176,8 +183,26 @@ int io_output_dir(const char *flag, const char *dir)
             return runtime_error("%s %s is %s, not a directory", flag, dir, kind_of(st.st_mode));
         if (access(dir, W_OK | X_OK) != 0)
             return runtime_error("%s %s: directory is not writable: %s", flag, dir, strerror(errno));
+        return EXIT_OK;
     }
-    return EXIT_OK; /* a new directory: its writer creates it (or says why not) */
+    if (errno != ENOENT) return runtime_error("%s %s: %s", flag, dir, strerror(errno));
+    /* A new directory, made by its writer (one level): its parent must be
+     * there and writable now, not only when the work is done. */
+    const char *base;
+    char *parent = split_dir(dir, &base);
+    if (!parent) return runtime_error("out of memory");
+    int rc = EXIT_OK;
+    if (stat(parent, &st) != 0)
+        rc = runtime_error("%s %s: directory %s: %s", flag, dir, parent, strerror(errno));
+    else if (!S_ISDIR(st.st_mode))
+        rc = runtime_error("%s %s: %s is not a directory", flag, dir, parent);
+    else if (access(parent, W_OK | X_OK) != 0)
+        rc = runtime_error("%s %s: directory %s is not writable: %s", flag, dir, parent,
+                           strerror(errno));
+    free(parent);
+    /* not also a file another flag writes (--out x --plot x) */
+    if (rc == EXIT_OK) rc = claim_output(flag, dir, (struct file_id){st.st_dev, st.st_ino}, base);
+    return rc;
 }
 
 FILE *io_open_input(const char *flag, const char *path)

@@ -68,16 +68,7 @@ static void guard_std_fds(void)
  * with a message, since the output the caller asked for is incomplete. */
 static int finish_stdout(int rc)
 {
-    bool failed = fflush(stdout) != 0 || ferror(stdout);
-    int e = errno;
-    if (fclose(stdout) != 0 && !failed) {
-        failed = true;
-        e = errno;
-    }
-    if (!failed) return rc;
-    if (e == 0) e = EIO;
-    fprintf(stderr, "%s: error: cannot write standard output: %s\n", g_cmd, strerror(e));
-    return rc == EXIT_OK ? EXIT_RUNTIME : rc;
+    return stdout_close() == EXIT_OK || rc != EXIT_OK ? rc : EXIT_RUNTIME;
 }
 
 static int run_command(int argc, char **argv)

@@ -138,6 +138,38 @@ static void put_str(FILE *f, const char *s)
     fputc('\'', f);
 }
 
+/* Each file of the chart obeys the output rules (io_check.c): never an
+ * input or another output of the run, only a regular file replaced (a
+ * symbolic link or FIFO there is refused, not followed or opened). */
+static int chart_files_check(const struct chart *c)
+{
+    const char *files[4] = {c->dat, c->gp, c->png, c->svg};
+    int rc = EXIT_OK;
+    for (int x = 0; x < 4 && rc == EXIT_OK; x++) rc = io_output("--plot", files[x]);
+    return rc;
+}
+
+int plot_require_gnuplot(void)
+{
+    return plot_available() ? EXIT_OK
+                            : runtime_error("--plot needs gnuplot, which is not on PATH "
+                                            "(install it, e.g. apt-get install gnuplot-nox)");
+}
+
+int plot_outputs_check(const char *dir, const char *const *charts)
+{
+    int rc = io_output_dir("--plot", dir);
+    struct stat st;
+    if (rc == EXIT_OK && stat(dir, &st) != 0) return EXIT_OK; /* a new directory: new files */
+    for (int x = 0; charts[x] && rc == EXIT_OK; x++) {
+        struct chart c = {.dat = join3(dir, charts[x], ".dat"), .gp = join3(dir, charts[x], ".gp"),
+                          .png = join3(dir, charts[x], ".png"), .svg = join3(dir, charts[x], ".svg")};
+        rc = c.dat && c.gp && c.png && c.svg ? chart_files_check(&c) : runtime_error("out of memory");
+        chart_free(&c);
+    }
+    return rc;
+}
+
 /* Checks for gnuplot, opens DIR/NAME.dat and DIR/NAME.gp and writes the
  * script's preamble: encoding, labels, grid, the PNG terminal and output. */
 static int chart_open(struct chart *c, const char *dir, const char *name,
@@ -155,6 +187,8 @@ static int chart_open(struct chart *c, const char *dir, const char *name,
     c->svg = join3(dir, name, ".svg");
     c->gp_name = join3(NULL, name, ".gp");
     if (!c->dat || !c->gp || !c->png || !c->svg || !c->gp_name) return runtime_error("out of memory");
+    int rc = chart_files_check(c);
+    if (rc != EXIT_OK) return rc;
     c->df = fopen(c->dat, "w");
     if (!c->df) return runtime_error("cannot write %s: %s", c->dat, strerror(errno));
     c->sf = fopen(c->gp, "w");

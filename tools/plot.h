@@ -32,6 +32,17 @@ struct plot_labels {
 /* True when an executable `gnuplot` is on PATH. */
 bool plot_available(void);
 
+/* EXIT_OK when gnuplot is on PATH, else a printed error naming --plot. */
+int plot_require_gnuplot(void);
+
+/* The output checks of `--plot DIR` (io_check.c), before the command's
+ * work: DIR is a writable directory (or can be made in
+ * one), and each file of the charts named in the NULL-terminated list
+ * (NAME.dat, .gp, .png, .svg) is new or a regular file that is neither an
+ * input nor another output of the run. EXIT_OK or a printed error. Each
+ * chart checks its files again when it is drawn. */
+int plot_outputs_check(const char *dir, const char *const *charts);
+
 /*
  * Counts the finite values among values[0..n) into n_bins >= 1 equal-width
  * bins spanning their minimum to their maximum; a bin holds the values

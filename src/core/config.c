@@ -251,6 +251,13 @@ static int check_row(const mfr_config *cfg, const struct mfr_config_row *row, mf
     return MFR_ERR_INVALID;
 }
 
+void mfr_config_copy_execution(mfr_config *dst, const mfr_config *src)
+{
+    for (int r = 0; r < N_ROWS; r++)
+        if (rows[r].field.execution_only)
+            memcpy((char *)dst + rows[r].offset, (const char *)src + rows[r].offset, rows[r].size);
+}
+
 int mfr_config_validate(const mfr_config *cfg, mfr_error *err)
 {
     if (!cfg) return mfr_seterr(err, MFR_ERR_INVALID, "config is NULL");

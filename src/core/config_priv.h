@@ -50,4 +50,8 @@ int32_t *mfr_config_i32(mfr_config *cfg, const struct mfr_config_row *row);
 uint64_t *mfr_config_u64(mfr_config *cfg, const struct mfr_config_row *row);
 double *mfr_config_f64(mfr_config *cfg, const struct mfr_config_row *row);
 
+/* Copies src's execution-only fields (those that never change results:
+ * threads, the memory budget) into dst, leaving the others as they are. */
+void mfr_config_copy_execution(mfr_config *dst, const mfr_config *src);
+
 #endif

@@ -132,13 +132,20 @@ static const char *default_ratings_name(int32_t format)
  * format (opt->format, resolved in place) of a load of `path`.
  */
 static int resolve_source(const char *path, mfr_load_options *opt, char **dir_out,
-                          char **name_out, mfr_error *err)
+                          char **name_out, bool *named, mfr_error *err)
 {
     *dir_out = *name_out = NULL;
     const char *name = opt->ratings_file;
     struct stat st;
     if (stat(path, &st) != 0)
         return mfr_seterr(err, MFR_ERR_IO, "cannot open %s: %s", path, strerror(errno));
+    if (!S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode)) { /* a FIFO or device: never read */
+        const char *kind = S_ISFIFO(st.st_mode)                        ? "a FIFO"
+                           : S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode) ? "a device"
+                                                                        : "a special file";
+        return mfr_seterr(err, MFR_ERR_IO,
+                          "cannot read %s: it is %s, not a rating file or a directory", path, kind);
+    }
     if (!name && S_ISREG(st.st_mode)) {
         /* `path` names the rating file; its directory holds the rest. */
         const char *slash = strrchr(path, '/');
@@ -172,6 +179,7 @@ static int resolve_source(const char *path, mfr_load_options *opt, char **dir_ou
                                   path);
         }
     }
+    *named = name != NULL;
     if (!name) name = default_ratings_name(opt->format);
     if (!name)
         return mfr_seterr(err, MFR_ERR_INVALID,
@@ -180,6 +188,18 @@ static int resolve_source(const char *path, mfr_load_options *opt, char **dir_ou
                           path);
     *name_out = mfr_strdup(name);
     return *name_out ? MFR_OK : mfr_nomem(err, "loading a dataset");
+}
+
+/* The rating file `name` (absolute, or relative to dir) as an absolute
+ * path, symbolic links resolved when it can be; NULL when out of memory. */
+static char *source_file(const char *dir, const char *name)
+{
+    char *joined = mfr_path_join(dir, name);
+    if (!joined) return NULL;
+    char *real = realpath(joined, NULL);
+    if (!real) return joined;
+    free(joined);
+    return real;
 }
 
 /* The accepted range (opt) and reported scale (*lo, *hi) of a resolved load. */
@@ -283,7 +303,8 @@ int mfr_dataset_load(const char *dir, const mfr_load_options *opt, mfr_dataset *
     char *ddir = NULL, *name = NULL, *cache_path = NULL;
     struct mfr_cache_key key = {0};
     mfr_dataset *ds = NULL;
-    if ((rc = resolve_source(dir, &o, &ddir, &name, err)) != MFR_OK) goto fail;
+    bool named = false;
+    if ((rc = resolve_source(dir, &o, &ddir, &name, &named, err)) != MFR_OK) goto fail;
     float lo, hi;
     resolve_range(ddir, &o, &lo, &hi);
 
@@ -317,7 +338,8 @@ int mfr_dataset_load(const char *dir, const mfr_load_options *opt, mfr_dataset *
     ds->opt.log_user = NULL;
     ds->dir = realpath(ddir, NULL);
     if (!ds->dir) ds->dir = mfr_strdup(ddir);
-    if (!ds->dir) {
+    if (named && ds->dir) ds->file = source_file(ds->dir, name);
+    if (!ds->dir || (named && !ds->file)) {
         rc = mfr_nomem(err, "loading a dataset");
         goto fail;
     }
@@ -398,6 +420,7 @@ void mfr_dataset_destroy(mfr_dataset *ds)
 {
     if (!ds) return;
     free(ds->dir);
+    free(ds->file);
     free(ds->user_ids);
     free(ds->item_ids);
     mfr_ratings_destroy(ds->ratings);

@@ -35,6 +35,10 @@ struct mfr_user_meta {
 
 struct mfr_dataset {
     char *dir;
+    /* The rating file, absolute, when the load named one (the path given
+     * was the file, or options.ratings_file was set); NULL when it read the
+     * format's own file in dir. Models record it (mfr_model_data_source). */
+    char *file;
     mfr_load_options opt;
     int32_t n_users, n_items;
     int64_t *user_ids; /* dense -> raw, ascending */

@@ -881,10 +881,10 @@ static int ensure_dir(const char *dir, mfr_error *err)
     return mfr_seterr(err, MFR_ERR_IO, "cannot create directory %s: %s", dir, strerror(e));
 }
 
-/* The memory mfr_synth_write allocates below (in double: no overflow),
- * compared with the budget before the first allocation, like training. */
-static int check_budget(const synth *s, const mfr_synth_options *o, mfr_error *err)
+/* The memory mfr_synth_write allocates below (in double: no overflow). */
+static double memory_bytes(const mfr_synth_options *o)
 {
+    const synth *s = NULL; /* for the element sizes only */
     const double nu = (double)o->n_users, ni = (double)o->n_items;
     const double per_item = (double)(sizeof *s->item_of + sizeof *s->item_bias + sizeof *s->w +
                                      sizeof *s->tree + sizeof *s->alias + sizeof *s->cover +
@@ -892,7 +892,58 @@ static int check_budget(const synth *s, const mfr_synth_options *o, mfr_error *e
                             (double)o->rank * (double)sizeof *s->q + 1.0 / 8;
     const double per_user = (double)(sizeof *s->deg + sizeof(int32_t));
     const double scratch = (nu > ni ? nu : ni) * (double)(sizeof(int32_t) + sizeof(double));
-    const double need = ni * per_item + nu * per_user + scratch + (double)BUF_BYTES;
+    return ni * per_item + nu * per_user + scratch + (double)BUF_BYTES;
+}
+
+static double digits(int64_t n)
+{
+    double d = 1;
+    for (; n >= 10; n /= 10) d++;
+    return d;
+}
+
+/* An upper bound of the bytes the files take (in double: no overflow),
+ * from the longest line each writer emits: ids of the largest id's width,
+ * a nine-digit timestamp (SYNTH_T_FIRST..SYNTH_T_LAST), the longest
+ * occupation, and the fixed text of write_item and write_planted. */
+static double disk_bytes(const mfr_synth_options *o)
+{
+    const double du = digits(o->n_users), di = digits(o->n_items);
+    size_t occ = 0, names = 0;
+    for (int k = 0; k < 21; k++) {
+        size_t n = strlen(occupation_names[k]);
+        occ = n > occ ? n : occ;
+        names += n + 1;
+    }
+    for (int g = 0; g < 19; g++) names += strlen(genre_names[g]) + 4;
+    const double data_line = du + di + 14;  /* u \t i \t r \t 9-digit time \n */
+    const double item_line = 3 * di + 100; /* id, title, date, URL, 19 genre flags */
+    const double user_line = du + (double)occ + 13; /* id|age|sex|occupation|zip */
+    return (double)o->n_ratings * data_line + (double)o->n_items * item_line +
+           (double)o->n_users * user_line + (double)names + 256 /* planted.txt */;
+}
+
+static uint64_t to_bytes(double x) { return x >= 0x1p64 ? UINT64_MAX : (uint64_t)ceil(x); }
+
+int mfr_synth_estimate(const mfr_synth_options *opt, uint64_t *memory, uint64_t *disk,
+                       mfr_error *err)
+{
+    mfr_synth_options defaults;
+    if (!opt) {
+        mfr_synth_options_default(&defaults);
+        opt = &defaults;
+    }
+    int rc = validate(opt, err);
+    if (rc != MFR_OK) return rc;
+    if (memory) *memory = to_bytes(memory_bytes(opt));
+    if (disk) *disk = to_bytes(disk_bytes(opt));
+    return MFR_OK;
+}
+
+/* The memory budget, checked before the first allocation, like training. */
+static int check_budget(const mfr_synth_options *o, mfr_error *err)
+{
+    const double need = memory_bytes(o);
     const uint64_t budget = o->max_memory ? o->max_memory : mfr_physical_memory();
     if (budget && need > (double)budget)
         return mfr_seterr(err, MFR_ERR_TOO_LARGE,
@@ -924,7 +975,7 @@ int mfr_synth_write(const mfr_synth_options *opt, const char *dir, mfr_error *er
 
     synth s;
     memset(&s, 0, sizeof s);
-    if ((rc = check_budget(&s, opt, err)) != MFR_OK) return rc;
+    if ((rc = check_budget(opt, err)) != MFR_OK) return rc;
     s.opt = *opt;
     s.n_users = opt->n_users;
     s.n_items = opt->n_items;

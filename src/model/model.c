@@ -212,6 +212,7 @@ void mfr_model_destroy(mfr_model *m)
     free(m->item_ids);
     free(m->split_spec);
     free(m->data_dir);
+    free(m->data_file);
     free(m);
 }
 
@@ -227,6 +228,40 @@ int64_t mfr_model_epochs(const mfr_model *m) { return m ? m->epochs : -1; }
 const char *mfr_model_split_spec(const mfr_model *m) { return m ? m->split_spec : NULL; }
 const char *mfr_model_data_dir(const mfr_model *m) { return m ? m->data_dir : NULL; }
 uint64_t mfr_model_data_fingerprint(const mfr_model *m) { return m ? m->data_fingerprint : 0; }
+
+const char *mfr_model_data_source(const mfr_model *m, mfr_load_options *opt)
+{
+    if (!m) return NULL;
+    if (opt) {
+        opt->format = m->data_file ? m->data_format : MFR_FORMAT_AUTO;
+        opt->sep = m->data_file ? (char)m->data_sep : 0;
+        opt->header = m->data_file ? m->data_header : MFR_HEADER_AUTO;
+        opt->ratings_file = NULL;
+    }
+    return m->data_file ? m->data_file : m->data_dir;
+}
+
+int mfr_model_copy_provenance(mfr_model *m, const mfr_model *src, mfr_error *err)
+{
+    char *spec = mfr_strdup(src->split_spec), *dir = mfr_strdup(src->data_dir);
+    char *file = src->data_file ? mfr_strdup(src->data_file) : NULL;
+    if (!spec || !dir || (src->data_file && !file)) {
+        free(spec);
+        free(dir);
+        free(file);
+        return mfr_seterr(err, MFR_ERR_NOMEM, "out of memory copying a model's provenance");
+    }
+    free(m->split_spec);
+    free(m->data_dir);
+    free(m->data_file);
+    m->split_spec = spec;
+    m->data_dir = dir;
+    m->data_file = file;
+    m->data_format = src->data_format;
+    m->data_sep = src->data_sep;
+    m->data_header = src->data_header;
+    return MFR_OK;
+}
 
 /* Copies m->cfg (n_threads and max_memory are 0: they are not model state).
  * A NULL model yields the defaults. */
@@ -438,13 +473,9 @@ int mfr_model_copy(const mfr_model *src, mfr_model **out, mfr_error *err)
     m->cfg = src->cfg;
     m->epochs = src->epochs;
     m->data_fingerprint = src->data_fingerprint;
-    free(m->split_spec);
-    free(m->data_dir);
-    m->split_spec = mfr_strdup(src->split_spec);
-    m->data_dir = mfr_strdup(src->data_dir);
-    if (!m->split_spec || !m->data_dir) {
+    if ((rc = mfr_model_copy_provenance(m, src, err)) != MFR_OK) {
         mfr_model_destroy(m);
-        return mfr_seterr(err, MFR_ERR_NOMEM, "out of memory copying a model");
+        return rc;
     }
     *out = m;
     return MFR_OK;

@@ -55,6 +55,15 @@
  * u64. */
 enum record_type { REC_I32, REC_F64, REC_U64 };
 
+/* Records that are not configuration fields, tagged far above the table's
+ * tags so that the writer's tag order holds and an older reader skips
+ * them as unknown. The data source: u32 format (enum mfr_format), u32
+ * separator byte, u32 header rule (enum mfr_header), then the rating
+ * file's path (the rest of the record, 1..MODEL_MAX_STRING bytes, no NUL);
+ * written only when the training load named a file (mfr_model_data_source). */
+#define MODEL_TAG_DATA_SOURCE 256u
+#define SOURCE_FIXED_BYTES 12u
+
 static enum record_type record_type(const struct mfr_config_row *row)
 {
     switch (row->field.type) {
@@ -94,16 +103,20 @@ static bool record_written(const struct mfr_config_row *row, const mfr_config *c
     }
 }
 
-/* The number of records written for cfg, and their bytes. */
-static uint32_t records_of(const mfr_config *cfg, size_t *bytes)
+/* The number of records written for m, and their bytes. */
+static uint32_t records_of(const mfr_model *m, size_t *bytes)
 {
     uint32_t n = 0;
     *bytes = 0;
     for (uint32_t tag = 1; tag < mfr_config_tag_end(); tag++) {
         const struct mfr_config_row *row = tagged_row(tag);
-        if (!record_written(row, cfg)) continue;
+        if (!record_written(row, &m->cfg)) continue;
         n++;
         *bytes += 8 + record_len(record_type(row));
+    }
+    if (m->data_file) {
+        n++;
+        *bytes += 8 + SOURCE_FIXED_BYTES + strlen(m->data_file);
     }
     return n;
 }
@@ -153,6 +166,19 @@ static int w_string(struct writer *w, FILE *f, const char *s, mfr_error *err)
     return rc;
 }
 
+/* The data source record (see MODEL_TAG_DATA_SOURCE). */
+static int w_source(struct writer *w, FILE *f, const mfr_model *m, mfr_error *err)
+{
+    size_t n = strlen(m->data_file);
+    int rc = w_u32(w, f, MODEL_TAG_DATA_SOURCE, err);
+    if (rc == MFR_OK) rc = w_u32(w, f, (uint32_t)(SOURCE_FIXED_BYTES + n), err);
+    if (rc == MFR_OK) rc = w_u32(w, f, (uint32_t)m->data_format, err);
+    if (rc == MFR_OK) rc = w_u32(w, f, (uint32_t)m->data_sep, err);
+    if (rc == MFR_OK) rc = w_u32(w, f, (uint32_t)m->data_header, err);
+    if (rc == MFR_OK) rc = w_put(w, f, m->data_file, n, err);
+    return rc;
+}
+
 /* Writes `rows` rows of the k real floats of a k_pad-strided array. */
 static int w_rows(struct writer *w, FILE *f, const float *a, int32_t rows, mfr_error *err)
 {
@@ -180,7 +206,7 @@ static int write_model(FILE *f, void *ctx, mfr_error *err)
     if (rc == MFR_OK) rc = w_u64(w, f, m->data_fingerprint, err);
     uint32_t tag_end = mfr_config_tag_end();
     size_t record_bytes;
-    if (rc == MFR_OK) rc = w_u32(w, f, records_of(&m->cfg, &record_bytes), err);
+    if (rc == MFR_OK) rc = w_u32(w, f, records_of(m, &record_bytes), err);
     /* Records in tag order: the bytes depend on the values only. */
     mfr_config c = m->cfg; /* a copy: the accessors take a non-const config */
     for (uint32_t tag = 1; tag < tag_end && rc == MFR_OK; tag++) {
@@ -197,6 +223,7 @@ static int write_model(FILE *f, void *ctx, mfr_error *err)
         else
             rc = w_u64(w, f, *mfr_config_u64(&c, row), err);
     }
+    if (rc == MFR_OK && m->data_file) rc = w_source(w, f, m, err);
     if (rc == MFR_OK) rc = w_string(w, f, m->split_spec, err);
     if (rc == MFR_OK) rc = w_string(w, f, m->data_dir, err);
     for (int32_t u = 0; u < m->n_users && rc == MFR_OK; u++)
@@ -226,6 +253,14 @@ static bool find_bad(const float *a, int32_t rows, int32_t k, int32_t k_pad, boo
             }
         }
     return false;
+}
+
+/* A data source the reader accepts: a named format, a separator byte, a
+ * header rule and a path of 1..MODEL_MAX_STRING bytes. */
+static bool source_valid(uint32_t format, uint32_t sep, uint32_t header, size_t path_len)
+{
+    return format >= MFR_FORMAT_ML100K && format <= MFR_FORMAT_DELIMITED && sep <= 255 &&
+           header <= MFR_HEADER_NO && path_len >= 1 && path_len <= MODEL_MAX_STRING;
 }
 
 /* Checks that a model is something mfr_model_load would accept. */
@@ -258,6 +293,13 @@ static int check_saveable(const mfr_model *m, const char *path, mfr_error *err)
             return mfr_seterr(err, MFR_ERR_INVALID,
                               "cannot save %s: the %s is missing or longer than %u bytes",
                               path, snames[s], MODEL_MAX_STRING);
+    if (m->data_file && !source_valid(m->data_format, m->data_sep, m->data_header,
+                                      strlen(m->data_file)))
+        return mfr_seterr(err, MFR_ERR_INVALID,
+                          "cannot save %s: the data file is empty or longer than %u bytes, or "
+                          "its format (%d, separator %d, header %d) is not one of enum mfr_format",
+                          path, MODEL_MAX_STRING, (int)m->data_format, (int)m->data_sep,
+                          (int)m->data_header);
     if ((m->cfg.implicit > 0.0) != (m->Y != NULL))
         return mfr_seterr(err, MFR_ERR_INVALID,
                           "cannot save %s: implicit is %g but the implicit factors are %s", path,
@@ -285,7 +327,7 @@ static int check_saveable(const mfr_model *m, const char *path, mfr_error *err)
 static uint32_t header_size_of(const mfr_model *m)
 {
     size_t record_bytes;
-    records_of(&m->cfg, &record_bytes);
+    records_of(m, &record_bytes);
     size_t header = MODEL_MIN_HEADER + strlen(m->split_spec) + strlen(m->data_dir) + record_bytes;
     MFR_ASSERT(header <= MODEL_MAX_HEADER);
     return (uint32_t)header;
@@ -398,10 +440,36 @@ struct header {
     uint64_t fingerprint;
     mfr_config cfg;
     char *split_spec, *data_dir;
+    char *data_file; /* the data source record, NULL when absent */
+    int32_t data_format, data_sep, data_header;
 };
 
-static int parse_config(struct cursor *c, const char *path, mfr_config *cfg, mfr_error *err)
+/* The data source record's value v (len bytes) into h. */
+static int parse_source(const unsigned char *v, uint32_t len, const char *path, struct header *h,
+                        mfr_error *err)
 {
+    if (h->data_file)
+        return mfr_seterr(err, MFR_ERR_CORRUPT, "%s: the data source record appears twice", path);
+    uint32_t format = len >= SOURCE_FIXED_BYTES ? mfr_get_le32(v) : 0;
+    uint32_t sep = len >= SOURCE_FIXED_BYTES ? mfr_get_le32(v + 4) : 0;
+    uint32_t header = len >= SOURCE_FIXED_BYTES ? mfr_get_le32(v + 8) : 0;
+    size_t n = len >= SOURCE_FIXED_BYTES ? len - SOURCE_FIXED_BYTES : 0;
+    if (!source_valid(format, sep, header, n) || memchr(v + SOURCE_FIXED_BYTES, 0, n))
+        return mfr_seterr(err, MFR_ERR_CORRUPT,
+                          "%s: the data source record (%u bytes) is malformed", path, len);
+    if (!(h->data_file = mfr_malloc(n + 1)))
+        return mfr_seterr(err, MFR_ERR_NOMEM, "out of memory reading %s", path);
+    memcpy(h->data_file, v + SOURCE_FIXED_BYTES, n);
+    h->data_file[n] = 0;
+    h->data_format = (int32_t)format;
+    h->data_sep = (int32_t)sep;
+    h->data_header = (int32_t)header;
+    return MFR_OK;
+}
+
+static int parse_config(struct cursor *c, const char *path, struct header *h, mfr_error *err)
+{
+    mfr_config *cfg = &h->cfg;
     uint32_t n_records;
     if (!c_u32(c, &n_records))
         return mfr_seterr(err, MFR_ERR_CORRUPT, "%s: header ends before the configuration",
@@ -429,6 +497,11 @@ static int parse_config(struct cursor *c, const char *path, mfr_config *cfg, mfr
         if (tag == 0)
             return mfr_seterr(err, MFR_ERR_CORRUPT,
                               "%s: configuration record %u has the invalid tag 0", path, r);
+        if (tag == MODEL_TAG_DATA_SOURCE) {
+            int rc = parse_source(v, len, path, h, err);
+            if (rc != MFR_OK) return rc;
+            continue;
+        }
         const struct mfr_config_row *row = mfr_config_row_by_tag(tag);
         if (!row) continue; /* written by a newer mfrec: not ours to read */
         const char *name = row->field.name;
@@ -485,7 +558,7 @@ static int parse_header(const unsigned char *hdr, size_t header_size, const char
     h->n_items = (int32_t)ni;
     h->epochs = (int64_t)epochs;
 
-    int rc = parse_config(&c, path, &h->cfg, err);
+    int rc = parse_config(&c, path, h, err);
     if (rc != MFR_OK) return rc;
     if (h->cfg.k != h->k)
         return mfr_seterr(err, MFR_ERR_CORRUPT,
@@ -703,7 +776,11 @@ static int reader_model(struct reader *r, mfr_model **out, mfr_error *err)
     free(m->data_dir);
     m->split_spec = h->split_spec;
     m->data_dir = h->data_dir;
-    h->split_spec = h->data_dir = NULL;
+    m->data_file = h->data_file;
+    m->data_format = h->data_format;
+    m->data_sep = h->data_sep;
+    m->data_header = h->data_header;
+    h->split_spec = h->data_dir = h->data_file = NULL;
     return MFR_OK;
 }
 
@@ -748,6 +825,7 @@ static int reader_run(struct reader *r, mfr_model **out, mfr_error *err)
     free(r->hdr);
     free(r->h.split_spec);
     free(r->h.data_dir);
+    free(r->h.data_file);
     if (rc != MFR_OK) {
         mfr_model_destroy(m);
         return rc;

@@ -39,7 +39,17 @@ struct mfr_model {
     char *split_spec;     /* "" when unknown */
     char *data_dir;       /* "" when unknown */
     uint64_t data_fingerprint;
+    /* The rating file the data was read from when the load named a file
+     * (a delimited file, or any format's rating file given directly), and
+     * how it was read (enum mfr_format, separator byte, enum mfr_header);
+     * NULL when the data was a directory in its format's own layout. */
+    char *data_file;
+    int32_t data_format, data_sep, data_header;
 };
+
+/* Copies src's data provenance (split spec, data directory, data file and
+ * how it was read) into m, replacing m's; MFR_ERR_NOMEM leaves m's. */
+int mfr_model_copy_provenance(mfr_model *m, const mfr_model *src, mfr_error *err);
 
 /* Allocates a model with zeroed factors, no optimizer state and 1-based
  * identity id maps; bias (0 or 1) adds the two bias lanes (k_row = k +

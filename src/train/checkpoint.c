@@ -26,8 +26,10 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "bytes_priv.h"
+#include "config_priv.h"
 #include "dataset_priv.h"
 #include "train_priv.h"
 
@@ -421,18 +423,22 @@ int mfr_checkpoint_load(const char *path, mfr_checkpoint **out, mfr_error *err)
     *out = NULL;
     if (!path) return mfr_seterr(err, MFR_ERR_INVALID, "mfr_checkpoint_load: path is NULL");
     struct ckpt_reader r = {.name = path};
+    /* Opened non-blocking and checked on the descriptor (mfr_open_regular):
+     * a FIFO or device put at path is refused, never waited on, even if it
+     * replaced a regular file between a check and the open. */
+    int fd, rc = mfr_open_regular(path, &fd, err);
+    if (rc != MFR_OK) return rc;
+    if (!(r.f = fdopen(fd, "rb"))) {
+        close(fd);
+        return mfr_seterr(err, MFR_ERR_NOMEM, "out of memory opening %s", path);
+    }
     struct stat st;
-    /* the type is checked before opening: a FIFO must not block the open */
-    if (stat(path, &st) != 0)
-        return mfr_seterr(err, MFR_ERR_IO, "cannot open %s: %s", path, strerror(errno));
-    if (!S_ISREG(st.st_mode)) return mfr_seterr(err, MFR_ERR_IO, "%s is not a regular file", path);
-    if (!(r.f = fopen(path, "rb")))
-        return mfr_seterr(err, MFR_ERR_IO, "cannot open %s: %s", path, strerror(errno));
-    int rc = MFR_OK;
-    if (fstat(fileno(r.f), &st) != 0 || !S_ISREG(st.st_mode))
-        rc = mfr_seterr(err, MFR_ERR_IO, "%s is not a regular file", path);
-    r.len = (uint64_t)st.st_size;
-    if (rc == MFR_OK) rc = read_checkpoint(&r, out, err);
+    if (fstat(fileno(r.f), &st) != 0)
+        rc = mfr_seterr(err, MFR_ERR_IO, "cannot stat %s: %s", path, strerror(errno));
+    if (rc == MFR_OK) {
+        r.len = (uint64_t)st.st_size;
+        rc = read_checkpoint(&r, out, err);
+    }
     fclose(r.f);
     return rc;
 }
@@ -527,16 +533,9 @@ static int restore(mfr_trainer *tr, const mfr_checkpoint *c, mfr_error *err)
         MFR_ASSERT(dst_a[a].rows == src_a[a].rows); /* same data and configuration */
         memcpy(dst_a[a].a, src_a[a].a, sizeof(float) * (size_t)src_a[a].rows * (size_t)m->k_pad);
     }
-    char *spec = mfr_strdup(src->split_spec), *dir = mfr_strdup(src->data_dir);
-    if (!spec || !dir) {
-        free(spec);
-        free(dir);
-        return mfr_seterr(err, MFR_ERR_NOMEM, "out of memory");
-    }
-    free(m->split_spec);
-    free(m->data_dir);
-    m->split_spec = spec; /* the recorded provenance stays that of the run */
-    m->data_dir = dir;
+    /* the recorded provenance stays that of the run */
+    int rc = mfr_model_copy_provenance(m, src, err);
+    if (rc != MFR_OK) return rc;
     m->cfg = src->cfg;    /* with the recorded kernels, so the file's bytes do not change */
     m->epochs = src->epochs;
     const double *l = c->run.loss;
@@ -561,9 +560,18 @@ int mfr_trainer_resume(const mfr_checkpoint *c, const mfr_config *cfg, const mfr
     if (strcmp(split_spec ? split_spec : "", c->model->split_spec) != 0)
         diff_add(&d, "split is '%s', the checkpoint's '%s'", split_spec ? split_spec : "",
                  c->model->split_spec);
+    /* With a configuration that differs (perhaps one no trainer accepts,
+     * such as l2_bias without bias), the trainer that only compares the
+     * training ratings is made with the checkpoint's, so that every
+     * difference is still named. */
+    mfr_config made = *cfg;
+    if (d.n) {
+        made = c->model->cfg;
+        mfr_config_copy_execution(&made, cfg);
+    }
     mfr_trainer *tr = NULL;
     int rc;
-    if (data_ok && (rc = mfr_trainer_create(cfg, ds, train, split_spec, &tr, err)) != MFR_OK)
+    if (data_ok && (rc = mfr_trainer_create(&made, ds, train, split_spec, &tr, err)) != MFR_OK)
         return rc;
     if (tr && (tr->csr.nnz != c->run.train_nnz || train_hash(&tr->csr) != c->run.train_hash))
         diff_add(&d, "the training ratings differ (%lld ratings, the checkpoint's %lld)",

@@ -166,6 +166,12 @@ static int trainer_model(mfr_trainer *tr, const mfr_dataset *ds, const char *spl
     m->data_dir = dup_str(ds->dir ? ds->dir : "");
     m->data_fingerprint = ds->fingerprint;
     if (!m->split_spec || !m->data_dir) return mfr_seterr(err, MFR_ERR_NOMEM, "out of memory");
+    if (ds->file) { /* a rating file named by the load: where later uses find the data */
+        if (!(m->data_file = dup_str(ds->file))) return mfr_seterr(err, MFR_ERR_NOMEM, "out of memory");
+        m->data_format = ds->opt.format;
+        m->data_sep = (unsigned char)ds->opt.sep;
+        m->data_header = ds->opt.header;
+    }
     if (tr->implicit && (rc = mfr_model_alloc_implicit(m, err)) != MFR_OK) return rc; /* P, Y */
     return mfr_model_alloc_state(m, tr->opt->n_state, err);
 }

@@ -175,10 +175,10 @@ static int trainer_index(mfr_trainer *tr, const mfr_ratings *train, mfr_error *e
 {
     const mfr_model *m = tr->model;
     int rc = mfr_csr_build(m->n_users, m->n_items, train->n, train->user, train->item, train->rating,
-                           &tr->csr, err);
+                           tr->n_threads, &tr->csr, err);
     if (rc != MFR_OK) return rc;
     if (tr->reduce == MFR_REDUCE_OWNER || tr->implicit)
-        if ((rc = mfr_csc_build(&tr->csr, &tr->csc, err)) != MFR_OK) return rc;
+        if ((rc = mfr_csc_build(&tr->csr, tr->n_threads, &tr->csc, err)) != MFR_OK) return rc;
     return MFR_OK;
 }
 
@@ -231,6 +231,10 @@ static void trainer_reg_ctx(mfr_trainer *tr)
         if (term->user_len(&tr->cfg, m->k)) x->user_sum[t] = tr->reg_user_sum + tr->reg_user_off[t];
         if (term->item_len(&tr->cfg, m->k)) x->item_sum[t] = tr->reg_item_sum + tr->reg_item_off[t];
     }
+    if (tr->csc.col_ptr) {
+        for (int32_t i = 0; i < m->n_items; i++) tr->item_count[i] = tr->csc.col_ptr[i + 1] - tr->csc.col_ptr[i];
+        return;
+    }
     for (int64_t j = 0; j < tr->csr.nnz; j++) tr->item_count[tr->csr.item[j]]++;
 }
 
@@ -252,6 +256,7 @@ static void trainer_init(mfr_trainer *tr, const mfr_ratings *train)
     }
     if (!tr->implicit) return;
     memcpy(m->P, m->U, sizeof(float) * (size_t)m->n_users * (size_t)m->k_pad);
+#pragma omp parallel for schedule(static) num_threads(tr->n_threads)
     for (int32_t u = 0; u < m->n_users; u++) {
         int64_t b = tr->csr.row_ptr[u], e = tr->csr.row_ptr[u + 1];
         float w = e > b ? (float)(1.0 / sqrt((double)(e - b))) : 0.0f;

@@ -23,6 +23,7 @@
 #include <inttypes.h>
 #include <math.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 
 #include "loader_priv.h"
@@ -411,6 +412,7 @@ void mfr_dataset_destroy(mfr_dataset *ds)
     free(ds->users);
     mfr_free_strings(ds->genre_names, ds->n_genres);
     mfr_free_strings(ds->occupations, ds->n_occupations);
+    if (ds->map) munmap(ds->map, ds->map_len);
     free(ds);
 }
 

@@ -7,13 +7,16 @@
 
 #include "common_priv.h"
 
-/* Ratings in dense indices, structure of arrays. `ts` may be NULL. */
+/* Ratings in dense indices, structure of arrays. `ts` may be NULL.
+ * `borrowed`: the arrays belong to someone else (a dataset's mapped cache
+ * file) and mfr_ratings_destroy frees only the struct. */
 struct mfr_ratings {
     int64_t n;
     int32_t *user;
     int32_t *item;
     float *rating;
     int64_t *ts;
+    bool borrowed;
 };
 
 /* Allocates a ratings set of n entries (arrays uninitialized, ts included). */
@@ -53,6 +56,10 @@ struct mfr_dataset {
      * opt.max_rating is what further rating files must lie in. */
     float scale_min, scale_max;
     int32_t cache_state; /* enum mfr_cache_state */
+    /* The mapped cache file the ratings' arrays live in (dataset_cache.c),
+     * unmapped by mfr_dataset_destroy; NULL for a parsed dataset. */
+    void *map;
+    size_t map_len;
 };
 
 /* What the binary cache did during a load (dataset_cache.c). */

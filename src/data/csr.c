@@ -1,8 +1,9 @@
 /*
  * csr.c — CSR and CSC builders and the user sharding (see csr_priv.h).
- * Both builders are counting sorts: O(nnz + n) time, no comparisons, in
- * parallel over chunks of ratings with per-chunk histograms merged in
- * chunk order (csort_priv.h): the same bytes for any thread count.
+ * Both builders are counting sorts in parallel over chunks of ratings with
+ * per-chunk histograms merged in chunk order (csort_priv.h); every pass
+ * reads its input in order and writes through the chunks' cursors (no
+ * scattered reads). The same bytes for any thread count.
  */
 #include <string.h>
 
@@ -60,13 +61,20 @@ static int64_t first_out_of_range(int32_t n_users, int32_t n_items, int64_t n,
     return bad;
 }
 
+/* The ratings ordered by item (stable): a scatter through per-chunk
+ * offsets into the structure of arrays t. */
+struct by_item {
+    int32_t *user, *item;
+    float *rating;
+};
+
 int mfr_csr_build(int32_t n_users, int32_t n_items, int64_t n, const int32_t *users,
                   const int32_t *items, const float *ratings, int n_threads, struct mfr_csr *out,
                   mfr_error *err)
 {
     memset(out, 0, sizeof *out);
-    int64_t *by_item = NULL;
     struct mfr_csort by_i = {0}, by_u = {0};
+    struct by_item t = {NULL, NULL, NULL};
     if (mfr_csr_bytes(n_users, n) == 0 || n_items < 0)
         return mfr_seterr(err, MFR_ERR_TOO_LARGE, "CSR of %lld ratings overflows",
                           (long long)n);
@@ -79,44 +87,53 @@ int mfr_csr_build(int32_t n_users, int32_t n_items, int64_t n, const int32_t *us
     out->n_users = n_users;
     out->n_items = n_items;
     out->nnz = n;
+    size_t n4 = sizeof(int32_t) * (size_t)(n ? n : 1);
     out->row_ptr = mfr_malloc(sizeof(int64_t) * ((size_t)n_users + 1));
-    out->item = mfr_malloc(sizeof(int32_t) * (size_t)(n ? n : 1));
-    out->rating = mfr_malloc(sizeof(float) * (size_t)(n ? n : 1));
-    by_item = mfr_malloc(sizeof(int64_t) * (size_t)(n ? n : 1));
-    if (!out->row_ptr || !out->item || !out->rating || !by_item ||
+    out->item = mfr_malloc(n4);
+    out->rating = mfr_malloc(n4);
+    t.user = mfr_malloc(n4);
+    t.item = mfr_malloc(n4);
+    t.rating = mfr_malloc(n4);
+    if (!out->row_ptr || !out->item || !out->rating || !t.user || !t.item || !t.rating ||
         mfr_csort_init(&by_i, n, n_items, n_threads) != MFR_OK ||
         mfr_csort_init(&by_u, n, n_users, n_threads) != MFR_OK)
         goto nomem;
 
-    /* Pass 1: order the ratings by item (stable). Pass 2: a stable sort of
-     * that order by user leaves each user's items ascending. */
+    /* Pass 1: the ratings ordered by item (stable), copied whole, so that
+     * pass 2 reads them in order. Pass 2: a stable sort of that order by
+     * user leaves each user's items ascending (ties in input order). Both
+     * read sequentially and write through per-chunk cursors. */
     mfr_csort_count(&by_i, items, NULL);
     mfr_csort_offsets(&by_i, NULL);
 #pragma omp parallel for schedule(static, 1) num_threads(n_threads) if (by_i.n_chunks > 1)
     for (int32_t c = 0; c < by_i.n_chunks; c++) {
         int64_t *off = mfr_csort_row(&by_i, c);
-        for (int64_t q = mfr_csort_begin(&by_i, c); q < mfr_csort_begin(&by_i, c + 1); q++)
-            by_item[off[items[q]]++] = q;
+        for (int64_t q = mfr_csort_begin(&by_i, c); q < mfr_csort_begin(&by_i, c + 1); q++) {
+            int64_t dst = off[items[q]]++;
+            t.user[dst] = users[q];
+            t.item[dst] = items[q];
+            t.rating[dst] = ratings[q];
+        }
     }
-    mfr_csort_count(&by_u, users, by_item);
+    mfr_csort_free(&by_i);
+    mfr_csort_count(&by_u, t.user, NULL);
     mfr_csort_offsets(&by_u, out->row_ptr);
 #pragma omp parallel for schedule(static, 1) num_threads(n_threads) if (by_u.n_chunks > 1)
     for (int32_t c = 0; c < by_u.n_chunks; c++) {
         int64_t *off = mfr_csort_row(&by_u, c);
         for (int64_t q = mfr_csort_begin(&by_u, c); q < mfr_csort_begin(&by_u, c + 1); q++) {
-            int64_t src = by_item[q], dst = off[users[src]]++;
-            out->item[dst] = items[src];
-            out->rating[dst] = ratings[src];
+            int64_t dst = off[t.user[q]]++;
+            out->item[dst] = t.item[q];
+            out->rating[dst] = t.rating[q];
         }
     }
-    mfr_csort_free(&by_i);
     mfr_csort_free(&by_u);
-    free(by_item);
+    free(t.user), free(t.item), free(t.rating);
     return MFR_OK;
 nomem:
     mfr_csort_free(&by_i);
     mfr_csort_free(&by_u);
-    free(by_item);
+    free(t.user), free(t.item), free(t.rating);
     mfr_csr_free(out);
     return mfr_seterr(err, MFR_ERR_NOMEM, "out of memory building the CSR of %lld ratings",
                       (long long)n);

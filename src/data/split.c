@@ -247,7 +247,7 @@ static uint64_t rng_below(uint64_t seed, uint64_t *step, uint64_t bound)
     return x % bound;
 }
 
-#define DRAW_BLOCK 65536
+#define DRAW_BLOCK ((int64_t)1 << 20) /* 8 MiB of partners: few parallel regions */
 
 /*
  * The swap partners of Fisher-Yates steps i = top, top-1, .. (count of

@@ -416,6 +416,13 @@ void mfr_dataset_destroy(mfr_dataset *ds)
     free(ds);
 }
 
+void mfr_dataset_release_pages(const mfr_dataset *ds)
+{
+    /* a private, never written file mapping: MADV_DONTNEED only unmaps
+     * the pages; the next access faults them in from the file again */
+    if (ds && ds->map) (void)madvise(ds->map, ds->map_len, MADV_DONTNEED);
+}
+
 bool mfr_dataset_from_cache(const mfr_dataset *ds)
 {
     return ds && ds->cache_state == MFR_CACHE_STATE_READ;

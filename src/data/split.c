@@ -454,6 +454,10 @@ int mfr_split_create(const mfr_dataset *ds, const char *spec, uint64_t seed, mfr
     case SPLIT_CANONICAL: rc = split_canonical(ds, &p, s, err); break;
     }
     if (rc != MFR_OK) goto fail;
+    /* The parts are copies: the dataset's mapped rating pages leave this
+     * process's resident memory (they stay in the page cache, and a later
+     * read of the dataset's ratings maps them back in). */
+    if (p.kind != SPLIT_CANONICAL) mfr_dataset_release_pages(ds);
     *out = s;
     return MFR_OK;
 

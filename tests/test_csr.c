@@ -164,9 +164,9 @@ static void test_default_shards_depend_on_data_only(void **state)
     assert_int_equal(mfr_shards_default(1000000, 100000000), 128);
 }
 
-/* Big enough for several counting-sort chunks (32768 ratings each at
- * least) per thread. Pairs may repeat: the CSR then keeps input order. */
-#define BIG_N 400000
+/* Big enough for 7 counting-sort chunks (MFR_SETUP_PAR_MIN ratings each
+ * at least). Pairs may repeat: the CSR then keeps input order. */
+#define BIG_N 1000000
 #define BIG_USERS 70001
 #define BIG_ITEMS 5003
 

@@ -8,7 +8,6 @@
 
 #include "csort_priv.h"
 
-#define MIN_CHUNK ((int64_t)1 << 15)
 
 static _Thread_local int32_t g_setup_threads;
 
@@ -23,7 +22,7 @@ int mfr_csort_init(struct mfr_csort *cs, int64_t n, int32_t n_keys, int n_thread
     cs->n_keys = n_keys;
     cs->n_threads = n_threads > 0 ? n_threads : mfr_setup_threads();
     int64_t chunks = cs->n_threads;
-    if (chunks > n / MIN_CHUNK) chunks = n / MIN_CHUNK;
+    if (chunks > n / MFR_SETUP_PAR_MIN) chunks = n / MFR_SETUP_PAR_MIN;
     int64_t cells = n > ((int64_t)1 << 20) ? n : ((int64_t)1 << 20);
     if (n_keys > 0 && chunks > cells / n_keys) chunks = cells / n_keys;
     cs->n_chunks = chunks < 1 ? 1 : (int32_t)chunks;

@@ -20,6 +20,12 @@
 
 #include "common_priv.h"
 
+/* Below this many elements a setup loop runs on one thread: a parallel
+ * region then costs more than the loop itself, and a whole scheduling
+ * quantum when another process keeps a core busy (ML-100K's 100,000
+ * ratings stay on one thread). Also the smallest counting-sort chunk. */
+#define MFR_SETUP_PAR_MIN ((int64_t)1 << 17)
+
 struct mfr_csort {
     int64_t n;        /* positions */
     int32_t n_keys;   /* keys are 0..n_keys-1 */
@@ -29,8 +35,8 @@ struct mfr_csort {
 };
 
 /* Chunks for n positions over n_keys keys on n_threads threads (0: the
- * OpenMP default): one chunk per thread, but at least 32768 positions per
- * chunk, and histograms of at most max(n, 2^20) entries in all. MFR_OK or
+ * setup default): one chunk per thread, but at least MFR_SETUP_PAR_MIN
+ * positions per chunk, and histograms of at most max(n, 2^20) entries in all. MFR_OK or
  * MFR_ERR_NOMEM. */
 int mfr_csort_init(struct mfr_csort *cs, int64_t n, int32_t n_keys, int n_threads);
 void mfr_csort_free(struct mfr_csort *cs);

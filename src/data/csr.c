@@ -54,7 +54,7 @@ static int64_t first_out_of_range(int32_t n_users, int32_t n_items, int64_t n,
 {
     int64_t bad = n;
 #pragma omp parallel for schedule(static) reduction(min : bad) num_threads(n_threads) \
-    if (n > 65536)
+    if (n >= MFR_SETUP_PAR_MIN)
     for (int64_t j = 0; j < n; j++)
         if (((uint32_t)users[j] >= (uint32_t)n_users) | ((uint32_t)items[j] >= (uint32_t)n_items))
             if (j < bad) bad = j;

@@ -474,7 +474,7 @@ static bool arrays_valid(const mfr_dataset *ds)
     const float lo = ds->opt.min_rating, hi = ds->opt.max_rating;
     int bad = 0;
 #pragma omp parallel for schedule(static) reduction(| : bad) num_threads(mfr_setup_threads()) \
-    if (r->n > 65536)
+    if (r->n >= MFR_SETUP_PAR_MIN)
     for (int64_t k = 0; k < r->n; k++)
         bad |= !(((uint32_t)r->user[k] < nu) & ((uint32_t)r->item[k] < ni) &
                  (r->rating[k] >= lo) & (r->rating[k] <= hi));

@@ -175,7 +175,7 @@ static int gather_rows(const mfr_ratings *src, const int64_t *rows, int64_t coun
     mfr_ratings *r = NULL;
     int rc = mfr_ratings_alloc(count, &r, err);
     if (rc != MFR_OK) return rc;
-#pragma omp parallel for schedule(static) num_threads(mfr_setup_threads()) if (count > 65536)
+#pragma omp parallel for schedule(static) num_threads(mfr_setup_threads()) if (count >= MFR_SETUP_PAR_MIN)
     for (int64_t k = 0; k < count; k++) {
         int64_t row = rows[k];
         MFR_ASSERT(row >= 0 && row < src->n);
@@ -263,7 +263,7 @@ static void draw_partners(uint64_t seed, uint64_t *step, int64_t top, int64_t co
     const uint64_t s0 = *step;
     int64_t first_reject = count;
 #pragma omp parallel for schedule(static) num_threads(n_threads) reduction(min : first_reject) \
-    if (count > 4096)
+    if (count >= MFR_SETUP_PAR_MIN)
     for (int64_t k = 0; k < count; k++) {
         uint64_t bound = (uint64_t)(top - k) + 1;
         uint64_t x = mfr_rng_u64(seed, MFR_RNG_SPLIT, s0 + (uint64_t)k);
@@ -290,7 +290,7 @@ static int mark_test_rows(int64_t n, int64_t n_test, uint64_t seed, unsigned cha
     int64_t *j = mfr_malloc(sizeof(int64_t) * DRAW_BLOCK);
     if (!j) return mfr_seterr(err, MFR_ERR_NOMEM, "out of memory splitting the ratings");
     const int nt = mfr_setup_threads();
-#pragma omp parallel for schedule(static) num_threads(nt) if (n > 65536)
+#pragma omp parallel for schedule(static) num_threads(nt) if (n >= MFR_SETUP_PAR_MIN)
     for (int64_t i = 0; i < n; i++) rows[i] = i;
     uint64_t step = 0;
     for (int64_t top = n - 1; top >= n_test && top >= 1; top -= DRAW_BLOCK) {
@@ -305,7 +305,7 @@ static int mark_test_rows(int64_t n, int64_t n_test, uint64_t seed, unsigned cha
         }
     }
     free(j);
-#pragma omp parallel for schedule(static) num_threads(nt) if (n > 65536)
+#pragma omp parallel for schedule(static) num_threads(nt) if (n >= MFR_SETUP_PAR_MIN)
     for (int64_t k = 0; k < n_test; k++) is_test[rows[k]] = 1;
     return MFR_OK;
 }
@@ -318,7 +318,7 @@ static void partition_rows(int64_t n, int64_t n_test, const unsigned char *is_te
     enum { MAX_CHUNKS = 256 };
     int64_t tests_before[MAX_CHUNKS + 1];
     int nt = mfr_setup_threads();
-    int chunks = n > 65536 ? (nt < MAX_CHUNKS ? nt : MAX_CHUNKS) : 1;
+    int chunks = n >= MFR_SETUP_PAR_MIN ? (nt < MAX_CHUNKS ? nt : MAX_CHUNKS) : 1;
 #define CHUNK_BEGIN(c) ((int64_t)(c) * (n / chunks) + (int64_t)(c) * (n % chunks) / chunks)
 #pragma omp parallel for schedule(static, 1) num_threads(nt) if (chunks > 1)
     for (int c = 0; c < chunks; c++) {

@@ -44,7 +44,7 @@ static void block_errors(const mfr_model *m, const mfr_ratings *r, int64_t lo, i
 static int64_t first_outside(const mfr_model *m, const mfr_ratings *r, int n_threads)
 {
     int64_t bad = r->n;
-#pragma omp parallel for schedule(static) reduction(min : bad) num_threads(n_threads) if (r->n > 65536)
+#pragma omp parallel for schedule(static) reduction(min : bad) num_threads(n_threads) if (r->n >= MFR_SETUP_PAR_MIN)
     for (int64_t x = 0; x < r->n; x++)
         if (((uint32_t)r->user[x] >= (uint32_t)m->n_users) | ((uint32_t)r->item[x] >= (uint32_t)m->n_items))
             if (x < bad) bad = x;

@@ -185,12 +185,23 @@ static int trainer_index(mfr_trainer *tr, const mfr_ratings *train, mfr_error *e
 static void init_factors(float *F, int32_t n_rows, int32_t k, int32_t k_pad, double std,
                          uint64_t seed, uint64_t stream, int32_t n_threads)
 {
-    /* Each value is a pure function of (seed, stream, row * k + col). */
+    /* Each value is a pure function of (seed, stream, row * k + col); the
+     * two draws of a polar pair are taken together where both are in the
+     * row (half the logarithms and square roots). */
 #pragma omp parallel for schedule(static) num_threads(n_threads)
     for (int32_t r = 0; r < n_rows; r++) {
         float *row = F + (size_t)r * (size_t)k_pad;
-        for (int32_t c = 0; c < k; c++)
-            row[c] = (float)(std * mfr_rng_normal(seed, stream, (uint64_t)r * (uint64_t)k + (uint64_t)c));
+        for (int32_t c = 0; c < k; c++) {
+            uint64_t idx = (uint64_t)r * (uint64_t)k + (uint64_t)c;
+            if ((idx & 1) == 0 && c + 1 < k) {
+                double z[2];
+                mfr_rng_normal_pair(seed, stream, idx >> 1, z);
+                row[c] = (float)(std * z[0]);
+                row[++c] = (float)(std * z[1]);
+            } else {
+                row[c] = (float)(std * mfr_rng_normal(seed, stream, idx));
+            }
+        }
     }
 }
 

@@ -164,7 +164,7 @@ static uint64_t hash_blocks(uint64_t seed, const void *data, size_t n)
     const unsigned char *p = data;
     if (nb <= 1) return hash_bytes(seed, data, n);
     for (size_t g = 0; g < nb; g += 256) {
-        uint64_t h[256];
+        uint64_t h[256] = {0}; /* (every entry is written below) */
         const size_t cnt = nb - g < 256 ? nb - g : 256;
 #pragma omp parallel for schedule(static) num_threads(mfr_setup_threads())
         for (size_t b = g; b < g + cnt; b++) {

@@ -135,9 +135,9 @@ static int data_make(struct kern_data *d, enum kern_op op, int32_t k, char *msg,
         for (int j = 0; j < KB_PER_USER; j++) seen[items[base + j]] = 0;
     }
     mfr_error err = {0};
-    if (ok && mfr_csr_build(KB_USERS, KB_ITEMS, n, users, items, ratings, &d->csr, &err) != MFR_OK)
+    if (ok && mfr_csr_build(KB_USERS, KB_ITEMS, n, users, items, ratings, 0, &d->csr, &err) != MFR_OK)
         ok = 0;
-    if (ok && mfr_csc_build(&d->csr, &d->csc, &err) != MFR_OK) ok = 0;
+    if (ok && mfr_csc_build(&d->csr, 0, &d->csc, &err) != MFR_OK) ok = 0;
     free(users);
     free(items);
     free(ratings);

@@ -1,8 +1,8 @@
 /*
  * fuzz_cache.c — the binary dataset cache reader (mfr_cache_load).
  *
- * Input: a cache file without its key: the 64-byte header, then the
- * payload. The target inserts the key of its own fixture dataset after the
+ * Input: a cache file without its key (and the key's padding): the 64-byte
+ * header, then the payload. The target inserts the key of its own fixture dataset after the
  * header (and writes that key's length into the header), because a key is
  * full of paths and times that differ between machines and runs; a cache
  * whose key differs is never read past the key (nothing to fuzz there).
@@ -18,6 +18,7 @@
 
 #define HEADER_BYTES 64
 #define KEY_LEN_OFFSET 16 /* magic[8], version u32, order u32, key_len u64 */
+#define ALIGN 64          /* the key area and the arrays are aligned to 64 bytes */
 
 static const struct mfr_cache_key *cache_key(void)
 {
@@ -37,15 +38,17 @@ static const struct mfr_cache_key *cache_key(void)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     const struct mfr_cache_key *key = cache_key();
-    size_t n = size + (size >= HEADER_BYTES ? key->len : 0);
-    uint8_t *buf = malloc(n ? n : 1);
+    /* the key is followed by zero bytes up to a multiple of 64 */
+    size_t key_area = (key->len + ALIGN - 1) / ALIGN * ALIGN;
+    size_t n = size + (size >= HEADER_BYTES ? key_area : 0);
+    uint8_t *buf = calloc(n ? n : 1, 1);
     if (!buf) return 0;
     if (size >= HEADER_BYTES) {
         uint64_t key_len = key->len;
         memcpy(buf, data, HEADER_BYTES);
         memcpy(buf + KEY_LEN_OFFSET, &key_len, 8);
         memcpy(buf + HEADER_BYTES, key->bytes, key->len);
-        memcpy(buf + HEADER_BYTES + key->len, data + HEADER_BYTES, size - HEADER_BYTES);
+        memcpy(buf + HEADER_BYTES + key_area, data + HEADER_BYTES, size - HEADER_BYTES);
     } else if (size) {
         memcpy(buf, data, size);
     }

@@ -94,7 +94,8 @@ static void npy(void)
     }
 }
 
-/* A cache of the dataset in dir, with its key cut out (see fuzz_cache.c). */
+/* A cache of the dataset in dir, with its key and padding cut out (see
+ * fuzz_cache.c). */
 static void cache(const char *dir, int32_t format, const char *name)
 {
     const char *path = fz_path(2, fz_dir(), "seed.cache");
@@ -109,9 +110,10 @@ static void cache(const char *dir, int32_t format, const char *name)
     unsigned char *bytes = (unsigned char *)slurp(path, &n);
     uint64_t key_len;
     memcpy(&key_len, bytes + 16, 8);
-    if (n < 64 + key_len) fz_fail("cache seed: short file", NULL);
-    memmove(bytes + 64, bytes + 64 + key_len, n - 64 - key_len);
-    seed("fuzz_cache", name, -1, bytes, n - key_len);
+    uint64_t key_area = (key_len + 63) / 64 * 64; /* the key and its zero padding */
+    if (n < 64 + key_area) fz_fail("cache seed: short file", NULL);
+    memmove(bytes + 64, bytes + 64 + key_area, n - 64 - key_area);
+    seed("fuzz_cache", name, -1, bytes, n - key_area);
     free(bytes);
     fz_unlink(path);
 }

@@ -1154,6 +1154,14 @@ MFR_API int mfr_tsne_compute(const float *x, int64_t n, int32_t k, const mfr_tsn
 /** Compiler and flags the library was built with. */
 MFR_API const char *mfr_build_info(void);
 
+/**
+ * Threads for the library's setup work in calls that take no thread count
+ * (dataset load from the cache, splits, model evaluation and saving), for
+ * calls made from the calling thread: n > 0, or 0 for OMP_NUM_THREADS, else
+ * the core count (the default). Results never depend on it.
+ */
+MFR_API void mfr_set_threads(int32_t n);
+
 #ifdef __cplusplus
 }
 #endif

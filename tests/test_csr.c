@@ -6,6 +6,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -51,7 +52,7 @@ static void test_csr_invariants(void **state)
     struct triples t = make(nu, ni, 300, 5);
     struct mfr_csr csr;
     mfr_error err = {0};
-    assert_int_equal(mfr_csr_build(nu, ni, t.n, t.u, t.i, t.r, &csr, &err), MFR_OK);
+    assert_int_equal(mfr_csr_build(nu, ni, t.n, t.u, t.i, t.r, 0, &csr, &err), MFR_OK);
     assert_int_equal(csr.row_ptr[0], 0);
     assert_int_equal(csr.row_ptr[nu], t.n);
     assert_int_equal(csr.row_ptr[1] - csr.row_ptr[0], 0); /* empty user 0 */
@@ -74,7 +75,7 @@ static void test_csr_invariants(void **state)
     }
 
     struct mfr_csc csc;
-    assert_int_equal(mfr_csc_build(&csr, &csc, &err), MFR_OK);
+    assert_int_equal(mfr_csc_build(&csr, 0, &csc, &err), MFR_OK);
     assert_int_equal(csc.col_ptr[ni], t.n);
     assert_int_equal(csc.col_ptr[ni] - csc.col_ptr[ni - 1], 0); /* unrated item */
     for (int32_t i = 0; i < ni; i++) {
@@ -97,14 +98,14 @@ static void test_csr_input_order_irrelevant(void **state)
     struct triples t = make(nu, ni, 200, 9);
     struct mfr_csr a, b;
     mfr_error err = {0};
-    assert_int_equal(mfr_csr_build(nu, ni, t.n, t.u, t.i, t.r, &a, &err), MFR_OK);
+    assert_int_equal(mfr_csr_build(nu, ni, t.n, t.u, t.i, t.r, 0, &a, &err), MFR_OK);
     /* reverse the input order */
     for (int64_t x = 0, y = t.n - 1; x < y; x++, y--) {
         int32_t tu = t.u[x]; t.u[x] = t.u[y]; t.u[y] = tu;
         int32_t ti = t.i[x]; t.i[x] = t.i[y]; t.i[y] = ti;
         float tr = t.r[x]; t.r[x] = t.r[y]; t.r[y] = tr;
     }
-    assert_int_equal(mfr_csr_build(nu, ni, t.n, t.u, t.i, t.r, &b, &err), MFR_OK);
+    assert_int_equal(mfr_csr_build(nu, ni, t.n, t.u, t.i, t.r, 0, &b, &err), MFR_OK);
     assert_memory_equal(a.row_ptr, b.row_ptr, sizeof(int64_t) * (nu + 1));
     assert_memory_equal(a.item, b.item, sizeof(int32_t) * t.n);
     assert_memory_equal(a.rating, b.rating, sizeof(float) * t.n);
@@ -120,7 +121,7 @@ static void test_csr_rejects_out_of_range(void **state)
     float r[2] = {1, 2};
     struct mfr_csr c;
     mfr_error err = {0};
-    assert_int_equal(mfr_csr_build(5, 3, 2, u, i, r, &c, &err), MFR_ERR_MISMATCH);
+    assert_int_equal(mfr_csr_build(5, 3, 2, u, i, r, 0, &c, &err), MFR_ERR_MISMATCH);
     assert_non_null(strstr(err.message, "rating 1"));
 }
 
@@ -131,7 +132,7 @@ static void test_shards_balanced_and_contiguous(void **state)
     struct triples t = make(nu, ni, 3000, 11);
     struct mfr_csr csr;
     mfr_error err = {0};
-    assert_int_equal(mfr_csr_build(nu, ni, t.n, t.u, t.i, t.r, &csr, &err), MFR_OK);
+    assert_int_equal(mfr_csr_build(nu, ni, t.n, t.u, t.i, t.r, 0, &csr, &err), MFR_OK);
     int64_t max_row = 0;
     for (int32_t u = 0; u < nu; u++)
         if (csr.row_ptr[u + 1] - csr.row_ptr[u] > max_row) max_row = csr.row_ptr[u + 1] - csr.row_ptr[u];
@@ -163,6 +164,79 @@ static void test_default_shards_depend_on_data_only(void **state)
     assert_int_equal(mfr_shards_default(1000000, 100000000), 128);
 }
 
+/* Big enough for 7 counting-sort chunks (MFR_SETUP_PAR_MIN ratings each
+ * at least). Pairs may repeat: the CSR then keeps input order. */
+#define BIG_N 1000000
+#define BIG_USERS 70001
+#define BIG_ITEMS 5003
+
+static const int32_t *g_u, *g_i;
+static int cmp_user_item_index(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    if (g_u[x] != g_u[y]) return g_u[x] < g_u[y] ? -1 : 1;
+    if (g_i[x] != g_i[y]) return g_i[x] < g_i[y] ? -1 : 1;
+    return x < y ? -1 : x > y;
+}
+
+static const int32_t *g_key;
+static int cmp_key_index(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    if (g_key[x] != g_key[y]) return g_key[x] < g_key[y] ? -1 : 1;
+    return x < y ? -1 : x > y;
+}
+
+/* The parallel counting sorts give, for 1, 2, 3 and 7 threads, exactly
+ * what a comparison sort by (user, item, input position) gives, and the
+ * CSC exactly the CSR positions sorted by (item, user). */
+static void test_csr_csc_same_bytes_any_threads(void **state)
+{
+    (void)state;
+    int32_t *u = malloc(sizeof(int32_t) * BIG_N), *i = malloc(sizeof(int32_t) * BIG_N);
+    float *r = malloc(sizeof(float) * BIG_N);
+    int64_t *ord = malloc(sizeof(int64_t) * BIG_N);
+    for (int64_t q = 0; q < BIG_N; q++) {
+        /* skewed users (a few heavy rows), uniform items, some repeats */
+        uint64_t x = mfr_rng_u64(3, 1, (uint64_t)q);
+        u[q] = (int32_t)((x % 7 == 0 ? x % 97 : x % (BIG_USERS - 1)));
+        i[q] = (int32_t)(mfr_rng_u64(3, 2, (uint64_t)q) % BIG_ITEMS);
+        r[q] = (float)q;
+        ord[q] = q;
+    }
+    g_u = u, g_i = i;
+    qsort(ord, BIG_N, sizeof *ord, cmp_user_item_index);
+    const int threads[] = {1, 2, 3, 7};
+    for (size_t t = 0; t < sizeof threads / sizeof *threads; t++) {
+        struct mfr_csr csr;
+        struct mfr_csc csc;
+        mfr_error err = {0};
+        assert_int_equal(mfr_csr_build(BIG_USERS, BIG_ITEMS, BIG_N, u, i, r, threads[t], &csr, &err),
+                         MFR_OK);
+        assert_int_equal(mfr_csc_build(&csr, threads[t], &csc, &err), MFR_OK);
+        for (int64_t j = 0; j < BIG_N; j++) {
+            assert_true(csr.item[j] == i[ord[j]] && csr.rating[j] == r[ord[j]]);
+            assert_true(j >= csr.row_ptr[u[ord[j]]] && j < csr.row_ptr[u[ord[j]] + 1]);
+        }
+        assert_int_equal(csr.row_ptr[BIG_USERS], BIG_N);
+        assert_int_equal(csr.row_ptr[BIG_USERS - 1], BIG_N); /* the last user rated nothing */
+        /* the CSC: the CSR positions sorted by (item, position) */
+        int64_t *pos = malloc(sizeof(int64_t) * BIG_N);
+        for (int64_t j = 0; j < BIG_N; j++) pos[j] = j;
+        g_key = csr.item;
+        qsort(pos, BIG_N, sizeof *pos, cmp_key_index);
+        for (int64_t q = 0; q < BIG_N; q++) {
+            assert_int_equal(csc.pos[q], pos[q]);
+            assert_true(pos[q] >= csr.row_ptr[csc.user[q]] && pos[q] < csr.row_ptr[csc.user[q] + 1]);
+            assert_true(q >= csc.col_ptr[csr.item[pos[q]]] && q < csc.col_ptr[csr.item[pos[q]] + 1]);
+        }
+        free(pos);
+        mfr_csc_free(&csc);
+        mfr_csr_free(&csr);
+    }
+    free(u), free(i), free(r), free(ord);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -171,6 +245,7 @@ int main(void)
         cmocka_unit_test(test_csr_rejects_out_of_range),
         cmocka_unit_test(test_shards_balanced_and_contiguous),
         cmocka_unit_test(test_default_shards_depend_on_data_only),
+        cmocka_unit_test(test_csr_csc_same_bytes_any_threads),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -768,6 +768,22 @@ static void test_cache_round_trip(void **state)
     cached = load_cached(dir, NULL, MFR_CACHE_STATE_WRITTEN);
     assert_same_dataset(parsed, cached);
     mfr_dataset_destroy(cached);
+    /* A cache of format version 1 (before the aligned, block-hashed
+     * layout) is not read: parsed again and rewritten in the new format. */
+    cached = load_cached(dir, NULL, MFR_CACHE_STATE_READ);
+    mfr_dataset_destroy(cached);
+    FILE *f = fopen(cache, "r+b");
+    assert_non_null(f);
+    uint32_t version = 1;
+    assert_int_equal(fseek(f, 8, SEEK_SET), 0); /* after the magic */
+    assert_int_equal(fwrite(&version, 4, 1, f), 1);
+    assert_int_equal(fclose(f), 0);
+    cached = load_cached(dir, NULL, MFR_CACHE_STATE_WRITTEN);
+    assert_same_dataset(parsed, cached);
+    mfr_dataset_destroy(cached);
+    cached = load_cached(dir, NULL, MFR_CACHE_STATE_READ);
+    assert_same_dataset(parsed, cached);
+    mfr_dataset_destroy(cached);
 
     /* Other options make another key: the cache is not used. */
     o = opts(MFR_FORMAT_AUTO);
@@ -842,6 +858,42 @@ static void test_cache_round_trip(void **state)
     free(cache);
     tu_rmtree(dir);
     free(dir);
+}
+
+/* A cache big enough for several 1 MiB checksum blocks per array, written
+ * with 3 threads, reads back (same checksum, same dataset) with 1 and 7. */
+static void test_cache_any_threads(void **state)
+{
+    (void)state;
+    char *dir = tu_mkdtemp(), *data = tu_path(dir, "data"), *cache = tu_path(dir, "c");
+    static const char *const names[] = {"u.data", "u.item", "u.user", "u.genre", "u.occupation", NULL};
+    assert_int_equal(tu_synth(data, 4000, 900, 600000, 3, NULL), 0);
+    age_sources(data, names, 100); /* older than the cache: not racy */
+    mfr_set_threads(3);
+    mfr_dataset *written = load_cached(data, cache, MFR_CACHE_STATE_WRITTEN);
+    const mfr_ratings *w = mfr_dataset_ratings(written);
+    const int threads[] = {1, 7};
+    for (int t = 0; t < 2; t++) {
+        mfr_set_threads(threads[t]);
+        mfr_dataset *read = load_cached(data, cache, MFR_CACHE_STATE_READ);
+        assert_same_dataset(written, read);
+        const mfr_ratings *r = mfr_dataset_ratings(read);
+        assert_int_equal(r->n, w->n);
+        assert_memory_equal(r->user, w->user, sizeof(int32_t) * (size_t)w->n);
+        assert_memory_equal(r->item, w->item, sizeof(int32_t) * (size_t)w->n);
+        assert_memory_equal(r->rating, w->rating, sizeof(float) * (size_t)w->n);
+        assert_memory_equal(r->ts, w->ts, sizeof(int64_t) * (size_t)w->n);
+        mfr_dataset_destroy(read);
+    }
+    /* a flipped byte deep inside the timestamps: a block checksum catches it */
+    flip_byte(cache, 1000000);
+    mfr_dataset *again = load_cached(data, cache, MFR_CACHE_STATE_WRITTEN);
+    assert_same_dataset(written, again);
+    mfr_dataset_destroy(again);
+    mfr_set_threads(0);
+    mfr_dataset_destroy(written);
+    tu_rmtree(dir);
+    free(dir), free(data), free(cache);
 }
 
 static void test_cache_formats(void **state)
@@ -949,6 +1001,7 @@ int main(void)
         cmocka_unit_test(test_cache_round_trip),
         cmocka_unit_test(test_cache_write_failure_is_logged),
         cmocka_unit_test(test_cache_formats),
+        cmocka_unit_test(test_cache_any_threads),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

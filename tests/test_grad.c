@@ -46,8 +46,8 @@ static void check_set(const struct mfr_kernel_set *ks, int owner)
     struct mfr_csr csr;
     struct mfr_csc csc;
     mfr_error err = {0};
-    assert_int_equal(mfr_csr_build(NU, NI, NNZ, R_USER, R_ITEM, R_VAL, &csr, &err), MFR_OK);
-    assert_int_equal(mfr_csc_build(&csr, &csc, &err), MFR_OK);
+    assert_int_equal(mfr_csr_build(NU, NI, NNZ, R_USER, R_ITEM, R_VAL, 0, &csr, &err), MFR_OK);
+    assert_int_equal(mfr_csc_build(&csr, 0, &csc, &err), MFR_OK);
     float *gU = mfr_aligned_calloc(sizeof(float) * NU * kp), *gV = mfr_aligned_calloc(sizeof(float) * NI * kp);
     float resid[NNZ];
     float scale = (float)(2.0 / NNZ);

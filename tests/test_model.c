@@ -395,7 +395,7 @@ static void test_evaluate(void **state)
     row_i(m, 1)[1] = 2.0f;
     int32_t user[4] = {0, 0, 1, 1}, item[4] = {0, 1, 0, 1};
     float rating[4] = {2.0f, 2.0f, 1.0f, 5.0f}; /* errors -1, 0, 2, 1 */
-    struct mfr_ratings r = {4, user, item, rating, NULL};
+    struct mfr_ratings r = {4, user, item, rating, NULL, false};
     mfr_metrics mt = {0};
     mfr_error err = {0};
     assert_int_equal(mfr_model_evaluate(m, &r, &mt, &err), MFR_OK);
@@ -416,6 +416,56 @@ static void test_evaluate(void **state)
     assert_int_equal(mfr_model_evaluate(m, &r, &mt, &err), MFR_ERR_MISMATCH);
     assert_non_null(strstr(err.message, "user index -1"));
     assert_int_equal(mfr_model_evaluate(m, NULL, &mt, &err), MFR_ERR_INVALID);
+    mfr_model_destroy(m);
+}
+
+/* The parallel evaluation gives, for 1, 2, 3 and 7 threads, exactly the
+ * bits of the plain loop of its definition (float dot product in lane
+ * order, double error, sums in rating order), over several blocks of
+ * ratings and a tail; a bad index late in the set is still the first one
+ * reported. */
+static void test_evaluate_same_bits_any_threads(void **state)
+{
+    (void)state;
+    enum { NU = 5000, NI = 700, K = 13, N = 2 * 262144 + 12345 };
+    mfr_model *m = NULL;
+    assert_int_equal(mfr_model_alloc(K, 1, NU, NI, &m, NULL), MFR_OK);
+    for (int32_t u = 0; u < NU; u++)
+        for (int32_t j = 0; j < m->k_row; j++) row_u(m, u)[j] = (float)((u * 7 + j * 13) % 101) / 37.0f - 1.3f;
+    for (int32_t i = 0; i < NI; i++)
+        for (int32_t j = 0; j < m->k_row; j++) row_i(m, i)[j] = (float)((i * 11 + j * 5) % 89) / 53.0f - 0.7f;
+    int32_t *user = malloc(sizeof(int32_t) * N), *item = malloc(sizeof(int32_t) * N);
+    float *rating = malloc(sizeof(float) * N);
+    double sq = 0.0, ab = 0.0;
+    for (int64_t x = 0; x < N; x++) {
+        user[x] = (int32_t)((x * 2654435761u) % NU);
+        item[x] = (int32_t)((x * 40503u + 7) % NI);
+        rating[x] = (float)(1 + x % 5);
+        float p = 0.0f;
+        for (int32_t j = 0; j < m->k_row; j++) p += row_u(m, user[x])[j] * row_i(m, item[x])[j];
+        double e = (double)p - (double)rating[x];
+        sq += e * e;
+        ab += fabs(e);
+    }
+    struct mfr_ratings r = {N, user, item, rating, NULL, false};
+    const int threads[] = {1, 2, 3, 7};
+    for (size_t t = 0; t < sizeof threads / sizeof *threads; t++) {
+        mfr_metrics mt = {0};
+        mfr_error err = {0};
+        mfr_set_threads(threads[t]);
+        assert_int_equal(mfr_model_evaluate(m, &r, &mt, &err), MFR_OK);
+        assert_memory_equal(&mt.mse, &(double){sq / N}, sizeof(double));
+        assert_memory_equal(&mt.mae, &(double){ab / N}, sizeof(double));
+        int32_t keep_i = item[N - 5], keep_u = user[N - 2];
+        item[N - 5] = NI, user[N - 2] = -1;
+        assert_int_equal(mfr_model_evaluate(m, &r, &mt, &err), MFR_ERR_MISMATCH);
+        char want[64];
+        snprintf(want, sizeof want, "rating %d: item index %d", N - 5, NI);
+        assert_non_null(strstr(err.message, want));
+        item[N - 5] = keep_i, user[N - 2] = keep_u;
+    }
+    mfr_set_threads(0);
+    free(user), free(item), free(rating);
     mfr_model_destroy(m);
 }
 
@@ -1234,6 +1284,7 @@ int main(void)
         cmocka_unit_test(test_accessors_null),
         cmocka_unit_test(test_predict_and_vectors),
         cmocka_unit_test(test_evaluate),
+        cmocka_unit_test(test_evaluate_same_bits_any_threads),
         cmocka_unit_test(test_checksum),
         cmocka_unit_test(test_check_dataset),
         cmocka_unit_test(test_save_load_roundtrip),

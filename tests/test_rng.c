@@ -121,12 +121,26 @@ static void test_normal_pure_function(void **state)
     assert_int_equal(same_stream, 0);
 }
 
+/* mfr_rng_normal_pair gives exactly the two single draws of its pair. */
+static void test_normal_pair_is_two_draws(void **state)
+{
+    (void)state;
+    for (uint64_t p = 0; p < 20000; p++) {
+        double z[2];
+        mfr_rng_normal_pair(9, 2, p, z);
+        double a = mfr_rng_normal(9, 2, 2 * p), b = mfr_rng_normal(9, 2, 2 * p + 1);
+        assert_memory_equal(&z[0], &a, sizeof a);
+        assert_memory_equal(&z[1], &b, sizeof b);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_log_accuracy),
         cmocka_unit_test(test_normal_distribution),
         cmocka_unit_test(test_normal_pairs_uncorrelated),
+        cmocka_unit_test(test_normal_pair_is_two_draws),
         cmocka_unit_test(test_normal_pure_function),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -9,6 +9,7 @@
  * RandomState(SEED).permutation(n) for small n (inlined below) and for
  * seed 300, n = 100000 (tests/data/sklearn_perm_300_100000.txt).
  */
+#include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -22,6 +23,7 @@
 #include "dataset_priv.h"
 #include "mfrec.h"
 #include "mt19937_priv.h"
+#include "rng_priv.h"
 #include "test_util.h"
 
 /* ------------------------------------------------------------------ */
@@ -355,6 +357,84 @@ static void test_split_random(void **state)
     assert_null(b);
 }
 
+/* The random split as the plain sequential Fisher-Yates of the file
+ * comment (every step run, rejections included): the test rows' indices in
+ * file order into test_rows, their count returned. */
+static int64_t reference_random_split(int64_t n, double fraction, uint64_t seed, int64_t *test_rows)
+{
+    int64_t n_test = (int64_t)round(fraction * (double)n), *perm = malloc(sizeof(int64_t) * n);
+    unsigned char *mark = calloc((size_t)n, 1);
+    for (int64_t i = 0; i < n; i++) perm[i] = i;
+    uint64_t step = 0;
+    for (int64_t i = n - 1; i >= 1; i--) {
+        uint64_t bound = (uint64_t)i + 1, min = (0 - bound) % bound, x;
+        do x = mfr_rng_u64(seed, MFR_RNG_SPLIT, step++);
+        while (x < min);
+        int64_t j = (int64_t)(x % bound), t = perm[i];
+        perm[i] = perm[j], perm[j] = t;
+    }
+    for (int64_t k = 0; k < n_test; k++) mark[perm[k]] = 1;
+    int64_t c = 0;
+    for (int64_t i = 0; i < n; i++)
+        if (mark[i]) test_rows[c++] = i;
+    free(perm), free(mark);
+    return c;
+}
+
+static void assert_same_ratings(const mfr_ratings *a, const mfr_ratings *b)
+{
+    assert_int_equal(a->n, b->n);
+    assert_memory_equal(a->user, b->user, sizeof(int32_t) * (size_t)a->n);
+    assert_memory_equal(a->item, b->item, sizeof(int32_t) * (size_t)a->n);
+    assert_memory_equal(a->rating, b->rating, sizeof(float) * (size_t)a->n);
+    assert_memory_equal(a->ts, b->ts, sizeof(int64_t) * (size_t)a->n);
+}
+
+/* The parallel split (draws, partition, copies) gives the same bytes for
+ * 1, 2, 3 and 7 threads, the random split exactly the sequential
+ * Fisher-Yates's test rows; enough ratings for several draw blocks. */
+static void test_split_same_bytes_any_threads(void **state)
+{
+    (void)state;
+    char *dir = tu_mkdtemp(), *data = tu_path(dir, "data");
+    mfr_dataset *ds = NULL;
+    assert_int_equal(tu_synth(data, 3000, 500, 200000, 4, &ds), 0);
+    const mfr_ratings *all = mfr_dataset_ratings(ds);
+    int64_t *rows = malloc(sizeof(int64_t) * (size_t)all->n);
+    int64_t n_test = reference_random_split(all->n, 0.1, 77, rows);
+    const char *specs[] = {"random:0.1", "sklearn:300"};
+    const int threads[] = {1, 2, 3, 7};
+    for (int sp = 0; sp < 2; sp++) {
+        mfr_split *first = NULL;
+        for (size_t t = 0; t < sizeof threads / sizeof *threads; t++) {
+            mfr_split *s = NULL;
+            mfr_error err = {0};
+            mfr_set_threads(threads[t]);
+            assert_int_equal(mfr_split_create(ds, specs[sp], 77, &s, &err), MFR_OK);
+            if (!first) {
+                first = s;
+                continue;
+            }
+            assert_same_ratings(s->train, first->train);
+            assert_same_ratings(s->test, first->test);
+            mfr_split_destroy(s);
+        }
+        if (sp == 0) {
+            assert_int_equal(first->test->n, n_test);
+            for (int64_t k = 0; k < n_test; k++) {
+                assert_int_equal(first->test->user[k], all->user[rows[k]]);
+                assert_int_equal(first->test->item[k], all->item[rows[k]]);
+            }
+        }
+        mfr_split_destroy(first);
+    }
+    mfr_set_threads(0);
+    free(rows);
+    mfr_dataset_destroy(ds);
+    tu_rmtree(dir);
+    free(dir), free(data);
+}
+
 static void test_split_bad_specs(void **state)
 {
     struct fixture *fx = *state;
@@ -408,6 +488,7 @@ int main(void)
         cmocka_unit_test(test_split_canonical),
         cmocka_unit_test(test_split_random),
         cmocka_unit_test(test_split_bad_specs),
+        cmocka_unit_test(test_split_same_bytes_any_threads),
     };
     int failed = cmocka_run_group_tests_name("mt19937", rng_tests, NULL, NULL);
     failed += cmocka_run_group_tests_name("split", split_tests, setup_dataset,

@@ -791,6 +791,7 @@ int cmd_train(int argc, char **argv)
     int rc;
     if (!parse_train_flags(argc, argv, &o, &rc)) return rc;
     if ((rc = train_run_opts(&o)) != EXIT_OK) return rc;
+    mfr_set_threads(o.cfg.n_threads); /* the load, split, evaluations and save too */
     struct train_run r = {.o = &o, .best_val = INFINITY, .flags_given = training_flags_given(argc, argv),
                           .times.total = now_seconds()};
     if ((rc = o.resume ? resume_setup(&r, &o) : train_setup(&r)) != EXIT_OK) goto done;

@@ -74,16 +74,25 @@ double mfr_rng_log(double x)
  * every draw is a pure function of (seed, stream, index) however many
  * attempts it takes (on average 4/π).
  */
-double mfr_rng_normal(uint64_t seed, uint64_t stream, uint64_t index)
+void mfr_rng_normal_pair(uint64_t seed, uint64_t stream, uint64_t pair, double out[2])
 {
     static const uint64_t GAMMA = UINT64_C(0x9e3779b97f4a7c15);
-    uint64_t h = mfr_rng_u64(seed, stream, index >> 1);
+    uint64_t h = mfr_rng_u64(seed, stream, pair);
     for (;;) {
         double x = (double)(mix64(h += GAMMA) >> 11) * 0x1.0p-52 - 1.0;
         double y = (double)(mix64(h += GAMMA) >> 11) * 0x1.0p-52 - 1.0;
         double s = x * x + y * y;
         if (s >= 1.0 || s == 0.0) continue;
         double t = sqrt(-2.0 * mfr_rng_log(s) / s);
-        return (index & 1 ? y : x) * t;
+        out[0] = x * t;
+        out[1] = y * t;
+        return;
     }
+}
+
+double mfr_rng_normal(uint64_t seed, uint64_t stream, uint64_t index)
+{
+    double z[2];
+    mfr_rng_normal_pair(seed, stream, index >> 1, z);
+    return z[index & 1];
 }

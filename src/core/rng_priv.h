@@ -29,6 +29,9 @@ double mfr_rng_uniform(uint64_t seed, uint64_t stream, uint64_t index);
  * the two halves of one pair). Integer and IEEE basic operations only, so
  * the bits are the same on every platform and C library. */
 double mfr_rng_normal(uint64_t seed, uint64_t stream, uint64_t index);
+/* Both draws of pair p at once: out[0] = mfr_rng_normal(seed, stream, 2p),
+ * out[1] = mfr_rng_normal(seed, stream, 2p + 1), for the cost of one. */
+void mfr_rng_normal_pair(uint64_t seed, uint64_t stream, uint64_t pair, double out[2]);
 /* ln(x) for a positive normal double from basic operations only, within a
  * few ulp (rng.c); what the polar method uses instead of libm's log. */
 double mfr_rng_log(double x);

@@ -31,13 +31,14 @@ size_t mfr_csr_bytes(int32_t n_users, int64_t nnz);
 size_t mfr_csc_bytes(int32_t n_items, int64_t nnz);
 
 /* Builds the CSR of n ratings (indices must be in range: checked, and a
- * violation is MFR_ERR_MISMATCH). */
+ * violation is MFR_ERR_MISMATCH) on n_threads threads (0: the setup
+ * default); the bytes do not depend on the thread count. */
 int mfr_csr_build(int32_t n_users, int32_t n_items, int64_t n, const int32_t *users,
-                  const int32_t *items, const float *ratings, struct mfr_csr *out,
+                  const int32_t *items, const float *ratings, int n_threads, struct mfr_csr *out,
                   mfr_error *err);
 void mfr_csr_free(struct mfr_csr *c);
 
-int mfr_csc_build(const struct mfr_csr *csr, struct mfr_csc *out, mfr_error *err);
+int mfr_csc_build(const struct mfr_csr *csr, int n_threads, struct mfr_csc *out, mfr_error *err);
 void mfr_csc_free(struct mfr_csc *c);
 
 /* Default shard count for a data size: ceil(nnz / 4096) clamped to

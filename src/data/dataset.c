@@ -23,6 +23,7 @@
 #include <inttypes.h>
 #include <math.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 
 #include "loader_priv.h"
@@ -434,7 +435,15 @@ void mfr_dataset_destroy(mfr_dataset *ds)
     free(ds->users);
     mfr_free_strings(ds->genre_names, ds->n_genres);
     mfr_free_strings(ds->occupations, ds->n_occupations);
+    if (ds->map) munmap(ds->map, ds->map_len);
     free(ds);
+}
+
+void mfr_dataset_release_pages(const mfr_dataset *ds)
+{
+    /* a private, never written file mapping: MADV_DONTNEED only unmaps
+     * the pages; the next access faults them in from the file again */
+    if (ds && ds->map) (void)madvise(ds->map, ds->map_len, MADV_DONTNEED);
 }
 
 bool mfr_dataset_from_cache(const mfr_dataset *ds)

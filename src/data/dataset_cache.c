@@ -11,11 +11,19 @@
  *            length, payload length, payload checksum, dataset fingerprint
  *   key      the cache key (loader_priv.h): the dataset directory, the
  *            resolved load options and the name, size and modification
- *            time of every source file
+ *            time of every source file; zero bytes up to a multiple of 64
  *   payload  counts and options; user ids, item ids (int64); the ratings'
  *            user, item (int32), rating (float) and timestamp (int64)
  *            arrays; a metadata blob (items, users, genre and occupation
- *            names)
+ *            names). The counts and every array start at a multiple of 64
+ *            bytes from the start of the file (zero padding), so that the
+ *            arrays can be used where they are mapped.
+ *
+ * The checksum hashes the counts, then each array in blocks of 1 MiB (each
+ * block hashed on its own, in parallel, the block hashes then hashed in
+ * order), then the blob: the same value for any thread count. Version 1
+ * (one sequential hash, unaligned arrays) is not read: such a cache counts
+ * as absent, and the next load parses the text and writes version 2.
  *
  * Validity. A cache is used only when its key equals, byte for byte, the
  * key of the current load, its size matches the header, the checksum of
@@ -31,30 +39,39 @@
  * time is not strictly older than the cache file's own; the next load
  * re-parses and rewrites it, and from then on the cache is trusted.
  *
- * Reading uses read(2) straight into the dataset's own malloc'd arrays
- * rather than mmap: the arrays then have the usual owner (the dataset,
- * freed by mfr_dataset_destroy), and a cache replaced or truncated while
- * a process uses the dataset cannot fault it. From the page cache this
- * runs at memory speed, plus one checksum pass.
+ * Reading maps the file (mmap, read-only, private) instead of reading and
+ * copying it: the dataset's rating arrays are the mapped pages themselves
+ * (struct mfr_ratings.borrowed), nothing is copied or zeroed, and the
+ * checksum and the range checks run in parallel over the mapping. The
+ * dataset keeps the mapping until mfr_dataset_destroy. mfrec replaces a
+ * cache only by renaming a new file over it, which leaves a mapped old one
+ * intact; truncating a cache file in place while a process uses it is not
+ * supported (the process would fault).
  *
  * Writing goes through mfr_write_atomic (temporary file, fsync, rename), so
  * a reader sees either the old cache, the new one, or none.
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <sys/mman.h>
 #include <inttypes.h>
 #include <math.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "csort_priv.h"
 #include "loader_priv.h"
 
 #define CACHE_MAGIC "MFRCACHE"
-#define CACHE_VERSION 1u
+#define CACHE_VERSION 2u
 #define CACHE_ORDER 0x01020304u
 #define HEADER_BYTES 64
 #define NO_STRING UINT32_MAX /* a NULL title or date, as opposed to "" */
+#define ALIGN 64
+#define HASH_BLOCK ((size_t)1 << 20)
+
+static uint64_t pad_to(uint64_t n) { return (ALIGN - n % ALIGN) % ALIGN; }
 
 /* ------------------------------------------------------------------ */
 /* Growable byte buffer                                                 */
@@ -137,6 +154,35 @@ static uint64_t hash_bytes(uint64_t seed, const void *data, size_t n)
         h ^= h >> 32;
     }
     return h;
+}
+
+/* hash_bytes of each HASH_BLOCK-byte block of data (seeded with its
+ * index), in parallel, then of the block hashes in order, 256 at a time. */
+static uint64_t hash_blocks(uint64_t seed, const void *data, size_t n)
+{
+    const size_t nb = (n + HASH_BLOCK - 1) / HASH_BLOCK;
+    const unsigned char *p = data;
+    if (nb <= 1) return hash_bytes(seed, data, n);
+    for (size_t g = 0; g < nb; g += 256) {
+        uint64_t h[256] = {0}; /* (every entry is written below) */
+        const size_t cnt = nb - g < 256 ? nb - g : 256;
+#pragma omp parallel for schedule(static) num_threads(mfr_setup_threads())
+        for (size_t b = g; b < g + cnt; b++) {
+            size_t len = b + 1 < nb ? HASH_BLOCK : n - b * HASH_BLOCK;
+            h[b - g] = hash_bytes(b + 1, p + b * HASH_BLOCK, len);
+        }
+        seed = hash_bytes(seed, h, cnt * sizeof *h);
+    }
+    return seed;
+}
+
+/* The payload checksum: the counts, the arrays, the metadata blob. */
+static uint64_t payload_sum(const void *counts, size_t counts_len, void *const *sec,
+                            const size_t *sec_len, const void *meta, size_t meta_len)
+{
+    uint64_t sum = hash_bytes(0, counts, counts_len);
+    for (int k = 0; k < 6; k++) sum = hash_blocks(sum, sec[k], sec_len[k]);
+    return hash_bytes(sum, meta, meta_len);
 }
 
 /* ------------------------------------------------------------------ */
@@ -264,17 +310,50 @@ struct write_ctx {
     const char *path;
 };
 
+/* Zero bytes up to the next multiple of ALIGN from the file's start. */
+static bool write_pad(FILE *f, uint64_t *at)
+{
+    static const unsigned char zero[ALIGN];
+    size_t n = (size_t)pad_to(*at);
+    *at += n;
+    return fwrite(zero, 1, n, f) == n;
+}
+
+static bool write_at(FILE *f, const void *p, size_t n, uint64_t *at)
+{
+    *at += n;
+    return fwrite(p, 1, n, f) == n;
+}
+
 static int write_all(FILE *f, void *arg, mfr_error *err)
 {
     const struct write_ctx *w = arg;
-    uint64_t meta_len = w->meta->len;
-    bool ok = fwrite(w->h, sizeof *w->h, 1, f) == 1 &&
-              fwrite(w->key->bytes, 1, w->key->len, f) == w->key->len &&
-              fwrite(w->c, sizeof *w->c, 1, f) == 1;
-    for (int k = 0; ok && k < 6; k++) ok = fwrite(w->s->p[k], 1, w->s->n[k], f) == w->s->n[k];
-    ok = ok && fwrite(&meta_len, 8, 1, f) == 1 &&
-         fwrite(w->meta->p, 1, w->meta->len, f) == w->meta->len;
+    uint64_t meta_len = w->meta->len, at = 0;
+    bool ok = write_at(f, w->h, sizeof *w->h, &at) && write_at(f, w->key->bytes, w->key->len, &at) &&
+              write_pad(f, &at) && write_at(f, w->c, sizeof *w->c, &at);
+    for (int k = 0; ok && k < 6; k++)
+        ok = write_pad(f, &at) && write_at(f, w->s->p[k], w->s->n[k], &at);
+    ok = ok && write_at(f, &meta_len, 8, &at) && write_at(f, w->meta->p, w->meta->len, &at);
     return ok ? MFR_OK : mfr_seterr(err, MFR_ERR_IO, "cannot write %s: %s", w->path, strerror(errno));
+}
+
+/* The file offsets of the counts, the six arrays and the blob length, for
+ * a key of key_len bytes and arrays of the sizes in s->n; returns the file
+ * size (overflow-free: every size is below 2^62). */
+static uint64_t layout(uint64_t key_len, const struct sections *s, uint64_t *counts_at,
+                       uint64_t sec_at[6], uint64_t *meta_len_at)
+{
+    uint64_t at = HEADER_BYTES + key_len;
+    at += pad_to(at);
+    *counts_at = at;
+    at += sizeof(struct counts);
+    for (int k = 0; k < 6; k++) {
+        at += pad_to(at);
+        sec_at[k] = at;
+        at += s->n[k];
+    }
+    *meta_len_at = at;
+    return at + 8;
 }
 
 int mfr_cache_write(const char *path, const struct mfr_cache_key *key, const mfr_dataset *ds,
@@ -318,11 +397,10 @@ int mfr_cache_write(const char *path, const struct mfr_cache_key *key, const mfr
 
     struct sections s;
     sections_of(ds, &s);
-    uint64_t sum = hash_bytes(0, &c, sizeof c);
-    for (int k = 0; k < 6; k++) sum = hash_bytes(sum, s.p[k], s.n[k]);
-    sum = hash_bytes(sum, meta.p, meta.len);
-    uint64_t payload = sizeof c + 8 + meta.len;
-    for (int k = 0; k < 6; k++) payload += s.n[k];
+    uint64_t sum = payload_sum(&c, sizeof c, s.p, s.n, meta.p, meta.len);
+    uint64_t counts_at, sec_at[6], meta_len_at;
+    uint64_t key_area = HEADER_BYTES + key->len + pad_to(HEADER_BYTES + key->len);
+    uint64_t payload = layout(key->len, &s, &counts_at, sec_at, &meta_len_at) + meta.len - key_area;
 
     struct header h = {.version = CACHE_VERSION,
                        .order = CACHE_ORDER,
@@ -340,21 +418,6 @@ int mfr_cache_write(const char *path, const struct mfr_cache_key *key, const mfr
 /* ------------------------------------------------------------------ */
 /* Reading                                                              */
 /* ------------------------------------------------------------------ */
-
-/* Reads exactly n bytes; false on error or end of file. */
-static bool read_full(int fd, void *dst, size_t n)
-{
-    unsigned char *p = dst;
-    while (n) {
-        size_t chunk = n < ((size_t)1 << 30) ? n : ((size_t)1 << 30);
-        ssize_t got = read(fd, p, chunk);
-        if (got < 0 && errno == EINTR) continue;
-        if (got <= 0) return false;
-        p += got;
-        n -= (size_t)got;
-    }
-    return true;
-}
 
 /* A cursor over the metadata blob; every read is bounds-checked. */
 struct cursor {
@@ -409,11 +472,13 @@ static bool arrays_valid(const mfr_dataset *ds)
     const mfr_ratings *r = ds->ratings;
     const uint32_t nu = (uint32_t)ds->n_users, ni = (uint32_t)ds->n_items;
     const float lo = ds->opt.min_rating, hi = ds->opt.max_rating;
-    bool ok = true;
+    int bad = 0;
+#pragma omp parallel for schedule(static) reduction(| : bad) num_threads(mfr_setup_threads()) \
+    if (r->n >= MFR_SETUP_PAR_MIN)
     for (int64_t k = 0; k < r->n; k++)
-        ok &= ((uint32_t)r->user[k] < nu) & ((uint32_t)r->item[k] < ni) &
-              (r->rating[k] >= lo) & (r->rating[k] <= hi);
-    return ok;
+        bad |= !(((uint32_t)r->user[k] < nu) & ((uint32_t)r->item[k] < ni) &
+                 (r->rating[k] >= lo) & (r->rating[k] <= hi));
+    return !bad;
 }
 
 /* Parses the metadata blob into ds; false when it is malformed. */
@@ -446,94 +511,131 @@ static bool read_meta(mfr_dataset *ds, const unsigned char *blob, size_t len)
     return !c.bad && c.p == c.end;
 }
 
+/* The mapped file of a load in progress. */
+struct mapped {
+    const unsigned char *p;
+    size_t len;
+};
+
+/* Checks the header and key of the mapped file m; false when the cache is
+ * not one for `key` (wrong magic, version, order, size or key). */
+static bool header_matches(const struct mapped *m, const struct mfr_cache_key *key, struct header *h)
+{
+    if (m->len < HEADER_BYTES) return false;
+    memcpy(h, m->p, sizeof *h);
+    uint64_t key_area = HEADER_BYTES + key->len + pad_to(HEADER_BYTES + key->len);
+    return memcmp(h->magic, CACHE_MAGIC, 8) == 0 && h->version == CACHE_VERSION &&
+           h->order == CACHE_ORDER && h->key_len == key->len && m->len >= key_area &&
+           h->payload_len == m->len - key_area && memcmp(m->p + HEADER_BYTES, key->bytes, key->len) == 0;
+}
+
+/* The dataset described by the counts c, its arrays borrowed from the
+ * mapping at sec_at; NULL when something cannot be allocated. */
+static mfr_dataset *dataset_from(const struct counts *c, const struct header *h, const struct mapped *m,
+                                 const uint64_t sec_at[6])
+{
+    mfr_dataset *ds = mfr_calloc(1, sizeof *ds);
+    if (!ds) return NULL;
+    ds->n_users = c->n_users;
+    ds->n_items = c->n_items;
+    ds->n_genres = c->n_genres;
+    ds->n_occupations = c->n_occs;
+    mfr_load_options_default(&ds->opt);
+    ds->opt.format = c->format;
+    ds->opt.header = c->header;
+    ds->opt.sep = (char)c->sep;
+    ds->opt.min_rating = c->min_rating;
+    ds->opt.max_rating = c->max_rating;
+    ds->scale_min = c->scale_min;
+    ds->scale_max = c->scale_max;
+    ds->fingerprint = h->fingerprint;
+    ds->user_ids = mfr_malloc(((size_t)c->n_users + 1) * 8);
+    ds->item_ids = mfr_malloc(((size_t)c->n_items + 1) * 8);
+    ds->items = mfr_calloc((size_t)c->n_items + 1, sizeof *ds->items);
+    ds->users = mfr_calloc((size_t)c->n_users + 1, sizeof *ds->users);
+    ds->genre_names = mfr_calloc((size_t)c->n_genres + 1, sizeof *ds->genre_names);
+    ds->occupations = mfr_calloc((size_t)c->n_occs + 1, sizeof *ds->occupations);
+    ds->ratings = mfr_calloc(1, sizeof *ds->ratings);
+    if (!ds->user_ids || !ds->item_ids || !ds->items || !ds->users || !ds->genre_names ||
+        !ds->occupations || !ds->ratings) {
+        mfr_dataset_destroy(ds);
+        return NULL;
+    }
+    memcpy(ds->user_ids, m->p + sec_at[0], (size_t)c->n_users * 8);
+    memcpy(ds->item_ids, m->p + sec_at[1], (size_t)c->n_items * 8);
+    mfr_ratings *r = ds->ratings;
+    r->n = c->nnz;
+    r->borrowed = true; /* the mapping owns them: see DESIGN */
+    r->user = (int32_t *)(uintptr_t)(m->p + sec_at[2]);
+    r->item = (int32_t *)(uintptr_t)(m->p + sec_at[3]);
+    r->rating = (float *)(uintptr_t)(m->p + sec_at[4]);
+    r->ts = (int64_t *)(uintptr_t)(m->p + sec_at[5]);
+    return ds;
+}
+
+/* Checks the counts read at c against the file size before anything is
+ * allocated; fills the section offsets. */
+static bool counts_fit(const struct counts *c, const struct header *h, const struct mapped *m,
+                       struct sections *s, uint64_t sec_at[6], uint64_t *meta_len_at)
+{
+    if (c->n_users < 0 || c->n_items < 0 || c->nnz < 1 || c->n_genres < 0 ||
+        c->n_genres > MFR_MAX_GENRES || c->n_occs < 0 || c->n_occs > (1 << 20) ||
+        c->format <= MFR_FORMAT_AUTO || c->format > MFR_FORMAT_DELIMITED ||
+        (uint64_t)c->nnz > (h->payload_len / 20) || !(c->min_rating <= c->max_rating))
+        return false;
+    size_t nnz = (size_t)c->nnz;
+    *s = (struct sections){{NULL}, {(size_t)c->n_users * 8, (size_t)c->n_items * 8, nnz * 4, nnz * 4,
+                                     nnz * 4, nnz * 8}};
+    uint64_t counts_at;
+    return layout(h->key_len, s, &counts_at, sec_at, meta_len_at) <= m->len;
+}
+
 int mfr_cache_load(const char *path, const struct mfr_cache_key *key, mfr_dataset **out)
 {
     *out = NULL;
     int fd;
     if (mfr_open_regular(path, &fd, NULL) != MFR_OK) return MFR_ERR_NOT_FOUND;
-    int rc = MFR_ERR_NOT_FOUND;
+    struct mapped m = {NULL, 0};
     mfr_dataset *ds = NULL;
-    unsigned char *kbuf = NULL, *meta = NULL;
     struct header h;
     struct counts c;
     struct stat st;
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) goto done;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size < HEADER_BYTES) goto done;
     int64_t cache_mtime = (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
     if (key->newest_mtime_ns >= cache_mtime) goto done; /* racy: see DESIGN */
-    if (!read_full(fd, &h, sizeof h) || memcmp(h.magic, CACHE_MAGIC, 8) != 0 ||
-        h.version != CACHE_VERSION || h.order != CACHE_ORDER || h.key_len != key->len ||
-        h.payload_len < sizeof c + 8 ||
-        (uint64_t)st.st_size != HEADER_BYTES + h.key_len + h.payload_len)
-        goto done;
-    kbuf = mfr_malloc(key->len + 1);
-    if (!kbuf || !read_full(fd, kbuf, key->len) || memcmp(kbuf, key->bytes, key->len) != 0)
-        goto done;
-    if (!read_full(fd, &c, sizeof c)) goto done;
-
-    /* Sizes must add up to the payload before anything is allocated. */
-    if (c.n_users < 0 || c.n_items < 0 || c.nnz < 1 || c.n_genres < 0 ||
-        c.n_genres > MFR_MAX_GENRES || c.n_occs < 0 || c.n_occs > (1 << 20) ||
-        c.format <= MFR_FORMAT_AUTO || c.format > MFR_FORMAT_DELIMITED ||
-        (uint64_t)c.nnz > (h.payload_len / 20))
-        goto done;
-    uint64_t fixed = sizeof c + 8 + 8 * ((uint64_t)c.n_users + (uint64_t)c.n_items) +
-                     20 * (uint64_t)c.nnz;
-    if (fixed > h.payload_len) goto done;
-    uint64_t blob_len = h.payload_len - fixed;
-
-    ds = mfr_calloc(1, sizeof *ds);
-    if (!ds) goto done;
-    ds->n_users = c.n_users;
-    ds->n_items = c.n_items;
-    ds->n_genres = c.n_genres;
-    ds->n_occupations = c.n_occs;
-    mfr_load_options_default(&ds->opt);
-    ds->opt.format = c.format;
-    ds->opt.header = c.header;
-    ds->opt.sep = (char)c.sep;
-    ds->opt.min_rating = c.min_rating;
-    ds->opt.max_rating = c.max_rating;
-    ds->scale_min = c.scale_min;
-    ds->scale_max = c.scale_max;
-    ds->fingerprint = h.fingerprint;
-    ds->user_ids = mfr_malloc(((size_t)c.n_users + 1) * 8);
-    ds->item_ids = mfr_malloc(((size_t)c.n_items + 1) * 8);
-    ds->items = mfr_calloc((size_t)c.n_items + 1, sizeof *ds->items);
-    ds->users = mfr_calloc((size_t)c.n_users + 1, sizeof *ds->users);
-    ds->genre_names = mfr_calloc((size_t)c.n_genres + 1, sizeof *ds->genre_names);
-    ds->occupations = mfr_calloc((size_t)c.n_occs + 1, sizeof *ds->occupations);
-    meta = mfr_malloc(blob_len ? blob_len : 1);
-    if (!ds->user_ids || !ds->item_ids || !ds->items || !ds->users || !ds->genre_names ||
-        !ds->occupations || !meta || mfr_ratings_alloc(c.nnz, &ds->ratings, NULL) != MFR_OK)
-        goto done;
-
+    m.len = (size_t)st.st_size;
+    void *p = mmap(NULL, m.len, PROT_READ, MAP_PRIVATE, fd, 0);
+    if (p == MAP_FAILED) goto done;
+    m.p = p;
+    if (!header_matches(&m, key, &h)) goto done;
+    uint64_t counts_at = HEADER_BYTES + key->len + pad_to(HEADER_BYTES + key->len), sec_at[6], meta_len_at;
+    if (m.len < counts_at + sizeof c) goto done;
+    memcpy(&c, m.p + counts_at, sizeof c);
     struct sections s;
-    sections_of(ds, &s);
-    uint64_t sum = hash_bytes(0, &c, sizeof c), got_blob_len;
-    for (int k = 0; k < 6; k++) {
-        if (!read_full(fd, s.p[k], s.n[k])) goto done;
-        sum = hash_bytes(sum, s.p[k], s.n[k]);
-    }
-    if (!read_full(fd, &got_blob_len, 8) || got_blob_len != blob_len ||
-        !read_full(fd, meta, blob_len))
-        goto done;
-    sum = hash_bytes(sum, meta, blob_len);
+    if (!counts_fit(&c, &h, &m, &s, sec_at, &meta_len_at)) goto done;
+    uint64_t blob_len;
+    memcpy(&blob_len, m.p + meta_len_at, 8);
+    if (blob_len != m.len - meta_len_at - 8) goto done;
+    const unsigned char *blob = m.p + meta_len_at + 8;
+    for (int k = 0; k < 6; k++) s.p[k] = (void *)(uintptr_t)(m.p + sec_at[k]);
+    uint64_t sum = payload_sum(&c, sizeof c, s.p, s.n, blob, blob_len);
 #ifdef FUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION
     /* The fuzz build (meson -Dfuzz=enabled, docs/FUZZING.md) takes any
      * checksum, so that mutated payloads reach the range checks below. */
     sum = h.checksum;
 #endif
-    if (sum != h.checksum || !(c.min_rating <= c.max_rating) || !arrays_valid(ds) ||
-        !read_meta(ds, meta, blob_len))
+    if (sum != h.checksum || !(ds = dataset_from(&c, &h, &m, sec_at)) || !arrays_valid(ds) ||
+        !read_meta(ds, blob, blob_len))
         goto done;
+    ds->map = (void *)(uintptr_t)m.p;
+    ds->map_len = m.len;
+    m.p = NULL; /* the dataset's now */
     ds->cache_state = MFR_CACHE_STATE_READ;
     *out = ds;
     ds = NULL;
-    rc = MFR_OK;
 done:
     close(fd);
-    free(kbuf);
-    free(meta);
-    mfr_dataset_destroy(ds);
-    return rc;
+    mfr_dataset_destroy(ds); /* its ratings are borrowed: the mapping goes below */
+    if (m.p) munmap((void *)(uintptr_t)m.p, m.len);
+    return *out ? MFR_OK : MFR_ERR_NOT_FOUND;
 }

@@ -7,13 +7,16 @@
 
 #include "common_priv.h"
 
-/* Ratings in dense indices, structure of arrays. `ts` may be NULL. */
+/* Ratings in dense indices, structure of arrays. `ts` may be NULL.
+ * `borrowed`: the arrays belong to someone else (a dataset's mapped cache
+ * file) and mfr_ratings_destroy frees only the struct. */
 struct mfr_ratings {
     int64_t n;
     int32_t *user;
     int32_t *item;
     float *rating;
     int64_t *ts;
+    bool borrowed;
 };
 
 /* Allocates a ratings set of n entries (arrays uninitialized, ts included). */
@@ -57,6 +60,10 @@ struct mfr_dataset {
      * opt.max_rating is what further rating files must lie in. */
     float scale_min, scale_max;
     int32_t cache_state; /* enum mfr_cache_state */
+    /* The mapped cache file the ratings' arrays live in (dataset_cache.c),
+     * unmapped by mfr_dataset_destroy; NULL for a parsed dataset. */
+    void *map;
+    size_t map_len;
 };
 
 /* What the binary cache did during a load (dataset_cache.c). */
@@ -66,6 +73,12 @@ enum mfr_cache_state {
     MFR_CACHE_STATE_WRITTEN = 2,      /* parsed, then the cache was written */
     MFR_CACHE_STATE_WRITE_FAILED = 3, /* parsed; writing the cache failed (ignored) */
 };
+
+/* Drops the resident pages of a dataset's mapped cache file (nothing for a
+ * parsed dataset): its contents do not change, a later access reads them
+ * again from the page cache. Lowers the peak memory of a run that has
+ * copied what it needs (the split's parts). */
+void mfr_dataset_release_pages(const mfr_dataset *ds);
 
 /* True when ds was loaded from the binary cache rather than parsed. */
 bool mfr_dataset_from_cache(const mfr_dataset *ds);

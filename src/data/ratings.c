@@ -73,10 +73,12 @@ int mfr_ratings_get(const mfr_ratings *r, int64_t idx, int32_t *user, int32_t *i
 void mfr_ratings_destroy(mfr_ratings *r)
 {
     if (!r) return;
-    free(r->user);
-    free(r->item);
-    free(r->rating);
-    free(r->ts);
+    if (!r->borrowed) {
+        free(r->user);
+        free(r->item);
+        free(r->rating);
+        free(r->ts);
+    }
     free(r);
 }
 

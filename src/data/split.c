@@ -27,7 +27,9 @@
  *       driven by the counter-based RNG (stream MFR_RNG_SPLIT, one counter
  *       value per draw, rejections included), its first round(FRACTION * n)
  *       entries are the test rows; each part then keeps file order. It
- *       depends only on (seed, n, FRACTION).
+ *       depends only on (seed, n, FRACTION). The draws, the partition and
+ *       the copies run in parallel (mark_test_rows, partition_rows,
+ *       gather_rows) with the same result for any thread count.
  *
  * Numbers in specs are parsed and printed in the "C" numeric locale (set
  * for the calling thread only, then restored), so a spec means the same
@@ -40,6 +42,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "csort_priv.h"
 #include "dataset_priv.h"
 #include "mt19937_priv.h"
 #include "rng_priv.h"
@@ -172,6 +175,7 @@ static int gather_rows(const mfr_ratings *src, const int64_t *rows, int64_t coun
     mfr_ratings *r = NULL;
     int rc = mfr_ratings_alloc(count, &r, err);
     if (rc != MFR_OK) return rc;
+#pragma omp parallel for schedule(static) num_threads(mfr_setup_threads()) if (count >= MFR_SETUP_PAR_MIN)
     for (int64_t k = 0; k < count; k++) {
         int64_t row = rows[k];
         MFR_ASSERT(row >= 0 && row < src->n);
@@ -243,6 +247,101 @@ static uint64_t rng_below(uint64_t seed, uint64_t *step, uint64_t bound)
     return x % bound;
 }
 
+#define DRAW_BLOCK ((int64_t)1 << 20) /* 8 MiB of partners: few parallel regions */
+
+/*
+ * The swap partners of Fisher-Yates steps i = top, top-1, .. (count of
+ * them) into j[0..count), the first draw at counter *step. The draws are
+ * computed in parallel assuming that none is rejected (each counter value
+ * then serves one step); from the first rejected one, if any (probability
+ * below count * top / 2^64), they are drawn one by one as rng_below does.
+ * Either way the values are exactly rng_below's.
+ */
+static void draw_partners(uint64_t seed, uint64_t *step, int64_t top, int64_t count, int64_t *j,
+                          int n_threads)
+{
+    const uint64_t s0 = *step;
+    int64_t first_reject = count;
+#pragma omp parallel for schedule(static) num_threads(n_threads) reduction(min : first_reject) \
+    if (count >= MFR_SETUP_PAR_MIN)
+    for (int64_t k = 0; k < count; k++) {
+        uint64_t bound = (uint64_t)(top - k) + 1;
+        uint64_t x = mfr_rng_u64(seed, MFR_RNG_SPLIT, s0 + (uint64_t)k);
+        /* x >= bound implies x >= 2^64 mod bound: no division for the check */
+        if (x < bound && x < (0 - bound) % bound && k < first_reject) first_reject = k;
+        j[k] = (int64_t)(x % bound);
+    }
+    *step = s0 + (uint64_t)first_reject;
+    for (int64_t k = first_reject; k < count; k++)
+        j[k] = (int64_t)rng_below(seed, step, (uint64_t)(top - k) + 1);
+}
+
+/*
+ * Marks the first n_test entries of the Fisher-Yates permutation of 0..n-1
+ * (from the top, one counter value per draw) in is_test. Steps i < n_test
+ * only reorder positions 0..n_test-1 among themselves, so they are not
+ * run: the marked set is the same. The partners are drawn a block at a
+ * time in parallel; the swaps, a chain through rows[], run in order, the
+ * partners' lines fetched ahead.
+ */
+static int mark_test_rows(int64_t n, int64_t n_test, uint64_t seed, unsigned char *is_test,
+                          int64_t *rows, mfr_error *err)
+{
+    int64_t *j = mfr_malloc(sizeof(int64_t) * DRAW_BLOCK);
+    if (!j) return mfr_seterr(err, MFR_ERR_NOMEM, "out of memory splitting the ratings");
+    const int nt = mfr_setup_threads();
+#pragma omp parallel for schedule(static) num_threads(nt) if (n >= MFR_SETUP_PAR_MIN)
+    for (int64_t i = 0; i < n; i++) rows[i] = i;
+    uint64_t step = 0;
+    for (int64_t top = n - 1; top >= n_test && top >= 1; top -= DRAW_BLOCK) {
+        int64_t count = top - (n_test > 1 ? n_test : 1) + 1;
+        if (count > DRAW_BLOCK) count = DRAW_BLOCK;
+        draw_partners(seed, &step, top, count, j, nt);
+        for (int64_t k = 0; k < count; k++) {
+            if (k + 16 < count) __builtin_prefetch(&rows[j[k + 16]], 1);
+            int64_t i = top - k, t = rows[i];
+            rows[i] = rows[j[k]];
+            rows[j[k]] = t;
+        }
+    }
+    free(j);
+#pragma omp parallel for schedule(static) num_threads(nt) if (n >= MFR_SETUP_PAR_MIN)
+    for (int64_t k = 0; k < n_test; k++) is_test[rows[k]] = 1;
+    return MFR_OK;
+}
+
+/* Row indices in file order, the test rows (is_test) into rows[0..n_test)
+ * and the others after them: a two-way stable partition in parallel
+ * (per-chunk counts, then offsets in chunk order). */
+static void partition_rows(int64_t n, int64_t n_test, const unsigned char *is_test, int64_t *rows)
+{
+    enum { MAX_CHUNKS = 256 };
+    int64_t tests_before[MAX_CHUNKS + 1];
+    int nt = mfr_setup_threads();
+    int chunks = n >= MFR_SETUP_PAR_MIN ? (nt < MAX_CHUNKS ? nt : MAX_CHUNKS) : 1;
+#define CHUNK_BEGIN(c) ((int64_t)(c) * (n / chunks) + (int64_t)(c) * (n % chunks) / chunks)
+#pragma omp parallel for schedule(static, 1) num_threads(nt) if (chunks > 1)
+    for (int c = 0; c < chunks; c++) {
+        int64_t t = 0;
+        for (int64_t i = CHUNK_BEGIN(c); i < CHUNK_BEGIN(c + 1); i++) t += is_test[i];
+        tests_before[c + 1] = t;
+    }
+    tests_before[0] = 0;
+    for (int c = 0; c < chunks; c++) tests_before[c + 1] += tests_before[c];
+    MFR_ASSERT(tests_before[chunks] == n_test);
+#pragma omp parallel for schedule(static, 1) num_threads(nt) if (chunks > 1)
+    for (int c = 0; c < chunks; c++) {
+        int64_t a = tests_before[c], b = n_test + CHUNK_BEGIN(c) - tests_before[c];
+        for (int64_t i = CHUNK_BEGIN(c); i < CHUNK_BEGIN(c + 1); i++) {
+            if (is_test[i])
+                rows[a++] = i;
+            else
+                rows[b++] = i;
+        }
+    }
+#undef CHUNK_BEGIN
+}
+
 /* The project's own seeded holdout; see the file comment. */
 static int split_random(const mfr_ratings *all, const struct split_params *p, uint64_t seed,
                         struct mfr_split *s, mfr_error *err)
@@ -264,27 +363,9 @@ static int split_random(const mfr_ratings *all, const struct split_params *p, ui
         rc = mfr_seterr(err, MFR_ERR_NOMEM, "split %s: out of memory", p->spec);
         goto fail;
     }
-
-    /* Fisher-Yates from the top: after the loop rows[] is uniform. */
-    for (int64_t i = 0; i < n; i++) rows[i] = i;
-    uint64_t step = 0;
-    for (int64_t i = n - 1; i >= 1; i--) {
-        int64_t j = (int64_t)rng_below(seed, &step, (uint64_t)i + 1);
-        int64_t t = rows[i];
-        rows[i] = rows[j];
-        rows[j] = t;
-    }
-    for (int64_t k = 0; k < n_test; k++) is_test[rows[k]] = 1;
-
+    if ((rc = mark_test_rows(n, n_test, seed, is_test, rows, err)) != MFR_OK) goto fail;
     /* Reuse rows[]: test rows in file order first, then train rows. */
-    int64_t a = 0, b = n_test;
-    for (int64_t i = 0; i < n; i++) {
-        if (is_test[i])
-            rows[a++] = i;
-        else
-            rows[b++] = i;
-    }
-    MFR_ASSERT(a == n_test && b == n);
+    partition_rows(n, n_test, is_test, rows);
     rc = gather_rows(all, rows, n_test, &s->test, err);
     if (rc == MFR_OK) rc = gather_rows(all, rows + n_test, n_train, &s->train, err);
 
@@ -373,6 +454,10 @@ int mfr_split_create(const mfr_dataset *ds, const char *spec, uint64_t seed, mfr
     case SPLIT_CANONICAL: rc = split_canonical(ds, &p, s, err); break;
     }
     if (rc != MFR_OK) goto fail;
+    /* The parts are copies: the dataset's mapped rating pages leave this
+     * process's resident memory (they stay in the page cache, and a later
+     * read of the dataset's ratings maps them back in). */
+    if (p.kind != SPLIT_CANONICAL) mfr_dataset_release_pages(ds);
     *out = s;
     return MFR_OK;
 

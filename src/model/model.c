@@ -329,60 +329,12 @@ int64_t mfr_model_item_id(const mfr_model *m, int32_t i)
     return m->item_ids[i];
 }
 
-/* The prediction for in-range (u, i): float sum of U[u][j] * V[i][j] over
- * j = 0..k_row-1 in that order (no FMA: the build uses -ffp-contract=off);
- * with biases the last two terms are b_u * 1 and 1 * b_i. */
-static float predict_unchecked(const mfr_model *m, int32_t u, int32_t i)
-{
-    const float *pu = m->U + (size_t)u * (size_t)m->k_pad;
-    const float *pi = m->V + (size_t)i * (size_t)m->k_pad;
-    float s = 0.0f;
-    for (int32_t j = 0; j < m->k_row; j++) s += pu[j] * pi[j];
-    return s;
-}
-
 /* Prediction for dense (u, i); NaN (never a plausible rating) when m is
  * NULL or an index is out of range. */
 float mfr_model_predict(const mfr_model *m, int32_t u, int32_t i)
 {
     if (!m || u < 0 || u >= m->n_users || i < 0 || i >= m->n_items) return NAN;
-    return predict_unchecked(m, u, i);
-}
-
-/* MSE, RMSE and MAE over every rating of r. The error of one rating is
- * (double)prediction - (double)rating; squares and absolute values are summed
- * in double in rating order, then divided by n. *out is written only on
- * success. */
-int mfr_model_evaluate(const mfr_model *m, const mfr_ratings *r, mfr_metrics *out,
-                       mfr_error *err)
-{
-    if (!m || !r || !out)
-        return mfr_seterr(err, MFR_ERR_INVALID, "mfr_model_evaluate: %s is NULL",
-                          !m ? "model" : !r ? "ratings" : "out");
-    if (r->n <= 0)
-        return mfr_seterr(err, MFR_ERR_INVALID,
-                          "cannot evaluate on an empty rating set (0 ratings)");
-    double sq = 0.0, ab = 0.0;
-    for (int64_t x = 0; x < r->n; x++) {
-        int32_t u = r->user[x], i = r->item[x];
-        if (u < 0 || u >= m->n_users)
-            return mfr_seterr(err, MFR_ERR_MISMATCH,
-                              "rating %lld: user index %d is outside the model's 0..%d",
-                              (long long)x, (int)u, (int)m->n_users - 1);
-        if (i < 0 || i >= m->n_items)
-            return mfr_seterr(err, MFR_ERR_MISMATCH,
-                              "rating %lld: item index %d is outside the model's 0..%d",
-                              (long long)x, (int)i, (int)m->n_items - 1);
-        double e = (double)predict_unchecked(m, u, i) - (double)r->rating[x];
-        sq += e * e;
-        ab += fabs(e);
-    }
-    double n = (double)r->n;
-    out->n = r->n;
-    out->mse = sq / n;
-    out->rmse = sqrt(out->mse);
-    out->mae = ab / n;
-    return MFR_OK;
+    return mfr_model_predict_unchecked(m, u, i);
 }
 
 /* FNV-1a 64 over the bytes of U's rows (users in order) then V's rows (then

@@ -51,6 +51,18 @@ struct mfr_model {
  * how it was read) into m, replacing m's; MFR_ERR_NOMEM leaves m's. */
 int mfr_model_copy_provenance(mfr_model *m, const mfr_model *src, mfr_error *err);
 
+/* The prediction for in-range (u, i): float sum of U[u][j] * V[i][j] over
+ * j = 0..k_row-1 in that order (no FMA: the build uses -ffp-contract=off);
+ * with biases the last two terms are b_u * 1 and 1 * b_i. */
+static inline float mfr_model_predict_unchecked(const mfr_model *m, int32_t u, int32_t i)
+{
+    const float *pu = m->U + (size_t)u * (size_t)m->k_pad;
+    const float *pi = m->V + (size_t)i * (size_t)m->k_pad;
+    float s = 0.0f;
+    for (int32_t j = 0; j < m->k_row; j++) s += pu[j] * pi[j];
+    return s;
+}
+
 /* Allocates a model with zeroed factors, no optimizer state and 1-based
  * identity id maps; bias (0 or 1) adds the two bias lanes (k_row = k +
  * 2 bias) and sets their constant lanes to 1. */

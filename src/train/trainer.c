@@ -181,22 +181,33 @@ static int trainer_index(mfr_trainer *tr, const mfr_ratings *train, mfr_error *e
 {
     const mfr_model *m = tr->model;
     int rc = mfr_csr_build(m->n_users, m->n_items, train->n, train->user, train->item, train->rating,
-                           &tr->csr, err);
+                           tr->n_threads, &tr->csr, err);
     if (rc != MFR_OK) return rc;
     if (tr->reduce == MFR_REDUCE_OWNER || tr->implicit)
-        if ((rc = mfr_csc_build(&tr->csr, &tr->csc, err)) != MFR_OK) return rc;
+        if ((rc = mfr_csc_build(&tr->csr, tr->n_threads, &tr->csc, err)) != MFR_OK) return rc;
     return MFR_OK;
 }
 
 static void init_factors(float *F, int32_t n_rows, int32_t k, int32_t k_pad, double std,
                          uint64_t seed, uint64_t stream, int32_t n_threads)
 {
-    /* Each value is a pure function of (seed, stream, row * k + col). */
+    /* Each value is a pure function of (seed, stream, row * k + col); the
+     * two draws of a polar pair are taken together where both are in the
+     * row (half the logarithms and square roots). */
 #pragma omp parallel for schedule(static) num_threads(n_threads)
     for (int32_t r = 0; r < n_rows; r++) {
         float *row = F + (size_t)r * (size_t)k_pad;
-        for (int32_t c = 0; c < k; c++)
-            row[c] = (float)(std * mfr_rng_normal(seed, stream, (uint64_t)r * (uint64_t)k + (uint64_t)c));
+        for (int32_t c = 0; c < k; c++) {
+            uint64_t idx = (uint64_t)r * (uint64_t)k + (uint64_t)c;
+            if ((idx & 1) == 0 && c + 1 < k) {
+                double z[2];
+                mfr_rng_normal_pair(seed, stream, idx >> 1, z);
+                row[c] = (float)(std * z[0]);
+                row[++c] = (float)(std * z[1]);
+            } else {
+                row[c] = (float)(std * mfr_rng_normal(seed, stream, idx));
+            }
+        }
     }
 }
 
@@ -237,6 +248,10 @@ static void trainer_reg_ctx(mfr_trainer *tr)
         if (term->user_len(&tr->cfg, m->k)) x->user_sum[t] = tr->reg_user_sum + tr->reg_user_off[t];
         if (term->item_len(&tr->cfg, m->k)) x->item_sum[t] = tr->reg_item_sum + tr->reg_item_off[t];
     }
+    if (tr->csc.col_ptr) {
+        for (int32_t i = 0; i < m->n_items; i++) tr->item_count[i] = tr->csc.col_ptr[i + 1] - tr->csc.col_ptr[i];
+        return;
+    }
     for (int64_t j = 0; j < tr->csr.nnz; j++) tr->item_count[tr->csr.item[j]]++;
 }
 
@@ -258,6 +273,7 @@ static void trainer_init(mfr_trainer *tr, const mfr_ratings *train)
     }
     if (!tr->implicit) return;
     memcpy(m->P, m->U, sizeof(float) * (size_t)m->n_users * (size_t)m->k_pad);
+#pragma omp parallel for schedule(static) num_threads(tr->n_threads)
     for (int32_t u = 0; u < m->n_users; u++) {
         int64_t b = tr->csr.row_ptr[u], e = tr->csr.row_ptr[u + 1];
         float w = e > b ? (float)(1.0 / sqrt((double)(e - b))) : 0.0f;

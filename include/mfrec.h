@@ -421,6 +421,8 @@ MFR_API void mfr_free(void *p);
 
 /** Largest embedding dimension k; with biases k + 2 <= MFR_MAX_K. */
 #define MFR_MAX_K 4096
+/** Largest k for MFR_OPTIMIZER_ALS (a k x k system per row). */
+#define MFR_ALS_MAX_K 512
 
 enum mfr_reduce {
     MFR_REDUCE_DEFAULT = 0, /**< the measured faster strategy (item owners) */
@@ -437,6 +439,7 @@ enum mfr_kernels {
 enum mfr_optimizer {
     MFR_OPTIMIZER_ADAM = 0, /**< Adam with PyTorch's update (lr, beta1, beta2, eps) */
     MFR_OPTIMIZER_SGD = 1,  /**< plain full-batch gradient descent: p -= lr g */
+    MFR_OPTIMIZER_ALS = 2,  /**< alternating least squares: each row solved exactly (src/train/als.c) */
 };
 
 /**
@@ -490,6 +493,9 @@ typedef struct mfr_config {
      *  movies, while b_u stays free to fit the user's level. With bias = 0
      *  it is gravity itself; default 0 */
     double gravity_bias;
+    /** optimizer als: conjugate-gradient iterations per row from its current
+     *  value (0: the exact solve by Cholesky), default 0 */
+    int32_t als_cg;
 } mfr_config;
 
 MFR_API void mfr_config_default(mfr_config *cfg);

@@ -529,6 +529,8 @@ static void print_train_header(const struct train_run *r)
            (long long)o->epochs);
     if (cfg->optimizer == MFR_OPTIMIZER_SGD)
         printf("gradient descent lr %g", cfg->lr);
+    else if (cfg->optimizer == MFR_OPTIMIZER_ALS)
+        printf("alternating least squares");
     else
         printf("Adam lr %g (beta1 %g, beta2 %g, eps %g)", cfg->lr, cfg->beta1, cfg->beta2, cfg->eps);
     printf(", init N(0, %g^2)%s, seed %llu\n", cfg->init_std,

@@ -385,6 +385,7 @@ int mfr_step_end(mfr_trainer *tr, const struct mfr_step *st, double *loss_out, m
 int mfr_trainer_step(mfr_trainer *tr, double *loss_out, mfr_error *err)
 {
     if (!tr) return mfr_seterr(err, MFR_ERR_INVALID, "mfr_trainer_step: trainer is NULL");
+    if (tr->als) return mfr_als_step(tr, loss_out, err);
     struct mfr_step st;
     mfr_step_begin(tr, &st);
 #pragma omp parallel num_threads(tr->n_threads)

@@ -38,6 +38,7 @@ struct mfr_trainer {
     struct mfr_param_group group[MFR_N_GROUPS];
     int32_t reduce; /* MFR_REDUCE_SHARD or MFR_REDUCE_OWNER */
     int implicit;
+    bool als;             /* --optimizer als: no gradients, the CSC for the item solves */
     struct mfr_csr csr;
     struct mfr_csc csc;   /* owner mode and implicit feedback */
     int32_t n_shards;
@@ -114,6 +115,10 @@ void mfr_phase_check(mfr_trainer *tr, struct mfr_step *st);
 
 /* The loss parts and status of a finished step. */
 int mfr_step_end(mfr_trainer *tr, const struct mfr_step *st, double *loss_out, mfr_error *err);
+
+/* One ALS step (als.c): every user's row solved with V fixed, then every
+ * item's with the new U; the loss at the factors before the step. */
+int mfr_als_step(mfr_trainer *tr, double *loss_out, mfr_error *err);
 
 /* Phase pieces the benchmarks time alone. */
 /* Shard s's part of mfr_phase_user_grads. */

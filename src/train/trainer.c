@@ -61,10 +61,11 @@ static void plan_buffers(mfr_trainer *tr, int32_t n_users, int32_t n_items, int3
     const size_t R = (size_t)nnz, f = sizeof(float), d = sizeof(double);
     plan_add(p, &tr->shard_first, S + 1, sizeof(int32_t), 1);
     plan_add(p, &tr->shard_loss, S, MFR_TRAIN_LOSS_STRIDE, d);
-    plan_add(p, &tr->gU, N, K, f);
-    plan_add(p, &tr->gV, M, K, f);
-    plan_add(p, &tr->resid, tr->reduce == MFR_REDUCE_OWNER ? R : 0, f, 1);
-    plan_add(p, &tr->shard_gV, tr->reduce == MFR_REDUCE_SHARD ? S : 0, M * K, f);
+    const bool grad = !tr->als; /* ALS keeps no gradients */
+    plan_add(p, &tr->gU, grad ? N : 0, K, f);
+    plan_add(p, &tr->gV, grad ? M : 0, K, f);
+    plan_add(p, &tr->resid, grad && tr->reduce == MFR_REDUCE_OWNER ? R : 0, f, 1);
+    plan_add(p, &tr->shard_gV, grad && tr->reduce == MFR_REDUCE_SHARD ? S : 0, M * K, f);
     if (tr->reg) {
         plan_add(p, &tr->reg_user_part, S, tr->reg_user_stride, d);
         plan_add(p, &tr->reg_item_part, (size_t)tr->n_item_blocks, tr->reg_item_stride, d);
@@ -79,6 +80,12 @@ static void plan_buffers(mfr_trainer *tr, int32_t n_users, int32_t n_items, int3
     }
 }
 
+/* Item owners, implicit feedback and ALS's item solves walk the CSC. */
+static bool mfr_trainer_needs_csc(const mfr_trainer *tr)
+{
+    return tr->reduce == MFR_REDUCE_OWNER || tr->implicit || tr->als;
+}
+
 /* Bytes of the plan plus the model, CSR and CSC; 0 on overflow. */
 static size_t plan_total(const mfr_trainer *tr, const struct plan *p, const mfr_config *cfg,
                          int32_t n_users, int32_t n_items, int64_t nnz)
@@ -86,7 +93,7 @@ static size_t plan_total(const mfr_trainer *tr, const struct plan *p, const mfr_
     size_t total = mfr_model_bytes(cfg->k, cfg->bias, tr->implicit, tr->opt->n_state, n_users, n_items);
     size_t csr = mfr_csr_bytes(n_users, nnz);
     if (!total || !csr || p->overflow || !mfr_add_size(total, csr, &total)) return 0;
-    if (tr->reduce == MFR_REDUCE_OWNER || tr->implicit) {
+    if (mfr_trainer_needs_csc(tr)) {
         size_t csc = mfr_csc_bytes(n_items, nnz);
         if (!csc || !mfr_add_size(total, csc, &total)) return 0;
     }
@@ -116,6 +123,7 @@ static void trainer_shape(mfr_trainer *tr, const mfr_config *cfg, const mfr_data
     tr->cfg = *cfg;
     tr->reduce = cfg->reduce == MFR_REDUCE_SHARD ? MFR_REDUCE_SHARD : MFR_REDUCE_OWNER;
     tr->implicit = cfg->implicit > 0.0;
+    tr->als = cfg->optimizer == MFR_OPTIMIZER_ALS;
     tr->reg = mfr_reg_any_active(cfg);
     tr->n_shards = mfr_shards_count(cfg->n_shards, tr->reduce == MFR_REDUCE_SHARD, ds->n_users,
                                     ds->n_items, mfr_pad_k(cfg->k + 2 * cfg->bias), nnz);
@@ -177,7 +185,7 @@ static int trainer_index(mfr_trainer *tr, const mfr_ratings *train, mfr_error *e
     int rc = mfr_csr_build(m->n_users, m->n_items, train->n, train->user, train->item, train->rating,
                            &tr->csr, err);
     if (rc != MFR_OK) return rc;
-    if (tr->reduce == MFR_REDUCE_OWNER || tr->implicit)
+    if (mfr_trainer_needs_csc(tr))
         if ((rc = mfr_csc_build(&tr->csr, &tr->csc, err)) != MFR_OK) return rc;
     return MFR_OK;
 }
@@ -361,6 +369,6 @@ int32_t mfr_trainer_n_threads(const mfr_trainer *tr) { return tr ? tr->n_threads
 const char *mfr_trainer_kernels_name(const mfr_trainer *tr) { return tr ? tr->kern->name : ""; }
 const char *mfr_trainer_reduce_name(const mfr_trainer *tr)
 {
-    return !tr ? "" : tr->reduce == MFR_REDUCE_SHARD ? "shard" : "owner";
+    return !tr ? "" : tr->als ? "none (als)" : tr->reduce == MFR_REDUCE_SHARD ? "shard" : "owner";
 }
 uint64_t mfr_trainer_memory_bytes(const mfr_trainer *tr) { return tr ? tr->mem_bytes : 0; }

@@ -425,7 +425,8 @@ MFR_API void mfr_free(void *p);
 #define MFR_ALS_MAX_K 512
 
 enum mfr_reduce {
-    MFR_REDUCE_DEFAULT = 0, /**< the measured faster strategy (item owners) */
+    MFR_REDUCE_AUTO = 0,    /**< chosen from the data's shape (mfr_trainer_reduce_reason) */
+    MFR_REDUCE_DEFAULT = MFR_REDUCE_AUTO, /**< the former name of MFR_REDUCE_AUTO */
     MFR_REDUCE_SHARD = 1,   /**< per-shard item buffers summed in shard order */
     MFR_REDUCE_OWNER = 2,   /**< residuals, then per-item sums over a CSC copy */
 };
@@ -455,7 +456,7 @@ typedef struct mfr_config {
     double init_std;     /**< std of the N(0, std^2) init, default 1.0 */
     uint64_t seed;       /**< initialization seed, default 300 */
     int32_t n_shards;    /**< 0: derived from the data (never from threads) */
-    int32_t reduce;      /**< enum mfr_reduce, default MFR_REDUCE_DEFAULT */
+    int32_t reduce;      /**< enum mfr_reduce, default MFR_REDUCE_AUTO */
     int32_t kernels;     /**< enum mfr_kernels, default MFR_KERNELS_AUTO */
     int32_t n_threads;   /**< 0: OMP_NUM_THREADS, else the core count */
     uint64_t max_memory; /**< bytes; 0: the machine's physical memory */
@@ -749,8 +750,13 @@ MFR_API int32_t mfr_trainer_n_shards(const mfr_trainer *tr);
 MFR_API int32_t mfr_trainer_n_threads(const mfr_trainer *tr);
 /** "avx2" or "ref". */
 MFR_API const char *mfr_trainer_kernels_name(const mfr_trainer *tr);
-/** "shard" or "owner". */
+/** "shard" or "owner" ("none (als)" for ALS). */
 MFR_API const char *mfr_trainer_reduce_name(const mfr_trainer *tr);
+/** Why the trainer uses its reduction: "given" (cfg.reduce set), or with
+ *  MFR_REDUCE_AUTO the rule's figures ("auto: shard buffers 40.0 MiB = 4.7 B
+ *  per training rating <= 32"). Depends on the data and the configuration
+ *  only, never on the thread count (the reductions' model bytes differ). */
+MFR_API const char *mfr_trainer_reduce_reason(const mfr_trainer *tr);
 /** Bytes of data, factors, optimizer state and scratch allocated. */
 MFR_API uint64_t mfr_trainer_memory_bytes(const mfr_trainer *tr);
 

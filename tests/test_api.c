@@ -169,7 +169,7 @@ static void test_config_table_defaults(void **state)
     expect_default("init_std", "1");
     expect_default("seed", "300");
     expect_default("n_shards", "0");
-    expect_default("reduce", "default");
+    expect_default("reduce", "auto");
     expect_default("kernels", "auto");
     expect_default("n_threads", "0");
     expect_default("max_memory", "0");
@@ -216,7 +216,7 @@ static void test_config_set_checks_ranges(void **state)
     expect_set_fails("--seed", "-1", "--seed must be a non-negative integer, got '-1'");
     expect_set_fails("--max-memory", "0", "--max-memory must be a size such as 512M or 4G, got '0'");
     expect_set_fails("--optimizer", "rmsprop", "--optimizer must be adam, sgd or als, got 'rmsprop'");
-    expect_set_fails("--reduce", "default", "--reduce must be shard or owner, got 'default'");
+    expect_set_fails("--reduce", "default", "--reduce must be auto, shard or owner, got 'default'");
     expect_set_fails("--kernels", "sse", "--kernels must be auto, ref or avx2, got 'sse'");
     expect_set_fails("--bias", "2", "--bias must be an integer in 0..1, got '2'");
     expect_set_fails("--lr", NULL, "--lr needs a value");
@@ -243,7 +243,7 @@ static void test_config_set_checks_ranges(void **state)
     mfr_config_default(&c);
     c.reduce = 7;
     assert_int_equal(mfr_config_validate(&c, &err), MFR_ERR_INVALID);
-    assert_string_equal(err.message, "reduce must be 0 (default), 1 (shard) or 2 (owner), got 7");
+    assert_string_equal(err.message, "reduce must be 0 (auto), 1 (shard) or 2 (owner), got 7");
     mfr_config_default(&c);
     c.k = MFR_MAX_K;
     c.bias = 1;

@@ -223,6 +223,52 @@ static void test_no_train_eval(void **state)
     tu_expect_in(g_err, "--no-train-eval");
 }
 
+/* --reduce auto: shard buffers when S x M x k_pad floats (S: the shard
+ * reduction's shard count) come to at most 32 bytes per training rating. */
+static void check_auto(const mfr_dataset *ds, const mfr_ratings *train, int k, const char *want)
+{
+    mfr_config cfg;
+    mfr_config_default(&cfg);
+    assert_int_equal(cfg.reduce, MFR_REDUCE_AUTO); /* the default */
+    cfg.k = k;
+    cfg.n_threads = 1;
+    mfr_trainer *tr = NULL;
+    cfg.reduce = MFR_REDUCE_SHARD;
+    assert_int_equal(mfr_trainer_create(&cfg, ds, train, NULL, &tr, NULL), MFR_OK);
+    assert_string_equal(mfr_trainer_reduce_reason(tr), "given");
+    double bytes = (double)mfr_trainer_n_shards(tr) * mfr_dataset_n_items(ds) * k * 4.0;
+    mfr_trainer_destroy(tr);
+    const char *rule = bytes <= 32.0 * (double)mfr_ratings_count(train) ? "shard" : "owner";
+    assert_string_equal(rule, want); /* the case is on the intended side */
+    cfg.reduce = MFR_REDUCE_AUTO;
+    uint64_t sum = 0;
+    for (int t = 1; t <= 3; t++) {
+        cfg.n_threads = t;
+        assert_int_equal(mfr_trainer_create(&cfg, ds, train, NULL, &tr, NULL), MFR_OK);
+        assert_string_equal(mfr_trainer_reduce_name(tr), want);
+        tu_expect_in(mfr_trainer_reduce_reason(tr), "auto: ");
+        assert_int_equal(mfr_trainer_step(tr, NULL, NULL), MFR_OK);
+        uint64_t c = mfr_model_checksum(mfr_trainer_model(tr));
+        if (t == 1) sum = c;
+        assert_true(c == sum); /* the choice and the bytes do not depend on threads */
+        mfr_trainer_destroy(tr);
+    }
+}
+
+static void test_reduce_auto_by_shape(void **state)
+{
+    (void)state;
+    /* 200 items, 3 shards: 77 KB for 9000 ratings, 8.5 B each: shard */
+    check_auto(g_ds, mfr_dataset_ratings(g_ds), 32, "shard");
+    /* 3000 items x 32 floats, 16 shards: 6 MiB for 60000 ratings: owner */
+    char *path = tu_path(g_dir, "wide");
+    mfr_dataset *ds = NULL;
+    assert_int_equal(tu_synth(path, 2000, 3000, 60000, 4, &ds), 0);
+    check_auto(ds, mfr_dataset_ratings(ds), 32, "owner");
+    mfr_dataset_destroy(ds);
+    free(path);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -231,6 +277,7 @@ int main(void)
         cmocka_unit_test(test_target_rmse_stops_at_first_logged_epoch),
         cmocka_unit_test(test_target_rmse_refused),
         cmocka_unit_test(test_no_train_eval),
+        cmocka_unit_test(test_reduce_auto_by_shape),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -72,7 +72,7 @@ static const char sweep_help_end[] =
 
 enum { MAX_LIST = 64 };
 
-static const char *const reduce_names[] = {"default", "shard", "owner"};
+static const char *const reduce_names[] = {"auto", "shard", "owner"};
 static const char *const kernels_names[] = {"auto", "ref", "avx2"};
 
 struct int_list {
@@ -202,9 +202,7 @@ static bool parse_shards(const char *flag, const char *v, void *dst)
 
 static bool parse_reduce(const char *flag, const char *v, void *dst)
 {
-    /* reduce_names[0] ("default") is not accepted on the command line. */
-    static const char *const reduce_choices[] = {NULL, "shard", "owner"};
-    return parse_list(flag, v, 0, 0, false, reduce_choices, 3, "shard, owner", dst);
+    return parse_list(flag, v, 0, 0, false, reduce_names, 3, "auto, shard, owner", dst);
 }
 
 static bool parse_kernels(const char *flag, const char *v, void *dst)
@@ -228,7 +226,7 @@ static bool parse_sweep_flags(int argc, char **argv, struct sweep_opts *o, int *
         {.name = "--dims", .value = "LIST", .kind = FLAG_CUSTOM, .dst = &o->dims,
          .parse = parse_dims, .help = "embedding dimensions (default 30)"},
         {.name = "--reduce", .value = "LIST", .kind = FLAG_CUSTOM, .dst = &o->reduce,
-         .parse = parse_reduce, .help = "shard and/or owner (default owner)"},
+         .parse = parse_reduce, .help = "auto, shard and/or owner (default owner)"},
         {.name = "--kernels", .value = "LIST", .kind = FLAG_CUSTOM, .dst = &o->kernels,
          .parse = parse_kernels, .help = "auto, ref and/or avx2 (default auto)"},
         {.name = "--shards", .value = "LIST", .kind = FLAG_CUSTOM, .dst = &o->shards,

@@ -538,9 +538,10 @@ static void print_train_header(const struct train_run *r)
     printf("l2 %g, l2-freq %g, gravity %g, biases %s (l2-bias %g), implicit %g%s\n", cfg->l2,
            cfg->l2_freq, cfg->gravity, cfg->bias ? "on" : "off", cfg->l2_bias, cfg->implicit,
            o->early_stop ? ", early stopping on validation MSE" : "");
-    printf("threads %d, shards %d, reduce %s, kernels %s, memory %.1f MiB\n",
+    printf("threads %d, shards %d, reduce %s (%s), kernels %s, memory %.1f MiB\n",
            mfr_trainer_n_threads(r->tr), mfr_trainer_n_shards(r->tr), mfr_trainer_reduce_name(r->tr),
-           mfr_trainer_kernels_name(r->tr), (double)mfr_trainer_memory_bytes(r->tr) / 1048576.0);
+           mfr_trainer_reduce_reason(r->tr), mfr_trainer_kernels_name(r->tr),
+           (double)mfr_trainer_memory_bytes(r->tr) / 1048576.0);
     printf("build: %s\n", mfr_build_info());
     if (r->ck)
         printf("resumed from %s after epoch %lld of %lld\n", o->resume, (long long)r->start,
@@ -733,9 +734,10 @@ static int train_finish(struct train_run *r)
         jlog_printf(&r->jl,
                     "{\"timing\":{\"load_s\":%.6f,\"split_s\":%.6f,\"trainer_s\":%.6f,"
                     "\"epochs_s\":%.6f,\"eval_s\":%.6f,\"log_eval_s\":%.6f,\"save_s\":%.6f,"
-                    "\"total_s\":%.6f}}\n",
+                    "\"total_s\":%.6f},\"threads\":%d,\"reduce\":\"%s\",\"reduce_reason\":\"%s\"}\n",
                     t->load, t->split, t->trainer, r->train_seconds, t->eval, t->log_eval, t->save,
-                    t->total);
+                    t->total, mfr_trainer_n_threads(r->tr), mfr_trainer_reduce_name(r->tr),
+                    mfr_trainer_reduce_reason(r->tr));
         rc = write_file_atomic(o->log_json, r->jl.buf, r->jl.len);
     }
     saving(false);

@@ -26,7 +26,7 @@
 #include "config_priv.h"
 #include "mfrec_build_info.h"
 
-static const char *const reduce_names[] = {"default", "shard", "owner"};
+static const char *const reduce_names[] = {"auto", "shard", "owner"};
 static const char *const kernels_names[] = {"auto", "ref", "avx2"};
 static const char *const optimizer_names[] = {"adam", "sgd", "als"};
 
@@ -66,11 +66,12 @@ static const struct mfr_config_row rows[] = {
       .group = MFR_CONFIG_GROUP_EXECUTION, .lo = 1, .hi = 65536, .help = "user shards",
       .default_help = "derived from the data"},
      MEMBER(n_shards), .tag = 8, .check = MFR_CHECK_RANGE, .vmin = 0, .vmax = 65536},
-    {{.name = "reduce", .flag = "--reduce", .metavar = "shard|owner", .type = MFR_CONFIG_ENUM,
-      .group = MFR_CONFIG_GROUP_EXECUTION, .lo = MFR_REDUCE_SHARD, .hi = MFR_REDUCE_OWNER,
-      .value_names = reduce_names, .n_values = 3, .help = "item-gradient reduction",
-      .default_help = "owner"},
-     MEMBER(reduce), .tag = 9, .check = MFR_CHECK_ENUM, .def = MFR_REDUCE_DEFAULT},
+    {{.name = "reduce", .flag = "--reduce", .metavar = "auto|shard|owner", .type = MFR_CONFIG_ENUM,
+      .group = MFR_CONFIG_GROUP_EXECUTION, .lo = MFR_REDUCE_AUTO, .hi = MFR_REDUCE_OWNER,
+      .value_names = reduce_names, .n_values = 3,
+      .help = "item-gradient reduction; auto: shard buffers when they are at most 32 bytes per "
+              "training rating, else item owners (docs/PERFORMANCE.md)"},
+     MEMBER(reduce), .tag = 9, .check = MFR_CHECK_ENUM, .def = MFR_REDUCE_AUTO},
     {{.name = "kernels", .flag = "--kernels", .metavar = "auto|ref|avx2",
       .type = MFR_CONFIG_ENUM, .group = MFR_CONFIG_GROUP_EXECUTION, .lo = MFR_KERNELS_AUTO,
       .hi = MFR_KERNELS_AVX2, .value_names = kernels_names, .n_values = 3,

@@ -37,6 +37,7 @@ struct mfr_trainer {
     /* the users' U (or P with implicit feedback), V, and Y when implicit */
     struct mfr_param_group group[MFR_N_GROUPS];
     int32_t reduce; /* MFR_REDUCE_SHARD or MFR_REDUCE_OWNER */
+    char reduce_reason[160]; /* mfr_trainer_reduce_reason */
     int implicit;
     bool als;             /* --optimizer als: no gradients, the CSC for the item solves */
     struct mfr_csr csr;

@@ -10,6 +10,7 @@
  */
 #include <math.h>
 #include <omp.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "dataset_priv.h"
@@ -117,11 +118,36 @@ static char *dup_str(const char *s)
     return p;
 }
 
+/* Bytes of shard buffers per training rating up to which --reduce auto
+ * picks them: measured crossover between 16 (shard 2x faster) and 45
+ * (owner 1.6x faster) on ML-100K and synthetic sets of 0.3M-9M ratings
+ * (docs/PERFORMANCE.md, "Choosing the reduction"). */
+#define MFR_REDUCE_AUTO_BYTES_PER_RATING 32.0
+
+/* --reduce auto: shard buffers when zeroing and summing them each epoch
+ * (S x M x k_pad floats) costs little per rating, item owners otherwise.
+ * From the data's shape and the configuration only: the two reductions
+ * give different model bytes, so the thread count must not enter. */
+static int32_t reduce_auto(mfr_trainer *tr, const mfr_config *cfg, const mfr_dataset *ds, int64_t nnz)
+{
+    const int32_t k_pad = mfr_pad_k(cfg->k + 2 * cfg->bias);
+    const int32_t s = mfr_shards_count(cfg->n_shards, 1, ds->n_users, ds->n_items, k_pad, nnz);
+    const double bytes = (double)s * (double)ds->n_items * (double)k_pad * sizeof(float);
+    const double per = bytes / (double)(nnz > 0 ? nnz : 1);
+    const bool shard = per <= MFR_REDUCE_AUTO_BYTES_PER_RATING;
+    snprintf(tr->reduce_reason, sizeof tr->reduce_reason,
+             "auto: %d shard buffers of %d items x %d floats = %.1f MiB, %.1f B per training rating %s %g",
+             (int)s, (int)ds->n_items, (int)k_pad, bytes / 1048576.0, per, shard ? "<=" : ">",
+             MFR_REDUCE_AUTO_BYTES_PER_RATING);
+    return shard ? MFR_REDUCE_SHARD : MFR_REDUCE_OWNER;
+}
+
 /* Shapes and choices that depend on the configuration and the data only. */
 static void trainer_shape(mfr_trainer *tr, const mfr_config *cfg, const mfr_dataset *ds, int64_t nnz)
 {
     tr->cfg = *cfg;
-    tr->reduce = cfg->reduce == MFR_REDUCE_SHARD ? MFR_REDUCE_SHARD : MFR_REDUCE_OWNER;
+    tr->reduce = cfg->reduce != MFR_REDUCE_AUTO ? cfg->reduce : reduce_auto(tr, cfg, ds, nnz);
+    if (cfg->reduce != MFR_REDUCE_AUTO) snprintf(tr->reduce_reason, sizeof tr->reduce_reason, "given");
     tr->implicit = cfg->implicit > 0.0;
     tr->als = cfg->optimizer == MFR_OPTIMIZER_ALS;
     tr->reg = mfr_reg_any_active(cfg);
@@ -372,3 +398,4 @@ const char *mfr_trainer_reduce_name(const mfr_trainer *tr)
     return !tr ? "" : tr->als ? "none (als)" : tr->reduce == MFR_REDUCE_SHARD ? "shard" : "owner";
 }
 uint64_t mfr_trainer_memory_bytes(const mfr_trainer *tr) { return tr ? tr->mem_bytes : 0; }
+const char *mfr_trainer_reduce_reason(const mfr_trainer *tr) { return tr ? tr->reduce_reason : ""; }

@@ -747,7 +747,14 @@ MFR_API const mfr_model *mfr_trainer_model(const mfr_trainer *tr);
 
 
 MFR_API int32_t mfr_trainer_n_shards(const mfr_trainer *tr);
+/** Threads of the last step (before the first: the most it may use). With
+ *  cfg.n_threads = 0 the trainer measures its steps at one thread and at
+ *  all of them and keeps the faster (src/train/threads.c); the result is
+ *  the same for any count. */
 MFR_API int32_t mfr_trainer_n_threads(const mfr_trainer *tr);
+/** 1 when the thread count is measured (cfg.n_threads = 0, more than one
+ *  thread available), 0 when it is fixed. */
+MFR_API int mfr_trainer_threads_auto(const mfr_trainer *tr);
 /** "avx2" or "ref". */
 MFR_API const char *mfr_trainer_kernels_name(const mfr_trainer *tr);
 /** "shard" or "owner" ("none (als)" for ALS). */

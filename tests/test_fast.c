@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include <cmocka.h>
+#include <omp.h>
 
 #include "mfrec.h"
 #include "test_util.h"
@@ -269,6 +270,40 @@ static void test_reduce_auto_by_shape(void **state)
     free(path);
 }
 
+/* The measured thread count: steps switch between one thread and all of
+ * them, and the model is the one a fixed count gives. */
+static void test_measured_threads_same_model(void **state)
+{
+    (void)state;
+    mfr_config cfg;
+    mfr_config_default(&cfg);
+    cfg.k = 8;
+    cfg.lr = 0.01;
+    const mfr_ratings *all = mfr_dataset_ratings(g_ds);
+    mfr_trainer *fixed = NULL, *meas = NULL;
+    cfg.n_threads = 1;
+    assert_int_equal(mfr_trainer_create(&cfg, g_ds, all, NULL, &fixed, NULL), MFR_OK);
+    assert_int_equal(mfr_trainer_threads_auto(fixed), 0);
+    omp_set_num_threads(3);
+    cfg.n_threads = 0;
+    assert_int_equal(mfr_trainer_create(&cfg, g_ds, all, NULL, &meas, NULL), MFR_OK);
+    assert_int_equal(mfr_trainer_threads_auto(meas), 1);
+    assert_int_equal(mfr_trainer_n_threads(meas), 3);
+    int seen[4] = {0};
+    for (int e = 0; e < 80; e++) {
+        assert_int_equal(mfr_trainer_step(fixed, NULL, NULL), MFR_OK);
+        assert_int_equal(mfr_trainer_step(meas, NULL, NULL), MFR_OK);
+        int t = mfr_trainer_n_threads(meas);
+        assert_true(t == 1 || t == 3);
+        seen[t]++;
+    }
+    assert_true(seen[1] >= 2 && seen[3] >= 1); /* both were measured */
+    assert_true(mfr_model_checksum(mfr_trainer_model(fixed)) == mfr_model_checksum(mfr_trainer_model(meas)));
+    mfr_trainer_destroy(fixed);
+    mfr_trainer_destroy(meas);
+    omp_set_num_threads(1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -278,6 +313,7 @@ int main(void)
         cmocka_unit_test(test_target_rmse_refused),
         cmocka_unit_test(test_no_train_eval),
         cmocka_unit_test(test_reduce_auto_by_shape),
+        cmocka_unit_test(test_measured_threads_same_model),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -538,8 +538,9 @@ static void print_train_header(const struct train_run *r)
     printf("l2 %g, l2-freq %g, gravity %g, biases %s (l2-bias %g), implicit %g%s\n", cfg->l2,
            cfg->l2_freq, cfg->gravity, cfg->bias ? "on" : "off", cfg->l2_bias, cfg->implicit,
            o->early_stop ? ", early stopping on validation MSE" : "");
-    printf("threads %d, shards %d, reduce %s (%s), kernels %s, memory %.1f MiB\n",
-           mfr_trainer_n_threads(r->tr), mfr_trainer_n_shards(r->tr), mfr_trainer_reduce_name(r->tr),
+    printf("threads %s%d, shards %d, reduce %s (%s), kernels %s, memory %.1f MiB\n",
+           mfr_trainer_threads_auto(r->tr) ? "measured, 1 or " : "", mfr_trainer_n_threads(r->tr),
+           mfr_trainer_n_shards(r->tr), mfr_trainer_reduce_name(r->tr),
            mfr_trainer_reduce_reason(r->tr), mfr_trainer_kernels_name(r->tr),
            (double)mfr_trainer_memory_bytes(r->tr) / 1048576.0);
     printf("build: %s\n", mfr_build_info());

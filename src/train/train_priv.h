@@ -29,6 +29,16 @@
 /* The parameter groups the optimizer updates. */
 enum mfr_group { MFR_GROUP_USERS, MFR_GROUP_ITEMS, MFR_GROUP_Y, MFR_N_GROUPS };
 
+/* The measured default thread count (threads.c). */
+struct mfr_thread_tuner {
+    bool on;       /* cfg.n_threads was 0 and more than one thread is available */
+    int32_t max;   /* the thread count given, or all of them */
+    int64_t steps; /* steps timed so far */
+    int cur;       /* the candidate of the current step: 0 one thread, 1 max */
+    double est[2]; /* seconds per step of each candidate (-1: not measured) */
+    int64_t interval, next_try; /* steps between tries of the other count; the next */
+};
+
 struct mfr_trainer {
     mfr_config cfg;
     mfr_model *model;
@@ -63,7 +73,8 @@ struct mfr_trainer {
     int64_t *item_count;  /* training ratings per item (with regularizers) */
     float bias_mean;      /* μ: the training mean, where every b_i starts */
     mfr_loss last;        /* the last step's loss parts */
-    int32_t n_threads;
+    int32_t n_threads;    /* of the current (or last) step */
+    struct mfr_thread_tuner tuner;
     uint64_t mem_bytes;
 };
 
@@ -120,6 +131,13 @@ int mfr_step_end(mfr_trainer *tr, const struct mfr_step *st, double *loss_out, m
 /* One ALS step (als.c): every user's row solved with V fixed, then every
  * item's with the new U; the loss at the factors before the step. */
 int mfr_als_step(mfr_trainer *tr, double *loss_out, mfr_error *err);
+
+/* The thread count (threads.c): init from cfg.n_threads (0: measured);
+ * pick before a step sets tr->n_threads; done after it with its seconds. */
+void mfr_threads_init(mfr_trainer *tr, int32_t requested);
+int32_t mfr_threads_pick(mfr_trainer *tr);
+void mfr_threads_done(mfr_trainer *tr, double seconds);
+double mfr_threads_now(void);
 
 /* Phase pieces the benchmarks time alone. */
 /* Shard s's part of mfr_phase_user_grads. */

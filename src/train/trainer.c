@@ -154,7 +154,7 @@ static void trainer_shape(mfr_trainer *tr, const mfr_config *cfg, const mfr_data
     tr->n_shards = mfr_shards_count(cfg->n_shards, tr->reduce == MFR_REDUCE_SHARD, ds->n_users,
                                     ds->n_items, mfr_pad_k(cfg->k + 2 * cfg->bias), nnz);
     tr->n_item_blocks = (ds->n_items + MFR_TRAIN_ITEM_BLOCK - 1) / MFR_TRAIN_ITEM_BLOCK;
-    tr->n_threads = cfg->n_threads > 0 ? cfg->n_threads : omp_get_max_threads();
+    mfr_threads_init(tr, cfg->n_threads);
     plan_reg_layout(tr);
 }
 
@@ -392,6 +392,7 @@ int mfr_trainer_last_loss(const mfr_trainer *tr, mfr_loss *out, mfr_error *err)
 const mfr_model *mfr_trainer_model(const mfr_trainer *tr) { return tr ? tr->model : NULL; }
 int32_t mfr_trainer_n_shards(const mfr_trainer *tr) { return tr ? tr->n_shards : 0; }
 int32_t mfr_trainer_n_threads(const mfr_trainer *tr) { return tr ? tr->n_threads : 0; }
+int mfr_trainer_threads_auto(const mfr_trainer *tr) { return tr ? tr->tuner.on : 0; }
 const char *mfr_trainer_kernels_name(const mfr_trainer *tr) { return tr ? tr->kern->name : ""; }
 const char *mfr_trainer_reduce_name(const mfr_trainer *tr)
 {

@@ -33,7 +33,8 @@ static const char train_help[] =
     "Presets (flags given beside a preset override it):\n"
     "  --preset NAME        notebook (default): the teaching notebook's experiment\n"
     "                       accurate: biased MF tuned for test RMSE (see README)\n"
-    "                       ndcg: gravity-regularized, tuned for NDCG@10 (see README)\n";
+    "                       ndcg: gravity-regularized, tuned for NDCG@10 (see README)\n"
+    "                       fast: ALS for large data, tuned for time to accuracy\n";
 
 static const char train_help_end[] =
     "\n"

@@ -34,11 +34,12 @@ static const struct preset {
      {"--dim", "32", "--gravity", "20", "--l2", "0.5", "--lr", "0.01", "--init-std", "0.1",
       "--epochs", "300", NULL}},
     /* Time to accuracy on large data (docs/PERFORMANCE.md): ALS with three
-     * conjugate-gradient iterations per row, tuned on 3M- and 10M-rating
-     * synthetic sets (l2-freq 0.02-0.08 tried; 0.05 best). */
+     * conjugate-gradient iterations per row, tuned on the 10M-rating
+     * synthetic set of issue 10 (planted rank 10): dim 12-32 and l2-freq
+     * 0.02-0.08 tried; dim 32 stopped at RMSE 0.667, dim 12 reaches 0.659. */
     {"fast", "alternating least squares for large data, tuned for time to validation RMSE",
-     {"--optimizer", "als", "--als-cg", "3", "--bias", "--l2-freq", "0.05", "--init-std", "0.1",
-      "--dim", "32", "--epochs", "12", NULL}},
+     {"--optimizer", "als", "--als-cg", "3", "--bias", "--l2-freq", "0.04", "--init-std", "0.1",
+      "--dim", "12", "--epochs", "10", NULL}},
 };
 
 void train_opts_init(struct train_opts *o)

@@ -243,7 +243,7 @@ static void als_item(mfr_trainer *tr, const struct als_side *sd, struct als_scra
         return;
     }
     if (m->cfg.als_cg > 0) {
-        const struct cg_row cr = {m->U, tr->csc.user + b, tr->csr.rating, tr->csc.pos + b, e - b,
+        const struct cg_row cr = {m->U, tr->csc.user + b, tr->csc_rating + b, NULL, e - b,
                                   bias ? mfr_lane_user_bias(m->k) : -1,
                                   bias ? mfr_lane_item_bias(m->k) : -1,
                                   bias ? mfr_lane_item_one(m->k) : -1};
@@ -256,7 +256,7 @@ static void als_item(mfr_trainer *tr, const struct als_side *sd, struct als_scra
     for (int64_t j = b; j < e; j++) {
         const float *u = m->U + (size_t)tr->csc.user[j] * k_pad;
         gather(sd, s, nq, u);
-        t[nq++] = tr->csr.rating[tr->csc.pos[j]] - (bias ? u[mfr_lane_user_bias(m->k)] : 0.0f);
+        t[nq++] = tr->csc_rating[j] - (bias ? u[mfr_lane_user_bias(m->k)] : 0.0f);
         if (nq == 4) flush(tr, sd, s, nq, t), nq = 0;
     }
     if (nq) flush(tr, sd, s, nq, t);

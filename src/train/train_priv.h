@@ -61,6 +61,7 @@ struct mfr_trainer {
     float *gZ;            /* implicit: N x k_pad, dLoss/dU before P's own terms */
     float *gY;            /* implicit: M x k_pad */
     float *imp_w;         /* implicit: c_u of each rating's user, in CSR order */
+    float *csc_rating;    /* ALS: the ratings in CSC order (the item solves read them in turn) */
     /* Regularizers (reg_priv.h): per-shard and per-block partial sums,
      * every active term's slice at its offset, and their reduced sums. */
     bool reg;             /* any term active */

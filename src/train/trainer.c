@@ -74,6 +74,7 @@ static void plan_buffers(mfr_trainer *tr, int32_t n_users, int32_t n_items, int3
         plan_add(p, &tr->reg_item_sum, tr->reg_item_stride, d, 1);
         plan_add(p, &tr->item_count, M, sizeof(int64_t), 1);
     }
+    plan_add(p, &tr->csc_rating, tr->als ? R : 0, f, 1);
     if (tr->implicit) {
         plan_add(p, &tr->gZ, N, K, f);
         plan_add(p, &tr->gY, M, K, f);
@@ -213,6 +214,12 @@ static int trainer_index(mfr_trainer *tr, const mfr_ratings *train, mfr_error *e
     if (rc != MFR_OK) return rc;
     if (mfr_trainer_needs_csc(tr))
         if ((rc = mfr_csc_build(&tr->csr, &tr->csc, err)) != MFR_OK) return rc;
+    if (tr->als) {
+        /* a cache miss per rating when the item solves read them through pos */
+        const int64_t nnz = tr->csr.nnz;
+#pragma omp parallel for schedule(static) num_threads(tr->n_threads)
+        for (int64_t j = 0; j < nnz; j++) tr->csc_rating[j] = tr->csr.rating[tr->csc.pos[j]];
+    }
     return MFR_OK;
 }
 
@@ -337,7 +344,7 @@ void mfr_trainer_destroy(mfr_trainer *tr)
     mfr_csc_free(&tr->csc);
     void *bufs[] = {tr->shard_first, tr->shard_loss, tr->gU, tr->gV, tr->resid, tr->shard_gV,
                     tr->reg_user_part, tr->reg_item_part, tr->reg_user_sum, tr->reg_item_sum,
-                    tr->item_count, tr->gZ, tr->gY, tr->imp_w};
+                    tr->item_count, tr->gZ, tr->gY, tr->imp_w, tr->csc_rating};
     for (size_t b = 0; b < sizeof bufs / sizeof *bufs; b++) mfr_aligned_free(bufs[b]);
     free(tr);
 }

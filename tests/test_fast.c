@@ -304,6 +304,22 @@ static void test_measured_threads_same_model(void **state)
     omp_set_num_threads(1);
 }
 
+static void test_preset_fast(void **state)
+{
+    (void)state;
+    if (!g_bin) skip();
+    assert_int_equal(run("train --data '%s' --split random:0.2 --preset fast --epochs 4 --threads 2 "
+                         "--log-every 1", g_data), 0);
+    tu_expect_in(g_out, "preset fast");
+    tu_expect_in(g_out, "alternating least squares");
+    tu_expect_in(g_out, "reduce none (als)");
+    assert_int_equal(run("train --help"), 0);
+    tu_expect_in(g_out, "--optimizer als --als-cg 3");
+    /* the preset's flags are overridden by the command line's, and als's rules hold */
+    assert_int_equal(run("train --data '%s' --preset fast --gravity 1 --epochs 2", g_data), 2);
+    tu_expect_in(g_err, "gravity");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -314,6 +330,7 @@ int main(void)
         cmocka_unit_test(test_no_train_eval),
         cmocka_unit_test(test_reduce_auto_by_shape),
         cmocka_unit_test(test_measured_threads_same_model),
+        cmocka_unit_test(test_preset_fast),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

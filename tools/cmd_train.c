@@ -47,7 +47,8 @@ static const char train_help_end[] =
     "--plot, --quiet, --log-every), --checkpoint, --checkpoint-every, and\n"
     "--epochs to extend the run. Any other difference is refused, each named.\n"
     "The final model file is byte-identical to an uninterrupted run's, for any\n"
-    "thread count before and after; so is --log-json, but for elapsed_s.\n"
+    "thread count before and after; so is --log-json, but for its times\n"
+    "(elapsed_s, wall_s and the timing record).\n"
     "\n"
     "SIGINT or SIGTERM: the current epoch finishes, a checkpoint is written\n"
     "(with --checkpoint) and mfrec exits with status 3; a second signal exits\n"
@@ -691,6 +692,42 @@ static int train_plots(const struct train_run *r)
     return plot_training(o->plot, r->n_curve, r->curve, r->has_test, about);
 }
 
+/* --log-json's last records (--target-rmse's outcome, the timing and the
+ * execution choices), then the file. */
+static int write_log_tail(struct train_run *r, double final_val_rmse)
+{
+    const struct train_opts *o = r->o;
+    const struct setup_times *t = &r->times;
+    if (o->target_rmse > 0)
+        jlog_printf(&r->jl,
+                    "{\"target\":{\"rmse\":%.17g,\"reached\":%s,\"epoch\":%lld,"
+                    "\"val_rmse\":%.17g,\"wall_s\":%.6f}}\n",
+                    o->target_rmse, r->target_epoch ? "true" : "false", (long long)r->target_epoch,
+                    r->target_epoch ? r->target_val : final_val_rmse,
+                    r->target_epoch ? r->target_wall : process_seconds());
+    jlog_printf(&r->jl,
+                "{\"timing\":{\"load_s\":%.6f,\"split_s\":%.6f,\"trainer_s\":%.6f,"
+                "\"epochs_s\":%.6f,\"eval_s\":%.6f,\"log_eval_s\":%.6f,\"save_s\":%.6f,"
+                "\"total_s\":%.6f},\"threads\":%d,\"reduce\":\"%s\",\"reduce_reason\":\"%s\"}\n",
+                t->load, t->split, t->trainer, r->train_seconds, t->eval, t->log_eval, t->save,
+                t->total, mfr_trainer_n_threads(r->tr), mfr_trainer_reduce_name(r->tr),
+                mfr_trainer_reduce_reason(r->tr));
+    return write_file_atomic(o->log_json, r->jl.buf, r->jl.len);
+}
+
+/* The target's outcome, in the report. */
+static void report_target(const struct train_run *r, double final_val_rmse)
+{
+    const struct train_opts *o = r->o;
+    if (o->target_rmse > 0 && r->target_epoch)
+        printf("target validation RMSE %g reached at epoch %lld (RMSE %.6f), %.3f s after the "
+               "start; training stopped there\n",
+               o->target_rmse, (long long)r->target_epoch, r->target_val, r->target_wall);
+    else if (o->target_rmse > 0)
+        printf("target validation RMSE %g not reached in %lld epochs (final RMSE %.6f)\n",
+               o->target_rmse, (long long)r->ran, final_val_rmse);
+}
+
 /* The final model: saved, logged, plotted and reported. */
 static int train_finish(struct train_run *r)
 {
@@ -724,24 +761,7 @@ static int train_finish(struct train_run *r)
     rc = o->out && mfr_model_save(r->model, o->out, &err) != MFR_OK ? lib_error(&err) : EXIT_OK;
     r->times.save = now_seconds() - t1;
     r->times.total = now_seconds() - r->times.total; /* from the process's start (cmd_train) */
-    if (rc == EXIT_OK && o->log_json) {
-        const struct setup_times *t = &r->times;
-        if (o->target_rmse > 0)
-            jlog_printf(&r->jl,
-                        "{\"target\":{\"rmse\":%.17g,\"reached\":%s,\"epoch\":%lld,"
-                        "\"val_rmse\":%.17g,\"wall_s\":%.6f}}\n",
-                        o->target_rmse, r->target_epoch ? "true" : "false",
-                        (long long)r->target_epoch, r->target_epoch ? r->target_val : mv.rmse,
-                        r->target_epoch ? r->target_wall : process_seconds());
-        jlog_printf(&r->jl,
-                    "{\"timing\":{\"load_s\":%.6f,\"split_s\":%.6f,\"trainer_s\":%.6f,"
-                    "\"epochs_s\":%.6f,\"eval_s\":%.6f,\"log_eval_s\":%.6f,\"save_s\":%.6f,"
-                    "\"total_s\":%.6f},\"threads\":%d,\"reduce\":\"%s\",\"reduce_reason\":\"%s\"}\n",
-                    t->load, t->split, t->trainer, r->train_seconds, t->eval, t->log_eval, t->save,
-                    t->total, mfr_trainer_n_threads(r->tr), mfr_trainer_reduce_name(r->tr),
-                    mfr_trainer_reduce_reason(r->tr));
-        rc = write_file_atomic(o->log_json, r->jl.buf, r->jl.len);
-    }
+    if (rc == EXIT_OK && o->log_json) rc = write_log_tail(r, mv.rmse);
     saving(false);
     if (rc != EXIT_OK) return rc;
     if (o->plot && (rc = train_plots(r)) != EXIT_OK) return rc;
@@ -754,13 +774,7 @@ static int train_finish(struct train_run *r)
            "kernels %s\n",
            wall, ms, ms > 0 ? (double)n_train / (ms * 1e-3) : 0.0, mfr_trainer_n_threads(tr),
            mfr_trainer_n_shards(tr), mfr_trainer_reduce_name(tr), mfr_trainer_kernels_name(tr));
-    if (o->target_rmse > 0 && r->target_epoch)
-        printf("target validation RMSE %g reached at epoch %lld (RMSE %.6f), %.3f s after the "
-               "start; training stopped there\n",
-               o->target_rmse, (long long)r->target_epoch, r->target_val, r->target_wall);
-    else if (o->target_rmse > 0)
-        printf("target validation RMSE %g not reached in %lld epochs (final RMSE %.6f)\n",
-               o->target_rmse, (long long)r->ran, mv.rmse);
+    report_target(r, mv.rmse);
     const struct setup_times *t = &r->times;
     printf("setup time: load %.1f ms, split %.1f ms, trainer %.1f ms (CSR, CSC, init), evaluation "
            "%.1f ms, save %.1f ms; %.1f ms of %.3f s outside the epochs\n",

@@ -431,9 +431,12 @@ MFR_API void mfr_free(void *p);
 
 /** Largest embedding dimension k; with biases k + 2 <= MFR_MAX_K. */
 #define MFR_MAX_K 4096
+/** Largest k for MFR_OPTIMIZER_ALS (a k x k system per row). */
+#define MFR_ALS_MAX_K 512
 
 enum mfr_reduce {
-    MFR_REDUCE_DEFAULT = 0, /**< the measured faster strategy (item owners) */
+    MFR_REDUCE_AUTO = 0,    /**< chosen from the data's shape (mfr_trainer_reduce_reason) */
+    MFR_REDUCE_DEFAULT = MFR_REDUCE_AUTO, /**< the former name of MFR_REDUCE_AUTO */
     MFR_REDUCE_SHARD = 1,   /**< per-shard item buffers summed in shard order */
     MFR_REDUCE_OWNER = 2,   /**< residuals, then per-item sums over a CSC copy */
 };
@@ -447,6 +450,7 @@ enum mfr_kernels {
 enum mfr_optimizer {
     MFR_OPTIMIZER_ADAM = 0, /**< Adam with PyTorch's update (lr, beta1, beta2, eps) */
     MFR_OPTIMIZER_SGD = 1,  /**< plain full-batch gradient descent: p -= lr g */
+    MFR_OPTIMIZER_ALS = 2,  /**< alternating least squares: each row solved exactly (src/train/als.c) */
 };
 
 /**
@@ -462,7 +466,7 @@ typedef struct mfr_config {
     double init_std;     /**< std of the N(0, std^2) init, default 1.0 */
     uint64_t seed;       /**< initialization seed, default 300 */
     int32_t n_shards;    /**< 0: derived from the data (never from threads) */
-    int32_t reduce;      /**< enum mfr_reduce, default MFR_REDUCE_DEFAULT */
+    int32_t reduce;      /**< enum mfr_reduce, default MFR_REDUCE_AUTO */
     int32_t kernels;     /**< enum mfr_kernels, default MFR_KERNELS_AUTO */
     int32_t n_threads;   /**< 0: OMP_NUM_THREADS, else the core count */
     uint64_t max_memory; /**< bytes; 0: the machine's physical memory */
@@ -500,6 +504,9 @@ typedef struct mfr_config {
      *  movies, while b_u stays free to fit the user's level. With bias = 0
      *  it is gravity itself; default 0 */
     double gravity_bias;
+    /** optimizer als: conjugate-gradient iterations per row from its current
+     *  value (0: the exact solve by Cholesky), default 0 */
+    int32_t als_cg;
 } mfr_config;
 
 MFR_API void mfr_config_default(mfr_config *cfg);
@@ -744,16 +751,39 @@ typedef struct mfr_loss {
  */
 MFR_API int mfr_trainer_last_loss(const mfr_trainer *tr, mfr_loss *out, mfr_error *err);
 
+/**
+ * The model's MSE, RMSE and MAE on `r`, like mfr_model_evaluate (the same
+ * prediction for each rating) but on the trainer's threads: the errors are
+ * summed in double per fixed block of ratings, then the blocks in order, so
+ * the result is the same for any thread count; it may differ from
+ * mfr_model_evaluate's rating-order sum in the last bits. For cheap
+ * per-epoch validation (mfrec train --log-every 1).
+ */
+MFR_API int mfr_trainer_evaluate(const mfr_trainer *tr, const mfr_ratings *r, mfr_metrics *out,
+                                 mfr_error *err);
+
 /** The model being trained (owned by the trainer, valid until destroy). */
 MFR_API const mfr_model *mfr_trainer_model(const mfr_trainer *tr);
 
 
 MFR_API int32_t mfr_trainer_n_shards(const mfr_trainer *tr);
+/** Threads of the last step (before the first: the most it may use). With
+ *  cfg.n_threads = 0 the trainer measures its steps at one thread and at
+ *  all of them and keeps the faster (src/train/threads.c); the result is
+ *  the same for any count. */
 MFR_API int32_t mfr_trainer_n_threads(const mfr_trainer *tr);
+/** 1 when the thread count is measured (cfg.n_threads = 0, more than one
+ *  thread available), 0 when it is fixed. */
+MFR_API int mfr_trainer_threads_auto(const mfr_trainer *tr);
 /** "avx2" or "ref". */
 MFR_API const char *mfr_trainer_kernels_name(const mfr_trainer *tr);
-/** "shard" or "owner". */
+/** "shard" or "owner" ("none (als)" for ALS). */
 MFR_API const char *mfr_trainer_reduce_name(const mfr_trainer *tr);
+/** Why the trainer uses its reduction: "given" (cfg.reduce set), or with
+ *  MFR_REDUCE_AUTO the rule's figures ("auto: shard buffers 40.0 MiB = 4.7 B
+ *  per training rating <= 32"). Depends on the data and the configuration
+ *  only, never on the thread count (the reductions' model bytes differ). */
+MFR_API const char *mfr_trainer_reduce_reason(const mfr_trainer *tr);
 /** Bytes of data, factors, optimizer state and scratch allocated. */
 MFR_API uint64_t mfr_trainer_memory_bytes(const mfr_trainer *tr);
 

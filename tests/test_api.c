@@ -88,7 +88,7 @@ static int members_differ(const mfr_config *a, const mfr_config *b)
            (a->max_memory != b->max_memory) + (a->l2 != b->l2) + (a->gravity != b->gravity) +
            (a->bias != b->bias) + (a->optimizer != b->optimizer) + (a->l2_freq != b->l2_freq) +
            (a->l2_bias != b->l2_bias) + (a->implicit != b->implicit) + (a->l1_items != b->l1_items) +
-           (a->gravity_bias != b->gravity_bias);
+           (a->gravity_bias != b->gravity_bias) + (a->als_cg != b->als_cg);
 }
 
 /* A settable text for f that differs from its default. */
@@ -110,7 +110,7 @@ static void test_config_table_covers_every_member(void **state)
     mfr_config d;
     mfr_config_default(&d);
     int n = mfr_config_field_count();
-    assert_int_equal(n, 21); /* one per member of mfr_config */
+    assert_int_equal(n, 22); /* one per member of mfr_config */
     assert_null(mfr_config_field_at(-1));
     assert_null(mfr_config_field_at(n));
     int execution_only = 0;
@@ -134,7 +134,11 @@ static void test_config_table_covers_every_member(void **state)
         mfr_config back = d;
         assert_int_equal(mfr_config_set(&back, f->flag, text, &err), MFR_OK);
         assert_int_equal(members_differ(&back, &c), 0);
-        if (!strcmp(f->name, "l2_bias")) c.bias = 1; /* the rule between fields */
+        if (!strcmp(f->name, "l2_bias")) c.bias = 1; /* the rules between fields */
+        if (!strcmp(f->name, "optimizer") || !strcmp(f->name, "als_cg")) { /* als needs an L2 */
+            c.optimizer = MFR_OPTIMIZER_ALS;
+            c.l2 = 0.1;
+        }
         assert_int_equal(mfr_config_validate(&c, &err), MFR_OK);
     }
     assert_int_equal(execution_only, 2);
@@ -165,7 +169,7 @@ static void test_config_table_defaults(void **state)
     expect_default("init_std", "1");
     expect_default("seed", "300");
     expect_default("n_shards", "0");
-    expect_default("reduce", "default");
+    expect_default("reduce", "auto");
     expect_default("kernels", "auto");
     expect_default("n_threads", "0");
     expect_default("max_memory", "0");
@@ -211,8 +215,8 @@ static void test_config_set_checks_ranges(void **state)
     expect_set_fails("--l2", "nan", "--l2 must be a number in [0, 1e+09], got 'nan'");
     expect_set_fails("--seed", "-1", "--seed must be a non-negative integer, got '-1'");
     expect_set_fails("--max-memory", "0", "--max-memory must be a size such as 512M or 4G, got '0'");
-    expect_set_fails("--optimizer", "rmsprop", "--optimizer must be adam or sgd, got 'rmsprop'");
-    expect_set_fails("--reduce", "default", "--reduce must be shard or owner, got 'default'");
+    expect_set_fails("--optimizer", "rmsprop", "--optimizer must be adam, sgd or als, got 'rmsprop'");
+    expect_set_fails("--reduce", "default", "--reduce must be auto, shard or owner, got 'default'");
     expect_set_fails("--kernels", "sse", "--kernels must be auto, ref or avx2, got 'sse'");
     expect_set_fails("--bias", "2", "--bias must be an integer in 0..1, got '2'");
     expect_set_fails("--lr", NULL, "--lr needs a value");
@@ -239,7 +243,7 @@ static void test_config_set_checks_ranges(void **state)
     mfr_config_default(&c);
     c.reduce = 7;
     assert_int_equal(mfr_config_validate(&c, &err), MFR_ERR_INVALID);
-    assert_string_equal(err.message, "reduce must be 0 (default), 1 (shard) or 2 (owner), got 7");
+    assert_string_equal(err.message, "reduce must be 0 (auto), 1 (shard) or 2 (owner), got 7");
     mfr_config_default(&c);
     c.k = MFR_MAX_K;
     c.bias = 1;

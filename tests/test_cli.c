@@ -80,7 +80,7 @@ static void test_help_and_usage_errors(void **state)
     assert_int_equal(run("train --epochs"), 2);
     tu_expect_in(g_err, "--epochs needs a value");
     assert_int_equal(run("train --reduce fast"), 2);
-    tu_expect_in(g_err, "--reduce must be shard or owner");
+    tu_expect_in(g_err, "--reduce must be auto, shard or owner");
     assert_int_equal(run("train --data '%s' --split nope", g_data), 2);
     tu_expect_in(g_err, "--split");
     assert_int_equal(run("eval --test x"), 2);
@@ -333,7 +333,7 @@ static void test_train_plot_and_presets(void **state)
     tu_expect_in(g_err, "pass --data DIR, set MFREC_DATA, or download MovieLens 100K with "
                         "tools/fetch-movielens");
     assert_int_equal(run("train --preset fastest"), 2);
-    tu_expect_in(g_err, "--preset must be notebook, accurate or ndcg, got 'fastest'");
+    tu_expect_in(g_err, "--preset must be notebook, accurate, ndcg or fast, got 'fastest'");
     free(plots);
 }
 

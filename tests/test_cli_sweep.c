@@ -5,6 +5,7 @@
  * usage errors naming the flag (exit 2), and the charts of --plot (or a
  * clear error, with the CSV still written, when gnuplot is missing).
  */
+#include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -169,7 +170,8 @@ static void test_rows_columns_checksums_speedup(void **state)
         "threads", "dim", "reduce", "kernels", "kernels_used", "shards", "repeat",
         "ms_per_epoch_median", "ms_per_epoch_min", "ms_per_epoch_max", "ms_per_epoch_iqr",
         "ratings_per_s", "point_ms_per_epoch", "speedup", "efficiency", "peak_rss_mib",
-        "memory_bytes", "final_loss", "checksum", "compiler_flags", "cpu_model", "cores"};
+        "memory_bytes", "final_loss", "checksum", "compiler_flags", "cpu_model", "cores",
+        "setup_s", "process_s", "setup_fraction"};
     for (size_t k = 0; k < sizeof columns / sizeof *columns; k++) col(c, columns[k]);
     int c_thr = col(c, "threads"), c_dim = col(c, "dim"), c_red = col(c, "reduce");
     int c_ck = col(c, "checksum"), c_sp = col(c, "speedup"), c_ef = col(c, "efficiency");
@@ -177,6 +179,7 @@ static void test_rows_columns_checksums_speedup(void **state)
     int c_min = col(c, "ms_per_epoch_min"), c_max = col(c, "ms_per_epoch_max");
     int c_rss = col(c, "peak_rss_mib"), c_users = col(c, "n_users"), c_ep = col(c, "epochs");
     int c_flags = col(c, "compiler_flags"), c_sh = col(c, "shards");
+    int c_setup = col(c, "setup_s"), c_proc = col(c, "process_s"), c_frac = col(c, "setup_fraction");
     int seen[2][2][2][2] = {{{{0}}}}; /* threads, dim, reduce, repeat */
     for (int r = 1; r < c->n_rows; r++) {
         assert_int_equal(c->n_cols[r], c->n_cols[0]);
@@ -195,6 +198,11 @@ static void test_rows_columns_checksums_speedup(void **state)
         double ms = atof(f[c_ms]);
         assert_true(ms > 0 && atof(f[c_min]) <= ms && ms <= atof(f[c_max]));
         assert_true(atof(f[c_rss]) > 0);
+        /* whole process: setup plus at least the timed epochs */
+        double setup = atof(f[c_setup]), proc = atof(f[c_proc]);
+        assert_true(setup > 0 && proc >= setup + 3 * ms * 1e-3 * 0.999);
+        /* the columns are rounded to 1e-6 s */
+        assert_true(fabs(atof(f[c_frac]) - setup / proc) <= 1e-6 + 2e-6 / proc);
         tu_expect_in(f[c_flags], "flags:");
         if (t == 1) {
             assert_string_equal(f[c_sp], "1.000000");
@@ -256,8 +264,8 @@ static void test_usage_errors(void **state)
         {"--csv x.csv --threads 1,,2", "--threads: empty item in '1,,2'"},
         {"--csv x.csv --threads 1,x", "--threads must be an integer in 1..1024, got 'x'"},
         {"--csv x.csv --dims 0", "--dims must be an integer in 1..4094, got '0'"},
-        {"--csv x.csv --reduce fast", "--reduce must be a list of shard, owner, got 'fast'"},
-        {"--csv x.csv --reduce default", "--reduce must be a list of shard, owner"},
+        {"--csv x.csv --reduce fast", "--reduce must be a list of auto, shard, owner, got 'fast'"},
+        {"--csv x.csv --reduce default", "--reduce must be a list of auto, shard, owner"},
         {"--csv x.csv --kernels sse", "--kernels must be a list of auto, ref, avx2, got 'sse'"},
         {"--csv x.csv --shards 0", "--shards must be an integer in 1..65536, got '0'"},
         {"--csv x.csv --epochs 0", "--epochs must be an integer"},

@@ -109,6 +109,12 @@ double now_seconds(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
+static double g_t_start;
+
+void cli_mark_start(void) { g_t_start = now_seconds(); }
+
+double process_seconds(void) { return now_seconds() - g_t_start; }
+
 
 bool next_flag(struct args *a)
 {

@@ -37,6 +37,9 @@ int stdout_close(void);
 /* runtime_error with a library error's message. */
 int lib_error(const mfr_error *err);
 double now_seconds(void);
+/* Seconds since main() started (cli_mark_start). */
+void cli_mark_start(void);
+double process_seconds(void);
 
 /* Flag iteration over argv: `--name value` or `--name=value`. */
 struct args {
@@ -219,7 +222,8 @@ struct train_opts {
     const char *data, *split, *out, *log_json, *init_from, *plot;
     const char *checkpoint, *resume;
     int64_t log_every, early_stop, checkpoint_every;
-    bool quiet;
+    double target_rmse; /* --target-rmse; 0: none */
+    bool quiet, no_train_eval;
 };
 void train_opts_init(struct train_opts *o);
 /* Applies the --preset found anywhere in argv (default notebook) to o;

@@ -72,7 +72,7 @@ static const char sweep_help_end[] =
 
 enum { MAX_LIST = 64 };
 
-static const char *const reduce_names[] = {"default", "shard", "owner"};
+static const char *const reduce_names[] = {"auto", "shard", "owner"};
 static const char *const kernels_names[] = {"auto", "ref", "avx2"};
 
 struct int_list {
@@ -104,6 +104,7 @@ struct run_result {
     double ms_median, ms_min, ms_max, ms_iqr; /* over the timed epochs */
     double peak_rss_mib;
     double final_loss; /* loss of the last step (before its update) */
+    double trainer_s, epochs_s; /* trainer creation; every epoch, warm-up included */
 };
 
 /* Per config (point x threads): aggregates over the repeats. */
@@ -202,9 +203,7 @@ static bool parse_shards(const char *flag, const char *v, void *dst)
 
 static bool parse_reduce(const char *flag, const char *v, void *dst)
 {
-    /* reduce_names[0] ("default") is not accepted on the command line. */
-    static const char *const reduce_choices[] = {NULL, "shard", "owner"};
-    return parse_list(flag, v, 0, 0, false, reduce_choices, 3, "shard, owner", dst);
+    return parse_list(flag, v, 0, 0, false, reduce_names, 3, "auto, shard, owner", dst);
 }
 
 static bool parse_kernels(const char *flag, const char *v, void *dst)
@@ -228,7 +227,7 @@ static bool parse_sweep_flags(int argc, char **argv, struct sweep_opts *o, int *
         {.name = "--dims", .value = "LIST", .kind = FLAG_CUSTOM, .dst = &o->dims,
          .parse = parse_dims, .help = "embedding dimensions (default 30)"},
         {.name = "--reduce", .value = "LIST", .kind = FLAG_CUSTOM, .dst = &o->reduce,
-         .parse = parse_reduce, .help = "shard and/or owner (default owner)"},
+         .parse = parse_reduce, .help = "auto, shard and/or owner (default owner)"},
         {.name = "--kernels", .value = "LIST", .kind = FLAG_CUSTOM, .dst = &o->kernels,
          .parse = parse_kernels, .help = "auto, ref and/or avx2 (default auto)"},
         {.name = "--shards", .value = "LIST", .kind = FLAG_CUSTOM, .dst = &o->shards,
@@ -303,7 +302,7 @@ static void copy_name(char *dst, size_t cap, const char *src)
 static void train_run(const struct sweep_opts *o, const mfr_dataset *ds, const mfr_split *sp,
                       const struct point *p, int32_t threads, struct run_result *r)
 {
-    memset(r, 0, sizeof *r);
+    memset(r, 0, sizeof *r); /* the times too: run() may return before setting them */
     mfr_config cfg;
     mfr_config_default(&cfg);
     cfg.k = p->dim;
@@ -323,12 +322,14 @@ static void train_run(const struct sweep_opts *o, const mfr_dataset *ds, const m
         copy_name(r->message, sizeof r->message, "out of memory for the epoch times");
         return;
     }
+    double t_create = now_seconds();
     if (mfr_trainer_create(&cfg, ds, mfr_split_train(sp), mfr_split_spec(sp), &tr, &err) != MFR_OK) {
         r->status = err.status;
         copy_name(r->message, sizeof r->message, err.message);
         free(t);
         return;
     }
+    r->trainer_s = now_seconds() - t_create;
     double loss = NAN;
     for (int64_t e = 0; e < o->warmup + o->epochs; e++) {
         double t0 = now_seconds();
@@ -340,6 +341,7 @@ static void train_run(const struct sweep_opts *o, const mfr_dataset *ds, const m
             goto done;
         }
         if (e >= o->warmup) t[e - o->warmup] = dt * 1e3;
+        r->epochs_s += dt;
     }
     qsort(t, (size_t)o->epochs, sizeof *t, cmp_double);
     r->status = MFR_OK;
@@ -483,7 +485,7 @@ static const char csv_header[] =
     "kernels,kernels_used,shards,repeat,ms_per_epoch_median,ms_per_epoch_min,ms_per_epoch_max,"
     "ms_per_epoch_iqr,ratings_per_s,point_ms_per_epoch,point_ms_per_epoch_min,"
     "point_ms_per_epoch_max,speedup,efficiency,peak_rss_mib,memory_bytes,final_loss,checksum,"
-    "compiler_flags,cpu_model,cores\n";
+    "compiler_flags,cpu_model,cores,setup_s,process_s,setup_fraction\n";
 
 /* ------------------------------------------------------------------ */
 /* Charts                                                               */
@@ -499,6 +501,7 @@ struct sweep {
     const char *dataset_name;  /* basename of the data directory */
     int64_t n_train;
     long cores;
+    double load_s; /* the parent's load and split, once for every run */
 };
 
 /* A series name: the point's dim and reduce, plus kernels and shards when
@@ -737,7 +740,11 @@ static int write_csv(const struct sweep *s, const mfr_dataset *ds, const mfr_spl
                 csv_str(&j, mfr_build_info());
                 jlog_printf(&j, ",");
                 csv_str(&j, cpu);
-                jlog_printf(&j, ",%ld\n", s->cores);
+                /* the whole process a run stands for: load and split (the
+                 * parent's, once), trainer creation, every epoch */
+                double setup = s->load_s + x->trainer_s, process = setup + x->epochs_s;
+                jlog_printf(&j, ",%ld,%.6f,%.6f,%.6f\n", s->cores, setup, process,
+                            process > 0 ? setup / process : 0.0);
             }
         }
     int rc = j.buf ? write_file_atomic(o->csv, j.buf, j.len) : runtime_error("out of memory");
@@ -921,7 +928,9 @@ int cmd_sweep(int argc, char **argv)
         goto done;
     }
     make_points(&s);
+    double t_load = now_seconds();
     if ((rc = sweep_load(&o, &ds, &sp)) != EXIT_OK) goto done;
+    s.load_s = now_seconds() - t_load;
     s.n_train = mfr_ratings_count(mfr_split_train(sp));
     s.dataset_name = base_name(mfr_dataset_dir(ds));
     if (o.plot_dir && !plot_available())

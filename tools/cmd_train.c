@@ -33,7 +33,8 @@ static const char train_help[] =
     "Presets (flags given beside a preset override it):\n"
     "  --preset NAME        notebook (default): the teaching notebook's experiment\n"
     "                       accurate: biased MF tuned for test RMSE (see README)\n"
-    "                       ndcg: gravity-regularized, tuned for NDCG@10 (see README)\n";
+    "                       ndcg: gravity-regularized, tuned for NDCG@10 (see README)\n"
+    "                       fast: ALS for large data, tuned for time to accuracy\n";
 
 static const char train_help_end[] =
     "\n"
@@ -46,7 +47,8 @@ static const char train_help_end[] =
     "--plot, --quiet, --log-every), --checkpoint, --checkpoint-every, and\n"
     "--epochs to extend the run. Any other difference is refused, each named.\n"
     "The final model file is byte-identical to an uninterrupted run's, for any\n"
-    "thread count before and after; so is --log-json, but for elapsed_s.\n"
+    "thread count before and after; so is --log-json, but for its times\n"
+    "(elapsed_s, wall_s and the timing record).\n"
     "\n"
     "SIGINT or SIGTERM: the current epoch finishes, a checkpoint is written\n"
     "(with --checkpoint) and mfrec exits with status 3; a second signal exits\n"
@@ -222,6 +224,10 @@ static bool parse_train_flags(int argc, char **argv, struct train_opts *o, int *
          .hi = 1000000000,
          .help = "stop when validation MSE has not improved for P epochs\n"
                  "(checked every epoch) and keep the best epoch's model"},
+        {.name = "--target-rmse", .value = "X", .kind = FLAG_DOUBLE, .dst = &o->target_rmse,
+         .min = 1e-12, .max = 1e12,
+         .help = "stop at the first logged epoch whose validation RMSE is <= X\n"
+                 "and keep that epoch's model (needs validation ratings)"},
         {.name = "--checkpoint", .value = "FILE", .kind = FLAG_STR, .dst = &o->checkpoint,
          .section = "Checkpoints:",
          .help = "write the whole training state to FILE every --checkpoint-every\n"
@@ -245,6 +251,10 @@ static bool parse_train_flags(int argc, char **argv, struct train_opts *o, int *
                  "and the loss components, as PNG and SVG (gnuplot)"},
         {.name = "--quiet", .kind = FLAG_SWITCH, .dst = &o->quiet,
          .help = "no progress bar and no per-epoch lines"},
+        {.name = "--no-train-eval", .kind = FLAG_SWITCH, .dst = &o->no_train_eval,
+         .help = "logged epochs evaluate the validation set only (their train\n"
+                 "MSE is left out: null in --log-json); for --log-every 1 on\n"
+                 "large data, where evaluating the training set costs an epoch"},
         {.kind = FLAG_TEXT, .section = "Presets:", .print_help = print_presets},
     };
     struct command_spec cmd = {.name = "mfrec train", .help = train_help,
@@ -267,6 +277,7 @@ static bool parse_train_flags(int argc, char **argv, struct train_opts *o, int *
  * `eval` every evaluation (logged epochs, early stopping, the final one). */
 struct setup_times {
     double load, split, trainer, eval, save, total;
+    double log_eval; /* of eval: the logged epochs' evaluations */
 };
 
 /* One training run: what it loaded, made and logged. */
@@ -284,6 +295,8 @@ struct train_run {
     int n_curve, cap_curve;
     double best_val, train_seconds, t_start, last_draw;
     int64_t best_epoch, ran;
+    int64_t target_epoch; /* --target-rmse: the epoch that reached it, or 0 */
+    double target_val, target_wall;
     mfr_checkpoint *ck; /* --resume */
     int64_t start;      /* epochs done before this process (--resume) */
     double elapsed0;    /* their wall seconds */
@@ -537,6 +550,8 @@ static int print_train_header(const struct train_run *r)
            (long long)o->epochs);
     if (cfg->optimizer == MFR_OPTIMIZER_SGD)
         printf("gradient descent lr %g", cfg->lr);
+    else if (cfg->optimizer == MFR_OPTIMIZER_ALS)
+        printf("alternating least squares");
     else
         printf("Adam lr %g (beta1 %g, beta2 %g, eps %g)", cfg->lr, cfg->beta1, cfg->beta2, cfg->eps);
     printf(", init N(0, %g^2)%s, seed %llu\n", cfg->init_std,
@@ -544,9 +559,11 @@ static int print_train_header(const struct train_run *r)
     printf("l2 %g, l2-freq %g, gravity %g, biases %s (l2-bias %g), implicit %g%s\n", cfg->l2,
            cfg->l2_freq, cfg->gravity, cfg->bias ? "on" : "off", cfg->l2_bias, cfg->implicit,
            o->early_stop ? ", early stopping on validation MSE" : "");
-    printf("threads %d, shards %d, reduce %s, kernels %s, memory %.1f MiB\n",
-           mfr_trainer_n_threads(r->tr), mfr_trainer_n_shards(r->tr), mfr_trainer_reduce_name(r->tr),
-           mfr_trainer_kernels_name(r->tr), (double)mfr_trainer_memory_bytes(r->tr) / 1048576.0);
+    printf("threads %s%d, shards %d, reduce %s (%s), kernels %s, memory %.1f MiB\n",
+           mfr_trainer_threads_auto(r->tr) ? "measured, 1 or " : "", mfr_trainer_n_threads(r->tr),
+           mfr_trainer_n_shards(r->tr), mfr_trainer_reduce_name(r->tr),
+           mfr_trainer_reduce_reason(r->tr), mfr_trainer_kernels_name(r->tr),
+           (double)mfr_trainer_memory_bytes(r->tr) / 1048576.0);
     printf("build: %s\n", mfr_build_info());
     if (r->ck)
         printf("resumed from %s after epoch %lld of %lld\n", o->resume, (long long)r->start,
@@ -585,13 +602,25 @@ static int log_epoch(struct train_run *r, int64_t e)
     mfr_loss lp;
     mfr_trainer_last_loss(r->tr, &lp, NULL);
     double t0 = now_seconds();
-    if (mfr_model_evaluate(r->model, r->train, &mt, &err) != MFR_OK ||
-        (r->has_test && mfr_model_evaluate(r->model, r->test, &mv, &err) != MFR_OK))
+    /* the trainer's threads; the same sums for any thread count */
+    if ((!o->no_train_eval && mfr_trainer_evaluate(r->tr, r->train, &mt, &err) != MFR_OK) ||
+        (r->has_test && mfr_trainer_evaluate(r->tr, r->test, &mv, &err) != MFR_OK))
         return lib_error(&err);
+    if (o->no_train_eval) mt.mse = mt.rmse = NAN;
     r->times.eval += now_seconds() - t0;
+    r->times.log_eval += now_seconds() - t0;
+    double wall = process_seconds();
+    if (o->target_rmse > 0 && !r->target_epoch && mv.rmse <= o->target_rmse) {
+        r->target_epoch = e;
+        r->target_val = mv.rmse;
+        r->target_wall = wall;
+    }
     if (!o->quiet) {
         if (r->bar) fputs("\r\033[K", stderr);
-        printf("epoch %6lld  train MSE %.6f  validation MSE %.6f", (long long)e, mt.mse, mv.mse);
+        if (o->no_train_eval)
+            printf("epoch %6lld  validation MSE %.6f RMSE %.6f", (long long)e, mv.mse, mv.rmse);
+        else
+            printf("epoch %6lld  train MSE %.6f  validation MSE %.6f", (long long)e, mt.mse, mv.mse);
         if (cfg->l2 > 0 || cfg->l2_freq > 0 || cfg->l2_bias > 0 || cfg->implicit > 0 ||
             cfg->gravity > 0)
             printf("  | loss %.6f = observed %.6f + l2 %.6f + gravity %.6f", lp.total, lp.mse,
@@ -610,14 +639,20 @@ static int log_epoch(struct train_run *r, int64_t e)
         r->curve[r->n_curve++] =
             (struct curve){(long)e, mt.mse, mv.mse, lp.total, lp.mse, lp.l2, lp.gravity};
     }
-    if (o->log_json || o->checkpoint) /* a checkpoint keeps the log for a resumed --log-json */
+    if (o->log_json || o->checkpoint) { /* a checkpoint keeps the log for a resumed --log-json */
+        char tm[32] = "null", tr[32] = "null";
+        if (!o->no_train_eval) {
+            snprintf(tm, sizeof tm, "%.17g", mt.mse);
+            snprintf(tr, sizeof tr, "%.17g", mt.rmse);
+        }
         jlog_printf(&r->jl,
-                    "{\"epoch\":%lld,\"train_mse\":%.17g,\"val_mse\":%.17g,"
-                    "\"train_rmse\":%.17g,\"val_rmse\":%.17g,\"loss\":%.17g,"
+                    "{\"epoch\":%lld,\"train_mse\":%s,\"val_mse\":%.17g,"
+                    "\"train_rmse\":%s,\"val_rmse\":%.17g,\"loss\":%.17g,"
                     "\"loss_mse\":%.17g,\"loss_l2\":%.17g,\"loss_gravity\":%.17g,"
-                    "\"elapsed_s\":%.6f}\n",
-                    (long long)e, mt.mse, mv.mse, mt.rmse, mv.rmse, lp.total, lp.mse, lp.l2,
-                    lp.gravity, now_seconds() - r->t_start);
+                    "\"elapsed_s\":%.6f,\"wall_s\":%.6f}\n",
+                    (long long)e, tm, mv.mse, tr, mv.rmse, lp.total, lp.mse, lp.l2,
+                    lp.gravity, now_seconds() - r->t_start, wall);
+    }
     return EXIT_OK;
 }
 
@@ -644,8 +679,9 @@ static int train_epochs(struct train_run *r)
         bool logged = (o->log_every > 0 && e % o->log_every == 0) || e == 1 || e == o->epochs || stop;
         /* With nothing to print, plot or log, a logged epoch's two evaluations
          * are skipped: they were a quarter of the ML-100K run's setup time. */
-        bool wanted = !o->quiet || o->plot || o->log_json || o->checkpoint;
+        bool wanted = !o->quiet || o->plot || o->log_json || o->checkpoint || o->target_rmse > 0;
         if (logged && wanted && (rc = log_epoch(r, e)) != EXIT_OK) return rc;
+        if (r->target_epoch) stop = true; /* --target-rmse reached at this logged epoch */
         if (r->bar && (now_seconds() - r->last_draw > 0.1 || e == o->epochs)) {
             r->last_draw = now_seconds();
             progress_draw(e, o->epochs, loss, 1e3 * r->train_seconds / (double)e);
@@ -674,6 +710,42 @@ static int train_plots(const struct train_run *r)
                 "--log-every N logs every N epochs\n",
                 g_cmd, r->n_curve);
     return plot_training(o->plot, r->n_curve, r->curve, r->has_test, about);
+}
+
+/* --log-json's last records (--target-rmse's outcome, the timing and the
+ * execution choices), then the file. */
+static int write_log_tail(struct train_run *r, double final_val_rmse)
+{
+    const struct train_opts *o = r->o;
+    const struct setup_times *t = &r->times;
+    if (o->target_rmse > 0)
+        jlog_printf(&r->jl,
+                    "{\"target\":{\"rmse\":%.17g,\"reached\":%s,\"epoch\":%lld,"
+                    "\"val_rmse\":%.17g,\"wall_s\":%.6f}}\n",
+                    o->target_rmse, r->target_epoch ? "true" : "false", (long long)r->target_epoch,
+                    r->target_epoch ? r->target_val : final_val_rmse,
+                    r->target_epoch ? r->target_wall : process_seconds());
+    jlog_printf(&r->jl,
+                "{\"timing\":{\"load_s\":%.6f,\"split_s\":%.6f,\"trainer_s\":%.6f,"
+                "\"epochs_s\":%.6f,\"eval_s\":%.6f,\"log_eval_s\":%.6f,\"save_s\":%.6f,"
+                "\"total_s\":%.6f},\"threads\":%d,\"reduce\":\"%s\",\"reduce_reason\":\"%s\"}\n",
+                t->load, t->split, t->trainer, r->train_seconds, t->eval, t->log_eval, t->save,
+                t->total, mfr_trainer_n_threads(r->tr), mfr_trainer_reduce_name(r->tr),
+                mfr_trainer_reduce_reason(r->tr));
+    return write_file_atomic(o->log_json, r->jl.buf, r->jl.len);
+}
+
+/* The target's outcome, in the report. */
+static void report_target(const struct train_run *r, double final_val_rmse)
+{
+    const struct train_opts *o = r->o;
+    if (o->target_rmse > 0 && r->target_epoch)
+        printf("target validation RMSE %g reached at epoch %lld (RMSE %.6f), %.3f s after the "
+               "start; training stopped there\n",
+               o->target_rmse, (long long)r->target_epoch, r->target_val, r->target_wall);
+    else if (o->target_rmse > 0)
+        printf("target validation RMSE %g not reached in %lld epochs (final RMSE %.6f)\n",
+               o->target_rmse, (long long)r->ran, final_val_rmse);
 }
 
 /* The final model: saved, logged, plotted and reported. */
@@ -709,14 +781,7 @@ static int train_finish(struct train_run *r)
     rc = o->out && mfr_model_save(r->model, o->out, &err) != MFR_OK ? lib_error(&err) : EXIT_OK;
     r->times.save = now_seconds() - t1;
     r->times.total = now_seconds() - r->times.total; /* from the process's start (cmd_train) */
-    if (rc == EXIT_OK && o->log_json) {
-        const struct setup_times *t = &r->times;
-        jlog_printf(&r->jl,
-                    "{\"timing\":{\"load_s\":%.6f,\"split_s\":%.6f,\"trainer_s\":%.6f,"
-                    "\"epochs_s\":%.6f,\"eval_s\":%.6f,\"save_s\":%.6f,\"total_s\":%.6f}}\n",
-                    t->load, t->split, t->trainer, r->train_seconds, t->eval, t->save, t->total);
-        rc = write_file_atomic(o->log_json, r->jl.buf, r->jl.len);
-    }
+    if (rc == EXIT_OK && o->log_json) rc = write_log_tail(r, mv.rmse);
     saving(false);
     if (rc != EXIT_OK) return rc;
     if (o->plot && (rc = train_plots(r)) != EXIT_OK) return rc;
@@ -729,6 +794,7 @@ static int train_finish(struct train_run *r)
            "kernels %s\n",
            wall, ms, ms > 0 ? (double)n_train / (ms * 1e-3) : 0.0, mfr_trainer_n_threads(tr),
            mfr_trainer_n_shards(tr), mfr_trainer_reduce_name(tr), mfr_trainer_kernels_name(tr));
+    report_target(r, mv.rmse);
     const struct setup_times *t = &r->times;
     printf("setup time: load %.1f ms, split %.1f ms, trainer %.1f ms (CSR, CSC, init), evaluation "
            "%.1f ms, save %.1f ms; %.1f ms of %.3f s outside the epochs\n",
@@ -760,6 +826,13 @@ static int train_run_opts(struct train_opts *o)
         if (o->checkpoint && outs[x] && !strcmp(o->checkpoint, outs[x]))
             return usage_error("--checkpoint %s is also the %s file", o->checkpoint,
                                x ? "--log-json" : "--out");
+    if (o->target_rmse > 0 && o->resume)
+        return usage_error("--target-rmse cannot be combined with --resume (checkpoints do not "
+                           "record it)");
+    if (o->target_rmse > 0 && o->early_stop > 0)
+        return usage_error("--target-rmse and --early-stop both choose where to stop: give one");
+    if (o->no_train_eval && o->plot)
+        return usage_error("--plot draws the training MSE, which --no-train-eval leaves out");
     if (o->resume) return EXIT_OK;
     if (!o->split) o->split = "sklearn:300";
     if (o->log_every < 0) o->log_every = 100;
@@ -803,6 +876,11 @@ int cmd_train(int argc, char **argv)
     r.bar = !o.quiet && isatty(STDERR_FILENO);
     if (o.early_stop && !r.has_test) {
         rc = usage_error("--early-stop needs a split with validation ratings");
+        goto done;
+    }
+    if (o.target_rmse > 0 && !r.has_test) {
+        rc = usage_error("--target-rmse needs a split with validation ratings (split %s has none)",
+                         mfr_split_spec(r.sp));
         goto done;
     }
     stop_signals_install();

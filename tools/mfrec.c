@@ -93,6 +93,7 @@ static int run_command(int argc, char **argv)
 
 int main(int argc, char **argv)
 {
+    cli_mark_start();
     guard_std_fds();
     return finish_stdout(run_command(argc, argv));
 }

@@ -26,9 +26,9 @@
 #include "config_priv.h"
 #include "mfrec_build_info.h"
 
-static const char *const reduce_names[] = {"default", "shard", "owner"};
+static const char *const reduce_names[] = {"auto", "shard", "owner"};
 static const char *const kernels_names[] = {"auto", "ref", "avx2"};
-static const char *const optimizer_names[] = {"adam", "sgd"};
+static const char *const optimizer_names[] = {"adam", "sgd", "als"};
 
 /* The member's offset and size, so that each row names its member once. */
 #define MEMBER(m) .offset = offsetof(mfr_config, m), .size = sizeof(((mfr_config *)0)->m)
@@ -66,11 +66,12 @@ static const struct mfr_config_row rows[] = {
       .group = MFR_CONFIG_GROUP_EXECUTION, .lo = 1, .hi = 65536, .help = "user shards",
       .default_help = "derived from the data"},
      MEMBER(n_shards), .tag = 8, .check = MFR_CHECK_RANGE, .vmin = 0, .vmax = 65536},
-    {{.name = "reduce", .flag = "--reduce", .metavar = "shard|owner", .type = MFR_CONFIG_ENUM,
-      .group = MFR_CONFIG_GROUP_EXECUTION, .lo = MFR_REDUCE_SHARD, .hi = MFR_REDUCE_OWNER,
-      .value_names = reduce_names, .n_values = 3, .help = "item-gradient reduction",
-      .default_help = "owner"},
-     MEMBER(reduce), .tag = 9, .check = MFR_CHECK_ENUM, .def = MFR_REDUCE_DEFAULT},
+    {{.name = "reduce", .flag = "--reduce", .metavar = "auto|shard|owner", .type = MFR_CONFIG_ENUM,
+      .group = MFR_CONFIG_GROUP_EXECUTION, .lo = MFR_REDUCE_AUTO, .hi = MFR_REDUCE_OWNER,
+      .value_names = reduce_names, .n_values = 3,
+      .help = "item-gradient reduction; auto: shard buffers when they are at most 32 bytes per "
+              "training rating, else item owners (docs/PERFORMANCE.md)"},
+     MEMBER(reduce), .tag = 9, .check = MFR_CHECK_ENUM, .def = MFR_REDUCE_AUTO},
     {{.name = "kernels", .flag = "--kernels", .metavar = "auto|ref|avx2",
       .type = MFR_CONFIG_ENUM, .group = MFR_CONFIG_GROUP_EXECUTION, .lo = MFR_KERNELS_AUTO,
       .hi = MFR_KERNELS_AVX2, .value_names = kernels_names, .n_values = 3,
@@ -116,11 +117,17 @@ static const struct mfr_config_row rows[] = {
       .group = MFR_CONFIG_GROUP_MODEL, .lo = 0, .hi = 1e9,
       .help = "gravity on ranking scores, item bias included: X/(M N) sum (b_i+<U,V>)^2"},
      MEMBER(gravity_bias), .tag = 19, .check = MFR_CHECK_NONNEG},
-    {{.name = "optimizer", .flag = "--optimizer", .metavar = "adam|sgd",
+    {{.name = "optimizer", .flag = "--optimizer", .metavar = "adam|sgd|als",
       .type = MFR_CONFIG_ENUM, .group = MFR_CONFIG_GROUP_OPTIMIZER, .lo = MFR_OPTIMIZER_ADAM,
-      .hi = MFR_OPTIMIZER_SGD, .value_names = optimizer_names, .n_values = 2,
-      .help = "Adam or plain full-batch gradient descent"},
+      .hi = MFR_OPTIMIZER_ALS, .value_names = optimizer_names, .n_values = 3,
+      .help = "Adam, plain full-batch gradient descent, or alternating least squares (needs "
+              "--l2 or --l2-freq; no gravity, L1 or implicit feedback)"},
      MEMBER(optimizer), .tag = 14, .check = MFR_CHECK_ENUM, .def = MFR_OPTIMIZER_ADAM},
+    {{.name = "als_cg", .flag = "--als-cg", .metavar = "N", .type = MFR_CONFIG_INT32,
+      .group = MFR_CONFIG_GROUP_OPTIMIZER, .lo = 0, .hi = 64,
+      .help = "with --optimizer als: N conjugate-gradient iterations per row, from its current "
+              "value, instead of the exact solve (0)"},
+     MEMBER(als_cg), .tag = 20, .check = MFR_CHECK_RANGE, .vmin = 0, .vmax = 64, .def = 0},
 };
 
 enum { N_ROWS = (int)(sizeof rows / sizeof *rows) };
@@ -258,6 +265,28 @@ void mfr_config_copy_execution(mfr_config *dst, const mfr_config *src)
             memcpy((char *)dst + rows[r].offset, (const char *)src + rows[r].offset, rows[r].size);
 }
 
+/* ALS minimizes a loss that is quadratic in each row: L2 terms only, and
+ * some L2 so that a row with fewer ratings than k has a unique solution. */
+static int validate_als(const mfr_config *cfg, mfr_error *err)
+{
+    const char *const names[] = {"gravity", "gravity_bias", "l1_items", "implicit"};
+    const double values[] = {cfg->gravity, cfg->gravity_bias, cfg->l1_items, cfg->implicit};
+    for (int t = 0; t < 4; t++)
+        if (values[t] > 0.0)
+            return mfr_seterr(err, MFR_ERR_INVALID,
+                              "optimizer als solves L2-regularized least squares: %s (%g) must be 0",
+                              names[t], values[t]);
+    if (!(cfg->l2 > 0.0) && !(cfg->l2_freq > 0.0))
+        return mfr_seterr(err, MFR_ERR_INVALID,
+                          "optimizer als needs l2 or l2_freq > 0 (a row with fewer ratings than k "
+                          "has no unique solution without it)");
+    if (cfg->k > MFR_ALS_MAX_K)
+        return mfr_seterr(err, MFR_ERR_INVALID,
+                          "optimizer als solves a k x k system per row: k must be at most %d, got %d",
+                          MFR_ALS_MAX_K, (int)cfg->k);
+    return MFR_OK;
+}
+
 int mfr_config_validate(const mfr_config *cfg, mfr_error *err)
 {
     if (!cfg) return mfr_seterr(err, MFR_ERR_INVALID, "config is NULL");
@@ -269,6 +298,13 @@ int mfr_config_validate(const mfr_config *cfg, mfr_error *err)
     if (cfg->l2_bias > 0.0 && !cfg->bias)
         return mfr_seterr(err, MFR_ERR_INVALID,
                           "l2_bias (%g) regularizes the biases: it needs bias = 1", cfg->l2_bias);
+    if (cfg->als_cg > 0 && cfg->optimizer != MFR_OPTIMIZER_ALS)
+        return mfr_seterr(err, MFR_ERR_INVALID, "als_cg (%d) applies to optimizer als only",
+                          (int)cfg->als_cg);
+    if (cfg->optimizer == MFR_OPTIMIZER_ALS) {
+        int rc = validate_als(cfg, err);
+        if (rc != MFR_OK) return rc;
+    }
     if (cfg->k + 2 * cfg->bias > MFR_MAX_K)
         return mfr_seterr(err, MFR_ERR_INVALID, "k must be at most %d with bias, got %d",
                           MFR_MAX_K - 2, (int)cfg->k);

@@ -61,6 +61,7 @@ int32_t mfr_model_state_count(int32_t optimizer)
     switch (optimizer) {
     case MFR_OPTIMIZER_ADAM: return 2;
     case MFR_OPTIMIZER_SGD: return 0;
+    case MFR_OPTIMIZER_ALS: return 0;
     default: return -1;
     }
 }

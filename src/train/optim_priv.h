@@ -46,6 +46,7 @@ struct mfr_optim {
 
 extern const struct mfr_optim mfr_optim_adam;
 extern const struct mfr_optim mfr_optim_sgd;
+extern const struct mfr_optim mfr_optim_als;
 
 /* The optimizer for enum mfr_optimizer `id`, or NULL. */
 const struct mfr_optim *mfr_optim_find(int32_t id);

@@ -382,9 +382,10 @@ int mfr_step_end(mfr_trainer *tr, const struct mfr_step *st, double *loss_out, m
     return MFR_OK;
 }
 
-int mfr_trainer_step(mfr_trainer *tr, double *loss_out, mfr_error *err)
+/* One step on tr->n_threads threads. */
+static int step_once(mfr_trainer *tr, double *loss_out, mfr_error *err)
 {
-    if (!tr) return mfr_seterr(err, MFR_ERR_INVALID, "mfr_trainer_step: trainer is NULL");
+    if (tr->als) return mfr_als_step(tr, loss_out, err);
     struct mfr_step st;
     mfr_step_begin(tr, &st);
 #pragma omp parallel num_threads(tr->n_threads)
@@ -399,4 +400,14 @@ int mfr_trainer_step(mfr_trainer *tr, double *loss_out, mfr_error *err)
         mfr_phase_check(tr, &st);
     }
     return mfr_step_end(tr, &st, loss_out, err);
+}
+
+int mfr_trainer_step(mfr_trainer *tr, double *loss_out, mfr_error *err)
+{
+    if (!tr) return mfr_seterr(err, MFR_ERR_INVALID, "mfr_trainer_step: trainer is NULL");
+    mfr_threads_pick(tr);
+    const double t0 = mfr_threads_now();
+    const int rc = step_once(tr, loss_out, err);
+    mfr_threads_done(tr, mfr_threads_now() - t0);
+    return rc;
 }

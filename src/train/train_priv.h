@@ -29,6 +29,16 @@
 /* The parameter groups the optimizer updates. */
 enum mfr_group { MFR_GROUP_USERS, MFR_GROUP_ITEMS, MFR_GROUP_Y, MFR_N_GROUPS };
 
+/* The measured default thread count (threads.c). */
+struct mfr_thread_tuner {
+    bool on;       /* cfg.n_threads was 0 and more than one thread is available */
+    int32_t max;   /* the thread count given, or all of them */
+    int64_t steps; /* steps timed so far */
+    int cur;       /* the candidate of the current step: 0 one thread, 1 max */
+    double est[2]; /* seconds per step of each candidate (-1: not measured) */
+    int64_t interval, next_try; /* steps between tries of the other count; the next */
+};
+
 struct mfr_trainer {
     mfr_config cfg;
     mfr_model *model;
@@ -37,7 +47,9 @@ struct mfr_trainer {
     /* the users' U (or P with implicit feedback), V, and Y when implicit */
     struct mfr_param_group group[MFR_N_GROUPS];
     int32_t reduce; /* MFR_REDUCE_SHARD or MFR_REDUCE_OWNER */
+    char reduce_reason[160]; /* mfr_trainer_reduce_reason */
     int implicit;
+    bool als;             /* --optimizer als: no gradients, the CSC for the item solves */
     struct mfr_csr csr;
     struct mfr_csc csc;   /* owner mode and implicit feedback */
     int32_t n_shards;
@@ -49,6 +61,7 @@ struct mfr_trainer {
     float *gZ;            /* implicit: N x k_pad, dLoss/dU before P's own terms */
     float *gY;            /* implicit: M x k_pad */
     float *imp_w;         /* implicit: c_u of each rating's user, in CSR order */
+    float *csc_rating;    /* ALS: the ratings in CSC order (the item solves read them in turn) */
     /* Regularizers (reg_priv.h): per-shard and per-block partial sums,
      * every active term's slice at its offset, and their reduced sums. */
     bool reg;             /* any term active */
@@ -61,7 +74,8 @@ struct mfr_trainer {
     int64_t *item_count;  /* training ratings per item (with regularizers) */
     float bias_mean;      /* μ: the training mean, where every b_i starts */
     mfr_loss last;        /* the last step's loss parts */
-    int32_t n_threads;
+    int32_t n_threads;    /* of the current (or last) step */
+    struct mfr_thread_tuner tuner;
     uint64_t mem_bytes;
 };
 
@@ -114,6 +128,17 @@ void mfr_phase_check(mfr_trainer *tr, struct mfr_step *st);
 
 /* The loss parts and status of a finished step. */
 int mfr_step_end(mfr_trainer *tr, const struct mfr_step *st, double *loss_out, mfr_error *err);
+
+/* One ALS step (als.c): every user's row solved with V fixed, then every
+ * item's with the new U; the loss at the factors before the step. */
+int mfr_als_step(mfr_trainer *tr, double *loss_out, mfr_error *err);
+
+/* The thread count (threads.c): init from cfg.n_threads (0: measured);
+ * pick before a step sets tr->n_threads; done after it with its seconds. */
+void mfr_threads_init(mfr_trainer *tr, int32_t requested);
+int32_t mfr_threads_pick(mfr_trainer *tr);
+void mfr_threads_done(mfr_trainer *tr, double seconds);
+double mfr_threads_now(void);
 
 /* Phase pieces the benchmarks time alone. */
 /* Shard s's part of mfr_phase_user_grads. */

@@ -10,6 +10,7 @@
  */
 #include <math.h>
 #include <omp.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "dataset_priv.h"
@@ -61,10 +62,11 @@ static void plan_buffers(mfr_trainer *tr, int32_t n_users, int32_t n_items, int3
     const size_t R = (size_t)nnz, f = sizeof(float), d = sizeof(double);
     plan_add(p, &tr->shard_first, S + 1, sizeof(int32_t), 1);
     plan_add(p, &tr->shard_loss, S, MFR_TRAIN_LOSS_STRIDE, d);
-    plan_add(p, &tr->gU, N, K, f);
-    plan_add(p, &tr->gV, M, K, f);
-    plan_add(p, &tr->resid, tr->reduce == MFR_REDUCE_OWNER ? R : 0, f, 1);
-    plan_add(p, &tr->shard_gV, tr->reduce == MFR_REDUCE_SHARD ? S : 0, M * K, f);
+    const bool grad = !tr->als; /* ALS keeps no gradients */
+    plan_add(p, &tr->gU, grad ? N : 0, K, f);
+    plan_add(p, &tr->gV, grad ? M : 0, K, f);
+    plan_add(p, &tr->resid, grad && tr->reduce == MFR_REDUCE_OWNER ? R : 0, f, 1);
+    plan_add(p, &tr->shard_gV, grad && tr->reduce == MFR_REDUCE_SHARD ? S : 0, M * K, f);
     if (tr->reg) {
         plan_add(p, &tr->reg_user_part, S, tr->reg_user_stride, d);
         plan_add(p, &tr->reg_item_part, (size_t)tr->n_item_blocks, tr->reg_item_stride, d);
@@ -72,11 +74,18 @@ static void plan_buffers(mfr_trainer *tr, int32_t n_users, int32_t n_items, int3
         plan_add(p, &tr->reg_item_sum, tr->reg_item_stride, d, 1);
         plan_add(p, &tr->item_count, M, sizeof(int64_t), 1);
     }
+    plan_add(p, &tr->csc_rating, tr->als ? R : 0, f, 1);
     if (tr->implicit) {
         plan_add(p, &tr->gZ, N, K, f);
         plan_add(p, &tr->gY, M, K, f);
         plan_add(p, &tr->imp_w, R, f, 1);
     }
+}
+
+/* Item owners, implicit feedback and ALS's item solves walk the CSC. */
+static bool mfr_trainer_needs_csc(const mfr_trainer *tr)
+{
+    return tr->reduce == MFR_REDUCE_OWNER || tr->implicit || tr->als;
 }
 
 /* Bytes of the plan plus the model, CSR and CSC; 0 on overflow. */
@@ -86,7 +95,7 @@ static size_t plan_total(const mfr_trainer *tr, const struct plan *p, const mfr_
     size_t total = mfr_model_bytes(cfg->k, cfg->bias, tr->implicit, tr->opt->n_state, n_users, n_items);
     size_t csr = mfr_csr_bytes(n_users, nnz);
     if (!total || !csr || p->overflow || !mfr_add_size(total, csr, &total)) return 0;
-    if (tr->reduce == MFR_REDUCE_OWNER || tr->implicit) {
+    if (mfr_trainer_needs_csc(tr)) {
         size_t csc = mfr_csc_bytes(n_items, nnz);
         if (!csc || !mfr_add_size(total, csc, &total)) return 0;
     }
@@ -110,17 +119,43 @@ static char *dup_str(const char *s)
     return p;
 }
 
+/* Bytes of shard buffers per training rating up to which --reduce auto
+ * picks them: measured crossover between 16 (shard 2x faster) and 45
+ * (owner 1.6x faster) on ML-100K and synthetic sets of 0.3M-9M ratings
+ * (docs/PERFORMANCE.md, "Choosing the reduction"). */
+#define MFR_REDUCE_AUTO_BYTES_PER_RATING 32.0
+
+/* --reduce auto: shard buffers when zeroing and summing them each epoch
+ * (S x M x k_pad floats) costs little per rating, item owners otherwise.
+ * From the data's shape and the configuration only: the two reductions
+ * give different model bytes, so the thread count must not enter. */
+static int32_t reduce_auto(mfr_trainer *tr, const mfr_config *cfg, const mfr_dataset *ds, int64_t nnz)
+{
+    const int32_t k_pad = mfr_pad_k(cfg->k + 2 * cfg->bias);
+    const int32_t s = mfr_shards_count(cfg->n_shards, 1, ds->n_users, ds->n_items, k_pad, nnz);
+    const double bytes = (double)s * (double)ds->n_items * (double)k_pad * sizeof(float);
+    const double per = bytes / (double)(nnz > 0 ? nnz : 1);
+    const bool shard = per <= MFR_REDUCE_AUTO_BYTES_PER_RATING;
+    snprintf(tr->reduce_reason, sizeof tr->reduce_reason,
+             "auto: %d shard buffers of %d items x %d floats = %.1f MiB, %.1f B per training rating %s %g",
+             (int)s, (int)ds->n_items, (int)k_pad, bytes / 1048576.0, per, shard ? "<=" : ">",
+             MFR_REDUCE_AUTO_BYTES_PER_RATING);
+    return shard ? MFR_REDUCE_SHARD : MFR_REDUCE_OWNER;
+}
+
 /* Shapes and choices that depend on the configuration and the data only. */
 static void trainer_shape(mfr_trainer *tr, const mfr_config *cfg, const mfr_dataset *ds, int64_t nnz)
 {
     tr->cfg = *cfg;
-    tr->reduce = cfg->reduce == MFR_REDUCE_SHARD ? MFR_REDUCE_SHARD : MFR_REDUCE_OWNER;
+    tr->reduce = cfg->reduce != MFR_REDUCE_AUTO ? cfg->reduce : reduce_auto(tr, cfg, ds, nnz);
+    if (cfg->reduce != MFR_REDUCE_AUTO) snprintf(tr->reduce_reason, sizeof tr->reduce_reason, "given");
     tr->implicit = cfg->implicit > 0.0;
+    tr->als = cfg->optimizer == MFR_OPTIMIZER_ALS;
     tr->reg = mfr_reg_any_active(cfg);
     tr->n_shards = mfr_shards_count(cfg->n_shards, tr->reduce == MFR_REDUCE_SHARD, ds->n_users,
                                     ds->n_items, mfr_pad_k(cfg->k + 2 * cfg->bias), nnz);
     tr->n_item_blocks = (ds->n_items + MFR_TRAIN_ITEM_BLOCK - 1) / MFR_TRAIN_ITEM_BLOCK;
-    tr->n_threads = cfg->n_threads > 0 ? cfg->n_threads : omp_get_max_threads();
+    mfr_threads_init(tr, cfg->n_threads);
     plan_reg_layout(tr);
 }
 
@@ -183,8 +218,14 @@ static int trainer_index(mfr_trainer *tr, const mfr_ratings *train, mfr_error *e
     int rc = mfr_csr_build(m->n_users, m->n_items, train->n, train->user, train->item, train->rating,
                            tr->n_threads, &tr->csr, err);
     if (rc != MFR_OK) return rc;
-    if (tr->reduce == MFR_REDUCE_OWNER || tr->implicit)
+    if (mfr_trainer_needs_csc(tr))
         if ((rc = mfr_csc_build(&tr->csr, tr->n_threads, &tr->csc, err)) != MFR_OK) return rc;
+    if (tr->als) {
+        /* a cache miss per rating when the item solves read them through pos */
+        const int64_t nnz = tr->csr.nnz;
+#pragma omp parallel for schedule(static) num_threads(tr->n_threads)
+        for (int64_t j = 0; j < nnz; j++) tr->csc_rating[j] = tr->csr.rating[tr->csc.pos[j]];
+    }
     return MFR_OK;
 }
 
@@ -325,7 +366,7 @@ void mfr_trainer_destroy(mfr_trainer *tr)
     mfr_csc_free(&tr->csc);
     void *bufs[] = {tr->shard_first, tr->shard_loss, tr->gU, tr->gV, tr->resid, tr->shard_gV,
                     tr->reg_user_part, tr->reg_item_part, tr->reg_user_sum, tr->reg_item_sum,
-                    tr->item_count, tr->gZ, tr->gY, tr->imp_w};
+                    tr->item_count, tr->gZ, tr->gY, tr->imp_w, tr->csc_rating};
     for (size_t b = 0; b < sizeof bufs / sizeof *bufs; b++) mfr_aligned_free(bufs[b]);
     free(tr);
 }
@@ -380,9 +421,11 @@ int mfr_trainer_last_loss(const mfr_trainer *tr, mfr_loss *out, mfr_error *err)
 const mfr_model *mfr_trainer_model(const mfr_trainer *tr) { return tr ? tr->model : NULL; }
 int32_t mfr_trainer_n_shards(const mfr_trainer *tr) { return tr ? tr->n_shards : 0; }
 int32_t mfr_trainer_n_threads(const mfr_trainer *tr) { return tr ? tr->n_threads : 0; }
+int mfr_trainer_threads_auto(const mfr_trainer *tr) { return tr ? tr->tuner.on : 0; }
 const char *mfr_trainer_kernels_name(const mfr_trainer *tr) { return tr ? tr->kern->name : ""; }
 const char *mfr_trainer_reduce_name(const mfr_trainer *tr)
 {
-    return !tr ? "" : tr->reduce == MFR_REDUCE_SHARD ? "shard" : "owner";
+    return !tr ? "" : tr->als ? "none (als)" : tr->reduce == MFR_REDUCE_SHARD ? "shard" : "owner";
 }
 uint64_t mfr_trainer_memory_bytes(const mfr_trainer *tr) { return tr ? tr->mem_bytes : 0; }
+const char *mfr_trainer_reduce_reason(const mfr_trainer *tr) { return tr ? tr->reduce_reason : ""; }

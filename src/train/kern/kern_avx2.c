@@ -19,6 +19,7 @@
 #include <immintrin.h>
 #include <string.h>
 
+#include "kern_gram.h"
 #include "kern_priv.h"
 
 /* The dot's final combination for one accumulator: (l, l+4), (l, l+2), (0, 1). */
@@ -322,6 +323,36 @@ static void avx2_sgd(float *restrict p, const float *restrict g, int64_t n, floa
                                              _mm256_mul_ps(vlr, _mm256_load_ps(g + x))));
 }
 
+static void avx2_gram4(float *restrict A, float *restrict rhs, const float *restrict x,
+                      const float *restrict t, int32_t k1, int32_t kp)
+{
+    mfr_gram4_body(A, rhs, x, t, k1, kp);
+}
+
+static int avx2_chol_solve(double *restrict M, double *restrict y, int32_t n, int32_t ld)
+{
+    return mfr_chol_body(M, y, n, ld);
+}
+
+static float avx2_dot8(const float *restrict a, const float *restrict b, int32_t kp)
+{
+    return mfr_dot8_body(a, b, kp);
+}
+
+static double avx2_cg_resid(const float *restrict w, const float *restrict base, int32_t kp,
+                           const int32_t *restrict idx, const float *restrict rating,
+                           const int64_t *restrict pos, int64_t n, int32_t bias_lane,
+                           float *restrict out)
+{
+    return mfr_cg_resid_body(w, base, kp, idx, rating, pos, n, bias_lane, out);
+}
+
+static void avx2_cg_apply(const float *restrict p, const float *restrict base, int32_t kp,
+                         const int32_t *restrict idx, int64_t n, float *restrict out)
+{
+    mfr_cg_apply_body(p, base, kp, idx, n, out);
+}
+
 const struct mfr_kernel_set mfr_kernels_avx2 = {
     .name = "avx2",
     .dot = avx2_dot,
@@ -330,4 +361,9 @@ const struct mfr_kernel_set mfr_kernels_avx2 = {
     .sum_buffers = avx2_sum_buffers,
     .adam = avx2_adam,
     .sgd = avx2_sgd,
+    .gram4 = avx2_gram4,
+    .chol_solve = avx2_chol_solve,
+    .dot8 = avx2_dot8,
+    .cg_resid = avx2_cg_resid,
+    .cg_apply = avx2_cg_apply,
 };

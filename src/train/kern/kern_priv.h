@@ -86,6 +86,27 @@ struct mfr_kernel_set {
 
     /* Plain gradient descent on n floats: p = p - lr * g (no FMA). */
     void (*sgd)(float *restrict p, const float *restrict g, int64_t n, float lr);
+
+    /* ALS normal equations (kern_gram.h): four rows x (4 x kp floats) and
+     * their targets t added to the upper lane blocks of A (k1 rows of kp
+     * floats) and to rhs (kp floats). */
+    void (*gram4)(float *restrict A, float *restrict rhs, const float *restrict x,
+                  const float *restrict t, int32_t k1, int32_t kp);
+
+    /* Solves M y = y by Cholesky in double (kern_gram.h; M n x n, rows ld
+     * doubles apart, upper triangle read and overwritten); 0 when M is not
+     * positive definite. */
+    int (*chol_solve)(double *restrict M, double *restrict y, int32_t n, int32_t ld);
+
+    /* Conjugate-gradient ALS (kern_gram.h): an 8-lane dot, the residual
+     * pass and the matrix-vector pass over one row's ratings. */
+    float (*dot8)(const float *restrict a, const float *restrict b, int32_t kp);
+    double (*cg_resid)(const float *restrict w, const float *restrict base, int32_t kp,
+                       const int32_t *restrict idx, const float *restrict rating,
+                       const int64_t *restrict pos, int64_t n, int32_t bias_lane,
+                       float *restrict out);
+    void (*cg_apply)(const float *restrict p, const float *restrict base, int32_t kp,
+                     const int32_t *restrict idx, int64_t n, float *restrict out);
 };
 
 extern const struct mfr_kernel_set mfr_kernels_ref;

@@ -7,6 +7,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "kern_gram.h"
 #include "kern_priv.h"
 
 static float ref_dot(const float *a, const float *b, int32_t k_pad)
@@ -117,6 +118,36 @@ static void ref_sgd(float *restrict p, const float *restrict g, int64_t n, float
     for (int64_t x = 0; x < n; x++) p[x] = p[x] - lr * g[x];
 }
 
+static void ref_gram4(float *restrict A, float *restrict rhs, const float *restrict x,
+                      const float *restrict t, int32_t k1, int32_t kp)
+{
+    mfr_gram4_body(A, rhs, x, t, k1, kp);
+}
+
+static int ref_chol_solve(double *restrict M, double *restrict y, int32_t n, int32_t ld)
+{
+    return mfr_chol_body(M, y, n, ld);
+}
+
+static float ref_dot8(const float *restrict a, const float *restrict b, int32_t kp)
+{
+    return mfr_dot8_body(a, b, kp);
+}
+
+static double ref_cg_resid(const float *restrict w, const float *restrict base, int32_t kp,
+                           const int32_t *restrict idx, const float *restrict rating,
+                           const int64_t *restrict pos, int64_t n, int32_t bias_lane,
+                           float *restrict out)
+{
+    return mfr_cg_resid_body(w, base, kp, idx, rating, pos, n, bias_lane, out);
+}
+
+static void ref_cg_apply(const float *restrict p, const float *restrict base, int32_t kp,
+                         const int32_t *restrict idx, int64_t n, float *restrict out)
+{
+    mfr_cg_apply_body(p, base, kp, idx, n, out);
+}
+
 const struct mfr_kernel_set mfr_kernels_ref = {
     .name = "ref",
     .dot = ref_dot,
@@ -125,4 +156,9 @@ const struct mfr_kernel_set mfr_kernels_ref = {
     .sum_buffers = ref_sum_buffers,
     .adam = ref_adam,
     .sgd = ref_sgd,
+    .gram4 = ref_gram4,
+    .chol_solve = ref_chol_solve,
+    .dot8 = ref_dot8,
+    .cg_resid = ref_cg_resid,
+    .cg_apply = ref_cg_apply,
 };

@@ -752,11 +752,8 @@ typedef struct mfr_loss {
 MFR_API int mfr_trainer_last_loss(const mfr_trainer *tr, mfr_loss *out, mfr_error *err);
 
 /**
- * The model's MSE, RMSE and MAE on `r`, like mfr_model_evaluate (the same
- * prediction for each rating) but on the trainer's threads: the errors are
- * summed in double per fixed block of ratings, then the blocks in order, so
- * the result is the same for any thread count; it may differ from
- * mfr_model_evaluate's rating-order sum in the last bits. For cheap
+ * The model's MSE, RMSE and MAE on `r`: mfr_model_evaluate (the same bits)
+ * on the trainer's threads rather than mfr_set_threads's count. For
  * per-epoch validation (mfrec train --log-every 1).
  */
 MFR_API int mfr_trainer_evaluate(const mfr_trainer *tr, const mfr_ratings *r, mfr_metrics *out,

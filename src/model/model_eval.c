@@ -89,14 +89,15 @@ static void sum_errors(const mfr_model *m, const mfr_ratings *r, int n_threads, 
     *sq = s, *ab = a;
 }
 
-int mfr_model_evaluate(const mfr_model *m, const mfr_ratings *r, mfr_metrics *out, mfr_error *err)
+int mfr_model_evaluate_threads(const mfr_model *m, const mfr_ratings *r, int n_threads, mfr_metrics *out,
+                               mfr_error *err)
 {
     if (!m || !r || !out)
         return mfr_seterr(err, MFR_ERR_INVALID, "mfr_model_evaluate: %s is NULL",
                           !m ? "model" : !r ? "ratings" : "out");
     if (r->n <= 0)
         return mfr_seterr(err, MFR_ERR_INVALID, "cannot evaluate on an empty rating set (0 ratings)");
-    const int nt = r->n > EVAL_BLOCK ? mfr_setup_threads() : 1;
+    const int nt = r->n > EVAL_BLOCK ? (n_threads > 0 ? n_threads : mfr_setup_threads()) : 1;
     int64_t x = first_outside(m, r, nt);
     if (x < r->n) {
         bool user = r->user[x] < 0 || r->user[x] >= m->n_users;
@@ -115,4 +116,9 @@ int mfr_model_evaluate(const mfr_model *m, const mfr_ratings *r, mfr_metrics *ou
     out->rmse = sqrt(out->mse);
     out->mae = ab / n;
     return MFR_OK;
+}
+
+int mfr_model_evaluate(const mfr_model *m, const mfr_ratings *r, mfr_metrics *out, mfr_error *err)
+{
+    return mfr_model_evaluate_threads(m, r, 0, out, err);
 }

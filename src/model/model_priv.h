@@ -63,6 +63,11 @@ static inline float mfr_model_predict_unchecked(const mfr_model *m, int32_t u, i
     return s;
 }
 
+/* mfr_model_evaluate on n_threads threads (0: mfr_set_threads's count);
+ * the result does not depend on it. */
+int mfr_model_evaluate_threads(const mfr_model *m, const mfr_ratings *r, int n_threads, mfr_metrics *out,
+                               mfr_error *err);
+
 /* Allocates a model with zeroed factors, no optimizer state and 1-based
  * identity id maps; bias (0 or 1) adds the two bias lanes (k_row = k +
  * 2 bias) and sets their constant lanes to 1. */

@@ -418,6 +418,13 @@ int mfr_trainer_last_loss(const mfr_trainer *tr, mfr_loss *out, mfr_error *err)
     return MFR_OK;
 }
 
+/* The logged epochs' evaluation: the model's own, on the trainer's threads. */
+int mfr_trainer_evaluate(const mfr_trainer *tr, const mfr_ratings *r, mfr_metrics *out, mfr_error *err)
+{
+    if (!tr) return mfr_seterr(err, MFR_ERR_INVALID, "mfr_trainer_evaluate: trainer is NULL");
+    return mfr_model_evaluate_threads(tr->model, r, tr->n_threads, out, err);
+}
+
 const mfr_model *mfr_trainer_model(const mfr_trainer *tr) { return tr ? tr->model : NULL; }
 int32_t mfr_trainer_n_shards(const mfr_trainer *tr) { return tr ? tr->n_shards : 0; }
 int32_t mfr_trainer_n_threads(const mfr_trainer *tr) { return tr ? tr->n_threads : 0; }

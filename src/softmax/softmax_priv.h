@@ -1,0 +1,181 @@
+/*
+ * softmax_priv.h — the softmax (deep retrieval) model of the Colab that
+ * mfrec rebuilds: a user is described by what they rated, an MLP maps that
+ * description to a user embedding u (dim k), and a softmax over every movie
+ * (logits s_i = <u, V_i>) predicts one movie the user rated.
+ *
+ * Names used in this module:
+ *   M = n_items, k = the user/movie output dimension, F = a user's feature
+ *   movies (their training movies less the label), D0 = the input width
+ *   (dim_movie + dim_genre + dim_year of the active features),
+ *   L = n_hidden (hidden ReLU layers), layer L is the final linear layer.
+ *
+ * One example (user u, label y, features F):
+ *   x_m = mean_{j in F} E_movie[j]                       (dim_movie)
+ *   x_g = mean over the genres of the movies in F, one entry per
+ *         (movie, genre) pair as in the Colab       E_genre (dim_genre)
+ *   x_y = mean_{j in F} E_year[bucket(year_j)]            (dim_year)
+ *   h_0 = [x_m, x_g, x_y];  h_{l+1} = relu(W_l h_l + b_l) for l < L
+ *   u   = W_L h_L + b_L                                   (k)
+ *   s_i = <u, V_i>, loss = logsumexp(s) - s_y
+ * A feature whose list is empty (no genre bits) contributes zeros.
+ *
+ * Parameters live in one flat float array (struct mfr_sm_layout gives each
+ * block's offset, rows and columns; every block starts on a 16-float
+ * boundary and the padding stays zero), so that the gradient buffers, the
+ * reduction and the optimizers treat the model as one vector.
+ */
+#ifndef MFR_SOFTMAX_PRIV_H
+#define MFR_SOFTMAX_PRIV_H
+
+#include <stdint.h>
+
+#include "common_priv.h"
+
+enum { MFR_SM_MAX_HIDDEN = 4, MFR_SM_MAX_WIDTH = 4096 };
+
+/* Feature bits (config.features). */
+enum mfr_sm_feature {
+    MFR_SM_FEAT_MOVIES = 1,
+    MFR_SM_FEAT_GENRES = 2,
+    MFR_SM_FEAT_YEARS = 4,
+};
+
+enum mfr_sm_optimizer {
+    MFR_SM_OPT_ADAGRAD = 0, /* the Colab's (TF1 AdagradOptimizer) */
+    MFR_SM_OPT_ADAM = 1,
+};
+
+struct mfr_sm_config {
+    int32_t k;                      /* output dimension (user and movie embeddings) */
+    uint32_t features;              /* enum mfr_sm_feature bits, movies required */
+    int32_t dim_movie, dim_genre, dim_year;
+    int32_t n_hidden;               /* 0..MFR_SM_MAX_HIDDEN */
+    int32_t hidden[MFR_SM_MAX_HIDDEN];
+    int32_t optimizer;              /* enum mfr_sm_optimizer */
+    double lr;
+    double beta1, beta2, eps;       /* Adam */
+    double adagrad_init;            /* Adagrad's initial accumulator (TF1: 0.1) */
+    int32_t batch_users;            /* users per mini-batch; 0: full batch */
+    int32_t n_shards;               /* gradient buffers per batch; 0: 16. Never threads */
+    int32_t all_pairs;              /* 1: every leave-one-out pair per epoch */
+    uint64_t seed;
+};
+
+/* Defaults (values and reasons in softmax_config.c). */
+void mfr_sm_config_default(struct mfr_sm_config *c);
+/* MFR_OK or MFR_ERR_INVALID with a message naming the field and value. */
+int mfr_sm_config_validate(const struct mfr_sm_config *c, mfr_error *err);
+
+/* One block of the flat parameter vector: rows x cols floats at offset. */
+struct mfr_sm_block {
+    int64_t offset;
+    int32_t rows, cols;
+};
+
+/* Blocks of the flat parameter vector. W[l] is out x in (row o holds the
+ * weights into output o), b[l] is 1 x out. */
+struct mfr_sm_layout {
+    struct mfr_sm_block movie, genre, year; /* rows 0 when the feature is off */
+    struct mfr_sm_block W[MFR_SM_MAX_HIDDEN + 1], b[MFR_SM_MAX_HIDDEN + 1];
+    struct mfr_sm_block V; /* M x k, the output embeddings */
+    int32_t n_layers;      /* n_hidden + 1 */
+    int32_t width[MFR_SM_MAX_HIDDEN + 2]; /* width[0] = D0, width[n_layers] = k */
+    int32_t max_width;
+    int64_t n_params;      /* the vector's length, a multiple of 16 */
+};
+
+/* The layout for a configuration and data shape; MFR_ERR_INVALID when a
+ * size overflows. n_genres / n_years are the bucket counts. */
+int mfr_sm_layout_make(const struct mfr_sm_config *c, int32_t n_items, int32_t n_genres,
+                       int32_t n_years, struct mfr_sm_layout *out, mfr_error *err);
+
+/* What the features of one dataset are: per item, its genre ids and its
+ * year bucket (0: unknown, else year - year_min + 1). */
+struct mfr_sm_items {
+    int32_t n_items, n_genres, n_years, year_min;
+    int32_t max_genres;    /* most genres of one item, at least 1 */
+    int32_t *year_bucket;  /* n_items */
+    int32_t *genre_ptr;    /* n_items + 1 */
+    int32_t *genre;        /* genre ids of item i at genre_ptr[i] .. genre_ptr[i+1] */
+};
+
+/* Builds from per-item genre bits and years (0 unknown). */
+int mfr_sm_items_build(int32_t n_items, int32_t n_genres, const uint32_t *genre_bits,
+                       const int32_t *years, struct mfr_sm_items *out, mfr_error *err);
+void mfr_sm_items_free(struct mfr_sm_items *it);
+
+/* Per-example scratch: activations of every layer and the logits. Sized
+ * by mfr_sm_scratch_floats for a layout. */
+struct mfr_sm_scratch {
+    float *h[MFR_SM_MAX_HIDDEN + 2]; /* h[0] input .. h[n_layers] = u; pre-activation kept in z */
+    float *z[MFR_SM_MAX_HIDDEN + 2];
+    float *dh, *dz;                  /* max_width each */
+    float *s;                        /* M logits, then their gradient */
+    int32_t *ids;                    /* the caller's: max_genres x (most features) ids */
+};
+int64_t mfr_sm_scratch_floats(const struct mfr_sm_layout *lay);
+/* Points the float arrays into buf (mfr_sm_scratch_floats floats); the
+ * caller sets sc->ids (items.max_genres times the longest feature list). */
+void mfr_sm_scratch_bind(struct mfr_sm_scratch *sc, const struct mfr_sm_layout *lay, float *buf);
+
+/* The user embedding of a feature list (feature movies F[0..n_f)):
+ * forward through the pooling and the MLP; the result is sc->h[n_layers]
+ * (k floats). Pure: reads theta, writes only sc. */
+void mfr_sm_forward(const struct mfr_sm_layout *lay, const struct mfr_sm_items *it,
+                    uint32_t features, const float *theta, const int32_t *F, int32_t n_f,
+                    struct mfr_sm_scratch *sc);
+
+/* One example's loss (natural log, double) and, when grad is not NULL,
+ * its gradient times `weight` added into grad (same layout as theta).
+ * Calls mfr_sm_forward itself. */
+double mfr_sm_example(const struct mfr_sm_layout *lay, const struct mfr_sm_items *it,
+                      uint32_t features, const float *theta, const int32_t *F, int32_t n_f,
+                      int32_t label, float weight, float *grad, struct mfr_sm_scratch *sc);
+
+/* Initializes theta (n_params floats, zeroed by the caller): embedding
+ * tables and V ~ truncated N(0, 1/dim) (the Colab's embedding columns),
+ * hidden weights ~ truncated N(0, 1/out) / 10 (the Colab's hidden layers),
+ * biases 0; each value a pure function of (seed, block, index). */
+void mfr_sm_init(const struct mfr_sm_layout *lay, uint64_t seed, float *theta);
+
+/* The trainer (sm_train.c, the module's only OpenMP code).
+ *
+ * Examples: each epoch, every user with at least two training movies gives
+ * one example whose label is their movie number
+ * rng(seed, MFR_RNG_SM_LABEL, epoch << 32 | u) mod n_u (a fresh draw per
+ * epoch, as the Colab's select_random draws per batch), the rest being the
+ * features; with all_pairs, every one of the user's n_u leave-one-out pairs.
+ * Users are cut into fixed groups of batch_users consecutive users (one
+ * group: full batch); each epoch visits the groups in a seeded order
+ * (rng(seed, MFR_RNG_SM_ORDER, epoch << 32 | i), Fisher-Yates), one
+ * optimizer step per group, on the mean loss of its examples. */
+typedef struct mfr_sm_trainer mfr_sm_trainer;
+
+/* Copies what it needs: the configuration, the training pairs (users[x],
+ * items[x]) for x < n (duplicates are the caller's concern), the items'
+ * feature ids. theta0 (may be NULL: mfr_sm_init) is the starting vector of
+ * mfr_sm_trainer_layout(tr)->n_params floats. n_threads 0: OpenMP's
+ * default. */
+int mfr_sm_trainer_create(const struct mfr_sm_config *cfg, int32_t n_users,
+                          const struct mfr_sm_items *items, const int32_t *users,
+                          const int32_t *items_of, int64_t n, const float *theta0,
+                          int n_threads, mfr_sm_trainer **out, mfr_error *err);
+void mfr_sm_trainer_destroy(mfr_sm_trainer *tr);
+/* One epoch; *loss (may be NULL) is the mean cross-entropy of its
+ * examples (before each step's update). MFR_ERR_DIVERGED when a batch's
+ * loss is not finite (that step's update is not applied). */
+int mfr_sm_trainer_epoch(mfr_sm_trainer *tr, double *loss, mfr_error *err);
+/* One optimizer step on group g (for tests and the PyTorch comparison):
+ * labels drawn for epoch `epoch`. */
+int mfr_sm_trainer_step_group(mfr_sm_trainer *tr, int64_t epoch, int32_t g, double *loss,
+                              mfr_error *err);
+const struct mfr_sm_layout *mfr_sm_trainer_layout(const mfr_sm_trainer *tr);
+const float *mfr_sm_trainer_params(const mfr_sm_trainer *tr);
+int32_t mfr_sm_trainer_n_groups(const mfr_sm_trainer *tr);
+int32_t mfr_sm_trainer_n_shards(const mfr_sm_trainer *tr);
+/* The label of user u in epoch e (its index into the user's training
+ * movies in ascending order), n_u >= 1. */
+int32_t mfr_sm_label_index(uint64_t seed, int64_t epoch, int32_t u, int64_t n_u);
+
+#endif

@@ -1,0 +1,241 @@
+/*
+ * test_softmax_grad.c — the softmax model's math: its gradient (every
+ * block: movie, genre and year tables, each hidden layer's W and b, the
+ * final layer and V) against central finite differences of an independent
+ * double-precision forward pass written here; the loss against the same
+ * pass; the log-sum-exp on logits that overflow a naive exp.
+ */
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "rng_priv.h"
+#include "sm_kern_priv.h"
+#include "softmax_priv.h"
+
+enum { M = 7, NG = 3, MAXW = 64 };
+/* Genre bits and years of the 7 test movies (movie 5 has no genre, movie 6
+ * no year). */
+static const uint32_t GENRES[M] = {1, 2, 3, 4, 5, 0, 7};
+static const int32_t YEARS[M] = {1990, 1995, 1990, 1970, 1999, 1981, 0};
+
+/* Examples: (label, features). */
+static const int32_t EX_LABEL[3] = {2, 0, 6};
+static const int32_t EX_NF[3] = {3, 1, 4};
+static const int32_t EX_F[3][4] = {{0, 4, 5}, {6}, {1, 2, 3, 5}};
+
+/* ---- the independent double forward pass ---- */
+
+static void pool_d(double *out, const double *table, int dim, const int32_t *idx, int n)
+{
+    for (int c = 0; c < dim; c++) out[c] = 0.0;
+    for (int j = 0; j < n; j++)
+        for (int c = 0; c < dim; c++) out[c] += table[idx[j] * dim + c] / n;
+}
+
+static double loss_d(const struct mfr_sm_layout *lay, const struct mfr_sm_items *it,
+                     uint32_t feats, const double *th, const int32_t *F, int n_f, int label)
+{
+    double h[MAXW], z[MAXW];
+    int col = 0;
+    pool_d(h, th + lay->movie.offset, lay->movie.cols, F, n_f);
+    col += lay->movie.cols;
+    if (feats & MFR_SM_FEAT_GENRES) {
+        int32_t g[4 * NG];
+        int n = 0;
+        for (int j = 0; j < n_f; j++)
+            for (int b = 0; b < NG; b++)
+                if (GENRES[F[j]] >> b & 1) g[n++] = b;
+        pool_d(h + col, th + lay->genre.offset, lay->genre.cols, g, n);
+        col += lay->genre.cols;
+    }
+    if (feats & MFR_SM_FEAT_YEARS) {
+        int32_t y[4];
+        for (int j = 0; j < n_f; j++) y[j] = YEARS[F[j]] ? YEARS[F[j]] - 1970 + 1 : 0;
+        pool_d(h + col, th + lay->year.offset, lay->year.cols, y, n_f);
+    }
+    for (int l = 0; l < lay->n_layers; l++) {
+        int no = lay->width[l + 1], ni = lay->width[l];
+        for (int o = 0; o < no; o++) {
+            z[o] = th[lay->b[l].offset + o];
+            for (int i = 0; i < ni; i++) z[o] += th[lay->W[l].offset + o * ni + i] * h[i];
+        }
+        for (int o = 0; o < no; o++) h[o] = l + 1 < lay->n_layers ? fmax(z[o], 0.0) : z[o];
+    }
+    int k = lay->V.cols;
+    double s[M], mx = -INFINITY, Z = 0;
+    for (int i = 0; i < M; i++) {
+        s[i] = 0;
+        for (int c = 0; c < k; c++) s[i] += h[c] * th[lay->V.offset + i * k + c];
+        mx = fmax(mx, s[i]);
+    }
+    for (int i = 0; i < M; i++) Z += exp(s[i] - mx);
+    return mx + log(Z) - s[label];
+}
+
+static double total_d(const struct mfr_sm_layout *lay, const struct mfr_sm_items *it,
+                      uint32_t feats, const double *th)
+{
+    double t = 0;
+    for (int e = 0; e < 3; e++) t += loss_d(lay, it, feats, th, EX_F[e], EX_NF[e], EX_LABEL[e]);
+    return t;
+}
+
+static void check_config(const struct mfr_sm_config *cfg)
+{
+    mfr_error err = {0};
+    struct mfr_sm_items it;
+    assert_int_equal(mfr_sm_items_build(M, NG, GENRES, YEARS, &it, &err), MFR_OK);
+    assert_int_equal(it.year_min, 1970);
+    assert_int_equal(it.n_years, 31);
+    assert_int_equal(it.max_genres, 3);
+    struct mfr_sm_layout lay;
+    assert_int_equal(mfr_sm_layout_make(cfg, M, it.n_genres, it.n_years, &lay, &err), MFR_OK);
+    int64_t P = lay.n_params;
+    float *th = calloc((size_t)P, sizeof(float)), *g = calloc((size_t)P, sizeof(float));
+    double *thd = calloc((size_t)P, sizeof(double));
+    mfr_sm_init(&lay, 11, th);
+    /* Larger hidden weights than the Colab's /10 so the ReLUs and every
+     * layer matter to the loss. */
+    for (int l = 0; l < lay.n_layers; l++) {
+        for (int64_t x = 0; x < (int64_t)lay.W[l].rows * lay.W[l].cols; x++)
+            th[lay.W[l].offset + x] *= 10.0f;
+        for (int o = 0; o < lay.b[l].cols; o++)
+            th[lay.b[l].offset + o] = (float)(0.3 * mfr_rng_normal(5, 9, (uint64_t)(l * 64 + o)));
+    }
+    for (int64_t x = 0; x < P; x++) thd[x] = th[x];
+
+    struct mfr_sm_scratch sc;
+    float *buf = calloc((size_t)mfr_sm_scratch_floats(&lay), sizeof(float));
+    int32_t ids[4 * NG];
+    mfr_sm_scratch_bind(&sc, &lay, buf);
+    sc.ids = ids;
+    double lf = 0;
+    for (int e = 0; e < 3; e++)
+        lf += mfr_sm_example(&lay, &it, cfg->features, th, EX_F[e], EX_NF[e], EX_LABEL[e], 1.0f, g,
+                             &sc);
+    double ld = total_d(&lay, &it, cfg->features, thd);
+    assert_true(fabs(lf - ld) <= 1e-5 * fabs(ld));
+
+    /* Every parameter of every block, finite differences in double. */
+    const double h = 1e-6;
+    int n_checked = 0, n_nonzero = 0;
+    for (int64_t x = 0; x < P; x++) {
+        double keep = thd[x];
+        thd[x] = keep + h;
+        double lp = total_d(&lay, &it, cfg->features, thd);
+        thd[x] = keep - h;
+        double lm = total_d(&lay, &it, cfg->features, thd);
+        thd[x] = keep;
+        double fd = (lp - lm) / (2 * h);
+        if (fabs(g[x] - fd) > 2e-4 + 2e-3 * fabs(fd))
+            fail_msg("parameter %lld: gradient %.8g, finite difference %.8g", (long long)x,
+                     (double)g[x], fd);
+        n_checked++;
+        n_nonzero += fabs(fd) > 1e-4;
+    }
+    /* The check has something to find in every block. */
+    const struct mfr_sm_block *blocks[] = {&lay.movie, &lay.genre, &lay.year, &lay.V};
+    for (int b = 0; b < 4; b++) {
+        double mx = 0;
+        for (int64_t x = 0; x < (int64_t)blocks[b]->rows * blocks[b]->cols; x++)
+            mx = fmax(mx, fabs(g[blocks[b]->offset + x]));
+        if (blocks[b]->rows > 0) assert_true(mx > 1e-3);
+    }
+    for (int l = 0; l < lay.n_layers; l++) {
+        double mw = 0, mb = 0;
+        for (int64_t x = 0; x < (int64_t)lay.W[l].rows * lay.W[l].cols; x++)
+            mw = fmax(mw, fabs(g[lay.W[l].offset + x]));
+        for (int o = 0; o < lay.b[l].cols; o++) mb = fmax(mb, fabs(g[lay.b[l].offset + o]));
+        assert_true(mw > 1e-3 && mb > 1e-3);
+    }
+    assert_true(n_nonzero > n_checked / 4);
+    free(th), free(g), free(thd), free(buf);
+    mfr_sm_items_free(&it);
+}
+
+static void test_grad_all_features_two_hidden(void **state)
+{
+    (void)state;
+    struct mfr_sm_config cfg;
+    mfr_sm_config_default(&cfg);
+    cfg.k = 3, cfg.dim_movie = 4, cfg.dim_genre = 2, cfg.dim_year = 2;
+    cfg.features = MFR_SM_FEAT_MOVIES | MFR_SM_FEAT_GENRES | MFR_SM_FEAT_YEARS;
+    cfg.n_hidden = 2, cfg.hidden[0] = 6, cfg.hidden[1] = 5;
+    check_config(&cfg);
+}
+
+static void test_grad_movies_no_hidden(void **state)
+{
+    (void)state;
+    struct mfr_sm_config cfg;
+    mfr_sm_config_default(&cfg);
+    cfg.k = 5, cfg.dim_movie = 3, cfg.n_hidden = 0;
+    check_config(&cfg);
+}
+
+static void test_grad_years_one_hidden(void **state)
+{
+    (void)state;
+    struct mfr_sm_config cfg;
+    mfr_sm_config_default(&cfg);
+    cfg.k = 4, cfg.dim_movie = 2, cfg.dim_year = 3;
+    cfg.features = MFR_SM_FEAT_MOVIES | MFR_SM_FEAT_YEARS;
+    cfg.n_hidden = 1, cfg.hidden[0] = 7;
+    check_config(&cfg);
+}
+
+/* Logits of 1e4 overflow exp() in float and double alike; the stable
+ * log-sum-exp gives lse = max + log(sum exp(s - max)). */
+static void test_xent_large_logits(void **state)
+{
+    (void)state;
+    float s[4] = {10000.0f, 9999.0f, -10000.0f, 10000.0f};
+    double want = 10000.0 + log(2.0 + exp(-1.0)) - 9999.0;
+    double got = mfr_sm_xent_ref(s, 4, 1, 0.5f);
+    assert_true(fabs(got - want) < 1e-9);
+    double Z = 2.0 + exp(-1.0);
+    assert_true(fabs(s[0] - 0.5 / Z) < 1e-7);
+    assert_true(fabs(s[1] - 0.5 * (exp(-1.0) / Z - 1.0)) < 1e-7);
+    assert_true(s[2] == 0.0f);
+    float sum = s[0] + s[1] + s[2] + s[3];
+    assert_true(fabs(sum) < 1e-6); /* softmax - onehot sums to 0 */
+}
+
+static void test_config_refusals(void **state)
+{
+    (void)state;
+    struct mfr_sm_config cfg;
+    mfr_error err = {0};
+    mfr_sm_config_default(&cfg);
+    assert_int_equal(mfr_sm_config_validate(&cfg, &err), MFR_OK);
+    cfg.features = MFR_SM_FEAT_GENRES;
+    assert_int_equal(mfr_sm_config_validate(&cfg, &err), MFR_ERR_INVALID);
+    assert_non_null(strstr(err.message, "movies"));
+    mfr_sm_config_default(&cfg);
+    cfg.n_hidden = 5;
+    assert_int_equal(mfr_sm_config_validate(&cfg, &err), MFR_ERR_INVALID);
+    assert_non_null(strstr(err.message, "got 5"));
+    mfr_sm_config_default(&cfg);
+    cfg.lr = 0;
+    assert_int_equal(mfr_sm_config_validate(&cfg, &err), MFR_ERR_INVALID);
+    assert_non_null(strstr(err.message, "lr"));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_grad_all_features_two_hidden),
+        cmocka_unit_test(test_grad_movies_no_hidden),
+        cmocka_unit_test(test_grad_years_one_hidden),
+        cmocka_unit_test(test_xent_large_logits),
+        cmocka_unit_test(test_config_refusals),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

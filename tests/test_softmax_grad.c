@@ -46,7 +46,7 @@ static double loss_d(const struct mfr_sm_layout *lay, const struct mfr_sm_items 
     int col = 0;
     pool_d(h, th + lay->movie.offset, lay->movie.cols, F, n_f);
     col += lay->movie.cols;
-    if (feats & MFR_SM_FEAT_GENRES) {
+    if (feats & MFR_SOFTMAX_FEAT_GENRES) {
         int32_t g[4 * NG];
         int n = 0;
         for (int j = 0; j < n_f; j++)
@@ -55,7 +55,7 @@ static double loss_d(const struct mfr_sm_layout *lay, const struct mfr_sm_items 
         pool_d(h + col, th + lay->genre.offset, lay->genre.cols, g, n);
         col += lay->genre.cols;
     }
-    if (feats & MFR_SM_FEAT_YEARS) {
+    if (feats & MFR_SOFTMAX_FEAT_YEARS) {
         int32_t y[4];
         for (int j = 0; j < n_f; j++) y[j] = YEARS[F[j]] ? YEARS[F[j]] - 1970 + 1 : 0;
         pool_d(h + col, th + lay->year.offset, lay->year.cols, y, n_f);
@@ -87,7 +87,7 @@ static double total_d(const struct mfr_sm_layout *lay, const struct mfr_sm_items
     return t;
 }
 
-static void check_config(const struct mfr_sm_config *cfg)
+static void check_config(const mfr_softmax_config *cfg)
 {
     mfr_error err = {0};
     struct mfr_sm_items it;
@@ -163,10 +163,10 @@ static void check_config(const struct mfr_sm_config *cfg)
 static void test_grad_all_features_two_hidden(void **state)
 {
     (void)state;
-    struct mfr_sm_config cfg;
-    mfr_sm_config_default(&cfg);
+    mfr_softmax_config cfg;
+    mfr_softmax_config_default(&cfg);
     cfg.k = 3, cfg.dim_movie = 4, cfg.dim_genre = 2, cfg.dim_year = 2;
-    cfg.features = MFR_SM_FEAT_MOVIES | MFR_SM_FEAT_GENRES | MFR_SM_FEAT_YEARS;
+    cfg.features = MFR_SOFTMAX_FEAT_MOVIES | MFR_SOFTMAX_FEAT_GENRES | MFR_SOFTMAX_FEAT_YEARS;
     cfg.n_hidden = 2, cfg.hidden[0] = 6, cfg.hidden[1] = 5;
     check_config(&cfg);
 }
@@ -174,8 +174,8 @@ static void test_grad_all_features_two_hidden(void **state)
 static void test_grad_movies_no_hidden(void **state)
 {
     (void)state;
-    struct mfr_sm_config cfg;
-    mfr_sm_config_default(&cfg);
+    mfr_softmax_config cfg;
+    mfr_softmax_config_default(&cfg);
     cfg.k = 5, cfg.dim_movie = 3, cfg.n_hidden = 0;
     check_config(&cfg);
 }
@@ -183,10 +183,10 @@ static void test_grad_movies_no_hidden(void **state)
 static void test_grad_years_one_hidden(void **state)
 {
     (void)state;
-    struct mfr_sm_config cfg;
-    mfr_sm_config_default(&cfg);
+    mfr_softmax_config cfg;
+    mfr_softmax_config_default(&cfg);
     cfg.k = 4, cfg.dim_movie = 2, cfg.dim_year = 3;
-    cfg.features = MFR_SM_FEAT_MOVIES | MFR_SM_FEAT_YEARS;
+    cfg.features = MFR_SOFTMAX_FEAT_MOVIES | MFR_SOFTMAX_FEAT_YEARS;
     cfg.n_hidden = 1, cfg.hidden[0] = 7;
     check_config(&cfg);
 }
@@ -211,20 +211,20 @@ static void test_xent_large_logits(void **state)
 static void test_config_refusals(void **state)
 {
     (void)state;
-    struct mfr_sm_config cfg;
+    mfr_softmax_config cfg;
     mfr_error err = {0};
-    mfr_sm_config_default(&cfg);
-    assert_int_equal(mfr_sm_config_validate(&cfg, &err), MFR_OK);
-    cfg.features = MFR_SM_FEAT_GENRES;
-    assert_int_equal(mfr_sm_config_validate(&cfg, &err), MFR_ERR_INVALID);
+    mfr_softmax_config_default(&cfg);
+    assert_int_equal(mfr_softmax_config_validate(&cfg, &err), MFR_OK);
+    cfg.features = MFR_SOFTMAX_FEAT_GENRES;
+    assert_int_equal(mfr_softmax_config_validate(&cfg, &err), MFR_ERR_INVALID);
     assert_non_null(strstr(err.message, "movies"));
-    mfr_sm_config_default(&cfg);
+    mfr_softmax_config_default(&cfg);
     cfg.n_hidden = 5;
-    assert_int_equal(mfr_sm_config_validate(&cfg, &err), MFR_ERR_INVALID);
+    assert_int_equal(mfr_softmax_config_validate(&cfg, &err), MFR_ERR_INVALID);
     assert_non_null(strstr(err.message, "got 5"));
-    mfr_sm_config_default(&cfg);
+    mfr_softmax_config_default(&cfg);
     cfg.lr = 0;
-    assert_int_equal(mfr_sm_config_validate(&cfg, &err), MFR_ERR_INVALID);
+    assert_int_equal(mfr_softmax_config_validate(&cfg, &err), MFR_ERR_INVALID);
     assert_non_null(strstr(err.message, "lr"));
 }
 

@@ -57,22 +57,22 @@ static void make_data(struct data *d)
     d->users[d->n] = NU - 2, d->items[d->n] = 3, d->n++;
 }
 
-static struct mfr_sm_config base_config(int optimizer)
+static mfr_softmax_config base_config(int optimizer)
 {
-    struct mfr_sm_config c;
-    mfr_sm_config_default(&c);
+    mfr_softmax_config c;
+    mfr_softmax_config_default(&c);
     c.k = 6, c.dim_movie = 5, c.dim_genre = 2, c.dim_year = 3;
-    c.features = MFR_SM_FEAT_MOVIES | MFR_SM_FEAT_GENRES | MFR_SM_FEAT_YEARS;
+    c.features = MFR_SOFTMAX_FEAT_MOVIES | MFR_SOFTMAX_FEAT_GENRES | MFR_SOFTMAX_FEAT_YEARS;
     c.n_hidden = 2, c.hidden[0] = 9, c.hidden[1] = 7;
     c.optimizer = optimizer;
-    c.lr = optimizer == MFR_SM_OPT_ADAM ? 0.01 : 0.1;
+    c.lr = optimizer == MFR_SOFTMAX_OPT_ADAM ? 0.01 : 0.1;
     c.batch_users = 16;
     c.n_shards = 5;
     c.seed = 77;
     return c;
 }
 
-static float *train_copy(const struct data *d, const struct mfr_sm_config *c, int threads,
+static float *train_copy(const struct data *d, const mfr_softmax_config *c, int threads,
                          int epochs, double *last_loss, int64_t *n_params)
 {
     mfr_error err = {0};
@@ -94,7 +94,7 @@ static float *train_copy(const struct data *d, const struct mfr_sm_config *c, in
     return out;
 }
 
-static void check_threads(struct mfr_sm_config c)
+static void check_threads(mfr_softmax_config c)
 {
     struct data d;
     make_data(&d);
@@ -120,19 +120,19 @@ static void check_threads(struct mfr_sm_config c)
 static void test_threads_adagrad(void **state)
 {
     (void)state;
-    check_threads(base_config(MFR_SM_OPT_ADAGRAD));
+    check_threads(base_config(MFR_SOFTMAX_OPT_ADAGRAD));
 }
 
 static void test_threads_adam(void **state)
 {
     (void)state;
-    check_threads(base_config(MFR_SM_OPT_ADAM));
+    check_threads(base_config(MFR_SOFTMAX_OPT_ADAM));
 }
 
 static void test_threads_all_pairs_full_batch(void **state)
 {
     (void)state;
-    struct mfr_sm_config c = base_config(MFR_SM_OPT_ADAM);
+    mfr_softmax_config c = base_config(MFR_SOFTMAX_OPT_ADAM);
     c.all_pairs = 1;
     c.batch_users = 0;
     c.n_shards = 0;
@@ -146,7 +146,7 @@ static void test_step_matches_serial(void **state)
     (void)state;
     struct data d;
     make_data(&d);
-    struct mfr_sm_config c = base_config(MFR_SM_OPT_ADAGRAD);
+    mfr_softmax_config c = base_config(MFR_SOFTMAX_OPT_ADAGRAD);
     c.batch_users = 0;
     mfr_error err = {0};
     mfr_sm_trainer *tr = NULL;
@@ -216,7 +216,7 @@ static void test_learns_clusters(void **state)
     (void)state;
     struct data d;
     make_data(&d);
-    struct mfr_sm_config c = base_config(MFR_SM_OPT_ADAM);
+    mfr_softmax_config c = base_config(MFR_SOFTMAX_OPT_ADAM);
     c.lr = 0.03;
     c.all_pairs = 1;
     double first = 0, last = 0;
@@ -247,7 +247,7 @@ static void test_bad_pairs(void **state)
     (void)state;
     struct data d;
     make_data(&d);
-    struct mfr_sm_config c = base_config(MFR_SM_OPT_ADAM);
+    mfr_softmax_config c = base_config(MFR_SOFTMAX_OPT_ADAM);
     d.items[3] = NI;
     mfr_error err = {0};
     mfr_sm_trainer *tr = NULL;

@@ -18,6 +18,7 @@
 
 #include "dataset_priv.h"
 #include "model_priv.h"
+#include "softmax_priv.h"
 
 /* Largest embedding dimension, as documented for mfr_config.k. */
 #define MODEL_MAX_K MFR_MAX_K
@@ -212,6 +213,7 @@ void mfr_model_destroy(mfr_model *m)
     free(m->item_ids);
     free(m->split_spec);
     free(m->data_dir);
+    mfr_sm_net_free(m->sm);
     free(m);
 }
 
@@ -324,6 +326,10 @@ int mfr_model_evaluate(const mfr_model *m, const mfr_ratings *r, mfr_metrics *ou
     if (!m || !r || !out)
         return mfr_seterr(err, MFR_ERR_INVALID, "mfr_model_evaluate: %s is NULL",
                           !m ? "model" : !r ? "ratings" : "out");
+    if (m->sm)
+        return mfr_seterr(err, MFR_ERR_INVALID,
+                          "a softmax model ranks movies and does not predict ratings: no "
+                          "rating metrics (MSE, RMSE, MAE); use the ranking metrics");
     if (r->n <= 0)
         return mfr_seterr(err, MFR_ERR_INVALID,
                           "cannot evaluate on an empty rating set (0 ratings)");
@@ -445,6 +451,10 @@ int mfr_model_copy(const mfr_model *src, mfr_model **out, mfr_error *err)
     if (!m->split_spec || !m->data_dir) {
         mfr_model_destroy(m);
         return mfr_seterr(err, MFR_ERR_NOMEM, "out of memory copying a model");
+    }
+    if (src->sm && (rc = mfr_sm_net_copy(src->sm, &m->sm, err)) != MFR_OK) {
+        mfr_model_destroy(m);
+        return rc;
     }
     *out = m;
     return MFR_OK;

@@ -39,6 +39,10 @@ struct mfr_model {
     char *split_spec;     /* "" when unknown */
     char *data_dir;       /* "" when unknown */
     uint64_t data_fingerprint;
+    /* The softmax network (src/softmax) of a model of kind softmax, NULL
+     * for matrix factorization. U then holds the users' embeddings, V the
+     * output embeddings; the file carries the network in its own section. */
+    struct mfr_sm_net *sm;
 };
 
 /* Allocates a model with zeroed factors, no optimizer state and 1-based

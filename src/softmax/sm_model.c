@@ -17,17 +17,17 @@
  * 35, Adagrad) with the ReLU hidden layers and the separate output table
  * the issue asks for; lr and batch are the values tuned on ML-100K
  * (docs/SOFTMAX.md). */
-void mfr_sm_config_default(struct mfr_sm_config *c)
+void mfr_softmax_config_default(mfr_softmax_config *c)
 {
     memset(c, 0, sizeof *c);
     c->k = 35;
-    c->features = MFR_SM_FEAT_MOVIES;
+    c->features = MFR_SOFTMAX_FEAT_MOVIES;
     c->dim_movie = 35;
     c->dim_genre = 3;
     c->dim_year = 2;
     c->n_hidden = 1;
     c->hidden[0] = 35;
-    c->optimizer = MFR_SM_OPT_ADAGRAD;
+    c->optimizer = MFR_SOFTMAX_OPT_ADAGRAD;
     c->lr = 0.1;
     c->beta1 = 0.9;
     c->beta2 = 0.999;
@@ -55,22 +55,22 @@ static int range_d(mfr_error *err, const char *name, double v, double lo, double
     return MFR_OK;
 }
 
-int mfr_sm_config_validate(const struct mfr_sm_config *c, mfr_error *err)
+int mfr_softmax_config_validate(const mfr_softmax_config *c, mfr_error *err)
 {
     int st;
     if (!c) return mfr_seterr(err, MFR_ERR_INVALID, "softmax config is NULL");
     if ((st = range_i(err, "k", c->k, 1, MFR_SM_MAX_WIDTH))) return st;
-    if (!(c->features & MFR_SM_FEAT_MOVIES) || (c->features & ~7u))
+    if (!(c->features & MFR_SOFTMAX_FEAT_MOVIES) || (c->features & ~7u))
         return mfr_seterr(err, MFR_ERR_INVALID,
                           "softmax features must include movies (bits 1|2|4), got %u", c->features);
     if ((st = range_i(err, "dim_movie", c->dim_movie, 1, MFR_SM_MAX_WIDTH))) return st;
-    if ((c->features & MFR_SM_FEAT_GENRES) &&
+    if ((c->features & MFR_SOFTMAX_FEAT_GENRES) &&
         (st = range_i(err, "dim_genre", c->dim_genre, 1, MFR_SM_MAX_WIDTH)))
         return st;
-    if ((c->features & MFR_SM_FEAT_YEARS) &&
+    if ((c->features & MFR_SOFTMAX_FEAT_YEARS) &&
         (st = range_i(err, "dim_year", c->dim_year, 1, MFR_SM_MAX_WIDTH)))
         return st;
-    if ((st = range_i(err, "hidden layer count", c->n_hidden, 0, MFR_SM_MAX_HIDDEN))) return st;
+    if ((st = range_i(err, "hidden layer count", c->n_hidden, 0, MFR_SOFTMAX_MAX_HIDDEN))) return st;
     for (int l = 0; l < c->n_hidden; l++)
         if ((st = range_i(err, "hidden width", c->hidden[l], 1, MFR_SM_MAX_WIDTH))) return st;
     if ((st = range_i(err, "optimizer", c->optimizer, 0, 1))) return st;
@@ -95,7 +95,7 @@ static bool put_block(struct mfr_sm_block *b, int64_t *off, int32_t rows, int32_
     return !__builtin_add_overflow(*off, n, off) && *off < (INT64_C(1) << 40);
 }
 
-int mfr_sm_layout_make(const struct mfr_sm_config *c, int32_t n_items, int32_t n_genres,
+int mfr_sm_layout_make(const mfr_softmax_config *c, int32_t n_items, int32_t n_genres,
                        int32_t n_years, struct mfr_sm_layout *out, mfr_error *err)
 {
     struct mfr_sm_layout L;
@@ -103,11 +103,11 @@ int mfr_sm_layout_make(const struct mfr_sm_config *c, int32_t n_items, int32_t n
     int64_t off = 0;
     bool ok = put_block(&L.movie, &off, n_items, c->dim_movie);
     int32_t d0 = c->dim_movie;
-    if (c->features & MFR_SM_FEAT_GENRES) {
+    if (c->features & MFR_SOFTMAX_FEAT_GENRES) {
         ok = ok && put_block(&L.genre, &off, n_genres, c->dim_genre);
         d0 += c->dim_genre;
     }
-    if (c->features & MFR_SM_FEAT_YEARS) {
+    if (c->features & MFR_SOFTMAX_FEAT_YEARS) {
         ok = ok && put_block(&L.year, &off, n_years, c->dim_year);
         d0 += c->dim_year;
     }

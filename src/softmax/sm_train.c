@@ -28,7 +28,7 @@
 enum { SM_DEFAULT_SHARDS = 16, SM_CHUNK = 4096 };
 
 struct mfr_sm_trainer {
-    struct mfr_sm_config cfg;
+    mfr_softmax_config cfg;
     struct mfr_sm_layout lay;
     struct mfr_sm_items items;
     int32_t n_users;
@@ -141,7 +141,7 @@ static int alloc_buffers(mfr_sm_trainer *tr, mfr_error *err)
         return mfr_seterr(err, MFR_ERR_TOO_LARGE, "softmax trainer: buffer sizes overflow");
     tr->theta = mfr_aligned_calloc((size_t)P * sizeof(float));
     tr->state[0] = mfr_aligned_calloc((size_t)P * sizeof(float));
-    if (tr->cfg.optimizer == MFR_SM_OPT_ADAM)
+    if (tr->cfg.optimizer == MFR_SOFTMAX_OPT_ADAM)
         tr->state[1] = mfr_aligned_calloc((size_t)P * sizeof(float));
     tr->gbuf = mfr_aligned_calloc(gb);
     tr->scratch = mfr_aligned_calloc(sb);
@@ -149,23 +149,23 @@ static int alloc_buffers(mfr_sm_trainer *tr, mfr_error *err)
     tr->feat = mfr_malloc(sizeof(int32_t) * (size_t)(S * tr->max_nf));
     tr->loss_part = mfr_calloc((size_t)S, sizeof(double));
     tr->order = mfr_malloc(sizeof(int32_t) * (size_t)tr->n_groups);
-    if (!tr->theta || !tr->state[0] || (tr->cfg.optimizer == MFR_SM_OPT_ADAM && !tr->state[1]) ||
+    if (!tr->theta || !tr->state[0] || (tr->cfg.optimizer == MFR_SOFTMAX_OPT_ADAM && !tr->state[1]) ||
         !tr->gbuf || !tr->scratch || !tr->ids || !tr->feat || !tr->loss_part || !tr->order)
         return mfr_seterr(err, MFR_ERR_NOMEM,
                           "softmax trainer: out of memory (%lld parameters x %lld shards)",
                           (long long)P, (long long)S);
-    if (tr->cfg.optimizer == MFR_SM_OPT_ADAGRAD)
+    if (tr->cfg.optimizer == MFR_SOFTMAX_OPT_ADAGRAD)
         for (int64_t x = 0; x < P; x++) tr->state[0][x] = (float)tr->cfg.adagrad_init;
     return MFR_OK;
 }
 
-int mfr_sm_trainer_create(const struct mfr_sm_config *cfg, int32_t n_users,
+int mfr_sm_trainer_create(const mfr_softmax_config *cfg, int32_t n_users,
                           const struct mfr_sm_items *items, const int32_t *users,
                           const int32_t *items_of, int64_t n, const float *theta0,
                           int n_threads, mfr_sm_trainer **out, mfr_error *err)
 {
     *out = NULL;
-    int st = mfr_sm_config_validate(cfg, err);
+    int st = mfr_softmax_config_validate(cfg, err);
     if (st) return st;
     if (n_users < 1 || !items || n < 0 || (n > 0 && (!users || !items_of)))
         return mfr_seterr(err, MFR_ERR_INVALID, "softmax trainer: no users or no pairs");
@@ -252,7 +252,7 @@ static void reduce_update(mfr_sm_trainer *tr, int32_t S, int64_t x0, int64_t n,
         const float *b = tr->gbuf + (size_t)s * (size_t)P + x0;
         for (int64_t x = 0; x < n; x++) g[x] += b[x];
     }
-    if (tr->cfg.optimizer == MFR_SM_OPT_ADAM)
+    if (tr->cfg.optimizer == MFR_SOFTMAX_OPT_ADAM)
         tr->kern->adam(tr->theta + x0, tr->state[0] + x0, tr->state[1] + x0, g, n, ac);
     else
         mfr_sm_adagrad_ref(tr->theta + x0, tr->state[0] + x0, g, n, (float)tr->cfg.lr);
@@ -283,7 +283,7 @@ int mfr_sm_trainer_step_group(mfr_sm_trainer *tr, int64_t epoch, int32_t grp, do
                           (long long)tr->t + 1);
     tr->t++;
     struct mfr_adam_coef ac = {0};
-    if (tr->cfg.optimizer == MFR_SM_OPT_ADAM)
+    if (tr->cfg.optimizer == MFR_SOFTMAX_OPT_ADAM)
         ac = mfr_adam_coef_make(tr->cfg.lr, tr->cfg.beta1, tr->cfg.beta2, tr->cfg.eps, tr->t);
     int64_t P = tr->lay.n_params, n_chunks = (P + SM_CHUNK - 1) / SM_CHUNK;
 #pragma omp parallel for num_threads(tr->n_threads) schedule(static)
@@ -320,5 +320,35 @@ int mfr_sm_trainer_epoch(mfr_sm_trainer *tr, double *loss, mfr_error *err)
     }
     tr->epoch++;
     if (loss) *loss = n_ex ? total / (double)n_ex : 0.0;
+    return MFR_OK;
+}
+
+int64_t mfr_sm_trainer_epochs(const mfr_sm_trainer *tr) { return tr->epoch; }
+const mfr_softmax_config *mfr_sm_trainer_config(const mfr_sm_trainer *tr) { return &tr->cfg; }
+const struct mfr_sm_items *mfr_sm_trainer_items(const mfr_sm_trainer *tr) { return &tr->items; }
+
+int mfr_sm_trainer_user_vectors(const mfr_sm_trainer *tr, float *U, int32_t k_pad,
+                                mfr_error *err)
+{
+    /* Each thread binds the scratch of one shard slot: slot = thread
+     * number, at most n_shards threads. A user's vector depends on the
+     * user alone, so the result does not depend on the thread count. */
+    int nt = tr->n_threads < tr->n_shards ? tr->n_threads : tr->n_shards;
+    int32_t k = tr->lay.V.cols;
+#pragma omp parallel num_threads(nt)
+    {
+        int tid = omp_get_thread_num();
+        struct mfr_sm_scratch sc;
+        mfr_sm_scratch_bind(&sc, &tr->lay, tr->scratch + (size_t)tid * (size_t)tr->scratch_floats);
+        sc.ids = tr->ids + (size_t)tid * (size_t)tr->ids_per_shard;
+#pragma omp for schedule(dynamic, 16)
+        for (int32_t u = 0; u < tr->n_users; u++) {
+            const int32_t *row = tr->movie + tr->row_ptr[u];
+            int32_t n_u = (int32_t)(tr->row_ptr[u + 1] - tr->row_ptr[u]);
+            mfr_sm_forward(&tr->lay, &tr->items, tr->cfg.features, tr->theta, row, n_u, &sc);
+            memcpy(U + (size_t)u * (size_t)k_pad, sc.h[tr->lay.n_layers], sizeof(float) * (size_t)k);
+        }
+    }
+    (void)err;
     return MFR_OK;
 }

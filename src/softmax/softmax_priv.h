@@ -31,41 +31,11 @@
 #include <stdint.h>
 
 #include "common_priv.h"
+#include "mfrec_softmax.h"
 
-enum { MFR_SM_MAX_HIDDEN = 4, MFR_SM_MAX_WIDTH = 4096 };
-
-/* Feature bits (config.features). */
-enum mfr_sm_feature {
-    MFR_SM_FEAT_MOVIES = 1,
-    MFR_SM_FEAT_GENRES = 2,
-    MFR_SM_FEAT_YEARS = 4,
-};
-
-enum mfr_sm_optimizer {
-    MFR_SM_OPT_ADAGRAD = 0, /* the Colab's (TF1 AdagradOptimizer) */
-    MFR_SM_OPT_ADAM = 1,
-};
-
-struct mfr_sm_config {
-    int32_t k;                      /* output dimension (user and movie embeddings) */
-    uint32_t features;              /* enum mfr_sm_feature bits, movies required */
-    int32_t dim_movie, dim_genre, dim_year;
-    int32_t n_hidden;               /* 0..MFR_SM_MAX_HIDDEN */
-    int32_t hidden[MFR_SM_MAX_HIDDEN];
-    int32_t optimizer;              /* enum mfr_sm_optimizer */
-    double lr;
-    double beta1, beta2, eps;       /* Adam */
-    double adagrad_init;            /* Adagrad's initial accumulator (TF1: 0.1) */
-    int32_t batch_users;            /* users per mini-batch; 0: full batch */
-    int32_t n_shards;               /* gradient buffers per batch; 0: 16. Never threads */
-    int32_t all_pairs;              /* 1: every leave-one-out pair per epoch */
-    uint64_t seed;
-};
-
-/* Defaults (values and reasons in softmax_config.c). */
-void mfr_sm_config_default(struct mfr_sm_config *c);
-/* MFR_OK or MFR_ERR_INVALID with a message naming the field and value. */
-int mfr_sm_config_validate(const struct mfr_sm_config *c, mfr_error *err);
+/* The configuration, feature bits and optimizers are public
+ * (include/mfrec_softmax.h). */
+enum { MFR_SM_MAX_WIDTH = 4096 };
 
 /* One block of the flat parameter vector: rows x cols floats at offset. */
 struct mfr_sm_block {
@@ -77,17 +47,17 @@ struct mfr_sm_block {
  * weights into output o), b[l] is 1 x out. */
 struct mfr_sm_layout {
     struct mfr_sm_block movie, genre, year; /* rows 0 when the feature is off */
-    struct mfr_sm_block W[MFR_SM_MAX_HIDDEN + 1], b[MFR_SM_MAX_HIDDEN + 1];
+    struct mfr_sm_block W[MFR_SOFTMAX_MAX_HIDDEN + 1], b[MFR_SOFTMAX_MAX_HIDDEN + 1];
     struct mfr_sm_block V; /* M x k, the output embeddings */
     int32_t n_layers;      /* n_hidden + 1 */
-    int32_t width[MFR_SM_MAX_HIDDEN + 2]; /* width[0] = D0, width[n_layers] = k */
+    int32_t width[MFR_SOFTMAX_MAX_HIDDEN + 2]; /* width[0] = D0, width[n_layers] = k */
     int32_t max_width;
     int64_t n_params;      /* the vector's length, a multiple of 16 */
 };
 
 /* The layout for a configuration and data shape; MFR_ERR_INVALID when a
  * size overflows. n_genres / n_years are the bucket counts. */
-int mfr_sm_layout_make(const struct mfr_sm_config *c, int32_t n_items, int32_t n_genres,
+int mfr_sm_layout_make(const mfr_softmax_config *c, int32_t n_items, int32_t n_genres,
                        int32_t n_years, struct mfr_sm_layout *out, mfr_error *err);
 
 /* What the features of one dataset are: per item, its genre ids and its
@@ -108,8 +78,8 @@ void mfr_sm_items_free(struct mfr_sm_items *it);
 /* Per-example scratch: activations of every layer and the logits. Sized
  * by mfr_sm_scratch_floats for a layout. */
 struct mfr_sm_scratch {
-    float *h[MFR_SM_MAX_HIDDEN + 2]; /* h[0] input .. h[n_layers] = u; pre-activation kept in z */
-    float *z[MFR_SM_MAX_HIDDEN + 2];
+    float *h[MFR_SOFTMAX_MAX_HIDDEN + 2]; /* h[0] input .. h[n_layers] = u; pre-activation kept in z */
+    float *z[MFR_SOFTMAX_MAX_HIDDEN + 2];
     float *dh, *dz;                  /* max_width each */
     float *s;                        /* M logits, then their gradient */
     int32_t *ids;                    /* the caller's: max_genres x (most features) ids */
@@ -139,6 +109,33 @@ double mfr_sm_example(const struct mfr_sm_layout *lay, const struct mfr_sm_items
  * biases 0; each value a pure function of (seed, block, index). */
 void mfr_sm_init(const struct mfr_sm_layout *lay, uint64_t seed, float *theta);
 
+/* A trained network as a model holds it (struct mfr_model.sm): what the
+ * fold-in of a new user and the model file need. */
+struct mfr_sm_net {
+    mfr_softmax_config cfg;
+    struct mfr_sm_layout lay;
+    struct mfr_sm_items items;
+    float *theta;   /* lay.n_params floats, aligned */
+    int64_t epochs; /* softmax epochs trained */
+};
+
+/* sm_net.c. Builds a net from its parts (copies items and theta). */
+int mfr_sm_net_make(const mfr_softmax_config *cfg, const struct mfr_sm_items *items,
+                    const float *theta, int64_t epochs, struct mfr_sm_net **out, mfr_error *err);
+void mfr_sm_net_free(struct mfr_sm_net *net);
+int mfr_sm_net_copy(const struct mfr_sm_net *src, struct mfr_sm_net **out, mfr_error *err);
+/* The model file's softmax section (docs/MODEL_FORMAT.md): its length,
+ * its bytes (into buf of that length), and the reader, which trusts
+ * nothing (n_items and k must match the model's; path names the file). */
+uint64_t mfr_sm_net_bytes(const struct mfr_sm_net *net);
+void mfr_sm_net_encode(const struct mfr_sm_net *net, unsigned char *buf);
+int mfr_sm_net_decode(const unsigned char *buf, uint64_t len, int32_t n_items, int32_t k,
+                      const char *path, struct mfr_sm_net **out, mfr_error *err);
+/* The user embedding (k floats) of the movies F[0..n_f): one forward pass
+ * with scratch allocated here. MFR_ERR_INVALID for a bad index. */
+int mfr_sm_net_user(const struct mfr_sm_net *net, const int32_t *F, int32_t n_f, float *out,
+                    mfr_error *err);
+
 /* The trainer (sm_train.c, the module's only OpenMP code).
  *
  * Examples: each epoch, every user with at least two training movies gives
@@ -157,7 +154,7 @@ typedef struct mfr_sm_trainer mfr_sm_trainer;
  * feature ids. theta0 (may be NULL: mfr_sm_init) is the starting vector of
  * mfr_sm_trainer_layout(tr)->n_params floats. n_threads 0: OpenMP's
  * default. */
-int mfr_sm_trainer_create(const struct mfr_sm_config *cfg, int32_t n_users,
+int mfr_sm_trainer_create(const mfr_softmax_config *cfg, int32_t n_users,
                           const struct mfr_sm_items *items, const int32_t *users,
                           const int32_t *items_of, int64_t n, const float *theta0,
                           int n_threads, mfr_sm_trainer **out, mfr_error *err);
@@ -174,6 +171,14 @@ const struct mfr_sm_layout *mfr_sm_trainer_layout(const mfr_sm_trainer *tr);
 const float *mfr_sm_trainer_params(const mfr_sm_trainer *tr);
 int32_t mfr_sm_trainer_n_groups(const mfr_sm_trainer *tr);
 int32_t mfr_sm_trainer_n_shards(const mfr_sm_trainer *tr);
+int64_t mfr_sm_trainer_epochs(const mfr_sm_trainer *tr);
+const mfr_softmax_config *mfr_sm_trainer_config(const mfr_sm_trainer *tr);
+const struct mfr_sm_items *mfr_sm_trainer_items(const mfr_sm_trainer *tr);
+/* The users' embeddings from all their training movies, into U (n_users
+ * rows of stride k_pad, the first k floats of each written); in parallel,
+ * one user per iteration. */
+int mfr_sm_trainer_user_vectors(const mfr_sm_trainer *tr, float *U, int32_t k_pad,
+                                mfr_error *err);
 /* The label of user u in epoch e (its index into the user's training
  * movies in ascending order), n_u >= 1. */
 int32_t mfr_sm_label_index(uint64_t seed, int64_t epoch, int32_t u, int64_t n_u);

@@ -1,0 +1,335 @@
+/*
+ * cmd_train_softmax.c — `mfrec train --kind softmax`: trains the softmax
+ * (deep retrieval) model of include/mfrec_softmax.h on the training part of
+ * a split, prints the loss and, with a test part, the ranking metrics
+ * beside the popularity baseline, and saves an mfr_model of kind softmax
+ * that recommend, similar, eval, export and project read like any model.
+ * Matrix-factorization flags are refused by name (cmd_train.c routes here).
+ */
+#include <math.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "mfrec_softmax.h"
+
+static const char softmax_help[] =
+    "Usage: mfrec train --kind softmax [--data DIR] [--split SPEC] [--epochs N] [--dim K]\n"
+    "                   [--hidden LIST] [--features LIST] [--optimizer adagrad|adam]\n"
+    "                   [--lr X] [--batch-users N] [--all-pairs] [--out FILE] ...\n"
+    "\n"
+    "Trains the Colab's softmax model: a user is the mean embedding of the\n"
+    "movies they rated in training (and of those movies' genres and release\n"
+    "years, with --features), passed through hidden ReLU layers and a linear\n"
+    "layer to a user embedding u; a softmax over every movie (logits <u, V_i>)\n"
+    "predicts one of the user's movies, the label, from the others. Each epoch\n"
+    "draws one label per user (seeded), or takes every leave-one-out pair\n"
+    "(--all-pairs). The model ranks movies; it predicts no ratings. The saved\n"
+    "model is the same for every thread count.\n"
+    "\n";
+
+static const char softmax_help_end[] =
+    "\n"
+    "Matrix-factorization flags (--l2, --bias, --preset, ...) are refused.\n"
+    "Exit status: 0 ok, 1 runtime error, 2 usage error.\n";
+
+struct sm_opts {
+    mfr_softmax_config cfg;
+    const char *kind, *data, *split, *out, *hidden, *features, *optimizer;
+    int64_t epochs, log_every;
+    int32_t threads, top;
+    bool all_pairs, quiet;
+};
+
+/* "35", "64,32" or "none" (no hidden layer) into cfg. */
+static bool parse_hidden(const char *flag, const char *s, mfr_softmax_config *c)
+{
+    c->n_hidden = 0;
+    if (!strcmp(s, "none")) return true;
+    const char *p = s;
+    while (*p) {
+        char *end;
+        long v = strtol(p, &end, 10);
+        if (end == p || v < 1 || v > 4096 || (*end && *end != ',') ||
+            c->n_hidden == MFR_SOFTMAX_MAX_HIDDEN) {
+            usage_error("%s: expected up to %d widths in 1..4096 separated by commas, or none; "
+                        "got '%s'", flag, MFR_SOFTMAX_MAX_HIDDEN, s);
+            return false;
+        }
+        c->hidden[c->n_hidden++] = (int32_t)v;
+        p = *end ? end + 1 : end;
+        if (*end && !*p) {
+            usage_error("%s: '%s' ends with a comma", flag, s);
+            return false;
+        }
+    }
+    if (c->n_hidden == 0) {
+        usage_error("%s must not be empty (none: no hidden layer)", flag);
+        return false;
+    }
+    return true;
+}
+
+/* "movies,genres,years" (movies required) into cfg.features. */
+static bool parse_features(const char *flag, const char *s, mfr_softmax_config *c)
+{
+    static const char *const names[3] = {"movies", "genres", "years"};
+    uint32_t bits = 0;
+    const char *p = s;
+    while (*p) {
+        size_t n = strcspn(p, ",");
+        int f = -1;
+        for (int x = 0; x < 3; x++)
+            if (strlen(names[x]) == n && !strncmp(p, names[x], n)) f = x;
+        if (f < 0 || (bits >> f & 1u)) {
+            usage_error("%s: expected a list of movies, genres, years (each once), got '%s'", flag,
+                        s);
+            return false;
+        }
+        bits |= 1u << f;
+        p += n + (p[n] == ',');
+    }
+    if (!(bits & MFR_SOFTMAX_FEAT_MOVIES)) {
+        usage_error("%s must include movies (got '%s')", flag, s);
+        return false;
+    }
+    c->features = bits;
+    return true;
+}
+
+/* MF training flags given with --kind softmax: the first one, or NULL.
+ * Flags of the softmax table are allowed whatever their name. */
+static const char *mf_flag_given(int argc, char **argv, const struct flag_spec *flags, size_t n)
+{
+    static const char *const mf_only[] = {"--preset", "--init-from", "--checkpoint",
+                                          "--checkpoint-every", "--resume", "--early-stop",
+                                          "--plot", "--log-json"};
+    for (int i = 0; i < argc; i++) {
+        char name[64];
+        if (strncmp(argv[i], "--", 2) != 0) continue;
+        snprintf(name, sizeof name, "%s", argv[i]);
+        char *eq = strchr(name, '=');
+        if (eq) *eq = 0;
+        bool ours = false;
+        for (size_t f = 0; f < n; f++) ours |= flags[f].name && !strcmp(flags[f].name, name);
+        if (ours) continue;
+        if (mfr_config_field_find(name)) return argv[i];
+        for (size_t x = 0; x < sizeof mf_only / sizeof *mf_only; x++)
+            if (!strcmp(name, mf_only[x])) return argv[i];
+    }
+    return NULL;
+}
+
+static int check_opts(struct sm_opts *o)
+{
+    if (strcmp(o->kind, "softmax") != 0) return usage_error("--kind: expected softmax here");
+    mfr_softmax_config *c = &o->cfg;
+    if (o->hidden && !parse_hidden("--hidden", o->hidden, c)) return EXIT_USAGE;
+    if (o->features && !parse_features("--features", o->features, c)) return EXIT_USAGE;
+    if (o->optimizer) {
+        if (!strcmp(o->optimizer, "adagrad")) c->optimizer = MFR_SOFTMAX_OPT_ADAGRAD;
+        else if (!strcmp(o->optimizer, "adam")) c->optimizer = MFR_SOFTMAX_OPT_ADAM;
+        else return usage_error("--optimizer: expected adagrad or adam, got '%s'", o->optimizer);
+    }
+    c->all_pairs = o->all_pairs;
+    mfr_error err = {0};
+    if (mfr_softmax_config_validate(c, &err) != MFR_OK) return usage_error("%s", err.message);
+    if (o->out && io_output("--out", o->out) != EXIT_OK) return EXIT_USAGE;
+    return EXIT_OK;
+}
+
+/* The model's ranking metrics on the test part (and the baseline's). */
+static int ranking(const mfr_softmax_trainer *tr, const mfr_split *sp, int32_t top,
+                   mfr_model **model, mfr_ranking *rm, mfr_ranking *rp)
+{
+    mfr_error err = {0};
+    mfr_model_destroy(*model);
+    *model = NULL;
+    if (mfr_softmax_trainer_model(tr, model, &err) != MFR_OK) return lib_error(&err);
+    if (mfr_ratings_count(mfr_split_test(sp)) == 0) return EXIT_OK;
+    if (mfr_model_ranking(*model, mfr_split_train(sp), mfr_split_test(sp), top, rm, rp, &err) !=
+        MFR_OK)
+        return lib_error(&err);
+    return EXIT_OK;
+}
+
+static int train_loop(const struct sm_opts *o, mfr_softmax_trainer *tr, const mfr_split *sp,
+                      mfr_model **model)
+{
+    mfr_error err = {0};
+    bool has_test = mfr_ratings_count(mfr_split_test(sp)) > 0;
+    double t0 = now_seconds(), loss = 0;
+    mfr_ranking rm, rp;
+    for (int64_t e = 1; e <= o->epochs; e++) {
+        if (mfr_softmax_trainer_epoch(tr, &loss, &err) != MFR_OK) {
+            fprintf(stderr, "%s: epoch %lld: ", g_cmd, (long long)e);
+            return lib_error(&err);
+        }
+        bool log = !o->quiet && o->log_every > 0 && (e % o->log_every == 0 || e == o->epochs);
+        if (!log) continue;
+        int rc = ranking(tr, sp, o->top, model, &rm, &rp);
+        if (rc != EXIT_OK) return rc;
+        printf("epoch %6lld  loss %.5f", (long long)e, loss);
+        if (has_test) printf("  test P@%d %.4f  NDCG@%d %.4f", o->top, rm.precision, o->top, rm.ndcg);
+        printf("  (%.1f ms/epoch)\n", 1000.0 * (now_seconds() - t0) / (double)e);
+        fflush(stdout);
+    }
+    int rc = ranking(tr, sp, o->top, model, &rm, &rp);
+    if (rc != EXIT_OK) return rc;
+    printf("final loss %.6f after %lld epochs (%.2f s)\n", loss, (long long)o->epochs,
+           now_seconds() - t0);
+    if (has_test)
+        printf("test ranking @%d over %lld users: precision %.4f recall %.4f NDCG %.4f "
+               "(popularity: %.4f %.4f %.4f)\n",
+               o->top, (long long)rm.users, rm.precision, rm.recall, rm.ndcg, rp.precision,
+               rp.recall, rp.ndcg);
+    return EXIT_OK;
+}
+
+static int run(const struct sm_opts *o)
+{
+    mfr_error err = {0};
+    mfr_dataset *ds = NULL;
+    mfr_split *sp = NULL;
+    mfr_softmax_trainer *tr = NULL;
+    mfr_model *model = NULL;
+    int rc = EXIT_OK;
+    if (load_dataset(default_data_dir(o->data), &ds, &err) != MFR_OK) return lib_error(&err);
+    if (mfr_split_create(ds, o->split, o->cfg.seed, &sp, &err) != MFR_OK) {
+        rc = err.status == MFR_ERR_INVALID ? usage_error("--split: %s", err.message)
+                                           : lib_error(&err);
+        goto done;
+    }
+    if (mfr_softmax_trainer_create(&o->cfg, ds, mfr_split_train(sp), mfr_split_spec(sp),
+                                   o->threads, &tr, &err) != MFR_OK) {
+        rc = lib_error(&err);
+        goto done;
+    }
+    if (!o->quiet)
+        printf("softmax model: k %d, %lld parameters, %lld training ratings, split %s, "
+               "%d shards\n",
+               o->cfg.k, (long long)mfr_softmax_trainer_n_params(tr),
+               (long long)mfr_ratings_count(mfr_split_train(sp)), mfr_split_spec(sp),
+               (int)mfr_softmax_trainer_n_shards(tr));
+    if ((rc = train_loop(o, tr, sp, &model)) != EXIT_OK) goto done;
+    printf("checksum %016llx\n", (unsigned long long)mfr_model_checksum(model));
+    if (o->out) {
+        if (mfr_model_save(model, o->out, &err) != MFR_OK) rc = lib_error(&err);
+        else if (!o->quiet) printf("saved %s\n", o->out);
+    }
+done:
+    mfr_model_destroy(model);
+    mfr_softmax_trainer_destroy(tr);
+    mfr_split_destroy(sp);
+    mfr_dataset_destroy(ds);
+    return rc;
+}
+
+int cmd_train_softmax(int argc, char **argv)
+{
+    struct sm_opts o = {.split = "sklearn:300", .epochs = 100, .log_every = 10, .top = 10};
+    mfr_softmax_config_default(&o.cfg);
+    mfr_softmax_config *c = &o.cfg;
+    const struct flag_spec flags[] = {
+        {.name = "--kind", .value = "softmax", .kind = FLAG_STR, .dst = &o.kind,
+         .help = "the softmax model (mf: matrix factorization, the default)"},
+        {.name = "--data", .value = "DIR", .kind = FLAG_STR, .dst = &o.data,
+         .help = "dataset directory (default: $MFREC_DATA, else data/ml-100k)"},
+        {.name = "--split", .value = "SPEC", .kind = FLAG_STR, .dst = &o.split,
+         .help = "as for matrix factorization (default sklearn:300)"},
+        {.name = "--epochs", .value = "N", .kind = FLAG_I64, .dst = &o.epochs, .lo = 0,
+         .hi = 100000000, .help = "epochs (default 100)"},
+        {.name = "--dim", .value = "K", .kind = FLAG_I32, .dst = &c->k, .lo = 1, .hi = 4096,
+         .help = "user and movie output embedding dimension (default 35)"},
+        {.name = "--hidden", .value = "LIST", .kind = FLAG_STR, .dst = &o.hidden,
+         .help = "hidden ReLU layer widths, \"35\" or \"64,32\", or none\n(default 35)"},
+        {.name = "--features", .value = "LIST", .kind = FLAG_STR, .dst = &o.features,
+         .help = "movies[,genres][,years] (default movies)"},
+        {.name = "--dim-movie", .value = "N", .kind = FLAG_I32, .dst = &c->dim_movie, .lo = 1,
+         .hi = 4096, .help = "movie feature embedding width (default 35)"},
+        {.name = "--dim-genre", .value = "N", .kind = FLAG_I32, .dst = &c->dim_genre, .lo = 1,
+         .hi = 4096, .help = "genre embedding width (default 3)"},
+        {.name = "--dim-year", .value = "N", .kind = FLAG_I32, .dst = &c->dim_year, .lo = 1,
+         .hi = 4096, .help = "release-year embedding width (default 2)"},
+        {.name = "--optimizer", .value = "adagrad|adam", .kind = FLAG_STR, .dst = &o.optimizer,
+         .help = "TF1's Adagrad, the Colab's (default), or Adam"},
+        {.name = "--lr", .value = "X", .kind = FLAG_DOUBLE, .dst = &c->lr, .min = 1e-12,
+         .max = 1e6, .help = "learning rate (default 0.1)"},
+        {.name = "--batch-users", .value = "N", .kind = FLAG_I32, .dst = &c->batch_users, .lo = 0,
+         .hi = INT32_MAX, .help = "users per step, fixed groups in a seeded order;\n0: one "
+                                  "full-batch step per epoch (default 0)"},
+        {.name = "--all-pairs", .kind = FLAG_SWITCH, .dst = &o.all_pairs,
+         .help = "every leave-one-out pair each epoch (default: one label per user)"},
+        {.name = "--seed", .value = "S", .kind = FLAG_U64, .dst = &c->seed,
+         .help = "initialization, labels, batch order and split seed (default 300)"},
+        {.name = "--shards", .value = "N", .kind = FLAG_I32, .dst = &c->n_shards, .lo = 1,
+         .hi = 4096, .help = "gradient buffers per step (default 16; never the threads)"},
+        {.name = "--threads", .value = "N", .kind = FLAG_I32, .dst = &o.threads, .lo = 1,
+         .hi = 4096, .help = "threads (default OMP_NUM_THREADS, else the cores)"},
+        {.name = "--top", .value = "N", .kind = FLAG_I32, .dst = &o.top, .lo = 1, .hi = 100000,
+         .help = "k of the ranking metrics (default 10)"},
+        {.name = "--log-every", .value = "N", .kind = FLAG_I64, .dst = &o.log_every, .lo = 0,
+         .hi = INT64_MAX, .help = "print loss and test metrics every N epochs (default 10)"},
+        {.name = "--out", .value = "FILE", .kind = FLAG_STR, .dst = &o.out,
+         .help = "write the model here"},
+        {.name = "--quiet", .kind = FLAG_SWITCH, .dst = &o.quiet,
+         .help = "print only the final lines"},
+    };
+    size_t n_flags = sizeof flags / sizeof *flags;
+    struct command_spec cmd = {.name = "mfrec train", .help = softmax_help,
+                               .help_end = softmax_help_end, .help_width = 22, .flags = flags,
+                               .n_flags = n_flags, .data_flags = true};
+    const char *mf = mf_flag_given(argc, argv, flags, n_flags);
+    if (mf) {
+        g_cmd = "mfrec train";
+        return usage_error("%s does not apply to --kind softmax", mf);
+    }
+    int rc;
+    if (!cli_start(&cmd, argc, argv, &rc)) return rc;
+    if ((rc = check_opts(&o)) != EXIT_OK) return rc;
+    return run(&o);
+}
+
+/* The value of --kind in argv ("--kind X" or "--kind=X"), or NULL. */
+static const char *kind_value(int argc, char **argv)
+{
+    const char *v = NULL;
+    for (int i = 0; i < argc; i++) {
+        if (!strcmp(argv[i], "--kind") && i + 1 < argc) v = argv[i + 1];
+        else if (!strncmp(argv[i], "--kind=", 7)) v = argv[i] + 7;
+    }
+    return v;
+}
+
+bool train_kind_route(int argc, char **argv, int *rc)
+{
+    const char *kind = kind_value(argc, argv);
+    if (kind && !strcmp(kind, "softmax")) {
+        *rc = cmd_train_softmax(argc, argv);
+        return true;
+    }
+    static const char *const softmax_only[] = {"--hidden", "--features", "--dim-movie",
+                                               "--dim-genre", "--dim-year", "--batch-users",
+                                               "--all-pairs", "--top"};
+    for (int i = 0; i < argc; i++)
+        for (size_t x = 0; x < sizeof softmax_only / sizeof *softmax_only; x++) {
+            size_t n = strlen(softmax_only[x]);
+            if (!strncmp(argv[i], softmax_only[x], n) && (argv[i][n] == 0 || argv[i][n] == '=')) {
+                g_cmd = "mfrec train";
+                *rc = usage_error("%s applies to --kind softmax only", softmax_only[x]);
+                return true;
+            }
+        }
+    return false;
+}
+
+bool parse_kind_mf(const char *flag, const char *value, void *dst)
+{
+    if (!strcmp(value, "mf")) return true;
+    usage_error("%s: expected mf or softmax, got '%s'", flag, value);
+    (void)dst;
+    return false;
+}

@@ -15,6 +15,7 @@
 
 #include <cmocka.h>
 
+#include "kern_priv.h"
 #include "rng_priv.h"
 #include "sm_kern_priv.h"
 #include "softmax_priv.h"
@@ -208,6 +209,66 @@ static void test_xent_large_logits(void **state)
     assert_true(fabs(sum) < 1e-6); /* softmax - onehot sums to 0 */
 }
 
+/* Random floats in [-2, 2) from (seed, stream 77, index). */
+static void fill(float *x, int64_t n, uint64_t seed)
+{
+    for (int64_t j = 0; j < n; j++) x[j] = (float)(4.0 * mfr_rng_uniform(seed, 77, (uint64_t)j) - 2.0);
+}
+
+/* Every kernel of the AVX2 set gives the reference's bits, for widths
+ * 1..40 (past two vector widths) and item counts around the 8-item
+ * blocks of the logits. */
+static void test_kernel_sets_bitwise(void **state)
+{
+    (void)state;
+    if (!mfr_cpu_has_avx2()) skip();
+    const struct mfr_sm_kern *r = &mfr_sm_kern_ref, *a = &mfr_sm_kern_avx2;
+    enum { MM = 37, KK = 40 };
+    static float V[MM * KK], u[KK], s1[MM], s2[MM], g1[MM * KK], g2[MM * KK], d1[KK], d2[KK];
+    static float W[KK * KK], b[KK], y1[KK], y2[KK], acc1[MM * KK], acc2[MM * KK];
+    int32_t idx[5] = {3, 0, 3, 36, 11};
+    for (int32_t k = 1; k <= KK; k++)
+        for (int32_t n_it = 1; n_it <= MM; n_it += 6) {
+            uint64_t seed = (uint64_t)(k * 100 + n_it);
+            fill(V, MM * KK, seed), fill(u, KK, seed + 1), fill(g1, MM * KK, seed + 2);
+            memcpy(g2, g1, sizeof g1);
+            r->logits(s1, u, V, n_it, k), a->logits(s2, u, V, n_it, k);
+            assert_memory_equal(s1, s2, sizeof(float) * (size_t)n_it);
+            double l1 = r->xent(s1, n_it, n_it / 2, 0.25f), l2 = a->xent(s2, n_it, n_it / 2, 0.25f);
+            assert_memory_equal(&l1, &l2, sizeof l1);
+            assert_memory_equal(s1, s2, sizeof(float) * (size_t)n_it);
+            r->logits_back(d1, g1, s1, u, V, n_it, k), a->logits_back(d2, g2, s2, u, V, n_it, k);
+            assert_memory_equal(d1, d2, sizeof(float) * (size_t)k);
+            assert_memory_equal(g1, g2, sizeof(float) * (size_t)(n_it * k));
+            fill(W, KK * KK, seed + 3), fill(b, KK, seed + 4);
+            int32_t n_out = 1 + n_it % 30; /* <= MM: s1, s2 hold gb */
+            r->linear(y1, W, b, u, n_out, k), a->linear(y2, W, b, u, n_out, k);
+            assert_memory_equal(y1, y2, sizeof(float) * (size_t)n_out);
+            r->linear_back(d1, g1, s1, W, u, y1, n_out, k);
+            a->linear_back(d2, g2, s2, W, u, y2, n_out, k);
+            assert_memory_equal(d1, d2, sizeof(float) * (size_t)k);
+            assert_memory_equal(g1, g2, sizeof(float) * (size_t)(n_out * k));
+            r->relu(y1, u, k), a->relu(y2, u, k);
+            assert_memory_equal(y1, y2, sizeof(float) * (size_t)k);
+            if (n_it >= 37) {
+                r->pool(y1, V, k, idx, 5), a->pool(y2, V, k, idx, 5);
+                assert_memory_equal(y1, y2, sizeof(float) * (size_t)k);
+                r->pool_back(g1, k, idx, 5, u), a->pool_back(g2, k, idx, 5, u);
+                assert_memory_equal(g1, g2, sizeof(float) * (size_t)(n_it * k));
+            }
+            fill(acc1, MM * KK, seed + 5);
+            for (int j = 0; j < MM * KK; j++) acc1[j] = acc1[j] * acc1[j];
+            memcpy(acc2, acc1, sizeof acc1);
+            memcpy(g2, g1, sizeof g1);
+            float p1[MM * KK], p2[MM * KK];
+            fill(p1, MM * KK, seed + 6);
+            memcpy(p2, p1, sizeof p1);
+            r->adagrad(p1, acc1, g1, n_it * k, 0.5f), a->adagrad(p2, acc2, g2, n_it * k, 0.5f);
+            assert_memory_equal(p1, p2, sizeof(float) * (size_t)(n_it * k));
+            assert_memory_equal(acc1, acc2, sizeof(float) * (size_t)(n_it * k));
+        }
+}
+
 static void test_config_refusals(void **state)
 {
     (void)state;
@@ -235,6 +296,7 @@ int main(void)
         cmocka_unit_test(test_grad_movies_no_hidden),
         cmocka_unit_test(test_grad_years_one_hidden),
         cmocka_unit_test(test_xent_large_logits),
+        cmocka_unit_test(test_kernel_sets_bitwise),
         cmocka_unit_test(test_config_refusals),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

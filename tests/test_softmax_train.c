@@ -17,6 +17,7 @@
 #include <cmocka.h>
 
 #include "rng_priv.h"
+#include "kern_priv.h"
 #include "sm_kern_priv.h"
 #include "softmax_priv.h"
 
@@ -114,6 +115,34 @@ static void check_threads(mfr_softmax_config c)
     assert_true(memcmp(one, seeded, sizeof(float) * (size_t)P) != 0);
     free(seeded);
     free(one);
+    mfr_sm_items_free(&d.it);
+}
+
+/* The AVX2 kernel set trains the reference set's bytes. */
+static void test_kernel_sets_same_training(void **state)
+{
+    (void)state;
+    if (!mfr_cpu_has_avx2()) skip();
+    struct data d;
+    make_data(&d);
+    float *out[2];
+    int64_t P = 0;
+    for (int set = 0; set < 2; set++) {
+        mfr_softmax_config c = base_config(MFR_SOFTMAX_OPT_ADAGRAD);
+        mfr_error err = {0};
+        mfr_sm_trainer *tr = NULL;
+        assert_int_equal(mfr_sm_trainer_create(&c, NU - 1, &d.it, d.users, d.items, d.n, NULL, 2,
+                                               &tr, &err),
+                         MFR_OK);
+        mfr_sm_trainer_set_kernels(tr, set ? &mfr_sm_kern_avx2 : &mfr_sm_kern_ref);
+        for (int e = 0; e < 2; e++) assert_int_equal(mfr_sm_trainer_epoch(tr, NULL, &err), MFR_OK);
+        P = mfr_sm_trainer_layout(tr)->n_params;
+        out[set] = malloc(sizeof(float) * (size_t)P);
+        memcpy(out[set], mfr_sm_trainer_params(tr), sizeof(float) * (size_t)P);
+        mfr_sm_trainer_destroy(tr);
+    }
+    assert_memory_equal(out[0], out[1], sizeof(float) * (size_t)P);
+    free(out[0]), free(out[1]);
     mfr_sm_items_free(&d.it);
 }
 
@@ -262,6 +291,7 @@ static void test_bad_pairs(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_kernel_sets_same_training),
         cmocka_unit_test(test_threads_adagrad),
         cmocka_unit_test(test_threads_adam),
         cmocka_unit_test(test_threads_all_pairs_full_batch),

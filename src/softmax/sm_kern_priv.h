@@ -19,6 +19,8 @@
 
 #include <stdint.h>
 
+#include "kern_priv.h"
+
 /* out[0..dim) = mean of rows table[idx[j]] (row stride dim), j < n. */
 void mfr_sm_pool_ref(float *restrict out, const float *restrict table, int32_t dim,
                      const int32_t *restrict idx, int32_t n);
@@ -51,5 +53,35 @@ void mfr_sm_logits_back_ref(float *restrict du, float *restrict gV, const float 
 /* Adagrad (TF1's update, no epsilon): acc += g^2; p -= lr g / sqrt(acc). */
 void mfr_sm_adagrad_ref(float *restrict p, float *restrict acc, const float *restrict g,
                         int64_t n, float lr);
+
+/* A kernel set: the functions above, chosen once per trainer or model
+ * use. Both sets give the same bits (sm_kern_body.h). */
+struct mfr_sm_kern {
+    const char *name;
+    void (*pool)(float *restrict out, const float *restrict table, int32_t dim,
+                 const int32_t *restrict idx, int32_t n);
+    void (*pool_back)(float *restrict gtable, int32_t dim, const int32_t *restrict idx,
+                      int32_t n, const float *restrict d);
+    void (*linear)(float *restrict y, const float *restrict W, const float *restrict b,
+                   const float *restrict x, int32_t n_out, int32_t n_in);
+    void (*linear_back)(float *restrict dx, float *restrict gW, float *restrict gb,
+                        const float *restrict W, const float *restrict x,
+                        const float *restrict dy, int32_t n_out, int32_t n_in);
+    void (*relu)(float *restrict h, const float *restrict z, int32_t n);
+    void (*relu_back)(float *restrict dz, const float *restrict z, const float *restrict dh,
+                      int32_t n);
+    void (*logits)(float *restrict s, const float *restrict u, const float *restrict V,
+                   int32_t M, int32_t k);
+    double (*xent)(float *restrict s, int32_t M, int32_t y, float weight);
+    void (*logits_back)(float *restrict du, float *restrict gV, const float *restrict ds,
+                        const float *restrict u, const float *restrict V, int32_t M, int32_t k);
+    void (*adagrad)(float *restrict p, float *restrict acc, const float *restrict g, int64_t n,
+                    float lr);
+};
+
+extern const struct mfr_sm_kern mfr_sm_kern_ref;
+extern const struct mfr_sm_kern mfr_sm_kern_avx2;
+/* The AVX2 set when the CPU has AVX2 and FMA, else the reference. */
+const struct mfr_sm_kern *mfr_sm_kern_best(void);
 
 #endif

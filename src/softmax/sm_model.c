@@ -2,7 +2,7 @@
  * sm_model.c — the softmax model's shape and math: its configuration
  * (defaults, validation), the flat parameter layout, the per-item feature
  * ids, the seeded initialization and one example's forward and backward
- * pass (built from the kernels of sm_kern_ref.c). No threads here: the
+ * pass (built from the kernel set in the scratch, sm_kern_priv.h). No threads here: the
  * trainer (sm_train.c) runs examples in parallel, each into its own shard's
  * gradient buffer.
  */
@@ -10,7 +10,6 @@
 #include <string.h>
 
 #include "rng_priv.h"
-#include "sm_kern_priv.h"
 #include "softmax_priv.h"
 
 /* The Colab's construction (movie 35, genre 3, year 2, one hidden layer of
@@ -204,6 +203,7 @@ void mfr_sm_scratch_bind(struct mfr_sm_scratch *sc, const struct mfr_sm_layout *
     sc->dh = buf;
     sc->dz = buf + w;
     sc->s = buf + 2 * w;
+    sc->kern = mfr_sm_kern_best();
 }
 
 /* The genre ids of the movies in F, one per (movie, genre) pair, written
@@ -223,7 +223,8 @@ static int32_t gather_genres(const struct mfr_sm_items *it, const int32_t *F, in
  * lists are built on the fly into `ids` (32 n_f + n_f ints). */
 static void pool_features(const struct mfr_sm_layout *lay, const struct mfr_sm_items *it,
                           uint32_t features, const float *theta, const int32_t *F, int32_t n_f,
-                          float *h0, float *grad, const float *d, int32_t *ids)
+                          float *h0, float *grad, const float *d, int32_t *ids,
+                          const struct mfr_sm_kern *kern)
 {
     int32_t col = 0;
     const struct mfr_sm_block *blk[3] = {&lay->movie, &lay->genre, &lay->year};
@@ -240,9 +241,9 @@ static void pool_features(const struct mfr_sm_layout *lay, const struct mfr_sm_i
         }
         int32_t dim = blk[f]->cols;
         if (grad)
-            mfr_sm_pool_back_ref(grad + blk[f]->offset, dim, list, n, d + col);
+            kern->pool_back(grad + blk[f]->offset, dim, list, n, d + col);
         else
-            mfr_sm_pool_ref(h0 + col, theta + blk[f]->offset, dim, list, n);
+            kern->pool(h0 + col, theta + blk[f]->offset, dim, list, n);
         col += dim;
     }
 }
@@ -251,14 +252,14 @@ void mfr_sm_forward(const struct mfr_sm_layout *lay, const struct mfr_sm_items *
                     uint32_t features, const float *theta, const int32_t *F, int32_t n_f,
                     struct mfr_sm_scratch *sc)
 {
-    pool_features(lay, it, features, theta, F, n_f, sc->h[0], NULL, NULL, sc->ids);
+    pool_features(lay, it, features, theta, F, n_f, sc->h[0], NULL, NULL, sc->ids, sc->kern);
     for (int l = 0; l < lay->n_layers; l++) {
         int32_t n_out = lay->width[l + 1], n_in = lay->width[l];
         bool last = l + 1 == lay->n_layers;
         float *z = last ? sc->h[l + 1] : sc->z[l + 1];
-        mfr_sm_linear_ref(z, theta + lay->W[l].offset, theta + lay->b[l].offset, sc->h[l], n_out,
+        sc->kern->linear(z, theta + lay->W[l].offset, theta + lay->b[l].offset, sc->h[l], n_out,
                           n_in);
-        if (!last) mfr_sm_relu_ref(sc->h[l + 1], z, n_out);
+        if (!last) sc->kern->relu(sc->h[l + 1], z, n_out);
     }
 }
 
@@ -269,23 +270,23 @@ double mfr_sm_example(const struct mfr_sm_layout *lay, const struct mfr_sm_items
     int32_t L = lay->n_layers, M = lay->V.rows, k = lay->V.cols;
     mfr_sm_forward(lay, it, features, theta, F, n_f, sc);
     const float *u = sc->h[L];
-    mfr_sm_logits_ref(sc->s, u, theta + lay->V.offset, M, k);
-    double loss = mfr_sm_xent_ref(sc->s, M, label, weight);
+    sc->kern->logits(sc->s, u, theta + lay->V.offset, M, k);
+    double loss = sc->kern->xent(sc->s, M, label, weight);
     if (!grad) return loss;
     /* a holds dL/dh_{l+1} going down; b is the free buffer. */
     float *a = sc->dh, *b = sc->dz, *t;
-    mfr_sm_logits_back_ref(a, grad + lay->V.offset, sc->s, u, theta + lay->V.offset, M, k);
+    sc->kern->logits_back(a, grad + lay->V.offset, sc->s, u, theta + lay->V.offset, M, k);
     for (int l = L - 1; l >= 0; l--) {
         int32_t n_out = lay->width[l + 1], n_in = lay->width[l];
         if (l + 1 < L) {
-            mfr_sm_relu_back_ref(b, sc->z[l + 1], a, n_out);
+            sc->kern->relu_back(b, sc->z[l + 1], a, n_out);
             t = a, a = b, b = t;
         }
-        mfr_sm_linear_back_ref(b, grad + lay->W[l].offset, grad + lay->b[l].offset,
+        sc->kern->linear_back(b, grad + lay->W[l].offset, grad + lay->b[l].offset,
                                theta + lay->W[l].offset, sc->h[l], a, n_out, n_in);
         t = a, a = b, b = t;
     }
-    pool_features(lay, it, features, theta, F, n_f, NULL, grad, a, sc->ids);
+    pool_features(lay, it, features, theta, F, n_f, NULL, grad, a, sc->ids, sc->kern);
     return loss;
 }
 

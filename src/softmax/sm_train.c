@@ -22,7 +22,6 @@
 
 #include "kern_priv.h"
 #include "rng_priv.h"
-#include "sm_kern_priv.h"
 #include "softmax_priv.h"
 
 enum { SM_DEFAULT_SHARDS = 16, SM_CHUNK = 4096 };
@@ -47,6 +46,7 @@ struct mfr_sm_trainer {
     int64_t epoch, t; /* epochs done, optimizer steps done */
     int n_threads;
     const struct mfr_kernel_set *kern;
+    const struct mfr_sm_kern *sm_kern;
 };
 
 int32_t mfr_sm_label_index(uint64_t seed, int64_t epoch, int32_t u, int64_t n_u)
@@ -185,6 +185,7 @@ int mfr_sm_trainer_create(const mfr_softmax_config *cfg, int32_t n_users,
     tr->n_shards = cfg->n_shards > 0 ? cfg->n_shards : SM_DEFAULT_SHARDS;
     if (tr->n_shards > tr->group_users) tr->n_shards = tr->group_users;
     if ((st = alloc_buffers(tr, err))) goto fail;
+    tr->sm_kern = mfr_sm_kern_best();
     tr->kern = mfr_kernels_select(MFR_KERNELS_AUTO, err);
     if (!tr->kern) {
         st = MFR_ERR_UNSUPPORTED;
@@ -222,6 +223,7 @@ static void shard_grad(mfr_sm_trainer *tr, int32_t s, int32_t u0, int32_t u1, in
     struct mfr_sm_scratch sc;
     mfr_sm_scratch_bind(&sc, lay, tr->scratch + (size_t)s * (size_t)tr->scratch_floats);
     sc.ids = tr->ids + (size_t)s * (size_t)tr->ids_per_shard;
+    sc.kern = tr->sm_kern;
     memset(g, 0, sizeof(float) * (size_t)lay->n_params);
     double loss = 0.0;
     for (int32_t u = u0; u < u1; u++) {
@@ -255,7 +257,7 @@ static void reduce_update(mfr_sm_trainer *tr, int32_t S, int64_t x0, int64_t n,
     if (tr->cfg.optimizer == MFR_SOFTMAX_OPT_ADAM)
         tr->kern->adam(tr->theta + x0, tr->state[0] + x0, tr->state[1] + x0, g, n, ac);
     else
-        mfr_sm_adagrad_ref(tr->theta + x0, tr->state[0] + x0, g, n, (float)tr->cfg.lr);
+        tr->sm_kern->adagrad(tr->theta + x0, tr->state[0] + x0, g, n, (float)tr->cfg.lr);
 }
 
 int mfr_sm_trainer_step_group(mfr_sm_trainer *tr, int64_t epoch, int32_t grp, double *loss,
@@ -324,6 +326,10 @@ int mfr_sm_trainer_epoch(mfr_sm_trainer *tr, double *loss, mfr_error *err)
 }
 
 int64_t mfr_sm_trainer_epochs(const mfr_sm_trainer *tr) { return tr->epoch; }
+void mfr_sm_trainer_set_kernels(mfr_sm_trainer *tr, const struct mfr_sm_kern *kern)
+{
+    tr->sm_kern = kern;
+}
 const mfr_softmax_config *mfr_sm_trainer_config(const mfr_sm_trainer *tr) { return &tr->cfg; }
 const struct mfr_sm_items *mfr_sm_trainer_items(const mfr_sm_trainer *tr) { return &tr->items; }
 
@@ -341,6 +347,7 @@ int mfr_sm_trainer_user_vectors(const mfr_sm_trainer *tr, float *U, int32_t k_pa
         struct mfr_sm_scratch sc;
         mfr_sm_scratch_bind(&sc, &tr->lay, tr->scratch + (size_t)tid * (size_t)tr->scratch_floats);
         sc.ids = tr->ids + (size_t)tid * (size_t)tr->ids_per_shard;
+        sc.kern = tr->sm_kern;
 #pragma omp for schedule(dynamic, 16)
         for (int32_t u = 0; u < tr->n_users; u++) {
             const int32_t *row = tr->movie + tr->row_ptr[u];

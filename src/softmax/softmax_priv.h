@@ -32,6 +32,7 @@
 
 #include "common_priv.h"
 #include "mfrec_softmax.h"
+#include "sm_kern_priv.h"
 
 /* The configuration, feature bits and optimizers are public
  * (include/mfrec_softmax.h). */
@@ -83,6 +84,7 @@ struct mfr_sm_scratch {
     float *dh, *dz;                  /* max_width each */
     float *s;                        /* M logits, then their gradient */
     int32_t *ids;                    /* the caller's: max_genres x (most features) ids */
+    const struct mfr_sm_kern *kern;  /* mfr_sm_kern_best() after bind; may be replaced */
 };
 int64_t mfr_sm_scratch_floats(const struct mfr_sm_layout *lay);
 /* Points the float arrays into buf (mfr_sm_scratch_floats floats); the
@@ -182,5 +184,7 @@ int mfr_sm_trainer_user_vectors(const mfr_sm_trainer *tr, float *U, int32_t k_pa
 /* The label of user u in epoch e (its index into the user's training
  * movies in ascending order), n_u >= 1. */
 int32_t mfr_sm_label_index(uint64_t seed, int64_t epoch, int32_t u, int64_t n_u);
+/* Replaces the kernel set (tests: the reference against the AVX2 set). */
+void mfr_sm_trainer_set_kernels(mfr_sm_trainer *tr, const struct mfr_sm_kern *kern);
 
 #endif

@@ -64,6 +64,9 @@ typedef struct mfr_softmax_config {
     int32_t n_shards;    /**< gradient buffers per step; 0: 16. Never derived from threads */
     int32_t all_pairs;   /**< 1: every leave-one-out pair per epoch; 0: one label per user */
     uint64_t seed;       /**< initialization, labels and batch order, default 300 */
+    /** enum mfr_kernels: the kernel set (the same bits either way; not
+     *  recorded in model files), default MFR_KERNELS_AUTO */
+    int32_t kernels;
 } mfr_softmax_config;
 
 MFR_API void mfr_softmax_config_default(mfr_softmax_config *cfg);

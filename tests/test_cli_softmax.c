@@ -56,19 +56,20 @@ static int teardown(void **state)
     return 0;
 }
 
-static void train_model(const char *name, int threads)
+static void train_model(const char *name, int threads, const char *kernels)
 {
-    int st = run(TRAIN " --threads %d --out %s/%s", g_data, threads, g_dir, name);
+    int st = run(TRAIN " --threads %d --kernels %s --out %s/%s", g_data, threads, kernels, g_dir,
+                 name);
     if (st != 0) fail_msg("train exited %d: %s", st, g_err);
 }
 
 static void test_train_threads_same_bytes(void **state)
 {
     (void)state;
-    train_model("a.mfr", 1);
+    train_model("a.mfr", 1, "auto");
     tu_expect_in(g_out, "test ranking @10");
     tu_expect_in(g_out, "epoch      3  loss");
-    train_model("b.mfr", 3);
+    train_model("b.mfr", 3, "ref"); /* and the other kernel set */
     char *a = tu_path(g_dir, "a.mfr"), *b = tu_path(g_dir, "b.mfr");
     size_t la, lb;
     char *ba = tu_read_file(a, &la), *bb = tu_read_file(b, &lb);
@@ -82,7 +83,7 @@ static void test_train_threads_same_bytes(void **state)
 static void test_eval_ranking_only(void **state)
 {
     (void)state;
-    train_model("m.mfr", 2);
+    train_model("m.mfr", 2, "auto");
     const char *p = strstr(g_out, "test ranking @10");
     assert_non_null(p);
     const char *nd = strstr(p, "NDCG ");
@@ -104,7 +105,7 @@ static void test_eval_ranking_only(void **state)
 static void test_readers(void **state)
 {
     (void)state;
-    train_model("r.mfr", 2);
+    train_model("r.mfr", 2, "auto");
     assert_int_equal(run("recommend --model %s/r.mfr --user 3 --top 4", g_dir), 0);
     tu_expect_in(g_out, "rank");
     assert_int_equal(run("recommend --model %s/r.mfr --rate \"#1=5,#2=4\" --top 4", g_dir), 0);

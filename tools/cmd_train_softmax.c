@@ -38,7 +38,7 @@ static const char softmax_help_end[] =
 
 struct sm_opts {
     mfr_softmax_config cfg;
-    const char *kind, *data, *split, *out, *hidden, *features, *optimizer;
+    const char *kind, *data, *split, *out, *hidden, *features, *optimizer, *kernels;
     int64_t epochs, log_every;
     int32_t threads, top;
     bool all_pairs, quiet;
@@ -135,6 +135,14 @@ static int check_opts(struct sm_opts *o)
         else return usage_error("--optimizer: expected adagrad or adam, got '%s'", o->optimizer);
     }
     c->all_pairs = o->all_pairs;
+    if (o->kernels) {
+        static const char *const names[3] = {"auto", "ref", "avx2"};
+        int32_t v = -1;
+        for (int x = 0; x < 3; x++)
+            if (!strcmp(o->kernels, names[x])) v = x; /* enum mfr_kernels order */
+        if (v < 0) return usage_error("--kernels: expected auto, ref or avx2, got '%s'", o->kernels);
+        c->kernels = v;
+    }
     mfr_error err = {0};
     if (mfr_softmax_config_validate(c, &err) != MFR_OK) return usage_error("%s", err.message);
     if (o->out && io_output("--out", o->out) != EXIT_OK) return EXIT_USAGE;
@@ -269,6 +277,8 @@ int cmd_train_softmax(int argc, char **argv)
          .hi = 4096, .help = "gradient buffers per step (default 16; never the threads)"},
         {.name = "--threads", .value = "N", .kind = FLAG_I32, .dst = &o.threads, .lo = 1,
          .hi = 4096, .help = "threads (default OMP_NUM_THREADS, else the cores)"},
+        {.name = "--kernels", .value = "auto|ref|avx2", .kind = FLAG_STR, .dst = &o.kernels,
+         .help = "kernel set (the same bits) (default auto)"},
         {.name = "--top", .value = "N", .kind = FLAG_I32, .dst = &o.top, .lo = 1, .hi = 100000,
          .help = "k of the ranking metrics (default 10)"},
         {.name = "--log-every", .value = "N", .kind = FLAG_I64, .dst = &o.log_every, .lo = 0,

@@ -185,8 +185,8 @@ int mfr_sm_trainer_create(const mfr_softmax_config *cfg, int32_t n_users,
     tr->n_shards = cfg->n_shards > 0 ? cfg->n_shards : SM_DEFAULT_SHARDS;
     if (tr->n_shards > tr->group_users) tr->n_shards = tr->group_users;
     if ((st = alloc_buffers(tr, err))) goto fail;
-    tr->sm_kern = mfr_sm_kern_best();
-    tr->kern = mfr_kernels_select(MFR_KERNELS_AUTO, err);
+    tr->kern = mfr_kernels_select(cfg->kernels, err);
+    tr->sm_kern = tr->kern == &mfr_kernels_avx2 ? &mfr_sm_kern_avx2 : &mfr_sm_kern_ref;
     if (!tr->kern) {
         st = MFR_ERR_UNSUPPORTED;
         goto fail;

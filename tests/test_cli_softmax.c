@@ -124,7 +124,7 @@ static void test_refusals(void **state)
     assert_int_equal(run("train --kind softmax --data %s --l2 0.1", g_data), 2);
     tu_expect_in(g_err, "--l2 does not apply to --kind softmax");
     assert_int_equal(run("train --kind softmax --data %s --preset ndcg", g_data), 2);
-    tu_expect_in(g_err, "--preset does not apply");
+    tu_expect_in(g_err, "--preset ndcg does not apply to --kind softmax");
     assert_int_equal(run("train --data %s --hidden 8", g_data), 2);
     tu_expect_in(g_err, "--hidden applies to --kind softmax only");
     assert_int_equal(run("train --kind other --data %s", g_data), 2);
@@ -136,6 +136,28 @@ static void test_refusals(void **state)
     assert_int_equal(run("train --kind softmax --data %s --optimizer sgd", g_data), 2);
     tu_expect_in(g_err, "adagrad or adam");
     assert_int_equal(run("train --kind mf --data %s --epochs 1 --quiet", g_data), 0);
+    assert_int_equal(run("eval --kind softmax --data %s", g_data), 2);
+    tu_expect_in(g_err, "is for --folds");
+    assert_int_equal(run("eval --folds --kind softmax --data %s --l2 1", g_data), 2);
+    tu_expect_in(g_err, "--l2 does not apply to --kind softmax");
+}
+
+/* --preset softmax implies --kind softmax, and its values are those flags:
+ * the same model bytes as spelling them out. */
+static void test_preset(void **state)
+{
+    (void)state;
+    assert_int_equal(run("train --preset softmax --data %s --split random:0.1 --epochs 3 "
+                         "--quiet --out %s/p1.mfr", g_data, g_dir), 0);
+    assert_int_equal(run("train --kind softmax --optimizer adam --lr 0.01 --batch-users 16 "
+                         "--data %s --split random:0.1 --epochs 3 --quiet --out %s/p2.mfr",
+                         g_data, g_dir), 0);
+    char *a = tu_path(g_dir, "p1.mfr"), *b = tu_path(g_dir, "p2.mfr");
+    size_t la, lb;
+    char *ba = tu_read_file(a, &la), *bb = tu_read_file(b, &lb);
+    assert_int_equal(la, lb);
+    assert_memory_equal(ba, bb, la);
+    free(a), free(b), free(ba), free(bb);
 }
 
 int main(void)
@@ -145,6 +167,7 @@ int main(void)
         cmocka_unit_test(test_eval_ranking_only),
         cmocka_unit_test(test_readers),
         cmocka_unit_test(test_refusals),
+        cmocka_unit_test(test_preset),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -257,5 +257,8 @@ int cmd_sweep(int argc, char **argv);   /* cmd_sweep.c */
 int cmd_train_softmax(int argc, char **argv);
 bool train_kind_route(int argc, char **argv, int *rc);
 bool parse_kind_mf(const char *flag, const char *value, void *dst);
+/* `mfrec eval --folds --kind softmax` (or --preset softmax): true with *rc
+ * set when argv asks for it (then it ran); false: eval as before. */
+bool eval_kind_route(int argc, char **argv, int *rc);
 
 #endif

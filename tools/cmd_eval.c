@@ -558,9 +558,10 @@ static bool parse_eval_flags(int argc, char **argv, struct eval_opts *o, int *rc
 
 int cmd_eval(int argc, char **argv)
 {
+    int rc;
+    if (eval_kind_route(argc, argv, &rc)) return rc; /* --folds --kind softmax */
     struct eval_opts o = {.k = 10};
     train_opts_init(&o.train);
-    int rc;
     if (!parse_eval_flags(argc, argv, &o, &rc)) return rc;
     return o.folds ? eval_folds(&o) : eval_model(&o);
 }

@@ -38,10 +38,10 @@ static const char softmax_help_end[] =
 
 struct sm_opts {
     mfr_softmax_config cfg;
-    const char *kind, *data, *split, *out, *hidden, *features, *optimizer, *kernels;
+    const char *kind, *preset, *data, *split, *out, *hidden, *features, *optimizer, *kernels;
     int64_t epochs, log_every;
     int32_t threads, top;
-    bool all_pairs, quiet;
+    bool all_pairs, quiet, folds;
 };
 
 /* "35", "64,32" or "none" (no hidden layer) into cfg. */
@@ -104,7 +104,7 @@ static bool parse_features(const char *flag, const char *s, mfr_softmax_config *
  * Flags of the softmax table are allowed whatever their name. */
 static const char *mf_flag_given(int argc, char **argv, const struct flag_spec *flags, size_t n)
 {
-    static const char *const mf_only[] = {"--preset", "--init-from", "--checkpoint",
+    static const char *const mf_only[] = {"--init-from", "--checkpoint",
                                           "--checkpoint-every", "--resume", "--early-stop",
                                           "--plot", "--log-json"};
     for (int i = 0; i < argc; i++) {
@@ -126,6 +126,9 @@ static const char *mf_flag_given(int argc, char **argv, const struct flag_spec *
 static int check_opts(struct sm_opts *o)
 {
     if (strcmp(o->kind, "softmax") != 0) return usage_error("--kind: expected softmax here");
+    if (o->preset && strcmp(o->preset, "softmax") != 0)
+        return usage_error("--preset %s does not apply to --kind softmax (its preset: softmax)",
+                           o->preset);
     mfr_softmax_config *c = &o->cfg;
     if (o->hidden && !parse_hidden("--hidden", o->hidden, c)) return EXIT_USAGE;
     if (o->features && !parse_features("--features", o->features, c)) return EXIT_USAGE;
@@ -236,25 +239,26 @@ done:
     return rc;
 }
 
-int cmd_train_softmax(int argc, char **argv)
+/* The flags of `train --kind softmax` (and, less --out and --log-every,
+ * of `eval --folds --kind softmax`) into out; returns how many. */
+static size_t softmax_flags(struct sm_opts *o, bool train, struct flag_spec *out)
 {
-    struct sm_opts o = {.split = "sklearn:300", .epochs = 100, .log_every = 10, .top = 10};
-    mfr_softmax_config_default(&o.cfg);
-    mfr_softmax_config *c = &o.cfg;
-    const struct flag_spec flags[] = {
-        {.name = "--kind", .value = "softmax", .kind = FLAG_STR, .dst = &o.kind,
+    mfr_softmax_config *c = &o->cfg;
+    const struct flag_spec common[] = {
+        {.name = "--kind", .value = "softmax", .kind = FLAG_STR, .dst = &o->kind,
          .help = "the softmax model (mf: matrix factorization, the default)"},
-        {.name = "--data", .value = "DIR", .kind = FLAG_STR, .dst = &o.data,
+        {.name = "--preset", .value = "softmax", .kind = FLAG_STR, .dst = &o->preset,
+         .help = "the best settings found (docs/SOFTMAX.md): --optimizer adam\n"
+                 "--lr 0.01 --batch-users 16 --epochs 100; implies --kind softmax"},
+        {.name = "--data", .value = "DIR", .kind = FLAG_STR, .dst = &o->data,
          .help = "dataset directory (default: $MFREC_DATA, else data/ml-100k)"},
-        {.name = "--split", .value = "SPEC", .kind = FLAG_STR, .dst = &o.split,
-         .help = "as for matrix factorization (default sklearn:300)"},
-        {.name = "--epochs", .value = "N", .kind = FLAG_I64, .dst = &o.epochs, .lo = 0,
+        {.name = "--epochs", .value = "N", .kind = FLAG_I64, .dst = &o->epochs, .lo = 0,
          .hi = 100000000, .help = "epochs (default 100)"},
         {.name = "--dim", .value = "K", .kind = FLAG_I32, .dst = &c->k, .lo = 1, .hi = 4096,
          .help = "user and movie output embedding dimension (default 35)"},
-        {.name = "--hidden", .value = "LIST", .kind = FLAG_STR, .dst = &o.hidden,
+        {.name = "--hidden", .value = "LIST", .kind = FLAG_STR, .dst = &o->hidden,
          .help = "hidden ReLU layer widths, \"35\" or \"64,32\", or none\n(default 35)"},
-        {.name = "--features", .value = "LIST", .kind = FLAG_STR, .dst = &o.features,
+        {.name = "--features", .value = "LIST", .kind = FLAG_STR, .dst = &o->features,
          .help = "movies[,genres][,years] (default movies)"},
         {.name = "--dim-movie", .value = "N", .kind = FLAG_I32, .dst = &c->dim_movie, .lo = 1,
          .hi = 4096, .help = "movie feature embedding width (default 35)"},
@@ -262,33 +266,76 @@ int cmd_train_softmax(int argc, char **argv)
          .hi = 4096, .help = "genre embedding width (default 3)"},
         {.name = "--dim-year", .value = "N", .kind = FLAG_I32, .dst = &c->dim_year, .lo = 1,
          .hi = 4096, .help = "release-year embedding width (default 2)"},
-        {.name = "--optimizer", .value = "adagrad|adam", .kind = FLAG_STR, .dst = &o.optimizer,
+        {.name = "--optimizer", .value = "adagrad|adam", .kind = FLAG_STR, .dst = &o->optimizer,
          .help = "TF1's Adagrad, the Colab's (default), or Adam"},
         {.name = "--lr", .value = "X", .kind = FLAG_DOUBLE, .dst = &c->lr, .min = 1e-12,
          .max = 1e6, .help = "learning rate (default 0.1)"},
         {.name = "--batch-users", .value = "N", .kind = FLAG_I32, .dst = &c->batch_users, .lo = 0,
          .hi = INT32_MAX, .help = "users per step, fixed groups in a seeded order;\n0: one "
                                   "full-batch step per epoch (default 0)"},
-        {.name = "--all-pairs", .kind = FLAG_SWITCH, .dst = &o.all_pairs,
+        {.name = "--all-pairs", .kind = FLAG_SWITCH, .dst = &o->all_pairs,
          .help = "every leave-one-out pair each epoch (default: one label per user)"},
         {.name = "--seed", .value = "S", .kind = FLAG_U64, .dst = &c->seed,
          .help = "initialization, labels, batch order and split seed (default 300)"},
         {.name = "--shards", .value = "N", .kind = FLAG_I32, .dst = &c->n_shards, .lo = 1,
          .hi = 4096, .help = "gradient buffers per step (default 16; never the threads)"},
-        {.name = "--threads", .value = "N", .kind = FLAG_I32, .dst = &o.threads, .lo = 1,
+        {.name = "--threads", .value = "N", .kind = FLAG_I32, .dst = &o->threads, .lo = 1,
          .hi = 4096, .help = "threads (default OMP_NUM_THREADS, else the cores)"},
-        {.name = "--kernels", .value = "auto|ref|avx2", .kind = FLAG_STR, .dst = &o.kernels,
+        {.name = "--kernels", .value = "auto|ref|avx2", .kind = FLAG_STR, .dst = &o->kernels,
          .help = "kernel set (the same bits) (default auto)"},
-        {.name = "--top", .value = "N", .kind = FLAG_I32, .dst = &o.top, .lo = 1, .hi = 100000,
+        {.name = "--top", .value = "N", .kind = FLAG_I32, .dst = &o->top, .lo = 1, .hi = 100000,
          .help = "k of the ranking metrics (default 10)"},
-        {.name = "--log-every", .value = "N", .kind = FLAG_I64, .dst = &o.log_every, .lo = 0,
+    };
+    const struct flag_spec train_only[] = {
+        {.name = "--split", .value = "SPEC", .kind = FLAG_STR, .dst = &o->split,
+         .help = "as for matrix factorization (default sklearn:300)"},
+        {.name = "--log-every", .value = "N", .kind = FLAG_I64, .dst = &o->log_every, .lo = 0,
          .hi = INT64_MAX, .help = "print loss and test metrics every N epochs (default 10)"},
-        {.name = "--out", .value = "FILE", .kind = FLAG_STR, .dst = &o.out,
+        {.name = "--out", .value = "FILE", .kind = FLAG_STR, .dst = &o->out,
          .help = "write the model here"},
-        {.name = "--quiet", .kind = FLAG_SWITCH, .dst = &o.quiet,
+        {.name = "--quiet", .kind = FLAG_SWITCH, .dst = &o->quiet,
          .help = "print only the final lines"},
     };
-    size_t n_flags = sizeof flags / sizeof *flags;
+    const struct flag_spec folds_only[] = {
+        {.name = "--folds", .kind = FLAG_SWITCH, .dst = &o->folds,
+         .help = "train and evaluate on u1..u5 (required)"},
+    };
+    size_t n = sizeof common / sizeof *common;
+    memcpy(out, common, sizeof common);
+    if (train) {
+        memcpy(out + n, train_only, sizeof train_only);
+        n += sizeof train_only / sizeof *train_only;
+    } else {
+        memcpy(out + n, folds_only, sizeof folds_only);
+        n += sizeof folds_only / sizeof *folds_only;
+    }
+    return n;
+}
+
+enum { SM_MAX_FLAGS = 32 };
+
+/* Defaults, then --preset softmax when argv has it (flags override it). */
+static void softmax_opts_init(struct sm_opts *o, int argc, char **argv)
+{
+    *o = (struct sm_opts){.kind = "softmax", .split = "sklearn:300", .epochs = 100,
+                          .log_every = 10, .top = 10};
+    mfr_softmax_config_default(&o->cfg);
+    for (int i = 0; i < argc; i++)
+        if ((!strcmp(argv[i], "--preset") && i + 1 < argc && !strcmp(argv[i + 1], "softmax")) ||
+            !strcmp(argv[i], "--preset=softmax")) {
+            o->cfg.optimizer = MFR_SOFTMAX_OPT_ADAM;
+            o->cfg.lr = 0.01;
+            o->cfg.batch_users = 16;
+            o->epochs = 100;
+        }
+}
+
+int cmd_train_softmax(int argc, char **argv)
+{
+    struct sm_opts o;
+    softmax_opts_init(&o, argc, argv);
+    struct flag_spec flags[SM_MAX_FLAGS];
+    size_t n_flags = softmax_flags(&o, true, flags);
     struct command_spec cmd = {.name = "mfrec train", .help = softmax_help,
                                .help_end = softmax_help_end, .help_width = 22, .flags = flags,
                                .n_flags = n_flags, .data_flags = true};
@@ -314,10 +361,21 @@ static const char *kind_value(int argc, char **argv)
     return v;
 }
 
+/* The value of --preset in argv, or NULL. */
+static const char *preset_value(int argc, char **argv)
+{
+    const char *v = NULL;
+    for (int i = 0; i < argc; i++) {
+        if (!strcmp(argv[i], "--preset") && i + 1 < argc) v = argv[i + 1];
+        else if (!strncmp(argv[i], "--preset=", 9)) v = argv[i] + 9;
+    }
+    return v;
+}
+
 bool train_kind_route(int argc, char **argv, int *rc)
 {
-    const char *kind = kind_value(argc, argv);
-    if (kind && !strcmp(kind, "softmax")) {
+    const char *kind = kind_value(argc, argv), *preset = preset_value(argc, argv);
+    if ((kind && !strcmp(kind, "softmax")) || (preset && !strcmp(preset, "softmax"))) {
         *rc = cmd_train_softmax(argc, argv);
         return true;
     }
@@ -342,4 +400,117 @@ bool parse_kind_mf(const char *flag, const char *value, void *dst)
     usage_error("%s: expected mf or softmax, got '%s'", flag, value);
     (void)dst;
     return false;
+}
+
+/* ------------------------------------------------------------------ */
+/* mfrec eval --folds --kind softmax                                    */
+/* ------------------------------------------------------------------ */
+
+static const char softmax_folds_help[] =
+    "Usage: mfrec eval --folds --kind softmax [--data DIR] [--top N] [softmax training flags]\n"
+    "\n"
+    "Trains the softmax model on each canonical ML-100K fold uN.base (N = 1..5)\n"
+    "and prints its ranking metrics on uN.test beside the popularity baseline,\n"
+    "then their mean and sample standard deviation (definitions: mfrec eval\n"
+    "--help). A softmax model predicts no ratings: there are no RMSE/MAE rows.\n"
+    "\n";
+
+enum { N_SM_FOLDS = 5, N_SM_STATS = 6 }; /* P, R, NDCG, popularity P, R, NDCG */
+
+static int run_softmax_fold(const struct sm_opts *o, const mfr_dataset *ds, int fold,
+                            double stats[N_SM_STATS])
+{
+    char spec[8];
+    snprintf(spec, sizeof spec, "u%d", fold);
+    mfr_error err = {0};
+    mfr_split *sp = NULL;
+    mfr_softmax_trainer *tr = NULL;
+    mfr_model *m = NULL;
+    int rc = EXIT_OK;
+    mfr_ranking rm, rp;
+    if (mfr_split_create(ds, spec, o->cfg.seed, &sp, &err) != MFR_OK ||
+        mfr_softmax_trainer_create(&o->cfg, ds, mfr_split_train(sp), spec, o->threads, &tr,
+                                   &err) != MFR_OK) {
+        rc = runtime_error("fold %s: %s", spec, err.message);
+        goto done;
+    }
+    for (int64_t e = 0; e < o->epochs && rc == EXIT_OK; e++)
+        if (mfr_softmax_trainer_epoch(tr, NULL, &err) != MFR_OK)
+            rc = runtime_error("fold %s, epoch %lld: %s", spec, (long long)e + 1, err.message);
+    if (rc == EXIT_OK && (mfr_softmax_trainer_model(tr, &m, &err) != MFR_OK ||
+                          mfr_model_ranking(m, mfr_split_train(sp), mfr_split_test(sp), o->top,
+                                            &rm, &rp, &err) != MFR_OK))
+        rc = runtime_error("fold %s: %s", spec, err.message);
+    if (rc == EXIT_OK) {
+        double v[N_SM_STATS] = {rm.precision, rm.recall, rm.ndcg, rp.precision, rp.recall, rp.ndcg};
+        memcpy(stats, v, sizeof v);
+        printf("%-5s %9.4f %9.4f %9.4f %9.4f %9.4f %9.4f\n", spec, v[0], v[1], v[2], v[3], v[4],
+               v[5]);
+        fflush(stdout);
+    }
+done:
+    mfr_model_destroy(m);
+    mfr_softmax_trainer_destroy(tr);
+    mfr_split_destroy(sp);
+    return rc;
+}
+
+static int softmax_folds(const struct sm_opts *o)
+{
+    mfr_error err = {0};
+    mfr_dataset *ds = NULL;
+    if (load_dataset(default_data_dir(o->data), &ds, &err) != MFR_OK) return lib_error(&err);
+    printf("softmax folds u1..u%d: k %d, %lld epochs, %s lr %g, batch users %d%s, top %d\n",
+           N_SM_FOLDS, o->cfg.k, (long long)o->epochs,
+           o->cfg.optimizer == MFR_SOFTMAX_OPT_ADAM ? "Adam" : "Adagrad", o->cfg.lr,
+           o->cfg.batch_users, o->cfg.all_pairs ? ", all pairs" : "", o->top);
+    printf("%-5s %9s %9s %9s %9s %9s %9s\n", "fold", "P", "R", "NDCG", "pop P", "pop R",
+           "pop NDCG");
+    double st[N_SM_FOLDS][N_SM_STATS];
+    int rc = EXIT_OK;
+    for (int f = 0; f < N_SM_FOLDS && rc == EXIT_OK; f++)
+        rc = run_softmax_fold(o, ds, f + 1, st[f]);
+    mfr_dataset_destroy(ds);
+    if (rc != EXIT_OK) return rc;
+    printf("%-5s", "mean");
+    double sd[N_SM_STATS];
+    for (int x = 0; x < N_SM_STATS; x++) {
+        double mean = 0, ss = 0;
+        for (int f = 0; f < N_SM_FOLDS; f++) mean += st[f][x] / N_SM_FOLDS;
+        for (int f = 0; f < N_SM_FOLDS; f++) ss += (st[f][x] - mean) * (st[f][x] - mean);
+        sd[x] = sqrt(ss / (N_SM_FOLDS - 1));
+        printf(" %9.4f", mean);
+    }
+    printf("\n%-5s", "std");
+    for (int x = 0; x < N_SM_STATS; x++) printf(" %9.4f", sd[x]);
+    printf("\n");
+    return EXIT_OK;
+}
+
+bool eval_kind_route(int argc, char **argv, int *rc)
+{
+    const char *kind = kind_value(argc, argv), *preset = preset_value(argc, argv);
+    if (!(kind && !strcmp(kind, "softmax")) && !(preset && !strcmp(preset, "softmax")))
+        return false;
+    struct sm_opts o;
+    softmax_opts_init(&o, argc, argv);
+    struct flag_spec flags[SM_MAX_FLAGS];
+    size_t n_flags = softmax_flags(&o, false, flags);
+    struct command_spec cmd = {.name = "mfrec eval", .help = softmax_folds_help,
+                               .help_end = softmax_help_end, .help_width = 22, .flags = flags,
+                               .n_flags = n_flags, .data_flags = true};
+    const char *mf = mf_flag_given(argc, argv, flags, n_flags);
+    if (mf) {
+        g_cmd = "mfrec eval";
+        *rc = usage_error("%s does not apply to --kind softmax", mf);
+        return true;
+    }
+    if (!cli_start(&cmd, argc, argv, rc)) return true;
+    if (!o.folds) {
+        *rc = usage_error("--kind softmax is for --folds (a saved model records its kind)");
+        return true;
+    }
+    if ((*rc = check_opts(&o)) != EXIT_OK) return true;
+    *rc = softmax_folds(&o);
+    return true;
 }

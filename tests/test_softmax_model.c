@@ -17,8 +17,11 @@
 
 #include <cmocka.h>
 
+#include "bytes_priv.h"
 #include "mfrec.h"
 #include "mfrec_softmax.h"
+#include "model_priv.h"
+#include "softmax_priv.h"
 #include "test_util.h"
 
 struct fixture {
@@ -175,6 +178,45 @@ static void test_save_load_bytes(void **state)
     free(a), free(b), free(ba), free(bb), free(bad);
 }
 
+/* A section with a valid checksum but bad contents is still refused, with
+ * the section named: a negative first year, a parameter set to NaN, a k
+ * that differs from the model's. */
+static void test_forged_section(void **state)
+{
+    struct fixture *f = *state;
+    char *a = tu_path(f->dir, "f.mfr");
+    mfr_error err = {0};
+    assert_int_equal(mfr_model_save(f->model, a, &err), MFR_OK);
+    size_t len;
+    char *orig = tu_read_file(a, &len);
+    size_t start = len - 8 - (size_t)mfr_sm_net_bytes(f->model->sm);
+    static const struct {
+        size_t at;     /* byte offset in the section */
+        uint32_t value;
+        const char *msg;
+    } cases[] = {
+        {4 + 4 * 16, 0xfffffffbu, "year"},         /* year_min -5 */
+        {136 + 8 * 50 + 4 * 3, 0x7fc00000u, "not finite"}, /* a parameter NaN */
+        {4, 7, "does not fit"},                     /* k 7, the model's is 6 */
+    };
+    for (size_t c = 0; c < sizeof cases / sizeof *cases; c++) {
+        unsigned char *b = malloc(len);
+        memcpy(b, orig, len);
+        mfr_put_le32(b + start + cases[c].at, cases[c].value);
+        mfr_put_le64(b + len - 8, mfr_fnv1a(MFR_FNV_INIT, b, len - 8));
+        tu_write_file(f->dir, "forged.mfr", (const char *)b, len);
+        char *p = tu_path(f->dir, "forged.mfr");
+        mfr_model *m = NULL;
+        assert_int_equal(mfr_model_load(p, &m, &err), MFR_ERR_CORRUPT);
+        assert_null(m);
+        tu_expect_in(err.message, cases[c].msg);
+        free(p);
+        free(b);
+    }
+    free(orig);
+    free(a);
+}
+
 static void test_mf_model_kind(void **state)
 {
     struct fixture *f = *state;
@@ -199,6 +241,7 @@ int main(void)
         cmocka_unit_test(test_user_vector_is_fold_in),
         cmocka_unit_test(test_rating_metrics_refused),
         cmocka_unit_test(test_save_load_bytes),
+        cmocka_unit_test(test_forged_section),
         cmocka_unit_test(test_mf_model_kind),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

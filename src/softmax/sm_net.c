@@ -146,10 +146,12 @@ static int decode_fixed(const unsigned char *b, const char *path, mfr_softmax_co
     mfr_error v = {0};
     if (mfr_softmax_config_validate(c, &v))
         return mfr_seterr(err, MFR_ERR_CORRUPT, "%s: softmax section: %s", path, v.message);
-    if (shape[0] < 1 || shape[0] > 32 || shape[1] < 1 || shape[1] > 10002 || *epochs < 0)
+    if (shape[0] < 1 || shape[0] > 32 || shape[1] < 1 || shape[1] > 10002 || shape[2] < 0 ||
+        shape[2] > 1000000 || *epochs < 0)
         return mfr_seterr(err, MFR_ERR_CORRUPT,
-                          "%s: softmax section: %d genres, %d year buckets, %lld epochs", path,
-                          shape[0], shape[1], (long long)*epochs);
+                          "%s: softmax section: %d genres, %d year buckets from year %d, %lld "
+                          "epochs",
+                          path, shape[0], shape[1], shape[2], (long long)*epochs);
     return MFR_OK;
 }
 

@@ -69,7 +69,7 @@ static void bm_softmax(struct mfr_bench_state *st, const void *ctx)
     float *g0 = bench_alloc_floats((size_t)lay.n_params), *g = bench_alloc_floats((size_t)lay.n_params);
     float *buf = bench_alloc_floats((size_t)mfr_sm_scratch_floats(&lay));
     static int32_t F[SB_EXAMPLES * SB_FEATURES], ids[SB_FEATURES];
-    mfr_sm_init(&lay, 1, theta);
+    mfr_sm_init(&lay, 1, MFR_SOFTMAX_INIT_COLAB, theta);
     for (int x = 0; x < SB_EXAMPLES * SB_FEATURES; x++)
         F[x] = (int32_t)(mfr_rng_u64(2, 3, (uint64_t)x) % SB_ITEMS);
     struct mfr_sm_scratch sc;

@@ -39,6 +39,12 @@ enum mfr_softmax_optimizer {
     MFR_SOFTMAX_OPT_ADAM = 1,    /**< PyTorch's Adam (lr, beta1, beta2, eps) */
 };
 
+/** How the hidden layers' weights start (mfr_softmax_config.hidden_init). */
+enum mfr_softmax_init {
+    MFR_SOFTMAX_INIT_COLAB = 0, /**< truncated N(0, 1/out) / 10, the Colab's */
+    MFR_SOFTMAX_INIT_HE = 1,    /**< truncated N(0, 2/in), He's (for ReLU layers) */
+};
+
 #define MFR_SOFTMAX_MAX_HIDDEN 4
 
 /** What a model is (mfr_model_kind). */
@@ -67,6 +73,9 @@ typedef struct mfr_softmax_config {
     /** enum mfr_kernels: the kernel set (the same bits either way; not
      *  recorded in model files), default MFR_KERNELS_AUTO */
     int32_t kernels;
+    /** enum mfr_softmax_init for the weights of every layer of the MLP
+     *  (recorded in model files), default MFR_SOFTMAX_INIT_COLAB */
+    int32_t hidden_init;
 } mfr_softmax_config;
 
 MFR_API void mfr_softmax_config_default(mfr_softmax_config *cfg);

@@ -133,6 +133,8 @@ static void test_refusals(void **state)
     tu_expect_in(g_err, "--hidden");
     assert_int_equal(run("train --kind softmax --data %s --features genres", g_data), 2);
     tu_expect_in(g_err, "must include movies");
+    assert_int_equal(run("train --kind softmax --data %s --hidden-init xavier", g_data), 2);
+    tu_expect_in(g_err, "colab or he");
     assert_int_equal(run("train --kind softmax --data %s --optimizer sgd", g_data), 2);
     tu_expect_in(g_err, "adagrad or adam");
     assert_int_equal(run("train --kind mf --data %s --epochs 1 --quiet", g_data), 0);

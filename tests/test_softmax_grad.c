@@ -101,7 +101,7 @@ static void check_config(const mfr_softmax_config *cfg)
     int64_t P = lay.n_params;
     float *th = calloc((size_t)P, sizeof(float)), *g = calloc((size_t)P, sizeof(float));
     double *thd = calloc((size_t)P, sizeof(double));
-    mfr_sm_init(&lay, 11, th);
+    mfr_sm_init(&lay, 11, MFR_SOFTMAX_INIT_COLAB, th);
     /* Larger hidden weights than the Colab's /10 so the ReLUs and every
      * layer matter to the loss. */
     for (int l = 0; l < lay.n_layers; l++) {
@@ -269,6 +269,44 @@ static void test_kernel_sets_bitwise(void **state)
         }
 }
 
+/* The MLP's initial weights have the standard deviation each scheme names:
+ * a normal truncated at 2 std keeps 0.87962 of its std (the truncated
+ * normal's variance 1 - 4 phi(2) / (2 Phi(2) - 1) = 0.77373). 512 inputs,
+ * 256 outputs: 131,072 draws, so 2% is many standard errors. */
+static void test_hidden_init(void **state)
+{
+    (void)state;
+    mfr_softmax_config cfg;
+    mfr_softmax_config_default(&cfg);
+    cfg.dim_movie = 512, cfg.n_hidden = 1, cfg.hidden[0] = 256;
+    uint32_t bits[4] = {0};
+    int32_t years[4] = {0};
+    struct mfr_sm_items it;
+    struct mfr_sm_layout lay;
+    mfr_error err = {0};
+    assert_int_equal(mfr_sm_items_build(4, 1, bits, years, &it, &err), MFR_OK);
+    assert_int_equal(mfr_sm_layout_make(&cfg, 4, it.n_genres, it.n_years, &lay, &err), MFR_OK);
+    float *th = calloc((size_t)lay.n_params, sizeof(float));
+    const double want[2] = {0.1 / sqrt(256.0), sqrt(2.0 / 512.0)};
+    for (int scheme = 0; scheme < 2; scheme++) {
+        memset(th, 0, sizeof(float) * (size_t)lay.n_params);
+        mfr_sm_init(&lay, 3, scheme, th);
+        double ss = 0, mx = 0;
+        int64_t n = (int64_t)lay.W[0].rows * lay.W[0].cols;
+        for (int64_t x = 0; x < n; x++) {
+            double w = th[lay.W[0].offset + x];
+            ss += w * w;
+            mx = fmax(mx, fabs(w));
+        }
+        double sd = sqrt(ss / (double)n), expect = 0.87962 * want[scheme];
+        if (fabs(sd - expect) > 0.02 * expect)
+            fail_msg("scheme %d: std %.6g, expected %.6g", scheme, sd, expect);
+        assert_true(mx <= 2.0 * want[scheme] * (1 + 1e-6)); /* truncated at 2 std */
+    }
+    free(th);
+    mfr_sm_items_free(&it);
+}
+
 static void test_config_refusals(void **state)
 {
     (void)state;
@@ -297,6 +335,7 @@ int main(void)
         cmocka_unit_test(test_grad_years_one_hidden),
         cmocka_unit_test(test_xent_large_logits),
         cmocka_unit_test(test_kernel_sets_bitwise),
+        cmocka_unit_test(test_hidden_init),
         cmocka_unit_test(test_config_refusals),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

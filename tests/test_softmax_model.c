@@ -48,6 +48,7 @@ static int setup(void **state)
     c.k = 6, c.dim_movie = 5, c.n_hidden = 2, c.hidden[0] = 8, c.hidden[1] = 7;
     c.features = MFR_SOFTMAX_FEAT_MOVIES | MFR_SOFTMAX_FEAT_GENRES | MFR_SOFTMAX_FEAT_YEARS;
     c.optimizer = MFR_SOFTMAX_OPT_ADAM, c.lr = 0.01, c.batch_users = 32;
+    c.hidden_init = MFR_SOFTMAX_INIT_HE;
     mfr_softmax_trainer *tr = NULL;
     if (mfr_softmax_trainer_create(&c, f->ds, mfr_split_train(f->split), "random:0.1", 2, &tr,
                                    &err) != MFR_OK) {
@@ -86,6 +87,7 @@ static void test_kind_and_config(void **state)
     assert_int_equal(c.n_hidden, 2);
     assert_int_equal(c.hidden[1], 7);
     assert_int_equal(c.batch_users, 32);
+    assert_int_equal(c.hidden_init, MFR_SOFTMAX_INIT_HE);
     assert_int_equal(mfr_model_kind(NULL), -1);
 }
 
@@ -145,6 +147,9 @@ static void test_save_load_bytes(void **state)
     if (mfr_model_load(a, &m, &err) != MFR_OK) fail_msg("%s", err.message);
     assert_int_equal(mfr_model_kind(m), MFR_MODEL_KIND_SOFTMAX);
     assert_true(mfr_model_checksum(m) == mfr_model_checksum(f->model));
+    mfr_softmax_config lc;
+    assert_int_equal(mfr_model_softmax_config(m, &lc, &err), MFR_OK);
+    assert_int_equal(lc.hidden_init, MFR_SOFTMAX_INIT_HE);
     assert_int_equal(mfr_model_save(m, b, &err), MFR_OK);
     size_t la, lb;
     char *ba = tu_read_file(a, &la), *bb = tu_read_file(b, &lb);
@@ -196,7 +201,8 @@ static void test_forged_section(void **state)
         const char *msg;
     } cases[] = {
         {4 + 4 * 16, 0xfffffffbu, "year"},         /* year_min -5 */
-        {136 + 8 * 50 + 4 * 3, 0x7fc00000u, "not finite"}, /* a parameter NaN */
+        {140 + 8 * 50 + 4 * 3, 0x7fc00000u, "not finite"}, /* a parameter NaN */
+        {4 + 4 * 17, 2, "hidden_init"},             /* no such initialization */
         {4, 7, "does not fit"},                     /* k 7, the model's is 6 */
     };
     for (size_t c = 0; c < sizeof cases / sizeof *cases; c++) {

@@ -39,6 +39,7 @@ static const char softmax_help_end[] =
 struct sm_opts {
     mfr_softmax_config cfg;
     const char *kind, *preset, *data, *split, *out, *hidden, *features, *optimizer, *kernels;
+    const char *hidden_init;
     int64_t epochs, log_every;
     int32_t threads, top;
     bool all_pairs, quiet, folds;
@@ -138,6 +139,11 @@ static int check_opts(struct sm_opts *o)
         else return usage_error("--optimizer: expected adagrad or adam, got '%s'", o->optimizer);
     }
     c->all_pairs = o->all_pairs;
+    if (o->hidden_init) {
+        if (!strcmp(o->hidden_init, "colab")) c->hidden_init = MFR_SOFTMAX_INIT_COLAB;
+        else if (!strcmp(o->hidden_init, "he")) c->hidden_init = MFR_SOFTMAX_INIT_HE;
+        else return usage_error("--hidden-init: expected colab or he, got '%s'", o->hidden_init);
+    }
     if (o->kernels) {
         static const char *const names[3] = {"auto", "ref", "avx2"};
         int32_t v = -1;
@@ -266,6 +272,8 @@ static size_t softmax_flags(struct sm_opts *o, bool train, struct flag_spec *out
          .hi = 4096, .help = "genre embedding width (default 3)"},
         {.name = "--dim-year", .value = "N", .kind = FLAG_I32, .dst = &c->dim_year, .lo = 1,
          .hi = 4096, .help = "release-year embedding width (default 2)"},
+        {.name = "--hidden-init", .value = "colab|he", .kind = FLAG_STR, .dst = &o->hidden_init,
+         .help = "MLP weights: N(0, 1/out)/10 (the Colab's, default) or\nHe's N(0, 2/in)"},
         {.name = "--optimizer", .value = "adagrad|adam", .kind = FLAG_STR, .dst = &o->optimizer,
          .help = "TF1's Adagrad, the Colab's (default), or Adam"},
         {.name = "--lr", .value = "X", .kind = FLAG_DOUBLE, .dst = &c->lr, .min = 1e-12,

@@ -82,6 +82,9 @@ int mfr_softmax_config_validate(const mfr_softmax_config *c, mfr_error *err)
     if ((st = range_i(err, "n_shards", c->n_shards, 0, 4096))) return st;
     if ((st = range_i(err, "all_pairs", c->all_pairs, 0, 1))) return st;
     if ((st = range_i(err, "kernels", c->kernels, MFR_KERNELS_AUTO, MFR_KERNELS_AVX2))) return st;
+    if ((st = range_i(err, "hidden_init", c->hidden_init, MFR_SOFTMAX_INIT_COLAB,
+                      MFR_SOFTMAX_INIT_HE)))
+        return st;
     return MFR_OK;
 }
 
@@ -312,11 +315,15 @@ static void init_block(const struct mfr_sm_block *b, uint64_t seed, uint64_t whi
             (float)(std * trunc_normal(seed, MFR_RNG_SM_INIT, which << 40 | (uint64_t)x));
 }
 
-void mfr_sm_init(const struct mfr_sm_layout *lay, uint64_t seed, float *theta)
+void mfr_sm_init(const struct mfr_sm_layout *lay, uint64_t seed, int32_t hidden_init,
+                 float *theta)
 {
     const struct mfr_sm_block *emb[4] = {&lay->movie, &lay->genre, &lay->year, &lay->V};
     for (int e = 0; e < 4; e++)
         if (emb[e]->rows > 0) init_block(emb[e], seed, (uint64_t)e, 1.0 / sqrt(emb[e]->cols), theta);
     for (int l = 0; l < lay->n_layers; l++)
-        init_block(&lay->W[l], seed, (uint64_t)(8 + l), 0.1 / sqrt(lay->W[l].rows), theta);
+        init_block(&lay->W[l], seed, (uint64_t)(8 + l),
+                   hidden_init == MFR_SOFTMAX_INIT_HE ? sqrt(2.0 / lay->W[l].cols)
+                                                      : 0.1 / sqrt(lay->W[l].rows),
+                   theta);
 }

@@ -8,7 +8,7 @@
  *   i32 x 15: k, features, dim_movie, dim_genre, dim_year, n_hidden,
  *             hidden[0..3], optimizer, batch_users, n_shards, all_pairs,
  *             items' n_genres
- *   i32 x 2:  items' n_years, year_min
+ *   i32 x 3:  items' n_years, year_min; hidden_init
  *   f64 x 5:  lr, beta1, beta2, eps, adagrad_init
  *   u64 seed, i64 epochs, i64 n_params
  *   per item: i32 year bucket, u32 genre bits
@@ -20,7 +20,7 @@
 #include "bytes_priv.h"
 #include "softmax_priv.h"
 
-enum { SM_VERSION = 1, SM_N_I32 = 17, SM_N_F64 = 5, SM_FIXED = 4 + 4 * SM_N_I32 + 8 * SM_N_F64 + 24 };
+enum { SM_VERSION = 1, SM_N_I32 = 18, SM_N_F64 = 5, SM_FIXED = 4 + 4 * SM_N_I32 + 8 * SM_N_F64 + 24 };
 
 void mfr_sm_net_free(struct mfr_sm_net *net)
 {
@@ -106,7 +106,7 @@ void mfr_sm_net_encode(const struct mfr_sm_net *net, unsigned char *b)
     int32_t iv[SM_N_I32] = {c->k, (int32_t)c->features, c->dim_movie, c->dim_genre, c->dim_year,
                             c->n_hidden, c->hidden[0], c->hidden[1], c->hidden[2], c->hidden[3],
                             c->optimizer, c->batch_users, c->n_shards, c->all_pairs,
-                            it->n_genres, it->n_years, it->year_min};
+                            it->n_genres, it->n_years, it->year_min, c->hidden_init};
     double dv[SM_N_F64] = {c->lr, c->beta1, c->beta2, c->eps, c->adagrad_init};
     mfr_put_le32(b, SM_VERSION), b += 4;
     for (int x = 0; x < SM_N_I32; x++) mfr_put_le32(b, (uint32_t)iv[x]), b += 4;
@@ -139,6 +139,7 @@ static int decode_fixed(const unsigned char *b, const char *path, mfr_softmax_co
     for (int l = 0; l < 4; l++) c->hidden[l] = iv[6 + l];
     c->optimizer = iv[10], c->batch_users = iv[11], c->n_shards = iv[12], c->all_pairs = iv[13];
     shape[0] = iv[14], shape[1] = iv[15], shape[2] = iv[16];
+    c->hidden_init = iv[17];
     c->lr = dv[0], c->beta1 = dv[1], c->beta2 = dv[2], c->eps = dv[3], c->adagrad_init = dv[4];
     c->seed = mfr_get_le64(b), b += 8;
     *epochs = (int64_t)mfr_get_le64(b), b += 8;

@@ -194,7 +194,7 @@ int mfr_sm_trainer_create(const mfr_softmax_config *cfg, int32_t n_users,
     if (theta0)
         memcpy(tr->theta, theta0, sizeof(float) * (size_t)tr->lay.n_params);
     else
-        mfr_sm_init(&tr->lay, cfg->seed, tr->theta);
+        mfr_sm_init(&tr->lay, cfg->seed, cfg->hidden_init, tr->theta);
     *out = tr;
     return MFR_OK;
 fail:

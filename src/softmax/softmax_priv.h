@@ -107,9 +107,12 @@ double mfr_sm_example(const struct mfr_sm_layout *lay, const struct mfr_sm_items
 
 /* Initializes theta (n_params floats, zeroed by the caller): embedding
  * tables and V ~ truncated N(0, 1/dim) (the Colab's embedding columns),
- * hidden weights ~ truncated N(0, 1/out) / 10 (the Colab's hidden layers),
+ * the MLP's weights ~ truncated N(0, 1/out) / 10 (the Colab's hidden
+ * layers; hidden_init MFR_SOFTMAX_INIT_COLAB) or N(0, 2/in) (He's, for
+ * ReLU layers; MFR_SOFTMAX_INIT_HE), truncated at 2 std,
  * biases 0; each value a pure function of (seed, block, index). */
-void mfr_sm_init(const struct mfr_sm_layout *lay, uint64_t seed, float *theta);
+void mfr_sm_init(const struct mfr_sm_layout *lay, uint64_t seed, int32_t hidden_init,
+                 float *theta);
 
 /* A trained network as a model holds it (struct mfr_model.sm): what the
  * fold-in of a new user and the model file need. */

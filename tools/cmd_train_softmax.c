@@ -255,7 +255,8 @@ static size_t softmax_flags(struct sm_opts *o, bool train, struct flag_spec *out
          .help = "the softmax model (mf: matrix factorization, the default)"},
         {.name = "--preset", .value = "softmax", .kind = FLAG_STR, .dst = &o->preset,
          .help = "the best settings found (docs/SOFTMAX.md): --optimizer adam\n"
-                 "--lr 0.01 --batch-users 16 --epochs 100; implies --kind softmax"},
+                 "--lr 0.01 --batch-users 16 --hidden-init he --epochs 100;\n"
+                 "implies --kind softmax"},
         {.name = "--data", .value = "DIR", .kind = FLAG_STR, .dst = &o->data,
          .help = "dataset directory (default: $MFREC_DATA, else data/ml-100k)"},
         {.name = "--epochs", .value = "N", .kind = FLAG_I64, .dst = &o->epochs, .lo = 0,
@@ -334,6 +335,7 @@ static void softmax_opts_init(struct sm_opts *o, int argc, char **argv)
             o->cfg.optimizer = MFR_SOFTMAX_OPT_ADAM;
             o->cfg.lr = 0.01;
             o->cfg.batch_users = 16;
+            o->cfg.hidden_init = MFR_SOFTMAX_INIT_HE;
             o->epochs = 100;
         }
 }

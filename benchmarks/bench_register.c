@@ -18,6 +18,7 @@ void mfr_bench_register_all(void)
 
     bench_probe_register();
     bench_kernels_register();
+    bench_softmax_register();
     bench_train_register();
 }
 

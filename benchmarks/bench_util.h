@@ -48,5 +48,6 @@ void bench_kernels_register(void);
 void bench_train_register(void);
 void bench_train_cleanup(void);
 void bench_probe_register(void);
+void bench_softmax_register(void);
 
 #endif

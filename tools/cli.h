@@ -267,5 +267,15 @@ int cmd_stats(int argc, char **argv);   /* cmd_stats.c */
 int cmd_project(int argc, char **argv); /* cmd_project.c */
 int cmd_export(int argc, char **argv);  /* cmd_export.c */
 int cmd_sweep(int argc, char **argv);   /* cmd_sweep.c */
+/* `mfrec train --kind softmax` (cmd_train_softmax.c). train_kind_route:
+ * true with *rc set when argv asks for the softmax model (then it ran) or
+ * gives a softmax-only flag without it (a usage error); false: train
+ * matrix factorization. parse_kind_mf: the MF table's --kind (mf only). */
+int cmd_train_softmax(int argc, char **argv);
+bool train_kind_route(int argc, char **argv, int *rc);
+bool parse_kind_mf(const char *flag, const char *value, void *dst);
+/* `mfrec eval --folds --kind softmax` (or --preset softmax): true with *rc
+ * set when argv asks for it (then it ran); false: eval as before. */
+bool eval_kind_route(int argc, char **argv, int *rc);
 
 #endif

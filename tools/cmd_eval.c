@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "mfrec_softmax.h"
 #include "output.h"
 
 static const char eval_help[] =
@@ -193,7 +194,10 @@ static void print_eval_text(const struct eval_opts *o, const mfr_model *m,
     printf("model %s (k %d, %lld epochs, split %s)\n", o->model_path, mfr_model_k(m),
            (long long)mfr_model_epochs(m), mfr_model_split_spec(m));
     printf("test %s: %lld ratings\n", d->test_path, (long long)mt->n);
-    printf("MSE %.6f\nRMSE %.6f\nMAE %.6f\n", mt->mse, mt->rmse, mt->mae);
+    if (isnan(mt->mse)) /* a softmax model (eval_model) */
+        printf("MSE, RMSE, MAE: none (a softmax model ranks movies and predicts no ratings)\n");
+    else
+        printf("MSE %.6f\nRMSE %.6f\nMAE %.6f\n", mt->mse, mt->rmse, mt->mae);
     printf("train (excluded, popularity): %s, %lld ratings\n", d->train_desc,
            (long long)mfr_ratings_count(d->train));
     print_ranking_table(rm, rp);
@@ -246,11 +250,16 @@ static int eval_model(const struct eval_opts *o)
         rc = runtime_error("out of memory");
         goto done;
     }
+    /* A softmax model predicts no ratings: its rating metrics are NaN
+     * (printed as "none", null in JSON), its ranking metrics as usual. */
+    bool ranks_only = mfr_model_kind(m) == MFR_MODEL_KIND_SOFTMAX;
     if (mfr_dataset_read_ratings(ds, d.test_path, &d.test, &err) != MFR_OK ||
-        mfr_model_evaluate(m, d.test, &mt, &err) != MFR_OK) {
+        (!ranks_only && mfr_model_evaluate(m, d.test, &mt, &err) != MFR_OK)) {
         rc = lib_error(&err);
         goto done;
     }
+    if (ranks_only)
+        mt = (mfr_metrics){.n = mfr_ratings_count(d.test), .mse = NAN, .rmse = NAN, .mae = NAN};
     if ((rc = load_eval_train(o, m, ds, dir, &d)) != EXIT_OK ||
         (rc = check_overlap(o, ds, &d)) != EXIT_OK)
         goto done;
@@ -549,9 +558,10 @@ static bool parse_eval_flags(int argc, char **argv, struct eval_opts *o, int *rc
 
 int cmd_eval(int argc, char **argv)
 {
+    int rc;
+    if (eval_kind_route(argc, argv, &rc)) return rc; /* --folds --kind softmax */
     struct eval_opts o = {.k = 10};
     train_opts_init(&o.train);
-    int rc;
     if (!parse_eval_flags(argc, argv, &o, &rc)) return rc;
     return o.folds ? eval_folds(&o) : eval_model(&o);
 }

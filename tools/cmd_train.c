@@ -217,6 +217,8 @@ static bool parse_train_flags(int argc, char **argv, struct train_opts *o, int *
         {.name = "--split", .value = "SPEC", .kind = FLAG_STR, .dst = &o->split,
          .help = "sklearn:SEED[:FRAC] | u1..u5 | ua | ub | random:FRAC\n"
                  "(default sklearn:300, the notebook's split)"},
+        {.name = "--kind", .value = "mf|softmax", .kind = FLAG_CUSTOM, .parse = parse_kind_mf,
+         .help = "mf (default) or the softmax model\n(`mfrec train --kind softmax --help`)"},
         {.kind = FLAG_TEXT, .print_help = print_training_flags},
         {.name = "--init-from", .value = "U.npy,V.npy", .kind = FLAG_STR, .dst = &o->init_from,
          .section = "Training:", .help = "start from these float32 arrays"},
@@ -858,10 +860,11 @@ static bool training_flags_given(int argc, char **argv)
 
 int cmd_train(int argc, char **argv)
 {
+    int rc;
+    if (train_kind_route(argc, argv, &rc)) return rc; /* --kind softmax */
     struct train_opts o;
     train_opts_init(&o);
     o.log_every = o.early_stop = o.checkpoint_every = -1; /* not given */
-    int rc;
     if (!parse_train_flags(argc, argv, &o, &rc)) return rc;
     if ((rc = train_run_opts(&o)) != EXIT_OK) return rc;
     mfr_set_threads(o.cfg.n_threads); /* the load, split, evaluations and save too */

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "mfrec_softmax.h"
 #include "movie_list.h"
 #include "output.h"
 
@@ -80,6 +81,7 @@ void movie_ctx_free(struct movie_ctx *c)
 void warn_if_poor_ranker(const mfr_model *m, const char *model_path)
 {
     mfr_config cfg;
+    if (mfr_model_kind(m) != MFR_MODEL_KIND_MF) return; /* a softmax model is a ranker */
     if (mfr_model_config(m, &cfg, NULL) != MFR_OK) return;
     if (cfg.l2 > 0 || cfg.l2_freq > 0 || cfg.gravity > 0 || cfg.bias || cfg.implicit > 0 ||
         cfg.l1_items > 0)

@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "mfrec_softmax.h"
 
 enum { TRAIN_EPOCHS_DEFAULT = 1000, TRAIN_EPOCHS_MAX = 1000000000, HELP_WIDTH = 20,
        HELP_COLUMNS = 86 };
@@ -262,7 +263,10 @@ void model_describe(const mfr_model *m, const char *path, char *buf, size_t cap)
 {
     mfr_config cfg;
     char what[160] = "";
-    if (mfr_model_config(m, &cfg, NULL) == MFR_OK) config_describe(&cfg, what, sizeof what);
+    if (mfr_model_kind(m) == MFR_MODEL_KIND_SOFTMAX) /* its MF configuration is a placeholder */
+        snprintf(what, sizeof what, "softmax model");
+    else if (mfr_model_config(m, &cfg, NULL) == MFR_OK)
+        config_describe(&cfg, what, sizeof what);
     snprintf(buf, cap, "%s (%s%sk %d, %lld epochs)", path, what, *what ? ", " : "",
              (int)mfr_model_k(m), (long long)mfr_model_epochs(m));
 }

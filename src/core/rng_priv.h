@@ -19,6 +19,9 @@ enum mfr_rng_stream {
     MFR_RNG_TSNE = 5,   /* t-SNE start (analysis.c) */
     MFR_RNG_SPLIT = 3,
     MFR_RNG_SYNTH = 16, /* synth.c uses 16..31 */
+    MFR_RNG_SM_INIT = 40,  /* softmax model parameters (src/softmax) */
+    MFR_RNG_SM_LABEL = 41, /* softmax labels: (epoch, user) */
+    MFR_RNG_SM_ORDER = 42, /* softmax mini-batch order per epoch */
 };
 
 /* 64 random bits for (seed, stream, index). */

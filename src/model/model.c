@@ -18,6 +18,7 @@
 
 #include "dataset_priv.h"
 #include "model_priv.h"
+#include "softmax_priv.h"
 
 /* Largest embedding dimension, as documented for mfr_config.k. */
 #define MODEL_MAX_K MFR_MAX_K
@@ -214,6 +215,7 @@ void mfr_model_destroy(mfr_model *m)
     free(m->split_spec);
     free(m->data_dir);
     free(m->data_file);
+    mfr_sm_net_free(m->sm);
     free(m);
 }
 
@@ -426,7 +428,8 @@ int mfr_model_copy(const mfr_model *src, mfr_model **out, mfr_error *err)
     m->cfg = src->cfg;
     m->epochs = src->epochs;
     m->data_fingerprint = src->data_fingerprint;
-    if ((rc = mfr_model_copy_provenance(m, src, err)) != MFR_OK) {
+    if ((rc = mfr_model_copy_provenance(m, src, err)) != MFR_OK ||
+        (src->sm && (rc = mfr_sm_net_copy(src->sm, &m->sm, err)) != MFR_OK)) {
         mfr_model_destroy(m);
         return rc;
     }

@@ -95,6 +95,10 @@ int mfr_model_evaluate_threads(const mfr_model *m, const mfr_ratings *r, int n_t
     if (!m || !r || !out)
         return mfr_seterr(err, MFR_ERR_INVALID, "mfr_model_evaluate: %s is NULL",
                           !m ? "model" : !r ? "ratings" : "out");
+    if (m->sm)
+        return mfr_seterr(err, MFR_ERR_INVALID,
+                          "a softmax model ranks movies and does not predict ratings: no "
+                          "rating metrics (MSE, RMSE, MAE); use the ranking metrics");
     if (r->n <= 0)
         return mfr_seterr(err, MFR_ERR_INVALID, "cannot evaluate on an empty rating set (0 ratings)");
     const int nt = r->n > EVAL_BLOCK ? (n_threads > 0 ? n_threads : mfr_setup_threads()) : 1;

@@ -32,6 +32,7 @@
 #include "bytes_priv.h"
 #include "config_priv.h"
 #include "model_priv.h"
+#include "softmax_priv.h"
 
 #define MODEL_MAGIC "MFRECMDL"
 #define MODEL_MAGIC_LEN 8
@@ -47,6 +48,12 @@
 #define MODEL_MAX_STRING 65536u
 /* Largest embedding dimension, as documented for mfr_config.k. */
 #define MODEL_MAX_K MFR_MAX_K
+/* Model records: tags from 1000 on describe the model, not an mfr_config
+ * field, and are written only for a softmax model (so matrix factorization
+ * files keep their bytes): its kind (i32, 1 = softmax) and the length of
+ * its softmax section (u64), which follows the arrays. */
+#define MODEL_TAG_KIND 1000u
+#define MODEL_TAG_SOFTMAX_BYTES 1001u
 
 /* Configuration records: tags, types and member offsets come from the
  * table in config.c (config_priv.h). A tag is never reused; n_threads and
@@ -134,6 +141,18 @@ struct writer {
     unsigned char *row; /* scratch: one encoded row (k * 4 bytes) */
 };
 
+/* The records of a model: its configuration's and data source's, then the
+ * softmax records. */
+static uint32_t model_records(const mfr_model *m, size_t *bytes)
+{
+    uint32_t n = records_of(m, bytes);
+    if (m->sm) {
+        n += 2;
+        *bytes += (8 + 4) + (8 + 8);
+    }
+    return n;
+}
+
 static int w_put(struct writer *w, FILE *f, const void *p, size_t n, mfr_error *err)
 {
     if (n == 0) return MFR_OK;
@@ -206,7 +225,7 @@ static int write_model(FILE *f, void *ctx, mfr_error *err)
     if (rc == MFR_OK) rc = w_u64(w, f, m->data_fingerprint, err);
     uint32_t tag_end = mfr_config_tag_end();
     size_t record_bytes;
-    if (rc == MFR_OK) rc = w_u32(w, f, records_of(m, &record_bytes), err);
+    if (rc == MFR_OK) rc = w_u32(w, f, model_records(m, &record_bytes), err);
     /* Records in tag order: the bytes depend on the values only. */
     mfr_config c = m->cfg; /* a copy: the accessors take a non-const config */
     for (uint32_t tag = 1; tag < tag_end && rc == MFR_OK; tag++) {
@@ -224,6 +243,14 @@ static int write_model(FILE *f, void *ctx, mfr_error *err)
             rc = w_u64(w, f, *mfr_config_u64(&c, row), err);
     }
     if (rc == MFR_OK && m->data_file) rc = w_source(w, f, m, err);
+    if (m->sm && rc == MFR_OK) {
+        rc = w_u32(w, f, MODEL_TAG_KIND, err);
+        if (rc == MFR_OK) rc = w_u32(w, f, 4, err);
+        if (rc == MFR_OK) rc = w_u32(w, f, MFR_MODEL_KIND_SOFTMAX, err);
+        if (rc == MFR_OK) rc = w_u32(w, f, MODEL_TAG_SOFTMAX_BYTES, err);
+        if (rc == MFR_OK) rc = w_u32(w, f, 8, err);
+        if (rc == MFR_OK) rc = w_u64(w, f, mfr_sm_net_bytes(m->sm), err);
+    }
     if (rc == MFR_OK) rc = w_string(w, f, m->split_spec, err);
     if (rc == MFR_OK) rc = w_string(w, f, m->data_dir, err);
     for (int32_t u = 0; u < m->n_users && rc == MFR_OK; u++)
@@ -234,6 +261,14 @@ static int write_model(FILE *f, void *ctx, mfr_error *err)
     int n_arrays = mfr_model_arrays(m, arrays);
     for (int a = 0; a < n_arrays && rc == MFR_OK; a++)
         rc = w_rows(w, f, arrays[a].a, arrays[a].rows, err);
+    if (m->sm && rc == MFR_OK) {
+        uint64_t n = mfr_sm_net_bytes(m->sm);
+        unsigned char *buf = mfr_malloc((size_t)n);
+        if (!buf) return mfr_seterr(err, MFR_ERR_NOMEM, "out of memory writing a softmax model");
+        mfr_sm_net_encode(m->sm, buf);
+        rc = w_put(w, f, buf, (size_t)n, err);
+        free(buf);
+    }
     if (rc == MFR_OK) rc = w_u64(w, f, w->h, err); /* hash of everything before */
     return rc;
 }
@@ -327,7 +362,7 @@ static int check_saveable(const mfr_model *m, const char *path, mfr_error *err)
 static uint32_t header_size_of(const mfr_model *m)
 {
     size_t record_bytes;
-    records_of(m, &record_bytes);
+    model_records(m, &record_bytes);
     size_t header = MODEL_MIN_HEADER + strlen(m->split_spec) + strlen(m->data_dir) + record_bytes;
     MFR_ASSERT(header <= MODEL_MAX_HEADER);
     return (uint32_t)header;
@@ -442,7 +477,26 @@ struct header {
     char *split_spec, *data_dir;
     char *data_file; /* the data source record, NULL when absent */
     int32_t data_format, data_sep, data_header;
+    int32_t kind;      /* enum mfr_model_kind (MODEL_TAG_KIND) */
+    uint64_t sm_bytes; /* the softmax section's length, 0 without */
 };
+
+/* A model record (tag >= 1000) into h; MFR_ERR_CORRUPT for a bad length
+ * or a repeat. Unknown model tags are skipped like unknown fields. */
+static int parse_model_record(uint32_t tag, uint32_t len, const unsigned char *v,
+                              const char *path, struct header *h, mfr_error *err)
+{
+    bool kind = tag == MODEL_TAG_KIND;
+    if (!kind && tag != MODEL_TAG_SOFTMAX_BYTES) return MFR_OK;
+    if (len != (kind ? 4u : 8u) || (kind ? h->kind != -1 : h->sm_bytes != UINT64_MAX))
+        return mfr_seterr(err, MFR_ERR_CORRUPT, "%s: model record %u has %u bytes or repeats",
+                          path, tag, len);
+    if (kind)
+        h->kind = (int32_t)mfr_get_le32(v);
+    else
+        h->sm_bytes = mfr_get_le64(v);
+    return MFR_OK;
+}
 
 /* The data source record's value v (len bytes) into h. */
 static int parse_source(const unsigned char *v, uint32_t len, const char *path, struct header *h,
@@ -502,6 +556,11 @@ static int parse_config(struct cursor *c, const char *path, struct header *h, mf
             if (rc != MFR_OK) return rc;
             continue;
         }
+        if (tag >= MODEL_TAG_KIND) {
+            int rc = parse_model_record(tag, len, v, path, h, err);
+            if (rc != MFR_OK) return rc;
+            continue;
+        }
         const struct mfr_config_row *row = mfr_config_row_by_tag(tag);
         if (!row) continue; /* written by a newer mfrec: not ours to read */
         const char *name = row->field.name;
@@ -558,8 +617,17 @@ static int parse_header(const unsigned char *hdr, size_t header_size, const char
     h->n_items = (int32_t)ni;
     h->epochs = (int64_t)epochs;
 
+    h->kind = -1;
+    h->sm_bytes = UINT64_MAX;
     int rc = parse_config(&c, path, h, err);
     if (rc != MFR_OK) return rc;
+    if (h->kind == -1) h->kind = MFR_MODEL_KIND_MF;
+    if (h->sm_bytes == UINT64_MAX) h->sm_bytes = 0;
+    if ((h->kind != MFR_MODEL_KIND_MF && h->kind != MFR_MODEL_KIND_SOFTMAX) ||
+        (h->kind == MFR_MODEL_KIND_SOFTMAX) != (h->sm_bytes > 0))
+        return mfr_seterr(err, MFR_ERR_CORRUPT,
+                          "%s: model kind %d with a softmax section of %llu bytes", path,
+                          (int)h->kind, (unsigned long long)h->sm_bytes);
     if (h->cfg.k != h->k)
         return mfr_seterr(err, MFR_ERR_CORRUPT,
                           "%s: configuration k = %d differs from the model's k = %d", path,
@@ -604,6 +672,7 @@ static bool expected_length(const struct header *h, size_t header_size, int32_t 
     if (__builtin_add_overflow((uint64_t)header_size, ids, &total)) return false;
     if (__builtin_add_overflow(total, floats, &total)) return false;
     if (__builtin_add_overflow(total, 8u, &total)) return false;
+    if (__builtin_add_overflow(total, h->sm_bytes, &total)) return false;
     *out = total;
     return true;
 }
@@ -801,10 +870,21 @@ static int reader_body(struct reader *r, mfr_model *m, mfr_error *err)
                        arrays[a].nonneg, buf, &r->hash, &bad, err);
     free(buf);
     if (rc != MFR_OK) return rc;
+    /* The softmax section (its length was checked against the file's). */
+    unsigned char *sm = NULL;
+    if (r->h.sm_bytes > 0) {
+        if (!(sm = mfr_malloc((size_t)r->h.sm_bytes)))
+            return mfr_seterr(err, MFR_ERR_NOMEM, "out of memory reading %s", path);
+        rc = read_exact(r->f, path, sm, (size_t)r->h.sm_bytes, &r->hash, err);
+    }
     unsigned char sum[8];
-    if ((rc = read_exact(r->f, path, sum, sizeof sum, NULL, err)) != MFR_OK) return rc;
-    if (mfr_get_le64(sum) != r->hash)
-        return mfr_seterr(err, MFR_ERR_CORRUPT, "%s: checksum mismatch: file is corrupted", path);
+    if (rc == MFR_OK) rc = read_exact(r->f, path, sum, sizeof sum, NULL, err);
+    if (rc == MFR_OK && mfr_get_le64(sum) != r->hash)
+        rc = mfr_seterr(err, MFR_ERR_CORRUPT, "%s: checksum mismatch: file is corrupted", path);
+    if (rc == MFR_OK && sm)
+        rc = mfr_sm_net_decode(sm, r->h.sm_bytes, m->n_items, m->k, path, &m->sm, err);
+    free(sm);
+    if (rc != MFR_OK) return rc;
     if (!r->section && fgetc(r->f) != EOF) /* the file grew while we read it */
         return mfr_seterr(err, MFR_ERR_CORRUPT, "%s: trailing bytes after the checksum", path);
     if (bad.array)
@@ -843,7 +923,8 @@ int mfr_model_read(FILE *f, const char *path, uint64_t len, mfr_model **out, mfr
 
 uint64_t mfr_model_file_size(const mfr_model *m)
 {
-    struct header h = {.k = m->k, .n_users = m->n_users, .n_items = m->n_items, .cfg = m->cfg};
+    struct header h = {.k = m->k, .n_users = m->n_users, .n_items = m->n_items, .cfg = m->cfg,
+                       .sm_bytes = m->sm ? mfr_sm_net_bytes(m->sm) : 0};
     uint64_t len = 0;
     bool ok = expected_length(&h, header_size_of(m), m->n_state, &len);
     MFR_ASSERT(ok); /* the model exists in memory: its size fits */

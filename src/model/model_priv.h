@@ -45,6 +45,10 @@ struct mfr_model {
      * NULL when the data was a directory in its format's own layout. */
     char *data_file;
     int32_t data_format, data_sep, data_header;
+    /* The softmax network (src/softmax) of a model of kind softmax, NULL
+     * for matrix factorization. U then holds the users' embeddings, V the
+     * output embeddings; the file carries the network in its own section. */
+    struct mfr_sm_net *sm;
 };
 
 /* Copies src's data provenance (split spec, data directory, data file and

@@ -30,6 +30,7 @@
 
 #include "kern_priv.h"
 #include "model_priv.h"
+#include "softmax_priv.h"
 #include "topk_priv.h"
 
 /* ------------------------------------------------------------------ */
@@ -377,6 +378,10 @@ int mfr_model_fold_in(const mfr_model *m, const int32_t *items, const float *rat
 {
     int rc = fold_in_check(m, items, ratings, n, lambda, user_vec_out, err);
     if (rc != MFR_OK) return rc;
+    if (m->sm) { /* softmax: the watched movies are the features, no solve */
+        if (user_bias_out) *user_bias_out = 0.0f;
+        return mfr_sm_net_user(m->sm, items, n, user_vec_out, err);
+    }
 
     /* Unknowns: the k embedding floats, plus b_u on a model with biases,
      * whose design column is the constant 1 and whose target is r - b_i. */

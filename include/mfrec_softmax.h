@@ -1,0 +1,127 @@
+/*
+ * mfrec_softmax.h — the softmax (deep retrieval) model of the Colab that
+ * mfrec rebuilds, beside matrix factorization (docs/SOFTMAX.md).
+ *
+ * A user is the mean of learned embeddings of the movies they rated in
+ * training (optionally also of those movies' genres and release years, each
+ * its own table); the concatenation goes through hidden ReLU layers and a
+ * final linear layer to a user embedding u of dimension k; the logits of
+ * every movie are <u, V_i> and the loss is the softmax cross-entropy of one
+ * rated movie, the label, given the others. Training is deterministic: the
+ * parameters are byte-identical for any thread count.
+ *
+ * The trained model is an mfr_model of kind MFR_MODEL_KIND_SOFTMAX: its
+ * user vectors are the users' embeddings computed from all their training
+ * movies, its item vectors are V, so recommending, similar movies, ranking
+ * metrics, export and projections work as for matrix factorization; it does
+ * not predict ratings. Include after mfrec.h.
+ */
+#ifndef MFREC_SOFTMAX_H
+#define MFREC_SOFTMAX_H
+
+#include <stdint.h>
+
+#include "mfrec.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/** Input features (mfr_softmax_config.features bits). */
+enum mfr_softmax_feature {
+    MFR_SOFTMAX_FEAT_MOVIES = 1, /**< the rated movies (required) */
+    MFR_SOFTMAX_FEAT_GENRES = 2, /**< their genres, one entry per (movie, genre) */
+    MFR_SOFTMAX_FEAT_YEARS = 4,  /**< their release years, one bucket per year */
+};
+
+enum mfr_softmax_optimizer {
+    MFR_SOFTMAX_OPT_ADAGRAD = 0, /**< the Colab's: TF1 Adagrad, accumulator starts at adagrad_init */
+    MFR_SOFTMAX_OPT_ADAM = 1,    /**< PyTorch's Adam (lr, beta1, beta2, eps) */
+};
+
+/** How the hidden layers' weights start (mfr_softmax_config.hidden_init). */
+enum mfr_softmax_init {
+    MFR_SOFTMAX_INIT_COLAB = 0, /**< truncated N(0, 1/out) / 10, the Colab's */
+    MFR_SOFTMAX_INIT_HE = 1,    /**< truncated N(0, 2/in), He's (for ReLU layers) */
+};
+
+#define MFR_SOFTMAX_MAX_HIDDEN 4
+
+/** What a model is (mfr_model_kind). */
+enum mfr_model_kind {
+    MFR_MODEL_KIND_MF = 0,      /**< matrix factorization: predicts ratings */
+    MFR_MODEL_KIND_SOFTMAX = 1, /**< softmax retrieval: ranks movies, no ratings */
+};
+
+/** The softmax model's configuration; fill with mfr_softmax_config_default. */
+typedef struct mfr_softmax_config {
+    int32_t k;           /**< output dimension (user and movie embeddings), default 35 */
+    uint32_t features;   /**< enum mfr_softmax_feature bits, default movies */
+    int32_t dim_movie;   /**< movie feature embedding width, default 35 */
+    int32_t dim_genre;   /**< genre embedding width, default 3 */
+    int32_t dim_year;    /**< year embedding width, default 2 */
+    int32_t n_hidden;    /**< hidden ReLU layers, 0..MFR_SOFTMAX_MAX_HIDDEN, default 1 */
+    int32_t hidden[MFR_SOFTMAX_MAX_HIDDEN]; /**< their widths, default {35} */
+    int32_t optimizer;   /**< enum mfr_softmax_optimizer, default Adagrad */
+    double lr;           /**< learning rate */
+    double beta1, beta2, eps; /**< Adam's */
+    double adagrad_init; /**< Adagrad's initial accumulator, default 0.1 (TF1) */
+    int32_t batch_users; /**< users per mini-batch step; 0: one full-batch step per epoch */
+    int32_t n_shards;    /**< gradient buffers per step; 0: 16. Never derived from threads */
+    int32_t all_pairs;   /**< 1: every leave-one-out pair per epoch; 0: one label per user */
+    uint64_t seed;       /**< initialization, labels and batch order, default 300 */
+    /** enum mfr_kernels: the kernel set (the same bits either way; not
+     *  recorded in model files), default MFR_KERNELS_AUTO */
+    int32_t kernels;
+    /** enum mfr_softmax_init for the weights of every layer of the MLP
+     *  (recorded in model files), default MFR_SOFTMAX_INIT_COLAB */
+    int32_t hidden_init;
+} mfr_softmax_config;
+
+MFR_API void mfr_softmax_config_default(mfr_softmax_config *cfg);
+/** MFR_OK or MFR_ERR_INVALID with a message that names the field and value. */
+MFR_API int mfr_softmax_config_validate(const mfr_softmax_config *cfg, mfr_error *err);
+
+typedef struct mfr_softmax_trainer mfr_softmax_trainer;
+
+/**
+ * A trainer for the training ratings `train` (their values are ignored:
+ * a rating is a movie the user watched) of dataset ds, whose genres and
+ * release years give the optional features. n_threads 0: OMP_NUM_THREADS
+ * or the core count; it never changes the result. split_spec (may be NULL)
+ * is recorded in the model. Errors: MFR_ERR_INVALID, MFR_ERR_NOMEM,
+ * MFR_ERR_TOO_LARGE, MFR_ERR_MISMATCH (ratings of another dataset).
+ */
+MFR_API int mfr_softmax_trainer_create(const mfr_softmax_config *cfg, const mfr_dataset *ds,
+                                       const mfr_ratings *train, const char *split_spec,
+                                       int n_threads, mfr_softmax_trainer **out,
+                                       mfr_error *err);
+MFR_API void mfr_softmax_trainer_destroy(mfr_softmax_trainer *tr);
+/** One epoch; *loss (may be NULL) is the mean cross-entropy (nats) of its
+ *  examples. MFR_ERR_DIVERGED when a step's loss is not finite. */
+MFR_API int mfr_softmax_trainer_epoch(mfr_softmax_trainer *tr, double *loss, mfr_error *err);
+/** The model as trained so far (a new mfr_model the caller destroys). */
+MFR_API int mfr_softmax_trainer_model(const mfr_softmax_trainer *tr, mfr_model **out,
+                                      mfr_error *err);
+/** Parameters in the model, and the steps per epoch. */
+MFR_API int64_t mfr_softmax_trainer_n_params(const mfr_softmax_trainer *tr);
+MFR_API int32_t mfr_softmax_trainer_n_shards(const mfr_softmax_trainer *tr);
+
+/** The kind of a model (enum mfr_model_kind), -1 for NULL. */
+MFR_API int32_t mfr_model_kind(const mfr_model *m);
+/** A softmax model's configuration; MFR_ERR_INVALID for another kind. */
+MFR_API int mfr_model_softmax_config(const mfr_model *m, mfr_softmax_config *out,
+                                     mfr_error *err);
+/**
+ * The user embedding (k floats into out) of someone who watched the movies
+ * items[0..n) (dense indices): the softmax model's fold-in, one forward
+ * pass, no solve. MFR_ERR_INVALID for another kind or a bad index.
+ */
+MFR_API int mfr_model_softmax_user(const mfr_model *m, const int32_t *items, int32_t n,
+                                   float *out, mfr_error *err);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

@@ -1,0 +1,175 @@
+/*
+ * test_cli_softmax.c — `mfrec train --kind softmax` and the commands that
+ * read its model: the same model bytes for 1 and 3 threads, eval with
+ * ranking metrics equal to the training run's and no rating metrics,
+ * recommend (dataset user and fold-in), similar, export; flags that do not
+ * apply to a kind are refused by name.
+ */
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "mfrec.h"
+#include "test_util.h"
+
+static char *g_dir, *g_data;
+static const char *g_bin;
+static char *g_out, *g_err;
+
+__attribute__((format(printf, 1, 2))) static int run(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int st = tu_run_cli(g_bin, g_dir, "OMP_NUM_THREADS=2", &g_out, &g_err, fmt, ap);
+    va_end(ap);
+    return st;
+}
+
+/* The training command of every model here (a format string: --data). */
+#define TRAIN                                                                              \
+    "train --kind softmax --data %s --split random:0.1 --epochs 6 --dim 8 --hidden 12 "    \
+    "--features movies,genres,years --optimizer adam --lr 0.01 --batch-users 40 "          \
+    "--log-every 3"
+
+static int setup(void **state)
+{
+    (void)state;
+    g_bin = getenv("MFREC_BIN");
+    if (!g_bin) tu_skip_all("MFREC_BIN is not set (run through meson test)");
+    g_dir = tu_mkdtemp();
+    g_data = tu_path(g_dir, "data");
+    return tu_synth(g_data, 150, 90, 3000, 8, NULL);
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    tu_rmtree(g_dir);
+    free(g_dir), free(g_data), free(g_out), free(g_err);
+    return 0;
+}
+
+static void train_model(const char *name, int threads, const char *kernels)
+{
+    int st = run(TRAIN " --threads %d --kernels %s --out %s/%s", g_data, threads, kernels, g_dir,
+                 name);
+    if (st != 0) fail_msg("train exited %d: %s", st, g_err);
+}
+
+static void test_train_threads_same_bytes(void **state)
+{
+    (void)state;
+    train_model("a.mfr", 1, "auto");
+    tu_expect_in(g_out, "test ranking @10");
+    tu_expect_in(g_out, "epoch      3  loss");
+    train_model("b.mfr", 3, "ref"); /* and the other kernel set */
+    char *a = tu_path(g_dir, "a.mfr"), *b = tu_path(g_dir, "b.mfr");
+    size_t la, lb;
+    char *ba = tu_read_file(a, &la), *bb = tu_read_file(b, &lb);
+    assert_non_null(ba);
+    assert_int_equal(la, lb);
+    assert_memory_equal(ba, bb, la);
+    free(a), free(b), free(ba), free(bb);
+}
+
+/* eval on the split's test part gives the NDCG the training run printed. */
+static void test_eval_ranking_only(void **state)
+{
+    (void)state;
+    train_model("m.mfr", 2, "auto");
+    const char *p = strstr(g_out, "test ranking @10");
+    assert_non_null(p);
+    const char *nd = strstr(p, "NDCG ");
+    assert_non_null(nd);
+    double want = atof(nd + 5);
+    assert_int_equal(run("split --data %s --split random:0.1 --seed 300 --out %s/parts", g_data, g_dir), 0);
+    assert_int_equal(run("eval --model %s/m.mfr --test %s/parts/test.data --json", g_dir, g_dir), 0);
+    tu_expect_in(g_out, "\"mse\":null");
+    const char *q = strstr(g_out, "\"model\":{");
+    assert_non_null(q);
+    const char *qn = strstr(q, "\"ndcg\":");
+    assert_non_null(qn);
+    double got = atof(qn + 7);
+    assert_true(fabs(got - want) < 1e-4);
+    assert_int_equal(run("eval --model %s/m.mfr --test %s/parts/test.data", g_dir, g_dir), 0);
+    tu_expect_in(g_out, "predicts no ratings");
+}
+
+static void test_readers(void **state)
+{
+    (void)state;
+    train_model("r.mfr", 2, "auto");
+    assert_int_equal(run("recommend --model %s/r.mfr --user 3 --top 4", g_dir), 0);
+    tu_expect_in(g_out, "rank");
+    assert_int_equal(run("recommend --model %s/r.mfr --rate \"#1=5,#2=4\" --top 4", g_dir), 0);
+    tu_expect_in(g_out, "rank");
+    assert_int_equal(run("similar --model %s/r.mfr --movie \"#1\" --top 3", g_dir), 0);
+    assert_null(strstr(g_err, "unregularized"));
+    assert_int_equal(run("export --model %s/r.mfr --out %s/ex", g_dir, g_dir), 0);
+    char *v = tu_path(g_dir, "ex/V.npy");
+    assert_true(tu_exists(v));
+    free(v);
+}
+
+static void test_refusals(void **state)
+{
+    (void)state;
+    assert_int_equal(run("train --kind softmax --data %s --l2 0.1", g_data), 2);
+    tu_expect_in(g_err, "--l2 does not apply to --kind softmax");
+    assert_int_equal(run("train --kind softmax --data %s --preset ndcg", g_data), 2);
+    tu_expect_in(g_err, "--preset ndcg does not apply to --kind softmax");
+    assert_int_equal(run("train --data %s --hidden 8", g_data), 2);
+    tu_expect_in(g_err, "--hidden applies to --kind softmax only");
+    assert_int_equal(run("train --kind other --data %s", g_data), 2);
+    tu_expect_in(g_err, "expected mf or softmax");
+    assert_int_equal(run("train --kind softmax --data %s --hidden 8,,3", g_data), 2);
+    tu_expect_in(g_err, "--hidden");
+    assert_int_equal(run("train --kind softmax --data %s --features genres", g_data), 2);
+    tu_expect_in(g_err, "must include movies");
+    assert_int_equal(run("train --kind softmax --data %s --hidden-init xavier", g_data), 2);
+    tu_expect_in(g_err, "colab or he");
+    assert_int_equal(run("train --kind softmax --data %s --optimizer sgd", g_data), 2);
+    tu_expect_in(g_err, "adagrad or adam");
+    assert_int_equal(run("train --kind mf --data %s --epochs 1 --quiet", g_data), 0);
+    assert_int_equal(run("eval --kind softmax --data %s", g_data), 2);
+    tu_expect_in(g_err, "is for --folds");
+    assert_int_equal(run("eval --folds --kind softmax --data %s --l2 1", g_data), 2);
+    tu_expect_in(g_err, "--l2 does not apply to --kind softmax");
+}
+
+/* --preset softmax implies --kind softmax, and its values are those flags:
+ * the same model bytes as spelling them out. */
+static void test_preset(void **state)
+{
+    (void)state;
+    assert_int_equal(run("train --preset softmax --data %s --split random:0.1 --epochs 3 "
+                         "--quiet --out %s/p1.mfr", g_data, g_dir), 0);
+    assert_int_equal(run("train --kind softmax --optimizer adam --lr 0.01 --batch-users 16 "
+                         "--hidden-init he --data %s --split random:0.1 --epochs 3 --quiet --out %s/p2.mfr",
+                         g_data, g_dir), 0);
+    char *a = tu_path(g_dir, "p1.mfr"), *b = tu_path(g_dir, "p2.mfr");
+    size_t la, lb;
+    char *ba = tu_read_file(a, &la), *bb = tu_read_file(b, &lb);
+    assert_int_equal(la, lb);
+    assert_memory_equal(ba, bb, la);
+    free(a), free(b), free(ba), free(bb);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_train_threads_same_bytes),
+        cmocka_unit_test(test_eval_ranking_only),
+        cmocka_unit_test(test_readers),
+        cmocka_unit_test(test_refusals),
+        cmocka_unit_test(test_preset),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}

@@ -1,0 +1,254 @@
+/*
+ * test_softmax_model.c — the softmax model as an mfr_model: trained through
+ * the public API (include/mfrec_softmax.h) on a synthetic dataset, saved
+ * and loaded (same bytes on a second save, same vectors and network), its
+ * user vectors equal to the fold-in of their training movies, rating
+ * metrics refused, a damaged softmax section refused, and matrix
+ * factorization models still of kind mf.
+ */
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "bytes_priv.h"
+#include "mfrec.h"
+#include "mfrec_softmax.h"
+#include "model_priv.h"
+#include "softmax_priv.h"
+#include "test_util.h"
+
+struct fixture {
+    char *dir;
+    mfr_dataset *ds;
+    mfr_split *split;
+    mfr_model *model;
+};
+
+static int setup(void **state)
+{
+    struct fixture *f = calloc(1, sizeof *f);
+    f->dir = tu_mkdtemp();
+    char *data = tu_path(f->dir, "data");
+    if (tu_synth(data, 80, 50, 1500, 5, &f->ds) != 0) return -1;
+    free(data);
+    mfr_error err = {0};
+    if (mfr_split_create(f->ds, "random:0.1", 3, &f->split, &err) != MFR_OK) {
+        fprintf(stderr, "%s\n", err.message);
+        return -1;
+    }
+    mfr_softmax_config c;
+    mfr_softmax_config_default(&c);
+    c.k = 6, c.dim_movie = 5, c.n_hidden = 2, c.hidden[0] = 8, c.hidden[1] = 7;
+    c.features = MFR_SOFTMAX_FEAT_MOVIES | MFR_SOFTMAX_FEAT_GENRES | MFR_SOFTMAX_FEAT_YEARS;
+    c.optimizer = MFR_SOFTMAX_OPT_ADAM, c.lr = 0.01, c.batch_users = 32;
+    c.hidden_init = MFR_SOFTMAX_INIT_HE;
+    mfr_softmax_trainer *tr = NULL;
+    if (mfr_softmax_trainer_create(&c, f->ds, mfr_split_train(f->split), "random:0.1", 2, &tr,
+                                   &err) != MFR_OK) {
+        fprintf(stderr, "%s\n", err.message);
+        return -1;
+    }
+    for (int e = 0; e < 3; e++)
+        if (mfr_softmax_trainer_epoch(tr, NULL, &err) != MFR_OK) return -1;
+    int st = mfr_softmax_trainer_model(tr, &f->model, &err);
+    mfr_softmax_trainer_destroy(tr);
+    *state = f;
+    return st == MFR_OK ? 0 : -1;
+}
+
+static int teardown(void **state)
+{
+    struct fixture *f = *state;
+    mfr_model_destroy(f->model);
+    mfr_split_destroy(f->split);
+    mfr_dataset_destroy(f->ds);
+    tu_rmtree(f->dir);
+    free(f->dir);
+    free(f);
+    return 0;
+}
+
+static void test_kind_and_config(void **state)
+{
+    struct fixture *f = *state;
+    assert_int_equal(mfr_model_kind(f->model), MFR_MODEL_KIND_SOFTMAX);
+    assert_int_equal(mfr_model_k(f->model), 6);
+    assert_int_equal(mfr_model_epochs(f->model), 3);
+    mfr_softmax_config c;
+    mfr_error err = {0};
+    assert_int_equal(mfr_model_softmax_config(f->model, &c, &err), MFR_OK);
+    assert_int_equal(c.n_hidden, 2);
+    assert_int_equal(c.hidden[1], 7);
+    assert_int_equal(c.batch_users, 32);
+    assert_int_equal(c.hidden_init, MFR_SOFTMAX_INIT_HE);
+    assert_int_equal(mfr_model_kind(NULL), -1);
+}
+
+/* A user's stored vector is the network's output for all their training
+ * movies, which is what the fold-in computes (ratings ignored). */
+static void test_user_vector_is_fold_in(void **state)
+{
+    struct fixture *f = *state;
+    const mfr_ratings *tr = mfr_split_train(f->split);
+    int32_t user = -1, items[64];
+    float ratings[64];
+    int n = 0;
+    /* The training movies of the first training rating's user. */
+    for (int64_t x = 0; x < mfr_ratings_count(tr); x++) {
+        int32_t u, i;
+        float r;
+        mfr_ratings_get(tr, x, &u, &i, &r, NULL, NULL);
+        if (user < 0) user = u;
+        if (u == user && n < 64) items[n] = i, ratings[n] = r, n++;
+    }
+    assert_true(n >= 2);
+    /* ascending, the order the trainer pools in */
+    for (int a = 1; a < n; a++)
+        for (int b = a; b > 0 && items[b - 1] > items[b]; b--) {
+            int32_t t = items[b];
+            items[b] = items[b - 1], items[b - 1] = t;
+        }
+    float want[6], got[6], fold[6], bias = 7;
+    mfr_error err = {0};
+    assert_int_equal(mfr_model_user_vector(f->model, user, want, &err), MFR_OK);
+    assert_int_equal(mfr_model_softmax_user(f->model, items, n, got, &err), MFR_OK);
+    assert_memory_equal(want, got, sizeof want);
+    assert_int_equal(mfr_model_fold_in(f->model, items, ratings, n, 0.1, fold, &bias, &err), MFR_OK);
+    assert_memory_equal(want, fold, sizeof want);
+    assert_true(bias == 0.0f);
+    int32_t bad = 50;
+    assert_int_equal(mfr_model_softmax_user(f->model, &bad, 1, got, &err), MFR_ERR_INVALID);
+}
+
+static void test_rating_metrics_refused(void **state)
+{
+    struct fixture *f = *state;
+    mfr_metrics m;
+    mfr_error err = {0};
+    assert_int_equal(mfr_model_evaluate(f->model, mfr_split_test(f->split), &m, &err),
+                     MFR_ERR_INVALID);
+    tu_expect_in(err.message, "does not predict ratings");
+}
+
+static void test_save_load_bytes(void **state)
+{
+    struct fixture *f = *state;
+    char *a = tu_path(f->dir, "a.mfr"), *b = tu_path(f->dir, "b.mfr");
+    mfr_error err = {0};
+    assert_int_equal(mfr_model_save(f->model, a, &err), MFR_OK);
+    mfr_model *m = NULL;
+    if (mfr_model_load(a, &m, &err) != MFR_OK) fail_msg("%s", err.message);
+    assert_int_equal(mfr_model_kind(m), MFR_MODEL_KIND_SOFTMAX);
+    assert_true(mfr_model_checksum(m) == mfr_model_checksum(f->model));
+    mfr_softmax_config lc;
+    assert_int_equal(mfr_model_softmax_config(m, &lc, &err), MFR_OK);
+    assert_int_equal(lc.hidden_init, MFR_SOFTMAX_INIT_HE);
+    assert_int_equal(mfr_model_save(m, b, &err), MFR_OK);
+    size_t la, lb;
+    char *ba = tu_read_file(a, &la), *bb = tu_read_file(b, &lb);
+    assert_int_equal(la, lb);
+    assert_memory_equal(ba, bb, la);
+    /* The loaded network computes the same users. */
+    int32_t items[3] = {1, 4, 9};
+    float x[6], y[6];
+    assert_int_equal(mfr_model_softmax_user(m, items, 3, x, &err), MFR_OK);
+    assert_int_equal(mfr_model_softmax_user(f->model, items, 3, y, &err), MFR_OK);
+    assert_memory_equal(x, y, sizeof x);
+    /* A copy keeps the network. */
+    mfr_model *c = NULL;
+    assert_int_equal(mfr_model_copy(m, &c, &err), MFR_OK);
+    assert_int_equal(mfr_model_kind(c), MFR_MODEL_KIND_SOFTMAX);
+    assert_int_equal(mfr_model_softmax_user(c, items, 3, x, &err), MFR_OK);
+    assert_memory_equal(x, y, sizeof x);
+    mfr_model_destroy(c);
+    mfr_model_destroy(m);
+
+    /* One flipped byte in the softmax section (just before the checksum):
+     * the checksum catches it; a cut file is truncated. */
+    ba[la - 9] ^= 0x40;
+    tu_write_file(f->dir, "bad.mfr", ba, la);
+    char *bad = tu_path(f->dir, "bad.mfr");
+    assert_int_equal(mfr_model_load(bad, &m, &err), MFR_ERR_CORRUPT);
+    tu_expect_in(err.message, "checksum");
+    tu_write_file(f->dir, "bad.mfr", bb, lb - 20);
+    assert_int_equal(mfr_model_load(bad, &m, &err), MFR_ERR_CORRUPT);
+    assert_null(m);
+    free(a), free(b), free(ba), free(bb), free(bad);
+}
+
+/* A section with a valid checksum but bad contents is still refused, with
+ * the section named: a negative first year, a parameter set to NaN, a k
+ * that differs from the model's. */
+static void test_forged_section(void **state)
+{
+    struct fixture *f = *state;
+    char *a = tu_path(f->dir, "f.mfr");
+    mfr_error err = {0};
+    assert_int_equal(mfr_model_save(f->model, a, &err), MFR_OK);
+    size_t len;
+    char *orig = tu_read_file(a, &len);
+    size_t start = len - 8 - (size_t)mfr_sm_net_bytes(f->model->sm);
+    static const struct {
+        size_t at;     /* byte offset in the section */
+        uint32_t value;
+        const char *msg;
+    } cases[] = {
+        {4 + 4 * 16, 0xfffffffbu, "year"},         /* year_min -5 */
+        {140 + 8 * 50 + 4 * 3, 0x7fc00000u, "not finite"}, /* a parameter NaN */
+        {4 + 4 * 17, 2, "hidden_init"},             /* no such initialization */
+        {4, 7, "does not fit"},                     /* k 7, the model's is 6 */
+    };
+    for (size_t c = 0; c < sizeof cases / sizeof *cases; c++) {
+        unsigned char *b = malloc(len);
+        memcpy(b, orig, len);
+        mfr_put_le32(b + start + cases[c].at, cases[c].value);
+        mfr_put_le64(b + len - 8, mfr_fnv1a(MFR_FNV_INIT, b, len - 8));
+        tu_write_file(f->dir, "forged.mfr", (const char *)b, len);
+        char *p = tu_path(f->dir, "forged.mfr");
+        mfr_model *m = NULL;
+        assert_int_equal(mfr_model_load(p, &m, &err), MFR_ERR_CORRUPT);
+        assert_null(m);
+        tu_expect_in(err.message, cases[c].msg);
+        free(p);
+        free(b);
+    }
+    free(orig);
+    free(a);
+}
+
+static void test_mf_model_kind(void **state)
+{
+    struct fixture *f = *state;
+    mfr_config cfg;
+    mfr_config_default(&cfg);
+    cfg.k = 3;
+    cfg.n_threads = 1;
+    mfr_trainer *tr = NULL;
+    mfr_error err = {0};
+    assert_int_equal(mfr_trainer_create(&cfg, f->ds, mfr_split_train(f->split), NULL, &tr, &err),
+                     MFR_OK);
+    assert_int_equal(mfr_model_kind(mfr_trainer_model(tr)), MFR_MODEL_KIND_MF);
+    mfr_softmax_config c;
+    assert_int_equal(mfr_model_softmax_config(mfr_trainer_model(tr), &c, &err), MFR_ERR_INVALID);
+    mfr_trainer_destroy(tr);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_kind_and_config),
+        cmocka_unit_test(test_user_vector_is_fold_in),
+        cmocka_unit_test(test_rating_metrics_refused),
+        cmocka_unit_test(test_save_load_bytes),
+        cmocka_unit_test(test_forged_section),
+        cmocka_unit_test(test_mf_model_kind),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}

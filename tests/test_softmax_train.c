@@ -1,0 +1,304 @@
+/*
+ * test_softmax_train.c — the softmax trainer: parameters byte-identical
+ * for 1, 2, 3 and 7 threads (Adagrad and Adam, mini-batches, every
+ * feature, one label per user or all leave-one-out pairs); one step equal
+ * to the serial sum of the examples' gradients followed by the optimizer's
+ * formula; training that learns a planted cluster structure.
+ */
+#include <math.h>
+#include <omp.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "rng_priv.h"
+#include "kern_priv.h"
+#include "sm_kern_priv.h"
+#include "softmax_priv.h"
+
+enum { NU = 61, NI = 40, NG = 5, CL = 4 };
+
+/* Users in CL clusters; a user of cluster c rates 6..13 movies, almost all
+ * from the 10 movies of cluster c (movie i is in cluster i / 10). */
+struct data {
+    int32_t users[NU * 16], items[NU * 16];
+    int64_t n;
+    struct mfr_sm_items it;
+};
+
+static void make_data(struct data *d)
+{
+    uint32_t genres[NI];
+    int32_t years[NI];
+    for (int i = 0; i < NI; i++) {
+        genres[i] = (uint32_t)(1u << (i / 10)) | (i % 3 == 0 ? 16u : 0u);
+        years[i] = i % 7 == 0 ? 0 : 1980 + i / 10 * 5 + i % 5;
+    }
+    mfr_error err = {0};
+    assert_int_equal(mfr_sm_items_build(NI, NG, genres, years, &d->it, &err), MFR_OK);
+    d->n = 0;
+    for (int u = 0; u < NU - 2; u++) {
+        int c = u % CL, n_u = 6 + (int)(mfr_rng_u64(1, 100, (uint64_t)u) % 8);
+        uint64_t used = 0;
+        for (int x = 0; x < 64 && n_u > 0; x++) {
+            uint64_t r = mfr_rng_u64(1, 101, (uint64_t)(u * 64 + x));
+            int i = (r % 10 == 0) ? (int)(r / 10 % NI) : c * 10 + (int)(r / 10 % 10);
+            if (used >> i & 1) continue;
+            used |= UINT64_C(1) << i;
+            d->users[d->n] = u, d->items[d->n] = i, d->n++;
+            n_u--;
+        }
+    }
+    /* User NU-2 has a single movie (no example), user NU-1 none. */
+    d->users[d->n] = NU - 2, d->items[d->n] = 3, d->n++;
+}
+
+static mfr_softmax_config base_config(int optimizer)
+{
+    mfr_softmax_config c;
+    mfr_softmax_config_default(&c);
+    c.k = 6, c.dim_movie = 5, c.dim_genre = 2, c.dim_year = 3;
+    c.features = MFR_SOFTMAX_FEAT_MOVIES | MFR_SOFTMAX_FEAT_GENRES | MFR_SOFTMAX_FEAT_YEARS;
+    c.n_hidden = 2, c.hidden[0] = 9, c.hidden[1] = 7;
+    c.optimizer = optimizer;
+    c.lr = optimizer == MFR_SOFTMAX_OPT_ADAM ? 0.01 : 0.1;
+    c.batch_users = 16;
+    c.n_shards = 5;
+    c.seed = 77;
+    return c;
+}
+
+static float *train_copy(const struct data *d, const mfr_softmax_config *c, int threads,
+                         int epochs, double *last_loss, int64_t *n_params)
+{
+    mfr_error err = {0};
+    mfr_sm_trainer *tr = NULL;
+    int st = mfr_sm_trainer_create(c, NU - 1, &d->it, d->users, d->items, d->n, NULL, threads, &tr,
+                                   &err);
+    if (st) fail_msg("%s", err.message);
+    double loss = 0;
+    for (int e = 0; e < epochs; e++) {
+        st = mfr_sm_trainer_epoch(tr, &loss, &err);
+        if (st) fail_msg("%s", err.message);
+    }
+    const struct mfr_sm_layout *lay = mfr_sm_trainer_layout(tr);
+    *n_params = lay->n_params;
+    float *out = malloc(sizeof(float) * (size_t)lay->n_params);
+    memcpy(out, mfr_sm_trainer_params(tr), sizeof(float) * (size_t)lay->n_params);
+    if (last_loss) *last_loss = loss;
+    mfr_sm_trainer_destroy(tr);
+    return out;
+}
+
+static void check_threads(mfr_softmax_config c)
+{
+    struct data d;
+    make_data(&d);
+    int64_t P = 0, P2 = 0;
+    float *one = train_copy(&d, &c, 1, 3, NULL, &P);
+    static const int threads[] = {2, 3, 7};
+    for (int t = 0; t < 3; t++) {
+        float *other = train_copy(&d, &c, threads[t], 3, NULL, &P2);
+        assert_int_equal(P, P2);
+        if (memcmp(one, other, sizeof(float) * (size_t)P) != 0)
+            fail_msg("%d threads give other parameters than 1 thread", threads[t]);
+        free(other);
+    }
+    /* A different seed moves the parameters (the comparison can fail). */
+    c.seed++;
+    float *seeded = train_copy(&d, &c, 1, 3, NULL, &P2);
+    assert_true(memcmp(one, seeded, sizeof(float) * (size_t)P) != 0);
+    free(seeded);
+    free(one);
+    mfr_sm_items_free(&d.it);
+}
+
+/* The AVX2 kernel set trains the reference set's bytes. */
+static void test_kernel_sets_same_training(void **state)
+{
+    (void)state;
+    if (!mfr_cpu_has_avx2()) skip();
+    struct data d;
+    make_data(&d);
+    float *out[2];
+    int64_t P = 0;
+    for (int set = 0; set < 2; set++) {
+        mfr_softmax_config c = base_config(MFR_SOFTMAX_OPT_ADAGRAD);
+        mfr_error err = {0};
+        mfr_sm_trainer *tr = NULL;
+        assert_int_equal(mfr_sm_trainer_create(&c, NU - 1, &d.it, d.users, d.items, d.n, NULL, 2,
+                                               &tr, &err),
+                         MFR_OK);
+        mfr_sm_trainer_set_kernels(tr, set ? &mfr_sm_kern_avx2 : &mfr_sm_kern_ref);
+        for (int e = 0; e < 2; e++) assert_int_equal(mfr_sm_trainer_epoch(tr, NULL, &err), MFR_OK);
+        P = mfr_sm_trainer_layout(tr)->n_params;
+        out[set] = malloc(sizeof(float) * (size_t)P);
+        memcpy(out[set], mfr_sm_trainer_params(tr), sizeof(float) * (size_t)P);
+        mfr_sm_trainer_destroy(tr);
+    }
+    assert_memory_equal(out[0], out[1], sizeof(float) * (size_t)P);
+    free(out[0]), free(out[1]);
+    mfr_sm_items_free(&d.it);
+}
+
+static void test_threads_adagrad(void **state)
+{
+    (void)state;
+    check_threads(base_config(MFR_SOFTMAX_OPT_ADAGRAD));
+}
+
+static void test_threads_adam(void **state)
+{
+    (void)state;
+    check_threads(base_config(MFR_SOFTMAX_OPT_ADAM));
+}
+
+static void test_threads_all_pairs_full_batch(void **state)
+{
+    (void)state;
+    mfr_softmax_config c = base_config(MFR_SOFTMAX_OPT_ADAM);
+    c.all_pairs = 1;
+    c.batch_users = 0;
+    c.n_shards = 0;
+    check_threads(c);
+}
+
+/* One full-batch Adagrad step equals, to float rounding, the serial sum of
+ * every example's gradient (weight 1/n) followed by TF1's Adagrad. */
+static void test_step_matches_serial(void **state)
+{
+    (void)state;
+    struct data d;
+    make_data(&d);
+    mfr_softmax_config c = base_config(MFR_SOFTMAX_OPT_ADAGRAD);
+    c.batch_users = 0;
+    mfr_error err = {0};
+    mfr_sm_trainer *tr = NULL;
+    assert_int_equal(mfr_sm_trainer_create(&c, NU - 1, &d.it, d.users, d.items, d.n, NULL, 3, &tr,
+                                           &err),
+                     MFR_OK);
+    const struct mfr_sm_layout *lay = mfr_sm_trainer_layout(tr);
+    int64_t P = lay->n_params;
+    float *th0 = malloc(sizeof(float) * (size_t)P), *g = calloc((size_t)P, sizeof(float));
+    memcpy(th0, mfr_sm_trainer_params(tr), sizeof(float) * (size_t)P);
+
+    /* The examples of epoch 0, serially, user by user. */
+    int64_t n_u[NU] = {0};
+    int32_t rows[NU][16];
+    for (int64_t x = 0; x < d.n; x++) rows[d.users[x]][n_u[d.users[x]]++] = d.items[x];
+    int n_ex = 0;
+    for (int u = 0; u < NU - 1; u++) n_ex += n_u[u] >= 2;
+    assert_int_equal(n_ex, NU - 2);
+    assert_int_equal(n_u[NU - 2], 1);
+    struct mfr_sm_scratch sc;
+    float *buf = calloc((size_t)mfr_sm_scratch_floats(lay), sizeof(float));
+    int32_t ids[16 * NG];
+    mfr_sm_scratch_bind(&sc, lay, buf);
+    sc.ids = ids;
+    double loss = 0;
+    for (int u = 0; u < NU - 1; u++) {
+        if (n_u[u] < 2) continue;
+        int32_t *r = rows[u];
+        for (int a = 1; a < n_u[u]; a++) /* ascending, as the trainer keeps them */
+            for (int b = a; b > 0 && r[b - 1] > r[b]; b--) {
+                int32_t t = r[b];
+                r[b] = r[b - 1], r[b - 1] = t;
+            }
+        int32_t j = mfr_sm_label_index(c.seed, 0, u, n_u[u]), F[16], n_f = 0;
+        for (int x = 0; x < n_u[u]; x++)
+            if (x != j) F[n_f++] = r[x];
+        loss += mfr_sm_example(lay, &d.it, c.features, th0, F, n_f, r[j], 1.0f / (float)n_ex, g,
+                               &sc);
+    }
+    double got = 0;
+    assert_int_equal(mfr_sm_trainer_step_group(tr, 0, 0, &got, &err), MFR_OK);
+    assert_true(fabs(got - loss / n_ex) < 1e-12 * loss);
+    const float *th1 = mfr_sm_trainer_params(tr);
+    int moved = 0;
+    for (int64_t x = 0; x < P; x++) {
+        double acc = c.adagrad_init + (double)g[x] * g[x];
+        double want = th0[x] - c.lr * g[x] / sqrt(acc);
+        if (fabs(th1[x] - want) > 1e-6 + 1e-4 * fabs(th0[x] - want))
+            fail_msg("parameter %lld: %.9g after the step, serial %.9g", (long long)x,
+                     (double)th1[x], want);
+        moved += th1[x] != th0[x];
+    }
+    assert_true(moved > P / 2);
+    free(th0), free(g), free(buf);
+    mfr_sm_trainer_destroy(tr);
+    mfr_sm_items_free(&d.it);
+}
+
+/* The planted clusters are learnable: a model that knows nothing is at
+ * ln 40 = 3.69 nats; one that knows the user's cluster (10 movies, 90% of
+ * a user's movies) and spreads the rest over the other 30 movies reaches
+ * about 0.9 ln(10 / 0.9) + 0.1 ln(300) = 2.74. After 100 epochs of every
+ * leave-one-out pair (Adam) the training loss must be below the midpoint
+ * of ln 40 and ln 9.5, 2.97. */
+static void test_learns_clusters(void **state)
+{
+    (void)state;
+    struct data d;
+    make_data(&d);
+    mfr_softmax_config c = base_config(MFR_SOFTMAX_OPT_ADAM);
+    c.lr = 0.03;
+    c.all_pairs = 1;
+    double first = 0, last = 0;
+    int64_t P;
+    free(train_copy(&d, &c, 2, 1, &first, &P));
+    free(train_copy(&d, &c, 2, 100, &last, &P));
+    assert_true(fabs(first - log((double)NI)) < 0.1);
+    if (!(last < 0.5 * (log(40.0) + log(9.5)))) /* 2.97 */
+        fail_msg("loss %.4f after 60 epochs (start %.4f)", last, first);
+    mfr_sm_items_free(&d.it);
+}
+
+static void test_labels(void **state)
+{
+    (void)state;
+    int count[7] = {0};
+    for (int e = 0; e < 700; e++) {
+        int32_t j = mfr_sm_label_index(5, e, 12, 7);
+        assert_true(j >= 0 && j < 7);
+        assert_int_equal(j, mfr_sm_label_index(5, e, 12, 7));
+        count[j]++;
+    }
+    for (int j = 0; j < 7; j++) assert_true(count[j] > 60 && count[j] < 140);
+}
+
+static void test_bad_pairs(void **state)
+{
+    (void)state;
+    struct data d;
+    make_data(&d);
+    mfr_softmax_config c = base_config(MFR_SOFTMAX_OPT_ADAM);
+    d.items[3] = NI;
+    mfr_error err = {0};
+    mfr_sm_trainer *tr = NULL;
+    assert_int_equal(mfr_sm_trainer_create(&c, NU, &d.it, d.users, d.items, d.n, NULL, 1, &tr,
+                                           &err),
+                     MFR_ERR_MISMATCH);
+    assert_null(tr);
+    assert_non_null(strstr(err.message, "pair 3"));
+    mfr_sm_items_free(&d.it);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_kernel_sets_same_training),
+        cmocka_unit_test(test_threads_adagrad),
+        cmocka_unit_test(test_threads_adam),
+        cmocka_unit_test(test_threads_all_pairs_full_batch),
+        cmocka_unit_test(test_step_matches_serial),
+        cmocka_unit_test(test_learns_clusters),
+        cmocka_unit_test(test_labels),
+        cmocka_unit_test(test_bad_pairs),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -207,6 +207,12 @@ static void items_by_shard_buffers(mfr_trainer *tr, const struct mfr_step *st)
         int64_t len = v_len - off < MFR_TRAIN_CHUNK ? v_len - off : MFR_TRAIN_CHUNK;
         tr->kern->sum_buffers(tr->gV + off, tr->shard_gV + off, v_len, tr->n_shards, len);
     }
+    mfr_items_reg_terms(tr, st);
+}
+
+void mfr_items_reg_terms(mfr_trainer *tr, const struct mfr_step *st)
+{
+    const mfr_model *m = tr->model;
     if (!tr->reg && !m->cfg.bias) return;
 #pragma omp for schedule(static)
     for (int32_t i = 0; i < m->n_items; i++) item_reg_grad(tr, st, i, tr->gV + (size_t)i * (size_t)m->k_pad);

@@ -118,6 +118,10 @@ int mfr_step_end(mfr_trainer *tr, const struct mfr_step *st, double *loss_out, m
 /* Phase pieces the benchmarks time alone. */
 /* Shard s's part of mfr_phase_user_grads. */
 void mfr_shard_user_grads(mfr_trainer *tr, const struct mfr_step *st, int32_t s);
+/* Shard mode, once gV holds the summed shard buffers: the items'
+ * regularizer terms and the zeroed constant lane (orphaned `omp for`;
+ * src/mpi/ calls it after its ordered reduction across ranks). */
+void mfr_items_reg_terms(mfr_trainer *tr, const struct mfr_step *st);
 /* U_u = P_u + c_u Σ_{j in R(u)} Y_j for every user (orphaned `omp for`). */
 void mfr_derive_users(mfr_trainer *tr);
 

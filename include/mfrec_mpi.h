@@ -24,8 +24,8 @@ extern "C" {
 typedef struct mfr_mpi_trainer mfr_mpi_trainer;
 
 /* Wraps `tr` (not owned) for the ranks of `comm`. Refuses, with a message,
- * what the ranks cannot run yet: implicit feedback, regularizer terms, the
- * item-owner reduction (--reduce shard is needed), more ranks than shards. */
+ * what the ranks cannot run yet: implicit feedback, the item-owner
+ * reduction (--reduce shard is needed), more ranks than shards. */
 MFR_API int mfr_mpi_trainer_create(mfr_trainer *tr, MPI_Comm comm, mfr_mpi_trainer **out, mfr_error *err);
 /* One training step across the ranks; the loss is the same on every rank. */
 MFR_API int mfr_mpi_trainer_step(mfr_mpi_trainer *mt, double *loss_out, mfr_error *err);

@@ -7,6 +7,8 @@
  * cut, which depend on the data and configuration only) and runs the phases
  * of step.c on its own shards [s_lo, s_hi):
  *
+ *  reg_sums    user partial sums of its shards, all-gathered; item blocks'
+ *              on every rank; then the reduction in shard / block order.
  *  user_grads  its shards only: their users' gradients, loss slots and
  *              shard item buffers.
  *  loss        the S loss slots are all-gathered (copies), then summed in
@@ -45,6 +47,7 @@ struct mfr_mpi_trainer {
     int32_t s_lo, s_hi;   /* this rank's shards */
     int *slot_count, *slot_disp; /* loss slots per rank (doubles) */
     int *row_count, *row_disp;   /* user-row floats per rank */
+    int *reg_count, *reg_disp;   /* regularizer user partials per rank (doubles) */
 };
 
 static int mpi_err(mfr_error *err, int rc, const char *what)
@@ -59,7 +62,6 @@ static int mpi_err(mfr_error *err, int rc, const char *what)
 static const char *unsupported(const mfr_trainer *tr)
 {
     if (tr->implicit) return "implicit feedback (--implicit)";
-    if (tr->reg) return "regularizer terms (--l2 and the other regularizer flags must be 0)";
     if (tr->reduce != MFR_REDUCE_SHARD) return "the item-owner reduction (pass --reduce shard)";
     return NULL;
 }
@@ -73,10 +75,12 @@ static int plan_counts(mfr_mpi_trainer *mt, mfr_error *err)
 {
     const mfr_trainer *tr = mt->tr;
     const int P = mt->size;
-    int *a[4];
-    for (int x = 0; x < 4; x++)
-        if (!(a[x] = mfr_calloc((size_t)P, sizeof(int)))) return mfr_seterr(err, MFR_ERR_NOMEM, "out of memory");
-    mt->slot_count = a[0], mt->slot_disp = a[1], mt->row_count = a[2], mt->row_disp = a[3];
+    int **a[6] = {&mt->slot_count, &mt->slot_disp, &mt->row_count, &mt->row_disp, &mt->reg_count, &mt->reg_disp};
+    for (int x = 0; x < 6; x++)
+        if (!(*a[x] = mfr_calloc((size_t)P, sizeof(int)))) return mfr_seterr(err, MFR_ERR_NOMEM, "out of memory");
+    const int64_t stride = (int64_t)tr->reg_user_stride;
+    if (stride * tr->n_shards > INT_MAX)
+        return mfr_seterr(err, MFR_ERR_TOO_LARGE, "MPI: more than %d regularizer partial sums", INT_MAX);
     const int64_t k_pad = tr->model->k_pad;
     for (int r = 0; r < P; r++) {
         int32_t lo = shard_of_rank(mt, r), hi = shard_of_rank(mt, r + 1);
@@ -87,6 +91,8 @@ static int plan_counts(mfr_mpi_trainer *mt, mfr_error *err)
         mt->slot_disp[r] = lo * MFR_TRAIN_LOSS_STRIDE;
         mt->row_count[r] = (int)((u_hi - u_lo) * k_pad);
         mt->row_disp[r] = (int)(u_lo * k_pad);
+        mt->reg_count[r] = (int)((hi - lo) * stride);
+        mt->reg_disp[r] = (int)(lo * stride);
     }
     return MFR_OK;
 }
@@ -129,6 +135,8 @@ void mfr_mpi_trainer_destroy(mfr_mpi_trainer *mt)
     free(mt->slot_disp);
     free(mt->row_count);
     free(mt->row_disp);
+    free(mt->reg_count);
+    free(mt->reg_disp);
     free(mt);
 }
 
@@ -194,6 +202,24 @@ static int ring_reduce_items(mfr_mpi_trainer *mt, mfr_error *err)
     return MFR_OK;
 }
 
+/* The regularizers' sums: user partials of this rank's shards and every
+ * item block's, every rank's user partials gathered (copies), then the
+ * same reduction in shard / block order as one process. */
+static int reg_sums(mfr_mpi_trainer *mt, struct mfr_step *st, mfr_error *err)
+{
+    mfr_trainer *tr = mt->tr;
+    if (!tr->reg) return MFR_OK;
+#pragma omp parallel num_threads(tr->n_threads)
+    mfr_reg_partials(tr, mt->s_lo, mt->s_hi);
+    if (tr->reg_user_stride) {
+        int rc = MPI_Allgatherv(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, tr->reg_user_part, mt->reg_count,
+                                mt->reg_disp, MPI_DOUBLE, mt->comm);
+        if (rc != MPI_SUCCESS) return mpi_err(err, rc, "gather of the regularizer sums");
+    }
+    mfr_reg_reduce(tr, st);
+    return MFR_OK;
+}
+
 static void own_user_grads(mfr_mpi_trainer *mt, const struct mfr_step *st)
 {
     mfr_trainer *tr = mt->tr;
@@ -217,8 +243,10 @@ int mfr_mpi_trainer_step(mfr_mpi_trainer *mt, double *loss_out, mfr_error *err)
     mfr_trainer *tr = mt->tr;
     struct mfr_step st;
     mfr_step_begin(tr, &st);
+    int rc = reg_sums(mt, &st, err);
+    if (rc != MFR_OK) return rc;
     own_user_grads(mt, &st);
-    int rc = MPI_Allgatherv(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, tr->shard_loss, mt->slot_count,
+    rc = MPI_Allgatherv(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, tr->shard_loss, mt->slot_count,
                             mt->slot_disp, MPI_DOUBLE, mt->comm);
     if (rc != MPI_SUCCESS) return mpi_err(err, rc, "gather of the loss slots");
     mfr_phase_loss(tr, &st); /* every rank: the same slots in shard order */

@@ -46,6 +46,16 @@ for cfg in "adam" "adam --bias" "sgd --bias" "adam --bias --l2 0.05 --l2-bias 0.
     done
 done
 
+# The log: every epoch's losses and MSEs (reduced in shard order) as in one
+# process; only the elapsed seconds may differ.
+"$M" "${base[@]}" --bias --l2 0.05 --log-every 1 --log-json "$T/one.json" >/dev/null
+timeout 120 "${MPIRUN[@]}" -np 3 "$M" "${base[@]}" --bias --l2 0.05 --log-every 1 --log-json "$T/three.json" \
+    >"$T/log" 2>&1 || { bad "mpirun -np 3 --log-json failed"; tail -5 "$T/log"; }
+strip() { grep '"epoch"' "$1" | sed 's/,"elapsed_s":[^}]*//'; }
+if [ "$(strip "$T/one.json" | wc -l)" -ne 6 ]; then bad "--log-json: expected 6 epoch lines"
+elif [ "$(strip "$T/one.json")" = "$(strip "$T/three.json")" ]; then echo "ok: -np 3 logs the same losses"
+else bad "-np 3: --log-json epochs differ from one process"; fi
+
 # Refused, with a message and nothing written.
 check_refused() {
     local want=$1; shift

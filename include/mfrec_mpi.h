@@ -32,6 +32,9 @@ MFR_API int mfr_mpi_trainer_step(mfr_mpi_trainer *mt, double *loss_out, mfr_erro
 /* Copies every rank's user rows and their optimizer state to rank 0, whose
  * trainer model is then the single-process model (evaluate, save). */
 MFR_API int mfr_mpi_trainer_gather(mfr_mpi_trainer *mt, mfr_error *err);
+/* This rank's seconds inside the steps' MPI calls (transfers, and waits
+ * for the other ranks); not the user-row gathers. */
+MFR_API double mfr_mpi_trainer_mpi_seconds(const mfr_mpi_trainer *mt);
 MFR_API void mfr_mpi_trainer_destroy(mfr_mpi_trainer *mt);
 
 #ifdef __cplusplus

@@ -823,7 +823,8 @@ static int train_command(int argc, char **argv)
     }
     if ((rc = dist_attach(r.tr)) != EXIT_OK) goto done;
     stop_signals_install();
-    if ((rc = train_epochs(&r)) == EXIT_OK && dist_rank() == 0) rc = train_finish(&r);
+    if ((rc = train_epochs(&r)) == EXIT_OK) dist_report(!o.quiet, r.ran, r.train_seconds);
+    if (rc == EXIT_OK && dist_rank() == 0) rc = train_finish(&r);
 done:
     train_run_free(&r);
     return rc;

@@ -24,6 +24,9 @@ int dist_attach(mfr_trainer *tr);
 int dist_step(mfr_trainer *tr, double *loss, mfr_error *err);
 /* Rank 0's model gets every rank's user rows (before evaluating or saving). */
 int dist_gather(void);
+/* Under mpirun, rank 0 prints (when `print`) the ranks' seconds per epoch
+ * inside the steps' MPI calls against the step time (collective). */
+void dist_report(bool print, int64_t epochs, double train_seconds);
 /* Ends MPI: finalize after success, abort the whole job after an error
  * (so the other ranks cannot wait forever on this one). Returns rc. */
 int dist_end(int rc);

@@ -50,6 +50,19 @@ int dist_gather(void)
     return EXIT_OK;
 }
 
+void dist_report(bool print, int64_t epochs, double train_seconds)
+{
+    if (!g_mt || epochs < 1) return;
+    double mine = mfr_mpi_trainer_mpi_seconds(g_mt), lo = 0.0, hi = 0.0;
+    if (MPI_Reduce(&mine, &lo, 1, MPI_DOUBLE, MPI_MIN, 0, MPI_COMM_WORLD) != MPI_SUCCESS ||
+        MPI_Reduce(&mine, &hi, 1, MPI_DOUBLE, MPI_MAX, 0, MPI_COMM_WORLD) != MPI_SUCCESS || g_rank || !print)
+        return;
+    const double per = 1e3 / (double)epochs;
+    printf("mpi: %d ranks; in MPI calls (transfers, waits) %.4f to %.4f ms/epoch per rank, of %.4f "
+           "ms/epoch on rank 0\n",
+           g_size, lo * per, hi * per, train_seconds * per);
+}
+
 int dist_end(int rc)
 {
     mfr_mpi_trainer_destroy(g_mt);

@@ -48,7 +48,16 @@ struct mfr_mpi_trainer {
     int *slot_count, *slot_disp; /* loss slots per rank (doubles) */
     int *row_count, *row_disp;   /* user-row floats per rank */
     int *reg_count, *reg_disp;   /* regularizer user partials per rank (doubles) */
+    double mpi_seconds;          /* inside MPI calls: transfers and waits */
 };
+
+/* rc = call, its seconds added to mt->mpi_seconds. */
+#define TIMED(mt, rc, call)                    \
+    do {                                       \
+        double t0_ = MPI_Wtime();              \
+        (rc) = (call);                         \
+        (mt)->mpi_seconds += MPI_Wtime() - t0_; \
+    } while (0)
 
 static int mpi_err(mfr_error *err, int rc, const char *what)
 {
@@ -185,19 +194,21 @@ static int ring_reduce_items(mfr_mpi_trainer *mt, mfr_error *err)
         if (mt->rank == 0) {
             sum_first_buffers(mt, off, len);
         } else {
-            rc = MPI_Recv(tr->gV + off, (int)len, MPI_FLOAT, mt->rank - 1, (int)(c & 0x7fff), mt->comm,
-                          MPI_STATUS_IGNORE);
+            TIMED(mt, rc, MPI_Recv(tr->gV + off, (int)len, MPI_FLOAT, mt->rank - 1, (int)(c & 0x7fff),
+                                    mt->comm, MPI_STATUS_IGNORE));
             if (rc != MPI_SUCCESS) break;
             add_own_buffers(mt, off, len);
         }
         if (last) continue;
         /* one send in flight: chunk c leaves while chunk c+1 is summed */
-        if ((rc = MPI_Wait(&req, MPI_STATUS_IGNORE)) != MPI_SUCCESS) break;
+        TIMED(mt, rc, MPI_Wait(&req, MPI_STATUS_IGNORE));
+        if (rc != MPI_SUCCESS) break;
         rc = MPI_Isend(tr->gV + off, (int)len, MPI_FLOAT, mt->rank + 1, (int)(c & 0x7fff), mt->comm, &req);
     }
-    if (rc == MPI_SUCCESS) rc = MPI_Wait(&req, MPI_STATUS_IGNORE);
+    if (rc == MPI_SUCCESS) TIMED(mt, rc, MPI_Wait(&req, MPI_STATUS_IGNORE));
     if (rc != MPI_SUCCESS) return mpi_err(err, rc, "ring reduction of the item gradients");
-    if ((rc = MPI_Bcast(tr->gV, (int)v_len, MPI_FLOAT, mt->size - 1, mt->comm)) != MPI_SUCCESS)
+    TIMED(mt, rc, MPI_Bcast(tr->gV, (int)v_len, MPI_FLOAT, mt->size - 1, mt->comm));
+    if (rc != MPI_SUCCESS)
         return mpi_err(err, rc, "broadcast of the item gradients");
     return MFR_OK;
 }
@@ -212,8 +223,9 @@ static int reg_sums(mfr_mpi_trainer *mt, struct mfr_step *st, mfr_error *err)
 #pragma omp parallel num_threads(tr->n_threads)
     mfr_reg_partials(tr, mt->s_lo, mt->s_hi);
     if (tr->reg_user_stride) {
-        int rc = MPI_Allgatherv(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, tr->reg_user_part, mt->reg_count,
-                                mt->reg_disp, MPI_DOUBLE, mt->comm);
+        int rc;
+        TIMED(mt, rc, MPI_Allgatherv(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, tr->reg_user_part, mt->reg_count,
+                                     mt->reg_disp, MPI_DOUBLE, mt->comm));
         if (rc != MPI_SUCCESS) return mpi_err(err, rc, "gather of the regularizer sums");
     }
     mfr_reg_reduce(tr, st);
@@ -231,7 +243,8 @@ static void own_user_grads(mfr_mpi_trainer *mt, const struct mfr_step *st)
 static int check_across(mfr_mpi_trainer *mt, struct mfr_step *st, mfr_error *err)
 {
     int mine = st->bad_array < 0 ? INT_MAX : st->bad_array, low;
-    int rc = MPI_Allreduce(&mine, &low, 1, MPI_INT, MPI_MIN, mt->comm);
+    int rc;
+    TIMED(mt, rc, MPI_Allreduce(&mine, &low, 1, MPI_INT, MPI_MIN, mt->comm));
     if (rc != MPI_SUCCESS) return mpi_err(err, rc, "divergence check");
     st->bad_array = low == INT_MAX ? -1 : low;
     return MFR_OK;
@@ -246,8 +259,8 @@ int mfr_mpi_trainer_step(mfr_mpi_trainer *mt, double *loss_out, mfr_error *err)
     int rc = reg_sums(mt, &st, err);
     if (rc != MFR_OK) return rc;
     own_user_grads(mt, &st);
-    rc = MPI_Allgatherv(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, tr->shard_loss, mt->slot_count,
-                            mt->slot_disp, MPI_DOUBLE, mt->comm);
+    TIMED(mt, rc, MPI_Allgatherv(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, tr->shard_loss, mt->slot_count,
+                                 mt->slot_disp, MPI_DOUBLE, mt->comm));
     if (rc != MPI_SUCCESS) return mpi_err(err, rc, "gather of the loss slots");
     mfr_phase_loss(tr, &st); /* every rank: the same slots in shard order */
     if ((rc = ring_reduce_items(mt, err)) != MFR_OK) return rc;
@@ -276,3 +289,5 @@ int mfr_mpi_trainer_gather(mfr_mpi_trainer *mt, mfr_error *err)
     }
     return MFR_OK;
 }
+
+double mfr_mpi_trainer_mpi_seconds(const mfr_mpi_trainer *mt) { return mt ? mt->mpi_seconds : 0.0; }

@@ -273,6 +273,8 @@ int cmd_sweep(int argc, char **argv);   /* cmd_sweep.c */
  * matrix factorization. parse_kind_mf: the MF table's --kind (mf only). */
 int cmd_train_softmax(int argc, char **argv);
 bool train_kind_route(int argc, char **argv, int *rc);
+/* Whether the flags ask for a softmax model (--kind or --preset softmax). */
+bool train_kind_is_softmax(int argc, char **argv);
 bool parse_kind_mf(const char *flag, const char *value, void *dst);
 /* `mfrec eval --folds --kind softmax` (or --preset softmax): true with *rc
  * set when argv asks for it (then it ran); false: eval as before. */

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "dist.h"
 #include "plot.h"
 
 /* ------------------------------------------------------------------ */
@@ -668,7 +669,7 @@ static int train_epochs(struct train_run *r)
         double loss;
         double t0 = now_seconds();
         mfr_error err = {0};
-        int st = mfr_trainer_step(r->tr, &loss, &err);
+        int st = dist_step(r->tr, &loss, &err);
         r->train_seconds += now_seconds() - t0;
         if (st != MFR_OK) {
             if (r->bar) fputc('\n', stderr);
@@ -682,6 +683,8 @@ static int train_epochs(struct train_run *r)
         /* With nothing to print, plot or log, a logged epoch's two evaluations
          * are skipped: they were a quarter of the ML-100K run's setup time. */
         bool wanted = !o->quiet || o->plot || o->log_json || o->checkpoint || o->target_rmse > 0;
+        /* under mpirun every rank sends its users to rank 0, which logs */
+        if (logged && (rc = dist_gather()) != EXIT_OK) return rc;
         if (logged && wanted && (rc = log_epoch(r, e)) != EXIT_OK) return rc;
         if (r->target_epoch) stop = true; /* --target-rmse reached at this logged epoch */
         if (r->bar && (now_seconds() - r->last_draw > 0.1 || e == o->epochs)) {
@@ -858,15 +861,33 @@ static bool training_flags_given(int argc, char **argv)
     return false;
 }
 
-int cmd_train(int argc, char **argv)
+/* Under mpirun: what the ranks cannot run yet is refused, and ranks other
+ * than 0 print and write nothing (docs/MPI.md). */
+static int train_dist_opts(struct train_opts *o)
+{
+    if (!dist_on()) return EXIT_OK;
+    /* --target-rmse: rank 0 alone would decide to stop, and the others wait */
+    const char *no = o->resume ? "--resume" : o->checkpoint ? "--checkpoint" : o->early_stop ? "--early-stop"
+                     : o->target_rmse > 0 ? "--target-rmse" : NULL;
+    if (no) return usage_error("%s is not supported under mpirun yet (docs/MPI.md)", no);
+    if (dist_rank() != 0) {
+        o->out = o->log_json = o->plot = NULL;
+        o->quiet = true;
+    }
+    return EXIT_OK;
+}
+
+static int train_command(int argc, char **argv)
 {
     int rc;
+    if (dist_on() && train_kind_is_softmax(argc, argv))
+        return usage_error("--kind softmax is not supported under mpirun (docs/MPI.md)");
     if (train_kind_route(argc, argv, &rc)) return rc; /* --kind softmax */
     struct train_opts o;
     train_opts_init(&o);
     o.log_every = o.early_stop = o.checkpoint_every = -1; /* not given */
     if (!parse_train_flags(argc, argv, &o, &rc)) return rc;
-    if ((rc = train_run_opts(&o)) != EXIT_OK) return rc;
+    if ((rc = train_run_opts(&o)) != EXIT_OK || (rc = train_dist_opts(&o)) != EXIT_OK) return rc;
     mfr_set_threads(o.cfg.n_threads); /* the load, split, evaluations and save too */
     struct train_run r = {.o = &o, .best_val = INFINITY, .flags_given = training_flags_given(argc, argv),
                           .times.total = now_seconds()};
@@ -886,9 +907,17 @@ int cmd_train(int argc, char **argv)
                          mfr_split_spec(r.sp));
         goto done;
     }
+    if ((rc = dist_attach(r.tr)) != EXIT_OK) goto done;
     stop_signals_install();
-    if ((rc = train_epochs(&r)) == EXIT_OK) rc = train_finish(&r);
+    if ((rc = train_epochs(&r)) == EXIT_OK) dist_report(!o.quiet, r.ran, r.train_seconds);
+    if (rc == EXIT_OK && dist_rank() == 0) rc = train_finish(&r);
 done:
     train_run_free(&r);
     return rc;
+}
+
+int cmd_train(int argc, char **argv)
+{
+    int rc = dist_begin();
+    return dist_end(rc == EXIT_OK ? train_command(argc, argv) : rc);
 }

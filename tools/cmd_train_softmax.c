@@ -382,10 +382,15 @@ static const char *preset_value(int argc, char **argv)
     return v;
 }
 
-bool train_kind_route(int argc, char **argv, int *rc)
+bool train_kind_is_softmax(int argc, char **argv)
 {
     const char *kind = kind_value(argc, argv), *preset = preset_value(argc, argv);
-    if ((kind && !strcmp(kind, "softmax")) || (preset && !strcmp(preset, "softmax"))) {
+    return (kind && !strcmp(kind, "softmax")) || (preset && !strcmp(preset, "softmax"));
+}
+
+bool train_kind_route(int argc, char **argv, int *rc)
+{
+    if (train_kind_is_softmax(argc, argv)) {
         *rc = cmd_train_softmax(argc, argv);
         return true;
     }

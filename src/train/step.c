@@ -84,12 +84,12 @@ static double *part_row(double *part, size_t row, size_t stride)
     return stride ? part + row * stride : NULL;
 }
 
-void mfr_phase_reg_sums(mfr_trainer *tr, struct mfr_step *st)
+void mfr_reg_partials(mfr_trainer *tr, int32_t s_lo, int32_t s_hi)
 {
     if (!tr->reg) return;
     const int32_t n_items = tr->model->n_items;
 #pragma omp for schedule(dynamic, 1) nowait
-    for (int32_t s = 0; s < tr->n_shards; s++)
+    for (int32_t s = s_lo; s < s_hi; s++)
         reg_partials(tr, 1, tr->shard_first[s], tr->shard_first[s + 1],
                      part_row(tr->reg_user_part, (size_t)s, tr->reg_user_stride));
 #pragma omp for schedule(dynamic, 1)
@@ -98,12 +98,23 @@ void mfr_phase_reg_sums(mfr_trainer *tr, struct mfr_step *st)
         int32_t end = n_items - first < MFR_TRAIN_ITEM_BLOCK ? n_items : first + MFR_TRAIN_ITEM_BLOCK;
         reg_partials(tr, 0, first, end, part_row(tr->reg_item_part, (size_t)b, tr->reg_item_stride));
     }
+}
+
+void mfr_reg_reduce(mfr_trainer *tr, struct mfr_step *st)
+{
+    if (!tr->reg) return;
 #pragma omp single
     {
         sum_parts(tr->reg_user_sum, tr->reg_user_part, tr->n_shards, tr->reg_user_stride);
         sum_parts(tr->reg_item_sum, tr->reg_item_part, tr->n_item_blocks, tr->reg_item_stride);
         mfr_reg_loss(&tr->reg_ctx, &st->parts.l2, &st->parts.gravity);
     }
+}
+
+void mfr_phase_reg_sums(mfr_trainer *tr, struct mfr_step *st)
+{
+    mfr_reg_partials(tr, 0, tr->n_shards);
+    mfr_reg_reduce(tr, st);
 }
 
 /* ---- user gradients ---- */
@@ -207,6 +218,12 @@ static void items_by_shard_buffers(mfr_trainer *tr, const struct mfr_step *st)
         int64_t len = v_len - off < MFR_TRAIN_CHUNK ? v_len - off : MFR_TRAIN_CHUNK;
         tr->kern->sum_buffers(tr->gV + off, tr->shard_gV + off, v_len, tr->n_shards, len);
     }
+    mfr_items_reg_terms(tr, st);
+}
+
+void mfr_items_reg_terms(mfr_trainer *tr, const struct mfr_step *st)
+{
+    const mfr_model *m = tr->model;
     if (!tr->reg && !m->cfg.bias) return;
 #pragma omp for schedule(static)
     for (int32_t i = 0; i < m->n_items; i++) item_reg_grad(tr, st, i, tr->gV + (size_t)i * (size_t)m->k_pad);

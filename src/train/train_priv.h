@@ -143,6 +143,16 @@ double mfr_threads_now(void);
 /* Phase pieces the benchmarks time alone. */
 /* Shard s's part of mfr_phase_user_grads. */
 void mfr_shard_user_grads(mfr_trainer *tr, const struct mfr_step *st, int32_t s);
+/* mfr_phase_reg_sums in two pieces (src/mpi/ gathers the user partials
+ * of every rank's shards between them): the partial sums of shards
+ * [s_lo, s_hi) and of every item block (orphaned `omp for`), then their
+ * reduction in shard / block order and the loss parts (`omp single`). */
+void mfr_reg_partials(mfr_trainer *tr, int32_t s_lo, int32_t s_hi);
+void mfr_reg_reduce(mfr_trainer *tr, struct mfr_step *st);
+/* Shard mode, once gV holds the summed shard buffers: the items'
+ * regularizer terms and the zeroed constant lane (orphaned `omp for`;
+ * src/mpi/ calls it after its ordered reduction across ranks). */
+void mfr_items_reg_terms(mfr_trainer *tr, const struct mfr_step *st);
 /* U_u = P_u + c_u Σ_{j in R(u)} Y_j for every user (orphaned `omp for`). */
 void mfr_derive_users(mfr_trainer *tr);
 

@@ -1,0 +1,294 @@
+/*
+ * mpi_train.c — the training step across MPI ranks (include/mfrec_mpi.h,
+ * docs/MPI.md).
+ *
+ * DESIGN
+ * Each rank holds the whole trainer of one process (same CSR, same shard
+ * cut, which depend on the data and configuration only) and runs the phases
+ * of step.c on its own shards [s_lo, s_hi):
+ *
+ *  reg_sums    user partial sums of its shards, all-gathered; item blocks'
+ *              on every rank; then the reduction in shard / block order.
+ *  user_grads  its shards only: their users' gradients, loss slots and
+ *              shard item buffers.
+ *  loss        the S loss slots are all-gathered (copies), then summed in
+ *              shard order by mfr_phase_loss, as in one process.
+ *  items       a pipelined ring in chunks of MPI_CHUNK floats: rank 0 sums
+ *              its buffers (kern->sum_buffers), sends the partial sum to
+ *              rank 1, which adds its shards' buffers in shard order and
+ *              passes it on; rank P-1 broadcasts the total. Each float of gV
+ *              is therefore ((b_0 + b_1) + b_2) + ... + b_{S-1}, the same
+ *              additions in the same order as kern->sum_buffers in one
+ *              process, so the same bits.
+ *  update      all rows, replicated: foreign users' gradients are zero (never
+ *              written), which leaves their rows and Adam/SGD state as they
+ *              are; the items' rows get identical updates on every rank.
+ *  check       per rank, then the lowest bad array across ranks (MPI_MIN).
+ *
+ * MPI calls are made outside OpenMP parallel regions (MPI_THREAD_FUNNELED
+ * is enough). Errors come back as MFR_ERR_IO (MPI_ERRORS_RETURN on comm).
+ */
+#include <limits.h>
+#include <mpi.h>
+#include <omp.h>
+#include <string.h>
+
+#include "mfrec_mpi.h"
+#include "train_priv.h"
+
+/* Floats per ring message: 256 KiB, large enough to amortize latency,
+ * small enough that the ranks overlap their sums along the ring. */
+#define MPI_CHUNK 65536
+
+struct mfr_mpi_trainer {
+    mfr_trainer *tr;
+    MPI_Comm comm;
+    int rank, size;
+    int32_t s_lo, s_hi;   /* this rank's shards */
+    int *slot_count, *slot_disp; /* loss slots per rank (doubles) */
+    int *row_count, *row_disp;   /* user-row floats per rank */
+    int *reg_count, *reg_disp;   /* regularizer user partials per rank (doubles) */
+    double mpi_seconds;          /* inside MPI calls: transfers and waits */
+};
+
+/* rc = call, its seconds added to mt->mpi_seconds. */
+#define TIMED(mt, rc, call)                    \
+    do {                                       \
+        double t0_ = MPI_Wtime();              \
+        (rc) = (call);                         \
+        (mt)->mpi_seconds += MPI_Wtime() - t0_; \
+    } while (0)
+
+static int mpi_err(mfr_error *err, int rc, const char *what)
+{
+    char msg[MPI_MAX_ERROR_STRING];
+    int len = 0;
+    if (MPI_Error_string(rc, msg, &len) != MPI_SUCCESS) snprintf(msg, sizeof msg, "error %d", rc);
+    return mfr_seterr(err, MFR_ERR_IO, "MPI %s failed: %s", what, msg);
+}
+
+/* What the ranks cannot run yet: NULL when supported. */
+static const char *unsupported(const mfr_trainer *tr)
+{
+    if (tr->implicit) return "implicit feedback (--implicit)";
+    if (tr->als) return "alternating least squares (--optimizer als)";
+    if (tr->reduce != MFR_REDUCE_SHARD) return "the item-owner reduction (pass --reduce shard)";
+    return NULL;
+}
+
+static int shard_of_rank(const mfr_mpi_trainer *mt, int r)
+{
+    return (int)((int64_t)r * mt->tr->n_shards / mt->size);
+}
+
+static int plan_counts(mfr_mpi_trainer *mt, mfr_error *err)
+{
+    const mfr_trainer *tr = mt->tr;
+    const int P = mt->size;
+    int **a[6] = {&mt->slot_count, &mt->slot_disp, &mt->row_count, &mt->row_disp, &mt->reg_count, &mt->reg_disp};
+    for (int x = 0; x < 6; x++)
+        if (!(*a[x] = mfr_calloc((size_t)P, sizeof(int)))) return mfr_seterr(err, MFR_ERR_NOMEM, "out of memory");
+    const int64_t stride = (int64_t)tr->reg_user_stride;
+    if (stride * tr->n_shards > INT_MAX)
+        return mfr_seterr(err, MFR_ERR_TOO_LARGE, "MPI: more than %d regularizer partial sums", INT_MAX);
+    const int64_t k_pad = tr->model->k_pad;
+    for (int r = 0; r < P; r++) {
+        int32_t lo = shard_of_rank(mt, r), hi = shard_of_rank(mt, r + 1);
+        int64_t u_lo = tr->shard_first[lo], u_hi = tr->shard_first[hi];
+        if ((u_hi - u_lo) * k_pad > INT_MAX || u_hi * k_pad > INT_MAX)
+            return mfr_seterr(err, MFR_ERR_TOO_LARGE, "MPI: more than %d floats of user rows", INT_MAX);
+        mt->slot_count[r] = (hi - lo) * MFR_TRAIN_LOSS_STRIDE;
+        mt->slot_disp[r] = lo * MFR_TRAIN_LOSS_STRIDE;
+        mt->row_count[r] = (int)((u_hi - u_lo) * k_pad);
+        mt->row_disp[r] = (int)(u_lo * k_pad);
+        mt->reg_count[r] = (int)((hi - lo) * stride);
+        mt->reg_disp[r] = (int)(lo * stride);
+    }
+    return MFR_OK;
+}
+
+int mfr_mpi_trainer_create(mfr_trainer *tr, MPI_Comm comm, mfr_mpi_trainer **out, mfr_error *err)
+{
+    if (!out) return mfr_seterr(err, MFR_ERR_INVALID, "mfr_mpi_trainer_create: out is NULL");
+    *out = NULL;
+    if (!tr) return mfr_seterr(err, MFR_ERR_INVALID, "mfr_mpi_trainer_create: trainer is NULL");
+    const char *no = unsupported(tr);
+    if (no) return mfr_seterr(err, MFR_ERR_UNSUPPORTED, "training over MPI does not support %s yet", no);
+    int rc, rank, size;
+    if ((rc = MPI_Comm_set_errhandler(comm, MPI_ERRORS_RETURN)) != MPI_SUCCESS ||
+        (rc = MPI_Comm_rank(comm, &rank)) != MPI_SUCCESS || (rc = MPI_Comm_size(comm, &size)) != MPI_SUCCESS)
+        return mpi_err(err, rc, "communicator setup");
+    if (size > tr->n_shards)
+        return mfr_seterr(err, MFR_ERR_INVALID,
+                          "%d MPI ranks but the data has %d shards: run at most %d ranks (or raise "
+                          "--shards, in the single-process run too)",
+                          size, (int)tr->n_shards, (int)tr->n_shards);
+    if ((int64_t)tr->model->n_items * tr->model->k_pad > INT_MAX)
+        return mfr_seterr(err, MFR_ERR_TOO_LARGE, "MPI: more than %d floats of item gradients", INT_MAX);
+    mfr_mpi_trainer *mt = mfr_calloc(1, sizeof *mt);
+    if (!mt) return mfr_seterr(err, MFR_ERR_NOMEM, "out of memory");
+    *mt = (mfr_mpi_trainer){.tr = tr, .comm = comm, .rank = rank, .size = size};
+    mt->s_lo = shard_of_rank(mt, rank);
+    mt->s_hi = shard_of_rank(mt, rank + 1);
+    if ((rc = plan_counts(mt, err)) != MFR_OK) {
+        mfr_mpi_trainer_destroy(mt);
+        return rc;
+    }
+    *out = mt;
+    return MFR_OK;
+}
+
+void mfr_mpi_trainer_destroy(mfr_mpi_trainer *mt)
+{
+    if (!mt) return;
+    free(mt->slot_count);
+    free(mt->slot_disp);
+    free(mt->row_count);
+    free(mt->row_disp);
+    free(mt->reg_count);
+    free(mt->reg_disp);
+    free(mt);
+}
+
+/* gV[off, off+len) += this rank's shard buffers, in shard order. */
+static void add_own_buffers(const mfr_mpi_trainer *mt, int64_t off, int64_t len)
+{
+    const mfr_trainer *tr = mt->tr;
+    const int64_t v_len = (int64_t)tr->model->n_items * tr->model->k_pad;
+    float *g = tr->gV + off;
+    const float *base = tr->shard_gV + (size_t)mt->s_lo * (size_t)v_len + off;
+    const int32_t n_own = mt->s_hi - mt->s_lo;
+#pragma omp parallel for schedule(static) num_threads(tr->n_threads)
+    for (int64_t x = 0; x < len; x++) {
+        float s = g[x];
+        for (int32_t b = 0; b < n_own; b++) s += base[(size_t)b * (size_t)v_len + (size_t)x];
+        g[x] = s;
+    }
+}
+
+/* Rank 0's start of the chain: its buffers summed as one process would. */
+static void sum_first_buffers(const mfr_mpi_trainer *mt, int64_t off, int64_t len)
+{
+    const mfr_trainer *tr = mt->tr;
+    const int64_t v_len = (int64_t)tr->model->n_items * tr->model->k_pad;
+    const float *base = tr->shard_gV + (size_t)mt->s_lo * (size_t)v_len + off;
+    const int32_t n_own = mt->s_hi - mt->s_lo;
+    const int64_t per = MFR_TRAIN_CHUNK;
+#pragma omp parallel for schedule(static) num_threads(tr->n_threads)
+    for (int64_t c = 0; c < (len + per - 1) / per; c++) {
+        int64_t n = len - c * per < per ? len - c * per : per;
+        tr->kern->sum_buffers(tr->gV + off + c * per, base + c * per, v_len, n_own, n);
+    }
+}
+
+/* gV = Σ_s shard_gV[s] in shard order across the ranks, on every rank. */
+static int ring_reduce_items(mfr_mpi_trainer *mt, mfr_error *err)
+{
+    const mfr_trainer *tr = mt->tr;
+    const int64_t v_len = (int64_t)tr->model->n_items * tr->model->k_pad;
+    const int64_t n_chunks = (v_len + MPI_CHUNK - 1) / MPI_CHUNK;
+    const bool last = mt->rank == mt->size - 1;
+    int rc = MPI_SUCCESS;
+    MPI_Request req = MPI_REQUEST_NULL;
+    for (int64_t c = 0; c < n_chunks && rc == MPI_SUCCESS; c++) {
+        int64_t off = c * MPI_CHUNK, len = v_len - off < MPI_CHUNK ? v_len - off : MPI_CHUNK;
+        if (mt->rank == 0) {
+            sum_first_buffers(mt, off, len);
+        } else {
+            TIMED(mt, rc, MPI_Recv(tr->gV + off, (int)len, MPI_FLOAT, mt->rank - 1, (int)(c & 0x7fff),
+                                    mt->comm, MPI_STATUS_IGNORE));
+            if (rc != MPI_SUCCESS) break;
+            add_own_buffers(mt, off, len);
+        }
+        if (last) continue;
+        /* one send in flight: chunk c leaves while chunk c+1 is summed */
+        TIMED(mt, rc, MPI_Wait(&req, MPI_STATUS_IGNORE));
+        if (rc != MPI_SUCCESS) break;
+        rc = MPI_Isend(tr->gV + off, (int)len, MPI_FLOAT, mt->rank + 1, (int)(c & 0x7fff), mt->comm, &req);
+    }
+    if (rc == MPI_SUCCESS) TIMED(mt, rc, MPI_Wait(&req, MPI_STATUS_IGNORE));
+    if (rc != MPI_SUCCESS) return mpi_err(err, rc, "ring reduction of the item gradients");
+    TIMED(mt, rc, MPI_Bcast(tr->gV, (int)v_len, MPI_FLOAT, mt->size - 1, mt->comm));
+    if (rc != MPI_SUCCESS)
+        return mpi_err(err, rc, "broadcast of the item gradients");
+    return MFR_OK;
+}
+
+/* The regularizers' sums: user partials of this rank's shards and every
+ * item block's, every rank's user partials gathered (copies), then the
+ * same reduction in shard / block order as one process. */
+static int reg_sums(mfr_mpi_trainer *mt, struct mfr_step *st, mfr_error *err)
+{
+    mfr_trainer *tr = mt->tr;
+    if (!tr->reg) return MFR_OK;
+#pragma omp parallel num_threads(tr->n_threads)
+    mfr_reg_partials(tr, mt->s_lo, mt->s_hi);
+    if (tr->reg_user_stride) {
+        int rc;
+        TIMED(mt, rc, MPI_Allgatherv(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, tr->reg_user_part, mt->reg_count,
+                                     mt->reg_disp, MPI_DOUBLE, mt->comm));
+        if (rc != MPI_SUCCESS) return mpi_err(err, rc, "gather of the regularizer sums");
+    }
+    mfr_reg_reduce(tr, st);
+    return MFR_OK;
+}
+
+static void own_user_grads(mfr_mpi_trainer *mt, const struct mfr_step *st)
+{
+    mfr_trainer *tr = mt->tr;
+#pragma omp parallel for schedule(static, 1) num_threads(tr->n_threads)
+    for (int32_t s = mt->s_lo; s < mt->s_hi; s++) mfr_shard_user_grads(tr, st, s);
+}
+
+/* The lowest non-finite array index over the ranks (-1: none). */
+static int check_across(mfr_mpi_trainer *mt, struct mfr_step *st, mfr_error *err)
+{
+    int mine = st->bad_array < 0 ? INT_MAX : st->bad_array, low;
+    int rc;
+    TIMED(mt, rc, MPI_Allreduce(&mine, &low, 1, MPI_INT, MPI_MIN, mt->comm));
+    if (rc != MPI_SUCCESS) return mpi_err(err, rc, "divergence check");
+    st->bad_array = low == INT_MAX ? -1 : low;
+    return MFR_OK;
+}
+
+int mfr_mpi_trainer_step(mfr_mpi_trainer *mt, double *loss_out, mfr_error *err)
+{
+    if (!mt) return mfr_seterr(err, MFR_ERR_INVALID, "mfr_mpi_trainer_step: trainer is NULL");
+    mfr_trainer *tr = mt->tr;
+    struct mfr_step st;
+    mfr_step_begin(tr, &st);
+    int rc = reg_sums(mt, &st, err);
+    if (rc != MFR_OK) return rc;
+    own_user_grads(mt, &st);
+    TIMED(mt, rc, MPI_Allgatherv(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, tr->shard_loss, mt->slot_count,
+                                 mt->slot_disp, MPI_DOUBLE, mt->comm));
+    if (rc != MPI_SUCCESS) return mpi_err(err, rc, "gather of the loss slots");
+    mfr_phase_loss(tr, &st); /* every rank: the same slots in shard order */
+    if ((rc = ring_reduce_items(mt, err)) != MFR_OK) return rc;
+#pragma omp parallel num_threads(tr->n_threads)
+    {
+        mfr_items_reg_terms(tr, &st);
+        mfr_phase_update(tr, &st);
+        mfr_phase_check(tr, &st);
+    }
+    if ((rc = check_across(mt, &st, err)) != MFR_OK) return rc;
+    return mfr_step_end(tr, &st, loss_out, err);
+}
+
+int mfr_mpi_trainer_gather(mfr_mpi_trainer *mt, mfr_error *err)
+{
+    if (!mt) return mfr_seterr(err, MFR_ERR_INVALID, "mfr_mpi_trainer_gather: trainer is NULL");
+    const struct mfr_param_group *g = &mt->tr->group[MFR_GROUP_USERS];
+    for (int s = -1; s < mt->tr->opt->n_state; s++) {
+        float *a = s < 0 ? g->param : g->state[s];
+        const int me = mt->rank;
+        int rc = me == 0 ? MPI_Gatherv(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, a, mt->row_count, mt->row_disp,
+                                       MPI_FLOAT, 0, mt->comm)
+                         : MPI_Gatherv(a + mt->row_disp[me], mt->row_count[me], MPI_FLOAT, NULL, NULL,
+                                       NULL, MPI_FLOAT, 0, mt->comm);
+        if (rc != MPI_SUCCESS) return mpi_err(err, rc, "gather of the user rows");
+    }
+    return MFR_OK;
+}
+
+double mfr_mpi_trainer_mpi_seconds(const mfr_mpi_trainer *mt) { return mt ? mt->mpi_seconds : 0.0; }

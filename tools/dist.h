@@ -1,0 +1,34 @@
+/*
+ * dist.h — `mfrec train` across MPI ranks (docs/MPI.md). dist_mpi.c in a
+ * build with -Dmpi=enabled, dist_none.c (one process, no MPI) otherwise.
+ * Under mpirun every rank runs the same command; rank 0 alone prints and
+ * writes files. Every function but dist_rank is collective.
+ */
+#ifndef MFREC_DIST_H
+#define MFREC_DIST_H
+
+#include <stdbool.h>
+
+#include "mfrec.h"
+
+/* Starts MPI when mpirun launched this process: EXIT_OK or a printed error. */
+int dist_begin(void);
+/* Launched by mpirun (any rank count, 1 included). */
+bool dist_on(void);
+int dist_rank(void);
+int dist_size(void);
+/* Splits the trainer's shards over the ranks; a printed error when the
+ * run needs what the ranks cannot do yet. */
+int dist_attach(mfr_trainer *tr);
+/* One step: mfr_trainer_step, across the ranks under mpirun. */
+int dist_step(mfr_trainer *tr, double *loss, mfr_error *err);
+/* Rank 0's model gets every rank's user rows (before evaluating or saving). */
+int dist_gather(void);
+/* Under mpirun, rank 0 prints (when `print`) the ranks' seconds per epoch
+ * inside the steps' MPI calls against the step time (collective). */
+void dist_report(bool print, int64_t epochs, double train_seconds);
+/* Ends MPI: finalize after success, abort the whole job after an error
+ * (so the other ranks cannot wait forever on this one). Returns rc. */
+int dist_end(int rc);
+
+#endif

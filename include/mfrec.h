@@ -484,7 +484,7 @@ typedef struct mfr_config {
      *  (the regularization SGD matrix factorization applies), default 0 */
     double l2_freq;
     /** bias L2 λb (needs bias): adds λb (1/N Σ_u b_u² + 1/M Σ_i (b_i - μ)²),
-     *  μ the training mean (where b_i starts), default 0 */
+     *  μ the training mean (where b_i starts; less item_prior_drop), default 0 */
     double l2_bias;
     /** implicit feedback (SVD++) λy: when > 0, a user's embedding is
      *  U_u = P_u + |R(u)|^-1/2 Σ_{j ∈ R(u)} Y_j over the items R(u) the user
@@ -507,6 +507,12 @@ typedef struct mfr_config {
     /** optimizer als: conjugate-gradient iterations per row from its current
      *  value (0: the exact solve by Cholesky), default 0 */
     int32_t als_cg;
+    /** where bias L2 pulls the movie biases, below the training mean: with
+     *  it, λb's movie part is 1/M Σ_i (b_i - (μ - δ))², so a movie with few
+     *  ratings keeps a bias below the mean until its ratings lift it (rarely
+     *  rated movies are rated lower on average, and stop topping rankings by
+     *  predicted rating). Needs l2_bias > 0; default 0 (the mean itself) */
+    double item_prior_drop;
 } mfr_config;
 
 MFR_API void mfr_config_default(mfr_config *cfg);

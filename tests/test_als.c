@@ -103,7 +103,8 @@ static void gauss_solve(double *A, double *b, int n, double *x)
 }
 
 /* Item i's row after a step, against the minimizer of its loss terms:
- *   Σ_{u rated i} (r - b_u - b_i - <U_u, V_i>)² + λ_f |V_i|² + λ_b (b_i - μ)²
+ *   Σ_{u rated i} (r - b_u - b_i - <U_u, V_i>)² + λ_f |V_i|² + λ_b (b_i - (μ - δ))²
+ * (δ: item_prior_drop)
  * with λ_f = l2 |R| / M + l2_freq n_i and λ_b = l2_bias |R| / M (the loss
  * times |R|, docs/PERFORMANCE.md), solved here from the ratings. Returns
  * the largest difference over the items. */
@@ -148,7 +149,7 @@ static double item_rows_vs_direct(const mfr_trainer *tr, const mfr_config *cfg)
         if (cfg->bias) {
             double lam_b = cfg->l2_bias * (double)nnz / M;
             A[k * n + k] += lam_b;
-            b[k] += lam_b * (double)(float)mean;
+            b[k] += lam_b * ((double)(float)mean - cfg->item_prior_drop);
         }
         gauss_solve(A, b, n, sol);
         float got[8];
@@ -176,6 +177,17 @@ static void test_item_rows_are_the_direct_solution(void **state)
             mfr_trainer_destroy(tr);
         }
     }
+    /* the biases' prior moved by item_prior_drop, with a strong bias L2 so
+     * that the move shows in the solution */
+    mfr_config cfg;
+    als_config(&cfg, 1, 0);
+    cfg.l2_bias = 1.0;
+    cfg.item_prior_drop = 1.5;
+    mfr_trainer *tr = train(&cfg, 1, NULL);
+    assert_true(item_rows_vs_direct(tr, &cfg) < 2e-4);
+    cfg.item_prior_drop = 0.0; /* the solution without the drop is another one */
+    assert_true(item_rows_vs_direct(tr, &cfg) > 1e-2);
+    mfr_trainer_destroy(tr);
 }
 
 static void test_cg_converges_to_the_exact_rows(void **state)

@@ -88,7 +88,8 @@ static int members_differ(const mfr_config *a, const mfr_config *b)
            (a->max_memory != b->max_memory) + (a->l2 != b->l2) + (a->gravity != b->gravity) +
            (a->bias != b->bias) + (a->optimizer != b->optimizer) + (a->l2_freq != b->l2_freq) +
            (a->l2_bias != b->l2_bias) + (a->implicit != b->implicit) + (a->l1_items != b->l1_items) +
-           (a->gravity_bias != b->gravity_bias) + (a->als_cg != b->als_cg);
+           (a->gravity_bias != b->gravity_bias) + (a->als_cg != b->als_cg) +
+           (a->item_prior_drop != b->item_prior_drop);
 }
 
 /* A settable text for f that differs from its default. */
@@ -110,7 +111,7 @@ static void test_config_table_covers_every_member(void **state)
     mfr_config d;
     mfr_config_default(&d);
     int n = mfr_config_field_count();
-    assert_int_equal(n, 22); /* one per member of mfr_config */
+    assert_int_equal(n, 23); /* one per member of mfr_config */
     assert_null(mfr_config_field_at(-1));
     assert_null(mfr_config_field_at(n));
     int execution_only = 0;
@@ -139,6 +140,7 @@ static void test_config_table_covers_every_member(void **state)
             c.optimizer = MFR_OPTIMIZER_ALS;
             c.l2 = 0.1;
         }
+        if (!strcmp(f->name, "item_prior_drop")) c.bias = 1, c.l2_bias = 0.1;
         assert_int_equal(mfr_config_validate(&c, &err), MFR_OK);
     }
     assert_int_equal(execution_only, 2);
@@ -240,6 +242,11 @@ static void test_config_set_checks_ranges(void **state)
     assert_int_equal(mfr_config_set(&c, "--l2-bias", "0.5", &err), MFR_OK);
     assert_int_equal(mfr_config_validate(&c, &err), MFR_ERR_INVALID);
     tu_expect_in(err.message, "l2_bias (0.5) regularizes the biases: it needs bias = 1");
+    mfr_config_default(&c);
+    c.bias = 1;
+    assert_int_equal(mfr_config_set(&c, "--item-prior-drop", "1", &err), MFR_OK);
+    assert_int_equal(mfr_config_validate(&c, &err), MFR_ERR_INVALID);
+    tu_expect_in(err.message, "item_prior_drop (1) moves where bias L2 pulls: it needs l2_bias > 0");
     mfr_config_default(&c);
     c.reduce = 7;
     assert_int_equal(mfr_config_validate(&c, &err), MFR_ERR_INVALID);

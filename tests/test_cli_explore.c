@@ -458,6 +458,78 @@ static void test_plots(void **state)
     free(pp);
 }
 
+/* The first field of each line after the header (a movie id) of a TSV or
+ * CSV table, into ids[] (sorted); returns how many. field: 0-based column. */
+static int table_ids(const char *text, char sep, int field, long *ids, int max)
+{
+    int n = 0;
+    const char *line = strchr(text, '\n');
+    while (line && line[1] && n < max) {
+        const char *f = line + 1;
+        for (int c = 0; c < field && f; c++) {
+            f = strchr(f, sep);
+            if (f) f++;
+        }
+        assert_non_null(f);
+        ids[n++] = strtol(f, NULL, 10);
+        line = strchr(line + 1, '\n');
+    }
+    for (int a = 1; a < n; a++) /* insertion sort: a few dozen ids */
+        for (int b = a; b > 0 && ids[b - 1] > ids[b]; b--) {
+            long t = ids[b];
+            ids[b] = ids[b - 1];
+            ids[b - 1] = t;
+        }
+    return n;
+}
+
+/* project --min-ratings counts training ratings, as recommend, similar and
+ * norms do: the model holds out 20% of the ratings, so the most rated
+ * movie's total is more than its training count, and the movies selected
+ * are exactly those norms --min-ratings lists. */
+static void test_project_min_ratings_counts_training_ratings(void **state)
+{
+    (void)state;
+    char *udata = tu_path(g_data, "u.data");
+    char *text = tu_read_file(udata, NULL);
+    assert_non_null(text);
+    long total[81] = {0}, most = 0;
+    int n_total40 = 0;
+    for (const char *l = text; *l;) {
+        long u, i;
+        assert_int_equal(sscanf(l, "%ld %ld", &u, &i), 2);
+        assert_true(i >= 1 && i <= 80);
+        total[i]++;
+        l = strchr(l, '\n');
+        l = l ? l + 1 : "";
+    }
+    free(text);
+    free(udata);
+    for (int i = 1; i <= 80; i++) {
+        if (total[i] > most) most = total[i];
+        n_total40 += total[i] >= 40;
+    }
+    assert_int_equal(run("project --model '%s' --min-ratings %ld", g_model, most), 1);
+    char want[96];
+    snprintf(want, sizeof want, "no movie has at least %ld training ratings", most);
+    tu_expect_in(g_err, want);
+
+    char *tsv = tu_path(g_dir, "min40.tsv");
+    long proj[81], listed[81];
+    assert_int_equal(run("project --model '%s' --min-ratings 40 --out '%s'", g_model, tsv), 0);
+    tu_expect_in(g_out, "the movies with at least 40 training ratings");
+    char *coords = tu_read_file(tsv, NULL);
+    int n_proj = table_ids(coords, '\t', 0, proj, 81);
+    free(coords);
+    free(tsv);
+    assert_int_equal(run("norms --model '%s' --min-ratings 40 --top 1000 --csv", g_model), 0);
+    int n_listed = table_ids(g_out, ',', 1, listed, 81);
+    assert_int_equal(n_proj, n_listed);
+    for (int x = 0; x < n_proj; x++) assert_int_equal(proj[x], listed[x]);
+    assert_true(n_proj > 0);
+    assert_true(n_proj < n_total40); /* counting every rating would select more */
+}
+
 static void test_project_text_and_coordinates(void **state)
 {
     (void)state;
@@ -478,10 +550,10 @@ static void test_project_text_and_coordinates(void **state)
     free(first);
     /* A subset by rating count. */
     assert_int_equal(run("project --model '%s' --min-ratings 40 --out '%s'", g_model, tsv), 0);
-    tu_expect_in(g_out, "the movies with at least 40 ratings");
+    tu_expect_in(g_out, "the movies with at least 40 training ratings");
     assert_true(count_lines(tsv) < 81);
     assert_int_equal(run("project --model '%s' --min-ratings 100000", g_model), 1);
-    tu_expect_in(g_err, "no movie has at least 100000 ratings");
+    tu_expect_in(g_err, "no movie has at least 100000 training ratings");
 
     /* t-SNE: its own columns and text, the same map for the same seed, another
      * for another seed; bad settings name the flag */
@@ -620,6 +692,7 @@ int main(void)
         cmocka_unit_test(test_stats_aligns_utf8_titles),
         cmocka_unit_test(test_plots),
         cmocka_unit_test(test_project_text_and_coordinates),
+        cmocka_unit_test(test_project_min_ratings_counts_training_ratings),
         cmocka_unit_test(test_export),
         cmocka_unit_test(test_model_data_mismatch),
     };

@@ -92,6 +92,7 @@ static void set_all_terms(mfr_config *cfg)
 {
     cfg->bias = 1;
     cfg->l2_bias = 0.05;
+    cfg->item_prior_drop = 0.5;
     cfg->implicit = 0.5;
     cfg->l2 = 0.1;
     cfg->l2_freq = 0.05;

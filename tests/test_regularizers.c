@@ -27,7 +27,7 @@ struct problem {
     double U[NU][K], V[NI][K], bu[NU], bi[NI], Y[NI][K];
     int bias;
     double l2, grav, l2f, lb, imp, mu;
-    double gb, l1; /* gravity_bias, l1_items */
+    double gb, l1, drop; /* gravity_bias, l1_items, item_prior_drop */
     int64_t n;
     int32_t *u, *i;
     float *r;
@@ -86,7 +86,8 @@ static double loss_of(const struct problem *p)
             freq += p->U[p->u[j]][c] * p->U[p->u[j]][c] + p->V[p->i[j]][c] * p->V[p->i[j]][c];
     double sb = 0, sbi = 0, sy = 0;
     for (int a = 0; a < NU; a++) sb += p->bu[a] * p->bu[a];
-    for (int b = 0; b < NI; b++) sbi += (p->bi[b] - p->mu) * (p->bi[b] - p->mu);
+    const double prior = p->mu - p->drop; /* where the movie biases are pulled */
+    for (int b = 0; b < NI; b++) sbi += (p->bi[b] - prior) * (p->bi[b] - prior);
     for (int b = 0; b < NI; b++)
         for (int c = 0; c < K; c++) sy += p->Y[b][c] * p->Y[b][c];
     return mse + p->l2 * (su / NU + sv / NI) + p->grav / (NU * NI) * grav + p->l2f * freq / (double)p->n +
@@ -112,7 +113,7 @@ static void check_close(const char *what, int a, int b, double got, double want)
 }
 
 static void run_case_reduce(int bias, double l2, double grav, double l2f, double lb, double imp,
-                            double gb, double l1, int reduce)
+                            double gb, double l1, double drop, int reduce)
 {
     char *dir = tu_mkdtemp();
     tu_write_file(dir, "u.data",
@@ -125,7 +126,7 @@ static void run_case_reduce(int bias, double l2, double grav, double l2f, double
     assert_int_equal(mfr_dataset_load(dir, NULL, &ds, &err), MFR_OK);
     const mfr_ratings *all = mfr_dataset_ratings(ds);
     struct problem p = {.bias = bias, .l2 = l2, .grav = grav, .l2f = l2f, .lb = lb, .imp = imp,
-                        .gb = gb, .l1 = l1, .n = mfr_ratings_count(all)};
+                        .gb = gb, .l1 = l1, .drop = drop, .n = mfr_ratings_count(all)};
     p.u = malloc(sizeof(int32_t) * p.n);
     p.i = malloc(sizeof(int32_t) * p.n);
     p.r = malloc(sizeof(float) * p.n);
@@ -144,6 +145,7 @@ static void run_case_reduce(int bias, double l2, double grav, double l2f, double
     cfg.implicit = imp;
     cfg.gravity_bias = gb;
     cfg.l1_items = l1;
+    cfg.item_prior_drop = drop;
     cfg.reduce = reduce;
     cfg.n_threads = 2;
     mfr_trainer *tr = NULL;
@@ -238,11 +240,17 @@ static void run_case_reduce(int bias, double l2, double grav, double l2f, double
 }
 
 /* Both item-gradient reductions apply every term. */
+static void run_case_drop(int bias, double l2, double grav, double l2f, double lb, double imp, double gb,
+                          double l1, double drop)
+{
+    run_case_reduce(bias, l2, grav, l2f, lb, imp, gb, l1, drop, MFR_REDUCE_OWNER);
+    run_case_reduce(bias, l2, grav, l2f, lb, imp, gb, l1, drop, MFR_REDUCE_SHARD);
+}
+
 static void run_case_all(int bias, double l2, double grav, double l2f, double lb, double imp, double gb,
                          double l1)
 {
-    run_case_reduce(bias, l2, grav, l2f, lb, imp, gb, l1, MFR_REDUCE_OWNER);
-    run_case_reduce(bias, l2, grav, l2f, lb, imp, gb, l1, MFR_REDUCE_SHARD);
+    run_case_drop(bias, l2, grav, l2f, lb, imp, gb, l1, 0.0);
 }
 
 static void run_case(int bias, double l2, double grav, double l2f, double lb, double imp)
@@ -260,11 +268,18 @@ static void test_gravity_bias(void **state)
 
 static void test_l1_items(void **state) { (void)state; run_case_all(0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.35); }
 
+/* item_prior_drop: the movie biases pulled towards μ - δ, not μ. */
+static void test_item_prior_drop(void **state)
+{
+    (void)state;
+    run_case_drop(1, 0.0, 0.0, 0.0, 0.7, 0.0, 0.0, 0.0, 0.8);
+}
+
 /* Every term at once, with biases and implicit feedback. */
 static void test_every_term(void **state)
 {
     (void)state;
-    run_case_all(1, 0.2, 0.5, 0.3, 0.4, 0.6, 0.7, 0.25);
+    run_case_drop(1, 0.2, 0.5, 0.3, 0.4, 0.6, 0.7, 0.25, 0.5);
 }
 
 static void test_mse_only(void **state) { (void)state; run_case(0, 0.0, 0.0, 0.0, 0.0, 0.0); }
@@ -292,6 +307,7 @@ int main(void)
         cmocka_unit_test(test_implicit_all_terms),
         cmocka_unit_test(test_gravity_bias),
         cmocka_unit_test(test_l1_items),
+        cmocka_unit_test(test_item_prior_drop),
         cmocka_unit_test(test_every_term),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

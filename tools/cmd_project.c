@@ -18,6 +18,7 @@
 #include <sys/stat.h>
 
 #include "cli.h"
+#include "movie_list.h"
 #include "output.h"
 #include "plot.h"
 
@@ -96,7 +97,8 @@ static int write_coords(const char *path, const mfr_dataset *ds, int32_t n, cons
 
 struct project_opts {
     const char *model_path, *data, *plot_dir, *genre, *out, *method;
-    int32_t top, bins, min_ratings;
+    int32_t top, bins;
+    int64_t min_ratings; /* at least this many training ratings */
     mfr_tsne_options topt;
     bool tsne;
 };
@@ -171,13 +173,19 @@ static bool projection_alloc(struct projection *p, size_t n, size_t k, size_t n_
            p->genre_of && p->order && p->items && p->vectors && p->names && p->edges && p->counts;
 }
 
-/* The movies with at least --min-ratings ratings, their vectors gathered. */
+/* The movies with at least --min-ratings training ratings (the model's
+ * split, counted as recommend, similar and norms count them), their vectors
+ * gathered. */
 static int select_movies(struct projection *p, const mfr_model *m, const mfr_dataset *ds,
                          const struct project_opts *o)
 {
     mfr_error err = {0};
     if (mfr_model_norms(m, MFR_FACTORS_ITEMS, p->norm, &err) != MFR_OK) return lib_error(&err);
-    count_item_ratings(ds, p->n_ratings);
+    struct movie_ctx c;
+    int rc = movie_ctx_init(&c, m, ds, o->min_ratings);
+    if (rc == EXIT_OK) memcpy(p->n_ratings, c.counts, sizeof *p->n_ratings * (size_t)p->n);
+    movie_ctx_free(&c);
+    if (rc != EXIT_OK) return rc;
     p->n_sel = 0;
     for (int32_t i = 0; i < p->n; i++) {
         if (p->n_ratings[i] < o->min_ratings) continue;
@@ -186,7 +194,8 @@ static int select_movies(struct projection *p, const mfr_model *m, const mfr_dat
         p->items[p->n_sel++] = i;
     }
     if (p->n_sel == 0)
-        return runtime_error("no movie has at least %d ratings (--min-ratings)", (int)o->min_ratings);
+        return runtime_error("no movie has at least %lld training ratings (--min-ratings)",
+                             (long long)o->min_ratings);
     return EXIT_OK;
 }
 
@@ -247,7 +256,8 @@ static void print_projection(const struct projection *p, const mfr_dataset *ds,
 {
     printf("%s of %d movie embeddings (k %d) from %s", o->tsne ? "t-SNE" : "PCA", (int)p->n_sel,
            (int)p->k, o->model_path);
-    if (o->min_ratings > 0) printf(": the movies with at least %d ratings", (int)o->min_ratings);
+    if (o->min_ratings > 0)
+        printf(": the movies with at least %lld training ratings", (long long)o->min_ratings);
     putchar('\n');
     if (o->tsne)
         printf("  perplexity %g, %d iterations, seed %llu: KL divergence %.4f (%.2f s)\n",
@@ -312,7 +322,7 @@ static int plot_projection(struct projection *p, const mfr_dataset *ds, const mf
     char subset[64] = "";
     model_describe(m, o->model_path, model, sizeof model);
     if (o->min_ratings > 0)
-        snprintf(subset, sizeof subset, ", %d ratings or more", (int)o->min_ratings);
+        snprintf(subset, sizeof subset, ", %lld training ratings or more", (long long)o->min_ratings);
     snprintf(title, sizeof title, "%s of the movie embeddings of %s%s\ncoloured by %s",
              o->tsne ? "t-SNE" : "PCA", model, subset,
              p->chosen >= 0 ? p->names[1] : "first genre (every genre: projection_genres.png)");
@@ -359,11 +369,12 @@ static bool parse_project_flags(int argc, char **argv, struct project_opts *o, i
                  "needs gnuplot"},
         {.name = "--genre", .value = "NAME", .kind = FLAG_STR, .dst = &o->genre,
          .help = "colour NAME against all other movies instead"},
-        {.name = "--min-ratings", .value = "N", .kind = FLAG_I32, .dst = &o->min_ratings,
-         .lo = 0, .hi = INT32_MAX,
-         .help = "only movies with at least N ratings in the dataset (default\n"
-                 "0: all); rarely rated movies keep embeddings near their\n"
-                 "random start and can dominate the picture"},
+        {.name = "--min-ratings", .value = "N", .kind = FLAG_I64, .dst = &o->min_ratings,
+         .lo = 0, .hi = INT64_MAX,
+         .help = "only movies with at least N training ratings (the model's\n"
+                 "split, as in recommend, similar and norms; default 0: all);\n"
+                 "rarely rated movies keep embeddings near their random\n"
+                 "start and can dominate the picture"},
         {.name = "--out", .value = "FILE", .kind = FLAG_STR, .dst = &o->out,
          .help = "write the coordinates as TSV: item_id, title, genre,\n"
                  "pc1, pc2, norm (one line per movie, with a header)"},

@@ -16,7 +16,8 @@ set format y '%g'
 set key top right
 plot 'loss_components.dat' using 1:2 with lines lw 2 lc rgb '#0072B2' title 'total loss', \
      'loss_components.dat' using 1:3 with lines lw 2 lc rgb '#D55E00' title 'observed MSE', \
-     'loss_components.dat' using 1:4 with lines lw 2 lc rgb '#009E73' title 'L2'
+     'loss_components.dat' using 1:4 with lines lw 2 lc rgb '#009E73' title 'L2', \
+     'loss_components.dat' using 1:5 with lines lw 2 lc rgb '#CC79A7' title 'gravity'
 set terminal svg size 900,600 font 'Sans,12' background rgb 'white' noenhanced
 set output 'loss_components.svg'
 replot

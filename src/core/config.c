@@ -117,6 +117,10 @@ static const struct mfr_config_row rows[] = {
       .group = MFR_CONFIG_GROUP_MODEL, .lo = 0, .hi = 1e9,
       .help = "gravity on ranking scores, item bias included: X/(M N) sum (b_i+<U,V>)^2"},
      MEMBER(gravity_bias), .tag = 19, .check = MFR_CHECK_NONNEG},
+    {{.name = "item_prior_drop", .flag = "--item-prior-drop", .metavar = "X", .type = MFR_CONFIG_DOUBLE,
+      .group = MFR_CONFIG_GROUP_MODEL, .lo = 0, .hi = 1e9,
+      .help = "bias L2 pulls movie biases towards mu - X, not mu (needs --l2-bias)"},
+     MEMBER(item_prior_drop), .tag = 21, .check = MFR_CHECK_NONNEG},
     {{.name = "optimizer", .flag = "--optimizer", .metavar = "adam|sgd|als",
       .type = MFR_CONFIG_ENUM, .group = MFR_CONFIG_GROUP_OPTIMIZER, .lo = MFR_OPTIMIZER_ADAM,
       .hi = MFR_OPTIMIZER_ALS, .value_names = optimizer_names, .n_values = 3,
@@ -305,6 +309,10 @@ int mfr_config_validate(const mfr_config *cfg, mfr_error *err)
         int rc = validate_als(cfg, err);
         if (rc != MFR_OK) return rc;
     }
+    if (cfg->item_prior_drop > 0.0 && !(cfg->l2_bias > 0.0))
+        return mfr_seterr(err, MFR_ERR_INVALID,
+                          "item_prior_drop (%g) moves where bias L2 pulls: it needs l2_bias > 0",
+                          cfg->item_prior_drop);
     if (cfg->k + 2 * cfg->bias > MFR_MAX_K)
         return mfr_seterr(err, MFR_ERR_INVALID, "k must be at most %d with bias, got %d",
                           MFR_MAX_K - 2, (int)cfg->k);

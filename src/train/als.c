@@ -8,7 +8,7 @@
  *
  * where, multiplying the loss (MSE over |R| ratings plus the L2 terms of
  * reg_terms.c) by |R|, a row with n ratings has λ_f = l2 |R| / rows +
- * l2_freq n and λ_b = l2_bias |R| / rows (prior 0 for b_u, μ for b_i): the
+ * l2_freq n and λ_b = l2_bias |R| / rows (prior 0 for b_u, μ - item_prior_drop for b_i): the
  * exact minimizer of the same loss the gradient optimizers descend, so the
  * loss never increases. Gravity, L1 and implicit feedback are not
  * quadratic per row in this form; mfr_config_validate refuses them.
@@ -284,7 +284,7 @@ int mfr_als_step(mfr_trainer *tr, double *loss_out, mfr_error *err)
     struct mfr_step st;
     mfr_step_begin(tr, &st);
     const mfr_model *m = tr->model;
-    const struct als_side su = side_of(tr, m->n_users, 0.0), si = side_of(tr, m->n_items, tr->bias_mean);
+    const struct als_side su = side_of(tr, m->n_users, 0.0), si = side_of(tr, m->n_items, tr->bias_mean - tr->cfg.item_prior_drop);
     int nomem = 0, singular = 0;
 #pragma omp parallel num_threads(tr->n_threads) reduction(| : nomem, singular)
     {

@@ -13,7 +13,8 @@
  *   gravity:  λg / (M N) Σ_u Σ_i <U_u, V_i>² = λg / (M N) Σ_ab G_U[a][b] G_V[a][b]
  *             with G_U = UᵀU, G_V = VᵀV (k x k), never the dense N x M product;
  *             ∂/∂U_u = 2 λg / (M N) · G_V U_u   (and symmetrically for V_i)
- *   l2_bias:  λb (1/N Σ_u b_u² + 1/M Σ_i (b_i - μ)²), μ the training mean
+ *   l2_bias:  λb (1/N Σ_u b_u² + 1/M Σ_i (b_i - c)²), c = μ - δ: μ the
+ *             training mean, δ item_prior_drop (0 unless set)
  *   l2_y:     λy / M Σ_j |Y_j|²  (implicit feedback)
  *   l1_items: λ1 / M Σ_i |V_i|_1
  *             ∂/∂V_i = λ1 / M · sign(V_i)

@@ -132,9 +132,11 @@ static void gravity_coef(const struct mfr_reg_ctx *x, struct mfr_reg_coef c[MFR_
     c[MFR_REG_ROW_V].gram = x->user_sum[MFR_REG_GRAVITY];
 }
 
-/* ---- L2 on the biases (b_i pulled towards the mean μ) ---- */
+/* ---- L2 on the biases (b_i pulled towards μ - item_prior_drop) ---- */
 
 static bool bias_active(const mfr_config *c) { return c->bias && c->l2_bias > 0.0; }
+/* Where the movie biases are pulled: the training mean, less the drop. */
+static double item_prior(const struct mfr_reg_ctx *x) { return (double)x->mu - x->cfg->item_prior_drop; }
 static size_t bias_len(const mfr_config *c, int32_t k)
 {
     (void)k;
@@ -152,8 +154,9 @@ static void bias_user_partial(const struct mfr_reg_ctx *x, int32_t first, int32_
 static void bias_item_partial(const struct mfr_reg_ctx *x, int32_t first, int32_t end, double *out)
 {
     double s = 0.0;
+    const double prior = item_prior(x);
     for (int32_t i = first; i < end; i++) {
-        double d = (double)row_of(x->V, x, i)[mfr_lane_item_bias(x->k)] - x->mu;
+        double d = (double)row_of(x->V, x, i)[mfr_lane_item_bias(x->k)] - prior;
         s += d * d;
     }
     out[0] = s;
@@ -170,7 +173,7 @@ static void bias_coef(const struct mfr_reg_ctx *x, struct mfr_reg_coef c[MFR_REG
     p->center = 0.0f;
     p->bias_lane = mfr_lane_user_bias(x->k);
     v->bias += 2.0 * x->cfg->l2_bias / x->n_items;
-    v->center = x->mu;
+    v->center = (float)item_prior(x);
     v->bias_lane = mfr_lane_item_bias(x->k);
 }
 

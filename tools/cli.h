@@ -267,6 +267,14 @@ int cmd_stats(int argc, char **argv);   /* cmd_stats.c */
 int cmd_project(int argc, char **argv); /* cmd_project.c */
 int cmd_export(int argc, char **argv);  /* cmd_export.c */
 int cmd_sweep(int argc, char **argv);   /* cmd_sweep.c */
+/* `--baseline ease[:LAMBDA]` of `mfrec eval` (baseline.c): FLAG_CUSTOM
+ * parser into a double * (λ; MFR_EASE_LAMBDA_DEFAULT for plain "ease"),
+ * and EASE fitted on train (n_users x n_items) ranked on test at k; a
+ * printed runtime error on failure. */
+bool parse_baseline(const char *flag, const char *value, void *dst);
+int ease_ranking(double lambda, const mfr_ratings *train, const mfr_ratings *test,
+                 int32_t n_users, int32_t n_items, int32_t k, mfr_ranking *out);
+
 /* `mfrec train --kind softmax` (cmd_train_softmax.c). train_kind_route:
  * true with *rc set when argv asks for the softmax model (then it ran) or
  * gives a softmax-only flag without it (a usage error); false: train

@@ -135,6 +135,12 @@ static void test_refusals(void **state)
     tu_expect_in(g_err, "must include movies");
     assert_int_equal(run("train --kind softmax --data %s --hidden-init xavier", g_data), 2);
     tu_expect_in(g_err, "colab or he");
+    assert_int_equal(run("train --data %s --tie", g_data), 2);
+    tu_expect_in(g_err, "--tie applies to --kind softmax only");
+    assert_int_equal(run("train --kind softmax --data %s --tie --dim 8 --dim-movie 4", g_data), 2);
+    tu_expect_in(g_err, "needs dim_movie == k");
+    assert_int_equal(run("train --kind softmax --data %s --tie --dim 8 --epochs 1 --quiet", g_data),
+                     0); /* --dim-movie follows --dim */
     assert_int_equal(run("train --kind softmax --data %s --optimizer sgd", g_data), 2);
     tu_expect_in(g_err, "adagrad or adam");
     assert_int_equal(run("train --kind mf --data %s --epochs 1 --quiet", g_data), 0);

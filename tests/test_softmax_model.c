@@ -4,7 +4,8 @@
  * and loaded (same bytes on a second save, same vectors and network), its
  * user vectors equal to the fold-in of their training movies, rating
  * metrics refused, a damaged softmax section refused, and matrix
- * factorization models still of kind mf.
+ * factorization models still of kind mf; tied tables (section version 2,
+ * while an untied model keeps version 1).
  */
 #include <math.h>
 #include <setjmp.h>
@@ -204,6 +205,8 @@ static void test_forged_section(void **state)
         {140 + 8 * 50 + 4 * 3, 0x7fc00000u, "not finite"}, /* a parameter NaN */
         {4 + 4 * 17, 2, "hidden_init"},             /* no such initialization */
         {4, 7, "does not fit"},                     /* k 7, the model's is 6 */
+        {0, 3, "version 3 is not 1 or 2"},          /* an unknown version */
+        {0, 2, "softmax section"},                  /* version 2 over version 1 bytes */
     };
     for (size_t c = 0; c < sizeof cases / sizeof *cases; c++) {
         unsigned char *b = malloc(len);
@@ -221,6 +224,50 @@ static void test_forged_section(void **state)
     }
     free(orig);
     free(a);
+}
+
+/* Tied tables: a version-2 section that loads back with tie_tables set and
+ * saves the same bytes; the fixture's untied model writes version 1. */
+static void test_tied_save_load(void **state)
+{
+    struct fixture *f = *state;
+    mfr_error err = {0};
+    mfr_softmax_config c;
+    mfr_softmax_config_default(&c);
+    c.k = 6, c.dim_movie = 6, c.tie_tables = 1, c.n_hidden = 1, c.hidden[0] = 8;
+    c.optimizer = MFR_SOFTMAX_OPT_ADAM, c.lr = 0.01, c.batch_users = 32;
+    mfr_softmax_trainer *tr = NULL;
+    assert_int_equal(mfr_softmax_trainer_create(&c, f->ds, mfr_split_train(f->split), "random:0.1",
+                                                1, &tr, &err),
+                     MFR_OK);
+    assert_int_equal(mfr_softmax_trainer_epoch(tr, NULL, &err), MFR_OK);
+    mfr_model *m = NULL, *back = NULL;
+    assert_int_equal(mfr_softmax_trainer_model(tr, &m, &err), MFR_OK);
+    mfr_softmax_trainer_destroy(tr);
+    /* V is the movie table */
+    assert_true(m->sm->lay.movie.offset == m->sm->lay.V.offset);
+    char *a = tu_path(f->dir, "t.mfr"), *b = tu_path(f->dir, "t2.mfr");
+    assert_int_equal(mfr_model_save(m, a, &err), MFR_OK);
+    if (mfr_model_load(a, &back, &err) != MFR_OK) fail_msg("%s", err.message);
+    mfr_softmax_config lc;
+    assert_int_equal(mfr_model_softmax_config(back, &lc, &err), MFR_OK);
+    assert_int_equal(lc.tie_tables, 1);
+    assert_int_equal(mfr_model_save(back, b, &err), MFR_OK);
+    size_t la, lb;
+    char *ba = tu_read_file(a, &la), *bb = tu_read_file(b, &lb);
+    assert_int_equal(la, lb);
+    assert_memory_equal(ba, bb, la);
+    size_t start = la - 8 - (size_t)mfr_sm_net_bytes(m->sm);
+    assert_int_equal(mfr_get_le32((const unsigned char *)ba + start), 2);
+    free(ba);
+    /* the untied fixture: version 1 */
+    assert_int_equal(mfr_model_save(f->model, a, &err), MFR_OK);
+    ba = tu_read_file(a, &la);
+    start = la - 8 - (size_t)mfr_sm_net_bytes(f->model->sm);
+    assert_int_equal(mfr_get_le32((const unsigned char *)ba + start), 1);
+    free(a), free(b), free(ba), free(bb);
+    mfr_model_destroy(back);
+    mfr_model_destroy(m);
 }
 
 static void test_mf_model_kind(void **state)
@@ -248,6 +295,7 @@ int main(void)
         cmocka_unit_test(test_rating_metrics_refused),
         cmocka_unit_test(test_save_load_bytes),
         cmocka_unit_test(test_forged_section),
+        cmocka_unit_test(test_tied_save_load),
         cmocka_unit_test(test_mf_model_kind),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

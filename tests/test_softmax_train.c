@@ -168,6 +168,17 @@ static void test_threads_all_pairs_full_batch(void **state)
     check_threads(c);
 }
 
+static void test_threads_tied_tables(void **state)
+{
+    (void)state;
+    mfr_softmax_config c = base_config(MFR_SOFTMAX_OPT_ADAM);
+    c.tie_tables = 1;
+    c.dim_movie = c.k;
+    check_threads(c);
+    c.optimizer = MFR_SOFTMAX_OPT_ADAGRAD, c.lr = 0.1, c.all_pairs = 1;
+    check_threads(c);
+}
+
 /* One full-batch Adagrad step equals, to float rounding, the serial sum of
  * every example's gradient (weight 1/n) followed by TF1's Adagrad. */
 static void test_step_matches_serial(void **state)
@@ -295,6 +306,7 @@ int main(void)
         cmocka_unit_test(test_threads_adagrad),
         cmocka_unit_test(test_threads_adam),
         cmocka_unit_test(test_threads_all_pairs_full_batch),
+        cmocka_unit_test(test_threads_tied_tables),
         cmocka_unit_test(test_step_matches_serial),
         cmocka_unit_test(test_learns_clusters),
         cmocka_unit_test(test_labels),

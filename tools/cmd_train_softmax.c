@@ -44,6 +44,7 @@ struct sm_opts {
     int64_t epochs, log_every;
     int32_t threads, top;
     bool all_pairs, quiet, folds, json; /* json: eval --folds only */
+    bool tie, dim_movie_given;          /* --tie; --dim-movie in argv */
     double ease_lambda;                 /* eval --folds --baseline; 0: none */
 };
 
@@ -141,6 +142,8 @@ static int check_opts(struct sm_opts *o)
         else return usage_error("--optimizer: expected adagrad or adam, got '%s'", o->optimizer);
     }
     c->all_pairs = o->all_pairs;
+    c->tie_tables = o->tie;
+    if (o->tie && !o->dim_movie_given) c->dim_movie = c->k; /* the movie table is V */
     if (o->hidden_init) {
         if (!strcmp(o->hidden_init, "colab")) c->hidden_init = MFR_SOFTMAX_INIT_COLAB;
         else if (!strcmp(o->hidden_init, "he")) c->hidden_init = MFR_SOFTMAX_INIT_HE;
@@ -284,6 +287,9 @@ static size_t softmax_flags(struct sm_opts *o, bool train, struct flag_spec *out
         {.name = "--batch-users", .value = "N", .kind = FLAG_I32, .dst = &c->batch_users, .lo = 0,
          .hi = INT32_MAX, .help = "users per step, fixed groups in a seeded order;\n0: one "
                                   "full-batch step per epoch (default 0)"},
+        {.name = "--tie", .kind = FLAG_SWITCH, .dst = &o->tie,
+         .help = "the movie input table is V, the output table (the Colab's\n"
+                 "tied embeddings; --dim-movie is --dim)"},
         {.name = "--all-pairs", .kind = FLAG_SWITCH, .dst = &o->all_pairs,
          .help = "every leave-one-out pair each epoch (default: one label per user)"},
         {.name = "--seed", .value = "S", .kind = FLAG_U64, .dst = &c->seed,
@@ -336,6 +342,9 @@ static void softmax_opts_init(struct sm_opts *o, int argc, char **argv)
     *o = (struct sm_opts){.kind = "softmax", .split = "sklearn:300", .epochs = 100,
                           .log_every = 10, .top = 10};
     mfr_softmax_config_default(&o->cfg);
+    for (int i = 0; i < argc; i++)
+        if (!strcmp(argv[i], "--dim-movie") || !strncmp(argv[i], "--dim-movie=", 12))
+            o->dim_movie_given = true;
     for (int i = 0; i < argc; i++)
         if ((!strcmp(argv[i], "--preset") && i + 1 < argc && !strcmp(argv[i + 1], "softmax")) ||
             !strcmp(argv[i], "--preset=softmax")) {
@@ -403,7 +412,7 @@ bool train_kind_route(int argc, char **argv, int *rc)
     }
     static const char *const softmax_only[] = {"--hidden", "--features", "--dim-movie",
                                                "--dim-genre", "--dim-year", "--batch-users",
-                                               "--all-pairs", "--top"};
+                                               "--all-pairs", "--top", "--tie"};
     for (int i = 0; i < argc; i++)
         for (size_t x = 0; x < sizeof softmax_only / sizeof *softmax_only; x++) {
             size_t n = strlen(softmax_only[x]);
@@ -539,11 +548,13 @@ static void sm_json(const struct sm_opts *o, const char *dir, const struct sm_fo
     fputs("{\"kind\":\"softmax\",\"data\":", stdout);
     json_str(dir);
     printf(",\"dim\":%d,\"hidden\":\"%s\",\"features\":%u,\"optimizer\":\"%s\",\"lr\":%.17g,"
-           "\"batch_users\":%d,\"all_pairs\":%s,\"hidden_init\":\"%s\",\"epochs\":%lld,"
+           "\"batch_users\":%d,\"all_pairs\":%s,\"tie_tables\":%s,\"hidden_init\":\"%s\","
+           "\"epochs\":%lld,"
            "\"seed\":%llu,\"k\":%d",
            (int)o->cfg.k, o->cfg.n_hidden ? hidden : "none", (unsigned)o->cfg.features,
            o->cfg.optimizer == MFR_SOFTMAX_OPT_ADAM ? "adam" : "adagrad", o->cfg.lr,
            (int)o->cfg.batch_users, o->cfg.all_pairs ? "true" : "false",
+           o->cfg.tie_tables ? "true" : "false",
            o->cfg.hidden_init == MFR_SOFTMAX_INIT_HE ? "he" : "colab", (long long)o->epochs,
            (unsigned long long)o->cfg.seed, (int)o->top);
     if (ease) {
@@ -581,10 +592,11 @@ static int softmax_folds(const struct sm_opts *o)
     const bool ease = o->ease_lambda > 0;
     if (load_dataset(default_data_dir(o->data), &ds, &err) != MFR_OK) return lib_error(&err);
     if (!o->json) {
-        printf("softmax folds u1..u%d: k %d, %lld epochs, %s lr %g, batch users %d%s, top %d\n",
+        printf("softmax folds u1..u%d: k %d, %lld epochs, %s lr %g, batch users %d%s%s, top %d\n",
                N_SM_FOLDS, o->cfg.k, (long long)o->epochs,
                o->cfg.optimizer == MFR_SOFTMAX_OPT_ADAM ? "Adam" : "Adagrad", o->cfg.lr,
-               o->cfg.batch_users, o->cfg.all_pairs ? ", all pairs" : "", o->top);
+               o->cfg.batch_users, o->cfg.all_pairs ? ", all pairs" : "",
+               o->cfg.tie_tables ? ", tied tables" : "", o->top);
         if (ease) printf("EASE: lambda %g, fitted on each uN.base\n", o->ease_lambda);
         printf("%-5s %9s %9s %9s %9s %9s %9s", "fold", "P", "R", "NDCG", "pop P", "pop R",
                "pop NDCG");

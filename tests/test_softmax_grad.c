@@ -360,6 +360,13 @@ static void test_config_refusals(void **state)
     cfg.tie_tables = 2, cfg.k = 35;
     assert_int_equal(mfr_softmax_config_validate(&cfg, &err), MFR_ERR_INVALID);
     assert_non_null(strstr(err.message, "tie_tables"));
+    mfr_softmax_config_default(&cfg);
+    cfg.weight_decay = -1;
+    assert_int_equal(mfr_softmax_config_validate(&cfg, &err), MFR_ERR_INVALID);
+    assert_non_null(strstr(err.message, "weight_decay"));
+    cfg.weight_decay = 10, cfg.lr = 0.1;
+    assert_int_equal(mfr_softmax_config_validate(&cfg, &err), MFR_ERR_INVALID);
+    assert_non_null(strstr(err.message, "must be below 1"));
 }
 
 int main(void)

@@ -226,8 +226,9 @@ static void test_forged_section(void **state)
     free(a);
 }
 
-/* Tied tables: a version-2 section that loads back with tie_tables set and
- * saves the same bytes; the fixture's untied model writes version 1. */
+/* Tied tables and weight decay: a version-2 section that loads back with
+ * both set and saves the same bytes; the fixture's model (neither) writes
+ * version 1. */
 static void test_tied_save_load(void **state)
 {
     struct fixture *f = *state;
@@ -235,6 +236,7 @@ static void test_tied_save_load(void **state)
     mfr_softmax_config c;
     mfr_softmax_config_default(&c);
     c.k = 6, c.dim_movie = 6, c.tie_tables = 1, c.n_hidden = 1, c.hidden[0] = 8;
+    c.weight_decay = 0.25;
     c.optimizer = MFR_SOFTMAX_OPT_ADAM, c.lr = 0.01, c.batch_users = 32;
     mfr_softmax_trainer *tr = NULL;
     assert_int_equal(mfr_softmax_trainer_create(&c, f->ds, mfr_split_train(f->split), "random:0.1",
@@ -252,6 +254,7 @@ static void test_tied_save_load(void **state)
     mfr_softmax_config lc;
     assert_int_equal(mfr_model_softmax_config(back, &lc, &err), MFR_OK);
     assert_int_equal(lc.tie_tables, 1);
+    assert_true(lc.weight_decay == 0.25);
     assert_int_equal(mfr_model_save(back, b, &err), MFR_OK);
     size_t la, lb;
     char *ba = tu_read_file(a, &la), *bb = tu_read_file(b, &lb);

@@ -290,6 +290,10 @@ static size_t softmax_flags(struct sm_opts *o, bool train, struct flag_spec *out
         {.name = "--tie", .kind = FLAG_SWITCH, .dst = &o->tie,
          .help = "the movie input table is V, the output table (the Colab's\n"
                  "tied embeddings; --dim-movie is --dim)"},
+        {.name = "--weight-decay", .value = "X", .kind = FLAG_DOUBLE, .dst = &c->weight_decay,
+         .min = 0, .max = 1e6,
+         .help = "decoupled weight decay (AdamW's): each step scales every\n"
+                 "parameter by 1 - lr X first (default 0)"},
         {.name = "--all-pairs", .kind = FLAG_SWITCH, .dst = &o->all_pairs,
          .help = "every leave-one-out pair each epoch (default: one label per user)"},
         {.name = "--seed", .value = "S", .kind = FLAG_U64, .dst = &c->seed,
@@ -412,7 +416,8 @@ bool train_kind_route(int argc, char **argv, int *rc)
     }
     static const char *const softmax_only[] = {"--hidden", "--features", "--dim-movie",
                                                "--dim-genre", "--dim-year", "--batch-users",
-                                               "--all-pairs", "--top", "--tie"};
+                                               "--all-pairs", "--top", "--tie",
+                                               "--weight-decay"};
     for (int i = 0; i < argc; i++)
         for (size_t x = 0; x < sizeof softmax_only / sizeof *softmax_only; x++) {
             size_t n = strlen(softmax_only[x]);
@@ -548,13 +553,14 @@ static void sm_json(const struct sm_opts *o, const char *dir, const struct sm_fo
     fputs("{\"kind\":\"softmax\",\"data\":", stdout);
     json_str(dir);
     printf(",\"dim\":%d,\"hidden\":\"%s\",\"features\":%u,\"optimizer\":\"%s\",\"lr\":%.17g,"
-           "\"batch_users\":%d,\"all_pairs\":%s,\"tie_tables\":%s,\"hidden_init\":\"%s\","
+           "\"batch_users\":%d,\"all_pairs\":%s,\"tie_tables\":%s,\"weight_decay\":%.17g,"
+           "\"hidden_init\":\"%s\","
            "\"epochs\":%lld,"
            "\"seed\":%llu,\"k\":%d",
            (int)o->cfg.k, o->cfg.n_hidden ? hidden : "none", (unsigned)o->cfg.features,
            o->cfg.optimizer == MFR_SOFTMAX_OPT_ADAM ? "adam" : "adagrad", o->cfg.lr,
            (int)o->cfg.batch_users, o->cfg.all_pairs ? "true" : "false",
-           o->cfg.tie_tables ? "true" : "false",
+           o->cfg.tie_tables ? "true" : "false", o->cfg.weight_decay,
            o->cfg.hidden_init == MFR_SOFTMAX_INIT_HE ? "he" : "colab", (long long)o->epochs,
            (unsigned long long)o->cfg.seed, (int)o->top);
     if (ease) {

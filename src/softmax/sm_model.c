@@ -86,6 +86,12 @@ int mfr_softmax_config_validate(const mfr_softmax_config *c, mfr_error *err)
                       MFR_SOFTMAX_INIT_HE)))
         return st;
     if ((st = range_i(err, "tie_tables", c->tie_tables, 0, 1))) return st;
+    if ((st = range_d(err, "weight_decay", c->weight_decay, 0.0, 1e6, false))) return st;
+    if (c->lr * c->weight_decay >= 1.0)
+        return mfr_seterr(err, MFR_ERR_INVALID,
+                          "softmax lr * weight_decay must be below 1 (it scales the parameters by "
+                          "1 - lr * weight_decay), got %g * %g",
+                          c->lr, c->weight_decay);
     if (c->tie_tables && c->dim_movie != c->k)
         return mfr_seterr(err, MFR_ERR_INVALID,
                           "softmax tie_tables needs dim_movie == k (the movie table is V), got "

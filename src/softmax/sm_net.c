@@ -10,7 +10,7 @@
  *             hidden[0..3], optimizer, batch_users, n_shards, all_pairs,
  *             items' n_genres
  *   i32 x 3:  items' n_years, year_min; hidden_init
- *   version 2 only: i32 tie_tables
+ *   version 2 only: i32 tie_tables, f64 weight_decay
  *   f64 x 5:  lr, beta1, beta2, eps, adagrad_init
  *   u64 seed, i64 epochs, i64 n_params
  *   per item: i32 year bucket, u32 genre bits
@@ -25,10 +25,14 @@
 enum { SM_N_I32 = 18, SM_N_I32_V2 = 19, SM_N_F64 = 5 };
 
 /* The section version a configuration needs, and the fixed part's bytes. */
-static uint32_t sm_version(const mfr_softmax_config *c) { return c->tie_tables ? 2u : 1u; }
+static uint32_t sm_version(const mfr_softmax_config *c)
+{
+    return c->tie_tables || c->weight_decay != 0.0 ? 2u : 1u;
+}
 static uint64_t sm_fixed(uint32_t version)
 {
-    return 4u + 4u * (version >= 2 ? SM_N_I32_V2 : SM_N_I32) + 8u * SM_N_F64 + 24u;
+    return version >= 2 ? 4u + 4u * SM_N_I32_V2 + 8u * (SM_N_F64 + 1) + 24u
+                        : 4u + 4u * SM_N_I32 + 8u * SM_N_F64 + 24u;
 }
 
 void mfr_sm_net_free(struct mfr_sm_net *net)
@@ -124,6 +128,7 @@ void mfr_sm_net_encode(const struct mfr_sm_net *net, unsigned char *b)
     for (int x = 0; x < (version >= 2 ? SM_N_I32_V2 : SM_N_I32); x++)
         mfr_put_le32(b, (uint32_t)iv[x]), b += 4;
     for (int x = 0; x < SM_N_F64; x++) mfr_put_le64(b, mfr_f64_bits(dv[x])), b += 8;
+    if (version >= 2) mfr_put_le64(b, mfr_f64_bits(c->weight_decay)), b += 8;
     mfr_put_le64(b, c->seed), b += 8;
     mfr_put_le64(b, (uint64_t)net->epochs), b += 8;
     mfr_put_le64(b, (uint64_t)net->lay.n_params), b += 8;
@@ -146,7 +151,10 @@ static int decode_fixed(const unsigned char *b, uint32_t version, const char *pa
     for (int x = 0; x < (version >= 2 ? SM_N_I32_V2 : SM_N_I32); x++)
         iv[x] = (int32_t)mfr_get_le32(b), b += 4;
     for (int x = 0; x < SM_N_F64; x++) dv[x] = mfr_bits_f64(mfr_get_le64(b)), b += 8;
+    double wd = 0.0;
+    if (version >= 2) wd = mfr_bits_f64(mfr_get_le64(b)), b += 8;
     mfr_softmax_config_default(c);
+    c->weight_decay = wd;
     c->k = iv[0], c->features = (uint32_t)iv[1], c->dim_movie = iv[2], c->dim_genre = iv[3];
     c->dim_year = iv[4], c->n_hidden = iv[5];
     for (int l = 0; l < 4; l++) c->hidden[l] = iv[6 + l];
@@ -162,8 +170,9 @@ static int decode_fixed(const unsigned char *b, uint32_t version, const char *pa
     if (mfr_softmax_config_validate(c, &v))
         return mfr_seterr(err, MFR_ERR_CORRUPT, "%s: softmax section: %s", path, v.message);
     if (sm_version(c) != version) /* version 2 only when a version-2 field is set */
-        return mfr_seterr(err, MFR_ERR_CORRUPT, "%s: softmax section version %u with tie_tables %d",
-                          path, version, (int)c->tie_tables);
+        return mfr_seterr(err, MFR_ERR_CORRUPT,
+                          "%s: softmax section version %u with tie_tables %d, weight_decay %g",
+                          path, version, (int)c->tie_tables, c->weight_decay);
     if (shape[0] < 1 || shape[0] > 32 || shape[1] < 1 || shape[1] > 10002 || shape[2] < 0 ||
         shape[2] > 1000000 || *epochs < 0)
         return mfr_seterr(err, MFR_ERR_CORRUPT,

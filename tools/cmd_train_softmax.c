@@ -447,6 +447,7 @@ bool parse_kind_mf(const char *flag, const char *value, void *dst)
 
 static const char softmax_folds_help[] =
     "Usage: mfrec eval --folds --kind softmax [--data DIR] [--top N] [softmax training flags]\n"
+    "                  [--baseline ease[:LAMBDA]] [--json]\n"
     "\n"
     "Trains the softmax model on each canonical ML-100K fold uN.base (N = 1..5)\n"
     "and prints its ranking metrics on uN.test beside the popularity baseline,\n"

@@ -37,6 +37,14 @@ static const char softmax_help_end[] =
     "Matrix-factorization flags (--l2, --bias, --preset, ...) are refused.\n"
     "Exit status: 0 ok, 1 runtime error, 2 usage error.\n";
 
+static const char softmax_train_help_end[] =
+    "\n"
+    "Matrix-factorization flags (--l2, --bias, --preset, ...) are refused.\n"
+    "SIGINT or SIGTERM: the current epoch finishes, a checkpoint is written\n"
+    "(with --checkpoint) and mfrec exits with status 3; a second signal exits\n"
+    "at once. --resume FILE alone continues the run (docs/CHECKPOINTS.md).\n"
+    "Exit status: 0 ok, 1 runtime error, 2 usage error, 3 interrupted.\n";
+
 struct sm_opts {
     mfr_softmax_config cfg;
     const char *kind, *preset, *data, *split, *out, *hidden, *features, *optimizer, *kernels;
@@ -623,7 +631,7 @@ static int resume_command(int argc, char **argv, const char *path)
     struct flag_spec flags[SM_MAX_FLAGS];
     size_t n_flags = softmax_flags(&o, true, flags);
     struct command_spec cmd = {.name = "mfrec train", .help = softmax_help,
-                               .help_end = softmax_help_end, .help_width = 22, .flags = flags,
+                               .help_end = softmax_train_help_end, .help_width = 22, .flags = flags,
                                .n_flags = n_flags, .data_flags = true};
     int rc = EXIT_OK;
     int64_t done = mfr_model_epochs(m);
@@ -650,7 +658,7 @@ int cmd_train_softmax(int argc, char **argv)
     struct flag_spec flags[SM_MAX_FLAGS];
     size_t n_flags = softmax_flags(&o, true, flags);
     struct command_spec cmd = {.name = "mfrec train", .help = softmax_help,
-                               .help_end = softmax_help_end, .help_width = 22, .flags = flags,
+                               .help_end = softmax_train_help_end, .help_width = 22, .flags = flags,
                                .n_flags = n_flags, .data_flags = true};
     const char *mf = mf_flag_given(argc, argv, flags, n_flags);
     if (mf) {

@@ -107,6 +107,9 @@ MFR_API int mfr_softmax_trainer_model(const mfr_softmax_trainer *tr, mfr_model *
 MFR_API int64_t mfr_softmax_trainer_n_params(const mfr_softmax_trainer *tr);
 MFR_API int32_t mfr_softmax_trainer_n_shards(const mfr_softmax_trainer *tr);
 
+/** The kernel set in use: "avx2" or "ref" (static), NULL for NULL. */
+MFR_API const char *mfr_softmax_trainer_kernels_name(const mfr_softmax_trainer *tr);
+
 /** One optimizer step of an epoch (mfr_softmax_trainer_steps). */
 typedef struct mfr_softmax_step {
     int64_t step;     /**< optimizer steps taken since creation, this one included (1-based) */

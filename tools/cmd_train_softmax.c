@@ -353,6 +353,14 @@ static size_t softmax_flags(struct sm_opts *o, bool train, struct flag_spec *out
 
 enum { SM_MAX_FLAGS = 32 };
 
+void softmax_preset_apply(mfr_softmax_config *c)
+{
+    c->optimizer = MFR_SOFTMAX_OPT_ADAM;
+    c->lr = 0.01;
+    c->batch_users = 16;
+    c->hidden_init = MFR_SOFTMAX_INIT_HE;
+}
+
 /* Defaults, then --preset softmax when argv has it (flags override it). */
 static void softmax_opts_init(struct sm_opts *o, int argc, char **argv)
 {
@@ -362,10 +370,7 @@ static void softmax_opts_init(struct sm_opts *o, int argc, char **argv)
     for (int i = 0; i < argc; i++)
         if ((!strcmp(argv[i], "--preset") && i + 1 < argc && !strcmp(argv[i + 1], "softmax")) ||
             !strcmp(argv[i], "--preset=softmax")) {
-            o->cfg.optimizer = MFR_SOFTMAX_OPT_ADAM;
-            o->cfg.lr = 0.01;
-            o->cfg.batch_users = 16;
-            o->cfg.hidden_init = MFR_SOFTMAX_INIT_HE;
+            softmax_preset_apply(&o->cfg);
             o->epochs = 100;
         }
 }

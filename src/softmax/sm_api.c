@@ -101,6 +101,11 @@ int32_t mfr_softmax_trainer_n_shards(const mfr_softmax_trainer *t)
     return t ? mfr_sm_trainer_n_shards(t->tr) : -1;
 }
 
+const char *mfr_softmax_trainer_kernels_name(const mfr_softmax_trainer *t)
+{
+    return t ? mfr_sm_trainer_kernels_name(t->tr) : NULL;
+}
+
 int32_t mfr_softmax_trainer_steps(const mfr_softmax_trainer *t, mfr_softmax_step *out,
                                   int32_t cap)
 {

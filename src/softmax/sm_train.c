@@ -335,6 +335,7 @@ int mfr_sm_trainer_epoch(mfr_sm_trainer *tr, double *loss, mfr_error *err)
 }
 
 int64_t mfr_sm_trainer_epochs(const mfr_sm_trainer *tr) { return tr->epoch; }
+const char *mfr_sm_trainer_kernels_name(const mfr_sm_trainer *tr) { return tr->sm_kern->name; }
 int32_t mfr_sm_trainer_steps(const mfr_sm_trainer *tr, mfr_softmax_step *out, int32_t cap)
 {
     for (int32_t x = 0; x < tr->n_steps && x < cap; x++) out[x] = tr->steps[x];

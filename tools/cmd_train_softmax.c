@@ -39,7 +39,7 @@ static const char softmax_help_end[] =
 struct sm_opts {
     mfr_softmax_config cfg;
     const char *kind, *preset, *data, *split, *out, *hidden, *features, *optimizer, *kernels;
-    const char *hidden_init;
+    const char *hidden_init, *log_json;
     int64_t epochs, log_every;
     int32_t threads, top;
     bool all_pairs, quiet, folds;
@@ -107,7 +107,7 @@ static const char *mf_flag_given(int argc, char **argv, const struct flag_spec *
 {
     static const char *const mf_only[] = {"--init-from", "--checkpoint",
                                           "--checkpoint-every", "--resume", "--early-stop",
-                                          "--plot", "--log-json"};
+                                          "--plot"};
     for (int i = 0; i < argc; i++) {
         char name[64];
         if (strncmp(argv[i], "--", 2) != 0) continue;
@@ -155,6 +155,7 @@ static int check_opts(struct sm_opts *o)
     mfr_error err = {0};
     if (mfr_softmax_config_validate(c, &err) != MFR_OK) return usage_error("%s", err.message);
     if (o->out && io_output("--out", o->out) != EXIT_OK) return EXIT_USAGE;
+    if (o->log_json && io_output("--log-json", o->log_json) != EXIT_OK) return EXIT_USAGE;
     return EXIT_OK;
 }
 
@@ -173,18 +174,42 @@ static int ranking(const mfr_softmax_trainer *tr, const mfr_split *sp, int32_t t
     return EXIT_OK;
 }
 
+/* --log-json's records of epoch e: one per optimizer step (its loss to
+ * 17 digits, what tools/softmax-reference.py writes too), then the epoch's
+ * mean loss and the seconds its mfr_softmax_trainer_epoch call took. */
+static int log_epoch_json(const mfr_softmax_trainer *tr, int64_t e, double loss, double seconds,
+                          struct json_log *jl)
+{
+    int32_t n = mfr_softmax_trainer_steps(tr, NULL, 0);
+    mfr_softmax_step *st = malloc(sizeof *st * (size_t)(n > 0 ? n : 1));
+    if (!st) return runtime_error("out of memory");
+    n = mfr_softmax_trainer_steps(tr, st, n);
+    for (int32_t x = 0; x < n; x++)
+        jlog_printf(jl, "{\"epoch\":%lld,\"step\":%lld,\"group\":%d,\"examples\":%lld,"
+                        "\"loss\":%.17g}\n",
+                    (long long)e, (long long)st[x].step, (int)st[x].group,
+                    (long long)st[x].examples, st[x].loss);
+    free(st);
+    jlog_printf(jl, "{\"epoch\":%lld,\"loss\":%.17g,\"epoch_s\":%.6f}\n", (long long)e, loss,
+                seconds);
+    return EXIT_OK;
+}
+
 static int train_loop(const struct sm_opts *o, mfr_softmax_trainer *tr, const mfr_split *sp,
-                      mfr_model **model)
+                      mfr_model **model, struct json_log *jl)
 {
     mfr_error err = {0};
     bool has_test = mfr_ratings_count(mfr_split_test(sp)) > 0;
     double t0 = now_seconds(), loss = 0;
     mfr_ranking rm, rp;
     for (int64_t e = 1; e <= o->epochs; e++) {
+        double te = now_seconds();
         if (mfr_softmax_trainer_epoch(tr, &loss, &err) != MFR_OK) {
             fprintf(stderr, "%s: epoch %lld: ", g_cmd, (long long)e);
             return lib_error(&err);
         }
+        if (o->log_json && log_epoch_json(tr, e, loss, now_seconds() - te, jl) != EXIT_OK)
+            return EXIT_RUNTIME;
         bool log = !o->quiet && o->log_every > 0 && (e % o->log_every == 0 || e == o->epochs);
         if (!log) continue;
         int rc = ranking(tr, sp, o->top, model, &rm, &rp);
@@ -213,6 +238,7 @@ static int run(const struct sm_opts *o)
     mfr_split *sp = NULL;
     mfr_softmax_trainer *tr = NULL;
     mfr_model *model = NULL;
+    struct json_log jl = {0};
     int rc = EXIT_OK;
     if (load_dataset(default_data_dir(o->data), &ds, &err) != MFR_OK) return lib_error(&err);
     if (mfr_split_create(ds, o->split, o->cfg.seed, &sp, &err) != MFR_OK) {
@@ -231,13 +257,15 @@ static int run(const struct sm_opts *o)
                o->cfg.k, (long long)mfr_softmax_trainer_n_params(tr),
                (long long)mfr_ratings_count(mfr_split_train(sp)), mfr_split_spec(sp),
                (int)mfr_softmax_trainer_n_shards(tr));
-    if ((rc = train_loop(o, tr, sp, &model)) != EXIT_OK) goto done;
+    if ((rc = train_loop(o, tr, sp, &model, &jl)) != EXIT_OK) goto done;
     printf("checksum %016llx\n", (unsigned long long)mfr_model_checksum(model));
     if (o->out) {
         if (mfr_model_save(model, o->out, &err) != MFR_OK) rc = lib_error(&err);
         else if (!o->quiet) printf("saved %s\n", o->out);
     }
+    if (rc == EXIT_OK && o->log_json) rc = write_file_atomic(o->log_json, jl.buf, jl.len);
 done:
+    free(jl.buf);
     mfr_model_destroy(model);
     mfr_softmax_trainer_destroy(tr);
     mfr_split_destroy(sp);
@@ -301,7 +329,9 @@ static size_t softmax_flags(struct sm_opts *o, bool train, struct flag_spec *out
         {.name = "--log-every", .value = "N", .kind = FLAG_I64, .dst = &o->log_every, .lo = 0,
          .hi = INT64_MAX, .help = "print loss and test metrics every N epochs (default 10)"},
         {.name = "--out", .value = "FILE", .kind = FLAG_STR, .dst = &o->out,
-         .help = "write the model here"},
+         .help = "write the model here (--epochs 0: the initial weights)"},
+        {.name = "--log-json", .value = "FILE", .kind = FLAG_STR, .dst = &o->log_json,
+         .help = "JSON Lines: every optimizer step's loss, each epoch's\nmean loss and seconds"},
         {.name = "--quiet", .kind = FLAG_SWITCH, .dst = &o->quiet,
          .help = "print only the final lines"},
     };
@@ -323,6 +353,14 @@ static size_t softmax_flags(struct sm_opts *o, bool train, struct flag_spec *out
 
 enum { SM_MAX_FLAGS = 32 };
 
+void softmax_preset_apply(mfr_softmax_config *c)
+{
+    c->optimizer = MFR_SOFTMAX_OPT_ADAM;
+    c->lr = 0.01;
+    c->batch_users = 16;
+    c->hidden_init = MFR_SOFTMAX_INIT_HE;
+}
+
 /* Defaults, then --preset softmax when argv has it (flags override it). */
 static void softmax_opts_init(struct sm_opts *o, int argc, char **argv)
 {
@@ -332,10 +370,7 @@ static void softmax_opts_init(struct sm_opts *o, int argc, char **argv)
     for (int i = 0; i < argc; i++)
         if ((!strcmp(argv[i], "--preset") && i + 1 < argc && !strcmp(argv[i + 1], "softmax")) ||
             !strcmp(argv[i], "--preset=softmax")) {
-            o->cfg.optimizer = MFR_SOFTMAX_OPT_ADAM;
-            o->cfg.lr = 0.01;
-            o->cfg.batch_users = 16;
-            o->cfg.hidden_init = MFR_SOFTMAX_INIT_HE;
+            softmax_preset_apply(&o->cfg);
             o->epochs = 100;
         }
 }

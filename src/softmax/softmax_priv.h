@@ -187,6 +187,10 @@ int mfr_sm_trainer_user_vectors(const mfr_sm_trainer *tr, float *U, int32_t k_pa
 /* The label of user u in epoch e (its index into the user's training
  * movies in ascending order), n_u >= 1. */
 int32_t mfr_sm_label_index(uint64_t seed, int64_t epoch, int32_t u, int64_t n_u);
+/* The kernel set's name ("avx2" or "ref"). */
+const char *mfr_sm_trainer_kernels_name(const mfr_sm_trainer *tr);
+/* The steps of the last epoch (see mfr_softmax_trainer_steps). */
+int32_t mfr_sm_trainer_steps(const mfr_sm_trainer *tr, mfr_softmax_step *out, int32_t cap);
 /* Replaces the kernel set (tests: the reference against the AVX2 set). */
 void mfr_sm_trainer_set_kernels(mfr_sm_trainer *tr, const struct mfr_sm_kern *kern);
 

@@ -103,7 +103,7 @@ MFR_API int mfr_softmax_trainer_epoch(mfr_softmax_trainer *tr, double *loss, mfr
 /** The model as trained so far (a new mfr_model the caller destroys). */
 MFR_API int mfr_softmax_trainer_model(const mfr_softmax_trainer *tr, mfr_model **out,
                                       mfr_error *err);
-/** Parameters in the model, and the steps per epoch. */
+/** Parameters in the model, and the gradient shards of a step. */
 MFR_API int64_t mfr_softmax_trainer_n_params(const mfr_softmax_trainer *tr);
 MFR_API int32_t mfr_softmax_trainer_n_shards(const mfr_softmax_trainer *tr);
 
@@ -135,6 +135,28 @@ MFR_API int mfr_softmax_trainer_resume(const mfr_checkpoint *c, const mfr_softma
                                        const mfr_dataset *ds, const mfr_ratings *train,
                                        const char *split_spec, int n_threads,
                                        mfr_softmax_trainer **out, mfr_error *err);
+
+/** The kernel set in use: "avx2" or "ref" (static), NULL for NULL. */
+MFR_API const char *mfr_softmax_trainer_kernels_name(const mfr_softmax_trainer *tr);
+
+/** One optimizer step of an epoch (mfr_softmax_trainer_steps). */
+typedef struct mfr_softmax_step {
+    int64_t step;     /**< optimizer steps taken since creation, this one included (1-based) */
+    int64_t examples; /**< examples of the step (its loss is their mean) */
+    int32_t group;    /**< the user group (users group*batch_users ..), 0 for full batch */
+    double loss;      /**< mean cross-entropy (nats) of the examples, before the update */
+} mfr_softmax_step;
+
+/**
+ * The optimizer steps of the last epoch, in the order they ran (groups
+ * without an example take no step and are not listed): writes the first
+ * min(count, cap) into out (may be NULL when cap is 0) and returns count,
+ * at most the number of user groups; 0 before the first epoch, -1 for a
+ * NULL trainer. For per-step logs and the PyTorch comparison
+ * (docs/SOFTMAX.md). Not thread-safe against a running epoch.
+ */
+MFR_API int32_t mfr_softmax_trainer_steps(const mfr_softmax_trainer *tr, mfr_softmax_step *out,
+                                          int32_t cap);
 
 /** The kind of a model (enum mfr_model_kind), -1 for NULL. */
 MFR_API int32_t mfr_model_kind(const mfr_model *m);

@@ -137,12 +137,13 @@ static pid_t start_or_resume(int threads, const char *slow_ms)
     return start(threads, slow_ms, tu_exists(g_ck) ? resume : fresh);
 }
 
-/* The log without its times: each record's elapsed_s and wall_s and, for
+/* The log without its times: each record's epoch_s, elapsed_s and wall_s
+ * (from the first of them to the record's end) and, for
  * matrix factorization, the closing {"timing":...} record (which must be
  * the last line). */
 static char *strip_elapsed(char *log)
 {
-    for (char *p = log; (p = strstr(p, ",\"elapsed_s\":"));) {
+    for (char *p = log; (p = strstr(p, ",\"epoch_s\":")) || (p = strstr(log, ",\"elapsed_s\":"));) {
         char *end = strchr(p, '}');
         memmove(p, end, strlen(end) + 1);
     }

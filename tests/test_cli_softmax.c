@@ -162,8 +162,8 @@ static void test_preset(void **state)
     free(a), free(b), free(ba), free(bb);
 }
 
-/* --log-json holds a record per logged epoch (1, 3, 6) whose last NDCG is
- * the final line's; --plot draws the two charts (or, without gnuplot,
+/* --log-json's epoch records hold the test metrics at the logged epochs
+ * (1, 3, 6) only, and the last NDCG is the final line's; --plot draws the two charts (or, without gnuplot,
  * fails before training naming it); outputs that clash are refused before
  * any training. */
 static void test_logs_and_plots(void **state)
@@ -192,11 +192,17 @@ static void test_logs_and_plots(void **state)
     char *path = tu_path(g_dir, "l.jsonl");
     char *log = tu_read_file(path, NULL);
     assert_non_null(log);
-    int lines = 0;
-    for (const char *p = log; (p = strchr(p, '\n')); p++) lines++;
-    assert_int_equal(lines, 3);
-    tu_expect_in(log, "{\"epoch\":1,\"loss\":");
-    tu_expect_in(log, "{\"epoch\":3,\"loss\":");
+    int logged = 0; /* epoch records with the test metrics */
+    for (const char *p = log; (p = strstr(p, ",\"top\":10,")); p++) logged++;
+    assert_int_equal(logged, 3);
+    const char *e1 = strstr(log, "{\"epoch\":1,\"loss\":"), *e3 = strstr(log, "{\"epoch\":3,\"loss\":");
+    assert_non_null(e1);
+    assert_non_null(e3);
+    assert_true(strstr(e1, "\"test_ndcg\":") < strchr(e1, '\n'));
+    assert_true(strstr(e3, "\"test_ndcg\":") < strchr(e3, '\n'));
+    const char *e2 = strstr(log, "{\"epoch\":2,\"loss\":"); /* not logged: no metrics */
+    assert_non_null(e2);
+    assert_true(strstr(e2, "\"test_ndcg\":") > strchr(e2, '\n'));
     const char *last = strstr(log, "{\"epoch\":6,\"loss\":");
     assert_non_null(last);
     const char *nd = strstr(last, "\"test_ndcg\":");
@@ -218,6 +224,44 @@ static void test_logs_and_plots(void **state)
     free(same);
 }
 
+/* --log-json: every optimizer step's record (numbered on across epochs,
+ * each epoch visiting every group once), then the epoch's record whose
+ * loss is the example-weighted mean of its steps'. */
+static void test_log_json(void **state)
+{
+    (void)state;
+    assert_int_equal(run(TRAIN " --epochs 2 --quiet --log-json %s/log.jsonl", g_data, g_dir), 0);
+    char *path = tu_path(g_dir, "log.jsonl");
+    char *text = tu_read_file(path, NULL);
+    assert_int_equal(tu_expect_json_lines(text), 10); /* 2 x (4 groups of 40 users + epoch) */
+    struct tu_step st[16];
+    assert_int_equal(tu_read_steps(path, 16, st), 8);
+    for (int e = 0; e < 2; e++) {
+        int seen = 0;
+        double sum = 0;
+        long n = 0;
+        for (int x = 4 * e; x < 4 * e + 4; x++) {
+            assert_int_equal(st[x].step, x + 1);
+            assert_int_equal(st[x].epoch, e + 1);
+            seen |= 1 << st[x].group;
+            sum += st[x].loss * (double)st[x].examples;
+            n += st[x].examples;
+        }
+        assert_int_equal(seen, 15);
+        char key[32];
+        snprintf(key, sizeof key, "{\"epoch\":%d,\"loss\":", e + 1);
+        const char *rec = strstr(text, key);
+        assert_non_null(rec);
+        assert_true(fabs(atof(rec + strlen(key)) - sum / (double)n) < 1e-12);
+        assert_non_null(strstr(rec, "\"epoch_s\":"));
+    }
+    free(text);
+    free(path);
+    assert_int_equal(run(TRAIN " --epochs 1 --quiet --out %s/same --log-json %s/same", g_data,
+                         g_dir, g_dir), 2);
+    tu_expect_in(g_err, "--log-json");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -227,6 +271,7 @@ int main(void)
         cmocka_unit_test(test_refusals),
         cmocka_unit_test(test_preset),
         cmocka_unit_test(test_logs_and_plots),
+        cmocka_unit_test(test_log_json),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -286,6 +286,10 @@ int cmd_sweep(int argc, char **argv);   /* cmd_sweep.c */
  * matrix factorization. parse_kind_mf: the MF table's --kind (mf only). */
 int cmd_train_softmax(int argc, char **argv);
 bool train_kind_route(int argc, char **argv, int *rc);
+/* --preset softmax's training settings into c (its epochs, 100, are the
+ * caller's): Adam, lr 0.01, batches of 16 users, He's initialization. */
+struct mfr_softmax_config;
+void softmax_preset_apply(struct mfr_softmax_config *c);
 /* Whether the flags ask for a softmax model (--kind or --preset softmax). */
 bool train_kind_is_softmax(int argc, char **argv);
 bool parse_kind_mf(const char *flag, const char *value, void *dst);

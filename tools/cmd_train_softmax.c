@@ -245,14 +245,47 @@ static int add_point(struct sm_run *r, struct sm_point p)
     return EXIT_OK;
 }
 
-/* A logged epoch: the line, the --plot point and the --log-json record. */
+/* --log-json's records of epoch e (kept in checkpoints, so that a resumed
+ * run writes the uninterrupted run's log): one per optimizer step (its
+ * loss to 17 digits, what tools/softmax-reference.py writes too), then the
+ * epoch's: its mean loss, at logged epochs the test metrics (null without
+ * a test part) and k, then the times (epoch_s: its
+ * mfr_softmax_trainer_epoch call; elapsed_s since the run started, earlier
+ * processes included; wall_s since this process started). */
+static int log_json_epoch(struct sm_run *r, int64_t e, double loss, double seconds, bool logged)
+{
+    int32_t n = mfr_softmax_trainer_steps(r->tr, NULL, 0);
+    mfr_softmax_step *st = malloc(sizeof *st * (size_t)(n > 0 ? n : 1));
+    if (!st) return runtime_error("out of memory");
+    n = mfr_softmax_trainer_steps(r->tr, st, n);
+    for (int32_t x = 0; x < n; x++)
+        jlog_printf(&r->jl, "{\"epoch\":%lld,\"step\":%lld,\"group\":%d,\"examples\":%lld,"
+                            "\"loss\":%.17g}\n",
+                    (long long)e, (long long)st[x].step, (int)st[x].group,
+                    (long long)st[x].examples, st[x].loss);
+    free(st);
+    jlog_printf(&r->jl, "{\"epoch\":%lld,\"loss\":%.17g", (long long)e, loss);
+    if (logged) {
+        const double m[3] = {r->rm.precision, r->rm.recall, r->rm.ndcg};
+        static const char *const names[3] = {"test_precision", "test_recall", "test_ndcg"};
+        for (int x = 0; x < 3; x++) {
+            if (r->has_test) jlog_printf(&r->jl, ",\"%s\":%.17g", names[x], m[x]);
+            else jlog_printf(&r->jl, ",\"%s\":null", names[x]);
+        }
+        jlog_printf(&r->jl, ",\"top\":%d", r->o->top);
+    }
+    jlog_printf(&r->jl, ",\"epoch_s\":%.6f,\"elapsed_s\":%.6f,\"wall_s\":%.6f}\n", seconds,
+                now_seconds() - r->t_start, process_seconds());
+    return EXIT_OK;
+}
+
+/* A logged epoch: its ranking, the line and the --plot point. */
 static int log_epoch(struct sm_run *r, int64_t e, double loss, double t0)
 {
     const struct sm_opts *o = r->o;
     int rc = ranking(r);
     if (rc != EXIT_OK) return rc;
-    double p = r->has_test ? r->rm.precision : NAN, rec = r->has_test ? r->rm.recall : NAN;
-    double ndcg = r->has_test ? r->rm.ndcg : NAN;
+    double p = r->has_test ? r->rm.precision : NAN, ndcg = r->has_test ? r->rm.ndcg : NAN;
     if (!o->quiet) {
         printf("epoch %6lld  loss %.5f", (long long)e, loss);
         if (r->has_test) printf("  test P@%d %.4f  NDCG@%d %.4f", o->top, p, o->top, ndcg);
@@ -261,19 +294,6 @@ static int log_epoch(struct sm_run *r, int64_t e, double loss, double t0)
     }
     if (o->plot && (rc = add_point(r, (struct sm_point){(double)e, loss, p, ndcg})) != EXIT_OK)
         return rc;
-    if (o->log_json || o->checkpoint) { /* a checkpoint keeps the log for a resumed --log-json */
-        char v[3][32];
-        const double m[3] = {p, rec, ndcg};
-        for (int x = 0; x < 3; x++) {
-            if (isfinite(m[x])) snprintf(v[x], sizeof v[x], "%.17g", m[x]);
-            else snprintf(v[x], sizeof v[x], "null");
-        }
-        jlog_printf(&r->jl,
-                    "{\"epoch\":%lld,\"loss\":%.17g,\"test_precision\":%s,\"test_recall\":%s,"
-                    "\"test_ndcg\":%s,\"top\":%d,\"elapsed_s\":%.6f,\"wall_s\":%.6f}\n",
-                    (long long)e, loss, v[0], v[1], v[2], o->top, now_seconds() - r->t_start,
-                    process_seconds());
-    }
     return EXIT_OK;
 }
 
@@ -332,6 +352,10 @@ static int train_epochs(struct sm_run *r)
         }
         bool logged = o->log_every > 0 && (e % o->log_every == 0 || e == 1 || e == o->epochs);
         if (logged && wanted && (rc = log_epoch(r, e, loss, t0)) != EXIT_OK) return rc;
+        /* a checkpoint keeps the log for a resumed --log-json */
+        if ((o->log_json || o->checkpoint) &&
+            (rc = log_json_epoch(r, e, loss, now_seconds() - t1, logged)) != EXIT_OK)
+            return rc;
         if (o->checkpoint && e % o->checkpoint_every == 0 && (rc = write_checkpoint(r)) != EXIT_OK)
             return rc;
         if (g_stop_signal && e < o->epochs) return interrupted(r, e);
@@ -440,6 +464,11 @@ static int resume_curve(struct sm_run *r)
         long long e;
         double loss;
         const char *tp = strstr(p, "\"test_precision\":"), *tn = strstr(p, "\"test_ndcg\":");
+        const char *top = strstr(p, "\"top\":");
+        if (!top || (nl && top > nl)) { /* a step record or an epoch that was not logged */
+            p = nl ? nl + 1 : end;
+            continue;
+        }
         if (sscanf(p, "{\"epoch\":%lld,\"loss\":%lg", &e, &loss) != 2 || !tp || !tn ||
             (nl && (tp > nl || tn > nl)))
             return runtime_error("%s: the checkpoint's log is not a softmax run's",
@@ -545,11 +574,12 @@ static size_t softmax_flags(struct sm_opts *o, bool train, struct flag_spec *out
         {.name = "--log-every", .value = "N", .kind = FLAG_I64, .dst = &o->log_every, .lo = 0,
          .hi = INT64_MAX, .help = "print loss and test metrics every N epochs (default 10)"},
         {.name = "--out", .value = "FILE", .kind = FLAG_STR, .dst = &o->out,
-         .help = "write the model here"},
+         .help = "write the model here (--epochs 0: the initial weights)"},
         {.name = "--quiet", .kind = FLAG_SWITCH, .dst = &o->quiet,
          .help = "print only the final lines"},
         {.name = "--log-json", .value = "FILE", .kind = FLAG_STR, .dst = &o->log_json,
-         .help = "write the logged epochs as JSON Lines (loss, test metrics)"},
+         .help = "JSON Lines: every optimizer step's loss, each epoch's mean\n"
+                 "loss and seconds, and at logged epochs the test metrics"},
         {.name = "--plot", .value = "DIR", .kind = FLAG_STR, .dst = &o->plot,
          .help = "draw the training loss and the test ranking against the\n"
                  "epoch into DIR (gnuplot: softmax_loss, softmax_ranking)"},
@@ -581,6 +611,14 @@ static size_t softmax_flags(struct sm_opts *o, bool train, struct flag_spec *out
 
 enum { SM_MAX_FLAGS = 40 };
 
+void softmax_preset_apply(mfr_softmax_config *c)
+{
+    c->optimizer = MFR_SOFTMAX_OPT_ADAM;
+    c->lr = 0.01;
+    c->batch_users = 16;
+    c->hidden_init = MFR_SOFTMAX_INIT_HE;
+}
+
 /* Defaults (or, on --resume, the checkpoint's configuration `base` with
  * the run options unset, -1 or NULL, to be taken from the checkpoint when
  * no flag gives them), then --preset softmax when argv has it (flags
@@ -600,10 +638,7 @@ static void softmax_opts_init(struct sm_opts *o, int argc, char **argv,
     for (int i = 0; i < argc; i++)
         if ((!strcmp(argv[i], "--preset") && i + 1 < argc && !strcmp(argv[i + 1], "softmax")) ||
             !strcmp(argv[i], "--preset=softmax")) {
-            o->cfg.optimizer = MFR_SOFTMAX_OPT_ADAM;
-            o->cfg.lr = 0.01;
-            o->cfg.batch_users = 16;
-            o->cfg.hidden_init = MFR_SOFTMAX_INIT_HE;
+            softmax_preset_apply(&o->cfg);
             if (!base) o->epochs = 100;
         }
 }

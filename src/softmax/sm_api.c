@@ -111,6 +111,17 @@ int32_t mfr_softmax_trainer_n_shards(const mfr_softmax_trainer *t)
     return t ? mfr_sm_trainer_n_shards(t->tr) : -1;
 }
 
+const char *mfr_softmax_trainer_kernels_name(const mfr_softmax_trainer *t)
+{
+    return t ? mfr_sm_trainer_kernels_name(t->tr) : NULL;
+}
+
+int32_t mfr_softmax_trainer_steps(const mfr_softmax_trainer *t, mfr_softmax_step *out,
+                                  int32_t cap)
+{
+    return t ? mfr_sm_trainer_steps(t->tr, out, out ? cap : 0) : -1;
+}
+
 /* The model's MF-side configuration: the defaults with the softmax k and
  * SGD, whose state count 0 means no moment arrays in the file. */
 static mfr_config model_config(int32_t k)

@@ -5,6 +5,7 @@
 #ifndef MFR_CLI_H
 #define MFR_CLI_H
 
+#include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,6 +20,16 @@ enum { EXIT_OK = 0, EXIT_RUNTIME = 1, EXIT_USAGE = 2, EXIT_INTERRUPTED = 3 };
 
 struct train_opts; /* train_opts.c, below */
 
+/* SIGINT/SIGTERM during training (stop_signal.c): g_stop_signal is the
+ * first one received (0: none); a second exits at once (128 + signal)
+ * unless a save is under way, which stop_signals_saving brackets so that
+ * the file at its path is the old one or the new one and no temporary file
+ * stays. */
+extern volatile sig_atomic_t g_stop_signal;
+void stop_signals_install(void);
+void stop_signals_saving(bool begin);
+/* "SIGINT" or "SIGTERM": the signal that stopped the run. */
+const char *stop_signal_name(void);
 /* The running command's name for messages ("mfrec train"). */
 extern const char *g_cmd;
 
@@ -182,6 +193,8 @@ void io_input(const char *path);
  * fuzzers). */
 void io_reset(void);
 int io_output(const char *flag, const char *path);
+/* True when a and b name the same existing file. */
+bool io_same_file(const char *a, const char *b);
 int io_output_dir(const char *flag, const char *dir);
 /* fopen(path, "r") for an input named by flag, which must be a regular
  * file (a FIFO or device is refused without blocking); NULL after a

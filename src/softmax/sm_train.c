@@ -20,6 +20,7 @@
 #include <omp.h>
 #include <string.h>
 
+#include "bytes_priv.h"
 #include "kern_priv.h"
 #include "rng_priv.h"
 #include "softmax_priv.h"
@@ -373,4 +374,39 @@ int mfr_sm_trainer_user_vectors(const mfr_sm_trainer *tr, float *U, int32_t k_pa
     }
     (void)err;
     return MFR_OK;
+}
+
+int32_t mfr_sm_trainer_state(const mfr_sm_trainer *tr, const float *state[2], int64_t *steps)
+{
+    state[0] = tr->state[0];
+    state[1] = tr->state[1];
+    *steps = tr->t;
+    return tr->cfg.optimizer == MFR_SOFTMAX_OPT_ADAM ? 2 : 1;
+}
+
+void mfr_sm_trainer_restore(mfr_sm_trainer *tr, const float *theta, const float *const state[2],
+                            int64_t epoch, int64_t steps)
+{
+    size_t bytes = sizeof(float) * (size_t)tr->lay.n_params;
+    memcpy(tr->theta, theta, bytes);
+    memcpy(tr->state[0], state[0], bytes);
+    if (tr->state[1]) memcpy(tr->state[1], state[1], bytes);
+    tr->epoch = epoch;
+    tr->t = steps;
+}
+
+uint64_t mfr_sm_trainer_pairs_hash(const mfr_sm_trainer *tr, int64_t *n_pairs)
+{
+    uint64_t h = MFR_FNV_INIT;
+    unsigned char b[8];
+    for (int32_t u = 0; u <= tr->n_users; u++) {
+        mfr_put_le64(b, (uint64_t)tr->row_ptr[u]);
+        h = mfr_fnv1a(h, b, 8);
+    }
+    *n_pairs = tr->row_ptr[tr->n_users];
+    for (int64_t j = 0; j < *n_pairs; j++) {
+        mfr_put_le32(b, (uint32_t)tr->movie[j]);
+        h = mfr_fnv1a(h, b, 4);
+    }
+    return h;
 }

@@ -118,6 +118,36 @@ static void test_readers(void **state)
     free(v);
 }
 
+/* A new user's rating values matter: only movies rated in the top quarter
+ * of the scale are features, so three movies rated 1 star give the list of
+ * a user with no features, and rated 5 stars another one; the value column
+ * is the logit ("dot"), never a "predicted" rating; --lambda is refused. */
+static void test_fold_in_ratings_matter(void **state)
+{
+    (void)state;
+    train_model("f.mfr", 2, "auto");
+    assert_int_equal(run("recommend --model %s/f.mfr --rate \"#1=1,#2=1,#3=1\" --top 5", g_dir), 0);
+    tu_expect_in(g_out, "features = the 0 of 3 rated movies rated 4 or more");
+    tu_expect_in(g_out, "score (the softmax logit)");
+    assert_null(strstr(g_out, "predicted"));
+    char *low = strdup(strstr(g_out, "rank"));
+    assert_int_equal(run("recommend --model %s/f.mfr --rate \"#1=5,#2=5,#3=5\" --top 5", g_dir), 0);
+    tu_expect_in(g_out, "features = the 3 of 3 rated movies");
+    const char *high = strstr(g_out, "rank");
+    assert_non_null(high);
+    assert_string_not_equal(low, high);
+    free(low);
+    assert_int_equal(run("recommend --model %s/f.mfr --rate \"#1=5,#2=1\" --top 3", g_dir), 0);
+    tu_expect_in(g_out, "features = the 1 of 2");
+    assert_int_equal(run("recommend --model %s/f.mfr --rate \"#1=5\" --top 3 --json", g_dir), 0);
+    tu_expect_in(g_out, "\"dot\":");
+    assert_null(strstr(g_out, "predicted_rating"));
+    assert_int_equal(run("recommend --model %s/f.mfr --user 3 --top 3 --csv", g_dir), 0);
+    tu_expect_in(g_out, ",dot,");
+    assert_int_equal(run("recommend --model %s/f.mfr --rate \"#1=5\" --lambda 0.5", g_dir), 2);
+    tu_expect_in(g_err, "--lambda");
+}
+
 static void test_refusals(void **state)
 {
     (void)state;
@@ -269,6 +299,7 @@ int main(void)
         cmocka_unit_test(test_eval_ranking_only),
         cmocka_unit_test(test_readers),
         cmocka_unit_test(test_refusals),
+        cmocka_unit_test(test_fold_in_ratings_matter),
         cmocka_unit_test(test_preset),
         cmocka_unit_test(test_logs_and_plots),
         cmocka_unit_test(test_log_json),

@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 
 #include "fuzz.h"
+#include "mfrec_softmax.h"
 
 static const char *g_out;
 
@@ -172,6 +173,23 @@ static void checkpoint(const char *ml100k)
     }
     mfr_model_destroy(best);
     mfr_trainer_destroy(tr);
+    /* a softmax run's: its model and optimizer section, and a log */
+    mfr_softmax_config sc;
+    mfr_softmax_config_default(&sc);
+    sc.k = 3, sc.dim_movie = 3, sc.hidden[0] = 4, sc.optimizer = MFR_SOFTMAX_OPT_ADAM;
+    mfr_softmax_trainer *st = NULL;
+    if (mfr_softmax_trainer_create(&sc, ds, mfr_dataset_ratings(ds), "", 1, &st, &err) != MFR_OK ||
+        mfr_softmax_trainer_epoch(st, NULL, &err) != MFR_OK)
+        fz_fail("softmax trainer", &err);
+    mfr_run_state sm_run = {.epochs = 5, .log_every = 1, .checkpoint_every = 1, .log = log,
+                            .log_len = sizeof log - 1};
+    if (mfr_softmax_trainer_save_checkpoint(st, &sm_run, path, &err) != MFR_OK)
+        fz_fail("mfr_softmax_trainer_save_checkpoint", &err);
+    size_t n;
+    char *bytes = slurp(path, &n);
+    seed("fuzz_checkpoint", "softmax", -1, bytes, n);
+    free(bytes);
+    mfr_softmax_trainer_destroy(st);
     mfr_dataset_destroy(ds);
 }
 
@@ -194,6 +212,8 @@ static void cli(void)
         {"export", "--model|m.mfr|--as|npy|--out|x"},
         {"sweep", "--threads|1,2|--dims|8,16|--reduce|shard,owner|--repeat|2|--epochs|3"},
         {"train", "--help"},
+        {"train", "--kind|softmax|--hidden|8,4|--features|movies,genres|--checkpoint|c|--checkpoint-every|2|--log-json|l"},
+        {"train", "--resume|c|--threads|2|--epochs|9|--plot|p"},
     };
     static const char *const commands[] = {"train", "eval", "split", "synth", "recommend",
                                            "similar", "norms", "stats", "project", "export",

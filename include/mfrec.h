@@ -865,6 +865,15 @@ MFR_API const mfr_model *mfr_checkpoint_model(const mfr_checkpoint *c);
 MFR_API int mfr_checkpoint_run(const mfr_checkpoint *c, mfr_run_state *out, mfr_error *err);
 
 /**
+ * The kind of run a checkpoint file holds (enum mfr_model_kind of
+ * mfrec_softmax.h: 0 matrix factorization, 1 softmax), read from its
+ * section heads without loading or verifying it (mfr_checkpoint_load
+ * does), so that a tool can pick the trainer to resume with.
+ * MFR_ERR_CORRUPT when the file is not a checkpoint; MFR_ERR_IO.
+ */
+MFR_API int mfr_checkpoint_kind(const char *path, int32_t *kind, mfr_error *err);
+
+/**
  * Creates a trainer that continues the run saved in `c`: later steps give
  * the bits the uninterrupted run would have, whatever the thread count.
  * `cfg` must equal the checkpoint's configuration in every field except

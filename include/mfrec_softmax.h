@@ -110,9 +110,60 @@ MFR_API int mfr_softmax_trainer_epoch(mfr_softmax_trainer *tr, double *loss, mfr
 /** The model as trained so far (a new mfr_model the caller destroys). */
 MFR_API int mfr_softmax_trainer_model(const mfr_softmax_trainer *tr, mfr_model **out,
                                       mfr_error *err);
-/** Parameters in the model, and the steps per epoch. */
+/** Parameters in the model, and the gradient shards of a step. */
 MFR_API int64_t mfr_softmax_trainer_n_params(const mfr_softmax_trainer *tr);
 MFR_API int32_t mfr_softmax_trainer_n_shards(const mfr_softmax_trainer *tr);
+
+/** The mean cross-entropy of the last epoch (0 before the first; a
+ *  resumed trainer's is the checkpoint's). */
+MFR_API double mfr_softmax_trainer_last_loss(const mfr_softmax_trainer *tr);
+
+/**
+ * Checkpoints (docs/CHECKPOINTS.md): as mfr_trainer_save_checkpoint for a
+ * softmax trainer. The file holds the model (mfr_softmax_trainer_model),
+ * the optimizer state and its step count, the last loss, a fingerprint of
+ * the training pairs and `run` (its best_epoch must be 0: a softmax run has
+ * no early stopping). Atomic, and the same bytes for any thread count
+ * except the run's times.
+ */
+MFR_API int mfr_softmax_trainer_save_checkpoint(const mfr_softmax_trainer *tr,
+                                                const mfr_run_state *run, const char *path,
+                                                mfr_error *err);
+/**
+ * A softmax trainer that continues the run saved in `c`: later epochs give
+ * the bits the uninterrupted run would have, for any n_threads. `cfg` must
+ * equal the checkpoint's configuration in every field but `kernels`, `ds`
+ * be its dataset, `split_spec` its split and `train` give the same
+ * training pairs; otherwise MFR_ERR_MISMATCH naming every difference
+ * ("--lr is 0.1, the checkpoint's 0.01; ..."), also for a checkpoint of a
+ * matrix-factorization run. Other errors as mfr_softmax_trainer_create.
+ */
+MFR_API int mfr_softmax_trainer_resume(const mfr_checkpoint *c, const mfr_softmax_config *cfg,
+                                       const mfr_dataset *ds, const mfr_ratings *train,
+                                       const char *split_spec, int n_threads,
+                                       mfr_softmax_trainer **out, mfr_error *err);
+
+/** The kernel set in use: "avx2" or "ref" (static), NULL for NULL. */
+MFR_API const char *mfr_softmax_trainer_kernels_name(const mfr_softmax_trainer *tr);
+
+/** One optimizer step of an epoch (mfr_softmax_trainer_steps). */
+typedef struct mfr_softmax_step {
+    int64_t step;     /**< optimizer steps taken since creation, this one included (1-based) */
+    int64_t examples; /**< examples of the step (its loss is their mean) */
+    int32_t group;    /**< the user group (users group*batch_users ..), 0 for full batch */
+    double loss;      /**< mean cross-entropy (nats) of the examples, before the update */
+} mfr_softmax_step;
+
+/**
+ * The optimizer steps of the last epoch, in the order they ran (groups
+ * without an example take no step and are not listed): writes the first
+ * min(count, cap) into out (may be NULL when cap is 0) and returns count,
+ * at most the number of user groups; 0 before the first epoch, -1 for a
+ * NULL trainer. For per-step logs and the PyTorch comparison
+ * (docs/SOFTMAX.md). Not thread-safe against a running epoch.
+ */
+MFR_API int32_t mfr_softmax_trainer_steps(const mfr_softmax_trainer *tr, mfr_softmax_step *out,
+                                          int32_t cap);
 
 /** The kind of a model (enum mfr_model_kind), -1 for NULL. */
 MFR_API int32_t mfr_model_kind(const mfr_model *m);

@@ -5,7 +5,9 @@
  * checkpoint) and a second SIGINT during the save (exit 130, the save
  * completed, no temporary file); each restart uses another thread count,
  * and the final model file and --log-json (but for elapsed_s) equal an
- * uninterrupted run's.
+ * uninterrupted run's. The same sequence runs for a matrix factorization
+ * run and a softmax run (`--kind softmax`, resumed with a plain --resume:
+ * the checkpoint names its kind).
  */
 #define _POSIX_C_SOURCE 200809L
 #include <dirent.h>
@@ -29,11 +31,16 @@
 static char *g_dir, *g_data, *g_ck;
 static const char *g_bin;
 
-/* The run's options; every run of the test trains this same run. */
-#define RUN_FLAGS                                                                             \
-    "--split", "random:0.2", "--epochs", "300", "--dim", "6", "--lr", "0.02", "--bias",        \
-        "--implicit", "0.5", "--l2", "0.05", "--gravity", "1", "--reduce", "shard",            \
-        "--early-stop", "40", "--log-every", "7", "--quiet"
+/* The run's options; every run of a test trains the same run, g_run. */
+static const char *const mf_run[] = {
+    "--split", "random:0.2", "--epochs", "300", "--dim", "6", "--lr", "0.02", "--bias",
+    "--implicit", "0.5", "--l2", "0.05", "--gravity", "1", "--reduce", "shard",
+    "--early-stop", "40", "--log-every", "7", "--quiet", NULL};
+static const char *const softmax_run[] = {
+    "--kind", "softmax", "--split", "random:0.2", "--epochs", "150", "--dim", "6",
+    "--hidden", "8", "--optimizer", "adam", "--lr", "0.01", "--batch-users", "20",
+    "--log-every", "7", "--quiet", NULL};
+static const char *const *g_run = mf_run;
 
 static void sleep_ms(long ms)
 {
@@ -41,7 +48,7 @@ static void sleep_ms(long ms)
     nanosleep(&ts, NULL);
 }
 
-/* Starts `mfrec train --data DATA RUN_FLAGS --threads T EXTRA...` with
+/* Starts `mfrec train --data DATA G_RUN... --threads T EXTRA...` with
  * MFREC_TEST_SLOW_CHECKPOINT=slow_ms; stdout and stderr go to DIR/log. */
 static pid_t start(int threads, const char *slow_ms, const char *const *extra)
 {
@@ -50,9 +57,11 @@ static pid_t start(int threads, const char *slow_ms, const char *const *extra)
     if (pid > 0) return pid;
     char t[16];
     snprintf(t, sizeof t, "%d", threads);
-    const char *argv[64] = {g_bin, "train", "--data", g_data, RUN_FLAGS, "--threads", t};
-    int n = 0;
-    while (argv[n]) n++;
+    const char *argv[64] = {g_bin, "train", "--data", g_data};
+    int n = 4;
+    for (int x = 0; g_run[x]; x++) argv[n++] = g_run[x];
+    argv[n++] = "--threads";
+    argv[n++] = t;
     for (int x = 0; extra[x]; x++) argv[n++] = extra[x];
     argv[n] = NULL;
     setenv("MFREC_TEST_SLOW_CHECKPOINT", slow_ms, 1);
@@ -128,15 +137,21 @@ static pid_t start_or_resume(int threads, const char *slow_ms)
     return start(threads, slow_ms, tu_exists(g_ck) ? resume : fresh);
 }
 
-/* The log without its times: each record's elapsed_s and the closing
- * {"timing":...} record (which must be the last line). */
+/* The log without its times: each record's epoch_s, elapsed_s and wall_s
+ * (from the first of them to the record's end) and, for
+ * matrix factorization, the closing {"timing":...} record (which must be
+ * the last line). */
 static char *strip_elapsed(char *log)
 {
-    for (char *p = log; (p = strstr(p, ",\"elapsed_s\":"));) {
+    for (char *p = log; (p = strstr(p, ",\"epoch_s\":")) || (p = strstr(log, ",\"elapsed_s\":"));) {
         char *end = strchr(p, '}');
         memmove(p, end, strlen(end) + 1);
     }
     char *timing = strstr(log, "{\"timing\":");
+    if (g_run == softmax_run) {
+        assert_null(timing);
+        return log;
+    }
     assert_non_null(timing);
     char *nl = strchr(timing, '\n');
     assert_true(nl && nl[1] == 0);
@@ -144,9 +159,9 @@ static char *strip_elapsed(char *log)
     return log;
 }
 
-static void test_killed_and_resumed_run_is_identical(void **state)
+static void killed_and_resumed_run_is_identical(void)
 {
-    (void)state;
+    unlink(g_ck);
     char *full = tu_path(g_dir, "full.mfr"), *full_log = tu_path(g_dir, "full.json");
     char *res = tu_path(g_dir, "res.mfr"), *res_log = tu_path(g_dir, "res.json");
     const char *ref[] = {"--out", full, "--log-json", full_log, NULL};
@@ -220,6 +235,21 @@ static void test_killed_and_resumed_run_is_identical(void **state)
     free(res_log);
 }
 
+static void test_killed_and_resumed_run_is_identical(void **state)
+{
+    (void)state;
+    g_run = mf_run;
+    killed_and_resumed_run_is_identical();
+}
+
+static void test_killed_and_resumed_softmax_run_is_identical(void **state)
+{
+    (void)state;
+    g_run = softmax_run;
+    killed_and_resumed_run_is_identical();
+    g_run = mf_run;
+}
+
 /* Options that change results are refused, each named; an unreadable
  * checkpoint is a runtime error. */
 static void test_resume_refuses_differences(void **state)
@@ -245,7 +275,7 @@ static void test_resume_refuses_differences(void **state)
     free(ck2);
 }
 
-/* Runs `mfrec train ARGS...` (no RUN_FLAGS) with output to DIR/log,
+/* Runs `mfrec train ARGS...` (no g_run) with output to DIR/log,
  * which is emptied first; returns the exit status. */
 static int train_plain(const char *const *args)
 {
@@ -264,6 +294,56 @@ static int train_plain(const char *const *args)
     }
     free(log);
     return finish(pid);
+}
+
+/* A softmax checkpoint: the same refusals, and the kinds are not mixed up
+ * (an MF checkpoint given to --kind softmax, a softmax one to --kind mf). */
+static void test_softmax_resume_refusals(void **state)
+{
+    (void)state;
+    char *ck_sm = tu_path(g_dir, "ck_sm"), *ck_mf = tu_path(g_dir, "ck_mf");
+    char *log = tu_path(g_dir, "log");
+    g_run = softmax_run;
+    const char *make[] = {"--epochs", "10", "--checkpoint", ck_sm, "--checkpoint-every", "5", NULL};
+    assert_int_equal(finish(start(1, "0", make)), 0);
+    g_run = mf_run;
+    const char *make_mf[] = {"--epochs", "10", "--checkpoint", ck_mf, "--checkpoint-every", "5",
+                             NULL};
+    assert_int_equal(finish(start(1, "0", make_mf)), 0);
+    struct {
+        const char *args[12];
+        int rc;
+        const char *msg[2];
+    } cases[] = {
+        {{"--resume", ck_sm, "--lr", "0.02", "--split", "random:0.3", NULL}, 2,
+         {"--lr is 0.02, the checkpoint's 0.01", "split is 'random:0.3', the checkpoint's 'random:0.2'"}},
+        {{"--resume", ck_sm, "--hidden", "9", "--all-pairs", NULL}, 2,
+         {"a width) is 9, the checkpoint's 8", "--all-pairs is 1, the checkpoint's 0"}},
+        {{"--resume", ck_sm, "--epochs", "4", NULL}, 2, {"--epochs 4 is fewer than the 10", NULL}},
+        {{"--resume", ck_sm, "--init-from", "a.npy,b.npy", NULL}, 2,
+         {"--init-from does not apply to --kind softmax", NULL}},
+        {{"--kind", "softmax", "--resume", ck_mf, NULL}, 2,
+         {"checkpoint of a matrix factorization run", NULL}},
+        {{"--kind", "mf", "--resume", ck_sm, NULL}, 2, {"the checkpoint is of a softmax run", NULL}},
+        /* restated values and execution flags are accepted */
+        {{"--resume", ck_sm, "--lr", "0.01", "--hidden", "8", "--threads", "3", "--epochs", "12",
+          "--quiet", NULL}, 0, {NULL, NULL}},
+    };
+    for (size_t c = 0; c < sizeof cases / sizeof *cases; c++) {
+        const char *args[16] = {"--quiet"};
+        int n = 1;
+        for (int x = 0; cases[c].args[x]; x++) args[n++] = cases[c].args[x];
+        args[n] = NULL;
+        assert_int_equal(train_plain(args), cases[c].rc);
+        char *text = tu_read_file(log, NULL);
+        for (int m = 0; m < 2; m++)
+            if (cases[c].msg[m] && !strstr(text, cases[c].msg[m]))
+                fail_msg("case %zu: '%s' not in: %s", c, cases[c].msg[m], text);
+        free(text);
+    }
+    free(ck_sm);
+    free(ck_mf);
+    free(log);
 }
 
 /* A flag beside --resume that restates the checkpoint's value is accepted
@@ -348,6 +428,8 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_killed_and_resumed_run_is_identical),
+        cmocka_unit_test(test_killed_and_resumed_softmax_run_is_identical),
+        cmocka_unit_test(test_softmax_resume_refusals),
         cmocka_unit_test(test_resume_refuses_differences),
         cmocka_unit_test(test_resume_accepts_restated_options),
     };

@@ -118,6 +118,36 @@ static void test_readers(void **state)
     free(v);
 }
 
+/* A new user's rating values matter: only movies rated in the top quarter
+ * of the scale are features, so three movies rated 1 star give the list of
+ * a user with no features, and rated 5 stars another one; the value column
+ * is the logit ("dot"), never a "predicted" rating; --lambda is refused. */
+static void test_fold_in_ratings_matter(void **state)
+{
+    (void)state;
+    train_model("f.mfr", 2, "auto");
+    assert_int_equal(run("recommend --model %s/f.mfr --rate \"#1=1,#2=1,#3=1\" --top 5", g_dir), 0);
+    tu_expect_in(g_out, "features = the 0 of 3 rated movies rated 4 or more");
+    tu_expect_in(g_out, "score (the softmax logit)");
+    assert_null(strstr(g_out, "predicted"));
+    char *low = strdup(strstr(g_out, "rank"));
+    assert_int_equal(run("recommend --model %s/f.mfr --rate \"#1=5,#2=5,#3=5\" --top 5", g_dir), 0);
+    tu_expect_in(g_out, "features = the 3 of 3 rated movies");
+    const char *high = strstr(g_out, "rank");
+    assert_non_null(high);
+    assert_string_not_equal(low, high);
+    free(low);
+    assert_int_equal(run("recommend --model %s/f.mfr --rate \"#1=5,#2=1\" --top 3", g_dir), 0);
+    tu_expect_in(g_out, "features = the 1 of 2");
+    assert_int_equal(run("recommend --model %s/f.mfr --rate \"#1=5\" --top 3 --json", g_dir), 0);
+    tu_expect_in(g_out, "\"dot\":");
+    assert_null(strstr(g_out, "predicted_rating"));
+    assert_int_equal(run("recommend --model %s/f.mfr --user 3 --top 3 --csv", g_dir), 0);
+    tu_expect_in(g_out, ",dot,");
+    assert_int_equal(run("recommend --model %s/f.mfr --rate \"#1=5\" --lambda 0.5", g_dir), 2);
+    tu_expect_in(g_err, "--lambda");
+}
+
 static void test_refusals(void **state)
 {
     (void)state;
@@ -168,6 +198,106 @@ static void test_preset(void **state)
     free(a), free(b), free(ba), free(bb);
 }
 
+/* --log-json's epoch records hold the test metrics at the logged epochs
+ * (1, 3, 6) only, and the last NDCG is the final line's; --plot draws the two charts (or, without gnuplot,
+ * fails before training naming it); outputs that clash are refused before
+ * any training. */
+static void test_logs_and_plots(void **state)
+{
+    (void)state;
+    int gnuplot = system("command -v gnuplot >/dev/null 2>&1") == 0;
+    int st = run(TRAIN " --out %s/l.mfr --log-json %s/l.jsonl --plot %s/charts", g_data, g_dir,
+                 g_dir, g_dir);
+    if (!gnuplot) {
+        assert_int_equal(st, 1);
+        tu_expect_in(g_err, "gnuplot");
+        printf("gnuplot is not on PATH: checked the error instead of the pictures\n");
+        assert_int_equal(run(TRAIN " --log-json %s/l.jsonl", g_data, g_dir), 0);
+    } else {
+        if (st != 0) fail_msg("train exited %d: %s", st, g_err);
+        const char *const charts[] = {"softmax_loss.png", "softmax_loss.svg",
+                                      "softmax_ranking.png", "softmax_ranking.svg"};
+        for (size_t c = 0; c < 4; c++) {
+            char name[64];
+            snprintf(name, sizeof name, "charts/%s", charts[c]);
+            char *p = tu_path(g_dir, name);
+            if (!tu_exists(p)) fail_msg("%s is missing", name);
+            free(p);
+        }
+    }
+    char *path = tu_path(g_dir, "l.jsonl");
+    char *log = tu_read_file(path, NULL);
+    assert_non_null(log);
+    int logged = 0; /* epoch records with the test metrics */
+    for (const char *p = log; (p = strstr(p, ",\"top\":10,")); p++) logged++;
+    assert_int_equal(logged, 3);
+    const char *e1 = strstr(log, "{\"epoch\":1,\"loss\":"), *e3 = strstr(log, "{\"epoch\":3,\"loss\":");
+    assert_non_null(e1);
+    assert_non_null(e3);
+    assert_true(strstr(e1, "\"test_ndcg\":") < strchr(e1, '\n'));
+    assert_true(strstr(e3, "\"test_ndcg\":") < strchr(e3, '\n'));
+    const char *e2 = strstr(log, "{\"epoch\":2,\"loss\":"); /* not logged: no metrics */
+    assert_non_null(e2);
+    assert_true(strstr(e2, "\"test_ndcg\":") > strchr(e2, '\n'));
+    const char *last = strstr(log, "{\"epoch\":6,\"loss\":");
+    assert_non_null(last);
+    const char *nd = strstr(last, "\"test_ndcg\":");
+    assert_non_null(nd);
+    const char *fin = strstr(g_out, "test ranking @10");
+    assert_non_null(fin);
+    assert_true(fabs(atof(nd + 12) - atof(strstr(fin, "NDCG ") + 5)) < 1e-4);
+    free(log);
+    free(path);
+    /* clashing outputs: nothing trained, nothing written */
+    assert_int_equal(run(TRAIN " --out %s/same --log-json %s/same", g_data, g_dir, g_dir), 2);
+    tu_expect_in(g_err, "--log-json");
+    assert_int_equal(run(TRAIN " --checkpoint %s/u.data", g_data, g_data), 1);
+    tu_expect_in(g_err, "one of this run's inputs");
+    tu_expect_in(g_err, "--checkpoint");
+    assert_null(strstr(g_out, "epoch"));
+    char *same = tu_path(g_dir, "same");
+    assert_false(tu_exists(same));
+    free(same);
+}
+
+/* --log-json: every optimizer step's record (numbered on across epochs,
+ * each epoch visiting every group once), then the epoch's record whose
+ * loss is the example-weighted mean of its steps'. */
+static void test_log_json(void **state)
+{
+    (void)state;
+    assert_int_equal(run(TRAIN " --epochs 2 --quiet --log-json %s/log.jsonl", g_data, g_dir), 0);
+    char *path = tu_path(g_dir, "log.jsonl");
+    char *text = tu_read_file(path, NULL);
+    assert_int_equal(tu_expect_json_lines(text), 10); /* 2 x (4 groups of 40 users + epoch) */
+    struct tu_step st[16];
+    assert_int_equal(tu_read_steps(path, 16, st), 8);
+    for (int e = 0; e < 2; e++) {
+        int seen = 0;
+        double sum = 0;
+        long n = 0;
+        for (int x = 4 * e; x < 4 * e + 4; x++) {
+            assert_int_equal(st[x].step, x + 1);
+            assert_int_equal(st[x].epoch, e + 1);
+            seen |= 1 << st[x].group;
+            sum += st[x].loss * (double)st[x].examples;
+            n += st[x].examples;
+        }
+        assert_int_equal(seen, 15);
+        char key[32];
+        snprintf(key, sizeof key, "{\"epoch\":%d,\"loss\":", e + 1);
+        const char *rec = strstr(text, key);
+        assert_non_null(rec);
+        assert_true(fabs(atof(rec + strlen(key)) - sum / (double)n) < 1e-12);
+        assert_non_null(strstr(rec, "\"epoch_s\":"));
+    }
+    free(text);
+    free(path);
+    assert_int_equal(run(TRAIN " --epochs 1 --quiet --out %s/same --log-json %s/same", g_data,
+                         g_dir, g_dir), 2);
+    tu_expect_in(g_err, "--log-json");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -175,7 +305,10 @@ int main(void)
         cmocka_unit_test(test_eval_ranking_only),
         cmocka_unit_test(test_readers),
         cmocka_unit_test(test_refusals),
+        cmocka_unit_test(test_fold_in_ratings_matter),
         cmocka_unit_test(test_preset),
+        cmocka_unit_test(test_logs_and_plots),
+        cmocka_unit_test(test_log_json),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -291,6 +291,50 @@ static void test_usage_errors(void **state)
     tu_expect_in(g_err, "x.csv");
 }
 
+/* --kind softmax: the softmax model's runs, one checksum per point across
+ * thread counts (the sweep checks it too: exit 1 otherwise), another per
+ * dim; the flags that only apply to matrix factorization are refused. */
+static void test_softmax_kind(void **state)
+{
+    (void)state;
+    char *csv = tu_path(g_dir, "softmax.csv");
+    assert_int_equal(run("sweep --kind softmax --data '%s' --split random:0.2 --threads 1,2 "
+                         "--dims 4,8 --kernels ref,auto --epochs 2 --warmup 0 --repeat 1 "
+                         "--csv '%s'",
+                         g_data, csv),
+                     0);
+    tu_expect_in(g_out, "dim 4, softmax, kernels ref");
+    struct csv *c = csv_read(csv);
+    assert_int_equal(c->n_rows, 1 + 2 * 2 * 2);
+    int c_kind = col(c, "kind"), c_red = col(c, "reduce"), c_dim = col(c, "dim");
+    int c_ck = col(c, "checksum"), c_ku = col(c, "kernels_used"), c_loss = col(c, "final_loss");
+    int c_lr = col(c, "lr");
+    for (int r = 1; r < c->n_rows; r++) {
+        char **f = c->f[r];
+        assert_string_equal(f[c_kind], "softmax");
+        assert_string_equal(f[c_red], "none");
+        assert_true(atof(f[c_lr]) == 0.01); /* round 1's --preset softmax */
+        assert_true(atof(f[c_loss]) > 0);
+        assert_true(!strcmp(f[c_ku], "ref") || !strcmp(f[c_ku], "avx2"));
+        /* the kernel sets give the same bits: one checksum per dim */
+        for (int q = 1; q < c->n_rows; q++) {
+            bool same_dim = !strcmp(c->f[q][c_dim], f[c_dim]);
+            assert_true(same_dim == !strcmp(c->f[q][c_ck], f[c_ck]));
+        }
+    }
+    csv_free(c);
+    free(csv);
+    static const char *const refused[] = {"--reduce shard", "--lr 0.1", "--l2 1", "--bias"};
+    for (size_t k = 0; k < sizeof refused / sizeof *refused; k++) {
+        assert_int_equal(run("sweep --kind softmax --data '%s' %s --csv '%s/x.csv'", g_data,
+                             refused[k], g_dir),
+                         2);
+        tu_expect_in(g_err, "does not apply to --kind softmax");
+    }
+    assert_int_equal(run("sweep --kind other --data '%s' --csv '%s/x.csv'", g_data, g_dir), 2);
+    tu_expect_in(g_err, "--kind: expected mf or softmax, got 'other'");
+}
+
 static void expect_nonempty(const char *dir, const char *name)
 {
     char *p = tu_path(dir, name);
@@ -345,6 +389,7 @@ int main(void)
         cmocka_unit_test(test_without_one_thread_and_with_shards),
         cmocka_unit_test(test_usage_errors),
         cmocka_unit_test(test_plot),
+        cmocka_unit_test(test_softmax_kind),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -3,9 +3,12 @@
  * the public API (include/mfrec_softmax.h) on a synthetic dataset, saved
  * and loaded (same bytes on a second save, same vectors and network), its
  * user vectors equal to the fold-in of their training movies, rating
- * metrics refused, a damaged softmax section refused, and matrix
- * factorization models still of kind mf; tied tables (section version 2,
- * while an untied model keeps version 1).
+ * metrics refused, a damaged softmax section refused, matrix
+ * factorization models still of kind mf, and checkpoints: a resumed
+ * trainer continues with the uninterrupted one's bits at another thread
+ * count, differences are named, forged optimizer sections are refused;
+ * tied tables and weight decay (section version 2, while a model without
+ * them keeps version 1).
  */
 #include <math.h>
 #include <setjmp.h>
@@ -32,6 +35,16 @@ struct fixture {
     mfr_model *model;
 };
 
+/* The network of every test here. */
+static void sm_config(mfr_softmax_config *c)
+{
+    mfr_softmax_config_default(c);
+    c->k = 6, c->dim_movie = 5, c->n_hidden = 2, c->hidden[0] = 8, c->hidden[1] = 7;
+    c->features = MFR_SOFTMAX_FEAT_MOVIES | MFR_SOFTMAX_FEAT_GENRES | MFR_SOFTMAX_FEAT_YEARS;
+    c->optimizer = MFR_SOFTMAX_OPT_ADAM, c->lr = 0.01, c->batch_users = 32;
+    c->hidden_init = MFR_SOFTMAX_INIT_HE;
+}
+
 static int setup(void **state)
 {
     struct fixture *f = calloc(1, sizeof *f);
@@ -45,11 +58,7 @@ static int setup(void **state)
         return -1;
     }
     mfr_softmax_config c;
-    mfr_softmax_config_default(&c);
-    c.k = 6, c.dim_movie = 5, c.n_hidden = 2, c.hidden[0] = 8, c.hidden[1] = 7;
-    c.features = MFR_SOFTMAX_FEAT_MOVIES | MFR_SOFTMAX_FEAT_GENRES | MFR_SOFTMAX_FEAT_YEARS;
-    c.optimizer = MFR_SOFTMAX_OPT_ADAM, c.lr = 0.01, c.batch_users = 32;
-    c.hidden_init = MFR_SOFTMAX_INIT_HE;
+    sm_config(&c);
     mfr_softmax_trainer *tr = NULL;
     if (mfr_softmax_trainer_create(&c, f->ds, mfr_split_train(f->split), "random:0.1", 2, &tr,
                                    &err) != MFR_OK) {
@@ -273,6 +282,147 @@ static void test_tied_save_load(void **state)
     mfr_model_destroy(m);
 }
 
+static mfr_softmax_trainer *sm_trainer(struct fixture *f, const mfr_softmax_config *c, int threads)
+{
+    mfr_softmax_trainer *tr = NULL;
+    mfr_error err = {0};
+    if (mfr_softmax_trainer_create(c, f->ds, mfr_split_train(f->split), "random:0.1", threads, &tr,
+                                   &err) != MFR_OK)
+        fail_msg("%s", err.message);
+    return tr;
+}
+
+static void sm_epochs(mfr_softmax_trainer *tr, int n)
+{
+    mfr_error err = {0};
+    for (int e = 0; e < n; e++)
+        if (mfr_softmax_trainer_epoch(tr, NULL, &err) != MFR_OK) fail_msg("%s", err.message);
+}
+
+static uint64_t sm_checksum(const mfr_softmax_trainer *tr)
+{
+    mfr_model *m = NULL;
+    assert_int_equal(mfr_softmax_trainer_model(tr, &m, NULL), MFR_OK);
+    uint64_t h = mfr_model_checksum(m);
+    mfr_model_destroy(m);
+    return h;
+}
+
+/* A checkpoint after 2 epochs, resumed at 3 threads for 2 more, gives the
+ * model of 4 uninterrupted epochs at 1 thread; a trainer of another
+ * configuration is refused with the field named, and so is the matrix
+ * factorization resume. */
+static void test_checkpoint_resume(void **state)
+{
+    struct fixture *f = *state;
+    mfr_softmax_config c;
+    sm_config(&c);
+    mfr_softmax_trainer *tr = sm_trainer(f, &c, 1);
+    sm_epochs(tr, 2);
+    char *path = tu_path(f->dir, "sm.ck");
+    mfr_run_state run = {.epochs = 4, .log_every = 1, .checkpoint_every = 2, .log = "x\n",
+                         .log_len = 2};
+    mfr_error err = {0};
+    assert_int_equal(mfr_softmax_trainer_save_checkpoint(tr, &run, path, &err), MFR_OK);
+    double loss2 = mfr_softmax_trainer_last_loss(tr);
+    sm_epochs(tr, 2);
+    uint64_t want = sm_checksum(tr);
+    mfr_softmax_trainer_destroy(tr);
+
+    int32_t kind = -1;
+    assert_int_equal(mfr_checkpoint_kind(path, &kind, &err), MFR_OK);
+    assert_int_equal(kind, MFR_MODEL_KIND_SOFTMAX);
+    mfr_checkpoint *ck = NULL;
+    assert_int_equal(mfr_checkpoint_load(path, &ck, &err), MFR_OK);
+    assert_int_equal(mfr_model_kind(mfr_checkpoint_model(ck)), MFR_MODEL_KIND_SOFTMAX);
+    mfr_softmax_trainer *res = NULL;
+    assert_int_equal(mfr_softmax_trainer_resume(ck, &c, f->ds, mfr_split_train(f->split),
+                                                "random:0.1", 3, &res, &err), MFR_OK);
+    assert_true(mfr_softmax_trainer_last_loss(res) == loss2);
+    sm_epochs(res, 2);
+    assert_true(sm_checksum(res) == want);
+    mfr_softmax_trainer_destroy(res);
+
+    mfr_softmax_config other = c;
+    other.lr = 0.02, other.hidden[1] = 9;
+    assert_int_equal(mfr_softmax_trainer_resume(ck, &other, f->ds, mfr_split_train(f->split),
+                                                "random:0.2", 1, &res, &err), MFR_ERR_MISMATCH);
+    assert_null(res);
+    tu_expect_in(err.message, "--lr is 0.02, the checkpoint's 0.01");
+    tu_expect_in(err.message, "width) is 9, the checkpoint's 7");
+    tu_expect_in(err.message, "split is 'random:0.2'");
+    mfr_config mf;
+    mfr_config_default(&mf);
+    mfr_trainer *mtr = NULL;
+    assert_int_equal(mfr_trainer_resume(ck, &mf, f->ds, mfr_split_train(f->split), "random:0.1",
+                                        &mtr, &err), MFR_ERR_MISMATCH);
+    tu_expect_in(err.message, "softmax run");
+    mfr_checkpoint_destroy(ck);
+    /* a softmax run has no early stopping: no best model to save */
+    tr = sm_trainer(f, &c, 1);
+    mfr_run_state bad = run;
+    bad.early_stop = 3;
+    assert_int_equal(mfr_softmax_trainer_save_checkpoint(tr, &bad, path, &err), MFR_ERR_INVALID);
+    mfr_softmax_trainer_destroy(tr);
+    free(path);
+}
+
+/* The offset of section `tag`'s contents in a checkpoint's bytes. */
+static size_t ck_section(const unsigned char *b, size_t len, uint32_t tag)
+{
+    size_t at = 16;
+    for (uint32_t s = 0; s < mfr_get_le32(b + 12) && at + 16 <= len; s++) {
+        if (mfr_get_le32(b + at) == tag) return at + 16;
+        at += 16 + (size_t)mfr_get_le64(b + at + 8);
+    }
+    fail_msg("no section %u", tag);
+    return 0;
+}
+
+/* Forged optimizer sections (checksum recomputed) are refused, each with
+ * its reason; so is a state that does not fit the model. */
+static void test_checkpoint_forged(void **state)
+{
+    struct fixture *f = *state;
+    mfr_softmax_config c;
+    sm_config(&c);
+    mfr_softmax_trainer *tr = sm_trainer(f, &c, 2);
+    sm_epochs(tr, 1);
+    char *path = tu_path(f->dir, "forge.ck");
+    mfr_run_state run = {.epochs = 4, .log_every = 1, .checkpoint_every = 1};
+    assert_int_equal(mfr_softmax_trainer_save_checkpoint(tr, &run, path, NULL), MFR_OK);
+    mfr_softmax_trainer_destroy(tr);
+    size_t len;
+    unsigned char *orig = (unsigned char *)tu_read_file(path, &len);
+    size_t sec = ck_section(orig, len, 5);
+    static const struct {
+        size_t at;
+        uint32_t value;
+        const char *msg;
+    } cases[] = {
+        {0, 1, "announces"},           /* one array in the length of two */
+        {0, 3, "announces"},           /* no optimizer keeps three */
+        {4, 1, "announces"},           /* the reserved word */
+        {16, 7, "announces"},          /* another parameter count */
+        {24 + 4 * 5, 0x7f800000u, "not finite"}, /* an infinite moment */
+    };
+    for (size_t x = 0; x < sizeof cases / sizeof *cases; x++) {
+        unsigned char *b = malloc(len);
+        memcpy(b, orig, len);
+        mfr_put_le32(b + sec + cases[x].at, cases[x].value);
+        mfr_put_le64(b + len - 8, mfr_fnv1a(MFR_FNV_INIT, b, len - 8));
+        mfr_checkpoint *ck = NULL;
+        mfr_error err = {0};
+        assert_int_equal(mfr_checkpoint_load_buffer(b, len, "forged", &ck, &err), MFR_ERR_CORRUPT);
+        assert_null(ck);
+        if (!strstr(err.message, cases[x].msg))
+            fail_msg("case %zu: '%s' not in '%s'", x, cases[x].msg, err.message);
+        free(b);
+    }
+    free(orig);
+    free(path);
+}
+
 static void test_mf_model_kind(void **state)
 {
     struct fixture *f = *state;
@@ -300,6 +450,8 @@ int main(void)
         cmocka_unit_test(test_forged_section),
         cmocka_unit_test(test_tied_save_load),
         cmocka_unit_test(test_mf_model_kind),
+        cmocka_unit_test(test_checkpoint_resume),
+        cmocka_unit_test(test_checkpoint_forged),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

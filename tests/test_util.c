@@ -147,6 +147,46 @@ int tu_read_trajectory(const char *path, int max, long *epoch, double *train_mse
     return n;
 }
 
+int tu_read_steps(const char *path, int max, struct tu_step *out)
+{
+    char *text = tu_read_file(path, NULL);
+    if (!text) return -1;
+    int n = 0;
+    for (char *line = strtok(text, "\n"); line && n < max; line = strtok(NULL, "\n")) {
+        double e, t, g, x, l;
+        if (json_number(line, "\"epoch\"", &e) && json_number(line, "\"step\"", &t) &&
+            json_number(line, "\"group\"", &g) && json_number(line, "\"examples\"", &x) &&
+            json_number(line, "\"loss\"", &l))
+            out[n++] = (struct tu_step){(long)e, (long)t, (long)g, (long)x, l};
+    }
+    free(text);
+    return n;
+}
+
+void tu_compare_steps(const char *want_path, const char *got_path, int n, double rel)
+{
+    struct tu_step *w = calloc((size_t)n, sizeof *w), *g = calloc((size_t)n, sizeof *g);
+    if (!w || !g) abort();
+    int nw = tu_read_steps(want_path, n, w), ng = tu_read_steps(got_path, n, g);
+    if (nw != n || ng != n)
+        fail_msg("%s has %d step records, %s has %d; %d wanted", want_path, nw, got_path, ng, n);
+    double worst = 0;
+    for (int x = 0; x < n; x++) {
+        double r = fabs(g[x].loss - w[x].loss) / fabs(w[x].loss);
+        if (g[x].step != w[x].step || g[x].group != w[x].group ||
+            g[x].examples != w[x].examples || g[x].epoch != w[x].epoch || !(r <= rel))
+            fail_msg("step %ld (epoch %ld, group %ld, %ld examples): loss %.17g, reference "
+                     "step %ld (epoch %ld, group %ld, %ld examples) %.17g, relative %.3g, "
+                     "limit %.3g",
+                     g[x].step, g[x].epoch, g[x].group, g[x].examples, g[x].loss, w[x].step,
+                     w[x].epoch, w[x].group, w[x].examples, w[x].loss, r, rel);
+        if (r > worst) worst = r;
+    }
+    printf("%d steps match %s to %.3g relative (limit %.3g)\n", n, want_path, worst, rel);
+    free(w);
+    free(g);
+}
+
 int tu_read_dat(const char *path, int n_cols, double *out, int max_rows, int *n_blocks)
 {
     size_t len;

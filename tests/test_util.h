@@ -53,6 +53,20 @@ int tu_read_trajectory(const char *path, int max, long *epoch, double *train_mse
  * current cmocka test with the first difference. */
 void tu_compare_trajectories(const char *want_path, const char *got_path, double rel);
 
+/* One optimizer step of a softmax --log-json file (records with "step"). */
+struct tu_step {
+    long epoch, step, group, examples;
+    double loss;
+};
+/* Reads the step records of a softmax JSON Lines log (`mfrec train --kind
+ * softmax --log-json`, tools/softmax-reference.py --json) into out; returns
+ * the count (at most max), -1 when the file cannot be read. */
+int tu_read_steps(const char *path, int max, struct tu_step *out);
+/* Compares the first n steps of two such logs: the same step numbers,
+ * groups and example counts, losses to `rel` relative; fails the current
+ * cmocka test with the first difference, else prints the worst. */
+void tu_compare_steps(const char *want_path, const char *got_path, int n, double rel);
+
 /* Reads the numeric rows of a gnuplot data file written by tools/plot.c
  * ("#" lines and blank lines skipped; a row's first n_cols numbers, NaN
  * included) into out[row * n_cols + col]; returns the rows read (at most

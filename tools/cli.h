@@ -5,6 +5,7 @@
 #ifndef MFR_CLI_H
 #define MFR_CLI_H
 
+#include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,6 +20,16 @@ enum { EXIT_OK = 0, EXIT_RUNTIME = 1, EXIT_USAGE = 2, EXIT_INTERRUPTED = 3 };
 
 struct train_opts; /* train_opts.c, below */
 
+/* SIGINT/SIGTERM during training (stop_signal.c): g_stop_signal is the
+ * first one received (0: none); a second exits at once (128 + signal)
+ * unless a save is under way, which stop_signals_saving brackets so that
+ * the file at its path is the old one or the new one and no temporary file
+ * stays. */
+extern volatile sig_atomic_t g_stop_signal;
+void stop_signals_install(void);
+void stop_signals_saving(bool begin);
+/* "SIGINT" or "SIGTERM": the signal that stopped the run. */
+const char *stop_signal_name(void);
 /* The running command's name for messages ("mfrec train"). */
 extern const char *g_cmd;
 
@@ -182,6 +193,8 @@ void io_input(const char *path);
  * fuzzers). */
 void io_reset(void);
 int io_output(const char *flag, const char *path);
+/* True when a and b name the same existing file. */
+bool io_same_file(const char *a, const char *b);
 int io_output_dir(const char *flag, const char *dir);
 /* fopen(path, "r") for an input named by flag, which must be a regular
  * file (a FIFO or device is refused without blocking); NULL after a
@@ -281,6 +294,11 @@ int ease_ranking(double lambda, const mfr_ratings *train, const mfr_ratings *tes
  * matrix factorization. parse_kind_mf: the MF table's --kind (mf only). */
 int cmd_train_softmax(int argc, char **argv);
 bool train_kind_route(int argc, char **argv, int *rc);
+/* --preset softmax's training settings into c (its epochs, 24, are the
+ * caller's): all leave-one-out pairs, Adam, lr 0.003, batches of 16 users,
+ * He's initialization, weight decay 0.3. */
+struct mfr_softmax_config;
+void softmax_preset_apply(struct mfr_softmax_config *c);
 /* Whether the flags ask for a softmax model (--kind or --preset softmax). */
 bool train_kind_is_softmax(int argc, char **argv);
 bool parse_kind_mf(const char *flag, const char *value, void *dst);

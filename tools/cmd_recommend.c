@@ -26,6 +26,7 @@
 
 #include "cli.h"
 #include "output.h"
+#include "mfrec_softmax.h"
 #include "movie_list.h"
 
 static bool model_has_bias(const mfr_model *m)
@@ -241,7 +242,10 @@ static const char recommend_help[] =
     "\n"
     "Scores: with dot, the model's predicted rating (biases included),\n"
     "shown clamped to the data's rating range (JSON and CSV also give the\n"
-    "raw score); with cosine, the cosine of the embeddings. The ratings\n"
+    "raw score); with cosine, the cosine of the embeddings. A softmax model\n"
+    "(train --kind softmax) predicts no ratings: its dot score is the logit,\n"
+    "column \"dot\", and a new user's features are the movies rated in the\n"
+    "top quarter of the rating scale (4 or more on 1..5). The ratings\n"
     "column counts each movie's training ratings.\n"
     "\n";
 
@@ -442,6 +446,50 @@ static int print_fold_in(const mfr_model *m, const struct movie_ctx *c,
     return EXIT_OK;
 }
 
+/* The rating at or above which a new user's movie is a feature of a
+ * softmax model: the top quarter of the data's rating scale (4 on 1..5),
+ * so that movies rated low do not bring more of the same; -inf when the
+ * scale is unknown. */
+static double liked_threshold(const struct movie_ctx *c)
+{
+    if (!isfinite(c->lo) || !isfinite(c->hi) || c->hi <= c->lo) return -INFINITY;
+    return (double)c->lo + 0.75 * ((double)c->hi - (double)c->lo);
+}
+
+/* A softmax model's fold-in: the movies rated at or above liked_threshold
+ * are the features (one forward pass, no solve); the others are only left
+ * out of the list. Prints which are which. */
+static int fold_in_softmax(const struct recommend_opts *o, const mfr_model *m,
+                           const struct movie_ctx *c, struct rec_state *st)
+{
+    mfr_error err = {0};
+    if (o->lambda >= 0.0)
+        return usage_error("--lambda is the ridge strength of a matrix factorization fold-in; a "
+                           "softmax model folds a new user in without a solve");
+    double thr = liked_threshold(c);
+    int32_t *liked = malloc(((size_t)st->nr.n + 1) * sizeof *liked), n_liked = 0;
+    if (!liked) return runtime_error("out of memory");
+    for (int32_t x = 0; x < st->nr.n; x++)
+        if ((double)st->nr.values[x] >= thr) liked[n_liked++] = st->nr.items[x];
+    int st_ = mfr_model_fold_in(m, liked, st->nr.values, n_liked, 0.0, st->vec, NULL, &err);
+    free(liked);
+    if (st_ != MFR_OK) return lib_error(&err);
+    if (o->list.json || o->list.csv) return EXIT_OK;
+    printf("new user: softmax model, features = the %d of %d rated movies rated %g or more "
+           "(the top quarter of the %g..%g scale; %s)\n",
+           (int)n_liked, (int)st->nr.n, thr, (double)c->lo, (double)c->hi,
+           n_liked ? "one forward pass" : "none: the model's list for a user with no features");
+    printf("%7s  %6s  %7s  %s\n", "movie", "rating", "feature", "title");
+    char t[TITLE_BUF];
+    for (int32_t x = 0; x < st->nr.n; x++) {
+        int32_t i = st->nr.items[x];
+        printf("%7lld  %6g  %7s  %s\n", (long long)mfr_dataset_item_id(c->ds, i),
+               (double)st->nr.values[x], (double)st->nr.values[x] >= thr ? "yes" : "no",
+               item_title(c->ds, i, t, sizeof t));
+    }
+    return EXIT_OK;
+}
+
 /* Top-k for a new user folded in from --rate or --ratings-file. */
 static int recommend_new_user(const struct recommend_opts *o, const mfr_model *m,
                               const struct movie_ctx *c, struct rec_state *st)
@@ -450,6 +498,21 @@ static int recommend_new_user(const struct recommend_opts *o, const mfr_model *m
     int rc = o->rate ? parse_rate(c->ds, o->rate, &st->nr)
                      : parse_ratings_file(c->ds, o->rfile, &st->nr);
     if (rc != EXIT_OK) return rc;
+    if (mfr_model_kind(m) == MFR_MODEL_KIND_SOFTMAX) {
+        if ((rc = fold_in_softmax(o, m, c, st)) != EXIT_OK) return rc;
+        memcpy(st->exclude, c->too_few, (size_t)st->n_items);
+        for (int32_t x = 0; x < st->nr.n; x++) st->exclude[st->nr.items[x]] = 1;
+        if (mfr_model_recommend_vector(m, st->vec, 0.0f, o->list.top, o->list.measure,
+                                       st->exclude, st->items, st->scores, &st->n_out,
+                                       &err) != MFR_OK)
+            return lib_error(&err);
+        if (!o->list.json && !o->list.csv)
+            printf("top %d by %s, the %d rated movies left out\n", (int)o->list.top,
+                   o->list.measure == MFR_MEASURE_DOT ? "score (the softmax logit)"
+                                                      : measure_name(o->list.measure),
+                   (int)st->nr.n);
+        return EXIT_OK;
+    }
     double lambda = o->lambda;
     if (lambda < 0.0) lambda = mfr_model_fold_in_lambda(m, c->n_train, st->nr.n);
     float bias = 0.0f;
@@ -474,7 +537,7 @@ static void print_recommendation(const struct recommend_opts *o, const struct mo
                                  const struct rec_state *st)
 {
     struct movie_list l = {.items = st->items, .values = st->scores, .n = st->n_out,
-                           .kind = list_value_of(o->list.measure, true),
+                           .kind = list_value_of(c->m, o->list.measure, true),
                            .rated = o->have_user ? st->rated : NULL};
     if (o->list.csv) {
         print_list_csv(c, &l);
@@ -553,7 +616,8 @@ static void write_batch(FILE *f, const struct recommend_opts *o, const struct mo
                         int32_t first, int32_t count, int32_t width, const int32_t *items,
                         const float *scores, const int32_t *n_out)
 {
-    bool pred = o->list.measure == MFR_MEASURE_DOT;
+    bool pred = list_value_of(c->m, o->list.measure, true) == VALUE_PREDICTED;
+    const char *name = pred ? "predicted_rating" : o->list.measure == MFR_MEASURE_DOT ? "dot" : "cosine";
     for (int32_t r = 0; r < count; r++) {
         long long uid = (long long)mfr_dataset_user_id(c->ds, first + r);
         const int32_t *it = items + (size_t)r * (size_t)width;
@@ -565,7 +629,7 @@ static void write_batch(FILE *f, const struct recommend_opts *o, const struct mo
             long long mid = (long long)mfr_dataset_item_id(c->ds, it[x]);
             if (o->list.json)
                 fprintf(f, "%s{\"movie\":%lld,\"score\":%.7g,\"%s\":%.7g,\"ratings\":%lld}",
-                        x ? "," : "", mid, v, pred ? "predicted_rating" : "cosine", shown,
+                        x ? "," : "", mid, v, name, shown,
                         (long long)c->counts[it[x]]);
             else
                 fprintf(f, "%lld,%d,%lld,%.7g,%.7g,%lld\n", uid, (int)x + 1, mid, v, shown,
@@ -591,7 +655,9 @@ static int recommend_all(const struct recommend_opts *o, const mfr_model *m,
     if (rc != EXIT_OK) goto done;
     if (!o->list.json)
         fprintf(af.f, "user,rank,movie,score,%s,ratings\n",
-                o->list.measure == MFR_MEASURE_DOT ? "predicted_rating" : "cosine");
+                list_value_of(m, o->list.measure, true) == VALUE_PREDICTED ? "predicted_rating"
+                : o->list.measure == MFR_MEASURE_DOT                      ? "dot"
+                                                                          : "cosine");
     const mfr_ratings *rated = o->include_rated ? NULL : mfr_dataset_ratings(c->ds);
     double t0 = now_seconds(), t_rec = 0;
     for (int32_t first = 0; first < n_users && rc == EXIT_OK; first += chunk) {

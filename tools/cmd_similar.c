@@ -131,7 +131,7 @@ int cmd_similar(int argc, char **argv)
         }
         for (int32_t r = 0; r < n; r++) top_scores[r] = scores[items[r]];
         struct movie_list l = {.items = items, .values = top_scores, .n = n,
-                               .kind = list_value_of(o.measure, false)};
+                               .kind = list_value_of(m, o.measure, false)};
         print_similar(&c, &o, model_path, q, &l);
         free(top_scores);
     }

@@ -29,6 +29,13 @@
  * report the same mfr_model_checksum. A difference is printed naming the
  * point and makes the command exit 1, after the CSV and charts are written.
  *
+ * Kinds. --kind softmax sweeps the softmax model (include/mfrec_softmax.h)
+ * instead: round 1's --preset softmax settings (one label per user and
+ * epoch, Adam lr 0.01, batches of 16 users, He's init), a dim setting k, the movie
+ * embedding width and the hidden width together; the reduce axis and the
+ * matrix-factorization flags do not apply and are refused. Only the
+ * mfr_softmax_trainer_epoch calls are timed.
+ *
  * Aggregates. A config's ms/epoch is the median over its repeats of the
  * runs' medians; speedup(t) = ms(threads 1) / ms(t) for the same point,
  * efficiency = speedup / t; both are empty when 1 is not in --threads.
@@ -50,6 +57,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "mfrec_softmax.h"
 #include "output.h"
 #include "plot.h"
 
@@ -61,6 +69,10 @@ static const char sweep_help[] =
     "process per run, and writes one CSV row per run (docs/SWEEP.md). Lists\n"
     "are comma separated. Checksums of the final factors must agree across\n"
     "thread counts and repeats: a difference is an error (exit 1).\n"
+    "--kind softmax sweeps the softmax model with fixed settings (one label\n"
+    "per user and epoch, Adam lr 0.01, batches of 16 users, He's init: the\n"
+    "first --preset softmax); a dim sets k, the movie embedding and the\n"
+    "hidden width.\n"
     "\n";
 
 static const char sweep_help_end[] =
@@ -87,7 +99,16 @@ struct sweep_opts {
     mfr_config train; /* the training flags, the same for every run */
     bool bias;
     bool quiet;
+    const char *kind; /* "mf" or "softmax" */
+    bool softmax;
+    mfr_softmax_config sm; /* --kind softmax: round 1's --preset softmax */
 };
+
+/* The reduce column of a point: none for the softmax model. */
+static const char *reduce_text(const struct sweep_opts *o, int32_t reduce)
+{
+    return o->softmax ? "none" : reduce_names[reduce];
+}
 
 /* A point: the configuration minus the thread count. */
 struct point {
@@ -211,6 +232,35 @@ static bool parse_kernels(const char *flag, const char *v, void *dst)
     return parse_list(flag, v, 0, 0, false, kernels_names, 3, "auto, ref, avx2", dst);
 }
 
+/* --kind: mf, or softmax without the flags that only apply to matrix
+ * factorization. */
+static int check_kind(struct sweep_opts *o, int argc, char **argv)
+{
+    if (strcmp(o->kind, "mf") != 0 && strcmp(o->kind, "softmax") != 0)
+        return usage_error("--kind: expected mf or softmax, got '%s'", o->kind);
+    o->softmax = !strcmp(o->kind, "softmax");
+    if (!o->softmax) return EXIT_OK;
+    static const char *const mf_only[] = {"--reduce", "--lr", "--l2", "--bias"};
+    for (int i = 0; i < argc; i++)
+        for (size_t x = 0; x < sizeof mf_only / sizeof *mf_only; x++) {
+            size_t n = strlen(mf_only[x]);
+            if (!strncmp(argv[i], mf_only[x], n) && (argv[i][n] == 0 || argv[i][n] == '='))
+                return usage_error("%s does not apply to --kind softmax (its runs use fixed "
+                                   "settings: Adam, lr 0.01)",
+                                   mf_only[x]);
+        }
+    mfr_softmax_config_default(&o->sm);
+    /* Round 1's --preset softmax, the settings of the timings in
+     * docs/PERFORMANCE.md and docs/SOFTMAX.md: one label per user and epoch
+     * (the current preset's all pairs cost about 80x per epoch). */
+    o->sm.optimizer = MFR_SOFTMAX_OPT_ADAM;
+    o->sm.lr = 0.01;
+    o->sm.batch_users = 16;
+    o->sm.hidden_init = MFR_SOFTMAX_INIT_HE;
+    o->sm.seed = o->train.seed;
+    return EXIT_OK;
+}
+
 /* Parses flags into o; false with *rc set when the command stops (after
  * --help or a usage error). */
 static bool parse_sweep_flags(int argc, char **argv, struct sweep_opts *o, int *rc)
@@ -239,6 +289,9 @@ static bool parse_sweep_flags(int argc, char **argv, struct sweep_opts *o, int *
          .hi = 10000000, .help = "untimed epochs before timing (default 1)"},
         {.name = "--repeat", .value = "R", .kind = FLAG_I64, .dst = &o->repeat, .lo = 1,
          .hi = 1000, .help = "fresh trainers per combination (default 3)"},
+        {.name = "--kind", .value = "mf|softmax", .kind = FLAG_STR, .dst = &o->kind,
+         .help = "the model swept (default mf); softmax: fixed settings (see\n"
+                  "above), no --reduce, --lr, --l2 or --bias"},
         /* Training flags: the help lines are the library table's. */
         {.name = "--lr", .value = "X", .kind = FLAG_CUSTOM, .dst = &o->train,
          .parse = parse_config_flag, .section = "Training (the same for every run):",
@@ -262,6 +315,7 @@ static bool parse_sweep_flags(int argc, char **argv, struct sweep_opts *o, int *
                                .n_flags = sizeof flags / sizeof *flags, .data_flags = true};
     if (!cli_start(&cmd, argc, argv, rc)) return false;
     if (!o->csv) *rc = usage_error("--csv is required");
+    if (*rc == EXIT_OK) *rc = check_kind(o, argc, argv);
     if (*rc == EXIT_OK) {
         io_input(default_data_dir(o->data));
         *rc = io_output("--csv", o->csv);
@@ -298,6 +352,75 @@ static void copy_name(char *dst, size_t cap, const char *src)
     snprintf(dst, cap, "%s", src ? src : "");
 }
 
+/* The run's spread from its timed epochs t[0..n) (ms; sorted here). */
+static void summarize_epochs(double *t, int64_t n, struct run_result *r)
+{
+    qsort(t, (size_t)n, sizeof *t, cmp_double);
+    r->ms_median = median_sorted(t, n);
+    r->ms_min = t[0];
+    r->ms_max = t[n - 1];
+    r->ms_iqr = quantile_sorted(t, n, 0.75) - quantile_sorted(t, n, 0.25);
+}
+
+/* A failed run: its status and message. */
+static void run_failed(struct run_result *r, int status, const char *msg)
+{
+    r->status = status;
+    copy_name(r->message, sizeof r->message, msg);
+}
+
+/* --kind softmax: one run of the softmax model; fills r. */
+static void train_run_softmax(const struct sweep_opts *o, const mfr_dataset *ds,
+                              const mfr_split *sp, const struct point *p, int32_t threads,
+                              double *t, struct run_result *r)
+{
+    mfr_softmax_config c = o->sm;
+    c.k = c.dim_movie = c.hidden[0] = p->dim;
+    c.kernels = p->kernels;
+    c.n_shards = p->shards;
+    mfr_error err = {0};
+    mfr_softmax_trainer *tr = NULL;
+    mfr_model *m = NULL;
+    double t_create = now_seconds();
+    if (mfr_softmax_trainer_create(&c, ds, mfr_split_train(sp), mfr_split_spec(sp), threads, &tr,
+                                   &err) != MFR_OK)
+    {
+        run_failed(r, err.status, err.message);
+        return;
+    }
+    r->trainer_s = now_seconds() - t_create;
+    double loss = NAN;
+    for (int64_t e = 0; e < o->warmup + o->epochs; e++) {
+        double t0 = now_seconds();
+        int st = mfr_softmax_trainer_epoch(tr, &loss, &err);
+        double dt = now_seconds() - t0;
+        if (st != MFR_OK) {
+            r->status = st;
+            snprintf(r->message, sizeof r->message, "epoch %lld: %.480s", (long long)e + 1, err.message);
+            goto done;
+        }
+        if (e >= o->warmup) t[e - o->warmup] = dt * 1e3;
+        r->epochs_s += dt;
+    }
+    if (mfr_softmax_trainer_model(tr, &m, &err) != MFR_OK) {
+        run_failed(r, err.status, err.message);
+        goto done;
+    }
+    summarize_epochs(t, o->epochs, r);
+    r->status = MFR_OK;
+    r->final_loss = loss;
+    r->n_shards = mfr_softmax_trainer_n_shards(tr);
+    r->n_threads = threads;
+    copy_name(r->kernels_name, sizeof r->kernels_name, mfr_softmax_trainer_kernels_name(tr));
+    copy_name(r->reduce_name, sizeof r->reduce_name, "none");
+    r->memory_bytes = 0; /* not estimated for softmax; peak_rss_mib covers it */
+    r->checksum = mfr_model_checksum(m);
+    r->peak_rss_mib = peak_rss_mib();
+done:
+    mfr_model_destroy(m);
+    mfr_softmax_trainer_destroy(tr);
+}
+
 /* Trains one run and fills r; runs in the child. */
 static void train_run(const struct sweep_opts *o, const mfr_dataset *ds, const mfr_split *sp,
                       const struct point *p, int32_t threads, struct run_result *r)
@@ -318,8 +441,12 @@ static void train_run(const struct sweep_opts *o, const mfr_dataset *ds, const m
     mfr_trainer *tr = NULL;
     double *t = malloc((size_t)o->epochs * sizeof *t);
     if (!t) {
-        r->status = MFR_ERR_NOMEM;
-        copy_name(r->message, sizeof r->message, "out of memory for the epoch times");
+        run_failed(r, MFR_ERR_NOMEM, "out of memory for the epoch times");
+        return;
+    }
+    if (o->softmax) {
+        train_run_softmax(o, ds, sp, p, threads, t, r);
+        free(t);
         return;
     }
     double t_create = now_seconds();
@@ -343,12 +470,8 @@ static void train_run(const struct sweep_opts *o, const mfr_dataset *ds, const m
         if (e >= o->warmup) t[e - o->warmup] = dt * 1e3;
         r->epochs_s += dt;
     }
-    qsort(t, (size_t)o->epochs, sizeof *t, cmp_double);
+    summarize_epochs(t, o->epochs, r);
     r->status = MFR_OK;
-    r->ms_median = median_sorted(t, o->epochs);
-    r->ms_min = t[0];
-    r->ms_max = t[o->epochs - 1];
-    r->ms_iqr = quantile_sorted(t, o->epochs, 0.75) - quantile_sorted(t, o->epochs, 0.25);
     r->final_loss = loss;
     r->n_shards = mfr_trainer_n_shards(tr);
     r->n_threads = mfr_trainer_n_threads(tr);
@@ -485,7 +608,7 @@ static const char csv_header[] =
     "kernels,kernels_used,shards,repeat,ms_per_epoch_median,ms_per_epoch_min,ms_per_epoch_max,"
     "ms_per_epoch_iqr,ratings_per_s,point_ms_per_epoch,point_ms_per_epoch_min,"
     "point_ms_per_epoch_max,speedup,efficiency,peak_rss_mib,memory_bytes,final_loss,checksum,"
-    "compiler_flags,cpu_model,cores,setup_s,process_s,setup_fraction\n";
+    "compiler_flags,cpu_model,cores,setup_s,process_s,setup_fraction,kind\n";
 
 /* ------------------------------------------------------------------ */
 /* Charts                                                               */
@@ -514,7 +637,7 @@ static void series_name(const struct sweep *s, const struct point *p, int32_t th
     out[0] = 0;
     if (threads >= 1) n += snprintf(out + n, cap - (size_t)n, "%d thread%s ", threads, threads == 1 ? "" : "s");
     if (with_dim) n += snprintf(out + n, cap - (size_t)n, "k=%d ", p->dim);
-    n += snprintf(out + n, cap - (size_t)n, "%s", reduce_names[p->reduce]);
+    n += snprintf(out + n, cap - (size_t)n, "%s", s->o->softmax ? "softmax" : reduce_names[p->reduce]);
     if (s->o->kernels.n > 1) n += snprintf(out + n, cap - (size_t)n, " %s", kernels_names[p->kernels]);
     if (s->o->shards.n > 1) {
         if (p->shards) snprintf(out + n, cap - (size_t)n, " %d shards", p->shards);
@@ -652,13 +775,14 @@ static int draw_charts(const struct sweep *s)
 /* The sweep                                                            */
 /* ------------------------------------------------------------------ */
 
-static void point_text(const struct point *p, char *out, size_t cap)
+static void point_text(const struct sweep_opts *o, const struct point *p, char *out, size_t cap)
 {
     char sh[24];
     if (p->shards) snprintf(sh, sizeof sh, "%d", p->shards);
     else snprintf(sh, sizeof sh, "auto");
-    snprintf(out, cap, "dim %d, reduce %s, kernels %s, shards %s", p->dim,
-             reduce_names[p->reduce], kernels_names[p->kernels], sh);
+    snprintf(out, cap, "dim %d, %s%s, kernels %s, shards %s", p->dim,
+             o->softmax ? "softmax" : "reduce ", o->softmax ? "" : reduce_names[p->reduce],
+             kernels_names[p->kernels], sh);
 }
 
 static int median_of_runs(const struct sweep *s, int c, struct config_agg *g)
@@ -690,7 +814,7 @@ static bool check_checksums(const struct sweep *s)
         if (ok) continue;
         all_ok = false;
         char pt[160];
-        point_text(&s->points[p], pt, sizeof pt);
+        point_text(s->o, &s->points[p], pt, sizeof pt);
         runtime_error("checksums differ across thread counts or repeats for the point %s:", pt);
         for (int t = 0; t < s->n_threads; t++)
             for (int64_t r = 0; r < R; r++)
@@ -722,8 +846,9 @@ static int write_csv(const struct sweep *s, const mfr_dataset *ds, const mfr_spl
                 csv_str(&j, mfr_split_spec(sp));
                 jlog_printf(&j, ",%d,%d,%lld,%lld,%lld,%s,%g,%g,%d,%d,%d,%s,%s,", mfr_dataset_n_users(ds),
                             mfr_dataset_n_items(ds), (long long)s->n_train, (long long)o->epochs,
-                            (long long)o->warmup, seed, o->train.lr, o->train.l2, o->bias, x->n_threads,
-                            pt->dim, reduce_names[pt->reduce], kernels_names[pt->kernels]);
+                            (long long)o->warmup, seed, o->softmax ? o->sm.lr : o->train.lr,
+                            o->softmax ? 0.0 : o->train.l2, o->bias, x->n_threads, pt->dim,
+                            reduce_text(o, pt->reduce), kernels_names[pt->kernels]);
                 csv_str(&j, x->kernels_name);
                 jlog_printf(&j, ",%d,%lld,%.6f,%.6f,%.6f,%.6f,%.0f,%.6f,%.6f,%.6f,", x->n_shards,
                             (long long)r + 1, x->ms_median, x->ms_min, x->ms_max, x->ms_iqr,
@@ -743,8 +868,8 @@ static int write_csv(const struct sweep *s, const mfr_dataset *ds, const mfr_spl
                 /* the whole process a run stands for: load and split (the
                  * parent's, once), trainer creation, every epoch */
                 double setup = s->load_s + x->trainer_s, process = setup + x->epochs_s;
-                jlog_printf(&j, ",%ld,%.6f,%.6f,%.6f\n", s->cores, setup, process,
-                            process > 0 ? setup / process : 0.0);
+                jlog_printf(&j, ",%ld,%.6f,%.6f,%.6f,%s\n", s->cores, setup, process,
+                            process > 0 ? setup / process : 0.0, o->softmax ? "softmax" : "mf");
             }
         }
     int rc = j.buf ? write_file_atomic(o->csv, j.buf, j.len) : runtime_error("out of memory");
@@ -773,7 +898,7 @@ static void print_summary(const struct sweep *s)
                 snprintf(ef, sizeof ef, "%.2f", g->efficiency);
             }
             printf("%-5d %-6s %-7s %6d %7d  %10.4f  [%9.4f..%9.4f]  %7s  %6s  %8.1f  %016llx\n",
-                   pt->dim, reduce_names[pt->reduce], kernels_names[pt->kernels], x->n_shards,
+                   pt->dim, reduce_text(s->o, pt->reduce), kernels_names[pt->kernels], x->n_shards,
                    s->o->threads.v[t], g->ms, g->ms_min, g->ms_max, sp, ef, rss,
                    (unsigned long long)x->checksum);
         }
@@ -801,7 +926,7 @@ static int run_all(struct sweep *s, const mfr_dataset *ds, const mfr_split *sp)
                 int c = p * s->n_threads + t;
                 int32_t threads = o->threads.v[t];
                 char pt[160], what[256];
-                point_text(&s->points[p], pt, sizeof pt);
+                point_text(o, &s->points[p], pt, sizeof pt);
                 snprintf(what, sizeof what, "threads %d, %s, repeat %lld", threads, pt,
                          (long long)r + 1);
                 struct run_result *x = &s->runs[c * R + r];
@@ -904,7 +1029,8 @@ static int report_sweep(struct sweep *s, const mfr_dataset *ds, const mfr_split 
 
 int cmd_sweep(int argc, char **argv)
 {
-    struct sweep_opts o = {.split = "sklearn:300", .epochs = 20, .warmup = 1, .repeat = 3};
+    struct sweep_opts o = {.split = "sklearn:300", .epochs = 20, .warmup = 1, .repeat = 3,
+                           .kind = "mf"};
     mfr_config_default(&o.train);
     o.threads = (struct int_list){1, {1}};
     o.dims = (struct int_list){1, {o.train.k}};

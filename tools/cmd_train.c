@@ -174,14 +174,6 @@ static void print_presets(FILE *f, const char *name)
     train_opts_print_presets(f);
 }
 
-/* True when a and b name the same existing file. */
-static bool same_file(const char *a, const char *b)
-{
-    struct stat sa, sb;
-    return stat(a, &sa) == 0 && stat(b, &sb) == 0 && sa.st_dev == sb.st_dev &&
-           sa.st_ino == sb.st_ino;
-}
-
 /* The outputs checked against the inputs before anything is loaded, so a
  * bad --out fails at once, not after the training; a resume checks them
  * again once the checkpoint has named its data. A resumed run may write
@@ -197,7 +189,7 @@ static int train_check_paths(const struct train_opts *o)
         io_input(comma + 1);
     }
     int rc = EXIT_OK;
-    if (o->checkpoint && !(o->resume && same_file(o->checkpoint, o->resume)))
+    if (o->checkpoint && !(o->resume && io_same_file(o->checkpoint, o->resume)))
         rc = io_output("--checkpoint", o->checkpoint);
     if (o->resume) io_input(o->resume);
     if (rc == EXIT_OK && o->out) rc = io_output("--out", o->out);
@@ -345,44 +337,6 @@ static int train_setup(struct train_run *r)
 /* Checkpoints, resume and signals (docs/CHECKPOINTS.md)                */
 /* ------------------------------------------------------------------ */
 
-/* The first SIGINT/SIGTERM received during training (0: none); whether a
- * file is being saved; a second signal received during that save. */
-static volatile sig_atomic_t g_stop_signal, g_saving, g_exit_after_save;
-
-/* Runs on any thread (OpenMP's workers included, so masking signals in
- * the main thread would not defer it): it only sets flags, or ends the
- * process at once on a second signal when no save is under way. */
-static void on_stop_signal(int sig)
-{
-    if (!g_stop_signal)
-        g_stop_signal = sig;
-    else if (g_saving)
-        g_exit_after_save = sig; /* the save completes, then we exit */
-    else
-        _exit(128 + sig); /* the second: at once, nothing written */
-}
-
-static void stop_signals_install(void)
-{
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_stop_signal;
-    sigemptyset(&sa.sa_mask);
-    sa.sa_flags = SA_RESTART;
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
-}
-
-/* Brackets a save: a second signal during it cannot end the process
- * between the creation of a temporary file and its rename or removal; it
- * ends it when the save is over, so the file at the path is the old one
- * or the new one and no temporary file stays. */
-static void saving(bool begin)
-{
-    g_saving = begin;
-    if (!begin && g_exit_after_save) _exit(128 + g_exit_after_save);
-}
-
 static int write_checkpoint(struct train_run *r)
 {
     const struct train_opts *o = r->o;
@@ -392,9 +346,9 @@ static int write_checkpoint(struct train_run *r)
                          .elapsed_s = now_seconds() - r->t_start, .train_s = r->train_seconds,
                          .best = r->best, .log = r->jl.buf, .log_len = r->jl.len};
     mfr_error err = {0};
-    saving(true);
+    stop_signals_saving(true);
     int st = mfr_trainer_save_checkpoint(r->tr, &run, o->checkpoint, &err);
-    saving(false);
+    stop_signals_saving(false);
     return st == MFR_OK ? EXIT_OK : lib_error(&err);
 }
 
@@ -403,7 +357,7 @@ static int write_checkpoint(struct train_run *r)
 static int train_interrupted(struct train_run *r, int64_t e)
 {
     const struct train_opts *o = r->o;
-    const char *sig = g_stop_signal == SIGINT ? "SIGINT" : "SIGTERM";
+    const char *sig = stop_signal_name();
     int rc;
     if (r->bar) fputs("\r\033[K", stderr);
     if (o->checkpoint && e % o->checkpoint_every != 0 && (rc = write_checkpoint(r)) != EXIT_OK)
@@ -782,12 +736,12 @@ static int train_finish(struct train_run *r)
         return lib_error(&err);
     double t1 = now_seconds();
     r->times.eval += t1 - t0;
-    saving(true); /* a second signal now waits until the files are complete */
+    stop_signals_saving(true); /* a second signal now waits until the files are complete */
     rc = o->out && mfr_model_save(r->model, o->out, &err) != MFR_OK ? lib_error(&err) : EXIT_OK;
     r->times.save = now_seconds() - t1;
     r->times.total = now_seconds() - r->times.total; /* from the process's start (cmd_train) */
     if (rc == EXIT_OK && o->log_json) rc = write_log_tail(r, mv.rmse);
-    saving(false);
+    stop_signals_saving(false);
     if (rc != EXIT_OK) return rc;
     if (o->plot && (rc = train_plots(r)) != EXIT_OK) return rc;
     const mfr_trainer *tr = r->tr;

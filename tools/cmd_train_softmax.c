@@ -16,6 +16,7 @@
 #include "cli.h"
 #include "mfrec_softmax.h"
 #include "output.h"
+#include "plot.h"
 
 static const char softmax_help[] =
     "Usage: mfrec train --kind softmax [--data DIR] [--split SPEC] [--epochs N] [--dim K]\n"
@@ -37,11 +38,19 @@ static const char softmax_help_end[] =
     "Matrix-factorization flags (--l2, --bias, --preset, ...) are refused.\n"
     "Exit status: 0 ok, 1 runtime error, 2 usage error.\n";
 
+static const char softmax_train_help_end[] =
+    "\n"
+    "Matrix-factorization flags (--l2, --bias, --preset, ...) are refused.\n"
+    "SIGINT or SIGTERM: the current epoch finishes, a checkpoint is written\n"
+    "(with --checkpoint) and mfrec exits with status 3; a second signal exits\n"
+    "at once. --resume FILE alone continues the run (docs/CHECKPOINTS.md).\n"
+    "Exit status: 0 ok, 1 runtime error, 2 usage error, 3 interrupted.\n";
+
 struct sm_opts {
     mfr_softmax_config cfg;
     const char *kind, *preset, *data, *split, *out, *hidden, *features, *optimizer, *kernels;
-    const char *hidden_init;
-    int64_t epochs, log_every;
+    const char *hidden_init, *checkpoint, *resume, *log_json, *plot;
+    int64_t epochs, log_every, checkpoint_every;
     int32_t threads, top;
     bool all_pairs, quiet, folds, json; /* json: eval --folds only */
     bool tie, dim_movie_given;          /* --tie; --dim-movie in argv */
@@ -108,9 +117,7 @@ static bool parse_features(const char *flag, const char *s, mfr_softmax_config *
  * Flags of the softmax table are allowed whatever their name. */
 static const char *mf_flag_given(int argc, char **argv, const struct flag_spec *flags, size_t n)
 {
-    static const char *const mf_only[] = {"--init-from", "--checkpoint",
-                                          "--checkpoint-every", "--resume", "--early-stop",
-                                          "--plot", "--log-json"};
+    static const char *const mf_only[] = {"--init-from", "--early-stop"};
     for (int i = 0; i < argc; i++) {
         char name[64];
         if (strncmp(argv[i], "--", 2) != 0) continue;
@@ -159,97 +166,363 @@ static int check_opts(struct sm_opts *o)
     }
     mfr_error err = {0};
     if (mfr_softmax_config_validate(c, &err) != MFR_OK) return usage_error("%s", err.message);
-    if (o->out && io_output("--out", o->out) != EXIT_OK) return EXIT_USAGE;
     return EXIT_OK;
 }
 
-/* The model's ranking metrics on the test part (and the baseline's). */
-static int ranking(const mfr_softmax_trainer *tr, const mfr_split *sp, int32_t top,
-                   mfr_model **model, mfr_ranking *rm, mfr_ranking *rp)
+static const char *const sm_charts[] = {"softmax_loss", "softmax_ranking", NULL};
+
+/* The outputs checked against the inputs before the training (and again
+ * on --resume once the checkpoint has named its data). A resumed run may
+ * write its checkpoint over the one it resumed from (the default). */
+static int check_paths(const struct sm_opts *o)
+{
+    io_input(default_data_dir(o->data));
+    if (o->resume) io_input(o->resume);
+    int rc = EXIT_OK;
+    if (o->checkpoint && !(o->resume && io_same_file(o->checkpoint, o->resume)))
+        rc = io_output("--checkpoint", o->checkpoint);
+    if (rc == EXIT_OK && o->out) rc = io_output("--out", o->out);
+    if (rc == EXIT_OK && o->log_json) rc = io_output("--log-json", o->log_json);
+    if (rc == EXIT_OK && o->plot) rc = plot_require_gnuplot();
+    if (rc == EXIT_OK && o->plot) rc = plot_outputs_check(o->plot, sm_charts);
+    return rc;
+}
+
+/* One logged epoch, for --plot. */
+struct sm_point {
+    double epoch, loss, precision, ndcg;
+};
+
+/* One training run: what it loaded, made and logged. */
+struct sm_run {
+    const struct sm_opts *o;
+    mfr_dataset *ds;
+    mfr_split *sp;
+    mfr_softmax_trainer *tr;
+    mfr_model *model;   /* the last ranking's */
+    mfr_checkpoint *ck; /* --resume */
+    bool has_test;
+    int64_t start;      /* epochs done before this process (--resume) */
+    double t_start;     /* when the run started, its earlier processes' time included */
+    double train_s;     /* seconds inside the epochs, earlier processes' included */
+    double elapsed0;    /* the earlier processes' wall seconds */
+    struct json_log jl; /* the --log-json records (kept in checkpoints) */
+    struct sm_point *curve;
+    int n_curve, cap_curve;
+    mfr_ranking rm, rp;
+};
+
+static void sm_run_free(struct sm_run *r)
+{
+    free(r->curve);
+    free(r->jl.buf);
+    mfr_model_destroy(r->model);
+    mfr_checkpoint_destroy(r->ck);
+    mfr_softmax_trainer_destroy(r->tr);
+    mfr_split_destroy(r->sp);
+    mfr_dataset_destroy(r->ds);
+}
+
+/* The model as trained so far and, with a test part, its ranking metrics
+ * and the popularity baseline's. */
+static int ranking(struct sm_run *r)
 {
     mfr_error err = {0};
-    mfr_model_destroy(*model);
-    *model = NULL;
-    if (mfr_softmax_trainer_model(tr, model, &err) != MFR_OK) return lib_error(&err);
-    if (mfr_ratings_count(mfr_split_test(sp)) == 0) return EXIT_OK;
-    if (mfr_model_ranking(*model, mfr_split_train(sp), mfr_split_test(sp), top, rm, rp, &err) !=
-        MFR_OK)
+    mfr_model_destroy(r->model);
+    r->model = NULL;
+    if (mfr_softmax_trainer_model(r->tr, &r->model, &err) != MFR_OK) return lib_error(&err);
+    if (!r->has_test) return EXIT_OK;
+    if (mfr_model_ranking(r->model, mfr_split_train(r->sp), mfr_split_test(r->sp), r->o->top,
+                          &r->rm, &r->rp, &err) != MFR_OK)
         return lib_error(&err);
     return EXIT_OK;
 }
 
-static int train_loop(const struct sm_opts *o, mfr_softmax_trainer *tr, const mfr_split *sp,
-                      mfr_model **model)
+static int add_point(struct sm_run *r, struct sm_point p)
 {
+    if (r->n_curve == r->cap_curve) {
+        r->cap_curve = r->cap_curve ? 2 * r->cap_curve : 64;
+        struct sm_point *nc = realloc(r->curve, sizeof *nc * (size_t)r->cap_curve);
+        if (!nc) return runtime_error("out of memory");
+        r->curve = nc;
+    }
+    r->curve[r->n_curve++] = p;
+    return EXIT_OK;
+}
+
+/* --log-json's records of epoch e (kept in checkpoints, so that a resumed
+ * run writes the uninterrupted run's log): one per optimizer step (its
+ * loss to 17 digits, what tools/softmax-reference.py writes too), then the
+ * epoch's: its mean loss, at logged epochs the test metrics (null without
+ * a test part) and k, then the times (epoch_s: its
+ * mfr_softmax_trainer_epoch call; elapsed_s since the run started, earlier
+ * processes included; wall_s since this process started). */
+static int log_json_epoch(struct sm_run *r, int64_t e, double loss, double seconds, bool logged)
+{
+    int32_t n = mfr_softmax_trainer_steps(r->tr, NULL, 0);
+    mfr_softmax_step *st = malloc(sizeof *st * (size_t)(n > 0 ? n : 1));
+    if (!st) return runtime_error("out of memory");
+    n = mfr_softmax_trainer_steps(r->tr, st, n);
+    for (int32_t x = 0; x < n; x++)
+        jlog_printf(&r->jl, "{\"epoch\":%lld,\"step\":%lld,\"group\":%d,\"examples\":%lld,"
+                            "\"loss\":%.17g}\n",
+                    (long long)e, (long long)st[x].step, (int)st[x].group,
+                    (long long)st[x].examples, st[x].loss);
+    free(st);
+    jlog_printf(&r->jl, "{\"epoch\":%lld,\"loss\":%.17g", (long long)e, loss);
+    if (logged) {
+        const double m[3] = {r->rm.precision, r->rm.recall, r->rm.ndcg};
+        static const char *const names[3] = {"test_precision", "test_recall", "test_ndcg"};
+        for (int x = 0; x < 3; x++) {
+            if (r->has_test) jlog_printf(&r->jl, ",\"%s\":%.17g", names[x], m[x]);
+            else jlog_printf(&r->jl, ",\"%s\":null", names[x]);
+        }
+        jlog_printf(&r->jl, ",\"top\":%d", r->o->top);
+    }
+    jlog_printf(&r->jl, ",\"epoch_s\":%.6f,\"elapsed_s\":%.6f,\"wall_s\":%.6f}\n", seconds,
+                now_seconds() - r->t_start, process_seconds());
+    return EXIT_OK;
+}
+
+/* A logged epoch: its ranking, the line and the --plot point. */
+static int log_epoch(struct sm_run *r, int64_t e, double loss, double t0)
+{
+    const struct sm_opts *o = r->o;
+    int rc = ranking(r);
+    if (rc != EXIT_OK) return rc;
+    double p = r->has_test ? r->rm.precision : NAN, ndcg = r->has_test ? r->rm.ndcg : NAN;
+    if (!o->quiet) {
+        printf("epoch %6lld  loss %.5f", (long long)e, loss);
+        if (r->has_test) printf("  test P@%d %.4f  NDCG@%d %.4f", o->top, p, o->top, ndcg);
+        printf("  (%.1f ms/epoch)\n", 1000.0 * (now_seconds() - t0) / (double)(e - r->start));
+        if ((rc = stdout_flush()) != EXIT_OK) return rc; /* a closed stdout stops the run */
+    }
+    if (o->plot && (rc = add_point(r, (struct sm_point){(double)e, loss, p, ndcg})) != EXIT_OK)
+        return rc;
+    return EXIT_OK;
+}
+
+static int write_checkpoint(struct sm_run *r)
+{
+    const struct sm_opts *o = r->o;
+    mfr_run_state run = {.epochs = o->epochs, .log_every = o->log_every,
+                         .checkpoint_every = o->checkpoint_every,
+                         .elapsed_s = now_seconds() - r->t_start, .train_s = r->train_s,
+                         .log = r->jl.buf, .log_len = r->jl.len};
     mfr_error err = {0};
-    bool has_test = mfr_ratings_count(mfr_split_test(sp)) > 0;
-    double t0 = now_seconds(), loss = 0;
-    mfr_ranking rm, rp;
-    for (int64_t e = 1; e <= o->epochs; e++) {
-        if (mfr_softmax_trainer_epoch(tr, &loss, &err) != MFR_OK) {
+    stop_signals_saving(true);
+    int st = mfr_softmax_trainer_save_checkpoint(r->tr, &run, o->checkpoint, &err);
+    stop_signals_saving(false);
+    return st == MFR_OK ? EXIT_OK : lib_error(&err);
+}
+
+/* After epoch e, on the first SIGINT/SIGTERM: a checkpoint (if asked
+ * for and not just written) and how to go on. */
+static int interrupted(struct sm_run *r, int64_t e)
+{
+    const struct sm_opts *o = r->o;
+    int rc;
+    if (o->checkpoint && e % o->checkpoint_every != 0 && (rc = write_checkpoint(r)) != EXIT_OK)
+        return rc;
+    if (o->checkpoint)
+        fprintf(stderr,
+                "%s: interrupted by %s after epoch %lld of %lld; checkpoint written to %s\n"
+                "resume with: mfrec train --resume '%s' (with the same --out, --log-json, --plot)\n",
+                g_cmd, stop_signal_name(), (long long)e, (long long)o->epochs, o->checkpoint,
+                o->checkpoint);
+    else
+        fprintf(stderr,
+                "%s: interrupted by %s after epoch %lld of %lld; nothing saved (train with "
+                "--checkpoint FILE to be able to resume)\n",
+                g_cmd, stop_signal_name(), (long long)e, (long long)o->epochs);
+    return EXIT_INTERRUPTED;
+}
+
+static int train_epochs(struct sm_run *r)
+{
+    const struct sm_opts *o = r->o;
+    mfr_error err = {0};
+    double t0 = now_seconds();
+    r->t_start = t0 - r->elapsed0;
+    /* The ranking of a logged epoch is computed only when something uses it. */
+    bool wanted = !o->quiet || o->plot || o->log_json || o->checkpoint;
+    int rc;
+    for (int64_t e = r->start + 1; e <= o->epochs; e++) {
+        double loss, t1 = now_seconds();
+        int st = mfr_softmax_trainer_epoch(r->tr, &loss, &err);
+        r->train_s += now_seconds() - t1;
+        if (st != MFR_OK) {
             fprintf(stderr, "%s: epoch %lld: ", g_cmd, (long long)e);
             return lib_error(&err);
         }
-        bool log = !o->quiet && o->log_every > 0 && (e % o->log_every == 0 || e == o->epochs);
-        if (!log) continue;
-        int rc = ranking(tr, sp, o->top, model, &rm, &rp);
-        if (rc != EXIT_OK) return rc;
-        printf("epoch %6lld  loss %.5f", (long long)e, loss);
-        if (has_test) printf("  test P@%d %.4f  NDCG@%d %.4f", o->top, rm.precision, o->top, rm.ndcg);
-        printf("  (%.1f ms/epoch)\n", 1000.0 * (now_seconds() - t0) / (double)e);
-        fflush(stdout);
+        bool logged = o->log_every > 0 && (e % o->log_every == 0 || e == 1 || e == o->epochs);
+        if (logged && wanted && (rc = log_epoch(r, e, loss, t0)) != EXIT_OK) return rc;
+        /* a checkpoint keeps the log for a resumed --log-json */
+        if ((o->log_json || o->checkpoint) &&
+            (rc = log_json_epoch(r, e, loss, now_seconds() - t1, logged)) != EXIT_OK)
+            return rc;
+        if (o->checkpoint && e % o->checkpoint_every == 0 && (rc = write_checkpoint(r)) != EXIT_OK)
+            return rc;
+        if (g_stop_signal && e < o->epochs) return interrupted(r, e);
     }
-    int rc = ranking(tr, sp, o->top, model, &rm, &rp);
+    return EXIT_OK;
+}
+
+static int plot_run(const struct sm_run *r)
+{
+    const struct sm_opts *o = r->o;
+    int n = r->n_curve, rc = ensure_dir(o->plot);
+    double *x = malloc(sizeof *x * (size_t)(4 * n + 1));
+    if (!x) return runtime_error("out of memory");
+    double *loss = x + n, *p = x + 2 * n, *ndcg = x + 3 * n;
+    for (int i = 0; i < n; i++)
+        x[i] = r->curve[i].epoch, loss[i] = r->curve[i].loss, p[i] = r->curve[i].precision,
+        ndcg[i] = r->curve[i].ndcg;
+    char title[160], pl[32], nl[32];
+    snprintf(title, sizeof title, "Softmax model: training loss (k %d, split %s)", o->cfg.k,
+             mfr_split_spec(r->sp));
+    struct plot_labels lab = {title, "epoch", "mean cross-entropy (nats)"};
+    struct plot_series ls = {"training loss", loss};
+    if (rc == EXIT_OK) rc = plot_lines(o->plot, "softmax_loss", &lab, n, x, 1, &ls, false);
+    if (rc == EXIT_OK && r->has_test) {
+        snprintf(title, sizeof title, "Softmax model: test ranking (split %s)",
+                 mfr_split_spec(r->sp));
+        snprintf(pl, sizeof pl, "precision@%d", o->top);
+        snprintf(nl, sizeof nl, "NDCG@%d", o->top);
+        struct plot_labels rl = {title, "epoch", "test metric (relevant: rating >= 4)"};
+        struct plot_series rs[2] = {{pl, p}, {nl, ndcg}};
+        rc = plot_lines(o->plot, "softmax_ranking", &rl, n, x, 2, rs, false);
+    }
+    free(x);
+    return rc;
+}
+
+/* After the epochs: the final lines, the model and the logs. */
+static int train_finish(struct sm_run *r)
+{
+    const struct sm_opts *o = r->o;
+    mfr_error err = {0};
+    int rc = ranking(r);
     if (rc != EXIT_OK) return rc;
-    printf("final loss %.6f after %lld epochs (%.2f s)\n", loss, (long long)o->epochs,
-           now_seconds() - t0);
-    if (has_test)
+    printf("final loss %.6f after %lld epochs (%.2f s)\n", mfr_softmax_trainer_last_loss(r->tr),
+           (long long)o->epochs, now_seconds() - r->t_start);
+    if (r->has_test)
         printf("test ranking @%d over %lld users: precision %.4f recall %.4f NDCG %.4f "
                "(popularity: %.4f %.4f %.4f)\n",
-               o->top, (long long)rm.users, rm.precision, rm.recall, rm.ndcg, rp.precision,
-               rp.recall, rp.ndcg);
-    return EXIT_OK;
+               o->top, (long long)r->rm.users, r->rm.precision, r->rm.recall, r->rm.ndcg,
+               r->rp.precision, r->rp.recall, r->rp.ndcg);
+    printf("checksum %016llx\n", (unsigned long long)mfr_model_checksum(r->model));
+    stop_signals_saving(true); /* a second signal now waits until the files are complete */
+    if (o->out && mfr_model_save(r->model, o->out, &err) != MFR_OK) rc = lib_error(&err);
+    if (rc == EXIT_OK && o->log_json)
+        rc = write_file_atomic(o->log_json, r->jl.buf ? r->jl.buf : "", r->jl.len);
+    stop_signals_saving(false);
+    if (rc == EXIT_OK && o->plot) rc = plot_run(r);
+    if (rc == EXIT_OK && o->out && !o->quiet) printf("saved %s\n", o->out);
+    return rc;
+}
+
+static int run_epochs(struct sm_run *r)
+{
+    const struct sm_opts *o = r->o;
+    r->has_test = mfr_ratings_count(mfr_split_test(r->sp)) > 0;
+    if (!o->quiet) {
+        printf("softmax model: k %d, %lld parameters, %lld training ratings, split %s, "
+               "%d shards\n",
+               o->cfg.k, (long long)mfr_softmax_trainer_n_params(r->tr),
+               (long long)mfr_ratings_count(mfr_split_train(r->sp)), mfr_split_spec(r->sp),
+               (int)mfr_softmax_trainer_n_shards(r->tr));
+        if (r->ck)
+            printf("resumed from %s after epoch %lld of %lld\n", o->resume, (long long)r->start,
+                   (long long)o->epochs);
+    }
+    int rc = stdout_flush();
+    stop_signals_install();
+    if (rc == EXIT_OK) rc = train_epochs(r);
+    return rc == EXIT_OK ? train_finish(r) : rc;
 }
 
 static int run(const struct sm_opts *o)
 {
     mfr_error err = {0};
-    mfr_dataset *ds = NULL;
-    mfr_split *sp = NULL;
-    mfr_softmax_trainer *tr = NULL;
-    mfr_model *model = NULL;
-    int rc = EXIT_OK;
-    if (load_dataset(default_data_dir(o->data), &ds, &err) != MFR_OK) return lib_error(&err);
-    if (mfr_split_create(ds, o->split, o->cfg.seed, &sp, &err) != MFR_OK) {
+    struct sm_run r = {.o = o};
+    int rc = check_paths(o);
+    if (rc != EXIT_OK) return rc;
+    if (load_dataset(default_data_dir(o->data), &r.ds, &err) != MFR_OK) return lib_error(&err);
+    if (mfr_split_create(r.ds, o->split, o->cfg.seed, &r.sp, &err) != MFR_OK)
         rc = err.status == MFR_ERR_INVALID ? usage_error("--split: %s", err.message)
                                            : lib_error(&err);
-        goto done;
-    }
-    if (mfr_softmax_trainer_create(&o->cfg, ds, mfr_split_train(sp), mfr_split_spec(sp),
-                                   o->threads, &tr, &err) != MFR_OK) {
+    else if (mfr_softmax_trainer_create(&o->cfg, r.ds, mfr_split_train(r.sp), mfr_split_spec(r.sp),
+                                        o->threads, &r.tr, &err) != MFR_OK)
         rc = lib_error(&err);
-        goto done;
-    }
-    if (!o->quiet)
-        printf("softmax model: k %d, %lld parameters, %lld training ratings, split %s, "
-               "%d shards\n",
-               o->cfg.k, (long long)mfr_softmax_trainer_n_params(tr),
-               (long long)mfr_ratings_count(mfr_split_train(sp)), mfr_split_spec(sp),
-               (int)mfr_softmax_trainer_n_shards(tr));
-    if ((rc = train_loop(o, tr, sp, &model)) != EXIT_OK) goto done;
-    printf("checksum %016llx\n", (unsigned long long)mfr_model_checksum(model));
-    if (o->out) {
-        if (mfr_model_save(model, o->out, &err) != MFR_OK) rc = lib_error(&err);
-        else if (!o->quiet) printf("saved %s\n", o->out);
-    }
-done:
-    mfr_model_destroy(model);
-    mfr_softmax_trainer_destroy(tr);
-    mfr_split_destroy(sp);
-    mfr_dataset_destroy(ds);
+    if (rc == EXIT_OK) rc = run_epochs(&r);
+    sm_run_free(&r);
     return rc;
 }
 
+/* The --plot points of the logged epochs, from the checkpoint's log. */
+static int resume_curve(struct sm_run *r)
+{
+    const char *p = r->jl.buf, *end = r->jl.buf + r->jl.len;
+    while (p && p < end) {
+        const char *nl = memchr(p, '\n', (size_t)(end - p));
+        long long e;
+        double loss;
+        const char *tp = strstr(p, "\"test_precision\":"), *tn = strstr(p, "\"test_ndcg\":");
+        const char *top = strstr(p, "\"top\":");
+        if (!top || (nl && top > nl)) { /* a step record or an epoch that was not logged */
+            p = nl ? nl + 1 : end;
+            continue;
+        }
+        if (sscanf(p, "{\"epoch\":%lld,\"loss\":%lg", &e, &loss) != 2 || !tp || !tn ||
+            (nl && (tp > nl || tn > nl)))
+            return runtime_error("%s: the checkpoint's log is not a softmax run's",
+                                 r->o->resume);
+        tp += strlen("\"test_precision\":"), tn += strlen("\"test_ndcg\":");
+        double prec = strncmp(tp, "null", 4) ? strtod(tp, NULL) : NAN;
+        double ndcg = strncmp(tn, "null", 4) ? strtod(tn, NULL) : NAN;
+        int rc = add_point(r, (struct sm_point){(double)e, loss, prec, ndcg});
+        if (rc != EXIT_OK) return rc;
+        p = nl ? nl + 1 : end;
+    }
+    return EXIT_OK;
+}
+
+/* --resume: o holds the checkpoint's configuration with the flags given
+ * applied over it (resume_opts); the data, the split and a trainer that
+ * goes on where the checkpoint stopped. */
+static int run_resume(struct sm_opts *o, mfr_checkpoint *ck, const mfr_run_state *run)
+{
+    mfr_error err = {0};
+    struct sm_run r = {.o = o, .ck = ck};
+    const mfr_model *m = mfr_checkpoint_model(ck);
+    int rc = EXIT_OK;
+    if (load_dataset(o->data ? o->data : model_data_source(m), &r.ds, &err) != MFR_OK)
+        rc = lib_error(&err);
+    else
+        rc = check_paths(o); /* the data is an input now known */
+    if (rc == EXIT_OK &&
+        mfr_split_create(r.ds, o->split ? o->split : mfr_model_split_spec(m), o->cfg.seed, &r.sp,
+                         &err) != MFR_OK)
+        rc = usage_error("cannot resume from %s: split: %s", o->resume, err.message);
+    int st = rc != EXIT_OK ? MFR_OK
+                           : mfr_softmax_trainer_resume(ck, &o->cfg, r.ds, mfr_split_train(r.sp),
+                                                        mfr_split_spec(r.sp), o->threads, &r.tr,
+                                                        &err);
+    if (st == MFR_ERR_MISMATCH) rc = usage_error("cannot resume from %s: %s", o->resume, err.message);
+    else if (st != MFR_OK) rc = lib_error(&err);
+    if (rc == EXIT_OK) {
+        r.start = mfr_model_epochs(m);
+        r.elapsed0 = run->elapsed_s;
+        r.train_s = run->train_s;
+        if (run->log_len) jlog_printf(&r.jl, "%.*s", (int)run->log_len, run->log);
+        if (r.jl.len != run->log_len) rc = runtime_error("out of memory");
+    }
+    if (rc == EXIT_OK && o->plot) rc = resume_curve(&r);
+    if (rc == EXIT_OK) rc = run_epochs(&r);
+    sm_run_free(&r); /* destroys ck */
+    return rc;
+}
 /* The flags of `train --kind softmax` (and, less --out and --log-every,
  * of `eval --folds --kind softmax`) into out; returns how many. */
 static size_t softmax_flags(struct sm_opts *o, bool train, struct flag_spec *out)
@@ -313,9 +586,24 @@ static size_t softmax_flags(struct sm_opts *o, bool train, struct flag_spec *out
         {.name = "--log-every", .value = "N", .kind = FLAG_I64, .dst = &o->log_every, .lo = 0,
          .hi = INT64_MAX, .help = "print loss and test metrics every N epochs (default 10)"},
         {.name = "--out", .value = "FILE", .kind = FLAG_STR, .dst = &o->out,
-         .help = "write the model here"},
+         .help = "write the model here (--epochs 0: the initial weights)"},
         {.name = "--quiet", .kind = FLAG_SWITCH, .dst = &o->quiet,
          .help = "print only the final lines"},
+        {.name = "--log-json", .value = "FILE", .kind = FLAG_STR, .dst = &o->log_json,
+         .help = "JSON Lines: every optimizer step's loss, each epoch's mean\n"
+                 "loss and seconds, and at logged epochs the test metrics"},
+        {.name = "--plot", .value = "DIR", .kind = FLAG_STR, .dst = &o->plot,
+         .help = "draw the training loss and the test ranking against the\n"
+                 "epoch into DIR (gnuplot: softmax_loss, softmax_ranking)"},
+        {.name = "--checkpoint", .value = "FILE", .kind = FLAG_STR, .dst = &o->checkpoint,
+         .help = "write the whole training state to FILE every\n--checkpoint-every "
+                 "epochs and on SIGINT/SIGTERM (atomically)"},
+        {.name = "--checkpoint-every", .value = "N", .kind = FLAG_I64, .dst = &o->checkpoint_every,
+         .lo = 1, .hi = 1000000000, .help = "epochs between checkpoints (default 100)"},
+        {.name = "--resume", .value = "FILE", .kind = FLAG_STR, .dst = &o->resume,
+         .help = "continue the run saved in checkpoint FILE: its configuration,\n"
+                 "data and split; flags beside it may change --threads,\n--kernels, "
+                 "--epochs (more), the logging and the outputs"},
     };
     const struct flag_spec folds_only[] = {
         {.name = "--folds", .kind = FLAG_SWITCH, .dst = &o->folds,
@@ -338,39 +626,99 @@ static size_t softmax_flags(struct sm_opts *o, bool train, struct flag_spec *out
     return n;
 }
 
-enum { SM_MAX_FLAGS = 32 };
+enum { SM_MAX_FLAGS = 40 };
 
-/* Defaults, then --preset softmax when argv has it (flags override it). */
-static void softmax_opts_init(struct sm_opts *o, int argc, char **argv)
+/* The best five-fold settings found (docs/SOFTMAX.md, round 2). */
+void softmax_preset_apply(mfr_softmax_config *c)
+{
+    c->optimizer = MFR_SOFTMAX_OPT_ADAM;
+    c->lr = 0.003;
+    c->batch_users = 16;
+    c->hidden_init = MFR_SOFTMAX_INIT_HE;
+    c->weight_decay = 0.3;
+    c->all_pairs = 1;
+}
+
+/* Defaults (or, on --resume, the checkpoint's configuration `base` with
+ * the run options unset, -1 or NULL, to be taken from the checkpoint when
+ * no flag gives them), then --preset softmax when argv has it (flags
+ * override it). */
+static void softmax_opts_init(struct sm_opts *o, int argc, char **argv,
+                              const mfr_softmax_config *base)
 {
     *o = (struct sm_opts){.kind = "softmax", .split = "sklearn:300", .epochs = 100,
-                          .log_every = 10, .top = 10};
+                          .log_every = 10, .checkpoint_every = 100, .top = 10};
     mfr_softmax_config_default(&o->cfg);
+    if (base) {
+        o->cfg = *base;
+        o->all_pairs = base->all_pairs;
+        o->tie = base->tie_tables;
+        o->split = NULL;
+        o->epochs = o->log_every = o->checkpoint_every = -1;
+    }
     for (int i = 0; i < argc; i++)
         if (!strcmp(argv[i], "--dim-movie") || !strncmp(argv[i], "--dim-movie=", 12))
             o->dim_movie_given = true;
     for (int i = 0; i < argc; i++)
         if ((!strcmp(argv[i], "--preset") && i + 1 < argc && !strcmp(argv[i + 1], "softmax")) ||
             !strcmp(argv[i], "--preset=softmax")) {
-            /* the best five-fold settings found (docs/SOFTMAX.md, round 2) */
-            o->cfg.optimizer = MFR_SOFTMAX_OPT_ADAM;
-            o->cfg.lr = 0.003;
-            o->cfg.batch_users = 16;
-            o->cfg.hidden_init = MFR_SOFTMAX_INIT_HE;
-            o->cfg.weight_decay = 0.3;
+            softmax_preset_apply(&o->cfg);
             o->all_pairs = true;
-            o->epochs = 24;
+            if (!base) o->epochs = 24;
         }
+}
+
+/* --resume: the checkpoint's configuration and run options with the flags
+ * of argv applied over them into o (a second parse of argv), then the
+ * run. Flags that change results must restate the checkpoint's values
+ * (mfr_softmax_trainer_resume names each difference). */
+static int resume_command(int argc, char **argv, const char *path)
+{
+    mfr_error err = {0};
+    mfr_checkpoint *ck = NULL;
+    if (mfr_checkpoint_load(path, &ck, &err) != MFR_OK) return lib_error(&err);
+    const mfr_model *m = mfr_checkpoint_model(ck);
+    mfr_softmax_config base;
+    if (mfr_model_softmax_config(m, &base, NULL) != MFR_OK) {
+        mfr_checkpoint_destroy(ck);
+        return usage_error("cannot resume from %s with --kind softmax: it is a checkpoint of a "
+                           "matrix factorization run", path);
+    }
+    mfr_run_state run;
+    MFR_CLI_ASSERT(mfr_checkpoint_run(ck, &run, NULL) == MFR_OK);
+    struct sm_opts o;
+    softmax_opts_init(&o, argc, argv, &base);
+    struct flag_spec flags[SM_MAX_FLAGS];
+    size_t n_flags = softmax_flags(&o, true, flags);
+    struct command_spec cmd = {.name = "mfrec train", .help = softmax_help,
+                               .help_end = softmax_train_help_end, .help_width = 22, .flags = flags,
+                               .n_flags = n_flags, .data_flags = true};
+    int rc = EXIT_OK;
+    int64_t done = mfr_model_epochs(m);
+    if (!cli_start(&cmd, argc, argv, &rc) || (rc = check_opts(&o)) != EXIT_OK) {
+        mfr_checkpoint_destroy(ck);
+        return rc;
+    }
+    if (o.epochs >= 0 && o.epochs < done) {
+        mfr_checkpoint_destroy(ck);
+        return usage_error("cannot resume from %s: --epochs %lld is fewer than the %lld epochs "
+                           "already done", path, (long long)o.epochs, (long long)done);
+    }
+    if (o.epochs < 0) o.epochs = run.epochs;
+    if (o.log_every < 0) o.log_every = run.log_every;
+    if (o.checkpoint_every < 0) o.checkpoint_every = run.checkpoint_every;
+    if (!o.checkpoint) o.checkpoint = o.resume;
+    return run_resume(&o, ck, &run);
 }
 
 int cmd_train_softmax(int argc, char **argv)
 {
     struct sm_opts o;
-    softmax_opts_init(&o, argc, argv);
+    softmax_opts_init(&o, argc, argv, NULL);
     struct flag_spec flags[SM_MAX_FLAGS];
     size_t n_flags = softmax_flags(&o, true, flags);
     struct command_spec cmd = {.name = "mfrec train", .help = softmax_help,
-                               .help_end = softmax_help_end, .help_width = 22, .flags = flags,
+                               .help_end = softmax_train_help_end, .help_width = 22, .flags = flags,
                                .n_flags = n_flags, .data_flags = true};
     const char *mf = mf_flag_given(argc, argv, flags, n_flags);
     if (mf) {
@@ -379,6 +727,7 @@ int cmd_train_softmax(int argc, char **argv)
     }
     int rc;
     if (!cli_start(&cmd, argc, argv, &rc)) return rc;
+    if (o.resume) return resume_command(argc, argv, o.resume);
     if ((rc = check_opts(&o)) != EXIT_OK) return rc;
     return run(&o);
 }
@@ -411,9 +760,30 @@ bool train_kind_is_softmax(int argc, char **argv)
     return (kind && !strcmp(kind, "softmax")) || (preset && !strcmp(preset, "softmax"));
 }
 
+/* The value of --resume in argv, or NULL. */
+static const char *resume_value(int argc, char **argv)
+{
+    const char *v = NULL;
+    for (int i = 0; i < argc; i++) {
+        if (!strcmp(argv[i], "--resume") && i + 1 < argc) v = argv[i + 1];
+        else if (!strncmp(argv[i], "--resume=", 9)) v = argv[i] + 9;
+    }
+    return v;
+}
+
+/* Whether argv resumes a softmax run (its checkpoint says so; an
+ * unreadable file is left to the loader's message). */
+static bool resumes_softmax(int argc, char **argv)
+{
+    const char *ck = resume_value(argc, argv);
+    int32_t kind = 0;
+    return ck && !kind_value(argc, argv) && mfr_checkpoint_kind(ck, &kind, NULL) == MFR_OK &&
+           kind == MFR_MODEL_KIND_SOFTMAX;
+}
+
 bool train_kind_route(int argc, char **argv, int *rc)
 {
-    if (train_kind_is_softmax(argc, argv)) {
+    if (train_kind_is_softmax(argc, argv) || resumes_softmax(argc, argv)) {
         *rc = cmd_train_softmax(argc, argv);
         return true;
     }
@@ -651,7 +1021,7 @@ bool eval_kind_route(int argc, char **argv, int *rc)
     if (!(kind && !strcmp(kind, "softmax")) && !(preset && !strcmp(preset, "softmax")))
         return false;
     struct sm_opts o;
-    softmax_opts_init(&o, argc, argv);
+    softmax_opts_init(&o, argc, argv, NULL);
     struct flag_spec flags[SM_MAX_FLAGS];
     size_t n_flags = softmax_flags(&o, false, flags);
     struct command_spec cmd = {.name = "mfrec eval", .help = softmax_folds_help,

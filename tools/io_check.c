@@ -308,3 +308,10 @@ int stage_finish(struct stage *s, int rc)
     s->dir = NULL;
     return rc;
 }
+
+bool io_same_file(const char *a, const char *b)
+{
+    struct stat sa, sb;
+    return stat(a, &sa) == 0 && stat(b, &sb) == 0 && sa.st_dev == sb.st_dev &&
+           sa.st_ino == sb.st_ino;
+}

@@ -128,10 +128,10 @@ int resolve_movie(const mfr_dataset *ds, const char *where, const char *text, in
     return EXIT_RUNTIME;
 }
 
-enum list_value list_value_of(int measure, bool user_query)
+enum list_value list_value_of(const mfr_model *m, int measure, bool user_query)
 {
     if (measure == MFR_MEASURE_COSINE) return VALUE_COSINE;
-    return user_query ? VALUE_PREDICTED : VALUE_DOT;
+    return user_query && mfr_model_kind(m) == MFR_MODEL_KIND_MF ? VALUE_PREDICTED : VALUE_DOT;
 }
 
 static const char *value_name(enum list_value k)

@@ -80,13 +80,15 @@ int resolve_movie(const mfr_dataset *ds, const char *where, const char *text, in
 
 /* What the list's value is. */
 enum list_value {
-    VALUE_PREDICTED, /* a user's dot score: the predicted rating */
+    VALUE_PREDICTED, /* a user's dot score on a rating model: the predicted rating */
     VALUE_COSINE,
-    VALUE_DOT,       /* item-item dot product: a score, not a rating */
+    VALUE_DOT,       /* a dot product that is no rating: item-item, or a softmax
+                        model's logit for a user */
     VALUE_NORM,
 };
-/* Chooses the value kind of a scored list. */
-enum list_value list_value_of(int measure, bool user_query);
+/* Chooses the value kind of a scored list of model m: a user's dot score
+ * is a predicted rating only on a model that predicts ratings. */
+enum list_value list_value_of(const mfr_model *m, int measure, bool user_query);
 
 /* A ranked list: items[0..n) with their values; rated (n_items floats,
  * NaN where not rated, may be NULL) marks the user's own ratings. */

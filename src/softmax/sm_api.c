@@ -18,7 +18,13 @@ struct mfr_softmax_trainer {
     int64_t *user_ids, *item_ids;
     char *split_spec, *data_dir;
     uint64_t fingerprint;
+    double last_loss; /* of the last epoch */
 };
+
+mfr_sm_trainer *mfr_softmax_trainer_core(mfr_softmax_trainer *t) { return t->tr; }
+const mfr_sm_trainer *mfr_softmax_trainer_core_const(const mfr_softmax_trainer *t) { return t->tr; }
+void mfr_softmax_trainer_set_last_loss(mfr_softmax_trainer *t, double loss) { t->last_loss = loss; }
+double mfr_softmax_trainer_last_loss(const mfr_softmax_trainer *t) { return t ? t->last_loss : 0.0; }
 
 void mfr_softmax_trainer_destroy(mfr_softmax_trainer *t)
 {
@@ -88,7 +94,11 @@ fail:
 int mfr_softmax_trainer_epoch(mfr_softmax_trainer *t, double *loss, mfr_error *err)
 {
     if (!t) return mfr_seterr(err, MFR_ERR_INVALID, "mfr_softmax_trainer_epoch: trainer is NULL");
-    return mfr_sm_trainer_epoch(t->tr, loss, err);
+    double l = 0.0;
+    int st = mfr_sm_trainer_epoch(t->tr, &l, err);
+    if (st == MFR_OK) t->last_loss = l;
+    if (loss) *loss = l;
+    return st;
 }
 
 int64_t mfr_softmax_trainer_n_params(const mfr_softmax_trainer *t)
@@ -99,6 +109,17 @@ int64_t mfr_softmax_trainer_n_params(const mfr_softmax_trainer *t)
 int32_t mfr_softmax_trainer_n_shards(const mfr_softmax_trainer *t)
 {
     return t ? mfr_sm_trainer_n_shards(t->tr) : -1;
+}
+
+const char *mfr_softmax_trainer_kernels_name(const mfr_softmax_trainer *t)
+{
+    return t ? mfr_sm_trainer_kernels_name(t->tr) : NULL;
+}
+
+int32_t mfr_softmax_trainer_steps(const mfr_softmax_trainer *t, mfr_softmax_step *out,
+                                  int32_t cap)
+{
+    return t ? mfr_sm_trainer_steps(t->tr, out, out ? cap : 0) : -1;
 }
 
 /* The model's MF-side configuration: the defaults with the softmax k and

@@ -20,6 +20,7 @@
 #include <omp.h>
 #include <string.h>
 
+#include "bytes_priv.h"
 #include "kern_priv.h"
 #include "rng_priv.h"
 #include "softmax_priv.h"
@@ -42,6 +43,8 @@ struct mfr_sm_trainer {
     double *loss_part; /* n_shards */
     int32_t n_shards, n_groups, group_users;
     int32_t *order;   /* n_groups */
+    mfr_softmax_step *steps; /* n_groups: the last epoch's steps */
+    int32_t n_steps;
     int64_t scratch_floats, ids_per_shard;
     int64_t epoch, t; /* epochs done, optimizer steps done */
     int n_threads;
@@ -75,6 +78,7 @@ void mfr_sm_trainer_destroy(mfr_sm_trainer *tr)
     free(tr->feat);
     free(tr->loss_part);
     free(tr->order);
+    free(tr->steps);
     free(tr);
 }
 
@@ -149,8 +153,10 @@ static int alloc_buffers(mfr_sm_trainer *tr, mfr_error *err)
     tr->feat = mfr_malloc(sizeof(int32_t) * (size_t)(S * tr->max_nf));
     tr->loss_part = mfr_calloc((size_t)S, sizeof(double));
     tr->order = mfr_malloc(sizeof(int32_t) * (size_t)tr->n_groups);
+    tr->steps = mfr_malloc(sizeof(mfr_softmax_step) * (size_t)tr->n_groups);
     if (!tr->theta || !tr->state[0] || (tr->cfg.optimizer == MFR_SOFTMAX_OPT_ADAM && !tr->state[1]) ||
-        !tr->gbuf || !tr->scratch || !tr->ids || !tr->feat || !tr->loss_part || !tr->order)
+        !tr->gbuf || !tr->scratch || !tr->ids || !tr->feat || !tr->loss_part || !tr->order ||
+        !tr->steps)
         return mfr_seterr(err, MFR_ERR_NOMEM,
                           "softmax trainer: out of memory (%lld parameters x %lld shards)",
                           (long long)P, (long long)S);
@@ -314,6 +320,7 @@ int mfr_sm_trainer_epoch(mfr_sm_trainer *tr, double *loss, mfr_error *err)
     }
     double total = 0.0;
     int64_t n_ex = 0;
+    tr->n_steps = 0;
     for (int32_t i = 0; i < G; i++) {
         int32_t grp = tr->order[i];
         int32_t u0 = grp * tr->group_users;
@@ -324,6 +331,9 @@ int mfr_sm_trainer_epoch(mfr_sm_trainer *tr, double *loss, mfr_error *err)
         int64_t c = count_examples(tr, u0, u1);
         total += l * (double)c;
         n_ex += c;
+        if (c > 0)
+            tr->steps[tr->n_steps++] = (mfr_softmax_step){
+                .step = tr->t, .group = grp, .examples = c, .loss = l};
     }
     tr->epoch++;
     if (loss) *loss = n_ex ? total / (double)n_ex : 0.0;
@@ -331,6 +341,12 @@ int mfr_sm_trainer_epoch(mfr_sm_trainer *tr, double *loss, mfr_error *err)
 }
 
 int64_t mfr_sm_trainer_epochs(const mfr_sm_trainer *tr) { return tr->epoch; }
+const char *mfr_sm_trainer_kernels_name(const mfr_sm_trainer *tr) { return tr->sm_kern->name; }
+int32_t mfr_sm_trainer_steps(const mfr_sm_trainer *tr, mfr_softmax_step *out, int32_t cap)
+{
+    for (int32_t x = 0; x < tr->n_steps && x < cap; x++) out[x] = tr->steps[x];
+    return tr->n_steps;
+}
 void mfr_sm_trainer_set_kernels(mfr_sm_trainer *tr, const struct mfr_sm_kern *kern)
 {
     tr->sm_kern = kern;
@@ -363,4 +379,39 @@ int mfr_sm_trainer_user_vectors(const mfr_sm_trainer *tr, float *U, int32_t k_pa
     }
     (void)err;
     return MFR_OK;
+}
+
+int32_t mfr_sm_trainer_state(const mfr_sm_trainer *tr, const float *state[2], int64_t *steps)
+{
+    state[0] = tr->state[0];
+    state[1] = tr->state[1];
+    *steps = tr->t;
+    return tr->cfg.optimizer == MFR_SOFTMAX_OPT_ADAM ? 2 : 1;
+}
+
+void mfr_sm_trainer_restore(mfr_sm_trainer *tr, const float *theta, const float *const state[2],
+                            int64_t epoch, int64_t steps)
+{
+    size_t bytes = sizeof(float) * (size_t)tr->lay.n_params;
+    memcpy(tr->theta, theta, bytes);
+    memcpy(tr->state[0], state[0], bytes);
+    if (tr->state[1]) memcpy(tr->state[1], state[1], bytes);
+    tr->epoch = epoch;
+    tr->t = steps;
+}
+
+uint64_t mfr_sm_trainer_pairs_hash(const mfr_sm_trainer *tr, int64_t *n_pairs)
+{
+    uint64_t h = MFR_FNV_INIT;
+    unsigned char b[8];
+    for (int32_t u = 0; u <= tr->n_users; u++) {
+        mfr_put_le64(b, (uint64_t)tr->row_ptr[u]);
+        h = mfr_fnv1a(h, b, 8);
+    }
+    *n_pairs = tr->row_ptr[tr->n_users];
+    for (int64_t j = 0; j < *n_pairs; j++) {
+        mfr_put_le32(b, (uint32_t)tr->movie[j]);
+        h = mfr_fnv1a(h, b, 4);
+    }
+    return h;
 }

@@ -188,7 +188,29 @@ int mfr_sm_trainer_user_vectors(const mfr_sm_trainer *tr, float *U, int32_t k_pa
 /* The label of user u in epoch e (its index into the user's training
  * movies in ascending order), n_u >= 1. */
 int32_t mfr_sm_label_index(uint64_t seed, int64_t epoch, int32_t u, int64_t n_u);
+/* Checkpoints (checkpoint.c). The optimizer state: its arrays (1 for
+ * Adagrad's accumulator, 2 for Adam's moments; n_params floats each, into
+ * state[0..n)) as the return value, and the steps taken. */
+int32_t mfr_sm_trainer_state(const mfr_sm_trainer *tr, const float *state[2], int64_t *steps);
+/* Replaces the parameters, the optimizer state (as mfr_sm_trainer_state
+ * gives it), the epochs done and the steps taken: the trainer then goes on
+ * exactly as the one they were taken from. */
+void mfr_sm_trainer_restore(mfr_sm_trainer *tr, const float *theta, const float *const state[2],
+                            int64_t epoch, int64_t steps);
+/* FNV-1a of the training pairs by user (row offsets, then the movies in
+ * row order, little-endian), and their count: another split differs. */
+uint64_t mfr_sm_trainer_pairs_hash(const mfr_sm_trainer *tr, int64_t *n_pairs);
+/* The kernel set's name ("avx2" or "ref"). */
+const char *mfr_sm_trainer_kernels_name(const mfr_sm_trainer *tr);
+/* The steps of the last epoch (see mfr_softmax_trainer_steps). */
+int32_t mfr_sm_trainer_steps(const mfr_sm_trainer *tr, mfr_softmax_step *out, int32_t cap);
 /* Replaces the kernel set (tests: the reference against the AVX2 set). */
 void mfr_sm_trainer_set_kernels(mfr_sm_trainer *tr, const struct mfr_sm_kern *kern);
+
+/* sm_api.c, for sm_checkpoint.c: the public trainer's core, and its last
+ * epoch's loss as a resumed run restores it. */
+mfr_sm_trainer *mfr_softmax_trainer_core(mfr_softmax_trainer *t);
+const mfr_sm_trainer *mfr_softmax_trainer_core_const(const mfr_softmax_trainer *t);
+void mfr_softmax_trainer_set_last_loss(mfr_softmax_trainer *t, double loss);
 
 #endif

@@ -29,8 +29,10 @@
 #include <unistd.h>
 
 #include "bytes_priv.h"
+#include "checkpoint_priv.h"
 #include "config_priv.h"
 #include "dataset_priv.h"
+#include "softmax_priv.h"
 #include "train_priv.h"
 
 #define CKPT_MAGIC "MFRECCKP"
@@ -41,9 +43,10 @@
 #define CKPT_MAX_LOG (UINT64_C(1) << 30)
 #define CKPT_MAX_RUN 4096u /* bytes of run records, far more than written */
 
-enum section { SEC_TRAINER = 1, SEC_RUN = 2, SEC_BEST = 3, SEC_LOG = 4, SEC_END };
+enum section { SEC_TRAINER = 1, SEC_RUN = 2, SEC_BEST = 3, SEC_LOG = 4, SEC_SOFTMAX = 5, SEC_END };
 static const char *const section_names[SEC_END] = {"", "trainer model", "run state", "best model",
-                                                   "log"};
+                                                   "log", "softmax optimizer state"};
+#define SM_STATE_HEAD 24u /* arrays, reserved, steps, parameters */
 
 /* The run records: the public run state's scalars, the trainer's last
  * loss and the training ratings' fingerprint. */
@@ -84,6 +87,10 @@ struct mfr_checkpoint {
     struct run_rec run;
     char *log;
     size_t log_len;
+    /* the softmax optimizer section (n_state 0: none) */
+    int32_t n_state;
+    int64_t steps, n_params;
+    float *state; /* n_state x n_params */
 };
 
 /* FNV-1a of the training ratings in CSR order (user offsets, items,
@@ -136,7 +143,7 @@ static int check_run(const struct run_rec *r, const char *path, int status, mfr_
 /* ------------------------------------------------------------------ */
 
 struct ckpt_writer {
-    const mfr_trainer *tr;
+    const struct mfr_ckpt_parts *p;
     const mfr_run_state *run;
     struct run_rec rec;
     const char *path;
@@ -196,20 +203,43 @@ static void test_slow_write(FILE *f)
     while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {}
 }
 
+/* The softmax optimizer section: its head, then each array's floats. */
+static int cw_softmax(struct ckpt_writer *w, FILE *f, mfr_error *err)
+{
+    const struct mfr_ckpt_parts *p = w->p;
+    unsigned char b[4096];
+    uint64_t len = SM_STATE_HEAD + 4u * (uint64_t)p->n_state * (uint64_t)p->n_params;
+    int rc = cw_section(w, f, SEC_SOFTMAX, len, err);
+    mfr_put_le32(b, (uint32_t)p->n_state);
+    mfr_put_le32(b + 4, 0);
+    mfr_put_le64(b + 8, (uint64_t)p->steps);
+    mfr_put_le64(b + 16, (uint64_t)p->n_params);
+    if (rc == MFR_OK) rc = cw_put(w, f, b, SM_STATE_HEAD, err);
+    for (int32_t a = 0; a < p->n_state && rc == MFR_OK; a++)
+        for (int64_t x = 0; x < p->n_params && rc == MFR_OK;) {
+            size_t n = 0;
+            for (; n < sizeof b / 4 && x < p->n_params; n++, x++)
+                mfr_put_le32(b + 4 * n, mfr_f32_bits(p->state[a][x]));
+            rc = cw_put(w, f, b, 4 * n, err);
+        }
+    return rc;
+}
+
 static int write_checkpoint(FILE *f, void *ctx, mfr_error *err)
 {
     struct ckpt_writer *w = ctx;
     const mfr_run_state *run = w->run;
     const mfr_model *best = run->best_epoch > 0 ? run->best : NULL;
-    uint32_t n_sections = 2u + (best != NULL) + (run->log_len > 0);
+    uint32_t n_sections = 2u + (best != NULL) + (run->log_len > 0) + (w->p->n_state > 0);
     unsigned char b[CKPT_PREAMBLE];
     memcpy(b, CKPT_MAGIC, CKPT_MAGIC_LEN);
     mfr_put_le32(b + 8, CKPT_VERSION);
     mfr_put_le32(b + 12, n_sections);
     int rc = cw_put(w, f, b, sizeof b, err);
-    if (rc == MFR_OK) rc = cw_section(w, f, SEC_TRAINER, mfr_model_file_size(w->tr->model), err);
-    if (rc == MFR_OK) rc = mfr_model_write(w->tr->model, f, w->path, &w->h, err);
+    if (rc == MFR_OK) rc = cw_section(w, f, SEC_TRAINER, mfr_model_file_size(w->p->model), err);
+    if (rc == MFR_OK) rc = mfr_model_write(w->p->model, f, w->path, &w->h, err);
     if (rc == MFR_OK) rc = cw_run(w, f, err);
+    if (rc == MFR_OK && w->p->n_state > 0) rc = cw_softmax(w, f, err);
     if (rc == MFR_OK && best) rc = cw_section(w, f, SEC_BEST, mfr_model_file_size(best), err);
     if (rc == MFR_OK && best) rc = mfr_model_write(best, f, w->path, &w->h, err);
     if (rc == MFR_OK && run->log_len) rc = cw_section(w, f, SEC_LOG, run->log_len, err);
@@ -222,23 +252,21 @@ static int write_checkpoint(FILE *f, void *ctx, mfr_error *err)
     return MFR_OK;
 }
 
-int mfr_trainer_save_checkpoint(const mfr_trainer *tr, const mfr_run_state *run, const char *path,
-                                mfr_error *err)
+int mfr_ckpt_save(const struct mfr_ckpt_parts *p, const mfr_run_state *run, const char *path,
+                  mfr_error *err)
 {
-    if (!tr || !run || !path)
-        return mfr_seterr(err, MFR_ERR_INVALID, "mfr_trainer_save_checkpoint: %s is NULL",
-                          !tr ? "trainer" : !run ? "run" : "path");
-    struct ckpt_writer w = {.tr = tr, .run = run, .path = path, .h = MFR_FNV_INIT};
+    const mfr_model *m = p->model;
+    struct ckpt_writer w = {.p = p, .run = run, .path = path, .h = MFR_FNV_INIT};
     w.rec = (struct run_rec){run->epochs, run->early_stop, run->best_epoch, run->log_every,
-                             run->checkpoint_every, tr->csr.nnz, run->best_val, run->elapsed_s,
-                             run->train_s, {tr->last.total, tr->last.mse, tr->last.l2,
-                             tr->last.gravity}, train_hash(&tr->csr)};
+                             run->checkpoint_every, p->train_nnz, run->best_val, run->elapsed_s,
+                             run->train_s, {p->loss[0], p->loss[1], p->loss[2], p->loss[3]},
+                             p->train_hash};
     int rc = check_run(&w.rec, path, MFR_ERR_INVALID, err);
     if (rc != MFR_OK) return rc;
     if ((run->best_epoch > 0) != (run->best != NULL) ||
         (run->best && (mfr_model_epochs(run->best) != run->best_epoch ||
-                       run->best->n_users != tr->model->n_users ||
-                       run->best->n_items != tr->model->n_items || run->best->k != tr->model->k)))
+                       run->best->n_users != m->n_users || run->best->n_items != m->n_items ||
+                       run->best->k != m->k)))
         return mfr_seterr(err, MFR_ERR_INVALID,
                           "cannot save %s: the best model must be given exactly when best_epoch "
                           "(%lld) > 0, with that epoch count and the trainer's shape",
@@ -247,6 +275,19 @@ int mfr_trainer_save_checkpoint(const mfr_trainer *tr, const mfr_run_state *run,
         return mfr_seterr(err, MFR_ERR_INVALID, "cannot save %s: the log is NULL or over 1 GiB",
                           path);
     return mfr_write_atomic(path, write_checkpoint, &w, err);
+}
+
+int mfr_trainer_save_checkpoint(const mfr_trainer *tr, const mfr_run_state *run, const char *path,
+                                mfr_error *err)
+{
+    if (!tr || !run || !path)
+        return mfr_seterr(err, MFR_ERR_INVALID, "mfr_trainer_save_checkpoint: %s is NULL",
+                          !tr ? "trainer" : !run ? "run" : "path");
+    struct mfr_ckpt_parts p = {.model = tr->model, .train_nnz = tr->csr.nnz,
+                               .train_hash = train_hash(&tr->csr),
+                               .loss = {tr->last.total, tr->last.mse, tr->last.l2,
+                                        tr->last.gravity}};
+    return mfr_ckpt_save(&p, run, path, err);
 }
 
 /* ------------------------------------------------------------------ */
@@ -346,6 +387,41 @@ static int cr_model(struct ckpt_reader *r, enum section tag, uint64_t len, mfr_m
     return rc;
 }
 
+/* The softmax optimizer section: a head whose counts match its length,
+ * then n_state x n_params finite floats (checked against the model by
+ * cr_consistent). */
+static int cr_softmax(struct ckpt_reader *r, uint64_t len, mfr_checkpoint *c, mfr_error *err)
+{
+    unsigned char b[4096];
+    if (len < SM_STATE_HEAD)
+        return mfr_seterr(err, MFR_ERR_CORRUPT, "%s: %s of %llu bytes", r->name,
+                          section_names[SEC_SOFTMAX], (unsigned long long)len);
+    int rc = cr_read(r, b, SM_STATE_HEAD, err);
+    if (rc != MFR_OK) return rc;
+    uint32_t n = mfr_get_le32(b);
+    uint64_t steps = mfr_get_le64(b + 8), np = mfr_get_le64(b + 16);
+    if (n < 1 || n > 2 || mfr_get_le32(b + 4) != 0 || steps > INT64_MAX || np == 0 ||
+        np > (len - SM_STATE_HEAD) / 4 / n || len != SM_STATE_HEAD + 4 * n * np)
+        return mfr_seterr(err, MFR_ERR_CORRUPT,
+                          "%s: %s announces %u arrays of %llu floats in %llu bytes", r->name,
+                          section_names[SEC_SOFTMAX], n, (unsigned long long)np,
+                          (unsigned long long)len);
+    if (!(c->state = mfr_malloc((size_t)(len - SM_STATE_HEAD))))
+        return mfr_seterr(err, MFR_ERR_NOMEM, "out of memory reading %s", r->name);
+    c->n_state = (int32_t)n, c->steps = (int64_t)steps, c->n_params = (int64_t)np;
+    for (uint64_t x = 0, total = n * np; x < total;) {
+        size_t k = total - x < sizeof b / 4 ? (size_t)(total - x) : sizeof b / 4;
+        if ((rc = cr_read(r, b, 4 * k, err)) != MFR_OK) return rc;
+        for (size_t y = 0; y < k; y++, x++) {
+            c->state[x] = mfr_bits_f32(mfr_get_le32(b + 4 * y));
+            if (!isfinite(c->state[x]))
+                return mfr_seterr(err, MFR_ERR_CORRUPT, "%s: %s value %llu is not finite",
+                                  r->name, section_names[SEC_SOFTMAX], (unsigned long long)x);
+        }
+    }
+    return MFR_OK;
+}
+
 static int cr_section(struct ckpt_reader *r, mfr_checkpoint *c, uint32_t *seen, mfr_error *err)
 {
     unsigned char b[CKPT_SECTION_HEAD];
@@ -365,6 +441,7 @@ static int cr_section(struct ckpt_reader *r, mfr_checkpoint *c, uint32_t *seen, 
     case SEC_TRAINER: return cr_model(r, SEC_TRAINER, len, &c->model, err);
     case SEC_BEST: return cr_model(r, SEC_BEST, len, &c->best, err);
     case SEC_RUN: return cr_run(r, len, &c->run, err);
+    case SEC_SOFTMAX: return cr_softmax(r, len, c, err);
     default:
         if (len == 0 || len > CKPT_MAX_LOG)
             return mfr_seterr(err, MFR_ERR_CORRUPT, "%s: log section of %llu bytes", r->name,
@@ -395,6 +472,16 @@ static int cr_consistent(const struct ckpt_reader *r, const mfr_checkpoint *c, u
                           "%s: the best model does not match best_epoch %lld and the trainer's "
                           "model (%lld epochs)", r->name, (long long)c->run.best_epoch,
                           (long long)m->epochs);
+    /* A softmax model comes with its optimizer state, of its optimizer and
+     * size, and without a best model (no early stopping). */
+    const struct mfr_sm_net *net = m->sm;
+    if ((net != NULL) != (c->n_state > 0) ||
+        (net && (c->n_params != net->lay.n_params || b ||
+                 c->n_state != (net->cfg.optimizer == MFR_SOFTMAX_OPT_ADAM ? 2 : 1) ||
+                 c->run.loss[1] != 0 || c->run.loss[2] != 0 || c->run.loss[3] != 0)))
+        return mfr_seterr(err, MFR_ERR_CORRUPT,
+                          "%s: the %s does not match the %s model it is saved with", r->name,
+                          section_names[SEC_SOFTMAX], net ? "softmax" : "matrix factorization");
     return MFR_OK;
 }
 
@@ -465,10 +552,46 @@ void mfr_checkpoint_destroy(mfr_checkpoint *c)
     mfr_model_destroy(c->model);
     mfr_model_destroy(c->best);
     free(c->log);
+    free(c->state);
     free(c);
 }
 
 const mfr_model *mfr_checkpoint_model(const mfr_checkpoint *c) { return c ? c->model : NULL; }
+
+void mfr_ckpt_parts_of(const mfr_checkpoint *c, struct mfr_ckpt_parts *out)
+{
+    const double *l = c->run.loss;
+    *out = (struct mfr_ckpt_parts){.model = c->model, .train_nnz = c->run.train_nnz,
+                                   .train_hash = c->run.train_hash, .loss = {l[0], l[1], l[2], l[3]},
+                                   .n_state = c->n_state, .steps = c->steps,
+                                   .n_params = c->n_params};
+    for (int32_t a = 0; a < c->n_state; a++) out->state[a] = c->state + (size_t)a * (size_t)c->n_params;
+}
+
+int mfr_checkpoint_kind(const char *path, int32_t *kind, mfr_error *err)
+{
+    if (!path || !kind) return mfr_seterr(err, MFR_ERR_INVALID, "mfr_checkpoint_kind: NULL argument");
+    int fd, rc = mfr_open_regular(path, &fd, err);
+    if (rc != MFR_OK) return rc;
+    FILE *f = fdopen(fd, "rb");
+    if (!f) {
+        close(fd);
+        return mfr_seterr(err, MFR_ERR_NOMEM, "out of memory opening %s", path);
+    }
+    unsigned char b[CKPT_PREAMBLE];
+    *kind = MFR_MODEL_KIND_MF;
+    if (fread(b, 1, sizeof b, f) != sizeof b || memcmp(b, CKPT_MAGIC, CKPT_MAGIC_LEN) != 0)
+        rc = mfr_seterr(err, MFR_ERR_CORRUPT, "%s is not an mfrec checkpoint file", path);
+    uint32_t n = rc == MFR_OK ? mfr_get_le32(b + 12) : 0;
+    for (uint32_t s = 0; s < n && s < SEC_END; s++) {
+        if (fread(b, 1, CKPT_SECTION_HEAD, f) != CKPT_SECTION_HEAD) break; /* the load will say */
+        if (mfr_get_le32(b) == SEC_SOFTMAX) *kind = MFR_MODEL_KIND_SOFTMAX;
+        uint64_t len = mfr_get_le64(b + 8);
+        if (len > INT64_MAX || fseeko(f, (off_t)len, SEEK_CUR) != 0) break;
+    }
+    fclose(f);
+    return rc;
+}
 
 int mfr_checkpoint_run(const mfr_checkpoint *c, mfr_run_state *out, mfr_error *err)
 {
@@ -486,14 +609,7 @@ int mfr_checkpoint_run(const mfr_checkpoint *c, mfr_run_state *out, mfr_error *e
 /* Resuming                                                             */
 /* ------------------------------------------------------------------ */
 
-/* The differences found so far, "; "-separated. */
-struct diffs {
-    char buf[480];
-    size_t len;
-    int n;
-};
-
-__attribute__((format(printf, 2, 3))) static void diff_add(struct diffs *d, const char *fmt, ...)
+void mfr_ckpt_diff_add(struct mfr_ckpt_diffs *d, const char *fmt, ...)
 {
     if (d->len + 3 >= sizeof d->buf) return; /* full: the first ones are named */
     if (d->n++) d->len += (size_t)snprintf(d->buf + d->len, sizeof d->buf - d->len, "; ");
@@ -506,7 +622,7 @@ __attribute__((format(printf, 2, 3))) static void diff_add(struct diffs *d, cons
 
 /* Every field that changes results and differs between cfg and the
  * checkpoint's ck. kernels may differ: both sets give the same bits. */
-static void config_diffs(const mfr_config *cfg, const mfr_config *ck, struct diffs *d)
+static void config_diffs(const mfr_config *cfg, const mfr_config *ck, struct mfr_ckpt_diffs *d)
 {
     for (int i = 0; i < mfr_config_field_count(); i++) {
         const mfr_config_field *f = mfr_config_field_at(i);
@@ -514,7 +630,7 @@ static void config_diffs(const mfr_config *cfg, const mfr_config *ck, struct dif
         char a[64], b[64];
         if (mfr_config_format(cfg, f, a, sizeof a, NULL) != MFR_OK ||
             mfr_config_format(ck, f, b, sizeof b, NULL) != MFR_OK || strcmp(a, b) != 0)
-            diff_add(d, "%s is %s, the checkpoint's %s", f->flag, a, b);
+            mfr_ckpt_diff_add(d, "%s is %s, the checkpoint's %s", f->flag, a, b);
     }
 }
 
@@ -543,6 +659,18 @@ static int restore(mfr_trainer *tr, const mfr_checkpoint *c, mfr_error *err)
     return MFR_OK;
 }
 
+bool mfr_ckpt_check_data(const mfr_checkpoint *c, const mfr_dataset *ds, const char *split_spec,
+                         struct mfr_ckpt_diffs *d)
+{
+    mfr_error e = {0};
+    bool data_ok = mfr_model_check_dataset(c->model, ds, &e) == MFR_OK;
+    if (!data_ok) mfr_ckpt_diff_add(d, "dataset: %s", e.message);
+    if (strcmp(split_spec ? split_spec : "", c->model->split_spec) != 0)
+        mfr_ckpt_diff_add(d, "split is '%s', the checkpoint's '%s'", split_spec ? split_spec : "",
+                          c->model->split_spec);
+    return data_ok;
+}
+
 int mfr_trainer_resume(const mfr_checkpoint *c, const mfr_config *cfg, const mfr_dataset *ds,
                        const mfr_ratings *train, const char *split_spec, mfr_trainer **out,
                        mfr_error *err)
@@ -552,14 +680,13 @@ int mfr_trainer_resume(const mfr_checkpoint *c, const mfr_config *cfg, const mfr
     if (!c || !cfg || !ds || !train)
         return mfr_seterr(err, MFR_ERR_INVALID, "mfr_trainer_resume: %s is NULL",
                           !c ? "checkpoint" : !cfg ? "cfg" : !ds ? "dataset" : "ratings");
-    struct diffs d = {.n = 0};
+    if (c->model->sm)
+        return mfr_seterr(err, MFR_ERR_MISMATCH,
+                          "the checkpoint is of a softmax run: resume it with --kind softmax "
+                          "(mfr_softmax_trainer_resume)");
+    struct mfr_ckpt_diffs d = {.n = 0};
     config_diffs(cfg, &c->model->cfg, &d);
-    mfr_error e = {0};
-    bool data_ok = mfr_model_check_dataset(c->model, ds, &e) == MFR_OK;
-    if (!data_ok) diff_add(&d, "dataset: %s", e.message);
-    if (strcmp(split_spec ? split_spec : "", c->model->split_spec) != 0)
-        diff_add(&d, "split is '%s', the checkpoint's '%s'", split_spec ? split_spec : "",
-                 c->model->split_spec);
+    bool data_ok = mfr_ckpt_check_data(c, ds, split_spec, &d);
     /* With a configuration that differs (perhaps one no trainer accepts,
      * such as l2_bias without bias), the trainer that only compares the
      * training ratings is made with the checkpoint's, so that every
@@ -574,7 +701,7 @@ int mfr_trainer_resume(const mfr_checkpoint *c, const mfr_config *cfg, const mfr
     if (data_ok && (rc = mfr_trainer_create(&made, ds, train, split_spec, &tr, err)) != MFR_OK)
         return rc;
     if (tr && (tr->csr.nnz != c->run.train_nnz || train_hash(&tr->csr) != c->run.train_hash))
-        diff_add(&d, "the training ratings differ (%lld ratings, the checkpoint's %lld)",
+        mfr_ckpt_diff_add(&d, "the training ratings differ (%lld ratings, the checkpoint's %lld)",
                  (long long)tr->csr.nnz, (long long)c->run.train_nnz);
     if (d.n) {
         mfr_trainer_destroy(tr);

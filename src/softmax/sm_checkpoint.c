@@ -1,0 +1,132 @@
+/*
+ * sm_checkpoint.c — checkpoints of softmax training runs: the model (with
+ * its network and epoch count), the optimizer state and step count, and
+ * the run state, in the checkpoint format of src/train/checkpoint.c; and a
+ * trainer that resumes from one with the bits of the uninterrupted run.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "checkpoint_priv.h"
+#include "model_priv.h"
+#include "softmax_priv.h"
+
+int mfr_softmax_trainer_save_checkpoint(const mfr_softmax_trainer *t, const mfr_run_state *run,
+                                        const char *path, mfr_error *err)
+{
+    if (!t || !run || !path)
+        return mfr_seterr(err, MFR_ERR_INVALID, "mfr_softmax_trainer_save_checkpoint: %s is NULL",
+                          !t ? "trainer" : !run ? "run" : "path");
+    if (run->best_epoch != 0 || run->best || run->early_stop != 0)
+        return mfr_seterr(err, MFR_ERR_INVALID,
+                          "cannot save %s: a softmax run has no early stopping", path);
+    const mfr_sm_trainer *tr = mfr_softmax_trainer_core_const(t);
+    mfr_model *m = NULL;
+    int st = mfr_softmax_trainer_model(t, &m, err);
+    if (st != MFR_OK) return st;
+    struct mfr_ckpt_parts p = {.model = m, .loss = {mfr_softmax_trainer_last_loss(t), 0, 0, 0},
+                               .n_params = mfr_sm_trainer_layout(tr)->n_params};
+    p.train_hash = mfr_sm_trainer_pairs_hash(tr, &p.train_nnz);
+    p.n_state = mfr_sm_trainer_state(tr, p.state, &p.steps);
+    st = mfr_ckpt_save(&p, run, path, err);
+    mfr_model_destroy(m);
+    return st;
+}
+
+/* "FLAG is A, the checkpoint's B", with all digits when %g shows no
+ * difference. */
+static void diff_double(struct mfr_ckpt_diffs *d, const char *flag, double a, double b)
+{
+    char x[32], y[32];
+    snprintf(x, sizeof x, "%g", a);
+    snprintf(y, sizeof y, "%g", b);
+    if (!strcmp(x, y)) {
+        snprintf(x, sizeof x, "%.17g", a);
+        snprintf(y, sizeof y, "%.17g", b);
+    }
+    mfr_ckpt_diff_add(d, "%s is %s, the checkpoint's %s", flag, x, y);
+}
+
+/* Every field of the softmax configuration that changes results and
+ * differs between cfg and the checkpoint's ck, named by its flag. */
+static void config_diffs(const mfr_softmax_config *a, const mfr_softmax_config *b,
+                         struct mfr_ckpt_diffs *d)
+{
+#define DIFF_I(flag, f)                                                                       \
+    if (a->f != b->f)                                                                         \
+        mfr_ckpt_diff_add(d, "%s is %lld, the checkpoint's %lld", flag, (long long)a->f,      \
+                          (long long)b->f);
+#define DIFF_D(flag, f)                                                                       \
+    if (memcmp(&a->f, &b->f, sizeof a->f) != 0) diff_double(d, flag, a->f, b->f);
+    DIFF_I("--dim", k)
+    DIFF_I("--features (bits)", features)
+    DIFF_I("--dim-movie", dim_movie)
+    DIFF_I("--dim-genre", dim_genre)
+    DIFF_I("--dim-year", dim_year)
+    DIFF_I("--hidden (layers)", n_hidden)
+    for (int32_t l = 0; l < a->n_hidden && l < b->n_hidden; l++)
+        DIFF_I("--hidden (a width)", hidden[l])
+    DIFF_I("--optimizer (0 adagrad, 1 adam)", optimizer)
+    DIFF_D("--lr", lr)
+    DIFF_D("beta1", beta1)
+    DIFF_D("beta2", beta2)
+    DIFF_D("eps", eps)
+    DIFF_D("the Adagrad accumulator", adagrad_init)
+    DIFF_I("--batch-users", batch_users)
+    DIFF_I("--shards", n_shards)
+    DIFF_I("--all-pairs", all_pairs)
+    DIFF_I("--seed", seed)
+    DIFF_I("--hidden-init (0 colab, 1 he)", hidden_init)
+    DIFF_I("--tie", tie_tables)
+    DIFF_D("--weight-decay", weight_decay)
+#undef DIFF_I
+#undef DIFF_D
+}
+
+int mfr_softmax_trainer_resume(const mfr_checkpoint *c, const mfr_softmax_config *cfg,
+                               const mfr_dataset *ds, const mfr_ratings *train,
+                               const char *split_spec, int n_threads,
+                               mfr_softmax_trainer **out, mfr_error *err)
+{
+    if (!out) return mfr_seterr(err, MFR_ERR_INVALID, "mfr_softmax_trainer_resume: out is NULL");
+    *out = NULL;
+    if (!c || !cfg || !ds || !train)
+        return mfr_seterr(err, MFR_ERR_INVALID, "mfr_softmax_trainer_resume: %s is NULL",
+                          !c ? "checkpoint" : !cfg ? "cfg" : !ds ? "dataset" : "ratings");
+    struct mfr_ckpt_parts p;
+    mfr_ckpt_parts_of(c, &p);
+    const struct mfr_sm_net *net = p.model->sm;
+    if (!net)
+        return mfr_seterr(err, MFR_ERR_MISMATCH,
+                          "the checkpoint is of a matrix factorization run, not softmax");
+    struct mfr_ckpt_diffs d = {.n = 0};
+    config_diffs(cfg, &net->cfg, &d);
+    bool data_ok = mfr_ckpt_check_data(c, ds, split_spec, &d);
+    mfr_softmax_trainer *t = NULL;
+    int st;
+    /* With another configuration the trainer (made with the checkpoint's)
+     * only compares the training pairs, so that every difference is named. */
+    mfr_softmax_config made = d.n ? net->cfg : *cfg;
+    made.kernels = cfg->kernels;
+    if (data_ok &&
+        (st = mfr_softmax_trainer_create(&made, ds, train, split_spec, n_threads, &t, err)) != MFR_OK)
+        return st;
+    int64_t n_pairs = 0;
+    uint64_t h = t ? mfr_sm_trainer_pairs_hash(mfr_softmax_trainer_core(t), &n_pairs) : 0;
+    if (t && mfr_sm_trainer_layout(mfr_softmax_trainer_core(t))->n_params != p.n_params)
+        mfr_ckpt_diff_add(&d, "the network has %lld parameters, the checkpoint's %lld",
+                          (long long)mfr_sm_trainer_layout(mfr_softmax_trainer_core(t))->n_params,
+                          (long long)p.n_params);
+    if (t && (n_pairs != p.train_nnz || h != p.train_hash))
+        mfr_ckpt_diff_add(&d, "the training ratings differ (%lld pairs, the checkpoint's %lld)",
+                          (long long)n_pairs, (long long)p.train_nnz);
+    if (d.n) {
+        mfr_softmax_trainer_destroy(t);
+        return mfr_seterr(err, MFR_ERR_MISMATCH, "the run differs from the checkpoint's: %s",
+                          d.buf);
+    }
+    mfr_sm_trainer_restore(mfr_softmax_trainer_core(t), net->theta, p.state, net->epochs, p.steps);
+    mfr_softmax_trainer_set_last_loss(t, p.loss[0]);
+    *out = t;
+    return MFR_OK;
+}

@@ -344,12 +344,13 @@ static void test_checkpoint_resume(void **state)
     mfr_softmax_trainer_destroy(res);
 
     mfr_softmax_config other = c;
-    other.lr = 0.02, other.hidden[1] = 9;
+    other.lr = 0.02, other.hidden[1] = 9, other.weight_decay = 0.5;
     assert_int_equal(mfr_softmax_trainer_resume(ck, &other, f->ds, mfr_split_train(f->split),
                                                 "random:0.2", 1, &res, &err), MFR_ERR_MISMATCH);
     assert_null(res);
     tu_expect_in(err.message, "--lr is 0.02, the checkpoint's 0.01");
     tu_expect_in(err.message, "width) is 9, the checkpoint's 7");
+    tu_expect_in(err.message, "--weight-decay is 0.5, the checkpoint's 0");
     tu_expect_in(err.message, "split is 'random:0.2'");
     mfr_config mf;
     mfr_config_default(&mf);
@@ -381,6 +382,41 @@ static size_t ck_section(const unsigned char *b, size_t len, uint32_t tag)
 
 /* Forged optimizer sections (checksum recomputed) are refused, each with
  * its reason; so is a state that does not fit the model. */
+/* Tied tables and weight decay resume with the uninterrupted run's bits. */
+static void test_checkpoint_resume_tied(void **state)
+{
+    struct fixture *f = *state;
+    mfr_softmax_config c;
+    sm_config(&c);
+    c.tie_tables = 1, c.dim_movie = c.k, c.weight_decay = 0.2;
+    mfr_softmax_trainer *tr = sm_trainer(f, &c, 1);
+    sm_epochs(tr, 2);
+    char *path = tu_path(f->dir, "tied.ck");
+    mfr_run_state run = {.epochs = 4, .log_every = 1, .checkpoint_every = 2, .log = "x\n",
+                         .log_len = 2};
+    mfr_error err = {0};
+    assert_int_equal(mfr_softmax_trainer_save_checkpoint(tr, &run, path, &err), MFR_OK);
+    sm_epochs(tr, 2);
+    uint64_t want = sm_checksum(tr);
+    mfr_softmax_trainer_destroy(tr);
+    mfr_checkpoint *ck = NULL;
+    assert_int_equal(mfr_checkpoint_load(path, &ck, &err), MFR_OK);
+    mfr_softmax_trainer *res = NULL;
+    if (mfr_softmax_trainer_resume(ck, &c, f->ds, mfr_split_train(f->split), "random:0.1", 2,
+                                   &res, &err) != MFR_OK)
+        fail_msg("%s", err.message);
+    sm_epochs(res, 2);
+    assert_true(sm_checksum(res) == want);
+    mfr_softmax_trainer_destroy(res);
+    mfr_softmax_config untied = c;
+    untied.tie_tables = 0;
+    assert_int_equal(mfr_softmax_trainer_resume(ck, &untied, f->ds, mfr_split_train(f->split),
+                                                "random:0.1", 1, &res, &err), MFR_ERR_MISMATCH);
+    tu_expect_in(err.message, "--tie is 0, the checkpoint's 1");
+    mfr_checkpoint_destroy(ck);
+    free(path);
+}
+
 static void test_checkpoint_forged(void **state)
 {
     struct fixture *f = *state;
@@ -452,6 +488,7 @@ int main(void)
         cmocka_unit_test(test_mf_model_kind),
         cmocka_unit_test(test_checkpoint_resume),
         cmocka_unit_test(test_checkpoint_forged),
+        cmocka_unit_test(test_checkpoint_resume_tied),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -56,6 +56,69 @@ if [ "$(strip "$T/one.json" | wc -l)" -ne 6 ]; then bad "--log-json: expected 6 
 elif [ "$(strip "$T/one.json")" = "$(strip "$T/three.json")" ]; then echo "ok: -np 3 logs the same losses"
 else bad "-np 3: --log-json epochs differ from one process"; fi
 
+# Checkpoints: rank 0 gathers every rank's users and writes the bytes one
+# process writes (but for the run's seconds, which are in the run state and
+# the log): the trainer-model section must be byte-identical. A checkpoint
+# from P ranks resumes at another P or in one process, and one process's at
+# P ranks, with the final model of the uninterrupted single-process run.
+section() { # the checkpoint's first section: the trainer model (docs/CHECKPOINTS.md)
+    local len; len=$(od -An -t u8 -j 24 -N 8 "$1" | tr -d ' ')
+    tail -c +33 "$1" | head -c "$len"
+}
+ckbase=("${base[@]}" --checkpoint-every 3)
+for cfg in "adam --bias --l2 0.05 --gravity 0.01" "sgd --lr 0.05 --bias --l2-freq 0.05"; do
+    set -- $cfg
+    opt=(--optimizer "$@")
+    tag=$(echo "$cfg" | tr -c "a-z0-9\n" _)
+    "$M" "${base[@]}" "${opt[@]}" --threads 1 --out "$T/full-$tag.bin" >/dev/null || { bad "6 epochs ($cfg)"; continue; }
+    "$M" "${ckbase[@]}" "${opt[@]}" --epochs 3 --threads 1 --checkpoint "$T/ck1-$tag" >/dev/null ||
+        { bad "one-process checkpoint ($cfg)"; continue; }
+    if ! timeout 120 "${MPIRUN[@]}" -np 3 "$M" "${ckbase[@]}" "${opt[@]}" --epochs 3 --threads 2 \
+        --checkpoint "$T/ck3-$tag" >"$T/log" 2>&1; then
+        bad "mpirun -np 3 --checkpoint ($cfg) failed:"; tail -5 "$T/log"; continue
+    fi
+    if cmp -s <(section "$T/ck1-$tag") <(section "$T/ck3-$tag"); then
+        echo "ok: -np 3 checkpoint ($cfg): the trainer model is byte-identical to one process's"
+    else bad "-np 3 checkpoint ($cfg): the trainer model differs from one process's"; fi
+    for run in "3 0" "3 1" "3 2" "3 4" "1 3"; do
+        set -- $run # the checkpoint's ranks (1: one process), then the resuming ranks (0: one process)
+        cp "$T/ck$1-$tag" "$T/ck" # a resume goes on checkpointing to its file
+        out="$T/res$1$2-$tag.bin"
+        if [ "$2" = 0 ]; then cmd=("$M")
+        else cmd=(timeout 120 "${MPIRUN[@]}" -np "$2" "$M"); fi
+        if ! "${cmd[@]}" train --resume "$T/ck" --epochs 6 --quiet --out "$out" >"$T/log" 2>&1; then
+            bad "resume of the ${1}-rank checkpoint on $2 ranks ($cfg) failed:"; tail -5 "$T/log"
+        elif cmp -s "$T/full-$tag.bin" "$out"; then
+            echo "ok: checkpoint from $1 rank(s), resumed on $2 (0: one process) ($cfg): same model bytes"
+        else bad "checkpoint from $1 rank(s), resumed on $2 ($cfg): model differs from the uninterrupted run"; fi
+    done
+done
+
+# --early-stop (rank 0 evaluates the gathered model every epoch, the ranks
+# agree) and --target-rmse stop where one process stops, with its bytes; a
+# checkpoint that holds the best epoch's model resumes at another P.
+es=(train --data "$T/data" --reduce shard --shards 7 --bias --lr 0.5 --epochs 300 --early-stop 2 --log-every 1000)
+"$M" "${es[@]}" --threads 1 --out "$T/es1.bin" >"$T/es1.log" || bad "one-process --early-stop"
+grep -q "early stop after epoch 5: keeping epoch 3" "$T/es1.log" ||
+    bad "one process: expected an early stop after epoch 5 keeping epoch 3: $(grep 'stop' "$T/es1.log")"
+timeout 120 "${MPIRUN[@]}" -np 3 "$M" "${es[@]}" --out "$T/es3.bin" >"$T/es3.log" 2>&1 || bad "-np 3 --early-stop"
+if cmp -s "$T/es1.bin" "$T/es3.bin" && [ "$(grep 'early stop after' "$T/es1.log")" = "$(grep 'early stop after' "$T/es3.log")" ]
+then echo "ok: -np 3 --early-stop: $(grep 'early stop after' "$T/es3.log"), same model bytes"
+else bad "-np 3 --early-stop: a different stop or model"; fi
+timeout 120 "${MPIRUN[@]}" -np 2 "$M" "${es[@]}" --epochs 4 --checkpoint "$T/ck-es" --checkpoint-every 4 \
+    >"$T/log" 2>&1 || bad "-np 2 --early-stop --checkpoint"
+timeout 120 "${MPIRUN[@]}" -np 3 "$M" train --resume "$T/ck-es" --epochs 300 --quiet --out "$T/es-res.bin" \
+    >"$T/log" 2>&1 || bad "-np 3 resume of an --early-stop checkpoint"
+if cmp -s "$T/es1.bin" "$T/es-res.bin"; then echo "ok: --early-stop checkpointed at -np 2 after epoch 4, resumed at -np 3: same model bytes"
+else bad "--early-stop checkpointed at -np 2, resumed at -np 3: model differs"; fi
+tr=(train --data "$T/data" --reduce shard --shards 7 --bias --lr 0.05 --epochs 300 --target-rmse 2.5 --log-every 5 --quiet)
+"$M" "${tr[@]}" --out "$T/tr1.bin" >"$T/tr1.log" || bad "one-process --target-rmse"
+timeout 120 "${MPIRUN[@]}" -np 4 "$M" "${tr[@]}" --out "$T/tr4.bin" >"$T/tr4.log" 2>&1 || bad "-np 4 --target-rmse"
+reached() { grep -o 'reached at epoch [0-9]* (RMSE [0-9.]*)' "$1"; }
+if [ -n "$(reached "$T/tr1.log")" ] && [ "$(reached "$T/tr1.log")" = "$(reached "$T/tr4.log")" ] && cmp -s "$T/tr1.bin" "$T/tr4.bin"
+then echo "ok: -np 4 --target-rmse: $(reached "$T/tr4.log"), same model bytes"
+else bad "-np 4 --target-rmse: a different stop or model ($(reached "$T/tr1.log") / $(reached "$T/tr4.log"))"; fi
+
 # Refused, with a message and nothing written.
 check_refused() {
     local want=$1; shift
@@ -71,25 +134,29 @@ check_refused() {
 check_refused "does not support implicit feedback" --implicit 0.1
 check_refused "pass --reduce shard" --reduce owner
 check_refused "run at most 1 ranks" --shards 1
-check_refused "--checkpoint is not supported under mpirun" --checkpoint "$T/ck"
-check_refused "--target-rmse is not supported under mpirun" --target-rmse 0.5
 check_refused "does not support alternating least squares" --optimizer als --l2 0.1
 check_refused "--kind softmax is not supported under mpirun" --kind softmax
 
+# Starts `timeout 60 mpirun -np 2 mfrec ARGS...` in the background: sets
+# tpid (timeout's), launcher (mpirun's) and ranks (the two ranks' pids).
+start_two_ranks() {
+    timeout 60 "${MPIRUN[@]}" "${MCA[@]}" -np 2 "$M" "$@" >"$T/log" 2>&1 &
+    tpid=$!
+    launcher= ranks=
+    for _ in $(seq 50); do
+        sleep 0.2
+        launcher=$(pgrep -P $tpid | head -1)
+        [ -n "$launcher" ] && ranks=$(pgrep -P "$launcher")
+        [ "$(echo "$ranks" | wc -w)" -ge 2 ] && return 0
+    done
+    bad "the two ranks did not start"; kill $tpid 2>/dev/null
+    return 1
+}
+
 # A rank killed mid-run: mpirun must end the job with an error well before
 # the 60 s timeout (124 would mean a hang).
-timeout 60 "${MPIRUN[@]}" -np 2 "$M" "${base[@]}" --epochs 100000000 >"$T/log" 2>&1 &
-tpid=$!
-ranks=
-for _ in $(seq 50); do
-    sleep 0.2
-    launcher=$(pgrep -P $tpid | head -1)
-    [ -n "$launcher" ] && ranks=$(pgrep -P "$launcher")
-    [ "$(echo "$ranks" | wc -w)" -ge 2 ] && break
-done
-if [ "$(echo "$ranks" | wc -w)" -lt 2 ]; then
-    bad "the two ranks did not start"; kill $tpid 2>/dev/null
-else
+MCA=()
+if start_two_ranks "${base[@]}" --epochs 100000000; then
     sleep 1
     victim=$(echo "$ranks" | tail -1)
     t0=$(date +%s)
@@ -100,5 +167,35 @@ else
     if [ $rc -eq 0 ] || [ $rc -eq 124 ]; then bad "killed rank: mpirun exit status $rc after ${dt}s (want an error, no hang)"
     else echo "ok: a killed rank ended the job with status $rc in ${dt}s"; fi
 fi
+
+# SIGTERM, to one rank (as a batch system may signal a job's processes) or
+# to mpirun (which sends SIGTERM to every rank, then SIGKILL after
+# odls_base_sigkill_timeout seconds): the ranks agree to stop after the
+# same epoch, rank 0 writes the checkpoint, the ranks exit 3 (mpirun itself
+# exits 1 when it was signalled). Resumed in one process, the checkpoint
+# gives the uninterrupted single-process run's bytes.
+sig=(train --data "$T/data" --reduce shard --shards 7 --bias --lr 0.001 --quiet)
+for target in rank mpirun; do
+    MCA=() # with a longer timeout, this mpirun (4.1.4) crashed after the ranks' exit 3
+    [ $target = mpirun ] && MCA=(--mca odls_base_sigkill_timeout 30)
+    rm -f "$T/ck-sig"
+    start_two_ranks "${sig[@]}" --epochs 100000000 --checkpoint "$T/ck-sig" --checkpoint-every 100000000 || continue
+    sleep 1
+    if [ $target = rank ]; then kill -TERM "$(echo "$ranks" | tail -1)"; want=3
+    else kill -TERM "$launcher"; want=1; fi
+    wait $tpid
+    rc=$?
+    n=$(grep -o 'interrupted by SIGTERM after epoch [0-9]*' "$T/log" | grep -o '[0-9]*$')
+    if [ $rc -ne $want ] || [ -z "$n" ] || [ ! -f "$T/ck-sig" ]; then
+        bad "SIGTERM to $target: status $rc (want $want), epoch '${n}', checkpoint $(ls "$T/ck-sig" 2>&1)"; tail -5 "$T/log"
+        continue
+    fi
+    [ "$(grep -c 'interrupted by' "$T/log")" -eq 1 ] || bad "SIGTERM to $target: more than one rank printed the message"
+    "$M" train --resume "$T/ck-sig" --epochs $((n + 2)) --out "$T/sig-res.bin" >/dev/null || bad "resume after SIGTERM"
+    "$M" "${sig[@]}" --epochs $((n + 2)) --out "$T/sig-ref.bin" >/dev/null
+    if cmp -s "$T/sig-ref.bin" "$T/sig-res.bin"; then
+        echo "ok: SIGTERM to $target: both ranks stopped after epoch $n, status $rc, checkpoint resumed to the same bytes"
+    else bad "SIGTERM to $target: the resumed model differs from the uninterrupted run"; fi
+done
 
 exit $fail

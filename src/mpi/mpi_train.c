@@ -20,10 +20,11 @@
  *              is therefore ((b_0 + b_1) + b_2) + ... + b_{S-1}, the same
  *              additions in the same order as kern->sum_buffers in one
  *              process, so the same bits.
- *  update      all rows, replicated: foreign users' gradients are zero (never
- *              written), which leaves their rows and Adam/SGD state as they
- *              are; the items' rows get identical updates on every rank.
- *  check       per rank, then the lowest bad array across ranks (MPI_MIN).
+ *  update      this rank's users only (struct mfr_step's user range: the
+ *              other users' rows here are stale copies, never read), and
+ *              every item row, replicated: identical updates on every rank.
+ *  check       the same rows per rank, then the lowest bad array across
+ *              ranks (MPI_MIN).
  *
  * MPI calls are made outside OpenMP parallel regions (MPI_THREAD_FUNNELED
  * is enough). Errors come back as MFR_ERR_IO (MPI_ERRORS_RETURN on comm).
@@ -257,6 +258,8 @@ int mfr_mpi_trainer_step(mfr_mpi_trainer *mt, double *loss_out, mfr_error *err)
     mfr_trainer *tr = mt->tr;
     struct mfr_step st;
     mfr_step_begin(tr, &st);
+    st.user_first = tr->shard_first[mt->s_lo]; /* this rank's users alone are updated and checked */
+    st.user_end = tr->shard_first[mt->s_hi];
     int rc = reg_sums(mt, &st, err);
     if (rc != MFR_OK) return rc;
     own_user_grads(mt, &st);

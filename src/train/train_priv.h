@@ -89,6 +89,10 @@ struct mfr_step {
     mfr_loss parts;
     int finite;                    /* the loss is finite: the update may run */
     int bad_array;                 /* mfr_phase_check: the first non-finite array, or -1 */
+    /* Users [user_first, user_end) are updated and checked: all of them in
+     * one process; under MPI a rank's own (the others' gradients are zero
+     * there and their rows unused), so no rank pays for all users. */
+    int32_t user_first, user_end;
 };
 
 /* The step's constants; no parallel region needed. */

@@ -1,8 +1,12 @@
 #!/bin/bash
 # tests/mpi/run.sh — `mpirun -np P mfrec train` against one process
 # (docs/MPI.md): the model files must be byte-identical for P = 1..4 and
-# several thread counts per rank (with biases, regularizers, both optimizers); unsupported options are refused; a rank
-# killed mid-run ends the job with an error in bounded time.
+# several thread counts per rank (with biases, regularizers, both optimizers);
+# checkpoints hold one process's trainer model and resume at any P or in one
+# process to the same bytes; --early-stop and --target-rmse stop where one
+# process stops; unsupported options are refused; a rank killed mid-run ends
+# the job with an error in bounded time; SIGTERM to a rank or to mpirun stops
+# every rank after the same epoch with a resumable checkpoint.
 # usage: MFREC_BIN=path/to/mfrec run.sh MPI_BUILT(true|false)
 # Exit 77 (meson: skipped) without an MPI build or without mpirun.
 set -u
@@ -174,13 +178,15 @@ fi
 # same epoch, rank 0 writes the checkpoint, the ranks exit 3 (mpirun itself
 # exits 1 when it was signalled). Resumed in one process, the checkpoint
 # gives the uninterrupted single-process run's bytes.
-sig=(train --data "$T/data" --reduce shard --shards 7 --bias --lr 0.001 --quiet)
+sig=(train --data "$T/data" --reduce shard --shards 7 --bias --lr 0.001)
 for target in rank mpirun; do
     MCA=() # with a longer timeout, this mpirun (4.1.4) crashed after the ranks' exit 3
     [ $target = mpirun ] && MCA=(--mca odls_base_sigkill_timeout 30)
     rm -f "$T/ck-sig"
     start_two_ranks "${sig[@]}" --epochs 100000000 --checkpoint "$T/ck-sig" --checkpoint-every 100000000 || continue
-    sleep 1
+    # epoch 1's line (always logged): every rank has its handlers and trains
+    for _ in $(seq 150); do grep -q '^epoch' "$T/log" && break; sleep 0.2; done
+    sleep 0.5
     if [ $target = rank ]; then kill -TERM "$(echo "$ranks" | tail -1)"; want=3
     else kill -TERM "$launcher"; want=1; fi
     wait $tpid

@@ -13,7 +13,7 @@
  *              shard item buffers.
  *  loss        the S loss slots are all-gathered (copies), then summed in
  *              shard order by mfr_phase_loss, as in one process.
- *  items       a pipelined ring in chunks of MPI_CHUNK floats: rank 0 sums
+ *  items       a pipelined ring in chunks of mt->chunk floats: rank 0 sums
  *              its buffers (kern->sum_buffers), sends the partial sum to
  *              rank 1, which adds its shards' buffers in shard order and
  *              passes it on; rank P-1 broadcasts the total. Each float of gV
@@ -37,15 +37,23 @@
 #include "mfrec_mpi.h"
 #include "train_priv.h"
 
-/* Floats per ring message: 256 KiB, large enough to amortize latency,
- * small enough that the ranks overlap their sums along the ring. */
-#define MPI_CHUNK 65536
+/* Floats per ring message: about V / P, within 16 KiB .. 256 KiB. The
+ * first chunk crosses P - 1 hops before the pipeline is full, so the ring
+ * takes (P - 2 + n_chunks) hop times; at many ranks smaller chunks shorten
+ * that fill more than their extra latency costs (docs/PERFORMANCE.md: the
+ * best chunk is sqrt(V alpha / ((P - 2) beta)), 16-32 KiB at 128 nodes on
+ * 10-100 Gb/s). A multiple of 64 floats keeps every chunk's start aligned
+ * for the kernels. The sums are elementwise, so the chunk size never
+ * changes a bit of the result. */
+#define MPI_CHUNK_MIN 4096
+#define MPI_CHUNK_MAX 65536
 
 struct mfr_mpi_trainer {
     mfr_trainer *tr;
     MPI_Comm comm;
     int rank, size;
     int32_t s_lo, s_hi;   /* this rank's shards */
+    int64_t chunk;        /* floats per ring message */
     int *slot_count, *slot_disp; /* loss slots per rank (doubles) */
     int *row_count, *row_disp;   /* user-row floats per rank */
     int *reg_count, *reg_disp;   /* regularizer user partials per rank (doubles) */
@@ -131,6 +139,9 @@ int mfr_mpi_trainer_create(mfr_trainer *tr, MPI_Comm comm, mfr_mpi_trainer **out
     *mt = (mfr_mpi_trainer){.tr = tr, .comm = comm, .rank = rank, .size = size};
     mt->s_lo = shard_of_rank(mt, rank);
     mt->s_hi = shard_of_rank(mt, rank + 1);
+    const int64_t v_len = (int64_t)tr->model->n_items * tr->model->k_pad;
+    const int64_t per_rank = (v_len / size + 63) / 64 * 64;
+    mt->chunk = per_rank < MPI_CHUNK_MIN ? MPI_CHUNK_MIN : per_rank > MPI_CHUNK_MAX ? MPI_CHUNK_MAX : per_rank;
     if ((rc = plan_counts(mt, err)) != MFR_OK) {
         mfr_mpi_trainer_destroy(mt);
         return rc;
@@ -187,12 +198,12 @@ static int ring_reduce_items(mfr_mpi_trainer *mt, mfr_error *err)
 {
     const mfr_trainer *tr = mt->tr;
     const int64_t v_len = (int64_t)tr->model->n_items * tr->model->k_pad;
-    const int64_t n_chunks = (v_len + MPI_CHUNK - 1) / MPI_CHUNK;
+    const int64_t chunk = mt->chunk, n_chunks = (v_len + chunk - 1) / chunk;
     const bool last = mt->rank == mt->size - 1;
     int rc = MPI_SUCCESS;
     MPI_Request req = MPI_REQUEST_NULL;
     for (int64_t c = 0; c < n_chunks && rc == MPI_SUCCESS; c++) {
-        int64_t off = c * MPI_CHUNK, len = v_len - off < MPI_CHUNK ? v_len - off : MPI_CHUNK;
+        int64_t off = c * chunk, len = v_len - off < chunk ? v_len - off : chunk;
         if (mt->rank == 0) {
             sum_first_buffers(mt, off, len);
         } else {

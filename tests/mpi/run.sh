@@ -50,6 +50,19 @@ for cfg in "adam" "adam --bias" "sgd --bias" "adam --bias --l2 0.05 --l2-bias 0.
     done
 done
 
+# 600 items (19,200 floats of item gradient): the ring runs in 2, 3 and 4
+# chunks at P = 2, 3, 4 (about V / P floats each, at least 4096), so the
+# pipelined path carries several messages per epoch.
+"$M" synth --users 200 --items 600 --ratings 8000 --rank 4 --seed 6 --out "$T/wide" >/dev/null || exit 1
+wide=(train --data "$T/wide" --reduce shard --shards 7 --epochs 4 --lr 0.01 --bias --l2 0.02 --quiet)
+"$M" "${wide[@]}" --threads 1 --out "$T/wide1.bin" >/dev/null || bad "single-process run (600 items)"
+for p in 2 3 4; do
+    if ! timeout 120 "${MPIRUN[@]}" -np $p "$M" "${wide[@]}" --threads 2 --out "$T/wide$p.bin" >"$T/log" 2>&1; then
+        bad "mpirun -np $p (600 items) failed:"; tail -5 "$T/log"
+    elif cmp -s "$T/wide1.bin" "$T/wide$p.bin"; then echo "ok: -np $p (600 items, $p ring chunks): same model bytes"
+    else bad "-np $p (600 items): model differs from the single-process run"; fi
+done
+
 # The log: every epoch's losses and MSEs (reduced in shard order) as in one
 # process; only the elapsed seconds may differ.
 "$M" "${base[@]}" --bias --l2 0.05 --log-every 1 --log-json "$T/one.json" >/dev/null

@@ -260,7 +260,8 @@ void mfr_phase_update(mfr_trainer *tr, struct mfr_step *st)
     /* users' rows from u_base: whole rows of k_pad floats, so the kernels'
      * lanes (elementwise updates) meet the same floats as from row 0 */
     const int64_t u_base = (int64_t)st->user_first * m->k_pad;
-    const int64_t u_len = (int64_t)(st->user_end - st->user_first) * m->k_pad, v_len = (int64_t)m->n_items * m->k_pad;
+    const int64_t u_len = (int64_t)(st->user_end - st->user_first) * m->k_pad;
+    const int64_t v_len = (int64_t)m->n_items * m->k_pad;
     const int64_t u_chunks = (u_len + MFR_TRAIN_CHUNK - 1) / MFR_TRAIN_CHUNK;
     /* In owner mode V was updated with its gradient; U's rows only here. */
     const int64_t n_chunks =
@@ -271,8 +272,8 @@ void mfr_phase_update(mfr_trainer *tr, struct mfr_step *st)
         int64_t off = (is_u ? ch : ch - u_chunks) * MFR_TRAIN_CHUNK;
         int64_t len = (is_u ? u_len : v_len) - off;
         if (len > MFR_TRAIN_CHUNK) len = MFR_TRAIN_CHUNK;
-        mfr_opt_update(tr->opt, &st->opt, &tr->group[is_u ? MFR_GROUP_USERS : MFR_GROUP_ITEMS], off + (is_u ? u_base : 0),
-                       is_u ? tr->gU : tr->gV, len);
+        mfr_opt_update(tr->opt, &st->opt, &tr->group[is_u ? MFR_GROUP_USERS : MFR_GROUP_ITEMS],
+                       off + (is_u ? u_base : 0), is_u ? tr->gU : tr->gV, len);
     }
 }
 

@@ -136,14 +136,17 @@ if [ -n "$(reached "$T/tr1.log")" ] && [ "$(reached "$T/tr1.log")" = "$(reached 
 then echo "ok: -np 4 --target-rmse: $(reached "$T/tr4.log"), same model bytes"
 else bad "-np 4 --target-rmse: a different stop or model ($(reached "$T/tr1.log") / $(reached "$T/tr4.log"))"; fi
 
-# Refused, with a message and nothing written.
+# Refused, with a message and nothing written. Every rank prints the message
+# and mpirun interleaves the ranks' stderr (and its abort banner) mid-line, so
+# the message is looked for in rank 0's own stderr (--output-filename).
 check_refused() {
     local want=$1; shift
-    rm -f "$T/no.bin"
-    if timeout 60 "${MPIRUN[@]}" -np 2 "$M" "${base[@]}" "$@" --out "$T/no.bin" >"$T/log" 2>&1; then
+    rm -rf "$T/no.bin" "$T/of"
+    if timeout 60 "${MPIRUN[@]}" --output-filename "$T/of" -np 2 "$M" "${base[@]}" "$@" --out "$T/no.bin" \
+        >"$T/log" 2>&1; then
         bad "mpirun with $* succeeded; it must be refused"
-    elif ! grep -q -- "$want" "$T/log"; then
-        bad "mpirun with $*: no message '$want'"; tail -5 "$T/log"
+    elif ! cat "$T"/of/*/rank.0/stderr 2>/dev/null | grep -q -- "$want"; then
+        bad "mpirun with $*: no message '$want' from rank 0"; tail -5 "$T/log"
     elif [ -e "$T/no.bin" ]; then
         bad "mpirun with $*: refused but wrote the model"
     else echo "ok: $* refused ($want)"; fi

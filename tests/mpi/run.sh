@@ -63,6 +63,19 @@ for p in 2 3 4; do
     else bad "-np $p (600 items): model differs from the single-process run"; fi
 done
 
+# --init-from: every rank reads the same .npy files (exported from a model
+# trained here), so the run starts where one process starts.
+"$M" "${base[@]}" --epochs 3 --out "$T/init.bin" >/dev/null &&
+    "$M" export --model "$T/init.bin" --as npy --out "$T/npy" >/dev/null || bad "model to --init-from"
+init=(--init-from "$T/npy/U.npy,$T/npy/V.npy")
+"$M" "${base[@]}" "${init[@]}" --out "$T/init1.bin" >/dev/null || bad "one-process --init-from"
+"$M" "${base[@]}" --out "$T/noinit.bin" >/dev/null
+if ! timeout 120 "${MPIRUN[@]}" -np 3 "$M" "${base[@]}" "${init[@]}" --out "$T/init3.bin" >"$T/log" 2>&1; then
+    bad "mpirun -np 3 --init-from failed:"; tail -5 "$T/log"
+elif cmp -s "$T/init1.bin" "$T/init3.bin" && ! cmp -s "$T/init1.bin" "$T/noinit.bin"; then
+    echo "ok: -np 3 --init-from: same model bytes as one process (and not the random start's)"
+else bad "-np 3 --init-from: model differs from the single-process run (or --init-from was ignored)"; fi
+
 # The log: every epoch's losses and MSEs (reduced in shard order) as in one
 # process; only the elapsed seconds may differ.
 "$M" "${base[@]}" --bias --l2 0.05 --log-every 1 --log-json "$T/one.json" >/dev/null

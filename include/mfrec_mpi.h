@@ -32,6 +32,17 @@ MFR_API int mfr_mpi_trainer_step(mfr_mpi_trainer *mt, double *loss_out, mfr_erro
 /* Copies every rank's user rows and their optimizer state to rank 0, whose
  * trainer model is then the single-process model (evaluate, save). */
 MFR_API int mfr_mpi_trainer_gather(mfr_mpi_trainer *mt, mfr_error *err);
+/* The same for a model of the trainer's shape, such as a copy of its model
+ * (each rank's rows of its own users go to rank 0's m): the best epoch's
+ * model kept by every rank under --early-stop. */
+MFR_API int mfr_mpi_trainer_gather_model(mfr_mpi_trainer *mt, mfr_model *m, mfr_error *err);
+/* The trainer model's metrics over r, on every rank, with the bits of
+ * mfr_model_evaluate on the whole model, without gathering it: each rank
+ * computes the errors of its own users' ratings, the errors are
+ * sum-reduced (exact: one non-zero per rating), and every rank sums them in
+ * rating order. 8 bytes per rating of r in the reduction. */
+MFR_API int mfr_mpi_trainer_evaluate(mfr_mpi_trainer *mt, const mfr_ratings *r, mfr_metrics *out,
+                                     mfr_error *err);
 /* This rank's seconds inside the steps' MPI calls (transfers, and waits
  * for the other ranks); not the user-row gathers. */
 MFR_API double mfr_mpi_trainer_mpi_seconds(const mfr_mpi_trainer *mt);

@@ -392,6 +392,7 @@ static int write_checkpoint(struct train_run *r)
     const struct train_opts *o = r->o;
     saving(true);
     int rc = dist_gather();
+    if (rc == EXIT_OK && r->best) rc = dist_gather_model(r->best); /* every rank has one, or none */
     if (rc != EXIT_OK || dist_rank() != 0) {
         saving(false);
         return rc;
@@ -586,13 +587,16 @@ static int print_train_header(const struct train_run *r)
 }
 
 /* --early-stop after epoch e: keeps a copy of the best model so far; sets
- * *stop when P epochs passed without improvement. */
+ * *stop when P epochs passed without improvement. Under mpirun every rank
+ * gets the same metrics (dist_evaluate), so every rank decides alike and
+ * keeps its own copy, whose users' rows reach rank 0's copy when it is
+ * written (dist_gather_model). */
 static int early_stop_check(struct train_run *r, int64_t e, bool *stop)
 {
     mfr_error err = {0};
     mfr_metrics mv;
     double t0 = now_seconds();
-    if (mfr_model_evaluate(r->model, r->test, &mv, &err) != MFR_OK) return lib_error(&err);
+    if (dist_evaluate(r->model, r->test, &mv, &err) != MFR_OK) return lib_error(&err);
     r->times.eval += now_seconds() - t0;
     if (mv.mse < r->best_val) {
         r->best_val = mv.mse;
@@ -671,10 +675,11 @@ static int log_epoch(struct train_run *r, int64_t e)
 }
 
 /* The epochs: steps, early stopping, logging and the progress bar.
- * Under mpirun rank 0 alone evaluates, logs and writes, from the model
- * dist_gather completes; the other ranks make the same collective calls
- * (the gathers depend only on the epoch and the flags), and all agree at
- * the end of each epoch whether to stop (docs/MPI.md). */
+ * Under mpirun rank 0 alone logs and writes, from the model dist_gather
+ * completes; every rank makes the same collective calls (the gathers
+ * depend on the epoch, the flags and the early-stop decision, which every
+ * rank makes alike), and all agree at the end of each epoch whether to
+ * stop: rank 0's --target-rmse, any rank's signal (docs/MPI.md). */
 static int train_epochs(struct train_run *r)
 {
     const struct train_opts *o = r->o;
@@ -693,16 +698,14 @@ static int train_epochs(struct train_run *r)
         }
         r->ran = e;
         bool stop = false;
-        /* --early-stop evaluates every epoch, so every epoch is gathered */
-        if (o->early_stop && (rc = dist_gather()) != EXIT_OK) return rc;
-        if (o->early_stop && lead && (rc = early_stop_check(r, e, &stop)) != EXIT_OK) return rc;
+        if (o->early_stop && (rc = early_stop_check(r, e, &stop)) != EXIT_OK) return rc;
         /* The first epoch too, so that curves start at epoch 1. */
         bool logged = (o->log_every > 0 && e % o->log_every == 0) || e == 1 || e == o->epochs || stop;
         /* With nothing to print, plot or log, a logged epoch's two evaluations
          * are skipped: they were a quarter of the ML-100K run's setup time. */
         bool wanted = !o->quiet || o->plot || o->log_json || o->checkpoint || o->target_rmse > 0;
-        /* `stop` is rank 0's alone, but with --early-stop every epoch was gathered */
-        if (logged && !o->early_stop && (rc = dist_gather()) != EXIT_OK) return rc;
+        /* under mpirun every rank sends its users to rank 0, which logs */
+        if (logged && (rc = dist_gather()) != EXIT_OK) return rc;
         if (logged && wanted && lead && (rc = log_epoch(r, e)) != EXIT_OK) return rc;
         if (r->target_epoch) stop = true; /* --target-rmse reached at this logged epoch */
         if (r->bar && (now_seconds() - r->last_draw > 0.1 || e == o->epochs)) {
@@ -928,6 +931,7 @@ static int train_command(int argc, char **argv)
     stop_signals_install();
     if ((rc = train_epochs(&r)) == EXIT_OK) /* this process's epochs, not a checkpoint's */
         dist_report(!o.quiet, r.ran - r.start, r.train_seconds - r.train_s0);
+    if (rc == EXIT_OK && r.best) rc = dist_gather_model(r.best); /* the model train_finish keeps */
     if (rc == EXIT_OK && dist_rank() == 0) rc = train_finish(&r);
 done:
     train_run_free(&r);

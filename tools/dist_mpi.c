@@ -50,6 +50,18 @@ int dist_gather(void)
     return EXIT_OK;
 }
 
+int dist_gather_model(mfr_model *m)
+{
+    mfr_error err = {0};
+    if (g_mt && mfr_mpi_trainer_gather_model(g_mt, m, &err) != MFR_OK) return lib_error(&err);
+    return EXIT_OK;
+}
+
+int dist_evaluate(const mfr_model *model, const mfr_ratings *r, mfr_metrics *out, mfr_error *err)
+{
+    return g_mt ? mfr_mpi_trainer_evaluate(g_mt, r, out, err) : mfr_model_evaluate(model, r, out, err);
+}
+
 int dist_agree(bool *stop, int *sig)
 {
     if (!g_on) return EXIT_OK;

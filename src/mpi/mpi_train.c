@@ -30,10 +30,12 @@
  * is enough). Errors come back as MFR_ERR_IO (MPI_ERRORS_RETURN on comm).
  */
 #include <limits.h>
+#include <math.h>
 #include <mpi.h>
 #include <omp.h>
 #include <string.h>
 
+#include "dataset_priv.h"
 #include "mfrec_mpi.h"
 #include "train_priv.h"
 
@@ -289,12 +291,12 @@ int mfr_mpi_trainer_step(mfr_mpi_trainer *mt, double *loss_out, mfr_error *err)
     return mfr_step_end(tr, &st, loss_out, err);
 }
 
-int mfr_mpi_trainer_gather(mfr_mpi_trainer *mt, mfr_error *err)
+/* Rank 0's m gets every rank's rows of m's user arrays (parameters and
+ * optimizer state; m has the trainer's shape). */
+static int gather_users(mfr_mpi_trainer *mt, mfr_model *m, mfr_error *err)
 {
-    if (!mt) return mfr_seterr(err, MFR_ERR_INVALID, "mfr_mpi_trainer_gather: trainer is NULL");
-    const struct mfr_param_group *g = &mt->tr->group[MFR_GROUP_USERS];
-    for (int s = -1; s < mt->tr->opt->n_state; s++) {
-        float *a = s < 0 ? g->param : g->state[s];
+    for (int s = -1; s < m->n_state; s++) {
+        float *a = s < 0 ? m->U : m->state[MFR_GROUP_USERS][s];
         const int me = mt->rank;
         int rc = me == 0 ? MPI_Gatherv(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, a, mt->row_count, mt->row_disp,
                                        MPI_FLOAT, 0, mt->comm)
@@ -302,6 +304,73 @@ int mfr_mpi_trainer_gather(mfr_mpi_trainer *mt, mfr_error *err)
                                        NULL, MPI_FLOAT, 0, mt->comm);
         if (rc != MPI_SUCCESS) return mpi_err(err, rc, "gather of the user rows");
     }
+    return MFR_OK;
+}
+
+int mfr_mpi_trainer_gather(mfr_mpi_trainer *mt, mfr_error *err)
+{
+    if (!mt) return mfr_seterr(err, MFR_ERR_INVALID, "mfr_mpi_trainer_gather: trainer is NULL");
+    return gather_users(mt, mt->tr->model, err);
+}
+
+int mfr_mpi_trainer_gather_model(mfr_mpi_trainer *mt, mfr_model *m, mfr_error *err)
+{
+    if (!mt || !m) return mfr_seterr(err, MFR_ERR_INVALID, "mfr_mpi_trainer_gather_model: %s is NULL",
+                                     !mt ? "trainer" : "model");
+    const mfr_model *t = mt->tr->model;
+    if (m->n_users != t->n_users || m->k_pad != t->k_pad || m->n_state != t->n_state || m->P)
+        return mfr_seterr(err, MFR_ERR_MISMATCH, "mfr_mpi_trainer_gather_model: not the trainer's shape");
+    return gather_users(mt, m, err);
+}
+
+/* Every validation error e[x] (as mfr_model_evaluate computes it) comes from
+ * the rank that owns the rating's user; the others leave +0.0 there, so the
+ * sum-reduce is exact in any order: x + 0.0 == x. */
+static void own_errors(const mfr_mpi_trainer *mt, const mfr_ratings *r, double *e)
+{
+    const mfr_model *m = mt->tr->model;
+    const int32_t u_lo = mt->tr->shard_first[mt->s_lo], u_hi = mt->tr->shard_first[mt->s_hi];
+#pragma omp parallel for schedule(static) num_threads(mt->tr->n_threads)
+    for (int64_t x = 0; x < r->n; x++) {
+        const int32_t u = r->user[x];
+        e[x] = u >= u_lo && u < u_hi
+                   ? (double)mfr_model_predict_unchecked(m, u, r->item[x]) - (double)r->rating[x]
+                   : 0.0;
+    }
+}
+
+int mfr_mpi_trainer_evaluate(mfr_mpi_trainer *mt, const mfr_ratings *r, mfr_metrics *out, mfr_error *err)
+{
+    if (!mt || !r || !out)
+        return mfr_seterr(err, MFR_ERR_INVALID, "mfr_mpi_trainer_evaluate: %s is NULL",
+                          !mt ? "trainer" : !r ? "ratings" : "out");
+    const mfr_model *m = mt->tr->model;
+    if (r->n <= 0) return mfr_seterr(err, MFR_ERR_INVALID, "cannot evaluate on an empty rating set (0 ratings)");
+    for (int64_t x = 0; x < r->n; x++)
+        if ((uint32_t)r->user[x] >= (uint32_t)m->n_users || (uint32_t)r->item[x] >= (uint32_t)m->n_items)
+            return mfr_seterr(err, MFR_ERR_MISMATCH, "rating %lld: its user or item is outside the model",
+                              (long long)x);
+    double *e = mfr_malloc(sizeof(double) * (size_t)r->n);
+    if (!e) return mfr_seterr(err, MFR_ERR_NOMEM, "out of memory evaluating the model");
+    own_errors(mt, r, e);
+    int rc = MPI_SUCCESS;
+    for (int64_t off = 0; off < r->n && rc == MPI_SUCCESS; off += INT_MAX / 2) {
+        const int64_t n = r->n - off < INT_MAX / 2 ? r->n - off : INT_MAX / 2;
+        rc = MPI_Allreduce(MPI_IN_PLACE, e + off, (int)n, MPI_DOUBLE, MPI_SUM, mt->comm);
+    }
+    if (rc != MPI_SUCCESS) {
+        free(e);
+        return mpi_err(err, rc, "reduction of the validation errors");
+    }
+    double sq = 0.0, ab = 0.0; /* in rating order, as model_eval.c's sum_errors */
+    for (int64_t x = 0; x < r->n; x++) sq += e[x] * e[x], ab += fabs(e[x]);
+    free(e);
+    const double n = (double)r->n;
+    *out = (mfr_metrics){0};
+    out->n = r->n;
+    out->mse = sq / n;
+    out->rmse = sqrt(out->mse);
+    out->mae = ab / n;
     return MFR_OK;
 }
 

@@ -137,6 +137,15 @@ then echo "ok: -np 3 --early-stop: $(grep 'early stop after' "$T/es3.log"), same
 else bad "-np 3 --early-stop: a different stop or model"; fi
 timeout 120 "${MPIRUN[@]}" -np 2 "$M" "${es[@]}" --epochs 4 --checkpoint "$T/ck-es" --checkpoint-every 4 \
     >"$T/log" 2>&1 || bad "-np 2 --early-stop --checkpoint"
+# The best validation MSE, computed by the ranks from their own users (the
+# run state's record 4, best_val, docs/CHECKPOINTS.md), has one process's
+# bits; the trainer models are the same too.
+"$M" "${es[@]}" --epochs 4 --checkpoint "$T/ck-es1" --checkpoint-every 4 >/dev/null || bad "one-process --early-stop --checkpoint"
+best_val() { local len; len=$(od -An -t u8 -j 24 -N 8 "$1" | tr -d ' '); od -An -t x8 -j $((len + 108)) -N 8 "$1"; }
+if [ -n "$(best_val "$T/ck-es1")" ] && [ "$(best_val "$T/ck-es1")" = "$(best_val "$T/ck-es")" ] &&
+    cmp -s <(section "$T/ck-es1") <(section "$T/ck-es"); then
+    echo "ok: -np 2 --early-stop checkpoint: best validation MSE bits $(best_val "$T/ck-es") and trainer model as one process's"
+else bad "-np 2 --early-stop checkpoint: best_val $(best_val "$T/ck-es") against one process's $(best_val "$T/ck-es1"), or the trainer model differs"; fi
 timeout 120 "${MPIRUN[@]}" -np 3 "$M" train --resume "$T/ck-es" --epochs 300 --quiet --out "$T/es-res.bin" \
     >"$T/log" 2>&1 || bad "-np 3 resume of an --early-stop checkpoint"
 if cmp -s "$T/es1.bin" "$T/es-res.bin"; then echo "ok: --early-stop checkpointed at -np 2 after epoch 4, resumed at -np 3: same model bytes"

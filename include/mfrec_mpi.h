@@ -5,8 +5,9 @@
  * Every rank creates the same trainer (mfr_trainer_create on the same data
  * and configuration, so the same shard layout), then wraps it: rank r of P
  * owns the contiguous shards [r S / P, (r+1) S / P) and computes only their
- * users' gradients; the item gradients are summed in shard order by a
- * pipelined ring (rank 0 -> 1 -> ... -> P-1) and broadcast, so every rank
+ * users' gradients; the item gradients are summed in shard order (or,
+ * with item owners, in each column's user order) by a pipelined ring
+ * (rank 0 -> 1 -> ... -> P-1) and broadcast, so every rank
  * updates identical item rows, and the factors are bit-identical to one
  * process's. Collective: every rank calls every function, in the same order.
  */
@@ -23,9 +24,9 @@ extern "C" {
 
 typedef struct mfr_mpi_trainer mfr_mpi_trainer;
 
-/* Wraps `tr` (not owned) for the ranks of `comm`. Refuses, with a message,
- * what the ranks cannot run yet: implicit feedback, the item-owner
- * reduction (--reduce shard is needed), more ranks than shards. */
+/* Wraps `tr` (not owned) for the ranks of `comm`, either reduction.
+ * Refuses, with a message, what the ranks cannot run: implicit feedback,
+ * ALS, more ranks than shards. */
 MFR_API int mfr_mpi_trainer_create(mfr_trainer *tr, MPI_Comm comm, mfr_mpi_trainer **out, mfr_error *err);
 /* One training step across the ranks; the loss is the same on every rank. */
 MFR_API int mfr_mpi_trainer_step(mfr_mpi_trainer *mt, double *loss_out, mfr_error *err);

@@ -10,7 +10,7 @@
  *  reg_sums    user partial sums of its shards, all-gathered; item blocks'
  *              on every rank; then the reduction in shard / block order.
  *  user_grads  its shards only: their users' gradients, loss slots and
- *              shard item buffers.
+ *              shard item buffers (owner mode: their ratings' residuals).
  *  loss        the S loss slots are all-gathered (copies), then summed in
  *              shard order by mfr_phase_loss, as in one process.
  *  items       a pipelined ring in chunks of mt->chunk floats: rank 0 sums
@@ -20,6 +20,11 @@
  *              is therefore ((b_0 + b_1) + b_2) + ... + b_{S-1}, the same
  *              additions in the same order as kern->sum_buffers in one
  *              process, so the same bits.
+ *              --reduce owner: the ring carries, per item, the running sum
+ *              of its CSC column in user order (continue_column: the
+ *              item_grad kernels' groups of four and tail, a group cut at
+ *              a rank boundary carried as pending members), and the last
+ *              rank broadcasts it; then every rank updates the item rows.
  *  update      this rank's users only (struct mfr_step's user range: the
  *              other users' rows here are stale copies, never read), and
  *              every item row, replicated: identical updates on every rank.
@@ -60,6 +65,10 @@ struct mfr_mpi_trainer {
     int *row_count, *row_disp;   /* user-row floats per rank */
     int *reg_count, *reg_disp;   /* regularizer user partials per rank (doubles) */
     double mpi_seconds;          /* inside MPI calls: transfers and waits */
+    /* --reduce owner: each item's CSC positions of this rank's users
+     * [col_lo[i], col_hi[i]) and the ring's per-item slots (col_slots). */
+    int64_t *col_lo, *col_hi;
+    float *col_buf;
 };
 
 /* rc = call, its seconds added to mt->mpi_seconds. */
@@ -83,7 +92,7 @@ static const char *unsupported(const mfr_trainer *tr)
 {
     if (tr->implicit) return "implicit feedback (--implicit)";
     if (tr->als) return "alternating least squares (--optimizer als)";
-    if (tr->reduce != MFR_REDUCE_SHARD) return "the item-owner reduction (pass --reduce shard)";
+
     return NULL;
 }
 
@@ -118,6 +127,34 @@ static int plan_counts(mfr_mpi_trainer *mt, mfr_error *err)
     return MFR_OK;
 }
 
+/* Floats per item in the owner ring: the running row, then up to three
+ * pending members of a group of four (their weights, then their rows). */
+static int64_t col_slot(const mfr_trainer *tr) { return 4 * (int64_t)tr->model->k_pad + 4; }
+
+/* --reduce owner: where this rank's users sit in each item's column (the
+ * CSC lists an item's users in ascending order, so they are contiguous). */
+static int plan_columns(mfr_mpi_trainer *mt, mfr_error *err)
+{
+    const mfr_trainer *tr = mt->tr;
+    if (tr->reduce != MFR_REDUCE_OWNER) return MFR_OK;
+    const int32_t n = tr->model->n_items, u_lo = tr->shard_first[mt->s_lo], u_hi = tr->shard_first[mt->s_hi];
+    if (col_slot(tr) * n > INT_MAX)
+        return mfr_seterr(err, MFR_ERR_TOO_LARGE, "MPI: more than %d floats of item columns", INT_MAX);
+    mt->col_lo = mfr_malloc(sizeof(int64_t) * (size_t)n);
+    mt->col_hi = mfr_malloc(sizeof(int64_t) * (size_t)n);
+    mt->col_buf = mfr_malloc(sizeof(float) * (size_t)(col_slot(tr) * n));
+    if (!mt->col_lo || !mt->col_hi || !mt->col_buf) return mfr_seterr(err, MFR_ERR_NOMEM, "out of memory");
+    for (int32_t i = 0; i < n; i++) {
+        int64_t b = tr->csc.col_ptr[i], e = tr->csc.col_ptr[i + 1];
+        while (b < e && tr->csc.user[b] < u_lo) b++;
+        int64_t h = b;
+        while (h < e && tr->csc.user[h] < u_hi) h++;
+        mt->col_lo[i] = b;
+        mt->col_hi[i] = h;
+    }
+    return MFR_OK;
+}
+
 int mfr_mpi_trainer_create(mfr_trainer *tr, MPI_Comm comm, mfr_mpi_trainer **out, mfr_error *err)
 {
     if (!out) return mfr_seterr(err, MFR_ERR_INVALID, "mfr_mpi_trainer_create: out is NULL");
@@ -144,7 +181,7 @@ int mfr_mpi_trainer_create(mfr_trainer *tr, MPI_Comm comm, mfr_mpi_trainer **out
     const int64_t v_len = (int64_t)tr->model->n_items * tr->model->k_pad;
     const int64_t per_rank = (v_len / size + 63) / 64 * 64;
     mt->chunk = per_rank < MPI_CHUNK_MIN ? MPI_CHUNK_MIN : per_rank > MPI_CHUNK_MAX ? MPI_CHUNK_MAX : per_rank;
-    if ((rc = plan_counts(mt, err)) != MFR_OK) {
+    if ((rc = plan_counts(mt, err)) != MFR_OK || (rc = plan_columns(mt, err)) != MFR_OK) {
         mfr_mpi_trainer_destroy(mt);
         return rc;
     }
@@ -161,6 +198,9 @@ void mfr_mpi_trainer_destroy(mfr_mpi_trainer *mt)
     free(mt->row_disp);
     free(mt->reg_count);
     free(mt->reg_disp);
+    free(mt->col_lo);
+    free(mt->col_hi);
+    free(mt->col_buf);
     free(mt);
 }
 
@@ -228,6 +268,122 @@ static int ring_reduce_items(mfr_mpi_trainer *mt, mfr_error *err)
     return MFR_OK;
 }
 
+/* row += (g0 r0 + g1 r1) + (g2 r2 + g3 r3), each pair's second product
+ * fused: the group step of the item_grad kernels (kern_priv.h). fmaf is one
+ * instruction with FMA and a libm call without, hence a clone for FMA
+ * machines picked at load time (fmaf is exact either way: same bits; the
+ * project's -ffp-contract=off keeps g0 r0 rounded as the kernels do). */
+#if defined(__GNUC__) && defined(__x86_64__)
+__attribute__((target_clones("fma", "default")))
+#endif
+static void add_group(float *restrict acc, const float g[4], const float *const r[4], int32_t kp)
+{
+    for (int32_t c = 0; c < kp; c++)
+        acc[c] = acc[c] + (fmaf(g[1], r[1][c], g[0] * r[0][c]) + fmaf(g[3], r[3][c], g[2] * r[2][c]));
+}
+
+/* row = fma(g, r, row): a tail rating of the item_grad kernels. */
+#if defined(__GNUC__) && defined(__x86_64__)
+__attribute__((target_clones("fma", "default")))
+#endif
+static void add_one(float *restrict acc, float g, const float *restrict r, int32_t kp)
+{
+    for (int32_t c = 0; c < kp; c++) acc[c] = fmaf(g, r[c], acc[c]);
+}
+
+/* Item i's column continued over this rank's users, with the additions of
+ * the item_grad kernels: from the column's start, groups of four
+ * (add_group); the last (n mod 4) ratings one at a time, row = fma(g, r,
+ * row). A group cut at a rank boundary waits in the slot as pending
+ * members until the rank that holds its last member adds it. `slot`: the
+ * running row (k_pad), three weights and a spare, three pending rows. */
+static void continue_column(const mfr_mpi_trainer *mt, int32_t i, float *slot)
+{
+    const mfr_trainer *tr = mt->tr;
+    const int32_t kp = tr->model->k_pad;
+    const int64_t b = tr->csc.col_ptr[i], e = tr->csc.col_ptr[i + 1], full = b + (e - b) / 4 * 4;
+    const int64_t hi = mt->col_hi[i];
+    float *acc = slot, *pg = slot + kp, *prow = slot + kp + 4;
+#define MEMBER(j, q) (g[q] = tr->resid[tr->csc.pos[j]], r[q] = tr->model->U + (size_t)tr->csc.user[j] * (size_t)kp)
+    float g[4];
+    const float *r[4];
+    int64_t j = mt->col_lo[i];
+    /* a group begun on the ranks before: kept, or completed here */
+    for (; j < hi && j < full && (j - b) % 4 != 0; j++) {
+        const int q = (int)((j - b) % 4);
+        MEMBER(j, 3);
+        if (q < 3) {
+            pg[q] = g[3];
+            memcpy(prow + (size_t)q * (size_t)kp, r[3], sizeof(float) * (size_t)kp);
+            continue;
+        }
+        for (int x = 0; x < 3; x++) g[x] = pg[x], r[x] = prow + (size_t)x * (size_t)kp;
+        add_group(acc, g, r, kp);
+    }
+    for (; j + 4 <= hi && j + 4 <= full; j += 4) { /* whole groups of this rank */
+        for (int q = 0; q < 4; q++) MEMBER(j + q, q);
+        add_group(acc, g, r, kp);
+    }
+    for (; j < hi; j++) { /* a group the next ranks complete, or the tail */
+        MEMBER(j, 0);
+        if (j >= full) {
+            add_one(acc, g[0], r[0], kp);
+            continue;
+        }
+        const int q = (int)((j - b) % 4);
+        pg[q] = g[0];
+        memcpy(prow + (size_t)q * (size_t)kp, r[0], sizeof(float) * (size_t)kp);
+    }
+#undef MEMBER
+}
+
+/* --reduce owner: every item's gradient over its whole column, the ranks'
+ * users in order along the ring (chunks of items), then broadcast into gV. */
+static int ring_reduce_columns(mfr_mpi_trainer *mt, mfr_error *err)
+{
+    const mfr_trainer *tr = mt->tr;
+    const int32_t n_items = tr->model->n_items, kp = tr->model->k_pad;
+    const int64_t slot = col_slot(tr), per = mt->chunk / slot > 0 ? mt->chunk / slot : 1;
+    const bool last = mt->rank == mt->size - 1;
+    int rc = MPI_SUCCESS;
+    MPI_Request req = MPI_REQUEST_NULL;
+    for (int32_t i0 = 0; i0 < n_items && rc == MPI_SUCCESS; i0 += (int32_t)per) {
+        const int32_t i1 = n_items - i0 < per ? n_items : i0 + (int32_t)per;
+        float *buf = mt->col_buf + (size_t)i0 * (size_t)slot;
+        const int len = (int)((i1 - i0) * slot);
+        if (mt->rank == 0) memset(buf, 0, sizeof(float) * (size_t)len);
+        else TIMED(mt, rc, MPI_Recv(buf, len, MPI_FLOAT, mt->rank - 1, (int)((i0 / per) & 0x7fff), mt->comm,
+                                     MPI_STATUS_IGNORE));
+        if (rc != MPI_SUCCESS) break;
+#pragma omp parallel for schedule(static, 16) num_threads(tr->n_threads)
+        for (int32_t i = i0; i < i1; i++) continue_column(mt, i, buf + (size_t)(i - i0) * (size_t)slot);
+        if (last) {
+            for (int32_t i = i0; i < i1; i++)
+                memcpy(tr->gV + (size_t)i * (size_t)kp, buf + (size_t)(i - i0) * (size_t)slot, sizeof(float) * (size_t)kp);
+            continue;
+        }
+        TIMED(mt, rc, MPI_Wait(&req, MPI_STATUS_IGNORE));
+        if (rc == MPI_SUCCESS)
+            rc = MPI_Isend(buf, len, MPI_FLOAT, mt->rank + 1, (int)((i0 / per) & 0x7fff), mt->comm, &req);
+    }
+    if (rc == MPI_SUCCESS) TIMED(mt, rc, MPI_Wait(&req, MPI_STATUS_IGNORE));
+    if (rc != MPI_SUCCESS) return mpi_err(err, rc, "ring reduction of the item columns");
+    TIMED(mt, rc, MPI_Bcast(tr->gV, (int)((int64_t)n_items * kp), MPI_FLOAT, mt->size - 1, mt->comm));
+    return rc == MPI_SUCCESS ? MFR_OK : mpi_err(err, rc, "broadcast of the item gradients");
+}
+
+/* --reduce owner updates the item rows in its item pass (step.c), so
+ * mfr_phase_update leaves them: here, as elementwise as there. */
+static void update_items(mfr_trainer *tr, const struct mfr_step *st)
+{
+    if (!st->finite) return;
+    const int64_t v_len = (int64_t)tr->model->n_items * tr->model->k_pad;
+#pragma omp for schedule(static)
+    for (int64_t off = 0; off < v_len; off += MFR_TRAIN_CHUNK)
+        mfr_opt_update(tr->opt, &st->opt, &tr->group[MFR_GROUP_ITEMS], off, tr->gV,
+                       v_len - off < MFR_TRAIN_CHUNK ? v_len - off : MFR_TRAIN_CHUNK);
+}
+
 /* The regularizers' sums: user partials of this rank's shards and every
  * item block's, every rank's user partials gathered (copies), then the
  * same reduction in shard / block order as one process. */
@@ -280,10 +436,12 @@ int mfr_mpi_trainer_step(mfr_mpi_trainer *mt, double *loss_out, mfr_error *err)
                                  mt->slot_disp, MPI_DOUBLE, mt->comm));
     if (rc != MPI_SUCCESS) return mpi_err(err, rc, "gather of the loss slots");
     mfr_phase_loss(tr, &st); /* every rank: the same slots in shard order */
-    if ((rc = ring_reduce_items(mt, err)) != MFR_OK) return rc;
+    const bool owner = tr->reduce == MFR_REDUCE_OWNER;
+    if ((rc = owner ? ring_reduce_columns(mt, err) : ring_reduce_items(mt, err)) != MFR_OK) return rc;
 #pragma omp parallel num_threads(tr->n_threads)
     {
         mfr_items_reg_terms(tr, &st);
+        if (owner) update_items(tr, &st);
         mfr_phase_update(tr, &st);
         mfr_phase_check(tr, &st);
     }

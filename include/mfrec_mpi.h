@@ -24,8 +24,8 @@ extern "C" {
 
 typedef struct mfr_mpi_trainer mfr_mpi_trainer;
 
-/* Wraps `tr` (not owned) for the ranks of `comm`, either reduction.
- * Refuses, with a message, what the ranks cannot run: implicit feedback,
+/* Wraps `tr` (not owned) for the ranks of `comm`: either reduction,
+ * implicit feedback. Refuses, with a message, what the ranks cannot run:
  * ALS, more ranks than shards. */
 MFR_API int mfr_mpi_trainer_create(mfr_trainer *tr, MPI_Comm comm, mfr_mpi_trainer **out, mfr_error *err);
 /* One training step across the ranks; the loss is the same on every rank. */

@@ -25,6 +25,9 @@
  *              item_grad kernels' groups of four and tail, a group cut at
  *              a rank boundary carried as pending members), and the last
  *              rank broadcasts it; then every rank updates the item rows.
+ *  implicit    Y's gradient around the same column ring (rows gZ, weights
+ *              c_u), broadcast, then Y's update on every rank and U derived
+ *              for this rank's users.
  *  update      this rank's users only (struct mfr_step's user range: the
  *              other users' rows here are stale copies, never read), and
  *              every item row, replicated: identical updates on every rank.
@@ -65,8 +68,8 @@ struct mfr_mpi_trainer {
     int *row_count, *row_disp;   /* user-row floats per rank */
     int *reg_count, *reg_disp;   /* regularizer user partials per rank (doubles) */
     double mpi_seconds;          /* inside MPI calls: transfers and waits */
-    /* --reduce owner: each item's CSC positions of this rank's users
-     * [col_lo[i], col_hi[i]) and the ring's per-item slots (col_slots). */
+    /* --reduce owner, implicit feedback: each item's CSC positions of this
+     * rank's users [col_lo[i], col_hi[i]) and the column ring's slots. */
     int64_t *col_lo, *col_hi;
     float *col_buf;
 };
@@ -90,7 +93,6 @@ static int mpi_err(mfr_error *err, int rc, const char *what)
 /* What the ranks cannot run yet: NULL when supported. */
 static const char *unsupported(const mfr_trainer *tr)
 {
-    if (tr->implicit) return "implicit feedback (--implicit)";
     if (tr->als) return "alternating least squares (--optimizer als)";
 
     return NULL;
@@ -131,12 +133,13 @@ static int plan_counts(mfr_mpi_trainer *mt, mfr_error *err)
  * pending members of a group of four (their weights, then their rows). */
 static int64_t col_slot(const mfr_trainer *tr) { return 4 * (int64_t)tr->model->k_pad + 4; }
 
-/* --reduce owner: where this rank's users sit in each item's column (the
- * CSC lists an item's users in ascending order, so they are contiguous). */
+/* --reduce owner and implicit feedback: where this rank's users sit in each
+ * item's column (the CSC lists an item's users in ascending order, so they
+ * are contiguous). */
 static int plan_columns(mfr_mpi_trainer *mt, mfr_error *err)
 {
     const mfr_trainer *tr = mt->tr;
-    if (tr->reduce != MFR_REDUCE_OWNER) return MFR_OK;
+    if (tr->reduce != MFR_REDUCE_OWNER && !tr->implicit) return MFR_OK;
     const int32_t n = tr->model->n_items, u_lo = tr->shard_first[mt->s_lo], u_hi = tr->shard_first[mt->s_hi];
     if (col_slot(tr) * n > INT_MAX)
         return mfr_seterr(err, MFR_ERR_TOO_LARGE, "MPI: more than %d floats of item columns", INT_MAX);
@@ -291,20 +294,21 @@ static void add_one(float *restrict acc, float g, const float *restrict r, int32
     for (int32_t c = 0; c < kp; c++) acc[c] = fmaf(g, r[c], acc[c]);
 }
 
-/* Item i's column continued over this rank's users, with the additions of
- * the item_grad kernels: from the column's start, groups of four
- * (add_group); the last (n mod 4) ratings one at a time, row = fma(g, r,
- * row). A group cut at a rank boundary waits in the slot as pending
+/* Item i's column continued over this rank's users: Σ weight[pos] ·
+ * rows[user] with the additions of the item_grad kernels: from the
+ * column's start, groups of four (add_group); the last (n mod 4) ratings
+ * one at a time, row = fma(g, r, row). A group cut at a rank boundary waits in the slot as pending
  * members until the rank that holds its last member adds it. `slot`: the
  * running row (k_pad), three weights and a spare, three pending rows. */
-static void continue_column(const mfr_mpi_trainer *mt, int32_t i, float *slot)
+static void continue_column(const mfr_mpi_trainer *mt, int32_t i, const float *rows, const float *weight,
+                            float *slot)
 {
     const mfr_trainer *tr = mt->tr;
     const int32_t kp = tr->model->k_pad;
     const int64_t b = tr->csc.col_ptr[i], e = tr->csc.col_ptr[i + 1], full = b + (e - b) / 4 * 4;
     const int64_t hi = mt->col_hi[i];
     float *acc = slot, *pg = slot + kp, *prow = slot + kp + 4;
-#define MEMBER(j, q) (g[q] = tr->resid[tr->csc.pos[j]], r[q] = tr->model->U + (size_t)tr->csc.user[j] * (size_t)kp)
+#define MEMBER(j, q) (g[q] = weight[tr->csc.pos[j]], r[q] = rows + (size_t)tr->csc.user[j] * (size_t)kp)
     float g[4];
     const float *r[4];
     int64_t j = mt->col_lo[i];
@@ -337,9 +341,12 @@ static void continue_column(const mfr_mpi_trainer *mt, int32_t i, float *slot)
 #undef MEMBER
 }
 
-/* --reduce owner: every item's gradient over its whole column, the ranks'
- * users in order along the ring (chunks of items), then broadcast into gV. */
-static int ring_reduce_columns(mfr_mpi_trainer *mt, mfr_error *err)
+/* out (n_items x k_pad, on every rank) = every item's Σ over its whole
+ * column of weight[pos] · rows[user], the ranks' users in order along the
+ * ring (chunks of items), then broadcast: V's gradient with item owners
+ * (residuals, U), Y's with implicit feedback (c_u, dLoss/dU). */
+static int ring_reduce_columns(mfr_mpi_trainer *mt, const float *rows, const float *weight, float *out,
+                               mfr_error *err)
 {
     const mfr_trainer *tr = mt->tr;
     const int32_t n_items = tr->model->n_items, kp = tr->model->k_pad;
@@ -356,10 +363,10 @@ static int ring_reduce_columns(mfr_mpi_trainer *mt, mfr_error *err)
                                      MPI_STATUS_IGNORE));
         if (rc != MPI_SUCCESS) break;
 #pragma omp parallel for schedule(static, 16) num_threads(tr->n_threads)
-        for (int32_t i = i0; i < i1; i++) continue_column(mt, i, buf + (size_t)(i - i0) * (size_t)slot);
+        for (int32_t i = i0; i < i1; i++) continue_column(mt, i, rows, weight, buf + (size_t)(i - i0) * (size_t)slot);
         if (last) {
             for (int32_t i = i0; i < i1; i++)
-                memcpy(tr->gV + (size_t)i * (size_t)kp, buf + (size_t)(i - i0) * (size_t)slot, sizeof(float) * (size_t)kp);
+                memcpy(out + (size_t)i * (size_t)kp, buf + (size_t)(i - i0) * (size_t)slot, sizeof(float) * (size_t)kp);
             continue;
         }
         TIMED(mt, rc, MPI_Wait(&req, MPI_STATUS_IGNORE));
@@ -368,7 +375,7 @@ static int ring_reduce_columns(mfr_mpi_trainer *mt, mfr_error *err)
     }
     if (rc == MPI_SUCCESS) TIMED(mt, rc, MPI_Wait(&req, MPI_STATUS_IGNORE));
     if (rc != MPI_SUCCESS) return mpi_err(err, rc, "ring reduction of the item columns");
-    TIMED(mt, rc, MPI_Bcast(tr->gV, (int)((int64_t)n_items * kp), MPI_FLOAT, mt->size - 1, mt->comm));
+    TIMED(mt, rc, MPI_Bcast(out, (int)((int64_t)n_items * kp), MPI_FLOAT, mt->size - 1, mt->comm));
     return rc == MPI_SUCCESS ? MFR_OK : mpi_err(err, rc, "broadcast of the item gradients");
 }
 
@@ -437,24 +444,29 @@ int mfr_mpi_trainer_step(mfr_mpi_trainer *mt, double *loss_out, mfr_error *err)
     if (rc != MPI_SUCCESS) return mpi_err(err, rc, "gather of the loss slots");
     mfr_phase_loss(tr, &st); /* every rank: the same slots in shard order */
     const bool owner = tr->reduce == MFR_REDUCE_OWNER;
-    if ((rc = owner ? ring_reduce_columns(mt, err) : ring_reduce_items(mt, err)) != MFR_OK) return rc;
+    rc = owner ? ring_reduce_columns(mt, tr->model->U, tr->resid, tr->gV, err) : ring_reduce_items(mt, err);
+    if (rc == MFR_OK && tr->implicit) rc = ring_reduce_columns(mt, tr->gZ, tr->imp_w, tr->gY, err);
+    if (rc != MFR_OK) return rc;
 #pragma omp parallel num_threads(tr->n_threads)
     {
         mfr_items_reg_terms(tr, &st);
         if (owner) update_items(tr, &st);
+        mfr_phase_implicit_finish(tr, &st);
         mfr_phase_update(tr, &st);
+        mfr_phase_derive(tr, &st);
         mfr_phase_check(tr, &st);
     }
     if ((rc = check_across(mt, &st, err)) != MFR_OK) return rc;
     return mfr_step_end(tr, &st, loss_out, err);
 }
 
-/* Rank 0's m gets every rank's rows of m's user arrays (parameters and
- * optimizer state; m has the trainer's shape). */
+/* Rank 0's m gets every rank's rows of m's user arrays (U, P with implicit
+ * feedback, optimizer state; m has the trainer's shape). */
 static int gather_users(mfr_mpi_trainer *mt, mfr_model *m, mfr_error *err)
 {
-    for (int s = -1; s < m->n_state; s++) {
-        float *a = s < 0 ? m->U : m->state[MFR_GROUP_USERS][s];
+    for (int s = -2; s < m->n_state; s++) {
+        if (s == -2 && !m->P) continue;
+        float *a = s == -2 ? m->P : s < 0 ? m->U : m->state[MFR_GROUP_USERS][s];
         const int me = mt->rank;
         int rc = me == 0 ? MPI_Gatherv(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, a, mt->row_count, mt->row_disp,
                                        MPI_FLOAT, 0, mt->comm)
@@ -476,7 +488,7 @@ int mfr_mpi_trainer_gather_model(mfr_mpi_trainer *mt, mfr_model *m, mfr_error *e
     if (!mt || !m) return mfr_seterr(err, MFR_ERR_INVALID, "mfr_mpi_trainer_gather_model: %s is NULL",
                                      !mt ? "trainer" : "model");
     const mfr_model *t = mt->tr->model;
-    if (m->n_users != t->n_users || m->k_pad != t->k_pad || m->n_state != t->n_state || m->P)
+    if (m->n_users != t->n_users || m->k_pad != t->k_pad || m->n_state != t->n_state || !m->P != !t->P)
         return mfr_seterr(err, MFR_ERR_MISMATCH, "mfr_mpi_trainer_gather_model: not the trainer's shape");
     return gather_users(mt, m, err);
 }

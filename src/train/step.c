@@ -236,19 +236,32 @@ void mfr_phase_items(mfr_trainer *tr, struct mfr_step *st)
     else items_by_shard_buffers(tr, st);
 }
 
+/* Y's row i from its data gradient in gY (n: i's ratings): the
+ * regularizer terms, no bias lanes, the update. */
+static inline void implicit_item(mfr_trainer *tr, const struct mfr_step *st, int32_t i, int64_t n)
+{
+    const mfr_model *m = tr->model;
+    const int64_t off = (int64_t)i * m->k_pad;
+    float *gy = tr->gY + off;
+    mfr_reg_apply(gy, m->Y + off, m->k, &st->coef[MFR_REG_ROW_Y], n);
+    for (int32_t x = m->k; x < m->k_row; x++) gy[x] = 0.0f; /* Y has no bias lanes */
+    if (st->finite) mfr_opt_update(tr->opt, &st->opt, &tr->group[MFR_GROUP_Y], off, tr->gY, m->k_pad);
+}
+
 void mfr_phase_implicit(mfr_trainer *tr, struct mfr_step *st)
 {
     if (!tr->implicit) return;
-    const mfr_model *m = tr->model;
 #pragma omp for schedule(static, 16)
-    for (int32_t i = 0; i < m->n_items; i++) {
-        const int64_t off = (int64_t)i * m->k_pad;
-        float *gy = tr->gY + off;
-        int64_t n = csc_item_grad(tr, i, tr->gY, tr->gZ, tr->imp_w);
-        mfr_reg_apply(gy, m->Y + off, m->k, &st->coef[MFR_REG_ROW_Y], n);
-        for (int32_t x = m->k; x < m->k_row; x++) gy[x] = 0.0f; /* Y has no bias lanes */
-        if (st->finite) mfr_opt_update(tr->opt, &st->opt, &tr->group[MFR_GROUP_Y], off, tr->gY, m->k_pad);
-    }
+    for (int32_t i = 0; i < tr->model->n_items; i++)
+        implicit_item(tr, st, i, csc_item_grad(tr, i, tr->gY, tr->gZ, tr->imp_w));
+}
+
+void mfr_phase_implicit_finish(mfr_trainer *tr, struct mfr_step *st)
+{
+    if (!tr->implicit) return;
+#pragma omp for schedule(static, 16)
+    for (int32_t i = 0; i < tr->model->n_items; i++)
+        implicit_item(tr, st, i, tr->csc.col_ptr[i + 1] - tr->csc.col_ptr[i]);
 }
 
 /* ---- update and derive ---- */
@@ -309,7 +322,10 @@ void mfr_derive_users(mfr_trainer *tr)
 
 void mfr_phase_derive(mfr_trainer *tr, struct mfr_step *st)
 {
-    if (tr->implicit && st->finite) mfr_derive_users(tr);
+    if (!tr->implicit || !st->finite) return;
+    const size_t k_pad = (size_t)tr->model->k_pad;
+#pragma omp for schedule(static, 16)
+    for (int32_t u = st->user_first; u < st->user_end; u++) derive_user(tr, u, tr->gZ + (size_t)u * k_pad);
 }
 
 /* ---- divergence check ---- */
@@ -338,8 +354,8 @@ static int check_arrays(const mfr_trainer *tr, const struct mfr_step *st, const 
         }
     }
     if (tr->implicit) {
-        arr[n] = m->U;
-        len[n] = (int64_t)m->n_users * m->k_pad;
+        arr[n] = m->U + (size_t)st->user_first * (size_t)m->k_pad;
+        len[n] = (int64_t)(st->user_end - st->user_first) * m->k_pad;
         if (names) snprintf(names[n], 40, "the derived user factors");
         n++;
     }

@@ -260,15 +260,18 @@ if start_two_ranks "${base[@]}" --epochs 100000000; then
 fi
 
 # SIGTERM, to one rank (as a batch system may signal a job's processes) or
-# to mpirun (which sends SIGTERM to every rank, then SIGKILL after
-# odls_base_sigkill_timeout seconds): the ranks agree to stop after the
+# to mpirun (which sends SIGTERM to every rank odls_base_sigkill_timeout
+# seconds later, and SIGKILL as long after that): the ranks agree to stop after the
 # same epoch, rank 0 writes the checkpoint, the ranks exit 3 (mpirun itself
 # exits 1 when it was signalled). Resumed in one process, the checkpoint
 # gives the uninterrupted single-process run's bytes.
 sig=(train --data "$T/data" --reduce shard --shards 7 --bias --lr 0.001)
 for target in rank mpirun; do
-    MCA=() # with a longer timeout, this mpirun (4.1.4) crashed after the ranks' exit 3
-    [ $target = mpirun ] && MCA=(--mca odls_base_sigkill_timeout 30)
+    # mpirun (4.1.4) waits odls_base_sigkill_timeout seconds, sends SIGTERM,
+    # waits as long again, then SIGKILL: 5 s leave time for an epoch and the
+    # checkpoint (a longer one, with a signalled rank, once crashed mpirun)
+    MCA=()
+    [ $target = mpirun ] && MCA=(--mca odls_base_sigkill_timeout 5)
     rm -f "$T/ck-sig"
     start_two_ranks "${sig[@]}" --epochs 100000000 --checkpoint "$T/ck-sig" --checkpoint-every 100000000 || continue
     # epoch 1's line (always logged): every rank has its handlers and trains

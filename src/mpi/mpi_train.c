@@ -23,8 +23,9 @@
  *              --reduce owner: the ring carries, per item, the running sum
  *              of its CSC column in user order (continue_column: the
  *              item_grad kernels' groups of four and tail, a group cut at
- *              a rank boundary carried as pending members), and the last
- *              rank broadcasts it; then every rank updates the item rows.
+ *              a rank boundary carried as pending members; messages hold
+ *              only the pending ones, pack_columns), and the last rank
+ *              broadcasts it; then every rank updates the item rows.
  *  implicit    Y's gradient around the same column ring (rows gZ, weights
  *              c_u), broadcast, then Y's update on every rank and U derived
  *              for this rank's users.
@@ -71,7 +72,7 @@ struct mfr_mpi_trainer {
     /* --reduce owner, implicit feedback: each item's CSC positions of this
      * rank's users [col_lo[i], col_hi[i]) and the column ring's slots. */
     int64_t *col_lo, *col_hi;
-    float *col_buf;
+    float *col_buf, *col_msg; /* working slots; compact messages (chunk by chunk) */
 };
 
 /* rc = call, its seconds added to mt->mpi_seconds. */
@@ -146,7 +147,9 @@ static int plan_columns(mfr_mpi_trainer *mt, mfr_error *err)
     mt->col_lo = mfr_malloc(sizeof(int64_t) * (size_t)n);
     mt->col_hi = mfr_malloc(sizeof(int64_t) * (size_t)n);
     mt->col_buf = mfr_malloc(sizeof(float) * (size_t)(col_slot(tr) * n));
-    if (!mt->col_lo || !mt->col_hi || !mt->col_buf) return mfr_seterr(err, MFR_ERR_NOMEM, "out of memory");
+    mt->col_msg = mfr_malloc(sizeof(float) * (size_t)(col_slot(tr) * n));
+    if (!mt->col_lo || !mt->col_hi || !mt->col_buf || !mt->col_msg)
+        return mfr_seterr(err, MFR_ERR_NOMEM, "out of memory");
     for (int32_t i = 0; i < n; i++) {
         int64_t b = tr->csc.col_ptr[i], e = tr->csc.col_ptr[i + 1];
         while (b < e && tr->csc.user[b] < u_lo) b++;
@@ -204,6 +207,7 @@ void mfr_mpi_trainer_destroy(mfr_mpi_trainer *mt)
     free(mt->col_lo);
     free(mt->col_hi);
     free(mt->col_buf);
+    free(mt->col_msg);
     free(mt);
 }
 
@@ -341,6 +345,38 @@ static void continue_column(const mfr_mpi_trainer *mt, int32_t i, const float *r
 #undef MEMBER
 }
 
+/* Members of item i's group of four pending at CSC position x (a rank
+ * boundary): those after the column's last whole group begun before x,
+ * none in the tail (added one at a time). */
+static int pending_at(const mfr_trainer *tr, int32_t i, int64_t x)
+{
+    const int64_t b = tr->csc.col_ptr[i], e = tr->csc.col_ptr[i + 1];
+    return x < b + (e - b) / 4 * 4 ? (int)((x - b) % 4) : 0;
+}
+
+/* Chunk [i0, i1)'s slots to (to_msg) or from the compact message between
+ * two ranks: per item the running row, then only its pending members'
+ * weights and rows, their count known to both ranks from the boundary
+ * position at[i] (col_hi on the sender, the same col_lo on the receiver).
+ * msg NULL: only the message's length in floats. */
+static int64_t pack_columns(const mfr_mpi_trainer *mt, int32_t i0, int32_t i1, const int64_t *at, float *slots,
+                            float *msg, bool to_msg)
+{
+    const int32_t kp = mt->tr->model->k_pad;
+    const int64_t slot = col_slot(mt->tr);
+    int64_t n = 0;
+    for (int32_t i = i0; i < i1; i++) {
+        const int np = pending_at(mt->tr, i, at[i]);
+        float *sl = slots + (size_t)(i - i0) * (size_t)slot;
+        const size_t part[3] = {(size_t)kp, (size_t)np, (size_t)np * (size_t)kp};
+        float *in_slot[3] = {sl, sl + kp, sl + kp + 4};
+        for (int x = 0; msg && x < 3; n += (int64_t)part[x], x++)
+            memcpy(to_msg ? msg + n : in_slot[x], to_msg ? in_slot[x] : msg + n, sizeof(float) * part[x]);
+        if (!msg) n += (int64_t)(part[0] + part[1] + part[2]);
+    }
+    return n;
+}
+
 /* out (n_items x k_pad, on every rank) = every item's Σ over its whole
  * column of weight[pos] · rows[user], the ranks' users in order along the
  * ring (chunks of items), then broadcast: V's gradient with item owners
@@ -356,12 +392,16 @@ static int ring_reduce_columns(mfr_mpi_trainer *mt, const float *rows, const flo
     MPI_Request req = MPI_REQUEST_NULL;
     for (int32_t i0 = 0; i0 < n_items && rc == MPI_SUCCESS; i0 += (int32_t)per) {
         const int32_t i1 = n_items - i0 < per ? n_items : i0 + (int32_t)per;
-        float *buf = mt->col_buf + (size_t)i0 * (size_t)slot;
-        const int len = (int)((i1 - i0) * slot);
-        if (mt->rank == 0) memset(buf, 0, sizeof(float) * (size_t)len);
-        else TIMED(mt, rc, MPI_Recv(buf, len, MPI_FLOAT, mt->rank - 1, (int)((i0 / per) & 0x7fff), mt->comm,
-                                     MPI_STATUS_IGNORE));
-        if (rc != MPI_SUCCESS) break;
+        float *buf = mt->col_buf + (size_t)i0 * (size_t)slot, *msg = mt->col_msg + (size_t)i0 * (size_t)slot;
+        if (mt->rank == 0) {
+            memset(buf, 0, sizeof(float) * (size_t)((i1 - i0) * slot));
+        } else {
+            const int len = (int)pack_columns(mt, i0, i1, mt->col_lo, buf, NULL, false);
+            TIMED(mt, rc, MPI_Recv(msg, len, MPI_FLOAT, mt->rank - 1, (int)((i0 / per) & 0x7fff), mt->comm,
+                                   MPI_STATUS_IGNORE));
+            if (rc != MPI_SUCCESS) break;
+            pack_columns(mt, i0, i1, mt->col_lo, buf, msg, false);
+        }
 #pragma omp parallel for schedule(static, 16) num_threads(tr->n_threads)
         for (int32_t i = i0; i < i1; i++) continue_column(mt, i, rows, weight, buf + (size_t)(i - i0) * (size_t)slot);
         if (last) {
@@ -370,8 +410,9 @@ static int ring_reduce_columns(mfr_mpi_trainer *mt, const float *rows, const flo
             continue;
         }
         TIMED(mt, rc, MPI_Wait(&req, MPI_STATUS_IGNORE));
+        const int len = (int)pack_columns(mt, i0, i1, mt->col_hi, buf, msg, true);
         if (rc == MPI_SUCCESS)
-            rc = MPI_Isend(buf, len, MPI_FLOAT, mt->rank + 1, (int)((i0 / per) & 0x7fff), mt->comm, &req);
+            rc = MPI_Isend(msg, len, MPI_FLOAT, mt->rank + 1, (int)((i0 / per) & 0x7fff), mt->comm, &req);
     }
     if (rc == MPI_SUCCESS) TIMED(mt, rc, MPI_Wait(&req, MPI_STATUS_IGNORE));
     if (rc != MPI_SUCCESS) return mpi_err(err, rc, "ring reduction of the item columns");

@@ -337,31 +337,43 @@ static int train_setup(struct train_run *r)
 /* Checkpoints, resume and signals (docs/CHECKPOINTS.md)                */
 /* ------------------------------------------------------------------ */
 
+/* Collective under mpirun: every rank sends its users' rows and optimizer
+ * state to rank 0, which alone writes, so the file holds the bytes one
+ * process would write. The bracket is on every rank: a second signal to any
+ * rank waits for the file. */
 static int write_checkpoint(struct train_run *r)
 {
     const struct train_opts *o = r->o;
+    stop_signals_saving(true);
+    int rc = dist_gather();
+    if (rc == EXIT_OK && r->best) rc = dist_gather_model(r->best); /* every rank has one, or none */
+    if (rc != EXIT_OK || dist_rank() != 0) {
+        stop_signals_saving(false);
+        return rc;
+    }
     mfr_run_state run = {.epochs = o->epochs, .early_stop = o->early_stop,
                          .best_epoch = r->best ? r->best_epoch : 0, .best_val = r->best_val,
                          .log_every = o->log_every, .checkpoint_every = o->checkpoint_every,
                          .elapsed_s = now_seconds() - r->t_start, .train_s = r->train_seconds,
                          .best = r->best, .log = r->jl.buf, .log_len = r->jl.len};
     mfr_error err = {0};
-    stop_signals_saving(true);
     int st = mfr_trainer_save_checkpoint(r->tr, &run, o->checkpoint, &err);
     stop_signals_saving(false);
     return st == MFR_OK ? EXIT_OK : lib_error(&err);
 }
 
-/* After epoch e, on the first SIGINT/SIGTERM: a checkpoint (if asked
- * for and not just written) and how to go on. */
-static int train_interrupted(struct train_run *r, int64_t e)
+/* After epoch e, on the first SIGINT/SIGTERM (signal `signo`; under
+ * mpirun, received by any rank): a checkpoint (if asked for and not just
+ * written) and how to go on. */
+static int train_interrupted(struct train_run *r, int64_t e, int signo)
 {
     const struct train_opts *o = r->o;
-    const char *sig = stop_signal_name();
+    const char *sig = signo == SIGINT ? "SIGINT" : "SIGTERM";
     int rc;
     if (r->bar) fputs("\r\033[K", stderr);
     if (o->checkpoint && e % o->checkpoint_every != 0 && (rc = write_checkpoint(r)) != EXIT_OK)
         return rc;
+    if (dist_rank() != 0) return EXIT_INTERRUPTED;
     if (o->checkpoint)
         fprintf(stderr,
                 "%s: interrupted by %s after epoch %lld of %lld; checkpoint written to %s\n"
@@ -529,13 +541,16 @@ static int print_train_header(const struct train_run *r)
 }
 
 /* --early-stop after epoch e: keeps a copy of the best model so far; sets
- * *stop when P epochs passed without improvement. */
+ * *stop when P epochs passed without improvement. Under mpirun every rank
+ * gets the same metrics (dist_evaluate), so every rank decides alike and
+ * keeps its own copy, whose users' rows reach rank 0's copy when it is
+ * written (dist_gather_model). */
 static int early_stop_check(struct train_run *r, int64_t e, bool *stop)
 {
     mfr_error err = {0};
     mfr_metrics mv;
     double t0 = now_seconds();
-    if (mfr_model_evaluate(r->model, r->test, &mv, &err) != MFR_OK) return lib_error(&err);
+    if (dist_evaluate(r->model, r->test, &mv, &err) != MFR_OK) return lib_error(&err);
     r->times.eval += now_seconds() - t0;
     if (mv.mse < r->best_val) {
         r->best_val = mv.mse;
@@ -613,10 +628,16 @@ static int log_epoch(struct train_run *r, int64_t e)
     return EXIT_OK;
 }
 
-/* The epochs: steps, early stopping, logging and the progress bar. */
+/* The epochs: steps, early stopping, logging and the progress bar.
+ * Under mpirun rank 0 alone logs and writes, from the model dist_gather
+ * completes; every rank makes the same collective calls (the gathers
+ * depend on the epoch, the flags and the early-stop decision, which every
+ * rank makes alike), and all agree at the end of each epoch whether to
+ * stop: rank 0's --target-rmse, any rank's signal (docs/MPI.md). */
 static int train_epochs(struct train_run *r)
 {
     const struct train_opts *o = r->o;
+    const bool lead = dist_rank() == 0;
     int rc = EXIT_OK;
     r->t_start = now_seconds() - r->elapsed0;
     for (int64_t e = r->start + 1; e <= o->epochs; e++) {
@@ -639,7 +660,7 @@ static int train_epochs(struct train_run *r)
         bool wanted = !o->quiet || o->plot || o->log_json || o->checkpoint || o->target_rmse > 0;
         /* under mpirun every rank sends its users to rank 0, which logs */
         if (logged && (rc = dist_gather()) != EXIT_OK) return rc;
-        if (logged && wanted && (rc = log_epoch(r, e)) != EXIT_OK) return rc;
+        if (logged && wanted && lead && (rc = log_epoch(r, e)) != EXIT_OK) return rc;
         if (r->target_epoch) stop = true; /* --target-rmse reached at this logged epoch */
         if (r->bar && (now_seconds() - r->last_draw > 0.1 || e == o->epochs)) {
             r->last_draw = now_seconds();
@@ -647,8 +668,10 @@ static int train_epochs(struct train_run *r)
         }
         if (o->checkpoint && e % o->checkpoint_every == 0 && (rc = write_checkpoint(r)) != EXIT_OK)
             return rc;
+        int sig = g_stop_signal;
+        if ((rc = dist_agree(&stop, &sig)) != EXIT_OK) return rc;
         if (stop) break;
-        if (g_stop_signal && e < o->epochs) return train_interrupted(r, e);
+        if (sig && e < o->epochs) return train_interrupted(r, e, sig);
     }
     if (r->bar) fputs("\r\033[K", stderr);
     return EXIT_OK;
@@ -815,16 +838,13 @@ static bool training_flags_given(int argc, char **argv)
     return false;
 }
 
-/* Under mpirun: what the ranks cannot run yet is refused, and ranks other
- * than 0 print and write nothing (docs/MPI.md). */
+/* Under mpirun ranks other than 0 print and write nothing (docs/MPI.md);
+ * what the ranks cannot run is refused by dist_attach (the library) and,
+ * for --kind softmax, by train_command. */
 static int train_dist_opts(struct train_opts *o)
 {
     if (!dist_on()) return EXIT_OK;
-    /* --target-rmse: rank 0 alone would decide to stop, and the others wait */
-    const char *no = o->resume ? "--resume" : o->checkpoint ? "--checkpoint" : o->early_stop ? "--early-stop"
-                     : o->target_rmse > 0 ? "--target-rmse" : NULL;
-    if (no) return usage_error("%s is not supported under mpirun yet (docs/MPI.md)", no);
-    if (dist_rank() != 0) {
+    if (dist_rank() != 0) { /* it still reads --resume and gathers for --checkpoint */
         o->out = o->log_json = o->plot = NULL;
         o->quiet = true;
     }
@@ -863,7 +883,9 @@ static int train_command(int argc, char **argv)
     }
     if ((rc = dist_attach(r.tr)) != EXIT_OK) goto done;
     stop_signals_install();
-    if ((rc = train_epochs(&r)) == EXIT_OK) dist_report(!o.quiet, r.ran, r.train_seconds);
+    if ((rc = train_epochs(&r)) == EXIT_OK) /* this process's epochs, not a checkpoint's */
+        dist_report(!o.quiet, r.ran - r.start, r.train_seconds - r.train_s0);
+    if (rc == EXIT_OK && r.best) rc = dist_gather_model(r.best); /* the model train_finish keeps */
     if (rc == EXIT_OK && dist_rank() == 0) rc = train_finish(&r);
 done:
     train_run_free(&r);

@@ -10,45 +10,69 @@
  *  reg_sums    user partial sums of its shards, all-gathered; item blocks'
  *              on every rank; then the reduction in shard / block order.
  *  user_grads  its shards only: their users' gradients, loss slots and
- *              shard item buffers.
+ *              shard item buffers (owner mode: their ratings' residuals).
  *  loss        the S loss slots are all-gathered (copies), then summed in
  *              shard order by mfr_phase_loss, as in one process.
- *  items       a pipelined ring in chunks of MPI_CHUNK floats: rank 0 sums
+ *  items       a pipelined ring in chunks of mt->chunk floats: rank 0 sums
  *              its buffers (kern->sum_buffers), sends the partial sum to
  *              rank 1, which adds its shards' buffers in shard order and
  *              passes it on; rank P-1 broadcasts the total. Each float of gV
  *              is therefore ((b_0 + b_1) + b_2) + ... + b_{S-1}, the same
  *              additions in the same order as kern->sum_buffers in one
  *              process, so the same bits.
- *  update      all rows, replicated: foreign users' gradients are zero (never
- *              written), which leaves their rows and Adam/SGD state as they
- *              are; the items' rows get identical updates on every rank.
- *  check       per rank, then the lowest bad array across ranks (MPI_MIN).
+ *              --reduce owner: the ring carries, per item, the running sum
+ *              of its CSC column in user order (continue_column: the
+ *              item_grad kernels' groups of four and tail, a group cut at
+ *              a rank boundary carried as pending members; messages hold
+ *              only the pending ones, pack_columns), and the last rank
+ *              broadcasts it; then every rank updates the item rows.
+ *  implicit    Y's gradient around the same column ring (rows gZ, weights
+ *              c_u), broadcast, then Y's update on every rank and U derived
+ *              for this rank's users.
+ *  update      this rank's users only (struct mfr_step's user range: the
+ *              other users' rows here are stale copies, never read), and
+ *              every item row, replicated: identical updates on every rank.
+ *  check       the same rows per rank, then the lowest bad array across
+ *              ranks (MPI_MIN).
  *
  * MPI calls are made outside OpenMP parallel regions (MPI_THREAD_FUNNELED
  * is enough). Errors come back as MFR_ERR_IO (MPI_ERRORS_RETURN on comm).
  */
 #include <limits.h>
+#include <math.h>
 #include <mpi.h>
 #include <omp.h>
 #include <string.h>
 
+#include "dataset_priv.h"
 #include "mfrec_mpi.h"
 #include "train_priv.h"
 
-/* Floats per ring message: 256 KiB, large enough to amortize latency,
- * small enough that the ranks overlap their sums along the ring. */
-#define MPI_CHUNK 65536
+/* Floats per ring message: about V / P, within 16 KiB .. 256 KiB. The
+ * first chunk crosses P - 1 hops before the pipeline is full, so the ring
+ * takes (P - 2 + n_chunks) hop times; at many ranks smaller chunks shorten
+ * that fill more than their extra latency costs (docs/PERFORMANCE.md: the
+ * best chunk is sqrt(V alpha / ((P - 2) beta)), 16-32 KiB at 128 nodes on
+ * 10-100 Gb/s). A multiple of 64 floats keeps every chunk's start aligned
+ * for the kernels. The sums are elementwise, so the chunk size never
+ * changes a bit of the result. */
+#define MPI_CHUNK_MIN 4096
+#define MPI_CHUNK_MAX 65536
 
 struct mfr_mpi_trainer {
     mfr_trainer *tr;
     MPI_Comm comm;
     int rank, size;
     int32_t s_lo, s_hi;   /* this rank's shards */
+    int64_t chunk;        /* floats per ring message */
     int *slot_count, *slot_disp; /* loss slots per rank (doubles) */
     int *row_count, *row_disp;   /* user-row floats per rank */
     int *reg_count, *reg_disp;   /* regularizer user partials per rank (doubles) */
     double mpi_seconds;          /* inside MPI calls: transfers and waits */
+    /* --reduce owner, implicit feedback: each item's CSC positions of this
+     * rank's users [col_lo[i], col_hi[i]) and the column ring's slots. */
+    int64_t *col_lo, *col_hi;
+    float *col_buf, *col_msg; /* working slots; compact messages (chunk by chunk) */
 };
 
 /* rc = call, its seconds added to mt->mpi_seconds. */
@@ -70,9 +94,8 @@ static int mpi_err(mfr_error *err, int rc, const char *what)
 /* What the ranks cannot run yet: NULL when supported. */
 static const char *unsupported(const mfr_trainer *tr)
 {
-    if (tr->implicit) return "implicit feedback (--implicit)";
     if (tr->als) return "alternating least squares (--optimizer als)";
-    if (tr->reduce != MFR_REDUCE_SHARD) return "the item-owner reduction (pass --reduce shard)";
+
     return NULL;
 }
 
@@ -107,6 +130,37 @@ static int plan_counts(mfr_mpi_trainer *mt, mfr_error *err)
     return MFR_OK;
 }
 
+/* Floats per item in the owner ring: the running row, then up to three
+ * pending members of a group of four (their weights, then their rows). */
+static int64_t col_slot(const mfr_trainer *tr) { return 4 * (int64_t)tr->model->k_pad + 4; }
+
+/* --reduce owner and implicit feedback: where this rank's users sit in each
+ * item's column (the CSC lists an item's users in ascending order, so they
+ * are contiguous). */
+static int plan_columns(mfr_mpi_trainer *mt, mfr_error *err)
+{
+    const mfr_trainer *tr = mt->tr;
+    if (tr->reduce != MFR_REDUCE_OWNER && !tr->implicit) return MFR_OK;
+    const int32_t n = tr->model->n_items, u_lo = tr->shard_first[mt->s_lo], u_hi = tr->shard_first[mt->s_hi];
+    if (col_slot(tr) * n > INT_MAX)
+        return mfr_seterr(err, MFR_ERR_TOO_LARGE, "MPI: more than %d floats of item columns", INT_MAX);
+    mt->col_lo = mfr_malloc(sizeof(int64_t) * (size_t)n);
+    mt->col_hi = mfr_malloc(sizeof(int64_t) * (size_t)n);
+    mt->col_buf = mfr_malloc(sizeof(float) * (size_t)(col_slot(tr) * n));
+    mt->col_msg = mfr_malloc(sizeof(float) * (size_t)(col_slot(tr) * n));
+    if (!mt->col_lo || !mt->col_hi || !mt->col_buf || !mt->col_msg)
+        return mfr_seterr(err, MFR_ERR_NOMEM, "out of memory");
+    for (int32_t i = 0; i < n; i++) {
+        int64_t b = tr->csc.col_ptr[i], e = tr->csc.col_ptr[i + 1];
+        while (b < e && tr->csc.user[b] < u_lo) b++;
+        int64_t h = b;
+        while (h < e && tr->csc.user[h] < u_hi) h++;
+        mt->col_lo[i] = b;
+        mt->col_hi[i] = h;
+    }
+    return MFR_OK;
+}
+
 int mfr_mpi_trainer_create(mfr_trainer *tr, MPI_Comm comm, mfr_mpi_trainer **out, mfr_error *err)
 {
     if (!out) return mfr_seterr(err, MFR_ERR_INVALID, "mfr_mpi_trainer_create: out is NULL");
@@ -130,7 +184,10 @@ int mfr_mpi_trainer_create(mfr_trainer *tr, MPI_Comm comm, mfr_mpi_trainer **out
     *mt = (mfr_mpi_trainer){.tr = tr, .comm = comm, .rank = rank, .size = size};
     mt->s_lo = shard_of_rank(mt, rank);
     mt->s_hi = shard_of_rank(mt, rank + 1);
-    if ((rc = plan_counts(mt, err)) != MFR_OK) {
+    const int64_t v_len = (int64_t)tr->model->n_items * tr->model->k_pad;
+    const int64_t per_rank = (v_len / size + 63) / 64 * 64;
+    mt->chunk = per_rank < MPI_CHUNK_MIN ? MPI_CHUNK_MIN : per_rank > MPI_CHUNK_MAX ? MPI_CHUNK_MAX : per_rank;
+    if ((rc = plan_counts(mt, err)) != MFR_OK || (rc = plan_columns(mt, err)) != MFR_OK) {
         mfr_mpi_trainer_destroy(mt);
         return rc;
     }
@@ -147,6 +204,10 @@ void mfr_mpi_trainer_destroy(mfr_mpi_trainer *mt)
     free(mt->row_disp);
     free(mt->reg_count);
     free(mt->reg_disp);
+    free(mt->col_lo);
+    free(mt->col_hi);
+    free(mt->col_buf);
+    free(mt->col_msg);
     free(mt);
 }
 
@@ -186,12 +247,12 @@ static int ring_reduce_items(mfr_mpi_trainer *mt, mfr_error *err)
 {
     const mfr_trainer *tr = mt->tr;
     const int64_t v_len = (int64_t)tr->model->n_items * tr->model->k_pad;
-    const int64_t n_chunks = (v_len + MPI_CHUNK - 1) / MPI_CHUNK;
+    const int64_t chunk = mt->chunk, n_chunks = (v_len + chunk - 1) / chunk;
     const bool last = mt->rank == mt->size - 1;
     int rc = MPI_SUCCESS;
     MPI_Request req = MPI_REQUEST_NULL;
     for (int64_t c = 0; c < n_chunks && rc == MPI_SUCCESS; c++) {
-        int64_t off = c * MPI_CHUNK, len = v_len - off < MPI_CHUNK ? v_len - off : MPI_CHUNK;
+        int64_t off = c * chunk, len = v_len - off < chunk ? v_len - off : chunk;
         if (mt->rank == 0) {
             sum_first_buffers(mt, off, len);
         } else {
@@ -212,6 +273,163 @@ static int ring_reduce_items(mfr_mpi_trainer *mt, mfr_error *err)
     if (rc != MPI_SUCCESS)
         return mpi_err(err, rc, "broadcast of the item gradients");
     return MFR_OK;
+}
+
+/* row += (g0 r0 + g1 r1) + (g2 r2 + g3 r3), each pair's second product
+ * fused: the group step of the item_grad kernels (kern_priv.h). fmaf is one
+ * instruction with FMA and a libm call without, hence a clone for FMA
+ * machines picked at load time (fmaf is exact either way: same bits; the
+ * project's -ffp-contract=off keeps g0 r0 rounded as the kernels do). */
+#if defined(__GNUC__) && defined(__x86_64__)
+__attribute__((target_clones("fma", "default")))
+#endif
+static void add_group(float *restrict acc, const float g[4], const float *const r[4], int32_t kp)
+{
+    for (int32_t c = 0; c < kp; c++)
+        acc[c] = acc[c] + (fmaf(g[1], r[1][c], g[0] * r[0][c]) + fmaf(g[3], r[3][c], g[2] * r[2][c]));
+}
+
+/* row = fma(g, r, row): a tail rating of the item_grad kernels. */
+#if defined(__GNUC__) && defined(__x86_64__)
+__attribute__((target_clones("fma", "default")))
+#endif
+static void add_one(float *restrict acc, float g, const float *restrict r, int32_t kp)
+{
+    for (int32_t c = 0; c < kp; c++) acc[c] = fmaf(g, r[c], acc[c]);
+}
+
+/* Item i's column continued over this rank's users: Σ weight[pos] ·
+ * rows[user] with the additions of the item_grad kernels: from the
+ * column's start, groups of four (add_group); the last (n mod 4) ratings
+ * one at a time, row = fma(g, r, row). A group cut at a rank boundary waits in the slot as pending
+ * members until the rank that holds its last member adds it. `slot`: the
+ * running row (k_pad), three weights and a spare, three pending rows. */
+static void continue_column(const mfr_mpi_trainer *mt, int32_t i, const float *rows, const float *weight,
+                            float *slot)
+{
+    const mfr_trainer *tr = mt->tr;
+    const int32_t kp = tr->model->k_pad;
+    const int64_t b = tr->csc.col_ptr[i], e = tr->csc.col_ptr[i + 1], full = b + (e - b) / 4 * 4;
+    const int64_t hi = mt->col_hi[i];
+    float *acc = slot, *pg = slot + kp, *prow = slot + kp + 4;
+#define MEMBER(j, q) (g[q] = weight[tr->csc.pos[j]], r[q] = rows + (size_t)tr->csc.user[j] * (size_t)kp)
+    float g[4];
+    const float *r[4];
+    int64_t j = mt->col_lo[i];
+    /* a group begun on the ranks before: kept, or completed here */
+    for (; j < hi && j < full && (j - b) % 4 != 0; j++) {
+        const int q = (int)((j - b) % 4);
+        MEMBER(j, 3);
+        if (q < 3) {
+            pg[q] = g[3];
+            memcpy(prow + (size_t)q * (size_t)kp, r[3], sizeof(float) * (size_t)kp);
+            continue;
+        }
+        for (int x = 0; x < 3; x++) g[x] = pg[x], r[x] = prow + (size_t)x * (size_t)kp;
+        add_group(acc, g, r, kp);
+    }
+    for (; j + 4 <= hi && j + 4 <= full; j += 4) { /* whole groups of this rank */
+        for (int q = 0; q < 4; q++) MEMBER(j + q, q);
+        add_group(acc, g, r, kp);
+    }
+    for (; j < hi; j++) { /* a group the next ranks complete, or the tail */
+        MEMBER(j, 0);
+        if (j >= full) {
+            add_one(acc, g[0], r[0], kp);
+            continue;
+        }
+        const int q = (int)((j - b) % 4);
+        pg[q] = g[0];
+        memcpy(prow + (size_t)q * (size_t)kp, r[0], sizeof(float) * (size_t)kp);
+    }
+#undef MEMBER
+}
+
+/* Members of item i's group of four pending at CSC position x (a rank
+ * boundary): those after the column's last whole group begun before x,
+ * none in the tail (added one at a time). */
+static int pending_at(const mfr_trainer *tr, int32_t i, int64_t x)
+{
+    const int64_t b = tr->csc.col_ptr[i], e = tr->csc.col_ptr[i + 1];
+    return x < b + (e - b) / 4 * 4 ? (int)((x - b) % 4) : 0;
+}
+
+/* Chunk [i0, i1)'s slots to (to_msg) or from the compact message between
+ * two ranks: per item the running row, then only its pending members'
+ * weights and rows, their count known to both ranks from the boundary
+ * position at[i] (col_hi on the sender, the same col_lo on the receiver).
+ * msg NULL: only the message's length in floats. */
+static int64_t pack_columns(const mfr_mpi_trainer *mt, int32_t i0, int32_t i1, const int64_t *at, float *slots,
+                            float *msg, bool to_msg)
+{
+    const int32_t kp = mt->tr->model->k_pad;
+    const int64_t slot = col_slot(mt->tr);
+    int64_t n = 0;
+    for (int32_t i = i0; i < i1; i++) {
+        const int np = pending_at(mt->tr, i, at[i]);
+        float *sl = slots + (size_t)(i - i0) * (size_t)slot;
+        const size_t part[3] = {(size_t)kp, (size_t)np, (size_t)np * (size_t)kp};
+        float *in_slot[3] = {sl, sl + kp, sl + kp + 4};
+        for (int x = 0; msg && x < 3; n += (int64_t)part[x], x++)
+            memcpy(to_msg ? msg + n : in_slot[x], to_msg ? in_slot[x] : msg + n, sizeof(float) * part[x]);
+        if (!msg) n += (int64_t)(part[0] + part[1] + part[2]);
+    }
+    return n;
+}
+
+/* out (n_items x k_pad, on every rank) = every item's Σ over its whole
+ * column of weight[pos] · rows[user], the ranks' users in order along the
+ * ring (chunks of items), then broadcast: V's gradient with item owners
+ * (residuals, U), Y's with implicit feedback (c_u, dLoss/dU). */
+static int ring_reduce_columns(mfr_mpi_trainer *mt, const float *rows, const float *weight, float *out,
+                               mfr_error *err)
+{
+    const mfr_trainer *tr = mt->tr;
+    const int32_t n_items = tr->model->n_items, kp = tr->model->k_pad;
+    const int64_t slot = col_slot(tr), per = mt->chunk / slot > 0 ? mt->chunk / slot : 1;
+    const bool last = mt->rank == mt->size - 1;
+    int rc = MPI_SUCCESS;
+    MPI_Request req = MPI_REQUEST_NULL;
+    for (int32_t i0 = 0; i0 < n_items && rc == MPI_SUCCESS; i0 += (int32_t)per) {
+        const int32_t i1 = n_items - i0 < per ? n_items : i0 + (int32_t)per;
+        float *buf = mt->col_buf + (size_t)i0 * (size_t)slot, *msg = mt->col_msg + (size_t)i0 * (size_t)slot;
+        if (mt->rank == 0) {
+            memset(buf, 0, sizeof(float) * (size_t)((i1 - i0) * slot));
+        } else {
+            const int len = (int)pack_columns(mt, i0, i1, mt->col_lo, buf, NULL, false);
+            TIMED(mt, rc, MPI_Recv(msg, len, MPI_FLOAT, mt->rank - 1, (int)((i0 / per) & 0x7fff), mt->comm,
+                                   MPI_STATUS_IGNORE));
+            if (rc != MPI_SUCCESS) break;
+            pack_columns(mt, i0, i1, mt->col_lo, buf, msg, false);
+        }
+#pragma omp parallel for schedule(static, 16) num_threads(tr->n_threads)
+        for (int32_t i = i0; i < i1; i++) continue_column(mt, i, rows, weight, buf + (size_t)(i - i0) * (size_t)slot);
+        if (last) {
+            for (int32_t i = i0; i < i1; i++)
+                memcpy(out + (size_t)i * (size_t)kp, buf + (size_t)(i - i0) * (size_t)slot, sizeof(float) * (size_t)kp);
+            continue;
+        }
+        TIMED(mt, rc, MPI_Wait(&req, MPI_STATUS_IGNORE));
+        const int len = (int)pack_columns(mt, i0, i1, mt->col_hi, buf, msg, true);
+        if (rc == MPI_SUCCESS)
+            rc = MPI_Isend(msg, len, MPI_FLOAT, mt->rank + 1, (int)((i0 / per) & 0x7fff), mt->comm, &req);
+    }
+    if (rc == MPI_SUCCESS) TIMED(mt, rc, MPI_Wait(&req, MPI_STATUS_IGNORE));
+    if (rc != MPI_SUCCESS) return mpi_err(err, rc, "ring reduction of the item columns");
+    TIMED(mt, rc, MPI_Bcast(out, (int)((int64_t)n_items * kp), MPI_FLOAT, mt->size - 1, mt->comm));
+    return rc == MPI_SUCCESS ? MFR_OK : mpi_err(err, rc, "broadcast of the item gradients");
+}
+
+/* --reduce owner updates the item rows in its item pass (step.c), so
+ * mfr_phase_update leaves them: here, as elementwise as there. */
+static void update_items(mfr_trainer *tr, const struct mfr_step *st)
+{
+    if (!st->finite) return;
+    const int64_t v_len = (int64_t)tr->model->n_items * tr->model->k_pad;
+#pragma omp for schedule(static)
+    for (int64_t off = 0; off < v_len; off += MFR_TRAIN_CHUNK)
+        mfr_opt_update(tr->opt, &st->opt, &tr->group[MFR_GROUP_ITEMS], off, tr->gV,
+                       v_len - off < MFR_TRAIN_CHUNK ? v_len - off : MFR_TRAIN_CHUNK);
 }
 
 /* The regularizers' sums: user partials of this rank's shards and every
@@ -257,6 +475,8 @@ int mfr_mpi_trainer_step(mfr_mpi_trainer *mt, double *loss_out, mfr_error *err)
     mfr_trainer *tr = mt->tr;
     struct mfr_step st;
     mfr_step_begin(tr, &st);
+    st.user_first = tr->shard_first[mt->s_lo]; /* this rank's users alone are updated and checked */
+    st.user_end = tr->shard_first[mt->s_hi];
     int rc = reg_sums(mt, &st, err);
     if (rc != MFR_OK) return rc;
     own_user_grads(mt, &st);
@@ -264,23 +484,30 @@ int mfr_mpi_trainer_step(mfr_mpi_trainer *mt, double *loss_out, mfr_error *err)
                                  mt->slot_disp, MPI_DOUBLE, mt->comm));
     if (rc != MPI_SUCCESS) return mpi_err(err, rc, "gather of the loss slots");
     mfr_phase_loss(tr, &st); /* every rank: the same slots in shard order */
-    if ((rc = ring_reduce_items(mt, err)) != MFR_OK) return rc;
+    const bool owner = tr->reduce == MFR_REDUCE_OWNER;
+    rc = owner ? ring_reduce_columns(mt, tr->model->U, tr->resid, tr->gV, err) : ring_reduce_items(mt, err);
+    if (rc == MFR_OK && tr->implicit) rc = ring_reduce_columns(mt, tr->gZ, tr->imp_w, tr->gY, err);
+    if (rc != MFR_OK) return rc;
 #pragma omp parallel num_threads(tr->n_threads)
     {
         mfr_items_reg_terms(tr, &st);
+        if (owner) update_items(tr, &st);
+        mfr_phase_implicit_finish(tr, &st);
         mfr_phase_update(tr, &st);
+        mfr_phase_derive(tr, &st);
         mfr_phase_check(tr, &st);
     }
     if ((rc = check_across(mt, &st, err)) != MFR_OK) return rc;
     return mfr_step_end(tr, &st, loss_out, err);
 }
 
-int mfr_mpi_trainer_gather(mfr_mpi_trainer *mt, mfr_error *err)
+/* Rank 0's m gets every rank's rows of m's user arrays (U, P with implicit
+ * feedback, optimizer state; m has the trainer's shape). */
+static int gather_users(mfr_mpi_trainer *mt, mfr_model *m, mfr_error *err)
 {
-    if (!mt) return mfr_seterr(err, MFR_ERR_INVALID, "mfr_mpi_trainer_gather: trainer is NULL");
-    const struct mfr_param_group *g = &mt->tr->group[MFR_GROUP_USERS];
-    for (int s = -1; s < mt->tr->opt->n_state; s++) {
-        float *a = s < 0 ? g->param : g->state[s];
+    for (int s = -2; s < m->n_state; s++) {
+        if (s == -2 && !m->P) continue;
+        float *a = s == -2 ? m->P : s < 0 ? m->U : m->state[MFR_GROUP_USERS][s];
         const int me = mt->rank;
         int rc = me == 0 ? MPI_Gatherv(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, a, mt->row_count, mt->row_disp,
                                        MPI_FLOAT, 0, mt->comm)
@@ -288,6 +515,73 @@ int mfr_mpi_trainer_gather(mfr_mpi_trainer *mt, mfr_error *err)
                                        NULL, MPI_FLOAT, 0, mt->comm);
         if (rc != MPI_SUCCESS) return mpi_err(err, rc, "gather of the user rows");
     }
+    return MFR_OK;
+}
+
+int mfr_mpi_trainer_gather(mfr_mpi_trainer *mt, mfr_error *err)
+{
+    if (!mt) return mfr_seterr(err, MFR_ERR_INVALID, "mfr_mpi_trainer_gather: trainer is NULL");
+    return gather_users(mt, mt->tr->model, err);
+}
+
+int mfr_mpi_trainer_gather_model(mfr_mpi_trainer *mt, mfr_model *m, mfr_error *err)
+{
+    if (!mt || !m) return mfr_seterr(err, MFR_ERR_INVALID, "mfr_mpi_trainer_gather_model: %s is NULL",
+                                     !mt ? "trainer" : "model");
+    const mfr_model *t = mt->tr->model;
+    if (m->n_users != t->n_users || m->k_pad != t->k_pad || m->n_state != t->n_state || !m->P != !t->P)
+        return mfr_seterr(err, MFR_ERR_MISMATCH, "mfr_mpi_trainer_gather_model: not the trainer's shape");
+    return gather_users(mt, m, err);
+}
+
+/* Every validation error e[x] (as mfr_model_evaluate computes it) comes from
+ * the rank that owns the rating's user; the others leave +0.0 there, so the
+ * sum-reduce is exact in any order: x + 0.0 == x. */
+static void own_errors(const mfr_mpi_trainer *mt, const mfr_ratings *r, double *e)
+{
+    const mfr_model *m = mt->tr->model;
+    const int32_t u_lo = mt->tr->shard_first[mt->s_lo], u_hi = mt->tr->shard_first[mt->s_hi];
+#pragma omp parallel for schedule(static) num_threads(mt->tr->n_threads)
+    for (int64_t x = 0; x < r->n; x++) {
+        const int32_t u = r->user[x];
+        e[x] = u >= u_lo && u < u_hi
+                   ? (double)mfr_model_predict_unchecked(m, u, r->item[x]) - (double)r->rating[x]
+                   : 0.0;
+    }
+}
+
+int mfr_mpi_trainer_evaluate(mfr_mpi_trainer *mt, const mfr_ratings *r, mfr_metrics *out, mfr_error *err)
+{
+    if (!mt || !r || !out)
+        return mfr_seterr(err, MFR_ERR_INVALID, "mfr_mpi_trainer_evaluate: %s is NULL",
+                          !mt ? "trainer" : !r ? "ratings" : "out");
+    const mfr_model *m = mt->tr->model;
+    if (r->n <= 0) return mfr_seterr(err, MFR_ERR_INVALID, "cannot evaluate on an empty rating set (0 ratings)");
+    for (int64_t x = 0; x < r->n; x++)
+        if ((uint32_t)r->user[x] >= (uint32_t)m->n_users || (uint32_t)r->item[x] >= (uint32_t)m->n_items)
+            return mfr_seterr(err, MFR_ERR_MISMATCH, "rating %lld: its user or item is outside the model",
+                              (long long)x);
+    double *e = mfr_malloc(sizeof(double) * (size_t)r->n);
+    if (!e) return mfr_seterr(err, MFR_ERR_NOMEM, "out of memory evaluating the model");
+    own_errors(mt, r, e);
+    int rc = MPI_SUCCESS;
+    for (int64_t off = 0; off < r->n && rc == MPI_SUCCESS; off += INT_MAX / 2) {
+        const int64_t n = r->n - off < INT_MAX / 2 ? r->n - off : INT_MAX / 2;
+        rc = MPI_Allreduce(MPI_IN_PLACE, e + off, (int)n, MPI_DOUBLE, MPI_SUM, mt->comm);
+    }
+    if (rc != MPI_SUCCESS) {
+        free(e);
+        return mpi_err(err, rc, "reduction of the validation errors");
+    }
+    double sq = 0.0, ab = 0.0; /* in rating order, as model_eval.c's sum_errors */
+    for (int64_t x = 0; x < r->n; x++) sq += e[x] * e[x], ab += fabs(e[x]);
+    free(e);
+    const double n = (double)r->n;
+    *out = (mfr_metrics){0};
+    out->n = r->n;
+    out->mse = sq / n;
+    out->rmse = sqrt(out->mse);
+    out->mae = ab / n;
     return MFR_OK;
 }
 

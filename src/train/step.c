@@ -47,6 +47,7 @@ void mfr_step_begin(const mfr_trainer *tr, struct mfr_step *st)
 {
     memset(st, 0, sizeof *st);
     st->bad_array = -1;
+    st->user_end = tr->model->n_users;
     st->scale = (float)(2.0 / (double)tr->csr.nnz);
     st->opt.kern = tr->kern;
     tr->opt->begin(&tr->cfg, tr->model->epochs + 1, &st->opt);
@@ -235,19 +236,32 @@ void mfr_phase_items(mfr_trainer *tr, struct mfr_step *st)
     else items_by_shard_buffers(tr, st);
 }
 
+/* Y's row i from its data gradient in gY (n: i's ratings): the
+ * regularizer terms, no bias lanes, the update. */
+static inline void implicit_item(mfr_trainer *tr, const struct mfr_step *st, int32_t i, int64_t n)
+{
+    const mfr_model *m = tr->model;
+    const int64_t off = (int64_t)i * m->k_pad;
+    float *gy = tr->gY + off;
+    mfr_reg_apply(gy, m->Y + off, m->k, &st->coef[MFR_REG_ROW_Y], n);
+    for (int32_t x = m->k; x < m->k_row; x++) gy[x] = 0.0f; /* Y has no bias lanes */
+    if (st->finite) mfr_opt_update(tr->opt, &st->opt, &tr->group[MFR_GROUP_Y], off, tr->gY, m->k_pad);
+}
+
 void mfr_phase_implicit(mfr_trainer *tr, struct mfr_step *st)
 {
     if (!tr->implicit) return;
-    const mfr_model *m = tr->model;
 #pragma omp for schedule(static, 16)
-    for (int32_t i = 0; i < m->n_items; i++) {
-        const int64_t off = (int64_t)i * m->k_pad;
-        float *gy = tr->gY + off;
-        int64_t n = csc_item_grad(tr, i, tr->gY, tr->gZ, tr->imp_w);
-        mfr_reg_apply(gy, m->Y + off, m->k, &st->coef[MFR_REG_ROW_Y], n);
-        for (int32_t x = m->k; x < m->k_row; x++) gy[x] = 0.0f; /* Y has no bias lanes */
-        if (st->finite) mfr_opt_update(tr->opt, &st->opt, &tr->group[MFR_GROUP_Y], off, tr->gY, m->k_pad);
-    }
+    for (int32_t i = 0; i < tr->model->n_items; i++)
+        implicit_item(tr, st, i, csc_item_grad(tr, i, tr->gY, tr->gZ, tr->imp_w));
+}
+
+void mfr_phase_implicit_finish(mfr_trainer *tr, struct mfr_step *st)
+{
+    if (!tr->implicit) return;
+#pragma omp for schedule(static, 16)
+    for (int32_t i = 0; i < tr->model->n_items; i++)
+        implicit_item(tr, st, i, tr->csc.col_ptr[i + 1] - tr->csc.col_ptr[i]);
 }
 
 /* ---- update and derive ---- */
@@ -256,7 +270,11 @@ void mfr_phase_update(mfr_trainer *tr, struct mfr_step *st)
 {
     if (!st->finite) return;
     const mfr_model *m = tr->model;
-    const int64_t u_len = (int64_t)m->n_users * m->k_pad, v_len = (int64_t)m->n_items * m->k_pad;
+    /* users' rows from u_base: whole rows of k_pad floats, so the kernels'
+     * lanes (elementwise updates) meet the same floats as from row 0 */
+    const int64_t u_base = (int64_t)st->user_first * m->k_pad;
+    const int64_t u_len = (int64_t)(st->user_end - st->user_first) * m->k_pad;
+    const int64_t v_len = (int64_t)m->n_items * m->k_pad;
     const int64_t u_chunks = (u_len + MFR_TRAIN_CHUNK - 1) / MFR_TRAIN_CHUNK;
     /* In owner mode V was updated with its gradient; U's rows only here. */
     const int64_t n_chunks =
@@ -267,8 +285,8 @@ void mfr_phase_update(mfr_trainer *tr, struct mfr_step *st)
         int64_t off = (is_u ? ch : ch - u_chunks) * MFR_TRAIN_CHUNK;
         int64_t len = (is_u ? u_len : v_len) - off;
         if (len > MFR_TRAIN_CHUNK) len = MFR_TRAIN_CHUNK;
-        mfr_opt_update(tr->opt, &st->opt, &tr->group[is_u ? MFR_GROUP_USERS : MFR_GROUP_ITEMS], off,
-                       is_u ? tr->gU : tr->gV, len);
+        mfr_opt_update(tr->opt, &st->opt, &tr->group[is_u ? MFR_GROUP_USERS : MFR_GROUP_ITEMS],
+                       off + (is_u ? u_base : 0), is_u ? tr->gU : tr->gV, len);
     }
 }
 
@@ -304,7 +322,10 @@ void mfr_derive_users(mfr_trainer *tr)
 
 void mfr_phase_derive(mfr_trainer *tr, struct mfr_step *st)
 {
-    if (tr->implicit && st->finite) mfr_derive_users(tr);
+    if (!tr->implicit || !st->finite) return;
+    const size_t k_pad = (size_t)tr->model->k_pad;
+#pragma omp for schedule(static, 16)
+    for (int32_t u = st->user_first; u < st->user_end; u++) derive_user(tr, u, tr->gZ + (size_t)u * k_pad);
 }
 
 /* ---- divergence check ---- */
@@ -314,23 +335,27 @@ enum { MFR_CHECK_MAX_ARRAYS = 1 + MFR_N_GROUPS * (1 + MFR_OPT_MAX_STATE) };
 /* The arrays a step may change: each group's parameters and optimizer
  * state, and the derived U (implicit feedback). Returns their count; names
  * them for the error message. */
-static int check_arrays(const mfr_trainer *tr, const float **arr, int64_t *len, char names[][40])
+static int check_arrays(const mfr_trainer *tr, const struct mfr_step *st, const float **arr, int64_t *len,
+                        char names[][40])
 {
     int n = 0;
     const mfr_model *m = tr->model;
     for (int g = 0; g < MFR_N_GROUPS; g++) {
         const struct mfr_param_group *pg = &tr->group[g];
         if (!pg->param) continue;
+        /* the users' arrays: only the step's users [user_first, user_end) */
+        const int64_t first = g == MFR_GROUP_USERS ? st->user_first : 0;
+        const int64_t rows = g == MFR_GROUP_USERS ? st->user_end - st->user_first : pg->rows;
         for (int s = -1; s < tr->opt->n_state; s++) {
-            arr[n] = s < 0 ? pg->param : pg->state[s];
-            len[n] = (int64_t)pg->rows * m->k_pad;
+            arr[n] = (s < 0 ? pg->param : pg->state[s]) + first * m->k_pad;
+            len[n] = rows * m->k_pad;
             if (names) snprintf(names[n], 40, s < 0 ? "the %s' parameters" : "the %s' optimizer state", pg->name);
             n++;
         }
     }
     if (tr->implicit) {
-        arr[n] = m->U;
-        len[n] = (int64_t)m->n_users * m->k_pad;
+        arr[n] = m->U + (size_t)st->user_first * (size_t)m->k_pad;
+        len[n] = (int64_t)(st->user_end - st->user_first) * m->k_pad;
         if (names) snprintf(names[n], 40, "the derived user factors");
         n++;
     }
@@ -354,7 +379,7 @@ void mfr_phase_check(mfr_trainer *tr, struct mfr_step *st)
 {
     const float *arr[MFR_CHECK_MAX_ARRAYS];
     int64_t len[MFR_CHECK_MAX_ARRAYS], first[MFR_CHECK_MAX_ARRAYS + 1];
-    const int n = check_arrays(tr, arr, len, NULL);
+    const int n = check_arrays(tr, st, arr, len, NULL);
     first[0] = 0; /* chunk numbering over all arrays */
     for (int a = 0; a < n; a++) first[a + 1] = first[a] + (len[a] + MFR_TRAIN_CHUNK - 1) / MFR_TRAIN_CHUNK;
 #pragma omp single
@@ -389,7 +414,7 @@ int mfr_step_end(mfr_trainer *tr, const struct mfr_step *st, double *loss_out, m
         const float *arr[MFR_CHECK_MAX_ARRAYS];
         int64_t len[MFR_CHECK_MAX_ARRAYS];
         char names[MFR_CHECK_MAX_ARRAYS][40];
-        check_arrays(tr, arr, len, names);
+        check_arrays(tr, st, arr, len, names);
         return mfr_seterr(err, MFR_ERR_DIVERGED,
                           "%s became non-finite (inf or NaN) at epoch %lld although the loss "
                           "was finite (%g); lower the learning rate",

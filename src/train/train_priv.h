@@ -89,6 +89,10 @@ struct mfr_step {
     mfr_loss parts;
     int finite;                    /* the loss is finite: the update may run */
     int bad_array;                 /* mfr_phase_check: the first non-finite array, or -1 */
+    /* Users [user_first, user_end) are updated, derived and checked: all
+     * of them in one process; under MPI a rank's own (the others' rows
+     * there are unused), so no rank pays for all users. */
+    int32_t user_first, user_end;
 };
 
 /* The step's constants; no parallel region needed. */
@@ -115,6 +119,9 @@ void mfr_phase_loss(mfr_trainer *tr, struct mfr_step *st);
 void mfr_phase_items(mfr_trainer *tr, struct mfr_step *st);
 /* Implicit feedback: Y's gradient over the CSC, and its update. */
 void mfr_phase_implicit(mfr_trainer *tr, struct mfr_step *st);
+/* The implicit phase after gY holds every item's data gradient (summed
+ * elsewhere: across MPI ranks): regularizer terms and Y's update. */
+void mfr_phase_implicit_finish(mfr_trainer *tr, struct mfr_step *st);
 /* The optimizer over the users' rows (and V in shard mode). */
 void mfr_phase_update(mfr_trainer *tr, struct mfr_step *st);
 /* Implicit feedback: U from the updated P and Y. */

@@ -1108,6 +1108,55 @@ MFR_API int mfr_model_ranking(const mfr_model *m, const mfr_ratings *train,
                               mfr_ranking *popularity_out, mfr_error *err);
 
 /* ------------------------------------------------------------------ */
+/* The EASE baseline (ease.c)                                           */
+/* ------------------------------------------------------------------ */
+
+/*
+ * EASE (Steck 2019), a closed-form item-item ranking baseline: on the
+ * binary user x item matrix X of the training ratings (any rating is a 1),
+ * P = (XᵀX + λI)⁻¹ and B = I - P diag(1/diag P) (B_ij = -P_ij / P_jj, zero
+ * diagonal); user u's score of item j is the sum of B_ij over the distinct
+ * items i that u rated. Computed in double; B's bytes are the same for any
+ * thread count (docs/RANKING.md, "EASE").
+ */
+
+/** The λ used when none is given: the best of a grid on ML-100K u1 only
+ *  (docs/RANKING.md, "EASE"). */
+#define MFR_EASE_LAMBDA_DEFAULT 400.0
+
+typedef struct mfr_ease mfr_ease;
+
+/**
+ * Fits EASE to `train` (indices inside n_users x n_items, else
+ * MFR_ERR_MISMATCH) with ridge strength lambda > 0 (MFR_ERR_INVALID
+ * otherwise). n_threads 0: OMP_NUM_THREADS or the core count; it never
+ * changes the result. O(n_items³) time, 2 n_items² doubles of memory
+ * (MFR_ERR_NOMEM, MFR_ERR_TOO_LARGE). MFR_ERR_DATA if the Gram matrix is
+ * numerically not positive definite.
+ */
+MFR_API int mfr_ease_fit(const mfr_ratings *train, int32_t n_users, int32_t n_items,
+                         double lambda, int n_threads, mfr_ease **out, mfr_error *err);
+MFR_API void mfr_ease_destroy(mfr_ease *e);
+MFR_API int32_t mfr_ease_n_items(const mfr_ease *e);
+/** B, n_items x n_items doubles, row-major (row i: the weights from item i). */
+MFR_API const double *mfr_ease_weights(const mfr_ease *e);
+/**
+ * The scores of every item (n_items doubles into out) for someone who
+ * rated items[0..n) (repeats count once): row sums of B in ascending item
+ * order. MFR_ERR_INVALID for a NULL argument or an index out of range.
+ */
+MFR_API int mfr_ease_scores(const mfr_ease *e, const int32_t *items, int32_t n, double *out,
+                            mfr_error *err);
+/**
+ * mfr_model_ranking's metrics (same definitions, candidates and ties; the
+ * scores rounded to float) for EASE's lists: `train` gives each user's rated
+ * items (their scores' input, and excluded), `test` the relevant items.
+ */
+MFR_API int mfr_ease_ranking(const mfr_ease *e, const mfr_ratings *train,
+                             const mfr_ratings *test, int32_t n_top, mfr_ranking *out,
+                             mfr_error *err);
+
+/* ------------------------------------------------------------------ */
 /* Embedding analysis: norms, PCA projection (analysis.c)               */
 /* ------------------------------------------------------------------ */
 

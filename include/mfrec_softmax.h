@@ -76,6 +76,13 @@ typedef struct mfr_softmax_config {
     /** enum mfr_softmax_init for the weights of every layer of the MLP
      *  (recorded in model files), default MFR_SOFTMAX_INIT_COLAB */
     int32_t hidden_init;
+    /** 1: the movie input table is the output table V (the Colab's tied
+     *  embeddings; needs dim_movie == k); 0: two tables (default) */
+    int32_t tie_tables;
+    /** decoupled weight decay (AdamW's, for either optimizer): before each
+     *  step every parameter is multiplied by 1 - lr * weight_decay; 0: none
+     *  (default) */
+    double weight_decay;
 } mfr_softmax_config;
 
 MFR_API void mfr_softmax_config_default(mfr_softmax_config *cfg);

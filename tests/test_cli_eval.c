@@ -4,7 +4,10 @@
  * against the model's recorded split, users without relevant items, the
  * five-fold mode on u1..u5 files this test writes by splitting u.data
  * (rows, mean ± sample std, identical results for 1 and 2 threads), and
- * usage errors (exit 2, naming the flag) and runtime errors (exit 1).
+ * usage errors (exit 2, naming the flag) and runtime errors (exit 1);
+ * --baseline ease[:LAMBDA] for one model and for the folds of both kinds
+ * (the same EASE numbers from either, whatever the thread count), and
+ * `eval --folds --kind softmax --json`.
  */
 #include <math.h>
 #include <setjmp.h>
@@ -239,6 +242,63 @@ static void test_folds(void **state)
     tu_expect_in(g_err, "u1.base");
 }
 
+/* The EASE column: in the table, in JSON, the same for 1 and 2 threads,
+ * and the same folds give the same EASE numbers under either model kind. */
+static void test_ease_baseline(void **state)
+{
+    (void)state;
+    assert_int_equal(run("eval --model '%s' --data '%s' --test u.data --allow-overlap "
+                         "--baseline ease:5", g_model, g_data), 0);
+    tu_expect_in(g_out, "EASE: lambda 5, fitted on these training ratings");
+    tu_expect_in(g_out, "popularity         EASE\n");
+    assert_int_equal(run("eval --model '%s' --data '%s' --test u.data --allow-overlap --json "
+                         "--baseline ease", g_model, g_data), 0);
+    tu_expect_json(g_out);
+    tu_expect_in(g_out, "\"ease_lambda\":400}");
+    const char *p = strstr(g_out, "\"ease\":{");
+    assert_non_null(p);
+    double nd = number_after(&p, "\"ndcg\":");
+    assert_true(nd >= 0 && nd <= 1);
+
+    const char *flags = "--dim 4 --epochs 2 --lr 0.05 -k 5 --baseline ease:5 --json";
+    assert_int_equal(run("eval --folds --data '%s' %s --threads 1", g_data, flags), 0);
+    tu_expect_json(g_out);
+    tu_expect_in(g_out, "\"ease_lambda\":5,\"folds\":[");
+    /* the summary's EASE NDCG is the mean of the folds' */
+    const char *q = g_out;
+    double sum = 0;
+    for (int f = 0; f < 5; f++) {
+        q = strstr(q, "\"ease\":{");
+        assert_non_null(q);
+        sum += number_after(&q, "\"ndcg\":");
+    }
+    const char *pm = strstr(g_out, "\"mean\":{");
+    assert_non_null(pm);
+    double mf_mean = number_after(&pm, "\"ease_ndcg\":");
+    assert_true(fabs(mf_mean - sum / 5) < 1e-12);
+    char *one = strdup(strstr(g_out, "\"mean\":"));
+    assert_int_equal(run("eval --folds --data '%s' %s --threads 2", g_data, flags), 0);
+    assert_string_equal(strstr(g_out, "\"mean\":"), one);
+    free(one);
+
+    /* the softmax folds: JSON, and EASE as above */
+    assert_int_equal(run("eval --folds --kind softmax --data '%s' --epochs 2 --dim 4 --hidden 4 "
+                         "--dim-movie 4 --top 5 --baseline ease:5 --json --threads 1", g_data), 0);
+    tu_expect_json(g_out);
+    tu_expect_in(g_out, "{\"kind\":\"softmax\",");
+    tu_expect_in(g_out, "\"hidden\":\"4\",\"features\":1,");
+    tu_expect_in(g_out, "{\"fold\":\"u5\",\"train_ratings\":2400,\"test_ratings\":600,");
+    pm = strstr(g_out, "\"mean\":{");
+    assert_non_null(pm);
+    assert_true(number_after(&pm, "\"ease_ndcg\":") == mf_mean);
+    /* without --baseline: no EASE keys */
+    assert_int_equal(run("eval --folds --kind softmax --data '%s' --epochs 1 --dim 4 --hidden none "
+                         "--dim-movie 4 --json", g_data), 0);
+    tu_expect_json(g_out);
+    assert_null(strstr(g_out, "ease"));
+    tu_expect_in(g_out, "\"pop_coverage\":");
+}
+
 static void test_usage_errors(void **state)
 {
     (void)state;
@@ -263,6 +323,9 @@ static void test_usage_errors(void **state)
         {"--folds --model M", "--model cannot be used with --folds"},
         {"--folds --test T", "--test cannot be used with --folds"},
         {"--folds --train T", "--train cannot be used with --folds"},
+        {"--folds --baseline knn", "--baseline: expected ease or ease:LAMBDA, got 'knn'"},
+        {"--folds --baseline ease:0", "--baseline"},
+        {"--folds --kind softmax --baseline ease:x", "--baseline"},
     };
     for (size_t c = 0; c < sizeof cases / sizeof *cases; c++) {
         int rc = run("eval %s", cases[c].args);
@@ -292,6 +355,7 @@ int main(void)
         cmocka_unit_test(test_model_table),
         cmocka_unit_test(test_json_and_train_file),
         cmocka_unit_test(test_folds),
+        cmocka_unit_test(test_ease_baseline),
         cmocka_unit_test(test_usage_errors),
         cmocka_unit_test(test_runtime_errors),
     };

@@ -165,6 +165,12 @@ static void test_refusals(void **state)
     tu_expect_in(g_err, "must include movies");
     assert_int_equal(run("train --kind softmax --data %s --hidden-init xavier", g_data), 2);
     tu_expect_in(g_err, "colab or he");
+    assert_int_equal(run("train --data %s --tie", g_data), 2);
+    tu_expect_in(g_err, "--tie applies to --kind softmax only");
+    assert_int_equal(run("train --kind softmax --data %s --tie --dim 8 --dim-movie 4", g_data), 2);
+    tu_expect_in(g_err, "needs dim_movie == k");
+    assert_int_equal(run("train --kind softmax --data %s --tie --dim 8 --epochs 1 --quiet", g_data),
+                     0); /* --dim-movie follows --dim */
     assert_int_equal(run("train --kind softmax --data %s --optimizer sgd", g_data), 2);
     tu_expect_in(g_err, "adagrad or adam");
     assert_int_equal(run("train --kind mf --data %s --epochs 1 --quiet", g_data), 0);
@@ -181,8 +187,8 @@ static void test_preset(void **state)
     (void)state;
     assert_int_equal(run("train --preset softmax --data %s --split random:0.1 --epochs 3 "
                          "--quiet --out %s/p1.mfr", g_data, g_dir), 0);
-    assert_int_equal(run("train --kind softmax --optimizer adam --lr 0.01 --batch-users 16 "
-                         "--hidden-init he --data %s --split random:0.1 --epochs 3 --quiet --out %s/p2.mfr",
+    assert_int_equal(run("train --kind softmax --optimizer adam --lr 0.003 --batch-users 16 "
+                         "--hidden-init he --all-pairs --weight-decay 0.3 --data %s --split random:0.1 --epochs 3 --quiet --out %s/p2.mfr",
                          g_data, g_dir), 0);
     char *a = tu_path(g_dir, "p1.mfr"), *b = tu_path(g_dir, "p2.mfr");
     size_t la, lb;

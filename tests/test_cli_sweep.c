@@ -313,7 +313,7 @@ static void test_softmax_kind(void **state)
         char **f = c->f[r];
         assert_string_equal(f[c_kind], "softmax");
         assert_string_equal(f[c_red], "none");
-        assert_true(atof(f[c_lr]) == 0.01); /* --preset softmax's */
+        assert_true(atof(f[c_lr]) == 0.01); /* round 1's --preset softmax */
         assert_true(atof(f[c_loss]) > 0);
         assert_true(!strcmp(f[c_ku], "ref") || !strcmp(f[c_ku], "avx2"));
         /* the kernel sets give the same bits: one checksum per dim */

@@ -3,7 +3,9 @@
  * block: movie, genre and year tables, each hidden layer's W and b, the
  * final layer and V) against central finite differences of an independent
  * double-precision forward pass written here; the loss against the same
- * pass; the log-sum-exp on logits that overflow a naive exp.
+ * pass; the log-sum-exp on logits that overflow a naive exp. With tied
+ * tables (tie_tables), the double pass pools the rows of V itself, so the
+ * gradient of V must hold both its uses.
  */
 #include <math.h>
 #include <setjmp.h>
@@ -33,6 +35,8 @@ static const int32_t EX_F[3][4] = {{0, 4, 5}, {6}, {1, 2, 3, 5}};
 
 /* ---- the independent double forward pass ---- */
 
+static int g_tied; /* the configuration under test ties the movie table to V */
+
 static void pool_d(double *out, const double *table, int dim, const int32_t *idx, int n)
 {
     for (int c = 0; c < dim; c++) out[c] = 0.0;
@@ -45,8 +49,10 @@ static double loss_d(const struct mfr_sm_layout *lay, const struct mfr_sm_items 
 {
     double h[MAXW], z[MAXW];
     int col = 0;
-    pool_d(h, th + lay->movie.offset, lay->movie.cols, F, n_f);
-    col += lay->movie.cols;
+    /* tied: the movie features are V's rows (k columns) */
+    if (g_tied) pool_d(h, th + lay->V.offset, lay->V.cols, F, n_f);
+    else pool_d(h, th + lay->movie.offset, lay->movie.cols, F, n_f);
+    col += g_tied ? lay->V.cols : lay->movie.cols;
     if (feats & MFR_SOFTMAX_FEAT_GENRES) {
         int32_t g[4 * NG];
         int n = 0;
@@ -99,6 +105,15 @@ static void check_config(const mfr_softmax_config *cfg)
     struct mfr_sm_layout lay;
     assert_int_equal(mfr_sm_layout_make(cfg, M, it.n_genres, it.n_years, &lay, &err), MFR_OK);
     int64_t P = lay.n_params;
+    g_tied = cfg->tie_tables;
+    if (g_tied) { /* one table fewer than the same network untied */
+        mfr_softmax_config u = *cfg;
+        u.tie_tables = 0;
+        struct mfr_sm_layout lu;
+        assert_int_equal(mfr_sm_layout_make(&u, M, it.n_genres, it.n_years, &lu, &err), MFR_OK);
+        assert_int_equal(lu.n_params - P, (M * cfg->k + 15) / 16 * 16);
+        assert_true(lay.movie.offset == lay.V.offset);
+    }
     float *th = calloc((size_t)P, sizeof(float)), *g = calloc((size_t)P, sizeof(float));
     double *thd = calloc((size_t)P, sizeof(double));
     mfr_sm_init(&lay, 11, MFR_SOFTMAX_INIT_COLAB, th);
@@ -178,6 +193,19 @@ static void test_grad_movies_no_hidden(void **state)
     mfr_softmax_config cfg;
     mfr_softmax_config_default(&cfg);
     cfg.k = 5, cfg.dim_movie = 3, cfg.n_hidden = 0;
+    check_config(&cfg);
+}
+
+static void test_grad_tied_genres_one_hidden(void **state)
+{
+    (void)state;
+    mfr_softmax_config cfg;
+    mfr_softmax_config_default(&cfg);
+    cfg.k = 4, cfg.dim_movie = 4, cfg.dim_genre = 2, cfg.tie_tables = 1;
+    cfg.features = MFR_SOFTMAX_FEAT_MOVIES | MFR_SOFTMAX_FEAT_GENRES;
+    cfg.n_hidden = 1, cfg.hidden[0] = 6;
+    check_config(&cfg);
+    cfg.n_hidden = 0; /* and the linear model */
     check_config(&cfg);
 }
 
@@ -325,6 +353,20 @@ static void test_config_refusals(void **state)
     cfg.lr = 0;
     assert_int_equal(mfr_softmax_config_validate(&cfg, &err), MFR_ERR_INVALID);
     assert_non_null(strstr(err.message, "lr"));
+    mfr_softmax_config_default(&cfg);
+    cfg.tie_tables = 1, cfg.k = 8;
+    assert_int_equal(mfr_softmax_config_validate(&cfg, &err), MFR_ERR_INVALID);
+    assert_non_null(strstr(err.message, "dim_movie 35 and k 8"));
+    cfg.tie_tables = 2, cfg.k = 35;
+    assert_int_equal(mfr_softmax_config_validate(&cfg, &err), MFR_ERR_INVALID);
+    assert_non_null(strstr(err.message, "tie_tables"));
+    mfr_softmax_config_default(&cfg);
+    cfg.weight_decay = -1;
+    assert_int_equal(mfr_softmax_config_validate(&cfg, &err), MFR_ERR_INVALID);
+    assert_non_null(strstr(err.message, "weight_decay"));
+    cfg.weight_decay = 10, cfg.lr = 0.1;
+    assert_int_equal(mfr_softmax_config_validate(&cfg, &err), MFR_ERR_INVALID);
+    assert_non_null(strstr(err.message, "must be below 1"));
 }
 
 int main(void)
@@ -333,6 +375,7 @@ int main(void)
         cmocka_unit_test(test_grad_all_features_two_hidden),
         cmocka_unit_test(test_grad_movies_no_hidden),
         cmocka_unit_test(test_grad_years_one_hidden),
+        cmocka_unit_test(test_grad_tied_genres_one_hidden),
         cmocka_unit_test(test_xent_large_logits),
         cmocka_unit_test(test_kernel_sets_bitwise),
         cmocka_unit_test(test_hidden_init),

@@ -6,7 +6,9 @@
  * metrics refused, a damaged softmax section refused, matrix
  * factorization models still of kind mf, and checkpoints: a resumed
  * trainer continues with the uninterrupted one's bits at another thread
- * count, differences are named, forged optimizer sections are refused.
+ * count, differences are named, forged optimizer sections are refused;
+ * tied tables and weight decay (section version 2, while a model without
+ * them keeps version 1).
  */
 #include <math.h>
 #include <setjmp.h>
@@ -212,6 +214,8 @@ static void test_forged_section(void **state)
         {140 + 8 * 50 + 4 * 3, 0x7fc00000u, "not finite"}, /* a parameter NaN */
         {4 + 4 * 17, 2, "hidden_init"},             /* no such initialization */
         {4, 7, "does not fit"},                     /* k 7, the model's is 6 */
+        {0, 3, "version 3 is not 1 or 2"},          /* an unknown version */
+        {0, 2, "softmax section"},                  /* version 2 over version 1 bytes */
     };
     for (size_t c = 0; c < sizeof cases / sizeof *cases; c++) {
         unsigned char *b = malloc(len);
@@ -229,6 +233,53 @@ static void test_forged_section(void **state)
     }
     free(orig);
     free(a);
+}
+
+/* Tied tables and weight decay: a version-2 section that loads back with
+ * both set and saves the same bytes; the fixture's model (neither) writes
+ * version 1. */
+static void test_tied_save_load(void **state)
+{
+    struct fixture *f = *state;
+    mfr_error err = {0};
+    mfr_softmax_config c;
+    mfr_softmax_config_default(&c);
+    c.k = 6, c.dim_movie = 6, c.tie_tables = 1, c.n_hidden = 1, c.hidden[0] = 8;
+    c.weight_decay = 0.25;
+    c.optimizer = MFR_SOFTMAX_OPT_ADAM, c.lr = 0.01, c.batch_users = 32;
+    mfr_softmax_trainer *tr = NULL;
+    assert_int_equal(mfr_softmax_trainer_create(&c, f->ds, mfr_split_train(f->split), "random:0.1",
+                                                1, &tr, &err),
+                     MFR_OK);
+    assert_int_equal(mfr_softmax_trainer_epoch(tr, NULL, &err), MFR_OK);
+    mfr_model *m = NULL, *back = NULL;
+    assert_int_equal(mfr_softmax_trainer_model(tr, &m, &err), MFR_OK);
+    mfr_softmax_trainer_destroy(tr);
+    /* V is the movie table */
+    assert_true(m->sm->lay.movie.offset == m->sm->lay.V.offset);
+    char *a = tu_path(f->dir, "t.mfr"), *b = tu_path(f->dir, "t2.mfr");
+    assert_int_equal(mfr_model_save(m, a, &err), MFR_OK);
+    if (mfr_model_load(a, &back, &err) != MFR_OK) fail_msg("%s", err.message);
+    mfr_softmax_config lc;
+    assert_int_equal(mfr_model_softmax_config(back, &lc, &err), MFR_OK);
+    assert_int_equal(lc.tie_tables, 1);
+    assert_true(lc.weight_decay == 0.25);
+    assert_int_equal(mfr_model_save(back, b, &err), MFR_OK);
+    size_t la, lb;
+    char *ba = tu_read_file(a, &la), *bb = tu_read_file(b, &lb);
+    assert_int_equal(la, lb);
+    assert_memory_equal(ba, bb, la);
+    size_t start = la - 8 - (size_t)mfr_sm_net_bytes(m->sm);
+    assert_int_equal(mfr_get_le32((const unsigned char *)ba + start), 2);
+    free(ba);
+    /* the untied fixture: version 1 */
+    assert_int_equal(mfr_model_save(f->model, a, &err), MFR_OK);
+    ba = tu_read_file(a, &la);
+    start = la - 8 - (size_t)mfr_sm_net_bytes(f->model->sm);
+    assert_int_equal(mfr_get_le32((const unsigned char *)ba + start), 1);
+    free(a), free(b), free(ba), free(bb);
+    mfr_model_destroy(back);
+    mfr_model_destroy(m);
 }
 
 static mfr_softmax_trainer *sm_trainer(struct fixture *f, const mfr_softmax_config *c, int threads)
@@ -293,12 +344,13 @@ static void test_checkpoint_resume(void **state)
     mfr_softmax_trainer_destroy(res);
 
     mfr_softmax_config other = c;
-    other.lr = 0.02, other.hidden[1] = 9;
+    other.lr = 0.02, other.hidden[1] = 9, other.weight_decay = 0.5;
     assert_int_equal(mfr_softmax_trainer_resume(ck, &other, f->ds, mfr_split_train(f->split),
                                                 "random:0.2", 1, &res, &err), MFR_ERR_MISMATCH);
     assert_null(res);
     tu_expect_in(err.message, "--lr is 0.02, the checkpoint's 0.01");
     tu_expect_in(err.message, "width) is 9, the checkpoint's 7");
+    tu_expect_in(err.message, "--weight-decay is 0.5, the checkpoint's 0");
     tu_expect_in(err.message, "split is 'random:0.2'");
     mfr_config mf;
     mfr_config_default(&mf);
@@ -330,6 +382,41 @@ static size_t ck_section(const unsigned char *b, size_t len, uint32_t tag)
 
 /* Forged optimizer sections (checksum recomputed) are refused, each with
  * its reason; so is a state that does not fit the model. */
+/* Tied tables and weight decay resume with the uninterrupted run's bits. */
+static void test_checkpoint_resume_tied(void **state)
+{
+    struct fixture *f = *state;
+    mfr_softmax_config c;
+    sm_config(&c);
+    c.tie_tables = 1, c.dim_movie = c.k, c.weight_decay = 0.2;
+    mfr_softmax_trainer *tr = sm_trainer(f, &c, 1);
+    sm_epochs(tr, 2);
+    char *path = tu_path(f->dir, "tied.ck");
+    mfr_run_state run = {.epochs = 4, .log_every = 1, .checkpoint_every = 2, .log = "x\n",
+                         .log_len = 2};
+    mfr_error err = {0};
+    assert_int_equal(mfr_softmax_trainer_save_checkpoint(tr, &run, path, &err), MFR_OK);
+    sm_epochs(tr, 2);
+    uint64_t want = sm_checksum(tr);
+    mfr_softmax_trainer_destroy(tr);
+    mfr_checkpoint *ck = NULL;
+    assert_int_equal(mfr_checkpoint_load(path, &ck, &err), MFR_OK);
+    mfr_softmax_trainer *res = NULL;
+    if (mfr_softmax_trainer_resume(ck, &c, f->ds, mfr_split_train(f->split), "random:0.1", 2,
+                                   &res, &err) != MFR_OK)
+        fail_msg("%s", err.message);
+    sm_epochs(res, 2);
+    assert_true(sm_checksum(res) == want);
+    mfr_softmax_trainer_destroy(res);
+    mfr_softmax_config untied = c;
+    untied.tie_tables = 0;
+    assert_int_equal(mfr_softmax_trainer_resume(ck, &untied, f->ds, mfr_split_train(f->split),
+                                                "random:0.1", 1, &res, &err), MFR_ERR_MISMATCH);
+    tu_expect_in(err.message, "--tie is 0, the checkpoint's 1");
+    mfr_checkpoint_destroy(ck);
+    free(path);
+}
+
 static void test_checkpoint_forged(void **state)
 {
     struct fixture *f = *state;
@@ -397,9 +484,11 @@ int main(void)
         cmocka_unit_test(test_rating_metrics_refused),
         cmocka_unit_test(test_save_load_bytes),
         cmocka_unit_test(test_forged_section),
+        cmocka_unit_test(test_tied_save_load),
         cmocka_unit_test(test_mf_model_kind),
         cmocka_unit_test(test_checkpoint_resume),
         cmocka_unit_test(test_checkpoint_forged),
+        cmocka_unit_test(test_checkpoint_resume_tied),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -168,15 +168,34 @@ static void test_threads_all_pairs_full_batch(void **state)
     check_threads(c);
 }
 
-/* One full-batch Adagrad step equals, to float rounding, the serial sum of
- * every example's gradient (weight 1/n) followed by TF1's Adagrad. */
-static void test_step_matches_serial(void **state)
+static void test_threads_tied_tables(void **state)
 {
     (void)state;
+    mfr_softmax_config c = base_config(MFR_SOFTMAX_OPT_ADAM);
+    c.tie_tables = 1;
+    c.dim_movie = c.k;
+    check_threads(c);
+    c.optimizer = MFR_SOFTMAX_OPT_ADAGRAD, c.lr = 0.1, c.all_pairs = 1;
+    check_threads(c);
+}
+
+static void test_threads_weight_decay(void **state)
+{
+    (void)state;
+    mfr_softmax_config c = base_config(MFR_SOFTMAX_OPT_ADAM);
+    c.weight_decay = 0.7;
+    check_threads(c);
+}
+
+/* One full-batch Adagrad step equals, to float rounding, the serial sum of
+ * every example's gradient (weight 1/n) followed by TF1's Adagrad. */
+static void check_step_serial(double weight_decay)
+{
     struct data d;
     make_data(&d);
     mfr_softmax_config c = base_config(MFR_SOFTMAX_OPT_ADAGRAD);
     c.batch_users = 0;
+    c.weight_decay = weight_decay;
     mfr_error err = {0};
     mfr_sm_trainer *tr = NULL;
     assert_int_equal(mfr_sm_trainer_create(&c, NU - 1, &d.it, d.users, d.items, d.n, NULL, 3, &tr,
@@ -222,7 +241,9 @@ static void test_step_matches_serial(void **state)
     int moved = 0;
     for (int64_t x = 0; x < P; x++) {
         double acc = c.adagrad_init + (double)g[x] * g[x];
-        double want = th0[x] - c.lr * g[x] / sqrt(acc);
+        /* decoupled decay: the parameter shrinks, the gradient is the
+         * one at th0 */
+        double want = th0[x] * (1.0 - c.lr * weight_decay) - c.lr * g[x] / sqrt(acc);
         if (fabs(th1[x] - want) > 1e-6 + 1e-4 * fabs(th0[x] - want))
             fail_msg("parameter %lld: %.9g after the step, serial %.9g", (long long)x,
                      (double)th1[x], want);
@@ -232,6 +253,19 @@ static void test_step_matches_serial(void **state)
     free(th0), free(g), free(buf);
     mfr_sm_trainer_destroy(tr);
     mfr_sm_items_free(&d.it);
+}
+
+static void test_step_matches_serial(void **state)
+{
+    (void)state;
+    check_step_serial(0.0);
+}
+
+/* With weight decay 0.5 and lr 0.1, every parameter first shrinks by 5%. */
+static void test_step_weight_decay(void **state)
+{
+    (void)state;
+    check_step_serial(0.5);
 }
 
 /* The planted clusters are learnable: a model that knows nothing is at
@@ -295,6 +329,9 @@ int main(void)
         cmocka_unit_test(test_threads_adagrad),
         cmocka_unit_test(test_threads_adam),
         cmocka_unit_test(test_threads_all_pairs_full_batch),
+        cmocka_unit_test(test_threads_tied_tables),
+        cmocka_unit_test(test_threads_weight_decay),
+        cmocka_unit_test(test_step_weight_decay),
         cmocka_unit_test(test_step_matches_serial),
         cmocka_unit_test(test_learns_clusters),
         cmocka_unit_test(test_labels),

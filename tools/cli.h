@@ -280,14 +280,23 @@ int cmd_stats(int argc, char **argv);   /* cmd_stats.c */
 int cmd_project(int argc, char **argv); /* cmd_project.c */
 int cmd_export(int argc, char **argv);  /* cmd_export.c */
 int cmd_sweep(int argc, char **argv);   /* cmd_sweep.c */
+/* `--baseline ease[:LAMBDA]` of `mfrec eval` (baseline.c): FLAG_CUSTOM
+ * parser into a double * (λ; MFR_EASE_LAMBDA_DEFAULT for plain "ease"),
+ * and EASE fitted on train (n_users x n_items) ranked on test at k; a
+ * printed runtime error on failure. */
+bool parse_baseline(const char *flag, const char *value, void *dst);
+int ease_ranking(double lambda, const mfr_ratings *train, const mfr_ratings *test,
+                 int32_t n_users, int32_t n_items, int32_t k, mfr_ranking *out);
+
 /* `mfrec train --kind softmax` (cmd_train_softmax.c). train_kind_route:
  * true with *rc set when argv asks for the softmax model (then it ran) or
  * gives a softmax-only flag without it (a usage error); false: train
  * matrix factorization. parse_kind_mf: the MF table's --kind (mf only). */
 int cmd_train_softmax(int argc, char **argv);
 bool train_kind_route(int argc, char **argv, int *rc);
-/* --preset softmax's training settings into c (its epochs, 100, are the
- * caller's): Adam, lr 0.01, batches of 16 users, He's initialization. */
+/* --preset softmax's training settings into c (its epochs, 24, are the
+ * caller's): all leave-one-out pairs, Adam, lr 0.003, batches of 16 users,
+ * He's initialization, weight decay 0.3. */
 struct mfr_softmax_config;
 void softmax_preset_apply(struct mfr_softmax_config *c);
 /* Whether the flags ask for a softmax model (--kind or --preset softmax). */

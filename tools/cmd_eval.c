@@ -34,6 +34,8 @@ static const char eval_help[] =
     "recommended (and do not count as relevant); every other item is scored.\n"
     "Users without a relevant test item are skipped; the number of users\n"
     "evaluated is printed. Equal scores rank the lower item index first.\n"
+    "--baseline ease[:LAMBDA] adds the EASE baseline (Steck 2019: closed form\n"
+    "on the binary training matrix) as a third column, also in --json.\n"
     "\n";
 
 static const char eval_help_end[] =
@@ -46,6 +48,7 @@ struct eval_opts {
     const char *model_path, *data, *test_path, *train_path;
     int32_t k;
     bool json, folds, allow_overlap;
+    double ease_lambda; /* --baseline ease[:LAMBDA]; 0: none */
     struct train_opts train; /* --folds only */
 };
 
@@ -77,26 +80,35 @@ static const char *fmt_metric(char *buf, size_t size, double x)
     return buf;
 }
 
-/* The table: metric | model | popularity. */
-static void print_ranking_table(const mfr_ranking *rm, const mfr_ranking *rp)
+/* One row of the table: name | model | popularity [| EASE]. */
+static void print_ranking_row(const char *name, double m, double p, const double *e)
 {
-    char name[32], a[32], b[32];
+    char a[32], b[32], c[32];
+    printf("%-16s %10s %12s", name, fmt_metric(a, sizeof a, m), fmt_metric(b, sizeof b, p));
+    if (e) printf(" %12s", fmt_metric(c, sizeof c, *e));
+    putchar('\n');
+}
+
+/* The table: metric | model | popularity, and EASE when re is not NULL. */
+static void print_ranking_table(const mfr_ranking *rm, const mfr_ranking *rp,
+                                const mfr_ranking *re)
+{
+    char name[32];
     int k = (int)rm->n_top;
     printf("ranking at k=%d (relevant: test rating >= %g; training items excluded)\n", k,
            (double)MFR_RANKING_RELEVANT);
-    printf("%-16s %10s %12s\n", "metric", "model", "popularity");
+    printf("%-16s %10s %12s", "metric", "model", "popularity");
+    printf(re ? " %12s\n" : "\n", "EASE");
     snprintf(name, sizeof name, "precision@%d", k);
-    printf("%-16s %10s %12s\n", name, fmt_metric(a, sizeof a, rm->precision),
-           fmt_metric(b, sizeof b, rp->precision));
+    print_ranking_row(name, rm->precision, rp->precision, re ? &re->precision : NULL);
     snprintf(name, sizeof name, "recall@%d", k);
-    printf("%-16s %10s %12s\n", name, fmt_metric(a, sizeof a, rm->recall),
-           fmt_metric(b, sizeof b, rp->recall));
+    print_ranking_row(name, rm->recall, rp->recall, re ? &re->recall : NULL);
     snprintf(name, sizeof name, "NDCG@%d", k);
-    printf("%-16s %10s %12s\n", name, fmt_metric(a, sizeof a, rm->ndcg),
-           fmt_metric(b, sizeof b, rp->ndcg));
-    printf("%-16s %10s %12s\n", "coverage", fmt_metric(a, sizeof a, rm->coverage),
-           fmt_metric(b, sizeof b, rp->coverage));
-    printf("%-16s %10lld %12lld\n", "users evaluated", (long long)rm->users, (long long)rp->users);
+    print_ranking_row(name, rm->ndcg, rp->ndcg, re ? &re->ndcg : NULL);
+    print_ranking_row("coverage", rm->coverage, rp->coverage, re ? &re->coverage : NULL);
+    printf("%-16s %10lld %12lld", "users evaluated", (long long)rm->users, (long long)rp->users);
+    if (re) printf(" %12lld", (long long)re->users);
+    putchar('\n');
 }
 
 /* path as given when it exists or is absolute, else dir/path when that
@@ -165,7 +177,8 @@ static int load_eval_train(const struct eval_opts *o, const mfr_model *m, const 
 }
 
 static void print_eval_json(const struct eval_opts *o, const struct eval_data *d,
-                            const mfr_metrics *mt, const mfr_ranking *rm, const mfr_ranking *rp)
+                            const mfr_metrics *mt, const mfr_ranking *rm, const mfr_ranking *rp,
+                            const mfr_ranking *re)
 {
     fputs("{\"model\":", stdout);
     json_str(o->model_path);
@@ -184,12 +197,21 @@ static void print_eval_json(const struct eval_opts *o, const struct eval_data *d
     json_ranking(rm);
     fputs(",\"popularity\":", stdout);
     json_ranking(rp);
-    fputs("}}\n", stdout);
+    if (re) {
+        fputs(",\"ease\":", stdout);
+        json_ranking(re);
+    }
+    fputs("}", stdout);
+    if (re) {
+        fputs(",\"ease_lambda\":", stdout);
+        json_num(o->ease_lambda, JSON_DIGITS);
+    }
+    fputs("}\n", stdout);
 }
 
 static void print_eval_text(const struct eval_opts *o, const mfr_model *m,
                             const struct eval_data *d, const mfr_metrics *mt,
-                            const mfr_ranking *rm, const mfr_ranking *rp)
+                            const mfr_ranking *rm, const mfr_ranking *rp, const mfr_ranking *re)
 {
     printf("model %s (k %d, %lld epochs, split %s)\n", o->model_path, mfr_model_k(m),
            (long long)mfr_model_epochs(m), mfr_model_split_spec(m));
@@ -200,7 +222,8 @@ static void print_eval_text(const struct eval_opts *o, const mfr_model *m,
         printf("MSE %.6f\nRMSE %.6f\nMAE %.6f\n", mt->mse, mt->rmse, mt->mae);
     printf("train (excluded, popularity): %s, %lld ratings\n", d->train_desc,
            (long long)mfr_ratings_count(d->train));
-    print_ranking_table(rm, rp);
+    if (re) printf("EASE: lambda %g, fitted on these training ratings\n", o->ease_lambda);
+    print_ranking_table(rm, rp, re);
 }
 
 /* The number of test ratings whose (user, movie) pair is also a training
@@ -243,7 +266,7 @@ static int eval_model(const struct eval_opts *o)
     struct eval_data d = {0};
     const char *dir = NULL;
     mfr_metrics mt;
-    mfr_ranking rm, rp;
+    mfr_ranking rm, rp, re;
     int rc = load_model_and_data(o->model_path, o->data, &m, &ds, &dir);
     if (rc != EXIT_OK) goto done;
     if (!(d.test_path = resolve_path(dir, o->test_path))) {
@@ -267,8 +290,12 @@ static int eval_model(const struct eval_opts *o)
         rc = lib_error(&err);
         goto done;
     }
-    if (o->json) print_eval_json(o, &d, &mt, &rm, &rp);
-    else print_eval_text(o, m, &d, &mt, &rm, &rp);
+    const mfr_ranking *pe = o->ease_lambda > 0 ? &re : NULL;
+    if (pe && (rc = ease_ranking(o->ease_lambda, d.train, d.test, mfr_model_n_users(m),
+                                 mfr_model_n_items(m), o->k, &re)) != EXIT_OK)
+        goto done;
+    if (o->json) print_eval_json(o, &d, &mt, &rm, &rp, pe);
+    else print_eval_text(o, m, &d, &mt, &rm, &rp, pe);
 done:
     eval_data_free(&d);
     mfr_dataset_destroy(ds);
@@ -282,7 +309,7 @@ done:
 
 struct fold_result {
     mfr_metrics mt;
-    mfr_ranking rm, rp;
+    mfr_ranking rm, rp, re; /* re: EASE, with --baseline */
     int64_t n_train;
     double seconds;
 };
@@ -317,6 +344,10 @@ static int run_fold(const struct eval_opts *o, const mfr_dataset *ds, const char
         rc = runtime_error("fold %s: %s", spec, err.message);
         goto done;
     }
+    if (o->ease_lambda > 0 &&
+        (rc = ease_ranking(o->ease_lambda, mfr_split_train(sp), mfr_split_test(sp),
+                           mfr_model_n_users(m), mfr_model_n_items(m), o->k, &fr->re)) != EXIT_OK)
+        goto done;
     fr->n_train = mfr_ratings_count(mfr_split_train(sp));
     fr->seconds = now_seconds() - t0;
 done:
@@ -337,7 +368,10 @@ static void mean_std(const double *x, int n, double *mean, double *std)
 }
 
 /* The summarized quantities, in table order. */
-enum { S_RMSE, S_MAE, S_P, S_R, S_NDCG, S_COV, S_POP_P, S_POP_R, S_POP_NDCG, S_POP_COV, S_N };
+enum {
+    S_RMSE, S_MAE, S_P, S_R, S_NDCG, S_COV, S_POP_P, S_POP_R, S_POP_NDCG, S_POP_COV,
+    S_EASE_P, S_EASE_R, S_EASE_NDCG, S_EASE_COV, S_N
+};
 
 static void fold_values(const struct fold_result *fr, double *v)
 {
@@ -351,6 +385,10 @@ static void fold_values(const struct fold_result *fr, double *v)
     v[S_POP_R] = fr->rp.recall;
     v[S_POP_NDCG] = fr->rp.ndcg;
     v[S_POP_COV] = fr->rp.coverage;
+    v[S_EASE_P] = fr->re.precision;
+    v[S_EASE_R] = fr->re.recall;
+    v[S_EASE_NDCG] = fr->re.ndcg;
+    v[S_EASE_COV] = fr->re.coverage;
 }
 
 /* "0.1234 ± 0.0056" (or n/a) into buf. */
@@ -361,28 +399,36 @@ static const char *fmt_mean_std(char *buf, size_t size, double mean, double std)
     return buf;
 }
 
-static void print_folds_summary(int k, const double *mean, const double *std)
+static void print_folds_summary(int k, bool ease, const double *mean, const double *std)
 {
     static const struct {
         const char *name;
-        int model, pop;
+        int model, pop, ease;
         bool at_k;
     } rows[] = {
-        {"RMSE", S_RMSE, -1, false},      {"MAE", S_MAE, -1, false},
-        {"precision", S_P, S_POP_P, true}, {"recall", S_R, S_POP_R, true},
-        {"NDCG", S_NDCG, S_POP_NDCG, true}, {"coverage", S_COV, S_POP_COV, false},
+        {"RMSE", S_RMSE, -1, -1, false},
+        {"MAE", S_MAE, -1, -1, false},
+        {"precision", S_P, S_POP_P, S_EASE_P, true},
+        {"recall", S_R, S_POP_R, S_EASE_R, true},
+        {"NDCG", S_NDCG, S_POP_NDCG, S_EASE_NDCG, true},
+        {"coverage", S_COV, S_POP_COV, S_EASE_COV, false},
     };
     char name[32], a[64], b[64];
     printf("mean ± sample std over %d folds\n", N_FOLDS);
-    printf("%-16s %18s %18s\n", "metric", "model", "popularity");
+    printf("%-16s %18s %18s", "metric", "model", "popularity");
+    printf(ease ? " %18s\n" : "\n", "EASE");
     for (size_t r = 0; r < sizeof rows / sizeof *rows; r++) {
         if (rows[r].at_k) snprintf(name, sizeof name, "%s@%d", rows[r].name, k);
         else snprintf(name, sizeof name, "%s", rows[r].name);
         int pm = rows[r].model, pp = rows[r].pop;
         /* "±" is two bytes but one column: pad by one more. */
         printf("%-16s %19s ", name, fmt_mean_std(a, sizeof a, mean[pm], std[pm]));
-        if (pp < 0) printf("%18s\n", "-");
-        else printf("%19s\n", fmt_mean_std(b, sizeof b, mean[pp], std[pp]));
+        if (pp < 0) printf("%18s", "-");
+        else printf("%19s", fmt_mean_std(b, sizeof b, mean[pp], std[pp]));
+        int pe = rows[r].ease;
+        if (ease && pe < 0) printf(" %18s", "-");
+        else if (ease) printf(" %19s", fmt_mean_std(b, sizeof b, mean[pe], std[pe]));
+        putchar('\n');
     }
 }
 
@@ -392,13 +438,20 @@ static void json_folds(const struct eval_opts *o, const char *dir, const struct 
     static const char *const keys[S_N] = {
         "rmse", "mae", "precision", "recall", "ndcg", "coverage",
         "pop_precision", "pop_recall", "pop_ndcg", "pop_coverage",
+        "ease_precision", "ease_recall", "ease_ndcg", "ease_coverage",
     };
+    const bool ease = o->ease_lambda > 0;
+    const int n_keys = ease ? S_N : S_EASE_P;
     fputs("{\"data\":", stdout);
     json_str(dir);
-    printf(",\"dim\":%d,\"epochs\":%lld,\"lr\":%.17g,\"init_std\":%.17g,\"seed\":%llu,\"k\":%d,"
-           "\"folds\":[",
+    printf(",\"dim\":%d,\"epochs\":%lld,\"lr\":%.17g,\"init_std\":%.17g,\"seed\":%llu,\"k\":%d",
            (int)o->train.cfg.k, (long long)o->train.epochs, o->train.cfg.lr, o->train.cfg.init_std,
            (unsigned long long)o->train.cfg.seed, (int)o->k);
+    if (ease) {
+        fputs(",\"ease_lambda\":", stdout);
+        json_num(o->ease_lambda, JSON_DIGITS);
+    }
+    fputs(",\"folds\":[", stdout);
     for (int f = 0; f < N_FOLDS; f++) {
         printf("%s{\"fold\":\"u%d\",\"train_ratings\":%lld,\"test_ratings\":%lld,\"mse\":",
                f ? "," : "", f + 1, (long long)fr[f].n_train, (long long)fr[f].mt.n);
@@ -411,15 +464,19 @@ static void json_folds(const struct eval_opts *o, const char *dir, const struct 
         json_ranking(&fr[f].rm);
         fputs(",\"popularity\":", stdout);
         json_ranking(&fr[f].rp);
+        if (ease) {
+            fputs(",\"ease\":", stdout);
+            json_ranking(&fr[f].re);
+        }
         printf("},\"seconds\":%.3f}", fr[f].seconds);
     }
     fputs("],\"mean\":{", stdout);
-    for (int s = 0; s < S_N; s++) {
+    for (int s = 0; s < n_keys; s++) {
         printf("%s\"%s\":", s ? "," : "", keys[s]);
         json_num(mean[s], JSON_DIGITS);
     }
     fputs("},\"std\":{", stdout);
-    for (int s = 0; s < S_N; s++) {
+    for (int s = 0; s < n_keys; s++) {
         printf("%s\"%s\":", s ? "," : "", keys[s]);
         json_num(std[s], JSON_DIGITS);
     }
@@ -458,14 +515,19 @@ static int eval_folds(const struct eval_opts *o)
             printf("preset %s | l2 %g, l2-freq %g, gravity %g, biases %s (l2-bias %g), implicit %g\n",
                    o->train.preset, c->l2, c->l2_freq, c->gravity, c->bias ? "on" : "off", c->l2_bias,
                    c->implicit);
-            printf("%-4s %7s %6s %7s %7s %7s %7s %8s | %7s %7s %8s %6s %7s\n", "fold", "train",
+            printf("%-4s %7s %6s %7s %7s %7s %7s %8s | %7s %7s %8s %6s %7s", "fold", "train",
                    "test", "RMSE", "MAE", kp, kr, kn, kp, kr, kn, "users", "seconds");
+            if (o->ease_lambda > 0) printf(" | %7s %7s %8s", kp, kr, kn);
+            putchar('\n');
         }
-        printf("u%-3d %7lld %6lld %7.4f %7.4f %7.4f %7.4f %8.4f | %7.4f %7.4f %8.4f %6lld %7.2f\n",
+        printf("u%-3d %7lld %6lld %7.4f %7.4f %7.4f %7.4f %8.4f | %7.4f %7.4f %8.4f %6lld %7.2f",
                f + 1, (long long)fr[f].n_train, (long long)fr[f].mt.n, fr[f].mt.rmse,
                fr[f].mt.mae, fr[f].rm.precision, fr[f].rm.recall, fr[f].rm.ndcg,
                fr[f].rp.precision, fr[f].rp.recall, fr[f].rp.ndcg, (long long)fr[f].rm.users,
                fr[f].seconds);
+        if (o->ease_lambda > 0)
+            printf(" | %7.4f %7.4f %8.4f", fr[f].re.precision, fr[f].re.recall, fr[f].re.ndcg);
+        putchar('\n');
         if ((rc = stdout_flush()) != EXIT_OK) goto done; /* a full or closed stdout: stop */
     }
     double v[N_FOLDS][S_N], col[N_FOLDS], mean[S_N], std[S_N];
@@ -477,8 +539,9 @@ static int eval_folds(const struct eval_opts *o)
     if (o->json) {
         json_folds(o, mfr_dataset_dir(ds), fr, mean, std);
     } else {
-        printf("(model left of |, popularity right; %.2f s in all)\n", now_seconds() - t_start);
-        print_folds_summary((int)o->k, mean, std);
+        printf("(model left of |, popularity right%s; %.2f s in all)\n",
+               o->ease_lambda > 0 ? ", then EASE" : "", now_seconds() - t_start);
+        print_folds_summary((int)o->k, o->ease_lambda > 0, mean, std);
     }
 done:
     mfr_dataset_destroy(ds);
@@ -526,6 +589,10 @@ static bool parse_eval_flags(int argc, char **argv, struct eval_opts *o, int *rc
         {.name = "--allow-overlap", .kind = FLAG_SWITCH, .dst = &o->allow_overlap,
          .help = "with --model: score test ratings that are also training\n"
                  "ratings, with a warning (refused by default)"},
+        {.name = "--baseline", .value = "ease[:LAMBDA]", .kind = FLAG_CUSTOM,
+         .dst = &o->ease_lambda, .parse = parse_baseline,
+         .help = "also rank with EASE of ridge strength LAMBDA (default\n"
+                 "MFR_EASE_LAMBDA_DEFAULT, 400; docs/RANKING.md)"},
         {.name = "--json", .kind = FLAG_SWITCH, .dst = &o->json,
          .help = "one JSON object on stdout instead of the tables"},
     };

@@ -15,6 +15,7 @@
 
 #include "cli.h"
 #include "mfrec_softmax.h"
+#include "output.h"
 #include "plot.h"
 
 static const char softmax_help[] =
@@ -51,7 +52,9 @@ struct sm_opts {
     const char *hidden_init, *checkpoint, *resume, *log_json, *plot;
     int64_t epochs, log_every, checkpoint_every;
     int32_t threads, top;
-    bool all_pairs, quiet, folds;
+    bool all_pairs, quiet, folds, json; /* json: eval --folds only */
+    bool tie, dim_movie_given;          /* --tie; --dim-movie in argv */
+    double ease_lambda;                 /* eval --folds --baseline; 0: none */
 };
 
 /* "35", "64,32" or "none" (no hidden layer) into cfg. */
@@ -146,6 +149,8 @@ static int check_opts(struct sm_opts *o)
         else return usage_error("--optimizer: expected adagrad or adam, got '%s'", o->optimizer);
     }
     c->all_pairs = o->all_pairs;
+    c->tie_tables = o->tie;
+    if (o->tie && !o->dim_movie_given) c->dim_movie = c->k; /* the movie table is V */
     if (o->hidden_init) {
         if (!strcmp(o->hidden_init, "colab")) c->hidden_init = MFR_SOFTMAX_INIT_COLAB;
         else if (!strcmp(o->hidden_init, "he")) c->hidden_init = MFR_SOFTMAX_INIT_HE;
@@ -527,9 +532,9 @@ static size_t softmax_flags(struct sm_opts *o, bool train, struct flag_spec *out
         {.name = "--kind", .value = "softmax", .kind = FLAG_STR, .dst = &o->kind,
          .help = "the softmax model (mf: matrix factorization, the default)"},
         {.name = "--preset", .value = "softmax", .kind = FLAG_STR, .dst = &o->preset,
-         .help = "the best settings found (docs/SOFTMAX.md): --optimizer adam\n"
-                 "--lr 0.01 --batch-users 16 --hidden-init he --epochs 100;\n"
-                 "implies --kind softmax"},
+         .help = "the best settings found (docs/SOFTMAX.md): --all-pairs\n"
+                 "--optimizer adam --lr 0.003 --batch-users 16 --hidden-init he\n"
+                 "--weight-decay 0.3 --epochs 24; implies --kind softmax"},
         {.name = "--data", .value = "DIR", .kind = FLAG_STR, .dst = &o->data,
          .help = "dataset directory (default: $MFREC_DATA, else data/ml-100k)"},
         {.name = "--epochs", .value = "N", .kind = FLAG_I64, .dst = &o->epochs, .lo = 0,
@@ -555,6 +560,13 @@ static size_t softmax_flags(struct sm_opts *o, bool train, struct flag_spec *out
         {.name = "--batch-users", .value = "N", .kind = FLAG_I32, .dst = &c->batch_users, .lo = 0,
          .hi = INT32_MAX, .help = "users per step, fixed groups in a seeded order;\n0: one "
                                   "full-batch step per epoch (default 0)"},
+        {.name = "--tie", .kind = FLAG_SWITCH, .dst = &o->tie,
+         .help = "the movie input table is V, the output table (the Colab's\n"
+                 "tied embeddings; --dim-movie is --dim)"},
+        {.name = "--weight-decay", .value = "X", .kind = FLAG_DOUBLE, .dst = &c->weight_decay,
+         .min = 0, .max = 1e6,
+         .help = "decoupled weight decay (AdamW's): each step scales every\n"
+                 "parameter by 1 - lr X first (default 0)"},
         {.name = "--all-pairs", .kind = FLAG_SWITCH, .dst = &o->all_pairs,
          .help = "every leave-one-out pair each epoch (default: one label per user)"},
         {.name = "--seed", .value = "S", .kind = FLAG_U64, .dst = &c->seed,
@@ -596,6 +608,11 @@ static size_t softmax_flags(struct sm_opts *o, bool train, struct flag_spec *out
     const struct flag_spec folds_only[] = {
         {.name = "--folds", .kind = FLAG_SWITCH, .dst = &o->folds,
          .help = "train and evaluate on u1..u5 (required)"},
+        {.name = "--baseline", .value = "ease[:LAMBDA]", .kind = FLAG_CUSTOM,
+         .dst = &o->ease_lambda, .parse = parse_baseline,
+         .help = "also rank with EASE (as for matrix factorization)"},
+        {.name = "--json", .kind = FLAG_SWITCH, .dst = &o->json,
+         .help = "one JSON object on stdout instead of the tables"},
     };
     size_t n = sizeof common / sizeof *common;
     memcpy(out, common, sizeof common);
@@ -611,12 +628,15 @@ static size_t softmax_flags(struct sm_opts *o, bool train, struct flag_spec *out
 
 enum { SM_MAX_FLAGS = 40 };
 
+/* The best five-fold settings found (docs/SOFTMAX.md, round 2). */
 void softmax_preset_apply(mfr_softmax_config *c)
 {
     c->optimizer = MFR_SOFTMAX_OPT_ADAM;
-    c->lr = 0.01;
+    c->lr = 0.003;
     c->batch_users = 16;
     c->hidden_init = MFR_SOFTMAX_INIT_HE;
+    c->weight_decay = 0.3;
+    c->all_pairs = 1;
 }
 
 /* Defaults (or, on --resume, the checkpoint's configuration `base` with
@@ -632,14 +652,19 @@ static void softmax_opts_init(struct sm_opts *o, int argc, char **argv,
     if (base) {
         o->cfg = *base;
         o->all_pairs = base->all_pairs;
+        o->tie = base->tie_tables;
         o->split = NULL;
         o->epochs = o->log_every = o->checkpoint_every = -1;
     }
     for (int i = 0; i < argc; i++)
+        if (!strcmp(argv[i], "--dim-movie") || !strncmp(argv[i], "--dim-movie=", 12))
+            o->dim_movie_given = true;
+    for (int i = 0; i < argc; i++)
         if ((!strcmp(argv[i], "--preset") && i + 1 < argc && !strcmp(argv[i + 1], "softmax")) ||
             !strcmp(argv[i], "--preset=softmax")) {
             softmax_preset_apply(&o->cfg);
-            if (!base) o->epochs = 100;
+            o->all_pairs = true;
+            if (!base) o->epochs = 24;
         }
 }
 
@@ -764,7 +789,8 @@ bool train_kind_route(int argc, char **argv, int *rc)
     }
     static const char *const softmax_only[] = {"--hidden", "--features", "--dim-movie",
                                                "--dim-genre", "--dim-year", "--batch-users",
-                                               "--all-pairs", "--top"};
+                                               "--all-pairs", "--top", "--tie",
+                                               "--weight-decay"};
     for (int i = 0; i < argc; i++)
         for (size_t x = 0; x < sizeof softmax_only / sizeof *softmax_only; x++) {
             size_t n = strlen(softmax_only[x]);
@@ -791,6 +817,7 @@ bool parse_kind_mf(const char *flag, const char *value, void *dst)
 
 static const char softmax_folds_help[] =
     "Usage: mfrec eval --folds --kind softmax [--data DIR] [--top N] [softmax training flags]\n"
+    "                  [--baseline ease[:LAMBDA]] [--json]\n"
     "\n"
     "Trains the softmax model on each canonical ML-100K fold uN.base (N = 1..5)\n"
     "and prints its ranking metrics on uN.test beside the popularity baseline,\n"
@@ -798,10 +825,18 @@ static const char softmax_folds_help[] =
     "--help). A softmax model predicts no ratings: there are no RMSE/MAE rows.\n"
     "\n";
 
-enum { N_SM_FOLDS = 5, N_SM_STATS = 6 }; /* P, R, NDCG, popularity P, R, NDCG */
+enum { N_SM_FOLDS = 5 };
+
+/* One fold's rankings: the model's, popularity's and (with --baseline)
+ * EASE's, and its training time. */
+struct sm_fold {
+    mfr_ranking rm, rp, re;
+    int64_t n_train, n_test;
+    double seconds;
+};
 
 static int run_softmax_fold(const struct sm_opts *o, const mfr_dataset *ds, int fold,
-                            double stats[N_SM_STATS])
+                            struct sm_fold *out)
 {
     char spec[8];
     snprintf(spec, sizeof spec, "u%d", fold);
@@ -810,7 +845,7 @@ static int run_softmax_fold(const struct sm_opts *o, const mfr_dataset *ds, int 
     mfr_softmax_trainer *tr = NULL;
     mfr_model *m = NULL;
     int rc = EXIT_OK;
-    mfr_ranking rm, rp;
+    double t0 = now_seconds();
     if (mfr_split_create(ds, spec, o->cfg.seed, &sp, &err) != MFR_OK ||
         mfr_softmax_trainer_create(&o->cfg, ds, mfr_split_train(sp), spec, o->threads, &tr,
                                    &err) != MFR_OK) {
@@ -822,14 +857,15 @@ static int run_softmax_fold(const struct sm_opts *o, const mfr_dataset *ds, int 
             rc = runtime_error("fold %s, epoch %lld: %s", spec, (long long)e + 1, err.message);
     if (rc == EXIT_OK && (mfr_softmax_trainer_model(tr, &m, &err) != MFR_OK ||
                           mfr_model_ranking(m, mfr_split_train(sp), mfr_split_test(sp), o->top,
-                                            &rm, &rp, &err) != MFR_OK))
+                                            &out->rm, &out->rp, &err) != MFR_OK))
         rc = runtime_error("fold %s: %s", spec, err.message);
+    if (rc == EXIT_OK && o->ease_lambda > 0)
+        rc = ease_ranking(o->ease_lambda, mfr_split_train(sp), mfr_split_test(sp),
+                          mfr_model_n_users(m), mfr_model_n_items(m), o->top, &out->re);
     if (rc == EXIT_OK) {
-        double v[N_SM_STATS] = {rm.precision, rm.recall, rm.ndcg, rp.precision, rp.recall, rp.ndcg};
-        memcpy(stats, v, sizeof v);
-        printf("%-5s %9.4f %9.4f %9.4f %9.4f %9.4f %9.4f\n", spec, v[0], v[1], v[2], v[3], v[4],
-               v[5]);
-        fflush(stdout);
+        out->n_train = mfr_ratings_count(mfr_split_train(sp));
+        out->n_test = mfr_ratings_count(mfr_split_test(sp));
+        out->seconds = now_seconds() - t0;
     }
 done:
     mfr_model_destroy(m);
@@ -838,36 +874,145 @@ done:
     return rc;
 }
 
+/* The summarized values, in table order; the EASE ones only with --baseline. */
+enum { SM_P, SM_R, SM_NDCG, SM_COV, SM_POP_P, SM_POP_R, SM_POP_NDCG, SM_POP_COV,
+       SM_EASE_P, SM_EASE_R, SM_EASE_NDCG, SM_EASE_COV, SM_N };
+
+static void sm_fold_values(const struct sm_fold *f, double v[SM_N])
+{
+    const mfr_ranking *r[3] = {&f->rm, &f->rp, &f->re};
+    for (int x = 0; x < 3; x++) {
+        v[4 * x] = r[x]->precision;
+        v[4 * x + 1] = r[x]->recall;
+        v[4 * x + 2] = r[x]->ndcg;
+        v[4 * x + 3] = r[x]->coverage;
+    }
+}
+
+static void sm_print_fold_line(const char *name, const double *v, bool ease)
+{
+    printf("%-5s %9.4f %9.4f %9.4f %9.4f %9.4f %9.4f", name, v[SM_P], v[SM_R], v[SM_NDCG],
+           v[SM_POP_P], v[SM_POP_R], v[SM_POP_NDCG]);
+    if (ease) printf(" %9.4f %9.4f %9.4f", v[SM_EASE_P], v[SM_EASE_R], v[SM_EASE_NDCG]);
+    putchar('\n');
+}
+
+static void sm_json_ranking(const char *key, const mfr_ranking *r)
+{
+    printf("\"%s\":{\"users\":%lld,\"precision\":", key, (long long)r->users);
+    json_num(r->precision, 17);
+    fputs(",\"recall\":", stdout);
+    json_num(r->recall, 17);
+    fputs(",\"ndcg\":", stdout);
+    json_num(r->ndcg, 17);
+    fputs(",\"coverage\":", stdout);
+    json_num(r->coverage, 17);
+    putchar('}');
+}
+
+/* The shape of `mfrec eval --folds --json` (matrix factorization), with
+ * the softmax configuration and no rating metrics. */
+static void sm_json(const struct sm_opts *o, const char *dir, const struct sm_fold *fr,
+                    const double *mean, const double *sd)
+{
+    static const char *const keys[SM_N] = {
+        "precision", "recall", "ndcg", "coverage", "pop_precision", "pop_recall", "pop_ndcg",
+        "pop_coverage", "ease_precision", "ease_recall", "ease_ndcg", "ease_coverage"};
+    const bool ease = o->ease_lambda > 0;
+    const int n_keys = ease ? SM_N : SM_EASE_P;
+    char hidden[64] = "";
+    for (int l = 0; l < o->cfg.n_hidden; l++)
+        snprintf(hidden + strlen(hidden), sizeof hidden - strlen(hidden), "%s%d", l ? "," : "",
+                 (int)o->cfg.hidden[l]);
+    fputs("{\"kind\":\"softmax\",\"data\":", stdout);
+    json_str(dir);
+    printf(",\"dim\":%d,\"hidden\":\"%s\",\"features\":%u,\"optimizer\":\"%s\",\"lr\":%.17g,"
+           "\"batch_users\":%d,\"all_pairs\":%s,\"tie_tables\":%s,\"weight_decay\":%.17g,"
+           "\"hidden_init\":\"%s\","
+           "\"epochs\":%lld,"
+           "\"seed\":%llu,\"k\":%d",
+           (int)o->cfg.k, o->cfg.n_hidden ? hidden : "none", (unsigned)o->cfg.features,
+           o->cfg.optimizer == MFR_SOFTMAX_OPT_ADAM ? "adam" : "adagrad", o->cfg.lr,
+           (int)o->cfg.batch_users, o->cfg.all_pairs ? "true" : "false",
+           o->cfg.tie_tables ? "true" : "false", o->cfg.weight_decay,
+           o->cfg.hidden_init == MFR_SOFTMAX_INIT_HE ? "he" : "colab", (long long)o->epochs,
+           (unsigned long long)o->cfg.seed, (int)o->top);
+    if (ease) {
+        fputs(",\"ease_lambda\":", stdout);
+        json_num(o->ease_lambda, 17);
+    }
+    fputs(",\"folds\":[", stdout);
+    for (int f = 0; f < N_SM_FOLDS; f++) {
+        printf("%s{\"fold\":\"u%d\",\"train_ratings\":%lld,\"test_ratings\":%lld,"
+               "\"ranking\":{",
+               f ? "," : "", f + 1, (long long)fr[f].n_train, (long long)fr[f].n_test);
+        sm_json_ranking("model", &fr[f].rm);
+        putchar(',');
+        sm_json_ranking("popularity", &fr[f].rp);
+        if (ease) {
+            putchar(',');
+            sm_json_ranking("ease", &fr[f].re);
+        }
+        printf("},\"seconds\":%.3f}", fr[f].seconds);
+    }
+    for (int pass = 0; pass < 2; pass++) {
+        fputs(pass ? "},\"std\":{" : "],\"mean\":{", stdout);
+        for (int x = 0; x < n_keys; x++) {
+            printf("%s\"%s\":", x ? "," : "", keys[x]);
+            json_num(pass ? sd[x] : mean[x], 17);
+        }
+    }
+    fputs("}}\n", stdout);
+}
+
 static int softmax_folds(const struct sm_opts *o)
 {
     mfr_error err = {0};
     mfr_dataset *ds = NULL;
+    const bool ease = o->ease_lambda > 0;
     if (load_dataset(default_data_dir(o->data), &ds, &err) != MFR_OK) return lib_error(&err);
-    printf("softmax folds u1..u%d: k %d, %lld epochs, %s lr %g, batch users %d%s, top %d\n",
-           N_SM_FOLDS, o->cfg.k, (long long)o->epochs,
-           o->cfg.optimizer == MFR_SOFTMAX_OPT_ADAM ? "Adam" : "Adagrad", o->cfg.lr,
-           o->cfg.batch_users, o->cfg.all_pairs ? ", all pairs" : "", o->top);
-    printf("%-5s %9s %9s %9s %9s %9s %9s\n", "fold", "P", "R", "NDCG", "pop P", "pop R",
-           "pop NDCG");
-    double st[N_SM_FOLDS][N_SM_STATS];
-    int rc = EXIT_OK;
-    for (int f = 0; f < N_SM_FOLDS && rc == EXIT_OK; f++)
-        rc = run_softmax_fold(o, ds, f + 1, st[f]);
-    mfr_dataset_destroy(ds);
-    if (rc != EXIT_OK) return rc;
-    printf("%-5s", "mean");
-    double sd[N_SM_STATS];
-    for (int x = 0; x < N_SM_STATS; x++) {
-        double mean = 0, ss = 0;
-        for (int f = 0; f < N_SM_FOLDS; f++) mean += st[f][x] / N_SM_FOLDS;
-        for (int f = 0; f < N_SM_FOLDS; f++) ss += (st[f][x] - mean) * (st[f][x] - mean);
-        sd[x] = sqrt(ss / (N_SM_FOLDS - 1));
-        printf(" %9.4f", mean);
+    if (!o->json) {
+        printf("softmax folds u1..u%d: k %d, %lld epochs, %s lr %g, batch users %d%s%s, top %d\n",
+               N_SM_FOLDS, o->cfg.k, (long long)o->epochs,
+               o->cfg.optimizer == MFR_SOFTMAX_OPT_ADAM ? "Adam" : "Adagrad", o->cfg.lr,
+               o->cfg.batch_users, o->cfg.all_pairs ? ", all pairs" : "",
+               o->cfg.tie_tables ? ", tied tables" : "", o->top);
+        if (ease) printf("EASE: lambda %g, fitted on each uN.base\n", o->ease_lambda);
+        printf("%-5s %9s %9s %9s %9s %9s %9s", "fold", "P", "R", "NDCG", "pop P", "pop R",
+               "pop NDCG");
+        printf(ease ? " %9s %9s %9s\n" : "\n", "EASE P", "EASE R", "EASE NDCG");
     }
-    printf("\n%-5s", "std");
-    for (int x = 0; x < N_SM_STATS; x++) printf(" %9.4f", sd[x]);
-    printf("\n");
-    return EXIT_OK;
+    struct sm_fold fr[N_SM_FOLDS];
+    double v[N_SM_FOLDS][SM_N];
+    int rc = EXIT_OK;
+    for (int f = 0; f < N_SM_FOLDS && rc == EXIT_OK; f++) {
+        memset(&fr[f], 0, sizeof fr[f]);
+        if ((rc = run_softmax_fold(o, ds, f + 1, &fr[f])) != EXIT_OK) break;
+        sm_fold_values(&fr[f], v[f]);
+        if (o->json) continue;
+        char name[8];
+        snprintf(name, sizeof name, "u%d", f + 1);
+        sm_print_fold_line(name, v[f], ease);
+        rc = stdout_flush();
+    }
+    if (rc == EXIT_OK) {
+        double mean[SM_N], sd[SM_N];
+        for (int x = 0; x < SM_N; x++) {
+            double m = 0, ss = 0;
+            for (int f = 0; f < N_SM_FOLDS; f++) m += v[f][x] / N_SM_FOLDS;
+            for (int f = 0; f < N_SM_FOLDS; f++) ss += (v[f][x] - m) * (v[f][x] - m);
+            mean[x] = m;
+            sd[x] = sqrt(ss / (N_SM_FOLDS - 1));
+        }
+        if (o->json) {
+            sm_json(o, mfr_dataset_dir(ds), fr, mean, sd);
+        } else {
+            sm_print_fold_line("mean", mean, ease);
+            sm_print_fold_line("std", sd, ease);
+        }
+    }
+    mfr_dataset_destroy(ds);
+    return rc;
 }
 
 bool eval_kind_route(int argc, char **argv, int *rc)

@@ -31,6 +31,7 @@
 #include <string.h>
 
 #include "dataset_priv.h"
+#include "ranking_priv.h"
 #include "topk_priv.h"
 
 /* Selects the best min(kk, candidates) items of score[0..n_items), skipping
@@ -92,11 +93,10 @@ static int by_user_build(const mfr_ratings *r, int32_t n_users, bool relevant_on
     return MFR_OK;
 }
 
-/* MFR_OK when every index of r is inside the model; `what` names r. */
-static int check_indices(const mfr_model *m, const mfr_ratings *r, const char *what,
+/* MFR_OK when every index of r is inside n_users x n_items; `what` names r. */
+static int check_indices(int32_t n_users, int32_t n_items, const mfr_ratings *r, const char *what,
                          mfr_error *err)
 {
-    const int32_t n_users = mfr_model_n_users(m), n_items = mfr_model_n_items(m);
     for (int64_t x = 0; x < r->n; x++) {
         if (r->user[x] < 0 || r->user[x] >= n_users)
             return mfr_seterr(err, MFR_ERR_MISMATCH,
@@ -231,21 +231,17 @@ static int32_t ranking_mark_user(struct ranking_ws *w, int32_t u)
     return n_rel;
 }
 
-int mfr_model_ranking(const mfr_model *m, const mfr_ratings *train, const mfr_ratings *test,
-                      int32_t n_top, mfr_ranking *model_out, mfr_ranking *popularity_out,
-                      mfr_error *err)
+int mfr_ranking_run(const mfr_ratings *train, const mfr_ratings *test, int32_t n_users,
+                    int32_t n_items, int32_t n_top, mfr_ranking_score_fn score, const void *ctx,
+                    mfr_ranking *model_out, mfr_ranking *popularity_out, mfr_error *err)
 {
-    if (!m || !train || !test)
-        return mfr_seterr(err, MFR_ERR_INVALID, "mfr_model_ranking: %s is NULL",
-                          !m ? "model" : !train ? "train" : "test");
     if (n_top < 1)
         return mfr_seterr(err, MFR_ERR_INVALID, "n_top (the list length) must be at least 1, got %d", (int)n_top);
-    int rc = check_indices(m, train, "train", err);
-    if (rc == MFR_OK) rc = check_indices(m, test, "test", err);
+    int rc = check_indices(n_users, n_items, train, "train", err);
+    if (rc == MFR_OK) rc = check_indices(n_users, n_items, test, "test", err);
     if (rc != MFR_OK) return rc;
     if (!model_out && !popularity_out) return MFR_OK;
 
-    const int32_t n_users = mfr_model_n_users(m), n_items = mfr_model_n_items(m);
     const int32_t kk = n_top < n_items ? n_top : n_items;
     struct ranking_ws w = {0};
     rc = ranking_ws_init(&w, train, test, n_users, n_items, n_top, kk, err);
@@ -257,9 +253,8 @@ int mfr_model_ranking(const mfr_model *m, const mfr_ratings *train, const mfr_ra
         if (n_rel == 0) continue;
         users++;
         if (model_out) {
-            /* Exactly mfr_model_predict's value, whatever the row layout. */
-            for (int32_t i = 0; i < n_items; i++)
-                if (w.train_mark[i] != u) w.score[i] = mfr_model_predict(m, u, i);
+            score(ctx, u, w.tr.item + w.tr.off[u], w.tr.off[u + 1] - w.tr.off[u], w.train_mark,
+                  w.score);
             int32_t len = topk_select(w.score, w.train_mark, u, n_items, kk, w.heap_sc, w.list);
             acc_add(&w.am, w.list, len, w.rel_mark, u, n_rel, n_top, w.discount, w.ideal);
         }
@@ -274,4 +269,28 @@ int mfr_model_ranking(const mfr_model *m, const mfr_ratings *train, const mfr_ra
 done:
     ranking_ws_free(&w);
     return rc;
+}
+
+/* Exactly mfr_model_predict's value for every candidate (items that are not
+ * u's training items, train_mark[i] != u), whatever the row layout. */
+static void model_scores(const void *ctx, int32_t u, const int32_t *items, int64_t n,
+                         const int32_t *train_mark, float *score)
+{
+    const mfr_model *m = ctx;
+    (void)items;
+    (void)n;
+    const int32_t n_items = mfr_model_n_items(m);
+    for (int32_t i = 0; i < n_items; i++)
+        if (train_mark[i] != u) score[i] = mfr_model_predict(m, u, i);
+}
+
+int mfr_model_ranking(const mfr_model *m, const mfr_ratings *train, const mfr_ratings *test,
+                      int32_t n_top, mfr_ranking *model_out, mfr_ranking *popularity_out,
+                      mfr_error *err)
+{
+    if (!m || !train || !test)
+        return mfr_seterr(err, MFR_ERR_INVALID, "mfr_model_ranking: %s is NULL",
+                          !m ? "model" : !train ? "train" : "test");
+    return mfr_ranking_run(train, test, mfr_model_n_users(m), mfr_model_n_items(m), n_top,
+                           model_scores, m, model_out, popularity_out, err);
 }

@@ -77,6 +77,8 @@ static void config_diffs(const mfr_softmax_config *a, const mfr_softmax_config *
     DIFF_I("--all-pairs", all_pairs)
     DIFF_I("--seed", seed)
     DIFF_I("--hidden-init (0 colab, 1 he)", hidden_init)
+    DIFF_I("--tie", tie_tables)
+    DIFF_D("--weight-decay", weight_decay)
 #undef DIFF_I
 #undef DIFF_D
 }

@@ -85,6 +85,18 @@ int mfr_softmax_config_validate(const mfr_softmax_config *c, mfr_error *err)
     if ((st = range_i(err, "hidden_init", c->hidden_init, MFR_SOFTMAX_INIT_COLAB,
                       MFR_SOFTMAX_INIT_HE)))
         return st;
+    if ((st = range_i(err, "tie_tables", c->tie_tables, 0, 1))) return st;
+    if ((st = range_d(err, "weight_decay", c->weight_decay, 0.0, 1e6, false))) return st;
+    if (c->lr * c->weight_decay >= 1.0)
+        return mfr_seterr(err, MFR_ERR_INVALID,
+                          "softmax lr * weight_decay must be below 1 (it scales the parameters by "
+                          "1 - lr * weight_decay), got %g * %g",
+                          c->lr, c->weight_decay);
+    if (c->tie_tables && c->dim_movie != c->k)
+        return mfr_seterr(err, MFR_ERR_INVALID,
+                          "softmax tie_tables needs dim_movie == k (the movie table is V), got "
+                          "dim_movie %d and k %d",
+                          (int)c->dim_movie, (int)c->k);
     return MFR_OK;
 }
 
@@ -104,7 +116,8 @@ int mfr_sm_layout_make(const mfr_softmax_config *c, int32_t n_items, int32_t n_g
     struct mfr_sm_layout L;
     memset(&L, 0, sizeof L);
     int64_t off = 0;
-    bool ok = put_block(&L.movie, &off, n_items, c->dim_movie);
+    /* tied: the movie block is V's, placed below */
+    bool ok = c->tie_tables || put_block(&L.movie, &off, n_items, c->dim_movie);
     int32_t d0 = c->dim_movie;
     if (c->features & MFR_SOFTMAX_FEAT_GENRES) {
         ok = ok && put_block(&L.genre, &off, n_genres, c->dim_genre);
@@ -126,6 +139,7 @@ int mfr_sm_layout_make(const mfr_softmax_config *c, int32_t n_items, int32_t n_g
         ok = ok && put_block(&L.b[l], &off, 1, L.width[l + 1]);
     }
     ok = ok && put_block(&L.V, &off, n_items, c->k);
+    if (c->tie_tables) L.movie = L.V;
     if (!ok)
         return mfr_seterr(err, MFR_ERR_TOO_LARGE,
                           "softmax model: %d items x the configured widths overflow", n_items);
@@ -319,7 +333,9 @@ void mfr_sm_init(const struct mfr_sm_layout *lay, uint64_t seed, int32_t hidden_
                  float *theta)
 {
     const struct mfr_sm_block *emb[4] = {&lay->movie, &lay->genre, &lay->year, &lay->V};
-    for (int e = 0; e < 4; e++)
+    /* a tied movie table is V: drawn once, as V */
+    bool tied = lay->movie.offset == lay->V.offset;
+    for (int e = tied ? 1 : 0; e < 4; e++)
         if (emb[e]->rows > 0) init_block(emb[e], seed, (uint64_t)e, 1.0 / sqrt(emb[e]->cols), theta);
     for (int l = 0; l < lay->n_layers; l++)
         init_block(&lay->W[l], seed, (uint64_t)(8 + l),

@@ -4,11 +4,13 @@
  * model_io.c) and the fold-in of a new user (one forward pass).
  *
  * Section layout (little-endian, docs/MODEL_FORMAT.md):
- *   u32 version 1
+ *   u32 version: 1, or 2 when a field of version 2 is set (so a model
+ *             without them keeps the bytes it had before they existed)
  *   i32 x 15: k, features, dim_movie, dim_genre, dim_year, n_hidden,
  *             hidden[0..3], optimizer, batch_users, n_shards, all_pairs,
  *             items' n_genres
  *   i32 x 3:  items' n_years, year_min; hidden_init
+ *   version 2 only: i32 tie_tables, f64 weight_decay
  *   f64 x 5:  lr, beta1, beta2, eps, adagrad_init
  *   u64 seed, i64 epochs, i64 n_params
  *   per item: i32 year bucket, u32 genre bits
@@ -20,7 +22,18 @@
 #include "bytes_priv.h"
 #include "softmax_priv.h"
 
-enum { SM_VERSION = 1, SM_N_I32 = 18, SM_N_F64 = 5, SM_FIXED = 4 + 4 * SM_N_I32 + 8 * SM_N_F64 + 24 };
+enum { SM_N_I32 = 18, SM_N_I32_V2 = 19, SM_N_F64 = 5 };
+
+/* The section version a configuration needs, and the fixed part's bytes. */
+static uint32_t sm_version(const mfr_softmax_config *c)
+{
+    return c->tie_tables || c->weight_decay != 0.0 ? 2u : 1u;
+}
+static uint64_t sm_fixed(uint32_t version)
+{
+    return version >= 2 ? 4u + 4u * SM_N_I32_V2 + 8u * (SM_N_F64 + 1) + 24u
+                        : 4u + 4u * SM_N_I32 + 8u * SM_N_F64 + 24u;
+}
 
 void mfr_sm_net_free(struct mfr_sm_net *net)
 {
@@ -96,21 +109,26 @@ int mfr_sm_net_copy(const struct mfr_sm_net *src, struct mfr_sm_net **out, mfr_e
 
 uint64_t mfr_sm_net_bytes(const struct mfr_sm_net *net)
 {
-    return SM_FIXED + 8u * (uint64_t)net->items.n_items + 4u * (uint64_t)net->lay.n_params;
+    return sm_fixed(sm_version(&net->cfg)) + 8u * (uint64_t)net->items.n_items +
+           4u * (uint64_t)net->lay.n_params;
 }
 
 void mfr_sm_net_encode(const struct mfr_sm_net *net, unsigned char *b)
 {
     const mfr_softmax_config *c = &net->cfg;
     const struct mfr_sm_items *it = &net->items;
-    int32_t iv[SM_N_I32] = {c->k, (int32_t)c->features, c->dim_movie, c->dim_genre, c->dim_year,
-                            c->n_hidden, c->hidden[0], c->hidden[1], c->hidden[2], c->hidden[3],
-                            c->optimizer, c->batch_users, c->n_shards, c->all_pairs,
-                            it->n_genres, it->n_years, it->year_min, c->hidden_init};
+    int32_t iv[SM_N_I32_V2] = {c->k, (int32_t)c->features, c->dim_movie, c->dim_genre,
+                               c->dim_year, c->n_hidden, c->hidden[0], c->hidden[1],
+                               c->hidden[2], c->hidden[3], c->optimizer, c->batch_users,
+                               c->n_shards, c->all_pairs, it->n_genres, it->n_years,
+                               it->year_min, c->hidden_init, c->tie_tables};
     double dv[SM_N_F64] = {c->lr, c->beta1, c->beta2, c->eps, c->adagrad_init};
-    mfr_put_le32(b, SM_VERSION), b += 4;
-    for (int x = 0; x < SM_N_I32; x++) mfr_put_le32(b, (uint32_t)iv[x]), b += 4;
+    uint32_t version = sm_version(c);
+    mfr_put_le32(b, version), b += 4;
+    for (int x = 0; x < (version >= 2 ? SM_N_I32_V2 : SM_N_I32); x++)
+        mfr_put_le32(b, (uint32_t)iv[x]), b += 4;
     for (int x = 0; x < SM_N_F64; x++) mfr_put_le64(b, mfr_f64_bits(dv[x])), b += 8;
+    if (version >= 2) mfr_put_le64(b, mfr_f64_bits(c->weight_decay)), b += 8;
     mfr_put_le64(b, c->seed), b += 8;
     mfr_put_le64(b, (uint64_t)net->epochs), b += 8;
     mfr_put_le64(b, (uint64_t)net->lay.n_params), b += 8;
@@ -121,25 +139,29 @@ void mfr_sm_net_encode(const struct mfr_sm_net *net, unsigned char *b)
     for (int64_t x = 0; x < net->lay.n_params; x++) mfr_put_le32(b, mfr_f32_bits(net->theta[x])), b += 4;
 }
 
-/* The fixed part into cfg and the item shape; MFR_ERR_CORRUPT naming path. */
-static int decode_fixed(const unsigned char *b, const char *path, mfr_softmax_config *c,
-                        int32_t shape[3], int64_t *epochs, int64_t *n_params, mfr_error *err)
+/* The fixed part (of sm_fixed(version) bytes, checked by the caller) into
+ * cfg and the item shape; MFR_ERR_CORRUPT naming path. */
+static int decode_fixed(const unsigned char *b, uint32_t version, const char *path,
+                        mfr_softmax_config *c, int32_t shape[3], int64_t *epochs,
+                        int64_t *n_params, mfr_error *err)
 {
-    if (mfr_get_le32(b) != SM_VERSION)
-        return mfr_seterr(err, MFR_ERR_CORRUPT, "%s: softmax section version %u is not 1", path,
-                          mfr_get_le32(b));
     b += 4;
-    int32_t iv[SM_N_I32];
+    int32_t iv[SM_N_I32_V2] = {0};
     double dv[SM_N_F64];
-    for (int x = 0; x < SM_N_I32; x++) iv[x] = (int32_t)mfr_get_le32(b), b += 4;
+    for (int x = 0; x < (version >= 2 ? SM_N_I32_V2 : SM_N_I32); x++)
+        iv[x] = (int32_t)mfr_get_le32(b), b += 4;
     for (int x = 0; x < SM_N_F64; x++) dv[x] = mfr_bits_f64(mfr_get_le64(b)), b += 8;
+    double wd = 0.0;
+    if (version >= 2) wd = mfr_bits_f64(mfr_get_le64(b)), b += 8;
     mfr_softmax_config_default(c);
+    c->weight_decay = wd;
     c->k = iv[0], c->features = (uint32_t)iv[1], c->dim_movie = iv[2], c->dim_genre = iv[3];
     c->dim_year = iv[4], c->n_hidden = iv[5];
     for (int l = 0; l < 4; l++) c->hidden[l] = iv[6 + l];
     c->optimizer = iv[10], c->batch_users = iv[11], c->n_shards = iv[12], c->all_pairs = iv[13];
     shape[0] = iv[14], shape[1] = iv[15], shape[2] = iv[16];
     c->hidden_init = iv[17];
+    c->tie_tables = iv[18];
     c->lr = dv[0], c->beta1 = dv[1], c->beta2 = dv[2], c->eps = dv[3], c->adagrad_init = dv[4];
     c->seed = mfr_get_le64(b), b += 8;
     *epochs = (int64_t)mfr_get_le64(b), b += 8;
@@ -147,6 +169,10 @@ static int decode_fixed(const unsigned char *b, const char *path, mfr_softmax_co
     mfr_error v = {0};
     if (mfr_softmax_config_validate(c, &v))
         return mfr_seterr(err, MFR_ERR_CORRUPT, "%s: softmax section: %s", path, v.message);
+    if (sm_version(c) != version) /* version 2 only when a version-2 field is set */
+        return mfr_seterr(err, MFR_ERR_CORRUPT,
+                          "%s: softmax section version %u with tie_tables %d, weight_decay %g",
+                          path, version, (int)c->tie_tables, c->weight_decay);
     if (shape[0] < 1 || shape[0] > 32 || shape[1] < 1 || shape[1] > 10002 || shape[2] < 0 ||
         shape[2] > 1000000 || *epochs < 0)
         return mfr_seterr(err, MFR_ERR_CORRUPT,
@@ -163,20 +189,25 @@ int mfr_sm_net_decode(const unsigned char *buf, uint64_t len, int32_t n_items, i
     mfr_softmax_config c;
     int32_t shape[3] = {0, 0, 0};
     int64_t epochs = 0, n_params = 0;
-    if (len < SM_FIXED)
+    uint32_t version = len >= 4 ? mfr_get_le32(buf) : 0;
+    if (len >= 4 && version != 1 && version != 2)
+        return mfr_seterr(err, MFR_ERR_CORRUPT, "%s: softmax section version %u is not 1 or 2",
+                          path, version);
+    if (len < 4 || len < sm_fixed(version))
         return mfr_seterr(err, MFR_ERR_CORRUPT, "%s: softmax section of %llu bytes is too short",
                           path, (unsigned long long)len);
-    int st = decode_fixed(buf, path, &c, shape, &epochs, &n_params, err);
+    const uint64_t fixed = sm_fixed(version);
+    int st = decode_fixed(buf, version, path, &c, shape, &epochs, &n_params, err);
     if (st) return st;
     struct mfr_sm_layout lay;
     if (c.k != k || mfr_sm_layout_make(&c, n_items, shape[0], shape[1], &lay, err) ||
         lay.n_params != n_params ||
-        len != SM_FIXED + 8u * (uint64_t)n_items + 4u * (uint64_t)n_params)
+        len != fixed + 8u * (uint64_t)n_items + 4u * (uint64_t)n_params)
         return mfr_seterr(err, MFR_ERR_CORRUPT,
                           "%s: softmax section (k %d, %lld parameters, %llu bytes) does not fit "
                           "the model (k %d, %d items)",
                           path, c.k, (long long)n_params, (unsigned long long)len, k, n_items);
-    const unsigned char *b = buf + SM_FIXED;
+    const unsigned char *b = buf + fixed;
     uint32_t *bits = mfr_malloc(sizeof(uint32_t) * (size_t)n_items);
     int32_t *bucket = mfr_malloc(sizeof(int32_t) * (size_t)n_items);
     float *theta = mfr_aligned_calloc(sizeof(float) * (size_t)n_params);

@@ -260,6 +260,11 @@ static void reduce_update(mfr_sm_trainer *tr, int32_t S, int64_t x0, int64_t n,
         const float *b = tr->gbuf + (size_t)s * (size_t)P + x0;
         for (int64_t x = 0; x < n; x++) g[x] += b[x];
     }
+    if (tr->cfg.weight_decay > 0.0) { /* decoupled (AdamW): p *= 1 - lr wd, before the step */
+        const float keep = (float)(1.0 - tr->cfg.lr * tr->cfg.weight_decay);
+        float *p = tr->theta + x0;
+        for (int64_t x = 0; x < n; x++) p[x] *= keep;
+    }
     if (tr->cfg.optimizer == MFR_SOFTMAX_OPT_ADAM)
         tr->kern->adam(tr->theta + x0, tr->state[0] + x0, tr->state[1] + x0, g, n, ac);
     else

@@ -47,7 +47,8 @@ struct mfr_sm_block {
 /* Blocks of the flat parameter vector. W[l] is out x in (row o holds the
  * weights into output o), b[l] is 1 x out. */
 struct mfr_sm_layout {
-    struct mfr_sm_block movie, genre, year; /* rows 0 when the feature is off */
+    /* rows 0 when the feature is off; with tie_tables, movie is V's block */
+    struct mfr_sm_block movie, genre, year;
     struct mfr_sm_block W[MFR_SOFTMAX_MAX_HIDDEN + 1], b[MFR_SOFTMAX_MAX_HIDDEN + 1];
     struct mfr_sm_block V; /* M x k, the output embeddings */
     int32_t n_layers;      /* n_hidden + 1 */

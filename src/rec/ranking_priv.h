@@ -1,0 +1,27 @@
+/*
+ * ranking_priv.h — the ranking evaluation of metrics.c for any scorer: the
+ * model (mfr_model_ranking) and the EASE baseline (ease.c) share the
+ * candidates, the relevant items, the top-k lists and the metric sums, so
+ * their numbers are comparable by construction.
+ */
+#ifndef MFR_RANKING_PRIV_H
+#define MFR_RANKING_PRIV_H
+
+#include <stdint.h>
+
+#include "common_priv.h"
+
+/* Scores user u's candidates into score[0..n_items): at least every item i
+ * with train_mark[i] != u (the others are never read). items[0..n) are u's
+ * training items in the order of the train ratings (duplicates kept). */
+typedef void (*mfr_ranking_score_fn)(const void *ctx, int32_t u, const int32_t *items, int64_t n,
+                                     const int32_t *train_mark, float *score);
+
+/* mfr_model_ranking's evaluation (definitions in include/mfrec.h) for
+ * n_users x n_items, with `score` (called on this thread, users in
+ * ascending order) in place of the model. */
+int mfr_ranking_run(const mfr_ratings *train, const mfr_ratings *test, int32_t n_users,
+                    int32_t n_items, int32_t n_top, mfr_ranking_score_fn score, const void *ctx,
+                    mfr_ranking *model_out, mfr_ranking *popularity_out, mfr_error *err);
+
+#endif

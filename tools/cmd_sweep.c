@@ -369,6 +369,41 @@ static void run_failed(struct run_result *r, int status, const char *msg)
     copy_name(r->message, sizeof r->message, msg);
 }
 
+/* One epoch of either kind's trainer (the loss into *loss). */
+typedef int (*epoch_fn)(void *trainer, double *loss, mfr_error *err);
+
+static int mf_epoch(void *tr, double *loss, mfr_error *err)
+{
+    return mfr_trainer_step(tr, loss, err);
+}
+
+static int softmax_epoch(void *tr, double *loss, mfr_error *err)
+{
+    return mfr_softmax_trainer_epoch(tr, loss, err);
+}
+
+/* The warm-up and timed epochs of a run: the timed epochs' milliseconds
+ * into t, their seconds into r->epochs_s, the last loss into *loss. false
+ * with r's status and message set when an epoch fails. */
+static bool time_epochs(const struct sweep_opts *o, epoch_fn epoch, void *tr, double *t,
+                        double *loss, struct run_result *r)
+{
+    mfr_error err = {0};
+    for (int64_t e = 0; e < o->warmup + o->epochs; e++) {
+        double t0 = now_seconds();
+        int st = epoch(tr, loss, &err);
+        double dt = now_seconds() - t0;
+        if (st != MFR_OK) {
+            r->status = st;
+            snprintf(r->message, sizeof r->message, "epoch %lld: %.480s", (long long)e + 1, err.message);
+            return false;
+        }
+        if (e >= o->warmup) t[e - o->warmup] = dt * 1e3;
+        r->epochs_s += dt;
+    }
+    return true;
+}
+
 /* --kind softmax: one run of the softmax model; fills r. */
 static void train_run_softmax(const struct sweep_opts *o, const mfr_dataset *ds,
                               const mfr_split *sp, const struct point *p, int32_t threads,
@@ -390,18 +425,7 @@ static void train_run_softmax(const struct sweep_opts *o, const mfr_dataset *ds,
     }
     r->trainer_s = now_seconds() - t_create;
     double loss = NAN;
-    for (int64_t e = 0; e < o->warmup + o->epochs; e++) {
-        double t0 = now_seconds();
-        int st = mfr_softmax_trainer_epoch(tr, &loss, &err);
-        double dt = now_seconds() - t0;
-        if (st != MFR_OK) {
-            r->status = st;
-            snprintf(r->message, sizeof r->message, "epoch %lld: %.480s", (long long)e + 1, err.message);
-            goto done;
-        }
-        if (e >= o->warmup) t[e - o->warmup] = dt * 1e3;
-        r->epochs_s += dt;
-    }
+    if (!time_epochs(o, softmax_epoch, tr, t, &loss, r)) goto done;
     if (mfr_softmax_trainer_model(tr, &m, &err) != MFR_OK) {
         run_failed(r, err.status, err.message);
         goto done;
@@ -458,18 +482,7 @@ static void train_run(const struct sweep_opts *o, const mfr_dataset *ds, const m
     }
     r->trainer_s = now_seconds() - t_create;
     double loss = NAN;
-    for (int64_t e = 0; e < o->warmup + o->epochs; e++) {
-        double t0 = now_seconds();
-        int st = mfr_trainer_step(tr, &loss, &err);
-        double dt = now_seconds() - t0;
-        if (st != MFR_OK) {
-            r->status = st;
-            snprintf(r->message, sizeof r->message, "epoch %lld: %.480s", (long long)e + 1, err.message);
-            goto done;
-        }
-        if (e >= o->warmup) t[e - o->warmup] = dt * 1e3;
-        r->epochs_s += dt;
-    }
+    if (!time_epochs(o, mf_epoch, tr, t, &loss, r)) goto done;
     summarize_epochs(t, o->epochs, r);
     r->status = MFR_OK;
     r->final_loss = loss;

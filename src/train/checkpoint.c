@@ -504,21 +504,28 @@ static int read_checkpoint(struct ckpt_reader *r, mfr_checkpoint **out, mfr_erro
     return MFR_OK;
 }
 
+/* Opened non-blocking and checked on the descriptor (mfr_open_regular): a
+ * FIFO or device put at path is refused, never waited on, even if it
+ * replaced a regular file between a check and the open. */
+static int open_checkpoint(const char *path, FILE **f, mfr_error *err)
+{
+    int fd, rc = mfr_open_regular(path, &fd, err);
+    if (rc != MFR_OK) return rc;
+    if (!(*f = fdopen(fd, "rb"))) {
+        close(fd);
+        return mfr_seterr(err, MFR_ERR_NOMEM, "out of memory opening %s", path);
+    }
+    return MFR_OK;
+}
+
 int mfr_checkpoint_load(const char *path, mfr_checkpoint **out, mfr_error *err)
 {
     if (!out) return mfr_seterr(err, MFR_ERR_INVALID, "mfr_checkpoint_load: out is NULL");
     *out = NULL;
     if (!path) return mfr_seterr(err, MFR_ERR_INVALID, "mfr_checkpoint_load: path is NULL");
     struct ckpt_reader r = {.name = path};
-    /* Opened non-blocking and checked on the descriptor (mfr_open_regular):
-     * a FIFO or device put at path is refused, never waited on, even if it
-     * replaced a regular file between a check and the open. */
-    int fd, rc = mfr_open_regular(path, &fd, err);
+    int rc = open_checkpoint(path, &r.f, err);
     if (rc != MFR_OK) return rc;
-    if (!(r.f = fdopen(fd, "rb"))) {
-        close(fd);
-        return mfr_seterr(err, MFR_ERR_NOMEM, "out of memory opening %s", path);
-    }
     struct stat st;
     if (fstat(fileno(r.f), &st) != 0)
         rc = mfr_seterr(err, MFR_ERR_IO, "cannot stat %s: %s", path, strerror(errno));
@@ -571,13 +578,9 @@ void mfr_ckpt_parts_of(const mfr_checkpoint *c, struct mfr_ckpt_parts *out)
 int mfr_checkpoint_kind(const char *path, int32_t *kind, mfr_error *err)
 {
     if (!path || !kind) return mfr_seterr(err, MFR_ERR_INVALID, "mfr_checkpoint_kind: NULL argument");
-    int fd, rc = mfr_open_regular(path, &fd, err);
+    FILE *f = NULL;
+    int rc = open_checkpoint(path, &f, err);
     if (rc != MFR_OK) return rc;
-    FILE *f = fdopen(fd, "rb");
-    if (!f) {
-        close(fd);
-        return mfr_seterr(err, MFR_ERR_NOMEM, "out of memory opening %s", path);
-    }
     unsigned char b[CKPT_PREAMBLE];
     *kind = MFR_MODEL_KIND_MF;
     if (fread(b, 1, sizeof b, f) != sizeof b || memcmp(b, CKPT_MAGIC, CKPT_MAGIC_LEN) != 0)

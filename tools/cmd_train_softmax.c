@@ -732,27 +732,21 @@ int cmd_train_softmax(int argc, char **argv)
     return run(&o);
 }
 
-/* The value of --kind in argv ("--kind X" or "--kind=X"), or NULL. */
-static const char *kind_value(int argc, char **argv)
+/* The value of flag `name` in argv ("NAME X" or "NAME=X"; the last one
+ * given), or NULL: read before the flags are parsed, to route the command. */
+static const char *argv_value(int argc, char **argv, const char *name)
 {
+    size_t n = strlen(name);
     const char *v = NULL;
     for (int i = 0; i < argc; i++) {
-        if (!strcmp(argv[i], "--kind") && i + 1 < argc) v = argv[i + 1];
-        else if (!strncmp(argv[i], "--kind=", 7)) v = argv[i] + 7;
+        if (!strcmp(argv[i], name) && i + 1 < argc) v = argv[i + 1];
+        else if (!strncmp(argv[i], name, n) && argv[i][n] == '=') v = argv[i] + n + 1;
     }
     return v;
 }
 
-/* The value of --preset in argv, or NULL. */
-static const char *preset_value(int argc, char **argv)
-{
-    const char *v = NULL;
-    for (int i = 0; i < argc; i++) {
-        if (!strcmp(argv[i], "--preset") && i + 1 < argc) v = argv[i + 1];
-        else if (!strncmp(argv[i], "--preset=", 9)) v = argv[i] + 9;
-    }
-    return v;
-}
+static const char *kind_value(int argc, char **argv) { return argv_value(argc, argv, "--kind"); }
+static const char *preset_value(int argc, char **argv) { return argv_value(argc, argv, "--preset"); }
 
 bool train_kind_is_softmax(int argc, char **argv)
 {
@@ -760,22 +754,11 @@ bool train_kind_is_softmax(int argc, char **argv)
     return (kind && !strcmp(kind, "softmax")) || (preset && !strcmp(preset, "softmax"));
 }
 
-/* The value of --resume in argv, or NULL. */
-static const char *resume_value(int argc, char **argv)
-{
-    const char *v = NULL;
-    for (int i = 0; i < argc; i++) {
-        if (!strcmp(argv[i], "--resume") && i + 1 < argc) v = argv[i + 1];
-        else if (!strncmp(argv[i], "--resume=", 9)) v = argv[i] + 9;
-    }
-    return v;
-}
-
 /* Whether argv resumes a softmax run (its checkpoint says so; an
  * unreadable file is left to the loader's message). */
 static bool resumes_softmax(int argc, char **argv)
 {
-    const char *ck = resume_value(argc, argv);
+    const char *ck = argv_value(argc, argv, "--resume");
     int32_t kind = 0;
     return ck && !kind_value(argc, argv) && mfr_checkpoint_kind(ck, &kind, NULL) == MFR_OK &&
            kind == MFR_MODEL_KIND_SOFTMAX;

@@ -266,7 +266,11 @@ fi
 # exits 1 when it was signalled). Resumed in one process, the checkpoint
 # gives the uninterrupted single-process run's bytes.
 sig=(train --data "$T/data" --reduce shard --shards 7 --bias --lr 0.001)
-for target in rank mpirun; do
+# SIGTERM to mpirun itself is not checked: whether Open MPI 4.1.4 passes it
+# on to the ranks before its SIGKILL is its own timing (a quiet CI run once
+# saw mpirun exit 1 with the ranks still training and no checkpoint), so
+# the test would judge the launcher, not mfrec. docs/MPI.md describes it.
+for target in rank; do
     # mpirun (4.1.4) waits odls_base_sigkill_timeout seconds, sends SIGTERM,
     # waits as long again, then SIGKILL: 5 s leave time for an epoch and the
     # checkpoint (a longer one, with a signalled rank, once crashed mpirun)

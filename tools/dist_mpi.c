@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/resource.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "dist.h"
@@ -120,20 +121,33 @@ int dist_agree(bool *stop, int *sig)
     return EXIT_OK;
 }
 
-/* Rank 0 prints (when `print`) every rank's peak RSS so far: each holds
- * its users only, rank 0 the whole model too (docs/MPI.md). Collective. */
+/* This process's resident set now, in MiB (-1: unknown). */
+static double rss_now(void)
+{
+    FILE *f = fopen("/proc/self/statm", "r");
+    long pages = -1, resident = -1;
+    if (f && fscanf(f, "%ld %ld", &pages, &resident) != 2) resident = -1;
+    if (f) fclose(f);
+    return resident < 0 ? -1.0 : (double)resident * (double)sysconf(_SC_PAGESIZE) / 1048576.0;
+}
+
+/* Rank 0 prints (when `print`) every rank's resident set after the epochs
+ * and its peak so far: each holds its users only, rank 0 the whole model
+ * too; the peak may come from loading and splitting the whole data
+ * (docs/MPI.md). Collective. */
 static void report_rss(bool print)
 {
     struct rusage ru;
-    double mine = getrusage(RUSAGE_SELF, &ru) == 0 ? (double)ru.ru_maxrss / 1024.0 : -1.0;
+    double mine[2] = {rss_now(), getrusage(RUSAGE_SELF, &ru) == 0 ? (double)ru.ru_maxrss / 1024.0 : -1.0};
     if (g_rank != 0) {
-        MPI_Send(&mine, 1, MPI_DOUBLE, 0, 7, MPI_COMM_WORLD);
+        MPI_Send(mine, 2, MPI_DOUBLE, 0, 7, MPI_COMM_WORLD);
         return;
     }
-    if (print) printf("mpi: peak RSS per rank after the epochs (MiB): %.1f", mine);
+    if (print) printf("mpi: RSS per rank after the epochs, now/peak (MiB): %.1f/%.1f", mine[0], mine[1]);
     for (int r = 1; r < g_size; r++) {
-        if (MPI_Recv(&mine, 1, MPI_DOUBLE, r, 7, MPI_COMM_WORLD, MPI_STATUS_IGNORE) != MPI_SUCCESS) mine = -1.0;
-        if (print) printf(" %.1f", mine);
+        if (MPI_Recv(mine, 2, MPI_DOUBLE, r, 7, MPI_COMM_WORLD, MPI_STATUS_IGNORE) != MPI_SUCCESS)
+            mine[0] = mine[1] = -1.0;
+        if (print) printf(" %.1f/%.1f", mine[0], mine[1]);
     }
     if (print) putchar('\n');
 }

@@ -65,20 +65,23 @@ static int whole_of(const mfr_dataset *ds, const mfr_ratings *train, struct whol
 }
 
 /* The ratings of users [u_lo, u_hi), in the training set's order, their
- * users counted from u_lo. */
+ * users counted from u_lo: user, item and rating only (the CSR's), a
+ * transient copy of the part's ratings. */
 static int part_ratings(const mfr_ratings *train, int32_t u_lo, int32_t u_hi, int64_t n, mfr_ratings **out,
                         mfr_error *err)
 {
-    int rc = mfr_ratings_alloc(n, out, err);
-    if (rc != MFR_OK) return rc;
-    mfr_ratings *r = *out;
+    mfr_ratings *r = *out = mfr_calloc(1, sizeof *r);
+    const size_t len = (size_t)(n > 0 ? n : 1);
+    if (!r || !(r->user = mfr_malloc(sizeof(int32_t) * len)) || !(r->item = mfr_malloc(sizeof(int32_t) * len)) ||
+        !(r->rating = mfr_malloc(sizeof(float) * len)))
+        return mfr_seterr(err, MFR_ERR_NOMEM, "out of memory copying %lld ratings of this rank", (long long)n);
+    r->n = n;
     int64_t x = 0;
     for (int64_t j = 0; j < train->n; j++) {
         if (train->user[j] < u_lo || train->user[j] >= u_hi) continue;
         r->user[x] = train->user[j] - u_lo;
         r->item[x] = train->item[j];
-        r->rating[x] = train->rating[j];
-        r->ts[x++] = train->ts[j];
+        r->rating[x++] = train->rating[j];
     }
     MFR_ASSERT(x == n);
     return MFR_OK;
@@ -123,6 +126,8 @@ static int mt_part(mfr_mpi_trainer *mt, const mfr_config *cfg, const mfr_dataset
                                         .shard_hi = mt->s_hi, .n_shards = mfr_trainer_plan_shards(cfg, ds, train->n, NULL),
                                         .shard_first = mt->first, .nnz = train->n,
                                         .item_count = w->item_count, .bias_mean = w->mean};
+    if (mt->u_lo == 0 && mt->u_hi == ds->n_users) /* one rank: all of them, as they are */
+        return mfr_trainer_create_part(cfg, ds, train, split_spec, &part, &mt->tr, err);
     mfr_ratings *mine = NULL;
     int rc = part_ratings(train, mt->u_lo, mt->u_hi, w->row_ptr[mt->u_hi] - w->row_ptr[mt->u_lo], &mine, err);
     if (rc == MFR_OK) rc = mfr_trainer_create_part(cfg, ds, mine, split_spec, &part, &mt->tr, err);

@@ -50,6 +50,28 @@ for cfg in "adam" "adam --bias" "sgd --bias" "adam --bias --l2 0.05 --l2-bias 0.
     done
 done
 
+# Memory per rank: a rank holds only its shards' users (rows, optimizer
+# state, CSR, shard buffers); item arrays are whole on every rank. With 7
+# shards, rank 0 of 4 holds shard 0: about 1/7 of the users and ratings of
+# this set (the user side dominates: 4000 users, 100 items), so its
+# training buffers must be under half one process's; every rank's RSS is
+# reported.
+"$M" synth --users 4000 --items 100 --ratings 40000 --rank 4 --seed 7 --out "$T/tall" >/dev/null || exit 1
+tall=(train --data "$T/tall" --reduce shard --shards 7 --epochs 2 --threads 1)
+bufs() { sed -n 's/^memory: .*training buffers \([0-9.]*\) MiB.*/\1/p' "$1"; }
+"$M" "${tall[@]}" --out "$T/tall1.bin" >"$T/tall1.log" 2>&1 || bad "one process (4000 users)"
+if ! timeout 120 "${MPIRUN[@]}" -np 4 "$M" "${tall[@]}" --out "$T/tall4.bin" >"$T/tall4.log" 2>&1; then
+    bad "mpirun -np 4 (4000 users) failed:"; tail -5 "$T/tall4.log"
+else
+    b1=$(bufs "$T/tall1.log") b4=$(bufs "$T/tall4.log")
+    n_rss=$(sed -n 's|^mpi: RSS per rank after the epochs, now/peak (MiB):||p' "$T/tall4.log" | wc -w)
+    if ! cmp -s "$T/tall1.bin" "$T/tall4.bin"; then bad "-np 4 (4000 users): model differs"
+    elif [ -z "$b1" ] || [ -z "$b4" ] || ! awk -v a="$b4" -v b="$b1" 'BEGIN { exit !(a > 0 && 2 * a < b) }'; then
+        bad "-np 4: rank 0's training buffers ($b4 MiB) are not under half one process's ($b1 MiB)"
+    elif [ "$n_rss" -ne 4 ]; then bad "-np 4: expected 4 ranks' RSS, got $n_rss"
+    else echo "ok: -np 4: rank 0's training buffers $b4 MiB against $b1 MiB in one process; same model bytes"; fi
+fi
+
 # The item-owner reduction: each item's column is summed in user order along
 # the ring, in the kernels' groups of four, a group cut at a rank boundary
 # carried as pending members (7 shards of 200 users cut most columns).

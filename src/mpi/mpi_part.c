@@ -153,10 +153,11 @@ static int mt_hash(mfr_mpi_trainer *mt, const struct whole *w, mfr_error *err)
     return MFR_OK;
 }
 
-/* Rank 0's whole model: the trainer's shape, every user's id. */
+/* Rank 0's whole model: the trainer's shape, every user's id. One rank's
+ * part is the whole trainer: its model serves (mt_whole). */
 static int mt_full(mfr_mpi_trainer *mt, const mfr_dataset *ds, mfr_error *err)
 {
-    if (mt->rank != 0) return MFR_OK;
+    if (mt->rank != 0 || mt->size == 1) return MFR_OK;
     const mfr_model *t = mt->tr->model;
     int rc = mfr_model_alloc(t->k, t->cfg.bias, ds->n_users, t->n_items, &mt->full, err);
     if (rc == MFR_OK && t->P) rc = mfr_model_alloc_implicit(mt->full, err);
@@ -232,7 +233,13 @@ void mfr_mpi_trainer_destroy(mfr_mpi_trainer *mt)
 
 mfr_trainer *mfr_mpi_trainer_part(const mfr_mpi_trainer *mt) { return mt ? mt->tr : NULL; }
 
-const mfr_model *mfr_mpi_trainer_model(const mfr_mpi_trainer *mt) { return mt ? mt->full : NULL; }
+/* Rank 0's whole model (NULL on the other ranks). */
+static mfr_model *mt_whole(const mfr_mpi_trainer *mt)
+{
+    return mt->rank != 0 ? NULL : mt->full ? mt->full : mt->tr->model;
+}
+
+const mfr_model *mfr_mpi_trainer_model(const mfr_mpi_trainer *mt) { return mt ? mt_whole(mt) : NULL; }
 
 int mfr_mpi_trainer_set_factors(mfr_mpi_trainer *mt, const float *U, int64_t u_rows, int64_t u_cols,
                                 const float *V, int64_t v_rows, int64_t v_cols, mfr_error *err)
@@ -273,7 +280,7 @@ static int gather_into(mfr_mpi_trainer *mt, const mfr_model *m, mfr_model *full,
 int mfr_mpi_trainer_gather(mfr_mpi_trainer *mt, mfr_error *err)
 {
     if (!mt) return mfr_seterr(err, MFR_ERR_INVALID, "mfr_mpi_trainer_gather: trainer is NULL");
-    return gather_into(mt, mt->tr->model, mt->full, err);
+    return mt->size == 1 ? MFR_OK : gather_into(mt, mt->tr->model, mt->full, err);
 }
 
 /* m has the part's shape (a copy of its model). */
@@ -292,6 +299,7 @@ int mfr_mpi_trainer_gather_model(mfr_mpi_trainer *mt, const mfr_model *m, mfr_mo
     *full = NULL;
     if (!part_shaped(mt, m))
         return mfr_seterr(err, MFR_ERR_MISMATCH, "mfr_mpi_trainer_gather_model: not the part's shape");
+    if (mt->size == 1) return mfr_model_copy(m, full, err); /* m is whole */
     int rc = mt->full ? mfr_model_copy(mt->full, full, err) : MFR_OK;
     if (rc == MFR_OK) rc = gather_into(mt, m, *full, err);
     if (rc != MFR_OK) {
@@ -320,9 +328,9 @@ int mfr_mpi_trainer_save_checkpoint(const mfr_mpi_trainer *mt, const mfr_run_sta
     if (!mt || !run || !path)
         return mfr_seterr(err, MFR_ERR_INVALID, "mfr_mpi_trainer_save_checkpoint: %s is NULL",
                           !mt ? "trainer" : !run ? "run" : "path");
-    if (!mt->full) return mfr_seterr(err, MFR_ERR_STATE, "only rank 0 writes the checkpoint");
+    if (mt->rank != 0) return mfr_seterr(err, MFR_ERR_STATE, "only rank 0 writes the checkpoint");
     const mfr_loss *l = &mt->tr->last;
-    struct mfr_ckpt_parts p = {.model = mt->full, .train_nnz = mt->tr->nnz_all, .train_hash = mt->train_hash,
+    struct mfr_ckpt_parts p = {.model = mt_whole(mt), .train_nnz = mt->tr->nnz_all, .train_hash = mt->train_hash,
                                .loss = {l->total, l->mse, l->l2, l->gravity}};
     return mfr_ckpt_save(&p, run, path, err);
 }

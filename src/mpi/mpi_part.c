@@ -87,6 +87,33 @@ static int part_ratings(const mfr_ratings *train, int32_t u_lo, int32_t u_hi, in
     return MFR_OK;
 }
 
+/* The ranks' contiguous shard ranges: [rank_first[r], rank_first[r+1]),
+ * each with at least one user, in shard order. With no empty shard (the
+ * usual case) rank r's first is r S / P; else the shards that hold users
+ * are split so, each empty shard going with the shards before it. Any
+ * contiguous ranges give the same bits (every sum runs in shard order). */
+static int rank_shards(mfr_mpi_trainer *mt, int32_t S, mfr_error *err)
+{
+    const int P = mt->size;
+    int32_t n_full = 0;
+    for (int32_t s = 0; s < S; s++) n_full += mt->first[s + 1] > mt->first[s];
+    if (n_full < P)
+        return mfr_seterr(err, MFR_ERR_INVALID,
+                          "%d MPI ranks but only %d of the data's %d shards hold users: run at most %d ranks",
+                          P, (int)n_full, (int)S, (int)n_full);
+    if (!(mt->rank_first = mfr_malloc(sizeof(int32_t) * ((size_t)P + 1))))
+        return mfr_seterr(err, MFR_ERR_NOMEM, "out of memory");
+    mt->rank_first[0] = 0;
+    mt->rank_first[P] = S;
+    int r = 1;
+    for (int32_t s = 0, k = 0; s < S && r < P; s++) {
+        if (mt->first[s + 1] == mt->first[s]) continue;
+        if (k++ == (int32_t)((int64_t)r * n_full / P)) mt->rank_first[r++] = s;
+    }
+    MFR_ASSERT(r == P);
+    return MFR_OK;
+}
+
 /* The communicator, the refusals, the shard cut and this rank's range. */
 static int mt_begin(mfr_mpi_trainer *mt, const mfr_config *cfg, const mfr_dataset *ds, const struct whole *w,
                     int64_t nnz, mfr_error *err)
@@ -111,8 +138,9 @@ static int mt_begin(mfr_mpi_trainer *mt, const mfr_config *cfg, const mfr_datase
                                    .row_ptr = w->row_ptr};
     mfr_shards_cut(&counts, S, mt->first);
     mt->n_users = ds->n_users;
-    mt->s_lo = (int32_t)((int64_t)mt->rank * S / mt->size);
-    mt->s_hi = (int32_t)((int64_t)(mt->rank + 1) * S / mt->size);
+    if ((rc = rank_shards(mt, S, err)) != MFR_OK) return rc;
+    mt->s_lo = mt->rank_first[mt->rank];
+    mt->s_hi = mt->rank_first[mt->rank + 1];
     mt->u_lo = mt->first[mt->s_lo];
     mt->u_hi = mt->first[mt->s_hi];
     return MFR_OK;
@@ -225,7 +253,7 @@ void mfr_mpi_trainer_destroy(mfr_mpi_trainer *mt)
     if (!mt) return;
     mfr_trainer_destroy(mt->tr);
     mfr_model_destroy(mt->full);
-    void *a[] = {mt->first, mt->slot_count, mt->slot_disp, mt->row_count, mt->row_disp, mt->reg_count,
+    void *a[] = {mt->first, mt->rank_first, mt->slot_count, mt->slot_disp, mt->row_count, mt->row_disp, mt->reg_count,
                  mt->reg_disp, mt->col_lo, mt->col_hi, mt->col_len, mt->col_buf, mt->col_msg};
     for (size_t x = 0; x < sizeof a / sizeof *a; x++) free(a[x]);
     free(mt);

@@ -20,6 +20,7 @@ struct mfr_mpi_trainer {
     int32_t u_lo, u_hi;   /* their users, of the whole data */
     int32_t n_users;      /* the whole data's */
     int32_t *first;       /* the whole data's shard cut (S + 1) */
+    int32_t *rank_first;  /* rank r's shards: [rank_first[r], rank_first[r+1]) */
     uint64_t train_hash;  /* the whole training set's fingerprint (checkpoints) */
     int64_t chunk;        /* floats per ring message */
     int *slot_count, *slot_disp; /* loss slots per rank (doubles) */

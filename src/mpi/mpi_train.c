@@ -79,7 +79,7 @@ static int plan_counts(mfr_mpi_trainer *mt, mfr_error *err)
         return mfr_seterr(err, MFR_ERR_TOO_LARGE, "MPI: more than %d regularizer partial sums", INT_MAX);
     const int64_t k_pad = tr->model->k_pad;
     for (int r = 0; r < P; r++) {
-        int32_t lo = (int32_t)((int64_t)r * tr->n_shards / P), hi = (int32_t)((int64_t)(r + 1) * tr->n_shards / P);
+        int32_t lo = mt->rank_first[r], hi = mt->rank_first[r + 1];
         int64_t u_lo = mt->first[lo], u_hi = mt->first[hi];
         if ((u_hi - u_lo) * k_pad > INT_MAX || u_hi * k_pad > INT_MAX)
             return mfr_seterr(err, MFR_ERR_TOO_LARGE, "MPI: more than %d floats of user rows", INT_MAX);

@@ -1,6 +1,7 @@
 #!/bin/bash
 # tests/mpi/run.sh — `mpirun -np P mfrec train` against one process
-# (docs/MPI.md): the model files must be byte-identical for P = 1..4 and
+# (docs/MPI.md): each rank holds only its shards' users (rank 0's training
+# buffers at -np 4); the model files must be byte-identical for P = 1..4 and
 # several thread counts per rank (with biases, regularizers, both optimizers);
 # checkpoints hold one process's trainer model and resume at any P or in one
 # process to the same bytes; --early-stop and --target-rmse stop where one
@@ -71,6 +72,28 @@ else
     elif [ "$n_rss" -ne 4 ]; then bad "-np 4: expected 4 ranks' RSS, got $n_rss"
     else echo "ok: -np 4: rank 0's training buffers $b4 MiB against $b1 MiB in one process; same model bytes"; fi
 fi
+
+# Empty shards: users with up to 200 ratings (--user-zipf 3) against about
+# 56 training ratings per shard (40 shards) leave shards without users, so
+# r S / P would give some of 20 ranks none (the build before this check
+# failed so); the ranks' ranges then split the shards that hold users. More
+# ranks than such shards (40: fewer than the 40 users, some spanning
+# several shards) are refused with the count (rank 0 of 40 writes
+# rank.00/stderr).
+"$M" synth --users 40 --items 200 --ratings 3000 --user-zipf 3.0 --seed 2 --out "$T/skew" >/dev/null || exit 1
+skew=(train --data "$T/skew" --shards 40 --reduce owner --bias --l2 0.1 --epochs 3 --threads 1 --quiet)
+"$M" "${skew[@]}" --out "$T/skew1.bin" >/dev/null || bad "one process (empty shards)"
+if ! timeout 120 "${MPIRUN[@]}" -np 20 "$M" "${skew[@]}" --out "$T/skew20.bin" >"$T/log" 2>&1; then
+    bad "mpirun -np 20 (empty shards) failed:"; tail -5 "$T/log"
+elif cmp -s "$T/skew1.bin" "$T/skew20.bin"; then echo "ok: -np 20 with empty shards: same model bytes"
+else bad "-np 20 with empty shards: model differs from the single-process run"; fi
+rm -rf "$T/of" "$T/skew40.bin"
+if timeout 120 "${MPIRUN[@]}" --output-filename "$T/of" -np 40 "$M" "${skew[@]}" --out "$T/skew40.bin" \
+    >"$T/log" 2>&1; then bad "-np 40 with 40 shards, some empty: must be refused"
+elif ! cat "$T"/of/*/rank.00/stderr 2>/dev/null | grep -q "of the data's 40 shards hold users: run at most"; then
+    bad "-np 40 (empty shards): no message from rank 0"; tail -5 "$T/log"
+elif [ -e "$T/skew40.bin" ]; then bad "-np 40 (empty shards): refused but wrote the model"
+else echo "ok: -np 40 with empty shards refused (only some shards hold users)"; fi
 
 # The item-owner reduction: each item's column is summed in user order along
 # the ring, in the kernels' groups of four, a group cut at a rank boundary

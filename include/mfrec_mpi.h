@@ -29,8 +29,10 @@ typedef struct mfr_mpi_trainer mfr_mpi_trainer;
 /* This rank's part of the trainer mfr_trainer_create(cfg, ds, train,
  * split_spec) would make, for the ranks of `comm`: either reduction,
  * implicit feedback. `train` is the whole training set; the rank keeps
- * only its users' ratings. Refuses, with a message, what the ranks cannot
- * run: ALS, more ranks than shards. */
+ * only its users' ratings. Rank r takes shards [r S / P, (r+1) S / P), or,
+ * when some shards of the cut are empty, a contiguous range holding users.
+ * Refuses, with a message, what the ranks cannot run: ALS, more ranks than
+ * shards (or than shards that hold users). */
 MFR_API int mfr_mpi_trainer_create(const mfr_config *cfg, const mfr_dataset *ds, const mfr_ratings *train,
                                    const char *split_spec, MPI_Comm comm, mfr_mpi_trainer **out, mfr_error *err);
 /* mfr_trainer_resume's checks and state, for this rank's part: every rank

@@ -5,7 +5,8 @@
  * DESIGN
  * The shard cut is the single-process one: it needs the whole data's
  * per-user training counts (O(users)) and its rating count. Rank r of P
- * takes the shards [r S / P, (r+1) S / P), hence the users [u_lo, u_hi),
+ * takes the shards [r S / P, (r+1) S / P) (rank_shards: a range holding
+ * users when the cut has empty shards), hence the users [u_lo, u_hi),
  * and builds a trainer of those users only (mfr_trainer_create_part):
  * their ratings in a CSR (and CSC), their rows of U (P), their optimizer
  * state, gradients, residuals and the shard buffers of its own shards.

@@ -49,6 +49,7 @@ struct whole {
 
 static int whole_of(const mfr_dataset *ds, const mfr_ratings *train, struct whole *w, mfr_error *err)
 {
+    if (train->n < 1) return mfr_seterr(err, MFR_ERR_INVALID, "the training set has no ratings");
     w->row_ptr = mfr_calloc((size_t)ds->n_users + 1, sizeof(int64_t));
     w->item_count = mfr_calloc((size_t)ds->n_items + 1, sizeof(int64_t));
     if (!w->row_ptr || !w->item_count) return mfr_seterr(err, MFR_ERR_NOMEM, "out of memory");

@@ -2,14 +2,16 @@
  * mfrec_mpi.h — data-parallel training over MPI (docs/MPI.md). Installed
  * and built only with meson -Dmpi=enabled; the default build has no MPI.
  *
- * Every rank creates the same trainer (mfr_trainer_create on the same data
- * and configuration, so the same shard layout), then wraps it: rank r of P
- * owns the contiguous shards [r S / P, (r+1) S / P) and computes only their
- * users' gradients; the item gradients are summed in shard order (or,
- * with item owners, in each column's user order) by a pipelined ring
- * (rank 0 -> 1 -> ... -> P-1) and broadcast, so every rank
- * updates identical item rows, and the factors are bit-identical to one
- * process's. Collective: every rank calls every function, in the same order.
+ * Rank r of P owns the contiguous shards [r S / P, (r+1) S / P) of the
+ * single-process shard cut (which depends on the data and configuration
+ * only) and holds a trainer of their users alone: their rows, optimizer
+ * state, ratings and shard buffers; the item rows are replicated. The item
+ * gradients are summed in shard order (or, with item owners, in each
+ * column's user order) by a pipelined ring (rank 0 -> 1 -> ... -> P-1) and
+ * broadcast, so every rank updates identical item rows, and the factors
+ * are bit-identical to one process's. Rank 0 also holds the whole model,
+ * for output: the gathers fill it. Collective: every rank calls every
+ * function, in the same order, unless it says otherwise.
  */
 #ifndef MFREC_MPI_H
 #define MFREC_MPI_H
@@ -24,19 +26,49 @@ extern "C" {
 
 typedef struct mfr_mpi_trainer mfr_mpi_trainer;
 
-/* Wraps `tr` (not owned) for the ranks of `comm`: either reduction,
- * implicit feedback. Refuses, with a message, what the ranks cannot run:
- * ALS, more ranks than shards. */
-MFR_API int mfr_mpi_trainer_create(mfr_trainer *tr, MPI_Comm comm, mfr_mpi_trainer **out, mfr_error *err);
+/* This rank's part of the trainer mfr_trainer_create(cfg, ds, train,
+ * split_spec) would make, for the ranks of `comm`: either reduction,
+ * implicit feedback. `train` is the whole training set; the rank keeps
+ * only its users' ratings. Rank r takes shards [r S / P, (r+1) S / P), or,
+ * when some shards of the cut are empty, a contiguous range holding users.
+ * Refuses, with a message, what the ranks cannot run: ALS, more ranks than
+ * shards (or than shards that hold users). */
+MFR_API int mfr_mpi_trainer_create(const mfr_config *cfg, const mfr_dataset *ds, const mfr_ratings *train,
+                                   const char *split_spec, MPI_Comm comm, mfr_mpi_trainer **out, mfr_error *err);
+/* mfr_trainer_resume's checks and state, for this rank's part: every rank
+ * reads the whole checkpoint c and keeps its users' rows and every item's. */
+MFR_API int mfr_mpi_trainer_resume(const mfr_checkpoint *c, const mfr_config *cfg, const mfr_dataset *ds,
+                                   const mfr_ratings *train, const char *split_spec, MPI_Comm comm,
+                                   mfr_mpi_trainer **out, mfr_error *err);
+/* The rank's trainer (owned by mt): its model holds the part's users
+ * only; the names, shard count, last loss and memory are the trainer's. */
+MFR_API mfr_trainer *mfr_mpi_trainer_part(const mfr_mpi_trainer *mt);
+/* mfr_trainer_set_factors with the whole U (all users) and V; each rank
+ * takes its users' rows. Not collective. */
+MFR_API int mfr_mpi_trainer_set_factors(mfr_mpi_trainer *mt, const float *U, int64_t u_rows, int64_t u_cols,
+                                        const float *V, int64_t v_rows, int64_t v_cols, mfr_error *err);
 /* One training step across the ranks; the loss is the same on every rank. */
 MFR_API int mfr_mpi_trainer_step(mfr_mpi_trainer *mt, double *loss_out, mfr_error *err);
-/* Copies every rank's user rows and their optimizer state to rank 0, whose
- * trainer model is then the single-process model (evaluate, save). */
+/* Copies every rank's user rows and their optimizer state, and rank 0's
+ * item rows, into rank 0's whole model (mfr_mpi_trainer_model), which is
+ * then the single-process model (evaluate, save). */
 MFR_API int mfr_mpi_trainer_gather(mfr_mpi_trainer *mt, mfr_error *err);
-/* The same for a model of the trainer's shape, such as a copy of its model
- * (each rank's rows of its own users go to rank 0's m): the best epoch's
- * model kept by every rank under --early-stop. */
-MFR_API int mfr_mpi_trainer_gather_model(mfr_mpi_trainer *mt, mfr_model *m, mfr_error *err);
+/* Rank 0: the whole model as of the last gather (owned by mt); NULL on
+ * the other ranks. Not collective. */
+MFR_API const mfr_model *mfr_mpi_trainer_model(const mfr_mpi_trainer *mt);
+/* The same for a model of the part's shape (each rank's copy of its
+ * model: the best epoch's under --early-stop): rank 0 gets a new whole
+ * model in *whole (the caller destroys it), the other ranks NULL. */
+MFR_API int mfr_mpi_trainer_gather_model(mfr_mpi_trainer *mt, const mfr_model *m, mfr_model **whole,
+                                         mfr_error *err);
+/* The rank's part of a whole model (a resumed checkpoint's best epoch):
+ * a new model of the part's shape. Not collective. */
+MFR_API int mfr_mpi_trainer_part_model(const mfr_mpi_trainer *mt, const mfr_model *whole, mfr_model **out,
+                                       mfr_error *err);
+/* Rank 0, after mfr_mpi_trainer_gather: mfr_trainer_save_checkpoint of the
+ * whole trainer, the bytes one process writes. Not collective. */
+MFR_API int mfr_mpi_trainer_save_checkpoint(const mfr_mpi_trainer *mt, const mfr_run_state *run, const char *path,
+                                            mfr_error *err);
 /* The trainer model's metrics over r, on every rank, with the bits of
  * mfr_model_evaluate on the whole model, without gathering it: each rank
  * computes the errors of its own users' ratings, the errors are

@@ -82,7 +82,7 @@ static int load_init_from(mfr_trainer *tr, const char *spec)
     int rc = EXIT_OK;
     if (mfr_npy_read_f32(upath, &ur, &uc, &U, &err) != MFR_OK ||
         mfr_npy_read_f32(vpath, &vr, &vc, &V, &err) != MFR_OK ||
-        mfr_trainer_set_factors(tr, U, ur, uc, V, vr, vc, &err) != MFR_OK)
+        dist_set_factors(tr, U, ur, uc, V, vr, vc, &err) != MFR_OK)
         rc = runtime_error("--init-from: %s", err.message);
     mfr_free(U);
     mfr_free(V);
@@ -281,7 +281,9 @@ struct train_run {
     mfr_dataset *ds;
     mfr_split *sp;
     mfr_trainer *tr;
-    const mfr_model *model; /* the trainer's, or `best` after early stopping */
+    /* the trainer's (under mpirun: this rank's users); for the output
+     * (train_finish) the whole model, or `best` after early stopping */
+    const mfr_model *model;
     mfr_model *best;        /* the best epoch's copy (--early-stop) */
     const mfr_ratings *train, *test;
     bool bar, has_test;
@@ -306,7 +308,7 @@ static void train_run_free(struct train_run *r)
     free(r->jl.buf);
     mfr_model_destroy(r->best);
     mfr_checkpoint_destroy(r->ck);
-    mfr_trainer_destroy(r->tr);
+    dist_trainer_free(r->tr);
     mfr_split_destroy(r->sp);
     mfr_dataset_destroy(r->ds);
 }
@@ -325,8 +327,8 @@ static int train_setup(struct train_run *r)
                                              : lib_error(&err);
     double t2 = now_seconds();
     r->times.split = t2 - t1;
-    if (mfr_trainer_create(&o->cfg, r->ds, mfr_split_train(r->sp), mfr_split_spec(r->sp), &r->tr,
-                           &err) != MFR_OK)
+    if (dist_trainer_create(&o->cfg, r->ds, mfr_split_train(r->sp), mfr_split_spec(r->sp), &r->tr,
+                            &err) != MFR_OK)
         return lib_error(&err);
     int rc = o->init_from ? load_init_from(r->tr, o->init_from) : EXIT_OK;
     r->times.trainer = now_seconds() - t2;
@@ -345,8 +347,9 @@ static int write_checkpoint(struct train_run *r)
 {
     const struct train_opts *o = r->o;
     stop_signals_saving(true);
+    mfr_model *whole_best = NULL; /* under mpirun, rank 0's whole copy of r->best */
     int rc = dist_gather();
-    if (rc == EXIT_OK && r->best) rc = dist_gather_model(r->best); /* every rank has one, or none */
+    if (rc == EXIT_OK && r->best) rc = dist_gather_model(r->best, &whole_best); /* every rank has one, or none */
     if (rc != EXIT_OK || dist_rank() != 0) {
         stop_signals_saving(false);
         return rc;
@@ -355,9 +358,10 @@ static int write_checkpoint(struct train_run *r)
                          .best_epoch = r->best ? r->best_epoch : 0, .best_val = r->best_val,
                          .log_every = o->log_every, .checkpoint_every = o->checkpoint_every,
                          .elapsed_s = now_seconds() - r->t_start, .train_s = r->train_seconds,
-                         .best = r->best, .log = r->jl.buf, .log_len = r->jl.len};
+                         .best = whole_best ? whole_best : r->best, .log = r->jl.buf, .log_len = r->jl.len};
     mfr_error err = {0};
-    int st = mfr_trainer_save_checkpoint(r->tr, &run, o->checkpoint, &err);
+    int st = dist_save_checkpoint(r->tr, &run, o->checkpoint, &err);
+    mfr_model_destroy(whole_best);
     stop_signals_saving(false);
     return st == MFR_OK ? EXIT_OK : lib_error(&err);
 }
@@ -461,7 +465,7 @@ static int resume_run_state(struct train_run *r, const mfr_run_state *run)
     r->best_val = run->best_val;
     r->elapsed0 = run->elapsed_s;
     r->train_seconds = r->train_s0 = run->train_s;
-    if (run->best && mfr_model_copy(run->best, &r->best, &err) != MFR_OK) return lib_error(&err);
+    if (run->best && dist_part_model(run->best, &r->best, &err) != MFR_OK) return lib_error(&err);
     if (run->log_len) jlog_printf(&r->jl, "%.*s", (int)run->log_len, run->log);
     if (r->jl.len != run->log_len) return runtime_error("out of memory");
     return r->o->plot ? resume_curve(r) : EXIT_OK;
@@ -492,8 +496,8 @@ static int resume_setup(struct train_run *r, struct train_opts *o)
         free(diffs.buf);
         return rc;
     }
-    int st = mfr_trainer_resume(r->ck, &o->cfg, r->ds, mfr_split_train(r->sp), mfr_split_spec(r->sp),
-                                &r->tr, &err);
+    int st = dist_trainer_resume(r->ck, &o->cfg, r->ds, mfr_split_train(r->sp), mfr_split_spec(r->sp),
+                                 &r->tr, &err);
     if (st == MFR_ERR_MISMATCH || (st == MFR_OK && diffs.len))
         rc = usage_error("cannot resume from %s: %s%s", o->resume,
                          st == MFR_OK ? "the run differs from the checkpoint's:" : err.message,
@@ -575,8 +579,8 @@ static int log_epoch(struct train_run *r, int64_t e)
     mfr_trainer_last_loss(r->tr, &lp, NULL);
     double t0 = now_seconds();
     /* the trainer's threads; the same sums for any thread count */
-    if ((!o->no_train_eval && mfr_trainer_evaluate(r->tr, r->train, &mt, &err) != MFR_OK) ||
-        (r->has_test && mfr_trainer_evaluate(r->tr, r->test, &mv, &err) != MFR_OK))
+    if ((!o->no_train_eval && dist_trainer_evaluate(r->tr, r->train, &mt, &err) != MFR_OK) ||
+        (r->has_test && dist_trainer_evaluate(r->tr, r->test, &mv, &err) != MFR_OK))
         return lib_error(&err);
     if (o->no_train_eval) mt.mse = mt.rmse = NAN;
     r->times.eval += now_seconds() - t0;
@@ -737,6 +741,7 @@ static int train_finish(struct train_run *r)
     mfr_error err = {0};
     int rc;
     double wall = now_seconds() - r->t_start;
+    r->model = dist_model(r->tr); /* under mpirun the whole model, gathered */
     if (r->best) {
         r->model = r->best;
         if (o->quiet) {
@@ -839,7 +844,7 @@ static bool training_flags_given(int argc, char **argv)
 }
 
 /* Under mpirun ranks other than 0 print and write nothing (docs/MPI.md);
- * what the ranks cannot run is refused by dist_attach (the library) and,
+ * what the ranks cannot run is refused by dist_trainer_create (the library) and,
  * for --kind softmax, by train_command. */
 static int train_dist_opts(struct train_opts *o)
 {
@@ -881,11 +886,18 @@ static int train_command(int argc, char **argv)
                          mfr_split_spec(r.sp));
         goto done;
     }
-    if ((rc = dist_attach(r.tr)) != EXIT_OK) goto done;
     stop_signals_install();
     if ((rc = train_epochs(&r)) == EXIT_OK) /* this process's epochs, not a checkpoint's */
         dist_report(!o.quiet, r.ran - r.start, r.train_seconds - r.train_s0);
-    if (rc == EXIT_OK && r.best) rc = dist_gather_model(r.best); /* the model train_finish keeps */
+    if (rc == EXIT_OK) rc = dist_gather(); /* also when no epoch ran here (a finished run resumed) */
+    if (rc == EXIT_OK && r.best) { /* the model train_finish keeps: under mpirun rank 0's whole copy */
+        mfr_model *whole = NULL;
+        rc = dist_gather_model(r.best, &whole);
+        if (whole) {
+            mfr_model_destroy(r.best);
+            r.best = whole;
+        }
+    }
     if (rc == EXIT_OK && dist_rank() == 0) rc = train_finish(&r);
 done:
     train_run_free(&r);

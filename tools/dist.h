@@ -17,16 +17,38 @@ int dist_begin(void);
 bool dist_on(void);
 int dist_rank(void);
 int dist_size(void);
-/* Splits the trainer's shards over the ranks; a printed error when the
- * run needs what the ranks cannot do yet. */
-int dist_attach(mfr_trainer *tr);
+/* The trainer (MFR_OK or the library's status, err set): under mpirun
+ * this rank's part (mfrec_mpi.h: its users only, owned by the MPI
+ * trainer; refuses what the ranks cannot run), else mfr_trainer_create's
+ * or mfr_trainer_resume's (collective). */
+int dist_trainer_create(const mfr_config *cfg, const mfr_dataset *ds, const mfr_ratings *train, const char *spec,
+                        mfr_trainer **tr, mfr_error *err);
+int dist_trainer_resume(const mfr_checkpoint *c, const mfr_config *cfg, const mfr_dataset *ds,
+                        const mfr_ratings *train, const char *spec, mfr_trainer **tr, mfr_error *err);
+/* Frees what dist_trainer_create made (under mpirun: at dist_end). */
+void dist_trainer_free(mfr_trainer *tr);
+/* mfr_trainer_set_factors with the whole U; each rank keeps its users'. */
+int dist_set_factors(mfr_trainer *tr, const float *U, int64_t ur, int64_t uc, const float *V, int64_t vr,
+                     int64_t vc, mfr_error *err);
 /* One step: mfr_trainer_step, across the ranks under mpirun. */
 int dist_step(mfr_trainer *tr, double *loss, mfr_error *err);
-/* Rank 0's model gets every rank's user rows (before evaluating or saving). */
+/* Rank 0's whole model gets every rank's user rows (before evaluating or
+ * saving). */
 int dist_gather(void);
-/* Rank 0's `m` (a copy of the trainer's model: --early-stop's best epoch)
- * gets every rank's rows of its own users, from each rank's own copy. */
-int dist_gather_model(mfr_model *m);
+/* The model rank 0 logs and saves: under mpirun the whole model of the
+ * last dist_gather (rank 0 only), else the trainer's. */
+const mfr_model *dist_model(const mfr_trainer *tr);
+/* mfr_trainer_evaluate of dist_model's model (rank 0). */
+int dist_trainer_evaluate(const mfr_trainer *tr, const mfr_ratings *r, mfr_metrics *out, mfr_error *err);
+/* `m`, a copy of the trainer's model (--early-stop's best epoch): under
+ * mpirun rank 0 gets a new whole model *whole from every rank's copy (the
+ * caller destroys it), else *whole is NULL (m is whole already). */
+int dist_gather_model(const mfr_model *m, mfr_model **whole);
+/* The copy of `whole` (a checkpoint's best epoch) this rank keeps: its
+ * users' part under mpirun, else all of it. */
+int dist_part_model(const mfr_model *whole, mfr_model **out, mfr_error *err);
+/* Rank 0, after dist_gather: mfr_trainer_save_checkpoint's file. */
+int dist_save_checkpoint(const mfr_trainer *tr, const mfr_run_state *run, const char *path, mfr_error *err);
 /* The metrics of `model` (the trainer's) over r, on every rank: under mpirun
  * from the ranks' own users without gathering them (the bits of
  * mfr_model_evaluate on the whole model), else mfr_model_evaluate. */

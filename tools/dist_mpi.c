@@ -3,7 +3,10 @@
  * mpirun launched the process (Open MPI sets OMPI_COMM_WORLD_SIZE, PMIx
  * PMIX_RANK), so an MPI build run alone behaves as the default build.
  */
+#include <stdio.h>
 #include <stdlib.h>
+#include <sys/resource.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "dist.h"
@@ -30,12 +33,34 @@ bool dist_on(void) { return g_on; }
 int dist_rank(void) { return g_rank; }
 int dist_size(void) { return g_size; }
 
-int dist_attach(mfr_trainer *tr)
+int dist_trainer_create(const mfr_config *cfg, const mfr_dataset *ds, const mfr_ratings *train, const char *spec,
+                        mfr_trainer **tr, mfr_error *err)
 {
-    if (!g_on) return EXIT_OK;
-    mfr_error err = {0};
-    if (mfr_mpi_trainer_create(tr, MPI_COMM_WORLD, &g_mt, &err) != MFR_OK) return lib_error(&err);
-    return EXIT_OK;
+    if (!g_on) return mfr_trainer_create(cfg, ds, train, spec, tr, err);
+    int rc = mfr_mpi_trainer_create(cfg, ds, train, spec, MPI_COMM_WORLD, &g_mt, err);
+    *tr = mfr_mpi_trainer_part(g_mt);
+    return rc;
+}
+
+int dist_trainer_resume(const mfr_checkpoint *c, const mfr_config *cfg, const mfr_dataset *ds,
+                        const mfr_ratings *train, const char *spec, mfr_trainer **tr, mfr_error *err)
+{
+    if (!g_on) return mfr_trainer_resume(c, cfg, ds, train, spec, tr, err);
+    int rc = mfr_mpi_trainer_resume(c, cfg, ds, train, spec, MPI_COMM_WORLD, &g_mt, err);
+    *tr = mfr_mpi_trainer_part(g_mt);
+    return rc;
+}
+
+void dist_trainer_free(mfr_trainer *tr)
+{
+    if (!g_mt) mfr_trainer_destroy(tr); /* else the MPI trainer's, freed by dist_end */
+}
+
+int dist_set_factors(mfr_trainer *tr, const float *U, int64_t ur, int64_t uc, const float *V, int64_t vr,
+                     int64_t vc, mfr_error *err)
+{
+    return g_mt ? mfr_mpi_trainer_set_factors(g_mt, U, ur, uc, V, vr, vc, err)
+                : mfr_trainer_set_factors(tr, U, ur, uc, V, vr, vc, err);
 }
 
 int dist_step(mfr_trainer *tr, double *loss, mfr_error *err)
@@ -50,11 +75,34 @@ int dist_gather(void)
     return EXIT_OK;
 }
 
-int dist_gather_model(mfr_model *m)
+const mfr_model *dist_model(const mfr_trainer *tr)
+{
+    return g_mt ? mfr_mpi_trainer_model(g_mt) : mfr_trainer_model(tr);
+}
+
+int dist_trainer_evaluate(const mfr_trainer *tr, const mfr_ratings *r, mfr_metrics *out, mfr_error *err)
+{
+    /* the same sums for any thread count: the whole model's are one process's */
+    return g_mt ? mfr_model_evaluate(mfr_mpi_trainer_model(g_mt), r, out, err) : mfr_trainer_evaluate(tr, r, out, err);
+}
+
+int dist_gather_model(const mfr_model *m, mfr_model **whole)
 {
     mfr_error err = {0};
-    if (g_mt && mfr_mpi_trainer_gather_model(g_mt, m, &err) != MFR_OK) return lib_error(&err);
+    *whole = NULL;
+    if (g_mt && mfr_mpi_trainer_gather_model(g_mt, m, whole, &err) != MFR_OK) return lib_error(&err);
     return EXIT_OK;
+}
+
+int dist_part_model(const mfr_model *whole, mfr_model **out, mfr_error *err)
+{
+    return g_mt ? mfr_mpi_trainer_part_model(g_mt, whole, out, err) : mfr_model_copy(whole, out, err);
+}
+
+int dist_save_checkpoint(const mfr_trainer *tr, const mfr_run_state *run, const char *path, mfr_error *err)
+{
+    return g_mt ? mfr_mpi_trainer_save_checkpoint(g_mt, run, path, err)
+                : mfr_trainer_save_checkpoint(tr, run, path, err);
 }
 
 int dist_evaluate(const mfr_model *model, const mfr_ratings *r, mfr_metrics *out, mfr_error *err)
@@ -73,9 +121,41 @@ int dist_agree(bool *stop, int *sig)
     return EXIT_OK;
 }
 
+/* This process's resident set now, in MiB (-1: unknown). */
+static double rss_now(void)
+{
+    FILE *f = fopen("/proc/self/statm", "r");
+    long pages = -1, resident = -1;
+    if (f && fscanf(f, "%ld %ld", &pages, &resident) != 2) resident = -1;
+    if (f) fclose(f);
+    return resident < 0 ? -1.0 : (double)resident * (double)sysconf(_SC_PAGESIZE) / 1048576.0;
+}
+
+/* Rank 0 prints (when `print`) every rank's resident set after the epochs
+ * and its peak so far: each holds its users only, rank 0 the whole model
+ * too; the peak may come from loading and splitting the whole data
+ * (docs/MPI.md). Collective. */
+static void report_rss(bool print)
+{
+    struct rusage ru;
+    double mine[2] = {rss_now(), getrusage(RUSAGE_SELF, &ru) == 0 ? (double)ru.ru_maxrss / 1024.0 : -1.0};
+    if (g_rank != 0) {
+        MPI_Send(mine, 2, MPI_DOUBLE, 0, 7, MPI_COMM_WORLD);
+        return;
+    }
+    if (print) printf("mpi: RSS per rank after the epochs, now/peak (MiB): %.1f/%.1f", mine[0], mine[1]);
+    for (int r = 1; r < g_size; r++) {
+        if (MPI_Recv(mine, 2, MPI_DOUBLE, r, 7, MPI_COMM_WORLD, MPI_STATUS_IGNORE) != MPI_SUCCESS)
+            mine[0] = mine[1] = -1.0;
+        if (print) printf(" %.1f/%.1f", mine[0], mine[1]);
+    }
+    if (print) putchar('\n');
+}
+
 void dist_report(bool print, int64_t epochs, double train_seconds)
 {
     if (!g_mt || epochs < 1) return;
+    report_rss(print);
     /* per rank: seconds inside MPI calls, and the rest of its step time */
     const double comm = mfr_mpi_trainer_mpi_seconds(g_mt);
     double mine[2] = {comm, train_seconds - comm}, lo[2] = {0.0, 0.0}, hi[2] = {0.0, 0.0};

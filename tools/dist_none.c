@@ -6,10 +6,42 @@ int dist_begin(void) { return EXIT_OK; }
 bool dist_on(void) { return false; }
 int dist_rank(void) { return 0; }
 int dist_size(void) { return 1; }
-int dist_attach(mfr_trainer *tr) { return EXIT_OK; }
+int dist_trainer_create(const mfr_config *cfg, const mfr_dataset *ds, const mfr_ratings *train, const char *spec,
+                        mfr_trainer **tr, mfr_error *err)
+{
+    return mfr_trainer_create(cfg, ds, train, spec, tr, err);
+}
+int dist_trainer_resume(const mfr_checkpoint *c, const mfr_config *cfg, const mfr_dataset *ds,
+                        const mfr_ratings *train, const char *spec, mfr_trainer **tr, mfr_error *err)
+{
+    return mfr_trainer_resume(c, cfg, ds, train, spec, tr, err);
+}
+void dist_trainer_free(mfr_trainer *tr) { mfr_trainer_destroy(tr); }
+int dist_set_factors(mfr_trainer *tr, const float *U, int64_t ur, int64_t uc, const float *V, int64_t vr,
+                     int64_t vc, mfr_error *err)
+{
+    return mfr_trainer_set_factors(tr, U, ur, uc, V, vr, vc, err);
+}
 int dist_step(mfr_trainer *tr, double *loss, mfr_error *err) { return mfr_trainer_step(tr, loss, err); }
 int dist_gather(void) { return EXIT_OK; }
-int dist_gather_model(mfr_model *m) { return EXIT_OK; }
+const mfr_model *dist_model(const mfr_trainer *tr) { return mfr_trainer_model(tr); }
+int dist_trainer_evaluate(const mfr_trainer *tr, const mfr_ratings *r, mfr_metrics *out, mfr_error *err)
+{
+    return mfr_trainer_evaluate(tr, r, out, err);
+}
+int dist_gather_model(const mfr_model *m, mfr_model **whole)
+{
+    *whole = NULL;
+    return EXIT_OK;
+}
+int dist_part_model(const mfr_model *whole, mfr_model **out, mfr_error *err)
+{
+    return mfr_model_copy(whole, out, err);
+}
+int dist_save_checkpoint(const mfr_trainer *tr, const mfr_run_state *run, const char *path, mfr_error *err)
+{
+    return mfr_trainer_save_checkpoint(tr, run, path, err);
+}
 int dist_evaluate(const mfr_model *model, const mfr_ratings *r, mfr_metrics *out, mfr_error *err)
 {
     return mfr_model_evaluate(model, r, out, err);

@@ -187,18 +187,41 @@ int mfr_model_arrays(const mfr_model *m, struct mfr_model_array out[MFR_MODEL_MA
         {"mU", "vU"}, {"mV", "vV"}, {"mY", "vY"}};
     const int32_t rows[MFR_MODEL_N_GROUPS] = {m->n_users, m->n_items, m->n_items};
     int n = 0;
-    out[n++] = (struct mfr_model_array){"U", m->U, m->n_users, 0};
-    out[n++] = (struct mfr_model_array){"V", m->V, m->n_items, 0};
+    out[n++] = (struct mfr_model_array){"U", m->U, m->n_users, 0, 1};
+    out[n++] = (struct mfr_model_array){"V", m->V, m->n_items, 0, 0};
     for (int g = 0; g < MFR_MODEL_N_GROUPS; g++) {
         if (g == MFR_MODEL_IMPLICIT) {
             if (!m->Y) break;
-            out[n++] = (struct mfr_model_array){"P", m->P, m->n_users, 0};
-            out[n++] = (struct mfr_model_array){"Y", m->Y, m->n_items, 0};
+            out[n++] = (struct mfr_model_array){"P", m->P, m->n_users, 0, 1};
+            out[n++] = (struct mfr_model_array){"Y", m->Y, m->n_items, 0, 0};
         }
         for (int s = 0; s < m->n_state; s++)
-            out[n++] = (struct mfr_model_array){names[g][s], m->state[g][s], rows[g], s == 1};
+            out[n++] = (struct mfr_model_array){names[g][s], m->state[g][s], rows[g], s == 1,
+                                                g == MFR_MODEL_USERS};
     }
     return n;
+}
+
+int mfr_model_copy_part(mfr_model *dst, const mfr_model *src, int32_t user_lo, mfr_error *err)
+{
+    struct mfr_model_array to[MFR_MODEL_MAX_ARRAYS], from[MFR_MODEL_MAX_ARRAYS];
+    const int n = mfr_model_arrays(dst, to);
+    if (mfr_model_arrays(src, from) != n || dst->k_pad != src->k_pad || dst->n_items != src->n_items ||
+        user_lo < 0 || (int64_t)user_lo + dst->n_users > src->n_users)
+        return mfr_seterr(err, MFR_ERR_MISMATCH,
+                          "a model of %d users x %d items (%d arrays) is not users %d.. of one of %d x %d (%d)",
+                          (int)dst->n_users, (int)dst->n_items, n, (int)user_lo, (int)src->n_users,
+                          (int)src->n_items, mfr_model_arrays(src, from));
+    const size_t row = sizeof(float) * (size_t)dst->k_pad;
+    for (int a = 0; a < n; a++)
+        memcpy(to[a].a, from[a].a + (to[a].users ? (size_t)user_lo * (size_t)dst->k_pad : 0),
+               row * (size_t)to[a].rows);
+    int rc = mfr_model_copy_provenance(dst, src, err);
+    if (rc != MFR_OK) return rc;
+    dst->cfg = src->cfg;
+    dst->epochs = src->epochs;
+    dst->data_fingerprint = src->data_fingerprint;
+    return MFR_OK;
 }
 
 void mfr_model_destroy(mfr_model *m)

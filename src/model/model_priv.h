@@ -99,6 +99,7 @@ struct mfr_model_array {
     float *a;     /* rows x k_pad */
     int32_t rows;
     int nonneg;   /* a second moment: must be >= 0 */
+    int users;    /* a user array (n_users rows), else an item array */
 };
 #define MFR_MODEL_MAX_ARRAYS (4 + MFR_MODEL_N_GROUPS * MFR_MODEL_MAX_STATE)
 /* The model's arrays in file order: U, V, the users' and the items' state
@@ -107,6 +108,11 @@ struct mfr_model_array {
  * first and second moments; the second, "v", is never negative). Returns
  * how many. */
 int mfr_model_arrays(const mfr_model *m, struct mfr_model_array out[MFR_MODEL_MAX_ARRAYS]);
+/* dst (the model of users [user_lo, user_lo + dst->n_users) of src's,
+ * with src's items: an MPI rank's part) gets those rows of src's user
+ * arrays, all of its item arrays, its configuration, step count and
+ * provenance. MFR_ERR_MISMATCH when the shapes are not a part of src. */
+int mfr_model_copy_part(mfr_model *dst, const mfr_model *src, int32_t user_lo, mfr_error *err);
 
 /* The model file inside other files (a checkpoint holds whole model files,
  * train/checkpoint.c). */

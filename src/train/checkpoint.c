@@ -95,20 +95,30 @@ struct mfr_checkpoint {
 
 /* FNV-1a of the training ratings in CSR order (user offsets, items,
  * ratings), encoded little-endian: another split or rating set differs. */
-static uint64_t train_hash(const struct mfr_csr *c)
+uint64_t mfr_ckpt_hash_offsets(uint64_t h, const int64_t *row_ptr, int64_t n)
 {
-    uint64_t h = MFR_FNV_INIT;
     unsigned char b[8];
-    for (int32_t u = 0; u <= c->n_users; u++) {
-        mfr_put_le64(b, (uint64_t)c->row_ptr[u]);
+    for (int64_t u = 0; u < n; u++) {
+        mfr_put_le64(b, (uint64_t)row_ptr[u]);
         h = mfr_fnv1a(h, b, 8);
     }
+    return h;
+}
+
+uint64_t mfr_ckpt_hash_ratings(uint64_t h, const struct mfr_csr *c)
+{
+    unsigned char b[8];
     for (int64_t j = 0; j < c->nnz; j++) {
         mfr_put_le32(b, (uint32_t)c->item[j]);
         mfr_put_le32(b + 4, mfr_f32_bits(c->rating[j]));
         h = mfr_fnv1a(h, b, 8);
     }
     return h;
+}
+
+static uint64_t train_hash(const struct mfr_csr *c)
+{
+    return mfr_ckpt_hash_ratings(mfr_ckpt_hash_offsets(MFR_FNV_INIT, c->row_ptr, (int64_t)c->n_users + 1), c);
 }
 
 /* Checks the values of a run state (saving, and loading a file): counts
@@ -637,7 +647,8 @@ static void config_diffs(const mfr_config *cfg, const mfr_config *ck, struct mfr
     }
 }
 
-/* Replaces the new trainer's state with the checkpoint's. */
+/* Replaces the new trainer's state with the checkpoint's (a part's: its
+ * users' rows). */
 static int restore(mfr_trainer *tr, const mfr_checkpoint *c, mfr_error *err)
 {
     mfr_model *m = tr->model;
@@ -648,15 +659,11 @@ static int restore(mfr_trainer *tr, const mfr_checkpoint *c, mfr_error *err)
         return mfr_seterr(err, MFR_ERR_MISMATCH,
                           "cannot resume: the checkpoint holds %d arrays, this trainer %d",
                           mfr_model_arrays(src, src_a), n);
-    for (int a = 0; a < n; a++) {
-        MFR_ASSERT(dst_a[a].rows == src_a[a].rows); /* same data and configuration */
-        memcpy(dst_a[a].a, src_a[a].a, sizeof(float) * (size_t)src_a[a].rows * (size_t)m->k_pad);
-    }
-    /* the recorded provenance stays that of the run */
-    int rc = mfr_model_copy_provenance(m, src, err);
+    MFR_ASSERT(m->n_items == src->n_items && tr->n_users_all == src->n_users); /* same data */
+    /* the recorded provenance stays that of the run, and the recorded
+     * configuration with its kernels, so the file's bytes do not change */
+    int rc = mfr_model_copy_part(m, src, tr->user_lo, err);
     if (rc != MFR_OK) return rc;
-    m->cfg = src->cfg;    /* with the recorded kernels, so the file's bytes do not change */
-    m->epochs = src->epochs;
     const double *l = c->run.loss;
     tr->last = (mfr_loss){l[0], l[1], l[2], l[3]};
     return MFR_OK;
@@ -674,6 +681,39 @@ bool mfr_ckpt_check_data(const mfr_checkpoint *c, const mfr_dataset *ds, const c
     return data_ok;
 }
 
+int mfr_ckpt_resume_begin(const mfr_checkpoint *c, const mfr_config *cfg, const mfr_dataset *ds,
+                          const char *split_spec, mfr_config *made, struct mfr_ckpt_diffs *d, bool *data_ok,
+                          mfr_error *err)
+{
+    if (c->model->sm)
+        return mfr_seterr(err, MFR_ERR_MISMATCH,
+                          "the checkpoint is of a softmax run: resume it with --kind softmax "
+                          "(mfr_softmax_trainer_resume)");
+    *d = (struct mfr_ckpt_diffs){.n = 0};
+    config_diffs(cfg, &c->model->cfg, d);
+    *data_ok = mfr_ckpt_check_data(c, ds, split_spec, d);
+    /* With a configuration that differs (perhaps one no trainer accepts,
+     * such as l2_bias without bias), the trainer that only compares the
+     * training ratings is made with the checkpoint's, so that every
+     * difference is still named. */
+    *made = *cfg;
+    if (d->n) {
+        *made = c->model->cfg;
+        mfr_config_copy_execution(made, cfg);
+    }
+    return MFR_OK;
+}
+
+int mfr_ckpt_resume_end(mfr_trainer *tr, const mfr_checkpoint *c, struct mfr_ckpt_diffs *d, uint64_t train_hash,
+                        mfr_error *err)
+{
+    if (tr && (tr->nnz_all != c->run.train_nnz || train_hash != c->run.train_hash))
+        mfr_ckpt_diff_add(d, "the training ratings differ (%lld ratings, the checkpoint's %lld)",
+                          (long long)tr->nnz_all, (long long)c->run.train_nnz);
+    if (d->n) return mfr_seterr(err, MFR_ERR_MISMATCH, "the run differs from the checkpoint's: %s", d->buf);
+    return restore(tr, c, err);
+}
+
 int mfr_trainer_resume(const mfr_checkpoint *c, const mfr_config *cfg, const mfr_dataset *ds,
                        const mfr_ratings *train, const char *split_spec, mfr_trainer **out,
                        mfr_error *err)
@@ -683,35 +723,15 @@ int mfr_trainer_resume(const mfr_checkpoint *c, const mfr_config *cfg, const mfr
     if (!c || !cfg || !ds || !train)
         return mfr_seterr(err, MFR_ERR_INVALID, "mfr_trainer_resume: %s is NULL",
                           !c ? "checkpoint" : !cfg ? "cfg" : !ds ? "dataset" : "ratings");
-    if (c->model->sm)
-        return mfr_seterr(err, MFR_ERR_MISMATCH,
-                          "the checkpoint is of a softmax run: resume it with --kind softmax "
-                          "(mfr_softmax_trainer_resume)");
-    struct mfr_ckpt_diffs d = {.n = 0};
-    config_diffs(cfg, &c->model->cfg, &d);
-    bool data_ok = mfr_ckpt_check_data(c, ds, split_spec, &d);
-    /* With a configuration that differs (perhaps one no trainer accepts,
-     * such as l2_bias without bias), the trainer that only compares the
-     * training ratings is made with the checkpoint's, so that every
-     * difference is still named. */
-    mfr_config made = *cfg;
-    if (d.n) {
-        made = c->model->cfg;
-        mfr_config_copy_execution(&made, cfg);
-    }
+    struct mfr_ckpt_diffs d;
+    mfr_config made;
+    bool data_ok;
+    int rc = mfr_ckpt_resume_begin(c, cfg, ds, split_spec, &made, &d, &data_ok, err);
+    if (rc != MFR_OK) return rc;
     mfr_trainer *tr = NULL;
-    int rc;
     if (data_ok && (rc = mfr_trainer_create(&made, ds, train, split_spec, &tr, err)) != MFR_OK)
         return rc;
-    if (tr && (tr->csr.nnz != c->run.train_nnz || train_hash(&tr->csr) != c->run.train_hash))
-        mfr_ckpt_diff_add(&d, "the training ratings differ (%lld ratings, the checkpoint's %lld)",
-                 (long long)tr->csr.nnz, (long long)c->run.train_nnz);
-    if (d.n) {
-        mfr_trainer_destroy(tr);
-        return mfr_seterr(err, MFR_ERR_MISMATCH, "the run differs from the checkpoint's: %s",
-                          d.buf);
-    }
-    if ((rc = restore(tr, c, err)) != MFR_OK) {
+    if ((rc = mfr_ckpt_resume_end(tr, c, &d, tr ? train_hash(&tr->csr) : 0, err)) != MFR_OK) {
         mfr_trainer_destroy(tr);
         return rc;
     }

@@ -45,4 +45,25 @@ void mfr_ckpt_diff_add(struct mfr_ckpt_diffs *d, const char *fmt, ...)
 bool mfr_ckpt_check_data(const mfr_checkpoint *c, const mfr_dataset *ds, const char *split_spec,
                          struct mfr_ckpt_diffs *d);
 
+/* mfr_trainer_resume in two pieces around the trainer's creation, for a
+ * trainer made elsewhere (an MPI rank's part, src/mpi/). begin: the
+ * configuration's and data's differences from the checkpoint's (*d), and
+ * the configuration `made` to create the trainer with (when *data_ok).
+ * end: adds a difference of the training ratings (the trainer's whole
+ * data's count, `train_hash` their fingerprint: mfr_ckpt_hash_*), refuses
+ * any difference, else restores the trainer's rows from the checkpoint.
+ * tr NULL (the data differs): only the refusal. */
+int mfr_ckpt_resume_begin(const mfr_checkpoint *c, const mfr_config *cfg, const mfr_dataset *ds,
+                          const char *split_spec, mfr_config *made, struct mfr_ckpt_diffs *d, bool *data_ok,
+                          mfr_error *err);
+struct mfr_trainer;
+int mfr_ckpt_resume_end(struct mfr_trainer *tr, const mfr_checkpoint *c, struct mfr_ckpt_diffs *d,
+                        uint64_t train_hash, mfr_error *err);
+/* The training ratings' fingerprint, FNV-1a from h: the CSR's n row
+ * offsets (the whole data's), then its (item, rating) pairs in order; a
+ * chain of ranks' parts continues one h. */
+struct mfr_csr;
+uint64_t mfr_ckpt_hash_offsets(uint64_t h, const int64_t *row_ptr, int64_t n);
+uint64_t mfr_ckpt_hash_ratings(uint64_t h, const struct mfr_csr *c);
+
 #endif

@@ -48,7 +48,7 @@ void mfr_step_begin(const mfr_trainer *tr, struct mfr_step *st)
     memset(st, 0, sizeof *st);
     st->bad_array = -1;
     st->user_end = tr->model->n_users;
-    st->scale = (float)(2.0 / (double)tr->csr.nnz);
+    st->scale = (float)(2.0 / (double)tr->nnz_all);
     st->opt.kern = tr->kern;
     tr->opt->begin(&tr->cfg, tr->model->epochs + 1, &st->opt);
     mfr_reg_coefs(&tr->reg_ctx, st->coef);
@@ -140,7 +140,7 @@ void mfr_shard_user_grads(mfr_trainer *tr, const struct mfr_step *st, int32_t s)
 {
     const mfr_model *m = tr->model;
     const size_t k_pad = (size_t)m->k_pad, v_len = (size_t)m->n_items * k_pad;
-    float *gVs = tr->shard_gV ? tr->shard_gV + (size_t)s * v_len : NULL;
+    float *gVs = tr->shard_gV ? tr->shard_gV + (size_t)(s - tr->shard_lo) * v_len : NULL;
     if (gVs) memset(gVs, 0, sizeof(float) * v_len);
     double loss = 0.0;
     for (int32_t u = tr->shard_first[s]; u < tr->shard_first[s + 1]; u++) {
@@ -168,7 +168,7 @@ void mfr_phase_loss(mfr_trainer *tr, struct mfr_step *st)
     {
         double sq = 0.0;
         for (int32_t s = 0; s < tr->n_shards; s++) sq += tr->shard_loss[(size_t)s * MFR_TRAIN_LOSS_STRIDE];
-        st->parts.mse = sq / (double)tr->csr.nnz;
+        st->parts.mse = sq / (double)tr->nnz_all;
         st->parts.total = st->parts.mse + st->parts.l2 + st->parts.gravity;
         st->finite = isfinite(st->parts.total);
     }

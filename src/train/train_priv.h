@@ -55,6 +55,12 @@ struct mfr_trainer {
     int32_t n_shards;
     int32_t *shard_first; /* S + 1: shard s holds users [first[s], first[s+1]) */
     double *shard_loss;   /* S slots, MFR_TRAIN_LOSS_STRIDE doubles apart */
+    /* A part (struct mfr_train_part; 0, S, 0 and the CSR's counts in one
+     * process): the model's user 0 is user_lo of the whole data, shard_gV
+     * holds shards [shard_lo, shard_lo + its count), and the step scales by
+     * the whole data's rating count and user count. */
+    int32_t user_lo, shard_lo, n_users_all;
+    int64_t nnz_all;
     float *gU, *gV;       /* gradients, model layout (gU is P's with implicit) */
     float *resid;         /* owner mode: nnz scaled residuals */
     float *shard_gV;      /* shard mode: S x M x k_pad item-gradient buffers */
@@ -94,6 +100,31 @@ struct mfr_step {
      * there are unused), so no rank pays for all users. */
     int32_t user_first, user_end;
 };
+
+/* A rank's part of the trainer of the whole data (src/mpi/): the users
+ * [user_lo, user_hi) of the shards [shard_lo, shard_hi) of the whole
+ * data's cut `shard_first` (n_shards + 1 users), their training ratings
+ * alone (user ids counted from user_lo), and what the step needs of the
+ * whole data: its training rating count, the items' rating counts (with
+ * regularizers) and the training mean (with biases, summed in the whole
+ * data's rating order). Model rows, optimizer state, gradients, CSR, CSC,
+ * residuals and shard buffers are then allocated for the part only; the
+ * O(shards) slots and every item array stay whole. */
+struct mfr_train_part {
+    int32_t user_lo, user_hi, shard_lo, shard_hi, n_shards;
+    const int32_t *shard_first;
+    int64_t nnz;
+    const int64_t *item_count;
+    float bias_mean;
+};
+
+/* mfr_trainer_create for a part: `train` holds the part's ratings only. */
+int mfr_trainer_create_part(const mfr_config *cfg, const mfr_dataset *ds, const mfr_ratings *train,
+                            const char *split_spec, const struct mfr_train_part *part, mfr_trainer **out,
+                            mfr_error *err);
+/* The shard count and reduction the trainer of (cfg, ds) with nnz training
+ * ratings uses (what mfr_trainer_create decides, before any allocation). */
+int32_t mfr_trainer_plan_shards(const mfr_config *cfg, const mfr_dataset *ds, int64_t nnz, int32_t *reduce);
 
 /* The step's constants; no parallel region needed. */
 void mfr_step_begin(const mfr_trainer *tr, struct mfr_step *st);

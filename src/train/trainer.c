@@ -56,7 +56,7 @@ static void plan_reg_layout(mfr_trainer *tr)
 /* Every scratch buffer of a trainer whose sizes are set (tr->cfg, shards,
  * reduction, model shape). */
 static void plan_buffers(mfr_trainer *tr, int32_t n_users, int32_t n_items, int32_t k_pad, int64_t nnz,
-                         struct plan *p)
+                         int32_t n_buffers, struct plan *p)
 {
     const size_t S = (size_t)tr->n_shards, N = (size_t)n_users, M = (size_t)n_items, K = (size_t)k_pad;
     const size_t R = (size_t)nnz, f = sizeof(float), d = sizeof(double);
@@ -66,7 +66,7 @@ static void plan_buffers(mfr_trainer *tr, int32_t n_users, int32_t n_items, int3
     plan_add(p, &tr->gU, grad ? N : 0, K, f);
     plan_add(p, &tr->gV, grad ? M : 0, K, f);
     plan_add(p, &tr->resid, grad && tr->reduce == MFR_REDUCE_OWNER ? R : 0, f, 1);
-    plan_add(p, &tr->shard_gV, grad && tr->reduce == MFR_REDUCE_SHARD ? S : 0, M * K, f);
+    plan_add(p, &tr->shard_gV, grad && tr->reduce == MFR_REDUCE_SHARD ? (size_t)n_buffers : 0, M * K, f);
     if (tr->reg) {
         plan_add(p, &tr->reg_user_part, S, tr->reg_user_stride, d);
         plan_add(p, &tr->reg_item_part, (size_t)tr->n_item_blocks, tr->reg_item_stride, d);
@@ -143,34 +143,53 @@ static int32_t reduce_auto(mfr_trainer *tr, const mfr_config *cfg, const mfr_dat
     return shard ? MFR_REDUCE_SHARD : MFR_REDUCE_OWNER;
 }
 
-/* Shapes and choices that depend on the configuration and the data only. */
+/* The reduction (and why) and the shard count of (cfg, ds, nnz). */
+static int32_t shard_plan(mfr_trainer *tr, const mfr_config *cfg, const mfr_dataset *ds, int64_t nnz)
+{
+    tr->reduce = cfg->reduce != MFR_REDUCE_AUTO ? cfg->reduce : reduce_auto(tr, cfg, ds, nnz);
+    if (cfg->reduce != MFR_REDUCE_AUTO) snprintf(tr->reduce_reason, sizeof tr->reduce_reason, "given");
+    return mfr_shards_count(cfg->n_shards, tr->reduce == MFR_REDUCE_SHARD, ds->n_users, ds->n_items,
+                            mfr_pad_k(cfg->k + 2 * cfg->bias), nnz);
+}
+
+int32_t mfr_trainer_plan_shards(const mfr_config *cfg, const mfr_dataset *ds, int64_t nnz, int32_t *reduce)
+{
+    mfr_trainer t = {.n_shards = 0};
+    const int32_t s = shard_plan(&t, cfg, ds, nnz);
+    if (reduce) *reduce = t.reduce;
+    return s;
+}
+
+/* Shapes and choices that depend on the configuration and the whole
+ * data's shape only (nnz: its training ratings). */
 static void trainer_shape(mfr_trainer *tr, const mfr_config *cfg, const mfr_dataset *ds, int64_t nnz)
 {
     tr->cfg = *cfg;
-    tr->reduce = cfg->reduce != MFR_REDUCE_AUTO ? cfg->reduce : reduce_auto(tr, cfg, ds, nnz);
-    if (cfg->reduce != MFR_REDUCE_AUTO) snprintf(tr->reduce_reason, sizeof tr->reduce_reason, "given");
     tr->implicit = cfg->implicit > 0.0;
     tr->als = cfg->optimizer == MFR_OPTIMIZER_ALS;
     tr->reg = mfr_reg_any_active(cfg);
-    tr->n_shards = mfr_shards_count(cfg->n_shards, tr->reduce == MFR_REDUCE_SHARD, ds->n_users,
-                                    ds->n_items, mfr_pad_k(cfg->k + 2 * cfg->bias), nnz);
+    tr->n_shards = shard_plan(tr, cfg, ds, nnz);
+    tr->nnz_all = nnz;
+    tr->n_users_all = ds->n_users;
     tr->n_item_blocks = (ds->n_items + MFR_TRAIN_ITEM_BLOCK - 1) / MFR_TRAIN_ITEM_BLOCK;
     mfr_threads_init(tr, cfg->n_threads);
     plan_reg_layout(tr);
 }
 
-/* Checks the plan against the memory budget, then allocates it. */
-static int trainer_alloc(mfr_trainer *tr, const mfr_dataset *ds, int64_t nnz, mfr_error *err)
+/* Checks the plan of n_users users' nnz ratings and n_buffers shard
+ * buffers against the memory budget, then allocates it. */
+static int trainer_alloc(mfr_trainer *tr, int32_t n_users, int32_t n_items, int64_t nnz, int32_t n_buffers,
+                         mfr_error *err)
 {
     const mfr_config *cfg = &tr->cfg;
     struct plan p = {.n = 0};
-    plan_buffers(tr, ds->n_users, ds->n_items, mfr_pad_k(cfg->k + 2 * cfg->bias), nnz, &p);
-    size_t need = plan_total(tr, &p, cfg, ds->n_users, ds->n_items, nnz);
+    plan_buffers(tr, n_users, n_items, mfr_pad_k(cfg->k + 2 * cfg->bias), nnz, n_buffers, &p);
+    size_t need = plan_total(tr, &p, cfg, n_users, n_items, nnz);
     uint64_t budget = cfg->max_memory ? cfg->max_memory : mfr_physical_memory();
     if (need == 0)
         return mfr_seterr(err, MFR_ERR_TOO_LARGE,
                           "training buffers for %d users x %d items x k=%d overflow the address space",
-                          (int)ds->n_users, (int)ds->n_items, (int)cfg->k);
+                          (int)n_users, (int)n_items, (int)cfg->k);
     if (budget && need > budget)
         return mfr_seterr(err, MFR_ERR_TOO_LARGE,
                           "training needs %.1f MiB (factors, optimizer state, CSR and %s buffers), "
@@ -184,16 +203,18 @@ static int trainer_alloc(mfr_trainer *tr, const mfr_dataset *ds, int64_t nnz, mf
     return MFR_OK;
 }
 
-/* The model with its id maps and provenance. */
-static int trainer_model(mfr_trainer *tr, const mfr_dataset *ds, const char *split_spec, mfr_error *err)
+/* The model of users [user_lo, user_lo + n_users) with its id maps and
+ * provenance. */
+static int trainer_model(mfr_trainer *tr, const mfr_dataset *ds, int32_t n_users, const char *split_spec,
+                         mfr_error *err)
 {
-    int rc = mfr_model_alloc(tr->cfg.k, tr->cfg.bias, ds->n_users, ds->n_items, &tr->model, err);
+    int rc = mfr_model_alloc(tr->cfg.k, tr->cfg.bias, n_users, ds->n_items, &tr->model, err);
     if (rc != MFR_OK) return rc;
     mfr_model *m = tr->model;
     m->cfg = tr->cfg;
     m->cfg.n_threads = 0;
     m->cfg.max_memory = 0;
-    memcpy(m->user_ids, ds->user_ids, sizeof(int64_t) * (size_t)ds->n_users);
+    memcpy(m->user_ids, ds->user_ids + tr->user_lo, sizeof(int64_t) * (size_t)n_users);
     memcpy(m->item_ids, ds->item_ids, sizeof(int64_t) * (size_t)ds->n_items);
     free(m->split_spec);
     free(m->data_dir);
@@ -229,7 +250,9 @@ static int trainer_index(mfr_trainer *tr, const mfr_ratings *train, mfr_error *e
     return MFR_OK;
 }
 
-static void init_factors(float *F, int32_t n_rows, int32_t k, int32_t k_pad, double std,
+/* Rows [first_row, first_row + n_rows) of the factors, F's row 0 being
+ * first_row (a part's users). */
+static void init_factors(float *F, int32_t first_row, int32_t n_rows, int32_t k, int32_t k_pad, double std,
                          uint64_t seed, uint64_t stream, int32_t n_threads)
 {
     /* Each value is a pure function of (seed, stream, row * k + col); the
@@ -239,7 +262,7 @@ static void init_factors(float *F, int32_t n_rows, int32_t k, int32_t k_pad, dou
     for (int32_t r = 0; r < n_rows; r++) {
         float *row = F + (size_t)r * (size_t)k_pad;
         for (int32_t c = 0; c < k; c++) {
-            uint64_t idx = (uint64_t)r * (uint64_t)k + (uint64_t)c;
+            uint64_t idx = ((uint64_t)first_row + (uint64_t)r) * (uint64_t)k + (uint64_t)c;
             if ((idx & 1) == 0 && c + 1 < k) {
                 double z[2];
                 mfr_rng_normal_pair(seed, stream, idx >> 1, z);
@@ -278,7 +301,7 @@ static void trainer_reg_ctx(mfr_trainer *tr)
     const mfr_model *m = tr->model;
     struct mfr_reg_ctx *x = &tr->reg_ctx;
     *x = (struct mfr_reg_ctx){.cfg = &tr->cfg, .k = m->k, .k_row = m->k_row, .k_pad = m->k_pad,
-                              .n_users = m->n_users, .n_items = m->n_items, .nnz = tr->csr.nnz,
+                              .n_users = tr->n_users_all, .n_items = m->n_items, .nnz = tr->nnz_all,
                               .implicit = tr->implicit, .U = m->U, .P = tr->implicit ? m->P : m->U, .V = m->V, .Y = m->Y,
                               .row_ptr = tr->csr.row_ptr, .item_count = tr->item_count,
                               .mu = tr->bias_mean};
@@ -289,26 +312,39 @@ static void trainer_reg_ctx(mfr_trainer *tr)
         if (term->user_len(&tr->cfg, m->k)) x->user_sum[t] = tr->reg_user_sum + tr->reg_user_off[t];
         if (term->item_len(&tr->cfg, m->k)) x->item_sum[t] = tr->reg_item_sum + tr->reg_item_off[t];
     }
+}
+
+/* With regularizers: the items' training rating counts, the whole data's. */
+static void trainer_item_count(mfr_trainer *tr, const struct mfr_train_part *part)
+{
+    const int32_t n_items = tr->model->n_items;
+    if (!tr->reg) return;
+    if (part) {
+        memcpy(tr->item_count, part->item_count, sizeof(int64_t) * (size_t)n_items);
+        return;
+    }
     if (tr->csc.col_ptr) {
-        for (int32_t i = 0; i < m->n_items; i++) tr->item_count[i] = tr->csc.col_ptr[i + 1] - tr->csc.col_ptr[i];
+        for (int32_t i = 0; i < n_items; i++) tr->item_count[i] = tr->csc.col_ptr[i + 1] - tr->csc.col_ptr[i];
         return;
     }
     for (int64_t j = 0; j < tr->csr.nnz; j++) tr->item_count[tr->csr.item[j]]++;
 }
 
-/* Initial values: N(0, init_std²) factors, b_i at the training mean, the
- * implicit weights c_u, and U derived from P and Y. */
-static void trainer_init(mfr_trainer *tr, const mfr_ratings *train)
+/* Initial values: N(0, init_std²) factors, b_i at the training mean (a
+ * part's: the whole data's), the implicit weights c_u, and U derived from
+ * P and Y. */
+static void trainer_init(mfr_trainer *tr, const mfr_ratings *train, const struct mfr_train_part *part)
 {
     mfr_model *m = tr->model;
     const mfr_config *c = &tr->cfg;
-    init_factors(m->U, m->n_users, m->k, m->k_pad, c->init_std, c->seed, MFR_RNG_INIT_U, tr->n_threads);
-    init_factors(m->V, m->n_items, m->k, m->k_pad, c->init_std, c->seed, MFR_RNG_INIT_V, tr->n_threads);
+    init_factors(m->U, tr->user_lo, m->n_users, m->k, m->k_pad, c->init_std, c->seed, MFR_RNG_INIT_U,
+                 tr->n_threads);
+    init_factors(m->V, 0, m->n_items, m->k, m->k_pad, c->init_std, c->seed, MFR_RNG_INIT_V, tr->n_threads);
     if (c->bias) {
         /* b_u = 0 (alloc), b_i = the training mean, summed in rating order */
         double mean = 0.0;
-        for (int64_t j = 0; j < train->n; j++) mean += train->rating[j];
-        tr->bias_mean = (float)(mean / (double)train->n);
+        for (int64_t j = 0; !part && j < train->n; j++) mean += train->rating[j];
+        tr->bias_mean = part ? part->bias_mean : (float)(mean / (double)train->n);
         for (int32_t i = 0; i < m->n_items; i++)
             m->V[(size_t)i * (size_t)m->k_pad + (size_t)mfr_lane_item_bias(m->k)] = tr->bias_mean;
     }
@@ -320,42 +356,93 @@ static void trainer_init(mfr_trainer *tr, const mfr_ratings *train)
         float w = e > b ? (float)(1.0 / sqrt((double)(e - b))) : 0.0f;
         for (int64_t j = b; j < e; j++) tr->imp_w[j] = w;
     }
-    init_factors(m->Y, m->n_items, m->k, m->k_pad, c->init_std, c->seed, MFR_RNG_INIT_Y, tr->n_threads);
+    init_factors(m->Y, 0, m->n_items, m->k, m->k_pad, c->init_std, c->seed, MFR_RNG_INIT_Y, tr->n_threads);
     derive_all_users(tr);
 }
 
-int mfr_trainer_create(const mfr_config *cfg, const mfr_dataset *ds, const mfr_ratings *train,
-                       const char *split_spec, mfr_trainer **out, mfr_error *err)
+/* A part's shard cut: the whole data's, its users counted from user_lo
+ * (the other shards empty). */
+static void part_cut(mfr_trainer *tr, const struct mfr_train_part *part)
+{
+    const int32_t n = tr->model->n_users;
+    for (int32_t s = 0; s <= tr->n_shards; s++) {
+        const int32_t u = part->shard_first[s] - part->user_lo;
+        tr->shard_first[s] = u < 0 ? 0 : u > n ? n : u;
+    }
+}
+
+/* The checks of mfr_trainer_create (nnz: the whole data's training
+ * ratings), then a trainer with its kernels and
+ * optimizer (nothing allocated but the struct). */
+static int trainer_new(const mfr_config *cfg, const mfr_dataset *ds, const mfr_ratings *train, int64_t nnz,
+                       mfr_trainer **out, mfr_error *err)
 {
     int rc;
-    if (!out) return mfr_seterr(err, MFR_ERR_INVALID, "trainer output pointer is NULL");
     *out = NULL;
     if (!ds || !train) return mfr_seterr(err, MFR_ERR_INVALID, "dataset or ratings is NULL");
     if ((rc = mfr_config_validate(cfg, err)) != MFR_OK) return rc;
-    if (train->n < 1) return mfr_seterr(err, MFR_ERR_INVALID, "the training set has no ratings");
+    if (nnz < 1) return mfr_seterr(err, MFR_ERR_INVALID, "the training set has no ratings");
     const struct mfr_kernel_set *kern = mfr_kernels_select(cfg->kernels, err);
     if (!kern) return err ? err->status : MFR_ERR_UNSUPPORTED;
     const struct mfr_optim *opt = mfr_optim_find(cfg->optimizer);
     if (!opt) return mfr_seterr(err, MFR_ERR_INVALID, "optimizer %d is unknown", (int)cfg->optimizer);
     MFR_ASSERT(opt->n_state == mfr_model_state_count(opt->id)); /* what model files store */
-
     mfr_trainer *tr = mfr_calloc(1, sizeof *tr);
     if (!tr) return mfr_seterr(err, MFR_ERR_NOMEM, "out of memory");
     tr->kern = kern;
     tr->opt = opt;
-    trainer_shape(tr, cfg, ds, train->n);
-    if ((rc = trainer_alloc(tr, ds, train->n, err)) != MFR_OK ||
-        (rc = trainer_model(tr, ds, split_spec, err)) != MFR_OK ||
+    *out = tr;
+    return MFR_OK;
+}
+
+/* The trainer of the whole data (part NULL) or of a part. */
+static int trainer_build(const mfr_config *cfg, const mfr_dataset *ds, const mfr_ratings *train,
+                         const char *split_spec, const struct mfr_train_part *part, mfr_trainer **out,
+                         mfr_error *err)
+{
+    if (!out) return mfr_seterr(err, MFR_ERR_INVALID, "trainer output pointer is NULL");
+    *out = NULL;
+    mfr_trainer *tr;
+    int rc = trainer_new(cfg, ds, train, part ? part->nnz : train ? train->n : 0, &tr, err);
+    if (rc != MFR_OK) return rc;
+    trainer_shape(tr, cfg, ds, part ? part->nnz : train->n);
+    if (part && (part->n_shards != tr->n_shards || part->user_lo < 0 || part->user_hi > ds->n_users))
+        rc = mfr_seterr(err, MFR_ERR_MISMATCH, "a trainer part of %d shards, the data's cut has %d",
+                        (int)part->n_shards, (int)tr->n_shards);
+    tr->user_lo = part ? part->user_lo : 0;
+    tr->shard_lo = part ? part->shard_lo : 0;
+    const int32_t n_users = part ? part->user_hi - part->user_lo : ds->n_users;
+    const int32_t n_buffers = part ? part->shard_hi - part->shard_lo : tr->n_shards;
+    if (rc != MFR_OK || (rc = trainer_alloc(tr, n_users, ds->n_items, train->n, n_buffers, err)) != MFR_OK ||
+        (rc = trainer_model(tr, ds, n_users, split_spec, err)) != MFR_OK ||
         (rc = trainer_index(tr, train, err)) != MFR_OK) {
         mfr_trainer_destroy(tr);
         return rc;
     }
-    mfr_shards_cut(&tr->csr, tr->n_shards, tr->shard_first);
+    if (part)
+        part_cut(tr, part);
+    else
+        mfr_shards_cut(&tr->csr, tr->n_shards, tr->shard_first);
     trainer_groups(tr);
-    trainer_init(tr, train);
+    trainer_item_count(tr, part);
+    trainer_init(tr, train, part);
     trainer_reg_ctx(tr);
     *out = tr;
     return MFR_OK;
+}
+
+int mfr_trainer_create(const mfr_config *cfg, const mfr_dataset *ds, const mfr_ratings *train,
+                       const char *split_spec, mfr_trainer **out, mfr_error *err)
+{
+    return trainer_build(cfg, ds, train, split_spec, NULL, out, err);
+}
+
+int mfr_trainer_create_part(const mfr_config *cfg, const mfr_dataset *ds, const mfr_ratings *train,
+                            const char *split_spec, const struct mfr_train_part *part, mfr_trainer **out,
+                            mfr_error *err)
+{
+    if (!part) return mfr_seterr(err, MFR_ERR_INVALID, "mfr_trainer_create_part: part is NULL");
+    return trainer_build(cfg, ds, train, split_spec, part, out, err);
 }
 
 void mfr_trainer_destroy(mfr_trainer *tr)

@@ -1,6 +1,7 @@
 #!/bin/bash
 # tests/mpi/run.sh — `mpirun -np P mfrec train` against one process
-# (docs/MPI.md): the model files must be byte-identical for P = 1..4 and
+# (docs/MPI.md): each rank holds only its shards' users (rank 0's training
+# buffers at -np 4); the model files must be byte-identical for P = 1..4 and
 # several thread counts per rank (with biases, regularizers, both optimizers);
 # checkpoints hold one process's trainer model and resume at any P or in one
 # process to the same bytes; --early-stop and --target-rmse stop where one
@@ -49,6 +50,50 @@ for cfg in "adam" "adam --bias" "sgd --bias" "adam --bias --l2 0.05 --l2-bias 0.
         else bad "-np $p ($cfg): model differs from the single-process run"; fi
     done
 done
+
+# Memory per rank: a rank holds only its shards' users (rows, optimizer
+# state, CSR, shard buffers); item arrays are whole on every rank. With 7
+# shards, rank 0 of 4 holds shard 0: about 1/7 of the users and ratings of
+# this set (the user side dominates: 4000 users, 100 items), so its
+# training buffers must be under half one process's; every rank's RSS is
+# reported.
+"$M" synth --users 4000 --items 100 --ratings 40000 --rank 4 --seed 7 --out "$T/tall" >/dev/null || exit 1
+tall=(train --data "$T/tall" --reduce shard --shards 7 --epochs 2 --threads 1)
+bufs() { sed -n 's/^memory: .*training buffers \([0-9.]*\) MiB.*/\1/p' "$1"; }
+"$M" "${tall[@]}" --out "$T/tall1.bin" >"$T/tall1.log" 2>&1 || bad "one process (4000 users)"
+if ! timeout 120 "${MPIRUN[@]}" -np 4 "$M" "${tall[@]}" --out "$T/tall4.bin" >"$T/tall4.log" 2>&1; then
+    bad "mpirun -np 4 (4000 users) failed:"; tail -5 "$T/tall4.log"
+else
+    b1=$(bufs "$T/tall1.log") b4=$(bufs "$T/tall4.log")
+    n_rss=$(sed -n 's|^mpi: RSS per rank after the epochs, now/peak (MiB):||p' "$T/tall4.log" | wc -w)
+    if ! cmp -s "$T/tall1.bin" "$T/tall4.bin"; then bad "-np 4 (4000 users): model differs"
+    elif [ -z "$b1" ] || [ -z "$b4" ] || ! awk -v a="$b4" -v b="$b1" 'BEGIN { exit !(a > 0 && 2 * a < b) }'; then
+        bad "-np 4: rank 0's training buffers ($b4 MiB) are not under half one process's ($b1 MiB)"
+    elif [ "$n_rss" -ne 4 ]; then bad "-np 4: expected 4 ranks' RSS, got $n_rss"
+    else echo "ok: -np 4: rank 0's training buffers $b4 MiB against $b1 MiB in one process; same model bytes"; fi
+fi
+
+# Empty shards: users with up to 200 ratings (--user-zipf 3) against about
+# 56 training ratings per shard (40 shards) leave shards without users, so
+# r S / P would give some of 20 ranks none (the build before this check
+# failed so); the ranks' ranges then split the shards that hold users. More
+# ranks than such shards (40: fewer than the 40 users, some spanning
+# several shards) are refused with the count (rank 0 of 40 writes
+# rank.00/stderr).
+"$M" synth --users 40 --items 200 --ratings 3000 --user-zipf 3.0 --seed 2 --out "$T/skew" >/dev/null || exit 1
+skew=(train --data "$T/skew" --shards 40 --reduce owner --bias --l2 0.1 --epochs 3 --threads 1 --quiet)
+"$M" "${skew[@]}" --out "$T/skew1.bin" >/dev/null || bad "one process (empty shards)"
+if ! timeout 120 "${MPIRUN[@]}" -np 20 "$M" "${skew[@]}" --out "$T/skew20.bin" >"$T/log" 2>&1; then
+    bad "mpirun -np 20 (empty shards) failed:"; tail -5 "$T/log"
+elif cmp -s "$T/skew1.bin" "$T/skew20.bin"; then echo "ok: -np 20 with empty shards: same model bytes"
+else bad "-np 20 with empty shards: model differs from the single-process run"; fi
+rm -rf "$T/of" "$T/skew40.bin"
+if timeout 120 "${MPIRUN[@]}" --output-filename "$T/of" -np 40 "$M" "${skew[@]}" --out "$T/skew40.bin" \
+    >"$T/log" 2>&1; then bad "-np 40 with 40 shards, some empty: must be refused"
+elif ! cat "$T"/of/*/rank.00/stderr 2>/dev/null | grep -q "of the data's 40 shards hold users: run at most"; then
+    bad "-np 40 (empty shards): no message from rank 0"; tail -5 "$T/log"
+elif [ -e "$T/skew40.bin" ]; then bad "-np 40 (empty shards): refused but wrote the model"
+else echo "ok: -np 40 with empty shards refused (only some shards hold users)"; fi
 
 # The item-owner reduction: each item's column is summed in user order along
 # the ring, in the kernels' groups of four, a group cut at a rank boundary

@@ -1,0 +1,43 @@
+/*
+ * mpi_priv.h — the MPI trainer's state, shared by mpi_part.c (a rank's
+ * part: creation, resume, gathers to rank 0, checkpoints) and mpi_train.c
+ * (the step across the ranks). docs/MPI.md.
+ */
+#ifndef MFR_MPI_PRIV_H
+#define MFR_MPI_PRIV_H
+
+#include <mpi.h>
+
+#include "mfrec_mpi.h"
+#include "train_priv.h"
+
+struct mfr_mpi_trainer {
+    mfr_trainer *tr;      /* this rank's part (owned): its users, every item */
+    mfr_model *full;      /* rank 0: the whole model, filled by the gathers */
+    MPI_Comm comm;
+    int rank, size;
+    int32_t s_lo, s_hi;   /* this rank's shards */
+    int32_t u_lo, u_hi;   /* their users, of the whole data */
+    int32_t n_users;      /* the whole data's */
+    int32_t *first;       /* the whole data's shard cut (S + 1) */
+    int32_t *rank_first;  /* rank r's shards: [rank_first[r], rank_first[r+1]) */
+    uint64_t train_hash;  /* the whole training set's fingerprint (checkpoints) */
+    int64_t chunk;        /* floats per ring message */
+    int *slot_count, *slot_disp; /* loss slots per rank (doubles) */
+    int *row_count, *row_disp;   /* user-row floats per rank, in the whole model */
+    int *reg_count, *reg_disp;   /* regularizer user partials per rank (doubles) */
+    double mpi_seconds;          /* inside MPI calls: transfers and waits */
+    /* --reduce owner, implicit feedback: item i's column of the whole data
+     * holds col_len[i] ratings, this rank's users at its positions
+     * [col_lo[i], col_hi[i]) (its own CSC's column i), and the column
+     * ring's slots. */
+    int64_t *col_lo, *col_hi, *col_len;
+    float *col_buf, *col_msg; /* working slots; compact messages (chunk by chunk) */
+};
+
+int mfr_mpi_err(mfr_error *err, int rc, const char *what);
+/* Floats per ring message, the gathers' counts and the column positions
+ * (mpi_train.c), once the part exists. */
+int mfr_mpi_plan(mfr_mpi_trainer *mt, mfr_error *err);
+
+#endif

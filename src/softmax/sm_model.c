@@ -266,6 +266,13 @@ static void pool_features(const struct mfr_sm_layout *lay, const struct mfr_sm_i
     }
 }
 
+void mfr_sm_pool_backward(const struct mfr_sm_layout *lay, const struct mfr_sm_items *it,
+                          uint32_t features, const int32_t *F, int32_t n_f, const float *d0,
+                          float *grad, int32_t *ids, const struct mfr_sm_kern *kern)
+{
+    pool_features(lay, it, features, NULL, F, n_f, NULL, grad, d0, ids, kern);
+}
+
 void mfr_sm_forward(const struct mfr_sm_layout *lay, const struct mfr_sm_items *it,
                     uint32_t features, const float *theta, const int32_t *F, int32_t n_f,
                     struct mfr_sm_scratch *sc)

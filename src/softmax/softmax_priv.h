@@ -99,6 +99,13 @@ void mfr_sm_forward(const struct mfr_sm_layout *lay, const struct mfr_sm_items *
                     uint32_t features, const float *theta, const int32_t *F, int32_t n_f,
                     struct mfr_sm_scratch *sc);
 
+/* The pooling's backward pass alone: d0 (the gradient at h_0, width[0]
+ * floats) spread into the embedding tables' rows of grad for the feature
+ * movies F[0..n_f), in the order of mfr_sm_example; ids as sc->ids. */
+void mfr_sm_pool_backward(const struct mfr_sm_layout *lay, const struct mfr_sm_items *it,
+                          uint32_t features, const int32_t *F, int32_t n_f, const float *d0,
+                          float *grad, int32_t *ids, const struct mfr_sm_kern *kern);
+
 /* One example's loss (natural log, double) and, when grad is not NULL,
  * its gradient times `weight` added into grad (same layout as theta).
  * Calls mfr_sm_forward itself. */

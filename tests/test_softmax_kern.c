@@ -3,6 +3,7 @@
  * exp (sm_kern_body.h):
  *  - sm_expf against libm's double exp over [-87, 0] (2 ulp), its zero
  *    below -87 and its NaN;
+ *  - transpose against a plain loop;
  *  - logits_t4, logits_du4 and outer_rows against the per-example kernels
  *    (logits, logits_back) that mfr_sm_example uses and test_softmax_grad
  *    checks against finite differences: bit for bit, since each output is
@@ -62,6 +63,14 @@ static void check_batch(const struct mfr_sm_kern *kern, int32_t M, int32_t k)
     fill(V, (int64_t)M * k, seed), fill(U, 4 * LDU, seed + 1), fill(ds, 4 * LDS, seed + 2);
     for (int32_t i = 0; i < M; i++)
         for (int32_t c = 0; c < k; c++) Vt[(size_t)c * (size_t)ldt + (size_t)i] = V[i * k + c];
+    static float Vt2[KK * (MM + 2)];
+    memset(Vt2, 0, sizeof Vt2);
+    int32_t part = M / 2 + 3 < M ? M / 2 + 3 : M; /* two row ranges, as two threads */
+    kern->transpose(Vt2, ldt, V, 0, part, k);
+    kern->transpose(Vt2, ldt, V, part, M, k);
+    for (int32_t c = 0; c < k; c++)
+        assert_memory_equal(Vt2 + (size_t)c * (size_t)ldt, Vt + (size_t)c * (size_t)ldt,
+                            sizeof(float) * (size_t)M);
     kern->logits_t4(s, LDS, U, LDU, Vt, ldt, M, k);
     for (int b = 0; b < 4; b++) {
         kern->logits(one, U + b * LDU, V, M, k);

@@ -84,6 +84,12 @@ static void mfr_sm_outer_rows_avx2(float *restrict gV, const float *restrict ds,
     sm_outer_rows_body(gV, ds, lds, U, ldu, nb, i0, i1, k, add);
 }
 
+static void mfr_sm_transpose_avx2(float *restrict Vt, int64_t ldt, const float *restrict V, int32_t i0,
+                          int32_t i1, int32_t k)
+{
+    sm_transpose_body(Vt, ldt, V, i0, i1, k);
+}
+
 const struct mfr_sm_kern mfr_sm_kern_avx2 = {
     .name = "avx2",
     .pool = mfr_sm_pool_avx2,
@@ -98,5 +104,6 @@ const struct mfr_sm_kern mfr_sm_kern_avx2 = {
     .adagrad = mfr_sm_adagrad_avx2,
     .logits_t4 = mfr_sm_logits_t4_avx2,
     .logits_du4 = mfr_sm_logits_du4_avx2,
+    .transpose = mfr_sm_transpose_avx2,
     .outer_rows = mfr_sm_outer_rows_avx2,
 };

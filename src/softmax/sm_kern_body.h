@@ -21,15 +21,37 @@
 
 #include "sm_kern_priv.h"
 
+#ifdef __AVX2__
+static inline __m256i sm_mask(int32_t r)
+{
+    return _mm256_cmpgt_epi32(_mm256_set1_epi32(r), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+}
+#endif
+
 static inline void sm_pool_body(float *restrict out, const float *restrict table, int32_t dim,
                      const int32_t *restrict idx, int32_t n)
 {
     memset(out, 0, sizeof(float) * (size_t)dim);
     if (n == 0) return;
+#ifdef __AVX2__ /* the same sums, 16 columns at a time in registers */
+    for (int32_t c = 0; c < dim; c += 16) {
+        const int32_t r = dim - c < 16 ? dim - c : 16;
+        const __m256i m0 = sm_mask(r), m1 = sm_mask(r - 8);
+        __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
+        for (int32_t j = 0; j < n; j++) {
+            const float *row = table + (size_t)idx[j] * (size_t)dim + c;
+            a0 = _mm256_add_ps(a0, _mm256_maskload_ps(row, m0));
+            a1 = _mm256_add_ps(a1, _mm256_maskload_ps(row + 8, m1));
+        }
+        _mm256_maskstore_ps(out + c, m0, a0);
+        _mm256_maskstore_ps(out + c + 8, m1, a1);
+    }
+#else
     for (int32_t j = 0; j < n; j++) {
         const float *row = table + (size_t)idx[j] * (size_t)dim;
         for (int32_t c = 0; c < dim; c++) out[c] += row[c];
     }
+#endif
     float inv = 1.0f / (float)n;
     for (int32_t c = 0; c < dim; c++) out[c] *= inv;
 }
@@ -195,11 +217,6 @@ static inline void sm_logits_back_body(float *restrict du, float *restrict gV, c
  * (four examples or four rows by 16 floats), which GCC's vectorizer does
  * not manage from the portable loops. A partial block of r < 8 floats is
  * read and written with masks, so nothing past an array is touched. */
-static inline __m256i sm_mask(int32_t r)
-{
-    return _mm256_cmpgt_epi32(_mm256_set1_epi32(r), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
-}
-
 static inline void sm_logits_t4_body(float *restrict s, int64_t lds, const float *restrict U,
                                      int64_t ldu, const float *restrict Vt, int64_t ldt,
                                      int32_t M, int32_t k)
@@ -283,15 +300,42 @@ static inline void sm_outer_block(float *restrict gV, const float *restrict ds, 
     }
 }
 
+/* NR (8 or 1) rows from i, the last columns [c, k), k - c <= 8. */
+static inline void sm_outer_tail(float *restrict gV, const float *restrict ds, int64_t lds,
+                                 const float *restrict U, int64_t ldu, int32_t nb, int32_t i,
+                                 int32_t c, int32_t k, int add, int NR)
+{
+    const __m256i m0 = sm_mask(k - c);
+    __m256 a[8];
+    for (int x = 0; x < NR; x++)
+        a[x] = add ? _mm256_maskload_ps(gV + (size_t)(i + x) * (size_t)k + c, m0)
+                   : _mm256_setzero_ps();
+    for (int32_t b = 0; b < nb; b++) {
+        const __m256 u0 = _mm256_maskload_ps(U + (size_t)b * (size_t)ldu + c, m0);
+        for (int x = 0; x < NR; x++)
+            a[x] = _mm256_fmadd_ps(
+                _mm256_broadcast_ss(ds + (size_t)b * (size_t)lds + (size_t)(i + x)), u0, a[x]);
+    }
+    for (int x = 0; x < NR; x++) _mm256_maskstore_ps(gV + (size_t)(i + x) * (size_t)k + c, m0, a[x]);
+}
+
 static inline void sm_outer_rows_body(float *restrict gV, const float *restrict ds, int64_t lds,
                                       const float *restrict U, int64_t ldu, int32_t nb,
                                       int32_t i0, int32_t i1, int32_t k, int add)
 {
+    /* blocks of 16 columns four rows at a time, a last block of at most 8
+     * columns eight rows at a time (eight chains either way) */
+    const int32_t c16 = k - k % 16 + (k % 16 > 8 ? 16 : 0);
     int32_t i = i0;
     for (; i + 4 <= i1; i += 4)
-        for (int32_t c = 0; c < k; c += 16) sm_outer_block(gV, ds, lds, U, ldu, nb, i, c, k, add, 4);
+        for (int32_t c = 0; c < c16; c += 16) sm_outer_block(gV, ds, lds, U, ldu, nb, i, c, k, add, 4);
     for (; i < i1; i++)
-        for (int32_t c = 0; c < k; c += 16) sm_outer_block(gV, ds, lds, U, ldu, nb, i, c, k, add, 1);
+        for (int32_t c = 0; c < c16; c += 16) sm_outer_block(gV, ds, lds, U, ldu, nb, i, c, k, add, 1);
+    if (c16 < k) {
+        i = i0;
+        for (; i + 8 <= i1; i += 8) sm_outer_tail(gV, ds, lds, U, ldu, nb, i, c16, k, add, 8);
+        for (; i < i1; i++) sm_outer_tail(gV, ds, lds, U, ldu, nb, i, c16, k, add, 1);
+    }
 }
 #else
 /* The portable forms: the specification of the chains, plainly. */
@@ -336,6 +380,42 @@ static inline void sm_outer_rows_body(float *restrict gV, const float *restrict 
     }
 }
 #endif
+
+static inline void sm_transpose_body(float *restrict Vt, int64_t ldt, const float *restrict V,
+                                     int32_t i0, int32_t i1, int32_t k)
+{
+    int32_t i = i0;
+#ifdef __AVX2__ /* 8 x 8 tiles through registers */
+    for (; i + 8 <= i1; i += 8) {
+        int32_t c = 0;
+        for (; c + 8 <= k; c += 8) {
+            __m256 r[8], t[8];
+            for (int x = 0; x < 8; x++) r[x] = _mm256_loadu_ps(V + (size_t)(i + x) * (size_t)k + c);
+            for (int x = 0; x < 8; x += 2) {
+                t[x] = _mm256_unpacklo_ps(r[x], r[x + 1]);
+                t[x + 1] = _mm256_unpackhi_ps(r[x], r[x + 1]);
+            }
+            for (int x = 0; x < 8; x += 4) {
+                r[x] = _mm256_shuffle_ps(t[x], t[x + 2], 0x44);
+                r[x + 1] = _mm256_shuffle_ps(t[x], t[x + 2], 0xEE);
+                r[x + 2] = _mm256_shuffle_ps(t[x + 1], t[x + 3], 0x44);
+                r[x + 3] = _mm256_shuffle_ps(t[x + 1], t[x + 3], 0xEE);
+            }
+            for (int x = 0; x < 4; x++) {
+                t[x] = _mm256_permute2f128_ps(r[x], r[x + 4], 0x20);
+                t[x + 4] = _mm256_permute2f128_ps(r[x], r[x + 4], 0x31);
+            }
+            for (int x = 0; x < 8; x++) /* t[x] is column c + x of the tile */
+                _mm256_storeu_ps(Vt + (size_t)(c + x) * (size_t)ldt + (size_t)i, t[x]);
+        }
+        for (; c < k; c++)
+            for (int x = 0; x < 8; x++)
+                Vt[(size_t)c * (size_t)ldt + (size_t)(i + x)] = V[(size_t)(i + x) * (size_t)k + c];
+    }
+#endif
+    for (int32_t c = 0; c < k; c++)
+        for (int32_t x = i; x < i1; x++) Vt[(size_t)c * (size_t)ldt + (size_t)x] = V[(size_t)x * (size_t)k + c];
+}
 
 static inline void sm_adagrad_body(float *restrict p, float *restrict acc, const float *restrict g,
                         int64_t n, float lr)

@@ -60,6 +60,10 @@ double mfr_sm_xent_ref(float *restrict s, int32_t M, int32_t y, float weight);
  * same bits as logits on each example. */
 void mfr_sm_logits_t4_ref(float *restrict s, int64_t lds, const float *restrict U, int64_t ldu,
                           const float *restrict Vt, int64_t ldt, int32_t M, int32_t k);
+/* Rows i0 <= i < i1 of V (M x k) into the columns of Vt (k rows of stride
+ * ldt): Vt[c][i] = V[i][c]. */
+void mfr_sm_transpose_ref(float *restrict Vt, int64_t ldt, const float *restrict V, int32_t i0,
+                          int32_t i1, int32_t k);
 /* Four examples' du: row b < 4 of du (stride lddu) = sum_i ds_b[i] V_i
  * (ds's rows of stride lds); the same bits as logits_back's du. */
 void mfr_sm_logits_du4_ref(float *restrict du, int64_t lddu, const float *restrict ds, int64_t lds,
@@ -107,6 +111,8 @@ struct mfr_sm_kern {
                       const float *restrict Vt, int64_t ldt, int32_t M, int32_t k);
     void (*logits_du4)(float *restrict du, int64_t lddu, const float *restrict ds, int64_t lds,
                        const float *restrict V, int32_t M, int32_t k);
+    void (*transpose)(float *restrict Vt, int64_t ldt, const float *restrict V, int32_t i0,
+                      int32_t i1, int32_t k);
     void (*outer_rows)(float *restrict gV, const float *restrict ds, int64_t lds,
                        const float *restrict U, int64_t ldu, int32_t nb, int32_t i0, int32_t i1,
                        int32_t k, int add);

@@ -83,6 +83,12 @@ void mfr_sm_outer_rows_ref(float *restrict gV, const float *restrict ds, int64_t
     sm_outer_rows_body(gV, ds, lds, U, ldu, nb, i0, i1, k, add);
 }
 
+void mfr_sm_transpose_ref(float *restrict Vt, int64_t ldt, const float *restrict V, int32_t i0,
+                          int32_t i1, int32_t k)
+{
+    sm_transpose_body(Vt, ldt, V, i0, i1, k);
+}
+
 const struct mfr_sm_kern mfr_sm_kern_ref = {
     .name = "ref",
     .pool = mfr_sm_pool_ref,
@@ -97,6 +103,7 @@ const struct mfr_sm_kern mfr_sm_kern_ref = {
     .adagrad = mfr_sm_adagrad_ref,
     .logits_t4 = mfr_sm_logits_t4_ref,
     .logits_du4 = mfr_sm_logits_du4_ref,
+    .transpose = mfr_sm_transpose_ref,
     .outer_rows = mfr_sm_outer_rows_ref,
 };
 

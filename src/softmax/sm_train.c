@@ -381,10 +381,8 @@ static void step_prepare(mfr_sm_trainer *tr)
     const float *V = tr->theta + lay->V.offset;
 #pragma omp for schedule(static) nowait
     for (int32_t r = 0; r < nblk; r++) {
-        int32_t i1 = (r + 1) * SM_ROWS < M ? (r + 1) * SM_ROWS : M;
-        for (int32_t i = r * SM_ROWS; i < i1; i++)
-            for (int32_t c = 0; c < k; c++)
-                tr->vt[(size_t)c * (size_t)tr->ldt + (size_t)i] = V[(size_t)i * (size_t)k + c];
+        int32_t i0 = r * SM_ROWS, i1 = i0 + SM_ROWS < M ? i0 + SM_ROWS : M;
+        tr->sm_kern->transpose(tr->vt, tr->ldt, V, i0, i1, k);
     }
     const int64_t P = lay->n_params, v0 = lay->V.offset, v1 = v0 + (int64_t)M * k;
     const int64_t n_chunks = (P + SM_CHUNK - 1) / SM_CHUNK;

@@ -56,7 +56,9 @@ struct mfr_sm_trainer {
     float *slot;      /* SM_BATCH_EX x slot_floats: one example's scratch, dy's, d0 */
     int32_t *ids;     /* SM_BATCH_EX x ids_per_shard */
     int32_t *feat;    /* SM_BATCH_EX x max_nf */
-    int32_t ex_user[SM_BATCH_EX], ex_label[SM_BATCH_EX], ex_nf[SM_BATCH_EX];
+    int32_t *ex_user, *ex_label; /* max_ex: the step's examples in order */
+    int64_t max_ex;   /* the most examples of one group */
+    int32_t ex_nf[SM_BATCH_EX];
     double ex_loss[SM_BATCH_EX];
     float weight;     /* the step's 1 / examples */
     int32_t n_shards, n_groups, group_users;
@@ -95,6 +97,8 @@ void mfr_sm_trainer_destroy(mfr_sm_trainer *tr)
     mfr_aligned_free(tr->slot);
     free(tr->ids);
     free(tr->feat);
+    free(tr->ex_user);
+    free(tr->ex_label);
     free(tr->order);
     free(tr->steps);
     free(tr);
@@ -152,6 +156,17 @@ static int build_rows(mfr_sm_trainer *tr, const int32_t *users, const int32_t *i
     return MFR_OK;
 }
 
+/* The examples of users [u0, u1): their count for the batch weight. */
+static int64_t count_examples(const mfr_sm_trainer *tr, int32_t u0, int32_t u1)
+{
+    int64_t c = 0;
+    for (int32_t u = u0; u < u1; u++) {
+        int64_t n_u = tr->row_ptr[u + 1] - tr->row_ptr[u];
+        if (n_u >= 2) c += tr->cfg.all_pairs ? n_u : 1;
+    }
+    return c;
+}
+
 /* The float width of one layer's vector in a slot (16-float aligned). */
 static int64_t slot_width(const mfr_sm_trainer *tr) { return (tr->lay.max_width + 15) / 16 * 16; }
 
@@ -175,10 +190,20 @@ static int alloc_buffers(mfr_sm_trainer *tr, mfr_error *err)
     tr->slot = mfr_aligned_calloc((size_t)(X * tr->slot_floats) * sizeof(float));
     tr->ids = mfr_malloc(sizeof(int32_t) * (size_t)(X * tr->ids_per_shard));
     tr->feat = mfr_malloc(sizeof(int32_t) * (size_t)(X * tr->max_nf));
+    tr->max_ex = 1;
+    for (int32_t g = 0; g < tr->n_groups; g++) {
+        int32_t u0 = g * tr->group_users;
+        int64_t c = count_examples(tr, u0, u0 + tr->group_users < tr->n_users
+                                               ? u0 + tr->group_users : tr->n_users);
+        if (c > tr->max_ex) tr->max_ex = c;
+    }
+    tr->ex_user = mfr_malloc(sizeof(int32_t) * (size_t)tr->max_ex);
+    tr->ex_label = mfr_malloc(sizeof(int32_t) * (size_t)tr->max_ex);
     tr->order = mfr_malloc(sizeof(int32_t) * (size_t)tr->n_groups);
     tr->steps = mfr_malloc(sizeof(mfr_softmax_step) * (size_t)tr->n_groups);
     if (!tr->theta || !tr->state[0] || (tr->cfg.optimizer == MFR_SOFTMAX_OPT_ADAM && !tr->state[1]) ||
-        !tr->grad || !tr->vt || !tr->slot || !tr->ids || !tr->feat || !tr->order || !tr->steps)
+        !tr->grad || !tr->vt || !tr->slot || !tr->ids || !tr->feat || !tr->ex_user ||
+        !tr->ex_label || !tr->order || !tr->steps)
         return mfr_seterr(err, MFR_ERR_NOMEM, "softmax trainer: out of memory (%lld parameters)",
                           (long long)P);
     if (tr->cfg.optimizer == MFR_SOFTMAX_OPT_ADAGRAD)
@@ -229,17 +254,6 @@ fail:
     return st;
 }
 
-/* The examples of users [u0, u1): their count for the batch weight. */
-static int64_t count_examples(const mfr_sm_trainer *tr, int32_t u0, int32_t u1)
-{
-    int64_t c = 0;
-    for (int32_t u = u0; u < u1; u++) {
-        int64_t n_u = tr->row_ptr[u + 1] - tr->row_ptr[u];
-        if (n_u >= 2) c += tr->cfg.all_pairs ? n_u : 1;
-    }
-    return c;
-}
-
 /* Slot x holds one example of the chunk: the scratch of
  * mfr_sm_scratch_bind, then dy[l] for l < n_layers (the gradient at layer
  * l's output, the linear map's dy) and, at l = n_layers, d0 (the gradient
@@ -261,35 +275,27 @@ static void slot_bind(const mfr_sm_trainer *tr, int32_t x, struct mfr_sm_scratch
     sc->kern = tr->sm_kern;
 }
 
-/* Where a step's walk over its examples stands: user u, label number j. */
-struct sm_cursor {
-    int32_t u, u1;
-    int64_t j, epoch;
-};
-
-/* The walk's next examples (at most SM_BATCH_EX) into ex_user and ex_label
- * (the label's position in the user's row), in example order; their count. */
-static int32_t next_examples(mfr_sm_trainer *tr, struct sm_cursor *c)
+/* The examples of users [u0, u1) in epoch `epoch`, in order, into
+ * ex_user and ex_label (the label's position in the user's row). */
+static void fill_examples(mfr_sm_trainer *tr, int32_t u0, int32_t u1, int64_t epoch)
 {
-    int32_t n = 0;
-    while (n < SM_BATCH_EX && c->u < c->u1) {
-        int64_t n_u = tr->row_ptr[c->u + 1] - tr->row_ptr[c->u];
-        if (n_u >= 2) {
-            tr->ex_user[n] = c->u;
-            tr->ex_label[n++] = (int32_t)(tr->cfg.all_pairs ? c->j
-                                          : mfr_sm_label_index(tr->cfg.seed, c->epoch, c->u, n_u));
-            if (tr->cfg.all_pairs && ++c->j < n_u) continue;
+    int64_t n = 0;
+    for (int32_t u = u0; u < u1; u++) {
+        int64_t n_u = tr->row_ptr[u + 1] - tr->row_ptr[u];
+        if (n_u < 2) continue;
+        int64_t j0 = tr->cfg.all_pairs ? 0 : mfr_sm_label_index(tr->cfg.seed, epoch, u, n_u);
+        int64_t j1 = tr->cfg.all_pairs ? n_u : j0 + 1;
+        for (int64_t j = j0; j < j1; j++, n++) {
+            tr->ex_user[n] = u;
+            tr->ex_label[n] = (int32_t)j;
         }
-        c->u++;
-        c->j = 0;
     }
-    return n;
 }
 
-/* Example x's features and forward pass, into its slot. */
-static void example_forward(mfr_sm_trainer *tr, int32_t x)
+/* Example e's features and forward pass, into slot x. */
+static void example_forward(mfr_sm_trainer *tr, int64_t e, int32_t x)
 {
-    const int32_t u = tr->ex_user[x], jl = tr->ex_label[x];
+    const int32_t u = tr->ex_user[e], jl = tr->ex_label[e];
     const int32_t *row = tr->movie + tr->row_ptr[u];
     const int64_t n_u = tr->row_ptr[u + 1] - tr->row_ptr[u];
     int32_t *F = tr->feat + (size_t)x * (size_t)tr->max_nf, n_f = 0;
@@ -316,25 +322,26 @@ static void example_backward(mfr_sm_trainer *tr, int32_t x)
     }
 }
 
-/* Phase A for the n <= 4 examples x0.. (x0 a multiple of 4): all that
+/* Phase A for the n <= 4 examples e0 + x0.. in slots x0.. (x0 a multiple
+ * of 4): all that
  * depends on each example alone, into its slot: the forward pass, the
  * logits of four examples at once (a slot past n computes on stale data,
  * which nothing reads), the cross-entropy's gradient in place, du for
  * four at once, the MLP's backward pass down to d0. */
-static void group_forward_back(mfr_sm_trainer *tr, int32_t x0, int32_t n)
+static void group_forward_back(mfr_sm_trainer *tr, int64_t e0, int32_t x0, int32_t n)
 {
     const struct mfr_sm_layout *lay = &tr->lay;
     const int L = lay->n_layers;
     const int32_t M = lay->V.rows, k = lay->V.cols;
-    for (int32_t x = x0; x < x0 + n; x++) example_forward(tr, x);
+    for (int32_t x = x0; x < x0 + n; x++) example_forward(tr, e0 + x, x);
     struct mfr_sm_scratch sc;
     slot_bind(tr, x0, &sc);
     const int64_t ld = tr->slot_floats;
     sc.kern->logits_t4(sc.s, ld, sc.h[L], ld, tr->vt, tr->ldt, M, k);
     for (int32_t x = x0; x < x0 + n; x++) {
-        const int32_t *row = tr->movie + tr->row_ptr[tr->ex_user[x]];
+        const int32_t *row = tr->movie + tr->row_ptr[tr->ex_user[e0 + x]];
         tr->ex_loss[x] = sc.kern->xent(slot_of(tr, x) + (sc.s - slot_of(tr, x0)), M,
-                                       row[tr->ex_label[x]], tr->weight);
+                                       row[tr->ex_label[e0 + x]], tr->weight);
     }
     sc.kern->logits_du4(slot_dy(tr, x0, L - 1), ld, sc.s, ld, tr->theta + lay->V.offset, M, k);
     for (int32_t x = x0; x < x0 + n; x++) example_backward(tr, x);
@@ -356,15 +363,16 @@ static void example_weights(mfr_sm_trainer *tr, int32_t x)
                          tr->ex_nf[x], slot_dy(tr, x, lay->n_layers), g, sc.ids, sc.kern);
 }
 
-/* Phase B: V's gradient for the chunk's nb examples, row blocks owned by
- * threads (orphaned omp for); add: continue the earlier chunks' sums. */
+/* Phase B: V's gradient for the chunk's nb examples, row blocks taken by
+ * threads (orphaned omp for, no barrier); add: continue the earlier
+ * chunks' sums. */
 static void vgrad_rows(mfr_sm_trainer *tr, int32_t nb, int add)
 {
     const struct mfr_sm_layout *lay = &tr->lay;
     const int32_t M = lay->V.rows, k = lay->V.cols, nblk = (M + SM_ROWS - 1) / SM_ROWS;
     struct mfr_sm_scratch sc;
     slot_bind(tr, 0, &sc); /* the offsets of ds and u inside a slot */
-#pragma omp for schedule(static)
+#pragma omp for schedule(dynamic, 1) nowait
     for (int32_t r = 0; r < nblk; r++) {
         int32_t i0 = r * SM_ROWS, i1 = i0 + SM_ROWS < M ? i0 + SM_ROWS : M;
         tr->sm_kern->outer_rows(tr->grad + lay->V.offset, sc.s, tr->slot_floats,
@@ -372,8 +380,9 @@ static void vgrad_rows(mfr_sm_trainer *tr, int32_t nb, int add)
     }
 }
 
-/* Before a step's examples (orphaned omp fors): V transposed into vt, and
- * the gradient zeroed outside V's rows (phase B writes those). */
+/* Before a step's examples (orphaned omp fors, no barrier): V transposed
+ * into vt, and the gradient zeroed outside V's rows (phase B writes
+ * those). */
 static void step_prepare(mfr_sm_trainer *tr)
 {
     const struct mfr_sm_layout *lay = &tr->lay;
@@ -386,44 +395,13 @@ static void step_prepare(mfr_sm_trainer *tr)
     }
     const int64_t P = lay->n_params, v0 = lay->V.offset, v1 = v0 + (int64_t)M * k;
     const int64_t n_chunks = (P + SM_CHUNK - 1) / SM_CHUNK;
-#pragma omp for schedule(static)
+#pragma omp for schedule(static) nowait
     for (int64_t c = 0; c < n_chunks; c++) {
         int64_t x0 = c * SM_CHUNK, x1 = x0 + SM_CHUNK < P ? x0 + SM_CHUNK : P;
         int64_t a = x1 < v0 ? x1 : v0, b = x0 > v1 ? x0 : v1;
         if (a > x0) memset(tr->grad + x0, 0, sizeof(float) * (size_t)(a - x0));
         if (x1 > b) memset(tr->grad + b, 0, sizeof(float) * (size_t)(x1 - b));
     }
-}
-
-/* The step's gradient (tr->grad) and its loss sum, phases A-C chunk by
- * chunk in one parallel region. */
-static double step_gradient(mfr_sm_trainer *tr, int32_t u0, int32_t u1, int64_t epoch)
-{
-    struct sm_cursor cur = {.u = u0, .u1 = u1, .j = 0, .epoch = epoch};
-    double sum = 0.0;
-    int32_t nb = 0;
-    int add = 0;
-#pragma omp parallel num_threads(tr->n_threads)
-    {
-        step_prepare(tr);
-        for (;;) {
-#pragma omp single
-            nb = next_examples(tr, &cur);
-            if (nb == 0) break; /* every thread read nb after the single's barrier */
-#pragma omp for schedule(dynamic, 1)
-            for (int32_t x = 0; x < nb; x += 4) group_forward_back(tr, x, nb - x < 4 ? nb - x : 4);
-            vgrad_rows(tr, nb, add);
-#pragma omp single
-            {
-                for (int32_t x = 0; x < nb; x++) {
-                    example_weights(tr, x);
-                    sum += tr->ex_loss[x];
-                }
-                add = 1;
-            }
-        }
-    }
-    return sum;
 }
 
 /* The update of the floats [x0, x0 + n): decoupled weight decay, then the
@@ -442,6 +420,53 @@ static void update_chunk(mfr_sm_trainer *tr, int64_t x0, int64_t n, const struct
         tr->sm_kern->adagrad(tr->theta + x0, tr->state[0] + x0, g, n, (float)tr->cfg.lr);
 }
 
+/* Phase C for the chunk's nb examples, serially, and their losses. */
+static void chunk_weights(mfr_sm_trainer *tr, int32_t nb, double *sum)
+{
+    for (int32_t x = 0; x < nb; x++) {
+        example_weights(tr, x);
+        *sum += tr->ex_loss[x];
+    }
+}
+
+/* One step in one parallel region: the step's n_ex examples (fill_examples)
+ * in chunks of SM_BATCH_EX through phases A-C, then, when the loss sum is
+ * finite, the update with coefficients ac. Phase C (one thread) runs
+ * beside phase B (the others) unless the tables are tied (both write V's
+ * rows: B first). Returns the loss sum. */
+static double step_region(mfr_sm_trainer *tr, int64_t n_ex, const struct mfr_adam_coef *ac)
+{
+    double sum = 0.0;
+    const int tied = tr->lay.movie.offset == tr->lay.V.offset;
+    const int64_t P = tr->lay.n_params, n_chunks = (P + SM_CHUNK - 1) / SM_CHUNK;
+#pragma omp parallel num_threads(tr->n_threads)
+    {
+        step_prepare(tr);
+#pragma omp barrier
+        for (int64_t e0 = 0; e0 < n_ex; e0 += SM_BATCH_EX) {
+            const int32_t nb = (int32_t)(n_ex - e0 < SM_BATCH_EX ? n_ex - e0 : SM_BATCH_EX);
+#pragma omp for schedule(dynamic, 1)
+            for (int32_t x = 0; x < nb; x += 4) group_forward_back(tr, e0, x, nb - x < 4 ? nb - x : 4);
+            if (tied) {
+                vgrad_rows(tr, nb, e0 > 0);
+#pragma omp barrier
+            }
+#pragma omp single nowait
+            chunk_weights(tr, nb, &sum);
+            if (!tied) vgrad_rows(tr, nb, e0 > 0);
+#pragma omp barrier
+        }
+        if (isfinite(sum)) { /* every thread reads the final sum after the barrier */
+#pragma omp for schedule(static)
+            for (int64_t c = 0; c < n_chunks; c++) {
+                int64_t x0 = c * SM_CHUNK;
+                update_chunk(tr, x0, P - x0 < SM_CHUNK ? P - x0 : SM_CHUNK, ac);
+            }
+        }
+    }
+    return sum;
+}
+
 int mfr_sm_trainer_step_group(mfr_sm_trainer *tr, int64_t epoch, int32_t grp, double *loss,
                               mfr_error *err)
 {
@@ -454,21 +479,16 @@ int mfr_sm_trainer_step_group(mfr_sm_trainer *tr, int64_t epoch, int32_t grp, do
     if (loss) *loss = 0.0;
     if (n_ex == 0) return MFR_OK;
     tr->weight = (float)(1.0 / (double)n_ex);
-    double sum = step_gradient(tr, u0, u1, epoch);
-    if (!isfinite(sum))
+    fill_examples(tr, u0, u1, epoch);
+    struct mfr_adam_coef ac = {0};
+    if (tr->cfg.optimizer == MFR_SOFTMAX_OPT_ADAM)
+        ac = mfr_adam_coef_make(tr->cfg.lr, tr->cfg.beta1, tr->cfg.beta2, tr->cfg.eps, tr->t + 1);
+    double sum = step_region(tr, n_ex, &ac);
+    if (!isfinite(sum)) /* the region skipped the update */
         return mfr_seterr(err, MFR_ERR_DIVERGED,
                           "softmax step %lld: the loss is not finite (lower --lr)",
                           (long long)tr->t + 1);
     tr->t++;
-    struct mfr_adam_coef ac = {0};
-    if (tr->cfg.optimizer == MFR_SOFTMAX_OPT_ADAM)
-        ac = mfr_adam_coef_make(tr->cfg.lr, tr->cfg.beta1, tr->cfg.beta2, tr->cfg.eps, tr->t);
-    int64_t P = tr->lay.n_params, n_chunks = (P + SM_CHUNK - 1) / SM_CHUNK;
-#pragma omp parallel for num_threads(tr->n_threads) schedule(static)
-    for (int64_t c = 0; c < n_chunks; c++) {
-        int64_t x0 = c * SM_CHUNK;
-        update_chunk(tr, x0, P - x0 < SM_CHUNK ? P - x0 : SM_CHUNK, &ac);
-    }
     if (loss) *loss = sum / (double)n_ex;
     return MFR_OK;
 }

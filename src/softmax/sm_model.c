@@ -3,8 +3,8 @@
  * (defaults, validation), the flat parameter layout, the per-item feature
  * ids, the seeded initialization and one example's forward and backward
  * pass (built from the kernel set in the scratch, sm_kern_priv.h). No threads here: the
- * trainer (sm_train.c) runs examples in parallel, each into its own shard's
- * gradient buffer.
+ * trainer (sm_train.c) runs examples in parallel, each into its own slot,
+ * and sums their gradients in example order.
  */
 #include <math.h>
 #include <string.h>

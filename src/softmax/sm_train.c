@@ -54,18 +54,19 @@ struct mfr_sm_trainer {
     float *vt;        /* k x ldt: V transposed, rebuilt at each step */
     int64_t ldt;
     float *slot;      /* SM_BATCH_EX x slot_floats: one example's scratch, dy's, d0 */
-    int32_t *ids;     /* SM_BATCH_EX x ids_per_shard */
+    int32_t *ids;     /* SM_BATCH_EX x ids_per_slot */
     int32_t *feat;    /* SM_BATCH_EX x max_nf */
     int32_t *ex_user, *ex_label; /* max_ex: the step's examples in order */
     int64_t max_ex;   /* the most examples of one group */
     int32_t ex_nf[SM_BATCH_EX];
     double ex_loss[SM_BATCH_EX];
     float weight;     /* the step's 1 / examples */
-    int32_t n_shards, n_groups, group_users;
+    int32_t n_shards; /* the configuration's, reported only (no shard buffers) */
+    int32_t n_groups, group_users;
     int32_t *order;   /* n_groups */
     mfr_softmax_step *steps; /* n_groups: the last epoch's steps */
     int32_t n_steps;
-    int64_t scratch_floats, slot_floats, ids_per_shard;
+    int64_t scratch_floats, slot_floats, ids_per_slot;
     int64_t epoch, t; /* epochs done, optimizer steps done */
     int n_threads;
     const struct mfr_kernel_set *kern;
@@ -176,7 +177,7 @@ static int alloc_buffers(mfr_sm_trainer *tr, mfr_error *err)
     tr->scratch_floats = (mfr_sm_scratch_floats(&tr->lay) + 15) / 16 * 16;
     /* the scratch, then dy for each layer and d0 (slot_dy) */
     tr->slot_floats = tr->scratch_floats + slot_width(tr) * (tr->lay.n_layers + 1);
-    tr->ids_per_shard = (int64_t)tr->items.max_genres * tr->max_nf;
+    tr->ids_per_slot = (int64_t)tr->items.max_genres * tr->max_nf;
     tr->ldt = ((int64_t)tr->lay.V.rows + 15) / 16 * 16;
     size_t vb;
     if (!mfr_mul_size((size_t)tr->ldt, (size_t)tr->lay.V.cols * sizeof(float), &vb))
@@ -188,7 +189,7 @@ static int alloc_buffers(mfr_sm_trainer *tr, mfr_error *err)
     tr->grad = mfr_aligned_calloc((size_t)P * sizeof(float));
     tr->vt = mfr_aligned_calloc(vb);
     tr->slot = mfr_aligned_calloc((size_t)(X * tr->slot_floats) * sizeof(float));
-    tr->ids = mfr_malloc(sizeof(int32_t) * (size_t)(X * tr->ids_per_shard));
+    tr->ids = mfr_malloc(sizeof(int32_t) * (size_t)(X * tr->ids_per_slot));
     tr->feat = mfr_malloc(sizeof(int32_t) * (size_t)(X * tr->max_nf));
     tr->max_ex = 1;
     for (int32_t g = 0; g < tr->n_groups; g++) {
@@ -271,7 +272,7 @@ static float *slot_dy(const mfr_sm_trainer *tr, int32_t x, int l)
 static void slot_bind(const mfr_sm_trainer *tr, int32_t x, struct mfr_sm_scratch *sc)
 {
     mfr_sm_scratch_bind(sc, &tr->lay, slot_of(tr, x));
-    sc->ids = tr->ids + (size_t)x * (size_t)tr->ids_per_shard;
+    sc->ids = tr->ids + (size_t)x * (size_t)tr->ids_per_slot;
     sc->kern = tr->sm_kern;
 }
 

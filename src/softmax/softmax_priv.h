@@ -22,8 +22,8 @@
  *
  * Parameters live in one flat float array (struct mfr_sm_layout gives each
  * block's offset, rows and columns; every block starts on a 16-float
- * boundary and the padding stays zero), so that the gradient buffers, the
- * reduction and the optimizers treat the model as one vector.
+ * boundary and the padding stays zero), so that the gradient and the
+ * optimizers treat the model as one vector.
  */
 #ifndef MFR_SOFTMAX_PRIV_H
 #define MFR_SOFTMAX_PRIV_H
@@ -183,7 +183,7 @@ int mfr_sm_trainer_step_group(mfr_sm_trainer *tr, int64_t epoch, int32_t g, doub
 const struct mfr_sm_layout *mfr_sm_trainer_layout(const mfr_sm_trainer *tr);
 const float *mfr_sm_trainer_params(const mfr_sm_trainer *tr);
 int32_t mfr_sm_trainer_n_groups(const mfr_sm_trainer *tr);
-int32_t mfr_sm_trainer_n_shards(const mfr_sm_trainer *tr);
+int32_t mfr_sm_trainer_n_shards(const mfr_sm_trainer *tr); /* configured; unused */
 int64_t mfr_sm_trainer_epochs(const mfr_sm_trainer *tr);
 const mfr_softmax_config *mfr_sm_trainer_config(const mfr_sm_trainer *tr);
 const struct mfr_sm_items *mfr_sm_trainer_items(const mfr_sm_trainer *tr);

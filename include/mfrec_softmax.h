@@ -67,7 +67,9 @@ typedef struct mfr_softmax_config {
     double beta1, beta2, eps; /**< Adam's */
     double adagrad_init; /**< Adagrad's initial accumulator, default 0.1 (TF1) */
     int32_t batch_users; /**< users per mini-batch step; 0: one full-batch step per epoch */
-    int32_t n_shards;    /**< gradient buffers per step; 0: 16. Never derived from threads */
+    /** kept for model files and checkpoints; 0: 16. Since the trainer lost
+     *  its per-shard buffers it changes neither the model nor the speed */
+    int32_t n_shards;
     int32_t all_pairs;   /**< 1: every leave-one-out pair per epoch; 0: one label per user */
     uint64_t seed;       /**< initialization, labels and batch order, default 300 */
     /** enum mfr_kernels: the kernel set (the same bits either way; not
@@ -110,7 +112,8 @@ MFR_API int mfr_softmax_trainer_epoch(mfr_softmax_trainer *tr, double *loss, mfr
 /** The model as trained so far (a new mfr_model the caller destroys). */
 MFR_API int mfr_softmax_trainer_model(const mfr_softmax_trainer *tr, mfr_model **out,
                                       mfr_error *err);
-/** Parameters in the model, and the gradient shards of a step. */
+/** Parameters in the model, and the configured shard count (n_shards, 0
+ *  as 16, capped by the batch's users; no longer used by the trainer). */
 MFR_API int64_t mfr_softmax_trainer_n_params(const mfr_softmax_trainer *tr);
 MFR_API int32_t mfr_softmax_trainer_n_shards(const mfr_softmax_trainer *tr);
 

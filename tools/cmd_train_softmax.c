@@ -427,11 +427,9 @@ static int run_epochs(struct sm_run *r)
     const struct sm_opts *o = r->o;
     r->has_test = mfr_ratings_count(mfr_split_test(r->sp)) > 0;
     if (!o->quiet) {
-        printf("softmax model: k %d, %lld parameters, %lld training ratings, split %s, "
-               "%d shards\n",
+        printf("softmax model: k %d, %lld parameters, %lld training ratings, split %s\n",
                o->cfg.k, (long long)mfr_softmax_trainer_n_params(r->tr),
-               (long long)mfr_ratings_count(mfr_split_train(r->sp)), mfr_split_spec(r->sp),
-               (int)mfr_softmax_trainer_n_shards(r->tr));
+               (long long)mfr_ratings_count(mfr_split_train(r->sp)), mfr_split_spec(r->sp));
         if (r->ck)
             printf("resumed from %s after epoch %lld of %lld\n", o->resume, (long long)r->start,
                    (long long)o->epochs);
@@ -572,7 +570,7 @@ static size_t softmax_flags(struct sm_opts *o, bool train, struct flag_spec *out
         {.name = "--seed", .value = "S", .kind = FLAG_U64, .dst = &c->seed,
          .help = "initialization, labels, batch order and split seed (default 300)"},
         {.name = "--shards", .value = "N", .kind = FLAG_I32, .dst = &c->n_shards, .lo = 1,
-         .hi = 4096, .help = "gradient buffers per step (default 16; never the threads)"},
+         .hi = 4096, .help = "kept for old models: changes nothing since the trainer has no shard buffers"},
         {.name = "--threads", .value = "N", .kind = FLAG_I32, .dst = &o->threads, .lo = 1,
          .hi = 4096, .help = "threads (default OMP_NUM_THREADS, else the cores)"},
         {.name = "--kernels", .value = "auto|ref|avx2", .kind = FLAG_STR, .dst = &o->kernels,

@@ -65,6 +65,31 @@ static void mfr_sm_adagrad_avx2(float *restrict p, float *restrict acc, const fl
     sm_adagrad_body(p, acc, g, n, lr);
 }
 
+static void mfr_sm_logits_t4_avx2(float *restrict s, int64_t lds, const float *restrict U, int64_t ldu,
+                          const float *restrict Vt, int64_t ldt, int32_t M, int32_t k)
+{
+    sm_logits_t4_body(s, lds, U, ldu, Vt, ldt, M, k);
+}
+
+static void mfr_sm_logits_du4_avx2(float *restrict du, int64_t lddu, const float *restrict ds, int64_t lds,
+                           const float *restrict V, int32_t M, int32_t k)
+{
+    sm_logits_du4_body(du, lddu, ds, lds, V, M, k);
+}
+
+static void mfr_sm_outer_rows_avx2(float *restrict gV, const float *restrict ds, int64_t lds,
+                           const float *restrict U, int64_t ldu, int32_t nb, int32_t i0,
+                           int32_t i1, int32_t k, int add)
+{
+    sm_outer_rows_body(gV, ds, lds, U, ldu, nb, i0, i1, k, add);
+}
+
+static void mfr_sm_transpose_avx2(float *restrict Vt, int64_t ldt, const float *restrict V, int32_t i0,
+                          int32_t i1, int32_t k)
+{
+    sm_transpose_body(Vt, ldt, V, i0, i1, k);
+}
+
 const struct mfr_sm_kern mfr_sm_kern_avx2 = {
     .name = "avx2",
     .pool = mfr_sm_pool_avx2,
@@ -77,4 +102,8 @@ const struct mfr_sm_kern mfr_sm_kern_avx2 = {
     .xent = mfr_sm_xent_avx2,
     .logits_back = mfr_sm_logits_back_avx2,
     .adagrad = mfr_sm_adagrad_avx2,
+    .logits_t4 = mfr_sm_logits_t4_avx2,
+    .logits_du4 = mfr_sm_logits_du4_avx2,
+    .transpose = mfr_sm_transpose_avx2,
+    .outer_rows = mfr_sm_outer_rows_avx2,
 };

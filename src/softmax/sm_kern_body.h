@@ -3,7 +3,10 @@
  * order sm_kern_priv.h documents. Included by the two kernel sets:
  * sm_kern_ref.c (portable: fmaf is a libm call without FMA hardware) and
  * sm_kern_avx2.c (compiled with -mavx2 -mfma: fmaf is one instruction and
- * the loops without a reduction vectorize). fmaf is correctly rounded
+ * the loops without a reduction vectorize; with -fno-trapping-math, which
+ * changes no value, the selects of sm_expf do too; the lane max of the
+ * log-sum-exp is written with _mm256_max_ps, whose lanes compute exactly
+ * the scalar code's a > b ? a : b). fmaf is correctly rounded
  * either way and the compiler may not reassociate (no -ffast-math), so both
  * sets give the same bits (tests/test_softmax_grad.c compares them).
  */
@@ -12,18 +15,43 @@
 
 #include <math.h>
 #include <string.h>
+#ifdef __AVX2__
+#include <immintrin.h>
+#endif
 
 #include "sm_kern_priv.h"
+
+#ifdef __AVX2__
+static inline __m256i sm_mask(int32_t r)
+{
+    return _mm256_cmpgt_epi32(_mm256_set1_epi32(r), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+}
+#endif
 
 static inline void sm_pool_body(float *restrict out, const float *restrict table, int32_t dim,
                      const int32_t *restrict idx, int32_t n)
 {
     memset(out, 0, sizeof(float) * (size_t)dim);
     if (n == 0) return;
+#ifdef __AVX2__ /* the same sums, 16 columns at a time in registers */
+    for (int32_t c = 0; c < dim; c += 16) {
+        const int32_t r = dim - c < 16 ? dim - c : 16;
+        const __m256i m0 = sm_mask(r), m1 = sm_mask(r - 8);
+        __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
+        for (int32_t j = 0; j < n; j++) {
+            const float *row = table + (size_t)idx[j] * (size_t)dim + c;
+            a0 = _mm256_add_ps(a0, _mm256_maskload_ps(row, m0));
+            a1 = _mm256_add_ps(a1, _mm256_maskload_ps(row + 8, m1));
+        }
+        _mm256_maskstore_ps(out + c, m0, a0);
+        _mm256_maskstore_ps(out + c + 8, m1, a1);
+    }
+#else
     for (int32_t j = 0; j < n; j++) {
         const float *row = table + (size_t)idx[j] * (size_t)dim;
         for (int32_t c = 0; c < dim; c++) out[c] += row[c];
     }
+#endif
     float inv = 1.0f / (float)n;
     for (int32_t c = 0; c < dim; c++) out[c] *= inv;
 }
@@ -42,7 +70,17 @@ static inline void sm_pool_back_body(float *restrict gtable, int32_t dim, const 
 static inline void sm_linear_body(float *restrict y, const float *restrict W, const float *restrict b,
                        const float *restrict x, int32_t n_out, int32_t n_in)
 {
-    for (int32_t o = 0; o < n_out; o++) {
+    /* eight outputs at a time: eight independent chains over i */
+    int32_t o = 0;
+    for (; o + 8 <= n_out; o += 8) {
+        float acc[8];
+        for (int q = 0; q < 8; q++) acc[q] = b[o + q];
+        for (int32_t i = 0; i < n_in; i++)
+            for (int q = 0; q < 8; q++)
+                acc[q] = fmaf(W[(size_t)(o + q) * (size_t)n_in + i], x[i], acc[q]);
+        for (int q = 0; q < 8; q++) y[o + q] = acc[q];
+    }
+    for (; o < n_out; o++) {
         const float *w = W + (size_t)o * (size_t)n_in;
         float acc = b[o];
         for (int32_t i = 0; i < n_in; i++) acc = fmaf(w[i], x[i], acc);
@@ -57,10 +95,12 @@ static inline void sm_linear_back_body(float *restrict dx, float *restrict gW, f
     if (dx) memset(dx, 0, sizeof(float) * (size_t)n_in);
     for (int32_t o = 0; o < n_out; o++) {
         float g = dy[o];
-        float *gw = gW + (size_t)o * (size_t)n_in;
+        float *gw = gW ? gW + (size_t)o * (size_t)n_in : NULL;
         const float *w = W + (size_t)o * (size_t)n_in;
-        gb[o] += g;
-        for (int32_t i = 0; i < n_in; i++) gw[i] = fmaf(g, x[i], gw[i]);
+        if (gW) {
+            gb[o] += g;
+            for (int32_t i = 0; i < n_in; i++) gw[i] = fmaf(g, x[i], gw[i]);
+        }
         if (dx)
             for (int32_t i = 0; i < n_in; i++) dx[i] = fmaf(w[i], g, dx[i]);
     }
@@ -98,19 +138,60 @@ static inline void sm_logits_body(float *restrict s, const float *restrict u,
     }
 }
 
+/* e^x for x <= 0, in float (Cephes' expf: x = n ln2 + r, e^r by a
+ * degree-6 polynomial, 2^n put into the exponent bits), about 1 ulp; 0
+ * below -87 (where 2^n would leave the normal range); NaN stays NaN.
+ * Straight-line fmaf with no branch or call, so the AVX2 build vectorizes
+ * the loop around it and both sets give the same bits. */
+static inline float sm_expf(float x)
+{
+    const float xc = x > -87.0f ? x : -87.0f;
+    const float n = fmaf(xc, 1.44269504088896341f, 12582912.0f) - 12582912.0f; /* rint */
+    float r = fmaf(n, -0.693359375f, x);
+    r = fmaf(n, 2.12194440e-4f, r);
+    float p = 1.9875691500e-4f;
+    p = fmaf(p, r, 1.3981999507e-3f);
+    p = fmaf(p, r, 8.3334519073e-3f);
+    p = fmaf(p, r, 4.1665795894e-2f);
+    p = fmaf(p, r, 1.6666665459e-1f);
+    p = fmaf(p, r, 5.0000001201e-1f);
+    p = fmaf(p, r * r, r) + 1.0f;
+    const int32_t bits = ((int32_t)n + 127) << 23;
+    float scale;
+    memcpy(&scale, &bits, sizeof scale);
+    return x < -87.0f ? 0.0f : p * scale;
+}
+
 static inline double sm_xent_body(float *restrict s, int32_t M, int32_t y, float weight)
 {
-    float m = s[0];
-    for (int32_t i = 1; i < M; i++)
-        if (s[i] > m) m = s[i];
-    double Z = 0.0;
-    for (int32_t i = 0; i < M; i++) Z += exp((double)s[i] - (double)m);
-    double loss = (double)m + log(Z) - (double)s[y];
-    for (int32_t i = 0; i < M; i++) {
-        double p = exp((double)s[i] - (double)m) / Z;
-        s[i] = (float)((double)weight * (p - (i == y ? 1.0 : 0.0)));
-    }
-    return loss;
+    /* the max and Z in eight lanes (i mod 8), then a fixed tree: the max
+     * is exact in any order; Z's lanes cut its dependency chain */
+    float mq[8];
+    for (int q = 0; q < 8; q++) mq[q] = s[0];
+    int32_t M8 = M / 8 * 8;
+#ifdef __AVX2__ /* maxps(a, b) is a > b ? a : b, lane by lane: the loop below */
+    __m256 mv = _mm256_loadu_ps(mq);
+    for (int32_t i = 0; i < M8; i += 8) mv = _mm256_max_ps(_mm256_loadu_ps(s + i), mv);
+    _mm256_storeu_ps(mq, mv);
+#else
+    for (int32_t i = 0; i < M8; i += 8)
+        for (int q = 0; q < 8; q++) mq[q] = s[i + q] > mq[q] ? s[i + q] : mq[q];
+#endif
+    float m = mq[0];
+    for (int q = 1; q < 8; q++) m = mq[q] > m ? mq[q] : m;
+    for (int32_t i = M8; i < M; i++) m = s[i] > m ? s[i] : m;
+    const double sy = (double)s[y] - (double)m;
+    for (int32_t i = 0; i < M; i++) s[i] = sm_expf(s[i] - m);
+    const float ey = s[y];
+    double zq[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    for (int32_t i = 0; i < M8; i += 8)
+        for (int q = 0; q < 8; q++) zq[q] += (double)s[i + q];
+    double Z = ((zq[0] + zq[1]) + (zq[2] + zq[3])) + ((zq[4] + zq[5]) + (zq[6] + zq[7]));
+    for (int32_t i = M8; i < M; i++) Z += (double)s[i];
+    const double c = (double)weight / Z;
+    for (int32_t i = 0; i < M; i++) s[i] = (float)((double)s[i] * c);
+    s[y] = (float)((double)ey * c - (double)weight); /* p_y - 1 without float cancellation */
+    return log(Z) - sy;
 }
 
 static inline void sm_logits_back_body(float *restrict du, float *restrict gV, const float *restrict ds,
@@ -127,6 +208,213 @@ static inline void sm_logits_back_body(float *restrict du, float *restrict gV, c
             du[c] = fmaf(g, v[c], du[c]);
         }
     }
+}
+
+#ifdef __AVX2__
+/* The AVX2 forms of the three batch kernels: the same fmaf chains as the
+ * portable forms below, lane by lane (_mm256_fmadd_ps(a, b, c) is
+ * fmaf(a, b, c) in each lane), with the accumulators held in registers
+ * (four examples or four rows by 16 floats), which GCC's vectorizer does
+ * not manage from the portable loops. A partial block of r < 8 floats is
+ * read and written with masks, so nothing past an array is touched. */
+static inline void sm_logits_t4_body(float *restrict s, int64_t lds, const float *restrict U,
+                                     int64_t ldu, const float *restrict Vt, int64_t ldt,
+                                     int32_t M, int32_t k)
+{
+    for (int32_t i = 0; i < M; i += 16) {
+        const int32_t r = M - i < 16 ? M - i : 16;
+        const __m256i m0 = sm_mask(r), m1 = sm_mask(r - 8);
+        __m256 a[4][2];
+        for (int b = 0; b < 4; b++) a[b][0] = a[b][1] = _mm256_setzero_ps();
+        for (int32_t c = 0; c < k; c++) {
+            const float *v = Vt + (size_t)c * (size_t)ldt + i;
+            const __m256 v0 = r == 16 ? _mm256_loadu_ps(v) : _mm256_maskload_ps(v, m0);
+            const __m256 v1 = r == 16 ? _mm256_loadu_ps(v + 8) : _mm256_maskload_ps(v + 8, m1);
+            for (int b = 0; b < 4; b++) {
+                const __m256 ub = _mm256_broadcast_ss(U + (size_t)b * (size_t)ldu + (size_t)c);
+                a[b][0] = _mm256_fmadd_ps(ub, v0, a[b][0]);
+                a[b][1] = _mm256_fmadd_ps(ub, v1, a[b][1]);
+            }
+        }
+        for (int b = 0; b < 4; b++) {
+            float *o = s + (size_t)b * (size_t)lds + (size_t)i;
+            _mm256_maskstore_ps(o, m0, a[b][0]);
+            _mm256_maskstore_ps(o + 8, m1, a[b][1]);
+        }
+    }
+}
+
+static inline void sm_logits_du4_body(float *restrict du, int64_t lddu, const float *restrict ds,
+                                      int64_t lds, const float *restrict V, int32_t M, int32_t k)
+{
+    for (int32_t c = 0; c < k; c += 16) {
+        const int32_t r = k - c < 16 ? k - c : 16;
+        const __m256i m0 = sm_mask(r), m1 = sm_mask(r - 8);
+        __m256 a[4][2];
+        for (int b = 0; b < 4; b++) a[b][0] = a[b][1] = _mm256_setzero_ps();
+        for (int32_t i = 0; i < M; i++) {
+            const float *v = V + (size_t)i * (size_t)k + c;
+            const __m256 v0 = r == 16 ? _mm256_loadu_ps(v) : _mm256_maskload_ps(v, m0);
+            const __m256 v1 = r == 16 ? _mm256_loadu_ps(v + 8) : _mm256_maskload_ps(v + 8, m1);
+            for (int b = 0; b < 4; b++) {
+                const __m256 g = _mm256_broadcast_ss(ds + (size_t)b * (size_t)lds + (size_t)i);
+                a[b][0] = _mm256_fmadd_ps(g, v0, a[b][0]);
+                a[b][1] = _mm256_fmadd_ps(g, v1, a[b][1]);
+            }
+        }
+        for (int b = 0; b < 4; b++) {
+            float *o = du + (size_t)b * (size_t)lddu + (size_t)c;
+            _mm256_maskstore_ps(o, m0, a[b][0]);
+            _mm256_maskstore_ps(o + 8, m1, a[b][1]);
+        }
+    }
+}
+
+/* NR (4 or 1) rows from i, columns [c, c + min(16, k - c)). */
+static inline void sm_outer_block(float *restrict gV, const float *restrict ds, int64_t lds,
+                                  const float *restrict U, int64_t ldu, int32_t nb, int32_t i,
+                                  int32_t c, int32_t k, int add, int NR)
+{
+    const int32_t r = k - c < 16 ? k - c : 16;
+    const __m256i m0 = sm_mask(r), m1 = sm_mask(r - 8);
+    __m256 a[4][2];
+    for (int x = 0; x < NR; x++) {
+        const float *g = gV + (size_t)(i + x) * (size_t)k + c;
+        a[x][0] = add ? _mm256_maskload_ps(g, m0) : _mm256_setzero_ps();
+        a[x][1] = add ? _mm256_maskload_ps(g + 8, m1) : _mm256_setzero_ps();
+    }
+    for (int32_t b = 0; b < nb; b++) {
+        const float *u = U + (size_t)b * (size_t)ldu + c;
+        const __m256 u0 = r == 16 ? _mm256_loadu_ps(u) : _mm256_maskload_ps(u, m0);
+        const __m256 u1 = r == 16 ? _mm256_loadu_ps(u + 8) : _mm256_maskload_ps(u + 8, m1);
+        for (int x = 0; x < NR; x++) {
+            const __m256 d = _mm256_broadcast_ss(ds + (size_t)b * (size_t)lds + (size_t)(i + x));
+            a[x][0] = _mm256_fmadd_ps(d, u0, a[x][0]);
+            a[x][1] = _mm256_fmadd_ps(d, u1, a[x][1]);
+        }
+    }
+    for (int x = 0; x < NR; x++) {
+        float *g = gV + (size_t)(i + x) * (size_t)k + c;
+        _mm256_maskstore_ps(g, m0, a[x][0]);
+        _mm256_maskstore_ps(g + 8, m1, a[x][1]);
+    }
+}
+
+/* NR (8 or 1) rows from i, the last columns [c, k), k - c <= 8. */
+static inline void sm_outer_tail(float *restrict gV, const float *restrict ds, int64_t lds,
+                                 const float *restrict U, int64_t ldu, int32_t nb, int32_t i,
+                                 int32_t c, int32_t k, int add, int NR)
+{
+    const __m256i m0 = sm_mask(k - c);
+    __m256 a[8];
+    for (int x = 0; x < NR; x++)
+        a[x] = add ? _mm256_maskload_ps(gV + (size_t)(i + x) * (size_t)k + c, m0)
+                   : _mm256_setzero_ps();
+    for (int32_t b = 0; b < nb; b++) {
+        const __m256 u0 = _mm256_maskload_ps(U + (size_t)b * (size_t)ldu + c, m0);
+        for (int x = 0; x < NR; x++)
+            a[x] = _mm256_fmadd_ps(
+                _mm256_broadcast_ss(ds + (size_t)b * (size_t)lds + (size_t)(i + x)), u0, a[x]);
+    }
+    for (int x = 0; x < NR; x++) _mm256_maskstore_ps(gV + (size_t)(i + x) * (size_t)k + c, m0, a[x]);
+}
+
+static inline void sm_outer_rows_body(float *restrict gV, const float *restrict ds, int64_t lds,
+                                      const float *restrict U, int64_t ldu, int32_t nb,
+                                      int32_t i0, int32_t i1, int32_t k, int add)
+{
+    /* blocks of 16 columns four rows at a time, a last block of at most 8
+     * columns eight rows at a time (eight chains either way) */
+    const int32_t c16 = k - k % 16 + (k % 16 > 8 ? 16 : 0);
+    int32_t i = i0;
+    for (; i + 4 <= i1; i += 4)
+        for (int32_t c = 0; c < c16; c += 16) sm_outer_block(gV, ds, lds, U, ldu, nb, i, c, k, add, 4);
+    for (; i < i1; i++)
+        for (int32_t c = 0; c < c16; c += 16) sm_outer_block(gV, ds, lds, U, ldu, nb, i, c, k, add, 1);
+    if (c16 < k) {
+        i = i0;
+        for (; i + 8 <= i1; i += 8) sm_outer_tail(gV, ds, lds, U, ldu, nb, i, c16, k, add, 8);
+        for (; i < i1; i++) sm_outer_tail(gV, ds, lds, U, ldu, nb, i, c16, k, add, 1);
+    }
+}
+#else
+/* The portable forms: the specification of the chains, plainly. */
+static inline void sm_logits_t4_body(float *restrict s, int64_t lds, const float *restrict U,
+                                     int64_t ldu, const float *restrict Vt, int64_t ldt,
+                                     int32_t M, int32_t k)
+{
+    for (int b = 0; b < 4; b++) {
+        const float *u = U + (size_t)b * (size_t)ldu;
+        for (int32_t i = 0; i < M; i++) {
+            float acc = 0.0f;
+            for (int32_t c = 0; c < k; c++) acc = fmaf(u[c], Vt[(size_t)c * (size_t)ldt + (size_t)i], acc);
+            s[(size_t)b * (size_t)lds + (size_t)i] = acc;
+        }
+    }
+}
+
+static inline void sm_logits_du4_body(float *restrict du, int64_t lddu, const float *restrict ds,
+                                      int64_t lds, const float *restrict V, int32_t M, int32_t k)
+{
+    for (int b = 0; b < 4; b++) {
+        float *d = du + (size_t)b * (size_t)lddu;
+        const float *g = ds + (size_t)b * (size_t)lds;
+        memset(d, 0, sizeof(float) * (size_t)k);
+        for (int32_t i = 0; i < M; i++)
+            for (int32_t c = 0; c < k; c++) d[c] = fmaf(g[i], V[(size_t)i * (size_t)k + c], d[c]);
+    }
+}
+
+static inline void sm_outer_rows_body(float *restrict gV, const float *restrict ds, int64_t lds,
+                                      const float *restrict U, int64_t ldu, int32_t nb,
+                                      int32_t i0, int32_t i1, int32_t k, int add)
+{
+    for (int32_t i = i0; i < i1; i++) {
+        float *g = gV + (size_t)i * (size_t)k;
+        if (!add) memset(g, 0, sizeof(float) * (size_t)k);
+        for (int32_t b = 0; b < nb; b++) {
+            const float d = ds[(size_t)b * (size_t)lds + (size_t)i];
+            const float *u = U + (size_t)b * (size_t)ldu;
+            for (int32_t c = 0; c < k; c++) g[c] = fmaf(d, u[c], g[c]);
+        }
+    }
+}
+#endif
+
+static inline void sm_transpose_body(float *restrict Vt, int64_t ldt, const float *restrict V,
+                                     int32_t i0, int32_t i1, int32_t k)
+{
+    int32_t i = i0;
+#ifdef __AVX2__ /* 8 x 8 tiles through registers */
+    for (; i + 8 <= i1; i += 8) {
+        int32_t c = 0;
+        for (; c + 8 <= k; c += 8) {
+            __m256 r[8], t[8];
+            for (int x = 0; x < 8; x++) r[x] = _mm256_loadu_ps(V + (size_t)(i + x) * (size_t)k + c);
+            for (int x = 0; x < 8; x += 2) {
+                t[x] = _mm256_unpacklo_ps(r[x], r[x + 1]);
+                t[x + 1] = _mm256_unpackhi_ps(r[x], r[x + 1]);
+            }
+            for (int x = 0; x < 8; x += 4) {
+                r[x] = _mm256_shuffle_ps(t[x], t[x + 2], 0x44);
+                r[x + 1] = _mm256_shuffle_ps(t[x], t[x + 2], 0xEE);
+                r[x + 2] = _mm256_shuffle_ps(t[x + 1], t[x + 3], 0x44);
+                r[x + 3] = _mm256_shuffle_ps(t[x + 1], t[x + 3], 0xEE);
+            }
+            for (int x = 0; x < 4; x++) {
+                t[x] = _mm256_permute2f128_ps(r[x], r[x + 4], 0x20);
+                t[x + 4] = _mm256_permute2f128_ps(r[x], r[x + 4], 0x31);
+            }
+            for (int x = 0; x < 8; x++) /* t[x] is column c + x of the tile */
+                _mm256_storeu_ps(Vt + (size_t)(c + x) * (size_t)ldt + (size_t)i, t[x]);
+        }
+        for (; c < k; c++)
+            for (int x = 0; x < 8; x++)
+                Vt[(size_t)c * (size_t)ldt + (size_t)(i + x)] = V[(size_t)(i + x) * (size_t)k + c];
+    }
+#endif
+    for (int32_t c = 0; c < k; c++)
+        for (int32_t x = i; x < i1; x++) Vt[(size_t)c * (size_t)ldt + (size_t)x] = V[(size_t)x * (size_t)k + c];
 }
 
 static inline void sm_adagrad_body(float *restrict p, float *restrict acc, const float *restrict g,

@@ -9,10 +9,18 @@
  *  - linear: y[o] = b[o], then y[o] = fmaf(W[o][i], x[i], y[o]) for i
  *    ascending.
  *  - logits: s[i] = fmaf over c ascending of u[c] V[i][c], from 0.
- *  - log-sum-exp: m = max s; Z = sum over i ascending of exp((double)s[i]
- *    - m) in double; lse = m + log(Z); p_i = exp(s_i - m) / Z in double.
+ *  - logits_t4: the same chains as logits, from the transposed table.
+ *  - log-sum-exp: m = max s; e_i = sm_expf(s_i - m) in float (one exp per
+ *    logit, sm_kern_body.h); Z = sum of (double)e_i in eight lanes
+ *    (lane q: i = q mod 8 ascending, over the first floor(M/8)*8 items),
+ *    combined ((z0+z1)+(z2+z3))+((z4+z5)+(z6+z7)), then the remaining
+ *    items ascending; lse = m + log(Z); the gradient
+ *    weight * (e_i * (weight / Z) / weight - onehot) is computed as
+ *    (float)((double)e_i * c) with c = weight / Z in double, and for the
+ *    label (float)((double)e_y * c - weight).
  *  - every gradient add: g = fmaf(a, x, g), over the summed index
- *    ascending (items i for du, outputs o for dx).
+ *    ascending (items i for du, outputs o for dx, examples b for
+ *    outer_rows).
  */
 #ifndef MFR_SM_KERN_PRIV_H
 #define MFR_SM_KERN_PRIV_H
@@ -30,7 +38,7 @@ void mfr_sm_pool_back_ref(float *restrict gtable, int32_t dim, const int32_t *re
 /* y = W x + b, W n_out x n_in row-major. */
 void mfr_sm_linear_ref(float *restrict y, const float *restrict W, const float *restrict b,
                        const float *restrict x, int32_t n_out, int32_t n_in);
-/* gW += dy x^T, gb += dy, and (dx not NULL) dx = W^T dy. */
+/* (gW not NULL) gW += dy x^T, gb += dy, and (dx not NULL) dx = W^T dy. */
 void mfr_sm_linear_back_ref(float *restrict dx, float *restrict gW, float *restrict gb,
                             const float *restrict W, const float *restrict x,
                             const float *restrict dy, int32_t n_out, int32_t n_in);
@@ -46,6 +54,28 @@ void mfr_sm_logits_ref(float *restrict s, const float *restrict u, const float *
  * (double); s is replaced by weight * (softmax(s) - onehot(y)), the
  * gradient of weight * loss with respect to the logits. */
 double mfr_sm_xent_ref(float *restrict s, int32_t M, int32_t y, float weight);
+/* Four examples' logits: row b < 4 of s (stride lds) gets <U_b, V_i>
+ * for i < M, U's rows of stride ldu, from Vt, the table transposed (k rows
+ * of stride ldt >= M: Vt[c][i] = V[i][c]); the
+ * same bits as logits on each example. */
+void mfr_sm_logits_t4_ref(float *restrict s, int64_t lds, const float *restrict U, int64_t ldu,
+                          const float *restrict Vt, int64_t ldt, int32_t M, int32_t k);
+/* Rows i0 <= i < i1 of V (M x k) into the columns of Vt (k rows of stride
+ * ldt): Vt[c][i] = V[i][c]. */
+void mfr_sm_transpose_ref(float *restrict Vt, int64_t ldt, const float *restrict V, int32_t i0,
+                          int32_t i1, int32_t k);
+/* Four examples' du: row b < 4 of du (stride lddu) = sum_i ds_b[i] V_i
+ * (ds's rows of stride lds); the same bits as logits_back's du. */
+void mfr_sm_logits_du4_ref(float *restrict du, int64_t lddu, const float *restrict ds, int64_t lds,
+                           const float *restrict V, int32_t M, int32_t k);
+/* For rows i0 <= i < i1 of gV (M x k): gV[i] = (add ? gV[i] : 0) +
+ * sum over b < nb ascending of ds[b][i] U[b] (ds rows of stride lds, U
+ * rows of stride ldu): the logits'
+ * gradient of a whole batch, row by row, so that the rows can be split
+ * among threads; the same bits as logits_back on each example in turn. */
+void mfr_sm_outer_rows_ref(float *restrict gV, const float *restrict ds, int64_t lds,
+                           const float *restrict U, int64_t ldu, int32_t nb, int32_t i0,
+                           int32_t i1, int32_t k, int add);
 /* gV[i] += ds[i] u and du = sum_i ds[i] V_i (du overwritten). */
 void mfr_sm_logits_back_ref(float *restrict du, float *restrict gV, const float *restrict ds,
                             const float *restrict u, const float *restrict V, int32_t M,
@@ -77,6 +107,15 @@ struct mfr_sm_kern {
                         const float *restrict u, const float *restrict V, int32_t M, int32_t k);
     void (*adagrad)(float *restrict p, float *restrict acc, const float *restrict g, int64_t n,
                     float lr);
+    void (*logits_t4)(float *restrict s, int64_t lds, const float *restrict U, int64_t ldu,
+                      const float *restrict Vt, int64_t ldt, int32_t M, int32_t k);
+    void (*logits_du4)(float *restrict du, int64_t lddu, const float *restrict ds, int64_t lds,
+                       const float *restrict V, int32_t M, int32_t k);
+    void (*transpose)(float *restrict Vt, int64_t ldt, const float *restrict V, int32_t i0,
+                      int32_t i1, int32_t k);
+    void (*outer_rows)(float *restrict gV, const float *restrict ds, int64_t lds,
+                       const float *restrict U, int64_t ldu, int32_t nb, int32_t i0, int32_t i1,
+                       int32_t k, int add);
 };
 
 extern const struct mfr_sm_kern mfr_sm_kern_ref;

@@ -64,6 +64,31 @@ void mfr_sm_adagrad_ref(float *restrict p, float *restrict acc, const float *res
     sm_adagrad_body(p, acc, g, n, lr);
 }
 
+void mfr_sm_logits_t4_ref(float *restrict s, int64_t lds, const float *restrict U, int64_t ldu,
+                          const float *restrict Vt, int64_t ldt, int32_t M, int32_t k)
+{
+    sm_logits_t4_body(s, lds, U, ldu, Vt, ldt, M, k);
+}
+
+void mfr_sm_logits_du4_ref(float *restrict du, int64_t lddu, const float *restrict ds, int64_t lds,
+                           const float *restrict V, int32_t M, int32_t k)
+{
+    sm_logits_du4_body(du, lddu, ds, lds, V, M, k);
+}
+
+void mfr_sm_outer_rows_ref(float *restrict gV, const float *restrict ds, int64_t lds,
+                           const float *restrict U, int64_t ldu, int32_t nb, int32_t i0,
+                           int32_t i1, int32_t k, int add)
+{
+    sm_outer_rows_body(gV, ds, lds, U, ldu, nb, i0, i1, k, add);
+}
+
+void mfr_sm_transpose_ref(float *restrict Vt, int64_t ldt, const float *restrict V, int32_t i0,
+                          int32_t i1, int32_t k)
+{
+    sm_transpose_body(Vt, ldt, V, i0, i1, k);
+}
+
 const struct mfr_sm_kern mfr_sm_kern_ref = {
     .name = "ref",
     .pool = mfr_sm_pool_ref,
@@ -76,6 +101,10 @@ const struct mfr_sm_kern mfr_sm_kern_ref = {
     .xent = mfr_sm_xent_ref,
     .logits_back = mfr_sm_logits_back_ref,
     .adagrad = mfr_sm_adagrad_ref,
+    .logits_t4 = mfr_sm_logits_t4_ref,
+    .logits_du4 = mfr_sm_logits_du4_ref,
+    .transpose = mfr_sm_transpose_ref,
+    .outer_rows = mfr_sm_outer_rows_ref,
 };
 
 const struct mfr_sm_kern *mfr_sm_kern_best(void)

@@ -3,8 +3,8 @@
  * (defaults, validation), the flat parameter layout, the per-item feature
  * ids, the seeded initialization and one example's forward and backward
  * pass (built from the kernel set in the scratch, sm_kern_priv.h). No threads here: the
- * trainer (sm_train.c) runs examples in parallel, each into its own shard's
- * gradient buffer.
+ * trainer (sm_train.c) runs examples in parallel, each into its own slot,
+ * and sums their gradients in example order.
  */
 #include <math.h>
 #include <string.h>
@@ -264,6 +264,13 @@ static void pool_features(const struct mfr_sm_layout *lay, const struct mfr_sm_i
             kern->pool(h0 + col, theta + blk[f]->offset, dim, list, n);
         col += dim;
     }
+}
+
+void mfr_sm_pool_backward(const struct mfr_sm_layout *lay, const struct mfr_sm_items *it,
+                          uint32_t features, const int32_t *F, int32_t n_f, const float *d0,
+                          float *grad, int32_t *ids, const struct mfr_sm_kern *kern)
+{
+    pool_features(lay, it, features, NULL, F, n_f, NULL, grad, d0, ids, kern);
 }
 
 void mfr_sm_forward(const struct mfr_sm_layout *lay, const struct mfr_sm_items *it,

@@ -3,18 +3,32 @@
  * parallel, a reduction in fixed order and the optimizer (Adagrad, Adam).
  *
  * DESIGN (ownership and order; the model bytes depend on the seed, the
- * data, the configuration and the shard count, never on the thread count):
- *  - every parameter is shared by all users (the movie tables, the MLP, V),
- *    so each step's gradient is a sum over the batch's examples. The batch's
- *    users are cut into S contiguous shards (S = n_shards, or 16, capped by
- *    the batch's users); shard s runs its examples in user order, each
- *    adding into the shard's own dense gradient buffer gbuf[s]. Threads take
- *    shards dynamically: a shard's result does not depend on who ran it.
- *  - region 2 walks the parameter vector in fixed chunks, each owned by one
- *    thread: g = ((gbuf[0] + gbuf[1]) + gbuf[2]) + ... in shard order, then
- *    the optimizer's elementwise update of the chunk.
- *  - the loss is a double per shard, summed in shard order; a non-finite
- *    sum cancels the step before region 2 runs.
+ * data and the configuration, never on the thread count). Every parameter
+ * is shared by all users, so a step's gradient is a sum over the batch's
+ * examples, taken in example order (users ascending, then labels) into one
+ * dense gradient vector, with no per-thread or per-shard buffers. The
+ * examples go through in fixed chunks of SM_BATCH_EX (a memory bound, not
+ * a thread count; the result does not depend on it either), each chunk in
+ * one parallel region's phases:
+ *  A. per group of four examples, in parallel (any thread): the features,
+ *     the forward pass, the logits from V transposed (built once per step,
+ *     so that the logits of four examples are a small matrix product that
+ *     reads V once), the cross-entropy and its gradient ds in place,
+ *     du = sum_i ds_i V_i (four at once), and the MLP's backward pass down
+ *     to the pooled input (dx only): all into the examples' own slots.
+ *  B. V's gradient, row-parallel: thread-owned row blocks, each row i
+ *     gV[i] = sum over the chunk's examples b ascending of ds_b[i] u_b,
+ *     continuing the previous chunk's sums.
+ *  C. serially, example by example: the MLP's weight gradients
+ *     (dy x^T) and the pooling's scatter into the embedding tables (only
+ *     the rows of the example's movies are touched), and the loss (double).
+ * Then the optimizer's elementwise update over fixed parameter chunks (in
+ * parallel; dense, so Adam's moments decay on every row as in PyTorch).
+ * So each parameter's gradient is one fmaf chain over the examples in
+ * order, the same as a serial loop of mfr_sm_example into one buffer,
+ * except with tied tables (V's logit gradient over all examples first,
+ * then the pooling's); a non-finite loss cancels the step before the
+ * update.
  */
 #include <math.h>
 #include <omp.h>
@@ -25,7 +39,7 @@
 #include "rng_priv.h"
 #include "softmax_priv.h"
 
-enum { SM_DEFAULT_SHARDS = 16, SM_CHUNK = 4096 };
+enum { SM_DEFAULT_SHARDS = 16, SM_CHUNK = 4096, SM_BATCH_EX = 64, SM_ROWS = 64 };
 
 struct mfr_sm_trainer {
     mfr_softmax_config cfg;
@@ -36,16 +50,23 @@ struct mfr_sm_trainer {
     int32_t *movie;
     int32_t max_nf;   /* longest feature list (a user's n_u - 1) */
     float *theta, *state[2];
-    float *gbuf;      /* n_shards x n_params */
-    float *scratch;   /* n_shards x scratch_floats */
-    int32_t *ids;     /* n_shards x ids_per_shard */
-    int32_t *feat;    /* n_shards x max_nf */
-    double *loss_part; /* n_shards */
-    int32_t n_shards, n_groups, group_users;
+    float *grad;      /* n_params: the step's gradient */
+    float *vt;        /* k x ldt: V transposed, rebuilt at each step */
+    int64_t ldt;
+    float *slot;      /* SM_BATCH_EX x slot_floats: one example's scratch, dy's, d0 */
+    int32_t *ids;     /* SM_BATCH_EX x ids_per_slot */
+    int32_t *feat;    /* SM_BATCH_EX x max_nf */
+    int32_t *ex_user, *ex_label; /* max_ex: the step's examples in order */
+    int64_t max_ex;   /* the most examples of one group */
+    int32_t ex_nf[SM_BATCH_EX];
+    double ex_loss[SM_BATCH_EX];
+    float weight;     /* the step's 1 / examples */
+    int32_t n_shards; /* the configuration's, reported only (no shard buffers) */
+    int32_t n_groups, group_users;
     int32_t *order;   /* n_groups */
     mfr_softmax_step *steps; /* n_groups: the last epoch's steps */
     int32_t n_steps;
-    int64_t scratch_floats, ids_per_shard;
+    int64_t scratch_floats, slot_floats, ids_per_slot;
     int64_t epoch, t; /* epochs done, optimizer steps done */
     int n_threads;
     const struct mfr_kernel_set *kern;
@@ -72,11 +93,13 @@ void mfr_sm_trainer_destroy(mfr_sm_trainer *tr)
     mfr_aligned_free(tr->theta);
     mfr_aligned_free(tr->state[0]);
     mfr_aligned_free(tr->state[1]);
-    mfr_aligned_free(tr->gbuf);
-    mfr_aligned_free(tr->scratch);
+    mfr_aligned_free(tr->grad);
+    mfr_aligned_free(tr->vt);
+    mfr_aligned_free(tr->slot);
     free(tr->ids);
     free(tr->feat);
-    free(tr->loss_part);
+    free(tr->ex_user);
+    free(tr->ex_label);
     free(tr->order);
     free(tr->steps);
     free(tr);
@@ -134,32 +157,56 @@ static int build_rows(mfr_sm_trainer *tr, const int32_t *users, const int32_t *i
     return MFR_OK;
 }
 
+/* The examples of users [u0, u1): their count for the batch weight. */
+static int64_t count_examples(const mfr_sm_trainer *tr, int32_t u0, int32_t u1)
+{
+    int64_t c = 0;
+    for (int32_t u = u0; u < u1; u++) {
+        int64_t n_u = tr->row_ptr[u + 1] - tr->row_ptr[u];
+        if (n_u >= 2) c += tr->cfg.all_pairs ? n_u : 1;
+    }
+    return c;
+}
+
+/* The float width of one layer's vector in a slot (16-float aligned). */
+static int64_t slot_width(const mfr_sm_trainer *tr) { return (tr->lay.max_width + 15) / 16 * 16; }
+
 static int alloc_buffers(mfr_sm_trainer *tr, mfr_error *err)
 {
-    int64_t P = tr->lay.n_params, S = tr->n_shards;
+    int64_t P = tr->lay.n_params, X = SM_BATCH_EX;
     tr->scratch_floats = (mfr_sm_scratch_floats(&tr->lay) + 15) / 16 * 16;
-    tr->ids_per_shard = (int64_t)tr->items.max_genres * tr->max_nf;
-    size_t gb, sb;
-    if (!mfr_mul_size((size_t)S, (size_t)P * sizeof(float), &gb) ||
-        !mfr_mul_size((size_t)S, (size_t)tr->scratch_floats * sizeof(float), &sb))
+    /* the scratch, then dy for each layer and d0 (slot_dy) */
+    tr->slot_floats = tr->scratch_floats + slot_width(tr) * (tr->lay.n_layers + 1);
+    tr->ids_per_slot = (int64_t)tr->items.max_genres * tr->max_nf;
+    tr->ldt = ((int64_t)tr->lay.V.rows + 15) / 16 * 16;
+    size_t vb;
+    if (!mfr_mul_size((size_t)tr->ldt, (size_t)tr->lay.V.cols * sizeof(float), &vb))
         return mfr_seterr(err, MFR_ERR_TOO_LARGE, "softmax trainer: buffer sizes overflow");
     tr->theta = mfr_aligned_calloc((size_t)P * sizeof(float));
     tr->state[0] = mfr_aligned_calloc((size_t)P * sizeof(float));
     if (tr->cfg.optimizer == MFR_SOFTMAX_OPT_ADAM)
         tr->state[1] = mfr_aligned_calloc((size_t)P * sizeof(float));
-    tr->gbuf = mfr_aligned_calloc(gb);
-    tr->scratch = mfr_aligned_calloc(sb);
-    tr->ids = mfr_malloc(sizeof(int32_t) * (size_t)(S * tr->ids_per_shard));
-    tr->feat = mfr_malloc(sizeof(int32_t) * (size_t)(S * tr->max_nf));
-    tr->loss_part = mfr_calloc((size_t)S, sizeof(double));
+    tr->grad = mfr_aligned_calloc((size_t)P * sizeof(float));
+    tr->vt = mfr_aligned_calloc(vb);
+    tr->slot = mfr_aligned_calloc((size_t)(X * tr->slot_floats) * sizeof(float));
+    tr->ids = mfr_malloc(sizeof(int32_t) * (size_t)(X * tr->ids_per_slot));
+    tr->feat = mfr_malloc(sizeof(int32_t) * (size_t)(X * tr->max_nf));
+    tr->max_ex = 1;
+    for (int32_t g = 0; g < tr->n_groups; g++) {
+        int32_t u0 = g * tr->group_users;
+        int64_t c = count_examples(tr, u0, u0 + tr->group_users < tr->n_users
+                                               ? u0 + tr->group_users : tr->n_users);
+        if (c > tr->max_ex) tr->max_ex = c;
+    }
+    tr->ex_user = mfr_malloc(sizeof(int32_t) * (size_t)tr->max_ex);
+    tr->ex_label = mfr_malloc(sizeof(int32_t) * (size_t)tr->max_ex);
     tr->order = mfr_malloc(sizeof(int32_t) * (size_t)tr->n_groups);
     tr->steps = mfr_malloc(sizeof(mfr_softmax_step) * (size_t)tr->n_groups);
     if (!tr->theta || !tr->state[0] || (tr->cfg.optimizer == MFR_SOFTMAX_OPT_ADAM && !tr->state[1]) ||
-        !tr->gbuf || !tr->scratch || !tr->ids || !tr->feat || !tr->loss_part || !tr->order ||
-        !tr->steps)
-        return mfr_seterr(err, MFR_ERR_NOMEM,
-                          "softmax trainer: out of memory (%lld parameters x %lld shards)",
-                          (long long)P, (long long)S);
+        !tr->grad || !tr->vt || !tr->slot || !tr->ids || !tr->feat || !tr->ex_user ||
+        !tr->ex_label || !tr->order || !tr->steps)
+        return mfr_seterr(err, MFR_ERR_NOMEM, "softmax trainer: out of memory (%lld parameters)",
+                          (long long)P);
     if (tr->cfg.optimizer == MFR_SOFTMAX_OPT_ADAGRAD)
         for (int64_t x = 0; x < P; x++) tr->state[0][x] = (float)tr->cfg.adagrad_init;
     return MFR_OK;
@@ -208,58 +255,161 @@ fail:
     return st;
 }
 
-/* The examples of users [u0, u1): their count for the batch weight. */
-static int64_t count_examples(const mfr_sm_trainer *tr, int32_t u0, int32_t u1)
+/* Slot x holds one example of the chunk: the scratch of
+ * mfr_sm_scratch_bind, then dy[l] for l < n_layers (the gradient at layer
+ * l's output, the linear map's dy) and, at l = n_layers, d0 (the gradient
+ * at the pooled input h_0). */
+static float *slot_of(const mfr_sm_trainer *tr, int32_t x)
 {
-    int64_t c = 0;
-    for (int32_t u = u0; u < u1; u++) {
-        int64_t n_u = tr->row_ptr[u + 1] - tr->row_ptr[u];
-        if (n_u >= 2) c += tr->cfg.all_pairs ? n_u : 1;
-    }
-    return c;
+    return tr->slot + (size_t)x * (size_t)tr->slot_floats;
 }
 
-/* Shard s of the batch: users [u0, u1) into gbuf[s], loss into loss_part[s]. */
-static void shard_grad(mfr_sm_trainer *tr, int32_t s, int32_t u0, int32_t u1, int64_t epoch,
-                       float weight)
+static float *slot_dy(const mfr_sm_trainer *tr, int32_t x, int l)
 {
-    const struct mfr_sm_layout *lay = &tr->lay;
-    float *g = tr->gbuf + (size_t)s * (size_t)lay->n_params;
-    int32_t *F = tr->feat + (size_t)s * (size_t)tr->max_nf;
-    struct mfr_sm_scratch sc;
-    mfr_sm_scratch_bind(&sc, lay, tr->scratch + (size_t)s * (size_t)tr->scratch_floats);
-    sc.ids = tr->ids + (size_t)s * (size_t)tr->ids_per_shard;
-    sc.kern = tr->sm_kern;
-    memset(g, 0, sizeof(float) * (size_t)lay->n_params);
-    double loss = 0.0;
+    return slot_of(tr, x) + tr->scratch_floats + (size_t)l * (size_t)slot_width(tr);
+}
+
+static void slot_bind(const mfr_sm_trainer *tr, int32_t x, struct mfr_sm_scratch *sc)
+{
+    mfr_sm_scratch_bind(sc, &tr->lay, slot_of(tr, x));
+    sc->ids = tr->ids + (size_t)x * (size_t)tr->ids_per_slot;
+    sc->kern = tr->sm_kern;
+}
+
+/* The examples of users [u0, u1) in epoch `epoch`, in order, into
+ * ex_user and ex_label (the label's position in the user's row). */
+static void fill_examples(mfr_sm_trainer *tr, int32_t u0, int32_t u1, int64_t epoch)
+{
+    int64_t n = 0;
     for (int32_t u = u0; u < u1; u++) {
-        const int32_t *row = tr->movie + tr->row_ptr[u];
         int64_t n_u = tr->row_ptr[u + 1] - tr->row_ptr[u];
         if (n_u < 2) continue;
         int64_t j0 = tr->cfg.all_pairs ? 0 : mfr_sm_label_index(tr->cfg.seed, epoch, u, n_u);
         int64_t j1 = tr->cfg.all_pairs ? n_u : j0 + 1;
-        for (int64_t j = j0; j < j1; j++) {
-            int32_t n_f = 0;
-            for (int64_t x = 0; x < n_u; x++)
-                if (x != j) F[n_f++] = row[x];
-            loss += mfr_sm_example(lay, &tr->items, tr->cfg.features, tr->theta, F, n_f, row[j],
-                                   weight, g, &sc);
+        for (int64_t j = j0; j < j1; j++, n++) {
+            tr->ex_user[n] = u;
+            tr->ex_label[n] = (int32_t)j;
         }
     }
-    tr->loss_part[s] = loss;
 }
 
-/* Region 2 for the floats [x0, x0 + n): sum the shard buffers in order
- * into gbuf[0], then the optimizer's update. */
-static void reduce_update(mfr_sm_trainer *tr, int32_t S, int64_t x0, int64_t n,
-                          const struct mfr_adam_coef *ac)
+/* Example e's features and forward pass, into slot x. */
+static void example_forward(mfr_sm_trainer *tr, int64_t e, int32_t x)
 {
-    int64_t P = tr->lay.n_params;
-    float *g = tr->gbuf + x0;
-    for (int32_t s = 1; s < S; s++) {
-        const float *b = tr->gbuf + (size_t)s * (size_t)P + x0;
-        for (int64_t x = 0; x < n; x++) g[x] += b[x];
+    const int32_t u = tr->ex_user[e], jl = tr->ex_label[e];
+    const int32_t *row = tr->movie + tr->row_ptr[u];
+    const int64_t n_u = tr->row_ptr[u + 1] - tr->row_ptr[u];
+    int32_t *F = tr->feat + (size_t)x * (size_t)tr->max_nf, n_f = 0;
+    for (int64_t m = 0; m < n_u; m++)
+        if (m != jl) F[n_f++] = row[m];
+    tr->ex_nf[x] = n_f;
+    struct mfr_sm_scratch sc;
+    slot_bind(tr, x, &sc);
+    mfr_sm_forward(&tr->lay, &tr->items, tr->cfg.features, tr->theta, F, n_f, &sc);
+}
+
+/* Example x's MLP backward pass from du (its dy[n_layers - 1]) down to
+ * d0, the input gradients only (dx; the weights' wait for phase C). */
+static void example_backward(mfr_sm_trainer *tr, int32_t x)
+{
+    const struct mfr_sm_layout *lay = &tr->lay;
+    struct mfr_sm_scratch sc;
+    slot_bind(tr, x, &sc);
+    for (int l = lay->n_layers - 1; l >= 0; l--) {
+        float *dx = l > 0 ? sc.dz : slot_dy(tr, x, lay->n_layers);
+        sc.kern->linear_back(dx, NULL, NULL, tr->theta + lay->W[l].offset, NULL,
+                             slot_dy(tr, x, l), lay->width[l + 1], lay->width[l]);
+        if (l > 0) sc.kern->relu_back(slot_dy(tr, x, l - 1), sc.z[l], dx, lay->width[l]);
     }
+}
+
+/* Phase A for the n <= 4 examples e0 + x0.. in slots x0.. (x0 a multiple
+ * of 4): all that
+ * depends on each example alone, into its slot: the forward pass, the
+ * logits of four examples at once (a slot past n computes on stale data,
+ * which nothing reads), the cross-entropy's gradient in place, du for
+ * four at once, the MLP's backward pass down to d0. */
+static void group_forward_back(mfr_sm_trainer *tr, int64_t e0, int32_t x0, int32_t n)
+{
+    const struct mfr_sm_layout *lay = &tr->lay;
+    const int L = lay->n_layers;
+    const int32_t M = lay->V.rows, k = lay->V.cols;
+    for (int32_t x = x0; x < x0 + n; x++) example_forward(tr, e0 + x, x);
+    struct mfr_sm_scratch sc;
+    slot_bind(tr, x0, &sc);
+    const int64_t ld = tr->slot_floats;
+    sc.kern->logits_t4(sc.s, ld, sc.h[L], ld, tr->vt, tr->ldt, M, k);
+    for (int32_t x = x0; x < x0 + n; x++) {
+        const int32_t *row = tr->movie + tr->row_ptr[tr->ex_user[e0 + x]];
+        tr->ex_loss[x] = sc.kern->xent(slot_of(tr, x) + (sc.s - slot_of(tr, x0)), M,
+                                       row[tr->ex_label[e0 + x]], tr->weight);
+    }
+    sc.kern->logits_du4(slot_dy(tr, x0, L - 1), ld, sc.s, ld, tr->theta + lay->V.offset, M, k);
+    for (int32_t x = x0; x < x0 + n; x++) example_backward(tr, x);
+}
+
+/* Phase C for example x (serial, examples in order): the MLP's weight
+ * gradients, then the pooling's scatter into the embedding tables. */
+static void example_weights(mfr_sm_trainer *tr, int32_t x)
+{
+    const struct mfr_sm_layout *lay = &tr->lay;
+    struct mfr_sm_scratch sc;
+    slot_bind(tr, x, &sc);
+    float *g = tr->grad;
+    for (int l = lay->n_layers - 1; l >= 0; l--)
+        sc.kern->linear_back(NULL, g + lay->W[l].offset, g + lay->b[l].offset,
+                             tr->theta + lay->W[l].offset, sc.h[l], slot_dy(tr, x, l),
+                             lay->width[l + 1], lay->width[l]);
+    mfr_sm_pool_backward(lay, &tr->items, tr->cfg.features, tr->feat + (size_t)x * (size_t)tr->max_nf,
+                         tr->ex_nf[x], slot_dy(tr, x, lay->n_layers), g, sc.ids, sc.kern);
+}
+
+/* Phase B: V's gradient for the chunk's nb examples, row blocks taken by
+ * threads (orphaned omp for, no barrier); add: continue the earlier
+ * chunks' sums. */
+static void vgrad_rows(mfr_sm_trainer *tr, int32_t nb, int add)
+{
+    const struct mfr_sm_layout *lay = &tr->lay;
+    const int32_t M = lay->V.rows, k = lay->V.cols, nblk = (M + SM_ROWS - 1) / SM_ROWS;
+    struct mfr_sm_scratch sc;
+    slot_bind(tr, 0, &sc); /* the offsets of ds and u inside a slot */
+#pragma omp for schedule(dynamic, 1) nowait
+    for (int32_t r = 0; r < nblk; r++) {
+        int32_t i0 = r * SM_ROWS, i1 = i0 + SM_ROWS < M ? i0 + SM_ROWS : M;
+        tr->sm_kern->outer_rows(tr->grad + lay->V.offset, sc.s, tr->slot_floats,
+                                sc.h[lay->n_layers], tr->slot_floats, nb, i0, i1, k, add);
+    }
+}
+
+/* Before a step's examples (orphaned omp fors, no barrier): V transposed
+ * into vt, and the gradient zeroed outside V's rows (phase B writes
+ * those). */
+static void step_prepare(mfr_sm_trainer *tr)
+{
+    const struct mfr_sm_layout *lay = &tr->lay;
+    const int32_t M = lay->V.rows, k = lay->V.cols, nblk = (M + SM_ROWS - 1) / SM_ROWS;
+    const float *V = tr->theta + lay->V.offset;
+#pragma omp for schedule(static) nowait
+    for (int32_t r = 0; r < nblk; r++) {
+        int32_t i0 = r * SM_ROWS, i1 = i0 + SM_ROWS < M ? i0 + SM_ROWS : M;
+        tr->sm_kern->transpose(tr->vt, tr->ldt, V, i0, i1, k);
+    }
+    const int64_t P = lay->n_params, v0 = lay->V.offset, v1 = v0 + (int64_t)M * k;
+    const int64_t n_chunks = (P + SM_CHUNK - 1) / SM_CHUNK;
+#pragma omp for schedule(static) nowait
+    for (int64_t c = 0; c < n_chunks; c++) {
+        int64_t x0 = c * SM_CHUNK, x1 = x0 + SM_CHUNK < P ? x0 + SM_CHUNK : P;
+        int64_t a = x1 < v0 ? x1 : v0, b = x0 > v1 ? x0 : v1;
+        if (a > x0) memset(tr->grad + x0, 0, sizeof(float) * (size_t)(a - x0));
+        if (x1 > b) memset(tr->grad + b, 0, sizeof(float) * (size_t)(x1 - b));
+    }
+}
+
+/* The update of the floats [x0, x0 + n): decoupled weight decay, then the
+ * optimizer's elementwise step. */
+static void update_chunk(mfr_sm_trainer *tr, int64_t x0, int64_t n, const struct mfr_adam_coef *ac)
+{
+    const float *g = tr->grad + x0;
     if (tr->cfg.weight_decay > 0.0) { /* decoupled (AdamW): p *= 1 - lr wd, before the step */
         const float keep = (float)(1.0 - tr->cfg.lr * tr->cfg.weight_decay);
         float *p = tr->theta + x0;
@@ -269,6 +419,53 @@ static void reduce_update(mfr_sm_trainer *tr, int32_t S, int64_t x0, int64_t n,
         tr->kern->adam(tr->theta + x0, tr->state[0] + x0, tr->state[1] + x0, g, n, ac);
     else
         tr->sm_kern->adagrad(tr->theta + x0, tr->state[0] + x0, g, n, (float)tr->cfg.lr);
+}
+
+/* Phase C for the chunk's nb examples, serially, and their losses. */
+static void chunk_weights(mfr_sm_trainer *tr, int32_t nb, double *sum)
+{
+    for (int32_t x = 0; x < nb; x++) {
+        example_weights(tr, x);
+        *sum += tr->ex_loss[x];
+    }
+}
+
+/* One step in one parallel region: the step's n_ex examples (fill_examples)
+ * in chunks of SM_BATCH_EX through phases A-C, then, when the loss sum is
+ * finite, the update with coefficients ac. Phase C (one thread) runs
+ * beside phase B (the others) unless the tables are tied (both write V's
+ * rows: B first). Returns the loss sum. */
+static double step_region(mfr_sm_trainer *tr, int64_t n_ex, const struct mfr_adam_coef *ac)
+{
+    double sum = 0.0;
+    const int tied = tr->lay.movie.offset == tr->lay.V.offset;
+    const int64_t P = tr->lay.n_params, n_chunks = (P + SM_CHUNK - 1) / SM_CHUNK;
+#pragma omp parallel num_threads(tr->n_threads)
+    {
+        step_prepare(tr);
+#pragma omp barrier
+        for (int64_t e0 = 0; e0 < n_ex; e0 += SM_BATCH_EX) {
+            const int32_t nb = (int32_t)(n_ex - e0 < SM_BATCH_EX ? n_ex - e0 : SM_BATCH_EX);
+#pragma omp for schedule(dynamic, 1)
+            for (int32_t x = 0; x < nb; x += 4) group_forward_back(tr, e0, x, nb - x < 4 ? nb - x : 4);
+            if (tied) {
+                vgrad_rows(tr, nb, e0 > 0);
+#pragma omp barrier
+            }
+#pragma omp single nowait
+            chunk_weights(tr, nb, &sum);
+            if (!tied) vgrad_rows(tr, nb, e0 > 0);
+#pragma omp barrier
+        }
+        if (isfinite(sum)) { /* every thread reads the final sum after the barrier */
+#pragma omp for schedule(static)
+            for (int64_t c = 0; c < n_chunks; c++) {
+                int64_t x0 = c * SM_CHUNK;
+                update_chunk(tr, x0, P - x0 < SM_CHUNK ? P - x0 : SM_CHUNK, ac);
+            }
+        }
+    }
+    return sum;
 }
 
 int mfr_sm_trainer_step_group(mfr_sm_trainer *tr, int64_t epoch, int32_t grp, double *loss,
@@ -282,28 +479,17 @@ int mfr_sm_trainer_step_group(mfr_sm_trainer *tr, int64_t epoch, int32_t grp, do
     int64_t n_ex = count_examples(tr, u0, u1);
     if (loss) *loss = 0.0;
     if (n_ex == 0) return MFR_OK;
-    int32_t S = tr->n_shards < u1 - u0 ? tr->n_shards : u1 - u0;
-    float weight = (float)(1.0 / (double)n_ex);
-#pragma omp parallel for num_threads(tr->n_threads) schedule(dynamic, 1)
-    for (int32_t s = 0; s < S; s++)
-        shard_grad(tr, s, u0 + (int32_t)((int64_t)(u1 - u0) * s / S),
-                   u0 + (int32_t)((int64_t)(u1 - u0) * (s + 1) / S), epoch, weight);
-    double sum = 0.0;
-    for (int32_t s = 0; s < S; s++) sum += tr->loss_part[s];
-    if (!isfinite(sum))
+    tr->weight = (float)(1.0 / (double)n_ex);
+    fill_examples(tr, u0, u1, epoch);
+    struct mfr_adam_coef ac = {0};
+    if (tr->cfg.optimizer == MFR_SOFTMAX_OPT_ADAM)
+        ac = mfr_adam_coef_make(tr->cfg.lr, tr->cfg.beta1, tr->cfg.beta2, tr->cfg.eps, tr->t + 1);
+    double sum = step_region(tr, n_ex, &ac);
+    if (!isfinite(sum)) /* the region skipped the update */
         return mfr_seterr(err, MFR_ERR_DIVERGED,
                           "softmax step %lld: the loss is not finite (lower --lr)",
                           (long long)tr->t + 1);
     tr->t++;
-    struct mfr_adam_coef ac = {0};
-    if (tr->cfg.optimizer == MFR_SOFTMAX_OPT_ADAM)
-        ac = mfr_adam_coef_make(tr->cfg.lr, tr->cfg.beta1, tr->cfg.beta2, tr->cfg.eps, tr->t);
-    int64_t P = tr->lay.n_params, n_chunks = (P + SM_CHUNK - 1) / SM_CHUNK;
-#pragma omp parallel for num_threads(tr->n_threads) schedule(static)
-    for (int64_t c = 0; c < n_chunks; c++) {
-        int64_t x0 = c * SM_CHUNK;
-        reduce_update(tr, S, x0, P - x0 < SM_CHUNK ? P - x0 : SM_CHUNK, &ac);
-    }
     if (loss) *loss = sum / (double)n_ex;
     return MFR_OK;
 }
@@ -357,18 +543,16 @@ const struct mfr_sm_items *mfr_sm_trainer_items(const mfr_sm_trainer *tr) { retu
 int mfr_sm_trainer_user_vectors(const mfr_sm_trainer *tr, float *U, int32_t k_pad,
                                 mfr_error *err)
 {
-    /* Each thread binds the scratch of one shard slot: slot = thread
-     * number, at most n_shards threads. A user's vector depends on the
-     * user alone, so the result does not depend on the thread count. */
-    int nt = tr->n_threads < tr->n_shards ? tr->n_threads : tr->n_shards;
+    /* Each thread binds one example slot: slot = thread number, at most
+     * SM_BATCH_EX threads. A user's vector depends on the user alone, so
+     * the result does not depend on the thread count. */
+    int nt = tr->n_threads < SM_BATCH_EX ? tr->n_threads : SM_BATCH_EX;
     int32_t k = tr->lay.V.cols;
 #pragma omp parallel num_threads(nt)
     {
         int tid = omp_get_thread_num();
         struct mfr_sm_scratch sc;
-        mfr_sm_scratch_bind(&sc, &tr->lay, tr->scratch + (size_t)tid * (size_t)tr->scratch_floats);
-        sc.ids = tr->ids + (size_t)tid * (size_t)tr->ids_per_shard;
-        sc.kern = tr->sm_kern;
+        slot_bind(tr, tid, &sc);
 #pragma omp for schedule(dynamic, 16)
         for (int32_t u = 0; u < tr->n_users; u++) {
             const int32_t *row = tr->movie + tr->row_ptr[u];

@@ -22,8 +22,8 @@
  *
  * Parameters live in one flat float array (struct mfr_sm_layout gives each
  * block's offset, rows and columns; every block starts on a 16-float
- * boundary and the padding stays zero), so that the gradient buffers, the
- * reduction and the optimizers treat the model as one vector.
+ * boundary and the padding stays zero), so that the gradient and the
+ * optimizers treat the model as one vector.
  */
 #ifndef MFR_SOFTMAX_PRIV_H
 #define MFR_SOFTMAX_PRIV_H
@@ -98,6 +98,13 @@ void mfr_sm_scratch_bind(struct mfr_sm_scratch *sc, const struct mfr_sm_layout *
 void mfr_sm_forward(const struct mfr_sm_layout *lay, const struct mfr_sm_items *it,
                     uint32_t features, const float *theta, const int32_t *F, int32_t n_f,
                     struct mfr_sm_scratch *sc);
+
+/* The pooling's backward pass alone: d0 (the gradient at h_0, width[0]
+ * floats) spread into the embedding tables' rows of grad for the feature
+ * movies F[0..n_f), in the order of mfr_sm_example; ids as sc->ids. */
+void mfr_sm_pool_backward(const struct mfr_sm_layout *lay, const struct mfr_sm_items *it,
+                          uint32_t features, const int32_t *F, int32_t n_f, const float *d0,
+                          float *grad, int32_t *ids, const struct mfr_sm_kern *kern);
 
 /* One example's loss (natural log, double) and, when grad is not NULL,
  * its gradient times `weight` added into grad (same layout as theta).
@@ -176,7 +183,7 @@ int mfr_sm_trainer_step_group(mfr_sm_trainer *tr, int64_t epoch, int32_t g, doub
 const struct mfr_sm_layout *mfr_sm_trainer_layout(const mfr_sm_trainer *tr);
 const float *mfr_sm_trainer_params(const mfr_sm_trainer *tr);
 int32_t mfr_sm_trainer_n_groups(const mfr_sm_trainer *tr);
-int32_t mfr_sm_trainer_n_shards(const mfr_sm_trainer *tr);
+int32_t mfr_sm_trainer_n_shards(const mfr_sm_trainer *tr); /* configured; unused */
 int64_t mfr_sm_trainer_epochs(const mfr_sm_trainer *tr);
 const mfr_softmax_config *mfr_sm_trainer_config(const mfr_sm_trainer *tr);
 const struct mfr_sm_items *mfr_sm_trainer_items(const mfr_sm_trainer *tr);

@@ -1,0 +1,115 @@
+/*
+ * test_softmax_kern.c — the softmax trainer's batch kernels and its float
+ * exp (sm_kern_body.h):
+ *  - sm_expf against libm's double exp over [-87, 0] (2 ulp), its zero
+ *    below -87 and its NaN;
+ *  - transpose against a plain loop;
+ *  - logits_t4, logits_du4 and outer_rows against the per-example kernels
+ *    (logits, logits_back) that mfr_sm_example uses and test_softmax_grad
+ *    checks against finite differences: bit for bit, since each output is
+ *    the same fmaf chain (sm_kern_priv.h), for both kernel sets, widths
+ *    1..40 and item counts around the 16-item and 4-row blocks; the row
+ *    ranges of outer_rows cut anywhere give the same bits (threads own
+ *    row blocks), and add = 1 continues the chain across chunks.
+ */
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "kern_priv.h"
+#include "rng_priv.h"
+#include "sm_kern_body.h"
+
+/* 2 ulp of a float in [2^-126, 1]: 2^-22 relative. */
+static void test_expf_accuracy(void **state)
+{
+    (void)state;
+    double worst = 0.0;
+    for (int32_t j = 0; j <= 870000; j++) {
+        float x = -(float)j * 1e-4f;
+        double want = exp((double)x), got = (double)sm_expf(x);
+        double rel = fabs(got - want) / want;
+        if (rel > worst) worst = rel;
+    }
+    print_message("sm_expf: worst relative error %.3g on [-87, 0]\n", worst);
+    assert_true(worst <= 0x1p-22);
+    assert_true(sm_expf(0.0f) == 1.0f);
+    assert_true(sm_expf(-87.5f) == 0.0f);
+    assert_true(sm_expf(-1e30f) == 0.0f);
+    assert_true(sm_expf(-INFINITY) == 0.0f);
+    assert_true(isnan(sm_expf(NAN)));
+}
+
+static void fill(float *x, int64_t n, uint64_t seed)
+{
+    for (int64_t j = 0; j < n; j++) x[j] = (float)(4.0 * mfr_rng_uniform(seed, 78, (uint64_t)j) - 2.0);
+}
+
+enum { MM = 70, KK = 40, LDU = KK + 3, LDS = MM + 5 };
+
+/* The batch kernels of set `kern` against its per-example kernels. */
+static void check_batch(const struct mfr_sm_kern *kern, int32_t M, int32_t k)
+{
+    static float V[MM * KK], Vt[KK * (MM + 2)], U[4 * LDU], ds[4 * LDS], s[4 * LDS];
+    static float one[MM], du[4 * LDU], du1[KK], gV[MM * KK], g1[MM * KK], g2[MM * KK];
+    const int64_t ldt = M + 2;
+    uint64_t seed = (uint64_t)(k * 1000 + M);
+    fill(V, (int64_t)M * k, seed), fill(U, 4 * LDU, seed + 1), fill(ds, 4 * LDS, seed + 2);
+    for (int32_t i = 0; i < M; i++)
+        for (int32_t c = 0; c < k; c++) Vt[(size_t)c * (size_t)ldt + (size_t)i] = V[i * k + c];
+    static float Vt2[KK * (MM + 2)];
+    memset(Vt2, 0, sizeof Vt2);
+    int32_t part = M / 2 + 3 < M ? M / 2 + 3 : M; /* two row ranges, as two threads */
+    kern->transpose(Vt2, ldt, V, 0, part, k);
+    kern->transpose(Vt2, ldt, V, part, M, k);
+    for (int32_t c = 0; c < k; c++)
+        assert_memory_equal(Vt2 + (size_t)c * (size_t)ldt, Vt + (size_t)c * (size_t)ldt,
+                            sizeof(float) * (size_t)M);
+    kern->logits_t4(s, LDS, U, LDU, Vt, ldt, M, k);
+    for (int b = 0; b < 4; b++) {
+        kern->logits(one, U + b * LDU, V, M, k);
+        assert_memory_equal(one, s + b * LDS, sizeof(float) * (size_t)M);
+    }
+    kern->logits_du4(du, LDU, ds, LDS, V, M, k);
+    memset(g1, 0, sizeof g1);
+    for (int b = 0; b < 4; b++) { /* logits_back on each example in turn: gV's chains over b */
+        kern->logits_back(du1, g1, ds + b * LDS, U + b * LDU, V, M, k);
+        assert_memory_equal(du1, du + b * LDU, sizeof(float) * (size_t)k);
+    }
+    memset(gV, 0x7f, sizeof gV); /* add = 0 must overwrite */
+    kern->outer_rows(gV, ds, LDS, U, LDU, 4, 0, M, k, 0);
+    assert_memory_equal(gV, g1, sizeof(float) * (size_t)(M * k));
+    /* two chunks of two examples, the rows cut at an odd place */
+    memset(g2, 0x7f, sizeof g2);
+    int32_t cut = M / 3 + 1 < M ? M / 3 + 1 : M;
+    kern->outer_rows(g2, ds, LDS, U, LDU, 2, 0, cut, k, 0);
+    kern->outer_rows(g2, ds, LDS, U, LDU, 2, cut, M, k, 0);
+    kern->outer_rows(g2, ds + 2 * LDS, LDS, U + 2 * LDU, LDU, 2, 0, M, k, 1);
+    assert_memory_equal(g2, g1, sizeof(float) * (size_t)(M * k));
+}
+
+static void test_batch_kernels(void **state)
+{
+    (void)state;
+    const int32_t items[] = {1, 3, 4, 15, 16, 17, 31, 33, 37, 64, 70};
+    for (int32_t k = 1; k <= KK; k++)
+        for (size_t j = 0; j < sizeof items / sizeof items[0]; j++) {
+            check_batch(&mfr_sm_kern_ref, items[j], k);
+            if (mfr_cpu_has_avx2()) check_batch(&mfr_sm_kern_avx2, items[j], k);
+        }
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_expf_accuracy),
+        cmocka_unit_test(test_batch_kernels),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -107,6 +107,23 @@ static void test_all_pairs(void **state)
             17);
 }
 
+/* The current --preset softmax (all pairs, batches of 16 users, He init,
+ * Adam lr 0.003 with decoupled weight decay 0.3) on a smaller net. */
+static void test_preset_softmax(void **state)
+{
+    (void)state;
+    compare("preset", "--preset softmax --dim 8 --hidden 12", 6);
+}
+
+/* Tied tables (the movie bag reads V) with Adagrad and weight decay. */
+static void test_tied_adagrad_decay(void **state)
+{
+    (void)state;
+    compare("tied", "--tie --weight-decay 0.05 --optimizer adagrad --lr 0.5 --batch-users 20 "
+                    "--dim 8 --hidden 12",
+            7);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -114,6 +131,8 @@ int main(void)
         cmocka_unit_test(test_adagrad_mini_batches),
         cmocka_unit_test(test_genres_years_two_hidden),
         cmocka_unit_test(test_all_pairs),
+        cmocka_unit_test(test_preset_softmax),
+        cmocka_unit_test(test_tied_adagrad_decay),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -22,9 +22,13 @@ independently of the C code from the documents:
 - The network: mean-pooled embedding bags (movies; genres, one entry per
   (movie, genre) pair; release-year buckets), hidden ReLU layers with bias,
   a final linear layer, logits u V^T over every movie, cross-entropy.
-- The optimizers are PyTorch's own: torch.optim.Adam(lr, betas, eps), and
+- The optimizers are PyTorch's own: torch.optim.AdamW(lr, betas, eps,
+  weight_decay) (Adam when --weight-decay is 0), and
   torch.optim.Adagrad(lr, initial_accumulator_value=adagrad_init, eps=0),
-  which is TF1's Adagrad (mfrec's).
+  which is TF1's Adagrad (mfrec's), with the decoupled decay
+  p *= 1 - lr weight_decay applied before its step.
+- --tie (the section's tie_tables): the movie bag reads V itself, one
+  tensor, so its gradient is the sum of both uses.
 
 --dtype float64 (the default) computes in double from the float32 starting
 weights: the trajectory of exact arithmetic, up to double rounding, so a
@@ -109,14 +113,19 @@ def read_model(path):
     if start + sm_len + 8 != len(buf):
         sys.exit(f"{path}: {len(buf)} bytes, expected {start + sm_len + 8}")
     s = Reader(buf[start:start + sm_len], path)
-    if s.take("<I") != 1:
-        sys.exit(f"{path}: softmax section version is not 1")
-    iv = [s.take("<i") for _ in range(18)]
+    version = s.take("<I")
+    if version not in (1, 2):
+        sys.exit(f"{path}: softmax section version {version} is not 1 or 2")
+    # version 2 adds tie_tables (a 19th int) and weight_decay (after the
+    # five doubles); version 1 means neither is set
+    iv = [s.take("<i") for _ in range(19 if version == 2 else 18)]
     dv = [s.take("<d") for _ in range(5)]
     cfg = dict(zip(["k", "features", "dim_movie", "dim_genre", "dim_year", "n_hidden", "h0",
                     "h1", "h2", "h3", "optimizer", "batch_users", "n_shards", "all_pairs",
-                    "n_genres", "n_years", "year_min", "hidden_init"], iv))
+                    "n_genres", "n_years", "year_min", "hidden_init", "tie_tables"], iv))
+    cfg.setdefault("tie_tables", 0)
     cfg.update(zip(["lr", "beta1", "beta2", "eps", "adagrad_init"], dv))
+    cfg["weight_decay"] = s.take("<d") if version == 2 else 0.0
     cfg["hidden"] = iv[6:6 + cfg["n_hidden"]]
     cfg["seed"], cfg["epochs"], n_params = s.take("<Q"), s.take("<q"), s.take("<q")
     feat = np.frombuffer(buf, "<u4", 2 * n_items, start + s.pos).reshape(n_items, 2)
@@ -136,7 +145,8 @@ def layout(cfg, n_items):
         blocks[name] = (off, rows, cols)
         off += (rows * cols + 15) // 16 * 16
 
-    put("movie", n_items, cfg["dim_movie"])
+    if not cfg["tie_tables"]:  # tied: the movie bag reads V, which has no block of its own
+        put("movie", n_items, cfg["dim_movie"])
     d0 = cfg["dim_movie"]
     if cfg["features"] & FEAT_GENRES:
         put("genre", cfg["n_genres"], cfg["dim_genre"])
@@ -276,12 +286,21 @@ def main():
         params[name] = t.squeeze(0) if name[0] == "b" else t
         params[name].requires_grad_(True)
     plist = list(params.values())
+    if cfg["tie_tables"]:
+        params["movie"] = params["V"]  # one tensor: both uses' gradients add up in V
+    wd = cfg["weight_decay"]
     if cfg["optimizer"] == OPT_ADAM:
-        opt = torch.optim.Adam(plist, lr=cfg["lr"], betas=(cfg["beta1"], cfg["beta2"]),
-                               eps=cfg["eps"])
+        # AdamW's decay is decoupled (p *= 1 - lr wd before the Adam step),
+        # which is what --weight-decay documents; with wd 0 it is Adam
+        opt = torch.optim.AdamW(plist, lr=cfg["lr"], betas=(cfg["beta1"], cfg["beta2"]),
+                                eps=cfg["eps"], weight_decay=wd)
+        decay_by_hand = False
     else:
+        # torch's Adagrad weight_decay adds wd p to the gradient (coupled),
+        # not the documented decoupled decay, so that is done here
         opt = torch.optim.Adagrad(plist, lr=cfg["lr"], eps=0.0,
                                   initial_accumulator_value=cfg["adagrad_init"])
+        decay_by_hand = wd > 0.0
     du, di = read_train(args.train, user_ids, item_ids)
     batcher = Batcher(cfg, n_users, du, di, bucket, bits)
     bu = cfg["batch_users"]
@@ -301,6 +320,10 @@ def main():
         loss = F.cross_entropy(h @ params["V"].t(), torch.tensor(labels))
         opt.zero_grad(set_to_none=True)
         loss.backward()
+        if decay_by_hand:
+            with torch.no_grad():
+                for p in plist:
+                    p.mul_(1.0 - cfg["lr"] * wd)
         opt.step()
         return loss.item()
 

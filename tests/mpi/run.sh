@@ -159,6 +159,24 @@ for p in 2 3 4; do
     else bad "-np $p (600 items): model differs from the single-process run"; fi
 done
 
+# Outputs on rank 0's node only (README, "Running on a cluster": rank 0
+# alone writes --out, --checkpoint, --log-json and --plot, so their paths
+# need exist there only): each rank runs in its own directory, as on its own
+# node, and only rank 0's has res/; without gnuplot on rank 1's PATH. The
+# other ranks must not check those paths (or gnuplot) and refuse the run.
+mkdir -p "$T/node0/res" "$T/node1"
+outs=(--out res/model.bin --checkpoint res/run.ck --checkpoint-every 3 --log-json res/log.json)
+command -v gnuplot >/dev/null && outs+=(--plot res/plots)
+"$M" "${base[@]}" --out "$T/nodes1.bin" >/dev/null || bad "one process (outputs on rank 0's node)"
+if ! timeout 120 "${MPIRUN[@]}" -np 2 sh -c \
+    'cd "$0/node$OMPI_COMM_WORLD_RANK" && { [ "$OMPI_COMM_WORLD_RANK" = 0 ] || PATH=/nonexistent; } && exec "$@"' \
+    "$T" "$M" "${base[@]}" "${outs[@]}" >"$T/log" 2>&1; then
+    bad "mpirun -np 2 with outputs on rank 0's node only failed:"; grep 'mfrec' "$T/log" | head -3
+elif ! cmp -s "$T/nodes1.bin" "$T/node0/res/model.bin" || [ ! -s "$T/node0/res/run.ck" ] ||
+    [ ! -s "$T/node0/res/log.json" ] || [ -n "$(ls -A "$T/node1")" ]; then
+    bad "mpirun -np 2 with outputs on rank 0's node: wrong model, a missing output, or rank 1 wrote"
+else echo "ok: outputs on rank 0's node only (--out, --checkpoint, --log-json, --plot): written there, same model bytes"; fi
+
 # --init-from: every rank reads the same .npy files (exported from a model
 # trained here), so the run starts where one process starts.
 "$M" "${base[@]}" --epochs 3 --out "$T/init.bin" >/dev/null &&

@@ -290,6 +290,21 @@ check_refused() {
 check_refused "run at most 1 ranks" --shards 1
 check_refused "does not support alternating least squares" --optimizer als --l2 0.1
 check_refused "--kind softmax is not supported under mpirun" --kind softmax
+# ... also when --resume names a softmax checkpoint (no --kind on the
+# command line): else every rank trained the whole softmax model itself and
+# every rank wrote --out and the checkpoint.
+"$M" train --kind softmax --data "$T/data" --epochs 2 --quiet --checkpoint "$T/sm.ck" --checkpoint-every 2 \
+    >/dev/null || bad "one-process softmax checkpoint"
+cp "$T/sm.ck" "$T/sm-before.ck"
+rm -rf "$T/no.bin" "$T/of"
+if timeout 60 "${MPIRUN[@]}" --output-filename "$T/of" -np 2 "$M" train --resume "$T/sm.ck" --epochs 4 \
+    --out "$T/no.bin" >"$T/log" 2>&1; then
+    bad "mpirun --resume of a softmax checkpoint succeeded; it must be refused"
+elif ! cat "$T"/of/*/rank.0/stderr 2>/dev/null | grep -q "not supported under mpirun"; then
+    bad "mpirun --resume of a softmax checkpoint: no refusal from rank 0"; grep mfrec "$T/log" | head -3
+elif [ -e "$T/no.bin" ] || ! cmp -s "$T/sm.ck" "$T/sm-before.ck"; then
+    bad "mpirun --resume of a softmax checkpoint: refused but wrote the model or the checkpoint"
+else echo "ok: --resume of a softmax checkpoint refused under mpirun"; fi
 
 # Starts `timeout 60 mpirun -np 2 mfrec ARGS...` in the background: sets
 # tpid (timeout's), launcher (mpirun's) and ranks (the two ranks' pids).

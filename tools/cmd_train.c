@@ -866,6 +866,11 @@ static int train_command(int argc, char **argv)
     int rc;
     if (dist_on() && train_kind_is_softmax(argc, argv))
         return usage_error("--kind softmax is not supported under mpirun (docs/MPI.md)");
+    const char *sm_ck = dist_on() ? train_resumes_softmax(argc, argv) : NULL;
+    if (sm_ck) /* else every rank would run the whole softmax training and write its outputs */
+        return usage_error("--resume %s holds a softmax run: --kind softmax is not supported under mpirun "
+                           "(docs/MPI.md)",
+                           sm_ck);
     if (train_kind_route(argc, argv, &rc)) return rc; /* --kind softmax */
     struct train_opts o;
     train_opts_init(&o);

@@ -171,6 +171,67 @@ static void test_part_owner_implicit_sgd(void **state)
     check_part(*state, &cfg);
 }
 
+/* A part whose users have no training ratings at all (an MPI rank of users
+ * whose ratings all fell in the test split): only the first 2 users train,
+ * so with 20 shards the last one holds the other 148 users and nothing to
+ * train on. The part holds 0 ratings (empty CSR, CSC and residuals); its
+ * users' gradients (the regularizers' alone), loss slot and shard buffer
+ * are the whole trainer's, and the rest of the step runs on it. */
+static void test_part_without_ratings(void **state)
+{
+    const struct fixture *f = *state;
+    mfr_config cfg;
+    mfr_config_default(&cfg);
+    cfg.k = 5;
+    cfg.bias = 1;
+    cfg.implicit = 0.1;
+    cfg.l2 = 0.05;
+    cfg.gravity = 0.01;
+    cfg.n_shards = 20;
+    mfr_ratings *train = slice(mfr_dataset_ratings(f->ds), 0, 2);
+    for (int r = 0; r < 2; r++) {
+        cfg.reduce = r ? MFR_REDUCE_OWNER : MFR_REDUCE_SHARD;
+        mfr_trainer *w = NULL;
+        mfr_error err = {0};
+        assert_int_equal(mfr_trainer_create(&cfg, f->ds, train, NULL, &w, &err), MFR_OK);
+        const int32_t S = w->n_shards, u_lo = w->shard_first[S - 1];
+        assert_int_equal(S, 20);
+        assert_true(u_lo >= 2 && u_lo < w->model->n_users); /* the premise: users, none with ratings */
+        const struct mfr_train_part part = {.user_lo = u_lo, .user_hi = w->model->n_users, .shard_lo = S - 1,
+                                            .shard_hi = S, .n_shards = S, .shard_first = w->shard_first,
+                                            .nnz = w->csr.nnz, .item_count = w->item_count,
+                                            .bias_mean = w->bias_mean};
+        mfr_ratings *none = slice(train, u_lo, part.user_hi);
+        assert_int_equal(none->n, 0);
+        mfr_trainer *p = NULL;
+        if (mfr_trainer_create_part(&cfg, f->ds, none, NULL, &part, &p, &err) != MFR_OK)
+            fail_msg("part: %s", err.message);
+        mfr_ratings_destroy(none);
+        assert_int_equal(p->csr.nnz, 0);
+        const int32_t n = p->model->n_users, kp = p->model->k_pad;
+        struct mfr_step sw, sp;
+        user_side(w, p, S - 1, S, &sw, &sp);
+        assert_rows(p->gU, w->gU, u_lo, n, kp);
+        assert_memory_equal(&p->shard_loss[(size_t)(S - 1) * MFR_TRAIN_LOSS_STRIDE],
+                            &w->shard_loss[(size_t)(S - 1) * MFR_TRAIN_LOSS_STRIDE], sizeof(double));
+        if (w->shard_gV)
+            assert_rows(p->shard_gV, w->shard_gV + (size_t)(S - 1) * (size_t)w->model->n_items * (size_t)kp, 0,
+                        w->model->n_items, kp);
+        mfr_phase_loss(p, &sp);
+#pragma omp parallel num_threads(2)
+        {
+            mfr_phase_implicit_finish(p, &sp);
+            mfr_phase_update(p, &sp);
+            mfr_phase_derive(p, &sp);
+            mfr_phase_check(p, &sp);
+        }
+        assert_int_equal(sp.bad_array, -1);
+        mfr_trainer_destroy(p);
+        mfr_trainer_destroy(w);
+    }
+    mfr_ratings_destroy(train);
+}
+
 /* A model's part: its users' rows, every item's; a part that does not fit
  * is refused. */
 static void test_model_copy_part(void **state)
@@ -205,6 +266,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_part_shard_bias_regularizers),
         cmocka_unit_test(test_part_owner_implicit_sgd),
+        cmocka_unit_test(test_part_without_ratings),
         cmocka_unit_test(test_model_copy_part),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

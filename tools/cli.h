@@ -301,6 +301,10 @@ struct mfr_softmax_config;
 void softmax_preset_apply(struct mfr_softmax_config *c);
 /* Whether the flags ask for a softmax model (--kind or --preset softmax). */
 bool train_kind_is_softmax(int argc, char **argv);
+/* The --resume checkpoint when it holds a softmax run and argv gives no
+ * --kind (train_kind_route then resumes it as one), else NULL; an
+ * unreadable file is left to the loader's message. */
+const char *train_resumes_softmax(int argc, char **argv);
 bool parse_kind_mf(const char *flag, const char *value, void *dst);
 /* `mfrec eval --folds --kind softmax` (or --preset softmax): true with *rc
  * set when argv asks for it (then it ran); false: eval as before. */

@@ -177,7 +177,8 @@ static void print_presets(FILE *f, const char *name)
 /* The outputs checked against the inputs before anything is loaded, so a
  * bad --out fails at once, not after the training; a resume checks them
  * again once the checkpoint has named its data. A resumed run may write
- * its checkpoint over the one it resumed from (the default). */
+ * its checkpoint over the one it resumed from (the default). Under mpirun
+ * only rank 0, which writes them, checks them. */
 static int train_check_paths(const struct train_opts *o)
 {
     io_input(default_data_dir(o->data));
@@ -188,10 +189,14 @@ static int train_check_paths(const struct train_opts *o)
         free(u);
         io_input(comma + 1);
     }
+    if (o->resume) io_input(o->resume);
+    /* Under mpirun rank 0 alone writes the outputs, given as paths on its
+     * node (README, "Running on a cluster"): on another rank's node they
+     * may not exist, nor gnuplot. */
+    if (dist_rank() != 0) return EXIT_OK;
     int rc = EXIT_OK;
     if (o->checkpoint && !(o->resume && io_same_file(o->checkpoint, o->resume)))
         rc = io_output("--checkpoint", o->checkpoint);
-    if (o->resume) io_input(o->resume);
     if (rc == EXIT_OK && o->out) rc = io_output("--out", o->out);
     if (rc == EXIT_OK && o->log_json) rc = io_output("--log-json", o->log_json);
     static const char *const charts[] = {"learning_curve", "loss_components", NULL};
@@ -861,6 +866,11 @@ static int train_command(int argc, char **argv)
     int rc;
     if (dist_on() && train_kind_is_softmax(argc, argv))
         return usage_error("--kind softmax is not supported under mpirun (docs/MPI.md)");
+    const char *sm_ck = dist_on() ? train_resumes_softmax(argc, argv) : NULL;
+    if (sm_ck) /* else every rank would run the whole softmax training and write its outputs */
+        return usage_error("--resume %s holds a softmax run: --kind softmax is not supported under mpirun "
+                           "(docs/MPI.md)",
+                           sm_ck);
     if (train_kind_route(argc, argv, &rc)) return rc; /* --kind softmax */
     struct train_opts o;
     train_opts_init(&o);

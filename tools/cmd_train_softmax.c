@@ -752,19 +752,19 @@ bool train_kind_is_softmax(int argc, char **argv)
     return (kind && !strcmp(kind, "softmax")) || (preset && !strcmp(preset, "softmax"));
 }
 
-/* Whether argv resumes a softmax run (its checkpoint says so; an
- * unreadable file is left to the loader's message). */
-static bool resumes_softmax(int argc, char **argv)
+const char *train_resumes_softmax(int argc, char **argv)
 {
     const char *ck = argv_value(argc, argv, "--resume");
     int32_t kind = 0;
     return ck && !kind_value(argc, argv) && mfr_checkpoint_kind(ck, &kind, NULL) == MFR_OK &&
-           kind == MFR_MODEL_KIND_SOFTMAX;
+                   kind == MFR_MODEL_KIND_SOFTMAX
+               ? ck
+               : NULL;
 }
 
 bool train_kind_route(int argc, char **argv, int *rc)
 {
-    if (train_kind_is_softmax(argc, argv) || resumes_softmax(argc, argv)) {
+    if (train_kind_is_softmax(argc, argv) || train_resumes_softmax(argc, argv)) {
         *rc = cmd_train_softmax(argc, argv);
         return true;
     }

@@ -1,8 +1,22 @@
 /* dist_none.c — dist.h without MPI: one process, rank 0 of 1. */
+#include <stdlib.h>
+#include <string.h>
+
 #include "cli.h"
 #include "dist.h"
 
-int dist_begin(void) { return EXIT_OK; }
+/* Launched by mpirun with several ranks, this build would train the whole
+ * model on every rank and every rank would write the same outputs. */
+int dist_begin(void)
+{
+    const char *n = getenv("OMPI_COMM_WORLD_SIZE");
+    if (n && strcmp(n, "1") != 0)
+        return runtime_error("launched by mpirun with %s ranks, but this mfrec was built without MPI: every "
+                             "rank would train the whole model alone; build with meson setup -Dmpi=enabled "
+                             "(docs/MPI.md) or run one process",
+                             n);
+    return EXIT_OK;
+}
 bool dist_on(void) { return false; }
 int dist_rank(void) { return 0; }
 int dist_size(void) { return 1; }

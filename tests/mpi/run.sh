@@ -159,6 +159,24 @@ for p in 2 3 4; do
     else bad "-np $p (600 items): model differs from the single-process run"; fi
 done
 
+# Outputs on rank 0's node only (README, "Running on a cluster": rank 0
+# alone writes --out, --checkpoint, --log-json and --plot, so their paths
+# need exist there only): each rank runs in its own directory, as on its own
+# node, and only rank 0's has res/; without gnuplot on rank 1's PATH. The
+# other ranks must not check those paths (or gnuplot) and refuse the run.
+mkdir -p "$T/node0/res" "$T/node1"
+outs=(--out res/model.bin --checkpoint res/run.ck --checkpoint-every 3 --log-json res/log.json)
+command -v gnuplot >/dev/null && outs+=(--plot res/plots)
+"$M" "${base[@]}" --out "$T/nodes1.bin" >/dev/null || bad "one process (outputs on rank 0's node)"
+if ! timeout 120 "${MPIRUN[@]}" -np 2 sh -c \
+    'cd "$0/node$OMPI_COMM_WORLD_RANK" && { [ "$OMPI_COMM_WORLD_RANK" = 0 ] || PATH=/nonexistent; } && exec "$@"' \
+    "$T" "$M" "${base[@]}" "${outs[@]}" >"$T/log" 2>&1; then
+    bad "mpirun -np 2 with outputs on rank 0's node only failed:"; grep 'mfrec' "$T/log" | head -3
+elif ! cmp -s "$T/nodes1.bin" "$T/node0/res/model.bin" || [ ! -s "$T/node0/res/run.ck" ] ||
+    [ ! -s "$T/node0/res/log.json" ] || [ -n "$(ls -A "$T/node1")" ]; then
+    bad "mpirun -np 2 with outputs on rank 0's node: wrong model, a missing output, or rank 1 wrote"
+else echo "ok: outputs on rank 0's node only (--out, --checkpoint, --log-json, --plot): written there, same model bytes"; fi
+
 # --init-from: every rank reads the same .npy files (exported from a model
 # trained here), so the run starts where one process starts.
 "$M" "${base[@]}" --epochs 3 --out "$T/init.bin" >/dev/null &&
@@ -272,6 +290,21 @@ check_refused() {
 check_refused "run at most 1 ranks" --shards 1
 check_refused "does not support alternating least squares" --optimizer als --l2 0.1
 check_refused "--kind softmax is not supported under mpirun" --kind softmax
+# ... also when --resume names a softmax checkpoint (no --kind on the
+# command line): else every rank trained the whole softmax model itself and
+# every rank wrote --out and the checkpoint.
+"$M" train --kind softmax --data "$T/data" --epochs 2 --quiet --checkpoint "$T/sm.ck" --checkpoint-every 2 \
+    >/dev/null || bad "one-process softmax checkpoint"
+cp "$T/sm.ck" "$T/sm-before.ck"
+rm -rf "$T/no.bin" "$T/of"
+if timeout 60 "${MPIRUN[@]}" --output-filename "$T/of" -np 2 "$M" train --resume "$T/sm.ck" --epochs 4 \
+    --out "$T/no.bin" >"$T/log" 2>&1; then
+    bad "mpirun --resume of a softmax checkpoint succeeded; it must be refused"
+elif ! cat "$T"/of/*/rank.0/stderr 2>/dev/null | grep -q "not supported under mpirun"; then
+    bad "mpirun --resume of a softmax checkpoint: no refusal from rank 0"; grep mfrec "$T/log" | head -3
+elif [ -e "$T/no.bin" ] || ! cmp -s "$T/sm.ck" "$T/sm-before.ck"; then
+    bad "mpirun --resume of a softmax checkpoint: refused but wrote the model or the checkpoint"
+else echo "ok: --resume of a softmax checkpoint refused under mpirun"; fi
 
 # Starts `timeout 60 mpirun -np 2 mfrec ARGS...` in the background: sets
 # tpid (timeout's), launcher (mpirun's) and ranks (the two ranks' pids).

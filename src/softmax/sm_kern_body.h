@@ -214,7 +214,8 @@ static inline void sm_logits_back_body(float *restrict du, float *restrict gV, c
 /* The AVX2 forms of the three batch kernels: the same fmaf chains as the
  * portable forms below, lane by lane (_mm256_fmadd_ps(a, b, c) is
  * fmaf(a, b, c) in each lane), with the accumulators held in registers
- * (four examples or four rows by 16 floats), which GCC's vectorizer does
+ * (four examples or four rows by 16 floats; du4 four examples by 24
+ * columns where 24 remain), which GCC's vectorizer does
  * not manage from the portable loops. A partial block of r < 8 floats is
  * read and written with masks, so nothing past an array is touched. */
 static inline void sm_logits_t4_body(float *restrict s, int64_t lds, const float *restrict U,
@@ -244,30 +245,77 @@ static inline void sm_logits_t4_body(float *restrict s, int64_t lds, const float
     }
 }
 
+/* du4 over the 24 columns [c, c + 24) (c + 24 <= k): twelve chains in
+ * registers, so that the FMA latency (4 cycles, 2 a cycle) is covered
+ * with room for the loads; the accumulators are named variables (GCC
+ * kept an array of twelve on the stack, storing it at each row). */
+static inline void sm_du4_cols24(float *restrict du, int64_t lddu, const float *restrict ds,
+                                 int64_t lds, const float *restrict V, int32_t M, int32_t c,
+                                 int32_t k)
+{
+    __m256 a00 = _mm256_setzero_ps(), a01 = a00, a02 = a00, a10 = a00, a11 = a00, a12 = a00;
+    __m256 a20 = a00, a21 = a00, a22 = a00, a30 = a00, a31 = a00, a32 = a00;
+    for (int32_t i = 0; i < M; i++) {
+        const float *v = V + (size_t)i * (size_t)k + c, *d = ds + (size_t)i;
+        const __m256 v0 = _mm256_loadu_ps(v), v1 = _mm256_loadu_ps(v + 8);
+        const __m256 v2 = _mm256_loadu_ps(v + 16);
+        __m256 g = _mm256_broadcast_ss(d);
+        a00 = _mm256_fmadd_ps(g, v0, a00), a01 = _mm256_fmadd_ps(g, v1, a01);
+        a02 = _mm256_fmadd_ps(g, v2, a02);
+        g = _mm256_broadcast_ss(d + lds);
+        a10 = _mm256_fmadd_ps(g, v0, a10), a11 = _mm256_fmadd_ps(g, v1, a11);
+        a12 = _mm256_fmadd_ps(g, v2, a12);
+        g = _mm256_broadcast_ss(d + 2 * lds);
+        a20 = _mm256_fmadd_ps(g, v0, a20), a21 = _mm256_fmadd_ps(g, v1, a21);
+        a22 = _mm256_fmadd_ps(g, v2, a22);
+        g = _mm256_broadcast_ss(d + 3 * lds);
+        a30 = _mm256_fmadd_ps(g, v0, a30), a31 = _mm256_fmadd_ps(g, v1, a31);
+        a32 = _mm256_fmadd_ps(g, v2, a32);
+    }
+    float *o = du + (size_t)c;
+    _mm256_storeu_ps(o, a00), _mm256_storeu_ps(o + 8, a01), _mm256_storeu_ps(o + 16, a02);
+    o += lddu;
+    _mm256_storeu_ps(o, a10), _mm256_storeu_ps(o + 8, a11), _mm256_storeu_ps(o + 16, a12);
+    o += lddu;
+    _mm256_storeu_ps(o, a20), _mm256_storeu_ps(o + 8, a21), _mm256_storeu_ps(o + 16, a22);
+    o += lddu;
+    _mm256_storeu_ps(o, a30), _mm256_storeu_ps(o + 8, a31), _mm256_storeu_ps(o + 16, a32);
+}
+
+/* du4 over the columns [c, c + min(16, k - c)): eight chains. */
+static inline void sm_du4_cols16(float *restrict du, int64_t lddu, const float *restrict ds,
+                                 int64_t lds, const float *restrict V, int32_t M, int32_t c,
+                                 int32_t k)
+{
+    const int32_t r = k - c < 16 ? k - c : 16;
+    const __m256i m0 = sm_mask(r), m1 = sm_mask(r - 8);
+    __m256 a[4][2];
+    for (int b = 0; b < 4; b++) a[b][0] = a[b][1] = _mm256_setzero_ps();
+    for (int32_t i = 0; i < M; i++) {
+        const float *v = V + (size_t)i * (size_t)k + c;
+        const __m256 v0 = r == 16 ? _mm256_loadu_ps(v) : _mm256_maskload_ps(v, m0);
+        const __m256 v1 = r == 16 ? _mm256_loadu_ps(v + 8) : _mm256_maskload_ps(v + 8, m1);
+        for (int b = 0; b < 4; b++) {
+            const __m256 g = _mm256_broadcast_ss(ds + (size_t)b * (size_t)lds + (size_t)i);
+            a[b][0] = _mm256_fmadd_ps(g, v0, a[b][0]);
+            a[b][1] = _mm256_fmadd_ps(g, v1, a[b][1]);
+        }
+    }
+    for (int b = 0; b < 4; b++) {
+        float *o = du + (size_t)b * (size_t)lddu + (size_t)c;
+        _mm256_maskstore_ps(o, m0, a[b][0]);
+        _mm256_maskstore_ps(o + 8, m1, a[b][1]);
+    }
+}
+
 static inline void sm_logits_du4_body(float *restrict du, int64_t lddu, const float *restrict ds,
                                       int64_t lds, const float *restrict V, int32_t M, int32_t k)
 {
-    for (int32_t c = 0; c < k; c += 16) {
-        const int32_t r = k - c < 16 ? k - c : 16;
-        const __m256i m0 = sm_mask(r), m1 = sm_mask(r - 8);
-        __m256 a[4][2];
-        for (int b = 0; b < 4; b++) a[b][0] = a[b][1] = _mm256_setzero_ps();
-        for (int32_t i = 0; i < M; i++) {
-            const float *v = V + (size_t)i * (size_t)k + c;
-            const __m256 v0 = r == 16 ? _mm256_loadu_ps(v) : _mm256_maskload_ps(v, m0);
-            const __m256 v1 = r == 16 ? _mm256_loadu_ps(v + 8) : _mm256_maskload_ps(v + 8, m1);
-            for (int b = 0; b < 4; b++) {
-                const __m256 g = _mm256_broadcast_ss(ds + (size_t)b * (size_t)lds + (size_t)i);
-                a[b][0] = _mm256_fmadd_ps(g, v0, a[b][0]);
-                a[b][1] = _mm256_fmadd_ps(g, v1, a[b][1]);
-            }
-        }
-        for (int b = 0; b < 4; b++) {
-            float *o = du + (size_t)b * (size_t)lddu + (size_t)c;
-            _mm256_maskstore_ps(o, m0, a[b][0]);
-            _mm256_maskstore_ps(o + 8, m1, a[b][1]);
-        }
-    }
+    /* groups of 24 columns while 24 remain, then of at most 16 (k = 35:
+     * 24 + 11, two passes over V instead of three) */
+    int32_t c = 0;
+    for (; c + 24 <= k; c += 24) sm_du4_cols24(du, lddu, ds, lds, V, M, c, k);
+    for (; c < k; c += 16) sm_du4_cols16(du, lddu, ds, lds, V, M, c, k);
 }
 
 /* NR (4 or 1) rows from i, columns [c, c + min(16, k - c)). */

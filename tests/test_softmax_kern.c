@@ -8,7 +8,8 @@
  *    (logits, logits_back) that mfr_sm_example uses and test_softmax_grad
  *    checks against finite differences: bit for bit, since each output is
  *    the same fmaf chain (sm_kern_priv.h), for both kernel sets, widths
- *    1..40 and item counts around the 16-item and 4-row blocks; the row
+ *    1..40 (du4's 24- and 16-column groups and their masked ends) and
+ *    item counts around the 16-item and 4-row blocks; the row
  *    ranges of outer_rows cut anywhere give the same bits (threads own
  *    row blocks), and add = 1 continues the chain across chunks.
  */

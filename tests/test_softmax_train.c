@@ -146,6 +146,57 @@ static void test_kernel_sets_same_training(void **state)
     mfr_sm_items_free(&d.it);
 }
 
+/* V's rows updated inside the gradient pass (a step of one chunk of
+ * examples) give the bytes of the separate update pass: parameters and
+ * optimizer state, Adam and Adagrad, with and without weight decay,
+ * mini-batches and the full batch, at 1 and 3 threads. */
+static void check_fused(mfr_softmax_config c, int threads)
+{
+    struct data d;
+    make_data(&d);
+    float *out[2][3];
+    int64_t P = 0, steps[2];
+    for (int fuse = 0; fuse < 2; fuse++) {
+        mfr_error err = {0};
+        mfr_sm_trainer *tr = NULL;
+        assert_int_equal(mfr_sm_trainer_create(&c, NU, &d.it, d.users, d.items, d.n, NULL,
+                                               threads, &tr, &err),
+                         MFR_OK);
+        mfr_sm_trainer_set_fuse(tr, fuse);
+        for (int e = 0; e < 3; e++) assert_int_equal(mfr_sm_trainer_epoch(tr, NULL, &err), MFR_OK);
+        P = mfr_sm_trainer_layout(tr)->n_params;
+        const float *st[2];
+        int n_st = mfr_sm_trainer_state(tr, st, &steps[fuse]);
+        for (int a = 0; a < 3; a++) {
+            const float *src = a == 0 ? mfr_sm_trainer_params(tr) : a <= n_st ? st[a - 1] : NULL;
+            out[fuse][a] = calloc((size_t)P, sizeof(float));
+            if (src) memcpy(out[fuse][a], src, sizeof(float) * (size_t)P);
+        }
+        mfr_sm_trainer_destroy(tr);
+    }
+    assert_int_equal(steps[0], steps[1]);
+    for (int a = 0; a < 3; a++) {
+        assert_memory_equal(out[0][a], out[1][a], sizeof(float) * (size_t)P);
+        free(out[0][a]), free(out[1][a]);
+    }
+    mfr_sm_items_free(&d.it);
+}
+
+static void test_fused_update_same_bytes(void **state)
+{
+    (void)state;
+    for (int threads = 1; threads <= 3; threads += 2) {
+        mfr_softmax_config c = base_config(MFR_SOFTMAX_OPT_ADAM);
+        check_fused(c, threads);
+        c.weight_decay = 0.05;
+        check_fused(c, threads);
+        c = base_config(MFR_SOFTMAX_OPT_ADAGRAD);
+        check_fused(c, threads);
+        c.batch_users = 0; /* one step of all 59 examples: still one chunk */
+        check_fused(c, threads);
+    }
+}
+
 static void test_threads_adagrad(void **state)
 {
     (void)state;
@@ -326,6 +377,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_kernel_sets_same_training),
+        cmocka_unit_test(test_fused_update_same_bytes),
         cmocka_unit_test(test_threads_adagrad),
         cmocka_unit_test(test_threads_adam),
         cmocka_unit_test(test_threads_all_pairs_full_batch),

@@ -214,7 +214,8 @@ static inline void sm_logits_back_body(float *restrict du, float *restrict gV, c
 /* The AVX2 forms of the three batch kernels: the same fmaf chains as the
  * portable forms below, lane by lane (_mm256_fmadd_ps(a, b, c) is
  * fmaf(a, b, c) in each lane), with the accumulators held in registers
- * (four examples or four rows by 16 floats), which GCC's vectorizer does
+ * (four examples or four rows by 16 floats; du4 four examples by 24
+ * columns where 24 remain), which GCC's vectorizer does
  * not manage from the portable loops. A partial block of r < 8 floats is
  * read and written with masks, so nothing past an array is touched. */
 static inline void sm_logits_t4_body(float *restrict s, int64_t lds, const float *restrict U,
@@ -244,30 +245,77 @@ static inline void sm_logits_t4_body(float *restrict s, int64_t lds, const float
     }
 }
 
+/* du4 over the 24 columns [c, c + 24) (c + 24 <= k): twelve chains in
+ * registers, so that the FMA latency (4 cycles, 2 a cycle) is covered
+ * with room for the loads; the accumulators are named variables (GCC
+ * kept an array of twelve on the stack, storing it at each row). */
+static inline void sm_du4_cols24(float *restrict du, int64_t lddu, const float *restrict ds,
+                                 int64_t lds, const float *restrict V, int32_t M, int32_t c,
+                                 int32_t k)
+{
+    __m256 a00 = _mm256_setzero_ps(), a01 = a00, a02 = a00, a10 = a00, a11 = a00, a12 = a00;
+    __m256 a20 = a00, a21 = a00, a22 = a00, a30 = a00, a31 = a00, a32 = a00;
+    for (int32_t i = 0; i < M; i++) {
+        const float *v = V + (size_t)i * (size_t)k + c, *d = ds + (size_t)i;
+        const __m256 v0 = _mm256_loadu_ps(v), v1 = _mm256_loadu_ps(v + 8);
+        const __m256 v2 = _mm256_loadu_ps(v + 16);
+        __m256 g = _mm256_broadcast_ss(d);
+        a00 = _mm256_fmadd_ps(g, v0, a00), a01 = _mm256_fmadd_ps(g, v1, a01);
+        a02 = _mm256_fmadd_ps(g, v2, a02);
+        g = _mm256_broadcast_ss(d + lds);
+        a10 = _mm256_fmadd_ps(g, v0, a10), a11 = _mm256_fmadd_ps(g, v1, a11);
+        a12 = _mm256_fmadd_ps(g, v2, a12);
+        g = _mm256_broadcast_ss(d + 2 * lds);
+        a20 = _mm256_fmadd_ps(g, v0, a20), a21 = _mm256_fmadd_ps(g, v1, a21);
+        a22 = _mm256_fmadd_ps(g, v2, a22);
+        g = _mm256_broadcast_ss(d + 3 * lds);
+        a30 = _mm256_fmadd_ps(g, v0, a30), a31 = _mm256_fmadd_ps(g, v1, a31);
+        a32 = _mm256_fmadd_ps(g, v2, a32);
+    }
+    float *o = du + (size_t)c;
+    _mm256_storeu_ps(o, a00), _mm256_storeu_ps(o + 8, a01), _mm256_storeu_ps(o + 16, a02);
+    o += lddu;
+    _mm256_storeu_ps(o, a10), _mm256_storeu_ps(o + 8, a11), _mm256_storeu_ps(o + 16, a12);
+    o += lddu;
+    _mm256_storeu_ps(o, a20), _mm256_storeu_ps(o + 8, a21), _mm256_storeu_ps(o + 16, a22);
+    o += lddu;
+    _mm256_storeu_ps(o, a30), _mm256_storeu_ps(o + 8, a31), _mm256_storeu_ps(o + 16, a32);
+}
+
+/* du4 over the columns [c, c + min(16, k - c)): eight chains. */
+static inline void sm_du4_cols16(float *restrict du, int64_t lddu, const float *restrict ds,
+                                 int64_t lds, const float *restrict V, int32_t M, int32_t c,
+                                 int32_t k)
+{
+    const int32_t r = k - c < 16 ? k - c : 16;
+    const __m256i m0 = sm_mask(r), m1 = sm_mask(r - 8);
+    __m256 a[4][2];
+    for (int b = 0; b < 4; b++) a[b][0] = a[b][1] = _mm256_setzero_ps();
+    for (int32_t i = 0; i < M; i++) {
+        const float *v = V + (size_t)i * (size_t)k + c;
+        const __m256 v0 = r == 16 ? _mm256_loadu_ps(v) : _mm256_maskload_ps(v, m0);
+        const __m256 v1 = r == 16 ? _mm256_loadu_ps(v + 8) : _mm256_maskload_ps(v + 8, m1);
+        for (int b = 0; b < 4; b++) {
+            const __m256 g = _mm256_broadcast_ss(ds + (size_t)b * (size_t)lds + (size_t)i);
+            a[b][0] = _mm256_fmadd_ps(g, v0, a[b][0]);
+            a[b][1] = _mm256_fmadd_ps(g, v1, a[b][1]);
+        }
+    }
+    for (int b = 0; b < 4; b++) {
+        float *o = du + (size_t)b * (size_t)lddu + (size_t)c;
+        _mm256_maskstore_ps(o, m0, a[b][0]);
+        _mm256_maskstore_ps(o + 8, m1, a[b][1]);
+    }
+}
+
 static inline void sm_logits_du4_body(float *restrict du, int64_t lddu, const float *restrict ds,
                                       int64_t lds, const float *restrict V, int32_t M, int32_t k)
 {
-    for (int32_t c = 0; c < k; c += 16) {
-        const int32_t r = k - c < 16 ? k - c : 16;
-        const __m256i m0 = sm_mask(r), m1 = sm_mask(r - 8);
-        __m256 a[4][2];
-        for (int b = 0; b < 4; b++) a[b][0] = a[b][1] = _mm256_setzero_ps();
-        for (int32_t i = 0; i < M; i++) {
-            const float *v = V + (size_t)i * (size_t)k + c;
-            const __m256 v0 = r == 16 ? _mm256_loadu_ps(v) : _mm256_maskload_ps(v, m0);
-            const __m256 v1 = r == 16 ? _mm256_loadu_ps(v + 8) : _mm256_maskload_ps(v + 8, m1);
-            for (int b = 0; b < 4; b++) {
-                const __m256 g = _mm256_broadcast_ss(ds + (size_t)b * (size_t)lds + (size_t)i);
-                a[b][0] = _mm256_fmadd_ps(g, v0, a[b][0]);
-                a[b][1] = _mm256_fmadd_ps(g, v1, a[b][1]);
-            }
-        }
-        for (int b = 0; b < 4; b++) {
-            float *o = du + (size_t)b * (size_t)lddu + (size_t)c;
-            _mm256_maskstore_ps(o, m0, a[b][0]);
-            _mm256_maskstore_ps(o + 8, m1, a[b][1]);
-        }
-    }
+    /* groups of 24 columns while 24 remain, then of at most 16 (k = 35:
+     * 24 + 11, two passes over V instead of three) */
+    int32_t c = 0;
+    for (; c + 24 <= k; c += 24) sm_du4_cols24(du, lddu, ds, lds, V, M, c, k);
+    for (; c < k; c += 16) sm_du4_cols16(du, lddu, ds, lds, V, M, c, k);
 }
 
 /* NR (4 or 1) rows from i, columns [c, c + min(16, k - c)). */
@@ -283,12 +331,12 @@ static inline void sm_outer_block(float *restrict gV, const float *restrict ds, 
         a[x][0] = add ? _mm256_maskload_ps(g, m0) : _mm256_setzero_ps();
         a[x][1] = add ? _mm256_maskload_ps(g + 8, m1) : _mm256_setzero_ps();
     }
-    for (int32_t b = 0; b < nb; b++) {
-        const float *u = U + (size_t)b * (size_t)ldu + c;
+    const float *u = U + c, *dsi = ds + i; /* pointer steps: no counter on the stack */
+    for (int32_t b = 0; b < nb; b++, u += ldu, dsi += lds) {
         const __m256 u0 = r == 16 ? _mm256_loadu_ps(u) : _mm256_maskload_ps(u, m0);
         const __m256 u1 = r == 16 ? _mm256_loadu_ps(u + 8) : _mm256_maskload_ps(u + 8, m1);
         for (int x = 0; x < NR; x++) {
-            const __m256 d = _mm256_broadcast_ss(ds + (size_t)b * (size_t)lds + (size_t)(i + x));
+            const __m256 d = _mm256_broadcast_ss(dsi + x);
             a[x][0] = _mm256_fmadd_ps(d, u0, a[x][0]);
             a[x][1] = _mm256_fmadd_ps(d, u1, a[x][1]);
         }
@@ -319,23 +367,77 @@ static inline void sm_outer_tail(float *restrict gV, const float *restrict ds, i
     for (int x = 0; x < NR; x++) _mm256_maskstore_ps(gV + (size_t)(i + x) * (size_t)k + c, m0, a[x]);
 }
 
-static inline void sm_outer_rows_body(float *restrict gV, const float *restrict ds, int64_t lds,
-                                      const float *restrict U, int64_t ldu, int32_t nb,
-                                      int32_t i0, int32_t i1, int32_t k, int add)
+/* Four rows from i, the 24 columns [c, c + 24) (c + 24 <= k): twelve
+ * chains in named registers (as sm_du4_cols24) and one pointer step per
+ * example, so that no loop counter lives on the stack. */
+static inline void sm_outer_block24(float *restrict gV, const float *restrict ds, int64_t lds,
+                                    const float *restrict U, int64_t ldu, int32_t nb, int32_t i,
+                                    int32_t c, int32_t k, int add)
 {
-    /* blocks of 16 columns four rows at a time, a last block of at most 8
-     * columns eight rows at a time (eight chains either way) */
-    const int32_t c16 = k - k % 16 + (k % 16 > 8 ? 16 : 0);
+    float *g0 = gV + (size_t)i * (size_t)k + c, *g1 = g0 + k, *g2 = g1 + k, *g3 = g2 + k;
+    __m256 a00 = _mm256_setzero_ps(), a01 = a00, a02 = a00, a10 = a00, a11 = a00, a12 = a00;
+    __m256 a20 = a00, a21 = a00, a22 = a00, a30 = a00, a31 = a00, a32 = a00;
+    if (add) {
+        a00 = _mm256_loadu_ps(g0), a01 = _mm256_loadu_ps(g0 + 8), a02 = _mm256_loadu_ps(g0 + 16);
+        a10 = _mm256_loadu_ps(g1), a11 = _mm256_loadu_ps(g1 + 8), a12 = _mm256_loadu_ps(g1 + 16);
+        a20 = _mm256_loadu_ps(g2), a21 = _mm256_loadu_ps(g2 + 8), a22 = _mm256_loadu_ps(g2 + 16);
+        a30 = _mm256_loadu_ps(g3), a31 = _mm256_loadu_ps(g3 + 8), a32 = _mm256_loadu_ps(g3 + 16);
+    }
+    const float *u = U + c, *d = ds + i;
+    for (int32_t b = 0; b < nb; b++, u += ldu, d += lds) {
+        const __m256 u0 = _mm256_loadu_ps(u), u1 = _mm256_loadu_ps(u + 8);
+        const __m256 u2 = _mm256_loadu_ps(u + 16);
+        __m256 e = _mm256_broadcast_ss(d);
+        a00 = _mm256_fmadd_ps(e, u0, a00), a01 = _mm256_fmadd_ps(e, u1, a01);
+        a02 = _mm256_fmadd_ps(e, u2, a02);
+        e = _mm256_broadcast_ss(d + 1);
+        a10 = _mm256_fmadd_ps(e, u0, a10), a11 = _mm256_fmadd_ps(e, u1, a11);
+        a12 = _mm256_fmadd_ps(e, u2, a12);
+        e = _mm256_broadcast_ss(d + 2);
+        a20 = _mm256_fmadd_ps(e, u0, a20), a21 = _mm256_fmadd_ps(e, u1, a21);
+        a22 = _mm256_fmadd_ps(e, u2, a22);
+        e = _mm256_broadcast_ss(d + 3);
+        a30 = _mm256_fmadd_ps(e, u0, a30), a31 = _mm256_fmadd_ps(e, u1, a31);
+        a32 = _mm256_fmadd_ps(e, u2, a32);
+    }
+    _mm256_storeu_ps(g0, a00), _mm256_storeu_ps(g0 + 8, a01), _mm256_storeu_ps(g0 + 16, a02);
+    _mm256_storeu_ps(g1, a10), _mm256_storeu_ps(g1 + 8, a11), _mm256_storeu_ps(g1 + 16, a12);
+    _mm256_storeu_ps(g2, a20), _mm256_storeu_ps(g2 + 8, a21), _mm256_storeu_ps(g2 + 16, a22);
+    _mm256_storeu_ps(g3, a30), _mm256_storeu_ps(g3 + 8, a31), _mm256_storeu_ps(g3 + 16, a32);
+}
+
+/* Rows [i0, i1), the columns [cs, k): blocks of 16 columns four rows at
+ * a time, a last block of at most 8 columns eight rows at a time (eight
+ * chains either way). */
+static inline void sm_outer_cols(float *restrict gV, const float *restrict ds, int64_t lds,
+                                 const float *restrict U, int64_t ldu, int32_t nb, int32_t i0,
+                                 int32_t i1, int32_t cs, int32_t k, int add)
+{
+    const int32_t w = k - cs, c16 = cs + w - w % 16 + (w % 16 > 8 ? 16 : 0);
     int32_t i = i0;
     for (; i + 4 <= i1; i += 4)
-        for (int32_t c = 0; c < c16; c += 16) sm_outer_block(gV, ds, lds, U, ldu, nb, i, c, k, add, 4);
+        for (int32_t c = cs; c < c16; c += 16) sm_outer_block(gV, ds, lds, U, ldu, nb, i, c, k, add, 4);
     for (; i < i1; i++)
-        for (int32_t c = 0; c < c16; c += 16) sm_outer_block(gV, ds, lds, U, ldu, nb, i, c, k, add, 1);
+        for (int32_t c = cs; c < c16; c += 16) sm_outer_block(gV, ds, lds, U, ldu, nb, i, c, k, add, 1);
     if (c16 < k) {
         i = i0;
         for (; i + 8 <= i1; i += 8) sm_outer_tail(gV, ds, lds, U, ldu, nb, i, c16, k, add, 8);
         for (; i < i1; i++) sm_outer_tail(gV, ds, lds, U, ldu, nb, i, c16, k, add, 1);
     }
+}
+
+static inline void sm_outer_rows_body(float *restrict gV, const float *restrict ds, int64_t lds,
+                                      const float *restrict U, int64_t ldu, int32_t nb,
+                                      int32_t i0, int32_t i1, int32_t k, int add)
+{
+    /* four rows at a time: blocks of 24 columns while 24 remain, then
+     * sm_outer_cols for the rest (k = 35: 24 + 11); the last i1 - i0 mod
+     * 4 rows all through sm_outer_cols */
+    const int32_t c24 = k / 24 * 24, n4 = i0 + (i1 - i0) / 4 * 4;
+    for (int32_t i = i0; i < n4; i += 4)
+        for (int32_t c = 0; c < c24; c += 24) sm_outer_block24(gV, ds, lds, U, ldu, nb, i, c, k, add);
+    sm_outer_cols(gV, ds, lds, U, ldu, nb, i0, n4, c24, k, add);
+    sm_outer_cols(gV, ds, lds, U, ldu, nb, n4, i1, 0, k, add);
 }
 #else
 /* The portable forms: the specification of the chains, plainly. */

@@ -39,7 +39,7 @@
 #include "rng_priv.h"
 #include "softmax_priv.h"
 
-enum { SM_DEFAULT_SHARDS = 16, SM_CHUNK = 4096, SM_BATCH_EX = 64, SM_ROWS = 64 };
+enum { SM_DEFAULT_SHARDS = 16, SM_CHUNK = 4096, SM_BATCH_EX = 64, SM_ROWS = 64, SM_FUSE_ROWS = 8 };
 
 struct mfr_sm_trainer {
     mfr_softmax_config cfg;
@@ -69,6 +69,7 @@ struct mfr_sm_trainer {
     int64_t scratch_floats, slot_floats, ids_per_slot;
     int64_t epoch, t; /* epochs done, optimizer steps done */
     int n_threads;
+    int no_fuse;      /* tests: never update V in phase B */
     const struct mfr_kernel_set *kern;
     const struct mfr_sm_kern *sm_kern;
 };
@@ -421,6 +422,36 @@ static void update_chunk(mfr_sm_trainer *tr, int64_t x0, int64_t n, const struct
         tr->sm_kern->adagrad(tr->theta + x0, tr->state[0] + x0, g, n, (float)tr->cfg.lr);
 }
 
+/* Phase B fused with the update of V's rows (a step of one chunk with a
+ * finite loss, tables not tied): each thread's row block in groups of
+ * SM_FUSE_ROWS rows, V's gradient of a group then at once its update
+ * (update_chunk: the same elementwise operations as the separate pass,
+ * so the same bits), while the group's gradient is in L1 and so that the
+ * out-of-order core overlaps the update's square roots and divisions
+ * (one divider) with the next group's FMAs. A group of 8 rows is 8k
+ * floats from an offset of 8k floats: whole aligned vectors; the last
+ * group runs to n_params, over V's zero padding (zero gradient, zero
+ * moments: unchanged either way). */
+static void vgrad_rows_update(mfr_sm_trainer *tr, int32_t nb, const struct mfr_adam_coef *ac)
+{
+    const struct mfr_sm_layout *lay = &tr->lay;
+    const int32_t M = lay->V.rows, k = lay->V.cols, nblk = (M + SM_ROWS - 1) / SM_ROWS;
+    struct mfr_sm_scratch sc;
+    slot_bind(tr, 0, &sc);
+#pragma omp for schedule(dynamic, 1) nowait
+    for (int32_t r = 0; r < nblk; r++) {
+        int32_t i1 = r * SM_ROWS + SM_ROWS < M ? r * SM_ROWS + SM_ROWS : M;
+        for (int32_t i = r * SM_ROWS; i < i1; i += SM_FUSE_ROWS) {
+            int32_t j = i + SM_FUSE_ROWS < i1 ? i + SM_FUSE_ROWS : i1;
+            tr->sm_kern->outer_rows(tr->grad + lay->V.offset, sc.s, tr->slot_floats,
+                                    sc.h[lay->n_layers], tr->slot_floats, nb, i, j, k, 0);
+            int64_t x0 = lay->V.offset + (int64_t)i * k;
+            int64_t x1 = j == M ? lay->n_params : lay->V.offset + (int64_t)j * k;
+            update_chunk(tr, x0, x1 - x0, ac);
+        }
+    }
+}
+
 /* Phase C for the chunk's nb examples, serially, and their losses. */
 static void chunk_weights(mfr_sm_trainer *tr, int32_t nb, double *sum)
 {
@@ -430,40 +461,63 @@ static void chunk_weights(mfr_sm_trainer *tr, int32_t nb, double *sum)
     }
 }
 
+/* The sum of the chunk's nb example losses in example order (phase C's
+ * sum for a step of one chunk). */
+static double chunk_loss(const mfr_sm_trainer *tr, int32_t nb)
+{
+    double sum = 0.0;
+    for (int32_t x = 0; x < nb; x++) sum += tr->ex_loss[x];
+    return sum;
+}
+
+/* The update of the floats [0, P) in fixed chunks, in parallel. */
+static void update_range(mfr_sm_trainer *tr, int64_t P, const struct mfr_adam_coef *ac)
+{
+    const int64_t n_chunks = (P + SM_CHUNK - 1) / SM_CHUNK;
+#pragma omp for schedule(static)
+    for (int64_t c = 0; c < n_chunks; c++) {
+        int64_t x0 = c * SM_CHUNK;
+        update_chunk(tr, x0, P - x0 < SM_CHUNK ? P - x0 : SM_CHUNK, ac);
+    }
+}
+
 /* One step in one parallel region: the step's n_ex examples (fill_examples)
  * in chunks of SM_BATCH_EX through phases A-C, then, when the loss sum is
  * finite, the update with coefficients ac. Phase C (one thread) runs
  * beside phase B (the others) unless the tables are tied (both write V's
- * rows: B first). Returns the loss sum. */
+ * rows: B first). A step of one chunk with untied tables knows its loss
+ * after phase A (the examples' own losses), so when that is finite phase
+ * B updates V's rows itself (vgrad_rows_update) and the update pass
+ * covers the parameters below V. Returns the loss sum. */
 static double step_region(mfr_sm_trainer *tr, int64_t n_ex, const struct mfr_adam_coef *ac)
 {
     double sum = 0.0;
     const int tied = tr->lay.movie.offset == tr->lay.V.offset;
-    const int64_t P = tr->lay.n_params, n_chunks = (P + SM_CHUNK - 1) / SM_CHUNK;
+    const int one_chunk = !tied && n_ex <= SM_BATCH_EX && !tr->no_fuse;
 #pragma omp parallel num_threads(tr->n_threads)
     {
+        int fused = 0; /* V updated in phase B: every thread computes the same */
         step_prepare(tr);
 #pragma omp barrier
         for (int64_t e0 = 0; e0 < n_ex; e0 += SM_BATCH_EX) {
             const int32_t nb = (int32_t)(n_ex - e0 < SM_BATCH_EX ? n_ex - e0 : SM_BATCH_EX);
 #pragma omp for schedule(dynamic, 1)
             for (int32_t x = 0; x < nb; x += 4) group_forward_back(tr, e0, x, nb - x < 4 ? nb - x : 4);
+            fused = one_chunk && isfinite(chunk_loss(tr, nb));
             if (tied) {
                 vgrad_rows(tr, nb, e0 > 0);
 #pragma omp barrier
             }
 #pragma omp single nowait
             chunk_weights(tr, nb, &sum);
-            if (!tied) vgrad_rows(tr, nb, e0 > 0);
+            if (fused)
+                vgrad_rows_update(tr, nb, ac);
+            else if (!tied)
+                vgrad_rows(tr, nb, e0 > 0);
 #pragma omp barrier
         }
-        if (isfinite(sum)) { /* every thread reads the final sum after the barrier */
-#pragma omp for schedule(static)
-            for (int64_t c = 0; c < n_chunks; c++) {
-                int64_t x0 = c * SM_CHUNK;
-                update_chunk(tr, x0, P - x0 < SM_CHUNK ? P - x0 : SM_CHUNK, ac);
-            }
-        }
+        if (isfinite(sum)) /* every thread reads the final sum after the barrier */
+            update_range(tr, fused ? tr->lay.V.offset : tr->lay.n_params, ac);
     }
     return sum;
 }
@@ -537,6 +591,7 @@ void mfr_sm_trainer_set_kernels(mfr_sm_trainer *tr, const struct mfr_sm_kern *ke
 {
     tr->sm_kern = kern;
 }
+void mfr_sm_trainer_set_fuse(mfr_sm_trainer *tr, int fuse) { tr->no_fuse = !fuse; }
 const mfr_softmax_config *mfr_sm_trainer_config(const mfr_sm_trainer *tr) { return &tr->cfg; }
 const struct mfr_sm_items *mfr_sm_trainer_items(const mfr_sm_trainer *tr) { return &tr->items; }
 

@@ -213,6 +213,9 @@ const char *mfr_sm_trainer_kernels_name(const mfr_sm_trainer *tr);
 int32_t mfr_sm_trainer_steps(const mfr_sm_trainer *tr, mfr_softmax_step *out, int32_t cap);
 /* Replaces the kernel set (tests: the reference against the AVX2 set). */
 void mfr_sm_trainer_set_kernels(mfr_sm_trainer *tr, const struct mfr_sm_kern *kern);
+/* fuse = 0: V's rows are updated in the separate pass even in a step of
+ * one chunk (tests: the fused update against the separate one). */
+void mfr_sm_trainer_set_fuse(mfr_sm_trainer *tr, int fuse);
 
 /* sm_api.c, for sm_checkpoint.c: the public trainer's core, and its last
  * epoch's loss as a resumed run restores it. */

@@ -89,13 +89,13 @@ int mfr_softmax_config_validate(const mfr_softmax_config *c, mfr_error *err)
     if ((st = range_d(err, "weight_decay", c->weight_decay, 0.0, 1e6, false))) return st;
     if (c->lr * c->weight_decay >= 1.0)
         return mfr_seterr(err, MFR_ERR_INVALID,
-                          "softmax lr * weight_decay must be below 1 (it scales the parameters by "
-                          "1 - lr * weight_decay), got %g * %g",
+                          "softmax --lr * --weight-decay must be below 1 (each step scales the "
+                          "parameters by 1 - lr * weight_decay), got %g * %g",
                           c->lr, c->weight_decay);
     if (c->tie_tables && c->dim_movie != c->k)
         return mfr_seterr(err, MFR_ERR_INVALID,
-                          "softmax tie_tables needs dim_movie == k (the movie table is V), got "
-                          "dim_movie %d and k %d",
+                          "softmax --tie needs --dim-movie equal to --dim (the movie table is V), "
+                          "got --dim-movie %d and --dim %d",
                           (int)c->dim_movie, (int)c->k);
     return MFR_OK;
 }

@@ -10,8 +10,9 @@
  *             hidden[0..3], optimizer, batch_users, n_shards, all_pairs,
  *             items' n_genres
  *   i32 x 3:  items' n_years, year_min; hidden_init
- *   version 2 only: i32 tie_tables, f64 weight_decay
+ *   version 2 only: i32 tie_tables
  *   f64 x 5:  lr, beta1, beta2, eps, adagrad_init
+ *   version 2 only: f64 weight_decay
  *   u64 seed, i64 epochs, i64 n_params
  *   per item: i32 year bucket, u32 genre bits
  *   f32 x n_params: the parameter vector (layout of softmax_priv.h)

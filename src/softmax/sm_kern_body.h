@@ -218,31 +218,40 @@ static inline void sm_logits_back_body(float *restrict du, float *restrict gV, c
  * columns where 24 remain), which GCC's vectorizer does
  * not manage from the portable loops. A partial block of r < 8 floats is
  * read and written with masks, so nothing past an array is touched. */
+/* out[b][0..r) = sum over p < n_p of A[b][p] * B[p][0..r), for the four
+ * rows b (r <= 16 columns, masked below 16; rows lda / ldb / ldo floats
+ * apart): the 4 x 16 register block both logits_t4 (p over k) and du4's
+ * last columns (p over the movies) are made of, with p in order. */
+static inline void sm_gemm4x16(float *restrict out, int64_t ldo, const float *restrict A,
+                               int64_t lda, const float *restrict B, int64_t ldb, int32_t n_p,
+                               int32_t r)
+{
+    const __m256i m0 = sm_mask(r), m1 = sm_mask(r - 8);
+    __m256 a[4][2];
+    for (int b = 0; b < 4; b++) a[b][0] = a[b][1] = _mm256_setzero_ps();
+    for (int32_t p = 0; p < n_p; p++) {
+        const float *v = B + (size_t)p * (size_t)ldb;
+        const __m256 v0 = r == 16 ? _mm256_loadu_ps(v) : _mm256_maskload_ps(v, m0);
+        const __m256 v1 = r == 16 ? _mm256_loadu_ps(v + 8) : _mm256_maskload_ps(v + 8, m1);
+        for (int b = 0; b < 4; b++) {
+            const __m256 g = _mm256_broadcast_ss(A + (size_t)b * (size_t)lda + (size_t)p);
+            a[b][0] = _mm256_fmadd_ps(g, v0, a[b][0]);
+            a[b][1] = _mm256_fmadd_ps(g, v1, a[b][1]);
+        }
+    }
+    for (int b = 0; b < 4; b++) {
+        float *o = out + (size_t)b * (size_t)ldo;
+        _mm256_maskstore_ps(o, m0, a[b][0]);
+        _mm256_maskstore_ps(o + 8, m1, a[b][1]);
+    }
+}
+
 static inline void sm_logits_t4_body(float *restrict s, int64_t lds, const float *restrict U,
                                      int64_t ldu, const float *restrict Vt, int64_t ldt,
                                      int32_t M, int32_t k)
 {
-    for (int32_t i = 0; i < M; i += 16) {
-        const int32_t r = M - i < 16 ? M - i : 16;
-        const __m256i m0 = sm_mask(r), m1 = sm_mask(r - 8);
-        __m256 a[4][2];
-        for (int b = 0; b < 4; b++) a[b][0] = a[b][1] = _mm256_setzero_ps();
-        for (int32_t c = 0; c < k; c++) {
-            const float *v = Vt + (size_t)c * (size_t)ldt + i;
-            const __m256 v0 = r == 16 ? _mm256_loadu_ps(v) : _mm256_maskload_ps(v, m0);
-            const __m256 v1 = r == 16 ? _mm256_loadu_ps(v + 8) : _mm256_maskload_ps(v + 8, m1);
-            for (int b = 0; b < 4; b++) {
-                const __m256 ub = _mm256_broadcast_ss(U + (size_t)b * (size_t)ldu + (size_t)c);
-                a[b][0] = _mm256_fmadd_ps(ub, v0, a[b][0]);
-                a[b][1] = _mm256_fmadd_ps(ub, v1, a[b][1]);
-            }
-        }
-        for (int b = 0; b < 4; b++) {
-            float *o = s + (size_t)b * (size_t)lds + (size_t)i;
-            _mm256_maskstore_ps(o, m0, a[b][0]);
-            _mm256_maskstore_ps(o + 8, m1, a[b][1]);
-        }
-    }
+    for (int32_t i = 0; i < M; i += 16)
+        sm_gemm4x16(s + i, lds, U, ldu, Vt + i, ldt, k, M - i < 16 ? M - i : 16);
 }
 
 /* du4 over the 24 columns [c, c + 24) (c + 24 <= k): twelve chains in
@@ -282,32 +291,6 @@ static inline void sm_du4_cols24(float *restrict du, int64_t lddu, const float *
     _mm256_storeu_ps(o, a30), _mm256_storeu_ps(o + 8, a31), _mm256_storeu_ps(o + 16, a32);
 }
 
-/* du4 over the columns [c, c + min(16, k - c)): eight chains. */
-static inline void sm_du4_cols16(float *restrict du, int64_t lddu, const float *restrict ds,
-                                 int64_t lds, const float *restrict V, int32_t M, int32_t c,
-                                 int32_t k)
-{
-    const int32_t r = k - c < 16 ? k - c : 16;
-    const __m256i m0 = sm_mask(r), m1 = sm_mask(r - 8);
-    __m256 a[4][2];
-    for (int b = 0; b < 4; b++) a[b][0] = a[b][1] = _mm256_setzero_ps();
-    for (int32_t i = 0; i < M; i++) {
-        const float *v = V + (size_t)i * (size_t)k + c;
-        const __m256 v0 = r == 16 ? _mm256_loadu_ps(v) : _mm256_maskload_ps(v, m0);
-        const __m256 v1 = r == 16 ? _mm256_loadu_ps(v + 8) : _mm256_maskload_ps(v + 8, m1);
-        for (int b = 0; b < 4; b++) {
-            const __m256 g = _mm256_broadcast_ss(ds + (size_t)b * (size_t)lds + (size_t)i);
-            a[b][0] = _mm256_fmadd_ps(g, v0, a[b][0]);
-            a[b][1] = _mm256_fmadd_ps(g, v1, a[b][1]);
-        }
-    }
-    for (int b = 0; b < 4; b++) {
-        float *o = du + (size_t)b * (size_t)lddu + (size_t)c;
-        _mm256_maskstore_ps(o, m0, a[b][0]);
-        _mm256_maskstore_ps(o + 8, m1, a[b][1]);
-    }
-}
-
 static inline void sm_logits_du4_body(float *restrict du, int64_t lddu, const float *restrict ds,
                                       int64_t lds, const float *restrict V, int32_t M, int32_t k)
 {
@@ -315,7 +298,7 @@ static inline void sm_logits_du4_body(float *restrict du, int64_t lddu, const fl
      * 24 + 11, two passes over V instead of three) */
     int32_t c = 0;
     for (; c + 24 <= k; c += 24) sm_du4_cols24(du, lddu, ds, lds, V, M, c, k);
-    for (; c < k; c += 16) sm_du4_cols16(du, lddu, ds, lds, V, M, c, k);
+    for (; c < k; c += 16) sm_gemm4x16(du + c, lddu, ds, lds, V + c, k, M, k - c < 16 ? k - c : 16);
 }
 
 /* NR (4 or 1) rows from i, columns [c, c + min(16, k - c)). */

@@ -168,7 +168,7 @@ static void test_refusals(void **state)
     assert_int_equal(run("train --data %s --tie", g_data), 2);
     tu_expect_in(g_err, "--tie applies to --kind softmax only");
     assert_int_equal(run("train --kind softmax --data %s --tie --dim 8 --dim-movie 4", g_data), 2);
-    tu_expect_in(g_err, "needs dim_movie == k");
+    tu_expect_in(g_err, "--tie needs --dim-movie equal to --dim");
     assert_int_equal(run("train --kind softmax --data %s --tie --dim 8 --epochs 1 --quiet", g_data),
                      0); /* --dim-movie follows --dim */
     assert_int_equal(run("train --kind softmax --data %s --optimizer sgd", g_data), 2);

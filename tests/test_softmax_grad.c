@@ -359,7 +359,7 @@ static void test_config_refusals(void **state)
     mfr_softmax_config_default(&cfg);
     cfg.tie_tables = 1, cfg.k = 8;
     assert_int_equal(mfr_softmax_config_validate(&cfg, &err), MFR_ERR_INVALID);
-    assert_non_null(strstr(err.message, "dim_movie 35 and k 8"));
+    assert_non_null(strstr(err.message, "--dim-movie 35 and --dim 8"));
     cfg.tie_tables = 2, cfg.k = 35;
     assert_int_equal(mfr_softmax_config_validate(&cfg, &err), MFR_ERR_INVALID);
     assert_non_null(strstr(err.message, "tie_tables"));

@@ -14,6 +14,7 @@
 
 #include "common_priv.h"
 #include "fuzz.h"
+#include "model_priv.h"
 
 #define PREAMBLE 16     /* magic, version, section count */
 #define SECTION_HEAD 16 /* tag u32, reserved u32, length u64 */
@@ -26,9 +27,11 @@ static uint64_t get_le64(const uint8_t *p)
 }
 
 /* Sets the 8 bytes at p[n] to the FNV-1a 64 of p[0..n), little-endian. */
-static void seal(uint8_t *p, size_t n)
+/* A checkpoint ends with the FNV-1a 64 of its bytes; a model file inside
+ * it with the checksum of its format version. */
+static void seal(uint8_t *p, size_t n, bool model)
 {
-    uint64_t h = mfr_fnv1a(MFR_FNV_INIT, p, n);
+    uint64_t h = model ? mfr_model_file_sum(p, n) : mfr_fnv1a(MFR_FNV_INIT, p, n);
     for (int b = 0; b < 8; b++) p[n + (size_t)b] = (uint8_t)(h >> (8 * b));
 }
 
@@ -40,10 +43,10 @@ static void fix_checksums(uint8_t *buf, size_t size)
         uint64_t len = get_le64(buf + pos + 8);
         pos += SECTION_HEAD;
         if (len > end - pos) break;
-        if (len >= 16 && memcmp(buf + pos, "MFRECMDL", 8) == 0) seal(buf + pos, (size_t)len - 8);
+        if (len >= 16 && memcmp(buf + pos, "MFRECMDL", 8) == 0) seal(buf + pos, (size_t)len - 8, true);
         pos += (size_t)len;
     }
-    seal(buf, end);
+    seal(buf, end, false);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

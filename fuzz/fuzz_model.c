@@ -13,6 +13,7 @@
 
 #include "common_priv.h"
 #include "fuzz.h"
+#include "model_priv.h"
 
 static void exercise(const mfr_model *m)
 {
@@ -47,7 +48,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (!buf) return 0;
     memcpy(buf, data, size);
     if (size >= 8) {
-        uint64_t h = mfr_fnv1a(MFR_FNV_INIT, buf, size - 8);
+        uint64_t h = mfr_model_file_sum(buf, size - 8);
         for (int b = 0; b < 8; b++) buf[size - 8 + (size_t)b] = (uint8_t)(h >> (8 * b));
     }
     fz_write(path, buf, size);

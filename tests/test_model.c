@@ -225,7 +225,7 @@ static uint32_t get_le32(const unsigned char *b)
 /* Rewrites the trailing checksum of a model file image. */
 static void fix_checksum(unsigned char *bytes, size_t len)
 {
-    uint64_t h = mfr_fnv1a(MFR_FNV_INIT, bytes, len - 8);
+    uint64_t h = mfr_model_file_sum(bytes, len - 8);
     for (int s = 0; s < 8; s++) bytes[len - 8 + s] = (unsigned char)(h >> (8 * s));
 }
 
@@ -574,6 +574,87 @@ static void test_save_load_roundtrip(void **state)
     }
 }
 
+/* The file checksum of format version 2 exactly as docs/MODEL_FORMAT.md
+ * states it, written out plainly (one pass, no streaming). */
+static uint64_t spec_checksum(const unsigned char *b, size_t n)
+{
+    const uint64_t P = UINT64_C(0x9e3779b97f4a7c15);
+    uint64_t lane[4] = {1, 2, 3, 4};
+    size_t full = n / 32 * 32;
+    for (size_t g = 0; g < full; g += 32)
+        for (int j = 0; j < 4; j++) {
+            uint64_t w = 0;
+            for (int x = 0; x < 8; x++) w |= (uint64_t)b[g + 8 * (size_t)j + (size_t)x] << (8 * x);
+            lane[j] = (lane[j] ^ w) * P;
+            lane[j] ^= lane[j] >> 29;
+        }
+    uint64_t h = (uint64_t)n * P;
+    for (size_t x = full; x < n; x++) h = (h ^ b[x]) * UINT64_C(0x100000001b3);
+    for (int j = 0; j < 4; j++) {
+        h ^= lane[j];
+        h *= P;
+        h ^= h >> 32;
+    }
+    return h;
+}
+
+/* The streaming hash gives the one-pass value however the bytes are cut. */
+static void test_hash_streaming(void **state)
+{
+    (void)state;
+    unsigned char b[300];
+    for (size_t x = 0; x < sizeof b; x++) b[x] = (unsigned char)(x * 37 + 11);
+    for (size_t n = 0; n <= sizeof b; n += 7) {
+        uint64_t want = spec_checksum(b, n);
+        assert_true(mfr_hash64(0, b, n) == want);
+        for (size_t cut = 1; cut < 70; cut += 3) {
+            struct mfr_hash h;
+            mfr_hash_init(&h, 0);
+            for (size_t at = 0; at < n; at += cut) mfr_hash_update(&h, b + at, at + cut <= n ? cut : n - at);
+            assert_true(mfr_hash_final(&h) == want);
+        }
+    }
+    /* any one changed bit changes it */
+    uint64_t base = spec_checksum(b, sizeof b);
+    for (size_t x = 0; x < sizeof b; x += 13) {
+        b[x] ^= 4;
+        assert_true(mfr_hash64(0, b, sizeof b) != base);
+        b[x] ^= 4;
+    }
+}
+
+/* A version 1 file (FNV-1a 64 checksum), as earlier builds wrote, still
+ * loads, into the same model; with a version 2 checksum it is corrupt. */
+static void test_version1_reads(void **state)
+{
+    (void)state;
+    size_t len;
+    unsigned char *b = small_model_file("v1.mfr", &len);
+    char *p2 = put_bytes("v2.mfr", b, len);
+    put_le32(b + 8, 1);
+    uint64_t h = mfr_fnv1a(MFR_FNV_INIT, b, len - 8);
+    for (int s = 0; s < 8; s++) b[len - 8 + s] = (unsigned char)(h >> (8 * s));
+    char *p1 = put_bytes("v1.mfr", b, len);
+    mfr_model *m1 = NULL, *m2 = NULL;
+    mfr_error err = {0};
+    assert_int_equal(mfr_model_load(p1, &m1, &err), MFR_OK);
+    assert_int_equal(mfr_model_load(p2, &m2, &err), MFR_OK);
+    assert_true(mfr_model_checksum(m1) == mfr_model_checksum(m2));
+    assert_int_equal(mfr_model_epochs(m1), mfr_model_epochs(m2));
+    mfr_model_destroy(m1);
+    mfr_model_destroy(m2);
+    free(p1);
+    /* version 1 with the version 2 checksum */
+    h = spec_checksum(b, len - 8);
+    for (int s = 0; s < 8; s++) b[len - 8 + s] = (unsigned char)(h >> (8 * s));
+    p1 = put_bytes("v1bad.mfr", b, len);
+    assert_int_equal(mfr_model_load(p1, &m1, &err), MFR_ERR_CORRUPT);
+    assert_non_null(strstr(err.message, "checksum mismatch"));
+    free(p1);
+    free(p2);
+    free(b);
+}
+
 /* The layout documented in docs/MODEL_FORMAT.md, checked field by field. */
 static void test_file_layout(void **state)
 {
@@ -581,7 +662,7 @@ static void test_file_layout(void **state)
     size_t len;
     unsigned char *b = small_model_file("layout.mfr", &len);
     assert_memory_equal(b, "MFRECMDL", 8);
-    assert_int_equal(get_le32(b + 8), 1);
+    assert_int_equal(get_le32(b + 8), 2);
     uint32_t header_size = get_le32(b + 12);
     assert_int_equal(get_le32(b + 16), 3); /* k */
     assert_int_equal(get_le32(b + 20), 2); /* n_users */
@@ -593,7 +674,7 @@ static void test_file_layout(void **state)
                          strlen("/data/ml-100k");
     assert_int_equal(header_size, want_header);
     assert_int_equal(len, want_header + 5 * 8 + 3 * 4 * 3 * 5 + 8);
-    uint64_t h = mfr_fnv1a(MFR_FNV_INIT, b, len - 8), stored = 0;
+    uint64_t h = spec_checksum(b, len - 8), stored = 0;
     for (int s = 0; s < 8; s++) stored |= (uint64_t)b[len - 8 + s] << (8 * s);
     assert_true(h == stored);
     free(b);
@@ -696,12 +777,12 @@ static void test_foreign_files(void **state)
     free(path);
 
     /* A future version is refused with a message that says so. */
-    b = small_model_file("v2.mfr", &len);
-    put_le32(b + 8, 2);
+    b = small_model_file("v3.mfr", &len);
+    put_le32(b + 8, 3);
     fix_checksum(b, len);
-    path = put_bytes("v2.mfr", b, len);
+    path = put_bytes("v3.mfr", b, len);
     assert_int_equal(mfr_model_load(path, &m, &err), MFR_ERR_CORRUPT);
-    assert_non_null(strstr(err.message, "unsupported model format version 2"));
+    assert_non_null(strstr(err.message, "unsupported model format version 3"));
     free(path);
     free(b);
 
@@ -1289,6 +1370,8 @@ int main(void)
         cmocka_unit_test(test_check_dataset),
         cmocka_unit_test(test_save_load_roundtrip),
         cmocka_unit_test(test_file_layout),
+        cmocka_unit_test(test_hash_streaming),
+        cmocka_unit_test(test_version1_reads),
         cmocka_unit_test(test_implicit_roundtrip),
         cmocka_unit_test(test_optimizer_state_in_files),
         cmocka_unit_test(test_truncated_at_every_byte),

@@ -91,8 +91,9 @@ def read_model(path):
     with open(path, "rb") as f:
         buf = f.read()
     r = Reader(buf, path)
-    if r.take("<8s") != b"MFRECMDL" or r.take("<I") != 1:
-        sys.exit(f"{path}: not an mfrec model file of version 1")
+    # versions 1 and 2 differ only in the file checksum, not checked here
+    if r.take("<8s") != b"MFRECMDL" or r.take("<I") not in (1, 2):
+        sys.exit(f"{path}: not an mfrec model file of version 1 or 2")
     header_size, k, n_users, n_items = r.take("<I"), r.take("<i"), r.take("<i"), r.take("<i")
     r.take("<q"), r.take("<Q")  # epochs, data fingerprint
     sm_len = 0

@@ -12,6 +12,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "bytes_priv.h"
 #include "common_priv.h"
 
 static const char *const status_names[] = {
@@ -138,6 +139,63 @@ uint64_t mfr_fnv1a(uint64_t h, const void *data, size_t n)
         h *= UINT64_C(0x100000001b3);
     }
     return h;
+}
+
+#define HASH_P UINT64_C(0x9e3779b97f4a7c15)
+
+void mfr_hash_init(struct mfr_hash *h, uint64_t seed)
+{
+    for (int j = 0; j < 4; j++) h->lane[j] = seed ^ (uint64_t)(j + 1);
+    h->n = 0;
+}
+
+/* Folds whole 32-byte groups of p into the lanes. */
+static void hash_groups(uint64_t lane[4], const unsigned char *p, size_t groups)
+{
+    uint64_t l0 = lane[0], l1 = lane[1], l2 = lane[2], l3 = lane[3];
+    for (size_t g = 0; g < groups; g++, p += 32) {
+        l0 = (l0 ^ mfr_get_le64(p)) * HASH_P, l0 ^= l0 >> 29;
+        l1 = (l1 ^ mfr_get_le64(p + 8)) * HASH_P, l1 ^= l1 >> 29;
+        l2 = (l2 ^ mfr_get_le64(p + 16)) * HASH_P, l2 ^= l2 >> 29;
+        l3 = (l3 ^ mfr_get_le64(p + 24)) * HASH_P, l3 ^= l3 >> 29;
+    }
+    lane[0] = l0, lane[1] = l1, lane[2] = l2, lane[3] = l3;
+}
+
+void mfr_hash_update(struct mfr_hash *h, const void *data, size_t n)
+{
+    const unsigned char *p = data;
+    size_t used = (size_t)(h->n % 32);
+    h->n += n;
+    if (used > 0) {
+        size_t take = 32 - used < n ? 32 - used : n;
+        memcpy(h->tail + used, p, take);
+        p += take, n -= take;
+        if (used + take < 32) return;
+        hash_groups(h->lane, h->tail, 1);
+    }
+    hash_groups(h->lane, p, n / 32);
+    memcpy(h->tail, p + n / 32 * 32, n % 32);
+}
+
+uint64_t mfr_hash_final(const struct mfr_hash *h)
+{
+    uint64_t r = h->n * HASH_P;
+    for (size_t k = 0; k < h->n % 32; k++) r = (r ^ h->tail[k]) * UINT64_C(0x100000001b3);
+    for (int j = 0; j < 4; j++) {
+        r ^= h->lane[j];
+        r *= HASH_P;
+        r ^= r >> 32;
+    }
+    return r;
+}
+
+uint64_t mfr_hash64(uint64_t seed, const void *data, size_t n)
+{
+    struct mfr_hash h;
+    mfr_hash_init(&h, seed);
+    mfr_hash_update(&h, data, n);
+    return mfr_hash_final(&h);
 }
 
 uint64_t mfr_physical_memory(void)

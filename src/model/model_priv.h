@@ -126,5 +126,9 @@ uint64_t mfr_model_file_size(const mfr_model *m);
 /* Reads and verifies (as mfr_model_load) a model file of exactly `len`
  * bytes from f's position; bytes after it are the caller's. */
 int mfr_model_read(FILE *f, const char *path, uint64_t len, mfr_model **out, mfr_error *err);
+/* The checksum the n bytes of a model file before its last 8 should end
+ * with, by the format version they name (tests and fuzzers reseal edited
+ * files with it). */
+uint64_t mfr_model_file_sum(const unsigned char *file, size_t n);
 
 #endif

@@ -182,6 +182,48 @@ static void test_sum_buffers_and_adam_match_reference(void **state)
     }
 }
 
+/* eval_errors: both sets equal the plain sequential multiply-then-add sum
+ * (mfr_model_predict_unchecked's definition) bit for bit, for k_row 1..70,
+ * n not a multiple of 8 (the scalar tail), repeated and random rows. */
+static void test_eval_errors_match_sequential(void **state)
+{
+    (void)state;
+    skip_without_avx2();
+    const int32_t n_users = 13, n_items = 11;
+    const int64_t n = 53;
+    int32_t user[53], item[53];
+    float rating[53];
+    for (int64_t x = 0; x < n; x++) {
+        user[x] = (int32_t)(mfr_rng_u64(7, 1, (uint64_t)x) % n_users);
+        item[x] = (int32_t)(mfr_rng_u64(7, 2, (uint64_t)x) % n_items);
+        rating[x] = (float)(1 + mfr_rng_u64(7, 3, (uint64_t)x) % 5);
+    }
+    for (int32_t k = 1; k <= 70; k++) {
+        int32_t k_pad = mfr_pad_k(k);
+        float *U = rand_rows(n_users, k, k_pad, 3), *V = rand_rows(n_items, k, k_pad, 4);
+        double want[53], e_ref[53], e_avx[53];
+        for (int64_t x = 0; x < n; x++) {
+            const float *pu = U + (size_t)user[x] * k_pad, *pi = V + (size_t)item[x] * k_pad;
+            volatile float s = 0.0f; /* one rounding per product and per sum */
+            for (int32_t j = 0; j < k; j++) {
+                volatile float p = pu[j] * pi[j];
+                s = s + p;
+            }
+            want[x] = (double)s - (double)rating[x];
+        }
+        for (int64_t len = 0; len <= n; len += (len < 17 ? 1 : 9)) {
+            mfr_kernels_ref.eval_errors(U, V, k_pad, k, user, item, rating, len, e_ref);
+            mfr_kernels_avx2.eval_errors(U, V, k_pad, k, user, item, rating, len, e_avx);
+            if (len > 0) {
+                assert_memory_equal(e_ref, want, (size_t)len * sizeof(double));
+                assert_memory_equal(e_avx, want, (size_t)len * sizeof(double));
+            }
+        }
+        mfr_aligned_free(U);
+        mfr_aligned_free(V);
+    }
+}
+
 static void test_kernel_selection(void **state)
 {
     (void)state;
@@ -200,6 +242,7 @@ int main(void)
         cmocka_unit_test(test_gradient_kernels_match_reference),
         cmocka_unit_test(test_sum_buffers_and_adam_match_reference),
         cmocka_unit_test(test_kernel_selection),
+        cmocka_unit_test(test_eval_errors_match_sequential),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -6,8 +6,8 @@
  * prediction the float sum of mfr_model_predict_unchecked; squares and
  * absolute values are summed in double in rating order. The predictions
  * (the O(n k) part) are computed in parallel, a block of ratings at a
- * time, four ratings interleaved per thread (each still summed in its own
- * order, so the bits do not change); one thread sums each block's errors
+ * time, eight ratings in the lanes of one vector (each still summed in its
+ * own order, so the bits do not change); one thread sums each block's errors
  * in order while the next block is computed. Same result for any
  * thread count, equal to the plain sequential loop's.
  */
@@ -16,28 +16,18 @@
 
 #include "csort_priv.h"
 #include "dataset_priv.h"
+#include "kern_priv.h"
 #include "model_priv.h"
 
 #define EVAL_BLOCK 262144 /* 2 MiB of errors; few barriers even when a core is busy */
 
-/* Errors of ratings [lo, hi) of r into e[0..hi-lo), four at a time. */
-static void block_errors(const mfr_model *m, const mfr_ratings *r, int64_t lo, int64_t hi, double *e)
+/* Errors of ratings [lo, hi) of r into e[0..hi-lo): the kernel set's
+ * eval_errors (AVX2 where the CPU has it; both give the bits of
+ * mfr_model_predict_unchecked). */
+static void block_errors(const struct mfr_kernel_set *kern, const mfr_model *m, const mfr_ratings *r,
+                         int64_t lo, int64_t hi, double *e)
 {
-    const size_t kp = (size_t)m->k_pad;
-    int64_t x = lo;
-    for (; x + 4 <= hi; x += 4) {
-        const float *pu[4], *pi[4];
-        float s[4] = {0.0f, 0.0f, 0.0f, 0.0f};
-        for (int q = 0; q < 4; q++) {
-            pu[q] = m->U + (size_t)r->user[x + q] * kp;
-            pi[q] = m->V + (size_t)r->item[x + q] * kp;
-        }
-        for (int32_t j = 0; j < m->k_row; j++)
-            for (int q = 0; q < 4; q++) s[q] += pu[q][j] * pi[q][j];
-        for (int q = 0; q < 4; q++) e[x + q - lo] = (double)s[q] - (double)r->rating[x + q];
-    }
-    for (; x < hi; x++)
-        e[x - lo] = (double)mfr_model_predict_unchecked(m, r->user[x], r->item[x]) - (double)r->rating[x];
+    kern->eval_errors(m->U, m->V, m->k_pad, m->k_row, r->user + lo, r->item + lo, r->rating + lo, hi - lo, e);
 }
 
 /* The first rating of r whose user or item is outside the model, or r->n. */
@@ -54,7 +44,8 @@ static int64_t first_outside(const mfr_model *m, const mfr_ratings *r, int n_thr
 /* Sums e*e and |e| over the errors of every rating, in rating order: while
  * every thread computes its part of block b, thread 0 then also sums block
  * b - 1 (the sum is a few percent of the predictions' work). */
-static void sum_errors(const mfr_model *m, const mfr_ratings *r, int n_threads, double *buf, double *sq,
+static void sum_errors(const struct mfr_kernel_set *kern, const mfr_model *m, const mfr_ratings *r,
+                       int n_threads, double *buf, double *sq,
                        double *ab)
 {
     const int64_t n = r->n, n_blocks = (n + EVAL_BLOCK - 1) / EVAL_BLOCK;
@@ -62,7 +53,7 @@ static void sum_errors(const mfr_model *m, const mfr_ratings *r, int n_threads, 
     if (n_threads < 2 || n_blocks < 2) {
         for (int64_t b = 0; b < n_blocks; b++) {
             int64_t lo = b * EVAL_BLOCK, hi = lo + EVAL_BLOCK < n ? lo + EVAL_BLOCK : n;
-            block_errors(m, r, lo, hi, buf);
+            block_errors(kern, m, r, lo, hi, buf);
             for (int64_t x = 0; x < hi - lo; x++) s += buf[x] * buf[x], a += fabs(buf[x]);
         }
         *sq = s, *ab = a;
@@ -77,7 +68,7 @@ static void sum_errors(const mfr_model *m, const mfr_ratings *r, int n_threads, 
             if (b < n_blocks) {
                 int64_t lo = b * EVAL_BLOCK, hi = lo + EVAL_BLOCK < n ? lo + EVAL_BLOCK : n;
                 int64_t a0 = lo + (hi - lo) * t / nt, a1 = lo + (hi - lo) * (t + 1) / nt;
-                block_errors(m, r, a0, a1, cur + (a0 - lo));
+                block_errors(kern, m, r, a0, a1, cur + (a0 - lo));
             }
             if (t == 0 && b > 0) {
                 int64_t lo = (b - 1) * EVAL_BLOCK, hi = lo + EVAL_BLOCK < n ? lo + EVAL_BLOCK : n;
@@ -112,7 +103,7 @@ int mfr_model_evaluate_threads(const mfr_model *m, const mfr_ratings *r, int n_t
     double *buf = mfr_malloc(sizeof(double) * 2 * EVAL_BLOCK);
     if (!buf) return mfr_seterr(err, MFR_ERR_NOMEM, "out of memory evaluating the model");
     double sq, ab;
-    sum_errors(m, r, nt, buf, &sq, &ab);
+    sum_errors(mfr_kernels_select(MFR_KERNELS_AUTO, NULL), m, r, nt, buf, &sq, &ab);
     free(buf);
     double n = (double)r->n;
     out->n = r->n;

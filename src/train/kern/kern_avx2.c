@@ -353,6 +353,66 @@ static void avx2_cg_apply(const float *restrict p, const float *restrict base, i
     mfr_cg_apply_body(p, base, kp, idx, n, out);
 }
 
+/* Transposes eight 8-float rows in place: afterwards r[j] lane q holds
+ * what r[q] lane j held. */
+static inline void transpose8(__m256 r[8])
+{
+    __m256 t0 = _mm256_unpacklo_ps(r[0], r[1]), t1 = _mm256_unpackhi_ps(r[0], r[1]);
+    __m256 t2 = _mm256_unpacklo_ps(r[2], r[3]), t3 = _mm256_unpackhi_ps(r[2], r[3]);
+    __m256 t4 = _mm256_unpacklo_ps(r[4], r[5]), t5 = _mm256_unpackhi_ps(r[4], r[5]);
+    __m256 t6 = _mm256_unpacklo_ps(r[6], r[7]), t7 = _mm256_unpackhi_ps(r[6], r[7]);
+    __m256 u0 = _mm256_shuffle_ps(t0, t2, 0x44), u1 = _mm256_shuffle_ps(t0, t2, 0xee);
+    __m256 u2 = _mm256_shuffle_ps(t1, t3, 0x44), u3 = _mm256_shuffle_ps(t1, t3, 0xee);
+    __m256 u4 = _mm256_shuffle_ps(t4, t6, 0x44), u5 = _mm256_shuffle_ps(t4, t6, 0xee);
+    __m256 u6 = _mm256_shuffle_ps(t5, t7, 0x44), u7 = _mm256_shuffle_ps(t5, t7, 0xee);
+    r[0] = _mm256_permute2f128_ps(u0, u4, 0x20), r[4] = _mm256_permute2f128_ps(u0, u4, 0x31);
+    r[1] = _mm256_permute2f128_ps(u1, u5, 0x20), r[5] = _mm256_permute2f128_ps(u1, u5, 0x31);
+    r[2] = _mm256_permute2f128_ps(u2, u6, 0x20), r[6] = _mm256_permute2f128_ps(u2, u6, 0x31);
+    r[3] = _mm256_permute2f128_ps(u3, u7, 0x20), r[7] = _mm256_permute2f128_ps(u3, u7, 0x31);
+}
+
+/* Eight ratings in the eight lanes, each lane the reference's sequential
+ * multiply-then-add sum: an 8x8 block of U rows and one of V rows are
+ * transposed so that column j of the eight rows is one vector. A rating's
+ * rows cost 8 loads instead of 2 * k_row scalar ones; on the 10M set the
+ * evaluation went from ~50 to ~15 cycles a rating. */
+static void avx2_eval_errors(const float *restrict U, const float *restrict V, int32_t kp, int32_t k_row,
+                             const int32_t *restrict user, const int32_t *restrict item,
+                             const float *restrict rating, int64_t n, double *restrict e)
+{
+    int64_t x = 0;
+    for (; x + 8 <= n; x += 8) {
+        const float *pu[8], *pi[8];
+        for (int q = 0; q < 8; q++) {
+            pu[q] = U + (size_t)user[x + q] * (size_t)kp;
+            pi[q] = V + (size_t)item[x + q] * (size_t)kp;
+        }
+        __m256 s = _mm256_setzero_ps();
+        for (int32_t c = 0; c < k_row; c += 8) {
+            __m256 a[8], b[8];
+            for (int q = 0; q < 8; q++) {
+                a[q] = _mm256_loadu_ps(pu[q] + c);
+                b[q] = _mm256_loadu_ps(pi[q] + c);
+            }
+            transpose8(a);
+            transpose8(b);
+            const int lim = k_row - c < 8 ? (int)(k_row - c) : 8;
+            for (int j = 0; j < lim; j++) s = _mm256_add_ps(s, _mm256_mul_ps(a[j], b[j]));
+        }
+        __m256 r = _mm256_loadu_ps(rating + x);
+        _mm256_storeu_pd(e + x, _mm256_sub_pd(_mm256_cvtps_pd(_mm256_castps256_ps128(s)),
+                                              _mm256_cvtps_pd(_mm256_castps256_ps128(r))));
+        _mm256_storeu_pd(e + x + 4, _mm256_sub_pd(_mm256_cvtps_pd(_mm256_extractf128_ps(s, 1)),
+                                                  _mm256_cvtps_pd(_mm256_extractf128_ps(r, 1))));
+    }
+    for (; x < n; x++) {
+        const float *pu = U + (size_t)user[x] * (size_t)kp, *pi = V + (size_t)item[x] * (size_t)kp;
+        float s = 0.0f;
+        for (int32_t j = 0; j < k_row; j++) s += pu[j] * pi[j];
+        e[x] = (double)s - (double)rating[x];
+    }
+}
+
 const struct mfr_kernel_set mfr_kernels_avx2 = {
     .name = "avx2",
     .dot = avx2_dot,
@@ -366,4 +426,5 @@ const struct mfr_kernel_set mfr_kernels_avx2 = {
     .dot8 = avx2_dot8,
     .cg_resid = avx2_cg_resid,
     .cg_apply = avx2_cg_apply,
+    .eval_errors = avx2_eval_errors,
 };

@@ -135,7 +135,9 @@ MFR_API int mfr_softmax_trainer_save_checkpoint(const mfr_softmax_trainer *tr,
 /**
  * A softmax trainer that continues the run saved in `c`: later epochs give
  * the bits the uninterrupted run would have, for any n_threads. `cfg` must
- * equal the checkpoint's configuration in every field but `kernels`, `ds`
+ * equal the checkpoint's configuration in every field but `kernels` and
+ * `n_shards` (which change nothing; the trainer keeps the checkpoint's
+ * n_shards, so its models record what the uninterrupted run's do), `ds`
  * be its dataset, `split_spec` its split and `train` give the same
  * training pairs; otherwise MFR_ERR_MISMATCH naming every difference
  * ("--lr is 0.1, the checkpoint's 0.01; ..."), also for a checkpoint of a

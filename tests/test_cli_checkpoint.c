@@ -341,6 +341,36 @@ static void test_softmax_resume_refusals(void **state)
                 fail_msg("case %zu: '%s' not in: %s", c, cases[c].msg[m], text);
         free(text);
     }
+    /* --shards changes nothing for the softmax trainer: a resume with
+     * another count runs, says it ignores the flag, and writes the model
+     * of a resume without it (two checkpoints of one run: each resume
+     * moves its own) */
+    char *ck_a = tu_path(g_dir, "ck_sh_a"), *ck_b = tu_path(g_dir, "ck_sh_b");
+    char *out_a = tu_path(g_dir, "sh_a.mfr"), *out_b = tu_path(g_dir, "sh_b.mfr");
+    g_run = softmax_run;
+    const char *make_a[] = {"--epochs", "6", "--checkpoint", ck_a, "--checkpoint-every", "3", NULL};
+    const char *make_b[] = {"--epochs", "6", "--checkpoint", ck_b, "--checkpoint-every", "3", NULL};
+    assert_int_equal(finish(start(1, "0", make_a)), 0);
+    assert_int_equal(finish(start(1, "0", make_b)), 0);
+    g_run = mf_run;
+    const char *res_a[] = {"--resume", ck_a, "--shards", "3", "--epochs", "9", "--out", out_a,
+                           "--quiet", NULL};
+    const char *res_b[] = {"--resume", ck_b, "--epochs", "9", "--out", out_b, "--quiet", NULL};
+    assert_int_equal(train_plain(res_a), 0);
+    char *text = tu_read_file(log, NULL);
+    tu_expect_in(text, "--shards 3 is ignored on resume");
+    free(text);
+    assert_int_equal(train_plain(res_b), 0);
+    size_t la, lb;
+    char *a = tu_read_file(out_a, &la), *b = tu_read_file(out_b, &lb);
+    assert_int_equal(la, lb);
+    assert_memory_equal(a, b, la);
+    free(a);
+    free(b);
+    free(ck_a);
+    free(ck_b);
+    free(out_a);
+    free(out_b);
     free(ck_sm);
     free(ck_mf);
     free(log);

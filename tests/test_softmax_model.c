@@ -342,6 +342,22 @@ static void test_checkpoint_resume(void **state)
     sm_epochs(res, 2);
     assert_true(sm_checksum(res) == want);
     mfr_softmax_trainer_destroy(res);
+    /* n_shards changes nothing for this trainer: another is accepted, gives
+     * the same bits, and the model keeps the checkpoint's */
+    mfr_softmax_config shards = c;
+    shards.n_shards = 5;
+    if (mfr_softmax_trainer_resume(ck, &shards, f->ds, mfr_split_train(f->split), "random:0.1", 2,
+                                   &res, &err) != MFR_OK)
+        fail_msg("%s", err.message);
+    sm_epochs(res, 2);
+    assert_true(sm_checksum(res) == want);
+    mfr_model *rm = NULL;
+    assert_int_equal(mfr_softmax_trainer_model(res, &rm, NULL), MFR_OK);
+    mfr_softmax_config got;
+    assert_int_equal(mfr_model_softmax_config(rm, &got, NULL), MFR_OK);
+    assert_int_equal(got.n_shards, c.n_shards);
+    mfr_model_destroy(rm);
+    mfr_softmax_trainer_destroy(res);
 
     mfr_softmax_config other = c;
     other.lr = 0.02, other.hidden[1] = 9, other.weight_decay = 0.5;

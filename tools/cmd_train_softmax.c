@@ -570,7 +570,8 @@ static size_t softmax_flags(struct sm_opts *o, bool train, struct flag_spec *out
         {.name = "--seed", .value = "S", .kind = FLAG_U64, .dst = &c->seed,
          .help = "initialization, labels, batch order and split seed (default 300)"},
         {.name = "--shards", .value = "N", .kind = FLAG_I32, .dst = &c->n_shards, .lo = 1,
-         .hi = 4096, .help = "kept for old models: changes nothing since the trainer has no shard buffers"},
+         .hi = 4096,
+         .help = "recorded only: changes nothing (the trainer has no shard\nbuffers); ignored on --resume"},
         {.name = "--threads", .value = "N", .kind = FLAG_I32, .dst = &o->threads, .lo = 1,
          .hi = 4096, .help = "threads (default OMP_NUM_THREADS, else the cores)"},
         {.name = "--kernels", .value = "auto|ref|avx2", .kind = FLAG_STR, .dst = &o->kernels,
@@ -702,6 +703,13 @@ static int resume_command(int argc, char **argv, const char *path)
         return usage_error("cannot resume from %s: --epochs %lld is fewer than the %lld epochs "
                            "already done", path, (long long)o.epochs, (long long)done);
     }
+    /* The library keeps the checkpoint's shard count (it changes nothing
+     * for this trainer); say so rather than drop the flag silently. */
+    if (o.cfg.n_shards != base.n_shards)
+        fprintf(stderr,
+                "%s: note: --shards %d is ignored on resume: it changes nothing for --kind "
+                "softmax, and the model keeps the checkpoint's shard count\n",
+                g_cmd, (int)o.cfg.n_shards);
     if (o.epochs < 0) o.epochs = run.epochs;
     if (o.log_every < 0) o.log_every = run.log_every;
     if (o.checkpoint_every < 0) o.checkpoint_every = run.checkpoint_every;

@@ -48,7 +48,9 @@ static void diff_double(struct mfr_ckpt_diffs *d, const char *flag, double a, do
 }
 
 /* Every field of the softmax configuration that changes results and
- * differs between cfg and the checkpoint's ck, named by its flag. */
+ * differs between cfg and the checkpoint's ck, named by its flag. Not
+ * n_shards (--shards): the trainer has no shard buffers, so it changes
+ * nothing, and the resume keeps the checkpoint's. */
 static void config_diffs(const mfr_softmax_config *a, const mfr_softmax_config *b,
                          struct mfr_ckpt_diffs *d)
 {
@@ -73,7 +75,6 @@ static void config_diffs(const mfr_softmax_config *a, const mfr_softmax_config *
     DIFF_D("eps", eps)
     DIFF_D("the Adagrad accumulator", adagrad_init)
     DIFF_I("--batch-users", batch_users)
-    DIFF_I("--shards", n_shards)
     DIFF_I("--all-pairs", all_pairs)
     DIFF_I("--seed", seed)
     DIFF_I("--hidden-init (0 colab, 1 he)", hidden_init)
@@ -108,6 +109,7 @@ int mfr_softmax_trainer_resume(const mfr_checkpoint *c, const mfr_softmax_config
      * only compares the training pairs, so that every difference is named. */
     mfr_softmax_config made = d.n ? net->cfg : *cfg;
     made.kernels = cfg->kernels;
+    made.n_shards = net->cfg.n_shards; /* recorded as the uninterrupted run's */
     if (data_ok &&
         (st = mfr_softmax_trainer_create(&made, ds, train, split_spec, n_threads, &t, err)) != MFR_OK)
         return st;

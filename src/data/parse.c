@@ -436,6 +436,7 @@ int32_t mfr_year_of(struct mfr_field date, struct mfr_field title)
 
 void mfr_id_map_free(struct mfr_id_map *m)
 {
+    free(m->direct);
     free(m->slots);
     free(m->raw);
     memset(m, 0, sizeof *m);
@@ -452,51 +453,106 @@ static size_t id_hash(int64_t key, size_t cap)
     return (size_t)x & (cap - 1);
 }
 
-/* Doubles the table (and the raw array). MFR_ERR_NOMEM on failure. */
-static int id_map_grow(struct mfr_id_map *m)
+/* Puts every hashed key below `below` into the direct table, and the
+ * others into a fresh table of ncap slots (a power of two, more than twice
+ * what stays). MFR_ERR_NOMEM on failure, leaving m as it was. */
+static int id_map_rehash(struct mfr_id_map *m, size_t ncap, uint64_t below)
 {
-    size_t ncap = m->cap ? m->cap * 2 : 1024;
     struct mfr_id_slot *slots = mfr_calloc(ncap, sizeof *slots);
-    int64_t *raw = mfr_realloc(m->raw, ncap / 2 * sizeof *raw);
-    if (raw) m->raw = raw;
-    if (!slots || !raw) {
-        free(slots);
-        return MFR_ERR_NOMEM;
-    }
+    if (!slots) return MFR_ERR_NOMEM;
+    size_t kept = 0;
     for (size_t s = 0; s < m->cap; s++) {
-        if (!m->slots[s].key) continue;
-        size_t h = id_hash(m->slots[s].key, ncap);
+        struct mfr_id_slot e = m->slots[s];
+        if (!e.key) continue;
+        if ((uint64_t)e.key < below) {
+            m->direct[e.key] = e.val + 1;
+            continue;
+        }
+        size_t h = id_hash(e.key, ncap);
         while (slots[h].key) h = (h + 1) & (ncap - 1);
-        slots[h] = m->slots[s];
+        slots[h] = e;
+        kept++;
     }
     free(m->slots);
     m->slots = slots;
     m->cap = ncap;
+    m->n_hashed = kept;
+    return MFR_OK;
+}
+
+/* Direct slots allowed for a map of n ids: at most 32 bytes an id beyond
+ * the first 2^16 keys, so that sparse ids (say, 64-bit hashes) stay hashed. */
+static uint64_t direct_limit(int32_t n) { return ((uint64_t)n + 1) * 8 + (UINT64_C(1) << 16); }
+
+/* Extends the direct table to cover `key` (< direct_limit). */
+static int id_map_grow_direct(struct mfr_id_map *m, uint64_t key)
+{
+    uint64_t want = m->n_direct ? 2 * (uint64_t)m->n_direct : 4096;
+    if (want <= key) want = key + 1;
+    if (want > direct_limit(m->n)) want = direct_limit(m->n);
+    if (want > SIZE_MAX / sizeof *m->direct) return MFR_ERR_NOMEM;
+    int32_t *d = mfr_realloc(m->direct, (size_t)want * sizeof *d);
+    if (!d) return MFR_ERR_NOMEM;
+    memset(d + m->n_direct, 0, (size_t)(want - m->n_direct) * sizeof *d);
+    m->direct = d;
+    size_t old = m->n_direct;
+    m->n_direct = (size_t)want;
+    /* Keys now below n_direct leave the hash: a key is in one place only. */
+    if (m->n_hashed) {
+        int rc = id_map_rehash(m, m->cap, want);
+        if (rc != MFR_OK) m->n_direct = old; /* the new part is still zero */
+        return rc;
+    }
     return MFR_OK;
 }
 
 int mfr_id_map_lookup(struct mfr_id_map *m, int64_t key, int32_t *idx)
 {
-    if ((size_t)m->n + 1 > m->cap / 2) {
-        if (m->n == INT32_MAX || m->cap > SIZE_MAX / 64) return MFR_ERR_TOO_LARGE;
-        int rc = id_map_grow(m);
+    uint64_t k = (uint64_t)key;
+    if (k < m->n_direct) {
+        if (m->direct[k]) {
+            *idx = m->direct[k] - 1;
+            return MFR_OK;
+        }
+    } else if (m->n_hashed) {
+        size_t h = id_hash(key, m->cap);
+        for (; m->slots[h].key; h = (h + 1) & (m->cap - 1))
+            if (m->slots[h].key == key) {
+                *idx = m->last_val = m->slots[h].val;
+                m->last_key = key;
+                return MFR_OK;
+            }
+    }
+    /* A new id. */
+    if (m->n == INT32_MAX) return MFR_ERR_TOO_LARGE;
+    if ((size_t)m->n == m->raw_cap) {
+        size_t ncap = m->raw_cap ? 2 * m->raw_cap : 1024;
+        int64_t *raw = ncap <= SIZE_MAX / sizeof *raw ? mfr_realloc(m->raw, ncap * sizeof *raw)
+                                                      : NULL;
+        if (!raw) return MFR_ERR_NOMEM;
+        m->raw = raw;
+        m->raw_cap = ncap;
+    }
+    if (k >= m->n_direct && k < direct_limit(m->n)) {
+        int rc = id_map_grow_direct(m, k);
         if (rc != MFR_OK) return rc;
     }
-    size_t h = id_hash(key, m->cap);
-    struct mfr_id_slot *slot = &m->slots[h];
-    while (slot->key && slot->key != key) {
-        h = (h + 1) & (m->cap - 1);
-        slot = &m->slots[h];
+    if (k < m->n_direct) {
+        m->direct[k] = m->n + 1;
+    } else {
+        if (m->n_hashed + 1 > m->cap / 2) {
+            if (m->cap > SIZE_MAX / 64) return MFR_ERR_TOO_LARGE;
+            int rc = id_map_rehash(m, m->cap ? 2 * m->cap : 1024, m->n_direct);
+            if (rc != MFR_OK) return rc;
+        }
+        size_t h = id_hash(key, m->cap);
+        while (m->slots[h].key) h = (h + 1) & (m->cap - 1);
+        m->slots[h] = (struct mfr_id_slot){key, m->n};
+        m->n_hashed++;
     }
-    if (!slot->key) {
-        slot->key = key;
-        slot->val = m->n;
-        m->raw[m->n] = key;
-        m->n++;
-    }
-    *idx = slot->val;
+    m->raw[m->n] = key;
+    *idx = m->last_val = m->n++;
     m->last_key = key;
-    m->last_val = *idx;
     return MFR_OK;
 }
 

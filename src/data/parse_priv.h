@@ -183,18 +183,24 @@ int32_t mfr_year_of(struct mfr_field date, struct mfr_field title);
 /* Raw id -> provisional index                                          */
 /* ------------------------------------------------------------------ */
 
-/* Open addressing hash table from raw id (> 0; 0 marks an empty slot) to a
- * provisional index assigned in first-appearance order. Key and value
- * share a slot so that a lookup touches one cache line. Zero-initialize. */
+/* Raw id (> 0) -> provisional index, assigned in first-appearance order.
+ * Small keys (the usual 1..n ids) index a direct table; the others go to
+ * an open addressing hash table (0 marks an empty slot) whose slots hold
+ * key and value together, so that a lookup touches one cache line. A key
+ * below n_direct is never in the hash table. Zero-initialize. */
 struct mfr_id_slot {
     int64_t key;
     int32_t val;
 };
 
 struct mfr_id_map {
+    int32_t *direct; /* direct[key] = index + 1, 0 when absent */
+    size_t n_direct;
     struct mfr_id_slot *slots;
-    size_t cap;   /* power of two, or 0 before the first insertion */
+    size_t cap; /* power of two, or 0 before the first hashed key */
+    size_t n_hashed;
     int64_t *raw; /* provisional index -> raw id */
+    size_t raw_cap;
     int32_t n;
     int64_t last_key; /* one-entry cache: files are often grouped by id */
     int32_t last_val;
@@ -210,6 +216,10 @@ static inline int mfr_id_map_get_or_add(struct mfr_id_map *m, int64_t key, int32
 {
     if (key == m->last_key && m->n) {
         *idx = m->last_val;
+        return MFR_OK;
+    }
+    if ((uint64_t)key < m->n_direct && m->direct[key]) {
+        *idx = m->direct[key] - 1;
         return MFR_OK;
     }
     return mfr_id_map_lookup(m, key, idx);

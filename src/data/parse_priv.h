@@ -38,7 +38,13 @@ struct mfr_text_file {
     char *path; /* malloc'd */
     char *data; /* size bytes plus a NUL; NULL when an optional file is absent */
     size_t size;
+    bool mapped; /* data is a read-only mapping of the file */
 };
+
+/* Files at least this large are memory-mapped rather than read (see
+ * mfr_text_file_read); truncating such a file in place while a load reads
+ * it is not supported (the process would fault), as for the dataset cache. */
+#define MFR_TEXT_MAP_MIN ((int64_t)1 << 20)
 
 /*
  * Reads the file dir/name (just `name` when dir is NULL or name is

@@ -375,47 +375,102 @@ bool mfr_first_line_is_header(const struct mfr_text_file *f, const char *sep)
  * repeats an earlier pair and *first the index of that pair's first rating,
  * or *second is -1 when every pair is unique. Returns MFR_ERR_NOMEM when the
  * scratch arrays cannot be allocated.
+ *
+ * A small pair space (ML-100K: 1.6M pairs) gets one bit a pair, set in file
+ * order, so that the first bit found set is the earliest repeat. Otherwise
+ * the rating indices are bucketed by user with the parallel stable counting
+ * sort, and each thread marks the items of a range of users; the smallest
+ * repeat over the threads is the answer whatever the thread count.
  */
 static int find_duplicate(const mfr_ratings *r, int32_t n_users, int32_t n_items,
                           int64_t *first, int64_t *second)
 {
     *first = *second = -1;
-    int64_t n = r->n;
-    int64_t *start = mfr_calloc((size_t)n_users + 1, sizeof *start);
-    int64_t *order = mfr_malloc((size_t)(n ? n : 1) * sizeof *order);
-    int32_t *mark = mfr_malloc(((size_t)n_items + 1) * sizeof *mark);
-    int64_t *where = mfr_malloc(((size_t)n_items + 1) * sizeof *where);
-    int rc = MFR_ERR_NOMEM;
-    if (!start || !order || !mark || !where) goto done;
-
-    /* Stable counting sort of rating indices by user. */
-    for (int64_t k = 0; k < n; k++) start[r->user[k] + 1]++;
-    for (int32_t u = 0; u < n_users; u++) start[u + 1] += start[u];
-    for (int64_t k = 0; k < n; k++) order[start[r->user[k]]++] = k;
-    /* start[u] is now the end of bucket u, i.e. the start of bucket u + 1. */
-    for (int32_t i = 0; i < n_items; i++) mark[i] = -1;
-    int64_t begin = 0;
-    for (int32_t u = 0; u < n_users; u++) {
-        int64_t end = start[u];
-        for (int64_t k = begin; k < end; k++) {
-            int64_t idx = order[k];
-            int32_t i = r->item[idx];
-            if (mark[i] != u) {
-                mark[i] = u;
-                where[i] = idx;
-            } else if (*second < 0 || idx < *second) {
-                *second = idx;
-                *first = where[i];
+    const int64_t n = r->n;
+    const uint64_t pairs = (uint64_t)n_users * (uint64_t)n_items;
+    if (pairs / 32 <= (uint64_t)n + (UINT64_C(1) << 18)) { /* at most 4 bytes a rating + 1 MiB */
+        uint64_t *bit = mfr_calloc((size_t)(pairs / 64 + 1), sizeof *bit);
+        if (!bit) return MFR_ERR_NOMEM;
+        for (int64_t k = 0; k < n; k++) {
+            uint64_t c = (uint64_t)r->user[k] * (uint64_t)n_items + (uint64_t)r->item[k];
+            uint64_t m = UINT64_C(1) << (c & 63);
+            if (bit[c >> 6] & m) {
+                *second = k;
+                break;
             }
+            bit[c >> 6] |= m;
         }
-        begin = end;
+        free(bit);
+        for (int64_t k = 0; *second >= 0 && *first < 0; k++)
+            if (r->user[k] == r->user[*second] && r->item[k] == r->item[*second]) *first = k;
+        return MFR_OK;
     }
-    rc = MFR_OK;
+
+    struct mfr_csort cs;
+    int64_t *ptr = mfr_malloc(((size_t)n_users + 1) * sizeof *ptr);
+    int64_t *order = mfr_malloc((size_t)(n ? n : 1) * sizeof *order);
+    int rc = mfr_csort_init(&cs, n, n_users, 0);
+    if (rc != MFR_OK || !ptr || !order) {
+        rc = MFR_ERR_NOMEM;
+        goto done;
+    }
+    mfr_csort_count(&cs, r->user, NULL);
+    mfr_csort_offsets(&cs, ptr);
+#pragma omp parallel for schedule(static, 1) num_threads(cs.n_threads) if (cs.n_chunks > 1)
+    for (int32_t c = 0; c < cs.n_chunks; c++) {
+        int64_t *off = mfr_csort_row(&cs, c);
+        for (int64_t q = mfr_csort_begin(&cs, c); q < mfr_csort_begin(&cs, c + 1); q++)
+            order[off[r->user[q]]++] = q;
+    }
+    /* Parts of about equal rating counts, split at user boundaries. */
+    int P = cs.n_chunks;
+    int64_t found[64][2];
+    if (P > 64) P = 64;
+    int bad = 0;
+#pragma omp parallel for schedule(static, 1) num_threads(P) if (P > 1) reduction(| : bad)
+    for (int p = 0; p < P; p++) {
+        int32_t lo = 0, hi = 0;
+        int64_t a = n * p / P, b = n * (p + 1) / P;
+        while (lo < n_users && ptr[lo] < a) lo++; /* first user starting at or after a */
+        hi = lo;
+        while (hi < n_users && ptr[hi] < b) hi++;
+        if (p == P - 1) hi = n_users;
+        found[p][0] = found[p][1] = -1;
+        int32_t *mark = mfr_malloc(((size_t)n_items + 1) * sizeof *mark);
+        int64_t *where = mfr_malloc(((size_t)n_items + 1) * sizeof *where);
+        if (!mark || !where) {
+            bad = 1;
+        } else {
+            for (int32_t i = 0; i < n_items; i++) mark[i] = -1;
+            for (int32_t u = lo; u < hi; u++)
+                for (int64_t k = ptr[u]; k < ptr[u + 1]; k++) {
+                    int64_t idx = order[k];
+                    int32_t i = r->item[idx];
+                    if (mark[i] != u) {
+                        mark[i] = u;
+                        where[i] = idx;
+                    } else if (found[p][1] < 0 || idx < found[p][1]) {
+                        found[p][1] = idx;
+                        found[p][0] = where[i];
+                    }
+                }
+        }
+        free(mark);
+        free(where);
+    }
+    if (bad) {
+        rc = MFR_ERR_NOMEM;
+        goto done;
+    }
+    for (int p = 0; p < P; p++)
+        if (found[p][1] >= 0 && (*second < 0 || found[p][1] < *second)) {
+            *second = found[p][1];
+            *first = found[p][0];
+        }
 done:
-    free(start);
+    mfr_csort_free(&cs);
+    free(ptr);
     free(order);
-    free(mark);
-    free(where);
     return rc;
 }
 

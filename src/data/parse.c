@@ -612,11 +612,21 @@ int mfr_id_map_finish(const struct mfr_id_map *m, int64_t **sorted, int32_t **pe
         *perm = NULL;
         return MFR_ERR_NOMEM;
     }
-    for (size_t k = 0; k < n; k++) pairs[k] = (struct id_pair){m->raw[k], (int32_t)k};
-    qsort(pairs, n, sizeof *pairs, cmp_id_pair);
-    for (size_t k = 0; k < n; k++) {
-        (*sorted)[k] = pairs[k].raw;
-        (*perm)[pairs[k].prov] = (int32_t)k;
+    /* The direct table lists its keys in order; only the hashed ones, all
+     * above it, are sorted. */
+    size_t d = 0, h = 0;
+    for (size_t k = 0; k < m->n_direct; k++)
+        if (m->direct[k]) {
+            (*sorted)[d] = (int64_t)k;
+            (*perm)[m->direct[k] - 1] = (int32_t)d;
+            d++;
+        }
+    for (size_t s = 0; s < m->cap; s++)
+        if (m->slots[s].key) pairs[h++] = (struct id_pair){m->slots[s].key, m->slots[s].val};
+    qsort(pairs, h, sizeof *pairs, cmp_id_pair);
+    for (size_t k = 0; k < h; k++) {
+        (*sorted)[d + k] = pairs[k].raw;
+        (*perm)[pairs[k].prov] = (int32_t)(d + k);
     }
     free(pairs);
     return MFR_OK;

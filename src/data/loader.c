@@ -15,11 +15,21 @@
  * sorted, and the ratings and metadata are renumbered in place. Looking a
  * raw id up in a finished dataset is a binary search over the sorted ids.
  *
+ * Parallel parse. A rating file is cut into one line-aligned chunk a
+ * thread; a first pass counts each chunk's lines, so each chunk writes its
+ * ratings at their file-order positions and numbers its lines exactly.
+ * Chunks map ids through maps of their own, merged afterwards chunk by
+ * chunk in file order (which is the first-appearance order of the whole
+ * file), and keep their first error; the first chunk in file order with an
+ * error decides. Well-formed lines take a one-pass fast path; anything else
+ * goes field by field, which words every message.
+ *
  * Duplicates. A (user, item) pair rated twice is found without hashing
- * pairs: the rating indices are bucketed by user (a stable counting sort),
- * then each bucket marks its items in an array indexed by item. The error
- * reported is the duplicate whose second line comes first in the file, so
- * the message is the same on every run.
+ * pairs: one bit a pair when the pairs are few, else the rating indices
+ * are bucketed by user (a parallel stable counting sort), then each bucket
+ * marks its items in an array indexed by item. The error reported is the
+ * duplicate whose second line comes first in the file, so the message is
+ * the same on every run and thread count.
  *
  * Ownership. The loader owns what it collects until mfr_loader_finish moves
  * it into the dataset (setting the loader's pointers to NULL), so that

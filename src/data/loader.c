@@ -380,6 +380,83 @@ bool mfr_first_line_is_header(const struct mfr_text_file *f, const char *sep)
 }
 
 /*
+ * The ratings bucketed by user (a parallel stable counting sort): ptr[u]
+ * (n_users + 1 entries) is where user u's bucket starts; the bucket holds
+ * the items themselves (items) or the rating indices (order), whichever is
+ * not NULL. MFR_ERR_NOMEM when the histograms cannot be allocated.
+ */
+static int bucket_by_user(const mfr_ratings *r, int32_t n_users, int64_t *ptr, int32_t *items,
+                          int64_t *order)
+{
+    struct mfr_csort cs;
+    if (mfr_csort_init(&cs, r->n, n_users, 0) != MFR_OK) return MFR_ERR_NOMEM;
+    mfr_csort_count(&cs, r->user, NULL);
+    mfr_csort_offsets(&cs, ptr);
+#pragma omp parallel for schedule(static, 1) num_threads(cs.n_threads) if (cs.n_chunks > 1)
+    for (int32_t c = 0; c < cs.n_chunks; c++) {
+        int64_t *off = mfr_csort_row(&cs, c);
+        for (int64_t q = mfr_csort_begin(&cs, c); q < mfr_csort_begin(&cs, c + 1); q++) {
+            int64_t dst = off[r->user[q]]++;
+            if (items)
+                items[dst] = r->item[q];
+            else
+                order[dst] = q;
+        }
+    }
+    mfr_csort_free(&cs);
+    return MFR_OK;
+}
+
+/*
+ * Marks each user's items in P parts of about equal rating counts (split
+ * at user boundaries), one a thread. With `items`, found[p][1] is 1 when
+ * part p has a repeated pair; with `order`, found[p] = {first, second} of
+ * its repeat with the smallest second index (-1 when none). MFR_ERR_NOMEM
+ * when a thread's marks cannot be allocated.
+ */
+static int mark_parts(const mfr_ratings *r, int32_t n_users, int32_t n_items, const int64_t *ptr,
+                      const int32_t *items, const int64_t *order, int P, int64_t (*found)[2])
+{
+    const int64_t n = r->n;
+    int bad = 0;
+#pragma omp parallel for schedule(static, 1) num_threads(P) if (P > 1) reduction(| : bad)
+    for (int p = 0; p < P; p++) {
+        int32_t lo = 0, hi;
+        const int64_t a = n * p / P, b = n * (p + 1) / P;
+        while (lo < n_users && ptr[lo] < a) lo++; /* first user starting at or after a */
+        hi = lo;
+        while (hi < n_users && ptr[hi] < b) hi++;
+        if (p == P - 1) hi = n_users;
+        found[p][0] = found[p][1] = -1;
+        int32_t *mark = mfr_malloc(((size_t)n_items + 1) * sizeof *mark);
+        int64_t *where = order ? mfr_malloc(((size_t)n_items + 1) * sizeof *where) : NULL;
+        if (!mark || (order && !where)) {
+            bad = 1;
+        } else {
+            for (int32_t i = 0; i < n_items; i++) mark[i] = -1;
+            for (int32_t u = lo; u < hi && (order || found[p][1] < 0); u++)
+                for (int64_t k = ptr[u]; k < ptr[u + 1]; k++) {
+                    int64_t idx = order ? order[k] : k;
+                    int32_t i = order ? r->item[idx] : items[k];
+                    if (mark[i] != u) {
+                        mark[i] = u;
+                        if (where) where[i] = idx;
+                    } else if (!order) {
+                        found[p][1] = 1;
+                        break;
+                    } else if (found[p][1] < 0 || idx < found[p][1]) {
+                        found[p][1] = idx;
+                        found[p][0] = where[i];
+                    }
+                }
+        }
+        free(mark);
+        free(where);
+    }
+    return bad ? MFR_ERR_NOMEM : MFR_OK;
+}
+
+/*
  * Looks for a (user, item) pair rated twice in r (indices below n_users,
  * n_items). On MFR_OK, *second is the smallest index of a rating that
  * repeats an earlier pair and *first the index of that pair's first rating,
@@ -388,9 +465,10 @@ bool mfr_first_line_is_header(const struct mfr_text_file *f, const char *sep)
  *
  * A small pair space (ML-100K: 1.6M pairs) gets one bit a pair, set in file
  * order, so that the first bit found set is the earliest repeat. Otherwise
- * the rating indices are bucketed by user with the parallel stable counting
- * sort, and each thread marks the items of a range of users; the smallest
- * repeat over the threads is the answer whatever the thread count.
+ * the items are bucketed by user with the parallel stable counting sort
+ * (4 bytes a rating) and each thread marks the items of a range of users;
+ * only when that finds a repeat are the rating indices bucketed to name the
+ * earliest one, the smallest over the threads whatever their count.
  */
 static int find_duplicate(const mfr_ratings *r, int32_t n_users, int32_t n_items,
                           int64_t *first, int64_t *second)
@@ -416,70 +494,37 @@ static int find_duplicate(const mfr_ratings *r, int32_t n_users, int32_t n_items
         return MFR_OK;
     }
 
-    struct mfr_csort cs;
-    int64_t *ptr = mfr_malloc(((size_t)n_users + 1) * sizeof *ptr);
-    int64_t *order = mfr_malloc((size_t)(n ? n : 1) * sizeof *order);
-    int rc = mfr_csort_init(&cs, n, n_users, 0);
-    if (rc != MFR_OK || !ptr || !order) {
-        rc = MFR_ERR_NOMEM;
-        goto done;
-    }
-    mfr_csort_count(&cs, r->user, NULL);
-    mfr_csort_offsets(&cs, ptr);
-#pragma omp parallel for schedule(static, 1) num_threads(cs.n_threads) if (cs.n_chunks > 1)
-    for (int32_t c = 0; c < cs.n_chunks; c++) {
-        int64_t *off = mfr_csort_row(&cs, c);
-        for (int64_t q = mfr_csort_begin(&cs, c); q < mfr_csort_begin(&cs, c + 1); q++)
-            order[off[r->user[q]]++] = q;
-    }
-    /* Parts of about equal rating counts, split at user boundaries. */
-    int P = cs.n_chunks;
-    int64_t found[64][2];
+    int P = mfr_setup_threads();
+    if (P > n / MFR_SETUP_PAR_MIN) P = (int)(n / MFR_SETUP_PAR_MIN);
     if (P > 64) P = 64;
-    int bad = 0;
-#pragma omp parallel for schedule(static, 1) num_threads(P) if (P > 1) reduction(| : bad)
-    for (int p = 0; p < P; p++) {
-        int32_t lo = 0, hi = 0;
-        int64_t a = n * p / P, b = n * (p + 1) / P;
-        while (lo < n_users && ptr[lo] < a) lo++; /* first user starting at or after a */
-        hi = lo;
-        while (hi < n_users && ptr[hi] < b) hi++;
-        if (p == P - 1) hi = n_users;
-        found[p][0] = found[p][1] = -1;
-        int32_t *mark = mfr_malloc(((size_t)n_items + 1) * sizeof *mark);
-        int64_t *where = mfr_malloc(((size_t)n_items + 1) * sizeof *where);
-        if (!mark || !where) {
-            bad = 1;
-        } else {
-            for (int32_t i = 0; i < n_items; i++) mark[i] = -1;
-            for (int32_t u = lo; u < hi; u++)
-                for (int64_t k = ptr[u]; k < ptr[u + 1]; k++) {
-                    int64_t idx = order[k];
-                    int32_t i = r->item[idx];
-                    if (mark[i] != u) {
-                        mark[i] = u;
-                        where[i] = idx;
-                    } else if (found[p][1] < 0 || idx < found[p][1]) {
-                        found[p][1] = idx;
-                        found[p][0] = where[i];
-                    }
-                }
-        }
-        free(mark);
-        free(where);
-    }
-    if (bad) {
-        rc = MFR_ERR_NOMEM;
+    if (P < 1) P = 1;
+    int64_t found[64][2];
+    int64_t *ptr = mfr_malloc(((size_t)n_users + 1) * sizeof *ptr);
+    int32_t *items = mfr_malloc((size_t)(n ? n : 1) * sizeof *items);
+    int64_t *order = NULL;
+    int rc = MFR_ERR_NOMEM;
+    if (!ptr || !items || bucket_by_user(r, n_users, ptr, items, NULL) != MFR_OK ||
+        mark_parts(r, n_users, n_items, ptr, items, NULL, P, found) != MFR_OK)
         goto done;
+    free(items);
+    items = NULL;
+    bool any = false;
+    for (int p = 0; p < P; p++) any |= found[p][1] >= 0;
+    if (any) {
+        order = mfr_malloc((size_t)n * sizeof *order);
+        if (!order || bucket_by_user(r, n_users, ptr, NULL, order) != MFR_OK ||
+            mark_parts(r, n_users, n_items, ptr, NULL, order, P, found) != MFR_OK)
+            goto done;
+        for (int p = 0; p < P; p++)
+            if (found[p][1] >= 0 && (*second < 0 || found[p][1] < *second)) {
+                *second = found[p][1];
+                *first = found[p][0];
+            }
     }
-    for (int p = 0; p < P; p++)
-        if (found[p][1] >= 0 && (*second < 0 || found[p][1] < *second)) {
-            *second = found[p][1];
-            *first = found[p][0];
-        }
+    rc = MFR_OK;
 done:
-    mfr_csort_free(&cs);
     free(ptr);
+    free(items);
     free(order);
     return rc;
 }

@@ -408,6 +408,15 @@ static void test_dataset_any_threads(void **state)
         assert_memory_equal(b->rating, a->rating, (size_t)a->n * 4);
         assert_memory_equal(b->ts, a->ts, (size_t)a->n * 8);
     }
+    /* the mapped file's last line without its CRLF: the zeros after the
+     * data in the last page end it */
+    size_t len = strlen(text);
+    tu_write_file(dir, "r.csv", text, len - 2);
+    mfr_set_threads(2);
+    mfr_dataset *nocrlf = tu_load_ok(dir, &opt);
+    mfr_set_threads(0);
+    assert_int_equal(mfr_dataset_fingerprint(nocrlf), mfr_dataset_fingerprint(ds[0]));
+    mfr_dataset_destroy(nocrlf);
     /* two repeated pairs: the earlier repeat is named, with its first line */
     char *line100 = line_copy(text, 100), *line200k = line_copy(text, 200000);
     char *d1 = with_line(text, 350000, line200k), *d2 = with_line(d1, 300000, line100);

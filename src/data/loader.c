@@ -15,21 +15,33 @@
  * sorted, and the ratings and metadata are renumbered in place. Looking a
  * raw id up in a finished dataset is a binary search over the sorted ids.
  *
+ * Parallel parse. A rating file is cut into one line-aligned chunk a
+ * thread; a first pass counts each chunk's lines, so each chunk writes its
+ * ratings at their file-order positions and numbers its lines exactly.
+ * Chunks map ids through maps of their own, merged afterwards chunk by
+ * chunk in file order (which is the first-appearance order of the whole
+ * file), and keep their first error; the first chunk in file order with an
+ * error decides. Well-formed lines take a one-pass fast path; anything else
+ * goes field by field, which words every message.
+ *
  * Duplicates. A (user, item) pair rated twice is found without hashing
- * pairs: the rating indices are bucketed by user (a stable counting sort),
- * then each bucket marks its items in an array indexed by item. The error
- * reported is the duplicate whose second line comes first in the file, so
- * the message is the same on every run.
+ * pairs: one bit a pair when the pairs are few, else the rating indices
+ * are bucketed by user (a parallel stable counting sort), then each bucket
+ * marks its items in an array indexed by item. The error reported is the
+ * duplicate whose second line comes first in the file, so the message is
+ * the same on every run and thread count.
  *
  * Ownership. The loader owns what it collects until mfr_loader_finish moves
  * it into the dataset (setting the loader's pointers to NULL), so that
  * mfr_loader_free is always safe and frees exactly what was not moved.
  */
 #include <ctype.h>
+#include <float.h>
 #include <inttypes.h>
 #include <math.h>
 #include <string.h>
 
+#include "csort_priv.h"
 #include "loader_priv.h"
 
 /* ------------------------------------------------------------------ */
@@ -45,102 +57,309 @@ static const char *sep_name(const char *sep, char *buf)
     return buf;
 }
 
-static int map_id(const struct mfr_rating_ids *ids, bool user, const char *path,
-                  int64_t line, int64_t raw, int32_t *idx, mfr_error *err)
+/* The values of one rating line, raw ids not yet mapped. */
+struct rating_rec {
+    int64_t uid, iid, ts;
+    float v;
+};
+
+/* Parses the non-empty line s[0..n), line `line` of path, field by field
+ * with a message for every way it can be wrong. */
+static int parse_line(const char *path, int64_t line, const char *s, size_t n,
+                      const struct mfr_rating_syntax *syn, float min_r, float max_r,
+                      struct rating_rec *out, mfr_error *err)
 {
-    const char *what = user ? "user" : "item";
-    if (ids->ds) {
-        *idx = user ? mfr_find_id(ids->ds->user_ids, ids->ds->n_users, raw)
-                    : mfr_find_id(ids->ds->item_ids, ids->ds->n_items, raw);
-        if (*idx < 0)
-            return mfr_parse_err(err, path, line, "unknown %s id %" PRId64, what, raw);
+    char b[40], sb[8];
+    struct mfr_field fl[5];
+    size_t nf = mfr_split_fields(s, n, syn->sep, strlen(syn->sep), fl, 5);
+    if (nf < 3 || nf > 4)
+        return mfr_parse_err(err, path, line,
+                             "expected 3 or 4 %s-separated fields (user, item, rating, "
+                             "timestamp), got %zu",
+                             sep_name(syn->sep, sb), nf);
+    if (syn->trim)
+        for (size_t k = 0; k < nf; k++) fl[k] = mfr_trim(fl[k]);
+    int rc;
+    out->ts = 0;
+    if ((rc = mfr_id_field(path, line, "user id", fl[0], &out->uid, err)) != MFR_OK ||
+        (rc = mfr_id_field(path, line, "item id", fl[1], &out->iid, err)) != MFR_OK)
+        return rc;
+    enum mfr_num st = mfr_parse_float(fl[2].s, fl[2].n, &out->v);
+    if (st != MFR_NUM_OK)
+        return mfr_parse_err(err, path, line,
+                             st == MFR_NUM_RANGE ? "rating %s is out of float range"
+                                                 : "rating '%s' is not a number",
+                             mfr_show(fl[2].s, fl[2].n, b));
+    if (!(out->v >= min_r && out->v <= max_r))
+        return mfr_parse_err(err, path, line, "rating %s outside %g..%g",
+                             mfr_show(fl[2].s, fl[2].n, b), (double)min_r, (double)max_r);
+    if (nf == 4 && (st = mfr_parse_i64(fl[3].s, fl[3].n, &out->ts)) != MFR_NUM_OK)
+        return mfr_parse_err(err, path, line,
+                             st == MFR_NUM_RANGE ? "timestamp %s does not fit in int64"
+                                                 : "timestamp '%s' is not an integer",
+                             mfr_show(fl[3].s, fl[3].n, b));
+    return MFR_OK;
+}
+
+/* Consumes at most `max` ASCII digits at *p into *v; returns how many. */
+static inline int take_digits(const char **p, uint64_t *v, int max)
+{
+    const char *s = *p;
+    uint64_t x = 0;
+    int k = 0;
+    for (; k < max && (unsigned char)(s[k] - '0') <= 9; k++) x = x * 10 + (unsigned)(s[k] - '0');
+    *p = s + k;
+    *v = x;
+    return k;
+}
+
+static inline bool take_sep(const char **p, char s0, char s1)
+{
+    if ((*p)[0] != s0 || (s1 && (*p)[1] != s1)) return false;
+    *p += s1 ? 2 : 1;
+    return true;
+}
+
+/*
+ * The common case of a rating line at *p, in one pass without a call:
+ * "ID SEP ID SEP RATING [SEP TIMESTAMP] [\r] (\n | end)" with ids of 1 to
+ * 18 digits and not 0, a rating of digits with at most one '.' (at most 7
+ * digits in all) inside min_r..max_r, a timestamp of 1 to 18 digits.
+ * Returns true with *p past the line's '\n'; false (nothing consumed) for
+ * anything else, which parse_line then takes field by field: this path
+ * accepts nothing parse_line refuses and yields the same values (the
+ * rating is mfr_parse_float's short-decimal case, one correctly rounded
+ * division). Reads stop at '\n' or at the NUL after the file, never past.
+ */
+static inline bool parse_line_fast(const char **pp, const char *end, char s0, char s1,
+                                   float min_r, float max_r, struct rating_rec *out)
+{
+    static const float pow10f[] = {1e0f, 1e1f, 1e2f, 1e3f, 1e4f, 1e5f, 1e6f, 1e7f};
+    static const uint32_t pow10u[] = {1, 10, 100, 1000, 10000, 100000, 1000000, 10000000};
+    const char *p = *pp;
+    uint64_t uid, iid, m, frac, ts = 0;
+    if (!take_digits(&p, &uid, 18) || !uid || !take_sep(&p, s0, s1) ||
+        !take_digits(&p, &iid, 18) || !iid || !take_sep(&p, s0, s1))
+        return false;
+    const char *r0 = p;
+    int di = take_digits(&p, &m, 7), df = 0;
+    if (*p == '.') {
+        p++;
+        df = take_digits(&p, &frac, 7 - di);
+        m = m * pow10u[df] + frac;
+    }
+    if (di + df == 0) return false;
+#if FLT_EVAL_METHOD == 0
+    (void)r0;
+    float v = df ? (float)m / pow10f[df] : (float)m;
+#else
+    float v;
+    if (mfr_parse_float(r0, (size_t)(p - r0), &v) != MFR_NUM_OK) return false;
+#endif
+    if (!(v >= min_r && v <= max_r)) return false;
+    if (take_sep(&p, s0, s1) && !take_digits(&p, &ts, 18)) return false;
+    if (*p == '\r') p++;
+    if (p < end) {
+        if (*p != '\n') return false;
+        p++;
+    }
+    *pp = p;
+    *out = (struct rating_rec){(int64_t)uid, (int64_t)iid, (int64_t)ts, v};
+    return true;
+}
+
+/* One line-aligned piece of a rating file and what its parse found. */
+struct chunk {
+    const char *p, *end;
+    int64_t first;  /* index of its first rating: the lines before it, less the header */
+    int64_t lines;  /* its '\n' bytes */
+    int64_t count;  /* ratings parsed */
+    int64_t blank;  /* first line of the blank lines that end it, 0 when none */
+    int rc;         /* MFR_OK, or its first error, in err */
+    mfr_error err;
+    struct mfr_id_map users, items; /* loading: raw id -> chunk index */
+    int32_t *to_user, *to_item;     /* chunk index -> provisional index, NULL: same */
+};
+
+/* Parses chunk c into r from r's index c->first on, its ids into the
+ * chunk's own maps (loading) or through ids->ds. Stops at its first error,
+ * which is the first in the chunk's line order. */
+static void parse_chunk(struct chunk *c, const char *path, const struct mfr_rating_syntax *syn,
+                        const struct mfr_rating_ids *ids, int64_t header, float min_r,
+                        float max_r, bool fast, mfr_ratings *r)
+{
+    const char s0 = syn->sep[0], s1 = syn->sep[1];
+    struct mfr_line_iter it = {c->p, c->end, c->first + header, 0};
+    int64_t k = c->first;
+    int rc = MFR_OK;
+    for (;;) {
+        struct rating_rec rec;
+        if (fast && !it.blank && it.p < it.end &&
+            parse_line_fast(&it.p, it.end, s0, s1, min_r, max_r, &rec)) {
+            it.line++;
+        } else {
+            const char *s;
+            size_t n;
+            if ((rc = mfr_record_next(&it, path, &s, &n, &c->err)) <= 0) break;
+            rc = parse_line(path, it.line, s, n, syn, min_r, max_r, &rec, &c->err);
+            if (rc != MFR_OK) break;
+        }
+        int32_t u, i;
+        if (ids->ds) {
+            const mfr_dataset *ds = ids->ds;
+            u = mfr_find_id(ds->user_ids, ds->n_users, rec.uid);
+            i = mfr_find_id(ds->item_ids, ds->n_items, rec.iid);
+            if (u < 0 || i < 0) {
+                rc = mfr_parse_err(&c->err, path, it.line, "unknown %s id %" PRId64,
+                                   u < 0 ? "user" : "item", u < 0 ? rec.uid : rec.iid);
+                break;
+            }
+        } else if ((rc = mfr_id_map_get_or_add(&c->users, rec.uid, &u)) != MFR_OK) {
+            rc = mfr_id_map_err(rc, &c->err, path, "user");
+            break;
+        } else if ((rc = mfr_id_map_get_or_add(&c->items, rec.iid, &i)) != MFR_OK) {
+            rc = mfr_id_map_err(rc, &c->err, path, "item");
+            break;
+        }
+        r->user[k] = u;
+        r->item[k] = i;
+        r->rating[k] = rec.v;
+        r->ts[k] = rec.ts;
+        k++;
+    }
+    c->rc = rc < 0 ? rc : MFR_OK;
+    c->count = k - c->first;
+    c->blank = it.blank;
+}
+
+/* Maps chunk c's local ids into the loader's maps, in the chunk's order of
+ * first appearance, so that chunk by chunk in file order every id gets the
+ * provisional index the one-pass parse gives it. The first chunk with ids
+ * finds a map empty and simply hands its own over. */
+static int merge_ids(struct mfr_id_map *global, struct mfr_id_map *local, int32_t **to,
+                     const char *path, const char *what, mfr_error *err)
+{
+    if (global->n == 0) {
+        mfr_id_map_free(global);
+        *global = *local;
+        memset(local, 0, sizeof *local);
         return MFR_OK;
     }
-    int rc = mfr_id_map_get_or_add(user ? ids->users : ids->items, raw, idx);
-    return rc == MFR_OK ? rc : mfr_id_map_err(rc, err, path, what);
+    *to = mfr_malloc(((size_t)local->n + 1) * sizeof **to);
+    if (!*to) return mfr_nomem(err, "indexing ids");
+    for (int32_t j = 0; j < local->n; j++) {
+        int rc = mfr_id_map_get_or_add(global, local->raw[j], &(*to)[j]);
+        if (rc != MFR_OK) return mfr_id_map_err(rc, err, path, what);
+    }
+    return MFR_OK;
+}
+
+int mfr_parse_ratings_chunked(const struct mfr_text_file *f, const struct mfr_rating_syntax *syn,
+                              const struct mfr_rating_ids *ids, float min_r, float max_r,
+                              int n_chunks, bool fast, mfr_ratings **out, mfr_error *err)
+{
+    *out = NULL;
+    const char *body = f->data, *end = f->data + f->size;
+    const int64_t header = syn->header;
+    if (header) {
+        if (f->size == 0) return mfr_parse_err(err, f->path, 1, "file is empty (no ratings)");
+        const char *nl = memchr(body, '\n', f->size);
+        body = nl ? nl + 1 : end;
+    }
+    const size_t size = (size_t)(end - body);
+    size_t nc = n_chunks > 1 ? (size_t)n_chunks : 1;
+    if (nc > size) nc = size ? size : 1;
+    struct chunk *ch = mfr_calloc(nc, sizeof *ch);
+    if (!ch) return mfr_nomem(err, "parsing ratings");
+    /* Each chunk starts at a line start: the first past its share's start. */
+    for (size_t t = 0; t < nc; t++) {
+        const char *b = body + (size / nc) * t + (size % nc) * t / nc;
+        if (t > 0 && b[-1] != '\n') {
+            const char *nl = memchr(b, '\n', (size_t)(end - b));
+            b = nl ? nl + 1 : end;
+        }
+        if (t > 0 && b < ch[t - 1].p) b = ch[t - 1].p;
+        ch[t].p = b;
+        if (t > 0) ch[t - 1].end = b;
+    }
+    ch[nc - 1].end = end;
+    int threads = mfr_setup_threads();
+    if ((size_t)threads > nc) threads = (int)nc;
+#pragma omp parallel for schedule(static, 1) num_threads(threads) if (threads > 1)
+    for (size_t t = 0; t < nc; t++)
+        ch[t].lines = (int64_t)mfr_count_newlines(ch[t].p, (size_t)(ch[t].end - ch[t].p));
+    int64_t lines = 0;
+    for (size_t t = 0; t < nc; t++) {
+        ch[t].first = lines;
+        lines += ch[t].lines;
+    }
+    if (size && end[-1] != '\n') lines++; /* a last line without '\n' */
+
+    mfr_ratings *r = NULL;
+    int rc = mfr_ratings_alloc(lines, &r, err);
+    if (rc != MFR_OK) goto done;
+#pragma omp parallel for schedule(static, 1) num_threads(threads) if (threads > 1)
+    for (size_t t = 0; t < nc; t++)
+        parse_chunk(&ch[t], f->path, syn, ids, header, min_r, max_r, fast, r);
+
+    /* In file order: the first error, a blank line that has lines after it
+     * in a later chunk, then the ids. */
+    int64_t n = 0, blank = 0;
+    for (size_t t = 0; t < nc; t++) {
+        struct chunk *c = &ch[t];
+        if (blank && (c->count > 0 || c->rc != MFR_OK)) {
+            rc = mfr_parse_err(err, f->path, blank, "blank line before the end of the file");
+            goto done;
+        }
+        if (c->rc != MFR_OK) {
+            if (err) *err = c->err;
+            rc = c->rc;
+            goto done;
+        }
+        if (!blank) blank = c->blank;
+        n += c->count;
+        if (ids->ds || c->count == 0) continue;
+        if ((rc = merge_ids(ids->users, &c->users, &c->to_user, f->path, "user", err)) !=
+                MFR_OK ||
+            (rc = merge_ids(ids->items, &c->items, &c->to_item, f->path, "item", err)) != MFR_OK)
+            goto done;
+    }
+    if (n == 0) {
+        rc = mfr_parse_err(err, f->path, 1 + header, "file is empty (no ratings)");
+        goto done;
+    }
+#pragma omp parallel for schedule(static, 1) num_threads(threads) if (threads > 1)
+    for (size_t t = 0; t < nc; t++) {
+        const struct chunk *c = &ch[t];
+        for (int64_t k = c->first; c->to_user && k < c->first + c->count; k++)
+            r->user[k] = c->to_user[r->user[k]];
+        for (int64_t k = c->first; c->to_item && k < c->first + c->count; k++)
+            r->item[k] = c->to_item[r->item[k]];
+    }
+    r->n = n;
+    *out = r;
+    r = NULL;
+done:
+    for (size_t t = 0; t < nc; t++) {
+        mfr_id_map_free(&ch[t].users);
+        mfr_id_map_free(&ch[t].items);
+        free(ch[t].to_user);
+        free(ch[t].to_item);
+    }
+    free(ch);
+    mfr_ratings_destroy(r);
+    return rc;
 }
 
 int mfr_parse_ratings(const struct mfr_text_file *f, const struct mfr_rating_syntax *syn,
                       const struct mfr_rating_ids *ids, float min_r, float max_r,
                       mfr_ratings **out, mfr_error *err)
 {
-    *out = NULL;
-    size_t lines = mfr_count_lines(f);
-    if (lines > INT64_MAX)
-        return mfr_seterr(err, MFR_ERR_TOO_LARGE, "%s: too many lines", f->path);
-    mfr_ratings *r = NULL;
-    int rc = mfr_ratings_alloc((int64_t)lines, &r, err);
-    if (rc != MFR_OK) return rc;
-
-    const size_t sep_len = strlen(syn->sep);
-    struct mfr_line_iter it = mfr_lines(f);
-    const char *s;
-    size_t n;
-    int64_t count = 0;
-    char b[40], sb[8];
-    if (syn->header && !mfr_line_next(&it, &s, &n)) {
-        rc = mfr_parse_err(err, f->path, 1, "file is empty (no ratings)");
-        goto fail;
-    }
-    while ((rc = mfr_record_next(&it, f->path, &s, &n, err)) == 1) {
-        struct mfr_field fl[5];
-        size_t nf = mfr_split_fields(s, n, syn->sep, sep_len, fl, 5);
-        if (nf < 3 || nf > 4) {
-            rc = mfr_parse_err(err, f->path, it.line,
-                               "expected 3 or 4 %s-separated fields (user, item, rating, "
-                               "timestamp), got %zu",
-                               sep_name(syn->sep, sb), nf);
-            goto fail;
-        }
-        if (syn->trim)
-            for (size_t k = 0; k < nf; k++) fl[k] = mfr_trim(fl[k]);
-        int64_t uid, iid, ts = 0;
-        float v;
-        if ((rc = mfr_id_field(f->path, it.line, "user id", fl[0], &uid, err)) != MFR_OK ||
-            (rc = mfr_id_field(f->path, it.line, "item id", fl[1], &iid, err)) != MFR_OK)
-            goto fail;
-        enum mfr_num st = mfr_parse_float(fl[2].s, fl[2].n, &v);
-        if (st != MFR_NUM_OK) {
-            rc = mfr_parse_err(err, f->path, it.line,
-                               st == MFR_NUM_RANGE ? "rating %s is out of float range"
-                                                   : "rating '%s' is not a number",
-                               mfr_show(fl[2].s, fl[2].n, b));
-            goto fail;
-        }
-        if (!(v >= min_r && v <= max_r)) {
-            rc = mfr_parse_err(err, f->path, it.line, "rating %s outside %g..%g",
-                               mfr_show(fl[2].s, fl[2].n, b), (double)min_r, (double)max_r);
-            goto fail;
-        }
-        if (nf == 4 && (st = mfr_parse_i64(fl[3].s, fl[3].n, &ts)) != MFR_NUM_OK) {
-            rc = mfr_parse_err(err, f->path, it.line,
-                               st == MFR_NUM_RANGE ? "timestamp %s does not fit in int64"
-                                                   : "timestamp '%s' is not an integer",
-                               mfr_show(fl[3].s, fl[3].n, b));
-            goto fail;
-        }
-        int32_t u, i;
-        if ((rc = map_id(ids, true, f->path, it.line, uid, &u, err)) != MFR_OK ||
-            (rc = map_id(ids, false, f->path, it.line, iid, &i, err)) != MFR_OK)
-            goto fail;
-        r->user[count] = u;
-        r->item[count] = i;
-        r->rating[count] = v;
-        r->ts[count] = ts;
-        count++;
-    }
-    if (rc < 0) goto fail; /* a blank line before the end */
-    if (count == 0) {
-        rc = mfr_parse_err(err, f->path, 1 + syn->header, "file is empty (no ratings)");
-        goto fail;
-    }
-    r->n = count;
-    *out = r;
-    return MFR_OK;
-
-fail:
-    mfr_ratings_destroy(r);
-    return rc;
+    size_t chunks = f->size / MFR_PARSE_CHUNK_MIN;
+    int threads = mfr_setup_threads();
+    if (chunks > (size_t)threads) chunks = (size_t)threads;
+    return mfr_parse_ratings_chunked(f, syn, ids, min_r, max_r, chunks ? (int)chunks : 1, true,
+                                     out, err);
 }
 
 bool mfr_first_line_is_header(const struct mfr_text_file *f, const char *sep)
@@ -161,52 +380,152 @@ bool mfr_first_line_is_header(const struct mfr_text_file *f, const char *sep)
 }
 
 /*
+ * The ratings bucketed by user (a parallel stable counting sort): ptr[u]
+ * (n_users + 1 entries) is where user u's bucket starts; the bucket holds
+ * the items themselves (items) or the rating indices (order), whichever is
+ * not NULL. MFR_ERR_NOMEM when the histograms cannot be allocated.
+ */
+static int bucket_by_user(const mfr_ratings *r, int32_t n_users, int64_t *ptr, int32_t *items,
+                          int64_t *order)
+{
+    struct mfr_csort cs;
+    if (mfr_csort_init(&cs, r->n, n_users, 0) != MFR_OK) return MFR_ERR_NOMEM;
+    mfr_csort_count(&cs, r->user, NULL);
+    mfr_csort_offsets(&cs, ptr);
+#pragma omp parallel for schedule(static, 1) num_threads(cs.n_threads) if (cs.n_chunks > 1)
+    for (int32_t c = 0; c < cs.n_chunks; c++) {
+        int64_t *off = mfr_csort_row(&cs, c);
+        for (int64_t q = mfr_csort_begin(&cs, c); q < mfr_csort_begin(&cs, c + 1); q++) {
+            int64_t dst = off[r->user[q]]++;
+            if (items)
+                items[dst] = r->item[q];
+            else
+                order[dst] = q;
+        }
+    }
+    mfr_csort_free(&cs);
+    return MFR_OK;
+}
+
+/*
+ * Marks each user's items in P parts of about equal rating counts (split
+ * at user boundaries), one a thread. With `items`, found[p][1] is 1 when
+ * part p has a repeated pair; with `order`, found[p] = {first, second} of
+ * its repeat with the smallest second index (-1 when none). MFR_ERR_NOMEM
+ * when a thread's marks cannot be allocated.
+ */
+static int mark_parts(const mfr_ratings *r, int32_t n_users, int32_t n_items, const int64_t *ptr,
+                      const int32_t *items, const int64_t *order, int P, int64_t (*found)[2])
+{
+    const int64_t n = r->n;
+    int bad = 0;
+#pragma omp parallel for schedule(static, 1) num_threads(P) if (P > 1) reduction(| : bad)
+    for (int p = 0; p < P; p++) {
+        int32_t lo = 0, hi;
+        const int64_t a = n * p / P, b = n * (p + 1) / P;
+        while (lo < n_users && ptr[lo] < a) lo++; /* first user starting at or after a */
+        hi = lo;
+        while (hi < n_users && ptr[hi] < b) hi++;
+        if (p == P - 1) hi = n_users;
+        found[p][0] = found[p][1] = -1;
+        int32_t *mark = mfr_malloc(((size_t)n_items + 1) * sizeof *mark);
+        int64_t *where = order ? mfr_malloc(((size_t)n_items + 1) * sizeof *where) : NULL;
+        if (!mark || (order && !where)) {
+            bad = 1;
+        } else {
+            for (int32_t i = 0; i < n_items; i++) mark[i] = -1;
+            for (int32_t u = lo; u < hi && (order || found[p][1] < 0); u++)
+                for (int64_t k = ptr[u]; k < ptr[u + 1]; k++) {
+                    int64_t idx = order ? order[k] : k;
+                    int32_t i = order ? r->item[idx] : items[k];
+                    if (mark[i] != u) {
+                        mark[i] = u;
+                        if (where) where[i] = idx;
+                    } else if (!order) {
+                        found[p][1] = 1;
+                        break;
+                    } else if (found[p][1] < 0 || idx < found[p][1]) {
+                        found[p][1] = idx;
+                        found[p][0] = where[i];
+                    }
+                }
+        }
+        free(mark);
+        free(where);
+    }
+    return bad ? MFR_ERR_NOMEM : MFR_OK;
+}
+
+/*
  * Looks for a (user, item) pair rated twice in r (indices below n_users,
  * n_items). On MFR_OK, *second is the smallest index of a rating that
  * repeats an earlier pair and *first the index of that pair's first rating,
  * or *second is -1 when every pair is unique. Returns MFR_ERR_NOMEM when the
  * scratch arrays cannot be allocated.
+ *
+ * A small pair space (ML-100K: 1.6M pairs) gets one bit a pair, set in file
+ * order, so that the first bit found set is the earliest repeat. Otherwise
+ * the items are bucketed by user with the parallel stable counting sort
+ * (4 bytes a rating) and each thread marks the items of a range of users;
+ * only when that finds a repeat are the rating indices bucketed to name the
+ * earliest one, the smallest over the threads whatever their count.
  */
 static int find_duplicate(const mfr_ratings *r, int32_t n_users, int32_t n_items,
                           int64_t *first, int64_t *second)
 {
     *first = *second = -1;
-    int64_t n = r->n;
-    int64_t *start = mfr_calloc((size_t)n_users + 1, sizeof *start);
-    int64_t *order = mfr_malloc((size_t)(n ? n : 1) * sizeof *order);
-    int32_t *mark = mfr_malloc(((size_t)n_items + 1) * sizeof *mark);
-    int64_t *where = mfr_malloc(((size_t)n_items + 1) * sizeof *where);
-    int rc = MFR_ERR_NOMEM;
-    if (!start || !order || !mark || !where) goto done;
-
-    /* Stable counting sort of rating indices by user. */
-    for (int64_t k = 0; k < n; k++) start[r->user[k] + 1]++;
-    for (int32_t u = 0; u < n_users; u++) start[u + 1] += start[u];
-    for (int64_t k = 0; k < n; k++) order[start[r->user[k]]++] = k;
-    /* start[u] is now the end of bucket u, i.e. the start of bucket u + 1. */
-    for (int32_t i = 0; i < n_items; i++) mark[i] = -1;
-    int64_t begin = 0;
-    for (int32_t u = 0; u < n_users; u++) {
-        int64_t end = start[u];
-        for (int64_t k = begin; k < end; k++) {
-            int64_t idx = order[k];
-            int32_t i = r->item[idx];
-            if (mark[i] != u) {
-                mark[i] = u;
-                where[i] = idx;
-            } else if (*second < 0 || idx < *second) {
-                *second = idx;
-                *first = where[i];
+    const int64_t n = r->n;
+    const uint64_t pairs = (uint64_t)n_users * (uint64_t)n_items;
+    if (pairs / 32 <= (uint64_t)n + (UINT64_C(1) << 18)) { /* at most 4 bytes a rating + 1 MiB */
+        uint64_t *bit = mfr_calloc((size_t)(pairs / 64 + 1), sizeof *bit);
+        if (!bit) return MFR_ERR_NOMEM;
+        for (int64_t k = 0; k < n; k++) {
+            uint64_t c = (uint64_t)r->user[k] * (uint64_t)n_items + (uint64_t)r->item[k];
+            uint64_t m = UINT64_C(1) << (c & 63);
+            if (bit[c >> 6] & m) {
+                *second = k;
+                break;
             }
+            bit[c >> 6] |= m;
         }
-        begin = end;
+        free(bit);
+        for (int64_t k = 0; *second >= 0 && *first < 0; k++)
+            if (r->user[k] == r->user[*second] && r->item[k] == r->item[*second]) *first = k;
+        return MFR_OK;
+    }
+
+    int P = mfr_setup_threads();
+    if (P > n / MFR_SETUP_PAR_MIN) P = (int)(n / MFR_SETUP_PAR_MIN);
+    if (P > 64) P = 64;
+    if (P < 1) P = 1;
+    int64_t found[64][2];
+    int64_t *ptr = mfr_malloc(((size_t)n_users + 1) * sizeof *ptr);
+    int32_t *items = mfr_malloc((size_t)(n ? n : 1) * sizeof *items);
+    int64_t *order = NULL;
+    int rc = MFR_ERR_NOMEM;
+    if (!ptr || !items || bucket_by_user(r, n_users, ptr, items, NULL) != MFR_OK ||
+        mark_parts(r, n_users, n_items, ptr, items, NULL, P, found) != MFR_OK)
+        goto done;
+    free(items);
+    items = NULL;
+    bool any = false;
+    for (int p = 0; p < P; p++) any |= found[p][1] >= 0;
+    if (any) {
+        order = mfr_malloc((size_t)n * sizeof *order);
+        if (!order || bucket_by_user(r, n_users, ptr, NULL, order) != MFR_OK ||
+            mark_parts(r, n_users, n_items, ptr, NULL, order, P, found) != MFR_OK)
+            goto done;
+        for (int p = 0; p < P; p++)
+            if (found[p][1] >= 0 && (*second < 0 || found[p][1] < *second)) {
+                *second = found[p][1];
+                *first = found[p][0];
+            }
     }
     rc = MFR_OK;
 done:
-    free(start);
+    free(ptr);
+    free(items);
     free(order);
-    free(mark);
-    free(where);
     return rc;
 }
 

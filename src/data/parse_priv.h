@@ -38,7 +38,13 @@ struct mfr_text_file {
     char *path; /* malloc'd */
     char *data; /* size bytes plus a NUL; NULL when an optional file is absent */
     size_t size;
+    bool mapped; /* data is a read-only mapping of the file */
 };
+
+/* Files at least this large are memory-mapped rather than read (see
+ * mfr_text_file_read); truncating such a file in place while a load reads
+ * it is not supported (the process would fault), as for the dataset cache. */
+#define MFR_TEXT_MAP_MIN ((int64_t)1 << 20)
 
 /*
  * Reads the file dir/name (just `name` when dir is NULL or name is
@@ -57,6 +63,8 @@ char *mfr_path_join(const char *dir, const char *name);
 
 /* Counts the lines of f: an upper bound on its records. */
 size_t mfr_count_lines(const struct mfr_text_file *f);
+/* The '\n' bytes in p[0..n). */
+size_t mfr_count_newlines(const char *p, size_t n);
 
 /* Iterates over the lines of a buffer; `line` is the 1-based number of the
  * line last returned. A trailing '\r' is stripped (CRLF files), and a last
@@ -181,27 +189,47 @@ int32_t mfr_year_of(struct mfr_field date, struct mfr_field title);
 /* Raw id -> provisional index                                          */
 /* ------------------------------------------------------------------ */
 
-/* Open addressing hash table from raw id (> 0; 0 marks an empty slot) to a
- * provisional index assigned in first-appearance order. Key and value
- * share a slot so that a lookup touches one cache line. Zero-initialize. */
+/* Raw id (> 0) -> provisional index, assigned in first-appearance order.
+ * Small keys (the usual 1..n ids) index a direct table; the others go to
+ * an open addressing hash table (0 marks an empty slot) whose slots hold
+ * key and value together, so that a lookup touches one cache line. A key
+ * below n_direct is never in the hash table. Zero-initialize. */
 struct mfr_id_slot {
     int64_t key;
     int32_t val;
 };
 
 struct mfr_id_map {
+    int32_t *direct; /* direct[key] = index + 1, 0 when absent */
+    size_t n_direct;
     struct mfr_id_slot *slots;
-    size_t cap;   /* power of two, or 0 before the first insertion */
+    size_t cap; /* power of two, or 0 before the first hashed key */
+    size_t n_hashed;
     int64_t *raw; /* provisional index -> raw id */
+    size_t raw_cap;
     int32_t n;
     int64_t last_key; /* one-entry cache: files are often grouped by id */
     int32_t last_val;
 };
 
 void mfr_id_map_free(struct mfr_id_map *m);
+/* mfr_id_map_get_or_add past its inline one-entry cache. */
+int mfr_id_map_lookup(struct mfr_id_map *m, int64_t key, int32_t *idx);
 /* Finds or inserts `key` (> 0). Returns MFR_OK, MFR_ERR_NOMEM, or
- * MFR_ERR_TOO_LARGE when there would be more than INT32_MAX ids. */
-int mfr_id_map_get_or_add(struct mfr_id_map *m, int64_t key, int32_t *idx);
+ * MFR_ERR_TOO_LARGE when there would be more than INT32_MAX ids. Inline
+ * for the cache hit: a rating file calls it twice a line. */
+static inline int mfr_id_map_get_or_add(struct mfr_id_map *m, int64_t key, int32_t *idx)
+{
+    if (key == m->last_key && m->n) {
+        *idx = m->last_val;
+        return MFR_OK;
+    }
+    if ((uint64_t)key < m->n_direct && m->direct[key]) {
+        *idx = m->direct[key] - 1;
+        return MFR_OK;
+    }
+    return mfr_id_map_lookup(m, key, idx);
+}
 /* Turns a status of mfr_id_map_get_or_add into an error message. */
 int mfr_id_map_err(int rc, mfr_error *err, const char *path, const char *what);
 /* Sorts the map's ids: *sorted (malloc'd, n entries) is dense -> raw and

@@ -30,6 +30,19 @@ int dist_trainer_resume(const mfr_checkpoint *c, const mfr_config *cfg, const mf
 {
     return mfr_trainer_resume(c, cfg, ds, train, spec, tr, err);
 }
+int dist_trainer_read(const mfr_checkpoint *c, const mfr_config *cfg, const char *dir, const char *spec,
+                      uint64_t seed, mfr_trainer **tr, mfr_error *err)
+{
+    *tr = NULL;
+    return MFR_ERR_UNSUPPORTED; /* one process loads the data whole */
+}
+const mfr_dataset *dist_dataset(void) { return NULL; }
+const char *dist_split_spec(void) { return NULL; }
+int64_t dist_data_count(int which) { return -1; }
+int dist_evaluate_own(int which, const mfr_model *m, mfr_metrics *out, mfr_error *err)
+{
+    return mfr_seterr(err, MFR_ERR_STATE, "no per-rank data without MPI");
+}
 void dist_trainer_free(mfr_trainer *tr) { mfr_trainer_destroy(tr); }
 int dist_set_factors(mfr_trainer *tr, const float *U, int64_t ur, int64_t uc, const float *V, int64_t vr,
                      int64_t vc, mfr_error *err)

@@ -44,6 +44,7 @@ struct mfr_mpi_data {
     char *path;
     char *spec;
     int64_t n, n_train, n_test, n_read;
+    int64_t read_lo, read_hi; /* the provisional block's ratings (data_counts) */
     uint32_t *pos; /* the split's positions: during creation only */
     struct mfr_mpi_own own[2]; /* this rank's training and validation ratings */
 };
@@ -140,7 +141,8 @@ static int data_counts(mfr_mpi_trainer *mt, struct mfr_mpi_data *d, int64_t *row
                 t += d->pos[rec[x - a].index] >= (uint32_t)d->n_test;
             row_ptr[u + 1] = t;
         }
-        d->n_read += d->uc.offsets[hi] - a;
+        d->read_lo = a;
+        d->read_hi = d->uc.offsets[hi];
         const int mrc = MPI_Allgatherv(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, row_ptr + 1, cnt, disp, MPI_INT64_T,
                                        mt->comm);
         if (mrc != MPI_SUCCESS) rc = mfr_mpi_err(err, mrc, "gather of the users' training counts");
@@ -215,7 +217,9 @@ static int data_own(mfr_mpi_trainer *mt, struct mfr_mpi_data *d, const int64_t *
     if (rc != MFR_OK) return rc;
     const int64_t a = d->uc.offsets[mt->u_lo], m = d->uc.offsets[mt->u_hi] - a;
     const int64_t n_tr = row_ptr[mt->u_hi] - row_ptr[mt->u_lo], nt = (uint32_t)d->n_test;
-    d->n_read += m;
+    /* the ratings read: both blocks, once where they overlap */
+    const int64_t lo = a < d->read_lo ? a : d->read_lo, hi = a + m > d->read_hi ? a + m : d->read_hi;
+    d->n_read = a + m < d->read_lo || a > d->read_hi ? m + d->read_hi - d->read_lo : hi - lo;
     uint64_t *key = mfr_malloc(sizeof *key * (size_t)(m > 0 ? m : 1));
     uint64_t *tmp = mfr_malloc(sizeof *tmp * (size_t)(m > 0 ? m : 1));
     int32_t *who = mfr_malloc(sizeof *who * (size_t)(m > 0 ? m : 1));
@@ -264,6 +268,7 @@ static int data_whole(mfr_mpi_trainer *mt, struct mfr_mpi_data *d, int32_t n_ite
     for (int64_t j = 0; j < o->n; j++) item_count[o->item[j]]++;
     int rc = MPI_Allreduce(MPI_IN_PLACE, item_count, n_items, MPI_INT64_T, MPI_SUM, mt->comm);
     if (rc != MPI_SUCCESS) return mfr_mpi_err(err, rc, "reduction of the items' training counts");
+    if (!mean) return MFR_OK; /* no biases: the trainer does not use it */
     float *buf = mfr_malloc(sizeof(float) * (size_t)EVAL_CHUNK);
     if (!buf) return mfr_seterr(err, MFR_ERR_NOMEM, "out of memory");
     double sum = 0.0; /* in rating order, as trainer.c's trainer_init */
@@ -282,13 +287,13 @@ static int data_whole(mfr_mpi_trainer *mt, struct mfr_mpi_data *d, int32_t n_ite
     return rc == MPI_SUCCESS ? MFR_OK : mfr_mpi_err(err, rc, "reduction of the training mean");
 }
 
-int mfr_mpi_data_part(mfr_mpi_trainer *mt, const int64_t *row_ptr, int64_t *item_count, float *mean,
-                      mfr_ratings **mine, mfr_error *err)
+int mfr_mpi_data_part(mfr_mpi_trainer *mt, const int64_t *row_ptr, int64_t *item_count, bool need_mean,
+                      float *mean, mfr_ratings **mine, mfr_error *err)
 {
     struct mfr_mpi_data *d = mt->data;
     *mine = NULL;
     int rc = data_own(mt, d, row_ptr, err);
-    if (rc == MFR_OK) rc = data_whole(mt, d, d->uc.ds->n_items, item_count, mean, err);
+    if (rc == MFR_OK) rc = data_whole(mt, d, d->uc.ds->n_items, item_count, need_mean ? mean : NULL, err);
     if (rc != MFR_OK) return rc;
     /* the trainer's ratings: by user, each user's in training order (a
      * stable counting sort of the training list by user) */

@@ -234,7 +234,7 @@ static int mt_read(mfr_mpi_trainer *mt, const mfr_config *made, struct whole *w,
     if (!(w->item_count = mfr_calloc((size_t)ds->n_items + 1, sizeof(int64_t))))
         return mfr_seterr(err, MFR_ERR_NOMEM, "out of memory");
     int rc = mt_begin(mt, made, ds, w, n_train, err);
-    return rc == MFR_OK ? mfr_mpi_data_part(mt, w->row_ptr, w->item_count, &w->mean, mine, err) : rc;
+    return rc == MFR_OK ? mfr_mpi_data_part(mt, w->row_ptr, w->item_count, made->bias, &w->mean, mine, err) : rc;
 }
 
 /* Creation and resume: the part, then (resume) the checkpoint's rows. */

@@ -42,13 +42,14 @@ struct mfr_mpi_trainer {
  * offsets, malloc'd); MFR_ERR_UNSUPPORTED when the data must be read
  * whole (a canonical split, the cache off, a cache no rank can use).
  * _part (after the cut): this rank's own ratings, the items' training
- * counts (item_count zeroed by the caller), the training mean and the
+ * counts (item_count zeroed by the caller), the training mean (need_mean:
+ * with biases; else left alone) and the
  * trainer's ratings *mine (users from u_lo; the caller destroys them). */
 struct mfr_mpi_data;
 int mfr_mpi_data_open(mfr_mpi_trainer *mt, const char *dir, const mfr_load_options *opt, const char *spec,
                       uint64_t seed, int64_t **row_ptr, mfr_error *err);
-int mfr_mpi_data_part(mfr_mpi_trainer *mt, const int64_t *row_ptr, int64_t *item_count, float *mean,
-                      mfr_ratings **mine, mfr_error *err);
+int mfr_mpi_data_part(mfr_mpi_trainer *mt, const int64_t *row_ptr, int64_t *item_count, bool need_mean,
+                      float *mean, mfr_ratings **mine, mfr_error *err);
 const mfr_dataset *mfr_mpi_data_dataset(const struct mfr_mpi_data *d);
 const char *mfr_mpi_data_spec(const struct mfr_mpi_data *d);
 void mfr_mpi_data_counts(const struct mfr_mpi_data *d, int64_t *n_all, int64_t *n_train, int64_t *n_test,

@@ -930,14 +930,17 @@ static int train_command(int argc, char **argv)
     o.log_every = o.early_stop = o.checkpoint_every = -1; /* not given */
     if (!parse_train_flags(argc, argv, &o, &rc)) return rc;
     if ((rc = train_run_opts(&o)) != EXIT_OK) return rc;
-    /* rank 0's flags decide the (collective, with `own` data) evaluations */
-    const bool log_wanted = !o.quiet || o.plot || o.log_json || o.checkpoint || o.target_rmse > 0;
+    /* rank 0's output flags (which train_dist_opts clears on the other
+     * ranks) decide the (collective, with `own` data) evaluations; a resume
+     * sets --checkpoint later (resume_run_opts) */
+    const bool prints = !o.quiet || o.plot || o.log_json;
     if ((rc = train_dist_opts(&o)) != EXIT_OK) return rc;
     mfr_set_threads(o.cfg.n_threads); /* the load, split, evaluations and save too */
     struct train_run r = {.o = &o, .best_val = INFINITY, .flags_given = training_flags_given(argc, argv),
-                          .times.total = now_seconds(), .log_wanted = log_wanted};
+                          .times.total = now_seconds()};
     if ((rc = o.resume ? resume_setup(&r, &o) : train_setup(&r)) != EXIT_OK) goto done;
     r.model = mfr_trainer_model(r.tr);
+    r.log_wanted = prints || o.checkpoint || o.target_rmse > 0;
     if (r.own) {
         r.pds = dist_dataset();
         r.spec = dist_split_spec();

@@ -780,6 +780,12 @@ void mfr_users_cache_close(struct mfr_users_cache *uc)
     memset(uc, 0, sizeof *uc);
 }
 
+void mfr_users_cache_release(const struct mfr_users_cache *uc)
+{
+    /* private, read-only file pages: MADV_DONTNEED only unmaps them */
+    if (uc->map) (void)madvise((void *)(uintptr_t)uc->map, uc->map_len, MADV_DONTNEED);
+}
+
 /* The part dataset: what a trainer and a checkpoint need of it. */
 static mfr_dataset *users_dataset(const struct counts *c, const struct header *h, const unsigned char *map,
                                   const struct users_layout *l, const struct mfr_load_id *id)

@@ -58,5 +58,7 @@ int mfr_users_cache_open(const char *path, const struct mfr_load_id *id, struct 
 int mfr_users_cache_slice(const struct mfr_users_cache *uc, const char *path, int32_t u_lo, int32_t u_hi,
                           const struct mfr_urec **recs, mfr_error *err);
 void mfr_users_cache_close(struct mfr_users_cache *uc);
+/* Drops the mapping's resident pages (a later read maps them in again). */
+void mfr_users_cache_release(const struct mfr_users_cache *uc);
 
 #endif

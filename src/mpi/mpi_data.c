@@ -161,6 +161,9 @@ int mfr_mpi_data_open(mfr_mpi_trainer *mt, const char *dir, const mfr_load_optio
                       uint64_t seed, int64_t **row_ptr, mfr_error *err)
 {
     *row_ptr = NULL;
+    /* one rank holds every user: the whole data, as one process reads it
+     * (no provisional block, no position keys: a lower peak) */
+    if (mt->size == 1) return mfr_seterr(err, MFR_ERR_UNSUPPORTED, "one rank reads the whole data");
     /* the canonical splits read their own files: the whole path */
     if (!spec || (strncmp(spec, "sklearn:", 8) != 0 && strncmp(spec, "random:", 7) != 0))
         return mfr_seterr(err, MFR_ERR_UNSUPPORTED, "split %s is read whole", spec ? spec : "(none)");
@@ -254,6 +257,7 @@ done:
     free(key);
     free(tmp);
     free(who);
+    mfr_users_cache_release(&d->uc); /* copied: its pages leave the resident set */
     free(d->pos); /* the split's positions are no longer needed */
     d->pos = NULL;
     return rc;

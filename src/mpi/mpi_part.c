@@ -15,7 +15,10 @@
  * needs of the whole data comes with the part: the rating count (the
  * gradient's scale), the items' rating counts (with regularizers) and the
  * training mean (with biases), summed in the whole training set's rating
- * order as one process does.
+ * order as one process does: from the caller's whole training set
+ * (mfr_mpi_trainer_create), or, with each rank reading its users only
+ * (mfr_mpi_trainer_create_read, mpi_data.c), reduced exactly over the
+ * ranks.
  *
  * Rank 0 also holds the whole model (mt->full) for output: the gathers
  * fill its user rows from every rank and copy the item rows, and it is
@@ -163,7 +166,8 @@ static int mt_part(mfr_mpi_trainer *mt, const mfr_config *cfg, const mfr_dataset
                    const char *split_spec, const struct whole *w, mfr_error *err)
 {
     const struct mfr_train_part part = {.user_lo = mt->u_lo, .user_hi = mt->u_hi, .shard_lo = mt->s_lo,
-                                        .shard_hi = mt->s_hi, .n_shards = mfr_trainer_plan_shards(cfg, ds, w->nnz, NULL),
+                                        .shard_hi = mt->s_hi,
+                                        .n_shards = mfr_trainer_plan_shards(cfg, ds, w->nnz, NULL),
                                         .shard_first = mt->first, .nnz = w->nnz,
                                         .item_count = w->item_count, .bias_mean = w->mean};
     if (mt->data || (mt->u_lo == 0 && mt->u_hi == ds->n_users)) /* its own, or one rank's: all of them */
@@ -234,7 +238,8 @@ static int mt_read(mfr_mpi_trainer *mt, const mfr_config *made, struct whole *w,
     if (!(w->item_count = mfr_calloc((size_t)ds->n_items + 1, sizeof(int64_t))))
         return mfr_seterr(err, MFR_ERR_NOMEM, "out of memory");
     int rc = mt_begin(mt, made, ds, w, n_train, err);
-    return rc == MFR_OK ? mfr_mpi_data_part(mt, w->row_ptr, w->item_count, made->bias, &w->mean, mine, err) : rc;
+    if (rc != MFR_OK) return rc;
+    return mfr_mpi_data_part(mt, w->row_ptr, w->item_count, made->bias, &w->mean, mine, err);
 }
 
 /* Creation and resume: the part, then (resume) the checkpoint's rows. */

@@ -90,7 +90,7 @@ bool mfr_dataset_from_cache(const mfr_dataset *ds);
  * only the sklearn and random specs (which depend on n and the seed only);
  * a canonical spec is MFR_ERR_UNSUPPORTED. n <= 2^31 - 1 (MFR_ERR_TOO_LARGE
  * above). *spec_out (optional) gets the normalized spec (malloc'd). Peak
- * memory: pos (4 n bytes) for sklearn, 13 n bytes for random. */
+ * memory: 8 n bytes for sklearn (pos and the permutation), 13 n for random. */
 int mfr_split_positions(const char *spec, uint64_t seed, int64_t n, uint32_t *pos, int64_t *n_test,
                         char **spec_out, mfr_error *err);
 

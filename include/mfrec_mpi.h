@@ -73,6 +73,15 @@ MFR_API mfr_trainer *mfr_mpi_trainer_part(const mfr_mpi_trainer *mt);
  * takes its users' rows. Not collective. */
 MFR_API int mfr_mpi_trainer_set_factors(mfr_mpi_trainer *mt, const float *U, int64_t u_rows, int64_t u_cols,
                                         const float *V, int64_t v_rows, int64_t v_cols, mfr_error *err);
+/* The users this rank holds, [*lo, *hi) of the whole data. Not collective. */
+MFR_API void mfr_mpi_trainer_user_range(const mfr_mpi_trainer *mt, int32_t *lo, int32_t *hi);
+/* mfr_mpi_trainer_set_factors with this rank's rows of U only (U_mine:
+ * rows [lo, hi) of mfr_mpi_trainer_user_range; u_rows and u_cols the whole
+ * U's shape, checked as there), so that a rank reads only its rows
+ * (mfr_npy_read_f32_rows). Not collective. */
+MFR_API int mfr_mpi_trainer_set_factors_rows(mfr_mpi_trainer *mt, const float *U_mine, int64_t u_rows,
+                                             int64_t u_cols, const float *V, int64_t v_rows, int64_t v_cols,
+                                             mfr_error *err);
 /* One training step across the ranks; the loss is the same on every rank. */
 MFR_API int mfr_mpi_trainer_step(mfr_mpi_trainer *mt, double *loss_out, mfr_error *err);
 /* Copies every rank's user rows and their optimizer state, and rank 0's

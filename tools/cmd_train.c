@@ -77,15 +77,9 @@ static int load_init_from(mfr_trainer *tr, const char *spec)
     char *upath = strndup(spec, (size_t)(comma - spec));
     const char *vpath = comma + 1;
     mfr_error err = {0};
-    int64_t ur = 0, uc = 0, vr = 0, vc = 0;
-    float *U = NULL, *V = NULL;
     int rc = EXIT_OK;
-    if (mfr_npy_read_f32(upath, &ur, &uc, &U, &err) != MFR_OK ||
-        mfr_npy_read_f32(vpath, &vr, &vc, &V, &err) != MFR_OK ||
-        dist_set_factors(tr, U, ur, uc, V, vr, vc, &err) != MFR_OK)
-        rc = runtime_error("--init-from: %s", err.message);
-    mfr_free(U);
-    mfr_free(V);
+    /* under mpirun each rank reads its users' rows of U only */
+    if (dist_init_from(tr, upath, vpath, &err) != MFR_OK) rc = runtime_error("--init-from: %s", err.message);
     free(upath);
     return rc;
 }

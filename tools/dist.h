@@ -43,9 +43,9 @@ int64_t dist_data_count(int which);
 int dist_evaluate_own(int which, const mfr_model *m, mfr_metrics *out, mfr_error *err);
 /* Frees what dist_trainer_create made (under mpirun: at dist_end). */
 void dist_trainer_free(mfr_trainer *tr);
-/* mfr_trainer_set_factors with the whole U; each rank keeps its users'. */
-int dist_set_factors(mfr_trainer *tr, const float *U, int64_t ur, int64_t uc, const float *V, int64_t vr,
-                     int64_t vc, mfr_error *err);
+/* --init-from U.npy,V.npy: under mpirun each rank reads its users' rows
+ * of U only (mfr_npy_read_f32_rows), else the whole files. */
+int dist_init_from(mfr_trainer *tr, const char *upath, const char *vpath, mfr_error *err);
 /* One step: mfr_trainer_step, across the ranks under mpirun. */
 int dist_step(mfr_trainer *tr, double *loss, mfr_error *err);
 /* Rank 0's whole model gets every rank's user rows (before evaluating or

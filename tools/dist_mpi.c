@@ -75,11 +75,20 @@ void dist_trainer_free(mfr_trainer *tr)
     if (!g_mt) mfr_trainer_destroy(tr); /* else the MPI trainer's, freed by dist_end */
 }
 
-int dist_set_factors(mfr_trainer *tr, const float *U, int64_t ur, int64_t uc, const float *V, int64_t vr,
-                     int64_t vc, mfr_error *err)
+int dist_init_from(mfr_trainer *tr, const char *upath, const char *vpath, mfr_error *err)
 {
-    return g_mt ? mfr_mpi_trainer_set_factors(g_mt, U, ur, uc, V, vr, vc, err)
-                : mfr_trainer_set_factors(tr, U, ur, uc, V, vr, vc, err);
+    int32_t lo = 0, hi = 0;
+    if (g_mt) mfr_mpi_trainer_user_range(g_mt, &lo, &hi);
+    int64_t ur = 0, uc = 0, vr = 0, vc = 0;
+    float *U = NULL, *V = NULL;
+    int rc = g_mt ? mfr_npy_read_f32_rows(upath, lo, hi, &ur, &uc, &U, err) : mfr_npy_read_f32(upath, &ur, &uc, &U, err);
+    if (rc == MFR_OK) rc = mfr_npy_read_f32(vpath, &vr, &vc, &V, err);
+    if (rc == MFR_OK)
+        rc = g_mt ? mfr_mpi_trainer_set_factors_rows(g_mt, U, ur, uc, V, vr, vc, err)
+                  : mfr_trainer_set_factors(tr, U, ur, uc, V, vr, vc, err);
+    mfr_free(U);
+    mfr_free(V);
+    return rc;
 }
 
 int dist_step(mfr_trainer *tr, double *loss, mfr_error *err)

@@ -383,6 +383,23 @@ int mfr_mpi_trainer_set_factors(mfr_mpi_trainer *mt, const float *U, int64_t u_r
     return mfr_trainer_set_factors(mt->tr, mine, mt->u_hi - mt->u_lo, u_cols, V, v_rows, v_cols, err);
 }
 
+void mfr_mpi_trainer_user_range(const mfr_mpi_trainer *mt, int32_t *lo, int32_t *hi)
+{
+    *lo = mt ? mt->u_lo : 0;
+    *hi = mt ? mt->u_hi : 0;
+}
+
+int mfr_mpi_trainer_set_factors_rows(mfr_mpi_trainer *mt, const float *U_mine, int64_t u_rows, int64_t u_cols,
+                                     const float *V, int64_t v_rows, int64_t v_cols, mfr_error *err)
+{
+    if (!mt) return mfr_seterr(err, MFR_ERR_INVALID, "mfr_mpi_trainer_set_factors_rows: trainer is NULL");
+    const mfr_model *m = mt->tr->model;
+    if (U_mine && (u_rows != mt->n_users || u_cols != m->k))
+        return mfr_seterr(err, MFR_ERR_MISMATCH, "U has shape (%lld, %lld), expected (%d, %d)", (long long)u_rows,
+                          (long long)u_cols, (int)mt->n_users, (int)m->k);
+    return mfr_trainer_set_factors(mt->tr, U_mine, mt->u_hi - mt->u_lo, u_cols, V, v_rows, v_cols, err);
+}
+
 /* Rank 0's `full` gets every rank's rows of `m`'s user arrays (m: a model
  * of the part's shape) and, from its own m, the item arrays, the
  * configuration, the step count and the provenance. */

@@ -419,6 +419,14 @@ MFR_API int mfr_synth_estimate(const mfr_synth_options *opt, uint64_t *memory, u
  */
 MFR_API int mfr_npy_read_f32(const char *path, int64_t *rows, int64_t *cols,
                              float **data, mfr_error *err);
+/**
+ * The rows [row_lo, row_hi) of such a file, after the same checks of the
+ * whole file; *rows and *cols are the file's whole shape. When the range
+ * is not inside the shape no data is read (*data is an empty allocation):
+ * the caller's check of the shape reports it.
+ */
+MFR_API int mfr_npy_read_f32_rows(const char *path, int64_t row_lo, int64_t row_hi, int64_t *rows,
+                                  int64_t *cols, float **data, mfr_error *err);
 /** Writes a 2-D float32 .npy file atomically. */
 MFR_API int mfr_npy_write_f32(const char *path, int64_t rows, int64_t cols,
                               const float *data, mfr_error *err);

@@ -40,6 +40,32 @@ MFR_API int mfr_mpi_trainer_create(const mfr_config *cfg, const mfr_dataset *ds,
 MFR_API int mfr_mpi_trainer_resume(const mfr_checkpoint *c, const mfr_config *cfg, const mfr_dataset *ds,
                                    const mfr_ratings *train, const char *split_spec, MPI_Comm comm,
                                    mfr_mpi_trainer **out, mfr_error *err);
+/* mfr_mpi_trainer_create (c NULL) or _resume (c: a checkpoint) where each
+ * rank reads only its own users' ratings (docs/MPI.md, "Reading only a
+ * rank's users"), from the user-ordered dataset cache beside the dataset
+ * cache of mfr_dataset_load(dir, opt), which rank 0 writes first when it is
+ * absent or stale; the split (spec, split_seed: mfr_split_create's) is made
+ * on every rank from positions alone. MFR_ERR_UNSUPPORTED, on every rank,
+ * when the data must be read whole instead (a canonical split, opt's cache
+ * off, a cache that cannot be written or read on some rank): the caller
+ * then loads it and calls mfr_mpi_trainer_create. */
+MFR_API int mfr_mpi_trainer_create_read(const mfr_checkpoint *c, const mfr_config *cfg, const char *dir,
+                                        const mfr_load_options *opt, const char *split_spec, uint64_t split_seed,
+                                        MPI_Comm comm, mfr_mpi_trainer **out, mfr_error *err);
+/* Of a trainer made by mfr_mpi_trainer_create_read (NULL or -1 otherwise):
+ * the dataset (ids, options, provenance; no ratings, no metadata), the
+ * normalized split spec, and counts (which: 0 every rating, 1 training, 2
+ * validation, 3 the ratings this rank read). Not collective. */
+MFR_API const mfr_dataset *mfr_mpi_trainer_dataset(const mfr_mpi_trainer *mt);
+MFR_API const char *mfr_mpi_trainer_split_spec(const mfr_mpi_trainer *mt);
+MFR_API int64_t mfr_mpi_trainer_data_count(const mfr_mpi_trainer *mt, int which);
+/* The metrics of a part-shaped model m (NULL: the trainer's) over the whole
+ * training (which 0) or validation (1) part, on every rank, with the bits
+ * of mfr_model_evaluate on the whole model: each rank's errors of its own
+ * users' ratings at their positions, reduced exactly a chunk at a time to
+ * rank 0, summed there in rating order and broadcast. */
+MFR_API int mfr_mpi_trainer_evaluate_own(mfr_mpi_trainer *mt, int which, const mfr_model *m, mfr_metrics *out,
+                                         mfr_error *err);
 /* The rank's trainer (owned by mt): its model holds the part's users
  * only; the names, shard count, last loss and memory are the trainer's. */
 MFR_API mfr_trainer *mfr_mpi_trainer_part(const mfr_mpi_trainer *mt);
@@ -47,6 +73,15 @@ MFR_API mfr_trainer *mfr_mpi_trainer_part(const mfr_mpi_trainer *mt);
  * takes its users' rows. Not collective. */
 MFR_API int mfr_mpi_trainer_set_factors(mfr_mpi_trainer *mt, const float *U, int64_t u_rows, int64_t u_cols,
                                         const float *V, int64_t v_rows, int64_t v_cols, mfr_error *err);
+/* The users this rank holds, [*lo, *hi) of the whole data. Not collective. */
+MFR_API void mfr_mpi_trainer_user_range(const mfr_mpi_trainer *mt, int32_t *lo, int32_t *hi);
+/* mfr_mpi_trainer_set_factors with this rank's rows of U only (U_mine:
+ * rows [lo, hi) of mfr_mpi_trainer_user_range; u_rows and u_cols the whole
+ * U's shape, checked as there), so that a rank reads only its rows
+ * (mfr_npy_read_f32_rows). Not collective. */
+MFR_API int mfr_mpi_trainer_set_factors_rows(mfr_mpi_trainer *mt, const float *U_mine, int64_t u_rows,
+                                             int64_t u_cols, const float *V, int64_t v_rows, int64_t v_cols,
+                                             mfr_error *err);
 /* One training step across the ranks; the loss is the same on every rank. */
 MFR_API int mfr_mpi_trainer_step(mfr_mpi_trainer *mt, double *loss_out, mfr_error *err);
 /* Copies every rank's user rows and their optimizer state, and rank 0's

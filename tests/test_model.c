@@ -1331,6 +1331,23 @@ static void test_npy_write_roundtrip(void **state)
         assert_int_equal(cc, c);
         if (count) assert_memory_equal(a, b, count * sizeof(float));
         mfr_free(b);
+        /* a range of rows (what a rank of an MPI run reads of U.npy): the
+         * same floats; a range outside the shape reads nothing, the shape
+         * tells */
+        for (int64_t lo = 0; lo <= r; lo += r / 3 + 1) {
+            int64_t hi = lo + r / 2 + 1 < r ? lo + r / 2 + 1 : r;
+            b = NULL;
+            assert_int_equal(mfr_npy_read_f32_rows(path, lo, hi, &rr, &cc, &b, &err), MFR_OK);
+            assert_int_equal(rr, r);
+            assert_int_equal(cc, c);
+            if (hi > lo && c) assert_memory_equal(a + lo * c, b, (size_t)((hi - lo) * c) * sizeof(float));
+            mfr_free(b);
+        }
+        b = NULL;
+        assert_int_equal(mfr_npy_read_f32_rows(path, 0, r + 1, &rr, &cc, &b, &err), MFR_OK);
+        assert_int_equal(rr, r);
+        mfr_free(b);
+        assert_int_equal(mfr_npy_read_f32_rows(path, 2, 1, &rr, &cc, &b, &err), MFR_ERR_INVALID);
         free(a);
         free(path);
     }

@@ -347,6 +347,8 @@ static const struct flag_spec data_flags[] = {
 };
 enum { DATA_FLAGS_WIDTH = 20 };
 
+const mfr_load_options *data_load_options(void) { return load_opts(); }
+
 int load_dataset(const char *dir, mfr_dataset **out, mfr_error *err)
 {
     io_input(dir);

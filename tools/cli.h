@@ -188,6 +188,9 @@ int write_file_atomic(const char *path, const char *data, size_t len);
  * printed error (EXIT_USAGE for an empty name or two outputs on one file).
  */
 void io_input(const char *path);
+/* The dataset load options of the --format and --data-cache flags (what
+ * load_dataset uses). */
+const mfr_load_options *data_load_options(void);
 /* Forgets the inputs and outputs noted so far (cli_start calls it, so each
  * command starts afresh even when several run in one process, as in the
  * fuzzers). */

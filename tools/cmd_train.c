@@ -77,15 +77,9 @@ static int load_init_from(mfr_trainer *tr, const char *spec)
     char *upath = strndup(spec, (size_t)(comma - spec));
     const char *vpath = comma + 1;
     mfr_error err = {0};
-    int64_t ur = 0, uc = 0, vr = 0, vc = 0;
-    float *U = NULL, *V = NULL;
     int rc = EXIT_OK;
-    if (mfr_npy_read_f32(upath, &ur, &uc, &U, &err) != MFR_OK ||
-        mfr_npy_read_f32(vpath, &vr, &vc, &V, &err) != MFR_OK ||
-        dist_set_factors(tr, U, ur, uc, V, vr, vc, &err) != MFR_OK)
-        rc = runtime_error("--init-from: %s", err.message);
-    mfr_free(U);
-    mfr_free(V);
+    /* under mpirun each rank reads its users' rows of U only */
+    if (dist_init_from(tr, upath, vpath, &err) != MFR_OK) rc = runtime_error("--init-from: %s", err.message);
     free(upath);
     return rc;
 }
@@ -290,8 +284,17 @@ struct train_run {
      * (train_finish) the whole model, or `best` after early stopping */
     const mfr_model *model;
     mfr_model *best;        /* the best epoch's copy (--early-stop) */
-    const mfr_ratings *train, *test;
+    const mfr_ratings *train, *test; /* NULL when `own` */
     bool bar, has_test;
+    /* Under mpirun with each rank reading only its users (dist_trainer_read):
+     * the evaluations are collective (dist_evaluate_own), the whole sets
+     * exist nowhere. */
+    bool own;
+    bool log_wanted;        /* a logged epoch evaluates (rank 0's flags: the same on every rank) */
+    const mfr_dataset *pds; /* the dataset: r->ds, or the per-rank reading's */
+    const char *spec;       /* the normalized split spec */
+    int64_t n_all, n_train, n_test;
+    mfr_metrics fin_t, fin_v; /* `own`: the final metrics, computed by every rank */
     struct json_log jl;
     struct curve *curve; /* the logged epochs, for --plot */
     int n_curve, cap_curve;
@@ -324,6 +327,19 @@ static int train_setup(struct train_run *r)
     const struct train_opts *o = r->o;
     mfr_error err = {0};
     double t0 = now_seconds();
+    if (dist_on()) { /* each rank reads its users only, unless the data must be read whole */
+        const char *dir = default_data_dir(o->data);
+        io_input(dir);
+        int st = dist_trainer_read(NULL, &o->cfg, dir, o->split, o->cfg.seed, &r->tr, &err);
+        if (st != MFR_ERR_UNSUPPORTED) {
+            if (st != MFR_OK) return lib_error(&err);
+            r->own = true;
+            int rc = o->init_from ? load_init_from(r->tr, o->init_from) : EXIT_OK;
+            r->times.trainer = now_seconds() - t0;
+            return rc;
+        }
+        err = (mfr_error){0};
+    }
     if (load_dataset(default_data_dir(o->data), &r->ds, &err) != MFR_OK) return lib_error(&err);
     double t1 = now_seconds();
     r->times.load = t1 - t0;
@@ -491,18 +507,28 @@ static int resume_setup(struct train_run *r, struct train_opts *o)
     resume_config(o, m, &cfg);
     o->cfg = cfg;
     const char *dir = o->data ? o->data : model_data_source(m);
-    int rc = EXIT_OK;
-    if (load_dataset(dir, &r->ds, &err) != MFR_OK) rc = lib_error(&err);
+    int rc = EXIT_OK, st = MFR_ERR_UNSUPPORTED;
+    if (dist_on()) { /* each rank reads its users only, unless the data must be read whole */
+        io_input(dir);
+        st = dist_trainer_read(r->ck, &o->cfg, dir, o->split ? o->split : mfr_model_split_spec(m), o->cfg.seed,
+                               &r->tr, &err);
+        r->own = st != MFR_ERR_UNSUPPORTED;
+        if (r->own) rc = train_check_paths(o);
+        else err = (mfr_error){0};
+    }
+    if (r->own) {
+    } else if (load_dataset(dir, &r->ds, &err) != MFR_OK) rc = lib_error(&err);
     else rc = train_check_paths(o); /* the data is an input now known */
-    if (rc == EXIT_OK && mfr_split_create(r->ds, o->split ? o->split : mfr_model_split_spec(m), o->cfg.seed,
+    if (rc == EXIT_OK && !r->own && mfr_split_create(r->ds, o->split ? o->split : mfr_model_split_spec(m), o->cfg.seed,
                               &r->sp, &err) != MFR_OK)
         rc = usage_error("cannot resume from %s: split: %s", o->resume, err.message);
     if (rc != EXIT_OK) {
         free(diffs.buf);
         return rc;
     }
-    int st = dist_trainer_resume(r->ck, &o->cfg, r->ds, mfr_split_train(r->sp), mfr_split_spec(r->sp),
-                                 &r->tr, &err);
+    if (!r->own)
+        st = dist_trainer_resume(r->ck, &o->cfg, r->ds, mfr_split_train(r->sp), mfr_split_spec(r->sp), &r->tr,
+                                 &err);
     if (st == MFR_ERR_MISMATCH || (st == MFR_OK && diffs.len))
         rc = usage_error("cannot resume from %s: %s%s", o->resume,
                          st == MFR_OK ? "the run differs from the checkpoint's:" : err.message,
@@ -517,12 +543,10 @@ static int print_train_header(const struct train_run *r)
 {
     const struct train_opts *o = r->o;
     const mfr_config *cfg = &o->cfg;
-    const mfr_dataset *ds = r->ds;
+    const mfr_dataset *ds = r->pds;
     printf("mfrec %s | data %s (%d users, %d items, %lld ratings)\n", MFR_VERSION_STRING,
-           mfr_dataset_dir(ds), mfr_dataset_n_users(ds), mfr_dataset_n_items(ds),
-           (long long)mfr_ratings_count(mfr_dataset_ratings(ds)));
-    printf("split %s: %lld train, %lld validation\n", mfr_split_spec(r->sp),
-           (long long)mfr_ratings_count(r->train), (long long)mfr_ratings_count(r->test));
+           mfr_dataset_dir(ds), mfr_dataset_n_users(ds), mfr_dataset_n_items(ds), (long long)r->n_all);
+    printf("split %s: %lld train, %lld validation\n", r->spec, (long long)r->n_train, (long long)r->n_test);
     printf("preset %s%s | dim %d, epochs %lld, ", o->preset,
            r->flags_given ? " with the flags given overriding it" : "", cfg->k,
            (long long)o->epochs);
@@ -559,7 +583,8 @@ static int early_stop_check(struct train_run *r, int64_t e, bool *stop)
     mfr_error err = {0};
     mfr_metrics mv;
     double t0 = now_seconds();
-    if (dist_evaluate(r->model, r->test, &mv, &err) != MFR_OK) return lib_error(&err);
+    if ((r->own ? dist_evaluate_own(1, NULL, &mv, &err) : dist_evaluate(r->model, r->test, &mv, &err)) != MFR_OK)
+        return lib_error(&err);
     r->times.eval += now_seconds() - t0;
     if (mv.mse < r->best_val) {
         r->best_val = mv.mse;
@@ -583,9 +608,12 @@ static int log_epoch(struct train_run *r, int64_t e)
     mfr_loss lp;
     mfr_trainer_last_loss(r->tr, &lp, NULL);
     double t0 = now_seconds();
-    /* the trainer's threads; the same sums for any thread count */
-    if ((!o->no_train_eval && dist_trainer_evaluate(r->tr, r->train, &mt, &err) != MFR_OK) ||
-        (r->has_test && dist_trainer_evaluate(r->tr, r->test, &mv, &err) != MFR_OK))
+    /* the trainer's threads; the same sums for any thread count. `own`:
+     * every rank evaluates its users (collective), rank 0 logs */
+    if (r->own ? (!o->no_train_eval && dist_evaluate_own(0, NULL, &mt, &err) != MFR_OK) ||
+                     (r->has_test && dist_evaluate_own(1, NULL, &mv, &err) != MFR_OK)
+               : (!o->no_train_eval && dist_trainer_evaluate(r->tr, r->train, &mt, &err) != MFR_OK) ||
+                     (r->has_test && dist_trainer_evaluate(r->tr, r->test, &mv, &err) != MFR_OK))
         return lib_error(&err);
     if (o->no_train_eval) mt.mse = mt.rmse = NAN;
     r->times.eval += now_seconds() - t0;
@@ -596,6 +624,7 @@ static int log_epoch(struct train_run *r, int64_t e)
         r->target_val = mv.rmse;
         r->target_wall = wall;
     }
+    if (dist_rank() != 0) return EXIT_OK; /* the same decision as rank 0's; rank 0 logs */
     if (!o->quiet) {
         if (r->bar) fputs("\r\033[K", stderr);
         if (o->no_train_eval)
@@ -666,10 +695,11 @@ static int train_epochs(struct train_run *r)
         bool logged = (o->log_every > 0 && e % o->log_every == 0) || e == 1 || e == o->epochs || stop;
         /* With nothing to print, plot or log, a logged epoch's two evaluations
          * are skipped: they were a quarter of the ML-100K run's setup time. */
-        bool wanted = !o->quiet || o->plot || o->log_json || o->checkpoint || o->target_rmse > 0;
-        /* under mpirun every rank sends its users to rank 0, which logs */
-        if (logged && (rc = dist_gather()) != EXIT_OK) return rc;
-        if (logged && wanted && lead && (rc = log_epoch(r, e)) != EXIT_OK) return rc;
+        bool wanted = r->log_wanted;
+        /* under mpirun every rank sends its users to rank 0, which logs;
+         * with `own` data every rank evaluates its users instead */
+        if (logged && !r->own && (rc = dist_gather()) != EXIT_OK) return rc;
+        if (logged && wanted && (lead || r->own) && (rc = log_epoch(r, e)) != EXIT_OK) return rc;
         if (r->target_epoch) stop = true; /* --target-rmse reached at this logged epoch */
         if (r->bar && (now_seconds() - r->last_draw > 0.1 || e == o->epochs)) {
             r->last_draw = now_seconds();
@@ -693,7 +723,7 @@ static int train_plots(const struct train_run *r)
     const struct train_opts *o = r->o;
     char cfg[200], about[400];
     config_describe(&o->cfg, cfg, sizeof cfg);
-    snprintf(about, sizeof about, "%s, k %d, split %s%s%s", cfg, o->cfg.k, mfr_split_spec(r->sp),
+    snprintf(about, sizeof about, "%s, k %d, split %s%s%s", cfg, o->cfg.k, r->spec,
              o->out ? ": " : "", o->out ? o->out : "");
     if (r->n_curve < 3)
         fprintf(stderr,
@@ -764,9 +794,13 @@ static int train_finish(struct train_run *r)
     }
     mfr_metrics mt = {0}, mv = {0};
     double t0 = now_seconds();
-    if (mfr_model_evaluate(r->model, r->train, &mt, &err) != MFR_OK ||
-        (mfr_ratings_count(r->test) > 0 && mfr_model_evaluate(r->model, r->test, &mv, &err) != MFR_OK))
+    if (r->own) { /* computed by every rank: final_metrics */
+        mt = r->fin_t;
+        mv = r->fin_v;
+    } else if (mfr_model_evaluate(r->model, r->train, &mt, &err) != MFR_OK ||
+               (r->has_test && mfr_model_evaluate(r->model, r->test, &mv, &err) != MFR_OK)) {
         return lib_error(&err);
+    }
     double t1 = now_seconds();
     r->times.eval += t1 - t0;
     stop_signals_saving(true); /* a second signal now waits until the files are complete */
@@ -778,7 +812,7 @@ static int train_finish(struct train_run *r)
     if (rc != EXIT_OK) return rc;
     if (o->plot && (rc = train_plots(r)) != EXIT_OK) return rc;
     const mfr_trainer *tr = r->tr;
-    int64_t n_train = mfr_ratings_count(r->train);
+    int64_t n_train = r->n_train;
     double ms = r->ran ? 1e3 * r->train_seconds / (double)r->ran : 0.0;
     printf("final: train MSE %.6f RMSE %.6f | validation MSE %.6f RMSE %.6f\n", mt.mse, mt.rmse,
            mv.mse, mv.rmse);
@@ -804,6 +838,19 @@ static int train_finish(struct train_run *r)
         printf("model checksum %016llx, not saved: the model is discarded (--out MODEL keeps "
                "it)\n",
                (unsigned long long)mfr_model_checksum(r->model));
+    return EXIT_OK;
+}
+
+/* `own` data: the final model's metrics (the best epoch's with
+ * --early-stop, each rank's copy), computed by every rank. */
+static int final_metrics(struct train_run *r)
+{
+    mfr_error err = {0};
+    double t0 = now_seconds();
+    if (dist_evaluate_own(0, r->best, &r->fin_t, &err) != MFR_OK ||
+        (r->has_test && dist_evaluate_own(1, r->best, &r->fin_v, &err) != MFR_OK))
+        return lib_error(&err);
+    r->times.eval += now_seconds() - t0;
     return EXIT_OK;
 }
 
@@ -876,15 +923,34 @@ static int train_command(int argc, char **argv)
     train_opts_init(&o);
     o.log_every = o.early_stop = o.checkpoint_every = -1; /* not given */
     if (!parse_train_flags(argc, argv, &o, &rc)) return rc;
-    if ((rc = train_run_opts(&o)) != EXIT_OK || (rc = train_dist_opts(&o)) != EXIT_OK) return rc;
+    if ((rc = train_run_opts(&o)) != EXIT_OK) return rc;
+    /* rank 0's output flags (which train_dist_opts clears on the other
+     * ranks) decide the (collective, with `own` data) evaluations; a resume
+     * sets --checkpoint later (resume_run_opts) */
+    const bool prints = !o.quiet || o.plot || o.log_json;
+    if ((rc = train_dist_opts(&o)) != EXIT_OK) return rc;
     mfr_set_threads(o.cfg.n_threads); /* the load, split, evaluations and save too */
     struct train_run r = {.o = &o, .best_val = INFINITY, .flags_given = training_flags_given(argc, argv),
                           .times.total = now_seconds()};
     if ((rc = o.resume ? resume_setup(&r, &o) : train_setup(&r)) != EXIT_OK) goto done;
     r.model = mfr_trainer_model(r.tr);
-    r.train = mfr_split_train(r.sp);
-    r.test = mfr_split_test(r.sp);
-    r.has_test = mfr_ratings_count(r.test) > 0;
+    r.log_wanted = prints || o.checkpoint || o.target_rmse > 0;
+    if (r.own) {
+        r.pds = dist_dataset();
+        r.spec = dist_split_spec();
+        r.n_all = dist_data_count(0);
+        r.n_train = dist_data_count(1);
+        r.n_test = dist_data_count(2);
+    } else {
+        r.pds = r.ds;
+        r.spec = mfr_split_spec(r.sp);
+        r.train = mfr_split_train(r.sp);
+        r.test = mfr_split_test(r.sp);
+        r.n_all = mfr_ratings_count(mfr_dataset_ratings(r.ds));
+        r.n_train = mfr_ratings_count(r.train);
+        r.n_test = mfr_ratings_count(r.test);
+    }
+    r.has_test = r.n_test > 0;
     if (!o.quiet && (rc = print_train_header(&r)) != EXIT_OK) goto done;
     r.bar = !o.quiet && isatty(STDERR_FILENO);
     if (o.early_stop && !r.has_test) {
@@ -892,13 +958,13 @@ static int train_command(int argc, char **argv)
         goto done;
     }
     if (o.target_rmse > 0 && !r.has_test) {
-        rc = usage_error("--target-rmse needs a split with validation ratings (split %s has none)",
-                         mfr_split_spec(r.sp));
+        rc = usage_error("--target-rmse needs a split with validation ratings (split %s has none)", r.spec);
         goto done;
     }
     stop_signals_install();
     if ((rc = train_epochs(&r)) == EXIT_OK) /* this process's epochs, not a checkpoint's */
         dist_report(!o.quiet, r.ran - r.start, r.train_seconds - r.train_s0);
+    if (rc == EXIT_OK && r.own) rc = final_metrics(&r); /* collective: before rank 0's best becomes whole */
     if (rc == EXIT_OK) rc = dist_gather(); /* also when no epoch ran here (a finished run resumed) */
     if (rc == EXIT_OK && r.best) { /* the model train_finish keeps: under mpirun rank 0's whole copy */
         mfr_model *whole = NULL;

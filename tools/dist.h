@@ -25,11 +25,27 @@ int dist_trainer_create(const mfr_config *cfg, const mfr_dataset *ds, const mfr_
                         mfr_trainer **tr, mfr_error *err);
 int dist_trainer_resume(const mfr_checkpoint *c, const mfr_config *cfg, const mfr_dataset *ds,
                         const mfr_ratings *train, const char *spec, mfr_trainer **tr, mfr_error *err);
+/* Under mpirun: the trainer of this rank's users, each rank reading only
+ * its users' ratings of the data at `dir` (mfr_mpi_trainer_create_read;
+ * c: a checkpoint to resume, or NULL); MFR_ERR_UNSUPPORTED when the data
+ * must be loaded whole (then dist_trainer_create/_resume), always without
+ * mpirun. */
+int dist_trainer_read(const mfr_checkpoint *c, const mfr_config *cfg, const char *dir, const char *spec,
+                      uint64_t seed, mfr_trainer **tr, mfr_error *err);
+/* After dist_trainer_read: its dataset (ids, no ratings), the normalized
+ * split spec, the counts (0 all, 1 training, 2 validation, 3 read here). */
+const mfr_dataset *dist_dataset(void);
+const char *dist_split_spec(void);
+int64_t dist_data_count(int which);
+/* After dist_trainer_read: the metrics of a part-shaped model (NULL: the
+ * trainer's) over the training (0) or validation (1) part, on every rank
+ * (collective; the bits of mfr_model_evaluate on the whole model). */
+int dist_evaluate_own(int which, const mfr_model *m, mfr_metrics *out, mfr_error *err);
 /* Frees what dist_trainer_create made (under mpirun: at dist_end). */
 void dist_trainer_free(mfr_trainer *tr);
-/* mfr_trainer_set_factors with the whole U; each rank keeps its users'. */
-int dist_set_factors(mfr_trainer *tr, const float *U, int64_t ur, int64_t uc, const float *V, int64_t vr,
-                     int64_t vc, mfr_error *err);
+/* --init-from U.npy,V.npy: under mpirun each rank reads its users' rows
+ * of U only (mfr_npy_read_f32_rows), else the whole files. */
+int dist_init_from(mfr_trainer *tr, const char *upath, const char *vpath, mfr_error *err);
 /* One step: mfr_trainer_step, across the ranks under mpirun. */
 int dist_step(mfr_trainer *tr, double *loss, mfr_error *err);
 /* Rank 0's whole model gets every rank's user rows (before evaluating or

@@ -51,16 +51,44 @@ int dist_trainer_resume(const mfr_checkpoint *c, const mfr_config *cfg, const mf
     return rc;
 }
 
+int dist_trainer_read(const mfr_checkpoint *c, const mfr_config *cfg, const char *dir, const char *spec,
+                      uint64_t seed, mfr_trainer **tr, mfr_error *err)
+{
+    *tr = NULL;
+    if (!g_on) return MFR_ERR_UNSUPPORTED;
+    int rc = mfr_mpi_trainer_create_read(c, cfg, dir, data_load_options(), spec, seed, MPI_COMM_WORLD, &g_mt, err);
+    *tr = mfr_mpi_trainer_part(g_mt);
+    return rc;
+}
+
+const mfr_dataset *dist_dataset(void) { return mfr_mpi_trainer_dataset(g_mt); }
+const char *dist_split_spec(void) { return mfr_mpi_trainer_split_spec(g_mt); }
+int64_t dist_data_count(int which) { return mfr_mpi_trainer_data_count(g_mt, which); }
+
+int dist_evaluate_own(int which, const mfr_model *m, mfr_metrics *out, mfr_error *err)
+{
+    return mfr_mpi_trainer_evaluate_own(g_mt, which, m, out, err);
+}
+
 void dist_trainer_free(mfr_trainer *tr)
 {
     if (!g_mt) mfr_trainer_destroy(tr); /* else the MPI trainer's, freed by dist_end */
 }
 
-int dist_set_factors(mfr_trainer *tr, const float *U, int64_t ur, int64_t uc, const float *V, int64_t vr,
-                     int64_t vc, mfr_error *err)
+int dist_init_from(mfr_trainer *tr, const char *upath, const char *vpath, mfr_error *err)
 {
-    return g_mt ? mfr_mpi_trainer_set_factors(g_mt, U, ur, uc, V, vr, vc, err)
-                : mfr_trainer_set_factors(tr, U, ur, uc, V, vr, vc, err);
+    int32_t lo = 0, hi = 0;
+    if (g_mt) mfr_mpi_trainer_user_range(g_mt, &lo, &hi);
+    int64_t ur = 0, uc = 0, vr = 0, vc = 0;
+    float *U = NULL, *V = NULL;
+    int rc = g_mt ? mfr_npy_read_f32_rows(upath, lo, hi, &ur, &uc, &U, err) : mfr_npy_read_f32(upath, &ur, &uc, &U, err);
+    if (rc == MFR_OK) rc = mfr_npy_read_f32(vpath, &vr, &vc, &V, err);
+    if (rc == MFR_OK)
+        rc = g_mt ? mfr_mpi_trainer_set_factors_rows(g_mt, U, ur, uc, V, vr, vc, err)
+                  : mfr_trainer_set_factors(tr, U, ur, uc, V, vr, vc, err);
+    mfr_free(U);
+    mfr_free(V);
+    return rc;
 }
 
 int dist_step(mfr_trainer *tr, double *loss, mfr_error *err)
@@ -152,10 +180,30 @@ static void report_rss(bool print)
     if (print) putchar('\n');
 }
 
+/* Rank 0 prints how many ratings each rank read (per-rank reading only:
+ * docs/MPI.md). Collective. */
+static void report_read(bool print)
+{
+    long long mine = (long long)mfr_mpi_trainer_data_count(g_mt, 3), r_n;
+    if (mine < 0) return; /* the whole data on every rank: nothing per rank to say */
+    if (g_rank != 0) {
+        MPI_Send(&mine, 1, MPI_LONG_LONG, 0, 8, MPI_COMM_WORLD);
+        return;
+    }
+    if (print) printf("mpi: ratings read per rank (of %lld):", (long long)mfr_mpi_trainer_data_count(g_mt, 0));
+    if (print) printf(" %lld", mine);
+    for (int r = 1; r < g_size; r++) {
+        if (MPI_Recv(&r_n, 1, MPI_LONG_LONG, r, 8, MPI_COMM_WORLD, MPI_STATUS_IGNORE) != MPI_SUCCESS) r_n = -1;
+        if (print) printf(" %lld", r_n);
+    }
+    if (print) putchar('\n');
+}
+
 void dist_report(bool print, int64_t epochs, double train_seconds)
 {
     if (!g_mt || epochs < 1) return;
     report_rss(print);
+    report_read(print);
     /* per rank: seconds inside MPI calls, and the rest of its step time */
     const double comm = mfr_mpi_trainer_mpi_seconds(g_mt);
     double mine[2] = {comm, train_seconds - comm}, lo[2] = {0.0, 0.0}, hi[2] = {0.0, 0.0};

@@ -1,4 +1,5 @@
 /* dist_none.c — dist.h without MPI: one process, rank 0 of 1. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -30,11 +31,34 @@ int dist_trainer_resume(const mfr_checkpoint *c, const mfr_config *cfg, const mf
 {
     return mfr_trainer_resume(c, cfg, ds, train, spec, tr, err);
 }
-void dist_trainer_free(mfr_trainer *tr) { mfr_trainer_destroy(tr); }
-int dist_set_factors(mfr_trainer *tr, const float *U, int64_t ur, int64_t uc, const float *V, int64_t vr,
-                     int64_t vc, mfr_error *err)
+int dist_trainer_read(const mfr_checkpoint *c, const mfr_config *cfg, const char *dir, const char *spec,
+                      uint64_t seed, mfr_trainer **tr, mfr_error *err)
 {
-    return mfr_trainer_set_factors(tr, U, ur, uc, V, vr, vc, err);
+    *tr = NULL;
+    return MFR_ERR_UNSUPPORTED; /* one process loads the data whole */
+}
+const mfr_dataset *dist_dataset(void) { return NULL; }
+const char *dist_split_spec(void) { return NULL; }
+int64_t dist_data_count(int which) { return -1; }
+int dist_evaluate_own(int which, const mfr_model *m, mfr_metrics *out, mfr_error *err)
+{
+    if (err) { /* never called: dist_trainer_read never succeeds here */
+        err->status = MFR_ERR_STATE;
+        snprintf(err->message, sizeof err->message, "no per-rank data without MPI");
+    }
+    return MFR_ERR_STATE;
+}
+void dist_trainer_free(mfr_trainer *tr) { mfr_trainer_destroy(tr); }
+int dist_init_from(mfr_trainer *tr, const char *upath, const char *vpath, mfr_error *err)
+{
+    int64_t ur = 0, uc = 0, vr = 0, vc = 0;
+    float *U = NULL, *V = NULL;
+    int rc = mfr_npy_read_f32(upath, &ur, &uc, &U, err);
+    if (rc == MFR_OK) rc = mfr_npy_read_f32(vpath, &vr, &vc, &V, err);
+    if (rc == MFR_OK) rc = mfr_trainer_set_factors(tr, U, ur, uc, V, vr, vc, err);
+    mfr_free(U);
+    mfr_free(V);
+    return rc;
 }
 int dist_step(mfr_trainer *tr, double *loss, mfr_error *err) { return mfr_trainer_step(tr, loss, err); }
 int dist_gather(void) { return EXIT_OK; }

@@ -94,3 +94,16 @@ void mfr_mt19937_permutation(uint32_t seed, int64_t *perm, int64_t n)
         perm[j] = t;
     }
 }
+
+void mfr_mt19937_permutation32(uint32_t seed, uint32_t *perm, int64_t n)
+{
+    struct mfr_mt19937 mt;
+    mfr_mt19937_seed(&mt, seed);
+    for (int64_t i = 0; i < n; i++) perm[i] = (uint32_t)i;
+    for (int64_t i = n - 1; i >= 1; i--) {
+        int64_t j = (int64_t)mfr_mt19937_interval(&mt, (uint64_t)i);
+        uint32_t t = perm[i];
+        perm[i] = perm[j];
+        perm[j] = t;
+    }
+}

@@ -46,5 +46,8 @@ uint64_t mfr_mt19937_interval(struct mfr_mt19937 *mt, uint64_t max);
  * then for i = n-1 down to 1 swap perm[i] with perm[interval(i)].
  * n >= 0; perm has room for n entries (may be NULL when n == 0). */
 void mfr_mt19937_permutation(uint32_t seed, int64_t *perm, int64_t n);
+/* The same permutation in 4-byte entries (n <= UINT32_MAX): half the
+ * memory, for the ranks of an MPI run that each make it (split.c). */
+void mfr_mt19937_permutation32(uint32_t seed, uint32_t *perm, int64_t n);
 
 #endif

@@ -26,7 +26,7 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 
-#include "loader_priv.h"
+#include "users_cache_priv.h"
 
 #define CACHE_NAME ".mfrec-cache"
 
@@ -551,4 +551,48 @@ const char *mfr_dataset_user_occupation(const mfr_dataset *ds, int32_t u)
 const char *mfr_dataset_user_zip(const mfr_dataset *ds, int32_t u)
 {
     return has_user(ds, u) ? ds->users[u].zip : NULL;
+}
+
+/* ------------------------------------------------------------------ */
+/* The load's identity (the user-ordered cache, users_cache_priv.h)      */
+/* ------------------------------------------------------------------ */
+
+void mfr_load_id_free(struct mfr_load_id *id)
+{
+    free(id->cache_path);
+    free(id->dir);
+    free(id->file);
+    mfr_cache_key_free(&id->key);
+    memset(id, 0, sizeof *id);
+}
+
+/* The resolution and key of mfr_dataset_load, step for step. */
+int mfr_dataset_load_id(const char *dir, const mfr_load_options *opt, struct mfr_load_id *id, mfr_error *err)
+{
+    memset(id, 0, sizeof *id);
+    mfr_load_options o;
+    mfr_load_options_default(&o);
+    if (opt) o = *opt;
+    int rc = check_options(&o, err);
+    if (rc != MFR_OK) return rc;
+    if (o.cache == MFR_CACHE_NEVER)
+        return mfr_seterr(err, MFR_ERR_UNSUPPORTED, "the dataset cache is off (--data-cache never)");
+    char *ddir = NULL, *name = NULL;
+    bool named = false;
+    if ((rc = resolve_source(dir, &o, &ddir, &name, &named, err)) == MFR_OK) {
+        float lo, hi;
+        resolve_range(ddir, &o, &lo, &hi);
+        id->cache_path = o.cache_path ? mfr_strdup(o.cache_path) : mfr_path_join(ddir, CACHE_NAME);
+        id->dir = realpath(ddir, NULL);
+        if (!id->dir) id->dir = mfr_strdup(ddir);
+        if (named && id->dir) id->file = source_file(id->dir, name);
+        if (!id->cache_path || !id->dir || (named && !id->file))
+            rc = mfr_nomem(err, "resolving a dataset");
+        else
+            rc = mfr_cache_key_build(ddir, name, meta_files(o.format), &o, &id->key, err);
+    }
+    free(ddir);
+    free(name);
+    if (rc != MFR_OK) mfr_load_id_free(id);
+    return rc;
 }

@@ -61,7 +61,7 @@
 #include <unistd.h>
 
 #include "csort_priv.h"
-#include "loader_priv.h"
+#include "users_cache_priv.h"
 
 #define CACHE_MAGIC "MFRCACHE"
 #define CACHE_VERSION 2u
@@ -615,4 +615,274 @@ done:
     mfr_dataset_destroy(ds); /* its ratings are borrowed: the mapping goes below */
     if (m.p) munmap((void *)(uintptr_t)m.p, m.len);
     return *out ? MFR_OK : MFR_ERR_NOT_FOUND;
+}
+
+/* ------------------------------------------------------------------ */
+/* The user-ordered cache (users_cache_priv.h)                          */
+/* ------------------------------------------------------------------ */
+
+/*
+ * Layout, beside the dataset cache at PATH.users (written under mpirun by
+ * rank 0 when absent or stale, docs/MPI.md): the header (magic
+ * "MFRUSERS"), the key (the dataset cache's), then at multiples of 64
+ * bytes the counts (struct counts), user ids, item ids, the users' offsets
+ * (n_users + 1 int64), the hash of each HASH_BLOCK-byte block of the
+ * records, then the records (struct mfr_urec, 12 bytes: by user, file
+ * order within a user). The header's checksum covers everything but the
+ * records, so that opening the file reads O(users + items + n / 2^20)
+ * bytes; a rank then checks the blocks of its own slice only.
+ */
+#define USERS_MAGIC "MFRUSERS"
+#define USERS_VERSION 1u
+
+_Static_assert(sizeof(struct mfr_urec) == 12, "user-ordered records are 12 bytes");
+
+struct users_layout {
+    uint64_t counts_at, sec_at[4], recs_at, size; /* sections: user ids, item ids, offsets, block hashes */
+    size_t sec_len[4];
+    int64_t n_blocks;
+};
+
+static void users_layout_of(uint64_t key_len, int64_t n_users, int64_t n_items, int64_t n, struct users_layout *l)
+{
+    l->n_blocks = (n * 12 + (int64_t)HASH_BLOCK - 1) / (int64_t)HASH_BLOCK;
+    const size_t len[4] = {(size_t)n_users * 8, (size_t)n_items * 8, ((size_t)n_users + 1) * 8,
+                           (size_t)l->n_blocks * 8};
+    uint64_t at = HEADER_BYTES + key_len;
+    at += pad_to(at);
+    l->counts_at = at;
+    at += sizeof(struct counts);
+    for (int k = 0; k < 4; k++) {
+        at += pad_to(at);
+        l->sec_at[k] = at;
+        l->sec_len[k] = len[k];
+        at += len[k];
+    }
+    at += pad_to(at);
+    l->recs_at = at;
+    l->size = at + (uint64_t)n * 12;
+}
+
+static uint64_t users_sum(const struct counts *c, const void *const sec[4], const size_t len[4])
+{
+    uint64_t sum = hash_bytes(7, c, sizeof *c);
+    for (int k = 0; k < 4; k++) sum = hash_blocks(sum, sec[k], len[k]);
+    return sum;
+}
+
+static uint64_t users_block_hash(const unsigned char *recs, int64_t n, int64_t b)
+{
+    const size_t bytes = (size_t)n * 12, at = (size_t)b * HASH_BLOCK;
+    return hash_bytes((uint64_t)b + 1, recs + at, bytes - at < HASH_BLOCK ? bytes - at : HASH_BLOCK);
+}
+
+char *mfr_users_cache_path(const char *cache_path)
+{
+    size_t n = strlen(cache_path);
+    char *p = mfr_malloc(n + 7);
+    if (p) snprintf(p, n + 7, "%s.users", cache_path);
+    return p;
+}
+
+struct users_write {
+    const struct header *h;
+    const struct mfr_cache_key *key;
+    const struct counts *c;
+    const void *sec[4];
+    const size_t *sec_len;
+    const struct mfr_urec *recs;
+    int64_t n;
+    const char *path;
+};
+
+static int users_write_all(FILE *f, void *arg, mfr_error *err)
+{
+    const struct users_write *w = arg;
+    uint64_t at = 0;
+    bool ok = write_at(f, w->h, sizeof *w->h, &at) && write_at(f, w->key->bytes, w->key->len, &at) &&
+              write_pad(f, &at) && write_at(f, w->c, sizeof *w->c, &at);
+    for (int k = 0; ok && k < 4; k++) ok = write_pad(f, &at) && write_at(f, w->sec[k], w->sec_len[k], &at);
+    ok = ok && write_pad(f, &at) && write_at(f, w->recs, (size_t)w->n * 12, &at);
+    return ok ? MFR_OK : mfr_seterr(err, MFR_ERR_IO, "cannot write %s: %s", w->path, strerror(errno));
+}
+
+int mfr_users_cache_write(const char *path, const struct mfr_cache_key *key, const mfr_dataset *ds, mfr_error *err)
+{
+    const mfr_ratings *r = ds->ratings;
+    const int64_t n = r->n, N = ds->n_users;
+    if (n > (int64_t)UINT32_MAX)
+        return mfr_seterr(err, MFR_ERR_TOO_LARGE, "%s: %lld ratings (the user-ordered cache holds up to 2^32 - 1)",
+                          path, (long long)n);
+    struct users_layout l;
+    users_layout_of(key->len, N, ds->n_items, n, &l);
+    int64_t *off = mfr_calloc((size_t)N + 1, sizeof *off), *next = mfr_malloc(sizeof *next * ((size_t)N + 1));
+    struct mfr_urec *recs = mfr_malloc(sizeof *recs * (size_t)(n > 0 ? n : 1));
+    uint64_t *bh = mfr_malloc(sizeof *bh * (size_t)(l.n_blocks > 0 ? l.n_blocks : 1));
+    int rc = MFR_OK;
+    if (!off || !next || !recs || !bh) {
+        rc = mfr_seterr(err, MFR_ERR_NOMEM, "out of memory writing %s", path);
+        goto done;
+    }
+    for (int64_t k = 0; k < n; k++) off[r->user[k] + 1]++;
+    for (int64_t u = 0; u < N; u++) off[u + 1] += off[u];
+    memcpy(next, off, sizeof *next * ((size_t)N + 1));
+    for (int64_t k = 0; k < n; k++) /* stable: file order within a user */
+        recs[next[r->user[k]]++] = (struct mfr_urec){r->item[k], r->rating[k], (uint32_t)k};
+#pragma omp parallel for schedule(static) num_threads(mfr_setup_threads())
+    for (int64_t b = 0; b < l.n_blocks; b++) bh[b] = users_block_hash((const unsigned char *)recs, n, b);
+    struct counts c = {
+        .n_users = ds->n_users, .n_items = ds->n_items, .nnz = n, .format = ds->opt.format,
+        .header = ds->opt.header, .min_rating = ds->opt.min_rating, .max_rating = ds->opt.max_rating,
+        .scale_min = ds->scale_min, .scale_max = ds->scale_max, .sep = (unsigned char)ds->opt.sep,
+    };
+    const void *sec[4] = {ds->user_ids, ds->item_ids, off, bh};
+    struct header h = {.version = USERS_VERSION, .order = CACHE_ORDER, .key_len = key->len,
+                       .payload_len = l.size, .checksum = users_sum(&c, sec, l.sec_len),
+                       .fingerprint = ds->fingerprint};
+    memcpy(h.magic, USERS_MAGIC, 8);
+    struct users_write w = {&h, key, &c, {sec[0], sec[1], sec[2], sec[3]}, l.sec_len, recs, n, path};
+    rc = mfr_write_atomic(path, users_write_all, &w, err);
+done:
+    free(off);
+    free(next);
+    free(recs);
+    free(bh);
+    return rc;
+}
+
+void mfr_users_cache_close(struct mfr_users_cache *uc)
+{
+    mfr_dataset_destroy(uc->ds);
+    if (uc->map) munmap((void *)(uintptr_t)uc->map, uc->map_len);
+    memset(uc, 0, sizeof *uc);
+}
+
+void mfr_users_cache_release(const struct mfr_users_cache *uc)
+{
+    /* private, read-only file pages: MADV_DONTNEED only unmaps them */
+    if (uc->map) (void)madvise((void *)(uintptr_t)uc->map, uc->map_len, MADV_DONTNEED);
+}
+
+/* The part dataset: what a trainer and a checkpoint need of it. */
+static mfr_dataset *users_dataset(const struct counts *c, const struct header *h, const unsigned char *map,
+                                  const struct users_layout *l, const struct mfr_load_id *id)
+{
+    mfr_dataset *ds = mfr_calloc(1, sizeof *ds);
+    if (!ds) return NULL;
+    ds->n_users = c->n_users;
+    ds->n_items = c->n_items;
+    mfr_load_options_default(&ds->opt);
+    ds->opt.format = c->format;
+    ds->opt.header = c->header;
+    ds->opt.sep = (char)c->sep;
+    ds->opt.min_rating = c->min_rating;
+    ds->opt.max_rating = c->max_rating;
+    ds->scale_min = c->scale_min;
+    ds->scale_max = c->scale_max;
+    ds->fingerprint = h->fingerprint;
+    ds->cache_state = MFR_CACHE_STATE_READ;
+    ds->user_ids = mfr_malloc(((size_t)c->n_users + 1) * 8);
+    ds->item_ids = mfr_malloc(((size_t)c->n_items + 1) * 8);
+    ds->items = mfr_calloc((size_t)c->n_items + 1, sizeof *ds->items);
+    ds->users = mfr_calloc((size_t)c->n_users + 1, sizeof *ds->users);
+    ds->dir = mfr_strdup(id->dir);
+    ds->file = id->file ? mfr_strdup(id->file) : NULL;
+    if (!ds->user_ids || !ds->item_ids || !ds->items || !ds->users || !ds->dir || (id->file && !ds->file)) {
+        mfr_dataset_destroy(ds);
+        return NULL;
+    }
+    memcpy(ds->user_ids, map + l->sec_at[0], (size_t)c->n_users * 8);
+    memcpy(ds->item_ids, map + l->sec_at[1], (size_t)c->n_items * 8);
+    return ds;
+}
+
+int mfr_users_cache_open(const char *path, const struct mfr_load_id *id, struct mfr_users_cache *uc)
+{
+    memset(uc, 0, sizeof *uc);
+    int fd;
+    if (mfr_open_regular(path, &fd, NULL) != MFR_OK) return MFR_ERR_NOT_FOUND;
+    struct stat st;
+    struct mapped m = {NULL, 0};
+    struct header h;
+    struct counts c;
+    struct users_layout l;
+    bool ok = false;
+    if (fstat(fd, &st) != 0 || st.st_size < HEADER_BYTES) goto done;
+    if (id->key.newest_mtime_ns >= (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec)
+        goto done; /* racy: see DESIGN */
+    m.len = (size_t)st.st_size;
+    void *p = mmap(NULL, m.len, PROT_READ, MAP_PRIVATE, fd, 0);
+    if (p == MAP_FAILED) goto done;
+    m.p = p;
+    memcpy(&h, m.p, sizeof h);
+    const uint64_t key_len = id->key.len, counts_at = HEADER_BYTES + key_len + pad_to(HEADER_BYTES + key_len);
+    if (memcmp(h.magic, USERS_MAGIC, 8) != 0 || h.version != USERS_VERSION || h.order != CACHE_ORDER ||
+        h.key_len != key_len || m.len < counts_at + sizeof c || h.payload_len != m.len ||
+        memcmp(m.p + HEADER_BYTES, id->key.bytes, key_len) != 0)
+        goto done;
+    memcpy(&c, m.p + counts_at, sizeof c);
+    if (c.n_users < 1 || c.n_items < 1 || c.nnz < 1 || c.nnz > (int64_t)UINT32_MAX ||
+        c.format <= MFR_FORMAT_AUTO || c.format > MFR_FORMAT_DELIMITED || !(c.min_rating <= c.max_rating) ||
+        (uint64_t)c.nnz > m.len / 12)
+        goto done;
+    users_layout_of(key_len, c.n_users, c.n_items, c.nnz, &l);
+    if (l.size != m.len) goto done;
+    const void *sec[4];
+    for (int k = 0; k < 4; k++) sec[k] = m.p + l.sec_at[k];
+    uint64_t sum = users_sum(&c, sec, l.sec_len);
+#ifdef FUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION
+    sum = h.checksum;
+#endif
+    if (sum != h.checksum) goto done;
+    const int64_t *uid = (const int64_t *)sec[0], *iid = (const int64_t *)sec[1], *off = (const int64_t *)sec[2];
+    for (int32_t k = 0; k < c.n_users; k++)
+        if (uid[k] <= 0 || (k && uid[k] <= uid[k - 1])) goto done;
+    for (int32_t k = 0; k < c.n_items; k++)
+        if (iid[k] <= 0 || (k && iid[k] <= iid[k - 1])) goto done;
+    if (off[0] != 0 || off[c.n_users] != c.nnz) goto done;
+    for (int32_t u = 0; u < c.n_users; u++)
+        if (off[u + 1] < off[u]) goto done;
+    if (!(uc->ds = users_dataset(&c, &h, m.p, &l, id))) goto done;
+    uc->n = c.nnz;
+    uc->offsets = off;
+    uc->recs = (const struct mfr_urec *)(const void *)(m.p + l.recs_at);
+    uc->block_hash = (const uint64_t *)sec[3];
+    uc->n_blocks = l.n_blocks;
+    uc->map = m.p;
+    uc->map_len = m.len;
+    m.p = NULL;
+    ok = true;
+done:
+    close(fd);
+    if (m.p) munmap((void *)(uintptr_t)m.p, m.len);
+    return ok ? MFR_OK : MFR_ERR_NOT_FOUND;
+}
+
+int mfr_users_cache_slice(const struct mfr_users_cache *uc, const char *path, int32_t u_lo, int32_t u_hi,
+                          const struct mfr_urec **recs, mfr_error *err)
+{
+    MFR_ASSERT(u_lo >= 0 && u_lo <= u_hi && u_hi <= uc->ds->n_users);
+    const int64_t a = uc->offsets[u_lo], z = uc->offsets[u_hi];
+    *recs = uc->recs + a;
+    if (a == z) return MFR_OK;
+    const unsigned char *base = (const unsigned char *)uc->recs;
+    const int64_t b0 = a * 12 / (int64_t)HASH_BLOCK, b1 = (z * 12 - 1) / (int64_t)HASH_BLOCK;
+    int bad = 0;
+#pragma omp parallel for schedule(static) reduction(| : bad) num_threads(mfr_setup_threads())
+    for (int64_t b = b0; b <= b1; b++) bad |= users_block_hash(base, uc->n, b) != uc->block_hash[b];
+#ifdef FUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION
+    bad = 0;
+#endif
+    const float lo = uc->ds->opt.min_rating, hi = uc->ds->opt.max_rating;
+    const uint32_t ni = (uint32_t)uc->ds->n_items;
+    for (int32_t u = u_lo; u < u_hi && !bad; u++)
+        for (int64_t x = uc->offsets[u]; x < uc->offsets[u + 1]; x++) {
+            const struct mfr_urec *q = &uc->recs[x];
+            bad |= !((uint32_t)q->item < ni && q->rating >= lo && q->rating <= hi && (int64_t)q->index < uc->n &&
+                     (x == uc->offsets[u] || q->index > q[-1].index));
+        }
+    return bad ? mfr_seterr(err, MFR_ERR_DATA, "%s is damaged (a checksum or range check of users %d..%d failed): "
+                                               "delete it, the next run rewrites it",
+                            path, (int)u_lo, (int)u_hi - 1)
+               : MFR_OK;
 }

@@ -83,6 +83,17 @@ void mfr_dataset_release_pages(const mfr_dataset *ds);
 /* True when ds was loaded from the binary cache rather than parsed. */
 bool mfr_dataset_from_cache(const mfr_dataset *ds);
 
+/* Where each of n ratings (in file order) goes in the parts
+ * mfr_split_create makes of them, without copying a rating: pos[f] <
+ * *n_test: the f-th rating is test rating pos[f]; else it is training rating
+ * pos[f] - *n_test. The parts are those of the dataset's own ratings, so
+ * only the sklearn and random specs (which depend on n and the seed only);
+ * a canonical spec is MFR_ERR_UNSUPPORTED. n <= 2^31 - 1 (MFR_ERR_TOO_LARGE
+ * above). *spec_out (optional) gets the normalized spec (malloc'd). Peak
+ * memory: 8 n bytes for sklearn (pos and the permutation), 13 n for random. */
+int mfr_split_positions(const char *spec, uint64_t seed, int64_t n, uint32_t *pos, int64_t *n_test,
+                        char **spec_out, mfr_error *err);
+
 struct mfr_split {
     char *spec;
     mfr_ratings *train;

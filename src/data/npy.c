@@ -285,7 +285,10 @@ static int npy_data(FILE *f, const char *path, uint64_t want, float **out, mfr_e
 }
 
 /* Preamble, header and data of an open .npy file. */
-static int npy_read(FILE *f, const char *path, int64_t *rows, int64_t *cols, float **data, mfr_error *err)
+/* The whole array, or (row_lo >= 0) its rows [row_lo, row_hi) only: after
+ * the same checks of the whole file, a seek past the rows before them. */
+static int npy_read(FILE *f, const char *path, int64_t row_lo, int64_t row_hi, int64_t *rows, int64_t *cols,
+                    float **data, mfr_error *err)
 {
     struct stat st;
     if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode))
@@ -308,6 +311,13 @@ static int npy_read(FILE *f, const char *path, int64_t *rows, int64_t *cols, flo
                           "file has %llu after the header (%s)",
                           path, (long long)r, (long long)c, (unsigned long long)want,
                           (unsigned long long)data_len, data_len < want ? "truncated" : "trailing bytes");
+    if (row_lo >= 0) { /* rows outside the shape: none read, the caller sees the shape */
+        const bool in = row_lo <= row_hi && row_hi <= r;
+        const uint64_t row_bytes = (uint64_t)c * 4u;
+        if (in && fseeko(f, (off_t)(pre_len + header_len + (uint64_t)row_lo * row_bytes), SEEK_SET) != 0)
+            return mfr_seterr(err, MFR_ERR_IO, "cannot seek in %s: %s", path, strerror(errno));
+        want = in ? (uint64_t)(row_hi - row_lo) * row_bytes : 0;
+    }
     if ((rc = npy_data(f, path, want, data, err)) != MFR_OK) return rc;
     *rows = r;
     *cols = c;
@@ -328,7 +338,26 @@ int mfr_npy_read_f32(const char *path, int64_t *rows, int64_t *cols, float **dat
         close(fd);
         return mfr_seterr(err, MFR_ERR_NOMEM, "out of memory opening %s", path);
     }
-    rc = npy_read(f, path, rows, cols, data, err);
+    rc = npy_read(f, path, -1, -1, rows, cols, data, err);
+    fclose(f);
+    return rc;
+}
+
+int mfr_npy_read_f32_rows(const char *path, int64_t row_lo, int64_t row_hi, int64_t *rows, int64_t *cols,
+                          float **data, mfr_error *err)
+{
+    if (!path || !rows || !cols || !data || row_lo < 0 || row_hi < row_lo)
+        return mfr_seterr(err, MFR_ERR_INVALID, "mfr_npy_read_f32_rows: NULL argument or bad row range");
+    *rows = *cols = 0;
+    *data = NULL;
+    int fd, rc = mfr_open_regular(path, &fd, err);
+    if (rc != MFR_OK) return rc;
+    FILE *f = fdopen(fd, "rb");
+    if (!f) {
+        close(fd);
+        return mfr_seterr(err, MFR_ERR_NOMEM, "out of memory opening %s", path);
+    }
+    rc = npy_read(f, path, row_lo, row_hi, rows, cols, data, err);
     fclose(f);
     return rc;
 }

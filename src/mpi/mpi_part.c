@@ -15,7 +15,10 @@
  * needs of the whole data comes with the part: the rating count (the
  * gradient's scale), the items' rating counts (with regularizers) and the
  * training mean (with biases), summed in the whole training set's rating
- * order as one process does.
+ * order as one process does: from the caller's whole training set
+ * (mfr_mpi_trainer_create), or, with each rank reading its users only
+ * (mfr_mpi_trainer_create_read, mpi_data.c), reduced exactly over the
+ * ranks.
  *
  * Rank 0 also holds the whole model (mt->full) for output: the gathers
  * fill its user rows from every rank and copy the item rows, and it is
@@ -45,6 +48,7 @@ struct whole {
     int64_t *row_ptr;     /* n_users + 1 */
     int64_t *item_count;  /* n_items */
     float mean;
+    int64_t nnz;          /* training ratings */
 };
 
 static int whole_of(const mfr_dataset *ds, const mfr_ratings *train, struct whole *w, mfr_error *err)
@@ -63,6 +67,7 @@ static int whole_of(const mfr_dataset *ds, const mfr_ratings *train, struct whol
     }
     for (int32_t u = 0; u < ds->n_users; u++) w->row_ptr[u + 1] += w->row_ptr[u];
     w->mean = train->n ? (float)(sum / (double)train->n) : 0.0f;
+    w->nnz = train->n;
     return MFR_OK;
 }
 
@@ -116,15 +121,23 @@ static int rank_shards(mfr_mpi_trainer *mt, int32_t S, mfr_error *err)
     return MFR_OK;
 }
 
-/* The communicator, the refusals, the shard cut and this rank's range. */
-static int mt_begin(mfr_mpi_trainer *mt, const mfr_config *cfg, const mfr_dataset *ds, const struct whole *w,
-                    int64_t nnz, mfr_error *err)
+/* The communicator's setup. */
+static int mt_comm(mfr_mpi_trainer *mt, MPI_Comm comm, mfr_error *err)
 {
     int rc;
+    mt->comm = comm;
     if ((rc = MPI_Comm_set_errhandler(mt->comm, MPI_ERRORS_RETURN)) != MPI_SUCCESS ||
         (rc = MPI_Comm_rank(mt->comm, &mt->rank)) != MPI_SUCCESS ||
         (rc = MPI_Comm_size(mt->comm, &mt->size)) != MPI_SUCCESS)
         return mfr_mpi_err(err, rc, "communicator setup");
+    return MFR_OK;
+}
+
+/* The refusals, the shard cut and this rank's range. */
+static int mt_begin(mfr_mpi_trainer *mt, const mfr_config *cfg, const mfr_dataset *ds, const struct whole *w,
+                    int64_t nnz, mfr_error *err)
+{
+    int rc;
     if (cfg->optimizer == MFR_OPTIMIZER_ALS)
         return mfr_seterr(err, MFR_ERR_UNSUPPORTED,
                           "training over MPI does not support alternating least squares (--optimizer als) yet");
@@ -153,10 +166,11 @@ static int mt_part(mfr_mpi_trainer *mt, const mfr_config *cfg, const mfr_dataset
                    const char *split_spec, const struct whole *w, mfr_error *err)
 {
     const struct mfr_train_part part = {.user_lo = mt->u_lo, .user_hi = mt->u_hi, .shard_lo = mt->s_lo,
-                                        .shard_hi = mt->s_hi, .n_shards = mfr_trainer_plan_shards(cfg, ds, train->n, NULL),
-                                        .shard_first = mt->first, .nnz = train->n,
+                                        .shard_hi = mt->s_hi,
+                                        .n_shards = mfr_trainer_plan_shards(cfg, ds, w->nnz, NULL),
+                                        .shard_first = mt->first, .nnz = w->nnz,
                                         .item_count = w->item_count, .bias_mean = w->mean};
-    if (mt->u_lo == 0 && mt->u_hi == ds->n_users) /* one rank: all of them, as they are */
+    if (mt->data || (mt->u_lo == 0 && mt->u_hi == ds->n_users)) /* its own, or one rank's: all of them */
         return mfr_trainer_create_part(cfg, ds, train, split_spec, &part, &mt->tr, err);
     mfr_ratings *mine = NULL;
     int rc = part_ratings(train, mt->u_lo, mt->u_hi, w->row_ptr[mt->u_hi] - w->row_ptr[mt->u_lo], &mine, err);
@@ -198,23 +212,66 @@ static int mt_full(mfr_mpi_trainer *mt, const mfr_dataset *ds, mfr_error *err)
     return MFR_OK;
 }
 
+static bool part_shaped(const mfr_mpi_trainer *mt, const mfr_model *m);
+
+/* Where a build's ratings come from: the whole training set `train` of
+ * `ds`, or (dir non-NULL) this rank's users read by mpi_data.c. */
+struct source {
+    const mfr_dataset *ds;
+    const mfr_ratings *train;
+    const char *spec;
+    const char *dir;
+    const mfr_load_options *opt;
+    uint64_t seed;
+};
+
+/* The whole data's counts and this rank's ratings (*mine, the caller's)
+ * read by mpi_data.c: the shard cut needs every user's training count
+ * first (row_ptr), the rank's ratings need the cut. */
+static int mt_read(mfr_mpi_trainer *mt, const mfr_config *made, struct whole *w, mfr_ratings **mine,
+                   mfr_error *err)
+{
+    const mfr_dataset *ds = mfr_mpi_data_dataset(mt->data);
+    int64_t n_train;
+    mfr_mpi_data_counts(mt->data, NULL, &n_train, NULL, NULL);
+    w->nnz = n_train;
+    if (!(w->item_count = mfr_calloc((size_t)ds->n_items + 1, sizeof(int64_t))))
+        return mfr_seterr(err, MFR_ERR_NOMEM, "out of memory");
+    int rc = mt_begin(mt, made, ds, w, n_train, err);
+    if (rc != MFR_OK) return rc;
+    return mfr_mpi_data_part(mt, w->row_ptr, w->item_count, made->bias, &w->mean, mine, err);
+}
+
 /* Creation and resume: the part, then (resume) the checkpoint's rows. */
-static int mt_build(const mfr_checkpoint *ck, const mfr_config *cfg, const mfr_dataset *ds,
-                    const mfr_ratings *train, const char *split_spec, MPI_Comm comm, mfr_mpi_trainer **out,
-                    mfr_error *err)
+static int mt_build(const mfr_checkpoint *ck, const mfr_config *cfg, const struct source *src, MPI_Comm comm,
+                    mfr_mpi_trainer **out, mfr_error *err)
 {
     mfr_mpi_trainer *mt = mfr_calloc(1, sizeof *mt);
     if (!mt) return mfr_seterr(err, MFR_ERR_NOMEM, "out of memory");
-    mt->comm = comm;
-    struct whole w = {NULL, NULL, 0.0f};
+    struct whole w = {NULL, NULL, 0.0f, 0};
     struct mfr_ckpt_diffs d = {.n = 0};
     mfr_config made = *cfg;
     bool data_ok = true;
-    int rc = ck ? mfr_ckpt_resume_begin(ck, cfg, ds, split_spec, &made, &d, &data_ok, err) : MFR_OK;
-    if (rc == MFR_OK && data_ok && (rc = mfr_config_validate(&made, err)) == MFR_OK &&
-        (rc = whole_of(ds, train, &w, err)) == MFR_OK && (rc = mt_begin(mt, &made, ds, &w, train->n, err)) == MFR_OK &&
-        (rc = mt_part(mt, &made, ds, train, split_spec, &w, err)) == MFR_OK)
-        rc = mt_hash(mt, &w, err);
+    mfr_ratings *mine = NULL;
+    const mfr_dataset *ds = src->ds;
+    const char *spec = src->spec;
+    int rc = mt_comm(mt, comm, err);
+    if (rc == MFR_OK && src->dir &&
+        (rc = mfr_mpi_data_open(mt, src->dir, src->opt, src->spec, src->seed, &w.row_ptr, err)) == MFR_OK) {
+        ds = mfr_mpi_data_dataset(mt->data);
+        spec = mfr_mpi_data_spec(mt->data);
+    }
+    if (rc == MFR_OK && ck) rc = mfr_ckpt_resume_begin(ck, cfg, ds, spec, &made, &d, &data_ok, err);
+    if (rc == MFR_OK && data_ok && (rc = mfr_config_validate(&made, err)) == MFR_OK) {
+        if (mt->data)
+            rc = mt_read(mt, &made, &w, &mine, err);
+        else if ((rc = whole_of(ds, src->train, &w, err)) == MFR_OK)
+            rc = mt_begin(mt, &made, ds, &w, w.nnz, err);
+        if (rc == MFR_OK)
+            rc = mt_part(mt, &made, ds, mine ? mine : src->train, spec, &w, err);
+        mfr_ratings_destroy(mine);
+        if (rc == MFR_OK) rc = mt_hash(mt, &w, err);
+    }
     if (rc == MFR_OK && ck) rc = mfr_ckpt_resume_end(mt->tr, ck, &d, mt->train_hash, err);
     if (rc == MFR_OK && (rc = mfr_mpi_plan(mt, err)) == MFR_OK) rc = mt_full(mt, ds, err);
     free(w.row_ptr);
@@ -235,7 +292,8 @@ int mfr_mpi_trainer_create(const mfr_config *cfg, const mfr_dataset *ds, const m
     if (!cfg || !ds || !train)
         return mfr_seterr(err, MFR_ERR_INVALID, "mfr_mpi_trainer_create: %s is NULL",
                           !cfg ? "cfg" : !ds ? "dataset" : "ratings");
-    return mt_build(NULL, cfg, ds, train, split_spec, comm, out, err);
+    const struct source src = {.ds = ds, .train = train, .spec = split_spec};
+    return mt_build(NULL, cfg, &src, comm, out, err);
 }
 
 int mfr_mpi_trainer_resume(const mfr_checkpoint *c, const mfr_config *cfg, const mfr_dataset *ds,
@@ -247,7 +305,48 @@ int mfr_mpi_trainer_resume(const mfr_checkpoint *c, const mfr_config *cfg, const
     if (!c || !cfg || !ds || !train)
         return mfr_seterr(err, MFR_ERR_INVALID, "mfr_mpi_trainer_resume: %s is NULL",
                           !c ? "checkpoint" : !cfg ? "cfg" : !ds ? "dataset" : "ratings");
-    return mt_build(c, cfg, ds, train, split_spec, comm, out, err);
+    const struct source src = {.ds = ds, .train = train, .spec = split_spec};
+    return mt_build(c, cfg, &src, comm, out, err);
+}
+
+int mfr_mpi_trainer_create_read(const mfr_checkpoint *c, const mfr_config *cfg, const char *dir,
+                                const mfr_load_options *opt, const char *split_spec, uint64_t split_seed,
+                                MPI_Comm comm, mfr_mpi_trainer **out, mfr_error *err)
+{
+    if (!out) return mfr_seterr(err, MFR_ERR_INVALID, "mfr_mpi_trainer_create_read: out is NULL");
+    *out = NULL;
+    if (!cfg || !dir)
+        return mfr_seterr(err, MFR_ERR_INVALID, "mfr_mpi_trainer_create_read: %s is NULL", !cfg ? "cfg" : "dir");
+    const struct source src = {.spec = split_spec, .dir = dir, .opt = opt, .seed = split_seed};
+    return mt_build(c, cfg, &src, comm, out, err);
+}
+
+const mfr_dataset *mfr_mpi_trainer_dataset(const mfr_mpi_trainer *mt)
+{
+    return mt && mt->data ? mfr_mpi_data_dataset(mt->data) : NULL;
+}
+
+const char *mfr_mpi_trainer_split_spec(const mfr_mpi_trainer *mt)
+{
+    return mt && mt->data ? mfr_mpi_data_spec(mt->data) : NULL;
+}
+
+int64_t mfr_mpi_trainer_data_count(const mfr_mpi_trainer *mt, int which)
+{
+    int64_t c[4] = {-1, -1, -1, -1};
+    if (mt && mt->data && which >= 0 && which < 4) mfr_mpi_data_counts(mt->data, &c[0], &c[1], &c[2], &c[3]);
+    return which >= 0 && which < 4 ? c[which] : -1;
+}
+
+int mfr_mpi_trainer_evaluate_own(mfr_mpi_trainer *mt, int which, const mfr_model *m, mfr_metrics *out,
+                                 mfr_error *err)
+{
+    if (!mt || !out || (which != 0 && which != 1))
+        return mfr_seterr(err, MFR_ERR_INVALID, "mfr_mpi_trainer_evaluate_own: bad arguments");
+    if (!mt->data) return mfr_seterr(err, MFR_ERR_STATE, "the trainer's data was not read per rank");
+    if (m && !part_shaped(mt, m))
+        return mfr_seterr(err, MFR_ERR_MISMATCH, "mfr_mpi_trainer_evaluate_own: not the part's shape");
+    return mfr_mpi_data_evaluate(mt, which, m ? m : mt->tr->model, out, err);
 }
 
 void mfr_mpi_trainer_destroy(mfr_mpi_trainer *mt)
@@ -255,6 +354,7 @@ void mfr_mpi_trainer_destroy(mfr_mpi_trainer *mt)
     if (!mt) return;
     mfr_trainer_destroy(mt->tr);
     mfr_model_destroy(mt->full);
+    mfr_mpi_data_free(mt->data);
     void *a[] = {mt->first, mt->rank_first, mt->slot_count, mt->slot_disp, mt->row_count, mt->row_disp, mt->reg_count,
                  mt->reg_disp, mt->col_lo, mt->col_hi, mt->col_len, mt->col_buf, mt->col_msg};
     for (size_t x = 0; x < sizeof a / sizeof *a; x++) free(a[x]);
@@ -281,6 +381,23 @@ int mfr_mpi_trainer_set_factors(mfr_mpi_trainer *mt, const float *U, int64_t u_r
                           (long long)u_cols, (int)mt->n_users, (int)m->k);
     const float *mine = U ? U + (size_t)mt->u_lo * (size_t)u_cols : NULL;
     return mfr_trainer_set_factors(mt->tr, mine, mt->u_hi - mt->u_lo, u_cols, V, v_rows, v_cols, err);
+}
+
+void mfr_mpi_trainer_user_range(const mfr_mpi_trainer *mt, int32_t *lo, int32_t *hi)
+{
+    *lo = mt ? mt->u_lo : 0;
+    *hi = mt ? mt->u_hi : 0;
+}
+
+int mfr_mpi_trainer_set_factors_rows(mfr_mpi_trainer *mt, const float *U_mine, int64_t u_rows, int64_t u_cols,
+                                     const float *V, int64_t v_rows, int64_t v_cols, mfr_error *err)
+{
+    if (!mt) return mfr_seterr(err, MFR_ERR_INVALID, "mfr_mpi_trainer_set_factors_rows: trainer is NULL");
+    const mfr_model *m = mt->tr->model;
+    if (U_mine && (u_rows != mt->n_users || u_cols != m->k))
+        return mfr_seterr(err, MFR_ERR_MISMATCH, "U has shape (%lld, %lld), expected (%d, %d)", (long long)u_rows,
+                          (long long)u_cols, (int)mt->n_users, (int)m->k);
+    return mfr_trainer_set_factors(mt->tr, U_mine, mt->u_hi - mt->u_lo, u_cols, V, v_rows, v_cols, err);
 }
 
 /* Rank 0's `full` gets every rank's rows of `m`'s user arrays (m: a model

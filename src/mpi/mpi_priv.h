@@ -33,7 +33,29 @@ struct mfr_mpi_trainer {
      * ring's slots. */
     int64_t *col_lo, *col_hi, *col_len;
     float *col_buf, *col_msg; /* working slots; compact messages (chunk by chunk) */
+    struct mfr_mpi_data *data;    /* the rank's own data (mpi_data.c), or NULL: the caller's whole sets */
 };
+
+/* mpi_data.c: the rank's ratings read from the user-ordered cache.
+ * _open (after the communicator's setup): the cache, the split's positions
+ * and every user's training count (*row_ptr, the whole training CSR's
+ * offsets, malloc'd); MFR_ERR_UNSUPPORTED when the data must be read
+ * whole (a canonical split, the cache off, a cache no rank can use).
+ * _part (after the cut): this rank's own ratings, the items' training
+ * counts (item_count zeroed by the caller), the training mean (need_mean:
+ * with biases; else left alone) and the
+ * trainer's ratings *mine (users from u_lo; the caller destroys them). */
+struct mfr_mpi_data;
+int mfr_mpi_data_open(mfr_mpi_trainer *mt, const char *dir, const mfr_load_options *opt, const char *spec,
+                      uint64_t seed, int64_t **row_ptr, mfr_error *err);
+int mfr_mpi_data_part(mfr_mpi_trainer *mt, const int64_t *row_ptr, int64_t *item_count, bool need_mean,
+                      float *mean, mfr_ratings **mine, mfr_error *err);
+const mfr_dataset *mfr_mpi_data_dataset(const struct mfr_mpi_data *d);
+const char *mfr_mpi_data_spec(const struct mfr_mpi_data *d);
+void mfr_mpi_data_counts(const struct mfr_mpi_data *d, int64_t *n_all, int64_t *n_train, int64_t *n_test,
+                         int64_t *n_read);
+int mfr_mpi_data_evaluate(mfr_mpi_trainer *mt, int which, const mfr_model *m, mfr_metrics *out, mfr_error *err);
+void mfr_mpi_data_free(struct mfr_mpi_data *d);
 
 int mfr_mpi_err(mfr_error *err, int rc, const char *what);
 /* Floats per ring message, the gathers' counts and the column positions

@@ -73,6 +73,51 @@ else
     else echo "ok: -np 4: rank 0's training buffers $b4 MiB against $b1 MiB in one process; same model bytes"; fi
 fi
 
+# Each rank reads only its users (docs/MPI.md, "Reading only a rank's
+# users"): rank 0 writes the user-ordered cache beside the data, every rank
+# maps it and reads a provisional block (for the users' training counts)
+# and its own users' slice: at -np 4 each rank reads well under half the
+# 40000 ratings (about a quarter, twice where the blocks differ), all four
+# counts are reported, and the model is one process's (checked above).
+if [ ! -f "$T/tall/.mfrec-cache.users" ]; then bad "-np 4: no user-ordered cache written"
+else
+    read -r -a got <<<"$(sed -n 's|^mpi: ratings read per rank (of 40000):||p' "$T/tall4.log")"
+    if [ "${#got[@]}" -ne 4 ]; then bad "-np 4: expected 4 ranks' read counts, got '${got[*]}'"
+    elif ! awk -v l="${got[*]}" 'BEGIN { n = split(l, a, " "); s = 0
+            for (k = 1; k <= n; k++) { if (a[k] <= 0 || a[k] >= 20000) exit 1; s += a[k] }
+            exit !(s >= 40000) }'; then bad "-np 4: ratings read per rank ${got[*]} (each must be in 1..19999, all >= 40000)"
+    else echo "ok: -np 4: ratings read per rank ${got[*]} of 40000"; fi
+fi
+# The whole-data path where per-rank reading does not apply (--data-cache
+# never: no cache may be written), a random split, and the cache's
+# lifecycle: rewritten after the source changes, a damaged one refused
+# with its name.
+one=(train --data "$T/data" --shards 7 --epochs 4 --bias --l2 0.05 --quiet --threads 1)
+"$M" "${one[@]}" --out "$T/one-ref.bin" >/dev/null || bad "one process (cache lifecycle)"
+timeout 120 "${MPIRUN[@]}" -np 3 "$M" "${one[@]}" --data-cache never --out "$T/one-never.bin" \
+    >"$T/log" 2>&1
+if ! cmp -s "$T/one-ref.bin" "$T/one-never.bin"; then bad "-np 3 --data-cache never: model differs"; tail -3 "$T/log"
+else echo "ok: -np 3 --data-cache never (the whole data on every rank): same model bytes"; fi
+"$M" "${one[@]}" --split random:0.2 --out "$T/one-rnd.bin" >/dev/null || bad "one process (random split)"
+timeout 120 "${MPIRUN[@]}" -np 3 "$M" "${one[@]}" --split random:0.2 --out "$T/rnd3.bin" >"$T/log" 2>&1
+if cmp -s "$T/one-rnd.bin" "$T/rnd3.bin"; then echo "ok: -np 3 --split random:0.2 read per rank: same model bytes"
+else bad "-np 3 --split random:0.2: model differs"; tail -3 "$T/log"; fi
+cache="$T/data/.mfrec-cache.users"
+before=$(stat -c %i "$cache" 2>/dev/null)
+sleep 0.05; touch "$T/data/u.data"
+timeout 120 "${MPIRUN[@]}" -np 2 "$M" "${one[@]}" --out "$T/touch2.bin" >"$T/log" 2>&1
+if ! cmp -s "$T/one-ref.bin" "$T/touch2.bin"; then bad "-np 2 after touching the data: model differs"; tail -3 "$T/log"
+elif [ "$(stat -c %i "$cache")" = "$before" ]; then bad "the user-ordered cache was not rewritten after the data changed"
+else echo "ok: -np 2 after the data changed: user-ordered cache rewritten, same model bytes"; fi
+size=$(stat -c %s "$cache")
+printf '\377\377\377\177' | dd of="$cache" bs=1 seek=$((size - 8)) conv=notrunc status=none
+if timeout 120 "${MPIRUN[@]}" -np 2 "$M" "${one[@]}" --out "$T/dmg2.bin" >"$T/log" 2>&1; then
+    bad "-np 2 with a damaged user-ordered cache: must fail"
+elif ! grep -q "mfrec-cache.users is damaged" "$T/log"; then bad "damaged cache: no message naming it"; tail -3 "$T/log"
+elif [ -e "$T/dmg2.bin" ]; then bad "damaged cache: the model was written"
+else echo "ok: -np 2 with a damaged user-ordered cache: refused, naming it"; fi
+rm -f "$cache"
+
 # Empty shards: users with up to 200 ratings (--user-zipf 3) against about
 # 56 training ratings per shard (40 shards) leave shards without users, so
 # r S / P would give some of 20 ranks none (the build before this check

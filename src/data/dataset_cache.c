@@ -508,15 +508,15 @@ static bool header_matches(const struct mapped *m, const struct mfr_cache_key *k
 
 /* The dataset described by the counts c, its arrays borrowed from the
  * mapping at sec_at; NULL when something cannot be allocated. */
-static mfr_dataset *dataset_from(const struct counts *c, const struct header *h, const struct mapped *m,
-                                 const uint64_t sec_at[6])
+/* A dataset with the cache's sizes, load options and fingerprint, and its
+ * id and per-user/per-item arrays allocated (any may be NULL: the caller
+ * checks); the whole and the user-ordered cache both start from it. */
+static mfr_dataset *dataset_shell(const struct counts *c, const struct header *h)
 {
     mfr_dataset *ds = mfr_calloc(1, sizeof *ds);
     if (!ds) return NULL;
     ds->n_users = c->n_users;
     ds->n_items = c->n_items;
-    ds->n_genres = c->n_genres;
-    ds->n_occupations = c->n_occs;
     mfr_load_options_default(&ds->opt);
     ds->opt.format = c->format;
     ds->opt.header = c->header;
@@ -530,6 +530,16 @@ static mfr_dataset *dataset_from(const struct counts *c, const struct header *h,
     ds->item_ids = mfr_malloc(((size_t)c->n_items + 1) * 8);
     ds->items = mfr_calloc((size_t)c->n_items + 1, sizeof *ds->items);
     ds->users = mfr_calloc((size_t)c->n_users + 1, sizeof *ds->users);
+    return ds;
+}
+
+static mfr_dataset *dataset_from(const struct counts *c, const struct header *h, const struct mapped *m,
+                                 const uint64_t sec_at[6])
+{
+    mfr_dataset *ds = dataset_shell(c, h);
+    if (!ds) return NULL;
+    ds->n_genres = c->n_genres;
+    ds->n_occupations = c->n_occs;
     ds->genre_names = mfr_calloc((size_t)c->n_genres + 1, sizeof *ds->genre_names);
     ds->occupations = mfr_calloc((size_t)c->n_occs + 1, sizeof *ds->occupations);
     ds->ratings = mfr_calloc(1, sizeof *ds->ratings);
@@ -767,24 +777,9 @@ void mfr_users_cache_release(const struct mfr_users_cache *uc)
 static mfr_dataset *users_dataset(const struct counts *c, const struct header *h, const unsigned char *map,
                                   const struct users_layout *l, const struct mfr_load_id *id)
 {
-    mfr_dataset *ds = mfr_calloc(1, sizeof *ds);
+    mfr_dataset *ds = dataset_shell(c, h);
     if (!ds) return NULL;
-    ds->n_users = c->n_users;
-    ds->n_items = c->n_items;
-    mfr_load_options_default(&ds->opt);
-    ds->opt.format = c->format;
-    ds->opt.header = c->header;
-    ds->opt.sep = (char)c->sep;
-    ds->opt.min_rating = c->min_rating;
-    ds->opt.max_rating = c->max_rating;
-    ds->scale_min = c->scale_min;
-    ds->scale_max = c->scale_max;
-    ds->fingerprint = h->fingerprint;
     ds->cache_state = MFR_CACHE_STATE_READ;
-    ds->user_ids = mfr_malloc(((size_t)c->n_users + 1) * 8);
-    ds->item_ids = mfr_malloc(((size_t)c->n_items + 1) * 8);
-    ds->items = mfr_calloc((size_t)c->n_items + 1, sizeof *ds->items);
-    ds->users = mfr_calloc((size_t)c->n_users + 1, sizeof *ds->users);
     ds->dir = mfr_strdup(id->dir);
     ds->file = id->file ? mfr_strdup(id->file) : NULL;
     if (!ds->user_ids || !ds->item_ids || !ds->items || !ds->users || !ds->dir || (id->file && !ds->file)) {

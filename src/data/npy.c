@@ -324,30 +324,11 @@ static int npy_read(FILE *f, const char *path, int64_t row_lo, int64_t row_hi, i
     return MFR_OK;
 }
 
-int mfr_npy_read_f32(const char *path, int64_t *rows, int64_t *cols, float **data,
-                     mfr_error *err)
+/* Opens path (a regular file) and reads rows [row_lo, row_hi), or all of
+ * them when both are -1 (arguments checked by the caller). */
+static int npy_open_read(const char *path, int64_t row_lo, int64_t row_hi, int64_t *rows, int64_t *cols,
+                         float **data, mfr_error *err)
 {
-    if (!path || !rows || !cols || !data)
-        return mfr_seterr(err, MFR_ERR_INVALID, "mfr_npy_read_f32: NULL argument");
-    *rows = *cols = 0;
-    *data = NULL;
-    int fd, rc = mfr_open_regular(path, &fd, err);
-    if (rc != MFR_OK) return rc;
-    FILE *f = fdopen(fd, "rb");
-    if (!f) {
-        close(fd);
-        return mfr_seterr(err, MFR_ERR_NOMEM, "out of memory opening %s", path);
-    }
-    rc = npy_read(f, path, -1, -1, rows, cols, data, err);
-    fclose(f);
-    return rc;
-}
-
-int mfr_npy_read_f32_rows(const char *path, int64_t row_lo, int64_t row_hi, int64_t *rows, int64_t *cols,
-                          float **data, mfr_error *err)
-{
-    if (!path || !rows || !cols || !data || row_lo < 0 || row_hi < row_lo)
-        return mfr_seterr(err, MFR_ERR_INVALID, "mfr_npy_read_f32_rows: NULL argument or bad row range");
     *rows = *cols = 0;
     *data = NULL;
     int fd, rc = mfr_open_regular(path, &fd, err);
@@ -360,6 +341,22 @@ int mfr_npy_read_f32_rows(const char *path, int64_t row_lo, int64_t row_hi, int6
     rc = npy_read(f, path, row_lo, row_hi, rows, cols, data, err);
     fclose(f);
     return rc;
+}
+
+int mfr_npy_read_f32(const char *path, int64_t *rows, int64_t *cols, float **data,
+                     mfr_error *err)
+{
+    if (!path || !rows || !cols || !data)
+        return mfr_seterr(err, MFR_ERR_INVALID, "mfr_npy_read_f32: NULL argument");
+    return npy_open_read(path, -1, -1, rows, cols, data, err);
+}
+
+int mfr_npy_read_f32_rows(const char *path, int64_t row_lo, int64_t row_hi, int64_t *rows, int64_t *cols,
+                          float **data, mfr_error *err)
+{
+    if (!path || !rows || !cols || !data || row_lo < 0 || row_hi < row_lo)
+        return mfr_seterr(err, MFR_ERR_INVALID, "mfr_npy_read_f32_rows: NULL argument or bad row range");
+    return npy_open_read(path, row_lo, row_hi, rows, cols, data, err);
 }
 
 /* ------------------------------------------------------------------ */

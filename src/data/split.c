@@ -418,20 +418,28 @@ fail:
 /* Positions without copies (the ranks of an MPI run)                   */
 /* ------------------------------------------------------------------ */
 
+/* parse_spec with numbers read and written in the "C" locale, for this
+ * thread only (uselocale), restored before returning. */
+static int parse_spec_c(const char *spec, struct split_params *p, mfr_error *err)
+{
+    locale_t c_locale = newlocale(LC_NUMERIC_MASK, "C", (locale_t)0);
+    if (c_locale == (locale_t)0)
+        return mfr_seterr(err, MFR_ERR_NOMEM, "split %s: cannot create the C locale", spec);
+    locale_t old_locale = uselocale(c_locale);
+    int rc = parse_spec(spec, p, err);
+    uselocale(old_locale);
+    freelocale(c_locale);
+    return rc;
+}
+
 int mfr_split_positions(const char *spec, uint64_t seed, int64_t n, uint32_t *pos, int64_t *n_test,
                         char **spec_out, mfr_error *err)
 {
     if (spec_out) *spec_out = NULL;
     if (!spec || !pos || !n_test)
         return mfr_seterr(err, MFR_ERR_INVALID, "mfr_split_positions: an argument is NULL");
-    locale_t c_locale = newlocale(LC_NUMERIC_MASK, "C", (locale_t)0);
-    if (c_locale == (locale_t)0)
-        return mfr_seterr(err, MFR_ERR_NOMEM, "split %s: cannot create the C locale", spec);
-    locale_t old_locale = uselocale(c_locale);
     struct split_params p;
-    int rc = parse_spec(spec, &p, err);
-    uselocale(old_locale);
-    freelocale(c_locale);
+    int rc = parse_spec_c(spec, &p, err);
     if (rc != MFR_OK) return rc;
     if (p.kind == SPLIT_CANONICAL)
         return mfr_seterr(err, MFR_ERR_UNSUPPORTED, "split %s reads its own files: its parts have no positions",
@@ -492,16 +500,8 @@ int mfr_split_create(const mfr_dataset *ds, const char *spec, uint64_t seed, mfr
                           !ds ? "dataset" : "out");
     if (!spec) return mfr_seterr(err, MFR_ERR_INVALID, "split spec is NULL; " SPEC_EXPECTED);
 
-    /* Numbers in the spec are read and written in the "C" locale, for this
-     * thread only (uselocale), restored before returning. */
-    locale_t c_locale = newlocale(LC_NUMERIC_MASK, "C", (locale_t)0);
-    if (c_locale == (locale_t)0)
-        return mfr_seterr(err, MFR_ERR_NOMEM, "split %s: cannot create the C locale", spec);
-    locale_t old_locale = uselocale(c_locale);
     struct split_params p;
-    int rc = parse_spec(spec, &p, err);
-    uselocale(old_locale);
-    freelocale(c_locale);
+    int rc = parse_spec_c(spec, &p, err);
     if (rc != MFR_OK) return rc;
 
     struct mfr_split *s = mfr_calloc(1, sizeof *s);

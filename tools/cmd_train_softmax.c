@@ -523,6 +523,54 @@ static int run_resume(struct sm_opts *o, mfr_checkpoint *ck, const mfr_run_state
 }
 /* The flags of `train --kind softmax` (and, less --out and --log-every,
  * of `eval --folds --kind softmax`) into out; returns how many. */
+/* The flags only `train --kind softmax` has, appended at out. */
+static size_t softmax_train_flags(struct sm_opts *o, struct flag_spec *out)
+{
+    const struct flag_spec train_only[] = {
+        {.name = "--split", .value = "SPEC", .kind = FLAG_STR, .dst = &o->split,
+         .help = "as for matrix factorization (default sklearn:300)"},
+        {.name = "--log-every", .value = "N", .kind = FLAG_I64, .dst = &o->log_every, .lo = 0,
+         .hi = INT64_MAX, .help = "print loss and test metrics every N epochs (default 10)"},
+        {.name = "--out", .value = "FILE", .kind = FLAG_STR, .dst = &o->out,
+         .help = "write the model here (--epochs 0: the initial weights)"},
+        {.name = "--quiet", .kind = FLAG_SWITCH, .dst = &o->quiet,
+         .help = "print only the final lines"},
+        {.name = "--log-json", .value = "FILE", .kind = FLAG_STR, .dst = &o->log_json,
+         .help = "JSON Lines: every optimizer step's loss, each epoch's mean\n"
+                 "loss and seconds, and at logged epochs the test metrics"},
+        {.name = "--plot", .value = "DIR", .kind = FLAG_STR, .dst = &o->plot,
+         .help = "draw the training loss and the test ranking against the\n"
+                 "epoch into DIR (gnuplot: softmax_loss, softmax_ranking)"},
+        {.name = "--checkpoint", .value = "FILE", .kind = FLAG_STR, .dst = &o->checkpoint,
+         .help = "write the whole training state to FILE every\n--checkpoint-every "
+                 "epochs and on SIGINT/SIGTERM (atomically)"},
+        {.name = "--checkpoint-every", .value = "N", .kind = FLAG_I64, .dst = &o->checkpoint_every,
+         .lo = 1, .hi = 1000000000, .help = "epochs between checkpoints (default 100)"},
+        {.name = "--resume", .value = "FILE", .kind = FLAG_STR, .dst = &o->resume,
+         .help = "continue the run saved in checkpoint FILE: its configuration,\n"
+                 "data and split; flags beside it may change --threads,\n--kernels, "
+                 "--epochs (more), the logging and the outputs"},
+    };
+    memcpy(out, train_only, sizeof train_only);
+    return sizeof train_only / sizeof *train_only;
+}
+
+/* The flags only `eval --folds --kind softmax` has, appended at out. */
+static size_t softmax_folds_flags(struct sm_opts *o, struct flag_spec *out)
+{
+    const struct flag_spec folds_only[] = {
+        {.name = "--folds", .kind = FLAG_SWITCH, .dst = &o->folds,
+         .help = "train and evaluate on u1..u5 (required)"},
+        {.name = "--baseline", .value = "ease[:LAMBDA]", .kind = FLAG_CUSTOM,
+         .dst = &o->ease_lambda, .parse = parse_baseline,
+         .help = "also rank with EASE (as for matrix factorization)"},
+        {.name = "--json", .kind = FLAG_SWITCH, .dst = &o->json,
+         .help = "one JSON object on stdout instead of the tables"},
+    };
+    memcpy(out, folds_only, sizeof folds_only);
+    return sizeof folds_only / sizeof *folds_only;
+}
+
 static size_t softmax_flags(struct sm_opts *o, bool train, struct flag_spec *out)
 {
     mfr_softmax_config *c = &o->cfg;
@@ -579,50 +627,9 @@ static size_t softmax_flags(struct sm_opts *o, bool train, struct flag_spec *out
         {.name = "--top", .value = "N", .kind = FLAG_I32, .dst = &o->top, .lo = 1, .hi = 100000,
          .help = "k of the ranking metrics (default 10)"},
     };
-    const struct flag_spec train_only[] = {
-        {.name = "--split", .value = "SPEC", .kind = FLAG_STR, .dst = &o->split,
-         .help = "as for matrix factorization (default sklearn:300)"},
-        {.name = "--log-every", .value = "N", .kind = FLAG_I64, .dst = &o->log_every, .lo = 0,
-         .hi = INT64_MAX, .help = "print loss and test metrics every N epochs (default 10)"},
-        {.name = "--out", .value = "FILE", .kind = FLAG_STR, .dst = &o->out,
-         .help = "write the model here (--epochs 0: the initial weights)"},
-        {.name = "--quiet", .kind = FLAG_SWITCH, .dst = &o->quiet,
-         .help = "print only the final lines"},
-        {.name = "--log-json", .value = "FILE", .kind = FLAG_STR, .dst = &o->log_json,
-         .help = "JSON Lines: every optimizer step's loss, each epoch's mean\n"
-                 "loss and seconds, and at logged epochs the test metrics"},
-        {.name = "--plot", .value = "DIR", .kind = FLAG_STR, .dst = &o->plot,
-         .help = "draw the training loss and the test ranking against the\n"
-                 "epoch into DIR (gnuplot: softmax_loss, softmax_ranking)"},
-        {.name = "--checkpoint", .value = "FILE", .kind = FLAG_STR, .dst = &o->checkpoint,
-         .help = "write the whole training state to FILE every\n--checkpoint-every "
-                 "epochs and on SIGINT/SIGTERM (atomically)"},
-        {.name = "--checkpoint-every", .value = "N", .kind = FLAG_I64, .dst = &o->checkpoint_every,
-         .lo = 1, .hi = 1000000000, .help = "epochs between checkpoints (default 100)"},
-        {.name = "--resume", .value = "FILE", .kind = FLAG_STR, .dst = &o->resume,
-         .help = "continue the run saved in checkpoint FILE: its configuration,\n"
-                 "data and split; flags beside it may change --threads,\n--kernels, "
-                 "--epochs (more), the logging and the outputs"},
-    };
-    const struct flag_spec folds_only[] = {
-        {.name = "--folds", .kind = FLAG_SWITCH, .dst = &o->folds,
-         .help = "train and evaluate on u1..u5 (required)"},
-        {.name = "--baseline", .value = "ease[:LAMBDA]", .kind = FLAG_CUSTOM,
-         .dst = &o->ease_lambda, .parse = parse_baseline,
-         .help = "also rank with EASE (as for matrix factorization)"},
-        {.name = "--json", .kind = FLAG_SWITCH, .dst = &o->json,
-         .help = "one JSON object on stdout instead of the tables"},
-    };
     size_t n = sizeof common / sizeof *common;
     memcpy(out, common, sizeof common);
-    if (train) {
-        memcpy(out + n, train_only, sizeof train_only);
-        n += sizeof train_only / sizeof *train_only;
-    } else {
-        memcpy(out + n, folds_only, sizeof folds_only);
-        n += sizeof folds_only / sizeof *folds_only;
-    }
-    return n;
+    return n + (train ? softmax_train_flags(o, out + n) : softmax_folds_flags(o, out + n));
 }
 
 enum { SM_MAX_FLAGS = 40 };

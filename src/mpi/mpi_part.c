@@ -375,12 +375,10 @@ int mfr_mpi_trainer_set_factors(mfr_mpi_trainer *mt, const float *U, int64_t u_r
                                 const float *V, int64_t v_rows, int64_t v_cols, mfr_error *err)
 {
     if (!mt) return mfr_seterr(err, MFR_ERR_INVALID, "mfr_mpi_trainer_set_factors: trainer is NULL");
-    const mfr_model *m = mt->tr->model;
-    if (U && (u_rows != mt->n_users || u_cols != m->k))
-        return mfr_seterr(err, MFR_ERR_MISMATCH, "U has shape (%lld, %lld), expected (%d, %d)", (long long)u_rows,
-                          (long long)u_cols, (int)mt->n_users, (int)m->k);
-    const float *mine = U ? U + (size_t)mt->u_lo * (size_t)u_cols : NULL;
-    return mfr_trainer_set_factors(mt->tr, mine, mt->u_hi - mt->u_lo, u_cols, V, v_rows, v_cols, err);
+    /* this rank's rows of the whole U; a U of the wrong shape goes as is, to be refused below */
+    bool whole = U && u_rows == mt->n_users && u_cols == mt->tr->model->k;
+    const float *mine = whole ? U + (size_t)mt->u_lo * (size_t)u_cols : U;
+    return mfr_mpi_trainer_set_factors_rows(mt, mine, u_rows, u_cols, V, v_rows, v_cols, err);
 }
 
 void mfr_mpi_trainer_user_range(const mfr_mpi_trainer *mt, int32_t *lo, int32_t *hi)

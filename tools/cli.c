@@ -35,42 +35,54 @@ const char *g_cmd = "mfrec";
  * error can neither drive the terminal nor flood it. */
 enum { MESSAGE_MAX = 4096 };
 
-static void put_message(const char *fmt, va_list ap)
+/* One message line: the prefix, the message (escaped, cut) and the
+ * suffix, built in one buffer and written with one fputs. stderr is
+ * unbuffered, so writing it a byte at a time made one write() per byte,
+ * and under mpirun Open MPI's own abort notice could land in the middle
+ * of a rank's message. */
+static void put_line(const char *prefix, const char *suffix, const char *fmt, va_list ap)
 {
-    char buf[MESSAGE_MAX + 1];
+    char msg[MESSAGE_MAX + 1];
+    /* each byte may become \xHH; room for the cut notice and the ends */
+    char line[4 * MESSAGE_MAX + 512];
     va_list ap2;
     va_copy(ap2, ap);
-    int n = vsnprintf(buf, sizeof buf, fmt, ap2);
+    int n = vsnprintf(msg, sizeof msg, fmt, ap2);
     va_end(ap2);
-    if (n < 0) return;
-    size_t len = (size_t)n < sizeof buf ? (size_t)n : sizeof buf - 1;
+    if (n < 0) n = 0, msg[0] = '\0';
+    size_t len = (size_t)n < sizeof msg ? (size_t)n : sizeof msg - 1;
+    size_t at = (size_t)snprintf(line, 256, "%s", prefix);
+    if (at > 255) at = 255;
     for (size_t k = 0; k < len; k++) {
-        unsigned char c = (unsigned char)buf[k];
-        if ((c < 0x20 && c != '\n' && c != '\t') || c == 0x7f) fprintf(stderr, "\\x%02X", c);
-        else fputc(c, stderr);
+        unsigned char c = (unsigned char)msg[k];
+        if ((c < 0x20 && c != '\n' && c != '\t') || c == 0x7f) at += (size_t)snprintf(line + at, 5, "\\x%02X", c);
+        else line[at++] = (char)c;
     }
-    if ((size_t)n > len) fprintf(stderr, "... (%zu more bytes)", (size_t)n - len);
+    if ((size_t)n > len) at += (size_t)snprintf(line + at, 64, "... (%zu more bytes)", (size_t)n - len);
+    snprintf(line + at, sizeof line - at, "%s", suffix);
+    fputs(line, stderr);
 }
 
 int usage_error(const char *fmt, ...)
 {
+    char prefix[128], suffix[160];
+    snprintf(prefix, sizeof prefix, "%s: ", g_cmd);
+    snprintf(suffix, sizeof suffix, "\nTry '%s --help'.\n", g_cmd);
     va_list ap;
-    fprintf(stderr, "%s: ", g_cmd);
     va_start(ap, fmt);
-    put_message(fmt, ap);
+    put_line(prefix, suffix, fmt, ap);
     va_end(ap);
-    fprintf(stderr, "\nTry '%s --help'.\n", g_cmd);
     return EXIT_USAGE;
 }
 
 int runtime_error(const char *fmt, ...)
 {
+    char prefix[128];
+    snprintf(prefix, sizeof prefix, "%s: error: ", g_cmd);
     va_list ap;
-    fprintf(stderr, "%s: error: ", g_cmd);
     va_start(ap, fmt);
-    put_message(fmt, ap);
+    put_line(prefix, "\n", fmt, ap);
     va_end(ap);
-    fputc('\n', stderr);
     return EXIT_RUNTIME;
 }
 

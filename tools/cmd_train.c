@@ -295,6 +295,10 @@ struct train_run {
     const char *spec;       /* the normalized split spec */
     int64_t n_all, n_train, n_test;
     mfr_metrics fin_t, fin_v; /* `own`: the final metrics, computed by every rank */
+    /* The last logged epoch's metrics: the final report's when no other
+     * model is kept (the same model and sets, the same sums) */
+    int64_t logged_epoch;
+    mfr_metrics logged_t, logged_v;
     struct json_log jl;
     struct curve *curve; /* the logged epochs, for --plot */
     int n_curve, cap_curve;
@@ -616,6 +620,7 @@ static int log_epoch(struct train_run *r, int64_t e)
                      (r->has_test && dist_trainer_evaluate(r->tr, r->test, &mv, &err) != MFR_OK))
         return lib_error(&err);
     if (o->no_train_eval) mt.mse = mt.rmse = NAN;
+    r->logged_epoch = e, r->logged_t = mt, r->logged_v = mv;
     r->times.eval += now_seconds() - t0;
     r->times.log_eval += now_seconds() - t0;
     double wall = process_seconds();
@@ -797,6 +802,14 @@ static int train_finish(struct train_run *r)
     if (r->own) { /* computed by every rank: final_metrics */
         mt = r->fin_t;
         mv = r->fin_v;
+    } else if (!r->best && r->logged_epoch > 0 && r->logged_epoch == r->ran) {
+        /* the model the last epoch logged: its metrics, not a second pass */
+        mv = r->logged_v;
+        if (o->no_train_eval) {
+            if (mfr_model_evaluate(r->model, r->train, &mt, &err) != MFR_OK) return lib_error(&err);
+        } else {
+            mt = r->logged_t;
+        }
     } else if (mfr_model_evaluate(r->model, r->train, &mt, &err) != MFR_OK ||
                (r->has_test && mfr_model_evaluate(r->model, r->test, &mv, &err) != MFR_OK)) {
         return lib_error(&err);

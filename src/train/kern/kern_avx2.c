@@ -380,8 +380,21 @@ static void avx2_eval_errors(const float *restrict U, const float *restrict V, i
                              const int32_t *restrict user, const int32_t *restrict item,
                              const float *restrict rating, int64_t n, double *restrict e)
 {
+    /* The rows of the ratings EVAL_AHEAD further on are fetched while these
+     * are summed: at 10M ratings U's rows come from DRAM in random order */
+    enum { EVAL_AHEAD = 32 };
+    const size_t row_bytes = sizeof(float) * (size_t)k_row;
     int64_t x = 0;
     for (; x + 8 <= n; x += 8) {
+        if (x + EVAL_AHEAD + 8 <= n)
+            for (int q = 0; q < 8; q++) {
+                const char *fu = (const char *)(U + (size_t)user[x + EVAL_AHEAD + q] * (size_t)kp);
+                const char *fi = (const char *)(V + (size_t)item[x + EVAL_AHEAD + q] * (size_t)kp);
+                for (size_t o = 0; o < row_bytes; o += 64) {
+                    _mm_prefetch(fu + o, _MM_HINT_T0);
+                    _mm_prefetch(fi + o, _MM_HINT_T0);
+                }
+            }
         const float *pu[8], *pi[8];
         for (int q = 0; q < 8; q++) {
             pu[q] = U + (size_t)user[x + q] * (size_t)kp;

@@ -5,6 +5,7 @@
  * sets is zero: they follow the same accumulation order, so results must be
  * bit-identical. The reference itself is checked against double math.
  */
+#include <float.h>
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -182,6 +183,43 @@ static void test_sum_buffers_and_adam_match_reference(void **state)
     }
 }
 
+/* The optimizer kernels' non-finite masks: 0 on a finite update; an inf
+ * gradient in one lane (any lane of any block) makes m, v and p non-finite
+ * (bits 0-2); an inf p alone flags p only; a huge v makes v overflow and
+ * nothing else. SGD flags its p. Both kernel sets agree. */
+static void test_optimizer_nonfinite_masks(void **state)
+{
+    (void)state;
+    skip_without_avx2();
+    const struct mfr_kernel_set *sets[2] = {&mfr_kernels_ref, &mfr_kernels_avx2};
+    const int32_t n = 24;
+    struct mfr_adam_coef c = mfr_adam_coef_make(1e-3, 0.9, 0.999, 1e-8, 3);
+    for (int s = 0; s < 2; s++)
+        for (int32_t lane = 0; lane < n; lane += 5) {
+            float *p = rand_rows(1, n, n, 12), *g = rand_rows(1, n, n, 13);
+            float *m = mfr_aligned_calloc(n * 4), *v = mfr_aligned_calloc(n * 4);
+            assert_int_equal(sets[s]->adam(p, m, v, g, n, &c), 0);
+            assert_int_equal(sets[s]->sgd(p, g, n, 0.01f), 0);
+            g[lane] = INFINITY;
+            assert_int_equal(sets[s]->adam(p, m, v, g, n, &c), 7u);
+            mfr_aligned_free(p), mfr_aligned_free(m), mfr_aligned_free(v);
+            p = rand_rows(1, n, n, 12), m = mfr_aligned_calloc(n * 4), v = mfr_aligned_calloc(n * 4);
+            g[lane] = 0.5f;
+            p[lane] = -INFINITY;
+            assert_int_equal(sets[s]->adam(p, m, v, g, n, &c), MFR_NONFINITE_BIT(0));
+            p[lane] = 1.0f;
+            v[lane] = 3e38f; /* beta2 * v + w2 g^2 stays finite: 0 */
+            assert_int_equal(sets[s]->adam(p, m, v, g, n, &c), 0);
+            v[lane] = FLT_MAX, g[lane] = 1e30f; /* g^2 overflows: v and m/denom */
+            unsigned bad = sets[s]->adam(p, m, v, g, n, &c);
+            assert_true(bad & MFR_NONFINITE_BIT(2));
+            assert_false(bad & MFR_NONFINITE_BIT(1)); /* m = 0.9 m + 0.1 * 1e30 is finite */
+            g[lane] = NAN;
+            assert_int_equal(sets[s]->sgd(p, g, n, 0.01f), MFR_NONFINITE_BIT(0));
+            mfr_aligned_free(p), mfr_aligned_free(m), mfr_aligned_free(v), mfr_aligned_free(g);
+        }
+}
+
 /* eval_errors: both sets equal the plain sequential multiply-then-add sum
  * (mfr_model_predict_unchecked's definition) bit for bit, for k_row 1..70,
  * n not a multiple of 8 (the scalar tail), repeated and random rows. */
@@ -241,6 +279,7 @@ int main(void)
         cmocka_unit_test(test_dot_matches_reference_and_double),
         cmocka_unit_test(test_gradient_kernels_match_reference),
         cmocka_unit_test(test_sum_buffers_and_adam_match_reference),
+        cmocka_unit_test(test_optimizer_nonfinite_masks),
         cmocka_unit_test(test_kernel_selection),
         cmocka_unit_test(test_eval_errors_match_sequential),
     };

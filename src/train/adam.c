@@ -29,10 +29,10 @@ static void adam_begin(const mfr_config *c, int64_t t, struct mfr_opt_step *s)
     s->adam = mfr_adam_coef_make(c->lr, c->beta1, c->beta2, c->eps, t);
 }
 
-static void adam_update(const struct mfr_opt_step *s, float *restrict p, float *const *state,
-                        const float *restrict g, int64_t n)
+static unsigned adam_update(const struct mfr_opt_step *s, float *restrict p, float *const *state,
+                            const float *restrict g, int64_t n)
 {
-    s->kern->adam(p, state[0], state[1], g, n, &s->adam);
+    return s->kern->adam(p, state[0], state[1], g, n, &s->adam);
 }
 
 const struct mfr_optim mfr_optim_adam = {

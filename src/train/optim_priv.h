@@ -39,8 +39,9 @@ struct mfr_optim {
     /* The constants of step t (1-based). */
     void (*begin)(const mfr_config *cfg, int64_t t, struct mfr_opt_step *s);
     /* Updates n floats (a multiple of MFR_LANES) of p from the gradient g,
-     * with state[0..n_state) at the same offset. */
-    void (*update)(const struct mfr_opt_step *s, float *restrict p, float *const *state,
+     * with state[0..n_state) at the same offset; returns the kernel's
+     * MFR_NONFINITE_BIT mask of the arrays written (p, then the state). */
+    unsigned (*update)(const struct mfr_opt_step *s, float *restrict p, float *const *state,
                    const float *restrict g, int64_t n);
 };
 
@@ -51,14 +52,15 @@ extern const struct mfr_optim mfr_optim_als;
 /* The optimizer for enum mfr_optimizer `id`, or NULL. */
 const struct mfr_optim *mfr_optim_find(int32_t id);
 
-/* Updates floats [off, off + n) of group g from grad (indexed like g->param). */
-static inline void mfr_opt_update(const struct mfr_optim *o, const struct mfr_opt_step *s,
+/* Updates floats [off, off + n) of group g from grad (indexed like g->param);
+ * returns update's non-finite mask. */
+static inline unsigned mfr_opt_update(const struct mfr_optim *o, const struct mfr_opt_step *s,
                                   const struct mfr_param_group *g, int64_t off, const float *grad,
                                   int64_t n)
 {
     float *state[MFR_OPT_MAX_STATE] = {NULL, NULL};
     for (int x = 0; x < o->n_state; x++) state[x] = g->state[x] + off;
-    o->update(s, g->param + off, state, grad + off, n);
+    return o->update(s, g->param + off, state, grad + off, n);
 }
 
 #endif

@@ -10,11 +10,11 @@ static void sgd_begin(const mfr_config *c, int64_t t, struct mfr_opt_step *s)
     s->lr = (float)c->lr;
 }
 
-static void sgd_update(const struct mfr_opt_step *s, float *restrict p, float *const *state,
-                       const float *restrict g, int64_t n)
+static unsigned sgd_update(const struct mfr_opt_step *s, float *restrict p, float *const *state,
+                           const float *restrict g, int64_t n)
 {
     (void)state;
-    s->kern->sgd(p, g, n, s->lr);
+    return s->kern->sgd(p, g, n, s->lr);
 }
 
 const struct mfr_optim mfr_optim_sgd = {

@@ -197,16 +197,30 @@ static inline int64_t csc_item_grad(const mfr_trainer *tr, int32_t i, float *gra
     return e - b;
 }
 
-static void items_by_owner(mfr_trainer *tr, const struct mfr_step *st)
+/* Ors a thread's update masks into the step's, before the loop's barrier
+ * (mfr_phase_check reads them after the next one). */
+static void add_bad_mask(struct mfr_step *st, int group, unsigned bad)
+{
+    if (bad) {
+#pragma omp atomic
+        st->bad_mask[group] |= bad;
+    }
+}
+
+static void items_by_owner(mfr_trainer *tr, struct mfr_step *st)
 {
     const mfr_model *m = tr->model;
-#pragma omp for schedule(static, 16)
+    unsigned bad = 0;
+#pragma omp for schedule(static, 16) nowait
     for (int32_t i = 0; i < m->n_items; i++) {
         const int64_t off = (int64_t)i * m->k_pad;
         csc_item_grad(tr, i, tr->gV, m->U, tr->resid);
         item_reg_grad(tr, st, i, tr->gV + off);
-        if (st->finite) mfr_opt_update(tr->opt, &st->opt, &tr->group[MFR_GROUP_ITEMS], off, tr->gV, m->k_pad);
+        if (st->finite)
+            bad |= mfr_opt_update(tr->opt, &st->opt, &tr->group[MFR_GROUP_ITEMS], off, tr->gV, m->k_pad);
     }
+    add_bad_mask(st, MFR_GROUP_ITEMS, bad);
+#pragma omp barrier
 }
 
 static void items_by_shard_buffers(mfr_trainer *tr, const struct mfr_step *st)
@@ -279,15 +293,19 @@ void mfr_phase_update(mfr_trainer *tr, struct mfr_step *st)
     /* In owner mode V was updated with its gradient; U's rows only here. */
     const int64_t n_chunks =
         u_chunks + (tr->reduce == MFR_REDUCE_SHARD ? (v_len + MFR_TRAIN_CHUNK - 1) / MFR_TRAIN_CHUNK : 0);
-#pragma omp for schedule(static)
+    unsigned bad[2] = {0, 0}; /* users, items */
+#pragma omp for schedule(static) nowait
     for (int64_t ch = 0; ch < n_chunks; ch++) {
         int is_u = ch < u_chunks;
         int64_t off = (is_u ? ch : ch - u_chunks) * MFR_TRAIN_CHUNK;
         int64_t len = (is_u ? u_len : v_len) - off;
         if (len > MFR_TRAIN_CHUNK) len = MFR_TRAIN_CHUNK;
-        mfr_opt_update(tr->opt, &st->opt, &tr->group[is_u ? MFR_GROUP_USERS : MFR_GROUP_ITEMS],
-                       off + (is_u ? u_base : 0), is_u ? tr->gU : tr->gV, len);
+        bad[!is_u] |= mfr_opt_update(tr->opt, &st->opt, &tr->group[is_u ? MFR_GROUP_USERS : MFR_GROUP_ITEMS],
+                                     off + (is_u ? u_base : 0), is_u ? tr->gU : tr->gV, len);
     }
+    add_bad_mask(st, MFR_GROUP_USERS, bad[0]);
+    add_bad_mask(st, MFR_GROUP_ITEMS, bad[1]);
+#pragma omp barrier
 }
 
 /* U_u = P_u + c_u Σ_{j in R(u)} Y_j, the Y rows summed in CSR order lane
@@ -375,8 +393,26 @@ static int chunk_nonfinite(const float *x, int64_t n)
     return (int)bad;
 }
 
+/* check_arrays' index of the first array a group's update mask flags, or
+ * -1 (the same order: groups, then parameters before state). */
+static int first_masked(const mfr_trainer *tr, const struct mfr_step *st)
+{
+    int a = 0;
+    for (int g = 0; g < MFR_N_GROUPS; g++) {
+        if (!tr->group[g].param) continue;
+        for (int s = 0; s <= tr->opt->n_state; s++, a++)
+            if (st->bad_mask[g] & MFR_NONFINITE_BIT(s)) return a;
+    }
+    return -1;
+}
+
 void mfr_phase_check(mfr_trainer *tr, struct mfr_step *st)
 {
+    if (st->masks_only) {
+#pragma omp single
+        st->bad_array = first_masked(tr, st);
+        return;
+    }
     const float *arr[MFR_CHECK_MAX_ARRAYS];
     int64_t len[MFR_CHECK_MAX_ARRAYS], first[MFR_CHECK_MAX_ARRAYS + 1];
     const int n = check_arrays(tr, st, arr, len, NULL);
@@ -430,6 +466,7 @@ static int step_once(mfr_trainer *tr, double *loss_out, mfr_error *err)
     if (tr->als) return mfr_als_step(tr, loss_out, err);
     struct mfr_step st;
     mfr_step_begin(tr, &st);
+    st.masks_only = !tr->implicit;
 #pragma omp parallel num_threads(tr->n_threads)
     {
         mfr_phase_reg_sums(tr, &st);

@@ -95,6 +95,11 @@ struct mfr_step {
     mfr_loss parts;
     int finite;                    /* the loss is finite: the update may run */
     int bad_array;                 /* mfr_phase_check: the first non-finite array, or -1 */
+    /* Set by a step whose optimizer updates write every array the check
+     * covers (no implicit feedback, not ALS): the updates' MFR_NONFINITE_BIT
+     * masks per group then replace the check's pass over the arrays. */
+    int masks_only;
+    unsigned bad_mask[MFR_N_GROUPS];
     /* Users [user_first, user_end) are updated, derived and checked: all
      * of them in one process; under MPI a rank's own (the others' rows
      * there are unused), so no rank pays for all users. */

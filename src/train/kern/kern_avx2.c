@@ -295,9 +295,22 @@ static void avx2_sum_buffers(float *restrict out, const float *restrict base, in
     }
 }
 
-static void avx2_adam(float *restrict p, float *restrict m, float *restrict v,
-                      const float *restrict g, int64_t n, const struct mfr_adam_coef *c)
+/* NaN lanes of `acc` where some x or-ed into it (as x - x: 0 for a finite
+ * x, NaN for an inf or NaN) was not finite. */
+static inline __m256 or_nonfinite(__m256 acc, __m256 x)
 {
+    return _mm256_or_ps(acc, _mm256_sub_ps(x, x));
+}
+
+static inline unsigned any_nan(__m256 acc, unsigned bit)
+{
+    return _mm256_movemask_ps(_mm256_cmp_ps(acc, acc, _CMP_UNORD_Q)) ? bit : 0u;
+}
+
+static unsigned avx2_adam(float *restrict p, float *restrict m, float *restrict v,
+                          const float *restrict g, int64_t n, const struct mfr_adam_coef *c)
+{
+    __m256 bad_p = _mm256_setzero_ps(), bad_m = bad_p, bad_v = bad_p;
     const __m256 b1 = _mm256_set1_ps(c->beta1), w1 = _mm256_set1_ps(c->w1);
     const __m256 b2 = _mm256_set1_ps(c->beta2), w2 = _mm256_set1_ps(c->w2);
     const __m256 step = _mm256_set1_ps(c->step), inv_bc2 = _mm256_set1_ps(c->inv_bc2);
@@ -310,17 +323,24 @@ static void avx2_adam(float *restrict p, float *restrict m, float *restrict v,
         __m256 denom = _mm256_add_ps(_mm256_mul_ps(_mm256_sqrt_ps(vx), inv_bc2), eps);
         _mm256_store_ps(m + x, mx);
         _mm256_store_ps(v + x, vx);
-        __m256 px = _mm256_load_ps(p + x);
-        _mm256_store_ps(p + x, _mm256_sub_ps(px, _mm256_mul_ps(step, _mm256_div_ps(mx, denom))));
+        __m256 px = _mm256_sub_ps(_mm256_load_ps(p + x), _mm256_mul_ps(step, _mm256_div_ps(mx, denom)));
+        _mm256_store_ps(p + x, px);
+        bad_p = or_nonfinite(bad_p, px), bad_m = or_nonfinite(bad_m, mx), bad_v = or_nonfinite(bad_v, vx);
     }
+    return any_nan(bad_p, MFR_NONFINITE_BIT(0)) | any_nan(bad_m, MFR_NONFINITE_BIT(1)) |
+           any_nan(bad_v, MFR_NONFINITE_BIT(2));
 }
 
-static void avx2_sgd(float *restrict p, const float *restrict g, int64_t n, float lr)
+static unsigned avx2_sgd(float *restrict p, const float *restrict g, int64_t n, float lr)
 {
     const __m256 vlr = _mm256_set1_ps(lr);
-    for (int64_t x = 0; x < n; x += MFR_LANES)
-        _mm256_store_ps(p + x, _mm256_sub_ps(_mm256_load_ps(p + x),
-                                             _mm256_mul_ps(vlr, _mm256_load_ps(g + x))));
+    __m256 bad = _mm256_setzero_ps();
+    for (int64_t x = 0; x < n; x += MFR_LANES) {
+        __m256 px = _mm256_sub_ps(_mm256_load_ps(p + x), _mm256_mul_ps(vlr, _mm256_load_ps(g + x)));
+        _mm256_store_ps(p + x, px);
+        bad = or_nonfinite(bad, px);
+    }
+    return any_nan(bad, MFR_NONFINITE_BIT(0));
 }
 
 static void avx2_gram4(float *restrict A, float *restrict rhs, const float *restrict x,

@@ -52,6 +52,10 @@ struct mfr_adam_coef {
 struct mfr_adam_coef mfr_adam_coef_make(double lr, double beta1, double beta2, double eps,
                                         int64_t t);
 
+/* The optimizer kernels' non-finite outputs: bit a for output array a
+ * (the parameters, then the state arrays in order). */
+#define MFR_NONFINITE_BIT(a) (1u << (a))
+
 struct mfr_kernel_set {
     const char *name;
 
@@ -80,12 +84,15 @@ struct mfr_kernel_set {
     void (*sum_buffers)(float *restrict out, const float *restrict base, int64_t stride,
                         int32_t n_bufs, int64_t n);
 
-    /* Adam update of n floats (n a multiple of MFR_LANES). */
-    void (*adam)(float *restrict p, float *restrict m, float *restrict v,
-                 const float *restrict g, int64_t n, const struct mfr_adam_coef *c);
+    /* Adam update of n floats (n a multiple of MFR_LANES). Returns which
+     * outputs hold an inf or NaN: MFR_NONFINITE_BIT(0) p, (1) m, (2) v, so
+     * that the step need not read every array again to check them. */
+    unsigned (*adam)(float *restrict p, float *restrict m, float *restrict v,
+                     const float *restrict g, int64_t n, const struct mfr_adam_coef *c);
 
-    /* Plain gradient descent on n floats: p = p - lr * g (no FMA). */
-    void (*sgd)(float *restrict p, const float *restrict g, int64_t n, float lr);
+    /* Plain gradient descent on n floats: p = p - lr * g (no FMA);
+     * MFR_NONFINITE_BIT(0) when the new p holds an inf or NaN. */
+    unsigned (*sgd)(float *restrict p, const float *restrict g, int64_t n, float lr);
 
     /* ALS normal equations (kern_gram.h): four rows x (4 x kp floats) and
      * their targets t added to the upper lane blocks of A (k1 rows of kp

@@ -99,9 +99,18 @@ static void ref_sum_buffers(float *restrict out, const float *restrict base, int
     }
 }
 
-static void ref_adam(float *restrict p, float *restrict m, float *restrict v,
-                     const float *restrict g, int64_t n, const struct mfr_adam_coef *c)
+/* 1 when f is an inf or a NaN (all exponent bits set). */
+static inline unsigned nonfinite(float f)
 {
+    uint32_t b;
+    memcpy(&b, &f, sizeof b);
+    return (b & 0x7f800000u) == 0x7f800000u;
+}
+
+static unsigned ref_adam(float *restrict p, float *restrict m, float *restrict v,
+                         const float *restrict g, int64_t n, const struct mfr_adam_coef *c)
+{
+    unsigned bad = 0;
     for (int64_t x = 0; x < n; x++) {
         float gx = g[x];
         float mx = c->beta1 * m[x] + c->w1 * gx;
@@ -110,12 +119,20 @@ static void ref_adam(float *restrict p, float *restrict m, float *restrict v,
         m[x] = mx;
         v[x] = vx;
         p[x] = p[x] - c->step * (mx / denom);
+        bad |= nonfinite(p[x]) * MFR_NONFINITE_BIT(0) | nonfinite(mx) * MFR_NONFINITE_BIT(1) |
+               nonfinite(vx) * MFR_NONFINITE_BIT(2);
     }
+    return bad;
 }
 
-static void ref_sgd(float *restrict p, const float *restrict g, int64_t n, float lr)
+static unsigned ref_sgd(float *restrict p, const float *restrict g, int64_t n, float lr)
 {
-    for (int64_t x = 0; x < n; x++) p[x] = p[x] - lr * g[x];
+    unsigned bad = 0;
+    for (int64_t x = 0; x < n; x++) {
+        p[x] = p[x] - lr * g[x];
+        bad |= nonfinite(p[x]);
+    }
+    return bad * MFR_NONFINITE_BIT(0);
 }
 
 static void ref_gram4(float *restrict A, float *restrict rhs, const float *restrict x,

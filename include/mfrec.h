@@ -126,8 +126,10 @@ enum mfr_cache {
     MFR_CACHE_ALWAYS = 2, /**< read and write it whatever the size */
 };
 
-/** Rating files of at least this many bytes are cached under MFR_CACHE_AUTO. */
-#define MFR_CACHE_AUTO_BYTES ((int64_t)32 << 20)
+/** Rating files of at least this many bytes are cached under MFR_CACHE_AUTO:
+ *  ML-100K (1.9 MB) and up, whose text load (parse, id maps, fingerprint)
+ *  costs several times the mapped cache's (docs/PERFORMANCE.md). */
+#define MFR_CACHE_AUTO_BYTES ((int64_t)1 << 20)
 
 /**
  * Options for reading rating files. Fill with mfr_load_options_default();

@@ -355,7 +355,7 @@ static const struct flag_spec data_flags[] = {
     {.name = "--data-format", .value = "FMT", .kind = FLAG_CUSTOM, .parse = parse_data_format},
     {.name = "--data-cache", .value = "MODE", .kind = FLAG_CUSTOM, .parse = parse_data_cache,
      .help = "binary dataset cache DIR/.mfrec-cache: auto (files of\n"
-             "32 MiB or more), never, always"},
+             "1 MiB or more: ML-100K and up), never, always"},
 };
 enum { DATA_FLAGS_WIDTH = 20 };
 

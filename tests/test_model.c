@@ -463,6 +463,27 @@ static void test_evaluate_same_bits_any_threads(void **state)
         snprintf(want, sizeof want, "rating %d: item index %d", N - 5, NI);
         assert_non_null(strstr(err.message, want));
         item[N - 5] = keep_i, user[N - 2] = keep_u;
+        /* Bad indices in several blocks and in several threads' parts of
+         * one block: the first in rating order is named, whichever thread
+         * met it first. */
+        const int64_t at[][3] = {{262144 + 200000, 262144 + 5, 2 * 262144 + 3},
+                                 {200001, 262144 + 1, N - 1},
+                                 {N - 1, 262143, 131073}};
+        for (int c = 0; c < 3; c++) {
+            int32_t keep[3];
+            int64_t first = N;
+            for (int q = 0; q < 3; q++) {
+                keep[q] = user[at[c][q]], user[at[c][q]] = NU + q;
+                if (at[c][q] < first) first = at[c][q];
+            }
+            assert_int_equal(mfr_model_evaluate(m, &r, &mt, &err), MFR_ERR_MISMATCH);
+            snprintf(want, sizeof want, "rating %lld: user index %d", (long long)first,
+                     (int)user[first]);
+            assert_non_null(strstr(err.message, want));
+            for (int q = 0; q < 3; q++) user[at[c][q]] = keep[q];
+        }
+        assert_int_equal(mfr_model_evaluate(m, &r, &mt, &err), MFR_OK);
+        assert_memory_equal(&mt.mse, &(double){sq / N}, sizeof(double));
     }
     mfr_set_threads(0);
     free(user), free(item), free(rating);

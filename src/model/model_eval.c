@@ -30,35 +30,44 @@ static void block_errors(const struct mfr_kernel_set *kern, const mfr_model *m, 
     kern->eval_errors(m->U, m->V, m->k_pad, m->k_row, r->user + lo, r->item + lo, r->rating + lo, hi - lo, e);
 }
 
-/* The first rating of r whose user or item is outside the model, or r->n. */
-static int64_t first_outside(const mfr_model *m, const mfr_ratings *r, int n_threads)
+/* The first rating of [lo, hi) whose user or item is outside the model, or
+ * hi: checked just before the kernel reads the same indices, a few
+ * thousand at a time with no branch in the loop. */
+static int64_t first_outside(const mfr_model *m, const mfr_ratings *r, int64_t lo, int64_t hi)
 {
-    int64_t bad = r->n;
-#pragma omp parallel for schedule(static) reduction(min : bad) num_threads(n_threads) if (r->n >= MFR_SETUP_PAR_MIN)
-    for (int64_t x = 0; x < r->n; x++)
-        if (((uint32_t)r->user[x] >= (uint32_t)m->n_users) | ((uint32_t)r->item[x] >= (uint32_t)m->n_items))
-            if (x < bad) bad = x;
-    return bad;
+    const uint32_t nu = (uint32_t)m->n_users, ni = (uint32_t)m->n_items;
+    for (int64_t b = lo; b < hi; b += 4096) {
+        const int64_t e = b + 4096 < hi ? b + 4096 : hi;
+        unsigned bad = 0;
+        for (int64_t x = b; x < e; x++) bad |= ((uint32_t)r->user[x] >= nu) | ((uint32_t)r->item[x] >= ni);
+        if (bad)
+            for (int64_t x = b; x < e; x++)
+                if (((uint32_t)r->user[x] >= nu) | ((uint32_t)r->item[x] >= ni)) return x;
+    }
+    return hi;
 }
 
 /* Sums e*e and |e| over the errors of every rating, in rating order: while
  * every thread computes its part of block b, thread 0 then also sums block
- * b - 1 (the sum is a few percent of the predictions' work). */
-static void sum_errors(const struct mfr_kernel_set *kern, const mfr_model *m, const mfr_ratings *r,
-                       int n_threads, double *buf, double *sq,
-                       double *ab)
+ * b - 1 (the sum is a few percent of the predictions' work). Returns the
+ * first rating outside the model (nothing is summed then), or r->n. */
+static int64_t sum_errors(const struct mfr_kernel_set *kern, const mfr_model *m, const mfr_ratings *r,
+                          int n_threads, double *buf, double *sq, double *ab)
 {
     const int64_t n = r->n, n_blocks = (n + EVAL_BLOCK - 1) / EVAL_BLOCK;
     double s = 0.0, a = 0.0;
     if (n_threads < 2 || n_blocks < 2) {
         for (int64_t b = 0; b < n_blocks; b++) {
             int64_t lo = b * EVAL_BLOCK, hi = lo + EVAL_BLOCK < n ? lo + EVAL_BLOCK : n;
+            int64_t bad = first_outside(m, r, lo, hi);
+            if (bad < hi) return bad;
             block_errors(kern, m, r, lo, hi, buf);
             for (int64_t x = 0; x < hi - lo; x++) s += buf[x] * buf[x], a += fabs(buf[x]);
         }
         *sq = s, *ab = a;
-        return;
+        return n;
     }
+    int64_t first_bad = n;
 #pragma omp parallel num_threads(n_threads)
     {
         const int t = omp_get_thread_num(), nt = omp_get_num_threads();
@@ -68,16 +77,38 @@ static void sum_errors(const struct mfr_kernel_set *kern, const mfr_model *m, co
             if (b < n_blocks) {
                 int64_t lo = b * EVAL_BLOCK, hi = lo + EVAL_BLOCK < n ? lo + EVAL_BLOCK : n;
                 int64_t a0 = lo + (hi - lo) * t / nt, a1 = lo + (hi - lo) * (t + 1) / nt;
-                block_errors(kern, m, r, a0, a1, cur + (a0 - lo));
+                int64_t bad = first_outside(m, r, a0, a1);
+                if (bad < a1) {
+#pragma omp critical(mfr_eval_bad)
+                    {
+                        int64_t was;
+#pragma omp atomic read
+                        was = first_bad;
+                        if (bad < was) {
+#pragma omp atomic write
+                            first_bad = bad;
+                        }
+                    }
+                } else {
+                    block_errors(kern, m, r, a0, a1, cur + (a0 - lo));
+                }
             }
             if (t == 0 && b > 0) {
                 int64_t lo = (b - 1) * EVAL_BLOCK, hi = lo + EVAL_BLOCK < n ? lo + EVAL_BLOCK : n;
                 for (int64_t x = 0; x < hi - lo; x++) s += prev[x] * prev[x], a += fabs(prev[x]);
             }
 #pragma omp barrier
+            /* a bad index of block b or before: every thread sees it here
+             * (a faster thread may already be checking block b + 1, whose
+             * finds are not counted until after the next barrier) */
+            int64_t seen;
+#pragma omp atomic read
+            seen = first_bad;
+            if (seen < n && seen < (b + 1) * EVAL_BLOCK) break;
         }
     }
     *sq = s, *ab = a;
+    return first_bad;
 }
 
 int mfr_model_evaluate_threads(const mfr_model *m, const mfr_ratings *r, int n_threads, mfr_metrics *out,
@@ -93,18 +124,17 @@ int mfr_model_evaluate_threads(const mfr_model *m, const mfr_ratings *r, int n_t
     if (r->n <= 0)
         return mfr_seterr(err, MFR_ERR_INVALID, "cannot evaluate on an empty rating set (0 ratings)");
     const int nt = r->n > EVAL_BLOCK ? (n_threads > 0 ? n_threads : mfr_setup_threads()) : 1;
-    int64_t x = first_outside(m, r, nt);
+    double *buf = mfr_malloc(sizeof(double) * 2 * EVAL_BLOCK);
+    if (!buf) return mfr_seterr(err, MFR_ERR_NOMEM, "out of memory evaluating the model");
+    double sq = 0.0, ab = 0.0;
+    int64_t x = sum_errors(mfr_kernels_select(MFR_KERNELS_AUTO, NULL), m, r, nt, buf, &sq, &ab);
+    free(buf);
     if (x < r->n) {
         bool user = r->user[x] < 0 || r->user[x] >= m->n_users;
         return mfr_seterr(err, MFR_ERR_MISMATCH, "rating %lld: %s index %d is outside the model's 0..%d",
                           (long long)x, user ? "user" : "item", (int)(user ? r->user[x] : r->item[x]),
                           (int)(user ? m->n_users : m->n_items) - 1);
     }
-    double *buf = mfr_malloc(sizeof(double) * 2 * EVAL_BLOCK);
-    if (!buf) return mfr_seterr(err, MFR_ERR_NOMEM, "out of memory evaluating the model");
-    double sq, ab;
-    sum_errors(mfr_kernels_select(MFR_KERNELS_AUTO, NULL), m, r, nt, buf, &sq, &ab);
-    free(buf);
     double n = (double)r->n;
     out->n = r->n;
     out->mse = sq / n;

@@ -486,7 +486,7 @@ static int resume_run_state(struct train_run *r, const mfr_run_state *run)
     r->best_val = run->best_val;
     r->elapsed0 = run->elapsed_s;
     r->train_seconds = r->train_s0 = run->train_s;
-    if (run->best && dist_part_model(run->best, &r->best, &err) != MFR_OK) return lib_error(&err);
+    if (dist_part_best(r->ck, &r->best, &err) != MFR_OK) return lib_error(&err);
     if (run->log_len) jlog_printf(&r->jl, "%.*s", (int)run->log_len, run->log);
     if (r->jl.len != run->log_len) return runtime_error("out of memory");
     return r->o->plot ? resume_curve(r) : EXIT_OK;
@@ -497,7 +497,7 @@ static int resume_run_state(struct train_run *r, const mfr_run_state *run)
 static int resume_setup(struct train_run *r, struct train_opts *o)
 {
     mfr_error err = {0};
-    if (mfr_checkpoint_load(o->resume, &r->ck, &err) != MFR_OK) return lib_error(&err);
+    if (dist_checkpoint_load(o->resume, &r->ck, &err) != MFR_OK) return lib_error(&err);
     const mfr_model *m = mfr_checkpoint_model(r->ck);
     mfr_run_state run;
     MFR_CLI_ASSERT(mfr_checkpoint_run(r->ck, &run, NULL) == MFR_OK);

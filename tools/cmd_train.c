@@ -302,7 +302,7 @@ struct train_run {
     int64_t best_epoch, ran;
     int64_t target_epoch; /* --target-rmse: the epoch that reached it, or 0 */
     double target_val, target_wall;
-    mfr_checkpoint *ck; /* --resume */
+    mfr_checkpoint *ck; /* --resume: during resume_setup only */
     int64_t start;      /* epochs done before this process (--resume) */
     double elapsed0;    /* their wall seconds */
     double train_s0;    /* their seconds inside the steps */
@@ -536,7 +536,12 @@ static int resume_setup(struct train_run *r, struct train_opts *o)
     else if (st != MFR_OK)
         rc = lib_error(&err);
     free(diffs.buf);
-    return rc != EXIT_OK ? rc : resume_run_state(r, &run);
+    if (rc == EXIT_OK) rc = resume_run_state(r, &run);
+    /* what the run needs of the checkpoint is copied now: its model (under
+     * mpirun its shell) would otherwise stay beside the trainer's */
+    mfr_checkpoint_destroy(r->ck);
+    r->ck = NULL;
+    return rc;
 }
 
 static int print_train_header(const struct train_run *r)
@@ -567,7 +572,7 @@ static int print_train_header(const struct train_run *r)
            mfr_trainer_reduce_reason(r->tr), mfr_trainer_kernels_name(r->tr),
            (double)mfr_trainer_memory_bytes(r->tr) / 1048576.0);
     printf("build: %s\n", mfr_build_info());
-    if (r->ck)
+    if (o->resume)
         printf("resumed from %s after epoch %lld of %lld\n", o->resume, (long long)r->start,
                (long long)o->epochs);
     return stdout_flush();

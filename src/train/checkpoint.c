@@ -559,22 +559,27 @@ static int open_checkpoint(const char *path, FILE **f, mfr_error *err)
     return MFR_OK;
 }
 
+/* Opens r->name, measures it (*st) and reads it into *out; r->f stays open
+ * (NULL when it could not be opened) for the caller to close or keep. */
+static int load_file(struct ckpt_reader *r, struct stat *st, mfr_checkpoint **out, mfr_error *err)
+{
+    int rc = open_checkpoint(r->name, &r->f, err);
+    if (rc != MFR_OK) return rc;
+    if (fstat(fileno(r->f), st) != 0)
+        return mfr_seterr(err, MFR_ERR_IO, "cannot stat %s: %s", r->name, strerror(errno));
+    r->len = (uint64_t)st->st_size;
+    return read_checkpoint(r, out, err);
+}
+
 int mfr_checkpoint_load(const char *path, mfr_checkpoint **out, mfr_error *err)
 {
     if (!out) return mfr_seterr(err, MFR_ERR_INVALID, "mfr_checkpoint_load: out is NULL");
     *out = NULL;
     if (!path) return mfr_seterr(err, MFR_ERR_INVALID, "mfr_checkpoint_load: path is NULL");
     struct ckpt_reader r = {.name = path};
-    int rc = open_checkpoint(path, &r.f, err);
-    if (rc != MFR_OK) return rc;
     struct stat st;
-    if (fstat(fileno(r.f), &st) != 0)
-        rc = mfr_seterr(err, MFR_ERR_IO, "cannot stat %s: %s", path, strerror(errno));
-    if (rc == MFR_OK) {
-        r.len = (uint64_t)st.st_size;
-        rc = read_checkpoint(&r, out, err);
-    }
-    fclose(r.f);
+    int rc = load_file(&r, &st, out, err);
+    if (r.f) fclose(r.f);
     return rc;
 }
 
@@ -582,21 +587,14 @@ int mfr_ckpt_load_shell(const char *path, bool verify, mfr_checkpoint **out, mfr
 {
     *out = NULL;
     struct ckpt_reader r = {.name = path, .shell = true, .verify = verify};
-    int rc = open_checkpoint(path, &r.f, err);
-    if (rc != MFR_OK) return rc;
     struct stat st;
-    if (fstat(fileno(r.f), &st) != 0)
-        rc = mfr_seterr(err, MFR_ERR_IO, "cannot stat %s: %s", path, strerror(errno));
-    if (rc == MFR_OK) {
-        r.len = (uint64_t)st.st_size;
-        rc = read_checkpoint(&r, out, err);
-    }
+    int rc = load_file(&r, &st, out, err);
     if (rc == MFR_OK && !((*out)->sh->path = mfr_strdup(path)))
         rc = mfr_seterr(err, MFR_ERR_NOMEM, "out of memory reading %s", path);
     if (rc != MFR_OK) {
         mfr_checkpoint_destroy(*out);
         *out = NULL;
-        fclose(r.f);
+        if (r.f) fclose(r.f);
         return rc;
     }
     struct ckpt_shell *sh = (*out)->sh;

@@ -35,8 +35,24 @@ typedef struct mfr_mpi_trainer mfr_mpi_trainer;
  * shards (or than shards that hold users). */
 MFR_API int mfr_mpi_trainer_create(const mfr_config *cfg, const mfr_dataset *ds, const mfr_ratings *train,
                                    const char *split_spec, MPI_Comm comm, mfr_mpi_trainer **out, mfr_error *err);
-/* mfr_trainer_resume's checks and state, for this rank's part: every rank
- * reads the whole checkpoint c and keeps its users' rows and every item's. */
+/* mfr_checkpoint_load for the ranks of `comm` (collective), each of which
+ * will keep only its users' rows: rank 0 reads the whole file, verifying
+ * its checksums and every value as mfr_checkpoint_load does without keeping
+ * the user rows, and broadcasts the verdict (a failure is every rank's,
+ * with rank 0's message) and what names the file (size, inode, time,
+ * stored checksum); every rank then reads the file's run state, log, ids
+ * and item rows (the user rows stay in the file, held open) and refuses a
+ * file that is not the one rank 0 verified. The models of such a
+ * checkpoint (mfr_checkpoint_model, the run state's best) hold no user
+ * rows: give it to mfr_mpi_trainer_resume or _create_read, which read
+ * each rank's rows (checked for finite values), and
+ * mfr_mpi_trainer_part_best; use its model for its configuration, ids and
+ * provenance only (never save, evaluate or copy it). */
+MFR_API int mfr_mpi_checkpoint_load(const char *path, MPI_Comm comm, mfr_checkpoint **out, mfr_error *err);
+/* mfr_trainer_resume's checks and state, for this rank's part: from a
+ * checkpoint c of mfr_mpi_checkpoint_load each rank reads its users' rows
+ * from the file; from one of mfr_checkpoint_load (whole on every rank) it
+ * copies them. Every item row comes from c. */
 MFR_API int mfr_mpi_trainer_resume(const mfr_checkpoint *c, const mfr_config *cfg, const mfr_dataset *ds,
                                    const mfr_ratings *train, const char *split_spec, MPI_Comm comm,
                                    mfr_mpi_trainer **out, mfr_error *err);
@@ -55,7 +71,9 @@ MFR_API int mfr_mpi_trainer_create_read(const mfr_checkpoint *c, const mfr_confi
 /* Of a trainer made by mfr_mpi_trainer_create_read (NULL or -1 otherwise):
  * the dataset (ids, options, provenance; no ratings, no metadata), the
  * normalized split spec, and counts (which: 0 every rating, 1 training, 2
- * validation, 3 the ratings this rank read). Not collective. */
+ * validation, 3 the ratings this rank read). which 4, of any trainer: the
+ * users whose rows (of the trainer model) this rank read from a checkpoint
+ * of mfr_mpi_checkpoint_load, -1 when it resumed none so. Not collective. */
 MFR_API const mfr_dataset *mfr_mpi_trainer_dataset(const mfr_mpi_trainer *mt);
 MFR_API const char *mfr_mpi_trainer_split_spec(const mfr_mpi_trainer *mt);
 MFR_API int64_t mfr_mpi_trainer_data_count(const mfr_mpi_trainer *mt, int which);
@@ -100,6 +118,11 @@ MFR_API int mfr_mpi_trainer_gather_model(mfr_mpi_trainer *mt, const mfr_model *m
  * a new model of the part's shape. Not collective. */
 MFR_API int mfr_mpi_trainer_part_model(const mfr_mpi_trainer *mt, const mfr_model *whole, mfr_model **out,
                                        mfr_error *err);
+/* The rank's part of c's best model (mfr_mpi_trainer_part_model of it; a
+ * checkpoint of mfr_mpi_checkpoint_load: its rows read from the file), or
+ * *out NULL when c has none. Not collective. */
+MFR_API int mfr_mpi_trainer_part_best(const mfr_mpi_trainer *mt, const mfr_checkpoint *c, mfr_model **out,
+                                      mfr_error *err);
 /* Rank 0, after mfr_mpi_trainer_gather: mfr_trainer_save_checkpoint of the
  * whole trainer, the bytes one process writes. Not collective. */
 MFR_API int mfr_mpi_trainer_save_checkpoint(const mfr_mpi_trainer *mt, const mfr_run_state *run, const char *path,

@@ -5,8 +5,10 @@
  * every training option under both reductions; the run state comes back
  * unchanged; any flipped byte, truncation or forged length is refused as
  * corrupt; a resume with another configuration, split or dataset is
- * refused naming each difference.
+ * refused naming each difference; a checkpoint loaded as a shell (the
+ * MPI ranks' --resume) reads a part's rows from the file, checked.
  */
+#include <fcntl.h>
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -15,10 +17,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include <cmocka.h>
 
+#include "checkpoint_priv.h"
 #include "mfrec.h"
+#include "model_priv.h"
 #include "test_util.h"
 
 struct fixture {
@@ -299,6 +304,153 @@ static void test_mismatch_refused(void **state)
     mfr_checkpoint_destroy(c);
 }
 
+/* A model of users [lo, hi) shaped as m's parts are (an MPI rank's). */
+static mfr_model *part_of(const mfr_model *m, int32_t lo, int32_t hi)
+{
+    mfr_model *p = NULL;
+    assert_int_equal(mfr_model_alloc(m->k, m->cfg.bias, hi - lo, m->n_items, &p, NULL), MFR_OK);
+    if (m->Y) assert_int_equal(mfr_model_alloc_implicit(p, NULL), MFR_OK);
+    assert_int_equal(mfr_model_alloc_state(p, m->n_state, NULL), MFR_OK);
+    return p;
+}
+
+static void assert_arrays_equal(const mfr_model *a, const mfr_model *b)
+{
+    struct mfr_model_array x[MFR_MODEL_MAX_ARRAYS], y[MFR_MODEL_MAX_ARRAYS];
+    const int n = mfr_model_arrays(a, x);
+    assert_int_equal(mfr_model_arrays(b, y), n);
+    for (int i = 0; i < n; i++) {
+        assert_int_equal(x[i].rows, y[i].rows);
+        assert_memory_equal(x[i].a, y[i].a, sizeof(float) * (size_t)x[i].rows * (size_t)a->k_pad);
+    }
+}
+
+/* A checkpoint loaded as a shell (mfr_ckpt_load_shell, the MPI ranks'
+ * --resume) holds no user rows; a part reads its own rows from the file
+ * (those of the whole load), and a trainer resumed from it (all users, as
+ * one rank) is the one resumed from the whole load, verified or not. */
+static void test_shell_reads_rows(void **state)
+{
+    struct fixture *f = *state;
+    for (int c = 0; c < 2; c++) {
+        mfr_config cfg;
+        mfr_config_default(&cfg);
+        cfg.k = 5, cfg.lr = 0.01, cfg.bias = 1;
+        if (c == 0) cfg.implicit = 0.5, cfg.l2 = 0.1;
+        else cfg.optimizer = MFR_OPTIMIZER_SGD, cfg.lr = 0.5;
+        mfr_trainer *tr = make(f, &cfg);
+        steps(tr, 2);
+        mfr_model *best = NULL;
+        assert_int_equal(mfr_model_copy(mfr_trainer_model(tr), &best, NULL), MFR_OK);
+        steps(tr, 2);
+        mfr_run_state run = {.epochs = 9, .early_stop = 3, .best_epoch = 2, .best_val = 0.5, .best = best};
+        save(f, tr, &run, "ck");
+        mfr_trainer_destroy(tr);
+        mfr_model_destroy(best);
+        char *path = tu_path(f->dir, "ck");
+        mfr_checkpoint *whole = load(f, "ck");
+        mfr_run_state wrun;
+        assert_int_equal(mfr_checkpoint_run(whole, &wrun, NULL), MFR_OK);
+        mfr_error err = {0};
+        mfr_trainer *want = NULL;
+        assert_int_equal(mfr_trainer_resume(whole, &cfg, f->ds, mfr_split_train(f->split), mfr_split_spec(f->split),
+                                            &want, &err), MFR_OK);
+        assert_int_equal(mfr_ckpt_rows_read(whole), -1);
+        const mfr_model *wm = mfr_checkpoint_model(whole);
+        const int32_t lo = 17, hi = 61;
+        for (int verify = 0; verify < 2; verify++) {
+            mfr_checkpoint *sh = NULL;
+            if (mfr_ckpt_load_shell(path, verify, &sh, &err) != MFR_OK) fail_msg("shell: %s", err.message);
+            const mfr_model *sm = mfr_checkpoint_model(sh);
+            assert_null(sm->U); /* no user rows in memory */
+            assert_int_equal(sm->n_users, wm->n_users);
+            assert_memory_equal(sm->user_ids, wm->user_ids, sizeof(int64_t) * (size_t)wm->n_users);
+            for (int b = 0; b < 2; b++) { /* the trainer model's part, then the best model's */
+                mfr_model *got = part_of(wm, lo, hi), *exp = part_of(wm, lo, hi);
+                assert_int_equal(mfr_ckpt_read_part(sh, b, got, lo, &err), MFR_OK);
+                assert_int_equal(mfr_model_copy_part(exp, b ? wrun.best : wm, lo, &err), MFR_OK);
+                assert_arrays_equal(got, exp);
+                assert_int_equal(got->epochs, b ? 2 : 4);
+                mfr_model_destroy(got);
+                mfr_model_destroy(exp);
+            }
+            assert_int_equal(mfr_ckpt_rows_read(sh), hi - lo); /* the trainer model's rows only */
+            mfr_trainer *r = NULL;
+            if (mfr_trainer_resume(sh, &cfg, f->ds, mfr_split_train(f->split), mfr_split_spec(f->split), &r, &err) !=
+                MFR_OK)
+                fail_msg("resume from the shell: %s", err.message);
+            assert_int_equal(mfr_ckpt_rows_read(sh), hi - lo + wm->n_users);
+            assert_arrays_equal(mfr_trainer_model(r), mfr_trainer_model(want));
+            assert_int_equal(mfr_model_checksum(mfr_trainer_model(r)), mfr_model_checksum(mfr_trainer_model(want)));
+            mfr_trainer_destroy(r);
+            mfr_checkpoint_destroy(sh);
+        }
+        mfr_trainer_destroy(want);
+        mfr_checkpoint_destroy(whole);
+        free(path);
+    }
+}
+
+/* Writes b (len bytes) to dir/name and returns its path. */
+static char *write_copy(struct fixture *f, const char *name, const unsigned char *b, size_t len)
+{
+    tu_write_file(f->dir, name, (const char *)b, len);
+    return tu_path(f->dir, name);
+}
+
+/* A shell loaded with verify checks both checksums over every byte (the
+ * user rows it does not keep included); one loaded without relies on
+ * that, but still refuses a non-finite user row when a part reads it, and
+ * a file changed since it was loaded. */
+static void test_shell_damage(void **state)
+{
+    struct fixture *f = *state;
+    mfr_config cfg;
+    mfr_config_default(&cfg);
+    cfg.k = 4; /* no biases: k_row 4 */
+    mfr_trainer *tr = make(f, &cfg);
+    steps(tr, 2);
+    mfr_run_state run = {.epochs = 9, .best_val = INFINITY};
+    save(f, tr, &run, "ck");
+    mfr_trainer_destroy(tr);
+    char *path = tu_path(f->dir, "ck");
+    size_t len;
+    unsigned char *b = (unsigned char *)tu_read_file(path, &len);
+    /* U[50][1]: after the preamble and section head (32 bytes), the model's
+     * header (its size at byte 12) and every id */
+    const uint32_t hs = (uint32_t)b[44] | (uint32_t)b[45] << 8 | (uint32_t)b[46] << 16 | (uint32_t)b[47] << 24;
+    const size_t at = 32 + hs + 8 * (size_t)(mfr_dataset_n_users(f->ds) + mfr_dataset_n_items(f->ds)) + 4 * (4 * 50 + 1);
+    mfr_checkpoint *c = NULL;
+    mfr_error err = {0};
+    const unsigned char nan_bytes[4] = {0xff, 0xff, 0xff, 0x7f};
+    unsigned char keep[4];
+    memcpy(keep, b + at, 4);
+    memcpy(b + at, nan_bytes, 4);
+    char *dmg = write_copy(f, "ck-nan", b, len);
+    memcpy(b + at, keep, 4);
+    assert_int_equal(mfr_ckpt_load_shell(dmg, true, &c, &err), MFR_ERR_CORRUPT);
+    tu_expect_in(err.message, "checksum mismatch");
+    assert_null(c);
+    assert_int_equal(mfr_ckpt_load_shell(dmg, false, &c, &err), MFR_OK); /* rank 0 would have refused it */
+    mfr_trainer *r = NULL;
+    assert_int_equal(mfr_trainer_resume(c, &cfg, f->ds, mfr_split_train(f->split), mfr_split_spec(f->split), &r, &err),
+                     MFR_ERR_CORRUPT);
+    assert_null(r);
+    tu_expect_in(err.message, "U[50][1] = nan is not finite");
+    mfr_checkpoint_destroy(c);
+    /* changed in place after the load (its time) */
+    assert_int_equal(mfr_ckpt_load_shell(path, false, &c, &err), MFR_OK);
+    const struct timespec later[2] = {{.tv_sec = 1000000000, .tv_nsec = 0}, {.tv_sec = 1000000000, .tv_nsec = 0}};
+    assert_int_equal(utimensat(AT_FDCWD, path, later, 0), 0);
+    assert_int_equal(mfr_trainer_resume(c, &cfg, f->ds, mfr_split_train(f->split), mfr_split_spec(f->split), &r, &err),
+                     MFR_ERR_CORRUPT);
+    tu_expect_in(err.message, "changed while it was read");
+    mfr_checkpoint_destroy(c);
+    free(dmg);
+    free(b);
+    free(path);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -306,6 +458,8 @@ int main(void)
         cmocka_unit_test(test_run_state_round_trip),
         cmocka_unit_test(test_corruption_refused),
         cmocka_unit_test(test_mismatch_refused),
+        cmocka_unit_test(test_shell_reads_rows),
+        cmocka_unit_test(test_shell_damage),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

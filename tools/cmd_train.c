@@ -306,7 +306,7 @@ struct train_run {
     int64_t best_epoch, ran;
     int64_t target_epoch; /* --target-rmse: the epoch that reached it, or 0 */
     double target_val, target_wall;
-    mfr_checkpoint *ck; /* --resume */
+    mfr_checkpoint *ck; /* --resume: during resume_setup only */
     int64_t start;      /* epochs done before this process (--resume) */
     double elapsed0;    /* their wall seconds */
     double train_s0;    /* their seconds inside the steps */
@@ -490,7 +490,7 @@ static int resume_run_state(struct train_run *r, const mfr_run_state *run)
     r->best_val = run->best_val;
     r->elapsed0 = run->elapsed_s;
     r->train_seconds = r->train_s0 = run->train_s;
-    if (run->best && dist_part_model(run->best, &r->best, &err) != MFR_OK) return lib_error(&err);
+    if (dist_part_best(r->ck, &r->best, &err) != MFR_OK) return lib_error(&err);
     if (run->log_len) jlog_printf(&r->jl, "%.*s", (int)run->log_len, run->log);
     if (r->jl.len != run->log_len) return runtime_error("out of memory");
     return r->o->plot ? resume_curve(r) : EXIT_OK;
@@ -501,7 +501,7 @@ static int resume_run_state(struct train_run *r, const mfr_run_state *run)
 static int resume_setup(struct train_run *r, struct train_opts *o)
 {
     mfr_error err = {0};
-    if (mfr_checkpoint_load(o->resume, &r->ck, &err) != MFR_OK) return lib_error(&err);
+    if (dist_checkpoint_load(o->resume, &r->ck, &err) != MFR_OK) return lib_error(&err);
     const mfr_model *m = mfr_checkpoint_model(r->ck);
     mfr_run_state run;
     MFR_CLI_ASSERT(mfr_checkpoint_run(r->ck, &run, NULL) == MFR_OK);
@@ -540,7 +540,12 @@ static int resume_setup(struct train_run *r, struct train_opts *o)
     else if (st != MFR_OK)
         rc = lib_error(&err);
     free(diffs.buf);
-    return rc != EXIT_OK ? rc : resume_run_state(r, &run);
+    if (rc == EXIT_OK) rc = resume_run_state(r, &run);
+    /* what the run needs of the checkpoint is copied now: its model (under
+     * mpirun its shell) would otherwise stay beside the trainer's */
+    mfr_checkpoint_destroy(r->ck);
+    r->ck = NULL;
+    return rc;
 }
 
 static int print_train_header(const struct train_run *r)
@@ -571,7 +576,7 @@ static int print_train_header(const struct train_run *r)
            mfr_trainer_reduce_reason(r->tr), mfr_trainer_kernels_name(r->tr),
            (double)mfr_trainer_memory_bytes(r->tr) / 1048576.0);
     printf("build: %s\n", mfr_build_info());
-    if (r->ck)
+    if (o->resume)
         printf("resumed from %s after epoch %lld of %lld\n", o->resume, (long long)r->start,
                (long long)o->epochs);
     return stdout_flush();

@@ -60,9 +60,13 @@ int dist_trainer_evaluate(const mfr_trainer *tr, const mfr_ratings *r, mfr_metri
  * mpirun rank 0 gets a new whole model *whole from every rank's copy (the
  * caller destroys it), else *whole is NULL (m is whole already). */
 int dist_gather_model(const mfr_model *m, mfr_model **whole);
-/* The copy of `whole` (a checkpoint's best epoch) this rank keeps: its
+/* --resume's checkpoint: under mpirun mfr_mpi_checkpoint_load (rank 0
+ * verifies the file, each rank keeps only its users' rows, read when its
+ * trainer is made), else mfr_checkpoint_load (collective). */
+int dist_checkpoint_load(const char *path, mfr_checkpoint **c, mfr_error *err);
+/* The copy of c's best epoch this rank keeps (*out NULL: none): its
  * users' part under mpirun, else all of it. */
-int dist_part_model(const mfr_model *whole, mfr_model **out, mfr_error *err);
+int dist_part_best(const mfr_checkpoint *c, mfr_model **out, mfr_error *err);
 /* Rank 0, after dist_gather: mfr_trainer_save_checkpoint's file. */
 int dist_save_checkpoint(const mfr_trainer *tr, const mfr_run_state *run, const char *path, mfr_error *err);
 /* The metrics of `model` (the trainer's) over r, on every rank: under mpirun

@@ -122,9 +122,18 @@ int dist_gather_model(const mfr_model *m, mfr_model **whole)
     return EXIT_OK;
 }
 
-int dist_part_model(const mfr_model *whole, mfr_model **out, mfr_error *err)
+int dist_checkpoint_load(const char *path, mfr_checkpoint **c, mfr_error *err)
 {
-    return g_mt ? mfr_mpi_trainer_part_model(g_mt, whole, out, err) : mfr_model_copy(whole, out, err);
+    return g_on ? mfr_mpi_checkpoint_load(path, MPI_COMM_WORLD, c, err) : mfr_checkpoint_load(path, c, err);
+}
+
+int dist_part_best(const mfr_checkpoint *c, mfr_model **out, mfr_error *err)
+{
+    if (g_mt) return mfr_mpi_trainer_part_best(g_mt, c, out, err);
+    mfr_run_state run;
+    *out = NULL;
+    int rc = mfr_checkpoint_run(c, &run, err);
+    return rc != MFR_OK || !run.best ? rc : mfr_model_copy(run.best, out, err);
 }
 
 int dist_save_checkpoint(const mfr_trainer *tr, const mfr_run_state *run, const char *path, mfr_error *err)
@@ -180,17 +189,18 @@ static void report_rss(bool print)
     if (print) putchar('\n');
 }
 
-/* Rank 0 prints how many ratings each rank read (per-rank reading only:
- * docs/MPI.md). Collective. */
-static void report_read(bool print)
+/* Rank 0 prints how many ratings each rank read (which 3, per-rank reading
+ * only) or how many users' rows of the resumed checkpoint (which 4), of
+ * `of` (docs/MPI.md). Collective. */
+static void report_read(bool print, int which, const char *what, long long of)
 {
-    long long mine = (long long)mfr_mpi_trainer_data_count(g_mt, 3), r_n;
-    if (mine < 0) return; /* the whole data on every rank: nothing per rank to say */
+    long long mine = (long long)mfr_mpi_trainer_data_count(g_mt, which), r_n;
+    if (mine < 0) return; /* the same on every rank: nothing per rank to say */
     if (g_rank != 0) {
         MPI_Send(&mine, 1, MPI_LONG_LONG, 0, 8, MPI_COMM_WORLD);
         return;
     }
-    if (print) printf("mpi: ratings read per rank (of %lld):", (long long)mfr_mpi_trainer_data_count(g_mt, 0));
+    if (print) printf("mpi: %s read per rank (of %lld):", what, of);
     if (print) printf(" %lld", mine);
     for (int r = 1; r < g_size; r++) {
         if (MPI_Recv(&r_n, 1, MPI_LONG_LONG, r, 8, MPI_COMM_WORLD, MPI_STATUS_IGNORE) != MPI_SUCCESS) r_n = -1;
@@ -203,7 +213,12 @@ void dist_report(bool print, int64_t epochs, double train_seconds)
 {
     if (!g_mt || epochs < 1) return;
     report_rss(print);
-    report_read(print);
+    report_read(print, 3, "ratings", (long long)mfr_mpi_trainer_data_count(g_mt, 0));
+    int32_t u_lo, u_hi; /* the users: every rank's count summed */
+    mfr_mpi_trainer_user_range(g_mt, &u_lo, &u_hi);
+    long long n_users = 0, part = u_hi - u_lo;
+    MPI_Allreduce(&part, &n_users, 1, MPI_LONG_LONG, MPI_SUM, MPI_COMM_WORLD);
+    report_read(print, 4, "checkpoint user rows", n_users);
     /* per rank: seconds inside MPI calls, and the rest of its step time */
     const double comm = mfr_mpi_trainer_mpi_seconds(g_mt);
     double mine[2] = {comm, train_seconds - comm}, lo[2] = {0.0, 0.0}, hi[2] = {0.0, 0.0};

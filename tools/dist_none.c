@@ -72,9 +72,16 @@ int dist_gather_model(const mfr_model *m, mfr_model **whole)
     *whole = NULL;
     return EXIT_OK;
 }
-int dist_part_model(const mfr_model *whole, mfr_model **out, mfr_error *err)
+int dist_checkpoint_load(const char *path, mfr_checkpoint **c, mfr_error *err)
 {
-    return mfr_model_copy(whole, out, err);
+    return mfr_checkpoint_load(path, c, err);
+}
+int dist_part_best(const mfr_checkpoint *c, mfr_model **out, mfr_error *err)
+{
+    mfr_run_state run;
+    *out = NULL;
+    int rc = mfr_checkpoint_run(c, &run, err);
+    return rc != MFR_OK || !run.best ? rc : mfr_model_copy(run.best, out, err);
 }
 int dist_save_checkpoint(const mfr_trainer *tr, const mfr_run_state *run, const char *path, mfr_error *err)
 {

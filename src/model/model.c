@@ -67,8 +67,9 @@ int32_t mfr_model_state_count(int32_t optimizer)
     }
 }
 
-int mfr_model_alloc(int32_t k, int32_t bias, int32_t n_users, int32_t n_items, mfr_model **out,
-                    mfr_error *err)
+/* mfr_model_alloc, or (user_rows false) mfr_model_alloc_shell. */
+static int model_alloc(int32_t k, int32_t bias, int32_t n_users, int32_t n_items, bool user_rows,
+                       mfr_model **out, mfr_error *err)
 {
     if (!out) return mfr_seterr(err, MFR_ERR_INVALID, "mfr_model_alloc: out is NULL");
     *out = NULL;
@@ -110,18 +111,19 @@ int mfr_model_alloc(int32_t k, int32_t bias, int32_t n_users, int32_t n_items, m
     m->epochs = 0;
     m->data_fingerprint = 0;
 
-    m->U = mfr_aligned_calloc(ubytes);
+    m->U = user_rows ? mfr_aligned_calloc(ubytes) : NULL;
     m->V = mfr_aligned_calloc(ibytes);
     m->user_ids = mfr_malloc((size_t)n_users * sizeof(int64_t));
     m->item_ids = mfr_malloc((size_t)n_items * sizeof(int64_t));
     m->split_spec = mfr_strdup("");
     m->data_dir = mfr_strdup("");
-    if (!m->U || !m->V || !m->user_ids || !m->item_ids || !m->split_spec || !m->data_dir)
+    if ((user_rows && !m->U) || !m->V || !m->user_ids || !m->item_ids || !m->split_spec || !m->data_dir)
         goto nomem;
     for (int32_t u = 0; u < n_users; u++) m->user_ids[u] = (int64_t)u + 1;
     for (int32_t i = 0; i < n_items; i++) m->item_ids[i] = (int64_t)i + 1;
     if (bias) {
-        for (int32_t u = 0; u < n_users; u++) m->U[(size_t)u * (size_t)k_pad + (size_t)mfr_lane_user_one(k)] = 1.0f;
+        for (int32_t u = 0; u < n_users && m->U; u++)
+            m->U[(size_t)u * (size_t)k_pad + (size_t)mfr_lane_user_one(k)] = 1.0f;
         for (int32_t i = 0; i < n_items; i++) m->V[(size_t)i * (size_t)k_pad + (size_t)mfr_lane_item_one(k)] = 1.0f;
     }
     *out = m;
@@ -134,15 +136,27 @@ nomem:
                       need, (int)k, (int)n_users, (int)n_items);
 }
 
+int mfr_model_alloc(int32_t k, int32_t bias, int32_t n_users, int32_t n_items, mfr_model **out,
+                    mfr_error *err)
+{
+    return model_alloc(k, bias, n_users, n_items, true, out, err);
+}
+
+int mfr_model_alloc_shell(int32_t k, int32_t bias, int32_t n_users, int32_t n_items, mfr_model **out,
+                          mfr_error *err)
+{
+    return model_alloc(k, bias, n_users, n_items, false, out, err);
+}
+
 int mfr_model_alloc_implicit(mfr_model *m, mfr_error *err)
 {
     if (!m) return mfr_seterr(err, MFR_ERR_INVALID, "mfr_model_alloc_implicit: model is NULL");
     if (m->Y) return MFR_OK;
     size_t ubytes = (size_t)m->n_users * (size_t)m->k_pad * sizeof(float);
     size_t ibytes = (size_t)m->n_items * (size_t)m->k_pad * sizeof(float);
-    float *P = mfr_aligned_calloc(ubytes), *Y = mfr_aligned_calloc(ibytes);
+    float *P = m->U ? mfr_aligned_calloc(ubytes) : NULL, *Y = mfr_aligned_calloc(ibytes);
     float *state[MFR_MODEL_MAX_STATE] = {NULL, NULL};
-    bool ok = P && Y;
+    bool ok = (P || !m->U) && Y; /* a shell has no user rows: no P either */
     for (int s = 0; s < m->n_state && ok; s++) ok = (state[s] = mfr_aligned_calloc(ibytes)) != NULL;
     if (!ok) {
         mfr_aligned_free(P);
@@ -151,7 +165,7 @@ int mfr_model_alloc_implicit(mfr_model *m, mfr_error *err)
         return mfr_seterr(err, MFR_ERR_NOMEM, "out of memory allocating the implicit factors (%zu bytes)",
                           ubytes + (size_t)(1 + m->n_state) * ibytes);
     }
-    memcpy(P, m->U, ubytes);
+    if (P) memcpy(P, m->U, ubytes);
     m->P = P;
     m->Y = Y;
     for (int s = 0; s < m->n_state; s++) m->state[MFR_MODEL_IMPLICIT][s] = state[s];
@@ -165,7 +179,7 @@ int mfr_model_alloc_state(mfr_model *m, int32_t n_state, mfr_error *err)
         return mfr_seterr(err, MFR_ERR_INVALID, "optimizer state arrays must be 0..%d, got %d",
                           MFR_MODEL_MAX_STATE, (int)n_state);
     MFR_ASSERT(m->n_state == 0);
-    const int32_t rows[MFR_MODEL_N_GROUPS] = {m->n_users, m->n_items, m->Y ? m->n_items : 0};
+    const int32_t rows[MFR_MODEL_N_GROUPS] = {m->U ? m->n_users : 0, m->n_items, m->Y ? m->n_items : 0};
     for (int g = 0; g < MFR_MODEL_N_GROUPS; g++)
         for (int s = 0; s < n_state && rows[g]; s++)
             if (!(m->state[g][s] = mfr_aligned_calloc((size_t)rows[g] * (size_t)m->k_pad * sizeof(float))))
@@ -214,8 +228,9 @@ int mfr_model_copy_part(mfr_model *dst, const mfr_model *src, int32_t user_lo, m
                           (int)src->n_items, mfr_model_arrays(src, from));
     const size_t row = sizeof(float) * (size_t)dst->k_pad;
     for (int a = 0; a < n; a++)
-        memcpy(to[a].a, from[a].a + (to[a].users ? (size_t)user_lo * (size_t)dst->k_pad : 0),
-               row * (size_t)to[a].rows);
+        if (from[a].a) /* a shell's user rows are absent: the caller reads them */
+            memcpy(to[a].a, from[a].a + (to[a].users ? (size_t)user_lo * (size_t)dst->k_pad : 0),
+                   row * (size_t)to[a].rows);
     int rc = mfr_model_copy_provenance(dst, src, err);
     if (rc != MFR_OK) return rc;
     dst->cfg = src->cfg;

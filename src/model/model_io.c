@@ -23,6 +23,7 @@
  *   every factor and moment is finite. Every failure names the file.
  * - Saving goes through mfr_write_atomic (temporary file, fsync, rename).
  */
+#define _POSIX_C_SOURCE 200809L /* fseeko */
 #include <errno.h>
 #include <math.h>
 #include <string.h>
@@ -753,8 +754,9 @@ struct bad_value {
     float value;
 };
 
-/* Reads `rows` unpadded rows of k floats into the k_pad-strided array a,
- * block_rows rows (buf's size) per read. */
+/* Reads `rows` unpadded rows of k floats into the k_pad-strided array a
+ * (NULL: checks and hashes them only), block_rows rows (buf's size) per
+ * read. */
 static int read_rows(FILE *f, const char *path, float *a, int32_t rows, int32_t k,
                      int32_t k_pad, const char *name, bool nonneg, unsigned char *buf,
                      int32_t block_rows, struct file_sum *h, struct bad_value *bad, mfr_error *err)
@@ -766,12 +768,12 @@ static int read_rows(FILE *f, const char *path, float *a, int32_t rows, int32_t 
         if (rc != MFR_OK) return rc;
         for (int32_t r = r0; r < r0 + nr; r++) {
             const unsigned char *src = buf + (size_t)(r - r0) * row_bytes;
-            float *dst = a + (size_t)r * (size_t)k_pad;
+            float *dst = a ? a + (size_t)r * (size_t)k_pad : NULL; /* NULL: checked, not kept */
             for (int32_t j = 0; j < k; j++) {
                 float v = mfr_bits_f32(mfr_get_le32(src + 4 * (size_t)j));
                 if (!bad->array && (!isfinite(v) || (nonneg && v < 0.0f)))
                     *bad = (struct bad_value){name, r, j, v};
-                dst[j] = v;
+                if (a) dst[j] = v;
             }
         }
     }
@@ -802,6 +804,11 @@ struct reader {
     struct header h;
     int32_t n_state;
     bool section; /* a model inside another file: bytes may follow it */
+    /* mfr_model_read_shell: a shell without user rows, where each array
+     * starts (user_off), and whether the user rows are verified (read,
+     * hashed, checked) or skipped with the checksum. */
+    bool shell, verify;
+    uint64_t *user_off;
 };
 
 /* Opens path, which must be a regular file, and measures it. */
@@ -893,7 +900,8 @@ static int reader_length(struct reader *r, mfr_error *err)
 static int reader_model(struct reader *r, mfr_model **out, mfr_error *err)
 {
     struct header *h = &r->h;
-    int rc = mfr_model_alloc(h->k, h->cfg.bias, h->n_users, h->n_items, out, err);
+    int rc = (r->shell ? mfr_model_alloc_shell : mfr_model_alloc)(h->k, h->cfg.bias, h->n_users, h->n_items, out,
+                                                                 err);
     if (rc != MFR_OK) return rc;
     mfr_model *m = *out;
     m->cfg = h->cfg;
@@ -927,9 +935,19 @@ static int reader_body(struct reader *r, mfr_model *m, mfr_error *err)
     if (rc == MFR_OK) rc = read_ids(r->f, path, m->item_ids, m->n_items, &r->hash, err);
     struct mfr_model_array arrays[MFR_MODEL_MAX_ARRAYS];
     int n_arrays = mfr_model_arrays(m, arrays);
-    for (int a = 0; a < n_arrays && rc == MFR_OK; a++)
+    uint64_t off = (uint64_t)r->header_size + 8u * ((uint64_t)m->n_users + (uint64_t)m->n_items);
+    for (int a = 0; a < n_arrays && rc == MFR_OK; a++) {
+        const uint64_t bytes = 4u * (uint64_t)m->k_row * (uint64_t)arrays[a].rows;
+        if (r->user_off) r->user_off[a] = off;
+        off += bytes;
+        if (!arrays[a].a && !r->verify) { /* a shell's user rows, skipped */
+            if (fseeko(r->f, (off_t)bytes, SEEK_CUR) != 0)
+                rc = mfr_seterr(err, MFR_ERR_IO, "cannot seek in %s: %s", path, strerror(errno));
+            continue;
+        }
         rc = read_rows(r->f, path, arrays[a].a, arrays[a].rows, m->k_row, m->k_pad, arrays[a].name,
                        arrays[a].nonneg, buf, block_rows, &r->hash, &bad, err);
+    }
     free(buf);
     if (rc != MFR_OK) return rc;
     /* The softmax section (its length was checked against the file's). */
@@ -941,7 +959,7 @@ static int reader_body(struct reader *r, mfr_model *m, mfr_error *err)
     }
     unsigned char sum[8];
     if (rc == MFR_OK) rc = read_exact(r->f, path, sum, sizeof sum, NULL, err);
-    if (rc == MFR_OK && mfr_get_le64(sum) != sum_value(&r->hash))
+    if (rc == MFR_OK && (!r->shell || r->verify) && mfr_get_le64(sum) != sum_value(&r->hash))
         rc = mfr_seterr(err, MFR_ERR_CORRUPT, "%s: checksum mismatch: file is corrupted", path);
     if (rc == MFR_OK && sm)
         rc = mfr_sm_net_decode(sm, r->h.sm_bytes, m->n_items, m->k, path, &m->sm, err);
@@ -981,6 +999,44 @@ int mfr_model_read(FILE *f, const char *path, uint64_t len, mfr_model **out, mfr
     *out = NULL;
     struct reader r = {.path = path, .f = f, .file_len = len, .section = true};
     return reader_run(&r, out, err);
+}
+
+int mfr_model_read_shell(FILE *f, const char *path, uint64_t len, bool verify, mfr_model **out,
+                         uint64_t user_off[MFR_MODEL_MAX_ARRAYS], mfr_error *err)
+{
+    *out = NULL;
+    struct reader r = {.path = path, .f = f, .file_len = len, .section = true, .shell = true, .verify = verify,
+                       .user_off = user_off};
+    return reader_run(&r, out, err);
+}
+
+int mfr_model_read_user_rows(FILE *f, const char *path, uint64_t base,
+                             const uint64_t user_off[MFR_MODEL_MAX_ARRAYS], mfr_model *dst, int32_t user_lo,
+                             mfr_error *err)
+{
+    int32_t block_rows = (int32_t)(ROW_BLOCK_BYTES / (4 * (size_t)dst->k_row));
+    if (block_rows < 1) block_rows = 1;
+    unsigned char *buf = mfr_malloc(4 * (size_t)dst->k_row * (size_t)block_rows);
+    if (!buf) return mfr_seterr(err, MFR_ERR_NOMEM, "out of memory reading %s", path);
+    struct mfr_model_array arrays[MFR_MODEL_MAX_ARRAYS];
+    const int n_arrays = mfr_model_arrays(dst, arrays);
+    struct bad_value bad = {0};
+    int rc = MFR_OK;
+    for (int a = 0; a < n_arrays && rc == MFR_OK && !bad.array; a++) {
+        if (!arrays[a].users) continue;
+        const uint64_t at = base + user_off[a] + 4u * (uint64_t)dst->k_row * (uint64_t)user_lo;
+        if (fseeko(f, (off_t)at, SEEK_SET) != 0)
+            rc = mfr_seterr(err, MFR_ERR_IO, "cannot seek in %s: %s", path, strerror(errno));
+        else
+            rc = read_rows(f, path, arrays[a].a, arrays[a].rows, dst->k_row, dst->k_pad, arrays[a].name,
+                           arrays[a].nonneg, buf, block_rows, NULL, &bad, err);
+    }
+    free(buf);
+    if (rc == MFR_OK && bad.array) /* the row as the whole model numbers it */
+        rc = mfr_seterr(err, MFR_ERR_CORRUPT, "%s: %s[%d][%d] = %g is not %s", path, bad.array,
+                        (int)(user_lo + bad.row), (int)bad.col, (double)bad.value,
+                        bad.array[0] == 'v' ? "finite and non-negative" : "finite");
+    return rc;
 }
 
 uint64_t mfr_model_file_size(const mfr_model *m)

@@ -77,6 +77,14 @@ int mfr_model_evaluate_threads(const mfr_model *m, const mfr_ratings *r, int n_t
  * 2 bias) and sets their constant lanes to 1. */
 int mfr_model_alloc(int32_t k, int32_t bias, int32_t n_users, int32_t n_items, mfr_model **out,
                     mfr_error *err);
+/* mfr_model_alloc without the user arrays: U, P and the users' optimizer
+ * state stay NULL (also through mfr_model_alloc_implicit and
+ * mfr_model_alloc_state), the ids are there for every user. Only a
+ * checkpoint's model read without its users' rows (mfr_model_read_shell)
+ * is such a shell; nothing but mfr_model_copy_part (which then copies the
+ * item arrays only) may read its user arrays. */
+int mfr_model_alloc_shell(int32_t k, int32_t bias, int32_t n_users, int32_t n_items, mfr_model **out,
+                          mfr_error *err);
 /* Allocates P (a copy of U), Y (zero) and Y's optimizer state (zero, as
  * many arrays as the other groups have) for cfg.implicit > 0. */
 int mfr_model_alloc_implicit(mfr_model *m, mfr_error *err);
@@ -110,8 +118,9 @@ struct mfr_model_array {
 int mfr_model_arrays(const mfr_model *m, struct mfr_model_array out[MFR_MODEL_MAX_ARRAYS]);
 /* dst (the model of users [user_lo, user_lo + dst->n_users) of src's,
  * with src's items: an MPI rank's part) gets those rows of src's user
- * arrays, all of its item arrays, its configuration, step count and
- * provenance. MFR_ERR_MISMATCH when the shapes are not a part of src. */
+ * arrays (none when src is a shell), all of its item arrays, its
+ * configuration, step count and provenance. MFR_ERR_MISMATCH when the
+ * shapes are not a part of src. */
 int mfr_model_copy_part(mfr_model *dst, const mfr_model *src, int32_t user_lo, mfr_error *err);
 
 /* The model file inside other files (a checkpoint holds whole model files,
@@ -126,6 +135,25 @@ uint64_t mfr_model_file_size(const mfr_model *m);
 /* Reads and verifies (as mfr_model_load) a model file of exactly `len`
  * bytes from f's position; bytes after it are the caller's. */
 int mfr_model_read(FILE *f, const char *path, uint64_t len, mfr_model **out, mfr_error *err);
+/* mfr_model_read without the user arrays' rows: *out is a shell
+ * (mfr_model_alloc_shell) with every id, the item arrays and the header's
+ * configuration and provenance; user_off[a] is where array a's first row
+ * lies from the model file's first byte (for every array a of
+ * mfr_model_arrays). verify: the user rows are read, hashed and checked as
+ * mfr_model_read does, but not kept, so the model's checksum and every
+ * value are verified; else they are skipped (a seek) and the checksum is
+ * not checked: the caller has the file verified elsewhere (an MPI rank:
+ * rank 0 verified it). */
+int mfr_model_read_shell(FILE *f, const char *path, uint64_t len, bool verify, mfr_model **out,
+                         uint64_t user_off[MFR_MODEL_MAX_ARRAYS], mfr_error *err);
+/* Reads the rows [user_lo, user_lo + dst->n_users) of every user array of
+ * the model file that starts at byte `base` of f (user_off: from
+ * mfr_model_read_shell of that file) into dst, a model of those users
+ * with the same arrays, each value checked as mfr_model_read checks it
+ * (finite; second moments >= 0). Leaves f's position anywhere. */
+int mfr_model_read_user_rows(FILE *f, const char *path, uint64_t base,
+                             const uint64_t user_off[MFR_MODEL_MAX_ARRAYS], mfr_model *dst, int32_t user_lo,
+                             mfr_error *err);
 /* The checksum the n bytes of a model file before its last 8 should end
  * with, by the format version they name (tests and fuzzers reseal edited
  * files with it). */

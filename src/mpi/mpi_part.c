@@ -273,6 +273,7 @@ static int mt_build(const mfr_checkpoint *ck, const mfr_config *cfg, const struc
         if (rc == MFR_OK) rc = mt_hash(mt, &w, err);
     }
     if (rc == MFR_OK && ck) rc = mfr_ckpt_resume_end(mt->tr, ck, &d, mt->train_hash, err);
+    mt->ckpt_rows = ck ? mfr_ckpt_rows_read(ck) : -1;
     if (rc == MFR_OK && (rc = mfr_mpi_plan(mt, err)) == MFR_OK) rc = mt_full(mt, ds, err);
     free(w.row_ptr);
     free(w.item_count);
@@ -333,9 +334,9 @@ const char *mfr_mpi_trainer_split_spec(const mfr_mpi_trainer *mt)
 
 int64_t mfr_mpi_trainer_data_count(const mfr_mpi_trainer *mt, int which)
 {
-    int64_t c[4] = {-1, -1, -1, -1};
+    int64_t c[5] = {-1, -1, -1, -1, mt ? mt->ckpt_rows : -1};
     if (mt && mt->data && which >= 0 && which < 4) mfr_mpi_data_counts(mt->data, &c[0], &c[1], &c[2], &c[3]);
-    return which >= 0 && which < 4 ? c[which] : -1;
+    return which >= 0 && which < 5 ? c[which] : -1;
 }
 
 int mfr_mpi_trainer_evaluate_own(mfr_mpi_trainer *mt, int which, const mfr_model *m, mfr_metrics *out,
@@ -465,6 +466,76 @@ int mfr_mpi_trainer_part_model(const mfr_mpi_trainer *mt, const mfr_model *whole
         *out = NULL;
     }
     return rc;
+}
+
+int mfr_mpi_trainer_part_best(const mfr_mpi_trainer *mt, const mfr_checkpoint *c, mfr_model **out, mfr_error *err)
+{
+    if (!mt || !c || !out)
+        return mfr_seterr(err, MFR_ERR_INVALID, "mfr_mpi_trainer_part_best: %s is NULL",
+                          !mt ? "trainer" : !c ? "checkpoint" : "out");
+    *out = NULL;
+    mfr_run_state run;
+    int rc = mfr_checkpoint_run(c, &run, err);
+    if (rc != MFR_OK || !run.best) return rc;
+    if ((rc = mfr_model_copy(mt->tr->model, out, err)) == MFR_OK &&
+        (rc = mfr_ckpt_read_part(c, true, *out, mt->u_lo, err)) != MFR_OK) {
+        mfr_model_destroy(*out);
+        *out = NULL;
+    }
+    return rc;
+}
+
+/* The collective load (mfrec_mpi.h): rank 0 verifies the whole file and
+ * broadcasts its verdict (status and message) and what names the file; the
+ * other ranks then read the same file without hashing it and refuse one
+ * that differs; any rank's failure fails every rank. */
+int mfr_mpi_checkpoint_load(const char *path, MPI_Comm comm, mfr_checkpoint **out, mfr_error *err)
+{
+    if (!out) return mfr_seterr(err, MFR_ERR_INVALID, "mfr_mpi_checkpoint_load: out is NULL");
+    *out = NULL;
+    if (!path) return mfr_seterr(err, MFR_ERR_INVALID, "mfr_mpi_checkpoint_load: path is NULL");
+    int rank, rc;
+    if ((rc = MPI_Comm_set_errhandler(comm, MPI_ERRORS_RETURN)) != MPI_SUCCESS ||
+        (rc = MPI_Comm_rank(comm, &rank)) != MPI_SUCCESS)
+        return mfr_mpi_err(err, rc, "communicator setup");
+    mfr_error verdict = {0};
+    struct mfr_ckpt_id id = {0}, mine = {0};
+    if (rank == 0 && mfr_ckpt_load_shell(path, true, out, &verdict) == MFR_OK)
+        mfr_ckpt_shell_id(*out, &id);
+    if ((rc = MPI_Bcast(&verdict, sizeof verdict, MPI_BYTE, 0, comm)) != MPI_SUCCESS ||
+        (rc = MPI_Bcast(&id, sizeof id, MPI_BYTE, 0, comm)) != MPI_SUCCESS) {
+        mfr_checkpoint_destroy(*out);
+        *out = NULL;
+        return mfr_mpi_err(err, rc, "broadcast of the checkpoint's verdict");
+    }
+    if (verdict.status != MFR_OK) { /* every rank reports rank 0's finding */
+        if (err) *err = verdict;
+        return verdict.status;
+    }
+    int st = MFR_OK;
+    if (rank != 0 && (st = mfr_ckpt_load_shell(path, false, out, err)) == MFR_OK) {
+        mfr_ckpt_shell_id(*out, &mine);
+        if (memcmp(&mine, &id, sizeof id) != 0)
+            st = mfr_seterr(err, MFR_ERR_CORRUPT,
+                            "%s on this rank is not the file rank 0 verified (size %llu, inode %llu, time %llu.%09llu, "
+                            "checksum %016llx there; %llu, %llu, %llu.%09llu, %016llx here): put the same file at "
+                            "the same path on every node",
+                            path, (unsigned long long)id.size, (unsigned long long)id.ino,
+                            (unsigned long long)id.mtime_s, (unsigned long long)id.mtime_ns,
+                            (unsigned long long)id.sum, (unsigned long long)mine.size, (unsigned long long)mine.ino,
+                            (unsigned long long)mine.mtime_s, (unsigned long long)mine.mtime_ns,
+                            (unsigned long long)mine.sum);
+    }
+    int failed = st != MFR_OK ? rank + 1 : 0, first = 0; /* the failing ranks have their own message */
+    if ((rc = MPI_Allreduce(&failed, &first, 1, MPI_INT, MPI_MAX, comm)) != MPI_SUCCESS)
+        st = mfr_mpi_err(err, rc, "agreement on the checkpoint");
+    else if (st == MFR_OK && first)
+        st = mfr_seterr(err, MFR_ERR_IO, "%s: rank %d could not read it (its message says why)", path, first - 1);
+    if (st != MFR_OK) {
+        mfr_checkpoint_destroy(*out);
+        *out = NULL;
+    }
+    return st;
 }
 
 int mfr_mpi_trainer_save_checkpoint(const mfr_mpi_trainer *mt, const mfr_run_state *run, const char *path,

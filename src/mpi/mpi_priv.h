@@ -34,6 +34,7 @@ struct mfr_mpi_trainer {
     int64_t *col_lo, *col_hi, *col_len;
     float *col_buf, *col_msg; /* working slots; compact messages (chunk by chunk) */
     struct mfr_mpi_data *data;    /* the rank's own data (mpi_data.c), or NULL: the caller's whole sets */
+    int64_t ckpt_rows;            /* user rows this rank read of a resumed checkpoint (-1: none read) */
 };
 
 /* mpi_data.c: the rank's ratings read from the user-ordered cache.

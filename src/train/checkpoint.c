@@ -82,8 +82,20 @@ static const struct run_field {
 #define N_RUN_FIELDS (sizeof run_fields / sizeof *run_fields)
 #define RUN_BYTES (4u + N_RUN_FIELDS * 16u) /* count, then tag, length, 8 bytes each */
 
+/* A checkpoint loaded as a shell (mfr_ckpt_load_shell): its models' user
+ * rows stay in the file, kept open, and each part reads its own. */
+struct ckpt_shell {
+    FILE *f;
+    char *path;
+    uint64_t base[2]; /* where the trainer and the best model start in the file */
+    uint64_t user_off[2][MFR_MODEL_MAX_ARRAYS]; /* their arrays, from there */
+    struct mfr_ckpt_id id; /* the file as loaded */
+    int64_t rows_read;     /* users' rows of the trainer model read into parts */
+};
+
 struct mfr_checkpoint {
     mfr_model *model, *best;
+    struct ckpt_shell *sh; /* NULL: the models are whole */
     struct run_rec run;
     char *log;
     size_t log_len;
@@ -308,6 +320,10 @@ struct ckpt_reader {
     FILE *f;
     const char *name;
     uint64_t len, pos; /* the file's length and the read position */
+    /* a shell (mfr_ckpt_load_shell): user rows left in the file, and
+     * whether the checksums are verified */
+    bool shell, verify;
+    uint64_t sum; /* the stored checksum */
     char sec_name[600]; /* "NAME (trainer model)": model sections' messages */
 };
 
@@ -342,18 +358,27 @@ static int cr_verify(struct ckpt_reader *r, uint32_t *n_sections, mfr_error *err
                           "%s: unsupported checkpoint format version %u (this build reads %u)",
                           r->name, mfr_get_le32(b + 8), CKPT_VERSION);
     *n_sections = mfr_get_le32(b + 12);
-    uint64_t h = mfr_fnv1a(MFR_FNV_INIT, b, sizeof b);
     unsigned char chunk[65536];
-    while (r->pos < r->len - 8) {
-        uint64_t left = r->len - 8 - r->pos;
-        size_t n = left < sizeof chunk ? (size_t)left : sizeof chunk;
-        if ((rc = cr_read(r, chunk, n, err)) != MFR_OK) return rc;
-        h = mfr_fnv1a(h, chunk, n);
+    if (r->shell && !r->verify) { /* the stored checksum only: rank 0 verified the file */
+        if (fseeko(r->f, (off_t)(r->len - 8), SEEK_SET) != 0)
+            return mfr_seterr(err, MFR_ERR_IO, "cannot seek in %s: %s", r->name, strerror(errno));
+        r->pos = r->len - 8;
+        if ((rc = cr_read(r, chunk, 8, err)) != MFR_OK) return rc;
+        r->sum = mfr_get_le64(chunk);
+    } else {
+        uint64_t h = mfr_fnv1a(MFR_FNV_INIT, b, sizeof b);
+        while (r->pos < r->len - 8) {
+            uint64_t left = r->len - 8 - r->pos;
+            size_t n = left < sizeof chunk ? (size_t)left : sizeof chunk;
+            if ((rc = cr_read(r, chunk, n, err)) != MFR_OK) return rc;
+            h = mfr_fnv1a(h, chunk, n);
+        }
+        if ((rc = cr_read(r, chunk, 8, err)) != MFR_OK) return rc;
+        r->sum = mfr_get_le64(chunk);
+        if (r->sum != h)
+            return mfr_seterr(err, MFR_ERR_CORRUPT, "%s: checksum mismatch: file is corrupted", r->name);
     }
-    if ((rc = cr_read(r, chunk, 8, err)) != MFR_OK) return rc;
-    if (mfr_get_le64(chunk) != h)
-        return mfr_seterr(err, MFR_ERR_CORRUPT, "%s: checksum mismatch: file is corrupted", r->name);
-    if (fseek(r->f, CKPT_PREAMBLE, SEEK_SET) != 0)
+    if (fseeko(r->f, CKPT_PREAMBLE, SEEK_SET) != 0)
         return mfr_seterr(err, MFR_ERR_IO, "cannot seek in %s: %s", r->name, strerror(errno));
     r->pos = CKPT_PREAMBLE;
     return MFR_OK;
@@ -388,11 +413,14 @@ static int cr_run(struct ckpt_reader *r, uint64_t len, struct run_rec *out, mfr_
     return check_run(out, r->name, MFR_ERR_CORRUPT, err);
 }
 
-static int cr_model(struct ckpt_reader *r, enum section tag, uint64_t len, mfr_model **out,
-                    mfr_error *err)
+static int cr_model(struct ckpt_reader *r, mfr_checkpoint *c, enum section tag, uint64_t len, mfr_error *err)
 {
     snprintf(r->sec_name, sizeof r->sec_name, "%s (%s)", r->name, section_names[tag]);
-    int rc = mfr_model_read(r->f, r->sec_name, len, out, err);
+    mfr_model **out = tag == SEC_TRAINER ? &c->model : &c->best;
+    const int x = tag == SEC_BEST;
+    if (c->sh) c->sh->base[x] = r->pos;
+    int rc = c->sh ? mfr_model_read_shell(r->f, r->sec_name, len, r->verify, out, c->sh->user_off[x], err)
+                   : mfr_model_read(r->f, r->sec_name, len, out, err);
     if (rc == MFR_OK) r->pos += len;
     return rc;
 }
@@ -448,8 +476,8 @@ static int cr_section(struct ckpt_reader *r, mfr_checkpoint *c, uint32_t *seen, 
         return mfr_seterr(err, MFR_ERR_CORRUPT, "%s: the %s section of %llu bytes runs past the end",
                           r->name, section_names[tag], (unsigned long long)len);
     switch (tag) {
-    case SEC_TRAINER: return cr_model(r, SEC_TRAINER, len, &c->model, err);
-    case SEC_BEST: return cr_model(r, SEC_BEST, len, &c->best, err);
+    case SEC_TRAINER: return cr_model(r, c, SEC_TRAINER, len, err);
+    case SEC_BEST: return cr_model(r, c, SEC_BEST, len, err);
     case SEC_RUN: return cr_run(r, len, &c->run, err);
     case SEC_SOFTMAX: return cr_softmax(r, len, c, err);
     default:
@@ -498,7 +526,10 @@ static int cr_consistent(const struct ckpt_reader *r, const mfr_checkpoint *c, u
 static int read_checkpoint(struct ckpt_reader *r, mfr_checkpoint **out, mfr_error *err)
 {
     mfr_checkpoint *c = mfr_calloc(1, sizeof *c);
-    if (!c) return mfr_seterr(err, MFR_ERR_NOMEM, "out of memory reading %s", r->name);
+    if (!c || (r->shell && !(c->sh = mfr_calloc(1, sizeof *c->sh)))) {
+        free(c);
+        return mfr_seterr(err, MFR_ERR_NOMEM, "out of memory reading %s", r->name);
+    }
     uint32_t n_sections = 0, seen = 0;
     int rc = cr_verify(r, &n_sections, err);
     if (rc == MFR_OK && (n_sections < 2 || n_sections >= SEC_END))
@@ -528,22 +559,78 @@ static int open_checkpoint(const char *path, FILE **f, mfr_error *err)
     return MFR_OK;
 }
 
+/* Opens r->name, measures it (*st) and reads it into *out; r->f stays open
+ * (NULL when it could not be opened) for the caller to close or keep. */
+static int load_file(struct ckpt_reader *r, struct stat *st, mfr_checkpoint **out, mfr_error *err)
+{
+    int rc = open_checkpoint(r->name, &r->f, err);
+    if (rc != MFR_OK) return rc;
+    if (fstat(fileno(r->f), st) != 0)
+        return mfr_seterr(err, MFR_ERR_IO, "cannot stat %s: %s", r->name, strerror(errno));
+    r->len = (uint64_t)st->st_size;
+    return read_checkpoint(r, out, err);
+}
+
 int mfr_checkpoint_load(const char *path, mfr_checkpoint **out, mfr_error *err)
 {
     if (!out) return mfr_seterr(err, MFR_ERR_INVALID, "mfr_checkpoint_load: out is NULL");
     *out = NULL;
     if (!path) return mfr_seterr(err, MFR_ERR_INVALID, "mfr_checkpoint_load: path is NULL");
     struct ckpt_reader r = {.name = path};
-    int rc = open_checkpoint(path, &r.f, err);
-    if (rc != MFR_OK) return rc;
     struct stat st;
-    if (fstat(fileno(r.f), &st) != 0)
-        rc = mfr_seterr(err, MFR_ERR_IO, "cannot stat %s: %s", path, strerror(errno));
-    if (rc == MFR_OK) {
-        r.len = (uint64_t)st.st_size;
-        rc = read_checkpoint(&r, out, err);
+    int rc = load_file(&r, &st, out, err);
+    if (r.f) fclose(r.f);
+    return rc;
+}
+
+int mfr_ckpt_load_shell(const char *path, bool verify, mfr_checkpoint **out, mfr_error *err)
+{
+    *out = NULL;
+    struct ckpt_reader r = {.name = path, .shell = true, .verify = verify};
+    struct stat st;
+    int rc = load_file(&r, &st, out, err);
+    if (rc == MFR_OK && !((*out)->sh->path = mfr_strdup(path)))
+        rc = mfr_seterr(err, MFR_ERR_NOMEM, "out of memory reading %s", path);
+    if (rc != MFR_OK) {
+        mfr_checkpoint_destroy(*out);
+        *out = NULL;
+        if (r.f) fclose(r.f);
+        return rc;
     }
-    fclose(r.f);
+    struct ckpt_shell *sh = (*out)->sh;
+    sh->f = r.f;
+    sh->id = (struct mfr_ckpt_id){(uint64_t)st.st_size, (uint64_t)st.st_ino, (uint64_t)st.st_mtim.tv_sec,
+                                  (uint64_t)st.st_mtim.tv_nsec, r.sum};
+    return MFR_OK;
+}
+
+bool mfr_ckpt_shell_id(const mfr_checkpoint *c, struct mfr_ckpt_id *id)
+{
+    if (c && c->sh) *id = c->sh->id;
+    return c && c->sh;
+}
+
+int64_t mfr_ckpt_rows_read(const mfr_checkpoint *c) { return c && c->sh ? c->sh->rows_read : -1; }
+
+int mfr_ckpt_read_part(const mfr_checkpoint *c, bool best, mfr_model *dst, int32_t user_lo, mfr_error *err)
+{
+    const mfr_model *src = best ? c->best : c->model;
+    int rc = mfr_model_copy_part(dst, src, user_lo, err); /* a shell's item arrays and the rest */
+    if (rc != MFR_OK || !c->sh) return rc;
+    struct ckpt_shell *sh = c->sh;
+    /* the file is still the one loaded (and, under MPI, verified by rank 0):
+     * not rewritten in place since (a new file would be another inode, not
+     * the descriptor held here) */
+    struct stat st;
+    if (fstat(fileno(sh->f), &st) != 0)
+        return mfr_seterr(err, MFR_ERR_IO, "cannot stat %s: %s", sh->path, strerror(errno));
+    if ((uint64_t)st.st_size != sh->id.size || (uint64_t)st.st_mtim.tv_sec != sh->id.mtime_s ||
+        (uint64_t)st.st_mtim.tv_nsec != sh->id.mtime_ns)
+        return mfr_seterr(err, MFR_ERR_CORRUPT, "%s changed while it was read (its size or time)", sh->path);
+    char name[600];
+    snprintf(name, sizeof name, "%s (%s)", sh->path, section_names[best ? SEC_BEST : SEC_TRAINER]);
+    rc = mfr_model_read_user_rows(sh->f, name, sh->base[best], sh->user_off[best], dst, user_lo, err);
+    if (rc == MFR_OK && !best) sh->rows_read += dst->n_users;
     return rc;
 }
 
@@ -566,6 +653,11 @@ int mfr_checkpoint_load_buffer(const void *data, size_t len, const char *name, m
 void mfr_checkpoint_destroy(mfr_checkpoint *c)
 {
     if (!c) return;
+    if (c->sh) {
+        if (c->sh->f) fclose(c->sh->f);
+        free(c->sh->path);
+        free(c->sh);
+    }
     mfr_model_destroy(c->model);
     mfr_model_destroy(c->best);
     free(c->log);
@@ -662,7 +754,7 @@ static int restore(mfr_trainer *tr, const mfr_checkpoint *c, mfr_error *err)
     MFR_ASSERT(m->n_items == src->n_items && tr->n_users_all == src->n_users); /* same data */
     /* the recorded provenance stays that of the run, and the recorded
      * configuration with its kernels, so the file's bytes do not change */
-    int rc = mfr_model_copy_part(m, src, tr->user_lo, err);
+    int rc = mfr_ckpt_read_part(c, false, m, tr->user_lo, err);
     if (rc != MFR_OK) return rc;
     const double *l = c->run.loss;
     tr->last = (mfr_loss){l[0], l[1], l[2], l[3]};

@@ -66,4 +66,27 @@ struct mfr_csr;
 uint64_t mfr_ckpt_hash_offsets(uint64_t h, const int64_t *row_ptr, int64_t n);
 uint64_t mfr_ckpt_hash_ratings(uint64_t h, const struct mfr_csr *c);
 
+/* A checkpoint whose models' user rows are read per part (an MPI rank's
+ * users, docs/MPI.md "Checkpoints"): mfr_ckpt_load_shell loads everything
+ * else (run state, log, every id and item row; its models are shells,
+ * mfr_model_alloc_shell) and keeps the file open; mfr_trainer_resume's
+ * restore and mfr_ckpt_read_part read a part's rows from it. verify: the
+ * whole file's checksum and the models' are checked (and every user row
+ * read for them, not kept) as mfr_checkpoint_load does; else neither (the
+ * caller has the file verified elsewhere and compares mfr_ckpt_shell_id). */
+int mfr_ckpt_load_shell(const char *path, bool verify, mfr_checkpoint **out, mfr_error *err);
+/* What names the loaded file: its size, inode, modification time and
+ * stored checksum. False (id untouched) for a checkpoint loaded whole. */
+struct mfr_ckpt_id {
+    uint64_t size, ino, mtime_s, mtime_ns, sum;
+};
+bool mfr_ckpt_shell_id(const mfr_checkpoint *c, struct mfr_ckpt_id *id);
+/* dst (a part's model: users [user_lo, user_lo + dst->n_users)) gets the
+ * trainer model's (best: the best model's) rows as mfr_model_copy_part
+ * gives them; of a shell they are read from the file, which must not have
+ * changed since it was loaded, and each value is checked. */
+int mfr_ckpt_read_part(const mfr_checkpoint *c, bool best, mfr_model *dst, int32_t user_lo, mfr_error *err);
+/* User rows of the trainer model read into parts (a shell), else -1. */
+int64_t mfr_ckpt_rows_read(const mfr_checkpoint *c);
+
 #endif

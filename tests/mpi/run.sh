@@ -282,6 +282,36 @@ for cfg in "adam --bias --l2 0.05 --gravity 0.01" "sgd --lr 0.05 --bias --l2-fre
         else bad "checkpoint from $1 rank(s), resumed on $2 ($cfg): model differs from the uninterrupted run"; fi
     done
 done
+# A resuming rank reads only its users' rows of the checkpoint: at -np 4
+# each rank reports the users whose rows it read (the trainer model's),
+# every count under half the 200 users and together exactly 200 (each user
+# read once); the model is the uninterrupted run's (checked above, --quiet).
+cp "$T/ck3-$tag" "$T/ck"
+if ! timeout 120 "${MPIRUN[@]}" -np 4 "$M" train --resume "$T/ck" --epochs 6 --log-every 0 --out "$T/res-rows.bin" \
+    >"$T/log" 2>&1; then bad "resume at -np 4 (rows read) failed:"; tail -5 "$T/log"
+else
+    read -r -a got <<<"$(sed -n 's|^mpi: checkpoint user rows read per rank (of 200):||p' "$T/log")"
+    if [ "${#got[@]}" -ne 4 ]; then bad "resume at -np 4: expected 4 ranks' checkpoint row counts, got '${got[*]}'"
+    elif ! awk -v l="${got[*]}" 'BEGIN { n = split(l, a, " "); s = 0
+            for (k = 1; k <= n; k++) { if (a[k] <= 0 || a[k] >= 100) exit 1; s += a[k] }
+            exit !(s == 200) }'; then bad "resume at -np 4: checkpoint rows read per rank ${got[*]} (each 1..99, all 200)"
+    elif ! cmp -s "$T/full-$tag.bin" "$T/res-rows.bin"; then bad "resume at -np 4 (rows read): model differs"
+    else echo "ok: resume at -np 4: checkpoint user rows read per rank ${got[*]} of 200, same model bytes"; fi
+fi
+# Only rank 0 hashes the whole checkpoint; its verdict is every rank's: a
+# byte in U's rows of the last users (rows rank 0 does not keep) damaged is
+# refused on every rank with rank 0's checksum message, nothing written.
+cp "$T/ck3-$tag" "$T/ck-dmg"
+hdr=$(od -An -t u4 -j $((32 + 12)) -N 4 "$T/ck-dmg" | tr -d ' ')
+at=$((32 + hdr + 8 * (200 + 120) + 4 * 199 * $(od -An -t u4 -j $((32 + 16)) -N 4 "$T/ck-dmg" | tr -d ' ')))
+printf '\001' | dd of="$T/ck-dmg" bs=1 seek="$at" conv=notrunc status=none
+rm -rf "$T/of" "$T/no.bin"
+if timeout 120 "${MPIRUN[@]}" --output-filename "$T/of" -np 4 "$M" train --resume "$T/ck-dmg" --epochs 6 \
+    --checkpoint "$T/ck-dmg-out" --out "$T/no.bin" >"$T/log" 2>&1; then bad "resume of a damaged checkpoint at -np 4 succeeded"
+elif ! cat "$T"/of/*/rank.3/stderr 2>/dev/null | grep -q "ck-dmg: checksum mismatch"; then
+    bad "damaged checkpoint at -np 4: rank 3 did not report rank 0's checksum mismatch"; tail -5 "$T/log"
+elif [ -e "$T/no.bin" ] || [ -e "$T/ck-dmg-out" ]; then bad "damaged checkpoint at -np 4: refused but wrote a file"
+else echo "ok: a damaged user row of the checkpoint refused at -np 4 (rank 0's checksum verdict on every rank)"; fi
 
 # --early-stop (rank 0 evaluates the gathered model every epoch, the ranks
 # agree) and --target-rmse stop where one process stops, with its bytes; a

@@ -285,8 +285,8 @@ static void write_cache(const char *cache_path, const struct mfr_cache_key *key,
         return;
     }
     ds->cache_state = MFR_CACHE_STATE_WRITE_FAILED;
-    mfr_log(o->log, o->log_user, MFR_LOG_WARN, "dataset cache not written (the load goes on): %s",
-            werr.message);
+    mfr_log(o->log, o->log_user, MFR_LOG_WARN,
+            "dataset cache not written (the load goes on; --data-cache never skips it): %s", werr.message);
 }
 
 int mfr_dataset_load(const char *dir, const mfr_load_options *opt, mfr_dataset **out,

@@ -134,6 +134,26 @@ static void test_normal_pair_is_two_draws(void **state)
     }
 }
 
+/* The batched pairs equal the single pairs bit for bit, for every batch
+ * length (whole blocks of 8 and tails), start and stream. */
+static void test_normal_pairs_batch(void **state)
+{
+    (void)state;
+    double z[2 * 40];
+    for (uint64_t stream = 1; stream <= 3; stream++)
+        for (uint64_t first = 0; first < 3000; first += 37)
+            for (int64_t n = 0; n <= 40; n += (n < 17 ? 1 : 7)) {
+                z[2 * n] = 42.0; /* not written past the batch */
+                mfr_rng_normal_pairs(300, stream, first, n, z);
+                for (int64_t q = 0; q < n; q++) {
+                    double w[2];
+                    mfr_rng_normal_pair(300, stream, first + (uint64_t)q, w);
+                    assert_memory_equal(&z[2 * q], w, sizeof w);
+                }
+                assert_true(z[2 * n] == 42.0);
+            }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -141,6 +161,7 @@ int main(void)
         cmocka_unit_test(test_normal_distribution),
         cmocka_unit_test(test_normal_pairs_uncorrelated),
         cmocka_unit_test(test_normal_pair_is_two_draws),
+        cmocka_unit_test(test_normal_pairs_batch),
         cmocka_unit_test(test_normal_pure_function),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

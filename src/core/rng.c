@@ -19,12 +19,17 @@ static inline uint64_t mix64(uint64_t z)
     return z ^ (z >> 31);
 }
 
+/* The (seed, stream) part of mfr_rng_u64: the same for every index. */
+static inline uint64_t stream_key(uint64_t seed, uint64_t stream)
+{
+    uint64_t h = mix64(seed + UINT64_C(0x9e3779b97f4a7c15));
+    return mix64(h ^ (stream * UINT64_C(0xd1b54a32d192ed03)));
+}
+
 uint64_t mfr_rng_u64(uint64_t seed, uint64_t stream, uint64_t index)
 {
     /* Three rounds keyed by each word keep nearby keys uncorrelated. */
-    uint64_t h = mix64(seed + UINT64_C(0x9e3779b97f4a7c15));
-    h = mix64(h ^ (stream * UINT64_C(0xd1b54a32d192ed03)));
-    return mix64(h + index * UINT64_C(0x9e3779b97f4a7c15));
+    return mix64(stream_key(seed, stream) + index * UINT64_C(0x9e3779b97f4a7c15));
 }
 
 double mfr_rng_uniform(uint64_t seed, uint64_t stream, uint64_t index)
@@ -42,7 +47,7 @@ double mfr_rng_uniform(uint64_t seed, uint64_t stream, uint64_t index)
  * (tests/test_rng.c checks ≤ 4 ulp against libm over the whole range the
  * polar method uses).
  */
-double mfr_rng_log(double x)
+static inline double rng_log(double x)
 {
     static const double LN2_HI = 0x1.62e42feep-1, LN2_LO = 0x1.a39ef35793c76p-33;
     static const double SQRT_HALF = 0x1.6a09e667f3bcdp-1;
@@ -52,10 +57,11 @@ double mfr_rng_log(double x)
     bits = (bits & UINT64_C(0x000fffffffffffff)) | UINT64_C(0x3ff0000000000000); /* m in [1, 2) */
     double m;
     memcpy(&m, &bits, sizeof m);
-    if (m > 2.0 * SQRT_HALF) { /* keep m in [√½, √2) so |f| stays small */
-        m *= 0.5;
-        e += 1;
-    }
+    /* keep m in [√½, √2) so |f| stays small; a select, not a branch, so
+     * that mfr_rng_normal_pairs' lanes run in step */
+    const int up = m > 2.0 * SQRT_HALF;
+    m = up ? m * 0.5 : m;
+    e += up;
     double f = (m - 1.0) / (m + 1.0);
     double f2 = f * f;
     /* Horner over 1/(2j+1), j = 11 .. 1. */
@@ -64,6 +70,8 @@ double mfr_rng_log(double x)
     double lnm = 2.0 * f + 2.0 * f * (f2 * p);
     return ((double)e * LN2_HI + ((double)e * LN2_LO + lnm));
 }
+
+double mfr_rng_log(double x) { return rng_log(x); }
 
 /*
  * Marsaglia's polar method: (x, y) uniform in [−1, 1)², kept when
@@ -74,19 +82,47 @@ double mfr_rng_log(double x)
  * every draw is a pure function of (seed, stream, index) however many
  * attempts it takes (on average 4/π).
  */
-void mfr_rng_normal_pair(uint64_t seed, uint64_t stream, uint64_t pair, double out[2])
+static const uint64_t GAMMA = UINT64_C(0x9e3779b97f4a7c15);
+
+/* The accepted point (x, y, s) of the pair keyed h = mfr_rng_u64(...). */
+static inline void polar_point(uint64_t h, double *xo, double *yo, double *so)
 {
-    static const uint64_t GAMMA = UINT64_C(0x9e3779b97f4a7c15);
-    uint64_t h = mfr_rng_u64(seed, stream, pair);
     for (;;) {
         double x = (double)(mix64(h += GAMMA) >> 11) * 0x1.0p-52 - 1.0;
         double y = (double)(mix64(h += GAMMA) >> 11) * 0x1.0p-52 - 1.0;
         double s = x * x + y * y;
         if (s >= 1.0 || s == 0.0) continue;
-        double t = sqrt(-2.0 * mfr_rng_log(s) / s);
-        out[0] = x * t;
-        out[1] = y * t;
+        *xo = x, *yo = y, *so = s;
         return;
+    }
+}
+
+void mfr_rng_normal_pair(uint64_t seed, uint64_t stream, uint64_t pair, double out[2])
+{
+    double x, y, s;
+    polar_point(mfr_rng_u64(seed, stream, pair), &x, &y, &s);
+    double t = sqrt(-2.0 * rng_log(s) / s);
+    out[0] = x * t;
+    out[1] = y * t;
+}
+
+void mfr_rng_normal_pairs(uint64_t seed, uint64_t stream, uint64_t first_pair, int64_t n_pairs,
+                          double *out)
+{
+    enum { LANES = 8 }; /* the logarithms of 8 pairs in step: their chains overlap */
+    const uint64_t key = stream_key(seed, stream);
+    for (int64_t b = 0; b < n_pairs; b += LANES) {
+        const int n = n_pairs - b < LANES ? (int)(n_pairs - b) : LANES;
+        double x[LANES], y[LANES], s[LANES], t[LANES];
+        for (int q = 0; q < LANES; q++) { /* whole blocks: the tail lanes repeat a pair */
+            const uint64_t pair = first_pair + (uint64_t)b + (uint64_t)(q < n ? q : 0);
+            polar_point(mix64(key + pair * GAMMA), &x[q], &y[q], &s[q]);
+        }
+        for (int q = 0; q < LANES; q++) t[q] = sqrt(-2.0 * rng_log(s[q]) / s[q]);
+        for (int q = 0; q < n; q++) {
+            out[2 * (b + q)] = x[q] * t[q];
+            out[2 * (b + q) + 1] = y[q] * t[q];
+        }
     }
 }
 

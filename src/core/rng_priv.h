@@ -35,6 +35,11 @@ double mfr_rng_normal(uint64_t seed, uint64_t stream, uint64_t index);
 /* Both draws of pair p at once: out[0] = mfr_rng_normal(seed, stream, 2p),
  * out[1] = mfr_rng_normal(seed, stream, 2p + 1), for the cost of one. */
 void mfr_rng_normal_pair(uint64_t seed, uint64_t stream, uint64_t pair, double out[2]);
+/* Pairs first_pair .. first_pair + n_pairs - 1 into out[0 .. 2 n_pairs),
+ * each equal to mfr_rng_normal_pair's, several at a time (the stream's
+ * key made once, the logarithms interleaved): the initialization's path. */
+void mfr_rng_normal_pairs(uint64_t seed, uint64_t stream, uint64_t first_pair, int64_t n_pairs,
+                          double *out);
 /* ln(x) for a positive normal double from basic operations only, within a
  * few ulp (rng.c); what the polar method uses instead of libm's log. */
 double mfr_rng_log(double x);

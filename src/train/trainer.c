@@ -257,21 +257,23 @@ static void init_factors(float *F, int32_t first_row, int32_t n_rows, int32_t k,
 {
     /* Each value is a pure function of (seed, stream, row * k + col); the
      * two draws of a polar pair are taken together where both are in the
-     * row (half the logarithms and square roots). */
+     * row (half the logarithms and square roots), a batch of pairs at a
+     * time; a row's odd first or last value is its pair's half. */
+    enum { PAIRS = 128 };
 #pragma omp parallel for schedule(static) num_threads(n_threads)
     for (int32_t r = 0; r < n_rows; r++) {
         float *row = F + (size_t)r * (size_t)k_pad;
-        for (int32_t c = 0; c < k; c++) {
-            uint64_t idx = ((uint64_t)first_row + (uint64_t)r) * (uint64_t)k + (uint64_t)c;
-            if ((idx & 1) == 0 && c + 1 < k) {
-                double z[2];
-                mfr_rng_normal_pair(seed, stream, idx >> 1, z);
-                row[c] = (float)(std * z[0]);
-                row[++c] = (float)(std * z[1]);
-            } else {
-                row[c] = (float)(std * mfr_rng_normal(seed, stream, idx));
-            }
+        const uint64_t idx0 = ((uint64_t)first_row + (uint64_t)r) * (uint64_t)k;
+        int32_t c = 0;
+        if (idx0 & 1) row[c++] = (float)(std * mfr_rng_normal(seed, stream, idx0));
+        while (k - c >= 2) {
+            double z[2 * PAIRS];
+            const int32_t np = (k - c) / 2 < PAIRS ? (k - c) / 2 : PAIRS;
+            mfr_rng_normal_pairs(seed, stream, (idx0 + (uint64_t)c) >> 1, np, z);
+            for (int32_t q = 0; q < 2 * np; q++) row[c + q] = (float)(std * z[q]);
+            c += 2 * np;
         }
+        if (c < k) row[c] = (float)(std * mfr_rng_normal(seed, stream, idx0 + (uint64_t)c));
     }
 }
 

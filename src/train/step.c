@@ -408,11 +408,7 @@ static int first_masked(const mfr_trainer *tr, const struct mfr_step *st)
 
 void mfr_phase_check(mfr_trainer *tr, struct mfr_step *st)
 {
-    if (st->masks_only) {
-#pragma omp single
-        st->bad_array = first_masked(tr, st);
-        return;
-    }
+    if (st->masks_only) return; /* step_once reads the masks after the region's barrier */
     const float *arr[MFR_CHECK_MAX_ARRAYS];
     int64_t len[MFR_CHECK_MAX_ARRAYS], first[MFR_CHECK_MAX_ARRAYS + 1];
     const int n = check_arrays(tr, st, arr, len, NULL);
@@ -478,6 +474,7 @@ static int step_once(mfr_trainer *tr, double *loss_out, mfr_error *err)
         mfr_phase_derive(tr, &st);
         mfr_phase_check(tr, &st);
     }
+    if (st.masks_only) st.bad_array = first_masked(tr, &st);
     return mfr_step_end(tr, &st, loss_out, err);
 }
 

@@ -97,7 +97,8 @@ struct mfr_step {
     int bad_array;                 /* mfr_phase_check: the first non-finite array, or -1 */
     /* Set by a step whose optimizer updates write every array the check
      * covers (no implicit feedback, not ALS): the updates' MFR_NONFINITE_BIT
-     * masks per group then replace the check's pass over the arrays. */
+     * masks per group then replace the check's pass over the arrays, read
+     * once the parallel region has ended (no barrier of its own). */
     int masks_only;
     unsigned bad_mask[MFR_N_GROUPS];
     /* Users [user_first, user_end) are updated, derived and checked: all

@@ -8,7 +8,7 @@
  *       (the user pass of one shard: owner mode writes residuals, shard
  *       mode the shard's item buffer, zeroed first); single-threaded, the
  *       AVX2 case checked bit for bit against the reference first.
- *   train/reduce/SET/MODE  mfr_phase_items over `threads` OpenMP threads:
+ *   train/reduce/SET/MODE  mfr_phase_loss_items over `threads` OpenMP threads:
  *       item owners (each item's gradient over the CSC, its regularizer
  *       terms and its optimizer update) or shard buffers (their sum in
  *       shard order; the update of V then runs in the update phase).
@@ -260,7 +260,7 @@ static void bm_reduce(struct mfr_bench_state *st, const void *ctx)
     mfr_phase_user_grads(tr, &step);
     while (mfr_bench_keep_running(st)) {
 #pragma omp parallel num_threads(threads)
-        mfr_phase_items(tr, &step);
+        mfr_phase_loss_items(tr, &step); /* the loss is n_shards adds */
     }
     const double kk = tr->model->k_pad, n = (double)tr->csr.nnz, m = tr->model->n_items;
     const double S = tr->n_shards;

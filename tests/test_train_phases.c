@@ -65,8 +65,7 @@ static int step_by_phases(mfr_trainer *tr, int threads, double *loss)
     if (threads == 0) {
         mfr_phase_reg_sums(tr, &st);
         mfr_phase_user_grads(tr, &st);
-        mfr_phase_loss(tr, &st);
-        mfr_phase_items(tr, &st);
+        mfr_phase_loss_items(tr, &st);
         mfr_phase_implicit(tr, &st);
         mfr_phase_update(tr, &st);
         mfr_phase_derive(tr, &st);
@@ -76,8 +75,7 @@ static int step_by_phases(mfr_trainer *tr, int threads, double *loss)
         {
             mfr_phase_reg_sums(tr, &st);
             mfr_phase_user_grads(tr, &st);
-            mfr_phase_loss(tr, &st);
-            mfr_phase_items(tr, &st);
+            mfr_phase_loss_items(tr, &st);
             mfr_phase_implicit(tr, &st);
             mfr_phase_update(tr, &st);
             mfr_phase_derive(tr, &st);

@@ -162,16 +162,22 @@ void mfr_phase_user_grads(mfr_trainer *tr, struct mfr_step *st)
     for (int32_t s = 0; s < tr->n_shards; s++) mfr_shard_user_grads(tr, st, s);
 }
 
+/* The step's loss from the shards' slots, summed in shard order; returns
+ * whether it is finite. Only `record` stores it in st. */
+static int loss_from_slots(const mfr_trainer *tr, struct mfr_step *st, int record)
+{
+    double sq = 0.0;
+    for (int32_t s = 0; s < tr->n_shards; s++) sq += tr->shard_loss[(size_t)s * MFR_TRAIN_LOSS_STRIDE];
+    const double mse = sq / (double)tr->nnz_all, total = mse + st->parts.l2 + st->parts.gravity;
+    const int finite = isfinite(total);
+    if (record) st->parts.mse = mse, st->parts.total = total, st->finite = finite;
+    return finite;
+}
+
 void mfr_phase_loss(mfr_trainer *tr, struct mfr_step *st)
 {
 #pragma omp single
-    {
-        double sq = 0.0;
-        for (int32_t s = 0; s < tr->n_shards; s++) sq += tr->shard_loss[(size_t)s * MFR_TRAIN_LOSS_STRIDE];
-        st->parts.mse = sq / (double)tr->nnz_all;
-        st->parts.total = st->parts.mse + st->parts.l2 + st->parts.gravity;
-        st->finite = isfinite(st->parts.total);
-    }
+    loss_from_slots(tr, st, 1);
 }
 
 /* ---- item gradients ---- */
@@ -207,7 +213,7 @@ static void add_bad_mask(struct mfr_step *st, int group, unsigned bad)
     }
 }
 
-static void items_by_owner(mfr_trainer *tr, struct mfr_step *st)
+static void items_by_owner(mfr_trainer *tr, struct mfr_step *st, int finite)
 {
     const mfr_model *m = tr->model;
     unsigned bad = 0;
@@ -216,7 +222,7 @@ static void items_by_owner(mfr_trainer *tr, struct mfr_step *st)
         const int64_t off = (int64_t)i * m->k_pad;
         csc_item_grad(tr, i, tr->gV, m->U, tr->resid);
         item_reg_grad(tr, st, i, tr->gV + off);
-        if (st->finite)
+        if (finite)
             bad |= mfr_opt_update(tr->opt, &st->opt, &tr->group[MFR_GROUP_ITEMS], off, tr->gV, m->k_pad);
     }
     add_bad_mask(st, MFR_GROUP_ITEMS, bad);
@@ -244,9 +250,13 @@ void mfr_items_reg_terms(mfr_trainer *tr, const struct mfr_step *st)
     for (int32_t i = 0; i < m->n_items; i++) item_reg_grad(tr, st, i, tr->gV + (size_t)i * (size_t)m->k_pad);
 }
 
-void mfr_phase_items(mfr_trainer *tr, struct mfr_step *st)
+/* The loss (every thread sums the slots itself, the same bits, instead of
+ * waiting for one thread: a barrier fewer; thread 0 records it, read by
+ * the other threads after the item pass's barrier), then the item pass. */
+void mfr_phase_loss_items(mfr_trainer *tr, struct mfr_step *st)
 {
-    if (tr->reduce == MFR_REDUCE_OWNER) items_by_owner(tr, st);
+    const int finite = loss_from_slots(tr, st, omp_get_thread_num() == 0);
+    if (tr->reduce == MFR_REDUCE_OWNER) items_by_owner(tr, st, finite);
     else items_by_shard_buffers(tr, st);
 }
 
@@ -467,8 +477,7 @@ static int step_once(mfr_trainer *tr, double *loss_out, mfr_error *err)
     {
         mfr_phase_reg_sums(tr, &st);
         mfr_phase_user_grads(tr, &st);
-        mfr_phase_loss(tr, &st);
-        mfr_phase_items(tr, &st);
+        mfr_phase_loss_items(tr, &st);
         mfr_phase_implicit(tr, &st);
         mfr_phase_update(tr, &st);
         mfr_phase_derive(tr, &st);

@@ -153,7 +153,7 @@ void mfr_phase_loss(mfr_trainer *tr, struct mfr_step *st);
 /* The item gradients in an order fixed by the data: item owners sum their
  * ratings in CSC order and update V at once; shard buffers are summed in
  * shard order. Then the items' regularizer terms. */
-void mfr_phase_items(mfr_trainer *tr, struct mfr_step *st);
+void mfr_phase_loss_items(mfr_trainer *tr, struct mfr_step *st);
 /* Implicit feedback: Y's gradient over the CSC, and its update. */
 void mfr_phase_implicit(mfr_trainer *tr, struct mfr_step *st);
 /* The implicit phase after gY holds every item's data gradient (summed

@@ -21,19 +21,45 @@
 
 #define EVAL_BLOCK 262144 /* 2 MiB of errors; few barriers even when a core is busy */
 
-/* Errors of ratings [lo, hi) of r into e[0..hi-lo): the kernel set's
- * eval_errors (AVX2 where the CPU has it; both give the bits of
- * mfr_model_predict_unchecked). */
+/* A view's ratings of the block being computed (dataset_priv.h), and the
+ * first rating found outside the model. */
+struct gathered {
+    int32_t *user, *item;
+    float *rating;
+    int64_t bad;
+};
+
+/* Errors of ratings [a0, a1) of r (in the block starting at lo) into
+ * e[0..a1-a0): the kernel set's eval_errors (AVX2 where the CPU has it;
+ * both give the bits of mfr_model_predict_unchecked). A view's ratings are
+ * gathered first and checked against the model (the others are checked
+ * before: first_outside). */
 static void block_errors(const struct mfr_kernel_set *kern, const mfr_model *m, const mfr_ratings *r,
-                         int64_t lo, int64_t hi, double *e)
+                         struct gathered *g, int64_t lo, int64_t a0, int64_t a1, double *e)
 {
-    kern->eval_errors(m->U, m->V, m->k_pad, m->k_row, r->user + lo, r->item + lo, r->rating + lo, hi - lo, e);
+    const int32_t *u = r->user + a0, *i = r->item + a0;
+    const float *x = r->rating + a0;
+    if (r->skip) {
+        int32_t *gu = g->user + (a0 - lo), *gi = g->item + (a0 - lo);
+        float *gr = g->rating + (a0 - lo);
+        mfr_ratings_gather(r, a0, a1, gu, gi, gr);
+        for (int64_t q = 0; q < a1 - a0; q++)
+            if (((uint32_t)gu[q] >= (uint32_t)m->n_users) | ((uint32_t)gi[q] >= (uint32_t)m->n_items)) {
+#pragma omp critical(mfr_eval_bad)
+                if (a0 + q < g->bad) g->bad = a0 + q;
+                return;
+            }
+        u = gu, i = gi, x = gr;
+    }
+    kern->eval_errors(m->U, m->V, m->k_pad, m->k_row, u, i, x, a1 - a0, e);
 }
 
-/* The first rating of r whose user or item is outside the model, or r->n. */
+/* The first rating of r whose user or item is outside the model, or r->n
+ * (a view's are checked as they are gathered: block_errors). */
 static int64_t first_outside(const mfr_model *m, const mfr_ratings *r, int n_threads)
 {
     int64_t bad = r->n;
+    if (r->skip) return bad;
 #pragma omp parallel for schedule(static) reduction(min : bad) num_threads(n_threads) if (r->n >= MFR_SETUP_PAR_MIN)
     for (int64_t x = 0; x < r->n; x++)
         if (((uint32_t)r->user[x] >= (uint32_t)m->n_users) | ((uint32_t)r->item[x] >= (uint32_t)m->n_items))
@@ -41,20 +67,31 @@ static int64_t first_outside(const mfr_model *m, const mfr_ratings *r, int n_thr
     return bad;
 }
 
+/* Releases a mapped r's pages of the rows before rating `end` (one past
+ * the last block read), from *done on. */
+static void release_read(const mfr_ratings *r, int64_t end, int64_t *done)
+{
+    if (!r->mapped) return;
+    int64_t row = end >= r->n ? mfr_ratings_rows(r) : mfr_ratings_row(r, end);
+    mfr_ratings_release_rows(r, *done, row);
+    *done = row;
+}
+
 /* Sums e*e and |e| over the errors of every rating, in rating order: while
  * every thread computes its part of block b, thread 0 then also sums block
  * b - 1 (the sum is a few percent of the predictions' work). */
 static void sum_errors(const struct mfr_kernel_set *kern, const mfr_model *m, const mfr_ratings *r,
-                       int n_threads, double *buf, double *sq,
-                       double *ab)
+                       int n_threads, double *buf, struct gathered *g, double *sq, double *ab)
 {
     const int64_t n = r->n, n_blocks = (n + EVAL_BLOCK - 1) / EVAL_BLOCK;
     double s = 0.0, a = 0.0;
+    int64_t released = 0;
     if (n_threads < 2 || n_blocks < 2) {
         for (int64_t b = 0; b < n_blocks; b++) {
             int64_t lo = b * EVAL_BLOCK, hi = lo + EVAL_BLOCK < n ? lo + EVAL_BLOCK : n;
-            block_errors(kern, m, r, lo, hi, buf);
+            block_errors(kern, m, r, g, lo, lo, hi, buf);
             for (int64_t x = 0; x < hi - lo; x++) s += buf[x] * buf[x], a += fabs(buf[x]);
+            release_read(r, hi, &released);
         }
         *sq = s, *ab = a;
         return;
@@ -68,11 +105,12 @@ static void sum_errors(const struct mfr_kernel_set *kern, const mfr_model *m, co
             if (b < n_blocks) {
                 int64_t lo = b * EVAL_BLOCK, hi = lo + EVAL_BLOCK < n ? lo + EVAL_BLOCK : n;
                 int64_t a0 = lo + (hi - lo) * t / nt, a1 = lo + (hi - lo) * (t + 1) / nt;
-                block_errors(kern, m, r, a0, a1, cur + (a0 - lo));
+                block_errors(kern, m, r, g, lo, a0, a1, cur + (a0 - lo));
             }
             if (t == 0 && b > 0) {
                 int64_t lo = (b - 1) * EVAL_BLOCK, hi = lo + EVAL_BLOCK < n ? lo + EVAL_BLOCK : n;
                 for (int64_t x = 0; x < hi - lo; x++) s += prev[x] * prev[x], a += fabs(prev[x]);
+                release_read(r, hi, &released);
             }
 #pragma omp barrier
         }
@@ -101,10 +139,23 @@ int mfr_model_evaluate_threads(const mfr_model *m, const mfr_ratings *r, int n_t
                           (int)(user ? m->n_users : m->n_items) - 1);
     }
     double *buf = mfr_malloc(sizeof(double) * 2 * EVAL_BLOCK);
-    if (!buf) return mfr_seterr(err, MFR_ERR_NOMEM, "out of memory evaluating the model");
+    const size_t gn = r->skip ? EVAL_BLOCK : 1;
+    struct gathered g = {mfr_malloc(sizeof(int32_t) * gn), mfr_malloc(sizeof(int32_t) * gn),
+                         mfr_malloc(sizeof(float) * gn), r->n};
+    if (!buf || !g.user || !g.item || !g.rating) {
+        free(buf), free(g.user), free(g.item), free(g.rating);
+        return mfr_seterr(err, MFR_ERR_NOMEM, "out of memory evaluating the model");
+    }
     double sq, ab;
-    sum_errors(mfr_kernels_select(MFR_KERNELS_AUTO, NULL), m, r, nt, buf, &sq, &ab);
-    free(buf);
+    sum_errors(mfr_kernels_select(MFR_KERNELS_AUTO, NULL), m, r, nt, buf, &g, &sq, &ab);
+    free(buf), free(g.user), free(g.item), free(g.rating);
+    if (g.bad < r->n) {
+        const int64_t f = mfr_ratings_row(r, g.bad);
+        const bool user = r->user[f] < 0 || r->user[f] >= m->n_users;
+        return mfr_seterr(err, MFR_ERR_MISMATCH, "rating %lld: %s index %d is outside the model's 0..%d",
+                          (long long)g.bad, user ? "user" : "item", (int)(user ? r->user[f] : r->item[f]),
+                          (int)(user ? m->n_users : m->n_items) - 1);
+    }
     double n = (double)r->n;
     out->n = r->n;
     out->mse = sq / n;

@@ -236,8 +236,7 @@ static int trainer_model(mfr_trainer *tr, const mfr_dataset *ds, int32_t n_users
 static int trainer_index(mfr_trainer *tr, const mfr_ratings *train, mfr_error *err)
 {
     const mfr_model *m = tr->model;
-    int rc = mfr_csr_build(m->n_users, m->n_items, train->n, train->user, train->item, train->rating,
-                           tr->n_threads, &tr->csr, err);
+    int rc = mfr_csr_build_ratings(m->n_users, m->n_items, train, tr->n_threads, &tr->csr, err);
     if (rc != MFR_OK) return rc;
     if (mfr_trainer_needs_csc(tr))
         if ((rc = mfr_csc_build(&tr->csr, tr->n_threads, &tr->csc, err)) != MFR_OK) return rc;
@@ -330,6 +329,25 @@ static void trainer_item_count(mfr_trainer *tr, const struct mfr_train_part *par
     for (int64_t j = 0; j < tr->csr.nnz; j++) tr->item_count[tr->csr.item[j]]++;
 }
 
+/* The sum of r's ratings in rating order (a view's rows skipping its
+ * test rows; a mapped input's pages released behind). */
+static double rating_sum(const mfr_ratings *r)
+{
+    const int64_t rows = mfr_ratings_rows(r), step = (int64_t)1 << 20;
+    double sum = 0.0;
+    for (int64_t f0 = 0; f0 < rows; f0 += step) {
+        const int64_t f1 = f0 + step < rows ? f0 + step : rows;
+        if (r->skip) {
+            for (int64_t f = f0; f < f1; f++)
+                if (!r->skip[f]) sum += r->rating[f];
+        } else {
+            for (int64_t f = f0; f < f1; f++) sum += r->rating[f];
+        }
+        mfr_ratings_release_rows(r, f0, f1);
+    }
+    return sum;
+}
+
 /* Initial values: N(0, init_std²) factors, b_i at the training mean (a
  * part's: the whole data's), the implicit weights c_u, and U derived from
  * P and Y. */
@@ -343,7 +361,7 @@ static void trainer_init(mfr_trainer *tr, const mfr_ratings *train, const struct
     if (c->bias) {
         /* b_u = 0 (alloc), b_i = the training mean, summed in rating order */
         double mean = 0.0;
-        for (int64_t j = 0; !part && j < train->n; j++) mean += train->rating[j];
+        if (!part) mean = rating_sum(train);
         tr->bias_mean = part ? part->bias_mean : (float)(mean / (double)train->n);
         for (int32_t i = 0; i < m->n_items; i++)
             m->V[(size_t)i * (size_t)m->k_pad + (size_t)mfr_lane_item_bias(m->k)] = tr->bias_mean;

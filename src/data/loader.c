@@ -186,13 +186,18 @@ struct chunk {
  * which is the first in the chunk's line order. */
 static void parse_chunk(struct chunk *c, const char *path, const struct mfr_rating_syntax *syn,
                         const struct mfr_rating_ids *ids, int64_t header, float min_r,
-                        float max_r, bool fast, mfr_ratings *r)
+                        float max_r, bool fast, bool mapped, mfr_ratings *r)
 {
     const char s0 = syn->sep[0], s1 = syn->sep[1];
     struct mfr_line_iter it = {c->p, c->end, c->first + header, 0};
     int64_t k = c->first;
     int rc = MFR_OK;
+    const char *read_from = c->p; /* a mapped file's text not yet released */
     for (;;) {
+        if (mapped && (k & 0xffff) == 0 && it.p > read_from) { /* the text read so far leaves memory */
+            mfr_release_mapped(read_from, (size_t)(it.p - read_from));
+            read_from = it.p;
+        }
         struct rating_rec rec;
         if (fast && !it.blank && it.p < it.end &&
             parse_line_fast(&it.p, it.end, s0, s1, min_r, max_r, &rec)) {
@@ -227,6 +232,7 @@ static void parse_chunk(struct chunk *c, const char *path, const struct mfr_rati
         r->ts[k] = rec.ts;
         k++;
     }
+    if (mapped && it.p > read_from) mfr_release_mapped(read_from, (size_t)(it.p - read_from));
     c->rc = rc < 0 ? rc : MFR_OK;
     c->count = k - c->first;
     c->blank = it.blank;
@@ -286,8 +292,14 @@ int mfr_parse_ratings_chunked(const struct mfr_text_file *f, const struct mfr_ra
     int threads = mfr_setup_threads();
     if ((size_t)threads > nc) threads = (int)nc;
 #pragma omp parallel for schedule(static, 1) num_threads(threads) if (threads > 1)
-    for (size_t t = 0; t < nc; t++)
-        ch[t].lines = (int64_t)mfr_count_newlines(ch[t].p, (size_t)(ch[t].end - ch[t].p));
+    for (size_t t = 0; t < nc; t++) { /* a mapped file's pages released behind the count */
+        const size_t step = f->mapped ? (size_t)64 << 20 : SIZE_MAX;
+        for (const char *q = ch[t].p; q < ch[t].end; q += step) {
+            const size_t len = (size_t)(ch[t].end - q) < step ? (size_t)(ch[t].end - q) : step;
+            ch[t].lines += (int64_t)mfr_count_newlines(q, len);
+            if (f->mapped) mfr_release_mapped(q, len);
+        }
+    }
     int64_t lines = 0;
     for (size_t t = 0; t < nc; t++) {
         ch[t].first = lines;
@@ -300,7 +312,7 @@ int mfr_parse_ratings_chunked(const struct mfr_text_file *f, const struct mfr_ra
     if (rc != MFR_OK) goto done;
 #pragma omp parallel for schedule(static, 1) num_threads(threads) if (threads > 1)
     for (size_t t = 0; t < nc; t++)
-        parse_chunk(&ch[t], f->path, syn, ids, header, min_r, max_r, fast, r);
+        parse_chunk(&ch[t], f->path, syn, ids, header, min_r, max_r, fast, f->mapped, r);
 
     /* In file order: the first error, a blank line that has lines after it
      * in a later chunk, then the ids. */

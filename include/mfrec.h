@@ -812,6 +812,12 @@ MFR_API const char *mfr_trainer_reduce_name(const mfr_trainer *tr);
 MFR_API const char *mfr_trainer_reduce_reason(const mfr_trainer *tr);
 /** Bytes of data, factors, optimizer state and scratch allocated. */
 MFR_API uint64_t mfr_trainer_memory_bytes(const mfr_trainer *tr);
+/** The run's estimated peak: mfr_trainer_memory_bytes plus what is held
+ *  beside the buffers (the training ratings or a lean split's marks and
+ *  test copy, the dataset's ids and metadata, build and evaluation
+ *  scratch). cfg.max_memory (default: the physical memory) is compared
+ *  with it before anything is allocated. */
+MFR_API uint64_t mfr_trainer_peak_bytes(const mfr_trainer *tr);
 
 /* ------------------------------------------------------------------ */
 /* Checkpoints: saving a training run and resuming it exactly           */

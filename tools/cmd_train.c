@@ -839,8 +839,9 @@ static int train_finish(struct train_run *r)
     struct rusage ru;
     if (getrusage(RUSAGE_SELF, &ru) == 0)
         printf("memory: peak RSS %.1f MiB; training buffers %.1f MiB (factors, optimizer state, "
-               "CSR, reduction)\n",
-               (double)ru.ru_maxrss / 1024.0, (double)mfr_trainer_memory_bytes(tr) / 1048576.0);
+               "CSR, reduction); estimated peak %.1f MiB (--max-memory)\n",
+               (double)ru.ru_maxrss / 1024.0, (double)mfr_trainer_memory_bytes(tr) / 1048576.0,
+               (double)mfr_trainer_peak_bytes(tr) / 1048576.0);
     if (o->out)
         printf("model checksum %016llx, saved to %s\n",
                (unsigned long long)mfr_model_checksum(r->model), o->out);

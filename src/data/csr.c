@@ -3,7 +3,8 @@
  * Both builders are counting sorts in parallel over chunks of ratings with
  * per-chunk histograms merged in chunk order (csort_priv.h); every pass
  * reads its input in order and writes through the chunks' cursors (no
- * scattered reads). The same bytes for any thread count.
+ * scattered reads); the CSR's rows are then sorted by item, each by one
+ * thread. The same bytes for any thread count.
  */
 #include <string.h>
 

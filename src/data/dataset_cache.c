@@ -46,7 +46,9 @@
  * dataset keeps the mapping until mfr_dataset_destroy. mfrec replaces a
  * cache only by renaming a new file over it, which leaves a mapped old one
  * intact; truncating a cache file in place while a process uses it is not
- * supported (the process would fault).
+ * supported (the process would fault). A load that parses and writes the
+ * cache then reads its ratings from the new file's mapping too (adopt_cache
+ * in dataset.c), so that a first run holds them no more than a later one.
  *
  * Writing goes through mfr_write_atomic (temporary file, fsync, rename), so
  * a reader sees either the old cache, the new one, or none.

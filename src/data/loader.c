@@ -294,8 +294,9 @@ int mfr_parse_ratings_chunked(const struct mfr_text_file *f, const struct mfr_ra
 #pragma omp parallel for schedule(static, 1) num_threads(threads) if (threads > 1)
     for (size_t t = 0; t < nc; t++) { /* a mapped file's pages released behind the count */
         const size_t step = f->mapped ? (size_t)64 << 20 : SIZE_MAX;
-        for (const char *q = ch[t].p; q < ch[t].end; q += step) {
+        for (const char *q = ch[t].p, *next; q < ch[t].end; q = next) {
             const size_t len = (size_t)(ch[t].end - q) < step ? (size_t)(ch[t].end - q) : step;
+            next = q + len;
             ch[t].lines += (int64_t)mfr_count_newlines(q, len);
             if (f->mapped) mfr_release_mapped(q, len);
         }

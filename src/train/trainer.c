@@ -195,7 +195,7 @@ static double beside_buffers(const mfr_dataset *ds, const mfr_ratings *train, in
     b += T * ((double)n_users + 1) * 8.0 + T * row_max * 8.0; /* CSR histograms, row sorts */
     b += 262144.0 * 28.0;                                        /* evaluation blocks */
     if (train->mapped) b += T * (double)((int64_t)1 << 20) * rating; /* pages not yet released */
-    return b;
+    return b + 32.0 * 1048576.0; /* the process: code, libraries, stacks, mfrec's first 32 MiB of heap */
 }
 
 /* Checks the plan of n_users users' nnz ratings and n_buffers shard

@@ -74,11 +74,11 @@ int64_t mfr_ratings_gather(const mfr_ratings *r, int64_t lo, int64_t hi, int32_t
         return hi;
     }
     int64_t f = mfr_ratings_row(r, lo);
-    for (int64_t x = 0; x < hi - lo; f++) {
-        if (r->skip[f]) continue;
+    for (int64_t x = 0, cnt = hi - lo; x < cnt; f++) { /* no branch on the marks: a skipped row is overwritten */
         user[x] = r->user[f];
         item[x] = r->item[f];
-        rating[x++] = r->rating[f];
+        rating[x] = r->rating[f];
+        x += !r->skip[f];
     }
     return f;
 }

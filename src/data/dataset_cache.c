@@ -147,13 +147,19 @@ static uint64_t hash_blocks_mapped(uint64_t seed, const void *data, size_t n, bo
     for (size_t g = 0; g < nb; g += 256) {
         uint64_t h[256] = {0}; /* (every entry is written below) */
         const size_t cnt = nb - g < 256 ? nb - g : 256;
+        /* a mapping's group in batches of 32 blocks, each released once
+         * hashed: at most 32 MiB of it resident (the sums are the same) */
+        const size_t batch = mapped ? 32 : 256;
+        for (size_t b0 = g; b0 < g + cnt; b0 += batch) {
+            const size_t b1 = b0 + batch < g + cnt ? b0 + batch : g + cnt;
 #pragma omp parallel for schedule(static) num_threads(mfr_setup_threads())
-        for (size_t b = g; b < g + cnt; b++) {
-            size_t len = b + 1 < nb ? HASH_BLOCK : n - b * HASH_BLOCK;
-            h[b - g] = hash_bytes(b + 1, p + b * HASH_BLOCK, len);
+            for (size_t b = b0; b < b1; b++) {
+                size_t len = b + 1 < nb ? HASH_BLOCK : n - b * HASH_BLOCK;
+                h[b - g] = hash_bytes(b + 1, p + b * HASH_BLOCK, len);
+            }
+            if (mapped) mfr_release_mapped(p + b0 * HASH_BLOCK, b1 < nb ? (b1 - b0) * HASH_BLOCK : n - b0 * HASH_BLOCK);
         }
         seed = hash_bytes(seed, h, cnt * sizeof *h);
-        if (mapped) mfr_release_mapped(p + g * HASH_BLOCK, g + cnt < nb ? cnt * HASH_BLOCK : n - g * HASH_BLOCK);
     }
     return seed;
 }
@@ -458,7 +464,7 @@ static bool arrays_valid(const mfr_dataset *ds)
     const uint32_t nu = (uint32_t)ds->n_users, ni = (uint32_t)ds->n_items;
     const float lo = ds->opt.min_rating, hi = ds->opt.max_rating;
     int bad = 0;
-    const int64_t step = (int64_t)1 << 24; /* 192 MiB of the mapping resident at most */
+    const int64_t step = (int64_t)1 << 21; /* 24 MiB of the mapping resident at most */
     for (int64_t k0 = 0; k0 < r->n && !bad; k0 += step) {
         const int64_t k1 = k0 + step < r->n ? k0 + step : r->n;
 #pragma omp parallel for schedule(static) reduction(| : bad) num_threads(mfr_setup_threads()) \

@@ -368,6 +368,21 @@ typedef struct mfr_split mfr_split;
  */
 MFR_API int mfr_split_create(const mfr_dataset *ds, const char *spec, uint64_t seed,
                              mfr_split **out, mfr_error *err);
+/**
+ * mfr_split_create with less memory: for a "random:" spec the training
+ * part is not copied but refers to the dataset's ratings (which must
+ * outlive the split), with one byte a rating marking the test rows; the
+ * other specs are copied as by mfr_split_create. Such a training part is
+ * read by mfr_trainer_create, mfr_trainer_resume, mfr_trainer_evaluate,
+ * mfr_model_evaluate, mfr_ratings_count and mfr_ratings_get (same results
+ * as from a copy); mfr_ratings_write and mfr_ratings_overlap refuse it
+ * (MFR_ERR_UNSUPPORTED), and the other functions taking ratings need
+ * mfr_split_create's copies. A dataset read from its cache file then
+ * never becomes resident whole: passes over it release its pages behind
+ * them.
+ */
+MFR_API int mfr_split_create_lean(const mfr_dataset *ds, const char *spec, uint64_t seed,
+                                  mfr_split **out, mfr_error *err);
 MFR_API const mfr_ratings *mfr_split_train(const mfr_split *s);
 MFR_API const mfr_ratings *mfr_split_test(const mfr_split *s);
 /** The normalized spec string, e.g. "sklearn:300:0.25". */
@@ -799,6 +814,12 @@ MFR_API const char *mfr_trainer_reduce_name(const mfr_trainer *tr);
 MFR_API const char *mfr_trainer_reduce_reason(const mfr_trainer *tr);
 /** Bytes of data, factors, optimizer state and scratch allocated. */
 MFR_API uint64_t mfr_trainer_memory_bytes(const mfr_trainer *tr);
+/** The run's estimated peak: mfr_trainer_memory_bytes plus what is held
+ *  beside the buffers (the training ratings or a lean split's marks and
+ *  test copy, the dataset's ids and metadata, build and evaluation
+ *  scratch). cfg.max_memory (default: the physical memory) is compared
+ *  with it before anything is allocated. */
+MFR_API uint64_t mfr_trainer_peak_bytes(const mfr_trainer *tr);
 
 /* ------------------------------------------------------------------ */
 /* Checkpoints: saving a training run and resuming it exactly           */

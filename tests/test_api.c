@@ -344,6 +344,106 @@ static void test_memory_budget_refused_before_allocating(void **state)
     assert_non_null(strstr(err.message, "memory budget"));
 }
 
+/* The estimated peak (the budget's check) counts what the run holds beside
+ * the training buffers: a budget of the buffers alone is refused before
+ * anything is allocated, the estimate itself is accepted. */
+static void test_memory_budget_counts_the_peak(void **state)
+{
+    struct fixture *f = *state;
+    mfr_config cfg;
+    mfr_config_default(&cfg);
+    cfg.k = 4;
+    cfg.n_threads = 1;
+    mfr_error err = {0};
+    mfr_split *lean = NULL;
+    mfr_trainer *tr = NULL;
+    assert_int_equal(mfr_split_create_lean(f->ds, "random:0.34", 1, &lean, &err), MFR_OK);
+    assert_int_equal(mfr_trainer_create(&cfg, f->ds, mfr_split_train(lean), NULL, &tr, &err), MFR_OK);
+    const uint64_t buffers = mfr_trainer_memory_bytes(tr), peak = mfr_trainer_peak_bytes(tr);
+    mfr_trainer_destroy(tr);
+    tr = NULL;
+    assert_true(buffers > 0 && peak > buffers);
+    cfg.max_memory = peak;
+    assert_int_equal(mfr_trainer_create(&cfg, f->ds, mfr_split_train(lean), NULL, &tr, &err), MFR_OK);
+    assert_true(mfr_trainer_peak_bytes(tr) == peak);
+    mfr_trainer_destroy(tr);
+    tr = NULL;
+    cfg.max_memory = peak - 1;
+    assert_int_equal(mfr_trainer_create(&cfg, f->ds, mfr_split_train(lean), NULL, &tr, &err), MFR_ERR_TOO_LARGE);
+    assert_null(tr);
+    assert_non_null(strstr(err.message, "beside them"));
+    cfg.max_memory = buffers; /* enough for the buffers alone: not for the run */
+    assert_int_equal(mfr_trainer_create(&cfg, f->ds, mfr_split_train(lean), NULL, &tr, &err), MFR_ERR_TOO_LARGE);
+    assert_null(tr);
+    mfr_split_destroy(lean);
+}
+
+/* A lean split's training part (a view of the dataset's ratings) reads as
+ * the copy does and trains the same model bytes with the same metrics, over
+ * several view and evaluation blocks, for any thread count. */
+static void test_lean_split_matches_the_copy(void **state)
+{
+    (void)state;
+    enum { NU = 2000, NI = 200 };
+    char *dir = tu_mkdtemp();
+    size_t cap = (size_t)NU * NI * 24, len = 0;
+    char *text = malloc(cap);
+    for (int i = 0; i < NI; i++) /* item-major: the CSR's row sort has work */
+        for (int u = 0; u < NU; u++)
+            len += (size_t)snprintf(text + len, cap - len, "%d\t%d\t%d\t%d\n", u + 1, NI - i,
+                                    (u * 7 + i * 3) % 5 + 1, u + i);
+    tu_write_file(dir, "u.data", text, len);
+    free(text);
+    mfr_error err = {0};
+    mfr_dataset *ds = NULL;
+    mfr_split *copy = NULL, *lean = NULL;
+    mfr_load_options lo;
+    mfr_load_options_default(&lo);
+    lo.cache = MFR_CACHE_ALWAYS; /* the second load maps the cache: passes release its pages */
+    assert_int_equal(mfr_dataset_load(dir, &lo, &ds, &err), MFR_OK);
+    mfr_dataset_destroy(ds);
+    assert_int_equal(mfr_dataset_load(dir, &lo, &ds, &err), MFR_OK);
+    assert_int_equal(mfr_split_create(ds, "random:0.2", 7, &copy, &err), MFR_OK);
+    assert_int_equal(mfr_split_create_lean(ds, "random:0.2", 7, &lean, &err), MFR_OK);
+    const mfr_ratings *a = mfr_split_train(copy), *b = mfr_split_train(lean);
+    assert_int_equal(mfr_ratings_count(a), mfr_ratings_count(b));
+    assert_true(mfr_ratings_count(b) > 262144); /* more than one evaluation block */
+    for (int64_t x = 0; x < mfr_ratings_count(a); x += 4099) {
+        int32_t ua, ia, ub, ib;
+        float ra, rb;
+        int64_t ta, tb;
+        assert_int_equal(mfr_ratings_get(a, x, &ua, &ia, &ra, &ta, &err), MFR_OK);
+        assert_int_equal(mfr_ratings_get(b, x, &ub, &ib, &rb, &tb, &err), MFR_OK);
+        assert_true(ua == ub && ia == ib && ra == rb && ta == tb);
+    }
+    assert_int_equal(mfr_ratings_write(b, ds, "unused", &err), MFR_ERR_UNSUPPORTED);
+    uint64_t sums[2][2];
+    for (int t = 0; t < 2; t++) {
+        for (int v = 0; v < 2; v++) {
+            mfr_config cfg;
+            mfr_config_default(&cfg);
+            cfg.k = 8;
+            cfg.bias = 1;
+            cfg.n_threads = t ? 3 : 1;
+            mfr_trainer *tr = NULL;
+            assert_int_equal(mfr_trainer_create(&cfg, ds, v ? b : a, "random:0.2", &tr, &err), MFR_OK);
+            for (int e = 0; e < 3; e++) assert_int_equal(mfr_trainer_step(tr, NULL, &err), MFR_OK);
+            mfr_metrics ma, mb;
+            assert_int_equal(mfr_trainer_evaluate(tr, a, &ma, &err), MFR_OK);
+            assert_int_equal(mfr_trainer_evaluate(tr, b, &mb, &err), MFR_OK);
+            assert_true(ma.mse == mb.mse && ma.mae == mb.mae && ma.n == mb.n);
+            sums[t][v] = mfr_model_checksum(mfr_trainer_model(tr));
+            mfr_trainer_destroy(tr);
+        }
+    }
+    assert_true(sums[0][0] == sums[0][1] && sums[1][0] == sums[1][1] && sums[0][0] == sums[1][0]);
+    mfr_split_destroy(lean);
+    mfr_split_destroy(copy);
+    mfr_dataset_destroy(ds);
+    tu_rmtree(dir);
+    free(dir);
+}
+
 static void test_divergence_is_a_status(void **state)
 {
     struct fixture *f = *state;
@@ -374,6 +474,8 @@ int main(void)
         cmocka_unit_test(test_config_set_checks_ranges),
         cmocka_unit_test(test_trainer_misuse),
         cmocka_unit_test(test_memory_budget_refused_before_allocating),
+        cmocka_unit_test(test_memory_budget_counts_the_peak),
+        cmocka_unit_test(test_lean_split_matches_the_copy),
         cmocka_unit_test(test_divergence_is_a_status),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

@@ -885,13 +885,20 @@ static void test_cache_any_threads(void **state)
         assert_memory_equal(r->ts, w->ts, sizeof(int64_t) * (size_t)w->n);
         mfr_dataset_destroy(read);
     }
-    /* a flipped byte deep inside the timestamps: a block checksum catches it */
+    /* a flipped byte deep inside the timestamps: a block checksum catches
+     * it. (written reads its ratings from that file's mapping since it was
+     * written: a file changed in place under a run is not supported, so it
+     * goes first and a plain parse is the reference.) */
+    mfr_dataset_destroy(written);
+    mfr_load_options o = opts(MFR_FORMAT_AUTO);
+    o.cache = MFR_CACHE_NEVER;
+    mfr_dataset *parsed = tu_load_ok(data, &o);
     flip_byte(cache, 1000000);
     mfr_dataset *again = load_cached(data, cache, MFR_CACHE_STATE_WRITTEN);
-    assert_same_dataset(written, again);
+    assert_same_dataset(parsed, again);
     mfr_dataset_destroy(again);
+    mfr_dataset_destroy(parsed);
     mfr_set_threads(0);
-    mfr_dataset_destroy(written);
     tu_rmtree(dir);
     free(dir), free(data), free(cache);
 }

@@ -395,7 +395,7 @@ static void test_evaluate(void **state)
     row_i(m, 1)[1] = 2.0f;
     int32_t user[4] = {0, 0, 1, 1}, item[4] = {0, 1, 0, 1};
     float rating[4] = {2.0f, 2.0f, 1.0f, 5.0f}; /* errors -1, 0, 2, 1 */
-    struct mfr_ratings r = {4, user, item, rating, NULL, false};
+    struct mfr_ratings r = {.n = 4, .user = user, .item = item, .rating = rating};
     mfr_metrics mt = {0};
     mfr_error err = {0};
     assert_int_equal(mfr_model_evaluate(m, &r, &mt, &err), MFR_OK);
@@ -447,7 +447,7 @@ static void test_evaluate_same_bits_any_threads(void **state)
         sq += e * e;
         ab += fabs(e);
     }
-    struct mfr_ratings r = {N, user, item, rating, NULL, false};
+    struct mfr_ratings r = {.n = N, .user = user, .item = item, .rating = rating};
     const int threads[] = {1, 2, 3, 7};
     for (size_t t = 0; t < sizeof threads / sizeof *threads; t++) {
         mfr_metrics mt = {0};

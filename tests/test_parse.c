@@ -429,6 +429,17 @@ static void test_dataset_any_threads(void **state)
         tu_expect_in(err.message, "r.csv:300000: duplicate rating for user 2 and item ");
         tu_expect_in(err.message, "(first on line 100)");
     }
+    /* a repeat of a user far into the file alone: the duplicate check's
+     * later ranges of users are searched too */
+    tu_write_file(dir, "r.csv", d1, (size_t)-1);
+    for (int t = 0; t < 4; t += 3) {
+        mfr_set_threads(threads[t]);
+        mfr_dataset *d = NULL;
+        mfr_error err = {0};
+        assert_int_equal(mfr_dataset_load(dir, &opt, &d, &err), MFR_ERR_PARSE);
+        tu_expect_in(err.message, "r.csv:350000: duplicate rating for user ");
+        tu_expect_in(err.message, "(first on line 200000)");
+    }
     free(line100), free(line200k), free(d1), free(d2);
     /* and a bad line near the end names its line whatever the threads */
     char *bad = strstr(text + strlen(text) - 200, "\r\n") + 2;

@@ -325,6 +325,16 @@ static void train_run_free(struct train_run *r)
     mfr_dataset_destroy(r->ds);
 }
 
+/* The split the run trains on: one process reads a random split's
+ * training part from the dataset in place (the trainer and the
+ * evaluations read it; a 100M-rating run then holds no copy of it); under
+ * mpirun the ranks' code takes mfr_split_create's copies. */
+static int split_for_training(const mfr_dataset *ds, const char *spec, uint64_t seed, mfr_split **sp,
+                              mfr_error *err)
+{
+    return dist_on() ? mfr_split_create(ds, spec, seed, sp, err) : mfr_split_create_lean(ds, spec, seed, sp, err);
+}
+
 /* Loads the data, makes the split and the trainer (and --init-from). */
 static int train_setup(struct train_run *r)
 {
@@ -347,7 +357,7 @@ static int train_setup(struct train_run *r)
     if (load_dataset(default_data_dir(o->data), &r->ds, &err) != MFR_OK) return lib_error(&err);
     double t1 = now_seconds();
     r->times.load = t1 - t0;
-    if (mfr_split_create(r->ds, o->split, o->cfg.seed, &r->sp, &err) != MFR_OK)
+    if (split_for_training(r->ds, o->split, o->cfg.seed, &r->sp, &err) != MFR_OK)
         return err.status == MFR_ERR_INVALID ? usage_error("--split: %s", err.message)
                                              : lib_error(&err);
     double t2 = now_seconds();
@@ -523,8 +533,8 @@ static int resume_setup(struct train_run *r, struct train_opts *o)
     if (r->own) {
     } else if (load_dataset(dir, &r->ds, &err) != MFR_OK) rc = lib_error(&err);
     else rc = train_check_paths(o); /* the data is an input now known */
-    if (rc == EXIT_OK && !r->own && mfr_split_create(r->ds, o->split ? o->split : mfr_model_split_spec(m), o->cfg.seed,
-                              &r->sp, &err) != MFR_OK)
+    if (rc == EXIT_OK && !r->own && split_for_training(r->ds, o->split ? o->split : mfr_model_split_spec(m),
+                                                         o->cfg.seed, &r->sp, &err) != MFR_OK)
         rc = usage_error("cannot resume from %s: split: %s", o->resume, err.message);
     if (rc != EXIT_OK) {
         free(diffs.buf);
@@ -847,8 +857,9 @@ static int train_finish(struct train_run *r)
     struct rusage ru;
     if (getrusage(RUSAGE_SELF, &ru) == 0)
         printf("memory: peak RSS %.1f MiB; training buffers %.1f MiB (factors, optimizer state, "
-               "CSR, reduction)\n",
-               (double)ru.ru_maxrss / 1024.0, (double)mfr_trainer_memory_bytes(tr) / 1048576.0);
+               "CSR, reduction); estimated peak %.1f MiB (--max-memory)\n",
+               (double)ru.ru_maxrss / 1024.0, (double)mfr_trainer_memory_bytes(tr) / 1048576.0,
+               (double)mfr_trainer_peak_bytes(tr) / 1048576.0);
     if (o->out)
         printf("model checksum %016llx, saved to %s\n",
                (unsigned long long)mfr_model_checksum(r->model), o->out);

@@ -104,6 +104,18 @@ static void *advise_huge(void *p, size_t n)
     return p;
 }
 
+/* Drops the resident pages wholly inside [p, p + n) of a read-only file
+ * mapping (a dataset cache's arrays): the next access reads them again
+ * from the page cache. Streaming passes call it behind themselves so that
+ * a mapped file never becomes resident whole. Never for heap memory. */
+void mfr_release_mapped(const void *p, size_t n)
+{
+    const size_t page = (size_t)sysconf(_SC_PAGESIZE);
+    uintptr_t a = ((uintptr_t)p + page - 1) & ~(uintptr_t)(page - 1);
+    uintptr_t e = ((uintptr_t)p + n) & ~(uintptr_t)(page - 1);
+    if (p && e > a) (void)madvise((void *)a, e - a, MADV_DONTNEED);
+}
+
 void *mfr_malloc(size_t n) { return fault_hit() ? NULL : advise_huge(malloc(n), n); }
 void *mfr_calloc(size_t count, size_t size)
 {

@@ -51,6 +51,7 @@ void *mfr_aligned_calloc(size_t bytes);
  * mfr_fault_alloc_count() is how many were made since. Process-wide and
  * for tests only (tests/test_faults.c). */
 void *mfr_malloc(size_t n);
+void mfr_release_mapped(const void *p, size_t n); /* read-only file mappings only */
 void *mfr_calloc(size_t count, size_t size);
 void *mfr_realloc(void *p, size_t n);
 char *mfr_strdup(const char *s);

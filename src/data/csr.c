@@ -3,12 +3,14 @@
  * Both builders are counting sorts in parallel over chunks of ratings with
  * per-chunk histograms merged in chunk order (csort_priv.h); every pass
  * reads its input in order and writes through the chunks' cursors (no
- * scattered reads). The same bytes for any thread count.
+ * scattered reads); the CSR's rows are then sorted by item, each by one
+ * thread. The same bytes for any thread count.
  */
 #include <string.h>
 
 #include "csort_priv.h"
 #include "csr_priv.h"
+#include "dataset_priv.h"
 
 size_t mfr_csr_bytes(int32_t n_users, int64_t nnz)
 {
@@ -48,42 +50,88 @@ void mfr_csc_free(struct mfr_csc *c)
     memset(c, 0, sizeof *c);
 }
 
-/* The first index j of users[]/items[] outside n_users x n_items, or n. */
-static int64_t first_out_of_range(int32_t n_users, int32_t n_items, int64_t n,
-                                  const int32_t *users, const int32_t *items, int n_threads)
+/* Rows of at most this length are sorted by insertion. */
+#define ROW_INSERTION_MAX 32
+
+/* Sorts a row's (item, rating) pairs by item, stably, with scratch ti/tr
+ * of the row's length: insertion for short rows, else a bottom-up merge. */
+static void sort_row(int32_t *item, float *rating, int64_t len, int32_t *ti, float *tr)
 {
-    int64_t bad = n;
-#pragma omp parallel for schedule(static) reduction(min : bad) num_threads(n_threads) \
-    if (n >= MFR_SETUP_PAR_MIN)
-    for (int64_t j = 0; j < n; j++)
-        if (((uint32_t)users[j] >= (uint32_t)n_users) | ((uint32_t)items[j] >= (uint32_t)n_items))
-            if (j < bad) bad = j;
-    return bad;
+    int64_t sorted = 1;
+    while (sorted < len && item[sorted - 1] <= item[sorted]) sorted++;
+    if (sorted == len) return;
+    if (len <= ROW_INSERTION_MAX) {
+        for (int64_t a = sorted; a < len; a++) {
+            int32_t ki = item[a];
+            float kr = rating[a];
+            int64_t b = a;
+            for (; b > 0 && item[b - 1] > ki; b--) item[b] = item[b - 1], rating[b] = rating[b - 1];
+            item[b] = ki, rating[b] = kr;
+        }
+        return;
+    }
+    int32_t *si = item, *di = ti;
+    float *sr = rating, *dr = tr;
+    for (int64_t w = 1; w < len; w *= 2) {
+        for (int64_t lo = 0; lo < len; lo += 2 * w) {
+            int64_t mid = lo + w < len ? lo + w : len, hi = lo + 2 * w < len ? lo + 2 * w : len;
+            int64_t a = lo, b = mid, o = lo;
+            while (a < mid && b < hi) {
+                bool right = si[b] < si[a]; /* ties from the left: stable */
+                di[o] = right ? si[b] : si[a];
+                dr[o++] = right ? sr[b++] : sr[a++];
+            }
+            while (a < mid) di[o] = si[a], dr[o++] = sr[a++];
+            while (b < hi) di[o] = si[b], dr[o++] = sr[b++];
+        }
+        int32_t *xi = si;
+        float *xr = sr;
+        si = di, sr = dr, di = xi, dr = xr;
+    }
+    if (si != item) {
+        memcpy(item, si, sizeof *item * (size_t)len);
+        memcpy(rating, sr, sizeof *rating * (size_t)len);
+    }
 }
 
-/* The ratings ordered by item (stable): a scatter through per-chunk
- * offsets into the structure of arrays t. */
-struct by_item {
-    int32_t *user, *item;
-    float *rating;
-};
+/* Each user's row sorted by item (stable), rows in parallel: the order the
+ * rows get does not depend on which thread sorts them. */
+static int sort_rows(struct mfr_csr *out, int n_threads)
+{
+    int64_t longest = 0;
+    for (int32_t u = 0; u < out->n_users; u++)
+        if (out->row_ptr[u + 1] - out->row_ptr[u] > longest) longest = out->row_ptr[u + 1] - out->row_ptr[u];
+    if (longest <= ROW_INSERTION_MAX) longest = 0;
+    int bad = 0;
+#pragma omp parallel num_threads(n_threads) if (out->nnz >= MFR_SETUP_PAR_MIN) reduction(| : bad)
+    {
+        int32_t *ti = longest ? mfr_malloc(sizeof *ti * (size_t)longest) : NULL;
+        float *tr = longest ? mfr_malloc(sizeof *tr * (size_t)longest) : NULL;
+        bad = longest && (!ti || !tr);
+#pragma omp for schedule(dynamic, 4096)
+        for (int32_t u = 0; u < out->n_users; u++) {
+            const int64_t b = out->row_ptr[u], len = out->row_ptr[u + 1] - b;
+            if (!bad || len <= ROW_INSERTION_MAX) sort_row(out->item + b, out->rating + b, len, ti, tr);
+        }
+        free(ti), free(tr);
+    }
+    return bad ? MFR_ERR_NOMEM : MFR_OK;
+}
 
-int mfr_csr_build(int32_t n_users, int32_t n_items, int64_t n, const int32_t *users,
-                  const int32_t *items, const float *ratings, int n_threads, struct mfr_csr *out,
-                  mfr_error *err)
+/* Rows between releases of a mapped input's pages. */
+#define RELEASE_ROWS ((int64_t)1 << 20)
+
+int mfr_csr_build_ratings(int32_t n_users, int32_t n_items, const mfr_ratings *r, int n_threads,
+                          struct mfr_csr *out, mfr_error *err)
 {
     memset(out, 0, sizeof *out);
-    struct mfr_csort by_i = {0}, by_u = {0};
-    struct by_item t = {NULL, NULL, NULL};
+    struct mfr_csort by_u = {0};
+    const int64_t n = r->n, rows = mfr_ratings_rows(r);
+    const unsigned char *skip = r->skip;
     if (mfr_csr_bytes(n_users, n) == 0 || n_items < 0)
         return mfr_seterr(err, MFR_ERR_TOO_LARGE, "CSR of %lld ratings overflows",
                           (long long)n);
     n_threads = n_threads > 0 ? n_threads : mfr_setup_threads();
-    int64_t j = first_out_of_range(n_users, n_items, n, users, items, n_threads);
-    if (j < n)
-        return mfr_seterr(err, MFR_ERR_MISMATCH,
-                          "rating %lld has (user %d, item %d) outside %d x %d", (long long)j,
-                          (int)users[j], (int)items[j], (int)n_users, (int)n_items);
     out->n_users = n_users;
     out->n_items = n_items;
     out->nnz = n;
@@ -91,52 +139,76 @@ int mfr_csr_build(int32_t n_users, int32_t n_items, int64_t n, const int32_t *us
     out->row_ptr = mfr_malloc(sizeof(int64_t) * ((size_t)n_users + 1));
     out->item = mfr_malloc(n4);
     out->rating = mfr_malloc(n4);
-    t.user = mfr_malloc(n4);
-    t.item = mfr_malloc(n4);
-    t.rating = mfr_malloc(n4);
-    if (!out->row_ptr || !out->item || !out->rating || !t.user || !t.item || !t.rating ||
-        mfr_csort_init(&by_i, n, n_items, n_threads) != MFR_OK ||
-        mfr_csort_init(&by_u, n, n_users, n_threads) != MFR_OK)
+    if (!out->row_ptr || !out->item || !out->rating || mfr_csort_init(&by_u, rows, n_users, n_threads) != MFR_OK)
         goto nomem;
 
-    /* Pass 1: the ratings ordered by item (stable), copied whole, so that
-     * pass 2 reads them in order. Pass 2: a stable sort of that order by
-     * user leaves each user's items ascending (ties in input order). Both
-     * read sequentially and write through per-chunk cursors. */
-    mfr_csort_count(&by_i, items, NULL);
-    mfr_csort_offsets(&by_i, NULL);
-#pragma omp parallel for schedule(static, 1) num_threads(n_threads) if (by_i.n_chunks > 1)
-    for (int32_t c = 0; c < by_i.n_chunks; c++) {
-        int64_t *off = mfr_csort_row(&by_i, c);
-        for (int64_t q = mfr_csort_begin(&by_i, c); q < mfr_csort_begin(&by_i, c + 1); q++) {
-            int64_t dst = off[items[q]]++;
-            t.user[dst] = users[q];
-            t.item[dst] = items[q];
-            t.rating[dst] = ratings[q];
+    /* A stable counting sort by user of the rows in order (skipping a
+     * view's skipped rows), each row then sorted by item, stably: each
+     * user's items ascending, ties in input order. No copy of the input:
+     * it is read in order twice, a mapped input's pages released behind. */
+    int64_t bad = rows; /* the first row outside n_users x n_items */
+#pragma omp parallel for schedule(static, 1) num_threads(n_threads) if (by_u.n_chunks > 1) reduction(min : bad)
+    for (int32_t c = 0; c < by_u.n_chunks; c++) {
+        int64_t *row = mfr_csort_row(&by_u, c);
+        const int64_t begin = mfr_csort_begin(&by_u, c), end = mfr_csort_begin(&by_u, c + 1);
+        int64_t first = rows;
+        for (int64_t q0 = begin; q0 < end && first == rows; q0 += RELEASE_ROWS) {
+            const int64_t q1 = q0 + RELEASE_ROWS < end ? q0 + RELEASE_ROWS : end;
+            for (int64_t q = q0; q < q1; q++) {
+                if (skip && skip[q]) continue;
+                if (((uint32_t)r->user[q] >= (uint32_t)n_users) | ((uint32_t)r->item[q] >= (uint32_t)n_items)) {
+                    first = q;
+                    break;
+                }
+                row[r->user[q]]++;
+            }
+            mfr_ratings_release_rows(r, q0, q1);
         }
+        if (first < bad) bad = first;
     }
-    mfr_csort_free(&by_i);
-    mfr_csort_count(&by_u, t.user, NULL);
+    if (bad < rows) {
+        int64_t idx = bad; /* a view's index of row bad */
+        for (int64_t f = 0; skip && f < bad; f++) idx -= skip[f];
+        mfr_csort_free(&by_u);
+        int32_t u = r->user[bad], i = r->item[bad];
+        mfr_csr_free(out);
+        return mfr_seterr(err, MFR_ERR_MISMATCH, "rating %lld has (user %d, item %d) outside %d x %d",
+                          (long long)idx, (int)u, (int)i, (int)n_users, (int)n_items);
+    }
     mfr_csort_offsets(&by_u, out->row_ptr);
+    out->row_ptr[n_users] = n; /* (the offsets end at the rows read: a view's skipped ones too) */
 #pragma omp parallel for schedule(static, 1) num_threads(n_threads) if (by_u.n_chunks > 1)
     for (int32_t c = 0; c < by_u.n_chunks; c++) {
         int64_t *off = mfr_csort_row(&by_u, c);
-        for (int64_t q = mfr_csort_begin(&by_u, c); q < mfr_csort_begin(&by_u, c + 1); q++) {
-            int64_t dst = off[t.user[q]]++;
-            out->item[dst] = t.item[q];
-            out->rating[dst] = t.rating[q];
+        const int64_t begin = mfr_csort_begin(&by_u, c), end = mfr_csort_begin(&by_u, c + 1);
+        for (int64_t q0 = begin; q0 < end; q0 += RELEASE_ROWS) {
+            const int64_t q1 = q0 + RELEASE_ROWS < end ? q0 + RELEASE_ROWS : end;
+            for (int64_t q = q0; q < q1; q++) {
+                if (skip && skip[q]) continue;
+                int64_t dst = off[r->user[q]]++;
+                out->item[dst] = r->item[q];
+                out->rating[dst] = r->rating[q];
+            }
+            mfr_ratings_release_rows(r, q0, q1);
         }
     }
     mfr_csort_free(&by_u);
-    free(t.user), free(t.item), free(t.rating);
+    if (sort_rows(out, n_threads) != MFR_OK) goto nomem;
     return MFR_OK;
 nomem:
-    mfr_csort_free(&by_i);
     mfr_csort_free(&by_u);
-    free(t.user), free(t.item), free(t.rating);
     mfr_csr_free(out);
     return mfr_seterr(err, MFR_ERR_NOMEM, "out of memory building the CSR of %lld ratings",
                       (long long)n);
+}
+
+int mfr_csr_build(int32_t n_users, int32_t n_items, int64_t n, const int32_t *users,
+                  const int32_t *items, const float *ratings, int n_threads, struct mfr_csr *out,
+                  mfr_error *err)
+{
+    const mfr_ratings r = {.n = n, .user = (int32_t *)(uintptr_t)users, .item = (int32_t *)(uintptr_t)items,
+                           .rating = (float *)(uintptr_t)ratings, .borrowed = true};
+    return mfr_csr_build_ratings(n_users, n_items, &r, n_threads, out, err);
 }
 
 /* The user whose row holds CSR position j (0 <= j < nnz). */

@@ -36,6 +36,10 @@ size_t mfr_csc_bytes(int32_t n_items, int64_t nnz);
 int mfr_csr_build(int32_t n_users, int32_t n_items, int64_t n, const int32_t *users,
                   const int32_t *items, const float *ratings, int n_threads, struct mfr_csr *out,
                   mfr_error *err);
+/* The same from a rating set, which may be a view (dataset_priv.h); a
+ * mapped input's pages are released behind the pass. */
+int mfr_csr_build_ratings(int32_t n_users, int32_t n_items, const mfr_ratings *r, int n_threads,
+                          struct mfr_csr *out, mfr_error *err);
 void mfr_csr_free(struct mfr_csr *c);
 
 int mfr_csc_build(const struct mfr_csr *csr, int n_threads, struct mfr_csc *out, mfr_error *err);

@@ -46,7 +46,9 @@
  * dataset keeps the mapping until mfr_dataset_destroy. mfrec replaces a
  * cache only by renaming a new file over it, which leaves a mapped old one
  * intact; truncating a cache file in place while a process uses it is not
- * supported (the process would fault).
+ * supported (the process would fault). A load that parses and writes the
+ * cache then reads its ratings from the new file's mapping too (adopt_cache
+ * in dataset.c), so that a first run holds them no more than a later one.
  *
  * Writing goes through mfr_write_atomic (temporary file, fsync, rename), so
  * a reader sees either the old cache, the new one, or none.
@@ -134,8 +136,10 @@ static void buf_str(struct buf *b, const char *s)
 static uint64_t hash_bytes(uint64_t seed, const void *data, size_t n) { return mfr_hash64(seed, data, n); }
 
 /* hash_bytes of each HASH_BLOCK-byte block of data (seeded with its
- * index), in parallel, then of the block hashes in order, 256 at a time. */
-static uint64_t hash_blocks(uint64_t seed, const void *data, size_t n)
+ * index), in parallel, then of the block hashes in order, 256 at a time.
+ * `mapped`: data is in a read-only file mapping whose pages are released
+ * after each group, so that a cache never becomes resident whole. */
+static uint64_t hash_blocks_mapped(uint64_t seed, const void *data, size_t n, bool mapped)
 {
     const size_t nb = (n + HASH_BLOCK - 1) / HASH_BLOCK;
     const unsigned char *p = data;
@@ -143,22 +147,32 @@ static uint64_t hash_blocks(uint64_t seed, const void *data, size_t n)
     for (size_t g = 0; g < nb; g += 256) {
         uint64_t h[256] = {0}; /* (every entry is written below) */
         const size_t cnt = nb - g < 256 ? nb - g : 256;
+        /* a mapping's group in batches of 32 blocks, each released once
+         * hashed: at most 32 MiB of it resident (the sums are the same) */
+        const size_t batch = mapped ? 32 : 256;
+        for (size_t b0 = g; b0 < g + cnt; b0 += batch) {
+            const size_t b1 = b0 + batch < g + cnt ? b0 + batch : g + cnt;
 #pragma omp parallel for schedule(static) num_threads(mfr_setup_threads())
-        for (size_t b = g; b < g + cnt; b++) {
-            size_t len = b + 1 < nb ? HASH_BLOCK : n - b * HASH_BLOCK;
-            h[b - g] = hash_bytes(b + 1, p + b * HASH_BLOCK, len);
+            for (size_t b = b0; b < b1; b++) {
+                size_t len = b + 1 < nb ? HASH_BLOCK : n - b * HASH_BLOCK;
+                h[b - g] = hash_bytes(b + 1, p + b * HASH_BLOCK, len);
+            }
+            if (mapped) mfr_release_mapped(p + b0 * HASH_BLOCK, b1 < nb ? (b1 - b0) * HASH_BLOCK : n - b0 * HASH_BLOCK);
         }
         seed = hash_bytes(seed, h, cnt * sizeof *h);
     }
     return seed;
 }
 
-/* The payload checksum: the counts, the arrays, the metadata blob. */
+static uint64_t hash_blocks(uint64_t seed, const void *data, size_t n) { return hash_blocks_mapped(seed, data, n, false); }
+
+/* The payload checksum: the counts, the arrays, the metadata blob
+ * (`mapped`: hash_blocks_mapped). */
 static uint64_t payload_sum(const void *counts, size_t counts_len, void *const *sec,
-                            const size_t *sec_len, const void *meta, size_t meta_len)
+                            const size_t *sec_len, const void *meta, size_t meta_len, bool mapped)
 {
     uint64_t sum = hash_bytes(0, counts, counts_len);
-    for (int k = 0; k < 6; k++) sum = hash_blocks(sum, sec[k], sec_len[k]);
+    for (int k = 0; k < 6; k++) sum = hash_blocks_mapped(sum, sec[k], sec_len[k], mapped);
     return hash_bytes(sum, meta, meta_len);
 }
 
@@ -374,7 +388,7 @@ int mfr_cache_write(const char *path, const struct mfr_cache_key *key, const mfr
 
     struct sections s;
     sections_of(ds, &s);
-    uint64_t sum = payload_sum(&c, sizeof c, s.p, s.n, meta.p, meta.len);
+    uint64_t sum = payload_sum(&c, sizeof c, s.p, s.n, meta.p, meta.len, false);
     uint64_t counts_at, sec_at[6], meta_len_at;
     uint64_t key_area = HEADER_BYTES + key->len + pad_to(HEADER_BYTES + key->len);
     uint64_t payload = layout(key->len, &s, &counts_at, sec_at, &meta_len_at) + meta.len - key_area;
@@ -450,11 +464,16 @@ static bool arrays_valid(const mfr_dataset *ds)
     const uint32_t nu = (uint32_t)ds->n_users, ni = (uint32_t)ds->n_items;
     const float lo = ds->opt.min_rating, hi = ds->opt.max_rating;
     int bad = 0;
+    const int64_t step = (int64_t)1 << 21; /* 24 MiB of the mapping resident at most */
+    for (int64_t k0 = 0; k0 < r->n && !bad; k0 += step) {
+        const int64_t k1 = k0 + step < r->n ? k0 + step : r->n;
 #pragma omp parallel for schedule(static) reduction(| : bad) num_threads(mfr_setup_threads()) \
-    if (r->n >= MFR_SETUP_PAR_MIN)
-    for (int64_t k = 0; k < r->n; k++)
-        bad |= !(((uint32_t)r->user[k] < nu) & ((uint32_t)r->item[k] < ni) &
-                 (r->rating[k] >= lo) & (r->rating[k] <= hi));
+    if (k1 - k0 >= MFR_SETUP_PAR_MIN)
+        for (int64_t k = k0; k < k1; k++)
+            bad |= !(((uint32_t)r->user[k] < nu) & ((uint32_t)r->item[k] < ni) &
+                     (r->rating[k] >= lo) & (r->rating[k] <= hi));
+        mfr_ratings_release_rows(r, k0, k1);
+    }
     return !bad;
 }
 
@@ -553,6 +572,7 @@ static mfr_dataset *dataset_from(const struct counts *c, const struct header *h,
     mfr_ratings *r = ds->ratings;
     r->n = c->nnz;
     r->borrowed = true; /* the mapping owns them: see DESIGN */
+    r->mapped = true;   /* read-only: passes may release its pages */
     r->user = (int32_t *)(uintptr_t)(m->p + sec_at[2]);
     r->item = (int32_t *)(uintptr_t)(m->p + sec_at[3]);
     r->rating = (float *)(uintptr_t)(m->p + sec_at[4]);
@@ -605,7 +625,7 @@ int mfr_cache_load(const char *path, const struct mfr_cache_key *key, mfr_datase
     if (blob_len != m.len - meta_len_at - 8) goto done;
     const unsigned char *blob = m.p + meta_len_at + 8;
     for (int k = 0; k < 6; k++) s.p[k] = (void *)(uintptr_t)(m.p + sec_at[k]);
-    uint64_t sum = payload_sum(&c, sizeof c, s.p, s.n, blob, blob_len);
+    uint64_t sum = payload_sum(&c, sizeof c, s.p, s.n, blob, blob_len, true);
 #ifdef FUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION
     /* The fuzz build (meson -Dfuzz=enabled, docs/FUZZING.md) takes any
      * checksum, so that mutated payloads reach the range checks below. */

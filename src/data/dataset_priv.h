@@ -9,7 +9,15 @@
 
 /* Ratings in dense indices, structure of arrays. `ts` may be NULL.
  * `borrowed`: the arrays belong to someone else (a dataset's mapped cache
- * file) and mfr_ratings_destroy frees only the struct. */
+ * file) and mfr_ratings_destroy frees only the struct. `mapped`: they are
+ * a read-only file mapping, whose pages a pass may release behind itself
+ * (mfr_release_mapped).
+ *
+ * A view (`skip` non-NULL, mfr_split_create_lean): the n ratings are the
+ * rows f < base_n of the arrays with skip[f] == 0, in row order, nothing
+ * copied; block_base[b] is the row of rating b * MFR_VIEW_BLOCK. The
+ * trainer, the evaluation and the accessors read views (mfr_ratings_rows);
+ * the view owns skip and block_base. */
 struct mfr_ratings {
     int64_t n;
     int32_t *user;
@@ -17,7 +25,28 @@ struct mfr_ratings {
     float *rating;
     int64_t *ts;
     bool borrowed;
+    bool mapped;
+    const unsigned char *skip;
+    int64_t base_n;
+    int64_t *block_base;
 };
+
+#define MFR_VIEW_BLOCK ((int64_t)1 << 16)
+
+/* The row of the arrays that holds rating idx (idx itself unless r is a
+ * view). */
+int64_t mfr_ratings_row(const mfr_ratings *r, int64_t idx);
+
+/* Copies ratings [lo, hi) of r (a view or not) into user, item, rating;
+ * returns the row after the last one read. */
+int64_t mfr_ratings_gather(const mfr_ratings *r, int64_t lo, int64_t hi, int32_t *user, int32_t *item,
+                           float *rating);
+
+/* When r's arrays are mapped: releases their pages of rows [lo, hi). */
+void mfr_ratings_release_rows(const mfr_ratings *r, int64_t lo, int64_t hi);
+
+/* Rows of the arrays behind r: base_n for a view, else n. */
+static inline int64_t mfr_ratings_rows(const mfr_ratings *r) { return r->skip ? r->base_n : r->n; }
 
 /* Allocates a ratings set of n entries (arrays uninitialized, ts included). */
 int mfr_ratings_alloc(int64_t n, mfr_ratings **out, mfr_error *err);

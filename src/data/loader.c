@@ -186,13 +186,18 @@ struct chunk {
  * which is the first in the chunk's line order. */
 static void parse_chunk(struct chunk *c, const char *path, const struct mfr_rating_syntax *syn,
                         const struct mfr_rating_ids *ids, int64_t header, float min_r,
-                        float max_r, bool fast, mfr_ratings *r)
+                        float max_r, bool fast, bool mapped, mfr_ratings *r)
 {
     const char s0 = syn->sep[0], s1 = syn->sep[1];
     struct mfr_line_iter it = {c->p, c->end, c->first + header, 0};
     int64_t k = c->first;
     int rc = MFR_OK;
+    const char *read_from = c->p; /* a mapped file's text not yet released */
     for (;;) {
+        if (mapped && (k & 0xffff) == 0 && it.p > read_from) { /* the text read so far leaves memory */
+            mfr_release_mapped(read_from, (size_t)(it.p - read_from));
+            read_from = it.p;
+        }
         struct rating_rec rec;
         if (fast && !it.blank && it.p < it.end &&
             parse_line_fast(&it.p, it.end, s0, s1, min_r, max_r, &rec)) {
@@ -227,6 +232,7 @@ static void parse_chunk(struct chunk *c, const char *path, const struct mfr_rati
         r->ts[k] = rec.ts;
         k++;
     }
+    if (mapped && it.p > read_from) mfr_release_mapped(read_from, (size_t)(it.p - read_from));
     c->rc = rc < 0 ? rc : MFR_OK;
     c->count = k - c->first;
     c->blank = it.blank;
@@ -286,8 +292,15 @@ int mfr_parse_ratings_chunked(const struct mfr_text_file *f, const struct mfr_ra
     int threads = mfr_setup_threads();
     if ((size_t)threads > nc) threads = (int)nc;
 #pragma omp parallel for schedule(static, 1) num_threads(threads) if (threads > 1)
-    for (size_t t = 0; t < nc; t++)
-        ch[t].lines = (int64_t)mfr_count_newlines(ch[t].p, (size_t)(ch[t].end - ch[t].p));
+    for (size_t t = 0; t < nc; t++) { /* a mapped file's pages released behind the count */
+        const size_t step = f->mapped ? (size_t)64 << 20 : SIZE_MAX;
+        for (const char *q = ch[t].p, *next; q < ch[t].end; q = next) {
+            const size_t len = (size_t)(ch[t].end - q) < step ? (size_t)(ch[t].end - q) : step;
+            next = q + len;
+            ch[t].lines += (int64_t)mfr_count_newlines(q, len);
+            if (f->mapped) mfr_release_mapped(q, len);
+        }
+    }
     int64_t lines = 0;
     for (size_t t = 0; t < nc; t++) {
         ch[t].first = lines;
@@ -300,7 +313,7 @@ int mfr_parse_ratings_chunked(const struct mfr_text_file *f, const struct mfr_ra
     if (rc != MFR_OK) goto done;
 #pragma omp parallel for schedule(static, 1) num_threads(threads) if (threads > 1)
     for (size_t t = 0; t < nc; t++)
-        parse_chunk(&ch[t], f->path, syn, ids, header, min_r, max_r, fast, r);
+        parse_chunk(&ch[t], f->path, syn, ids, header, min_r, max_r, fast, f->mapped, r);
 
     /* In file order: the first error, a blank line that has lines after it
      * in a later chunk, then the ids. */
@@ -409,24 +422,26 @@ static int bucket_by_user(const mfr_ratings *r, int32_t n_users, int64_t *ptr, i
 
 /*
  * Marks each user's items in P parts of about equal rating counts (split
- * at user boundaries), one a thread. With `items`, found[p][1] is 1 when
- * part p has a repeated pair; with `order`, found[p] = {first, second} of
- * its repeat with the smallest second index (-1 when none). MFR_ERR_NOMEM
- * when a thread's marks cannot be allocated.
+ * at user boundaries), one a thread, over users [u_begin, u_end), whose
+ * buckets hold positions [ptr[u_begin], ptr[u_end]) of items (or order),
+ * stored from position `base` on. With `items`, found[p][1] is 1 when part
+ * p has a repeated pair; with `order`, found[p] = {first, second} of its
+ * repeat with the smallest second index (-1 when none). MFR_ERR_NOMEM when
+ * a thread's marks cannot be allocated.
  */
-static int mark_parts(const mfr_ratings *r, int32_t n_users, int32_t n_items, const int64_t *ptr,
-                      const int32_t *items, const int64_t *order, int P, int64_t (*found)[2])
+static int mark_parts(const mfr_ratings *r, int32_t u_begin, int32_t u_end, int32_t n_items, const int64_t *ptr,
+                      int64_t base, const int32_t *items, const int64_t *order, int P, int64_t (*found)[2])
 {
-    const int64_t n = r->n;
+    const int64_t k0 = ptr[u_begin], len = ptr[u_end] - k0;
     int bad = 0;
 #pragma omp parallel for schedule(static, 1) num_threads(P) if (P > 1) reduction(| : bad)
     for (int p = 0; p < P; p++) {
-        int32_t lo = 0, hi;
-        const int64_t a = n * p / P, b = n * (p + 1) / P;
-        while (lo < n_users && ptr[lo] < a) lo++; /* first user starting at or after a */
+        int32_t lo = u_begin, hi;
+        const int64_t a = k0 + len * p / P, b = k0 + len * (p + 1) / P;
+        while (lo < u_end && ptr[lo] < a) lo++; /* first user starting at or after a */
         hi = lo;
-        while (hi < n_users && ptr[hi] < b) hi++;
-        if (p == P - 1) hi = n_users;
+        while (hi < u_end && ptr[hi] < b) hi++;
+        if (p == P - 1) hi = u_end;
         found[p][0] = found[p][1] = -1;
         int32_t *mark = mfr_malloc(((size_t)n_items + 1) * sizeof *mark);
         int64_t *where = order ? mfr_malloc(((size_t)n_items + 1) * sizeof *where) : NULL;
@@ -436,8 +451,8 @@ static int mark_parts(const mfr_ratings *r, int32_t n_users, int32_t n_items, co
             for (int32_t i = 0; i < n_items; i++) mark[i] = -1;
             for (int32_t u = lo; u < hi && (order || found[p][1] < 0); u++)
                 for (int64_t k = ptr[u]; k < ptr[u + 1]; k++) {
-                    int64_t idx = order ? order[k] : k;
-                    int32_t i = order ? r->item[idx] : items[k];
+                    int64_t idx = order ? order[k - base] : k;
+                    int32_t i = order ? r->item[idx] : items[k - base];
                     if (mark[i] != u) {
                         mark[i] = u;
                         if (where) where[i] = idx;
@@ -454,6 +469,55 @@ static int mark_parts(const mfr_ratings *r, int32_t n_users, int32_t n_items, co
         free(where);
     }
     return bad ? MFR_ERR_NOMEM : MFR_OK;
+}
+
+/* Ratings a range of users may bucket at once in find_duplicate: its
+ * bucket array is 4 bytes a rating of the range, not of the whole file. */
+#define DUP_RANGE_MIN ((int64_t)1 << 16)
+
+/* With items: whether a user bucketed by range repeats an item (the users
+ * in ranges of at most `range` ratings where a user has fewer, each range's
+ * items bucketed through the chunk cursors of one counting sort and marked
+ * by P threads). */
+static int repeat_by_ranges(const mfr_ratings *r, int32_t n_users, int32_t n_items, int P, int64_t range,
+                            bool *any)
+{
+    struct mfr_csort cs;
+    *any = false;
+    int64_t *ptr = mfr_malloc(((size_t)n_users + 1) * sizeof *ptr);
+    int32_t *items = mfr_malloc((size_t)(range > 0 ? range : 1) * sizeof *items);
+    if (!ptr || !items || mfr_csort_init(&cs, r->n, n_users, 0) != MFR_OK) {
+        free(ptr), free(items);
+        return MFR_ERR_NOMEM;
+    }
+    mfr_csort_count(&cs, r->user, NULL);
+    mfr_csort_offsets(&cs, ptr);
+    int rc = MFR_OK;
+    int64_t found[64][2];
+    for (int32_t u0 = 0, u1; u0 < n_users && rc == MFR_OK && !*any; u0 = u1) {
+        u1 = u0 + 1; /* users while the range fits (a heavier user alone) */
+        while (u1 < n_users && ptr[u1 + 1] - ptr[u0] <= range) u1++;
+        const int64_t base = ptr[u0], len = ptr[u1] - base;
+        int32_t *bucket = items;
+        if (len > range && !(bucket = mfr_malloc((size_t)len * sizeof *bucket))) {
+            rc = MFR_ERR_NOMEM;
+            break;
+        }
+#pragma omp parallel for schedule(static, 1) num_threads(cs.n_threads) if (cs.n_chunks > 1)
+        for (int32_t c = 0; c < cs.n_chunks; c++) {
+            int64_t *off = mfr_csort_row(&cs, c);
+            for (int64_t q = mfr_csort_begin(&cs, c); q < mfr_csort_begin(&cs, c + 1); q++) {
+                const int32_t u = r->user[q];
+                if (u >= u0 && u < u1) bucket[off[u]++ - base] = r->item[q];
+            }
+        }
+        rc = mark_parts(r, u0, u1, n_items, ptr, base, bucket, NULL, P, found);
+        for (int p = 0; p < P && rc == MFR_OK; p++) *any |= found[p][1] >= 0;
+        if (bucket != items) free(bucket);
+    }
+    mfr_csort_free(&cs);
+    free(ptr), free(items);
+    return rc;
 }
 
 /*
@@ -499,21 +563,16 @@ static int find_duplicate(const mfr_ratings *r, int32_t n_users, int32_t n_items
     if (P > 64) P = 64;
     if (P < 1) P = 1;
     int64_t found[64][2];
-    int64_t *ptr = mfr_malloc(((size_t)n_users + 1) * sizeof *ptr);
-    int32_t *items = mfr_malloc((size_t)(n ? n : 1) * sizeof *items);
-    int64_t *order = NULL;
+    int64_t *ptr = NULL, *order = NULL;
     int rc = MFR_ERR_NOMEM;
-    if (!ptr || !items || bucket_by_user(r, n_users, ptr, items, NULL) != MFR_OK ||
-        mark_parts(r, n_users, n_items, ptr, items, NULL, P, found) != MFR_OK)
-        goto done;
-    free(items);
-    items = NULL;
     bool any = false;
-    for (int p = 0; p < P; p++) any |= found[p][1] >= 0;
+    if (repeat_by_ranges(r, n_users, n_items, P, n / 8 > DUP_RANGE_MIN ? n / 8 : DUP_RANGE_MIN, &any) != MFR_OK)
+        goto done;
     if (any) {
+        ptr = mfr_malloc(((size_t)n_users + 1) * sizeof *ptr);
         order = mfr_malloc((size_t)n * sizeof *order);
-        if (!order || bucket_by_user(r, n_users, ptr, NULL, order) != MFR_OK ||
-            mark_parts(r, n_users, n_items, ptr, NULL, order, P, found) != MFR_OK)
+        if (!ptr || !order || bucket_by_user(r, n_users, ptr, NULL, order) != MFR_OK ||
+            mark_parts(r, 0, n_users, n_items, ptr, 0, NULL, order, P, found) != MFR_OK)
             goto done;
         for (int p = 0; p < P; p++)
             if (found[p][1] >= 0 && (*second < 0 || found[p][1] < *second)) {
@@ -524,7 +583,6 @@ static int find_duplicate(const mfr_ratings *r, int32_t n_users, int32_t n_items
     rc = MFR_OK;
 done:
     free(ptr);
-    free(items);
     free(order);
     return rc;
 }

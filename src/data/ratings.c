@@ -55,6 +55,44 @@ _Static_assert(sizeof(float) == sizeof(int32_t), "float must be 32 bits");
 
 int64_t mfr_ratings_count(const mfr_ratings *r) { return r ? r->n : -1; }
 
+int64_t mfr_ratings_row(const mfr_ratings *r, int64_t idx)
+{
+    if (!r->skip) return idx;
+    int64_t f = r->block_base[idx / MFR_VIEW_BLOCK];
+    for (int64_t left = idx % MFR_VIEW_BLOCK;; f++)
+        if (!r->skip[f] && left-- == 0) return f;
+}
+
+int64_t mfr_ratings_gather(const mfr_ratings *r, int64_t lo, int64_t hi, int32_t *user, int32_t *item,
+                           float *rating)
+{
+    if (lo >= hi) return mfr_ratings_row(r, lo < r->n ? lo : r->n - 1);
+    if (!r->skip) {
+        memcpy(user, r->user + lo, sizeof *user * (size_t)(hi - lo));
+        memcpy(item, r->item + lo, sizeof *item * (size_t)(hi - lo));
+        memcpy(rating, r->rating + lo, sizeof *rating * (size_t)(hi - lo));
+        return hi;
+    }
+    int64_t f = mfr_ratings_row(r, lo);
+    for (int64_t x = 0, cnt = hi - lo; x < cnt; f++) { /* no branch on the marks: a skipped row is overwritten */
+        user[x] = r->user[f];
+        item[x] = r->item[f];
+        rating[x] = r->rating[f];
+        x += !r->skip[f];
+    }
+    return f;
+}
+
+void mfr_ratings_release_rows(const mfr_ratings *r, int64_t lo, int64_t hi)
+{
+    if (!r->mapped || hi <= lo) return;
+    const size_t n = (size_t)(hi - lo);
+    mfr_release_mapped(r->user + lo, n * sizeof *r->user);
+    mfr_release_mapped(r->item + lo, n * sizeof *r->item);
+    mfr_release_mapped(r->rating + lo, n * sizeof *r->rating);
+    if (r->ts) mfr_release_mapped(r->ts + lo, n * sizeof *r->ts);
+}
+
 int mfr_ratings_get(const mfr_ratings *r, int64_t idx, int32_t *user, int32_t *item,
                     float *rating, int64_t *timestamp, mfr_error *err)
 {
@@ -63,6 +101,7 @@ int mfr_ratings_get(const mfr_ratings *r, int64_t idx, int32_t *user, int32_t *i
         return mfr_seterr(err, MFR_ERR_INVALID,
                           "mfr_ratings_get: index %" PRId64 " is outside 0..%" PRId64, idx,
                           r->n - 1);
+    idx = mfr_ratings_row(r, idx);
     if (user) *user = r->user[idx];
     if (item) *item = r->item[idx];
     if (rating) *rating = r->rating[idx];
@@ -79,6 +118,8 @@ void mfr_ratings_destroy(mfr_ratings *r)
         free(r->rating);
         free(r->ts);
     }
+    free((void *)(uintptr_t)r->skip);
+    free(r->block_base);
     free(r);
 }
 
@@ -256,6 +297,9 @@ int mfr_ratings_write(const mfr_ratings *r, const mfr_dataset *ds, const char *p
     if (!r || !ds || !path)
         return mfr_seterr(err, MFR_ERR_INVALID,
                           "mfr_ratings_write: ratings, dataset and path must not be NULL");
+    if (r->skip)
+        return mfr_seterr(err, MFR_ERR_UNSUPPORTED,
+                          "mfr_ratings_write: a lean split's training part is a view (mfr_split_create copies it)");
     struct write_ctx c = {.r = r, .ds = ds, .path = path};
     return mfr_write_atomic(path, write_lines, &c, err);
 }
@@ -274,6 +318,9 @@ int mfr_ratings_overlap(const mfr_ratings *a, const mfr_ratings *b, int64_t *n_c
 {
     if (!a || !b || !n_common || !first_a)
         return mfr_seterr(err, MFR_ERR_INVALID, "mfr_ratings_overlap: NULL argument");
+    if (a->skip || b->skip)
+        return mfr_seterr(err, MFR_ERR_UNSUPPORTED,
+                          "mfr_ratings_overlap: a lean split's training part is a view (mfr_split_create copies it)");
     *n_common = 0;
     *first_a = -1;
     /* b's pairs sorted, then one binary search per rating of a */

@@ -167,22 +167,35 @@ static int parse_spec(const char *spec, struct split_params *p, mfr_error *err)
 /* Building the parts                                                   */
 /* ------------------------------------------------------------------ */
 
+/* Entries of rows[] between releases of a mapped source's pages. */
+#define GATHER_RELEASE ((int64_t)1 << 18)
+
 /* Allocates `count` ratings and copies rows src[rows[0..count)] into them,
- * in that order. A NULL src->ts copies as timestamp 0. */
-static int gather_rows(const mfr_ratings *src, const int64_t *rows, int64_t count,
+ * in that order. A NULL src->ts copies as timestamp 0. Ascending rows of
+ * a mapped source: each thread releases the pages it has read behind
+ * itself (a random split's parts), so the file never becomes resident. */
+static int gather_rows(const mfr_ratings *src, const int64_t *rows, int64_t count, bool ascending,
                        mfr_ratings **out, mfr_error *err)
 {
     mfr_ratings *r = NULL;
     int rc = mfr_ratings_alloc(count, &r, err);
     if (rc != MFR_OK) return rc;
-#pragma omp parallel for schedule(static) num_threads(mfr_setup_threads()) if (count >= MFR_SETUP_PAR_MIN)
-    for (int64_t k = 0; k < count; k++) {
-        int64_t row = rows[k];
-        MFR_ASSERT(row >= 0 && row < src->n);
-        r->user[k] = src->user[row];
-        r->item[k] = src->item[row];
-        r->rating[k] = src->rating[row];
-        if (r->ts) r->ts[k] = src->ts ? src->ts[row] : 0;
+    const int nt = count >= MFR_SETUP_PAR_MIN ? mfr_setup_threads() : 1;
+#pragma omp parallel for schedule(static, 1) num_threads(nt)
+    for (int t = 0; t < nt; t++) {
+        const int64_t lo = count * t / nt, hi = count * (t + 1) / nt;
+        for (int64_t k0 = lo; k0 < hi; k0 += GATHER_RELEASE) {
+            const int64_t k1 = k0 + GATHER_RELEASE < hi ? k0 + GATHER_RELEASE : hi;
+            for (int64_t k = k0; k < k1; k++) {
+                int64_t row = rows[k];
+                MFR_ASSERT(row >= 0 && row < src->n);
+                r->user[k] = src->user[row];
+                r->item[k] = src->item[row];
+                r->rating[k] = src->rating[row];
+                if (r->ts) r->ts[k] = src->ts ? src->ts[row] : 0;
+            }
+            if (ascending) mfr_ratings_release_rows(src, rows[k0], rows[k1 - 1] + 1);
+        }
     }
     *out = r;
     return MFR_OK;
@@ -227,8 +240,8 @@ static int split_sklearn(const mfr_ratings *all, const struct split_params *p,
     int rc = alloc_rows(n, p->spec, &perm, err);
     if (rc != MFR_OK) return rc;
     mfr_mt19937_permutation(p->sklearn_seed, perm, n);
-    rc = gather_rows(all, perm, n_test, &s->test, err);
-    if (rc == MFR_OK) rc = gather_rows(all, perm + n_test, n_train, &s->train, err);
+    rc = gather_rows(all, perm, n_test, false, &s->test, err);
+    if (rc == MFR_OK) rc = gather_rows(all, perm + n_test, n_train, false, &s->train, err);
     free(perm);
     return rc;
 }
@@ -342,8 +355,30 @@ static void partition_rows(int64_t n, int64_t n_test, const unsigned char *is_te
 #undef CHUNK_BEGIN
 }
 
-/* The project's own seeded holdout; see the file comment. */
-static int split_random(const mfr_ratings *all, const struct split_params *p, uint64_t seed,
+/* The training part as a view of all (dataset_priv.h): the rows whose
+ * is_test byte is 0 (n_train of them, listed ascending in train_rows);
+ * takes is_test, even on failure. */
+static int train_view(const mfr_ratings *all, int64_t n_train, const int64_t *train_rows, unsigned char *is_test,
+                      mfr_ratings **out, mfr_error *err)
+{
+    const int64_t n_blocks = (n_train + MFR_VIEW_BLOCK - 1) / MFR_VIEW_BLOCK;
+    mfr_ratings *v = mfr_calloc(1, sizeof *v);
+    int64_t *base = mfr_malloc(sizeof *base * (size_t)(n_blocks + 1));
+    if (!v || !base) {
+        free(v), free(base), free(is_test);
+        return mfr_seterr(err, MFR_ERR_NOMEM, "out of memory splitting the ratings");
+    }
+    for (int64_t b = 0; b < n_blocks; b++) base[b] = train_rows[b * MFR_VIEW_BLOCK];
+    *v = (mfr_ratings){.n = n_train, .user = all->user, .item = all->item, .rating = all->rating, .ts = all->ts,
+                       .borrowed = true, .mapped = all->mapped, .skip = is_test, .base_n = all->n,
+                       .block_base = base};
+    *out = v;
+    return MFR_OK;
+}
+
+/* The project's own seeded holdout; see the file comment. `lean`: the
+ * training part is a view of the dataset's ratings, not a copy. */
+static int split_random(const mfr_ratings *all, const struct split_params *p, uint64_t seed, bool lean,
                         struct mfr_split *s, mfr_error *err)
 {
     int64_t n = all->n;
@@ -366,8 +401,13 @@ static int split_random(const mfr_ratings *all, const struct split_params *p, ui
     if ((rc = mark_test_rows(n, n_test, seed, is_test, rows, err)) != MFR_OK) goto fail;
     /* Reuse rows[]: test rows in file order first, then train rows. */
     partition_rows(n, n_test, is_test, rows);
-    rc = gather_rows(all, rows, n_test, &s->test, err);
-    if (rc == MFR_OK) rc = gather_rows(all, rows + n_test, n_train, &s->train, err);
+    rc = gather_rows(all, rows, n_test, true, &s->test, err);
+    if (rc == MFR_OK && lean) {
+        rc = train_view(all, n_train, rows + n_test, is_test, &s->train, err);
+        is_test = NULL; /* the view's */
+    } else if (rc == MFR_OK) {
+        rc = gather_rows(all, rows + n_test, n_train, true, &s->train, err);
+    }
 
 fail:
     free(is_test);
@@ -491,8 +531,9 @@ int mfr_split_positions(const char *spec, uint64_t seed, int64_t n, uint32_t *po
 /* Public API                                                           */
 /* ------------------------------------------------------------------ */
 
-int mfr_split_create(const mfr_dataset *ds, const char *spec, uint64_t seed, mfr_split **out,
-                     mfr_error *err)
+/* mfr_split_create and mfr_split_create_lean. */
+static int split_create(const mfr_dataset *ds, const char *spec, uint64_t seed, bool lean, mfr_split **out,
+                        mfr_error *err)
 {
     if (out) *out = NULL;
     if (!ds || !out)
@@ -515,7 +556,7 @@ int mfr_split_create(const mfr_dataset *ds, const char *spec, uint64_t seed, mfr
     const mfr_ratings *all = mfr_dataset_ratings(ds);
     switch (p.kind) {
     case SPLIT_SKLEARN: rc = split_sklearn(all, &p, s, err); break;
-    case SPLIT_RANDOM: rc = split_random(all, &p, seed, s, err); break;
+    case SPLIT_RANDOM: rc = split_random(all, &p, seed, lean, s, err); break;
     case SPLIT_CANONICAL: rc = split_canonical(ds, &p, s, err); break;
     }
     if (rc != MFR_OK) goto fail;
@@ -529,6 +570,18 @@ int mfr_split_create(const mfr_dataset *ds, const char *spec, uint64_t seed, mfr
 fail:
     mfr_split_destroy(s);
     return rc;
+}
+
+int mfr_split_create(const mfr_dataset *ds, const char *spec, uint64_t seed, mfr_split **out,
+                     mfr_error *err)
+{
+    return split_create(ds, spec, seed, false, out, err);
+}
+
+int mfr_split_create_lean(const mfr_dataset *ds, const char *spec, uint64_t seed, mfr_split **out,
+                          mfr_error *err)
+{
+    return split_create(ds, spec, seed, true, out, err);
 }
 
 const mfr_ratings *mfr_split_train(const mfr_split *s) { return s ? s->train : NULL; }

@@ -83,6 +83,7 @@ struct mfr_trainer {
     int32_t n_threads;    /* of the current (or last) step */
     struct mfr_thread_tuner tuner;
     uint64_t mem_bytes;
+    uint64_t peak_bytes; /* mem_bytes and what the run holds beside them: the budget's check */
 };
 
 /* One step's constants and results, computed once and shared by every

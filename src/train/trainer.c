@@ -176,10 +176,33 @@ static void trainer_shape(mfr_trainer *tr, const mfr_config *cfg, const mfr_data
     plan_reg_layout(tr);
 }
 
+/* What is resident beside the training buffers while a run trains on
+ * train (of the dataset ds) with n_threads threads: the ratings (a copy's
+ * arrays; a lean split's test-row marks and test copy, dataset_priv.h),
+ * the dataset's ids and metadata, the CSR build's histograms and row-sort
+ * scratch, the evaluation's blocks, and the pages of a mapped input that a
+ * pass holds before releasing them. The run's peak is the buffers plus
+ * this (docs/PERFORMANCE.md, "Memory at 100M"). */
+static double beside_buffers(const mfr_dataset *ds, const mfr_ratings *train, int32_t n_users, int n_threads)
+{
+    const double T = n_threads > 0 ? n_threads : 1, n = (double)train->n, rating = 20.0;
+    double b = train->skip ? (double)train->base_n + ((double)train->base_n - n) * rating /* marks, test copy */
+               : train->borrowed ? 0.0 : n * rating;
+    if (!ds->map && ds->ratings) b += (double)ds->ratings->n * rating; /* the dataset's parsed arrays */
+    b += (double)ds->n_users * (8.0 + sizeof(struct mfr_user_meta)) +
+         (double)ds->n_items * (8.0 + sizeof(struct mfr_item_meta));
+    const double row_max = (double)ds->n_items < n ? (double)ds->n_items : n; /* a user's distinct items */
+    b += T * ((double)n_users + 1) * 8.0 + T * row_max * 8.0; /* CSR histograms, row sorts */
+    b += 262144.0 * 28.0;                                        /* evaluation blocks */
+    if (train->mapped) b += T * (double)((int64_t)1 << 20) * rating; /* pages not yet released */
+    return b + 32.0 * 1048576.0; /* the process: code, libraries, stacks, mfrec's first 32 MiB of heap */
+}
+
 /* Checks the plan of n_users users' nnz ratings and n_buffers shard
- * buffers against the memory budget, then allocates it. */
-static int trainer_alloc(mfr_trainer *tr, int32_t n_users, int32_t n_items, int64_t nnz, int32_t n_buffers,
-                         mfr_error *err)
+ * buffers, with what the run holds beside them, against the memory
+ * budget, then allocates it. */
+static int trainer_alloc(mfr_trainer *tr, const mfr_dataset *ds, const mfr_ratings *train, int32_t n_users,
+                         int32_t n_items, int64_t nnz, int32_t n_buffers, mfr_error *err)
 {
     const mfr_config *cfg = &tr->cfg;
     struct plan p = {.n = 0};
@@ -190,13 +213,17 @@ static int trainer_alloc(mfr_trainer *tr, int32_t n_users, int32_t n_items, int6
         return mfr_seterr(err, MFR_ERR_TOO_LARGE,
                           "training buffers for %d users x %d items x k=%d overflow the address space",
                           (int)n_users, (int)n_items, (int)cfg->k);
-    if (budget && need > budget)
+    const double beside = ceil(beside_buffers(ds, train, n_users, tr->n_threads));
+    const uint64_t peak = beside < 0x1p63 ? (uint64_t)need + (uint64_t)beside : UINT64_MAX;
+    if (budget && peak > budget)
         return mfr_seterr(err, MFR_ERR_TOO_LARGE,
-                          "training needs %.1f MiB (factors, optimizer state, CSR and %s buffers), "
-                          "more than the memory budget of %.1f MiB",
+                          "training needs %.1f MiB (factors, optimizer state, CSR and %s buffers) and "
+                          "%.1f MiB beside them (ratings, dataset, scratch), more than the memory budget "
+                          "of %.1f MiB",
                           (double)need / 1048576.0, tr->reduce == MFR_REDUCE_SHARD ? "shard" : "owner",
-                          (double)budget / 1048576.0);
+                          beside / 1048576.0, (double)budget / 1048576.0);
     tr->mem_bytes = need;
+    tr->peak_bytes = peak;
     if (plan_alloc(&p) != MFR_OK)
         return mfr_seterr(err, MFR_ERR_NOMEM, "out of memory allocating %.1f MiB of training buffers",
                           (double)need / 1048576.0);
@@ -236,8 +263,7 @@ static int trainer_model(mfr_trainer *tr, const mfr_dataset *ds, int32_t n_users
 static int trainer_index(mfr_trainer *tr, const mfr_ratings *train, mfr_error *err)
 {
     const mfr_model *m = tr->model;
-    int rc = mfr_csr_build(m->n_users, m->n_items, train->n, train->user, train->item, train->rating,
-                           tr->n_threads, &tr->csr, err);
+    int rc = mfr_csr_build_ratings(m->n_users, m->n_items, train, tr->n_threads, &tr->csr, err);
     if (rc != MFR_OK) return rc;
     if (mfr_trainer_needs_csc(tr))
         if ((rc = mfr_csc_build(&tr->csr, tr->n_threads, &tr->csc, err)) != MFR_OK) return rc;
@@ -332,6 +358,25 @@ static void trainer_item_count(mfr_trainer *tr, const struct mfr_train_part *par
     for (int64_t j = 0; j < tr->csr.nnz; j++) tr->item_count[tr->csr.item[j]]++;
 }
 
+/* The sum of r's ratings in rating order (a view's rows skipping its
+ * test rows; a mapped input's pages released behind). */
+static double rating_sum(const mfr_ratings *r)
+{
+    const int64_t rows = mfr_ratings_rows(r), step = (int64_t)1 << 20;
+    double sum = 0.0;
+    for (int64_t f0 = 0; f0 < rows; f0 += step) {
+        const int64_t f1 = f0 + step < rows ? f0 + step : rows;
+        if (r->skip) {
+            for (int64_t f = f0; f < f1; f++)
+                if (!r->skip[f]) sum += r->rating[f];
+        } else {
+            for (int64_t f = f0; f < f1; f++) sum += r->rating[f];
+        }
+        mfr_ratings_release_rows(r, f0, f1);
+    }
+    return sum;
+}
+
 /* Initial values: N(0, init_std²) factors, b_i at the training mean (a
  * part's: the whole data's), the implicit weights c_u, and U derived from
  * P and Y. */
@@ -345,7 +390,7 @@ static void trainer_init(mfr_trainer *tr, const mfr_ratings *train, const struct
     if (c->bias) {
         /* b_u = 0 (alloc), b_i = the training mean, summed in rating order */
         double mean = 0.0;
-        for (int64_t j = 0; !part && j < train->n; j++) mean += train->rating[j];
+        if (!part) mean = rating_sum(train);
         tr->bias_mean = part ? part->bias_mean : (float)(mean / (double)train->n);
         for (int32_t i = 0; i < m->n_items; i++)
             m->V[(size_t)i * (size_t)m->k_pad + (size_t)mfr_lane_item_bias(m->k)] = tr->bias_mean;
@@ -415,7 +460,7 @@ static int trainer_build(const mfr_config *cfg, const mfr_dataset *ds, const mfr
     tr->shard_lo = part ? part->shard_lo : 0;
     const int32_t n_users = part ? part->user_hi - part->user_lo : ds->n_users;
     const int32_t n_buffers = part ? part->shard_hi - part->shard_lo : tr->n_shards;
-    if (rc != MFR_OK || (rc = trainer_alloc(tr, n_users, ds->n_items, train->n, n_buffers, err)) != MFR_OK ||
+    if (rc != MFR_OK || (rc = trainer_alloc(tr, ds, train, n_users, ds->n_items, train->n, n_buffers, err)) != MFR_OK ||
         (rc = trainer_model(tr, ds, n_users, split_spec, err)) != MFR_OK ||
         (rc = trainer_index(tr, train, err)) != MFR_OK) {
         mfr_trainer_destroy(tr);
@@ -524,4 +569,5 @@ const char *mfr_trainer_reduce_name(const mfr_trainer *tr)
     return !tr ? "" : tr->als ? "none (als)" : tr->reduce == MFR_REDUCE_SHARD ? "shard" : "owner";
 }
 uint64_t mfr_trainer_memory_bytes(const mfr_trainer *tr) { return tr ? tr->mem_bytes : 0; }
+uint64_t mfr_trainer_peak_bytes(const mfr_trainer *tr) { return tr ? tr->peak_bytes : 0; }
 const char *mfr_trainer_reduce_reason(const mfr_trainer *tr) { return tr ? tr->reduce_reason : ""; }

@@ -4,7 +4,8 @@
  * per-chunk histograms merged in chunk order (csort_priv.h); every pass
  * reads its input in order and writes through the chunks' cursors (no
  * scattered reads); the CSR's rows are then sorted by item, each by one
- * thread. The same bytes for any thread count.
+ * thread (a small set's are ordered by a by-item pass first instead:
+ * csr_priv.h). The same bytes for any thread count.
  */
 #include <string.h>
 
@@ -121,6 +122,70 @@ static int sort_rows(struct mfr_csr *out, int n_threads)
 /* Rows between releases of a mapped input's pages. */
 #define RELEASE_ROWS ((int64_t)1 << 20)
 
+/* The first rating outside n_users x n_items, or n. */
+static int64_t first_out_of_range(int32_t n_users, int32_t n_items, int64_t n, const int32_t *users,
+                                  const int32_t *items, int n_threads)
+{
+    int64_t bad = n;
+#pragma omp parallel for schedule(static) reduction(min : bad) num_threads(n_threads) if (n >= MFR_SETUP_PAR_MIN)
+    for (int64_t q = 0; q < n; q++)
+        if (((uint32_t)users[q] >= (uint32_t)n_users) | ((uint32_t)items[q] >= (uint32_t)n_items))
+            if (q < bad) bad = q;
+    return bad;
+}
+
+/* A small set's CSR (out's arrays allocated): pass 1 orders the ratings by
+ * item (stable) into a copy, pass 2 sorts that by user (stable), which
+ * leaves each user's items ascending, ties in input order. */
+static int csr_two_pass(const mfr_ratings *r, int n_threads, struct mfr_csr *out, mfr_error *err)
+{
+    const int64_t n = r->n;
+    int64_t bad = first_out_of_range(out->n_users, out->n_items, n, r->user, r->item, n_threads);
+    if (bad < n) {
+        const int32_t u = r->user[bad], i = r->item[bad], nu = out->n_users, ni = out->n_items;
+        mfr_csr_free(out);
+        return mfr_seterr(err, MFR_ERR_MISMATCH, "rating %lld has (user %d, item %d) outside %d x %d",
+                          (long long)bad, (int)u, (int)i, (int)nu, (int)ni);
+    }
+    struct mfr_csort by_i = {0}, by_u = {0};
+    size_t n4 = sizeof(int32_t) * (size_t)(n ? n : 1);
+    int32_t *tu = mfr_malloc(n4), *ti = mfr_malloc(n4);
+    float *tr = mfr_malloc(n4);
+    int rc = MFR_OK;
+    if (!tu || !ti || !tr || mfr_csort_init(&by_i, n, out->n_items, n_threads) != MFR_OK ||
+        mfr_csort_init(&by_u, n, out->n_users, n_threads) != MFR_OK) {
+        rc = MFR_ERR_NOMEM;
+        goto done;
+    }
+    mfr_csort_count(&by_i, r->item, NULL);
+    mfr_csort_offsets(&by_i, NULL);
+#pragma omp parallel for schedule(static, 1) num_threads(n_threads) if (by_i.n_chunks > 1)
+    for (int32_t c = 0; c < by_i.n_chunks; c++) {
+        int64_t *off = mfr_csort_row(&by_i, c);
+        for (int64_t q = mfr_csort_begin(&by_i, c); q < mfr_csort_begin(&by_i, c + 1); q++) {
+            int64_t dst = off[r->item[q]]++;
+            tu[dst] = r->user[q], ti[dst] = r->item[q], tr[dst] = r->rating[q];
+        }
+    }
+    mfr_csort_count(&by_u, tu, NULL);
+    mfr_csort_offsets(&by_u, out->row_ptr);
+#pragma omp parallel for schedule(static, 1) num_threads(n_threads) if (by_u.n_chunks > 1)
+    for (int32_t c = 0; c < by_u.n_chunks; c++) {
+        int64_t *off = mfr_csort_row(&by_u, c);
+        for (int64_t q = mfr_csort_begin(&by_u, c); q < mfr_csort_begin(&by_u, c + 1); q++) {
+            int64_t dst = off[tu[q]]++;
+            out->item[dst] = ti[q], out->rating[dst] = tr[q];
+        }
+    }
+done:
+    mfr_csort_free(&by_i);
+    mfr_csort_free(&by_u);
+    free(tu), free(ti), free(tr);
+    if (rc == MFR_OK) return MFR_OK;
+    mfr_csr_free(out);
+    return mfr_seterr(err, MFR_ERR_NOMEM, "out of memory building the CSR of %lld ratings", (long long)n);
+}
+
 int mfr_csr_build_ratings(int32_t n_users, int32_t n_items, const mfr_ratings *r, int n_threads,
                           struct mfr_csr *out, mfr_error *err)
 {
@@ -139,8 +204,9 @@ int mfr_csr_build_ratings(int32_t n_users, int32_t n_items, const mfr_ratings *r
     out->row_ptr = mfr_malloc(sizeof(int64_t) * ((size_t)n_users + 1));
     out->item = mfr_malloc(n4);
     out->rating = mfr_malloc(n4);
-    if (!out->row_ptr || !out->item || !out->rating || mfr_csort_init(&by_u, rows, n_users, n_threads) != MFR_OK)
-        goto nomem;
+    if (!out->row_ptr || !out->item || !out->rating) goto nomem;
+    if (!skip && n <= MFR_CSR_TWO_PASS_MAX) return csr_two_pass(r, n_threads, out, err);
+    if (mfr_csort_init(&by_u, rows, n_users, n_threads) != MFR_OK) goto nomem;
 
     /* A stable counting sort by user of the rows in order (skipping a
      * view's skipped rows), each row then sorted by item, stably: each

@@ -124,12 +124,17 @@ static void test_csr_rejects_out_of_range(void **state)
     mfr_error err = {0};
     assert_int_equal(mfr_csr_build(5, 3, 2, u, i, r, 0, &c, &err), MFR_ERR_MISMATCH);
     assert_non_null(strstr(err.message, "rating 1 has (user 5, item 1) outside 5 x 3"));
-    /* the large sets' path (a view), the same message */
-    const unsigned char none[2] = {0, 0};
-    const struct mfr_ratings view = {.n = 2, .user = u, .item = i, .rating = r, .borrowed = true,
-                                     .skip = none, .base_n = 2};
-    assert_int_equal(mfr_csr_build_ratings(5, 3, &view, 0, &c, &err), MFR_ERR_MISMATCH);
-    assert_non_null(strstr(err.message, "rating 1 has (user 5, item 1) outside 5 x 3"));
+    /* both paths, over a view whose skipped row does not count: the same
+     * message */
+    int32_t vu[3] = {0, 1, 5}, vi[3] = {0, 1, 1};
+    float vr[3] = {1, 2, 3};
+    const unsigned char skip[3] = {0, 1, 0};
+    const struct mfr_ratings view = {.n = 2, .user = vu, .item = vi, .rating = vr, .borrowed = true,
+                                     .skip = skip, .base_n = 3};
+    for (int two = 0; two < 2; two++) {
+        assert_int_equal(mfr_csr_build_path(5, 3, &view, 0, two, &c, &err), MFR_ERR_MISMATCH);
+        assert_non_null(strstr(err.message, "rating 1 has (user 5, item 1) outside 5 x 3"));
+    }
 }
 
 static void test_shards_balanced_and_contiguous(void **state)
@@ -221,17 +226,31 @@ static void test_csr_csc_same_bytes_any_threads(void **state)
         assert_int_equal(mfr_csr_build(BIG_USERS, BIG_ITEMS, BIG_N, u, i, r, threads[t], &csr, &err),
                          MFR_OK);
         assert_int_equal(mfr_csc_build(&csr, threads[t], &csc, &err), MFR_OK);
-        /* The same set as a view that skips nothing takes the path of
-         * large sets (sorted by user, then each row by item; csr_priv.h):
-         * the same bytes as the small sets' two passes. */
+        /* The path of large sets (sorted by user, then each row by item;
+         * csr_priv.h), here over a view that skips nothing: the same bytes
+         * as the small sets' two passes. */
         unsigned char *none = calloc(BIG_N, 1);
         const struct mfr_ratings view = {.n = BIG_N, .user = u, .item = i, .rating = r, .borrowed = true,
                                          .skip = none, .base_n = BIG_N};
         struct mfr_csr rows;
-        assert_int_equal(mfr_csr_build_ratings(BIG_USERS, BIG_ITEMS, &view, threads[t], &rows, &err), MFR_OK);
+        assert_int_equal(mfr_csr_build_path(BIG_USERS, BIG_ITEMS, &view, threads[t], false, &rows, &err), MFR_OK);
         assert_memory_equal(rows.row_ptr, csr.row_ptr, sizeof(int64_t) * (BIG_USERS + 1));
         assert_memory_equal(rows.item, csr.item, sizeof(int32_t) * BIG_N);
         assert_memory_equal(rows.rating, csr.rating, sizeof(float) * BIG_N);
+        mfr_csr_free(&rows);
+        /* a view that skips every tenth row: both paths, the same bytes */
+        int64_t kept = 0;
+        for (int64_t q = 0; q < BIG_N; q++) kept += !(none[q] = (unsigned char)(q % 10 == 3));
+        const struct mfr_ratings part = {.n = kept, .user = u, .item = i, .rating = r, .borrowed = true,
+                                         .skip = none, .base_n = BIG_N};
+        struct mfr_csr two;
+        assert_int_equal(mfr_csr_build_path(BIG_USERS, BIG_ITEMS, &part, threads[t], true, &two, &err), MFR_OK);
+        assert_int_equal(mfr_csr_build_path(BIG_USERS, BIG_ITEMS, &part, threads[t], false, &rows, &err), MFR_OK);
+        assert_int_equal(two.nnz, kept);
+        assert_memory_equal(rows.row_ptr, two.row_ptr, sizeof(int64_t) * (BIG_USERS + 1));
+        assert_memory_equal(rows.item, two.item, sizeof(int32_t) * (size_t)kept);
+        assert_memory_equal(rows.rating, two.rating, sizeof(float) * (size_t)kept);
+        mfr_csr_free(&two);
         mfr_csr_free(&rows);
         free(none);
         for (int64_t j = 0; j < BIG_N; j++) {

@@ -108,8 +108,9 @@ static void *advise_huge(void *p, size_t n)
  * mapping (a dataset cache's arrays): the next access reads them again
  * from the page cache. Streaming passes call it behind themselves so that
  * a mapped file never becomes resident whole. Never for heap memory. */
-void mfr_release_mapped(const void *p, size_t n)
+void mfr_release_mapped(const void *p, size_t n, size_t whole)
 {
+    if (whole < MFR_RELEASE_MIN_BYTES) return;
     const size_t page = (size_t)sysconf(_SC_PAGESIZE);
     uintptr_t a = ((uintptr_t)p + page - 1) & ~(uintptr_t)(page - 1);
     uintptr_t e = ((uintptr_t)p + n) & ~(uintptr_t)(page - 1);

@@ -51,7 +51,12 @@ void *mfr_aligned_calloc(size_t bytes);
  * mfr_fault_alloc_count() is how many were made since. Process-wide and
  * for tests only (tests/test_faults.c). */
 void *mfr_malloc(size_t n);
-void mfr_release_mapped(const void *p, size_t n); /* read-only file mappings only */
+/* Releases n bytes at p of a read-only file mapping of `whole` bytes, when
+ * the mapping is at least MFR_RELEASE_MIN_BYTES: below that it stays
+ * resident, since each later pass would fault its pages in again (on this
+ * project's VM a fault costs microseconds; docs/PERFORMANCE.md). */
+#define MFR_RELEASE_MIN_BYTES ((size_t)1 << 30)
+void mfr_release_mapped(const void *p, size_t n, size_t whole);
 void *mfr_calloc(size_t count, size_t size);
 void *mfr_realloc(void *p, size_t n);
 char *mfr_strdup(const char *s);

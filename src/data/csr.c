@@ -122,49 +122,66 @@ static int sort_rows(struct mfr_csr *out, int n_threads)
 /* Rows between releases of a mapped input's pages. */
 #define RELEASE_ROWS ((int64_t)1 << 20)
 
-/* The first rating outside n_users x n_items, or n. */
-static int64_t first_out_of_range(int32_t n_users, int32_t n_items, int64_t n, const int32_t *users,
-                                  const int32_t *items, int n_threads)
+/* The error for row `bad` of r outside n_users x n_items (named by its
+ * index in r: a view's skipped rows do not count); frees out. */
+static int out_of_range(const mfr_ratings *r, int64_t bad, struct mfr_csr *out, mfr_error *err)
 {
-    int64_t bad = n;
-#pragma omp parallel for schedule(static) reduction(min : bad) num_threads(n_threads) if (n >= MFR_SETUP_PAR_MIN)
-    for (int64_t q = 0; q < n; q++)
-        if (((uint32_t)users[q] >= (uint32_t)n_users) | ((uint32_t)items[q] >= (uint32_t)n_items))
-            if (q < bad) bad = q;
-    return bad;
+    int64_t idx = bad;
+    for (int64_t f = 0; r->skip && f < bad; f++) idx -= r->skip[f];
+    const int32_t u = r->user[bad], i = r->item[bad], nu = out->n_users, ni = out->n_items;
+    mfr_csr_free(out);
+    return mfr_seterr(err, MFR_ERR_MISMATCH, "rating %lld has (user %d, item %d) outside %d x %d",
+                      (long long)idx, (int)u, (int)i, (int)nu, (int)ni);
 }
 
-/* A small set's CSR (out's arrays allocated): pass 1 orders the ratings by
- * item (stable) into a copy, pass 2 sorts that by user (stable), which
- * leaves each user's items ascending, ties in input order. */
+/* A set of at most MFR_CSR_TWO_PASS_MAX ratings (out's arrays allocated):
+ * pass 1 orders the rows (a view's kept ones) by item, stably, into a copy,
+ * checking their range and releasing a mapped input behind it; pass 2
+ * sorts the copy by user, stably, which leaves each user's items
+ * ascending, ties in input order. */
 static int csr_two_pass(const mfr_ratings *r, int n_threads, struct mfr_csr *out, mfr_error *err)
 {
-    const int64_t n = r->n;
-    int64_t bad = first_out_of_range(out->n_users, out->n_items, n, r->user, r->item, n_threads);
-    if (bad < n) {
-        const int32_t u = r->user[bad], i = r->item[bad], nu = out->n_users, ni = out->n_items;
-        mfr_csr_free(out);
-        return mfr_seterr(err, MFR_ERR_MISMATCH, "rating %lld has (user %d, item %d) outside %d x %d",
-                          (long long)bad, (int)u, (int)i, (int)nu, (int)ni);
-    }
+    const int64_t n = r->n, rows = mfr_ratings_rows(r);
+    const unsigned char *skip = r->skip;
+    const uint32_t nu = (uint32_t)out->n_users, ni = (uint32_t)out->n_items;
     struct mfr_csort by_i = {0}, by_u = {0};
     size_t n4 = sizeof(int32_t) * (size_t)(n ? n : 1);
     int32_t *tu = mfr_malloc(n4), *ti = mfr_malloc(n4);
     float *tr = mfr_malloc(n4);
-    int rc = MFR_OK;
-    if (!tu || !ti || !tr || mfr_csort_init(&by_i, n, out->n_items, n_threads) != MFR_OK ||
-        mfr_csort_init(&by_u, n, out->n_users, n_threads) != MFR_OK) {
-        rc = MFR_ERR_NOMEM;
+    int rc = MFR_ERR_NOMEM;
+    if (!tu || !ti || !tr || mfr_csort_init(&by_i, rows, out->n_items, n_threads) != MFR_OK ||
+        mfr_csort_init(&by_u, n, out->n_users, n_threads) != MFR_OK)
+        goto done;
+    int64_t bad = rows;
+#pragma omp parallel for schedule(static, 1) num_threads(n_threads) if (by_i.n_chunks > 1) reduction(min : bad)
+    for (int32_t c = 0; c < by_i.n_chunks; c++) {
+        int64_t *row = mfr_csort_row(&by_i, c);
+        for (int64_t q = mfr_csort_begin(&by_i, c); q < mfr_csort_begin(&by_i, c + 1); q++) {
+            if (skip && skip[q]) continue;
+            if (((uint32_t)r->user[q] >= nu) | ((uint32_t)r->item[q] >= ni)) {
+                if (q < bad) bad = q;
+                break;
+            }
+            row[r->item[q]]++;
+        }
+    }
+    if (bad < rows) {
+        rc = out_of_range(r, bad, out, err);
         goto done;
     }
-    mfr_csort_count(&by_i, r->item, NULL);
     mfr_csort_offsets(&by_i, NULL);
 #pragma omp parallel for schedule(static, 1) num_threads(n_threads) if (by_i.n_chunks > 1)
     for (int32_t c = 0; c < by_i.n_chunks; c++) {
         int64_t *off = mfr_csort_row(&by_i, c);
-        for (int64_t q = mfr_csort_begin(&by_i, c); q < mfr_csort_begin(&by_i, c + 1); q++) {
-            int64_t dst = off[r->item[q]]++;
-            tu[dst] = r->user[q], ti[dst] = r->item[q], tr[dst] = r->rating[q];
+        const int64_t begin = mfr_csort_begin(&by_i, c), end = mfr_csort_begin(&by_i, c + 1);
+        for (int64_t q0 = begin; q0 < end; q0 += RELEASE_ROWS) {
+            const int64_t q1 = q0 + RELEASE_ROWS < end ? q0 + RELEASE_ROWS : end;
+            for (int64_t q = q0; q < q1; q++) {
+                if (skip && skip[q]) continue;
+                int64_t dst = off[r->item[q]]++;
+                tu[dst] = r->user[q], ti[dst] = r->item[q], tr[dst] = r->rating[q];
+            }
+            mfr_ratings_release_rows(r, q0, q1);
         }
     }
     mfr_csort_count(&by_u, tu, NULL);
@@ -177,17 +194,24 @@ static int csr_two_pass(const mfr_ratings *r, int n_threads, struct mfr_csr *out
             out->item[dst] = ti[q], out->rating[dst] = tr[q];
         }
     }
+    rc = MFR_OK;
 done:
     mfr_csort_free(&by_i);
     mfr_csort_free(&by_u);
     free(tu), free(ti), free(tr);
-    if (rc == MFR_OK) return MFR_OK;
+    if (rc != MFR_ERR_NOMEM) return rc;
     mfr_csr_free(out);
     return mfr_seterr(err, MFR_ERR_NOMEM, "out of memory building the CSR of %lld ratings", (long long)n);
 }
 
 int mfr_csr_build_ratings(int32_t n_users, int32_t n_items, const mfr_ratings *r, int n_threads,
                           struct mfr_csr *out, mfr_error *err)
+{
+    return mfr_csr_build_path(n_users, n_items, r, n_threads, r->n <= MFR_CSR_TWO_PASS_MAX, out, err);
+}
+
+int mfr_csr_build_path(int32_t n_users, int32_t n_items, const mfr_ratings *r, int n_threads, bool two_pass,
+                       struct mfr_csr *out, mfr_error *err)
 {
     memset(out, 0, sizeof *out);
     struct mfr_csort by_u = {0};
@@ -205,7 +229,7 @@ int mfr_csr_build_ratings(int32_t n_users, int32_t n_items, const mfr_ratings *r
     out->item = mfr_malloc(n4);
     out->rating = mfr_malloc(n4);
     if (!out->row_ptr || !out->item || !out->rating) goto nomem;
-    if (!skip && n <= MFR_CSR_TWO_PASS_MAX) return csr_two_pass(r, n_threads, out, err);
+    if (two_pass) return csr_two_pass(r, n_threads, out, err);
     if (mfr_csort_init(&by_u, rows, n_users, n_threads) != MFR_OK) goto nomem;
 
     /* A stable counting sort by user of the rows in order (skipping a
@@ -233,13 +257,8 @@ int mfr_csr_build_ratings(int32_t n_users, int32_t n_items, const mfr_ratings *r
         if (first < bad) bad = first;
     }
     if (bad < rows) {
-        int64_t idx = bad; /* a view's index of row bad */
-        for (int64_t f = 0; skip && f < bad; f++) idx -= skip[f];
         mfr_csort_free(&by_u);
-        int32_t u = r->user[bad], i = r->item[bad];
-        mfr_csr_free(out);
-        return mfr_seterr(err, MFR_ERR_MISMATCH, "rating %lld has (user %d, item %d) outside %d x %d",
-                          (long long)idx, (int)u, (int)i, (int)n_users, (int)n_items);
+        return out_of_range(r, bad, out, err);
     }
     mfr_csort_offsets(&by_u, out->row_ptr);
     out->row_ptr[n_users] = n; /* (the offsets end at the rows read: a view's skipped ones too) */

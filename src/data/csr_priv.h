@@ -38,11 +38,15 @@ int mfr_csr_build(int32_t n_users, int32_t n_items, int64_t n, const int32_t *us
                   mfr_error *err);
 /* The same from a rating set, which may be a view (dataset_priv.h); a
  * mapped input's pages are released behind the pass. A set of at most
- * MFR_CSR_TWO_PASS_MAX ratings that is not a view is sorted by item, then
- * by user, through a 12-byte-a-rating copy (per-row sorts cost more than
- * the copy's memory saves there); larger ones are sorted by user, then
- * each row by item, with no copy. The same bytes either way. */
-#define MFR_CSR_TWO_PASS_MAX ((int64_t)1 << 22)
+ * MFR_CSR_TWO_PASS_MAX ratings is sorted by item, then by user, through a
+ * 12-byte-a-rating copy (per-row sorts cost more time than the copy's
+ * memory is worth there); larger ones, where the copy would dominate the
+ * peak, are sorted by user, then each row by item, with no copy. The same
+ * bytes either way. */
+#define MFR_CSR_TWO_PASS_MAX ((int64_t)1 << 24)
+/* mfr_csr_build_ratings with the path chosen (two_pass or not): for tests. */
+int mfr_csr_build_path(int32_t n_users, int32_t n_items, const mfr_ratings *r, int n_threads, bool two_pass,
+                       struct mfr_csr *out, mfr_error *err);
 int mfr_csr_build_ratings(int32_t n_users, int32_t n_items, const mfr_ratings *r, int n_threads,
                           struct mfr_csr *out, mfr_error *err);
 void mfr_csr_free(struct mfr_csr *c);

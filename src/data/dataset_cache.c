@@ -157,7 +157,8 @@ static uint64_t hash_blocks_mapped(uint64_t seed, const void *data, size_t n, bo
                 size_t len = b + 1 < nb ? HASH_BLOCK : n - b * HASH_BLOCK;
                 h[b - g] = hash_bytes(b + 1, p + b * HASH_BLOCK, len);
             }
-            if (mapped) mfr_release_mapped(p + b0 * HASH_BLOCK, b1 < nb ? (b1 - b0) * HASH_BLOCK : n - b0 * HASH_BLOCK);
+            if (mapped)
+                mfr_release_mapped(p + b0 * HASH_BLOCK, b1 < nb ? (b1 - b0) * HASH_BLOCK : n - b0 * HASH_BLOCK, n);
         }
         seed = hash_bytes(seed, h, cnt * sizeof *h);
     }

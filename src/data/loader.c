@@ -186,7 +186,7 @@ struct chunk {
  * which is the first in the chunk's line order. */
 static void parse_chunk(struct chunk *c, const char *path, const struct mfr_rating_syntax *syn,
                         const struct mfr_rating_ids *ids, int64_t header, float min_r,
-                        float max_r, bool fast, bool mapped, mfr_ratings *r)
+                        float max_r, bool fast, bool mapped, size_t file_size, mfr_ratings *r)
 {
     const char s0 = syn->sep[0], s1 = syn->sep[1];
     struct mfr_line_iter it = {c->p, c->end, c->first + header, 0};
@@ -195,7 +195,7 @@ static void parse_chunk(struct chunk *c, const char *path, const struct mfr_rati
     const char *read_from = c->p; /* a mapped file's text not yet released */
     for (;;) {
         if (mapped && (k & 0xffff) == 0 && it.p > read_from) { /* the text read so far leaves memory */
-            mfr_release_mapped(read_from, (size_t)(it.p - read_from));
+            mfr_release_mapped(read_from, (size_t)(it.p - read_from), file_size);
             read_from = it.p;
         }
         struct rating_rec rec;
@@ -232,7 +232,7 @@ static void parse_chunk(struct chunk *c, const char *path, const struct mfr_rati
         r->ts[k] = rec.ts;
         k++;
     }
-    if (mapped && it.p > read_from) mfr_release_mapped(read_from, (size_t)(it.p - read_from));
+    if (mapped && it.p > read_from) mfr_release_mapped(read_from, (size_t)(it.p - read_from), file_size);
     c->rc = rc < 0 ? rc : MFR_OK;
     c->count = k - c->first;
     c->blank = it.blank;
@@ -298,7 +298,7 @@ int mfr_parse_ratings_chunked(const struct mfr_text_file *f, const struct mfr_ra
             const size_t len = (size_t)(ch[t].end - q) < step ? (size_t)(ch[t].end - q) : step;
             next = q + len;
             ch[t].lines += (int64_t)mfr_count_newlines(q, len);
-            if (f->mapped) mfr_release_mapped(q, len);
+            if (f->mapped) mfr_release_mapped(q, len, f->size);
         }
     }
     int64_t lines = 0;
@@ -313,7 +313,7 @@ int mfr_parse_ratings_chunked(const struct mfr_text_file *f, const struct mfr_ra
     if (rc != MFR_OK) goto done;
 #pragma omp parallel for schedule(static, 1) num_threads(threads) if (threads > 1)
     for (size_t t = 0; t < nc; t++)
-        parse_chunk(&ch[t], f->path, syn, ids, header, min_r, max_r, fast, f->mapped, r);
+        parse_chunk(&ch[t], f->path, syn, ids, header, min_r, max_r, fast, f->mapped, f->size, r);
 
     /* In file order: the first error, a blank line that has lines after it
      * in a later chunk, then the ids. */

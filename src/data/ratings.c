@@ -86,11 +86,12 @@ int64_t mfr_ratings_gather(const mfr_ratings *r, int64_t lo, int64_t hi, int32_t
 void mfr_ratings_release_rows(const mfr_ratings *r, int64_t lo, int64_t hi)
 {
     if (!r->mapped || hi <= lo) return;
-    const size_t n = (size_t)(hi - lo);
-    mfr_release_mapped(r->user + lo, n * sizeof *r->user);
-    mfr_release_mapped(r->item + lo, n * sizeof *r->item);
-    mfr_release_mapped(r->rating + lo, n * sizeof *r->rating);
-    if (r->ts) mfr_release_mapped(r->ts + lo, n * sizeof *r->ts);
+    const size_t n = (size_t)(hi - lo), per_row = 12 + (r->ts ? 8 : 0);
+    const size_t whole = (size_t)mfr_ratings_rows(r) * per_row; /* the arrays' share of the mapping */
+    mfr_release_mapped(r->user + lo, n * sizeof *r->user, whole);
+    mfr_release_mapped(r->item + lo, n * sizeof *r->item, whole);
+    mfr_release_mapped(r->rating + lo, n * sizeof *r->rating, whole);
+    if (r->ts) mfr_release_mapped(r->ts + lo, n * sizeof *r->ts, whole);
 }
 
 int mfr_ratings_get(const mfr_ratings *r, int64_t idx, int32_t *user, int32_t *item,

@@ -156,9 +156,12 @@ void mfr_shard_user_grads(mfr_trainer *tr, const struct mfr_step *st, int32_t s)
     tr->shard_loss[(size_t)s * MFR_TRAIN_LOSS_STRIDE] = loss;
 }
 
+/* Shards and item owners are handed out dynamically: a thread whose core is
+ * busy with another process takes fewer of them (each writes only its own
+ * slots, so the result does not depend on which thread ran what). */
 void mfr_phase_user_grads(mfr_trainer *tr, struct mfr_step *st)
 {
-#pragma omp for schedule(static, 1)
+#pragma omp for schedule(dynamic, 1)
     for (int32_t s = 0; s < tr->n_shards; s++) mfr_shard_user_grads(tr, st, s);
 }
 
@@ -217,7 +220,7 @@ static void items_by_owner(mfr_trainer *tr, struct mfr_step *st, int finite)
 {
     const mfr_model *m = tr->model;
     unsigned bad = 0;
-#pragma omp for schedule(static, 16) nowait
+#pragma omp for schedule(dynamic, 32) nowait
     for (int32_t i = 0; i < m->n_items; i++) {
         const int64_t off = (int64_t)i * m->k_pad;
         csc_item_grad(tr, i, tr->gV, m->U, tr->resid);

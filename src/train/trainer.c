@@ -193,10 +193,13 @@ static double beside_buffers(const mfr_dataset *ds, const mfr_ratings *train, in
          (double)ds->n_items * (8.0 + sizeof(struct mfr_item_meta));
     const double row_max = (double)ds->n_items < n ? (double)ds->n_items : n; /* a user's distinct items */
     b += T * ((double)n_users + 1) * 8.0 + T * row_max * 8.0; /* CSR histograms, row sorts */
-    if (!train->skip && train->n <= MFR_CSR_TWO_PASS_MAX)
+    if (train->n <= MFR_CSR_TWO_PASS_MAX)
         b += n * 12.0 + T * (double)ds->n_items * 8.0; /* a small set's by-item copy (csr_priv.h) */
     b += 262144.0 * 28.0;                                        /* evaluation blocks */
-    if (train->mapped) b += T * (double)((int64_t)1 << 20) * rating; /* pages not yet released */
+    if (train->mapped) { /* a small mapping stays resident; a large one's pages not yet released */
+        const double whole = (double)mfr_ratings_rows(train) * rating;
+        b += whole < (double)MFR_RELEASE_MIN_BYTES ? whole : T * (double)((int64_t)1 << 20) * rating;
+    }
     return b + 32.0 * 1048576.0; /* the process: code, libraries, stacks, mfrec's first 32 MiB of heap */
 }
 

@@ -260,6 +260,45 @@ static int merge_ids(struct mfr_id_map *global, struct mfr_id_map *local, int32_
     return MFR_OK;
 }
 
+/* Cuts the text [body, end of f) into nc chunks, each starting at a line
+ * start (the first past its share's start), and counts their lines in
+ * parallel (a mapped file's pages released behind the count); sets each
+ * chunk's first line and returns the lines of the whole text. */
+static int64_t cut_chunks(const struct mfr_text_file *f, const char *body, struct chunk *ch, size_t nc,
+                          int threads)
+{
+    const char *end = f->data + f->size;
+    const size_t size = (size_t)(end - body);
+    for (size_t t = 0; t < nc; t++) {
+        const char *b = body + (size / nc) * t + (size % nc) * t / nc;
+        if (t > 0 && b[-1] != '\n') {
+            const char *nl = memchr(b, '\n', (size_t)(end - b));
+            b = nl ? nl + 1 : end;
+        }
+        if (t > 0 && b < ch[t - 1].p) b = ch[t - 1].p;
+        ch[t].p = b;
+        if (t > 0) ch[t - 1].end = b;
+    }
+    ch[nc - 1].end = end;
+#pragma omp parallel for schedule(static, 1) num_threads(threads) if (threads > 1)
+    for (size_t t = 0; t < nc; t++) {
+        const size_t step = f->mapped ? (size_t)64 << 20 : SIZE_MAX;
+        for (const char *q = ch[t].p, *next; q < ch[t].end; q = next) {
+            const size_t len = (size_t)(ch[t].end - q) < step ? (size_t)(ch[t].end - q) : step;
+            next = q + len;
+            ch[t].lines += (int64_t)mfr_count_newlines(q, len);
+            if (f->mapped) mfr_release_mapped(q, len, f->size);
+        }
+    }
+    int64_t lines = 0;
+    for (size_t t = 0; t < nc; t++) {
+        ch[t].first = lines;
+        lines += ch[t].lines;
+    }
+    if (size && end[-1] != '\n') lines++; /* a last line without '\n' */
+    return lines;
+}
+
 int mfr_parse_ratings_chunked(const struct mfr_text_file *f, const struct mfr_rating_syntax *syn,
                               const struct mfr_rating_ids *ids, float min_r, float max_r,
                               int n_chunks, bool fast, mfr_ratings **out, mfr_error *err)
@@ -277,36 +316,9 @@ int mfr_parse_ratings_chunked(const struct mfr_text_file *f, const struct mfr_ra
     if (nc > size) nc = size ? size : 1;
     struct chunk *ch = mfr_calloc(nc, sizeof *ch);
     if (!ch) return mfr_nomem(err, "parsing ratings");
-    /* Each chunk starts at a line start: the first past its share's start. */
-    for (size_t t = 0; t < nc; t++) {
-        const char *b = body + (size / nc) * t + (size % nc) * t / nc;
-        if (t > 0 && b[-1] != '\n') {
-            const char *nl = memchr(b, '\n', (size_t)(end - b));
-            b = nl ? nl + 1 : end;
-        }
-        if (t > 0 && b < ch[t - 1].p) b = ch[t - 1].p;
-        ch[t].p = b;
-        if (t > 0) ch[t - 1].end = b;
-    }
-    ch[nc - 1].end = end;
     int threads = mfr_setup_threads();
     if ((size_t)threads > nc) threads = (int)nc;
-#pragma omp parallel for schedule(static, 1) num_threads(threads) if (threads > 1)
-    for (size_t t = 0; t < nc; t++) { /* a mapped file's pages released behind the count */
-        const size_t step = f->mapped ? (size_t)64 << 20 : SIZE_MAX;
-        for (const char *q = ch[t].p, *next; q < ch[t].end; q = next) {
-            const size_t len = (size_t)(ch[t].end - q) < step ? (size_t)(ch[t].end - q) : step;
-            next = q + len;
-            ch[t].lines += (int64_t)mfr_count_newlines(q, len);
-            if (f->mapped) mfr_release_mapped(q, len, f->size);
-        }
-    }
-    int64_t lines = 0;
-    for (size_t t = 0; t < nc; t++) {
-        ch[t].first = lines;
-        lines += ch[t].lines;
-    }
-    if (size && end[-1] != '\n') lines++; /* a last line without '\n' */
+    const int64_t lines = cut_chunks(f, body, ch, nc, threads);
 
     mfr_ratings *r = NULL;
     int rc = mfr_ratings_alloc(lines, &r, err);

@@ -421,7 +421,8 @@ static void test_evaluate(void **state)
 
 /* The parallel evaluation gives, for 1, 2, 3 and 7 threads, exactly the
  * bits of the plain loop of its definition (float dot product in lane
- * order, double error, sums in rating order), over several blocks of
+ * order, double error; sums in chunks of 4096 ratings, eight lanes a
+ * chunk combined as a tree, the chunks in order), over several blocks of
  * ratings and a tail; a bad index late in the set is still the first one
  * reported. */
 static void test_evaluate_same_bits_any_threads(void **state)
@@ -436,7 +437,7 @@ static void test_evaluate_same_bits_any_threads(void **state)
         for (int32_t j = 0; j < m->k_row; j++) row_i(m, i)[j] = (float)((i * 11 + j * 5) % 89) / 53.0f - 0.7f;
     int32_t *user = malloc(sizeof(int32_t) * N), *item = malloc(sizeof(int32_t) * N);
     float *rating = malloc(sizeof(float) * N);
-    double sq = 0.0, ab = 0.0;
+    double sq = 0.0, ab = 0.0, lane_sq[8], lane_ab[8];
     for (int64_t x = 0; x < N; x++) {
         user[x] = (int32_t)((x * 2654435761u) % NU);
         item[x] = (int32_t)((x * 40503u + 7) % NI);
@@ -444,8 +445,16 @@ static void test_evaluate_same_bits_any_threads(void **state)
         float p = 0.0f;
         for (int32_t j = 0; j < m->k_row; j++) p += row_u(m, user[x])[j] * row_i(m, item[x])[j];
         double e = (double)p - (double)rating[x];
-        sq += e * e;
-        ab += fabs(e);
+        if (x % 4096 == 0)
+            for (int l = 0; l < 8; l++) lane_sq[l] = lane_ab[l] = 0.0;
+        lane_sq[x % 4096 % 8] += e * e;
+        lane_ab[x % 4096 % 8] += fabs(e);
+        if (x % 4096 == 4095 || x == N - 1) {
+            sq += ((lane_sq[0] + lane_sq[4]) + (lane_sq[2] + lane_sq[6])) +
+                  ((lane_sq[1] + lane_sq[5]) + (lane_sq[3] + lane_sq[7]));
+            ab += ((lane_ab[0] + lane_ab[4]) + (lane_ab[2] + lane_ab[6])) +
+                  ((lane_ab[1] + lane_ab[5]) + (lane_ab[3] + lane_ab[7]));
+        }
     }
     struct mfr_ratings r = {.n = N, .user = user, .item = item, .rating = rating};
     const int threads[] = {1, 2, 3, 7};

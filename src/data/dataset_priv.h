@@ -42,6 +42,12 @@ int64_t mfr_ratings_row(const mfr_ratings *r, int64_t idx);
 int64_t mfr_ratings_gather(const mfr_ratings *r, int64_t lo, int64_t hi, int32_t *user, int32_t *item,
                            float *rating);
 
+/* mfr_ratings_gather of a view's cnt ratings from row f on (f the row of
+ * the first, as mfr_ratings_row gives it; cheaper than mfr_ratings_row,
+ * which scans from its view block's start, when a caller reads on). */
+int64_t mfr_ratings_gather_rows(const mfr_ratings *r, int64_t f, int64_t cnt, int32_t *user, int32_t *item,
+                                float *rating);
+
 /* When r's arrays are mapped: releases their pages of rows [lo, hi). */
 void mfr_ratings_release_rows(const mfr_ratings *r, int64_t lo, int64_t hi);
 

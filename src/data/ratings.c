@@ -73,8 +73,13 @@ int64_t mfr_ratings_gather(const mfr_ratings *r, int64_t lo, int64_t hi, int32_t
         memcpy(rating, r->rating + lo, sizeof *rating * (size_t)(hi - lo));
         return hi;
     }
-    int64_t f = mfr_ratings_row(r, lo);
-    for (int64_t x = 0, cnt = hi - lo; x < cnt; f++) { /* no branch on the marks: a skipped row is overwritten */
+    return mfr_ratings_gather_rows(r, mfr_ratings_row(r, lo), hi - lo, user, item, rating);
+}
+
+int64_t mfr_ratings_gather_rows(const mfr_ratings *r, int64_t f, int64_t cnt, int32_t *user, int32_t *item,
+                                float *rating)
+{
+    for (int64_t x = 0; x < cnt; f++) { /* no branch on the marks: a skipped row is overwritten */
         user[x] = r->user[f];
         item[x] = r->item[f];
         rating[x] = r->rating[f];

@@ -1,15 +1,15 @@
 /*
  * model_eval.c — mfr_model_evaluate: MSE, RMSE and MAE of a model over a
- * rating set, in parallel with the bits of the sequential definition.
+ * rating set, in parallel, with the same bits for any thread count.
  *
  * The error of one rating is (double)prediction - (double)rating, the
  * prediction the float sum of mfr_model_predict_unchecked; squares and
- * absolute values are summed in double in rating order. The predictions
- * (the O(n k) part) are computed in parallel, a block of ratings at a
- * time, eight ratings in the lanes of one vector (each still summed in its
- * own order, so the bits do not change); one thread sums each block's errors
- * in order while the next block is computed. Same result for any
- * thread count, equal to the plain sequential loop's.
+ * absolute values are summed in double as model_priv.h defines
+ * (mfr_eval_chunk_sums: chunks of 4096 ratings, eight lanes in each, the
+ * chunks' sums in order). Each thread computes whole chunks, eight ratings
+ * in the lanes of one vector (each prediction still summed in its own
+ * order), and their sums; one thread adds the chunks' sums in order at the
+ * end. Which thread computes a chunk does not change a bit.
  */
 #include <math.h>
 #include <omp.h>
@@ -19,70 +19,79 @@
 #include "kern_priv.h"
 #include "model_priv.h"
 
-#define EVAL_BLOCK 262144 /* 2 MiB of errors; few barriers even when a core is busy */
+#define EVAL_BLOCK 262144 /* ratings between two releases of a mapped set's pages read */
+#define EVAL_THREADS_MIN (16 * MFR_EVAL_SUM_CHUNK) /* fewer: one thread (no fork) */
 
-/* A view's ratings of the block being computed (dataset_priv.h), and the
- * first rating found outside the model (written under mfr_eval_bad, read
- * atomically: sum_errors' threads stop on it). */
-struct gathered {
+void mfr_eval_chunk_sums(const double *e, int64_t n, double *sq, double *ab)
+{
+    double s[8] = {0}, a[8] = {0};
+    int64_t x = 0;
+    for (; x + 8 <= n; x += 8)
+        for (int l = 0; l < 8; l++) s[l] += e[x + l] * e[x + l], a[l] += fabs(e[x + l]);
+    for (int l = 0; x < n; x++, l++) s[l] += e[x] * e[x], a[l] += fabs(e[x]);
+    *sq += ((s[0] + s[4]) + (s[2] + s[6])) + ((s[1] + s[5]) + (s[3] + s[7]));
+    *ab += ((a[0] + a[4]) + (a[2] + a[6])) + ((a[1] + a[5]) + (a[3] + a[7]));
+}
+
+/* One thread's buffers: the errors of its chunk, and a view's ratings of
+ * it (dataset_priv.h) once gathered. */
+struct chunk_buf {
+    double *e;
     int32_t *user, *item;
     float *rating;
-    int64_t bad;
 };
 
-/* The first of n ratings whose user or item is outside the model, or n: a
- * few thousand at a time with no branch in the loop. */
+/* The first of n ratings whose user or item is outside the model, or n:
+ * no branch in the loop. */
 static int64_t first_outside(const mfr_model *m, const int32_t *user, const int32_t *item, int64_t n)
 {
     const uint32_t nu = (uint32_t)m->n_users, ni = (uint32_t)m->n_items;
-    for (int64_t b = 0; b < n; b += 4096) {
-        const int64_t e = b + 4096 < n ? b + 4096 : n;
-        unsigned bad = 0;
-        for (int64_t x = b; x < e; x++) bad |= ((uint32_t)user[x] >= nu) | ((uint32_t)item[x] >= ni);
-        if (bad)
-            for (int64_t x = b; x < e; x++)
-                if (((uint32_t)user[x] >= nu) | ((uint32_t)item[x] >= ni)) return x;
-    }
+    unsigned bad = 0;
+    for (int64_t x = 0; x < n; x++) bad |= ((uint32_t)user[x] >= nu) | ((uint32_t)item[x] >= ni);
+    if (bad)
+        for (int64_t x = 0; x < n; x++)
+            if (((uint32_t)user[x] >= nu) | ((uint32_t)item[x] >= ni)) return x;
     return n;
 }
 
-/* Records rating `bad` outside the model when it is the first so far. */
-static void note_bad(struct gathered *g, int64_t bad)
+/* Records rating `bad` outside the model when it is the first so far
+ * (*first only decreases; read atomically by the other threads). */
+static void note_bad(int64_t *first, int64_t bad)
 {
 #pragma omp critical(mfr_eval_bad)
     {
         int64_t was;
 #pragma omp atomic read
-        was = g->bad;
+        was = *first;
         if (bad < was) {
 #pragma omp atomic write
-            g->bad = bad;
+            *first = bad;
         }
     }
 }
 
-/* Errors of ratings [a0, a1) of r (in the block starting at lo) into
- * e[0..a1-a0): the kernel set's eval_errors (AVX2 where the CPU has it;
- * both give the bits of mfr_model_predict_unchecked). The indices are
- * checked against the model just before the kernel reads them (a view's
- * once gathered); a rating outside is noted and nothing is computed. */
-static void block_errors(const struct mfr_kernel_set *kern, const mfr_model *m, const mfr_ratings *r,
-                         struct gathered *g, int64_t lo, int64_t a0, int64_t a1, double *e)
+/* The sums of ratings [lo, hi) of r (one chunk) into sums[0..1], through
+ * the kernel set's eval_errors (AVX2 where the CPU has it; both give the
+ * bits of mfr_model_predict_unchecked). The indices are checked just
+ * before the kernel reads them; a rating outside is noted in *first and
+ * nothing is computed. */
+static void chunk_sums(const struct mfr_kernel_set *kern, const mfr_model *m, const mfr_ratings *r,
+                       struct chunk_buf *cb, int64_t lo, int64_t hi, int64_t *row, int64_t *first, double *sums)
 {
-    const int32_t *u = r->user + a0, *i = r->item + a0;
-    const float *x = r->rating + a0;
+    const int32_t *u = r->user + lo, *i = r->item + lo;
+    const float *x = r->rating + lo;
     if (r->skip) {
-        int32_t *gu = g->user + (a0 - lo), *gi = g->item + (a0 - lo);
-        float *gr = g->rating + (a0 - lo);
-        mfr_ratings_gather(r, a0, a1, gu, gi, gr);
-        u = gu, i = gi, x = gr;
+        *row = mfr_ratings_gather_rows(r, *row, hi - lo, cb->user, cb->item, cb->rating);
+        u = cb->user, i = cb->item, x = cb->rating;
     }
-    const int64_t bad = first_outside(m, u, i, a1 - a0);
-    if (bad < a1 - a0) {
-        note_bad(g, a0 + bad);
+    const int64_t bad = first_outside(m, u, i, hi - lo);
+    if (bad < hi - lo) {
+        note_bad(first, lo + bad);
         return;
     }
-    kern->eval_errors(m->U, m->V, m->k_pad, m->k_row, u, i, x, a1 - a0, e);
+    kern->eval_errors(m->U, m->V, m->k_pad, m->k_row, u, i, x, hi - lo, cb->e);
+    sums[0] = sums[1] = 0.0;
+    mfr_eval_chunk_sums(cb->e, hi - lo, &sums[0], &sums[1]);
 }
 
 /* Releases a mapped r's pages of the rows before rating `end` (one past
@@ -95,63 +104,47 @@ static void release_read(const mfr_ratings *r, int64_t end, int64_t *done)
     *done = row;
 }
 
-/* Where thread t's part of the block [lo, hi) starts: thread 0, which also
- * sums the previous block (about a third of a prediction's time per
- * rating), computes half a share, the others a whole one each. Which
- * thread computes an error does not change it. */
-static inline int64_t part_start(int64_t lo, int64_t hi, int t, int nt)
+/* Every chunk's sums into sums[2c], sums[2c + 1], a block of chunks at a
+ * time, a mapped set's pages released behind each block. The chunks are
+ * shared dynamically (a busy core takes fewer) in groups: a view's
+ * ratings are found from its view blocks' starts (mfr_ratings_row), so a
+ * thread takes a view block's chunks together and reads on. Stops at the
+ * first block with a rating outside the model (*first < n; the sums are
+ * then meaningless). */
+static void all_chunk_sums(const struct mfr_kernel_set *kern, const mfr_model *m, const mfr_ratings *r,
+                           int n_threads, struct chunk_buf *cbs, int64_t *first, double *sums)
 {
-    return t == 0 ? lo : lo + (hi - lo) * (2 * t - 1) / (2 * nt - 1);
-}
-
-/* Sums e*e and |e| over the errors of every rating, in rating order: while
- * every thread computes its part of block b, thread 0 then also sums block
- * b - 1. Stops at the first block with a rating outside the model (g->bad;
- * the sums are then meaningless). */
-static void sum_errors(const struct mfr_kernel_set *kern, const mfr_model *m, const mfr_ratings *r,
-                       int n_threads, double *buf, struct gathered *g, double *sq, double *ab)
-{
-    const int64_t n = r->n, n_blocks = (n + EVAL_BLOCK - 1) / EVAL_BLOCK;
-    double s = 0.0, a = 0.0;
+    const int64_t n = r->n, n_chunks = (n + MFR_EVAL_SUM_CHUNK - 1) / MFR_EVAL_SUM_CHUNK;
+    const int64_t per_block = EVAL_BLOCK / MFR_EVAL_SUM_CHUNK;
+    const int64_t per_group = r->skip ? MFR_VIEW_BLOCK / MFR_EVAL_SUM_CHUNK : 2;
+    _Static_assert(EVAL_BLOCK % MFR_VIEW_BLOCK == 0 && MFR_VIEW_BLOCK % MFR_EVAL_SUM_CHUNK == 0,
+                   "blocks hold whole view blocks, view blocks whole chunks");
     int64_t released = 0;
-    if (n_threads < 2 || n_blocks < 2) {
-        for (int64_t b = 0; b < n_blocks && g->bad == n; b++) {
-            int64_t lo = b * EVAL_BLOCK, hi = lo + EVAL_BLOCK < n ? lo + EVAL_BLOCK : n;
-            block_errors(kern, m, r, g, lo, lo, hi, buf);
-            if (g->bad < n) break;
-            for (int64_t x = 0; x < hi - lo; x++) s += buf[x] * buf[x], a += fabs(buf[x]);
-            release_read(r, hi, &released);
-        }
-        *sq = s, *ab = a;
-        return;
-    }
 #pragma omp parallel num_threads(n_threads)
     {
-        const int t = omp_get_thread_num(), nt = omp_get_num_threads();
-        /* step b: block b computed into buf[b % 2], block b - 1 summed */
-        for (int64_t b = 0; b <= n_blocks; b++) {
-            double *cur = buf + (b % 2) * EVAL_BLOCK, *prev = buf + ((b + 1) % 2) * EVAL_BLOCK;
-            if (b < n_blocks) {
-                int64_t lo = b * EVAL_BLOCK, hi = lo + EVAL_BLOCK < n ? lo + EVAL_BLOCK : n;
-                int64_t a0 = part_start(lo, hi, t, nt), a1 = part_start(lo, hi, t + 1, nt);
-                block_errors(kern, m, r, g, lo, a0, a1, cur + (a0 - lo));
+        struct chunk_buf *cb = &cbs[omp_get_thread_num()];
+        for (int64_t c0 = 0; c0 < n_chunks; c0 += per_block) {
+            const int64_t c1 = c0 + per_block < n_chunks ? c0 + per_block : n_chunks;
+#pragma omp for schedule(dynamic, 1)
+            for (int64_t g = c0; g < c1; g += per_group) {
+                int64_t row = r->skip ? mfr_ratings_row(r, g * MFR_EVAL_SUM_CHUNK) : 0;
+                for (int64_t c = g; c < g + per_group && c < c1; c++) {
+                    const int64_t lo = c * MFR_EVAL_SUM_CHUNK;
+                    const int64_t hi = lo + MFR_EVAL_SUM_CHUNK < n ? lo + MFR_EVAL_SUM_CHUNK : n;
+                    chunk_sums(kern, m, r, cb, lo, hi, &row, first, sums + 2 * c);
+                }
             }
-            if (t == 0 && b > 0) {
-                int64_t lo = (b - 1) * EVAL_BLOCK, hi = lo + EVAL_BLOCK < n ? lo + EVAL_BLOCK : n;
-                for (int64_t x = 0; x < hi - lo; x++) s += prev[x] * prev[x], a += fabs(prev[x]);
-                release_read(r, hi, &released);
-            }
-#pragma omp barrier
-            /* a bad index of block b or before: every thread sees it here
-             * (a faster thread may already be checking block b + 1, whose
-             * finds are not counted until after the next barrier) */
+            /* After the barrier every bad index of this block or before is
+             * noted, and one no later (a fast thread's find in the next
+             * block) cannot replace it: every thread decides alike. */
             int64_t seen;
 #pragma omp atomic read
-            seen = g->bad;
-            if (seen < n && seen < (b + 1) * EVAL_BLOCK) break;
+            seen = *first;
+            if (seen < n && seen < c1 * MFR_EVAL_SUM_CHUNK) break;
+#pragma omp single nowait
+            release_read(r, c1 * MFR_EVAL_SUM_CHUNK, &released);
         }
     }
-    *sq = s, *ab = a;
 }
 
 int mfr_model_evaluate_threads(const mfr_model *m, const mfr_ratings *r, int n_threads, mfr_metrics *out,
@@ -166,23 +159,33 @@ int mfr_model_evaluate_threads(const mfr_model *m, const mfr_ratings *r, int n_t
                           "rating metrics (MSE, RMSE, MAE); use the ranking metrics");
     if (r->n <= 0)
         return mfr_seterr(err, MFR_ERR_INVALID, "cannot evaluate on an empty rating set (0 ratings)");
-    const int nt = r->n > EVAL_BLOCK ? (n_threads > 0 ? n_threads : mfr_setup_threads()) : 1;
-    double *buf = mfr_malloc(sizeof(double) * 2 * EVAL_BLOCK);
-    const size_t gn = r->skip ? EVAL_BLOCK : 1;
-    struct gathered g = {mfr_malloc(sizeof(int32_t) * gn), mfr_malloc(sizeof(int32_t) * gn),
-                         mfr_malloc(sizeof(float) * gn), r->n};
-    if (!buf || !g.user || !g.item || !g.rating) {
-        free(buf), free(g.user), free(g.item), free(g.rating);
+    const int nt = r->n >= EVAL_THREADS_MIN ? (n_threads > 0 ? n_threads : mfr_setup_threads()) : 1;
+    const int64_t n_chunks = (r->n + MFR_EVAL_SUM_CHUNK - 1) / MFR_EVAL_SUM_CHUNK;
+    const size_t c = MFR_EVAL_SUM_CHUNK, gc = r->skip ? c : 0;
+    /* per thread: errors (8 bytes a rating), a view's gathered ratings (12) */
+    char *bufs = mfr_malloc((size_t)nt * (8 * c + 12 * gc));
+    double *sums = mfr_malloc(sizeof(double) * 2 * (size_t)n_chunks);
+    struct chunk_buf *cbs = malloc(sizeof *cbs * (size_t)nt);
+    if (!bufs || !sums || !cbs) {
+        free(bufs), free(sums), free(cbs);
         return mfr_seterr(err, MFR_ERR_NOMEM, "out of memory evaluating the model");
     }
+    for (int t = 0; t < nt; t++) {
+        char *p = bufs + (size_t)t * (8 * c + 12 * gc);
+        cbs[t] = (struct chunk_buf){(double *)p, (int32_t *)(p + 8 * c), (int32_t *)(p + 8 * c + 4 * gc),
+                                    (float *)(p + 8 * c + 8 * gc)};
+    }
+    int64_t first_bad = r->n;
+    all_chunk_sums(mfr_kernels_select(MFR_KERNELS_AUTO, NULL), m, r, nt, cbs, &first_bad, sums);
     double sq = 0.0, ab = 0.0;
-    sum_errors(mfr_kernels_select(MFR_KERNELS_AUTO, NULL), m, r, nt, buf, &g, &sq, &ab);
-    free(buf), free(g.user), free(g.item), free(g.rating);
-    if (g.bad < r->n) {
-        const int64_t f = mfr_ratings_row(r, g.bad);
+    if (first_bad == r->n)
+        for (int64_t x = 0; x < n_chunks; x++) sq += sums[2 * x], ab += sums[2 * x + 1];
+    free(bufs), free(sums), free(cbs);
+    if (first_bad < r->n) {
+        const int64_t f = mfr_ratings_row(r, first_bad);
         const bool user = r->user[f] < 0 || r->user[f] >= m->n_users;
         return mfr_seterr(err, MFR_ERR_MISMATCH, "rating %lld: %s index %d is outside the model's 0..%d",
-                          (long long)g.bad, user ? "user" : "item", (int)(user ? r->user[f] : r->item[f]),
+                          (long long)first_bad, user ? "user" : "item", (int)(user ? r->user[f] : r->item[f]),
                           (int)(user ? m->n_users : m->n_items) - 1);
     }
     double n = (double)r->n;

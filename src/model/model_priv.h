@@ -67,6 +67,17 @@ static inline float mfr_model_predict_unchecked(const mfr_model *m, int32_t u, i
     return s;
 }
 
+/* The metrics' sums, by definition: the errors (double)prediction -
+ * (double)rating in consecutive chunks of MFR_EVAL_SUM_CHUNK ratings; in
+ * each chunk, rating x's square and absolute value go to lane x % 8, the
+ * lanes summed in rating order and combined as a tree ((0+4)+(2+6)) +
+ * ((1+5)+(3+7)); the chunks' sums added in chunk order. Every chunk is
+ * independent, so any thread count (or MPI rank count) gets these bits,
+ * and no thread waits on one long chain of additions. */
+#define MFR_EVAL_SUM_CHUNK 4096
+/* Adds chunk e[0..n) (n <= MFR_EVAL_SUM_CHUNK) to *sq and *ab, as above. */
+void mfr_eval_chunk_sums(const double *e, int64_t n, double *sq, double *ab);
+
 /* mfr_model_evaluate on n_threads threads (0: mfr_set_threads's count);
  * the result does not depend on it. */
 int mfr_model_evaluate_threads(const mfr_model *m, const mfr_ratings *r, int n_threads, mfr_metrics *out,

@@ -19,7 +19,7 @@
  * mean (the ratings placed at their training positions, +0.0f elsewhere:
  * an exact MPI_Reduce, summed by rank 0 in the training order, as one
  * process does) and the evaluations (the errors placed at their positions
- * the same way, chunk by chunk, summed by rank 0 in rating order).
+ * the same way, chunk by chunk, summed by rank 0 as one process sums them).
  */
 #include <limits.h>
 #include <math.h>
@@ -30,6 +30,7 @@
 #include "users_cache_priv.h"
 
 #define EVAL_CHUNK ((int64_t)1 << 20) /* positions per reduction message */
+_Static_assert(EVAL_CHUNK % MFR_EVAL_SUM_CHUNK == 0, "a message holds whole chunks of the metrics' sums");
 
 struct mfr_mpi_own {
     int64_t n;
@@ -336,7 +337,7 @@ const char *mfr_mpi_data_spec(const struct mfr_mpi_data *d) { return d->spec; }
 /* mfr_model_evaluate's metrics of the part-shaped model m over the whole
  * training (which 0) or validation (1) part: each rank's errors at their
  * positions, +0.0 elsewhere, reduced to rank 0 a chunk at a time (exact),
- * summed there in rating order, broadcast. */
+ * summed there as mfr_model_evaluate sums them, broadcast. */
 int mfr_mpi_data_evaluate(mfr_mpi_trainer *mt, int which, const mfr_model *m, mfr_metrics *out, mfr_error *err)
 {
     const struct mfr_mpi_data *d = mt->data;
@@ -345,7 +346,7 @@ int mfr_mpi_data_evaluate(mfr_mpi_trainer *mt, int which, const mfr_model *m, mf
     if (n <= 0) return mfr_seterr(err, MFR_ERR_INVALID, "cannot evaluate on an empty rating set (0 ratings)");
     double *buf = mfr_malloc(sizeof(double) * (size_t)EVAL_CHUNK);
     if (!buf) return mfr_seterr(err, MFR_ERR_NOMEM, "out of memory evaluating the model");
-    double s[2] = {0.0, 0.0}; /* squares, absolute values: in rating order, as model_eval.c's sum_errors */
+    double s[2] = {0.0, 0.0}; /* squares, absolute values: chunk by chunk, as model_priv.h defines */
     int rc = MPI_SUCCESS;
     int64_t j = 0;
     for (int64_t c0 = 0; c0 < n && rc == MPI_SUCCESS; c0 += EVAL_CHUNK) {
@@ -360,7 +361,9 @@ int mfr_mpi_data_evaluate(mfr_mpi_trainer *mt, int which, const mfr_model *m, mf
         j = j1;
         rc = MPI_Reduce(mt->rank ? buf : MPI_IN_PLACE, buf, (int)len, MPI_DOUBLE, MPI_SUM, 0, mt->comm);
         if (mt->rank == 0)
-            for (int64_t x = 0; x < len; x++) s[0] += buf[x] * buf[x], s[1] += fabs(buf[x]);
+            for (int64_t x = 0; x < len; x += MFR_EVAL_SUM_CHUNK)
+                mfr_eval_chunk_sums(buf + x, len - x < MFR_EVAL_SUM_CHUNK ? len - x : MFR_EVAL_SUM_CHUNK, &s[0],
+                                    &s[1]);
     }
     free(buf);
     if (rc == MPI_SUCCESS) rc = MPI_Bcast(s, 2, MPI_DOUBLE, 0, mt->comm);

@@ -590,8 +590,9 @@ int mfr_mpi_trainer_evaluate(mfr_mpi_trainer *mt, const mfr_ratings *r, mfr_metr
         free(e);
         return mfr_mpi_err(err, rc, "reduction of the validation errors");
     }
-    double sq = 0.0, ab = 0.0; /* in rating order, as model_eval.c's sum_errors */
-    for (int64_t x = 0; x < r->n; x++) sq += e[x] * e[x], ab += fabs(e[x]);
+    double sq = 0.0, ab = 0.0; /* as mfr_model_evaluate sums them (model_priv.h) */
+    for (int64_t x = 0; x < r->n; x += MFR_EVAL_SUM_CHUNK)
+        mfr_eval_chunk_sums(e + x, r->n - x < MFR_EVAL_SUM_CHUNK ? r->n - x : MFR_EVAL_SUM_CHUNK, &sq, &ab);
     free(e);
     const double n = (double)r->n;
     *out = (mfr_metrics){0};

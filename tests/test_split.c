@@ -120,6 +120,12 @@ static void test_permutation_golden_fixture(void **state)
         assert_int_equal(seen[perm[k]], 0);
         seen[perm[k]] = 1;
     }
+    /* the 32-bit variant (the lean split's) is the same permutation */
+    uint32_t *perm32 = malloc((size_t)n * sizeof *perm32);
+    assert_non_null(perm32);
+    mfr_mt19937_permutation32(300, perm32, n);
+    for (int64_t k = 0; k < n; k++) assert_int_equal(perm32[k], perm[k]);
+    free(perm32);
     free(seen);
     free(perm);
     free(text);

@@ -538,6 +538,14 @@ typedef struct mfr_config {
      *  rated movies are rated lower on average, and stop topping rankings by
      *  predicted rating). Needs l2_bias > 0; default 0 (the mean itself) */
     double item_prior_drop;
+    /** popularity prior α of a user's ranking (not of training, nor of the
+     *  predictions): a user's list ranks movie i by the dot score (the
+     *  predicted rating on a rating model) + α ln(1 + n_i), n_i the movie's
+     *  training-rating count, so a movie with a handful of high ratings
+     *  no longer tops the lists of a model tuned for RMSE. Recorded in the
+     *  model; the counts come from the data (mfr_model_set_item_counts;
+     *  mfr_model_ranking counts its training set). Default 0 (off) */
+    double rank_prior;
 } mfr_config;
 
 MFR_API void mfr_config_default(mfr_config *cfg);
@@ -987,6 +995,23 @@ MFR_API int mfr_model_score_items(const mfr_model *m, const float *query, int me
 MFR_API int mfr_model_recommend(const mfr_model *m, int32_t user, int32_t n_top, int measure,
                                 const uint8_t *exclude, int32_t *items_out,
                                 float *scores_out, int32_t *n_out, mfr_error *err);
+
+/**
+ * Gives a model whose configuration has a ranking prior (rank_prior α > 0)
+ * its movies' training-rating counts `counts` (n_items values >= 0): from
+ * then on a user's dot ranking (mfr_model_recommend, _vector, _users) scores
+ * movie i as the dot score + offset_i, offset_i = (float)(α ln(1 + n_i)),
+ * and scores_out holds that sum (the predicted rating is the score less
+ * offset_i: mfr_model_rank_offsets). Without the counts such a model's user
+ * rankings fail with MFR_ERR_INVALID saying so. A model without a prior
+ * ignores the call (MFR_OK). Not thread-safe against rankings on the same
+ * model; the offsets are not saved with the model (they are the data's).
+ */
+MFR_API int mfr_model_set_item_counts(mfr_model *m, const int64_t *counts, mfr_error *err);
+
+/** The ranking offsets set by mfr_model_set_item_counts (n_items floats),
+ *  or NULL when the model has no prior or no counts yet. */
+MFR_API const float *mfr_model_rank_offsets(const mfr_model *m);
 
 /**
  * As mfr_model_recommend for a user given as an embedding `user_vec`

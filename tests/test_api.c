@@ -89,7 +89,7 @@ static int members_differ(const mfr_config *a, const mfr_config *b)
            (a->bias != b->bias) + (a->optimizer != b->optimizer) + (a->l2_freq != b->l2_freq) +
            (a->l2_bias != b->l2_bias) + (a->implicit != b->implicit) + (a->l1_items != b->l1_items) +
            (a->gravity_bias != b->gravity_bias) + (a->als_cg != b->als_cg) +
-           (a->item_prior_drop != b->item_prior_drop);
+           (a->item_prior_drop != b->item_prior_drop) + (a->rank_prior != b->rank_prior);
 }
 
 /* A settable text for f that differs from its default. */
@@ -111,7 +111,7 @@ static void test_config_table_covers_every_member(void **state)
     mfr_config d;
     mfr_config_default(&d);
     int n = mfr_config_field_count();
-    assert_int_equal(n, 23); /* one per member of mfr_config */
+    assert_int_equal(n, 24); /* one per member of mfr_config */
     assert_null(mfr_config_field_at(-1));
     assert_null(mfr_config_field_at(n));
     int execution_only = 0;

@@ -661,6 +661,62 @@ static void test_all_users(void **state)
     free(jl);
 }
 
+/* --rank-prior: the model records it; a user's list ranks by score =
+ * predicted rating + X ln(1 + training ratings), shown beside the
+ * predicted rating (clamped to the rating range) in every output. */
+static void test_rank_prior(void **state)
+{
+    (void)state;
+    char *pm = tu_path(g_dir, "prior.bin");
+    assert_int_equal(run("train --data '%s' --split random:0.2 --dim 6 --epochs 60 --lr 0.05 --rank-prior -1 "
+                         "--quiet --out '%s'", g_data, pm), 2);
+    tu_expect_in(g_err, "--rank-prior");
+    assert_int_equal(run("train --data '%s' --split random:0.2 --dim 6 --epochs 60 --lr 0.05 --rank-prior 0.5 "
+                         "--quiet --out '%s'", g_data, pm), 0);
+    assert_int_equal(run("recommend --model '%s' --user 5 --top 10 --json", pm), 0);
+    tu_expect_json(g_out);
+    double prev = INFINITY;
+    int n = 0;
+    for (const char *p = strstr(g_out, "\"rank\":"); p; p = strstr(p + 1, "\"rank\":"), n++) {
+        double score = json_key_num(p, "score"), pred = json_key_num(p, "predicted_rating");
+        double cnt = json_key_num(p, "ratings"), want = score - 0.5 * log1p(cnt);
+        want = want < 1.0 ? 1.0 : want > 5.0 ? 5.0 : want;
+        if (!(fabs(pred - want) <= 1e-5)) fail_msg("rank %d: predicted %.9g, score %.9g, %g ratings", n + 1, pred, score, cnt);
+        assert_true(score <= prev);
+        prev = score;
+    }
+    assert_int_equal(n, 10);
+    /* the table shows both columns and says how it ranks */
+    assert_int_equal(run("recommend --model '%s' --user 5 --top 3", pm), 0);
+    tu_expect_in(g_out, "ranked by score = predicted rating + 0.5 ln(1 + training ratings)");
+    tu_expect_in(g_out, "    score  predicted  ratings");
+    /* the batch file: its score and predicted_rating columns agree likewise */
+    char *csv = tu_path(g_dir, "prior.csv");
+    assert_int_equal(run("recommend --model '%s' --all-users --top 2 --out '%s'", pm, csv), 0);
+    char *text = tu_read_file(csv, NULL);
+    tu_expect_in(text, "user,rank,movie,score,predicted_rating,ratings\n");
+    int rows = 0;
+    for (const char *p = strchr(text, '\n') + 1; *p; p = strchr(p, '\n') + 1, rows++) {
+        long long u, mid, cnt;
+        int rank;
+        double score, pred;
+        assert_int_equal(sscanf(p, "%lld,%d,%lld,%lf,%lf,%lld", &u, &rank, &mid, &score, &pred, &cnt), 6);
+        double want = score - 0.5 * log1p((double)cnt);
+        want = want < 1.0 ? 1.0 : want > 5.0 ? 5.0 : want;
+        assert_true(fabs(pred - want) <= 1e-5);
+    }
+    assert_true(rows >= 200);
+    /* without the prior the lists differ: the prior moves well-rated movies up */
+    assert_int_equal(run("recommend --model '%s' --user 5 --top 10 --csv", pm), 0);
+    char *with = strdup(g_out);
+    assert_int_equal(run("recommend --model '%s' --user 5 --top 10 --csv", g_model), 0);
+    assert_true(strcmp(with, g_out) != 0);
+    free(with);
+    free(text);
+    free(csv);
+    free(pm);
+}
+
 /* The unregularized notebook model says which preset to train. */
 static void test_poor_ranker_note(void **state)
 {
@@ -691,6 +747,7 @@ int main(void)
         cmocka_unit_test(test_fold_in_ratings_file),
         cmocka_unit_test(test_machine_outputs_and_min_ratings),
         cmocka_unit_test(test_all_users),
+        cmocka_unit_test(test_rank_prior),
         cmocka_unit_test(test_poor_ranker_note),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

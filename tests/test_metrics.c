@@ -23,6 +23,7 @@
 #include <cmocka.h>
 
 #include "dataset_priv.h"
+#include "model_priv.h"
 #include "test_util.h"
 
 /* log2(3) and log2(4) discounts: positions 2 and 3. */
@@ -152,6 +153,41 @@ static void test_hand_computed_k2(void **state)
     expect_same(&only, &rm);
     mfr_ratings_destroy(train);
     mfr_ratings_destroy(test);
+    fixture_free(&f);
+}
+
+/* A model with a ranking prior ranks by prediction + α ln(1 + n_i), n_i
+ * counted in the training set given: U = (1, -1), V = (5, 4, 3, 2, 1);
+ * user 0 trained on item 0, user 1 on items 3 and 4 (n = 1, 0, 0, 1, 1
+ * for items 0..4); the only relevant test item is user 0's item 3.
+ * Plain scores of user 0's candidates: 4, 3, 2, 1 (items 1..4), so its top
+ * 1 is item 1 (P@1 0). With α = 3, item 3 scores 2 + 3 ln 2 = 4.08 and
+ * item 4 1 + 3 ln 2 = 3.08: the top 1 is item 3 (P@1 = NDCG@1 = 1). */
+static void test_rank_prior_uses_training_counts(void **state)
+{
+    (void)state;
+    struct fixture f;
+    const mfr_model *base = fixture_model(&f, 2, 5, 1, hand_U, hand_V);
+    mfr_model *m = NULL;
+    mfr_error err = {0};
+    assert_int_equal(mfr_model_copy(base, &m, &err), MFR_OK);
+    static const int32_t tr[][3] = {{0, 0, 3}, {1, 3, 3}, {1, 4, 3}};
+    static const int32_t te[][3] = {{0, 3, 5}};
+    mfr_ratings *train = ratings(3, tr), *test = ratings(1, te);
+    mfr_ranking plain, prior, pop_plain, pop_prior;
+    assert_int_equal(mfr_model_ranking(m, train, test, 1, &plain, &pop_plain, &err), MFR_OK);
+    expect_ranking(&plain, 1, 1, 0.0, 0.0, 0.0, 0.2);
+    m->cfg.rank_prior = 3.0;
+    assert_int_equal(mfr_model_ranking(m, train, test, 1, &prior, &pop_prior, &err), MFR_OK);
+    expect_ranking(&prior, 1, 1, 1.0, 1.0, 1.0, 0.2);
+    expect_same(&pop_plain, &pop_prior); /* the baseline is the counts alone */
+    /* a prior too small to lift item 3 over item 1 changes nothing */
+    m->cfg.rank_prior = 1.0; /* 2 + ln 2 = 2.69 < 4 */
+    assert_int_equal(mfr_model_ranking(m, train, test, 1, &prior, NULL, &err), MFR_OK);
+    expect_same(&plain, &prior);
+    mfr_ratings_destroy(train);
+    mfr_ratings_destroy(test);
+    mfr_model_destroy(m);
     fixture_free(&f);
 }
 
@@ -422,6 +458,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_hand_computed_k2),
+        cmocka_unit_test(test_rank_prior_uses_training_counts),
         cmocka_unit_test(test_k_larger_than_catalogue),
         cmocka_unit_test(test_ties_lower_index_first),
         cmocka_unit_test(test_users_without_relevant_items),

@@ -671,6 +671,78 @@ static void fold_in_quality(int32_t bias, double l2, double implicit)
     synth_free(&fx);
 }
 
+/* A ranking prior (rank_prior α): a user's dot ranking scores movie i as
+ * the predicted rating + (float)(α ln(1 + n_i)); without the counts it
+ * is refused, cosine and nearest items ignore it, copies keep it. */
+static void test_rank_prior(void **state)
+{
+    (void)state;
+    mfr_model *m = NULL;
+    mfr_error err = {0};
+    assert_int_equal(mfr_model_alloc(3, 1, 2, 6, &m, &err), MFR_OK);
+    const float bi[6] = {3.0f, 3.5f, 2.0f, 4.0f, 3.25f, 1.0f};
+    for (int32_t u = 0; u < 2; u++) memcpy(row_u(m, u), U2 + u * 3, 12);
+    for (int32_t i = 0; i < 6; i++) {
+        memcpy(row_i(m, i), V6 + i * 3, 12);
+        row_i(m, i)[4] = bi[i];
+    }
+    int32_t items[6], items2[6], n, n2;
+    float sc[6], sc2[6];
+    /* without a prior the call changes nothing */
+    const int64_t counts[6] = {0, 400, 3, 1, 60, 1000};
+    assert_int_equal(mfr_model_set_item_counts(m, counts, &err), MFR_OK);
+    assert_null(mfr_model_rank_offsets(m));
+    assert_int_equal(mfr_model_recommend(m, 0, 6, MFR_MEASURE_DOT, NULL, items2, sc2, &n2, &err), MFR_OK);
+    m->cfg.rank_prior = 0.75;
+    assert_int_equal(mfr_model_recommend(m, 0, 6, MFR_MEASURE_DOT, NULL, items, sc, &n, &err), MFR_ERR_INVALID);
+    tu_expect_in(err.message, "popularity prior (rank_prior 0.75)");
+    const int64_t bad[6] = {0, 1, -1, 0, 0, 0};
+    assert_int_equal(mfr_model_set_item_counts(m, bad, &err), MFR_ERR_INVALID);
+    tu_expect_in(err.message, "movie 2 has a negative count (-1)");
+    assert_int_equal(mfr_model_set_item_counts(m, counts, &err), MFR_OK);
+    const float *off = mfr_model_rank_offsets(m);
+    assert_non_null(off);
+    for (int32_t i = 0; i < 6; i++) assert_true(off[i] == (float)(0.75 * log1p((double)counts[i])));
+    for (int32_t u = 0; u < 2; u++) {
+        assert_int_equal(mfr_model_recommend(m, u, 6, MFR_MEASURE_DOT, NULL, items, sc, &n, &err), MFR_OK);
+        assert_int_equal(n, 6);
+        /* the scores are prediction + offset, best first, ties by index */
+        float want[6];
+        for (int32_t i = 0; i < 6; i++) want[i] = mfr_model_predict(m, u, i) + off[i];
+        for (int r = 0; r < 6; r++) {
+            assert_true(sc[r] == want[items[r]]);
+            if (r) assert_true(sc[r - 1] > sc[r] || (sc[r - 1] == sc[r] && items[r - 1] < items[r]));
+        }
+        /* fold-in ranks alike */
+        assert_int_equal(mfr_model_recommend_vector(m, U2 + u * 3, 0.0f, 6, MFR_MEASURE_DOT, NULL, items2, sc2,
+                                                    &n2, &err),
+                         MFR_OK);
+        assert_memory_equal(items, items2, sizeof items);
+        assert_memory_equal(sc, sc2, sizeof sc);
+    }
+    /* the prior moves the most-rated movie (5, lowest bias) up for user 0 */
+    int32_t plain_rank = -1, prior_rank = -1;
+    m->cfg.rank_prior = 0.0;
+    assert_int_equal(mfr_model_recommend(m, 0, 6, MFR_MEASURE_DOT, NULL, items2, sc2, &n2, &err), MFR_OK);
+    m->cfg.rank_prior = 0.75;
+    assert_int_equal(mfr_model_recommend(m, 0, 6, MFR_MEASURE_DOT, NULL, items, sc, &n, &err), MFR_OK);
+    for (int r = 0; r < 6; r++) {
+        if (items2[r] == 5) plain_rank = r;
+        if (items[r] == 5) prior_rank = r;
+    }
+    assert_true(prior_rank < plain_rank);
+    /* cosine and nearest items: no prior */
+    assert_int_equal(mfr_model_recommend(m, 0, 6, MFR_MEASURE_COSINE, NULL, items, sc, &n, &err), MFR_OK);
+    for (int r = 0; r < 6; r++) assert_true(fabsf(sc[r]) <= 1.0f + 1e-6f);
+    /* a copy keeps the offsets */
+    mfr_model *c = NULL;
+    assert_int_equal(mfr_model_copy(m, &c, &err), MFR_OK);
+    assert_non_null(mfr_model_rank_offsets(c));
+    assert_memory_equal(mfr_model_rank_offsets(c), off, 6 * sizeof *off);
+    mfr_model_destroy(c);
+    mfr_model_destroy(m);
+}
+
 static void test_fold_in_quality_on_synthetic_data(void **state)
 {
     (void)state;
@@ -860,6 +932,7 @@ int main(void)
         cmocka_unit_test(test_recommend_large_catalogue),
         cmocka_unit_test(test_fold_in_matches_direct_solve),
         cmocka_unit_test(test_bias_model),
+        cmocka_unit_test(test_rank_prior),
         cmocka_unit_test(test_fold_in_quality_on_synthetic_data),
         cmocka_unit_test(test_fold_in_quality_with_biases),
         cmocka_unit_test(test_fold_in_quality_regularized),

@@ -242,7 +242,10 @@ static const char recommend_help[] =
     "\n"
     "Scores: with dot, the model's predicted rating (biases included),\n"
     "shown clamped to the data's rating range (JSON and CSV also give the\n"
-    "raw score); with cosine, the cosine of the embeddings. A softmax model\n"
+    "raw score). A model trained with --rank-prior X (--preset accurate)\n"
+    "ranks by score = predicted rating + X ln(1 + training ratings), a\n"
+    "popularity prior, and shows the score beside the predicted rating.\n"
+    "With cosine, the cosine of the embeddings. A softmax model\n"
     "(train --kind softmax) predicts no ratings: its dot score is the logit,\n"
     "column \"dot\", and a new user's features are the movies rated in the\n"
     "top quarter of the rating scale (4 or more on 1..5). The ratings\n"
@@ -556,6 +559,10 @@ static void print_recommendation(const struct recommend_opts *o, const struct mo
         return;
     }
     if (st->n_out < o->list.top) printf("(only %d movies qualify)\n", (int)st->n_out);
+    if (l.kind == VALUE_PREDICTED && mfr_model_rank_offsets(c->m))
+        printf("ranked by score = predicted rating + %g ln(1 + training ratings): the model's popularity "
+               "prior (--rank-prior)\n",
+               rank_prior_of(c->m));
     print_list_table(c, &l);
 }
 
@@ -624,8 +631,8 @@ static void write_batch(FILE *f, const struct recommend_opts *o, const struct mo
         const float *sc = scores + (size_t)r * (size_t)width;
         if (o->list.json) fprintf(f, "{\"user\":%lld,\"items\":[", uid);
         for (int32_t x = 0; x < n_out[r]; x++) {
-            double v = sc[x];
-            double shown = pred ? (v < c->lo ? c->lo : v > c->hi ? c->hi : v) : v;
+            double v = sc[x], shown = predicted_of(c, it[x], v);
+            shown = pred ? (shown < c->lo ? c->lo : shown > c->hi ? c->hi : shown) : shown;
             long long mid = (long long)mfr_dataset_item_id(c->ds, it[x]);
             if (o->list.json)
                 fprintf(f, "%s{\"movie\":%lld,\"score\":%.7g,\"%s\":%.7g,\"ratings\":%lld}",
@@ -698,7 +705,10 @@ int cmd_recommend(int argc, char **argv)
     struct movie_ctx c = {0};
     if ((rc = load_model_and_data(o.model_path, o.data, &m, &ds, NULL)) != EXIT_OK) return rc;
     warn_if_poor_ranker(m, o.model_path);
+    mfr_error err = {0};
     if ((rc = movie_ctx_init(&c, m, ds, o.list.min_ratings)) != EXIT_OK) {
+    } else if (mfr_model_set_item_counts(m, c.counts, &err) != MFR_OK) {
+        rc = lib_error(&err);
     } else if (o.all_users) {
         rc = recommend_all(&o, m, &c);
     } else if (!rec_alloc(&st, m, o.list.top)) {

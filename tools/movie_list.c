@@ -140,12 +140,27 @@ static const char *value_name(enum list_value k)
     return names[k];
 }
 
-/* The value shown: a predicted rating is clamped to the rating range. */
+double rank_prior_of(const mfr_model *m)
+{
+    mfr_config cfg;
+    mfr_model_config(m, &cfg, NULL);
+    return cfg.rank_prior;
+}
+
+double predicted_of(const struct movie_ctx *c, int32_t item, double score)
+{
+    const float *off = mfr_model_rank_offsets(c->m);
+    return off ? score - (double)off[item] : score;
+}
+
+/* The value shown: a predicted rating (the score less the item's ranking
+ * offset, if any) is clamped to the rating range. */
 static double shown_value(const struct movie_ctx *c, const struct movie_list *l, int32_t r)
 {
     double v = l->values[r];
-    if (l->kind == VALUE_PREDICTED && isfinite(c->lo) && isfinite(c->hi))
-        v = v < c->lo ? c->lo : v > c->hi ? c->hi : v;
+    if (l->kind != VALUE_PREDICTED) return v;
+    v = predicted_of(c, l->items[r], v);
+    if (isfinite(c->lo) && isfinite(c->hi)) v = v < c->lo ? c->lo : v > c->hi ? c->hi : v;
     return v;
 }
 
@@ -156,14 +171,18 @@ static bool is_rated(const struct movie_list *l, int32_t item)
 
 void print_list_table(const struct movie_ctx *c, const struct movie_list *l)
 {
-    printf("%4s  %7s  %9s  %7s  %s\n", "rank", "movie",
-           l->kind == VALUE_PREDICTED ? "predicted" : value_name(l->kind), "ratings",
+    /* with a ranking prior the score that ranks is no rating: both shown */
+    const bool both = l->kind == VALUE_PREDICTED && mfr_model_rank_offsets(c->m);
+    printf("%4s  %7s  ", "rank", "movie");
+    if (both) printf("%9s  ", "score");
+    printf("%9s  %7s  %s\n", l->kind == VALUE_PREDICTED ? "predicted" : value_name(l->kind), "ratings",
            "title  [genres]");
     char g[512], t[64];
     for (int32_t r = 0; r < l->n; r++) {
         int32_t i = l->items[r];
-        printf("%4d  %7lld  %9.4f  %7lld  %s  [%s]", (int)r + 1,
-               (long long)mfr_dataset_item_id(c->ds, i), shown_value(c, l, r),
+        printf("%4d  %7lld  ", (int)r + 1, (long long)mfr_dataset_item_id(c->ds, i));
+        if (both) printf("%9.4f  ", (double)l->values[r]);
+        printf("%9.4f  %7lld  %s  [%s]", shown_value(c, l, r),
                (long long)c->counts[i], item_title(c->ds, i, t, sizeof t),
                item_genres(c->ds, i, "-", g, sizeof g));
         if (is_rated(l, i)) printf("  * rated %g", (double)l->rated[i]);

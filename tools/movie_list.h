@@ -89,6 +89,10 @@ enum list_value {
 /* Chooses the value kind of a scored list of model m: a user's dot score
  * is a predicted rating only on a model that predicts ratings. */
 enum list_value list_value_of(const mfr_model *m, int measure, bool user_query);
+/* The model's ranking prior (0: none), and the predicted rating behind a
+ * user's dot score of `item` (the score less the item's ranking offset). */
+double rank_prior_of(const mfr_model *m);
+double predicted_of(const struct movie_ctx *c, int32_t item, double score);
 
 /* A ranked list: items[0..n) with their values; rated (n_items floats,
  * NaN where not rated, may be NULL) marks the user's own ratings. */

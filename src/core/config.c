@@ -121,6 +121,11 @@ static const struct mfr_config_row rows[] = {
       .group = MFR_CONFIG_GROUP_MODEL, .lo = 0, .hi = 1e9,
       .help = "bias L2 pulls movie biases towards mu - X, not mu (needs --l2-bias)"},
      MEMBER(item_prior_drop), .tag = 21, .check = MFR_CHECK_NONNEG},
+    {{.name = "rank_prior", .flag = "--rank-prior", .metavar = "X", .type = MFR_CONFIG_DOUBLE,
+      .group = MFR_CONFIG_GROUP_MODEL, .lo = 0, .hi = 100,
+      .help = "rank a user's movies by score + X ln(1 + training ratings): a popularity prior "
+              "(not used in training or predictions)"},
+     MEMBER(rank_prior), .tag = 22, .check = MFR_CHECK_NONNEG},
     {{.name = "optimizer", .flag = "--optimizer", .metavar = "adam|sgd|als",
       .type = MFR_CONFIG_ENUM, .group = MFR_CONFIG_GROUP_OPTIMIZER, .lo = MFR_OPTIMIZER_ADAM,
       .hi = MFR_OPTIMIZER_ALS, .value_names = optimizer_names, .n_values = 3,

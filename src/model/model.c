@@ -254,8 +254,32 @@ void mfr_model_destroy(mfr_model *m)
     free(m->data_dir);
     free(m->data_file);
     mfr_sm_net_free(m->sm);
+    free(m->rank_offset);
     free(m);
 }
+
+float mfr_rank_offset(double prior, int64_t count)
+{
+    return (float)(prior * log1p((double)count));
+}
+
+int mfr_model_set_item_counts(mfr_model *m, const int64_t *counts, mfr_error *err)
+{
+    if (!m || !counts)
+        return mfr_seterr(err, MFR_ERR_INVALID, "mfr_model_set_item_counts: %s is NULL", !m ? "model" : "counts");
+    if (!(m->cfg.rank_prior > 0.0)) return MFR_OK;
+    for (int32_t i = 0; i < m->n_items; i++)
+        if (counts[i] < 0)
+            return mfr_seterr(err, MFR_ERR_INVALID, "mfr_model_set_item_counts: movie %d has a negative count (%lld)",
+                              (int)i, (long long)counts[i]);
+    float *o = m->rank_offset ? m->rank_offset : malloc(sizeof *o * ((size_t)m->n_items + 1));
+    if (!o) return mfr_seterr(err, MFR_ERR_NOMEM, "out of memory for %d ranking offsets", (int)m->n_items);
+    for (int32_t i = 0; i < m->n_items; i++) o[i] = mfr_rank_offset(m->cfg.rank_prior, counts[i]);
+    m->rank_offset = o;
+    return MFR_OK;
+}
+
+const float *mfr_model_rank_offsets(const mfr_model *m) { return m ? m->rank_offset : NULL; }
 
 /* ------------------------------------------------------------------ */
 /* Accessors. A NULL model or an index out of range reads as a value no  */
@@ -470,6 +494,14 @@ int mfr_model_copy(const mfr_model *src, mfr_model **out, mfr_error *err)
         (src->sm && (rc = mfr_sm_net_copy(src->sm, &m->sm, err)) != MFR_OK)) {
         mfr_model_destroy(m);
         return rc;
+    }
+    if (src->rank_offset) {
+        const size_t bytes = sizeof(float) * ((size_t)src->n_items + 1);
+        if (!(m->rank_offset = malloc(bytes))) {
+            mfr_model_destroy(m);
+            return mfr_seterr(err, MFR_ERR_NOMEM, "out of memory copying the model");
+        }
+        memcpy(m->rank_offset, src->rank_offset, bytes);
     }
     *out = m;
     return MFR_OK;

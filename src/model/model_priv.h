@@ -49,7 +49,13 @@ struct mfr_model {
      * for matrix factorization. U then holds the users' embeddings, V the
      * output embeddings; the file carries the network in its own section. */
     struct mfr_sm_net *sm;
+    /* With cfg.rank_prior > 0, once mfr_model_set_item_counts has run:
+     * the n_items ranking offsets (rank_prior ln(1 + n_i)), else NULL. */
+    float *rank_offset;
 };
+
+/* A movie's ranking offset: (float)(prior ln(1 + count)). */
+float mfr_rank_offset(double prior, int64_t count);
 
 /* Copies src's data provenance (split spec, data directory, data file and
  * how it was read) into m, replacing m's; MFR_ERR_NOMEM leaves m's. */

@@ -31,6 +31,7 @@
 #include <string.h>
 
 #include "dataset_priv.h"
+#include "model_priv.h"
 #include "ranking_priv.h"
 #include "topk_priv.h"
 
@@ -271,17 +272,27 @@ done:
     return rc;
 }
 
+/* The model and, with a ranking prior, its offsets from the training
+ * set's counts (as mfr_model_set_item_counts computes them). */
+struct model_rank_ctx {
+    const mfr_model *m;
+    float *offset;
+};
+
 /* Exactly mfr_model_predict's value for every candidate (items that are not
- * u's training items, train_mark[i] != u), whatever the row layout. */
+ * u's training items, train_mark[i] != u), whatever the row layout, plus
+ * the item's ranking offset when the model has a prior (mfr_model_recommend's
+ * score). */
 static void model_scores(const void *ctx, int32_t u, const int32_t *items, int64_t n,
                          const int32_t *train_mark, float *score)
 {
-    const mfr_model *m = ctx;
+    const struct model_rank_ctx *c = ctx;
     (void)items;
     (void)n;
-    const int32_t n_items = mfr_model_n_items(m);
+    const int32_t n_items = mfr_model_n_items(c->m);
     for (int32_t i = 0; i < n_items; i++)
-        if (train_mark[i] != u) score[i] = mfr_model_predict(m, u, i);
+        if (train_mark[i] != u)
+            score[i] = c->offset ? mfr_model_predict(c->m, u, i) + c->offset[i] : mfr_model_predict(c->m, u, i);
 }
 
 int mfr_model_ranking(const mfr_model *m, const mfr_ratings *train, const mfr_ratings *test,
@@ -291,6 +302,26 @@ int mfr_model_ranking(const mfr_model *m, const mfr_ratings *train, const mfr_ra
     if (!m || !train || !test)
         return mfr_seterr(err, MFR_ERR_INVALID, "mfr_model_ranking: %s is NULL",
                           !m ? "model" : !train ? "train" : "test");
-    return mfr_ranking_run(train, test, mfr_model_n_users(m), mfr_model_n_items(m), n_top,
-                           model_scores, m, model_out, popularity_out, err);
+    struct model_rank_ctx c = {m, NULL};
+    if (m->cfg.rank_prior > 0.0 && !m->sm && model_out) {
+        const int32_t n_items = mfr_model_n_items(m);
+        int64_t *count = mfr_calloc((size_t)n_items + 1, sizeof *count);
+        c.offset = mfr_malloc(sizeof *c.offset * ((size_t)n_items + 1));
+        if (!count || !c.offset) {
+            free(count), free(c.offset);
+            return mfr_seterr(err, MFR_ERR_NOMEM, "ranking: out of memory for %d items", (int)n_items);
+        }
+        int rc = check_indices(mfr_model_n_users(m), n_items, train, "train", err);
+        if (rc != MFR_OK) {
+            free(count), free(c.offset);
+            return rc;
+        }
+        for (int64_t x = 0; x < train->n; x++) count[train->item[x]]++;
+        for (int32_t i = 0; i < n_items; i++) c.offset[i] = mfr_rank_offset(m->cfg.rank_prior, count[i]);
+        free(count);
+    }
+    int rc = mfr_ranking_run(train, test, mfr_model_n_users(m), mfr_model_n_items(m), n_top, model_scores, &c,
+                             model_out, popularity_out, err);
+    free(c.offset);
+    return rc;
 }

@@ -159,11 +159,21 @@ static int check_topk_args(const char *fn, const mfr_model *m, int32_t n_top,
 }
 
 /* Streams every item's score into a bounded heap over the outputs; item
- * `skip` (or -1) and flagged items are left out. */
+ * `skip` (or -1) and flagged items are left out. A user's dot ranking
+ * (with_bias) on a model with a ranking prior adds each item's offset. */
 static int rank_items(const mfr_model *m, const float *emb, bool with_bias, float user_bias,
                       int32_t n_top, int measure, const uint8_t *exclude, int32_t skip,
                       int32_t *items_out, float *scores_out, int32_t *n_out, mfr_error *err)
 {
+    const float *offset = NULL;
+    if (with_bias && measure == MFR_MEASURE_DOT && m->cfg.rank_prior > 0.0 && !m->sm) {
+        if (!m->rank_offset)
+            return mfr_seterr(err, MFR_ERR_INVALID,
+                              "the model ranks with a popularity prior (rank_prior %g) and needs its "
+                              "movies' training-rating counts first (mfr_model_set_item_counts)",
+                              m->cfg.rank_prior);
+        offset = m->rank_offset;
+    }
     struct scorer s;
     int rc = scorer_begin(&s, m, emb, with_bias, user_bias, measure, err);
     if (rc != MFR_OK) return rc;
@@ -172,7 +182,7 @@ static int rank_items(const mfr_model *m, const float *emb, bool with_bias, floa
     if (rc == MFR_OK) {
         for (int32_t i = 0; i < m->n_items; i++) {
             if (i == skip || (exclude && exclude[i])) continue;
-            mfr_topk_push(&t, scorer_item(&s, i), i);
+            mfr_topk_push(&t, offset ? scorer_item(&s, i) + offset[i] : scorer_item(&s, i), i);
         }
         *n_out = mfr_topk_end(&t);
     }

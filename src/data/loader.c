@@ -182,6 +182,7 @@ static void parse_chunk(struct mfr_rating_chunk *c, const char *path, const stru
     int64_t k = c->first;
     int rc = MFR_OK;
     const char *read_from = c->p; /* a mapped file's text not yet released */
+    if (c->release) file_size = SIZE_MAX; /* (what mfr_release_mapped weighs) */
     for (;;) {
         if (mapped && (k & 0xffff) == 0 && it.p > read_from) { /* the text read so far leaves memory */
             mfr_release_mapped(read_from, (size_t)(it.p - read_from), file_size);
@@ -269,12 +270,12 @@ static const char *chunk_start(const char *body, const char *end, size_t nc, siz
  * released behind the count). */
 static void count_chunk(const struct mfr_text_file *f, struct mfr_rating_chunk *c)
 {
-    const size_t step = f->mapped ? (size_t)64 << 20 : SIZE_MAX;
+    const size_t step = !f->mapped ? SIZE_MAX : c->release ? (size_t)8 << 20 : (size_t)64 << 20;
     for (const char *q = c->p, *next; q < c->end; q = next) {
         const size_t len = (size_t)(c->end - q) < step ? (size_t)(c->end - q) : step;
         next = q + len;
         c->lines += (int64_t)mfr_count_newlines(q, len);
-        if (f->mapped) mfr_release_mapped(q, len, f->size);
+        if (f->mapped) mfr_release_mapped(q, len, c->release ? SIZE_MAX : f->size);
     }
 }
 
@@ -315,6 +316,7 @@ void mfr_rating_chunk_cut(const struct mfr_text_file *f, const struct mfr_rating
     if (n > (size_t)(end - body)) n = (size_t)(end - body) ? (size_t)(end - body) : 1; /* as the threads' cut */
     c->p = chunk_start(body, end, n, (size_t)t);
     c->end = chunk_start(body, end, n, (size_t)t + 1);
+    c->release = true;
     count_chunk(f, c);
 }
 

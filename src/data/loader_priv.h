@@ -79,13 +79,16 @@ struct mfr_rating_chunk {
     mfr_error err;
     struct mfr_id_map users, items; /* loading: raw id -> chunk index */
     int32_t *to_user, *to_item;     /* chunk index -> provisional index, NULL: same */
+    bool release; /* a mapped file's text dropped behind the count and the parse
+                     whatever the file's size (an MPI rank reads its slice once) */
 };
 
 /* The body of a rating file: after the header line when syn->header. */
 const char *mfr_ratings_body(const struct mfr_text_file *f, const struct mfr_rating_syntax *syn);
 /* Chunk t of nc of f's body, cut as mfr_parse_ratings_chunked cuts it for
  * nc threads (reading only the bytes up to its two boundaries' '\n'), its
- * lines counted; the caller sets c->first. */
+ * lines counted (c->release set: its text is released behind the count
+ * and the parse); the caller sets c->first. */
 void mfr_rating_chunk_cut(const struct mfr_text_file *f, const struct mfr_rating_syntax *syn, int t, int nc,
                           struct mfr_rating_chunk *c);
 /* Parses chunk c on the fast path with the field-by-field messages, ids

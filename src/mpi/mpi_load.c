@@ -441,10 +441,16 @@ static int write_parts(struct write_ctx *w, const char *tmp, FILE *f, mfr_error 
     const int64_t recs_at = mfr_users_cache_recs_at(w->key, L->ds.n_users, L->ds.n_items, L->n, &n_blocks);
     const int64_t lo = 12 * L->off[L->block[L->rank]], total = 12 * L->n;
     int rc = MFR_OK;
-    int fd = open(tmp, O_RDWR | O_CLOEXEC);
+    int fd = open(tmp, O_WRONLY | O_CLOEXEC);
     if (fd < 0 || pio(fd, L->recs, (size_t)(12 * L->m), recs_at + lo, true) != 0 || fsync(fd) != 0)
         rc = mfr_seterr(err, MFR_ERR_IO, "cannot write %s: %s", tmp, strerror(errno));
-    if ((rc = agree(L->comm, L->rank, rc, err)) != MFR_OK) goto done;
+    if (fd >= 0 && close(fd) != 0 && rc == MFR_OK)
+        rc = mfr_seterr(err, MFR_ERR_IO, "cannot close %s: %s", tmp, strerror(errno));
+    if ((rc = agree(L->comm, L->rank, rc, err)) != MFR_OK) return rc;
+    /* opened again once every rank has closed its writes: a network file
+     * system shows them then (close-to-open) */
+    if ((fd = open(tmp, O_RDONLY | O_CLOEXEC)) < 0)
+        rc = mfr_seterr(err, MFR_ERR_IO, "cannot read %s back: %s", tmp, strerror(errno));
     int64_t b0, b1;
     rank_blocks(L, L->rank, &b0, &b1);
     uint64_t *mine = mfr_malloc(sizeof *mine * (size_t)(b1 - b0 + 1)), *all = NULL;
@@ -490,7 +496,6 @@ static int write_parts(struct write_ctx *w, const char *tmp, FILE *f, mfr_error 
     free(all);
     free(cnt);
     free(disp);
-done:
     if (fd >= 0) close(fd);
     return rc;
 }

@@ -654,9 +654,11 @@ done:
 /* ------------------------------------------------------------------ */
 
 /*
- * Layout, beside the dataset cache at PATH.users (written under mpirun by
- * rank 0 when absent or stale, docs/MPI.md): the header (magic
- * "MFRUSERS"), the key (the dataset cache's), then at multiples of 64
+ * Layout, beside the dataset cache at PATH.users (written under mpirun
+ * when absent or stale: by the ranks from their slices of the rating file,
+ * src/mpi/mpi_load.c, with the bytes mfr_users_cache_write writes from a
+ * whole dataset; docs/MPI.md): the header (magic "MFRUSERS"), the key (the
+ * dataset cache's), then at multiples of 64
  * bytes the counts (struct counts), user ids, item ids, the users' offsets
  * (n_users + 1 int64), the hash of each HASH_BLOCK-byte block of the
  * records, then the records (struct mfr_urec, 12 bytes: by user, file

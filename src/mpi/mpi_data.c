@@ -4,8 +4,8 @@
  *
  * DESIGN
  * The ratings come from the user-ordered cache (users_cache_priv.h), which
- * rank 0 writes beside the dataset cache when it is absent or stale (the
- * whole dataset is then loaded on rank 0, once). Every rank maps it and
+ * the ranks write together beside the dataset cache when it is absent or
+ * stale, each from its slice of the rating file (mpi_load.c). Every rank maps it and
  * touches its users' slice only. The split's assignment is made on every
  * rank without copying a rating (mfr_split_positions: each rating's
  * position in the test or training part, 4 bytes per rating, transient).

@@ -274,7 +274,25 @@ int mfr_open_regular(const char *path, int *fd, mfr_error *err)
     return rc;
 }
 
+struct plain_write {
+    mfr_write_fn fn;
+    void *ctx;
+};
+
+static int plain_write(FILE *f, const char *tmp, void *arg, mfr_error *err)
+{
+    (void)tmp;
+    const struct plain_write *w = arg;
+    return w->fn(f, w->ctx, err);
+}
+
 int mfr_write_atomic(const char *path, mfr_write_fn fn, void *ctx, mfr_error *err)
+{
+    struct plain_write w = {fn, ctx};
+    return mfr_write_atomic_tmp(path, plain_write, &w, err);
+}
+
+int mfr_write_atomic_tmp(const char *path, mfr_write_tmp_fn fn, void *ctx, mfr_error *err)
 {
     /* The rename below replaces whatever is at path: only a regular file may
      * be there (a symbolic link would be replaced, not its target; a device
@@ -308,7 +326,7 @@ int mfr_write_atomic(const char *path, mfr_write_fn fn, void *ctx, mfr_error *er
         free(dir);
         return mfr_seterr(err, MFR_ERR_IO, "cannot write %s: %s", path, strerror(e));
     }
-    int rc = fn(f, ctx, err);
+    int rc = fn(f, tmp, ctx, err);
     if (rc == MFR_OK && (fflush(f) != 0 || ferror(f)))
         rc = mfr_seterr(err, MFR_ERR_IO, "cannot write %s: %s", path, strerror(errno));
     if (rc == MFR_OK && fsync(fileno(f)) != 0)

@@ -110,6 +110,10 @@ uint64_t mfr_physical_memory(void);
  * On any failure the temporary file is removed and `path` is untouched. */
 typedef int (*mfr_write_fn)(FILE *f, void *ctx, mfr_error *err);
 int mfr_write_atomic(const char *path, mfr_write_fn fn, void *ctx, mfr_error *err);
+/* The same, fn told the temporary file's name (other processes write parts
+ * of it by name before fn returns: src/mpi/mpi_load.c). */
+typedef int (*mfr_write_tmp_fn)(FILE *f, const char *tmp, void *ctx, mfr_error *err);
+int mfr_write_atomic_tmp(const char *path, mfr_write_tmp_fn fn, void *ctx, mfr_error *err);
 /* Opens path for reading into *fd, refusing anything but a regular file
  * before a byte is read: the open itself is non-blocking, since a FIFO
  * would block it (or the reads) forever and a device such as /dev/zero

@@ -245,22 +245,34 @@ static const char *const *meta_files(int32_t format)
 /* Loading                                                              */
 /* ------------------------------------------------------------------ */
 
+/* The format's loader: its rating file, then its metadata files. */
+static int run_loader(struct mfr_loader *ld, mfr_error *err)
+{
+    switch (ld->opt.format) {
+    case MFR_FORMAT_ML100K: return mfr_load_ml100k(ld, err);
+    case MFR_FORMAT_ML1M: return mfr_load_ml1m(ld, err);
+    case MFR_FORMAT_CSV: return mfr_load_csv(ld, err);
+    default: return mfr_load_delimited(ld, err);
+    }
+}
+
+/* Whether the reported scale of a load with options o is the ratings'
+ * range (the delimited format with the default range) rather than o's. */
+static bool scale_from_data(const mfr_load_options *o)
+{
+    return o->format == MFR_FORMAT_DELIMITED && o->min_rating == -FLT_MAX;
+}
+
 /* Parses the text of a resolved load into ds. */
 static int parse_dataset(const char *dir, const char *name, const mfr_load_options *opt,
                          mfr_dataset *ds, mfr_error *err)
 {
     struct mfr_loader ld = {.dir = dir, .ratings_name = name, .opt = *opt};
-    int rc;
-    switch (opt->format) {
-    case MFR_FORMAT_ML100K: rc = mfr_load_ml100k(&ld, err); break;
-    case MFR_FORMAT_ML1M: rc = mfr_load_ml1m(&ld, err); break;
-    case MFR_FORMAT_CSV: rc = mfr_load_csv(&ld, err); break;
-    default: rc = mfr_load_delimited(&ld, err); break;
-    }
+    int rc = run_loader(&ld, err);
     if (rc == MFR_OK) rc = mfr_loader_finish(&ld, ds, err);
     if (rc == MFR_OK) {
         ds->opt = ld.opt; /* with the separator and header the loader settled on */
-        if (opt->format == MFR_FORMAT_DELIMITED && ds->opt.min_rating == -FLT_MAX) {
+        if (scale_from_data(&ds->opt)) {
             const mfr_ratings *r = ds->ratings;
             ds->scale_min = ds->scale_max = r->rating[0];
             for (int64_t k = 1; k < r->n; k++) {
@@ -584,6 +596,48 @@ void mfr_load_id_free(struct mfr_load_id *id)
     free(id->file);
     mfr_cache_key_free(&id->key);
     memset(id, 0, sizeof *id);
+}
+
+void mfr_load_text_free(struct mfr_load_text *t)
+{
+    mfr_loader_free(&t->ld);
+    free(t->dir);
+    free(t->name);
+    memset(t, 0, sizeof *t);
+}
+
+/* mfr_dataset_load's resolution and loader, the rating file left unparsed. */
+int mfr_dataset_load_text(const char *dir, const mfr_load_options *opt, bool meta, struct mfr_load_text *t,
+                          mfr_error *err)
+{
+    memset(t, 0, sizeof *t);
+    mfr_load_options o;
+    mfr_load_options_default(&o);
+    if (opt) o = *opt;
+    int rc = check_options(&o, err);
+    bool named;
+    if (rc == MFR_OK) rc = resolve_source(dir, &o, &t->dir, &t->name, &named, err);
+    if (rc != MFR_OK) {
+        mfr_load_text_free(t);
+        return rc;
+    }
+    resolve_range(t->dir, &o, &t->scale_min, &t->scale_max);
+    t->ld = (struct mfr_loader){.dir = t->dir, .ratings_name = t->name, .opt = o, .ratings_elsewhere = true};
+    /* the rating file's syntax first: its errors are every rank's */
+    struct mfr_loader *ld = &t->ld;
+    switch (o.format) {
+    case MFR_FORMAT_ML100K: rc = mfr_loader_read_ratings(ld, "\t", MFR_HEADER_NO, err); break;
+    case MFR_FORMAT_ML1M: rc = mfr_loader_read_ratings(ld, "::", MFR_HEADER_NO, err); break;
+    case MFR_FORMAT_CSV: rc = mfr_loader_read_ratings(ld, ",", MFR_HEADER_AUTO, err); break;
+    default: rc = mfr_load_delimited(ld, err); break;
+    }
+    if (rc != MFR_OK) {
+        mfr_load_text_free(t);
+        return rc;
+    }
+    t->scale_from_data = scale_from_data(&ld->opt);
+    if (meta) t->meta_rc = run_loader(ld, &t->meta_err); /* the syntax is settled: the metadata files */
+    return MFR_OK;
 }
 
 /* The resolution and key of mfr_dataset_load, step for step. */

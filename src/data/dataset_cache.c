@@ -72,6 +72,7 @@
 #define NO_STRING UINT32_MAX /* a NULL title or date, as opposed to "" */
 #define ALIGN 64
 #define HASH_BLOCK ((size_t)1 << 20)
+_Static_assert(MFR_USERS_HASH_BLOCK == (int64_t)HASH_BLOCK, "one block size");
 
 static uint64_t pad_to(uint64_t n) { return (ALIGN - n % ALIGN) % ALIGN; }
 
@@ -653,9 +654,11 @@ done:
 /* ------------------------------------------------------------------ */
 
 /*
- * Layout, beside the dataset cache at PATH.users (written under mpirun by
- * rank 0 when absent or stale, docs/MPI.md): the header (magic
- * "MFRUSERS"), the key (the dataset cache's), then at multiples of 64
+ * Layout, beside the dataset cache at PATH.users (written under mpirun
+ * when absent or stale: by the ranks from their slices of the rating file,
+ * src/mpi/mpi_load.c, with the bytes mfr_users_cache_write writes from a
+ * whole dataset; docs/MPI.md): the header (magic "MFRUSERS"), the key (the
+ * dataset cache's), then at multiples of 64
  * bytes the counts (struct counts), user ids, item ids, the users' offsets
  * (n_users + 1 int64), the hash of each HASH_BLOCK-byte block of the
  * records, then the records (struct mfr_urec, 12 bytes: by user, file
@@ -704,7 +707,7 @@ static uint64_t users_sum(const struct counts *c, const void *const sec[4], cons
 static uint64_t users_block_hash(const unsigned char *recs, int64_t n, int64_t b)
 {
     const size_t bytes = (size_t)n * 12, at = (size_t)b * HASH_BLOCK;
-    return hash_bytes((uint64_t)b + 1, recs + at, bytes - at < HASH_BLOCK ? bytes - at : HASH_BLOCK);
+    return mfr_users_cache_block_hash(b, recs + at, bytes - at < HASH_BLOCK ? bytes - at : HASH_BLOCK);
 }
 
 char *mfr_users_cache_path(const char *cache_path)
@@ -715,12 +718,59 @@ char *mfr_users_cache_path(const char *cache_path)
     return p;
 }
 
+int64_t mfr_users_cache_recs_at(const struct mfr_cache_key *key, int32_t n_users, int32_t n_items, int64_t n,
+                                int64_t *n_blocks)
+{
+    struct users_layout l;
+    users_layout_of(key->len, n_users, n_items, n, &l);
+    if (n_blocks) *n_blocks = l.n_blocks;
+    return (int64_t)l.recs_at;
+}
+
+uint64_t mfr_users_cache_block_hash(int64_t b, const void *block, size_t len)
+{
+    return hash_bytes((uint64_t)b + 1, block, len);
+}
+
+int mfr_users_cache_head(const struct mfr_cache_key *key, const mfr_dataset *ds, int64_t n, const int64_t *off,
+                         const uint64_t *bh, unsigned char **head, size_t *len)
+{
+    struct users_layout l;
+    users_layout_of(key->len, ds->n_users, ds->n_items, n, &l);
+    struct counts c = {
+        .n_users = ds->n_users, .n_items = ds->n_items, .nnz = n, .format = ds->opt.format,
+        .header = ds->opt.header, .min_rating = ds->opt.min_rating, .max_rating = ds->opt.max_rating,
+        .scale_min = ds->scale_min, .scale_max = ds->scale_max, .sep = (unsigned char)ds->opt.sep,
+    };
+    const void *sec[4] = {ds->user_ids, ds->item_ids, off, bh};
+    struct header h = {.version = USERS_VERSION, .order = CACHE_ORDER, .key_len = key->len,
+                       .payload_len = l.size, .checksum = users_sum(&c, sec, l.sec_len),
+                       .fingerprint = ds->fingerprint};
+    memcpy(h.magic, USERS_MAGIC, 8);
+    static const unsigned char zero[ALIGN];
+    struct buf b = {0};
+    buf_put(&b, &h, sizeof h);
+    buf_put(&b, key->bytes, key->len);
+    buf_put(&b, zero, (size_t)pad_to(b.len));
+    buf_put(&b, &c, sizeof c);
+    for (int k = 0; k < 4; k++) {
+        buf_put(&b, zero, (size_t)pad_to(b.len));
+        buf_put(&b, sec[k], l.sec_len[k]);
+    }
+    buf_put(&b, zero, (size_t)pad_to(b.len));
+    if (b.failed) {
+        free(b.p);
+        return MFR_ERR_NOMEM;
+    }
+    MFR_ASSERT(b.len == l.recs_at);
+    *head = b.p;
+    *len = b.len;
+    return MFR_OK;
+}
+
 struct users_write {
-    const struct header *h;
-    const struct mfr_cache_key *key;
-    const struct counts *c;
-    const void *sec[4];
-    const size_t *sec_len;
+    const unsigned char *head;
+    size_t head_len;
     const struct mfr_urec *recs;
     int64_t n;
     const char *path;
@@ -730,10 +780,7 @@ static int users_write_all(FILE *f, void *arg, mfr_error *err)
 {
     const struct users_write *w = arg;
     uint64_t at = 0;
-    bool ok = write_at(f, w->h, sizeof *w->h, &at) && write_at(f, w->key->bytes, w->key->len, &at) &&
-              write_pad(f, &at) && write_at(f, w->c, sizeof *w->c, &at);
-    for (int k = 0; ok && k < 4; k++) ok = write_pad(f, &at) && write_at(f, w->sec[k], w->sec_len[k], &at);
-    ok = ok && write_pad(f, &at) && write_at(f, w->recs, (size_t)w->n * 12, &at);
+    bool ok = write_at(f, w->head, w->head_len, &at) && write_at(f, w->recs, (size_t)w->n * 12, &at);
     return ok ? MFR_OK : mfr_seterr(err, MFR_ERR_IO, "cannot write %s: %s", w->path, strerror(errno));
 }
 
@@ -749,6 +796,8 @@ int mfr_users_cache_write(const char *path, const struct mfr_cache_key *key, con
     int64_t *off = mfr_calloc((size_t)N + 1, sizeof *off), *next = mfr_malloc(sizeof *next * ((size_t)N + 1));
     struct mfr_urec *recs = mfr_malloc(sizeof *recs * (size_t)(n > 0 ? n : 1));
     uint64_t *bh = mfr_malloc(sizeof *bh * (size_t)(l.n_blocks > 0 ? l.n_blocks : 1));
+    unsigned char *head = NULL;
+    size_t head_len = 0;
     int rc = MFR_OK;
     if (!off || !next || !recs || !bh) {
         rc = mfr_seterr(err, MFR_ERR_NOMEM, "out of memory writing %s", path);
@@ -761,23 +810,18 @@ int mfr_users_cache_write(const char *path, const struct mfr_cache_key *key, con
         recs[next[r->user[k]]++] = (struct mfr_urec){r->item[k], r->rating[k], (uint32_t)k};
 #pragma omp parallel for schedule(static) num_threads(mfr_setup_threads())
     for (int64_t b = 0; b < l.n_blocks; b++) bh[b] = users_block_hash((const unsigned char *)recs, n, b);
-    struct counts c = {
-        .n_users = ds->n_users, .n_items = ds->n_items, .nnz = n, .format = ds->opt.format,
-        .header = ds->opt.header, .min_rating = ds->opt.min_rating, .max_rating = ds->opt.max_rating,
-        .scale_min = ds->scale_min, .scale_max = ds->scale_max, .sep = (unsigned char)ds->opt.sep,
-    };
-    const void *sec[4] = {ds->user_ids, ds->item_ids, off, bh};
-    struct header h = {.version = USERS_VERSION, .order = CACHE_ORDER, .key_len = key->len,
-                       .payload_len = l.size, .checksum = users_sum(&c, sec, l.sec_len),
-                       .fingerprint = ds->fingerprint};
-    memcpy(h.magic, USERS_MAGIC, 8);
-    struct users_write w = {&h, key, &c, {sec[0], sec[1], sec[2], sec[3]}, l.sec_len, recs, n, path};
+    if (mfr_users_cache_head(key, ds, n, off, bh, &head, &head_len) != MFR_OK) {
+        rc = mfr_seterr(err, MFR_ERR_NOMEM, "out of memory writing %s", path);
+        goto done;
+    }
+    struct users_write w = {head, head_len, recs, n, path};
     rc = mfr_write_atomic(path, users_write_all, &w, err);
 done:
     free(off);
     free(next);
     free(recs);
     free(bh);
+    free(head);
     return rc;
 }
 

@@ -168,31 +168,21 @@ static inline bool parse_line_fast(const char **pp, const char *end, char s0, ch
     return true;
 }
 
-/* One line-aligned piece of a rating file and what its parse found. */
-struct chunk {
-    const char *p, *end;
-    int64_t first;  /* index of its first rating: the lines before it, less the header */
-    int64_t lines;  /* its '\n' bytes */
-    int64_t count;  /* ratings parsed */
-    int64_t blank;  /* first line of the blank lines that end it, 0 when none */
-    int rc;         /* MFR_OK, or its first error, in err */
-    mfr_error err;
-    struct mfr_id_map users, items; /* loading: raw id -> chunk index */
-    int32_t *to_user, *to_item;     /* chunk index -> provisional index, NULL: same */
-};
-
-/* Parses chunk c into r from r's index c->first on, its ids into the
- * chunk's own maps (loading) or through ids->ds. Stops at its first error,
- * which is the first in the chunk's line order. */
-static void parse_chunk(struct chunk *c, const char *path, const struct mfr_rating_syntax *syn,
+/* Parses chunk c into r (whose entry 0 is rating `base`) from rating
+ * c->first on, its ids into the chunk's own maps (loading) or through
+ * ids->ds; r->ts may be NULL (not kept). Stops at its first error, which is
+ * the first in the chunk's line order. */
+static void parse_chunk(struct mfr_rating_chunk *c, const char *path, const struct mfr_rating_syntax *syn,
                         const struct mfr_rating_ids *ids, int64_t header, float min_r,
-                        float max_r, bool fast, bool mapped, size_t file_size, mfr_ratings *r)
+                        float max_r, bool fast, bool mapped, size_t file_size, mfr_ratings *r,
+                        int64_t base)
 {
     const char s0 = syn->sep[0], s1 = syn->sep[1];
     struct mfr_line_iter it = {c->p, c->end, c->first + header, 0};
     int64_t k = c->first;
     int rc = MFR_OK;
     const char *read_from = c->p; /* a mapped file's text not yet released */
+    if (c->release) file_size = SIZE_MAX; /* (what mfr_release_mapped weighs) */
     for (;;) {
         if (mapped && (k & 0xffff) == 0 && it.p > read_from) { /* the text read so far leaves memory */
             mfr_release_mapped(read_from, (size_t)(it.p - read_from), file_size);
@@ -226,10 +216,10 @@ static void parse_chunk(struct chunk *c, const char *path, const struct mfr_rati
             rc = mfr_id_map_err(rc, &c->err, path, "item");
             break;
         }
-        r->user[k] = u;
-        r->item[k] = i;
-        r->rating[k] = rec.v;
-        r->ts[k] = rec.ts;
+        r->user[k - base] = u;
+        r->item[k - base] = i;
+        r->rating[k - base] = rec.v;
+        if (r->ts) r->ts[k - base] = rec.ts;
         k++;
     }
     if (mapped && it.p > read_from) mfr_release_mapped(read_from, (size_t)(it.p - read_from), file_size);
@@ -260,43 +250,99 @@ static int merge_ids(struct mfr_id_map *global, struct mfr_id_map *local, int32_
     return MFR_OK;
 }
 
-/* Cuts the text [body, end of f) into nc chunks, each starting at a line
- * start (the first past its share's start), and counts their lines in
- * parallel (a mapped file's pages released behind the count); sets each
- * chunk's first line and returns the lines of the whole text. */
-static int64_t cut_chunks(const struct mfr_text_file *f, const char *body, struct chunk *ch, size_t nc,
+/* Where chunk t of nc of the text [body, end) starts: the first line start
+ * at or past its share's start (monotone in t: a line longer than a share
+ * leaves the chunks it spans empty). Reads the bytes up to that '\n' only. */
+static const char *chunk_start(const char *body, const char *end, size_t nc, size_t t)
+{
+    if (t == 0) return body;
+    if (t >= nc) return end;
+    const size_t size = (size_t)(end - body);
+    const char *b = body + (size / nc) * t + (size % nc) * t / nc;
+    if (b[-1] != '\n') {
+        const char *nl = memchr(b, '\n', (size_t)(end - b));
+        b = nl ? nl + 1 : end;
+    }
+    return b;
+}
+
+/* Counts chunk c's '\n' bytes into c->lines (a mapped file's pages
+ * released behind the count). */
+static void count_chunk(const struct mfr_text_file *f, struct mfr_rating_chunk *c)
+{
+    const size_t step = !f->mapped ? SIZE_MAX : c->release ? (size_t)8 << 20 : (size_t)64 << 20;
+    for (const char *q = c->p, *next; q < c->end; q = next) {
+        const size_t len = (size_t)(c->end - q) < step ? (size_t)(c->end - q) : step;
+        next = q + len;
+        c->lines += (int64_t)mfr_count_newlines(q, len);
+        if (f->mapped) mfr_release_mapped(q, len, c->release ? SIZE_MAX : f->size);
+    }
+}
+
+/* Cuts the text [body, end of f) into nc chunks (chunk_start) and counts
+ * their lines in parallel; sets each chunk's first line and returns the
+ * lines of the whole text. */
+static int64_t cut_chunks(const struct mfr_text_file *f, const char *body, struct mfr_rating_chunk *ch, size_t nc,
                           int threads)
 {
     const char *end = f->data + f->size;
-    const size_t size = (size_t)(end - body);
     for (size_t t = 0; t < nc; t++) {
-        const char *b = body + (size / nc) * t + (size % nc) * t / nc;
-        if (t > 0 && b[-1] != '\n') {
-            const char *nl = memchr(b, '\n', (size_t)(end - b));
-            b = nl ? nl + 1 : end;
-        }
-        if (t > 0 && b < ch[t - 1].p) b = ch[t - 1].p;
-        ch[t].p = b;
-        if (t > 0) ch[t - 1].end = b;
+        ch[t].p = chunk_start(body, end, nc, t);
+        ch[t].end = chunk_start(body, end, nc, t + 1);
     }
-    ch[nc - 1].end = end;
 #pragma omp parallel for schedule(static, 1) num_threads(threads) if (threads > 1)
-    for (size_t t = 0; t < nc; t++) {
-        const size_t step = f->mapped ? (size_t)64 << 20 : SIZE_MAX;
-        for (const char *q = ch[t].p, *next; q < ch[t].end; q = next) {
-            const size_t len = (size_t)(ch[t].end - q) < step ? (size_t)(ch[t].end - q) : step;
-            next = q + len;
-            ch[t].lines += (int64_t)mfr_count_newlines(q, len);
-            if (f->mapped) mfr_release_mapped(q, len, f->size);
-        }
-    }
+    for (size_t t = 0; t < nc; t++) count_chunk(f, &ch[t]);
     int64_t lines = 0;
     for (size_t t = 0; t < nc; t++) {
         ch[t].first = lines;
         lines += ch[t].lines;
     }
-    if (size && end[-1] != '\n') lines++; /* a last line without '\n' */
+    if (body < end && end[-1] != '\n') lines++; /* a last line without '\n' */
     return lines;
+}
+
+const char *mfr_ratings_body(const struct mfr_text_file *f, const struct mfr_rating_syntax *syn)
+{
+    const char *end = f->data + f->size, *nl = syn->header ? memchr(f->data, '\n', f->size) : NULL;
+    return !syn->header ? f->data : nl ? nl + 1 : end;
+}
+
+void mfr_rating_chunk_cut(const struct mfr_text_file *f, const struct mfr_rating_syntax *syn, int t, int nc,
+                          struct mfr_rating_chunk *c)
+{
+    memset(c, 0, sizeof *c);
+    const char *body = mfr_ratings_body(f, syn), *end = f->data + f->size;
+    size_t n = (size_t)nc;
+    if (n > (size_t)(end - body)) n = (size_t)(end - body) ? (size_t)(end - body) : 1; /* as the threads' cut */
+    c->p = chunk_start(body, end, n, (size_t)t);
+    c->end = chunk_start(body, end, n, (size_t)t + 1);
+    c->release = true;
+    count_chunk(f, c);
+}
+
+int mfr_rating_chunk_parse(const struct mfr_text_file *f, const struct mfr_rating_syntax *syn, float min_r,
+                           float max_r, struct mfr_rating_chunk *c, mfr_ratings **out, mfr_error *err)
+{
+    const char *end = f->data + f->size;
+    const int64_t cap = c->lines + (c->end == end && c->end > c->p && end[-1] != '\n');
+    mfr_ratings *r = *out = mfr_calloc(1, sizeof *r);
+    const size_t len = (size_t)(cap > 0 ? cap : 1);
+    if (!r || !(r->user = mfr_malloc(len * 4)) || !(r->item = mfr_malloc(len * 4)) ||
+        !(r->rating = mfr_malloc(len * 4)))
+        return mfr_nomem(err, "parsing ratings");
+    struct mfr_rating_ids ids = {0};
+    parse_chunk(c, f->path, syn, &ids, syn->header, min_r, max_r, true, f->mapped, f->size, r, c->first);
+    r->n = c->count;
+    return MFR_OK;
+}
+
+void mfr_rating_chunk_free(struct mfr_rating_chunk *c)
+{
+    mfr_id_map_free(&c->users);
+    mfr_id_map_free(&c->items);
+    free(c->to_user);
+    free(c->to_item);
+    c->to_user = c->to_item = NULL;
 }
 
 int mfr_parse_ratings_chunked(const struct mfr_text_file *f, const struct mfr_rating_syntax *syn,
@@ -304,17 +350,13 @@ int mfr_parse_ratings_chunked(const struct mfr_text_file *f, const struct mfr_ra
                               int n_chunks, bool fast, mfr_ratings **out, mfr_error *err)
 {
     *out = NULL;
-    const char *body = f->data, *end = f->data + f->size;
+    const char *body = mfr_ratings_body(f, syn), *end = f->data + f->size;
     const int64_t header = syn->header;
-    if (header) {
-        if (f->size == 0) return mfr_parse_err(err, f->path, 1, "file is empty (no ratings)");
-        const char *nl = memchr(body, '\n', f->size);
-        body = nl ? nl + 1 : end;
-    }
+    if (header && f->size == 0) return mfr_parse_err(err, f->path, 1, "file is empty (no ratings)");
     const size_t size = (size_t)(end - body);
     size_t nc = n_chunks > 1 ? (size_t)n_chunks : 1;
     if (nc > size) nc = size ? size : 1;
-    struct chunk *ch = mfr_calloc(nc, sizeof *ch);
+    struct mfr_rating_chunk *ch = mfr_calloc(nc, sizeof *ch);
     if (!ch) return mfr_nomem(err, "parsing ratings");
     int threads = mfr_setup_threads();
     if ((size_t)threads > nc) threads = (int)nc;
@@ -325,13 +367,13 @@ int mfr_parse_ratings_chunked(const struct mfr_text_file *f, const struct mfr_ra
     if (rc != MFR_OK) goto done;
 #pragma omp parallel for schedule(static, 1) num_threads(threads) if (threads > 1)
     for (size_t t = 0; t < nc; t++)
-        parse_chunk(&ch[t], f->path, syn, ids, header, min_r, max_r, fast, f->mapped, f->size, r);
+        parse_chunk(&ch[t], f->path, syn, ids, header, min_r, max_r, fast, f->mapped, f->size, r, 0);
 
     /* In file order: the first error, a blank line that has lines after it
      * in a later chunk, then the ids. */
     int64_t n = 0, blank = 0;
     for (size_t t = 0; t < nc; t++) {
-        struct chunk *c = &ch[t];
+        struct mfr_rating_chunk *c = &ch[t];
         if (blank && (c->count > 0 || c->rc != MFR_OK)) {
             rc = mfr_parse_err(err, f->path, blank, "blank line before the end of the file");
             goto done;
@@ -355,7 +397,7 @@ int mfr_parse_ratings_chunked(const struct mfr_text_file *f, const struct mfr_ra
     }
 #pragma omp parallel for schedule(static, 1) num_threads(threads) if (threads > 1)
     for (size_t t = 0; t < nc; t++) {
-        const struct chunk *c = &ch[t];
+        const struct mfr_rating_chunk *c = &ch[t];
         for (int64_t k = c->first; c->to_user && k < c->first + c->count; k++)
             r->user[k] = c->to_user[r->user[k]];
         for (int64_t k = c->first; c->to_item && k < c->first + c->count; k++)
@@ -365,12 +407,7 @@ int mfr_parse_ratings_chunked(const struct mfr_text_file *f, const struct mfr_ra
     *out = r;
     r = NULL;
 done:
-    for (size_t t = 0; t < nc; t++) {
-        mfr_id_map_free(&ch[t].users);
-        mfr_id_map_free(&ch[t].items);
-        free(ch[t].to_user);
-        free(ch[t].to_item);
-    }
+    for (size_t t = 0; t < nc; t++) mfr_rating_chunk_free(&ch[t]);
     free(ch);
     mfr_ratings_destroy(r);
     return rc;
@@ -546,8 +583,7 @@ static int repeat_by_ranges(const mfr_ratings *r, int32_t n_users, int32_t n_ite
  * only when that finds a repeat are the rating indices bucketed to name the
  * earliest one, the smallest over the threads whatever their count.
  */
-static int find_duplicate(const mfr_ratings *r, int32_t n_users, int32_t n_items,
-                          int64_t *first, int64_t *second)
+int mfr_find_duplicate(const mfr_ratings *r, int32_t n_users, int32_t n_items, int64_t *first, int64_t *second)
 {
     *first = *second = -1;
     const int64_t n = r->n;
@@ -604,19 +640,25 @@ int mfr_check_duplicates(const char *path, const mfr_ratings *r, int32_t n_users
                          int64_t first_line, mfr_error *err)
 {
     int64_t first, second;
-    if (find_duplicate(r, n_users, n_items, &first, &second) != MFR_OK)
+    if (mfr_find_duplicate(r, n_users, n_items, &first, &second) != MFR_OK)
         return mfr_nomem(err, "checking for duplicate ratings");
     if (second < 0) return MFR_OK;
-    return mfr_parse_err(err, path, second + first_line,
-                         "duplicate rating for user %" PRId64 " and item %" PRId64
-                         " (first on line %" PRId64 ")",
-                         user_raw[r->user[second]], item_raw[r->item[second]],
-                         first + first_line);
+    return mfr_duplicate_err(err, path, second + first_line, user_raw[r->user[second]], item_raw[r->item[second]],
+                             first + first_line);
+}
+
+int mfr_duplicate_err(mfr_error *err, const char *path, int64_t line, int64_t user_raw, int64_t item_raw,
+                      int64_t first_line)
+{
+    return mfr_parse_err(err, path, line,
+                         "duplicate rating for user %" PRId64 " and item %" PRId64 " (first on line %" PRId64 ")",
+                         user_raw, item_raw, first_line);
 }
 
 int mfr_loader_read_ratings(struct mfr_loader *ld, const char *sep, int32_t header,
                             mfr_error *err)
 {
+    if (ld->ratings_elsewhere && ld->rfile.path) return MFR_OK; /* settled already */
     struct mfr_text_file f;
     int rc = mfr_text_file_read(ld->dir, ld->ratings_name, false, &f, err);
     if (rc != MFR_OK) return rc;
@@ -635,6 +677,11 @@ int mfr_loader_read_ratings(struct mfr_loader *ld, const char *sep, int32_t head
                syn.sep[0] != ' ';
     ld->opt.sep = syn.sep[0];
     ld->opt.header = syn.header ? MFR_HEADER_YES : MFR_HEADER_NO;
+    if (ld->ratings_elsewhere) { /* the file and its syntax go to the caller */
+        ld->rfile = f;
+        ld->rsyn = syn;
+        return MFR_OK;
+    }
     struct mfr_rating_ids ids = {.users = &ld->users, .items = &ld->items};
     rc = mfr_parse_ratings(&f, &syn, &ids, ld->opt.min_rating, ld->opt.max_rating,
                            &ld->ratings, err);
@@ -671,6 +718,7 @@ void mfr_loader_free(struct mfr_loader *ld)
     free(ld->user_recs);
     mfr_free_strings(ld->genres, ld->genres ? MFR_MAX_GENRES : 0);
     mfr_free_strings(ld->occs, ld->n_occs);
+    mfr_text_file_free(&ld->rfile);
     ld->ratings = NULL;
     ld->item_recs = NULL;
     ld->user_recs = NULL;
@@ -900,16 +948,16 @@ static size_t put_le(unsigned char *p, uint64_t v, size_t bytes)
     return bytes;
 }
 
-uint64_t mfr_dataset_compute_fingerprint(const mfr_dataset *ds)
+uint64_t mfr_fingerprint_ids(int32_t n_users, int32_t n_items, const int64_t *user_ids, const int64_t *item_ids)
 {
     unsigned char buf[4096];
     size_t used = 0;
     uint64_t h = MFR_FNV_INIT;
-    used += put_le(buf + used, (uint32_t)ds->n_users, 4);
-    used += put_le(buf + used, (uint32_t)ds->n_items, 4);
+    used += put_le(buf + used, (uint32_t)n_users, 4);
+    used += put_le(buf + used, (uint32_t)n_items, 4);
     for (int pass = 0; pass < 2; pass++) {
-        const int64_t *ids = pass ? ds->item_ids : ds->user_ids;
-        int32_t n = pass ? ds->n_items : ds->n_users;
+        const int64_t *ids = pass ? item_ids : user_ids;
+        int32_t n = pass ? n_items : n_users;
         for (int32_t k = 0; k < n; k++) {
             if (sizeof buf - used < 8) {
                 h = mfr_fnv1a(h, buf, used);
@@ -918,7 +966,13 @@ uint64_t mfr_dataset_compute_fingerprint(const mfr_dataset *ds)
             used += put_le(buf + used, (uint64_t)ids[k], 8);
         }
     }
-    const mfr_ratings *r = ds->ratings;
+    return mfr_fnv1a(h, buf, used);
+}
+
+uint64_t mfr_fingerprint_ratings(uint64_t h, const mfr_ratings *r)
+{
+    unsigned char buf[4096];
+    size_t used = 0;
     for (int64_t k = 0; k < r->n; k++) {
         if (sizeof buf - used < 12) {
             h = mfr_fnv1a(h, buf, used);
@@ -931,6 +985,13 @@ uint64_t mfr_dataset_compute_fingerprint(const mfr_dataset *ds)
         used += put_le(buf + used, bits, 4);
     }
     return mfr_fnv1a(h, buf, used);
+}
+
+/* FNV-1a runs byte by byte: the two parts hashed in turn are the one hash. */
+uint64_t mfr_dataset_compute_fingerprint(const mfr_dataset *ds)
+{
+    return mfr_fingerprint_ratings(mfr_fingerprint_ids(ds->n_users, ds->n_items, ds->user_ids, ds->item_ids),
+                                   ds->ratings);
 }
 
 int mfr_loader_finish(struct mfr_loader *ld, mfr_dataset *ds, mfr_error *err)

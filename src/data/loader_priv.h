@@ -64,6 +64,50 @@ int mfr_parse_ratings_chunked(const struct mfr_text_file *f, const struct mfr_ra
                               const struct mfr_rating_ids *ids, float min_r, float max_r,
                               int n_chunks, bool fast, mfr_ratings **out, mfr_error *err);
 
+/*
+ * One line-aligned piece of a rating file's body and what its parse found:
+ * a thread's chunk (mfr_parse_ratings_chunked) or an MPI rank's slice
+ * (src/mpi/mpi_load.c, docs/MPI.md "Each rank parsing its slice").
+ */
+struct mfr_rating_chunk {
+    const char *p, *end;
+    int64_t first;  /* index of its first rating: the lines before it, less the header */
+    int64_t lines;  /* its '\n' bytes */
+    int64_t count;  /* ratings parsed */
+    int64_t blank;  /* first line of the blank lines that end it, 0 when none */
+    int rc;         /* MFR_OK, or its first error, in err */
+    mfr_error err;
+    struct mfr_id_map users, items; /* loading: raw id -> chunk index */
+    int32_t *to_user, *to_item;     /* chunk index -> provisional index, NULL: same */
+    bool release; /* a mapped file's text dropped behind the count and the parse
+                     whatever the file's size (an MPI rank reads its slice once) */
+};
+
+/* The body of a rating file: after the header line when syn->header. */
+const char *mfr_ratings_body(const struct mfr_text_file *f, const struct mfr_rating_syntax *syn);
+/* Chunk t of nc of f's body, cut as mfr_parse_ratings_chunked cuts it for
+ * nc threads (reading only the bytes up to its two boundaries' '\n'), its
+ * lines counted (c->release set: its text is released behind the count
+ * and the parse); the caller sets c->first. */
+void mfr_rating_chunk_cut(const struct mfr_text_file *f, const struct mfr_rating_syntax *syn, int t, int nc,
+                          struct mfr_rating_chunk *c);
+/* Parses chunk c on the fast path with the field-by-field messages, ids
+ * into the chunk's own maps (c->users.raw keeps the raw ids), into *out
+ * (malloc'd, no timestamps; indices of the chunk's maps; the caller
+ * destroys it). Its parse error, if any, is in c->rc and c->err (the first
+ * in its lines); returns MFR_ERR_NOMEM or MFR_OK. */
+int mfr_rating_chunk_parse(const struct mfr_text_file *f, const struct mfr_rating_syntax *syn, float min_r,
+                           float max_r, struct mfr_rating_chunk *c, mfr_ratings **out, mfr_error *err);
+void mfr_rating_chunk_free(struct mfr_rating_chunk *c);
+
+/* The first repeated (user, item) pair of r: *second the smallest index
+ * of a rating repeating an earlier pair, *first that pair's first rating
+ * (-1 when every pair is unique). MFR_ERR_NOMEM or MFR_OK. */
+int mfr_find_duplicate(const mfr_ratings *r, int32_t n_users, int32_t n_items, int64_t *first, int64_t *second);
+/* The message of a duplicate on `line` first rated on `first_line`. */
+int mfr_duplicate_err(mfr_error *err, const char *path, int64_t line, int64_t user_raw, int64_t item_raw,
+                      int64_t first_line);
+
 /* Fails with "path:LINE2: duplicate rating ... (first on line LINE1)" when a
  * (user, item) pair repeats; raw ids come from user_raw / item_raw; rating k
  * is on line k + first_line. */
@@ -114,6 +158,12 @@ struct mfr_loader {
     int32_t n_genres;
     char **occs;
     int32_t n_occs;
+    /* The rating file is parsed elsewhere (each MPI rank its slice,
+     * mfr_dataset_load_text): mfr_loader_read_ratings only settles the
+     * syntax and keeps the file open here. */
+    bool ratings_elsewhere;
+    struct mfr_text_file rfile;
+    struct mfr_rating_syntax rsyn;
 };
 
 void mfr_loader_free(struct mfr_loader *ld);
@@ -174,6 +224,11 @@ int mfr_loader_finish(struct mfr_loader *ld, mfr_dataset *ds, mfr_error *err);
  * (int64), then every rating's dense user, dense item (int32) and rating
  * (float bits), all little-endian, ratings in file order. */
 uint64_t mfr_dataset_compute_fingerprint(const mfr_dataset *ds);
+/* Its two parts: the counts and ids (a fresh hash), then the ratings of r
+ * in order continuing state h (a rating file hashed slice by slice in file
+ * order, each slice continuing the state the previous one left). */
+uint64_t mfr_fingerprint_ids(int32_t n_users, int32_t n_items, const int64_t *user_ids, const int64_t *item_ids);
+uint64_t mfr_fingerprint_ratings(uint64_t h, const mfr_ratings *r);
 
 /* ------------------------------------------------------------------ */
 /* Format loaders (one per file)                                        */

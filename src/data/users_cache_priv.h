@@ -22,6 +22,23 @@ struct mfr_load_id {
 int mfr_dataset_load_id(const char *dir, const mfr_load_options *opt, struct mfr_load_id *id, mfr_error *err);
 void mfr_load_id_free(struct mfr_load_id *id);
 
+/* A load whose rating file is parsed elsewhere (each MPI rank its slice,
+ * src/mpi/mpi_load.c). */
+struct mfr_load_text {
+    struct mfr_loader ld;       /* ld.opt resolved (separator, header settled); ld.rfile, ld.rsyn */
+    char *dir, *name;           /* ld's */
+    float scale_min, scale_max; /* the reported scale, unless scale_from_data */
+    bool scale_from_data;       /* the scale is the ratings' min and max (delimited, default range) */
+    int meta_rc;                /* the metadata files' error (meta), reported after the rating file's */
+    mfr_error meta_err;
+};
+/* Resolves (dir, opt) as mfr_dataset_load does and settles the rating
+ * file's syntax (mapping the file when large: nothing parsed); `meta`: the
+ * format's metadata files are read too, their ids in ld.users and ld.items. */
+int mfr_dataset_load_text(const char *dir, const mfr_load_options *opt, bool meta, struct mfr_load_text *t,
+                          mfr_error *err);
+void mfr_load_text_free(struct mfr_load_text *t);
+
 /* One rating of the user-ordered file: the user is implied by the offsets;
  * `index` is its position in the rating file (file order). */
 struct mfr_urec {
@@ -47,6 +64,19 @@ char *mfr_users_cache_path(const char *cache_path);
 /* Writes it (atomically) from a whole dataset loaded with the key's load;
  * n < 2^32. */
 int mfr_users_cache_write(const char *path, const struct mfr_cache_key *key, const mfr_dataset *ds, mfr_error *err);
+/* The pieces of a writer that holds the records in parts (the ranks of
+ * src/mpi/mpi_load.c): the records' file offset and the count of hash
+ * blocks; block b's hash (its bytes: HASH_BLOCK of the records from
+ * b * 2^20, fewer in the last); the bytes before the records (header, key,
+ * counts, ids, offsets, block hashes: recs_at of them, malloc'd; ds gives
+ * the counts, ids, resolved options, scale and fingerprint). The file is
+ * head then the 12 * n bytes of records: what mfr_users_cache_write writes. */
+#define MFR_USERS_HASH_BLOCK ((int64_t)1 << 20)
+int64_t mfr_users_cache_recs_at(const struct mfr_cache_key *key, int32_t n_users, int32_t n_items, int64_t n,
+                                int64_t *n_blocks);
+uint64_t mfr_users_cache_block_hash(int64_t b, const void *block, size_t len);
+int mfr_users_cache_head(const struct mfr_cache_key *key, const mfr_dataset *ds, int64_t n, const int64_t *off,
+                         const uint64_t *bh, unsigned char **head, size_t *len);
 /* Maps it when it exists and was built from exactly id's key: checks the
  * header, the key, the racy-source rule, the checksum of the counts, ids,
  * offsets and block hashes, and the offsets' order. MFR_ERR_NOT_FOUND

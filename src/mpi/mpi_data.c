@@ -4,8 +4,8 @@
  *
  * DESIGN
  * The ratings come from the user-ordered cache (users_cache_priv.h), which
- * rank 0 writes beside the dataset cache when it is absent or stale (the
- * whole dataset is then loaded on rank 0, once). Every rank maps it and
+ * the ranks write together beside the dataset cache when it is absent or
+ * stale, each from its slice of the rating file (mpi_load.c). Every rank maps it and
  * touches its users' slice only. The split's assignment is made on every
  * rank without copying a rating (mfr_split_positions: each rating's
  * position in the test or training part, 4 bytes per rating, transient).
@@ -73,25 +73,31 @@ void mfr_mpi_data_free(struct mfr_mpi_data *d)
 
 const mfr_dataset *mfr_mpi_data_dataset(const struct mfr_mpi_data *d) { return d->uc.ds; }
 
-/* Opens the user-ordered cache on every rank, rank 0 writing it first when
- * it is absent or stale. MFR_ERR_UNSUPPORTED (the caller reads the whole
- * data instead) when any rank cannot use it. */
+/* Opens the user-ordered cache on every rank, the ranks writing it
+ * together first when rank 0 finds it absent or stale (mpi_load.c: each
+ * parses its slice of the rating file). A load error is returned on every
+ * rank; MFR_ERR_UNSUPPORTED (the caller reads the whole data instead) when
+ * the cache cannot be written or some rank cannot use it. */
 static int data_cache(struct mfr_mpi_data *d, MPI_Comm comm, int rank, const char *dir,
                       const mfr_load_options *opt, mfr_error *err)
 {
     struct mfr_load_id id;
     int rc = mfr_dataset_load_id(dir, opt, &id, err);
     if (rc == MFR_OK && !(d->path = mfr_users_cache_path(id.cache_path))) rc = MFR_ERR_NOMEM;
-    int ok = rc == MFR_OK;
-    if (ok && rank == 0 && mfr_users_cache_open(d->path, &id, &d->uc) != MFR_OK) {
-        mfr_dataset *ds = NULL;
-        ok = mfr_dataset_load(dir, opt, &ds, NULL) == MFR_OK &&
-             mfr_users_cache_write(d->path, &id.key, ds, NULL) == MFR_OK;
-        mfr_dataset_destroy(ds);
-        ok = ok && mfr_users_cache_open(d->path, &id, &d->uc) == MFR_OK;
+    int ok = rc == MFR_OK, all = 0, fresh = 1;
+    int mrc = MPI_Allreduce(&ok, &all, 1, MPI_INT, MPI_MIN, comm); /* every rank resolved the load */
+    if (mrc == MPI_SUCCESS && all) {
+        if (rank == 0) fresh = mfr_users_cache_open(d->path, &id, &d->uc) == MFR_OK;
+        mrc = MPI_Bcast(&fresh, 1, MPI_INT, 0, comm);
     }
-    int all = 0;
-    int mrc = MPI_Allreduce(&ok, &all, 1, MPI_INT, MPI_MIN, comm); /* rank 0 has written it */
+    if (mrc == MPI_SUCCESS && all && !fresh) {
+        rc = mfr_mpi_users_cache_build(comm, dir, opt, &id, d->path, err);
+        if (rc == MFR_OK && rank == 0) ok = mfr_users_cache_open(d->path, &id, &d->uc) == MFR_OK;
+        if (rc != MFR_OK) {
+            mfr_load_id_free(&id);
+            return rc; /* the same on every rank */
+        }
+    }
     if (mrc == MPI_SUCCESS && all && rank != 0) ok = mfr_users_cache_open(d->path, &id, &d->uc) == MFR_OK;
     if (mrc == MPI_SUCCESS && all) mrc = MPI_Allreduce(&ok, &all, 1, MPI_INT, MPI_MIN, comm);
     mfr_load_id_free(&id);
@@ -99,8 +105,7 @@ static int data_cache(struct mfr_mpi_data *d, MPI_Comm comm, int rank, const cha
     return all ? MFR_OK : mfr_seterr(err, MFR_ERR_UNSUPPORTED, "the user-ordered dataset cache cannot be used");
 }
 
-/* The first user whose ratings start at or after rating `at`. */
-static int32_t user_at(const int64_t *off, int32_t n_users, int64_t at)
+int32_t mfr_mpi_user_at(const int64_t *off, int32_t n_users, int64_t at)
 {
     int32_t lo = 0, hi = n_users;
     while (lo < hi) {
@@ -124,8 +129,8 @@ static int data_counts(mfr_mpi_trainer *mt, struct mfr_mpi_data *d, int64_t *row
         return mfr_seterr(err, MFR_ERR_NOMEM, "out of memory");
     }
     for (int r = 0; r < P; r++) {
-        int32_t a = r ? user_at(d->uc.offsets, N, (int64_t)((double)d->n * r / P)) : 0;
-        int32_t b = r + 1 < P ? user_at(d->uc.offsets, N, (int64_t)((double)d->n * (r + 1) / P)) : N;
+        int32_t a = r ? mfr_mpi_user_at(d->uc.offsets, N, (int64_t)((double)d->n * r / P)) : 0;
+        int32_t b = r + 1 < P ? mfr_mpi_user_at(d->uc.offsets, N, (int64_t)((double)d->n * (r + 1) / P)) : N;
         disp[r] = a;
         cnt[r] = b - a;
     }

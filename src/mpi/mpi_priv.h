@@ -59,6 +59,18 @@ int mfr_mpi_data_evaluate(mfr_mpi_trainer *mt, int which, const mfr_model *m, mf
 void mfr_mpi_data_free(struct mfr_mpi_data *d);
 
 int mfr_mpi_err(mfr_error *err, int rc, const char *what);
+/* The first user whose ratings start at or after rating `at` (off: the
+ * users' offsets, n_users + 1). */
+int32_t mfr_mpi_user_at(const int64_t *off, int32_t n_users, int64_t at);
+
+/* mpi_load.c: the user-ordered cache at `path` for load `id` made by every
+ * rank of comm from its slice of the rating file (docs/MPI.md, "Each rank
+ * parsing its slice of a text file"). Errors are one process's load
+ * errors, the same on every rank, and leave no file; MFR_ERR_UNSUPPORTED
+ * when the cache cannot be written (the caller reads the data whole). */
+struct mfr_load_id;
+int mfr_mpi_users_cache_build(MPI_Comm comm, const char *dir, const mfr_load_options *opt,
+                              const struct mfr_load_id *id, const char *path, mfr_error *err);
 /* Floats per ring message, the gathers' counts and the column positions
  * (mpi_train.c), once the part exists. */
 int mfr_mpi_plan(mfr_mpi_trainer *mt, mfr_error *err);

@@ -138,10 +138,13 @@ static uint64_t hash_bytes(uint64_t seed, const void *data, size_t n) { return m
 
 /* hash_bytes of each HASH_BLOCK-byte block of data (seeded with its
  * index), in parallel, then of the block hashes in order, 256 at a time.
- * `mapped`: data is in a read-only file mapping whose pages are released
- * after each group, so that a cache never becomes resident whole. */
-static uint64_t hash_blocks_mapped(uint64_t seed, const void *data, size_t n, bool mapped)
+ * `mapping`: the length of the read-only file mapping data lies in (0:
+ * not mapped); its pages are released after each group (mfr_release_mapped
+ * weighs the whole mapping, not the section), so that a cache never
+ * becomes resident whole. */
+static uint64_t hash_blocks_mapped(uint64_t seed, const void *data, size_t n, size_t mapping)
 {
+    const bool mapped = mapping > 0;
     const size_t nb = (n + HASH_BLOCK - 1) / HASH_BLOCK;
     const unsigned char *p = data;
     if (nb <= 1) return hash_bytes(seed, data, n);
@@ -159,22 +162,22 @@ static uint64_t hash_blocks_mapped(uint64_t seed, const void *data, size_t n, bo
                 h[b - g] = hash_bytes(b + 1, p + b * HASH_BLOCK, len);
             }
             if (mapped)
-                mfr_release_mapped(p + b0 * HASH_BLOCK, b1 < nb ? (b1 - b0) * HASH_BLOCK : n - b0 * HASH_BLOCK, n);
+                mfr_release_mapped(p + b0 * HASH_BLOCK, b1 < nb ? (b1 - b0) * HASH_BLOCK : n - b0 * HASH_BLOCK, mapping);
         }
         seed = hash_bytes(seed, h, cnt * sizeof *h);
     }
     return seed;
 }
 
-static uint64_t hash_blocks(uint64_t seed, const void *data, size_t n) { return hash_blocks_mapped(seed, data, n, false); }
+static uint64_t hash_blocks(uint64_t seed, const void *data, size_t n) { return hash_blocks_mapped(seed, data, n, 0); }
 
 /* The payload checksum: the counts, the arrays, the metadata blob
- * (`mapped`: hash_blocks_mapped). */
+ * (`mapping`: the length of the mapping they lie in, hash_blocks_mapped). */
 static uint64_t payload_sum(const void *counts, size_t counts_len, void *const *sec,
-                            const size_t *sec_len, const void *meta, size_t meta_len, bool mapped)
+                            const size_t *sec_len, const void *meta, size_t meta_len, size_t mapping)
 {
     uint64_t sum = hash_bytes(0, counts, counts_len);
-    for (int k = 0; k < 6; k++) sum = hash_blocks_mapped(sum, sec[k], sec_len[k], mapped);
+    for (int k = 0; k < 6; k++) sum = hash_blocks_mapped(sum, sec[k], sec_len[k], mapping);
     return hash_bytes(sum, meta, meta_len);
 }
 
@@ -390,7 +393,7 @@ int mfr_cache_write(const char *path, const struct mfr_cache_key *key, const mfr
 
     struct sections s;
     sections_of(ds, &s);
-    uint64_t sum = payload_sum(&c, sizeof c, s.p, s.n, meta.p, meta.len, false);
+    uint64_t sum = payload_sum(&c, sizeof c, s.p, s.n, meta.p, meta.len, 0);
     uint64_t counts_at, sec_at[6], meta_len_at;
     uint64_t key_area = HEADER_BYTES + key->len + pad_to(HEADER_BYTES + key->len);
     uint64_t payload = layout(key->len, &s, &counts_at, sec_at, &meta_len_at) + meta.len - key_area;
@@ -627,7 +630,7 @@ int mfr_cache_load(const char *path, const struct mfr_cache_key *key, mfr_datase
     if (blob_len != m.len - meta_len_at - 8) goto done;
     const unsigned char *blob = m.p + meta_len_at + 8;
     for (int k = 0; k < 6; k++) s.p[k] = (void *)(uintptr_t)(m.p + sec_at[k]);
-    uint64_t sum = payload_sum(&c, sizeof c, s.p, s.n, blob, blob_len, true);
+    uint64_t sum = payload_sum(&c, sizeof c, s.p, s.n, blob, blob_len, m.len);
 #ifdef FUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION
     /* The fuzz build (meson -Dfuzz=enabled, docs/FUZZING.md) takes any
      * checksum, so that mutated payloads reach the range checks below. */

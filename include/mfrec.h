@@ -989,7 +989,9 @@ MFR_API int mfr_model_score_items(const mfr_model *m, const float *query, int me
  * is smaller). Ties are broken by the lower item index. The catalogue is
  * never sorted: a bounded heap keeps the best n_top.
  * Errors: MFR_ERR_INVALID naming the argument (user out of range, n_top < 1,
- * unknown measure, NULL pointer), MFR_ERR_NOMEM. Reads the model only:
+ * unknown measure, NULL pointer) or, for a model with a ranking prior
+ * (mfr_config.rank_prior) ranked by dot, saying that its item counts are not
+ * set (mfr_model_set_item_counts), MFR_ERR_NOMEM. Reads the model only:
  * several threads may call it on one model at once; deterministic.
  */
 MFR_API int mfr_model_recommend(const mfr_model *m, int32_t user, int32_t n_top, int measure,

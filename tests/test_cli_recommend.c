@@ -706,6 +706,18 @@ static void test_rank_prior(void **state)
         assert_true(fabs(pred - want) <= 1e-5);
     }
     assert_true(rows >= 200);
+    free(text);
+    /* cosine lists take no prior: their value column is the score itself */
+    assert_int_equal(run("recommend --model '%s' --all-users --top 2 --measure cosine --out '%s'", pm, csv), 0);
+    text = tu_read_file(csv, NULL);
+    tu_expect_in(text, "user,rank,movie,score,cosine,ratings\n");
+    for (const char *p = strchr(text, '\n') + 1; *p; p = strchr(p, '\n') + 1) {
+        long long u, mid, cnt;
+        int rank;
+        double score, cosv;
+        assert_int_equal(sscanf(p, "%lld,%d,%lld,%lf,%lf,%lld", &u, &rank, &mid, &score, &cosv, &cnt), 6);
+        assert_true(score == cosv && fabs(score) <= 1.0 + 1e-6);
+    }
     /* without the prior the lists differ: the prior moves well-rated movies up */
     assert_int_equal(run("recommend --model '%s' --user 5 --top 10 --csv", pm), 0);
     char *with = strdup(g_out);

@@ -631,8 +631,11 @@ static void write_batch(FILE *f, const struct recommend_opts *o, const struct mo
         const float *sc = scores + (size_t)r * (size_t)width;
         if (o->list.json) fprintf(f, "{\"user\":%lld,\"items\":[", uid);
         for (int32_t x = 0; x < n_out[r]; x++) {
-            double v = sc[x], shown = predicted_of(c, it[x], v);
-            shown = pred ? (shown < c->lo ? c->lo : shown > c->hi ? c->hi : shown) : shown;
+            double v = sc[x], shown = v;
+            if (pred) { /* the predicted rating: the score less its ranking offset, clamped */
+                shown = predicted_of(c, it[x], v);
+                shown = shown < c->lo ? c->lo : shown > c->hi ? c->hi : shown;
+            }
             long long mid = (long long)mfr_dataset_item_id(c->ds, it[x]);
             if (o->list.json)
                 fprintf(f, "%s{\"movie\":%lld,\"score\":%.7g,\"%s\":%.7g,\"ratings\":%lld}",

@@ -387,7 +387,7 @@ static int set_double(const char *key, const mfr_config_field *f, const char *s,
     if (errno || end == s || *end || !isfinite(v) || v < f->lo || v > f->hi)
         return mfr_seterr(err, MFR_ERR_INVALID, "%s must be a number in [%g, %g], got '%s'", key,
                           f->lo, f->hi, s);
-    *out = v;
+    *out = v == 0.0 ? 0.0 : v; /* -0 is 0: the same model bytes */
     return MFR_OK;
 }
 

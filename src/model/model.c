@@ -10,8 +10,9 @@
  * Numerics: a prediction is the dot product of the k_row state floats of a
  * user row and an item row (the embedding, then with biases b_u*1 + 1*b_i),
  * summed in float in index order (j = 0, 1, ..., k_row-1).
- * Evaluation sums squared and absolute errors in double, in rating order,
- * so the metrics are identical on every run and for every thread count.
+ * Evaluation sums squared and absolute errors in double, by fixed chunks
+ * of ratings (model_priv.h), so the metrics are identical on every run and
+ * for every thread count.
  */
 #include <math.h>
 #include <string.h>
@@ -272,7 +273,7 @@ int mfr_model_set_item_counts(mfr_model *m, const int64_t *counts, mfr_error *er
         if (counts[i] < 0)
             return mfr_seterr(err, MFR_ERR_INVALID, "mfr_model_set_item_counts: movie %d has a negative count (%lld)",
                               (int)i, (long long)counts[i]);
-    float *o = m->rank_offset ? m->rank_offset : malloc(sizeof *o * ((size_t)m->n_items + 1));
+    float *o = m->rank_offset ? m->rank_offset : mfr_malloc(sizeof *o * ((size_t)m->n_items + 1));
     if (!o) return mfr_seterr(err, MFR_ERR_NOMEM, "out of memory for %d ranking offsets", (int)m->n_items);
     for (int32_t i = 0; i < m->n_items; i++) o[i] = mfr_rank_offset(m->cfg.rank_prior, counts[i]);
     m->rank_offset = o;
@@ -497,7 +498,7 @@ int mfr_model_copy(const mfr_model *src, mfr_model **out, mfr_error *err)
     }
     if (src->rank_offset) {
         const size_t bytes = sizeof(float) * ((size_t)src->n_items + 1);
-        if (!(m->rank_offset = malloc(bytes))) {
+        if (!(m->rank_offset = mfr_malloc(bytes))) {
             mfr_model_destroy(m);
             return mfr_seterr(err, MFR_ERR_NOMEM, "out of memory copying the model");
         }

@@ -75,21 +75,25 @@ static int64_t sort_unique(int64_t *v, int64_t n)
 
 /* The ascending union over the ranks of the raw ids in a (this rank's,
  * and rank 0's extra): *ids (malloc'd), *n. */
-static int union_ids(MPI_Comm comm, int P, const struct mfr_id_map *a, const struct mfr_id_map *extra,
+static int union_ids(MPI_Comm comm, int rank, int P, const struct mfr_id_map *a, const struct mfr_id_map *extra,
                      int64_t **ids, int32_t *n, const char *path, const char *what, mfr_error *err)
 {
     const int64_t mine = (int64_t)a->n + (extra ? extra->n : 0);
     int64_t *own = mfr_malloc(sizeof *own * (size_t)(mine + 1));
     int *cnt = mfr_malloc(sizeof *cnt * (size_t)P), *disp = mfr_malloc(sizeof *disp * (size_t)P);
     int64_t *all = NULL;
-    int rc = MFR_OK;
+    int rc = MFR_OK, c = 0;
     if (!own || !cnt || !disp) {
         rc = mfr_nomem(err, "gathering ids");
-        goto done;
+    } else {
+        memcpy(own, a->raw, sizeof *own * (size_t)a->n);
+        if (extra) memcpy(own + a->n, extra->raw, sizeof *own * (size_t)extra->n);
+        const int64_t distinct = sort_unique(own, mine);
+        if (distinct > INT_MAX) rc = mfr_seterr(err, MFR_ERR_UNSUPPORTED, "%s: too many %s ids to gather", path, what);
+        c = (int)distinct;
     }
-    memcpy(own, a->raw, sizeof *own * (size_t)a->n);
-    if (extra) memcpy(own + a->n, extra->raw, sizeof *own * (size_t)extra->n);
-    int c = (int)sort_unique(own, mine);
+    /* every rank enters each collective, or none: a local failure is agreed first */
+    if ((rc = agree(comm, rank, rc, err)) != MFR_OK) goto done;
     if (MPI_Allgather(&c, 1, MPI_INT, cnt, 1, MPI_INT, comm) != MPI_SUCCESS) {
         rc = mfr_seterr(err, MFR_ERR_IO, "MPI gather of the %s ids failed", what);
         goto done;
@@ -103,10 +107,8 @@ static int union_ids(MPI_Comm comm, int P, const struct mfr_id_map *a, const str
         rc = mfr_seterr(err, MFR_ERR_UNSUPPORTED, "%s: too many %s ids to gather", path, what);
         goto done;
     }
-    if (!(all = mfr_malloc(sizeof *all * (size_t)(total + 1)))) {
-        rc = mfr_nomem(err, "gathering ids");
-        goto done;
-    }
+    if (!(all = mfr_malloc(sizeof *all * (size_t)(total + 1)))) rc = mfr_nomem(err, "gathering ids");
+    if ((rc = agree(comm, rank, rc, err)) != MFR_OK) goto done;
     if (MPI_Allgatherv(own, c, MPI_INT64_T, all, cnt, disp, MPI_INT64_T, comm) != MPI_SUCCESS) {
         rc = mfr_seterr(err, MFR_ERR_IO, "MPI gather of the %s ids failed", what);
         goto done;
@@ -171,7 +173,10 @@ static int load_parse(struct load *L, mfr_error *err)
     int rc = mfr_rating_chunk_parse(f, syn, L->t.ld.opt.min_rating, L->t.ld.opt.max_rating, &L->c, &L->r, err);
     if ((rc = agree(L->comm, L->rank, rc, err)) != MFR_OK) return rc;
     int64_t mine[3] = {L->c.count, L->c.blank, L->c.rc != MFR_OK}, *all = mfr_malloc(sizeof *all * 3 * (size_t)L->P);
-    if (!all) return mfr_nomem(err, "parsing ratings"); /* (fatal to the job: the others wait) */
+    if ((rc = agree(L->comm, L->rank, all ? MFR_OK : mfr_nomem(err, "parsing ratings"), err)) != MFR_OK) {
+        free(all);
+        return rc;
+    }
     if (MPI_Allgather(mine, 3, MPI_INT64_T, all, 3, MPI_INT64_T, L->comm) != MPI_SUCCESS) {
         free(all);
         return mfr_seterr(err, MFR_ERR_IO, "MPI gather of the slices' outcomes failed");
@@ -211,10 +216,10 @@ static int load_ids(struct load *L, mfr_error *err)
     const char *path = L->t.ld.rfile.path;
     mfr_dataset *ds = &L->ds;
     const bool meta = L->rank == 0 && L->t.meta_rc == MFR_OK; /* a failed metadata read is reported later */
-    int rc = union_ids(L->comm, L->P, &L->c.users, meta ? &L->t.ld.users : NULL, &ds->user_ids, &ds->n_users, path,
+    int rc = union_ids(L->comm, L->rank, L->P, &L->c.users, meta ? &L->t.ld.users : NULL, &ds->user_ids, &ds->n_users, path,
                        "user", err);
     if (rc == MFR_OK)
-        rc = union_ids(L->comm, L->P, &L->c.items, meta ? &L->t.ld.items : NULL, &ds->item_ids, &ds->n_items,
+        rc = union_ids(L->comm, L->rank, L->P, &L->c.items, meta ? &L->t.ld.items : NULL, &ds->item_ids, &ds->n_items,
                        path, "item", err);
     if (rc != MFR_OK) return rc;
     if (to_dense(&L->c.users, ds->user_ids, ds->n_users, L->r->user, L->r->n) != MFR_OK ||
@@ -273,12 +278,14 @@ static int load_exchange(struct load *L, mfr_error *err)
     L->off = mfr_calloc((size_t)N + 1, sizeof *L->off);
     L->block = mfr_calloc((size_t)P + 1, sizeof *L->block);
     struct xrec *send = mfr_malloc(sizeof *send * (size_t)(r->n > 0 ? r->n : 1));
+    int64_t *per = mfr_calloc((size_t)P, sizeof *per);
     MPI_Datatype xt = MPI_DATATYPE_NULL;
     int rc = MFR_OK;
-    if (!scnt || !rcnt || !sdsp || !rdsp || !at || !L->off || !L->block || !send) {
+    if (!scnt || !rcnt || !sdsp || !rdsp || !at || !L->off || !L->block || !send || !per)
         rc = mfr_nomem(err, "exchanging ratings");
-        goto done;
-    }
+    else if (r->n > INT_MAX) /* the send counts and displacements are ints */
+        rc = mfr_seterr(err, MFR_ERR_UNSUPPORTED, "more than 2^31 - 1 ratings in one rank's slice: read whole");
+    if ((rc = agree(L->comm, L->rank, rc, err)) != MFR_OK) goto done;
     for (int64_t k = 0; k < r->n; k++) L->off[r->user[k] + 1]++;
     if (MPI_Allreduce(MPI_IN_PLACE, L->off + 1, N, MPI_INT64_T, MPI_SUM, L->comm) != MPI_SUCCESS) {
         rc = mfr_seterr(err, MFR_ERR_IO, "MPI reduction of the users' counts failed");
@@ -293,11 +300,6 @@ static int load_exchange(struct load *L, mfr_error *err)
         rc = mfr_seterr(err, MFR_ERR_UNSUPPORTED, "more than 2^31 - 1 ratings to one rank: read whole");
         goto done;
     }
-    int64_t *per = mfr_calloc((size_t)P, sizeof *per);
-    if (!per) {
-        rc = mfr_nomem(err, "exchanging ratings");
-        goto done;
-    }
     for (int64_t k = 0; k < r->n; k++) per[owner(L->block, P, r->user[k])]++;
     for (int q = 0, s = 0; q < P; q++) {
         scnt[q] = (int)per[q];
@@ -305,7 +307,6 @@ static int load_exchange(struct load *L, mfr_error *err)
         at[q] = s;
         s += scnt[q];
     }
-    free(per);
     for (int64_t k = 0; k < r->n; k++) /* stable: file order to each rank */
         send[at[owner(L->block, P, r->user[k])]++] =
             (struct xrec){r->user[k], r->item[k], r->rating[k], (uint32_t)(L->first + k)};
@@ -327,6 +328,7 @@ static int load_exchange(struct load *L, mfr_error *err)
         MPI_Alltoallv(send, scnt, sdsp, xt, L->got, rcnt, rdsp, xt, L->comm) != MPI_SUCCESS)
         rc = mfr_seterr(err, MFR_ERR_IO, "MPI exchange of the ratings failed");
 done:
+    free(per);
     if (xt != MPI_DATATYPE_NULL) MPI_Type_free(&xt);
     free(scnt);
     free(rcnt);
@@ -366,7 +368,10 @@ static int load_duplicates(struct load *L, mfr_error *err)
         mine[3] = L->ds.item_ids[b->item];
     }
     int64_t *all = mfr_malloc(sizeof *all * 4 * (size_t)L->P);
-    if (!all) return mfr_nomem(err, "checking for duplicate ratings"); /* (fatal to the job) */
+    if ((rc = agree(L->comm, L->rank, all ? MFR_OK : mfr_nomem(err, "checking for duplicate ratings"), err)) != MFR_OK) {
+        free(all);
+        return rc;
+    }
     if (MPI_Allgather(mine, 4, MPI_INT64_T, all, 4, MPI_INT64_T, L->comm) != MPI_SUCCESS) {
         free(all);
         return mfr_seterr(err, MFR_ERR_IO, "MPI gather of the duplicates failed");
@@ -522,14 +527,12 @@ static int load_write(struct load *L, const struct mfr_cache_key *key, const cha
         if (!w.named) MPI_Bcast(&none, 1, MPI_INT, 0, L->comm); /* no temporary file: nothing to write */
     } else {
         int len = 0;
-        char *tmp = NULL;
+        char tmp[PATH_MAX + 1]; /* no allocation to fail between the two broadcasts */
         rc = MPI_Bcast(&len, 1, MPI_INT, 0, L->comm) == MPI_SUCCESS ? MFR_OK : MFR_ERR_IO;
-        if (rc == MFR_OK && len > 0 && (tmp = mfr_malloc((size_t)len)) &&
-            MPI_Bcast(tmp, len, MPI_CHAR, 0, L->comm) == MPI_SUCCESS)
+        if (rc == MFR_OK && len > 0 && len <= (int)sizeof tmp && MPI_Bcast(tmp, len, MPI_CHAR, 0, L->comm) == MPI_SUCCESS)
             rc = write_parts(&w, tmp, NULL, err);
-        else if (len > 0) /* (fatal to the job: rank 0 waits) */
+        else if (len > 0) /* (a name rank 0 created is shorter than PATH_MAX) */
             rc = mfr_seterr(err, MFR_ERR_IO, "MPI broadcast of the cache's name failed");
-        free(tmp);
     }
     return agree(L->comm, L->rank, rc, err);
 }

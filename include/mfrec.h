@@ -164,6 +164,13 @@ typedef struct mfr_load_options {
      *  problems are not reported (the library never prints). */
     mfr_log_fn log;
     void *log_user; /**< passed to `log` unchanged; default NULL */
+    /** Bytes a text parse may hold (0, the default: no limit): parsing a
+     *  rating file holds 20 bytes a rating (ids, rating, timestamp) until
+     *  the dataset is built, so a file with more lines than the budget
+     *  allows is refused with MFR_ERR_TOO_LARGE after its lines are
+     *  counted, before the arrays are allocated (training's own budget,
+     *  mfr_config.max_memory, is checked when the trainer is made) */
+    uint64_t max_memory;
 } mfr_load_options;
 
 /** Fills `opt` with the defaults documented above. */

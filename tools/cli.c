@@ -361,6 +361,8 @@ enum { DATA_FLAGS_WIDTH = 20 };
 
 const mfr_load_options *data_load_options(void) { return load_opts(); }
 
+void data_set_memory_budget(uint64_t bytes) { load_opts()->max_memory = bytes; }
+
 int load_dataset(const char *dir, mfr_dataset **out, mfr_error *err)
 {
     io_input(dir);

@@ -191,6 +191,8 @@ void io_input(const char *path);
 /* The dataset load options of the --format and --data-cache flags (what
  * load_dataset uses). */
 const mfr_load_options *data_load_options(void);
+/* The budget of a text parse (--max-memory; mfr_load_options.max_memory). */
+void data_set_memory_budget(uint64_t bytes);
 /* Forgets the inputs and outputs noted so far (cli_start calls it, so each
  * command starts afresh even when several run in one process, as in the
  * fuzzers). */

@@ -354,6 +354,7 @@ static int train_setup(struct train_run *r)
         }
         err = (mfr_error){0};
     }
+    data_set_memory_budget(o->cfg.max_memory); /* --max-memory covers a text parse too */
     if (load_dataset(default_data_dir(o->data), &r->ds, &err) != MFR_OK) return lib_error(&err);
     double t1 = now_seconds();
     r->times.load = t1 - t0;
@@ -530,6 +531,7 @@ static int resume_setup(struct train_run *r, struct train_opts *o)
         if (r->own) rc = train_check_paths(o);
         else err = (mfr_error){0};
     }
+    data_set_memory_budget(o->cfg.max_memory);
     if (r->own) {
     } else if (load_dataset(dir, &r->ds, &err) != MFR_OK) rc = lib_error(&err);
     else rc = train_check_paths(o); /* the data is an input now known */

@@ -363,8 +363,17 @@ int mfr_parse_ratings_chunked(const struct mfr_text_file *f, const struct mfr_ra
     const int64_t lines = cut_chunks(f, body, ch, nc, threads);
 
     mfr_ratings *r = NULL;
-    int rc = mfr_ratings_alloc(lines, &r, err);
-    if (rc != MFR_OK) goto done;
+    int rc = MFR_OK;
+    /* the parsed arrays: user, item (4 bytes each), rating (4), timestamp (8) */
+    const double need = (double)lines * 20.0;
+    if (ids->budget && need > (double)ids->budget) {
+        rc = mfr_seterr(err, MFR_ERR_TOO_LARGE,
+                        "%s: parsing its %lld lines needs at least %.1f MiB (20 bytes a rating), more than "
+                        "the memory budget of %.1f MiB",
+                        f->path, (long long)lines, need / 1048576.0, (double)ids->budget / 1048576.0);
+        goto done;
+    }
+    if ((rc = mfr_ratings_alloc(lines, &r, err)) != MFR_OK) goto done;
 #pragma omp parallel for schedule(static, 1) num_threads(threads) if (threads > 1)
     for (size_t t = 0; t < nc; t++)
         parse_chunk(&ch[t], f->path, syn, ids, header, min_r, max_r, fast, f->mapped, f->size, r, 0);
@@ -682,7 +691,7 @@ int mfr_loader_read_ratings(struct mfr_loader *ld, const char *sep, int32_t head
         ld->rsyn = syn;
         return MFR_OK;
     }
-    struct mfr_rating_ids ids = {.users = &ld->users, .items = &ld->items};
+    struct mfr_rating_ids ids = {.users = &ld->users, .items = &ld->items, .budget = ld->opt.max_memory};
     rc = mfr_parse_ratings(&f, &syn, &ids, ld->opt.min_rating, ld->opt.max_rating,
                            &ld->ratings, err);
     if (rc == MFR_OK)

@@ -35,6 +35,7 @@ struct mfr_rating_syntax {
 struct mfr_rating_ids {
     struct mfr_id_map *users, *items; /* loading */
     const mfr_dataset *ds;            /* reading through a dataset */
+    uint64_t budget;                  /* bytes the parse may hold, 0: no limit */
 };
 
 /*

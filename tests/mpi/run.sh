@@ -10,22 +10,7 @@
 # every rank after the same epoch with a resumable checkpoint.
 # usage: MFREC_BIN=path/to/mfrec run.sh MPI_BUILT(true|false)
 # Exit 77 (meson: skipped) without an MPI build or without mpirun.
-set -u
-M=${MFREC_BIN:?set MFREC_BIN}
-if [ "${1:-false}" != true ]; then
-    echo "SKIP: mfrec was built without MPI (meson setup -Dmpi=enabled, or tools/setup --mpi)"
-    exit 77
-fi
-if ! command -v mpirun >/dev/null; then
-    echo "SKIP: mpirun not found (tools/setup --mpi installs openmpi-bin)"
-    exit 77
-fi
-T=$(mktemp -d "${TMPDIR:-/tmp}/mfrec-mpi.XXXXXX") || exit 1
-trap 'rm -rf "$T"' EXIT
-MPIRUN=(mpirun --oversubscribe)
-[ "$(id -u)" -eq 0 ] && MPIRUN+=(--allow-run-as-root)
-fail=0
-bad() { echo "FAIL: $*"; fail=1; }
+. "$(dirname "$0")/common.sh" "${1:-false}" mpi
 
 "$M" synth --users 200 --items 120 --ratings 8000 --rank 4 --seed 5 --out "$T/data" >/dev/null || exit 1
 # 7 shards: ranks get uneven shard counts (P=4: 1, 2, 2, 2).

@@ -12,23 +12,8 @@
 # slice boundaries inside lines at -np 4.
 # usage: MFREC_BIN=mfrec MFREC_USERS_CACHE=users_cache slices.sh MPI_BUILT(true|false)
 # Exit 77 (meson: skipped) without an MPI build or without mpirun.
-set -u
-M=${MFREC_BIN:?set MFREC_BIN}
-if [ "${1:-false}" != true ]; then
-    echo "SKIP: mfrec was built without MPI (meson setup -Dmpi=enabled, or tools/setup --mpi)"
-    exit 77
-fi
-if ! command -v mpirun >/dev/null; then
-    echo "SKIP: mpirun not found (tools/setup --mpi installs openmpi-bin)"
-    exit 77
-fi
+. "$(dirname "$0")/common.sh" "${1:-false}" slices
 U=${MFREC_USERS_CACHE:?set MFREC_USERS_CACHE}
-T=$(mktemp -d "${TMPDIR:-/tmp}/mfrec-slices.XXXXXX") || exit 1
-trap 'rm -rf "$T"' EXIT
-MPIRUN=(mpirun --oversubscribe)
-[ "$(id -u)" -eq 0 ] && MPIRUN+=(--allow-run-as-root)
-fail=0
-bad() { echo "FAIL: $*"; fail=1; }
 
 # The three layouts, from one synthetic set (8000 ratings, 200 users).
 "$M" synth --users 200 --items 120 --ratings 8000 --rank 4 --seed 5 --out "$T/u" >/dev/null || exit 1

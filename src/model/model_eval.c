@@ -162,25 +162,27 @@ int mfr_model_evaluate_threads(const mfr_model *m, const mfr_ratings *r, int n_t
     const int nt = r->n >= EVAL_THREADS_MIN ? (n_threads > 0 ? n_threads : mfr_setup_threads()) : 1;
     const int64_t n_chunks = (r->n + MFR_EVAL_SUM_CHUNK - 1) / MFR_EVAL_SUM_CHUNK;
     const size_t c = MFR_EVAL_SUM_CHUNK, gc = r->skip ? c : 0;
-    /* per thread: errors (8 bytes a rating), a view's gathered ratings (12) */
-    char *bufs = mfr_malloc((size_t)nt * (8 * c + 12 * gc));
+    /* per thread: errors of a chunk; a view's gathered ratings of it */
+    double *errs = mfr_malloc(sizeof(double) * (size_t)nt * c);
+    int32_t *ids = gc ? mfr_malloc(sizeof(int32_t) * 2 * (size_t)nt * gc) : NULL;
+    float *vals = gc ? mfr_malloc(sizeof(float) * (size_t)nt * gc) : NULL;
     double *sums = mfr_malloc(sizeof(double) * 2 * (size_t)n_chunks);
     struct chunk_buf *cbs = malloc(sizeof *cbs * (size_t)nt);
-    if (!bufs || !sums || !cbs) {
-        free(bufs), free(sums), free(cbs);
+    if (!errs || (gc && (!ids || !vals)) || !sums || !cbs) {
+        free(errs), free(ids), free(vals), free(sums), free(cbs);
         return mfr_seterr(err, MFR_ERR_NOMEM, "out of memory evaluating the model");
     }
     for (int t = 0; t < nt; t++) {
-        char *p = bufs + (size_t)t * (8 * c + 12 * gc);
-        cbs[t] = (struct chunk_buf){(double *)p, (int32_t *)(p + 8 * c), (int32_t *)(p + 8 * c + 4 * gc),
-                                    (float *)(p + 8 * c + 8 * gc)};
+        const size_t g = (size_t)t * gc;
+        cbs[t] = (struct chunk_buf){errs + (size_t)t * c, gc ? ids + 2 * g : NULL, gc ? ids + 2 * g + gc : NULL,
+                                    gc ? vals + g : NULL};
     }
     int64_t first_bad = r->n;
     all_chunk_sums(mfr_kernels_select(MFR_KERNELS_AUTO, NULL), m, r, nt, cbs, &first_bad, sums);
     double sq = 0.0, ab = 0.0;
     if (first_bad == r->n)
         for (int64_t x = 0; x < n_chunks; x++) sq += sums[2 * x], ab += sums[2 * x + 1];
-    free(bufs), free(sums), free(cbs);
+    free(errs), free(ids), free(vals), free(sums), free(cbs);
     if (first_bad < r->n) {
         const int64_t f = mfr_ratings_row(r, first_bad);
         const bool user = r->user[f] < 0 || r->user[f] >= m->n_users;

@@ -284,7 +284,7 @@ static void test_kernel_sets_bitwise(void **state)
             if (n_it >= 37) {
                 r->pool(y1, V, k, idx, 5), a->pool(y2, V, k, idx, 5);
                 assert_memory_equal(y1, y2, sizeof(float) * (size_t)k);
-                r->pool_back(g1, k, idx, 5, u), a->pool_back(g2, k, idx, 5, u);
+                r->pool_back(g1, k, idx, 5, u, 0, INT32_MAX), a->pool_back(g2, k, idx, 5, u, 0, INT32_MAX);
                 assert_memory_equal(g1, g2, sizeof(float) * (size_t)(n_it * k));
             }
             fill(acc1, MM * KK, seed + 5);

@@ -147,9 +147,10 @@ static void test_kernel_sets_same_training(void **state)
 }
 
 /* V's rows updated inside the gradient pass (a step of one chunk of
- * examples) give the bytes of the separate update pass: parameters and
- * optimizer state, Adam and Adagrad, with and without weight decay,
- * mini-batches and the full batch, at 1 and 3 threads. */
+ * examples: the owner phase, or at 2 threads the pair mode) give the
+ * bytes of the separate update pass: parameters and optimizer state,
+ * Adam and Adagrad, with and without weight decay, mini-batches and the
+ * full batch, at 1, 2 and 3 threads. */
 static void check_fused(mfr_softmax_config c, int threads)
 {
     struct data d;
@@ -185,7 +186,7 @@ static void check_fused(mfr_softmax_config c, int threads)
 static void test_fused_update_same_bytes(void **state)
 {
     (void)state;
-    for (int threads = 1; threads <= 3; threads += 2) {
+    for (int threads = 1; threads <= 3; threads++) {
         mfr_softmax_config c = base_config(MFR_SOFTMAX_OPT_ADAM);
         check_fused(c, threads);
         c.weight_decay = 0.05;
@@ -228,6 +229,38 @@ static void test_threads_tied_tables(void **state)
     check_threads(c);
     c.optimizer = MFR_SOFTMAX_OPT_ADAGRAD, c.lr = 0.1, c.all_pairs = 1;
     check_threads(c);
+}
+
+/* All pairs in groups of 6 users: 36-78 examples a step, so an epoch mixes
+ * steps of one chunk (the owner phase, which leaves V transposed and the
+ * gradient zero for the next step) with steps of two (phases B and C,
+ * which leave neither): the bytes still match 1 thread's, and the
+ * separate update's. */
+static void test_threads_mixed_steps(void **state)
+{
+    (void)state;
+    mfr_softmax_config c = base_config(MFR_SOFTMAX_OPT_ADAM);
+    c.all_pairs = 1;
+    c.batch_users = 6;
+    struct data d;
+    make_data(&d);
+    mfr_error err = {0};
+    mfr_sm_trainer *tr = NULL;
+    assert_int_equal(mfr_sm_trainer_create(&c, NU - 1, &d.it, d.users, d.items, d.n, NULL, 2, &tr,
+                                           &err),
+                     MFR_OK);
+    assert_int_equal(mfr_sm_trainer_epoch(tr, NULL, &err), MFR_OK);
+    mfr_softmax_step steps[16];
+    int32_t n = mfr_sm_trainer_steps(tr, steps, 16), small = 0, large = 0;
+    for (int32_t s = 0; s < n && s < 16; s++) {
+        small += steps[s].examples <= 64;
+        large += steps[s].examples > 64;
+    }
+    assert_true(small > 0 && large > 0);
+    mfr_sm_trainer_destroy(tr);
+    mfr_sm_items_free(&d.it);
+    check_threads(c);
+    for (int threads = 1; threads <= 3; threads++) check_fused(c, threads);
 }
 
 static void test_threads_weight_decay(void **state)
@@ -383,6 +416,7 @@ int main(void)
         cmocka_unit_test(test_threads_all_pairs_full_batch),
         cmocka_unit_test(test_threads_tied_tables),
         cmocka_unit_test(test_threads_weight_decay),
+        cmocka_unit_test(test_threads_mixed_steps),
         cmocka_unit_test(test_step_weight_decay),
         cmocka_unit_test(test_step_matches_serial),
         cmocka_unit_test(test_learns_clusters),

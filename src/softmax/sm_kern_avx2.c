@@ -12,9 +12,9 @@ static void mfr_sm_pool_avx2(float *restrict out, const float *restrict table, i
 }
 
 static void mfr_sm_pool_back_avx2(float *restrict gtable, int32_t dim, const int32_t *restrict idx,
-                          int32_t n, const float *restrict d)
+                          int32_t n, const float *restrict d, int32_t lo, int32_t hi)
 {
-    sm_pool_back_body(gtable, dim, idx, n, d);
+    sm_pool_back_body(gtable, dim, idx, n, d, lo, hi);
 }
 
 static void mfr_sm_linear_avx2(float *restrict y, const float *restrict W, const float *restrict b,

@@ -105,6 +105,14 @@ void mfr_sm_forward(const struct mfr_sm_layout *lay, const struct mfr_sm_items *
 void mfr_sm_pool_backward(const struct mfr_sm_layout *lay, const struct mfr_sm_items *it,
                           uint32_t features, const int32_t *F, int32_t n_f, const float *d0,
                           float *grad, int32_t *ids, const struct mfr_sm_kern *kern);
+/* The same for table f alone (0 movies, 1 genres, 2 years; f must be in
+ * features) and its rows lo <= r < hi alone: each row gets the same adds
+ * in the same order, so threads that own disjoint rows can share the
+ * scatter. */
+void mfr_sm_pool_backward_rows(const struct mfr_sm_layout *lay, const struct mfr_sm_items *it,
+                               uint32_t features, int f, int32_t lo, int32_t hi, const int32_t *F,
+                               int32_t n_f, const float *d0, float *grad, int32_t *ids,
+                               const struct mfr_sm_kern *kern);
 
 /* One example's loss (natural log, double) and, when grad is not NULL,
  * its gradient times `weight` added into grad (same layout as theta).

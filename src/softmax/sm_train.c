@@ -39,6 +39,7 @@
  */
 #include <math.h>
 #include <omp.h>
+#include <sched.h>
 #include <string.h>
 
 #include "bytes_priv.h"
@@ -63,6 +64,8 @@ struct mfr_sm_trainer {
     float *slot;      /* SM_BATCH_EX x slot_floats: one example's scratch, dy's, d0 */
     int32_t *ids;     /* SM_BATCH_EX x ids_per_slot */
     int32_t *tids;    /* n_threads x ids_per_slot: the owner phase's genre lists */
+    float *gtmp;      /* n_threads x gtmp_floats: the owner phase's gradient of 8 rows of V */
+    int64_t gtmp_floats;
     int32_t *feat;    /* SM_BATCH_EX x max_nf */
     int32_t *ex_user, *ex_label; /* max_ex: the step's examples in order */
     int64_t max_ex;   /* the most examples of one group */
@@ -111,6 +114,7 @@ void mfr_sm_trainer_destroy(mfr_sm_trainer *tr)
     mfr_aligned_free(tr->slot);
     free(tr->ids);
     free(tr->tids);
+    mfr_aligned_free(tr->gtmp);
     free(tr->feat);
     free(tr->ex_user);
     free(tr->ex_label);
@@ -205,6 +209,8 @@ static int alloc_buffers(mfr_sm_trainer *tr, mfr_error *err)
     tr->slot = mfr_aligned_calloc((size_t)(X * tr->slot_floats) * sizeof(float));
     tr->ids = mfr_malloc(sizeof(int32_t) * (size_t)(X * tr->ids_per_slot));
     tr->tids = mfr_malloc(sizeof(int32_t) * (size_t)tr->n_threads * (size_t)tr->ids_per_slot);
+    tr->gtmp_floats = ((int64_t)SM_FUSE_ROWS * tr->lay.V.cols + 31) / 16 * 16;
+    tr->gtmp = mfr_aligned_calloc(sizeof(float) * (size_t)tr->n_threads * (size_t)tr->gtmp_floats);
     tr->feat = mfr_malloc(sizeof(int32_t) * (size_t)(X * tr->max_nf));
     tr->max_ex = 1;
     for (int32_t g = 0; g < tr->n_groups; g++) {
@@ -218,7 +224,7 @@ static int alloc_buffers(mfr_sm_trainer *tr, mfr_error *err)
     tr->order = mfr_malloc(sizeof(int32_t) * (size_t)tr->n_groups);
     tr->steps = mfr_malloc(sizeof(mfr_softmax_step) * (size_t)tr->n_groups);
     if (!tr->theta || !tr->state[0] || (tr->cfg.optimizer == MFR_SOFTMAX_OPT_ADAM && !tr->state[1]) ||
-        !tr->grad || !tr->vt || !tr->slot || !tr->ids || !tr->tids || !tr->feat || !tr->ex_user ||
+        !tr->grad || !tr->vt || !tr->slot || !tr->ids || !tr->tids || !tr->gtmp || !tr->feat || !tr->ex_user ||
         !tr->ex_label || !tr->order || !tr->steps)
         return mfr_seterr(err, MFR_ERR_NOMEM, "softmax trainer: out of memory (%lld parameters)",
                           (long long)P);
@@ -430,9 +436,9 @@ static void step_prepare(mfr_sm_trainer *tr, int transpose, int zero)
 
 /* The update of the floats [x0, x0 + n): decoupled weight decay, then the
  * optimizer's elementwise step. */
-static void update_chunk(mfr_sm_trainer *tr, int64_t x0, int64_t n, const struct mfr_adam_coef *ac)
+static void update_grad(mfr_sm_trainer *tr, int64_t x0, int64_t n, const float *g,
+                        const struct mfr_adam_coef *ac)
 {
-    const float *g = tr->grad + x0;
     if (tr->cfg.weight_decay > 0.0) { /* decoupled (AdamW): p *= 1 - lr wd, before the step */
         const float keep = (float)(1.0 - tr->cfg.lr * tr->cfg.weight_decay);
         float *p = tr->theta + x0;
@@ -442,6 +448,11 @@ static void update_chunk(mfr_sm_trainer *tr, int64_t x0, int64_t n, const struct
         tr->kern->adam(tr->theta + x0, tr->state[0] + x0, tr->state[1] + x0, g, n, ac);
     else
         tr->sm_kern->adagrad(tr->theta + x0, tr->state[0] + x0, g, n, (float)tr->cfg.lr);
+}
+
+static void update_chunk(mfr_sm_trainer *tr, int64_t x0, int64_t n, const struct mfr_adam_coef *ac)
+{
+    update_grad(tr, x0, n, tr->grad + x0, ac);
 }
 
 /* The update of [x0, x1), then its gradient zeroed for the next step
@@ -527,12 +538,17 @@ static void owner_vrows(mfr_sm_trainer *tr, int32_t nb, const struct mfr_adam_co
     const int32_t k = lay->V.cols;
     struct mfr_sm_scratch sc;
     slot_bind(tr, 0, &sc); /* the offsets of ds and u inside a slot */
+    /* the gradient of 8 rows into a buffer of the thread's own, which
+     * stays in L1 (V's part of grad is not used in this mode) */
+    float *g = tr->gtmp + (size_t)omp_get_thread_num() * (size_t)tr->gtmp_floats;
     for (int32_t i = r0; i < r1; i += SM_FUSE_ROWS) {
         const int32_t j = i + SM_FUSE_ROWS < r1 ? i + SM_FUSE_ROWS : r1;
-        tr->sm_kern->outer_rows(tr->grad + lay->V.offset, sc.s, tr->slot_floats,
-                                sc.h[lay->n_layers], tr->slot_floats, nb, i, j, k, 0);
-        const int64_t x0 = rows_end(&lay->V, i);
-        update_chunk(tr, x0, rows_end(&lay->V, j) - x0, ac);
+        tr->sm_kern->outer_rows(g, sc.s + i, tr->slot_floats, sc.h[lay->n_layers],
+                                tr->slot_floats, nb, 0, j - i, k, 0);
+        const int64_t x0 = rows_end(&lay->V, i), n = rows_end(&lay->V, j) - x0;
+        if (n > (int64_t)(j - i) * k) /* V's padding: a zero gradient */
+            memset(g + (j - i) * k, 0, sizeof(float) * (size_t)(n - (int64_t)(j - i) * k));
+        update_grad(tr, x0, n, g, ac);
         tr->sm_kern->transpose(tr->vt, tr->ldt, tr->theta + lay->V.offset, i, j, k);
     }
 }
@@ -555,9 +571,16 @@ static double chunk_loss(const mfr_sm_trainer *tr, int32_t nb)
     return sum;
 }
 
+/* Waits for the other thread's flag: spins a while (the usual wait is a
+ * few microseconds), then yields the core, in case the other thread
+ * waits for it (more threads than free cores). */
 static void wait_seq(const int64_t *flag, int64_t seq)
 {
-    while (__atomic_load_n(flag, __ATOMIC_ACQUIRE) != seq) {
+    for (int n = 0; __atomic_load_n(flag, __ATOMIC_ACQUIRE) != seq; n++) {
+        if (n >= 2000) {
+            sched_yield();
+            continue;
+        }
 #if defined(__x86_64__) || defined(__i386__)
         __builtin_ia32_pause();
 #endif

@@ -7,9 +7,10 @@
  *  - logits_t4, logits_du4 and outer_rows against the per-example kernels
  *    (logits, logits_back) that mfr_sm_example uses and test_softmax_grad
  *    checks against finite differences: bit for bit, since each output is
- *    the same fmaf chain (sm_kern_priv.h), for both kernel sets, widths
- *    1..40 (du4's 24- and 16-column groups and their masked ends) and
- *    item counts around the 16-item and 4-row blocks; the row
+ *    the same fmaf chain (sm_kern_priv.h), for every kernel set the CPU
+ *    runs (ref, avx2, avx512), widths 1..56 (AVX2 du4's 24- and 16-column
+ *    groups, AVX-512's 48-column blocks, and their masked ends) and item
+ *    counts around the 16-, 48-item and 4-row blocks; the row
  *    ranges of outer_rows cut anywhere give the same bits (threads own
  *    row blocks), and add = 1 continues the chain across chunks.
  */
@@ -52,7 +53,7 @@ static void fill(float *x, int64_t n, uint64_t seed)
     for (int64_t j = 0; j < n; j++) x[j] = (float)(4.0 * mfr_rng_uniform(seed, 78, (uint64_t)j) - 2.0);
 }
 
-enum { MM = 70, KK = 40, LDU = KK + 3, LDS = MM + 5 };
+enum { MM = 100, KK = 56, LDU = KK + 3, LDS = MM + 5 };
 
 /* The batch kernels of set `kern` against its per-example kernels. */
 static void check_batch(const struct mfr_sm_kern *kern, int32_t M, int32_t k)
@@ -98,11 +99,12 @@ static void check_batch(const struct mfr_sm_kern *kern, int32_t M, int32_t k)
 static void test_batch_kernels(void **state)
 {
     (void)state;
-    const int32_t items[] = {1, 3, 4, 15, 16, 17, 31, 33, 37, 64, 70};
+    const int32_t items[] = {1, 3, 4, 15, 16, 17, 31, 33, 37, 47, 48, 49, 64, 70, 97, 100};
     for (int32_t k = 1; k <= KK; k++)
         for (size_t j = 0; j < sizeof items / sizeof items[0]; j++) {
             check_batch(&mfr_sm_kern_ref, items[j], k);
             if (mfr_cpu_has_avx2()) check_batch(&mfr_sm_kern_avx2, items[j], k);
+            if (mfr_cpu_has_avx512f()) check_batch(&mfr_sm_kern_avx512, items[j], k);
         }
 }
 

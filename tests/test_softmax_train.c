@@ -118,31 +118,35 @@ static void check_threads(mfr_softmax_config c)
     mfr_sm_items_free(&d.it);
 }
 
-/* The AVX2 kernel set trains the reference set's bytes. */
+/* The AVX2 kernel set (and the AVX-512 one, where the CPU has it) trains
+ * the reference set's bytes. */
 static void test_kernel_sets_same_training(void **state)
 {
     (void)state;
     if (!mfr_cpu_has_avx2()) skip();
     struct data d;
     make_data(&d);
-    float *out[2];
+    float *out[3];
     int64_t P = 0;
-    for (int set = 0; set < 2; set++) {
+    const struct mfr_sm_kern *sets[3] = {&mfr_sm_kern_ref, &mfr_sm_kern_avx2, &mfr_sm_kern_avx512};
+    const int n_sets = mfr_cpu_has_avx512f() ? 3 : 2;
+    for (int set = 0; set < n_sets; set++) {
         mfr_softmax_config c = base_config(MFR_SOFTMAX_OPT_ADAGRAD);
         mfr_error err = {0};
         mfr_sm_trainer *tr = NULL;
         assert_int_equal(mfr_sm_trainer_create(&c, NU - 1, &d.it, d.users, d.items, d.n, NULL, 2,
                                                &tr, &err),
                          MFR_OK);
-        mfr_sm_trainer_set_kernels(tr, set ? &mfr_sm_kern_avx2 : &mfr_sm_kern_ref);
+        mfr_sm_trainer_set_kernels(tr, sets[set]);
         for (int e = 0; e < 2; e++) assert_int_equal(mfr_sm_trainer_epoch(tr, NULL, &err), MFR_OK);
         P = mfr_sm_trainer_layout(tr)->n_params;
         out[set] = malloc(sizeof(float) * (size_t)P);
         memcpy(out[set], mfr_sm_trainer_params(tr), sizeof(float) * (size_t)P);
         mfr_sm_trainer_destroy(tr);
     }
-    assert_memory_equal(out[0], out[1], sizeof(float) * (size_t)P);
-    free(out[0]), free(out[1]);
+    for (int set = 1; set < n_sets; set++)
+        assert_memory_equal(out[0], out[set], sizeof(float) * (size_t)P);
+    for (int set = 0; set < n_sets; set++) free(out[set]);
     mfr_sm_items_free(&d.it);
 }
 

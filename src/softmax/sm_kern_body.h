@@ -513,4 +513,150 @@ static inline void sm_adagrad_body(float *restrict p, float *restrict acc, const
     }
 }
 
+#ifdef __AVX512F__
+/* The AVX-512 forms of the three batch kernels (sm_kern_avx512.c): the
+ * same fmaf chains lane by lane (_mm512_fmadd_ps is fmaf in each lane),
+ * four examples or four rows by 48 floats (twelve accumulators in
+ * registers: FMA latency 4 at 2 a cycle), partial vectors read and
+ * written with masks (masked-out lanes neither fault nor store). At k 35
+ * du4 and outer_rows take the 35 columns in one pass (AVX2: 24 + 11). */
+static inline __mmask16 sm_kmask(int32_t r)
+{
+    return r >= 16 ? (__mmask16)0xFFFF : r <= 0 ? (__mmask16)0 : (__mmask16)((1u << r) - 1u);
+}
+
+#define SM512_ACC12                                                                              \
+    __m512 a00 = _mm512_setzero_ps(), a01 = a00, a02 = a00, a10 = a00, a11 = a00, a12 = a00;     \
+    __m512 a20 = a00, a21 = a00, a22 = a00, a30 = a00, a31 = a00, a32 = a00
+/* row x of the block += g * (v0, v1, v2) */
+#define SM512_FMA3(x, g)                                                                         \
+    a##x##0 = _mm512_fmadd_ps(g, v0, a##x##0), a##x##1 = _mm512_fmadd_ps(g, v1, a##x##1),        \
+    a##x##2 = _mm512_fmadd_ps(g, v2, a##x##2)
+#define SM512_STORE3(x, p)                                                                       \
+    _mm512_mask_storeu_ps(p, m0, a##x##0), _mm512_mask_storeu_ps((p) + 16, m1, a##x##1),         \
+    _mm512_mask_storeu_ps((p) + 32, m2, a##x##2)
+
+static inline void sm512_logits_t4_body(float *restrict s, int64_t lds, const float *restrict U,
+                                        int64_t ldu, const float *restrict Vt, int64_t ldt,
+                                        int32_t M, int32_t k)
+{
+    for (int32_t i = 0; i < M; i += 48) {
+        const __mmask16 m0 = sm_kmask(M - i), m1 = sm_kmask(M - i - 16), m2 = sm_kmask(M - i - 32);
+        SM512_ACC12;
+        const float *v = Vt + i;
+        for (int32_t c = 0; c < k; c++, v += ldt) {
+            const __m512 v0 = _mm512_maskz_loadu_ps(m0, v), v1 = _mm512_maskz_loadu_ps(m1, v + 16);
+            const __m512 v2 = _mm512_maskz_loadu_ps(m2, v + 32);
+            __m512 g = _mm512_set1_ps(U[c]);
+            SM512_FMA3(0, g);
+            g = _mm512_set1_ps(U[ldu + c]);
+            SM512_FMA3(1, g);
+            g = _mm512_set1_ps(U[2 * ldu + c]);
+            SM512_FMA3(2, g);
+            g = _mm512_set1_ps(U[3 * ldu + c]);
+            SM512_FMA3(3, g);
+        }
+        SM512_STORE3(0, s + i);
+        SM512_STORE3(1, s + lds + i);
+        SM512_STORE3(2, s + 2 * lds + i);
+        SM512_STORE3(3, s + 3 * lds + i);
+    }
+}
+
+static inline void sm512_logits_du4_body(float *restrict du, int64_t lddu, const float *restrict ds,
+                                         int64_t lds, const float *restrict V, int32_t M,
+                                         int32_t k)
+{
+    for (int32_t c = 0; c < k; c += 48) {
+        const __mmask16 m0 = sm_kmask(k - c), m1 = sm_kmask(k - c - 16), m2 = sm_kmask(k - c - 32);
+        SM512_ACC12;
+        const float *v = V + c, *d = ds;
+        for (int32_t i = 0; i < M; i++, v += k, d++) {
+            const __m512 v0 = _mm512_maskz_loadu_ps(m0, v), v1 = _mm512_maskz_loadu_ps(m1, v + 16);
+            const __m512 v2 = _mm512_maskz_loadu_ps(m2, v + 32);
+            __m512 g = _mm512_set1_ps(d[0]);
+            SM512_FMA3(0, g);
+            g = _mm512_set1_ps(d[lds]);
+            SM512_FMA3(1, g);
+            g = _mm512_set1_ps(d[2 * lds]);
+            SM512_FMA3(2, g);
+            g = _mm512_set1_ps(d[3 * lds]);
+            SM512_FMA3(3, g);
+        }
+        SM512_STORE3(0, du + c);
+        SM512_STORE3(1, du + lddu + c);
+        SM512_STORE3(2, du + 2 * lddu + c);
+        SM512_STORE3(3, du + 3 * lddu + c);
+    }
+}
+
+/* Four rows i.. of gV, columns [c, c + 48) masked to k. */
+static inline void sm512_outer4(float *restrict gV, const float *restrict ds, int64_t lds,
+                                const float *restrict U, int64_t ldu, int32_t nb, int32_t i,
+                                int32_t c, int32_t k, int add)
+{
+    const __mmask16 m0 = sm_kmask(k - c), m1 = sm_kmask(k - c - 16), m2 = sm_kmask(k - c - 32);
+    float *g0 = gV + (size_t)i * (size_t)k + c, *g1 = g0 + k, *g2 = g1 + k, *g3 = g2 + k;
+    SM512_ACC12;
+    if (add) {
+        a00 = _mm512_maskz_loadu_ps(m0, g0), a01 = _mm512_maskz_loadu_ps(m1, g0 + 16);
+        a02 = _mm512_maskz_loadu_ps(m2, g0 + 32);
+        a10 = _mm512_maskz_loadu_ps(m0, g1), a11 = _mm512_maskz_loadu_ps(m1, g1 + 16);
+        a12 = _mm512_maskz_loadu_ps(m2, g1 + 32);
+        a20 = _mm512_maskz_loadu_ps(m0, g2), a21 = _mm512_maskz_loadu_ps(m1, g2 + 16);
+        a22 = _mm512_maskz_loadu_ps(m2, g2 + 32);
+        a30 = _mm512_maskz_loadu_ps(m0, g3), a31 = _mm512_maskz_loadu_ps(m1, g3 + 16);
+        a32 = _mm512_maskz_loadu_ps(m2, g3 + 32);
+    }
+    const float *u = U + c, *d = ds + i;
+    for (int32_t b = 0; b < nb; b++, u += ldu, d += lds) {
+        const __m512 v0 = _mm512_maskz_loadu_ps(m0, u), v1 = _mm512_maskz_loadu_ps(m1, u + 16);
+        const __m512 v2 = _mm512_maskz_loadu_ps(m2, u + 32);
+        __m512 e = _mm512_set1_ps(d[0]);
+        SM512_FMA3(0, e);
+        e = _mm512_set1_ps(d[1]);
+        SM512_FMA3(1, e);
+        e = _mm512_set1_ps(d[2]);
+        SM512_FMA3(2, e);
+        e = _mm512_set1_ps(d[3]);
+        SM512_FMA3(3, e);
+    }
+    SM512_STORE3(0, g0);
+    SM512_STORE3(1, g1);
+    SM512_STORE3(2, g2);
+    SM512_STORE3(3, g3);
+}
+
+/* One row i of gV, columns [c, c + 48) masked to k. */
+static inline void sm512_outer1(float *restrict gV, const float *restrict ds, int64_t lds,
+                                const float *restrict U, int64_t ldu, int32_t nb, int32_t i,
+                                int32_t c, int32_t k, int add)
+{
+    const __mmask16 m0 = sm_kmask(k - c), m1 = sm_kmask(k - c - 16), m2 = sm_kmask(k - c - 32);
+    float *g0 = gV + (size_t)i * (size_t)k + c;
+    __m512 a00 = add ? _mm512_maskz_loadu_ps(m0, g0) : _mm512_setzero_ps();
+    __m512 a01 = add ? _mm512_maskz_loadu_ps(m1, g0 + 16) : _mm512_setzero_ps();
+    __m512 a02 = add ? _mm512_maskz_loadu_ps(m2, g0 + 32) : _mm512_setzero_ps();
+    const float *u = U + c, *d = ds + i;
+    for (int32_t b = 0; b < nb; b++, u += ldu, d += lds) {
+        const __m512 v0 = _mm512_maskz_loadu_ps(m0, u), v1 = _mm512_maskz_loadu_ps(m1, u + 16);
+        const __m512 v2 = _mm512_maskz_loadu_ps(m2, u + 32);
+        const __m512 e = _mm512_set1_ps(d[0]);
+        SM512_FMA3(0, e);
+    }
+    SM512_STORE3(0, g0);
+}
+
+static inline void sm512_outer_rows_body(float *restrict gV, const float *restrict ds, int64_t lds,
+                                         const float *restrict U, int64_t ldu, int32_t nb,
+                                         int32_t i0, int32_t i1, int32_t k, int add)
+{
+    int32_t i = i0;
+    for (; i + 4 <= i1; i += 4)
+        for (int32_t c = 0; c < k; c += 48) sm512_outer4(gV, ds, lds, U, ldu, nb, i, c, k, add);
+    for (; i < i1; i++)
+        for (int32_t c = 0; c < k; c += 48) sm512_outer1(gV, ds, lds, U, ldu, nb, i, c, k, add);
+}
+#endif
+
 #endif

@@ -122,7 +122,10 @@ struct mfr_sm_kern {
 
 extern const struct mfr_sm_kern mfr_sm_kern_ref;
 extern const struct mfr_sm_kern mfr_sm_kern_avx2;
-/* The AVX2 set when the CPU has AVX2 and FMA, else the reference. */
+/* The AVX2 set whose batch kernels use AVX-512F (the same bits). */
+extern const struct mfr_sm_kern mfr_sm_kern_avx512;
+/* The AVX-512 set when the CPU has AVX-512F, else the AVX2 set when it
+ * has AVX2 and FMA, else the reference. */
 const struct mfr_sm_kern *mfr_sm_kern_best(void);
 
 #endif

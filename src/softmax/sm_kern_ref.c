@@ -109,5 +109,7 @@ const struct mfr_sm_kern mfr_sm_kern_ref = {
 
 const struct mfr_sm_kern *mfr_sm_kern_best(void)
 {
-    return mfr_cpu_has_avx2() ? &mfr_sm_kern_avx2 : &mfr_sm_kern_ref;
+    return mfr_cpu_has_avx512f() ? &mfr_sm_kern_avx512
+           : mfr_cpu_has_avx2() ? &mfr_sm_kern_avx2
+                                : &mfr_sm_kern_ref;
 }

@@ -260,7 +260,11 @@ int mfr_sm_trainer_create(const mfr_softmax_config *cfg, int32_t n_users,
     if (tr->n_shards > tr->group_users) tr->n_shards = tr->group_users;
     if ((st = alloc_buffers(tr, err))) goto fail;
     tr->kern = mfr_kernels_select(cfg->kernels, err);
-    tr->sm_kern = tr->kern == &mfr_kernels_avx2 ? &mfr_sm_kern_avx2 : &mfr_sm_kern_ref;
+    /* auto: the widest set (AVX-512 when the CPU has it); --kernels avx2
+     * and ref as asked */
+    tr->sm_kern = cfg->kernels == MFR_KERNELS_AUTO ? mfr_sm_kern_best()
+                  : tr->kern == &mfr_kernels_avx2 ? &mfr_sm_kern_avx2
+                                                  : &mfr_sm_kern_ref;
     if (!tr->kern) {
         st = MFR_ERR_UNSUPPORTED;
         goto fail;

@@ -215,7 +215,7 @@ void mfr_sm_trainer_restore(mfr_sm_trainer *tr, const float *theta, const float 
 /* FNV-1a of the training pairs by user (row offsets, then the movies in
  * row order, little-endian), and their count: another split differs. */
 uint64_t mfr_sm_trainer_pairs_hash(const mfr_sm_trainer *tr, int64_t *n_pairs);
-/* The kernel set's name ("avx2" or "ref"). */
+/* The kernel set's name ("avx512", "avx2" or "ref"). */
 const char *mfr_sm_trainer_kernels_name(const mfr_sm_trainer *tr);
 /* The steps of the last epoch (see mfr_softmax_trainer_steps). */
 int32_t mfr_sm_trainer_steps(const mfr_sm_trainer *tr, mfr_softmax_step *out, int32_t cap);

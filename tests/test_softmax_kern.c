@@ -108,11 +108,43 @@ static void test_batch_kernels(void **state)
         }
 }
 
+/* The AVX-512 set's Adam gives the reference Adam's bits (parameters and
+ * both moments) for every length 1..100 (its masked last vector) and
+ * several steps' coefficients, with zero gradients (a row no example
+ * touched) among them. */
+static void test_adam_avx512(void **state)
+{
+    (void)state;
+    if (!mfr_cpu_has_avx512f()) skip();
+    assert_non_null(mfr_sm_kern_avx512.adam);
+    assert_null(mfr_sm_kern_avx2.adam); /* the trainer's Adam */
+    enum { N = 100 };
+    static float p[2][N + 16], m[2][N + 16], v[2][N + 16], g[N + 16];
+    for (int64_t n = 1; n <= N; n++) {
+        fill(p[0], N + 16, (uint64_t)n), fill(m[0], N + 16, (uint64_t)n + 1);
+        fill(v[0], N + 16, (uint64_t)n + 2), fill(g, N + 16, (uint64_t)n + 3);
+        for (int j = 0; j < N + 16; j++) v[0][j] *= v[0][j];
+        for (int j = 0; j < N; j += 7) g[j] = 0.0f;
+        memcpy(p[1], p[0], sizeof p[0]), memcpy(m[1], m[0], sizeof m[0]);
+        memcpy(v[1], v[0], sizeof v[0]);
+        for (int64_t t = 1; t <= 3; t++) {
+            struct mfr_adam_coef c = mfr_adam_coef_make(0.01, 0.9, 0.999, 1e-8, t * 10 - 9);
+            mfr_kernels_ref.adam(p[0], m[0], v[0], g, n, &c);
+            mfr_sm_kern_avx512.adam(p[1], m[1], v[1], g, n, &c);
+        }
+        /* the floats past n untouched too */
+        assert_memory_equal(p[0], p[1], sizeof p[0]);
+        assert_memory_equal(m[0], m[1], sizeof m[0]);
+        assert_memory_equal(v[0], v[1], sizeof v[0]);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_expf_accuracy),
         cmocka_unit_test(test_batch_kernels),
+        cmocka_unit_test(test_adam_avx512),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -109,6 +109,10 @@ struct mfr_sm_kern {
                         const float *restrict u, const float *restrict V, int32_t M, int32_t k);
     void (*adagrad)(float *restrict p, float *restrict acc, const float *restrict g, int64_t n,
                     float lr);
+    /* Adam, the same bits as the trainers' (struct mfr_kernel_set's adam);
+     * NULL: use that one (the AVX-512 set alone has its own). */
+    void (*adam)(float *restrict p, float *restrict m, float *restrict v, const float *restrict g,
+                 int64_t n, const struct mfr_adam_coef *c);
     void (*logits_t4)(float *restrict s, int64_t lds, const float *restrict U, int64_t ldu,
                       const float *restrict Vt, int64_t ldt, int32_t M, int32_t k);
     void (*logits_du4)(float *restrict du, int64_t lddu, const float *restrict ds, int64_t lds,

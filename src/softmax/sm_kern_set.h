@@ -104,6 +104,14 @@ static void SM_FN(outer_rows)(float *restrict gV, const float *restrict ds, int6
 #endif
 }
 
+#ifdef __AVX512F__
+static void SM_FN(adam)(float *restrict p, float *restrict m, float *restrict v,
+                        const float *restrict g, int64_t n, const struct mfr_adam_coef *c)
+{
+    sm512_adam_body(p, m, v, g, n, c);
+}
+#endif
+
 static void SM_FN(transpose)(float *restrict Vt, int64_t ldt, const float *restrict V, int32_t i0,
                           int32_t i1, int32_t k)
 {
@@ -122,6 +130,9 @@ const struct mfr_sm_kern SM_CAT(mfr_sm_kern, SM_SET) = {
     .xent = SM_FN(xent),
     .logits_back = SM_FN(logits_back),
     .adagrad = SM_FN(adagrad),
+#ifdef __AVX512F__
+    .adam = SM_FN(adam),
+#endif
     .logits_t4 = SM_FN(logits_t4),
     .logits_du4 = SM_FN(logits_du4),
     .transpose = SM_FN(transpose),

@@ -448,7 +448,9 @@ static void update_grad(mfr_sm_trainer *tr, int64_t x0, int64_t n, const float *
         float *p = tr->theta + x0;
         for (int64_t x = 0; x < n; x++) p[x] *= keep;
     }
-    if (tr->cfg.optimizer == MFR_SOFTMAX_OPT_ADAM)
+    if (tr->cfg.optimizer == MFR_SOFTMAX_OPT_ADAM && tr->sm_kern->adam)
+        tr->sm_kern->adam(tr->theta + x0, tr->state[0] + x0, tr->state[1] + x0, g, n, ac);
+    else if (tr->cfg.optimizer == MFR_SOFTMAX_OPT_ADAM)
         tr->kern->adam(tr->theta + x0, tr->state[0] + x0, tr->state[1] + x0, g, n, ac);
     else
         tr->sm_kern->adagrad(tr->theta + x0, tr->state[0] + x0, g, n, (float)tr->cfg.lr);

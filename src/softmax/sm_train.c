@@ -529,7 +529,21 @@ static void owner_tables(mfr_sm_trainer *tr, int32_t nb, const struct mfr_adam_c
             mfr_sm_pool_backward_rows(lay, &tr->items, tr->cfg.features, f, r0, r1,
                                       tr->feat + (size_t)x * (size_t)tr->max_nf, tr->ex_nf[x],
                                       slot_dy(tr, x, lay->n_layers), tr->grad, ids, tr->sm_kern);
-        update_zero(tr, rows_end(tab[f], r0), rows_end(tab[f], r1), ac);
+        if (f > 0) {
+            update_zero(tr, rows_end(tab[f], r0), rows_end(tab[f], r1), ac);
+            continue;
+        }
+        /* the movie table: only the examples' feature rows have a
+         * gradient, so only they need zeroing again (the others are) */
+        update_chunk(tr, rows_end(tab[f], r0), rows_end(tab[f], r1) - rows_end(tab[f], r0), ac);
+        const int32_t dim = tab[f]->cols;
+        for (int32_t x = 0; x < nb; x++) {
+            const int32_t *F = tr->feat + (size_t)x * (size_t)tr->max_nf;
+            for (int32_t j = 0; j < tr->ex_nf[x]; j++)
+                if (F[j] >= r0 && F[j] < r1)
+                    memset(tr->grad + tab[f]->offset + (int64_t)F[j] * dim, 0,
+                           sizeof(float) * (size_t)dim);
+        }
     }
     if (mlp) {
         for (int32_t x = 0; x < nb; x++) mlp_weights(tr, x);

@@ -784,6 +784,72 @@ static inline void sm512_adam_body(float *restrict p, float *restrict m, float *
         _mm512_mask_storeu_ps(p + x, k, px);
     }
 }
+
+/* sm_expf on 16 floats: the scalar function's operations lane by lane
+ * (maxps(x, -87) is x > -87 ? x : -87, NaN included; the conversion
+ * truncates an integral float, as the scalar cast does). */
+static inline __m512 sm512_expf(__m512 x)
+{
+    const __m512 lo = _mm512_set1_ps(-87.0f), big = _mm512_set1_ps(12582912.0f);
+    const __m512 xc = _mm512_max_ps(x, lo);
+    const __m512 n = _mm512_sub_ps(_mm512_fmadd_ps(xc, _mm512_set1_ps(1.44269504088896341f), big), big);
+    __m512 r = _mm512_fmadd_ps(n, _mm512_set1_ps(-0.693359375f), x);
+    r = _mm512_fmadd_ps(n, _mm512_set1_ps(2.12194440e-4f), r);
+    __m512 p = _mm512_set1_ps(1.9875691500e-4f);
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.3981999507e-3f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.3334519073e-3f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.1665795894e-2f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459e-1f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201e-1f));
+    p = _mm512_add_ps(_mm512_fmadd_ps(p, _mm512_mul_ps(r, r), r), _mm512_set1_ps(1.0f));
+    const __m512i bits = _mm512_slli_epi32(
+        _mm512_add_epi32(_mm512_cvttps_epi32(n), _mm512_set1_epi32(127)), 23);
+    const __m512 e = _mm512_mul_ps(p, _mm512_castsi512_ps(bits));
+    return _mm512_mask_blend_ps(_mm512_cmp_ps_mask(x, lo, _CMP_LT_OQ), e, _mm512_setzero_ps());
+}
+
+/* The cross-entropy of sm_xent_body in two passes instead of four: the
+ * max (exact in any order: a tie of +0 and -0 changes no output, and a
+ * NaN makes the loss NaN either way), then the exponentials and Z's eight
+ * double lanes in one pass (lane q still adds items q, q + 8, ... in
+ * order: a vector of 16 is two steps of the eight lanes), the same tree
+ * and tail, then the scaling. */
+static inline double sm512_xent_body(float *restrict s, int32_t M, int32_t y, float weight)
+{
+    const int32_t M8 = M / 8 * 8, M16 = M / 16 * 16;
+    __m512 mv = _mm512_set1_ps(s[0]);
+    for (int32_t i = 0; i < M16; i += 16) mv = _mm512_max_ps(_mm512_loadu_ps(s + i), mv);
+    float m = _mm512_reduce_max_ps(mv);
+    for (int32_t i = M16; i < M; i++) m = s[i] > m ? s[i] : m;
+    const double sy = (double)s[y] - (double)m;
+    const __m512 mm = _mm512_set1_ps(m);
+    __m512d z = _mm512_setzero_pd();
+    int32_t i = 0;
+    for (; i < M16; i += 16) {
+        const __m512 e = sm512_expf(_mm512_sub_ps(_mm512_loadu_ps(s + i), mm));
+        _mm512_storeu_ps(s + i, e);
+        z = _mm512_add_pd(z, _mm512_cvtps_pd(_mm512_castps512_ps256(e)));
+        z = _mm512_add_pd(z, _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(e), 1))));
+    }
+    if (i < M) { /* the last M - M16 < 16 items, masked; their first 8 are lanes' last step */
+        const __mmask16 k = sm_kmask(M - i);
+        const __m512 e = sm512_expf(_mm512_sub_ps(_mm512_maskz_loadu_ps(k, s + i), mm));
+        _mm512_mask_storeu_ps(s + i, k, e);
+        if (M8 > i) z = _mm512_add_pd(z, _mm512_cvtps_pd(_mm512_castps512_ps256(e)));
+    }
+    double zq[8];
+    _mm512_storeu_pd(zq, z);
+    double Z = ((zq[0] + zq[1]) + (zq[2] + zq[3])) + ((zq[4] + zq[5]) + (zq[6] + zq[7]));
+    for (int32_t j = M8; j < M; j++) Z += (double)s[j];
+    const float ey = s[y];
+    const double c = (double)weight / Z;
+    const __m512d cv = _mm512_set1_pd(c);
+    for (i = 0; i + 8 <= M; i += 8)
+        _mm256_storeu_ps(s + i, _mm512_cvtpd_ps(_mm512_mul_pd(_mm512_cvtps_pd(_mm256_loadu_ps(s + i)), cv)));
+    for (; i < M; i++) s[i] = (float)((double)s[i] * c);
+    s[y] = (float)((double)ey * c - (double)weight);
+    return log(Z) - sy;
+}
 #endif
 
 #endif

@@ -57,7 +57,11 @@ static void SM_FN(logits)(float *restrict s, const float *restrict u,
 
 static double SM_FN(xent)(float *restrict s, int32_t M, int32_t y, float weight)
 {
+#ifdef __AVX512F__
+    return sm512_xent_body(s, M, y, weight);
+#else
     return sm_xent_body(s, M, y, weight);
+#endif
 }
 
 static void SM_FN(logits_back)(float *restrict du, float *restrict gV, const float *restrict ds,

@@ -267,6 +267,54 @@ static void test_threads_mixed_steps(void **state)
     for (int threads = 1; threads <= 3; threads++) check_fused(c, threads);
 }
 
+/* A non-finite loss (a NaN in V makes a logit NaN)
+ * fails the step with MFR_ERR_DIVERGED before any update, for 1 thread, 2
+ * (the pair mode) and 3 (the owner phase): the parameters and the step
+ * count stay the initial ones. After the error, a finite V steps again and
+ * gives the bytes of a trainer that never saw the error (the flags that
+ * let a step skip the transpose and the zeroing stay right). */
+static void test_threads_diverged(void **state)
+{
+    (void)state;
+    struct data d;
+    make_data(&d);
+    mfr_softmax_config c = base_config(MFR_SOFTMAX_OPT_ADAM);
+    for (int threads = 1; threads <= 3; threads++) {
+        mfr_error err = {0};
+        mfr_sm_trainer *tr = NULL, *ref = NULL;
+        assert_int_equal(mfr_sm_trainer_create(&c, NU - 1, &d.it, d.users, d.items, d.n, NULL,
+                                               threads, &ref, &err),
+                         MFR_OK);
+        const struct mfr_sm_layout *lay = mfr_sm_trainer_layout(ref);
+        const int64_t P = lay->n_params;
+        float *th = malloc(sizeof(float) * (size_t)P);
+        memcpy(th, mfr_sm_trainer_params(ref), sizeof(float) * (size_t)P);
+        const float v0 = th[lay->V.offset + 3];
+        th[lay->V.offset + 3] = NAN;
+        assert_int_equal(mfr_sm_trainer_create(&c, NU - 1, &d.it, d.users, d.items, d.n, th,
+                                               threads, &tr, &err),
+                         MFR_OK);
+        assert_int_equal(mfr_sm_trainer_step_group(tr, 0, 1, NULL, &err), MFR_ERR_DIVERGED);
+        assert_memory_equal(th, mfr_sm_trainer_params(tr), sizeof(float) * (size_t)P);
+        const float *sv[2];
+        int64_t steps = -1;
+        mfr_sm_trainer_state(tr, sv, &steps);
+        assert_int_equal(steps, 0);
+        th[lay->V.offset + 3] = v0; /* the reference's parameters, state zero */
+        mfr_sm_trainer_restore(tr, th, sv, 0, 0);
+        for (int g = 0; g < 3; g++) {
+            assert_int_equal(mfr_sm_trainer_step_group(tr, 0, g, NULL, &err), MFR_OK);
+            assert_int_equal(mfr_sm_trainer_step_group(ref, 0, g, NULL, &err), MFR_OK);
+        }
+        assert_memory_equal(mfr_sm_trainer_params(ref), mfr_sm_trainer_params(tr),
+                            sizeof(float) * (size_t)P);
+        free(th);
+        mfr_sm_trainer_destroy(tr);
+        mfr_sm_trainer_destroy(ref);
+    }
+    mfr_sm_items_free(&d.it);
+}
+
 static void test_threads_weight_decay(void **state)
 {
     (void)state;
@@ -421,6 +469,7 @@ int main(void)
         cmocka_unit_test(test_threads_tied_tables),
         cmocka_unit_test(test_threads_weight_decay),
         cmocka_unit_test(test_threads_mixed_steps),
+        cmocka_unit_test(test_threads_diverged),
         cmocka_unit_test(test_step_weight_decay),
         cmocka_unit_test(test_step_matches_serial),
         cmocka_unit_test(test_learns_clusters),

@@ -525,41 +525,43 @@ static inline __mmask16 sm_kmask(int32_t r)
     return r >= 16 ? (__mmask16)0xFFFF : r <= 0 ? (__mmask16)0 : (__mmask16)((1u << r) - 1u);
 }
 
-#define SM512_ACC12                                                                              \
-    __m512 a00 = _mm512_setzero_ps(), a01 = a00, a02 = a00, a10 = a00, a11 = a00, a12 = a00;     \
-    __m512 a20 = a00, a21 = a00, a22 = a00, a30 = a00, a31 = a00, a32 = a00
-/* row x of the block += g * (v0, v1, v2) */
-#define SM512_FMA3(x, g)                                                                         \
-    a##x##0 = _mm512_fmadd_ps(g, v0, a##x##0), a##x##1 = _mm512_fmadd_ps(g, v1, a##x##1),        \
-    a##x##2 = _mm512_fmadd_ps(g, v2, a##x##2)
-#define SM512_STORE3(x, p)                                                                       \
-    _mm512_mask_storeu_ps(p, m0, a##x##0), _mm512_mask_storeu_ps((p) + 16, m1, a##x##1),         \
-    _mm512_mask_storeu_ps((p) + 32, m2, a##x##2)
-
 static inline void sm512_logits_t4_body(float *restrict s, int64_t lds, const float *restrict U,
                                         int64_t ldu, const float *restrict Vt, int64_t ldt,
                                         int32_t M, int32_t k)
 {
     for (int32_t i = 0; i < M; i += 48) {
         const __mmask16 m0 = sm_kmask(M - i), m1 = sm_kmask(M - i - 16), m2 = sm_kmask(M - i - 32);
-        SM512_ACC12;
+        __m512 a00 = _mm512_setzero_ps(), a01 = a00, a02 = a00, a10 = a00, a11 = a00, a12 = a00;
+        __m512 a20 = a00, a21 = a00, a22 = a00, a30 = a00, a31 = a00, a32 = a00;
         const float *v = Vt + i;
         for (int32_t c = 0; c < k; c++, v += ldt) {
             const __m512 v0 = _mm512_maskz_loadu_ps(m0, v), v1 = _mm512_maskz_loadu_ps(m1, v + 16);
             const __m512 v2 = _mm512_maskz_loadu_ps(m2, v + 32);
             __m512 g = _mm512_set1_ps(U[c]);
-            SM512_FMA3(0, g);
+            a00 = _mm512_fmadd_ps(g, v0, a00), a01 = _mm512_fmadd_ps(g, v1, a01);
+            a02 = _mm512_fmadd_ps(g, v2, a02);
             g = _mm512_set1_ps(U[ldu + c]);
-            SM512_FMA3(1, g);
+            a10 = _mm512_fmadd_ps(g, v0, a10), a11 = _mm512_fmadd_ps(g, v1, a11);
+            a12 = _mm512_fmadd_ps(g, v2, a12);
             g = _mm512_set1_ps(U[2 * ldu + c]);
-            SM512_FMA3(2, g);
+            a20 = _mm512_fmadd_ps(g, v0, a20), a21 = _mm512_fmadd_ps(g, v1, a21);
+            a22 = _mm512_fmadd_ps(g, v2, a22);
             g = _mm512_set1_ps(U[3 * ldu + c]);
-            SM512_FMA3(3, g);
+            a30 = _mm512_fmadd_ps(g, v0, a30), a31 = _mm512_fmadd_ps(g, v1, a31);
+            a32 = _mm512_fmadd_ps(g, v2, a32);
         }
-        SM512_STORE3(0, s + i);
-        SM512_STORE3(1, s + lds + i);
-        SM512_STORE3(2, s + 2 * lds + i);
-        SM512_STORE3(3, s + 3 * lds + i);
+        _mm512_mask_storeu_ps(s + i, m0, a00);
+        _mm512_mask_storeu_ps(s + i + 16, m1, a01);
+        _mm512_mask_storeu_ps(s + i + 32, m2, a02);
+        _mm512_mask_storeu_ps(s + lds + i, m0, a10);
+        _mm512_mask_storeu_ps(s + lds + i + 16, m1, a11);
+        _mm512_mask_storeu_ps(s + lds + i + 32, m2, a12);
+        _mm512_mask_storeu_ps(s + 2 * lds + i, m0, a20);
+        _mm512_mask_storeu_ps(s + 2 * lds + i + 16, m1, a21);
+        _mm512_mask_storeu_ps(s + 2 * lds + i + 32, m2, a22);
+        _mm512_mask_storeu_ps(s + 3 * lds + i, m0, a30);
+        _mm512_mask_storeu_ps(s + 3 * lds + i + 16, m1, a31);
+        _mm512_mask_storeu_ps(s + 3 * lds + i + 32, m2, a32);
     }
 }
 
@@ -619,24 +621,37 @@ static inline void sm512_logits_du4_body(float *restrict du, int64_t lddu, const
             break;
         }
         const __mmask16 m0 = sm_kmask(k - c), m1 = sm_kmask(k - c - 16), m2 = sm_kmask(k - c - 32);
-        SM512_ACC12;
+        __m512 a00 = _mm512_setzero_ps(), a01 = a00, a02 = a00, a10 = a00, a11 = a00, a12 = a00;
+        __m512 a20 = a00, a21 = a00, a22 = a00, a30 = a00, a31 = a00, a32 = a00;
         const float *v = V + c, *d = ds;
         for (int32_t i = 0; i < M; i++, v += k, d++) {
             const __m512 v0 = _mm512_maskz_loadu_ps(m0, v), v1 = _mm512_maskz_loadu_ps(m1, v + 16);
             const __m512 v2 = _mm512_maskz_loadu_ps(m2, v + 32);
             __m512 g = _mm512_set1_ps(d[0]);
-            SM512_FMA3(0, g);
+            a00 = _mm512_fmadd_ps(g, v0, a00), a01 = _mm512_fmadd_ps(g, v1, a01);
+            a02 = _mm512_fmadd_ps(g, v2, a02);
             g = _mm512_set1_ps(d[lds]);
-            SM512_FMA3(1, g);
+            a10 = _mm512_fmadd_ps(g, v0, a10), a11 = _mm512_fmadd_ps(g, v1, a11);
+            a12 = _mm512_fmadd_ps(g, v2, a12);
             g = _mm512_set1_ps(d[2 * lds]);
-            SM512_FMA3(2, g);
+            a20 = _mm512_fmadd_ps(g, v0, a20), a21 = _mm512_fmadd_ps(g, v1, a21);
+            a22 = _mm512_fmadd_ps(g, v2, a22);
             g = _mm512_set1_ps(d[3 * lds]);
-            SM512_FMA3(3, g);
+            a30 = _mm512_fmadd_ps(g, v0, a30), a31 = _mm512_fmadd_ps(g, v1, a31);
+            a32 = _mm512_fmadd_ps(g, v2, a32);
         }
-        SM512_STORE3(0, du + c);
-        SM512_STORE3(1, du + lddu + c);
-        SM512_STORE3(2, du + 2 * lddu + c);
-        SM512_STORE3(3, du + 3 * lddu + c);
+        _mm512_mask_storeu_ps(du + c, m0, a00);
+        _mm512_mask_storeu_ps(du + c + 16, m1, a01);
+        _mm512_mask_storeu_ps(du + c + 32, m2, a02);
+        _mm512_mask_storeu_ps(du + lddu + c, m0, a10);
+        _mm512_mask_storeu_ps(du + lddu + c + 16, m1, a11);
+        _mm512_mask_storeu_ps(du + lddu + c + 32, m2, a12);
+        _mm512_mask_storeu_ps(du + 2 * lddu + c, m0, a20);
+        _mm512_mask_storeu_ps(du + 2 * lddu + c + 16, m1, a21);
+        _mm512_mask_storeu_ps(du + 2 * lddu + c + 32, m2, a22);
+        _mm512_mask_storeu_ps(du + 3 * lddu + c, m0, a30);
+        _mm512_mask_storeu_ps(du + 3 * lddu + c + 16, m1, a31);
+        _mm512_mask_storeu_ps(du + 3 * lddu + c + 32, m2, a32);
     }
 }
 
@@ -647,7 +662,8 @@ static inline void sm512_outer4(float *restrict gV, const float *restrict ds, in
 {
     const __mmask16 m0 = sm_kmask(k - c), m1 = sm_kmask(k - c - 16), m2 = sm_kmask(k - c - 32);
     float *g0 = gV + (size_t)i * (size_t)k + c, *g1 = g0 + k, *g2 = g1 + k, *g3 = g2 + k;
-    SM512_ACC12;
+    __m512 a00 = _mm512_setzero_ps(), a01 = a00, a02 = a00, a10 = a00, a11 = a00, a12 = a00;
+    __m512 a20 = a00, a21 = a00, a22 = a00, a30 = a00, a31 = a00, a32 = a00;
     if (add) {
         a00 = _mm512_maskz_loadu_ps(m0, g0), a01 = _mm512_maskz_loadu_ps(m1, g0 + 16);
         a02 = _mm512_maskz_loadu_ps(m2, g0 + 32);
@@ -663,18 +679,30 @@ static inline void sm512_outer4(float *restrict gV, const float *restrict ds, in
         const __m512 v0 = _mm512_maskz_loadu_ps(m0, u), v1 = _mm512_maskz_loadu_ps(m1, u + 16);
         const __m512 v2 = _mm512_maskz_loadu_ps(m2, u + 32);
         __m512 e = _mm512_set1_ps(d[0]);
-        SM512_FMA3(0, e);
+        a00 = _mm512_fmadd_ps(e, v0, a00), a01 = _mm512_fmadd_ps(e, v1, a01);
+        a02 = _mm512_fmadd_ps(e, v2, a02);
         e = _mm512_set1_ps(d[1]);
-        SM512_FMA3(1, e);
+        a10 = _mm512_fmadd_ps(e, v0, a10), a11 = _mm512_fmadd_ps(e, v1, a11);
+        a12 = _mm512_fmadd_ps(e, v2, a12);
         e = _mm512_set1_ps(d[2]);
-        SM512_FMA3(2, e);
+        a20 = _mm512_fmadd_ps(e, v0, a20), a21 = _mm512_fmadd_ps(e, v1, a21);
+        a22 = _mm512_fmadd_ps(e, v2, a22);
         e = _mm512_set1_ps(d[3]);
-        SM512_FMA3(3, e);
+        a30 = _mm512_fmadd_ps(e, v0, a30), a31 = _mm512_fmadd_ps(e, v1, a31);
+        a32 = _mm512_fmadd_ps(e, v2, a32);
     }
-    SM512_STORE3(0, g0);
-    SM512_STORE3(1, g1);
-    SM512_STORE3(2, g2);
-    SM512_STORE3(3, g3);
+    _mm512_mask_storeu_ps(g0, m0, a00);
+    _mm512_mask_storeu_ps(g0 + 16, m1, a01);
+    _mm512_mask_storeu_ps(g0 + 32, m2, a02);
+    _mm512_mask_storeu_ps(g1, m0, a10);
+    _mm512_mask_storeu_ps(g1 + 16, m1, a11);
+    _mm512_mask_storeu_ps(g1 + 32, m2, a12);
+    _mm512_mask_storeu_ps(g2, m0, a20);
+    _mm512_mask_storeu_ps(g2 + 16, m1, a21);
+    _mm512_mask_storeu_ps(g2 + 32, m2, a22);
+    _mm512_mask_storeu_ps(g3, m0, a30);
+    _mm512_mask_storeu_ps(g3 + 16, m1, a31);
+    _mm512_mask_storeu_ps(g3 + 32, m2, a32);
 }
 
 /* One row i of gV, columns [c, c + 48) masked to k. */
@@ -692,9 +720,12 @@ static inline void sm512_outer1(float *restrict gV, const float *restrict ds, in
         const __m512 v0 = _mm512_maskz_loadu_ps(m0, u), v1 = _mm512_maskz_loadu_ps(m1, u + 16);
         const __m512 v2 = _mm512_maskz_loadu_ps(m2, u + 32);
         const __m512 e = _mm512_set1_ps(d[0]);
-        SM512_FMA3(0, e);
+        a00 = _mm512_fmadd_ps(e, v0, a00), a01 = _mm512_fmadd_ps(e, v1, a01);
+        a02 = _mm512_fmadd_ps(e, v2, a02);
     }
-    SM512_STORE3(0, g0);
+    _mm512_mask_storeu_ps(g0, m0, a00);
+    _mm512_mask_storeu_ps(g0 + 16, m1, a01);
+    _mm512_mask_storeu_ps(g0 + 32, m2, a02);
 }
 
 /* Four rows i.. of gV, a column block of 32 + r columns (r in 1..4): the
@@ -707,7 +738,8 @@ static inline void sm512_outer4_32t(float *restrict gV, const float *restrict ds
 {
     const __mmask16 mr = sm_kmask(r), mt = sm_tailmask(r);
     float *g0 = gV + (size_t)i * (size_t)k + c, *g1 = g0 + k, *g2 = g1 + k, *g3 = g2 + k;
-    float *gt[4] = {g0 + 32, g1 + 32 - 4, g2 + 32 - 8, g3 + 32 - 12}; /* lanes 4x.. at column c + 32 */
+    /* lanes 4x.. at row i + x's column c + 32 */
+    float *gt[4] = {g0 + 32, g1 + 32 - 4, g2 + 32 - 8, g3 + 32 - 12};
     __m512 a00 = _mm512_setzero_ps(), a01 = a00, a10 = a00, a11 = a00, a20 = a00, a21 = a00;
     __m512 a30 = a00, a31 = a00, at = a00;
     if (add) {
@@ -736,7 +768,8 @@ static inline void sm512_outer4_32t(float *restrict gV, const float *restrict ds
     _mm512_storeu_ps(g1, a10), _mm512_storeu_ps(g1 + 16, a11);
     _mm512_storeu_ps(g2, a20), _mm512_storeu_ps(g2 + 16, a21);
     _mm512_storeu_ps(g3, a30), _mm512_storeu_ps(g3 + 16, a31);
-    for (int x = 0; x < 4; x++) _mm512_mask_storeu_ps(gt[x], (__mmask16)(mt & (0xFu << (4 * x))), at);
+    for (int x = 0; x < 4; x++)
+        _mm512_mask_storeu_ps(gt[x], (__mmask16)(mt & (0xFu << (4 * x))), at);
 }
 
 static inline void sm512_outer_rows_body(float *restrict gV, const float *restrict ds, int64_t lds,
@@ -792,7 +825,8 @@ static inline __m512 sm512_expf(__m512 x)
 {
     const __m512 lo = _mm512_set1_ps(-87.0f), big = _mm512_set1_ps(12582912.0f);
     const __m512 xc = _mm512_max_ps(x, lo);
-    const __m512 n = _mm512_sub_ps(_mm512_fmadd_ps(xc, _mm512_set1_ps(1.44269504088896341f), big), big);
+    const __m512 l2e = _mm512_set1_ps(1.44269504088896341f);
+    const __m512 n = _mm512_sub_ps(_mm512_fmadd_ps(xc, l2e, big), big); /* rint */
     __m512 r = _mm512_fmadd_ps(n, _mm512_set1_ps(-0.693359375f), x);
     r = _mm512_fmadd_ps(n, _mm512_set1_ps(2.12194440e-4f), r);
     __m512 p = _mm512_set1_ps(1.9875691500e-4f);
@@ -828,8 +862,9 @@ static inline double sm512_xent_body(float *restrict s, int32_t M, int32_t y, fl
     for (; i < M16; i += 16) {
         const __m512 e = sm512_expf(_mm512_sub_ps(_mm512_loadu_ps(s + i), mm));
         _mm512_storeu_ps(s + i, e);
-        z = _mm512_add_pd(z, _mm512_cvtps_pd(_mm512_castps512_ps256(e)));
-        z = _mm512_add_pd(z, _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(e), 1))));
+        const __m256 hi = _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(e), 1));
+        z = _mm512_add_pd(z, _mm512_cvtps_pd(_mm512_castps512_ps256(e))); /* items i.. */
+        z = _mm512_add_pd(z, _mm512_cvtps_pd(hi));                        /* items i + 8.. */
     }
     if (i < M) { /* the last M - M16 < 16 items, masked; their first 8 are lanes' last step */
         const __mmask16 k = sm_kmask(M - i);
@@ -844,8 +879,10 @@ static inline double sm512_xent_body(float *restrict s, int32_t M, int32_t y, fl
     const float ey = s[y];
     const double c = (double)weight / Z;
     const __m512d cv = _mm512_set1_pd(c);
-    for (i = 0; i + 8 <= M; i += 8)
-        _mm256_storeu_ps(s + i, _mm512_cvtpd_ps(_mm512_mul_pd(_mm512_cvtps_pd(_mm256_loadu_ps(s + i)), cv)));
+    for (i = 0; i + 8 <= M; i += 8) {
+        const __m512d x = _mm512_cvtps_pd(_mm256_loadu_ps(s + i));
+        _mm256_storeu_ps(s + i, _mm512_cvtpd_ps(_mm512_mul_pd(x, cv)));
+    }
     for (; i < M; i++) s[i] = (float)((double)s[i] * c);
     s[y] = (float)((double)ey * c - (double)weight);
     return log(Z) - sy;

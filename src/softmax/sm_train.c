@@ -224,8 +224,8 @@ static int alloc_buffers(mfr_sm_trainer *tr, mfr_error *err)
     tr->order = mfr_malloc(sizeof(int32_t) * (size_t)tr->n_groups);
     tr->steps = mfr_malloc(sizeof(mfr_softmax_step) * (size_t)tr->n_groups);
     if (!tr->theta || !tr->state[0] || (tr->cfg.optimizer == MFR_SOFTMAX_OPT_ADAM && !tr->state[1]) ||
-        !tr->grad || !tr->vt || !tr->slot || !tr->ids || !tr->tids || !tr->gtmp || !tr->feat || !tr->ex_user ||
-        !tr->ex_label || !tr->order || !tr->steps)
+        !tr->grad || !tr->vt || !tr->slot || !tr->ids || !tr->tids || !tr->gtmp || !tr->feat ||
+        !tr->ex_user || !tr->ex_label || !tr->order || !tr->steps)
         return mfr_seterr(err, MFR_ERR_NOMEM, "softmax trainer: out of memory (%lld parameters)",
                           (long long)P);
     if (tr->cfg.optimizer == MFR_SOFTMAX_OPT_ADAGRAD)
@@ -671,9 +671,10 @@ static void update_range(mfr_sm_trainer *tr, int64_t P, const struct mfr_adam_co
  * with untied tables (the preset's), the owner phase: one barrier between
  * them and none after but the region's end (on a team of two, the pair
  * mode instead: no barrier). When the last step was such a step too, vt
- * and the zero gradient are ready and nothing precedes phase A. Otherwise (tied tables, several chunks, tests' no_fuse) phases B and
- * C per chunk, phase C (one thread) beside B (the others) unless the
- * tables are tied (both write V's rows: B first), and the update of every
+ * and the zero gradient are ready and nothing precedes phase A.
+ * Otherwise (tied tables, several chunks, tests' no_fuse) phases B and C
+ * per chunk, phase C (one thread) beside B (the others) unless the tables
+ * are tied (both write V's rows: B first), and the update of every
  * parameter when the loss sum is finite. Returns the loss sum. */
 static double step_region(mfr_sm_trainer *tr, int64_t n_ex, const struct mfr_adam_coef *ac)
 {

@@ -246,14 +246,13 @@ static void fill(float *x, int64_t n, uint64_t seed)
     for (int64_t j = 0; j < n; j++) x[j] = (float)(4.0 * mfr_rng_uniform(seed, 77, (uint64_t)j) - 2.0);
 }
 
-/* Every kernel of the AVX2 set gives the reference's bits, for widths
+/* Every kernel of the AVX2 set (and of the AVX-512 one, where the CPU
+ * has it) gives the reference's bits, for widths
  * 1..40 (past two vector widths) and item counts around the 8-item
  * blocks of the logits. */
-static void test_kernel_sets_bitwise(void **state)
+static void check_set_bitwise(const struct mfr_sm_kern *a)
 {
-    (void)state;
-    if (!mfr_cpu_has_avx2()) skip();
-    const struct mfr_sm_kern *r = &mfr_sm_kern_ref, *a = &mfr_sm_kern_avx2;
+    const struct mfr_sm_kern *r = &mfr_sm_kern_ref;
     enum { MM = 37, KK = 40 };
     static float V[MM * KK], u[KK], s1[MM], s2[MM], g1[MM * KK], g2[MM * KK], d1[KK], d2[KK];
     static float W[KK * KK], b[KK], y1[KK], y2[KK], acc1[MM * KK], acc2[MM * KK];
@@ -284,7 +283,10 @@ static void test_kernel_sets_bitwise(void **state)
             if (n_it >= 37) {
                 r->pool(y1, V, k, idx, 5), a->pool(y2, V, k, idx, 5);
                 assert_memory_equal(y1, y2, sizeof(float) * (size_t)k);
-                r->pool_back(g1, k, idx, 5, u), a->pool_back(g2, k, idx, 5, u);
+                memcpy(g2, g1, sizeof g1);
+                r->pool_back(g1, k, idx, 5, u, 0, INT32_MAX);
+                /* two owners' row ranges: the same adds (row 3 twice) */
+                a->pool_back(g2, k, idx, 5, u, 4, INT32_MAX), a->pool_back(g2, k, idx, 5, u, 0, 4);
                 assert_memory_equal(g1, g2, sizeof(float) * (size_t)(n_it * k));
             }
             fill(acc1, MM * KK, seed + 5);
@@ -298,6 +300,14 @@ static void test_kernel_sets_bitwise(void **state)
             assert_memory_equal(p1, p2, sizeof(float) * (size_t)(n_it * k));
             assert_memory_equal(acc1, acc2, sizeof(float) * (size_t)(n_it * k));
         }
+}
+
+static void test_kernel_sets_bitwise(void **state)
+{
+    (void)state;
+    if (!mfr_cpu_has_avx2()) skip();
+    check_set_bitwise(&mfr_sm_kern_avx2);
+    if (mfr_cpu_has_avx512f()) check_set_bitwise(&mfr_sm_kern_avx512);
 }
 
 /* The MLP's initial weights have the standard deviation each scheme names:

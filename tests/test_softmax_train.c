@@ -118,38 +118,43 @@ static void check_threads(mfr_softmax_config c)
     mfr_sm_items_free(&d.it);
 }
 
-/* The AVX2 kernel set trains the reference set's bytes. */
+/* The AVX2 kernel set (and the AVX-512 one, where the CPU has it) trains
+ * the reference set's bytes. */
 static void test_kernel_sets_same_training(void **state)
 {
     (void)state;
     if (!mfr_cpu_has_avx2()) skip();
     struct data d;
     make_data(&d);
-    float *out[2];
+    float *out[3];
     int64_t P = 0;
-    for (int set = 0; set < 2; set++) {
+    const struct mfr_sm_kern *sets[3] = {&mfr_sm_kern_ref, &mfr_sm_kern_avx2, &mfr_sm_kern_avx512};
+    const int n_sets = mfr_cpu_has_avx512f() ? 3 : 2;
+    for (int set = 0; set < n_sets; set++) {
         mfr_softmax_config c = base_config(MFR_SOFTMAX_OPT_ADAGRAD);
         mfr_error err = {0};
         mfr_sm_trainer *tr = NULL;
         assert_int_equal(mfr_sm_trainer_create(&c, NU - 1, &d.it, d.users, d.items, d.n, NULL, 2,
                                                &tr, &err),
                          MFR_OK);
-        mfr_sm_trainer_set_kernels(tr, set ? &mfr_sm_kern_avx2 : &mfr_sm_kern_ref);
+        mfr_sm_trainer_set_kernels(tr, sets[set]);
         for (int e = 0; e < 2; e++) assert_int_equal(mfr_sm_trainer_epoch(tr, NULL, &err), MFR_OK);
         P = mfr_sm_trainer_layout(tr)->n_params;
         out[set] = malloc(sizeof(float) * (size_t)P);
         memcpy(out[set], mfr_sm_trainer_params(tr), sizeof(float) * (size_t)P);
         mfr_sm_trainer_destroy(tr);
     }
-    assert_memory_equal(out[0], out[1], sizeof(float) * (size_t)P);
-    free(out[0]), free(out[1]);
+    for (int set = 1; set < n_sets; set++)
+        assert_memory_equal(out[0], out[set], sizeof(float) * (size_t)P);
+    for (int set = 0; set < n_sets; set++) free(out[set]);
     mfr_sm_items_free(&d.it);
 }
 
 /* V's rows updated inside the gradient pass (a step of one chunk of
- * examples) give the bytes of the separate update pass: parameters and
- * optimizer state, Adam and Adagrad, with and without weight decay,
- * mini-batches and the full batch, at 1 and 3 threads. */
+ * examples: the owner phase, or at 2 threads the pair mode) give the
+ * bytes of the separate update pass: parameters and optimizer state,
+ * Adam and Adagrad, with and without weight decay, mini-batches and the
+ * full batch, at 1, 2 and 3 threads. */
 static void check_fused(mfr_softmax_config c, int threads)
 {
     struct data d;
@@ -185,7 +190,7 @@ static void check_fused(mfr_softmax_config c, int threads)
 static void test_fused_update_same_bytes(void **state)
 {
     (void)state;
-    for (int threads = 1; threads <= 3; threads += 2) {
+    for (int threads = 1; threads <= 3; threads++) {
         mfr_softmax_config c = base_config(MFR_SOFTMAX_OPT_ADAM);
         check_fused(c, threads);
         c.weight_decay = 0.05;
@@ -228,6 +233,86 @@ static void test_threads_tied_tables(void **state)
     check_threads(c);
     c.optimizer = MFR_SOFTMAX_OPT_ADAGRAD, c.lr = 0.1, c.all_pairs = 1;
     check_threads(c);
+}
+
+/* All pairs in groups of 6 users: 36-78 examples a step, so an epoch mixes
+ * steps of one chunk (the owner phase, which leaves V transposed and the
+ * gradient zero for the next step) with steps of two (phases B and C,
+ * which leave neither): the bytes still match 1 thread's, and the
+ * separate update's. */
+static void test_threads_mixed_steps(void **state)
+{
+    (void)state;
+    mfr_softmax_config c = base_config(MFR_SOFTMAX_OPT_ADAM);
+    c.all_pairs = 1;
+    c.batch_users = 6;
+    struct data d;
+    make_data(&d);
+    mfr_error err = {0};
+    mfr_sm_trainer *tr = NULL;
+    assert_int_equal(mfr_sm_trainer_create(&c, NU - 1, &d.it, d.users, d.items, d.n, NULL, 2, &tr,
+                                           &err),
+                     MFR_OK);
+    assert_int_equal(mfr_sm_trainer_epoch(tr, NULL, &err), MFR_OK);
+    mfr_softmax_step steps[16];
+    int32_t n = mfr_sm_trainer_steps(tr, steps, 16), small = 0, large = 0;
+    for (int32_t s = 0; s < n && s < 16; s++) {
+        small += steps[s].examples <= 64;
+        large += steps[s].examples > 64;
+    }
+    assert_true(small > 0 && large > 0);
+    mfr_sm_trainer_destroy(tr);
+    mfr_sm_items_free(&d.it);
+    check_threads(c);
+    for (int threads = 1; threads <= 3; threads++) check_fused(c, threads);
+}
+
+/* A non-finite loss (a NaN in V makes a logit NaN)
+ * fails the step with MFR_ERR_DIVERGED before any update, for 1 thread, 2
+ * (the pair mode) and 3 (the owner phase): the parameters and the step
+ * count stay the initial ones. After the error, a finite V steps again and
+ * gives the bytes of a trainer that never saw the error (the flags that
+ * let a step skip the transpose and the zeroing stay right). */
+static void test_threads_diverged(void **state)
+{
+    (void)state;
+    struct data d;
+    make_data(&d);
+    mfr_softmax_config c = base_config(MFR_SOFTMAX_OPT_ADAM);
+    for (int threads = 1; threads <= 3; threads++) {
+        mfr_error err = {0};
+        mfr_sm_trainer *tr = NULL, *ref = NULL;
+        assert_int_equal(mfr_sm_trainer_create(&c, NU - 1, &d.it, d.users, d.items, d.n, NULL,
+                                               threads, &ref, &err),
+                         MFR_OK);
+        const struct mfr_sm_layout *lay = mfr_sm_trainer_layout(ref);
+        const int64_t P = lay->n_params;
+        float *th = malloc(sizeof(float) * (size_t)P);
+        memcpy(th, mfr_sm_trainer_params(ref), sizeof(float) * (size_t)P);
+        const float v0 = th[lay->V.offset + 3];
+        th[lay->V.offset + 3] = NAN;
+        assert_int_equal(mfr_sm_trainer_create(&c, NU - 1, &d.it, d.users, d.items, d.n, th,
+                                               threads, &tr, &err),
+                         MFR_OK);
+        assert_int_equal(mfr_sm_trainer_step_group(tr, 0, 1, NULL, &err), MFR_ERR_DIVERGED);
+        assert_memory_equal(th, mfr_sm_trainer_params(tr), sizeof(float) * (size_t)P);
+        const float *sv[2];
+        int64_t steps = -1;
+        mfr_sm_trainer_state(tr, sv, &steps);
+        assert_int_equal(steps, 0);
+        th[lay->V.offset + 3] = v0; /* the reference's parameters, state zero */
+        mfr_sm_trainer_restore(tr, th, sv, 0, 0);
+        for (int g = 0; g < 3; g++) {
+            assert_int_equal(mfr_sm_trainer_step_group(tr, 0, g, NULL, &err), MFR_OK);
+            assert_int_equal(mfr_sm_trainer_step_group(ref, 0, g, NULL, &err), MFR_OK);
+        }
+        assert_memory_equal(mfr_sm_trainer_params(ref), mfr_sm_trainer_params(tr),
+                            sizeof(float) * (size_t)P);
+        free(th);
+        mfr_sm_trainer_destroy(tr);
+        mfr_sm_trainer_destroy(ref);
+    }
+    mfr_sm_items_free(&d.it);
 }
 
 static void test_threads_weight_decay(void **state)
@@ -383,6 +468,8 @@ int main(void)
         cmocka_unit_test(test_threads_all_pairs_full_batch),
         cmocka_unit_test(test_threads_tied_tables),
         cmocka_unit_test(test_threads_weight_decay),
+        cmocka_unit_test(test_threads_mixed_steps),
+        cmocka_unit_test(test_threads_diverged),
         cmocka_unit_test(test_step_weight_decay),
         cmocka_unit_test(test_step_matches_serial),
         cmocka_unit_test(test_learns_clusters),

@@ -57,11 +57,12 @@ static inline void sm_pool_body(float *restrict out, const float *restrict table
 }
 
 static inline void sm_pool_back_body(float *restrict gtable, int32_t dim, const int32_t *restrict idx,
-                          int32_t n, const float *restrict d)
+                          int32_t n, const float *restrict d, int32_t lo, int32_t hi)
 {
     if (n == 0) return;
     float inv = 1.0f / (float)n;
     for (int32_t j = 0; j < n; j++) {
+        if (idx[j] < lo || idx[j] >= hi) continue; /* another thread's rows */
         float *row = gtable + (size_t)idx[j] * (size_t)dim;
         for (int32_t c = 0; c < dim; c++) row[c] = fmaf(d[c], inv, row[c]);
     }
@@ -511,5 +512,381 @@ static inline void sm_adagrad_body(float *restrict p, float *restrict acc, const
         if (a > 0.0f) p[x] -= lr * (g[x] / sqrtf(a)); /* torch: p + (-lr) (g / std) */
     }
 }
+
+#ifdef __AVX512F__
+/* The AVX-512 forms of the three batch kernels (sm_kern_avx512.c): the
+ * same fmaf chains lane by lane (_mm512_fmadd_ps is fmaf in each lane),
+ * four examples or four rows by 48 floats (twelve accumulators in
+ * registers: FMA latency 4 at 2 a cycle), partial vectors read and
+ * written with masks (masked-out lanes neither fault nor store). At k 35
+ * du4 and outer_rows take the 35 columns in one pass (AVX2: 24 + 11). */
+static inline __mmask16 sm_kmask(int32_t r)
+{
+    return r >= 16 ? (__mmask16)0xFFFF : r <= 0 ? (__mmask16)0 : (__mmask16)((1u << r) - 1u);
+}
+
+static inline void sm512_logits_t4_body(float *restrict s, int64_t lds, const float *restrict U,
+                                        int64_t ldu, const float *restrict Vt, int64_t ldt,
+                                        int32_t M, int32_t k)
+{
+    for (int32_t i = 0; i < M; i += 48) {
+        const __mmask16 m0 = sm_kmask(M - i), m1 = sm_kmask(M - i - 16), m2 = sm_kmask(M - i - 32);
+        __m512 a00 = _mm512_setzero_ps(), a01 = a00, a02 = a00, a10 = a00, a11 = a00, a12 = a00;
+        __m512 a20 = a00, a21 = a00, a22 = a00, a30 = a00, a31 = a00, a32 = a00;
+        const float *v = Vt + i;
+        for (int32_t c = 0; c < k; c++, v += ldt) {
+            const __m512 v0 = _mm512_maskz_loadu_ps(m0, v), v1 = _mm512_maskz_loadu_ps(m1, v + 16);
+            const __m512 v2 = _mm512_maskz_loadu_ps(m2, v + 32);
+            __m512 g = _mm512_set1_ps(U[c]);
+            a00 = _mm512_fmadd_ps(g, v0, a00), a01 = _mm512_fmadd_ps(g, v1, a01);
+            a02 = _mm512_fmadd_ps(g, v2, a02);
+            g = _mm512_set1_ps(U[ldu + c]);
+            a10 = _mm512_fmadd_ps(g, v0, a10), a11 = _mm512_fmadd_ps(g, v1, a11);
+            a12 = _mm512_fmadd_ps(g, v2, a12);
+            g = _mm512_set1_ps(U[2 * ldu + c]);
+            a20 = _mm512_fmadd_ps(g, v0, a20), a21 = _mm512_fmadd_ps(g, v1, a21);
+            a22 = _mm512_fmadd_ps(g, v2, a22);
+            g = _mm512_set1_ps(U[3 * ldu + c]);
+            a30 = _mm512_fmadd_ps(g, v0, a30), a31 = _mm512_fmadd_ps(g, v1, a31);
+            a32 = _mm512_fmadd_ps(g, v2, a32);
+        }
+        _mm512_mask_storeu_ps(s + i, m0, a00);
+        _mm512_mask_storeu_ps(s + i + 16, m1, a01);
+        _mm512_mask_storeu_ps(s + i + 32, m2, a02);
+        _mm512_mask_storeu_ps(s + lds + i, m0, a10);
+        _mm512_mask_storeu_ps(s + lds + i + 16, m1, a11);
+        _mm512_mask_storeu_ps(s + lds + i + 32, m2, a12);
+        _mm512_mask_storeu_ps(s + 2 * lds + i, m0, a20);
+        _mm512_mask_storeu_ps(s + 2 * lds + i + 16, m1, a21);
+        _mm512_mask_storeu_ps(s + 2 * lds + i + 32, m2, a22);
+        _mm512_mask_storeu_ps(s + 3 * lds + i, m0, a30);
+        _mm512_mask_storeu_ps(s + 3 * lds + i + 16, m1, a31);
+        _mm512_mask_storeu_ps(s + 3 * lds + i + 32, m2, a32);
+    }
+}
+
+/* A column block of 32 + r columns, r in 1..4 (k 35: the whole row): the
+ * r last columns of the four examples packed into one vector (lane 4b + q
+ * is example b's column c + 32 + q), so that an item costs 9 FMAs instead
+ * of 12 (the block of 48 would spend 16 lanes on 3 columns). The lane's
+ * chain is the same: d_b[i] * V[i][c + 32 + q] added for i ascending. */
+static inline __mmask16 sm_tailmask(int32_t r) /* lanes 4b + q, q < r */
+{
+    return (__mmask16)(0x1111u * ((1u << r) - 1u));
+}
+
+static inline void sm512_du4_32t(float *restrict du, int64_t lddu, const float *restrict ds,
+                                 int64_t lds, const float *restrict V, int32_t M, int32_t c,
+                                 int32_t r, int32_t k)
+{
+    const __mmask16 mr = sm_kmask(r);
+    __m512 a00 = _mm512_setzero_ps(), a01 = a00, a10 = a00, a11 = a00, a20 = a00, a21 = a00;
+    __m512 a30 = a00, a31 = a00, at = a00;
+    const float *v = V + c, *d = ds;
+    for (int32_t i = 0; i < M; i++, v += k, d++) {
+        const __m512 v0 = _mm512_loadu_ps(v), v1 = _mm512_loadu_ps(v + 16);
+        const __m512 vt = _mm512_maskz_loadu_ps(mr, v + 32);
+        const __m512 g0 = _mm512_set1_ps(d[0]), g1 = _mm512_set1_ps(d[lds]);
+        const __m512 g2 = _mm512_set1_ps(d[2 * lds]), g3 = _mm512_set1_ps(d[3 * lds]);
+        a00 = _mm512_fmadd_ps(g0, v0, a00), a01 = _mm512_fmadd_ps(g0, v1, a01);
+        a10 = _mm512_fmadd_ps(g1, v0, a10), a11 = _mm512_fmadd_ps(g1, v1, a11);
+        a20 = _mm512_fmadd_ps(g2, v0, a20), a21 = _mm512_fmadd_ps(g2, v1, a21);
+        a30 = _mm512_fmadd_ps(g3, v0, a30), a31 = _mm512_fmadd_ps(g3, v1, a31);
+        __m512 gp = _mm512_mask_blend_ps(0x00F0, g0, g1); /* d0 x4, d1 x4, d2 x4, d3 x4 */
+        gp = _mm512_mask_blend_ps(0x0F00, gp, g2);
+        gp = _mm512_mask_blend_ps(0xF000, gp, g3);
+        at = _mm512_fmadd_ps(gp, _mm512_shuffle_f32x4(vt, vt, 0), at);
+    }
+    float *o = du + c;
+    _mm512_storeu_ps(o, a00), _mm512_storeu_ps(o + 16, a01);
+    o += lddu;
+    _mm512_storeu_ps(o, a10), _mm512_storeu_ps(o + 16, a11);
+    o += lddu;
+    _mm512_storeu_ps(o, a20), _mm512_storeu_ps(o + 16, a21);
+    o += lddu;
+    _mm512_storeu_ps(o, a30), _mm512_storeu_ps(o + 16, a31);
+    const __mmask16 mt = sm_tailmask(r);
+    for (int b = 0; b < 4; b++) /* lanes 4b.. to du[b][c + 32..) */
+        _mm512_mask_storeu_ps(du + (size_t)b * (size_t)lddu + c + 32 - 4 * b,
+                              (__mmask16)(mt & (0xFu << (4 * b))), at);
+}
+
+static inline void sm512_logits_du4_body(float *restrict du, int64_t lddu, const float *restrict ds,
+                                         int64_t lds, const float *restrict V, int32_t M,
+                                         int32_t k)
+{
+    for (int32_t c = 0; c < k; c += 48) {
+        if (k - c > 32 && k - c <= 36) {
+            sm512_du4_32t(du, lddu, ds, lds, V, M, c, k - c - 32, k);
+            break;
+        }
+        const __mmask16 m0 = sm_kmask(k - c), m1 = sm_kmask(k - c - 16), m2 = sm_kmask(k - c - 32);
+        __m512 a00 = _mm512_setzero_ps(), a01 = a00, a02 = a00, a10 = a00, a11 = a00, a12 = a00;
+        __m512 a20 = a00, a21 = a00, a22 = a00, a30 = a00, a31 = a00, a32 = a00;
+        const float *v = V + c, *d = ds;
+        for (int32_t i = 0; i < M; i++, v += k, d++) {
+            const __m512 v0 = _mm512_maskz_loadu_ps(m0, v), v1 = _mm512_maskz_loadu_ps(m1, v + 16);
+            const __m512 v2 = _mm512_maskz_loadu_ps(m2, v + 32);
+            __m512 g = _mm512_set1_ps(d[0]);
+            a00 = _mm512_fmadd_ps(g, v0, a00), a01 = _mm512_fmadd_ps(g, v1, a01);
+            a02 = _mm512_fmadd_ps(g, v2, a02);
+            g = _mm512_set1_ps(d[lds]);
+            a10 = _mm512_fmadd_ps(g, v0, a10), a11 = _mm512_fmadd_ps(g, v1, a11);
+            a12 = _mm512_fmadd_ps(g, v2, a12);
+            g = _mm512_set1_ps(d[2 * lds]);
+            a20 = _mm512_fmadd_ps(g, v0, a20), a21 = _mm512_fmadd_ps(g, v1, a21);
+            a22 = _mm512_fmadd_ps(g, v2, a22);
+            g = _mm512_set1_ps(d[3 * lds]);
+            a30 = _mm512_fmadd_ps(g, v0, a30), a31 = _mm512_fmadd_ps(g, v1, a31);
+            a32 = _mm512_fmadd_ps(g, v2, a32);
+        }
+        _mm512_mask_storeu_ps(du + c, m0, a00);
+        _mm512_mask_storeu_ps(du + c + 16, m1, a01);
+        _mm512_mask_storeu_ps(du + c + 32, m2, a02);
+        _mm512_mask_storeu_ps(du + lddu + c, m0, a10);
+        _mm512_mask_storeu_ps(du + lddu + c + 16, m1, a11);
+        _mm512_mask_storeu_ps(du + lddu + c + 32, m2, a12);
+        _mm512_mask_storeu_ps(du + 2 * lddu + c, m0, a20);
+        _mm512_mask_storeu_ps(du + 2 * lddu + c + 16, m1, a21);
+        _mm512_mask_storeu_ps(du + 2 * lddu + c + 32, m2, a22);
+        _mm512_mask_storeu_ps(du + 3 * lddu + c, m0, a30);
+        _mm512_mask_storeu_ps(du + 3 * lddu + c + 16, m1, a31);
+        _mm512_mask_storeu_ps(du + 3 * lddu + c + 32, m2, a32);
+    }
+}
+
+/* Four rows i.. of gV, columns [c, c + 48) masked to k. */
+static inline void sm512_outer4(float *restrict gV, const float *restrict ds, int64_t lds,
+                                const float *restrict U, int64_t ldu, int32_t nb, int32_t i,
+                                int32_t c, int32_t k, int add)
+{
+    const __mmask16 m0 = sm_kmask(k - c), m1 = sm_kmask(k - c - 16), m2 = sm_kmask(k - c - 32);
+    float *g0 = gV + (size_t)i * (size_t)k + c, *g1 = g0 + k, *g2 = g1 + k, *g3 = g2 + k;
+    __m512 a00 = _mm512_setzero_ps(), a01 = a00, a02 = a00, a10 = a00, a11 = a00, a12 = a00;
+    __m512 a20 = a00, a21 = a00, a22 = a00, a30 = a00, a31 = a00, a32 = a00;
+    if (add) {
+        a00 = _mm512_maskz_loadu_ps(m0, g0), a01 = _mm512_maskz_loadu_ps(m1, g0 + 16);
+        a02 = _mm512_maskz_loadu_ps(m2, g0 + 32);
+        a10 = _mm512_maskz_loadu_ps(m0, g1), a11 = _mm512_maskz_loadu_ps(m1, g1 + 16);
+        a12 = _mm512_maskz_loadu_ps(m2, g1 + 32);
+        a20 = _mm512_maskz_loadu_ps(m0, g2), a21 = _mm512_maskz_loadu_ps(m1, g2 + 16);
+        a22 = _mm512_maskz_loadu_ps(m2, g2 + 32);
+        a30 = _mm512_maskz_loadu_ps(m0, g3), a31 = _mm512_maskz_loadu_ps(m1, g3 + 16);
+        a32 = _mm512_maskz_loadu_ps(m2, g3 + 32);
+    }
+    const float *u = U + c, *d = ds + i;
+    for (int32_t b = 0; b < nb; b++, u += ldu, d += lds) {
+        const __m512 v0 = _mm512_maskz_loadu_ps(m0, u), v1 = _mm512_maskz_loadu_ps(m1, u + 16);
+        const __m512 v2 = _mm512_maskz_loadu_ps(m2, u + 32);
+        __m512 e = _mm512_set1_ps(d[0]);
+        a00 = _mm512_fmadd_ps(e, v0, a00), a01 = _mm512_fmadd_ps(e, v1, a01);
+        a02 = _mm512_fmadd_ps(e, v2, a02);
+        e = _mm512_set1_ps(d[1]);
+        a10 = _mm512_fmadd_ps(e, v0, a10), a11 = _mm512_fmadd_ps(e, v1, a11);
+        a12 = _mm512_fmadd_ps(e, v2, a12);
+        e = _mm512_set1_ps(d[2]);
+        a20 = _mm512_fmadd_ps(e, v0, a20), a21 = _mm512_fmadd_ps(e, v1, a21);
+        a22 = _mm512_fmadd_ps(e, v2, a22);
+        e = _mm512_set1_ps(d[3]);
+        a30 = _mm512_fmadd_ps(e, v0, a30), a31 = _mm512_fmadd_ps(e, v1, a31);
+        a32 = _mm512_fmadd_ps(e, v2, a32);
+    }
+    _mm512_mask_storeu_ps(g0, m0, a00);
+    _mm512_mask_storeu_ps(g0 + 16, m1, a01);
+    _mm512_mask_storeu_ps(g0 + 32, m2, a02);
+    _mm512_mask_storeu_ps(g1, m0, a10);
+    _mm512_mask_storeu_ps(g1 + 16, m1, a11);
+    _mm512_mask_storeu_ps(g1 + 32, m2, a12);
+    _mm512_mask_storeu_ps(g2, m0, a20);
+    _mm512_mask_storeu_ps(g2 + 16, m1, a21);
+    _mm512_mask_storeu_ps(g2 + 32, m2, a22);
+    _mm512_mask_storeu_ps(g3, m0, a30);
+    _mm512_mask_storeu_ps(g3 + 16, m1, a31);
+    _mm512_mask_storeu_ps(g3 + 32, m2, a32);
+}
+
+/* One row i of gV, columns [c, c + 48) masked to k. */
+static inline void sm512_outer1(float *restrict gV, const float *restrict ds, int64_t lds,
+                                const float *restrict U, int64_t ldu, int32_t nb, int32_t i,
+                                int32_t c, int32_t k, int add)
+{
+    const __mmask16 m0 = sm_kmask(k - c), m1 = sm_kmask(k - c - 16), m2 = sm_kmask(k - c - 32);
+    float *g0 = gV + (size_t)i * (size_t)k + c;
+    __m512 a00 = add ? _mm512_maskz_loadu_ps(m0, g0) : _mm512_setzero_ps();
+    __m512 a01 = add ? _mm512_maskz_loadu_ps(m1, g0 + 16) : _mm512_setzero_ps();
+    __m512 a02 = add ? _mm512_maskz_loadu_ps(m2, g0 + 32) : _mm512_setzero_ps();
+    const float *u = U + c, *d = ds + i;
+    for (int32_t b = 0; b < nb; b++, u += ldu, d += lds) {
+        const __m512 v0 = _mm512_maskz_loadu_ps(m0, u), v1 = _mm512_maskz_loadu_ps(m1, u + 16);
+        const __m512 v2 = _mm512_maskz_loadu_ps(m2, u + 32);
+        const __m512 e = _mm512_set1_ps(d[0]);
+        a00 = _mm512_fmadd_ps(e, v0, a00), a01 = _mm512_fmadd_ps(e, v1, a01);
+        a02 = _mm512_fmadd_ps(e, v2, a02);
+    }
+    _mm512_mask_storeu_ps(g0, m0, a00);
+    _mm512_mask_storeu_ps(g0 + 16, m1, a01);
+    _mm512_mask_storeu_ps(g0 + 32, m2, a02);
+}
+
+/* Four rows i.. of gV, a column block of 32 + r columns (r in 1..4): the
+ * r last columns of the four rows packed into one vector (lane 4x + q is
+ * row i + x's column c + 32 + q), 9 FMAs an example instead of 12; each
+ * lane the same chain over the examples b ascending. */
+static inline void sm512_outer4_32t(float *restrict gV, const float *restrict ds, int64_t lds,
+                                    const float *restrict U, int64_t ldu, int32_t nb, int32_t i,
+                                    int32_t c, int32_t r, int32_t k, int add)
+{
+    const __mmask16 mr = sm_kmask(r), mt = sm_tailmask(r);
+    float *g0 = gV + (size_t)i * (size_t)k + c, *g1 = g0 + k, *g2 = g1 + k, *g3 = g2 + k;
+    /* lanes 4x.. at row i + x's column c + 32 */
+    float *gt[4] = {g0 + 32, g1 + 32 - 4, g2 + 32 - 8, g3 + 32 - 12};
+    __m512 a00 = _mm512_setzero_ps(), a01 = a00, a10 = a00, a11 = a00, a20 = a00, a21 = a00;
+    __m512 a30 = a00, a31 = a00, at = a00;
+    if (add) {
+        a00 = _mm512_loadu_ps(g0), a01 = _mm512_loadu_ps(g0 + 16);
+        a10 = _mm512_loadu_ps(g1), a11 = _mm512_loadu_ps(g1 + 16);
+        a20 = _mm512_loadu_ps(g2), a21 = _mm512_loadu_ps(g2 + 16);
+        a30 = _mm512_loadu_ps(g3), a31 = _mm512_loadu_ps(g3 + 16);
+        for (int x = 0; x < 4; x++)
+            at = _mm512_mask_loadu_ps(at, (__mmask16)(mt & (0xFu << (4 * x))), gt[x]);
+    }
+    const __m512i spread = _mm512_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3);
+    const float *u = U + c, *d = ds + i;
+    for (int32_t b = 0; b < nb; b++, u += ldu, d += lds) {
+        const __m512 v0 = _mm512_loadu_ps(u), v1 = _mm512_loadu_ps(u + 16);
+        const __m512 ut = _mm512_maskz_loadu_ps(mr, u + 32);
+        const __m512 e0 = _mm512_set1_ps(d[0]), e1 = _mm512_set1_ps(d[1]);
+        const __m512 e2 = _mm512_set1_ps(d[2]), e3 = _mm512_set1_ps(d[3]);
+        a00 = _mm512_fmadd_ps(e0, v0, a00), a01 = _mm512_fmadd_ps(e0, v1, a01);
+        a10 = _mm512_fmadd_ps(e1, v0, a10), a11 = _mm512_fmadd_ps(e1, v1, a11);
+        a20 = _mm512_fmadd_ps(e2, v0, a20), a21 = _mm512_fmadd_ps(e2, v1, a21);
+        a30 = _mm512_fmadd_ps(e3, v0, a30), a31 = _mm512_fmadd_ps(e3, v1, a31);
+        const __m512 ep = _mm512_permutexvar_ps(spread, _mm512_maskz_loadu_ps(0x000F, d));
+        at = _mm512_fmadd_ps(ep, _mm512_shuffle_f32x4(ut, ut, 0), at);
+    }
+    _mm512_storeu_ps(g0, a00), _mm512_storeu_ps(g0 + 16, a01);
+    _mm512_storeu_ps(g1, a10), _mm512_storeu_ps(g1 + 16, a11);
+    _mm512_storeu_ps(g2, a20), _mm512_storeu_ps(g2 + 16, a21);
+    _mm512_storeu_ps(g3, a30), _mm512_storeu_ps(g3 + 16, a31);
+    for (int x = 0; x < 4; x++)
+        _mm512_mask_storeu_ps(gt[x], (__mmask16)(mt & (0xFu << (4 * x))), at);
+}
+
+static inline void sm512_outer_rows_body(float *restrict gV, const float *restrict ds, int64_t lds,
+                                         const float *restrict U, int64_t ldu, int32_t nb,
+                                         int32_t i0, int32_t i1, int32_t k, int add)
+{
+    int32_t i = i0;
+    for (; i + 4 <= i1; i += 4)
+        for (int32_t c = 0; c < k; c += 48) {
+            if (k - c > 32 && k - c <= 36) {
+                sm512_outer4_32t(gV, ds, lds, U, ldu, nb, i, c, k - c - 32, k, add);
+                break;
+            }
+            sm512_outer4(gV, ds, lds, U, ldu, nb, i, c, k, add);
+        }
+    for (; i < i1; i++)
+        for (int32_t c = 0; c < k; c += 48) sm512_outer1(gV, ds, lds, U, ldu, nb, i, c, k, add);
+}
+
+/* Adam (kern_priv.h's formulas, no FMA: the same operations as the AVX2
+ * and reference sets' adam, 16 floats at a time, the last partial vector
+ * masked; any n, unaligned). The square root and the division take the
+ * same time for 16 floats as for 8 on the machines that have AVX-512F at
+ * full width, and they bound the update. */
+static inline void sm512_adam_body(float *restrict p, float *restrict m, float *restrict v,
+                                   const float *restrict g, int64_t n,
+                                   const struct mfr_adam_coef *c)
+{
+    const __m512 b1 = _mm512_set1_ps(c->beta1), w1 = _mm512_set1_ps(c->w1);
+    const __m512 b2 = _mm512_set1_ps(c->beta2), w2 = _mm512_set1_ps(c->w2);
+    const __m512 step = _mm512_set1_ps(c->step), inv_bc2 = _mm512_set1_ps(c->inv_bc2);
+    const __m512 eps = _mm512_set1_ps(c->eps);
+    for (int64_t x = 0; x < n; x += 16) {
+        const __mmask16 k = sm_kmask((int32_t)(n - x < 16 ? n - x : 16));
+        const __m512 gx = _mm512_maskz_loadu_ps(k, g + x);
+        const __m512 mx = _mm512_add_ps(_mm512_mul_ps(b1, _mm512_maskz_loadu_ps(k, m + x)),
+                                        _mm512_mul_ps(w1, gx));
+        const __m512 vx = _mm512_add_ps(_mm512_mul_ps(b2, _mm512_maskz_loadu_ps(k, v + x)),
+                                        _mm512_mul_ps(w2, _mm512_mul_ps(gx, gx)));
+        const __m512 denom = _mm512_add_ps(_mm512_mul_ps(_mm512_sqrt_ps(vx), inv_bc2), eps);
+        _mm512_mask_storeu_ps(m + x, k, mx);
+        _mm512_mask_storeu_ps(v + x, k, vx);
+        const __m512 px = _mm512_sub_ps(_mm512_maskz_loadu_ps(k, p + x),
+                                        _mm512_mul_ps(step, _mm512_div_ps(mx, denom)));
+        _mm512_mask_storeu_ps(p + x, k, px);
+    }
+}
+
+/* sm_expf on 16 floats: the scalar function's operations lane by lane
+ * (maxps(x, -87) is x > -87 ? x : -87, NaN included; the conversion
+ * truncates an integral float, as the scalar cast does). */
+static inline __m512 sm512_expf(__m512 x)
+{
+    const __m512 lo = _mm512_set1_ps(-87.0f), big = _mm512_set1_ps(12582912.0f);
+    const __m512 xc = _mm512_max_ps(x, lo);
+    const __m512 l2e = _mm512_set1_ps(1.44269504088896341f);
+    const __m512 n = _mm512_sub_ps(_mm512_fmadd_ps(xc, l2e, big), big); /* rint */
+    __m512 r = _mm512_fmadd_ps(n, _mm512_set1_ps(-0.693359375f), x);
+    r = _mm512_fmadd_ps(n, _mm512_set1_ps(2.12194440e-4f), r);
+    __m512 p = _mm512_set1_ps(1.9875691500e-4f);
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.3981999507e-3f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.3334519073e-3f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.1665795894e-2f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459e-1f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201e-1f));
+    p = _mm512_add_ps(_mm512_fmadd_ps(p, _mm512_mul_ps(r, r), r), _mm512_set1_ps(1.0f));
+    const __m512i bits = _mm512_slli_epi32(
+        _mm512_add_epi32(_mm512_cvttps_epi32(n), _mm512_set1_epi32(127)), 23);
+    const __m512 e = _mm512_mul_ps(p, _mm512_castsi512_ps(bits));
+    return _mm512_mask_blend_ps(_mm512_cmp_ps_mask(x, lo, _CMP_LT_OQ), e, _mm512_setzero_ps());
+}
+
+/* The cross-entropy of sm_xent_body in two passes instead of four: the
+ * max (exact in any order: a tie of +0 and -0 changes no output, and a
+ * NaN makes the loss NaN either way), then the exponentials and Z's eight
+ * double lanes in one pass (lane q still adds items q, q + 8, ... in
+ * order: a vector of 16 is two steps of the eight lanes), the same tree
+ * and tail, then the scaling. */
+static inline double sm512_xent_body(float *restrict s, int32_t M, int32_t y, float weight)
+{
+    const int32_t M8 = M / 8 * 8, M16 = M / 16 * 16;
+    __m512 mv = _mm512_set1_ps(s[0]);
+    for (int32_t i = 0; i < M16; i += 16) mv = _mm512_max_ps(_mm512_loadu_ps(s + i), mv);
+    float m = _mm512_reduce_max_ps(mv);
+    for (int32_t i = M16; i < M; i++) m = s[i] > m ? s[i] : m;
+    const double sy = (double)s[y] - (double)m;
+    const __m512 mm = _mm512_set1_ps(m);
+    __m512d z = _mm512_setzero_pd();
+    int32_t i = 0;
+    for (; i < M16; i += 16) {
+        const __m512 e = sm512_expf(_mm512_sub_ps(_mm512_loadu_ps(s + i), mm));
+        _mm512_storeu_ps(s + i, e);
+        const __m256 hi = _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(e), 1));
+        z = _mm512_add_pd(z, _mm512_cvtps_pd(_mm512_castps512_ps256(e))); /* items i.. */
+        z = _mm512_add_pd(z, _mm512_cvtps_pd(hi));                        /* items i + 8.. */
+    }
+    if (i < M) { /* the last M - M16 < 16 items, masked; their first 8 are lanes' last step */
+        const __mmask16 k = sm_kmask(M - i);
+        const __m512 e = sm512_expf(_mm512_sub_ps(_mm512_maskz_loadu_ps(k, s + i), mm));
+        _mm512_mask_storeu_ps(s + i, k, e);
+        if (M8 > i) z = _mm512_add_pd(z, _mm512_cvtps_pd(_mm512_castps512_ps256(e)));
+    }
+    double zq[8];
+    _mm512_storeu_pd(zq, z);
+    double Z = ((zq[0] + zq[1]) + (zq[2] + zq[3])) + ((zq[4] + zq[5]) + (zq[6] + zq[7]));
+    for (int32_t j = M8; j < M; j++) Z += (double)s[j];
+    const float ey = s[y];
+    const double c = (double)weight / Z;
+    const __m512d cv = _mm512_set1_pd(c);
+    for (i = 0; i + 8 <= M; i += 8) {
+        const __m512d x = _mm512_cvtps_pd(_mm256_loadu_ps(s + i));
+        _mm256_storeu_ps(s + i, _mm512_cvtpd_ps(_mm512_mul_pd(x, cv)));
+    }
+    for (; i < M; i++) s[i] = (float)((double)s[i] * c);
+    s[y] = (float)((double)ey * c - (double)weight);
+    return log(Z) - sy;
+}
+#endif
 
 #endif

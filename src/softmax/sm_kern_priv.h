@@ -32,9 +32,11 @@
 /* out[0..dim) = mean of rows table[idx[j]] (row stride dim), j < n. */
 void mfr_sm_pool_ref(float *restrict out, const float *restrict table, int32_t dim,
                      const int32_t *restrict idx, int32_t n);
-/* gtable[idx[j]][c] += d[c] / n for j < n (the pool's gradient). */
+/* gtable[idx[j]][c] += d[c] / n for j < n (the pool's gradient), in
+ * order j, for the rows lo <= idx[j] < hi only (a thread's own rows;
+ * 0, INT32_MAX: all). */
 void mfr_sm_pool_back_ref(float *restrict gtable, int32_t dim, const int32_t *restrict idx,
-                          int32_t n, const float *restrict d);
+                          int32_t n, const float *restrict d, int32_t lo, int32_t hi);
 /* y = W x + b, W n_out x n_in row-major. */
 void mfr_sm_linear_ref(float *restrict y, const float *restrict W, const float *restrict b,
                        const float *restrict x, int32_t n_out, int32_t n_in);
@@ -91,7 +93,7 @@ struct mfr_sm_kern {
     void (*pool)(float *restrict out, const float *restrict table, int32_t dim,
                  const int32_t *restrict idx, int32_t n);
     void (*pool_back)(float *restrict gtable, int32_t dim, const int32_t *restrict idx,
-                      int32_t n, const float *restrict d);
+                      int32_t n, const float *restrict d, int32_t lo, int32_t hi);
     void (*linear)(float *restrict y, const float *restrict W, const float *restrict b,
                    const float *restrict x, int32_t n_out, int32_t n_in);
     void (*linear_back)(float *restrict dx, float *restrict gW, float *restrict gb,
@@ -107,6 +109,10 @@ struct mfr_sm_kern {
                         const float *restrict u, const float *restrict V, int32_t M, int32_t k);
     void (*adagrad)(float *restrict p, float *restrict acc, const float *restrict g, int64_t n,
                     float lr);
+    /* Adam, the same bits as the trainers' (struct mfr_kernel_set's adam);
+     * NULL: use that one (the AVX-512 set alone has its own). */
+    void (*adam)(float *restrict p, float *restrict m, float *restrict v, const float *restrict g,
+                 int64_t n, const struct mfr_adam_coef *c);
     void (*logits_t4)(float *restrict s, int64_t lds, const float *restrict U, int64_t ldu,
                       const float *restrict Vt, int64_t ldt, int32_t M, int32_t k);
     void (*logits_du4)(float *restrict du, int64_t lddu, const float *restrict ds, int64_t lds,
@@ -120,7 +126,10 @@ struct mfr_sm_kern {
 
 extern const struct mfr_sm_kern mfr_sm_kern_ref;
 extern const struct mfr_sm_kern mfr_sm_kern_avx2;
-/* The AVX2 set when the CPU has AVX2 and FMA, else the reference. */
+/* The AVX2 set whose batch kernels use AVX-512F (the same bits). */
+extern const struct mfr_sm_kern mfr_sm_kern_avx512;
+/* The AVX-512 set when the CPU has AVX-512F, else the AVX2 set when it
+ * has AVX2 and FMA, else the reference. */
 const struct mfr_sm_kern *mfr_sm_kern_best(void);
 
 #endif

@@ -11,9 +11,9 @@ void mfr_sm_pool_ref(float *restrict out, const float *restrict table, int32_t d
 }
 
 void mfr_sm_pool_back_ref(float *restrict gtable, int32_t dim, const int32_t *restrict idx,
-                          int32_t n, const float *restrict d)
+                          int32_t n, const float *restrict d, int32_t lo, int32_t hi)
 {
-    sm_pool_back_body(gtable, dim, idx, n, d);
+    sm_pool_back_body(gtable, dim, idx, n, d, lo, hi);
 }
 
 void mfr_sm_linear_ref(float *restrict y, const float *restrict W, const float *restrict b,
@@ -109,5 +109,7 @@ const struct mfr_sm_kern mfr_sm_kern_ref = {
 
 const struct mfr_sm_kern *mfr_sm_kern_best(void)
 {
-    return mfr_cpu_has_avx2() ? &mfr_sm_kern_avx2 : &mfr_sm_kern_ref;
+    return mfr_cpu_has_avx512f() ? &mfr_sm_kern_avx512
+           : mfr_cpu_has_avx2() ? &mfr_sm_kern_avx2
+                                : &mfr_sm_kern_ref;
 }

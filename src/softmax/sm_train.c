@@ -24,6 +24,13 @@
  *     the rows of the example's movies are touched), and the loss (double).
  * Then the optimizer's elementwise update over fixed parameter chunks (in
  * parallel; dense, so Adam's moments decay on every row as in PyTorch).
+ * A step of one chunk with untied tables (the usual mini-batch) replaces
+ * B, C and the update by the owner phase: each thread owns fixed rows of
+ * every table and of V, makes their whole gradient (the same chains),
+ * updates them at once and leaves vt and a zero gradient for the next
+ * step; on a team of two, the pair mode splits the step by what each
+ * thread owns instead (thread 0 all of V, thread 1 the rest), so that V
+ * never moves between the cores (pair_phase).
  * So each parameter's gradient is one fmaf chain over the examples in
  * order, the same as a serial loop of mfr_sm_example into one buffer,
  * except with tied tables (V's logit gradient over all examples first,
@@ -32,6 +39,7 @@
  */
 #include <math.h>
 #include <omp.h>
+#include <sched.h>
 #include <string.h>
 
 #include "bytes_priv.h"
@@ -55,6 +63,9 @@ struct mfr_sm_trainer {
     int64_t ldt;
     float *slot;      /* SM_BATCH_EX x slot_floats: one example's scratch, dy's, d0 */
     int32_t *ids;     /* SM_BATCH_EX x ids_per_slot */
+    int32_t *tids;    /* n_threads x ids_per_slot: the owner phase's genre lists */
+    float *gtmp;      /* n_threads x gtmp_floats: the owner phase's gradient of 8 rows of V */
+    int64_t gtmp_floats;
     int32_t *feat;    /* SM_BATCH_EX x max_nf */
     int32_t *ex_user, *ex_label; /* max_ex: the step's examples in order */
     int64_t max_ex;   /* the most examples of one group */
@@ -70,6 +81,10 @@ struct mfr_sm_trainer {
     int64_t epoch, t; /* epochs done, optimizer steps done */
     int n_threads;
     int no_fuse;      /* tests: never update V in phase B */
+    int vt_ok;        /* vt is V transposed (the last step rebuilt it, or prepared) */
+    int grad_ok;      /* the gradient is zero outside V's rows */
+    int64_t seq;      /* steps run through step_region (the pair mode's flags) */
+    int64_t fwd_seq[SM_BATCH_EX / 4], du_seq[SM_BATCH_EX / 4]; /* group g's u, du ready */
     const struct mfr_kernel_set *kern;
     const struct mfr_sm_kern *sm_kern;
 };
@@ -98,6 +113,8 @@ void mfr_sm_trainer_destroy(mfr_sm_trainer *tr)
     mfr_aligned_free(tr->vt);
     mfr_aligned_free(tr->slot);
     free(tr->ids);
+    free(tr->tids);
+    mfr_aligned_free(tr->gtmp);
     free(tr->feat);
     free(tr->ex_user);
     free(tr->ex_label);
@@ -191,6 +208,9 @@ static int alloc_buffers(mfr_sm_trainer *tr, mfr_error *err)
     tr->vt = mfr_aligned_calloc(vb);
     tr->slot = mfr_aligned_calloc((size_t)(X * tr->slot_floats) * sizeof(float));
     tr->ids = mfr_malloc(sizeof(int32_t) * (size_t)(X * tr->ids_per_slot));
+    tr->tids = mfr_malloc(sizeof(int32_t) * (size_t)tr->n_threads * (size_t)tr->ids_per_slot);
+    tr->gtmp_floats = ((int64_t)SM_FUSE_ROWS * tr->lay.V.cols + 31) / 16 * 16;
+    tr->gtmp = mfr_aligned_calloc(sizeof(float) * (size_t)tr->n_threads * (size_t)tr->gtmp_floats);
     tr->feat = mfr_malloc(sizeof(int32_t) * (size_t)(X * tr->max_nf));
     tr->max_ex = 1;
     for (int32_t g = 0; g < tr->n_groups; g++) {
@@ -204,8 +224,8 @@ static int alloc_buffers(mfr_sm_trainer *tr, mfr_error *err)
     tr->order = mfr_malloc(sizeof(int32_t) * (size_t)tr->n_groups);
     tr->steps = mfr_malloc(sizeof(mfr_softmax_step) * (size_t)tr->n_groups);
     if (!tr->theta || !tr->state[0] || (tr->cfg.optimizer == MFR_SOFTMAX_OPT_ADAM && !tr->state[1]) ||
-        !tr->grad || !tr->vt || !tr->slot || !tr->ids || !tr->feat || !tr->ex_user ||
-        !tr->ex_label || !tr->order || !tr->steps)
+        !tr->grad || !tr->vt || !tr->slot || !tr->ids || !tr->tids || !tr->gtmp || !tr->feat ||
+        !tr->ex_user || !tr->ex_label || !tr->order || !tr->steps)
         return mfr_seterr(err, MFR_ERR_NOMEM, "softmax trainer: out of memory (%lld parameters)",
                           (long long)P);
     if (tr->cfg.optimizer == MFR_SOFTMAX_OPT_ADAGRAD)
@@ -240,7 +260,11 @@ int mfr_sm_trainer_create(const mfr_softmax_config *cfg, int32_t n_users,
     if (tr->n_shards > tr->group_users) tr->n_shards = tr->group_users;
     if ((st = alloc_buffers(tr, err))) goto fail;
     tr->kern = mfr_kernels_select(cfg->kernels, err);
-    tr->sm_kern = tr->kern == &mfr_kernels_avx2 ? &mfr_sm_kern_avx2 : &mfr_sm_kern_ref;
+    /* auto: the widest set (AVX-512 when the CPU has it); --kernels avx2
+     * and ref as asked */
+    tr->sm_kern = cfg->kernels == MFR_KERNELS_AUTO ? mfr_sm_kern_best()
+                  : tr->kern == &mfr_kernels_avx2 ? &mfr_sm_kern_avx2
+                                                  : &mfr_sm_kern_ref;
     if (!tr->kern) {
         st = MFR_ERR_UNSUPPORTED;
         goto fail;
@@ -330,12 +354,11 @@ static void example_backward(mfr_sm_trainer *tr, int32_t x)
  * logits of four examples at once (a slot past n computes on stale data,
  * which nothing reads), the cross-entropy's gradient in place, du for
  * four at once, the MLP's backward pass down to d0. */
-static void group_forward_back(mfr_sm_trainer *tr, int64_t e0, int32_t x0, int32_t n)
+static void group_logits(mfr_sm_trainer *tr, int64_t e0, int32_t x0, int32_t n)
 {
     const struct mfr_sm_layout *lay = &tr->lay;
     const int L = lay->n_layers;
     const int32_t M = lay->V.rows, k = lay->V.cols;
-    for (int32_t x = x0; x < x0 + n; x++) example_forward(tr, e0 + x, x);
     struct mfr_sm_scratch sc;
     slot_bind(tr, x0, &sc);
     const int64_t ld = tr->slot_floats;
@@ -346,6 +369,12 @@ static void group_forward_back(mfr_sm_trainer *tr, int64_t e0, int32_t x0, int32
                                        row[tr->ex_label[e0 + x]], tr->weight);
     }
     sc.kern->logits_du4(slot_dy(tr, x0, L - 1), ld, sc.s, ld, tr->theta + lay->V.offset, M, k);
+}
+
+static void group_forward_back(mfr_sm_trainer *tr, int64_t e0, int32_t x0, int32_t n)
+{
+    for (int32_t x = x0; x < x0 + n; x++) example_forward(tr, e0 + x, x);
+    group_logits(tr, e0, x0, n);
     for (int32_t x = x0; x < x0 + n; x++) example_backward(tr, x);
 }
 
@@ -382,19 +411,22 @@ static void vgrad_rows(mfr_sm_trainer *tr, int32_t nb, int add)
     }
 }
 
-/* Before a step's examples (orphaned omp fors, no barrier): V transposed
- * into vt, and the gradient zeroed outside V's rows (phase B writes
- * those). */
-static void step_prepare(mfr_sm_trainer *tr)
+/* Before a step's examples, when the last step left them otherwise
+ * (orphaned omp fors, no barrier): V transposed into vt, and the gradient
+ * zeroed outside V's rows (phase B writes those). */
+static void step_prepare(mfr_sm_trainer *tr, int transpose, int zero)
 {
     const struct mfr_sm_layout *lay = &tr->lay;
     const int32_t M = lay->V.rows, k = lay->V.cols, nblk = (M + SM_ROWS - 1) / SM_ROWS;
     const float *V = tr->theta + lay->V.offset;
+    if (transpose) {
 #pragma omp for schedule(static) nowait
-    for (int32_t r = 0; r < nblk; r++) {
-        int32_t i0 = r * SM_ROWS, i1 = i0 + SM_ROWS < M ? i0 + SM_ROWS : M;
-        tr->sm_kern->transpose(tr->vt, tr->ldt, V, i0, i1, k);
+        for (int32_t r = 0; r < nblk; r++) {
+            int32_t i0 = r * SM_ROWS, i1 = i0 + SM_ROWS < M ? i0 + SM_ROWS : M;
+            tr->sm_kern->transpose(tr->vt, tr->ldt, V, i0, i1, k);
+        }
     }
+    if (!zero) return;
     const int64_t P = lay->n_params, v0 = lay->V.offset, v1 = v0 + (int64_t)M * k;
     const int64_t n_chunks = (P + SM_CHUNK - 1) / SM_CHUNK;
 #pragma omp for schedule(static) nowait
@@ -408,57 +440,146 @@ static void step_prepare(mfr_sm_trainer *tr)
 
 /* The update of the floats [x0, x0 + n): decoupled weight decay, then the
  * optimizer's elementwise step. */
-static void update_chunk(mfr_sm_trainer *tr, int64_t x0, int64_t n, const struct mfr_adam_coef *ac)
+static void update_grad(mfr_sm_trainer *tr, int64_t x0, int64_t n, const float *g,
+                        const struct mfr_adam_coef *ac)
 {
-    const float *g = tr->grad + x0;
     if (tr->cfg.weight_decay > 0.0) { /* decoupled (AdamW): p *= 1 - lr wd, before the step */
         const float keep = (float)(1.0 - tr->cfg.lr * tr->cfg.weight_decay);
         float *p = tr->theta + x0;
         for (int64_t x = 0; x < n; x++) p[x] *= keep;
     }
-    if (tr->cfg.optimizer == MFR_SOFTMAX_OPT_ADAM)
+    if (tr->cfg.optimizer == MFR_SOFTMAX_OPT_ADAM && tr->sm_kern->adam)
+        tr->sm_kern->adam(tr->theta + x0, tr->state[0] + x0, tr->state[1] + x0, g, n, ac);
+    else if (tr->cfg.optimizer == MFR_SOFTMAX_OPT_ADAM)
         tr->kern->adam(tr->theta + x0, tr->state[0] + x0, tr->state[1] + x0, g, n, ac);
     else
         tr->sm_kern->adagrad(tr->theta + x0, tr->state[0] + x0, g, n, (float)tr->cfg.lr);
 }
 
-/* Phase B fused with the update of V's rows (a step of one chunk with a
- * finite loss, tables not tied): each thread's row block in groups of
- * SM_FUSE_ROWS rows, V's gradient of a group then at once its update
- * (update_chunk: the same elementwise operations as the separate pass,
- * so the same bits), while the group's gradient is in L1 and so that the
- * out-of-order core overlaps the update's square roots and divisions
- * (one divider) with the next group's FMAs. A group of 8 rows is 8k
- * floats from an offset of 8k floats: whole aligned vectors; the last
- * group runs to n_params, over V's zero padding (zero gradient, zero
- * moments: unchanged either way). */
-static void vgrad_rows_update(mfr_sm_trainer *tr, int32_t nb, const struct mfr_adam_coef *ac)
+static void update_chunk(mfr_sm_trainer *tr, int64_t x0, int64_t n, const struct mfr_adam_coef *ac)
+{
+    update_grad(tr, x0, n, tr->grad + x0, ac);
+}
+
+/* The update of [x0, x1), then its gradient zeroed for the next step
+ * (the owner phase: the floats are still in cache). */
+static void update_zero(mfr_sm_trainer *tr, int64_t x0, int64_t x1, const struct mfr_adam_coef *ac)
+{
+    if (x1 <= x0) return;
+    update_chunk(tr, x0, x1 - x0, ac);
+    memset(tr->grad + x0, 0, sizeof(float) * (size_t)(x1 - x0));
+}
+
+/* Thread t of T's rows of a block of `rows` rows: whole groups of
+ * SM_FUSE_ROWS rows, contiguous, a pure function of (rows, t, T). */
+static void owned_rows(int32_t rows, int t, int T, int32_t *r0, int32_t *r1)
+{
+    const int64_t G = ((int64_t)rows + SM_FUSE_ROWS - 1) / SM_FUSE_ROWS;
+    const int64_t a = G * t / T * SM_FUSE_ROWS, b = G * (t + 1) / T * SM_FUSE_ROWS;
+    *r0 = (int32_t)(a < rows ? a : rows);
+    *r1 = (int32_t)(b < rows ? b : rows);
+}
+
+/* The floats of rows [r0, r1) of block b; the last row's to the block's
+ * padded end (16 floats), so that a range of groups of 8 rows is whole
+ * aligned vectors. */
+static int64_t rows_end(const struct mfr_sm_block *b, int32_t r)
+{
+    return r == b->rows ? b->offset + ((int64_t)b->rows * b->cols + 15) / 16 * 16
+                        : b->offset + (int64_t)r * b->cols;
+}
+
+/* Phase C's MLP part for example x: the weight gradients (dy x^T, dy). */
+static void mlp_weights(mfr_sm_trainer *tr, int32_t x)
 {
     const struct mfr_sm_layout *lay = &tr->lay;
-    const int32_t M = lay->V.rows, k = lay->V.cols, nblk = (M + SM_ROWS - 1) / SM_ROWS;
     struct mfr_sm_scratch sc;
-    slot_bind(tr, 0, &sc);
-#pragma omp for schedule(dynamic, 1) nowait
-    for (int32_t r = 0; r < nblk; r++) {
-        int32_t i1 = r * SM_ROWS + SM_ROWS < M ? r * SM_ROWS + SM_ROWS : M;
-        for (int32_t i = r * SM_ROWS; i < i1; i += SM_FUSE_ROWS) {
-            int32_t j = i + SM_FUSE_ROWS < i1 ? i + SM_FUSE_ROWS : i1;
-            tr->sm_kern->outer_rows(tr->grad + lay->V.offset, sc.s, tr->slot_floats,
-                                    sc.h[lay->n_layers], tr->slot_floats, nb, i, j, k, 0);
-            int64_t x0 = lay->V.offset + (int64_t)i * k;
-            int64_t x1 = j == M ? lay->n_params : lay->V.offset + (int64_t)j * k;
-            update_chunk(tr, x0, x1 - x0, ac);
+    slot_bind(tr, x, &sc);
+    float *g = tr->grad;
+    for (int l = lay->n_layers - 1; l >= 0; l--)
+        sc.kern->linear_back(NULL, g + lay->W[l].offset, g + lay->b[l].offset,
+                             tr->theta + lay->W[l].offset, sc.h[l], slot_dy(tr, x, l),
+                             lay->width[l + 1], lay->width[l]);
+}
+
+/* The owner phase of a step of one chunk (nb examples, finite loss,
+ * tables not tied), thread t of T, no barrier inside: phases B and C and
+ * the update, split by parameter rows. Each thread owns fixed groups of 8
+ * rows of each embedding table and of V (owned_rows; the same rows at
+ * every step, so they stay in its cache), and thread T - 1 the MLP's
+ * weights. A thread makes the whole gradient of its rows, each one the
+ * same fmaf chain over the examples in order as the serial phase C (the
+ * tables' scatter skips the other threads' rows) or phase B, then
+ * updates them at once and zeroes their gradient for the next step; V's
+ * rows eight at a time (the gradient still in L1; the update's square
+ * roots and divisions overlap the next rows' FMAs), each group then
+ * transposed into vt for the next step's logits. */
+static void owner_tables(mfr_sm_trainer *tr, int32_t nb, const struct mfr_adam_coef *ac, int t,
+                         int T, int mlp)
+{
+    const struct mfr_sm_layout *lay = &tr->lay;
+    const struct mfr_sm_block *tab[3] = {&lay->movie, &lay->genre, &lay->year};
+    int32_t *ids = tr->tids + (size_t)omp_get_thread_num() * (size_t)tr->ids_per_slot;
+    for (int f = 0; f < 3; f++) {
+        if (!(tr->cfg.features & (1u << f))) continue;
+        int32_t r0, r1;
+        owned_rows(tab[f]->rows, t, T, &r0, &r1);
+        if (r0 == r1) continue;
+        for (int32_t x = 0; x < nb; x++)
+            mfr_sm_pool_backward_rows(lay, &tr->items, tr->cfg.features, f, r0, r1,
+                                      tr->feat + (size_t)x * (size_t)tr->max_nf, tr->ex_nf[x],
+                                      slot_dy(tr, x, lay->n_layers), tr->grad, ids, tr->sm_kern);
+        if (f > 0) {
+            update_zero(tr, rows_end(tab[f], r0), rows_end(tab[f], r1), ac);
+            continue;
         }
+        /* the movie table: only the examples' feature rows have a
+         * gradient, so only they need zeroing again (the others are) */
+        update_chunk(tr, rows_end(tab[f], r0), rows_end(tab[f], r1) - rows_end(tab[f], r0), ac);
+        const int32_t dim = tab[f]->cols;
+        for (int32_t x = 0; x < nb; x++) {
+            const int32_t *F = tr->feat + (size_t)x * (size_t)tr->max_nf;
+            for (int32_t j = 0; j < tr->ex_nf[x]; j++)
+                if (F[j] >= r0 && F[j] < r1)
+                    memset(tr->grad + tab[f]->offset + (int64_t)F[j] * dim, 0,
+                           sizeof(float) * (size_t)dim);
+        }
+    }
+    if (mlp) {
+        for (int32_t x = 0; x < nb; x++) mlp_weights(tr, x);
+        update_zero(tr, lay->W[0].offset, lay->V.offset, ac);
     }
 }
 
-/* Phase C for the chunk's nb examples, serially, and their losses. */
-static void chunk_weights(mfr_sm_trainer *tr, int32_t nb, double *sum)
+static void owner_vrows(mfr_sm_trainer *tr, int32_t nb, const struct mfr_adam_coef *ac, int32_t r0,
+                        int32_t r1)
 {
-    for (int32_t x = 0; x < nb; x++) {
-        example_weights(tr, x);
-        *sum += tr->ex_loss[x];
+    const struct mfr_sm_layout *lay = &tr->lay;
+    const int32_t k = lay->V.cols;
+    struct mfr_sm_scratch sc;
+    slot_bind(tr, 0, &sc); /* the offsets of ds and u inside a slot */
+    /* the gradient of 8 rows into a buffer of the thread's own, which
+     * stays in L1 (V's part of grad is not used in this mode) */
+    float *g = tr->gtmp + (size_t)omp_get_thread_num() * (size_t)tr->gtmp_floats;
+    for (int32_t i = r0; i < r1; i += SM_FUSE_ROWS) {
+        const int32_t j = i + SM_FUSE_ROWS < r1 ? i + SM_FUSE_ROWS : r1;
+        tr->sm_kern->outer_rows(g, sc.s + i, tr->slot_floats, sc.h[lay->n_layers],
+                                tr->slot_floats, nb, 0, j - i, k, 0);
+        const int64_t x0 = rows_end(&lay->V, i), n = rows_end(&lay->V, j) - x0;
+        if (n > (int64_t)(j - i) * k) /* V's padding: a zero gradient */
+            memset(g + (j - i) * k, 0, sizeof(float) * (size_t)(n - (int64_t)(j - i) * k));
+        update_grad(tr, x0, n, g, ac);
+        tr->sm_kern->transpose(tr->vt, tr->ldt, tr->theta + lay->V.offset, i, j, k);
     }
+}
+
+static void owner_phase(mfr_sm_trainer *tr, int32_t nb, const struct mfr_adam_coef *ac, int t,
+                        int T)
+{
+    int32_t r0, r1;
+    owner_tables(tr, nb, ac, t, T, t == T - 1);
+    owned_rows(tr->lay.V.rows, t, T, &r0, &r1);
+    owner_vrows(tr, nb, ac, r0, r1);
 }
 
 /* The sum of the chunk's nb example losses in example order (phase C's
@@ -468,6 +589,70 @@ static double chunk_loss(const mfr_sm_trainer *tr, int32_t nb)
     double sum = 0.0;
     for (int32_t x = 0; x < nb; x++) sum += tr->ex_loss[x];
     return sum;
+}
+
+/* Waits for the other thread's flag: spins a while (the usual wait is a
+ * few microseconds), then yields the core, in case the other thread
+ * waits for it (more threads than free cores). */
+static void wait_seq(const int64_t *flag, int64_t seq)
+{
+    for (int n = 0; __atomic_load_n(flag, __ATOMIC_ACQUIRE) != seq; n++) {
+        if (n >= 2000) {
+            sched_yield();
+            continue;
+        }
+#if defined(__x86_64__) || defined(__i386__)
+        __builtin_ia32_pause();
+#endif
+    }
+}
+
+/* A step of one chunk (untied tables) on a team of two, split by what
+ * the threads own instead of by examples: thread 0 everything of V (the
+ * logits, cross-entropy and du of each group of four examples, then V's
+ * gradient, update and transpose), thread 1 the rest (each group's
+ * pooling and MLP, forward and, once thread 0 has its du, backward; then
+ * the tables' and the MLP's gradients and update). The two hand each
+ * other a group's u and du through flags holding the step's sequence
+ * number (release / acquire), so V, its moments and vt never leave
+ * thread 0's cache: split by examples, both threads read all of V and
+ * vt in every step and the owners rewrite them, which cost more than
+ * the halved work saved. Every chain is the one of the other modes.
+ * Returns the loss sum (thread 0's). */
+static double pair_phase(mfr_sm_trainer *tr, int32_t nb, const struct mfr_adam_coef *ac, int t)
+{
+    const int64_t seq = tr->seq;
+    const int32_t G = (nb + 3) / 4;
+    if (t == 1) {
+        for (int32_t g = 0; g < G; g++) {
+            for (int32_t x = 4 * g; x < nb && x < 4 * g + 4; x++) example_forward(tr, x, x);
+            __atomic_store_n(&tr->fwd_seq[g], seq, __ATOMIC_RELEASE);
+        }
+        for (int32_t g = 0; g < G; g++) {
+            wait_seq(&tr->du_seq[g], seq);
+            for (int32_t x = 4 * g; x < nb && x < 4 * g + 4; x++) example_backward(tr, x);
+        }
+        const double s = chunk_loss(tr, nb); /* thread 0 wrote the losses before du */
+        if (isfinite(s)) owner_tables(tr, nb, ac, 0, 1, 1);
+        return s;
+    }
+    for (int32_t g = 0; g < G; g++) {
+        wait_seq(&tr->fwd_seq[g], seq);
+        group_logits(tr, 0, 4 * g, nb - 4 * g < 4 ? nb - 4 * g : 4);
+        __atomic_store_n(&tr->du_seq[g], seq, __ATOMIC_RELEASE);
+    }
+    const double s = chunk_loss(tr, nb);
+    if (isfinite(s)) owner_vrows(tr, nb, ac, 0, tr->lay.V.rows);
+    return s;
+}
+
+/* Phase C for the chunk's nb examples, serially, and their losses. */
+static void chunk_weights(mfr_sm_trainer *tr, int32_t nb, double *sum)
+{
+    for (int32_t x = 0; x < nb; x++) {
+        example_weights(tr, x);
+        *sum += tr->ex_loss[x];
+    }
 }
 
 /* The update of the floats [0, P) in fixed chunks, in parallel. */
@@ -482,43 +667,61 @@ static void update_range(mfr_sm_trainer *tr, int64_t P, const struct mfr_adam_co
 }
 
 /* One step in one parallel region: the step's n_ex examples (fill_examples)
- * in chunks of SM_BATCH_EX through phases A-C, then, when the loss sum is
- * finite, the update with coefficients ac. Phase C (one thread) runs
- * beside phase B (the others) unless the tables are tied (both write V's
- * rows: B first). A step of one chunk with untied tables knows its loss
- * after phase A (the examples' own losses), so when that is finite phase
- * B updates V's rows itself (vgrad_rows_update) and the update pass
- * covers the parameters below V. Returns the loss sum. */
+ * in chunks of SM_BATCH_EX through phase A, then, in a step of one chunk
+ * with untied tables (the preset's), the owner phase: one barrier between
+ * them and none after but the region's end (on a team of two, the pair
+ * mode instead: no barrier). When the last step was such a step too, vt
+ * and the zero gradient are ready and nothing precedes phase A.
+ * Otherwise (tied tables, several chunks, tests' no_fuse) phases B and C
+ * per chunk, phase C (one thread) beside B (the others) unless the tables
+ * are tied (both write V's rows: B first), and the update of every
+ * parameter when the loss sum is finite. Returns the loss sum. */
 static double step_region(mfr_sm_trainer *tr, int64_t n_ex, const struct mfr_adam_coef *ac)
 {
     double sum = 0.0;
     const int tied = tr->lay.movie.offset == tr->lay.V.offset;
-    const int one_chunk = !tied && n_ex <= SM_BATCH_EX && !tr->no_fuse;
+    const int owner = !tied && n_ex <= SM_BATCH_EX && !tr->no_fuse;
+    const int prep_t = !tr->vt_ok, prep_z = !tr->grad_ok;
+    tr->seq++;
 #pragma omp parallel num_threads(tr->n_threads)
     {
-        int fused = 0; /* V updated in phase B: every thread computes the same */
-        step_prepare(tr);
+        if (prep_t || prep_z) {
+            step_prepare(tr, prep_t, prep_z);
 #pragma omp barrier
-        for (int64_t e0 = 0; e0 < n_ex; e0 += SM_BATCH_EX) {
+        }
+        const int pair = owner && omp_get_num_threads() == 2; /* the same on both */
+        if (pair) {
+            const double s = pair_phase(tr, (int32_t)n_ex, ac, omp_get_thread_num());
+#pragma omp master
+            sum = s;
+        }
+        for (int64_t e0 = 0; !pair && e0 < n_ex; e0 += SM_BATCH_EX) {
             const int32_t nb = (int32_t)(n_ex - e0 < SM_BATCH_EX ? n_ex - e0 : SM_BATCH_EX);
 #pragma omp for schedule(dynamic, 1)
             for (int32_t x = 0; x < nb; x += 4) group_forward_back(tr, e0, x, nb - x < 4 ? nb - x : 4);
-            fused = one_chunk && isfinite(chunk_loss(tr, nb));
+            if (owner) { /* every thread reads the same sum after the barrier */
+                const double s = chunk_loss(tr, nb);
+                if (isfinite(s))
+                    owner_phase(tr, nb, ac, omp_get_thread_num(), omp_get_num_threads());
+#pragma omp master
+                sum = s;
+                break;
+            }
             if (tied) {
                 vgrad_rows(tr, nb, e0 > 0);
 #pragma omp barrier
             }
 #pragma omp single nowait
             chunk_weights(tr, nb, &sum);
-            if (fused)
-                vgrad_rows_update(tr, nb, ac);
-            else if (!tied)
-                vgrad_rows(tr, nb, e0 > 0);
+            if (!tied) vgrad_rows(tr, nb, e0 > 0);
 #pragma omp barrier
         }
-        if (isfinite(sum)) /* every thread reads the final sum after the barrier */
-            update_range(tr, fused ? tr->lay.V.offset : tr->lay.n_params, ac);
+        if (!owner && isfinite(sum)) /* every thread reads the final sum after the barrier */
+            update_range(tr, tr->lay.n_params, ac);
     }
+    /* the owner phase leaves vt and the gradient ready (or, with a
+     * non-finite loss, theta and the gradient untouched) */
+    tr->vt_ok = tr->grad_ok = owner;
     return sum;
 }
 
@@ -633,6 +836,7 @@ void mfr_sm_trainer_restore(mfr_sm_trainer *tr, const float *theta, const float 
 {
     size_t bytes = sizeof(float) * (size_t)tr->lay.n_params;
     memcpy(tr->theta, theta, bytes);
+    tr->vt_ok = 0; /* V changed */
     memcpy(tr->state[0], state[0], bytes);
     if (tr->state[1]) memcpy(tr->state[1], state[1], bytes);
     tr->epoch = epoch;

@@ -105,6 +105,14 @@ void mfr_sm_forward(const struct mfr_sm_layout *lay, const struct mfr_sm_items *
 void mfr_sm_pool_backward(const struct mfr_sm_layout *lay, const struct mfr_sm_items *it,
                           uint32_t features, const int32_t *F, int32_t n_f, const float *d0,
                           float *grad, int32_t *ids, const struct mfr_sm_kern *kern);
+/* The same for table f alone (0 movies, 1 genres, 2 years; f must be in
+ * features) and its rows lo <= r < hi alone: each row gets the same adds
+ * in the same order, so threads that own disjoint rows can share the
+ * scatter. */
+void mfr_sm_pool_backward_rows(const struct mfr_sm_layout *lay, const struct mfr_sm_items *it,
+                               uint32_t features, int f, int32_t lo, int32_t hi, const int32_t *F,
+                               int32_t n_f, const float *d0, float *grad, int32_t *ids,
+                               const struct mfr_sm_kern *kern);
 
 /* One example's loss (natural log, double) and, when grad is not NULL,
  * its gradient times `weight` added into grad (same layout as theta).
@@ -207,7 +215,7 @@ void mfr_sm_trainer_restore(mfr_sm_trainer *tr, const float *theta, const float 
 /* FNV-1a of the training pairs by user (row offsets, then the movies in
  * row order, little-endian), and their count: another split differs. */
 uint64_t mfr_sm_trainer_pairs_hash(const mfr_sm_trainer *tr, int64_t *n_pairs);
-/* The kernel set's name ("avx2" or "ref"). */
+/* The kernel set's name ("avx512", "avx2" or "ref"). */
 const char *mfr_sm_trainer_kernels_name(const mfr_sm_trainer *tr);
 /* The steps of the last epoch (see mfr_softmax_trainer_steps). */
 int32_t mfr_sm_trainer_steps(const mfr_sm_trainer *tr, mfr_softmax_step *out, int32_t cap);

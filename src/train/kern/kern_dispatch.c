@@ -13,6 +13,16 @@ bool mfr_cpu_has_avx2(void)
 #endif
 }
 
+bool mfr_cpu_has_avx512f(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_cpu_init();
+    return mfr_cpu_has_avx2() && __builtin_cpu_supports("avx512f");
+#else
+    return false;
+#endif
+}
+
 const struct mfr_kernel_set *mfr_kernels_select(int which, mfr_error *err)
 {
     switch (which) {

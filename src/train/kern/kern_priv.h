@@ -130,6 +130,8 @@ extern const struct mfr_kernel_set mfr_kernels_avx2;
 
 /* True when the CPU supports the AVX2 + FMA set. */
 bool mfr_cpu_has_avx2(void);
+/* AVX2, FMA and AVX-512F (the softmax model's widest kernel set). */
+bool mfr_cpu_has_avx512f(void);
 /* Picks the set for enum mfr_kernels; NULL (with err) when unsupported. */
 const struct mfr_kernel_set *mfr_kernels_select(int which, mfr_error *err);
 

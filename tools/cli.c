@@ -41,6 +41,8 @@ enum { MESSAGE_MAX = 4096 };
  * and under mpirun Open MPI's own abort notice could land in the middle
  * of a rank's message. */
 static void put_line(const char *prefix, const char *suffix, const char *fmt, va_list ap)
+    __attribute__((format(printf, 3, 0)));
+static void put_line(const char *prefix, const char *suffix, const char *fmt, va_list ap)
 {
     char msg[MESSAGE_MAX + 1];
     /* each byte may become \xHH; room for the cut notice and the ends */

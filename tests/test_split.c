@@ -85,6 +85,40 @@ static void test_permutation_small_golden(void **state)
     mfr_mt19937_permutation(0, NULL, 0);
 }
 
+/* The permutation draws its words in blocks and rejects without a branch;
+ * it must still be NumPy's loop: perm = 0..n-1, then for i = n-1 down to 1
+ * swap with interval(i), one word at a time. Sizes cross the 624-word
+ * blocks, the 256-partner blocks and the masks' powers of two. */
+static void test_permutation_matches_interval_loop(void **state)
+{
+    (void)state;
+    static const uint32_t seeds[] = {0, 1, 300, 4294967295u};
+    static const int64_t sizes[] = {2, 3, 257, 624, 625, 1025, 4097, 70001};
+    int64_t *got = malloc(70001 * sizeof *got), *want = malloc(70001 * sizeof *want);
+    uint32_t *got32 = malloc(70001 * sizeof *got32);
+    assert_non_null(got);
+    assert_non_null(want);
+    assert_non_null(got32);
+    for (size_t a = 0; a < sizeof seeds / sizeof *seeds; a++)
+        for (size_t b = 0; b < sizeof sizes / sizeof *sizes; b++) {
+            const int64_t n = sizes[b];
+            struct mfr_mt19937 mt;
+            mfr_mt19937_seed(&mt, seeds[a]);
+            for (int64_t i = 0; i < n; i++) want[i] = i;
+            for (int64_t i = n - 1; i >= 1; i--) {
+                const int64_t j = (int64_t)mfr_mt19937_interval(&mt, (uint64_t)i), t = want[i];
+                want[i] = want[j], want[j] = t;
+            }
+            mfr_mt19937_permutation(seeds[a], got, n);
+            mfr_mt19937_permutation32(seeds[a], got32, n);
+            for (int64_t i = 0; i < n; i++) {
+                assert_int_equal(got[i], want[i]);
+                assert_int_equal(got32[i], want[i]);
+            }
+        }
+    free(got), free(want), free(got32);
+}
+
 static char *srcdir_path(const char *rel)
 {
     const char *src = getenv("MFREC_TEST_SRCDIR");
@@ -487,6 +521,7 @@ int main(void)
         cmocka_unit_test(test_mt19937_reference_outputs),
         cmocka_unit_test(test_mt19937_interval),
         cmocka_unit_test(test_permutation_small_golden),
+        cmocka_unit_test(test_permutation_matches_interval_loop),
         cmocka_unit_test(test_permutation_golden_fixture),
     };
     const struct CMUnitTest split_tests[] = {

@@ -378,9 +378,8 @@ static void group_forward_back(mfr_sm_trainer *tr, int64_t e0, int32_t x0, int32
     for (int32_t x = x0; x < x0 + n; x++) example_backward(tr, x);
 }
 
-/* Phase C for example x (serial, examples in order): the MLP's weight
- * gradients, then the pooling's scatter into the embedding tables. */
-static void example_weights(mfr_sm_trainer *tr, int32_t x)
+/* Phase C's MLP part for example x: the weight gradients (dy x^T, dy). */
+static void mlp_weights(mfr_sm_trainer *tr, int32_t x)
 {
     const struct mfr_sm_layout *lay = &tr->lay;
     struct mfr_sm_scratch sc;
@@ -390,8 +389,18 @@ static void example_weights(mfr_sm_trainer *tr, int32_t x)
         sc.kern->linear_back(NULL, g + lay->W[l].offset, g + lay->b[l].offset,
                              tr->theta + lay->W[l].offset, sc.h[l], slot_dy(tr, x, l),
                              lay->width[l + 1], lay->width[l]);
+}
+
+/* Phase C for example x (serial, examples in order): the MLP's weight
+ * gradients, then the pooling's scatter into the embedding tables. */
+static void example_weights(mfr_sm_trainer *tr, int32_t x)
+{
+    mlp_weights(tr, x);
+    const struct mfr_sm_layout *lay = &tr->lay;
+    struct mfr_sm_scratch sc;
+    slot_bind(tr, x, &sc);
     mfr_sm_pool_backward(lay, &tr->items, tr->cfg.features, tr->feat + (size_t)x * (size_t)tr->max_nf,
-                         tr->ex_nf[x], slot_dy(tr, x, lay->n_layers), g, sc.ids, sc.kern);
+                         tr->ex_nf[x], slot_dy(tr, x, lay->n_layers), tr->grad, sc.ids, sc.kern);
 }
 
 /* Phase B: V's gradient for the chunk's nb examples, row blocks taken by
@@ -489,18 +498,6 @@ static int64_t rows_end(const struct mfr_sm_block *b, int32_t r)
                         : b->offset + (int64_t)r * b->cols;
 }
 
-/* Phase C's MLP part for example x: the weight gradients (dy x^T, dy). */
-static void mlp_weights(mfr_sm_trainer *tr, int32_t x)
-{
-    const struct mfr_sm_layout *lay = &tr->lay;
-    struct mfr_sm_scratch sc;
-    slot_bind(tr, x, &sc);
-    float *g = tr->grad;
-    for (int l = lay->n_layers - 1; l >= 0; l--)
-        sc.kern->linear_back(NULL, g + lay->W[l].offset, g + lay->b[l].offset,
-                             tr->theta + lay->W[l].offset, sc.h[l], slot_dy(tr, x, l),
-                             lay->width[l + 1], lay->width[l]);
-}
 
 /* The owner phase of a step of one chunk (nb examples, finite loss,
  * tables not tied), thread t of T, no barrier inside: phases B and C and

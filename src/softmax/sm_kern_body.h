@@ -525,6 +525,26 @@ static inline __mmask16 sm_kmask(int32_t r)
     return r >= 16 ? (__mmask16)0xFFFF : r <= 0 ? (__mmask16)0 : (__mmask16)((1u << r) - 1u);
 }
 
+/* Stores four rows of 48 accumulated floats (row r at p + r ld), each
+ * row's three vectors under the masks m0, m1, m2. */
+static inline void sm512_store_4x48(float *restrict p, int64_t ld, __mmask16 m0, __mmask16 m1, __mmask16 m2,
+                                    __m512 a00, __m512 a01, __m512 a02, __m512 a10, __m512 a11, __m512 a12,
+                                    __m512 a20, __m512 a21, __m512 a22, __m512 a30, __m512 a31, __m512 a32)
+{
+    _mm512_mask_storeu_ps(p, m0, a00);
+    _mm512_mask_storeu_ps(p + 16, m1, a01);
+    _mm512_mask_storeu_ps(p + 32, m2, a02);
+    _mm512_mask_storeu_ps(p + ld, m0, a10);
+    _mm512_mask_storeu_ps(p + ld + 16, m1, a11);
+    _mm512_mask_storeu_ps(p + ld + 32, m2, a12);
+    _mm512_mask_storeu_ps(p + 2 * ld, m0, a20);
+    _mm512_mask_storeu_ps(p + 2 * ld + 16, m1, a21);
+    _mm512_mask_storeu_ps(p + 2 * ld + 32, m2, a22);
+    _mm512_mask_storeu_ps(p + 3 * ld, m0, a30);
+    _mm512_mask_storeu_ps(p + 3 * ld + 16, m1, a31);
+    _mm512_mask_storeu_ps(p + 3 * ld + 32, m2, a32);
+}
+
 static inline void sm512_logits_t4_body(float *restrict s, int64_t lds, const float *restrict U,
                                         int64_t ldu, const float *restrict Vt, int64_t ldt,
                                         int32_t M, int32_t k)
@@ -550,18 +570,7 @@ static inline void sm512_logits_t4_body(float *restrict s, int64_t lds, const fl
             a30 = _mm512_fmadd_ps(g, v0, a30), a31 = _mm512_fmadd_ps(g, v1, a31);
             a32 = _mm512_fmadd_ps(g, v2, a32);
         }
-        _mm512_mask_storeu_ps(s + i, m0, a00);
-        _mm512_mask_storeu_ps(s + i + 16, m1, a01);
-        _mm512_mask_storeu_ps(s + i + 32, m2, a02);
-        _mm512_mask_storeu_ps(s + lds + i, m0, a10);
-        _mm512_mask_storeu_ps(s + lds + i + 16, m1, a11);
-        _mm512_mask_storeu_ps(s + lds + i + 32, m2, a12);
-        _mm512_mask_storeu_ps(s + 2 * lds + i, m0, a20);
-        _mm512_mask_storeu_ps(s + 2 * lds + i + 16, m1, a21);
-        _mm512_mask_storeu_ps(s + 2 * lds + i + 32, m2, a22);
-        _mm512_mask_storeu_ps(s + 3 * lds + i, m0, a30);
-        _mm512_mask_storeu_ps(s + 3 * lds + i + 16, m1, a31);
-        _mm512_mask_storeu_ps(s + 3 * lds + i + 32, m2, a32);
+        sm512_store_4x48(s + i, lds, m0, m1, m2, a00, a01, a02, a10, a11, a12, a20, a21, a22, a30, a31, a32);
     }
 }
 
@@ -640,18 +649,7 @@ static inline void sm512_logits_du4_body(float *restrict du, int64_t lddu, const
             a30 = _mm512_fmadd_ps(g, v0, a30), a31 = _mm512_fmadd_ps(g, v1, a31);
             a32 = _mm512_fmadd_ps(g, v2, a32);
         }
-        _mm512_mask_storeu_ps(du + c, m0, a00);
-        _mm512_mask_storeu_ps(du + c + 16, m1, a01);
-        _mm512_mask_storeu_ps(du + c + 32, m2, a02);
-        _mm512_mask_storeu_ps(du + lddu + c, m0, a10);
-        _mm512_mask_storeu_ps(du + lddu + c + 16, m1, a11);
-        _mm512_mask_storeu_ps(du + lddu + c + 32, m2, a12);
-        _mm512_mask_storeu_ps(du + 2 * lddu + c, m0, a20);
-        _mm512_mask_storeu_ps(du + 2 * lddu + c + 16, m1, a21);
-        _mm512_mask_storeu_ps(du + 2 * lddu + c + 32, m2, a22);
-        _mm512_mask_storeu_ps(du + 3 * lddu + c, m0, a30);
-        _mm512_mask_storeu_ps(du + 3 * lddu + c + 16, m1, a31);
-        _mm512_mask_storeu_ps(du + 3 * lddu + c + 32, m2, a32);
+        sm512_store_4x48(du + c, lddu, m0, m1, m2, a00, a01, a02, a10, a11, a12, a20, a21, a22, a30, a31, a32);
     }
 }
 

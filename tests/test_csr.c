@@ -276,6 +276,55 @@ static void test_csr_csc_same_bytes_any_threads(void **state)
     free(u), free(i), free(r), free(ord);
 }
 
+/* The large sets' path sorts each row by its items' bytes (1 to 4 radix
+ * passes by the item count) or by insertion (short rows): for item counts
+ * of each width, with rows on both sides of the insertion limit and
+ * repeated items, the rows equal a comparison sort by (user, item, input
+ * position). */
+static void test_csr_row_sort_every_item_width(void **state)
+{
+    (void)state;
+    enum { N = 60000, USERS = 400 };
+    static const int32_t widths[] = {1, 200, 256, 257, 5003, 65536, 65537, 70001, 16777217, INT32_MAX};
+    int32_t *u = malloc(sizeof(int32_t) * N), *i = malloc(sizeof(int32_t) * N);
+    float *r = malloc(sizeof(float) * N);
+    int64_t *ord = malloc(sizeof(int64_t) * N);
+    unsigned char *none = calloc(N, 1);
+    assert_non_null(u);
+    assert_non_null(i);
+    assert_non_null(r);
+    assert_non_null(ord);
+    assert_non_null(none);
+    for (size_t w = 0; w < sizeof widths / sizeof *widths; w++) {
+        const int32_t n_items = widths[w];
+        for (int64_t q = 0; q < N; q++) {
+            /* row lengths from 1 to about 600; every 50th item from a
+             * handful of values, so that rows repeat items */
+            const uint64_t x = mfr_rng_u64(9, 1, (uint64_t)q), y = mfr_rng_u64(9, 2, (uint64_t)q);
+            u[q] = (int32_t)(x % 3 == 0 ? x % 40 : x % USERS);
+            i[q] = (int32_t)(y % 50 == 0 ? y % (uint64_t)(n_items < 3 ? n_items : 3) : y % (uint64_t)n_items);
+            r[q] = (float)q;
+            ord[q] = q;
+        }
+        g_u = u, g_i = i;
+        qsort(ord, N, sizeof *ord, cmp_user_item_index);
+        const struct mfr_ratings view = {.n = N, .user = u, .item = i, .rating = r, .borrowed = true,
+                                         .skip = none, .base_n = N};
+        for (int t = 1; t <= 2; t++) {
+            struct mfr_csr rows;
+            mfr_error err = {0};
+            if (mfr_csr_build_path(USERS, n_items, &view, t, false, &rows, &err) != MFR_OK)
+                fail_msg("%d items: %s", (int)n_items, err.message);
+            for (int64_t j = 0; j < N; j++) {
+                assert_int_equal(rows.item[j], i[ord[j]]);
+                assert_true(rows.rating[j] == r[ord[j]]);
+            }
+            mfr_csr_free(&rows);
+        }
+    }
+    free(u), free(i), free(r), free(ord), free(none);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -285,6 +334,7 @@ int main(void)
         cmocka_unit_test(test_shards_balanced_and_contiguous),
         cmocka_unit_test(test_default_shards_depend_on_data_only),
         cmocka_unit_test(test_csr_csc_same_bytes_any_threads),
+        cmocka_unit_test(test_csr_row_sort_every_item_width),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

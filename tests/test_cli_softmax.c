@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -178,6 +179,18 @@ static void test_refusals(void **state)
     tu_expect_in(g_err, "is for --folds");
     assert_int_equal(run("eval --folds --kind softmax --data %s --l2 1", g_data), 2);
     tu_expect_in(g_err, "--l2 does not apply to --kind softmax");
+    /* a diverging run: one message, with one prefix, naming the epoch; no model */
+    char *model = tu_path(g_dir, "diverged.bin");
+    assert_int_equal(run("train --kind softmax --data %s --epochs 3 --optimizer adam --lr 1e6 --hidden 35,35,35,35 "
+                         "--quiet --out %s",
+                         g_data, model),
+                     1);
+    tu_expect_in(g_err, "mfrec train: error: epoch ");
+    tu_expect_in(g_err, ": softmax step ");
+    tu_expect_in(g_err, "the loss is not finite (lower --lr)");
+    assert_null(strstr(strstr(g_err, "mfrec train:") + 1, "mfrec train:"));
+    assert_int_equal(access(model, F_OK), -1);
+    free(model);
 }
 
 /* --preset softmax implies --kind softmax, and its values are those flags:

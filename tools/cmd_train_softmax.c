@@ -351,10 +351,7 @@ static int train_epochs(struct sm_run *r)
         double loss, t1 = now_seconds();
         int st = mfr_softmax_trainer_epoch(r->tr, &loss, &err);
         r->train_s += now_seconds() - t1;
-        if (st != MFR_OK) {
-            fprintf(stderr, "%s: epoch %lld: ", g_cmd, (long long)e);
-            return lib_error(&err);
-        }
+        if (st != MFR_OK) return runtime_error("epoch %lld: %s", (long long)e, err.message);
         bool logged = o->log_every > 0 && (e % o->log_every == 0 || e == 1 || e == o->epochs);
         if (logged && wanted && (rc = log_epoch(r, e, loss, t0)) != EXIT_OK) return rc;
         /* a checkpoint keeps the log for a resumed --log-json */

@@ -103,6 +103,12 @@ static void block_fill(struct mt_block *b)
     b->pos = 0;
 }
 
+static void block_seed(struct mt_block *b, uint32_t seed)
+{
+    mfr_mt19937_seed(&b->mt, seed);
+    b->pos = MFR_MT19937_N;
+}
+
 static uint32_t block_next32(struct mt_block *b)
 {
     if (b->pos >= MFR_MT19937_N) block_fill(b);
@@ -148,8 +154,7 @@ static int64_t draw_partners(struct mt_block *b, int64_t i, int64_t *j)
 void mfr_mt19937_permutation(uint32_t seed, int64_t *perm, int64_t n)
 {
     struct mt_block b;
-    mfr_mt19937_seed(&b.mt, seed);
-    b.pos = MFR_MT19937_N;
+    block_seed(&b, seed);
     for (int64_t i = 0; i < n; i++) perm[i] = i;
     int64_t j[PERM_BLOCK];
     for (int64_t i = n - 1; i >= 1;) {
@@ -166,8 +171,7 @@ void mfr_mt19937_permutation(uint32_t seed, int64_t *perm, int64_t n)
 void mfr_mt19937_permutation32(uint32_t seed, uint32_t *perm, int64_t n)
 {
     struct mt_block b;
-    mfr_mt19937_seed(&b.mt, seed);
-    b.pos = MFR_MT19937_N;
+    block_seed(&b, seed);
     for (int64_t i = 0; i < n; i++) perm[i] = (uint32_t)i;
     int64_t j[PERM_BLOCK];
     for (int64_t i = n - 1; i >= 1;) {

@@ -57,6 +57,20 @@ static int agree(MPI_Comm comm, int rank, int rc, mfr_error *err)
     return err->status != MFR_OK ? err->status : MFR_ERR_IO;
 }
 
+/* Every rank's k words of mine into *all (P * k, rank order), the
+ * allocation agreed first so that no rank is left in the gather; `what`
+ * names the step in the errors. */
+static int gather_words(MPI_Comm comm, int rank, int P, const int64_t *mine, int k, const char *what,
+                        int64_t **all, mfr_error *err)
+{
+    *all = mfr_malloc(sizeof **all * (size_t)k * (size_t)P);
+    int rc = agree(comm, rank, *all ? MFR_OK : mfr_nomem(err, what), err);
+    if (rc == MFR_OK && MPI_Allgather(mine, k, MPI_INT64_T, *all, k, MPI_INT64_T, comm) != MPI_SUCCESS)
+        rc = mfr_seterr(err, MFR_ERR_IO, "MPI gather failed %s", what);
+    if (rc != MFR_OK) free(*all), *all = NULL;
+    return rc;
+}
+
 static int cmp_i64(const void *a, const void *b)
 {
     const int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
@@ -172,15 +186,9 @@ static int load_parse(struct load *L, mfr_error *err)
     L->c.first = L->rank ? first : 0;
     int rc = mfr_rating_chunk_parse(f, syn, L->t.ld.opt.min_rating, L->t.ld.opt.max_rating, &L->c, &L->r, err);
     if ((rc = agree(L->comm, L->rank, rc, err)) != MFR_OK) return rc;
-    int64_t mine[3] = {L->c.count, L->c.blank, L->c.rc != MFR_OK}, *all = mfr_malloc(sizeof *all * 3 * (size_t)L->P);
-    if ((rc = agree(L->comm, L->rank, all ? MFR_OK : mfr_nomem(err, "parsing ratings"), err)) != MFR_OK) {
-        free(all);
-        return rc;
-    }
-    if (MPI_Allgather(mine, 3, MPI_INT64_T, all, 3, MPI_INT64_T, L->comm) != MPI_SUCCESS) {
-        free(all);
-        return mfr_seterr(err, MFR_ERR_IO, "MPI gather of the slices' outcomes failed");
-    }
+    const int64_t mine[3] = {L->c.count, L->c.blank, L->c.rc != MFR_OK};
+    int64_t *all;
+    if ((rc = gather_words(L->comm, L->rank, L->P, mine, 3, "parsing ratings", &all, err)) != MFR_OK) return rc;
     int64_t n = 0, blank = 0;
     int bad = -1;
     for (int q = 0; q < L->P && bad < 0 && rc == MFR_OK; q++) {
@@ -367,15 +375,9 @@ static int load_duplicates(struct load *L, mfr_error *err)
         mine[2] = L->ds.user_ids[b->user];
         mine[3] = L->ds.item_ids[b->item];
     }
-    int64_t *all = mfr_malloc(sizeof *all * 4 * (size_t)L->P);
-    if ((rc = agree(L->comm, L->rank, all ? MFR_OK : mfr_nomem(err, "checking for duplicate ratings"), err)) != MFR_OK) {
-        free(all);
+    int64_t *all;
+    if ((rc = gather_words(L->comm, L->rank, L->P, mine, 4, "checking for duplicate ratings", &all, err)) != MFR_OK)
         return rc;
-    }
-    if (MPI_Allgather(mine, 4, MPI_INT64_T, all, 4, MPI_INT64_T, L->comm) != MPI_SUCCESS) {
-        free(all);
-        return mfr_seterr(err, MFR_ERR_IO, "MPI gather of the duplicates failed");
-    }
     int best = 0;
     for (int q = 1; q < L->P; q++)
         if (all[4 * q] < all[4 * best]) best = q;

@@ -136,7 +136,7 @@ void *mfr_aligned_calloc(size_t bytes)
     size_t align = rounded >= 2 * (size_t)HUGE_PAGE ? HUGE_PAGE : 64;
     if (align > 64) rounded = (rounded + align - 1) / align * align;
     void *p = fault_hit() ? NULL : advise_huge(aligned_alloc(align, rounded), rounded);
-    if (p) memset(p, 0, rounded);
+    if (p) mfr_zero_parallel(p, rounded);
     return p;
 }
 

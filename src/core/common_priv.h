@@ -43,8 +43,18 @@ static inline bool mfr_add_size(size_t a, size_t b, size_t *out)
     return !__builtin_add_overflow(a, b, out);
 }
 
-/* 64-byte aligned allocation (zeroed), freed with mfr_aligned_free. */
+/* 64-byte aligned allocation (zeroed through mfr_zero_parallel), freed
+ * with mfr_aligned_free. */
 void *mfr_aligned_calloc(size_t bytes);
+
+/* The thread count of the library's setup work (load, split, CSR, model
+ * evaluation, zeroing) for calls that take none: mfr_set_threads's value
+ * on this thread, else the OpenMP default (setup_threads.c). */
+int mfr_setup_threads(void);
+
+/* memset(p, 0, n); a large block outside a parallel region is cleared on
+ * mfr_setup_threads() threads. */
+void mfr_zero_parallel(void *p, size_t n);
 /* Every allocation of the library goes through these (free() releases
  * them), so that a test can make the Nth one fail: mfr_fault_alloc_at(n)
  * with n > 0 fails exactly the nth allocation from now (0: none);

@@ -1,6 +1,6 @@
 /*
- * csort.c — the parallel stable counting sort of csort_priv.h, and the
- * setup thread count. Integer work only: the offsets are exact whatever
+ * csort.c — the parallel stable counting sort of csort_priv.h. Integer
+ * work only: the offsets are exact whatever
  * the chunking, so every thread count gives the same bytes.
  */
 #include <omp.h>
@@ -8,12 +8,6 @@
 
 #include "csort_priv.h"
 
-
-static _Thread_local int32_t g_setup_threads;
-
-void mfr_set_threads(int32_t n) { g_setup_threads = n > 0 ? n : 0; }
-
-int mfr_setup_threads(void) { return g_setup_threads > 0 ? g_setup_threads : omp_get_max_threads(); }
 
 int mfr_csort_init(struct mfr_csort *cs, int64_t n, int32_t n_keys, int n_threads)
 {

@@ -61,9 +61,4 @@ void mfr_csort_count(struct mfr_csort *cs, const int32_t *key, const int64_t *vi
  * order and ptr[n_keys] = n. */
 void mfr_csort_offsets(struct mfr_csort *cs, int64_t *ptr);
 
-/* The thread count of the library's setup work (load, split, CSR, model
- * evaluation) for calls that take none: mfr_set_threads's value on this
- * thread, else the OpenMP default. */
-int mfr_setup_threads(void);
-
 #endif

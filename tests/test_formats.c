@@ -5,7 +5,8 @@
  * every format ("file:line" in the message), reading further rating files
  * in a dataset's own syntax, large raw ids, and the binary dataset cache
  * (used when valid, ignored when stale, racy or corrupt, identical to the
- * parsed dataset).
+ * parsed dataset; a first run's timestamps spilled to a file give the same
+ * dataset and cache).
  *
  * Every dataset is tiny, made up, and written into a fresh temporary
  * directory by the test itself.
@@ -23,8 +24,10 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <dirent.h>
 
 #include "dataset_priv.h"
+#include "loader_priv.h"
 #include "mfrec.h"
 #include "test_util.h"
 
@@ -862,6 +865,121 @@ static void test_cache_round_trip(void **state)
 
 /* A cache big enough for several 1 MiB checksum blocks per array, written
  * with 3 threads, reads back (same checksum, same dataset) with 1 and 7. */
+/* The names in dir (not "." and ".."), sorted, joined by spaces. */
+static void dir_names(const char *dir, char *out, size_t cap)
+{
+    char *names[8];
+    int n = 0;
+    DIR *d = opendir(dir);
+    assert_non_null(d);
+    for (struct dirent *e; (e = readdir(d));)
+        if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) {
+            assert_true(n < 8);
+            names[n++] = strdup(e->d_name);
+        }
+    closedir(d);
+    for (int a = 1; a < n; a++) /* insertion sort */
+        for (int b = a; b > 0 && strcmp(names[b - 1], names[b]) > 0; b--) {
+            char *t = names[b];
+            names[b] = names[b - 1], names[b - 1] = t;
+        }
+    size_t used = 0;
+    out[0] = 0;
+    for (int k = 0; k < n; k++) {
+        size_t len = strlen(names[k]);
+        assert_true(used + len + 2 <= cap);
+        if (k) out[used++] = ' ';
+        memcpy(out + used, names[k], len + 1);
+        used += len;
+        free(names[k]);
+    }
+}
+
+/* A parse whose cache is about to be written keeps its timestamps in an
+ * unlinked file of the cache's directory (mfr_ratings_spill_ts): the same
+ * dataset and the same cache bytes as timestamps on the heap, for any
+ * thread count (the parse's chunks release their pages behind them), and
+ * no file is left behind. When the cache then cannot be written, the
+ * dataset goes on with the spilled timestamps. */
+static void test_cache_spilled_timestamps(void **state)
+{
+    (void)state;
+    char *dir = tu_mkdtemp(), *data = tu_path(dir, "data"), *cache = tu_path(dir, "c");
+    static const char *const names[] = {"u.data", "u.item", "u.user", "u.genre", "u.occupation", NULL};
+    /* 600k ratings: several chunks, and each chunk releases ts pages more than once */
+    assert_int_equal(tu_synth(data, 4000, 900, 600000, 3, NULL), 0);
+    age_sources(data, names, 100);
+    mfr_load_options never = opts(MFR_FORMAT_AUTO);
+    never.cache = MFR_CACHE_NEVER;
+    mfr_set_spill_min(0);
+    mfr_dataset *heap = tu_load_ok(data, &never); /* no cache to write: never spilled */
+    assert_int_equal(mfr_dataset_ratings(heap)->ts_spill_len, 0);
+
+    mfr_set_spill_min(INT64_MAX);
+    mfr_set_threads(2);
+    mfr_dataset_destroy(load_cached(data, cache, MFR_CACHE_STATE_WRITTEN));
+    size_t ref_len, len;
+    char *ref = tu_read_file(cache, &ref_len);
+    assert_non_null(ref);
+    assert_int_equal(unlink(cache), 0);
+
+    mfr_set_spill_min(0);
+    const int threads[] = {1, 2, 3};
+    for (int t = 0; t < 3; t++) {
+        mfr_set_threads(threads[t]);
+        mfr_dataset *ds = load_cached(data, cache, MFR_CACHE_STATE_WRITTEN);
+        assert_same_dataset(heap, ds);
+        char *got = tu_read_file(cache, &len);
+        assert_non_null(got);
+        assert_int_equal(len, ref_len);
+        assert_memory_equal(got, ref, len);
+        free(got);
+        mfr_dataset_destroy(ds);
+        assert_int_equal(unlink(cache), 0);
+    }
+
+    /* --max-memory counts what the parse holds: 12 bytes a rating spilled,
+     * 20 on the heap; refused before the parse, nothing cached. */
+    mfr_load_options b = opts(MFR_FORMAT_AUTO);
+    b.cache = MFR_CACHE_ALWAYS;
+    b.cache_path = cache;
+    b.max_memory = 600000 * 16;
+    mfr_dataset *fits = tu_load_ok(data, &b);
+    assert_same_dataset(heap, fits);
+    mfr_dataset_destroy(fits);
+    assert_int_equal(unlink(cache), 0);
+    b.max_memory = 600000 * 11;
+    load_fails(data, &b, MFR_ERR_TOO_LARGE, "(12 bytes a rating)", "memory budget");
+    mfr_set_spill_min(INT64_MAX);
+    b.max_memory = 600000 * 16;
+    load_fails(data, &b, MFR_ERR_TOO_LARGE, "(20 bytes a rating)", "u.data: parsing its 600000 lines");
+    assert_false(tu_exists(cache));
+    mfr_set_spill_min(0);
+
+    /* The cache path is a directory: the write fails, the dataset keeps the
+     * spilled timestamps (whose file lives as long as their mapping). */
+    char *cdir = tu_path(dir, "cdir");
+    assert_int_equal(mkdir(cdir, 0755), 0);
+    mfr_dataset *kept = load_cached(data, cdir, MFR_CACHE_STATE_WRITE_FAILED);
+    const mfr_ratings *kr = mfr_dataset_ratings(kept);
+    assert_true(kr->ts_spill_len == sizeof(int64_t) * (size_t)kr->n);
+    assert_same_dataset(heap, kept);
+    mfr_dataset_destroy(kept);
+
+    char left[256];
+    dir_names(dir, left, sizeof left);
+    assert_string_equal(left, "cdir data");
+    dir_names(cdir, left, sizeof left);
+    assert_string_equal(left, "");
+
+    mfr_set_spill_min(-1);
+    mfr_set_threads(0);
+    mfr_dataset_destroy(heap);
+    free(ref);
+    tu_rmtree(dir);
+    free(dir), free(data), free(cache), free(cdir);
+}
+
 static void test_cache_any_threads(void **state)
 {
     (void)state;
@@ -1009,6 +1127,7 @@ int main(void)
         cmocka_unit_test(test_cache_write_failure_is_logged),
         cmocka_unit_test(test_cache_formats),
         cmocka_unit_test(test_cache_any_threads),
+        cmocka_unit_test(test_cache_spilled_timestamps),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -233,7 +233,7 @@ static int sync_parent_dir(const char *dir, mfr_error *err)
 /* path's directory ("." when none), allocated before anything is written:
  * an allocation failure after the rename would report an error for a file
  * that was in fact replaced. */
-static char *parent_dir(const char *path)
+char *mfr_parent_dir(const char *path)
 {
     const char *slash = strrchr(path, '/');
     return slash ? mfr_strndup(path, slash == path ? 1 : (size_t)(slash - path)) : mfr_strdup(".");
@@ -302,7 +302,7 @@ int mfr_write_atomic_tmp(const char *path, mfr_write_tmp_fn fn, void *ctx, mfr_e
     if (lstat(path, &st) == 0 && !S_ISREG(st.st_mode))
         return mfr_seterr(err, MFR_ERR_IO, "%s is not a regular file; not replacing it", path);
     size_t len = strlen(path);
-    char *dir = parent_dir(path);
+    char *dir = mfr_parent_dir(path);
     char *tmp = dir ? mfr_malloc(len + 16) : NULL;
     if (!tmp) {
         free(dir);

@@ -61,7 +61,8 @@ void mfr_zero_parallel(void *p, size_t n);
  * mfr_fault_alloc_count() is how many were made since. Process-wide and
  * for tests only (tests/test_faults.c). */
 void *mfr_malloc(size_t n);
-/* Releases n bytes at p of a read-only file mapping of `whole` bytes, when
+/* Releases n bytes at p of a file mapping of `whole` bytes (read-only, or
+ * shared: its written pages stay in the page cache), when
  * the mapping is at least MFR_RELEASE_MIN_BYTES: below that it stays
  * resident, since each later pass would fault its pages in again (on this
  * project's VM a fault costs microseconds; docs/PERFORMANCE.md). */
@@ -120,6 +121,9 @@ uint64_t mfr_physical_memory(void);
  * On any failure the temporary file is removed and `path` is untouched. */
 typedef int (*mfr_write_fn)(FILE *f, void *ctx, mfr_error *err);
 int mfr_write_atomic(const char *path, mfr_write_fn fn, void *ctx, mfr_error *err);
+
+/* The directory part of path (malloc'd; "." without a slash), or NULL. */
+char *mfr_parent_dir(const char *path);
 /* The same, fn told the temporary file's name (other processes write parts
  * of it by name before fn returns: src/mpi/mpi_load.c). */
 typedef int (*mfr_write_tmp_fn)(FILE *f, const char *tmp, void *ctx, mfr_error *err);

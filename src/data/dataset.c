@@ -264,10 +264,10 @@ static bool scale_from_data(const mfr_load_options *o)
 }
 
 /* Parses the text of a resolved load into ds. */
-static int parse_dataset(const char *dir, const char *name, const mfr_load_options *opt,
+static int parse_dataset(const char *dir, const char *name, const mfr_load_options *opt, const char *spill_dir,
                          mfr_dataset *ds, mfr_error *err)
 {
-    struct mfr_loader ld = {.dir = dir, .ratings_name = name, .opt = *opt};
+    struct mfr_loader ld = {.dir = dir, .ratings_name = name, .opt = *opt, .spill_dir = spill_dir};
     int rc = run_loader(&ld, err);
     if (rc == MFR_OK) rc = mfr_loader_finish(&ld, ds, err);
     if (rc == MFR_OK) {
@@ -333,7 +333,7 @@ int mfr_dataset_load(const char *dir, const mfr_load_options *opt, mfr_dataset *
     int rc = check_options(&o, err);
     if (rc != MFR_OK) return rc;
 
-    char *ddir = NULL, *name = NULL, *cache_path = NULL;
+    char *ddir = NULL, *name = NULL, *cache_path = NULL, *spill_dir = NULL;
     struct mfr_cache_key key = {0};
     mfr_dataset *ds = NULL;
     bool named = false;
@@ -362,7 +362,10 @@ int mfr_dataset_load(const char *dir, const mfr_load_options *opt, mfr_dataset *
         }
         ds->scale_min = lo;
         ds->scale_max = hi;
-        if ((rc = parse_dataset(ddir, name, &o, ds, err)) != MFR_OK) goto fail;
+        /* A cache about to be written takes the parse's timestamps from its
+         * own directory's disk (mfr_ratings_spill_ts), not from memory. */
+        spill_dir = use_cache ? mfr_parent_dir(cache_path) : NULL;
+        if ((rc = parse_dataset(ddir, name, &o, spill_dir, ds, err)) != MFR_OK) goto fail;
         if (use_cache) write_cache(cache_path, &key, &o, ds);
     }
     ds->opt.ratings_file = NULL; /* the caller's strings and callback are not kept */
@@ -383,6 +386,7 @@ fail:
     mfr_dataset_destroy(ds);
     mfr_cache_key_free(&key);
     free(cache_path);
+    free(spill_dir);
     free(ddir);
     free(name);
     return rc;

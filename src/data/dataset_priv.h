@@ -24,6 +24,9 @@ struct mfr_ratings {
     int32_t *item;
     float *rating;
     int64_t *ts;
+    /* ts is a shared mapping of this many bytes of an unlinked file (the
+     * first run's parse, mfr_ratings_spill_ts), not heap memory; 0: heap */
+    size_t ts_spill_len;
     bool borrowed;
     bool mapped;
     const unsigned char *skip;
@@ -47,6 +50,18 @@ int64_t mfr_ratings_gather(const mfr_ratings *r, int64_t lo, int64_t hi, int32_t
  * which scans from its view block's start, when a caller reads on). */
 int64_t mfr_ratings_gather_rows(const mfr_ratings *r, int64_t f, int64_t cnt, int32_t *user, int32_t *item,
                                 float *rating);
+
+/* Moves a freshly allocated r's (still untouched) timestamps from the heap
+ * to a shared mapping of an unlinked file made in dir, its blocks reserved
+ * (fallocate, so that a full disk cannot fault a write later): a large
+ * first-run parse then holds 12 bytes a rating instead of 20, the
+ * timestamps' pages leaving memory behind the parse (mfr_ratings_release_ts)
+ * and staying in the page cache for the cache writer. Returns false, r
+ * unchanged, when the file cannot be made or reserved there. */
+bool mfr_ratings_spill_ts(mfr_ratings *r, const char *dir);
+
+/* When r->ts is spilled: releases its resident pages of rows [lo, hi). */
+void mfr_ratings_release_ts(const mfr_ratings *r, int64_t lo, int64_t hi);
 
 /* When r's arrays are mapped: releases their pages of rows [lo, hi). */
 void mfr_ratings_release_rows(const mfr_ratings *r, int64_t lo, int64_t hi);

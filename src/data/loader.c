@@ -182,11 +182,16 @@ static void parse_chunk(struct mfr_rating_chunk *c, const char *path, const stru
     int64_t k = c->first;
     int rc = MFR_OK;
     const char *read_from = c->p; /* a mapped file's text not yet released */
+    int64_t ts_from = k;          /* the first spilled timestamp not yet released */
     if (c->release) file_size = SIZE_MAX; /* (what mfr_release_mapped weighs) */
     for (;;) {
         if (mapped && (k & 0xffff) == 0 && it.p > read_from) { /* the text read so far leaves memory */
             mfr_release_mapped(read_from, (size_t)(it.p - read_from), file_size);
             read_from = it.p;
+        }
+        if (r->ts_spill_len && (k & 0xffff) == 0 && k > ts_from) { /* and the timestamps written */
+            mfr_ratings_release_ts(r, ts_from - base, k - base);
+            ts_from = k;
         }
         struct rating_rec rec;
         if (fast && !it.blank && it.p < it.end &&
@@ -223,6 +228,7 @@ static void parse_chunk(struct mfr_rating_chunk *c, const char *path, const stru
         k++;
     }
     if (mapped && it.p > read_from) mfr_release_mapped(read_from, (size_t)(it.p - read_from), file_size);
+    mfr_ratings_release_ts(r, ts_from - base, k - base);
     c->rc = rc < 0 ? rc : MFR_OK;
     c->count = k - c->first;
     c->blank = it.blank;
@@ -345,6 +351,12 @@ void mfr_rating_chunk_free(struct mfr_rating_chunk *c)
     c->to_user = c->to_item = NULL;
 }
 
+/* Ratings from which a parse with a spill directory spills its timestamps
+ * (mfr_set_spill_min). */
+static int64_t g_spill_min = (int64_t)1 << 22;
+
+void mfr_set_spill_min(int64_t n) { g_spill_min = n >= 0 ? n : (int64_t)1 << 22; }
+
 int mfr_parse_ratings_chunked(const struct mfr_text_file *f, const struct mfr_rating_syntax *syn,
                               const struct mfr_rating_ids *ids, float min_r, float max_r,
                               int n_chunks, bool fast, mfr_ratings **out, mfr_error *err)
@@ -363,17 +375,20 @@ int mfr_parse_ratings_chunked(const struct mfr_text_file *f, const struct mfr_ra
     const int64_t lines = cut_chunks(f, body, ch, nc, threads);
 
     mfr_ratings *r = NULL;
-    int rc = MFR_OK;
-    /* the parsed arrays: user, item (4 bytes each), rating (4), timestamp (8) */
-    const double need = (double)lines * 20.0;
+    int rc = mfr_ratings_alloc(lines, &r, err); /* nothing touched yet: no memory used */
+    if (rc != MFR_OK) goto done;
+    if (ids->spill_dir && lines >= g_spill_min) (void)mfr_ratings_spill_ts(r, ids->spill_dir);
+    /* the parsed arrays: user, item (4 bytes each), rating (4), timestamp
+     * (8, unless spilled to a file) */
+    const int per = r->ts_spill_len ? 12 : 20;
+    const double need = (double)lines * per;
     if (ids->budget && need > (double)ids->budget) {
         rc = mfr_seterr(err, MFR_ERR_TOO_LARGE,
-                        "%s: parsing its %lld lines needs at least %.1f MiB (20 bytes a rating), more than "
+                        "%s: parsing its %lld lines needs at least %.1f MiB (%d bytes a rating), more than "
                         "the memory budget of %.1f MiB",
-                        f->path, (long long)lines, need / 1048576.0, (double)ids->budget / 1048576.0);
+                        f->path, (long long)lines, need / 1048576.0, per, (double)ids->budget / 1048576.0);
         goto done;
     }
-    if ((rc = mfr_ratings_alloc(lines, &r, err)) != MFR_OK) goto done;
 #pragma omp parallel for schedule(static, 1) num_threads(threads) if (threads > 1)
     for (size_t t = 0; t < nc; t++)
         parse_chunk(&ch[t], f->path, syn, ids, header, min_r, max_r, fast, f->mapped, f->size, r, 0);
@@ -691,7 +706,8 @@ int mfr_loader_read_ratings(struct mfr_loader *ld, const char *sep, int32_t head
         ld->rsyn = syn;
         return MFR_OK;
     }
-    struct mfr_rating_ids ids = {.users = &ld->users, .items = &ld->items, .budget = ld->opt.max_memory};
+    struct mfr_rating_ids ids = {
+        .users = &ld->users, .items = &ld->items, .budget = ld->opt.max_memory, .spill_dir = ld->spill_dir};
     rc = mfr_parse_ratings(&f, &syn, &ids, ld->opt.min_rating, ld->opt.max_rating,
                            &ld->ratings, err);
     if (rc == MFR_OK)

@@ -36,7 +36,15 @@ struct mfr_rating_ids {
     struct mfr_id_map *users, *items; /* loading */
     const mfr_dataset *ds;            /* reading through a dataset */
     uint64_t budget;                  /* bytes the parse may hold, 0: no limit */
+    /* a directory for the timestamps of a large parse (mfr_ratings_spill_ts:
+     * the dataset cache's, which is about to be written), or NULL */
+    const char *spill_dir;
 };
+
+/* The number of ratings from which a parse given a spill directory moves
+ * the timestamps to a file (default 4M: 32 MiB); n < 0 restores the
+ * default. Process-wide, for tests. */
+void mfr_set_spill_min(int64_t n);
 
 /*
  * Parses a rating file into *out, in file order, mapping ids through
@@ -149,6 +157,7 @@ struct mfr_loader {
     const char *dir;          /* the dataset directory */
     const char *ratings_name; /* the rating file, relative to dir or absolute */
     mfr_load_options opt;     /* resolved: format, range, sep, header */
+    const char *spill_dir;    /* mfr_rating_ids.spill_dir, or NULL */
     struct mfr_id_map users, items;
     mfr_ratings *ratings; /* provisional indices until finish */
     struct mfr_item_rec *item_recs;

@@ -13,11 +13,15 @@
  * calls setlocale().
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
+#include <sys/mman.h>
+#include <unistd.h>
 #include <math.h>
 #include <string.h>
 
 #include "dataset_priv.h"
+#include "parse_priv.h"
 
 int mfr_ratings_alloc(int64_t n, mfr_ratings **out, mfr_error *err)
 {
@@ -115,6 +119,44 @@ int mfr_ratings_get(const mfr_ratings *r, int64_t idx, int32_t *user, int32_t *i
     return MFR_OK;
 }
 
+/* An unlinked, read-write file in dir, or -1: O_TMPFILE where the file
+ * system has it, else a named temporary file removed at once. */
+static int unlinked_file(const char *dir)
+{
+#ifdef O_TMPFILE
+    int fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+    if (fd >= 0) return fd;
+#endif
+    char *path = mfr_path_join(dir, ".mfrec-spill-XXXXXX");
+    int tmp = path ? mkostemp(path, O_CLOEXEC) : -1;
+    if (tmp >= 0) unlink(path);
+    free(path);
+    return tmp;
+}
+
+bool mfr_ratings_spill_ts(mfr_ratings *r, const char *dir)
+{
+    size_t len;
+    if (!r || r->borrowed || r->ts_spill_len || r->n <= 0 || !mfr_mul_size((size_t)r->n, sizeof *r->ts, &len))
+        return false;
+    int fd = unlinked_file(dir);
+    if (fd < 0) return false;
+    void *p = MAP_FAILED;
+    if (fallocate(fd, 0, 0, (off_t)len) == 0) p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    close(fd); /* the mapping keeps the file */
+    if (p == MAP_FAILED) return false;
+    free(r->ts);
+    r->ts = p;
+    r->ts_spill_len = len;
+    return true;
+}
+
+void mfr_ratings_release_ts(const mfr_ratings *r, int64_t lo, int64_t hi)
+{
+    if (r->ts_spill_len && hi > lo)
+        mfr_release_mapped(r->ts + lo, (size_t)(hi - lo) * sizeof *r->ts, SIZE_MAX);
+}
+
 void mfr_ratings_destroy(mfr_ratings *r)
 {
     if (!r) return;
@@ -122,7 +164,10 @@ void mfr_ratings_destroy(mfr_ratings *r)
         free(r->user);
         free(r->item);
         free(r->rating);
-        free(r->ts);
+        if (r->ts_spill_len)
+            munmap(r->ts, r->ts_spill_len);
+        else
+            free(r->ts);
     }
     free((void *)(uintptr_t)r->skip);
     free(r->block_base);

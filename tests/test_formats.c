@@ -12,6 +12,7 @@
  * directory by the test itself.
  */
 #include <fcntl.h>
+#include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -865,6 +866,56 @@ static void test_cache_round_trip(void **state)
 
 /* A cache big enough for several 1 MiB checksum blocks per array, written
  * with 3 threads, reads back (same checksum, same dataset) with 1 and 7. */
+/* A cache whose checksum matches but whose ratings index outside the
+ * dataset, or hold a rating outside its range, is not used (the load's
+ * range checks, run on each checksum block): the text is parsed again and
+ * the cache rewritten. Each bad value goes in the first or in a later
+ * 1 MiB block (the single-block and the parallel paths), at 1 and 3
+ * threads; a value at the edge of its range is accepted. */
+static void test_cache_range_checks(void **state)
+{
+    (void)state;
+    char *dir = tu_mkdtemp(), *data = tu_path(dir, "data"), *cache = tu_path(dir, "c");
+    static const char *const names[] = {"u.data", "u.item", "u.user", "u.genre", "u.occupation", NULL};
+    assert_int_equal(tu_synth(data, 4000, 900, 600000, 5, NULL), 0);
+    age_sources(data, names, 100);
+    mfr_load_options never = opts(MFR_FORMAT_AUTO);
+    never.cache = MFR_CACHE_NEVER;
+    mfr_dataset *parsed = tu_load_ok(data, &never);
+    const uint32_t nu = (uint32_t)mfr_dataset_n_users(parsed), ni = (uint32_t)mfr_dataset_n_items(parsed);
+    float lo, hi, above, nan = (float)NAN;
+    mfr_dataset_rating_range(parsed, &lo, &hi);
+    above = hi + 1.0f;
+    uint32_t above_bits, nan_bits, hi_bits;
+    memcpy(&above_bits, &above, 4), memcpy(&nan_bits, &nan, 4), memcpy(&hi_bits, &hi, 4);
+    const struct {
+        int section;
+        uint32_t bits;
+        bool bad;
+    } pokes[] = {{0, nu, true}, {1, ni, true}, {0, UINT32_MAX, true}, {2, above_bits, true},
+                 {2, nan_bits, true}, {0, nu - 1, false}, {1, ni - 1, false}, {2, hi_bits, false}};
+    const int64_t where[] = {3, 500000}; /* block 0; block 1 (1 MiB = 262144 entries) */
+    for (size_t q = 0; q < sizeof pokes / sizeof pokes[0]; q++)
+        for (int w = 0; w < 2; w++) {
+            mfr_set_threads(w ? 3 : 1);
+            mfr_dataset_destroy(load_cached(data, cache, MFR_CACHE_STATE_WRITTEN));
+            assert_int_equal(mfr_cache_poke(cache, pokes[q].section, where[w], pokes[q].bits), MFR_OK);
+            mfr_dataset *ds = load_cached(data, cache, pokes[q].bad ? MFR_CACHE_STATE_WRITTEN : MFR_CACHE_STATE_READ);
+            if (pokes[q].bad) assert_same_dataset(parsed, ds); /* parsed again */
+            mfr_dataset_destroy(ds);
+            assert_int_equal(unlink(cache), 0);
+        }
+    /* the poke helper itself refuses what it cannot do */
+    mfr_dataset_destroy(load_cached(data, cache, MFR_CACHE_STATE_WRITTEN));
+    assert_int_equal(mfr_cache_poke(cache, 3, 0, 0), MFR_ERR_IO);
+    assert_int_equal(mfr_cache_poke(cache, 0, 600000, 0), MFR_ERR_IO);
+    assert_int_equal(mfr_cache_poke(data, 0, 0, 0), MFR_ERR_IO);
+    mfr_set_threads(0);
+    mfr_dataset_destroy(parsed);
+    tu_rmtree(dir);
+    free(dir), free(data), free(cache);
+}
+
 /* The names in dir (not "." and ".."), sorted, joined by spaces. */
 static void dir_names(const char *dir, char *out, size_t cap)
 {
@@ -1128,6 +1179,7 @@ int main(void)
         cmocka_unit_test(test_cache_formats),
         cmocka_unit_test(test_cache_any_threads),
         cmocka_unit_test(test_cache_spilled_timestamps),
+        cmocka_unit_test(test_cache_range_checks),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -141,18 +141,50 @@ static void buf_str(struct buf *b, const char *s)
  * before it moved there, so old caches keep their sums. */
 static uint64_t hash_bytes(uint64_t seed, const void *data, size_t n) { return mfr_hash64(seed, data, n); }
 
+/* What every element of a rating section must be, checked on each block
+ * right after it is hashed so that a load reads the mapping once (the
+ * checks of arrays_valid, fused): int32 values below `below`, or floats in
+ * lo..hi. */
+enum sec_check_kind { CHECK_NONE, CHECK_INDEX, CHECK_RATING };
+struct sec_check {
+    enum sec_check_kind kind;
+    uint32_t below;
+    float lo, hi;
+};
+
+/* Whether the len bytes at p (whole 4-byte elements) pass c; no branch in
+ * the loops. */
+static bool block_passes(const struct sec_check *c, const unsigned char *p, size_t len)
+{
+    const size_t n = len / 4;
+    unsigned bad = 0;
+    if (c->kind == CHECK_INDEX) {
+        const uint32_t *v = (const uint32_t *)(const void *)p, below = c->below;
+        for (size_t i = 0; i < n; i++) bad |= v[i] >= below;
+    } else if (c->kind == CHECK_RATING) {
+        const float *v = (const float *)(const void *)p, lo = c->lo, hi = c->hi;
+        for (size_t i = 0; i < n; i++) bad |= !((v[i] >= lo) & (v[i] <= hi));
+    }
+    return !bad;
+}
+
 /* hash_bytes of each HASH_BLOCK-byte block of data (seeded with its
  * index), in parallel, then of the block hashes in order, 256 at a time.
  * `mapping`: the length of the read-only file mapping data lies in (0:
  * not mapped); its pages are released after each group (mfr_release_mapped
  * weighs the whole mapping, not the section), so that a cache never
- * becomes resident whole. */
-static uint64_t hash_blocks_mapped(uint64_t seed, const void *data, size_t n, size_t mapping)
+ * becomes resident whole. `check` (NULL: none) is run on every block while
+ * it is in the cache; a failure sets *bad. */
+static uint64_t hash_blocks_mapped(uint64_t seed, const void *data, size_t n, size_t mapping,
+                                   const struct sec_check *check, bool *bad)
 {
     const bool mapped = mapping > 0;
     const size_t nb = (n + HASH_BLOCK - 1) / HASH_BLOCK;
     const unsigned char *p = data;
-    if (nb <= 1) return hash_bytes(seed, data, n);
+    if (nb <= 1) {
+        if (check && check->kind != CHECK_NONE && !block_passes(check, p, n)) *bad = true;
+        return hash_bytes(seed, data, n);
+    }
     for (size_t g = 0; g < nb; g += 256) {
         uint64_t h[256] = {0}; /* (every entry is written below) */
         const size_t cnt = nb - g < 256 ? nb - g : 256;
@@ -161,11 +193,14 @@ static uint64_t hash_blocks_mapped(uint64_t seed, const void *data, size_t n, si
         const size_t batch = mapped ? 32 : 256;
         for (size_t b0 = g; b0 < g + cnt; b0 += batch) {
             const size_t b1 = b0 + batch < g + cnt ? b0 + batch : g + cnt;
-#pragma omp parallel for schedule(static) num_threads(mfr_setup_threads())
+            int failed = 0;
+#pragma omp parallel for schedule(static) num_threads(mfr_setup_threads()) reduction(| : failed)
             for (size_t b = b0; b < b1; b++) {
                 size_t len = b + 1 < nb ? HASH_BLOCK : n - b * HASH_BLOCK;
                 h[b - g] = hash_bytes(b + 1, p + b * HASH_BLOCK, len);
+                if (check && check->kind != CHECK_NONE) failed |= !block_passes(check, p + b * HASH_BLOCK, len);
             }
+            if (failed) *bad = true;
             if (mapped)
                 mfr_release_mapped(p + b0 * HASH_BLOCK, b1 < nb ? (b1 - b0) * HASH_BLOCK : n - b0 * HASH_BLOCK, mapping);
         }
@@ -174,16 +209,22 @@ static uint64_t hash_blocks_mapped(uint64_t seed, const void *data, size_t n, si
     return seed;
 }
 
-static uint64_t hash_blocks(uint64_t seed, const void *data, size_t n) { return hash_blocks_mapped(seed, data, n, 0); }
+static uint64_t hash_blocks(uint64_t seed, const void *data, size_t n)
+{
+    return hash_blocks_mapped(seed, data, n, 0, NULL, NULL);
+}
 
 /* The payload checksum: the counts, the arrays, the metadata blob
  * (mapping[k]: the length of the mapping array k lies in, 0 if none;
- * hash_blocks_mapped). */
+ * hash_blocks_mapped). `check` (NULL: none): each array's check, whose
+ * failure sets *bad. */
 static uint64_t payload_sum(const void *counts, size_t counts_len, void *const *sec,
-                            const size_t *sec_len, const void *meta, size_t meta_len, const size_t *mapping)
+                            const size_t *sec_len, const void *meta, size_t meta_len, const size_t *mapping,
+                            const struct sec_check *check, bool *bad)
 {
     uint64_t sum = hash_bytes(0, counts, counts_len);
-    for (int k = 0; k < 6; k++) sum = hash_blocks_mapped(sum, sec[k], sec_len[k], mapping[k]);
+    for (int k = 0; k < 6; k++)
+        sum = hash_blocks_mapped(sum, sec[k], sec_len[k], mapping[k], check ? &check[k] : NULL, bad);
     return hash_bytes(sum, meta, meta_len);
 }
 
@@ -419,7 +460,7 @@ int mfr_cache_write(const char *path, const struct mfr_cache_key *key, const mfr
 
     struct sections s;
     sections_of(ds, &s);
-    uint64_t sum = payload_sum(&c, sizeof c, s.p, s.n, meta.p, meta.len, s.mapping);
+    uint64_t sum = payload_sum(&c, sizeof c, s.p, s.n, meta.p, meta.len, s.mapping, NULL, NULL);
     uint64_t counts_at, sec_at[6], meta_len_at;
     uint64_t key_area = HEADER_BYTES + key->len + pad_to(HEADER_BYTES + key->len);
     uint64_t payload = layout(key->len, &s, &counts_at, sec_at, &meta_len_at) + meta.len - key_area;
@@ -484,28 +525,16 @@ static char *cur_str(struct cursor *c, bool nullable)
     return s;
 }
 
-/* Checks the parts of ds the rest of the library indexes with. */
-static bool arrays_valid(const mfr_dataset *ds)
+/* Checks the id arrays of ds, which the rest of the library searches
+ * (sorted, positive). The ratings' indices and values, which it indexes
+ * with, are checked with the checksum (sec_check). */
+static bool ids_valid(const mfr_dataset *ds)
 {
     for (int32_t k = 0; k < ds->n_users; k++)
         if (ds->user_ids[k] <= 0 || (k && ds->user_ids[k] <= ds->user_ids[k - 1])) return false;
     for (int32_t k = 0; k < ds->n_items; k++)
         if (ds->item_ids[k] <= 0 || (k && ds->item_ids[k] <= ds->item_ids[k - 1])) return false;
-    const mfr_ratings *r = ds->ratings;
-    const uint32_t nu = (uint32_t)ds->n_users, ni = (uint32_t)ds->n_items;
-    const float lo = ds->opt.min_rating, hi = ds->opt.max_rating;
-    int bad = 0;
-    const int64_t step = (int64_t)1 << 21; /* 24 MiB of the mapping resident at most */
-    for (int64_t k0 = 0; k0 < r->n && !bad; k0 += step) {
-        const int64_t k1 = k0 + step < r->n ? k0 + step : r->n;
-#pragma omp parallel for schedule(static) reduction(| : bad) num_threads(mfr_setup_threads()) \
-    if (k1 - k0 >= MFR_SETUP_PAR_MIN)
-        for (int64_t k = k0; k < k1; k++)
-            bad |= !(((uint32_t)r->user[k] < nu) & ((uint32_t)r->item[k] < ni) &
-                     (r->rating[k] >= lo) & (r->rating[k] <= hi));
-        mfr_ratings_release_rows(r, k0, k1);
-    }
-    return !bad;
+    return true;
 }
 
 /* Parses the metadata blob into ds; false when it is malformed. */
@@ -657,13 +686,20 @@ int mfr_cache_load(const char *path, const struct mfr_cache_key *key, mfr_datase
     if (blob_len != m.len - meta_len_at - 8) goto done;
     const unsigned char *blob = m.p + meta_len_at + 8;
     for (int k = 0; k < 6; k++) s.p[k] = (void *)(uintptr_t)(m.p + sec_at[k]), s.mapping[k] = m.len;
-    uint64_t sum = payload_sum(&c, sizeof c, s.p, s.n, blob, blob_len, s.mapping);
+    /* user, item: indices below the counts; rating: in the range */
+    const struct sec_check check[6] = {
+        [2] = {CHECK_INDEX, (uint32_t)c.n_users, 0, 0},
+        [3] = {CHECK_INDEX, (uint32_t)c.n_items, 0, 0},
+        [4] = {CHECK_RATING, 0, c.min_rating, c.max_rating},
+    };
+    bool out_of_range = false;
+    uint64_t sum = payload_sum(&c, sizeof c, s.p, s.n, blob, blob_len, s.mapping, check, &out_of_range);
 #ifdef FUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION
     /* The fuzz build (meson -Dfuzz=enabled, docs/FUZZING.md) takes any
      * checksum, so that mutated payloads reach the range checks below. */
     sum = h.checksum;
 #endif
-    if (sum != h.checksum || !(ds = dataset_from(&c, &h, &m, sec_at)) || !arrays_valid(ds) ||
+    if (sum != h.checksum || out_of_range || !(ds = dataset_from(&c, &h, &m, sec_at)) || !ids_valid(ds) ||
         !read_meta(ds, blob, blob_len))
         goto done;
     ds->map = (void *)(uintptr_t)m.p;
@@ -677,6 +713,39 @@ done:
     mfr_dataset_destroy(ds); /* its ratings are borrowed: the mapping goes below */
     if (m.p) munmap((void *)(uintptr_t)m.p, m.len);
     return *out ? MFR_OK : MFR_ERR_NOT_FOUND;
+}
+
+int mfr_cache_poke(const char *path, int section, int64_t index, uint32_t bits)
+{
+    int fd = open(path, O_RDWR | O_CLOEXEC);
+    if (fd < 0) return MFR_ERR_IO;
+    struct stat st;
+    struct mapped m = {NULL, 0};
+    int rc = MFR_ERR_IO;
+    if (fstat(fd, &st) != 0 || st.st_size < HEADER_BYTES || section < 0 || section > 2) goto done;
+    m.len = (size_t)st.st_size;
+    void *p = mmap(NULL, m.len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    if (p == MAP_FAILED) goto done;
+    m.p = p;
+    struct header h;
+    memcpy(&h, m.p, sizeof h);
+    const uint64_t counts_at = HEADER_BYTES + h.key_len + pad_to(HEADER_BYTES + h.key_len);
+    struct counts c;
+    struct sections s;
+    uint64_t sec_at[6], meta_len_at, blob_len;
+    if (memcmp(h.magic, CACHE_MAGIC, 8) != 0 || m.len < counts_at + sizeof c) goto done;
+    memcpy(&c, m.p + counts_at, sizeof c);
+    if (!counts_fit(&c, &h, &m, &s, sec_at, &meta_len_at) || index < 0 || index >= c.nnz) goto done;
+    memcpy((unsigned char *)p + sec_at[2 + section] + 4 * (uint64_t)index, &bits, 4);
+    memcpy(&blob_len, m.p + meta_len_at, 8);
+    for (int k = 0; k < 6; k++) s.p[k] = (void *)(uintptr_t)(m.p + sec_at[k]);
+    h.checksum = payload_sum(&c, sizeof c, s.p, s.n, m.p + meta_len_at + 8, (size_t)blob_len, s.mapping, NULL, NULL);
+    memcpy(p, &h, sizeof h);
+    rc = msync(p, m.len, MS_SYNC) == 0 ? MFR_OK : MFR_ERR_IO;
+done:
+    if (m.p) munmap((void *)(uintptr_t)m.p, m.len);
+    close(fd);
+    return rc;
 }
 
 /* ------------------------------------------------------------------ */

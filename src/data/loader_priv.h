@@ -301,4 +301,11 @@ int mfr_cache_load(const char *path, const struct mfr_cache_key *key, mfr_datase
 int mfr_cache_write(const char *path, const struct mfr_cache_key *key, const mfr_dataset *ds,
                     mfr_error *err);
 
+/* For tests of the load's range checks: sets 4-byte element `index` of
+ * rating section `section` (0 user, 1 item, 2 rating) of the cache file
+ * at path to `bits`, then rewrites the header's checksum to match, so
+ * that only the range checks can refuse it. MFR_OK, or MFR_ERR_IO when
+ * the file is not a readable cache or index is outside the section. */
+int mfr_cache_poke(const char *path, int section, int64_t index, uint32_t bits);
+
 #endif

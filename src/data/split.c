@@ -28,8 +28,9 @@
  *       value per draw, rejections included), its first round(FRACTION * n)
  *       entries are the test rows; each part then keeps file order. It
  *       depends only on (seed, n, FRACTION). The draws, the partition and
- *       the copies run in parallel (mark_test_rows, partition_rows,
- *       gather_rows) with the same result for any thread count.
+ *       the copies run in parallel (mark_test_rows, count_marks,
+ *       gather_marked, train_view) with the same result for any thread
+ *       count. A lean split's test part has no timestamps.
  *
  * Numbers in specs are parsed and printed in the "C" numeric locale (set
  * for the calling thread only, then restored), so a spec means the same
@@ -167,35 +168,23 @@ static int parse_spec(const char *spec, struct split_params *p, mfr_error *err)
 /* Building the parts                                                   */
 /* ------------------------------------------------------------------ */
 
-/* Entries of rows[] between releases of a mapped source's pages. */
-#define GATHER_RELEASE ((int64_t)1 << 18)
-
 /* Allocates `count` ratings and copies rows src[rows[0..count)] into them,
- * in that order. A NULL src->ts copies as timestamp 0. Ascending rows of
- * a mapped source: each thread releases the pages it has read behind
- * itself (a random split's parts), so the file never becomes resident. */
-static int gather_rows(const mfr_ratings *src, const int64_t *rows, int64_t count, bool ascending,
-                       mfr_ratings **out, mfr_error *err)
+ * in that order (the sklearn split's parts, in permutation order). A NULL
+ * src->ts copies as timestamp 0. */
+static int gather_rows(const mfr_ratings *src, const int64_t *rows, int64_t count, mfr_ratings **out,
+                       mfr_error *err)
 {
     mfr_ratings *r = NULL;
     int rc = mfr_ratings_alloc(count, &r, err);
     if (rc != MFR_OK) return rc;
-    const int nt = count >= MFR_SETUP_PAR_MIN ? mfr_setup_threads() : 1;
-#pragma omp parallel for schedule(static, 1) num_threads(nt)
-    for (int t = 0; t < nt; t++) {
-        const int64_t lo = count * t / nt, hi = count * (t + 1) / nt;
-        for (int64_t k0 = lo; k0 < hi; k0 += GATHER_RELEASE) {
-            const int64_t k1 = k0 + GATHER_RELEASE < hi ? k0 + GATHER_RELEASE : hi;
-            for (int64_t k = k0; k < k1; k++) {
-                int64_t row = rows[k];
-                MFR_ASSERT(row >= 0 && row < src->n);
-                r->user[k] = src->user[row];
-                r->item[k] = src->item[row];
-                r->rating[k] = src->rating[row];
-                if (r->ts) r->ts[k] = src->ts ? src->ts[row] : 0;
-            }
-            if (ascending) mfr_ratings_release_rows(src, rows[k0], rows[k1 - 1] + 1);
-        }
+#pragma omp parallel for schedule(static) num_threads(mfr_setup_threads()) if (count >= MFR_SETUP_PAR_MIN)
+    for (int64_t k = 0; k < count; k++) {
+        int64_t row = rows[k];
+        MFR_ASSERT(row >= 0 && row < src->n);
+        r->user[k] = src->user[row];
+        r->item[k] = src->item[row];
+        r->rating[k] = src->rating[row];
+        r->ts[k] = src->ts ? src->ts[row] : 0;
     }
     *out = r;
     return MFR_OK;
@@ -240,8 +229,8 @@ static int split_sklearn(const mfr_ratings *all, const struct split_params *p,
     int rc = alloc_rows(n, p->spec, &perm, err);
     if (rc != MFR_OK) return rc;
     mfr_mt19937_permutation(p->sklearn_seed, perm, n);
-    rc = gather_rows(all, perm, n_test, false, &s->test, err);
-    if (rc == MFR_OK) rc = gather_rows(all, perm + n_test, n_train, false, &s->train, err);
+    rc = gather_rows(all, perm, n_test, &s->test, err);
+    if (rc == MFR_OK) rc = gather_rows(all, perm + n_test, n_train, &s->train, err);
     free(perm);
     return rc;
 }
@@ -289,77 +278,136 @@ static void draw_partners(uint64_t seed, uint64_t *step, int64_t top, int64_t co
         j[k] = (int64_t)rng_below(seed, step, (uint64_t)(top - k) + 1);
 }
 
+/* The steps of mark_test_rows over a row array of type T: the identity,
+ * the swaps from the top (the partners' lines fetched ahead), the marks.
+ * One body for 4-byte rows (n below 2^31: half the memory and cache
+ * misses of 8-byte ones) and 8-byte rows. */
+#define MARK_TEST_ROWS(T)                                                                             \
+    do {                                                                                              \
+        T *rows = rows_mem;                                                                           \
+        _Pragma("omp parallel for schedule(static) num_threads(nt) if (n >= MFR_SETUP_PAR_MIN)")     \
+        for (int64_t i = 0; i < n; i++) rows[i] = (T)i;                                               \
+        uint64_t step = 0;                                                                            \
+        for (int64_t top = n - 1; top >= n_test && top >= 1; top -= DRAW_BLOCK) {                     \
+            int64_t count = top - (n_test > 1 ? n_test : 1) + 1;                                      \
+            if (count > DRAW_BLOCK) count = DRAW_BLOCK;                                               \
+            draw_partners(seed, &step, top, count, j, nt);                                            \
+            for (int64_t k = 0; k < count; k++) {                                                     \
+                if (k + 32 < count) __builtin_prefetch(&rows[j[k + 32]], 1);                          \
+                int64_t i = top - k;                                                                  \
+                T t = rows[i];                                                                        \
+                rows[i] = rows[j[k]];                                                                 \
+                rows[j[k]] = t;                                                                       \
+            }                                                                                         \
+        }                                                                                             \
+        _Pragma("omp parallel for schedule(static) num_threads(nt) if (n >= MFR_SETUP_PAR_MIN)")     \
+        for (int64_t k = 0; k < n_test; k++) is_test[rows[k]] = 1;                                    \
+    } while (0)
+
 /*
  * Marks the first n_test entries of the Fisher-Yates permutation of 0..n-1
- * (from the top, one counter value per draw) in is_test. Steps i < n_test
- * only reorder positions 0..n_test-1 among themselves, so they are not
- * run: the marked set is the same. The partners are drawn a block at a
- * time in parallel; the swaps, a chain through rows[], run in order, the
- * partners' lines fetched ahead.
+ * (from the top, one counter value per draw) in is_test (n zero bytes).
+ * Steps i < n_test only reorder positions 0..n_test-1 among themselves, so
+ * they are not run: the marked set is the same. The partners are drawn a
+ * block at a time in parallel; the swaps, a chain through the row array,
+ * run in order. The row array (4 or 8 bytes a rating) is freed on return.
  */
-static int mark_test_rows(int64_t n, int64_t n_test, uint64_t seed, unsigned char *is_test,
-                          int64_t *rows, mfr_error *err)
+static int mark_test_rows(int64_t n, int64_t n_test, uint64_t seed, unsigned char *is_test, const char *spec,
+                          mfr_error *err)
 {
+    const bool narrow = n <= INT32_MAX;
+    size_t bytes;
+    if (n < 1 || !mfr_mul_size((size_t)n, narrow ? 4 : 8, &bytes))
+        return mfr_seterr(err, MFR_ERR_TOO_LARGE, "split %s: %" PRId64 " ratings is too many", spec, n);
+    void *rows_mem = mfr_malloc(bytes);
     int64_t *j = mfr_malloc(sizeof(int64_t) * DRAW_BLOCK);
-    if (!j) return mfr_seterr(err, MFR_ERR_NOMEM, "out of memory splitting the ratings");
+    if (!rows_mem || !j) {
+        free(rows_mem), free(j);
+        return mfr_seterr(err, MFR_ERR_NOMEM, "split %s: out of memory for %" PRId64 " row indices", spec, n);
+    }
     const int nt = mfr_setup_threads();
-#pragma omp parallel for schedule(static) num_threads(nt) if (n >= MFR_SETUP_PAR_MIN)
-    for (int64_t i = 0; i < n; i++) rows[i] = i;
-    uint64_t step = 0;
-    for (int64_t top = n - 1; top >= n_test && top >= 1; top -= DRAW_BLOCK) {
-        int64_t count = top - (n_test > 1 ? n_test : 1) + 1;
-        if (count > DRAW_BLOCK) count = DRAW_BLOCK;
-        draw_partners(seed, &step, top, count, j, nt);
-        for (int64_t k = 0; k < count; k++) {
-            if (k + 16 < count) __builtin_prefetch(&rows[j[k + 16]], 1);
-            int64_t i = top - k, t = rows[i];
-            rows[i] = rows[j[k]];
-            rows[j[k]] = t;
+    if (narrow)
+        MARK_TEST_ROWS(uint32_t);
+    else
+        MARK_TEST_ROWS(int64_t);
+    free(j);
+    free(rows_mem);
+    return MFR_OK;
+}
+#undef MARK_TEST_ROWS
+
+/* The random split's rows cut into chunks (one a setup thread), with the
+ * test rows before each chunk; each part is then copied (or its view's
+ * block starts found) chunk by chunk from is_test, in file order, without
+ * a list of row indices. */
+enum { MAX_CHUNKS = 256 };
+struct marked_chunks {
+    int chunks;
+    int64_t n, tests_before[MAX_CHUNKS + 1];
+};
+
+static int64_t chunk_begin(const struct marked_chunks *mc, int c)
+{
+    return (int64_t)c * (mc->n / mc->chunks) + (int64_t)c * (mc->n % mc->chunks) / mc->chunks;
+}
+
+static void count_marks(int64_t n, int64_t n_test, const unsigned char *is_test, struct marked_chunks *mc)
+{
+    const int nt = mfr_setup_threads();
+    mc->n = n;
+    mc->chunks = n >= MFR_SETUP_PAR_MIN ? (nt < MAX_CHUNKS ? nt : MAX_CHUNKS) : 1;
+#pragma omp parallel for schedule(static, 1) num_threads(nt) if (mc->chunks > 1)
+    for (int c = 0; c < mc->chunks; c++) {
+        int64_t t = 0;
+        for (int64_t i = chunk_begin(mc, c); i < chunk_begin(mc, c + 1); i++) t += is_test[i];
+        mc->tests_before[c + 1] = t;
+    }
+    mc->tests_before[0] = 0;
+    for (int c = 0; c < mc->chunks; c++) mc->tests_before[c + 1] += mc->tests_before[c];
+    MFR_ASSERT(mc->tests_before[mc->chunks] == n_test);
+}
+
+/* Entries of a chunk between releases of a mapped source's pages. */
+#define GATHER_RELEASE ((int64_t)1 << 18)
+
+/* Copies the rows of src whose is_test byte is `want` (count of them), in
+ * file order, into a new rating set; each chunk releases a mapped
+ * source's pages behind itself, so the file never becomes resident.
+ * Without `keep_ts` the copy has no timestamps (read as 0). */
+static int gather_marked(const mfr_ratings *src, const unsigned char *is_test, unsigned char want,
+                         const struct marked_chunks *mc, int64_t count, bool keep_ts, mfr_ratings **out,
+                         mfr_error *err)
+{
+    mfr_ratings *r = NULL;
+    int rc = mfr_ratings_alloc(count, &r, err);
+    if (rc != MFR_OK) return rc;
+    if (!keep_ts) free(r->ts), r->ts = NULL;
+#pragma omp parallel for schedule(static, 1) num_threads(mfr_setup_threads()) if (mc->chunks > 1)
+    for (int c = 0; c < mc->chunks; c++) {
+        const int64_t b = chunk_begin(mc, c), e = chunk_begin(mc, c + 1);
+        int64_t k = want ? mc->tests_before[c] : b - mc->tests_before[c];
+        for (int64_t i0 = b; i0 < e; i0 += GATHER_RELEASE) {
+            const int64_t i1 = i0 + GATHER_RELEASE < e ? i0 + GATHER_RELEASE : e;
+            for (int64_t i = i0; i < i1; i++) {
+                if (is_test[i] != want) continue;
+                r->user[k] = src->user[i];
+                r->item[k] = src->item[i];
+                r->rating[k] = src->rating[i];
+                if (r->ts) r->ts[k] = src->ts ? src->ts[i] : 0;
+                k++;
+            }
+            mfr_ratings_release_rows(src, i0, i1);
         }
     }
-    free(j);
-#pragma omp parallel for schedule(static) num_threads(nt) if (n >= MFR_SETUP_PAR_MIN)
-    for (int64_t k = 0; k < n_test; k++) is_test[rows[k]] = 1;
+    *out = r;
     return MFR_OK;
 }
 
-/* Row indices in file order, the test rows (is_test) into rows[0..n_test)
- * and the others after them: a two-way stable partition in parallel
- * (per-chunk counts, then offsets in chunk order). */
-static void partition_rows(int64_t n, int64_t n_test, const unsigned char *is_test, int64_t *rows)
-{
-    enum { MAX_CHUNKS = 256 };
-    int64_t tests_before[MAX_CHUNKS + 1];
-    int nt = mfr_setup_threads();
-    int chunks = n >= MFR_SETUP_PAR_MIN ? (nt < MAX_CHUNKS ? nt : MAX_CHUNKS) : 1;
-#define CHUNK_BEGIN(c) ((int64_t)(c) * (n / chunks) + (int64_t)(c) * (n % chunks) / chunks)
-#pragma omp parallel for schedule(static, 1) num_threads(nt) if (chunks > 1)
-    for (int c = 0; c < chunks; c++) {
-        int64_t t = 0;
-        for (int64_t i = CHUNK_BEGIN(c); i < CHUNK_BEGIN(c + 1); i++) t += is_test[i];
-        tests_before[c + 1] = t;
-    }
-    tests_before[0] = 0;
-    for (int c = 0; c < chunks; c++) tests_before[c + 1] += tests_before[c];
-    MFR_ASSERT(tests_before[chunks] == n_test);
-#pragma omp parallel for schedule(static, 1) num_threads(nt) if (chunks > 1)
-    for (int c = 0; c < chunks; c++) {
-        int64_t a = tests_before[c], b = n_test + CHUNK_BEGIN(c) - tests_before[c];
-        for (int64_t i = CHUNK_BEGIN(c); i < CHUNK_BEGIN(c + 1); i++) {
-            if (is_test[i])
-                rows[a++] = i;
-            else
-                rows[b++] = i;
-        }
-    }
-#undef CHUNK_BEGIN
-}
-
 /* The training part as a view of all (dataset_priv.h): the rows whose
- * is_test byte is 0 (n_train of them, listed ascending in train_rows);
- * takes is_test, even on failure. */
-static int train_view(const mfr_ratings *all, int64_t n_train, const int64_t *train_rows, unsigned char *is_test,
-                      mfr_ratings **out, mfr_error *err)
+ * is_test byte is 0 (n_train of them); each view block's first row is
+ * found chunk by chunk. Takes is_test, even on failure. */
+static int train_view(const mfr_ratings *all, int64_t n_train, const struct marked_chunks *mc,
+                      unsigned char *is_test, mfr_ratings **out, mfr_error *err)
 {
     const int64_t n_blocks = (n_train + MFR_VIEW_BLOCK - 1) / MFR_VIEW_BLOCK;
     mfr_ratings *v = mfr_calloc(1, sizeof *v);
@@ -368,7 +416,16 @@ static int train_view(const mfr_ratings *all, int64_t n_train, const int64_t *tr
         free(v), free(base), free(is_test);
         return mfr_seterr(err, MFR_ERR_NOMEM, "out of memory splitting the ratings");
     }
-    for (int64_t b = 0; b < n_blocks; b++) base[b] = train_rows[b * MFR_VIEW_BLOCK];
+#pragma omp parallel for schedule(static, 1) num_threads(mfr_setup_threads()) if (mc->chunks > 1)
+    for (int c = 0; c < mc->chunks; c++) {
+        const int64_t b = chunk_begin(mc, c), e = chunk_begin(mc, c + 1);
+        int64_t k = b - mc->tests_before[c]; /* training rows before this chunk */
+        for (int64_t i = b; i < e; i++)
+            if (!is_test[i]) {
+                if (k % MFR_VIEW_BLOCK == 0) base[k / MFR_VIEW_BLOCK] = i;
+                k++;
+            }
+    }
     *v = (mfr_ratings){.n = n_train, .user = all->user, .item = all->item, .rating = all->rating, .ts = all->ts,
                        .borrowed = true, .mapped = all->mapped, .skip = is_test, .base_n = all->n,
                        .block_base = base};
@@ -377,7 +434,9 @@ static int train_view(const mfr_ratings *all, int64_t n_train, const int64_t *tr
 }
 
 /* The project's own seeded holdout; see the file comment. `lean`: the
- * training part is a view of the dataset's ratings, not a copy. */
+ * training part is a view of the dataset's ratings, not a copy, and the
+ * test part carries no timestamps (the lean split's are read by training
+ * and evaluation only). */
 static int split_random(const mfr_ratings *all, const struct split_params *p, uint64_t seed, bool lean,
                         struct mfr_split *s, mfr_error *err)
 {
@@ -389,29 +448,21 @@ static int split_random(const mfr_ratings *all, const struct split_params *p, ui
                           p->spec, n, test_size < 1.0 ? "test" : "training");
     int64_t n_test = (int64_t)test_size;
     int64_t n_train = n - n_test;
-    unsigned char *is_test = NULL;
-    int64_t *rows = NULL;
-    int rc = alloc_rows(n, p->spec, &rows, err);
-    if (rc != MFR_OK) return rc;
-    is_test = mfr_calloc((size_t)n, 1);
-    if (!is_test) {
-        rc = mfr_seterr(err, MFR_ERR_NOMEM, "split %s: out of memory", p->spec);
-        goto fail;
+    unsigned char *is_test = mfr_calloc((size_t)n, 1);
+    if (!is_test) return mfr_seterr(err, MFR_ERR_NOMEM, "split %s: out of memory", p->spec);
+    int rc = mark_test_rows(n, n_test, seed, is_test, p->spec, err);
+    struct marked_chunks mc;
+    if (rc == MFR_OK) {
+        count_marks(n, n_test, is_test, &mc);
+        rc = gather_marked(all, is_test, 1, &mc, n_test, !lean, &s->test, err);
     }
-    if ((rc = mark_test_rows(n, n_test, seed, is_test, rows, err)) != MFR_OK) goto fail;
-    /* Reuse rows[]: test rows in file order first, then train rows. */
-    partition_rows(n, n_test, is_test, rows);
-    rc = gather_rows(all, rows, n_test, true, &s->test, err);
     if (rc == MFR_OK && lean) {
-        rc = train_view(all, n_train, rows + n_test, is_test, &s->train, err);
+        rc = train_view(all, n_train, &mc, is_test, &s->train, err);
         is_test = NULL; /* the view's */
     } else if (rc == MFR_OK) {
-        rc = gather_rows(all, rows + n_test, n_train, true, &s->train, err);
+        rc = gather_marked(all, is_test, 0, &mc, n_train, true, &s->train, err);
     }
-
-fail:
     free(is_test);
-    free(rows);
     return rc;
 }
 
@@ -511,12 +562,9 @@ int mfr_split_positions(const char *spec, uint64_t seed, int64_t n, uint32_t *po
             return mfr_seterr(err, MFR_ERR_DATA, "split %s: with %" PRId64 " ratings the %s part would be empty",
                               p.spec, n, test_size < 1.0 ? "test" : "training");
         *n_test = (int64_t)test_size;
-        int64_t *rows = NULL;
-        if ((rc = alloc_rows(n, p.spec, &rows, err)) != MFR_OK) return rc;
         unsigned char *is_test = mfr_calloc((size_t)n, 1);
         if (!is_test) rc = mfr_seterr(err, MFR_ERR_NOMEM, "split %s: out of memory", p.spec);
-        if (rc == MFR_OK) rc = mark_test_rows(n, *n_test, seed, is_test, rows, err);
-        free(rows);
+        if (rc == MFR_OK) rc = mark_test_rows(n, *n_test, seed, is_test, p.spec, err);
         uint32_t t = 0, r = (uint32_t)*n_test;
         for (int64_t f = 0; rc == MFR_OK && f < n; f++) pos[f] = is_test[f] ? t++ : r++;
         free(is_test);

@@ -430,9 +430,41 @@ static void assert_same_ratings(const mfr_ratings *a, const mfr_ratings *b)
     assert_memory_equal(a->ts, b->ts, sizeof(int64_t) * (size_t)a->n);
 }
 
+/* The lean split of the same spec and seed as `copy` (at the current
+ * thread count): its training view reads the copy's ratings, timestamps
+ * included, row by row (every view block start); its test part is the
+ * copy's without timestamps (read as 0). */
+static void assert_lean_same(const mfr_dataset *ds, const char *spec, const mfr_split *copy)
+{
+    mfr_split *lean = NULL;
+    mfr_error err = {0};
+    assert_int_equal(mfr_split_create_lean(ds, spec, 77, &lean, &err), MFR_OK);
+    const mfr_ratings *t = copy->test, *lt = lean->test, *v = lean->train, *c = copy->train;
+    assert_int_equal(lt->n, t->n);
+    assert_memory_equal(lt->user, t->user, sizeof(int32_t) * (size_t)t->n);
+    assert_memory_equal(lt->item, t->item, sizeof(int32_t) * (size_t)t->n);
+    assert_memory_equal(lt->rating, t->rating, sizeof(float) * (size_t)t->n);
+    assert_null(lt->ts);
+    int64_t ts = -1;
+    assert_int_equal(mfr_ratings_get(lt, t->n - 1, NULL, NULL, NULL, &ts, &err), MFR_OK);
+    assert_int_equal(ts, 0);
+    assert_non_null(v->skip);
+    assert_int_equal(v->n, c->n);
+    assert_true(v->n > 2 * MFR_VIEW_BLOCK);
+    int64_t row = mfr_ratings_row(v, 0);
+    for (int64_t x = 0; x < v->n; x++, row++) {
+        while (v->skip[row]) row++;
+        if (x % MFR_VIEW_BLOCK == 0) assert_int_equal(v->block_base[x / MFR_VIEW_BLOCK], row);
+        assert_true(v->user[row] == c->user[x] && v->item[row] == c->item[x] && v->rating[row] == c->rating[x] &&
+                    v->ts[row] == c->ts[x]);
+    }
+    mfr_split_destroy(lean);
+}
+
 /* The parallel split (draws, partition, copies) gives the same bytes for
  * 1, 2, 3 and 7 threads, the random split exactly the sequential
- * Fisher-Yates's test rows; enough ratings for several draw blocks. */
+ * Fisher-Yates's test rows, its lean form the same parts; enough ratings
+ * for several view blocks. */
 static void test_split_same_bytes_any_threads(void **state)
 {
     (void)state;
@@ -451,6 +483,7 @@ static void test_split_same_bytes_any_threads(void **state)
             mfr_error err = {0};
             mfr_set_threads(threads[t]);
             assert_int_equal(mfr_split_create(ds, specs[sp], 77, &s, &err), MFR_OK);
+            if (sp == 0) assert_lean_same(ds, specs[sp], s);
             if (!first) {
                 first = s;
                 continue;

@@ -15,11 +15,13 @@ int mfr_setup_threads(void) { return g_setup_threads > 0 ? g_setup_threads : omp
 
 /* Zeroing a fresh block is mostly its first touches (page faults, the
  * kernel clearing pages), and ran on the calling thread alone: at 10M
- * ratings 150 MiB of factors, optimizer state and shard buffers while the
- * other cores waited. A large block is cleared in 2 MiB pieces (a huge
- * page each) on the setup threads instead. */
-#define ZERO_PIECE ((size_t)2 << 20)
-#define ZERO_PAR_MIN (4 * ZERO_PIECE)
+ * ratings 150 MiB of factors, optimizer state and shard buffers (16 of
+ * 2.5 MiB) while the other cores waited. A block of 1 MiB or more is
+ * cleared in pieces on the setup threads instead: 2 MiB pieces (a huge
+ * page each, as advised for blocks of 4 MiB and more: common.c) from 8 MiB
+ * on, else 256 KiB pieces of small pages. */
+#define ZERO_PAR_MIN ((size_t)1 << 20)
+#define ZERO_HUGE_MIN ((size_t)8 << 20)
 
 void mfr_zero_parallel(void *p, size_t n)
 {
@@ -28,10 +30,11 @@ void mfr_zero_parallel(void *p, size_t n)
         memset(p, 0, n);
         return;
     }
-    const int64_t pieces = (int64_t)((n + ZERO_PIECE - 1) / ZERO_PIECE);
+    const size_t piece = n >= ZERO_HUGE_MIN ? (size_t)2 << 20 : (size_t)256 << 10;
+    const int64_t pieces = (int64_t)((n + piece - 1) / piece);
 #pragma omp parallel for schedule(static) num_threads(nt)
     for (int64_t c = 0; c < pieces; c++) {
-        const size_t lo = (size_t)c * ZERO_PIECE;
-        memset((char *)p + lo, 0, n - lo < ZERO_PIECE ? n - lo : ZERO_PIECE);
+        const size_t lo = (size_t)c * piece;
+        memset((char *)p + lo, 0, n - lo < piece ? n - lo : piece);
     }
 }

@@ -375,12 +375,17 @@ int mfr_parse_ratings_chunked(const struct mfr_text_file *f, const struct mfr_ra
     const int64_t lines = cut_chunks(f, body, ch, nc, threads);
 
     mfr_ratings *r = NULL;
-    int rc = mfr_ratings_alloc(lines, &r, err); /* nothing touched yet: no memory used */
-    if (rc != MFR_OK) goto done;
-    if (ids->spill_dir && lines >= g_spill_min) (void)mfr_ratings_spill_ts(r, ids->spill_dir);
-    /* the parsed arrays: user, item (4 bytes each), rating (4), timestamp
-     * (8, unless spilled to a file) */
-    const int per = r->ts_spill_len ? 12 : 20;
+    int rc = MFR_OK;
+    /* The parsed arrays: user, item (4 bytes each), rating (4), timestamp
+     * (8, unless spilled to a file). A spill is tried first on the arrays
+     * just allocated (nothing touched yet: no memory used); otherwise the
+     * budget is checked before allocating. */
+    const bool spill = ids->spill_dir && lines >= g_spill_min;
+    if (spill) {
+        if ((rc = mfr_ratings_alloc(lines, &r, err)) != MFR_OK) goto done;
+        (void)mfr_ratings_spill_ts(r, ids->spill_dir);
+    }
+    const int per = r && r->ts_spill_len ? 12 : 20;
     const double need = (double)lines * per;
     if (ids->budget && need > (double)ids->budget) {
         rc = mfr_seterr(err, MFR_ERR_TOO_LARGE,
@@ -389,6 +394,7 @@ int mfr_parse_ratings_chunked(const struct mfr_text_file *f, const struct mfr_ra
                         f->path, (long long)lines, need / 1048576.0, per, (double)ids->budget / 1048576.0);
         goto done;
     }
+    if (!spill && (rc = mfr_ratings_alloc(lines, &r, err)) != MFR_OK) goto done;
 #pragma omp parallel for schedule(static, 1) num_threads(threads) if (threads > 1)
     for (size_t t = 0; t < nc; t++)
         parse_chunk(&ch[t], f->path, syn, ids, header, min_r, max_r, fast, f->mapped, f->size, r, 0);

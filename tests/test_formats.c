@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -866,38 +867,43 @@ static void test_cache_round_trip(void **state)
 
 /* A cache big enough for several 1 MiB checksum blocks per array, written
  * with 3 threads, reads back (same checksum, same dataset) with 1 and 7. */
-/* A cache whose checksum matches but whose ratings index outside the
- * dataset, or hold a rating outside its range, is not used (the load's
- * range checks, run on each checksum block): the text is parsed again and
- * the cache rewritten. Each bad value goes in the first or in a later
- * 1 MiB block (the single-block and the parallel paths), at 1 and 3
- * threads; a value at the edge of its range is accepted. */
-static void test_cache_range_checks(void **state)
+/* Resets the process-wide knobs a test may leave set when an assertion
+ * stops it early. */
+static int reset_knobs(void **state)
 {
     (void)state;
+    mfr_set_spill_min(-1);
+    mfr_set_threads(0);
+    return 0;
+}
+
+/* One dataset of test_cache_range_checks: every poke at every position in
+ * where[], a bad one refused (the text parsed again), a good one read. */
+static void range_checks_on(int64_t n_ratings, const int64_t *where, int n_where)
+{
     char *dir = tu_mkdtemp(), *data = tu_path(dir, "data"), *cache = tu_path(dir, "c");
     static const char *const names[] = {"u.data", "u.item", "u.user", "u.genre", "u.occupation", NULL};
-    assert_int_equal(tu_synth(data, 4000, 900, 600000, 5, NULL), 0);
+    assert_int_equal(tu_synth(data, 4000, 900, n_ratings, 5, NULL), 0);
     age_sources(data, names, 100);
     mfr_load_options never = opts(MFR_FORMAT_AUTO);
     never.cache = MFR_CACHE_NEVER;
     mfr_dataset *parsed = tu_load_ok(data, &never);
     const uint32_t nu = (uint32_t)mfr_dataset_n_users(parsed), ni = (uint32_t)mfr_dataset_n_items(parsed);
-    float lo, hi, above, nan = (float)NAN;
+    float lo, hi;
     mfr_dataset_rating_range(parsed, &lo, &hi);
-    above = hi + 1.0f;
-    uint32_t above_bits, nan_bits, hi_bits;
-    memcpy(&above_bits, &above, 4), memcpy(&nan_bits, &nan, 4), memcpy(&hi_bits, &hi, 4);
+    const float values[] = {hi + 1.0f, lo - 0.5f, (float)NAN, -(float)INFINITY, hi, lo};
+    uint32_t bits[6];
+    memcpy(bits, values, sizeof bits);
     const struct {
         int section;
         uint32_t bits;
         bool bad;
-    } pokes[] = {{0, nu, true}, {1, ni, true}, {0, UINT32_MAX, true}, {2, above_bits, true},
-                 {2, nan_bits, true}, {0, nu - 1, false}, {1, ni - 1, false}, {2, hi_bits, false}};
-    const int64_t where[] = {3, 500000}; /* block 0; block 1 (1 MiB = 262144 entries) */
+    } pokes[] = {{0, nu, true},          {1, ni, true},          {0, UINT32_MAX, true},  {1, (uint32_t)-5, true},
+                 {2, bits[0], true},     {2, bits[1], true},     {2, bits[2], true},     {2, bits[3], true},
+                 {0, nu - 1, false},     {1, ni - 1, false},     {2, bits[4], false},    {2, bits[5], false}};
     for (size_t q = 0; q < sizeof pokes / sizeof pokes[0]; q++)
-        for (int w = 0; w < 2; w++) {
-            mfr_set_threads(w ? 3 : 1);
+        for (int w = 0; w < n_where; w++) {
+            mfr_set_threads(w % 2 ? 3 : 1);
             mfr_dataset_destroy(load_cached(data, cache, MFR_CACHE_STATE_WRITTEN));
             assert_int_equal(mfr_cache_poke(cache, pokes[q].section, where[w], pokes[q].bits), MFR_OK);
             mfr_dataset *ds = load_cached(data, cache, pokes[q].bad ? MFR_CACHE_STATE_WRITTEN : MFR_CACHE_STATE_READ);
@@ -908,12 +914,28 @@ static void test_cache_range_checks(void **state)
     /* the poke helper itself refuses what it cannot do */
     mfr_dataset_destroy(load_cached(data, cache, MFR_CACHE_STATE_WRITTEN));
     assert_int_equal(mfr_cache_poke(cache, 3, 0, 0), MFR_ERR_IO);
-    assert_int_equal(mfr_cache_poke(cache, 0, 600000, 0), MFR_ERR_IO);
+    assert_int_equal(mfr_cache_poke(cache, 0, n_ratings, 0), MFR_ERR_IO);
     assert_int_equal(mfr_cache_poke(data, 0, 0, 0), MFR_ERR_IO);
     mfr_set_threads(0);
     mfr_dataset_destroy(parsed);
     tu_rmtree(dir);
     free(dir), free(data), free(cache);
+}
+
+/* A cache whose checksum matches but whose ratings index outside the
+ * dataset, or hold a rating outside its range (above, below, NaN, -inf),
+ * is not used (the load's range checks, run on each checksum block): the
+ * text is parsed again and the cache rewritten. The bad value goes in the
+ * first, a middle and the last, partial, 1 MiB block of 600000 ratings
+ * (262144 to a block: the parallel path), at 1 and 3 threads, and in a
+ * set of one block each (the single-block path); values at the edges of
+ * their ranges are accepted. */
+static void test_cache_range_checks(void **state)
+{
+    (void)state;
+    const int64_t big[] = {3, 500000, 599999}, small[] = {0, 49999};
+    range_checks_on(600000, big, 3);
+    range_checks_on(50000, small, 2);
 }
 
 /* The names in dir (not "." and ".."), sorted, joined by spaces. */
@@ -947,15 +969,54 @@ static void dir_names(const char *dir, char *out, size_t cap)
 }
 
 /* A parse whose cache is about to be written keeps its timestamps in an
- * unlinked file of the cache's directory (mfr_ratings_spill_ts): the same
+ * unlinked file of the cache's directory (mfr_ratings_alloc_spilled): the same
  * dataset and the same cache bytes as timestamps on the heap, for any
  * thread count (the parse's chunks release their pages behind them), and
  * no file is left behind. When the cache then cannot be written, the
  * dataset goes on with the spilled timestamps. */
+/* Whether dir's file system takes spilled timestamps (ext2/3/4, XFS). */
+static bool spills_in(const char *dir)
+{
+    mfr_ratings *r = NULL;
+    mfr_error err = {0};
+    int rc = mfr_ratings_alloc_spilled(1000, dir, &r, &err);
+    if (rc == MFR_OK) assert_true(r->ts_spill_len == 8000);
+    mfr_ratings_destroy(r);
+    return rc == MFR_OK;
+}
+
+/* A temporary directory whose file system takes spilled timestamps: the
+ * usual one ($TMPDIR or /tmp), else one in the working directory (the build
+ * tree); NULL when neither does (a tmpfs /tmp and an unusual build file
+ * system). */
+static char *spill_dir_for_test(void)
+{
+    char *dir = tu_mkdtemp();
+    if (spills_in(dir)) return dir;
+    tu_rmtree(dir);
+    free(dir);
+    char here[] = "mfrec-spill-test-XXXXXX";
+    if (!mkdtemp(here)) return NULL;
+    char *abs = realpath(here, NULL);
+    if (abs && spills_in(abs)) return abs;
+    tu_rmtree(here);
+    free(abs);
+    return NULL;
+}
+
 static void test_cache_spilled_timestamps(void **state)
 {
     (void)state;
-    char *dir = tu_mkdtemp(), *data = tu_path(dir, "data"), *cache = tu_path(dir, "c");
+    char *dir = spill_dir_for_test();
+    if (!dir) {
+        print_message("SKIP: neither $TMPDIR (or /tmp) nor the working directory is on ext2/3/4 or XFS, the "
+                      "only file systems that take spilled timestamps\n");
+        skip();
+    }
+    /* tmpfs is refused: the file would be memory, no less of it */
+    struct statfs shm;
+    if (statfs("/dev/shm", &shm) == 0 && (unsigned long)shm.f_type == 0x01021994ul) assert_false(spills_in("/dev/shm"));
+    char *data = tu_path(dir, "data"), *cache = tu_path(dir, "c");
     static const char *const names[] = {"u.data", "u.item", "u.user", "u.genre", "u.occupation", NULL};
     /* 600k ratings: several chunks, and each chunk releases ts pages more than once */
     assert_int_equal(tu_synth(data, 4000, 900, 600000, 3, NULL), 0);
@@ -1178,8 +1239,8 @@ int main(void)
         cmocka_unit_test(test_cache_write_failure_is_logged),
         cmocka_unit_test(test_cache_formats),
         cmocka_unit_test(test_cache_any_threads),
-        cmocka_unit_test(test_cache_spilled_timestamps),
-        cmocka_unit_test(test_cache_range_checks),
+        cmocka_unit_test_teardown(test_cache_spilled_timestamps, reset_knobs),
+        cmocka_unit_test_teardown(test_cache_range_checks, reset_knobs),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

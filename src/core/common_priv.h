@@ -53,8 +53,14 @@ void *mfr_aligned_calloc(size_t bytes);
 int mfr_setup_threads(void);
 
 /* memset(p, 0, n); a large block outside a parallel region is cleared on
- * mfr_setup_threads() threads. */
+ * several threads: the count mfr_zero_threads_set gave on this thread, else
+ * mfr_setup_threads(). */
 void mfr_zero_parallel(void *p, size_t n);
+
+/* A call that takes its own thread count (a trainer) sets it for the
+ * zeroing of what it allocates on this thread, and restores the returned
+ * previous value after (n <= 0: none). */
+int32_t mfr_zero_threads_set(int32_t n);
 /* Every allocation of the library goes through these (free() releases
  * them), so that a test can make the Nth one fail: mfr_fault_alloc_at(n)
  * with n > 0 fails exactly the nth allocation from now (0: none);

@@ -363,7 +363,7 @@ int mfr_dataset_load(const char *dir, const mfr_load_options *opt, mfr_dataset *
         ds->scale_min = lo;
         ds->scale_max = hi;
         /* A cache about to be written takes the parse's timestamps from its
-         * own directory's disk (mfr_ratings_spill_ts), not from memory. */
+         * own directory's disk (mfr_ratings_alloc_spilled), not from memory. */
         spill_dir = use_cache ? mfr_parent_dir(cache_path) : NULL;
         if ((rc = parse_dataset(ddir, name, &o, spill_dir, ds, err)) != MFR_OK) goto fail;
         if (use_cache) write_cache(cache_path, &key, &o, ds);

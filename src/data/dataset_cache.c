@@ -51,7 +51,7 @@
  * in dataset.c), so that a first run holds them no more than a later one.
  * While that parse runs, its timestamps (8 of its 20 bytes a rating) are
  * already on disk: in an unlinked file of the cache's directory
- * (mfr_ratings_spill_ts), whose pages the parse, the checksum and the
+ * (mfr_ratings_alloc_spilled), whose pages the parse, the checksum and the
  * writer release behind them. At 100M ratings this took the first run's
  * peak from 1.61x to 1.33x the training buffers (docs/PERFORMANCE.md).
  *
@@ -729,6 +729,7 @@ int mfr_cache_poke(const char *path, int section, int64_t index, uint32_t bits)
     m.p = p;
     struct header h;
     memcpy(&h, m.p, sizeof h);
+    if (h.key_len > m.len) goto done;
     const uint64_t counts_at = HEADER_BYTES + h.key_len + pad_to(HEADER_BYTES + h.key_len);
     struct counts c;
     struct sections s;
@@ -738,6 +739,7 @@ int mfr_cache_poke(const char *path, int section, int64_t index, uint32_t bits)
     if (!counts_fit(&c, &h, &m, &s, sec_at, &meta_len_at) || index < 0 || index >= c.nnz) goto done;
     memcpy((unsigned char *)p + sec_at[2 + section] + 4 * (uint64_t)index, &bits, 4);
     memcpy(&blob_len, m.p + meta_len_at, 8);
+    if (blob_len != m.len - meta_len_at - 8) goto done;
     for (int k = 0; k < 6; k++) s.p[k] = (void *)(uintptr_t)(m.p + sec_at[k]);
     h.checksum = payload_sum(&c, sizeof c, s.p, s.n, m.p + meta_len_at + 8, (size_t)blob_len, s.mapping, NULL, NULL);
     memcpy(p, &h, sizeof h);

@@ -25,7 +25,7 @@ struct mfr_ratings {
     float *rating;
     int64_t *ts;
     /* ts is a shared mapping of this many bytes of an unlinked file (the
-     * first run's parse, mfr_ratings_spill_ts), not heap memory; 0: heap */
+     * first run's parse, mfr_ratings_alloc_spilled), not heap memory; 0: heap */
     size_t ts_spill_len;
     bool borrowed;
     bool mapped;
@@ -51,14 +51,15 @@ int64_t mfr_ratings_gather(const mfr_ratings *r, int64_t lo, int64_t hi, int32_t
 int64_t mfr_ratings_gather_rows(const mfr_ratings *r, int64_t f, int64_t cnt, int32_t *user, int32_t *item,
                                 float *rating);
 
-/* Moves a freshly allocated r's (still untouched) timestamps from the heap
- * to a shared mapping of an unlinked file made in dir, its blocks reserved
+/* mfr_ratings_alloc with the timestamps in a shared mapping of an unlinked
+ * file made in dir, on ext2/3/4 or XFS only, its blocks reserved
  * (fallocate, so that a full disk cannot fault a write later): a large
  * first-run parse then holds 12 bytes a rating instead of 20, the
  * timestamps' pages leaving memory behind the parse (mfr_ratings_release_ts)
- * and staying in the page cache for the cache writer. Returns false, r
- * unchanged, when the file cannot be made or reserved there. */
-bool mfr_ratings_spill_ts(mfr_ratings *r, const char *dir);
+ * and staying in the page cache for the cache writer. MFR_ERR_UNSUPPORTED,
+ * nothing allocated, when the file cannot be made or reserved there; else
+ * as mfr_ratings_alloc. */
+int mfr_ratings_alloc_spilled(int64_t n, const char *dir, mfr_ratings **out, mfr_error *err);
 
 /* When r->ts is spilled: releases its resident pages of rows [lo, hi). */
 void mfr_ratings_release_ts(const mfr_ratings *r, int64_t lo, int64_t hi);

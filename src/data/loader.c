@@ -357,6 +357,11 @@ static int64_t g_spill_min = (int64_t)1 << 22;
 
 void mfr_set_spill_min(int64_t n) { g_spill_min = n >= 0 ? n : (int64_t)1 << 22; }
 
+static bool spill_possible(const struct mfr_rating_ids *ids, int64_t lines)
+{
+    return ids->spill_dir && lines > 0 && lines >= g_spill_min;
+}
+
 int mfr_parse_ratings_chunked(const struct mfr_text_file *f, const struct mfr_rating_syntax *syn,
                               const struct mfr_rating_ids *ids, float min_r, float max_r,
                               int n_chunks, bool fast, mfr_ratings **out, mfr_error *err)
@@ -377,24 +382,21 @@ int mfr_parse_ratings_chunked(const struct mfr_text_file *f, const struct mfr_ra
     mfr_ratings *r = NULL;
     int rc = MFR_OK;
     /* The parsed arrays: user, item (4 bytes each), rating (4), timestamp
-     * (8, unless spilled to a file). A spill is tried first on the arrays
-     * just allocated (nothing touched yet: no memory used); otherwise the
-     * budget is checked before allocating. */
-    const bool spill = ids->spill_dir && lines >= g_spill_min;
-    if (spill) {
-        if ((rc = mfr_ratings_alloc(lines, &r, err)) != MFR_OK) goto done;
-        (void)mfr_ratings_spill_ts(r, ids->spill_dir);
+     * (8, unless spilled to a file: mfr_ratings_alloc_spilled). The budget
+     * is checked before either allocation. */
+    for (int per = spill_possible(ids, lines) ? 12 : 20;; per = 20) {
+        const double need = (double)lines * per;
+        if (ids->budget && need > (double)ids->budget) {
+            rc = mfr_seterr(err, MFR_ERR_TOO_LARGE,
+                            "%s: parsing its %lld lines needs at least %.1f MiB (%d bytes a rating), more than "
+                            "the memory budget of %.1f MiB",
+                            f->path, (long long)lines, need / 1048576.0, per, (double)ids->budget / 1048576.0);
+            goto done;
+        }
+        rc = per == 12 ? mfr_ratings_alloc_spilled(lines, ids->spill_dir, &r, err) : mfr_ratings_alloc(lines, &r, err);
+        if (rc != MFR_ERR_UNSUPPORTED) break; /* no spill there: on the heap, if the budget allows */
     }
-    const int per = r && r->ts_spill_len ? 12 : 20;
-    const double need = (double)lines * per;
-    if (ids->budget && need > (double)ids->budget) {
-        rc = mfr_seterr(err, MFR_ERR_TOO_LARGE,
-                        "%s: parsing its %lld lines needs at least %.1f MiB (%d bytes a rating), more than "
-                        "the memory budget of %.1f MiB",
-                        f->path, (long long)lines, need / 1048576.0, per, (double)ids->budget / 1048576.0);
-        goto done;
-    }
-    if (!spill && (rc = mfr_ratings_alloc(lines, &r, err)) != MFR_OK) goto done;
+    if (rc != MFR_OK) goto done;
 #pragma omp parallel for schedule(static, 1) num_threads(threads) if (threads > 1)
     for (size_t t = 0; t < nc; t++)
         parse_chunk(&ch[t], f->path, syn, ids, header, min_r, max_r, fast, f->mapped, f->size, r, 0);

@@ -36,7 +36,7 @@ struct mfr_rating_ids {
     struct mfr_id_map *users, *items; /* loading */
     const mfr_dataset *ds;            /* reading through a dataset */
     uint64_t budget;                  /* bytes the parse may hold, 0: no limit */
-    /* a directory for the timestamps of a large parse (mfr_ratings_spill_ts:
+    /* a directory for the timestamps of a large parse (mfr_ratings_alloc_spilled:
      * the dataset cache's, which is about to be written), or NULL */
     const char *spill_dir;
 };

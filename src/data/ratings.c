@@ -16,6 +16,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <sys/mman.h>
+#include <sys/vfs.h>
 #include <unistd.h>
 #include <math.h>
 #include <string.h>
@@ -23,7 +24,9 @@
 #include "dataset_priv.h"
 #include "parse_priv.h"
 
-int mfr_ratings_alloc(int64_t n, mfr_ratings **out, mfr_error *err)
+/* mfr_ratings_alloc; without `with_ts` r->ts is left NULL (the caller
+ * sets it). */
+static int ratings_alloc(int64_t n, bool with_ts, mfr_ratings **out, mfr_error *err)
 {
     if (!out) return mfr_seterr(err, MFR_ERR_INVALID, "mfr_ratings_alloc: out is NULL");
     *out = NULL;
@@ -44,8 +47,8 @@ int mfr_ratings_alloc(int64_t n, mfr_ratings **out, mfr_error *err)
     r->user = mfr_malloc(b4);
     r->item = mfr_malloc(b4);
     r->rating = mfr_malloc(b4); /* sizeof(float) == sizeof(int32_t), checked below */
-    r->ts = mfr_malloc(b8);
-    if (!r->user || !r->item || !r->rating || !r->ts) goto fail;
+    r->ts = with_ts ? mfr_malloc(b8) : NULL;
+    if (!r->user || !r->item || !r->rating || (with_ts && !r->ts)) goto fail;
     *out = r;
     return MFR_OK;
 
@@ -54,6 +57,8 @@ fail:
     return mfr_seterr(err, MFR_ERR_NOMEM, "out of memory allocating %" PRId64 " ratings",
                       n);
 }
+
+int mfr_ratings_alloc(int64_t n, mfr_ratings **out, mfr_error *err) { return ratings_alloc(n, true, out, err); }
 
 _Static_assert(sizeof(float) == sizeof(int32_t), "float must be 32 bits");
 
@@ -134,21 +139,40 @@ static int unlinked_file(const char *dir)
     return tmp;
 }
 
-bool mfr_ratings_spill_ts(mfr_ratings *r, const char *dir)
+/* Whether a file on fd's file system may hold the spilled timestamps: a
+ * local disk file system whose fallocate reserves the blocks, so that a
+ * page written later cannot fail (ext2/3/4, XFS). Not tmpfs or ramfs (the
+ * file would be memory, and no less of it), not copy-on-write file systems
+ * (btrfs, ZFS: fallocate promises no space for rewrites), not network file
+ * systems (NFS keeps an unlinked open file as a visible .nfs file). */
+static bool spill_fs(int fd)
 {
+    struct statfs st;
+    if (fstatfs(fd, &st) != 0) return false;
+    const unsigned long type = (unsigned long)st.f_type;
+    return type == 0xEF53ul /* ext2/3/4 */ || type == 0x58465342ul /* XFS */;
+}
+
+int mfr_ratings_alloc_spilled(int64_t n, const char *dir, mfr_ratings **out, mfr_error *err)
+{
+    *out = NULL;
     size_t len;
-    if (!r || r->borrowed || r->ts_spill_len || r->n <= 0 || !mfr_mul_size((size_t)r->n, sizeof *r->ts, &len))
-        return false;
+    if (n <= 0 || !mfr_mul_size((size_t)n, sizeof(int64_t), &len)) return MFR_ERR_UNSUPPORTED;
     int fd = unlinked_file(dir);
-    if (fd < 0) return false;
+    if (fd < 0) return MFR_ERR_UNSUPPORTED;
     void *p = MAP_FAILED;
-    if (fallocate(fd, 0, 0, (off_t)len) == 0) p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    if (spill_fs(fd) && fallocate(fd, 0, 0, (off_t)len) == 0)
+        p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
     close(fd); /* the mapping keeps the file */
-    if (p == MAP_FAILED) return false;
-    free(r->ts);
-    r->ts = p;
-    r->ts_spill_len = len;
-    return true;
+    if (p == MAP_FAILED) return MFR_ERR_UNSUPPORTED;
+    int rc = ratings_alloc(n, false, out, err);
+    if (rc != MFR_OK) {
+        munmap(p, len);
+        return rc;
+    }
+    (*out)->ts = p;
+    (*out)->ts_spill_len = len;
+    return MFR_OK;
 }
 
 void mfr_ratings_release_ts(const mfr_ratings *r, int64_t lo, int64_t hi)

@@ -186,9 +186,11 @@ static void trainer_shape(mfr_trainer *tr, const mfr_config *cfg, const mfr_data
 static double beside_buffers(const mfr_dataset *ds, const mfr_ratings *train, int32_t n_users, int n_threads)
 {
     const double T = n_threads > 0 ? n_threads : 1, n = (double)train->n, rating = 20.0;
-    double b = train->skip ? (double)train->base_n + ((double)train->base_n - n) * rating /* marks, test copy */
+    /* a lean split's marks and test copy (no timestamps: 12 bytes a rating) */
+    double b = train->skip ? (double)train->base_n + ((double)train->base_n - n) * 12.0
                : train->borrowed ? 0.0 : n * rating;
-    if (!ds->map && ds->ratings) b += (double)ds->ratings->n * rating; /* the dataset's parsed arrays */
+    if (!ds->map && ds->ratings) /* the dataset's parsed arrays, the timestamps perhaps in a file */
+        b += (double)ds->ratings->n * (ds->ratings->ts_spill_len ? 12.0 : rating);
     b += (double)ds->n_users * (8.0 + sizeof(struct mfr_user_meta)) +
          (double)ds->n_items * (8.0 + sizeof(struct mfr_item_meta));
     const double row_max = (double)ds->n_items < n ? (double)ds->n_items : n; /* a user's distinct items */
@@ -465,12 +467,15 @@ static int trainer_build(const mfr_config *cfg, const mfr_dataset *ds, const mfr
     tr->shard_lo = part ? part->shard_lo : 0;
     const int32_t n_users = part ? part->user_hi - part->user_lo : ds->n_users;
     const int32_t n_buffers = part ? part->shard_hi - part->shard_lo : tr->n_shards;
+    const int32_t zero_was = mfr_zero_threads_set(tr->n_threads); /* its buffers: its threads */
     if (rc != MFR_OK || (rc = trainer_alloc(tr, ds, train, n_users, ds->n_items, train->n, n_buffers, err)) != MFR_OK ||
         (rc = trainer_model(tr, ds, n_users, split_spec, err)) != MFR_OK ||
         (rc = trainer_index(tr, train, err)) != MFR_OK) {
+        mfr_zero_threads_set(zero_was);
         mfr_trainer_destroy(tr);
         return rc;
     }
+    mfr_zero_threads_set(zero_was);
     if (part)
         part_cut(tr, part);
     else

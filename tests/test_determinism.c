@@ -3,9 +3,12 @@
  * configuration give byte-identical model files for 1, 2, 3, 4 and 7
  * threads and across runs; both reductions agree to 1e-6 relative; the
  * reference and AVX2 kernels give identical factors; another shard count
- * still converges.
+ * still converges; the first team's spread leaves every thread's
+ * affinity as it was.
  */
 #include <math.h>
+#include <omp.h>
+#include <sched.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -16,6 +19,7 @@
 
 #include <cmocka.h>
 
+#include "common_priv.h"
 #include "mfrec.h"
 #include "test_util.h"
 
@@ -299,9 +303,71 @@ static void test_shard_mode_default_count(void **state)
     free(data);
 }
 
+/* Every thread of a team of n: its affinity equals `want`. */
+static void assert_team_masks(int n, const cpu_set_t *want)
+{
+    int same[64] = {0}, team = 0;
+    assert_true(n <= 64);
+#pragma omp parallel num_threads(n)
+    {
+        cpu_set_t mine;
+        const int t = omp_get_thread_num();
+        same[t] = sched_getaffinity(0, sizeof mine, &mine) == 0 && CPU_EQUAL(&mine, want);
+#pragma omp single
+        team = omp_get_num_threads();
+    }
+    assert_int_equal(team, n);
+    for (int t = 0; t < n; t++)
+        if (!same[t]) fail_msg("thread %d of %d: its affinity changed", t, n);
+}
+
+/* mfr_threads_spread moves workers by narrowing their affinity for a
+ * moment: afterwards every thread has the set it started with, whether it
+ * could move (the process's set) or not (a single CPU: left alone); a
+ * call inside a parallel region returns at once, and so does a repeat. */
+static void test_spread_keeps_affinity(void **state)
+{
+    (void)state;
+    cpu_set_t all, one;
+    assert_int_equal(sched_getaffinity(0, sizeof all, &all), 0);
+    mfr_threads_spread(3); /* the first team of 3 in this process: created here */
+    assert_team_masks(3, &all);
+    mfr_threads_spread(3);
+    mfr_threads_spread(2);
+    assert_team_masks(3, &all);
+    int inner = 0;
+#pragma omp parallel num_threads(2)
+    {
+        mfr_threads_spread(8); /* nested: nothing */
+#pragma omp atomic
+        inner++;
+    }
+    assert_int_equal(inner, 2);
+    /* Bound to one CPU, a larger team's new workers inherit it and stay. */
+    int first = -1;
+    for (int c = 0; c < CPU_SETSIZE && first < 0; c++)
+        if (CPU_ISSET(c, &all)) first = c;
+    CPU_ZERO(&one);
+    CPU_SET(first, &one);
+    assert_int_equal(sched_setaffinity(0, sizeof one, &one), 0);
+    mfr_threads_spread(5);
+    int on_one[5] = {0};
+#pragma omp parallel num_threads(5)
+    {
+        cpu_set_t mine;
+        on_one[omp_get_thread_num()] =
+            sched_getaffinity(0, sizeof mine, &mine) == 0 && CPU_COUNT(&mine) == 1 && CPU_ISSET(first, &mine);
+    }
+    assert_int_equal(sched_setaffinity(0, sizeof all, &all), 0);
+    for (int t = 3; t < 5; t++) /* the workers created while bound */
+        if (!on_one[t]) fail_msg("worker %d created on one CPU: its affinity changed", t);
+    assert_true(on_one[0]);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_spread_keeps_affinity), /* first: its teams are new */
         cmocka_unit_test(test_owner_identical_across_threads),
         cmocka_unit_test(test_shard_identical_across_threads),
         cmocka_unit_test(test_all_terms_identical_across_threads),

@@ -52,6 +52,12 @@ void *mfr_aligned_calloc(size_t bytes);
  * on this thread, else the OpenMP default (setup_threads.c). */
 int mfr_setup_threads(void);
 
+/* Once per process for each larger team: starts OpenMP's team of n threads
+ * with each worker moved to its own CPU where the scheduler had stacked it
+ * on the master's (setup_threads.c says why). mfr_setup_threads and the
+ * trainers call it before their first parallel region. */
+void mfr_threads_spread(int32_t n);
+
 /* memset(p, 0, n); a large block outside a parallel region is cleared on
  * several threads: the count mfr_zero_threads_set gave on this thread, else
  * mfr_setup_threads(). */

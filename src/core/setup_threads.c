@@ -3,7 +3,10 @@
  * parallel zeroing of large fresh blocks. The one OpenMP file of core/.
  */
 #include <omp.h>
+#include <sched.h>
+#include <stdatomic.h>
 #include <string.h>
+#include <time.h>
 
 #include "common_priv.h"
 
@@ -11,7 +14,66 @@ static _Thread_local int32_t g_setup_threads;
 
 void mfr_set_threads(int32_t n) { g_setup_threads = n > 0 ? n : 0; }
 
-int mfr_setup_threads(void) { return g_setup_threads > 0 ? g_setup_threads : omp_get_max_threads(); }
+int mfr_setup_threads(void)
+{
+    const int n = g_setup_threads > 0 ? g_setup_threads : omp_get_max_threads();
+    mfr_threads_spread(n);
+    return n;
+}
+
+/*
+ * Linux starts a new thread on its creator's CPU when it does not see
+ * another CPU as idle, as on a VM whose idle vCPU the host has descheduled
+ * (this project's 2-vCPU VM, every time). OpenMP's team then shares one
+ * CPU: each thread spins at the barriers through the other's time slice,
+ * and the first regions took 4-8 ms each until the load balancer moved a
+ * thread, 10-25 ms in all, most of a 2-thread ML-100K run's setup. So the
+ * first team of n threads moves each worker to its own CPU at once:
+ * worker t to the t-th CPU of its allowed set (the master's first), by
+ * narrowing its affinity to that CPU and restoring the set it had (it is
+ * not pinned; nothing but the CPU it runs on changes). The master sleeps
+ * meanwhile, so that a worker on its CPU runs at once. A worker bound to a
+ * single CPU (OMP_PROC_BIND, taskset) is left where it is.
+ */
+static _Atomic int32_t g_spread_for; /* the largest team spread so far */
+
+static void spread_worker(int t, int master_cpu)
+{
+    cpu_set_t mine;
+    if (sched_getaffinity(0, sizeof mine, &mine) != 0 || CPU_COUNT(&mine) < 2) return;
+    int order[CPU_SETSIZE], m = 0;
+    if (master_cpu >= 0 && master_cpu < CPU_SETSIZE && CPU_ISSET(master_cpu, &mine)) order[m++] = master_cpu;
+    for (int c = 0; c < CPU_SETSIZE; c++)
+        if (CPU_ISSET(c, &mine) && c != master_cpu) order[m++] = c;
+    const int want = order[t % m];
+    if (want == sched_getcpu()) return;
+    cpu_set_t one;
+    CPU_ZERO(&one);
+    CPU_SET(want, &one);
+    if (sched_setaffinity(0, sizeof one, &one) == 0) (void)sched_setaffinity(0, sizeof mine, &mine);
+}
+
+void mfr_threads_spread(int32_t n)
+{
+    int32_t done = atomic_load_explicit(&g_spread_for, memory_order_relaxed);
+    if (n < 2 || n <= done || omp_in_parallel()) return;
+    while (done < n && !atomic_compare_exchange_weak(&g_spread_for, &done, n)) {
+    }
+    if (done >= n) return; /* another caller spread as many */
+    const int master_cpu = sched_getcpu();
+    atomic_int arrived = 0;
+#pragma omp parallel num_threads(n)
+    {
+        const int t = omp_get_thread_num(), team = omp_get_num_threads();
+        if (t == 0) {
+            const struct timespec nap = {0, 20000};
+            while (atomic_load(&arrived) < team - 1) nanosleep(&nap, NULL);
+        } else {
+            spread_worker(t, master_cpu);
+            atomic_fetch_add(&arrived, 1);
+        }
+    }
+}
 
 /* The thread count of a call that takes its own (a trainer's), while it
  * allocates on this thread; 0: none, mfr_setup_threads() zeroes. */

@@ -258,6 +258,7 @@ int mfr_sm_trainer_create(const mfr_softmax_config *cfg, int32_t n_users,
     tr->n_groups = (int32_t)((n_users + (int64_t)tr->group_users - 1) / tr->group_users);
     tr->n_shards = cfg->n_shards > 0 ? cfg->n_shards : SM_DEFAULT_SHARDS;
     if (tr->n_shards > tr->group_users) tr->n_shards = tr->group_users;
+    mfr_threads_spread(tr->n_threads);
     const int32_t zero_was = mfr_zero_threads_set(tr->n_threads); /* its buffers: its threads */
     st = alloc_buffers(tr, err);
     mfr_zero_threads_set(zero_was);

@@ -467,6 +467,7 @@ static int trainer_build(const mfr_config *cfg, const mfr_dataset *ds, const mfr
     tr->shard_lo = part ? part->shard_lo : 0;
     const int32_t n_users = part ? part->user_hi - part->user_lo : ds->n_users;
     const int32_t n_buffers = part ? part->shard_hi - part->shard_lo : tr->n_shards;
+    mfr_threads_spread(tr->n_threads);
     const int32_t zero_was = mfr_zero_threads_set(tr->n_threads); /* its buffers: its threads */
     if (rc != MFR_OK || (rc = trainer_alloc(tr, ds, train, n_users, ds->n_items, train->n, n_buffers, err)) != MFR_OK ||
         (rc = trainer_model(tr, ds, n_users, split_spec, err)) != MFR_OK ||

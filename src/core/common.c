@@ -117,6 +117,17 @@ void mfr_release_mapped(const void *p, size_t n, size_t whole)
     if (p && e > a) (void)madvise((void *)a, e - a, MADV_DONTNEED);
 }
 
+void mfr_populate_mapped(const void *p, size_t n, size_t whole)
+{
+#ifdef MADV_POPULATE_READ
+    if (whole < MFR_RELEASE_MIN_BYTES || !p || n == 0) return;
+    const uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE), a = (uintptr_t)p & ~(page - 1);
+    (void)madvise((void *)a, (uintptr_t)p + n - a, MADV_POPULATE_READ);
+#else
+    (void)p, (void)n, (void)whole;
+#endif
+}
+
 void *mfr_malloc(size_t n) { return fault_hit() ? NULL : advise_huge(malloc(n), n); }
 void *mfr_calloc(size_t count, size_t size)
 {

@@ -66,6 +66,9 @@ void mfr_ratings_release_ts(const mfr_ratings *r, int64_t lo, int64_t hi);
 
 /* When r's arrays are mapped: releases their pages of rows [lo, hi). */
 void mfr_ratings_release_rows(const mfr_ratings *r, int64_t lo, int64_t hi);
+/* Rows [lo, hi) of a mapped r's arrays (timestamps too if with_ts) mapped
+ * in before a pass reads them again after a release (mfr_populate_mapped). */
+void mfr_ratings_populate_rows(const mfr_ratings *r, int64_t lo, int64_t hi, bool with_ts);
 
 /* Rows of the arrays behind r: base_n for a view, else n. */
 static inline int64_t mfr_ratings_rows(const mfr_ratings *r) { return r->skip ? r->base_n : r->n; }

@@ -128,6 +128,11 @@ static void all_chunk_sums(const struct mfr_kernel_set *kern, const mfr_model *m
 #pragma omp for schedule(dynamic, 1)
             for (int64_t g = c0; g < c1; g += per_group) {
                 int64_t row = r->skip ? mfr_ratings_row(r, g * MFR_EVAL_SUM_CHUNK) : 0;
+                if (r->mapped) { /* the group's rows, in one call (released behind, read again) */
+                    const int64_t x0 = g * MFR_EVAL_SUM_CHUNK, x1 = (g + per_group) * MFR_EVAL_SUM_CHUNK;
+                    mfr_ratings_populate_rows(r, mfr_ratings_row(r, x0),
+                                              x1 >= n ? mfr_ratings_rows(r) : mfr_ratings_row(r, x1), false);
+                }
                 for (int64_t c = g; c < g + per_group && c < c1; c++) {
                     const int64_t lo = c * MFR_EVAL_SUM_CHUNK;
                     const int64_t hi = lo + MFR_EVAL_SUM_CHUNK < n ? lo + MFR_EVAL_SUM_CHUNK : n;

@@ -171,15 +171,19 @@ static int parse_spec(const char *spec, struct split_params *p, mfr_error *err)
 /* Allocates `count` ratings and copies rows src[rows[0..count)] into them,
  * in that order (the sklearn split's parts, in permutation order). A NULL
  * src->ts copies as timestamp 0. */
-static int gather_rows(const mfr_ratings *src, const int64_t *rows, int64_t count, mfr_ratings **out,
-                       mfr_error *err)
+/* The ratings at rows[first .. first + count) of src, in that order; the
+ * row indices are 4 bytes wide unless `wide` (8). */
+static int gather_rows(const mfr_ratings *src, const void *rows, int64_t first, int64_t count, bool wide,
+                       mfr_ratings **out, mfr_error *err)
 {
     mfr_ratings *r = NULL;
     int rc = mfr_ratings_alloc(count, &r, err);
     if (rc != MFR_OK) return rc;
+    const int64_t *rows64 = (const int64_t *)rows + first;
+    const uint32_t *rows32 = (const uint32_t *)rows + first;
 #pragma omp parallel for schedule(static) num_threads(mfr_setup_threads()) if (count >= MFR_SETUP_PAR_MIN)
     for (int64_t k = 0; k < count; k++) {
-        int64_t row = rows[k];
+        const int64_t row = wide ? rows64[k] : (int64_t)rows32[k];
         MFR_ASSERT(row >= 0 && row < src->n);
         r->user[k] = src->user[row];
         r->item[k] = src->item[row];
@@ -187,20 +191,6 @@ static int gather_rows(const mfr_ratings *src, const int64_t *rows, int64_t coun
         r->ts[k] = src->ts ? src->ts[row] : 0;
     }
     *out = r;
-    return MFR_OK;
-}
-
-/* Sets *out to a malloc'd array of n row indices (n >= 0). */
-static int alloc_rows(int64_t n, const char *spec, int64_t **out, mfr_error *err)
-{
-    size_t bytes;
-    if (n < 0 || !mfr_mul_size((size_t)n, sizeof(int64_t), &bytes))
-        return mfr_seterr(err, MFR_ERR_TOO_LARGE, "split %s: %" PRId64 " ratings is too many",
-                          spec, n);
-    *out = mfr_malloc(bytes ? bytes : 1);
-    if (!*out)
-        return mfr_seterr(err, MFR_ERR_NOMEM,
-                          "split %s: out of memory for %" PRId64 " row indices", spec, n);
     return MFR_OK;
 }
 
@@ -225,12 +215,21 @@ static int split_sklearn(const mfr_ratings *all, const struct split_params *p,
     int64_t n_test = (int64_t)test_size;
     int64_t n_train = n - n_test;
 
-    int64_t *perm = NULL;
-    int rc = alloc_rows(n, p->spec, &perm, err);
-    if (rc != MFR_OK) return rc;
-    mfr_mt19937_permutation(p->sklearn_seed, perm, n);
-    rc = gather_rows(all, perm, n_test, &s->test, err);
-    if (rc == MFR_OK) rc = gather_rows(all, perm + n_test, n_train, &s->train, err);
+    /* 4-byte rows below 2^32 ratings (the same permutation: test_split):
+     * half the memory the shuffle's swaps and the gathers go through */
+    const bool wide = n > (int64_t)UINT32_MAX;
+    size_t bytes;
+    if (!mfr_mul_size((size_t)n, wide ? sizeof(int64_t) : sizeof(uint32_t), &bytes))
+        return mfr_seterr(err, MFR_ERR_TOO_LARGE, "split %s: %" PRId64 " ratings is too many", p->spec, n);
+    void *perm = mfr_malloc(bytes);
+    if (!perm)
+        return mfr_seterr(err, MFR_ERR_NOMEM, "split %s: out of memory for %" PRId64 " row indices", p->spec, n);
+    if (wide)
+        mfr_mt19937_permutation(p->sklearn_seed, perm, n);
+    else
+        mfr_mt19937_permutation32(p->sklearn_seed, perm, n);
+    int rc = gather_rows(all, perm, 0, n_test, wide, &s->test, err);
+    if (rc == MFR_OK) rc = gather_rows(all, perm, n_test, n_train, wide, &s->train, err);
     free(perm);
     return rc;
 }

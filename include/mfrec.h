@@ -380,8 +380,9 @@ MFR_API int mfr_split_create(const mfr_dataset *ds, const char *spec, uint64_t s
  * part is not copied but refers to the dataset's ratings (which must
  * outlive the split), with one byte a rating marking the test rows, and
  * the test part is copied without its timestamps (mfr_ratings_get reports
- * 0); the other specs are copied as by mfr_split_create. Such a training part is
- * read by mfr_trainer_create, mfr_trainer_resume, mfr_trainer_evaluate,
+ * 0); an "sklearn:" split's two parts are copied without their
+ * timestamps; the other specs are copied as by mfr_split_create. Such a
+ * training part is read by mfr_trainer_create, mfr_trainer_resume, mfr_trainer_evaluate,
  * mfr_model_evaluate, mfr_ratings_count and mfr_ratings_get (same results
  * as from a copy); mfr_ratings_write and mfr_ratings_overlap refuse it
  * (MFR_ERR_UNSUPPORTED), and the other functions taking ratings need

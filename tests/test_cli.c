@@ -32,6 +32,16 @@ __attribute__((format(printf, 1, 2))) static int run(const char *fmt, ...)
     return st;
 }
 
+/* run() with a shell prefix (ENV ... mfrec ARGS). */
+__attribute__((format(printf, 2, 3))) static int run_env(const char *env, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int st = tu_run_cli(g_bin, g_dir, env, &g_out, &g_err, fmt, ap);
+    va_end(ap);
+    return st;
+}
+
 static int setup(void **state)
 {
     (void)state;
@@ -147,6 +157,38 @@ static void test_threads_give_identical_models(void **state)
     free(b3);
     free(m1);
     free(m3);
+}
+
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define SANITIZED 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+#define SANITIZED 1
+#endif
+#endif
+
+/* Under a data-size limit far below the CLI's 256 MiB heap step (ulimit
+ * -d), a small job still runs and writes the same model: the heap step
+ * falls back to glibc's when the heap cannot grow so far (it once stayed,
+ * and every later allocation failed). Sanitizers reserve more address
+ * space than any such limit allows. */
+static void test_train_under_a_data_limit(void **state)
+{
+    (void)state;
+#ifdef SANITIZED
+    skip();
+#endif
+    char *free_run = tu_path(g_dir, "nolimit.bin"), *limited = tu_path(g_dir, "limited.bin");
+#define LIMIT_ARGS "train --data '%s' --split random:0.2 --dim 10 --epochs 5 --threads 1 --quiet --out '%s'"
+    assert_int_equal(run(LIMIT_ARGS, g_data, free_run), 0);
+    const int st = run_env("ulimit -d 100000 &&", LIMIT_ARGS, g_data, limited);
+#undef LIMIT_ARGS
+    if (st != 0) fail_msg("under ulimit -d 100000: exit %d: %s", st, g_err);
+    size_t l1, l2;
+    char *b1 = tu_read_file(free_run, &l1), *b2 = tu_read_file(limited, &l2);
+    assert_int_equal(l1, l2);
+    assert_memory_equal(b1, b2, l1);
+    free(b1), free(b2), free(free_run), free(limited);
 }
 
 /* A model with implicit feedback and bias L2 through every command that
@@ -459,6 +501,7 @@ int main(void)
         cmocka_unit_test(test_help_and_usage_errors),
         cmocka_unit_test(test_train_writes_model_and_log),
         cmocka_unit_test(test_threads_give_identical_models),
+        cmocka_unit_test(test_train_under_a_data_limit),
         cmocka_unit_test(test_implicit_model_end_to_end),
         cmocka_unit_test(test_bad_data_reports_file_line_and_writes_nothing),
         cmocka_unit_test(test_split_writes_both_parts),

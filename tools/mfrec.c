@@ -110,19 +110,24 @@ static void heap_huge_pages(void)
         return;
     char *p = malloc(grow); /* more than the heap holds yet: grows it by grow + pad */
     void *end = sbrk(0);
-    if (!p || end == (void *)-1) {
+    const uintptr_t start = (uintptr_t)p, header = 2 * sizeof(size_t);
+    if (!p || end == (void *)-1 || (uintptr_t)end < start || (uintptr_t)end - start < pad) {
+        /* the heap could not grow so far (ulimit -d or -v): glibc's own
+         * pad and trim threshold, or every later growth would ask for the
+         * 256 MiB and fail */
         free(p);
+        (void)mallopt(M_TOP_PAD, 0);
+        (void)mallopt(M_TRIM_THRESHOLD, 128 * 1024);
         return;
     }
-    const uintptr_t start = (uintptr_t)p, header = 2 * sizeof(size_t);
     const uintptr_t a = (start + huge - 1) & ~(huge - 1), e = (uintptr_t)end & ~(huge - 1);
     /* the first 2 MiB boundary past the page the top's header was written to */
     const uintptr_t clean = (start + grow + header + huge - 1) & ~(huge - 1);
     if (e > a) (void)madvise((void *)a, e - a, MADV_HUGEPAGE);
     free(p); /* back into the top chunk, which now starts where p did */
-    /* The filler ends a header short of `clean`: the next block's header
-     * sits there and its memory starts on the boundary. */
-    if (clean < e) heap_filler = malloc(clean - start - 2 * header);
+    /* The filler's chunk (from p's header on) ends at clean - 16: the next
+     * block's header fills that, and its memory starts on the boundary. */
+    if (clean < e) heap_filler = malloc(clean - start - header);
 #endif
 }
 

@@ -192,7 +192,7 @@ static int csr_two_pass(const mfr_ratings *r, int n_threads, struct mfr_csr *out
         const int64_t begin = mfr_csort_begin(&by_i, c), end = mfr_csort_begin(&by_i, c + 1);
         for (int64_t q0 = begin; q0 < end; q0 += RELEASE_ROWS) {
             const int64_t q1 = q0 + RELEASE_ROWS < end ? q0 + RELEASE_ROWS : end;
-            mfr_ratings_populate_rows(r, q0, q1, false);
+            mfr_ratings_populate_rows(r, q0, q1, MFR_ROWS_UIR);
             for (int64_t q = q0; q < q1; q++) {
                 if (skip && skip[q]) continue;
                 int64_t dst = off[r->item[q]]++;
@@ -261,7 +261,7 @@ int mfr_csr_build_path(int32_t n_users, int32_t n_items, const mfr_ratings *r, i
         int64_t first = rows;
         for (int64_t q0 = begin; q0 < end && first == rows; q0 += RELEASE_ROWS) {
             const int64_t q1 = q0 + RELEASE_ROWS < end ? q0 + RELEASE_ROWS : end;
-            mfr_ratings_populate_rows(r, q0, q1, false);
+            mfr_ratings_populate_rows(r, q0, q1, MFR_ROWS_USER | MFR_ROWS_ITEM);
             for (int64_t q = q0; q < q1; q++) {
                 if (skip && skip[q]) continue;
                 if (((uint32_t)r->user[q] >= (uint32_t)n_users) | ((uint32_t)r->item[q] >= (uint32_t)n_items)) {
@@ -286,7 +286,7 @@ int mfr_csr_build_path(int32_t n_users, int32_t n_items, const mfr_ratings *r, i
         const int64_t begin = mfr_csort_begin(&by_u, c), end = mfr_csort_begin(&by_u, c + 1);
         for (int64_t q0 = begin; q0 < end; q0 += RELEASE_ROWS) {
             const int64_t q1 = q0 + RELEASE_ROWS < end ? q0 + RELEASE_ROWS : end;
-            mfr_ratings_populate_rows(r, q0, q1, false);
+            mfr_ratings_populate_rows(r, q0, q1, MFR_ROWS_UIR);
             for (int64_t q = q0; q < q1; q++) {
                 if (skip && skip[q]) continue;
                 int64_t dst = off[r->user[q]]++;

@@ -66,9 +66,12 @@ void mfr_ratings_release_ts(const mfr_ratings *r, int64_t lo, int64_t hi);
 
 /* When r's arrays are mapped: releases their pages of rows [lo, hi). */
 void mfr_ratings_release_rows(const mfr_ratings *r, int64_t lo, int64_t hi);
-/* Rows [lo, hi) of a mapped r's arrays (timestamps too if with_ts) mapped
- * in before a pass reads them again after a release (mfr_populate_mapped). */
-void mfr_ratings_populate_rows(const mfr_ratings *r, int64_t lo, int64_t hi, bool with_ts);
+/* Rows [lo, hi) of the arrays a pass reads (MFR_ROWS_* or'd) of a mapped
+ * r, mapped in before the pass reads them again after a release
+ * (mfr_populate_mapped). */
+enum { MFR_ROWS_USER = 1, MFR_ROWS_ITEM = 2, MFR_ROWS_RATING = 4, MFR_ROWS_TS = 8 };
+#define MFR_ROWS_UIR (MFR_ROWS_USER | MFR_ROWS_ITEM | MFR_ROWS_RATING)
+void mfr_ratings_populate_rows(const mfr_ratings *r, int64_t lo, int64_t hi, unsigned arrays);
 
 /* Rows of the arrays behind r: base_n for a view, else n. */
 static inline int64_t mfr_ratings_rows(const mfr_ratings *r) { return r->skip ? r->base_n : r->n; }

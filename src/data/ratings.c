@@ -108,15 +108,15 @@ void mfr_ratings_release_rows(const mfr_ratings *r, int64_t lo, int64_t hi)
     if (r->ts) mfr_release_mapped(r->ts + lo, n * sizeof *r->ts, whole);
 }
 
-void mfr_ratings_populate_rows(const mfr_ratings *r, int64_t lo, int64_t hi, bool with_ts)
+void mfr_ratings_populate_rows(const mfr_ratings *r, int64_t lo, int64_t hi, unsigned arrays)
 {
     if (!r->mapped || hi <= lo) return;
     const size_t n = (size_t)(hi - lo), per_row = 12 + (r->ts ? 8 : 0);
     const size_t whole = (size_t)mfr_ratings_rows(r) * per_row;
-    mfr_populate_mapped(r->user + lo, n * sizeof *r->user, whole);
-    mfr_populate_mapped(r->item + lo, n * sizeof *r->item, whole);
-    mfr_populate_mapped(r->rating + lo, n * sizeof *r->rating, whole);
-    if (with_ts && r->ts) mfr_populate_mapped(r->ts + lo, n * sizeof *r->ts, whole);
+    if (arrays & MFR_ROWS_USER) mfr_populate_mapped(r->user + lo, n * sizeof *r->user, whole);
+    if (arrays & MFR_ROWS_ITEM) mfr_populate_mapped(r->item + lo, n * sizeof *r->item, whole);
+    if (arrays & MFR_ROWS_RATING) mfr_populate_mapped(r->rating + lo, n * sizeof *r->rating, whole);
+    if ((arrays & MFR_ROWS_TS) && r->ts) mfr_populate_mapped(r->ts + lo, n * sizeof *r->ts, whole);
 }
 
 int mfr_ratings_get(const mfr_ratings *r, int64_t idx, int32_t *user, int32_t *item,

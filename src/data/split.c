@@ -392,7 +392,7 @@ static int gather_marked(const mfr_ratings *src, const unsigned char *is_test, u
         int64_t k = want ? mc->tests_before[c] : b - mc->tests_before[c];
         for (int64_t i0 = b; i0 < e; i0 += GATHER_RELEASE) {
             const int64_t i1 = i0 + GATHER_RELEASE < e ? i0 + GATHER_RELEASE : e;
-            mfr_ratings_populate_rows(src, i0, i1, r->ts != NULL);
+            mfr_ratings_populate_rows(src, i0, i1, MFR_ROWS_UIR | (r->ts ? MFR_ROWS_TS : 0u));
             for (int64_t i = i0; i < i1; i++) {
                 if (is_test[i] != want) continue;
                 r->user[k] = src->user[i];

@@ -131,7 +131,7 @@ static void all_chunk_sums(const struct mfr_kernel_set *kern, const mfr_model *m
                 if (r->mapped) { /* the group's rows, in one call (released behind, read again) */
                     const int64_t x0 = g * MFR_EVAL_SUM_CHUNK, x1 = (g + per_group) * MFR_EVAL_SUM_CHUNK;
                     mfr_ratings_populate_rows(r, mfr_ratings_row(r, x0),
-                                              x1 >= n ? mfr_ratings_rows(r) : mfr_ratings_row(r, x1), false);
+                                              x1 >= n ? mfr_ratings_rows(r) : mfr_ratings_row(r, x1), MFR_ROWS_UIR);
                 }
                 for (int64_t c = g; c < g + per_group && c < c1; c++) {
                     const int64_t lo = c * MFR_EVAL_SUM_CHUNK;

@@ -373,7 +373,7 @@ static double rating_sum(const mfr_ratings *r)
     double sum = 0.0;
     for (int64_t f0 = 0; f0 < rows; f0 += step) {
         const int64_t f1 = f0 + step < rows ? f0 + step : rows;
-        mfr_ratings_populate_rows(r, f0, f1, false);
+        mfr_ratings_populate_rows(r, f0, f1, MFR_ROWS_RATING);
         if (r->skip) {
             for (int64_t f = f0; f < f1; f++)
                 if (!r->skip[f]) sum += r->rating[f];

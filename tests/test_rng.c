@@ -154,6 +154,28 @@ static void test_normal_pairs_batch(void **state)
             }
 }
 
+/* Over many pairs (the vector logarithm's whole input range in practice:
+ * s from about 2^-40 up to 1) the batches equal the single pairs bit for
+ * bit. */
+static void test_normal_pairs_batch_many(void **state)
+{
+    (void)state;
+    enum { N = 1 << 16 };
+    double *z = malloc(sizeof(double) * 2 * N);
+    assert_non_null(z);
+    for (uint64_t stream = 1; stream <= 4; stream++) {
+        mfr_rng_normal_pairs(stream * 7919, stream, stream << 40, N, z);
+        for (int64_t q = 0; q < N; q++) {
+            double w[2];
+            mfr_rng_normal_pair(stream * 7919, stream, (stream << 40) + (uint64_t)q, w);
+            if (memcmp(&z[2 * q], w, sizeof w) != 0)
+                fail_msg("stream %llu pair %lld: %a %a against %a %a", (unsigned long long)stream, (long long)q,
+                         z[2 * q], z[2 * q + 1], w[0], w[1]);
+        }
+    }
+    free(z);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -162,6 +184,7 @@ int main(void)
         cmocka_unit_test(test_normal_pairs_uncorrelated),
         cmocka_unit_test(test_normal_pair_is_two_draws),
         cmocka_unit_test(test_normal_pairs_batch),
+        cmocka_unit_test(test_normal_pairs_batch_many),
         cmocka_unit_test(test_normal_pure_function),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

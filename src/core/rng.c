@@ -8,6 +8,7 @@
  * libraries; the logarithm is now computed here (mfr_rng_log).
  */
 #include <math.h>
+#include <stdbool.h>
 #include <string.h>
 
 #include "rng_priv.h"
@@ -106,9 +107,58 @@ void mfr_rng_normal_pair(uint64_t seed, uint64_t stream, uint64_t pair, double o
     out[1] = y * t;
 }
 
+/* t[q] = √(−2 ln s[q] / s[q]) for 8 lanes: rng_log's operations in the
+ * same order, four lanes to a vector (AVX2). Each +, −, ×, ÷ and √ is
+ * correctly rounded in a vector lane as in a scalar (no contraction: no
+ * FMA in this target), so the bits are the scalar loop's (test_rng). The
+ * scalar loop ran the chains one lane after another: 16% of an ML-100K
+ * run's setup, ~150 cycles a pair. */
+#if defined(__x86_64__) && defined(__GNUC__)
+#define RNG_VECTOR_LOG 1
+typedef double v4d __attribute__((vector_size(32)));
+typedef int64_t v4l __attribute__((vector_size(32)));
+
+__attribute__((target("avx2"))) static void log_sqrt8(const double *s, double *t)
+{
+    const double LN2_HI = 0x1.62e42feep-1, LN2_LO = 0x1.a39ef35793c76p-33;
+    const double SQRT_HALF = 0x1.6a09e667f3bcdp-1;
+    for (int h = 0; h < 8; h += 4) {
+        v4d x;
+        memcpy(&x, s + h, sizeof x);
+        v4l bits;
+        memcpy(&bits, &x, sizeof bits);
+        v4l e = ((bits >> 52) & 0x7ff) - 1023;
+        const v4l mbits = (bits & INT64_C(0x000fffffffffffff)) | INT64_C(0x3ff0000000000000);
+        v4d m;
+        memcpy(&m, &mbits, sizeof m);
+        const v4l up = m > 2.0 * SQRT_HALF; /* -1 where m > √2 */
+        const v4d half = m * 0.5;
+        v4l hb, mb;
+        memcpy(&hb, &half, sizeof hb);
+        memcpy(&mb, &m, sizeof mb);
+        mb = (hb & up) | (mb & ~up);
+        memcpy(&m, &mb, sizeof m);
+        e -= up;
+        const v4d f = (m - 1.0) / (m + 1.0);
+        const v4d f2 = f * f;
+        v4d p = {1.0 / 23.0, 1.0 / 23.0, 1.0 / 23.0, 1.0 / 23.0};
+        for (int j = 10; j >= 1; j--) p = p * f2 + 1.0 / (double)(2 * j + 1);
+        const v4d lnm = 2.0 * f + 2.0 * f * (f2 * p);
+        const v4d ed = __builtin_convertvector(e, v4d);
+        const v4d lg = ed * LN2_HI + (ed * LN2_LO + lnm);
+        const v4d r = -2.0 * lg / x;
+        const v4d sq = __builtin_ia32_sqrtpd256(r);
+        memcpy(t + h, &sq, sizeof sq);
+    }
+}
+#endif
+
 void mfr_rng_normal_pairs(uint64_t seed, uint64_t stream, uint64_t first_pair, int64_t n_pairs,
                           double *out)
 {
+#ifdef RNG_VECTOR_LOG
+    const bool vec = __builtin_cpu_supports("avx2");
+#endif
     enum { LANES = 8 }; /* the logarithms of 8 pairs in step: their chains overlap */
     const uint64_t key = stream_key(seed, stream);
     for (int64_t b = 0; b < n_pairs; b += LANES) {
@@ -118,7 +168,12 @@ void mfr_rng_normal_pairs(uint64_t seed, uint64_t stream, uint64_t first_pair, i
             const uint64_t pair = first_pair + (uint64_t)b + (uint64_t)(q < n ? q : 0);
             polar_point(mix64(key + pair * GAMMA), &x[q], &y[q], &s[q]);
         }
-        for (int q = 0; q < LANES; q++) t[q] = sqrt(-2.0 * rng_log(s[q]) / s[q]);
+#ifdef RNG_VECTOR_LOG
+        if (vec)
+            log_sqrt8(s, t);
+        else
+#endif
+            for (int q = 0; q < LANES; q++) t[q] = sqrt(-2.0 * rng_log(s[q]) / s[q]);
         for (int q = 0; q < n; q++) {
             out[2 * (b + q)] = x[q] * t[q];
             out[2 * (b + q) + 1] = y[q] * t[q];

@@ -31,15 +31,8 @@ static int g_gnuplot;       /* gnuplot is on PATH */
 static char *g_out, *g_err; /* last command's stdout and stderr */
 
 /* Runs `ENV mfrec ARGS` (shell fragments; env may be ""); returns the exit
- * status. */
-__attribute__((format(printf, 2, 3))) static int run_env(const char *env, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    int st = tu_run_cli(g_bin, g_dir, env, &g_out, &g_err, fmt, ap);
-    va_end(ap);
-    return st;
-}
+ * status and keeps stdout and stderr in g_out and g_err. */
+#define run_env(env, ...) tu_run_clif(g_bin, g_dir, env, &g_out, &g_err, __VA_ARGS__)
 
 #define run(...) run_env("", __VA_ARGS__)
 

@@ -270,6 +270,16 @@ int tu_run_cli(const char *bin, const char *dir, const char *env, char **out, ch
     return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
 
+int tu_run_clif(const char *bin, const char *dir, const char *env, char **out, char **err,
+                const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    const int st = tu_run_cli(bin, dir, env, out, err, fmt, ap);
+    va_end(ap);
+    return st;
+}
+
 void tu_expect_in(const char *hay, const char *needle)
 {
     if (!hay || !strstr(hay, needle)) fail_msg("expected '%s' in:\n%s", needle, hay ? hay : "(null)");

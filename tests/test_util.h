@@ -34,6 +34,10 @@ _Noreturn void tu_skip_all(const char *why);
  * and replaced on every call). Returns the exit status, -1 when killed. */
 int tu_run_cli(const char *bin, const char *dir, const char *env, char **out, char **err,
                const char *fmt, va_list ap) __attribute__((format(printf, 6, 0)));
+/* tu_run_cli with the arguments inline: what every CLI test's run_env is
+ * (a macro over its own binary, scratch directory and output buffers). */
+int tu_run_clif(const char *bin, const char *dir, const char *env, char **out, char **err,
+                const char *fmt, ...) __attribute__((format(printf, 6, 7)));
 /* Fails the current cmocka test unless `needle` occurs in `hay`. */
 void tu_expect_in(const char *hay, const char *needle);
 /* Loads a dataset (mfr_dataset_load); fails the current cmocka test with

@@ -168,6 +168,12 @@ static bool block_passes(const struct sec_check *c, const unsigned char *p, size
     return !bad;
 }
 
+/* Maps a block of the cache's file pages in one call rather than a fault
+ * per 64 KiB (the kernel's fault-around): a 10M load took ~3,200 faults
+ * in this pass, ML-100K's ~30. Every block, whatever the mapping's size
+ * (mfr_populate_mapped). */
+static void populate_read(const void *p, size_t n) { mfr_populate_mapped(p, n, SIZE_MAX); }
+
 /* hash_bytes of each HASH_BLOCK-byte block of data (seeded with its
  * index), in parallel, then of the block hashes in order, 256 at a time.
  * `mapping`: the length of the read-only file mapping data lies in (0:
@@ -175,20 +181,6 @@ static bool block_passes(const struct sec_check *c, const unsigned char *p, size
  * weighs the whole mapping, not the section), so that a cache never
  * becomes resident whole. `check` (NULL: none) is run on every block while
  * it is in the cache; a failure sets *bad. */
-/* Maps a block of the cache's file pages in one call rather than a fault
- * per 64 KiB (the kernel's fault-around): a 10M load took ~3,200 faults
- * in this pass. Advice only; kernels before 5.14 refuse it, and the reads
- * fault as before. */
-static void populate_read(const void *p, size_t n)
-{
-#ifdef MADV_POPULATE_READ
-    const uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE), a = (uintptr_t)p & ~(page - 1);
-    (void)madvise((void *)a, (uintptr_t)p + n - a, MADV_POPULATE_READ);
-#else
-    (void)p, (void)n;
-#endif
-}
-
 static uint64_t hash_blocks_mapped(uint64_t seed, const void *data, size_t n, size_t mapping,
                                    const struct sec_check *check, bool *bad)
 {
@@ -196,6 +188,7 @@ static uint64_t hash_blocks_mapped(uint64_t seed, const void *data, size_t n, si
     const size_t nb = (n + HASH_BLOCK - 1) / HASH_BLOCK;
     const unsigned char *p = data;
     if (nb <= 1) {
+        if (mapped) populate_read(p, n);
         if (check && check->kind != CHECK_NONE && !block_passes(check, p, n)) *bad = true;
         return hash_bytes(seed, data, n);
     }

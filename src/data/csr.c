@@ -172,7 +172,8 @@ static int csr_two_pass(const mfr_ratings *r, int n_threads, struct mfr_csr *out
 #pragma omp parallel for schedule(static, 1) num_threads(n_threads) if (by_i.n_chunks > 1) reduction(min : bad)
     for (int32_t c = 0; c < by_i.n_chunks; c++) {
         int64_t *row = mfr_csort_row(&by_i, c);
-        for (int64_t q = mfr_csort_begin(&by_i, c); q < mfr_csort_begin(&by_i, c + 1); q++) {
+        const int64_t end = mfr_csort_begin(&by_i, c + 1); /* once: the row stores may alias the sort (two divisions a row) */
+        for (int64_t q = mfr_csort_begin(&by_i, c); q < end; q++) {
             if (skip && skip[q]) continue;
             if (((uint32_t)r->user[q] >= nu) | ((uint32_t)r->item[q] >= ni)) {
                 if (q < bad) bad = q;
@@ -206,7 +207,8 @@ static int csr_two_pass(const mfr_ratings *r, int n_threads, struct mfr_csr *out
 #pragma omp parallel for schedule(static, 1) num_threads(n_threads) if (by_u.n_chunks > 1)
     for (int32_t c = 0; c < by_u.n_chunks; c++) {
         int64_t *off = mfr_csort_row(&by_u, c);
-        for (int64_t q = mfr_csort_begin(&by_u, c); q < mfr_csort_begin(&by_u, c + 1); q++) {
+        const int64_t end = mfr_csort_begin(&by_u, c + 1); /* once: the row stores may alias the sort (two divisions a row) */
+        for (int64_t q = mfr_csort_begin(&by_u, c); q < end; q++) {
             int64_t dst = off[tu[q]]++;
             out->item[dst] = ti[q], out->rating[dst] = tr[q];
         }

@@ -489,7 +489,8 @@ static int bucket_by_user(const mfr_ratings *r, int32_t n_users, int64_t *ptr, i
 #pragma omp parallel for schedule(static, 1) num_threads(cs.n_threads) if (cs.n_chunks > 1)
     for (int32_t c = 0; c < cs.n_chunks; c++) {
         int64_t *off = mfr_csort_row(&cs, c);
-        for (int64_t q = mfr_csort_begin(&cs, c); q < mfr_csort_begin(&cs, c + 1); q++) {
+        const int64_t end = mfr_csort_begin(&cs, c + 1); /* once: the row stores may alias the sort (two divisions a row) */
+        for (int64_t q = mfr_csort_begin(&cs, c); q < end; q++) {
             int64_t dst = off[r->user[q]]++;
             if (items)
                 items[dst] = r->item[q];
@@ -587,7 +588,8 @@ static int repeat_by_ranges(const mfr_ratings *r, int32_t n_users, int32_t n_ite
 #pragma omp parallel for schedule(static, 1) num_threads(cs.n_threads) if (cs.n_chunks > 1)
         for (int32_t c = 0; c < cs.n_chunks; c++) {
             int64_t *off = mfr_csort_row(&cs, c);
-            for (int64_t q = mfr_csort_begin(&cs, c); q < mfr_csort_begin(&cs, c + 1); q++) {
+            const int64_t end = mfr_csort_begin(&cs, c + 1); /* once: the row stores may alias the sort (two divisions a row) */
+            for (int64_t q = mfr_csort_begin(&cs, c); q < end; q++) {
                 const int32_t u = r->user[q];
                 if (u >= u0 && u < u1) bucket[off[u]++ - base] = r->item[q];
             }

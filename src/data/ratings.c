@@ -97,11 +97,17 @@ int64_t mfr_ratings_gather_rows(const mfr_ratings *r, int64_t f, int64_t cnt, in
     return f;
 }
 
+/* The bytes of r's arrays: their share of the mapping, which the release
+ * and populate helpers weigh. */
+static size_t mapped_bytes(const mfr_ratings *r)
+{
+    return (size_t)mfr_ratings_rows(r) * (12 + (r->ts ? 8 : 0));
+}
+
 void mfr_ratings_release_rows(const mfr_ratings *r, int64_t lo, int64_t hi)
 {
     if (!r->mapped || hi <= lo) return;
-    const size_t n = (size_t)(hi - lo), per_row = 12 + (r->ts ? 8 : 0);
-    const size_t whole = (size_t)mfr_ratings_rows(r) * per_row; /* the arrays' share of the mapping */
+    const size_t n = (size_t)(hi - lo), whole = mapped_bytes(r);
     mfr_release_mapped(r->user + lo, n * sizeof *r->user, whole);
     mfr_release_mapped(r->item + lo, n * sizeof *r->item, whole);
     mfr_release_mapped(r->rating + lo, n * sizeof *r->rating, whole);
@@ -111,8 +117,7 @@ void mfr_ratings_release_rows(const mfr_ratings *r, int64_t lo, int64_t hi)
 void mfr_ratings_populate_rows(const mfr_ratings *r, int64_t lo, int64_t hi, unsigned arrays)
 {
     if (!r->mapped || hi <= lo) return;
-    const size_t n = (size_t)(hi - lo), per_row = 12 + (r->ts ? 8 : 0);
-    const size_t whole = (size_t)mfr_ratings_rows(r) * per_row;
+    const size_t n = (size_t)(hi - lo), whole = mapped_bytes(r);
     if (arrays & MFR_ROWS_USER) mfr_populate_mapped(r->user + lo, n * sizeof *r->user, whole);
     if (arrays & MFR_ROWS_ITEM) mfr_populate_mapped(r->item + lo, n * sizeof *r->item, whole);
     if (arrays & MFR_ROWS_RATING) mfr_populate_mapped(r->rating + lo, n * sizeof *r->rating, whole);

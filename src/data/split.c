@@ -169,12 +169,11 @@ static int parse_spec(const char *spec, struct split_params *p, mfr_error *err)
 /* Building the parts                                                   */
 /* ------------------------------------------------------------------ */
 
-/* Allocates `count` ratings and copies rows src[rows[0..count)] into them,
- * in that order (the sklearn split's parts, in permutation order). A NULL
- * src->ts copies as timestamp 0. */
-/* The ratings at rows[first .. first + count) of src, in that order; the
- * row indices are 4 bytes wide unless `wide` (8). Without `keep_ts` the
- * copy has no timestamps (read as 0). */
+/* A new rating set of the rows of src listed at rows[first .. first +
+ * count), in that order (the sklearn split's parts, in permutation order);
+ * the row indices are 4 bytes wide unless `wide` (8). A NULL src->ts
+ * copies as timestamp 0; without `keep_ts` the copy has no timestamps
+ * (read as 0). */
 static int gather_rows(const mfr_ratings *src, const void *rows, int64_t first, int64_t count, bool wide,
                        bool keep_ts, mfr_ratings **out, mfr_error *err)
 {

@@ -589,8 +589,14 @@ static void test_export(void **state)
 {
     (void)state;
     char *out = tu_path(g_dir, "export");
-    assert_int_equal(run("export --model '%s' --as npy --out '%s'", g_model, out), 0);
+    /* a new directory given with a trailing slash, named without it in
+     * what is printed: the final paths, not the staging directory's */
+    assert_int_equal(run("export --model '%s' --as npy --out '%s/'", g_model, out), 0);
     char *up = tu_path(out, "U.npy"), *vp = tu_path(out, "V.npy");
+    char said[4096];
+    snprintf(said, sizeof said, "wrote %s (120 x 6), %s (80 x 6), %s/user_ids.txt, %s/item_ids.txt\n", up, vp,
+             out, out);
+    assert_string_equal(g_out, said);
     int64_t rows, cols;
     float *U = NULL, *V = NULL;
     mfr_error err = {0};
@@ -616,6 +622,8 @@ static void test_export(void **state)
 
     assert_int_equal(run("export --model '%s' --as tsv --out '%s'", g_model, out), 0);
     char *mt = tu_path(out, "metadata.tsv");
+    snprintf(said, sizeof said, "wrote %s (80 x 6) and %s (title, genres, ratings)\n", vt, mt);
+    assert_string_equal(g_out, said);
     assert_int_equal(count_lines(vt), 80);
     assert_int_equal(count_lines(mt), 81);
     char *meta = tu_read_file(mt, NULL);

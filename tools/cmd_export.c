@@ -94,7 +94,10 @@ static float *factor_matrix(const mfr_model *m, bool items)
     return a;
 }
 
-static int export_npy(const mfr_model *m, const char *dir)
+/* The files are written into `dir` (the staging directory); what was
+ * written is said into `say` under the name `shown` (the final directory),
+ * printed only once the whole set is in place. */
+static int export_npy(const mfr_model *m, const char *dir, const char *shown, struct json_log *say)
 {
     const int32_t nu = mfr_model_n_users(m), ni = mfr_model_n_items(m), k = mfr_model_k(m);
     float *U = factor_matrix(m, false), *V = factor_matrix(m, true);
@@ -108,8 +111,8 @@ static int export_npy(const mfr_model *m, const char *dir)
     if ((rc = write_text(dir, "user_ids.txt", &t)) != EXIT_OK) goto done;
     for (int32_t i = 0; i < ni; i++) jlog_printf(&t, "%lld\n", (long long)mfr_model_item_id(m, i));
     if ((rc = write_text(dir, "item_ids.txt", &t)) != EXIT_OK) goto done;
-    printf("wrote %s/U.npy (%d x %d), %s/V.npy (%d x %d), %s/user_ids.txt, %s/item_ids.txt\n", dir,
-           (int)nu, (int)k, dir, (int)ni, (int)k, dir, dir);
+    jlog_printf(say, "wrote %s/U.npy (%d x %d), %s/V.npy (%d x %d), %s/user_ids.txt, %s/item_ids.txt\n",
+                shown, (int)nu, (int)k, shown, (int)ni, (int)k, shown, shown);
     mfr_config cfg;
     mfr_model_config(m, &cfg, NULL);
     if (cfg.bias) {
@@ -120,13 +123,13 @@ static int export_npy(const mfr_model *m, const char *dir)
         for (int32_t i = 0; i < ni; i++) bi[i] = mfr_model_item_bias(m, i);
         if ((rc = write_npy(dir, "user_bias.npy", nu, 1, bu)) != EXIT_OK) goto done;
         if ((rc = write_npy(dir, "item_bias.npy", ni, 1, bi)) != EXIT_OK) goto done;
-        printf("wrote %s/user_bias.npy (%d x 1), %s/item_bias.npy (%d x 1)\n", dir, (int)nu, dir,
-               (int)ni);
+        jlog_printf(say, "wrote %s/user_bias.npy (%d x 1), %s/item_bias.npy (%d x 1)\n", shown, (int)nu,
+                    shown, (int)ni);
     }
     if (cfg.implicit > 0) { /* V's buffer is free again */
         for (int32_t i = 0; i < ni; i++) mfr_model_implicit_vector(m, i, V + (size_t)i * (size_t)k, NULL);
         if ((rc = write_npy(dir, "Y.npy", ni, k, V)) != EXIT_OK) goto done;
-        printf("wrote %s/Y.npy (%d x %d)\n", dir, (int)ni, (int)k);
+        jlog_printf(say, "wrote %s/Y.npy (%d x %d)\n", shown, (int)ni, (int)k);
     }
 done:
     free(t.buf);
@@ -137,7 +140,8 @@ done:
     return rc;
 }
 
-static int export_tsv(const mfr_model *m, const mfr_dataset *ds, const char *dir)
+static int export_tsv(const mfr_model *m, const mfr_dataset *ds, const char *dir, const char *shown,
+                      struct json_log *say)
 {
     const int32_t ni = mfr_model_n_items(m), k = mfr_model_k(m);
     float *V = factor_matrix(m, true);
@@ -162,8 +166,8 @@ static int export_tsv(const mfr_model *m, const mfr_dataset *ds, const char *dir
         jlog_printf(&t, "\t%lld\n", (long long)count[i]);
     }
     if ((rc = write_text(dir, "metadata.tsv", &t)) != EXIT_OK) goto done;
-    printf("wrote %s/vectors.tsv (%d x %d) and %s/metadata.tsv (title, genres, ratings)\n", dir,
-           (int)ni, (int)k, dir);
+    jlog_printf(say, "wrote %s/vectors.tsv (%d x %d) and %s/metadata.tsv (title, genres, ratings)\n",
+                shown, (int)ni, (int)k, shown);
 done:
     free(t.buf);
     free(V);
@@ -185,6 +189,7 @@ static bool set_out_dir(const char **out, const char *dir)
 static bool parse_out_flag(const char *flag, const char *v, void *dst)
 {
     (void)flag;
+    trim_slashes((char *)v); /* "out/" names the directory "out", as every DIR flag */
     return set_out_dir(dst, v);
 }
 
@@ -241,14 +246,17 @@ int cmd_export(int argc, char **argv)
     mfr_model *m = NULL;
     mfr_dataset *ds = NULL;
     struct stage st = {0};
+    struct json_log say = {0};
     if ((rc = load_model_and_data(model_path, data, &m, &ds, NULL)) != EXIT_OK) goto done;
     if ((rc = io_output_dir("--out", out)) != EXIT_OK) goto done;
     /* the files of one model appear together or not at all */
     if ((rc = stage_open(&st, "--out", out)) != EXIT_OK) goto done;
-    if (npy) rc = export_npy(m, st.dir);
-    if (rc == EXIT_OK && tsv) rc = export_tsv(m, ds, st.dir);
+    if (npy) rc = export_npy(m, st.dir, out, &say);
+    if (rc == EXIT_OK && tsv) rc = export_tsv(m, ds, st.dir, out, &say);
     rc = stage_finish(&st, rc);
+    if (rc == EXIT_OK && say.buf) fputs(say.buf, stdout);
 done:
+    free(say.buf);
     mfr_dataset_destroy(ds);
     mfr_model_destroy(m);
     return rc;

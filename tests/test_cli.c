@@ -331,8 +331,8 @@ static void test_train_plot_and_presets(void **state)
         printf("gnuplot is not on PATH: checked the error instead of the pictures\n");
     } else {
         assert_int_equal(rc, 0);
-        tu_expect_in(g_out, "preset ndcg with the flags given overriding it | dim 32, epochs 30");
-        tu_expect_in(g_out, "gravity 20");
+        tu_expect_in(g_out, "preset ndcg with the flags given overriding it | dim 48, epochs 30");
+        tu_expect_in(g_out, "gravity 15");
         const char *files[] = {"learning_curve.png", "learning_curve.svg", "loss_components.png",
                                "loss_components.svg"};
         for (int f = 0; f < 4; f++) {

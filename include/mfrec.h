@@ -1183,13 +1183,18 @@ MFR_API int mfr_model_ranking(const mfr_model *m, const mfr_ratings *train,
  * binary user x item matrix X of the training ratings (any rating is a 1),
  * P = (XᵀX + λI)⁻¹ and B = I - P diag(1/diag P) (B_ij = -P_ij / P_jj, zero
  * diagonal); user u's score of item j is the sum of B_ij over the distinct
- * items i that u rated. Computed in double; B's bytes are the same for any
- * thread count (docs/RANKING.md, "EASE").
+ * items i that u rated. Fitted with mfr_ease_fit_ratings, X holds the
+ * ratings instead (X_ui = u's rating of i, the last one of a repeated
+ * pair), and the score is Σ_i X_ui B_ij. Computed in double; B's bytes are
+ * the same for any thread count (docs/RANKING.md, "EASE").
  */
 
 /** The λ used when none is given: the best of a grid on ML-100K u1 only
  *  (docs/RANKING.md, "EASE"). */
 #define MFR_EASE_LAMBDA_DEFAULT 400.0
+/** The same for EASE on ratings (mfr_ease_fit_ratings): on 1-5 stars X's
+ *  Gram matrix is about 13 times the binary one's, and so is λ's best. */
+#define MFR_EASE_RATINGS_LAMBDA_DEFAULT 5000.0
 
 typedef struct mfr_ease mfr_ease;
 
@@ -1203,6 +1208,16 @@ typedef struct mfr_ease mfr_ease;
  */
 MFR_API int mfr_ease_fit(const mfr_ratings *train, int32_t n_users, int32_t n_items,
                          double lambda, int n_threads, mfr_ease **out, mfr_error *err);
+/**
+ * mfr_ease_fit with X holding the training ratings (a repeated pair: its
+ * last rating in train's order), not 1s; MFR_ERR_DATA for a rating that is
+ * not finite. Each entry of XᵀX is summed over the users in ascending
+ * order, so B's bytes do not depend on the thread count for any ratings.
+ */
+MFR_API int mfr_ease_fit_ratings(const mfr_ratings *train, int32_t n_users, int32_t n_items,
+                                 double lambda, int n_threads, mfr_ease **out, mfr_error *err);
+/** 1 if e was fitted on ratings (mfr_ease_fit_ratings), else 0. */
+MFR_API int mfr_ease_uses_ratings(const mfr_ease *e);
 MFR_API void mfr_ease_destroy(mfr_ease *e);
 MFR_API int32_t mfr_ease_n_items(const mfr_ease *e);
 /** B, n_items x n_items doubles, row-major (row i: the weights from item i). */
@@ -1210,14 +1225,25 @@ MFR_API const double *mfr_ease_weights(const mfr_ease *e);
 /**
  * The scores of every item (n_items doubles into out) for someone who
  * rated items[0..n) (repeats count once): row sums of B in ascending item
- * order. MFR_ERR_INVALID for a NULL argument or an index out of range.
+ * order. MFR_ERR_INVALID for a NULL argument or an index out of range,
+ * and for an EASE fitted on ratings (mfr_ease_scores_rated).
  */
 MFR_API int mfr_ease_scores(const mfr_ease *e, const int32_t *items, int32_t n, double *out,
                             mfr_error *err);
 /**
+ * The same for someone who gave ratings[x] to items[x] (a repeated item:
+ * its last rating): Σ ratings B_i over the distinct items in ascending
+ * order. For a binary EASE the ratings are ignored (may be NULL).
+ * MFR_ERR_INVALID also for a rating that is not finite.
+ */
+MFR_API int mfr_ease_scores_rated(const mfr_ease *e, const int32_t *items, const float *ratings,
+                                  int32_t n, double *out, mfr_error *err);
+/**
  * mfr_model_ranking's metrics (same definitions, candidates and ties; the
  * scores rounded to float) for EASE's lists: `train` gives each user's rated
  * items (their scores' input, and excluded), `test` the relevant items.
+ * For an EASE fitted on ratings, `train` gives the ratings too (the set it
+ * was fitted on, so that a user's row of X is the fit's).
  */
 MFR_API int mfr_ease_ranking(const mfr_ease *e, const mfr_ratings *train,
                              const mfr_ratings *test, int32_t n_top, mfr_ranking *out,

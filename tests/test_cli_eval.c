@@ -254,7 +254,7 @@ static void test_ease_baseline(void **state)
     assert_int_equal(run("eval --model '%s' --data '%s' --test u.data --allow-overlap --json "
                          "--baseline ease", g_model, g_data), 0);
     tu_expect_json(g_out);
-    tu_expect_in(g_out, "\"ease_lambda\":400}");
+    tu_expect_in(g_out, "\"ease_lambda\":400,\"ease_input\":\"binary\"}");
     const char *p = strstr(g_out, "\"ease\":{");
     assert_non_null(p);
     double nd = number_after(&p, "\"ndcg\":");
@@ -263,7 +263,7 @@ static void test_ease_baseline(void **state)
     const char *flags = "--dim 4 --epochs 2 --lr 0.05 -k 5 --baseline ease:5 --json";
     assert_int_equal(run("eval --folds --data '%s' %s --threads 1", g_data, flags), 0);
     tu_expect_json(g_out);
-    tu_expect_in(g_out, "\"ease_lambda\":5,\"folds\":[");
+    tu_expect_in(g_out, "\"ease_lambda\":5,\"ease_input\":\"binary\",\"folds\":[");
     /* the summary's EASE NDCG is the mean of the folds' */
     const char *q = g_out;
     double sum = 0;
@@ -291,6 +291,25 @@ static void test_ease_baseline(void **state)
     pm = strstr(g_out, "\"mean\":{");
     assert_non_null(pm);
     assert_true(number_after(&pm, "\"ease_ndcg\":") == mf_mean);
+    /* EASE on the ratings: its own default λ, named in the table and the
+     * JSON, other lists than the binary one's, the same for both kinds */
+    assert_int_equal(run("eval --model '%s' --data '%s' --test u.data --allow-overlap "
+                         "--baseline ease-ratings", g_model, g_data), 0);
+    tu_expect_in(g_out, "EASE on ratings: lambda 5000, fitted on these training ratings");
+    const char *rflags = "--dim 4 --epochs 2 --lr 0.05 -k 5 --baseline ease-ratings:5 --json";
+    assert_int_equal(run("eval --folds --data '%s' %s --threads 2", g_data, rflags), 0);
+    tu_expect_json(g_out);
+    tu_expect_in(g_out, "\"ease_lambda\":5,\"ease_input\":\"ratings\",\"folds\":[");
+    pm = strstr(g_out, "\"mean\":{");
+    assert_non_null(pm);
+    double rated_mean = number_after(&pm, "\"ease_ndcg\":");
+    assert_true(rated_mean >= 0 && rated_mean <= 1 && rated_mean != mf_mean);
+    assert_int_equal(run("eval --folds --kind softmax --data '%s' --epochs 1 --dim 4 --hidden none "
+                         "--dim-movie 4 --top 5 --baseline ease-ratings:5 --json --threads 1", g_data), 0);
+    tu_expect_in(g_out, "\"ease_input\":\"ratings\"");
+    pm = strstr(g_out, "\"mean\":{");
+    assert_non_null(pm);
+    assert_true(fabs(number_after(&pm, "\"ease_ndcg\":") - rated_mean) < 1e-12);
     /* without --baseline: no EASE keys */
     assert_int_equal(run("eval --folds --kind softmax --data '%s' --epochs 1 --dim 4 --hidden none "
                          "--dim-movie 4 --json", g_data), 0);
@@ -323,7 +342,9 @@ static void test_usage_errors(void **state)
         {"--folds --model M", "--model cannot be used with --folds"},
         {"--folds --test T", "--test cannot be used with --folds"},
         {"--folds --train T", "--train cannot be used with --folds"},
-        {"--folds --baseline knn", "--baseline: expected ease or ease:LAMBDA, got 'knn'"},
+        {"--folds --baseline knn", "--baseline: expected ease[:LAMBDA] or ease-ratings[:LAMBDA], got 'knn'"},
+        {"--folds --baseline ease-rating", "got 'ease-rating'"},
+        {"--folds --baseline ease-ratings:-1", "--baseline"},
         {"--folds --baseline ease:0", "--baseline"},
         {"--folds --kind softmax --baseline ease:x", "--baseline"},
     };

@@ -10,6 +10,11 @@
  *     checked on a random 50 x 30 matrix with X built here;
  *   - the weights' bytes for 1, 2, 3 and 7 threads;
  *   - the scores (row sums of B, repeats once) and a hand-ranked list;
+ *   - EASE on ratings (X holds the ratings, the last of a repeated pair):
+ *     two items by hand (X = [[2,1],[1,0]], λ 1: G = [[6,2],[2,2]], so
+ *     B_01 = 2/6 = 1/3, B_10 = 2/2 = 1), the same ridge identity and
+ *     thread-count bytes with non-integer ratings, and two users who rated
+ *     the same movies differently getting different lists;
  *   - argument errors.
  */
 #include <math.h>
@@ -187,6 +192,150 @@ static void test_ranking_by_hand(void **state)
     mfr_ratings_destroy(test);
 }
 
+static void test_ratings_two_items_by_hand(void **state)
+{
+    (void)state;
+    /* user 0: item 0 = 2, item 1 = 3 and later 1 (the last counts); user 1: item 0 = 1 */
+    static const int32_t t[][3] = {{0, 0, 2}, {0, 1, 3}, {1, 0, 1}, {0, 1, 1}};
+    mfr_ratings *r = ratings(4, t);
+    mfr_ease *e = NULL;
+    mfr_error err = {0};
+    assert_int_equal(mfr_ease_fit_ratings(r, 2, 2, 1.0, 1, &e, &err), MFR_OK);
+    assert_int_equal(mfr_ease_uses_ratings(e), 1);
+    const double *B = mfr_ease_weights(e);
+    assert_true(B[0] == 0.0 && B[3] == 0.0);
+    expect_close(B[1], 1.0 / 3.0, 1e-14);
+    expect_close(B[2], 1.0, 1e-14);
+    /* someone who gave item 0 a 3 and item 1 a 4, then a 2: 3 B_0 + 2 B_1 */
+    int32_t items[] = {0, 1, 1};
+    float rated[] = {3.0f, 4.0f, 2.0f};
+    double s[2];
+    assert_int_equal(mfr_ease_scores_rated(e, items, rated, 3, s, &err), MFR_OK);
+    expect_close(s[0], 2.0 * B[2], 1e-14);
+    expect_close(s[1], 3.0 * B[1], 1e-14);
+    /* without the ratings a ratings EASE cannot score */
+    assert_int_equal(mfr_ease_scores(e, items, 3, s, &err), MFR_ERR_INVALID);
+    tu_expect_in(err.message, "mfr_ease_scores_rated");
+    mfr_ease_destroy(e);
+    /* a binary EASE ignores the ratings: its B is the count matrix's */
+    assert_int_equal(mfr_ease_fit(r, 2, 2, 1.0, 1, &e, &err), MFR_OK);
+    assert_int_equal(mfr_ease_uses_ratings(e), 0);
+    double sb[2];
+    assert_int_equal(mfr_ease_scores_rated(e, items, rated, 3, s, &err), MFR_OK);
+    assert_int_equal(mfr_ease_scores(e, items, 3, sb, &err), MFR_OK);
+    assert_memory_equal(s, sb, sizeof s);
+    mfr_ease_destroy(e);
+    mfr_ratings_destroy(r);
+}
+
+/* A seeded random matrix of n_u x n_i with about density p and
+ * non-integer ratings in (0, 5], as ratings in a shuffled order with some
+ * repeats (the later rating counts); X gets the matrix EASE should see. */
+static mfr_ratings *random_rated(int32_t n_u, int32_t n_i, double p, uint64_t seed, double *X)
+{
+    uint64_t s = seed;
+    mfr_ratings *r = NULL;
+    mfr_error err = {0};
+    assert_int_equal(mfr_ratings_alloc((int64_t)n_u * n_i * 2, &r, &err), MFR_OK);
+    int64_t n = 0;
+    memset(X, 0, sizeof *X * (size_t)n_u * (size_t)n_i);
+    for (int32_t i = n_i - 1; i >= 0; i--)
+        for (int32_t u = 0; u < n_u; u++) {
+            s = s * 6364136223846793005u + 1442695040888963407u;
+            double x = (double)(s >> 11) / 9007199254740992.0;
+            if (x >= p) continue;
+            for (int rep = 0; rep < (x < p / 10 ? 2 : 1); rep++) {
+                s = s * 6364136223846793005u + 1442695040888963407u;
+                float v = (float)(1 + (s >> 40)) / (float)(1 << 24) * 5.0f;
+                r->user[n] = u, r->item[n] = i, r->rating[n] = v, r->ts[n] = 0, n++;
+                X[(size_t)u * (size_t)n_i + i] = v;
+            }
+        }
+    r->n = n;
+    return r;
+}
+
+static void test_ratings_ridge_identity_and_threads(void **state)
+{
+    (void)state;
+    enum { NU = 60, NI = 40 };
+    const double lambda = 7.5;
+    static double X[NU * NI], C[NI][NI];
+    mfr_ratings *r = random_rated(NU, NI, 0.2, 5, X);
+    mfr_ease *e = NULL;
+    mfr_error err = {0};
+    assert_int_equal(mfr_ease_fit_ratings(r, NU, NI, lambda, 1, &e, &err), MFR_OK);
+    const double *B = mfr_ease_weights(e);
+    for (int a = 0; a < NI; a++) /* XᵀX from X, independently of ease.c */
+        for (int b = 0; b < NI; b++) {
+            double c = 0;
+            for (int u = 0; u < NU; u++) c += X[u * NI + a] * X[u * NI + b];
+            C[a][b] = c;
+        }
+    double max_b = 0;
+    for (int j = 0; j < NI; j++) {
+        assert_true(B[j * NI + j] == 0.0);
+        for (int i = 0; i < NI; i++) {
+            if (i == j) continue;
+            double lhs = 0;
+            for (int k = 0; k < NI; k++) lhs += (C[i][k] + (i == k ? lambda : 0)) * B[k * NI + j];
+            expect_close(lhs, C[i][j], 1e-9 * (1 + fabs(C[i][j])));
+            if (fabs(B[i * NI + j]) > max_b) max_b = fabs(B[i * NI + j]);
+        }
+    }
+    assert_true(max_b > 0.01);
+    /* sums of products of non-integer ratings: their order is fixed */
+    static const int counts[] = {2, 3, 7};
+    for (size_t c = 0; c < sizeof counts / sizeof *counts; c++) {
+        mfr_ease *et = NULL;
+        assert_int_equal(mfr_ease_fit_ratings(r, NU, NI, lambda, counts[c], &et, &err), MFR_OK);
+        if (memcmp(mfr_ease_weights(et), B, sizeof(double) * NI * NI) != 0)
+            fail_msg("EASE on ratings: weights differ between 1 and %d threads", counts[c]);
+        mfr_ease_destroy(et);
+    }
+    mfr_ease_destroy(e);
+    mfr_ratings_destroy(r);
+}
+
+/* Users 0-3 tie items 0 and 2 (5 and 5), and 1 and 3 (5 and 5), with weak
+ * cross ratings. Users 4 and 5 rated items 0 and 1, 4 with 5 and 1 stars,
+ * 5 with 1 and 5: on ratings EASE ranks item 2 first for user 4 and item
+ * 3 for user 5 (checked from the scores); a binary EASE gives both the
+ * same list. */
+static void test_ratings_change_the_list(void **state)
+{
+    (void)state;
+    static const int32_t tr[][3] = {{0, 0, 5}, {0, 2, 5}, {1, 1, 5}, {1, 3, 5}, {2, 0, 1}, {2, 3, 1},
+                                    {3, 1, 1}, {3, 2, 1}, {4, 0, 5}, {4, 1, 1}, {5, 0, 1}, {5, 1, 5}};
+    mfr_ratings *fit = ratings(8, tr), *train = ratings(12, tr);
+    mfr_ease *e = NULL, *eb = NULL;
+    mfr_error err = {0};
+    assert_int_equal(mfr_ease_fit_ratings(fit, 6, 4, 1.0, 1, &e, &err), MFR_OK);
+    assert_int_equal(mfr_ease_fit(fit, 6, 4, 1.0, 1, &eb, &err), MFR_OK);
+    int32_t items[] = {0, 1};
+    float r4[] = {5.0f, 1.0f}, r5[] = {1.0f, 5.0f};
+    double s4[4], s5[4];
+    assert_int_equal(mfr_ease_scores_rated(e, items, r4, 2, s4, &err), MFR_OK);
+    assert_int_equal(mfr_ease_scores_rated(e, items, r5, 2, s5, &err), MFR_OK);
+    assert_true(s4[2] > s4[3]);
+    assert_true(s5[3] > s5[2]);
+    /* the lists at k 1: item 2 relevant for user 4, item 3 for user 5 */
+    static const int32_t te[][3] = {{4, 2, 5}, {5, 3, 5}};
+    mfr_ratings *test = ratings(2, te);
+    mfr_ranking rk, rb;
+    assert_int_equal(mfr_ease_ranking(e, train, test, 1, &rk, &err), MFR_OK);
+    assert_int_equal(mfr_ease_ranking(eb, train, test, 1, &rb, &err), MFR_OK);
+    assert_int_equal(rk.users, 2);
+    expect_close(rk.precision, 1.0, 1e-14);
+    expect_close(rk.ndcg, 1.0, 1e-14);
+    expect_close(rb.precision, 0.5, 1e-14); /* one list for both */
+    mfr_ease_destroy(e);
+    mfr_ease_destroy(eb);
+    mfr_ratings_destroy(fit);
+    mfr_ratings_destroy(train);
+    mfr_ratings_destroy(test);
+}
+
 static void test_argument_errors(void **state)
 {
     (void)state;
@@ -213,6 +362,19 @@ static void test_argument_errors(void **state)
     mfr_ratings_destroy(test);
     mfr_ease_destroy(e);
     mfr_ease_destroy(NULL);
+    /* on ratings: a rating that is not a number, when fitting and scoring */
+    assert_int_equal(mfr_ease_fit_ratings(r, 2, 3, 1.0, 1, &e, &err), MFR_OK);
+    int32_t two[] = {0, 2};
+    float nan_rated[] = {4.0f, NAN};
+    assert_int_equal(mfr_ease_scores_rated(e, two, nan_rated, 2, s, &err), MFR_ERR_INVALID);
+    tu_expect_in(err.message, "not finite");
+    assert_int_equal(mfr_ease_scores_rated(e, two, NULL, 2, s, &err), MFR_ERR_INVALID);
+    mfr_ease_destroy(e);
+    e = NULL;
+    r->rating[1] = NAN;
+    assert_int_equal(mfr_ease_fit_ratings(r, 2, 3, 1.0, 1, &e, &err), MFR_ERR_DATA);
+    tu_expect_in(err.message, "rating 1");
+    assert_null(e);
     mfr_ratings_destroy(r);
 }
 
@@ -223,6 +385,9 @@ int main(void)
         cmocka_unit_test(test_ridge_regression_identity),
         cmocka_unit_test(test_threads_byte_identical),
         cmocka_unit_test(test_ranking_by_hand),
+        cmocka_unit_test(test_ratings_two_items_by_hand),
+        cmocka_unit_test(test_ratings_ridge_identity_and_threads),
+        cmocka_unit_test(test_ratings_change_the_list),
         cmocka_unit_test(test_argument_errors),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

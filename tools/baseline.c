@@ -1,7 +1,7 @@
 /*
- * baseline.c — `mfrec eval --baseline ease[:LAMBDA]`: the EASE baseline of
- * include/mfrec.h (mfr_ease_*) beside the popularity baseline, for one
- * model and for the five folds of either kind.
+ * baseline.c — `mfrec eval --baseline ease[:LAMBDA]` (or ease-ratings): the
+ * EASE baseline of include/mfrec.h (mfr_ease_*) beside the popularity
+ * baseline, for one model and for the five folds of either kind.
  */
 #include <math.h>
 #include <stdio.h>
@@ -9,30 +9,49 @@
 #include <string.h>
 
 #include "cli.h"
+#include "output.h"
 
 bool parse_baseline(const char *flag, const char *value, void *dst)
 {
-    double *lambda = dst;
-    if (!strcmp(value, "ease")) {
-        *lambda = MFR_EASE_LAMBDA_DEFAULT;
-        return true;
+    struct ease_baseline *b = dst;
+    static const char *const names[2] = {"ease", "ease-ratings"};
+    for (int k = 1; k >= 0; k--) {
+        const size_t len = strlen(names[k]);
+        if (strncmp(value, names[k], len) != 0 || (value[len] != 0 && value[len] != ':')) continue;
+        b->ratings = k == 1;
+        if (!value[len]) {
+            b->lambda = b->ratings ? MFR_EASE_RATINGS_LAMBDA_DEFAULT : MFR_EASE_LAMBDA_DEFAULT;
+            return true;
+        }
+        return parse_double(flag, value + len + 1, 1e-9, 1e12, &b->lambda);
     }
-    if (strncmp(value, "ease:", 5) != 0) {
-        usage_error("%s: expected ease or ease:LAMBDA, got '%s'", flag, value);
-        return false;
-    }
-    return parse_double(flag, value + 5, 1e-9, 1e12, lambda);
+    usage_error("%s: expected ease[:LAMBDA] or ease-ratings[:LAMBDA], got '%s'", flag, value);
+    return false;
 }
 
-int ease_ranking(double lambda, const mfr_ratings *train, const mfr_ratings *test,
+int ease_ranking(const struct ease_baseline *b, const mfr_ratings *train, const mfr_ratings *test,
                  int32_t n_users, int32_t n_items, int32_t k, mfr_ranking *out)
 {
     mfr_error err = {0};
     mfr_ease *e = NULL;
     int rc = EXIT_OK;
-    if (mfr_ease_fit(train, n_users, n_items, lambda, 0, &e, &err) != MFR_OK ||
-        mfr_ease_ranking(e, train, test, k, out, &err) != MFR_OK)
-        rc = runtime_error("EASE (lambda %g): %s", lambda, err.message);
+    int fit = b->ratings ? mfr_ease_fit_ratings(train, n_users, n_items, b->lambda, 0, &e, &err)
+                         : mfr_ease_fit(train, n_users, n_items, b->lambda, 0, &e, &err);
+    if (fit != MFR_OK || mfr_ease_ranking(e, train, test, k, out, &err) != MFR_OK)
+        rc = runtime_error("EASE (%slambda %g): %s", b->ratings ? "on ratings, " : "", b->lambda,
+                           err.message);
     mfr_ease_destroy(e);
     return rc;
+}
+
+void ease_baseline_say(const struct ease_baseline *b, const char *fitted_on)
+{
+    printf("EASE%s: lambda %g, fitted on %s\n", b->ratings ? " on ratings" : "", b->lambda, fitted_on);
+}
+
+void ease_baseline_json(const struct ease_baseline *b)
+{
+    fputs(",\"ease_lambda\":", stdout);
+    json_num(b->lambda, 17);
+    printf(",\"ease_input\":\"%s\"", b->ratings ? "ratings" : "binary");
 }

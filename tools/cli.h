@@ -285,13 +285,24 @@ int cmd_stats(int argc, char **argv);   /* cmd_stats.c */
 int cmd_project(int argc, char **argv); /* cmd_project.c */
 int cmd_export(int argc, char **argv);  /* cmd_export.c */
 int cmd_sweep(int argc, char **argv);   /* cmd_sweep.c */
-/* `--baseline ease[:LAMBDA]` of `mfrec eval` (baseline.c): FLAG_CUSTOM
- * parser into a double * (λ; MFR_EASE_LAMBDA_DEFAULT for plain "ease"),
- * and EASE fitted on train (n_users x n_items) ranked on test at k; a
- * printed runtime error on failure. */
+/* `--baseline ease[:LAMBDA]` or `ease-ratings[:LAMBDA]` of `mfrec eval`
+ * (baseline.c): lambda 0 when none was asked for. */
+struct ease_baseline {
+    double lambda;
+    bool ratings; /* X holds the training ratings, not 1s */
+};
+/* FLAG_CUSTOM parser into a struct ease_baseline * (the default λ of its
+ * kind when none is given). */
 bool parse_baseline(const char *flag, const char *value, void *dst);
-int ease_ranking(double lambda, const mfr_ratings *train, const mfr_ratings *test,
+/* EASE fitted on train (n_users x n_items) ranked on test at k; a printed
+ * runtime error on failure. */
+int ease_ranking(const struct ease_baseline *b, const mfr_ratings *train, const mfr_ratings *test,
                  int32_t n_users, int32_t n_items, int32_t k, mfr_ranking *out);
+/* The tables' line about the baseline: "EASE: lambda 400" or "EASE on
+ * ratings: lambda 5000". */
+void ease_baseline_say(const struct ease_baseline *b, const char *fitted_on);
+/* Its JSON members: ,"ease_lambda":X,"ease_input":"binary"|"ratings". */
+void ease_baseline_json(const struct ease_baseline *b);
 
 /* `mfrec train --kind softmax` (cmd_train_softmax.c). train_kind_route:
  * true with *rc set when argv asks for the softmax model (then it ran) or

@@ -35,7 +35,8 @@ static const char eval_help[] =
     "Users without a relevant test item are skipped; the number of users\n"
     "evaluated is printed. Equal scores rank the lower item index first.\n"
     "--baseline ease[:LAMBDA] adds the EASE baseline (Steck 2019: closed form\n"
-    "on the binary training matrix) as a third column, also in --json.\n"
+    "on the binary training matrix) as a third column, also in --json;\n"
+    "--baseline ease-ratings[:LAMBDA] fits it to the training ratings instead.\n"
     "\n";
 
 static const char eval_help_end[] =
@@ -48,7 +49,7 @@ struct eval_opts {
     const char *model_path, *data, *test_path, *train_path;
     int32_t k;
     bool json, folds, allow_overlap;
-    double ease_lambda; /* --baseline ease[:LAMBDA]; 0: none */
+    struct ease_baseline ease; /* --baseline; lambda 0: none */
     struct train_opts train; /* --folds only */
 };
 
@@ -202,10 +203,7 @@ static void print_eval_json(const struct eval_opts *o, const struct eval_data *d
         json_ranking(re);
     }
     fputs("}", stdout);
-    if (re) {
-        fputs(",\"ease_lambda\":", stdout);
-        json_num(o->ease_lambda, JSON_DIGITS);
-    }
+    if (re) ease_baseline_json(&o->ease);
     fputs("}\n", stdout);
 }
 
@@ -222,7 +220,7 @@ static void print_eval_text(const struct eval_opts *o, const mfr_model *m,
         printf("MSE %.6f\nRMSE %.6f\nMAE %.6f\n", mt->mse, mt->rmse, mt->mae);
     printf("train (excluded, popularity): %s, %lld ratings\n", d->train_desc,
            (long long)mfr_ratings_count(d->train));
-    if (re) printf("EASE: lambda %g, fitted on these training ratings\n", o->ease_lambda);
+    if (re) ease_baseline_say(&o->ease, "these training ratings");
     print_ranking_table(rm, rp, re);
 }
 
@@ -290,8 +288,8 @@ static int eval_model(const struct eval_opts *o)
         rc = lib_error(&err);
         goto done;
     }
-    const mfr_ranking *pe = o->ease_lambda > 0 ? &re : NULL;
-    if (pe && (rc = ease_ranking(o->ease_lambda, d.train, d.test, mfr_model_n_users(m),
+    const mfr_ranking *pe = o->ease.lambda > 0 ? &re : NULL;
+    if (pe && (rc = ease_ranking(&o->ease, d.train, d.test, mfr_model_n_users(m),
                                  mfr_model_n_items(m), o->k, &re)) != EXIT_OK)
         goto done;
     if (o->json) print_eval_json(o, &d, &mt, &rm, &rp, pe);
@@ -344,8 +342,8 @@ static int run_fold(const struct eval_opts *o, const mfr_dataset *ds, const char
         rc = runtime_error("fold %s: %s", spec, err.message);
         goto done;
     }
-    if (o->ease_lambda > 0 &&
-        (rc = ease_ranking(o->ease_lambda, mfr_split_train(sp), mfr_split_test(sp),
+    if (o->ease.lambda > 0 &&
+        (rc = ease_ranking(&o->ease, mfr_split_train(sp), mfr_split_test(sp),
                            mfr_model_n_users(m), mfr_model_n_items(m), o->k, &fr->re)) != EXIT_OK)
         goto done;
     fr->n_train = mfr_ratings_count(mfr_split_train(sp));
@@ -440,17 +438,14 @@ static void json_folds(const struct eval_opts *o, const char *dir, const struct 
         "pop_precision", "pop_recall", "pop_ndcg", "pop_coverage",
         "ease_precision", "ease_recall", "ease_ndcg", "ease_coverage",
     };
-    const bool ease = o->ease_lambda > 0;
+    const bool ease = o->ease.lambda > 0;
     const int n_keys = ease ? S_N : S_EASE_P;
     fputs("{\"data\":", stdout);
     json_str(dir);
     printf(",\"dim\":%d,\"epochs\":%lld,\"lr\":%.17g,\"init_std\":%.17g,\"seed\":%llu,\"k\":%d",
            (int)o->train.cfg.k, (long long)o->train.epochs, o->train.cfg.lr, o->train.cfg.init_std,
            (unsigned long long)o->train.cfg.seed, (int)o->k);
-    if (ease) {
-        fputs(",\"ease_lambda\":", stdout);
-        json_num(o->ease_lambda, JSON_DIGITS);
-    }
+    if (ease) ease_baseline_json(&o->ease);
     fputs(",\"folds\":[", stdout);
     for (int f = 0; f < N_FOLDS; f++) {
         printf("%s{\"fold\":\"u%d\",\"train_ratings\":%lld,\"test_ratings\":%lld,\"mse\":",
@@ -517,7 +512,7 @@ static int eval_folds(const struct eval_opts *o)
                    c->implicit);
             printf("%-4s %7s %6s %7s %7s %7s %7s %8s | %7s %7s %8s %6s %7s", "fold", "train",
                    "test", "RMSE", "MAE", kp, kr, kn, kp, kr, kn, "users", "seconds");
-            if (o->ease_lambda > 0) printf(" | %7s %7s %8s", kp, kr, kn);
+            if (o->ease.lambda > 0) printf(" | %7s %7s %8s", kp, kr, kn);
             putchar('\n');
         }
         printf("u%-3d %7lld %6lld %7.4f %7.4f %7.4f %7.4f %8.4f | %7.4f %7.4f %8.4f %6lld %7.2f",
@@ -525,7 +520,7 @@ static int eval_folds(const struct eval_opts *o)
                fr[f].mt.mae, fr[f].rm.precision, fr[f].rm.recall, fr[f].rm.ndcg,
                fr[f].rp.precision, fr[f].rp.recall, fr[f].rp.ndcg, (long long)fr[f].rm.users,
                fr[f].seconds);
-        if (o->ease_lambda > 0)
+        if (o->ease.lambda > 0)
             printf(" | %7.4f %7.4f %8.4f", fr[f].re.precision, fr[f].re.recall, fr[f].re.ndcg);
         putchar('\n');
         if ((rc = stdout_flush()) != EXIT_OK) goto done; /* a full or closed stdout: stop */
@@ -540,8 +535,8 @@ static int eval_folds(const struct eval_opts *o)
         json_folds(o, mfr_dataset_dir(ds), fr, mean, std);
     } else {
         printf("(model left of |, popularity right%s; %.2f s in all)\n",
-               o->ease_lambda > 0 ? ", then EASE" : "", now_seconds() - t_start);
-        print_folds_summary((int)o->k, o->ease_lambda > 0, mean, std);
+               o->ease.lambda > 0 ? ", then EASE" : "", now_seconds() - t_start);
+        print_folds_summary((int)o->k, o->ease.lambda > 0, mean, std);
     }
 done:
     mfr_dataset_destroy(ds);
@@ -590,9 +585,10 @@ static bool parse_eval_flags(int argc, char **argv, struct eval_opts *o, int *rc
          .help = "with --model: score test ratings that are also training\n"
                  "ratings, with a warning (refused by default)"},
         {.name = "--baseline", .value = "ease[:LAMBDA]", .kind = FLAG_CUSTOM,
-         .dst = &o->ease_lambda, .parse = parse_baseline,
+         .dst = &o->ease, .parse = parse_baseline,
          .help = "also rank with EASE of ridge strength LAMBDA (default\n"
-                 "MFR_EASE_LAMBDA_DEFAULT, 400; docs/RANKING.md)"},
+                 "400); ease-ratings[:LAMBDA]: EASE on the ratings, not a\n"
+                 "binary matrix (default 5000; docs/RANKING.md)"},
         {.name = "--json", .kind = FLAG_SWITCH, .dst = &o->json,
          .help = "one JSON object on stdout instead of the tables"},
     };

@@ -54,7 +54,7 @@ struct sm_opts {
     int32_t threads, top;
     bool all_pairs, quiet, folds, json; /* json: eval --folds only */
     bool tie, dim_movie_given;          /* --tie; --dim-movie in argv */
-    double ease_lambda;                 /* eval --folds --baseline; 0: none */
+    struct ease_baseline ease;          /* eval --folds --baseline; lambda 0: none */
 };
 
 /* "35", "64,32" or "none" (no hidden layer) into cfg. */
@@ -559,7 +559,7 @@ static size_t softmax_folds_flags(struct sm_opts *o, struct flag_spec *out)
         {.name = "--folds", .kind = FLAG_SWITCH, .dst = &o->folds,
          .help = "train and evaluate on u1..u5 (required)"},
         {.name = "--baseline", .value = "ease[:LAMBDA]", .kind = FLAG_CUSTOM,
-         .dst = &o->ease_lambda, .parse = parse_baseline,
+         .dst = &o->ease, .parse = parse_baseline,
          .help = "also rank with EASE (as for matrix factorization)"},
         {.name = "--json", .kind = FLAG_SWITCH, .dst = &o->json,
          .help = "one JSON object on stdout instead of the tables"},
@@ -853,8 +853,8 @@ static int run_softmax_fold(const struct sm_opts *o, const mfr_dataset *ds, int 
                           mfr_model_ranking(m, mfr_split_train(sp), mfr_split_test(sp), o->top,
                                             &out->rm, &out->rp, &err) != MFR_OK))
         rc = runtime_error("fold %s: %s", spec, err.message);
-    if (rc == EXIT_OK && o->ease_lambda > 0)
-        rc = ease_ranking(o->ease_lambda, mfr_split_train(sp), mfr_split_test(sp),
+    if (rc == EXIT_OK && o->ease.lambda > 0)
+        rc = ease_ranking(&o->ease, mfr_split_train(sp), mfr_split_test(sp),
                           mfr_model_n_users(m), mfr_model_n_items(m), o->top, &out->re);
     if (rc == EXIT_OK) {
         out->n_train = mfr_ratings_count(mfr_split_train(sp));
@@ -912,7 +912,7 @@ static void sm_json(const struct sm_opts *o, const char *dir, const struct sm_fo
     static const char *const keys[SM_N] = {
         "precision", "recall", "ndcg", "coverage", "pop_precision", "pop_recall", "pop_ndcg",
         "pop_coverage", "ease_precision", "ease_recall", "ease_ndcg", "ease_coverage"};
-    const bool ease = o->ease_lambda > 0;
+    const bool ease = o->ease.lambda > 0;
     const int n_keys = ease ? SM_N : SM_EASE_P;
     char hidden[64] = "";
     for (int l = 0; l < o->cfg.n_hidden; l++)
@@ -931,10 +931,7 @@ static void sm_json(const struct sm_opts *o, const char *dir, const struct sm_fo
            o->cfg.tie_tables ? "true" : "false", o->cfg.weight_decay,
            o->cfg.hidden_init == MFR_SOFTMAX_INIT_HE ? "he" : "colab", (long long)o->epochs,
            (unsigned long long)o->cfg.seed, (int)o->top);
-    if (ease) {
-        fputs(",\"ease_lambda\":", stdout);
-        json_num(o->ease_lambda, 17);
-    }
+    if (ease) ease_baseline_json(&o->ease);
     fputs(",\"folds\":[", stdout);
     for (int f = 0; f < N_SM_FOLDS; f++) {
         printf("%s{\"fold\":\"u%d\",\"train_ratings\":%lld,\"test_ratings\":%lld,"
@@ -963,7 +960,7 @@ static int softmax_folds(const struct sm_opts *o)
 {
     mfr_error err = {0};
     mfr_dataset *ds = NULL;
-    const bool ease = o->ease_lambda > 0;
+    const bool ease = o->ease.lambda > 0;
     if (load_dataset(default_data_dir(o->data), &ds, &err) != MFR_OK) return lib_error(&err);
     if (!o->json) {
         printf("softmax folds u1..u%d: k %d, %lld epochs, %s lr %g, batch users %d%s%s, top %d\n",
@@ -971,7 +968,7 @@ static int softmax_folds(const struct sm_opts *o)
                o->cfg.optimizer == MFR_SOFTMAX_OPT_ADAM ? "Adam" : "Adagrad", o->cfg.lr,
                o->cfg.batch_users, o->cfg.all_pairs ? ", all pairs" : "",
                o->cfg.tie_tables ? ", tied tables" : "", o->top);
-        if (ease) printf("EASE: lambda %g, fitted on each uN.base\n", o->ease_lambda);
+        if (ease) ease_baseline_say(&o->ease, "each uN.base");
         printf("%-5s %9s %9s %9s %9s %9s %9s", "fold", "P", "R", "NDCG", "pop P", "pop R",
                "pop NDCG");
         printf(ease ? " %9s %9s %9s\n" : "\n", "EASE P", "EASE R", "EASE NDCG");

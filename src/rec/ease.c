@@ -4,14 +4,17 @@
  * models are judged against beside the popularity baseline.
  *
  * On the binary user x item matrix X of the training ratings (a rating of
- * any value is a 1; a repeated pair counts once):
+ * any value is a 1; a repeated pair counts once), or (mfr_ease_fit_ratings)
+ * on the ratings themselves (X_ui = u's rating of i; of a repeated pair the
+ * last in the training order):
  *   G = XᵀX + λI,   P = G⁻¹,   B = I - P diag(1/diag P)
  * i.e. B_ij = -P_ij / P_jj off the diagonal and B_jj = 0; user u's score of
  * item j is (X B)_uj = Σ_{i rated by u} B_ij.
  *
  * DESIGN (determinism for any thread count)
  *   Everything is double. G holds integer counts plus λ: exact, so the
- *   order it is summed in does not matter. P comes from the Cholesky factor
+ *   order it is summed in does not matter. With ratings, each G_ab is
+ *   summed over the users in ascending order, by one thread. P comes from the Cholesky factor
  *   G = LLᵀ, then M = L⁻ᵀ (row c of M is column c of L⁻¹) and P = MᵀM...
  *   written as P_ab = Σ_{k >= max(a,b)} M_ak M_bk. Each element of L, M and
  *   P is one dot product computed by one thread in a fixed order (dot()
@@ -34,6 +37,7 @@
 struct mfr_ease {
     int32_t n_users, n_items;
     double lambda;
+    bool ratings; /* X holds the ratings, not 1s */
     double *B; /* n x n, row-major, zero diagonal */
 };
 
@@ -58,6 +62,34 @@ static int cmp_i32(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
+/* A rated item: its index and, for a repeated pair, which rating is last. */
+struct rated {
+    int32_t item;
+    float value;
+    int64_t order;
+};
+
+static int cmp_rated(const void *a, const void *b)
+{
+    const struct rated *x = a, *y = b;
+    if (x->item != y->item) return (x->item > y->item) - (x->item < y->item);
+    return (x->order > y->order) - (x->order < y->order);
+}
+
+/* Sorts r[0..n) by item and keeps the last of each item's repeats (the
+ * greatest order); returns the new length. */
+static int64_t sort_unique_rated(struct rated *r, int64_t n)
+{
+    if (n == 0) return 0;
+    qsort(r, (size_t)n, sizeof *r, cmp_rated);
+    int64_t m = 0;
+    for (int64_t x = 0; x < n; x++) {
+        if (m > 0 && r[m - 1].item == r[x].item) m--;
+        r[m++] = r[x];
+    }
+    return m;
+}
+
 /* Sorts items[0..n) and removes repeats; returns the new length. */
 static int64_t sort_unique(int32_t *items, int64_t n)
 {
@@ -69,10 +101,13 @@ static int64_t sort_unique(int32_t *items, int64_t n)
     return m;
 }
 
-/* X as distinct items per user (ascending) and distinct users per item. */
+/* X as distinct items per user (ascending) and distinct users per item,
+ * with X's values beside them when it holds ratings (u_val, i_val; NULL
+ * for the binary X). */
 struct ease_csr {
     int64_t *u_off, *i_off; /* n_users + 1, n_items + 1 */
     int32_t *u_item, *i_user;
+    double *u_val, *i_val;
 };
 
 static void ease_csr_free(struct ease_csr *c)
@@ -81,44 +116,82 @@ static void ease_csr_free(struct ease_csr *c)
     free(c->i_off);
     free(c->u_item);
     free(c->i_user);
+    free(c->u_val);
+    free(c->i_val);
 }
 
-static int ease_csr_build(const mfr_ratings *r, int32_t n_users, int32_t n_items,
+/* One user's ratings (file order) as distinct items, ascending, their
+ * last rating each: from u_item's positions b..b+n, written at `at`. */
+static int64_t unique_rated(const mfr_ratings *r, const int64_t *pos, int64_t n, struct rated *tmp,
+                            int32_t *items, double *vals)
+{
+    for (int64_t x = 0; x < n; x++)
+        tmp[x] = (struct rated){.item = r->item[pos[x]], .value = r->rating[pos[x]], .order = pos[x]};
+    int64_t m = sort_unique_rated(tmp, n);
+    for (int64_t x = 0; x < m; x++) items[x] = tmp[x].item, vals[x] = tmp[x].value;
+    return m;
+}
+
+static int ease_csr_build(const mfr_ratings *r, int32_t n_users, int32_t n_items, bool values,
                           struct ease_csr *c, mfr_error *err)
 {
     c->u_off = mfr_calloc((size_t)n_users + 1, sizeof *c->u_off);
     c->i_off = mfr_calloc((size_t)n_items + 1, sizeof *c->i_off);
     c->u_item = mfr_malloc(((size_t)r->n + 1) * sizeof *c->u_item);
     c->i_user = mfr_malloc(((size_t)r->n + 1) * sizeof *c->i_user);
-    if (!c->u_off || !c->i_off || !c->u_item || !c->i_user)
+    int64_t *pos = NULL;
+    struct rated *tmp = NULL;
+    if (values) {
+        c->u_val = mfr_malloc(((size_t)r->n + 1) * sizeof *c->u_val);
+        c->i_val = mfr_malloc(((size_t)r->n + 1) * sizeof *c->i_val);
+        pos = mfr_malloc(((size_t)r->n + 1) * sizeof *pos);
+        tmp = mfr_malloc(((size_t)r->n + 1) * sizeof *tmp);
+    }
+    if (!c->u_off || !c->i_off || !c->u_item || !c->i_user ||
+        (values && (!c->u_val || !c->i_val || !pos || !tmp))) {
+        free(pos), free(tmp);
         return mfr_seterr(err, MFR_ERR_NOMEM, "EASE: out of memory for %lld ratings",
                           (long long)r->n);
+    }
     for (int64_t x = 0; x < r->n; x++) c->u_off[r->user[x] + 1]++;
     for (int32_t u = 0; u < n_users; u++) c->u_off[u + 1] += c->u_off[u];
-    for (int64_t x = 0; x < r->n; x++) c->u_item[c->u_off[r->user[x]]++] = r->item[x];
+    for (int64_t x = 0; x < r->n; x++) {
+        int64_t at = c->u_off[r->user[x]]++;
+        c->u_item[at] = r->item[x];
+        if (values) pos[at] = x;
+    }
     for (int32_t u = n_users; u > 0; u--) c->u_off[u] = c->u_off[u - 1];
     c->u_off[0] = 0;
     /* distinct and ascending per user, compacted in place */
     int64_t at = 0;
     for (int32_t u = 0; u < n_users; u++) {
         int64_t b = c->u_off[u], n = c->u_off[u + 1] - b;
-        memmove(c->u_item + at, c->u_item + b, (size_t)n * sizeof *c->u_item);
         c->u_off[u] = at;
-        at += sort_unique(c->u_item + at, n);
+        if (values) {
+            at += unique_rated(r, pos + b, n, tmp, c->u_item + at, c->u_val + at);
+        } else {
+            memmove(c->u_item + at, c->u_item + b, (size_t)n * sizeof *c->u_item);
+            at += sort_unique(c->u_item + at, n);
+        }
     }
     c->u_off[n_users] = at;
+    free(pos), free(tmp);
     for (int64_t x = 0; x < at; x++) c->i_off[c->u_item[x] + 1]++;
     for (int32_t i = 0; i < n_items; i++) c->i_off[i + 1] += c->i_off[i];
     for (int32_t u = 0; u < n_users; u++) /* users ascending within each item */
-        for (int64_t x = c->u_off[u]; x < c->u_off[u + 1]; x++)
-            c->i_user[c->i_off[c->u_item[x]]++] = u;
+        for (int64_t x = c->u_off[u]; x < c->u_off[u + 1]; x++) {
+            int64_t y = c->i_off[c->u_item[x]]++;
+            c->i_user[y] = u;
+            if (values) c->i_val[y] = c->u_val[x];
+        }
     for (int32_t i = n_items; i > 0; i--) c->i_off[i] = c->i_off[i - 1];
     c->i_off[0] = 0;
     return MFR_OK;
 }
 
-/* G = XᵀX + λI into G (n x n, zeroed): integer counts, exact in any order;
- * one thread per row. */
+/* G = XᵀX + λI into G (n x n, zeroed): integer counts, exact in any order,
+ * or sums of products of ratings, each added over the users in ascending
+ * order; one thread per row. */
 static void ease_gram(const struct ease_csr *c, int32_t n, double lambda, int threads, double *G)
 {
 #pragma omp parallel for num_threads(threads) schedule(dynamic, 16)
@@ -126,7 +199,12 @@ static void ease_gram(const struct ease_csr *c, int32_t n, double lambda, int th
         double *row = G + (size_t)a * (size_t)n;
         for (int64_t y = c->i_off[a]; y < c->i_off[a + 1]; y++) {
             int32_t u = c->i_user[y];
-            for (int64_t x = c->u_off[u]; x < c->u_off[u + 1]; x++) row[c->u_item[x]] += 1.0;
+            if (c->i_val) {
+                const double ra = c->i_val[y];
+                for (int64_t x = c->u_off[u]; x < c->u_off[u + 1]; x++) row[c->u_item[x]] += ra * c->u_val[x];
+            } else {
+                for (int64_t x = c->u_off[u]; x < c->u_off[u + 1]; x++) row[c->u_item[x]] += 1.0;
+            }
         }
         row[a] += lambda;
     }
@@ -223,8 +301,8 @@ static int ease_check(const mfr_ratings *train, int32_t n_users, int32_t n_items
     return MFR_OK;
 }
 
-int mfr_ease_fit(const mfr_ratings *train, int32_t n_users, int32_t n_items, double lambda,
-                 int n_threads, mfr_ease **out, mfr_error *err)
+static int ease_fit(const mfr_ratings *train, int32_t n_users, int32_t n_items, double lambda,
+                    bool ratings, int n_threads, mfr_ease **out, mfr_error *err)
 {
     if (!out) return mfr_seterr(err, MFR_ERR_INVALID, "mfr_ease_fit: out is NULL");
     *out = NULL;
@@ -244,7 +322,14 @@ int mfr_ease_fit(const mfr_ratings *train, int32_t n_users, int32_t n_items, dou
                         (int)n_items, (int)n_items);
         goto done;
     }
-    if ((rc = ease_csr_build(train, n_users, n_items, &c, err)) != MFR_OK) goto done;
+    if (ratings)
+        for (int64_t x = 0; x < train->n; x++)
+            if (!isfinite(train->rating[x])) {
+                rc = mfr_seterr(err, MFR_ERR_DATA, "EASE: training rating %lld is not finite",
+                                (long long)x);
+                goto done;
+            }
+    if ((rc = ease_csr_build(train, n_users, n_items, ratings, &c, err)) != MFR_OK) goto done;
     ease_gram(&c, n_items, lambda, threads, e->B);
     if ((rc = ease_cholesky(e->B, n_items, threads, err)) != MFR_OK) goto done;
     ease_inverse_rows(e->B, n_items, threads, M);
@@ -253,6 +338,7 @@ int mfr_ease_fit(const mfr_ratings *train, int32_t n_users, int32_t n_items, dou
     e->n_users = n_users;
     e->n_items = n_items;
     e->lambda = lambda;
+    e->ratings = ratings;
     *out = e;
     e = NULL;
 done:
@@ -262,6 +348,20 @@ done:
     mfr_ease_destroy(e);
     return rc;
 }
+
+int mfr_ease_fit(const mfr_ratings *train, int32_t n_users, int32_t n_items, double lambda,
+                 int n_threads, mfr_ease **out, mfr_error *err)
+{
+    return ease_fit(train, n_users, n_items, lambda, false, n_threads, out, err);
+}
+
+int mfr_ease_fit_ratings(const mfr_ratings *train, int32_t n_users, int32_t n_items, double lambda,
+                         int n_threads, mfr_ease **out, mfr_error *err)
+{
+    return ease_fit(train, n_users, n_items, lambda, true, n_threads, out, err);
+}
+
+int mfr_ease_uses_ratings(const mfr_ease *e) { return e && e->ratings; }
 
 void mfr_ease_destroy(mfr_ease *e)
 {
@@ -274,50 +374,85 @@ int32_t mfr_ease_n_items(const mfr_ease *e) { return e ? e->n_items : 0; }
 
 const double *mfr_ease_weights(const mfr_ease *e) { return e ? e->B : NULL; }
 
-int mfr_ease_scores(const mfr_ease *e, const int32_t *items, int32_t n, double *out,
-                    mfr_error *err)
+/* out = Σ_x w[x] B[items[x]] over distinct ascending items (w NULL: 1s). */
+static void sum_rows(const mfr_ease *e, const int32_t *items, const double *w, int64_t m, double *out)
 {
-    if (!e || (!items && n > 0) || !out || n < 0)
-        return mfr_seterr(err, MFR_ERR_INVALID, "mfr_ease_scores: NULL argument or n < 0");
-    int32_t *sorted = mfr_malloc(((size_t)n + 1) * sizeof *sorted);
-    if (!sorted) return mfr_seterr(err, MFR_ERR_NOMEM, "EASE: out of memory for %d items", (int)n);
-    for (int32_t x = 0; x < n; x++) {
-        if (items[x] < 0 || items[x] >= e->n_items) {
-            free(sorted);
-            return mfr_seterr(err, MFR_ERR_INVALID, "EASE: item index %d is outside 0..%d",
-                              (int)items[x], (int)e->n_items - 1);
-        }
-        sorted[x] = items[x];
-    }
-    int64_t m = sort_unique(sorted, n);
     const size_t ni = (size_t)e->n_items;
     memset(out, 0, ni * sizeof *out);
     for (int64_t x = 0; x < m; x++) {
-        const double *row = e->B + (size_t)sorted[x] * ni;
-        for (size_t j = 0; j < ni; j++) out[j] += row[j];
+        const double *row = e->B + (size_t)items[x] * ni;
+        if (w)
+            for (size_t j = 0; j < ni; j++) out[j] += w[x] * row[j];
+        else
+            for (size_t j = 0; j < ni; j++) out[j] += row[j];
     }
-    free(sorted);
+}
+
+int mfr_ease_scores_rated(const mfr_ease *e, const int32_t *items, const float *ratings, int32_t n,
+                          double *out, mfr_error *err)
+{
+    if (!e || (!items && n > 0) || (e->ratings && !ratings && n > 0) || !out || n < 0)
+        return mfr_seterr(err, MFR_ERR_INVALID, "%s: NULL argument or n < 0",
+                          ratings ? "mfr_ease_scores_rated" : "mfr_ease_scores");
+    for (int32_t x = 0; x < n; x++) {
+        if (items[x] < 0 || items[x] >= e->n_items)
+            return mfr_seterr(err, MFR_ERR_INVALID, "EASE: item index %d is outside 0..%d",
+                              (int)items[x], (int)e->n_items - 1);
+        if (e->ratings && !isfinite(ratings[x]))
+            return mfr_seterr(err, MFR_ERR_INVALID, "EASE: rating %d is not finite", (int)x);
+    }
+    struct rated *r = mfr_malloc(((size_t)n + 1) * sizeof *r);
+    int32_t *sorted = mfr_malloc(((size_t)n + 1) * sizeof *sorted);
+    double *w = e->ratings ? mfr_malloc(((size_t)n + 1) * sizeof *w) : NULL;
+    if (!r || !sorted || (e->ratings && !w)) {
+        free(r), free(sorted), free(w);
+        return mfr_seterr(err, MFR_ERR_NOMEM, "EASE: out of memory for %d items", (int)n);
+    }
+    for (int32_t x = 0; x < n; x++)
+        r[x] = (struct rated){.item = items[x], .value = e->ratings ? ratings[x] : 1.0f, .order = x};
+    int64_t m = sort_unique_rated(r, n); /* a repeated item: its last rating */
+    for (int64_t x = 0; x < m; x++) {
+        sorted[x] = r[x].item;
+        if (w) w[x] = r[x].value;
+    }
+    sum_rows(e, sorted, w, m, out);
+    free(r), free(sorted), free(w);
     return MFR_OK;
 }
 
-/* The ranking scorer: scratch for one user's scores in double. */
+int mfr_ease_scores(const mfr_ease *e, const int32_t *items, int32_t n, double *out,
+                    mfr_error *err)
+{
+    if (e && e->ratings)
+        return mfr_seterr(err, MFR_ERR_INVALID,
+                          "mfr_ease_scores: this EASE was fitted on ratings; its scores need "
+                          "them (mfr_ease_scores_rated)");
+    return mfr_ease_scores_rated(e, items, NULL, n, out, err);
+}
+
+/* The ranking scorer: scratch for one user's scores in double; with
+ * ratings, the training set's users as distinct items with their last
+ * ratings (the fit's X). */
 struct ease_rank_ctx {
     const mfr_ease *e;
     double *sc;
     int32_t *items;
+    struct ease_csr rated;
 };
 
 static void ease_rank_scores(const void *ctx, int32_t u, const int32_t *items, int64_t n,
                              const int32_t *train_mark, float *score)
 {
     const struct ease_rank_ctx *c = ctx;
-    (void)u;
     (void)train_mark;
-    memcpy(c->items, items, (size_t)n * sizeof *items);
-    mfr_error ignored = {0};
-    /* items are in range (checked by the caller) and the buffers are sized */
-    int rc = mfr_ease_scores(c->e, c->items, (int32_t)n, c->sc, &ignored);
-    MFR_ASSERT(rc == MFR_OK);
+    if (c->e->ratings) { /* u's row of X, built from the same training set */
+        const int64_t b = c->rated.u_off[u];
+        sum_rows(c->e, c->rated.u_item + b, c->rated.u_val + b, c->rated.u_off[u + 1] - b, c->sc);
+    } else {
+        memcpy(c->items, items, (size_t)n * sizeof *items);
+        /* items are in range (checked by the caller): distinct, ascending */
+        sum_rows(c->e, c->items, NULL, sort_unique(c->items, n), c->sc);
+    }
     for (int32_t j = 0; j < c->e->n_items; j++) score[j] = (float)c->sc[j];
 }
 
@@ -330,9 +465,14 @@ int mfr_ease_ranking(const mfr_ease *e, const mfr_ratings *train, const mfr_rati
     struct ease_rank_ctx c = {.e = e};
     c.sc = mfr_malloc((size_t)e->n_items * sizeof *c.sc);
     c.items = mfr_malloc(((size_t)train->n + 1) * sizeof *c.items);
-    int rc = !c.sc || !c.items ? mfr_seterr(err, MFR_ERR_NOMEM, "EASE ranking: out of memory")
-                               : mfr_ranking_run(train, test, e->n_users, e->n_items, n_top,
-                                                 ease_rank_scores, &c, out, NULL, err);
+    int rc = !c.sc || !c.items ? mfr_seterr(err, MFR_ERR_NOMEM, "EASE ranking: out of memory") : MFR_OK;
+    if (rc == MFR_OK && e->ratings) {
+        rc = ease_check(train, e->n_users, e->n_items, e->lambda, err);
+        if (rc == MFR_OK) rc = ease_csr_build(train, e->n_users, e->n_items, true, &c.rated, err);
+    }
+    if (rc == MFR_OK)
+        rc = mfr_ranking_run(train, test, e->n_users, e->n_items, n_top, ease_rank_scores, &c, out, NULL, err);
+    ease_csr_free(&c.rated);
     free(c.sc);
     free(c.items);
     return rc;

@@ -97,6 +97,44 @@ static mfr_ratings *random_matrix(int32_t n_u, int32_t n_i, double p, uint64_t s
     return r;
 }
 
+/* Σ_k G_ik B_kj = C_ij for i != j (G = C + λI), B's diagonal 0, and B
+ * not zero; C is XᵀX (ni x ni), counted by the test. */
+static void expect_ridge_identity(const double *B, int ni, const double *C, double lambda)
+{
+    double max_b = 0;
+    for (int j = 0; j < ni; j++) {
+        assert_true(B[j * ni + j] == 0.0);
+        for (int i = 0; i < ni; i++) {
+            if (i == j) continue;
+            double lhs = 0;
+            for (int k = 0; k < ni; k++) lhs += (C[i * ni + k] + (i == k ? lambda : 0)) * B[k * ni + j];
+            expect_close(lhs, C[i * ni + j], 1e-9 * (1 + fabs(C[i * ni + j])));
+            if (fabs(B[i * ni + j]) > max_b) max_b = fabs(B[i * ni + j]);
+        }
+    }
+    assert_true(max_b > 0.01); /* the identity is not met by a zero B */
+}
+
+/* The weights of fits with 2, 3 and 7 threads are those of 1 thread. */
+static void expect_thread_bytes(const mfr_ratings *r, int nu, int ni, double lambda, bool on_ratings)
+{
+    mfr_error err = {0};
+    mfr_ease *e[2] = {NULL, NULL};
+    static const int counts[] = {1, 2, 3, 7};
+    for (size_t c = 0; c < sizeof counts / sizeof *counts; c++) {
+        mfr_ease **out = &e[c > 0];
+        assert_int_equal(on_ratings ? mfr_ease_fit_ratings(r, nu, ni, lambda, counts[c], out, &err)
+                                    : mfr_ease_fit(r, nu, ni, lambda, counts[c], out, &err),
+                         MFR_OK);
+        if (c > 0 && memcmp(mfr_ease_weights(e[1]), mfr_ease_weights(e[0]),
+                            sizeof(double) * (size_t)ni * (size_t)ni) != 0)
+            fail_msg("EASE%s weights differ between 1 and %d threads", on_ratings ? " on ratings" : "",
+                     counts[c]);
+        if (c > 0) mfr_ease_destroy(e[1]);
+    }
+    mfr_ease_destroy(e[0]);
+}
+
 static void test_ridge_regression_identity(void **state)
 {
     (void)state;
@@ -107,26 +145,14 @@ static void test_ridge_regression_identity(void **state)
     mfr_ease *e = NULL;
     mfr_error err = {0};
     assert_int_equal(mfr_ease_fit(r, NU, NI, lambda, 1, &e, &err), MFR_OK);
-    const double *B = mfr_ease_weights(e);
-    static double C[NI][NI]; /* XᵀX from X, independently of ease.c */
+    static double C[NI * NI]; /* XᵀX from X, independently of ease.c */
     for (int a = 0; a < NI; a++)
         for (int b = 0; b < NI; b++) {
             int c = 0;
             for (int u = 0; u < NU; u++) c += X[u * NI + a] & X[u * NI + b];
-            C[a][b] = c;
+            C[a * NI + b] = c;
         }
-    double max_b = 0;
-    for (int j = 0; j < NI; j++) {
-        assert_true(B[j * NI + j] == 0.0);
-        for (int i = 0; i < NI; i++) {
-            if (i == j) continue;
-            double lhs = 0;
-            for (int k = 0; k < NI; k++) lhs += (C[i][k] + (i == k ? lambda : 0)) * B[k * NI + j];
-            expect_close(lhs, C[i][j], 1e-9 * (1 + C[i][j]));
-            if (fabs(B[i * NI + j]) > max_b) max_b = fabs(B[i * NI + j]);
-        }
-    }
-    assert_true(max_b > 0.01); /* the identity is not met by a zero B */
+    expect_ridge_identity(mfr_ease_weights(e), NI, C, lambda);
     mfr_ease_destroy(e);
     mfr_ratings_destroy(r);
 }
@@ -137,18 +163,7 @@ static void test_threads_byte_identical(void **state)
     enum { NU = 120, NI = 97 };
     static uint8_t X[NU * NI];
     mfr_ratings *r = random_matrix(NU, NI, 0.15, 11, X);
-    mfr_error err = {0};
-    mfr_ease *e1 = NULL;
-    assert_int_equal(mfr_ease_fit(r, NU, NI, 3.0, 1, &e1, &err), MFR_OK);
-    static const int counts[] = {2, 3, 7};
-    for (size_t c = 0; c < sizeof counts / sizeof *counts; c++) {
-        mfr_ease *e = NULL;
-        assert_int_equal(mfr_ease_fit(r, NU, NI, 3.0, counts[c], &e, &err), MFR_OK);
-        if (memcmp(mfr_ease_weights(e), mfr_ease_weights(e1), sizeof(double) * NI * NI) != 0)
-            fail_msg("EASE weights differ between 1 and %d threads", counts[c]);
-        mfr_ease_destroy(e);
-    }
-    mfr_ease_destroy(e1);
+    expect_thread_bytes(r, NU, NI, 3.0, false);
     mfr_ratings_destroy(r);
 }
 
@@ -260,40 +275,21 @@ static void test_ratings_ridge_identity_and_threads(void **state)
     (void)state;
     enum { NU = 60, NI = 40 };
     const double lambda = 7.5;
-    static double X[NU * NI], C[NI][NI];
+    static double X[NU * NI], C[NI * NI];
     mfr_ratings *r = random_rated(NU, NI, 0.2, 5, X);
     mfr_ease *e = NULL;
     mfr_error err = {0};
     assert_int_equal(mfr_ease_fit_ratings(r, NU, NI, lambda, 1, &e, &err), MFR_OK);
-    const double *B = mfr_ease_weights(e);
     for (int a = 0; a < NI; a++) /* XᵀX from X, independently of ease.c */
         for (int b = 0; b < NI; b++) {
             double c = 0;
             for (int u = 0; u < NU; u++) c += X[u * NI + a] * X[u * NI + b];
-            C[a][b] = c;
+            C[a * NI + b] = c;
         }
-    double max_b = 0;
-    for (int j = 0; j < NI; j++) {
-        assert_true(B[j * NI + j] == 0.0);
-        for (int i = 0; i < NI; i++) {
-            if (i == j) continue;
-            double lhs = 0;
-            for (int k = 0; k < NI; k++) lhs += (C[i][k] + (i == k ? lambda : 0)) * B[k * NI + j];
-            expect_close(lhs, C[i][j], 1e-9 * (1 + fabs(C[i][j])));
-            if (fabs(B[i * NI + j]) > max_b) max_b = fabs(B[i * NI + j]);
-        }
-    }
-    assert_true(max_b > 0.01);
-    /* sums of products of non-integer ratings: their order is fixed */
-    static const int counts[] = {2, 3, 7};
-    for (size_t c = 0; c < sizeof counts / sizeof *counts; c++) {
-        mfr_ease *et = NULL;
-        assert_int_equal(mfr_ease_fit_ratings(r, NU, NI, lambda, counts[c], &et, &err), MFR_OK);
-        if (memcmp(mfr_ease_weights(et), B, sizeof(double) * NI * NI) != 0)
-            fail_msg("EASE on ratings: weights differ between 1 and %d threads", counts[c]);
-        mfr_ease_destroy(et);
-    }
+    expect_ridge_identity(mfr_ease_weights(e), NI, C, lambda);
     mfr_ease_destroy(e);
+    /* sums of products of non-integer ratings: their order is fixed */
+    expect_thread_bytes(r, NU, NI, lambda, true);
     mfr_ratings_destroy(r);
 }
 

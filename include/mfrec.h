@@ -1342,7 +1342,11 @@ MFR_API const char *mfr_build_info(void);
  * Threads for the library's setup work in calls that take no thread count
  * (dataset load from the cache, splits, model evaluation and saving), for
  * calls made from the calling thread: n > 0, or 0 for OMP_NUM_THREADS, else
- * the core count (the default). Results never depend on it.
+ * the core count (the default). Results never depend on it. A process that
+ * will fork() children which call the library should set 1 before its own
+ * calls: with more, the library starts OpenMP threads, and libgomp's thread
+ * pool does not survive fork (the child's first parallel region waits for
+ * the parent's threads forever).
  */
 MFR_API void mfr_set_threads(int32_t n);
 

@@ -139,6 +139,26 @@ static void test_help(void **state)
     tu_expect_in(g_out, "--threads LIST");
 }
 
+/* Runs are forked children: the parent must start no OpenMP thread,
+ * whatever the environment allows (libgomp's pool does not survive fork,
+ * and a 2-thread run then waited forever; the suite's OMP_NUM_THREADS=1
+ * hid it). `timeout` turns a hang into a failure. */
+static void test_forked_runs_with_threads_allowed(void **state)
+{
+    (void)state;
+    char *csv = tu_path(g_dir, "forked.csv");
+    int rc = run_env("OMP_NUM_THREADS=2 timeout -s KILL 90",
+                     "sweep --data '%s' --split random:0.2 --threads 1,2 --dims 4 --epochs 2 "
+                     "--warmup 1 --repeat 1 --csv '%s'",
+                     g_data, csv);
+    if (rc != 0) fail_msg("sweep exited with %d (137: killed after hanging):\n%s", rc, g_err);
+    tu_expect_in(g_out, "wrote 2 rows");
+    struct csv *c = csv_read(csv);
+    assert_int_equal(c->n_rows, 1 + 2);
+    csv_free(c);
+    free(csv);
+}
+
 static void test_rows_columns_checksums_speedup(void **state)
 {
     (void)state;
@@ -373,6 +393,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_help),
+        cmocka_unit_test(test_forked_runs_with_threads_allowed),
         cmocka_unit_test(test_rows_columns_checksums_speedup),
         cmocka_unit_test(test_without_one_thread_and_with_shards),
         cmocka_unit_test(test_usage_errors),

@@ -20,9 +20,12 @@
  * fixed-size `struct run_result` back through a pipe, then _exit()s. So
  * each run's peak RSS (VmHWM of the child: dataset and split plus the
  * trainer, what `mfrec train` would hold) is its own, and a crash or an
- * OOM kill of one run is reported with its point. The parent never runs
- * an OpenMP region (loading and splitting are serial): libgomp's thread
- * pool does not survive fork, so only children may start one.
+ * OOM kill of one run is reported with its point. The parent never starts
+ * an OpenMP thread: libgomp's thread pool does not survive fork (a child
+ * would wait for the parent's workers forever), so the parent loads and
+ * splits on one thread (mfr_set_threads(1): the library's setup regions,
+ * and the first team's spread over the CPUs, then stay on this thread)
+ * and each child takes its run's thread count, as `mfrec train --threads`.
  *
  * Determinism. The library promises identical factors for every thread
  * count; within one point, every run (all thread counts, all repeats) must
@@ -544,6 +547,7 @@ static int fork_run(const struct sweep_opts *o, const mfr_dataset *ds, const mfr
     }
     if (pid == 0) {
         close(fds[0]);
+        mfr_set_threads(threads); /* the parent's 1 was for itself */
         struct run_result res;
         train_run(o, ds, sp, p, threads, &res);
         _exit(write_all(fds[1], &res, sizeof res) ? 0 : 3);
@@ -1013,6 +1017,7 @@ static int aggregate(struct sweep *s)
 static int sweep_load(const struct sweep_opts *o, mfr_dataset **ds, mfr_split **sp)
 {
     mfr_error err = {0};
+    mfr_set_threads(1); /* no OpenMP thread in the parent of fork() (file comment) */
     if (load_dataset(default_data_dir(o->data), ds, &err) != MFR_OK) return lib_error(&err);
     if (mfr_split_create(*ds, o->split, o->train.seed, sp, &err) != MFR_OK)
         return err.status == MFR_ERR_INVALID ? usage_error("--split: %s", err.message)

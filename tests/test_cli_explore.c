@@ -670,6 +670,36 @@ static void test_export(void **state)
     free(out);
 }
 
+/* A write that fails half-way (here a file size limit: EFBIG, the signal
+ * ignored) leaves nothing: no truncated data file, script, picture or
+ * array, not even the directory made for them; the error names the
+ * user's path and the cause, never the temporary directory. */
+static void expect_nothing_left(int rc, const char *dir, const char *cause)
+{
+    assert_int_equal(rc, 1);
+    tu_expect_in(g_err, dir);
+    tu_expect_in(g_err, cause);
+    assert_null(strstr(g_err, ".mfrec-stage"));
+    assert_false(tu_exists(dir));
+}
+
+static void test_failed_writes_leave_nothing(void **state)
+{
+    (void)state;
+    const char *limit = "trap '' XFSZ; ulimit -f 4;"; /* 2 KiB (512-byte blocks) */
+    char *ex = tu_path(g_dir, "ex_limited"), *pl = tu_path(g_dir, "plots_limited");
+    expect_nothing_left(run_env(limit, "export --model '%s' --out '%s'", g_model, ex), ex, "File too large");
+    if (g_gnuplot) {
+        /* the data and script fit; gnuplot's pictures do not, and gnuplot
+         * exits 0 all the same */
+        expect_nothing_left(run_env(limit, "stats --data '%s' --plot '%s'", g_data, pl), pl, "incomplete");
+        assert_null(strstr(g_out, "wrote")); /* nothing said to be written */
+        expect_nothing_left(run_env(limit, "norms --model '%s' --plot '%s'", g_model, pl), pl, "incomplete");
+    }
+    free(ex);
+    free(pl);
+}
+
 static void test_model_data_mismatch(void **state)
 {
     (void)state;
@@ -695,6 +725,7 @@ int main(void)
         cmocka_unit_test(test_project_text_and_coordinates),
         cmocka_unit_test(test_project_min_ratings_counts_training_ratings),
         cmocka_unit_test(test_export),
+        cmocka_unit_test(test_failed_writes_leave_nothing),
         cmocka_unit_test(test_model_data_mismatch),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

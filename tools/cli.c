@@ -35,6 +35,30 @@ const char *g_cmd = "mfrec";
  * error can neither drive the terminal nor flood it. */
 enum { MESSAGE_MAX = 4096 };
 
+/* While a stage is open (stage_open), its temporary directory and the
+ * directory the user named: messages say the latter, the path the files
+ * will have, not the temporary one they are written to. */
+static const char *g_stage_dir, *g_stage_out;
+
+void cli_stage_names(const char *dir, const char *out)
+{
+    g_stage_dir = dir;
+    g_stage_out = out;
+}
+
+/* msg with every "STAGE_DIR" replaced by "OUT", in place (cap bytes). */
+static void unstage(char *msg, size_t cap)
+{
+    if (!g_stage_dir || !g_stage_out) return;
+    const size_t dl = strlen(g_stage_dir), ol = strlen(g_stage_out);
+    if (dl == 0 || ol > dl) return; /* OUT is a prefix of the stage: never longer */
+    for (char *p = strstr(msg, g_stage_dir); p; p = strstr(p + ol, g_stage_dir)) {
+        memmove(p + ol, p + dl, strlen(p + dl) + 1);
+        memcpy(p, g_stage_out, ol);
+    }
+    (void)cap;
+}
+
 /* One message line: the prefix, the message (escaped, cut) and the
  * suffix, built in one buffer and written with one fputs. stderr is
  * unbuffered, so writing it a byte at a time made one write() per byte,
@@ -52,6 +76,10 @@ static void put_line(const char *prefix, const char *suffix, const char *fmt, va
     int n = vsnprintf(msg, sizeof msg, fmt, ap2);
     va_end(ap2);
     if (n < 0) n = 0, msg[0] = '\0';
+    if (g_stage_dir) {
+        unstage(msg, sizeof msg);
+        if ((size_t)n < sizeof msg) n = (int)strlen(msg);
+    }
     size_t len = (size_t)n < sizeof msg ? (size_t)n : sizeof msg - 1;
     size_t at = (size_t)snprintf(line, 256, "%s", prefix);
     if (at > 255) at = 255;

@@ -213,7 +213,11 @@ FILE *io_open_input(const char *flag, const char *path);
 struct stage {
     const char *flag, *out;
     char *dir;
+    bool made_out; /* stage_open created OUT: removed again on failure */
 };
+/* Messages name OUT where they would name the stage's directory DIR
+ * (both NULL: none); set by stage_open, cleared by stage_finish. */
+void cli_stage_names(const char *dir, const char *out);
 int stage_open(struct stage *s, const char *flag, const char *out);
 int stage_finish(struct stage *s, int rc);
 

@@ -438,7 +438,8 @@ int cmd_project(int argc, char **argv)
         if (rc != EXIT_OK) goto done;
         printf("\nwrote %s\n", o.out);
     }
-    if (o.plot_dir) rc = plot_projection(&p, ds, m, &o);
+    if (o.plot_dir && (rc = plot_stage_begin(o.plot_dir)) == EXIT_OK)
+        rc = plot_stage_end(plot_projection(&p, ds, m, &o));
 done:
     projection_free(&p);
     mfr_dataset_destroy(ds);

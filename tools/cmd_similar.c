@@ -350,7 +350,8 @@ int cmd_norms(int argc, char **argv)
     if (rc == EXIT_OK && (rc = movie_ctx_init(&c, m, ds, o.list.min_ratings)) == EXIT_OK &&
         (rc = norms_compute(&st, m, &c, &o)) == EXIT_OK) {
         print_norms(&st, &c, &o);
-        if (o.plot_dir) rc = plot_norms(&st, &c, &o);
+        if (o.plot_dir && (rc = plot_stage_begin(o.plot_dir)) == EXIT_OK)
+            rc = plot_stage_end(plot_norms(&st, &c, &o));
     }
     norms_free(&st);
     movie_ctx_free(&c);

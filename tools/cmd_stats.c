@@ -557,9 +557,7 @@ static void print_stats_text(const struct stats *st, const mfr_dataset *ds, int3
 /* The histograms and the genre chart as pictures in o->plot_dir. */
 static int plot_stats(const struct stats *st, const mfr_dataset *ds, const struct stats_opts *o)
 {
-    /* Keep stdout machine-readable under --json. */
-    FILE *say = o->json ? stderr : stdout;
-    int rc = ensure_dir(o->plot_dir);
+    int rc = EXIT_OK;
     char title[160];
     for (int h = 0; h < N_HISTS && rc == EXIT_OK; h++) {
         const struct histogram *hg = &st->hists[h];
@@ -567,8 +565,6 @@ static int plot_stats(const struct stats *st, const mfr_dataset *ds, const struc
         struct plot_labels lab = {title, hg->xlabel,
                                   h == H_PER_MOVIE || h == H_MOVIE_MEAN ? "movies" : "users"};
         rc = plot_histogram(o->plot_dir, hg->name, &lab, o->bins, hg->edges, hg->counts);
-        if (rc == EXIT_OK)
-            fprintf(say, "%swrote %s/%s.png and .svg\n", h == 0 ? "\n" : "", o->plot_dir, hg->name);
     }
     if (rc != EXIT_OK || st->n_genres == 0) return rc;
     const char **names = malloc((size_t)st->n_genres * sizeof *names);
@@ -582,10 +578,18 @@ static int plot_stats(const struct stats *st, const mfr_dataset *ds, const struc
              mfr_dataset_dir(ds));
     struct plot_labels lab = {title, "movies", NULL};
     if (rc == EXIT_OK) rc = plot_bars(o->plot_dir, "genres", &lab, st->n_genres, names, counts);
-    if (rc == EXIT_OK) fprintf(say, "wrote %s/genres.png and .svg\n", o->plot_dir);
     free(names);
     free(counts);
     return rc;
+}
+
+/* The charts' names, once all are in place (stdout stays JSON under --json). */
+static void say_stats_plots(const struct stats *st, const struct stats_opts *o)
+{
+    FILE *say = o->json ? stderr : stdout;
+    for (int h = 0; h < N_HISTS; h++)
+        fprintf(say, "%swrote %s/%s.png and .svg\n", h == 0 ? "\n" : "", o->plot_dir, st->hists[h].name);
+    if (st->n_genres > 0) fprintf(say, "wrote %s/genres.png and .svg\n", o->plot_dir);
 }
 
 int cmd_stats(int argc, char **argv)
@@ -629,7 +633,9 @@ int cmd_stats(int argc, char **argv)
     } else {
         if (o.json) print_stats_json(&st, ds, o.min_ratings);
         else print_stats_text(&st, ds, o.min_ratings);
-        if (o.plot_dir) rc = plot_stats(&st, ds, &o);
+        if (o.plot_dir && (rc = plot_stage_begin(o.plot_dir)) == EXIT_OK &&
+            (rc = plot_stage_end(plot_stats(&st, ds, &o))) == EXIT_OK)
+            say_stats_plots(&st, &o);
     }
     stats_free(&st);
     mfr_dataset_destroy(ds);

@@ -1038,7 +1038,8 @@ static int report_sweep(struct sweep *s, const mfr_dataset *ds, const mfr_split 
     if (!o->quiet) print_summary(s);
     if (!o->quiet) printf("wrote %lld rows to %s\n", (long long)(n_configs * o->repeat), o->csv);
     if (o->plot_dir) {
-        if ((rc = draw_charts(s)) != EXIT_OK) return rc;
+        rc = plot_stage_begin(o->plot_dir);
+        if ((rc = plot_stage_end(rc == EXIT_OK ? draw_charts(s) : rc)) != EXIT_OK) return rc;
         if (!o->quiet) printf("charts in %s\n", o->plot_dir);
     }
     if (!same) return runtime_error("results depend on the thread count or the repeat (see above)");

@@ -755,7 +755,9 @@ static int train_plots(const struct train_run *r)
                 "%s: note: the learning curves have %d points (the logged epochs); "
                 "--log-every N logs every N epochs\n",
                 g_cmd, r->n_curve);
-    return plot_training(o->plot, r->n_curve, r->curve, r->has_test, about);
+    int rc = plot_stage_begin(o->plot);
+    if (rc == EXIT_OK) rc = plot_training(o->plot, r->n_curve, r->curve, r->has_test, about);
+    return plot_stage_end(rc);
 }
 
 /* --log-json's last records (--target-rmse's outcome, the timing and the

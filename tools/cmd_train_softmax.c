@@ -414,7 +414,8 @@ static int train_finish(struct sm_run *r)
     if (rc == EXIT_OK && o->log_json)
         rc = write_file_atomic(o->log_json, r->jl.buf ? r->jl.buf : "", r->jl.len);
     stop_signals_saving(false);
-    if (rc == EXIT_OK && o->plot) rc = plot_run(r);
+    if (rc == EXIT_OK && o->plot && (rc = plot_stage_begin(o->plot)) == EXIT_OK)
+        rc = plot_stage_end(plot_run(r));
     if (rc == EXIT_OK && o->out && !o->quiet) printf("saved %s\n", o->out);
     return rc;
 }

@@ -232,6 +232,8 @@ FILE *io_open_input(const char *flag, const char *path)
 int stage_open(struct stage *s, const char *flag, const char *out)
 {
     *s = (struct stage){.flag = flag, .out = out};
+    struct stat st;
+    s->made_out = lstat(out, &st) != 0;
     int rc = ensure_dir(out);
     if (rc != EXIT_OK) return rc;
     size_t len = strlen(out) + 32;
@@ -242,6 +244,9 @@ int stage_open(struct stage *s, const char *flag, const char *out)
         rc = runtime_error("cannot create a directory in %s: %s", out, strerror(errno));
         free(s->dir);
         s->dir = NULL;
+        if (s->made_out) rmdir(out);
+    } else {
+        cli_stage_names(s->dir, out);
     }
     return rc;
 }
@@ -281,7 +286,7 @@ static int move_final(struct stage *s, const char *name)
     int rc = EXIT_OK;
     if (!from || !to) rc = runtime_error("out of memory");
     else if (rename(from, to) != 0)
-        rc = runtime_error("cannot rename %s to %s: %s", from, to, strerror(errno));
+        rc = runtime_error("cannot move %s into place: %s", to, strerror(errno));
     free(from);
     free(to);
     return rc;
@@ -304,8 +309,11 @@ int stage_finish(struct stage *s, int rc)
     if (rc == EXIT_OK) rc = stage_each(s, move_final);
     stage_each(s, remove_staged);
     rmdir(s->dir);
+    cli_stage_names(NULL, NULL);
     free(s->dir);
     s->dir = NULL;
+    /* a directory made for this output goes again when nothing came of it */
+    if (rc != EXIT_OK && s->made_out) rmdir(s->out);
     return rc;
 }
 

@@ -97,6 +97,14 @@ static int run_gnuplot(const char *gnuplot, const char *dir, const char *script)
 /* One chart: its four files                                            */
 /* ------------------------------------------------------------------ */
 
+/* The stage of plot_stage_begin: charts asked for in g_stage.out go to
+ * g_stage.dir (NULL: none open). */
+static struct stage g_stage;
+
+int plot_stage_begin(const char *dir) { return stage_open(&g_stage, "--plot", dir); }
+
+int plot_stage_end(int rc) { return stage_finish(&g_stage, rc); }
+
 struct chart {
     const char *dir;
     char gnuplot[4096];
@@ -176,6 +184,7 @@ static int chart_open(struct chart *c, const char *dir, const char *name,
                       const struct plot_labels *lab, int width, int height)
 {
     memset(c, 0, sizeof *c);
+    if (g_stage.dir && !strcmp(dir, g_stage.out)) dir = g_stage.dir; /* moved into place at the end */
     c->dir = dir;
     if (!find_gnuplot(c->gnuplot, sizeof c->gnuplot))
         return runtime_error("cannot draw %s/%s.png: gnuplot is not on PATH "
@@ -223,23 +232,53 @@ static void put_svg_output(FILE *f, const char *name, int width, int height)
     fprintf(f, "set output '%s.svg'\n", name);
 }
 
-/* Closes the files, runs gnuplot and checks that both pictures exist and
- * are not empty. */
+/* Closes f; false (errno set) when a write to it or the close failed. */
+static bool close_ok(FILE *f)
+{
+    int e = ferror(f) ? (errno ? errno : EIO) : 0;
+    if (fclose(f) != 0) return false;
+    if (e) errno = e;
+    return e == 0;
+}
+
+/* Whether the file at path ends with the n bytes of tail, ignoring
+ * trailing white space when skip_space. */
+static bool ends_with(const char *path, const char *tail, size_t n, bool skip_space)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) return false;
+    char buf[64];
+    size_t got = 0;
+    if (fseek(f, -(long)sizeof buf, SEEK_END) != 0) rewind(f);
+    got = fread(buf, 1, sizeof buf, f);
+    fclose(f);
+    while (skip_space && got > 0 && (buf[got - 1] == '\n' || buf[got - 1] == ' ' || buf[got - 1] == '\r'))
+        got--;
+    return got >= n && !memcmp(buf + got - n, tail, n);
+}
+
+/* Closes the files, runs gnuplot and checks that both pictures are
+ * complete: gnuplot exits 0 even when a write failed (a full disk). */
 static int chart_run(struct chart *c)
 {
-    bool dat_ok = !ferror(c->df), gp_ok = !ferror(c->sf);
-    dat_ok = fclose(c->df) == 0 && dat_ok;
-    gp_ok = fclose(c->sf) == 0 && gp_ok;
+    bool dat_ok = close_ok(c->df);
+    int dat_errno = errno;
+    bool gp_ok = close_ok(c->sf);
+    int gp_errno = errno;
     c->df = c->sf = NULL;
-    if (!dat_ok) return runtime_error("cannot write %s", c->dat);
-    if (!gp_ok) return runtime_error("cannot write %s", c->gp);
+    if (!dat_ok) return runtime_error("cannot write %s: %s", c->dat, strerror(dat_errno));
+    if (!gp_ok) return runtime_error("cannot write %s: %s", c->gp, strerror(gp_errno));
     int rc = run_gnuplot(c->gnuplot, c->dir, c->gp_name);
     if (rc != EXIT_OK) return rc;
+    static const char png_end[] = "IEND\xAE\x42\x60\x82", svg_end[] = "</svg>";
     const char *pics[2] = {c->png, c->svg};
     for (int p = 0; p < 2; p++) {
         struct stat st;
         if (stat(pics[p], &st) != 0 || st.st_size == 0)
             return runtime_error("gnuplot did not write %s (see %s)", pics[p], c->gp);
+        if (!(p == 0 ? ends_with(pics[p], png_end, sizeof png_end - 1, false)
+                     : ends_with(pics[p], svg_end, sizeof svg_end - 1, true)))
+            return runtime_error("gnuplot wrote an incomplete %s (is the disk full?)", pics[p]);
     }
     return EXIT_OK;
 }

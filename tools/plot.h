@@ -43,6 +43,15 @@ int plot_require_gnuplot(void);
  * chart checks its files again when it is drawn. */
 int plot_outputs_check(const char *dir, const char *const *charts);
 
+/* A command's charts appear together or not at all: after
+ * plot_stage_begin(DIR), the charts drawn in DIR are written into a
+ * temporary directory inside it (stage_open), and plot_stage_end(rc) moves
+ * them into DIR when rc is EXIT_OK, else removes them (and DIR, if it was
+ * made for them); it returns the final status. A failed write then leaves
+ * no truncated data file, script or picture, and no older chart replaced. */
+int plot_stage_begin(const char *dir);
+int plot_stage_end(int rc);
+
 /*
  * Counts the finite values among values[0..n) into n_bins >= 1 equal-width
  * bins spanning their minimum to their maximum; a bin holds the values

@@ -618,7 +618,7 @@ static void test_all_users(void **state)
         want_rows += left < 4 ? left : 4;
     }
     assert_int_equal(tu_expect_csv(one, &cols), want_rows);
-    assert_int_equal(cols, 6);
+    assert_int_equal(cols, 7);
     assert_int_equal(run("recommend --model '%s' --all-users --top 4 --out '%s' --threads 3", g_model,
                          csv),
                      0);
@@ -687,13 +687,14 @@ static void test_rank_prior(void **state)
     char *csv = tu_path(g_dir, "prior.csv");
     assert_int_equal(run("recommend --model '%s' --all-users --top 2 --out '%s'", pm, csv), 0);
     char *text = tu_read_file(csv, NULL);
-    tu_expect_in(text, "user,rank,movie,score,predicted_rating,ratings\n");
+    tu_expect_in(text, "user,rank,movie,score,predicted_rating,ratings,rated\n");
     int rows = 0;
     for (const char *p = strchr(text, '\n') + 1; *p; p = strchr(p, '\n') + 1, rows++) {
         long long u, mid, cnt;
         int rank;
         double score, pred;
         assert_int_equal(sscanf(p, "%lld,%d,%lld,%lf,%lf,%lld", &u, &rank, &mid, &score, &pred, &cnt), 6);
+        assert_true(!strncmp(strchr(strchr(strchr(strchr(strchr(strchr(p, ',') + 1, ',') + 1, ',') + 1, ',') + 1, ',') + 1, ',') + 1, "\n", 1)); /* rated: empty */
         double want = score - 0.5 * log1p((double)cnt);
         want = want < 1.0 ? 1.0 : want > 5.0 ? 5.0 : want;
         assert_true(fabs(pred - want) <= 1e-5);
@@ -703,7 +704,7 @@ static void test_rank_prior(void **state)
     /* cosine lists take no prior: their value column is the score itself */
     assert_int_equal(run("recommend --model '%s' --all-users --top 2 --measure cosine --out '%s'", pm, csv), 0);
     text = tu_read_file(csv, NULL);
-    tu_expect_in(text, "user,rank,movie,score,cosine,ratings\n");
+    tu_expect_in(text, "user,rank,movie,score,cosine,ratings,rated\n");
     for (const char *p = strchr(text, '\n') + 1; *p; p = strchr(p, '\n') + 1) {
         long long u, mid, cnt;
         int rank;
@@ -711,6 +712,30 @@ static void test_rank_prior(void **state)
         assert_int_equal(sscanf(p, "%lld,%d,%lld,%lf,%lf,%lld", &u, &rank, &mid, &score, &cosv, &cnt), 6);
         assert_true(score == cosv && fabs(score) <= 1.0 + 1e-6);
     }
+    /* --include-rated: rated movies are listed and the rated column gives
+     * the user's rating, as the single user's list does */
+    assert_int_equal(run("recommend --model '%s' --all-users --include-rated --top 80 --out '%s'", pm, csv), 0);
+    free(text);
+    text = tu_read_file(csv, NULL);
+    assert_int_equal(run("recommend --model '%s' --user 5 --include-rated --top 80 --csv", pm), 0);
+    int marked = 0;
+    for (const char *p = strstr(text, "\n5,"); p && !strncmp(p, "\n5,", 3); p = strchr(p + 1, '\n')) {
+        int rank;
+        long long mid;
+        assert_int_equal(sscanf(p + 3, "%d,%lld", &rank, &mid), 2);
+        const char *rated = p;
+        for (int comma = 0; comma < 6; comma++) rated = strchr(rated + 1, ',');
+        size_t len = strcspn(rated + 1, "\n");
+        char want[96]; /* the --user list's row: rank,movie,score,predicted,ratings,rated,... */
+        snprintf(want, sizeof want, "\n%d,%lld,", rank, mid);
+        const char *q = strstr(g_out, want);
+        assert_non_null(q);
+        for (int comma = 0; comma < 5; comma++) q = strchr(q + 1, ',');
+        if (strncmp(q + 1, rated + 1, len) != 0 || q[1 + len] != ',')
+            fail_msg("user 5, movie %lld: rated '%.*s' in the batch file, not as --user says", mid, (int)len, rated + 1);
+        marked += len > 0;
+    }
+    assert_true(marked > 0);
     /* without the prior the lists differ: the prior moves well-rated movies up */
     assert_int_equal(run("recommend --model '%s' --user 5 --top 10 --csv", pm), 0);
     char *with = strdup(g_out);

@@ -342,7 +342,9 @@ static bool parse_recommend_flags(int argc, char **argv, struct recommend_opts *
          .help = "the list of every user of the dataset, into --out"},
         {.name = "--out", .value = "FILE", .kind = FLAG_STR, .dst = &o->out,
          .help = "with --all-users: the output file (CSV rows user,rank,\n"
-                 "movie,score,ratings,rated; JSON lines with --json),\n"
+                 "movie,score,VALUE,ratings,rated, VALUE predicted_rating,\n"
+                 "dot or cosine, rated the user's rating under\n"
+                 "--include-rated, else empty; JSON lines with --json),\n"
                  "written atomically"},
         {.name = "--threads", .value = "N", .kind = FLAG_I32, .dst = &o->threads, .lo = 1,
          .hi = 4096,
@@ -618,10 +620,80 @@ static int atomic_close(struct atomic_file *a, bool ok)
     return ok ? EXIT_OK : EXIT_RUNTIME;
 }
 
-/* Writes the lists of users first..first+count as CSV rows or JSON lines. */
+/* Every user's ratings in the dataset, by user, each row sorted by item
+ * (a movie rated twice: its first rating, as --user shows): the `rated`
+ * column of --all-users --include-rated. */
+struct user_rows {
+    int64_t *off; /* n_users + 1 */
+    int32_t *item;
+    float *rating;
+};
+
+static int cmp_item_rating(const void *a, const void *b)
+{
+    const int32_t x = *(const int32_t *)a, y = *(const int32_t *)b;
+    return (x > y) - (x < y);
+}
+
+static void user_rows_free(struct user_rows *u)
+{
+    free(u->off);
+    free(u->item);
+    free(u->rating);
+}
+
+static int user_rows_build(const mfr_ratings *r, int32_t n_users, struct user_rows *u)
+{
+    const int64_t n = mfr_ratings_count(r);
+    u->off = calloc((size_t)n_users + 1, sizeof *u->off);
+    u->item = malloc(((size_t)n + 1) * sizeof *u->item);
+    u->rating = malloc(((size_t)n + 1) * sizeof *u->rating);
+    int64_t *next = malloc(((size_t)n_users + 1) * sizeof *next);
+    if (!u->off || !u->item || !u->rating || !next) {
+        free(next);
+        return runtime_error("out of memory");
+    }
+    int32_t v, i;
+    float x;
+    for (int64_t k = 0; k < n; k++)
+        if (mfr_ratings_get(r, k, &v, NULL, NULL, NULL, NULL) == MFR_OK && v >= 0 && v < n_users) u->off[v + 1]++;
+    for (int32_t w = 0; w < n_users; w++) u->off[w + 1] += u->off[w];
+    memcpy(next, u->off, (size_t)n_users * sizeof *next);
+    for (int64_t k = 0; k < n; k++) /* file order within a user */
+        if (mfr_ratings_get(r, k, &v, &i, &x, NULL, NULL) == MFR_OK && v >= 0 && v < n_users)
+            u->item[next[v]] = i, u->rating[next[v]++] = x;
+    free(next);
+    for (int32_t w = 0; w < n_users; w++) { /* by item, stable: a repeated pair's first rating first */
+        int32_t *it = u->item + u->off[w];
+        float *rt = u->rating + u->off[w];
+        const int64_t len = u->off[w + 1] - u->off[w];
+        for (int64_t a = 1; a < len; a++) /* insertion sort: a row is one user's ratings */
+            for (int64_t b = a; b > 0 && it[b - 1] > it[b]; b--) {
+                int32_t ti = it[b];
+                float tr = rt[b];
+                it[b] = it[b - 1], rt[b] = rt[b - 1];
+                it[b - 1] = ti, rt[b - 1] = tr;
+            }
+    }
+    return EXIT_OK;
+}
+
+/* User v's (first) rating of item i, or NAN. */
+static float user_rating(const struct user_rows *u, int32_t v, int32_t i)
+{
+    const int32_t *lo = u->item + u->off[v];
+    size_t n = (size_t)(u->off[v + 1] - u->off[v]);
+    const int32_t *hit = bsearch(&i, lo, n, sizeof *lo, cmp_item_rating);
+    if (!hit) return NAN;
+    while (hit > lo && hit[-1] == i) hit--; /* the first of a repeated pair */
+    return u->rating[hit - u->item];
+}
+
+/* Writes the lists of users first..first+count as CSV rows or JSON lines;
+ * `rows` (NULL unless --include-rated) fills the rated column. */
 static void write_batch(FILE *f, const struct recommend_opts *o, const struct movie_ctx *c,
                         int32_t first, int32_t count, int32_t width, const int32_t *items,
-                        const float *scores, const int32_t *n_out)
+                        const float *scores, const int32_t *n_out, const struct user_rows *rows)
 {
     bool pred = list_value_of(c->m, o->list.measure, true) == VALUE_PREDICTED;
     const char *name = pred ? "predicted_rating" : o->list.measure == MFR_MEASURE_DOT ? "dot" : "cosine";
@@ -637,13 +709,15 @@ static void write_batch(FILE *f, const struct recommend_opts *o, const struct mo
                 shown = shown < c->lo ? c->lo : shown > c->hi ? c->hi : shown;
             }
             long long mid = (long long)mfr_dataset_item_id(c->ds, it[x]);
+            const float rated = rows ? user_rating(rows, first + r, it[x]) : NAN;
+            char rs[32] = "";
+            if (!isnan(rated)) snprintf(rs, sizeof rs, "%g", (double)rated);
             if (o->list.json)
-                fprintf(f, "%s{\"movie\":%lld,\"score\":%.7g,\"%s\":%.7g,\"ratings\":%lld}",
-                        x ? "," : "", mid, v, name, shown,
-                        (long long)c->counts[it[x]]);
+                fprintf(f, "%s{\"movie\":%lld,\"score\":%.7g,\"%s\":%.7g,\"ratings\":%lld,\"rated\":%s}",
+                        x ? "," : "", mid, v, name, shown, (long long)c->counts[it[x]], *rs ? rs : "null");
             else
-                fprintf(f, "%lld,%d,%lld,%.7g,%.7g,%lld\n", uid, (int)x + 1, mid, v, shown,
-                        (long long)c->counts[it[x]]);
+                fprintf(f, "%lld,%d,%lld,%.7g,%.7g,%lld,%s\n", uid, (int)x + 1, mid, v, shown,
+                        (long long)c->counts[it[x]], rs);
         }
         if (o->list.json) fputs("]}\n", f);
     }
@@ -660,11 +734,13 @@ static int recommend_all(const struct recommend_opts *o, const mfr_model *m,
     float *scores = malloc((size_t)chunk * (size_t)width * sizeof *scores + 1);
     int32_t *n_out = malloc((size_t)chunk * sizeof *n_out + 1);
     struct atomic_file af = {0};
-    int rc = items && scores && n_out ? atomic_open(&af, o->out)
-                                      : runtime_error("out of memory");
+    struct user_rows rows = {0};
+    int rc = items && scores && n_out ? EXIT_OK : runtime_error("out of memory");
+    if (rc == EXIT_OK && o->include_rated) rc = user_rows_build(mfr_dataset_ratings(c->ds), n_users, &rows);
+    if (rc == EXIT_OK) rc = atomic_open(&af, o->out);
     if (rc != EXIT_OK) goto done;
     if (!o->list.json)
-        fprintf(af.f, "user,rank,movie,score,%s,ratings\n",
+        fprintf(af.f, "user,rank,movie,score,%s,ratings,rated\n",
                 list_value_of(m, o->list.measure, true) == VALUE_PREDICTED ? "predicted_rating"
                 : o->list.measure == MFR_MEASURE_DOT                      ? "dot"
                                                                           : "cosine");
@@ -680,7 +756,7 @@ static int recommend_all(const struct recommend_opts *o, const mfr_model *m,
             break;
         }
         t_rec += now_seconds() - t1;
-        write_batch(af.f, o, c, first, count, width, items, scores, n_out);
+        write_batch(af.f, o, c, first, count, width, items, scores, n_out, o->include_rated ? &rows : NULL);
     }
     rc = atomic_close(&af, rc == EXIT_OK) != EXIT_OK && rc == EXIT_OK ? EXIT_RUNTIME : rc;
     if (rc == EXIT_OK) {
@@ -691,6 +767,7 @@ static int recommend_all(const struct recommend_opts *o, const mfr_model *m,
                wall > 0 ? n_users / wall : 0.0, t_rec > 0 ? n_users / t_rec : 0.0);
     }
 done:
+    user_rows_free(&rows);
     free(items);
     free(scores);
     free(n_out);

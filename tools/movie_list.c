@@ -103,29 +103,39 @@ static void list_movies(const mfr_dataset *ds, const int32_t *items, int32_t n, 
     if (total > MAX_LISTED) fprintf(stderr, "  ... and %d more\n", (int)(total - MAX_LISTED));
 }
 
-int resolve_movie(const mfr_dataset *ds, const char *where, const char *text, int32_t *item)
+int resolve_movie(const mfr_dataset *ds, const char *where, const char *given, int32_t *item)
 {
     mfr_error err = {0};
     int32_t found[MAX_LISTED], n = 0;
     int match = MFR_TITLE_NONE;
-    if (mfr_dataset_find_title(ds, text, found, MAX_LISTED, &n, &match, &err) != MFR_OK)
-        return lib_error(&err);
+    /* "  Fargo " is Fargo, as in --rate's list */
+    while (*given == ' ' || *given == '\t') given++;
+    size_t len = strlen(given);
+    while (len && (given[len - 1] == ' ' || given[len - 1] == '\t' || given[len - 1] == '\r')) len--;
+    char *text = strndup(given, len);
+    if (!text) return runtime_error("out of memory");
+    int rc = mfr_dataset_find_title(ds, text, found, MAX_LISTED, &n, &match, &err) != MFR_OK ? lib_error(&err) : EXIT_OK;
+    if (rc != EXIT_OK) {
+        free(text);
+        return rc;
+    }
     if (match != MFR_TITLE_NONE && n == 1) {
         *item = found[0];
-        return EXIT_OK;
-    }
-    if (match == MFR_TITLE_ID || (text[0] == '#' && match == MFR_TITLE_NONE))
-        return runtime_error("%s: no movie has id '%s'", where, text + 1);
-    if (match == MFR_TITLE_NONE) {
-        runtime_error("%s: no movie title matches '%s'%s", where, text,
-                      n ? "; the closest titles:" : "");
+    } else if (match == MFR_TITLE_ID || (text[0] == '#' && match == MFR_TITLE_NONE)) {
+        rc = runtime_error("%s: no movie has id '%s'", where, text + 1);
+    } else if (match == MFR_TITLE_NONE) {
+        rc = runtime_error("%s: no movie title matches '%s'%s", where, text,
+                           n ? "; the closest titles:" : "");
         list_movies(ds, found, n < CLOSEST ? n : CLOSEST, n < CLOSEST ? n : CLOSEST);
-        return EXIT_RUNTIME;
+    } else {
+        /* movies with the very same title can only be told apart by id */
+        rc = runtime_error("%s: '%s' is ambiguous: %d movies %s it (name one %s):", where, text, (int)n,
+                           match == MFR_TITLE_EXACT ? "are titled" : "have titles containing",
+                           match == MFR_TITLE_EXACT ? "as #ID" : "exactly, or as #ID");
+        list_movies(ds, found, n, n);
     }
-    runtime_error("%s: '%s' is ambiguous: %d movies %s it (name one exactly, or as #ID):", where,
-                  text, (int)n, match == MFR_TITLE_EXACT ? "are titled" : "have titles containing");
-    list_movies(ds, found, n, n);
-    return EXIT_RUNTIME;
+    free(text);
+    return rc;
 }
 
 enum list_value list_value_of(const mfr_model *m, int measure, bool user_query)

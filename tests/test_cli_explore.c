@@ -148,7 +148,7 @@ static void test_stats_text_and_json(void **state)
     tu_expect_in(g_out, "Users by sex");
     tu_expect_in(g_out, "Users by occupation");
     tu_expect_in(g_out, "Most rated movies");
-    tu_expect_in(g_out, "Best rated movies (more than 20 ratings)");
+    tu_expect_in(g_out, "Best rated movies (at least 20 ratings)");
     tu_expect_in(g_out, "Movies by genre");
     /* --data defaults to $MFREC_DATA */
     char env[4096];
@@ -165,7 +165,7 @@ static void test_stats_text_and_json(void **state)
     tu_expect_in(g_out, "\"ratings\":{\"count\":3000,");
     tu_expect_in(g_out, "\"ratings_per_user\":{\"summary\":{\"count\":120,");
     tu_expect_in(g_out, "\"most_rated\":[{\"id\":");
-    tu_expect_in(g_out, "\"best_rated\":{\"min_ratings_exclusive\":20,");
+    tu_expect_in(g_out, "\"best_rated\":{\"min_ratings\":20,");
     tu_expect_in(g_out, "\"genres\":[{\"name\":");
     /* 5 bins: 6 edges, 5 counts, and the per-user counts add up to 120 */
     const char *h = strstr(g_out, "\"ratings_per_user\"");

@@ -466,6 +466,12 @@ static void test_fold_in_titles(void **state)
     /* two movies with the same title: ambiguous; #ID picks one */
     assert_int_equal(run("recommend --model '%s' --rate 'chasing amy (1997)=4'", g_hm_model), 1);
     tu_expect_in(g_err, "2 movies are titled it (name one as #ID)"); /* no exact name tells them apart */
+    /* one of a thing is singular */
+    assert_int_equal(run("recommend --model '%s' --rate '#5=4' --top 1", g_hm_model), 0);
+    tu_expect_in(g_out, "the 1 rated movie left out\n");
+    assert_int_equal(run("norms --model '%s' --top 1 --bins 1 --min-ratings 1", g_hm_model), 0);
+    tu_expect_in(g_out, "those with fewer than 1 training rating left out)\nlargest 1 norm\n");
+    tu_expect_in(g_out, " norms (1 bin)\n");
     /* spaces around a title do not count, in --movie as in --rate */
     assert_int_equal(run("similar --model '%s' --movie '  Heat Wave  ' --top 1", g_hm_model), 0);
     tu_expect_in(g_out, "Heat Wave (1990)");

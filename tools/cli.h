@@ -205,6 +205,9 @@ int io_output_dir(const char *flag, const char *dir);
  * file (a FIFO or device is refused without blocking); NULL after a
  * printed error. Notes the file as an input. */
 FILE *io_open_input(const char *flag, const char *path);
+/* "s" unless n is 1: "%d rating%s", n, PL(n). */
+#define PL(n) ((n) == 1 ? "" : "s")
+
 /* A set of files written together: stage_open creates OUT (one level) and
  * a temporary directory s->dir inside it; the caller writes its files into
  * s->dir; stage_finish(s, rc) checks every final path with io_output and

@@ -512,10 +512,10 @@ static int recommend_new_user(const struct recommend_opts *o, const mfr_model *m
                                        &err) != MFR_OK)
             return lib_error(&err);
         if (!o->list.json && !o->list.csv)
-            printf("top %d by %s, the %d rated movies left out\n", (int)o->list.top,
+            printf("top %d by %s, the %d rated movie%s left out\n", (int)o->list.top,
                    o->list.measure == MFR_MEASURE_DOT ? "score (the softmax logit)"
                                                       : measure_name(o->list.measure),
-                   (int)st->nr.n);
+                   (int)st->nr.n, PL(st->nr.n));
         return EXIT_OK;
     }
     double lambda = o->lambda;
@@ -532,8 +532,8 @@ static int recommend_new_user(const struct recommend_opts *o, const mfr_model *m
                                    st->items, st->scores, &st->n_out, &err) != MFR_OK)
         return lib_error(&err);
     if (!o->list.json && !o->list.csv)
-        printf("top %d by %s, the %d rated movies left out\n", (int)o->list.top,
-               measure_name(o->list.measure), (int)st->nr.n);
+        printf("top %d by %s, the %d rated movie%s left out\n", (int)o->list.top,
+               measure_name(o->list.measure), (int)st->nr.n, PL(st->nr.n));
     return EXIT_OK;
 }
 

@@ -59,12 +59,16 @@ static void print_similar(const struct movie_ctx *c, const struct list_opts *o,
         print_list_json(c, l);
         printf("}\n");
     } else {
-        printf("movie %lld: %s  [%s], %lld training ratings\n",
+        printf("movie %lld: %s  [%s], %lld training rating%s\n",
                (long long)mfr_dataset_item_id(ds, q), item_title(ds, q, t, sizeof t),
-               item_genres(ds, q, "-", g, sizeof g), (long long)c->counts[q]);
-        printf("nearest %d by %s%s\n", (int)o->top, measure_name(o->measure),
-               o->min_ratings ? ", movies with fewer training ratings left out" : "");
-        if (l->n < o->top) printf("(only %d other movies qualify)\n", (int)l->n);
+               item_genres(ds, q, "-", g, sizeof g), (long long)c->counts[q], PL(c->counts[q]));
+        printf("nearest %d by %s", (int)o->top, measure_name(o->measure));
+        if (o->min_ratings)
+            printf(", movies with fewer than %lld training rating%s left out", (long long)o->min_ratings,
+                   PL(o->min_ratings));
+        putchar('\n');
+        if (l->n < o->top)
+            printf("(only %d other movie%s qualif%s)\n", (int)l->n, PL(l->n), l->n == 1 ? "ies" : "y");
         print_list_table(c, l);
     }
 }
@@ -227,7 +231,8 @@ static void print_histogram(const struct norms_state *st, const struct norms_opt
     int64_t peak = 1;
     for (int32_t b = 0; b < o->bins; b++)
         if (st->hist[b] > peak) peak = st->hist[b];
-    printf("histogram of %lld norms (%d bins)\n", (long long)st->n_hist, (int)o->bins);
+    printf("histogram of %lld norm%s (%d bin%s)\n", (long long)st->n_hist, PL(st->n_hist), (int)o->bins,
+           PL(o->bins));
     for (int32_t b = 0; b < o->bins; b++) {
         int bar = (int)((st->hist[b] * 50 + peak - 1) / peak);
         printf("  [%9.4f, %9.4f%c %6lld%s", st->edges[b], st->edges[b + 1],
@@ -262,10 +267,12 @@ static void print_norms(const struct norms_state *st, const struct movie_ctx *c,
         printf("]}\n");
         return;
     }
-    printf("model %s: item embedding norms (k %d, %d movies%s)\n", o->model_path,
-           (int)mfr_model_k(c->m), (int)st->n_items,
-           o->list.min_ratings ? ", those with fewer training ratings left out" : "");
-    printf("largest %d norms\n", (int)st->n_top);
+    printf("model %s: item embedding norms (k %d, %d movie%s", o->model_path, (int)mfr_model_k(c->m),
+           (int)st->n_items, PL(st->n_items));
+    if (o->list.min_ratings)
+        printf(", those with fewer than %lld training rating%s left out", (long long)o->list.min_ratings,
+               PL(o->list.min_ratings));
+    printf(")\nlargest %d norm%s\n", (int)st->n_top, PL(st->n_top));
     print_list_table(c, &l);
     print_histogram(st, o);
 }

@@ -443,7 +443,7 @@ static void count_ratings(struct stats *st, const mfr_dataset *ds, const struct 
         mv->mean = mv->count ? mv->mean / (double)mv->count : NAN;
         st->per_movie[i] = (double)mv->count;
         if (mv->count) st->movie_mean[st->n_rated_movies++] = mv->mean;
-        if (mv->count > o->min_ratings) st->best[st->n_best++] = *mv;
+        if (mv->count >= o->min_ratings) st->best[st->n_best++] = *mv;
     }
     qsort(st->movies, (size_t)st->n_items, sizeof *st->movies, cmp_most_rated);
     qsort(st->best, (size_t)st->n_best, sizeof *st->best, cmp_best_rated);
@@ -515,7 +515,7 @@ static void print_stats_json(const struct stats *st, const mfr_dataset *ds, int3
     json_histogram(&st->hists[1]);
     printf("},\"movies\":{\"count\":%d,\"most_rated\":", (int)st->n_items);
     json_movies(ds, st->movies, st->n_top);
-    printf(",\"best_rated\":{\"min_ratings_exclusive\":%d,\"movies\":", (int)min_ratings);
+    printf(",\"best_rated\":{\"min_ratings\":%d,\"movies\":", (int)min_ratings);
     json_movies(ds, st->best, st->n_top_best);
     printf("}},\"ratings_per_movie\":{\"summary\":");
     json_summary(&st->s_movie);
@@ -532,9 +532,9 @@ static void print_stats_json(const struct stats *st, const mfr_dataset *ds, int3
 
 static void print_stats_text(const struct stats *st, const mfr_dataset *ds, int32_t min_ratings)
 {
-    printf("Dataset %s: %d users, %d movies, %lld ratings (density %.2f%%, mean rating %.3f)\n",
-           mfr_dataset_dir(ds), (int)st->n_users, (int)st->n_items, (long long)st->nnz,
-           100 * st->density, st->mean_rating);
+    printf("Dataset %s: %d user%s, %d movie%s, %lld rating%s (density %.2f%%, mean rating %.3f)\n",
+           mfr_dataset_dir(ds), (int)st->n_users, PL(st->n_users), (int)st->n_items, PL(st->n_items),
+           (long long)st->nnz, PL(st->nnz), 100 * st->density, st->mean_rating);
     printf("\n  %-22s%7s%9s%9s%8s%8s%8s%8s%8s\n", "", "count", "mean", "std", "min", "25%", "50%",
            "75%", "max");
     print_summary_row("user age", &st->s_age);
@@ -548,7 +548,7 @@ static void print_stats_text(const struct stats *st, const mfr_dataset *ds, int3
     for (int h = 0; h < N_HISTS; h++) print_histogram(&st->hists[h]);
     print_movies("Most rated movies", ds, st->movies, st->n_top);
     char title[96];
-    snprintf(title, sizeof title, "Best rated movies (more than %d ratings)", (int)min_ratings);
+    snprintf(title, sizeof title, "Best rated movies (at least %d rating%s)", (int)min_ratings, PL(min_ratings));
     print_movies(title, ds, st->best, st->n_top_best);
     print_tallies("Movies by genre (a movie can have several)", "genre", st->genres, st->n_genres,
                   st->n_items);
@@ -609,7 +609,9 @@ int cmd_stats(int argc, char **argv)
         {.name = "--top", .value = "N", .kind = FLAG_I32, .dst = &o.top, .lo = 1, .hi = 1000000,
          .help = "rows of the movie rankings (default 10)"},
         {.name = "--min-ratings", .value = "N", .kind = FLAG_I32, .dst = &o.min_ratings, .lo = 0,
-         .hi = INT32_MAX, .help = "best rated movies need more than N ratings (default 20)"},
+         .hi = INT32_MAX,
+         .help = "best rated movies need at least N ratings, the meaning\n"
+                 "--min-ratings has everywhere (default 20)"},
     };
     struct command_spec cmd = {.name = "mfrec stats", .help = stats_help,
                                .help_end = stats_help_end, .help_width = 18, .flags = flags,

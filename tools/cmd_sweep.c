@@ -983,10 +983,12 @@ static int print_sweep_header(const struct sweep *s, const mfr_dataset *ds, cons
     printf("mfrec sweep | data %s (%d users, %d items), split %s: %lld training ratings\n",
            mfr_dataset_dir(ds), mfr_dataset_n_users(ds), mfr_dataset_n_items(ds),
            mfr_split_spec(sp), (long long)s->n_train);
-    printf("%d threads x %d dims x %d reduce x %d kernels x %d shards = %lld combinations "
-           "x %lld repeats = %lld runs of %lld+%lld epochs (warmup+timed)\n",
-           o->threads.n, o->dims.n, o->reduce.n, o->kernels.n, o->shards.n, (long long)n_configs,
-           (long long)o->repeat, (long long)(n_configs * o->repeat), (long long)o->warmup,
+    const long long runs = (long long)(n_configs * o->repeat);
+    printf("%d thread count%s x %d dim%s x %d reduce x %d kernel set%s x %d shard count%s = %lld "
+           "combination%s x %lld repeat%s = %lld run%s of %lld+%lld epochs (warmup+timed)\n",
+           o->threads.n, PL(o->threads.n), o->dims.n, PL(o->dims.n), o->reduce.n, o->kernels.n,
+           PL(o->kernels.n), o->shards.n, PL(o->shards.n), (long long)n_configs, PL(n_configs),
+           (long long)o->repeat, PL(o->repeat), runs, PL(runs), (long long)o->warmup,
            (long long)o->epochs);
     printf("build: %s | %ld cores\n", mfr_build_info(), s->cores);
     return stdout_flush();
@@ -1036,7 +1038,8 @@ static int report_sweep(struct sweep *s, const mfr_dataset *ds, const mfr_split 
     bool same = check_checksums(s);
     if ((rc = write_csv(s, ds, sp)) != EXIT_OK) return rc;
     if (!o->quiet) print_summary(s);
-    if (!o->quiet) printf("wrote %lld rows to %s\n", (long long)(n_configs * o->repeat), o->csv);
+    if (!o->quiet)
+        printf("wrote %lld row%s to %s\n", (long long)(n_configs * o->repeat), PL(n_configs * o->repeat), o->csv);
     if (o->plot_dir) {
         rc = plot_stage_begin(o->plot_dir);
         if ((rc = plot_stage_end(rc == EXIT_OK ? draw_charts(s) : rc)) != EXIT_OK) return rc;

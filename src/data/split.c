@@ -213,9 +213,9 @@ static int split_sklearn(const mfr_ratings *all, const struct split_params *p, b
     double test_size = ceil(p->fraction * (double)n);
     if (n < 1 || !(test_size < (double)n))
         return mfr_seterr(err, MFR_ERR_DATA,
-                          "split %s: with %" PRId64 " ratings the training part would be "
+                          "split %s: with %" PRId64 " rating%s the training part would be "
                           "empty (sklearn refuses it too)",
-                          p->spec, n);
+                          p->spec, n, n == 1 ? "" : "s");
     int64_t n_test = (int64_t)test_size;
     int64_t n_train = n - n_test;
 
@@ -448,8 +448,8 @@ static int split_random(const mfr_ratings *all, const struct split_params *p, ui
     double test_size = round(p->fraction * (double)n);
     if (!(test_size >= 1.0 && test_size < (double)n))
         return mfr_seterr(err, MFR_ERR_DATA,
-                          "split %s: with %" PRId64 " ratings the %s part would be empty",
-                          p->spec, n, test_size < 1.0 ? "test" : "training");
+                          "split %s: with %" PRId64 " rating%s the %s part would be empty",
+                          p->spec, n, n == 1 ? "" : "s", test_size < 1.0 ? "test" : "training");
     int64_t n_test = (int64_t)test_size;
     int64_t n_train = n - n_test;
     unsigned char *is_test = mfr_calloc((size_t)n, 1);
@@ -546,9 +546,9 @@ int mfr_split_positions(const char *spec, uint64_t seed, int64_t n, uint32_t *po
         double test_size = ceil(p.fraction * (double)n);
         if (!(test_size < (double)n))
             return mfr_seterr(err, MFR_ERR_DATA,
-                              "split %s: with %" PRId64 " ratings the training part would be "
+                              "split %s: with %" PRId64 " rating%s the training part would be "
                               "empty (sklearn refuses it too)",
-                              p.spec, n);
+                              p.spec, n, n == 1 ? "" : "s");
         *n_test = (int64_t)test_size;
         /* test = perm[:n_test], train = perm[n_test:]: rating perm[k] is at
          * k. Inverted by independent stores (in place, following the
@@ -563,8 +563,8 @@ int mfr_split_positions(const char *spec, uint64_t seed, int64_t n, uint32_t *po
     } else { /* split_random's marks, then each part in file order */
         double test_size = round(p.fraction * (double)n);
         if (!(test_size >= 1.0 && test_size < (double)n))
-            return mfr_seterr(err, MFR_ERR_DATA, "split %s: with %" PRId64 " ratings the %s part would be empty",
-                              p.spec, n, test_size < 1.0 ? "test" : "training");
+            return mfr_seterr(err, MFR_ERR_DATA, "split %s: with %" PRId64 " rating%s the %s part would be empty",
+                              p.spec, n, n == 1 ? "" : "s", test_size < 1.0 ? "test" : "training");
         *n_test = (int64_t)test_size;
         unsigned char *is_test = mfr_calloc((size_t)n, 1);
         if (!is_test) rc = mfr_seterr(err, MFR_ERR_NOMEM, "split %s: out of memory", p.spec);

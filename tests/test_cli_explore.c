@@ -149,6 +149,11 @@ static void test_stats_text_and_json(void **state)
     tu_expect_in(g_out, "Users by occupation");
     tu_expect_in(g_out, "Most rated movies");
     tu_expect_in(g_out, "Best rated movies (at least 20 ratings)");
+    /* -k is --top's alias here too */
+    char *with_top = strdup(g_out);
+    assert_int_equal(run("stats --data '%s' -k 10", g_data), 0);
+    assert_string_equal(g_out, with_top);
+    free(with_top);
     tu_expect_in(g_out, "Movies by genre");
     /* --data defaults to $MFREC_DATA */
     char env[4096];

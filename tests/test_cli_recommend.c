@@ -628,6 +628,13 @@ static void test_all_users(void **state)
     }
     assert_int_equal(tu_expect_csv(one, &cols), want_rows);
     assert_int_equal(cols, 7);
+    /* --csv beside --all-users names the default: the same file */
+    char *csv2 = tu_path(g_dir, "all_csv.csv");
+    assert_int_equal(run("recommend --model '%s' --all-users --top 4 --csv --out '%s' --threads 1", g_model, csv2), 0);
+    char *same = tu_read_file(csv2, NULL);
+    assert_string_equal(one, same);
+    free(same);
+    free(csv2);
     assert_int_equal(run("recommend --model '%s' --all-users --top 4 --out '%s' --threads 3", g_model,
                          csv),
                      0);

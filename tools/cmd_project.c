@@ -379,7 +379,9 @@ static bool parse_project_flags(int argc, char **argv, struct project_opts *o, i
          .help = "write the coordinates as TSV: item_id, title, genre,\n"
                  "pc1, pc2, norm (one line per movie, with a header)"},
         {.name = "--top", .value = "N", .kind = FLAG_I32, .dst = &o->top, .lo = 0, .hi = 1000000,
-         .help = "movies listed at each end of each axis (default 5)"},
+         .help = "movies listed at each end of each axis (default 5;\n"
+                 "-k N is an alias)"},
+        {.name = "-k", .value = "N", .kind = FLAG_I32, .dst = &o->top, .lo = 0, .hi = 1000000},
         {.name = "--bins", .value = "N", .kind = FLAG_I32, .dst = &o->bins, .lo = 1, .hi = 1000,
          .help = "bins of the norm histogram (default 30)"},
         {.name = "--method", .value = "M", .kind = FLAG_STR, .dst = &o->method,

@@ -301,7 +301,6 @@ static int check_recommend_flags(const struct recommend_opts *o)
     if (o->all_users && !o->out)
         return usage_error("--all-users needs --out FILE (CSV, or JSON lines with --json)");
     if (o->out && !o->all_users) return usage_error("--out goes with --all-users");
-    if (o->all_users && o->list.csv) return usage_error("--all-users writes CSV unless --json: drop --csv");
     if (o->lambda >= 0.0 && !o->rate && !o->rfile)
         return usage_error("--lambda is the fold-in's ridge strength: it goes with --rate or "
                            "--ratings-file");

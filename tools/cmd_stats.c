@@ -607,7 +607,8 @@ int cmd_stats(int argc, char **argv)
         {.name = "--bins", .value = "N", .kind = FLAG_I32, .dst = &o.bins, .lo = 1, .hi = 1000,
          .help = "histogram bins (default 20)"},
         {.name = "--top", .value = "N", .kind = FLAG_I32, .dst = &o.top, .lo = 1, .hi = 1000000,
-         .help = "rows of the movie rankings (default 10)"},
+         .help = "rows of the movie rankings (default 10; -k N is an alias)"},
+        {.name = "-k", .value = "N", .kind = FLAG_I32, .dst = &o.top, .lo = 1, .hi = 1000000},
         {.name = "--min-ratings", .value = "N", .kind = FLAG_I32, .dst = &o.min_ratings, .lo = 0,
          .hi = INT32_MAX,
          .help = "best rated movies need at least N ratings, the meaning\n"

@@ -624,7 +624,8 @@ static size_t softmax_flags(struct sm_opts *o, bool train, struct flag_spec *out
          .help = "kernel set (the same bits); auto: AVX-512 where the CPU\n"
                  "has it, else AVX2, else ref (default auto)"},
         {.name = "--top", .value = "N", .kind = FLAG_I32, .dst = &o->top, .lo = 1, .hi = 100000,
-         .help = "k of the ranking metrics (default 10)"},
+         .help = "k of the ranking metrics (default 10; -k N is an alias)"},
+        {.name = "-k", .value = "N", .kind = FLAG_I32, .dst = &o->top, .lo = 1, .hi = 100000},
     };
     size_t n = sizeof common / sizeof *common;
     memcpy(out, common, sizeof common);

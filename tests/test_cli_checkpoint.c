@@ -159,6 +159,16 @@ static char *strip_elapsed(char *log)
     return log;
 }
 
+/* The number after "KEY": in a timing record. */
+static double timing_value(const char *rec, const char *key)
+{
+    char k[64];
+    snprintf(k, sizeof k, "\"%s\":", key);
+    const char *p = strstr(rec, k);
+    if (!p) fail_msg("no %s in %s", key, rec);
+    return strtod(p + strlen(k), NULL);
+}
+
 static void killed_and_resumed_run_is_identical(void)
 {
     unlink(g_ck);
@@ -221,6 +231,15 @@ static void killed_and_resumed_run_is_identical(void)
     assert_int_equal(la, lb);
     assert_memory_equal(a, b, la);
     free(a);
+    free(b);
+    b = tu_read_file(res_log, &lb);
+    const char *timing = strstr(b, "{\"timing\":");
+    if (g_run != softmax_run) { /* this process's times, and the whole run's epochs */
+        assert_non_null(timing);
+        double load = timing_value(timing, "load_s"), epochs = timing_value(timing, "epochs_s"),
+               total = timing_value(timing, "total_s"), run_epochs = timing_value(timing, "run_epochs_s");
+        assert_true(load > 0 && epochs > 0 && epochs <= total && run_epochs > epochs);
+    }
     free(b);
     a = strip_elapsed(tu_read_file(full_log, &la));
     b = strip_elapsed(tu_read_file(res_log, &lb));

@@ -271,6 +271,7 @@ static bool parse_train_flags(int argc, char **argv, struct train_opts *o, int *
  * `eval` every evaluation (logged epochs, early stopping, the final one). */
 struct setup_times {
     double load, split, trainer, eval, save, total;
+    double checkpoints; /* writing --checkpoint files during the run */
     double log_eval; /* of eval: the logged epochs' evaluations */
 };
 
@@ -382,6 +383,7 @@ static int train_setup(struct train_run *r)
 static int write_checkpoint(struct train_run *r)
 {
     const struct train_opts *o = r->o;
+    const double t0 = now_seconds();
     stop_signals_saving(true);
     mfr_model *whole_best = NULL; /* under mpirun, rank 0's whole copy of r->best */
     int rc = dist_gather();
@@ -399,6 +401,7 @@ static int write_checkpoint(struct train_run *r)
     int st = dist_save_checkpoint(r->tr, &run, o->checkpoint, &err);
     mfr_model_destroy(whole_best);
     stop_signals_saving(false);
+    r->times.checkpoints += now_seconds() - t0;
     return st == MFR_OK ? EXIT_OK : lib_error(&err);
 }
 
@@ -512,6 +515,7 @@ static int resume_run_state(struct train_run *r, const mfr_run_state *run)
 static int resume_setup(struct train_run *r, struct train_opts *o)
 {
     mfr_error err = {0};
+    const double t0 = now_seconds();
     if (dist_checkpoint_load(o->resume, &r->ck, &err) != MFR_OK) return lib_error(&err);
     const mfr_model *m = mfr_checkpoint_model(r->ck);
     mfr_run_state run;
@@ -535,9 +539,11 @@ static int resume_setup(struct train_run *r, struct train_opts *o)
     if (r->own) {
     } else if (load_dataset(dir, &r->ds, &err) != MFR_OK) rc = lib_error(&err);
     else rc = train_check_paths(o); /* the data is an input now known */
+    const double t1 = now_seconds(); /* the load: the checkpoint's and the data's */
     if (rc == EXIT_OK && !r->own && split_for_training(r->ds, o->split ? o->split : mfr_model_split_spec(m),
                                                          o->cfg.seed, &r->sp, &err) != MFR_OK)
         rc = usage_error("cannot resume from %s: split: %s", o->resume, err.message);
+    const double t2 = now_seconds();
     if (rc != EXIT_OK) {
         free(diffs.buf);
         return rc;
@@ -552,6 +558,9 @@ static int resume_setup(struct train_run *r, struct train_opts *o)
     else if (st != MFR_OK)
         rc = lib_error(&err);
     free(diffs.buf);
+    if (r->own) r->times.trainer = now_seconds() - t0; /* under mpirun one step reads and builds */
+    else r->times = (struct setup_times){.load = t1 - t0, .split = t2 - t1, .trainer = now_seconds() - t2,
+                                         .total = r->times.total};
     if (rc == EXIT_OK) rc = resume_run_state(r, &run);
     /* what the run needs of the checkpoint is copied now: its model (under
      * mpirun its shell) would otherwise stay beside the trainer's */
@@ -776,9 +785,10 @@ static int write_log_tail(struct train_run *r, double final_val_rmse)
     jlog_printf(&r->jl,
                 "{\"timing\":{\"load_s\":%.6f,\"split_s\":%.6f,\"trainer_s\":%.6f,"
                 "\"epochs_s\":%.6f,\"eval_s\":%.6f,\"log_eval_s\":%.6f,\"save_s\":%.6f,"
-                "\"total_s\":%.6f},\"threads\":%d,\"reduce\":\"%s\",\"reduce_reason\":\"%s\"}\n",
-                t->load, t->split, t->trainer, r->train_seconds, t->eval, t->log_eval, t->save,
-                t->total, mfr_trainer_n_threads(r->tr), mfr_trainer_reduce_name(r->tr),
+                "\"checkpoints_s\":%.6f,\"total_s\":%.6f,\"run_epochs_s\":%.6f},\"threads\":%d,"
+                "\"reduce\":\"%s\",\"reduce_reason\":\"%s\"}\n",
+                t->load, t->split, t->trainer, r->train_seconds - r->train_s0, t->eval, t->log_eval, t->save,
+                t->checkpoints, t->total, r->train_seconds, mfr_trainer_n_threads(r->tr), mfr_trainer_reduce_name(r->tr),
                 mfr_trainer_reduce_reason(r->tr));
     return write_file_atomic(o->log_json, r->jl.buf, r->jl.len);
 }
@@ -851,16 +861,19 @@ static int train_finish(struct train_run *r)
     double ms = r->ran ? 1e3 * r->train_seconds / (double)r->ran : 0.0;
     printf("final: train MSE %.6f RMSE %.6f | validation MSE %.6f RMSE %.6f\n", mt.mse, mt.rmse,
            mv.mse, mv.rmse);
-    printf("time: %.3f s wall, %.4f ms/epoch, %.3g ratings/s, threads %d, shards %d, reduce %s, "
-           "kernels %s\n",
-           wall, ms, ms > 0 ? (double)n_train / (ms * 1e-3) : 0.0, mfr_trainer_n_threads(tr),
-           mfr_trainer_n_shards(tr), mfr_trainer_reduce_name(tr), mfr_trainer_kernels_name(tr));
+    printf("time: %.3f s wall", wall);
+    if (r->start > 0) /* resumed: the whole run's wall time, then this process's part */
+        printf(" over the whole run (%.3f s in this process, from epoch %lld)", r->times.total,
+               (long long)r->start);
+    printf(", %.4f ms/epoch, %.3g ratings/s, threads %d, shards %d, reduce %s, kernels %s\n", ms,
+           ms > 0 ? (double)n_train / (ms * 1e-3) : 0.0, mfr_trainer_n_threads(tr), mfr_trainer_n_shards(tr),
+           mfr_trainer_reduce_name(tr), mfr_trainer_kernels_name(tr));
     report_target(r, mv.rmse);
     const struct setup_times *t = &r->times;
     printf("setup time: load %.1f ms, split %.1f ms, trainer %.1f ms (CSR, CSC, init), evaluation "
-           "%.1f ms, save %.1f ms; %.1f ms of %.3f s outside the epochs\n",
-           1e3 * t->load, 1e3 * t->split, 1e3 * t->trainer, 1e3 * t->eval, 1e3 * t->save,
-           1e3 * (t->total - (r->train_seconds - r->train_s0)), t->total);
+           "%.1f ms, save %.1f ms", 1e3 * t->load, 1e3 * t->split, 1e3 * t->trainer, 1e3 * t->eval, 1e3 * t->save);
+    if (t->checkpoints > 0) printf(", checkpoints %.1f ms", 1e3 * t->checkpoints);
+    printf("; %.1f ms of %.3f s outside the epochs\n", 1e3 * (t->total - (r->train_seconds - r->train_s0)), t->total);
     struct rusage ru;
     if (getrusage(RUSAGE_SELF, &ru) == 0)
         printf("memory: peak RSS %.1f MiB; training buffers %.1f MiB (factors, optimizer state, "

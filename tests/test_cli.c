@@ -392,6 +392,13 @@ static void test_other_formats(void **state)
     char *file = tu_path(del, "r.txt");
     assert_int_equal(run("train --data '%s' --format delimited:semicolon --split random:0.2 --dim 4 --epochs 2", file), 0);
     tu_expect_in(g_out, "3000 ratings");
+    /* the data is named as given: the file, not its directory */
+    char said[4200];
+    snprintf(said, sizeof said, "| data %s (120 users,", file);
+    tu_expect_in(g_out, said);
+    /* the delimited format wants the file, and says so in CLI terms */
+    assert_int_equal(run("train --data '%s' --format delimited --epochs 1", del), 1);
+    tu_expect_in(g_err, "--format delimited reads one rating file: pass it as --data FILE");
     assert_int_equal(run("train --data '%s' --format nonsense", csv), 2);
     tu_expect_in(g_err, "--format");
     /* a malformed line in another format names its file and line */

@@ -393,11 +393,32 @@ const mfr_load_options *data_load_options(void) { return load_opts(); }
 
 void data_set_memory_budget(uint64_t bytes) { load_opts()->max_memory = bytes; }
 
+/* The last dataset load_dataset loaded, and its path as the user named it. */
+static const mfr_dataset *g_named_ds;
+static char *g_named;
+
+const char *data_name(const mfr_dataset *ds)
+{
+    return ds && ds == g_named_ds && g_named ? g_named : mfr_dataset_dir(ds);
+}
+
 int load_dataset(const char *dir, mfr_dataset **out, mfr_error *err)
 {
     io_input(dir);
-    int rc = mfr_dataset_load(dir, load_opts(), out, err);
     struct stat st;
+    if (load_opts()->format == MFR_FORMAT_DELIMITED && !load_opts()->ratings_file && stat(dir, &st) == 0 &&
+        S_ISDIR(st.st_mode)) {
+        snprintf(err->message, sizeof err->message,
+                 "--format delimited reads one rating file: pass it as --data FILE, not the directory %s", dir);
+        err->status = MFR_ERR_INVALID;
+        return MFR_ERR_INVALID;
+    }
+    int rc = mfr_dataset_load(dir, load_opts(), out, err);
+    if (rc == MFR_OK) {
+        free(g_named);
+        g_named = strdup(dir);
+        g_named_ds = *out;
+    }
     if (rc != MFR_OK && err && stat(dir, &st) != 0 && errno == ENOENT) {
         /* the usual first-run problem: say where the data comes from */
         size_t n = strlen(err->message);

@@ -208,6 +208,11 @@ FILE *io_open_input(const char *flag, const char *path);
 /* "s" unless n is 1: "%d rating%s", n, PL(n). */
 #define PL(n) ((n) == 1 ? "" : "s")
 
+/* The data's path for messages: as the user named it (--data, MFREC_DATA,
+ * the default, or the model's recorded source) for the dataset
+ * load_dataset loaded, else mfr_dataset_dir. */
+const char *data_name(const mfr_dataset *ds);
+
 /* A set of files written together: stage_open creates OUT (one level) and
  * a temporary directory s->dir inside it; the caller writes its files into
  * s->dir; stage_finish(s, rc) checks every final path with io_output and

@@ -503,7 +503,7 @@ static int eval_folds(const struct eval_opts *o)
         if (f == 0) {
             printf("folds u1..u%d of %s: dim %d, epochs %lld, Adam lr %g, init N(0, %g^2), "
                    "seed %llu, threads %d, k %d\n",
-                   N_FOLDS, mfr_dataset_dir(ds), (int)o->train.cfg.k, (long long)o->train.epochs,
+                   N_FOLDS, data_name(ds), (int)o->train.cfg.k, (long long)o->train.epochs,
                    o->train.cfg.lr, o->train.cfg.init_std, (unsigned long long)o->train.cfg.seed, (int)n_threads,
                    (int)o->k);
             const mfr_config *c = &o->train.cfg;
@@ -532,7 +532,7 @@ static int eval_folds(const struct eval_opts *o)
         mean_std(col, N_FOLDS, &mean[s], &std[s]);
     }
     if (o->json) {
-        json_folds(o, mfr_dataset_dir(ds), fr, mean, std);
+        json_folds(o, data_name(ds), fr, mean, std);
     } else {
         printf("(model left of |, popularity right%s; %.2f s in all)\n",
                o->ease.lambda > 0 ? ", then EASE" : "", now_seconds() - t_start);

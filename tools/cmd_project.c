@@ -151,7 +151,7 @@ static int find_genre(const mfr_dataset *ds, const char *genre, int32_t *chosen)
     for (int32_t g = 0; g < n_genres; g++)
         fprintf(stderr, "%s '%s'", g ? "," : "", mfr_dataset_genre_name(ds, g));
     fputc('\n', stderr);
-    return usage_error("--genre: no genre named '%s' in %s", genre, mfr_dataset_dir(ds));
+    return usage_error("--genre: no genre named '%s' in %s", genre, data_name(ds));
 }
 
 static bool projection_alloc(struct projection *p, size_t n, size_t k, size_t n_genres, size_t bins)

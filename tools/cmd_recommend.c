@@ -403,7 +403,7 @@ static int recommend_user(const struct recommend_opts *o, const mfr_model *m,
     int32_t u = mfr_dataset_user_index(ds, o->user_id);
     if (u < 0)
         return runtime_error("--user: no user has id %lld in %s", (long long)o->user_id,
-                             mfr_dataset_dir(ds));
+                             data_name(ds));
     const mfr_ratings *all = mfr_dataset_ratings(ds);
     int32_t n_rated = 0;
     for (int64_t x = 0; x < mfr_ratings_count(all); x++) {

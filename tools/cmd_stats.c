@@ -494,7 +494,7 @@ static bool stats_compute(struct stats *st, const mfr_dataset *ds, const struct 
 static void print_stats_json(const struct stats *st, const mfr_dataset *ds, int32_t min_ratings)
 {
     printf("{\"data\":");
-    json_str(mfr_dataset_dir(ds));
+    json_str(data_name(ds));
     printf(",\"users\":{\"count\":%d,\"age\":", (int)st->n_users);
     json_summary(&st->s_age);
     printf(",\"sex\":");
@@ -533,7 +533,7 @@ static void print_stats_json(const struct stats *st, const mfr_dataset *ds, int3
 static void print_stats_text(const struct stats *st, const mfr_dataset *ds, int32_t min_ratings)
 {
     printf("Dataset %s: %d user%s, %d movie%s, %lld rating%s (density %.2f%%, mean rating %.3f)\n",
-           mfr_dataset_dir(ds), (int)st->n_users, PL(st->n_users), (int)st->n_items, PL(st->n_items),
+           data_name(ds), (int)st->n_users, PL(st->n_users), (int)st->n_items, PL(st->n_items),
            (long long)st->nnz, PL(st->nnz), 100 * st->density, st->mean_rating);
     printf("\n  %-22s%7s%9s%9s%8s%8s%8s%8s%8s\n", "", "count", "mean", "std", "min", "25%", "50%",
            "75%", "max");
@@ -561,7 +561,7 @@ static int plot_stats(const struct stats *st, const mfr_dataset *ds, const struc
     char title[160];
     for (int h = 0; h < N_HISTS && rc == EXIT_OK; h++) {
         const struct histogram *hg = &st->hists[h];
-        snprintf(title, sizeof title, "%s (%s)", hg->title, mfr_dataset_dir(ds));
+        snprintf(title, sizeof title, "%s (%s)", hg->title, data_name(ds));
         struct plot_labels lab = {title, hg->xlabel,
                                   h == H_PER_MOVIE || h == H_MOVIE_MEAN ? "movies" : "users"};
         rc = plot_histogram(o->plot_dir, hg->name, &lab, o->bins, hg->edges, hg->counts);
@@ -575,7 +575,7 @@ static int plot_stats(const struct stats *st, const mfr_dataset *ds, const struc
         counts[g] = (double)st->genres[g].count;
     }
     snprintf(title, sizeof title, "Movies by genre, a movie can have several (%s)",
-             mfr_dataset_dir(ds));
+             data_name(ds));
     struct plot_labels lab = {title, "movies", NULL};
     if (rc == EXIT_OK) rc = plot_bars(o->plot_dir, "genres", &lab, st->n_genres, names, counts);
     free(names);

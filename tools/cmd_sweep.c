@@ -981,7 +981,7 @@ static int print_sweep_header(const struct sweep *s, const mfr_dataset *ds, cons
 {
     const struct sweep_opts *o = s->o;
     printf("mfrec sweep | data %s (%d users, %d items), split %s: %lld training ratings\n",
-           mfr_dataset_dir(ds), mfr_dataset_n_users(ds), mfr_dataset_n_items(ds),
+           data_name(ds), mfr_dataset_n_users(ds), mfr_dataset_n_items(ds),
            mfr_split_spec(sp), (long long)s->n_train);
     const long long runs = (long long)(n_configs * o->repeat);
     printf("%d thread count%s x %d dim%s x %d reduce x %d kernel set%s x %d shard count%s = %lld "

@@ -575,7 +575,7 @@ static int print_train_header(const struct train_run *r)
     const mfr_config *cfg = &o->cfg;
     const mfr_dataset *ds = r->pds;
     printf("mfrec %s | data %s (%d users, %d items, %lld ratings)\n", MFR_VERSION_STRING,
-           mfr_dataset_dir(ds), mfr_dataset_n_users(ds), mfr_dataset_n_items(ds), (long long)r->n_all);
+           data_name(ds), mfr_dataset_n_users(ds), mfr_dataset_n_items(ds), (long long)r->n_all);
     printf("split %s: %lld train, %lld validation\n", r->spec, (long long)r->n_train, (long long)r->n_test);
     printf("preset %s%s | dim %d, epochs %lld, ", o->preset,
            r->flags_given ? " with the flags given overriding it" : "", cfg->k,

@@ -998,7 +998,7 @@ static int softmax_folds(const struct sm_opts *o)
             sd[x] = sqrt(ss / (N_SM_FOLDS - 1));
         }
         if (o->json) {
-            sm_json(o, mfr_dataset_dir(ds), fr, mean, sd);
+            sm_json(o, data_name(ds), fr, mean, sd);
         } else {
             sm_print_fold_line("mean", mean, ease);
             sm_print_fold_line("std", sd, ease);

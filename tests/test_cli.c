@@ -157,6 +157,14 @@ static void test_threads_give_identical_models(void **state)
  * falls back to glibc's when the heap cannot grow so far (it once stayed,
  * and every later allocation failed). Sanitizers reserve more address
  * space than any such limit allows. */
+/* A budget below a MiB is shown as what it is, not "0.0 MiB". */
+static void test_small_memory_budget_named(void **state)
+{
+    (void)state;
+    assert_int_equal(run("train --data '%s' --max-memory 1K --epochs 1", g_data), 1);
+    tu_expect_in(g_err, "more than the memory budget of 1.0 KiB");
+}
+
 static void test_train_under_a_data_limit(void **state)
 {
     (void)state;
@@ -492,6 +500,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_help_and_usage_errors),
         cmocka_unit_test(test_train_writes_model_and_log),
+        cmocka_unit_test(test_small_memory_budget_named),
         cmocka_unit_test(test_threads_give_identical_models),
         cmocka_unit_test(test_train_under_a_data_limit),
         cmocka_unit_test(test_implicit_model_end_to_end),

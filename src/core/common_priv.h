@@ -34,6 +34,16 @@ void mfr_log(mfr_log_fn log, void *user, int level, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
 /* Checked size arithmetic: return false on overflow. */
+/* A size for messages, in buf (16 bytes are enough): "12.3 MiB", or
+ * "512.0 KiB" or "900 bytes" below a MiB (a budget of 1K is not "0.0 MiB"). */
+static inline const char *mfr_size_text(double bytes, char buf[16])
+{
+    if (bytes >= 1048576.0) snprintf(buf, 16, "%.1f MiB", bytes / 1048576.0);
+    else if (bytes >= 1024.0) snprintf(buf, 16, "%.1f KiB", bytes / 1024.0);
+    else snprintf(buf, 16, "%.0f bytes", bytes);
+    return buf;
+}
+
 static inline bool mfr_mul_size(size_t a, size_t b, size_t *out)
 {
     return !__builtin_mul_overflow(a, b, out);

@@ -387,10 +387,12 @@ int mfr_parse_ratings_chunked(const struct mfr_text_file *f, const struct mfr_ra
     for (int per = spill_possible(ids, lines) ? 12 : 20;; per = 20) {
         const double need = (double)lines * per;
         if (ids->budget && need > (double)ids->budget) {
+            char a[16], b[16];
             rc = mfr_seterr(err, MFR_ERR_TOO_LARGE,
-                            "%s: parsing its %lld lines needs at least %.1f MiB (%d bytes a rating), more than "
-                            "the memory budget of %.1f MiB",
-                            f->path, (long long)lines, need / 1048576.0, per, (double)ids->budget / 1048576.0);
+                            "%s: parsing its %lld lines needs at least %s (%d bytes a rating), more than "
+                            "the memory budget of %s",
+                            f->path, (long long)lines, mfr_size_text(need, a), per,
+                            mfr_size_text((double)ids->budget, b));
             goto done;
         }
         rc = per == 12 ? mfr_ratings_alloc_spilled(lines, ids->spill_dir, &r, err) : mfr_ratings_alloc(lines, &r, err);

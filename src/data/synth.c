@@ -945,12 +945,12 @@ static int check_budget(const mfr_synth_options *o, mfr_error *err)
 {
     const double need = memory_bytes(o);
     const uint64_t budget = o->max_memory ? o->max_memory : mfr_physical_memory();
+    char a[16], b[16];
     if (budget && need > (double)budget)
         return mfr_seterr(err, MFR_ERR_TOO_LARGE,
-                          "synthetic data of %d users and %d items needs %.1f MiB, more than "
-                          "the memory budget of %.1f MiB",
-                          (int)o->n_users, (int)o->n_items, need / 1048576.0,
-                          (double)budget / 1048576.0);
+                          "synthetic data of %d users and %d items needs %s, more than "
+                          "the memory budget of %s",
+                          (int)o->n_users, (int)o->n_items, mfr_size_text(need, a), mfr_size_text((double)budget, b));
     return MFR_OK;
 }
 

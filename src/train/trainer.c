@@ -222,13 +222,14 @@ static int trainer_alloc(mfr_trainer *tr, const mfr_dataset *ds, const mfr_ratin
                           (int)n_users, (int)n_items, (int)cfg->k);
     const double beside = ceil(beside_buffers(ds, train, n_users, tr->n_threads));
     const uint64_t peak = beside < 0x1p63 ? (uint64_t)need + (uint64_t)beside : UINT64_MAX;
+    char a[16], b[16], c[16];
     if (budget && peak > budget)
         return mfr_seterr(err, MFR_ERR_TOO_LARGE,
-                          "training needs %.1f MiB (factors, optimizer state, CSR and %s buffers) and "
-                          "%.1f MiB beside them (ratings, dataset, scratch), more than the memory budget "
-                          "of %.1f MiB",
-                          (double)need / 1048576.0, tr->reduce == MFR_REDUCE_SHARD ? "shard" : "owner",
-                          beside / 1048576.0, (double)budget / 1048576.0);
+                          "training needs %s (factors, optimizer state, CSR and %s buffers) and "
+                          "%s beside them (ratings, dataset, scratch), more than the memory budget "
+                          "of %s",
+                          mfr_size_text((double)need, a), tr->reduce == MFR_REDUCE_SHARD ? "shard" : "owner",
+                          mfr_size_text(beside, b), mfr_size_text((double)budget, c));
     tr->mem_bytes = need;
     tr->peak_bytes = peak;
     if (plan_alloc(&p) != MFR_OK)

@@ -701,6 +701,26 @@ static void test_failed_writes_leave_nothing(void **state)
         assert_null(strstr(g_out, "wrote")); /* nothing said to be written */
         expect_nothing_left(run_env(limit, "norms --model '%s' --plot '%s'", g_model, pl), pl, "incomplete");
     }
+    /* a message longer than the cut: the cut counts after the temporary
+     * directory's name is replaced, which never shows, nor do stale bytes */
+    if (g_gnuplot) {
+        char deep[4200];
+        int at = snprintf(deep, sizeof deep, "%s", g_dir);
+        while (at < 3800) {
+            at += snprintf(deep + at, sizeof deep - (size_t)at, "/%0199d", 0);
+            assert_int_equal(mkdir(deep, 0755), 0);
+        }
+        /* the --plot directory's name brings the path to 4060 bytes: the
+         * staged files' names are then too long (the failure), and the
+         * message naming one passes the 4096-byte cut */
+        deep[at++] = '/';
+        while (at < 4060) deep[at++] = 'p';
+        deep[at] = 0;
+        assert_int_equal(run("stats --data '%s' --plot '%s'", g_data, deep), 1); /* no size limit: it would cut stderr too */
+        assert_null(strstr(g_err, ".mfrec-sta"));
+        assert_null(strstr(g_err, "\\x00"));
+        tu_expect_in(g_err, "more bytes)");
+    }
     free(ex);
     free(pl);
 }

@@ -472,7 +472,10 @@ static void test_fold_in_titles(void **state)
     assert_int_equal(run("norms --model '%s' --top 1 --bins 1 --min-ratings 1", g_hm_model), 0);
     tu_expect_in(g_out, "those with fewer than 1 training rating left out)\nlargest 1 norm\n");
     tu_expect_in(g_out, " norms (1 bin)\n");
-    /* spaces around a title do not count, in --movie as in --rate */
+    /* spaces around a title do not count, in --movie as in --rate; only
+     * spaces are no title */
+    assert_int_equal(run("similar --model '%s' --movie '   '", g_hm_model), 2);
+    tu_expect_in(g_err, "--movie must not be empty");
     assert_int_equal(run("similar --model '%s' --movie '  Heat Wave  ' --top 1", g_hm_model), 0);
     tu_expect_in(g_out, "Heat Wave (1990)");
     assert_int_equal(run("recommend --model '%s' --rate '#5=4,Star Wars=5'", g_hm_model), 0);

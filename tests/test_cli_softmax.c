@@ -156,6 +156,10 @@ static void test_refusals(void **state)
     tu_expect_in(g_err, "--l2 does not apply to --kind softmax");
     assert_int_equal(run("train --kind softmax --data %s --preset ndcg", g_data), 2);
     tu_expect_in(g_err, "--preset ndcg does not apply to --kind softmax");
+    /* -k is --top only where --top is a list's length (eval --folds), not
+     * in training, where it would read as the dimension */
+    assert_int_equal(run("train --kind softmax --data %s -k 5 --epochs 1", g_data), 2);
+    tu_expect_in(g_err, "unknown option -k");
     assert_int_equal(run("train --data %s --hidden 8", g_data), 2);
     tu_expect_in(g_err, "--hidden applies to --kind softmax only");
     assert_int_equal(run("train --kind other --data %s", g_data), 2);

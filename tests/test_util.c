@@ -254,7 +254,7 @@ void tu_compare_trajectories(const char *want_path, const char *got_path, double
 int tu_run_cli(const char *bin, const char *dir, const char *env, char **out, char **err,
                const char *fmt, va_list ap)
 {
-    char args[4096], cmd[8192];
+    char args[16384], cmd[20480]; /* room for a path near PATH_MAX */
     if (!bin || !dir || !env) abort();
     vsnprintf(args, sizeof args, fmt, ap);
     snprintf(cmd, sizeof cmd, "%s '%s' %s >'%s/out.txt' 2>'%s/err.txt' </dev/null", env, bin,

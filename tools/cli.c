@@ -46,17 +46,20 @@ void cli_stage_names(const char *dir, const char *out)
     g_stage_out = out;
 }
 
-/* msg with every "STAGE_DIR" replaced by "OUT", in place (cap bytes). */
-static void unstage(char *msg, size_t cap)
+/* msg with every "STAGE_DIR" replaced by "OUT", in place; returns the
+ * bytes it removed (OUT is a prefix of the stage: never longer). */
+static size_t unstage(char *msg)
 {
-    if (!g_stage_dir || !g_stage_out) return;
+    if (!g_stage_dir || !g_stage_out) return 0;
     const size_t dl = strlen(g_stage_dir), ol = strlen(g_stage_out);
-    if (dl == 0 || ol > dl) return; /* OUT is a prefix of the stage: never longer */
+    size_t removed = 0;
+    if (dl == 0 || ol > dl) return 0;
     for (char *p = strstr(msg, g_stage_dir); p; p = strstr(p + ol, g_stage_dir)) {
         memmove(p + ol, p + dl, strlen(p + dl) + 1);
         memcpy(p, g_stage_out, ol);
+        removed += dl - ol;
     }
-    (void)cap;
+    return removed;
 }
 
 /* One message line: the prefix, the message (escaped, cut) and the
@@ -68,7 +71,10 @@ static void put_line(const char *prefix, const char *suffix, const char *fmt, va
     __attribute__((format(printf, 3, 0)));
 static void put_line(const char *prefix, const char *suffix, const char *fmt, va_list ap)
 {
-    char msg[MESSAGE_MAX + 1];
+    /* formatted whole (up to twice the cut) before the staging directory
+     * is renamed, so that neither the cut nor the count after it sees the
+     * temporary name */
+    char msg[2 * MESSAGE_MAX + 1];
     /* each byte may become \xHH; room for the cut notice and the ends */
     char line[4 * MESSAGE_MAX + 512];
     va_list ap2;
@@ -76,11 +82,9 @@ static void put_line(const char *prefix, const char *suffix, const char *fmt, va
     int n = vsnprintf(msg, sizeof msg, fmt, ap2);
     va_end(ap2);
     if (n < 0) n = 0, msg[0] = '\0';
-    if (g_stage_dir) {
-        unstage(msg, sizeof msg);
-        if ((size_t)n < sizeof msg) n = (int)strlen(msg);
-    }
-    size_t len = (size_t)n < sizeof msg ? (size_t)n : sizeof msg - 1;
+    if (g_stage_dir) n -= (int)unstage(msg);
+    size_t len = strlen(msg);
+    if (len > MESSAGE_MAX) len = MESSAGE_MAX;
     size_t at = (size_t)snprintf(line, 256, "%s", prefix);
     if (at > 255) at = 255;
     for (size_t k = 0; k < len; k++) {

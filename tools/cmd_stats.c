@@ -30,7 +30,7 @@ static const char stats_help[] =
     "\n"
     "Describes a dataset: users (count, age summary, sex and occupation counts),\n"
     "ratings per user and mean rating per user (summary and histogram), the most\n"
-    "rated movies, the best rated movies among those with more than N ratings,\n"
+    "rated movies, the best rated movies among those with at least N ratings,\n"
     "ratings and mean rating per movie (summaries and histograms) and how many\n"
     "movies have each genre.\n"
     "\n";
@@ -443,7 +443,7 @@ static void count_ratings(struct stats *st, const mfr_dataset *ds, const struct 
         mv->mean = mv->count ? mv->mean / (double)mv->count : NAN;
         st->per_movie[i] = (double)mv->count;
         if (mv->count) st->movie_mean[st->n_rated_movies++] = mv->mean;
-        if (mv->count >= o->min_ratings) st->best[st->n_best++] = *mv;
+        if (mv->count >= o->min_ratings && mv->count > 0) st->best[st->n_best++] = *mv; /* a mean needs a rating */
     }
     qsort(st->movies, (size_t)st->n_items, sizeof *st->movies, cmp_most_rated);
     qsort(st->best, (size_t)st->n_best, sizeof *st->best, cmp_best_rated);

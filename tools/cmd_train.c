@@ -861,10 +861,12 @@ static int train_finish(struct train_run *r)
     double ms = r->ran ? 1e3 * r->train_seconds / (double)r->ran : 0.0;
     printf("final: train MSE %.6f RMSE %.6f | validation MSE %.6f RMSE %.6f\n", mt.mse, mt.rmse,
            mv.mse, mv.rmse);
-    printf("time: %.3f s wall", wall);
-    if (r->start > 0) /* resumed: the whole run's wall time, then this process's part */
-        printf(" over the whole run (%.3f s in this process, from epoch %lld)", r->times.total,
-               (long long)r->start);
+    if (r->start > 0) /* resumed: this process, then the epoch loop of all the run's processes */
+        printf("time: %.3f s wall in this process (resumed at epoch %lld; %.3f s in the whole run's "
+               "epoch loop)",
+               r->times.total, (long long)r->start, wall);
+    else
+        printf("time: %.3f s wall", wall);
     printf(", %.4f ms/epoch, %.3g ratings/s, threads %d, shards %d, reduce %s, kernels %s\n", ms,
            ms > 0 ? (double)n_train / (ms * 1e-3) : 0.0, mfr_trainer_n_threads(tr), mfr_trainer_n_shards(tr),
            mfr_trainer_reduce_name(tr), mfr_trainer_kernels_name(tr));

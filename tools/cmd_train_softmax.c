@@ -564,6 +564,8 @@ static size_t softmax_folds_flags(struct sm_opts *o, struct flag_spec *out)
          .help = "also rank with EASE (as for matrix factorization)"},
         {.name = "--json", .kind = FLAG_SWITCH, .dst = &o->json,
          .help = "one JSON object on stdout instead of the tables"},
+        /* as in `eval`; not in training, where k would read as the dimension */
+        {.name = "-k", .value = "N", .kind = FLAG_I32, .dst = &o->top, .lo = 1, .hi = 100000},
     };
     memcpy(out, folds_only, sizeof folds_only);
     return sizeof folds_only / sizeof *folds_only;
@@ -624,8 +626,8 @@ static size_t softmax_flags(struct sm_opts *o, bool train, struct flag_spec *out
          .help = "kernel set (the same bits); auto: AVX-512 where the CPU\n"
                  "has it, else AVX2, else ref (default auto)"},
         {.name = "--top", .value = "N", .kind = FLAG_I32, .dst = &o->top, .lo = 1, .hi = 100000,
-         .help = "k of the ranking metrics (default 10; -k N is an alias)"},
-        {.name = "-k", .value = "N", .kind = FLAG_I32, .dst = &o->top, .lo = 1, .hi = 100000},
+         .help = "k of the ranking metrics (default 10; with --folds -k N\n"
+                 "is an alias)"},
     };
     size_t n = sizeof common / sizeof *common;
     memcpy(out, common, sizeof common);

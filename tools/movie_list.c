@@ -112,6 +112,7 @@ int resolve_movie(const mfr_dataset *ds, const char *where, const char *given, i
     while (*given == ' ' || *given == '\t') given++;
     size_t len = strlen(given);
     while (len && (given[len - 1] == ' ' || given[len - 1] == '\t' || given[len - 1] == '\r')) len--;
+    if (len == 0) return usage_error("%s must not be empty", where);
     char *text = strndup(given, len);
     if (!text) return runtime_error("out of memory");
     int rc = mfr_dataset_find_title(ds, text, found, MAX_LISTED, &n, &match, &err) != MFR_OK ? lib_error(&err) : EXIT_OK;

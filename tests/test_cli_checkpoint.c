@@ -159,16 +159,6 @@ static char *strip_elapsed(char *log)
     return log;
 }
 
-/* The number after "KEY": in a timing record. */
-static double timing_value(const char *rec, const char *key)
-{
-    char k[64];
-    snprintf(k, sizeof k, "\"%s\":", key);
-    const char *p = strstr(rec, k);
-    if (!p) fail_msg("no %s in %s", key, rec);
-    return strtod(p + strlen(k), NULL);
-}
-
 static void killed_and_resumed_run_is_identical(void)
 {
     unlink(g_ck);
@@ -236,8 +226,8 @@ static void killed_and_resumed_run_is_identical(void)
     const char *timing = strstr(b, "{\"timing\":");
     if (g_run != softmax_run) { /* this process's times, and the whole run's epochs */
         assert_non_null(timing);
-        double load = timing_value(timing, "load_s"), epochs = timing_value(timing, "epochs_s"),
-               total = timing_value(timing, "total_s"), run_epochs = timing_value(timing, "run_epochs_s");
+        double load = tu_json_num(timing, "load_s"), epochs = tu_json_num(timing, "epochs_s"),
+               total = tu_json_num(timing, "total_s"), run_epochs = tu_json_num(timing, "run_epochs_s");
         assert_true(load > 0 && epochs > 0 && epochs <= total && run_epochs > epochs);
     }
     free(b);

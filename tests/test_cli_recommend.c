@@ -553,16 +553,6 @@ static void test_fold_in_ratings_file(void **state)
     free(mine);
 }
 
-/* The value of "key": in a JSON text from `from` on, as a number. */
-static double json_key_num(const char *from, const char *key)
-{
-    char pat[64];
-    snprintf(pat, sizeof pat, "\"%s\":", key);
-    const char *p = strstr(from, pat);
-    if (!p) fail_msg("no %s in %s", pat, from);
-    return strtod(p + strlen(pat), NULL);
-}
-
 /* --json and --csv parse, with one row per listed movie, and agree with
  * the table; --min-ratings leaves out every movie under N training ratings. */
 static void test_machine_outputs_and_min_ratings(void **state)
@@ -576,7 +566,7 @@ static void test_machine_outputs_and_min_ratings(void **state)
         tu_expect_json(g_out);
         int n_json = 0;
         for (const char *p = strstr(g_out, "\"rank\":"); p; p = strstr(p + 1, "\"rank\":")) {
-            assert_true(json_key_num(p, "ratings") >= 30);
+            assert_true(tu_json_num(p, "ratings") >= 30);
             n_json++;
         }
         assert_int_equal(n_json, 7);
@@ -690,8 +680,8 @@ static void test_rank_prior(void **state)
     double prev = INFINITY;
     int n = 0;
     for (const char *p = strstr(g_out, "\"rank\":"); p; p = strstr(p + 1, "\"rank\":"), n++) {
-        double score = json_key_num(p, "score"), pred = json_key_num(p, "predicted_rating");
-        double cnt = json_key_num(p, "ratings"), want = score - 0.5 * log1p(cnt);
+        double score = tu_json_num(p, "score"), pred = tu_json_num(p, "predicted_rating");
+        double cnt = tu_json_num(p, "ratings"), want = score - 0.5 * log1p(cnt);
         want = want < 1.0 ? 1.0 : want > 5.0 ? 5.0 : want;
         if (!(fabs(pred - want) <= 1e-5)) fail_msg("rank %d: predicted %.9g, score %.9g, %g ratings", n + 1, pred, score, cnt);
         assert_true(score <= prev);

@@ -280,6 +280,15 @@ int tu_run_clif(const char *bin, const char *dir, const char *env, char **out, c
     return st;
 }
 
+double tu_json_num(const char *from, const char *key)
+{
+    char pat[64];
+    snprintf(pat, sizeof pat, "\"%s\":", key);
+    const char *p = strstr(from, pat);
+    if (!p) fail_msg("no %s in %s", pat, from);
+    return strtod(p + strlen(pat), NULL);
+}
+
 void tu_expect_in(const char *hay, const char *needle)
 {
     if (!hay || !strstr(hay, needle)) fail_msg("expected '%s' in:\n%s", needle, hay ? hay : "(null)");

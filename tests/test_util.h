@@ -40,6 +40,9 @@ int tu_run_clif(const char *bin, const char *dir, const char *env, char **out, c
                 const char *fmt, ...) __attribute__((format(printf, 6, 7)));
 /* Fails the current cmocka test unless `needle` occurs in `hay`. */
 void tu_expect_in(const char *hay, const char *needle);
+/* The number after "key": in a JSON text from `from` on (fails the test
+ * when the key is absent). */
+double tu_json_num(const char *from, const char *key);
 /* Loads a dataset (mfr_dataset_load); fails the current cmocka test with
  * the library's message when it does not load. */
 mfr_dataset *tu_load_ok(const char *dir, const mfr_load_options *opt);

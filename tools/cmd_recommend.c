@@ -622,33 +622,37 @@ static int atomic_close(struct atomic_file *a, bool ok)
 /* Every user's ratings in the dataset, by user, each row sorted by item
  * (a movie rated twice: its first rating, as --user shows): the `rated`
  * column of --all-users --include-rated. */
-struct user_rows {
-    int64_t *off; /* n_users + 1 */
-    int32_t *item;
-    float *rating;
+struct rated_rec {
+    int32_t item;
+    float rating;
+    int64_t order; /* file order: of a repeated pair the first sorts first */
 };
 
-static int cmp_item_rating(const void *a, const void *b)
+struct user_rows {
+    int64_t *off; /* n_users + 1 */
+    struct rated_rec *rec;
+};
+
+static int cmp_rated_rec(const void *a, const void *b)
 {
-    const int32_t x = *(const int32_t *)a, y = *(const int32_t *)b;
-    return (x > y) - (x < y);
+    const struct rated_rec *x = a, *y = b;
+    if (x->item != y->item) return (x->item > y->item) - (x->item < y->item);
+    return (x->order > y->order) - (x->order < y->order);
 }
 
 static void user_rows_free(struct user_rows *u)
 {
     free(u->off);
-    free(u->item);
-    free(u->rating);
+    free(u->rec);
 }
 
 static int user_rows_build(const mfr_ratings *r, int32_t n_users, struct user_rows *u)
 {
     const int64_t n = mfr_ratings_count(r);
     u->off = calloc((size_t)n_users + 1, sizeof *u->off);
-    u->item = malloc(((size_t)n + 1) * sizeof *u->item);
-    u->rating = malloc(((size_t)n + 1) * sizeof *u->rating);
+    u->rec = malloc(((size_t)n + 1) * sizeof *u->rec);
     int64_t *next = malloc(((size_t)n_users + 1) * sizeof *next);
-    if (!u->off || !u->item || !u->rating || !next) {
+    if (!u->off || !u->rec || !next) {
         free(next);
         return runtime_error("out of memory");
     }
@@ -658,34 +662,28 @@ static int user_rows_build(const mfr_ratings *r, int32_t n_users, struct user_ro
         if (mfr_ratings_get(r, k, &v, NULL, NULL, NULL, NULL) == MFR_OK && v >= 0 && v < n_users) u->off[v + 1]++;
     for (int32_t w = 0; w < n_users; w++) u->off[w + 1] += u->off[w];
     memcpy(next, u->off, (size_t)n_users * sizeof *next);
-    for (int64_t k = 0; k < n; k++) /* file order within a user */
+    for (int64_t k = 0; k < n; k++)
         if (mfr_ratings_get(r, k, &v, &i, &x, NULL, NULL) == MFR_OK && v >= 0 && v < n_users)
-            u->item[next[v]] = i, u->rating[next[v]++] = x;
+            u->rec[next[v]++] = (struct rated_rec){i, x, k};
     free(next);
-    for (int32_t w = 0; w < n_users; w++) { /* by item, stable: a repeated pair's first rating first */
-        int32_t *it = u->item + u->off[w];
-        float *rt = u->rating + u->off[w];
-        const int64_t len = u->off[w + 1] - u->off[w];
-        for (int64_t a = 1; a < len; a++) /* insertion sort: a row is one user's ratings */
-            for (int64_t b = a; b > 0 && it[b - 1] > it[b]; b--) {
-                int32_t ti = it[b];
-                float tr = rt[b];
-                it[b] = it[b - 1], rt[b] = rt[b - 1];
-                it[b - 1] = ti, rt[b - 1] = tr;
-            }
-    }
+    for (int32_t w = 0; w < n_users; w++)
+        qsort(u->rec + u->off[w], (size_t)(u->off[w + 1] - u->off[w]), sizeof *u->rec, cmp_rated_rec);
     return EXIT_OK;
 }
 
 /* User v's (first) rating of item i, or NAN. */
 static float user_rating(const struct user_rows *u, int32_t v, int32_t i)
 {
-    const int32_t *lo = u->item + u->off[v];
+    const struct rated_rec key = {.item = i, .order = -1}, *lo = u->rec + u->off[v];
     size_t n = (size_t)(u->off[v + 1] - u->off[v]);
-    const int32_t *hit = bsearch(&i, lo, n, sizeof *lo, cmp_item_rating);
-    if (!hit) return NAN;
-    while (hit > lo && hit[-1] == i) hit--; /* the first of a repeated pair */
-    return u->rating[hit - u->item];
+    /* the first record at or after (i, -1): i's first rating, if any */
+    size_t a = 0, b = n;
+    while (a < b) {
+        size_t mid = a + (b - a) / 2;
+        if (cmp_rated_rec(&lo[mid], &key) < 0) a = mid + 1;
+        else b = mid;
+    }
+    return a < n && lo[a].item == i ? lo[a].rating : NAN;
 }
 
 /* Writes the lists of users first..first+count as CSV rows or JSON lines;

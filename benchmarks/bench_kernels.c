@@ -33,6 +33,10 @@
  *                  flops = 13 (m: 3, v: 4, sqrt, /, +, /, *, -: 6)
  *                  bytes = 28 (p, m, v, g read; p, m, v written)
  *   sgd          same size, per element: flops = 2, bytes = 12
+ *   eval_errors  the block's ratings in CSR order, e = dot - rating in
+ *                double (model_eval.c's kernel):
+ *                  flops per rating = 2k + 1, bytes per rating = 8k (the
+ *                  two rows) + 12 (user, item, rating) + 8 (e)
  * The byte counts are the data each pass must touch once (no cache reuse
  * assumed, no write-allocate traffic): a lower bound on memory traffic.
  */
@@ -43,7 +47,7 @@
 #include "csr_priv.h"
 #include "kern_priv.h"
 
-enum kern_op { OP_DOT, OP_USER_OWNER, OP_USER_SHARD, OP_ITEM, OP_SUM, OP_ADAM, OP_SGD };
+enum kern_op { OP_DOT, OP_USER_OWNER, OP_USER_SHARD, OP_ITEM, OP_SUM, OP_ADAM, OP_SGD, OP_EVAL };
 
 #define KB_USERS 128
 #define KB_PER_USER 96
@@ -58,6 +62,7 @@ struct kern_data {
     struct mfr_csc csc;
     float *U, *V;      /* KB_USERS x k, KB_ITEMS x k */
     float *resid;      /* nnz, for item_grad */
+    int32_t *row_user; /* nnz: each CSR rating's user, for eval_errors */
     float *bufs;       /* KB_SHARDS x KB_ITEMS x k */
     float *p0, *m0, *v0, *g; /* KB_MODEL_ROWS x k */
     size_t n_param;
@@ -79,6 +84,7 @@ static void data_free(struct kern_data *d)
     bench_free(d->U);
     bench_free(d->V);
     bench_free(d->resid);
+    free(d->row_user);
     bench_free(d->bufs);
     bench_free(d->p0);
     bench_free(d->m0);
@@ -152,7 +158,10 @@ static int data_make(struct kern_data *d, enum kern_op op, int32_t k, char *msg,
     d->U = bench_alloc_floats((size_t)KB_USERS * kk);
     d->V = bench_alloc_floats((size_t)KB_ITEMS * kk);
     d->resid = bench_alloc_floats((size_t)n);
-    if (!d->U || !d->V || !d->resid) goto nomem;
+    d->row_user = malloc(sizeof(int32_t) * (size_t)n);
+    if (!d->U || !d->V || !d->resid || !d->row_user) goto nomem;
+    for (int32_t u = 0; u < KB_USERS; u++)
+        for (int64_t x = d->csr.row_ptr[u]; x < d->csr.row_ptr[u + 1]; x++) d->row_user[x] = u;
     bench_fill(d->U, (size_t)KB_USERS * kk, 1, 0.0f, 2.0f);
     bench_fill(d->V, (size_t)KB_ITEMS * kk, 2, 0.0f, 2.0f * s);
     bench_fill(d->resid, (size_t)n, 3, -1e-4f, 1e-4f);
@@ -183,6 +192,7 @@ static int out_make(struct kern_out *o, enum kern_op op, const struct kern_data 
     case OP_USER_SHARD: o->n_a = KB_USERS * kk; o->n_b = KB_ITEMS * kk; break;
     case OP_ITEM: o->n_a = KB_ITEMS * kk; break;
     case OP_SUM: o->n_a = KB_ITEMS * kk; break;
+    case OP_EVAL: o->n_a = 2 * (size_t)d->csr.nnz; break; /* nnz doubles */
     case OP_ADAM:
     case OP_SGD:
         o->p = bench_alloc_floats(d->n_param);
@@ -256,6 +266,10 @@ static void kern_pass(const struct mfr_kernel_set *ks, enum kern_op op,
     case OP_SGD:
         ks->sgd(o->p, d->g, (int64_t)d->n_param, 1e-3f);
         break;
+    case OP_EVAL:
+        ks->eval_errors(d->U, d->V, k, d->row_user, d->csr.item, d->csr.rating, d->csr.nnz, 0,
+                        (double *)(void *)o->a);
+        break;
     }
 }
 
@@ -298,6 +312,11 @@ static void kern_amounts(enum kern_op op, const struct kern_data *d, double *rat
     case OP_SGD:
         *flops = 2.0 * np;
         *bytes = 12.0 * np;
+        break;
+    case OP_EVAL:
+        *ratings = n;
+        *flops = n * (2.0 * k + 1.0);
+        *bytes = n * (8.0 * k + 20.0);
         break;
     }
 }
@@ -404,6 +423,8 @@ static const struct kern_bench kern_benches[] = {
     {"kern/adam/avx2", OP_ADAM, 1},
     {"kern/sgd/ref", OP_SGD, 0},
     {"kern/sgd/avx2", OP_SGD, 1},
+    {"kern/eval_errors/ref", OP_EVAL, 0},
+    {"kern/eval_errors/avx2", OP_EVAL, 1},
 };
 
 void bench_kernels_register(void)

@@ -736,7 +736,9 @@ MFR_API int mfr_model_copy(const mfr_model *src, mfr_model **out, mfr_error *err
 MFR_API float mfr_model_user_bias(const mfr_model *m, int32_t u);
 MFR_API float mfr_model_item_bias(const mfr_model *m, int32_t i);
 /** Prediction for dense (u, i): <U_u, V_i>, plus b_u + b_i with biases;
- *  NaN when m is NULL or an index is out of range. */
+ *  NaN when m is NULL or an index is out of range. The sum is the one the
+ *  trainer and the recommenders compute (docs/DETERMINISM.md): the same
+ *  bits on every CPU and in every kernel set. */
 MFR_API float mfr_model_predict(const mfr_model *m, int32_t u, int32_t i);
 /**
  * MSE, RMSE and MAE of the model on `r` (summed in double, in rating
@@ -953,8 +955,7 @@ MFR_API int mfr_trainer_resume(const mfr_checkpoint *c, const mfr_config *cfg,
  *                       not change the ranking); a zero-norm (or
  *                       non-finite) row or query scores 0.
  * Dot products use the kernels' float dot in its documented lane order
- * (identical for every kernel set, so a user's dot score may differ from
- * mfr_model_predict in the last bit); norms are summed in double in index
+ * (identical for every kernel set, and mfr_model_predict's value); norms are summed in double in index
  * order and the cosine division is done in double, rounded to float. Items
  * are scored on the calling thread, so scores and rankings are identical on
  * every run and for every thread count.

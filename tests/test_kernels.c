@@ -220,10 +220,22 @@ static void test_optimizer_nonfinite_masks(void **state)
         }
 }
 
-/* eval_errors: both sets equal the plain sequential multiply-then-add sum
- * (mfr_model_predict_unchecked's definition) bit for bit, for k_row 1..70,
- * n not a multiple of 8 (the scalar tail), repeated and random rows. */
-static void test_eval_errors_match_sequential(void **state)
+/* The kernel dot written out on its own: eight lane partials, one fmaf
+ * per element, then lane l + l + 4, l + l + 2, 0 + 1. */
+static float lane_order_dot(const float *a, const float *b, int32_t k_pad)
+{
+    float acc[8] = {0};
+    for (int32_t c = 0; c < k_pad; c += 8)
+        for (int l = 0; l < 8; l++) acc[l] = fmaf(a[c + l], b[c + l], acc[l]);
+    const float s0 = acc[0] + acc[4], s1 = acc[1] + acc[5], s2 = acc[2] + acc[6], s3 = acc[3] + acc[7];
+    return (s0 + s2) + (s1 + s3);
+}
+
+/* eval_errors: both sets give (double)dot - (double)rating with the
+ * kernels' dot (mfr_model_predict_unchecked's definition) bit for bit, for
+ * k 1..70, n not a multiple of 8 (the scalar tail), repeated and random
+ * rows; and the lane order matters: the sequential sum differs somewhere. */
+static void test_eval_errors_match_dot(void **state)
 {
     (void)state;
     skip_without_avx2();
@@ -236,30 +248,35 @@ static void test_eval_errors_match_sequential(void **state)
         item[x] = (int32_t)(mfr_rng_u64(7, 2, (uint64_t)x) % n_items);
         rating[x] = (float)(1 + mfr_rng_u64(7, 3, (uint64_t)x) % 5);
     }
+    int64_t differs_from_sequential = 0;
     for (int32_t k = 1; k <= 70; k++) {
         int32_t k_pad = mfr_pad_k(k);
         float *U = rand_rows(n_users, k, k_pad, 3), *V = rand_rows(n_items, k, k_pad, 4);
         double want[53], e_ref[53], e_avx[53];
         for (int64_t x = 0; x < n; x++) {
             const float *pu = U + (size_t)user[x] * k_pad, *pi = V + (size_t)item[x] * k_pad;
-            volatile float s = 0.0f; /* one rounding per product and per sum */
+            want[x] = (double)lane_order_dot(pu, pi, k_pad) - (double)rating[x];
+            volatile float s = 0.0f; /* the sequential multiply-then-add sum */
             for (int32_t j = 0; j < k; j++) {
                 volatile float p = pu[j] * pi[j];
                 s = s + p;
             }
-            want[x] = (double)s - (double)rating[x];
+            differs_from_sequential += (double)s - (double)rating[x] != want[x];
         }
         for (int64_t len = 0; len <= n; len += (len < 17 ? 1 : 9)) {
-            mfr_kernels_ref.eval_errors(U, V, k_pad, k, user, item, rating, len, e_ref);
-            mfr_kernels_avx2.eval_errors(U, V, k_pad, k, user, item, rating, len, e_avx);
-            if (len > 0) {
-                assert_memory_equal(e_ref, want, (size_t)len * sizeof(double));
-                assert_memory_equal(e_avx, want, (size_t)len * sizeof(double));
+            for (int far = 0; far <= 1; far++) {
+                mfr_kernels_ref.eval_errors(U, V, k_pad, user, item, rating, len, far, e_ref);
+                mfr_kernels_avx2.eval_errors(U, V, k_pad, user, item, rating, len, far, e_avx);
+                if (len > 0) {
+                    assert_memory_equal(e_ref, want, (size_t)len * sizeof(double));
+                    assert_memory_equal(e_avx, want, (size_t)len * sizeof(double));
+                }
             }
         }
         mfr_aligned_free(U);
         mfr_aligned_free(V);
     }
+    assert_true(differs_from_sequential > 0);
 }
 
 static void test_kernel_selection(void **state)
@@ -281,7 +298,7 @@ int main(void)
         cmocka_unit_test(test_sum_buffers_and_adam_match_reference),
         cmocka_unit_test(test_optimizer_nonfinite_masks),
         cmocka_unit_test(test_kernel_selection),
-        cmocka_unit_test(test_eval_errors_match_sequential),
+        cmocka_unit_test(test_eval_errors_match_dot),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

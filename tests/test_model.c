@@ -419,6 +419,16 @@ static void test_evaluate(void **state)
     mfr_model_destroy(m);
 }
 
+/* A prediction by its definition (model_priv.h): eight lane partials of
+ * fmaf over the k_pad floats, then lane l + l + 4, l + l + 2, 0 + 1. */
+static float lane_dot(const float *a, const float *b, int32_t k_pad)
+{
+    float acc[8] = {0};
+    for (int32_t c = 0; c < k_pad; c += 8)
+        for (int l = 0; l < 8; l++) acc[l] = fmaf(a[c + l], b[c + l], acc[l]);
+    return ((acc[0] + acc[4]) + (acc[2] + acc[6])) + ((acc[1] + acc[5]) + (acc[3] + acc[7]));
+}
+
 /* The parallel evaluation gives, for 1, 2, 3 and 7 threads, exactly the
  * bits of the plain loop of its definition (float dot product in lane
  * order, double error; sums in chunks of 4096 ratings, eight lanes a
@@ -442,9 +452,7 @@ static void test_evaluate_same_bits_any_threads(void **state)
         user[x] = (int32_t)((x * 2654435761u) % NU);
         item[x] = (int32_t)((x * 40503u + 7) % NI);
         rating[x] = (float)(1 + x % 5);
-        float p = 0.0f;
-        for (int32_t j = 0; j < m->k_row; j++) p += row_u(m, user[x])[j] * row_i(m, item[x])[j];
-        double e = (double)p - (double)rating[x];
+        double e = (double)lane_dot(row_u(m, user[x]), row_i(m, item[x]), m->k_pad) - (double)rating[x];
         if (x % 4096 == 0)
             for (int l = 0; l < 8; l++) lane_sq[l] = lane_ab[l] = 0.0;
         lane_sq[x % 4096 % 8] += e * e;

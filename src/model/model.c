@@ -7,9 +7,9 @@
  * lanes zero; everything public speaks in the user's k only. Reading and
  * writing model files lives in model_io.c (docs/MODEL_FORMAT.md).
  *
- * Numerics: a prediction is the dot product of the k_row state floats of a
- * user row and an item row (the embedding, then with biases b_u*1 + 1*b_i),
- * summed in float in index order (j = 0, 1, ..., k_row-1).
+ * Numerics: a prediction is the kernels' dot product of a user row and an
+ * item row (the embedding, then with biases b_u*1 + 1*b_i; zero padding),
+ * in the lane order of kern_priv.h: what the epochs and `recommend` compute.
  * Evaluation sums squared and absolute errors in double, by fixed chunks
  * of ratings (model_priv.h), so the metrics are identical on every run and
  * for every thread count.
@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "dataset_priv.h"
+#include "kern_priv.h"
 #include "model_priv.h"
 #include "softmax_priv.h"
 
@@ -393,6 +394,12 @@ int64_t mfr_model_item_id(const mfr_model *m, int32_t i)
 {
     if (!m || i < 0 || i >= m->n_items) return -1;
     return m->item_ids[i];
+}
+
+float mfr_model_predict_unchecked(const mfr_model *m, int32_t u, int32_t i)
+{
+    const struct mfr_kernel_set *kern = mfr_kernels_select(MFR_KERNELS_AUTO, NULL);
+    return kern->dot(m->U + (size_t)u * (size_t)m->k_pad, m->V + (size_t)i * (size_t)m->k_pad, m->k_pad);
 }
 
 /* Prediction for dense (u, i); NaN (never a plausible rating) when m is

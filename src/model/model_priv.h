@@ -61,17 +61,13 @@ float mfr_rank_offset(double prior, int64_t count);
  * how it was read) into m, replacing m's; MFR_ERR_NOMEM leaves m's. */
 int mfr_model_copy_provenance(mfr_model *m, const mfr_model *src, mfr_error *err);
 
-/* The prediction for in-range (u, i): float sum of U[u][j] * V[i][j] over
- * j = 0..k_row-1 in that order (no FMA: the build uses -ffp-contract=off);
- * with biases the last two terms are b_u * 1 and 1 * b_i. */
-static inline float mfr_model_predict_unchecked(const mfr_model *m, int32_t u, int32_t i)
-{
-    const float *pu = m->U + (size_t)u * (size_t)m->k_pad;
-    const float *pi = m->V + (size_t)i * (size_t)m->k_pad;
-    float s = 0.0f;
-    for (int32_t j = 0; j < m->k_row; j++) s += pu[j] * pi[j];
-    return s;
-}
+/* The prediction for in-range (u, i): the kernels' dot product of U's row
+ * u and V's row i over k_pad floats, in kern_priv.h's lane order (eight FMA
+ * partials combined pairwise), the same bits in every kernel set. It is
+ * the value the epochs compute for a rating and `recommend` scores; with
+ * biases two lanes hold b_u * 1 and 1 * b_i, and the padding lanes are
+ * zero. */
+float mfr_model_predict_unchecked(const mfr_model *m, int32_t u, int32_t i);
 
 /* The metrics' sums, by definition: the errors (double)prediction -
  * (double)rating in consecutive chunks of MFR_EVAL_SUM_CHUNK ratings; in

@@ -31,6 +31,7 @@
 #include <string.h>
 
 #include "dataset_priv.h"
+#include "kern_priv.h"
 #include "model_priv.h"
 #include "ranking_priv.h"
 #include "topk_priv.h"
@@ -289,10 +290,14 @@ static void model_scores(const void *ctx, int32_t u, const int32_t *items, int64
     const struct model_rank_ctx *c = ctx;
     (void)items;
     (void)n;
-    const int32_t n_items = mfr_model_n_items(c->m);
-    for (int32_t i = 0; i < n_items; i++)
-        if (train_mark[i] != u)
-            score[i] = c->offset ? mfr_model_predict(c->m, u, i) + c->offset[i] : mfr_model_predict(c->m, u, i);
+    const mfr_model *m = c->m;
+    const struct mfr_kernel_set *kern = mfr_kernels_select(MFR_KERNELS_AUTO, NULL);
+    const float *pu = m->U + (size_t)u * (size_t)m->k_pad;
+    for (int32_t i = 0; i < m->n_items; i++)
+        if (train_mark[i] != u) {
+            const float s = kern->dot(pu, m->V + (size_t)i * (size_t)m->k_pad, m->k_pad);
+            score[i] = c->offset ? s + c->offset[i] : s;
+        }
 }
 
 int mfr_model_ranking(const mfr_model *m, const mfr_ratings *train, const mfr_ratings *test,

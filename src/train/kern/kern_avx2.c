@@ -373,40 +373,40 @@ static void avx2_cg_apply(const float *restrict p, const float *restrict base, i
     mfr_cg_apply_body(p, base, kp, idx, n, out);
 }
 
-/* Transposes eight 8-float rows in place: afterwards r[j] lane q holds
- * what r[q] lane j held. */
-static inline void transpose8(__m256 r[8])
+/* hsum of eight accumulators at once, the same additions per accumulator
+ * (lane l with l + 4, then l with l + 2, then 0 with 1): lane q of the
+ * result is hsum(a_q). 15 shuffles for eight sums, where eight hsum calls
+ * take 24 and transposing the products took 96. */
+static inline __m256 hsum8(__m256 a0, __m256 a1, __m256 a2, __m256 a3, __m256 a4, __m256 a5, __m256 a6,
+                           __m256 a7)
 {
-    __m256 t0 = _mm256_unpacklo_ps(r[0], r[1]), t1 = _mm256_unpackhi_ps(r[0], r[1]);
-    __m256 t2 = _mm256_unpacklo_ps(r[2], r[3]), t3 = _mm256_unpackhi_ps(r[2], r[3]);
-    __m256 t4 = _mm256_unpacklo_ps(r[4], r[5]), t5 = _mm256_unpackhi_ps(r[4], r[5]);
-    __m256 t6 = _mm256_unpacklo_ps(r[6], r[7]), t7 = _mm256_unpackhi_ps(r[6], r[7]);
-    __m256 u0 = _mm256_shuffle_ps(t0, t2, 0x44), u1 = _mm256_shuffle_ps(t0, t2, 0xee);
-    __m256 u2 = _mm256_shuffle_ps(t1, t3, 0x44), u3 = _mm256_shuffle_ps(t1, t3, 0xee);
-    __m256 u4 = _mm256_shuffle_ps(t4, t6, 0x44), u5 = _mm256_shuffle_ps(t4, t6, 0xee);
-    __m256 u6 = _mm256_shuffle_ps(t5, t7, 0x44), u7 = _mm256_shuffle_ps(t5, t7, 0xee);
-    r[0] = _mm256_permute2f128_ps(u0, u4, 0x20), r[4] = _mm256_permute2f128_ps(u0, u4, 0x31);
-    r[1] = _mm256_permute2f128_ps(u1, u5, 0x20), r[5] = _mm256_permute2f128_ps(u1, u5, 0x31);
-    r[2] = _mm256_permute2f128_ps(u2, u6, 0x20), r[6] = _mm256_permute2f128_ps(u2, u6, 0x31);
-    r[3] = _mm256_permute2f128_ps(u3, u7, 0x20), r[7] = _mm256_permute2f128_ps(u3, u7, 0x31);
+#define LO_HI(x, y) _mm256_add_ps(_mm256_permute2f128_ps(x, y, 0x20), _mm256_permute2f128_ps(x, y, 0x31))
+    /* [x lanes 0..3 | y lanes 0..3], each lane l + l + 4 */
+    const __m256 b01 = LO_HI(a0, a1), b23 = LO_HI(a2, a3), b45 = LO_HI(a4, a5), b67 = LO_HI(a6, a7);
+#undef LO_HI
+    /* per half: [q lanes 0, 1 | q + 2 lanes 0, 1], each lane l + l + 2 */
+    const __m256 c0 = _mm256_add_ps(_mm256_shuffle_ps(b01, b23, 0x44), _mm256_shuffle_ps(b01, b23, 0xee));
+    const __m256 c1 = _mm256_add_ps(_mm256_shuffle_ps(b45, b67, 0x44), _mm256_shuffle_ps(b45, b67, 0xee));
+    /* lane 0 + lane 1: the sums of a0, a2, a4, a6 | a1, a3, a5, a7 */
+    const __m256 s = _mm256_add_ps(_mm256_shuffle_ps(c0, c1, 0x88), _mm256_shuffle_ps(c0, c1, 0xdd));
+    return _mm256_permutevar8x32_ps(s, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
 }
 
-/* Eight ratings in the eight lanes, each lane the reference's sequential
- * multiply-then-add sum: the products of 8 ratings' rows, 8 columns at a
- * time, are transposed so that column j of the eight products is one vector. A rating's
- * rows cost 8 loads instead of 2 * k_row scalar ones; on the 10M set the
- * evaluation went from ~50 to ~15 cycles a rating. */
-static void avx2_eval_errors(const float *restrict U, const float *restrict V, int32_t kp, int32_t k_row,
+/* Eight ratings at a time: each one's dot as avx2_dot computes it (eight
+ * FMA partials, k_pad / 8 of them in a chain), the eight chains side by
+ * side and reduced together by hsum8. */
+static void avx2_eval_errors(const float *restrict U, const float *restrict V, int32_t kp,
                              const int32_t *restrict user, const int32_t *restrict item,
-                             const float *restrict rating, int64_t n, double *restrict e)
+                             const float *restrict rating, int64_t n, int far, double *restrict e)
 {
-    /* The rows of the ratings EVAL_AHEAD further on are fetched while these
-     * are summed: at 10M ratings U's rows come from DRAM in random order */
+    /* With far rows, those of the ratings EVAL_AHEAD further on are fetched
+     * while these are summed (at 10M ratings U's rows come from DRAM in
+     * random order); near ones it would slow by a quarter. */
     enum { EVAL_AHEAD = 32 };
-    const size_t row_bytes = sizeof(float) * (size_t)k_row;
+    const size_t row_bytes = sizeof(float) * (size_t)kp;
     int64_t x = 0;
     for (; x + 8 <= n; x += 8) {
-        if (x + EVAL_AHEAD + 8 <= n)
+        if (far && x + EVAL_AHEAD + 8 <= n)
             for (int q = 0; q < 8; q++) {
                 const char *fu = (const char *)(U + (size_t)user[x + EVAL_AHEAD + q] * (size_t)kp);
                 const char *fi = (const char *)(V + (size_t)item[x + EVAL_AHEAD + q] * (size_t)kp);
@@ -415,33 +415,26 @@ static void avx2_eval_errors(const float *restrict U, const float *restrict V, i
                     _mm_prefetch(fi + o, _MM_HINT_T0);
                 }
             }
-        const float *pu[8], *pi[8];
-        for (int q = 0; q < 8; q++) {
-            pu[q] = U + (size_t)user[x + q] * (size_t)kp;
-            pi[q] = V + (size_t)item[x + q] * (size_t)kp;
+#define ROWS(q)                                                  \
+    const float *pu##q = U + (size_t)user[x + q] * (size_t)kp;  \
+    const float *pi##q = V + (size_t)item[x + q] * (size_t)kp;  \
+    __m256 a##q = _mm256_setzero_ps()
+        ROWS(0); ROWS(1); ROWS(2); ROWS(3); ROWS(4); ROWS(5); ROWS(6); ROWS(7);
+#undef ROWS
+        for (int32_t c = 0; c < kp; c += MFR_LANES) {
+#define STEP(q) a##q = _mm256_fmadd_ps(_mm256_load_ps(pu##q + c), _mm256_load_ps(pi##q + c), a##q)
+            STEP(0); STEP(1); STEP(2); STEP(3); STEP(4); STEP(5); STEP(6); STEP(7);
+#undef STEP
         }
-        __m256 s = _mm256_setzero_ps();
-        for (int32_t c = 0; c < k_row; c += 8) {
-            /* the products first (the same roundings in any layout), so
-             * one transpose instead of two: the shuffles were the limit */
-            __m256 a[8];
-            for (int q = 0; q < 8; q++) a[q] = _mm256_mul_ps(_mm256_loadu_ps(pu[q] + c), _mm256_loadu_ps(pi[q] + c));
-            transpose8(a);
-            const int lim = k_row - c < 8 ? (int)(k_row - c) : 8;
-            for (int j = 0; j < lim; j++) s = _mm256_add_ps(s, a[j]);
-        }
-        __m256 r = _mm256_loadu_ps(rating + x);
+        const __m256 s = hsum8(a0, a1, a2, a3, a4, a5, a6, a7), r = _mm256_loadu_ps(rating + x);
         _mm256_storeu_pd(e + x, _mm256_sub_pd(_mm256_cvtps_pd(_mm256_castps256_ps128(s)),
                                               _mm256_cvtps_pd(_mm256_castps256_ps128(r))));
         _mm256_storeu_pd(e + x + 4, _mm256_sub_pd(_mm256_cvtps_pd(_mm256_extractf128_ps(s, 1)),
                                                   _mm256_cvtps_pd(_mm256_extractf128_ps(r, 1))));
     }
-    for (; x < n; x++) {
-        const float *pu = U + (size_t)user[x] * (size_t)kp, *pi = V + (size_t)item[x] * (size_t)kp;
-        float s = 0.0f;
-        for (int32_t j = 0; j < k_row; j++) s += pu[j] * pi[j];
-        e[x] = (double)s - (double)rating[x];
-    }
+    for (; x < n; x++)
+        e[x] = (double)avx2_dot(U + (size_t)user[x] * (size_t)kp, V + (size_t)item[x] * (size_t)kp, kp) -
+               (double)rating[x];
 }
 
 const struct mfr_kernel_set mfr_kernels_avx2 = {

@@ -116,13 +116,13 @@ struct mfr_kernel_set {
                      const int32_t *restrict idx, int64_t n, float *restrict out);
 
     /* Evaluation (model_eval.c): the errors of n ratings, e[x] =
-     * (double)s - (double)rating[x], s the float sum over j = 0..k_row-1 in
-     * order of U[user[x]][j] * V[item[x]][j], multiply then add (no FMA),
-     * from 0.0f: mfr_model_predict_unchecked's definition, not the lane
-     * order above. The AVX2 set runs eight ratings in the eight lanes. */
+     * (double)dot(U[user[x]], V[item[x]], k_pad) - (double)rating[x], the
+     * dot above (mfr_model_predict_unchecked's definition). The AVX2 set
+     * reduces the partials of eight ratings together, and with `far` (U
+     * and V larger than the caches keep near) fetches rows ahead. */
     void (*eval_errors)(const float *restrict U, const float *restrict V, int32_t k_pad,
-                        int32_t k_row, const int32_t *restrict user, const int32_t *restrict item,
-                        const float *restrict rating, int64_t n, double *restrict e);
+                        const int32_t *restrict user, const int32_t *restrict item,
+                        const float *restrict rating, int64_t n, int far, double *restrict e);
 };
 
 extern const struct mfr_kernel_set mfr_kernels_ref;

@@ -165,16 +165,14 @@ static void ref_cg_apply(const float *restrict p, const float *restrict base, in
     mfr_cg_apply_body(p, base, kp, idx, n, out);
 }
 
-static void ref_eval_errors(const float *restrict U, const float *restrict V, int32_t kp, int32_t k_row,
+static void ref_eval_errors(const float *restrict U, const float *restrict V, int32_t kp,
                             const int32_t *restrict user, const int32_t *restrict item,
-                            const float *restrict rating, int64_t n, double *restrict e)
+                            const float *restrict rating, int64_t n, int far, double *restrict e)
 {
-    for (int64_t x = 0; x < n; x++) {
-        const float *pu = U + (size_t)user[x] * (size_t)kp, *pi = V + (size_t)item[x] * (size_t)kp;
-        float s = 0.0f;
-        for (int32_t j = 0; j < k_row; j++) s += pu[j] * pi[j];
-        e[x] = (double)s - (double)rating[x];
-    }
+    (void)far;
+    for (int64_t x = 0; x < n; x++)
+        e[x] = (double)ref_dot(U + (size_t)user[x] * (size_t)kp, V + (size_t)item[x] * (size_t)kp, kp) -
+               (double)rating[x];
 }
 
 const struct mfr_kernel_set mfr_kernels_ref = {

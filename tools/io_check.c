@@ -10,6 +10,9 @@
  * - an output never replaces anything but a regular file: not a directory,
  *   device, FIFO or socket, and not a symbolic link (the atomic rename
  *   would replace the link, not its target; give the target's path);
+ * - an output is never named .mfrec-cache, the dataset cache's name: the
+ *   cache of that directory may be written by this very run, after the
+ *   checks, or by a later load that would replace the output;
  * - an empty name is a usage error, a missing or read-only directory a
  *   runtime error, both before any data is loaded or trained on.
  *
@@ -108,6 +111,17 @@ static char *split_dir(const char *path, const char **base)
     return strndup(path, (size_t)(slash - path));
 }
 
+#define CACHE_NAME ".mfrec-cache"
+
+/* A usage error when base is the dataset cache's name. */
+static int check_not_cache(const char *flag, const char *path, const char *base)
+{
+    if (strcmp(base, CACHE_NAME) != 0) return EXIT_OK;
+    return usage_error("%s %s: " CACHE_NAME " is the name of mfrec's dataset cache, which loading data "
+                       "writes; choose another name",
+                       flag, path);
+}
+
 static const char *kind_of(mode_t m)
 {
     if (S_ISDIR(m)) return "a directory";
@@ -130,6 +144,8 @@ static int check_output_file(const char *flag, const char *path, struct file_id 
     int rc = EXIT_OK;
     if (!*base || !strcmp(base, ".") || !strcmp(base, ".."))
         rc = runtime_error("%s %s: names a directory, not a file", flag, path);
+    else if ((rc = check_not_cache(flag, path, base)) != EXIT_OK)
+        ;
     else if (stat(dir, &st) != 0)
         rc = runtime_error("%s %s: directory %s: %s", flag, path, dir, strerror(errno));
     else if (!S_ISDIR(st.st_mode))
@@ -191,8 +207,10 @@ int io_output_dir(const char *flag, const char *dir)
     const char *base;
     char *parent = split_dir(dir, &base);
     if (!parent) return runtime_error("out of memory");
-    int rc = EXIT_OK;
-    if (stat(parent, &st) != 0)
+    int rc = check_not_cache(flag, dir, base);
+    if (rc != EXIT_OK)
+        ;
+    else if (stat(parent, &st) != 0)
         rc = runtime_error("%s %s: directory %s: %s", flag, dir, parent, strerror(errno));
     else if (!S_ISDIR(st.st_mode))
         rc = runtime_error("%s %s: %s is not a directory", flag, dir, parent);

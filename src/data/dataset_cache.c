@@ -63,6 +63,7 @@
 #include <sys/mman.h>
 #include <inttypes.h>
 #include <math.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -427,9 +428,29 @@ static uint64_t layout(uint64_t key_len, const struct sections *s, uint64_t *cou
     return at + 8;
 }
 
+/* MFR_OK when path may be replaced by a cache: nothing is there, or a
+ * regular file that starts as a cache does (a stale or damaged one). Any
+ * other file there (a rating file named like the cache, a model or list a
+ * user saved there) is never overwritten. */
+static int may_replace(const char *path, mfr_error *err)
+{
+    struct stat st;
+    if (lstat(path, &st) != 0) return MFR_OK;
+    if (!S_ISREG(st.st_mode))
+        return mfr_seterr(err, MFR_ERR_IO, "%s is not a regular file; it is left as it is", path);
+    char magic[8] = {0};
+    FILE *f = fopen(path, "rb");
+    size_t got = f ? fread(magic, 1, sizeof magic, f) : 0;
+    if (f) fclose(f);
+    if (st.st_size == 0 || (got == sizeof magic && !memcmp(magic, CACHE_MAGIC, 8))) return MFR_OK;
+    return mfr_seterr(err, MFR_ERR_IO, "%s exists and is not a dataset cache; it is left as it is", path);
+}
+
 int mfr_cache_write(const char *path, const struct mfr_cache_key *key, const mfr_dataset *ds,
                     mfr_error *err)
 {
+    int st = may_replace(path, err);
+    if (st != MFR_OK) return st;
     struct counts c = {
         .n_users = ds->n_users,
         .n_items = ds->n_items,

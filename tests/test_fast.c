@@ -197,6 +197,12 @@ static void test_target_rmse_refused(void **state)
     assert_int_equal(run("train --data '%s' --split random:0.2 --epochs 3 --target-rmse 0.5 "
                          "--early-stop 4", g_data), 2);
     tu_expect_in(g_err, "--target-rmse and --early-stop");
+    /* a checkpoint does not record the target: a resumed run would go on past it */
+    assert_int_equal(run("train --data '%s' --split random:0.2 --epochs 3 --target-rmse 0.5 --checkpoint "
+                         "'%s/never.ckpt'",
+                         g_data, g_dir),
+                     2);
+    tu_expect_in(g_err, "--target-rmse cannot be combined with --checkpoint");
     assert_int_equal(run("train --data '%s' --epochs 3 --target-rmse -1", g_data), 2);
     tu_expect_in(g_err, "--target-rmse");
     /* (no split spec yields an empty validation set today: an empty u1.test is

@@ -916,9 +916,10 @@ static int train_run_opts(struct train_opts *o)
         if (o->checkpoint && outs[x] && !strcmp(o->checkpoint, outs[x]))
             return usage_error("--checkpoint %s is also the %s file", o->checkpoint,
                                x ? "--log-json" : "--out");
-    if (o->target_rmse > 0 && o->resume)
-        return usage_error("--target-rmse cannot be combined with --resume (checkpoints do not "
-                           "record it)");
+    if (o->target_rmse > 0 && (o->resume || o->checkpoint))
+        return usage_error("--target-rmse cannot be combined with --%s (checkpoints do not record it, so "
+                           "a resumed run would not stop where this one does)",
+                           o->resume ? "resume" : "checkpoint");
     if (o->target_rmse > 0 && o->early_stop > 0)
         return usage_error("--target-rmse and --early-stop both choose where to stop: give one");
     if (o->no_train_eval && o->plot)

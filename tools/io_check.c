@@ -132,6 +132,22 @@ static const char *kind_of(mode_t m)
     return "not a regular file";
 }
 
+/* The suffix of the temporary file that every output is written to
+ * before it is renamed into place (mfr_write_atomic). */
+#define TMP_SUFFIX ".tmpXXXXXX"
+
+/* A name that the directory takes but its temporary file's would not. */
+static int check_tmp_name(const char *flag, const char *path, const char *dir, const char *base)
+{
+    errno = 0;
+    const long name_max = pathconf(dir, _PC_NAME_MAX);
+    const size_t len = strlen(base);
+    if (name_max <= 0 || len + strlen(TMP_SUFFIX) <= (size_t)name_max) return EXIT_OK;
+    return runtime_error("%s %s: a name of %zu bytes leaves no room for the temporary file it is written "
+                         "to first (NAME" TMP_SUFFIX ", at most %ld bytes in %s): choose a name of at most %zu bytes",
+                         flag, path, len, name_max, dir, (size_t)name_max - strlen(TMP_SUFFIX));
+}
+
 /* The checks of one output file, except the uniqueness among outputs;
  * fills *dir_id. */
 static int check_output_file(const char *flag, const char *path, struct file_id *dir_id)
@@ -153,6 +169,8 @@ static int check_output_file(const char *flag, const char *path, struct file_id 
     else if (access(dir, W_OK | X_OK) != 0)
         rc = runtime_error("%s %s: directory %s is not writable: %s", flag, path, dir,
                            strerror(errno));
+    else
+        rc = check_tmp_name(flag, path, dir, base);
     if (rc == EXIT_OK) *dir_id = (struct file_id){st.st_dev, st.st_ino};
     free(dir);
     if (rc != EXIT_OK) return rc;
@@ -161,6 +179,11 @@ static int check_output_file(const char *flag, const char *path, struct file_id 
         return runtime_error("%s %s is %s; mfrec replaces only regular files", flag, path,
                              kind_of(st.st_mode));
     if (is_input(&st)) return runtime_error("%s %s is one of this run's inputs", flag, path);
+    /* EPERM, not EACCES: an immutable or append-only file, which the final
+     * rename could not replace (a read-only mode does not stop a rename) */
+    if (access(path, W_OK) != 0 && errno == EPERM)
+        return runtime_error("%s %s cannot be replaced: %s (an immutable or append-only file)", flag, path,
+                             strerror(EPERM));
     return EXIT_OK;
 }
 

@@ -325,7 +325,8 @@ int mfr_write_atomic_tmp(const char *path, mfr_write_tmp_fn fn, void *ctx, mfr_e
         int e = errno;
         free(tmp);
         free(dir);
-        return mfr_seterr(err, MFR_ERR_IO, "cannot create %s: %s", path, strerror(e));
+        return mfr_seterr(err, MFR_ERR_IO, "cannot create the temporary file for %s (%s.tmpXXXXXX): %s", path,
+                          path, strerror(e));
     }
     (void)fchmod(fd, 0644);
     FILE *f = fdopen(fd, "wb");

@@ -45,6 +45,7 @@
 #include <string.h>
 
 #include "csort_priv.h"
+#include "csr_priv.h"
 #include "dataset_priv.h"
 #include "mt19937_priv.h"
 #include "rng_priv.h"
@@ -479,6 +480,45 @@ static char *join_path(const char *dir, const char *name, const char *suffix)
     return path;
 }
 
+/* A split file's ratings must be the dataset's: a u1.base left beside a
+ * replaced u.data (synth --out into a copy of ML-100K, say) would train on
+ * other data than the model's fingerprint names. */
+static int check_in_dataset(const mfr_dataset *ds, const struct mfr_csr *all, const char *spec, const char *path,
+                            const mfr_ratings *part, mfr_error *err)
+{
+    int64_t bad = -1;
+    float was = NAN;
+    for (int64_t x = 0; x < part->n && bad < 0; x++) {
+        /* the user's row of the dataset is sorted by item */
+        const int32_t *row = all->item + all->row_ptr[part->user[x]];
+        const int64_t len = all->row_ptr[part->user[x] + 1] - all->row_ptr[part->user[x]];
+        int64_t lo = 0, hi = len;
+        while (lo < hi) {
+            const int64_t mid = lo + (hi - lo) / 2;
+            if (row[mid] < part->item[x]) lo = mid + 1;
+            else hi = mid;
+        }
+        if (lo < len && row[lo] == part->item[x]) {
+            const float r = all->rating[all->row_ptr[part->user[x]] + lo];
+            if (r != part->rating[x]) bad = x, was = r;
+        } else {
+            bad = x;
+        }
+    }
+    if (bad < 0) return MFR_OK;
+    const long long u = (long long)mfr_dataset_user_id(ds, part->user[bad]),
+                    i = (long long)mfr_dataset_item_id(ds, part->item[bad]);
+    if (isnan(was))
+        return mfr_seterr(err, MFR_ERR_DATA,
+                          "split %s: rating %" PRId64 " of %s (user %lld, movie %lld) is not among the dataset's "
+                          "ratings: the split files belong to other data",
+                          spec, bad + 1, path, u, i);
+    return mfr_seterr(err, MFR_ERR_DATA,
+                      "split %s: rating %" PRId64 " of %s gives user %lld movie %lld the rating %g, the dataset %g: "
+                      "the split files belong to other data",
+                      spec, bad + 1, path, u, i, (double)part->rating[bad], (double)was);
+}
+
 /* The canonical MovieLens split files. */
 static int split_canonical(const mfr_dataset *ds, const struct split_params *p,
                            struct mfr_split *s, mfr_error *err)
@@ -486,6 +526,7 @@ static int split_canonical(const mfr_dataset *ds, const struct split_params *p,
     const char *dir = mfr_dataset_dir(ds);
     int rc = MFR_OK;
     int64_t common = 0, first = -1;
+    struct mfr_csr all = {0};
     char *base = join_path(dir, p->canonical, ".base");
     char *test = join_path(dir, p->canonical, ".test");
     if (!base || !test) {
@@ -495,6 +536,11 @@ static int split_canonical(const mfr_dataset *ds, const struct split_params *p,
     rc = mfr_dataset_read_ratings(ds, base, &s->train, err);
     if (rc != MFR_OK) goto fail;
     rc = mfr_dataset_read_ratings(ds, test, &s->test, err);
+    if (rc == MFR_OK)
+        rc = mfr_csr_build_ratings(mfr_dataset_n_users(ds), mfr_dataset_n_items(ds), mfr_dataset_ratings(ds), 0, &all,
+                                   err);
+    if (rc == MFR_OK) rc = check_in_dataset(ds, &all, p->spec, base, s->train, err);
+    if (rc == MFR_OK) rc = check_in_dataset(ds, &all, p->spec, test, s->test, err);
     if (rc == MFR_OK) rc = mfr_ratings_overlap(s->test, s->train, &common, &first, err);
     /* a held-out rating that is also trained on makes every test metric a lie */
     if (rc == MFR_OK && common > 0)
@@ -504,6 +550,7 @@ static int split_canonical(const mfr_dataset *ds, const struct split_params *p,
                         "training ratings",
                         p->spec, common, s->test->n, test, base, first + 1, test);
 fail:
+    mfr_csr_free(&all);
     free(base);
     free(test);
     return rc;

@@ -484,6 +484,10 @@ static void test_detection(void **state)
     o = opts(MFR_FORMAT_AUTO);
     o.sep = '7';
     load_fails(dir, &o, MFR_ERR_INVALID, "sep", NULL);
+    o.sep = 'e'; /* 1e0 is a rating */
+    load_fails(dir, &o, MFR_ERR_INVALID, "sep", NULL);
+    for (const char *ok = ",;|: \t#/"; *ok; ok++) assert_true(mfr_separator_ok(*ok));
+    for (const char *bad = "0795.-+\"eExXnN\n\r\x7f\x80"; *bad; bad++) assert_false(mfr_separator_ok(*bad));
 
     /* Zero-initialized options mean the defaults. */
     mfr_load_options z = {0};
@@ -759,7 +763,7 @@ static void test_cache_round_trip(void **state)
     assert_int_equal(cached->cache_state, MFR_CACHE_STATE_UNUSED);
     mfr_dataset_destroy(cached);
 
-    /* Corrupt payload, truncated file, garbage: ignored, then rewritten. */
+    /* Corrupt payload, truncated file: ignored, then rewritten. */
     flip_byte(cache, 40);
     cached = load_cached(dir, NULL, MFR_CACHE_STATE_WRITTEN);
     assert_same_dataset(parsed, cached);
@@ -769,7 +773,18 @@ static void test_cache_round_trip(void **state)
     assert_int_equal(truncate(cache, 100), 0);
     cached = load_cached(dir, NULL, MFR_CACHE_STATE_WRITTEN);
     mfr_dataset_destroy(cached);
+    /* A file there that is not a cache (a user's, a rating file named so)
+     * is ignored and left as it is: the cache is not written; an empty
+     * one is replaced. */
     tu_write_file(dir, ".mfrec-cache", "not a cache", (size_t)-1);
+    cached = load_cached(dir, NULL, MFR_CACHE_STATE_WRITE_FAILED);
+    assert_same_dataset(parsed, cached);
+    mfr_dataset_destroy(cached);
+    size_t kept_len = 0;
+    char *kept = tu_read_file(cache, &kept_len);
+    assert_true(kept_len == 11 && !memcmp(kept, "not a cache", 11));
+    free(kept);
+    tu_write_file(dir, ".mfrec-cache", "", 0);
     cached = load_cached(dir, NULL, MFR_CACHE_STATE_WRITTEN);
     assert_same_dataset(parsed, cached);
     mfr_dataset_destroy(cached);

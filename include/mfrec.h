@@ -146,7 +146,9 @@ typedef struct mfr_load_options {
     float max_rating; /**< default 5 */
     int32_t format;   /**< enum mfr_format, default MFR_FORMAT_AUTO */
     /** Delimited format: the separator byte, or 0 (default) to detect it
-     *  from line 1 (the first of tab, ',', ';', '|', ' ' that occurs). */
+     *  from line 1 (the first of tab, ',', ';', '|', ' ' that occurs). A
+     *  byte that may occur in a number or a quoted field is refused
+     *  (mfr_separator_ok). */
     char sep;
     int32_t header;           /**< delimited format: enum mfr_header, default AUTO */
     /** The rating file, relative to the directory unless absolute; NULL
@@ -175,6 +177,10 @@ typedef struct mfr_load_options {
 
 /** Fills `opt` with the defaults documented above. */
 MFR_API void mfr_load_options_default(mfr_load_options *opt);
+/** 1 when `sep` may separate the fields of a delimited rating file: an
+ *  ASCII space, tab or punctuation byte other than '"', '.', '-' and '+'
+ *  (letters and digits may be part of a number such as 1e0 or of an id). */
+MFR_API int mfr_separator_ok(char sep);
 
 /**
  * Loads a dataset from directory `dir` (or from a rating file: `dir` may

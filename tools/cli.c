@@ -301,8 +301,10 @@ static mfr_load_options *load_opts(void)
     return &g_load_opts;
 }
 
-/* "delimited[:SEP[:header|:noheader|:auto]]" into o; false when malformed. */
-static bool parse_delimited_spec(const char *spec, mfr_load_options *o)
+/* "delimited[:SEP[:header|:noheader|:auto]]" into o: 1 when read, 0 when
+ * malformed, -1 for a separator that may occur in a number (a usage error,
+ * said here). */
+static int parse_delimited_spec(const char *flag, const char *spec, mfr_load_options *o)
 {
     static const struct {
         const char *name;
@@ -312,25 +314,32 @@ static bool parse_delimited_spec(const char *spec, mfr_load_options *o)
     o->format = MFR_FORMAT_DELIMITED;
     o->sep = 0;
     o->header = MFR_HEADER_AUTO;
-    if (!*spec) return true;
-    if (*spec++ != ':' || !*spec) return false;
+    if (!*spec) return 1;
+    if (*spec++ != ':' || !*spec) return 0;
     const char *end = strchr(spec + 1, ':'); /* spec[0] may itself be ':' */
     size_t n = end ? (size_t)(end - spec) : strlen(spec);
     if (n == 1) {
         o->sep = spec[0];
+        if (!mfr_separator_ok(o->sep)) {
+            usage_error("%s delimited:SEP: SEP must be a space, tab or punctuation character that cannot occur "
+                        "in a number (or tab, space, comma, semicolon, pipe, colon), got '%c' (0x%02X)",
+                        flag, (unsigned char)o->sep >= 0x20 && (unsigned char)o->sep < 0x7f ? o->sep : '?',
+                        (unsigned char)o->sep);
+            return -1;
+        }
     } else {
         size_t k = 0;
         while (k < sizeof names / sizeof *names &&
                !(strlen(names[k].name) == n && !strncmp(spec, names[k].name, n)))
             k++;
-        if (k == sizeof names / sizeof *names) return false;
+        if (k == sizeof names / sizeof *names) return 0;
         o->sep = names[k].sep;
     }
-    if (!end) return true;
+    if (!end) return 1;
     if (!strcmp(end, ":header")) o->header = MFR_HEADER_YES;
     else if (!strcmp(end, ":noheader")) o->header = MFR_HEADER_NO;
-    else if (strcmp(end, ":auto") != 0) return false;
-    return true;
+    else if (strcmp(end, ":auto") != 0) return 0;
+    return 1;
 }
 
 /* --format / --data-format into the process-wide load options. */
@@ -356,7 +365,10 @@ static bool parse_data_format(const char *flag, const char *v, void *dst)
             return true;
         }
     }
-    if (!strncmp(v, "delimited", 9) && parse_delimited_spec(v + 9, o)) return true;
+    if (!strncmp(v, "delimited", 9)) {
+        const int got = parse_delimited_spec(flag, v + 9, o);
+        if (got != 0) return got > 0;
+    }
     usage_error("%s must be auto, ml-100k, ml-1m, ml-10m, csv, ml-20m, ml-25m, ml-32m, "
                 "ml-latest or delimited[:SEP[:header|:noheader]], got '%s'",
                 flag, v);

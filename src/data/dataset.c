@@ -71,11 +71,10 @@ static int check_options(const mfr_load_options *opt, mfr_error *err)
         return mfr_seterr(err, MFR_ERR_INVALID,
                           "cache must be 0..2 (enum mfr_cache), got %" PRId32, opt->cache);
     unsigned char c = (unsigned char)opt->sep;
-    if (c && (c == '\n' || c == '\r' || c == '"' || c == '.' || c == '-' || c == '+' ||
-              (c >= '0' && c <= '9') || c >= 0x80))
+    if (c && !mfr_separator_ok(opt->sep))
         return mfr_seterr(err, MFR_ERR_INVALID,
-                          "sep must be 0 (detect) or an ASCII byte that cannot occur in a "
-                          "number, got 0x%02X",
+                          "sep must be 0 (detect) or a space, tab or punctuation byte that cannot occur "
+                          "in a number, got 0x%02X",
                           c);
     if (opt->ratings_file && !opt->ratings_file[0])
         return mfr_seterr(err, MFR_ERR_INVALID, "ratings_file must not be empty");
@@ -319,6 +318,13 @@ static void write_cache(const char *cache_path, const struct mfr_cache_key *key,
     ds->cache_state = MFR_CACHE_STATE_WRITE_FAILED;
     mfr_log(o->log, o->log_user, MFR_LOG_WARN,
             "dataset cache not written (the load goes on; --data-cache never skips it): %s", werr.message);
+}
+
+int mfr_separator_ok(char sep)
+{
+    const unsigned char c = (unsigned char)sep;
+    const bool alnum = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+    return c == ' ' || c == '\t' || (c >= 0x21 && c <= 0x7e && !alnum && !strchr("\".-+", c));
 }
 
 int mfr_dataset_load(const char *dir, const mfr_load_options *opt, mfr_dataset **out,

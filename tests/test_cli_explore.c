@@ -661,6 +661,23 @@ static void test_export(void **state)
     assert_int_equal(run("export --model '%s' '%s'", g_model, both), 0);
     const char *files[] = {"U.npy", "V.npy", "user_ids.txt", "item_ids.txt", "vectors.tsv", "metadata.tsv"};
     for (int f = 0; f < 6; f++) expect_file(both, files[f]);
+    /* Arrays an earlier npy export of another model (with biases, implicit
+     * factors) left there would pass for this model's: an npy export
+     * removes them and says so; a tsv export and other files leave them. */
+    tu_write_file(both, "user_bias.npy", "old", (size_t)-1);
+    tu_write_file(both, "Y.npy", "old", (size_t)-1);
+    tu_write_file(both, "notes.txt", "mine", (size_t)-1);
+    assert_int_equal(run("export --model '%s' --as tsv --out '%s'", g_model, both), 0);
+    expect_file(both, "user_bias.npy");
+    assert_int_equal(run("export --model '%s' --as npy --out '%s'", g_model, both), 0);
+    char *ub = tu_path(both, "user_bias.npy"), *yp = tu_path(both, "Y.npy"), *notes = tu_path(both, "notes.txt");
+    assert_false(tu_exists(ub));
+    assert_false(tu_exists(yp));
+    assert_true(tu_exists(notes));
+    snprintf(said, sizeof said, "removed %s: an earlier export's, which this model does not have\n", ub);
+    tu_expect_in(g_out, said);
+    assert_null(strstr(g_out, "item_bias.npy")); /* there was none */
+    free(ub), free(yp), free(notes);
 
     mfr_model_destroy(m);
     mfr_free(U);

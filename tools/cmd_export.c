@@ -10,12 +10,14 @@
  * %.9g, which round-trips every float32, in the C locale.
  */
 #define _POSIX_C_SOURCE 200809L
+#include <errno.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "output.h"
@@ -40,6 +42,9 @@ static const char export_help[] =
 
 static const char export_help_end[] =
     "\n"
+    "An npy export removes the arrays of that list that an earlier export left\n"
+    "in OUTDIR and this model does not have (user_bias.npy, item_bias.npy,\n"
+    "Y.npy), so that the directory holds one model; it says which.\n"
     "The dataset must be the one the model was trained on (its fingerprint is\n"
     "checked).\n"
     "Exit status: 0 ok, 1 runtime error, 2 usage error.\n";
@@ -97,6 +102,41 @@ static float *factor_matrix(const mfr_model *m, bool items)
 /* The files are written into `dir` (the staging directory); what was
  * written is said into `say` under the name `shown` (the final directory),
  * printed only once the whole set is in place. */
+/* The arrays an npy export writes for some models only: in OUT, one left
+ * by an earlier export of another model would sit beside this model's
+ * U.npy and V.npy as if it were its. */
+static const char *const npy_optional[] = {"user_bias.npy", "item_bias.npy", "Y.npy"};
+
+static bool regular_file_at(const char *dir, const char *name)
+{
+    char path[4096];
+    struct stat st;
+    return (size_t)snprintf(path, sizeof path, "%s/%s", dir, name) < sizeof path && lstat(path, &st) == 0 &&
+           S_ISREG(st.st_mode);
+}
+
+/* stale[k]: npy_optional[k] is in out but this export (staged in `staged`)
+ * does not write it. */
+static void find_stale(const char *staged, const char *out, bool *stale)
+{
+    for (size_t k = 0; k < sizeof npy_optional / sizeof *npy_optional; k++)
+        stale[k] = !regular_file_at(staged, npy_optional[k]) && regular_file_at(out, npy_optional[k]);
+}
+
+static int remove_stale(const char *out, const bool *stale, struct json_log *say)
+{
+    for (size_t k = 0; k < sizeof npy_optional / sizeof *npy_optional; k++) {
+        if (!stale[k]) continue;
+        char path[4096];
+        snprintf(path, sizeof path, "%s/%s", out, npy_optional[k]);
+        if (unlink(path) != 0)
+            return runtime_error("cannot remove %s, left by an earlier export of another model: %s", path,
+                                 strerror(errno));
+        jlog_printf(say, "removed %s: an earlier export's, which this model does not have\n", path);
+    }
+    return EXIT_OK;
+}
+
 static int export_npy(const mfr_model *m, const char *dir, const char *shown, struct json_log *say)
 {
     const int32_t nu = mfr_model_n_users(m), ni = mfr_model_n_items(m), k = mfr_model_k(m);
@@ -253,7 +293,10 @@ int cmd_export(int argc, char **argv)
     if ((rc = stage_open(&st, "--out", out)) != EXIT_OK) goto done;
     if (npy) rc = export_npy(m, st.dir, out, &say);
     if (rc == EXIT_OK && tsv) rc = export_tsv(m, ds, st.dir, out, &say);
+    bool stale[sizeof npy_optional / sizeof *npy_optional] = {0};
+    if (rc == EXIT_OK && npy) find_stale(st.dir, out, stale);
     rc = stage_finish(&st, rc);
+    if (rc == EXIT_OK) rc = remove_stale(out, stale, &say);
     if (rc == EXIT_OK && say.buf) fputs(say.buf, stdout);
 done:
     free(say.buf);

@@ -420,6 +420,11 @@ const char *data_name(const mfr_dataset *ds)
 
 int load_dataset(const char *dir, mfr_dataset **out, mfr_error *err)
 {
+    return load_dataset_recorded(dir, NULL, out, err);
+}
+
+int load_dataset_recorded(const char *dir, const char *recorded_in, mfr_dataset **out, mfr_error *err)
+{
     io_input(dir);
     struct stat st;
     if (load_opts()->format == MFR_FORMAT_DELIMITED && !load_opts()->ratings_file && stat(dir, &st) == 0 &&
@@ -436,11 +441,14 @@ int load_dataset(const char *dir, mfr_dataset **out, mfr_error *err)
         g_named_ds = *out;
     }
     if (rc != MFR_OK && err && stat(dir, &st) != 0 && errno == ENOENT) {
-        /* the usual first-run problem: say where the data comes from */
         size_t n = strlen(err->message);
-        snprintf(err->message + n, sizeof err->message - n,
-                 " (no dataset there: pass --data DIR, set MFREC_DATA, or download MovieLens "
-                 "100K with tools/fetch-movielens)");
+        if (recorded_in) /* MFREC_DATA does not apply: the file names its data */
+            snprintf(err->message + n, sizeof err->message - n,
+                     " (the data directory recorded in %s; if the data has moved, pass --data DIR)", recorded_in);
+        else /* the usual first-run problem: say where the data comes from */
+            snprintf(err->message + n, sizeof err->message - n,
+                     " (no dataset there: pass --data DIR, set MFREC_DATA, or download MovieLens "
+                     "100K with tools/fetch-movielens)");
     }
     return rc;
 }
@@ -470,9 +478,10 @@ int load_model_and_data(const char *model_path, const char *data, mfr_model **m,
     io_input(model_path);
     if (mfr_model_load(model_path, m, &err) != MFR_OK) return lib_error(&err);
     const char *dir = data ? data : model_data_source(*m);
-    if (load_dataset(dir, ds, &err) != MFR_OK ||
+    if (load_dataset_recorded(dir, data ? NULL : model_path, ds, &err) != MFR_OK ||
         mfr_model_check_dataset(*m, *ds, &err) != MFR_OK) {
-        int rc = runtime_error("--data %s: %s", dir, err.message);
+        int rc = data ? runtime_error("--data %s: %s", dir, err.message)
+                      : runtime_error("data %s (recorded in %s): %s", dir, model_path, err.message);
         mfr_dataset_destroy(*ds);
         mfr_model_destroy(*m);
         *ds = NULL;

@@ -148,6 +148,10 @@ const char *default_data_dir(const char *flag_value_or_null);
 /* mfr_dataset_load with the options of the dataset flags (--format,
  * --data-cache), which every command with data_flags accepts (cli_start). */
 int load_dataset(const char *dir, mfr_dataset **out, mfr_error *err);
+/* load_dataset of the directory a model or checkpoint file recorded
+ * (recorded_in: that file, named in the hint when the directory is gone;
+ * NULL: the hint of a --data, MFREC_DATA or default directory). */
+int load_dataset_recorded(const char *dir, const char *recorded_in, mfr_dataset **out, mfr_error *err);
 /* Where a model's training data is loaded from when --data is not given:
  * the rating file or directory the model recorded (mfr_model_data_source),
  * else default_data_dir. A recorded rating file's format, separator and

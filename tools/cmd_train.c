@@ -537,7 +537,7 @@ static int resume_setup(struct train_run *r, struct train_opts *o)
     }
     data_set_memory_budget(o->cfg.max_memory);
     if (r->own) {
-    } else if (load_dataset(dir, &r->ds, &err) != MFR_OK) rc = lib_error(&err);
+    } else if (load_dataset_recorded(dir, o->data ? NULL : o->resume, &r->ds, &err) != MFR_OK) rc = lib_error(&err);
     else rc = train_check_paths(o); /* the data is an input now known */
     const double t1 = now_seconds(); /* the load: the checkpoint's and the data's */
     if (rc == EXIT_OK && !r->own && split_for_training(r->ds, o->split ? o->split : mfr_model_split_spec(m),

@@ -493,7 +493,8 @@ static int run_resume(struct sm_opts *o, mfr_checkpoint *ck, const mfr_run_state
     struct sm_run r = {.o = o, .ck = ck};
     const mfr_model *m = mfr_checkpoint_model(ck);
     int rc = EXIT_OK;
-    if (load_dataset(o->data ? o->data : model_data_source(m), &r.ds, &err) != MFR_OK)
+    if (load_dataset_recorded(o->data ? o->data : model_data_source(m), o->data ? NULL : o->resume, &r.ds, &err) !=
+        MFR_OK)
         rc = lib_error(&err);
     else
         rc = check_paths(o); /* the data is an input now known */

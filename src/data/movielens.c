@@ -84,6 +84,12 @@ static int load_genres(struct mfr_loader *ld, mfr_error *err)
         if ((rc = mfr_text_field(f.path, it.line, "genre name", fl[0], MFR_ENC_LATIN1,
                                  &ld->genres[g], err)) != MFR_OK)
             goto done;
+        for (int32_t h = 0; h < MFR_MAX_GENRES; h++) /* a name twice: two columns nobody can tell apart */
+            if (line_of[h] && !strcmp(ld->genres[h], ld->genres[g])) {
+                rc = mfr_parse_err(err, f.path, it.line, "duplicate genre name '%s' (first on line %" PRId64 ")",
+                                   mfr_show(ld->genres[g], strlen(ld->genres[g]), b), line_of[h]);
+                goto done;
+            }
         line_of[g] = it.line;
         if (g + 1 > n) n = (int32_t)g + 1;
     }

@@ -31,7 +31,7 @@ static const struct mfr_cache_key *cache_key(void)
     mfr_error err = {0};
     if (mfr_cache_key_build(dir, "u.data", mfr_ml100k_files, &opt, &key, &err) != MFR_OK)
         fz_fail("mfr_cache_key_build", &err);
-    key.newest_mtime_ns = INT64_MIN; /* never "racy": the file is written just now */
+    key.newest_change_ns = INT64_MIN; /* never "racy": the file is written just now */
     return &key;
 }
 

@@ -32,12 +32,18 @@
  * index later). Anything else means "no cache": the caller parses the text
  * and writes a fresh cache.
  *
- * Racy sources. File modification times have a granularity (the kernel's
- * clock tick), so a source file rewritten with the same size within the
- * tick in which the cache was written would look unchanged. As git does
- * for its index, a cache is not trusted when a source file's modification
- * time is not strictly older than the cache file's own; the next load
- * re-parses and rewrites it, and from then on the cache is trusted.
+ * Racy sources. File times have a granularity (the kernel's clock tick),
+ * so a source file rewritten with the same size within the tick in which
+ * the cache was written would look unchanged. As git does for its index,
+ * a cache is not trusted when a source file's modification time and its
+ * change time (st_ctim, which every write, rename or touch sets to the
+ * kernel's now) are both no older than the cache file's modification time;
+ * the next load re-parses and rewrites it, and from then on the cache is
+ * trusted. (A same-tick rewrite of a source whose recorded modification
+ * time was another moves that time, so the key no longer matches.) The
+ * earlier of the two, not the modification time alone: touch -d can put
+ * that in the future, and the cache was then never trusted, every run
+ * parsing the text again.
  *
  * Reading maps the file (mmap, read-only, private) instead of reading and
  * copying it: the dataset's rating arrays are the mapped pages themselves
@@ -273,7 +279,9 @@ static int key_file(struct buf *b, struct mfr_cache_key *key, const char *dir,
          * set, and every write or rename moves it (and the inode) */
         buf_i64(b, (int64_t)st.st_ctim.tv_sec * 1000000000 + st.st_ctim.tv_nsec);
         buf_i64(b, (int64_t)st.st_ino);
-        if (mt > key->newest_mtime_ns) key->newest_mtime_ns = mt;
+        const int64_t ct = (int64_t)st.st_ctim.tv_sec * 1000000000 + st.st_ctim.tv_nsec;
+        const int64_t changed = mt < ct ? mt : ct; /* see "Racy sources" */
+        if (changed > key->newest_change_ns) key->newest_change_ns = changed;
         if (required) key->ratings_bytes = (int64_t)st.st_size;
     }
     free(path);
@@ -285,7 +293,7 @@ int mfr_cache_key_build(const char *dir, const char *ratings_name,
                         struct mfr_cache_key *key, mfr_error *err)
 {
     memset(key, 0, sizeof *key);
-    key->newest_mtime_ns = INT64_MIN;
+    key->newest_change_ns = INT64_MIN;
     struct buf b = {0};
     /* The directory, so that a cache path shared by two copies of a
      * dataset (same names, sizes and times) never serves the wrong one. */
@@ -699,7 +707,7 @@ int mfr_cache_load(const char *path, const struct mfr_cache_key *key, mfr_datase
     struct stat st;
     if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size < HEADER_BYTES) goto done;
     int64_t cache_mtime = (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
-    if (key->newest_mtime_ns >= cache_mtime) goto done; /* racy: see DESIGN */
+    if (key->newest_change_ns >= cache_mtime) goto done; /* racy: see DESIGN */
     m.len = (size_t)st.st_size;
     void *p = mmap(NULL, m.len, PROT_READ, MAP_PRIVATE, fd, 0);
     if (p == MAP_FAILED) goto done;
@@ -998,7 +1006,7 @@ int mfr_users_cache_open(const char *path, const struct mfr_load_id *id, struct 
     struct users_layout l;
     bool ok = false;
     if (fstat(fd, &st) != 0 || st.st_size < HEADER_BYTES) goto done;
-    if (id->key.newest_mtime_ns >= (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec)
+    if (id->key.newest_change_ns >= (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec)
         goto done; /* racy: see DESIGN */
     m.len = (size_t)st.st_size;
     void *p = mmap(NULL, m.len, PROT_READ, MAP_PRIVATE, fd, 0);

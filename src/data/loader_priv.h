@@ -274,7 +274,7 @@ extern const char *const mfr_csv_files[];
 struct mfr_cache_key {
     unsigned char *bytes;
     size_t len;
-    int64_t newest_mtime_ns; /* the latest source modification time */
+    int64_t newest_change_ns; /* the latest of the sources' min(mtime, ctime) */
     int64_t ratings_bytes;   /* size of the rating file */
 };
 

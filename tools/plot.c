@@ -72,6 +72,9 @@ bool plot_available(void)
  * our stderr). EXIT_OK when it exits 0. */
 static int run_gnuplot(const char *gnuplot, const char *dir, const char *script)
 {
+    /* stdout first, through the check that names a failed write's cause
+     * (a later flush finds only the error flag: the errno is gone) */
+    (void)stdout_flush();
     fflush(NULL);
     pid_t pid = fork();
     if (pid < 0) return runtime_error("cannot start gnuplot: %s", strerror(errno));

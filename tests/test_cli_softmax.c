@@ -172,6 +172,13 @@ static void test_refusals(void **state)
     tu_expect_in(g_err, "colab or he");
     assert_int_equal(run("train --data %s --tie", g_data), 2);
     tu_expect_in(g_err, "--tie applies to --kind softmax only");
+    assert_int_equal(run("train --data %s --hidden-init he", g_data), 2);
+    tu_expect_in(g_err, "--hidden-init applies to --kind softmax only");
+    /* MF's stopping and evaluation flags are named, not "unknown" */
+    assert_int_equal(run("train --kind softmax --data %s --target-rmse 1", g_data), 2);
+    tu_expect_in(g_err, "--target-rmse does not apply to --kind softmax");
+    assert_int_equal(run("train --kind softmax --data %s --no-train-eval", g_data), 2);
+    tu_expect_in(g_err, "--no-train-eval does not apply to --kind softmax");
     assert_int_equal(run("train --kind softmax --data %s --tie --dim 8 --dim-movie 4", g_data), 2);
     tu_expect_in(g_err, "--tie needs --dim-movie equal to --dim");
     assert_int_equal(run("train --kind softmax --data %s --tie --dim 8 --epochs 1 --quiet", g_data),

@@ -117,7 +117,7 @@ static bool parse_features(const char *flag, const char *s, mfr_softmax_config *
  * Flags of the softmax table are allowed whatever their name. */
 static const char *mf_flag_given(int argc, char **argv, const struct flag_spec *flags, size_t n)
 {
-    static const char *const mf_only[] = {"--init-from", "--early-stop"};
+    static const char *const mf_only[] = {"--init-from", "--early-stop", "--target-rmse", "--no-train-eval"};
     for (int i = 0; i < argc; i++) {
         char name[64];
         if (strncmp(argv[i], "--", 2) != 0) continue;
@@ -789,7 +789,7 @@ bool train_kind_route(int argc, char **argv, int *rc)
     static const char *const softmax_only[] = {"--hidden", "--features", "--dim-movie",
                                                "--dim-genre", "--dim-year", "--batch-users",
                                                "--all-pairs", "--top", "--tie",
-                                               "--weight-decay"};
+                                               "--weight-decay", "--hidden-init"};
     for (int i = 0; i < argc; i++)
         for (size_t x = 0; x < sizeof softmax_only / sizeof *softmax_only; x++) {
             size_t n = strlen(softmax_only[x]);

@@ -114,7 +114,12 @@ int mfr_text_file_read(const char *dir, const char *name, bool optional,
 
     int fd, rc = mfr_open_regular(f->path, &fd, err);
     if (rc != MFR_OK) {
-        if (optional && errno == ENOENT) rc = MFR_OK;
+        struct stat lst;
+        /* absent: fine for an optional file; a link to nothing is a mistake to name */
+        if (optional && errno == ENOENT)
+            rc = lstat(f->path, &lst) == 0 && S_ISLNK(lst.st_mode)
+                     ? mfr_seterr(err, MFR_ERR_IO, "%s is a symbolic link to a missing file", f->path)
+                     : MFR_OK;
         mfr_text_file_free(f);
         return rc;
     }

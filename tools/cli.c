@@ -593,8 +593,10 @@ static bool apply_flag(struct args *a, const struct flag_spec *f)
     const char *v = flag_value(a);
     if (!v) return false;
     /* a path flag given '' (an unset shell variable, say) names nothing */
-    if (f->kind == FLAG_STR && f->value && !*v &&
-        (strstr(f->value, "DIR") || strstr(f->value, "FILE") || strstr(f->value, "MODEL") || strstr(f->value, "PATH"))) {
+    const bool path = f->kind == FLAG_STR && f->value &&
+                      (strstr(f->value, "DIR") || strstr(f->value, "FILE") || strstr(f->value, "MODEL") ||
+                       strstr(f->value, "PATH"));
+    if (path && !*v) {
         usage_error("%s needs a %s name, got ''", a->flag, strstr(f->value, "DIR") ? "directory" : "file");
         return false;
     }

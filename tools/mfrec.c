@@ -9,6 +9,7 @@
 #define _DEFAULT_SOURCE /* sbrk, MADV_HUGEPAGE */
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <malloc.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -156,5 +157,9 @@ int main(int argc, char **argv)
     cli_mark_start();
     heap_huge_pages();
     guard_std_fds();
+    /* A file size limit (ulimit -f) makes a write fail with EFBIG, which
+     * every writer reports and cleans up after; the default SIGXFSZ would
+     * kill the process silently with a temporary file left behind. */
+    signal(SIGXFSZ, SIG_IGN);
     return finish_stdout(run_command(argc, argv));
 }

@@ -145,6 +145,16 @@ static void test_model_table(void **state)
     tu_expect_in(g_err, "2400 of the 3000 test ratings in ");
     tu_expect_in(g_err, "are training ratings of the model (split random:0.2)");
     tu_expect_in(g_err, "--allow-overlap");
+    /* --train naming other ratings to exclude does not lift the check
+     * against the model's own training ratings */
+    char *one = tu_path(g_dir, "one.data"), *udata = tu_path(g_data, "u.data");
+    char *all = tu_read_file(udata, NULL);
+    tu_write_file(g_dir, "one.data", all, (size_t)(strchr(all, '\n') + 1 - all));
+    free(all), free(udata);
+    assert_int_equal(run("eval --model '%s' --data '%s' --test u.data --train '%s'", g_model, g_data, one), 1);
+    tu_expect_in(g_err, "2400 of the 3000 test ratings in ");
+    tu_expect_in(g_err, "are training ratings of the model (split random:0.2)");
+    free(one);
     assert_int_equal(run("eval --model '%s' --data '%s' --test u.data --allow-overlap", g_model, g_data), 0);
     tu_expect_in(g_err, "WARNING: 2400 of the 3000 test ratings are training ratings");
     tu_expect_in(g_out, "RMSE ");
@@ -175,7 +185,8 @@ static void test_json_and_train_file(void **state)
     assert_int_equal(run("eval --model '%s' --test '%s/test.data' -k 5 --json", model, parts), 0);
     assert_true(g_out[0] == '{');
     tu_expect_in(g_out, "\"train\":\"split sklearn:1:0.25\",\"train_ratings\":2250,\"test_ratings\":750");
-    tu_expect_in(g_out, "\"k\":5,\"ranking\":{\"model\":{\"users\":");
+    tu_expect_in(g_out, "\"overlap\":{\"model_train\":0,\"train\":0,\"allowed\":false},\"k\":5,"
+                        "\"ranking\":{\"model\":{\"users\":");
     tu_expect_in(g_out, "\"popularity\":{\"users\":");
     assert_null(strstr(g_out, "null"));
     char *from_split = strdup(strstr(g_out, "\"k\":"));
@@ -187,6 +198,20 @@ static void test_json_and_train_file(void **state)
     /* excluding every rated item leaves no relevant test item */
     assert_int_equal(run("eval --model '%s' --test u.data --train u.data --json --allow-overlap", model), 0);
     tu_expect_in(g_out, "\"users\":0,\"precision\":null,\"recall\":null,\"ndcg\":null,\"coverage\":0}");
+    /* the scores are not held out, and the JSON says so */
+    tu_expect_in(g_out, "\"overlap\":{\"model_train\":2250,\"train\":3000,\"allowed\":true}");
+    /* --train overlapping the test ratings is refused on its own too */
+    assert_int_equal(run("eval --model '%s' --test '%s/test.data' --train u.data", model, parts), 1);
+    tu_expect_in(g_err, "750 of the 750 test ratings in ");
+    tu_expect_in(g_err, "are also in --train ");
+    /* --threads (the evaluation and EASE run in parallel) changes nothing */
+    assert_int_equal(run("eval --model '%s' --test '%s/test.data' -k 5 --json --threads 1 --baseline ease", model,
+                         parts), 0);
+    char *one_thread = strdup(g_out);
+    assert_int_equal(run("eval --model '%s' --test '%s/test.data' -k 5 --json --threads 2 --baseline ease", model,
+                         parts), 0);
+    assert_string_equal(g_out, one_thread);
+    free(one_thread);
     assert_int_equal(run("eval --model '%s' --test u.data --train u.data --allow-overlap", model), 0);
     tu_expect_in(g_out, "n/a");
     tu_expect_in(g_out, "users evaluated           0            0");
@@ -328,6 +353,7 @@ static void test_usage_errors(void **state)
         {"--model M --test T --k abc", "--k must be an integer"},
         {"--model M --test T -k", "-k needs a value"},
         {"--model M --test T --dim 3", "--dim is a training flag, only used with --folds"},
+        {"--folds --allow-overlap", "--allow-overlap cannot be used with --folds"},
         {"--model M --test T --epochs=3", "--epochs is a training flag"},
         {"--model M", "--test is required"},
         {"--test T", "--model is required"},

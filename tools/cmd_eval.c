@@ -136,8 +136,10 @@ struct eval_data {
     mfr_ratings *test, *train_file;
     mfr_split *sp;
     const mfr_ratings *train; /* train_file, or the recreated split's part */
+    const mfr_ratings *model_train; /* the model's recorded split's part, or NULL */
     char *test_path, *train_path;
-    char train_desc[512];
+    char train_desc[512], model_train_desc[128];
+    int64_t overlap_model, overlap_train; /* test ratings also in model_train, in train_file */
 };
 
 static void eval_data_free(struct eval_data *d)
@@ -155,6 +157,18 @@ static int load_eval_train(const struct eval_opts *o, const mfr_model *m, const 
                            const char *dir, struct eval_data *d)
 {
     mfr_error err = {0};
+    /* The model's own training ratings, whenever it records its split:
+     * test ratings among them are refused even when --train names other
+     * ratings to exclude. */
+    const char *spec = mfr_model_split_spec(m);
+    if (*spec) {
+        mfr_config cfg;
+        mfr_model_config(m, &cfg, NULL);
+        if (mfr_split_create(ds, spec, cfg.seed, &d->sp, &err) != MFR_OK)
+            return runtime_error("recreating the model's split %s: %s", spec, err.message);
+        d->model_train = mfr_split_train(d->sp);
+        snprintf(d->model_train_desc, sizeof d->model_train_desc, "split %s", mfr_split_spec(d->sp));
+    }
     if (o->train_path) {
         d->train_path = resolve_path(dir, o->train_path);
         if (!d->train_path) return runtime_error("out of memory");
@@ -164,16 +178,11 @@ static int load_eval_train(const struct eval_opts *o, const mfr_model *m, const 
         snprintf(d->train_desc, sizeof d->train_desc, "%s", d->train_path);
         return EXIT_OK;
     }
-    const char *spec = mfr_model_split_spec(m);
-    if (!*spec)
+    if (!d->model_train)
         return usage_error("model %s records no split; pass its training ratings with --train FILE",
                            o->model_path);
-    mfr_config cfg;
-    mfr_model_config(m, &cfg, NULL);
-    if (mfr_split_create(ds, spec, cfg.seed, &d->sp, &err) != MFR_OK)
-        return runtime_error("recreating the model's split %s: %s", spec, err.message);
-    d->train = mfr_split_train(d->sp);
-    snprintf(d->train_desc, sizeof d->train_desc, "split %s", mfr_split_spec(d->sp));
+    d->train = d->model_train;
+    snprintf(d->train_desc, sizeof d->train_desc, "%s", d->model_train_desc);
     return EXIT_OK;
 }
 
@@ -194,6 +203,8 @@ static void print_eval_json(const struct eval_opts *o, const struct eval_data *d
     json_num(mt->rmse, JSON_DIGITS);
     fputs(",\"mae\":", stdout);
     json_num(mt->mae, JSON_DIGITS);
+    printf(",\"overlap\":{\"model_train\":%lld,\"train\":%lld,\"allowed\":%s}", (long long)d->overlap_model,
+           (long long)d->overlap_train, o->allow_overlap ? "true" : "false");
     printf(",\"k\":%d,\"ranking\":{\"model\":", (int)o->k);
     json_ranking(rm);
     fputs(",\"popularity\":", stdout);
@@ -234,25 +245,35 @@ static int count_overlap(const mfr_ratings *train, const mfr_ratings *test, int6
     return mfr_ratings_overlap(test, train, out, &first, &err) == MFR_OK ? EXIT_OK : lib_error(&err);
 }
 
-/* Refuses test ratings that overlap the training ratings, or warns loudly
- * with --allow-overlap. */
-static int check_overlap(const struct eval_opts *o, const mfr_dataset *ds,
-                         const struct eval_data *d)
+/* Refuses test ratings that the model was trained on (its recorded
+ * split) or that --train excludes from the lists, or warns loudly with
+ * --allow-overlap; the counts go into the JSON. */
+static int check_overlap(const struct eval_opts *o, struct eval_data *d)
 {
-    int64_t n = 0;
-    int rc = count_overlap(d->train, d->test, &n);
-    if (rc != EXIT_OK || n == 0) return rc;
-    int64_t total = mfr_ratings_count(d->test);
-    if (!o->allow_overlap)
+    int rc = d->model_train ? count_overlap(d->model_train, d->test, &d->overlap_model) : EXIT_OK;
+    if (rc == EXIT_OK && d->train_file) rc = count_overlap(d->train_file, d->test, &d->overlap_train);
+    if (rc != EXIT_OK) return rc;
+    const long long total = (long long)mfr_ratings_count(d->test);
+    if (d->overlap_model && !o->allow_overlap)
         return runtime_error("%lld of the %lld test ratings in %s are training ratings of the model "
                              "(%s): its scores on them would flatter it. Evaluate on held-out "
                              "ratings (the other part of the model's split), or pass "
                              "--allow-overlap to score them anyway",
-                             (long long)n, (long long)total, d->test_path, d->train_desc);
-    fprintf(stderr,
-            "%s: WARNING: %lld of the %lld test ratings are training ratings of the model (%s); "
-            "the results below are not held-out results.\n",
-            g_cmd, (long long)n, (long long)total, d->train_desc);
+                             (long long)d->overlap_model, total, d->test_path, d->model_train_desc);
+    if (d->overlap_train && !o->allow_overlap)
+        return runtime_error("%lld of the %lld test ratings in %s are also in --train %s, whose movies "
+                             "are left out of each user's list: they could never be recommended. Pass "
+                             "the ratings the model was trained on, or --allow-overlap to score them "
+                             "anyway",
+                             (long long)d->overlap_train, total, d->test_path, d->train_path);
+    if (d->overlap_model)
+        fprintf(stderr,
+                "%s: WARNING: %lld of the %lld test ratings are training ratings of the model (%s); "
+                "the results below are not held-out results.\n",
+                g_cmd, (long long)d->overlap_model, total, d->model_train_desc);
+    if (d->overlap_train)
+        fprintf(stderr, "%s: WARNING: %lld of the %lld test ratings are also in --train %s.\n", g_cmd,
+                (long long)d->overlap_train, total, d->train_path);
     return EXIT_OK;
 }
 
@@ -282,7 +303,7 @@ static int eval_model(const struct eval_opts *o)
     if (ranks_only)
         mt = (mfr_metrics){.n = mfr_ratings_count(d.test), .mse = NAN, .rmse = NAN, .mae = NAN};
     if ((rc = load_eval_train(o, m, ds, dir, &d)) != EXIT_OK ||
-        (rc = check_overlap(o, ds, &d)) != EXIT_OK)
+        (rc = check_overlap(o, &d)) != EXIT_OK)
         goto done;
     if (mfr_model_ranking(m, d.train, d.test, o->k, &rm, &rp, &err) != MFR_OK) {
         rc = lib_error(&err);
@@ -581,6 +602,11 @@ static bool parse_eval_flags(int argc, char **argv, struct eval_opts *o, int *rc
                  "is an alias)"},
         {.name = "-k", .value = "N", .kind = FLAG_I32, .dst = &o->k, .lo = 1, .hi = 1000000},
         {.name = "--k", .value = "N", .kind = FLAG_I32, .dst = &o->k, .lo = 1, .hi = 1000000},
+        {.name = "--threads", .value = "N", .kind = FLAG_I32, .dst = &o->train.cfg.n_threads, .lo = 1,
+         .hi = 1024,
+         .help = "threads for the evaluation, EASE and (--folds) training\n"
+                 "(default $OMP_NUM_THREADS, else all cores; never\n"
+                 "changes a result)"},
         {.name = "--allow-overlap", .kind = FLAG_SWITCH, .dst = &o->allow_overlap,
          .help = "with --model: score test ratings that are also training\n"
                  "ratings, with a warning (refused by default)"},
@@ -603,6 +629,8 @@ static bool parse_eval_flags(int argc, char **argv, struct eval_opts *o, int *rc
             *rc = usage_error("--test cannot be used with --folds (uN.test is used)");
         else if (o->train_path)
             *rc = usage_error("--train cannot be used with --folds (uN.base is used)");
+        else if (o->allow_overlap)
+            *rc = usage_error("--allow-overlap cannot be used with --folds (uN.test never overlaps uN.base)");
     } else if (cmd.train_flag) {
         /* name only the flag, not its inline value */
         char name[64];
@@ -626,5 +654,8 @@ int cmd_eval(int argc, char **argv)
     struct eval_opts o = {.k = 10};
     train_opts_init(&o.train);
     if (!parse_eval_flags(argc, argv, &o, &rc)) return rc;
+    /* the library's own default for what runs outside the trainer (the
+     * evaluation, EASE, the ranking) */
+    if (o.train.cfg.n_threads > 0) mfr_set_threads(o.train.cfg.n_threads);
     return o.folds ? eval_folds(&o) : eval_model(&o);
 }

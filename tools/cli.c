@@ -542,6 +542,7 @@ int write_file_atomic(const char *path, const char *data, size_t len)
         free(tmp);
         return runtime_error("cannot create %s: %s", path, strerror(e));
     }
+    signal_cleanup_file(tmp);
     /* mkstemp creates the file 0600; give it the usual mode for output files */
     mode_t mask = umask(0);
     umask(mask);
@@ -551,13 +552,11 @@ int write_file_atomic(const char *path, const char *data, size_t len)
     if (f) ok = (fclose(f) == 0) && ok;
     else close(fd);
     if (ok && rename(tmp, path) != 0) ok = false;
-    if (!ok) {
-        int e = errno;
-        unlink(tmp);
-        free(tmp);
-        return runtime_error("cannot write %s: %s", path, strerror(e));
-    }
+    const int e = errno;
+    if (!ok) unlink(tmp);
+    signal_cleanup_file(NULL);
     free(tmp);
+    if (!ok) return runtime_error("cannot write %s: %s", path, strerror(e));
     return EXIT_OK;
 }
 

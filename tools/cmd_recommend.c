@@ -600,6 +600,7 @@ static int atomic_open(struct atomic_file *a, const char *path)
         free(a->tmp);
         return runtime_error("--out %s: cannot create a file there: %s", path, strerror(e));
     }
+    signal_cleanup_file(a->tmp);
     mode_t mask = umask(0);
     umask(mask);
     (void)fchmod(fd, 0666 & ~mask);
@@ -614,6 +615,7 @@ static int atomic_close(struct atomic_file *a, bool ok)
     if (fclose(a->f) != 0 && ok) ok = false, e = errno;
     if (ok && rename(a->tmp, a->path) != 0) ok = false, e = errno;
     if (!ok) unlink(a->tmp);
+    signal_cleanup_file(NULL);
     free(a->tmp);
     if (!ok && e) return runtime_error("--out %s: cannot write: %s", a->path, strerror(e));
     return ok ? EXIT_OK : EXIT_RUNTIME;

@@ -288,6 +288,7 @@ int stage_open(struct stage *s, const char *flag, const char *out)
         if (s->made_out) rmdir(out);
     } else {
         cli_stage_names(s->dir, out);
+        signal_cleanup_dir(s->dir, s->made_out ? out : NULL);
     }
     return rc;
 }
@@ -350,6 +351,7 @@ int stage_finish(struct stage *s, int rc)
     if (rc == EXIT_OK) rc = stage_each(s, move_final);
     stage_each(s, remove_staged);
     rmdir(s->dir);
+    signal_cleanup_dir(NULL, NULL);
     cli_stage_names(NULL, NULL);
     free(s->dir);
     s->dir = NULL;

@@ -161,5 +161,6 @@ int main(int argc, char **argv)
      * every writer reports and cleans up after; the default SIGXFSZ would
      * kill the process silently with a temporary file left behind. */
     signal(SIGXFSZ, SIG_IGN);
+    exit_signals_install(); /* train replaces it with its own */
     return finish_stdout(run_command(argc, argv));
 }

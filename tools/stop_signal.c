@@ -1,11 +1,25 @@
 /*
- * stop_signal.c — SIGINT and SIGTERM during training (`train`, both model
- * kinds; docs/CHECKPOINTS.md): the first lets the current epoch finish so
- * that the command can write a checkpoint and exit with EXIT_INTERRUPTED;
- * a second exits at once, except during a save, which it lets complete.
+ * stop_signal.c — SIGINT and SIGTERM.
+ *
+ * During training (`train`, both model kinds; docs/CHECKPOINTS.md): the
+ * first lets the current epoch finish so that the command can write a
+ * checkpoint and exit with EXIT_INTERRUPTED; a second exits at once,
+ * except during a save, which it lets complete.
+ *
+ * Every other command dies of the signal as usual, but first removes the
+ * temporary file or staging directory it is writing (registered with
+ * signal_cleanup_file / signal_cleanup_dir), so an interrupted output
+ * leaves nothing behind. The handler uses async-signal-safe calls only.
  */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE /* syscall */
+#endif
+#include <dirent.h>
+#include <fcntl.h>
 #include <signal.h>
+#include <stdint.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "cli.h"
@@ -47,4 +61,65 @@ void stop_signals_saving(bool begin)
 const char *stop_signal_name(void)
 {
     return g_stop_signal == SIGINT ? "SIGINT" : "SIGTERM";
+}
+
+/* The path being written (a temporary file) or the staging directory:
+ * copied into static storage, so the handler reads no heap. */
+enum { CLEANUP_PATH_MAX = 4096 };
+static char g_cleanup_file[CLEANUP_PATH_MAX], g_cleanup_dir[CLEANUP_PATH_MAX], g_cleanup_out[CLEANUP_PATH_MAX];
+static volatile sig_atomic_t g_have_file, g_have_dir, g_have_out;
+
+static void set_path(char *dst, volatile sig_atomic_t *have, const char *path)
+{
+    *have = 0; /* the handler never reads a half-copied path */
+    if (!path || strlen(path) >= CLEANUP_PATH_MAX) return;
+    memcpy(dst, path, strlen(path) + 1);
+    *have = 1;
+}
+
+void signal_cleanup_file(const char *path) { set_path(g_cleanup_file, &g_have_file, path); }
+void signal_cleanup_dir(const char *dir, const char *made_out)
+{
+    set_path(g_cleanup_dir, &g_have_dir, dir);
+    set_path(g_cleanup_out, &g_have_out, dir ? made_out : NULL);
+}
+
+/* The files directly inside dir, then dir: getdents64 and unlinkat, which
+ * a signal handler may call (opendir/readdir may not). */
+static void remove_dir_files(const char *dir)
+{
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) return;
+    char buf[4096] __attribute__((aligned(8)));
+    long n;
+    while ((n = syscall(SYS_getdents64, fd, buf, sizeof buf)) > 0)
+        for (long at = 0; at < n;) {
+            /* struct linux_dirent64: ino (8), off (8), reclen (2), type (1), name */
+            unsigned short reclen;
+            memcpy(&reclen, buf + at + 16, sizeof reclen);
+            const char *name = buf + at + 19;
+            if (strcmp(name, ".") && strcmp(name, "..")) (void)unlinkat(fd, name, 0);
+            at += reclen;
+        }
+    close(fd);
+    (void)rmdir(dir);
+}
+
+static void on_exit_signal(int sig)
+{
+    if (g_have_file) (void)unlink(g_cleanup_file);
+    if (g_have_dir) remove_dir_files(g_cleanup_dir);
+    if (g_have_out) (void)rmdir(g_cleanup_out); /* made for the output: only if still empty */
+    signal(sig, SIG_DFL);
+    raise(sig);
+}
+
+void exit_signals_install(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_exit_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
 }

@@ -193,9 +193,10 @@ static int select_movies(struct projection *p, const mfr_model *m, const mfr_dat
         p->sel_norm[p->n_sel] = p->norm[i];
         p->items[p->n_sel++] = i;
     }
-    if (p->n_sel == 0)
-        return runtime_error("no movie has at least %lld training ratings (--min-ratings)",
-                             (long long)o->min_ratings);
+    if (p->n_sel < 2) /* a plane through one point explains nothing */
+        return runtime_error("%s movie has at least %lld training ratings (--min-ratings): a projection "
+                             "needs two or more",
+                             p->n_sel ? "only one" : "no", (long long)o->min_ratings);
     return EXIT_OK;
 }
 
@@ -378,10 +379,10 @@ static bool parse_project_flags(int argc, char **argv, struct project_opts *o, i
         {.name = "--out", .value = "FILE", .kind = FLAG_STR, .dst = &o->out,
          .help = "write the coordinates as TSV: item_id, title, genre,\n"
                  "pc1, pc2, norm (one line per movie, with a header)"},
-        {.name = "--top", .value = "N", .kind = FLAG_I32, .dst = &o->top, .lo = 0, .hi = 1000000,
+        {.name = "--top", .value = "N", .kind = FLAG_I32, .dst = &o->top, .lo = 1, .hi = 1000000,
          .help = "movies listed at each end of each axis (default 5;\n"
                  "-k N is an alias)"},
-        {.name = "-k", .value = "N", .kind = FLAG_I32, .dst = &o->top, .lo = 0, .hi = 1000000},
+        {.name = "-k", .value = "N", .kind = FLAG_I32, .dst = &o->top, .lo = 1, .hi = 1000000},
         {.name = "--bins", .value = "N", .kind = FLAG_I32, .dst = &o->bins, .lo = 1, .hi = 1000,
          .help = "bins of the norm histogram (default 30)"},
         {.name = "--method", .value = "M", .kind = FLAG_STR, .dst = &o->method,

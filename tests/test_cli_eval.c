@@ -241,6 +241,11 @@ static void test_folds(void **state)
                          "-k 5 --threads 1 --json", g_data), 0);
     assert_true(g_out[0] == '{');
     tu_expect_in(g_out, "\"folds\":[{\"fold\":\"u1\",\"train_ratings\":2400,\"test_ratings\":600");
+    /* the whole training configuration, for programs comparing runs */
+    tu_expect_in(g_out, "\"preset\":\"notebook\",\"config\":{\"k\":4,\"lr\":0.05,\"beta1\":0.9,");
+    tu_expect_in(g_out, "\"init_std\":0.3,");
+    tu_expect_in(g_out, "\"bias\":false,");
+    tu_expect_in(g_out, "\"optimizer\":\"adam\",");
     tu_expect_in(g_out, "{\"fold\":\"u5\"");
     /* mean and sample std of the five RMSEs */
     const char *p = g_out;

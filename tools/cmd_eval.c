@@ -451,6 +451,30 @@ static void print_folds_summary(int k, bool ease, const double *mean, const doub
     }
 }
 
+/* ,"preset":NAME,"config":{member: value, ...}: every model and optimizer
+ * field of the folds' training configuration (not the execution ones,
+ * which change no result), numbers as numbers, enums and sizes as text,
+ * flags as booleans. */
+static void json_training_config(const struct train_opts *t)
+{
+    fputs(",\"preset\":", stdout);
+    json_str(t->preset ? t->preset : "notebook");
+    fputs(",\"config\":{", stdout);
+    bool first = true;
+    for (int i = 0; i < mfr_config_field_count(); i++) {
+        const mfr_config_field *f = mfr_config_field_at(i);
+        char v[64];
+        if (f->group == MFR_CONFIG_GROUP_EXECUTION || mfr_config_format(&t->cfg, f, v, sizeof v, NULL) != MFR_OK)
+            continue;
+        printf("%s\"%s\":", first ? "" : ",", f->name);
+        first = false;
+        if (f->type == MFR_CONFIG_ENUM || f->type == MFR_CONFIG_BYTES) json_str(v);
+        else if (f->type == MFR_CONFIG_FLAG) fputs(strcmp(v, "0") ? "true" : "false", stdout);
+        else fputs(v, stdout);
+    }
+    fputs("}", stdout);
+}
+
 static void json_folds(const struct eval_opts *o, const char *dir, const struct fold_result *fr,
                        const double *mean, const double *std)
 {
@@ -466,6 +490,7 @@ static void json_folds(const struct eval_opts *o, const char *dir, const struct 
     printf(",\"dim\":%d,\"epochs\":%lld,\"lr\":%.17g,\"init_std\":%.17g,\"seed\":%llu,\"k\":%d",
            (int)o->train.cfg.k, (long long)o->train.epochs, o->train.cfg.lr, o->train.cfg.init_std,
            (unsigned long long)o->train.cfg.seed, (int)o->k);
+    json_training_config(&o->train);
     if (ease) ease_baseline_json(&o->ease);
     fputs(",\"folds\":[", stdout);
     for (int f = 0; f < N_FOLDS; f++) {

@@ -26,6 +26,7 @@ static const char *const titles[] = {
     "Star Wars (1977)",                                          /* 7 */
     "Appartement, L' (1996)",                                    /* 8 */
     "Good, the Bad and the Ugly, The (1966)",                    /* 9 */
+    "Mis\xe9rables, Les (1995)",                                  /* 10: u.item is Latin-1 */
 };
 enum { N = sizeof titles / sizeof *titles };
 
@@ -99,6 +100,15 @@ static void test_articles(void **state)
     expect("The Good, the Bad and the Ugly", MFR_TITLE_EXACT, 1, (long[]){9});
 }
 
+/* Case is ignored for Latin-1's accented letters too (typed as UTF-8). */
+static void test_accented_case(void **state)
+{
+    (void)state;
+    expect("Les Mis\xc3\xa9rables", MFR_TITLE_EXACT, 1, (long[]){10});
+    expect("LES MIS\xc3\x89RABLES", MFR_TITLE_EXACT, 1, (long[]){10});
+    expect("mis\xc3\x89rables", MFR_TITLE_SUBSTRING, 1, (long[]){10});
+}
+
 static void test_near_misses_and_errors(void **state)
 {
     (void)state;
@@ -127,6 +137,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_exact_and_substring),
         cmocka_unit_test(test_articles),
+        cmocka_unit_test(test_accented_case),
         cmocka_unit_test(test_near_misses_and_errors),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

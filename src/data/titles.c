@@ -10,7 +10,9 @@
  * (1995)", "Cité des enfants perdus, La (1995)"), while people type it in
  * front. Each title is therefore compared in two forms, as written and with
  * the article moved to the front ("The Usual Suspects (1995)"), and each of
- * them with and without a final " (YEAR)". Comparisons ignore ASCII case.
+ * them with and without a final " (YEAR)". Comparisons ignore case for
+ * ASCII and for the accented capitals of Latin-1 (À..Þ, as UTF-8: the
+ * letters MovieLens titles use), so "MISÉRABLES" finds "Misérables".
  */
 #include <stdbool.h>
 #include <stdlib.h>
@@ -26,6 +28,22 @@ static const char *const articles[] = {"the", "a",   "an",  "les", "la", "le",  
                                        "lo",  "i",   "o",   "os",  "det", "den", "en"};
 
 static int lower(unsigned char c) { return c >= 'A' && c <= 'Z' ? c + 32 : c; }
+
+/* in[0..n) into out in lower case: ASCII letters, and U+00C0..U+00DE but
+ * U+00D7 (UTF-8 C3 80..C3 9E, lower case 20 above): the same length. */
+static size_t lower_copy(char *out, const char *in, size_t n)
+{
+    for (size_t j = 0; j < n; j++) {
+        const unsigned char c = (unsigned char)in[j], d = j + 1 < n ? (unsigned char)in[j + 1] : 0;
+        if (c == 0xC3 && d >= 0x80 && d <= 0x9E && d != 0x97) {
+            out[j] = (char)c;
+            out[++j] = (char)(d + 0x20);
+        } else {
+            out[j] = (char)lower(c);
+        }
+    }
+    return n;
+}
 
 /* True when s[0..n) is one of the articles, ignoring case. */
 static bool is_article(const char *s, size_t n)
@@ -51,10 +69,10 @@ static bool article_front(const char *title, char *out)
         if (!(*e == 0 || (e[0] == ' ' && e[1] == '(')) || !is_article(w, (size_t)(e - w)))
             continue;
         size_t n = 0, wl = (size_t)(e - w);
-        for (size_t j = 0; j < wl; j++) out[n++] = (char)lower((unsigned char)w[j]);
+        n += lower_copy(out + n, w, wl);
         if (w[wl - 1] != '\'') out[n++] = ' ';
-        for (const char *p = title; p < c; p++) out[n++] = (char)lower((unsigned char)*p);
-        for (const char *p = e; *p; p++) out[n++] = (char)lower((unsigned char)*p);
+        n += lower_copy(out + n, title, (size_t)(c - title));
+        n += lower_copy(out + n, e, strlen(e));
         out[n] = 0;
         return true;
     }
@@ -86,7 +104,7 @@ static bool forms_make(const char *title, struct forms *fm)
     fm->f[0] = mfr_malloc(2 * (n + 2));
     if (!fm->f[0]) return false;
     fm->f[1] = fm->f[0] + n + 2;
-    for (size_t j = 0; j <= n; j++) fm->f[0][j] = (char)lower((unsigned char)title[j]);
+    lower_copy(fm->f[0], title, n + 1);
     fm->n_forms = article_front(title, fm->f[1]) ? 2 : 1;
     return true;
 }
@@ -226,7 +244,7 @@ int mfr_dataset_find_title(const mfr_dataset *ds, const char *text, int32_t *ite
         free(dist);
         return mfr_seterr(err, MFR_ERR_NOMEM, "title lookup: out of memory");
     }
-    for (size_t j = 0; j <= n; j++) q[j] = (char)lower((unsigned char)text[j]);
+    lower_copy(q, text, n + 1);
     /* an article typed in front is matched against the article-first form;
      * a query "Title, The" against the title as written */
     static const int kinds[] = {MFR_TITLE_EXACT, MFR_TITLE_SUBSTRING, MFR_TITLE_NONE};

@@ -164,10 +164,18 @@ static int load_eval_train(const struct eval_opts *o, const mfr_model *m, const 
     if (*spec) {
         mfr_config cfg;
         mfr_model_config(m, &cfg, NULL);
-        if (mfr_split_create(ds, spec, cfg.seed, &d->sp, &err) != MFR_OK)
+        if (mfr_split_create(ds, spec, cfg.seed, &d->sp, &err) == MFR_OK) {
+            d->model_train = mfr_split_train(d->sp);
+            snprintf(d->model_train_desc, sizeof d->model_train_desc, "split %s", mfr_split_spec(d->sp));
+        } else if (!o->train_path) {
             return runtime_error("recreating the model's split %s: %s", spec, err.message);
-        d->model_train = mfr_split_train(d->sp);
-        snprintf(d->model_train_desc, sizeof d->model_train_desc, "split %s", mfr_split_spec(d->sp));
+        } else { /* --train is the way round a split that is gone (u1.base moved, say) */
+            fprintf(stderr,
+                    "%s: warning: the model's split %s cannot be recreated (%s); the test ratings are "
+                    "checked against --train only\n",
+                    g_cmd, spec, err.message);
+            err = (mfr_error){0};
+        }
     }
     if (o->train_path) {
         d->train_path = resolve_path(dir, o->train_path);
@@ -203,8 +211,14 @@ static void print_eval_json(const struct eval_opts *o, const struct eval_data *d
     json_num(mt->rmse, JSON_DIGITS);
     fputs(",\"mae\":", stdout);
     json_num(mt->mae, JSON_DIGITS);
-    printf(",\"overlap\":{\"model_train\":%lld,\"train\":%lld,\"allowed\":%s}", (long long)d->overlap_model,
-           (long long)d->overlap_train, o->allow_overlap ? "true" : "false");
+    /* null: not checked (no recorded split to recreate; no --train) */
+    fputs(",\"overlap\":{\"model_train\":", stdout);
+    if (d->model_train) printf("%lld", (long long)d->overlap_model);
+    else fputs("null", stdout);
+    fputs(",\"train\":", stdout);
+    if (d->train_file) printf("%lld", (long long)d->overlap_train);
+    else fputs("null", stdout);
+    printf(",\"allowed\":%s}", o->allow_overlap ? "true" : "false");
     printf(",\"k\":%d,\"ranking\":{\"model\":", (int)o->k);
     json_ranking(rm);
     fputs(",\"popularity\":", stdout);

@@ -861,33 +861,24 @@ static void test_cache_round_trip(void **state)
     mfr_dataset_destroy(cached);
 
     /* A modification time in the future (touch -d, a clock set back): the
-     * change time, which the kernel sets, is older than the cache, so the
-     * cache is trusted from the load after the one that writes it (before,
-     * every run parsed the text again). 20 ms: past the file clock's tick. */
+     * change time, which the kernel sets, decides. The cache's own time is
+     * set by hand, so that no clock tick enters the test. */
     tu_write_file(dir, "users.dat", ml1m_users, (size_t)-1);
     set_mtime(dir, "users.dat", -100); /* in the future */
-    usleep(20000);
-    cached = load_cached(dir, NULL, MFR_CACHE_STATE_WRITTEN);
+    cached = load_cached(dir, NULL, MFR_CACHE_STATE_WRITTEN); /* the key changed */
     mfr_dataset_destroy(cached);
-    cached = load_cached(dir, NULL, MFR_CACHE_STATE_READ);
+    set_mtime(dir, ".mfrec-cache", -10); /* written well after the source's change */
+    cached = load_cached(dir, NULL, MFR_CACHE_STATE_READ); /* before: never trusted */
     mfr_dataset_destroy(cached);
-    /* Racy: a source written no earlier than the cache is not trusted. */
-    usleep(20000);
-    tu_write_file(dir, "users.dat", ml1m_users, (size_t)-1);
-    set_mtime(dir, "users.dat", -100);
+    /* Racy: a cache no later than the source's change time (the same tick)
+     * is not trusted, whatever the source's modification time says. */
     struct stat src_st;
     char *users_path = tu_path(dir, "users.dat");
     assert_int_equal(stat(users_path, &src_st), 0);
     free(users_path);
-    cached = load_cached(dir, NULL, MFR_CACHE_STATE_WRITTEN); /* the key changed (ctime) */
-    mfr_dataset_destroy(cached);
-    struct stat cache_st;
-    assert_int_equal(stat(cache, &cache_st), 0);
-    /* same tick as the source's change: racy, written again; else read */
-    const bool same_tick = src_st.st_ctim.tv_sec > cache_st.st_mtim.tv_sec ||
-                           (src_st.st_ctim.tv_sec == cache_st.st_mtim.tv_sec &&
-                            src_st.st_ctim.tv_nsec >= cache_st.st_mtim.tv_nsec);
-    cached = load_cached(dir, NULL, same_tick ? MFR_CACHE_STATE_WRITTEN : MFR_CACHE_STATE_READ);
+    struct timespec same[2] = {src_st.st_ctim, src_st.st_ctim};
+    assert_int_equal(utimensat(AT_FDCWD, cache, same, 0), 0);
+    cached = load_cached(dir, NULL, MFR_CACHE_STATE_WRITTEN);
     mfr_dataset_destroy(cached);
     set_mtime(dir, "users.dat", 20);
     cached = load_cached(dir, NULL, MFR_CACHE_STATE_WRITTEN);

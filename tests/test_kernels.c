@@ -238,7 +238,7 @@ static float lane_order_dot(const float *a, const float *b, int32_t k_pad)
 static void test_eval_errors_match_dot(void **state)
 {
     (void)state;
-    skip_without_avx2();
+    const bool avx2 = mfr_cpu_has_avx2(); /* the reference half runs everywhere */
     const int32_t n_users = 13, n_items = 11;
     const int64_t n = 53;
     int32_t user[53], item[53];
@@ -266,10 +266,10 @@ static void test_eval_errors_match_dot(void **state)
         for (int64_t len = 0; len <= n; len += (len < 17 ? 1 : 9)) {
             for (int far = 0; far <= 1; far++) {
                 mfr_kernels_ref.eval_errors(U, V, k_pad, user, item, rating, len, far, e_ref);
-                mfr_kernels_avx2.eval_errors(U, V, k_pad, user, item, rating, len, far, e_avx);
+                if (avx2) mfr_kernels_avx2.eval_errors(U, V, k_pad, user, item, rating, len, far, e_avx);
                 if (len > 0) {
                     assert_memory_equal(e_ref, want, (size_t)len * sizeof(double));
-                    assert_memory_equal(e_avx, want, (size_t)len * sizeof(double));
+                    if (avx2) assert_memory_equal(e_avx, want, (size_t)len * sizeof(double));
                 }
             }
         }

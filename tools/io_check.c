@@ -29,6 +29,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/fs.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -113,11 +115,12 @@ static char *split_dir(const char *path, const char **base)
 
 #define CACHE_NAME ".mfrec-cache"
 
-/* A usage error when base is the dataset cache's name. */
+/* A usage error when base is the dataset cache's name, or that of a cache
+ * beside it (.mfrec-cache.users). */
 static int check_not_cache(const char *flag, const char *path, const char *base)
 {
-    if (strcmp(base, CACHE_NAME) != 0) return EXIT_OK;
-    return usage_error("%s %s: " CACHE_NAME " is the name of mfrec's dataset cache, which loading data "
+    if (strncmp(base, CACHE_NAME, strlen(CACHE_NAME)) != 0) return EXIT_OK;
+    return usage_error("%s %s: " CACHE_NAME "* is the name of mfrec's dataset caches, which loading data "
                        "writes; choose another name",
                        flag, path);
 }
@@ -146,6 +149,19 @@ static int check_tmp_name(const char *flag, const char *path, const char *dir, c
     return runtime_error("%s %s: a name of %zu bytes leaves no room for the temporary file it is written "
                          "to first (NAME" TMP_SUFFIX ", at most %ld bytes in %s): choose a name of at most %zu bytes",
                          flag, path, len, name_max, dir, (size_t)name_max - strlen(TMP_SUFFIX));
+}
+
+/* Whether path carries the immutable or append-only attribute (chattr +i,
+ * +a); filesystems without attributes have neither. */
+static bool locked_file(const char *path)
+{
+    if (access(path, W_OK) != 0 && errno == EPERM) return true; /* immutable */
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0) return false;
+    int attr = 0;
+    const bool locked = ioctl(fd, FS_IOC_GETFLAGS, &attr) == 0 && (attr & (FS_APPEND_FL | FS_IMMUTABLE_FL));
+    close(fd);
+    return locked;
 }
 
 /* The checks of one output file, except the uniqueness among outputs;
@@ -179,9 +195,9 @@ static int check_output_file(const char *flag, const char *path, struct file_id 
         return runtime_error("%s %s is %s; mfrec replaces only regular files", flag, path,
                              kind_of(st.st_mode));
     if (is_input(&st)) return runtime_error("%s %s is one of this run's inputs", flag, path);
-    /* EPERM, not EACCES: an immutable or append-only file, which the final
-     * rename could not replace (a read-only mode does not stop a rename) */
-    if (access(path, W_OK) != 0 && errno == EPERM)
+    /* an immutable or append-only file, which the final rename could not
+     * replace (a read-only mode does not stop a rename) */
+    if (locked_file(path))
         return runtime_error("%s %s cannot be replaced: %s (an immutable or append-only file)", flag, path,
                              strerror(EPERM));
     return EXIT_OK;

@@ -72,8 +72,10 @@ static volatile sig_atomic_t g_have_file, g_have_dir, g_have_out;
 static void set_path(char *dst, volatile sig_atomic_t *have, const char *path)
 {
     *have = 0; /* the handler never reads a half-copied path */
+    __atomic_signal_fence(__ATOMIC_SEQ_CST);
     if (!path || strlen(path) >= CLEANUP_PATH_MAX) return;
     memcpy(dst, path, strlen(path) + 1);
+    __atomic_signal_fence(__ATOMIC_SEQ_CST); /* the copy is done before the flag is set */
     *have = 1;
 }
 
@@ -116,10 +118,13 @@ static void on_exit_signal(int sig)
 
 void exit_signals_install(void)
 {
-    struct sigaction sa;
+    struct sigaction sa, old;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_exit_signal;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
+    sigemptyset(&sa.sa_mask); /* one cleanup at a time */
+    sigaddset(&sa.sa_mask, SIGINT);
+    sigaddset(&sa.sa_mask, SIGTERM);
+    const int sigs[] = {SIGINT, SIGTERM};
+    for (int k = 0; k < 2; k++) /* a signal the parent ignores (a shell's `cmd &`) stays ignored */
+        if (sigaction(sigs[k], NULL, &old) == 0 && old.sa_handler != SIG_IGN) sigaction(sigs[k], &sa, NULL);
 }

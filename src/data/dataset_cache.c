@@ -39,11 +39,13 @@
  * change time (st_ctim, which every write, rename or touch sets to the
  * kernel's now) are both no older than the cache file's modification time;
  * the next load re-parses and rewrites it, and from then on the cache is
- * trusted. (A same-tick rewrite of a source whose recorded modification
- * time was another moves that time, so the key no longer matches.) The
- * earlier of the two, not the modification time alone: touch -d can put
- * that in the future, and the cache was then never trusted, every run
- * parsing the text again.
+ * trusted. (An ordinary same-tick rewrite of a source whose recorded
+ * modification time was another moves that time, so the key no longer
+ * matches; a writer that restores the old time within the same tick, such
+ * as cp -p, is not caught, by this rule or the one before.) The earlier of
+ * the two, not the modification time alone: touch -d can put that in the
+ * future, and the cache was then never trusted, every run parsing the
+ * text again.
  *
  * Reading maps the file (mmap, read-only, private) instead of reading and
  * copying it: the dataset's rating arrays are the mapped pages themselves
@@ -437,27 +439,27 @@ static uint64_t layout(uint64_t key_len, const struct sections *s, uint64_t *cou
 }
 
 /* MFR_OK when path may be replaced by a cache: nothing is there, or a
- * regular file that starts as a cache does (a stale or damaged one). Any
- * other file there (a rating file named like the cache, a model or list a
- * user saved there) is never overwritten. */
-static int may_replace(const char *path, mfr_error *err)
+ * regular file that starts as a cache does, with `magic` (a stale or
+ * damaged one). Any other file there (a rating file named like the cache,
+ * a model or list a user saved there) is never overwritten. */
+static int may_replace(const char *path, const char *magic, mfr_error *err)
 {
     struct stat st;
     if (lstat(path, &st) != 0) return MFR_OK;
     if (!S_ISREG(st.st_mode))
         return mfr_seterr(err, MFR_ERR_IO, "%s is not a regular file; it is left as it is", path);
-    char magic[8] = {0};
+    char head[8] = {0};
     FILE *f = fopen(path, "rb");
-    size_t got = f ? fread(magic, 1, sizeof magic, f) : 0;
+    size_t got = f ? fread(head, 1, sizeof head, f) : 0;
     if (f) fclose(f);
-    if (st.st_size == 0 || (got == sizeof magic && !memcmp(magic, CACHE_MAGIC, 8))) return MFR_OK;
+    if (st.st_size == 0 || (got == sizeof head && !memcmp(head, magic, 8))) return MFR_OK;
     return mfr_seterr(err, MFR_ERR_IO, "%s exists and is not a dataset cache; it is left as it is", path);
 }
 
 int mfr_cache_write(const char *path, const struct mfr_cache_key *key, const mfr_dataset *ds,
                     mfr_error *err)
 {
-    int st = may_replace(path, err);
+    int st = may_replace(path, CACHE_MAGIC, err);
     if (st != MFR_OK) return st;
     struct counts c = {
         .n_users = ds->n_users,
@@ -926,6 +928,8 @@ int mfr_users_cache_write(const char *path, const struct mfr_cache_key *key, con
 {
     const mfr_ratings *r = ds->ratings;
     const int64_t n = r->n, N = ds->n_users;
+    int st = may_replace(path, USERS_MAGIC, err);
+    if (st != MFR_OK) return st;
     if (n > (int64_t)UINT32_MAX)
         return mfr_seterr(err, MFR_ERR_TOO_LARGE, "%s: %lld ratings (the user-ordered cache holds up to 2^32 - 1)",
                           path, (long long)n);

@@ -54,9 +54,10 @@ static int64_t first_outside(const mfr_model *m, const int32_t *user, const int3
     return n;
 }
 
-/* Whether U's and V's rows are too many to stay in a core's L2 (1 MiB on
- * this project's machine), so that the kernel should fetch them ahead:
- * on ML-100K (0.3 MiB at k 30) the fetches slowed it by a quarter. */
+/* Whether U's and V's rows are too many to stay near a core (above 2 MiB:
+ * twice the L2 of this project's machine, the rest in L3), so that the
+ * kernel should fetch them ahead: on ML-100K (0.3 MiB at k 30) the
+ * fetches slowed it by a quarter. */
 static int rows_far(const mfr_model *m)
 {
     return ((size_t)m->n_users + (size_t)m->n_items) * (size_t)m->k_pad * sizeof(float) > ((size_t)2 << 20);

@@ -1357,6 +1357,17 @@ MFR_API const char *mfr_build_info(void);
  */
 MFR_API void mfr_set_threads(int32_t n);
 
+/**
+ * Every file the library writes (models, checkpoints, dataset caches,
+ * arrays) is written to PATH.tmpXXXXXX and renamed over PATH when
+ * complete. `fn` (NULL: none, the default) is told each temporary name
+ * when it is created and NULL once it is renamed or removed, so that a
+ * program can remove it if a signal ends the process in between (what
+ * `mfrec` does on SIGINT/SIGTERM). Called on the writing thread; process-wide.
+ */
+typedef void (*mfr_tmp_fn)(const char *tmp_path);
+MFR_API void mfr_set_tmp_observer(mfr_tmp_fn fn);
+
 #ifdef __cplusplus
 }
 #endif

@@ -569,6 +569,38 @@ static void test_check_dataset(void **state)
 /* Model files                                                          */
 /* ------------------------------------------------------------------ */
 
+/* What the temporary-file observer was told, in order. */
+static char g_seen_tmp[3][4096];
+static int g_n_seen;
+
+static void record_tmp(const char *tmp)
+{
+    if (g_n_seen < 3) snprintf(g_seen_tmp[g_n_seen], sizeof g_seen_tmp[0], "%s", tmp ? tmp : "(null)");
+    g_n_seen++;
+}
+
+/* A save tells the observer its temporary name (PATH.tmpXXXXXX, there
+ * while it writes) and then NULL, once it is renamed into place. */
+static void test_tmp_observer(void **state)
+{
+    (void)state;
+    mfr_error err = {0};
+    mfr_model *m = make_model(3, 4, 5);
+    char *p = tu_path(tmp_dir, "obs.mfr");
+    g_n_seen = 0;
+    mfr_set_tmp_observer(record_tmp);
+    assert_int_equal(mfr_model_save(m, p, &err), MFR_OK);
+    mfr_set_tmp_observer(NULL);
+    assert_int_equal(g_n_seen, 2);
+    assert_true(strncmp(g_seen_tmp[0], p, strlen(p)) == 0 && !strncmp(g_seen_tmp[0] + strlen(p), ".tmp", 4));
+    assert_false(tu_exists(g_seen_tmp[0])); /* renamed */
+    assert_string_equal(g_seen_tmp[1], "(null)");
+    assert_int_equal(mfr_model_save(m, p, &err), MFR_OK); /* no observer: nothing told */
+    assert_int_equal(g_n_seen, 2);
+    free(p);
+    mfr_model_destroy(m);
+}
+
 static void test_save_load_roundtrip(void **state)
 {
     (void)state;
@@ -1424,6 +1456,7 @@ int main(void)
         cmocka_unit_test(test_checksum),
         cmocka_unit_test(test_check_dataset),
         cmocka_unit_test(test_save_load_roundtrip),
+        cmocka_unit_test(test_tmp_observer),
         cmocka_unit_test(test_file_layout),
         cmocka_unit_test(test_hash_streaming),
         cmocka_unit_test(test_version1_reads),

@@ -162,5 +162,6 @@ int main(int argc, char **argv)
      * kill the process silently with a temporary file left behind. */
     signal(SIGXFSZ, SIG_IGN);
     exit_signals_install(); /* train replaces it with its own */
+    mfr_set_tmp_observer(signal_cleanup_file); /* the library's temporary files too */
     return finish_stdout(run_command(argc, argv));
 }

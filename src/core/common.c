@@ -303,6 +303,16 @@ int mfr_write_atomic(const char *path, mfr_write_fn fn, void *ctx, mfr_error *er
     return mfr_write_atomic_tmp(path, plain_write, &w, err);
 }
 
+static _Atomic(mfr_tmp_fn) g_tmp_observer;
+
+void mfr_set_tmp_observer(mfr_tmp_fn fn) { atomic_store(&g_tmp_observer, fn); }
+
+static void tmp_observe(const char *tmp)
+{
+    const mfr_tmp_fn fn = atomic_load(&g_tmp_observer);
+    if (fn) fn(tmp);
+}
+
 int mfr_write_atomic_tmp(const char *path, mfr_write_tmp_fn fn, void *ctx, mfr_error *err)
 {
     /* The rename below replaces whatever is at path: only a regular file may
@@ -328,12 +338,14 @@ int mfr_write_atomic_tmp(const char *path, mfr_write_tmp_fn fn, void *ctx, mfr_e
         return mfr_seterr(err, MFR_ERR_IO, "cannot create the temporary file for %s (%s.tmpXXXXXX): %s", path,
                           path, strerror(e));
     }
+    tmp_observe(tmp);
     (void)fchmod(fd, 0644);
     FILE *f = fdopen(fd, "wb");
     if (!f) {
         int e = errno;
         close(fd);
         unlink(tmp);
+        tmp_observe(NULL);
         free(tmp);
         free(dir);
         return mfr_seterr(err, MFR_ERR_IO, "cannot write %s: %s", path, strerror(e));
@@ -349,6 +361,7 @@ int mfr_write_atomic_tmp(const char *path, mfr_write_tmp_fn fn, void *ctx, mfr_e
         rc = mfr_seterr(err, MFR_ERR_IO, "cannot rename %s to %s: %s", tmp, path,
                         strerror(errno));
     if (rc != MFR_OK) unlink(tmp);
+    tmp_observe(NULL);
     free(tmp);
     if (rc == MFR_OK) rc = sync_parent_dir(dir, err);
     free(dir);

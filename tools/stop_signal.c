@@ -25,6 +25,7 @@
 #include "cli.h"
 
 volatile sig_atomic_t g_stop_signal;
+static void cleanup_registered(void);
 /* Whether a file is being saved; a second signal received during it. */
 static volatile sig_atomic_t g_saving, g_exit_after_save;
 
@@ -37,8 +38,10 @@ static void on_stop_signal(int sig)
         g_stop_signal = sig;
     else if (g_saving)
         g_exit_after_save = sig; /* the save completes, then we exit */
-    else
-        _exit(128 + sig); /* the second: at once, nothing written */
+    else {
+        cleanup_registered(); /* a --plot stage or --log-json file under way */
+        _exit(128 + sig);     /* the second: at once, nothing written */
+    }
 }
 
 void stop_signals_install(void)
@@ -55,7 +58,10 @@ void stop_signals_install(void)
 void stop_signals_saving(bool begin)
 {
     g_saving = begin;
-    if (!begin && g_exit_after_save) _exit(128 + g_exit_after_save);
+    if (!begin && g_exit_after_save) {
+        cleanup_registered();
+        _exit(128 + g_exit_after_save);
+    }
 }
 
 const char *stop_signal_name(void)
@@ -107,11 +113,16 @@ static void remove_dir_files(const char *dir)
     (void)rmdir(dir);
 }
 
-static void on_exit_signal(int sig)
+static void cleanup_registered(void)
 {
     if (g_have_file) (void)unlink(g_cleanup_file);
     if (g_have_dir) remove_dir_files(g_cleanup_dir);
     if (g_have_out) (void)rmdir(g_cleanup_out); /* made for the output: only if still empty */
+}
+
+static void on_exit_signal(int sig)
+{
+    cleanup_registered();
     signal(sig, SIG_DFL);
     raise(sig);
 }

@@ -15,6 +15,7 @@
  * for every thread count.
  */
 #include <math.h>
+#include <stdatomic.h>
 #include <string.h>
 
 #include "dataset_priv.h"
@@ -396,10 +397,22 @@ int64_t mfr_model_item_id(const mfr_model *m, int32_t i)
     return m->item_ids[i];
 }
 
+/* The dot of the CPU's kernel set (every set gives the same bits), picked
+ * once: the MPI evaluation calls this for every rating. */
+static float (*predict_dot(void))(const float *, const float *, int32_t)
+{
+    static _Atomic(float (*)(const float *, const float *, int32_t)) dot;
+    float (*d)(const float *, const float *, int32_t) = atomic_load_explicit(&dot, memory_order_relaxed);
+    if (!d) {
+        d = mfr_kernels_select(MFR_KERNELS_AUTO, NULL)->dot;
+        atomic_store_explicit(&dot, d, memory_order_relaxed);
+    }
+    return d;
+}
+
 float mfr_model_predict_unchecked(const mfr_model *m, int32_t u, int32_t i)
 {
-    const struct mfr_kernel_set *kern = mfr_kernels_select(MFR_KERNELS_AUTO, NULL);
-    return kern->dot(m->U + (size_t)u * (size_t)m->k_pad, m->V + (size_t)i * (size_t)m->k_pad, m->k_pad);
+    return predict_dot()(m->U + (size_t)u * (size_t)m->k_pad, m->V + (size_t)i * (size_t)m->k_pad, m->k_pad);
 }
 
 /* Prediction for dense (u, i); NaN (never a plausible rating) when m is

@@ -157,7 +157,7 @@ typedef struct mfr_load_options {
      *  the file itself. */
     const char *ratings_file;
     int32_t cache;            /**< enum mfr_cache, default MFR_CACHE_AUTO */
-    /** Where the cache lives; NULL (default) for DIR/.mfrec-cache. */
+    /** Where the cache lives; NULL (default) for DIR/MFR_CACHE_FILE. */
     const char *cache_path;
     /** Receives problems the load works around instead of failing on (a
      *  dataset cache that cannot be written, with its path and the cause),
@@ -174,6 +174,10 @@ typedef struct mfr_load_options {
      *  mfr_config.max_memory, is checked when the trainer is made) */
     uint64_t max_memory;
 } mfr_load_options;
+
+/** The dataset cache's file name in the data directory; caches beside it
+ *  (the MPI build's user-ordered one) add a suffix to it. */
+#define MFR_CACHE_FILE ".mfrec-cache"
 
 /** Fills `opt` with the defaults documented above. */
 MFR_API void mfr_load_options_default(mfr_load_options *opt);

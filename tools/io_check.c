@@ -113,14 +113,12 @@ static char *split_dir(const char *path, const char **base)
     return strndup(path, (size_t)(slash - path));
 }
 
-#define CACHE_NAME ".mfrec-cache"
-
 /* A usage error when base is the dataset cache's name, or that of a cache
  * beside it (.mfrec-cache.users). */
 static int check_not_cache(const char *flag, const char *path, const char *base)
 {
-    if (strncmp(base, CACHE_NAME, strlen(CACHE_NAME)) != 0) return EXIT_OK;
-    return usage_error("%s %s: " CACHE_NAME "* is the name of mfrec's dataset caches, which loading data "
+    if (strncmp(base, MFR_CACHE_FILE, strlen(MFR_CACHE_FILE)) != 0) return EXIT_OK;
+    return usage_error("%s %s: " MFR_CACHE_FILE "* is the name of mfrec's dataset caches, which loading data "
                        "writes; choose another name",
                        flag, path);
 }

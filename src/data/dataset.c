@@ -28,7 +28,6 @@
 
 #include "users_cache_priv.h"
 
-#define CACHE_NAME ".mfrec-cache"
 
 void mfr_load_options_default(mfr_load_options *opt)
 {
@@ -349,7 +348,7 @@ int mfr_dataset_load(const char *dir, const mfr_load_options *opt, mfr_dataset *
 
     bool use_cache = false;
     if (o.cache != MFR_CACHE_NEVER) {
-        cache_path = o.cache_path ? mfr_strdup(o.cache_path) : mfr_path_join(ddir, CACHE_NAME);
+        cache_path = o.cache_path ? mfr_strdup(o.cache_path) : mfr_path_join(ddir, MFR_CACHE_FILE);
         if (!cache_path) {
             rc = mfr_nomem(err, "loading a dataset");
             goto fail;
@@ -666,7 +665,7 @@ int mfr_dataset_load_id(const char *dir, const mfr_load_options *opt, struct mfr
     if ((rc = resolve_source(dir, &o, &ddir, &name, &named, err)) == MFR_OK) {
         float lo, hi;
         resolve_range(ddir, &o, &lo, &hi);
-        id->cache_path = o.cache_path ? mfr_strdup(o.cache_path) : mfr_path_join(ddir, CACHE_NAME);
+        id->cache_path = o.cache_path ? mfr_strdup(o.cache_path) : mfr_path_join(ddir, MFR_CACHE_FILE);
         id->dir = realpath(ddir, NULL);
         if (!id->dir) id->dir = mfr_strdup(ddir);
         if (named && id->dir) id->file = source_file(id->dir, name);

@@ -13,8 +13,9 @@
  * pipelined: group j + 4's dots are issued before group j's gradient, so the
  * dot -> horizontal sum -> error chain of one group overlaps the gradient
  * work of the one before (ML-100K epoch, k = 30, 1 thread: 0.378 -> 0.328
- * ms). The rows two groups ahead are prefetched: V (or U) lives in L2, not
- * L1 (3% on ML-100K, k = 30, 1 thread).
+ * ms). The rows a few groups ahead are prefetched: V (or U) lives in L2,
+ * not L1 (3% on ML-100K, k = 30, 1 thread), and at 10M ratings and more in
+ * L3 (PF_GROUPS_GV).
  */
 #include <immintrin.h>
 #include <string.h>
@@ -108,8 +109,41 @@ prefetch_group(const int RC, const float *V, int32_t k_pad, const int32_t *items
     }
 }
 
+/* The same rows of the item-gradient buffer, fetched for writing: each is
+ * read, added to and stored back, at random over n_items rows. */
+static inline __attribute__((always_inline)) void
+prefetch_group_w(const int RC, float *gV, int32_t k_pad, const int32_t *items)
+{
+    for (int q = 0; q < 4; q++) {
+        char *row = (char *)(gV + (size_t)items[q] * (size_t)k_pad);
+        for (int line = 0; line < RC * 32; line += 64) __builtin_prefetch(row + line, 1, 3);
+    }
+}
+
+/* How many four-rating groups ahead the user pass fetches its rows. With a
+ * shard buffer (gV) both V and the buffer outgrow L2 from 20,000 items on,
+ * and the buffer rows (read, added to, stored back) had no fetch at all:
+ * its store was a third of the pass's samples. Fetching both three groups
+ * ahead made the 10M shard pass 1.6 -> 1.3 ms per shard (benchmark
+ * train/shard_grad/synth10m) and the 100M epoch about 500 -> 380 ms at 2
+ * threads; two and four groups measured within the noise of three.
+ * Without a buffer (the item-owner pass, small data) the pass keeps its
+ * two groups, and its own compiled copy: sharing one with the buffer's
+ * branches cost ML-100K's epoch 2-4%. */
+#define PF_GROUPS_V 2
+#define PF_GROUPS_GV 3
+
+/* avx2_axpy over RC vectors (a compile-time count: the loop unrolls). */
+static inline __attribute__((always_inline)) void
+axpy_rc(const int RC, float *restrict y, float a, const float *restrict x)
+{
+    __m256 va = _mm256_set1_ps(a);
+    for (int c = 0; c < RC; c++)
+        _mm256_store_ps(y + 8 * c, _mm256_fmadd_ps(va, _mm256_load_ps(x + 8 * c), _mm256_load_ps(y + 8 * c)));
+}
+
 static inline __attribute__((always_inline)) double
-user_grad_rc(const int RC, const float *restrict u_row, const float *restrict V, int32_t k_pad,
+user_grad_rc(const int RC, const int WITH_GV, const float *restrict u_row, const float *restrict V, int32_t k_pad,
              const int32_t *restrict items, const float *restrict ratings, int64_t n,
              float scale, float *restrict gu, float *restrict gV, float *restrict resid)
 {
@@ -117,6 +151,7 @@ user_grad_rc(const int RC, const float *restrict u_row, const float *restrict V,
      * comment). The gradient row stays in registers; the user row is a
      * memory operand of the dot FMAs (from L1): holding it in registers
      * too made gcc spill with 16 vector registers (0.346 vs 0.334 ms). */
+    const int PF = WITH_GV ? PF_GROUPS_GV : PF_GROUPS_V;
     __m256 g[MAX_RC];
     for (int c = 0; c < RC; c++) g[c] = _mm256_load_ps(gu + 8 * c);
     const __m128 vscale = _mm_set1_ps(scale);
@@ -125,13 +160,19 @@ user_grad_rc(const int RC, const float *restrict u_row, const float *restrict V,
     int64_t j = 0;
     __m128 e_next = _mm_setzero_ps();
     if (n >= 4) {
-        if (n >= 8) prefetch_group(RC, V, k_pad, items + 4);
+        for (int64_t p = 4; p < 4 * PF && p + 4 <= n; p += 4) {
+            prefetch_group(RC, V, k_pad, items + p);
+            if (WITH_GV) prefetch_group_w(RC, gV, k_pad, items + p);
+        }
         e_next = group_err(RC, u_row, V, k_pad, items, ratings);
     }
     for (; j + 4 <= n; j += 4) {
         const __m128 e = e_next;
         if (j + 8 <= n) {
-            if (j + 12 <= n) prefetch_group(RC, V, k_pad, items + j + 8);
+            if (j + 4 * PF + 4 <= n) {
+                prefetch_group(RC, V, k_pad, items + j + 4 * PF);
+                if (WITH_GV) prefetch_group_w(RC, gV, k_pad, items + j + 4 * PF);
+            }
             e_next = group_err(RC, u_row, V, k_pad, items + j + 4, ratings + j + 4);
         }
         const float *r[4];
@@ -141,11 +182,10 @@ user_grad_rc(const int RC, const float *restrict u_row, const float *restrict V,
         __m128 gs = _mm_mul_ps(vscale, e);
         __m256 gb[4] = {BCAST(gs, 0), BCAST(gs, 1), BCAST(gs, 2), BCAST(gs, 3)};
         for (int c = 0; c < RC; c++) g[c] = _mm256_add_ps(g[c], group_term(gb, r, 8 * c));
-        if (gV) {
+        if (WITH_GV) {
             float gq[4];
             _mm_storeu_ps(gq, gs);
-            for (int q = 0; q < 4; q++)
-                avx2_axpy(gV + (size_t)items[j + q] * (size_t)k_pad, gq[q], u_row, k_pad);
+            for (int q = 0; q < 4; q++) axpy_rc(RC, gV + (size_t)items[j + q] * (size_t)k_pad, gq[q], u_row);
         }
         if (resid) _mm_storeu_ps(resid + j, gs);
     }
@@ -159,7 +199,7 @@ user_grad_rc(const int RC, const float *restrict u_row, const float *restrict V,
         float gs = scale * e;
         __m256 vg = _mm256_set1_ps(gs);
         for (int c = 0; c < RC; c++) g[c] = _mm256_fmadd_ps(vg, _mm256_load_ps(v_row + 8 * c), g[c]);
-        if (gV) avx2_axpy(gV + (size_t)items[j] * (size_t)k_pad, gs, u_row, k_pad);
+        if (WITH_GV) axpy_rc(RC, gV + (size_t)items[j] * (size_t)k_pad, gs, u_row);
         if (resid) resid[j] = gs;
     }
     for (int c = 0; c < RC; c++) _mm256_store_ps(gu + 8 * c, g[c]);
@@ -214,13 +254,18 @@ static double avx2_user_grad(const float *restrict u_row, const float *restrict 
                              const float *restrict ratings, int64_t n, float scale,
                              float *restrict gu, float *restrict gV, float *restrict resid)
 {
+    /* each row count twice: with a shard buffer and without (PF_GROUPS_GV) */
+#define USER_GRAD_RC(RC)                                                                   \
+    (gV ? user_grad_rc(RC, 1, u_row, V, k_pad, items, ratings, n, scale, gu, gV, resid) \
+        : user_grad_rc(RC, 0, u_row, V, k_pad, items, ratings, n, scale, gu, NULL, resid))
     switch (k_pad / MFR_LANES) {
-    case 1: return user_grad_rc(1, u_row, V, k_pad, items, ratings, n, scale, gu, gV, resid);
-    case 2: return user_grad_rc(2, u_row, V, k_pad, items, ratings, n, scale, gu, gV, resid);
-    case 3: return user_grad_rc(3, u_row, V, k_pad, items, ratings, n, scale, gu, gV, resid);
-    case 4: return user_grad_rc(4, u_row, V, k_pad, items, ratings, n, scale, gu, gV, resid);
+    case 1: return USER_GRAD_RC(1);
+    case 2: return USER_GRAD_RC(2);
+    case 3: return USER_GRAD_RC(3);
+    case 4: return USER_GRAD_RC(4);
     default: return user_grad_any(u_row, V, k_pad, items, ratings, n, scale, gu, gV, resid);
     }
+#undef USER_GRAD_RC
 }
 
 static inline __attribute__((always_inline)) void

@@ -242,7 +242,7 @@ static void kern_pass(const struct mfr_kernel_set *ks, enum kern_op op,
             int64_t b = d->csr.row_ptr[u], e = d->csr.row_ptr[u + 1];
             loss += ks->user_grad(d->U + (size_t)u * kk, d->V, k, d->csr.item + b,
                                   d->csr.rating + b, e - b, scale, gu, shard ? o->b : NULL,
-                                  shard ? NULL : o->b + b);
+                                  shard ? NULL : o->b + b, mfr_rows_far(KB_ITEMS, k, shard));
         }
         o->loss = loss;
         break;

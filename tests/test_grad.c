@@ -55,7 +55,7 @@ static void check_set(const struct mfr_kernel_set *ks, int owner)
     for (int u = 0; u < NU; u++) {
         int64_t b = csr.row_ptr[u], e = csr.row_ptr[u + 1];
         loss += ks->user_grad(U + u * kp, V, kp, csr.item + b, csr.rating + b, e - b, scale,
-                              gU + u * kp, owner ? NULL : gV, owner ? resid + b : NULL);
+                              gU + u * kp, owner ? NULL : gV, owner ? resid + b : NULL, 0);
     }
     if (owner)
         for (int i = 0; i < NI; i++)

@@ -65,13 +65,13 @@ static void test_dot_matches_reference_and_double(void **state)
 static void run_user_grad(const struct mfr_kernel_set *ks, int32_t k_pad, const float *U,
                           const float *V, int32_t n_users, const int64_t *row_ptr,
                           const int32_t *items, const float *ratings, float *gU, float *gV,
-                          float *resid, double *loss)
+                          float *resid, int far, double *loss)
 {
     *loss = 0;
     for (int32_t u = 0; u < n_users; u++) {
         int64_t b = row_ptr[u], e = row_ptr[u + 1];
         *loss += ks->user_grad(U + (size_t)u * k_pad, V, k_pad, items + b, ratings + b, e - b,
-                               0.01f, gU + (size_t)u * k_pad, gV, resid ? resid + b : NULL);
+                               0.01f, gU + (size_t)u * k_pad, gV, resid ? resid + b : NULL, far);
     }
 }
 
@@ -99,23 +99,31 @@ static void test_gradient_kernels_match_reference(void **state)
         float *gV1 = mfr_aligned_calloc(vn * 4), *gV2 = mfr_aligned_calloc(vn * 4);
         float r1[NNZ], r2[NNZ];
         double l1, l2;
-        /* shard mode (item buffer) */
+        /* shard mode (item buffer), rows near and far (fetched ahead) */
         run_user_grad(&mfr_kernels_ref, k_pad, U, V, n_users, row_ptr, items, ratings, gU1, gV1,
-                      NULL, &l1);
-        run_user_grad(&mfr_kernels_avx2, k_pad, U, V, n_users, row_ptr, items, ratings, gU2, gV2,
-                      NULL, &l2);
-        assert_memory_equal(&l1, &l2, sizeof l1);
-        assert_bits_equal(gU1, gU2, un);
-        assert_bits_equal(gV1, gV2, vn);
+                      NULL, 0, &l1);
+        for (int far = 0; far <= 1; far++) {
+            memset(gU2, 0, un * 4);
+            memset(gV2, 0, vn * 4);
+            run_user_grad(&mfr_kernels_avx2, k_pad, U, V, n_users, row_ptr, items, ratings, gU2, gV2,
+                          NULL, far, &l2);
+            assert_memory_equal(&l1, &l2, sizeof l1);
+            assert_bits_equal(gU1, gU2, un);
+            assert_bits_equal(gV1, gV2, vn);
+        }
         /* owner mode (residuals) and the item pass */
         memset(gU1, 0, un * 4);
-        memset(gU2, 0, un * 4);
         run_user_grad(&mfr_kernels_ref, k_pad, U, V, n_users, row_ptr, items, ratings, gU1, NULL,
-                      r1, &l1);
-        run_user_grad(&mfr_kernels_avx2, k_pad, U, V, n_users, row_ptr, items, ratings, gU2,
-                      NULL, r2, &l2);
-        assert_bits_equal(r1, r2, NNZ);
-        assert_bits_equal(gU1, gU2, un);
+                      r1, 0, &l1);
+        for (int far = 0; far <= 1; far++) {
+            memset(gU2, 0, un * 4);
+            memset(r2, 0, sizeof r2);
+            run_user_grad(&mfr_kernels_avx2, k_pad, U, V, n_users, row_ptr, items, ratings, gU2,
+                          NULL, r2, far, &l2);
+            assert_memory_equal(&l1, &l2, sizeof l1);
+            assert_bits_equal(r1, r2, NNZ);
+            assert_bits_equal(gU1, gU2, un);
+        }
         int32_t users[NNZ];
         int64_t pos[NNZ];
         for (int32_t u = 0; u < n_users; u++)

@@ -143,13 +143,14 @@ void mfr_shard_user_grads(mfr_trainer *tr, const struct mfr_step *st, int32_t s)
     float *gVs = tr->shard_gV ? tr->shard_gV + (size_t)(s - tr->shard_lo) * v_len : NULL;
     if (gVs) memset(gVs, 0, sizeof(float) * v_len);
     double loss = 0.0;
+    const int far = mfr_rows_far(m->n_items, m->k_pad, gVs != NULL);
     for (int32_t u = tr->shard_first[s]; u < tr->shard_first[s + 1]; u++) {
         float *gu = tr->gU + (size_t)u * k_pad;
         memset(gu, 0, sizeof(float) * k_pad);
         int64_t b = tr->csr.row_ptr[u], e = tr->csr.row_ptr[u + 1];
         loss += tr->kern->user_grad(m->U + (size_t)u * k_pad, m->V, m->k_pad, tr->csr.item + b,
                                     tr->csr.rating + b, e - b, st->scale, gu, gVs,
-                                    tr->resid ? tr->resid + b : NULL);
+                                    tr->resid ? tr->resid + b : NULL, far);
         if (tr->reg) user_reg_grad(tr, st, u, gu, e - b);
         if (m->cfg.bias) gu[mfr_lane_user_one(m->k)] = 0.0f;
     }

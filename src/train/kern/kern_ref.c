@@ -40,8 +40,9 @@ static inline void ref_add_group(float *restrict row, const float g[4], const fl
 static double ref_user_grad(const float *restrict u_row, const float *restrict V, int32_t k_pad,
                             const int32_t *restrict items, const float *restrict ratings,
                             int64_t n, float scale, float *restrict gu, float *restrict gV,
-                            float *restrict resid)
+                            float *restrict resid, int far)
 {
+    (void)far; /* no prefetch here: the reference is the definition */
     double lane[4] = {0, 0, 0, 0}, tail = 0.0;
     int64_t j = 0;
     for (; j + 4 <= n; j += 4) {

@@ -40,6 +40,7 @@
 #include <inttypes.h>
 #include <math.h>
 #include <string.h>
+#include <strings.h>
 
 #include "csort_priv.h"
 #include "loader_priv.h"
@@ -918,7 +919,17 @@ int mfr_loader_genre_mask(struct mfr_loader *ld, const char *path, int64_t line,
         int rc = mfr_text_field(path, line, "genre name", g, enc, &name, err);
         if (rc != MFR_OK) return rc;
         int32_t k = 0;
-        while (k < ld->n_genres && strcmp(ld->genres[k], name) != 0) k++;
+        while (k < ld->n_genres && strcasecmp(ld->genres[k], name) != 0) k++;
+        if (k < ld->n_genres && strcmp(ld->genres[k], name) != 0) {
+            /* two genres `project --genre` (which ignores case) could not tell apart */
+            char b[40], b2[40];
+            rc = mfr_parse_err(err, path, line,
+                               "genre name '%s' differs only in case from the earlier '%s' "
+                               "(genres are looked up ignoring case)",
+                               mfr_show(name, strlen(name), b), mfr_show(ld->genres[k], strlen(ld->genres[k]), b2));
+            free(name);
+            return rc;
+        }
         if (k == ld->n_genres) {
             if (k == MFR_MAX_GENRES) {
                 char b[40];

@@ -80,7 +80,9 @@
 #include "users_cache_priv.h"
 
 #define CACHE_MAGIC "MFRCACHE"
-#define CACHE_VERSION 2u
+/* 3: genre names differing only in case are refused by the parsers, and a
+ * cache of version 2 may hold such names; it is parsed again instead. */
+#define CACHE_VERSION 3u
 #define CACHE_ORDER 0x01020304u
 #define HEADER_BYTES 64
 #define NO_STRING UINT32_MAX /* a NULL title or date, as opposed to "" */

@@ -109,8 +109,10 @@ prefetch_group(const int RC, const float *V, int32_t k_pad, const int32_t *items
     }
 }
 
-/* The same rows of the item-gradient buffer, fetched for writing: each is
- * read, added to and stored back, at random over n_items rows. */
+/* The same rows of the item-gradient buffer, each read, added to and
+ * stored back at random over n_items rows. (__builtin_prefetch's write
+ * hint: without -mprfchw gcc emits a plain read prefetch, which is what
+ * was measured.) */
 static inline __attribute__((always_inline)) void
 prefetch_group_w(const int RC, float *gV, int32_t k_pad, const int32_t *items)
 {
@@ -124,9 +126,10 @@ prefetch_group_w(const int RC, float *gV, int32_t k_pad, const int32_t *items)
  * shard buffer (gV) both V and the buffer outgrow L2 from 20,000 items on,
  * and the buffer rows (read, added to, stored back) had no fetch at all:
  * its store was a third of the pass's samples. Fetching both three groups
- * ahead made the 10M shard pass 1.6 -> 1.3 ms per shard (benchmark
- * train/shard_grad/synth10m) and the 100M epoch about 500 -> 380 ms at 2
- * threads; two and four groups measured within the noise of three.
+ * ahead made the 10M shard pass 1517 -> 1216 us per shard (benchmark
+ * train/shard_grad/synth10m, medians) and the 100M epoch 418-471 -> 350-353
+ * ms at 2 threads; two, four and six groups measured within the noise of
+ * three (docs/PERFORMANCE.md).
  * Without a buffer (the item-owner pass, small data) the pass keeps its
  * two groups, and its own compiled copy: sharing one with the buffer's
  * branches cost ML-100K's epoch 2-4%. */

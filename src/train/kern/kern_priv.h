@@ -81,7 +81,8 @@ struct mfr_kernel_set {
      * gu must hold k_pad floats (the caller zeroes it). Returns the loss.
      * far (mfr_rows_far): V's rows, and gV's, are too many to stay near the
      * core, so the kernel fetches them ahead; only a hint, the results
-     * are the same. */
+     * are the same. (AVX2's rows of up to 32 floats are fetched ahead
+     * either way: measured no slower in cache.) */
     double (*user_grad)(const float *restrict u_row, const float *restrict V, int32_t k_pad,
                         const int32_t *restrict items, const float *restrict ratings,
                         int64_t n, float scale, float *restrict gu, float *restrict gV,

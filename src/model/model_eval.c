@@ -13,6 +13,7 @@
  */
 #include <math.h>
 #include <omp.h>
+#include <string.h>
 
 #include "csort_priv.h"
 #include "dataset_priv.h"
@@ -22,12 +23,31 @@
 #define EVAL_BLOCK 262144 /* ratings between two releases of a mapped set's pages read */
 #define EVAL_THREADS_MIN (16 * MFR_EVAL_SUM_CHUNK) /* fewer: one thread (no fork) */
 
+/* Two lanes of doubles (GCC and Clang vector extensions: SSE2 on x86-64,
+ * scalar code elsewhere); the loop below is lane for lane the scalar
+ * definition (each lane's square, then its add; fabs by clearing the sign
+ * bit), written this way because the compiler left that loop scalar, and
+ * it was a fifth of an ML-100K evaluation. */
+typedef double v2d __attribute__((vector_size(16)));
+typedef uint64_t v2u __attribute__((vector_size(16)));
+
 void mfr_eval_chunk_sums(const double *e, int64_t n, double *sq, double *ab)
 {
     double s[8] = {0}, a[8] = {0};
     int64_t x = 0;
-    for (; x + 8 <= n; x += 8)
-        for (int l = 0; l < 8; l++) s[l] += e[x + l] * e[x + l], a[l] += fabs(e[x + l]);
+    if (n >= 8) {
+        const v2u no_sign = {~(UINT64_C(1) << 63), ~(UINT64_C(1) << 63)};
+        v2d vs[4] = {{0}}, va[4] = {{0}};
+        for (; x + 8 <= n; x += 8)
+            for (int l = 0; l < 4; l++) {
+                v2d v;
+                memcpy(&v, e + x + 2 * l, sizeof v);
+                vs[l] += v * v;
+                va[l] += (v2d)((v2u)v & no_sign);
+            }
+        for (int l = 0; l < 4; l++)
+            for (int h = 0; h < 2; h++) s[2 * l + h] = vs[l][h], a[2 * l + h] = va[l][h];
+    }
     for (int l = 0; x < n; x++, l++) s[l] += e[x] * e[x], a[l] += fabs(e[x]);
     *sq += ((s[0] + s[4]) + (s[2] + s[6])) + ((s[1] + s[5]) + (s[3] + s[7]));
     *ab += ((a[0] + a[4]) + (a[2] + a[6])) + ((a[1] + a[5]) + (a[3] + a[7]));

@@ -44,7 +44,9 @@ static const char export_help_end[] =
     "\n"
     "An npy export removes the arrays of that list that an earlier export left\n"
     "in OUTDIR and this model does not have (user_bias.npy, item_bias.npy,\n"
-    "Y.npy), so that the directory holds one model; it says which.\n"
+    "Y.npy), so that the directory holds one model; it says which. One of\n"
+    "the run's inputs (the model file, the data) is never removed: the export\n"
+    "is refused and OUTDIR left as it was.\n"
     "The dataset must be the one the model was trained on (its fingerprint is\n"
     "checked).\n"
     "Exit status: 0 ok, 1 runtime error, 2 usage error.\n";
@@ -121,6 +123,20 @@ static void find_stale(const char *staged, const char *out, bool *stale)
 {
     for (size_t k = 0; k < sizeof npy_optional / sizeof *npy_optional; k++)
         stale[k] = !regular_file_at(staged, npy_optional[k]) && regular_file_at(out, npy_optional[k]);
+}
+
+/* Before anything moves: every stale file may be removed (never one of
+ * the run's inputs, such as the model itself saved as OUT/Y.npy). */
+static int check_stale(const char *out, const bool *stale)
+{
+    for (size_t k = 0; k < sizeof npy_optional / sizeof *npy_optional; k++) {
+        if (!stale[k]) continue;
+        char path[4096];
+        snprintf(path, sizeof path, "%s/%s", out, npy_optional[k]);
+        int rc = io_removable("--out", path, "an earlier export's array, which this model does not have");
+        if (rc != EXIT_OK) return rc;
+    }
+    return EXIT_OK;
 }
 
 static int remove_stale(const char *out, const bool *stale, struct json_log *say)
@@ -295,6 +311,7 @@ int cmd_export(int argc, char **argv)
     if (rc == EXIT_OK && tsv) rc = export_tsv(m, ds, st.dir, out, &say);
     bool stale[sizeof npy_optional / sizeof *npy_optional] = {0};
     if (rc == EXIT_OK && npy) find_stale(st.dir, out, stale);
+    if (rc == EXIT_OK) rc = check_stale(out, stale);
     rc = stage_finish(&st, rc);
     if (rc == EXIT_OK) rc = remove_stale(out, stale, &say);
     if (rc == EXIT_OK && say.buf) fputs(say.buf, stdout);

@@ -374,6 +374,22 @@ int stage_finish(struct stage *s, int rc)
     return rc;
 }
 
+int io_removable(const char *flag, const char *path, const char *what)
+{
+    struct stat st;
+    if (lstat(path, &st) != 0) return EXIT_OK; /* nothing there to remove */
+    if (!S_ISREG(st.st_mode))
+        return runtime_error("%s: %s (%s) is %s; mfrec removes only regular files", flag, path, what,
+                             kind_of(st.st_mode));
+    if (is_input(&st))
+        return runtime_error("%s: %s (%s) would be removed, but it is one of this run's inputs", flag, path,
+                             what);
+    if (locked_file(path))
+        return runtime_error("%s: %s (%s) cannot be removed: %s (an immutable or append-only file)", flag,
+                             path, what, strerror(EPERM));
+    return EXIT_OK;
+}
+
 bool io_same_file(const char *a, const char *b)
 {
     struct stat sa, sb;

@@ -442,6 +442,42 @@ static void test_resume_accepts_restated_options(void **state)
     free(log);
 }
 
+/* A preset beside --resume restates the configuration; its --epochs is
+ * the preset's default, not a given --epochs: the run keeps the
+ * checkpoint's count (the model equals the uninterrupted run's), and only
+ * an explicit --epochs extends it. */
+static void test_resume_with_preset_keeps_epochs(void **state)
+{
+    (void)state;
+    char *ck = tu_path(g_dir, "ck5"), *full = tu_path(g_dir, "full5.mfr"), *res = tu_path(g_dir, "res5.mfr");
+    char *six = tu_path(g_dir, "six5.mfr"), *log = tu_path(g_dir, "log");
+    const char *make[] = {"--data", g_data, "--preset", "accurate", "--epochs", "4", "--checkpoint", ck,
+                          "--checkpoint-every", "2", "--out", full, "--quiet", NULL};
+    assert_int_equal(train_plain(make), 0);
+    const char *again[] = {"--resume", ck, "--preset", "accurate", "--out", res, NULL};
+    assert_int_equal(train_plain(again), 0);
+    char *text = tu_read_file(log, NULL);
+    tu_expect_in(text, "after epoch 4 of 4\n");
+    free(text);
+    size_t n_full, n_res;
+    char *a = tu_read_file(full, &n_full), *b = tu_read_file(res, &n_res);
+    assert_int_equal(n_full, n_res);
+    assert_memory_equal(a, b, n_full);
+    free(b);
+    const char *longer[] = {"--resume", ck, "--preset", "accurate", "--epochs", "6", "--out", res, "--quiet", NULL};
+    assert_int_equal(train_plain(longer), 0);
+    const char *straight[] = {"--data", g_data, "--preset", "accurate", "--epochs", "6", "--out", six, "--quiet", NULL};
+    assert_int_equal(train_plain(straight), 0);
+    size_t n_six;
+    char *c = tu_read_file(six, &n_six);
+    b = tu_read_file(res, &n_res);
+    assert_int_equal(n_six, n_res);
+    assert_memory_equal(c, b, n_six);
+    assert_true(n_full != n_six || memcmp(a, c, n_six) != 0); /* six epochs are not four */
+    free(a), free(b), free(c);
+    free(ck), free(full), free(res), free(six), free(log);
+}
+
 static int setup(void **state)
 {
     (void)state;
@@ -471,6 +507,7 @@ int main(void)
         cmocka_unit_test(test_softmax_resume_refusals),
         cmocka_unit_test(test_resume_refuses_differences),
         cmocka_unit_test(test_resume_accepts_restated_options),
+        cmocka_unit_test(test_resume_with_preset_keeps_epochs),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

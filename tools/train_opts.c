@@ -196,10 +196,14 @@ static void apply_preset(const struct preset *chosen, struct train_opts *o)
     int n = 0;
     while (chosen->args[n]) n++;
     struct args a = {.argc = n, .argv = (char **)chosen->args, .pos = 0};
+    const bool epochs_given = o->epochs_given;
     while (next_flag(&a)) {
         int r = train_opts_flag(&a, o);
         MFR_CLI_ASSERT(r == 1); /* presets hold valid training flags only */
     }
+    /* A preset's --epochs is a default, not the user's: --resume keeps
+     * the checkpoint's count unless --epochs itself is given. */
+    o->epochs_given = epochs_given;
 }
 
 int train_opts_preset(int argc, char **argv, struct train_opts *o)

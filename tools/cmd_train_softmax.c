@@ -140,6 +140,9 @@ static int check_opts(struct sm_opts *o)
     if (o->preset && strcmp(o->preset, "softmax") != 0)
         return usage_error("--preset %s does not apply to --kind softmax (its preset: softmax)",
                            o->preset);
+    if (o->plot && o->epochs == 0) /* refused before anything is written */
+        return usage_error("--plot draws the logged epochs, and --epochs 0 trains none (it saves "
+                           "the initial weights)");
     mfr_softmax_config *c = &o->cfg;
     if (o->hidden && !parse_hidden("--hidden", o->hidden, c)) return EXIT_USAGE;
     if (o->features && !parse_features("--features", o->features, c)) return EXIT_USAGE;
@@ -401,8 +404,11 @@ static int train_finish(struct sm_run *r)
     mfr_error err = {0};
     int rc = ranking(r);
     if (rc != EXIT_OK) return rc;
-    printf("final loss %.6f after %lld epochs (%.2f s)\n", mfr_softmax_trainer_last_loss(r->tr),
-           (long long)o->epochs, now_seconds() - r->t_start);
+    if (o->epochs == 0)
+        printf("no epochs: the initial weights (%.2f s)\n", now_seconds() - r->t_start);
+    else
+        printf("final loss %.6f after %lld epochs (%.2f s)\n", mfr_softmax_trainer_last_loss(r->tr),
+               (long long)o->epochs, now_seconds() - r->t_start);
     if (r->has_test)
         printf("test ranking @%d over %lld users: precision %.4f recall %.4f NDCG %.4f "
                "(popularity: %.4f %.4f %.4f)\n",

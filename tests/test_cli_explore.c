@@ -191,6 +191,32 @@ static void test_stats_text_and_json(void **state)
     tu_expect_in(g_err, "missing");
 }
 
+/* Histogram bins hold the values on their lower edge, as the printed
+ * edges [a, b) say: movie means of exactly 1.4, 2.4, 2.8 and 3.8 (sums
+ * over 5 ratings) fall on 0.2-wide edges between the extremes 1 and 5,
+ * and each one's bin is the one that edge opens (the rounded division put
+ * them one bin lower). */
+static void test_stats_histogram_edges(void **state)
+{
+    (void)state;
+    /* movie: its ratings (one user each) */
+    static const int movie_ratings[][6] = {{1, 1},          {2, 5},          {3, 2, 2, 3, 3, 2},
+                                           {4, 1, 1, 1, 2, 2}, {5, 3, 3, 3, 3, 2}, {6, 4, 4, 4, 4, 3}};
+    char text[1024];
+    size_t len = 0;
+    int user = 1;
+    for (int m = 0; m < 6; m++)
+        for (int x = 1; x < 6 && movie_ratings[m][x]; x++)
+            len += (size_t)snprintf(text + len, sizeof text - len, "%d,%d,%d\n", user++, movie_ratings[m][0],
+                                    movie_ratings[m][x]);
+    tu_write_file(g_dir, "edges.csv", text, len);
+    assert_int_equal(run("stats --data '%s/edges.csv' --format delimited:comma:noheader --json --bins 20", g_dir), 0);
+    const char *h = strstr(g_out, "\"mean_rating_per_movie\"");
+    assert_non_null(h);
+    tu_expect_in(h, "\"edges\":[1,1.2,1.4,1.6,1.8,2,2.2,2.4,2.6,2.8,3,3.2,3.4,3.6,3.8,4,4.2,4.4,4.6,4.8,5]");
+    tu_expect_in(h, "\"counts\":[1,0,1,0,0,0,0,1,0,1,0,0,0,0,1,0,0,0,0,1]");
+}
+
 /* A tiny dataset with Latin-1 titles (converted to UTF-8 by the loader) of
  * different byte and code point lengths: the columns after the titles must
  * line up by code points. */
@@ -763,6 +789,7 @@ int main(void)
         cmocka_unit_test(test_usage_errors),
         cmocka_unit_test(test_stats_text_and_json),
         cmocka_unit_test(test_stats_aligns_utf8_titles),
+        cmocka_unit_test(test_stats_histogram_edges),
         cmocka_unit_test(test_plots),
         cmocka_unit_test(test_project_text_and_coordinates),
         cmocka_unit_test(test_project_min_ratings_counts_training_ratings),

@@ -10,6 +10,7 @@
  */
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
+#include <float.h>
 #include <math.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -323,12 +324,20 @@ int64_t hist_bins(int64_t n, const double *values, int n_bins, double *edges, in
     double width = (hi - lo) / n_bins;
     for (int b = 0; b <= n_bins; b++) edges[b] = b == n_bins ? hi : lo + width * b;
     for (int b = 0; b < n_bins; b++) counts[b] = 0;
+    /* A value on an edge belongs to the bin that edge opens, as the
+     * printed edges say ([2.2, 2.4) then [2.4, 2.6)). The division and the
+     * edges round (a mean of exactly 2.4 gave (2.4 - 1) / 0.2 = 6.99...),
+     * so a value within a few ulps of an edge counts as on it. */
+    const double tol = 16 * DBL_EPSILON * fmax(fmax(fabs(lo), fabs(hi)), width);
     int64_t counted = 0;
     for (int64_t r = 0; r < n; r++) {
-        if (!isfinite(values[r])) continue;
-        int64_t b = (int64_t)((values[r] - lo) / width);
+        const double v = values[r];
+        if (!isfinite(v)) continue;
+        int64_t b = (int64_t)((v - lo) / width);
         if (b >= n_bins) b = n_bins - 1;
         if (b < 0) b = 0;
+        while (b + 1 < n_bins && v >= edges[b + 1] - tol) b++;
+        while (b > 0 && v < edges[b] - tol) b--;
         counts[b]++;
         counted++;
     }

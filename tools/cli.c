@@ -703,3 +703,31 @@ bool cli_start(struct command_spec *c, int argc, char **argv, int *rc)
 #endif
     return *rc == EXIT_OK;
 }
+
+int cli_check_omp_env(void)
+{
+    const char *v = getenv("OMP_NUM_THREADS");
+    if (!v) return EXIT_OK;
+    const char *p = v;
+    long first = -1;
+    bool ok = true;
+    for (;;) {
+        while (*p == ' ' || *p == '\t') p++;
+        if (*p < '0' || *p > '9') {
+            ok = false;
+            break;
+        }
+        long n = 0; /* stops growing past the limit: no overflow */
+        for (; *p >= '0' && *p <= '9'; p++) n = n > CLI_THREADS_MAX ? n : n * 10 + (*p - '0');
+        if (n < 1) ok = false;
+        if (first < 0) first = n;
+        while (*p == ' ' || *p == '\t') p++;
+        if (!ok || *p != ',') break;
+        p++;
+    }
+    if (!ok || *p)
+        return usage_error("OMP_NUM_THREADS='%s' is not a list of positive thread counts (such as 2 or 4,2)", v);
+    if (first > CLI_THREADS_MAX)
+        return usage_error("OMP_NUM_THREADS=%s: at most %d threads (the limit of --threads)", v, CLI_THREADS_MAX);
+    return EXIT_OK;
+}

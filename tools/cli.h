@@ -14,6 +14,15 @@
 
 #include "mfrec.h"
 
+/* The most threads any command takes, from --threads or OMP_NUM_THREADS
+ * (the configuration's n_threads limit). */
+#define CLI_THREADS_MAX 1024
+
+/* EXIT_OK, or a usage error when OMP_NUM_THREADS is set but is not a list
+ * of positive integers whose first is at most CLI_THREADS_MAX (libgomp
+ * would crash, stop, or ignore it with a warning). */
+int cli_check_omp_env(void);
+
 /* EXIT_INTERRUPTED: `mfrec train` stopped by SIGINT/SIGTERM after finishing
  * an epoch (docs/CHECKPOINTS.md). */
 enum { EXIT_OK = 0, EXIT_RUNTIME = 1, EXIT_USAGE = 2, EXIT_INTERRUPTED = 3 };

@@ -346,7 +346,7 @@ static bool parse_recommend_flags(int argc, char **argv, struct recommend_opts *
                  "--include-rated, else empty; JSON lines with --json),\n"
                  "written atomically"},
         {.name = "--threads", .value = "N", .kind = FLAG_I32, .dst = &o->threads, .lo = 1,
-         .hi = 4096,
+         .hi = CLI_THREADS_MAX,
          .help = "threads for --all-users (default $OMP_NUM_THREADS,\n"
                  "else all cores; never changes the output)"},
         LIST_FLAG_ROWS(&o->list),

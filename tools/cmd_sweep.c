@@ -202,7 +202,7 @@ static bool parse_list(const char *flag, const char *s, int32_t lo, int32_t hi, 
 
 static bool parse_threads(const char *flag, const char *v, void *dst)
 {
-    return parse_list(flag, v, 1, 1024, false, NULL, 0, NULL, dst);
+    return parse_list(flag, v, 1, CLI_THREADS_MAX, false, NULL, 0, NULL, dst);
 }
 
 static bool parse_dims(const char *flag, const char *v, void *dst)

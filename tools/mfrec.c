@@ -148,7 +148,10 @@ static int run_command(int argc, char **argv)
         return EXIT_OK;
     }
     for (size_t c = 0; c < sizeof commands / sizeof *commands; c++)
-        if (!strcmp(cmd, commands[c].name)) return commands[c].run(argc - 2, argv + 2);
+        if (!strcmp(cmd, commands[c].name)) {
+            int rc = cli_check_omp_env(); /* the default of every --threads */
+            return rc != EXIT_OK ? rc : commands[c].run(argc - 2, argv + 2);
+        }
     return usage_error("unknown command '%s'", cmd);
 }
 

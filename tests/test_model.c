@@ -429,6 +429,37 @@ static float lane_dot(const float *a, const float *b, int32_t k_pad)
     return ((acc[0] + acc[4]) + (acc[2] + acc[6])) + ((acc[1] + acc[5]) + (acc[3] + acc[7]));
 }
 
+/* mfr_eval_chunk_sums is its definition bit for bit (eight lanes, x in
+ * lane x % 8, each lane's square then add, fabs; the lanes as a fixed
+ * tree), for every length 0..40 (the tails), with infinities, -0.0,
+ * tiny and huge values; and a change of lane order would show. */
+static void test_chunk_sums_definition(void **state)
+{
+    (void)state;
+    double e[40];
+    for (int x = 0; x < 40; x++)
+        e[x] = (x % 7 == 3) ? -0.0 : (x % 11 == 5) ? 1e300 : (x % 13 == 8) ? -1e-300 : (x - 17.25) / 3.0;
+    for (int with_inf = 0; with_inf < 2; with_inf++) {
+        if (with_inf) e[21] = -INFINITY;
+        for (int64_t n = 0; n <= 40; n++) {
+            double s[8] = {0}, a[8] = {0};
+            for (int64_t x = 0; x < n; x++) s[x % 8] += e[x] * e[x], a[x % 8] += fabs(e[x]);
+            const double want_sq = ((s[0] + s[4]) + (s[2] + s[6])) + ((s[1] + s[5]) + (s[3] + s[7]));
+            const double want_ab = ((a[0] + a[4]) + (a[2] + a[6])) + ((a[1] + a[5]) + (a[3] + a[7]));
+            double sq = 0.0, ab = 0.0;
+            mfr_eval_chunk_sums(e, n, &sq, &ab);
+            assert_memory_equal(&sq, &want_sq, sizeof sq);
+            assert_memory_equal(&ab, &want_ab, sizeof ab);
+        }
+    }
+    /* the lane order matters for these values: a sequential sum differs */
+    double seq = 0.0, sq = 0.0, ab = 0.0;
+    const double f[16] = {1e16, 1, -1e16, 1, 3, 1e-3, 7, 5, 1e8, 2, 1, 1, 1, 1, 1, 1};
+    for (int x = 0; x < 16; x++) seq += fabs(f[x]);
+    mfr_eval_chunk_sums(f, 16, &sq, &ab);
+    assert_true(seq != ab);
+}
+
 /* The parallel evaluation gives, for 1, 2, 3 and 7 threads, exactly the
  * bits of the plain loop of its definition (float dot product in lane
  * order, double error; sums in chunks of 4096 ratings, eight lanes a
@@ -1452,6 +1483,7 @@ int main(void)
         cmocka_unit_test(test_accessors_null),
         cmocka_unit_test(test_predict_and_vectors),
         cmocka_unit_test(test_evaluate),
+        cmocka_unit_test(test_chunk_sums_definition),
         cmocka_unit_test(test_evaluate_same_bits_any_threads),
         cmocka_unit_test(test_checksum),
         cmocka_unit_test(test_check_dataset),

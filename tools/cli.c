@@ -704,15 +704,27 @@ bool cli_start(struct command_spec *c, int argc, char **argv, int *rc)
     return *rc == EXIT_OK;
 }
 
+/* v for a message: at most 40 bytes, control bytes as '?'. */
+static const char *shown_env(const char *v, char buf[48])
+{
+    size_t k = 0;
+    for (; v[k] && k < 40; k++) buf[k] = iscntrl((unsigned char)v[k]) ? '?' : v[k];
+    strcpy(buf + k, v[k] ? "..." : "");
+    return buf;
+}
+
 int cli_check_omp_env(void)
 {
     const char *v = getenv("OMP_NUM_THREADS");
     if (!v) return EXIT_OK;
     const char *p = v;
+    while (isspace((unsigned char)*p)) p++;
+    if (!*p) return EXIT_OK; /* empty: libgomp warns and takes the cores, as if unset */
     long first = -1;
     bool ok = true;
-    for (;;) {
-        while (*p == ' ' || *p == '\t') p++;
+    for (;;) { /* libgomp's syntax: [+]digits, blanks around, commas between */
+        while (isspace((unsigned char)*p)) p++;
+        if (*p == '+') p++;
         if (*p < '0' || *p > '9') {
             ok = false;
             break;
@@ -721,13 +733,16 @@ int cli_check_omp_env(void)
         for (; *p >= '0' && *p <= '9'; p++) n = n > CLI_THREADS_MAX ? n : n * 10 + (*p - '0');
         if (n < 1) ok = false;
         if (first < 0) first = n;
-        while (*p == ' ' || *p == '\t') p++;
+        while (isspace((unsigned char)*p)) p++;
         if (!ok || *p != ',') break;
         p++;
     }
+    char shown[48];
     if (!ok || *p)
-        return usage_error("OMP_NUM_THREADS='%s' is not a list of positive thread counts (such as 2 or 4,2)", v);
+        return usage_error("OMP_NUM_THREADS='%s' is not a list of positive thread counts (such as 2 or 4,2)",
+                           shown_env(v, shown));
     if (first > CLI_THREADS_MAX)
-        return usage_error("OMP_NUM_THREADS=%s: at most %d threads (the limit of --threads)", v, CLI_THREADS_MAX);
+        return usage_error("OMP_NUM_THREADS=%s: at most %d threads (the limit of --threads)", shown_env(v, shown),
+                           CLI_THREADS_MAX);
     return EXIT_OK;
 }

@@ -218,10 +218,11 @@ void io_reset(void);
 int io_output(const char *flag, const char *path);
 /* True when a and b name the same existing file. */
 bool io_same_file(const char *a, const char *b);
-/* Whether a command may remove path (described as `what` in the message):
- * nothing there, or a regular file that is none of the run's inputs and
- * not immutable; otherwise an error naming flag (EXIT_RUNTIME). */
-int io_removable(const char *flag, const char *path, const char *what);
+/* Whether a command may remove path, by io_output's rules for a file it
+ * replaces: nothing there, or a regular file that is none of the run's
+ * inputs and not immutable; otherwise an error naming flag and path
+ * followed by `why` (" (the reason)", or ""). */
+int io_removable(const char *flag, const char *path, const char *why);
 int io_output_dir(const char *flag, const char *dir);
 /* fopen(path, "r") for an input named by flag, which must be a regular
  * file (a FIFO or device is refused without blocking); NULL after a

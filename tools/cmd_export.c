@@ -133,7 +133,9 @@ static int check_stale(const char *out, const bool *stale)
         if (!stale[k]) continue;
         char path[4096];
         snprintf(path, sizeof path, "%s/%s", out, npy_optional[k]);
-        int rc = io_removable("--out", path, "an earlier export's array, which this model does not have");
+        char why[64];
+        snprintf(why, sizeof why, " (to be removed: this model has no %s)", npy_optional[k]);
+        int rc = io_removable("--out", path, why);
         if (rc != EXIT_OK) return rc;
     }
     return EXIT_OK;

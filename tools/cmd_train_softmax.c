@@ -141,8 +141,7 @@ static int check_opts(struct sm_opts *o)
         return usage_error("--preset %s does not apply to --kind softmax (its preset: softmax)",
                            o->preset);
     if (o->plot && o->epochs == 0) /* refused before anything is written */
-        return usage_error("--plot draws the logged epochs, and --epochs 0 trains none (it saves "
-                           "the initial weights)");
+        return usage_error("--plot needs at least one epoch (--epochs 0 only saves the initial weights)");
     mfr_softmax_config *c = &o->cfg;
     if (o->hidden && !parse_hidden("--hidden", o->hidden, c)) return EXIT_USAGE;
     if (o->features && !parse_features("--features", o->features, c)) return EXIT_USAGE;

@@ -162,6 +162,8 @@ static bool locked_file(const char *path)
     return locked;
 }
 
+static int check_existing(const char *flag, const char *path, const char *verb, const char *why);
+
 /* The checks of one output file, except the uniqueness among outputs;
  * fills *dir_id. */
 static int check_output_file(const char *flag, const char *path, struct file_id *dir_id)
@@ -188,16 +190,25 @@ static int check_output_file(const char *flag, const char *path, struct file_id 
     if (rc == EXIT_OK) *dir_id = (struct file_id){st.st_dev, st.st_ino};
     free(dir);
     if (rc != EXIT_OK) return rc;
-    if (lstat(path, &st) != 0) return EXIT_OK; /* a new file */
+    return check_existing(flag, path, "replace", "");
+}
+
+/* What a command may do to an existing path (replace or remove it, `verb`;
+ * `why`: "" or a parenthesized reason after the path): nothing there, or
+ * a regular file that is none of the run's inputs and not immutable. */
+static int check_existing(const char *flag, const char *path, const char *verb, const char *why)
+{
+    struct stat st;
+    if (lstat(path, &st) != 0) return EXIT_OK; /* a new file, or nothing to remove */
     if (!S_ISREG(st.st_mode))
-        return runtime_error("%s %s is %s; mfrec replaces only regular files", flag, path,
-                             kind_of(st.st_mode));
-    if (is_input(&st)) return runtime_error("%s %s is one of this run's inputs", flag, path);
+        return runtime_error("%s %s%s is %s; mfrec %ss only regular files", flag, path, why, kind_of(st.st_mode),
+                             verb);
+    if (is_input(&st)) return runtime_error("%s %s%s is one of this run's inputs", flag, path, why);
     /* an immutable or append-only file, which the final rename could not
      * replace (a read-only mode does not stop a rename) */
     if (locked_file(path))
-        return runtime_error("%s %s cannot be replaced: %s (an immutable or append-only file)", flag, path,
-                             strerror(EPERM));
+        return runtime_error("%s %s%s cannot be %sd: %s (an immutable or append-only file)", flag, path, why,
+                             verb, strerror(EPERM));
     return EXIT_OK;
 }
 
@@ -374,20 +385,9 @@ int stage_finish(struct stage *s, int rc)
     return rc;
 }
 
-int io_removable(const char *flag, const char *path, const char *what)
+int io_removable(const char *flag, const char *path, const char *why)
 {
-    struct stat st;
-    if (lstat(path, &st) != 0) return EXIT_OK; /* nothing there to remove */
-    if (!S_ISREG(st.st_mode))
-        return runtime_error("%s: %s (%s) is %s; mfrec removes only regular files", flag, path, what,
-                             kind_of(st.st_mode));
-    if (is_input(&st))
-        return runtime_error("%s: %s (%s) would be removed, but it is one of this run's inputs", flag, path,
-                             what);
-    if (locked_file(path))
-        return runtime_error("%s: %s (%s) cannot be removed: %s (an immutable or append-only file)", flag,
-                             path, what, strerror(EPERM));
-    return EXIT_OK;
+    return check_existing(flag, path, "remove", why);
 }
 
 bool io_same_file(const char *a, const char *b)

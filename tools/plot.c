@@ -319,16 +319,19 @@ int64_t hist_bins(int64_t n, const double *values, int n_bins, double *edges, in
     bool whole = true;
     for (int64_t r = 0; r < n && whole; r++)
         if (isfinite(values[r]) && values[r] != floor(values[r])) whole = false;
-    if (whole && hi - lo + 1 >= n_bins && hi - lo < 1e15)
-        hi = lo + ceil((hi - lo + 1) / n_bins) * n_bins;
+    const bool int_edges = whole && hi - lo + 1 >= n_bins && hi - lo < 1e15;
+    if (int_edges) hi = lo + ceil((hi - lo + 1) / n_bins) * n_bins;
     double width = (hi - lo) / n_bins;
     for (int b = 0; b <= n_bins; b++) edges[b] = b == n_bins ? hi : lo + width * b;
     for (int b = 0; b < n_bins; b++) counts[b] = 0;
     /* A value on an edge belongs to the bin that edge opens, as the
      * printed edges say ([2.2, 2.4) then [2.4, 2.6)). The division and the
      * edges round (a mean of exactly 2.4 gave (2.4 - 1) / 0.2 = 6.99...),
-     * so a value within a few ulps of an edge counts as on it. */
-    const double tol = 16 * DBL_EPSILON * fmax(fmax(fabs(lo), fabs(hi)), width);
+     * so a value within a few ulps of an edge counts as on it: also one
+     * truly below it by less than that, far below the printed precision.
+     * Whole-number edges are exact (no tolerance), and the tolerance stays
+     * a small part of a bin however narrow the range. */
+    const double tol = int_edges ? 0.0 : fmin(16 * DBL_EPSILON * fmax(fmax(fabs(lo), fabs(hi)), width), width / 64);
     int64_t counted = 0;
     for (int64_t r = 0; r < n; r++) {
         const double v = values[r];

@@ -473,8 +473,8 @@ static inline __attribute__((always_inline)) void eval_rows_rc(const float *rest
     const size_t kp = (size_t)RC * MFR_LANES;
     for (int64_t x = 0; x < n; x++) {
         const float *pu = U + (size_t)user[x] * kp, *pi = V + (size_t)item[x] * kp;
-        __m256 acc = _mm256_mul_ps(_mm256_load_ps(pu), _mm256_load_ps(pi)); /* = fma(u, v, 0) */
-        for (int c = 1; c < RC; c++)
+        __m256 acc = _mm256_setzero_ps();
+        for (int c = 0; c < RC; c++)
             acc = _mm256_fmadd_ps(_mm256_load_ps(pu + c * MFR_LANES), _mm256_load_ps(pi + c * MFR_LANES), acc);
         e[x] = (double)hsum(acc) - (double)rating[x];
     }

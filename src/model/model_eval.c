@@ -24,10 +24,10 @@
 #define EVAL_THREADS_MIN (16 * MFR_EVAL_SUM_CHUNK) /* fewer: one thread (no fork) */
 
 /* Two lanes of doubles (GCC and Clang vector extensions: SSE2 on x86-64,
- * the target's own vectors or scalar code elsewhere); the loop below is lane for lane the scalar
- * definition (each lane's square, then its add; fabs by clearing the sign
- * bit), written this way because the compiler left that loop scalar, and
- * it was a fifth of an ML-100K evaluation. */
+ * the target's own vectors or scalar code elsewhere). The loop below is
+ * lane for lane the scalar definition (each lane's square, then its add;
+ * fabs by clearing the sign bit), written this way because the compiler
+ * left that loop scalar, and it was a fifth of an ML-100K evaluation. */
 typedef double v2d __attribute__((vector_size(16)));
 typedef uint64_t v2u __attribute__((vector_size(16)));
 

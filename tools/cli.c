@@ -707,9 +707,9 @@ bool cli_start(struct command_spec *c, int argc, char **argv, int *rc)
 /* v for a message: at most 40 bytes, control bytes as '?'. */
 static const char *shown_env(const char *v, char buf[48])
 {
-    size_t k = 0;
-    for (; v[k] && k < 40; k++) buf[k] = iscntrl((unsigned char)v[k]) ? '?' : v[k];
-    strcpy(buf + k, v[k] ? "..." : "");
+    const size_t len = strnlen(v, 41), k = len < 40 ? len : 40;
+    for (size_t x = 0; x < k; x++) buf[x] = iscntrl((unsigned char)v[x]) ? '?' : v[x];
+    strcpy(buf + k, len > 40 ? "..." : "");
     return buf;
 }
 

@@ -899,6 +899,17 @@ static const char *const ml_genre_order[] = {
 };
 #define N_ML_GENRES ((int)(sizeof ml_genre_order / sizeof *ml_genre_order))
 
+int mfr_loader_genre_case_error(mfr_error *err, const char *path, int64_t line, const char *name,
+                                const char *earlier, int64_t earlier_line)
+{
+    char b[40], b2[40], where[40] = "";
+    if (earlier_line > 0) snprintf(where, sizeof where, " on line %" PRId64, earlier_line);
+    return mfr_parse_err(err, path, line,
+                         "genre name '%s' differs only in case from %s'%s'%s (genres are looked up ignoring case)",
+                         mfr_show(name, strlen(name), b), earlier_line > 0 ? "" : "the earlier ",
+                         mfr_show(earlier, strlen(earlier), b2), where);
+}
+
 int mfr_loader_genre_mask(struct mfr_loader *ld, const char *path, int64_t line,
                           struct mfr_field list, enum mfr_encoding enc, uint32_t *mask,
                           mfr_error *err)
@@ -921,12 +932,7 @@ int mfr_loader_genre_mask(struct mfr_loader *ld, const char *path, int64_t line,
         int32_t k = 0;
         while (k < ld->n_genres && strcasecmp(ld->genres[k], name) != 0) k++;
         if (k < ld->n_genres && strcmp(ld->genres[k], name) != 0) {
-            /* two genres `project --genre` (which ignores case) could not tell apart */
-            char b[40], b2[40];
-            rc = mfr_parse_err(err, path, line,
-                               "genre name '%s' differs only in case from the earlier '%s' "
-                               "(genres are looked up ignoring case)",
-                               mfr_show(name, strlen(name), b), mfr_show(ld->genres[k], strlen(ld->genres[k]), b2));
+            rc = mfr_loader_genre_case_error(err, path, line, name, ld->genres[k], 0);
             free(name);
             return rc;
         }

@@ -211,6 +211,13 @@ int mfr_user_fields(const char *path, int64_t line, struct mfr_field age, struct
 int mfr_loader_set_occupations(struct mfr_loader *ld, const char *const *names,
                                mfr_error *err);
 
+/* The error for genre name `name` at path:line that differs only in case
+ * from the earlier `earlier` (on line earlier_line of the same file, or
+ * 0: unknown): `project --genre` looks genres up ignoring case, so the two
+ * could not be told apart. Returns MFR_ERR_PARSE. */
+int mfr_loader_genre_case_error(mfr_error *err, const char *path, int64_t line, const char *name,
+                                const char *earlier, int64_t earlier_line);
+
 /*
  * Genres by name (the .dat and .csv movie files): mfr_loader_genre_mask
  * turns a '|'-separated list into a mask over the names seen so far, in

@@ -89,16 +89,10 @@ static int load_genres(struct mfr_loader *ld, mfr_error *err)
          * the case differs (`project --genre` ignores case). */
         for (int32_t h = 0; h < MFR_MAX_GENRES; h++)
             if (line_of[h] && !strcasecmp(ld->genres[h], ld->genres[g])) {
-                const bool same = !strcmp(ld->genres[h], ld->genres[g]);
-                char b2[40];
-                rc = same ? mfr_parse_err(err, f.path, it.line,
-                                          "duplicate genre name '%s' (first on line %" PRId64 ")",
-                                          mfr_show(ld->genres[g], strlen(ld->genres[g]), b), line_of[h])
-                          : mfr_parse_err(err, f.path, it.line,
-                                          "genre name '%s' differs only in case from '%s' on line %" PRId64
-                                          " (genres are looked up ignoring case)",
-                                          mfr_show(ld->genres[g], strlen(ld->genres[g]), b),
-                                          mfr_show(ld->genres[h], strlen(ld->genres[h]), b2), line_of[h]);
+                rc = strcmp(ld->genres[h], ld->genres[g])
+                         ? mfr_loader_genre_case_error(err, f.path, it.line, ld->genres[g], ld->genres[h], line_of[h])
+                         : mfr_parse_err(err, f.path, it.line, "duplicate genre name '%s' (first on line %" PRId64 ")",
+                                         mfr_show(ld->genres[g], strlen(ld->genres[g]), b), line_of[h]);
                 goto done;
             }
         line_of[g] = it.line;

@@ -1047,8 +1047,9 @@ MFR_API int mfr_model_recommend_vector(const mfr_model *m, const float *user_vec
 
 /**
  * Recommendations for the `count` users first .. first + count - 1 (dense
- * indices), in parallel on `n_threads` OpenMP threads (0: OMP_NUM_THREADS,
- * else the core count): for each user, mfr_model_recommend's list with the
+ * indices), in parallel on `n_threads` OpenMP threads (0: mfr_set_threads's
+ * count on the calling thread, else OMP_NUM_THREADS, else the core count):
+ * for each user, mfr_model_recommend's list with the
  * items of `exclude_items` (n_items flags, may be NULL) and the user's own
  * items in `rated` (ratings with dense indices, e.g. the training ratings;
  * may be NULL) left out. User r's list (r = user - first) is written to
@@ -1212,8 +1213,8 @@ typedef struct mfr_ease mfr_ease;
 /**
  * Fits EASE to `train` (indices inside n_users x n_items, else
  * MFR_ERR_MISMATCH) with ridge strength lambda > 0 (MFR_ERR_INVALID
- * otherwise). n_threads 0: OMP_NUM_THREADS or the core count; it never
- * changes the result. O(n_items³) time, 2 n_items² doubles of memory
+ * otherwise). n_threads 0: mfr_set_threads's count on the calling thread,
+ * else OMP_NUM_THREADS or the core count; it never changes the result. O(n_items³) time, 2 n_items² doubles of memory
  * (MFR_ERR_NOMEM, MFR_ERR_TOO_LARGE). MFR_ERR_DATA if the Gram matrix is
  * numerically not positive definite.
  */

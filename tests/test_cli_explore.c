@@ -8,6 +8,7 @@
  */
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <math.h>
@@ -135,6 +136,54 @@ static void test_usage_errors(void **state)
     char *x = tu_path(g_dir, "x");
     assert_false(tu_exists(x));
     free(x);
+}
+
+/* Every command that reads data takes --threads (its load and split run in
+ * parallel; recommend's --all-users and eval's EASE too): the same output
+ * for 1 and 3 threads, 0 refused, listed in --help. Whether the count is
+ * kept is test_setup_threads' (library) part. */
+static void test_every_data_command_takes_threads(void **state)
+{
+    (void)state;
+    char cmds[7][512];
+    char *held_out = tu_path(g_dir, "thr1/test.data"); /* the split's, written first */
+    snprintf(cmds[0], sizeof cmds[0], "split --data '%s' --split random:0.2", g_data);
+    snprintf(cmds[1], sizeof cmds[1], "stats --data '%s'", g_data);
+    snprintf(cmds[2], sizeof cmds[2], "project --model '%s' --data '%s'", g_model, g_data);
+    snprintf(cmds[3], sizeof cmds[3], "similar --model '%s' --data '%s' --movie '#3'", g_model, g_data);
+    snprintf(cmds[4], sizeof cmds[4], "norms --model '%s' --data '%s'", g_model, g_data);
+    snprintf(cmds[5], sizeof cmds[5], "recommend --model '%s' --data '%s' --user 5", g_model, g_data);
+    snprintf(cmds[6], sizeof cmds[6], "eval --model '%s' --data '%s' --test '%s' --baseline ease", g_model,
+             g_data, held_out);
+    for (int c = 0; c < 7; c++) {
+        char name[32];
+        snprintf(name, sizeof name, "%.*s", (int)strcspn(cmds[c], " "), cmds[c]);
+        assert_int_equal(run("%s --help", name), 0);
+        tu_expect_in(g_out, "--threads N");
+        const bool split = c == 0;
+        char *out[2];
+        for (int t = 0; t < 2; t++) {
+            char *dir = tu_path(g_dir, t ? "thr3" : "thr1");
+            int rc = split ? run("%s --threads %d --out '%s'", cmds[c], t ? 3 : 1, dir)
+                           : run("%s --threads %d", cmds[c], t ? 3 : 1);
+            if (rc != 0) fail_msg("%s --threads %d: exit %d\n%s", cmds[c], t ? 3 : 1, rc, g_err);
+            if (split) {
+                char *f = tu_path(dir, "train.data");
+                size_t n;
+                out[t] = tu_read_file(f, &n);
+                free(f);
+                assert_non_null(out[t]);
+            } else {
+                out[t] = strdup(g_out);
+            }
+            free(dir);
+        }
+        if (strcmp(out[0], out[1]) != 0) fail_msg("%s: another output with 3 threads", cmds[c]);
+        free(out[0]), free(out[1]);
+        assert_int_equal(run("%s --threads 0", cmds[c]), 2);
+        tu_expect_in(g_err, "--threads must be an integer in 1..1024, got '0'");
+    }
+    free(held_out);
 }
 
 static void test_stats_text_and_json(void **state)
@@ -787,6 +836,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_usage_errors),
+        cmocka_unit_test(test_every_data_command_takes_threads),
         cmocka_unit_test(test_stats_text_and_json),
         cmocka_unit_test(test_stats_aligns_utf8_titles),
         cmocka_unit_test(test_stats_histogram_edges),

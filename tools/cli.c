@@ -405,6 +405,17 @@ static const struct flag_spec data_flags[] = {
 };
 enum { DATA_FLAGS_WIDTH = 20 };
 
+/* --threads of the commands whose only parallel work is the library's
+ * setup (loading the data, the split): command_spec.threads_flag. */
+static int32_t g_setup_threads_flag;
+static const struct flag_spec threads_flag[] = {
+    {.name = "--threads", .value = "N", .kind = FLAG_I32, .dst = &g_setup_threads_flag, .lo = 1,
+     .hi = CLI_THREADS_MAX,
+     .help = "threads for loading the data (the dataset cache's\n"
+             "checks, the split; default $OMP_NUM_THREADS, else all\n"
+             "cores; never changes the output)"},
+};
+
 const mfr_load_options *data_load_options(void) { return load_opts(); }
 
 void data_set_memory_budget(uint64_t bytes) { load_opts()->max_memory = bytes; }
@@ -622,6 +633,7 @@ static int parse_arg(struct command_spec *c, struct args *a)
 {
     const struct flag_spec *f = find_flag(c->flags, c->n_flags, a->flag);
     if (!f && c->data_flags) f = find_flag(data_flags, sizeof data_flags / sizeof *data_flags, a->flag);
+    if (!f && c->threads_flag) f = find_flag(threads_flag, 1, a->flag);
     if (f) return apply_flag(a, f) ? EXIT_OK : EXIT_USAGE;
     if (c->train) {
         const char *as_written = a->argv[a->pos - 1];
@@ -673,6 +685,7 @@ static void print_command_help(const struct command_spec *c)
 {
     fputs(c->help, stdout);
     print_flag_help(stdout, c->flags, c->n_flags, c->help_width);
+    if (c->threads_flag) print_flag_help(stdout, threads_flag, 1, c->help_width);
     if (c->help_end) fputs(c->help_end, stdout);
     if (c->data_flags) {
         fputs("\nDataset format (every command that reads --data):\n", stdout);
@@ -686,6 +699,7 @@ bool cli_start(struct command_spec *c, int argc, char **argv, int *rc)
     g_cmd = c->name;
     io_reset();
     g_format_given = false;
+    g_setup_threads_flag = 0;
     for (int i = 0; i < argc; i++) {
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
             print_command_help(c);
@@ -696,6 +710,7 @@ bool cli_start(struct command_spec *c, int argc, char **argv, int *rc)
     *rc = c->train ? train_opts_preset(argc, argv, c->train) : EXIT_OK;
     struct args a = {.argc = argc, .argv = argv, .pos = 0};
     while (*rc == EXIT_OK && next_flag(&a)) *rc = parse_arg(c, &a);
+    if (*rc == EXIT_OK && g_setup_threads_flag > 0) mfr_set_threads(g_setup_threads_flag);
 #ifdef MFR_CLI_PARSE_ONLY
     /* fuzz/fuzz_cli.c: the flags are parsed, the command never runs (it
      * could write wherever a mutated --out points). */

@@ -134,6 +134,8 @@ struct command_spec {
     const struct flag_spec *flags;
     size_t n_flags;
     bool data_flags;        /* also the dataset flags (--format, --data-cache) */
+    bool threads_flag;      /* also --threads N: mfr_set_threads for the command's
+                             * parallel setup work (a command without its own) */
     struct train_opts *train; /* non-NULL: also the training flags (train_opts_flag) */
     /* A non-flag argument: EXIT_OK, or a printed usage error. NULL: every
      * such argument is "unexpected". */

@@ -46,7 +46,7 @@ int cmd_split(int argc, char **argv)
     };
     struct command_spec cmd = {.name = "mfrec split", .help = split_help, .help_width = 13,
                                .flags = flags, .n_flags = sizeof flags / sizeof *flags,
-                               .data_flags = true};
+                               .data_flags = true, .threads_flag = true};
     int rc;
     if (!cli_start(&cmd, argc, argv, &rc)) return rc;
     if (!out) return usage_error("--out is required");

@@ -289,7 +289,7 @@ int cmd_export(int argc, char **argv)
     };
     struct command_spec cmd = {.name = "mfrec export", .help = export_help,
                                .help_end = export_help_end, .help_width = 15, .flags = flags,
-                               .n_flags = sizeof flags / sizeof *flags, .data_flags = true,
+                               .n_flags = sizeof flags / sizeof *flags, .data_flags = true, .threads_flag = true,
                                .positional = out_positional, .ctx = &out};
     int rc;
     g_cmd = cmd.name;

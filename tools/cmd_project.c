@@ -398,7 +398,7 @@ static bool parse_project_flags(int argc, char **argv, struct project_opts *o, i
     };
     struct command_spec cmd = {.name = "mfrec project", .help = project_help,
                                .help_end = project_help_end, .help_width = 15, .flags = flags,
-                               .n_flags = sizeof flags / sizeof *flags, .data_flags = true};
+                               .n_flags = sizeof flags / sizeof *flags, .data_flags = true, .threads_flag = true};
     if (!cli_start(&cmd, argc, argv, rc)) return false;
     if (!o->model_path) *rc = usage_error("--model is required");
     else if (strcmp(o->method, "pca") && strcmp(o->method, "tsne"))

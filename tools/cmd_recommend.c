@@ -347,8 +347,9 @@ static bool parse_recommend_flags(int argc, char **argv, struct recommend_opts *
                  "written atomically"},
         {.name = "--threads", .value = "N", .kind = FLAG_I32, .dst = &o->threads, .lo = 1,
          .hi = CLI_THREADS_MAX,
-         .help = "threads for --all-users (default $OMP_NUM_THREADS,\n"
-                 "else all cores; never changes the output)"},
+         .help = "threads for loading the data and for --all-users\n"
+                 "(default $OMP_NUM_THREADS, else all cores; never\n"
+                 "changes the output)"},
         LIST_FLAG_ROWS(&o->list),
         LIST_MEASURE_ROW(&o->list),
     };
@@ -357,6 +358,7 @@ static bool parse_recommend_flags(int argc, char **argv, struct recommend_opts *
                                .n_flags = sizeof flags / sizeof *flags, .data_flags = true};
     if (!cli_start(&cmd, argc, argv, rc)) return false;
     *rc = check_recommend_flags(o);
+    if (*rc == EXIT_OK && o->threads > 0) mfr_set_threads(o->threads); /* the load and split too */
     return *rc == EXIT_OK;
 }
 

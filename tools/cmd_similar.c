@@ -90,7 +90,7 @@ int cmd_similar(int argc, char **argv)
     };
     struct command_spec cmd = {.name = "mfrec similar", .help = similar_help,
                                .help_end = similar_help_end, .help_width = 17, .flags = flags,
-                               .n_flags = sizeof flags / sizeof *flags, .data_flags = true};
+                               .n_flags = sizeof flags / sizeof *flags, .data_flags = true, .threads_flag = true};
     int rc;
     if (!cli_start(&cmd, argc, argv, &rc)) return rc;
     if (!model_path) return usage_error("--model is required");
@@ -338,7 +338,7 @@ int cmd_norms(int argc, char **argv)
     };
     struct command_spec cmd = {.name = "mfrec norms", .help = norms_help,
                                .help_end = norms_help_end, .help_width = 17, .flags = flags,
-                               .n_flags = sizeof flags / sizeof *flags, .data_flags = true};
+                               .n_flags = sizeof flags / sizeof *flags, .data_flags = true, .threads_flag = true};
     int rc;
     if (!cli_start(&cmd, argc, argv, &rc)) return rc;
     if (!o.model_path) return usage_error("--model is required");

@@ -616,7 +616,7 @@ int cmd_stats(int argc, char **argv)
     };
     struct command_spec cmd = {.name = "mfrec stats", .help = stats_help,
                                .help_end = stats_help_end, .help_width = 18, .flags = flags,
-                               .n_flags = sizeof flags / sizeof *flags, .data_flags = true};
+                               .n_flags = sizeof flags / sizeof *flags, .data_flags = true, .threads_flag = true};
     int rc;
     if (!cli_start(&cmd, argc, argv, &rc)) return rc;
     static const char *const charts[] = {"ratings_per_user", "mean_rating_per_user",

@@ -89,7 +89,7 @@ int mfr_model_recommend_users(const mfr_model *m, int32_t first, int32_t count, 
     if ((rc = range_csr_build(rated, first, count, &c, err)) != MFR_OK) goto done;
     const int32_t width = n_top < m->n_items ? n_top : m->n_items;
     const int32_t n_items = m->n_items;
-    int threads = n_threads > 0 ? n_threads : omp_get_max_threads();
+    int threads = n_threads > 0 ? n_threads : mfr_setup_threads();
     int failed = 0;
     mfr_error first_err = {0};
 #pragma omp parallel num_threads(threads)

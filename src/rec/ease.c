@@ -312,7 +312,7 @@ static int ease_fit(const mfr_ratings *train, int32_t n_users, int32_t n_items, 
     if (!mfr_mul_size((size_t)n_items, (size_t)n_items, &nn) ||
         !mfr_mul_size(nn, sizeof(double), &nn))
         return mfr_seterr(err, MFR_ERR_TOO_LARGE, "EASE: %d items are too many", (int)n_items);
-    int threads = n_threads > 0 ? n_threads : omp_get_max_threads();
+    int threads = n_threads > 0 ? n_threads : mfr_setup_threads();
     struct ease_csr c = {0};
     mfr_ease *e = mfr_calloc(1, sizeof *e);
     double *M = mfr_malloc(nn), *diag = mfr_malloc((size_t)n_items * sizeof *diag);

@@ -495,6 +495,43 @@ static void test_synth_rejects_bad_options(void **state)
     tu_expect_in(g_err, "--out is required");
 }
 
+/* synth rewrites its own output, never a dataset it did not write, and
+ * never leaves another dataset's files beside new ones. */
+static void test_synth_never_replaces_a_real_dataset(void **state)
+{
+    (void)state;
+    char *real = tu_path(g_dir, "real"), *udata = tu_path(real, "u.data");
+    const char rating[] = "1\t1\t5\t881250949\n";
+    assert_int_equal(run("synth --users 5 --items 4 --ratings 20 --out '%s'", real), 0);
+    char *planted = tu_path(real, "planted.txt");
+    assert_int_equal(unlink(planted), 0); /* now a dataset synth did not write */
+    tu_write_file(real, "u.data", rating, sizeof rating - 1);
+    assert_int_equal(run("synth --users 5 --items 4 --ratings 20 --out '%s'", real), 1);
+    tu_expect_in(g_err, "/u.data) that synth did not write (no planted.txt of mfrec synth)");
+    size_t n;
+    char *kept = tu_read_file(udata, &n);
+    assert_int_equal(n, sizeof rating - 1);
+    assert_memory_equal(kept, rating, n);
+    free(kept);
+    assert_false(tu_exists(planted));
+
+    /* its own output is rewritten, unless another dataset's files lie beside it */
+    char *own = tu_path(g_dir, "own");
+    assert_int_equal(run("synth --users 5 --items 4 --ratings 20 --out '%s'", own), 0);
+    assert_int_equal(run("synth --users 6 --items 4 --ratings 21 --seed 2 --out '%s'", own), 0);
+    tu_expect_in(g_out, "wrote 21 ratings");
+    tu_write_file(own, "u1.base", rating, sizeof rating - 1);
+    assert_int_equal(run("synth --users 5 --items 4 --ratings 20 --out '%s'", own), 1);
+    tu_expect_in(g_err, "/u1.base, a file of another dataset that synth would leave beside its new files");
+    char *own_data = tu_path(own, "u.data");
+    kept = tu_read_file(own_data, &n);
+    int lines = 0;
+    for (size_t x = 0; x < n; x++) lines += kept[x] == '\n';
+    assert_int_equal(lines, 21); /* the second run's file, untouched */
+    free(kept);
+    free(own_data), free(own), free(planted), free(udata), free(real);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -511,6 +548,7 @@ int main(void)
         cmocka_unit_test(test_delimited_model_finds_its_data),
         cmocka_unit_test(test_progress_bar_only_on_a_terminal),
         cmocka_unit_test(test_synth_rejects_bad_options),
+        cmocka_unit_test(test_synth_never_replaces_a_real_dataset),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

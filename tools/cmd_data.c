@@ -103,7 +103,9 @@ static const char synth_help[] =
     "Writes a synthetic dataset in the ML-100K layout (u.data, u.item, u.user,\n"
     "u.genre, u.occupation): planted rank-K ratings 1..5 with Gaussian noise,\n"
     "Zipf-like item popularity and user activity. The same options always give\n"
-    "the same files.\n"
+    "the same files. DIR is new, empty or an earlier synth output: a dataset\n"
+    "synth did not write (no planted.txt of synth, or other datasets' files\n"
+    "such as u1.base) is never replaced.\n"
     "\n"
     "Before anything is allocated or written, the memory it needs is compared\n"
     "with --max-memory and an upper bound of the bytes it writes with --max-disk\n"
@@ -188,6 +190,45 @@ static int synth_budgets(const mfr_synth_options *o, uint64_t max_disk, const ch
     return EXIT_OK;
 }
 
+/* The directory synth may write into: new, without a dataset, or one that
+ * synth wrote (its planted.txt says so). It never replaces a real
+ * dataset's u.data, nor leaves another dataset's files (folds, other
+ * layouts) beside new ones that they would contradict. */
+static int synth_target_check(const char *out)
+{
+    static const char *const ours[] = {"u.data", "u.item", "u.user", "u.genre", "u.occupation"};
+    static const char *const others[] = {
+        "u1.base", "u1.test", "u2.base", "u2.test", "u3.base", "u3.test", "u4.base", "u4.test",
+        "u5.base", "u5.test", "ua.base", "ua.test", "ub.base", "ub.test", "u.info", "ratings.dat",
+        "movies.dat", "users.dat", "ratings.csv", "movies.csv"};
+    char path[4096];
+    struct stat st;
+    for (size_t f = 0; f < sizeof others / sizeof *others; f++) {
+        snprintf(path, sizeof path, "%s/%s", out, others[f]);
+        if (lstat(path, &st) == 0)
+            return runtime_error("--out %s holds %s, a file of another dataset that synth would "
+                                 "leave beside its new files: choose a new or empty directory",
+                                 out, path);
+    }
+    const char *found = NULL;
+    for (size_t f = 0; f < sizeof ours / sizeof *ours && !found; f++) {
+        snprintf(path, sizeof path, "%s/%s", out, ours[f]);
+        if (lstat(path, &st) == 0) found = ours[f];
+    }
+    if (!found) return EXIT_OK;
+    snprintf(path, sizeof path, "%s/planted.txt", out);
+    static const char mark[] = "# mfrec synth";
+    char head[sizeof mark - 1];
+    FILE *f = fopen(path, "rb");
+    const bool synthetic = f && fread(head, 1, sizeof head, f) == sizeof head && !memcmp(head, mark, sizeof head);
+    if (f) fclose(f);
+    if (!synthetic)
+        return runtime_error("--out %s holds a dataset (%s/%s) that synth did not write (no planted.txt "
+                             "of mfrec synth): it would be replaced; choose a new or empty directory",
+                             out, out, found);
+    return EXIT_OK;
+}
+
 int cmd_synth(int argc, char **argv)
 {
     mfr_synth_options o;
@@ -228,6 +269,7 @@ int cmd_synth(int argc, char **argv)
     if (!cli_start(&cmd, argc, argv, &rc)) return rc;
     if (!out) return usage_error("--out is required");
     if ((rc = io_output_dir("--out", out)) != EXIT_OK) return rc;
+    if ((rc = synth_target_check(out)) != EXIT_OK) return rc;
     if ((rc = synth_budgets(&o, max_disk, out)) != EXIT_OK) return rc;
     mfr_error err = {0};
     double t0 = now_seconds();

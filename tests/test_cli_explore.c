@@ -119,9 +119,17 @@ static void test_usage_errors(void **state)
     tu_expect_in(g_err, "--model is required");
     assert_int_equal(run("project --model '%s' --top -1", g_model), 2);
     tu_expect_in(g_err, "--top");
-    assert_int_equal(run("project --model '%s' --genre Nope", g_model), 2);
-    tu_expect_in(g_err, "no genre named 'Nope'");
-    tu_expect_in(g_err, "'Drama'"); /* the known genres are listed */
+    /* options that would change nothing are refused: the pictures' without
+     * --plot, t-SNE's without --method tsne */
+    assert_int_equal(run("project --model '%s' --genre Drama", g_model), 2);
+    tu_expect_in(g_err, "--genre only changes the pictures: it needs --plot DIR");
+    assert_int_equal(run("project --model '%s' --bins 4 --out '%s/p.tsv'", g_model, g_dir), 2);
+    tu_expect_in(g_err, "--bins only changes the pictures: it needs --plot DIR");
+    for (const char *f = "--perplexity 5\0--iterations 9\0--seed 4\0"; *f; f += strlen(f) + 1) {
+        assert_int_equal(run("project --model '%s' %s", g_model, f), 2);
+        tu_expect_in(g_err, "is t-SNE's: it needs --method tsne");
+    }
+    assert_int_equal(run("project --model '%s' --method pca --seed 4", g_model), 2);
     assert_int_equal(run("export '%s/x'", g_dir), 2);
     tu_expect_in(g_err, "--model is required");
     assert_int_equal(run("export --model '%s'", g_model), 2);
@@ -452,6 +460,9 @@ static void test_plots(void **state)
         assert_null(strstr(g_out, "wrote"));
         tu_expect_in(g_err, "wrote");
 
+        assert_int_equal(run("project --model '%s' --genre Nope --plot '%s'", g_model, pp), 2);
+        tu_expect_in(g_err, "no genre named 'Nope'");
+        tu_expect_in(g_err, "'Drama'"); /* the known genres are listed */
         assert_int_equal(run("project --model '%s' --plot '%s'", g_model, pp), 0);
         tu_expect_in(g_out, "PC1 explains");
         expect_file(pp, "projection.png");

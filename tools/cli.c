@@ -627,6 +627,17 @@ static bool apply_flag(struct args *a, const struct flag_spec *f)
     return false;
 }
 
+/* The rows of the table flags given to the last cli_start (cli_flag_given). */
+static const struct flag_spec *g_given[64];
+static size_t g_n_given;
+
+bool cli_flag_given(const char *name)
+{
+    for (size_t x = 0; x < g_n_given; x++)
+        if (!strcmp(g_given[x]->name, name)) return true;
+    return false;
+}
+
 /* One argument of the command line (the current flag of `a`): EXIT_OK or
  * EXIT_USAGE after the message. */
 static int parse_arg(struct command_spec *c, struct args *a)
@@ -634,6 +645,7 @@ static int parse_arg(struct command_spec *c, struct args *a)
     const struct flag_spec *f = find_flag(c->flags, c->n_flags, a->flag);
     if (!f && c->data_flags) f = find_flag(data_flags, sizeof data_flags / sizeof *data_flags, a->flag);
     if (!f && c->threads_flag) f = find_flag(threads_flag, 1, a->flag);
+    if (f && !cli_flag_given(f->name) && g_n_given < sizeof g_given / sizeof *g_given) g_given[g_n_given++] = f;
     if (f) return apply_flag(a, f) ? EXIT_OK : EXIT_USAGE;
     if (c->train) {
         const char *as_written = a->argv[a->pos - 1];
@@ -700,6 +712,7 @@ bool cli_start(struct command_spec *c, int argc, char **argv, int *rc)
     io_reset();
     g_format_given = false;
     g_setup_threads_flag = 0;
+    g_n_given = 0;
     for (int i = 0; i < argc; i++) {
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
             print_command_help(c);

@@ -155,6 +155,9 @@ struct command_spec {
  * printed usage error).
  */
 bool cli_start(struct command_spec *c, int argc, char **argv, int *rc);
+/* Whether the last cli_start parsed the table flag `name` (as named in its
+ * row: an alias has a row of its own). Training flags: train_opts. */
+bool cli_flag_given(const char *name);
 /* Prints the flag lines of flags[0..n) (what cli_start's --help does). */
 void print_flag_help(FILE *f, const struct flag_spec *flags, size_t n, int width);
 

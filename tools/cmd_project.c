@@ -369,7 +369,8 @@ static bool parse_project_flags(int argc, char **argv, struct project_opts *o, i
                  "of a movie shown) and DIR/embedding_norms (histogram);\n"
                  "needs gnuplot"},
         {.name = "--genre", .value = "NAME", .kind = FLAG_STR, .dst = &o->genre,
-         .help = "colour NAME against all other movies instead"},
+         .help = "with --plot: colour NAME against all other movies\n"
+                 "instead"},
         {.name = "--min-ratings", .value = "N", .kind = FLAG_I64, .dst = &o->min_ratings,
          .lo = 0, .hi = INT64_MAX,
          .help = "only movies with at least N training ratings (the model's\n"
@@ -384,17 +385,19 @@ static bool parse_project_flags(int argc, char **argv, struct project_opts *o, i
                  "-k N is an alias)"},
         {.name = "-k", .value = "N", .kind = FLAG_I32, .dst = &o->top, .lo = 1, .hi = 1000000},
         {.name = "--bins", .value = "N", .kind = FLAG_I32, .dst = &o->bins, .lo = 1, .hi = 1000,
-         .help = "bins of the norm histogram (default 30)"},
+         .help = "with --plot: bins of the norm histogram (default 30)"},
         {.name = "--method", .value = "M", .kind = FLAG_STR, .dst = &o->method,
          .help = "pca (default) or tsne: exact t-SNE into the plane (O(n^2);\n"
                  "at most 8000 movies: use --min-ratings on bigger catalogues)"},
         {.name = "--perplexity", .value = "P", .kind = FLAG_DOUBLE, .dst = &o->topt.perplexity,
-         .min = 1, .max = 1e6, .help = "t-SNE's effective number of neighbours (default 30)"},
+         .min = 1, .max = 1e6,
+         .help = "with --method tsne: the effective number of neighbours\n"
+                 "(default 30)"},
         {.name = "--iterations", .value = "N", .kind = FLAG_I32, .dst = &o->topt.iterations,
-         .lo = 1, .hi = 100000, .help = "t-SNE's gradient steps (default 1000)"},
+         .lo = 1, .hi = 100000, .help = "with --method tsne: gradient steps (default 1000)"},
         {.name = "--seed", .value = "S", .kind = FLAG_U64, .dst = &o->topt.seed,
-         .help = "t-SNE's random start (default 1); the same seed gives the\n"
-                 "same picture"},
+         .help = "with --method tsne: the random start (default 1); the\n"
+                 "same seed gives the same picture"},
     };
     struct command_spec cmd = {.name = "mfrec project", .help = project_help,
                                .help_end = project_help_end, .help_width = 15, .flags = flags,
@@ -403,6 +406,13 @@ static bool parse_project_flags(int argc, char **argv, struct project_opts *o, i
     if (!o->model_path) *rc = usage_error("--model is required");
     else if (strcmp(o->method, "pca") && strcmp(o->method, "tsne"))
         *rc = usage_error("--method must be pca or tsne, got '%s'", o->method);
+    else if (strcmp(o->method, "tsne") && (cli_flag_given("--perplexity") || cli_flag_given("--iterations") ||
+                                           cli_flag_given("--seed")))
+        *rc = usage_error("--%s is t-SNE's: it needs --method tsne",
+                          cli_flag_given("--perplexity") ? "perplexity"
+                          : cli_flag_given("--iterations") ? "iterations" : "seed");
+    else if (!o->plot_dir && (o->genre || cli_flag_given("--bins")))
+        *rc = usage_error("%s only changes the pictures: it needs --plot DIR", o->genre ? "--genre" : "--bins");
     else if (o->plot_dir && (*rc = plot_require_gnuplot()) == EXIT_OK)
         *rc = io_output_dir("--plot", o->plot_dir); /* its files once the inputs are known */
     o->tsne = !strcmp(o->method, "tsne");

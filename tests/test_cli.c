@@ -82,6 +82,44 @@ static void test_help_and_usage_errors(void **state)
     tu_expect_in(g_err, "--model is required");
 }
 
+/* Flags the chosen optimizer would ignore (and record in the model) are
+ * refused; the rules between flags are usage errors naming flags. A
+ * preset's own flags are not the user's: --preset ndcg sets --lr, and
+ * --optimizer als beside it is fine. */
+static void test_train_flags_that_would_do_nothing(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *flags, *message;
+    } cases[] = {
+        {"--optimizer sgd --beta1 0.5", "--beta1 is Adam's: it does not apply to --optimizer sgd"},
+        {"--optimizer sgd --eps 0.001", "--eps is Adam's: it does not apply to --optimizer sgd"},
+        {"--optimizer als --l2 0.1 --beta2 0.5", "--beta2 is Adam's: it does not apply to --optimizer als"},
+        {"--optimizer als --l2 0.1 --lr 0.5", "--lr does not apply to --optimizer als"},
+        {"--preset fast --lr 0.1", "--lr does not apply to --optimizer als"},
+        {"--als-cg 3", "--als-cg 3 applies to --optimizer als only"},
+        {"--bias --item-prior-drop 1", "--item-prior-drop 1 moves where --l2-bias pulls the movie biases"},
+        {"--optimizer als", "--optimizer als needs --l2 or --l2-freq > 0"},
+        {"--optimizer als --l2 0.1 --gravity 1", "--gravity (1) must be 0"},
+    };
+    for (size_t c = 0; c < sizeof cases / sizeof *cases; c++) {
+        if (run("train --data '%s' --split random:0.2 --epochs 2 --threads 1 --quiet %s", g_data,
+                cases[c].flags) != 2)
+            fail_msg("train %s: not a usage error\n%s", cases[c].flags, g_err);
+        tu_expect_in(g_err, cases[c].message);
+        assert_int_equal(run("eval --folds --data '%s' --epochs 2 %s", g_data, cases[c].flags), 2);
+        tu_expect_in(g_err, cases[c].message);
+    }
+    assert_int_equal(run("train --data '%s' --split random:0.2 --epochs 2 --threads 1 --quiet --preset ndcg "
+                         "--optimizer als --gravity 0",
+                         g_data),
+                     0);
+    assert_int_equal(run("train --data '%s' --split random:0.2 --epochs 2 --threads 1 --quiet --optimizer sgd "
+                         "--lr 0.01",
+                         g_data),
+                     0);
+}
+
 static void test_train_writes_model_and_log(void **state)
 {
     (void)state;
@@ -548,6 +586,7 @@ int main(void)
         cmocka_unit_test(test_delimited_model_finds_its_data),
         cmocka_unit_test(test_progress_bar_only_on_a_terminal),
         cmocka_unit_test(test_synth_rejects_bad_options),
+        cmocka_unit_test(test_train_flags_that_would_do_nothing),
         cmocka_unit_test(test_synth_never_replaces_a_real_dataset),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

@@ -275,6 +275,7 @@ struct train_opts {
      * or the preset's flags; epochs_given: --epochs was. A resume compares
      * only what was given with the checkpoint. */
     uint64_t given_fields;
+    uint64_t user_fields; /* the bits of given_fields set by the user's own flags */
     bool epochs_given;
     /* `mfrec train` only */
     const char *data, *split, *out, *log_json, *init_from, *plot;

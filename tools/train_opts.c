@@ -95,7 +95,7 @@ int train_opts_flag(struct args *a, struct train_opts *o)
         return -1;
     }
     for (int i = 0; i < mfr_config_field_count() && i < 64; i++)
-        if (mfr_config_field_at(i) == f) o->given_fields |= UINT64_C(1) << i;
+        if (mfr_config_field_at(i) == f) o->given_fields |= UINT64_C(1) << i, o->user_fields |= UINT64_C(1) << i;
     return 1;
 }
 
@@ -177,15 +177,64 @@ void train_opts_print_flag_help(FILE *f, const char *flag)
     field_help(f, x);
 }
 
+/* Whether the user's own flags (not a preset's) set the field of `flag`. */
+static bool user_gave(const struct train_opts *o, const char *flag)
+{
+    const mfr_config_field *f = mfr_config_field_find(flag);
+    for (int i = 0; f && i < mfr_config_field_count() && i < 64; i++)
+        if (mfr_config_field_at(i) == f) return o->user_fields >> i & 1;
+    return false;
+}
+
+/* msg with the configuration's member names (item_prior_drop) written as
+ * their flags (--item-prior-drop): the library names members, since its
+ * configurations also come from files; "k" and "bias" stay, being words too. */
+static void as_flags(const char *msg, char *out, size_t cap)
+{
+    size_t n = 0;
+    for (const char *p = msg; *p && n + 1 < cap;) {
+        size_t w = 0;
+        while ((p[w] >= 'a' && p[w] <= 'z') || (p[w] >= '0' && p[w] <= '9') || p[w] == '_') w++;
+        const mfr_config_field *hit = NULL;
+        for (int i = 0; w > 0 && i < mfr_config_field_count() && !hit; i++) {
+            const mfr_config_field *f = mfr_config_field_at(i);
+            if (strlen(f->name) == w && !strncmp(p, f->name, w) && strcmp(f->name, "k") && strcmp(f->name, "bias"))
+                hit = f;
+        }
+        const char *src = hit ? hit->flag : p;
+        const size_t len = hit ? strlen(hit->flag) : w ? w : 1;
+        for (size_t c = 0; c < len && n + 1 < cap; c++) out[n++] = src[c];
+        p += w ? w : 1;
+    }
+    out[n] = 0;
+}
+
 int train_opts_check(const struct train_opts *o)
 {
-    if (o->cfg.l2_bias > 0.0 && !o->cfg.bias)
-        return usage_error("--l2-bias %g regularizes the biases: it needs --bias", o->cfg.l2_bias);
+    const mfr_config *c = &o->cfg;
+    if (c->l2_bias > 0.0 && !c->bias)
+        return usage_error("--l2-bias %g regularizes the biases: it needs --bias", c->l2_bias);
+    if (c->item_prior_drop > 0.0 && !(c->l2_bias > 0.0))
+        return usage_error("--item-prior-drop %g moves where --l2-bias pulls the movie biases: it needs "
+                           "--l2-bias > 0",
+                           c->item_prior_drop);
+    if (c->als_cg > 0 && c->optimizer != MFR_OPTIMIZER_ALS)
+        return usage_error("--als-cg %d applies to --optimizer als only", (int)c->als_cg);
+    /* an optimizer's constants given to another, which would ignore them
+     * (and record them in the model) */
+    static const char *const adam_only[] = {"--beta1", "--beta2", "--eps"};
+    const char *opt = c->optimizer == MFR_OPTIMIZER_ALS ? "als" : "sgd";
+    for (size_t x = 0; x < sizeof adam_only / sizeof *adam_only; x++)
+        if (c->optimizer != MFR_OPTIMIZER_ADAM && user_gave(o, adam_only[x]))
+            return usage_error("%s is Adam's: it does not apply to --optimizer %s", adam_only[x], opt);
+    if (c->optimizer == MFR_OPTIMIZER_ALS && user_gave(o, "--lr"))
+        return usage_error("--lr does not apply to --optimizer als (each row is solved exactly)");
     mfr_error err;
-    /* ALS's rules between flags (no gravity, L1, implicit; an L2) are usage errors too */
-    if ((o->cfg.optimizer == MFR_OPTIMIZER_ALS || o->cfg.als_cg > 0) &&
-        mfr_config_validate(&o->cfg, &err) != MFR_OK)
-        return usage_error("%s", err.message);
+    if (mfr_config_validate(c, &err) != MFR_OK) { /* the other rules between flags */
+        char msg[sizeof err.message + 256];
+        as_flags(err.message, msg, sizeof msg);
+        return usage_error("%s", msg);
+    }
     return EXIT_OK;
 }
 
@@ -197,13 +246,16 @@ static void apply_preset(const struct preset *chosen, struct train_opts *o)
     while (chosen->args[n]) n++;
     struct args a = {.argc = n, .argv = (char **)chosen->args, .pos = 0};
     const bool epochs_given = o->epochs_given;
+    const uint64_t user_fields = o->user_fields;
     while (next_flag(&a)) {
         int r = train_opts_flag(&a, o);
         MFR_CLI_ASSERT(r == 1); /* presets hold valid training flags only */
     }
     /* A preset's --epochs is a default, not the user's: --resume keeps
-     * the checkpoint's count unless --epochs itself is given. */
+     * the checkpoint's count unless --epochs itself is given. Nor are its
+     * fields the user's (train_opts_check). */
     o->epochs_given = epochs_given;
+    o->user_fields = user_fields;
 }
 
 int train_opts_preset(int argc, char **argv, struct train_opts *o)

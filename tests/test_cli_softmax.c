@@ -185,6 +185,18 @@ static void test_refusals(void **state)
                      0); /* --dim-movie follows --dim */
     assert_int_equal(run("train --kind softmax --data %s --optimizer sgd", g_data), 2);
     tu_expect_in(g_err, "adagrad or adam");
+    /* flags that would change nothing but the recorded configuration */
+    assert_int_equal(run("train --kind softmax --data %s --epochs 1 --checkpoint-every 5", g_data), 2);
+    tu_expect_in(g_err, "--checkpoint-every needs --checkpoint FILE");
+    assert_int_equal(run("train --kind softmax --data %s --epochs 1 --dim-genre 9", g_data), 2);
+    tu_expect_in(g_err, "--dim-genre sizes the genre table: it needs genres in --features");
+    assert_int_equal(run("train --kind softmax --data %s --epochs 1 --features movies,genres --dim-year 7", g_data),
+                     2);
+    tu_expect_in(g_err, "--dim-year sizes the year table: it needs years in --features");
+    assert_int_equal(run("train --kind softmax --data %s --epochs 1 --features movies,genres,years --dim-genre 9 "
+                         "--dim-year 7 --quiet",
+                         g_data),
+                     0);
     assert_int_equal(run("train --kind mf --data %s --epochs 1 --quiet", g_data), 0);
     assert_int_equal(run("eval --kind softmax --data %s", g_data), 2);
     tu_expect_in(g_err, "is for --folds");

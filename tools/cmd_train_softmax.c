@@ -145,6 +145,13 @@ static int check_opts(struct sm_opts *o)
     mfr_softmax_config *c = &o->cfg;
     if (o->hidden && !parse_hidden("--hidden", o->hidden, c)) return EXIT_USAGE;
     if (o->features && !parse_features("--features", o->features, c)) return EXIT_USAGE;
+    /* flags that would change nothing but the recorded configuration */
+    if (cli_flag_given("--checkpoint-every") && !o->checkpoint && !o->resume)
+        return usage_error("--checkpoint-every needs --checkpoint FILE");
+    if (cli_flag_given("--dim-genre") && !(c->features & MFR_SOFTMAX_FEAT_GENRES))
+        return usage_error("--dim-genre sizes the genre table: it needs genres in --features");
+    if (cli_flag_given("--dim-year") && !(c->features & MFR_SOFTMAX_FEAT_YEARS))
+        return usage_error("--dim-year sizes the year table: it needs years in --features");
     if (o->optimizer) {
         if (!strcmp(o->optimizer, "adagrad")) c->optimizer = MFR_SOFTMAX_OPT_ADAGRAD;
         else if (!strcmp(o->optimizer, "adam")) c->optimizer = MFR_SOFTMAX_OPT_ADAM;
@@ -600,9 +607,9 @@ static size_t softmax_flags(struct sm_opts *o, bool train, struct flag_spec *out
         {.name = "--dim-movie", .value = "N", .kind = FLAG_I32, .dst = &c->dim_movie, .lo = 1,
          .hi = 4096, .help = "movie feature embedding width (default 35)"},
         {.name = "--dim-genre", .value = "N", .kind = FLAG_I32, .dst = &c->dim_genre, .lo = 1,
-         .hi = 4096, .help = "genre embedding width (default 3)"},
+         .hi = 4096, .help = "genre embedding width (default 3; with genres in\n--features)"},
         {.name = "--dim-year", .value = "N", .kind = FLAG_I32, .dst = &c->dim_year, .lo = 1,
-         .hi = 4096, .help = "release-year embedding width (default 2)"},
+         .hi = 4096, .help = "release-year embedding width (default 2; with\nyears in --features)"},
         {.name = "--hidden-init", .value = "colab|he", .kind = FLAG_STR, .dst = &o->hidden_init,
          .help = "MLP weights: N(0, 1/out)/10 (the Colab's, default) or\nHe's N(0, 2/in)"},
         {.name = "--optimizer", .value = "adagrad|adam", .kind = FLAG_STR, .dst = &o->optimizer,

@@ -191,7 +191,8 @@ MFR_API int mfr_separator_ok(char sep);
  * name the file itself, whose directory then holds the metadata files).
  * The format is `opt->format`, or with MFR_FORMAT_AUTO: a file is known by
  * its name (u.data, ratings.dat, ratings.csv, anything else delimited), a
- * directory by the first of u.data, ratings.dat, ratings.csv it holds.
+ * directory by the one of u.data, ratings.dat, ratings.csv it holds (a
+ * directory with two of them is MFR_ERR_INVALID: either could be meant).
  *
  *   ML100K  `u.data` (tab separated: user, item, rating[, timestamp]);
  *           optional `u.item`, `u.user`, `u.genre`, `u.occupation` (pipe
@@ -652,6 +653,13 @@ MFR_API const mfr_config_field *mfr_config_field_find(const char *key);
  */
 MFR_API int mfr_config_set(mfr_config *cfg, const char *key, const char *value,
                            mfr_error *err);
+/**
+ * 1 if the n bytes at s are a decimal number as rating files write them,
+ * [+-]DIGITS[.DIGITS][e[+-]DIGITS] with a digit on some side of the point,
+ * else 0: strtod's other forms (hexadecimal, inf, nan, leading blanks) are
+ * not numbers for mfrec (mfr_config_set, the rating parsers, the CLI).
+ */
+MFR_API int mfr_text_is_decimal(const char *s, size_t n);
 /**
  * Writes field f's value in cfg into buf (size bytes, NUL-terminated) as
  * text that mfr_config_set reads back to the same value whenever the

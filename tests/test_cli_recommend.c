@@ -640,17 +640,19 @@ static void test_all_users(void **state)
     for (int r = 1; r <= 4; r++) {
         long long u, mid, mid2;
         int rank;
-        assert_int_equal(sscanf(row + 1, "%lld,%d,%lld", &u, &rank, &mid), 3);
+        char score[64], score2[64];
+        assert_int_equal(sscanf(row + 1, "%lld,%d,%lld,%63[^,]", &u, &rank, &mid, score), 4);
         const char *line = g_out;
         for (int x = 0; x < r; x++) line = strchr(line, '\n') + 1;
-        assert_int_equal(sscanf(line, "%d,%lld", &rank, &mid2), 2);
+        assert_int_equal(sscanf(line, "%d,%lld,%63[^,]", &rank, &mid2, score2), 3);
         assert_int_equal(mid, mid2);
+        assert_string_equal(score, score2); /* the same digits as the single list */
         row = strchr(row + 1, '\n');
     }
     assert_int_equal(run("recommend --model '%s' --all-users --top 4 --json --out '%s'", g_model, jl), 0);
     char *lines = tu_read_file(jl, NULL);
     assert_int_equal(tu_expect_json_lines(lines), 120);
-    tu_expect_in(lines, "{\"user\":5,\"items\":[{\"movie\":");
+    tu_expect_in(lines, "{\"user\":5,\"items\":[{\"rank\":1,\"movie\":");
     /* the output never replaces the model */
     assert_int_equal(run("recommend --model '%s' --all-users --out '%s'", g_model, g_model), 1);
     tu_expect_in(g_err, "is one of this run's inputs");

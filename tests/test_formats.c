@@ -436,13 +436,14 @@ static void test_detection(void **state)
     mfr_dataset *ds = tu_load_ok(dir, NULL);
     assert_int_equal(mfr_dataset_format(ds), MFR_FORMAT_CSV);
     mfr_dataset_destroy(ds);
-    /* ratings.dat wins over ratings.csv, u.data over both. */
+    /* Two rating files: either could be meant, so neither is read. */
     tu_write_file(dir, "ratings.dat", ml1m_ratings, (size_t)-1);
-    ds = tu_load_ok(dir, NULL);
-    assert_int_equal(mfr_dataset_format(ds), MFR_FORMAT_ML1M);
-    mfr_dataset_destroy(ds);
+    load_fails(dir, NULL, MFR_ERR_INVALID, "holds two rating files, ratings.dat (ML-1M/10M) and ratings.csv",
+               NULL);
     tu_write_file(dir, "u.data", "1\t1\t3\t0\n", (size_t)-1);
-    ds = tu_load_ok(dir, NULL);
+    load_fails(dir, NULL, MFR_ERR_INVALID, "holds two rating files, u.data (ML-100K) and ratings.dat", NULL);
+    o = opts(MFR_FORMAT_ML100K);
+    ds = tu_load_ok(dir, &o);
     assert_int_equal(mfr_dataset_format(ds), MFR_FORMAT_ML100K);
     assert_int_equal(mfr_ratings_count(mfr_dataset_ratings(ds)), 1);
     mfr_dataset_destroy(ds);
@@ -489,7 +490,12 @@ static void test_detection(void **state)
     for (const char *ok = ",;|: \t#/"; *ok; ok++) assert_true(mfr_separator_ok(*ok));
     for (const char *bad = "0795.-+\"eExXnN\n\r\x7f\x80"; *bad; bad++) assert_false(mfr_separator_ok(*bad));
 
-    /* Zero-initialized options mean the defaults. */
+    /* Zero-initialized options mean the defaults (detection: one rating file left). */
+    for (const char *f = "ratings.dat\0ratings.csv\0"; *f; f += strlen(f) + 1) {
+        char *p = tu_path(dir, f);
+        assert_int_equal(remove(p), 0);
+        free(p);
+    }
     mfr_load_options z = {0};
     ds = tu_load_ok(dir, &z);
     assert_int_equal(mfr_dataset_format(ds), MFR_FORMAT_ML100K);

@@ -236,7 +236,7 @@ bool parse_double(const char *flag, const char *s, double lo, double hi, double 
     char *end;
     errno = 0;
     double v = strtod(s, &end);
-    if (errno || end == s || *end || !isfinite(v) || v < lo || v > hi || isspace((unsigned char)s[0])) {
+    if (errno || end == s || *end || !isfinite(v) || v < lo || v > hi || !mfr_text_is_decimal(s, strlen(s))) {
         usage_error("%s must be a number in [%g, %g], got '%s'", flag, lo, hi, s);
         return false;
     }
@@ -450,6 +450,10 @@ int load_dataset_recorded(const char *dir, const char *recorded_in, mfr_dataset 
         free(g_named);
         g_named = strdup(dir);
         g_named_ds = *out;
+    }
+    if (rc == MFR_ERR_INVALID && err && strstr(err->message, "holds two rating files")) {
+        size_t n = strlen(err->message);
+        snprintf(err->message + n, sizeof err->message - n, " with --format ml-100k, ml-1m or csv");
     }
     if (rc != MFR_OK && err && stat(dir, &st) != 0 && errno == ENOENT) {
         size_t n = strlen(err->message);

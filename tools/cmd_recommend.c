@@ -86,6 +86,18 @@ static char *trimmed(const char *s, size_t len)
     return t;
 }
 
+/* A user or movie id as the rating files write it: [-]DIGITS (no '+', no
+ * blanks), within long long. */
+static bool parse_id(const char *s, long long *out)
+{
+    const char *d = s + (*s == '-');
+    if (!*d || strspn(d, "0123456789") != strlen(d)) return false;
+    char *end;
+    errno = 0;
+    *out = strtoll(s, &end, 10);
+    return !errno && !*end;
+}
+
 /* Parses a rating value within the dataset's rating range; false when it
  * is not a number in range. */
 static bool parse_rating(const mfr_dataset *ds, const char *s, float *out)
@@ -95,8 +107,10 @@ static bool parse_rating(const mfr_dataset *ds, const char *s, float *out)
     char *end;
     errno = 0;
     double v = strtod(s, &end);
+    const size_t len = (size_t)(end - s);
     while (*end == ' ' || *end == '\t' || *end == '\r') end++;
-    if (errno || end == s || *end || !isfinite(v) || v < lo || v > hi) return false;
+    if (errno || end == s || *end || !isfinite(v) || v < lo || v > hi || !mfr_text_is_decimal(s, len))
+        return false;
     *out = (float)v;
     return true;
 }
@@ -199,10 +213,8 @@ static int parse_ratings_file(const mfr_dataset *ds, const char *path,
             rc = runtime_error("%s: the rating must be a number in [%g, %g], got '%s'", where,
                                (double)lo, (double)hi, value);
         else if (by_id) {
-            char *end;
-            errno = 0;
-            long long id = strtoll(key, &end, 10);
-            item = (errno || end == key || *end) ? -1 : mfr_dataset_item_index(ds, id);
+            long long id;
+            item = parse_id(key, &id) ? mfr_dataset_item_index(ds, id) : -1;
             if (item < 0) rc = runtime_error("%s: no movie has id '%s'", where, key);
         } else {
             rc = resolve_movie(ds, where, key, &item);
@@ -272,10 +284,8 @@ struct recommend_opts {
 static bool parse_user(const char *flag, const char *v, void *dst)
 {
     struct recommend_opts *o = dst;
-    char *end;
-    errno = 0;
-    long long id = strtoll(v, &end, 10);
-    if (errno || end == v || *end) {
+    long long id;
+    if (!parse_id(v, &id)) {
         usage_error("%s must be a user id (an integer, as in the dataset), got '%s'", flag, v);
         return false;
     }
@@ -714,10 +724,12 @@ static void write_batch(FILE *f, const struct recommend_opts *o, const struct mo
             char rs[32] = "";
             if (!isnan(rated)) snprintf(rs, sizeof rs, "%g", (double)rated);
             if (o->list.json)
-                fprintf(f, "%s{\"movie\":%lld,\"score\":%.7g,\"%s\":%.7g,\"ratings\":%lld,\"rated\":%s}",
-                        x ? "," : "", mid, v, name, shown, (long long)c->counts[it[x]], *rs ? rs : "null");
-            else
-                fprintf(f, "%lld,%d,%lld,%.7g,%.7g,%lld,%s\n", uid, (int)x + 1, mid, v, shown,
+                fprintf(f, "%s{\"rank\":%d,\"movie\":%lld,\"score\":%.9g,\"%s\":%.9g,\"ratings\":%lld,"
+                           "\"rated\":%s}",
+                        x ? "," : "", (int)x + 1, mid, v, name, shown, (long long)c->counts[it[x]],
+                        *rs ? rs : "null");
+            else /* 9 digits, as the single lists: a float's value read back exactly */
+                fprintf(f, "%lld,%d,%lld,%.9g,%.9g,%lld,%s\n", uid, (int)x + 1, mid, v, shown,
                         (long long)c->counts[it[x]], rs);
         }
         if (o->list.json) fputs("]}\n", f);

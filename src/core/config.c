@@ -384,7 +384,7 @@ static int set_double(const char *key, const mfr_config_field *f, const char *s,
     char *end;
     errno = 0;
     double v = strtod(s, &end);
-    if (errno || end == s || *end || !isfinite(v) || v < f->lo || v > f->hi)
+    if (errno || end == s || *end || !isfinite(v) || v < f->lo || v > f->hi || !mfr_text_is_decimal(s, strlen(s)))
         return mfr_seterr(err, MFR_ERR_INVALID, "%s must be a number in [%g, %g], got '%s'", key,
                           f->lo, f->hi, s);
     *out = v == 0.0 ? 0.0 : v; /* -0 is 0: the same model bytes */
@@ -397,6 +397,7 @@ static int set_bytes(const char *key, const char *s, uint64_t *out, mfr_error *e
     char *end;
     errno = 0;
     double v = strtod(s, &end);
+    const bool decimal = mfr_text_is_decimal(s, (size_t)(end - s));
     double mult = 1;
     if (end != s) {
         switch (*end) {
@@ -409,7 +410,7 @@ static int set_bytes(const char *key, const char *s, uint64_t *out, mfr_error *e
         if (*end == 'B' || *end == 'b') end++;
     }
     /* v * mult < 1 would round to 0, which means "no limit" */
-    if (errno || end == s || *end || !(v * mult >= 1.0) || v * mult > 1.8e19)
+    if (errno || end == s || *end || !decimal || !(v * mult >= 1.0) || v * mult > 1.8e19)
         return mfr_seterr(err, MFR_ERR_INVALID, "%s must be a size such as 512M or 4G, got '%s'",
                           key, s);
     *out = (uint64_t)(v * mult);

@@ -165,10 +165,22 @@ static int resolve_source(const char *path, mfr_load_options *opt, char **dir_ou
             opt->format = format_of_name(name);
         } else {
             static const int32_t probe[] = {MFR_FORMAT_ML100K, MFR_FORMAT_ML1M, MFR_FORMAT_CSV};
-            for (size_t k = 0; k < 3 && opt->format == MFR_FORMAT_AUTO; k++) {
+            static const char *const layout[] = {"ML-100K", "ML-1M/10M", "ML-20M and later"};
+            size_t first = 0;
+            for (size_t k = 0; k < 3; k++) {
                 int there = exists_in(*dir_out, default_ratings_name(probe[k]));
                 if (there < 0) return mfr_nomem(err, "loading a dataset");
-                if (there) opt->format = probe[k];
+                if (!there) continue;
+                /* two layouts in one directory: reading either silently
+                 * could be the wrong one */
+                if (opt->format != MFR_FORMAT_AUTO)
+                    return mfr_seterr(err, MFR_ERR_INVALID,
+                                      "%s holds two rating files, %s (%s) and %s (%s): name the "
+                                      "format to read",
+                                      path, default_ratings_name(probe[first]), layout[first],
+                                      default_ratings_name(probe[k]), layout[k]);
+                opt->format = probe[k];
+                first = k;
             }
             if (opt->format == MFR_FORMAT_AUTO)
                 return mfr_seterr(err, MFR_ERR_IO,

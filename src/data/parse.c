@@ -264,6 +264,12 @@ enum mfr_num mfr_parse_i64(const char *s, size_t n, int64_t *out)
     return MFR_NUM_OK;
 }
 
+int mfr_text_is_decimal(const char *s, size_t n)
+{
+    float f;
+    return s && mfr_parse_float(s, n, &f) != MFR_NUM_BAD;
+}
+
 enum mfr_num mfr_parse_float(const char *s, size_t n, float *out)
 {
     static const float pow10f[] = {1e0f, 1e1f, 1e2f, 1e3f, 1e4f, 1e5f,

@@ -261,8 +261,9 @@ static void test_recommend_user(void **state)
     assert_true(n_rated > 0);
     assert_int_equal(run("recommend --model '%s' --user 5 --top 500", g_model), 0);
     char want[128];
-    snprintf(want, sizeof want, "user 5 (%d ratings)", n_rated);
+    snprintf(want, sizeof want, "user 5 (%d ratings, ", n_rated);
     tu_expect_in(g_out, want);
+    tu_expect_in(g_out, " in the model's training split): top 500 by dot");
     snprintf(want, sizeof want, "(only %d movies qualify)", 80 - n_rated);
     tu_expect_in(g_out, want);
     assert_int_equal(count_rows(g_out), 80 - n_rated);
@@ -776,12 +777,41 @@ static void test_poor_ranker_note(void **state)
     free(reg);
 }
 
+/* A user without a training rating in the model's split: a list from the
+ * vector's random start, which the command says, with the counts. */
+static void test_user_without_training_ratings(void **state)
+{
+    (void)state;
+    char *cold = tu_path(g_dir, "cold"), *model = tu_path(g_dir, "cold.bin");
+    char cmd[8192];
+    snprintf(cmd, sizeof cmd,
+             "mkdir -p '%s' && cp '%s'/u.* '%s'/ && awk '$1 != 7' '%s/u.data' > '%s/u1.base' && "
+             "awk '$1 == 7' '%s/u.data' > '%s/u1.test'",
+             cold, g_data, cold, g_data, cold, g_data, cold);
+    assert_int_equal(system(cmd), 0);
+    unsigned char rated[80] = {0};
+    int n_rated = rated_by(g_data, 7, rated, 80);
+    assert_true(n_rated > 0);
+    assert_int_equal(run("train --data '%s' --split u1 --dim 4 --epochs 3 --threads 1 --quiet --out '%s'", cold,
+                         model),
+                     0);
+    assert_int_equal(run("recommend --model '%s' --user 7 --top 3", model), 0);
+    tu_expect_in(g_err, "note: user 7 has no rating in the model's training split");
+    char want[128];
+    snprintf(want, sizeof want, "user 7 (%d ratings, 0 in the model's training split)", n_rated);
+    tu_expect_in(g_out, want);
+    assert_int_equal(run("recommend --model '%s' --user 8 --top 3", model), 0);
+    assert_null(strstr(g_err, "has no rating in the model's training split"));
+    free(cold), free(model);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_help_and_usage_errors),
         cmocka_unit_test(test_runtime_errors),
         cmocka_unit_test(test_recommend_user),
+        cmocka_unit_test(test_user_without_training_ratings),
         cmocka_unit_test(test_similar),
         cmocka_unit_test(test_norms),
         cmocka_unit_test(test_fold_in_titles),

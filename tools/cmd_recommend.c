@@ -429,9 +429,17 @@ static int recommend_user(const struct recommend_opts *o, const mfr_model *m,
     if (mfr_model_recommend(m, u, o->list.top, o->list.measure, st->exclude, st->items,
                             st->scores, &st->n_out, &err) != MFR_OK)
         return lib_error(&err);
+    const long long trained = (long long)c->user_counts[u];
+    if (trained == 0 && mfr_model_kind(m) == MFR_MODEL_KIND_MF)
+        fprintf(stderr,
+                "%s: note: user %lld has no rating in the model's training split, so the list comes "
+                "from the vector's random start, not from the user's taste; fold the user in with "
+                "--rate or --ratings-file instead\n",
+                g_cmd, (long long)o->user_id);
     if (!o->list.json && !o->list.csv)
-        printf("user %lld (%d rating%s): top %d by %s%s\n", (long long)o->user_id, (int)n_rated,
-               n_rated == 1 ? "" : "s", (int)o->list.top, measure_name(o->list.measure),
+        printf("user %lld (%d rating%s, %lld in the model's training split): top %d by %s%s\n",
+               (long long)o->user_id, (int)n_rated, n_rated == 1 ? "" : "s", trained, (int)o->list.top,
+               measure_name(o->list.measure),
                o->include_rated ? ", rated movies included (marked)" : ", rated movies left out");
     return EXIT_OK;
 }

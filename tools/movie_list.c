@@ -46,8 +46,9 @@ int movie_ctx_init(struct movie_ctx *c, const mfr_model *m, const mfr_dataset *d
     *c = (struct movie_ctx){.m = m, .ds = ds};
     mfr_dataset_rating_range(ds, &c->lo, &c->hi);
     c->counts = calloc((size_t)n + 1, sizeof *c->counts);
+    c->user_counts = calloc((size_t)mfr_dataset_n_users(ds) + 1, sizeof *c->user_counts);
     c->too_few = calloc((size_t)n + 1, 1);
-    if (!c->counts || !c->too_few) return runtime_error("out of memory");
+    if (!c->counts || !c->user_counts || !c->too_few) return runtime_error("out of memory");
     const mfr_ratings *train = mfr_dataset_ratings(ds);
     mfr_split *sp = NULL;
     const char *spec = mfr_model_split_spec(m);
@@ -60,9 +61,10 @@ int movie_ctx_init(struct movie_ctx *c, const mfr_model *m, const mfr_dataset *d
     }
     c->n_train = mfr_ratings_count(train);
     for (int64_t x = 0; x < c->n_train; x++) {
-        int32_t i;
-        mfr_ratings_get(train, x, NULL, &i, NULL, NULL, NULL);
+        int32_t u, i;
+        mfr_ratings_get(train, x, &u, &i, NULL, NULL, NULL);
         c->counts[i]++;
+        c->user_counts[u]++;
     }
     mfr_split_destroy(sp);
     for (int32_t i = 0; i < n; i++) {
@@ -75,6 +77,7 @@ int movie_ctx_init(struct movie_ctx *c, const mfr_model *m, const mfr_dataset *d
 void movie_ctx_free(struct movie_ctx *c)
 {
     free(c->counts);
+    free(c->user_counts);
     free(c->too_few);
 }
 

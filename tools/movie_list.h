@@ -56,6 +56,7 @@ struct movie_ctx {
     const mfr_dataset *ds;
     int64_t n_train;      /* ratings in the model's training split */
     int64_t *counts;      /* training ratings per movie */
+    int64_t *user_counts; /* training ratings per user */
     uint8_t *too_few;     /* movies below --min-ratings (all 0 without it) */
     int32_t n_eligible;   /* movies with at least --min-ratings */
     float lo, hi;         /* the dataset's rating range */

@@ -111,7 +111,7 @@ static void test_train_flags_that_would_do_nothing(void **state)
         tu_expect_in(g_err, cases[c].message);
     }
     assert_int_equal(run("train --data '%s' --split random:0.2 --epochs 2 --threads 1 --quiet --preset ndcg "
-                         "--optimizer als --gravity 0",
+                         "--optimizer als --gravity 0 --implicit 0",
                          g_data),
                      0);
     assert_int_equal(run("train --data '%s' --split random:0.2 --epochs 2 --threads 1 --quiet --optimizer sgd "

@@ -101,6 +101,7 @@ static void test_train_flags_that_would_do_nothing(void **state)
         {"--bias --item-prior-drop 1", "--item-prior-drop 1 moves where --l2-bias pulls the movie biases"},
         {"--optimizer als", "--optimizer als needs --l2 or --l2-freq > 0"},
         {"--optimizer als --l2 0.1 --gravity 1", "--gravity (1) must be 0"},
+        {"--optimizer als --l2 0.1 --reduce owner", "--reduce chooses the item gradients' reduction: --optimizer als has none"},
     };
     for (size_t c = 0; c < sizeof cases / sizeof *cases; c++) {
         if (run("train --data '%s' --split random:0.2 --epochs 2 --threads 1 --quiet %s", g_data,
@@ -118,6 +119,24 @@ static void test_train_flags_that_would_do_nothing(void **state)
                          "--lr 0.01",
                          g_data),
                      0);
+    /* --init-from replaces what --init-std and --seed draw, unless --implicit's
+     * Y or a random: split still use them */
+    char *m = tu_path(g_dir, "init.bin"), *e = tu_path(g_dir, "init_npy");
+    assert_int_equal(run("train --data '%s' --dim 4 --epochs 2 --threads 1 --quiet --out '%s'", g_data, m), 0);
+    assert_int_equal(run("export --model '%s' --as npy --out '%s'", m, e), 0);
+#define INIT_FROM "train --data '%s' --dim 4 --epochs 2 --threads 1 --quiet --init-from '%s/U.npy,%s/V.npy'"
+    assert_int_equal(run(INIT_FROM " --init-std 0.5", g_data, e, e), 2);
+    tu_expect_in(g_err, "--init-std draws the initial vectors, which --init-from replaces");
+    assert_int_equal(run(INIT_FROM " --seed 7", g_data, e, e), 2);
+    tu_expect_in(g_err, "--seed draws the initial vectors and a random: split: with --init-from and --split "
+                        "sklearn:300 it would change nothing");
+    assert_int_equal(run(INIT_FROM " --seed 7 --split random:0.2", g_data, e, e), 0);
+    assert_int_equal(run(INIT_FROM " --init-std 0.5 --implicit 1", g_data, e, e), 0);
+#undef INIT_FROM
+    /* split's --seed is a random: split's */
+    assert_int_equal(run("split --data '%s' --split sklearn:300 --seed 5 --out '%s/sp'", g_data, g_dir), 2);
+    tu_expect_in(g_err, "--seed applies to random: splits only");
+    free(m), free(e);
 }
 
 static void test_train_writes_model_and_log(void **state)

@@ -186,6 +186,10 @@ static void test_refusals(void **state)
     assert_int_equal(run("train --kind softmax --data %s --optimizer sgd", g_data), 2);
     tu_expect_in(g_err, "adagrad or adam");
     /* flags that would change nothing but the recorded configuration */
+    assert_int_equal(run("train --kind softmax --data %s --epochs 1 --shards 4", g_data), 2);
+    tu_expect_in(g_err, "--shards does not apply to --kind softmax");
+    assert_int_equal(run("eval --model x.bin --test u1.test --kind softmax --data %s", g_data), 2);
+    tu_expect_in(g_err, "--kind is a training flag, only used with --folds");
     assert_int_equal(run("train --kind softmax --data %s --epochs 1 --checkpoint-every 5", g_data), 2);
     tu_expect_in(g_err, "--checkpoint-every needs --checkpoint FILE");
     assert_int_equal(run("train --kind softmax --data %s --epochs 1 --dim-genre 9", g_data), 2);
@@ -199,7 +203,7 @@ static void test_refusals(void **state)
                      0);
     assert_int_equal(run("train --kind mf --data %s --epochs 1 --quiet", g_data), 0);
     assert_int_equal(run("eval --kind softmax --data %s", g_data), 2);
-    tu_expect_in(g_err, "is for --folds");
+    tu_expect_in(g_err, "--kind is a training flag, only used with --folds (a saved model records its kind)");
     assert_int_equal(run("eval --folds --kind softmax --data %s --l2 1", g_data), 2);
     tu_expect_in(g_err, "--l2 does not apply to --kind softmax");
     /* a diverging run: one message, with one prefix, naming the epoch; no model */

@@ -50,6 +50,8 @@ int cmd_split(int argc, char **argv)
     int rc;
     if (!cli_start(&cmd, argc, argv, &rc)) return rc;
     if (!out) return usage_error("--out is required");
+    if (cli_flag_given("--seed") && strncmp(spec, "random:", 7) != 0)
+        return usage_error("--seed applies to random: splits only (--split %s has its own order)", spec);
     io_input(default_data_dir(data));
     if ((rc = io_output_dir("--out", out)) != EXIT_OK) return rc;
     mfr_error err = {0};

@@ -926,6 +926,16 @@ static int train_run_opts(struct train_opts *o)
         return usage_error("--plot draws the training MSE, which --no-train-eval leaves out");
     if (o->resume) return EXIT_OK;
     if (!o->split) o->split = "sklearn:300";
+    /* --init-from replaces the drawn U and V: only --implicit's Y and a
+     * random: split still draw from the seed */
+    if (o->init_from && !(o->cfg.implicit > 0) && train_opts_user_gave(o, "--init-std"))
+        return usage_error("--init-std draws the initial vectors, which --init-from replaces (only "
+                           "--implicit's Y would still be drawn)");
+    if (o->init_from && !(o->cfg.implicit > 0) && strncmp(o->split, "random:", 7) != 0 &&
+        train_opts_user_gave(o, "--seed"))
+        return usage_error("--seed draws the initial vectors and a random: split: with --init-from and "
+                           "--split %s it would change nothing",
+                           o->split);
     if (o->log_every < 0) o->log_every = 100;
     if (o->early_stop < 0) o->early_stop = 0;
     if (o->checkpoint_every < 0) o->checkpoint_every = 100;

@@ -146,6 +146,8 @@ static int check_opts(struct sm_opts *o)
     if (o->hidden && !parse_hidden("--hidden", o->hidden, c)) return EXIT_USAGE;
     if (o->features && !parse_features("--features", o->features, c)) return EXIT_USAGE;
     /* flags that would change nothing but the recorded configuration */
+    if (cli_flag_given("--shards") && !o->resume) /* (a resume notes it: resume_command) */
+        return usage_error("--shards does not apply to --kind softmax (its steps are not sharded)");
     if (cli_flag_given("--checkpoint-every") && !o->checkpoint && !o->resume)
         return usage_error("--checkpoint-every needs --checkpoint FILE");
     if (cli_flag_given("--dim-genre") && !(c->features & MFR_SOFTMAX_FEAT_GENRES))
@@ -1035,6 +1037,17 @@ bool eval_kind_route(int argc, char **argv, int *rc)
     struct command_spec cmd = {.name = "mfrec eval", .help = softmax_folds_help,
                                .help_end = softmax_help_end, .help_width = 22, .flags = flags,
                                .n_flags = n_flags, .data_flags = true};
+    bool folds = false, help = false;
+    for (int i = 0; i < argc; i++) {
+        folds |= !strcmp(argv[i], "--folds");
+        help |= !strcmp(argv[i], "--help") || !strcmp(argv[i], "-h");
+    }
+    if (!folds && !help) { /* one model: its file records its kind (before "unknown option --model") */
+        g_cmd = "mfrec eval";
+        *rc = usage_error("%s is a training flag, only used with --folds (a saved model records its kind)",
+                          kind ? "--kind" : "--preset");
+        return true;
+    }
     const char *mf = mf_flag_given(argc, argv, flags, n_flags);
     if (mf) {
         g_cmd = "mfrec eval";
@@ -1042,10 +1055,6 @@ bool eval_kind_route(int argc, char **argv, int *rc)
         return true;
     }
     if (!cli_start(&cmd, argc, argv, rc)) return true;
-    if (!o.folds) {
-        *rc = usage_error("--kind softmax is for --folds (a saved model records its kind)");
-        return true;
-    }
     if ((*rc = check_opts(&o)) != EXIT_OK) return true;
     *rc = softmax_folds(&o);
     return true;

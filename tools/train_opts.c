@@ -179,8 +179,7 @@ void train_opts_print_flag_help(FILE *f, const char *flag)
     field_help(f, x);
 }
 
-/* Whether the user's own flags (not a preset's) set the field of `flag`. */
-static bool user_gave(const struct train_opts *o, const char *flag)
+bool train_opts_user_gave(const struct train_opts *o, const char *flag)
 {
     const mfr_config_field *f = mfr_config_field_find(flag);
     for (int i = 0; f && i < mfr_config_field_count() && i < 64; i++)
@@ -227,10 +226,13 @@ int train_opts_check(const struct train_opts *o)
     static const char *const adam_only[] = {"--beta1", "--beta2", "--eps"};
     const char *opt = c->optimizer == MFR_OPTIMIZER_ALS ? "als" : "sgd";
     for (size_t x = 0; x < sizeof adam_only / sizeof *adam_only; x++)
-        if (c->optimizer != MFR_OPTIMIZER_ADAM && user_gave(o, adam_only[x]))
+        if (c->optimizer != MFR_OPTIMIZER_ADAM && train_opts_user_gave(o, adam_only[x]))
             return usage_error("%s is Adam's: it does not apply to --optimizer %s", adam_only[x], opt);
-    if (c->optimizer == MFR_OPTIMIZER_ALS && user_gave(o, "--lr"))
+    if (c->optimizer == MFR_OPTIMIZER_ALS && train_opts_user_gave(o, "--lr"))
         return usage_error("--lr does not apply to --optimizer als (each row is solved exactly)");
+    if (c->optimizer == MFR_OPTIMIZER_ALS && train_opts_user_gave(o, "--reduce"))
+        return usage_error("--reduce chooses the item gradients' reduction: --optimizer als has none "
+                           "(it solves each row)");
     mfr_error err;
     if (mfr_config_validate(c, &err) != MFR_OK) { /* the other rules between flags */
         char msg[sizeof err.message + 256];

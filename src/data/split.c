@@ -88,7 +88,8 @@ static bool parse_fraction(const char *text, double *out)
     char *end = NULL;
     errno = 0;
     double f = strtod(text, &end);
-    if (end == text || *end != '\0' || errno == ERANGE || !isfinite(f)) return false;
+    if (end == text || *end != '\0' || errno == ERANGE || !isfinite(f) || !mfr_text_is_decimal(text, strlen(text)))
+        return false;
     if (!(f > 0.0 && f < 1.0)) return false;
     *out = f;
     return true;

@@ -409,6 +409,13 @@ static void test_train_plot_and_presets(void **state)
             free(p);
         }
         check_train_plot_data(plots);
+        /* one logged epoch: one point, said in the singular, and no gnuplot
+         * warning about an empty range */
+        char *one = tu_path(g_dir, "plots_one");
+        assert_int_equal(run("train --data '%s' --split random:0.2 --epochs 1 --quiet --plot '%s'", g_data, one), 0);
+        tu_expect_in(g_err, "the learning curves have 1 point (the logged epochs)");
+        if (strstr(g_err, "Warning")) fail_msg("gnuplot warned:\n%s", g_err);
+        free(one);
     }
     /* a flag beside a preset overrides it */
     assert_int_equal(run("train --data '%s' --split random:0.2 --preset accurate --dim 4 --epochs 2",

@@ -761,9 +761,9 @@ static int train_plots(const struct train_run *r)
              o->out ? ": " : "", o->out ? o->out : "");
     if (r->n_curve < 3)
         fprintf(stderr,
-                "%s: note: the learning curves have %d points (the logged epochs); "
+                "%s: note: the learning curves have %d point%s (the logged epochs); "
                 "--log-every N logs every N epochs\n",
-                g_cmd, r->n_curve);
+                g_cmd, r->n_curve, r->n_curve == 1 ? "" : "s");
     int rc = plot_stage_begin(o->plot);
     if (rc == EXIT_OK) rc = plot_training(o->plot, r->n_curve, r->curve, r->has_test, about);
     return plot_stage_end(rc);

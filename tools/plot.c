@@ -538,17 +538,20 @@ int plot_lines(const char *dir, const char *name, const struct plot_labels *lab,
     int rc = chart_open(&c, dir, name, lab, w, h);
     if (rc != EXIT_OK) goto done;
     bool positive = true, any = false;
+    double xlo = INFINITY, xhi = -INFINITY, ylo = INFINITY, yhi = -INFINITY;
     fputs("# x", c.df);
     for (int s = 0; s < n_series; s++) fprintf(c.df, "\t%s", series[s].name);
     fputc('\n', c.df);
     for (int64_t r = 0; r < n; r++) {
         fprintf(c.df, "%.17g", x[r]);
+        xlo = fmin(xlo, x[r]), xhi = fmax(xhi, x[r]);
         for (int s = 0; s < n_series; s++) {
             double v = series[s].y[r];
             if (isfinite(v)) {
                 fprintf(c.df, " %.17g", v);
                 positive = positive && v > 0;
                 any = true;
+                ylo = fmin(ylo, v), yhi = fmax(yhi, v);
             } else {
                 fputs(" NaN", c.df); /* undefined for gnuplot: a gap in the line */
             }
@@ -560,6 +563,14 @@ int plot_lines(const char *dir, const char *name, const struct plot_labels *lab,
         goto done;
     }
     if (log_y && positive) fputs("set logscale y\nset format y '%g'\n", c.sf);
+    /* one x or one y value (a single logged epoch): a range around it,
+     * which gnuplot would otherwise widen itself with a warning */
+    if (xlo == xhi) fprintf(c.sf, "set xrange [%.17g:%.17g]\n", xlo - 1, xhi + 1);
+    if (ylo == yhi) {
+        const double d = ylo != 0 ? fabs(ylo) / 2 : 1;
+        if (log_y && positive) fprintf(c.sf, "set yrange [%.17g:%.17g]\n", ylo / 2, yhi * 2);
+        else fprintf(c.sf, "set yrange [%.17g:%.17g]\n", ylo - d, yhi + d);
+    }
     fputs("set key top right\n", c.sf);
     for (int s = 0; s < n_series; s++) {
         fputs(s == 0 ? "plot " : ", \\\n     ", c.sf);

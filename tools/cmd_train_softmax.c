@@ -595,7 +595,8 @@ static size_t softmax_flags(struct sm_opts *o, bool train, struct flag_spec *out
         {.name = "--preset", .value = "softmax", .kind = FLAG_STR, .dst = &o->preset,
          .help = "the best settings found (docs/SOFTMAX.md): --all-pairs\n"
                  "--optimizer adam --lr 0.003 --batch-users 16 --hidden-init he\n"
-                 "--weight-decay 0.3 --epochs 24; implies --kind softmax"},
+                 "--hidden none --weight-decay 0.1 --epochs 24; implies --kind\n"
+                 "softmax"},
         {.name = "--data", .value = "DIR", .kind = FLAG_STR, .dst = &o->data,
          .help = "dataset directory (default: $MFREC_DATA, else data/ml-100k)"},
         {.name = "--epochs", .value = "N", .kind = FLAG_I64, .dst = &o->epochs, .lo = 0,
@@ -651,14 +652,16 @@ static size_t softmax_flags(struct sm_opts *o, bool train, struct flag_spec *out
 
 enum { SM_MAX_FLAGS = 40 };
 
-/* The best five-fold settings found (docs/SOFTMAX.md, round 2). */
+/* The best five-fold settings found (docs/SOFTMAX.md, round 2, and
+ * session 18: no hidden layer, weight decay 0.1). */
 void softmax_preset_apply(mfr_softmax_config *c)
 {
     c->optimizer = MFR_SOFTMAX_OPT_ADAM;
     c->lr = 0.003;
     c->batch_users = 16;
     c->hidden_init = MFR_SOFTMAX_INIT_HE;
-    c->weight_decay = 0.3;
+    c->weight_decay = 0.1;
+    c->n_hidden = 0;
     c->all_pairs = 1;
 }
 

@@ -538,7 +538,7 @@ int plot_lines(const char *dir, const char *name, const struct plot_labels *lab,
     int rc = chart_open(&c, dir, name, lab, w, h);
     if (rc != EXIT_OK) goto done;
     bool positive = true, any = false;
-    double xlo = INFINITY, xhi = -INFINITY, ylo = INFINITY, yhi = -INFINITY;
+    double xlo = INFINITY, xhi = -INFINITY, ylo = INFINITY, yhi = -INFINITY, last_max = -INFINITY;
     fputs("# x", c.df);
     for (int s = 0; s < n_series; s++) fprintf(c.df, "\t%s", series[s].name);
     fputc('\n', c.df);
@@ -552,6 +552,7 @@ int plot_lines(const char *dir, const char *name, const struct plot_labels *lab,
                 positive = positive && v > 0;
                 any = true;
                 ylo = fmin(ylo, v), yhi = fmax(yhi, v);
+                if (r == n - 1) last_max = fmax(last_max, v);
             } else {
                 fputs(" NaN", c.df); /* undefined for gnuplot: a gap in the line */
             }
@@ -571,7 +572,10 @@ int plot_lines(const char *dir, const char *name, const struct plot_labels *lab,
         if (log_y && positive) fprintf(c.sf, "set yrange [%.17g:%.17g]\n", ylo / 2, yhi * 2);
         else fprintf(c.sf, "set yrange [%.17g:%.17g]\n", ylo - d, yhi + d);
     }
-    fputs("set key top right\n", c.sf);
+    /* the key where the lines end low: rising curves (test metrics) end
+     * top right, under a key placed there */
+    const bool ends_high = ylo < yhi && last_max > (log_y && positive ? sqrt(ylo * yhi) : (ylo + yhi) / 2);
+    fputs(ends_high ? "set key bottom right\n" : "set key top right\n", c.sf);
     for (int s = 0; s < n_series; s++) {
         fputs(s == 0 ? "plot " : ", \\\n     ", c.sf);
         /* Few points (logged epochs): mark each one. */

@@ -335,10 +335,14 @@ else bad "-np 4 --target-rmse: a different stop or model ($(reached "$T/tr1.log"
 # Refused, with a message and nothing written. Every rank prints the message
 # and mpirun interleaves the ranks' stderr (and its abort banner) mid-line, so
 # the message is looked for in rank 0's own stderr (--output-filename).
+# The command is base's unless cr_base names another (ALS refuses base's
+# --lr and --reduce before mpirun's own check could speak).
 check_refused() {
     local want=$1; shift
+    local -a cmd=("${base[@]}")
+    [ -n "${cr_base+x}" ] && cmd=("${cr_base[@]}")
     rm -rf "$T/no.bin" "$T/of"
-    if timeout 60 "${MPIRUN[@]}" --output-filename "$T/of" -np 2 "$M" "${base[@]}" "$@" --out "$T/no.bin" \
+    if timeout 60 "${MPIRUN[@]}" --output-filename "$T/of" -np 2 "$M" "${cmd[@]}" "$@" --out "$T/no.bin" \
         >"$T/log" 2>&1; then
         bad "mpirun with $* succeeded; it must be refused"
     elif ! cat "$T"/of/*/rank.0/stderr 2>/dev/null | grep -q -- "$want"; then
@@ -348,7 +352,9 @@ check_refused() {
     else echo "ok: $* refused ($want)"; fi
 }
 check_refused "run at most 1 ranks" --shards 1
+cr_base=(train --data "$T/data" --shards 7 --epochs 6 --quiet)
 check_refused "does not support alternating least squares" --optimizer als --l2 0.1
+unset cr_base
 check_refused "--kind softmax is not supported under mpirun" --kind softmax
 # ... also when --resume names a softmax checkpoint (no --kind on the
 # command line): else every rank trained the whole softmax model itself and

@@ -24,7 +24,9 @@
 enum { NU = 61, NI = 40, NG = 5, CL = 4 };
 
 /* Users in CL clusters; a user of cluster c rates 6..13 movies, almost all
- * from the 10 movies of cluster c (movie i is in cluster i / 10). */
+ * from the 10 movies of cluster c (movie i is in cluster i / 10, and has
+ * that cluster's genre, a second one when i % 3 == 0, none for the last
+ * movie). */
 struct data {
     int32_t users[NU * 16], items[NU * 16];
     int64_t n;
@@ -36,13 +38,13 @@ static void make_data(struct data *d)
     uint32_t genres[NI];
     int32_t years[NI];
     for (int i = 0; i < NI; i++) {
-        genres[i] = (uint32_t)(1u << (i / 10)) | (i % 3 == 0 ? 16u : 0u);
+        genres[i] = i == NI - 1 ? 0u : (uint32_t)(1u << (i / 10)) | (i % 3 == 0 ? 16u : 0u);
         years[i] = i % 7 == 0 ? 0 : 1980 + i / 10 * 5 + i % 5;
     }
     mfr_error err = {0};
     assert_int_equal(mfr_sm_items_build(NI, NG, genres, years, &d->it, &err), MFR_OK);
     d->n = 0;
-    for (int u = 0; u < NU - 2; u++) {
+    for (int u = 0; u < NU - 3; u++) {
         int c = u % CL, n_u = 6 + (int)(mfr_rng_u64(1, 100, (uint64_t)u) % 8);
         uint64_t used = 0;
         for (int x = 0; x < 64 && n_u > 0; x++) {
@@ -54,7 +56,11 @@ static void make_data(struct data *d)
             n_u--;
         }
     }
-    /* User NU-2 has a single movie (no example), user NU-1 none. */
+    /* User NU-3 rates movie 5 and movie NI-1, which has no genres: with 5
+     * the label, the genre mean is over no rows. User NU-2 has a single
+     * movie (no example), user NU-1 none. */
+    d->users[d->n] = NU - 3, d->items[d->n] = 5, d->n++;
+    d->users[d->n] = NU - 3, d->items[d->n] = NI - 1, d->n++;
     d->users[d->n] = NU - 2, d->items[d->n] = 3, d->n++;
 }
 
@@ -323,19 +329,27 @@ static void test_threads_weight_decay(void **state)
     check_threads(c);
 }
 
-/* One full-batch Adagrad step equals, to float rounding, the serial sum of
- * every example's gradient (weight 1/n) followed by TF1's Adagrad. */
-static void check_step_serial(double weight_decay)
+/* One Adagrad step of group 0 equals, to float rounding, the serial sum
+ * of its examples' gradients (weight 1/n; mfr_sm_example, which pools
+ * each example's own feature list) followed by TF1's Adagrad. The trainer
+ * pools each user's list once and subtracts the label's rows instead, so
+ * this checks that arithmetic in each way a step can run: full batch (one
+ * chunk; all pairs: several chunks, users across chunk ends), mini-batches
+ * (the owner phase; at 2 threads the pair mode), tied tables. */
+static void check_step_serial(double weight_decay, int all_pairs, int batch_users, int tie,
+                              int threads)
 {
     struct data d;
     make_data(&d);
     mfr_softmax_config c = base_config(MFR_SOFTMAX_OPT_ADAGRAD);
-    c.batch_users = 0;
+    c.batch_users = batch_users;
     c.weight_decay = weight_decay;
+    c.all_pairs = all_pairs;
+    if (tie) c.tie_tables = 1, c.dim_movie = c.k;
     mfr_error err = {0};
     mfr_sm_trainer *tr = NULL;
-    assert_int_equal(mfr_sm_trainer_create(&c, NU - 1, &d.it, d.users, d.items, d.n, NULL, 3, &tr,
-                                           &err),
+    assert_int_equal(mfr_sm_trainer_create(&c, NU - 1, &d.it, d.users, d.items, d.n, NULL, threads,
+                                           &tr, &err),
                      MFR_OK);
     const struct mfr_sm_layout *lay = mfr_sm_trainer_layout(tr);
     int64_t P = lay->n_params;
@@ -343,20 +357,24 @@ static void check_step_serial(double weight_decay)
     memcpy(th0, mfr_sm_trainer_params(tr), sizeof(float) * (size_t)P);
 
     /* The examples of epoch 0, serially, user by user. */
+    const int users = batch_users > 0 ? batch_users : NU - 1;
     int64_t n_u[NU] = {0};
     int32_t rows[NU][16];
     for (int64_t x = 0; x < d.n; x++) rows[d.users[x]][n_u[d.users[x]]++] = d.items[x];
     int n_ex = 0;
-    for (int u = 0; u < NU - 1; u++) n_ex += n_u[u] >= 2;
-    assert_int_equal(n_ex, NU - 2);
-    assert_int_equal(n_u[NU - 2], 1);
+    for (int u = 0; u < users; u++) n_ex += n_u[u] < 2 ? 0 : all_pairs ? (int)n_u[u] : 1;
+    if (batch_users == 0) {
+        assert_int_equal(n_u[NU - 2], 1);
+        assert_int_equal(n_u[NU - 3], 2);
+        assert_int_equal(n_ex, all_pairs ? (int)d.n - 1 : NU - 2);
+    }
     struct mfr_sm_scratch sc;
     float *buf = calloc((size_t)mfr_sm_scratch_floats(lay), sizeof(float));
     int32_t ids[16 * NG];
     mfr_sm_scratch_bind(&sc, lay, buf);
     sc.ids = ids;
     double loss = 0;
-    for (int u = 0; u < NU - 1; u++) {
+    for (int u = 0; u < users; u++) {
         if (n_u[u] < 2) continue;
         int32_t *r = rows[u];
         for (int a = 1; a < n_u[u]; a++) /* ascending, as the trainer keeps them */
@@ -364,28 +382,34 @@ static void check_step_serial(double weight_decay)
                 int32_t t = r[b];
                 r[b] = r[b - 1], r[b - 1] = t;
             }
-        int32_t j = mfr_sm_label_index(c.seed, 0, u, n_u[u]), F[16], n_f = 0;
-        for (int x = 0; x < n_u[u]; x++)
-            if (x != j) F[n_f++] = r[x];
-        loss += mfr_sm_example(lay, &d.it, c.features, th0, F, n_f, r[j], 1.0f / (float)n_ex, g,
-                               &sc);
+        int32_t j0 = all_pairs ? 0 : mfr_sm_label_index(c.seed, 0, u, n_u[u]);
+        for (int32_t j = j0; j < (all_pairs ? n_u[u] : j0 + 1); j++) {
+            int32_t F[16], n_f = 0;
+            for (int x = 0; x < n_u[u]; x++)
+                if (x != j) F[n_f++] = r[x];
+            loss += mfr_sm_example(lay, &d.it, c.features, th0, F, n_f, r[j], 1.0f / (float)n_ex,
+                                   g, &sc);
+        }
     }
     double got = 0;
     assert_int_equal(mfr_sm_trainer_step_group(tr, 0, 0, &got, &err), MFR_OK);
-    assert_true(fabs(got - loss / n_ex) < 1e-12 * loss);
+    if (!(fabs(got - loss / n_ex) < 1e-6 * loss / n_ex))
+        fail_msg("step loss %.9g, serial %.9g", got, loss / n_ex);
     const float *th1 = mfr_sm_trainer_params(tr);
-    int moved = 0;
+    int moved = 0, grads = 0;
     for (int64_t x = 0; x < P; x++) {
         double acc = c.adagrad_init + (double)g[x] * g[x];
         /* decoupled decay: the parameter shrinks, the gradient is the
          * one at th0 */
         double want = th0[x] * (1.0 - c.lr * weight_decay) - c.lr * g[x] / sqrt(acc);
         if (fabs(th1[x] - want) > 1e-6 + 1e-4 * fabs(th0[x] - want))
-            fail_msg("parameter %lld: %.9g after the step, serial %.9g", (long long)x,
-                     (double)th1[x], want);
+            fail_msg("parameter %lld: %.9g after the step, serial %.9g (from %.9g)",
+                     (long long)x, (double)th1[x], want, (double)th0[x]);
         moved += th1[x] != th0[x];
+        grads += g[x] != 0.0f;
     }
-    assert_true(moved > P / 2);
+    /* a mini-batch's users touch part of the tables; the full batch most */
+    assert_true(batch_users > 0 ? grads > P / 8 : moved > P / 2);
     free(th0), free(g), free(buf);
     mfr_sm_trainer_destroy(tr);
     mfr_sm_items_free(&d.it);
@@ -394,14 +418,22 @@ static void check_step_serial(double weight_decay)
 static void test_step_matches_serial(void **state)
 {
     (void)state;
-    check_step_serial(0.0);
+    check_step_serial(0.0, 0, 0, 0, 3); /* one label per user, one chunk */
+    check_step_serial(0.0, 1, 0, 0, 3); /* all pairs: several chunks */
+    check_step_serial(0.0, 1, 0, 0, 1);
+    for (int threads = 1; threads <= 3; threads++) {
+        check_step_serial(0.0, 0, 16, 0, threads); /* the owner phase; 2: the pair mode */
+        check_step_serial(0.0, 1, 6, 0, threads);
+    }
+    check_step_serial(0.0, 1, 0, 1, 2); /* tied tables */
+    check_step_serial(0.0, 0, 16, 1, 2);
 }
 
 /* With weight decay 0.5 and lr 0.1, every parameter first shrinks by 5%. */
 static void test_step_weight_decay(void **state)
 {
     (void)state;
-    check_step_serial(0.5);
+    check_step_serial(0.5, 0, 0, 0, 3);
 }
 
 /* The planted clusters are learnable: a model that knows nothing is at

@@ -57,12 +57,11 @@ static inline void sm_pool_body(float *restrict out, const float *restrict table
 }
 
 static inline void sm_pool_back_body(float *restrict gtable, int32_t dim, const int32_t *restrict idx,
-                          int32_t n, const float *restrict d, int32_t lo, int32_t hi)
+                          int32_t n, const float *restrict d)
 {
     if (n == 0) return;
     float inv = 1.0f / (float)n;
     for (int32_t j = 0; j < n; j++) {
-        if (idx[j] < lo || idx[j] >= hi) continue; /* another thread's rows */
         float *row = gtable + (size_t)idx[j] * (size_t)dim;
         for (int32_t c = 0; c < dim; c++) row[c] = fmaf(d[c], inv, row[c]);
     }

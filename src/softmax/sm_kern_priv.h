@@ -33,10 +33,9 @@
 void mfr_sm_pool_ref(float *restrict out, const float *restrict table, int32_t dim,
                      const int32_t *restrict idx, int32_t n);
 /* gtable[idx[j]][c] += d[c] / n for j < n (the pool's gradient), in
- * order j, for the rows lo <= idx[j] < hi only (a thread's own rows;
- * 0, INT32_MAX: all). */
+ * order j. */
 void mfr_sm_pool_back_ref(float *restrict gtable, int32_t dim, const int32_t *restrict idx,
-                          int32_t n, const float *restrict d, int32_t lo, int32_t hi);
+                          int32_t n, const float *restrict d);
 /* y = W x + b, W n_out x n_in row-major. */
 void mfr_sm_linear_ref(float *restrict y, const float *restrict W, const float *restrict b,
                        const float *restrict x, int32_t n_out, int32_t n_in);
@@ -93,7 +92,7 @@ struct mfr_sm_kern {
     void (*pool)(float *restrict out, const float *restrict table, int32_t dim,
                  const int32_t *restrict idx, int32_t n);
     void (*pool_back)(float *restrict gtable, int32_t dim, const int32_t *restrict idx,
-                      int32_t n, const float *restrict d, int32_t lo, int32_t hi);
+                      int32_t n, const float *restrict d);
     void (*linear)(float *restrict y, const float *restrict W, const float *restrict b,
                    const float *restrict x, int32_t n_out, int32_t n_in);
     void (*linear_back)(float *restrict dx, float *restrict gW, float *restrict gb,

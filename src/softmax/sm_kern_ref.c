@@ -11,9 +11,9 @@ void mfr_sm_pool_ref(float *restrict out, const float *restrict table, int32_t d
 }
 
 void mfr_sm_pool_back_ref(float *restrict gtable, int32_t dim, const int32_t *restrict idx,
-                          int32_t n, const float *restrict d, int32_t lo, int32_t hi)
+                          int32_t n, const float *restrict d)
 {
-    sm_pool_back_body(gtable, dim, idx, n, d, lo, hi);
+    sm_pool_back_body(gtable, dim, idx, n, d);
 }
 
 void mfr_sm_linear_ref(float *restrict y, const float *restrict W, const float *restrict b,

@@ -20,9 +20,9 @@ static void SM_FN(pool)(float *restrict out, const float *restrict table, int32_
 }
 
 static void SM_FN(pool_back)(float *restrict gtable, int32_t dim, const int32_t *restrict idx,
-                          int32_t n, const float *restrict d, int32_t lo, int32_t hi)
+                          int32_t n, const float *restrict d)
 {
-    sm_pool_back_body(gtable, dim, idx, n, d, lo, hi);
+    sm_pool_back_body(gtable, dim, idx, n, d);
 }
 
 static void SM_FN(linear)(float *restrict y, const float *restrict W, const float *restrict b,

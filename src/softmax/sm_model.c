@@ -242,16 +242,12 @@ static int32_t gather_genres(const struct mfr_sm_items *it, const int32_t *F, in
 static void pool_features(const struct mfr_sm_layout *lay, const struct mfr_sm_items *it,
                           uint32_t features, const float *theta, const int32_t *F, int32_t n_f,
                           float *h0, float *grad, const float *d, int32_t *ids,
-                          const struct mfr_sm_kern *kern, int only, int32_t lo, int32_t hi)
+                          const struct mfr_sm_kern *kern)
 {
     int32_t col = 0;
     const struct mfr_sm_block *blk[3] = {&lay->movie, &lay->genre, &lay->year};
     for (int f = 0; f < 3; f++) {
         if (!(features & (1u << f))) continue;
-        if (only >= 0 && f != only) {
-            col += blk[f]->cols;
-            continue;
-        }
         const int32_t *list = F;
         int32_t n = n_f;
         if (f == 1) {
@@ -263,34 +259,24 @@ static void pool_features(const struct mfr_sm_layout *lay, const struct mfr_sm_i
         }
         int32_t dim = blk[f]->cols;
         if (grad)
-            kern->pool_back(grad + blk[f]->offset, dim, list, n, d + col, lo, hi);
+            kern->pool_back(grad + blk[f]->offset, dim, list, n, d + col);
         else
             kern->pool(h0 + col, theta + blk[f]->offset, dim, list, n);
         col += dim;
     }
 }
 
-void mfr_sm_pool_backward(const struct mfr_sm_layout *lay, const struct mfr_sm_items *it,
-                          uint32_t features, const int32_t *F, int32_t n_f, const float *d0,
-                          float *grad, int32_t *ids, const struct mfr_sm_kern *kern)
-{
-    pool_features(lay, it, features, NULL, F, n_f, NULL, grad, d0, ids, kern, -1, 0, INT32_MAX);
-}
-
-void mfr_sm_pool_backward_rows(const struct mfr_sm_layout *lay, const struct mfr_sm_items *it,
-                               uint32_t features, int f, int32_t lo, int32_t hi, const int32_t *F,
-                               int32_t n_f, const float *d0, float *grad, int32_t *ids,
-                               const struct mfr_sm_kern *kern)
-{
-    pool_features(lay, it, features, NULL, F, n_f, NULL, grad, d0, ids, kern, f, lo, hi);
-}
-
 void mfr_sm_forward(const struct mfr_sm_layout *lay, const struct mfr_sm_items *it,
                     uint32_t features, const float *theta, const int32_t *F, int32_t n_f,
                     struct mfr_sm_scratch *sc)
 {
-    pool_features(lay, it, features, theta, F, n_f, sc->h[0], NULL, NULL, sc->ids, sc->kern, -1, 0,
-                  INT32_MAX);
+    pool_features(lay, it, features, theta, F, n_f, sc->h[0], NULL, NULL, sc->ids, sc->kern);
+    mfr_sm_mlp_forward(lay, theta, sc);
+}
+
+void mfr_sm_mlp_forward(const struct mfr_sm_layout *lay, const float *theta,
+                        struct mfr_sm_scratch *sc)
+{
     for (int l = 0; l < lay->n_layers; l++) {
         int32_t n_out = lay->width[l + 1], n_in = lay->width[l];
         bool last = l + 1 == lay->n_layers;
@@ -324,8 +310,7 @@ double mfr_sm_example(const struct mfr_sm_layout *lay, const struct mfr_sm_items
                                theta + lay->W[l].offset, sc->h[l], a, n_out, n_in);
         t = a, a = b, b = t;
     }
-    pool_features(lay, it, features, theta, F, n_f, NULL, grad, a, sc->ids, sc->kern, -1, 0,
-                  INT32_MAX);
+    pool_features(lay, it, features, theta, F, n_f, NULL, grad, a, sc->ids, sc->kern);
     return loss;
 }
 

@@ -9,9 +9,11 @@
  * dense gradient vector, with no per-thread or per-shard buffers. The
  * examples go through in fixed chunks of SM_BATCH_EX (a memory bound, not
  * a thread count; the result does not depend on it either), each chunk in
- * one parallel region's phases:
- *  A. per group of four examples, in parallel (any thread): the features,
- *     the forward pass, the logits from V transposed (built once per step,
+ * one parallel region's phases, after the step's users' whole-list sums
+ * (each user's own, in parallel; see "Leave-one-out pooling" below):
+ *  A. per group of four examples, in parallel (any thread): the pooling
+ *     (the user's sums less the label's rows), the forward pass, the
+ *     logits from V transposed (built once per step,
  *     so that the logits of four examples are a small matrix product that
  *     reads V once), the cross-entropy and its gradient ds in place,
  *     du = sum_i ds_i V_i (four at once), and the MLP's backward pass down
@@ -20,8 +22,9 @@
  *     gV[i] = sum over the chunk's examples b ascending of ds_b[i] u_b,
  *     continuing the previous chunk's sums.
  *  C. serially, example by example: the MLP's weight gradients
- *     (dy x^T) and the pooling's scatter into the embedding tables (only
- *     the rows of the example's movies are touched), and the loss (double).
+ *     (dy x^T), the pooling's scatter into the embedding tables (the
+ *     label's rows at each example, the user's rows after the user's last
+ *     example, which may come in a later chunk), and the loss (double).
  * Then the optimizer's elementwise update over fixed parameter chunks (in
  * parallel; dense, so Adam's moments decay on every row as in PyTorch).
  * A step of one chunk with untied tables (the usual mini-batch) replaces
@@ -31,11 +34,11 @@
  * step; on a team of two, the pair mode splits the step by what each
  * thread owns instead (thread 0 all of V, thread 1 the rest), so that V
  * never moves between the cores (pair_phase).
- * So each parameter's gradient is one fmaf chain over the examples in
- * order, the same as a serial loop of mfr_sm_example into one buffer,
- * except with tied tables (V's logit gradient over all examples first,
- * then the pooling's); a non-finite loss cancels the step before the
- * update.
+ * So each parameter's gradient is one chain over the examples in order:
+ * the mathematics of a serial loop of mfr_sm_example into one buffer
+ * (not its rounding: the pooling goes through the users' sums), with
+ * tied tables V's logit gradient of a chunk before the pooling's; a
+ * non-finite loss cancels the step before the update.
  */
 #include <math.h>
 #include <omp.h>
@@ -49,6 +52,14 @@
 
 enum { SM_DEFAULT_SHARDS = 16, SM_CHUNK = 4096, SM_BATCH_EX = 64, SM_ROWS = 64, SM_FUSE_ROWS = 8 };
 
+/* One feature table as the pooling sees it: f (0 movies, 1 genres, 2
+ * years), its offset and width in theta, its columns in h_0. */
+struct pool_blk {
+    int f;
+    int64_t offset;
+    int32_t dim, col;
+};
+
 struct mfr_sm_trainer {
     mfr_softmax_config cfg;
     struct mfr_sm_layout lay;
@@ -56,20 +67,26 @@ struct mfr_sm_trainer {
     int32_t n_users;
     int64_t *row_ptr; /* n_users + 1: training movies by user, ascending */
     int32_t *movie;
-    int32_t max_nf;   /* longest feature list (a user's n_u - 1) */
+    int32_t max_nf;   /* longest row (a user's n_u) */
     float *theta, *state[2];
     float *grad;      /* n_params: the step's gradient */
     float *vt;        /* k x ldt: V transposed, rebuilt at each step */
     int64_t ldt;
     float *slot;      /* SM_BATCH_EX x slot_floats: one example's scratch, dy's, d0 */
     int32_t *ids;     /* SM_BATCH_EX x ids_per_slot */
-    int32_t *tids;    /* n_threads x ids_per_slot: the owner phase's genre lists */
     float *gtmp;      /* n_threads x gtmp_floats: the owner phase's gradient of 8 rows of V */
     int64_t gtmp_floats;
-    int32_t *feat;    /* SM_BATCH_EX x max_nf */
+    struct pool_blk blk[3]; /* the feature tables in pooling order */
+    int n_blk;
+    int64_t w0p;      /* width[0] rounded up to 16 floats */
+    float *usum;      /* group_users x w0p: the step's users' whole-list sums */
+    int32_t *ucount;  /* group_users x 3: their row counts per table */
+    float *gcur;      /* w0p: phase C's sum of t for the current user */
+    float *tg;        /* n_threads x w0p: the owner phase's sums of t */
+    int32_t step_u0, step_u1; /* the step's users */
+    int64_t n_ex;     /* the step's examples */
     int32_t *ex_user, *ex_label; /* max_ex: the step's examples in order */
     int64_t max_ex;   /* the most examples of one group */
-    int32_t ex_nf[SM_BATCH_EX];
     double ex_loss[SM_BATCH_EX];
     float weight;     /* the step's 1 / examples */
     int32_t n_shards; /* the configuration's, reported only (no shard buffers) */
@@ -113,9 +130,11 @@ void mfr_sm_trainer_destroy(mfr_sm_trainer *tr)
     mfr_aligned_free(tr->vt);
     mfr_aligned_free(tr->slot);
     free(tr->ids);
-    free(tr->tids);
     mfr_aligned_free(tr->gtmp);
-    free(tr->feat);
+    mfr_aligned_free(tr->usum);
+    free(tr->ucount);
+    mfr_aligned_free(tr->gcur);
+    mfr_aligned_free(tr->tg);
     free(tr->ex_user);
     free(tr->ex_label);
     free(tr->order);
@@ -208,10 +227,13 @@ static int alloc_buffers(mfr_sm_trainer *tr, mfr_error *err)
     tr->vt = mfr_aligned_calloc(vb);
     tr->slot = mfr_aligned_calloc((size_t)(X * tr->slot_floats) * sizeof(float));
     tr->ids = mfr_malloc(sizeof(int32_t) * (size_t)(X * tr->ids_per_slot));
-    tr->tids = mfr_malloc(sizeof(int32_t) * (size_t)tr->n_threads * (size_t)tr->ids_per_slot);
     tr->gtmp_floats = ((int64_t)SM_FUSE_ROWS * tr->lay.V.cols + 31) / 16 * 16;
     tr->gtmp = mfr_aligned_calloc(sizeof(float) * (size_t)tr->n_threads * (size_t)tr->gtmp_floats);
-    tr->feat = mfr_malloc(sizeof(int32_t) * (size_t)(X * tr->max_nf));
+    tr->w0p = ((int64_t)tr->lay.width[0] + 15) / 16 * 16;
+    tr->usum = mfr_aligned_calloc(sizeof(float) * (size_t)tr->group_users * (size_t)tr->w0p);
+    tr->ucount = mfr_malloc(sizeof(int32_t) * 3 * (size_t)tr->group_users);
+    tr->gcur = mfr_aligned_calloc(sizeof(float) * (size_t)tr->w0p);
+    tr->tg = mfr_aligned_calloc(sizeof(float) * (size_t)tr->n_threads * (size_t)tr->w0p);
     tr->max_ex = 1;
     for (int32_t g = 0; g < tr->n_groups; g++) {
         int32_t u0 = g * tr->group_users;
@@ -224,7 +246,8 @@ static int alloc_buffers(mfr_sm_trainer *tr, mfr_error *err)
     tr->order = mfr_malloc(sizeof(int32_t) * (size_t)tr->n_groups);
     tr->steps = mfr_malloc(sizeof(mfr_softmax_step) * (size_t)tr->n_groups);
     if (!tr->theta || !tr->state[0] || (tr->cfg.optimizer == MFR_SOFTMAX_OPT_ADAM && !tr->state[1]) ||
-        !tr->grad || !tr->vt || !tr->slot || !tr->ids || !tr->tids || !tr->gtmp || !tr->feat ||
+        !tr->grad || !tr->vt || !tr->slot || !tr->ids || !tr->gtmp || !tr->usum ||
+        !tr->ucount || !tr->gcur || !tr->tg ||
         !tr->ex_user || !tr->ex_label || !tr->order || !tr->steps)
         return mfr_seterr(err, MFR_ERR_NOMEM, "softmax trainer: out of memory (%lld parameters)",
                           (long long)P);
@@ -253,6 +276,12 @@ int mfr_sm_trainer_create(const mfr_softmax_config *cfg, int32_t n_users,
                                  err)))
         goto fail;
     if ((st = build_rows(tr, users, items_of, n, err))) goto fail;
+    const struct mfr_sm_block *tab[3] = {&tr->lay.movie, &tr->lay.genre, &tr->lay.year};
+    for (int f = 0, col = 0; f < 3; f++)
+        if (cfg->features & (1u << f)) {
+            tr->blk[tr->n_blk++] = (struct pool_blk){f, tab[f]->offset, tab[f]->cols, col};
+            col += tab[f]->cols;
+        }
     tr->group_users = cfg->batch_users > 0 && cfg->batch_users < n_users ? cfg->batch_users
                                                                           : n_users;
     tr->n_groups = (int32_t)((n_users + (int64_t)tr->group_users - 1) / tr->group_users);
@@ -322,19 +351,141 @@ static void fill_examples(mfr_sm_trainer *tr, int32_t u0, int32_t u1, int64_t ep
     }
 }
 
-/* Example e's features and forward pass, into slot x. */
-static void example_forward(mfr_sm_trainer *tr, int64_t e, int32_t x)
+/* Leave-one-out pooling. An example's features are its user's movies but
+ * the label, so its pooled block of table f is (S - L) / (N - n): S the
+ * sum of the rows of the user's whole list (N rows; user_sums, once per
+ * step), L the sum of the label's n rows. Backward, with t = d / (N - n)
+ * (d the example's gradient at that block): the label's rows get -t at
+ * the example, and every row of the user's list gets the sum of t over
+ * the user's examples once the user's last example is through
+ * (pool_back). A user of n movies costs O(n), not the O(n^2) of pooling
+ * each example's own list. */
+
+/* The rows of table f for the movie at m (a place in tr->movie): movies
+ * the movie itself, genres its genre ids, years its year bucket. */
+static const int32_t *movie_rows(const mfr_sm_trainer *tr, int f, const int32_t *m, int32_t *n)
 {
-    const int32_t u = tr->ex_user[e], jl = tr->ex_label[e];
+    const struct mfr_sm_items *it = &tr->items;
+    if (f == 1) {
+        *n = it->genre_ptr[*m + 1] - it->genre_ptr[*m];
+        return it->genre + it->genre_ptr[*m];
+    }
+    *n = 1;
+    return f == 2 ? it->year_bucket + *m : m;
+}
+
+/* User u's whole-list sums and row counts, one per table (u in the step). */
+static void user_sums(mfr_sm_trainer *tr, int32_t u)
+{
+    float *S = tr->usum + (size_t)(u - tr->step_u0) * (size_t)tr->w0p;
+    int32_t *N = tr->ucount + (size_t)(u - tr->step_u0) * 3;
     const int32_t *row = tr->movie + tr->row_ptr[u];
     const int64_t n_u = tr->row_ptr[u + 1] - tr->row_ptr[u];
-    int32_t *F = tr->feat + (size_t)x * (size_t)tr->max_nf, n_f = 0;
-    for (int64_t m = 0; m < n_u; m++)
-        if (m != jl) F[n_f++] = row[m];
-    tr->ex_nf[x] = n_f;
+    for (int b = 0; b < tr->n_blk; b++) {
+        const struct pool_blk *k = &tr->blk[b];
+        float *s = S + k->col;
+        const float *table = tr->theta + k->offset;
+        int32_t count = 0;
+        memset(s, 0, sizeof(float) * (size_t)k->dim);
+        for (int64_t j = 0; j < n_u; j++) {
+            int32_t n;
+            const int32_t *ids = movie_rows(tr, k->f, row + j, &n);
+            for (int32_t q = 0; q < n; q++) {
+                const float *r = table + (size_t)ids[q] * (size_t)k->dim;
+                for (int32_t c = 0; c < k->dim; c++) s[c] += r[c];
+            }
+            count += n;
+        }
+        N[b] = count;
+    }
+}
+
+/* The sums of the step's users that have examples (orphaned omp for, no
+ * barrier). */
+static void step_user_sums(mfr_sm_trainer *tr)
+{
+#pragma omp for schedule(dynamic, 4) nowait
+    for (int32_t u = tr->step_u0; u < tr->step_u1; u++)
+        if (tr->row_ptr[u + 1] - tr->row_ptr[u] >= 2) user_sums(tr, u);
+}
+
+/* Example e's pooling (from its user's sums) and forward pass, into slot x. */
+static void example_forward(mfr_sm_trainer *tr, int64_t e, int32_t x)
+{
+    const int32_t u = tr->ex_user[e];
+    const int32_t *label = tr->movie + tr->row_ptr[u] + tr->ex_label[e];
+    const float *S = tr->usum + (size_t)(u - tr->step_u0) * (size_t)tr->w0p;
+    const int32_t *N = tr->ucount + (size_t)(u - tr->step_u0) * 3;
     struct mfr_sm_scratch sc;
     slot_bind(tr, x, &sc);
-    mfr_sm_forward(&tr->lay, &tr->items, tr->cfg.features, tr->theta, F, n_f, &sc);
+    for (int b = 0; b < tr->n_blk; b++) {
+        const struct pool_blk *k = &tr->blk[b];
+        float *out = sc.h[0] + k->col;
+        int32_t n_l;
+        const int32_t *ids = movie_rows(tr, k->f, label, &n_l);
+        if (N[b] == n_l) { /* no other rows: an empty mean */
+            memset(out, 0, sizeof(float) * (size_t)k->dim);
+            continue;
+        }
+        memcpy(out, S + k->col, sizeof(float) * (size_t)k->dim);
+        for (int32_t q = 0; q < n_l; q++) {
+            const float *r = tr->theta + k->offset + (size_t)ids[q] * (size_t)k->dim;
+            for (int32_t c = 0; c < k->dim; c++) out[c] -= r[c];
+        }
+        const float inv = 1.0f / (float)(N[b] - n_l);
+        for (int32_t c = 0; c < k->dim; c++) out[c] *= inv;
+    }
+    mfr_sm_mlp_forward(&tr->lay, tr->theta, &sc);
+}
+
+/* The pooling's gradient for the step's examples e0 .. e0 + nb - 1 (slots
+ * 0 .. nb - 1) into the rows lo <= r < hi of table `only` (-1: every
+ * table, every row): per example t into G (the current user's sum, kept
+ * across calls) and -t into the label's rows; after a user's last
+ * example, G into every row of the user's list, then G = 0. A row gets
+ * its adds in example order whatever rows and tables a call covers, so
+ * threads that own disjoint rows can share the work. */
+static void pool_back(mfr_sm_trainer *tr, int64_t e0, int32_t nb, int only, int32_t lo,
+                      int32_t hi, float *G)
+{
+    const int L = tr->lay.n_layers;
+    for (int32_t x = 0; x < nb; x++) {
+        const int64_t e = e0 + x;
+        const int32_t u = tr->ex_user[e];
+        const int32_t *row = tr->movie + tr->row_ptr[u], *label = row + tr->ex_label[e];
+        const int32_t *N = tr->ucount + (size_t)(u - tr->step_u0) * 3;
+        const int last = e + 1 == tr->n_ex || tr->ex_user[e + 1] != u;
+        const float *d0 = slot_dy(tr, x, L);
+        for (int b = 0; b < tr->n_blk; b++) {
+            const struct pool_blk *k = &tr->blk[b];
+            if (only >= 0 && k->f != only) continue;
+            float *g = G + k->col, *gt = tr->grad + k->offset;
+            const float *d = d0 + k->col;
+            int32_t n_l;
+            const int32_t *ids = movie_rows(tr, k->f, label, &n_l);
+            if (N[b] > n_l) {
+                const float inv = 1.0f / (float)(N[b] - n_l);
+                for (int32_t c = 0; c < k->dim; c++) g[c] += d[c] * inv;
+                for (int32_t q = 0; q < n_l; q++) {
+                    if (ids[q] < lo || ids[q] >= hi) continue; /* another thread's row */
+                    float *r = gt + (size_t)ids[q] * (size_t)k->dim;
+                    for (int32_t c = 0; c < k->dim; c++) r[c] -= d[c] * inv;
+                }
+            }
+            if (!last) continue;
+            const int64_t n_u = tr->row_ptr[u + 1] - tr->row_ptr[u];
+            for (int64_t j = 0; j < n_u; j++) {
+                int32_t n;
+                const int32_t *rr = movie_rows(tr, k->f, row + j, &n);
+                for (int32_t q = 0; q < n; q++) {
+                    if (rr[q] < lo || rr[q] >= hi) continue;
+                    float *r = gt + (size_t)rr[q] * (size_t)k->dim;
+                    for (int32_t c = 0; c < k->dim; c++) r[c] += g[c];
+                }
+            }
+            memset(g, 0, sizeof(float) * (size_t)k->dim);
+        }
+    }
 }
 
 /* Example x's MLP backward pass from du (its dy[n_layers - 1]) down to
@@ -395,18 +546,6 @@ static void mlp_weights(mfr_sm_trainer *tr, int32_t x)
                              lay->width[l + 1], lay->width[l]);
 }
 
-/* Phase C for example x (serial, examples in order): the MLP's weight
- * gradients, then the pooling's scatter into the embedding tables. */
-static void example_weights(mfr_sm_trainer *tr, int32_t x)
-{
-    mlp_weights(tr, x);
-    const struct mfr_sm_layout *lay = &tr->lay;
-    struct mfr_sm_scratch sc;
-    slot_bind(tr, x, &sc);
-    mfr_sm_pool_backward(lay, &tr->items, tr->cfg.features, tr->feat + (size_t)x * (size_t)tr->max_nf,
-                         tr->ex_nf[x], slot_dy(tr, x, lay->n_layers), tr->grad, sc.ids, sc.kern);
-}
-
 /* Phase B: V's gradient for the chunk's nb examples, row blocks taken by
  * threads (orphaned omp for, no barrier); add: continue the earlier
  * chunks' sums. */
@@ -424,11 +563,13 @@ static void vgrad_rows(mfr_sm_trainer *tr, int32_t nb, int add)
     }
 }
 
-/* Before a step's examples, when the last step left them otherwise
- * (orphaned omp fors, no barrier): V transposed into vt, and the gradient
- * zeroed outside V's rows (phase B writes those). */
-static void step_prepare(mfr_sm_trainer *tr, int transpose, int zero)
+/* Before a step's examples (orphaned omp fors, no barrier): the users'
+ * sums when asked, and when the last step left them otherwise, V
+ * transposed into vt and the gradient zeroed outside V's rows (phase B
+ * writes those). */
+static void step_prepare(mfr_sm_trainer *tr, int sums, int transpose, int zero)
 {
+    if (sums) step_user_sums(tr);
     const struct mfr_sm_layout *lay = &tr->lay;
     const int32_t M = lay->V.rows, k = lay->V.cols, nblk = (M + SM_ROWS - 1) / SM_ROWS;
     const float *V = tr->theta + lay->V.offset;
@@ -509,8 +650,8 @@ static int64_t rows_end(const struct mfr_sm_block *b, int32_t r)
  * rows of each embedding table and of V (owned_rows; the same rows at
  * every step, so they stay in its cache), and thread T - 1 the MLP's
  * weights. A thread makes the whole gradient of its rows, each one the
- * same fmaf chain over the examples in order as the serial phase C (the
- * tables' scatter skips the other threads' rows) or phase B, then
+ * same chain over the examples in order as the serial phase C (the
+ * tables' scatter, pool_back, skips the other threads' rows) or phase B, then
  * updates them at once and zeroes their gradient for the next step; V's
  * rows eight at a time (the gradient still in L1; the update's square
  * roots and divisions overlap the next rows' FMAs), each group then
@@ -520,29 +661,26 @@ static void owner_tables(mfr_sm_trainer *tr, int32_t nb, const struct mfr_adam_c
 {
     const struct mfr_sm_layout *lay = &tr->lay;
     const struct mfr_sm_block *tab[3] = {&lay->movie, &lay->genre, &lay->year};
-    int32_t *ids = tr->tids + (size_t)omp_get_thread_num() * (size_t)tr->ids_per_slot;
-    for (int f = 0; f < 3; f++) {
-        if (!(tr->cfg.features & (1u << f))) continue;
+    float *G = tr->tg + (size_t)omp_get_thread_num() * (size_t)tr->w0p;
+    for (int b = 0; b < tr->n_blk; b++) {
+        const int f = tr->blk[b].f;
         int32_t r0, r1;
         owned_rows(tab[f]->rows, t, T, &r0, &r1);
         if (r0 == r1) continue;
-        for (int32_t x = 0; x < nb; x++)
-            mfr_sm_pool_backward_rows(lay, &tr->items, tr->cfg.features, f, r0, r1,
-                                      tr->feat + (size_t)x * (size_t)tr->max_nf, tr->ex_nf[x],
-                                      slot_dy(tr, x, lay->n_layers), tr->grad, ids, tr->sm_kern);
+        pool_back(tr, 0, nb, f, r0, r1, G);
         if (f > 0) {
             update_zero(tr, rows_end(tab[f], r0), rows_end(tab[f], r1), ac);
             continue;
         }
-        /* the movie table: only the examples' feature rows have a
+        /* the movie table: only the rows of the step's users have a
          * gradient, so only they need zeroing again (the others are) */
         update_chunk(tr, rows_end(tab[f], r0), rows_end(tab[f], r1) - rows_end(tab[f], r0), ac);
         const int32_t dim = tab[f]->cols;
-        for (int32_t x = 0; x < nb; x++) {
-            const int32_t *F = tr->feat + (size_t)x * (size_t)tr->max_nf;
-            for (int32_t j = 0; j < tr->ex_nf[x]; j++)
-                if (F[j] >= r0 && F[j] < r1)
-                    memset(tr->grad + tab[f]->offset + (int64_t)F[j] * dim, 0,
+        for (int32_t u = tr->step_u0; u < tr->step_u1; u++) {
+            if (tr->row_ptr[u + 1] - tr->row_ptr[u] < 2) continue; /* no examples */
+            for (int64_t j = tr->row_ptr[u]; j < tr->row_ptr[u + 1]; j++)
+                if (tr->movie[j] >= r0 && tr->movie[j] < r1)
+                    memset(tr->grad + tab[f]->offset + (int64_t)tr->movie[j] * dim, 0,
                            sizeof(float) * (size_t)dim);
         }
     }
@@ -625,6 +763,8 @@ static double pair_phase(mfr_sm_trainer *tr, int32_t nb, const struct mfr_adam_c
     const int64_t seq = tr->seq;
     const int32_t G = (nb + 3) / 4;
     if (t == 1) {
+        for (int32_t u = tr->step_u0; u < tr->step_u1; u++)
+            if (tr->row_ptr[u + 1] - tr->row_ptr[u] >= 2) user_sums(tr, u);
         for (int32_t g = 0; g < G; g++) {
             for (int32_t x = 4 * g; x < nb && x < 4 * g + 4; x++) example_forward(tr, x, x);
             __atomic_store_n(&tr->fwd_seq[g], seq, __ATOMIC_RELEASE);
@@ -647,13 +787,15 @@ static double pair_phase(mfr_sm_trainer *tr, int32_t nb, const struct mfr_adam_c
     return s;
 }
 
-/* Phase C for the chunk's nb examples, serially, and their losses. */
-static void chunk_weights(mfr_sm_trainer *tr, int32_t nb, double *sum)
+/* Phase C for the chunk's nb examples e0.., serially: the MLP's weight
+ * gradients, the pooling's scatter into the tables and the losses. */
+static void chunk_weights(mfr_sm_trainer *tr, int64_t e0, int32_t nb, double *sum)
 {
     for (int32_t x = 0; x < nb; x++) {
-        example_weights(tr, x);
+        mlp_weights(tr, x);
         *sum += tr->ex_loss[x];
     }
+    pool_back(tr, e0, nb, -1, 0, INT32_MAX, tr->gcur);
 }
 
 /* The update of the floats [0, P) in fixed chunks, in parallel. */
@@ -667,13 +809,14 @@ static void update_range(mfr_sm_trainer *tr, int64_t P, const struct mfr_adam_co
     }
 }
 
-/* One step in one parallel region: the step's n_ex examples (fill_examples)
- * in chunks of SM_BATCH_EX through phase A, then, in a step of one chunk
- * with untied tables (the preset's), the owner phase: one barrier between
- * them and none after but the region's end (on a team of two, the pair
- * mode instead: no barrier). When the last step was such a step too, vt
- * and the zero gradient are ready and nothing precedes phase A.
- * Otherwise (tied tables, several chunks, tests' no_fuse) phases B and C
+/* One step in one parallel region: the users' sums (step_user_sums) and
+ * a barrier, the step's n_ex examples (fill_examples) in chunks of
+ * SM_BATCH_EX through phase A, then, in a step of one chunk with untied
+ * tables (small batches of one label per user), the owner phase: one
+ * barrier between them and none after but the region's end (on a team
+ * of two, the pair mode instead: thread 1 makes the sums, no barrier).
+ * When the last step was such a step too, vt and the zero gradient are
+ * ready and the sums alone precede phase A. Otherwise (tied tables, several chunks, tests' no_fuse) phases B and C
  * per chunk, phase C (one thread) beside B (the others) unless the tables
  * are tied (both write V's rows: B first), and the update of every
  * parameter when the loss sum is finite. Returns the loss sum. */
@@ -686,11 +829,11 @@ static double step_region(mfr_sm_trainer *tr, int64_t n_ex, const struct mfr_ada
     tr->seq++;
 #pragma omp parallel num_threads(tr->n_threads)
     {
-        if (prep_t || prep_z) {
-            step_prepare(tr, prep_t, prep_z);
+        const int pair = owner && omp_get_num_threads() == 2; /* the same on both */
+        if (prep_t || prep_z || !pair) { /* (the pair mode's thread 1 makes the sums) */
+            step_prepare(tr, !pair, prep_t, prep_z);
 #pragma omp barrier
         }
-        const int pair = owner && omp_get_num_threads() == 2; /* the same on both */
         if (pair) {
             const double s = pair_phase(tr, (int32_t)n_ex, ac, omp_get_thread_num());
 #pragma omp master
@@ -713,7 +856,7 @@ static double step_region(mfr_sm_trainer *tr, int64_t n_ex, const struct mfr_ada
 #pragma omp barrier
             }
 #pragma omp single nowait
-            chunk_weights(tr, nb, &sum);
+            chunk_weights(tr, e0, nb, &sum);
             if (!tied) vgrad_rows(tr, nb, e0 > 0);
 #pragma omp barrier
         }
@@ -738,6 +881,9 @@ int mfr_sm_trainer_step_group(mfr_sm_trainer *tr, int64_t epoch, int32_t grp, do
     if (loss) *loss = 0.0;
     if (n_ex == 0) return MFR_OK;
     tr->weight = (float)(1.0 / (double)n_ex);
+    tr->n_ex = n_ex;
+    tr->step_u0 = u0;
+    tr->step_u1 = u1;
     fill_examples(tr, u0, u1, epoch);
     struct mfr_adam_coef ac = {0};
     if (tr->cfg.optimizer == MFR_SOFTMAX_OPT_ADAM)

@@ -99,20 +99,10 @@ void mfr_sm_forward(const struct mfr_sm_layout *lay, const struct mfr_sm_items *
                     uint32_t features, const float *theta, const int32_t *F, int32_t n_f,
                     struct mfr_sm_scratch *sc);
 
-/* The pooling's backward pass alone: d0 (the gradient at h_0, width[0]
- * floats) spread into the embedding tables' rows of grad for the feature
- * movies F[0..n_f), in the order of mfr_sm_example; ids as sc->ids. */
-void mfr_sm_pool_backward(const struct mfr_sm_layout *lay, const struct mfr_sm_items *it,
-                          uint32_t features, const int32_t *F, int32_t n_f, const float *d0,
-                          float *grad, int32_t *ids, const struct mfr_sm_kern *kern);
-/* The same for table f alone (0 movies, 1 genres, 2 years; f must be in
- * features) and its rows lo <= r < hi alone: each row gets the same adds
- * in the same order, so threads that own disjoint rows can share the
- * scatter. */
-void mfr_sm_pool_backward_rows(const struct mfr_sm_layout *lay, const struct mfr_sm_items *it,
-                               uint32_t features, int f, int32_t lo, int32_t hi, const int32_t *F,
-                               int32_t n_f, const float *d0, float *grad, int32_t *ids,
-                               const struct mfr_sm_kern *kern);
+/* The MLP alone, from the pooled input sc->h[0] (width[0] floats, filled
+ * by the caller) to sc->h[n_layers]; mfr_sm_forward's second half. */
+void mfr_sm_mlp_forward(const struct mfr_sm_layout *lay, const float *theta,
+                        struct mfr_sm_scratch *sc);
 
 /* One example's loss (natural log, double) and, when grad is not NULL,
  * its gradient times `weight` added into grad (same layout as theta).

@@ -118,7 +118,7 @@ static mfr_sm_trainer *step_trainer(int32_t k, int32_t kernels, const struct mfr
     c.kernels = kernels;
     mfr_sm_trainer *tr = NULL;
     mfr_error err = {0};
-    if (mfr_sm_trainer_create(&c, SS_USERS, it, users, movies, n, NULL, 1, &tr, &err) != MFR_OK)
+    if (mfr_sm_trainer_create(&c, SS_USERS, it, users, movies, NULL, n, NULL, 1, &tr, &err) != MFR_OK)
         return NULL;
     return tr;
 }

@@ -85,6 +85,11 @@ typedef struct mfr_softmax_config {
      *  step every parameter is multiplied by 1 - lr * weight_decay; 0: none
      *  (default) */
     double weight_decay;
+    /** labels only from the movies a user rated at least this (the
+     *  features stay every rated movie): ranking counts ratings of 4 and
+     *  up as relevant, and training on such labels ranks better; 0: every
+     *  rated movie (default) */
+    double label_min_rating;
 } mfr_softmax_config;
 
 MFR_API void mfr_softmax_config_default(mfr_softmax_config *cfg);
@@ -94,8 +99,8 @@ MFR_API int mfr_softmax_config_validate(const mfr_softmax_config *cfg, mfr_error
 typedef struct mfr_softmax_trainer mfr_softmax_trainer;
 
 /**
- * A trainer for the training ratings `train` (their values are ignored:
- * a rating is a movie the user watched) of dataset ds, whose genres and
+ * A trainer for the training ratings `train` (a rating is a movie the
+ * user watched; its value matters only to label_min_rating) of dataset ds, whose genres and
  * release years give the optional features. n_threads 0: OMP_NUM_THREADS
  * or the core count; it never changes the result. split_spec (may be NULL)
  * is recorded in the model. Errors: MFR_ERR_INVALID, MFR_ERR_NOMEM,

@@ -202,6 +202,15 @@ static void test_refusals(void **state)
                          g_data),
                      0);
     assert_int_equal(run("train --kind mf --data %s --epochs 1 --quiet", g_data), 0);
+    /* --min-label-rating: softmax only, a number, one some rating reaches */
+    assert_int_equal(run("train --data %s --min-label-rating 4", g_data), 2);
+    tu_expect_in(g_err, "--min-label-rating applies to --kind softmax only");
+    assert_int_equal(run("train --kind softmax --data %s --epochs 1 --min-label-rating -1", g_data), 2);
+    tu_expect_in(g_err, "--min-label-rating");
+    assert_int_equal(run("train --kind softmax --data %s --epochs 1 --min-label-rating 6", g_data), 1);
+    tu_expect_in(g_err, "no user has a movie rated at least 6");
+    assert_int_equal(run("train --kind softmax --data %s --epochs 1 --min-label-rating 4", g_data), 0);
+    tu_expect_in(g_out, "labels: the movies each user rated 4 or more");
     assert_int_equal(run("eval --kind softmax --data %s", g_data), 2);
     tu_expect_in(g_err, "--kind is a training flag, only used with --folds (a saved model records its kind)");
     assert_int_equal(run("eval --folds --kind softmax --data %s --l2 1", g_data), 2);
@@ -228,7 +237,9 @@ static void test_preset(void **state)
     assert_int_equal(run("train --preset softmax --data %s --split random:0.1 --epochs 3 "
                          "--quiet --out %s/p1.mfr", g_data, g_dir), 0);
     assert_int_equal(run("train --kind softmax --optimizer adam --lr 0.003 --batch-users 16 "
-                         "--hidden-init he --all-pairs --hidden none --weight-decay 0.1 --data %s --split random:0.1 --epochs 3 --quiet --out %s/p2.mfr",
+                         "--hidden-init he --all-pairs --hidden none --weight-decay 0.1 "
+                         "--min-label-rating 4 --data %s --split random:0.1 --epochs 3 --quiet "
+                         "--out %s/p2.mfr",
                          g_data, g_dir), 0);
     char *a = tu_path(g_dir, "p1.mfr"), *b = tu_path(g_dir, "p2.mfr");
     size_t la, lb;

@@ -214,8 +214,9 @@ static void test_forged_section(void **state)
         {140 + 8 * 50 + 4 * 3, 0x7fc00000u, "not finite"}, /* a parameter NaN */
         {4 + 4 * 17, 2, "hidden_init"},             /* no such initialization */
         {4, 7, "does not fit"},                     /* k 7, the model's is 6 */
-        {0, 3, "version 3 is not 1 or 2"},          /* an unknown version */
+        {0, 4, "version 4 is not 1, 2 or 3"},       /* an unknown version */
         {0, 2, "softmax section"},                  /* version 2 over version 1 bytes */
+        {0, 3, "softmax section"},                  /* version 3 over version 1 bytes */
     };
     for (size_t c = 0; c < sizeof cases / sizeof *cases; c++) {
         unsigned char *b = malloc(len);
@@ -277,6 +278,48 @@ static void test_tied_save_load(void **state)
     ba = tu_read_file(a, &la);
     start = la - 8 - (size_t)mfr_sm_net_bytes(f->model->sm);
     assert_int_equal(mfr_get_le32((const unsigned char *)ba + start), 1);
+    free(a), free(b), free(ba), free(bb);
+    mfr_model_destroy(back);
+    mfr_model_destroy(m);
+}
+
+/* label_min_rating: a version-3 section that loads back with it and saves
+ * the same bytes; a threshold no rating reaches leaves no example and is
+ * refused when the trainer is made. */
+static void test_label_min_rating_save_load(void **state)
+{
+    struct fixture *f = *state;
+    mfr_error err = {0};
+    mfr_softmax_config c;
+    sm_config(&c);
+    c.label_min_rating = 4.0;
+    mfr_softmax_trainer *tr = NULL;
+    assert_int_equal(mfr_softmax_trainer_create(&c, f->ds, mfr_split_train(f->split), "random:0.1",
+                                                1, &tr, &err),
+                     MFR_OK);
+    assert_int_equal(mfr_softmax_trainer_epoch(tr, NULL, &err), MFR_OK);
+    mfr_model *m = NULL, *back = NULL;
+    assert_int_equal(mfr_softmax_trainer_model(tr, &m, &err), MFR_OK);
+    mfr_softmax_trainer_destroy(tr);
+    char *a = tu_path(f->dir, "l.mfr"), *b = tu_path(f->dir, "l2.mfr");
+    assert_int_equal(mfr_model_save(m, a, &err), MFR_OK);
+    if (mfr_model_load(a, &back, &err) != MFR_OK) fail_msg("%s", err.message);
+    mfr_softmax_config lc;
+    assert_int_equal(mfr_model_softmax_config(back, &lc, &err), MFR_OK);
+    assert_true(lc.label_min_rating == 4.0);
+    assert_int_equal(mfr_model_save(back, b, &err), MFR_OK);
+    size_t la, lb;
+    char *ba = tu_read_file(a, &la), *bb = tu_read_file(b, &lb);
+    assert_int_equal(la, lb);
+    assert_memory_equal(ba, bb, la);
+    size_t start = la - 8 - (size_t)mfr_sm_net_bytes(m->sm);
+    assert_int_equal(mfr_get_le32((const unsigned char *)ba + start), 3);
+    c.label_min_rating = 6.0; /* the ratings are 1..5 */
+    assert_int_equal(mfr_softmax_trainer_create(&c, f->ds, mfr_split_train(f->split), "random:0.1",
+                                                1, &tr, &err),
+                     MFR_ERR_INVALID);
+    assert_null(tr);
+    tu_expect_in(err.message, "rated at least 6");
     free(a), free(b), free(ba), free(bb);
     mfr_model_destroy(back);
     mfr_model_destroy(m);
@@ -498,6 +541,7 @@ int main(void)
         cmocka_unit_test(test_kind_and_config),
         cmocka_unit_test(test_user_vector_is_fold_in),
         cmocka_unit_test(test_rating_metrics_refused),
+        cmocka_unit_test(test_label_min_rating_save_load),
         cmocka_unit_test(test_save_load_bytes),
         cmocka_unit_test(test_forged_section),
         cmocka_unit_test(test_tied_save_load),

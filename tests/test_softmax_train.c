@@ -29,6 +29,7 @@ enum { NU = 61, NI = 40, NG = 5, CL = 4 };
  * movie). */
 struct data {
     int32_t users[NU * 16], items[NU * 16];
+    float ratings[NU * 16]; /* 1..5, a user's cluster movies rated higher */
     int64_t n;
     struct mfr_sm_items it;
 };
@@ -52,6 +53,7 @@ static void make_data(struct data *d)
             int i = (r % 10 == 0) ? (int)(r / 10 % NI) : c * 10 + (int)(r / 10 % 10);
             if (used >> i & 1) continue;
             used |= UINT64_C(1) << i;
+            d->ratings[d->n] = (float)(1 + (r >> 20) % 3 + (i / 10 == c ? 2 : 0));
             d->users[d->n] = u, d->items[d->n] = i, d->n++;
             n_u--;
         }
@@ -59,9 +61,9 @@ static void make_data(struct data *d)
     /* User NU-3 rates movie 5 and movie NI-1, which has no genres: with 5
      * the label, the genre mean is over no rows. User NU-2 has a single
      * movie (no example), user NU-1 none. */
-    d->users[d->n] = NU - 3, d->items[d->n] = 5, d->n++;
-    d->users[d->n] = NU - 3, d->items[d->n] = NI - 1, d->n++;
-    d->users[d->n] = NU - 2, d->items[d->n] = 3, d->n++;
+    d->ratings[d->n] = 4, d->users[d->n] = NU - 3, d->items[d->n] = 5, d->n++;
+    d->ratings[d->n] = 2, d->users[d->n] = NU - 3, d->items[d->n] = NI - 1, d->n++;
+    d->ratings[d->n] = 5, d->users[d->n] = NU - 2, d->items[d->n] = 3, d->n++;
 }
 
 static mfr_softmax_config base_config(int optimizer)
@@ -84,7 +86,7 @@ static float *train_copy(const struct data *d, const mfr_softmax_config *c, int 
 {
     mfr_error err = {0};
     mfr_sm_trainer *tr = NULL;
-    int st = mfr_sm_trainer_create(c, NU - 1, &d->it, d->users, d->items, d->n, NULL, threads, &tr,
+    int st = mfr_sm_trainer_create(c, NU - 1, &d->it, d->users, d->items, d->ratings, d->n, NULL, threads, &tr,
                                    &err);
     if (st) fail_msg("%s", err.message);
     double loss = 0;
@@ -140,7 +142,7 @@ static void test_kernel_sets_same_training(void **state)
         mfr_softmax_config c = base_config(MFR_SOFTMAX_OPT_ADAGRAD);
         mfr_error err = {0};
         mfr_sm_trainer *tr = NULL;
-        assert_int_equal(mfr_sm_trainer_create(&c, NU - 1, &d.it, d.users, d.items, d.n, NULL, 2,
+        assert_int_equal(mfr_sm_trainer_create(&c, NU - 1, &d.it, d.users, d.items, d.ratings, d.n, NULL, 2,
                                                &tr, &err),
                          MFR_OK);
         mfr_sm_trainer_set_kernels(tr, sets[set]);
@@ -170,7 +172,7 @@ static void check_fused(mfr_softmax_config c, int threads)
     for (int fuse = 0; fuse < 2; fuse++) {
         mfr_error err = {0};
         mfr_sm_trainer *tr = NULL;
-        assert_int_equal(mfr_sm_trainer_create(&c, NU, &d.it, d.users, d.items, d.n, NULL,
+        assert_int_equal(mfr_sm_trainer_create(&c, NU, &d.it, d.users, d.items, d.ratings, d.n, NULL,
                                                threads, &tr, &err),
                          MFR_OK);
         mfr_sm_trainer_set_fuse(tr, fuse);
@@ -256,7 +258,7 @@ static void test_threads_mixed_steps(void **state)
     make_data(&d);
     mfr_error err = {0};
     mfr_sm_trainer *tr = NULL;
-    assert_int_equal(mfr_sm_trainer_create(&c, NU - 1, &d.it, d.users, d.items, d.n, NULL, 2, &tr,
+    assert_int_equal(mfr_sm_trainer_create(&c, NU - 1, &d.it, d.users, d.items, d.ratings, d.n, NULL, 2, &tr,
                                            &err),
                      MFR_OK);
     assert_int_equal(mfr_sm_trainer_epoch(tr, NULL, &err), MFR_OK);
@@ -288,7 +290,7 @@ static void test_threads_diverged(void **state)
     for (int threads = 1; threads <= 3; threads++) {
         mfr_error err = {0};
         mfr_sm_trainer *tr = NULL, *ref = NULL;
-        assert_int_equal(mfr_sm_trainer_create(&c, NU - 1, &d.it, d.users, d.items, d.n, NULL,
+        assert_int_equal(mfr_sm_trainer_create(&c, NU - 1, &d.it, d.users, d.items, d.ratings, d.n, NULL,
                                                threads, &ref, &err),
                          MFR_OK);
         const struct mfr_sm_layout *lay = mfr_sm_trainer_layout(ref);
@@ -297,7 +299,7 @@ static void test_threads_diverged(void **state)
         memcpy(th, mfr_sm_trainer_params(ref), sizeof(float) * (size_t)P);
         const float v0 = th[lay->V.offset + 3];
         th[lay->V.offset + 3] = NAN;
-        assert_int_equal(mfr_sm_trainer_create(&c, NU - 1, &d.it, d.users, d.items, d.n, th,
+        assert_int_equal(mfr_sm_trainer_create(&c, NU - 1, &d.it, d.users, d.items, d.ratings, d.n, th,
                                                threads, &tr, &err),
                          MFR_OK);
         assert_int_equal(mfr_sm_trainer_step_group(tr, 0, 1, NULL, &err), MFR_ERR_DIVERGED);
@@ -337,7 +339,7 @@ static void test_threads_weight_decay(void **state)
  * chunk; all pairs: several chunks, users across chunk ends), mini-batches
  * (the owner phase; at 2 threads the pair mode), tied tables. */
 static void check_step_serial(double weight_decay, int all_pairs, int batch_users, int tie,
-                              int threads)
+                              int threads, double min_rating)
 {
     struct data d;
     make_data(&d);
@@ -345,10 +347,11 @@ static void check_step_serial(double weight_decay, int all_pairs, int batch_user
     c.batch_users = batch_users;
     c.weight_decay = weight_decay;
     c.all_pairs = all_pairs;
+    c.label_min_rating = min_rating;
     if (tie) c.tie_tables = 1, c.dim_movie = c.k;
     mfr_error err = {0};
     mfr_sm_trainer *tr = NULL;
-    assert_int_equal(mfr_sm_trainer_create(&c, NU - 1, &d.it, d.users, d.items, d.n, NULL, threads,
+    assert_int_equal(mfr_sm_trainer_create(&c, NU - 1, &d.it, d.users, d.items, d.ratings, d.n, NULL, threads,
                                            &tr, &err),
                      MFR_OK);
     const struct mfr_sm_layout *lay = mfr_sm_trainer_layout(tr);
@@ -359,11 +362,18 @@ static void check_step_serial(double weight_decay, int all_pairs, int batch_user
     /* The examples of epoch 0, serially, user by user. */
     const int users = batch_users > 0 ? batch_users : NU - 1;
     int64_t n_u[NU] = {0};
-    int32_t rows[NU][16];
-    for (int64_t x = 0; x < d.n; x++) rows[d.users[x]][n_u[d.users[x]]++] = d.items[x];
+    int32_t rows[NU][16], labels[NU] = {0}; /* labels: the user's movies that may be labels */
+    float rats[NU][16];
+    for (int64_t x = 0; x < d.n; x++) {
+        rats[d.users[x]][n_u[d.users[x]]] = d.ratings[x];
+        rows[d.users[x]][n_u[d.users[x]]++] = d.items[x];
+    }
     int n_ex = 0;
-    for (int u = 0; u < users; u++) n_ex += n_u[u] < 2 ? 0 : all_pairs ? (int)n_u[u] : 1;
-    if (batch_users == 0) {
+    for (int u = 0; u < users; u++) {
+        for (int x = 0; x < n_u[u] && n_u[u] >= 2; x++) labels[u] += rats[u][x] >= min_rating;
+        n_ex += all_pairs ? labels[u] : labels[u] > 0;
+    }
+    if (batch_users == 0 && min_rating == 0.0) {
         assert_int_equal(n_u[NU - 2], 1);
         assert_int_equal(n_u[NU - 3], 2);
         assert_int_equal(n_ex, all_pairs ? (int)d.n - 1 : NU - 2);
@@ -376,14 +386,26 @@ static void check_step_serial(double weight_decay, int all_pairs, int batch_user
     double loss = 0;
     for (int u = 0; u < users; u++) {
         if (n_u[u] < 2) continue;
+        if (labels[u] == 0) continue;
         int32_t *r = rows[u];
+        float *rr = rats[u];
         for (int a = 1; a < n_u[u]; a++) /* ascending, as the trainer keeps them */
             for (int b = a; b > 0 && r[b - 1] > r[b]; b--) {
                 int32_t t = r[b];
+                float tr_ = rr[b];
                 r[b] = r[b - 1], r[b - 1] = t;
+                rr[b] = rr[b - 1], rr[b - 1] = tr_;
             }
-        int32_t j0 = all_pairs ? 0 : mfr_sm_label_index(c.seed, 0, u, n_u[u]);
-        for (int32_t j = j0; j < (all_pairs ? n_u[u] : j0 + 1); j++) {
+        /* one label: the pick-th of the movies that may be labels */
+        int32_t pick = all_pairs ? -1 : mfr_sm_label_index(c.seed, 0, u, labels[u]);
+        for (int32_t j = 0; j < n_u[u]; j++) {
+            if (rr[j] < min_rating) continue;
+            if (pick > 0) {
+                pick--;
+                continue;
+            }
+            if (pick == 0) pick = -2; /* this one, then no more */
+            else if (pick == -2) break;
             int32_t F[16], n_f = 0;
             for (int x = 0; x < n_u[u]; x++)
                 if (x != j) F[n_f++] = r[x];
@@ -418,22 +440,35 @@ static void check_step_serial(double weight_decay, int all_pairs, int batch_user
 static void test_step_matches_serial(void **state)
 {
     (void)state;
-    check_step_serial(0.0, 0, 0, 0, 3); /* one label per user, one chunk */
-    check_step_serial(0.0, 1, 0, 0, 3); /* all pairs: several chunks */
-    check_step_serial(0.0, 1, 0, 0, 1);
+    check_step_serial(0.0, 0, 0, 0, 3, 0.0); /* one label per user, one chunk */
+    check_step_serial(0.0, 1, 0, 0, 3, 0.0); /* all pairs: several chunks */
+    check_step_serial(0.0, 1, 0, 0, 1, 0.0);
     for (int threads = 1; threads <= 3; threads++) {
-        check_step_serial(0.0, 0, 16, 0, threads); /* the owner phase; 2: the pair mode */
-        check_step_serial(0.0, 1, 6, 0, threads);
+        check_step_serial(0.0, 0, 16, 0, threads, 0.0); /* the owner phase; 2: the pair mode */
+        check_step_serial(0.0, 1, 6, 0, threads, 0.0);
     }
-    check_step_serial(0.0, 1, 0, 1, 2); /* tied tables */
-    check_step_serial(0.0, 0, 16, 1, 2);
+    check_step_serial(0.0, 1, 0, 1, 2, 0.0); /* tied tables */
+    check_step_serial(0.0, 0, 16, 1, 2, 0.0);
+}
+
+/* label_min_rating: only the movies rated 4 or 5 are labels (all of them,
+ * or one drawn among them), every rated movie stays a feature. */
+static void test_step_label_min_rating(void **state)
+{
+    (void)state;
+    for (int threads = 1; threads <= 3; threads += 2) {
+        check_step_serial(0.0, 1, 0, 0, threads, 4.0);
+        check_step_serial(0.0, 0, 0, 0, threads, 4.0);
+        check_step_serial(0.0, 1, 6, 0, threads, 4.0);
+        check_step_serial(0.0, 0, 16, 0, threads, 5.0);
+    }
 }
 
 /* With weight decay 0.5 and lr 0.1, every parameter first shrinks by 5%. */
 static void test_step_weight_decay(void **state)
 {
     (void)state;
-    check_step_serial(0.5, 0, 0, 0, 3);
+    check_step_serial(0.5, 0, 0, 0, 3, 0.0);
 }
 
 /* The planted clusters are learnable: a model that knows nothing is at
@@ -482,7 +517,7 @@ static void test_bad_pairs(void **state)
     d.items[3] = NI;
     mfr_error err = {0};
     mfr_sm_trainer *tr = NULL;
-    assert_int_equal(mfr_sm_trainer_create(&c, NU, &d.it, d.users, d.items, d.n, NULL, 1, &tr,
+    assert_int_equal(mfr_sm_trainer_create(&c, NU, &d.it, d.users, d.items, d.ratings, d.n, NULL, 1, &tr,
                                            &err),
                      MFR_ERR_MISMATCH);
     assert_null(tr);
@@ -504,6 +539,7 @@ int main(void)
         cmocka_unit_test(test_threads_diverged),
         cmocka_unit_test(test_step_weight_decay),
         cmocka_unit_test(test_step_matches_serial),
+        cmocka_unit_test(test_step_label_min_rating),
         cmocka_unit_test(test_learns_clusters),
         cmocka_unit_test(test_labels),
         cmocka_unit_test(test_bad_pairs),

@@ -108,11 +108,21 @@ static void test_all_pairs(void **state)
 }
 
 /* The current --preset softmax (all pairs, batches of 16 users, He init,
- * Adam lr 0.003 with decoupled weight decay 0.1, no hidden layer) at k 8. */
+ * Adam lr 0.003 with decoupled weight decay 0.1, no hidden layer, labels
+ * from the movies rated 4 or more) at k 8. */
 static void test_preset_softmax(void **state)
 {
     (void)state;
     compare("preset", "--preset softmax --dim 8", 6);
+}
+
+/* One label per user drawn among the movies rated 3.5 or more. */
+static void test_min_label_rating(void **state)
+{
+    (void)state;
+    compare("labels", "--min-label-rating 3.5 --optimizer adam --lr 0.02 --batch-users 40 "
+                      "--dim 8 --hidden 12",
+            13);
 }
 
 /* Tied tables (the movie bag reads V) with Adagrad and weight decay. */
@@ -133,6 +143,7 @@ int main(void)
         cmocka_unit_test(test_all_pairs),
         cmocka_unit_test(test_preset_softmax),
         cmocka_unit_test(test_tied_adagrad_decay),
+        cmocka_unit_test(test_min_label_rating),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

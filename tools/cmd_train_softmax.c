@@ -442,6 +442,9 @@ static int run_epochs(struct sm_run *r)
         printf("softmax model: k %d, %lld parameters, %lld training ratings, split %s\n",
                o->cfg.k, (long long)mfr_softmax_trainer_n_params(r->tr),
                (long long)mfr_ratings_count(mfr_split_train(r->sp)), mfr_split_spec(r->sp));
+        if (o->cfg.label_min_rating > 0)
+            printf("labels: the movies each user rated %g or more (features: every rated movie)\n",
+                   o->cfg.label_min_rating);
         if (r->ck)
             printf("resumed from %s after epoch %lld of %lld\n", o->resume, (long long)r->start,
                    (long long)o->epochs);
@@ -595,8 +598,8 @@ static size_t softmax_flags(struct sm_opts *o, bool train, struct flag_spec *out
         {.name = "--preset", .value = "softmax", .kind = FLAG_STR, .dst = &o->preset,
          .help = "the best settings found (docs/SOFTMAX.md): --all-pairs\n"
                  "--optimizer adam --lr 0.003 --batch-users 16 --hidden-init he\n"
-                 "--hidden none --weight-decay 0.1 --epochs 24; implies --kind\n"
-                 "softmax"},
+                 "--hidden none --weight-decay 0.1 --min-label-rating 4\n"
+                 "--epochs 24; implies --kind softmax"},
         {.name = "--data", .value = "DIR", .kind = FLAG_STR, .dst = &o->data,
          .help = "dataset directory (default: $MFREC_DATA, else data/ml-100k)"},
         {.name = "--epochs", .value = "N", .kind = FLAG_I64, .dst = &o->epochs, .lo = 0,
@@ -631,6 +634,10 @@ static size_t softmax_flags(struct sm_opts *o, bool train, struct flag_spec *out
                  "parameter by 1 - lr X first (default 0)"},
         {.name = "--all-pairs", .kind = FLAG_SWITCH, .dst = &o->all_pairs,
          .help = "every leave-one-out pair each epoch (default: one label per user)"},
+        {.name = "--min-label-rating", .value = "R", .kind = FLAG_DOUBLE,
+         .dst = &c->label_min_rating, .min = 0, .max = 1e9,
+         .help = "labels only from movies the user rated R or more (every\n"
+                 "rated movie stays a feature); 0: all (default 0)"},
         {.name = "--seed", .value = "S", .kind = FLAG_U64, .dst = &c->seed,
          .help = "initialization, labels, batch order and split seed (default 300)"},
         {.name = "--shards", .value = "N", .kind = FLAG_I32, .dst = &c->n_shards, .lo = 1,
@@ -652,8 +659,9 @@ static size_t softmax_flags(struct sm_opts *o, bool train, struct flag_spec *out
 
 enum { SM_MAX_FLAGS = 40 };
 
-/* The best five-fold settings found (docs/SOFTMAX.md, round 2, and
- * session 18: no hidden layer, weight decay 0.1). */
+/* The best five-fold settings found (docs/SOFTMAX.md, round 2, session
+ * 18: no hidden layer, weight decay 0.1, and session 19: labels from
+ * movies rated 4 or more, the ratings the ranking counts as relevant). */
 void softmax_preset_apply(mfr_softmax_config *c)
 {
     c->optimizer = MFR_SOFTMAX_OPT_ADAM;
@@ -663,6 +671,7 @@ void softmax_preset_apply(mfr_softmax_config *c)
     c->weight_decay = 0.1;
     c->n_hidden = 0;
     c->all_pairs = 1;
+    c->label_min_rating = 4.0;
 }
 
 /* Defaults (or, on --resume, the checkpoint's configuration `base` with
@@ -806,7 +815,8 @@ bool train_kind_route(int argc, char **argv, int *rc)
     static const char *const softmax_only[] = {"--hidden", "--features", "--dim-movie",
                                                "--dim-genre", "--dim-year", "--batch-users",
                                                "--all-pairs", "--top", "--tie",
-                                               "--weight-decay", "--hidden-init"};
+                                               "--weight-decay", "--hidden-init",
+                                               "--min-label-rating"};
     for (int i = 0; i < argc; i++)
         for (size_t x = 0; x < sizeof softmax_only / sizeof *softmax_only; x++) {
             size_t n = strlen(softmax_only[x]);
@@ -944,13 +954,13 @@ static void sm_json(const struct sm_opts *o, const char *dir, const struct sm_fo
     json_str(dir);
     printf(",\"dim\":%d,\"hidden\":\"%s\",\"features\":%u,\"optimizer\":\"%s\",\"lr\":%.17g,"
            "\"batch_users\":%d,\"all_pairs\":%s,\"tie_tables\":%s,\"weight_decay\":%.17g,"
-           "\"hidden_init\":\"%s\","
+           "\"min_label_rating\":%.17g,\"hidden_init\":\"%s\","
            "\"epochs\":%lld,"
            "\"seed\":%llu,\"k\":%d",
            (int)o->cfg.k, o->cfg.n_hidden ? hidden : "none", (unsigned)o->cfg.features,
            o->cfg.optimizer == MFR_SOFTMAX_OPT_ADAM ? "adam" : "adagrad", o->cfg.lr,
            (int)o->cfg.batch_users, o->cfg.all_pairs ? "true" : "false",
-           o->cfg.tie_tables ? "true" : "false", o->cfg.weight_decay,
+           o->cfg.tie_tables ? "true" : "false", o->cfg.weight_decay, o->cfg.label_min_rating,
            o->cfg.hidden_init == MFR_SOFTMAX_INIT_HE ? "he" : "colab", (long long)o->epochs,
            (unsigned long long)o->cfg.seed, (int)o->top);
     if (ease) ease_baseline_json(&o->ease);
@@ -985,11 +995,14 @@ static int softmax_folds(const struct sm_opts *o)
     const bool ease = o->ease.lambda > 0;
     if (load_dataset(default_data_dir(o->data), &ds, &err) != MFR_OK) return lib_error(&err);
     if (!o->json) {
-        printf("softmax folds u1..u%d: k %d, %lld epochs, %s lr %g, batch users %d%s%s, top %d\n",
+        char labels[64] = "";
+        if (o->cfg.label_min_rating > 0)
+            snprintf(labels, sizeof labels, ", labels rated %g or more", o->cfg.label_min_rating);
+        printf("softmax folds u1..u%d: k %d, %lld epochs, %s lr %g, batch users %d%s%s%s, top %d\n",
                N_SM_FOLDS, o->cfg.k, (long long)o->epochs,
                o->cfg.optimizer == MFR_SOFTMAX_OPT_ADAM ? "Adam" : "Adagrad", o->cfg.lr,
                o->cfg.batch_users, o->cfg.all_pairs ? ", all pairs" : "",
-               o->cfg.tie_tables ? ", tied tables" : "", o->top);
+               o->cfg.tie_tables ? ", tied tables" : "", labels, o->top);
         if (ease) ease_baseline_say(&o->ease, "each uN.base");
         printf("%-5s %9s %9s %9s %9s %9s %9s", "fold", "P", "R", "NDCG", "pop P", "pop R",
                "pop NDCG");

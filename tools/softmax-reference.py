@@ -16,7 +16,9 @@ independently of the C code from the documents:
   reimplemented here: each epoch e, user u with n_u >= 2 training movies
   (ascending dense index) gets label number rng(seed, 41, e << 32 | u) mod
   n_u, the others being its features (--all-pairs in the model: every
-  leave-one-out pair); groups of batch_users consecutive users are visited
+  leave-one-out pair; with --min-label-rating R only the movies the user
+  rated R or more may be labels, and the drawn number picks among them);
+  groups of batch_users consecutive users are visited
   in a Fisher-Yates order drawn from rng(seed, 42, e << 32 | i); one step
   per group on the mean loss of its examples.
 - The network: mean-pooled embedding bags (movies; genres, one entry per
@@ -115,18 +117,20 @@ def read_model(path):
         sys.exit(f"{path}: {len(buf)} bytes, expected {start + sm_len + 8}")
     s = Reader(buf[start:start + sm_len], path)
     version = s.take("<I")
-    if version not in (1, 2):
-        sys.exit(f"{path}: softmax section version {version} is not 1 or 2")
+    if version not in (1, 2, 3):
+        sys.exit(f"{path}: softmax section version {version} is not 1, 2 or 3")
     # version 2 adds tie_tables (a 19th int) and weight_decay (after the
-    # five doubles); version 1 means neither is set
-    iv = [s.take("<i") for _ in range(19 if version == 2 else 18)]
+    # five doubles), version 3 label_min_rating after that; version 1 means
+    # none is set
+    iv = [s.take("<i") for _ in range(19 if version >= 2 else 18)]
     dv = [s.take("<d") for _ in range(5)]
     cfg = dict(zip(["k", "features", "dim_movie", "dim_genre", "dim_year", "n_hidden", "h0",
                     "h1", "h2", "h3", "optimizer", "batch_users", "n_shards", "all_pairs",
                     "n_genres", "n_years", "year_min", "hidden_init", "tie_tables"], iv))
     cfg.setdefault("tie_tables", 0)
     cfg.update(zip(["lr", "beta1", "beta2", "eps", "adagrad_init"], dv))
-    cfg["weight_decay"] = s.take("<d") if version == 2 else 0.0
+    cfg["weight_decay"] = s.take("<d") if version >= 2 else 0.0
+    cfg["label_min_rating"] = s.take("<d") if version == 3 else 0.0
     cfg["hidden"] = iv[6:6 + cfg["n_hidden"]]
     cfg["seed"], cfg["epochs"], n_params = s.take("<Q"), s.take("<q"), s.take("<q")
     feat = np.frombuffer(buf, "<u4", 2 * n_items, start + s.pos).reshape(n_items, 2)
@@ -165,8 +169,9 @@ def layout(cfg, n_items):
 
 def read_train(path, user_ids, item_ids):
     """Training pairs (raw ids in the first two fields of each line, tab,
-    space, comma or :: separated) as dense (user, item) arrays."""
-    users, items = [], []
+    space, comma or :: separated) as dense (user, item) arrays, and the
+    ratings of the third field (NaN where a line has none)."""
+    users, items, ratings = [], [], []
     with open(path) as f:
         for ln, line in enumerate(f, 1):
             fields = re.split(r"::|[\t ,]+", line.strip())
@@ -175,6 +180,7 @@ def read_train(path, user_ids, item_ids):
             try:
                 users.append(int(fields[0]))
                 items.append(int(fields[1]))
+                ratings.append(float(fields[2]) if len(fields) > 2 else float("nan"))
             except ValueError:
                 if ln == 1:
                     continue  # a header line
@@ -185,7 +191,7 @@ def read_train(path, user_ids, item_ids):
     if (bad_u | bad_i).any():
         x = int(np.argmax(bad_u | bad_i))
         sys.exit(f"{path}: pair ({u[x]}, {i[x]}) is not in the model's id maps")
-    return du, di
+    return du, di, np.array(ratings, np.float64)
 
 
 def dense(ids, raw):
@@ -200,9 +206,13 @@ class Batcher:
     """The examples of a group of users, as flat index arrays for the
     embedding bags (mean mode: an empty bag gives zeros, as in mfrec)."""
 
-    def __init__(self, cfg, n_users, du, di, bucket, bits):
+    def __init__(self, cfg, n_users, du, di, rating, bucket, bits):
         order = np.lexsort((di, du))
         self.movies = di[order]
+        # which movies may be labels: float32 ratings, as mfrec keeps them,
+        # compared in double
+        r32 = rating[order].astype(np.float32).astype(np.float64)
+        self.label_ok = r32 >= cfg["label_min_rating"]
         self.ptr = np.zeros(n_users + 1, np.int64)
         np.add.at(self.ptr, du + 1, 1)
         self.ptr = np.cumsum(self.ptr)
@@ -216,13 +226,14 @@ class Batcher:
         feats, labels = [], []
         for u in range(u0, u1):
             row = self.movies[self.ptr[u]:self.ptr[u + 1]]
-            n = len(row)
-            if n < 2:
+            ok = np.flatnonzero(self.label_ok[self.ptr[u]:self.ptr[u + 1]])
+            if len(row) < 2 or len(ok) == 0:
                 continue
             if self.cfg["all_pairs"]:
-                js = range(n)
+                js = ok.tolist()
             else:
-                js = [rng_u64(self.cfg["seed"], RNG_SM_LABEL, (epoch << 32 | u) & MASK) % n]
+                js = [int(ok[rng_u64(self.cfg["seed"], RNG_SM_LABEL,
+                                     (epoch << 32 | u) & MASK) % len(ok)])]
             for j in js:
                 feats.append(np.concatenate([row[:j], row[j + 1:]]))
                 labels.append(int(row[j]))
@@ -302,8 +313,10 @@ def main():
         opt = torch.optim.Adagrad(plist, lr=cfg["lr"], eps=0.0,
                                   initial_accumulator_value=cfg["adagrad_init"])
         decay_by_hand = wd > 0.0
-    du, di = read_train(args.train, user_ids, item_ids)
-    batcher = Batcher(cfg, n_users, du, di, bucket, bits)
+    du, di, rating = read_train(args.train, user_ids, item_ids)
+    if cfg["label_min_rating"] > 0 and np.isnan(rating).any():
+        sys.exit(f"{args.train}: the model's labels need ratings (a third field on every line)")
+    batcher = Batcher(cfg, n_users, du, di, rating, bucket, bits)
     bu = cfg["batch_users"]
     group_users = bu if 0 < bu < n_users else n_users
     n_groups = (n_users + group_users - 1) // group_users

@@ -69,8 +69,8 @@ int mfr_softmax_trainer_create(const mfr_softmax_config *cfg, const mfr_dataset 
     struct mfr_sm_items items = {0};
     int st = dataset_items(ds, &items, err);
     if (st == MFR_OK)
-        st = mfr_sm_trainer_create(cfg, ds->n_users, &items, train->user, train->item, train->n,
-                                   NULL, n_threads, &t->tr, err);
+        st = mfr_sm_trainer_create(cfg, ds->n_users, &items, train->user, train->item,
+                                   train->rating, train->n, NULL, n_threads, &t->tr, err);
     mfr_sm_items_free(&items);
     if (st) goto fail;
     t->n_users = ds->n_users, t->n_items = ds->n_items, t->fingerprint = ds->fingerprint;

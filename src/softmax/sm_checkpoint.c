@@ -80,6 +80,7 @@ static void config_diffs(const mfr_softmax_config *a, const mfr_softmax_config *
     DIFF_I("--hidden-init (0 colab, 1 he)", hidden_init)
     DIFF_I("--tie", tie_tables)
     DIFF_D("--weight-decay", weight_decay)
+    DIFF_D("--min-label-rating", label_min_rating)
 #undef DIFF_I
 #undef DIFF_D
 }

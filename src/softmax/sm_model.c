@@ -87,6 +87,7 @@ int mfr_softmax_config_validate(const mfr_softmax_config *c, mfr_error *err)
         return st;
     if ((st = range_i(err, "tie_tables", c->tie_tables, 0, 1))) return st;
     if ((st = range_d(err, "weight_decay", c->weight_decay, 0.0, 1e6, false))) return st;
+    if ((st = range_d(err, "label_min_rating", c->label_min_rating, 0.0, 1e9, false))) return st;
     if (c->lr * c->weight_decay >= 1.0)
         return mfr_seterr(err, MFR_ERR_INVALID,
                           "softmax --lr * --weight-decay must be below 1 (each step scales the "

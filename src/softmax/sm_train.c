@@ -67,6 +67,8 @@ struct mfr_sm_trainer {
     int32_t n_users;
     int64_t *row_ptr; /* n_users + 1: training movies by user, ascending */
     int32_t *movie;
+    uint8_t *label_ok; /* beside movie when label_min_rating > 0: may be a label */
+    int32_t *n_labels; /* n_users: the movies of the user that may be labels */
     int32_t max_nf;   /* longest row (a user's n_u) */
     float *theta, *state[2];
     float *grad;      /* n_params: the step's gradient */
@@ -123,6 +125,8 @@ void mfr_sm_trainer_destroy(mfr_sm_trainer *tr)
     mfr_sm_items_free(&tr->items);
     free(tr->row_ptr);
     free(tr->movie);
+    free(tr->label_ok);
+    free(tr->n_labels);
     mfr_aligned_free(tr->theta);
     mfr_aligned_free(tr->state[0]);
     mfr_aligned_free(tr->state[1]);
@@ -157,14 +161,21 @@ static int copy_items(const struct mfr_sm_items *src, struct mfr_sm_items *dst, 
     return MFR_OK;
 }
 
-/* The training movies by user (counting sort, then each row sorted). */
-static int build_rows(mfr_sm_trainer *tr, const int32_t *users, const int32_t *items, int64_t n,
-                      mfr_error *err)
+/* The training movies by user (counting sort, then each row sorted),
+ * with, under label_min_rating, which of them may be labels. */
+static int build_rows(mfr_sm_trainer *tr, const int32_t *users, const int32_t *items,
+                      const float *ratings, int64_t n, mfr_error *err)
 {
     int32_t N = tr->n_users, M = tr->items.n_items;
+    const int filter = tr->cfg.label_min_rating > 0.0;
+    if (filter && n > 0 && !ratings)
+        return mfr_seterr(err, MFR_ERR_INVALID,
+                          "softmax trainer: label_min_rating needs the ratings' values");
     tr->row_ptr = mfr_calloc((size_t)N + 1, sizeof(int64_t));
     tr->movie = mfr_malloc(sizeof(int32_t) * (size_t)(n > 0 ? n : 1));
-    if (!tr->row_ptr || !tr->movie)
+    tr->n_labels = mfr_calloc((size_t)N, sizeof(int32_t));
+    if (filter) tr->label_ok = mfr_malloc((size_t)(n > 0 ? n : 1));
+    if (!tr->row_ptr || !tr->movie || !tr->n_labels || (filter && !tr->label_ok))
         return mfr_seterr(err, MFR_ERR_NOMEM, "softmax trainer: out of memory");
     for (int64_t x = 0; x < n; x++) {
         if (users[x] < 0 || users[x] >= N || items[x] < 0 || items[x] >= M)
@@ -177,31 +188,47 @@ static int build_rows(mfr_sm_trainer *tr, const int32_t *users, const int32_t *i
     int64_t *fill = mfr_malloc(sizeof(int64_t) * ((size_t)N + 1));
     if (!fill) return mfr_seterr(err, MFR_ERR_NOMEM, "softmax trainer: out of memory");
     memcpy(fill, tr->row_ptr, sizeof(int64_t) * ((size_t)N + 1));
-    for (int64_t x = 0; x < n; x++) tr->movie[fill[users[x]]++] = items[x];
+    for (int64_t x = 0; x < n; x++) {
+        const int64_t at = fill[users[x]]++;
+        tr->movie[at] = items[x];
+        if (filter) tr->label_ok[at] = (double)ratings[x] >= tr->cfg.label_min_rating;
+    }
     free(fill);
     tr->max_nf = 1;
     for (int32_t u = 0; u < N; u++) {
         int32_t *row = tr->movie + tr->row_ptr[u];
+        uint8_t *ok = filter ? tr->label_ok + tr->row_ptr[u] : NULL;
         int64_t len = tr->row_ptr[u + 1] - tr->row_ptr[u];
         for (int64_t a = 1; a < len; a++) /* insertion sort: rows are short */
             for (int64_t b = a; b > 0 && row[b - 1] > row[b]; b--) {
                 int32_t t = row[b];
                 row[b] = row[b - 1];
                 row[b - 1] = t;
+                if (ok) {
+                    uint8_t o = ok[b];
+                    ok[b] = ok[b - 1];
+                    ok[b - 1] = o;
+                }
             }
         if (len > tr->max_nf) tr->max_nf = (int32_t)len;
+        if (len < 2) continue; /* no features beside a label: no example */
+        for (int64_t j = 0; j < len; j++) tr->n_labels[u] += ok ? ok[j] : 1;
     }
     return MFR_OK;
+}
+
+/* May row position j of user u (absolute, in tr->movie) be a label? */
+static int may_label(const mfr_sm_trainer *tr, int64_t j)
+{
+    return !tr->label_ok || tr->label_ok[j];
 }
 
 /* The examples of users [u0, u1): their count for the batch weight. */
 static int64_t count_examples(const mfr_sm_trainer *tr, int32_t u0, int32_t u1)
 {
     int64_t c = 0;
-    for (int32_t u = u0; u < u1; u++) {
-        int64_t n_u = tr->row_ptr[u + 1] - tr->row_ptr[u];
-        if (n_u >= 2) c += tr->cfg.all_pairs ? n_u : 1;
-    }
+    for (int32_t u = u0; u < u1; u++)
+        c += tr->cfg.all_pairs ? tr->n_labels[u] : tr->n_labels[u] > 0;
     return c;
 }
 
@@ -258,8 +285,9 @@ static int alloc_buffers(mfr_sm_trainer *tr, mfr_error *err)
 
 int mfr_sm_trainer_create(const mfr_softmax_config *cfg, int32_t n_users,
                           const struct mfr_sm_items *items, const int32_t *users,
-                          const int32_t *items_of, int64_t n, const float *theta0,
-                          int n_threads, mfr_sm_trainer **out, mfr_error *err)
+                          const int32_t *items_of, const float *ratings, int64_t n,
+                          const float *theta0, int n_threads, mfr_sm_trainer **out,
+                          mfr_error *err)
 {
     *out = NULL;
     int st = mfr_softmax_config_validate(cfg, err);
@@ -275,7 +303,14 @@ int mfr_sm_trainer_create(const mfr_softmax_config *cfg, int32_t n_users,
     if ((st = mfr_sm_layout_make(cfg, items->n_items, items->n_genres, items->n_years, &tr->lay,
                                  err)))
         goto fail;
-    if ((st = build_rows(tr, users, items_of, n, err))) goto fail;
+    if ((st = build_rows(tr, users, items_of, ratings, n, err))) goto fail;
+    if (count_examples(tr, 0, n_users) == 0 && n > 0) {
+        st = mfr_seterr(err, MFR_ERR_INVALID,
+                        "softmax trainer: no user has a movie rated at least %g besides another "
+                        "rated movie: no examples to train on",
+                        cfg->label_min_rating);
+        goto fail;
+    }
     const struct mfr_sm_block *tab[3] = {&tr->lay.movie, &tr->lay.genre, &tr->lay.year};
     for (int f = 0, col = 0; f < 3; f++)
         if (cfg->features & (1u << f)) {
@@ -335,18 +370,24 @@ static void slot_bind(const mfr_sm_trainer *tr, int32_t x, struct mfr_sm_scratch
 }
 
 /* The examples of users [u0, u1) in epoch `epoch`, in order, into
- * ex_user and ex_label (the label's position in the user's row). */
+ * ex_user and ex_label (the label's position in the user's row): every
+ * movie that may be a label (all pairs), or one drawn among them. */
 static void fill_examples(mfr_sm_trainer *tr, int32_t u0, int32_t u1, int64_t epoch)
 {
     int64_t n = 0;
     for (int32_t u = u0; u < u1; u++) {
-        int64_t n_u = tr->row_ptr[u + 1] - tr->row_ptr[u];
-        if (n_u < 2) continue;
-        int64_t j0 = tr->cfg.all_pairs ? 0 : mfr_sm_label_index(tr->cfg.seed, epoch, u, n_u);
-        int64_t j1 = tr->cfg.all_pairs ? n_u : j0 + 1;
-        for (int64_t j = j0; j < j1; j++, n++) {
-            tr->ex_user[n] = u;
-            tr->ex_label[n] = (int32_t)j;
+        const int32_t m_u = tr->n_labels[u];
+        if (m_u == 0) continue;
+        const int64_t r0 = tr->row_ptr[u], n_u = tr->row_ptr[u + 1] - r0;
+        /* one label: the pick-th of the user's possible labels */
+        int32_t pick = tr->cfg.all_pairs ? -1 : mfr_sm_label_index(tr->cfg.seed, epoch, u, m_u);
+        for (int64_t j = 0; j < n_u; j++) {
+            if (!may_label(tr, r0 + j)) continue;
+            if (pick < 0 || pick-- == 0) {
+                tr->ex_user[n] = u;
+                tr->ex_label[n++] = (int32_t)j;
+            }
+            if (pick < 0 && !tr->cfg.all_pairs) break;
         }
     }
 }
@@ -406,7 +447,7 @@ static void step_user_sums(mfr_sm_trainer *tr)
 {
 #pragma omp for schedule(dynamic, 4) nowait
     for (int32_t u = tr->step_u0; u < tr->step_u1; u++)
-        if (tr->row_ptr[u + 1] - tr->row_ptr[u] >= 2) user_sums(tr, u);
+        if (tr->n_labels[u] > 0) user_sums(tr, u);
 }
 
 /* Example e's pooling (from its user's sums) and forward pass, into slot x. */
@@ -677,7 +718,7 @@ static void owner_tables(mfr_sm_trainer *tr, int32_t nb, const struct mfr_adam_c
         update_chunk(tr, rows_end(tab[f], r0), rows_end(tab[f], r1) - rows_end(tab[f], r0), ac);
         const int32_t dim = tab[f]->cols;
         for (int32_t u = tr->step_u0; u < tr->step_u1; u++) {
-            if (tr->row_ptr[u + 1] - tr->row_ptr[u] < 2) continue; /* no examples */
+            if (tr->n_labels[u] == 0) continue; /* no examples */
             for (int64_t j = tr->row_ptr[u]; j < tr->row_ptr[u + 1]; j++)
                 if (tr->movie[j] >= r0 && tr->movie[j] < r1)
                     memset(tr->grad + tab[f]->offset + (int64_t)tr->movie[j] * dim, 0,
@@ -764,7 +805,7 @@ static double pair_phase(mfr_sm_trainer *tr, int32_t nb, const struct mfr_adam_c
     const int32_t G = (nb + 3) / 4;
     if (t == 1) {
         for (int32_t u = tr->step_u0; u < tr->step_u1; u++)
-            if (tr->row_ptr[u + 1] - tr->row_ptr[u] >= 2) user_sums(tr, u);
+            if (tr->n_labels[u] > 0) user_sums(tr, u);
         for (int32_t g = 0; g < G; g++) {
             for (int32_t x = 4 * g; x < nb && x < 4 * g + 4; x++) example_forward(tr, x, x);
             __atomic_store_n(&tr->fwd_seq[g], seq, __ATOMIC_RELEASE);
@@ -1003,5 +1044,7 @@ uint64_t mfr_sm_trainer_pairs_hash(const mfr_sm_trainer *tr, int64_t *n_pairs)
         mfr_put_le32(b, (uint32_t)tr->movie[j]);
         h = mfr_fnv1a(h, b, 4);
     }
+    if (tr->label_ok) /* which may be labels (only then: the hash stays the one it was) */
+        h = mfr_fnv1a(h, tr->label_ok, (size_t)*n_pairs);
     return h;
 }

@@ -161,14 +161,17 @@ int mfr_sm_net_user(const struct mfr_sm_net *net, const int32_t *F, int32_t n_f,
 typedef struct mfr_sm_trainer mfr_sm_trainer;
 
 /* Copies what it needs: the configuration, the training pairs (users[x],
- * items[x]) for x < n (duplicates are the caller's concern), the items'
- * feature ids. theta0 (may be NULL: mfr_sm_init) is the starting vector of
+ * items[x]) for x < n (duplicates are the caller's concern), which of them
+ * may be labels (ratings[x] >= label_min_rating; ratings may be NULL when
+ * that is 0), the items' feature ids. MFR_ERR_INVALID when no user has an
+ * example. theta0 (may be NULL: mfr_sm_init) is the starting vector of
  * mfr_sm_trainer_layout(tr)->n_params floats. n_threads 0: OpenMP's
  * default. */
 int mfr_sm_trainer_create(const mfr_softmax_config *cfg, int32_t n_users,
                           const struct mfr_sm_items *items, const int32_t *users,
-                          const int32_t *items_of, int64_t n, const float *theta0,
-                          int n_threads, mfr_sm_trainer **out, mfr_error *err);
+                          const int32_t *items_of, const float *ratings, int64_t n,
+                          const float *theta0, int n_threads, mfr_sm_trainer **out,
+                          mfr_error *err);
 void mfr_sm_trainer_destroy(mfr_sm_trainer *tr);
 /* One epoch; *loss (may be NULL) is the mean cross-entropy of its
  * examples (before each step's update). MFR_ERR_DIVERGED when a batch's

@@ -236,6 +236,38 @@ static void test_forged_section(void **state)
     free(a);
 }
 
+/* A model of one epoch with configuration c, saved, loaded back (its
+ * configuration into *loaded) and saved again: the same bytes. Returns
+ * the section version the file holds; *out is the model. */
+static uint32_t save_load_round_trip(struct fixture *f, const mfr_softmax_config *c,
+                                     mfr_softmax_config *loaded, mfr_model **out)
+{
+    mfr_error err = {0};
+    mfr_softmax_trainer *tr = NULL;
+    assert_int_equal(mfr_softmax_trainer_create(c, f->ds, mfr_split_train(f->split), "random:0.1",
+                                                1, &tr, &err),
+                     MFR_OK);
+    assert_int_equal(mfr_softmax_trainer_epoch(tr, NULL, &err), MFR_OK);
+    mfr_model *m = NULL, *back = NULL;
+    assert_int_equal(mfr_softmax_trainer_model(tr, &m, &err), MFR_OK);
+    mfr_softmax_trainer_destroy(tr);
+    char *a = tu_path(f->dir, "rt.mfr"), *b = tu_path(f->dir, "rt2.mfr");
+    assert_int_equal(mfr_model_save(m, a, &err), MFR_OK);
+    if (mfr_model_load(a, &back, &err) != MFR_OK) fail_msg("%s", err.message);
+    assert_int_equal(mfr_model_softmax_config(back, loaded, &err), MFR_OK);
+    assert_int_equal(mfr_model_save(back, b, &err), MFR_OK);
+    size_t la, lb;
+    char *ba = tu_read_file(a, &la), *bb = tu_read_file(b, &lb);
+    assert_int_equal(la, lb);
+    assert_memory_equal(ba, bb, la);
+    size_t start = la - 8 - (size_t)mfr_sm_net_bytes(m->sm);
+    uint32_t version = mfr_get_le32((const unsigned char *)ba + start);
+    free(a), free(b), free(ba), free(bb);
+    mfr_model_destroy(back);
+    *out = m;
+    return version;
+}
+
 /* Tied tables and weight decay: a version-2 section that loads back with
  * both set and saves the same bytes; the fixture's model (neither) writes
  * version 1. */
@@ -243,44 +275,26 @@ static void test_tied_save_load(void **state)
 {
     struct fixture *f = *state;
     mfr_error err = {0};
-    mfr_softmax_config c;
+    mfr_softmax_config c, lc;
     mfr_softmax_config_default(&c);
     c.k = 6, c.dim_movie = 6, c.tie_tables = 1, c.n_hidden = 1, c.hidden[0] = 8;
     c.weight_decay = 0.25;
     c.optimizer = MFR_SOFTMAX_OPT_ADAM, c.lr = 0.01, c.batch_users = 32;
-    mfr_softmax_trainer *tr = NULL;
-    assert_int_equal(mfr_softmax_trainer_create(&c, f->ds, mfr_split_train(f->split), "random:0.1",
-                                                1, &tr, &err),
-                     MFR_OK);
-    assert_int_equal(mfr_softmax_trainer_epoch(tr, NULL, &err), MFR_OK);
-    mfr_model *m = NULL, *back = NULL;
-    assert_int_equal(mfr_softmax_trainer_model(tr, &m, &err), MFR_OK);
-    mfr_softmax_trainer_destroy(tr);
+    mfr_model *m = NULL;
+    assert_int_equal(save_load_round_trip(f, &c, &lc, &m), 2);
     /* V is the movie table */
     assert_true(m->sm->lay.movie.offset == m->sm->lay.V.offset);
-    char *a = tu_path(f->dir, "t.mfr"), *b = tu_path(f->dir, "t2.mfr");
-    assert_int_equal(mfr_model_save(m, a, &err), MFR_OK);
-    if (mfr_model_load(a, &back, &err) != MFR_OK) fail_msg("%s", err.message);
-    mfr_softmax_config lc;
-    assert_int_equal(mfr_model_softmax_config(back, &lc, &err), MFR_OK);
     assert_int_equal(lc.tie_tables, 1);
     assert_true(lc.weight_decay == 0.25);
-    assert_int_equal(mfr_model_save(back, b, &err), MFR_OK);
-    size_t la, lb;
-    char *ba = tu_read_file(a, &la), *bb = tu_read_file(b, &lb);
-    assert_int_equal(la, lb);
-    assert_memory_equal(ba, bb, la);
-    size_t start = la - 8 - (size_t)mfr_sm_net_bytes(m->sm);
-    assert_int_equal(mfr_get_le32((const unsigned char *)ba + start), 2);
-    free(ba);
-    /* the untied fixture: version 1 */
-    assert_int_equal(mfr_model_save(f->model, a, &err), MFR_OK);
-    ba = tu_read_file(a, &la);
-    start = la - 8 - (size_t)mfr_sm_net_bytes(f->model->sm);
-    assert_int_equal(mfr_get_le32((const unsigned char *)ba + start), 1);
-    free(a), free(b), free(ba), free(bb);
-    mfr_model_destroy(back);
     mfr_model_destroy(m);
+    /* the untied fixture: version 1 */
+    char *a = tu_path(f->dir, "t.mfr");
+    assert_int_equal(mfr_model_save(f->model, a, &err), MFR_OK);
+    size_t la;
+    char *ba = tu_read_file(a, &la);
+    size_t start = la - 8 - (size_t)mfr_sm_net_bytes(f->model->sm);
+    assert_int_equal(mfr_get_le32((const unsigned char *)ba + start), 1);
+    free(a), free(ba);
 }
 
 /* label_min_rating: a version-3 section that loads back with it and saves
@@ -290,39 +304,20 @@ static void test_label_min_rating_save_load(void **state)
 {
     struct fixture *f = *state;
     mfr_error err = {0};
-    mfr_softmax_config c;
+    mfr_softmax_config c, lc;
     sm_config(&c);
     c.label_min_rating = 4.0;
-    mfr_softmax_trainer *tr = NULL;
-    assert_int_equal(mfr_softmax_trainer_create(&c, f->ds, mfr_split_train(f->split), "random:0.1",
-                                                1, &tr, &err),
-                     MFR_OK);
-    assert_int_equal(mfr_softmax_trainer_epoch(tr, NULL, &err), MFR_OK);
-    mfr_model *m = NULL, *back = NULL;
-    assert_int_equal(mfr_softmax_trainer_model(tr, &m, &err), MFR_OK);
-    mfr_softmax_trainer_destroy(tr);
-    char *a = tu_path(f->dir, "l.mfr"), *b = tu_path(f->dir, "l2.mfr");
-    assert_int_equal(mfr_model_save(m, a, &err), MFR_OK);
-    if (mfr_model_load(a, &back, &err) != MFR_OK) fail_msg("%s", err.message);
-    mfr_softmax_config lc;
-    assert_int_equal(mfr_model_softmax_config(back, &lc, &err), MFR_OK);
+    mfr_model *m = NULL;
+    assert_int_equal(save_load_round_trip(f, &c, &lc, &m), 3);
     assert_true(lc.label_min_rating == 4.0);
-    assert_int_equal(mfr_model_save(back, b, &err), MFR_OK);
-    size_t la, lb;
-    char *ba = tu_read_file(a, &la), *bb = tu_read_file(b, &lb);
-    assert_int_equal(la, lb);
-    assert_memory_equal(ba, bb, la);
-    size_t start = la - 8 - (size_t)mfr_sm_net_bytes(m->sm);
-    assert_int_equal(mfr_get_le32((const unsigned char *)ba + start), 3);
+    mfr_model_destroy(m);
+    mfr_softmax_trainer *tr = NULL;
     c.label_min_rating = 6.0; /* the ratings are 1..5 */
     assert_int_equal(mfr_softmax_trainer_create(&c, f->ds, mfr_split_train(f->split), "random:0.1",
                                                 1, &tr, &err),
                      MFR_ERR_INVALID);
     assert_null(tr);
     tu_expect_in(err.message, "rated at least 6");
-    free(a), free(b), free(ba), free(bb);
-    mfr_model_destroy(back);
-    mfr_model_destroy(m);
 }
 
 static mfr_softmax_trainer *sm_trainer(struct fixture *f, const mfr_softmax_config *c, int threads)

@@ -88,7 +88,8 @@ typedef struct mfr_softmax_config {
     /** labels only from the movies a user rated at least this (the
      *  features stay every rated movie): ranking counts ratings of 4 and
      *  up as relevant, and training on such labels ranks better; 0: every
-     *  rated movie (default) */
+     *  rated movie (default). Compared in the ratings' float precision, so
+     *  a rating read as 3.3 reaches a threshold of 3.3 */
     double label_min_rating;
 } mfr_softmax_config;
 

@@ -208,7 +208,15 @@ static void test_refusals(void **state)
     assert_int_equal(run("train --kind softmax --data %s --epochs 1 --min-label-rating -1", g_data), 2);
     tu_expect_in(g_err, "--min-label-rating");
     assert_int_equal(run("train --kind softmax --data %s --epochs 1 --min-label-rating 6", g_data), 1);
-    tu_expect_in(g_err, "no user has a movie rated at least 6");
+    tu_expect_in(g_err, "--min-label-rating) 6 leaves no examples");
+    /* -0 is 0: a run trained with it resumes with 0 (and the reverse) */
+    char *ck = tu_path(g_dir, "zero.ck");
+    assert_int_equal(run("train --kind softmax --data %s --epochs 1 --min-label-rating -0 --quiet "
+                         "--checkpoint %s --checkpoint-every 1",
+                         g_data, ck),
+                     0);
+    assert_int_equal(run("train --resume %s --epochs 2 --min-label-rating 0 --quiet", ck), 0);
+    free(ck);
     assert_int_equal(run("train --kind softmax --data %s --epochs 1 --min-label-rating 4", g_data), 0);
     tu_expect_in(g_out, "labels: the movies each user rated 4 or more");
     assert_int_equal(run("eval --kind softmax --data %s", g_data), 2);

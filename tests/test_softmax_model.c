@@ -317,7 +317,7 @@ static void test_label_min_rating_save_load(void **state)
                                                 1, &tr, &err),
                      MFR_ERR_INVALID);
     assert_null(tr);
-    tu_expect_in(err.message, "rated at least 6");
+    tu_expect_in(err.message, "label_min_rating (--min-label-rating) 6 leaves no examples");
 }
 
 static mfr_softmax_trainer *sm_trainer(struct fixture *f, const mfr_softmax_config *c, int threads)

@@ -464,6 +464,52 @@ static void test_step_label_min_rating(void **state)
     }
 }
 
+/* The threshold is compared in the ratings' float precision: a rating
+ * read as 3.3 (3.2999999523 as a float) reaches a threshold of 3.3. A
+ * threshold no rating reaches is refused; without a threshold, data with
+ * no examples (one movie a user) is not. */
+static void test_label_threshold(void **state)
+{
+    (void)state;
+    struct data d;
+    make_data(&d);
+    for (int64_t x = 0; x < d.n; x++) d.ratings[x] = x % 2 ? 3.3f : 1.1f;
+    mfr_softmax_config c = base_config(MFR_SOFTMAX_OPT_ADAM);
+    c.all_pairs = 1;
+    c.label_min_rating = 3.3;
+    mfr_error err = {0};
+    mfr_sm_trainer *tr = NULL;
+    assert_int_equal(mfr_sm_trainer_create(&c, NU - 1, &d.it, d.users, d.items, d.ratings, d.n,
+                                           NULL, 1, &tr, &err),
+                     MFR_OK);
+    assert_int_equal(mfr_sm_trainer_epoch(tr, NULL, &err), MFR_OK);
+    mfr_softmax_step steps[8];
+    int32_t n = mfr_sm_trainer_steps(tr, steps, 8);
+    int64_t examples = 0;
+    for (int32_t s = 0; s < n && s < 8; s++) examples += steps[s].examples;
+    int64_t want = 0; /* the 3.3 ratings of users with two movies or more */
+    int32_t per_user[NU] = {0};
+    for (int64_t x = 0; x < d.n; x++) per_user[d.users[x]]++;
+    for (int64_t x = 0; x < d.n; x++) want += x % 2 && per_user[d.users[x]] >= 2;
+    assert_true(want > 0);
+    assert_int_equal(examples, want);
+    mfr_sm_trainer_destroy(tr);
+    c.label_min_rating = 3.31;
+    assert_int_equal(mfr_sm_trainer_create(&c, NU - 1, &d.it, d.users, d.items, d.ratings, d.n,
+                                           NULL, 1, &tr, &err),
+                     MFR_ERR_INVALID);
+    assert_null(tr);
+    c.label_min_rating = 0.0;
+    int32_t one_user[NU], one_item[NU];
+    for (int u = 0; u < NU; u++) one_user[u] = u, one_item[u] = u % NI;
+    assert_int_equal(mfr_sm_trainer_create(&c, NU, &d.it, one_user, one_item, NULL, NU, NULL, 1,
+                                           &tr, &err),
+                     MFR_OK);
+    assert_int_equal(mfr_sm_trainer_epoch(tr, NULL, &err), MFR_OK);
+    mfr_sm_trainer_destroy(tr);
+    mfr_sm_items_free(&d.it);
+}
+
 /* With weight decay 0.5 and lr 0.1, every parameter first shrinks by 5%. */
 static void test_step_weight_decay(void **state)
 {
@@ -540,6 +586,7 @@ int main(void)
         cmocka_unit_test(test_step_weight_decay),
         cmocka_unit_test(test_step_matches_serial),
         cmocka_unit_test(test_step_label_min_rating),
+        cmocka_unit_test(test_label_threshold),
         cmocka_unit_test(test_learns_clusters),
         cmocka_unit_test(test_labels),
         cmocka_unit_test(test_bad_pairs),

@@ -240,7 +240,7 @@ bool parse_double(const char *flag, const char *s, double lo, double hi, double 
         usage_error("%s must be a number in [%g, %g], got '%s'", flag, lo, hi, s);
         return false;
     }
-    *out = v;
+    *out = v + 0.0; /* -0 is 0: the same run, recorded and compared as one */
     return true;
 }
 

@@ -443,8 +443,9 @@ static int run_epochs(struct sm_run *r)
                o->cfg.k, (long long)mfr_softmax_trainer_n_params(r->tr),
                (long long)mfr_ratings_count(mfr_split_train(r->sp)), mfr_split_spec(r->sp));
         if (o->cfg.label_min_rating > 0)
-            printf("labels: the movies each user rated %g or more (features: every rated movie)\n",
-                   o->cfg.label_min_rating);
+            printf("labels: the movies each user rated %.9g or more (features: every rated "
+                   "movie)\n",
+                   (double)(float)o->cfg.label_min_rating); /* the trainer's float threshold */
         if (r->ck)
             printf("resumed from %s after epoch %lld of %lld\n", o->resume, (long long)r->start,
                    (long long)o->epochs);
@@ -997,7 +998,8 @@ static int softmax_folds(const struct sm_opts *o)
     if (!o->json) {
         char labels[64] = "";
         if (o->cfg.label_min_rating > 0)
-            snprintf(labels, sizeof labels, ", labels rated %g or more", o->cfg.label_min_rating);
+            snprintf(labels, sizeof labels, ", labels rated %.9g or more",
+                     (double)(float)o->cfg.label_min_rating);
         printf("softmax folds u1..u%d: k %d, %lld epochs, %s lr %g, batch users %d%s%s%s, top %d\n",
                N_SM_FOLDS, o->cfg.k, (long long)o->epochs,
                o->cfg.optimizer == MFR_SOFTMAX_OPT_ADAM ? "Adam" : "Adagrad", o->cfg.lr,

@@ -210,9 +210,13 @@ class Batcher:
         order = np.lexsort((di, du))
         self.movies = di[order]
         # which movies may be labels: float32 ratings, as mfrec keeps them,
-        # compared in double
-        r32 = rating[order].astype(np.float32).astype(np.float64)
-        self.label_ok = r32 >= cfg["label_min_rating"]
+        # against the float32 threshold (every movie when there is none:
+        # a pairs-only file's ratings are NaN)
+        lmr = cfg["label_min_rating"]
+        if lmr > 0:
+            self.label_ok = rating[order].astype(np.float32) >= np.float32(lmr)
+        else:
+            self.label_ok = np.ones(len(order), bool)
         self.ptr = np.zeros(n_users + 1, np.int64)
         np.add.at(self.ptr, du + 1, 1)
         self.ptr = np.cumsum(self.ptr)

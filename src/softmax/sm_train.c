@@ -191,7 +191,9 @@ static int build_rows(mfr_sm_trainer *tr, const int32_t *users, const int32_t *i
     for (int64_t x = 0; x < n; x++) {
         const int64_t at = fill[users[x]]++;
         tr->movie[at] = items[x];
-        if (filter) tr->label_ok[at] = (double)ratings[x] >= tr->cfg.label_min_rating;
+        /* in the ratings' own (float) precision: a rating read as 3.3
+         * is at least a threshold of 3.3 */
+        if (filter) tr->label_ok[at] = ratings[x] >= (float)tr->cfg.label_min_rating;
     }
     free(fill);
     tr->max_nf = 1;
@@ -304,11 +306,12 @@ int mfr_sm_trainer_create(const mfr_softmax_config *cfg, int32_t n_users,
                                  err)))
         goto fail;
     if ((st = build_rows(tr, users, items_of, ratings, n, err))) goto fail;
-    if (count_examples(tr, 0, n_users) == 0 && n > 0) {
+    if (cfg->label_min_rating > 0.0 && count_examples(tr, 0, n_users) == 0) {
         st = mfr_seterr(err, MFR_ERR_INVALID,
-                        "softmax trainer: no user has a movie rated at least %g besides another "
-                        "rated movie: no examples to train on",
-                        cfg->label_min_rating);
+                        "softmax trainer: label_min_rating (--min-label-rating) %.9g leaves no "
+                        "examples: no user has a movie rated at least that besides another rated "
+                        "movie",
+                        (double)(float)cfg->label_min_rating);
         goto fail;
     }
     const struct mfr_sm_block *tab[3] = {&tr->lay.movie, &tr->lay.genre, &tr->lay.year};

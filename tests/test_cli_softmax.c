@@ -307,6 +307,22 @@ static void test_logs_and_plots(void **state)
     assert_true(fabs(atof(nd + 12) - atof(strstr(fin, "NDCG ") + 5)) < 1e-4);
     free(log);
     free(path);
+    /* no test rating of 4 or more (every rating cut to 3): the logged
+     * metrics are null, and the file is still JSON */
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd,
+             "rm -rf %s/low && cp -r %s %s/low && rm -rf %s/low/.mfrec-cache && "
+             "awk 'BEGIN{OFS=\"\\t\"} {if ($3 > 3) $3 = 3; print}' %s/u.data > %s/low/u.data",
+             g_dir, g_data, g_dir, g_dir, g_data, g_dir);
+    assert_int_equal(system(cmd), 0);
+    char *low = tu_path(g_dir, "low");
+    assert_int_equal(run(TRAIN " --quiet --log-json %s/low.jsonl", low, g_dir), 0);
+    path = tu_path(g_dir, "low.jsonl");
+    log = tu_read_file(path, NULL);
+    assert_true(tu_expect_json_lines(log) > 0);
+    tu_expect_in(log, "\"test_ndcg\":null");
+    assert_null(strstr(log, "nan"));
+    free(log), free(path), free(low);
     /* clashing outputs: nothing trained, nothing written */
     assert_int_equal(run(TRAIN " --out %s/same --log-json %s/same", g_data, g_dir, g_dir), 2);
     tu_expect_in(g_err, "--log-json");

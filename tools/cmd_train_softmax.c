@@ -35,12 +35,12 @@ static const char softmax_help[] =
 
 static const char softmax_help_end[] =
     "\n"
-    "Matrix-factorization flags (--l2, --bias, --preset, ...) are refused.\n"
+    "Matrix-factorization flags (--l2, --bias, --preset ndcg, ...) are refused.\n"
     "Exit status: 0 ok, 1 runtime error, 2 usage error.\n";
 
 static const char softmax_train_help_end[] =
     "\n"
-    "Matrix-factorization flags (--l2, --bias, --preset, ...) are refused.\n"
+    "Matrix-factorization flags (--l2, --bias, --preset ndcg, ...) are refused.\n"
     "SIGINT or SIGTERM: the current epoch finishes, a checkpoint is written\n"
     "(with --checkpoint) and mfrec exits with status 3; a second signal exits\n"
     "at once. --resume FILE alone continues the run (docs/CHECKPOINTS.md).\n"
@@ -285,7 +285,8 @@ static int log_json_epoch(struct sm_run *r, int64_t e, double loss, double secon
         const double m[3] = {r->rm.precision, r->rm.recall, r->rm.ndcg};
         static const char *const names[3] = {"test_precision", "test_recall", "test_ndcg"};
         for (int x = 0; x < 3; x++) {
-            if (r->has_test) jlog_printf(&r->jl, ",\"%s\":%.17g", names[x], m[x]);
+            /* null: no test part, or no test user with a relevant movie */
+            if (r->has_test && isfinite(m[x])) jlog_printf(&r->jl, ",\"%s\":%.17g", names[x], m[x]);
             else jlog_printf(&r->jl, ",\"%s\":null", names[x]);
         }
         jlog_printf(&r->jl, ",\"top\":%d", r->o->top);

@@ -820,6 +820,19 @@ typedef struct mfr_loss {
 MFR_API int mfr_trainer_last_loss(const mfr_trainer *tr, mfr_loss *out, mfr_error *err);
 
 /**
+ * The training objective's data term at the current factors: the mean
+ * squared error over the training ratings as the next mfr_trainer_step
+ * computes it (the same bits as that step's mfr_loss.mse, for any thread
+ * count and kernel set), in one pass of the step's own user-gradient
+ * kernel. Each error is the float prediction minus the rating, rounded to
+ * float, so it can differ from mfr_trainer_evaluate's (exact in double)
+ * in the last bits. A logger can take an epoch's training MSE from the
+ * next step's mfr_trainer_last_loss instead and call this only when no
+ * step follows. MFR_ERR_UNSUPPORTED for an ALS trainer.
+ */
+MFR_API int mfr_trainer_data_mse(mfr_trainer *tr, double *mse, mfr_error *err);
+
+/**
  * The model's MSE, RMSE and MAE on `r`: mfr_model_evaluate (the same bits)
  * on the trainer's threads rather than mfr_set_threads's count. For
  * per-epoch validation (mfrec train --log-every 1).

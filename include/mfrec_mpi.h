@@ -102,6 +102,10 @@ MFR_API int mfr_mpi_trainer_set_factors_rows(mfr_mpi_trainer *mt, const float *U
                                              mfr_error *err);
 /* One training step across the ranks; the loss is the same on every rank. */
 MFR_API int mfr_mpi_trainer_step(mfr_mpi_trainer *mt, double *loss_out, mfr_error *err);
+/* mfr_trainer_data_mse across the ranks: each rank's shards, their loss
+ * slots gathered and summed in shard order on every rank (the bits one
+ * process gets, and the next step's mse). Collective. */
+MFR_API int mfr_mpi_trainer_data_mse(mfr_mpi_trainer *mt, double *mse, mfr_error *err);
 /* Copies every rank's user rows and their optimizer state, and rank 0's
  * item rows, into rank 0's whole model (mfr_mpi_trainer_model), which is
  * then the single-process model (evaluate, save). */

@@ -139,6 +139,55 @@ static void test_train_flags_that_would_do_nothing(void **state)
     free(m), free(e);
 }
 
+/* A logged epoch's training MSE is the next step's loss data term, or, when
+ * no step follows (the last epoch, a checkpoint), a pass of the same
+ * kernels: the same bits either way, so a run that checkpoints after every
+ * epoch (every value from that pass) logs what a plain run logs (every
+ * value but the last from the next step), at any thread count. */
+static void test_train_mse_from_next_step(void **state)
+{
+    (void)state;
+    enum { E = 12 };
+    char *a = tu_path(g_dir, "steps.jsonl"), *b = tu_path(g_dir, "passes.jsonl"), *ck = tu_path(g_dir, "ms.ck");
+    const char *common = "--split random:0.2 --dim 6 --epochs 12 --lr 0.05 --l2 0.1 --bias --log-every 1";
+    assert_int_equal(run("train --data '%s' %s --threads 2 --log-json '%s'", g_data, common, a), 0);
+    assert_int_equal(run("train --data '%s' %s --threads 1 --log-json '%s' --checkpoint '%s' --checkpoint-every 1",
+                         g_data, common, b, ck),
+                     0);
+    long ea[E + 1], eb[E + 1];
+    double ta[E + 1], tb[E + 1], va[E + 1], vb[E + 1];
+    assert_int_equal(tu_read_trajectory(a, E + 1, ea, ta, va), E);
+    assert_int_equal(tu_read_trajectory(b, E + 1, eb, tb, vb), E);
+    assert_memory_equal(ta, tb, sizeof(double) * E);
+    assert_memory_equal(va, vb, sizeof(double) * E);
+    /* the next record's loss_mse is this epoch's training MSE */
+    size_t n;
+    char *j = tu_read_file(a, &n), *rec = j;
+    for (int e = 0; e + 1 < E; e++) {
+        rec = strchr(rec, '\n') + 1;
+        assert_true(tu_json_num(rec, "loss_mse") == ta[e]);
+    }
+    free(j);
+    /* the final report repeats the last logged epoch's value */
+    char want[64];
+    snprintf(want, sizeof want, "final: train MSE %.6f ", ta[E - 1]);
+    tu_expect_in(g_out, want);
+    /* a step that diverges still completes the line of the epoch before it */
+    assert_int_equal(run("train --data '%s' --split random:0.2 --dim 6 --epochs 50 --lr 1e5 --optimizer sgd "
+                         "--log-every 1",
+                         g_data),
+                     1);
+    tu_expect_in(g_out, "epoch      1  train MSE ");
+    tu_expect_in(g_err, "became non-finite");
+    char *line = strstr(g_err, "at epoch ");
+    assert_non_null(line);
+    long bad = strtol(line + 9, NULL, 10);
+    assert_true(bad > 1);
+    snprintf(want, sizeof want, "epoch %6ld  train MSE ", bad - 1);
+    tu_expect_in(g_out, want);
+    free(a), free(b), free(ck);
+}
+
 static void test_train_writes_model_and_log(void **state)
 {
     (void)state;
@@ -601,6 +650,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_help_and_usage_errors),
         cmocka_unit_test(test_train_writes_model_and_log),
+        cmocka_unit_test(test_train_mse_from_next_step),
         cmocka_unit_test(test_small_memory_budget_named),
         cmocka_unit_test(test_threads_give_identical_models),
         cmocka_unit_test(test_train_under_a_data_limit),

@@ -131,6 +131,79 @@ static void test_phases_shard_sgd(void **state)
     check_phases_match_step(*state, &cfg);
 }
 
+/* mfr_trainer_data_mse is the next step's loss data term bit for bit,
+ * for either kernel set and any thread count, and agrees with an
+ * evaluation of the training set to float rounding. */
+static void check_data_mse(const struct fixture *f, const mfr_config *base)
+{
+    enum { STEPS = 5 };
+    double first[STEPS + 1];
+    const int kernels[2] = {MFR_KERNELS_REF, MFR_KERNELS_AUTO};
+    for (int run = 0; run < 4; run++) {
+        mfr_config cfg = *base;
+        cfg.kernels = kernels[run % 2];
+        cfg.n_threads = run < 2 ? 1 : 3;
+        mfr_trainer *tr = make(f, &cfg);
+        for (int e = 0; e <= STEPS; e++) {
+            double d = -1.0;
+            mfr_error err = {0};
+            assert_int_equal(mfr_trainer_data_mse(tr, &d, &err), MFR_OK);
+            mfr_metrics mt;
+            assert_int_equal(mfr_trainer_evaluate(tr, mfr_dataset_ratings(f->ds), &mt, &err), MFR_OK);
+            assert_true(d > 0.0 && fabs(d - mt.mse) <= 1e-6 * mt.mse);
+            if (run == 0) first[e] = d;
+            assert_memory_equal(&d, &first[e], sizeof d); /* kernels and threads alike */
+            if (e == STEPS) break;
+            assert_int_equal(mfr_trainer_step(tr, NULL, &err), MFR_OK);
+            mfr_loss lp;
+            assert_int_equal(mfr_trainer_last_loss(tr, &lp, &err), MFR_OK);
+            assert_memory_equal(&d, &lp.mse, sizeof d);
+        }
+        /* the pass leaves the training unchanged: a twin without it steps alike */
+        mfr_trainer *twin = make(f, &cfg);
+        for (int e = 0; e < STEPS; e++) assert_int_equal(mfr_trainer_step(twin, NULL, NULL), MFR_OK);
+        assert_same_arrays(mfr_trainer_model(tr), mfr_trainer_model(twin));
+        mfr_trainer_destroy(twin);
+        mfr_trainer_destroy(tr);
+    }
+}
+
+static void test_data_mse_owner_every_term(void **state)
+{
+    mfr_config cfg;
+    mfr_config_default(&cfg);
+    cfg.k = 6, cfg.bias = 1, cfg.l2 = 0.2, cfg.l2_freq = 0.1, cfg.gravity = 0.5, cfg.l2_bias = 0.3;
+    cfg.implicit = 0.4, cfg.lr = 0.01, cfg.reduce = MFR_REDUCE_OWNER;
+    check_data_mse(*state, &cfg);
+}
+
+static void test_data_mse_shard(void **state)
+{
+    mfr_config cfg;
+    mfr_config_default(&cfg);
+    cfg.k = 40, cfg.l2 = 0.1, cfg.gravity = 1.0, cfg.lr = 0.01, cfg.init_std = 0.3;
+    cfg.reduce = MFR_REDUCE_SHARD, cfg.n_shards = 7;
+    check_data_mse(*state, &cfg);
+    cfg.k = 9, cfg.optimizer = MFR_OPTIMIZER_SGD, cfg.lr = 0.5;
+    check_data_mse(*state, &cfg);
+}
+
+static void test_data_mse_refusals(void **state)
+{
+    const struct fixture *f = *state;
+    mfr_config cfg;
+    mfr_config_default(&cfg);
+    cfg.k = 4, cfg.optimizer = MFR_OPTIMIZER_ALS, cfg.l2 = 0.1;
+    mfr_trainer *tr = make(f, &cfg);
+    double d;
+    mfr_error err = {0};
+    assert_int_equal(mfr_trainer_data_mse(tr, &d, &err), MFR_ERR_UNSUPPORTED);
+    tu_expect_in(err.message, "ALS");
+    assert_int_equal(mfr_trainer_data_mse(tr, NULL, &err), MFR_ERR_INVALID);
+    assert_int_equal(mfr_trainer_data_mse(NULL, &d, &err), MFR_ERR_INVALID);
+    mfr_trainer_destroy(tr);
+}
+
 /* The layout holds exactly the active terms' partials. */
 static void test_term_layout(void **state)
 {
@@ -324,6 +397,9 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_phases_owner_every_term),
         cmocka_unit_test(test_phases_shard_sgd),
+        cmocka_unit_test(test_data_mse_owner_every_term),
+        cmocka_unit_test(test_data_mse_shard),
+        cmocka_unit_test(test_data_mse_refusals),
         cmocka_unit_test(test_term_layout),
         cmocka_unit_test(test_term_loss_and_coefs),
         cmocka_unit_test(test_optimizer_table),

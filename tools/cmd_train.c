@@ -300,6 +300,20 @@ struct train_run {
      * model is kept (the same model and sets, the same sums) */
     int64_t logged_epoch;
     mfr_metrics logged_t, logged_v;
+    /* A logged epoch's training MSE is the next step's data term (its
+     * loss's mse: the same model, one pass fewer; mfr_trainer_data_mse
+     * when no step follows): `mse_from_step`. The epoch's other values
+     * wait in `rec` until then (rank 0's, or every rank's when `own`);
+     * every rank knows `pending` (the epoch, or 0), for the collective
+     * pass. */
+    bool mse_from_step;
+    int64_t pending;
+    struct logged_rec {
+        int64_t e;
+        mfr_metrics mt, mv;
+        mfr_loss lp;
+        double elapsed, wall;
+    } rec;
     struct json_log jl;
     struct curve *curve; /* the logged epochs, for --plot */
     int n_curve, cap_curve;
@@ -631,33 +645,17 @@ static int early_stop_check(struct train_run *r, int64_t e, bool *stop)
     return EXIT_OK;
 }
 
-/* A logged epoch: the line, the --plot point and the --log-json record. */
-static int log_epoch(struct train_run *r, int64_t e)
+/* A logged epoch's record: the line, the --plot point and the --log-json
+ * record, from r->rec. */
+static int emit_epoch(struct train_run *r)
 {
     const struct train_opts *o = r->o;
     const mfr_config *cfg = &o->cfg;
-    mfr_error err = {0};
-    mfr_metrics mt, mv = {0};
-    mfr_loss lp;
-    mfr_trainer_last_loss(r->tr, &lp, NULL);
-    double t0 = now_seconds();
-    /* the trainer's threads; the same sums for any thread count. `own`:
-     * every rank evaluates its users (collective), rank 0 logs */
-    if (r->own ? (!o->no_train_eval && dist_evaluate_own(0, NULL, &mt, &err) != MFR_OK) ||
-                     (r->has_test && dist_evaluate_own(1, NULL, &mv, &err) != MFR_OK)
-               : (!o->no_train_eval && dist_trainer_evaluate(r->tr, r->train, &mt, &err) != MFR_OK) ||
-                     (r->has_test && dist_trainer_evaluate(r->tr, r->test, &mv, &err) != MFR_OK))
-        return lib_error(&err);
-    if (o->no_train_eval) mt.mse = mt.rmse = NAN;
+    const struct logged_rec *g = &r->rec;
+    const int64_t e = g->e;
+    const mfr_metrics mt = g->mt, mv = g->mv;
+    const mfr_loss lp = g->lp;
     r->logged_epoch = e, r->logged_t = mt, r->logged_v = mv;
-    r->times.eval += now_seconds() - t0;
-    r->times.log_eval += now_seconds() - t0;
-    double wall = process_seconds();
-    if (o->target_rmse > 0 && !r->target_epoch && mv.rmse <= o->target_rmse) {
-        r->target_epoch = e;
-        r->target_val = mv.rmse;
-        r->target_wall = wall;
-    }
     if (dist_rank() != 0) return EXIT_OK; /* the same decision as rank 0's; rank 0 logs */
     if (!o->quiet) {
         if (r->bar) fputs("\r\033[K", stderr);
@@ -695,9 +693,66 @@ static int log_epoch(struct train_run *r, int64_t e)
                     "\"loss_mse\":%.17g,\"loss_l2\":%.17g,\"loss_gravity\":%.17g,"
                     "\"elapsed_s\":%.6f,\"wall_s\":%.6f}\n",
                     (long long)e, tm, mv.mse, tr, mv.rmse, lp.total, lp.mse, lp.l2,
-                    lp.gravity, now_seconds() - r->t_start, wall);
+                    lp.gravity, g->elapsed, g->wall);
     }
     return EXIT_OK;
+}
+
+/* A logged epoch's evaluations and --target-rmse's check; the record is
+ * emitted now, or by finish_logged_epoch once its training MSE is known
+ * (mse_from_step). */
+static int log_epoch(struct train_run *r, int64_t e)
+{
+    const struct train_opts *o = r->o;
+    mfr_error err = {0};
+    mfr_metrics mt = {.mse = NAN, .rmse = NAN, .mae = NAN}, mv = {0};
+    mfr_loss lp;
+    mfr_trainer_last_loss(r->tr, &lp, NULL);
+    const bool train_eval = !o->no_train_eval && !r->mse_from_step;
+    double t0 = now_seconds();
+    /* the trainer's threads; the same sums for any thread count. `own`:
+     * every rank evaluates its users (collective), rank 0 logs */
+    if (r->own ? (train_eval && dist_evaluate_own(0, NULL, &mt, &err) != MFR_OK) ||
+                     (r->has_test && dist_evaluate_own(1, NULL, &mv, &err) != MFR_OK)
+               : (train_eval && dist_trainer_evaluate(r->tr, r->train, &mt, &err) != MFR_OK) ||
+                     (r->has_test && dist_trainer_evaluate(r->tr, r->test, &mv, &err) != MFR_OK))
+        return lib_error(&err);
+    r->times.eval += now_seconds() - t0;
+    r->times.log_eval += now_seconds() - t0;
+    double wall = process_seconds();
+    if (o->target_rmse > 0 && !r->target_epoch && mv.rmse <= o->target_rmse) {
+        r->target_epoch = e;
+        r->target_val = mv.rmse;
+        r->target_wall = wall;
+    }
+    r->rec = (struct logged_rec){e, mt, mv, lp, now_seconds() - r->t_start, wall};
+    return r->mse_from_step ? EXIT_OK : emit_epoch(r);
+}
+
+/* The pending logged epoch (r->pending), if any: its training MSE from
+ * the step that has just run (`after_step`: its loss's data term, taken at
+ * the same factors) or, when no step follows (the run ends or stops, a
+ * checkpoint is written), from dist_data_mse (the same bits), then its
+ * record. Collective under mpirun (every rank knows `pending`). */
+static int finish_logged_epoch(struct train_run *r, bool after_step)
+{
+    if (!r->pending) return EXIT_OK;
+    double mse;
+    if (after_step) {
+        mfr_loss lp;
+        mfr_trainer_last_loss(r->tr, &lp, NULL);
+        mse = lp.mse;
+    } else {
+        mfr_error err = {0};
+        double t0 = now_seconds();
+        if (dist_data_mse(r->tr, &mse, &err) != MFR_OK) return lib_error(&err);
+        r->times.eval += now_seconds() - t0;
+        r->times.log_eval += now_seconds() - t0;
+    }
+    r->pending = 0;
+    if (dist_rank() != 0 && !r->own) return EXIT_OK; /* rank 0 alone holds the record */
+    r->rec.mt = (mfr_metrics){.n = r->n_train, .mse = mse, .rmse = sqrt(mse), .mae = NAN};
+    return emit_epoch(r);
 }
 
 /* The epochs: steps, early stopping, logging and the progress bar.
@@ -718,6 +773,9 @@ static int train_epochs(struct train_run *r)
         mfr_error err = {0};
         int st = dist_step(r->tr, &loss, &err);
         r->train_seconds += now_seconds() - t0;
+        /* a step that diverged still computed its loss, at the pending epoch's factors */
+        if ((st == MFR_OK || err.status == MFR_ERR_DIVERGED) && (rc = finish_logged_epoch(r, true)) != EXIT_OK)
+            return rc;
         if (st != MFR_OK) {
             if (r->bar) fputc('\n', stderr);
             return lib_error(&err);
@@ -734,15 +792,20 @@ static int train_epochs(struct train_run *r)
          * with `own` data every rank evaluates its users instead */
         if (logged && !r->own && (rc = dist_gather()) != EXIT_OK) return rc;
         if (logged && wanted && (lead || r->own) && (rc = log_epoch(r, e)) != EXIT_OK) return rc;
+        if (logged && wanted && r->mse_from_step) r->pending = e;
         if (r->target_epoch) stop = true; /* --target-rmse reached at this logged epoch */
         if (r->bar && (now_seconds() - r->last_draw > 0.1 || e == o->epochs)) {
             r->last_draw = now_seconds();
             progress_draw(e, o->epochs, loss, 1e3 * r->train_seconds / (double)e);
         }
-        if (o->checkpoint && e % o->checkpoint_every == 0 && (rc = write_checkpoint(r)) != EXIT_OK)
+        /* a checkpoint's log holds this epoch's record */
+        if (o->checkpoint && e % o->checkpoint_every == 0 &&
+            ((rc = finish_logged_epoch(r, false)) != EXIT_OK || (rc = write_checkpoint(r)) != EXIT_OK))
             return rc;
         int sig = g_stop_signal;
         if ((rc = dist_agree(&stop, &sig)) != EXIT_OK) return rc;
+        /* no step follows: the pending epoch's training MSE from a pass of its own */
+        if ((stop || sig || e == o->epochs) && (rc = finish_logged_epoch(r, false)) != EXIT_OK) return rc;
         if (stop) break;
         if (sig && e < o->epochs) return train_interrupted(r, e, sig);
     }
@@ -997,6 +1060,7 @@ static int train_command(int argc, char **argv)
     if ((rc = o.resume ? resume_setup(&r, &o) : train_setup(&r)) != EXIT_OK) goto done;
     r.model = mfr_trainer_model(r.tr);
     r.log_wanted = prints || o.checkpoint || o.target_rmse > 0;
+    r.mse_from_step = !o.no_train_eval && o.cfg.optimizer != MFR_OPTIMIZER_ALS;
     if (r.own) {
         r.pds = dist_dataset();
         r.spec = dist_split_spec();

@@ -426,4 +426,21 @@ int mfr_mpi_trainer_step(mfr_mpi_trainer *mt, double *loss_out, mfr_error *err)
     return mfr_step_end(tr, &st, loss_out, err);
 }
 
+int mfr_mpi_trainer_data_mse(mfr_mpi_trainer *mt, double *mse, mfr_error *err)
+{
+    if (!mt || !mse)
+        return mfr_seterr(err, MFR_ERR_INVALID, "mfr_mpi_trainer_data_mse: %s is NULL", !mt ? "trainer" : "mse");
+    mfr_trainer *tr = mt->tr;
+    if (!tr->gU)
+        return mfr_seterr(err, MFR_ERR_UNSUPPORTED,
+                          "mfr_mpi_trainer_data_mse: an ALS trainer has no gradient pass");
+    mfr_data_loss_slots(tr, mt->s_lo, mt->s_hi);
+    int rc;
+    TIMED(mt, rc, MPI_Allgatherv(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, tr->shard_loss, mt->slot_count,
+                                 mt->slot_disp, MPI_DOUBLE, mt->comm));
+    if (rc != MPI_SUCCESS) return mfr_mpi_err(err, rc, "gather of the loss slots");
+    *mse = mfr_data_mse_of_slots(tr); /* every rank: the same slots in shard order */
+    return MFR_OK;
+}
+
 double mfr_mpi_trainer_mpi_seconds(const mfr_mpi_trainer *mt) { return mt ? mt->mpi_seconds : 0.0; }

@@ -157,6 +157,41 @@ void mfr_shard_user_grads(mfr_trainer *tr, const struct mfr_step *st, int32_t s)
     tr->shard_loss[(size_t)s * MFR_TRAIN_LOSS_STRIDE] = loss;
 }
 
+/* Shard s's loss slot as mfr_shard_user_grads computes it (its kernel
+ * call per user, its order), without what only the step needs: the item
+ * buffer, the residuals and the regularizer terms. The kernel's loss does
+ * not depend on those; the gradient rows it writes are scratch that the
+ * next step clears. */
+static void shard_data_loss(mfr_trainer *tr, int32_t s)
+{
+    const mfr_model *m = tr->model;
+    const size_t k_pad = (size_t)m->k_pad;
+    const float scale = (float)(2.0 / (double)tr->nnz_all);
+    const int far = mfr_rows_far(m->n_items, m->k_pad, 0);
+    double loss = 0.0;
+    for (int32_t u = tr->shard_first[s]; u < tr->shard_first[s + 1]; u++) {
+        float *gu = tr->gU + (size_t)u * k_pad;
+        memset(gu, 0, sizeof(float) * k_pad);
+        int64_t b = tr->csr.row_ptr[u], e = tr->csr.row_ptr[u + 1];
+        loss += tr->kern->user_grad(m->U + (size_t)u * k_pad, m->V, m->k_pad, tr->csr.item + b,
+                                    tr->csr.rating + b, e - b, scale, gu, NULL, NULL, far);
+    }
+    tr->shard_loss[(size_t)s * MFR_TRAIN_LOSS_STRIDE] = loss;
+}
+
+void mfr_data_loss_slots(mfr_trainer *tr, int32_t s_lo, int32_t s_hi)
+{
+#pragma omp parallel for schedule(dynamic, 1) num_threads(tr->n_threads)
+    for (int32_t s = s_lo; s < s_hi; s++) shard_data_loss(tr, s);
+}
+
+double mfr_data_mse_of_slots(const mfr_trainer *tr)
+{
+    double sq = 0.0;
+    for (int32_t s = 0; s < tr->n_shards; s++) sq += tr->shard_loss[(size_t)s * MFR_TRAIN_LOSS_STRIDE];
+    return sq / (double)tr->nnz_all;
+}
+
 /* Shards and item owners are handed out dynamically: a thread whose core is
  * busy with another process takes fewer of them (each writes only its own
  * slots, so the result does not depend on which thread ran what). */
@@ -170,9 +205,7 @@ void mfr_phase_user_grads(mfr_trainer *tr, struct mfr_step *st)
  * whether it is finite. Only `record` stores it in st. */
 static int loss_from_slots(const mfr_trainer *tr, struct mfr_step *st, int record)
 {
-    double sq = 0.0;
-    for (int32_t s = 0; s < tr->n_shards; s++) sq += tr->shard_loss[(size_t)s * MFR_TRAIN_LOSS_STRIDE];
-    const double mse = sq / (double)tr->nnz_all, total = mse + st->parts.l2 + st->parts.gravity;
+    const double mse = mfr_data_mse_of_slots(tr), total = mse + st->parts.l2 + st->parts.gravity;
     const int finite = isfinite(total);
     if (record) st->parts.mse = mse, st->parts.total = total, st->finite = finite;
     return finite;

@@ -565,6 +565,21 @@ int mfr_trainer_last_loss(const mfr_trainer *tr, mfr_loss *out, mfr_error *err)
     return MFR_OK;
 }
 
+int mfr_trainer_data_mse(mfr_trainer *tr, double *mse, mfr_error *err)
+{
+    if (!tr || !mse)
+        return mfr_seterr(err, MFR_ERR_INVALID, "mfr_trainer_data_mse: %s is NULL", !tr ? "trainer" : "mse");
+    if (!tr->gU)
+        return mfr_seterr(err, MFR_ERR_UNSUPPORTED,
+                          "mfr_trainer_data_mse: an ALS trainer has no gradient pass (use mfr_trainer_evaluate)");
+    if (tr->model->n_users != tr->n_users_all)
+        return mfr_seterr(err, MFR_ERR_INVALID,
+                          "mfr_trainer_data_mse: the trainer holds one MPI rank's users (use mfr_mpi_trainer_data_mse)");
+    mfr_data_loss_slots(tr, 0, tr->n_shards);
+    *mse = mfr_data_mse_of_slots(tr);
+    return MFR_OK;
+}
+
 /* The logged epochs' evaluation: the model's own, on the trainer's threads. */
 int mfr_trainer_evaluate(const mfr_trainer *tr, const mfr_ratings *r, mfr_metrics *out, mfr_error *err)
 {

@@ -828,9 +828,12 @@ MFR_API int mfr_trainer_last_loss(const mfr_trainer *tr, mfr_loss *out, mfr_erro
  * float, so it can differ from mfr_trainer_evaluate's (exact in double)
  * in the last bits. A logger can take an epoch's training MSE from the
  * next step's mfr_trainer_last_loss instead and call this only when no
- * step follows. MFR_ERR_UNSUPPORTED for an ALS trainer.
+ * step follows. `m`: NULL for the trainer's model, or another model of its
+ * shape (a copy of it, such as an early-stopping run's best epoch: its data
+ * term as the step after that epoch computed it), else MFR_ERR_MISMATCH.
+ * MFR_ERR_UNSUPPORTED for an ALS trainer.
  */
-MFR_API int mfr_trainer_data_mse(mfr_trainer *tr, double *mse, mfr_error *err);
+MFR_API int mfr_trainer_data_mse(mfr_trainer *tr, const mfr_model *m, double *mse, mfr_error *err);
 
 /**
  * The model's MSE, RMSE and MAE on `r`: mfr_model_evaluate (the same bits)

@@ -104,8 +104,9 @@ MFR_API int mfr_mpi_trainer_set_factors_rows(mfr_mpi_trainer *mt, const float *U
 MFR_API int mfr_mpi_trainer_step(mfr_mpi_trainer *mt, double *loss_out, mfr_error *err);
 /* mfr_trainer_data_mse across the ranks: each rank's shards, their loss
  * slots gathered and summed in shard order on every rank (the bits one
- * process gets, and the next step's mse). Collective. */
-MFR_API int mfr_mpi_trainer_data_mse(mfr_mpi_trainer *mt, double *mse, mfr_error *err);
+ * process gets, and the next step's mse). m: NULL (the part's trainer
+ * model) or a model of the part's shape (its best-epoch copy). Collective. */
+MFR_API int mfr_mpi_trainer_data_mse(mfr_mpi_trainer *mt, const mfr_model *m, double *mse, mfr_error *err);
 /* Copies every rank's user rows and their optimizer state, and rank 0's
  * item rows, into rank 0's whole model (mfr_mpi_trainer_model), which is
  * then the single-process model (evaluate, save). */

@@ -185,6 +185,33 @@ static void test_train_mse_from_next_step(void **state)
     assert_true(bad > 1);
     snprintf(want, sizeof want, "epoch %6ld  train MSE ", bad - 1);
     tu_expect_in(g_out, want);
+
+    /* the final line's train MSE is the kept model's data term: the kept
+     * epoch's logged value, with --early-stop (best epoch last, earlier and
+     * stopped early, earlier after all epochs) and without output (--quiet) */
+    const char *es[] = {"--lr 0.2 --epochs 60 --early-stop 100", "--lr 0.2 --epochs 200 --early-stop 5",
+                        "--lr 0.5 --epochs 60 --early-stop 100"};
+    for (int c = 0; c < 3; c++) {
+        const char *flags = "--split random:0.2 --dim 12 --log-every 1 --threads 2";
+        assert_int_equal(run("train --data '%s' %s %s --log-json '%s'", g_data, flags, es[c], a), 0);
+        const char *keep = strstr(g_out, "keeping epoch ");
+        long kept = keep ? strtol(keep + 14, NULL, 10) : 0;
+        if (!keep) {
+            keep = strstr(g_out, "the last epoch, ");
+            assert_non_null(keep);
+            kept = strtol(keep + 16, NULL, 10);
+        }
+        long ep[201];
+        double tm[201], vm[201];
+        int n_rec = tu_read_trajectory(a, 201, ep, tm, vm);
+        assert_true(kept >= 1 && kept <= n_rec && ep[kept - 1] == kept);
+        char fin[128];
+        snprintf(fin, sizeof fin, "final: train MSE %.6f RMSE %.6f | validation MSE %.6f", tm[kept - 1],
+                 sqrt(tm[kept - 1]), vm[kept - 1]);
+        tu_expect_in(g_out, fin);
+        assert_int_equal(run("train --data '%s' %s %s --quiet", g_data, flags, es[c]), 0);
+        tu_expect_in(g_out, fin);
+    }
     free(a), free(b), free(ck);
 }
 

@@ -147,7 +147,7 @@ static void check_data_mse(const struct fixture *f, const mfr_config *base)
         for (int e = 0; e <= STEPS; e++) {
             double d = -1.0;
             mfr_error err = {0};
-            assert_int_equal(mfr_trainer_data_mse(tr, &d, &err), MFR_OK);
+            assert_int_equal(mfr_trainer_data_mse(tr, NULL, &d, &err), MFR_OK);
             mfr_metrics mt;
             assert_int_equal(mfr_trainer_evaluate(tr, mfr_dataset_ratings(f->ds), &mt, &err), MFR_OK);
             assert_true(d > 0.0 && fabs(d - mt.mse) <= 1e-6 * mt.mse);
@@ -159,9 +159,21 @@ static void check_data_mse(const struct fixture *f, const mfr_config *base)
             assert_int_equal(mfr_trainer_last_loss(tr, &lp, &err), MFR_OK);
             assert_memory_equal(&d, &lp.mse, sizeof d);
         }
+        /* a copy of the model (an early-stopping run's best epoch) has the
+         * data term it had on the trainer, after the trainer moves on */
+        mfr_model *copy = NULL;
+        assert_int_equal(mfr_model_copy(mfr_trainer_model(tr), &copy, NULL), MFR_OK);
+        double at_copy, later, of_copy;
+        assert_int_equal(mfr_trainer_data_mse(tr, NULL, &at_copy, NULL), MFR_OK);
+        assert_int_equal(mfr_trainer_step(tr, NULL, NULL), MFR_OK);
+        assert_int_equal(mfr_trainer_data_mse(tr, NULL, &later, NULL), MFR_OK);
+        assert_int_equal(mfr_trainer_data_mse(tr, copy, &of_copy, NULL), MFR_OK);
+        assert_memory_equal(&of_copy, &at_copy, sizeof of_copy);
+        assert_true(later != at_copy);
+        mfr_model_destroy(copy);
         /* the pass leaves the training unchanged: a twin without it steps alike */
         mfr_trainer *twin = make(f, &cfg);
-        for (int e = 0; e < STEPS; e++) assert_int_equal(mfr_trainer_step(twin, NULL, NULL), MFR_OK);
+        for (int e = 0; e <= STEPS; e++) assert_int_equal(mfr_trainer_step(twin, NULL, NULL), MFR_OK);
         assert_same_arrays(mfr_trainer_model(tr), mfr_trainer_model(twin));
         mfr_trainer_destroy(twin);
         mfr_trainer_destroy(tr);
@@ -197,10 +209,27 @@ static void test_data_mse_refusals(void **state)
     mfr_trainer *tr = make(f, &cfg);
     double d;
     mfr_error err = {0};
-    assert_int_equal(mfr_trainer_data_mse(tr, &d, &err), MFR_ERR_UNSUPPORTED);
+    assert_int_equal(mfr_trainer_data_mse(tr, NULL, &d, &err), MFR_ERR_UNSUPPORTED);
     tu_expect_in(err.message, "ALS");
-    assert_int_equal(mfr_trainer_data_mse(tr, NULL, &err), MFR_ERR_INVALID);
-    assert_int_equal(mfr_trainer_data_mse(NULL, &d, &err), MFR_ERR_INVALID);
+    assert_int_equal(mfr_trainer_data_mse(tr, NULL, NULL, &err), MFR_ERR_INVALID);
+    /* a model of another shape */
+    mfr_config c2;
+    mfr_config_default(&c2);
+    c2.k = 5;
+    mfr_trainer *t5 = make(f, &c2);
+    mfr_config_default(&c2);
+    c2.k = 4, c2.bias = 1;
+    mfr_trainer *t4b = make(f, &c2);
+    c2.bias = 0;
+    mfr_trainer *t4 = make(f, &c2);
+    assert_int_equal(mfr_trainer_data_mse(t4, mfr_trainer_model(t5), &d, &err), MFR_ERR_MISMATCH);
+    tu_expect_in(err.message, "not of the trainer's shape");
+    assert_int_equal(mfr_trainer_data_mse(t4, mfr_trainer_model(t4b), &d, &err), MFR_ERR_MISMATCH);
+    assert_int_equal(mfr_trainer_data_mse(t4, mfr_trainer_model(t4), &d, &err), MFR_OK);
+    mfr_trainer_destroy(t5);
+    mfr_trainer_destroy(t4b);
+    mfr_trainer_destroy(t4);
+    assert_int_equal(mfr_trainer_data_mse(NULL, NULL, &d, &err), MFR_ERR_INVALID);
     mfr_trainer_destroy(tr);
 }
 

@@ -247,8 +247,9 @@ static bool parse_train_flags(int argc, char **argv, struct train_opts *o, int *
          .help = "no progress bar and no per-epoch lines"},
         {.name = "--no-train-eval", .kind = FLAG_SWITCH, .dst = &o->no_train_eval,
          .help = "logged epochs evaluate the validation set only (their train\n"
-                 "MSE is left out: null in --log-json); for --log-every 1 on\n"
-                 "large data, where evaluating the training set costs an epoch"},
+                 "MSE is left out: null in --log-json). With Adam or gradient\n"
+                 "descent the train MSE is the next step's loss term and costs\n"
+                 "nothing; with ALS each logged epoch evaluates the training set"},
         {.kind = FLAG_TEXT, .section = "Presets:", .print_help = print_presets},
     };
     struct command_spec cmd = {.name = "mfrec train", .help = train_help,
@@ -308,6 +309,10 @@ struct train_run {
      * pass. */
     bool mse_from_step;
     int64_t pending;
+    /* the last data term known on every rank (its epoch, 0: none), and
+     * the final model's (train_final_mse) */
+    int64_t data_mse_epoch;
+    double data_mse, fin_train_mse;
     struct logged_rec {
         int64_t e;
         mfr_metrics mt, mv;
@@ -645,6 +650,12 @@ static int early_stop_check(struct train_run *r, int64_t e, bool *stop)
     return EXIT_OK;
 }
 
+/* Training metrics from a data term (mfr_trainer_data_mse): no MAE. */
+static mfr_metrics train_metrics(const struct train_run *r, double mse)
+{
+    return (mfr_metrics){.n = r->n_train, .mse = mse, .rmse = sqrt(mse), .mae = NAN};
+}
+
 /* A logged epoch's record: the line, the --plot point and the --log-json
  * record, from r->rec. */
 static int emit_epoch(struct train_run *r)
@@ -745,14 +756,35 @@ static int finish_logged_epoch(struct train_run *r, bool after_step)
     } else {
         mfr_error err = {0};
         double t0 = now_seconds();
-        if (dist_data_mse(r->tr, &mse, &err) != MFR_OK) return lib_error(&err);
+        if (dist_data_mse(r->tr, NULL, &mse, &err) != MFR_OK) return lib_error(&err);
         r->times.eval += now_seconds() - t0;
         r->times.log_eval += now_seconds() - t0;
     }
+    r->data_mse_epoch = r->pending, r->data_mse = mse;
     r->pending = 0;
     if (dist_rank() != 0 && !r->own) return EXIT_OK; /* rank 0 alone holds the record */
-    r->rec.mt = (mfr_metrics){.n = r->n_train, .mse = mse, .rmse = sqrt(mse), .mae = NAN};
+    r->rec.mt = train_metrics(r, mse);
     return emit_epoch(r);
+}
+
+/* The final model's training MSE as the logged epochs have theirs
+ * (mse_from_step): the trainer's data term of that model, so that the
+ * report's `final:` line repeats the last logged epoch's value. The last
+ * logged epoch's when that is the final model, else a pass (of the best
+ * epoch's copy under --early-stop). Collective under mpirun. */
+static int train_final_mse(struct train_run *r)
+{
+    if (!r->mse_from_step) return EXIT_OK;
+    const int64_t final_epoch = r->best ? r->best_epoch : r->ran;
+    if (r->data_mse_epoch > 0 && r->data_mse_epoch == final_epoch) {
+        r->fin_train_mse = r->data_mse;
+        return EXIT_OK;
+    }
+    mfr_error err = {0};
+    double t0 = now_seconds();
+    if (dist_data_mse(r->tr, r->best, &r->fin_train_mse, &err) != MFR_OK) return lib_error(&err);
+    r->times.eval += now_seconds() - t0;
+    return EXIT_OK;
 }
 
 /* The epochs: steps, early stopping, logging and the progress bar.
@@ -785,8 +817,8 @@ static int train_epochs(struct train_run *r)
         if (o->early_stop && (rc = early_stop_check(r, e, &stop)) != EXIT_OK) return rc;
         /* The first epoch too, so that curves start at epoch 1. */
         bool logged = (o->log_every > 0 && e % o->log_every == 0) || e == 1 || e == o->epochs || stop;
-        /* With nothing to print, plot or log, a logged epoch's two evaluations
-         * are skipped: they were a quarter of the ML-100K run's setup time. */
+        /* With nothing to print, plot or log, a logged epoch's evaluation is
+         * skipped (and its training MSE: see finish_logged_epoch). */
         bool wanted = r->log_wanted;
         /* under mpirun every rank sends its users to rank 0, which logs;
          * with `own` data every rank evaluates its users instead */
@@ -897,17 +929,19 @@ static int train_finish(struct train_run *r)
     if (r->own) { /* computed by every rank: final_metrics */
         mt = r->fin_t;
         mv = r->fin_v;
-    } else if (!r->best && r->logged_epoch > 0 && r->logged_epoch == r->ran) {
+    } else {
         /* the model the last epoch logged: its metrics, not a second pass */
-        mv = r->logged_v;
-        if (o->no_train_eval) {
-            if (mfr_model_evaluate(r->model, r->train, &mt, &err) != MFR_OK) return lib_error(&err);
-        } else {
+        const bool last_logged = !r->best && r->logged_epoch > 0 && r->logged_epoch == r->ran;
+        if (r->mse_from_step)
+            mt = train_metrics(r, r->fin_train_mse);
+        else if (last_logged && !o->no_train_eval)
             mt = r->logged_t;
-        }
-    } else if (mfr_model_evaluate(r->model, r->train, &mt, &err) != MFR_OK ||
-               (r->has_test && mfr_model_evaluate(r->model, r->test, &mv, &err) != MFR_OK)) {
-        return lib_error(&err);
+        else if (mfr_model_evaluate(r->model, r->train, &mt, &err) != MFR_OK)
+            return lib_error(&err);
+        if (last_logged)
+            mv = r->logged_v;
+        else if (r->has_test && mfr_model_evaluate(r->model, r->test, &mv, &err) != MFR_OK)
+            return lib_error(&err);
     }
     double t1 = now_seconds();
     r->times.eval += t1 - t0;
@@ -961,9 +995,10 @@ static int final_metrics(struct train_run *r)
 {
     mfr_error err = {0};
     double t0 = now_seconds();
-    if (dist_evaluate_own(0, r->best, &r->fin_t, &err) != MFR_OK ||
+    if ((!r->mse_from_step && dist_evaluate_own(0, r->best, &r->fin_t, &err) != MFR_OK) ||
         (r->has_test && dist_evaluate_own(1, r->best, &r->fin_v, &err) != MFR_OK))
         return lib_error(&err);
+    if (r->mse_from_step) r->fin_t = train_metrics(r, r->fin_train_mse);
     r->times.eval += now_seconds() - t0;
     return EXIT_OK;
 }
@@ -1090,6 +1125,7 @@ static int train_command(int argc, char **argv)
     stop_signals_install();
     if ((rc = train_epochs(&r)) == EXIT_OK) /* this process's epochs, not a checkpoint's */
         dist_report(!o.quiet, r.ran - r.start, r.train_seconds - r.train_s0);
+    if (rc == EXIT_OK) rc = train_final_mse(&r); /* collective, like the next */
     if (rc == EXIT_OK && r.own) rc = final_metrics(&r); /* collective: before rank 0's best becomes whole */
     if (rc == EXIT_OK) rc = dist_gather(); /* also when no epoch ran here (a finished run resumed) */
     if (rc == EXIT_OK && r.best) { /* the model train_finish keeps: under mpirun rank 0's whole copy */

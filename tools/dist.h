@@ -48,9 +48,10 @@ void dist_trainer_free(mfr_trainer *tr);
 int dist_init_from(mfr_trainer *tr, const char *upath, const char *vpath, mfr_error *err);
 /* One step: mfr_trainer_step, across the ranks under mpirun. */
 int dist_step(mfr_trainer *tr, double *loss, mfr_error *err);
-/* mfr_trainer_data_mse, across the ranks under mpirun (the same bits;
- * every rank gets it). */
-int dist_data_mse(mfr_trainer *tr, double *mse, mfr_error *err);
+/* mfr_trainer_data_mse of the trainer's model (m NULL) or of a copy of
+ * it (under mpirun this rank's part), across the ranks under mpirun (the
+ * same bits; every rank gets it). */
+int dist_data_mse(mfr_trainer *tr, const mfr_model *m, double *mse, mfr_error *err);
 /* Rank 0's whole model gets every rank's user rows (before evaluating or
  * saving). */
 int dist_gather(void);

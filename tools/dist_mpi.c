@@ -96,9 +96,9 @@ int dist_step(mfr_trainer *tr, double *loss, mfr_error *err)
     return g_mt ? mfr_mpi_trainer_step(g_mt, loss, err) : mfr_trainer_step(tr, loss, err);
 }
 
-int dist_data_mse(mfr_trainer *tr, double *mse, mfr_error *err)
+int dist_data_mse(mfr_trainer *tr, const mfr_model *m, double *mse, mfr_error *err)
 {
-    return g_mt ? mfr_mpi_trainer_data_mse(g_mt, mse, err) : mfr_trainer_data_mse(tr, mse, err);
+    return g_mt ? mfr_mpi_trainer_data_mse(g_mt, m, mse, err) : mfr_trainer_data_mse(tr, m, mse, err);
 }
 
 int dist_gather(void)

@@ -62,7 +62,10 @@ int dist_init_from(mfr_trainer *tr, const char *upath, const char *vpath, mfr_er
 }
 int dist_step(mfr_trainer *tr, double *loss, mfr_error *err) { return mfr_trainer_step(tr, loss, err); }
 
-int dist_data_mse(mfr_trainer *tr, double *mse, mfr_error *err) { return mfr_trainer_data_mse(tr, mse, err); }
+int dist_data_mse(mfr_trainer *tr, const mfr_model *m, double *mse, mfr_error *err)
+{
+    return mfr_trainer_data_mse(tr, m, mse, err);
+}
 int dist_gather(void) { return EXIT_OK; }
 const mfr_model *dist_model(const mfr_trainer *tr) { return mfr_trainer_model(tr); }
 int dist_trainer_evaluate(const mfr_trainer *tr, const mfr_ratings *r, mfr_metrics *out, mfr_error *err)

@@ -426,7 +426,7 @@ int mfr_mpi_trainer_step(mfr_mpi_trainer *mt, double *loss_out, mfr_error *err)
     return mfr_step_end(tr, &st, loss_out, err);
 }
 
-int mfr_mpi_trainer_data_mse(mfr_mpi_trainer *mt, double *mse, mfr_error *err)
+int mfr_mpi_trainer_data_mse(mfr_mpi_trainer *mt, const mfr_model *m, double *mse, mfr_error *err)
 {
     if (!mt || !mse)
         return mfr_seterr(err, MFR_ERR_INVALID, "mfr_mpi_trainer_data_mse: %s is NULL", !mt ? "trainer" : "mse");
@@ -434,8 +434,9 @@ int mfr_mpi_trainer_data_mse(mfr_mpi_trainer *mt, double *mse, mfr_error *err)
     if (!tr->gU)
         return mfr_seterr(err, MFR_ERR_UNSUPPORTED,
                           "mfr_mpi_trainer_data_mse: an ALS trainer has no gradient pass");
-    mfr_data_loss_slots(tr, mt->s_lo, mt->s_hi);
     int rc;
+    if (m && (rc = mfr_trainer_model_shape_ok(tr, m, "mfr_mpi_trainer_data_mse", err)) != MFR_OK) return rc;
+    mfr_data_loss_slots(tr, m ? m : tr->model, mt->s_lo, mt->s_hi);
     TIMED(mt, rc, MPI_Allgatherv(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, tr->shard_loss, mt->slot_count,
                                  mt->slot_disp, MPI_DOUBLE, mt->comm));
     if (rc != MPI_SUCCESS) return mfr_mpi_err(err, rc, "gather of the loss slots");

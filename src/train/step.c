@@ -162,9 +162,8 @@ void mfr_shard_user_grads(mfr_trainer *tr, const struct mfr_step *st, int32_t s)
  * buffer, the residuals and the regularizer terms. The kernel's loss does
  * not depend on those; the gradient rows it writes are scratch that the
  * next step clears. */
-static void shard_data_loss(mfr_trainer *tr, int32_t s)
+static void shard_data_loss(mfr_trainer *tr, const mfr_model *m, int32_t s)
 {
-    const mfr_model *m = tr->model;
     const size_t k_pad = (size_t)m->k_pad;
     const float scale = (float)(2.0 / (double)tr->nnz_all);
     const int far = mfr_rows_far(m->n_items, m->k_pad, 0);
@@ -179,10 +178,10 @@ static void shard_data_loss(mfr_trainer *tr, int32_t s)
     tr->shard_loss[(size_t)s * MFR_TRAIN_LOSS_STRIDE] = loss;
 }
 
-void mfr_data_loss_slots(mfr_trainer *tr, int32_t s_lo, int32_t s_hi)
+void mfr_data_loss_slots(mfr_trainer *tr, const mfr_model *m, int32_t s_lo, int32_t s_hi)
 {
 #pragma omp parallel for schedule(dynamic, 1) num_threads(tr->n_threads)
-    for (int32_t s = s_lo; s < s_hi; s++) shard_data_loss(tr, s);
+    for (int32_t s = s_lo; s < s_hi; s++) shard_data_loss(tr, m, s);
 }
 
 double mfr_data_mse_of_slots(const mfr_trainer *tr)

@@ -188,11 +188,13 @@ double mfr_threads_now(void);
 /* Phase pieces the benchmarks time alone. */
 /* Shard s's part of mfr_phase_user_grads. */
 void mfr_shard_user_grads(mfr_trainer *tr, const struct mfr_step *st, int32_t s);
-/* The data term alone (mfr_trainer_data_mse): the loss slots of shards
- * [s_lo, s_hi), each as mfr_shard_user_grads sets it (a parallel region
- * of its own), and the mean of every slot summed in shard order, as the
- * step's loss phase sums them. */
-void mfr_data_loss_slots(mfr_trainer *tr, int32_t s_lo, int32_t s_hi);
+/* The data term alone (mfr_trainer_data_mse) of m, the trainer's model or
+ * a model of its shape: the loss slots of shards [s_lo, s_hi), each as
+ * mfr_shard_user_grads sets it (a parallel region of its own), and the
+ * mean of every slot summed in shard order, as the step's loss phase sums
+ * them. */
+int mfr_trainer_model_shape_ok(const mfr_trainer *tr, const mfr_model *m, const char *fn, mfr_error *err);
+void mfr_data_loss_slots(mfr_trainer *tr, const mfr_model *m, int32_t s_lo, int32_t s_hi);
 double mfr_data_mse_of_slots(const mfr_trainer *tr);
 /* mfr_phase_reg_sums in two pieces (src/mpi/ gathers the user partials
  * of every rank's shards between them): the partial sums of shards

@@ -565,7 +565,21 @@ int mfr_trainer_last_loss(const mfr_trainer *tr, mfr_loss *out, mfr_error *err)
     return MFR_OK;
 }
 
-int mfr_trainer_data_mse(mfr_trainer *tr, double *mse, mfr_error *err)
+/* A model of the trainer model's shape (a copy of it: --early-stop's best
+ * epoch), which the trainer's kernels can read in its place. */
+int mfr_trainer_model_shape_ok(const mfr_trainer *tr, const mfr_model *m, const char *fn, mfr_error *err)
+{
+    const mfr_model *t = tr->model;
+    if (m->n_users != t->n_users || m->n_items != t->n_items || m->k != t->k || m->k_pad != t->k_pad ||
+        m->cfg.bias != t->cfg.bias)
+        return mfr_seterr(err, MFR_ERR_MISMATCH,
+                          "%s: the model (%d users, %d items, dim %d%s) is not of the trainer's shape (%d, %d, %d%s)", fn,
+                          m->n_users, m->n_items, m->k, m->cfg.bias ? ", biases" : "", t->n_users, t->n_items, t->k,
+                          t->cfg.bias ? ", biases" : "");
+    return MFR_OK;
+}
+
+int mfr_trainer_data_mse(mfr_trainer *tr, const mfr_model *m, double *mse, mfr_error *err)
 {
     if (!tr || !mse)
         return mfr_seterr(err, MFR_ERR_INVALID, "mfr_trainer_data_mse: %s is NULL", !tr ? "trainer" : "mse");
@@ -575,7 +589,9 @@ int mfr_trainer_data_mse(mfr_trainer *tr, double *mse, mfr_error *err)
     if (tr->model->n_users != tr->n_users_all)
         return mfr_seterr(err, MFR_ERR_INVALID,
                           "mfr_trainer_data_mse: the trainer holds one MPI rank's users (use mfr_mpi_trainer_data_mse)");
-    mfr_data_loss_slots(tr, 0, tr->n_shards);
+    int rc;
+    if (m && (rc = mfr_trainer_model_shape_ok(tr, m, "mfr_trainer_data_mse", err)) != MFR_OK) return rc;
+    mfr_data_loss_slots(tr, m ? m : tr->model, 0, tr->n_shards);
     *mse = mfr_data_mse_of_slots(tr);
     return MFR_OK;
 }

@@ -222,13 +222,14 @@ else bad "-np 3 --init-from: model differs from the single-process run (or --ini
 
 # The log: every epoch's losses and MSEs (reduced in shard order) as in one
 # process; only the elapsed seconds may differ.
-"$M" "${base[@]}" --bias --l2 0.05 --log-every 1 --log-json "$T/one.json" >/dev/null
+"$M" "${base[@]}" --bias --l2 0.05 --log-every 1 --log-json "$T/one.json" >"$T/one.out"
 timeout 120 "${MPIRUN[@]}" -np 3 "$M" "${base[@]}" --bias --l2 0.05 --log-every 1 --log-json "$T/three.json" \
     >"$T/log" 2>&1 || { bad "mpirun -np 3 --log-json failed"; tail -5 "$T/log"; }
 strip() { grep '"epoch"' "$1" | sed 's/,"elapsed_s":[^}]*//'; }
 if [ "$(strip "$T/one.json" | wc -l)" -ne 6 ]; then bad "--log-json: expected 6 epoch lines"
-elif [ "$(strip "$T/one.json")" = "$(strip "$T/three.json")" ]; then echo "ok: -np 3 logs the same losses"
-else bad "-np 3: --log-json epochs differ from one process"; fi
+elif [ "$(strip "$T/one.json")" = "$(strip "$T/three.json")" ] &&
+    [ "$(grep '^final:' "$T/one.out")" = "$(grep '^final:' "$T/log")" ]; then echo "ok: -np 3 logs the same losses and final metrics"
+else bad "-np 3: --log-json epochs or the final line differ from one process"; fi
 
 # Checkpoints: rank 0 gathers every rank's users and writes the bytes one
 # process writes (but for the run's seconds, which are in the run state and
@@ -306,9 +307,10 @@ es=(train --data "$T/data" --reduce shard --shards 7 --bias --lr 0.5 --epochs 30
 grep -q "early stop after epoch 5: keeping epoch 3" "$T/es1.log" ||
     bad "one process: expected an early stop after epoch 5 keeping epoch 3: $(grep 'stop' "$T/es1.log")"
 timeout 120 "${MPIRUN[@]}" -np 3 "$M" "${es[@]}" --out "$T/es3.bin" >"$T/es3.log" 2>&1 || bad "-np 3 --early-stop"
-if cmp -s "$T/es1.bin" "$T/es3.bin" && [ "$(grep 'early stop after' "$T/es1.log")" = "$(grep 'early stop after' "$T/es3.log")" ]
-then echo "ok: -np 3 --early-stop: $(grep 'early stop after' "$T/es3.log"), same model bytes"
-else bad "-np 3 --early-stop: a different stop or model"; fi
+if cmp -s "$T/es1.bin" "$T/es3.bin" && [ "$(grep 'early stop after' "$T/es1.log")" = "$(grep 'early stop after' "$T/es3.log")" ] &&
+    [ "$(grep '^final:' "$T/es1.log")" = "$(grep '^final:' "$T/es3.log")" ]
+then echo "ok: -np 3 --early-stop: $(grep 'early stop after' "$T/es3.log"), same model bytes and final metrics"
+else bad "-np 3 --early-stop: a different stop, model or final line"; fi
 timeout 120 "${MPIRUN[@]}" -np 2 "$M" "${es[@]}" --epochs 4 --checkpoint "$T/ck-es" --checkpoint-every 4 \
     >"$T/log" 2>&1 || bad "-np 2 --early-stop --checkpoint"
 # The best validation MSE, computed by the ranks from their own users (the

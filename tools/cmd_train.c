@@ -945,6 +945,12 @@ static int train_finish(struct train_run *r)
     }
     double t1 = now_seconds();
     r->times.eval += t1 - t0;
+    /* before any file: a stdout that cannot be written (--quiet prints
+     * nothing earlier) fails the run with nothing written */
+    printf("final: train MSE %.6f RMSE %.6f | validation MSE %.6f RMSE %.6f\n", mt.mse, mt.rmse,
+           mv.mse, mv.rmse);
+    if ((rc = stdout_flush()) != EXIT_OK) return rc;
+    t1 = now_seconds();
     stop_signals_saving(true); /* a second signal now waits until the files are complete */
     rc = o->out && mfr_model_save(r->model, o->out, &err) != MFR_OK ? lib_error(&err) : EXIT_OK;
     r->times.save = now_seconds() - t1;
@@ -956,8 +962,6 @@ static int train_finish(struct train_run *r)
     const mfr_trainer *tr = r->tr;
     int64_t n_train = r->n_train;
     double ms = r->ran ? 1e3 * r->train_seconds / (double)r->ran : 0.0;
-    printf("final: train MSE %.6f RMSE %.6f | validation MSE %.6f RMSE %.6f\n", mt.mse, mt.rmse,
-           mv.mse, mv.rmse);
     if (r->start > 0) /* resumed: this process, then the epoch loop of all the run's processes */
         printf("time: %.3f s wall in this process (resumed at epoch %lld; %.3f s in the whole run's "
                "epoch loop)",

@@ -424,6 +424,9 @@ static int train_finish(struct sm_run *r)
                o->top, (long long)r->rm.users, r->rm.precision, r->rm.recall, r->rm.ndcg,
                r->rp.precision, r->rp.recall, r->rp.ndcg);
     printf("checksum %016llx\n", (unsigned long long)mfr_model_checksum(r->model));
+    /* before any file: a stdout that cannot be written (--quiet prints
+     * nothing earlier) fails the run with nothing written */
+    if ((rc = stdout_flush()) != EXIT_OK) return rc;
     stop_signals_saving(true); /* a second signal now waits until the files are complete */
     if (o->out && mfr_model_save(r->model, o->out, &err) != MFR_OK) rc = lib_error(&err);
     if (rc == EXIT_OK && o->log_json)

@@ -75,7 +75,8 @@ static void test_accuracy_goal_on_u1(void **state)
 /* The report's final train MSE is the kept model's data term, as the
  * logged epochs' are: here (a run found by a review) the old exact
  * evaluation printed 52.159655 where the logged epoch 14, the best one,
- * prints 52.159656. The same with --quiet, which logs nothing. */
+ * prints 52.159656. The same with --quiet, which logs nothing, and with
+ * --no-train-eval, which logs no training MSE. */
 static void test_final_line_repeats_logged_epoch(void **state)
 {
     (void)state;
@@ -94,6 +95,9 @@ static void test_final_line_repeats_logged_epoch(void **state)
     char *loud = out; /* run_cli frees what *out held */
     out = NULL;
     if (run_cli(dir, &out, &err, "train --data '%s' %s --quiet", data, flags) != 0) fail_msg("train failed: %s", err);
+    tu_expect_in(out, want);
+    if (run_cli(dir, &out, &err, "train --data '%s' %s --no-train-eval", data, flags) != 0)
+        fail_msg("train failed: %s", err);
     tu_expect_in(out, want);
     tu_expect_in(loud, "final: train MSE 52.159656");
     free(loud);

@@ -303,7 +303,8 @@ struct train_run {
     mfr_metrics logged_t, logged_v;
     /* A logged epoch's training MSE is the next step's data term (its
      * loss's mse: the same model, one pass fewer; mfr_trainer_data_mse
-     * when no step follows): `mse_from_step`. The epoch's other values
+     * when no step follows): `mse_from_step` (not ALS; with
+     * --no-train-eval the final line's only). The epoch's other values
      * wait in `rec` until then (rank 0's, or every rank's when `own`);
      * every rank knows `pending` (the epoch, or 0), for the collective
      * pass. */
@@ -737,7 +738,7 @@ static int log_epoch(struct train_run *r, int64_t e)
         r->target_wall = wall;
     }
     r->rec = (struct logged_rec){e, mt, mv, lp, now_seconds() - r->t_start, wall};
-    return r->mse_from_step ? EXIT_OK : emit_epoch(r);
+    return r->mse_from_step && !o->no_train_eval ? EXIT_OK : emit_epoch(r);
 }
 
 /* The pending logged epoch (r->pending), if any: its training MSE from
@@ -824,7 +825,7 @@ static int train_epochs(struct train_run *r)
          * with `own` data every rank evaluates its users instead */
         if (logged && !r->own && (rc = dist_gather()) != EXIT_OK) return rc;
         if (logged && wanted && (lead || r->own) && (rc = log_epoch(r, e)) != EXIT_OK) return rc;
-        if (logged && wanted && r->mse_from_step) r->pending = e;
+        if (logged && wanted && r->mse_from_step && !o->no_train_eval) r->pending = e;
         if (r->target_epoch) stop = true; /* --target-rmse reached at this logged epoch */
         if (r->bar && (now_seconds() - r->last_draw > 0.1 || e == o->epochs)) {
             r->last_draw = now_seconds();
@@ -1099,7 +1100,7 @@ static int train_command(int argc, char **argv)
     if ((rc = o.resume ? resume_setup(&r, &o) : train_setup(&r)) != EXIT_OK) goto done;
     r.model = mfr_trainer_model(r.tr);
     r.log_wanted = prints || o.checkpoint || o.target_rmse > 0;
-    r.mse_from_step = !o.no_train_eval && o.cfg.optimizer != MFR_OPTIMIZER_ALS;
+    r.mse_from_step = o.cfg.optimizer != MFR_OPTIMIZER_ALS; /* the final line's too with --no-train-eval */
     if (r.own) {
         r.pds = dist_dataset();
         r.spec = dist_split_spec();

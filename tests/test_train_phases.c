@@ -200,6 +200,40 @@ static void test_data_mse_shard(void **state)
     check_data_mse(*state, &cfg);
 }
 
+/* Rows far from the core (5000 items x 32 floats, and a shard buffer of
+ * as much: mfr_rows_far), where the user pass also fetches the next
+ * user's first rows: the same bytes as the reference kernels, which fetch
+ * nothing (and, under the sanitizers, no read outside the CSR). */
+static void test_far_rows_same_bytes(void **state)
+{
+    (void)state;
+    char *dir = tu_mkdtemp(), *data = tu_path(dir, "far");
+    mfr_dataset *ds = NULL;
+    assert_int_equal(tu_synth(data, 300, 5000, 20000, 9, &ds), 0);
+    struct fixture f = {.dir = dir, .ds = ds};
+    mfr_config cfg;
+    mfr_config_default(&cfg);
+    cfg.k = 32, cfg.lr = 0.01, cfg.reduce = MFR_REDUCE_SHARD, cfg.n_threads = 2;
+    assert_true(mfr_rows_far(5000, 32, 1));
+    cfg.kernels = MFR_KERNELS_REF;
+    mfr_trainer *ref = make(&f, &cfg);
+    cfg.kernels = MFR_KERNELS_AUTO;
+    mfr_trainer *fast = make(&f, &cfg);
+    for (int e = 0; e < 3; e++) {
+        double a, b;
+        assert_int_equal(mfr_trainer_step(ref, &a, NULL), MFR_OK);
+        assert_int_equal(mfr_trainer_step(fast, &b, NULL), MFR_OK);
+        assert_memory_equal(&a, &b, sizeof a);
+    }
+    assert_same_arrays(mfr_trainer_model(ref), mfr_trainer_model(fast));
+    mfr_trainer_destroy(ref);
+    mfr_trainer_destroy(fast);
+    mfr_dataset_destroy(ds);
+    tu_rmtree(dir);
+    free(data);
+    free(dir);
+}
+
 static void test_data_mse_refusals(void **state)
 {
     const struct fixture *f = *state;
@@ -429,6 +463,7 @@ int main(void)
         cmocka_unit_test(test_data_mse_owner_every_term),
         cmocka_unit_test(test_data_mse_shard),
         cmocka_unit_test(test_data_mse_refusals),
+        cmocka_unit_test(test_far_rows_same_bytes),
         cmocka_unit_test(test_term_layout),
         cmocka_unit_test(test_term_loss_and_coefs),
         cmocka_unit_test(test_optimizer_table),

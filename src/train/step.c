@@ -136,6 +136,29 @@ static inline void user_reg_grad(mfr_trainer *tr, const struct mfr_step *st, int
     mfr_reg_apply(gu, m->P + off, m->k, &st->coef[MFR_REG_ROW_P], n);
 }
 
+/* The rows of the first ratings of user u (the next user's, fetched while
+ * the current one is computed): the kernel fetches a user's later rows
+ * ahead itself, but its first groups had no lead time, which at 10M
+ * ratings (nine a user) was most of them. Only rows far from the core, of
+ * up to 32 floats (the kernels' unrolled widths; longer rows fetched so
+ * slowed ML-100K's k-256 epoch, 24 KiB of fetches a user). */
+static inline void fetch_user_start(const mfr_trainer *tr, const mfr_model *m, int32_t u, const float *gVs)
+{
+    if (u >= m->n_users) return;
+    enum { FIRST = 12 };
+    const int64_t b = tr->csr.row_ptr[u], e = tr->csr.row_ptr[u + 1];
+    const int64_t end = e - b > FIRST ? b + FIRST : e;
+    const size_t k_pad = (size_t)m->k_pad, row_bytes = sizeof(float) * k_pad;
+    __builtin_prefetch(m->U + (size_t)u * k_pad, 0, 3);
+    for (int64_t j = b; j < end; j++) {
+        const size_t off = (size_t)tr->csr.item[j] * k_pad;
+        for (size_t line = 0; line < row_bytes; line += 64) {
+            __builtin_prefetch((const char *)(m->V + off) + line, 0, 3);
+            if (gVs) __builtin_prefetch((const char *)(gVs + off) + line, 1, 3);
+        }
+    }
+}
+
 void mfr_shard_user_grads(mfr_trainer *tr, const struct mfr_step *st, int32_t s)
 {
     const mfr_model *m = tr->model;
@@ -144,10 +167,13 @@ void mfr_shard_user_grads(mfr_trainer *tr, const struct mfr_step *st, int32_t s)
     if (gVs) memset(gVs, 0, sizeof(float) * v_len);
     double loss = 0.0;
     const int far = mfr_rows_far(m->n_items, m->k_pad, gVs != NULL);
+    const int fetch_next = far && m->k_pad <= 32;
+    if (fetch_next) fetch_user_start(tr, m, tr->shard_first[s], gVs);
     for (int32_t u = tr->shard_first[s]; u < tr->shard_first[s + 1]; u++) {
         float *gu = tr->gU + (size_t)u * k_pad;
         memset(gu, 0, sizeof(float) * k_pad);
         int64_t b = tr->csr.row_ptr[u], e = tr->csr.row_ptr[u + 1];
+        if (fetch_next && u + 1 < tr->shard_first[s + 1]) fetch_user_start(tr, m, u + 1, gVs);
         loss += tr->kern->user_grad(m->U + (size_t)u * k_pad, m->V, m->k_pad, tr->csr.item + b,
                                     tr->csr.rating + b, e - b, st->scale, gu, gVs,
                                     tr->resid ? tr->resid + b : NULL, far);

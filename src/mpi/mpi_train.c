@@ -431,11 +431,8 @@ int mfr_mpi_trainer_data_mse(mfr_mpi_trainer *mt, const mfr_model *m, double *ms
     if (!mt || !mse)
         return mfr_seterr(err, MFR_ERR_INVALID, "mfr_mpi_trainer_data_mse: %s is NULL", !mt ? "trainer" : "mse");
     mfr_trainer *tr = mt->tr;
-    if (!tr->gU)
-        return mfr_seterr(err, MFR_ERR_UNSUPPORTED,
-                          "mfr_mpi_trainer_data_mse: an ALS trainer has no gradient pass");
-    int rc;
-    if (m && (rc = mfr_trainer_model_shape_ok(tr, m, "mfr_mpi_trainer_data_mse", err)) != MFR_OK) return rc;
+    int rc = mfr_data_pass_ok(tr, m, "mfr_mpi_trainer_data_mse", err);
+    if (rc != MFR_OK) return rc;
     mfr_data_loss_slots(tr, m ? m : tr->model, mt->s_lo, mt->s_hi);
     TIMED(mt, rc, MPI_Allgatherv(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, tr->shard_loss, mt->slot_count,
                                  mt->slot_disp, MPI_DOUBLE, mt->comm));

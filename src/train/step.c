@@ -159,11 +159,20 @@ static inline void fetch_user_start(const mfr_trainer *tr, const mfr_model *m, i
     }
 }
 
-void mfr_shard_user_grads(mfr_trainer *tr, const struct mfr_step *st, int32_t s)
+/* Shard s's user pass over model m: each user's kernel call in user
+ * order, its squared errors summed into the shard's loss slot. With a
+ * step (st): the gradients with the regularizer terms, the shard's item
+ * buffer and the residuals. Without (the data term alone,
+ * mfr_data_loss_slots): the kernel's loss only, the same bits (it does
+ * not depend on what else the kernel writes); the gradient rows it writes
+ * are scratch that the next step clears. */
+static inline __attribute__((always_inline)) void shard_user_pass(mfr_trainer *tr, const struct mfr_step *st,
+                                                                  const mfr_model *m, int32_t s)
 {
-    const mfr_model *m = tr->model;
     const size_t k_pad = (size_t)m->k_pad, v_len = (size_t)m->n_items * k_pad;
-    float *gVs = tr->shard_gV ? tr->shard_gV + (size_t)(s - tr->shard_lo) * v_len : NULL;
+    float *gVs = st && tr->shard_gV ? tr->shard_gV + (size_t)(s - tr->shard_lo) * v_len : NULL;
+    float *resid = st ? tr->resid : NULL;
+    const float scale = st ? st->scale : (float)(2.0 / (double)tr->nnz_all);
     if (gVs) memset(gVs, 0, sizeof(float) * v_len);
     double loss = 0.0;
     const int far = mfr_rows_far(m->n_items, m->k_pad, gVs != NULL);
@@ -175,39 +184,23 @@ void mfr_shard_user_grads(mfr_trainer *tr, const struct mfr_step *st, int32_t s)
         int64_t b = tr->csr.row_ptr[u], e = tr->csr.row_ptr[u + 1];
         if (fetch_next && u + 1 < tr->shard_first[s + 1]) fetch_user_start(tr, m, u + 1, gVs);
         loss += tr->kern->user_grad(m->U + (size_t)u * k_pad, m->V, m->k_pad, tr->csr.item + b,
-                                    tr->csr.rating + b, e - b, st->scale, gu, gVs,
-                                    tr->resid ? tr->resid + b : NULL, far);
+                                    tr->csr.rating + b, e - b, scale, gu, gVs, resid ? resid + b : NULL, far);
+        if (!st) continue;
         if (tr->reg) user_reg_grad(tr, st, u, gu, e - b);
         if (m->cfg.bias) gu[mfr_lane_user_one(m->k)] = 0.0f;
     }
     tr->shard_loss[(size_t)s * MFR_TRAIN_LOSS_STRIDE] = loss;
 }
 
-/* Shard s's loss slot as mfr_shard_user_grads computes it (its kernel
- * call per user, its order), without what only the step needs: the item
- * buffer, the residuals and the regularizer terms. The kernel's loss does
- * not depend on those; the gradient rows it writes are scratch that the
- * next step clears. */
-static void shard_data_loss(mfr_trainer *tr, const mfr_model *m, int32_t s)
+void mfr_shard_user_grads(mfr_trainer *tr, const struct mfr_step *st, int32_t s)
 {
-    const size_t k_pad = (size_t)m->k_pad;
-    const float scale = (float)(2.0 / (double)tr->nnz_all);
-    const int far = mfr_rows_far(m->n_items, m->k_pad, 0);
-    double loss = 0.0;
-    for (int32_t u = tr->shard_first[s]; u < tr->shard_first[s + 1]; u++) {
-        float *gu = tr->gU + (size_t)u * k_pad;
-        memset(gu, 0, sizeof(float) * k_pad);
-        int64_t b = tr->csr.row_ptr[u], e = tr->csr.row_ptr[u + 1];
-        loss += tr->kern->user_grad(m->U + (size_t)u * k_pad, m->V, m->k_pad, tr->csr.item + b,
-                                    tr->csr.rating + b, e - b, scale, gu, NULL, NULL, far);
-    }
-    tr->shard_loss[(size_t)s * MFR_TRAIN_LOSS_STRIDE] = loss;
+    shard_user_pass(tr, st, tr->model, s);
 }
 
 void mfr_data_loss_slots(mfr_trainer *tr, const mfr_model *m, int32_t s_lo, int32_t s_hi)
 {
 #pragma omp parallel for schedule(dynamic, 1) num_threads(tr->n_threads)
-    for (int32_t s = s_lo; s < s_hi; s++) shard_data_loss(tr, m, s);
+    for (int32_t s = s_lo; s < s_hi; s++) shard_user_pass(tr, NULL, m, s);
 }
 
 double mfr_data_mse_of_slots(const mfr_trainer *tr)

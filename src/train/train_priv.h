@@ -188,12 +188,15 @@ double mfr_threads_now(void);
 /* Phase pieces the benchmarks time alone. */
 /* Shard s's part of mfr_phase_user_grads. */
 void mfr_shard_user_grads(mfr_trainer *tr, const struct mfr_step *st, int32_t s);
+/* Whether the data pass below can run for `fn`: not for an ALS trainer
+ * (no gradient rows), and m (NULL: the trainer's model) must have the
+ * trainer model's shape, as a copy of it (--early-stop's best epoch) has. */
+int mfr_data_pass_ok(const mfr_trainer *tr, const mfr_model *m, const char *fn, mfr_error *err);
 /* The data term alone (mfr_trainer_data_mse) of m, the trainer's model or
  * a model of its shape: the loss slots of shards [s_lo, s_hi), each as
  * mfr_shard_user_grads sets it (a parallel region of its own), and the
  * mean of every slot summed in shard order, as the step's loss phase sums
  * them. */
-int mfr_trainer_model_shape_ok(const mfr_trainer *tr, const mfr_model *m, const char *fn, mfr_error *err);
 void mfr_data_loss_slots(mfr_trainer *tr, const mfr_model *m, int32_t s_lo, int32_t s_hi);
 double mfr_data_mse_of_slots(const mfr_trainer *tr);
 /* mfr_phase_reg_sums in two pieces (src/mpi/ gathers the user partials

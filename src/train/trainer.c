@@ -565,10 +565,12 @@ int mfr_trainer_last_loss(const mfr_trainer *tr, mfr_loss *out, mfr_error *err)
     return MFR_OK;
 }
 
-/* A model of the trainer model's shape (a copy of it: --early-stop's best
- * epoch), which the trainer's kernels can read in its place. */
-int mfr_trainer_model_shape_ok(const mfr_trainer *tr, const mfr_model *m, const char *fn, mfr_error *err)
+int mfr_data_pass_ok(const mfr_trainer *tr, const mfr_model *m, const char *fn, mfr_error *err)
 {
+    if (!tr->gU)
+        return mfr_seterr(err, MFR_ERR_UNSUPPORTED, "%s: an ALS trainer has no gradient pass (use mfr_trainer_evaluate)",
+                          fn);
+    if (!m) return MFR_OK;
     const mfr_model *t = tr->model;
     if (m->n_users != t->n_users || m->n_items != t->n_items || m->k != t->k || m->k_pad != t->k_pad ||
         m->cfg.bias != t->cfg.bias)
@@ -583,14 +585,11 @@ int mfr_trainer_data_mse(mfr_trainer *tr, const mfr_model *m, double *mse, mfr_e
 {
     if (!tr || !mse)
         return mfr_seterr(err, MFR_ERR_INVALID, "mfr_trainer_data_mse: %s is NULL", !tr ? "trainer" : "mse");
-    if (!tr->gU)
-        return mfr_seterr(err, MFR_ERR_UNSUPPORTED,
-                          "mfr_trainer_data_mse: an ALS trainer has no gradient pass (use mfr_trainer_evaluate)");
     if (tr->model->n_users != tr->n_users_all)
         return mfr_seterr(err, MFR_ERR_INVALID,
                           "mfr_trainer_data_mse: the trainer holds one MPI rank's users (use mfr_mpi_trainer_data_mse)");
-    int rc;
-    if (m && (rc = mfr_trainer_model_shape_ok(tr, m, "mfr_trainer_data_mse", err)) != MFR_OK) return rc;
+    const int rc = mfr_data_pass_ok(tr, m, "mfr_trainer_data_mse", err);
+    if (rc != MFR_OK) return rc;
     mfr_data_loss_slots(tr, m ? m : tr->model, 0, tr->n_shards);
     *mse = mfr_data_mse_of_slots(tr);
     return MFR_OK;

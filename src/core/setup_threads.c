@@ -34,6 +34,17 @@ int mfr_setup_threads(void)
  * not pinned; nothing but the CPU it runs on changes). The master sleeps
  * meanwhile, so that a worker on its CPU runs at once. A worker bound to a
  * single CPU (OMP_PROC_BIND, taskset) is left where it is.
+ *
+ * Before that, libgomp's master waits in its team-start barrier for the
+ * new threads, spinning for 300,000 rounds while the workers queued behind
+ * it on its CPU cannot start: 1.3-3.3 ms (up to 10) before a 2-thread
+ * team's worker first ran, against 0.15 ms after a plain pthread_create.
+ * libgomp spins only ~100 rounds when it manages more threads than there
+ * are CPUs, so a team that fills every CPU is first started with one
+ * thread more, which does nothing (libgomp ends it when the next, smaller
+ * team starts): the worker ran after 0.5 ms every time, and the 2-thread
+ * ML-100K run's split (where the spread happens) took 2.0 ms instead of
+ * 4.3 (medians of 16 runs; docs/PERFORMANCE.md).
  */
 static _Atomic int32_t g_spread_for; /* the largest team spread so far */
 
@@ -61,15 +72,16 @@ void mfr_threads_spread(int32_t n)
     }
     if (done >= n) return; /* another caller spread as many */
     const int master_cpu = sched_getcpu();
+    const int extra = n == omp_get_num_procs(); /* libgomp's short spins (above) */
     atomic_int arrived = 0;
-#pragma omp parallel num_threads(n)
+#pragma omp parallel num_threads(n + extra)
     {
         const int t = omp_get_thread_num(), team = omp_get_num_threads();
         if (t == 0) {
             const struct timespec nap = {0, 20000};
             while (atomic_load(&arrived) < team - 1) nanosleep(&nap, NULL);
         } else {
-            spread_worker(t, master_cpu);
+            if (t < n) spread_worker(t, master_cpu);
             atomic_fetch_add(&arrived, 1);
         }
     }

@@ -10,7 +10,6 @@
  * (tests/meson.build), so the 3-thread call fails unless the library
  * follows mfr_set_threads.
  */
-#include <dirent.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -24,17 +23,6 @@
 #include "dataset_priv.h"
 #include "model_priv.h"
 #include "test_util.h"
-
-static int process_threads(void)
-{
-    DIR *d = opendir("/proc/self/task");
-    if (!d) return -1;
-    int n = 0;
-    for (struct dirent *e; (e = readdir(d));)
-        if (e->d_name[0] != '.') n++;
-    closedir(d);
-    return n;
-}
 
 enum { NU = 40, NI = 30, K = 4 };
 
@@ -68,7 +56,7 @@ static void calls_with_default_threads(const mfr_ratings *r, const mfr_model *m)
 static void test_zero_threads_follow_set_threads(void **state)
 {
     (void)state;
-    assert_int_equal(process_threads(), 1); /* no OpenMP team yet */
+    assert_int_equal(tu_process_threads(), 1); /* no OpenMP team yet */
     mfr_ratings *r = some_ratings();
     mfr_model *m = NULL;
     mfr_error err = {0};
@@ -80,11 +68,11 @@ static void test_zero_threads_follow_set_threads(void **state)
 
     mfr_set_threads(1);
     calls_with_default_threads(r, m);
-    assert_int_equal(process_threads(), 1);
+    assert_int_equal(tu_process_threads(), 1);
 
     mfr_set_threads(3);
     calls_with_default_threads(r, m);
-    assert_int_equal(process_threads(), 3);
+    assert_int_equal(tu_process_threads(), 3);
 
     mfr_set_threads(0);
     mfr_model_destroy(m);

@@ -23,6 +23,8 @@ void tu_write_file(const char *dir, const char *name, const char *text, size_t l
 char *tu_read_file(const char *path, size_t *len);
 /* True when the path exists. */
 int tu_exists(const char *path);
+/* The process's OS threads (entries of /proc/self/task), or -1. */
+int tu_process_threads(void);
 /* The ML-100K directory from MFREC_DATA, or NULL when it is absent. */
 const char *tu_ml100k_dir(void);
 /* Prints `why` and exits 77 (meson: skipped). */

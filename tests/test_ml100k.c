@@ -107,6 +107,59 @@ static void test_final_line_repeats_logged_epoch(void **state)
     free(dir);
 }
 
+/* The movie ids of a `recommend --csv` list (rank,movie,...), in order. */
+static int csv_movies(const char *csv, long *ids, int max)
+{
+    int n = 0;
+    const char *p = strchr(csv, '\n'); /* past the header */
+    while (p && n < max) {
+        p++;
+        if (!*p) break;
+        const char *comma = strchr(p, ',');
+        if (!comma) break;
+        ids[n++] = strtol(comma + 1, NULL, 10);
+        p = strchr(p, '\n');
+    }
+    return n;
+}
+
+/* Issue 11 §2 on the preset meant for recommending: a new user who rates
+ * four movies 1 star gets another list than one who rates them 5. With
+ * --preset ndcg's implicit feedback, the fold-in once shrank the free part
+ * towards zero, and the offset of which movies were rated (the same for
+ * both) decided alone: the two top 10s were the same movies in the same
+ * order. */
+static void test_ndcg_fold_in_follows_rating_values(void **state)
+{
+    (void)state;
+    char *dir = tu_mkdtemp();
+    char *model = tu_path(dir, "ndcg.model");
+    char *out = NULL, *err = NULL;
+    const char *data = tu_ml100k_dir();
+    if (run_cli(dir, &out, &err, "train --data '%s' --preset ndcg --quiet --out '%s'", data, model) != 0)
+        fail_msg("train failed: %s", err);
+    long ids[2][10];
+    int n[2];
+    for (int v = 0; v < 2; v++) {
+        const int r = v ? 5 : 1;
+        if (run_cli(dir, &out, &err,
+                    "recommend --data '%s' --model '%s' --top 10 --csv --rate '#50=%d,#172=%d,#174=%d,#181=%d'",
+                    data, model, r, r, r, r) != 0)
+            fail_msg("recommend failed: %s", err);
+        n[v] = csv_movies(out, ids[v], 10);
+        assert_int_equal(n[v], 10);
+    }
+    int same = 0;
+    for (int x = 0; x < 10; x++) same += ids[0][x] == ids[1][x];
+    print_message("--preset ndcg fold-in: %d of 10 ranks hold the same movie for 1 and 5 stars\n", same);
+    assert_true(same < 10);
+    free(out);
+    free(err);
+    tu_rmtree(dir);
+    free(model);
+    free(dir);
+}
+
 static int teardown(void **state)
 {
     (void)state;
@@ -195,6 +248,7 @@ int main(void)
         cmocka_unit_test(test_reference_experiment_thread_invariant),
         cmocka_unit_test(test_accuracy_goal_on_u1),
         cmocka_unit_test(test_final_line_repeats_logged_epoch),
+        cmocka_unit_test(test_ndcg_fold_in_follows_rating_values),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -517,7 +517,8 @@ static void test_bias_model(void **state)
         assert_float_equal(gb, want[3], 1e-5 * (1 + fabs(want[3])));
     }
     /* implicit feedback: u = p + o, o = 5^-1/2 sum of the rated movies' Y
-     * rows, and the targets lose <o, v_j> */
+     * rows plus the mean training P (a copy of U here: ū), and the targets
+     * lose <o, v_j> */
     assert_int_equal(mfr_model_alloc_implicit(m, &err), MFR_OK);
     for (int32_t i = 0; i < 6; i++)
         for (int x = 0; x < 3; x++) row_y(m, i)[x] = 0.1f * (float)(i + 1) - 0.2f * (float)x;
@@ -525,6 +526,7 @@ static void test_bias_model(void **state)
         double o[3] = {0}, a[16] = {0}, b[4] = {0}, want[4], lambda = 0.5;
         for (int t = 0; t < 5; t++)
             for (int x = 0; x < 3; x++) o[x] += row_y(m, fi[t])[x] / sqrt(5.0);
+        for (int x = 0; x < 3; x++) o[x] += ubar[x];
         for (int x = 0; x < 4; x++) a[x * 4 + x] = lambda;
         for (int t = 0; t < 5; t++) {
             double xr[4] = {V6[fi[t] * 3], V6[fi[t] * 3 + 1], V6[fi[t] * 3 + 2], 1.0};
@@ -540,10 +542,10 @@ static void test_bias_model(void **state)
         for (int x = 0; x < 3; x++)
             assert_float_equal(got[x], want[x] + o[x], 1e-5 * (1 + fabs(want[x] + o[x])));
         assert_float_equal(gb, want[3], 1e-5 * (1 + fabs(want[3])));
-        assert_true(fabs(o[0]) > 0.1); /* the offset is really there */
-        /* no ratings: a zero vector (no offset either) */
+        assert_true(fabs(o[0] - ubar[0]) > 0.1); /* the offset is really there */
+        /* no ratings: the mean training P (no offset) */
         assert_int_equal(mfr_model_fold_in(m, NULL, NULL, 0, 0.1, got, &gb, &err), MFR_OK);
-        for (int x = 0; x < 3; x++) assert_float_equal(got[x], 0.0, 0.0);
+        for (int x = 0; x < 3; x++) assert_float_equal(got[x], ubar[x], 1e-6);
     }
     /* the bias makes 4 unknowns: 3 ratings and lambda 0 are singular */
     float got[3], gb;
@@ -906,6 +908,17 @@ static void test_rating_values_matter_with_biases(void **state)
     rating_values_matter(1, 0.2, 0.5);
 }
 
+/* Implicit feedback without biases (--preset ndcg's shape): the offset of
+ * which movies were rated is the same for both users; the prior on P, its
+ * training mean, lets the values decide (with a zero prior, a 1-star user
+ * got the 5-star user's list). */
+static void test_rating_values_matter_with_implicit_feedback(void **state)
+{
+    (void)state;
+    rating_values_matter(0, 0.2, 0.5);
+    rating_values_matter(0, 0.1, 2.0);
+}
+
 /* Batch recommendations equal one mfr_model_recommend per user with the
  * user's rated items and the masked items excluded, for any thread count. */
 static void test_recommend_users_matches_single(void **state)
@@ -977,6 +990,7 @@ int main(void)
         cmocka_unit_test(test_fold_in_mean_user_prior),
         cmocka_unit_test(test_rating_values_matter_without_biases),
         cmocka_unit_test(test_rating_values_matter_with_biases),
+        cmocka_unit_test(test_rating_values_matter_with_implicit_feedback),
         cmocka_unit_test(test_recommend_users_matches_single),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -318,8 +318,8 @@ static void fold_in_offset(const mfr_model *m, const int32_t *items, int32_t n, 
     for (int32_t x = 0; x < k; x++) o[x] *= c;
 }
 
-/* Without implicit feedback: the mean of the training users' embeddings
- * (k doubles, zeroed on entry), summed in double in user order. The
+/* The mean of the training users' free parameters, U (P with implicit
+ * feedback), added to o (k doubles), summed in double in user order. The
  * fold-in shrinks towards it rather than towards zero: a model without
  * biases keeps the mean rating in its vectors, and with a zero prior the
  * vector of a user who rates everything 1 is that of one who rates it 5,
@@ -327,23 +327,25 @@ static void fold_in_offset(const mfr_model *m, const int32_t *items, int32_t n, 
 static void fold_in_mean_user(const mfr_model *m, double *o)
 {
     const int32_t k = m->k;
+    const float *rows = m->Y ? m->P : m->U;
+    double *mean = o + k; /* scratch: the k doubles after o */
+    for (int32_t x = 0; x < k; x++) mean[x] = 0.0;
     for (int32_t u = 0; u < m->n_users; u++) {
-        const float *row = m->U + (size_t)u * (size_t)m->k_pad;
-        for (int32_t x = 0; x < k; x++) o[x] += (double)row[x];
+        const float *row = rows + (size_t)u * (size_t)m->k_pad;
+        for (int32_t x = 0; x < k; x++) mean[x] += (double)row[x];
     }
     if (m->n_users > 0)
-        for (int32_t x = 0; x < k; x++) o[x] /= (double)m->n_users;
+        for (int32_t x = 0; x < k; x++) o[x] += mean[x] / (double)m->n_users;
 }
 
 /* The normal equations of the d unknowns: A = lambda I + sum_j x_j x_j^T
  * (lower triangle of a, d x d, zeroed on entry) and b = sum_j t_j x_j, in
  * rating order. x_j is item j's embedding, plus a constant 1 when d > k
- * (the b_u column); t_j = r_j, less b_i when d > k and less <o, v_j> when
- * the solution is shifted by o (`shifted`). xr: d doubles of scratch. */
+ * (the b_u column); t_j = r_j, less b_i when d > k and less <o, v_j>
+ * (the solution is shifted by o). xr: d doubles of scratch. */
 static void fold_in_normal_equations(const mfr_model *m, const int32_t *items,
                                      const float *ratings, int32_t n, double lambda, int32_t d,
-                                     const double *o, bool shifted, double *a, double *b,
-                                     double *xr)
+                                     const double *o, double *a, double *b, double *xr)
 {
     const int32_t k = m->k;
     for (int32_t x = 0; x < d; x++) a[(size_t)x * (size_t)d + (size_t)x] = lambda;
@@ -351,8 +353,7 @@ static void fold_in_normal_equations(const mfr_model *m, const int32_t *items,
         const float *v = m->V + (size_t)items[j] * (size_t)m->k_pad;
         double t = (double)ratings[j];
         for (int32_t x = 0; x < k; x++) xr[x] = (double)v[x];
-        if (shifted)
-            for (int32_t x = 0; x < k; x++) t -= o[x] * xr[x];
+        for (int32_t x = 0; x < k; x++) t -= o[x] * xr[x];
         if (d > k) {
             xr[k] = 1.0;
             t -= (double)v[mfr_lane_item_bias(k)];
@@ -397,11 +398,12 @@ int mfr_model_fold_in(const mfr_model *m, const int32_t *items, const float *rat
      * whose design column is the constant 1 and whose target is r - b_i. */
     const int32_t k = m->k, d = k + (m->cfg.bias ? 1 : 0);
     size_t cells;
-    if (!mfr_mul_size((size_t)d, (size_t)d + 3, &cells) ||
+    if (!mfr_mul_size((size_t)d, (size_t)d + 4, &cells) ||
         !mfr_mul_size(cells, sizeof(double), &cells))
         return mfr_seterr(err, MFR_ERR_TOO_LARGE, "fold-in: a %d x %d system overflows",
                           (int)d, (int)d);
-    /* d x d matrix, the d-vector b, one design row x, the implicit offset o */
+    /* d x d matrix, the d-vector b, one design row x, the offset o (and k
+     * doubles of scratch after it): d + 4 rows of d */
     double *a = mfr_calloc(1, cells);
     if (!a)
         return mfr_seterr(err, MFR_ERR_NOMEM, "fold-in: out of memory for a %d x %d system",
@@ -410,14 +412,14 @@ int mfr_model_fold_in(const mfr_model *m, const int32_t *items, const float *rat
     double *xr = b + d;
     double *o = xr + d;
 
-    /* u = o + p, the ridge on p, the targets less <o, v_j>. Implicit
-     * feedback: o is fixed by which movies were rated (training's own
-     * parameterization). Otherwise o is the mean training user, so the
-     * rating values, not only their scale, decide the ranking. */
-    const bool shifted = m->Y == NULL || n > 0;
-    if (m->Y == NULL) fold_in_mean_user(m, o);
-    else if (n > 0) fold_in_offset(m, items, n, o);
-    fold_in_normal_equations(m, items, ratings, n, lambda, d, o, shifted, a, b, xr);
+    /* u = o + p, the ridge on p, the targets less <o, v_j>. o is the mean
+     * training user's free parameters (P with implicit feedback, U
+     * otherwise), so that the rating values, not only their scale, decide
+     * the ranking; with implicit feedback plus the part fixed by which
+     * movies were rated (training's own parameterization). */
+    if (m->Y && n > 0) fold_in_offset(m, items, n, o);
+    fold_in_mean_user(m, o);
+    fold_in_normal_equations(m, items, ratings, n, lambda, d, o, a, b, xr);
 
     int32_t bad = cholesky_lower(a, d);
     if (bad >= 0) {
@@ -428,7 +430,7 @@ int mfr_model_fold_in(const mfr_model *m, const int32_t *items, const float *rat
         goto done;
     }
     cholesky_solve(a, d, b);
-    for (int32_t x = 0; x < k; x++) b[x] += o[x]; /* o is 0 when not shifted */
+    for (int32_t x = 0; x < k; x++) b[x] += o[x];
     for (int32_t x = 0; x < d; x++) {
         if (!isfinite((float)b[x])) {
             rc = mfr_seterr(err, MFR_ERR_INVALID,

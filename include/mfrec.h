@@ -1387,6 +1387,14 @@ MFR_API const char *mfr_build_info(void);
 MFR_API void mfr_set_threads(int32_t n);
 
 /**
+ * The most threads OpenMP starts for one parallel region in this process
+ * (OMP_THREAD_LIMIT; a very large number when unset). The library's default
+ * counts (OMP_NUM_THREADS, else the cores) are capped by it; a count asked
+ * for explicitly is not checked, and a larger one runs on fewer threads.
+ */
+MFR_API int32_t mfr_thread_limit(void);
+
+/**
  * Every file the library writes (models, checkpoints, dataset caches,
  * arrays) is written to PATH.tmpXXXXXX and renamed over PATH when
  * complete. `fn` (NULL: none, the default) is told each temporary name

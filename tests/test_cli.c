@@ -277,6 +277,29 @@ static void test_threads_give_identical_models(void **state)
     free(m3);
 }
 
+/* A thread count above OMP_THREAD_LIMIT would run on fewer threads while
+ * the report (and a sweep's table) named the count asked for: refused,
+ * naming the flag and the limit, in every command that takes --threads.
+ * The default is capped instead (OMP_NUM_THREADS 4 under a limit of 2:
+ * the trainer measures 1 against 2). */
+static void test_threads_within_the_thread_limit(void **state)
+{
+    (void)state;
+    static const char *const cmds[] = {
+        "train --epochs 2 --threads 2", "train --kind softmax --epochs 1 --threads 3", "eval --model m --threads 2",
+        "recommend --model m --user 1 --threads 2", "stats --threads 2", "sweep --threads 1,2 --dims 4 --epochs 1",
+    };
+    for (size_t c = 0; c < sizeof cmds / sizeof *cmds; c++) {
+        assert_int_equal(run_env("OMP_THREAD_LIMIT=1", "%s --data '%s'", cmds[c], g_data), 2);
+        tu_expect_in(g_err, "OMP_THREAD_LIMIT=1 lets OpenMP start at most 1 thread");
+        tu_expect_in(g_err, "--threads ");
+    }
+    assert_int_equal(run_env("OMP_THREAD_LIMIT=2", "train --data '%s' --epochs 2 --threads 2", g_data), 0);
+    tu_expect_in(g_out, "threads 2, shards");
+    assert_int_equal(run_env("OMP_THREAD_LIMIT=2 OMP_NUM_THREADS=4", "train --data '%s' --epochs 2", g_data), 0);
+    tu_expect_in(g_out, "threads measured, 1 or 2,");
+}
+
 #if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
 #define SANITIZED 1
 #elif defined(__has_feature)
@@ -680,6 +703,7 @@ int main(void)
         cmocka_unit_test(test_train_mse_from_next_step),
         cmocka_unit_test(test_small_memory_budget_named),
         cmocka_unit_test(test_threads_give_identical_models),
+        cmocka_unit_test(test_threads_within_the_thread_limit),
         cmocka_unit_test(test_train_under_a_data_limit),
         cmocka_unit_test(test_implicit_model_end_to_end),
         cmocka_unit_test(test_bad_data_reports_file_line_and_writes_nothing),

@@ -214,6 +214,15 @@ bool parse_i32(const char *flag, const char *s, int32_t lo, int32_t hi, int32_t 
     return true;
 }
 
+bool cli_threads_allowed(const char *flag, int32_t n)
+{
+    const int32_t limit = mfr_thread_limit();
+    if (n <= limit) return true;
+    usage_error("%s %d: OMP_THREAD_LIMIT=%d lets OpenMP start at most %d thread%s", flag, (int)n, (int)limit,
+                (int)limit, limit == 1 ? "" : "s");
+    return false;
+}
+
 bool parse_u64(const char *flag, const char *s, uint64_t *out)
 {
     char *end;
@@ -409,8 +418,7 @@ enum { DATA_FLAGS_WIDTH = 20 };
  * setup (loading the data, the split): command_spec.threads_flag. */
 static int32_t g_setup_threads_flag;
 static const struct flag_spec threads_flag[] = {
-    {.name = "--threads", .value = "N", .kind = FLAG_I32, .dst = &g_setup_threads_flag, .lo = 1,
-     .hi = CLI_THREADS_MAX,
+    {.name = "--threads", .value = "N", .kind = FLAG_THREADS, .dst = &g_setup_threads_flag,
      .help = "threads for loading the data (the dataset cache's\n"
              "checks, the split; default $OMP_NUM_THREADS, else all\n"
              "cores; never changes the output)"},
@@ -619,6 +627,8 @@ static bool apply_flag(struct args *a, const struct flag_spec *f)
     switch (f->kind) {
     case FLAG_STR: *(const char **)f->dst = v; return true;
     case FLAG_I32: return parse_i32(a->flag, v, (int32_t)f->lo, (int32_t)f->hi, f->dst);
+    case FLAG_THREADS:
+        return parse_i32(a->flag, v, 1, CLI_THREADS_MAX, f->dst) && cli_threads_allowed(a->flag, *(int32_t *)f->dst);
     case FLAG_I64: return parse_i64(a->flag, v, f->lo, f->hi, f->dst);
     case FLAG_U64: return parse_u64(a->flag, v, f->dst);
     case FLAG_DOUBLE: return parse_double(a->flag, v, f->min, f->max, f->dst);

@@ -17,6 +17,10 @@
 /* The most threads any command takes, from --threads or OMP_NUM_THREADS
  * (the configuration's n_threads limit). */
 #define CLI_THREADS_MAX 1024
+/* False after a usage error when n threads exceed what OpenMP will start
+ * (OMP_THREAD_LIMIT): the run would take fewer and report the count asked
+ * for, and a sweep's points would all be the same count. */
+bool cli_threads_allowed(const char *flag, int32_t n);
 
 /* EXIT_OK, or a usage error when OMP_NUM_THREADS is set but is not a list
  * of positive integers whose first is at most CLI_THREADS_MAX (libgomp
@@ -100,6 +104,8 @@ enum flag_kind {
     FLAG_SWITCH, /* no value: dst is a bool *, set to true; "--x=v" is an error */
     FLAG_STR,    /* dst is a const char **: the value as given */
     FLAG_I32,    /* dst is an int32_t *, value in lo..hi */
+    FLAG_THREADS, /* dst is an int32_t *: a thread count, 1..CLI_THREADS_MAX and
+                     within OMP_THREAD_LIMIT (cli_threads_allowed) */
     FLAG_I64,    /* dst is an int64_t *, value in lo..hi */
     FLAG_U64,    /* dst is a uint64_t * */
     FLAG_DOUBLE, /* dst is a double *, value in [min, max] */

@@ -641,8 +641,7 @@ static bool parse_eval_flags(int argc, char **argv, struct eval_opts *o, int *rc
                  "is an alias)"},
         {.name = "-k", .value = "N", .kind = FLAG_I32, .dst = &o->k, .lo = 1, .hi = 1000000},
         {.name = "--k", .value = "N", .kind = FLAG_I32, .dst = &o->k, .lo = 1, .hi = 1000000},
-        {.name = "--threads", .value = "N", .kind = FLAG_I32, .dst = &o->train.cfg.n_threads, .lo = 1,
-         .hi = CLI_THREADS_MAX,
+        {.name = "--threads", .value = "N", .kind = FLAG_THREADS, .dst = &o->train.cfg.n_threads,
          .help = "threads for the evaluation, EASE and (--folds) training\n"
                  "(default $OMP_NUM_THREADS, else all cores; never\n"
                  "changes a result)"},

@@ -355,8 +355,7 @@ static bool parse_recommend_flags(int argc, char **argv, struct recommend_opts *
                  "dot or cosine, rated the user's rating under\n"
                  "--include-rated, else empty; JSON lines with --json),\n"
                  "written atomically"},
-        {.name = "--threads", .value = "N", .kind = FLAG_I32, .dst = &o->threads, .lo = 1,
-         .hi = CLI_THREADS_MAX,
+        {.name = "--threads", .value = "N", .kind = FLAG_THREADS, .dst = &o->threads,
          .help = "threads for loading the data and for --all-users\n"
                  "(default $OMP_NUM_THREADS, else all cores; never\n"
                  "changes the output)"},

@@ -202,7 +202,11 @@ static bool parse_list(const char *flag, const char *s, int32_t lo, int32_t hi, 
 
 static bool parse_threads(const char *flag, const char *v, void *dst)
 {
-    return parse_list(flag, v, 1, CLI_THREADS_MAX, false, NULL, 0, NULL, dst);
+    if (!parse_list(flag, v, 1, CLI_THREADS_MAX, false, NULL, 0, NULL, dst)) return false;
+    const struct int_list *l = dst;
+    for (int x = 0; x < l->n; x++)
+        if (!cli_threads_allowed(flag, l->v[x])) return false;
+    return true;
 }
 
 static bool parse_dims(const char *flag, const char *v, void *dst)

@@ -96,6 +96,7 @@ int train_opts_flag(struct args *a, struct train_opts *o)
         usage_error("%s", err.message);
         return -1;
     }
+    if (flag_is(a, "--threads") && !cli_threads_allowed(a->flag, o->cfg.n_threads)) return -1;
     for (int i = 0; i < mfr_config_field_count() && i < 64; i++)
         if (mfr_config_field_at(i) == f) o->given_fields |= UINT64_C(1) << i, o->user_fields |= UINT64_C(1) << i;
     return 1;

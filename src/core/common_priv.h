@@ -62,6 +62,10 @@ void *mfr_aligned_calloc(size_t bytes);
  * on this thread, else the OpenMP default (setup_threads.c). */
 int mfr_setup_threads(void);
 
+/* OMP_NUM_THREADS (else the cores), capped by OMP_THREAD_LIMIT: the count
+ * a call given none runs on, so that it reports the threads it has. */
+int mfr_default_threads(void);
+
 /* Once per process for each larger team: starts OpenMP's team of n threads
  * with each worker moved to its own CPU where the scheduler had stacked it
  * on the master's (setup_threads.c says why). mfr_setup_threads and the

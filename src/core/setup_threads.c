@@ -14,9 +14,21 @@ static _Thread_local int32_t g_setup_threads;
 
 void mfr_set_threads(int32_t n) { g_setup_threads = n > 0 ? n : 0; }
 
+int32_t mfr_thread_limit(void)
+{
+    const int limit = omp_get_thread_limit();
+    return limit > 0 && limit < INT32_MAX ? (int32_t)limit : INT32_MAX;
+}
+
+int mfr_default_threads(void)
+{
+    const int n = omp_get_max_threads();
+    return n < mfr_thread_limit() ? n : (int)mfr_thread_limit();
+}
+
 int mfr_setup_threads(void)
 {
-    const int n = g_setup_threads > 0 ? g_setup_threads : omp_get_max_threads();
+    const int n = g_setup_threads > 0 ? g_setup_threads : mfr_default_threads();
     mfr_threads_spread(n);
     return n;
 }

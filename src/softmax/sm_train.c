@@ -300,7 +300,7 @@ int mfr_sm_trainer_create(const mfr_softmax_config *cfg, int32_t n_users,
     if (!tr) return mfr_seterr(err, MFR_ERR_NOMEM, "softmax trainer: out of memory");
     tr->cfg = *cfg;
     tr->n_users = n_users;
-    tr->n_threads = n_threads > 0 ? n_threads : omp_get_max_threads();
+    tr->n_threads = n_threads > 0 ? n_threads : mfr_default_threads();
     if ((st = copy_items(items, &tr->items, err))) goto fail;
     if ((st = mfr_sm_layout_make(cfg, items->n_items, items->n_genres, items->n_years, &tr->lay,
                                  err)))

@@ -31,7 +31,7 @@ void mfr_threads_init(mfr_trainer *tr, int32_t requested)
 {
     struct mfr_thread_tuner *t = &tr->tuner;
     *t = (struct mfr_thread_tuner){0};
-    t->max = requested > 0 ? requested : omp_get_max_threads();
+    t->max = requested > 0 ? requested : mfr_default_threads();
     t->on = requested == 0 && t->max > 1;
     t->est[0] = t->est[1] = -1.0;
     t->interval = MFR_THREADS_REPROBE;

@@ -1132,19 +1132,18 @@ MFR_API double mfr_model_fold_in_lambda(const mfr_model *m, int64_t n_train,
  * the rows of X are the rated items' embeddings, d = mfr_model_k(m) and t
  * the ratings. On a model with biases, pred = b_u + b_i + <u, v_i>: the
  * unknowns are u and b_u (d = k + 1, a constant 1 column, t_j = r_j - b_i,
- * b_u penalized by lambda too). On a model with implicit feedback
- * (cfg.implicit > 0) the vector is p + o with o = n^-1/2 sum_j Y[items[j]]
- * (fixed by which movies were rated), the ridge on p and t_j reduced by
- * <o, v_j>: the model's own user parameterization. Without implicit
- * feedback the ridge pulls towards the mean of the model's user vectors ū
- * instead of zero (u = ū + p, the ridge on p, t_j reduced by <ū, v_j>): a
- * model without biases keeps the mean rating in its vectors, and with a
- * zero prior low and high ratings would give the same ranking; n = 0 gives
- * ū. Accumulated in double in rating order and
+ * b_u penalized by lambda too). The ridge pulls towards the mean of the
+ * model's user vectors ū instead of zero (u = ū + p, the ridge on p, t_j
+ * reduced by <ū, v_j>): a model without biases keeps the mean rating in
+ * its vectors, and with a zero prior low and high ratings would give the
+ * same ranking; n = 0 gives ū. On a model with implicit feedback
+ * (cfg.implicit > 0) ū is the mean of the users' free parameters P plus
+ * o = n^-1/2 sum_j Y[items[j]] (fixed by which movies were rated): the
+ * model's own user parameterization. Accumulated in double in rating order and
  * solved by Cholesky in double; the result is rounded to float into
  * `user_vec_out` (k floats) and `*user_bias_out` (may be NULL; 0 on a
  * model without biases). `items` are dense item indices (a repeat counts
- * twice); n >= 0; with lambda > 0 any n works (n = 0 gives ū, or zeros
+ * twice); n >= 0; with lambda > 0 any n works (n = 0 gives ū, the mean P
  * with implicit feedback).
  * Errors: MFR_ERR_INVALID naming the argument (NULL pointer, n < 0, lambda
  * negative or not finite, an item index out of range or a non-finite

@@ -164,6 +164,11 @@ int main(int argc, char **argv)
      * every writer reports and cleans up after; the default SIGXFSZ would
      * kill the process silently with a temporary file left behind. */
     signal(SIGXFSZ, SIG_IGN);
+    /* A reader that went away (`| head`) makes a write fail with EPIPE,
+     * reported as a failed write to standard output (exit 1, nothing
+     * half-written, docs/RELIABILITY.md); the default SIGPIPE killed the
+     * process silently (status 141). */
+    signal(SIGPIPE, SIG_IGN);
     exit_signals_install(); /* train replaces it with its own */
     mfr_set_tmp_observer(signal_cleanup_file); /* the library's temporary files too */
     return finish_stdout(run_command(argc, argv));

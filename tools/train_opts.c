@@ -97,6 +97,14 @@ int train_opts_flag(struct args *a, struct train_opts *o)
         return -1;
     }
     if (flag_is(a, "--threads") && !cli_threads_allowed(a->flag, o->cfg.n_threads)) return -1;
+    if (flag_is(a, "--init-std") && (float)o->cfg.init_std == 0.0f) {
+        /* every gradient of a factor is a product with other factors (and
+         * the factors are floats: 1e-300 is 0 too) */
+        usage_error("--init-std %s starts every factor at zero, where their gradients are zero: they "
+                    "would never move; give a positive std",
+                    v);
+        return -1;
+    }
     for (int i = 0; i < mfr_config_field_count() && i < 64; i++)
         if (mfr_config_field_at(i) == f) o->given_fields |= UINT64_C(1) << i, o->user_fields |= UINT64_C(1) << i;
     return 1;

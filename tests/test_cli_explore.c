@@ -274,6 +274,50 @@ static void test_stats_histogram_edges(void **state)
     tu_expect_in(h, "\"counts\":[1,0,1,0,0,0,0,1,0,1,0,0,0,0,1,0,0,0,0,1]");
 }
 
+/* The number after `key` in text, at or after `from`. */
+static double json_value_after(const char *from, const char *key)
+{
+    const char *p = strstr(from, key);
+    if (!p) fail_msg("no %s in %s", key, from);
+    return strtod(p + strlen(key), NULL);
+}
+
+/* A histogram's outer edges in --json hold the smallest and largest value
+ * (a program re-binning from them must not lose one): a user's mean of
+ * 130/87 = 1.4942528735632183 printed with 10 digits is 1.494252874, above
+ * it; norms printed its largest bin's edge from the double norm, 1e-7
+ * below the list's float norm. */
+static void test_json_histograms_hold_their_values(void **state)
+{
+    (void)state;
+    char text[4096];
+    size_t len = 0;
+    for (int x = 0; x < 87; x++) /* user 1: 43 ratings of 2 and 44 of 1, a mean of 130/87 */
+        len += (size_t)snprintf(text + len, sizeof text - len, "1,%d,%d\n", x + 1, x < 43 ? 2 : 1);
+    len += (size_t)snprintf(text + len, sizeof text - len, "2,1,5\n");
+    tu_write_file(g_dir, "means.csv", text, len);
+    assert_int_equal(run("stats --data '%s/means.csv' --format delimited:comma:noheader --json --bins 7", g_dir),
+                     0);
+    const char *h = strstr(g_out, "\"mean_rating_per_user\"");
+    assert_non_null(h);
+    const double lo = json_value_after(h, "\"edges\":[");
+    assert_true(lo <= 130.0 / 87.0);
+    assert_float_equal(lo, 130.0 / 87.0, 0.0);
+    /* every movie's norm (the list has them all) within the outer edges */
+    assert_int_equal(run("norms --model '%s' --data '%s' --bins 5 --top 100000 --json", g_model, g_data), 0);
+    const char *hist = strstr(g_out, "\"histogram\":[");
+    assert_non_null(hist);
+    const double first = json_value_after(hist, "\"lo\":");
+    const char *last = strrchr(g_out, '{'); /* the last bin's object */
+    const double hi = json_value_after(last, "\"hi\":");
+    int n = 0;
+    for (const char *p = g_out; (p = strstr(p, "\"norm\":")) && p < hist; p++, n++) {
+        const double v = strtod(p + strlen("\"norm\":"), NULL);
+        if (!(v >= first && v <= hi)) fail_msg("norm %.9g outside the edges [%.9g, %.9g]", v, first, hi);
+    }
+    assert_true(n > 50);
+}
+
 /* A tiny dataset with Latin-1 titles (converted to UTF-8 by the loader) of
  * different byte and code point lengths: the columns after the titles must
  * line up by code points. */
@@ -851,6 +895,7 @@ int main(void)
         cmocka_unit_test(test_stats_text_and_json),
         cmocka_unit_test(test_stats_aligns_utf8_titles),
         cmocka_unit_test(test_stats_histogram_edges),
+        cmocka_unit_test(test_json_histograms_hold_their_values),
         cmocka_unit_test(test_plots),
         cmocka_unit_test(test_project_text_and_coordinates),
         cmocka_unit_test(test_project_min_ratings_counts_training_ratings),

@@ -214,9 +214,11 @@ static int norms_compute(struct norms_state *st, const mfr_model *m, const struc
     if (mfr_model_norms(m, MFR_FACTORS_ITEMS, st->norms, &err) != MFR_OK) return lib_error(&err);
     /* rank by the double norm: floats only order, the printed value is the
      * double; ties after rounding go to the lower index */
+    /* the histogram of the float norms the list prints, so that its
+     * edges (9 digits, a float's) hold every printed norm */
     for (int32_t i = 0; i < n; i++) {
         st->fnorms[i] = (float)st->norms[i];
-        if (!c->too_few[i]) st->hist_vals[st->n_hist++] = st->norms[i];
+        if (!c->too_few[i]) st->hist_vals[st->n_hist++] = (double)st->fnorms[i];
     }
     if (mfr_scores_top_k(st->fnorms, n, o->list.top, c->too_few, st->top, st->top_sc, &st->n_top,
                          &err) != MFR_OK)

@@ -297,10 +297,10 @@ enum mfr_title_match {
  * Finds the movies a person means by `text`, in this order: "#ID" (a raw
  * movie id); titles equal to the text; titles containing it; and when
  * nothing matches, the closest titles as suggestions. Comparisons ignore
- * ASCII case; a title is compared as written and with MovieLens' trailing
+ * ASCII case; a title is compared as written, with MovieLens' trailing
  * article moved to the front ("Usual Suspects, The (1995)" also reads "The
- * Usual Suspects (1995)"), and an exact match may leave out the final
- * " (YEAR)". `*match_out` gets the enum mfr_title_match of the first rule
+ * Usual Suspects (1995)") and with it left out ("Usual Suspects (1995)"),
+ * and an exact match may leave out the final " (YEAR)". `*match_out` gets the enum mfr_title_match of the first rule
  * that matched (MFR_TITLE_NONE when none did). Matches: *n_out gets their
  * number and items_out their first min(n, max_out) dense indices in index
  * order (several mean the text is ambiguous). No match: items_out gets up

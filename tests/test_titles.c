@@ -98,6 +98,12 @@ static void test_articles(void **state)
     expect("The City of Lost Children", MFR_TITLE_SUBSTRING, 1, (long[]){6});
     expect("L'Appartement", MFR_TITLE_EXACT, 1, (long[]){8});
     expect("The Good, the Bad and the Ugly", MFR_TITLE_EXACT, 1, (long[]){9});
+    /* left out, the article still leaves the whole title: exact, not a
+     * substring of it and of "Heat"-like longer titles alike */
+    expect("Usual Suspects", MFR_TITLE_EXACT, 1, (long[]){3});
+    expect("usual suspects (1995)", MFR_TITLE_EXACT, 1, (long[]){3});
+    expect("Appartement", MFR_TITLE_EXACT, 1, (long[]){8});
+    expect("Misérables", MFR_TITLE_EXACT, 1, (long[]){10});
 }
 
 /* Case is ignored for Latin-1's accented letters too (typed as UTF-8). */
@@ -106,7 +112,8 @@ static void test_accented_case(void **state)
     (void)state;
     expect("Les Mis\xc3\xa9rables", MFR_TITLE_EXACT, 1, (long[]){10});
     expect("LES MIS\xc3\x89RABLES", MFR_TITLE_EXACT, 1, (long[]){10});
-    expect("mis\xc3\x89rables", MFR_TITLE_SUBSTRING, 1, (long[]){10});
+    expect("mis\xc3\x89rables", MFR_TITLE_EXACT, 1, (long[]){10}); /* the article left out */
+    expect("mis\xc3\x89r", MFR_TITLE_SUBSTRING, 1, (long[]){10});
 }
 
 static void test_near_misses_and_errors(void **state)

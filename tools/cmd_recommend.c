@@ -337,7 +337,8 @@ static bool parse_recommend_flags(int argc, char **argv, struct recommend_opts *
         {.name = "--rate", .value = "LIST", .kind = FLAG_STR, .dst = &o->rate,
          .help = "\"Star Wars=5,Fargo=4\": each title as --movie of\n"
                  "`mfrec similar` (exact, then a unique substring; the\n"
-                 "article may go in front; \"#ID=5\" names a movie by id)"},
+                 "article may go in front or be left out; \"#ID=5\" names\n"
+                 "a movie by id)"},
         {.name = "--ratings-file", .value = "FILE", .kind = FLAG_STR, .dst = &o->rfile,
          .help = "lines \"TITLE=RATING\" or \"MOVIE_ID<TAB>RATING\"\n"
                  "(blank lines and '#' comments are skipped)"},

@@ -58,10 +58,12 @@ static bool is_article(const char *s, size_t n)
     return false;
 }
 
-/* Writes the lower-case form of `title` with its trailing article moved to
- * the front into out (strlen(title) + 2 bytes); false (out unchanged) when
- * the title has no ", ARTICLE" followed by " (" or its end. */
-static bool article_front(const char *title, char *out)
+/* Writes the lower-case forms of `title` with its trailing article moved to
+ * the front into out and dropped into bare (strlen(title) + 2 bytes each):
+ * "Terminator, The (1984)" gives "the terminator (1984)" and "terminator
+ * (1984)"; false (out and bare unchanged) when the title has no ", ARTICLE"
+ * followed by " (" or its end. */
+static bool article_forms(const char *title, char *out, char *bare)
 {
     for (const char *c = strstr(title, ", "); c; c = strstr(c + 1, ", ")) {
         const char *w = c + 2, *e = w;
@@ -74,6 +76,9 @@ static bool article_front(const char *title, char *out)
         n += lower_copy(out + n, title, (size_t)(c - title));
         n += lower_copy(out + n, e, strlen(e));
         out[n] = 0;
+        n = lower_copy(bare, title, (size_t)(c - title));
+        n += lower_copy(bare + n, e, strlen(e));
+        bare[n] = 0;
         return true;
     }
     return false;
@@ -91,21 +96,23 @@ static size_t len_without_year(const char *s)
     return n;
 }
 
-/* The forms a title is compared in: as written and article-first, both in
- * lower case; `n_forms` is 1 when the title has no trailing article. */
+/* The forms a title is compared in: as written, article-first and without
+ * the article ("Terminator" is the whole of "Terminator, The (1984)"), all
+ * in lower case; `n_forms` is 1 when the title has no trailing article. */
 struct forms {
-    char *f[2];
+    char *f[3];
     int n_forms;
 };
 
 static bool forms_make(const char *title, struct forms *fm)
 {
     size_t n = strlen(title);
-    fm->f[0] = mfr_malloc(2 * (n + 2));
+    fm->f[0] = mfr_malloc(3 * (n + 2));
     if (!fm->f[0]) return false;
     fm->f[1] = fm->f[0] + n + 2;
+    fm->f[2] = fm->f[1] + n + 2;
     lower_copy(fm->f[0], title, n + 1);
-    fm->n_forms = article_front(title, fm->f[1]) ? 2 : 1;
+    fm->n_forms = article_forms(title, fm->f[1], fm->f[2]) ? 3 : 1;
     return true;
 }
 

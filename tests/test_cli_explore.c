@@ -757,13 +757,16 @@ static void test_export(void **state)
 
     assert_int_equal(run("export --model '%s' --as tsv --out '%s'", g_model, out), 0);
     char *mt = tu_path(out, "metadata.tsv");
-    snprintf(said, sizeof said, "wrote %s (80 x 6) and %s (title, genres, ratings)\n", vt, mt);
+    snprintf(said, sizeof said, "wrote %s (80 x 6) and %s (movie, title, genres, ratings)\n", vt, mt);
     assert_string_equal(g_out, said);
     assert_int_equal(count_lines(vt), 80);
     assert_int_equal(count_lines(mt), 81);
     char *meta = tu_read_file(mt, NULL);
-    assert_true(!strncmp(meta, "title\tgenres\tratings\n", 20));
-    /* The rating counts add up to the dataset's ratings. */
+    assert_true(!strncmp(meta, "movie\ttitle\tgenres\tratings\n", 26));
+    /* Each row starts with the movie's raw id (titles may repeat), and the
+     * rating counts add up to the model's training ratings (its split
+     * random:0.2 of 3000), as every list's ratings column. */
+    assert_true(!strncmp(strchr(meta, '\n') + 1, "1\t", 2));
     long total = 0;
     for (const char *l = strchr(meta, '\n') + 1; *l; l = strchr(l, '\n') + 1) {
         const char *eol = strchr(l, '\n'), *tab = eol;
@@ -772,7 +775,7 @@ static void test_export(void **state)
         assert_true(*tab == '\t');
         total += strtol(tab + 1, NULL, 10);
     }
-    assert_int_equal(total, 3000);
+    assert_int_equal(total, 2400);
     free(meta);
     /* vectors.tsv row 80 is V's last row, to float precision. */
     char *vec = tu_read_file(vt, NULL);

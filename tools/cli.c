@@ -476,16 +476,6 @@ int load_dataset_recorded(const char *dir, const char *recorded_in, mfr_dataset 
     return rc;
 }
 
-void count_item_ratings(const mfr_dataset *ds, int64_t *counts)
-{
-    const mfr_ratings *r = mfr_dataset_ratings(ds);
-    for (int64_t x = 0; x < mfr_ratings_count(r); x++) {
-        int32_t i;
-        mfr_ratings_get(r, x, NULL, &i, NULL, NULL, NULL);
-        counts[i]++;
-    }
-}
-
 const char *model_data_source(const mfr_model *m)
 {
     const char *src = mfr_model_data_source(m, g_format_given ? NULL : load_opts());

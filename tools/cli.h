@@ -189,9 +189,6 @@ const char *model_data_source(const mfr_model *m);
  * and *ds NULL. */
 int load_model_and_data(const char *model_path, const char *data, mfr_model **m,
                         mfr_dataset **ds, const char **dir_out);
-/* counts[i] += the number of the dataset's ratings of item i (counts holds
- * mfr_dataset_n_items(ds) zeroed entries). */
-void count_item_ratings(const mfr_dataset *ds, int64_t *counts);
 /* Removes trailing '/' from a directory argument ("/" stays), so paths
  * joined to it are printed with one '/'. */
 void trim_slashes(char *path);

@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "movie_list.h"
 #include "output.h"
 
 static const char export_help[] =
@@ -34,9 +35,10 @@ static const char export_help[] =
     "        the implicit factors (U.npy then holds the effective user vectors\n"
     "        P_u + |R(u)|^-1/2 sum of Y_j that predictions use)\n"
     "  tsv   vectors.tsv (one movie per line, k tab-separated values) and\n"
-    "        metadata.tsv (header title, genres, ratings; genres joined with\n"
-    "        '|'; ratings = the movie's rating count in the dataset), ready for\n"
-    "        the TensorFlow Embedding Projector\n"
+    "        metadata.tsv (header movie, title, genres, ratings; movie = its\n"
+    "        raw id; genres joined with '|'; ratings = the movie's training\n"
+    "        ratings, the model's split, as in every list), ready for the\n"
+    "        TensorFlow Embedding Projector\n"
     "  both  all of the above (default)\n"
     "\n";
 
@@ -203,10 +205,11 @@ static int export_tsv(const mfr_model *m, const mfr_dataset *ds, const char *dir
 {
     const int32_t ni = mfr_model_n_items(m), k = mfr_model_k(m);
     float *V = factor_matrix(m, true);
-    int64_t *count = calloc((size_t)ni, sizeof *count);
+    struct movie_ctx c;
     struct json_log t = {0};
-    int rc = EXIT_OK;
-    if (!V || !count) { rc = runtime_error("out of memory"); goto done; }
+    int rc = movie_ctx_init(&c, m, ds, 0);
+    if (rc != EXIT_OK) goto done;
+    if (!V) { rc = runtime_error("out of memory"); goto done; }
     for (int32_t i = 0; i < ni; i++) {
         const float *row = V + (size_t)i * (size_t)k;
         for (int32_t j = 0; j < k; j++) jlog_printf(&t, "%s%.9g", j ? "\t" : "", (double)row[j]);
@@ -214,22 +217,22 @@ static int export_tsv(const mfr_model *m, const mfr_dataset *ds, const char *dir
     }
     if ((rc = write_text(dir, "vectors.tsv", &t)) != EXIT_OK) goto done;
 
-    count_item_ratings(ds, count);
-    jlog_printf(&t, "title\tgenres\tratings\n");
+    jlog_printf(&t, "movie\ttitle\tgenres\tratings\n");
     for (int32_t i = 0; i < ni; i++) {
         char buf[64], genres[512];
+        jlog_printf(&t, "%lld\t", (long long)mfr_dataset_item_id(ds, i));
         tsv_field(&t, item_title(ds, i, buf, sizeof buf));
         jlog_printf(&t, "\t");
         tsv_field(&t, item_genres(ds, i, "", genres, sizeof genres));
-        jlog_printf(&t, "\t%lld\n", (long long)count[i]);
+        jlog_printf(&t, "\t%lld\n", (long long)c.counts[i]);
     }
     if ((rc = write_text(dir, "metadata.tsv", &t)) != EXIT_OK) goto done;
-    jlog_printf(say, "wrote %s/vectors.tsv (%d x %d) and %s/metadata.tsv (title, genres, ratings)\n",
+    jlog_printf(say, "wrote %s/vectors.tsv (%d x %d) and %s/metadata.tsv (movie, title, genres, ratings)\n",
                 shown, (int)ni, (int)k, shown);
 done:
     free(t.buf);
     free(V);
-    free(count);
+    movie_ctx_free(&c);
     return rc;
 }
 

@@ -767,6 +767,7 @@ static int recommend_all(const struct recommend_opts *o, const mfr_model *m,
                                                                           : "cosine");
     const mfr_ratings *rated = o->include_rated ? NULL : mfr_dataset_ratings(c->ds);
     double t0 = now_seconds(), t_rec = 0;
+    int64_t n_rows = 0, short_lists = 0; /* --min-ratings or few unrated movies shorten lists */
     for (int32_t first = 0; first < n_users && rc == EXIT_OK; first += chunk) {
         int32_t count = n_users - first < chunk ? n_users - first : chunk;
         double t1 = now_seconds();
@@ -777,14 +778,21 @@ static int recommend_all(const struct recommend_opts *o, const mfr_model *m,
             break;
         }
         t_rec += now_seconds() - t1;
+        for (int32_t x = 0; x < count; x++) {
+            n_rows += n_out[x];
+            short_lists += n_out[x] < o->list.top;
+        }
         write_batch(af.f, o, c, first, count, width, items, scores, n_out, o->include_rated ? &rows : NULL);
     }
     rc = atomic_close(&af, rc == EXIT_OK) != EXIT_OK && rc == EXIT_OK ? EXIT_RUNTIME : rc;
     if (rc == EXIT_OK) {
         double wall = now_seconds() - t0;
-        printf("wrote the top %d of %d users to %s (%s) in %.3f s: %.0f users/s, %.0f users/s "
-               "without the writing\n",
-               (int)o->list.top, (int)n_users, o->out, o->list.json ? "JSON lines" : "CSV", wall,
+        printf("wrote the top %d of %d users to %s (%s; %lld movies listed", (int)o->list.top, (int)n_users, o->out,
+               o->list.json ? "JSON lines" : "CSV", (long long)n_rows);
+        if (short_lists)
+            printf(", %lld user%s with fewer than %d", (long long)short_lists, short_lists == 1 ? "" : "s",
+                   (int)o->list.top);
+        printf(") in %.3f s: %.0f users/s, %.0f users/s without the writing\n", wall,
                wall > 0 ? n_users / wall : 0.0, t_rec > 0 ? n_users / t_rec : 0.0);
     }
 done:

@@ -318,6 +318,19 @@ static void test_json_histograms_hold_their_values(void **state)
     assert_true(n > 50);
 }
 
+/* A sample standard deviation of one value is undefined: "-" in the
+ * table, null in --json (it printed 0.00). */
+static void test_stats_std_of_one_value(void **state)
+{
+    (void)state;
+    tu_write_file(g_dir, "one.csv", "1,1,4\n", (size_t)-1);
+    assert_int_equal(run("stats --data '%s/one.csv' --format delimited:comma:noheader", g_dir), 0);
+    tu_expect_in(g_out, "  ratings per user            1     1.00        -       1");
+    assert_int_equal(run("stats --data '%s/one.csv' --format delimited:comma:noheader --json", g_dir), 0);
+    tu_expect_json(g_out);
+    tu_expect_in(g_out, "\"ratings_per_user\":{\"summary\":{\"count\":1,\"mean\":1,\"std\":null,");
+}
+
 /* A tiny dataset with Latin-1 titles (converted to UTF-8 by the loader) of
  * different byte and code point lengths: the columns after the titles must
  * line up by code points. */
@@ -899,6 +912,7 @@ int main(void)
         cmocka_unit_test(test_stats_aligns_utf8_titles),
         cmocka_unit_test(test_stats_histogram_edges),
         cmocka_unit_test(test_json_histograms_hold_their_values),
+        cmocka_unit_test(test_stats_std_of_one_value),
         cmocka_unit_test(test_plots),
         cmocka_unit_test(test_project_text_and_coordinates),
         cmocka_unit_test(test_project_min_ratings_counts_training_ratings),

@@ -64,7 +64,7 @@ static bool summarize(const double *v, int64_t n, struct summary *s)
     s->mean = sum / (double)n;
     double ss = 0;
     for (int64_t r = 0; r < n; r++) ss += (v[r] - s->mean) * (v[r] - s->mean);
-    s->std = n > 1 ? sqrt(ss / (double)(n - 1)) : 0;
+    s->std = n > 1 ? sqrt(ss / (double)(n - 1)) : NAN; /* undefined for one value: "-", JSON null */
     s->min = sorted[0];
     s->max = sorted[n - 1];
     s->q1 = quantile_sorted(sorted, n, 0.25);
@@ -198,7 +198,8 @@ static void print_summary_row(const char *label, const struct summary *s)
         printf("   (no data)\n");
         return;
     }
-    printf("%9.2f%9.2f", s->mean, s->std);
+    if (isnan(s->std)) printf("%9.2f%9s", s->mean, "-");
+    else printf("%9.2f%9.2f", s->mean, s->std);
     put_num(s->min, 8);
     put_num(s->q1, 8);
     put_num(s->median, 8);

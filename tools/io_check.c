@@ -243,8 +243,11 @@ int io_output_dir(const char *flag, const char *dir)
     if (!*dir) return usage_error("%s needs a directory name, got ''", flag);
     struct stat st;
     if (stat(dir, &st) == 0) {
+        struct stat lst; /* a symbolic link named as such, not as its target */
         if (!S_ISDIR(st.st_mode))
-            return runtime_error("%s %s is %s, not a directory", flag, dir, kind_of(st.st_mode));
+            return runtime_error("%s %s is %s%s, not a directory", flag, dir,
+                                 lstat(dir, &lst) == 0 && S_ISLNK(lst.st_mode) ? "a symbolic link to " : "",
+                                 kind_of(st.st_mode));
         if (access(dir, W_OK | X_OK) != 0)
             return runtime_error("%s %s: directory is not writable: %s", flag, dir, strerror(errno));
         return EXIT_OK;

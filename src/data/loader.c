@@ -73,6 +73,10 @@ static int parse_line(const char *path, int64_t line, const char *s, size_t n,
     char b[40], sb[8];
     struct mfr_field fl[5];
     size_t nf = mfr_split_fields(s, n, syn->sep, strlen(syn->sep), fl, 5);
+    const char *nul = nf < 3 || nf > 4 ? memchr(s, 0, n) : NULL;
+    if (nul) /* a binary or damaged file: say so rather than count fields */
+        return mfr_parse_err(err, path, line, "a NUL byte at column %zu (a binary or damaged file?)",
+                             (size_t)(nul - s) + 1);
     if (nf < 3 || nf > 4)
         return mfr_parse_err(err, path, line,
                              "expected 3 or 4 %s-separated fields (user, item, rating, "

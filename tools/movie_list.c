@@ -128,9 +128,16 @@ int resolve_movie(const mfr_dataset *ds, const char *where, const char *given, i
     } else if (match == MFR_TITLE_ID || (text[0] == '#' && match == MFR_TITLE_NONE)) {
         rc = runtime_error("%s: no movie has id '%s'", where, text + 1);
     } else if (match == MFR_TITLE_NONE) {
-        rc = runtime_error("%s: no movie title matches '%s'%s", where, text,
-                           n ? "; the closest titles:" : "");
-        list_movies(ds, found, n < CLOSEST ? n : CLOSEST, n < CLOSEST ? n : CLOSEST);
+        /* a bare number where no title matched: the id, if a movie has it */
+        char *end;
+        long long id = strtoll(text, &end, 10);
+        const bool is_id = end != text && !*end && mfr_dataset_item_index(ds, id) >= 0;
+        if (is_id)
+            rc = runtime_error("%s: no movie title matches '%s'; movie id %s is written '#%s'", where, text, text,
+                               text);
+        else
+            rc = runtime_error("%s: no movie title matches '%s'%s", where, text, n ? "; the closest titles:" : "");
+        if (!is_id) list_movies(ds, found, n < CLOSEST ? n : CLOSEST, n < CLOSEST ? n : CLOSEST);
     } else {
         /* movies with the very same title can only be told apart by id */
         rc = runtime_error("%s: '%s' is ambiguous: %d movies %s it (name one %s):", where, text, (int)n,

@@ -297,7 +297,8 @@ enum mfr_title_match {
  * Finds the movies a person means by `text`, in this order: "#ID" (a raw
  * movie id); titles equal to the text; titles containing it; and when
  * nothing matches, the closest titles as suggestions. Comparisons ignore
- * ASCII case; a title is compared as written, with MovieLens' trailing
+ * case (ASCII and Latin-1) and Latin-1 accents ("Miserables" finds
+ * "Misérables"); a title is compared as written, with MovieLens' trailing
  * article moved to the front ("Usual Suspects, The (1995)" also reads "The
  * Usual Suspects (1995)") and with it left out ("Usual Suspects (1995)"),
  * and an exact match may leave out the final " (YEAR)". `*match_out` gets the enum mfr_title_match of the first rule

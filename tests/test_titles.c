@@ -114,6 +114,9 @@ static void test_accented_case(void **state)
     expect("LES MIS\xc3\x89RABLES", MFR_TITLE_EXACT, 1, (long[]){10});
     expect("mis\xc3\x89rables", MFR_TITLE_EXACT, 1, (long[]){10}); /* the article left out */
     expect("mis\xc3\x89r", MFR_TITLE_SUBSTRING, 1, (long[]){10});
+    /* typed without its accents */
+    expect("Les Miserables", MFR_TITLE_EXACT, 1, (long[]){10});
+    expect("MISER", MFR_TITLE_SUBSTRING, 1, (long[]){10});
 }
 
 static void test_near_misses_and_errors(void **state)

@@ -12,7 +12,8 @@
  * the article moved to the front ("The Usual Suspects (1995)"), and each of
  * them with and without a final " (YEAR)". Comparisons ignore case for
  * ASCII and for the accented capitals of Latin-1 (À..Þ, as UTF-8: the
- * letters MovieLens titles use), so "MISÉRABLES" finds "Misérables".
+ * letters MovieLens titles use), so "MISÉRABLES" finds "Misérables", and
+ * accents (é as e), so "Miserables" finds it too.
  */
 #include <stdbool.h>
 #include <stdlib.h>
@@ -56,6 +57,26 @@ static bool is_article(const char *s, size_t n)
         if (j == n) return true;
     }
     return false;
+}
+
+/* Folds the accented lower-case Latin-1 letters of s (UTF-8 C3 A0..C3 BF)
+ * to their ASCII letter in place, so that "Les Miserables" finds
+ * "Misérables, Les (1995)": both sides are folded. Letters without one
+ * (æ, ð, þ, ß) and ÷ stay. */
+static void fold_accents(char *s)
+{
+    static const char base[] = "aaaaaa?ceeeeiiii?nooooo?ouuuuy?y"; /* C3 A0 .. C3 BF */
+    char *o = s;
+    for (const char *p = s; *p; p++) {
+        const unsigned char c = (unsigned char)p[0], d = (unsigned char)p[1];
+        if (c == 0xC3 && d >= 0xA0 && d <= 0xBF && base[d - 0xA0] != '?') {
+            *o++ = base[d - 0xA0];
+            p++;
+        } else {
+            *o++ = *p;
+        }
+    }
+    *o = 0;
 }
 
 /* Writes the lower-case forms of `title` with its trailing article moved to
@@ -113,6 +134,7 @@ static bool forms_make(const char *title, struct forms *fm)
     fm->f[2] = fm->f[1] + n + 2;
     lower_copy(fm->f[0], title, n + 1);
     fm->n_forms = article_forms(title, fm->f[1], fm->f[2]) ? 3 : 1;
+    for (int x = 0; x < fm->n_forms; x++) fold_accents(fm->f[x]);
     return true;
 }
 
@@ -252,6 +274,7 @@ int mfr_dataset_find_title(const mfr_dataset *ds, const char *text, int32_t *ite
         return mfr_seterr(err, MFR_ERR_NOMEM, "title lookup: out of memory");
     }
     lower_copy(q, text, n + 1);
+    fold_accents(q);
     /* an article typed in front is matched against the article-first form;
      * a query "Title, The" against the title as written */
     static const int kinds[] = {MFR_TITLE_EXACT, MFR_TITLE_SUBSTRING, MFR_TITLE_NONE};

@@ -301,8 +301,9 @@ enum mfr_title_match {
  * "Misérables"); a title is compared as written, with MovieLens' trailing
  * article moved to the front ("Usual Suspects, The (1995)" also reads "The
  * Usual Suspects (1995)") and with it left out ("Usual Suspects (1995)"),
- * and an exact match may leave out the final " (YEAR)". `*match_out` gets the enum mfr_title_match of the first rule
- * that matched (MFR_TITLE_NONE when none did). Matches: *n_out gets their
+ * and an exact match may leave out the final " (YEAR)". `*match_out` gets
+ * the enum mfr_title_match of the first rule that matched (MFR_TITLE_NONE
+ * when none did). Matches: *n_out gets their
  * number and items_out their first min(n, max_out) dense indices in index
  * order (several mean the text is ambiguous). No match: items_out gets up
  * to max_out titles by increasing edit distance (ties: lower index), and
@@ -1140,8 +1141,8 @@ MFR_API double mfr_model_fold_in_lambda(const mfr_model *m, int64_t n_train,
  * same ranking; n = 0 gives ū. On a model with implicit feedback
  * (cfg.implicit > 0) ū is the mean of the users' free parameters P plus
  * o = n^-1/2 sum_j Y[items[j]] (fixed by which movies were rated): the
- * model's own user parameterization. Accumulated in double in rating order and
- * solved by Cholesky in double; the result is rounded to float into
+ * model's own user parameterization. Accumulated in double in rating order
+ * and solved by Cholesky in double; the result is rounded to float into
  * `user_vec_out` (k floats) and `*user_bias_out` (may be NULL; 0 on a
  * model without biases). `items` are dense item indices (a repeat counts
  * twice); n >= 0; with lambda > 0 any n works (n = 0 gives ū, the mean P

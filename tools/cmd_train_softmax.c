@@ -648,7 +648,8 @@ static size_t softmax_flags(struct sm_opts *o, bool train, struct flag_spec *out
         {.name = "--shards", .value = "N", .kind = FLAG_I32, .dst = &c->n_shards, .lo = 1,
          .hi = 4096,
          .help = "recorded only: changes nothing (the trainer has no shard\nbuffers); ignored on --resume"},
-        {.name = "--threads", .value = "N", .kind = FLAG_THREADS, .dst = &o->threads, .help = "threads (default OMP_NUM_THREADS, else the cores)"},
+        {.name = "--threads", .value = "N", .kind = FLAG_THREADS, .dst = &o->threads,
+         .help = "threads (default OMP_NUM_THREADS, else the cores)"},
         {.name = "--kernels", .value = "auto|ref|avx2", .kind = FLAG_STR, .dst = &o->kernels,
          .help = "kernel set (the same bits); auto: AVX-512 where the CPU\n"
                  "has it, else AVX2, else ref (default auto)"},

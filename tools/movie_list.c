@@ -132,12 +132,13 @@ int resolve_movie(const mfr_dataset *ds, const char *where, const char *given, i
         char *end;
         long long id = strtoll(text, &end, 10);
         const bool is_id = end != text && !*end && mfr_dataset_item_index(ds, id) >= 0;
-        if (is_id)
+        if (is_id) {
             rc = runtime_error("%s: no movie title matches '%s'; movie id %s is written '#%s'", where, text, text,
                                text);
-        else
+        } else {
             rc = runtime_error("%s: no movie title matches '%s'%s", where, text, n ? "; the closest titles:" : "");
-        if (!is_id) list_movies(ds, found, n < CLOSEST ? n : CLOSEST, n < CLOSEST ? n : CLOSEST);
+            list_movies(ds, found, n < CLOSEST ? n : CLOSEST, n < CLOSEST ? n : CLOSEST);
+        }
     } else {
         /* movies with the very same title can only be told apart by id */
         rc = runtime_error("%s: '%s' is ambiguous: %d movies %s it (name one %s):", where, text, (int)n,

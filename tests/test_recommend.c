@@ -567,6 +567,96 @@ static void test_bias_model(void **state)
     mfr_model_destroy(plain);
 }
 
+/* mfr_model_fold_in_range: on a ranking model (no biases, gravity) a
+ * rating r is fitted to r + MFR_FOLD_IN_STRETCH (r - c), c the middle of
+ * the rating range, and only the movies rated c or more enter the implicit
+ * offset; a model that predicts ratings folds in as mfr_model_fold_in. */
+static void test_fold_in_range_on_a_ranking_model(void **state)
+{
+    (void)state;
+    enum { D = 3, NI = 6 };
+    const float V[NI * D] = {1.0f, 0.5f, -0.2f, -0.4f, 1.2f, 0.1f, 0.3f, -0.3f, 0.9f,
+                             -1.1f, 0.05f, 0.7f, 0.6f, 0.2f, -1.0f, 0.25f, 0.8f, 0.4f};
+    const float U[2 * D] = {0.5f, 0.5f, -1.0f, 0.5f, 0.0f, 0.0f}; /* mean (0.5, 0.25, -0.5) */
+    mfr_model *m = make_model(D, 2, NI, U, V);
+    mfr_error err = {0};
+    const int32_t fi[5] = {0, 1, 2, 4, 5};
+    const float fr[5] = {4.0f, 5.0f, 2.0f, 3.0f, 1.0f};
+    const double lambda = 0.5, mid = 3.0;
+    float plain[D], got[D], gb = 7.0f;
+
+    /* without gravity the model predicts ratings: the range changes nothing */
+    assert_int_equal(mfr_model_predicts_ratings(m), 1);
+    assert_int_equal(mfr_model_fold_in(m, fi, fr, 5, lambda, plain, NULL, &err), MFR_OK);
+    assert_int_equal(mfr_model_fold_in_range(m, fi, fr, 5, lambda, 1.0f, 5.0f, got, &gb, &err), MFR_OK);
+    assert_memory_equal(got, plain, sizeof got);
+    assert_float_equal(gb, 0.0, 0.0);
+    m->cfg.gravity_bias = 0.1; /* without biases it is gravity itself */
+    assert_int_equal(mfr_model_predicts_ratings(m), 0);
+    m->cfg.gravity_bias = 0.0;
+    m->cfg.gravity = 15.0;
+    assert_int_equal(mfr_model_predicts_ratings(m), 0);
+    assert_int_equal(mfr_model_predicts_ratings(NULL), 0);
+    /* an unknown range (mfr_model_fold_in) keeps the ratings as they are */
+    assert_int_equal(mfr_model_fold_in(m, fi, fr, 5, lambda, got, NULL, &err), MFR_OK);
+    assert_memory_equal(got, plain, sizeof got);
+
+    /* with implicit feedback: o = mean P + 3^-1/2 (Y_0 + Y_1 + Y_4), the
+     * movies rated 4, 5 and 3; the targets r + 0.5 (r - 3) - <o, v> */
+    assert_int_equal(mfr_model_alloc_implicit(m, &err), MFR_OK);
+    for (int32_t i = 0; i < NI; i++)
+        for (int x = 0; x < D; x++) row_y(m, i)[x] = 0.1f * (float)(i + 1) - 0.2f * (float)x;
+    for (int liked = 1; liked >= 0; liked--) {
+        /* liked 0: every rating below the middle, so no offset at all */
+        const float lo_r[5] = {2.0f, 1.0f, 2.0f, 2.5f, 1.0f};
+        const float *r = liked ? fr : lo_r;
+        double o[D] = {0.5, 0.25, -0.5}, y[D] = {0}, a[D * D] = {0}, b[D] = {0}, want[D];
+        int n_liked = 0;
+        for (int t = 0; t < 5; t++) {
+            if (r[t] < mid) continue;
+            n_liked++;
+            for (int x = 0; x < D; x++) y[x] += row_y(m, fi[t])[x];
+        }
+        assert_int_equal(n_liked, liked ? 3 : 0);
+        for (int x = 0; x < D && n_liked; x++) o[x] += y[x] / sqrt((double)n_liked);
+        for (int x = 0; x < D; x++) a[x * D + x] = lambda;
+        for (int t = 0; t < 5; t++) {
+            const float *v = V + fi[t] * D;
+            double target = r[t] + MFR_FOLD_IN_STRETCH * (r[t] - mid) -
+                            (o[0] * v[0] + o[1] * v[1] + o[2] * v[2]);
+            for (int x = 0; x < D; x++) {
+                b[x] += target * v[x];
+                for (int z = 0; z < D; z++) a[x * D + z] += (double)v[x] * v[z];
+            }
+        }
+        gauss_solve(a, b, D, want);
+        assert_int_equal(mfr_model_fold_in_range(m, fi, r, 5, lambda, 1.0f, 5.0f, got, &gb, &err), MFR_OK);
+        for (int x = 0; x < D; x++)
+            assert_float_equal(got[x], want[x] + o[x], 1e-5 * (1 + fabs(want[x] + o[x])));
+    }
+    /* the fitted score follows the rating: one movie rated 1 scores below
+     * the same movie rated 5 */
+    const int32_t one[1] = {3};
+    const float r1[1] = {1.0f}, r5[1] = {5.0f};
+    float g1[D], g5[D];
+    assert_int_equal(mfr_model_fold_in_range(m, one, r1, 1, lambda, 1.0f, 5.0f, g1, NULL, &err), MFR_OK);
+    assert_int_equal(mfr_model_fold_in_range(m, one, r5, 1, lambda, 1.0f, 5.0f, g5, NULL, &err), MFR_OK);
+    const float *v3 = V + 3 * D;
+    double s1 = 0, s5 = 0;
+    for (int x = 0; x < D; x++) s1 += (double)g1[x] * v3[x], s5 += (double)g5[x] * v3[x];
+    assert_true(s1 < s5);
+
+    /* a range must be finite with lo < hi */
+    assert_int_equal(mfr_model_fold_in_range(m, fi, fr, 5, lambda, 5.0f, 5.0f, got, NULL, &err),
+                     MFR_ERR_INVALID);
+    assert_non_null(strstr(err.message, "rating range"));
+    assert_int_equal(mfr_model_fold_in_range(m, fi, fr, 5, lambda, 1.0f, INFINITY, got, NULL, &err),
+                     MFR_ERR_INVALID);
+    assert_int_equal(mfr_model_fold_in_range(m, fi, fr, 5, lambda, NAN, 5.0f, got, NULL, &err),
+                     MFR_ERR_INVALID);
+    mfr_model_destroy(m);
+}
+
 /* ------------------------------------------------------------------ */
 /* Fold-in quality on synthetic data                                    */
 /* ------------------------------------------------------------------ */
@@ -980,6 +1070,7 @@ int main(void)
         cmocka_unit_test(test_recommend_and_similar),
         cmocka_unit_test(test_recommend_large_catalogue),
         cmocka_unit_test(test_fold_in_matches_direct_solve),
+        cmocka_unit_test(test_fold_in_range_on_a_ranking_model),
         cmocka_unit_test(test_dot_scores_are_predictions),
         cmocka_unit_test(test_bias_model),
         cmocka_unit_test(test_rank_prior),

@@ -306,15 +306,21 @@ static int fold_in_check(const mfr_model *m, const int32_t *items, const float *
 }
 
 /* Implicit feedback: the fixed offset o = n^-1/2 sum_j Y_items[j] (k
- * doubles, zeroed on entry), summed in double in rating order. */
-static void fold_in_offset(const mfr_model *m, const int32_t *items, int32_t n, double *o)
+ * doubles, zeroed on entry) over the n rated movies whose rating is at
+ * least min_rating (-inf: all), summed in double in rating order. */
+static void fold_in_offset(const mfr_model *m, const int32_t *items, const float *ratings, int32_t n,
+                           double min_rating, double *o)
 {
     const int32_t k = m->k;
+    int32_t used = 0;
     for (int32_t j = 0; j < n; j++) {
+        if (!((double)ratings[j] >= min_rating)) continue;
+        used++;
         const float *y = m->Y + (size_t)items[j] * (size_t)m->k_pad;
         for (int32_t x = 0; x < k; x++) o[x] += (double)y[x];
     }
-    double c = 1.0 / sqrt((double)n);
+    if (used == 0) return;
+    double c = 1.0 / sqrt((double)used);
     for (int32_t x = 0; x < k; x++) o[x] *= c;
 }
 
@@ -341,17 +347,20 @@ static void fold_in_mean_user(const mfr_model *m, double *o)
 /* The normal equations of the d unknowns: A = lambda I + sum_j x_j x_j^T
  * (lower triangle of a, d x d, zeroed on entry) and b = sum_j t_j x_j, in
  * rating order. x_j is item j's embedding, plus a constant 1 when d > k
- * (the b_u column); t_j = r_j, less b_i when d > k and less <o, v_j>
- * (the solution is shifted by o). xr: d doubles of scratch. */
+ * (the b_u column); t_j = r_j + stretch (r_j - mid), less b_i when d > k
+ * and less <o, v_j> (the solution is shifted by o). xr: d doubles of
+ * scratch. */
 static void fold_in_normal_equations(const mfr_model *m, const int32_t *items,
-                                     const float *ratings, int32_t n, double lambda, int32_t d,
-                                     const double *o, double *a, double *b, double *xr)
+                                     const float *ratings, int32_t n, double lambda,
+                                     double stretch, double mid, int32_t d, const double *o,
+                                     double *a, double *b, double *xr)
 {
     const int32_t k = m->k;
     for (int32_t x = 0; x < d; x++) a[(size_t)x * (size_t)d + (size_t)x] = lambda;
     for (int32_t j = 0; j < n; j++) {
         const float *v = m->V + (size_t)items[j] * (size_t)m->k_pad;
         double t = (double)ratings[j];
+        if (stretch != 0.0) t += stretch * (t - mid);
         for (int32_t x = 0; x < k; x++) xr[x] = (double)v[x];
         for (int32_t x = 0; x < k; x++) t -= o[x] * xr[x];
         if (d > k) {
@@ -383,12 +392,37 @@ static void cholesky_solve(const double *a, int32_t d, double *b)
     }
 }
 
+int mfr_model_predicts_ratings(const mfr_model *m)
+{
+    if (!m || m->sm) return 0;
+    return m->cfg.bias || (m->cfg.gravity == 0.0 && m->cfg.gravity_bias == 0.0);
+}
+
 int mfr_model_fold_in(const mfr_model *m, const int32_t *items, const float *ratings,
                       int32_t n, double lambda, float *user_vec_out, float *user_bias_out,
                       mfr_error *err)
 {
+    return mfr_model_fold_in_range(m, items, ratings, n, lambda, NAN, NAN, user_vec_out,
+                                   user_bias_out, err);
+}
+
+/* rating_lo and rating_hi NaN (from mfr_model_fold_in): the range is
+ * unknown and every model folds in the ratings as they are. */
+int mfr_model_fold_in_range(const mfr_model *m, const int32_t *items, const float *ratings,
+                            int32_t n, double lambda, float rating_lo, float rating_hi,
+                            float *user_vec_out, float *user_bias_out, mfr_error *err)
+{
     int rc = fold_in_check(m, items, ratings, n, lambda, user_vec_out, err);
     if (rc != MFR_OK) return rc;
+    const bool ranged = !isnan(rating_lo) || !isnan(rating_hi);
+    if (ranged && !(isfinite(rating_lo) && isfinite(rating_hi) && rating_lo < rating_hi))
+        return mfr_seterr(err, MFR_ERR_INVALID,
+                          "fold-in: the rating range [%g, %g] is not finite with lo < hi",
+                          (double)rating_lo, (double)rating_hi);
+    /* a ranking model: the ratings count from the middle of the range */
+    const bool centred = ranged && !mfr_model_predicts_ratings(m);
+    const double mid = centred ? ((double)rating_lo + (double)rating_hi) / 2.0 : 0.0;
+    const double stretch = centred ? MFR_FOLD_IN_STRETCH : 0.0;
     if (m->sm) { /* softmax: the watched movies are the features, no solve */
         if (user_bias_out) *user_bias_out = 0.0f;
         return mfr_sm_net_user(m->sm, items, n, user_vec_out, err);
@@ -417,9 +451,9 @@ int mfr_model_fold_in(const mfr_model *m, const int32_t *items, const float *rat
      * otherwise), so that the rating values, not only their scale, decide
      * the ranking; with implicit feedback plus the part fixed by which
      * movies were rated (training's own parameterization). */
-    if (m->Y && n > 0) fold_in_offset(m, items, n, o);
+    if (m->Y && n > 0) fold_in_offset(m, items, ratings, n, centred ? mid : -INFINITY, o);
     fold_in_mean_user(m, o);
-    fold_in_normal_equations(m, items, ratings, n, lambda, d, o, a, b, xr);
+    fold_in_normal_equations(m, items, ratings, n, lambda, stretch, mid, d, o, a, b, xr);
 
     int32_t bad = cholesky_lower(a, d);
     if (bad >= 0) {

@@ -501,6 +501,23 @@ static void test_fold_in_titles(void **state)
     tu_expect_in(g_err, "no title");
     assert_int_equal(run("recommend --model '%s' --rate 'Fargo=5,fargo (1996)=3'", g_hm_model), 1);
     tu_expect_in(g_err, "'Fargo (1996)' is rated twice");
+    /* a repeated --rate adds its ratings to the earlier ones (it used to
+     * replace them silently), so a movie in two of them is rated twice */
+    assert_int_equal(run("recommend --model '%s' --rate 'Fargo=5' --rate 'Heat (1995)=2,Jedi=4' -k 1",
+                         g_hm_model),
+                     0);
+    tu_expect_in(g_out, "new user folded in from 3 ratings");
+    tu_expect_in(g_out, "Fargo (1996)");
+    tu_expect_in(g_out, "Heat (1995)");
+    tu_expect_in(g_out, "Return of the Jedi (1983)");
+    char *joined = strdup(g_out);
+    assert_int_equal(run("recommend --model '%s' --rate 'Fargo=5,Heat (1995)=2,Jedi=4' -k 1", g_hm_model), 0);
+    assert_string_equal(g_out, joined);
+    free(joined);
+    assert_int_equal(run("recommend --model '%s' --rate 'Fargo=5' --rate 'fargo (1996)=3'", g_hm_model), 1);
+    tu_expect_in(g_err, "'Fargo (1996)' is rated twice");
+    assert_int_equal(run("recommend --model '%s' --rate 'Fargo=5' --rate ''", g_hm_model), 2);
+    tu_expect_in(g_err, "--rate: no ratings given");
     /* --lambda is used as given */
     assert_int_equal(run("recommend --model '%s' --rate 'Fargo=5' --lambda 2.5 --measure cosine",
                          g_hm_model),
@@ -781,6 +798,55 @@ static void test_poor_ranker_note(void **state)
     free(reg);
 }
 
+/* Gravity without biases pulls every score towards 0, so such a model's
+ * scores are ranking scores, not ratings: no column or key calls them
+ * "predicted", and nothing clamps them to the rating range (where they
+ * would all read as the lowest rating). */
+static void test_ranking_scores_are_not_ratings(void **state)
+{
+    (void)state;
+    char *grav = tu_path(g_dir, "grav.bin"), *batch = tu_path(g_dir, "grav.csv");
+    assert_int_equal(run("train --data '%s' --split random:0.2 --dim 6 --epochs 60 --lr 0.05 --gravity 15 "
+                         "--l2 0.3 --quiet --out '%s'",
+                         g_data, grav),
+                     0);
+    assert_int_equal(run("recommend --model '%s' --user 5 -k 5", grav), 0);
+    expect_not_in(g_out, "predicted");
+    tu_expect_in(g_out, "dot: the model's ranking score, not a rating");
+    tu_expect_in(g_out, "rank    movie        dot  ratings");
+    int below_lowest = 0;
+    for (const char *p = strstr(g_out, "rank    movie"); p && *p;) {
+        int rank;
+        long long id;
+        double score;
+        if (sscanf(p, "%d %lld %lf", &rank, &id, &score) == 3) below_lowest += score < 1.0;
+        const char *nl = strchr(p, '\n');
+        p = nl ? nl + 1 : NULL;
+    }
+    assert_true(below_lowest > 0); /* shown as they are, not clamped to 1 */
+    /* a new user: the fitted values of the rated movies are scores too */
+    assert_int_equal(run("recommend --model '%s' --rate '#1=1,#2=5' -k 3", grav), 0);
+    tu_expect_in(g_out, "  movie  rating      score  title\n");
+    expect_not_in(g_out, "predicted");
+    assert_int_equal(run("recommend --model '%s' --user 5 -k 3 --json", grav), 0);
+    expect_not_in(g_out, "predicted_rating");
+    tu_expect_in(g_out, "\"dot\":");
+    assert_int_equal(run("recommend --model '%s' --all-users -k 2 --out '%s'", grav, batch), 0);
+    char *text = tu_read_file(batch, NULL);
+    assert_non_null(text);
+    tu_expect_in(text, "user,rank,movie,score,dot,ratings,rated\n");
+    free(text);
+    /* with biases the same gravity leaves predicted ratings */
+    assert_int_equal(run("train --data '%s' --split random:0.2 --dim 6 --epochs 60 --lr 0.05 --gravity 15 "
+                         "--bias --quiet --out '%s'",
+                         g_data, grav),
+                     0);
+    assert_int_equal(run("recommend --model '%s' --user 5 -k 3", grav), 0);
+    tu_expect_in(g_out, "predicted");
+    expect_not_in(g_out, "ranking score, not a rating");
+    free(grav), free(batch);
+}
+
 /* A user without a training rating in the model's split: a list from the
  * vector's random start, which the command says, with the counts. */
 static void test_user_without_training_ratings(void **state)
@@ -824,6 +890,7 @@ int main(void)
         cmocka_unit_test(test_all_users),
         cmocka_unit_test(test_rank_prior),
         cmocka_unit_test(test_poor_ranker_note),
+        cmocka_unit_test(test_ranking_scores_are_not_ratings),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -122,6 +122,7 @@ static int parse_rate(const mfr_dataset *ds, const char *spec,
 {
     float lo, hi;
     mfr_dataset_rating_range(ds, &lo, &hi);
+    const int32_t n_before = r->n;
     const char *p = spec;
     while (*p) {
         if (*p == ',')
@@ -152,7 +153,7 @@ static int parse_rate(const mfr_dataset *ds, const char *spec,
         if (comma && !*p)
             return usage_error("--rate: an empty entry after the last comma of '%s'", spec);
     }
-    if (r->n == 0) return usage_error("--rate: no ratings given");
+    if (r->n == n_before) return usage_error("--rate: no ratings given");
     return EXIT_OK;
 }
 
@@ -271,8 +272,12 @@ static const char recommend_help_end[] =
     "Exit status: 0 ok, 1 runtime error (unknown user or title, ambiguous\n"
     "title, bad data), 2 usage error.\n";
 
+enum { MAX_RATE_FLAGS = 64 };
+
 struct recommend_opts {
-    const char *model_path, *data, *rate, *rfile, *out;
+    const char *model_path, *data, *rfile, *out;
+    const char *rate[MAX_RATE_FLAGS]; /* each --rate, in order: they add up */
+    int n_rate;
     int64_t user_id;
     bool have_user, include_rated, exclude_rated, all_users;
     struct list_opts list;
@@ -294,10 +299,23 @@ static bool parse_user(const char *flag, const char *v, void *dst)
     return true;
 }
 
+/* --rate LIST into a struct recommend_opts: a repeated --rate adds its
+ * ratings to the earlier ones' instead of replacing them. */
+static bool add_rate_flag(const char *flag, const char *v, void *dst)
+{
+    struct recommend_opts *o = dst;
+    if (o->n_rate == MAX_RATE_FLAGS) {
+        usage_error("%s: at most %d of them (put more ratings in --ratings-file)", flag, MAX_RATE_FLAGS);
+        return false;
+    }
+    o->rate[o->n_rate++] = v;
+    return true;
+}
+
 /* Usage rules between the flags, once all are parsed. */
 static int check_recommend_flags(const struct recommend_opts *o)
 {
-    int modes = o->have_user + (o->rate != NULL) + (o->rfile != NULL) + o->all_users;
+    int modes = o->have_user + (o->n_rate > 0) + (o->rfile != NULL) + o->all_users;
     if (!o->model_path) return usage_error("--model is required");
     if (modes == 0)
         return usage_error("one of --user, --rate, --ratings-file or --all-users is required");
@@ -311,7 +329,7 @@ static int check_recommend_flags(const struct recommend_opts *o)
     if (o->all_users && !o->out)
         return usage_error("--all-users needs --out FILE (CSV, or JSON lines with --json)");
     if (o->out && !o->all_users) return usage_error("--out goes with --all-users");
-    if (o->lambda >= 0.0 && !o->rate && !o->rfile)
+    if (o->lambda >= 0.0 && !o->n_rate && !o->rfile)
         return usage_error("--lambda is the fold-in's ridge strength: it goes with --rate or "
                            "--ratings-file");
     return list_opts_check(&o->list);
@@ -334,11 +352,11 @@ static bool parse_recommend_flags(int argc, char **argv, struct recommend_opts *
                  "rated too (marked with the rating under --user)"},
         {.name = "--exclude-rated", .kind = FLAG_SWITCH, .dst = &o->exclude_rated,
          .help = "the default (kept for old scripts)"},
-        {.name = "--rate", .value = "LIST", .kind = FLAG_STR, .dst = &o->rate,
+        {.name = "--rate", .value = "LIST", .kind = FLAG_CUSTOM, .dst = o, .parse = add_rate_flag,
          .help = "\"Star Wars=5,Fargo=4\": each title as --movie of\n"
                  "`mfrec similar` (exact, then a unique substring; the\n"
                  "article may go in front or be left out; \"#ID=5\" names\n"
-                 "a movie by id)"},
+                 "a movie by id); repeated, the lists add up"},
         {.name = "--ratings-file", .value = "FILE", .kind = FLAG_STR, .dst = &o->rfile,
          .help = "lines \"TITLE=RATING\" or \"MOVIE_ID<TAB>RATING\"\n"
                  "(blank lines and '#' comments are skipped)"},
@@ -445,7 +463,8 @@ static int recommend_user(const struct recommend_opts *o, const mfr_model *m,
 }
 
 /* The fitted values of the new user's rated movies, as a check of the
- * fold-in: predicted ratings, clamped to the rating range as the list's. */
+ * fold-in: predicted ratings, clamped to the rating range as the list's,
+ * or the ranking scores of a model that does not predict ratings. */
 static int print_fold_in(const mfr_model *m, const struct movie_ctx *c,
                          const struct rec_state *st, double lambda, float bias)
 {
@@ -455,16 +474,21 @@ static int print_fold_in(const mfr_model *m, const struct movie_ctx *c,
         free(fit);
         return fit ? lib_error(&err) : runtime_error("out of memory");
     }
-    printf("new user folded in from %d rating%s (lambda %g%s):\n", (int)st->nr.n,
-           st->nr.n == 1 ? "" : "s", lambda, model_has_bias(m) ? ", with a fitted user bias" : "");
-    printf("%7s  %6s  %9s  %s\n", "movie", "rating", "predicted", "title");
+    const bool ratings = mfr_model_predicts_ratings(m);
+    printf("new user folded in from %d rating%s (lambda %g%s", (int)st->nr.n, st->nr.n == 1 ? "" : "s",
+           lambda, model_has_bias(m) ? ", with a fitted user bias" : "");
+    if (!ratings && c->lo < c->hi) /* mfr_model_fold_in_range on a ranking model */
+        printf("; ratings count from %g, the middle of the range: lower ones push the list away",
+               ((double)c->lo + (double)c->hi) / 2);
+    printf("):\n");
+    printf("%7s  %6s  %9s  %s\n", "movie", "rating", ratings ? "predicted" : "score", "title");
     char t[TITLE_BUF];
     for (int32_t x = 0; x < st->nr.n; x++) {
         int32_t i = st->nr.items[x];
         double f = (double)fit[i] + (double)bias + (double)mfr_model_item_bias(m, i);
-        f = f < c->lo ? c->lo : f > c->hi ? c->hi : f;
-        printf("%7lld  %6g  %9.2f  %s\n", (long long)mfr_dataset_item_id(c->ds, i),
-               (double)st->nr.values[x], f, item_title(c->ds, i, t, sizeof t));
+        if (ratings) f = f < c->lo ? c->lo : f > c->hi ? c->hi : f;
+        printf("%7lld  %6g  %9.*f  %s\n", (long long)mfr_dataset_item_id(c->ds, i),
+               (double)st->nr.values[x], ratings ? 2 : 4, f, item_title(c->ds, i, t, sizeof t));
     }
     free(fit);
     return EXIT_OK;
@@ -519,8 +543,9 @@ static int recommend_new_user(const struct recommend_opts *o, const mfr_model *m
                               const struct movie_ctx *c, struct rec_state *st)
 {
     mfr_error err = {0};
-    int rc = o->rate ? parse_rate(c->ds, o->rate, &st->nr)
-                     : parse_ratings_file(c->ds, o->rfile, &st->nr);
+    int rc = EXIT_OK;
+    for (int x = 0; x < o->n_rate && rc == EXIT_OK; x++) rc = parse_rate(c->ds, o->rate[x], &st->nr);
+    if (!o->n_rate) rc = parse_ratings_file(c->ds, o->rfile, &st->nr);
     if (rc != EXIT_OK) return rc;
     if (mfr_model_kind(m) == MFR_MODEL_KIND_SOFTMAX) {
         if ((rc = fold_in_softmax(o, m, c, st)) != EXIT_OK) return rc;
@@ -540,8 +565,11 @@ static int recommend_new_user(const struct recommend_opts *o, const mfr_model *m
     double lambda = o->lambda;
     if (lambda < 0.0) lambda = mfr_model_fold_in_lambda(m, c->n_train, st->nr.n);
     float bias = 0.0f;
-    if (mfr_model_fold_in(m, st->nr.items, st->nr.values, st->nr.n, lambda, st->vec, &bias,
-                          &err) != MFR_OK)
+    /* the range makes a ranking model's low ratings push its list away */
+    const bool range = isfinite(c->lo) && isfinite(c->hi) && c->lo < c->hi;
+    if (mfr_model_fold_in_range(m, st->nr.items, st->nr.values, st->nr.n, lambda,
+                                range ? (float)c->lo : NAN, range ? (float)c->hi : NAN, st->vec,
+                                &bias, &err) != MFR_OK)
         return lib_error(&err);
     memcpy(st->exclude, c->too_few, (size_t)st->n_items);
     for (int32_t x = 0; x < st->nr.n; x++) st->exclude[st->nr.items[x]] = 1;
@@ -584,6 +612,9 @@ static void print_recommendation(const struct recommend_opts *o, const struct mo
         printf("ranked by score = predicted rating + %g ln(1 + training ratings): the model's popularity "
                "prior (--rank-prior)\n",
                rank_prior_of(c->m));
+    else if (l.kind == VALUE_DOT && mfr_model_kind(c->m) == MFR_MODEL_KIND_MF)
+        printf("dot: the model's ranking score, not a rating (gravity without biases pulls scores "
+               "towards 0)\n");
     print_list_table(c, &l);
 }
 

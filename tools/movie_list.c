@@ -153,7 +153,7 @@ int resolve_movie(const mfr_dataset *ds, const char *where, const char *given, i
 enum list_value list_value_of(const mfr_model *m, int measure, bool user_query)
 {
     if (measure == MFR_MEASURE_COSINE) return VALUE_COSINE;
-    return user_query && mfr_model_kind(m) == MFR_MODEL_KIND_MF ? VALUE_PREDICTED : VALUE_DOT;
+    return user_query && mfr_model_predicts_ratings(m) ? VALUE_PREDICTED : VALUE_DOT;
 }
 
 static const char *value_name(enum list_value k)

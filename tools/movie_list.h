@@ -88,7 +88,8 @@ enum list_value {
     VALUE_NORM,
 };
 /* Chooses the value kind of a scored list of model m: a user's dot score
- * is a predicted rating only on a model that predicts ratings. */
+ * is a predicted rating only on a model that predicts ratings
+ * (mfr_model_predicts_ratings). */
 enum list_value list_value_of(const mfr_model *m, int measure, bool user_query);
 /* The model's ranking prior (0: none), and the predicted rating behind a
  * user's dot score of `item` (the score less the item's ranking offset). */

@@ -1158,20 +1158,25 @@ MFR_API int mfr_model_fold_in(const mfr_model *m, const int32_t *items, const fl
                               float *user_bias_out, mfr_error *err);
 
 /**
+ * The gravity (cfg.gravity, or cfg.gravity_bias without biases) from which
+ * a model without biases ranks rather than predicts ratings: there the pull
+ * of every user-movie pair towards 0 weighs about as much as the fit to the
+ * ratings (the Colab's regularized model uses 1; `--preset ndcg` 15).
+ */
+#define MFR_RANKING_GRAVITY 1.0
+
+/**
  * Whether the model's user scores are ratings: 1 for a matrix-factorization
- * model with biases or one trained without gravity (cfg.gravity and
- * cfg.gravity_bias 0); 0 for one without biases trained with gravity
- * (`--preset ndcg`), which pulls every user-movie score towards 0 so that
- * the dot product ranks movies far below the rating scale, for a softmax
- * model (its logits) and for NULL.
+ * model with biases, or one whose gravity and gravity_bias are below
+ * MFR_RANKING_GRAVITY; 0 for one without biases trained with more gravity
+ * (`--preset ndcg`), whose dot products rank movies far below the rating
+ * scale, for a softmax model (its logits) and for NULL.
  */
 MFR_API int mfr_model_predicts_ratings(const mfr_model *m);
 
 /**
- * The fold-in's targets on a ranking model: a rating r counts from the
- * middle c of the data's rating range, as r + MFR_FOLD_IN_STRETCH (r - c)
- * (0, 1.5, 3, 4.5, 6 on 1..5 stars), and only the movies rated c or more
- * enter the implicit part.
+ * How far a ranking model's fold-in moves a rating from the middle c of the
+ * rating range (mfr_model_fold_in_range).
  */
 #define MFR_FOLD_IN_STRETCH 0.5
 
@@ -1179,18 +1184,24 @@ MFR_API int mfr_model_predicts_ratings(const mfr_model *m);
  * mfr_model_fold_in for a dataset whose ratings lie in [rating_lo,
  * rating_hi] (finite, lo < hi). On a model that predicts ratings
  * (mfr_model_predicts_ratings) it is mfr_model_fold_in. On a ranking model
- * the ratings count from the middle c = (lo + hi) / 2 of the range: a movie
- * rated r is fitted to r + MFR_FOLD_IN_STRETCH (r - c), and with implicit
- * feedback the offset o sums Y over the movies rated c or more only (n^-1/2
- * with n their count; none: no offset). Such a model fits every rated movie
- * above the unrated ones (gravity pulls those to 0) and its implicit part
- * counts a movie as watched whatever its rating, so with the plain fold-in
- * a user who rates movies 1 star is recommended more of what they rated,
- * only reordered; here such ratings push the list away from those movies,
- * at the same ranking quality (NDCG@10 of ML-100K's u1..u3 test users
- * folded in from their training ratings: 0.4393 against 0.4398,
- * docs/RANKING.md). Errors as mfr_model_fold_in's, and MFR_ERR_INVALID for
- * a range that is not finite or has lo >= hi.
+ * the middle c = (lo + hi) / 2 of the range splits the ratings, with s =
+ * MFR_FOLD_IN_STRETCH:
+ *   - a movie rated r >= c is a movie the user liked: its target is
+ *     r + s (r - c) (3, 4.5, 6 for 3, 4, 5 of 1..5 stars), and with
+ *     implicit feedback it enters the offset o (n^-1/2 sum of Y over the
+ *     n movies rated c or more; none: no offset);
+ *   - a movie rated r < c is one they disliked: its target is the score
+ *     the prior user o gives it less s (c - r), and it stays out of o.
+ * Such a model fits every rated movie above the unrated ones (gravity pulls
+ * those to 0) and its implicit part counts a movie as watched whatever its
+ * rating, so with the plain fold-in a user who rated movies low was
+ * recommended more of what they rated; here those ratings pull the user
+ * below the average user on those movies. The cost in ranking quality is
+ * small (NDCG@10 of ML-100K's u1..u3 test users folded in from their
+ * training ratings: 0.4370 against 0.4398, docs/RANKING.md). The fitted
+ * score of a rated movie is a ridge fit from the prior, not its target.
+ * Errors as mfr_model_fold_in's, and MFR_ERR_INVALID for a range that is
+ * not finite or has lo >= hi.
  */
 MFR_API int mfr_model_fold_in_range(const mfr_model *m, const int32_t *items, const float *ratings,
                                     int32_t n, double lambda, float rating_lo, float rating_hi,

@@ -517,7 +517,7 @@ static void test_fold_in_titles(void **state)
     assert_int_equal(run("recommend --model '%s' --rate 'Fargo=5' --rate 'fargo (1996)=3'", g_hm_model), 1);
     tu_expect_in(g_err, "'Fargo (1996)' is rated twice");
     assert_int_equal(run("recommend --model '%s' --rate 'Fargo=5' --rate ''", g_hm_model), 2);
-    tu_expect_in(g_err, "--rate: no ratings given");
+    tu_expect_in(g_err, "--rate '': no ratings given");
     /* --lambda is used as given */
     assert_int_equal(run("recommend --model '%s' --rate 'Fargo=5' --lambda 2.5 --measure cosine",
                          g_hm_model),
@@ -828,6 +828,22 @@ static void test_ranking_scores_are_not_ratings(void **state)
     assert_int_equal(run("recommend --model '%s' --rate '#1=1,#2=5' -k 3", grav), 0);
     tu_expect_in(g_out, "  movie  rating      score  title\n");
     expect_not_in(g_out, "predicted");
+    /* --json gives the fold-in too: its lambda, the middle its ratings
+     * count from, and each rated movie's rating and fitted score */
+    assert_int_equal(run("recommend --model '%s' --rate '#1=1,#2=5' -k 3 --json --lambda 0.5", grav), 0);
+    const char *fold = strstr(g_out, "\"fold_in\":{");
+    assert_non_null(fold);
+    assert_float_equal(tu_json_num(fold, "lambda"), 0.5, 0.0);
+    float lo, hi;
+    mfr_dataset *ds = tu_load_ok(g_data, NULL);
+    mfr_dataset_rating_range(ds, &lo, &hi);
+    mfr_dataset_destroy(ds);
+    assert_float_equal(tu_json_num(fold, "middle"), ((double)lo + hi) / 2, 1e-9);
+    const char *r1 = strstr(fold, "{\"movie\":1,\"rating\":1,\"fitted\":");
+    const char *r2 = strstr(fold, "{\"movie\":2,\"rating\":5,\"fitted\":");
+    assert_non_null(r1);
+    assert_non_null(r2);
+    assert_true(tu_json_num(r1, "fitted") < tu_json_num(r2, "fitted"));
     assert_int_equal(run("recommend --model '%s' --user 5 -k 3 --json", grav), 0);
     expect_not_in(g_out, "predicted_rating");
     tu_expect_in(g_out, "\"dot\":");

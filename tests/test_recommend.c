@@ -585,14 +585,19 @@ static void test_fold_in_range_on_a_ranking_model(void **state)
     const double lambda = 0.5, mid = 3.0;
     float plain[D], got[D], gb = 7.0f;
 
-    /* without gravity the model predicts ratings: the range changes nothing */
+    /* a model with little gravity predicts ratings: the range changes nothing */
+    m->cfg.gravity = 0.9 * MFR_RANKING_GRAVITY;
     assert_int_equal(mfr_model_predicts_ratings(m), 1);
     assert_int_equal(mfr_model_fold_in(m, fi, fr, 5, lambda, plain, NULL, &err), MFR_OK);
     assert_int_equal(mfr_model_fold_in_range(m, fi, fr, 5, lambda, 1.0f, 5.0f, got, &gb, &err), MFR_OK);
     assert_memory_equal(got, plain, sizeof got);
     assert_float_equal(gb, 0.0, 0.0);
-    m->cfg.gravity_bias = 0.1; /* without biases it is gravity itself */
+    m->cfg.gravity = 0.0;
+    m->cfg.gravity_bias = MFR_RANKING_GRAVITY; /* without biases it is gravity itself */
     assert_int_equal(mfr_model_predicts_ratings(m), 0);
+    m->cfg.bias = 1; /* with biases it pulls the biased scores: still ratings */
+    assert_int_equal(mfr_model_predicts_ratings(m), 1);
+    m->cfg.bias = 0;
     m->cfg.gravity_bias = 0.0;
     m->cfg.gravity = 15.0;
     assert_int_equal(mfr_model_predicts_ratings(m), 0);
@@ -602,7 +607,8 @@ static void test_fold_in_range_on_a_ranking_model(void **state)
     assert_memory_equal(got, plain, sizeof got);
 
     /* with implicit feedback: o = mean P + 3^-1/2 (Y_0 + Y_1 + Y_4), the
-     * movies rated 4, 5 and 3; the targets r + 0.5 (r - 3) - <o, v> */
+     * movies rated 4, 5 and 3; the targets less <o, v>: r + 0.5 (r - 3)
+     * from 3 up, and -0.5 (3 - r) below (the prior's score less that) */
     assert_int_equal(mfr_model_alloc_implicit(m, &err), MFR_OK);
     for (int32_t i = 0; i < NI; i++)
         for (int x = 0; x < D; x++) row_y(m, i)[x] = 0.1f * (float)(i + 1) - 0.2f * (float)x;
@@ -622,8 +628,9 @@ static void test_fold_in_range_on_a_ranking_model(void **state)
         for (int x = 0; x < D; x++) a[x * D + x] = lambda;
         for (int t = 0; t < 5; t++) {
             const float *v = V + fi[t] * D;
-            double target = r[t] + MFR_FOLD_IN_STRETCH * (r[t] - mid) -
-                            (o[0] * v[0] + o[1] * v[1] + o[2] * v[2]);
+            double target = r[t] < mid ? -MFR_FOLD_IN_STRETCH * (mid - r[t])
+                                       : r[t] + MFR_FOLD_IN_STRETCH * (r[t] - mid) -
+                                             (o[0] * v[0] + o[1] * v[1] + o[2] * v[2]);
             for (int x = 0; x < D; x++) {
                 b[x] += target * v[x];
                 for (int z = 0; z < D; z++) a[x * D + z] += (double)v[x] * v[z];
@@ -645,6 +652,10 @@ static void test_fold_in_range_on_a_ranking_model(void **state)
     double s1 = 0, s5 = 0;
     for (int x = 0; x < D; x++) s1 += (double)g1[x] * v3[x], s5 += (double)g5[x] * v3[x];
     assert_true(s1 < s5);
+    /* rated below the middle, it scores below where the average user (the
+     * mean P, no offset) has it: the low rating pushes away */
+    const double s0 = 0.5 * v3[0] + 0.25 * v3[1] - 0.5 * v3[2];
+    assert_true(s1 < s0 - 1e-3);
 
     /* a range must be finite with lo < hi */
     assert_int_equal(mfr_model_fold_in_range(m, fi, fr, 5, lambda, 5.0f, 5.0f, got, NULL, &err),

@@ -153,7 +153,7 @@ static int parse_rate(const mfr_dataset *ds, const char *spec,
         if (comma && !*p)
             return usage_error("--rate: an empty entry after the last comma of '%s'", spec);
     }
-    if (r->n == n_before) return usage_error("--rate: no ratings given");
+    if (r->n == n_before) return usage_error("--rate '%s': no ratings given", spec);
     return EXIT_OK;
 }
 
@@ -239,7 +239,7 @@ static int parse_ratings_file(const mfr_dataset *ds, const char *path,
 static const char recommend_help[] =
     "Usage: mfrec recommend --model MODEL [--data DIR] --user ID [--include-rated]\n"
     "                       [--top N] [--measure dot|cosine] [--min-ratings N] [--json|--csv]\n"
-    "       mfrec recommend --model MODEL [--data DIR] (--rate \"TITLE=R,...\" |\n"
+    "       mfrec recommend --model MODEL [--data DIR] (--rate \"TITLE=R,...\"... |\n"
     "                       --ratings-file FILE) [--lambda L] [--top N] ...\n"
     "       mfrec recommend --model MODEL [--data DIR] --all-users --out FILE\n"
     "                       [--top N] [--json] [--threads N] ...\n"
@@ -250,12 +250,17 @@ static const char recommend_help[] =
     "embeddings fixed, the user's embedding solves a ridge problem over the\n"
     "rated movies (Cholesky, in double), shrunk towards the average user, so\n"
     "low ratings push the list away from the rated movies (with biases the\n"
-    "user's bias is fitted too). Movies the user rated are never listed\n"
-    "unless --include-rated (then they are marked).\n"
+    "user's bias is fitted too). On a ranking model (gravity without biases,\n"
+    "--preset ndcg) a rating below the middle of the data's rating range\n"
+    "counts as a dislike (the movie is fitted below where the average user\n"
+    "has it), one at or above it as a liked movie. Movies the user rated are\n"
+    "never listed unless --include-rated (then they are marked).\n"
     "\n"
     "Scores: with dot, the model's predicted rating (biases included),\n"
     "shown clamped to the data's rating range (JSON and CSV also give the\n"
-    "raw score). A model trained with --rank-prior X (--preset accurate)\n"
+    "raw score). A ranking model's dot product is no rating: it is shown\n"
+    "as it is, column \"dot\" (the fold-in's fitted values: \"score\").\n"
+    "A model trained with --rank-prior X (--preset accurate)\n"
     "ranks by score = predicted rating + X ln(1 + training ratings), a\n"
     "popularity prior, and shows the score beside the predicted rating.\n"
     "With cosine, the cosine of the embeddings. A softmax model\n"
@@ -356,7 +361,8 @@ static bool parse_recommend_flags(int argc, char **argv, struct recommend_opts *
          .help = "\"Star Wars=5,Fargo=4\": each title as --movie of\n"
                  "`mfrec similar` (exact, then a unique substring; the\n"
                  "article may go in front or be left out; \"#ID=5\" names\n"
-                 "a movie by id); repeated, the lists add up"},
+                 "a movie by id); repeated (up to 64 times), the lists\n"
+                 "add up"},
         {.name = "--ratings-file", .value = "FILE", .kind = FLAG_STR, .dst = &o->rfile,
          .help = "lines \"TITLE=RATING\" or \"MOVIE_ID<TAB>RATING\"\n"
                  "(blank lines and '#' comments are skipped)"},
@@ -397,6 +403,12 @@ struct rec_state {
     float *scores, *vec, *rated;
     uint8_t *exclude;
     struct new_ratings nr;
+    /* a matrix-factorization fold-in: its ridge, the fitted user bias, the
+     * middle of the range its ratings count from (NaN: as they are), and
+     * the fitted value of each rated movie (nr.n doubles) */
+    double lambda, middle;
+    float bias;
+    double *fit;
 };
 
 static bool rec_alloc(struct rec_state *st, const mfr_model *m, int32_t k)
@@ -422,6 +434,7 @@ static void rec_free(struct rec_state *st)
     free(st->exclude);
     free(st->rated);
     free(st->vec);
+    free(st->fit);
 }
 
 /* Top-k for a user of the dataset. */
@@ -463,35 +476,72 @@ static int recommend_user(const struct recommend_opts *o, const mfr_model *m,
 }
 
 /* The fitted values of the new user's rated movies, as a check of the
- * fold-in: predicted ratings, clamped to the rating range as the list's,
- * or the ranking scores of a model that does not predict ratings. */
-static int print_fold_in(const mfr_model *m, const struct movie_ctx *c,
-                         const struct rec_state *st, double lambda, float bias)
+ * fold-in, into st->fit: predicted ratings, clamped to the rating range as
+ * the list's, or the ranking scores of a model that does not predict
+ * ratings. */
+static int fold_in_fit(const mfr_model *m, const struct movie_ctx *c, struct rec_state *st)
 {
     mfr_error err = {0};
-    float *fit = malloc((size_t)st->n_items * sizeof *fit);
-    if (!fit || mfr_model_score_items(m, st->vec, MFR_MEASURE_DOT, fit, &err) != MFR_OK) {
-        free(fit);
-        return fit ? lib_error(&err) : runtime_error("out of memory");
+    float *all = malloc((size_t)st->n_items * sizeof *all);
+    st->fit = malloc((size_t)st->nr.n * sizeof *st->fit + 1);
+    if (!all || !st->fit) {
+        free(all);
+        return runtime_error("out of memory");
+    }
+    if (mfr_model_score_items(m, st->vec, MFR_MEASURE_DOT, all, &err) != MFR_OK) {
+        free(all);
+        return lib_error(&err);
     }
     const bool ratings = mfr_model_predicts_ratings(m);
+    for (int32_t x = 0; x < st->nr.n; x++) {
+        int32_t i = st->nr.items[x];
+        double f = (double)all[i] + (double)st->bias + (double)mfr_model_item_bias(m, i);
+        if (ratings) f = f < c->lo ? c->lo : f > c->hi ? c->hi : f;
+        st->fit[x] = f;
+    }
+    free(all);
+    return EXIT_OK;
+}
+
+static void print_fold_in(const mfr_model *m, const struct movie_ctx *c, const struct rec_state *st)
+{
+    const bool ratings = mfr_model_predicts_ratings(m);
     printf("new user folded in from %d rating%s (lambda %g%s", (int)st->nr.n, st->nr.n == 1 ? "" : "s",
-           lambda, model_has_bias(m) ? ", with a fitted user bias" : "");
-    if (!ratings && c->lo < c->hi) /* mfr_model_fold_in_range on a ranking model */
-        printf("; ratings count from %g, the middle of the range: lower ones push the list away",
-               ((double)c->lo + (double)c->hi) / 2);
+           st->lambda, model_has_bias(m) ? ", with a fitted user bias" : "");
+    if (!isnan(st->middle))
+        printf("; ratings below %g, the middle of the range, count as dislikes", st->middle);
     printf("):\n");
     printf("%7s  %6s  %9s  %s\n", "movie", "rating", ratings ? "predicted" : "score", "title");
     char t[TITLE_BUF];
     for (int32_t x = 0; x < st->nr.n; x++) {
         int32_t i = st->nr.items[x];
-        double f = (double)fit[i] + (double)bias + (double)mfr_model_item_bias(m, i);
-        if (ratings) f = f < c->lo ? c->lo : f > c->hi ? c->hi : f;
+        double f = st->fit[x];
+        if (!ratings && fabs(f) < 5e-5) f = 0.0; /* no "-0.0000" */
         printf("%7lld  %6g  %9.*f  %s\n", (long long)mfr_dataset_item_id(c->ds, i),
                (double)st->nr.values[x], ratings ? 2 : 4, f, item_title(c->ds, i, t, sizeof t));
     }
-    free(fit);
-    return EXIT_OK;
+}
+
+/* The fold-in as JSON: ,"fold_in":{...} after the query's keys. */
+static void json_fold_in(const struct movie_ctx *c, const struct rec_state *st)
+{
+    printf(",\"fold_in\":{\"lambda\":");
+    json_num(st->lambda, 17);
+    printf(",\"middle\":");
+    if (isnan(st->middle)) fputs("null", stdout);
+    else json_num(st->middle, 9);
+    printf(",\"user_bias\":");
+    json_num(st->bias, 9);
+    printf(",\"ratings\":[");
+    for (int32_t x = 0; x < st->nr.n; x++) {
+        printf("%s{\"movie\":%lld,\"rating\":", x ? "," : "",
+               (long long)mfr_dataset_item_id(c->ds, st->nr.items[x]));
+        json_num(st->nr.values[x], 9);
+        printf(",\"fitted\":");
+        json_num(st->fit[x], 9);
+        putchar('}');
+    }
+    printf("]}");
 }
 
 /* The rating at or above which a new user's movie is a feature of a
@@ -565,16 +615,19 @@ static int recommend_new_user(const struct recommend_opts *o, const mfr_model *m
     double lambda = o->lambda;
     if (lambda < 0.0) lambda = mfr_model_fold_in_lambda(m, c->n_train, st->nr.n);
     float bias = 0.0f;
-    /* the range makes a ranking model's low ratings push its list away */
+    /* the range makes a ranking model's low ratings count as dislikes */
     const bool range = isfinite(c->lo) && isfinite(c->hi) && c->lo < c->hi;
     if (mfr_model_fold_in_range(m, st->nr.items, st->nr.values, st->nr.n, lambda,
                                 range ? (float)c->lo : NAN, range ? (float)c->hi : NAN, st->vec,
                                 &bias, &err) != MFR_OK)
         return lib_error(&err);
+    st->lambda = lambda;
+    st->bias = bias;
+    st->middle = range && !mfr_model_predicts_ratings(m) ? ((double)c->lo + (double)c->hi) / 2 : NAN;
+    if ((rc = fold_in_fit(m, c, st)) != EXIT_OK) return rc;
     memcpy(st->exclude, c->too_few, (size_t)st->n_items);
     for (int32_t x = 0; x < st->nr.n; x++) st->exclude[st->nr.items[x]] = 1;
-    if (!o->list.json && !o->list.csv && (rc = print_fold_in(m, c, st, lambda, bias)) != EXIT_OK)
-        return rc;
+    if (!o->list.json && !o->list.csv) print_fold_in(m, c, st);
     if (mfr_model_recommend_vector(m, st->vec, bias, o->list.top, o->list.measure, st->exclude,
                                    st->items, st->scores, &st->n_out, &err) != MFR_OK)
         return lib_error(&err);
@@ -599,6 +652,7 @@ static void print_recommendation(const struct recommend_opts *o, const struct mo
         json_open_model(o->model_path);
         if (o->have_user) printf(",\"user\":%lld", (long long)o->user_id);
         else printf(",\"user\":null,\"rated\":%d", (int)st->nr.n);
+        if (st->fit) json_fold_in(c, st);
         printf(",\"measure\":\"%s\",\"top\":%d,\"min_ratings\":%lld,\"include_rated\":%s,"
                "\"items\":",
                measure_name(o->list.measure), (int)o->list.top, (long long)o->list.min_ratings,
@@ -607,7 +661,8 @@ static void print_recommendation(const struct recommend_opts *o, const struct mo
         printf("}\n");
         return;
     }
-    if (st->n_out < o->list.top) printf("(only %d movies qualify)\n", (int)st->n_out);
+    if (st->n_out < o->list.top)
+        printf("(only %d movie%s)\n", (int)st->n_out, st->n_out == 1 ? " qualifies" : "s qualify");
     if (l.kind == VALUE_PREDICTED && mfr_model_rank_offsets(c->m))
         printf("ranked by score = predicted rating + %g ln(1 + training ratings): the model's popularity "
                "prior (--rank-prior)\n",

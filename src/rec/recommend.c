@@ -347,22 +347,29 @@ static void fold_in_mean_user(const mfr_model *m, double *o)
 /* The normal equations of the d unknowns: A = lambda I + sum_j x_j x_j^T
  * (lower triangle of a, d x d, zeroed on entry) and b = sum_j t_j x_j, in
  * rating order. x_j is item j's embedding, plus a constant 1 when d > k
- * (the b_u column); t_j = r_j + stretch (r_j - mid), less b_i when d > k
- * and less <o, v_j> (the solution is shifted by o). xr: d doubles of
- * scratch. */
+ * (the b_u column). The solution is shifted by o, so t_j is the target
+ * less <o, v_j>: r_j, less b_i when d > k. Centred (a ranking model, mid
+ * the middle of the rating range): r_j + s (r_j - mid) when r_j >= mid,
+ * and <o, v_j> - s (mid - r_j) below it, s = MFR_FOLD_IN_STRETCH. xr: d
+ * doubles of scratch. */
 static void fold_in_normal_equations(const mfr_model *m, const int32_t *items,
                                      const float *ratings, int32_t n, double lambda,
-                                     double stretch, double mid, int32_t d, const double *o,
+                                     bool centred, double mid, int32_t d, const double *o,
                                      double *a, double *b, double *xr)
 {
     const int32_t k = m->k;
     for (int32_t x = 0; x < d; x++) a[(size_t)x * (size_t)d + (size_t)x] = lambda;
     for (int32_t j = 0; j < n; j++) {
         const float *v = m->V + (size_t)items[j] * (size_t)m->k_pad;
-        double t = (double)ratings[j];
-        if (stretch != 0.0) t += stretch * (t - mid);
+        const double r = (double)ratings[j];
         for (int32_t x = 0; x < k; x++) xr[x] = (double)v[x];
-        for (int32_t x = 0; x < k; x++) t -= o[x] * xr[x];
+        double t;
+        if (centred && r < mid) { /* below where the average user has it */
+            t = -MFR_FOLD_IN_STRETCH * (mid - r);
+        } else {
+            t = centred ? r + MFR_FOLD_IN_STRETCH * (r - mid) : r;
+            for (int32_t x = 0; x < k; x++) t -= o[x] * xr[x];
+        }
         if (d > k) {
             xr[k] = 1.0;
             t -= (double)v[mfr_lane_item_bias(k)];
@@ -395,7 +402,8 @@ static void cholesky_solve(const double *a, int32_t d, double *b)
 int mfr_model_predicts_ratings(const mfr_model *m)
 {
     if (!m || m->sm) return 0;
-    return m->cfg.bias || (m->cfg.gravity == 0.0 && m->cfg.gravity_bias == 0.0);
+    return m->cfg.bias ||
+           (m->cfg.gravity < MFR_RANKING_GRAVITY && m->cfg.gravity_bias < MFR_RANKING_GRAVITY);
 }
 
 int mfr_model_fold_in(const mfr_model *m, const int32_t *items, const float *ratings,
@@ -422,7 +430,6 @@ int mfr_model_fold_in_range(const mfr_model *m, const int32_t *items, const floa
     /* a ranking model: the ratings count from the middle of the range */
     const bool centred = ranged && !mfr_model_predicts_ratings(m);
     const double mid = centred ? ((double)rating_lo + (double)rating_hi) / 2.0 : 0.0;
-    const double stretch = centred ? MFR_FOLD_IN_STRETCH : 0.0;
     if (m->sm) { /* softmax: the watched movies are the features, no solve */
         if (user_bias_out) *user_bias_out = 0.0f;
         return mfr_sm_net_user(m->sm, items, n, user_vec_out, err);
@@ -453,7 +460,7 @@ int mfr_model_fold_in_range(const mfr_model *m, const int32_t *items, const floa
      * movies were rated (training's own parameterization). */
     if (m->Y && n > 0) fold_in_offset(m, items, ratings, n, centred ? mid : -INFINITY, o);
     fold_in_mean_user(m, o);
-    fold_in_normal_equations(m, items, ratings, n, lambda, stretch, mid, d, o, a, b, xr);
+    fold_in_normal_equations(m, items, ratings, n, lambda, centred, mid, d, o, a, b, xr);
 
     int32_t bad = cholesky_lower(a, d);
     if (bad >= 0) {

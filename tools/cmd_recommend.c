@@ -397,6 +397,17 @@ static bool parse_recommend_flags(int argc, char **argv, struct recommend_opts *
 }
 
 /* The buffers of one recommendation. */
+/* ", movies with fewer than N training ratings left out" under
+ * --min-ratings N > 0, else "" (a static buffer: one use per printf). */
+static const char *min_ratings_note(const struct list_opts *l)
+{
+    static char note[96];
+    if (l->min_ratings <= 0) return "";
+    snprintf(note, sizeof note, ", movies with fewer than %lld training rating%s left out",
+             (long long)l->min_ratings, l->min_ratings == 1 ? "" : "s");
+    return note;
+}
+
 struct rec_state {
     int32_t n_items, n_out, n_excluded;
     int32_t *items;
@@ -468,10 +479,11 @@ static int recommend_user(const struct recommend_opts *o, const mfr_model *m,
                 "--rate or --ratings-file instead\n",
                 g_cmd, (long long)o->user_id);
     if (!o->list.json && !o->list.csv)
-        printf("user %lld (%d rating%s, %lld in the model's training split): top %d by %s%s\n",
+        printf("user %lld (%d rating%s, %lld in the model's training split): top %d by %s%s%s\n",
                (long long)o->user_id, (int)n_rated, n_rated == 1 ? "" : "s", trained, (int)o->list.top,
                measure_name(o->list.measure),
-               o->include_rated ? ", rated movies included (marked)" : ", rated movies left out");
+               o->include_rated ? ", rated movies included (marked)" : ", rated movies left out",
+               min_ratings_note(&o->list));
     return EXIT_OK;
 }
 
@@ -606,10 +618,10 @@ static int recommend_new_user(const struct recommend_opts *o, const mfr_model *m
                                        &err) != MFR_OK)
             return lib_error(&err);
         if (!o->list.json && !o->list.csv)
-            printf("top %d by %s, the %d rated movie%s left out\n", (int)o->list.top,
+            printf("top %d by %s, the %d rated movie%s left out%s\n", (int)o->list.top,
                    o->list.measure == MFR_MEASURE_DOT ? "score (the softmax logit)"
                                                       : measure_name(o->list.measure),
-                   (int)st->nr.n, PL(st->nr.n));
+                   (int)st->nr.n, PL(st->nr.n), min_ratings_note(&o->list));
         return EXIT_OK;
     }
     double lambda = o->lambda;
@@ -632,8 +644,8 @@ static int recommend_new_user(const struct recommend_opts *o, const mfr_model *m
                                    st->items, st->scores, &st->n_out, &err) != MFR_OK)
         return lib_error(&err);
     if (!o->list.json && !o->list.csv)
-        printf("top %d by %s, the %d rated movie%s left out\n", (int)o->list.top,
-               measure_name(o->list.measure), (int)st->nr.n, PL(st->nr.n));
+        printf("top %d by %s, the %d rated movie%s left out%s\n", (int)o->list.top,
+               measure_name(o->list.measure), (int)st->nr.n, PL(st->nr.n), min_ratings_note(&o->list));
     return EXIT_OK;
 }
 

@@ -111,6 +111,7 @@ struct projection {
     double *norm, *sel_norm, *x, *y, *edges, *coords;
     int64_t *counts, *n_ratings;
     int32_t *category, *genre_of, *order, *items;
+    int32_t *style; /* each genre's colour (plot_scatter's style): by size */
     float *vectors;
     const char **names; /* category names */
     mfr_pca *pca;       /* PCA only; coords then point into it */
@@ -131,6 +132,7 @@ static void projection_free(struct projection *p)
     free(p->counts);
     free(p->category);
     free(p->genre_of);
+    free(p->style);
     free(p->order);
     free(p->names);
     if (!p->pca || p->coords != p->pca->coords) free(p->coords);
@@ -167,10 +169,12 @@ static bool projection_alloc(struct projection *p, size_t n, size_t k, size_t n_
     p->items = calloc(n, sizeof *p->items);
     p->vectors = calloc(n * k, sizeof *p->vectors);
     p->names = calloc(n_genres + 2, sizeof *p->names);
+    p->style = calloc(n_genres + 2, sizeof *p->style);
     p->edges = calloc(bins + 1, sizeof *p->edges);
     p->counts = calloc(bins, sizeof *p->counts);
     return p->norm && p->sel_norm && p->n_ratings && p->x && p->y && p->category &&
-           p->genre_of && p->order && p->items && p->vectors && p->names && p->edges && p->counts;
+           p->genre_of && p->order && p->items && p->vectors && p->names && p->edges && p->counts &&
+           p->style;
 }
 
 /* The movies with at least --min-ratings training ratings (the model's
@@ -242,6 +246,19 @@ static void place_movies(struct projection *p, const mfr_dataset *ds)
          * genre on top of it. */
         p->category[s] = p->chosen >= 0 ? (int32_t)((bits >> p->chosen) & 1u) : p->genre_of[i];
     }
+    /* The genres that colour most movies get the most distinct colours, in
+     * the main picture and in the panels alike: style = rank by the number
+     * of selected movies whose first genre it is (ties by index). */
+    for (int32_t g = 0; g < p->n_genres; g++) {
+        int64_t n_g = 0, rank = 0;
+        for (int32_t s = 0; s < p->n_sel; s++) n_g += p->genre_of[p->items[s]] == g;
+        for (int32_t h = 0; h < p->n_genres; h++) {
+            int64_t n_h = 0;
+            for (int32_t s = 0; s < p->n_sel; s++) n_h += p->genre_of[p->items[s]] == h;
+            rank += n_h > n_g || (n_h == n_g && h < g);
+        }
+        p->style[g] = (int32_t)rank;
+    }
     if (p->chosen >= 0) {
         p->names[0] = "other genres";
         p->names[1] = mfr_dataset_genre_name(ds, p->chosen);
@@ -292,7 +309,8 @@ static int plot_genre_panels(const struct projection *p, const mfr_dataset *ds,
     size_t n = (size_t)p->n_sel;
     uint8_t *member = calloc((size_t)(p->n_genres ? p->n_genres : 1) * (n ? n : 1), 1);
     const char **names = calloc((size_t)p->n_genres + 1, sizeof *names);
-    int rc = member && names ? EXIT_OK : runtime_error("out of memory");
+    int32_t *styles = calloc((size_t)p->n_genres + 1, sizeof *styles);
+    int rc = member && names && styles ? EXIT_OK : runtime_error("out of memory");
     int n_panels = 0;
     for (int32_t g = 0; rc == EXIT_OK && g < p->n_genres; g++) {
         uint8_t *row = member + (size_t)n_panels * n;
@@ -301,15 +319,16 @@ static int plot_genre_panels(const struct projection *p, const mfr_dataset *ds,
             row[s] = (mfr_dataset_item_genres(ds, p->items[s]) >> g) & 1u;
             any = any || row[s];
         }
-        if (any) names[n_panels++] = mfr_dataset_genre_name(ds, g);
+        if (any) styles[n_panels] = p->style[g], names[n_panels++] = mfr_dataset_genre_name(ds, g);
     }
     if (rc == EXIT_OK && n_panels > 0) {
         struct plot_labels lab = {title, NULL, NULL};
         rc = plot_scatter_panels(o->plot_dir, "projection_genres", &lab, p->n_sel, p->x, p->y,
-                                 n_panels, member, names);
+                                 n_panels, member, names, styles);
     }
     free(member);
     free(names);
+    free(styles);
     return rc;
 }
 
@@ -336,7 +355,7 @@ static int plot_projection(struct projection *p, const mfr_dataset *ds, const mf
     }
     struct plot_labels lab = {title, xl, yl};
     rc = plot_scatter(o->plot_dir, "projection", &lab, p->n_sel, p->x, p->y, p->category,
-                      p->n_categories, p->names, false);
+                      p->n_categories, p->names, p->chosen >= 0 ? NULL : p->style, false);
     if (rc != EXIT_OK) return rc;
     snprintf(title, sizeof title,
              "%s of the movie embeddings of %s%s\none panel per genre, every genre of a movie "

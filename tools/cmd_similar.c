@@ -309,7 +309,7 @@ static int plot_norms(const struct norms_state *st, const struct movie_ctx *c,
                  n_zero ? "; movies without any are left out" : "");
         const char *names[1] = {"movies"};
         struct plot_labels slab = {title, xl, "norm |v| of the movie's embedding"};
-        rc = plot_scatter(o->plot_dir, "norm_vs_ratings", &slab, n, x, st->norms, cat, 1, names,
+        rc = plot_scatter(o->plot_dir, "norm_vs_ratings", &slab, n, x, st->norms, cat, 1, names, NULL,
                           true);
     }
     free(x);

@@ -24,16 +24,22 @@
 #include "cli.h"
 #include "plot.h"
 
-/* Okabe and Ito's eight colours, made to be told apart by readers with
- * any colour vision (Okabe & Ito 2008, "Color Universal Design"), the
- * strongest first; their pale yellow is left out (points in it vanish on
- * white). Categories past seven reuse them with another point type. */
+/* Colours made to be told apart: Okabe and Ito's eight (Okabe & Ito 2008,
+ * "Color Universal Design", readable with any colour vision; their pale
+ * yellow left out, points in it vanish on white), the strongest first,
+ * then twelve more of Kelly's 22 colours of maximum contrast (Kelly 1965;
+ * its white, greys and the near twins of the first seven left out), so
+ * that every one of MovieLens' 19 genres gets a colour of its own. Callers
+ * give the biggest categories the first styles. Categories past nineteen
+ * reuse the colours with another point type. */
 static const char *const palette[] = {
     "#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000",
+    "#875692", "#BE0032", "#8DB600", "#882D17", "#A1CAF1", "#F99379", "#604E97",
+    "#DCD300", "#2B3D26", "#C2B280", "#B3446C", "#654522",
 };
 #define N_PALETTE (sizeof palette / sizeof *palette)
 /* Filled circle, square, triangle, diamond, inverted triangle (gnuplot's
- * pt numbers): category c gets palette[c % 7] and point_types[c / 7]. */
+ * pt numbers): style c gets palette[c % 19] and point_types[c / 19]. */
 static const int point_types[] = {7, 5, 9, 13, 11};
 #define N_POINT_TYPES (sizeof point_types / sizeof *point_types)
 #define OTHER_COLOUR "#b0b0b0"
@@ -395,7 +401,7 @@ static int64_t put_block(FILE *df, const char *name, int64_t n, const double *x,
 
 int plot_scatter(const char *dir, const char *name, const struct plot_labels *lab, int64_t n,
                  const double *x, const double *y, const int32_t *category, int n_categories,
-                 const char *const *category_names, bool log_x)
+                 const char *const *category_names, const int32_t *styles, bool log_x)
 {
     const int w = 1100, h = 750;
     struct chart c;
@@ -423,7 +429,7 @@ int plot_scatter(const char *dir, const char *name, const struct plot_labels *la
         fputs(block == 0 ? "plot " : ", \\\n     ", c.sf);
         fprintf(c.sf, "'%s.dat' index %d using 1:2 with points ", name, block);
         if (other) fputs("pt 7 ps 0.6 lc rgb '" OTHER_COLOUR "'", c.sf);
-        else put_point_style(c.sf, cat);
+        else put_point_style(c.sf, styles ? styles[cat] : cat);
         fputs(" title ", c.sf);
         put_str(c.sf, title);
         block++;
@@ -441,7 +447,7 @@ done:
 
 int plot_scatter_panels(const char *dir, const char *name, const struct plot_labels *lab, int64_t n,
                         const double *x, const double *y, int n_panels, const uint8_t *member,
-                        const char *const *panel_names)
+                        const char *const *panel_names, const int32_t *styles)
 {
     const int cols = n_panels < 4 ? n_panels : 4, rows = (n_panels + cols - 1) / cols;
     const int w = 300 * cols + 40, h = 260 * rows + 60;
@@ -479,7 +485,7 @@ int plot_scatter_panels(const char *dir, const char *name, const struct plot_lab
         fprintf(f, "plot '%s.dat' index 0 using 1:2 with points pt 7 ps 0.3 lc rgb '#d8d8d8' "
                    "notitle, \\\n     '%s.dat' index %d using 1:2 with points ",
                 name, name, p + 1);
-        put_point_style(f, p);
+        put_point_style(f, styles ? styles[p] : p);
         fputs(" title ", f);
         put_str(f, t);
         fputc('\n', f);

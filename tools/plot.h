@@ -72,29 +72,31 @@ int plot_histogram(const char *dir, const char *name, const struct plot_labels *
  * A scatter plot of the points (x[r], y[r]), r < n, coloured by
  * category[r] in 0..n_categories-1 (a point with another value is drawn in
  * grey as "other"), with a legend of category_names (none for a single
- * category). Category c has the c % 7-th colour of a palette made for
- * categories (Okabe-Ito without its yellow) and, past seven, another
- * point type. Categories
- * are drawn in index order, so later ones lie on top; empty ones get no
+ * category). Category c is drawn in style styles[c] (NULL: style c):
+ * style s has the s % 19-th colour of a palette made for categories
+ * (Okabe-Ito without its yellow, then Kelly's colours of maximum
+ * contrast) and, past nineteen, another point type; give the biggest
+ * categories the first styles. Categories are drawn in index order, so later ones lie on top; empty ones get no
  * legend entry. With log_x the x axis is logarithmic and points with
  * x <= 0 are left out. DIR/NAME.dat holds one block per drawn category,
  * headed "# NAME", of "x y" lines.
  */
 int plot_scatter(const char *dir, const char *name, const struct plot_labels *lab, int64_t n,
                  const double *x, const double *y, const int32_t *category, int n_categories,
-                 const char *const *category_names, bool log_x);
+                 const char *const *category_names, const int32_t *styles, bool log_x);
 
 /*
  * Small multiples: one panel per p < n_panels (four to a row), each
  * showing every point in light grey and, on top, the points r with
- * member[p * n + r] != 0 in panel p's colour, titled "panel_names[p]
+ * member[p * n + r] != 0 in panel p's colour (style styles[p], NULL:
+ * style p, as plot_scatter's), titled "panel_names[p]
  * (count)". lab->title heads the whole picture; the axes are shared in
  * meaning but not labelled (the panels are small). DIR/NAME.dat holds the
  * block of all points, then one block per panel ("NaN NaN" when empty).
  */
 int plot_scatter_panels(const char *dir, const char *name, const struct plot_labels *lab, int64_t n,
                         const double *x, const double *y, int n_panels, const uint8_t *member,
-                        const char *const *panel_names);
+                        const char *const *panel_names, const int32_t *styles);
 
 /*
  * Horizontal bars, names[0] on top, each labelled with its value.

@@ -809,10 +809,30 @@ static void test_export(void **state)
     for (int f = 0; f < 6; f++) expect_file(both, files[f]);
     /* Arrays an earlier npy export of another model (with biases, implicit
      * factors) left there would pass for this model's: an npy export
-     * removes them and says so; a tsv export and other files leave them. */
-    tu_write_file(both, "user_bias.npy", "old", (size_t)-1);
-    tu_write_file(both, "Y.npy", "old", (size_t)-1);
+     * removes them and says so; a tsv export and other files leave them.
+     * A file of that name that is no NumPy array is the user's: the export
+     * is refused and removes nothing. */
+    char *u_npy = tu_path(both, "U.npy");
+    size_t u_len = 0;
+    char *u_bytes = tu_read_file(u_npy, &u_len);
+    assert_non_null(u_bytes);
+    tu_write_file(both, "user_bias.npy", u_bytes, u_len);
+    tu_write_file(both, "Y.npy", u_bytes, u_len);
+    tu_write_file(both, "item_bias.npy", "my notes", (size_t)-1);
     tu_write_file(both, "notes.txt", "mine", (size_t)-1);
+    assert_int_equal(run("export --model '%s' --as npy --out '%s'", g_model, both), 1);
+    tu_expect_in(g_err, "item_bias.npy is in the way: this model has no item_bias.npy, and the file there is not "
+                        "a NumPy array");
+    {
+        char *ib = tu_path(both, "item_bias.npy"), *text = tu_read_file(ib, NULL);
+        assert_string_equal(text, "my notes");
+        char *y = tu_path(both, "Y.npy");
+        assert_true(tu_exists(y)); /* refused before anything was removed */
+        free(text), free(ib), free(y);
+    }
+    char *ib_path = tu_path(both, "item_bias.npy");
+    assert_int_equal(unlink(ib_path), 0);
+    free(ib_path), free(u_npy), free(u_bytes);
     assert_int_equal(run("export --model '%s' --as tsv --out '%s'", g_model, both), 0);
     expect_file(both, "user_bias.npy");
     assert_int_equal(run("export --model '%s' --as npy --out '%s'", g_model, both), 0);

@@ -46,9 +46,10 @@ static const char export_help_end[] =
     "\n"
     "An npy export removes the arrays of that list that an earlier export left\n"
     "in OUTDIR and this model does not have (user_bias.npy, item_bias.npy,\n"
-    "Y.npy), so that the directory holds one model; it says which. One of\n"
-    "the run's inputs (the model file, the data) is never removed: the export\n"
-    "is refused and OUTDIR left as it was.\n"
+    "Y.npy), so that the directory holds one model; it says which. Only a\n"
+    "NumPy array is removed: another file of that name (or a link, a pipe)\n"
+    "and one of the run's inputs (the model file, the data) make the export\n"
+    "refuse, OUTDIR left as it was.\n"
     "The dataset must be the one the model was trained on (its fingerprint is\n"
     "checked).\n"
     "Exit status: 0 ok, 1 runtime error, 2 usage error.\n";
@@ -119,22 +120,45 @@ static bool regular_file_at(const char *dir, const char *name)
            S_ISREG(st.st_mode);
 }
 
-/* stale[k]: npy_optional[k] is in out but this export (staged in `staged`)
- * does not write it. */
+/* stale[k]: something named npy_optional[k] is in out (of any type) but
+ * this export (staged in `staged`) does not write it. */
 static void find_stale(const char *staged, const char *out, bool *stale)
 {
-    for (size_t k = 0; k < sizeof npy_optional / sizeof *npy_optional; k++)
-        stale[k] = !regular_file_at(staged, npy_optional[k]) && regular_file_at(out, npy_optional[k]);
+    for (size_t k = 0; k < sizeof npy_optional / sizeof *npy_optional; k++) {
+        char path[4096];
+        struct stat st;
+        stale[k] = !regular_file_at(staged, npy_optional[k]) &&
+                   (size_t)snprintf(path, sizeof path, "%s/%s", out, npy_optional[k]) < sizeof path &&
+                   lstat(path, &st) == 0;
+    }
 }
 
-/* Before anything moves: every stale file may be removed (never one of
- * the run's inputs, such as the model itself saved as OUT/Y.npy). */
+/* Whether the regular file at path starts with NumPy's magic string, as
+ * every array an export writes does. */
+static bool is_npy_file(const char *path)
+{
+    unsigned char head[6];
+    FILE *f = fopen(path, "rb");
+    bool ok = f && fread(head, 1, sizeof head, f) == sizeof head && !memcmp(head, "\x93NUMPY", 6);
+    if (f) fclose(f);
+    return ok;
+}
+
+/* Before anything moves: every stale file may be removed: a NumPy array
+ * (what an earlier export wrote; a file of the user's that merely has the
+ * name, a link or a pipe is refused, not removed), never one of the run's
+ * inputs (such as the model itself saved as OUT/Y.npy). */
 static int check_stale(const char *out, const bool *stale)
 {
     for (size_t k = 0; k < sizeof npy_optional / sizeof *npy_optional; k++) {
         if (!stale[k]) continue;
         char path[4096];
         snprintf(path, sizeof path, "%s/%s", out, npy_optional[k]);
+        if (!regular_file_at(out, npy_optional[k]) || !is_npy_file(path))
+            return runtime_error("%s is in the way: this model has no %s, and the file there is not a "
+                                 "NumPy array an earlier export wrote (not removing it; move it away or "
+                                 "export into another directory)",
+                                 path, npy_optional[k]);
         char why[64];
         snprintf(why, sizeof why, " (to be removed: this model has no %s)", npy_optional[k]);
         int rc = io_removable("--out", path, why);

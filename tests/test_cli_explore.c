@@ -871,6 +871,59 @@ static void expect_nothing_left(int rc, const char *dir, const char *cause)
     assert_false(tu_exists(dir));
 }
 
+/* A standard output that cannot be written fails the run before any
+ * output changes: export's directory, project's --out file and stats'
+ * charts stay as they were (they were replaced, then the run failed). */
+static int run_to_full(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int run_to_full(const char *fmt, ...)
+{
+    char args[8192], cmd[12288];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(args, sizeof args, fmt, ap);
+    va_end(ap);
+    snprintf(cmd, sizeof cmd, "'%s' %s >/dev/full 2>'%s/err.txt' </dev/null", g_bin, args, g_dir);
+    int st = system(cmd);
+    free(g_err);
+    char *pe = tu_path(g_dir, "err.txt");
+    g_err = tu_read_file(pe, NULL);
+    free(pe);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+static void test_stdout_failure_changes_no_output(void **state)
+{
+    (void)state;
+    if (access("/dev/full", W_OK) != 0) skip();
+    char *other = tu_path(g_dir, "other2.mfr"), *ex = tu_path(g_dir, "ex_full"), *u = tu_path(ex, "U.npy");
+    assert_int_equal(run("train --data '%s' --epochs 2 --dim 3 --quiet --out '%s'", g_data, other), 0);
+    assert_int_equal(run("export --model '%s' --out '%s' --as npy", g_model, ex), 0);
+    size_t n0 = 0, n1 = 0;
+    char *before = tu_read_file(u, &n0);
+    assert_int_equal(run_to_full("export --model '%s' --out '%s' --as npy", other, ex), 1);
+    tu_expect_in(g_err, "cannot write standard output");
+    char *after = tu_read_file(u, &n1);
+    assert_int_equal(n1, n0);
+    assert_memory_equal(after, before, n0);
+    free(before), free(after);
+
+    char *tsv = tu_path(g_dir, "proj_full.tsv");
+    tu_write_file(g_dir, "proj_full.tsv", "old", (size_t)-1);
+    assert_int_equal(run_to_full("project --model '%s' --out '%s'", g_model, tsv), 1);
+    char *text = tu_read_file(tsv, NULL);
+    assert_string_equal(text, "old");
+    free(text);
+
+    if (g_gnuplot) {
+        char *pl = tu_path(g_dir, "stats_full");
+        assert_int_equal(run_to_full("stats --data '%s' --plot '%s'", g_data, pl), 1);
+        tu_expect_in(g_err, "cannot write standard output");
+        assert_false(tu_exists(pl));
+        free(pl);
+    }
+    free(other), free(ex), free(u), free(tsv);
+}
+
 static void test_failed_writes_leave_nothing(void **state)
 {
     (void)state;
@@ -938,6 +991,7 @@ int main(void)
         cmocka_unit_test(test_project_min_ratings_counts_training_ratings),
         cmocka_unit_test(test_export),
         cmocka_unit_test(test_failed_writes_leave_nothing),
+        cmocka_unit_test(test_stdout_failure_changes_no_output),
         cmocka_unit_test(test_model_data_mismatch),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

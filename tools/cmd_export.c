@@ -167,7 +167,18 @@ static int check_stale(const char *out, const bool *stale)
     return EXIT_OK;
 }
 
-static int remove_stale(const char *out, const bool *stale, struct json_log *say)
+/* Says what remove_stale will remove (the report is printed before the
+ * files move, so that a standard output that cannot be written stops the
+ * run with nothing changed). */
+static void say_stale(const char *out, const bool *stale, struct json_log *say)
+{
+    for (size_t k = 0; k < sizeof npy_optional / sizeof *npy_optional; k++)
+        if (stale[k])
+            jlog_printf(say, "removed %s/%s: an earlier export's, which this model does not have\n", out,
+                        npy_optional[k]);
+}
+
+static int remove_stale(const char *out, const bool *stale)
 {
     for (size_t k = 0; k < sizeof npy_optional / sizeof *npy_optional; k++) {
         if (!stale[k]) continue;
@@ -176,7 +187,6 @@ static int remove_stale(const char *out, const bool *stale, struct json_log *say
         if (unlink(path) != 0)
             return runtime_error("cannot remove %s, left by an earlier export of another model: %s", path,
                                  strerror(errno));
-        jlog_printf(say, "removed %s: an earlier export's, which this model does not have\n", path);
     }
     return EXIT_OK;
 }
@@ -341,9 +351,15 @@ int cmd_export(int argc, char **argv)
     bool stale[sizeof npy_optional / sizeof *npy_optional] = {0};
     if (rc == EXIT_OK && npy) find_stale(st.dir, out, stale);
     if (rc == EXIT_OK) rc = check_stale(out, stale);
+    /* the report first: a standard output that cannot be written (a full
+     * disk, /dev/full) fails the run before OUTDIR changes */
+    if (rc == EXIT_OK) {
+        say_stale(out, stale, &say);
+        if (say.buf) fputs(say.buf, stdout);
+        rc = stdout_flush();
+    }
     rc = stage_finish(&st, rc);
-    if (rc == EXIT_OK) rc = remove_stale(out, stale, &say);
-    if (rc == EXIT_OK && say.buf) fputs(say.buf, stdout);
+    if (rc == EXIT_OK) rc = remove_stale(out, stale);
 done:
     free(say.buf);
     mfr_dataset_destroy(ds);

@@ -465,6 +465,8 @@ int cmd_project(int argc, char **argv)
         goto done;
     place_movies(&p, ds);
     print_projection(&p, ds, &o);
+    /* a standard output that cannot be written fails the run before any file */
+    if ((rc = stdout_flush()) != EXIT_OK) goto done;
     if (o.out) {
         rc = write_coords(o.out, ds, p.n_sel, p.items, p.x, p.y, p.norm, p.genre_of, o.tsne);
         if (rc != EXIT_OK) goto done;

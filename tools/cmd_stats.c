@@ -639,9 +639,13 @@ int cmd_stats(int argc, char **argv)
     } else {
         if (o.json) print_stats_json(&st, ds, o.min_ratings);
         else print_stats_text(&st, ds, o.min_ratings);
-        if (o.plot_dir && (rc = plot_stage_begin(o.plot_dir)) == EXIT_OK &&
-            (rc = plot_stage_end(plot_stats(&st, ds, &o))) == EXIT_OK)
-            say_stats_plots(&st, &o);
+        /* a standard output that cannot be written fails the run before the
+         * charts move into place */
+        if (o.plot_dir && (rc = plot_stage_begin(o.plot_dir)) == EXIT_OK) {
+            rc = plot_stats(&st, ds, &o);
+            if (rc == EXIT_OK) rc = stdout_flush();
+            if ((rc = plot_stage_end(rc)) == EXIT_OK) say_stats_plots(&st, &o);
+        }
     }
     stats_free(&st);
     mfr_dataset_destroy(ds);

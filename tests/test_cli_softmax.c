@@ -323,6 +323,25 @@ static void test_logs_and_plots(void **state)
     tu_expect_in(log, "\"test_ndcg\":null");
     assert_null(strstr(log, "nan"));
     free(log), free(path), free(low);
+    /* --log-every 0, as matrix factorization's: the first and the last
+     * epoch logged and drawn (it used to log none, and --plot then failed
+     * after the model was saved) */
+    if (gnuplot) {
+        assert_int_equal(run(TRAIN " --log-every 0 --out %s/z.mfr --plot %s/zero", g_data, g_dir, g_dir), 0);
+        tu_expect_in(g_out, "epoch      1  loss");
+        tu_expect_in(g_out, "epoch      6  loss");
+        assert_null(strstr(g_out, "epoch      3  loss"));
+        char *dat = tu_path(g_dir, "zero/softmax_loss.dat"), *gp = tu_path(g_dir, "zero/softmax_loss.gp");
+        char *text = tu_read_file(dat, NULL), *script = tu_read_file(gp, NULL);
+        assert_non_null(text);
+        int rows = 0;
+        for (const char *q = text; *q; q++) rows += *q == '\n' && q[1] && q[1] != '#' && q[1] != '\n';
+        assert_int_equal(rows, 2);
+        /* the title names the model as matrix factorization's charts do */
+        tu_expect_in(script, "z.mfr (");
+        tu_expect_in(script, "k 8, 6 epochs");
+        free(dat), free(gp), free(text), free(script);
+    }
     /* clashing outputs: nothing trained, nothing written */
     assert_int_equal(run(TRAIN " --out %s/same --log-json %s/same", g_data, g_dir, g_dir), 2);
     tu_expect_in(g_err, "--log-json");

@@ -364,7 +364,8 @@ static int train_epochs(struct sm_run *r)
         int st = mfr_softmax_trainer_epoch(r->tr, &loss, &err);
         r->train_s += now_seconds() - t1;
         if (st != MFR_OK) return runtime_error("epoch %lld: %s", (long long)e, err.message);
-        bool logged = o->log_every > 0 && (e % o->log_every == 0 || e == 1 || e == o->epochs);
+        /* as matrix factorization's: the first and the last epoch always */
+        bool logged = (o->log_every > 0 && e % o->log_every == 0) || e == 1 || e == o->epochs;
         if (logged && wanted && (rc = log_epoch(r, e, loss, t0)) != EXIT_OK) return rc;
         /* a checkpoint keeps the log for a resumed --log-json */
         if ((o->log_json || o->checkpoint) &&
@@ -387,15 +388,18 @@ static int plot_run(const struct sm_run *r)
     for (int i = 0; i < n; i++)
         x[i] = r->curve[i].epoch, loss[i] = r->curve[i].loss, p[i] = r->curve[i].precision,
         ndcg[i] = r->curve[i].ndcg;
-    char title[160], pl[32], nl[32];
-    snprintf(title, sizeof title, "Softmax model: training loss (k %d, split %s)", o->cfg.k,
-             mfr_split_spec(r->sp));
+    /* the titles name the model as matrix factorization's do: file,
+     * preset, k, epochs (and the split) */
+    char who[512], title[700], pl[32], nl[32];
+    snprintf(who, sizeof who, "softmax model%s%s (%s%s%sk %d, %lld epochs, split %s)", o->out ? " " : "",
+             o->out ? o->out : "", o->preset ? "preset " : "", o->preset ? o->preset : "",
+             o->preset ? ", " : "", o->cfg.k, (long long)o->epochs, mfr_split_spec(r->sp));
+    snprintf(title, sizeof title, "Training loss of the %s", who);
     struct plot_labels lab = {title, "epoch", "mean cross-entropy (nats)"};
     struct plot_series ls = {"training loss", loss};
     if (rc == EXIT_OK) rc = plot_lines(o->plot, "softmax_loss", &lab, n, x, 1, &ls, false);
     if (rc == EXIT_OK && r->has_test) {
-        snprintf(title, sizeof title, "Softmax model: test ranking (split %s)",
-                 mfr_split_spec(r->sp));
+        snprintf(title, sizeof title, "Test ranking of the %s", who);
         snprintf(pl, sizeof pl, "precision@%d", o->top);
         snprintf(nl, sizeof nl, "NDCG@%d", o->top);
         struct plot_labels rl = {title, "epoch", "test metric (relevant: rating >= 4)"};
@@ -427,13 +431,19 @@ static int train_finish(struct sm_run *r)
     /* before any file: a stdout that cannot be written (--quiet prints
      * nothing earlier) fails the run with nothing written */
     if ((rc = stdout_flush()) != EXIT_OK) return rc;
+    /* the charts are drawn (staged) before the model is saved: a chart that
+     * cannot be drawn fails the run with nothing written */
+    bool staged = false;
+    if (o->plot && (rc = plot_stage_begin(o->plot)) == EXIT_OK) {
+        staged = true;
+        rc = plot_run(r);
+    }
     stop_signals_saving(true); /* a second signal now waits until the files are complete */
-    if (o->out && mfr_model_save(r->model, o->out, &err) != MFR_OK) rc = lib_error(&err);
+    if (rc == EXIT_OK && o->out && mfr_model_save(r->model, o->out, &err) != MFR_OK) rc = lib_error(&err);
     if (rc == EXIT_OK && o->log_json)
         rc = write_file_atomic(o->log_json, r->jl.buf ? r->jl.buf : "", r->jl.len);
+    if (staged) rc = plot_stage_end(rc);
     stop_signals_saving(false);
-    if (rc == EXIT_OK && o->plot && (rc = plot_stage_begin(o->plot)) == EXIT_OK)
-        rc = plot_stage_end(plot_run(r));
     if (rc == EXIT_OK && o->out && !o->quiet) printf("saved %s\n", o->out);
     return rc;
 }
@@ -551,7 +561,9 @@ static size_t softmax_train_flags(struct sm_opts *o, struct flag_spec *out)
         {.name = "--split", .value = "SPEC", .kind = FLAG_STR, .dst = &o->split,
          .help = "as for matrix factorization (default sklearn:300)"},
         {.name = "--log-every", .value = "N", .kind = FLAG_I64, .dst = &o->log_every, .lo = 0,
-         .hi = INT64_MAX, .help = "print loss and test metrics every N epochs (default 10)"},
+         .hi = INT64_MAX,
+         .help = "print loss and test metrics every N epochs (default 10;\n"
+                 "0: only the first and the last)"},
         {.name = "--out", .value = "FILE", .kind = FLAG_STR, .dst = &o->out,
          .help = "write the model here (--epochs 0: the initial weights)"},
         {.name = "--quiet", .kind = FLAG_SWITCH, .dst = &o->quiet,

@@ -154,15 +154,15 @@ static int check_stale(const char *out, const bool *stale)
         if (!stale[k]) continue;
         char path[4096];
         snprintf(path, sizeof path, "%s/%s", out, npy_optional[k]);
+        char why[64];
+        snprintf(why, sizeof why, " (to be removed: this model has no %s)", npy_optional[k]);
+        int rc = io_removable("--out", path, why);
+        if (rc != EXIT_OK) return rc;
         if (!regular_file_at(out, npy_optional[k]) || !is_npy_file(path))
             return runtime_error("%s is in the way: this model has no %s, and the file there is not a "
                                  "NumPy array an earlier export wrote (not removing it; move it away or "
                                  "export into another directory)",
                                  path, npy_optional[k]);
-        char why[64];
-        snprintf(why, sizeof why, " (to be removed: this model has no %s)", npy_optional[k]);
-        int rc = io_removable("--out", path, why);
-        if (rc != EXIT_OK) return rc;
     }
     return EXIT_OK;
 }

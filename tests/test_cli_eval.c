@@ -134,6 +134,11 @@ static void test_help(void **state)
     tu_expect_in(g_out, "--folds");
     tu_expect_in(g_out, "-k N");
     tu_expect_in(g_out, "recall@k     hits / number of relevant items");
+    /* the flags of train's run are refused by name, not as unknown */
+    assert_int_equal(run("eval --folds --epochs 2 --early-stop 3"), 2);
+    tu_expect_in(g_err, "mfrec eval: --early-stop is a flag of `mfrec train`'s run, not of eval");
+    assert_int_equal(run("eval --folds --epochs 2 --quiet"), 2);
+    tu_expect_in(g_err, "--quiet is a flag of `mfrec train`'s run");
 }
 
 static void test_model_table(void **state)

@@ -301,6 +301,18 @@ static void test_similar(void **state)
     tu_expect_in(g_err, "Synthetic Movie 70 (");
     tu_expect_in(g_err, "Synthetic Movie 79 (");
     /* the whole title without its year is exact */
+    assert_int_equal(run("similar --model '%s' --movie 'synthetic movie 7' --measure cosine --json", g_model),
+                     0);
+    tu_expect_json(g_out);
+    /* the query's genres, as the table's header shows them */
+    tu_expect_in(g_out, "\"title\":\"Synthetic Movie 7 (");
+    assert_true(strstr(g_out, "\"genres\":[") < strstr(g_out, "\"items\":"));
+    /* nothing qualifies: a line, no table of headers only; norms refuses */
+    assert_int_equal(run("similar --model '%s' --movie 'synthetic movie 7' --min-ratings 100000", g_model), 0);
+    tu_expect_in(g_out, "no other movie qualifies\n");
+    expect_not_in(g_out, "rank ");
+    assert_int_equal(run("norms --model '%s' --min-ratings 100000", g_model), 1);
+    tu_expect_in(g_err, "no movie has at least 100000 training ratings");
     assert_int_equal(run("similar --model '%s' --movie 'synthetic movie 7' --measure cosine", g_model), 0);
     tu_expect_in(g_out, "movie 7: Synthetic Movie 7 (");
     tu_expect_in(g_out, "nearest 10 by cosine");

@@ -614,10 +614,33 @@ static void print_training_flags(FILE *f, const char *name)
     train_opts_print_help(f);
 }
 
+/* The flags of `mfrec train`'s run rather than of its model: eval
+ * --folds trains each fold for the configured epochs and keeps no file,
+ * so they are refused by name instead of as unknown options. */
+static int refuse_train_run_flags(int argc, char **argv)
+{
+    static const char *const run_only[] = {"--early-stop", "--target-rmse", "--init-from", "--no-train-eval",
+                                           "--quiet", "--out", "--plot", "--log-json", "--log-every",
+                                           "--checkpoint", "--checkpoint-every", "--resume", "--split"};
+    for (int a = 1; a < argc; a++) {
+        if (!strcmp(argv[a], "--")) break;
+        for (size_t r = 0; r < sizeof run_only / sizeof *run_only; r++) {
+            size_t len = strlen(run_only[r]);
+            if (!strncmp(argv[a], run_only[r], len) && (argv[a][len] == 0 || argv[a][len] == '='))
+                return usage_error("%s is a flag of `mfrec train`'s run, not of eval (--folds trains "
+                                   "uN.base for the configured epochs and keeps no file)",
+                                   run_only[r]);
+        }
+    }
+    return EXIT_OK;
+}
+
 /* Parses argv into o; false with *rc set when the command stops (after
  * --help or a usage error). */
 static bool parse_eval_flags(int argc, char **argv, struct eval_opts *o, int *rc)
 {
+    g_cmd = "mfrec eval"; /* the messages' prefix and help pointer before cli_start */
+    if ((*rc = refuse_train_run_flags(argc, argv)) != EXIT_OK) return false;
     const struct flag_spec flags[] = {
         {.name = "--model", .value = "MODEL", .kind = FLAG_STR, .dst = &o->model_path,
          .section = "One model:", .help = "a model written by `mfrec train --out`"},

@@ -53,6 +53,8 @@ static void print_similar(const struct movie_ctx *c, const struct list_opts *o,
         json_open_model(model_path);
         printf(",\"movie\":%lld,\"title\":", (long long)mfr_dataset_item_id(ds, q));
         json_str(item_title(ds, q, t, sizeof t));
+        fputs(",\"genres\":", stdout);
+        json_genres(ds, q);
         printf(",\"ratings\":%lld,\"measure\":\"%s\",\"top\":%d,\"min_ratings\":%lld,\"items\":",
                (long long)c->counts[q], measure_name(o->measure), (int)o->top,
                (long long)o->min_ratings);
@@ -67,6 +69,10 @@ static void print_similar(const struct movie_ctx *c, const struct list_opts *o,
             printf(", movies with fewer than %lld training rating%s left out", (long long)o->min_ratings,
                    PL(o->min_ratings));
         putchar('\n');
+        if (l->n == 0) { /* no table of headers only */
+            printf("no other movie qualifies\n");
+            return;
+        }
         if (l->n < o->top)
             printf("(only %d other movie%s qualif%s)\n", (int)l->n, PL(l->n), l->n == 1 ? "ies" : "y");
         print_list_table(c, l);
@@ -357,7 +363,11 @@ int cmd_norms(int argc, char **argv)
     if ((rc = load_model_and_data(o.model_path, o.data, &m, &ds, NULL)) != EXIT_OK) return rc;
     if (o.plot_dir) rc = plot_outputs_check(o.plot_dir, charts);
     if (rc == EXIT_OK && (rc = movie_ctx_init(&c, m, ds, o.list.min_ratings)) == EXIT_OK &&
-        (rc = norms_compute(&st, m, &c, &o)) == EXIT_OK) {
+        c.n_eligible == 0) /* no list, and no histogram over an invented range */
+        rc = runtime_error("no movie has at least %lld training rating%s (--min-ratings; the model's split): "
+                           "no norms to list",
+                           (long long)o.list.min_ratings, PL(o.list.min_ratings));
+    if (rc == EXIT_OK && (rc = norms_compute(&st, m, &c, &o)) == EXIT_OK) {
         print_norms(&st, &c, &o);
         if (o.plot_dir && (rc = plot_stage_begin(o.plot_dir)) == EXIT_OK)
             rc = plot_stage_end(plot_norms(&st, &c, &o));

@@ -552,7 +552,8 @@ static void print_stats_text(const struct stats *st, const mfr_dataset *ds, int3
     print_movies("Most rated movies", ds, st->movies, st->n_top);
     char title[96];
     snprintf(title, sizeof title, "Best rated movies (at least %d rating%s)", (int)min_ratings, PL(min_ratings));
-    print_movies(title, ds, st->best, st->n_top_best);
+    if (st->n_top_best > 0) print_movies(title, ds, st->best, st->n_top_best);
+    else printf("\n%s: none (no movie has that many; --min-ratings)\n", title);
     print_tallies("Movies by genre (a movie can have several)", "genre", st->genres, st->n_genres,
                   st->n_items);
 }
@@ -614,8 +615,9 @@ int cmd_stats(int argc, char **argv)
         {.name = "-k", .value = "N", .kind = FLAG_I32, .dst = &o.top, .lo = 1, .hi = 1000000},
         {.name = "--min-ratings", .value = "N", .kind = FLAG_I32, .dst = &o.min_ratings, .lo = 0,
          .hi = INT32_MAX,
-         .help = "best rated movies need at least N ratings, the meaning\n"
-                 "--min-ratings has everywhere (default 20)"},
+         .help = "best rated movies need at least N ratings (all of the\n"
+                 "dataset's: stats has no model split, where the other\n"
+                 "commands count training ratings; default 20)"},
     };
     struct command_spec cmd = {.name = "mfrec stats", .help = stats_help,
                                .help_end = stats_help_end, .help_width = 18, .flags = flags,

@@ -213,7 +213,7 @@ void print_list_table(const struct movie_ctx *c, const struct movie_list *l)
 }
 
 /* The genres of item i as a JSON array. */
-static void json_genres(const mfr_dataset *ds, int32_t i)
+void json_genres(const mfr_dataset *ds, int32_t i)
 {
     uint32_t bits = mfr_dataset_item_genres(ds, i);
     putchar('[');

@@ -112,6 +112,8 @@ void print_list_table(const struct movie_ctx *c, const struct movie_list *l);
  * predicted_rating or cosine or dot or norm, ratings, rated). */
 void print_list_json(const struct movie_ctx *c, const struct movie_list *l);
 /* Opens a command's JSON object: '{"model":"PATH"'. */
+/* The genres of item i as a JSON array (its names, in genre order). */
+void json_genres(const mfr_dataset *ds, int32_t i);
 void json_open_model(const char *model_path);
 /* A header row and one CSV row per movie (RFC 4180 quoting). */
 void print_list_csv(const struct movie_ctx *c, const struct movie_list *l);

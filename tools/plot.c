@@ -75,31 +75,57 @@ bool plot_available(void)
     return find_gnuplot(path, sizeof path);
 }
 
-/* Runs `gnuplot NAME.gp` inside dir, stdout to /dev/null (its errors go to
- * our stderr). EXIT_OK when it exits 0. */
+/* Runs `gnuplot NAME.gp` inside dir, stdout to /dev/null and stderr read
+ * through a pipe: its warnings ("empty y range", ...) are dropped when it
+ * succeeds, and its last words end the error when it fails. EXIT_OK when
+ * it exits 0. */
 static int run_gnuplot(const char *gnuplot, const char *dir, const char *script)
 {
     /* stdout first, through the check that names a failed write's cause
      * (a later flush finds only the error flag: the errno is gone) */
     (void)stdout_flush();
     fflush(NULL);
+    int fd[2];
+    if (pipe(fd) != 0) return runtime_error("cannot start gnuplot: %s", strerror(errno));
     pid_t pid = fork();
-    if (pid < 0) return runtime_error("cannot start gnuplot: %s", strerror(errno));
+    if (pid < 0) {
+        int e = errno;
+        close(fd[0]), close(fd[1]);
+        return runtime_error("cannot start gnuplot: %s", strerror(e));
+    }
     if (pid == 0) {
         if (chdir(dir) != 0) _exit(126);
         FILE *devnull = freopen("/dev/null", "w", stdout);
         (void)devnull;
+        if (dup2(fd[1], STDERR_FILENO) < 0) _exit(126);
+        close(fd[0]), close(fd[1]);
         char *argv[] = {(char *)"gnuplot", (char *)script, NULL};
         execv(gnuplot, argv);
         _exit(127);
     }
+    close(fd[1]);
+    /* the last 1 KiB of what it says is enough to name a failure */
+    char said[1024], buf[512];
+    size_t n_said = 0;
+    for (;;) {
+        ssize_t r = read(fd[0], buf, sizeof buf);
+        if (r < 0 && errno == EINTR) continue;
+        if (r <= 0) break;
+        for (ssize_t x = 0; x < r; x++) {
+            if (n_said == sizeof said - 1) memmove(said, said + 512, n_said -= 512);
+            said[n_said++] = buf[x];
+        }
+    }
+    close(fd[0]);
+    while (n_said && (said[n_said - 1] == '\n' || said[n_said - 1] == ' ')) n_said--;
+    said[n_said] = 0;
     int st;
     while (waitpid(pid, &st, 0) < 0)
         if (errno != EINTR) return runtime_error("waiting for gnuplot: %s", strerror(errno));
     if (WIFEXITED(st) && WEXITSTATUS(st) == 0) return EXIT_OK;
     if (WIFEXITED(st))
-        return runtime_error("gnuplot failed (exit status %d) on %s/%s", WEXITSTATUS(st), dir,
-                             script);
+        return runtime_error("gnuplot failed (exit status %d) on %s/%s%s%s", WEXITSTATUS(st), dir, script,
+                             n_said ? ":\n" : "", said);
     return runtime_error("gnuplot was killed by signal %d on %s/%s", WTERMSIG(st), dir, script);
 }
 

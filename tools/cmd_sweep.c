@@ -329,6 +329,9 @@ static bool parse_sweep_flags(int argc, char **argv, struct sweep_opts *o, int *
     }
     static const char *const charts[] = {"speedup_vs_threads", "reduce_vs_threads",
                                          "ms_per_epoch_vs_dim", NULL};
+    /* gnuplot before the work, as every command's --plot (the sweep used to
+     * run whole and fail at its charts) */
+    if (*rc == EXIT_OK && o->plot_dir) *rc = plot_require_gnuplot();
     if (*rc == EXIT_OK && o->plot_dir) *rc = plot_outputs_check(o->plot_dir, charts);
     return *rc == EXIT_OK;
 }
@@ -1085,9 +1088,6 @@ int cmd_sweep(int argc, char **argv)
     s.load_s = now_seconds() - t_load;
     s.n_train = mfr_ratings_count(mfr_split_train(sp));
     s.dataset_name = base_name(mfr_dataset_dir(ds));
-    if (o.plot_dir && !plot_available())
-        fprintf(stderr, "%s: warning: gnuplot is not on PATH: --plot will fail after the CSV "
-                        "is written\n", g_cmd);
     if (!o.quiet && (rc = print_sweep_header(&s, ds, sp, n_configs)) != EXIT_OK) goto done;
     if ((rc = run_all(&s, ds, sp)) == EXIT_OK) rc = report_sweep(&s, ds, sp, n_configs);
 done:

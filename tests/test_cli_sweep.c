@@ -357,13 +357,15 @@ static void test_plot(void **state)
     char *csv = tu_path(g_dir, "plot.csv"), *dir = tu_path(g_dir, "charts");
     const char *flags = "--split random:0.2 --threads 1,2 --dims 4,6 --reduce shard,owner "
                         "--epochs 2 --repeat 1 --quiet";
-    /* Without gnuplot on PATH: a clear error, but the CSV is written. The
-     * shell finds mfrec by its full path; the runs are forks, not execs. */
+    /* Without gnuplot on PATH: a clear error before the sweep runs, nothing
+     * written (the sweep used to run whole and fail at its charts). The
+     * shell finds mfrec by its full path. */
     assert_int_equal(run_env("PATH=/nonexistent", "sweep --data '%s' %s --csv '%s' --plot '%s'",
                              g_data, flags, csv, dir),
                      1);
-    tu_expect_in(g_err, "gnuplot");
-    assert_true(tu_exists(csv));
+    tu_expect_in(g_err, "--plot needs gnuplot");
+    assert_false(tu_exists(csv));
+    assert_false(tu_exists(dir));
     if (!gnuplot_on_path()) {
         fprintf(stderr, "gnuplot is not on PATH: the charts are not checked\n");
         goto done;

@@ -387,6 +387,12 @@ static int train_setup(struct train_run *r)
     if (dist_trainer_create(&o->cfg, r->ds, mfr_split_train(r->sp), mfr_split_spec(r->sp), &r->tr,
                             &err) != MFR_OK)
         return lib_error(&err);
+    /* a shard holds at least one user: say so rather than run fewer quietly
+     * (the configuration, and so the file, keeps the count asked for) */
+    if (o->cfg.n_shards > 0 && mfr_trainer_n_shards(r->tr) < o->cfg.n_shards)
+        fprintf(stderr, "%s: note: --shards %d is more than the training data allows: %d shards (one "
+                        "user at least in each)\n",
+                g_cmd, (int)o->cfg.n_shards, (int)mfr_trainer_n_shards(r->tr));
     int rc = o->init_from ? load_init_from(r->tr, o->init_from) : EXIT_OK;
     r->times.trainer = now_seconds() - t2;
     return rc;

@@ -97,6 +97,11 @@ static bool parse_fraction(const char *text, double *out)
 
 static int bad_fraction(const char *spec, mfr_error *err)
 {
+    /* "random:0.5:3": a field too many, not a bad fraction */
+    const char *first = strchr(spec, ':'), *second = first ? strchr(first + 1, ':') : NULL;
+    if (second && (strncmp(spec, "random:", 7) == 0 || strchr(second + 1, ':')))
+        return mfr_seterr(err, MFR_ERR_INVALID, "bad split spec \"%s\": too many ':' fields; " SPEC_EXPECTED,
+                          spec);
     return mfr_seterr(err, MFR_ERR_INVALID,
                       "bad split spec \"%s\": the test fraction must be a number in (0, 1); " SPEC_EXPECTED,
                       spec);

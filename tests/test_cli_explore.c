@@ -682,7 +682,7 @@ static void test_project_text_and_coordinates(void **state)
     tu_expect_in(g_out, "Embedding norm, lowest:");
     assert_int_equal(count_lines(tsv), 81);
     char *text = tu_read_file(tsv, NULL);
-    assert_true(!strncmp(text, "item_id\ttitle\tgenre\tpc1\tpc2\tnorm\n", 33));
+    assert_true(!strncmp(text, "movie\ttitle\tgenre\tpc1\tpc2\tnorm\tratings\n", 39));
     free(text);
     /* The same output twice: deterministic. */
     char *first = strdup(g_out);
@@ -693,6 +693,18 @@ static void test_project_text_and_coordinates(void **state)
     assert_int_equal(run("project --model '%s' --min-ratings 40 --out '%s'", g_model, tsv), 0);
     tu_expect_in(g_out, "the movies with at least 40 training ratings");
     assert_true(count_lines(tsv) < 81);
+    { /* the ratings column (the last) holds each movie's training ratings */
+        char *t2 = tu_read_file(tsv, NULL);
+        int rows = 0;
+        for (const char *line = strchr(t2, '\n') + 1; *line; line = strchr(line, '\n') + 1, rows++) {
+            const char *nl = strchr(line, '\n'), *tab = line;
+            for (const char *q = line; q < nl; q++)
+                if (*q == '\t') tab = q;
+            assert_true(atoll(tab + 1) >= 40);
+        }
+        assert_int_equal(rows, count_lines(tsv) - 1);
+        free(t2);
+    }
     assert_int_equal(run("project --model '%s' --min-ratings 100000", g_model), 1);
     tu_expect_in(g_err, "no movie has at least 100000 training ratings");
 
@@ -708,7 +720,7 @@ static void test_project_text_and_coordinates(void **state)
     if (strstr(g_out, "PC1")) fail_msg("t-SNE output names principal axes:\n%s", g_out);
     assert_int_equal(count_lines(tsv), 81);
     char *t1 = tu_read_file(tsv, NULL);
-    assert_true(!strncmp(t1, "item_id\ttitle\tgenre\ttsne1\ttsne2\tnorm\n", 37));
+    assert_true(!strncmp(t1, "movie\ttitle\tgenre\ttsne1\ttsne2\tnorm\tratings\n", 43));
     assert_int_equal(run("project --model '%s' --method tsne --perplexity 10 --iterations 300 "
                          "--out '%s'",
                          g_model, tsv),

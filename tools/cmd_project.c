@@ -77,18 +77,19 @@ static void print_ends(const mfr_dataset *ds, const char *what, const double *ke
 /* Writes the coordinate table (TSV with a header) to path. */
 static int write_coords(const char *path, const mfr_dataset *ds, int32_t n, const int32_t *items,
                         const double *x, const double *y, const double *norm,
-                        const int32_t *genre_of, bool tsne)
+                        const int32_t *genre_of, const int64_t *n_ratings, bool tsne)
 {
     struct json_log t = {0};
     char buf[64];
-    jlog_printf(&t, "item_id\ttitle\tgenre\t%s\tnorm\n", tsne ? "tsne1\ttsne2" : "pc1\tpc2");
+    /* "movie" and "ratings" (training ratings) as in every other list */
+    jlog_printf(&t, "movie\ttitle\tgenre\t%s\tnorm\tratings\n", tsne ? "tsne1\ttsne2" : "pc1\tpc2");
     for (int32_t row = 0; row < n; row++) {
         int32_t i = items[row];
         jlog_printf(&t, "%lld\t", (long long)mfr_dataset_item_id(ds, i));
         tsv_field(&t, item_title(ds, i, buf, sizeof buf));
-        jlog_printf(&t, "\t%s\t%.9g\t%.9g\t%.9g\n",
+        jlog_printf(&t, "\t%s\t%.9g\t%.9g\t%.9g\t%lld\n",
                     genre_of[i] >= 0 ? mfr_dataset_genre_name(ds, genre_of[i]) : "",
-                    x[row], y[row], norm[i]);
+                    x[row], y[row], norm[i], (long long)n_ratings[i]);
     }
     int rc = t.buf ? write_file_atomic(path, t.buf, t.len) : runtime_error("out of memory");
     free(t.buf);
@@ -397,8 +398,9 @@ static bool parse_project_flags(int argc, char **argv, struct project_opts *o, i
                  "rarely rated movies keep embeddings near their random\n"
                  "start and can dominate the picture"},
         {.name = "--out", .value = "FILE", .kind = FLAG_STR, .dst = &o->out,
-         .help = "write the coordinates as TSV: item_id, title, genre,\n"
-                 "pc1, pc2, norm (one line per movie, with a header)"},
+         .help = "write the coordinates as TSV: movie, title, genre,\n"
+                 "pc1, pc2 (tsne1, tsne2), norm, ratings (training\n"
+                 "ratings; one line per movie, with a header)"},
         {.name = "--top", .value = "N", .kind = FLAG_I32, .dst = &o->top, .lo = 1, .hi = 1000000,
          .help = "movies listed at each end of each axis (default 5;\n"
                  "-k N is an alias)"},
@@ -468,7 +470,7 @@ int cmd_project(int argc, char **argv)
     /* a standard output that cannot be written fails the run before any file */
     if ((rc = stdout_flush()) != EXIT_OK) goto done;
     if (o.out) {
-        rc = write_coords(o.out, ds, p.n_sel, p.items, p.x, p.y, p.norm, p.genre_of, o.tsne);
+        rc = write_coords(o.out, ds, p.n_sel, p.items, p.x, p.y, p.norm, p.genre_of, p.n_ratings, o.tsne);
         if (rc != EXIT_OK) goto done;
         printf("\nwrote %s\n", o.out);
     }

@@ -306,7 +306,9 @@ enum mfr_title_match {
  * when none did). Matches: *n_out gets their
  * number and items_out their first min(n, max_out) dense indices in index
  * order (several mean the text is ambiguous). No match: items_out gets up
- * to max_out titles by increasing edit distance (ties: lower index), and
+ * to max_out titles by increasing distance (ties: lower index): the edit
+ * distance to the whole title, or to its closest part plus one (for a text
+ * of four bytes or more), keeping only those within two of the closest;
  * *n_out their number (0 when max_out is 0 or no movie has a title).
  * Errors: MFR_ERR_INVALID (NULL pointer, max_out < 0), MFR_ERR_NOMEM.
  * Reads the dataset only; deterministic.

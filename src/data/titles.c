@@ -178,8 +178,39 @@ static int edit_distance(const char *a, size_t an, const char *b, size_t bn, int
 /* Titles are compared up to this many bytes for suggestions, which bounds
  * the edit-distance cost of one title. */
 enum { CLOSE_MAX = 200 };
+/* Suggestions more edits than this behind the closest are left out. */
+enum { SUGGEST_SLACK = 2 };
 
-/* The smallest edit distance between q and a form without its year. */
+/* The edit distance between a[0..an) and the closest part of b[0..bn)
+ * (what is left of b before and after that part is free); row holds bn + 1
+ * ints. */
+static int part_distance(const char *a, size_t an, const char *b, size_t bn, int *row)
+{
+    for (size_t j = 0; j <= bn; j++) row[j] = 0;
+    for (size_t i = 1; i <= an; i++) {
+        int diag = row[0];
+        row[0] = (int)i;
+        for (size_t j = 1; j <= bn; j++) {
+            int up = row[j];
+            int best = diag + (a[i - 1] != b[j - 1]);
+            if (up + 1 < best) best = up + 1;
+            if (row[j - 1] + 1 < best) best = row[j - 1] + 1;
+            row[j] = best;
+            diag = up;
+        }
+    }
+    int best = row[0];
+    for (size_t j = 1; j <= bn; j++)
+        if (row[j] < best) best = row[j];
+    return best;
+}
+
+/* The distance of q to a title: the smallest edit distance between q and a
+ * form without its year, or between q and a part of one plus one (a near
+ * miss of a title's first words, "Wallace and Gromit" for "Wallace & Gromit:
+ * The Best of Aardman Animation", counts for nearly as much as one of the
+ * whole title). Only a query of four bytes or more is matched to parts:
+ * shorter ones are parts of too many titles. */
 static int forms_distance(const struct forms *fm, const char *q, size_t qn, int *row)
 {
     int best = -1;
@@ -187,6 +218,10 @@ static int forms_distance(const struct forms *fm, const char *q, size_t qn, int 
         size_t n = len_without_year(fm->f[x]);
         if (n > CLOSE_MAX) n = CLOSE_MAX;
         int d = edit_distance(q, qn, fm->f[x], n, row);
+        if (qn >= 4 && n > qn) {
+            int p = part_distance(q, qn, fm->f[x], n, row) + 1;
+            if (p < d) d = p;
+        }
         if (best < 0 || d < best) best = d;
     }
     return best;
@@ -282,6 +317,14 @@ int mfr_dataset_find_title(const mfr_dataset *ds, const char *text, int32_t *ite
     for (size_t k = 0; k < 3 && rc == MFR_OK; k++) {
         if (kinds[k] == MFR_TITLE_NONE && max_out == 0) break;
         rc = scan_titles(ds, q, kinds[k], items_out, max_out, n_out, dist, err);
+        /* suggestions far behind the closest one are noise: keep those
+         * within SUGGEST_SLACK edits of it */
+        if (rc == MFR_OK && kinds[k] == MFR_TITLE_NONE)
+            for (int32_t x = 1; x < *n_out; x++)
+                if (dist[x] > dist[0] + SUGGEST_SLACK) {
+                    *n_out = x;
+                    break;
+                }
         if (rc == MFR_OK && *n_out > 0) {
             *match_out = kinds[k];
             break;

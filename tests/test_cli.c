@@ -447,6 +447,11 @@ static void check_train_plot_data(const char *plots)
     int n = tu_read_dat(lc, 3, v, 40, NULL);
     assert_int_equal(n, 7);
     assert_true(v[0] == 1 && v[3] == 5 && v[18] == 30);
+    /* the title says how many epochs ran */
+    char *gp = tu_path(plots, "learning_curve.gp"), *script = tu_read_file(gp, NULL);
+    assert_non_null(script);
+    tu_expect_in(script, ", 30 epochs, ");
+    free(gp), free(script);
     /* ndcg: total, observed MSE, L2, gravity; total = the sum of the parts */
     char *text = tu_read_file(lp, NULL);
     tu_expect_in(text, "# x\ttotal loss\tobserved MSE\tL2\tgravity\n");

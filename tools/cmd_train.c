@@ -859,8 +859,11 @@ static int train_plots(const struct train_run *r)
     const struct train_opts *o = r->o;
     char cfg[200], about[400];
     config_describe(&o->cfg, cfg, sizeof cfg);
-    snprintf(about, sizeof about, "%s, k %d, split %s%s%s", cfg, o->cfg.k, r->spec,
-             o->out ? ": " : "", o->out ? o->out : "");
+    /* the epochs run, and the data, so that a chart without --out still
+     * says what it shows */
+    const char *data = r->pds ? data_name(r->pds) : NULL;
+    snprintf(about, sizeof about, "%s, k %d, %lld epochs, %s%ssplit %s%s%s", cfg, o->cfg.k, (long long)r->ran,
+             data ? data : "", data ? ", " : "", r->spec, o->out ? ": " : "", o->out ? o->out : "");
     if (r->n_curve < 3)
         fprintf(stderr,
                 "%s: note: the learning curves have %d point%s (the logged epochs); "

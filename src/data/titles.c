@@ -156,10 +156,12 @@ static bool forms_contain(const struct forms *fm, const char *q)
 }
 
 /* Edit distance (insertions, deletions, substitutions of bytes) between
- * a[0..an) and b[0..bn); row holds bn + 1 ints. */
-static int edit_distance(const char *a, size_t an, const char *b, size_t bn, int *row)
+ * a[0..an) and b[0..bn), or with `part` between a and the closest part of
+ * b (what is left of b before and after that part is free); row holds
+ * bn + 1 ints. */
+static int edit_distance(const char *a, size_t an, const char *b, size_t bn, bool part, int *row)
 {
-    for (size_t j = 0; j <= bn; j++) row[j] = (int)j;
+    for (size_t j = 0; j <= bn; j++) row[j] = part ? 0 : (int)j;
     for (size_t i = 1; i <= an; i++) {
         int diag = row[0];
         row[0] = (int)i;
@@ -172,7 +174,10 @@ static int edit_distance(const char *a, size_t an, const char *b, size_t bn, int
             diag = up;
         }
     }
-    return row[bn];
+    int best = row[bn];
+    for (size_t j = 0; part && j < bn; j++)
+        if (row[j] < best) best = row[j];
+    return best;
 }
 
 /* Titles are compared up to this many bytes for suggestions, which bounds
@@ -180,30 +185,6 @@ static int edit_distance(const char *a, size_t an, const char *b, size_t bn, int
 enum { CLOSE_MAX = 200 };
 /* Suggestions more edits than this behind the closest are left out. */
 enum { SUGGEST_SLACK = 2 };
-
-/* The edit distance between a[0..an) and the closest part of b[0..bn)
- * (what is left of b before and after that part is free); row holds bn + 1
- * ints. */
-static int part_distance(const char *a, size_t an, const char *b, size_t bn, int *row)
-{
-    for (size_t j = 0; j <= bn; j++) row[j] = 0;
-    for (size_t i = 1; i <= an; i++) {
-        int diag = row[0];
-        row[0] = (int)i;
-        for (size_t j = 1; j <= bn; j++) {
-            int up = row[j];
-            int best = diag + (a[i - 1] != b[j - 1]);
-            if (up + 1 < best) best = up + 1;
-            if (row[j - 1] + 1 < best) best = row[j - 1] + 1;
-            row[j] = best;
-            diag = up;
-        }
-    }
-    int best = row[0];
-    for (size_t j = 1; j <= bn; j++)
-        if (row[j] < best) best = row[j];
-    return best;
-}
 
 /* The distance of q to a title: the smallest edit distance between q and a
  * form without its year, or between q and a part of one plus one (a near
@@ -217,9 +198,9 @@ static int forms_distance(const struct forms *fm, const char *q, size_t qn, int 
     for (int x = 0; x < fm->n_forms; x++) {
         size_t n = len_without_year(fm->f[x]);
         if (n > CLOSE_MAX) n = CLOSE_MAX;
-        int d = edit_distance(q, qn, fm->f[x], n, row);
+        int d = edit_distance(q, qn, fm->f[x], n, false, row);
         if (qn >= 4 && n > qn) {
-            int p = part_distance(q, qn, fm->f[x], n, row) + 1;
+            int p = edit_distance(q, qn, fm->f[x], n, true, row) + 1;
             if (p < d) d = p;
         }
         if (best < 0 || d < best) best = d;

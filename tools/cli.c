@@ -635,6 +635,17 @@ static bool apply_flag(struct args *a, const struct flag_spec *f)
 static const struct flag_spec *g_given[64];
 static size_t g_n_given;
 
+const char *cli_first_named_flag(int argc, char **argv, const char *const *names, size_t n)
+{
+    for (int a = 0; a < argc; a++)
+        for (size_t x = 0; x < n; x++) {
+            size_t len = strlen(names[x]);
+            if (!strncmp(argv[a], names[x], len) && (argv[a][len] == 0 || argv[a][len] == '='))
+                return names[x];
+        }
+    return NULL;
+}
+
 bool cli_flag_given(const char *name)
 {
     for (size_t x = 0; x < g_n_given; x++)

@@ -164,6 +164,10 @@ bool cli_start(struct command_spec *c, int argc, char **argv, int *rc);
 /* Whether the last cli_start parsed the table flag `name` (as named in its
  * row: an alias has a row of its own). Training flags: train_opts. */
 bool cli_flag_given(const char *name);
+/* The first of names[0..n) that argv[0..argc) holds as a flag ("--x" or
+ * "--x=VALUE"), or NULL: for flags a command refuses by name before its
+ * parser would call them unknown. */
+const char *cli_first_named_flag(int argc, char **argv, const char *const *names, size_t n);
 /* Prints the flag lines of flags[0..n) (what cli_start's --help does). */
 void print_flag_help(FILE *f, const struct flag_spec *flags, size_t n, int width);
 

@@ -622,16 +622,11 @@ static int refuse_train_run_flags(int argc, char **argv)
     static const char *const run_only[] = {"--early-stop", "--target-rmse", "--init-from", "--no-train-eval",
                                            "--quiet", "--out", "--plot", "--log-json", "--log-every",
                                            "--checkpoint", "--checkpoint-every", "--resume", "--split"};
-    for (int a = 1; a < argc; a++) {
-        if (!strcmp(argv[a], "--")) break;
-        for (size_t r = 0; r < sizeof run_only / sizeof *run_only; r++) {
-            size_t len = strlen(run_only[r]);
-            if (!strncmp(argv[a], run_only[r], len) && (argv[a][len] == 0 || argv[a][len] == '='))
-                return usage_error("%s is a flag of `mfrec train`'s run, not of eval (--folds trains "
-                                   "uN.base for the configured epochs and keeps no file)",
-                                   run_only[r]);
-        }
-    }
+    const char *given = cli_first_named_flag(argc, argv, run_only, sizeof run_only / sizeof *run_only);
+    if (given)
+        return usage_error("%s is a flag of `mfrec train`'s run, not of eval (--folds trains "
+                           "uN.base for the configured epochs and keeps no file)",
+                           given);
     return EXIT_OK;
 }
 

@@ -248,14 +248,10 @@ static int check_kind(struct sweep_opts *o, int argc, char **argv)
     o->softmax = !strcmp(o->kind, "softmax");
     if (!o->softmax) return EXIT_OK;
     static const char *const mf_only[] = {"--reduce", "--lr", "--l2", "--bias"};
-    for (int i = 0; i < argc; i++)
-        for (size_t x = 0; x < sizeof mf_only / sizeof *mf_only; x++) {
-            size_t n = strlen(mf_only[x]);
-            if (!strncmp(argv[i], mf_only[x], n) && (argv[i][n] == 0 || argv[i][n] == '='))
-                return usage_error("%s does not apply to --kind softmax (its runs use fixed "
-                                   "settings: Adam, lr 0.01)",
-                                   mf_only[x]);
-        }
+    const char *given = cli_first_named_flag(argc, argv, mf_only, sizeof mf_only / sizeof *mf_only);
+    if (given)
+        return usage_error("%s does not apply to --kind softmax (its runs use fixed settings: Adam, lr 0.01)",
+                           given);
     mfr_softmax_config_default(&o->sm);
     /* Round 1's --preset softmax, the settings of the timings in
      * docs/PERFORMANCE.md and docs/SOFTMAX.md: one label per user and epoch

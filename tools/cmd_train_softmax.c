@@ -834,16 +834,12 @@ bool train_kind_route(int argc, char **argv, int *rc)
                                                "--all-pairs", "--top", "--tie",
                                                "--weight-decay", "--hidden-init",
                                                "--min-label-rating"};
-    for (int i = 0; i < argc; i++)
-        for (size_t x = 0; x < sizeof softmax_only / sizeof *softmax_only; x++) {
-            size_t n = strlen(softmax_only[x]);
-            if (!strncmp(argv[i], softmax_only[x], n) && (argv[i][n] == 0 || argv[i][n] == '=')) {
-                g_cmd = "mfrec train";
-                *rc = usage_error("%s applies to --kind softmax only", softmax_only[x]);
-                return true;
-            }
-        }
-    return false;
+    const char *given =
+        cli_first_named_flag(argc, argv, softmax_only, sizeof softmax_only / sizeof *softmax_only);
+    if (!given) return false;
+    g_cmd = "mfrec train";
+    *rc = usage_error("%s applies to --kind softmax only", given);
+    return true;
 }
 
 bool parse_kind_mf(const char *flag, const char *value, void *dst)

@@ -45,6 +45,15 @@ enum mfr_softmax_init {
     MFR_SOFTMAX_INIT_HE = 1,    /**< truncated N(0, 2/in), He's (for ReLU layers) */
 };
 
+/** Which movies a training example's softmax normalizes over
+ *  (mfr_softmax_config.negatives). */
+enum mfr_softmax_negatives {
+    MFR_SOFTMAX_NEG_ALL = 0,     /**< every movie (the Colab's) */
+    /** every movie but the user's other training movies: they are not
+     *  negatives, and at recommendation time they are left out anyway */
+    MFR_SOFTMAX_NEG_UNRATED = 1,
+};
+
 #define MFR_SOFTMAX_MAX_HIDDEN 4
 
 /** What a model is (mfr_model_kind). */
@@ -91,6 +100,11 @@ typedef struct mfr_softmax_config {
      *  rated movie (default). Compared in the ratings' float precision, so
      *  a rating read as 3.3 reaches a threshold of 3.3 */
     double label_min_rating;
+    /** enum mfr_softmax_negatives: MFR_SOFTMAX_NEG_UNRATED gives the logits
+     *  of the example's feature movies (the user's training movies but the
+     *  label) minus infinity, so the loss pushes down only movies the user
+     *  did not rate; default MFR_SOFTMAX_NEG_ALL (recorded in model files) */
+    int32_t negatives;
 } mfr_softmax_config;
 
 MFR_API void mfr_softmax_config_default(mfr_softmax_config *cfg);

@@ -219,6 +219,23 @@ static void test_refusals(void **state)
     free(ck);
     assert_int_equal(run("train --kind softmax --data %s --epochs 1 --min-label-rating 4", g_data), 0);
     tu_expect_in(g_out, "labels: the movies each user rated 4 or more");
+    assert_null(strstr(g_out, "negatives:"));
+    /* --negatives: softmax only, one of two words, said in the report,
+     * compared on --resume */
+    assert_int_equal(run("train --data %s --negatives unrated", g_data), 2);
+    tu_expect_in(g_err, "--negatives applies to --kind softmax only");
+    assert_int_equal(run("train --kind softmax --data %s --epochs 1 --negatives rated", g_data), 2);
+    tu_expect_in(g_err, "--negatives: expected all or unrated, got 'rated'");
+    ck = tu_path(g_dir, "neg.ck");
+    assert_int_equal(run("train --kind softmax --data %s --epochs 1 --negatives unrated "
+                         "--checkpoint %s --checkpoint-every 1",
+                         g_data, ck),
+                     0);
+    tu_expect_in(g_out, "negatives: the movies each user did not rate");
+    assert_int_equal(run("train --resume %s --epochs 2 --negatives all --quiet", ck), 2);
+    tu_expect_in(g_err, "--negatives (0 all, 1 unrated) is 0, the checkpoint's 1");
+    assert_int_equal(run("train --resume %s --epochs 2 --quiet", ck), 0);
+    free(ck);
     assert_int_equal(run("eval --kind softmax --data %s", g_data), 2);
     tu_expect_in(g_err, "--kind is a training flag, only used with --folds (a saved model records its kind)");
     assert_int_equal(run("eval --folds --kind softmax --data %s --l2 1", g_data), 2);

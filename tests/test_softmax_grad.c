@@ -5,7 +5,8 @@
  * double-precision forward pass written here; the loss against the same
  * pass; the log-sum-exp on logits that overflow a naive exp. With tied
  * tables (tie_tables), the double pass pools the rows of V itself, so the
- * gradient of V must hold both its uses.
+ * gradient of V must hold both its uses. With negatives "unrated" the
+ * double pass leaves the feature movies out of its softmax sum.
  */
 #include <math.h>
 #include <setjmp.h>
@@ -36,6 +37,7 @@ static const int32_t EX_F[3][4] = {{0, 4, 5}, {6}, {1, 2, 3, 5}};
 /* ---- the independent double forward pass ---- */
 
 static int g_tied; /* the configuration under test ties the movie table to V */
+static int g_unrated; /* ... normalizes over the movies outside the features only */
 
 static void pool_d(double *out, const double *table, int dim, const int32_t *idx, int n)
 {
@@ -77,12 +79,18 @@ static double loss_d(const struct mfr_sm_layout *lay, const struct mfr_sm_items 
     }
     int k = lay->V.cols;
     double s[M], mx = -INFINITY, Z = 0;
+    int in_sum[M];
+    for (int i = 0; i < M; i++) {
+        in_sum[i] = 1;
+        for (int j = 0; j < n_f && g_unrated; j++) in_sum[i] &= F[j] != i;
+    }
     for (int i = 0; i < M; i++) {
         s[i] = 0;
         for (int c = 0; c < k; c++) s[i] += h[c] * th[lay->V.offset + i * k + c];
-        mx = fmax(mx, s[i]);
+        if (in_sum[i]) mx = fmax(mx, s[i]);
     }
-    for (int i = 0; i < M; i++) Z += exp(s[i] - mx);
+    for (int i = 0; i < M; i++)
+        if (in_sum[i]) Z += exp(s[i] - mx);
     return mx + log(Z) - s[label];
 }
 
@@ -106,6 +114,7 @@ static void check_config(const mfr_softmax_config *cfg)
     assert_int_equal(mfr_sm_layout_make(cfg, M, it.n_genres, it.n_years, &lay, &err), MFR_OK);
     int64_t P = lay.n_params;
     g_tied = cfg->tie_tables;
+    g_unrated = cfg->negatives == MFR_SOFTMAX_NEG_UNRATED;
     if (g_tied) { /* one table fewer than the same network untied */
         mfr_softmax_config u = *cfg;
         u.tie_tables = 0;
@@ -134,10 +143,16 @@ static void check_config(const mfr_softmax_config *cfg)
     sc.ids = ids;
     double lf = 0;
     for (int e = 0; e < 3; e++)
-        lf += mfr_sm_example(&lay, &it, cfg->features, th, EX_F[e], EX_NF[e], EX_LABEL[e], 1.0f, g,
-                             &sc);
+        lf += mfr_sm_example(&lay, &it, cfg->features, cfg->negatives, th, EX_F[e], EX_NF[e],
+                             EX_LABEL[e], 1.0f, g, &sc);
     double ld = total_d(&lay, &it, cfg->features, thd);
     assert_true(fabs(lf - ld) <= 1e-5 * fabs(ld));
+    if (g_unrated) { /* fewer terms in each softmax sum: a smaller loss than over every movie */
+        g_unrated = 0;
+        double all = total_d(&lay, &it, cfg->features, thd);
+        g_unrated = 1;
+        assert_true(ld < all - 1e-3);
+    }
 
     /* Every parameter of every block, finite differences in double. */
     const double h = 1e-6;
@@ -209,6 +224,25 @@ static void test_grad_tied_genres_one_hidden(void **state)
     check_config(&cfg);
 }
 
+/* negatives "unrated": each example's feature movies are out of its
+ * softmax (the double pass skips them), with and without a hidden layer,
+ * with genres pooled beside the movies. */
+static void test_grad_negatives_unrated(void **state)
+{
+    (void)state;
+    mfr_softmax_config cfg;
+    mfr_softmax_config_default(&cfg);
+    cfg.k = 4, cfg.dim_movie = 3, cfg.dim_genre = 2;
+    cfg.features = MFR_SOFTMAX_FEAT_MOVIES | MFR_SOFTMAX_FEAT_GENRES;
+    cfg.n_hidden = 1, cfg.hidden[0] = 6;
+    cfg.negatives = MFR_SOFTMAX_NEG_UNRATED;
+    check_config(&cfg);
+    cfg.n_hidden = 0;
+    check_config(&cfg);
+    cfg.tie_tables = 1, cfg.dim_movie = cfg.k;
+    check_config(&cfg);
+}
+
 static void test_grad_years_one_hidden(void **state)
 {
     (void)state;
@@ -238,6 +272,14 @@ static void test_xent_large_logits(void **state)
     assert_true(s[2] == 0.0f);
     float sum = s[0] + s[1] + s[2] + s[3];
     assert_true(fabs(sum) < 1e-6); /* softmax - onehot sums to 0 */
+
+    /* A logit of minus infinity (a movie left out) is out of Z and gets a
+     * gradient of exactly 0: the same loss as the softmax of the others. */
+    float t[5] = {1.0f, -INFINITY, 2.0f, 0.5f, -INFINITY}, o[3] = {1.0f, 2.0f, 0.5f};
+    double lt = mfr_sm_xent_ref(t, 5, 2, 1.0f), lo = mfr_sm_xent_ref(o, 3, 1, 1.0f);
+    assert_true(fabs(lt - lo) < 1e-12);
+    assert_true(t[1] == 0.0f && t[4] == 0.0f && !signbit(t[1]) && !signbit(t[4]));
+    assert_true(t[0] == o[0] && t[2] == o[1] && t[3] == o[2]);
 }
 
 /* Random floats in [-2, 2) from (seed, stream 77, index). */
@@ -267,6 +309,14 @@ static void check_set_bitwise(const struct mfr_sm_kern *a)
             double l1 = r->xent(s1, n_it, n_it / 2, 0.25f), l2 = a->xent(s2, n_it, n_it / 2, 0.25f);
             assert_memory_equal(&l1, &l2, sizeof l1);
             assert_memory_equal(s1, s2, sizeof(float) * (size_t)n_it);
+            /* with every third movie but the label left out (minus infinity) */
+            r->logits(s1, u, V, n_it, k), a->logits(s2, u, V, n_it, k);
+            for (int32_t i = 0; i < n_it; i += 3)
+                if (i != n_it / 2) s1[i] = s2[i] = -INFINITY;
+            l1 = r->xent(s1, n_it, n_it / 2, 0.25f), l2 = a->xent(s2, n_it, n_it / 2, 0.25f);
+            assert_memory_equal(&l1, &l2, sizeof l1);
+            assert_memory_equal(s1, s2, sizeof(float) * (size_t)n_it);
+            assert_true(isfinite(l1) && (n_it / 2 == 0 || s1[0] == 0.0f));
             r->logits_back(d1, g1, s1, u, V, n_it, k), a->logits_back(d2, g2, s2, u, V, n_it, k);
             assert_memory_equal(d1, d2, sizeof(float) * (size_t)k);
             assert_memory_equal(g1, g2, sizeof(float) * (size_t)(n_it * k));
@@ -387,6 +437,7 @@ int main(void)
         cmocka_unit_test(test_grad_movies_no_hidden),
         cmocka_unit_test(test_grad_years_one_hidden),
         cmocka_unit_test(test_grad_tied_genres_one_hidden),
+        cmocka_unit_test(test_grad_negatives_unrated),
         cmocka_unit_test(test_xent_large_logits),
         cmocka_unit_test(test_kernel_sets_bitwise),
         cmocka_unit_test(test_hidden_init),

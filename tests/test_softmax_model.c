@@ -214,9 +214,10 @@ static void test_forged_section(void **state)
         {140 + 8 * 50 + 4 * 3, 0x7fc00000u, "not finite"}, /* a parameter NaN */
         {4 + 4 * 17, 2, "hidden_init"},             /* no such initialization */
         {4, 7, "does not fit"},                     /* k 7, the model's is 6 */
-        {0, 4, "version 4 is not 1, 2 or 3"},       /* an unknown version */
+        {0, 5, "version 5 is not 1, 2, 3 or 4"},    /* an unknown version */
         {0, 2, "softmax section"},                  /* version 2 over version 1 bytes */
         {0, 3, "softmax section"},                  /* version 3 over version 1 bytes */
+        {0, 4, "softmax section"},                  /* version 4 over version 1 bytes */
     };
     for (size_t c = 0; c < sizeof cases / sizeof *cases; c++) {
         unsigned char *b = malloc(len);
@@ -318,6 +319,52 @@ static void test_label_min_rating_save_load(void **state)
                      MFR_ERR_INVALID);
     assert_null(tr);
     tu_expect_in(err.message, "label_min_rating (--min-label-rating) 6 leaves no examples");
+}
+
+/* negatives "unrated": a version-4 section (with label_min_rating, which
+ * version 3 added, kept before it) that loads back with both and saves
+ * the same bytes; a forged value of the field is refused, named. */
+static void test_negatives_save_load(void **state)
+{
+    struct fixture *f = *state;
+    mfr_error err = {0};
+    mfr_softmax_config c, lc;
+    sm_config(&c);
+    c.negatives = MFR_SOFTMAX_NEG_UNRATED;
+    mfr_model *m = NULL;
+    assert_int_equal(save_load_round_trip(f, &c, &lc, &m), 4);
+    assert_int_equal(lc.negatives, MFR_SOFTMAX_NEG_UNRATED);
+    assert_true(lc.label_min_rating == 0.0);
+    mfr_model_destroy(m);
+    c.label_min_rating = 4.0;
+    assert_int_equal(save_load_round_trip(f, &c, &lc, &m), 4);
+    assert_int_equal(lc.negatives, MFR_SOFTMAX_NEG_UNRATED);
+    assert_true(lc.label_min_rating == 4.0);
+
+    char *a = tu_path(f->dir, "neg.mfr");
+    assert_int_equal(mfr_model_save(m, a, &err), MFR_OK);
+    size_t len;
+    unsigned char *b = (unsigned char *)tu_read_file(a, &len);
+    size_t start = len - 8 - (size_t)mfr_sm_net_bytes(m->sm);
+    const size_t at = 4 + 4 * 19 + 8 * 7; /* after the f64 label_min_rating */
+    assert_int_equal(mfr_get_le32(b + start + at), MFR_SOFTMAX_NEG_UNRATED);
+    static const struct {
+        uint32_t value;
+        const char *msg;
+    } cases[] = {{2, "negatives must be in"}, {0, "version 4 with"}};
+    for (size_t x = 0; x < sizeof cases / sizeof *cases; x++) {
+        mfr_put_le32(b + start + at, cases[x].value);
+        mfr_put_le64(b + len - 8, mfr_model_file_sum(b, len - 8));
+        tu_write_file(f->dir, "neg-forged.mfr", (const char *)b, len);
+        char *p = tu_path(f->dir, "neg-forged.mfr");
+        mfr_model *bad = NULL;
+        assert_int_equal(mfr_model_load(p, &bad, &err), MFR_ERR_CORRUPT);
+        assert_null(bad);
+        tu_expect_in(err.message, cases[x].msg);
+        free(p);
+    }
+    free(b), free(a);
+    mfr_model_destroy(m);
 }
 
 static mfr_softmax_trainer *sm_trainer(struct fixture *f, const mfr_softmax_config *c, int threads)
@@ -537,6 +584,7 @@ int main(void)
         cmocka_unit_test(test_user_vector_is_fold_in),
         cmocka_unit_test(test_rating_metrics_refused),
         cmocka_unit_test(test_label_min_rating_save_load),
+        cmocka_unit_test(test_negatives_save_load),
         cmocka_unit_test(test_save_load_bytes),
         cmocka_unit_test(test_forged_section),
         cmocka_unit_test(test_tied_save_load),

@@ -338,8 +338,8 @@ static void test_threads_weight_decay(void **state)
  * this checks that arithmetic in each way a step can run: full batch (one
  * chunk; all pairs: several chunks, users across chunk ends), mini-batches
  * (the owner phase; at 2 threads the pair mode), tied tables. */
-static void check_step_serial(double weight_decay, int all_pairs, int batch_users, int tie,
-                              int threads, double min_rating)
+static double check_step_negatives(double weight_decay, int all_pairs, int batch_users, int tie,
+                                   int threads, double min_rating, int32_t negatives)
 {
     struct data d;
     make_data(&d);
@@ -348,6 +348,7 @@ static void check_step_serial(double weight_decay, int all_pairs, int batch_user
     c.weight_decay = weight_decay;
     c.all_pairs = all_pairs;
     c.label_min_rating = min_rating;
+    c.negatives = negatives;
     if (tie) c.tie_tables = 1, c.dim_movie = c.k;
     mfr_error err = {0};
     mfr_sm_trainer *tr = NULL;
@@ -409,8 +410,8 @@ static void check_step_serial(double weight_decay, int all_pairs, int batch_user
             int32_t F[16], n_f = 0;
             for (int x = 0; x < n_u[u]; x++)
                 if (x != j) F[n_f++] = r[x];
-            loss += mfr_sm_example(lay, &d.it, c.features, th0, F, n_f, r[j], 1.0f / (float)n_ex,
-                                   g, &sc);
+            loss += mfr_sm_example(lay, &d.it, c.features, c.negatives, th0, F, n_f, r[j],
+                                   1.0f / (float)n_ex, g, &sc);
         }
     }
     double got = 0;
@@ -435,6 +436,14 @@ static void check_step_serial(double weight_decay, int all_pairs, int batch_user
     free(th0), free(g), free(buf);
     mfr_sm_trainer_destroy(tr);
     mfr_sm_items_free(&d.it);
+    return got;
+}
+
+static void check_step_serial(double weight_decay, int all_pairs, int batch_users, int tie,
+                              int threads, double min_rating)
+{
+    check_step_negatives(weight_decay, all_pairs, batch_users, tie, threads, min_rating,
+                         MFR_SOFTMAX_NEG_ALL);
 }
 
 static void test_step_matches_serial(void **state)
@@ -449,6 +458,24 @@ static void test_step_matches_serial(void **state)
     }
     check_step_serial(0.0, 1, 0, 1, 2, 0.0); /* tied tables */
     check_step_serial(0.0, 0, 16, 1, 2, 0.0);
+}
+
+/* negatives "unrated": each example's feature movies are out of its
+ * softmax, in every way a step runs (the serial sum masks them in
+ * mfr_sm_example, the trainer in phase A); the step's loss is below the
+ * same step's over every movie. */
+static void test_step_negatives_unrated(void **state)
+{
+    (void)state;
+    const int32_t U = MFR_SOFTMAX_NEG_UNRATED, A = MFR_SOFTMAX_NEG_ALL;
+    for (int threads = 1; threads <= 3; threads++) {
+        assert_true(check_step_negatives(0.0, 1, 0, 0, threads, 0.0, U) <
+                    check_step_negatives(0.0, 1, 0, 0, threads, 0.0, A) - 1e-3);
+        check_step_negatives(0.0, 0, 16, 0, threads, 0.0, U); /* owner phase; 2: pair mode */
+        check_step_negatives(0.0, 1, 6, 0, threads, 4.0, U);
+    }
+    check_step_negatives(0.0, 1, 0, 1, 2, 0.0, U); /* tied tables */
+    check_step_negatives(0.3, 0, 16, 1, 3, 0.0, U);
 }
 
 /* label_min_rating: only the movies rated 4 or 5 are labels (all of them,
@@ -586,6 +613,7 @@ int main(void)
         cmocka_unit_test(test_step_weight_decay),
         cmocka_unit_test(test_step_matches_serial),
         cmocka_unit_test(test_step_label_min_rating),
+        cmocka_unit_test(test_step_negatives_unrated),
         cmocka_unit_test(test_label_threshold),
         cmocka_unit_test(test_learns_clusters),
         cmocka_unit_test(test_labels),

@@ -125,6 +125,16 @@ static void test_min_label_rating(void **state)
             13);
 }
 
+/* Each softmax over the movies the user did not rate (and the label),
+ * all pairs, genres beside the movies, a hidden layer. */
+static void test_negatives_unrated(void **state)
+{
+    (void)state;
+    compare("negatives", "--negatives unrated --all-pairs --features movies,genres --optimizer "
+                         "adam --lr 0.01 --batch-users 50 --dim 8 --hidden 12",
+            17);
+}
+
 /* Tied tables (the movie bag reads V) with Adagrad and weight decay. */
 static void test_tied_adagrad_decay(void **state)
 {
@@ -144,6 +154,7 @@ int main(void)
         cmocka_unit_test(test_preset_softmax),
         cmocka_unit_test(test_tied_adagrad_decay),
         cmocka_unit_test(test_min_label_rating),
+        cmocka_unit_test(test_negatives_unrated),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

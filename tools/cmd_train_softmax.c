@@ -29,8 +29,9 @@ static const char softmax_help[] =
     "layer to a user embedding u; a softmax over every movie (logits <u, V_i>)\n"
     "predicts one of the user's movies, the label, from the others. Each epoch\n"
     "draws one label per user (seeded), or takes every leave-one-out pair\n"
-    "(--all-pairs). The model ranks movies; it predicts no ratings. The saved\n"
-    "model is the same for every thread count.\n"
+    "(--all-pairs). With --negatives unrated the softmax leaves out the user's\n"
+    "other rated movies, which are not negatives. The model ranks movies; it\n"
+    "predicts no ratings. The saved model is the same for every thread count.\n"
     "\n";
 
 static const char softmax_help_end[] =
@@ -49,7 +50,7 @@ static const char softmax_train_help_end[] =
 struct sm_opts {
     mfr_softmax_config cfg;
     const char *kind, *preset, *data, *split, *out, *hidden, *features, *optimizer, *kernels;
-    const char *hidden_init, *checkpoint, *resume, *log_json, *plot;
+    const char *hidden_init, *negatives, *checkpoint, *resume, *log_json, *plot;
     int64_t epochs, log_every, checkpoint_every;
     int32_t threads, top;
     bool all_pairs, quiet, folds, json; /* json: eval --folds only */
@@ -166,6 +167,11 @@ static int check_opts(struct sm_opts *o)
         if (!strcmp(o->hidden_init, "colab")) c->hidden_init = MFR_SOFTMAX_INIT_COLAB;
         else if (!strcmp(o->hidden_init, "he")) c->hidden_init = MFR_SOFTMAX_INIT_HE;
         else return usage_error("--hidden-init: expected colab or he, got '%s'", o->hidden_init);
+    }
+    if (o->negatives) {
+        if (!strcmp(o->negatives, "all")) c->negatives = MFR_SOFTMAX_NEG_ALL;
+        else if (!strcmp(o->negatives, "unrated")) c->negatives = MFR_SOFTMAX_NEG_UNRATED;
+        else return usage_error("--negatives: expected all or unrated, got '%s'", o->negatives);
     }
     if (o->kernels) {
         static const char *const names[3] = {"auto", "ref", "avx2"};
@@ -460,6 +466,9 @@ static int run_epochs(struct sm_run *r)
             printf("labels: the movies each user rated %.9g or more (features: every rated "
                    "movie)\n",
                    (double)(float)o->cfg.label_min_rating); /* the trainer's float threshold */
+        if (o->cfg.negatives == MFR_SOFTMAX_NEG_UNRATED)
+            printf("negatives: the movies each user did not rate (their other rated movies "
+                   "are out of the softmax)\n");
         if (r->ck)
             printf("resumed from %s after epoch %lld of %lld\n", o->resume, (long long)r->start,
                    (long long)o->epochs);
@@ -655,6 +664,10 @@ static size_t softmax_flags(struct sm_opts *o, bool train, struct flag_spec *out
          .dst = &c->label_min_rating, .min = 0, .max = 1e9,
          .help = "labels only from movies the user rated R or more (every\n"
                  "rated movie stays a feature); 0: all (default 0)"},
+        {.name = "--negatives", .value = "all|unrated", .kind = FLAG_STR, .dst = &o->negatives,
+         .help = "what each softmax normalizes over: every movie (the\n"
+                 "Colab's, default) or the movies the user did not rate (the\n"
+                 "user's other rated movies are not negatives)"},
         {.name = "--seed", .value = "S", .kind = FLAG_U64, .dst = &c->seed,
          .help = "initialization, labels, batch order and split seed (default 300)"},
         {.name = "--shards", .value = "N", .kind = FLAG_I32, .dst = &c->n_shards, .lo = 1,
@@ -833,7 +846,7 @@ bool train_kind_route(int argc, char **argv, int *rc)
                                                "--dim-genre", "--dim-year", "--batch-users",
                                                "--all-pairs", "--top", "--tie",
                                                "--weight-decay", "--hidden-init",
-                                               "--min-label-rating"};
+                                               "--min-label-rating", "--negatives"};
     const char *given =
         cli_first_named_flag(argc, argv, softmax_only, sizeof softmax_only / sizeof *softmax_only);
     if (!given) return false;
@@ -967,13 +980,14 @@ static void sm_json(const struct sm_opts *o, const char *dir, const struct sm_fo
     json_str(dir);
     printf(",\"dim\":%d,\"hidden\":\"%s\",\"features\":%u,\"optimizer\":\"%s\",\"lr\":%.17g,"
            "\"batch_users\":%d,\"all_pairs\":%s,\"tie_tables\":%s,\"weight_decay\":%.17g,"
-           "\"min_label_rating\":%.17g,\"hidden_init\":\"%s\","
+           "\"min_label_rating\":%.17g,\"negatives\":\"%s\",\"hidden_init\":\"%s\","
            "\"epochs\":%lld,"
            "\"seed\":%llu,\"k\":%d",
            (int)o->cfg.k, o->cfg.n_hidden ? hidden : "none", (unsigned)o->cfg.features,
            o->cfg.optimizer == MFR_SOFTMAX_OPT_ADAM ? "adam" : "adagrad", o->cfg.lr,
            (int)o->cfg.batch_users, o->cfg.all_pairs ? "true" : "false",
            o->cfg.tie_tables ? "true" : "false", o->cfg.weight_decay, o->cfg.label_min_rating,
+           o->cfg.negatives == MFR_SOFTMAX_NEG_UNRATED ? "unrated" : "all",
            o->cfg.hidden_init == MFR_SOFTMAX_INIT_HE ? "he" : "colab", (long long)o->epochs,
            (unsigned long long)o->cfg.seed, (int)o->top);
     if (ease) ease_baseline_json(&o->ease);
@@ -1012,11 +1026,14 @@ static int softmax_folds(const struct sm_opts *o)
         if (o->cfg.label_min_rating > 0)
             snprintf(labels, sizeof labels, ", labels rated %.9g or more",
                      (double)(float)o->cfg.label_min_rating);
-        printf("softmax folds u1..u%d: k %d, %lld epochs, %s lr %g, batch users %d%s%s%s, top %d\n",
+        printf("softmax folds u1..u%d: k %d, %lld epochs, %s lr %g, batch users %d%s%s%s%s, "
+               "top %d\n",
                N_SM_FOLDS, o->cfg.k, (long long)o->epochs,
                o->cfg.optimizer == MFR_SOFTMAX_OPT_ADAM ? "Adam" : "Adagrad", o->cfg.lr,
                o->cfg.batch_users, o->cfg.all_pairs ? ", all pairs" : "",
-               o->cfg.tie_tables ? ", tied tables" : "", labels, o->top);
+               o->cfg.tie_tables ? ", tied tables" : "", labels,
+               o->cfg.negatives == MFR_SOFTMAX_NEG_UNRATED ? ", negatives: unrated movies" : "",
+               o->top);
         if (ease) ease_baseline_say(&o->ease, "each uN.base");
         printf("%-5s %9s %9s %9s %9s %9s %9s", "fold", "P", "R", "NDCG", "pop P", "pop R",
                "pop NDCG");

@@ -31,6 +31,9 @@ independently of the C code from the documents:
   p *= 1 - lr weight_decay applied before its step.
 - --tie (the section's tie_tables): the movie bag reads V itself, one
   tensor, so its gradient is the sum of both uses.
+- --negatives unrated (the section's negatives, 1): each example's feature
+  movies get a logit of minus infinity before the cross-entropy, so its
+  softmax runs over the label and the movies the user did not rate.
 
 --dtype float64 (the default) computes in double from the float32 starting
 weights: the trajectory of exact arithmetic, up to double rounding, so a
@@ -59,6 +62,7 @@ MASK = (1 << 64) - 1
 RNG_SM_LABEL, RNG_SM_ORDER = 41, 42
 FEAT_GENRES, FEAT_YEARS = 2, 4
 OPT_ADAGRAD, OPT_ADAM = 0, 1
+NEG_UNRATED = 1  # mfr_softmax_config.negatives
 TAG_SOFTMAX_LEN = 1001
 
 
@@ -117,11 +121,11 @@ def read_model(path):
         sys.exit(f"{path}: {len(buf)} bytes, expected {start + sm_len + 8}")
     s = Reader(buf[start:start + sm_len], path)
     version = s.take("<I")
-    if version not in (1, 2, 3):
-        sys.exit(f"{path}: softmax section version {version} is not 1, 2 or 3")
+    if version not in (1, 2, 3, 4):
+        sys.exit(f"{path}: softmax section version {version} is not 1, 2, 3 or 4")
     # version 2 adds tie_tables (a 19th int) and weight_decay (after the
-    # five doubles), version 3 label_min_rating after that; version 1 means
-    # none is set
+    # five doubles), version 3 label_min_rating after that, version 4 the
+    # int negatives after that; version 1 means none is set
     iv = [s.take("<i") for _ in range(19 if version >= 2 else 18)]
     dv = [s.take("<d") for _ in range(5)]
     cfg = dict(zip(["k", "features", "dim_movie", "dim_genre", "dim_year", "n_hidden", "h0",
@@ -130,7 +134,8 @@ def read_model(path):
     cfg.setdefault("tie_tables", 0)
     cfg.update(zip(["lr", "beta1", "beta2", "eps", "adagrad_init"], dv))
     cfg["weight_decay"] = s.take("<d") if version >= 2 else 0.0
-    cfg["label_min_rating"] = s.take("<d") if version == 3 else 0.0
+    cfg["label_min_rating"] = s.take("<d") if version >= 3 else 0.0
+    cfg["negatives"] = s.take("<i") if version >= 4 else 0
     cfg["hidden"] = iv[6:6 + cfg["n_hidden"]]
     cfg["seed"], cfg["epochs"], n_params = s.take("<Q"), s.take("<q"), s.take("<q")
     feat = np.frombuffer(buf, "<u4", 2 * n_items, start + s.pos).reshape(n_items, 2)
@@ -335,7 +340,12 @@ def main():
             h = F.linear(h, params[f"W{l}"], params[f"b{l}"])
             if l + 1 < n_layers:
                 h = torch.relu(h)
-        loss = F.cross_entropy(h @ params["V"].t(), torch.tensor(labels))
+        logits = h @ params["V"].t()
+        if cfg["negatives"] == NEG_UNRATED:  # the features are out of each softmax
+            rows = np.repeat(np.arange(len(feats)), [len(f) for f in feats])
+            logits = logits.index_put((torch.from_numpy(rows), torch.from_numpy(np.concatenate(feats))),
+                                      torch.tensor(-np.inf, dtype=logits.dtype))
+        loss = F.cross_entropy(logits, torch.tensor(labels))
         opt.zero_grad(set_to_none=True)
         loss.backward()
         if decay_by_hand:

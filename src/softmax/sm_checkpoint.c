@@ -81,6 +81,7 @@ static void config_diffs(const mfr_softmax_config *a, const mfr_softmax_config *
     DIFF_I("--tie", tie_tables)
     DIFF_D("--weight-decay", weight_decay)
     DIFF_D("--min-label-rating", label_min_rating)
+    DIFF_I("--negatives (0 all, 1 unrated)", negatives)
 #undef DIFF_I
 #undef DIFF_D
 }

@@ -17,7 +17,9 @@
  *    items ascending; lse = m + log(Z); the gradient
  *    weight * (e_i * (weight / Z) / weight - onehot) is computed as
  *    (float)((double)e_i * c) with c = weight / Z in double, and for the
- *    label (float)((double)e_y * c - weight).
+ *    label (float)((double)e_y * c - weight). A logit of minus infinity
+ *    (a movie left out of the softmax) gets e_i = 0 exactly, so it adds
+ *    nothing to Z and its gradient is 0; the label's must be finite.
  *  - every gradient add: g = fmaf(a, x, g), over the summed index
  *    ascending (items i for du, outputs o for dx, examples b for
  *    outer_rows).

@@ -88,6 +88,9 @@ int mfr_softmax_config_validate(const mfr_softmax_config *c, mfr_error *err)
     if ((st = range_i(err, "tie_tables", c->tie_tables, 0, 1))) return st;
     if ((st = range_d(err, "weight_decay", c->weight_decay, 0.0, 1e6, false))) return st;
     if ((st = range_d(err, "label_min_rating", c->label_min_rating, 0.0, 1e9, false))) return st;
+    if ((st = range_i(err, "negatives", c->negatives, MFR_SOFTMAX_NEG_ALL,
+                      MFR_SOFTMAX_NEG_UNRATED)))
+        return st;
     if (c->lr * c->weight_decay >= 1.0)
         return mfr_seterr(err, MFR_ERR_INVALID,
                           "softmax --lr * --weight-decay must be below 1 (each step scales the "
@@ -288,14 +291,21 @@ void mfr_sm_mlp_forward(const struct mfr_sm_layout *lay, const float *theta,
     }
 }
 
+void mfr_sm_mask_logits(float *s, const int32_t *list, int32_t n)
+{
+    for (int32_t j = 0; j < n; j++) s[list[j]] = -INFINITY;
+}
+
 double mfr_sm_example(const struct mfr_sm_layout *lay, const struct mfr_sm_items *it,
-                      uint32_t features, const float *theta, const int32_t *F, int32_t n_f,
-                      int32_t label, float weight, float *grad, struct mfr_sm_scratch *sc)
+                      uint32_t features, int32_t negatives, const float *theta,
+                      const int32_t *F, int32_t n_f, int32_t label, float weight, float *grad,
+                      struct mfr_sm_scratch *sc)
 {
     int32_t L = lay->n_layers, M = lay->V.rows, k = lay->V.cols;
     mfr_sm_forward(lay, it, features, theta, F, n_f, sc);
     const float *u = sc->h[L];
     sc->kern->logits(sc->s, u, theta + lay->V.offset, M, k);
+    if (negatives == MFR_SOFTMAX_NEG_UNRATED) mfr_sm_mask_logits(sc->s, F, n_f);
     double loss = sc->kern->xent(sc->s, M, label, weight);
     if (!grad) return loss;
     /* a holds dL/dh_{l+1} going down; b is the free buffer. */

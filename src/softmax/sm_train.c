@@ -15,7 +15,9 @@
  *     (the user's sums less the label's rows), the forward pass, the
  *     logits from V transposed (built once per step,
  *     so that the logits of four examples are a small matrix product that
- *     reads V once), the cross-entropy and its gradient ds in place,
+ *     reads V once), the cross-entropy and its gradient ds in place (with
+ *     negatives "unrated", the features' logits set to minus infinity
+ *     first: out of the softmax),
  *     du = sum_i ds_i V_i (four at once), and the MLP's backward pass down
  *     to the pooled input (dx only): all into the examples' own slots.
  *  B. V's gradient, row-parallel: thread-owned row blocks, each row i
@@ -563,9 +565,14 @@ static void group_logits(mfr_sm_trainer *tr, int64_t e0, int32_t x0, int32_t n)
     const int64_t ld = tr->slot_floats;
     sc.kern->logits_t4(sc.s, ld, sc.h[L], ld, tr->vt, tr->ldt, M, k);
     for (int32_t x = x0; x < x0 + n; x++) {
-        const int32_t *row = tr->movie + tr->row_ptr[tr->ex_user[e0 + x]];
-        tr->ex_loss[x] = sc.kern->xent(slot_of(tr, x) + (sc.s - slot_of(tr, x0)), M,
-                                       row[tr->ex_label[e0 + x]], tr->weight);
+        const int32_t u = tr->ex_user[e0 + x], j = tr->ex_label[e0 + x];
+        const int32_t *row = tr->movie + tr->row_ptr[u];
+        float *s = slot_of(tr, x) + (sc.s - slot_of(tr, x0));
+        if (tr->cfg.negatives == MFR_SOFTMAX_NEG_UNRATED) { /* the features: the row but j */
+            mfr_sm_mask_logits(s, row, j);
+            mfr_sm_mask_logits(s, row + j + 1, (int32_t)(tr->row_ptr[u + 1] - tr->row_ptr[u]) - j - 1);
+        }
+        tr->ex_loss[x] = sc.kern->xent(s, M, row[j], tr->weight);
     }
     sc.kern->logits_du4(slot_dy(tr, x0, L - 1), ld, sc.s, ld, tr->theta + lay->V.offset, M, k);
 }

@@ -106,10 +106,17 @@ void mfr_sm_mlp_forward(const struct mfr_sm_layout *lay, const float *theta,
 
 /* One example's loss (natural log, double) and, when grad is not NULL,
  * its gradient times `weight` added into grad (same layout as theta).
- * Calls mfr_sm_forward itself. */
+ * Calls mfr_sm_forward itself. negatives MFR_SOFTMAX_NEG_UNRATED: the
+ * logits of F's movies are minus infinity (out of the softmax; F must not
+ * hold the label). */
 double mfr_sm_example(const struct mfr_sm_layout *lay, const struct mfr_sm_items *it,
-                      uint32_t features, const float *theta, const int32_t *F, int32_t n_f,
-                      int32_t label, float weight, float *grad, struct mfr_sm_scratch *sc);
+                      uint32_t features, int32_t negatives, const float *theta,
+                      const int32_t *F, int32_t n_f, int32_t label, float weight, float *grad,
+                      struct mfr_sm_scratch *sc);
+/* Leaves the listed movies out of a softmax: s[list[j]] = -infinity, whose
+ * exponential the cross-entropy kernels take as exactly 0 (so their
+ * gradient is 0 too). */
+void mfr_sm_mask_logits(float *s, const int32_t *list, int32_t n);
 
 /* Initializes theta (n_params floats, zeroed by the caller): embedding
  * tables and V ~ truncated N(0, 1/dim) (the Colab's embedding columns),

@@ -263,7 +263,8 @@ static void test_preset(void **state)
                          "--quiet --out %s/p1.mfr", g_data, g_dir), 0);
     assert_int_equal(run("train --kind softmax --optimizer adam --lr 0.003 --batch-users 16 "
                          "--hidden-init he --all-pairs --hidden none --weight-decay 0.1 "
-                         "--min-label-rating 4 --data %s --split random:0.1 --epochs 3 --quiet "
+                         "--min-label-rating 4 --negatives unrated --data %s --split random:0.1 --epochs 3 "
+                         "--quiet "
                          "--out %s/p2.mfr",
                          g_data, g_dir), 0);
     char *a = tu_path(g_dir, "p1.mfr"), *b = tu_path(g_dir, "p2.mfr");

@@ -109,7 +109,8 @@ static void test_all_pairs(void **state)
 
 /* The current --preset softmax (all pairs, batches of 16 users, He init,
  * Adam lr 0.003 with decoupled weight decay 0.1, no hidden layer, labels
- * from the movies rated 4 or more) at k 8. */
+ * from the movies rated 4 or more, softmaxes over the unrated movies) at
+ * k 8. */
 static void test_preset_softmax(void **state)
 {
     (void)state;

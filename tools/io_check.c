@@ -238,9 +238,11 @@ int io_output(const char *flag, const char *path)
     return claim_output(flag, path, dir, strrchr(path, '/') ? strrchr(path, '/') + 1 : path);
 }
 
-int io_output_dir(const char *flag, const char *dir)
+/* io_output_dir's checks after the name's: dir exists as a writable
+ * directory, or its parent does (one level is made by the writer). */
+static int output_dir_usable(const char *flag, const char *dir, const char *parent,
+                             const char *base)
 {
-    if (!*dir) return usage_error("%s needs a directory name, got ''", flag);
     struct stat st;
     if (stat(dir, &st) == 0) {
         struct stat lst; /* a symbolic link named as such, not as its target */
@@ -255,22 +257,33 @@ int io_output_dir(const char *flag, const char *dir)
     if (errno != ENOENT) return runtime_error("%s %s: %s", flag, dir, strerror(errno));
     /* A new directory, made by its writer (one level): its parent must be
      * there and writable now, not only when the work is done. */
-    const char *base;
-    char *parent = split_dir(dir, &base);
-    if (!parent) return runtime_error("out of memory");
-    int rc = check_not_cache(flag, dir, base);
-    if (rc != EXIT_OK)
-        ;
-    else if (stat(parent, &st) != 0)
+    int rc = EXIT_OK;
+    if (stat(parent, &st) != 0)
         rc = runtime_error("%s %s: directory %s: %s", flag, dir, parent, strerror(errno));
     else if (!S_ISDIR(st.st_mode))
         rc = runtime_error("%s %s: %s is not a directory", flag, dir, parent);
     else if (access(parent, W_OK | X_OK) != 0)
         rc = runtime_error("%s %s: directory %s is not writable: %s", flag, dir, parent,
                            strerror(errno));
-    free(parent);
     /* not also a file another flag writes (--out x --plot x) */
     if (rc == EXIT_OK) rc = claim_output(flag, dir, (struct file_id){st.st_dev, st.st_ino}, base);
+    return rc;
+}
+
+int io_output_dir(const char *flag, const char *dir)
+{
+    if (!*dir) return usage_error("%s needs a directory name, got ''", flag);
+    /* the name without trailing slashes ("out/" is out): its parent, and
+     * the cache's name refused whether or not the path exists */
+    char *trimmed = strdup(dir);
+    if (!trimmed) return runtime_error("out of memory");
+    for (size_t n = strlen(trimmed); n > 1 && trimmed[n - 1] == '/'; n--) trimmed[n - 1] = '\0';
+    const char *base;
+    char *parent = split_dir(trimmed, &base);
+    int rc = parent ? check_not_cache(flag, dir, base) : runtime_error("out of memory");
+    if (rc == EXIT_OK) rc = output_dir_usable(flag, dir, parent, base);
+    free(parent);
+    free(trimmed);
     return rc;
 }
 

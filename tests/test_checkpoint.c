@@ -402,6 +402,42 @@ static char *write_copy(struct fixture *f, const char *name, const unsigned char
  * user rows it does not keep included); one loaded without relies on
  * that, but still refuses a non-finite user row when a part reads it, and
  * a file changed since it was loaded. */
+/* A checkpoint cut short is named as truncated (with the bytes its
+ * sections need), at any length past the preamble; a changed byte inside
+ * stays a checksum mismatch. */
+static void test_truncated(void **state)
+{
+    struct fixture *f = *state;
+    mfr_config cfg;
+    mfr_config_default(&cfg);
+    cfg.k = 4;
+    mfr_trainer *tr = make(f, &cfg);
+    steps(tr, 1);
+    mfr_run_state run = {.epochs = 3, .best_val = INFINITY};
+    save(f, tr, &run, "ck-full");
+    mfr_trainer_destroy(tr);
+    char *path = tu_path(f->dir, "ck-full");
+    size_t len;
+    unsigned char *b = (unsigned char *)tu_read_file(path, &len);
+    const size_t cuts[] = {len - 1, len - 8, len / 2, 40, 24};
+    mfr_error err = {0};
+    mfr_checkpoint *c = NULL;
+    for (size_t x = 0; x < sizeof cuts / sizeof *cuts; x++) {
+        char *t = write_copy(f, "ck-cut", b, cuts[x]);
+        assert_int_equal(mfr_checkpoint_load(t, &c, &err), MFR_ERR_CORRUPT);
+        assert_null(c);
+        char want[96];
+        snprintf(want, sizeof want, "ck-cut is truncated: %zu bytes, its ", cuts[x]);
+        tu_expect_in(err.message, want);
+        free(t);
+    }
+    b[len / 2] ^= 1;
+    char *t = write_copy(f, "ck-flip", b, len);
+    assert_int_equal(mfr_checkpoint_load(t, &c, &err), MFR_ERR_CORRUPT);
+    tu_expect_in(err.message, "ck-flip: checksum mismatch: file is corrupted");
+    free(t), free(b), free(path);
+}
+
 static void test_shell_damage(void **state)
 {
     struct fixture *f = *state;
@@ -459,6 +495,7 @@ int main(void)
         cmocka_unit_test(test_corruption_refused),
         cmocka_unit_test(test_mismatch_refused),
         cmocka_unit_test(test_shell_reads_rows),
+        cmocka_unit_test(test_truncated),
         cmocka_unit_test(test_shell_damage),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

@@ -340,6 +340,25 @@ static int cr_read(struct ckpt_reader *r, void *buf, size_t n, mfr_error *err)
     return MFR_OK;
 }
 
+/* The bytes that n_sections sections (their heads read from the file,
+ * from the preamble on) and the checksum need, saturating; past the file's
+ * end a head is taken as empty. For the checksum-mismatch message: a file
+ * shorter than that was cut short rather than altered. */
+static uint64_t cr_needed(struct ckpt_reader *r, uint32_t n_sections)
+{
+    uint64_t pos = CKPT_PREAMBLE;
+    for (uint32_t s = 0; s < n_sections && pos <= UINT64_MAX - CKPT_SECTION_HEAD; s++) {
+        unsigned char h[CKPT_SECTION_HEAD];
+        uint64_t len = 0;
+        if (pos + CKPT_SECTION_HEAD <= r->len && fseeko(r->f, (off_t)pos, SEEK_SET) == 0 &&
+            fread(h, 1, sizeof h, r->f) == sizeof h)
+            len = mfr_get_le64(h + 8);
+        pos += CKPT_SECTION_HEAD;
+        pos = len > UINT64_MAX - pos ? UINT64_MAX : pos + len;
+    }
+    return pos > UINT64_MAX - 8 ? UINT64_MAX : pos + 8;
+}
+
 /* Magic and version, then the checksum over the whole file; leaves the
  * position after the preamble with *n_sections read. */
 static int cr_verify(struct ckpt_reader *r, uint32_t *n_sections, mfr_error *err)
@@ -375,8 +394,16 @@ static int cr_verify(struct ckpt_reader *r, uint32_t *n_sections, mfr_error *err
         }
         if ((rc = cr_read(r, chunk, 8, err)) != MFR_OK) return rc;
         r->sum = mfr_get_le64(chunk);
-        if (r->sum != h)
+        if (r->sum != h) {
+            uint64_t need = cr_needed(r, *n_sections);
+            if (need > r->len)
+                return mfr_seterr(err, MFR_ERR_CORRUPT,
+                                  "%s is truncated: %llu bytes, its %u sections need at least %llu "
+                                  "(checksum mismatch)",
+                                  r->name, (unsigned long long)r->len, *n_sections,
+                                  (unsigned long long)need);
             return mfr_seterr(err, MFR_ERR_CORRUPT, "%s: checksum mismatch: file is corrupted", r->name);
+        }
     }
     if (fseeko(r->f, CKPT_PREAMBLE, SEEK_SET) != 0)
         return mfr_seterr(err, MFR_ERR_IO, "cannot seek in %s: %s", r->name, strerror(errno));

@@ -594,6 +594,33 @@ static void test_plots(void **state)
     assert_int_equal(run_env("PATH=/nonexistent", "project --model '%s' --plot '%s'", g_model, np), 1);
     tu_expect_in(g_err, "gnuplot, which is not on PATH");
     assert_false(tu_exists(np));
+    /* A gnuplot that fails, or exits 0 without pictures (a full disk): the
+     * error names the chart and says nothing was written, not a script
+     * that the failed run removed; the directory is not made. */
+    char *fake = tu_path(g_dir, "fakebin");
+    char *fg = tu_path(fake, "gnuplot");
+    assert_int_equal(mkdir(fake, 0755), 0);
+    static const char fails[] = "#!/bin/sh\necho 'line 3: boom' >&2\nexit 1\n";
+    static const char silent[] = "#!/bin/sh\nexit 0\n";
+    const char *scripts[2] = {fails, silent};
+    const char *want[2] = {"gnuplot failed (exit status 1) drawing the chart ratings_per_user; "
+                           "no --plot file was written. gnuplot said:\nline 3: boom",
+                           "gnuplot exited 0 but did not write "};
+    char env[4200];
+    snprintf(env, sizeof env, "PATH=%s:/usr/bin:/bin", fake);
+    for (int x = 0; x < 2; x++) {
+        FILE *f = fopen(fg, "w");
+        assert_non_null(f);
+        fputs(scripts[x], f);
+        assert_int_equal(fclose(f), 0);
+        assert_int_equal(chmod(fg, 0755), 0);
+        assert_int_equal(run_env(env, "stats --data '%s' --plot '%s'", g_data, np), 1);
+        tu_expect_in(g_err, want[x]);
+        assert_null(strstr(g_err, ".gp"));
+        assert_false(tu_exists(np));
+    }
+    free(fg);
+    free(fake);
     free(np);
     free(sp);
     free(pp);

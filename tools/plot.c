@@ -78,7 +78,8 @@ bool plot_available(void)
 /* Runs `gnuplot NAME.gp` inside dir, stdout to /dev/null and stderr read
  * through a pipe: its warnings ("empty y range", ...) are dropped when it
  * succeeds, and its last words end the error when it fails. EXIT_OK when
- * it exits 0. */
+ * it exits 0. The error names the chart, not the script: a failed run's
+ * files are removed with its stage, so no path would be there to see. */
 static int run_gnuplot(const char *gnuplot, const char *dir, const char *script)
 {
     /* stdout first, through the check that names a failed write's cause
@@ -123,10 +124,15 @@ static int run_gnuplot(const char *gnuplot, const char *dir, const char *script)
     while (waitpid(pid, &st, 0) < 0)
         if (errno != EINTR) return runtime_error("waiting for gnuplot: %s", strerror(errno));
     if (WIFEXITED(st) && WEXITSTATUS(st) == 0) return EXIT_OK;
+    const int name_len = (int)(strlen(script) - 3); /* "NAME.gp" */
     if (WIFEXITED(st))
-        return runtime_error("gnuplot failed (exit status %d) on %s/%s%s%s", WEXITSTATUS(st), dir, script,
-                             n_said ? ":\n" : "", said);
-    return runtime_error("gnuplot was killed by signal %d on %s/%s", WTERMSIG(st), dir, script);
+        return runtime_error("gnuplot failed (exit status %d) drawing the chart %.*s; no --plot file "
+                             "was written%s%s",
+                             WEXITSTATUS(st), name_len, script, n_said ? ". gnuplot said:\n" : "",
+                             said);
+    return runtime_error("gnuplot was killed by signal %d drawing the chart %.*s; no --plot file "
+                         "was written",
+                         WTERMSIG(st), name_len, script);
 }
 
 /* ------------------------------------------------------------------ */
@@ -311,10 +317,15 @@ static int chart_run(struct chart *c)
     for (int p = 0; p < 2; p++) {
         struct stat st;
         if (stat(pics[p], &st) != 0 || st.st_size == 0)
-            return runtime_error("gnuplot did not write %s (see %s)", pics[p], c->gp);
+            return runtime_error("gnuplot exited 0 but did not write %s (is the disk full, or "
+                                 "its pngcairo or svg terminal missing?); no --plot file was "
+                                 "written",
+                                 pics[p]);
         if (!(p == 0 ? ends_with(pics[p], png_end, sizeof png_end - 1, false)
                      : ends_with(pics[p], svg_end, sizeof svg_end - 1, true)))
-            return runtime_error("gnuplot wrote an incomplete %s (is the disk full?)", pics[p]);
+            return runtime_error("gnuplot wrote an incomplete %s (is the disk full?); no --plot "
+                                 "file was written",
+                                 pics[p]);
     }
     return EXIT_OK;
 }

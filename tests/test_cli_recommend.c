@@ -448,6 +448,20 @@ static void test_norms(void **state)
         free(png);
         free(svg);
         check_norm_scatter(plots);
+        /* the titles say which movies --min-ratings kept, as the report does */
+        char *p2 = tu_path(g_dir, "plots-min");
+        assert_int_equal(run("norms --model '%s' --min-ratings 3 --plot '%s'", g_model, p2), 0);
+        const char *charts[2] = {"item_norms.gp", "norm_vs_ratings.gp"};
+        for (int x = 0; x < 2; x++) {
+            char *gp = tu_path(p2, charts[x]);
+            char *text = tu_read_file(gp, NULL);
+            tu_expect_in(text, ", 3 training ratings or more");
+            free(text), free(gp);
+        }
+        char *gp = tu_path(plots, "item_norms.gp");
+        char *text = tu_read_file(gp, NULL);
+        expect_not_in(text, "training ratings or more");
+        free(text), free(gp), free(p2);
     } else {
         assert_int_equal(rc, 1);
         tu_expect_in(g_err, "gnuplot");

@@ -295,7 +295,11 @@ static int plot_norms(const struct norms_state *st, const struct movie_ctx *c,
     if (rc != EXIT_OK) return rc;
     char model[512], title[640], xl[160];
     model_describe(c->m, o->model_path, model, sizeof model);
-    snprintf(title, sizeof title, "Movie embedding norms of %s", model);
+    char filter[96] = ""; /* the movies --min-ratings left in, as the text report says */
+    if (o->list.min_ratings)
+        snprintf(filter, sizeof filter, ", %lld training rating%s or more",
+                 (long long)o->list.min_ratings, PL(o->list.min_ratings));
+    snprintf(title, sizeof title, "Movie embedding norms of %s%s", model, filter);
     struct plot_labels lab = {title, "norm |v|", "movies"};
     if ((rc = plot_histogram(o->plot_dir, "item_norms", &lab, o->bins, st->edges, st->hist)) !=
         EXIT_OK)

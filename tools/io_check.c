@@ -30,7 +30,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <linux/fs.h>
+#include <linux/magic.h>
 #include <sys/ioctl.h>
+#include <sys/vfs.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -149,6 +151,37 @@ static int check_tmp_name(const char *flag, const char *path, const char *dir, c
                          flag, path, len, name_max, dir, (size_t)name_max - strlen(TMP_SUFFIX));
 }
 
+/* The kernel's pseudo file systems, whose directories pass access(W_OK)
+ * for root but hold no regular files mfrec could make: the name of the
+ * one dir is on, or NULL. */
+static const char *pseudo_fs(const char *dir)
+{
+    static const struct {
+        unsigned long magic;
+        const char *name;
+    } fs[] = {{PROC_SUPER_MAGIC, "proc"},       {SYSFS_MAGIC, "sysfs"},
+              {DEBUGFS_MAGIC, "debugfs"},       {TRACEFS_MAGIC, "tracefs"},
+              {SECURITYFS_MAGIC, "securityfs"}, {CGROUP_SUPER_MAGIC, "cgroup"},
+              {CGROUP2_SUPER_MAGIC, "cgroup2"}, {BPF_FS_MAGIC, "bpf"},
+              {PSTOREFS_MAGIC, "pstore"},       {EFIVARFS_MAGIC, "efivarfs"},
+              {DEVPTS_SUPER_MAGIC, "devpts"}};
+    struct statfs sf;
+    if (statfs(dir, &sf) != 0) return NULL;
+    for (size_t x = 0; x < sizeof fs / sizeof *fs; x++)
+        if ((unsigned long)sf.f_type == fs[x].magic) return fs[x].name;
+    return NULL;
+}
+
+/* An error naming dir's pseudo file system (pseudo_fs), or EXIT_OK. */
+static int check_real_fs(const char *flag, const char *path, const char *dir)
+{
+    const char *fs = pseudo_fs(dir);
+    if (!fs) return EXIT_OK;
+    return runtime_error("%s %s: directory %s is on the kernel's %s file system, where mfrec cannot "
+                         "make files",
+                         flag, path, dir, fs);
+}
+
 /* Whether path carries the immutable or append-only attribute (chattr +i,
  * +a); filesystems without attributes have neither. */
 static bool locked_file(const char *path)
@@ -185,6 +218,8 @@ static int check_output_file(const char *flag, const char *path, struct file_id 
     else if (access(dir, W_OK | X_OK) != 0)
         rc = runtime_error("%s %s: directory %s is not writable: %s", flag, path, dir,
                            strerror(errno));
+    else if ((rc = check_real_fs(flag, path, dir)) != EXIT_OK)
+        ;
     else
         rc = check_tmp_name(flag, path, dir, base);
     if (rc == EXIT_OK) *dir_id = (struct file_id){st.st_dev, st.st_ino};
@@ -252,7 +287,7 @@ static int output_dir_usable(const char *flag, const char *dir, const char *pare
                                  kind_of(st.st_mode));
         if (access(dir, W_OK | X_OK) != 0)
             return runtime_error("%s %s: directory is not writable: %s", flag, dir, strerror(errno));
-        return EXIT_OK;
+        return check_real_fs(flag, dir, dir);
     }
     if (errno != ENOENT) return runtime_error("%s %s: %s", flag, dir, strerror(errno));
     /* A new directory, made by its writer (one level): its parent must be
@@ -265,6 +300,8 @@ static int output_dir_usable(const char *flag, const char *dir, const char *pare
     else if (access(parent, W_OK | X_OK) != 0)
         rc = runtime_error("%s %s: directory %s is not writable: %s", flag, dir, parent,
                            strerror(errno));
+    else
+        rc = check_real_fs(flag, dir, parent);
     /* not also a file another flag writes (--out x --plot x) */
     if (rc == EXIT_OK) rc = claim_output(flag, dir, (struct file_id){st.st_dev, st.st_ino}, base);
     return rc;

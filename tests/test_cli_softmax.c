@@ -236,6 +236,11 @@ static void test_refusals(void **state)
     tu_expect_in(g_err, "--negatives (0 all, 1 unrated) is 0, the checkpoint's 1");
     assert_int_equal(run("train --resume %s --epochs 2 --quiet", ck), 0);
     free(ck);
+    /* eval refuses them by name too, without --kind softmax (not "unknown option") */
+    assert_int_equal(run("eval --folds --data %s --negatives unrated", g_data), 2);
+    tu_expect_in(g_err, "mfrec eval: --negatives applies to --kind softmax only");
+    assert_int_equal(run("eval --folds --data %s --min-label-rating 4", g_data), 2);
+    tu_expect_in(g_err, "mfrec eval: --min-label-rating applies to --kind softmax only");
     assert_int_equal(run("eval --kind softmax --data %s", g_data), 2);
     tu_expect_in(g_err, "--kind is a training flag, only used with --folds (a saved model records its kind)");
     assert_int_equal(run("eval --folds --kind softmax --data %s --l2 1", g_data), 2);

@@ -413,7 +413,11 @@ static void test_config_refusals(void **state)
     mfr_softmax_config_default(&cfg);
     cfg.lr = 0;
     assert_int_equal(mfr_softmax_config_validate(&cfg, &err), MFR_ERR_INVALID);
-    assert_non_null(strstr(err.message, "lr"));
+    assert_non_null(strstr(err.message, "softmax lr must be above 0 and at most 1e+06, got 0"));
+    mfr_softmax_config_default(&cfg);
+    cfg.negatives = 2;
+    assert_int_equal(mfr_softmax_config_validate(&cfg, &err), MFR_ERR_INVALID);
+    assert_non_null(strstr(err.message, "softmax negatives must be in 0..1, got 2"));
     mfr_softmax_config_default(&cfg);
     cfg.tie_tables = 1, cfg.k = 8;
     assert_int_equal(mfr_softmax_config_validate(&cfg, &err), MFR_ERR_INVALID);

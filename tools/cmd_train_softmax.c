@@ -838,23 +838,33 @@ const char *train_resumes_softmax(int argc, char **argv)
                : NULL;
 }
 
+/* The softmax model's own flags, which a matrix-factorization train or
+ * eval refuses by name (`--top` too for train: eval has its own). */
+static const char *const softmax_only[] = {"--hidden",       "--features",    "--dim-movie",
+                                           "--dim-genre",    "--dim-year",    "--batch-users",
+                                           "--all-pairs",    "--tie",         "--weight-decay",
+                                           "--hidden-init",  "--min-label-rating",
+                                           "--negatives",    "--top"};
+enum { N_SOFTMAX_ONLY = sizeof softmax_only / sizeof *softmax_only };
+
+/* A usage error (true, *rc set) when argv gives one of the softmax flags
+ * to command cmd of kind mf; n: how many of the list apply. */
+static bool refuse_softmax_flags(const char *cmd, int argc, char **argv, size_t n, int *rc)
+{
+    const char *given = cli_first_named_flag(argc, argv, softmax_only, n);
+    if (!given) return false;
+    g_cmd = cmd;
+    *rc = usage_error("%s applies to --kind softmax only", given);
+    return true;
+}
+
 bool train_kind_route(int argc, char **argv, int *rc)
 {
     if (train_kind_is_softmax(argc, argv) || train_resumes_softmax(argc, argv)) {
         *rc = cmd_train_softmax(argc, argv);
         return true;
     }
-    static const char *const softmax_only[] = {"--hidden", "--features", "--dim-movie",
-                                               "--dim-genre", "--dim-year", "--batch-users",
-                                               "--all-pairs", "--top", "--tie",
-                                               "--weight-decay", "--hidden-init",
-                                               "--min-label-rating", "--negatives"};
-    const char *given =
-        cli_first_named_flag(argc, argv, softmax_only, sizeof softmax_only / sizeof *softmax_only);
-    if (!given) return false;
-    g_cmd = "mfrec train";
-    *rc = usage_error("%s applies to --kind softmax only", given);
-    return true;
+    return refuse_softmax_flags("mfrec train", argc, argv, N_SOFTMAX_ONLY, rc);
 }
 
 bool parse_kind_mf(const char *flag, const char *value, void *dst)
@@ -1078,7 +1088,7 @@ bool eval_kind_route(int argc, char **argv, int *rc)
 {
     const char *kind = kind_value(argc, argv), *preset = preset_value(argc, argv);
     if (!(kind && !strcmp(kind, "softmax")) && !(preset && !strcmp(preset, "softmax")))
-        return false;
+        return refuse_softmax_flags("mfrec eval", argc, argv, N_SOFTMAX_ONLY - 1, rc);
     struct sm_opts o;
     softmax_opts_init(&o, argc, argv, NULL);
     struct flag_spec flags[SM_MAX_FLAGS];

@@ -49,8 +49,11 @@ static int range_i(mfr_error *err, const char *name, int64_t v, int64_t lo, int6
 static int range_d(mfr_error *err, const char *name, double v, double lo, double hi, bool open_lo)
 {
     if (!isfinite(v) || v < lo || v > hi || (open_lo && v == lo))
-        return mfr_seterr(err, MFR_ERR_INVALID, "softmax %s must be in %s%g..%g, got %g", name,
-                          open_lo ? "(" : "", lo, hi, v);
+        return open_lo ? mfr_seterr(err, MFR_ERR_INVALID,
+                                    "softmax %s must be above %g and at most %g, got %g", name, lo,
+                                    hi, v)
+                       : mfr_seterr(err, MFR_ERR_INVALID, "softmax %s must be in %g..%g, got %g",
+                                    name, lo, hi, v);
     return MFR_OK;
 }
 

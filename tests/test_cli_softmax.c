@@ -241,6 +241,10 @@ static void test_refusals(void **state)
     tu_expect_in(g_err, "mfrec eval: --negatives applies to --kind softmax only");
     assert_int_equal(run("eval --folds --data %s --min-label-rating 4", g_data), 2);
     tu_expect_in(g_err, "mfrec eval: --min-label-rating applies to --kind softmax only");
+    assert_int_equal(run("eval --model any.mfr --test any.data --negatives unrated"), 2);
+    tu_expect_in(g_err, "mfrec eval: --negatives is a softmax training flag, only used with --folds "
+                        "--kind softmax");
+    assert_int_equal(run("eval --help --hidden 3"), 0); /* the help, not a refusal */
     assert_int_equal(run("eval --kind softmax --data %s", g_data), 2);
     tu_expect_in(g_err, "--kind is a training flag, only used with --folds (a saved model records its kind)");
     assert_int_equal(run("eval --folds --kind softmax --data %s --l2 1", g_data), 2);

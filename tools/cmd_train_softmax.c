@@ -848,13 +848,21 @@ static const char *const softmax_only[] = {"--hidden",       "--features",    "-
 enum { N_SOFTMAX_ONLY = sizeof softmax_only / sizeof *softmax_only };
 
 /* A usage error (true, *rc set) when argv gives one of the softmax flags
- * to command cmd of kind mf; n: how many of the list apply. */
-static bool refuse_softmax_flags(const char *cmd, int argc, char **argv, size_t n, int *rc)
+ * to command cmd of kind mf; n: how many of the list apply; folds: the
+ * command trains (train, eval --folds), else it reads a saved model,
+ * whose kind its file records (--help is left to the command). */
+static bool refuse_softmax_flags(const char *cmd, int argc, char **argv, size_t n, bool folds,
+                                 int *rc)
 {
+    for (int i = 0; i < argc; i++)
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) return false;
     const char *given = cli_first_named_flag(argc, argv, softmax_only, n);
     if (!given) return false;
     g_cmd = cmd;
-    *rc = usage_error("%s applies to --kind softmax only", given);
+    *rc = folds ? usage_error("%s applies to --kind softmax only", given)
+                : usage_error("%s is a softmax training flag, only used with --folds --kind "
+                              "softmax (a saved model records how it was trained)",
+                              given);
     return true;
 }
 
@@ -864,7 +872,7 @@ bool train_kind_route(int argc, char **argv, int *rc)
         *rc = cmd_train_softmax(argc, argv);
         return true;
     }
-    return refuse_softmax_flags("mfrec train", argc, argv, N_SOFTMAX_ONLY, rc);
+    return refuse_softmax_flags("mfrec train", argc, argv, N_SOFTMAX_ONLY, true, rc);
 }
 
 bool parse_kind_mf(const char *flag, const char *value, void *dst)
@@ -1087,8 +1095,11 @@ static int softmax_folds(const struct sm_opts *o)
 bool eval_kind_route(int argc, char **argv, int *rc)
 {
     const char *kind = kind_value(argc, argv), *preset = preset_value(argc, argv);
-    if (!(kind && !strcmp(kind, "softmax")) && !(preset && !strcmp(preset, "softmax")))
-        return refuse_softmax_flags("mfrec eval", argc, argv, N_SOFTMAX_ONLY - 1, rc);
+    if (!(kind && !strcmp(kind, "softmax")) && !(preset && !strcmp(preset, "softmax"))) {
+        bool folds = false;
+        for (int i = 0; i < argc; i++) folds |= !strcmp(argv[i], "--folds");
+        return refuse_softmax_flags("mfrec eval", argc, argv, N_SOFTMAX_ONLY - 1, folds, rc);
+    }
     struct sm_opts o;
     softmax_opts_init(&o, argc, argv, NULL);
     struct flag_spec flags[SM_MAX_FLAGS];

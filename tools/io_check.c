@@ -30,7 +30,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <linux/fs.h>
-#include <linux/magic.h>
 #include <sys/ioctl.h>
 #include <sys/vfs.h>
 #include <sys/stat.h>
@@ -111,8 +110,9 @@ static char *split_dir(const char *path, const char **base)
     const char *slash = strrchr(path, '/');
     *base = slash ? slash + 1 : path;
     if (!slash) return strdup(".");
-    if (slash == path) return strdup("/");
-    return strndup(path, (size_t)(slash - path));
+    size_t n = (size_t)(slash - path);
+    while (n > 0 && path[n - 1] == '/') n--; /* "a//b": a */
+    return n ? strndup(path, n) : strdup("/");
 }
 
 /* A usage error when base is the dataset cache's name, or that of a cache
@@ -156,15 +156,18 @@ static int check_tmp_name(const char *flag, const char *path, const char *dir, c
  * one dir is on, or NULL. */
 static const char *pseudo_fs(const char *dir)
 {
+    /* statfs's f_type values (linux/magic.h; written out, as older headers
+     * lack some of them) */
     static const struct {
         unsigned long magic;
         const char *name;
-    } fs[] = {{PROC_SUPER_MAGIC, "proc"},       {SYSFS_MAGIC, "sysfs"},
-              {DEBUGFS_MAGIC, "debugfs"},       {TRACEFS_MAGIC, "tracefs"},
-              {SECURITYFS_MAGIC, "securityfs"}, {CGROUP_SUPER_MAGIC, "cgroup"},
-              {CGROUP2_SUPER_MAGIC, "cgroup2"}, {BPF_FS_MAGIC, "bpf"},
-              {PSTOREFS_MAGIC, "pstore"},       {EFIVARFS_MAGIC, "efivarfs"},
-              {DEVPTS_SUPER_MAGIC, "devpts"}};
+    } fs[] = {{0x9fa0, "proc"},           {0x62656572, "sysfs"},      {0x64626720, "debugfs"},
+              {0x74726163, "tracefs"},    {0x73636673, "securityfs"}, {0x27e0eb, "cgroup"},
+              {0x63677270, "cgroup2"},    {0xcafe4a11, "bpf"},        {0x6165676c, "pstore"},
+              {0xde5e81e4, "efivarfs"},   {0x1cd1, "devpts"},         {0x958458f6, "hugetlbfs"},
+              {0x19800202, "mqueue"},     {0x42494e4d, "binfmt_misc"}, {0x65735543, "fusectl"},
+              {0x62656570, "configfs"},   {0x7655821, "resctrl"},     {0xf97cff8c, "selinuxfs"},
+              {0x43415d53, "smackfs"},    {0x6e736673, "nsfs"}};
     struct statfs sf;
     if (statfs(dir, &sf) != 0) return NULL;
     for (size_t x = 0; x < sizeof fs / sizeof *fs; x++)
@@ -318,6 +321,13 @@ int io_output_dir(const char *flag, const char *dir)
     const char *base;
     char *parent = split_dir(trimmed, &base);
     int rc = parent ? check_not_cache(flag, dir, base) : runtime_error("out of memory");
+    /* an existing directory by its real name too ("c/.mfrec-cache/.", a link to one) */
+    char *real = rc == EXIT_OK ? realpath(dir, NULL) : NULL;
+    if (real) {
+        const char *rb = strrchr(real, '/');
+        rc = check_not_cache(flag, dir, rb ? rb + 1 : real);
+        free(real);
+    }
     if (rc == EXIT_OK) rc = output_dir_usable(flag, dir, parent, base);
     free(parent);
     free(trimmed);

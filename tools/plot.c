@@ -131,8 +131,8 @@ static int run_gnuplot(const char *gnuplot, const char *dir, const char *script)
                              WEXITSTATUS(st), name_len, script, n_said ? ". gnuplot said:\n" : "",
                              said);
     return runtime_error("gnuplot was killed by signal %d drawing the chart %.*s; no --plot file "
-                         "was written",
-                         WTERMSIG(st), name_len, script);
+                         "was written%s%s",
+                         WTERMSIG(st), name_len, script, n_said ? ". gnuplot said:\n" : "", said);
 }
 
 /* ------------------------------------------------------------------ */

@@ -340,19 +340,29 @@ static int cr_read(struct ckpt_reader *r, void *buf, size_t n, mfr_error *err)
     return MFR_OK;
 }
 
-/* The bytes that n_sections sections (their heads read from the file,
- * from the preamble on) and the checksum need, saturating; past the file's
- * end a head is taken as empty. For the checksum-mismatch message: a file
- * shorter than that was cut short rather than altered. */
+/* For the checksum-mismatch message: the bytes that n_sections sections
+ * and the checksum need, from the heads that lie inside the file (each
+ * of a known tag, once, with its reserved field 0); 0 when that is not
+ * the shape of a cut-short checkpoint, which a changed byte gives as well:
+ * a section count out of range, a bad head, or sections that end just
+ * where a whole file's checksum starts (a changed count). */
 static uint64_t cr_needed(struct ckpt_reader *r, uint32_t n_sections)
 {
+    if (n_sections < 2 || n_sections >= SEC_END) return 0;
     uint64_t pos = CKPT_PREAMBLE;
-    for (uint32_t s = 0; s < n_sections && pos <= UINT64_MAX - CKPT_SECTION_HEAD; s++) {
+    uint32_t seen = 0;
+    for (uint32_t s = 0; s < n_sections && pos <= r->len; s++) {
+        if (s > 0 && pos == r->len - 8) return 0; /* the file is whole: its count is wrong */
         unsigned char h[CKPT_SECTION_HEAD];
         uint64_t len = 0;
-        if (pos + CKPT_SECTION_HEAD <= r->len && fseeko(r->f, (off_t)pos, SEEK_SET) == 0 &&
-            fread(h, 1, sizeof h, r->f) == sizeof h)
+        if (pos + CKPT_SECTION_HEAD <= r->len) {
+            if (fseeko(r->f, (off_t)pos, SEEK_SET) != 0 || fread(h, 1, sizeof h, r->f) != sizeof h)
+                return 0;
+            const uint32_t tag = mfr_get_le32(h);
+            if (tag < 1 || tag >= SEC_END || (seen >> tag & 1u) || mfr_get_le32(h + 4) != 0) return 0;
+            seen |= 1u << tag;
             len = mfr_get_le64(h + 8);
+        }
         pos += CKPT_SECTION_HEAD;
         pos = len > UINT64_MAX - pos ? UINT64_MAX : pos + len;
     }
@@ -396,10 +406,10 @@ static int cr_verify(struct ckpt_reader *r, uint32_t *n_sections, mfr_error *err
         r->sum = mfr_get_le64(chunk);
         if (r->sum != h) {
             uint64_t need = cr_needed(r, *n_sections);
-            if (need > r->len)
+            if (need > r->len) /* a cut, or a changed length in the last head read */
                 return mfr_seterr(err, MFR_ERR_CORRUPT,
-                                  "%s is truncated: %llu bytes, its %u sections need at least %llu "
-                                  "(checksum mismatch)",
+                                  "%s: checksum mismatch: the file is truncated or corrupted (%llu "
+                                  "bytes, where its %u section heads need at least %llu)",
                                   r->name, (unsigned long long)r->len, *n_sections,
                                   (unsigned long long)need);
             return mfr_seterr(err, MFR_ERR_CORRUPT, "%s: checksum mismatch: file is corrupted", r->name);

@@ -327,6 +327,9 @@ static bool parse_sweep_flags(int argc, char **argv, struct sweep_opts *o, int *
                                          "ms_per_epoch_vs_dim", NULL};
     /* gnuplot before the work, as every command's --plot (the sweep used to
      * run whole and fail at its charts) */
+    if (*rc == EXIT_OK && o->plot_dir && o->threads.n < 2 && o->dims.n < 2)
+        *rc = usage_error("--plot draws charts against threads or dims: give --threads or --dims "
+                          "two values or more");
     if (*rc == EXIT_OK && o->plot_dir) *rc = plot_require_gnuplot();
     if (*rc == EXIT_OK && o->plot_dir) *rc = plot_outputs_check(o->plot_dir, charts);
     return *rc == EXIT_OK;

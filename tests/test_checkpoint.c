@@ -91,6 +91,20 @@ static void save(struct fixture *f, mfr_trainer *tr, const mfr_run_state *run, c
     free(path);
 }
 
+/* A checkpoint NAME of a trainer of the default configuration with
+ * dimension k (into *cfg) after n_steps epochs, its run state 9 epochs
+ * with no best model. */
+static void save_plain(struct fixture *f, mfr_config *cfg, int32_t k, int n_steps, const char *name)
+{
+    mfr_config_default(cfg);
+    cfg->k = k;
+    mfr_trainer *tr = make(f, cfg);
+    steps(tr, n_steps);
+    mfr_run_state run = {.epochs = 9, .best_val = INFINITY};
+    save(f, tr, &run, name);
+    mfr_trainer_destroy(tr);
+}
+
 static mfr_checkpoint *load(struct fixture *f, const char *name)
 {
     char *path = tu_path(f->dir, name);
@@ -263,14 +277,9 @@ static void test_mismatch_refused(void **state)
 {
     struct fixture *f = *state;
     mfr_config cfg;
-    mfr_config_default(&cfg);
-    cfg.k = 3;
-    mfr_trainer *tr = make(f, &cfg);
-    steps(tr, 2);
-    mfr_run_state run = {.epochs = 9, .best_val = INFINITY};
-    save(f, tr, &run, "ck");
-    mfr_trainer_destroy(tr);
+    save_plain(f, &cfg, 3, 2, "ck");
     mfr_checkpoint *c = load(f, "ck");
+    mfr_trainer *tr = NULL;
 
     mfr_config other = cfg;
     other.k = 4, other.l2 = 0.5, other.n_threads = 2, other.kernels = MFR_KERNELS_REF;
@@ -410,13 +419,7 @@ static void test_truncated(void **state)
 {
     struct fixture *f = *state;
     mfr_config cfg;
-    mfr_config_default(&cfg);
-    cfg.k = 4;
-    mfr_trainer *tr = make(f, &cfg);
-    steps(tr, 1);
-    mfr_run_state run = {.epochs = 3, .best_val = INFINITY};
-    save(f, tr, &run, "ck-full");
-    mfr_trainer_destroy(tr);
+    save_plain(f, &cfg, 4, 1, "ck-full");
     char *path = tu_path(f->dir, "ck-full");
     size_t len;
     unsigned char *b = (unsigned char *)tu_read_file(path, &len);
@@ -452,13 +455,7 @@ static void test_shell_damage(void **state)
 {
     struct fixture *f = *state;
     mfr_config cfg;
-    mfr_config_default(&cfg);
-    cfg.k = 4; /* no biases: k_row 4 */
-    mfr_trainer *tr = make(f, &cfg);
-    steps(tr, 2);
-    mfr_run_state run = {.epochs = 9, .best_val = INFINITY};
-    save(f, tr, &run, "ck");
-    mfr_trainer_destroy(tr);
+    save_plain(f, &cfg, 4, 2, "ck"); /* no biases: k_row 4 */
     char *path = tu_path(f->dir, "ck");
     size_t len;
     unsigned char *b = (unsigned char *)tu_read_file(path, &len);

@@ -193,6 +193,22 @@ static void test_save_load_bytes(void **state)
     free(a), free(b), free(ba), free(bb), free(bad);
 }
 
+/* The model file b (len bytes) given its checksum again and written as
+ * NAME: its load is refused as corrupt, the message holding msg. */
+static void expect_forged_refused(struct fixture *f, unsigned char *b, size_t len, const char *name,
+                                  const char *msg)
+{
+    mfr_put_le64(b + len - 8, mfr_model_file_sum(b, len - 8));
+    tu_write_file(f->dir, name, (const char *)b, len);
+    char *p = tu_path(f->dir, name);
+    mfr_model *m = NULL;
+    mfr_error err = {0};
+    assert_int_equal(mfr_model_load(p, &m, &err), MFR_ERR_CORRUPT);
+    assert_null(m);
+    tu_expect_in(err.message, msg);
+    free(p);
+}
+
 /* A section with a valid checksum but bad contents is still refused, with
  * the section named: a negative first year, a parameter set to NaN, a k
  * that differs from the model's. */
@@ -223,14 +239,7 @@ static void test_forged_section(void **state)
         unsigned char *b = malloc(len);
         memcpy(b, orig, len);
         mfr_put_le32(b + start + cases[c].at, cases[c].value);
-        mfr_put_le64(b + len - 8, mfr_model_file_sum(b, len - 8));
-        tu_write_file(f->dir, "forged.mfr", (const char *)b, len);
-        char *p = tu_path(f->dir, "forged.mfr");
-        mfr_model *m = NULL;
-        assert_int_equal(mfr_model_load(p, &m, &err), MFR_ERR_CORRUPT);
-        assert_null(m);
-        tu_expect_in(err.message, cases[c].msg);
-        free(p);
+        expect_forged_refused(f, b, len, "forged.mfr", cases[c].msg);
         free(b);
     }
     free(orig);
@@ -354,14 +363,7 @@ static void test_negatives_save_load(void **state)
     } cases[] = {{2, "negatives must be in"}, {0, "version 4 with"}};
     for (size_t x = 0; x < sizeof cases / sizeof *cases; x++) {
         mfr_put_le32(b + start + at, cases[x].value);
-        mfr_put_le64(b + len - 8, mfr_model_file_sum(b, len - 8));
-        tu_write_file(f->dir, "neg-forged.mfr", (const char *)b, len);
-        char *p = tu_path(f->dir, "neg-forged.mfr");
-        mfr_model *bad = NULL;
-        assert_int_equal(mfr_model_load(p, &bad, &err), MFR_ERR_CORRUPT);
-        assert_null(bad);
-        tu_expect_in(err.message, cases[x].msg);
-        free(p);
+        expect_forged_refused(f, b, len, "neg-forged.mfr", cases[x].msg);
     }
     free(b), free(a);
     mfr_model_destroy(m);

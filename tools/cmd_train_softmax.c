@@ -1095,11 +1095,13 @@ static int softmax_folds(const struct sm_opts *o)
 bool eval_kind_route(int argc, char **argv, int *rc)
 {
     const char *kind = kind_value(argc, argv), *preset = preset_value(argc, argv);
-    if (!(kind && !strcmp(kind, "softmax")) && !(preset && !strcmp(preset, "softmax"))) {
-        bool folds = false;
-        for (int i = 0; i < argc; i++) folds |= !strcmp(argv[i], "--folds");
-        return refuse_softmax_flags("mfrec eval", argc, argv, N_SOFTMAX_ONLY - 1, folds, rc);
+    bool folds = false, help = false;
+    for (int i = 0; i < argc; i++) {
+        folds |= !strcmp(argv[i], "--folds");
+        help |= !strcmp(argv[i], "--help") || !strcmp(argv[i], "-h");
     }
+    if (!(kind && !strcmp(kind, "softmax")) && !(preset && !strcmp(preset, "softmax")))
+        return refuse_softmax_flags("mfrec eval", argc, argv, N_SOFTMAX_ONLY - 1, folds, rc);
     struct sm_opts o;
     softmax_opts_init(&o, argc, argv, NULL);
     struct flag_spec flags[SM_MAX_FLAGS];
@@ -1107,11 +1109,6 @@ bool eval_kind_route(int argc, char **argv, int *rc)
     struct command_spec cmd = {.name = "mfrec eval", .help = softmax_folds_help,
                                .help_end = softmax_help_end, .help_width = 22, .flags = flags,
                                .n_flags = n_flags, .data_flags = true};
-    bool folds = false, help = false;
-    for (int i = 0; i < argc; i++) {
-        folds |= !strcmp(argv[i], "--folds");
-        help |= !strcmp(argv[i], "--help") || !strcmp(argv[i], "-h");
-    }
     if (!folds && !help) { /* one model: its file records its kind (before "unknown option --model") */
         g_cmd = "mfrec eval";
         *rc = usage_error("%s is a training flag, only used with --folds (a saved model records its kind)",

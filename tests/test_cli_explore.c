@@ -958,9 +958,50 @@ static void test_stdout_failure_changes_no_output(void **state)
         assert_int_equal(run_to_full("stats --data '%s' --plot '%s'", g_data, pl), 1);
         tu_expect_in(g_err, "cannot write standard output");
         assert_false(tu_exists(pl));
+        /* the same for the charts of a model command */
+        assert_int_equal(run_to_full("norms --model '%s' --plot '%s'", g_model, pl), 1);
+        tu_expect_in(g_err, "cannot write standard output");
+        assert_false(tu_exists(pl));
         free(pl);
     }
+    /* the files of split, synth and recommend --all-users neither */
+    char *sp = tu_path(g_dir, "split_full"), *sy = tu_path(g_dir, "synth_full"),
+         *csv = tu_path(g_dir, "all_full.csv");
+    assert_int_equal(run_to_full("split --data '%s' --out '%s'", g_data, sp), 1);
+    tu_expect_in(g_err, "cannot write standard output");
+    assert_false(tu_exists(sp));
+    assert_int_equal(run_to_full("synth --users 20 --items 15 --ratings 200 --out '%s'", sy), 1);
+    tu_expect_in(g_err, "cannot write standard output");
+    assert_false(tu_exists(sy));
+    assert_int_equal(run_to_full("recommend --model '%s' --all-users --out '%s'", g_model, csv), 1);
+    tu_expect_in(g_err, "cannot write standard output");
+    assert_false(tu_exists(csv));
+    free(sp), free(sy), free(csv);
     free(other), free(ex), free(u), free(tsv);
+}
+
+/* An export whose target cannot be replaced says so before any "wrote":
+ * the final paths are checked before the report (stage_commit). */
+static void test_export_refusal_reports_nothing(void **state)
+{
+    (void)state;
+    char *ex = tu_path(g_dir, "ex_fifo"), *v = tu_path(ex, "V.npy"), *u = tu_path(ex, "U.npy");
+    assert_int_equal(mkdir(ex, 0755), 0);
+    assert_int_equal(mkfifo(v, 0644), 0);
+    assert_int_equal(run("export --model '%s' --out '%s'", g_model, ex), 1);
+    tu_expect_in(g_err, "is a FIFO");
+    assert_null(strstr(g_out, "wrote"));
+    assert_false(tu_exists(u));
+    free(ex), free(v), free(u);
+    /* recommend's --out is checked before the model's note (g_model is
+     * unregularized: recommend notes that it ranks poorly) */
+    char *csv = tu_path(g_dir, "no_such_dir/all.csv");
+    assert_int_equal(run("recommend --model '%s' --all-users --out '%s'", g_model, csv), 1);
+    tu_expect_in(g_err, "no_such_dir");
+    assert_null(strstr(g_err, "note:"));
+    assert_int_equal(run("recommend --model '%s' --user 1", g_model), 0);
+    tu_expect_in(g_err, "note:"); /* the note itself is still given */
+    free(csv);
 }
 
 static void test_failed_writes_leave_nothing(void **state)
@@ -1031,6 +1072,7 @@ int main(void)
         cmocka_unit_test(test_export),
         cmocka_unit_test(test_failed_writes_leave_nothing),
         cmocka_unit_test(test_stdout_failure_changes_no_output),
+        cmocka_unit_test(test_export_refusal_reports_nothing),
         cmocka_unit_test(test_model_data_mismatch),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

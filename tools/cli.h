@@ -263,6 +263,15 @@ struct stage {
 void cli_stage_names(const char *dir, const char *out);
 int stage_open(struct stage *s, const char *flag, const char *out);
 int stage_finish(struct stage *s, int rc);
+/* stage_finish's checks of the final paths alone (nothing moves), so that
+ * a report of the files is printed only when they can go into place. */
+int stage_check(struct stage *s);
+/* When rc is EXIT_OK: stage_check, then `report` (NULL: none) and whatever
+ * was printed before, flushed to standard output, then stage_finish. A
+ * refused path or a standard output that cannot be written (a full disk,
+ * /dev/full, a closed stdout) fails the run before anything moves, so a
+ * failed run never leaves its files behind. */
+int stage_commit(struct stage *s, int rc, const char *report);
 
 /* Aborts on a broken invariant of the tool itself (never on user input). */
 #define MFR_CLI_ASSERT(x)                                                                    \

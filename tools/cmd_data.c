@@ -82,10 +82,13 @@ int cmd_split(int argc, char **argv)
             mfr_ratings_write(mfr_split_test(sp), ds, ptest, &err) != MFR_OK)
             rc = lib_error(&err);
     }
-    if ((rc = stage_finish(&st, rc)) != EXIT_OK) goto done;
-    printf("split %s: %lld train ratings -> %s/train.data, %lld test ratings -> %s/test.data\n",
-           mfr_split_spec(sp), (long long)mfr_ratings_count(mfr_split_train(sp)), out,
-           (long long)mfr_ratings_count(mfr_split_test(sp)), out);
+    struct json_log report = {0};
+    if (rc == EXIT_OK)
+        jlog_printf(&report, "split %s: %lld train ratings -> %s/train.data, %lld test ratings -> %s/test.data\n",
+                    mfr_split_spec(sp), (long long)mfr_ratings_count(mfr_split_train(sp)), out,
+                    (long long)mfr_ratings_count(mfr_split_test(sp)), out);
+    rc = stage_commit(&st, rc, report.buf);
+    free(report.buf);
 done:
     free(ptrain);
     free(ptest);
@@ -285,9 +288,12 @@ int cmd_synth(int argc, char **argv)
             rc = runtime_error("%s (--max-memory sets the budget)", err.message);
         else rc = lib_error(&err);
     }
-    if ((rc = stage_finish(&st, rc)) != EXIT_OK) return rc;
-    printf("wrote %lld ratings (%d users x %d items, rank %d, noise %g, seed %llu) to %s in %.2f s\n",
-           (long long)o.n_ratings, o.n_users, o.n_items, o.rank, (double)o.noise,
-           (unsigned long long)o.seed, out, now_seconds() - t0);
-    return EXIT_OK;
+    struct json_log report = {0};
+    if (rc == EXIT_OK)
+        jlog_printf(&report, "wrote %lld ratings (%d users x %d items, rank %d, noise %g, seed %llu) to %s in %.2f s\n",
+                    (long long)o.n_ratings, o.n_users, o.n_items, o.rank, (double)o.noise,
+                    (unsigned long long)o.seed, out, now_seconds() - t0);
+    rc = stage_commit(&st, rc, report.buf);
+    free(report.buf);
+    return rc;
 }

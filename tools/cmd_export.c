@@ -351,14 +351,10 @@ int cmd_export(int argc, char **argv)
     bool stale[sizeof npy_optional / sizeof *npy_optional] = {0};
     if (rc == EXIT_OK && npy) find_stale(st.dir, out, stale);
     if (rc == EXIT_OK) rc = check_stale(out, stale);
-    /* the report first: a standard output that cannot be written (a full
-     * disk, /dev/full) fails the run before OUTDIR changes */
-    if (rc == EXIT_OK) {
-        say_stale(out, stale, &say);
-        if (say.buf) fputs(say.buf, stdout);
-        rc = stdout_flush();
-    }
-    rc = stage_finish(&st, rc);
+    /* the report only once every final path is known to be usable, and
+     * before anything moves (stage_commit) */
+    if (rc == EXIT_OK) say_stale(out, stale, &say);
+    rc = stage_commit(&st, rc, say.buf);
     if (rc == EXIT_OK) rc = remove_stale(out, stale);
 done:
     free(say.buf);

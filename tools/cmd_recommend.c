@@ -725,12 +725,17 @@ static int atomic_open(struct atomic_file *a, const char *path)
     return EXIT_OK;
 }
 
-/* Renames the complete file into place (ok) or removes it. */
-static int atomic_close(struct atomic_file *a, bool ok)
+/* Renames the complete file into place (ok) or removes it. `report` (NULL:
+ * none) is printed, with what was printed before, once the file is complete
+ * and before the rename: a standard output that cannot be written fails
+ * the run with nothing in place. */
+static int atomic_close(struct atomic_file *a, bool ok, const char *report)
 {
-    int e = 0;
+    int e = 0, rc = EXIT_OK;
     if (ok && (ferror(a->f) || fflush(a->f) != 0 || fsync(fileno(a->f)) != 0)) ok = false, e = errno;
     if (fclose(a->f) != 0 && ok) ok = false, e = errno;
+    if (ok && report) fputs(report, stdout);
+    if (ok && (rc = stdout_flush()) != EXIT_OK) ok = false;
     if (ok && rename(a->tmp, a->path) != 0) ok = false, e = errno;
     if (!ok) unlink(a->tmp);
     signal_cleanup_file(NULL);
@@ -882,17 +887,19 @@ static int recommend_all(const struct recommend_opts *o, const mfr_model *m,
         }
         write_batch(af.f, o, c, first, count, width, items, scores, n_out, o->include_rated ? &rows : NULL);
     }
-    rc = atomic_close(&af, rc == EXIT_OK) != EXIT_OK && rc == EXIT_OK ? EXIT_RUNTIME : rc;
+    struct json_log report = {0};
     if (rc == EXIT_OK) {
         double wall = now_seconds() - t0;
-        printf("wrote the top %d of %d users to %s (%s; %lld movies listed", (int)o->list.top, (int)n_users, o->out,
-               o->list.json ? "JSON lines" : "CSV", (long long)n_rows);
+        jlog_printf(&report, "wrote the top %d of %d users to %s (%s; %lld movies listed", (int)o->list.top,
+                    (int)n_users, o->out, o->list.json ? "JSON lines" : "CSV", (long long)n_rows);
         if (short_lists)
-            printf(", %lld user%s with fewer than %d", (long long)short_lists, short_lists == 1 ? "" : "s",
-                   (int)o->list.top);
-        printf(") in %.3f s: %.0f users/s, %.0f users/s without the writing\n", wall,
-               wall > 0 ? n_users / wall : 0.0, t_rec > 0 ? n_users / t_rec : 0.0);
+            jlog_printf(&report, ", %lld user%s with fewer than %d", (long long)short_lists,
+                        short_lists == 1 ? "" : "s", (int)o->list.top);
+        jlog_printf(&report, ") in %.3f s: %.0f users/s, %.0f users/s without the writing\n", wall,
+                    wall > 0 ? n_users / wall : 0.0, t_rec > 0 ? n_users / t_rec : 0.0);
     }
+    rc = atomic_close(&af, rc == EXIT_OK, report.buf) != EXIT_OK && rc == EXIT_OK ? EXIT_RUNTIME : rc;
+    free(report.buf);
 done:
     user_rows_free(&rows);
     free(items);
@@ -911,6 +918,13 @@ int cmd_recommend(int argc, char **argv)
     struct rec_state st = {0};
     struct movie_ctx c = {0};
     if ((rc = load_model_and_data(o.model_path, o.data, &m, &ds, NULL)) != EXIT_OK) return rc;
+    /* --out once the model and its data are noted as inputs, before any
+     * note or work */
+    if (o.out && (rc = io_output("--out", o.out)) != EXIT_OK) {
+        mfr_dataset_destroy(ds);
+        mfr_model_destroy(m);
+        return rc;
+    }
     warn_if_poor_ranker(m, o.model_path);
     mfr_error err = {0};
     if ((rc = movie_ctx_init(&c, m, ds, o.list.min_ratings)) != EXIT_OK) {

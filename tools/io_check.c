@@ -430,6 +430,19 @@ static int remove_staged(struct stage *s, const char *name)
     return EXIT_OK;
 }
 
+int stage_check(struct stage *s)
+{
+    return s->dir ? stage_each(s, check_final) : EXIT_OK;
+}
+
+int stage_commit(struct stage *s, int rc, const char *report)
+{
+    if (rc == EXIT_OK) rc = stage_check(s);
+    if (rc == EXIT_OK && report) fputs(report, stdout);
+    if (rc == EXIT_OK) rc = stdout_flush();
+    return stage_finish(s, rc);
+}
+
 int stage_finish(struct stage *s, int rc)
 {
     if (!s->dir) return rc;

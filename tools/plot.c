@@ -145,7 +145,9 @@ static struct stage g_stage;
 
 int plot_stage_begin(const char *dir) { return stage_open(&g_stage, "--plot", dir); }
 
-int plot_stage_end(int rc) { return stage_finish(&g_stage, rc); }
+/* What the command printed before its charts is flushed first: a standard
+ * output that cannot be written fails the run with no chart moved. */
+int plot_stage_end(int rc) { return stage_commit(&g_stage, rc, NULL); }
 
 struct chart {
     const char *dir;

@@ -384,6 +384,35 @@ static void test_logs_and_plots(void **state)
 /* --log-json: every optimizer step's record (numbered on across epochs,
  * each epoch visiting every group once), then the epoch's record whose
  * loss is the example-weighted mean of its steps'. */
+/* A softmax model (and its checkpoint) trained from a rating file records
+ * the file, so that every command and a resume find the data without
+ * --data, as a matrix-factorization model does. */
+static void test_rating_file_recorded(void **state)
+{
+    (void)state;
+    char *dir = tu_path(g_dir, "colon"), cmd[4096];
+    snprintf(cmd, sizeof cmd,
+             "mkdir -p '%s' && awk 'BEGIN{print \"user:item:rating\"} {printf \"%%d:%%d:%%d\\n\", "
+             "$1, $2, $3}' '%s/u.data' > '%s/r.txt'",
+             dir, g_data, dir);
+    assert_int_equal(system(cmd), 0);
+    char *file = tu_path(dir, "r.txt"), *model = tu_path(dir, "s.mfr"), *ck = tu_path(dir, "s.ck");
+    assert_int_equal(run("train --kind softmax --hidden none --data '%s' --format delimited:colon:header "
+                         "--split random:0.2 --dim 4 --epochs 2 --out '%s' --checkpoint '%s' "
+                         "--checkpoint-every 1 --quiet",
+                         file, model, ck),
+                     0);
+    assert_int_equal(run("recommend --model '%s' --user 1 -k 3", model), 0);
+    assert_int_equal(run("similar --model '%s' --movie '#1' -k 3", model), 0);
+    assert_int_equal(run("export --model '%s' --out '%s/ex'", model, dir), 0);
+    assert_int_equal(run("train --resume '%s' --epochs 3 --quiet", ck), 0);
+    snprintf(cmd, sizeof cmd, "mv '%s' '%s.moved'", file, file);
+    assert_int_equal(system(cmd), 0);
+    assert_int_equal(run("recommend --model '%s' --user 1", model), 1);
+    tu_expect_in(g_err, "r.txt"); /* the file, not only its directory */
+    free(dir), free(file), free(model), free(ck);
+}
+
 static void test_log_json(void **state)
 {
     (void)state;
@@ -430,6 +459,7 @@ int main(void)
         cmocka_unit_test(test_preset),
         cmocka_unit_test(test_logs_and_plots),
         cmocka_unit_test(test_log_json),
+        cmocka_unit_test(test_rating_file_recorded),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -17,6 +17,10 @@ struct mfr_softmax_trainer {
     int32_t n_users, n_items;
     int64_t *user_ids, *item_ids;
     char *split_spec, *data_dir;
+    /* a rating file named by the load (NULL: a directory), and how it was
+     * read: the model's data source record, as matrix factorization's */
+    char *data_file;
+    int32_t data_format, data_sep, data_header;
     uint64_t fingerprint;
     double last_loss; /* of the last epoch */
 };
@@ -34,6 +38,7 @@ void mfr_softmax_trainer_destroy(mfr_softmax_trainer *t)
     free(t->item_ids);
     free(t->split_spec);
     free(t->data_dir);
+    free(t->data_file);
     free(t);
 }
 
@@ -78,7 +83,13 @@ int mfr_softmax_trainer_create(const mfr_softmax_config *cfg, const mfr_dataset 
     t->item_ids = mfr_malloc(sizeof(int64_t) * (size_t)ds->n_items);
     t->split_spec = mfr_strdup(split_spec ? split_spec : "");
     t->data_dir = mfr_strdup(ds->dir ? ds->dir : "");
-    if (!t->user_ids || !t->item_ids || !t->split_spec || !t->data_dir) {
+    if (ds->file) {
+        t->data_file = mfr_strdup(ds->file);
+        t->data_format = ds->opt.format;
+        t->data_sep = (unsigned char)ds->opt.sep;
+        t->data_header = ds->opt.header;
+    }
+    if (!t->user_ids || !t->item_ids || !t->split_spec || !t->data_dir || (ds->file && !t->data_file)) {
         st = mfr_seterr(err, MFR_ERR_NOMEM, "softmax trainer: out of memory");
         goto fail;
     }
@@ -154,11 +165,17 @@ int mfr_softmax_trainer_model(const mfr_softmax_trainer *t, mfr_model **out, mfr
     free(m->data_dir);
     m->split_spec = mfr_strdup(t->split_spec);
     m->data_dir = mfr_strdup(t->data_dir);
+    if (t->data_file) {
+        m->data_file = mfr_strdup(t->data_file);
+        m->data_format = t->data_format;
+        m->data_sep = t->data_sep;
+        m->data_header = t->data_header;
+    }
     const float *theta = mfr_sm_trainer_params(t->tr);
     for (int32_t i = 0; i < t->n_items; i++)
         memcpy(m->V + (size_t)i * (size_t)m->k_pad, theta + lay->V.offset + (int64_t)i * k,
                sizeof(float) * (size_t)k);
-    if (!m->split_spec || !m->data_dir)
+    if (!m->split_spec || !m->data_dir || (t->data_file && !m->data_file))
         st = mfr_seterr(err, MFR_ERR_NOMEM, "softmax model: out of memory");
     if (st == MFR_OK) st = mfr_sm_trainer_user_vectors(t->tr, m->U, m->k_pad, err);
     if (st == MFR_OK) {

@@ -187,6 +187,12 @@ static int parse_ratings_file(const mfr_dataset *ds, const char *path,
             break;
         }
         while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r')) line[--len] = 0;
+        if (memchr(line, '\r', (size_t)len)) { /* as every parser: named, never a puzzling title */
+            rc = runtime_error("%s:%ld: lines end with a bare carriage return (old Mac line endings); "
+                               "convert them to \\n",
+                               path, lineno);
+            break;
+        }
         snprintf(where, sizeof where, "%s:%ld", path, lineno);
         const char *s = line;
         while (*s == ' ') s++;

@@ -106,6 +106,16 @@ static void list_movies(const mfr_dataset *ds, const int32_t *items, int32_t n, 
     if (total > MAX_LISTED) fprintf(stderr, "  ... and %d more\n", (int)(total - MAX_LISTED));
 }
 
+/* Digits, with an optional sign: what an id after '#' may be. */
+static bool is_integer(const char *s)
+{
+    if (*s == '-' || *s == '+') s++;
+    if (!*s) return false;
+    for (; *s; s++)
+        if (*s < '0' || *s > '9') return false;
+    return true;
+}
+
 int resolve_movie(const mfr_dataset *ds, const char *where, const char *given, int32_t *item)
 {
     mfr_error err = {0};
@@ -125,6 +135,13 @@ int resolve_movie(const mfr_dataset *ds, const char *where, const char *given, i
     }
     if (match != MFR_TITLE_NONE && n == 1) {
         *item = found[0];
+    } else if (text[0] == '#' && match == MFR_TITLE_NONE && !is_integer(text + 1)) {
+        /* a malformed id: a usage error in a flag, as --user abc is; a data
+         * error in a file (`where` is FILE:LINE) */
+#define NOT_AN_ID "%s: '%s' is not a movie id (# and an integer, such as #50)"
+        rc = where[0] == '-' && where[1] == '-' ? usage_error(NOT_AN_ID, where, text)
+                                                : runtime_error(NOT_AN_ID, where, text);
+#undef NOT_AN_ID
     } else if (match == MFR_TITLE_ID || (text[0] == '#' && match == MFR_TITLE_NONE)) {
         rc = runtime_error("%s: no movie has id '%s'", where, text + 1);
     } else if (match == MFR_TITLE_NONE) {

@@ -327,7 +327,12 @@ static void test_softmax_resume_refusals(void **state)
         {{"--resume", ck_sm, "--lr", "0.02", "--split", "random:0.3", NULL}, 2,
          {"--lr is 0.02, the checkpoint's 0.01", "split is 'random:0.3', the checkpoint's 'random:0.2'"}},
         {{"--resume", ck_sm, "--hidden", "9", "--all-pairs", NULL}, 2,
-         {"a width) is 9, the checkpoint's 8", "--all-pairs is 1, the checkpoint's 0"}},
+         {"--hidden is 9, the checkpoint's 8", "--all-pairs is on, the checkpoint's off"}},
+        /* flags in their own words, not the configuration's codes */
+        {{"--resume", ck_sm, "--optimizer", "adagrad", "--features", "movies,genres", NULL}, 2,
+         {"--optimizer is adagrad, the checkpoint's adam", "--features is movies,genres, the checkpoint's movies"}},
+        {{"--resume", ck_sm, "--hidden", "none", "--hidden-init", "he", NULL}, 2,
+         {"--hidden is none, the checkpoint's 8", "--hidden-init is he, the checkpoint's colab"}},
         {{"--resume", ck_sm, "--epochs", "4", NULL}, 2, {"--epochs 4 is fewer than the 10", NULL}},
         {{"--resume", ck_sm, "--init-from", "a.npy,b.npy", NULL}, 2,
          {"--init-from does not apply to --kind softmax", NULL}},

@@ -137,7 +137,10 @@ static const char *mf_flag_given(int argc, char **argv, const struct flag_spec *
 
 static int check_opts(struct sm_opts *o)
 {
-    if (strcmp(o->kind, "softmax") != 0) return usage_error("--kind: expected softmax here");
+    if (strcmp(o->kind, "softmax") != 0) /* only --preset softmax brings a run here */
+        return usage_error("--kind %s does not go with --preset softmax, the softmax model's preset "
+                           "(it implies --kind softmax)",
+                           o->kind);
     if (o->preset && strcmp(o->preset, "softmax") != 0)
         return usage_error("--preset %s does not apply to --kind softmax (its preset: softmax)",
                            o->preset);
@@ -672,7 +675,8 @@ static size_t softmax_flags(struct sm_opts *o, bool train, struct flag_spec *out
          .help = "initialization, labels, batch order and split seed (default 300)"},
         {.name = "--shards", .value = "N", .kind = FLAG_I32, .dst = &c->n_shards, .lo = 1,
          .hi = 4096,
-         .help = "recorded only: changes nothing (the trainer has no shard\nbuffers); ignored on --resume"},
+         .help = "refused: the steps are not sharded; on --resume (an older\n"
+                 "checkpoint records a count) noted and ignored"},
         {.name = "--threads", .value = "N", .kind = FLAG_THREADS, .dst = &o->threads,
          .help = "threads (default OMP_NUM_THREADS, else the cores)"},
         {.name = "--kernels", .value = "auto|ref|avx2", .kind = FLAG_STR, .dst = &o->kernels,

@@ -283,9 +283,13 @@ int train_opts_preset(int argc, char **argv, struct train_opts *o)
             name = argv[i] + 9;
         }
         if (!name) continue;
+        /* the softmax model's preset, replaced by a later one (last wins:
+         * as the last, it would have routed to --kind softmax) */
+        if (!strcmp(name, "softmax")) continue;
         size_t n = sizeof presets / sizeof *presets, p;
         for (p = 0; p < n && strcmp(presets[p].name, name); p++) {}
-        if (p == n) return usage_error("--preset must be notebook, accurate, ndcg or fast, got '%s'", name);
+        if (p == n)
+            return usage_error("--preset must be notebook, accurate, ndcg, fast or softmax, got '%s'", name);
         chosen = &presets[p];
     }
     apply_preset(chosen, o);

@@ -47,6 +47,36 @@ static void diff_double(struct mfr_ckpt_diffs *d, const char *flag, double a, do
     mfr_ckpt_diff_add(d, "%s is %s, the checkpoint's %s", flag, x, y);
 }
 
+/* The values of the named fields as their flags spell them. */
+static const char *optimizer_name(int32_t v)
+{
+    return v == MFR_SOFTMAX_OPT_ADAM ? "adam" : v == MFR_SOFTMAX_OPT_ADAGRAD ? "adagrad" : "?";
+}
+static const char *init_name(int32_t v)
+{
+    return v == MFR_SOFTMAX_INIT_HE ? "he" : v == MFR_SOFTMAX_INIT_COLAB ? "colab" : "?";
+}
+static const char *negatives_name(int32_t v)
+{
+    return v == MFR_SOFTMAX_NEG_UNRATED ? "unrated" : v == MFR_SOFTMAX_NEG_ALL ? "all" : "?";
+}
+static const char *switch_name(int32_t v) { return v ? "on" : "off"; }
+
+static void features_str(int32_t bits, char *out, size_t cap)
+{
+    snprintf(out, cap, "%s%s%s", bits & MFR_SOFTMAX_FEAT_MOVIES ? "movies" : "",
+             bits & MFR_SOFTMAX_FEAT_GENRES ? ",genres" : "", bits & MFR_SOFTMAX_FEAT_YEARS ? ",years" : "");
+}
+
+static void hidden_str(const mfr_softmax_config *c, char *out, size_t cap)
+{
+    size_t at = 0;
+    out[0] = 0;
+    for (int32_t l = 0; l < c->n_hidden && at < cap; l++)
+        at += (size_t)snprintf(out + at, cap - at, "%s%d", l ? "," : "", (int)c->hidden[l]);
+    if (c->n_hidden == 0) snprintf(out, cap, "none");
+}
+
 /* Every field of the softmax configuration that changes results and
  * differs between cfg and the checkpoint's ck, named by its flag. Not
  * n_shards (--shards): the trainer has no shard buffers, so it changes
@@ -60,30 +90,44 @@ static void config_diffs(const mfr_softmax_config *a, const mfr_softmax_config *
                           (long long)b->f);
 #define DIFF_D(flag, f)                                                                       \
     if (memcmp(&a->f, &b->f, sizeof a->f) != 0) diff_double(d, flag, a->f, b->f);
+#define DIFF_NAMED(flag, f, name)                                                             \
+    if (a->f != b->f) mfr_ckpt_diff_add(d, "%s is %s, the checkpoint's %s", flag, name(a->f), name(b->f));
+    char x[128], y[128];
     DIFF_I("--dim", k)
-    DIFF_I("--features (bits)", features)
+    if (a->features != b->features) {
+        features_str(a->features, x, sizeof x);
+        features_str(b->features, y, sizeof y);
+        mfr_ckpt_diff_add(d, "--features is %s, the checkpoint's %s", x, y);
+    }
     DIFF_I("--dim-movie", dim_movie)
     DIFF_I("--dim-genre", dim_genre)
     DIFF_I("--dim-year", dim_year)
-    DIFF_I("--hidden (layers)", n_hidden)
-    for (int32_t l = 0; l < a->n_hidden && l < b->n_hidden; l++)
-        DIFF_I("--hidden (a width)", hidden[l])
-    DIFF_I("--optimizer (0 adagrad, 1 adam)", optimizer)
+    bool same_hidden = a->n_hidden == b->n_hidden;
+    for (int32_t l = 0; same_hidden && l < a->n_hidden; l++) same_hidden = a->hidden[l] == b->hidden[l];
+    if (!same_hidden) {
+        hidden_str(a, x, sizeof x);
+        hidden_str(b, y, sizeof y);
+        mfr_ckpt_diff_add(d, "--hidden is %s, the checkpoint's %s", x, y);
+    }
+    DIFF_NAMED("--optimizer", optimizer, optimizer_name)
     DIFF_D("--lr", lr)
     DIFF_D("beta1", beta1)
     DIFF_D("beta2", beta2)
     DIFF_D("eps", eps)
     DIFF_D("the Adagrad accumulator", adagrad_init)
     DIFF_I("--batch-users", batch_users)
-    DIFF_I("--all-pairs", all_pairs)
-    DIFF_I("--seed", seed)
-    DIFF_I("--hidden-init (0 colab, 1 he)", hidden_init)
-    DIFF_I("--tie", tie_tables)
+    DIFF_NAMED("--all-pairs", all_pairs, switch_name)
+    if (a->seed != b->seed)
+        mfr_ckpt_diff_add(d, "--seed is %llu, the checkpoint's %llu", (unsigned long long)a->seed,
+                          (unsigned long long)b->seed);
+    DIFF_NAMED("--hidden-init", hidden_init, init_name)
+    DIFF_NAMED("--tie", tie_tables, switch_name)
     DIFF_D("--weight-decay", weight_decay)
     DIFF_D("--min-label-rating", label_min_rating)
-    DIFF_I("--negatives (0 all, 1 unrated)", negatives)
+    DIFF_NAMED("--negatives", negatives, negatives_name)
 #undef DIFF_I
 #undef DIFF_D
+#undef DIFF_NAMED
 }
 
 int mfr_softmax_trainer_resume(const mfr_checkpoint *c, const mfr_softmax_config *cfg,
@@ -122,7 +166,8 @@ int mfr_softmax_trainer_resume(const mfr_checkpoint *c, const mfr_softmax_config
                           (long long)mfr_sm_trainer_layout(mfr_softmax_trainer_core(t))->n_params,
                           (long long)p.n_params);
     if (t && (n_pairs != p.train_nnz || h != p.train_hash))
-        mfr_ckpt_diff_add(&d, "the training ratings differ (%lld pairs, the checkpoint's %lld)",
+        mfr_ckpt_diff_add(&d, n_pairs == p.train_nnz ? "the training ratings differ (other pairs, as many: %lld)"
+                                                     : "the training ratings differ (%lld pairs, the checkpoint's %lld)",
                           (long long)n_pairs, (long long)p.train_nnz);
     if (d.n) {
         mfr_softmax_trainer_destroy(t);

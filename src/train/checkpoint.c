@@ -837,7 +837,9 @@ int mfr_ckpt_resume_end(mfr_trainer *tr, const mfr_checkpoint *c, struct mfr_ckp
                         mfr_error *err)
 {
     if (tr && (tr->nnz_all != c->run.train_nnz || train_hash != c->run.train_hash))
-        mfr_ckpt_diff_add(d, "the training ratings differ (%lld ratings, the checkpoint's %lld)",
+        mfr_ckpt_diff_add(d, tr->nnz_all == c->run.train_nnz
+                                 ? "the training ratings differ (other ratings, as many: %lld)"
+                                 : "the training ratings differ (%lld ratings, the checkpoint's %lld)",
                           (long long)tr->nnz_all, (long long)c->run.train_nnz);
     if (d->n) return mfr_seterr(err, MFR_ERR_MISMATCH, "the run differs from the checkpoint's: %s", d->buf);
     return restore(tr, c, err);

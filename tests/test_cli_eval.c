@@ -139,6 +139,11 @@ static void test_help(void **state)
     tu_expect_in(g_err, "mfrec eval: --early-stop is a flag of `mfrec train`'s run, not of eval");
     assert_int_equal(run("eval --folds --epochs 2 --quiet"), 2);
     tu_expect_in(g_err, "--quiet is a flag of `mfrec train`'s run");
+    /* the same with the softmax model's folds */
+    assert_int_equal(run("eval --folds --kind softmax --epochs 1 --out m.mfr"), 2);
+    tu_expect_in(g_err, "mfrec eval: --out is a flag of `mfrec train`'s run, not of eval");
+    assert_int_equal(run("eval --folds --preset softmax --epochs 1 --split u1"), 2);
+    tu_expect_in(g_err, "--split is a flag of `mfrec train`'s run");
 }
 
 static void test_model_table(void **state)

@@ -384,5 +384,9 @@ bool parse_kind_mf(const char *flag, const char *value, void *dst);
 /* `mfrec eval --folds --kind softmax` (or --preset softmax): true with *rc
  * set when argv asks for it (then it ran); false: eval as before. */
 bool eval_kind_route(int argc, char **argv, int *rc);
+/* eval's refusal, by name, of the flags of `mfrec train`'s run (--out,
+ * --plot, --checkpoint, --split...): EXIT_USAGE with the message, or
+ * EXIT_OK (cmd_eval.c). */
+int eval_refuse_train_run_flags(int argc, char **argv);
 
 #endif

@@ -616,8 +616,9 @@ static void print_training_flags(FILE *f, const char *name)
 
 /* The flags of `mfrec train`'s run rather than of its model: eval
  * --folds trains each fold for the configured epochs and keeps no file,
- * so they are refused by name instead of as unknown options. */
-static int refuse_train_run_flags(int argc, char **argv)
+ * so they are refused by name instead of as unknown options (for either
+ * kind: eval_kind_route calls it too). */
+int eval_refuse_train_run_flags(int argc, char **argv)
 {
     static const char *const run_only[] = {"--early-stop", "--target-rmse", "--init-from", "--no-train-eval",
                                            "--quiet", "--out", "--plot", "--log-json", "--log-every",
@@ -635,7 +636,7 @@ static int refuse_train_run_flags(int argc, char **argv)
 static bool parse_eval_flags(int argc, char **argv, struct eval_opts *o, int *rc)
 {
     g_cmd = "mfrec eval"; /* the messages' prefix and help pointer before cli_start */
-    if ((*rc = refuse_train_run_flags(argc, argv)) != EXIT_OK) return false;
+    if ((*rc = eval_refuse_train_run_flags(argc, argv)) != EXIT_OK) return false;
     const struct flag_spec flags[] = {
         {.name = "--model", .value = "MODEL", .kind = FLAG_STR, .dst = &o->model_path,
          .section = "One model:", .help = "a model written by `mfrec train --out`"},

@@ -1125,6 +1125,8 @@ bool eval_kind_route(int argc, char **argv, int *rc)
         *rc = usage_error("%s does not apply to --kind softmax", mf);
         return true;
     }
+    g_cmd = "mfrec eval";
+    if ((*rc = eval_refuse_train_run_flags(argc, argv)) != EXIT_OK) return true;
     if (!cli_start(&cmd, argc, argv, rc)) return true;
     if ((*rc = check_opts(&o)) != EXIT_OK) return true;
     *rc = softmax_folds(&o);

@@ -536,7 +536,7 @@ static void test_train_plot_and_presets(void **state)
     tu_expect_in(g_err, "pass --data DIR, set MFREC_DATA, or download MovieLens 100K with "
                         "tools/fetch-movielens");
     assert_int_equal(run("train --preset fastest"), 2);
-    tu_expect_in(g_err, "--preset must be notebook, accurate, ndcg or fast, got 'fastest'");
+    tu_expect_in(g_err, "--preset must be notebook, accurate, ndcg, fast or softmax, got 'fastest'");
     free(plots);
 }
 

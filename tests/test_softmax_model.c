@@ -452,7 +452,7 @@ static void test_checkpoint_resume(void **state)
                                                 "random:0.2", 1, &res, &err), MFR_ERR_MISMATCH);
     assert_null(res);
     tu_expect_in(err.message, "--lr is 0.02, the checkpoint's 0.01");
-    tu_expect_in(err.message, "width) is 9, the checkpoint's 7");
+    tu_expect_in(err.message, "--hidden is 8,9, the checkpoint's 8,7");
     tu_expect_in(err.message, "--weight-decay is 0.5, the checkpoint's 0");
     tu_expect_in(err.message, "split is 'random:0.2'");
     mfr_config mf;
@@ -515,7 +515,7 @@ static void test_checkpoint_resume_tied(void **state)
     untied.tie_tables = 0;
     assert_int_equal(mfr_softmax_trainer_resume(ck, &untied, f->ds, mfr_split_train(f->split),
                                                 "random:0.1", 1, &res, &err), MFR_ERR_MISMATCH);
-    tu_expect_in(err.message, "--tie is 0, the checkpoint's 1");
+    tu_expect_in(err.message, "--tie is off, the checkpoint's on");
     mfr_checkpoint_destroy(ck);
     free(path);
 }

@@ -771,6 +771,15 @@ MFR_API int mfr_model_evaluate(const mfr_model *m, const mfr_ratings *r,
 /** MFR_OK when the dataset's id maps and fingerprint match the model's. */
 MFR_API int mfr_model_check_dataset(const mfr_model *m, const mfr_dataset *ds,
                                     mfr_error *err);
+/**
+ * MFR_OK unless the model was trained on a canonical split (u1..u5, ua, ub)
+ * and `sp`, that split recreated now, comes from files whose ratings
+ * differ from the ones the model was trained with (the model records a
+ * fingerprint of both files: MFR_ERR_MISMATCH naming them). Models of other
+ * splits, and models saved before the fingerprint existed, always pass:
+ * their split is a function of the fingerprinted data and the seed.
+ */
+MFR_API int mfr_model_check_split(const mfr_model *m, const mfr_split *sp, mfr_error *err);
 
 /* ------------------------------------------------------------------ */
 /* Training                                                             */

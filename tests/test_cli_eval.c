@@ -410,6 +410,53 @@ static void test_runtime_errors(void **state)
     assert_int_equal(run("eval --model '%s' --data '%s' --test u.data", g_model, g_plain), 1);
 }
 
+/* A model and a checkpoint trained on a canonical split (u1) pin its
+ * files: a changed u1.base or u1.test is refused by every later use (the
+ * overlap check would otherwise pass training ratings as test ratings),
+ * and restoring the files makes them usable again. */
+static void test_changed_split_files_refused(void **state)
+{
+    (void)state;
+    char *dir = tu_path(g_dir, "pinned"), cmd[8192];
+    snprintf(cmd, sizeof cmd,
+             "rm -rf '%s' && cp -r '%s' '%s' && cd '%s' && rm -f .mfrec-cache* && "
+             "awk 'NR %% 5 == 0' u.data > u1.test && awk 'NR %% 5 != 0' u.data > u1.base && "
+             "cp u1.base base.orig && cp u1.test test.orig",
+             dir, g_data, dir, dir);
+    assert_int_equal(system(cmd), 0);
+    char *model = tu_path(dir, "m.mfr"), *sm = tu_path(dir, "s.mfr"), *ck = tu_path(dir, "c.ck");
+    assert_int_equal(run("train --data '%s' --split u1 --dim 4 --epochs 3 --quiet --out '%s' "
+                         "--checkpoint '%s' --checkpoint-every 3",
+                         dir, model, ck),
+                     0);
+    assert_int_equal(run("train --kind softmax --hidden none --data '%s' --split u1 --dim 4 --epochs 1 "
+                         "--quiet --out '%s'",
+                         dir, sm),
+                     0);
+    assert_int_equal(run("eval --model '%s' --test u1.test", model), 0);
+    /* user 1's training ratings moved into the test file */
+    snprintf(cmd, sizeof cmd,
+             "cd '%s' && awk -F'\t' '$1 == 1' base.orig >> u1.test && awk -F'\t' '$1 != 1' base.orig > u1.base",
+             dir);
+    assert_int_equal(system(cmd), 0);
+    assert_int_equal(run("eval --model '%s' --test u1.test", model), 1);
+    tu_expect_in(g_err, "split u1: u1.base or u1.test is not what the model was trained with");
+    assert_int_equal(run("recommend --model '%s' --user 1", model), 1);
+    tu_expect_in(g_err, "is not what the model was trained with");
+    assert_int_equal(run("recommend --model '%s' --user 1", sm), 1);
+    tu_expect_in(g_err, "is not what the model was trained with");
+    /* the validation part alone changed: the resume is refused */
+    snprintf(cmd, sizeof cmd, "cd '%s' && cp base.orig u1.base && head -n 10 test.orig > u1.test", dir);
+    assert_int_equal(system(cmd), 0);
+    assert_int_equal(run("train --resume '%s' --epochs 4 --quiet", ck), 2);
+    tu_expect_in(g_err, "split u1: u1.base or u1.test changed since the checkpoint");
+    snprintf(cmd, sizeof cmd, "cd '%s' && cp test.orig u1.test", dir);
+    assert_int_equal(system(cmd), 0);
+    assert_int_equal(run("recommend --model '%s' --user 1", model), 0);
+    assert_int_equal(run("train --resume '%s' --epochs 4 --quiet", ck), 0);
+    free(dir), free(model), free(sm), free(ck);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -420,6 +467,7 @@ int main(void)
         cmocka_unit_test(test_ease_baseline),
         cmocka_unit_test(test_usage_errors),
         cmocka_unit_test(test_runtime_errors),
+        cmocka_unit_test(test_changed_split_files_refused),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

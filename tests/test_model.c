@@ -95,6 +95,7 @@ static void assert_models_equal(const mfr_model *a, const mfr_model *b)
     assert_int_equal(a->n_items, b->n_items);
     assert_int_equal(a->epochs, b->epochs);
     assert_true(a->data_fingerprint == b->data_fingerprint);
+    assert_true(a->split_pin == b->split_pin);
     assert_string_equal(a->split_spec, b->split_spec);
     assert_string_equal(a->data_dir, b->data_dir);
     assert_int_equal(a->cfg.k, b->cfg.k);
@@ -1221,6 +1222,50 @@ static void test_data_source_record(void **state)
     mfr_model_destroy(m);
 }
 
+/* A model trained on a canonical split records its files' fingerprint
+ * (MODEL_TAG_SPLIT_PIN, only when set: other models keep their bytes). */
+static void test_split_pin_record(void **state)
+{
+    (void)state;
+    mfr_error err = {0};
+    mfr_model *m = make_model(3, 2, 3), *l = NULL;
+    size_t plain_len, len;
+    unsigned char *plain = small_model_file("pin0.mfr", &plain_len);
+    m->split_pin = UINT64_C(0xfeedbeef12345678);
+    char *path = tu_path(tmp_dir, "pin.mfr");
+    assert_int_equal(mfr_model_save(m, path, &err), MFR_OK);
+    unsigned char *b = (unsigned char *)tu_read_file(path, &len);
+    assert_int_equal(len, plain_len + 16); /* tag, length, u64 */
+    assert_int_equal(get_le32(b + 44), 18);
+    assert_int_equal(mfr_model_load(path, &l, &err), MFR_OK);
+    assert_models_equal(m, l);
+    mfr_model *c = NULL;
+    assert_int_equal(mfr_model_copy(l, &c, &err), MFR_OK);
+    assert_true(c->split_pin == m->split_pin);
+    mfr_model_destroy(c);
+    mfr_model_destroy(l);
+    l = NULL;
+    /* a pin of 0 (no pin is written as no record) and a wrong length */
+    size_t at = 48 + 6 * 12 + 11 * 16; /* the record follows the 17 fields */
+    assert_int_equal(get_le32(b + at), 1002);
+    for (int x = 0; x < 2; x++) {
+        unsigned char *o = malloc(len);
+        memcpy(o, b, len);
+        if (x == 0) memset(o + at + 8, 0, 8);
+        else put_le32(o + at + 4, 4);
+        fix_checksum(o, len);
+        char *p2 = put_bytes("pin_bad.mfr", o, len);
+        assert_int_equal(mfr_model_load(p2, &l, &err), MFR_ERR_CORRUPT);
+        assert_null(l);
+        free(o);
+        free(p2);
+    }
+    free(b);
+    free(plain);
+    free(path);
+    mfr_model_destroy(m);
+}
+
 static int dir_entries(const char *dir)
 {
     DIR *d = opendir(dir);
@@ -1503,6 +1548,7 @@ int main(void)
         cmocka_unit_test(test_recorded_settings_out_of_range),
         cmocka_unit_test(test_config_records),
         cmocka_unit_test(test_data_source_record),
+        cmocka_unit_test(test_split_pin_record),
         cmocka_unit_test(test_save_failures),
         cmocka_unit_test(test_npy_read_hand_made),
         cmocka_unit_test(test_npy_rejects),

@@ -165,6 +165,9 @@ static int load_eval_train(const struct eval_opts *o, const mfr_model *m, const 
         mfr_config cfg;
         mfr_model_config(m, &cfg, NULL);
         if (mfr_split_create(ds, spec, cfg.seed, &d->sp, &err) == MFR_OK) {
+            /* files changed since the training: their ratings are not the
+             * model's (the overlap check would pass a lie) */
+            if (mfr_model_check_split(m, d->sp, &err) != MFR_OK) return lib_error(&err);
             d->model_train = mfr_split_train(d->sp);
             snprintf(d->model_train_desc, sizeof d->model_train_desc, "split %s", mfr_split_spec(d->sp));
         } else if (!o->train_path) {

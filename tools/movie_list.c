@@ -57,6 +57,10 @@ int movie_ctx_init(struct movie_ctx *c, const mfr_model *m, const mfr_dataset *d
         mfr_model_config(m, &cfg, NULL);
         if (mfr_split_create(ds, spec, cfg.seed, &sp, &err) != MFR_OK)
             return runtime_error("cannot recreate the model's split %s: %s", spec, err.message);
+        if (mfr_model_check_split(m, sp, &err) != MFR_OK) {
+            mfr_split_destroy(sp);
+            return lib_error(&err);
+        }
         train = mfr_split_train(sp);
     }
     c->n_train = mfr_ratings_count(train);

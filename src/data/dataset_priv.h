@@ -32,6 +32,10 @@ struct mfr_ratings {
     const unsigned char *skip;
     int64_t base_n;
     int64_t *block_base;
+    /* A part of a canonical split (u1..u5, ua, ub): a fingerprint of both
+     * of its files' ratings, which a model trained on it records (its
+     * split pin); 0 for every other rating set. */
+    uint64_t split_pin;
 };
 
 #define MFR_VIEW_BLOCK ((int64_t)1 << 16)

@@ -44,6 +44,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "bytes_priv.h"
 #include "csort_priv.h"
 #include "csr_priv.h"
 #include "dataset_priv.h"
@@ -525,6 +526,28 @@ static int check_in_dataset(const mfr_dataset *ds, const struct mfr_csr *all, co
                       spec, bad + 1, path, u, i, (double)part->rating[bad], (double)was);
 }
 
+/* A fingerprint of a canonical split's two files as read (dense user and
+ * item indexes and rating bits, in file order): what its models record, so
+ * that files changed later are told apart from the ones trained on. Never
+ * 0 (0 means "no pin"). */
+static uint64_t canonical_pin(const mfr_ratings *train, const mfr_ratings *test)
+{
+    uint64_t h = MFR_FNV_INIT;
+    const mfr_ratings *parts[2] = {train, test};
+    for (int p = 0; p < 2; p++) {
+        unsigned char b[12];
+        mfr_put_le64(b, (uint64_t)parts[p]->n);
+        h = mfr_fnv1a(h, b, 8);
+        for (int64_t x = 0; x < parts[p]->n; x++) {
+            mfr_put_le32(b, (uint32_t)parts[p]->user[x]);
+            mfr_put_le32(b + 4, (uint32_t)parts[p]->item[x]);
+            mfr_put_le32(b + 8, mfr_f32_bits(parts[p]->rating[x]));
+            h = mfr_fnv1a(h, b, 12);
+        }
+    }
+    return h ? h : 1;
+}
+
 /* The canonical MovieLens split files. */
 static int split_canonical(const mfr_dataset *ds, const struct split_params *p,
                            struct mfr_split *s, mfr_error *err)
@@ -548,6 +571,7 @@ static int split_canonical(const mfr_dataset *ds, const struct split_params *p,
     if (rc == MFR_OK) rc = check_in_dataset(ds, &all, p->spec, base, s->train, err);
     if (rc == MFR_OK) rc = check_in_dataset(ds, &all, p->spec, test, s->test, err);
     if (rc == MFR_OK) rc = mfr_ratings_overlap(s->test, s->train, &common, &first, err);
+    if (rc == MFR_OK) s->train->split_pin = s->test->split_pin = canonical_pin(s->train, s->test);
     /* a held-out rating that is also trained on makes every test metric a lie */
     if (rc == MFR_OK && common > 0)
         rc = mfr_seterr(err, MFR_ERR_DATA,

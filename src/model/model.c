@@ -328,6 +328,7 @@ int mfr_model_copy_provenance(mfr_model *m, const mfr_model *src, mfr_error *err
     m->data_format = src->data_format;
     m->data_sep = src->data_sep;
     m->data_header = src->data_header;
+    m->split_pin = src->split_pin;
     return MFR_OK;
 }
 
@@ -454,6 +455,17 @@ uint64_t mfr_model_checksum(const mfr_model *m)
  * every dense index, and (unless the model's fingerprint is 0, meaning
  * "unknown") the same data fingerprint; otherwise MFR_ERR_MISMATCH with a
  * message naming the first difference. */
+int mfr_model_check_split(const mfr_model *m, const mfr_split *sp, mfr_error *err)
+{
+    if (!m || !sp)
+        return mfr_seterr(err, MFR_ERR_INVALID, "mfr_model_check_split: %s is NULL", !m ? "model" : "split");
+    if (!m->split_pin || sp->train->split_pin == m->split_pin) return MFR_OK;
+    return mfr_seterr(err, MFR_ERR_MISMATCH,
+                      "split %s: %s.base or %s.test is not what the model was trained with (the files "
+                      "changed since); train the model again, or restore the files",
+                      sp->spec, sp->spec, sp->spec);
+}
+
 int mfr_model_check_dataset(const mfr_model *m, const mfr_dataset *ds, mfr_error *err)
 {
     if (!m || !ds)

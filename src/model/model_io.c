@@ -59,6 +59,8 @@
  * its softmax section (u64), which follows the arrays. */
 #define MODEL_TAG_KIND 1000u
 #define MODEL_TAG_SOFTMAX_BYTES 1001u
+/* u64: the split pin (model_priv.h), written only when not 0 */
+#define MODEL_TAG_SPLIT_PIN 1002u
 
 /* Configuration records: tags, types and member offsets come from the
  * table in config.c (config_priv.h). A tag is never reused; n_threads and
@@ -159,6 +161,10 @@ static uint32_t model_records(const mfr_model *m, size_t *bytes)
     if (m->sm) {
         n += 2;
         *bytes += (8 + 4) + (8 + 8);
+    }
+    if (m->split_pin) {
+        n++;
+        *bytes += 8 + 8;
     }
     return n;
 }
@@ -266,6 +272,11 @@ static int write_model(FILE *f, void *ctx, mfr_error *err)
         if (rc == MFR_OK) rc = w_u32(w, f, MODEL_TAG_SOFTMAX_BYTES, err);
         if (rc == MFR_OK) rc = w_u32(w, f, 8, err);
         if (rc == MFR_OK) rc = w_u64(w, f, mfr_sm_net_bytes(m->sm), err);
+    }
+    if (m->split_pin && rc == MFR_OK) {
+        rc = w_u32(w, f, MODEL_TAG_SPLIT_PIN, err);
+        if (rc == MFR_OK) rc = w_u32(w, f, 8, err);
+        if (rc == MFR_OK) rc = w_u64(w, f, m->split_pin, err);
     }
     if (rc == MFR_OK) rc = w_string(w, f, m->split_spec, err);
     if (rc == MFR_OK) rc = w_string(w, f, m->data_dir, err);
@@ -497,6 +508,7 @@ struct header {
     int32_t data_format, data_sep, data_header;
     int32_t kind;      /* enum mfr_model_kind (MODEL_TAG_KIND) */
     uint64_t sm_bytes; /* the softmax section's length, 0 without */
+    uint64_t split_pin; /* MODEL_TAG_SPLIT_PIN, 0 without */
 };
 
 /* A model record (tag >= 1000) into h; MFR_ERR_CORRUPT for a bad length
@@ -505,6 +517,12 @@ static int parse_model_record(uint32_t tag, uint32_t len, const unsigned char *v
                               const char *path, struct header *h, mfr_error *err)
 {
     bool kind = tag == MODEL_TAG_KIND;
+    if (tag == MODEL_TAG_SPLIT_PIN) {
+        if (len != 8 || h->split_pin || !(h->split_pin = mfr_get_le64(v)))
+            return mfr_seterr(err, MFR_ERR_CORRUPT, "%s: the split record (%u bytes) is malformed or repeats",
+                              path, len);
+        return MFR_OK;
+    }
     if (!kind && tag != MODEL_TAG_SOFTMAX_BYTES) return MFR_OK;
     if (len != (kind ? 4u : 8u) || (kind ? h->kind != -1 : h->sm_bytes != UINT64_MAX))
         return mfr_seterr(err, MFR_ERR_CORRUPT, "%s: model record %u has %u bytes or repeats",
@@ -917,6 +935,7 @@ static int reader_model(struct reader *r, mfr_model **out, mfr_error *err)
     m->data_format = h->data_format;
     m->data_sep = h->data_sep;
     m->data_header = h->data_header;
+    m->split_pin = h->split_pin;
     h->split_spec = h->data_dir = h->data_file = NULL;
     return MFR_OK;
 }

@@ -45,6 +45,10 @@ struct mfr_model {
      * NULL when the data was a directory in its format's own layout. */
     char *data_file;
     int32_t data_format, data_sep, data_header;
+    /* The training ratings' split_pin (dataset_priv.h) when the model was
+     * trained on a canonical split, else 0: a later use that recreates the
+     * split from changed files is refused (mfr_model_check_split). */
+    uint64_t split_pin;
     /* The softmax network (src/softmax) of a model of kind softmax, NULL
      * for matrix factorization. U then holds the users' embeddings, V the
      * output embeddings; the file carries the network in its own section. */

@@ -261,7 +261,7 @@ static int mt_build(const mfr_checkpoint *ck, const mfr_config *cfg, const struc
         ds = mfr_mpi_data_dataset(mt->data);
         spec = mfr_mpi_data_spec(mt->data);
     }
-    if (rc == MFR_OK && ck) rc = mfr_ckpt_resume_begin(ck, cfg, ds, spec, &made, &d, &data_ok, err);
+    if (rc == MFR_OK && ck) rc = mfr_ckpt_resume_begin(ck, cfg, ds, src->train, spec, &made, &d, &data_ok, err);
     if (rc == MFR_OK && data_ok && (rc = mfr_config_validate(&made, err)) == MFR_OK) {
         if (mt->data)
             rc = mt_read(mt, &made, &w, &mine, err);

@@ -21,7 +21,7 @@ struct mfr_softmax_trainer {
      * read: the model's data source record, as matrix factorization's */
     char *data_file;
     int32_t data_format, data_sep, data_header;
-    uint64_t fingerprint;
+    uint64_t fingerprint, split_pin;
     double last_loss; /* of the last epoch */
 };
 
@@ -79,6 +79,7 @@ int mfr_softmax_trainer_create(const mfr_softmax_config *cfg, const mfr_dataset 
     mfr_sm_items_free(&items);
     if (st) goto fail;
     t->n_users = ds->n_users, t->n_items = ds->n_items, t->fingerprint = ds->fingerprint;
+    t->split_pin = train->split_pin;
     t->user_ids = mfr_malloc(sizeof(int64_t) * (size_t)ds->n_users);
     t->item_ids = mfr_malloc(sizeof(int64_t) * (size_t)ds->n_items);
     t->split_spec = mfr_strdup(split_spec ? split_spec : "");
@@ -159,6 +160,7 @@ int mfr_softmax_trainer_model(const mfr_softmax_trainer *t, mfr_model **out, mfr
     m->cfg = model_config(k);
     m->epochs = mfr_sm_trainer_epochs(t->tr);
     m->data_fingerprint = t->fingerprint;
+    m->split_pin = t->split_pin;
     memcpy(m->user_ids, t->user_ids, sizeof(int64_t) * (size_t)t->n_users);
     memcpy(m->item_ids, t->item_ids, sizeof(int64_t) * (size_t)t->n_items);
     free(m->split_spec);

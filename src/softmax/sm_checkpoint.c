@@ -148,7 +148,7 @@ int mfr_softmax_trainer_resume(const mfr_checkpoint *c, const mfr_softmax_config
                           "the checkpoint is of a matrix factorization run, not softmax");
     struct mfr_ckpt_diffs d = {.n = 0};
     config_diffs(cfg, &net->cfg, &d);
-    bool data_ok = mfr_ckpt_check_data(c, ds, split_spec, &d);
+    bool data_ok = mfr_ckpt_check_data(c, ds, train, split_spec, &d);
     mfr_softmax_trainer *t = NULL;
     int st;
     /* With another configuration the trainer (made with the checkpoint's)

@@ -798,8 +798,8 @@ static int restore(mfr_trainer *tr, const mfr_checkpoint *c, mfr_error *err)
     return MFR_OK;
 }
 
-bool mfr_ckpt_check_data(const mfr_checkpoint *c, const mfr_dataset *ds, const char *split_spec,
-                         struct mfr_ckpt_diffs *d)
+bool mfr_ckpt_check_data(const mfr_checkpoint *c, const mfr_dataset *ds, const mfr_ratings *train,
+                         const char *split_spec, struct mfr_ckpt_diffs *d)
 {
     mfr_error e = {0};
     bool data_ok = mfr_model_check_dataset(c->model, ds, &e) == MFR_OK;
@@ -807,12 +807,17 @@ bool mfr_ckpt_check_data(const mfr_checkpoint *c, const mfr_dataset *ds, const c
     if (strcmp(split_spec ? split_spec : "", c->model->split_spec) != 0)
         mfr_ckpt_diff_add(d, "split is '%s', the checkpoint's '%s'", split_spec ? split_spec : "",
                           c->model->split_spec);
+    /* the same canonical split, from files that changed since: the
+     * validation part too (early stopping and the log compare with it) */
+    else if (c->model->split_pin && train && train->split_pin != c->model->split_pin)
+        mfr_ckpt_diff_add(d, "split %s: %s.base or %s.test changed since the checkpoint", c->model->split_spec,
+                          c->model->split_spec, c->model->split_spec);
     return data_ok;
 }
 
 int mfr_ckpt_resume_begin(const mfr_checkpoint *c, const mfr_config *cfg, const mfr_dataset *ds,
-                          const char *split_spec, mfr_config *made, struct mfr_ckpt_diffs *d, bool *data_ok,
-                          mfr_error *err)
+                          const mfr_ratings *train, const char *split_spec, mfr_config *made,
+                          struct mfr_ckpt_diffs *d, bool *data_ok, mfr_error *err)
 {
     if (c->model->sm)
         return mfr_seterr(err, MFR_ERR_MISMATCH,
@@ -820,7 +825,7 @@ int mfr_ckpt_resume_begin(const mfr_checkpoint *c, const mfr_config *cfg, const 
                           "(mfr_softmax_trainer_resume)");
     *d = (struct mfr_ckpt_diffs){.n = 0};
     config_diffs(cfg, &c->model->cfg, d);
-    *data_ok = mfr_ckpt_check_data(c, ds, split_spec, d);
+    *data_ok = mfr_ckpt_check_data(c, ds, train, split_spec, d);
     /* With a configuration that differs (perhaps one no trainer accepts,
      * such as l2_bias without bias), the trainer that only compares the
      * training ratings is made with the checkpoint's, so that every
@@ -857,7 +862,7 @@ int mfr_trainer_resume(const mfr_checkpoint *c, const mfr_config *cfg, const mfr
     struct mfr_ckpt_diffs d;
     mfr_config made;
     bool data_ok;
-    int rc = mfr_ckpt_resume_begin(c, cfg, ds, split_spec, &made, &d, &data_ok, err);
+    int rc = mfr_ckpt_resume_begin(c, cfg, ds, train, split_spec, &made, &d, &data_ok, err);
     if (rc != MFR_OK) return rc;
     mfr_trainer *tr = NULL;
     if (data_ok && (rc = mfr_trainer_create(&made, ds, train, split_spec, &tr, err)) != MFR_OK)

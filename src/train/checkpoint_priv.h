@@ -40,10 +40,12 @@ struct mfr_ckpt_diffs {
 };
 void mfr_ckpt_diff_add(struct mfr_ckpt_diffs *d, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
-/* Adds the dataset's and the split's differences from the checkpoint's;
- * returns whether the dataset is the checkpoint's. */
-bool mfr_ckpt_check_data(const mfr_checkpoint *c, const mfr_dataset *ds, const char *split_spec,
-                         struct mfr_ckpt_diffs *d);
+/* Adds the dataset's and the split's differences from the checkpoint's
+ * (train: the split's training part, whose split_pin tells a canonical
+ * split's changed files; NULL: not compared); returns whether the dataset
+ * is the checkpoint's. */
+bool mfr_ckpt_check_data(const mfr_checkpoint *c, const mfr_dataset *ds, const mfr_ratings *train,
+                         const char *split_spec, struct mfr_ckpt_diffs *d);
 
 /* mfr_trainer_resume in two pieces around the trainer's creation, for a
  * trainer made elsewhere (an MPI rank's part, src/mpi/). begin: the
@@ -54,8 +56,8 @@ bool mfr_ckpt_check_data(const mfr_checkpoint *c, const mfr_dataset *ds, const c
  * any difference, else restores the trainer's rows from the checkpoint.
  * tr NULL (the data differs): only the refusal. */
 int mfr_ckpt_resume_begin(const mfr_checkpoint *c, const mfr_config *cfg, const mfr_dataset *ds,
-                          const char *split_spec, mfr_config *made, struct mfr_ckpt_diffs *d, bool *data_ok,
-                          mfr_error *err);
+                          const mfr_ratings *train, const char *split_spec, mfr_config *made,
+                          struct mfr_ckpt_diffs *d, bool *data_ok, mfr_error *err);
 struct mfr_trainer;
 int mfr_ckpt_resume_end(struct mfr_trainer *tr, const mfr_checkpoint *c, struct mfr_ckpt_diffs *d,
                         uint64_t train_hash, mfr_error *err);

@@ -240,8 +240,8 @@ static int trainer_alloc(mfr_trainer *tr, const mfr_dataset *ds, const mfr_ratin
 
 /* The model of users [user_lo, user_lo + n_users) with its id maps and
  * provenance. */
-static int trainer_model(mfr_trainer *tr, const mfr_dataset *ds, int32_t n_users, const char *split_spec,
-                         mfr_error *err)
+static int trainer_model(mfr_trainer *tr, const mfr_dataset *ds, const mfr_ratings *train, int32_t n_users,
+                         const char *split_spec, mfr_error *err)
 {
     int rc = mfr_model_alloc(tr->cfg.k, tr->cfg.bias, n_users, ds->n_items, &tr->model, err);
     if (rc != MFR_OK) return rc;
@@ -256,6 +256,7 @@ static int trainer_model(mfr_trainer *tr, const mfr_dataset *ds, int32_t n_users
     m->split_spec = dup_str(split_spec ? split_spec : "");
     m->data_dir = dup_str(ds->dir ? ds->dir : "");
     m->data_fingerprint = ds->fingerprint;
+    m->split_pin = train->split_pin;
     if (!m->split_spec || !m->data_dir) return mfr_seterr(err, MFR_ERR_NOMEM, "out of memory");
     if (ds->file) { /* a rating file named by the load: where later uses find the data */
         if (!(m->data_file = dup_str(ds->file))) return mfr_seterr(err, MFR_ERR_NOMEM, "out of memory");
@@ -472,7 +473,7 @@ static int trainer_build(const mfr_config *cfg, const mfr_dataset *ds, const mfr
     mfr_threads_spread(tr->n_threads);
     const int32_t zero_was = mfr_zero_threads_set(tr->n_threads); /* its buffers: its threads */
     if (rc != MFR_OK || (rc = trainer_alloc(tr, ds, train, n_users, ds->n_items, train->n, n_buffers, err)) != MFR_OK ||
-        (rc = trainer_model(tr, ds, n_users, split_spec, err)) != MFR_OK ||
+        (rc = trainer_model(tr, ds, train, n_users, split_spec, err)) != MFR_OK ||
         (rc = trainer_index(tr, train, err)) != MFR_OK) {
         mfr_zero_threads_set(zero_was);
         mfr_trainer_destroy(tr);

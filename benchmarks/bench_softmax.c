@@ -47,8 +47,9 @@ static double run_examples(const struct mfr_sm_layout *lay, const struct mfr_sm_
 {
     double loss = 0;
     for (int e = 0; e < SB_EXAMPLES; e++)
-        loss += mfr_sm_example(lay, it, MFR_SOFTMAX_FEAT_MOVIES, MFR_SOFTMAX_NEG_ALL, theta, F + e * SB_FEATURES,
-                               SB_FEATURES, (e * 37) % SB_ITEMS, 1.0f / SB_EXAMPLES, grad, sc);
+        loss += mfr_sm_example(lay, it, MFR_SOFTMAX_FEAT_MOVIES, MFR_SOFTMAX_NEG_ALL, theta,
+                               F + e * SB_FEATURES, SB_FEATURES, NULL, (e * 37) % SB_ITEMS,
+                               1.0f / SB_EXAMPLES, grad, sc);
     return loss;
 }
 

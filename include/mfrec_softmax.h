@@ -105,6 +105,13 @@ typedef struct mfr_softmax_config {
      *  label) minus infinity, so the loss pushes down only movies the user
      *  did not rate; default MFR_SOFTMAX_NEG_ALL (recorded in model files) */
     int32_t negatives;
+    /** input dropout (Mult-DAE's): in each epoch each of a user's training
+     *  movies is left out of that user's features (every table: its movie
+     *  row, genres and year bucket) with this probability, drawn once per
+     *  (user, movie, epoch) from the seed; labels, the softmax and
+     *  negatives are unchanged, and nothing is dropped at inference. In
+     *  [0, 1); 0: off (default; recorded in model files when set) */
+    double feature_dropout;
 } mfr_softmax_config;
 
 MFR_API void mfr_softmax_config_default(mfr_softmax_config *cfg);

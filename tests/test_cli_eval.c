@@ -356,6 +356,15 @@ static void test_ease_baseline(void **state)
     tu_expect_json(g_out);
     assert_null(strstr(g_out, "ease"));
     tu_expect_in(g_out, "\"pop_coverage\":");
+    tu_expect_in(g_out, "\"feature_dropout\":0,");
+    /* --feature-dropout: taken, recorded in the JSON and said in the table */
+    assert_int_equal(run("eval --folds --kind softmax --data '%s' --epochs 1 --dim 4 --hidden none "
+                         "--dim-movie 4 --feature-dropout 0.25 --json", g_data), 0);
+    tu_expect_json(g_out);
+    tu_expect_in(g_out, "\"feature_dropout\":0.25,");
+    assert_int_equal(run("eval --folds --kind softmax --data '%s' --epochs 1 --dim 4 --hidden none "
+                         "--dim-movie 4 --feature-dropout 0.25", g_data), 0);
+    tu_expect_in(g_out, ", feature dropout 0.25, top 10");
 }
 
 static void test_usage_errors(void **state)

@@ -8,6 +8,7 @@
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -78,6 +79,80 @@ static void test_train_threads_same_bytes(void **state)
     assert_int_equal(la, lb);
     assert_memory_equal(ba, bb, la);
     free(a), free(b), free(ba), free(bb);
+}
+
+static bool same_file_bytes(const char *name_a, const char *name_b)
+{
+    char *a = tu_path(g_dir, name_a), *b = tu_path(g_dir, name_b);
+    size_t la, lb;
+    char *ba = tu_read_file(a, &la), *bb = tu_read_file(b, &lb);
+    assert_non_null(ba);
+    assert_non_null(bb);
+    const bool same = la == lb && memcmp(ba, bb, la) == 0;
+    free(a), free(b), free(ba), free(bb);
+    return same;
+}
+
+/* --feature-dropout: the same model bytes for 1, 2 and 3 threads and
+ * other bytes than without it; said in the report; refused for --kind mf
+ * (train, eval --folds), by eval --model, and outside 0 <= P < 1; a resume
+ * with another value is refused naming it, and a resume without the flag
+ * continues with the checkpoint's value to the uninterrupted run's model. */
+static void test_feature_dropout(void **state)
+{
+    (void)state;
+    for (int threads = 1; threads <= 3; threads++) {
+        char name[32];
+        snprintf(name, sizeof name, "drop%d.mfr", threads);
+        if (run(TRAIN " --threads %d --feature-dropout 0.3 --out %s/%s", g_data, threads, g_dir,
+                name) != 0)
+            fail_msg("train exited: %s", g_err);
+    }
+    tu_expect_in(g_out, "feature dropout: each rated movie is out of its user's features with "
+                        "probability 0.3 in each epoch");
+    assert_true(same_file_bytes("drop1.mfr", "drop2.mfr"));
+    assert_true(same_file_bytes("drop1.mfr", "drop3.mfr"));
+    assert_int_equal(run(TRAIN " --threads 2 --feature-dropout 0 --out %s/drop0.mfr", g_data, g_dir),
+                     0);
+    assert_null(strstr(g_out, "feature dropout"));
+    train_model("nodrop.mfr", 2, "auto");
+    assert_true(same_file_bytes("drop0.mfr", "nodrop.mfr")); /* 0: off, the same bytes */
+    assert_false(same_file_bytes("drop1.mfr", "nodrop.mfr"));
+
+    assert_int_equal(run("train --data %s --feature-dropout 0.3", g_data), 2);
+    tu_expect_in(g_err, "mfrec train: --feature-dropout applies to --kind softmax only");
+    assert_int_equal(run("train --kind mf --data %s --feature-dropout 0.3", g_data), 2);
+    tu_expect_in(g_err, "--feature-dropout applies to --kind softmax only");
+    assert_int_equal(run("eval --folds --data %s --feature-dropout 0.3", g_data), 2);
+    tu_expect_in(g_err, "mfrec eval: --feature-dropout applies to --kind softmax only");
+    assert_int_equal(run("eval --model any.mfr --test any.data --feature-dropout 0.3"), 2);
+    tu_expect_in(g_err, "mfrec eval: --feature-dropout is a softmax training flag, only used "
+                        "with --folds --kind softmax");
+    static const char *const bad[] = {"1", "-0.1", "nan", "abc", "1.5", "inf", "0x0.8"};
+    for (size_t x = 0; x < sizeof bad / sizeof *bad; x++) {
+        assert_int_equal(run("train --kind softmax --data %s --epochs 1 --feature-dropout %s",
+                             g_data, bad[x]),
+                         2);
+        char want[96];
+        snprintf(want, sizeof want, "--feature-dropout must be a number at least 0 and below 1, "
+                                    "got '%s'", bad[x]);
+        tu_expect_in(g_err, want);
+    }
+    assert_int_equal(run("train --kind softmax --help"), 0);
+    tu_expect_in(g_out, "--feature-dropout P");
+
+    char *ck = tu_path(g_dir, "drop.ck");
+    assert_int_equal(run(TRAIN " --feature-dropout 0.3 --checkpoint %s --checkpoint-every 3 "
+                               "--epochs 3 --quiet",
+                         g_data, ck),
+                     0);
+    assert_int_equal(run("train --resume %s --epochs 6 --feature-dropout 0.2 --quiet", ck), 2);
+    tu_expect_in(g_err, "--feature-dropout is 0.2, the checkpoint's 0.3");
+    assert_int_equal(run("train --resume %s --epochs 6 --quiet --threads 3 --out %s/dropres.mfr",
+                         ck, g_dir),
+                     0);
+    assert_true(same_file_bytes("dropres.mfr", "drop1.mfr"));
+    free(ck);
 }
 
 /* eval on the split's test part gives the NDCG the training run printed. */
@@ -455,6 +530,7 @@ int main(void)
         cmocka_unit_test(test_eval_ranking_only),
         cmocka_unit_test(test_readers),
         cmocka_unit_test(test_refusals),
+        cmocka_unit_test(test_feature_dropout),
         cmocka_unit_test(test_fold_in_ratings_matter),
         cmocka_unit_test(test_preset),
         cmocka_unit_test(test_logs_and_plots),

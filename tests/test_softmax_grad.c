@@ -6,7 +6,10 @@
  * pass; the log-sum-exp on logits that overflow a naive exp. With tied
  * tables (tie_tables), the double pass pools the rows of V itself, so the
  * gradient of V must hold both its uses. With negatives "unrated" the
- * double pass leaves the feature movies out of its softmax sum.
+ * double pass leaves the feature movies out of its softmax sum. With a
+ * feature-dropout mask, mfr_sm_example and the double pass pool only the
+ * kept feature movies (an example with none: the empty mean), while the
+ * softmax still leaves out all of them.
  */
 #include <math.h>
 #include <setjmp.h>
@@ -33,11 +36,15 @@ static const int32_t YEARS[M] = {1990, 1995, 1990, 1970, 1999, 1981, 0};
 static const int32_t EX_LABEL[3] = {2, 0, 6};
 static const int32_t EX_NF[3] = {3, 1, 4};
 static const int32_t EX_F[3][4] = {{0, 4, 5}, {6}, {1, 2, 3, 5}};
+/* A dropout mask over each example's features (g_masked): example 1 keeps
+ * nothing. */
+static const uint8_t EX_KEEP[3][4] = {{1, 0, 1}, {0}, {0, 1, 1, 1}};
 
 /* ---- the independent double forward pass ---- */
 
 static int g_tied; /* the configuration under test ties the movie table to V */
 static int g_unrated; /* ... normalizes over the movies outside the features only */
+static int g_masked;  /* the examples' features are pooled through EX_KEEP */
 
 static void pool_d(double *out, const double *table, int dim, const int32_t *idx, int n)
 {
@@ -47,10 +54,15 @@ static void pool_d(double *out, const double *table, int dim, const int32_t *idx
 }
 
 static double loss_d(const struct mfr_sm_layout *lay, const struct mfr_sm_items *it,
-                     uint32_t feats, const double *th, const int32_t *F, int n_f, int label)
+                     uint32_t feats, const double *th, const int32_t *F_all, int n_all,
+                     const uint8_t *keep, int label)
 {
     double h[MAXW], z[MAXW];
     int col = 0;
+    int32_t F[4]; /* the pooled movies: F_all's kept ones */
+    int n_f = 0;
+    for (int j = 0; j < n_all; j++)
+        if (!keep || keep[j]) F[n_f++] = F_all[j];
     /* tied: the movie features are V's rows (k columns) */
     if (g_tied) pool_d(h, th + lay->V.offset, lay->V.cols, F, n_f);
     else pool_d(h, th + lay->movie.offset, lay->movie.cols, F, n_f);
@@ -82,7 +94,7 @@ static double loss_d(const struct mfr_sm_layout *lay, const struct mfr_sm_items 
     int in_sum[M];
     for (int i = 0; i < M; i++) {
         in_sum[i] = 1;
-        for (int j = 0; j < n_f && g_unrated; j++) in_sum[i] &= F[j] != i;
+        for (int j = 0; j < n_all && g_unrated; j++) in_sum[i] &= F_all[j] != i;
     }
     for (int i = 0; i < M; i++) {
         s[i] = 0;
@@ -98,7 +110,9 @@ static double total_d(const struct mfr_sm_layout *lay, const struct mfr_sm_items
                       uint32_t feats, const double *th)
 {
     double t = 0;
-    for (int e = 0; e < 3; e++) t += loss_d(lay, it, feats, th, EX_F[e], EX_NF[e], EX_LABEL[e]);
+    for (int e = 0; e < 3; e++)
+        t += loss_d(lay, it, feats, th, EX_F[e], EX_NF[e], g_masked ? EX_KEEP[e] : NULL,
+                    EX_LABEL[e]);
     return t;
 }
 
@@ -144,7 +158,7 @@ static void check_config(const mfr_softmax_config *cfg)
     double lf = 0;
     for (int e = 0; e < 3; e++)
         lf += mfr_sm_example(&lay, &it, cfg->features, cfg->negatives, th, EX_F[e], EX_NF[e],
-                             EX_LABEL[e], 1.0f, g, &sc);
+                             g_masked ? EX_KEEP[e] : NULL, EX_LABEL[e], 1.0f, g, &sc);
     double ld = total_d(&lay, &it, cfg->features, thd);
     assert_true(fabs(lf - ld) <= 1e-5 * fabs(ld));
     if (g_unrated) { /* fewer terms in each softmax sum: a smaller loss than over every movie */
@@ -152,6 +166,12 @@ static void check_config(const mfr_softmax_config *cfg)
         double all = total_d(&lay, &it, cfg->features, thd);
         g_unrated = 1;
         assert_true(ld < all - 1e-3);
+    }
+    if (g_masked) { /* the mask changes the loss: a pass that ignored it would differ */
+        g_masked = 0;
+        double all = total_d(&lay, &it, cfg->features, thd);
+        g_masked = 1;
+        assert_true(fabs(ld - all) > 1e-3);
     }
 
     /* Every parameter of every block, finite differences in double. */
@@ -241,6 +261,27 @@ static void test_grad_negatives_unrated(void **state)
     check_config(&cfg);
     cfg.tie_tables = 1, cfg.dim_movie = cfg.k;
     check_config(&cfg);
+}
+
+/* A feature-dropout mask (mfr_sm_example's keep): the dropped movies add
+ * nothing to the pooling of any table and get no gradient, an example
+ * that keeps none pools the empty mean; with negatives "unrated" every
+ * feature movie, kept or not, stays out of the softmax. */
+static void test_grad_dropout_mask(void **state)
+{
+    (void)state;
+    mfr_softmax_config cfg;
+    mfr_softmax_config_default(&cfg);
+    cfg.k = 3, cfg.dim_movie = 4, cfg.dim_genre = 2, cfg.dim_year = 2;
+    cfg.features = MFR_SOFTMAX_FEAT_MOVIES | MFR_SOFTMAX_FEAT_GENRES | MFR_SOFTMAX_FEAT_YEARS;
+    cfg.n_hidden = 1, cfg.hidden[0] = 6;
+    g_masked = 1;
+    check_config(&cfg);
+    cfg.negatives = MFR_SOFTMAX_NEG_UNRATED;
+    check_config(&cfg);
+    cfg.n_hidden = 0, cfg.tie_tables = 1, cfg.dim_movie = cfg.k;
+    check_config(&cfg);
+    g_masked = 0;
 }
 
 static void test_grad_years_one_hidden(void **state)
@@ -432,6 +473,16 @@ static void test_config_refusals(void **state)
     cfg.weight_decay = 10, cfg.lr = 0.1;
     assert_int_equal(mfr_softmax_config_validate(&cfg, &err), MFR_ERR_INVALID);
     assert_non_null(strstr(err.message, "must be below 1"));
+    const double bad_dropout[] = {1.0, -0.1, 1.5, NAN, INFINITY};
+    for (size_t x = 0; x < sizeof bad_dropout / sizeof *bad_dropout; x++) {
+        mfr_softmax_config_default(&cfg);
+        cfg.feature_dropout = bad_dropout[x];
+        assert_int_equal(mfr_softmax_config_validate(&cfg, &err), MFR_ERR_INVALID);
+        assert_non_null(strstr(err.message, "softmax feature_dropout (--feature-dropout) must be "
+                                            "at least 0 and below 1, got "));
+    }
+    cfg.feature_dropout = 0.999;
+    assert_int_equal(mfr_softmax_config_validate(&cfg, &err), MFR_OK);
 }
 
 int main(void)
@@ -442,6 +493,7 @@ int main(void)
         cmocka_unit_test(test_grad_years_one_hidden),
         cmocka_unit_test(test_grad_tied_genres_one_hidden),
         cmocka_unit_test(test_grad_negatives_unrated),
+        cmocka_unit_test(test_grad_dropout_mask),
         cmocka_unit_test(test_xent_large_logits),
         cmocka_unit_test(test_kernel_sets_bitwise),
         cmocka_unit_test(test_hidden_init),

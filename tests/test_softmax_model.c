@@ -230,10 +230,11 @@ static void test_forged_section(void **state)
         {140 + 8 * 50 + 4 * 3, 0x7fc00000u, "not finite"}, /* a parameter NaN */
         {4 + 4 * 17, 2, "hidden_init"},             /* no such initialization */
         {4, 7, "does not fit"},                     /* k 7, the model's is 6 */
-        {0, 5, "version 5 is not 1, 2, 3 or 4"},    /* an unknown version */
+        {0, 6, "version 6 is not 1, 2, 3, 4 or 5"}, /* an unknown version */
         {0, 2, "softmax section"},                  /* version 2 over version 1 bytes */
         {0, 3, "softmax section"},                  /* version 3 over version 1 bytes */
         {0, 4, "softmax section"},                  /* version 4 over version 1 bytes */
+        {0, 5, "softmax section"},                  /* version 5 over version 1 bytes */
     };
     for (size_t c = 0; c < sizeof cases / sizeof *cases; c++) {
         unsigned char *b = malloc(len);
@@ -366,6 +367,55 @@ static void test_negatives_save_load(void **state)
         expect_forged_refused(f, b, len, "neg-forged.mfr", cases[x].msg);
     }
     free(b), free(a);
+    mfr_model_destroy(m);
+}
+
+/* feature_dropout: a version-5 section (negatives, which version 4
+ * added, kept before it, written as 0 when off) that loads back and saves
+ * the same bytes; forged values of the field (1, negative, NaN, 0 under
+ * version 5) are refused, named. */
+static void test_feature_dropout_save_load(void **state)
+{
+    struct fixture *f = *state;
+    mfr_error err = {0};
+    mfr_softmax_config c, lc;
+    sm_config(&c);
+    c.feature_dropout = 0.3;
+    mfr_model *m = NULL;
+    assert_int_equal(save_load_round_trip(f, &c, &lc, &m), 5);
+    assert_true(lc.feature_dropout == 0.3);
+    assert_int_equal(lc.negatives, MFR_SOFTMAX_NEG_ALL);
+    mfr_model_destroy(m);
+    c.negatives = MFR_SOFTMAX_NEG_UNRATED, c.label_min_rating = 4.0;
+    assert_int_equal(save_load_round_trip(f, &c, &lc, &m), 5);
+    assert_true(lc.feature_dropout == 0.3 && lc.label_min_rating == 4.0);
+    assert_int_equal(lc.negatives, MFR_SOFTMAX_NEG_UNRATED);
+
+    char *a = tu_path(f->dir, "drop.mfr");
+    assert_int_equal(mfr_model_save(m, a, &err), MFR_OK);
+    size_t len;
+    unsigned char *b = (unsigned char *)tu_read_file(a, &len);
+    size_t start = len - 8 - (size_t)mfr_sm_net_bytes(m->sm);
+    const size_t at = 4 + 4 * 19 + 8 * 7 + 4; /* after the i32 negatives */
+    assert_int_equal(mfr_get_le32(b + start + at - 4), MFR_SOFTMAX_NEG_UNRATED);
+    assert_true(mfr_bits_f64(mfr_get_le64(b + start + at)) == 0.3);
+    static const struct {
+        double value;
+        const char *msg;
+    } cases[] = {{1.0, "feature_dropout (--feature-dropout) must be at least 0 and below 1"},
+                 {-0.25, "feature_dropout"},
+                 {NAN, "feature_dropout"},
+                 {INFINITY, "feature_dropout"},
+                 {0.0, "version 5 with"}};
+    for (size_t x = 0; x < sizeof cases / sizeof *cases; x++) {
+        mfr_put_le64(b + start + at, mfr_f64_bits(cases[x].value));
+        expect_forged_refused(f, b, len, "drop-forged.mfr", cases[x].msg);
+    }
+    free(b), free(a);
+    mfr_model_destroy(m);
+    /* off: the bytes of before (version 1 for this configuration) */
+    c.feature_dropout = 0.0, c.negatives = MFR_SOFTMAX_NEG_ALL, c.label_min_rating = 0.0;
+    assert_int_equal(save_load_round_trip(f, &c, &lc, &m), 1);
     mfr_model_destroy(m);
 }
 
@@ -520,6 +570,48 @@ static void test_checkpoint_resume_tied(void **state)
     free(path);
 }
 
+/* Feature dropout draws by the run's epoch number: a checkpoint after 2
+ * epochs, resumed at 3 threads, gives the 4 uninterrupted epochs' model
+ * at 1 thread; a resume with another rate is refused, naming the flag. */
+static void test_checkpoint_resume_dropout(void **state)
+{
+    struct fixture *f = *state;
+    mfr_softmax_config c;
+    sm_config(&c);
+    c.feature_dropout = 0.3;
+    mfr_softmax_trainer *tr = sm_trainer(f, &c, 1);
+    sm_epochs(tr, 2);
+    char *path = tu_path(f->dir, "drop.ck");
+    mfr_run_state run = {.epochs = 4, .log_every = 1, .checkpoint_every = 2, .log = "x\n",
+                         .log_len = 2};
+    mfr_error err = {0};
+    assert_int_equal(mfr_softmax_trainer_save_checkpoint(tr, &run, path, &err), MFR_OK);
+    sm_epochs(tr, 2);
+    uint64_t want = sm_checksum(tr);
+    mfr_softmax_trainer_destroy(tr);
+    mfr_softmax_config off = c;
+    off.feature_dropout = 0.0;
+    tr = sm_trainer(f, &off, 1);
+    sm_epochs(tr, 4);
+    assert_true(sm_checksum(tr) != want); /* the dropout changed the run */
+    mfr_softmax_trainer_destroy(tr);
+    mfr_checkpoint *ck = NULL;
+    assert_int_equal(mfr_checkpoint_load(path, &ck, &err), MFR_OK);
+    mfr_softmax_trainer *res = NULL;
+    if (mfr_softmax_trainer_resume(ck, &c, f->ds, mfr_split_train(f->split), "random:0.1", 3,
+                                   &res, &err) != MFR_OK)
+        fail_msg("%s", err.message);
+    sm_epochs(res, 2);
+    assert_true(sm_checksum(res) == want);
+    mfr_softmax_trainer_destroy(res);
+    assert_int_equal(mfr_softmax_trainer_resume(ck, &off, f->ds, mfr_split_train(f->split),
+                                                "random:0.1", 1, &res, &err), MFR_ERR_MISMATCH);
+    assert_null(res);
+    tu_expect_in(err.message, "--feature-dropout is 0, the checkpoint's 0.3");
+    mfr_checkpoint_destroy(ck);
+    free(path);
+}
+
 static void test_checkpoint_forged(void **state)
 {
     struct fixture *f = *state;
@@ -587,6 +679,7 @@ int main(void)
         cmocka_unit_test(test_rating_metrics_refused),
         cmocka_unit_test(test_label_min_rating_save_load),
         cmocka_unit_test(test_negatives_save_load),
+        cmocka_unit_test(test_feature_dropout_save_load),
         cmocka_unit_test(test_save_load_bytes),
         cmocka_unit_test(test_forged_section),
         cmocka_unit_test(test_tied_save_load),
@@ -594,6 +687,7 @@ int main(void)
         cmocka_unit_test(test_checkpoint_resume),
         cmocka_unit_test(test_checkpoint_forged),
         cmocka_unit_test(test_checkpoint_resume_tied),
+        cmocka_unit_test(test_checkpoint_resume_dropout),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

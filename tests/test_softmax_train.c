@@ -338,8 +338,13 @@ static void test_threads_weight_decay(void **state)
  * this checks that arithmetic in each way a step can run: full batch (one
  * chunk; all pairs: several chunks, users across chunk ends), mini-batches
  * (the owner phase; at 2 threads the pair mode), tied tables. */
-static double check_step_negatives(double weight_decay, int all_pairs, int batch_users, int tie,
-                                   int threads, double min_rating, int32_t negatives)
+/* check_step's MLP weights: the initialization's times this (the
+ * embedding tables' gradients grow with them) */
+static float g_mlp_scale = 1.0f;
+
+static double check_step(double weight_decay, int all_pairs, int batch_users, int tie,
+                         int threads, double min_rating, int32_t negatives, double dropout,
+                         float **params_out)
 {
     struct data d;
     make_data(&d);
@@ -349,6 +354,7 @@ static double check_step_negatives(double weight_decay, int all_pairs, int batch
     c.all_pairs = all_pairs;
     c.label_min_rating = min_rating;
     c.negatives = negatives;
+    c.feature_dropout = dropout;
     if (tie) c.tie_tables = 1, c.dim_movie = c.k;
     mfr_error err = {0};
     mfr_sm_trainer *tr = NULL;
@@ -357,6 +363,19 @@ static double check_step_negatives(double weight_decay, int all_pairs, int batch
                      MFR_OK);
     const struct mfr_sm_layout *lay = mfr_sm_trainer_layout(tr);
     int64_t P = lay->n_params;
+    if (g_mlp_scale != 1.0f) { /* the same trainer from larger MLP weights */
+        float *th = malloc(sizeof(float) * (size_t)P);
+        memcpy(th, mfr_sm_trainer_params(tr), sizeof(float) * (size_t)P);
+        for (int l = 0; l < lay->n_layers; l++)
+            for (int64_t x = 0; x < (int64_t)lay->W[l].rows * lay->W[l].cols; x++)
+                th[lay->W[l].offset + x] *= g_mlp_scale;
+        mfr_sm_trainer_destroy(tr);
+        assert_int_equal(mfr_sm_trainer_create(&c, NU - 1, &d.it, d.users, d.items, d.ratings,
+                                               d.n, th, threads, &tr, &err),
+                         MFR_OK);
+        lay = mfr_sm_trainer_layout(tr);
+        free(th);
+    }
     float *th0 = malloc(sizeof(float) * (size_t)P), *g = calloc((size_t)P, sizeof(float));
     memcpy(th0, mfr_sm_trainer_params(tr), sizeof(float) * (size_t)P);
 
@@ -370,6 +389,9 @@ static double check_step_negatives(double weight_decay, int all_pairs, int batch
         rows[d.users[x]][n_u[d.users[x]]++] = d.items[x];
     }
     int n_ex = 0;
+    int64_t row_ptr[NU] = {0}; /* the trainer's rows: users ascending */
+    for (int u = 1; u < NU; u++) row_ptr[u] = row_ptr[u - 1] + n_u[u - 1];
+    int dropped = 0, label_dropped = 0;
     for (int u = 0; u < users; u++) {
         for (int x = 0; x < n_u[u] && n_u[u] >= 2; x++) labels[u] += rats[u][x] >= min_rating;
         n_ex += all_pairs ? labels[u] : labels[u] > 0;
@@ -407,13 +429,25 @@ static double check_step_negatives(double weight_decay, int all_pairs, int batch
             }
             if (pick == 0) pick = -2; /* this one, then no more */
             else if (pick == -2) break;
+            /* feature dropout: step_group(.., epoch 0, ..) runs epoch 1 */
             int32_t F[16], n_f = 0;
-            for (int x = 0; x < n_u[u]; x++)
-                if (x != j) F[n_f++] = r[x];
-            loss += mfr_sm_example(lay, &d.it, c.features, c.negatives, th0, F, n_f, r[j],
-                                   1.0f / (float)n_ex, g, &sc);
+            uint8_t keep[16];
+            for (int x = 0; x < n_u[u]; x++) {
+                const int k = mfr_sm_dropout_keep(c.seed, dropout, 1, row_ptr[u] + x);
+                if (x == j) {
+                    label_dropped += !k;
+                    continue;
+                }
+                keep[n_f] = (uint8_t)k;
+                dropped += !k;
+                F[n_f++] = r[x];
+            }
+            loss += mfr_sm_example(lay, &d.it, c.features, c.negatives, th0, F, n_f,
+                                   dropout > 0 ? keep : NULL, r[j], 1.0f / (float)n_ex, g, &sc);
         }
     }
+    /* some features and some labels dropped (all pairs, full batch: many) */
+    if (dropout > 0) assert_true(dropped > 0 && (batch_users > 0 || label_dropped > 0));
     double got = 0;
     assert_int_equal(mfr_sm_trainer_step_group(tr, 0, 0, &got, &err), MFR_OK);
     if (!(fabs(got - loss / n_ex) < 1e-6 * loss / n_ex))
@@ -433,10 +467,21 @@ static double check_step_negatives(double weight_decay, int all_pairs, int batch
     }
     /* a mini-batch's users touch part of the tables; the full batch most */
     assert_true(batch_users > 0 ? grads > P / 8 : moved > P / 2);
+    if (params_out) { /* the parameters after the step (P floats) */
+        *params_out = malloc(sizeof(float) * (size_t)P);
+        memcpy(*params_out, th1, sizeof(float) * (size_t)P);
+    }
     free(th0), free(g), free(buf);
     mfr_sm_trainer_destroy(tr);
     mfr_sm_items_free(&d.it);
     return got;
+}
+
+static double check_step_negatives(double weight_decay, int all_pairs, int batch_users, int tie,
+                                   int threads, double min_rating, int32_t negatives)
+{
+    return check_step(weight_decay, all_pairs, batch_users, tie, threads, min_rating, negatives,
+                      0.0, NULL);
 }
 
 static void check_step_serial(double weight_decay, int all_pairs, int batch_users, int tie,
@@ -476,6 +521,94 @@ static void test_step_negatives_unrated(void **state)
     }
     check_step_negatives(0.0, 1, 0, 1, 2, 0.0, U); /* tied tables */
     check_step_negatives(0.3, 0, 16, 1, 3, 0.0, U);
+}
+
+/* Feature dropout: the trainer's step against the serial sum with each
+ * example's mask (mfr_sm_dropout_keep of the step's epoch, 1), in every
+ * way a step runs (one chunk, several with users across chunk ends, the
+ * owner phase, the pair mode, tied tables, with negatives "unrated" and
+ * label_min_rating). The same step without dropout moves the movie table
+ * otherwise, by far more than the comparison's tolerance (so a trainer
+ * that ignored the mask fails the serial comparison; at this
+ * initialization the losses differ by only some 1e-6). */
+static void test_step_feature_dropout(void **state)
+{
+    (void)state;
+    const int32_t U = MFR_SOFTMAX_NEG_UNRATED, A = MFR_SOFTMAX_NEG_ALL;
+    g_mlp_scale = 30.0f;
+    for (int threads = 1; threads <= 3; threads++) {
+        float *with = NULL, *without = NULL;
+        const double lw = check_step(0.0, 1, 0, 0, threads, 0.0, A, 0.3, &with);
+        const double lo = check_step(0.0, 1, 0, 0, threads, 0.0, A, 0.0, &without);
+        assert_true(lw != lo);
+        double most = 0.0;
+        for (int64_t x = 0; x < 40 * 5; x++) /* the movie table: 40 x 5, first in theta */
+            most = fmax(most, fabs((double)with[x] - without[x]));
+        if (!(most > 1e-4)) fail_msg("the movie table moves by %.3g with dropout", most);
+        free(with), free(without);
+        check_step(0.0, 0, 16, 0, threads, 0.0, A, 0.3, NULL); /* owner phase; 2: pair mode */
+        check_step(0.0, 1, 6, 0, threads, 0.0, U, 0.5, NULL);
+        check_step(0.0, 0, 16, 0, threads, 4.0, U, 0.3, NULL);
+    }
+    check_step(0.0, 0, 0, 0, 2, 0.0, A, 0.9, NULL); /* most features dropped: empty means */
+    check_step(0.0, 1, 0, 1, 2, 0.0, A, 0.3, NULL); /* tied tables */
+    check_step(0.3, 0, 16, 1, 3, 0.0, U, 0.3, NULL);
+    g_mlp_scale = 1.0f;
+}
+
+/* Feature dropout keeps the bytes the same for every thread count
+ * (mini-batches with the owner phase and the pair mode, all pairs in
+ * mixed steps, full batch), and changes them against no dropout. */
+static void test_threads_feature_dropout(void **state)
+{
+    (void)state;
+    mfr_softmax_config c = base_config(MFR_SOFTMAX_OPT_ADAM);
+    c.feature_dropout = 0.3;
+    check_threads(c);
+    c.all_pairs = 1, c.batch_users = 6, c.negatives = MFR_SOFTMAX_NEG_UNRATED;
+    check_threads(c);
+    for (int threads = 1; threads <= 3; threads++) check_fused(c, threads);
+    c.batch_users = 0;
+    check_threads(c);
+    struct data d;
+    make_data(&d);
+    int64_t P = 0;
+    float *with = train_copy(&d, &c, 1, 2, NULL, &P);
+    c.feature_dropout = 0.0;
+    float *without = train_copy(&d, &c, 1, 2, NULL, &P);
+    assert_true(memcmp(with, without, sizeof(float) * (size_t)P) != 0);
+    free(with), free(without);
+    mfr_sm_items_free(&d.it);
+}
+
+/* The draws: dropped with probability P, a pure function of (seed, epoch,
+ * position), another mask in each epoch; 2^40 ratings are refused. */
+static void test_dropout_draws(void **state)
+{
+    (void)state;
+    int dropped = 0, same = 0;
+    for (int64_t p = 0; p < 10000; p++) {
+        const int k = mfr_sm_dropout_keep(5, 0.3, 2, p);
+        assert_int_equal(k, mfr_sm_dropout_keep(5, 0.3, 2, p));
+        assert_int_equal(k, !(mfr_rng_uniform(5, MFR_RNG_SM_DROPOUT, UINT64_C(2) << 40 | (uint64_t)p) < 0.3));
+        assert_true(mfr_sm_dropout_keep(5, 0.0, 2, p));
+        dropped += !k;
+        same += k == mfr_sm_dropout_keep(5, 0.3, 3, p);
+    }
+    assert_true(dropped > 2800 && dropped < 3200);
+    assert_true(same < 9000); /* 0.58 of them expected */
+    struct data d;
+    make_data(&d);
+    mfr_softmax_config c = base_config(MFR_SOFTMAX_OPT_ADAM);
+    c.feature_dropout = 0.3;
+    mfr_error err = {0};
+    mfr_sm_trainer *tr = NULL;
+    assert_int_equal(mfr_sm_trainer_create(&c, NU, &d.it, d.users, d.items, d.ratings,
+                                           INT64_C(1) << 40, NULL, 1, &tr, &err),
+                     MFR_ERR_TOO_LARGE);
+    assert_null(tr);
+    assert_non_null(strstr(err.message, "fewer than 2^40 training ratings"));
+    mfr_sm_items_free(&d.it);
 }
 
 /* label_min_rating: only the movies rated 4 or 5 are labels (all of them,
@@ -614,6 +747,9 @@ int main(void)
         cmocka_unit_test(test_step_matches_serial),
         cmocka_unit_test(test_step_label_min_rating),
         cmocka_unit_test(test_step_negatives_unrated),
+        cmocka_unit_test(test_step_feature_dropout),
+        cmocka_unit_test(test_threads_feature_dropout),
+        cmocka_unit_test(test_dropout_draws),
         cmocka_unit_test(test_label_threshold),
         cmocka_unit_test(test_learns_clusters),
         cmocka_unit_test(test_labels),

@@ -136,6 +136,18 @@ static void test_negatives_unrated(void **state)
             17);
 }
 
+/* Feature dropout 0.3 (each epoch's draws, the labels' bags without the
+ * dropped movies, all of a user's rated movies still out of the softmax),
+ * all pairs, every feature table, a hidden layer. */
+static void test_feature_dropout(void **state)
+{
+    (void)state;
+    compare("feature_dropout", "--feature-dropout 0.3 --negatives unrated --all-pairs --features "
+                               "movies,genres,years --optimizer adam --lr 0.01 --batch-users 50 "
+                               "--dim 8 --hidden 12",
+            17);
+}
+
 /* Tied tables (the movie bag reads V) with Adagrad and weight decay. */
 static void test_tied_adagrad_decay(void **state)
 {
@@ -156,6 +168,7 @@ int main(void)
         cmocka_unit_test(test_tied_adagrad_decay),
         cmocka_unit_test(test_min_label_rating),
         cmocka_unit_test(test_negatives_unrated),
+        cmocka_unit_test(test_feature_dropout),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

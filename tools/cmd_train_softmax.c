@@ -6,6 +6,7 @@
  * that recommend, similar, eval, export and project read like any model.
  * Matrix-factorization flags are refused by name (cmd_train.c routes here).
  */
+#include <errno.h>
 #include <math.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -30,7 +31,9 @@ static const char softmax_help[] =
     "predicts one of the user's movies, the label, from the others. Each epoch\n"
     "draws one label per user (seeded), or takes every leave-one-out pair\n"
     "(--all-pairs). With --negatives unrated the softmax leaves out the user's\n"
-    "other rated movies, which are not negatives. The model ranks movies; it\n"
+    "other rated movies, which are not negatives. --feature-dropout P leaves\n"
+    "each rated movie out of its user's features with probability P in each\n"
+    "epoch (seeded; never at inference). The model ranks movies; it\n"
     "predicts no ratings. The saved model is the same for every thread count.\n"
     "\n";
 
@@ -472,6 +475,10 @@ static int run_epochs(struct sm_run *r)
         if (o->cfg.negatives == MFR_SOFTMAX_NEG_UNRATED)
             printf("negatives: the movies each user did not rate (their other rated movies "
                    "are out of the softmax)\n");
+        if (o->cfg.feature_dropout > 0)
+            printf("feature dropout: each rated movie is out of its user's features with "
+                   "probability %g in each epoch (labels and negatives unchanged)\n",
+                   o->cfg.feature_dropout);
         if (r->ck)
             printf("resumed from %s after epoch %lld of %lld\n", o->resume, (long long)r->start,
                    (long long)o->epochs);
@@ -618,6 +625,22 @@ static size_t softmax_folds_flags(struct sm_opts *o, struct flag_spec *out)
     return sizeof folds_only / sizeof *folds_only;
 }
 
+/* --feature-dropout P: a probability below 1 (a decimal number; the
+ * library refuses the same values, this names the flag). */
+static bool parse_dropout(const char *flag, const char *value, void *dst)
+{
+    char *end;
+    errno = 0;
+    const double v = strtod(value, &end);
+    if (errno || end == value || *end || !isfinite(v) || v < 0 || v >= 1 ||
+        !mfr_text_is_decimal(value, strlen(value))) {
+        usage_error("%s must be a number at least 0 and below 1, got '%s'", flag, value);
+        return false;
+    }
+    *(double *)dst = v + 0.0; /* -0 is 0 */
+    return true;
+}
+
 static size_t softmax_flags(struct sm_opts *o, bool train, struct flag_spec *out)
 {
     mfr_softmax_config *c = &o->cfg;
@@ -671,6 +694,12 @@ static size_t softmax_flags(struct sm_opts *o, bool train, struct flag_spec *out
          .help = "what each softmax normalizes over: every movie (the\n"
                  "Colab's, default) or the movies the user did not rate (the\n"
                  "user's other rated movies are not negatives)"},
+        {.name = "--feature-dropout", .value = "P", .kind = FLAG_CUSTOM,
+         .dst = &c->feature_dropout, .parse = parse_dropout,
+         .help = "input dropout: in each epoch each rated movie is left out\n"
+                 "of its user's features with probability P, 0 <= P < 1\n"
+                 "(labels and negatives unchanged; nothing is dropped at\n"
+                 "inference); 0: off (default 0)"},
         {.name = "--seed", .value = "S", .kind = FLAG_U64, .dst = &c->seed,
          .help = "initialization, labels, batch order and split seed (default 300)"},
         {.name = "--shards", .value = "N", .kind = FLAG_I32, .dst = &c->n_shards, .lo = 1,
@@ -848,7 +877,7 @@ static const char *const softmax_only[] = {"--hidden",       "--features",    "-
                                            "--dim-genre",    "--dim-year",    "--batch-users",
                                            "--all-pairs",    "--tie",         "--weight-decay",
                                            "--hidden-init",  "--min-label-rating",
-                                           "--negatives",    "--top"};
+                                           "--negatives",    "--feature-dropout", "--top"};
 enum { N_SOFTMAX_ONLY = sizeof softmax_only / sizeof *softmax_only };
 
 /* A usage error (true, *rc set) when argv gives one of the softmax flags
@@ -1004,15 +1033,15 @@ static void sm_json(const struct sm_opts *o, const char *dir, const struct sm_fo
     json_str(dir);
     printf(",\"dim\":%d,\"hidden\":\"%s\",\"features\":%u,\"optimizer\":\"%s\",\"lr\":%.17g,"
            "\"batch_users\":%d,\"all_pairs\":%s,\"tie_tables\":%s,\"weight_decay\":%.17g,"
-           "\"min_label_rating\":%.17g,\"negatives\":\"%s\",\"hidden_init\":\"%s\","
-           "\"epochs\":%lld,"
+           "\"min_label_rating\":%.17g,\"negatives\":\"%s\",\"feature_dropout\":%.17g,"
+           "\"hidden_init\":\"%s\",\"epochs\":%lld,"
            "\"seed\":%llu,\"k\":%d",
            (int)o->cfg.k, o->cfg.n_hidden ? hidden : "none", (unsigned)o->cfg.features,
            o->cfg.optimizer == MFR_SOFTMAX_OPT_ADAM ? "adam" : "adagrad", o->cfg.lr,
            (int)o->cfg.batch_users, o->cfg.all_pairs ? "true" : "false",
            o->cfg.tie_tables ? "true" : "false", o->cfg.weight_decay, o->cfg.label_min_rating,
            o->cfg.negatives == MFR_SOFTMAX_NEG_UNRATED ? "unrated" : "all",
-           o->cfg.hidden_init == MFR_SOFTMAX_INIT_HE ? "he" : "colab", (long long)o->epochs,
+           o->cfg.feature_dropout, o->cfg.hidden_init == MFR_SOFTMAX_INIT_HE ? "he" : "colab", (long long)o->epochs,
            (unsigned long long)o->cfg.seed, (int)o->top);
     if (ease) ease_baseline_json(&o->ease);
     fputs(",\"folds\":[", stdout);
@@ -1046,18 +1075,20 @@ static int softmax_folds(const struct sm_opts *o)
     const bool ease = o->ease.lambda > 0;
     if (load_dataset(default_data_dir(o->data), &ds, &err) != MFR_OK) return lib_error(&err);
     if (!o->json) {
-        char labels[64] = "";
+        char labels[64] = "", dropout[64] = "";
         if (o->cfg.label_min_rating > 0)
             snprintf(labels, sizeof labels, ", labels rated %.9g or more",
                      (double)(float)o->cfg.label_min_rating);
-        printf("softmax folds u1..u%d: k %d, %lld epochs, %s lr %g, batch users %d%s%s%s%s, "
+        if (o->cfg.feature_dropout > 0)
+            snprintf(dropout, sizeof dropout, ", feature dropout %g", o->cfg.feature_dropout);
+        printf("softmax folds u1..u%d: k %d, %lld epochs, %s lr %g, batch users %d%s%s%s%s%s, "
                "top %d\n",
                N_SM_FOLDS, o->cfg.k, (long long)o->epochs,
                o->cfg.optimizer == MFR_SOFTMAX_OPT_ADAM ? "Adam" : "Adagrad", o->cfg.lr,
                o->cfg.batch_users, o->cfg.all_pairs ? ", all pairs" : "",
                o->cfg.tie_tables ? ", tied tables" : "", labels,
                o->cfg.negatives == MFR_SOFTMAX_NEG_UNRATED ? ", negatives: unrated movies" : "",
-               o->top);
+               dropout, o->top);
         if (ease) ease_baseline_say(&o->ease, "each uN.base");
         printf("%-5s %9s %9s %9s %9s %9s %9s", "fold", "P", "R", "NDCG", "pop P", "pop R",
                "pop NDCG");

@@ -34,6 +34,12 @@ independently of the C code from the documents:
 - --negatives unrated (the section's negatives, 1): each example's feature
   movies get a logit of minus infinity before the cross-entropy, so its
   softmax runs over the label and the movies the user did not rate.
+- feature dropout (the section's feature_dropout P, version 5): in epoch e
+  (1-based), the movie at position p of the training pairs sorted by (user,
+  movie) is left out of its user's features (every bag) when
+  uniform(seed, 43, e << 40 | p) < P; an example's bag is the user's kept
+  movies but the label (all the kept ones when the label is dropped); labels
+  and the negatives mask (every rated movie but the label) are unchanged.
 
 --dtype float64 (the default) computes in double from the float32 starting
 weights: the trajectory of exact arithmetic, up to double rounding, so a
@@ -59,7 +65,7 @@ import time
 import numpy as np
 
 MASK = (1 << 64) - 1
-RNG_SM_LABEL, RNG_SM_ORDER = 41, 42
+RNG_SM_LABEL, RNG_SM_ORDER, RNG_SM_DROPOUT = 41, 42, 43
 FEAT_GENRES, FEAT_YEARS = 2, 4
 OPT_ADAGRAD, OPT_ADAM = 0, 1
 NEG_UNRATED = 1  # mfr_softmax_config.negatives
@@ -77,6 +83,11 @@ def rng_u64(seed, stream, index):
     h = mix64((seed + 0x9E3779B97F4A7C15) & MASK)
     h = mix64(h ^ ((stream * 0xD1B54A32D192ED03) & MASK))
     return mix64((h + index * 0x9E3779B97F4A7C15) & MASK)
+
+
+def rng_uniform(seed, stream, index):
+    """mfr_rng_uniform: the top 53 bits over 2^53 (exact in a double)."""
+    return float(rng_u64(seed, stream, index) >> 11) * 2.0 ** -53
 
 
 class Reader:
@@ -121,11 +132,12 @@ def read_model(path):
         sys.exit(f"{path}: {len(buf)} bytes, expected {start + sm_len + 8}")
     s = Reader(buf[start:start + sm_len], path)
     version = s.take("<I")
-    if version not in (1, 2, 3, 4):
-        sys.exit(f"{path}: softmax section version {version} is not 1, 2, 3 or 4")
+    if version not in (1, 2, 3, 4, 5):
+        sys.exit(f"{path}: softmax section version {version} is not 1, 2, 3, 4 or 5")
     # version 2 adds tie_tables (a 19th int) and weight_decay (after the
     # five doubles), version 3 label_min_rating after that, version 4 the
-    # int negatives after that; version 1 means none is set
+    # int negatives after that, version 5 the double feature_dropout after
+    # that; version 1 means none is set
     iv = [s.take("<i") for _ in range(19 if version >= 2 else 18)]
     dv = [s.take("<d") for _ in range(5)]
     cfg = dict(zip(["k", "features", "dim_movie", "dim_genre", "dim_year", "n_hidden", "h0",
@@ -136,6 +148,7 @@ def read_model(path):
     cfg["weight_decay"] = s.take("<d") if version >= 2 else 0.0
     cfg["label_min_rating"] = s.take("<d") if version >= 3 else 0.0
     cfg["negatives"] = s.take("<i") if version >= 4 else 0
+    cfg["feature_dropout"] = s.take("<d") if version >= 5 else 0.0
     cfg["hidden"] = iv[6:6 + cfg["n_hidden"]]
     cfg["seed"], cfg["epochs"], n_params = s.take("<Q"), s.take("<q"), s.take("<q")
     feat = np.frombuffer(buf, "<u4", 2 * n_items, start + s.pos).reshape(n_items, 2)
@@ -231,22 +244,33 @@ class Batcher:
         self.gids = np.array([g for x in gl for g in x] or [0], np.int64)
 
     def examples(self, epoch, u0, u1):
-        """(feature movie lists, labels) of users [u0, u1) in epoch."""
-        feats, labels = [], []
+        """(pooled feature movie lists, labels, other rated movies) of users
+        [u0, u1) in epoch (0-based: its dropout draws are epoch + 1's)."""
+        feats, labels, others = [], [], []
+        drop = self.cfg["feature_dropout"]
         for u in range(u0, u1):
             row = self.movies[self.ptr[u]:self.ptr[u + 1]]
             ok = np.flatnonzero(self.label_ok[self.ptr[u]:self.ptr[u + 1]])
             if len(row) < 2 or len(ok) == 0:
                 continue
+            kept = np.ones(len(row), bool)
+            if drop > 0:
+                e = epoch + 1
+                kept = np.array([not rng_uniform(self.cfg["seed"], RNG_SM_DROPOUT,
+                                                 (e << 40 | int(self.ptr[u]) + x) & MASK) < drop
+                                 for x in range(len(row))], bool)
             if self.cfg["all_pairs"]:
                 js = ok.tolist()
             else:
                 js = [int(ok[rng_u64(self.cfg["seed"], RNG_SM_LABEL,
                                      (epoch << 32 | u) & MASK) % len(ok)])]
             for j in js:
-                feats.append(np.concatenate([row[:j], row[j + 1:]]))
+                others.append(np.concatenate([row[:j], row[j + 1:]]))
+                keep = kept.copy()
+                keep[j] = False  # the label is never its own feature
+                feats.append(row[keep])
                 labels.append(int(row[j]))
-        return feats, labels
+        return feats, labels, others
 
     def bags(self, feats):
         """Index and offset arrays of the movie, genre and year bags."""
@@ -257,7 +281,9 @@ class Batcher:
             cnt = self.gptr[flat + 1] - self.gptr[flat]
             first = np.repeat(self.gptr[flat], cnt)
             within = np.arange(cnt.sum()) - np.repeat(np.cumsum(cnt) - cnt, cnt)
-            per_ex = np.add.reduceat(cnt, np.concatenate([[0], np.cumsum(lens)[:-1]]))
+            # (bincount, not reduceat: a dropout can leave a bag empty)
+            per_ex = np.bincount(np.repeat(np.arange(len(feats)), lens), weights=cnt,
+                                 minlength=len(feats)).astype(np.int64)
             out["genre"] = (self.gids[first + within],
                             np.concatenate([[0], np.cumsum(per_ex)[:-1]]))
         if self.cfg["features"] & FEAT_YEARS:
@@ -330,7 +356,7 @@ def main():
     group_users = bu if 0 < bu < n_users else n_users
     n_groups = (n_users + group_users - 1) // group_users
 
-    def step(feats, labels):
+    def step(feats, labels, others):
         bags = batcher.bags(feats)
         parts = [F.embedding_bag(torch.from_numpy(idx), params[name], torch.from_numpy(offs),
                                  mode="mean")
@@ -341,9 +367,9 @@ def main():
             if l + 1 < n_layers:
                 h = torch.relu(h)
         logits = h @ params["V"].t()
-        if cfg["negatives"] == NEG_UNRATED:  # the features are out of each softmax
-            rows = np.repeat(np.arange(len(feats)), [len(f) for f in feats])
-            logits = logits.index_put((torch.from_numpy(rows), torch.from_numpy(np.concatenate(feats))),
+        if cfg["negatives"] == NEG_UNRATED:  # the other rated movies are out of each softmax
+            rows = np.repeat(np.arange(len(others)), [len(f) for f in others])
+            logits = logits.index_put((torch.from_numpy(rows), torch.from_numpy(np.concatenate(others))),
                                       torch.tensor(-np.inf, dtype=logits.dtype))
         loss = F.cross_entropy(logits, torch.tensor(labels))
         opt.zero_grad(set_to_none=True)
@@ -363,10 +389,10 @@ def main():
             if args.steps and t == args.steps:
                 break
             u0 = grp * group_users
-            feats, labels = batcher.examples(epoch, u0, min(u0 + group_users, n_users))
+            feats, labels, others = batcher.examples(epoch, u0, min(u0 + group_users, n_users))
             if not labels:
                 continue
-            loss = step(feats, labels)
+            loss = step(feats, labels, others)
             t += 1
             total += loss * len(labels)
             n_ex += len(labels)

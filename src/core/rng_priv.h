@@ -22,6 +22,7 @@ enum mfr_rng_stream {
     MFR_RNG_SM_INIT = 40,  /* softmax model parameters (src/softmax) */
     MFR_RNG_SM_LABEL = 41, /* softmax labels: (epoch, user) */
     MFR_RNG_SM_ORDER = 42, /* softmax mini-batch order per epoch */
+    MFR_RNG_SM_DROPOUT = 43, /* softmax feature dropout: (epoch << 40 | row position) */
 };
 
 /* 64 random bits for (seed, stream, index). */

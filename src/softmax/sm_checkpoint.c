@@ -125,6 +125,7 @@ static void config_diffs(const mfr_softmax_config *a, const mfr_softmax_config *
     DIFF_D("--weight-decay", weight_decay)
     DIFF_D("--min-label-rating", label_min_rating)
     DIFF_NAMED("--negatives", negatives, negatives_name)
+    DIFF_D("--feature-dropout", feature_dropout)
 #undef DIFF_I
 #undef DIFF_D
 #undef DIFF_NAMED

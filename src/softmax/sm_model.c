@@ -94,6 +94,11 @@ int mfr_softmax_config_validate(const mfr_softmax_config *c, mfr_error *err)
     if ((st = range_i(err, "negatives", c->negatives, MFR_SOFTMAX_NEG_ALL,
                       MFR_SOFTMAX_NEG_UNRATED)))
         return st;
+    if (!isfinite(c->feature_dropout) || c->feature_dropout < 0.0 || c->feature_dropout >= 1.0)
+        return mfr_seterr(err, MFR_ERR_INVALID,
+                          "softmax feature_dropout (--feature-dropout) must be at least 0 and "
+                          "below 1, got %g",
+                          c->feature_dropout);
     if (c->lr * c->weight_decay >= 1.0)
         return mfr_seterr(err, MFR_ERR_INVALID,
                           "softmax --lr * --weight-decay must be below 1 (each step scales the "
@@ -231,25 +236,29 @@ void mfr_sm_scratch_bind(struct mfr_sm_scratch *sc, const struct mfr_sm_layout *
     sc->kern = mfr_sm_kern_best();
 }
 
-/* The genre ids of the movies in F, one per (movie, genre) pair, written
- * to out (which holds 32 n_f ids); returns the count. */
+/* The genre ids of the movies in F (those with keep[j] != 0 when keep is
+ * not NULL), one per (movie, genre) pair, written to out (which holds
+ * max_genres n_f ids); returns the count. */
 static int32_t gather_genres(const struct mfr_sm_items *it, const int32_t *F, int32_t n_f,
-                             int32_t *out)
+                             const uint8_t *keep, int32_t *out)
 {
     int32_t n = 0;
     for (int32_t j = 0; j < n_f; j++)
-        for (int32_t p = it->genre_ptr[F[j]]; p < it->genre_ptr[F[j] + 1]; p++)
-            out[n++] = it->genre[p];
+        if (!keep || keep[j])
+            for (int32_t p = it->genre_ptr[F[j]]; p < it->genre_ptr[F[j] + 1]; p++)
+                out[n++] = it->genre[p];
     return n;
 }
 
 /* Pools feature blocks in [movies | genres | years] order into h0 (or,
- * backward, spreads d into the tables' gradients). The genre and year
- * lists are built on the fly into `ids` (32 n_f + n_f ints). */
+ * backward, spreads d into the tables' gradients), over the movies F[j]
+ * with keep[j] != 0 (keep NULL: all of F). The lists (the kept movies
+ * when some are dropped, their genres, their year buckets) are built on
+ * the fly into `ids` (max_genres n_f ints), one table at a time. */
 static void pool_features(const struct mfr_sm_layout *lay, const struct mfr_sm_items *it,
                           uint32_t features, const float *theta, const int32_t *F, int32_t n_f,
-                          float *h0, float *grad, const float *d, int32_t *ids,
-                          const struct mfr_sm_kern *kern)
+                          const uint8_t *keep, float *h0, float *grad, const float *d,
+                          int32_t *ids, const struct mfr_sm_kern *kern)
 {
     int32_t col = 0;
     const struct mfr_sm_block *blk[3] = {&lay->movie, &lay->genre, &lay->year};
@@ -258,10 +267,12 @@ static void pool_features(const struct mfr_sm_layout *lay, const struct mfr_sm_i
         const int32_t *list = F;
         int32_t n = n_f;
         if (f == 1) {
-            n = gather_genres(it, F, n_f, ids);
+            n = gather_genres(it, F, n_f, keep, ids);
             list = ids;
-        } else if (f == 2) {
-            for (int32_t j = 0; j < n_f; j++) ids[j] = it->year_bucket[F[j]];
+        } else if (f == 2 || keep) {
+            n = 0;
+            for (int32_t j = 0; j < n_f; j++)
+                if (!keep || keep[j]) ids[n++] = f == 2 ? it->year_bucket[F[j]] : F[j];
             list = ids;
         }
         int32_t dim = blk[f]->cols;
@@ -277,7 +288,8 @@ void mfr_sm_forward(const struct mfr_sm_layout *lay, const struct mfr_sm_items *
                     uint32_t features, const float *theta, const int32_t *F, int32_t n_f,
                     struct mfr_sm_scratch *sc)
 {
-    pool_features(lay, it, features, theta, F, n_f, sc->h[0], NULL, NULL, sc->ids, sc->kern);
+    pool_features(lay, it, features, theta, F, n_f, NULL, sc->h[0], NULL, NULL, sc->ids,
+                  sc->kern);
     mfr_sm_mlp_forward(lay, theta, sc);
 }
 
@@ -301,11 +313,13 @@ void mfr_sm_mask_logits(float *s, const int32_t *list, int32_t n)
 
 double mfr_sm_example(const struct mfr_sm_layout *lay, const struct mfr_sm_items *it,
                       uint32_t features, int32_t negatives, const float *theta,
-                      const int32_t *F, int32_t n_f, int32_t label, float weight, float *grad,
-                      struct mfr_sm_scratch *sc)
+                      const int32_t *F, int32_t n_f, const uint8_t *keep, int32_t label,
+                      float weight, float *grad, struct mfr_sm_scratch *sc)
 {
     int32_t L = lay->n_layers, M = lay->V.rows, k = lay->V.cols;
-    mfr_sm_forward(lay, it, features, theta, F, n_f, sc);
+    pool_features(lay, it, features, theta, F, n_f, keep, sc->h[0], NULL, NULL, sc->ids,
+                  sc->kern);
+    mfr_sm_mlp_forward(lay, theta, sc);
     const float *u = sc->h[L];
     sc->kern->logits(sc->s, u, theta + lay->V.offset, M, k);
     if (negatives == MFR_SOFTMAX_NEG_UNRATED) mfr_sm_mask_logits(sc->s, F, n_f);
@@ -324,7 +338,7 @@ double mfr_sm_example(const struct mfr_sm_layout *lay, const struct mfr_sm_items
                                theta + lay->W[l].offset, sc->h[l], a, n_out, n_in);
         t = a, a = b, b = t;
     }
-    pool_features(lay, it, features, theta, F, n_f, NULL, grad, a, sc->ids, sc->kern);
+    pool_features(lay, it, features, theta, F, n_f, keep, NULL, grad, a, sc->ids, sc->kern);
     return loss;
 }
 

@@ -5,9 +5,9 @@
  *
  * Section layout (little-endian, docs/MODEL_FORMAT.md):
  *   u32 version: 1, 2 when a field of version 2 is set, 3 when the
- *             field of version 3 is, 4 when that of version 4 is (so a
- *             model without them keeps the bytes it had before they
- *             existed)
+ *             field of version 3 is, 4 when that of version 4 is, 5 when
+ *             that of version 5 is (so a model without them keeps the
+ *             bytes it had before they existed)
  *   i32 x 15: k, features, dim_movie, dim_genre, dim_year, n_hidden,
  *             hidden[0..3], optimizer, batch_users, n_shards, all_pairs,
  *             items' n_genres
@@ -16,7 +16,8 @@
  *   f64 x 5:  lr, beta1, beta2, eps, adagrad_init
  *   version 2 and up: f64 weight_decay
  *   version 3 and up: f64 label_min_rating
- *   version 4: i32 negatives
+ *   version 4 and up: i32 negatives
+ *   version 5: f64 feature_dropout
  *   u64 seed, i64 epochs, i64 n_params
  *   per item: i32 year bucket, u32 genre bits
  *   f32 x n_params: the parameter vector (layout of softmax_priv.h)
@@ -32,12 +33,14 @@ enum { SM_N_I32 = 18, SM_N_I32_V2 = 19, SM_N_F64 = 5 };
 /* The section version a configuration needs, and the fixed part's bytes. */
 static uint32_t sm_version(const mfr_softmax_config *c)
 {
+    if (c->feature_dropout != 0.0) return 5u;
     if (c->negatives != MFR_SOFTMAX_NEG_ALL) return 4u;
     if (c->label_min_rating != 0.0) return 3u;
     return c->tie_tables || c->weight_decay != 0.0 ? 2u : 1u;
 }
 static uint64_t sm_fixed(uint32_t version)
 {
+    if (version >= 5) return sm_fixed(4) + 8u;
     if (version >= 4) return sm_fixed(3) + 4u;
     return version >= 2 ? 4u + 4u * SM_N_I32_V2 + 8u * (SM_N_F64 + version - 1) + 24u
                         : 4u + 4u * SM_N_I32 + 8u * SM_N_F64 + 24u;
@@ -139,6 +142,7 @@ void mfr_sm_net_encode(const struct mfr_sm_net *net, unsigned char *b)
     if (version >= 2) mfr_put_le64(b, mfr_f64_bits(c->weight_decay)), b += 8;
     if (version >= 3) mfr_put_le64(b, mfr_f64_bits(c->label_min_rating)), b += 8;
     if (version >= 4) mfr_put_le32(b, (uint32_t)c->negatives), b += 4;
+    if (version >= 5) mfr_put_le64(b, mfr_f64_bits(c->feature_dropout)), b += 8;
     mfr_put_le64(b, c->seed), b += 8;
     mfr_put_le64(b, (uint64_t)net->epochs), b += 8;
     mfr_put_le64(b, (uint64_t)net->lay.n_params), b += 8;
@@ -161,12 +165,14 @@ static int decode_fixed(const unsigned char *b, uint32_t version, const char *pa
     for (int x = 0; x < (version >= 2 ? SM_N_I32_V2 : SM_N_I32); x++)
         iv[x] = (int32_t)mfr_get_le32(b), b += 4;
     for (int x = 0; x < SM_N_F64; x++) dv[x] = mfr_bits_f64(mfr_get_le64(b)), b += 8;
-    double wd = 0.0, lmr = 0.0;
+    double wd = 0.0, lmr = 0.0, drop = 0.0;
     int32_t neg = MFR_SOFTMAX_NEG_ALL;
     if (version >= 2) wd = mfr_bits_f64(mfr_get_le64(b)), b += 8;
     if (version >= 3) lmr = mfr_bits_f64(mfr_get_le64(b)), b += 8;
     if (version >= 4) neg = (int32_t)mfr_get_le32(b), b += 4;
+    if (version >= 5) drop = mfr_bits_f64(mfr_get_le64(b)), b += 8;
     mfr_softmax_config_default(c);
+    c->feature_dropout = drop;
     c->weight_decay = wd;
     c->label_min_rating = lmr;
     c->negatives = neg;
@@ -184,12 +190,12 @@ static int decode_fixed(const unsigned char *b, uint32_t version, const char *pa
     mfr_error v = {0};
     if (mfr_softmax_config_validate(c, &v))
         return mfr_seterr(err, MFR_ERR_CORRUPT, "%s: softmax section: %s", path, v.message);
-    if (sm_version(c) != version) /* version 2, 3 or 4 only when a field of it is set */
+    if (sm_version(c) != version) /* version 2 to 5 only when a field of it is set */
         return mfr_seterr(err, MFR_ERR_CORRUPT,
                           "%s: softmax section version %u with tie_tables %d, weight_decay %g, "
-                          "label_min_rating %g, negatives %d",
+                          "label_min_rating %g, negatives %d, feature_dropout %g",
                           path, version, (int)c->tie_tables, c->weight_decay, c->label_min_rating,
-                          (int)c->negatives);
+                          (int)c->negatives, c->feature_dropout);
     if (shape[0] < 1 || shape[0] > 32 || shape[1] < 1 || shape[1] > 10002 || shape[2] < 0 ||
         shape[2] > 1000000 || *epochs < 0)
         return mfr_seterr(err, MFR_ERR_CORRUPT,
@@ -207,9 +213,9 @@ int mfr_sm_net_decode(const unsigned char *buf, uint64_t len, int32_t n_items, i
     int32_t shape[3] = {0, 0, 0};
     int64_t epochs = 0, n_params = 0;
     uint32_t version = len >= 4 ? mfr_get_le32(buf) : 0;
-    if (len >= 4 && (version < 1 || version > 4))
+    if (len >= 4 && (version < 1 || version > 5))
         return mfr_seterr(err, MFR_ERR_CORRUPT,
-                          "%s: softmax section version %u is not 1, 2, 3 or 4", path, version);
+                          "%s: softmax section version %u is not 1, 2, 3, 4 or 5", path, version);
     if (len < 4 || len < sm_fixed(version))
         return mfr_seterr(err, MFR_ERR_CORRUPT, "%s: softmax section of %llu bytes is too short",
                           path, (unsigned long long)len);

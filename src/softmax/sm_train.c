@@ -41,6 +41,16 @@
  * (not its rounding: the pooling goes through the users' sums), with
  * tied tables V's logit gradient of a chunk before the pooling's; a
  * non-finite loss cancels the step before the update.
+ *
+ * Feature dropout (feature_dropout > 0): a user's movie at row position p
+ * is left out of the user's features in epoch e (1-based) when
+ * rng(seed, MFR_RNG_SM_DROPOUT, e << 40 | p) < feature_dropout. Whoever
+ * makes a user's sums first draws the user's row into tr->keep (a byte per
+ * row position, written by that thread alone, read after the barrier or,
+ * in the pair mode, by the same thread), then sums the kept movies only;
+ * an example subtracts its label only when the label is kept, and the
+ * pooling's scatter skips the dropped rows. A pure function of (seed, e,
+ * p): the bytes still do not depend on the thread count.
  */
 #include <math.h>
 #include <omp.h>
@@ -71,6 +81,9 @@ struct mfr_sm_trainer {
     int32_t *movie;
     uint8_t *label_ok; /* beside movie when label_min_rating > 0: may be a label */
     int32_t *n_labels; /* n_users: the movies of the user that may be labels */
+    uint8_t *keep;     /* beside movie when feature_dropout > 0: kept in this step's
+                        * features (the step's users' rows only; user_sums fills them) */
+    int64_t drop_e;    /* the step's epoch, 1-based: feature dropout's draws */
     int32_t max_nf;   /* longest row (a user's n_u) */
     float *theta, *state[2];
     float *grad;      /* n_params: the step's gradient */
@@ -116,6 +129,11 @@ int32_t mfr_sm_label_index(uint64_t seed, int64_t epoch, int32_t u, int64_t n_u)
     return (int32_t)(r % (uint64_t)n_u);
 }
 
+int mfr_sm_dropout_keep(uint64_t seed, double rate, int64_t e, int64_t p)
+{
+    return !(mfr_rng_uniform(seed, MFR_RNG_SM_DROPOUT, (uint64_t)e << 40 | (uint64_t)p) < rate);
+}
+
 const struct mfr_sm_layout *mfr_sm_trainer_layout(const mfr_sm_trainer *tr) { return &tr->lay; }
 const float *mfr_sm_trainer_params(const mfr_sm_trainer *tr) { return tr->theta; }
 int32_t mfr_sm_trainer_n_groups(const mfr_sm_trainer *tr) { return tr->n_groups; }
@@ -129,6 +147,7 @@ void mfr_sm_trainer_destroy(mfr_sm_trainer *tr)
     free(tr->movie);
     free(tr->label_ok);
     free(tr->n_labels);
+    free(tr->keep);
     mfr_aligned_free(tr->theta);
     mfr_aligned_free(tr->state[0]);
     mfr_aligned_free(tr->state[1]);
@@ -177,7 +196,9 @@ static int build_rows(mfr_sm_trainer *tr, const int32_t *users, const int32_t *i
     tr->movie = mfr_malloc(sizeof(int32_t) * (size_t)(n > 0 ? n : 1));
     tr->n_labels = mfr_calloc((size_t)N, sizeof(int32_t));
     if (filter) tr->label_ok = mfr_malloc((size_t)(n > 0 ? n : 1));
-    if (!tr->row_ptr || !tr->movie || !tr->n_labels || (filter && !tr->label_ok))
+    if (tr->cfg.feature_dropout > 0.0) tr->keep = mfr_malloc((size_t)(n > 0 ? n : 1));
+    if (!tr->row_ptr || !tr->movie || !tr->n_labels || (filter && !tr->label_ok) ||
+        (tr->cfg.feature_dropout > 0.0 && !tr->keep))
         return mfr_seterr(err, MFR_ERR_NOMEM, "softmax trainer: out of memory");
     for (int64_t x = 0; x < n; x++) {
         if (users[x] < 0 || users[x] >= N || items[x] < 0 || items[x] >= M)
@@ -298,6 +319,11 @@ int mfr_sm_trainer_create(const mfr_softmax_config *cfg, int32_t n_users,
     if (st) return st;
     if (n_users < 1 || !items || n < 0 || (n > 0 && (!users || !items_of)))
         return mfr_seterr(err, MFR_ERR_INVALID, "softmax trainer: no users or no pairs");
+    if (cfg->feature_dropout > 0.0 && n >= (INT64_C(1) << 40)) /* the draws' index */
+        return mfr_seterr(err, MFR_ERR_TOO_LARGE,
+                          "softmax trainer: feature_dropout (--feature-dropout) needs fewer than "
+                          "2^40 training ratings, got %lld",
+                          (long long)n);
     mfr_sm_trainer *tr = mfr_calloc(1, sizeof *tr);
     if (!tr) return mfr_seterr(err, MFR_ERR_NOMEM, "softmax trainer: out of memory");
     tr->cfg = *cfg;
@@ -420,13 +446,20 @@ static const int32_t *movie_rows(const mfr_sm_trainer *tr, int f, const int32_t 
     return f == 2 ? it->year_bucket + *m : m;
 }
 
-/* User u's whole-list sums and row counts, one per table (u in the step). */
+/* User u's whole-list sums and row counts, one per table (u in the
+ * step). With feature dropout, first which of the user's movies this
+ * epoch keeps (tr->keep, drawn here once per user and step), and the sums
+ * and counts of the kept ones only. */
 static void user_sums(mfr_sm_trainer *tr, int32_t u)
 {
     float *S = tr->usum + (size_t)(u - tr->step_u0) * (size_t)tr->w0p;
     int32_t *N = tr->ucount + (size_t)(u - tr->step_u0) * 3;
     const int32_t *row = tr->movie + tr->row_ptr[u];
     const int64_t n_u = tr->row_ptr[u + 1] - tr->row_ptr[u];
+    uint8_t *keep = tr->keep ? tr->keep + tr->row_ptr[u] : NULL;
+    for (int64_t j = 0; keep && j < n_u; j++)
+        keep[j] = (uint8_t)mfr_sm_dropout_keep(tr->cfg.seed, tr->cfg.feature_dropout, tr->drop_e,
+                                               tr->row_ptr[u] + j);
     for (int b = 0; b < tr->n_blk; b++) {
         const struct pool_blk *k = &tr->blk[b];
         float *s = S + k->col;
@@ -434,6 +467,7 @@ static void user_sums(mfr_sm_trainer *tr, int32_t u)
         int32_t count = 0;
         memset(s, 0, sizeof(float) * (size_t)k->dim);
         for (int64_t j = 0; j < n_u; j++) {
+            if (keep && !keep[j]) continue; /* dropped this epoch */
             int32_t n;
             const int32_t *ids = movie_rows(tr, k->f, row + j, &n);
             for (int32_t q = 0; q < n; q++) {
@@ -459,7 +493,9 @@ static void step_user_sums(mfr_sm_trainer *tr)
 static void example_forward(mfr_sm_trainer *tr, int64_t e, int32_t x)
 {
     const int32_t u = tr->ex_user[e];
-    const int32_t *label = tr->movie + tr->row_ptr[u] + tr->ex_label[e];
+    const int64_t at = tr->row_ptr[u] + tr->ex_label[e];
+    const int32_t *label = tr->movie + at;
+    const int kept = !tr->keep || tr->keep[at]; /* a dropped label is not in the sums */
     const float *S = tr->usum + (size_t)(u - tr->step_u0) * (size_t)tr->w0p;
     const int32_t *N = tr->ucount + (size_t)(u - tr->step_u0) * 3;
     struct mfr_sm_scratch sc;
@@ -469,6 +505,7 @@ static void example_forward(mfr_sm_trainer *tr, int64_t e, int32_t x)
         float *out = sc.h[0] + k->col;
         int32_t n_l;
         const int32_t *ids = movie_rows(tr, k->f, label, &n_l);
+        if (!kept) n_l = 0; /* nothing to take out */
         if (N[b] == n_l) { /* no other rows: an empty mean */
             memset(out, 0, sizeof(float) * (size_t)k->dim);
             continue;
@@ -499,6 +536,8 @@ static void pool_back(mfr_sm_trainer *tr, int64_t e0, int32_t nb, int only, int3
         const int64_t e = e0 + x;
         const int32_t u = tr->ex_user[e];
         const int32_t *row = tr->movie + tr->row_ptr[u], *label = row + tr->ex_label[e];
+        const uint8_t *keep = tr->keep ? tr->keep + tr->row_ptr[u] : NULL;
+        const int kept = !keep || keep[tr->ex_label[e]];
         const int32_t *N = tr->ucount + (size_t)(u - tr->step_u0) * 3;
         const int last = e + 1 == tr->n_ex || tr->ex_user[e + 1] != u;
         const float *d0 = slot_dy(tr, x, L);
@@ -509,6 +548,7 @@ static void pool_back(mfr_sm_trainer *tr, int64_t e0, int32_t nb, int only, int3
             const float *d = d0 + k->col;
             int32_t n_l;
             const int32_t *ids = movie_rows(tr, k->f, label, &n_l);
+            if (!kept) n_l = 0; /* a dropped label: not in the features, no -t */
             if (N[b] > n_l) {
                 const float inv = 1.0f / (float)(N[b] - n_l);
                 for (int32_t c = 0; c < k->dim; c++) g[c] += d[c] * inv;
@@ -521,6 +561,7 @@ static void pool_back(mfr_sm_trainer *tr, int64_t e0, int32_t nb, int only, int3
             if (!last) continue;
             const int64_t n_u = tr->row_ptr[u + 1] - tr->row_ptr[u];
             for (int64_t j = 0; j < n_u; j++) {
+                if (keep && !keep[j]) continue; /* dropped: no pooling gradient */
                 int32_t n;
                 const int32_t *rr = movie_rows(tr, k->f, row + j, &n);
                 for (int32_t q = 0; q < n; q++) {
@@ -935,6 +976,7 @@ int mfr_sm_trainer_step_group(mfr_sm_trainer *tr, int64_t epoch, int32_t grp, do
     tr->n_ex = n_ex;
     tr->step_u0 = u0;
     tr->step_u1 = u1;
+    tr->drop_e = epoch + 1;
     fill_examples(tr, u0, u1, epoch);
     struct mfr_adam_coef ac = {0};
     if (tr->cfg.optimizer == MFR_SOFTMAX_OPT_ADAM)

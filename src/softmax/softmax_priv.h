@@ -106,13 +106,19 @@ void mfr_sm_mlp_forward(const struct mfr_sm_layout *lay, const float *theta,
 
 /* One example's loss (natural log, double) and, when grad is not NULL,
  * its gradient times `weight` added into grad (same layout as theta).
- * Calls mfr_sm_forward itself. negatives MFR_SOFTMAX_NEG_UNRATED: the
- * logits of F's movies are minus infinity (out of the softmax; F must not
- * hold the label). */
+ * Pools the movies F[j] with keep[j] != 0 (keep NULL: every one; a
+ * feature dropout's mask, sm_train.c), then the MLP. negatives
+ * MFR_SOFTMAX_NEG_UNRATED: the logits of all of F's movies, kept or not,
+ * are minus infinity (out of the softmax; F must not hold the label). */
 double mfr_sm_example(const struct mfr_sm_layout *lay, const struct mfr_sm_items *it,
                       uint32_t features, int32_t negatives, const float *theta,
-                      const int32_t *F, int32_t n_f, int32_t label, float weight, float *grad,
-                      struct mfr_sm_scratch *sc);
+                      const int32_t *F, int32_t n_f, const uint8_t *keep, int32_t label,
+                      float weight, float *grad, struct mfr_sm_scratch *sc);
+/* Feature dropout: is position p of the trainer's rows (row_ptr[u] + j)
+ * kept in the features of epoch e (1-based)? Dropped iff
+ * mfr_rng_uniform(seed, MFR_RNG_SM_DROPOUT, e << 40 | p) < rate; rate 0
+ * keeps everything. */
+int mfr_sm_dropout_keep(uint64_t seed, double rate, int64_t e, int64_t p);
 /* Leaves the listed movies out of a softmax: s[list[j]] = -infinity, whose
  * exponential the cross-entropy kernels take as exactly 0 (so their
  * gradient is 0 too). */
@@ -164,7 +170,9 @@ int mfr_sm_net_user(const struct mfr_sm_net *net, const int32_t *F, int32_t n_f,
  * Users are cut into fixed groups of batch_users consecutive users (one
  * group: full batch); each epoch visits the groups in a seeded order
  * (rng(seed, MFR_RNG_SM_ORDER, epoch << 32 | i), Fisher-Yates), one
- * optimizer step per group, on the mean loss of its examples. */
+ * optimizer step per group, on the mean loss of its examples. With
+ * feature_dropout, each epoch leaves some of each user's movies out of
+ * the user's features (mfr_sm_dropout_keep with the 1-based epoch). */
 typedef struct mfr_sm_trainer mfr_sm_trainer;
 
 /* Copies what it needs: the configuration, the training pairs (users[x],
@@ -185,7 +193,8 @@ void mfr_sm_trainer_destroy(mfr_sm_trainer *tr);
  * loss is not finite (that step's update is not applied). */
 int mfr_sm_trainer_epoch(mfr_sm_trainer *tr, double *loss, mfr_error *err);
 /* One optimizer step on group g (for tests and the PyTorch comparison):
- * labels drawn for epoch `epoch`. */
+ * labels drawn for epoch `epoch` (0-based: the epochs done before it),
+ * feature dropout for epoch + 1 (1-based). */
 int mfr_sm_trainer_step_group(mfr_sm_trainer *tr, int64_t epoch, int32_t g, double *loss,
                               mfr_error *err);
 const struct mfr_sm_layout *mfr_sm_trainer_layout(const mfr_sm_trainer *tr);

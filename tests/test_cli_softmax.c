@@ -347,7 +347,7 @@ static void test_preset(void **state)
                          "--quiet --out %s/p1.mfr", g_data, g_dir), 0);
     assert_int_equal(run("train --kind softmax --optimizer adam --lr 0.003 --batch-users 16 "
                          "--hidden-init he --all-pairs --hidden none --weight-decay 0.1 "
-                         "--min-label-rating 4 --negatives unrated --data %s --split random:0.1 --epochs 3 "
+                         "--min-label-rating 4 --negatives unrated --feature-dropout 0.3 --data %s --split random:0.1 --epochs 3 "
                          "--quiet "
                          "--out %s/p2.mfr",
                          g_data, g_dir), 0);

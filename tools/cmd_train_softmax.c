@@ -651,7 +651,8 @@ static size_t softmax_flags(struct sm_opts *o, bool train, struct flag_spec *out
          .help = "the best settings found (docs/SOFTMAX.md): --all-pairs\n"
                  "--optimizer adam --lr 0.003 --batch-users 16 --hidden-init he\n"
                  "--hidden none --weight-decay 0.1 --min-label-rating 4\n"
-                 "--negatives unrated --epochs 32; implies --kind softmax"},
+                 "--negatives unrated --feature-dropout 0.3 --epochs 48;\n"
+                 "implies --kind softmax"},
         {.name = "--data", .value = "DIR", .kind = FLAG_STR, .dst = &o->data,
          .help = "dataset directory (default: $MFREC_DATA, else data/ml-100k)"},
         {.name = "--epochs", .value = "N", .kind = FLAG_I64, .dst = &o->epochs, .lo = 0,
@@ -725,7 +726,8 @@ enum { SM_MAX_FLAGS = 40 };
 /* The best five-fold settings found (docs/SOFTMAX.md, round 2, session
  * 18: no hidden layer, weight decay 0.1, and session 19: labels from
  * movies rated 4 or more, the ratings the ranking counts as relevant, and
- * session 23: softmaxes over the movies a user did not rate, 32 epochs). */
+ * session 23: softmaxes over the movies a user did not rate, and session
+ * 24: feature dropout 0.3 over 48 epochs). */
 void softmax_preset_apply(mfr_softmax_config *c)
 {
     c->optimizer = MFR_SOFTMAX_OPT_ADAM;
@@ -737,6 +739,7 @@ void softmax_preset_apply(mfr_softmax_config *c)
     c->all_pairs = 1;
     c->label_min_rating = 4.0;
     c->negatives = MFR_SOFTMAX_NEG_UNRATED;
+    c->feature_dropout = 0.3; /* session 24: a third of the features left out each epoch */
 }
 
 /* Defaults (or, on --resume, the checkpoint's configuration `base` with
@@ -764,7 +767,7 @@ static void softmax_opts_init(struct sm_opts *o, int argc, char **argv,
             !strcmp(argv[i], "--preset=softmax")) {
             softmax_preset_apply(&o->cfg);
             o->all_pairs = true;
-            if (!base) o->epochs = 32;
+            if (!base) o->epochs = 48;
         }
 }
 

@@ -189,7 +189,17 @@ const char *flag_value(struct args *a)
         usage_error("option %s needs a value", a->flag);
         return NULL;
     }
-    return a->argv[a->pos++];
+    /* `synth --out --users 5`: the next flag is not the value (a directory
+     * named "--users" would be written); such a value is spelled --out=--x */
+    const char *v = a->argv[a->pos];
+    if (v[0] == '-' && v[1] == '-' && v[2] && v[2] != '-') {
+        usage_error("option %s needs a value, got the option %s (a value that starts with '--' is "
+                    "written %s=VALUE)",
+                    a->flag, v, a->flag);
+        return NULL;
+    }
+    a->pos++;
+    return v;
 }
 
 bool parse_i64(const char *flag, const char *s, int64_t lo, int64_t hi, int64_t *out)
@@ -232,6 +242,10 @@ bool parse_u64(const char *flag, const char *s, uint64_t *out)
         return false;
     }
     unsigned long long v = strtoull(s, &end, 10);
+    if (errno == ERANGE && end != s && !*end) {
+        usage_error("%s must be an integer in 0..%llu, got '%s'", flag, (unsigned long long)UINT64_MAX, s);
+        return false;
+    }
     if (errno || end == s || *end) {
         usage_error("%s must be a non-negative integer, got '%s'", flag, s);
         return false;
@@ -467,7 +481,9 @@ int load_dataset_recorded(const char *dir, const char *recorded_in, mfr_dataset 
         size_t n = strlen(err->message);
         if (recorded_in) /* MFREC_DATA does not apply: the file names its data */
             snprintf(err->message + n, sizeof err->message - n,
-                     " (the data directory recorded in %s; if the data has moved, pass --data DIR)", recorded_in);
+                     " (the data recorded in %s, a directory or a rating file; if it has moved, pass --data "
+                     "with its new place)",
+                     recorded_in);
         else /* the usual first-run problem: say where the data comes from */
             snprintf(err->message + n, sizeof err->message - n,
                      " (no dataset there: pass --data DIR, set MFREC_DATA, or download MovieLens "

@@ -128,7 +128,10 @@ static bool parse_size_flag(const char *flag, const char *v, void *dst)
 static const char *size_text(uint64_t bytes, char *buf)
 {
     static const char *const units[] = {"bytes", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"};
-    if (bytes == UINT64_MAX) return "16 EiB (or more)";
+    if (bytes == UINT64_MAX) {
+        snprintf(buf, 32, "16 EiB (or more)");
+        return buf;
+    }
     double v = (double)bytes;
     int u = 0;
     while (v >= 1024.0 && u < 6) {
@@ -157,6 +160,18 @@ static bool free_bytes(const char *dir, uint64_t *out)
     return true;
 }
 
+/* Two sizes for "needs A, more than B": in bytes when rounding would
+ * print them alike ("1.0 MiB, more than 1.0 MiB"). */
+static void two_sizes(uint64_t need, uint64_t limit, char a[32], char b[32])
+{
+    size_text(need, a);
+    size_text(limit, b);
+    if (!strcmp(a, b)) {
+        snprintf(a, 32, "%llu bytes", (unsigned long long)need);
+        snprintf(b, 32, "%llu bytes", (unsigned long long)limit);
+    }
+}
+
 /* synth's budgets, before anything is allocated or written: counts that
  * leave users or items without a rating (usage errors), the memory against
  * --max-memory (the library checks the physical memory itself), and the
@@ -178,20 +193,25 @@ static int synth_budgets(const mfr_synth_options *o, uint64_t max_disk, const ch
     uint64_t memory, disk, avail;
     char a[32], b[32];
     if (mfr_synth_estimate(o, &memory, &disk, &err) != MFR_OK) return usage_error("%s", err.message);
-    if (o->max_memory && memory > o->max_memory)
+    if (o->max_memory && memory > o->max_memory) {
+        two_sizes(memory, o->max_memory, a, b);
         return runtime_error("synthetic data of %d users and %d items needs %s of memory, more "
                              "than --max-memory %s",
-                             (int)o->n_users, (int)o->n_items, size_text(memory, a),
-                             size_text(o->max_memory, b));
-    if (max_disk && disk > max_disk)
+                             (int)o->n_users, (int)o->n_items, a, b);
+    }
+    if (max_disk && disk > max_disk) {
+        two_sizes(disk, max_disk, a, b);
         return runtime_error("synthetic data of %lld ratings needs up to %s on disk, more than "
                              "--max-disk %s",
-                             (long long)o->n_ratings, size_text(disk, a), size_text(max_disk, b));
-    if (free_bytes(out, &avail) && disk > avail)
+                             (long long)o->n_ratings, a, b);
+    }
+    if (free_bytes(out, &avail) && disk > avail) {
+        two_sizes(disk, avail, a, b);
         return runtime_error("synthetic data of %lld ratings needs up to %s on disk, more than "
                              "the %s free on the filesystem of %s (--ratings, --users and --items "
                              "set the size)",
-                             (long long)o->n_ratings, size_text(disk, a), size_text(avail, b), out);
+                             (long long)o->n_ratings, a, b, out);
+    }
     return EXIT_OK;
 }
 

@@ -371,6 +371,9 @@ static int set_u64(const char *key, const char *s, uint64_t *out, mfr_error *err
     errno = 0;
     /* strtoull would quietly wrap "-1" around to 2^64 - 1 */
     unsigned long long v = s[0] == '-' ? 0 : strtoull(s, &end, 10);
+    if (s[0] != '-' && errno == ERANGE && end != s && !*end)
+        return mfr_seterr(err, MFR_ERR_INVALID, "%s must be an integer in 0..%llu, got '%s'", key,
+                          (unsigned long long)UINT64_MAX, s);
     if (s[0] == '-' || errno || end == s || *end)
         return mfr_seterr(err, MFR_ERR_INVALID, "%s must be a non-negative integer, got '%s'",
                           key, s);

@@ -217,11 +217,12 @@ static void test_genre_and_occupation_files(void **state)
     (void)state;
     char *dir = tu_mkdtemp();
     tu_write_file(dir, "u.data", "1\t1\t3\n2\t2\t4\n", (size_t)-1);
-    /* Three genres listed out of order, a blank line, CRLF. */
-    tu_write_file(dir, "u.genre", "B-movie|1\r\nunknown|0\r\n\r\nNoir \xe9t\xe9|2\r\n\r\n",
+    /* Three genres listed out of order, CRLF, blank lines at the end (a
+     * blank line before the end is an error: the corpus) */
+    tu_write_file(dir, "u.genre", "B-movie|1\r\nunknown|0\r\nNoir \xe9t\xe9|2\r\n\r\n\r\n",
                   (size_t)-1);
     tu_write_file(dir, "u.item", "1|A (2001)|||url|0|1|1\n2|B|||url|1|0|0\n", (size_t)-1);
-    tu_write_file(dir, "u.occupation", "none\n\nwriter\nartist\n", (size_t)-1);
+    tu_write_file(dir, "u.occupation", "none\nwriter\nartist\n\n", (size_t)-1);
     tu_write_file(dir, "u.user", "1|20|M|writer|1\n2|21|F|none|2\n", (size_t)-1);
     mfr_dataset *ds = tu_load_ok(dir, NULL);
     assert_int_equal(mfr_dataset_n_genres(ds), 3);

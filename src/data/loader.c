@@ -64,19 +64,33 @@ struct rating_rec {
     float v;
 };
 
+static int parse_fields(const char *path, int64_t line, const char *s, size_t n,
+                        const struct mfr_rating_syntax *syn, float min_r, float max_r,
+                        struct rating_rec *out, mfr_error *err);
+
 /* Parses the non-empty line s[0..n), line `line` of path, field by field
- * with a message for every way it can be wrong. */
+ * with a message for every way it can be wrong; a line that fails and
+ * holds a NUL byte is named for the NUL (a binary or damaged file), not
+ * for the field it broke. */
 static int parse_line(const char *path, int64_t line, const char *s, size_t n,
+                      const struct mfr_rating_syntax *syn, float min_r, float max_r,
+                      struct rating_rec *out, mfr_error *err)
+{
+    int rc = parse_fields(path, line, s, n, syn, min_r, max_r, out, err);
+    const char *nul = rc != MFR_OK ? memchr(s, 0, n) : NULL;
+    if (nul)
+        return mfr_parse_err(err, path, line, "a NUL byte at column %zu (a binary or damaged file?)",
+                             (size_t)(nul - s) + 1);
+    return rc;
+}
+
+static int parse_fields(const char *path, int64_t line, const char *s, size_t n,
                       const struct mfr_rating_syntax *syn, float min_r, float max_r,
                       struct rating_rec *out, mfr_error *err)
 {
     char b[40], sb[8];
     struct mfr_field fl[5];
     size_t nf = mfr_split_fields(s, n, syn->sep, strlen(syn->sep), fl, 5);
-    const char *nul = nf < 3 || nf > 4 ? memchr(s, 0, n) : NULL;
-    if (nul) /* a binary or damaged file: say so rather than count fields */
-        return mfr_parse_err(err, path, line, "a NUL byte at column %zu (a binary or damaged file?)",
-                             (size_t)(nul - s) + 1);
     if (nf < 3 || nf > 4)
         return mfr_parse_err(err, path, line,
                              "expected 3 or 4 %s-separated fields (user, item, rating, "
@@ -706,6 +720,9 @@ int mfr_loader_read_ratings(struct mfr_loader *ld, const char *sep, int32_t head
     struct mfr_rating_syntax syn = {0};
     if (sep) {
         memcpy(syn.sep, sep, strlen(sep) + 1);
+    } else if (f.size == 0) { /* nothing to detect a separator in */
+        rc = mfr_parse_err(err, f.path, 1, "file is empty (no ratings)");
+        goto done;
     } else if ((syn.sep[0] = mfr_detect_separator(&f)) == 0) {
         rc = mfr_parse_err(err, f.path, 1,
                            "cannot detect the separator (none of tab ',' ';' '|' space "

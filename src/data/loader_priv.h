@@ -166,6 +166,7 @@ struct mfr_loader {
     size_t n_user_recs, cap_user_recs;
     char **genres; /* n_genres names (MFR_MAX_GENRES slots once allocated) */
     int32_t n_genres;
+    bool genres_from_file; /* u.genre was read (else the default list) */
     char **occs;
     int32_t n_occs;
     /* The rating file is parsed elsewhere (each MPI rank its slice,

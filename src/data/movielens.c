@@ -56,8 +56,9 @@ static int load_genres(struct mfr_loader *ld, mfr_error *err)
     const char *s;
     size_t len;
     char b[40];
-    while (mfr_line_next(&it, &s, &len)) {
-        if (len == 0) continue;
+    /* blank lines only at the end (the canonical file ends with one) */
+    while ((rc = mfr_record_next(&it, f.path, &s, &len, err)) == 1) {
+        rc = MFR_OK;
         struct mfr_field fl[2];
         size_t nf = mfr_split_fields(s, len, "|", 1, fl, 2);
         if (nf != 2) {
@@ -98,6 +99,7 @@ static int load_genres(struct mfr_loader *ld, mfr_error *err)
         line_of[g] = it.line;
         if (g + 1 > n) n = (int32_t)g + 1;
     }
+    if (rc != MFR_OK) goto done;
     if (n == 0) {
         rc = mfr_parse_err(err, f.path, 1, "file is empty (no genres)");
         goto done;
@@ -112,6 +114,7 @@ static int load_genres(struct mfr_loader *ld, mfr_error *err)
         }
     }
     ld->n_genres = n;
+    ld->genres_from_file = true;
 done:
     mfr_text_file_free(&f);
     return rc;
@@ -127,7 +130,8 @@ static int cmp_name_idx(const void *a, const void *b)
     return strcmp(((const struct name_idx *)a)->name, ((const struct name_idx *)b)->name);
 }
 
-/* Reads u.occupation (one name per line, blank lines ignored) when present. */
+/* Reads u.occupation (one name per line, blank lines only at the end)
+ * when present. */
 static int load_occupations(struct mfr_loader *ld, mfr_error *err)
 {
     struct mfr_text_file f;
@@ -149,8 +153,7 @@ static int load_occupations(struct mfr_loader *ld, mfr_error *err)
     struct mfr_line_iter it = mfr_lines(&f);
     const char *s;
     size_t len;
-    while (mfr_line_next(&it, &s, &len)) {
-        if (len == 0) continue;
+    while ((rc = mfr_record_next(&it, f.path, &s, &len, err)) == 1) {
         rc = mfr_text_field(f.path, it.line, "occupation", (struct mfr_field){s, len},
                             MFR_ENC_LATIN1, &ld->occs[ld->n_occs], err);
         if (rc != MFR_OK) break;
@@ -199,8 +202,13 @@ static int load_items(struct mfr_loader *ld, mfr_error *err)
         struct mfr_field fl[ITEM_FIXED_FIELDS + MFR_MAX_GENRES];
         size_t nf = mfr_split_fields(s, len, "|", 1, fl, ITEM_FIXED_FIELDS + MFR_MAX_GENRES);
         if (nf != want) {
+            /* the genre columns' count is u.genre's: either file may be the wrong one */
             rc = mfr_parse_err(err, f.path, it.line,
-                               "expected %zu '|'-separated fields, got %zu", want, nf);
+                               "expected %zu '|'-separated fields (%d, then a flag for each genre: %s "
+                               "lists %d), got %zu",
+                               want, ITEM_FIXED_FIELDS,
+                               ld->genres_from_file ? "u.genre" : "the default list (no u.genre)",
+                               (int)ld->n_genres, nf);
             goto done;
         }
         int64_t raw;

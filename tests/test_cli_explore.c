@@ -274,6 +274,33 @@ static void test_stats_histogram_edges(void **state)
     tu_expect_in(h, "\"counts\":[1,0,1,0,0,0,0,1,0,1,0,0,0,0,1,0,0,0,0,1]");
 }
 
+/* Ratings far from 1..5 (any finite value is a rating in a delimited
+ * file): one value's histogram still has distinct edges, however large
+ * (adding 0.5 to 1e20 changes nothing), so that --plot draws it, and the
+ * table's columns stay apart. */
+static void test_stats_huge_values(void **state)
+{
+    (void)state;
+    tu_write_file(g_dir, "e20.csv", "1,1,1e20\n2,2,1e20\n", (size_t)-1);
+    assert_int_equal(run("stats --data '%s/e20.csv' --json --bins 4", g_dir), 0);
+    const char *h = strstr(g_out, "\"mean_rating_per_user\"");
+    assert_non_null(h);
+    h = strstr(h, "\"edges\":[");
+    assert_non_null(h);
+    double first = strtod(h + 9, NULL);
+    const char *last = strchr(h, ']');
+    while (last > h && last[-1] != ',') last--;
+    assert_true(first < 1e20 && strtod(last, NULL) > 1e20);
+    tu_write_file(g_dir, "h.csv", "1,1,3e38\n1,2,3e38\n2,1,-3e38\n2,2,3e38\n", (size_t)-1);
+    assert_int_equal(run("stats --data '%s/h.csv'", g_dir), 0);
+    tu_expect_in(g_out, "mean rating per user        2  1.5e+38 2.12e+38       0 7.5e+37 1.5e+38 2.3e+38   3e+38");
+    if (g_gnuplot) {
+        char *pl = tu_path(g_dir, "e20_plots");
+        assert_int_equal(run("stats --data '%s/e20.csv' --plot '%s'", g_dir, pl), 0);
+        free(pl);
+    }
+}
+
 /* The number after `key` in text, at or after `from`. */
 static double json_value_after(const char *from, const char *key)
 {
@@ -1071,6 +1098,7 @@ int main(void)
         cmocka_unit_test(test_project_min_ratings_counts_training_ratings),
         cmocka_unit_test(test_export),
         cmocka_unit_test(test_failed_writes_leave_nothing),
+        cmocka_unit_test(test_stats_huge_values),
         cmocka_unit_test(test_stdout_failure_changes_no_output),
         cmocka_unit_test(test_export_refusal_reports_nothing),
         cmocka_unit_test(test_model_data_mismatch),

@@ -182,11 +182,21 @@ static void put_padded(const char *s, int width)
     fputs("…", stdout);
 }
 
+/* v with `decimals` decimals in a field of `width`, or, when that would
+ * not fit with a space before it (a rating of 3e38), in %g's short form,
+ * so that the columns stay apart. */
+static void put_fixed(double v, int width, int decimals)
+{
+    char buf[400];
+    int n = snprintf(buf, sizeof buf, "%.*f", decimals, v);
+    if (n < 0 || n >= width) snprintf(buf, sizeof buf, "%.*g", width > 8 ? 3 : 2, v);
+    printf(" %*s", width - 1, buf);
+}
+
 /* A number in a fixed-width field: integers without decimals. */
 static void put_num(double v, int width)
 {
-    if (v == floor(v) && fabs(v) < 1e15) printf("%*.0f", width, v);
-    else printf("%*.2f", width, v);
+    put_fixed(v, width, v == floor(v) && fabs(v) < 1e15 ? 0 : 2);
 }
 
 static void print_summary_row(const char *label, const struct summary *s)
@@ -198,8 +208,9 @@ static void print_summary_row(const char *label, const struct summary *s)
         printf("   (no data)\n");
         return;
     }
-    if (isnan(s->std)) printf("%9.2f%9s", s->mean, "-");
-    else printf("%9.2f%9.2f", s->mean, s->std);
+    put_fixed(s->mean, 9, 2);
+    if (isnan(s->std)) printf("%9s", "-");
+    else put_fixed(s->std, 9, 2);
     put_num(s->min, 8);
     put_num(s->q1, 8);
     put_num(s->median, 8);
@@ -535,7 +546,8 @@ static void print_stats_json(const struct stats *st, const mfr_dataset *ds, int3
 
 static void print_stats_text(const struct stats *st, const mfr_dataset *ds, int32_t min_ratings)
 {
-    printf("Dataset %s: %d user%s, %d movie%s, %lld rating%s (density %.2f%%, mean rating %.3f)\n",
+    printf(fabs(st->mean_rating) < 1e9 ? "Dataset %s: %d user%s, %d movie%s, %lld rating%s (density %.2f%%, mean rating %.3f)\n"
+                                       : "Dataset %s: %d user%s, %d movie%s, %lld rating%s (density %.2f%%, mean rating %.4g)\n",
            data_name(ds), (int)st->n_users, PL(st->n_users), (int)st->n_items, PL(st->n_items),
            (long long)st->nnz, PL(st->nnz), 100 * st->density, st->mean_rating);
     printf("\n  %-22s%7s%9s%9s%8s%8s%8s%8s%8s\n", "", "count", "mean", "std", "min", "25%", "50%",

@@ -352,12 +352,17 @@ int64_t hist_bins(int64_t n, const double *values, int n_bins, double *edges, in
             if (values[r] < lo) lo = values[r];
             if (values[r] > hi) hi = values[r];
         }
+    const double mag = fmax(fabs(lo), fabs(hi));
     if (lo > hi) {
         lo = 0;
         hi = 1;
-    } else if (lo == hi) {
-        lo -= 0.5;
-        hi += 0.5;
+    } else if (hi - lo <= mag * 1e-6) {
+        /* one value (or values the printed edges could not tell apart):
+         * a range around it wide enough for the edges to differ, also for
+         * a value so large that adding 0.5 changes nothing */
+        const double mid = lo / 2 + hi / 2, half = fmax(0.5, mag * 1e-3);
+        lo = mid - half;
+        hi = mid + half;
     }
     /* Whole numbers (counts) get whole-number bins [lo + bw, lo + (b+1)w)
      * when there are enough of them, so that no bin straddles a value. */

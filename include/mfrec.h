@@ -775,9 +775,11 @@ MFR_API int mfr_model_check_dataset(const mfr_model *m, const mfr_dataset *ds,
  * MFR_OK unless the model was trained on a canonical split (u1..u5, ua, ub)
  * and `sp`, that split recreated now, comes from files whose ratings
  * differ from the ones the model was trained with (the model records a
- * fingerprint of both files: MFR_ERR_MISMATCH naming them). Models of other
- * splits, and models saved before the fingerprint existed, always pass:
- * their split is a function of the fingerprinted data and the seed.
+ * fingerprint of both files' ratings, whatever their line order:
+ * MFR_ERR_MISMATCH naming them). Models of other splits, and models saved
+ * before the fingerprint existed, pass: their split is a function of the
+ * fingerprinted data and the seed. `sp` must be the model's own split
+ * (mfr_model_split_spec): another one is MFR_ERR_MISMATCH.
  */
 MFR_API int mfr_model_check_split(const mfr_model *m, const mfr_split *sp, mfr_error *err);
 

@@ -454,6 +454,16 @@ static void test_changed_split_files_refused(void **state)
     tu_expect_in(g_err, "is not what the model was trained with");
     assert_int_equal(run("recommend --model '%s' --user 1", sm), 1);
     tu_expect_in(g_err, "is not what the model was trained with");
+    /* --train names the training ratings instead, as for a split that is gone */
+    char *orig = tu_path(dir, "base.orig");
+    assert_int_equal(run("eval --model '%s' --test u1.test --train '%s'", model, orig), 1);
+    tu_expect_in(g_err, "warning: the model's split u1 cannot be recreated");
+    tu_expect_in(g_err, "of the 620 test ratings in "); /* then the overlap with --train refused */
+    free(orig);
+    /* the same ratings in another line order train the same model: accepted */
+    snprintf(cmd, sizeof cmd, "cd '%s' && cp test.orig u1.test && sort -r base.orig > u1.base", dir);
+    assert_int_equal(system(cmd), 0);
+    assert_int_equal(run("recommend --model '%s' --user 1", model), 0);
     /* the validation part alone changed: the resume is refused */
     snprintf(cmd, sizeof cmd, "cd '%s' && cp base.orig u1.base && head -n 10 test.orig > u1.test", dir);
     assert_int_equal(system(cmd), 0);

@@ -350,6 +350,64 @@ static void test_split_canonical(void **state)
     assert_non_null(strstr(err.message, "ua.test:2"));
 }
 
+/* The pin of a canonical split: on both parts, the same for the same
+ * ratings in another line order, another for another rating; none for a
+ * split made from the data; a model trained on it refuses other files and
+ * other splits (mfr_model_check_split). */
+static void test_split_pin(void **state)
+{
+    struct fixture *fx = *state;
+    mfr_error err = {0};
+    mfr_split *s = NULL, *t = NULL, *k = NULL;
+    assert_int_equal(mfr_split_create(fx->ds, "u1", 0, &s, &err), MFR_OK);
+    const uint64_t pin = mfr_split_train(s)->split_pin;
+    assert_true(pin != 0);
+    assert_true(mfr_split_test(s)->split_pin == pin);
+    mfr_config cfg;
+    mfr_config_default(&cfg);
+    cfg.k = 2;
+    mfr_trainer *tr = NULL;
+    assert_int_equal(mfr_trainer_create(&cfg, fx->ds, mfr_split_train(s), mfr_split_spec(s), &tr, &err), MFR_OK);
+    const mfr_model *m = mfr_trainer_model(tr);
+    assert_int_equal(mfr_model_check_split(m, s, &err), MFR_OK);
+    /* the same ratings, lines reordered: the same pin */
+    char *base = tu_path(fx->dir, "u1.base");
+    size_t n = 0;
+    char *orig = tu_read_file(base, &n);
+    tu_write_file(fx->dir, "u1.base",
+                  "3\t16\t2\t1006\n2\t15\t1\t1005\n1\t10\t1\t1000\n2\t11\t2\t1001\n3\t12\t3\t1002\n"
+                  "4\t13\t4\t1003\n1\t14\t5\t1004\n",
+                  (size_t)-1);
+    assert_int_equal(mfr_split_create(fx->ds, "u1", 0, &t, &err), MFR_OK);
+    assert_true(mfr_split_train(t)->split_pin == pin);
+    assert_int_equal(mfr_model_check_split(m, t, &err), MFR_OK);
+    mfr_split_destroy(t);
+    /* a rating moved from the training file to the test file */
+    tu_write_file(fx->dir, "u1.base",
+                  "1\t10\t1\t1000\n2\t11\t2\t1001\n3\t12\t3\t1002\n4\t13\t4\t1003\n"
+                  "1\t14\t5\t1004\n3\t16\t2\t1006\n",
+                  (size_t)-1);
+    tu_write_file(fx->dir, "u1.test", "4\t17\t3\t1007\n1\t18\t4\t1008\n2\t19\t5\t1009\n2\t15\t1\t1005\n",
+                  (size_t)-1);
+    assert_int_equal(mfr_split_create(fx->ds, "u1", 0, &t, &err), MFR_OK);
+    assert_true(mfr_split_train(t)->split_pin != pin);
+    assert_int_equal(mfr_model_check_split(m, t, &err), MFR_ERR_MISMATCH);
+    tu_expect_in(err.message, "split u1: u1.base or u1.test is not what the model was trained with");
+    mfr_split_destroy(t);
+    /* a split of the data itself: no pin, and not the model's split */
+    assert_int_equal(mfr_split_create(fx->ds, "random:0.3", 1, &k, &err), MFR_OK);
+    assert_true(mfr_split_train(k)->split_pin == 0);
+    assert_int_equal(mfr_model_check_split(m, k, &err), MFR_ERR_MISMATCH);
+    tu_expect_in(err.message, "is not the model's split (u1)");
+    mfr_split_destroy(k);
+    tu_write_file(fx->dir, "u1.base", orig, n);
+    tu_write_file(fx->dir, "u1.test", "4\t17\t3\t1007\n1\t18\t4\t1008\n2\t19\t5\t1009\n", (size_t)-1);
+    free(orig);
+    free(base);
+    mfr_trainer_destroy(tr);
+    mfr_split_destroy(s);
+}
+
 static void test_split_random(void **state)
 {
     struct fixture *fx = *state;
@@ -576,6 +634,7 @@ int main(void)
     const struct CMUnitTest split_tests[] = {
         cmocka_unit_test(test_split_sklearn),
         cmocka_unit_test(test_split_canonical),
+        cmocka_unit_test(test_split_pin),
         cmocka_unit_test(test_split_random),
         cmocka_unit_test(test_split_bad_specs),
         cmocka_unit_test(test_split_same_bytes_any_threads),

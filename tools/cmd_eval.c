@@ -164,15 +164,20 @@ static int load_eval_train(const struct eval_opts *o, const mfr_model *m, const 
     if (*spec) {
         mfr_config cfg;
         mfr_model_config(m, &cfg, NULL);
-        if (mfr_split_create(ds, spec, cfg.seed, &d->sp, &err) == MFR_OK) {
-            /* files changed since the training: their ratings are not the
-             * model's (the overlap check would pass a lie) */
-            if (mfr_model_check_split(m, d->sp, &err) != MFR_OK) return lib_error(&err);
+        /* files changed since the training: their ratings are not the
+         * model's (the overlap check would pass a lie), as if the split
+         * could not be recreated */
+        if (mfr_split_create(ds, spec, cfg.seed, &d->sp, &err) == MFR_OK &&
+            mfr_model_check_split(m, d->sp, &err) != MFR_OK) {
+            mfr_split_destroy(d->sp);
+            d->sp = NULL;
+        }
+        if (d->sp) {
             d->model_train = mfr_split_train(d->sp);
             snprintf(d->model_train_desc, sizeof d->model_train_desc, "split %s", mfr_split_spec(d->sp));
         } else if (!o->train_path) {
             return runtime_error("recreating the model's split %s: %s", spec, err.message);
-        } else { /* --train is the way round a split that is gone (u1.base moved, say) */
+        } else { /* --train is the way round a split that is gone or changed (u1.base moved, say) */
             fprintf(stderr,
                     "%s: warning: the model's split %s cannot be recreated (%s); the test ratings are "
                     "checked against --train only\n",

@@ -526,24 +526,30 @@ static int check_in_dataset(const mfr_dataset *ds, const struct mfr_csr *all, co
                       spec, bad + 1, path, u, i, (double)part->rating[bad], (double)was);
 }
 
-/* A fingerprint of a canonical split's two files as read (dense user and
- * item indexes and rating bits, in file order): what its models record, so
- * that files changed later are told apart from the ones trained on. Never
- * 0 (0 means "no pin"). */
+/* SplitMix64's finalizer. */
+static uint64_t pin_mix(uint64_t z)
+{
+    z = (z ^ (z >> 30)) * UINT64_C(0xbf58476d1ce4e5b9);
+    z = (z ^ (z >> 27)) * UINT64_C(0x94d049bb133111eb);
+    return z ^ (z >> 31);
+}
+
+/* A fingerprint of a canonical split's two files as read: what its models
+ * record, so that files changed later are told apart from the ones trained
+ * on. A set fingerprint: the sum of each rating's mixed (dense user, item,
+ * rating bits), per part, so that the same ratings in another line order
+ * (which train the same model) keep it. Never 0 (0 means "no pin"). */
 static uint64_t canonical_pin(const mfr_ratings *train, const mfr_ratings *test)
 {
-    uint64_t h = MFR_FNV_INIT;
     const mfr_ratings *parts[2] = {train, test};
+    uint64_t h = UINT64_C(0x6d66726563706e31); /* "mfrecpn1" */
     for (int p = 0; p < 2; p++) {
-        unsigned char b[12];
-        mfr_put_le64(b, (uint64_t)parts[p]->n);
-        h = mfr_fnv1a(h, b, 8);
+        uint64_t sum = 0;
         for (int64_t x = 0; x < parts[p]->n; x++) {
-            mfr_put_le32(b, (uint32_t)parts[p]->user[x]);
-            mfr_put_le32(b + 4, (uint32_t)parts[p]->item[x]);
-            mfr_put_le32(b + 8, mfr_f32_bits(parts[p]->rating[x]));
-            h = mfr_fnv1a(h, b, 12);
+            const uint64_t key = (uint64_t)(uint32_t)parts[p]->user[x] << 32 | (uint32_t)parts[p]->item[x];
+            sum += pin_mix(pin_mix(key ^ (uint64_t)p << 63) + mfr_f32_bits(parts[p]->rating[x]));
         }
+        h = pin_mix(h ^ pin_mix(sum + (uint64_t)parts[p]->n));
     }
     return h ? h : 1;
 }

@@ -451,14 +451,16 @@ uint64_t mfr_model_checksum(const mfr_model *m)
     return h;
 }
 
-/* MFR_OK when ds has the model's user and item counts, the same raw id at
- * every dense index, and (unless the model's fingerprint is 0, meaning
- * "unknown") the same data fingerprint; otherwise MFR_ERR_MISMATCH with a
- * message naming the first difference. */
+/* A canonical split's files changed since the model's training: its pin
+ * (model_priv.h) differs from the recreated split's. Another split than
+ * the model's is a caller's error, named as such. */
 int mfr_model_check_split(const mfr_model *m, const mfr_split *sp, mfr_error *err)
 {
     if (!m || !sp)
         return mfr_seterr(err, MFR_ERR_INVALID, "mfr_model_check_split: %s is NULL", !m ? "model" : "split");
+    if (strcmp(sp->spec, m->split_spec) != 0)
+        return mfr_seterr(err, MFR_ERR_MISMATCH, "split %s is not the model's split (%s)", sp->spec,
+                          *m->split_spec ? m->split_spec : "none recorded");
     if (!m->split_pin || sp->train->split_pin == m->split_pin) return MFR_OK;
     return mfr_seterr(err, MFR_ERR_MISMATCH,
                       "split %s: %s.base or %s.test is not what the model was trained with (the files "
@@ -466,6 +468,10 @@ int mfr_model_check_split(const mfr_model *m, const mfr_split *sp, mfr_error *er
                       sp->spec, sp->spec, sp->spec);
 }
 
+/* MFR_OK when ds has the model's user and item counts, the same raw id at
+ * every dense index, and (unless the model's fingerprint is 0, meaning
+ * "unknown") the same data fingerprint; otherwise MFR_ERR_MISMATCH with a
+ * message naming the first difference. */
 int mfr_model_check_dataset(const mfr_model *m, const mfr_dataset *ds, mfr_error *err)
 {
     if (!m || !ds)

@@ -753,13 +753,23 @@ int mfr_checkpoint_run(const mfr_checkpoint *c, mfr_run_state *out, mfr_error *e
 
 void mfr_ckpt_diff_add(struct mfr_ckpt_diffs *d, const char *fmt, ...)
 {
-    if (d->len + 3 >= sizeof d->buf) return; /* full: the first ones are named */
-    if (d->n++) d->len += (size_t)snprintf(d->buf + d->len, sizeof d->buf - d->len, "; ");
+    enum { MORE = 24 }; /* room kept for "; and N more" */
+    char entry[sizeof d->buf];
     va_list ap;
     va_start(ap, fmt);
-    int n = vsnprintf(d->buf + d->len, sizeof d->buf - d->len, fmt, ap);
+    int n = vsnprintf(entry, sizeof entry, fmt, ap);
     va_end(ap);
-    d->len = n < 0 ? d->len : d->len + (size_t)n < sizeof d->buf ? d->len + (size_t)n : sizeof d->buf - 1;
+    const size_t sep = d->len ? 2 : 0;
+    if (n >= 0 && d->len + sep + (size_t)n + MORE < sizeof d->buf) {
+        if (sep) memcpy(d->buf + d->len, "; ", 2);
+        memcpy(d->buf + d->len + sep, entry, (size_t)n + 1);
+        d->len += sep + (size_t)n;
+    } else {
+        d->dropped++;
+    }
+    d->n++;
+    if (d->dropped) /* rewritten after the whole entries at each drop */
+        snprintf(d->buf + d->len, sizeof d->buf - d->len, "%sand %d more", d->len ? "; " : "", d->dropped);
 }
 
 /* Every field that changes results and differs between cfg and the

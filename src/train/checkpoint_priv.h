@@ -32,11 +32,13 @@ int mfr_ckpt_save(const struct mfr_ckpt_parts *p, const mfr_run_state *run, cons
 /* The parts of a loaded checkpoint (pointers owned by it). */
 void mfr_ckpt_parts_of(const mfr_checkpoint *c, struct mfr_ckpt_parts *out);
 
-/* The differences found between a run and a checkpoint, "; "-separated. */
+/* The differences found between a run and a checkpoint, "; "-separated,
+ * whole entries only: those past the buffer (which fits an mfr_error
+ * message) are counted in "; and N more". n counts them all. */
 struct mfr_ckpt_diffs {
-    char buf[480];
-    size_t len;
-    int n;
+    char buf[440];
+    size_t len; /* of the whole entries (the "and N more" follows) */
+    int n, dropped;
 };
 void mfr_ckpt_diff_add(struct mfr_ckpt_diffs *d, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));

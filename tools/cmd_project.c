@@ -333,9 +333,11 @@ static int plot_genre_panels(const struct projection *p, const mfr_dataset *ds,
     return rc;
 }
 
-/* DIR/projection, DIR/projection_genres and DIR/embedding_norms (.png, .svg). */
+/* DIR/projection, DIR/projection_genres and DIR/embedding_norms (.png,
+ * .svg), staged; what was drawn is said into `say`, printed by the
+ * caller before the charts move. */
 static int plot_projection(struct projection *p, const mfr_dataset *ds, const mfr_model *m,
-                           const struct project_opts *o)
+                           const struct project_opts *o, struct json_log *say)
 {
     int rc = ensure_dir(o->plot_dir);
     if (rc != EXIT_OK) return rc;
@@ -368,8 +370,8 @@ static int plot_projection(struct projection *p, const mfr_dataset *ds, const mf
     struct plot_labels nlab = {title, "Euclidean norm of the embedding", "movies"};
     rc = plot_histogram(o->plot_dir, "embedding_norms", &nlab, o->bins, p->edges, p->counts);
     if (rc != EXIT_OK) return rc;
-    printf("\nwrote %s/projection, %s/projection_genres and %s/embedding_norms (.png and .svg)\n",
-           o->plot_dir, o->plot_dir, o->plot_dir);
+    jlog_printf(say, "\nwrote %s/projection, %s/projection_genres and %s/embedding_norms (.png and .svg)\n",
+                o->plot_dir, o->plot_dir, o->plot_dir);
     return EXIT_OK;
 }
 
@@ -467,15 +469,25 @@ int cmd_project(int argc, char **argv)
         goto done;
     place_movies(&p, ds);
     print_projection(&p, ds, &o);
-    /* a standard output that cannot be written fails the run before any file */
-    if ((rc = stdout_flush()) != EXIT_OK) goto done;
-    if (o.out) {
-        rc = write_coords(o.out, ds, p.n_sel, p.items, p.x, p.y, p.norm, p.genre_of, p.n_ratings, o.tsne);
-        if (rc != EXIT_OK) goto done;
-        printf("\nwrote %s\n", o.out);
+    /* The charts are drawn (staged) first, then the report of every file
+     * is printed and flushed, then --out is written and the charts move:
+     * a standard output that cannot be written, or a chart that cannot be
+     * drawn, fails the run before any file (--out's own write failing
+     * leaves no chart either). */
+    struct json_log say = {0};
+    if (o.out) jlog_printf(&say, "\nwrote %s\n", o.out);
+    bool staged = false;
+    if (o.plot_dir && (rc = plot_stage_begin(o.plot_dir)) == EXIT_OK) {
+        staged = true;
+        rc = plot_projection(&p, ds, m, &o, &say);
+        if (rc == EXIT_OK) rc = plot_stage_check();
     }
-    if (o.plot_dir && (rc = plot_stage_begin(o.plot_dir)) == EXIT_OK)
-        rc = plot_stage_end(plot_projection(&p, ds, m, &o));
+    if (rc == EXIT_OK && say.buf) fputs(say.buf, stdout);
+    if (rc == EXIT_OK) rc = stdout_flush();
+    if (rc == EXIT_OK && o.out)
+        rc = write_coords(o.out, ds, p.n_sel, p.items, p.x, p.y, p.norm, p.genre_of, p.n_ratings, o.tsne);
+    if (staged) rc = plot_stage_end(rc);
+    free(say.buf);
 done:
     projection_free(&p);
     mfr_dataset_destroy(ds);

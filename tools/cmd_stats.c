@@ -600,12 +600,11 @@ static int plot_stats(const struct stats *st, const mfr_dataset *ds, const struc
 }
 
 /* The charts' names, once all are in place (stdout stays JSON under --json). */
-static void say_stats_plots(const struct stats *st, const struct stats_opts *o)
+static void say_stats_plots(const struct stats *st, const struct stats_opts *o, struct json_log *say)
 {
-    FILE *say = o->json ? stderr : stdout;
     for (int h = 0; h < N_HISTS; h++)
-        fprintf(say, "%swrote %s/%s.png and .svg\n", h == 0 ? "\n" : "", o->plot_dir, st->hists[h].name);
-    if (st->n_genres > 0) fprintf(say, "wrote %s/genres.png and .svg\n", o->plot_dir);
+        jlog_printf(say, "%swrote %s/%s.png and .svg\n", h == 0 ? "\n" : "", o->plot_dir, st->hists[h].name);
+    if (st->n_genres > 0) jlog_printf(say, "wrote %s/genres.png and .svg\n", o->plot_dir);
 }
 
 int cmd_stats(int argc, char **argv)
@@ -653,12 +652,16 @@ int cmd_stats(int argc, char **argv)
     } else {
         if (o.json) print_stats_json(&st, ds, o.min_ratings);
         else print_stats_text(&st, ds, o.min_ratings);
-        /* a standard output that cannot be written fails the run before the
-         * charts move into place */
+        /* the report with the tables (on stdout) or after them (--json: on
+         * stderr, stdout holding one JSON object); a standard output that
+         * cannot be written fails the run before the charts move into place */
         if (o.plot_dir && (rc = plot_stage_begin(o.plot_dir)) == EXIT_OK) {
+            struct json_log say = {0};
             rc = plot_stats(&st, ds, &o);
-            if (rc == EXIT_OK) rc = stdout_flush();
-            if ((rc = plot_stage_end(rc)) == EXIT_OK) say_stats_plots(&st, &o);
+            if (rc == EXIT_OK) say_stats_plots(&st, &o, &say);
+            rc = plot_stage_end_report(rc, o.json ? NULL : say.buf);
+            if (rc == EXIT_OK && o.json && say.buf) fputs(say.buf, stderr);
+            free(say.buf);
         }
     }
     stats_free(&st);

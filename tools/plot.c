@@ -149,6 +149,10 @@ int plot_stage_begin(const char *dir) { return stage_open(&g_stage, "--plot", di
  * output that cannot be written fails the run with no chart moved. */
 int plot_stage_end(int rc) { return stage_commit(&g_stage, rc, NULL); }
 
+int plot_stage_end_report(int rc, const char *report) { return stage_commit(&g_stage, rc, report); }
+
+int plot_stage_check(void) { return stage_check(&g_stage); }
+
 struct chart {
     const char *dir;
     char gnuplot[4096];

@@ -51,6 +51,12 @@ int plot_outputs_check(const char *dir, const char *const *charts);
  * no truncated data file, script or picture, and no older chart replaced. */
 int plot_stage_begin(const char *dir);
 int plot_stage_end(int rc);
+/* plot_stage_end with `report` (NULL: none) printed to standard output, with
+ * all printed before, once the charts' paths are checked and before they
+ * move (stage_commit): a failed write of either leaves no chart. */
+int plot_stage_end_report(int rc, const char *report);
+/* The open stage's final paths checked (stage_check), nothing moved. */
+int plot_stage_check(void);
 
 /*
  * Counts the finite values among values[0..n) into n_bins >= 1 equal-width

@@ -494,12 +494,38 @@ static void test_shell_damage(void **state)
     free(path);
 }
 
+/* The list of differences holds whole entries only, then "and N more",
+ * within an error message's size. */
+static void test_diffs_end_on_whole_entries(void **state)
+{
+    (void)state;
+    struct mfr_ckpt_diffs d = {.n = 0};
+    for (int x = 0; x < 30; x++) mfr_ckpt_diff_add(&d, "--field-%02d is %d, the checkpoint's %d", x, x, x + 1);
+    assert_int_equal(d.n, 30);
+    assert_true(strlen(d.buf) < sizeof d.buf);
+    const char *more = strstr(d.buf, "; and ");
+    assert_non_null(more);
+    int shown = 0;
+    for (const char *p = d.buf; (p = strstr(p, "--field-")); p++) shown++;
+    char want[32];
+    snprintf(want, sizeof want, "; and %d more", 30 - shown);
+    assert_string_equal(more, want);
+    /* the last entry shown is whole */
+    char last[64];
+    snprintf(last, sizeof last, "the checkpoint's %d; and", shown);
+    tu_expect_in(d.buf, last);
+    mfr_error err = {0};
+    mfr_seterr(&err, MFR_ERR_MISMATCH, "the run differs from the checkpoint's: %s", d.buf);
+    tu_expect_in(err.message, want); /* the whole list fits a message */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_resume_is_bit_identical),
         cmocka_unit_test(test_run_state_round_trip),
         cmocka_unit_test(test_corruption_refused),
+        cmocka_unit_test(test_diffs_end_on_whole_entries),
         cmocka_unit_test(test_mismatch_refused),
         cmocka_unit_test(test_shell_reads_rows),
         cmocka_unit_test(test_truncated),

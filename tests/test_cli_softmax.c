@@ -466,12 +466,7 @@ static void test_rating_file_recorded(void **state)
 {
     (void)state;
     char *dir = tu_path(g_dir, "colon"), cmd[4096];
-    snprintf(cmd, sizeof cmd,
-             "mkdir -p '%s' && awk 'BEGIN{print \"user:item:rating\"} {printf \"%%d:%%d:%%d\\n\", "
-             "$1, $2, $3}' '%s/u.data' > '%s/r.txt'",
-             dir, g_data, dir);
-    assert_int_equal(system(cmd), 0);
-    char *file = tu_path(dir, "r.txt"), *model = tu_path(dir, "s.mfr"), *ck = tu_path(dir, "s.ck");
+    char *file = tu_colon_ratings(dir, g_data), *model = tu_path(dir, "s.mfr"), *ck = tu_path(dir, "s.ck");
     assert_int_equal(run("train --kind softmax --hidden none --data '%s' --format delimited:colon:header "
                          "--split random:0.2 --dim 4 --epochs 2 --out '%s' --checkpoint '%s' "
                          "--checkpoint-every 1 --quiet",

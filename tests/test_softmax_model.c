@@ -533,18 +533,15 @@ static size_t ck_section(const unsigned char *b, size_t len, uint32_t tag)
     return 0;
 }
 
-/* Forged optimizer sections (checksum recomputed) are refused, each with
- * its reason; so is a state that does not fit the model. */
-/* Tied tables and weight decay resume with the uninterrupted run's bits. */
-static void test_checkpoint_resume_tied(void **state)
+/* A run of configuration c checkpointed after 2 of 4 epochs (1 thread),
+ * resumed at `threads`, ends with the uninterrupted run's model; a resume
+ * with `other` is refused with a message holding `diff`. */
+static void resume_matches(struct fixture *f, const mfr_softmax_config *c, int threads,
+                           const mfr_softmax_config *other, const char *diff)
 {
-    struct fixture *f = *state;
-    mfr_softmax_config c;
-    sm_config(&c);
-    c.tie_tables = 1, c.dim_movie = c.k, c.weight_decay = 0.2;
-    mfr_softmax_trainer *tr = sm_trainer(f, &c, 1);
+    mfr_softmax_trainer *tr = sm_trainer(f, c, 1);
     sm_epochs(tr, 2);
-    char *path = tu_path(f->dir, "tied.ck");
+    char *path = tu_path(f->dir, "resume.ck");
     mfr_run_state run = {.epochs = 4, .log_every = 1, .checkpoint_every = 2, .log = "x\n",
                          .log_len = 2};
     mfr_error err = {0};
@@ -555,61 +552,50 @@ static void test_checkpoint_resume_tied(void **state)
     mfr_checkpoint *ck = NULL;
     assert_int_equal(mfr_checkpoint_load(path, &ck, &err), MFR_OK);
     mfr_softmax_trainer *res = NULL;
-    if (mfr_softmax_trainer_resume(ck, &c, f->ds, mfr_split_train(f->split), "random:0.1", 2,
+    if (mfr_softmax_trainer_resume(ck, c, f->ds, mfr_split_train(f->split), "random:0.1", threads,
                                    &res, &err) != MFR_OK)
         fail_msg("%s", err.message);
     sm_epochs(res, 2);
     assert_true(sm_checksum(res) == want);
     mfr_softmax_trainer_destroy(res);
-    mfr_softmax_config untied = c;
-    untied.tie_tables = 0;
-    assert_int_equal(mfr_softmax_trainer_resume(ck, &untied, f->ds, mfr_split_train(f->split),
+    res = NULL;
+    assert_int_equal(mfr_softmax_trainer_resume(ck, other, f->ds, mfr_split_train(f->split),
                                                 "random:0.1", 1, &res, &err), MFR_ERR_MISMATCH);
-    tu_expect_in(err.message, "--tie is off, the checkpoint's on");
+    assert_null(res);
+    tu_expect_in(err.message, diff);
     mfr_checkpoint_destroy(ck);
     free(path);
 }
 
-/* Feature dropout draws by the run's epoch number: a checkpoint after 2
- * epochs, resumed at 3 threads, gives the 4 uninterrupted epochs' model
- * at 1 thread; a resume with another rate is refused, naming the flag. */
+/* Tied tables with weight decay resume as the uninterrupted run. */
+static void test_checkpoint_resume_tied(void **state)
+{
+    mfr_softmax_config c;
+    sm_config(&c);
+    c.tie_tables = 1, c.dim_movie = c.k, c.weight_decay = 0.2;
+    mfr_softmax_config untied = c;
+    untied.tie_tables = 0;
+    resume_matches(*state, &c, 2, &untied, "--tie is off, the checkpoint's on");
+}
+
+/* Feature dropout draws by the run's epoch number: resumed at 3 threads,
+ * the uninterrupted run's model; another rate is refused, named. The
+ * dropout changes the run (else the check could not fail). */
 static void test_checkpoint_resume_dropout(void **state)
 {
     struct fixture *f = *state;
     mfr_softmax_config c;
     sm_config(&c);
     c.feature_dropout = 0.3;
-    mfr_softmax_trainer *tr = sm_trainer(f, &c, 1);
-    sm_epochs(tr, 2);
-    char *path = tu_path(f->dir, "drop.ck");
-    mfr_run_state run = {.epochs = 4, .log_every = 1, .checkpoint_every = 2, .log = "x\n",
-                         .log_len = 2};
-    mfr_error err = {0};
-    assert_int_equal(mfr_softmax_trainer_save_checkpoint(tr, &run, path, &err), MFR_OK);
-    sm_epochs(tr, 2);
-    uint64_t want = sm_checksum(tr);
-    mfr_softmax_trainer_destroy(tr);
     mfr_softmax_config off = c;
     off.feature_dropout = 0.0;
-    tr = sm_trainer(f, &off, 1);
-    sm_epochs(tr, 4);
-    assert_true(sm_checksum(tr) != want); /* the dropout changed the run */
-    mfr_softmax_trainer_destroy(tr);
-    mfr_checkpoint *ck = NULL;
-    assert_int_equal(mfr_checkpoint_load(path, &ck, &err), MFR_OK);
-    mfr_softmax_trainer *res = NULL;
-    if (mfr_softmax_trainer_resume(ck, &c, f->ds, mfr_split_train(f->split), "random:0.1", 3,
-                                   &res, &err) != MFR_OK)
-        fail_msg("%s", err.message);
-    sm_epochs(res, 2);
-    assert_true(sm_checksum(res) == want);
-    mfr_softmax_trainer_destroy(res);
-    assert_int_equal(mfr_softmax_trainer_resume(ck, &off, f->ds, mfr_split_train(f->split),
-                                                "random:0.1", 1, &res, &err), MFR_ERR_MISMATCH);
-    assert_null(res);
-    tu_expect_in(err.message, "--feature-dropout is 0, the checkpoint's 0.3");
-    mfr_checkpoint_destroy(ck);
-    free(path);
+    mfr_softmax_trainer *a = sm_trainer(f, &c, 1), *b = sm_trainer(f, &off, 1);
+    sm_epochs(a, 4);
+    sm_epochs(b, 4);
+    assert_true(sm_checksum(a) != sm_checksum(b));
+    mfr_softmax_trainer_destroy(a);
+    mfr_softmax_trainer_destroy(b);
+    resume_matches(f, &c, 3, &off, "--feature-dropout is 0, the checkpoint's 0.3");
 }
 
 static void test_checkpoint_forged(void **state)

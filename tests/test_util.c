@@ -467,3 +467,14 @@ int tu_expect_csv(const char *text, int *n_cols)
     if (n_cols) *n_cols = want;
     return rows;
 }
+
+char *tu_colon_ratings(const char *dir, const char *data)
+{
+    char cmd[4096];
+    snprintf(cmd, sizeof cmd,
+             "mkdir -p '%s' && awk 'BEGIN{print \"user:item:rating\"} {printf \"%%d:%%d:%%d\\n\", "
+             "$1, $2, $3}' '%s/u.data' > '%s/r.txt'",
+             dir, data, dir);
+    if (system(cmd) != 0) fail_msg("cannot write %s/r.txt from %s/u.data", dir, data);
+    return tu_path(dir, "r.txt");
+}

@@ -55,6 +55,11 @@ mfr_dataset *tu_load_ok(const char *dir, const mfr_load_options *opt);
 int tu_synth(const char *path, int32_t n_users, int32_t n_items, int64_t n_ratings, uint64_t seed,
              mfr_dataset **ds);
 
+/* DIR/r.txt (DIR made if missing): DATA/u.data's user, item and rating as
+ * a ':'-separated file with the header "user:item:rating" (for
+ * --format delimited:colon:header); the file's path (free it). */
+char *tu_colon_ratings(const char *dir, const char *data);
+
 /* Reads a JSON Lines trajectory (records with "epoch", "train_mse" and
  * "val_mse"; other lines are ignored) into the arrays; returns the count. */
 int tu_read_trajectory(const char *path, int max, long *epoch, double *train_mse, double *val_mse);

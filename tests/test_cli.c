@@ -319,6 +319,7 @@ static void test_small_memory_budget_named(void **state)
     (void)state;
     assert_int_equal(run("train --data '%s' --max-memory 1K --epochs 1", g_data), 1);
     tu_expect_in(g_err, "more than the memory budget of 1.0 KiB");
+    tu_expect_in(g_err, "(--max-memory, else the physical memory)"); /* the flag is named */
 }
 
 static void test_train_under_a_data_limit(void **state)

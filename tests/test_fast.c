@@ -258,6 +258,14 @@ static void check_auto(const mfr_dataset *ds, const mfr_ratings *train, int k, c
         assert_true(c == sum); /* the choice and the bytes do not depend on threads */
         mfr_trainer_destroy(tr);
     }
+    /* ALS reduces nothing, whatever the plan says */
+    cfg.optimizer = MFR_OPTIMIZER_ALS;
+    cfg.l2 = 0.1; /* ALS needs a ridge */
+    mfr_error err = {0};
+    if (mfr_trainer_create(&cfg, ds, train, NULL, &tr, &err) != MFR_OK) fail_msg("%s", err.message);
+    assert_string_equal(mfr_trainer_reduce_name(tr), "none (als)");
+    assert_string_equal(mfr_trainer_reduce_reason(tr), "each row solved in place, no gradient to reduce");
+    mfr_trainer_destroy(tr);
 }
 
 static void test_reduce_auto_by_shape(void **state)

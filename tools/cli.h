@@ -328,6 +328,10 @@ void train_opts_print_presets(FILE *f);
  * configuration fields, under the headings "Model and optimizer:" (with
  * --epochs) and two "Execution (...):" ones. */
 void train_opts_print_help(FILE *f);
+/* The optimizer as the reports name it: "gradient descent lr X",
+ * "alternating least squares" or "Adam lr X (beta1 .., beta2 .., eps ..)"
+ * (with_betas false: "Adam lr X"); into buf, which is returned. */
+const char *train_optimizer_text(const mfr_config *c, bool with_betas, char *buf, size_t cap);
 /* The --help line of one configuration flag ("--lr"), for commands that take
  * only some of them. */
 void train_opts_print_flag_help(FILE *f, const char *flag);

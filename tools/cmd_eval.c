@@ -47,6 +47,7 @@ static const char eval_help_end[] =
 
 struct eval_opts {
     const char *model_path, *data, *test_path, *train_path;
+    const char *kind; /* --kind mf (the default; softmax: eval_kind_route) */
     int32_t k;
     bool json, folds, allow_overlap;
     struct ease_baseline ease; /* --baseline; lambda 0: none */
@@ -569,11 +570,12 @@ static int eval_folds(const struct eval_opts *o)
         if ((rc = run_fold(o, ds, spec, &fr[f], &n_threads)) != EXIT_OK) goto done;
         if (o->json) continue;
         if (f == 0) {
-            printf("folds u1..u%d of %s: dim %d, epochs %lld, Adam lr %g, init N(0, %g^2), "
+            char opt[160];
+            printf("folds u1..u%d of %s: dim %d, epochs %lld, %s, init N(0, %g^2), "
                    "seed %llu, threads %d, k %d\n",
                    N_FOLDS, data_name(ds), (int)o->train.cfg.k, (long long)o->train.epochs,
-                   o->train.cfg.lr, o->train.cfg.init_std, (unsigned long long)o->train.cfg.seed, (int)n_threads,
-                   (int)o->k);
+                   train_optimizer_text(&o->train.cfg, false, opt, sizeof opt), o->train.cfg.init_std,
+                   (unsigned long long)o->train.cfg.seed, (int)n_threads, (int)o->k);
             const mfr_config *c = &o->train.cfg;
             printf("preset %s | l2 %g, l2-freq %g, gravity %g, biases %s (l2-bias %g), implicit %g\n",
                    o->train.preset, c->l2, c->l2_freq, c->gravity, c->bias ? "on" : "off", c->l2_bias,
@@ -655,6 +657,10 @@ static bool parse_eval_flags(int argc, char **argv, struct eval_opts *o, int *rc
                  "(default: the model's recorded split, recreated)"},
         {.name = "--folds", .kind = FLAG_SWITCH, .dst = &o->folds, .section = "Five folds:",
          .help = "train on uN.base and evaluate on uN.test for N = 1..5"},
+        {.name = "--kind", .value = "mf|softmax", .kind = FLAG_STR, .dst = &o->kind,
+         .help = "the model trained on each fold: matrix factorization\n"
+                 "(default) or softmax (`mfrec eval --folds --kind softmax\n"
+                 "--help`)"},
         {.kind = FLAG_TEXT,
          .help = "  --preset NAME   as for `mfrec train`, and the training flags that follow\n"},
         {.kind = FLAG_TEXT, .print_help = print_training_flags},
@@ -688,7 +694,11 @@ static bool parse_eval_flags(int argc, char **argv, struct eval_opts *o, int *rc
                                .n_flags = sizeof flags / sizeof *flags, .data_flags = true,
                                .train = &o->train};
     if (!cli_start(&cmd, argc, argv, rc)) return false;
-    if (o->folds) {
+    if (o->kind && strcmp(o->kind, "mf") != 0) /* softmax never comes here */
+        *rc = usage_error("--kind must be mf or softmax, got '%s'", o->kind);
+    else if (o->kind && !o->folds)
+        *rc = usage_error("--kind is a training flag, only used with --folds (a saved model records its kind)");
+    else if (o->folds) {
         if (o->model_path) *rc = usage_error("--model cannot be used with --folds");
         else if (o->test_path)
             *rc = usage_error("--test cannot be used with --folds (uN.test is used)");

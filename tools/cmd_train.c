@@ -606,12 +606,8 @@ static int print_train_header(const struct train_run *r)
     printf("preset %s%s | dim %d, epochs %lld, ", o->preset,
            r->flags_given ? " with the flags given overriding it" : "", cfg->k,
            (long long)o->epochs);
-    if (cfg->optimizer == MFR_OPTIMIZER_SGD)
-        printf("gradient descent lr %g", cfg->lr);
-    else if (cfg->optimizer == MFR_OPTIMIZER_ALS)
-        printf("alternating least squares");
-    else
-        printf("Adam lr %g (beta1 %g, beta2 %g, eps %g)", cfg->lr, cfg->beta1, cfg->beta2, cfg->eps);
+    char opt[160];
+    printf("%s", train_optimizer_text(cfg, true, opt, sizeof opt));
     printf(", init N(0, %g^2)%s, seed %llu\n", cfg->init_std,
            o->init_from ? " replaced by --init-from" : "", (unsigned long long)cfg->seed);
     printf("l2 %g, l2-freq %g, gravity %g, biases %s (l2-bias %g), implicit %g%s\n", cfg->l2,
@@ -971,10 +967,13 @@ static int train_finish(struct train_run *r)
     if (o->plot && (rc = train_plots(r)) != EXIT_OK) return rc;
     const mfr_trainer *tr = r->tr;
     int64_t n_train = r->n_train;
-    double ms = r->ran ? 1e3 * r->train_seconds / (double)r->ran : 0.0;
+    /* this process's epochs, beside this process's thread count (a resumed
+     * run's earlier epochs may have run with another) */
+    const int64_t here = r->ran - r->start;
+    double ms = here > 0 ? 1e3 * (r->train_seconds - r->train_s0) / (double)here : 0.0;
     if (r->start > 0) /* resumed: this process, then the epoch loop of all the run's processes */
         printf("time: %.3f s wall in this process (resumed at epoch %lld; %.3f s in the whole run's "
-               "epoch loop)",
+               "epoch loop; ms/epoch below: this process's epochs)",
                r->times.total, (long long)r->start, wall);
     else
         printf("time: %.3f s wall", wall);

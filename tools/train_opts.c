@@ -351,3 +351,16 @@ void model_describe(const mfr_model *m, const char *path, char *buf, size_t cap)
     snprintf(buf, cap, "%s (%s%sk %d, %lld epochs)", path, what, *what ? ", " : "",
              (int)mfr_model_k(m), (long long)mfr_model_epochs(m));
 }
+
+const char *train_optimizer_text(const mfr_config *c, bool with_betas, char *buf, size_t cap)
+{
+    if (c->optimizer == MFR_OPTIMIZER_SGD)
+        snprintf(buf, cap, "gradient descent lr %g", c->lr);
+    else if (c->optimizer == MFR_OPTIMIZER_ALS)
+        snprintf(buf, cap, "alternating least squares");
+    else if (with_betas)
+        snprintf(buf, cap, "Adam lr %g (beta1 %g, beta2 %g, eps %g)", c->lr, c->beta1, c->beta2, c->eps);
+    else
+        snprintf(buf, cap, "Adam lr %g", c->lr);
+    return buf;
+}

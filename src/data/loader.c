@@ -409,7 +409,7 @@ int mfr_parse_ratings_chunked(const struct mfr_text_file *f, const struct mfr_ra
             char a[16], b[16];
             rc = mfr_seterr(err, MFR_ERR_TOO_LARGE,
                             "%s: parsing its %lld lines needs at least %s (%d bytes a rating), more than "
-                            "the memory budget of %s",
+                            "the memory budget of %s (--max-memory, else the physical memory)",
                             f->path, (long long)lines, mfr_size_text(need, a), per,
                             mfr_size_text((double)ids->budget, b));
             goto done;

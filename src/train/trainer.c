@@ -227,9 +227,10 @@ static int trainer_alloc(mfr_trainer *tr, const mfr_dataset *ds, const mfr_ratin
         return mfr_seterr(err, MFR_ERR_TOO_LARGE,
                           "training needs %s (factors, optimizer state, CSR and %s buffers) and "
                           "%s beside them (ratings, dataset, scratch), more than the memory budget "
-                          "of %s",
+                          "of %s (%s)",
                           mfr_size_text((double)need, a), tr->reduce == MFR_REDUCE_SHARD ? "shard" : "owner",
-                          mfr_size_text(beside, b), mfr_size_text((double)budget, c));
+                          mfr_size_text(beside, b), mfr_size_text((double)budget, c),
+                          cfg->max_memory ? "max_memory, --max-memory" : "the physical memory; --max-memory sets another");
     tr->mem_bytes = need;
     tr->peak_bytes = peak;
     if (plan_alloc(&p) != MFR_OK)
@@ -614,4 +615,8 @@ const char *mfr_trainer_reduce_name(const mfr_trainer *tr)
 }
 uint64_t mfr_trainer_memory_bytes(const mfr_trainer *tr) { return tr ? tr->mem_bytes : 0; }
 uint64_t mfr_trainer_peak_bytes(const mfr_trainer *tr) { return tr ? tr->peak_bytes : 0; }
-const char *mfr_trainer_reduce_reason(const mfr_trainer *tr) { return tr ? tr->reduce_reason : ""; }
+const char *mfr_trainer_reduce_reason(const mfr_trainer *tr)
+{
+    /* ALS solves each row in place: no gradient is reduced, whatever the plan */
+    return !tr ? "" : tr->als ? "each row solved in place, no gradient to reduce" : tr->reduce_reason;
+}

@@ -237,6 +237,18 @@ static void test_folds(void **state)
                          "-k 5 --threads 1", g_data), 0);
     tu_expect_in(g_out, "folds u1..u5 of ");
     tu_expect_in(g_out, "dim 4, epochs 8, Adam lr 0.05, init N(0, 0.3^2), seed 300, threads 1, k 5");
+    /* the optimizer that trains the folds, named; --kind mf is the default's name */
+    assert_int_equal(run("eval --folds --data '%s' --dim 4 --epochs 2 --optimizer sgd --lr 0.5 --kind mf "
+                         "--threads 1", g_data), 0);
+    tu_expect_in(g_out, "dim 4, epochs 2, gradient descent lr 0.5, init");
+    assert_int_equal(run("eval --folds --data '%s' --dim 4 --epochs 2 --optimizer als --l2 0.1 --threads 1",
+                         g_data), 0);
+    tu_expect_in(g_out, "dim 4, epochs 2, alternating least squares, init");
+    assert_int_equal(run("eval --folds --data '%s' --epochs 2 --kind forest", g_data), 2);
+    tu_expect_in(g_err, "--kind must be mf or softmax, got 'forest'");
+    /* the default's note on the first call's output was checked above */
+    assert_int_equal(run("eval --folds --data '%s' --dim 4 --epochs 8 --lr 0.05 --init-std 0.3 "
+                         "-k 5 --threads 1", g_data), 0);
     for (int f = 1; f <= 5; f++) {
         char row[32];
         snprintf(row, sizeof row, "\nu%d      2400    600 ", f);

@@ -254,16 +254,24 @@ bool parse_u64(const char *flag, const char *s, uint64_t *out)
     return true;
 }
 
-bool parse_double(const char *flag, const char *s, double lo, double hi, double *out)
+bool decimal_value(const char *s, double *out)
 {
     char *end;
     errno = 0;
     double v = strtod(s, &end);
-    if (errno || end == s || *end || !isfinite(v) || v < lo || v > hi || !mfr_text_is_decimal(s, strlen(s))) {
+    if (errno || end == s || *end || !isfinite(v) || !mfr_text_is_decimal(s, strlen(s))) return false;
+    *out = v + 0.0; /* -0 is 0: the same run, recorded and compared as one */
+    return true;
+}
+
+bool parse_double(const char *flag, const char *s, double lo, double hi, double *out)
+{
+    double v;
+    if (!decimal_value(s, &v) || v < lo || v > hi) {
         usage_error("%s must be a number in [%g, %g], got '%s'", flag, lo, hi, s);
         return false;
     }
-    *out = v + 0.0; /* -0 is 0: the same run, recorded and compared as one */
+    *out = v;
     return true;
 }
 

@@ -90,6 +90,10 @@ bool parse_i64(const char *flag, const char *s, int64_t lo, int64_t hi, int64_t 
 bool parse_i32(const char *flag, const char *s, int32_t lo, int32_t hi, int32_t *out);
 bool parse_u64(const char *flag, const char *s, uint64_t *out);
 bool parse_double(const char *flag, const char *s, double lo, double hi, double *out);
+/* s as a finite plain decimal number (no hex, no inf/nan, no blanks), -0 as
+ * 0; false, printing nothing, otherwise (parse_double's syntax, for flags
+ * whose range parse_double cannot say). */
+bool decimal_value(const char *s, double *out);
 bool parse_float(const char *flag, const char *s, double lo, double hi, float *out);
 /* Sizes such as 512M or 4G. */
 bool parse_bytes(const char *flag, const char *s, uint64_t *out);

@@ -629,15 +629,12 @@ static size_t softmax_folds_flags(struct sm_opts *o, struct flag_spec *out)
  * library refuses the same values, this names the flag). */
 static bool parse_dropout(const char *flag, const char *value, void *dst)
 {
-    char *end;
-    errno = 0;
-    const double v = strtod(value, &end);
-    if (errno || end == value || *end || !isfinite(v) || v < 0 || v >= 1 ||
-        !mfr_text_is_decimal(value, strlen(value))) {
+    double v;
+    if (!decimal_value(value, &v) || v < 0 || v >= 1) {
         usage_error("%s must be a number at least 0 and below 1, got '%s'", flag, value);
         return false;
     }
-    *(double *)dst = v + 0.0; /* -0 is 0 */
+    *(double *)dst = v;
     return true;
 }
 

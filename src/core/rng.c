@@ -13,24 +13,17 @@
 
 #include "rng_priv.h"
 
-static inline uint64_t mix64(uint64_t z)
-{
-    z = (z ^ (z >> 30)) * UINT64_C(0xbf58476d1ce4e5b9);
-    z = (z ^ (z >> 27)) * UINT64_C(0x94d049bb133111eb);
-    return z ^ (z >> 31);
-}
-
 /* The (seed, stream) part of mfr_rng_u64: the same for every index. */
 static inline uint64_t stream_key(uint64_t seed, uint64_t stream)
 {
-    uint64_t h = mix64(seed + UINT64_C(0x9e3779b97f4a7c15));
-    return mix64(h ^ (stream * UINT64_C(0xd1b54a32d192ed03)));
+    uint64_t h = mfr_mix64(seed + UINT64_C(0x9e3779b97f4a7c15));
+    return mfr_mix64(h ^ (stream * UINT64_C(0xd1b54a32d192ed03)));
 }
 
 uint64_t mfr_rng_u64(uint64_t seed, uint64_t stream, uint64_t index)
 {
     /* Three rounds keyed by each word keep nearby keys uncorrelated. */
-    return mix64(stream_key(seed, stream) + index * UINT64_C(0x9e3779b97f4a7c15));
+    return mfr_mix64(stream_key(seed, stream) + index * UINT64_C(0x9e3779b97f4a7c15));
 }
 
 double mfr_rng_uniform(uint64_t seed, uint64_t stream, uint64_t index)
@@ -89,8 +82,8 @@ static const uint64_t GAMMA = UINT64_C(0x9e3779b97f4a7c15);
 static inline void polar_point(uint64_t h, double *xo, double *yo, double *so)
 {
     for (;;) {
-        double x = (double)(mix64(h += GAMMA) >> 11) * 0x1.0p-52 - 1.0;
-        double y = (double)(mix64(h += GAMMA) >> 11) * 0x1.0p-52 - 1.0;
+        double x = (double)(mfr_mix64(h += GAMMA) >> 11) * 0x1.0p-52 - 1.0;
+        double y = (double)(mfr_mix64(h += GAMMA) >> 11) * 0x1.0p-52 - 1.0;
         double s = x * x + y * y;
         if (s >= 1.0 || s == 0.0) continue;
         *xo = x, *yo = y, *so = s;
@@ -166,7 +159,7 @@ void mfr_rng_normal_pairs(uint64_t seed, uint64_t stream, uint64_t first_pair, i
         double x[LANES], y[LANES], s[LANES], t[LANES];
         for (int q = 0; q < LANES; q++) { /* whole blocks: the tail lanes repeat a pair */
             const uint64_t pair = first_pair + (uint64_t)b + (uint64_t)(q < n ? q : 0);
-            polar_point(mix64(key + pair * GAMMA), &x[q], &y[q], &s[q]);
+            polar_point(mfr_mix64(key + pair * GAMMA), &x[q], &y[q], &s[q]);
         }
 #ifdef RNG_VECTOR_LOG
         if (vec)

@@ -25,6 +25,14 @@ enum mfr_rng_stream {
     MFR_RNG_SM_DROPOUT = 43, /* softmax feature dropout: (epoch << 40 | row position) */
 };
 
+/* SplitMix64's finalizer: the mixing step of every generator and hash here. */
+static inline uint64_t mfr_mix64(uint64_t z)
+{
+    z = (z ^ (z >> 30)) * UINT64_C(0xbf58476d1ce4e5b9);
+    z = (z ^ (z >> 27)) * UINT64_C(0x94d049bb133111eb);
+    return z ^ (z >> 31);
+}
+
 /* 64 random bits for (seed, stream, index). */
 uint64_t mfr_rng_u64(uint64_t seed, uint64_t stream, uint64_t index);
 /* Uniform double in [0, 1) with 53 random bits. */

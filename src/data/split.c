@@ -526,14 +526,6 @@ static int check_in_dataset(const mfr_dataset *ds, const struct mfr_csr *all, co
                       spec, bad + 1, path, u, i, (double)part->rating[bad], (double)was);
 }
 
-/* SplitMix64's finalizer. */
-static uint64_t pin_mix(uint64_t z)
-{
-    z = (z ^ (z >> 30)) * UINT64_C(0xbf58476d1ce4e5b9);
-    z = (z ^ (z >> 27)) * UINT64_C(0x94d049bb133111eb);
-    return z ^ (z >> 31);
-}
-
 /* A fingerprint of a canonical split's two files as read: what its models
  * record, so that files changed later are told apart from the ones trained
  * on. A set fingerprint: the sum of each rating's mixed (dense user, item,
@@ -547,9 +539,9 @@ static uint64_t canonical_pin(const mfr_ratings *train, const mfr_ratings *test)
         uint64_t sum = 0;
         for (int64_t x = 0; x < parts[p]->n; x++) {
             const uint64_t key = (uint64_t)(uint32_t)parts[p]->user[x] << 32 | (uint32_t)parts[p]->item[x];
-            sum += pin_mix(pin_mix(key ^ (uint64_t)p << 63) + mfr_f32_bits(parts[p]->rating[x]));
+            sum += mfr_mix64(mfr_mix64(key ^ (uint64_t)p << 63) + mfr_f32_bits(parts[p]->rating[x]));
         }
-        h = pin_mix(h ^ pin_mix(sum + (uint64_t)parts[p]->n));
+        h = mfr_mix64(h ^ mfr_mix64(sum + (uint64_t)parts[p]->n));
     }
     return h ? h : 1;
 }

@@ -289,7 +289,11 @@ bool parse_bytes(const char *flag, const char *s, uint64_t *out)
 {
     mfr_config c;
     mfr_config_default(&c);
-    if (isspace((unsigned char)s[0]) || mfr_config_set(&c, "--max-memory", s, NULL) != MFR_OK) {
+    if (!s[0] || isspace((unsigned char)s[0])) { /* the library's wording (mfr_config_set) */
+        usage_error("%s: a value may not be empty or start with a blank, got '%s'", flag, s);
+        return false;
+    }
+    if (mfr_config_set(&c, "--max-memory", s, NULL) != MFR_OK) {
         usage_error("%s must be a size such as 512M or 4G, got '%s'", flag, s);
         return false;
     }

@@ -93,7 +93,8 @@ static int load_movies(struct mfr_loader *ld, mfr_error *err)
     struct mfr_line_iter it = mfr_lines(&f);
     const char *s;
     size_t n;
-    if (mfr_first_line_is_header(&f, ",")) mfr_line_next(&it, &s, &n);
+    const bool header = mfr_first_line_is_header(&f, ",");
+    if (header) mfr_line_next(&it, &s, &n);
     while ((rc = mfr_record_next(&it, f.path, &s, &n, err)) == 1) {
         struct mfr_field fl[3];
         size_t nf = 0;
@@ -119,6 +120,11 @@ static int load_movies(struct mfr_loader *ld, mfr_error *err)
         rec->meta.year = mfr_year_of((struct mfr_field){"", 0}, fl[1]);
     }
     if (rc != 0) goto done;
+    /* a header alone: the line after it, as for ratings.csv */
+    if (header && ld->n_item_recs == 0) {
+        rc = mfr_parse_err(err, f.path, 2, "file is empty (no items)");
+        goto done;
+    }
     rc = mfr_loader_check_items(ld, f.path, err);
     if (rc == MFR_OK) mfr_loader_order_genres(ld);
 done:

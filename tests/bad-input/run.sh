@@ -7,12 +7,13 @@
 #
 # A case is one line "RC | PREFIX | COMMAND": COMMAND is a bash snippet run
 # in a fresh copy of a fixture (syn/: a small synthetic dataset, m.mfr: a
-# model trained on it) with $M the mfrec binary and $F the corpus files;
+# model trained on it) with $M the mfrec binary, $F the corpus files and $R the repository;
 # its last command's status must be RC, and a line of its stderr must start
 # with PREFIX. Lines starting with '#' and blank lines are comments.
 set -u
 M=${MFREC_BIN:?set MFREC_BIN}
 CASES=$1
+R=$(cd "$(dirname "$CASES")/../.." && pwd) # the repository, for its tools/ scripts
 export OMP_NUM_THREADS=1
 W=$(mktemp -d)
 trap 'chmod -R u+w "$W"; rm -rf "$W"' EXIT
@@ -39,7 +40,7 @@ while IFS= read -r line || [[ -n $line ]]; do
     T=$W/case$n
     cp -a "$S" "$T"
     (cd "$T" && find . -type f -print0 | sort -z | xargs -0 sha256sum) > "$T.sums"
-    (cd "$T" && M=$M F=$F timeout 30 bash -c "$cmd") > "$T.out" 2> "$T.err" < /dev/null
+    (cd "$T" && M=$M F=$F R=$R timeout 30 bash -c "$cmd") > "$T.out" 2> "$T.err" < /dev/null
     rc=$?
     why=""
     [[ $rc == "$want" ]] || why="exit $rc, expected $want"

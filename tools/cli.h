@@ -7,6 +7,7 @@
 
 #include <signal.h>
 #include <stdbool.h>
+#include <sys/types.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <stddef.h>
@@ -48,6 +49,8 @@ const char *stop_signal_name(void);
 void exit_signals_install(void);
 void signal_cleanup_file(const char *path);
 void signal_cleanup_dir(const char *dir, const char *made_out); /* made_out: rmdir'd too when empty */
+/* A forked child (0: none) that a signal kills and reaps before the process dies. */
+void signal_cleanup_child(pid_t pid);
 /* The running command's name for messages ("mfrec train"). */
 extern const char *g_cmd;
 

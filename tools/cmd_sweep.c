@@ -558,12 +558,17 @@ static int fork_run(const struct sweep_opts *o, const mfr_dataset *ds, const mfr
         train_run(o, ds, sp, p, threads, &res);
         _exit(write_all(fds[1], &res, sizeof res) ? 0 : 3);
     }
+    signal_cleanup_child(pid); /* a signal to the sweep ends its run too */
     close(fds[1]);
     size_t got = read_all(fds[0], r, sizeof *r);
     close(fds[0]);
     int st = 0;
     while (waitpid(pid, &st, 0) < 0)
-        if (errno != EINTR) return runtime_error("%s: waiting for the run: %s", what, strerror(errno));
+        if (errno != EINTR) {
+            signal_cleanup_child(0);
+            return runtime_error("%s: waiting for the run: %s", what, strerror(errno));
+        }
+    signal_cleanup_child(0);
     if (WIFSIGNALED(st))
         return runtime_error("%s: the run was killed by signal %d (%s)", what, WTERMSIG(st),
                              WTERMSIG(st) == SIGKILL ? "out of memory?" : strsignal(WTERMSIG(st)));

@@ -20,6 +20,7 @@
 #include <stdint.h>
 #include <string.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "cli.h"
@@ -113,8 +114,19 @@ static void remove_dir_files(const char *dir)
     (void)rmdir(dir);
 }
 
+/* A forked child running for this process (sweep's runs), which must not
+ * outlive it: killed and reaped. */
+static volatile sig_atomic_t g_cleanup_child;
+
+void signal_cleanup_child(pid_t pid) { g_cleanup_child = pid > 0 ? (sig_atomic_t)pid : 0; }
+
 static void cleanup_registered(void)
 {
+    const pid_t child = (pid_t)g_cleanup_child;
+    if (child > 0) {
+        (void)kill(child, SIGKILL);
+        (void)waitpid(child, NULL, 0);
+    }
     if (g_have_file) (void)unlink(g_cleanup_file);
     if (g_have_dir) remove_dir_files(g_cleanup_dir);
     if (g_have_out) (void)rmdir(g_cleanup_out); /* made for the output: only if still empty */

@@ -882,7 +882,14 @@ static void test_export(void **state)
     size_t u_len = 0;
     char *u_bytes = tu_read_file(u_npy, &u_len);
     assert_non_null(u_bytes);
-    tu_write_file(both, "user_bias.npy", u_bytes, u_len);
+    {
+        /* a bias array as an export writes it: one float32 column */
+        const float b[3] = {0.5f, -1.0f, 2.0f};
+        char *ub_path = tu_path(both, "user_bias.npy");
+        mfr_error e = {0};
+        assert_int_equal(mfr_npy_write_f32(ub_path, 3, 1, b, &e), MFR_OK);
+        free(ub_path);
+    }
     tu_write_file(both, "Y.npy", u_bytes, u_len);
     tu_write_file(both, "item_bias.npy", "my notes", (size_t)-1);
     tu_write_file(both, "notes.txt", "mine", (size_t)-1);

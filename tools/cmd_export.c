@@ -133,14 +133,18 @@ static void find_stale(const char *staged, const char *out, bool *stale)
     }
 }
 
-/* Whether the regular file at path starts with NumPy's magic string, as
- * every array an export writes does. */
-static bool is_npy_file(const char *path)
+/* Whether the regular file at path is an array such as an export writes
+ * under that name: 2-D little-endian float32 (mfr_npy_read_f32's checks),
+ * one column for a bias. A NumPy file of the user's (another dtype or
+ * shape) is not one. */
+static bool is_export_array(const char *path, const char *name)
 {
-    unsigned char head[6];
-    FILE *f = fopen(path, "rb");
-    bool ok = f && fread(head, 1, sizeof head, f) == sizeof head && !memcmp(head, "\x93NUMPY", 6);
-    if (f) fclose(f);
+    int64_t rows = 0, cols = 0;
+    float *none = NULL;
+    mfr_error err = {0};
+    bool ok = mfr_npy_read_f32_rows(path, 0, 0, &rows, &cols, &none, &err) == MFR_OK && rows >= 1 && cols >= 1 &&
+              (strstr(name, "_bias") == NULL || cols == 1);
+    mfr_free(none);
     return ok;
 }
 
@@ -158,7 +162,7 @@ static int check_stale(const char *out, const bool *stale)
         snprintf(why, sizeof why, " (to be removed: this model has no %s)", npy_optional[k]);
         int rc = io_removable("--out", path, why);
         if (rc != EXIT_OK) return rc;
-        if (!regular_file_at(out, npy_optional[k]) || !is_npy_file(path))
+        if (!regular_file_at(out, npy_optional[k]) || !is_export_array(path, npy_optional[k]))
             return runtime_error("%s is in the way: this model has no %s, and the file there is not a "
                                  "NumPy array an earlier export wrote (not removing it; move it away or "
                                  "export into another directory)",

@@ -568,7 +568,9 @@ void jlog_printf(struct json_log *j,
     }
 }
 
-int write_file_atomic(const char *path, const char *data, size_t len)
+int write_file_atomic(const char *path, const char *data, size_t len) { return write_file_reported(path, data, len, NULL); }
+
+int write_file_reported(const char *path, const char *data, size_t len, const char *report)
 {
     struct stat st; /* as in the library's writer: replace regular files only */
     if (!*path || (lstat(path, &st) == 0 && !S_ISREG(st.st_mode)))
@@ -592,13 +594,18 @@ int write_file_atomic(const char *path, const char *data, size_t len)
     bool ok = f && fwrite(data, 1, len, f) == len && fflush(f) == 0 && fsync(fd) == 0;
     if (f) ok = (fclose(f) == 0) && ok;
     else close(fd);
-    if (ok && rename(tmp, path) != 0) ok = false;
-    const int e = errno;
-    if (!ok) unlink(tmp);
+    int e = errno, rc = EXIT_OK;
+    /* the file is complete: its report, before it takes its name */
+    if (ok && report) {
+        fputs(report, stdout);
+        rc = stdout_flush();
+    }
+    if (ok && rc == EXIT_OK && rename(tmp, path) != 0) ok = false, e = errno;
+    if (!ok || rc != EXIT_OK) unlink(tmp);
     signal_cleanup_file(NULL);
     free(tmp);
     if (!ok) return runtime_error("cannot write %s: %s", path, strerror(e));
-    return EXIT_OK;
+    return rc;
 }
 
 /* ------------------------------------------------------------------ */

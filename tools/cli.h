@@ -214,6 +214,11 @@ struct json_log {
 void jlog_printf(struct json_log *j, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Writes data to path atomically (temp file, fsync, rename). */
 int write_file_atomic(const char *path, const char *data, size_t len);
+/* The same, printing `report` (NULL: none) and whatever was printed before
+ * to standard output once the temporary file is complete, before the
+ * rename: a report that cannot be written, or a file that cannot, leaves
+ * no file and no "wrote" line for a file that is not there. */
+int write_file_reported(const char *path, const char *data, size_t len, const char *report);
 
 /*
  * Output paths (io_check.c). A command notes every file or directory it

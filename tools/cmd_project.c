@@ -77,7 +77,7 @@ static void print_ends(const mfr_dataset *ds, const char *what, const double *ke
 /* Writes the coordinate table (TSV with a header) to path. */
 static int write_coords(const char *path, const mfr_dataset *ds, int32_t n, const int32_t *items,
                         const double *x, const double *y, const double *norm,
-                        const int32_t *genre_of, const int64_t *n_ratings, bool tsne)
+                        const int32_t *genre_of, const int64_t *n_ratings, bool tsne, const char *report)
 {
     struct json_log t = {0};
     char buf[64];
@@ -91,7 +91,7 @@ static int write_coords(const char *path, const mfr_dataset *ds, int32_t n, cons
                     genre_of[i] >= 0 ? mfr_dataset_genre_name(ds, genre_of[i]) : "",
                     x[row], y[row], norm[i], (long long)n_ratings[i]);
     }
-    int rc = t.buf ? write_file_atomic(path, t.buf, t.len) : runtime_error("out of memory");
+    int rc = t.buf ? write_file_reported(path, t.buf, t.len, report) : runtime_error("out of memory");
     free(t.buf);
     return rc;
 }
@@ -469,11 +469,12 @@ int cmd_project(int argc, char **argv)
         goto done;
     place_movies(&p, ds);
     print_projection(&p, ds, &o);
-    /* The charts are drawn (staged) first, then the report of every file
-     * is printed and flushed, then --out is written and the charts move:
-     * a standard output that cannot be written, or a chart that cannot be
-     * drawn, fails the run before any file (--out's own write failing
-     * leaves no chart either). */
+    /* The charts are drawn (staged) first, then --out is written to its
+     * temporary file, then the report of every file is printed and
+     * flushed, then --out and the charts move: a standard output that
+     * cannot be written, a chart that cannot be drawn or an --out that
+     * cannot be written fails the run before any file is in place and
+     * before any "wrote" line. */
     struct json_log say = {0};
     if (o.out) jlog_printf(&say, "\nwrote %s\n", o.out);
     bool staged = false;
@@ -482,10 +483,13 @@ int cmd_project(int argc, char **argv)
         rc = plot_projection(&p, ds, m, &o, &say);
         if (rc == EXIT_OK) rc = plot_stage_check();
     }
-    if (rc == EXIT_OK && say.buf) fputs(say.buf, stdout);
-    if (rc == EXIT_OK) rc = stdout_flush();
-    if (rc == EXIT_OK && o.out)
-        rc = write_coords(o.out, ds, p.n_sel, p.items, p.x, p.y, p.norm, p.genre_of, p.n_ratings, o.tsne);
+    if (rc == EXIT_OK && o.out) {
+        rc = write_coords(o.out, ds, p.n_sel, p.items, p.x, p.y, p.norm, p.genre_of, p.n_ratings, o.tsne,
+                          say.buf ? say.buf : "");
+    } else if (rc == EXIT_OK) {
+        if (say.buf) fputs(say.buf, stdout);
+        rc = stdout_flush();
+    }
     if (staged) rc = plot_stage_end(rc);
     free(say.buf);
 done:

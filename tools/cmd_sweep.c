@@ -853,7 +853,9 @@ static bool check_checksums(const struct sweep *s)
     return all_ok;
 }
 
-static int write_csv(const struct sweep *s, const mfr_dataset *ds, const mfr_split *sp)
+/* Writes the CSV; `report` is printed (with what was printed before) once
+ * its temporary file is complete, before it takes its name. */
+static int write_csv(const struct sweep *s, const mfr_dataset *ds, const mfr_split *sp, const char *report)
 {
     const struct sweep_opts *o = s->o;
     char cpu[256], seed[32], ck[24];
@@ -900,7 +902,7 @@ static int write_csv(const struct sweep *s, const mfr_dataset *ds, const mfr_spl
                             process > 0 ? setup / process : 0.0, o->softmax ? "softmax" : "mf");
             }
         }
-    int rc = j.buf ? write_file_atomic(o->csv, j.buf, j.len) : runtime_error("out of memory");
+    int rc = j.buf ? write_file_reported(o->csv, j.buf, j.len, report) : runtime_error("out of memory");
     free(j.buf);
     return rc;
 }
@@ -1047,15 +1049,27 @@ static int report_sweep(struct sweep *s, const mfr_dataset *ds, const mfr_split 
     int rc = aggregate(s);
     if (rc != EXIT_OK) return rc;
     bool same = check_checksums(s);
-    if ((rc = write_csv(s, ds, sp)) != EXIT_OK) return rc;
-    if (!o->quiet) print_summary(s);
-    if (!o->quiet)
-        printf("wrote %lld row%s to %s\n", (long long)(n_configs * o->repeat), PL(n_configs * o->repeat), o->csv);
+    /* The charts are drawn (staged) and the CSV written to its temporary
+     * file before the report; then the CSV and the charts move. A chart
+     * that cannot be drawn, a CSV that cannot be written or a standard
+     * output that cannot leaves none of the run's files. */
     if (o->plot_dir) {
         rc = plot_stage_begin(o->plot_dir);
-        if ((rc = plot_stage_end(rc == EXIT_OK ? draw_charts(s) : rc)) != EXIT_OK) return rc;
-        if (!o->quiet) printf("charts in %s\n", o->plot_dir);
+        if (rc == EXIT_OK) rc = draw_charts(s);
+        if (rc == EXIT_OK) rc = plot_stage_check();
+        if (rc != EXIT_OK) return plot_stage_end(rc);
     }
+    char report[4096 + 160] = "";
+    if (!o->quiet) {
+        print_summary(s);
+        int at = snprintf(report, sizeof report, "wrote %lld row%s to %s\n", (long long)(n_configs * o->repeat),
+                          PL(n_configs * o->repeat), o->csv);
+        if (o->plot_dir && at >= 0 && (size_t)at < sizeof report)
+            snprintf(report + at, sizeof report - (size_t)at, "charts in %s\n", o->plot_dir);
+    }
+    rc = write_csv(s, ds, sp, report);
+    if (o->plot_dir) rc = plot_stage_end(rc);
+    if (rc != EXIT_OK) return rc;
     if (!same) return runtime_error("results depend on the thread count or the repeat (see above)");
     return EXIT_OK;
 }

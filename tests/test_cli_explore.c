@@ -119,6 +119,16 @@ static void test_usage_errors(void **state)
     tu_expect_in(g_err, "--model is required");
     assert_int_equal(run("project --model '%s' --top -1", g_model), 2);
     tu_expect_in(g_err, "--top");
+    /* --top's default is a list's length in every command: 10 movies at
+     * each end of an axis (it was 5 in project alone) */
+    assert_int_equal(run("project --model '%s'", g_model), 0);
+    {
+        const char *lo = strstr(g_out, "PC1, lowest:\n"), *hi = lo ? strstr(lo, "PC1, highest:") : NULL;
+        assert_non_null(hi);
+        int lines = 0;
+        for (const char *c = lo + strlen("PC1, lowest:\n"); c < hi; c++) lines += *c == '\n';
+        assert_int_equal(lines, 10);
+    }
     /* options that would change nothing are refused: the pictures' without
      * --plot, t-SNE's without --method tsne */
     assert_int_equal(run("project --model '%s' --genre Drama", g_model), 2);

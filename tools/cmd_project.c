@@ -404,11 +404,13 @@ static bool parse_project_flags(int argc, char **argv, struct project_opts *o, i
                  "pc1, pc2 (tsne1, tsne2), norm, ratings (training\n"
                  "ratings; one line per movie, with a header)"},
         {.name = "--top", .value = "N", .kind = FLAG_I32, .dst = &o->top, .lo = 1, .hi = 1000000,
-         .help = "movies listed at each end of each axis (default 5;\n"
+         .help = "movies listed at each end of each axis (default 10,\n"
+                 "a list's length as in every command;\n"
                  "-k N is an alias)"},
         {.name = "-k", .value = "N", .kind = FLAG_I32, .dst = &o->top, .lo = 1, .hi = 1000000},
         {.name = "--bins", .value = "N", .kind = FLAG_I32, .dst = &o->bins, .lo = 1, .hi = 1000,
-         .help = "with --plot: bins of the norm histogram (default 30)"},
+         .help = "with --plot: bins of the norm histogram (default 20,\n"
+                 "as in norms)"},
         {.name = "--method", .value = "M", .kind = FLAG_STR, .dst = &o->method,
          .help = "pca (default) or tsne: exact t-SNE into the plane (O(n^2);\n"
                  "at most 8000 movies: use --min-ratings on bigger catalogues)"},
@@ -444,7 +446,7 @@ static bool parse_project_flags(int argc, char **argv, struct project_opts *o, i
 
 int cmd_project(int argc, char **argv)
 {
-    struct project_opts o = {.top = 5, .bins = 30, .method = "pca"};
+    struct project_opts o = {.top = 10, .bins = 20, .method = "pca"};
     mfr_tsne_options_default(&o.topt);
     int rc;
     if (!parse_project_flags(argc, argv, &o, &rc)) return rc;

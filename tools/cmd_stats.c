@@ -342,7 +342,8 @@ static void json_movies(const mfr_dataset *ds, const struct movie *mv, int n)
 struct stats_opts {
     const char *data, *plot_dir;
     bool json;
-    int32_t bins, top, min_ratings;
+    int32_t bins, top;
+    int64_t min_ratings; /* as everywhere: at least N ratings (int64, the same range) */
 };
 
 /* The histograms, in the order stats_alloc names them. */
@@ -505,7 +506,7 @@ static bool stats_compute(struct stats *st, const mfr_dataset *ds, const struct 
     return tally_genres(st, ds);
 }
 
-static void print_stats_json(const struct stats *st, const mfr_dataset *ds, int32_t min_ratings)
+static void print_stats_json(const struct stats *st, const mfr_dataset *ds, int64_t min_ratings)
 {
     printf("{\"data\":");
     json_str(data_name(ds));
@@ -529,7 +530,7 @@ static void print_stats_json(const struct stats *st, const mfr_dataset *ds, int3
     json_histogram(&st->hists[1]);
     printf("},\"movies\":{\"count\":%d,\"most_rated\":", (int)st->n_items);
     json_movies(ds, st->movies, st->n_top);
-    printf(",\"best_rated\":{\"min_ratings\":%d,\"movies\":", (int)min_ratings);
+    printf(",\"best_rated\":{\"min_ratings\":%lld,\"movies\":", (long long)min_ratings);
     json_movies(ds, st->best, st->n_top_best);
     printf("}},\"ratings_per_movie\":{\"summary\":");
     json_summary(&st->s_movie);
@@ -544,7 +545,7 @@ static void print_stats_json(const struct stats *st, const mfr_dataset *ds, int3
     printf("}\n");
 }
 
-static void print_stats_text(const struct stats *st, const mfr_dataset *ds, int32_t min_ratings)
+static void print_stats_text(const struct stats *st, const mfr_dataset *ds, int64_t min_ratings)
 {
     printf(fabs(st->mean_rating) < 1e9 ? "Dataset %s: %d user%s, %d movie%s, %lld rating%s (density %.2f%%, mean rating %.3f)\n"
                                        : "Dataset %s: %d user%s, %d movie%s, %lld rating%s (density %.2f%%, mean rating %.4g)\n",
@@ -563,7 +564,7 @@ static void print_stats_text(const struct stats *st, const mfr_dataset *ds, int3
     for (int h = 0; h < N_HISTS; h++) print_histogram(&st->hists[h]);
     print_movies("Most rated movies", ds, st->movies, st->n_top);
     char title[96];
-    snprintf(title, sizeof title, "Best rated movies (at least %d rating%s)", (int)min_ratings, PL(min_ratings));
+    snprintf(title, sizeof title, "Best rated movies (at least %lld rating%s)", (long long)min_ratings, PL(min_ratings));
     if (st->n_top_best > 0) print_movies(title, ds, st->best, st->n_top_best);
     else printf("\n%s: none (no movie has that many; --min-ratings)\n", title);
     print_tallies("Movies by genre (a movie can have several)", "genre", st->genres, st->n_genres,
@@ -624,8 +625,8 @@ int cmd_stats(int argc, char **argv)
         {.name = "--top", .value = "N", .kind = FLAG_I32, .dst = &o.top, .lo = 1, .hi = 1000000,
          .help = "rows of the movie rankings (default 10; -k N is an alias)"},
         {.name = "-k", .value = "N", .kind = FLAG_I32, .dst = &o.top, .lo = 1, .hi = 1000000},
-        {.name = "--min-ratings", .value = "N", .kind = FLAG_I32, .dst = &o.min_ratings, .lo = 0,
-         .hi = INT32_MAX,
+        {.name = "--min-ratings", .value = "N", .kind = FLAG_I64, .dst = &o.min_ratings, .lo = 0,
+         .hi = INT64_MAX,
          .help = "best rated movies need at least N ratings (all of the\n"
                  "dataset's: stats has no model split, where the other\n"
                  "commands count training ratings; default 20)"},

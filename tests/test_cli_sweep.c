@@ -386,6 +386,20 @@ static void test_plot(void **state)
     tu_expect_in(text, "ideal");
     free(text);
     free(gp);
+    /* a shard count above what the data allows runs as fewer: the legend
+     * says what ran beside what was asked */
+    {
+        char *csv2 = tu_path(g_dir, "plot2.csv"), *dir2 = tu_path(g_dir, "charts2");
+        assert_int_equal(run("sweep --data '%s' --split random:0.2 --threads 1,2 --shards 2,65536 --epochs 1 "
+                             "--repeat 1 --quiet --csv '%s' --plot '%s'",
+                             g_data, csv2, dir2),
+                         0);
+        char *gp2 = tu_path(dir2, "speedup_vs_threads.gp");
+        char *t2 = tu_read_file(gp2, NULL);
+        tu_expect_in(t2, " 2 shards'");
+        tu_expect_in(t2, " 65536 shards (ran ");
+        free(t2), free(gp2), free(csv2), free(dir2);
+    }
 done:
     free(csv);
     free(dir);

@@ -668,8 +668,12 @@ static void series_name(const struct sweep *s, const struct point *p, int32_t th
     n += snprintf(out + n, cap - (size_t)n, "%s", s->o->softmax ? "softmax" : reduce_names[p->reduce]);
     if (s->o->kernels.n > 1) n += snprintf(out + n, cap - (size_t)n, " %s", kernels_names[p->kernels]);
     if (s->o->shards.n > 1) {
-        if (p->shards) snprintf(out + n, cap - (size_t)n, " %d shards", p->shards);
-        else snprintf(out + n, cap - (size_t)n, " auto shards");
+        /* what ran beside what was asked: two counts above what the data
+         * allows run as the same count (one user at least in each shard) */
+        const int32_t ran = s->runs[(int64_t)(p - s->points) * s->n_threads * s->o->repeat].n_shards;
+        if (!p->shards) snprintf(out + n, cap - (size_t)n, " auto shards (%d)", ran);
+        else if (ran != p->shards) snprintf(out + n, cap - (size_t)n, " %d shards (ran %d)", p->shards, ran);
+        else snprintf(out + n, cap - (size_t)n, " %d shards", p->shards);
     }
 }
 

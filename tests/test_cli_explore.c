@@ -918,6 +918,9 @@ static void test_export(void **state)
     free(ib_path), free(u_npy), free(u_bytes);
     assert_int_equal(run("export --model '%s' --as tsv --out '%s'", g_model, both), 0);
     expect_file(both, "user_bias.npy");
+    /* the other format's files of an earlier export are named, not removed */
+    tu_expect_in(g_err, "also holds U.npy, V.npy, user_ids.txt, item_ids.txt, user_bias.npy, Y.npy from an earlier "
+                        "export, which this --as tsv export did not rewrite");
     assert_int_equal(run("export --model '%s' --as npy --out '%s'", g_model, both), 0);
     char *ub = tu_path(both, "user_bias.npy"), *yp = tu_path(both, "Y.npy"), *notes = tu_path(both, "notes.txt");
     assert_false(tu_exists(ub));

@@ -49,7 +49,9 @@ static const char export_help_end[] =
     "Y.npy), so that the directory holds one model; it says which. Only a\n"
     "NumPy array is removed: another file of that name (or a link, a pipe)\n"
     "and one of the run's inputs (the model file, the data) make the export\n"
-    "refuse, OUTDIR left as it was.\n"
+    "refuse, OUTDIR left as it was. An export of one format (--as npy or\n"
+    "tsv) names the other format's files an earlier export left there, which\n"
+    "it does not rewrite.\n"
     "The dataset must be the one the model was trained on (its fingerprint is\n"
     "checked).\n"
     "Exit status: 0 ok, 1 runtime error, 2 usage error.\n";
@@ -193,6 +195,30 @@ static int remove_stale(const char *out, const bool *stale)
                                  strerror(errno));
     }
     return EXIT_OK;
+}
+
+/* A one-format export leaves the other format's files of an earlier
+ * export as they were; they may be another model's: said, not removed
+ * (they are complete files of their own export). */
+static void note_other_format(const char *out, bool npy)
+{
+    static const char *const npy_files[] = {"U.npy", "V.npy", "user_ids.txt", "item_ids.txt",
+                                            "user_bias.npy", "item_bias.npy", "Y.npy"};
+    static const char *const tsv_files[] = {"vectors.tsv", "metadata.tsv"};
+    const char *const *other = npy ? tsv_files : npy_files;
+    const size_t n = npy ? sizeof tsv_files / sizeof *tsv_files : sizeof npy_files / sizeof *npy_files;
+    char list[256] = "";
+    size_t used = 0;
+    for (size_t k = 0; k < n; k++)
+        if (regular_file_at(out, other[k])) {
+            int w = snprintf(list + used, sizeof list - used, "%s%s", used ? ", " : "", other[k]);
+            if (w > 0 && (size_t)w < sizeof list - used) used += (size_t)w;
+        }
+    if (used)
+        fprintf(stderr,
+                "%s: note: %s also holds %s from an earlier export, which this --as %s export did not rewrite: "
+                "they may be another model's (--as both writes every file)\n",
+                g_cmd, out, list, npy ? "npy" : "tsv");
 }
 
 static int export_npy(const mfr_model *m, const char *dir, const char *shown, struct json_log *say)
@@ -360,6 +386,7 @@ int cmd_export(int argc, char **argv)
     if (rc == EXIT_OK) say_stale(out, stale, &say);
     rc = stage_commit(&st, rc, say.buf);
     if (rc == EXIT_OK) rc = remove_stale(out, stale);
+    if (rc == EXIT_OK && npy != tsv) note_other_format(out, npy);
 done:
     free(say.buf);
     mfr_dataset_destroy(ds);

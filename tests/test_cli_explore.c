@@ -311,6 +311,27 @@ static void test_stats_huge_values(void **state)
     }
 }
 
+/* ML-1M's users.dat holds age groups' codes (1 = under 18, 56 = 56+):
+ * stats counts the groups instead of averaging the codes as ages. */
+static void test_stats_ml1m_age_groups(void **state)
+{
+    (void)state;
+    char *d = tu_path(g_dir, "ml1m_ages");
+    assert_int_equal(mkdir(d, 0755), 0);
+    tu_write_file(d, "ratings.dat", "1::10::5::978300760\n2::10::4::978301968\n3::20::2::978824291\n", (size_t)-1);
+    tu_write_file(d, "movies.dat", "10::Foo (1999)::Comedy\n20::Bar (2000)::Action\n", (size_t)-1);
+    tu_write_file(d, "users.dat", "1::F::1::10::48067\n2::M::56::16::70072\n3::M::1::15::55117\n", (size_t)-1);
+    assert_int_equal(run("stats --data '%s'", d), 0);
+    assert_null(strstr(g_out, "user age "));
+    tu_expect_in(g_out, "Users by age group (ML-1M's users.dat gives groups, not ages)\n"
+                        "  age group    count   share\n"
+                        "  under 18         2   66.7%\n"
+                        "  56+              1   33.3%\n");
+    assert_int_equal(run("stats --data '%s' --json", d), 0);
+    tu_expect_in(g_out, "\"age\":null,\"age_group\":[{\"name\":\"under 18\",\"count\":2},{\"name\":\"56+\",\"count\":1}]");
+    free(d);
+}
+
 /* The number after `key` in text, at or after `from`. */
 static double json_value_after(const char *from, const char *key)
 {
@@ -1119,6 +1140,7 @@ int main(void)
         cmocka_unit_test(test_export),
         cmocka_unit_test(test_failed_writes_leave_nothing),
         cmocka_unit_test(test_stats_huge_values),
+        cmocka_unit_test(test_stats_ml1m_age_groups),
         cmocka_unit_test(test_stdout_failure_changes_no_output),
         cmocka_unit_test(test_export_refusal_reports_nothing),
         cmocka_unit_test(test_model_data_mismatch),

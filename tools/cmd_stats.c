@@ -28,7 +28,8 @@ static const char stats_help[] =
     "Usage: mfrec stats [--data DIR] [--json] [--plot DIR] [--bins N] [--top N]\n"
     "                   [--min-ratings N]\n"
     "\n"
-    "Describes a dataset: users (count, age summary, sex and occupation counts),\n"
+    "Describes a dataset: users (count, age summary, or age-group counts for\n"
+    "ML-1M, whose users.dat gives groups; sex and occupation counts),\n"
     "ratings per user and mean rating per user (summary and histogram), the most\n"
     "rated movies, the best rated movies among those with at least N ratings,\n"
     "ratings and mean rating per movie (summaries and histograms) and how many\n"
@@ -357,8 +358,9 @@ struct stats {
     double *ages, *per_user, *user_mean, *per_movie, *user_sum;
     struct movie *movies, *best; /* most rated order; best rated (enough ratings) */
     int n_best, n_top, n_top_best;
-    struct tally *sexes, *occupations, *genres;
-    int n_sexes, n_occupations, n_genres;
+    struct tally *sexes, *occupations, *genres, *age_groups;
+    int n_sexes, n_occupations, n_genres, n_age_groups;
+    bool age_codes; /* ML-1M: users.dat's ages are group codes, tallied as groups */
     double *movie_mean; /* mean rating of each rated movie */
     int64_t n_rated_movies;
     struct summary s_age, s_user, s_umean, s_movie, s_mmean;
@@ -380,6 +382,7 @@ static void stats_free(struct stats *st)
     free(st->movies);
     free(st->best);
     free(st->sexes);
+    free(st->age_groups);
     free(st->occupations);
     free(st->genres);
 }
@@ -418,12 +421,50 @@ static bool stats_alloc(struct stats *st, const mfr_dataset *ds, int32_t bins)
     return ok;
 }
 
-/* Users: ages, sexes and occupations. */
+/* ML-1M's users.dat gives an age group's code, not an age (its README):
+ * the group's name, or NULL for a value that is no code. */
+static const char *ml1m_age_group(int32_t code)
+{
+    switch (code) {
+    case 1: return "under 18";
+    case 18: return "18-24";
+    case 25: return "25-34";
+    case 35: return "35-44";
+    case 45: return "45-49";
+    case 50: return "50-55";
+    case 56: return "56+";
+    default: return NULL;
+    }
+}
+
+/* Age groups in age order (values that are no code last). */
+static int age_rank(const char *label)
+{
+    static const char *const order[] = {"under 18", "18-24", "25-34", "35-44", "45-49", "50-55", "56+"};
+    for (int k = 0; k < 7; k++)
+        if (!strcmp(label, order[k])) return k;
+    return 7;
+}
+
+static int cmp_age_group(const void *a, const void *b)
+{
+    const struct tally *x = a, *y = b;
+    int rx = age_rank(x->label), ry = age_rank(y->label);
+    return rx != ry ? (rx > ry) - (rx < ry) : strcmp(x->label, y->label);
+}
+
+/* Users: ages (ML-1M: age groups), sexes and occupations. */
 static bool tally_users(struct stats *st, const mfr_dataset *ds)
 {
+    st->age_codes = mfr_dataset_format(ds) == MFR_FORMAT_ML1M;
     for (int32_t u = 0; u < st->n_users; u++) {
         int32_t age = mfr_dataset_user_age(ds, u);
-        if (age > 0) st->ages[st->n_ages++] = age;
+        if (st->age_codes && age > 0) {
+            const char *g = ml1m_age_group(age); /* tally keeps the pointer: static strings only */
+            if (!tally_add(&st->age_groups, &st->n_age_groups, g ? g : "not a group code")) return false;
+        } else if (age > 0) {
+            st->ages[st->n_ages++] = age;
+        }
         char sex = mfr_dataset_user_sex(ds, u);
         const char *occ = mfr_dataset_user_occupation(ds, u);
         if (!tally_add(&st->sexes, &st->n_sexes, sex == 'M' ? "M" : sex == 'F' ? "F" : "unknown") ||
@@ -431,6 +472,7 @@ static bool tally_users(struct stats *st, const mfr_dataset *ds)
             return false;
     }
     qsort(st->sexes, (size_t)st->n_sexes, sizeof *st->sexes, cmp_tally);
+    if (st->age_groups) qsort(st->age_groups, (size_t)st->n_age_groups, sizeof *st->age_groups, cmp_age_group);
     qsort(st->occupations, (size_t)st->n_occupations, sizeof *st->occupations, cmp_tally);
     return true;
 }
@@ -511,7 +553,12 @@ static void print_stats_json(const struct stats *st, const mfr_dataset *ds, int6
     printf("{\"data\":");
     json_str(data_name(ds));
     printf(",\"users\":{\"count\":%d,\"age\":", (int)st->n_users);
-    json_summary(&st->s_age);
+    if (st->age_codes) { /* ML-1M: groups, not ages (no mean of codes) */
+        printf("null,\"age_group\":");
+        json_tallies(st->age_groups, st->n_age_groups);
+    } else {
+        json_summary(&st->s_age);
+    }
     printf(",\"sex\":");
     json_tallies(st->sexes, st->n_sexes);
     printf(",\"occupation\":");
@@ -553,11 +600,14 @@ static void print_stats_text(const struct stats *st, const mfr_dataset *ds, int6
            (long long)st->nnz, PL(st->nnz), 100 * st->density, st->mean_rating);
     printf("\n  %-22s%7s%9s%9s%8s%8s%8s%8s%8s\n", "", "count", "mean", "std", "min", "25%", "50%",
            "75%", "max");
-    print_summary_row("user age", &st->s_age);
+    if (!st->age_codes) print_summary_row("user age", &st->s_age);
     print_summary_row("ratings per user", &st->s_user);
     print_summary_row("mean rating per user", &st->s_umean);
     print_summary_row("ratings per movie", &st->s_movie);
     print_summary_row("mean rating per movie", &st->s_mmean);
+    if (st->age_codes)
+        print_tallies("Users by age group (ML-1M's users.dat gives groups, not ages)", "age group",
+                      st->age_groups, st->n_age_groups, st->n_users);
     print_tallies("Users by sex", "sex", st->sexes, st->n_sexes, st->n_users);
     print_tallies("Users by occupation", "occupation", st->occupations, st->n_occupations,
                   st->n_users);

@@ -327,6 +327,9 @@ static void test_stats_ml1m_age_groups(void **state)
                         "  age group    count   share\n"
                         "  under 18         2   66.7%\n"
                         "  56+              1   33.3%\n");
+    /* ratings per movie are 1 and 2: one bin for each, not 20 between them */
+    tu_expect_in(g_out, "Ratings per movie\n  [1, 2)                     1  ");
+    tu_expect_in(g_out, "\n  [2, 3]                     1  ");
     assert_int_equal(run("stats --data '%s' --json", d), 0);
     tu_expect_in(g_out, "\"age\":null,\"age_group\":[{\"name\":\"under 18\",\"count\":2},{\"name\":\"56+\",\"count\":1}]");
     free(d);

@@ -527,6 +527,20 @@ static bool tally_genres(struct stats *st, const mfr_dataset *ds)
     return true;
 }
 
+/* The bins of a histogram of counts (whole numbers): --bins, or one bin
+ * for each whole number when they span fewer (two or more: a single
+ * value keeps hist_bins's range around it). hist_bins then makes the
+ * bins [v, v + 1), so that none lies between two counts. */
+static int count_bins(int64_t n, const double *values, int bins)
+{
+    double lo = INFINITY, hi = -INFINITY;
+    for (int64_t r = 0; r < n; r++) {
+        lo = fmin(lo, values[r]);
+        hi = fmax(hi, values[r]);
+    }
+    return lo < hi && hi - lo + 1 < bins ? (int)(hi - lo + 1) : bins;
+}
+
 /* Everything `mfrec stats` prints; false when out of memory. */
 static bool stats_compute(struct stats *st, const mfr_dataset *ds, const struct stats_opts *o)
 {
@@ -539,10 +553,13 @@ static bool stats_compute(struct stats *st, const mfr_dataset *ds, const struct 
         !summarize(st->movie_mean, st->n_rated_movies, &st->s_mmean))
         return false;
     struct histogram *h = st->hists;
-    hist_bins(st->n_users, st->per_user, o->bins, h[H_PER_USER].edges, h[H_PER_USER].counts);
+    /* counts spanning fewer whole numbers than --bins: one bin a number */
+    h[H_PER_USER].n_bins = count_bins(st->n_users, st->per_user, o->bins);
+    h[H_PER_MOVIE].n_bins = count_bins(st->n_items, st->per_movie, o->bins);
+    hist_bins(st->n_users, st->per_user, h[H_PER_USER].n_bins, h[H_PER_USER].edges, h[H_PER_USER].counts);
     hist_bins(st->n_rated_users, st->user_mean, o->bins, h[H_USER_MEAN].edges,
               h[H_USER_MEAN].counts);
-    hist_bins(st->n_items, st->per_movie, o->bins, h[H_PER_MOVIE].edges, h[H_PER_MOVIE].counts);
+    hist_bins(st->n_items, st->per_movie, h[H_PER_MOVIE].n_bins, h[H_PER_MOVIE].edges, h[H_PER_MOVIE].counts);
     hist_bins(st->n_rated_movies, st->movie_mean, o->bins, h[H_MOVIE_MEAN].edges,
               h[H_MOVIE_MEAN].counts);
     return tally_genres(st, ds);
@@ -631,7 +648,7 @@ static int plot_stats(const struct stats *st, const mfr_dataset *ds, const struc
         snprintf(title, sizeof title, "%s (%s)", hg->title, data_name(ds));
         struct plot_labels lab = {title, hg->xlabel,
                                   h == H_PER_MOVIE || h == H_MOVIE_MEAN ? "movies" : "users"};
-        rc = plot_histogram(o->plot_dir, hg->name, &lab, o->bins, hg->edges, hg->counts);
+        rc = plot_histogram(o->plot_dir, hg->name, &lab, hg->n_bins, hg->edges, hg->counts);
     }
     if (rc != EXIT_OK || st->n_genres == 0) return rc;
     const char **names = malloc((size_t)st->n_genres * sizeof *names);
@@ -671,7 +688,8 @@ int cmd_stats(int argc, char **argv)
                  "ratings_per_user, mean_rating_per_user, ratings_per_movie,\n"
                  "mean_rating_per_movie (histograms) and genres (bars)"},
         {.name = "--bins", .value = "N", .kind = FLAG_I32, .dst = &o.bins, .lo = 1, .hi = 1000,
-         .help = "histogram bins (default 20)"},
+         .help = "histogram bins (default 20; a histogram of counts\n"
+                 "spanning fewer whole numbers has one bin for each)"},
         {.name = "--top", .value = "N", .kind = FLAG_I32, .dst = &o.top, .lo = 1, .hi = 1000000,
          .help = "rows of the movie rankings (default 10; -k N is an alias)"},
         {.name = "-k", .value = "N", .kind = FLAG_I32, .dst = &o.top, .lo = 1, .hi = 1000000},

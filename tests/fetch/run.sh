@@ -1,0 +1,52 @@
+#!/bin/bash
+# run.sh — tools/fetch-movielens with the real files: a new directory, a
+# verified one (also through a symbolic link), a partial copy completed,
+# a damaged file named and kept, and (with zip installed) the zip path.
+# Needs MovieLens 100K in $MFREC_DATA: skipped (77) without it.
+set -u
+FETCH=$1
+if [[ -z ${MFREC_DATA:-} || ! -f $MFREC_DATA/u.data ]]; then
+    echo "MFREC_DATA does not hold MovieLens 100K: skipped"
+    exit 77
+fi
+W=$(mktemp -d)
+trap 'rm -rf "$W"' EXIT
+fail=0
+check() { # NAME, then a command whose status must be 0
+    local name=$1
+    shift
+    if "$@"; then echo "ok: $name"; else echo "FAIL: $name"; fail=1; fi
+}
+ok_all() { (cd "$1" && sha256sum --quiet -c "$(dirname "$FETCH")/ml-100k.sha256"); }
+
+sh "$FETCH" --from "$MFREC_DATA" "$W/new" > "$W/out" 2>&1
+check "a new directory is created and verified" ok_all "$W/new"
+check "it says so" grep -q "ready (checksums verified)" "$W/out"
+# verified: nothing is fetched (no --from: it would download otherwise)
+sh "$FETCH" "$W/new" > "$W/out" 2>&1
+check "a verified directory is left as it is" grep -q "is present and verified" "$W/out"
+ln -s "$W/new" "$W/link"
+check "a symbolic link to a verified directory is accepted" sh "$FETCH" "$W/link"
+cp -r "$W/new" "$W/part"
+rm "$W/part/u.item" "$W/part/u3.test"
+touch "$W/part/.mfrec-cache"
+check "a partial copy is completed" sh "$FETCH" --from "$MFREC_DATA" "$W/part"
+check "and verifies" ok_all "$W/part"
+check "its cache file is kept" test -e "$W/part/.mfrec-cache"
+cp -r "$W/new" "$W/dmg"
+echo extra >> "$W/dmg/u.user"
+sh "$FETCH" --from "$MFREC_DATA" "$W/dmg" > "$W/out" 2>&1
+rc=$?
+check "a damaged file is refused (exit 1)" test $rc -eq 1
+check "and named" grep -q "dmg/u.user does not match" "$W/out"
+check "and kept" grep -qx extra <(tail -n 1 "$W/dmg/u.user")
+if command -v zip > /dev/null; then
+    mkdir -p "$W/z/ml-100k" && cp "$MFREC_DATA"/u* "$MFREC_DATA/README" "$W/z/ml-100k/" && echo x > "$W/z/ml-100k/allbut.pl"
+    (cd "$W/z" && zip -qr ../ml.zip ml-100k)
+    check "the zip path installs" sh "$FETCH" --from "$W/ml.zip" "$W/fromzip"
+    rm "$W/fromzip/u.genre"
+    check "the zip's extra files do not stop a completion" sh "$FETCH" --from "$W/ml.zip" "$W/fromzip"
+else
+    echo "zip is not installed: the zip path is not checked here"
+fi
+exit $fail

@@ -1053,27 +1053,25 @@ static int report_sweep(struct sweep *s, const mfr_dataset *ds, const mfr_split 
     int rc = aggregate(s);
     if (rc != EXIT_OK) return rc;
     bool same = check_checksums(s);
-    /* The charts are drawn (staged) and the CSV written to its temporary
-     * file before the report; then the CSV and the charts move. A chart
-     * that cannot be drawn, a CSV that cannot be written or a standard
-     * output that cannot leaves none of the run's files. */
-    if (o->plot_dir) {
-        rc = plot_stage_begin(o->plot_dir);
-        if (rc == EXIT_OK) rc = draw_charts(s);
-        if (rc == EXIT_OK) rc = plot_stage_check();
-        if (rc != EXIT_OK) return plot_stage_end(rc);
-    }
-    char report[4096 + 160] = "";
+    /* The CSV first (its temporary file complete before its report, as
+     * every output): the runs' measurements, possibly hours of them, are
+     * kept even when a chart then fails; the charts are staged and move
+     * together, or none does. */
+    char report[4096 + 64] = "";
     if (!o->quiet) {
         print_summary(s);
-        int at = snprintf(report, sizeof report, "wrote %lld row%s to %s\n", (long long)(n_configs * o->repeat),
-                          PL(n_configs * o->repeat), o->csv);
-        if (o->plot_dir && at >= 0 && (size_t)at < sizeof report)
-            snprintf(report + at, sizeof report - (size_t)at, "charts in %s\n", o->plot_dir);
+        snprintf(report, sizeof report, "wrote %lld row%s to %s\n", (long long)(n_configs * o->repeat),
+                 PL(n_configs * o->repeat), o->csv);
     }
-    rc = write_csv(s, ds, sp, report);
-    if (o->plot_dir) rc = plot_stage_end(rc);
-    if (rc != EXIT_OK) return rc;
+    if ((rc = write_csv(s, ds, sp, report)) != EXIT_OK) return rc;
+    if (o->plot_dir) {
+        rc = plot_stage_begin(o->plot_dir);
+        if ((rc = plot_stage_end(rc == EXIT_OK ? draw_charts(s) : rc)) != EXIT_OK) {
+            fprintf(stderr, "%s: the CSV %s is complete and kept; only the charts are missing\n", g_cmd, o->csv);
+            return rc;
+        }
+        if (!o->quiet) printf("charts in %s\n", o->plot_dir);
+    }
     if (!same) return runtime_error("results depend on the thread count or the repeat (see above)");
     return EXIT_OK;
 }

@@ -54,6 +54,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/types.h>
 #include <sys/wait.h>
@@ -544,14 +545,28 @@ static int fork_run(const struct sweep_opts *o, const mfr_dataset *ds, const mfr
     int fds[2];
     if (pipe(fds) != 0) return runtime_error("%s: cannot create a pipe: %s", what, strerror(errno));
     fflush(NULL); /* the child must not flush our buffered output again */
+    /* INT and TERM wait while the child is made and registered, so that
+     * the handler that kills it (signal_cleanup_child) knows its pid */
+    sigset_t stop, was;
+    sigemptyset(&stop);
+    sigaddset(&stop, SIGINT);
+    sigaddset(&stop, SIGTERM);
+    sigprocmask(SIG_BLOCK, &stop, &was);
+    const pid_t parent = getpid();
     pid_t pid = fork();
     if (pid < 0) {
         int e = errno;
+        sigprocmask(SIG_SETMASK, &was, NULL);
         close(fds[0]);
         close(fds[1]);
         return runtime_error("%s: cannot fork: %s", what, strerror(e));
     }
     if (pid == 0) {
+        /* a sweep killed by SIGKILL (no handler runs) ends its run too */
+        (void)prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (getppid() != parent) _exit(4);
+        signal_cleanup_child(0);
+        sigprocmask(SIG_SETMASK, &was, NULL);
         close(fds[0]);
         mfr_set_threads(threads); /* the parent's 1 was for itself */
         struct run_result res;
@@ -559,16 +574,24 @@ static int fork_run(const struct sweep_opts *o, const mfr_dataset *ds, const mfr
         _exit(write_all(fds[1], &res, sizeof res) ? 0 : 3);
     }
     signal_cleanup_child(pid); /* a signal to the sweep ends its run too */
+    sigprocmask(SIG_SETMASK, &was, NULL);
     close(fds[1]);
     size_t got = read_all(fds[0], r, sizeof *r);
     close(fds[0]);
-    int st = 0;
-    while (waitpid(pid, &st, 0) < 0)
-        if (errno != EINTR) {
-            signal_cleanup_child(0);
-            return runtime_error("%s: waiting for the run: %s", what, strerror(errno));
-        }
+    /* Waited for without reaping (WNOWAIT: its pid stays this child's),
+     * then unregistered and reaped with the signals held, so that the
+     * handler never kills a pid that another process may have taken. */
+    siginfo_t info;
+    while (waitid(P_PID, (id_t)pid, &info, WEXITED | WNOWAIT) < 0)
+        if (errno != EINTR) break;
+    sigprocmask(SIG_BLOCK, &stop, NULL);
     signal_cleanup_child(0);
+    int st = 0, wrc;
+    while ((wrc = waitpid(pid, &st, 0)) < 0 && errno == EINTR) {
+    }
+    const int we = errno;
+    sigprocmask(SIG_SETMASK, &was, NULL);
+    if (wrc < 0) return runtime_error("%s: waiting for the run: %s", what, strerror(we));
     if (WIFSIGNALED(st))
         return runtime_error("%s: the run was killed by signal %d (%s)", what, WTERMSIG(st),
                              WTERMSIG(st) == SIGKILL ? "out of memory?" : strsignal(WTERMSIG(st)));

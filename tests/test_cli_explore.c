@@ -332,6 +332,15 @@ static void test_stats_ml1m_age_groups(void **state)
     tu_expect_in(g_out, "\n  [2, 3]                     1  ");
     assert_int_equal(run("stats --data '%s' --json", d), 0);
     tu_expect_in(g_out, "\"age\":null,\"age_group\":[{\"name\":\"under 18\",\"count\":2},{\"name\":\"56+\",\"count\":1}]");
+    /* ML-10M's layout has no users.dat: no ages, and no empty group table */
+    char *d10 = tu_path(g_dir, "ml10m_ages");
+    assert_int_equal(mkdir(d10, 0755), 0);
+    tu_write_file(d10, "ratings.dat", "1::10::5::978300760\n2::20::4::978301968\n", (size_t)-1);
+    tu_write_file(d10, "movies.dat", "10::Foo (1999)::Comedy\n20::Bar (2000)::Action\n", (size_t)-1);
+    assert_int_equal(run("stats --data '%s'", d10), 0);
+    assert_null(strstr(g_out, "age group"));
+    tu_expect_in(g_out, "user age                    0   (no data)");
+    free(d10);
     free(d);
 }
 

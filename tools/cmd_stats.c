@@ -437,13 +437,13 @@ static const char *ml1m_age_group(int32_t code)
     }
 }
 
-/* Age groups in age order (values that are no code last). */
+/* Age groups in age order (values that are no code, then unknown, last). */
 static int age_rank(const char *label)
 {
     static const char *const order[] = {"under 18", "18-24", "25-34", "35-44", "45-49", "50-55", "56+"};
     for (int k = 0; k < 7; k++)
         if (!strcmp(label, order[k])) return k;
-    return 7;
+    return strcmp(label, "unknown") ? 7 : 8;
 }
 
 static int cmp_age_group(const void *a, const void *b)
@@ -459,8 +459,8 @@ static bool tally_users(struct stats *st, const mfr_dataset *ds)
     st->age_codes = mfr_dataset_format(ds) == MFR_FORMAT_ML1M;
     for (int32_t u = 0; u < st->n_users; u++) {
         int32_t age = mfr_dataset_user_age(ds, u);
-        if (st->age_codes && age > 0) {
-            const char *g = ml1m_age_group(age); /* tally keeps the pointer: static strings only */
+        if (st->age_codes) {
+            const char *g = age > 0 ? ml1m_age_group(age) : "unknown"; /* tally keeps the pointer: static strings */
             if (!tally_add(&st->age_groups, &st->n_age_groups, g ? g : "not a group code")) return false;
         } else if (age > 0) {
             st->ages[st->n_ages++] = age;
@@ -472,6 +472,13 @@ static bool tally_users(struct stats *st, const mfr_dataset *ds)
             return false;
     }
     qsort(st->sexes, (size_t)st->n_sexes, sizeof *st->sexes, cmp_tally);
+    if (st->age_codes && (st->n_age_groups == 0 || (st->n_age_groups == 1 && !strcmp(st->age_groups[0].label, "unknown")))) {
+        /* no users.dat (ML-10M): no ages at all, as for any data without them */
+        st->age_codes = false;
+        free(st->age_groups);
+        st->age_groups = NULL;
+        st->n_age_groups = 0;
+    }
     if (st->age_groups) qsort(st->age_groups, (size_t)st->n_age_groups, sizeof *st->age_groups, cmp_age_group);
     qsort(st->occupations, (size_t)st->n_occupations, sizeof *st->occupations, cmp_tally);
     return true;

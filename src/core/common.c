@@ -313,6 +313,8 @@ static void tmp_observe(const char *tmp)
     if (fn) fn(tmp);
 }
 
+#define WRITE_BUFFER_BYTES ((size_t)64 << 10)
+
 int mfr_write_atomic_tmp(const char *path, mfr_write_tmp_fn fn, void *ctx, mfr_error *err)
 {
     /* The rename below replaces whatever is at path: only a regular file may
@@ -350,6 +352,12 @@ int mfr_write_atomic_tmp(const char *path, mfr_write_tmp_fn fn, void *ctx, mfr_e
         free(dir);
         return mfr_seterr(err, MFR_ERR_IO, "cannot write %s: %s", path, strerror(e));
     }
+    /* 64 KiB a write(2), not stdio's st_blksize (4 KiB), around each
+     * 64 KiB block of a model's rows: 15 writes for an ML-100K model
+     * instead of 45. Optional: without the memory, stdio's own buffer (so
+     * plain malloc, outside the fault hook's count of failing calls). */
+    char *buf = malloc(WRITE_BUFFER_BYTES);
+    if (buf) (void)setvbuf(f, buf, _IOFBF, WRITE_BUFFER_BYTES);
     int rc = fn(f, tmp, ctx, err);
     if (rc == MFR_OK && (fflush(f) != 0 || ferror(f)))
         rc = mfr_seterr(err, MFR_ERR_IO, "cannot write %s: %s", path, strerror(errno));
@@ -357,6 +365,7 @@ int mfr_write_atomic_tmp(const char *path, mfr_write_tmp_fn fn, void *ctx, mfr_e
         rc = mfr_seterr(err, MFR_ERR_IO, "cannot sync %s: %s", path, strerror(errno));
     if (fclose(f) != 0 && rc == MFR_OK)
         rc = mfr_seterr(err, MFR_ERR_IO, "cannot close %s: %s", path, strerror(errno));
+    free(buf);
     if (rc == MFR_OK && rename(tmp, path) != 0)
         rc = mfr_seterr(err, MFR_ERR_IO, "cannot rename %s to %s: %s", tmp, path,
                         strerror(errno));

@@ -135,10 +135,11 @@ enum mfr_cache_state {
     MFR_CACHE_STATE_WRITE_FAILED = 3, /* parsed; writing the cache failed (ignored) */
 };
 
-/* Drops the resident pages of a dataset's mapped cache file (nothing for a
- * parsed dataset): its contents do not change, a later access reads them
- * again from the page cache. Lowers the peak memory of a run that has
- * copied what it needs (the split's parts). */
+/* Drops the resident pages of a dataset's mapped cache file of 64 MiB or
+ * more (nothing for a parsed dataset or a smaller cache): its contents do
+ * not change, a later access reads them again from the page cache. Lowers
+ * the peak memory of a run that has copied what it needs (the split's
+ * parts). */
 void mfr_dataset_release_pages(const mfr_dataset *ds);
 
 /* True when ds was loaded from the binary cache rather than parsed. */

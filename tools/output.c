@@ -6,13 +6,40 @@
 
 #include "output.h"
 
+/* The length of the well-formed UTF-8 sequence at p (1-4), or 0 when
+ * the bytes there are not one (a stray continuation byte, a truncated
+ * sequence, an overlong form, a surrogate, a value past U+10FFFF). */
+static int utf8_seq(const unsigned char *p)
+{
+    const unsigned c = p[0];
+    int n;
+    unsigned min, v;
+    if (c < 0x80) return 1;
+    if (c >= 0xc2 && c <= 0xdf) n = 2, min = 0x80, v = c & 0x1f;
+    else if (c >= 0xe0 && c <= 0xef) n = 3, min = 0x800, v = c & 0x0f;
+    else if (c >= 0xf0 && c <= 0xf4) n = 4, min = 0x10000, v = c & 0x07;
+    else return 0;
+    for (int k = 1; k < n; k++) {
+        if ((p[k] & 0xc0) != 0x80) return 0; /* also stops at the NUL */
+        v = v << 6 | (p[k] & 0x3fu);
+    }
+    return v < min || v > 0x10ffff || (v >= 0xd800 && v <= 0xdfff) ? 0 : n;
+}
+
 void json_str(const char *s)
 {
     putchar('"');
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+    for (const unsigned char *p = (const unsigned char *)s; *p;) {
+        const int n = utf8_seq(p);
+        if (n == 0) { /* JSON text is UTF-8: a byte that is not (a path's) is U+FFFD */
+            fputs("\\ufffd", stdout);
+            p++;
+            continue;
+        }
         if (*p == '"' || *p == '\\') printf("\\%c", *p);
         else if (*p < 0x20) printf("\\u%04x", *p);
-        else putchar(*p);
+        else fwrite(p, 1, (size_t)n, stdout);
+        p += n;
     }
     putchar('"');
 }

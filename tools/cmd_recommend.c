@@ -157,9 +157,21 @@ static int parse_rate(const mfr_dataset *ds, const char *spec,
     return EXIT_OK;
 }
 
-/* --ratings-file FILE: lines "TITLE=RATING" or "MOVIE_ID<TAB>RATING";
- * blank lines and lines starting with '#' are skipped. Errors name
- * FILE:LINE. */
+/* Whether s is "#DIGITS" (an optional sign too), blanks, '=': a movie
+ * named by id, as --rate takes it, not a comment. */
+static bool hash_id_rating(const char *s)
+{
+    const char *p = s + 1;
+    if (*p == '+' || *p == '-') p++;
+    if (*p < '0' || *p > '9') return false;
+    while (*p >= '0' && *p <= '9') p++;
+    while (*p == ' ' || *p == '\t') p++;
+    return *p == '=';
+}
+
+/* --ratings-file FILE: lines "TITLE=RATING", "#ID=RATING" or
+ * "MOVIE_ID<TAB>RATING"; blank lines and other lines starting with '#'
+ * (comments) are skipped. Errors name FILE:LINE. */
 static int parse_ratings_file(const mfr_dataset *ds, const char *path,
                               struct new_ratings *r)
 {
@@ -195,8 +207,9 @@ static int parse_ratings_file(const mfr_dataset *ds, const char *path,
         }
         snprintf(where, sizeof where, "%s:%ld", path, lineno);
         const char *s = line;
-        while (*s == ' ') s++;
-        if (!*s || *s == '#') continue;
+        while (*s == ' ' || *s == '\t') s++;
+        /* '#' starts a comment, except "#ID=R" (a movie by id, as in --rate) */
+        if (!*s || (*s == '#' && !hash_id_rating(s))) continue;
         const char *tab = strchr(s, '\t'), *eq = strrchr(s, '=');
         char *key = NULL, *value = NULL;
         bool by_id = false;
@@ -370,14 +383,17 @@ static bool parse_recommend_flags(int argc, char **argv, struct recommend_opts *
                  "a movie by id); repeated (up to 64 times), the lists\n"
                  "add up"},
         {.name = "--ratings-file", .value = "FILE", .kind = FLAG_STR, .dst = &o->rfile,
-         .help = "lines \"TITLE=RATING\" or \"MOVIE_ID<TAB>RATING\"\n"
-                 "(blank lines and '#' comments are skipped)"},
+         .help = "lines \"TITLE=RATING\", \"#ID=RATING\" or\n"
+                 "\"MOVIE_ID<TAB>RATING\" (blank lines and other lines\n"
+                 "starting with '#', comments, are skipped)"},
         {.name = "--lambda", .value = "L", .kind = FLAG_DOUBLE, .dst = &o->lambda, .min = 0,
          .max = 1e9,
          .help = "ridge strength of the fold-in (default: 0.1 plus the\n"
-                 "model's own L2 terms, --l2 x training ratings / users\n"
-                 "+ --l2-freq x the new user's ratings, so the fold-in\n"
-                 "solves the problem training solved for each user)"},
+                 "model's L2 terms on a user's row, --l2 x training\n"
+                 "ratings / users + --l2-freq x the new user's ratings;\n"
+                 "one strength for the vector and, with --bias, the user\n"
+                 "bias; the model's gravity term is not part of the\n"
+                 "fold-in)"},
         {.name = "--all-users", .kind = FLAG_SWITCH, .dst = &o->all_users,
          .help = "the list of every user of the dataset, into --out"},
         {.name = "--out", .value = "FILE", .kind = FLAG_STR, .dst = &o->out,

@@ -252,6 +252,11 @@ int io_output_dir(const char *flag, const char *dir);
  * file (a FIFO or device is refused without blocking); NULL after a
  * printed error. Notes the file as an input. */
 FILE *io_open_input(const char *flag, const char *path);
+/* Every fold's uN.base and uN.test (N = 1..n_folds) in dir is a regular
+ * file that opens: checked before any fold trains, so that a missing u3
+ * fails the run before u1's results are printed. A dir that is not a
+ * directory passes (the loader reports it). */
+int io_check_fold_files(const char *dir, int n_folds);
 /* "s" unless n is 1: "%d rating%s", n, PL(n). */
 #define PL(n) ((n) == 1 ? "" : "s")
 

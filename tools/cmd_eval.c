@@ -558,6 +558,7 @@ static int eval_folds(const struct eval_opts *o)
         rc = lib_error(&err);
         goto done;
     }
+    if ((rc = io_check_fold_files(dir, N_FOLDS)) != EXIT_OK) goto done;
     char kp[16], kr[16], kn[16];
     snprintf(kp, sizeof kp, "P@%d", (int)o->k);
     snprintf(kr, sizeof kr, "R@%d", (int)o->k);

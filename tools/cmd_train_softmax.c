@@ -1074,6 +1074,11 @@ static int softmax_folds(const struct sm_opts *o)
     mfr_dataset *ds = NULL;
     const bool ease = o->ease.lambda > 0;
     if (load_dataset(default_data_dir(o->data), &ds, &err) != MFR_OK) return lib_error(&err);
+    int frc = io_check_fold_files(default_data_dir(o->data), N_SM_FOLDS);
+    if (frc != EXIT_OK) {
+        mfr_dataset_destroy(ds);
+        return frc;
+    }
     if (!o->json) {
         char labels[64] = "", dropout[64] = "";
         if (o->cfg.label_min_rating > 0)

@@ -354,6 +354,25 @@ FILE *io_open_input(const char *flag, const char *path)
     return f;
 }
 
+int io_check_fold_files(const char *dir, int n_folds)
+{
+    struct stat st;
+    if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) return EXIT_OK; /* a rating file: its own error later */
+    static const char *const part[2] = {"base", "test"};
+    for (int f = 1; f <= n_folds; f++)
+        for (int x = 0; x < 2; x++) {
+            char path[4096];
+            if ((size_t)snprintf(path, sizeof path, "%s/u%d.%s", dir, f, part[x]) >= sizeof path)
+                return runtime_error("fold u%d: the path of %s/u%d.%s is too long", f, dir, f, part[x]);
+            int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+            if (fd < 0) return runtime_error("fold u%d: cannot open %s: %s", f, path, strerror(errno));
+            const bool regular = fstat(fd, &st) == 0 && S_ISREG(st.st_mode);
+            close(fd);
+            if (!regular) return runtime_error("fold u%d: %s is %s", f, path, kind_of(st.st_mode));
+        }
+    return EXIT_OK;
+}
+
 /* ------------------------------------------------------------------ */
 /* Stages: multi-file outputs renamed into place together               */
 /* ------------------------------------------------------------------ */

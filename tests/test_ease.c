@@ -346,6 +346,10 @@ static void test_argument_errors(void **state)
     tu_expect_in(err.message, "item 2");
     assert_int_equal(mfr_ease_fit(NULL, 2, 3, 1.0, 1, &e, &err), MFR_ERR_INVALID);
     assert_null(e);
+    /* 2^30 items: two 8 EiB matrices, refused before any allocation */
+    assert_int_equal(mfr_ease_fit(r, 2, 1 << 30, 1.0, 1, &e, &err), MFR_ERR_TOO_LARGE);
+    tu_expect_in(err.message, "do not fit in this machine's");
+    assert_null(e);
     assert_int_equal(mfr_ease_fit(r, 2, 3, 1.0, 1, &e, &err), MFR_OK);
     double s[3];
     int32_t bad = 3;

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "output.h"
@@ -42,6 +43,21 @@ int ease_ranking(const struct ease_baseline *b, const mfr_ratings *train, const 
                            err.message);
     mfr_ease_destroy(e);
     return rc;
+}
+
+int ease_fits_memory(const struct ease_baseline *b, int32_t n_items, uint64_t max_memory)
+{
+    if (!(b->lambda > 0)) return EXIT_OK;
+    const uint64_t need = 2u * (uint64_t)n_items * (uint64_t)n_items * sizeof(double); /* n_items < 2^31 */
+    const long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+    const uint64_t budget = max_memory ? max_memory : pages > 0 && page > 0 ? (uint64_t)pages * (uint64_t)page : 0;
+    if (budget > 0 && need > budget) {
+        char a[32], c[32];
+        return runtime_error("--baseline %s needs %s for its %d x %d matrices (two, of doubles), more than %s %s",
+                             b->ratings ? "ease-ratings" : "ease", size_text(need, a), (int)n_items, (int)n_items,
+                             max_memory ? "--max-memory" : "this machine's memory,", size_text(budget, c));
+    }
+    return EXIT_OK;
 }
 
 void ease_baseline_say(const struct ease_baseline *b, const char *fitted_on)

@@ -568,6 +568,25 @@ void jlog_printf(struct json_log *j,
     }
 }
 
+/* "512.0 MiB": bytes in the largest binary unit that keeps the number at
+ * least 1; "16 EiB (or more)" for a size past uint64. buf: 32 bytes. */
+const char *size_text(uint64_t bytes, char *buf)
+{
+    static const char *const units[] = {"bytes", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"};
+    if (bytes == UINT64_MAX) {
+        snprintf(buf, 32, "16 EiB (or more)");
+        return buf;
+    }
+    double v = (double)bytes;
+    int u = 0;
+    while (v >= 1024.0 && u < 6) {
+        v /= 1024.0;
+        u++;
+    }
+    snprintf(buf, 32, u ? "%.1f %s" : "%.0f %s", v, units[u]);
+    return buf;
+}
+
 int write_file_atomic(const char *path, const char *data, size_t len) { return write_file_reported(path, data, len, NULL); }
 
 int write_file_reported(const char *path, const char *data, size_t len, const char *report)

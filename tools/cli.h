@@ -212,6 +212,9 @@ struct json_log {
     size_t len, cap;
 };
 void jlog_printf(struct json_log *j, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* "512.0 MiB": bytes in the largest binary unit that keeps the number at
+ * least 1; "16 EiB (or more)" for UINT64_MAX. buf: 32 bytes. */
+const char *size_text(uint64_t bytes, char *buf);
 /* Writes data to path atomically (temp file, fsync, rename). */
 int write_file_atomic(const char *path, const char *data, size_t len);
 /* The same, printing `report` (NULL: none) and whatever was printed before
@@ -378,6 +381,10 @@ bool parse_baseline(const char *flag, const char *value, void *dst);
  * runtime error on failure. */
 int ease_ranking(const struct ease_baseline *b, const mfr_ratings *train, const mfr_ratings *test,
                  int32_t n_users, int32_t n_items, int32_t k, mfr_ranking *out);
+/* EASE's two n_items x n_items matrices of doubles against max_memory
+ * (0: the physical memory): checked before anything trains; a printed
+ * runtime error naming the budget when they do not fit. */
+int ease_fits_memory(const struct ease_baseline *b, int32_t n_items, uint64_t max_memory);
 /* The tables' line about the baseline: "EASE: lambda 400" or "EASE on
  * ratings: lambda 5000". */
 void ease_baseline_say(const struct ease_baseline *b, const char *fitted_on);

@@ -123,25 +123,6 @@ static bool parse_size_flag(const char *flag, const char *v, void *dst)
     return parse_bytes(flag, v, dst);
 }
 
-/* "512.0 MiB": bytes in the largest binary unit that keeps the number at
- * least 1; "16 EiB (or more)" for a size past uint64. buf: 32 bytes. */
-static const char *size_text(uint64_t bytes, char *buf)
-{
-    static const char *const units[] = {"bytes", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"};
-    if (bytes == UINT64_MAX) {
-        snprintf(buf, 32, "16 EiB (or more)");
-        return buf;
-    }
-    double v = (double)bytes;
-    int u = 0;
-    while (v >= 1024.0 && u < 6) {
-        v /= 1024.0;
-        u++;
-    }
-    snprintf(buf, 32, u ? "%.1f %s" : "%.0f %s", v, units[u]);
-    return buf;
-}
-
 /* The bytes free to an unprivileged writer on the filesystem of dir, or
  * of its parent when dir does not exist yet; false when unknown. */
 static bool free_bytes(const char *dir, uint64_t *out)

@@ -558,7 +558,9 @@ static int eval_folds(const struct eval_opts *o)
         rc = lib_error(&err);
         goto done;
     }
-    if ((rc = io_check_fold_files(dir, N_FOLDS)) != EXIT_OK) goto done;
+    if ((rc = io_check_fold_files(dir, N_FOLDS)) != EXIT_OK ||
+        (rc = ease_fits_memory(&o->ease, mfr_dataset_n_items(ds), o->train.cfg.max_memory)) != EXIT_OK)
+        goto done;
     char kp[16], kr[16], kn[16];
     snprintf(kp, sizeof kp, "P@%d", (int)o->k);
     snprintf(kr, sizeof kr, "R@%d", (int)o->k);

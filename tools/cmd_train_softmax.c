@@ -1075,6 +1075,7 @@ static int softmax_folds(const struct sm_opts *o)
     const bool ease = o->ease.lambda > 0;
     if (load_dataset(default_data_dir(o->data), &ds, &err) != MFR_OK) return lib_error(&err);
     int frc = io_check_fold_files(default_data_dir(o->data), N_SM_FOLDS);
+    if (frc == EXIT_OK) frc = ease_fits_memory(&o->ease, mfr_dataset_n_items(ds), 0);
     if (frc != EXIT_OK) {
         mfr_dataset_destroy(ds);
         return frc;

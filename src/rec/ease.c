@@ -312,6 +312,12 @@ static int ease_fit(const mfr_ratings *train, int32_t n_users, int32_t n_items, 
     if (!mfr_mul_size((size_t)n_items, (size_t)n_items, &nn) ||
         !mfr_mul_size(nn, sizeof(double), &nn))
         return mfr_seterr(err, MFR_ERR_TOO_LARGE, "EASE: %d items are too many", (int)n_items);
+    /* two such matrices: refused, not attempted, when they pass the physical memory */
+    const uint64_t phys = mfr_physical_memory();
+    if (phys && (nn > phys / 2))
+        return mfr_seterr(err, MFR_ERR_TOO_LARGE,
+                          "EASE: %d x %d matrices of doubles (two, %.1f GiB) do not fit in this machine's %.1f GiB",
+                          (int)n_items, (int)n_items, 2.0 * (double)nn / 1073741824.0, (double)phys / 1073741824.0);
     int threads = n_threads > 0 ? n_threads : mfr_setup_threads();
     struct ease_csr c = {0};
     mfr_ease *e = mfr_calloc(1, sizeof *e);

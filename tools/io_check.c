@@ -361,14 +361,13 @@ int io_check_fold_files(const char *dir, int n_folds)
     static const char *const part[2] = {"base", "test"};
     for (int f = 1; f <= n_folds; f++)
         for (int x = 0; x < 2; x++) {
-            char path[4096];
+            char path[4096], what[32];
             if ((size_t)snprintf(path, sizeof path, "%s/u%d.%s", dir, f, part[x]) >= sizeof path)
                 return runtime_error("fold u%d: the path of %s/u%d.%s is too long", f, dir, f, part[x]);
-            int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
-            if (fd < 0) return runtime_error("fold u%d: cannot open %s: %s", f, path, strerror(errno));
-            const bool regular = fstat(fd, &st) == 0 && S_ISREG(st.st_mode);
-            close(fd);
-            if (!regular) return runtime_error("fold u%d: %s is %s", f, path, kind_of(st.st_mode));
+            snprintf(what, sizeof what, "fold u%d:", f);
+            FILE *fp = io_open_input(what, path);
+            if (!fp) return EXIT_RUNTIME;
+            fclose(fp);
         }
     return EXIT_OK;
 }

@@ -291,9 +291,18 @@ cp "$T/ck3-$tag" "$T/ck-dmg"
 hdr=$(od -An -t u4 -j $((32 + 12)) -N 4 "$T/ck-dmg" | tr -d ' ')
 at=$((32 + hdr + 8 * (200 + 120) + 4 * 199 * $(od -An -t u4 -j $((32 + 16)) -N 4 "$T/ck-dmg" | tr -d ' ')))
 printf '\001' | dd of="$T/ck-dmg" bs=1 seek="$at" conv=notrunc status=none
-rm -rf "$T/of" "$T/no.bin"
-if timeout 120 "${MPIRUN[@]}" --output-filename "$T/of" -np 4 "$M" train --resume "$T/ck-dmg" --epochs 6 \
-    --checkpoint "$T/ck-dmg-out" --out "$T/no.bin" >"$T/log" 2>&1; then bad "resume of a damaged checkpoint at -np 4 succeeded"
+# The first rank to reach MPI_Abort ends the others, at times before rank
+# 3 has written its own message (seen on a loaded 2-core machine): a run in
+# which rank 3 said nothing at all is tried again, up to three times. A
+# rank 3 that never learns rank 0's verdict never says it, and fails.
+for try in 1 2 3; do
+    rm -rf "$T/of" "$T/no.bin"
+    dmg_rc=0
+    timeout 120 "${MPIRUN[@]}" --output-filename "$T/of" -np 4 "$M" train --resume "$T/ck-dmg" --epochs 6 \
+        --checkpoint "$T/ck-dmg-out" --out "$T/no.bin" >"$T/log" 2>&1 || dmg_rc=$?
+    [ "$dmg_rc" -ne 0 ] && ! [ -s "$(ls "$T"/of/*/rank.3/stderr 2>/dev/null | head -n 1)" ] || break
+done
+if [ "$dmg_rc" -eq 0 ]; then bad "resume of a damaged checkpoint at -np 4 succeeded"
 elif ! cat "$T"/of/*/rank.3/stderr 2>/dev/null | grep -q "ck-dmg: checksum mismatch"; then
     bad "damaged checkpoint at -np 4: rank 3 did not report rank 0's checksum mismatch"; tail -5 "$T/log"
 elif [ -e "$T/no.bin" ] || [ -e "$T/ck-dmg-out" ]; then bad "damaged checkpoint at -np 4: refused but wrote a file"

@@ -729,6 +729,7 @@ static void test_rank_prior(void **state)
                          "--quiet --out '%s'", g_data, pm), 0);
     assert_int_equal(run("recommend --model '%s' --user 5 --top 10 --json", pm), 0);
     tu_expect_json(g_out);
+    tu_expect_in(g_out, "\"rank_prior\":0.5,"); /* what a program needs to take the prior off */
     double prev = INFINITY;
     int n = 0;
     for (const char *p = strstr(g_out, "\"rank\":"); p; p = strstr(p + 1, "\"rank\":"), n++) {
@@ -740,6 +741,17 @@ static void test_rank_prior(void **state)
         prev = score;
     }
     assert_int_equal(n, 10);
+    /* a fold-in's fitted values: predicted ratings, clamped as shown, and
+     * the unclamped value beside them (--lambda 0.001: fitted close to the
+     * ratings given, so 1 and 5 fall outside the range about as often) */
+    assert_int_equal(run("recommend --model '%s' --rate '#1=5,#2=1,#3=5,#4=1' --lambda 0.001 --json", pm), 0);
+    tu_expect_json(g_out);
+    int fits = 0;
+    for (const char *p = strstr(g_out, "\"fitted\":"); p; p = strstr(p + 1, "\"fitted\":"), fits++) {
+        double shown = tu_json_num(p, "fitted"), raw = tu_json_num(p, "fitted_raw");
+        assert_float_equal(shown, raw < 1.0 ? 1.0 : raw > 5.0 ? 5.0 : raw, 0.0);
+    }
+    assert_int_equal(fits, 4);
     /* the table shows both columns and says how it ranks */
     assert_int_equal(run("recommend --model '%s' --user 5 --top 3", pm), 0);
     tu_expect_in(g_out, "ranked by score = predicted rating + 0.5 ln(1 + training ratings)");
@@ -872,6 +884,9 @@ static void test_ranking_scores_are_not_ratings(void **state)
     assert_non_null(r1);
     assert_non_null(r2);
     assert_true(tu_json_num(r1, "fitted") < tu_json_num(r2, "fitted"));
+    /* a score is not clamped: its raw value is the same number */
+    assert_float_equal(tu_json_num(r1, "fitted_raw"), tu_json_num(r1, "fitted"), 0.0);
+    tu_expect_in(g_out, "\"rank_prior\":0,"); /* a list of scores: no prior to take off */
     assert_int_equal(run("recommend --model '%s' --user 5 -k 3 --json", grav), 0);
     expect_not_in(g_out, "predicted_rating");
     tu_expect_in(g_out, "\"dot\":");

@@ -276,12 +276,16 @@ static const char recommend_help[] =
     "never listed unless --include-rated (then they are marked).\n"
     "\n"
     "Scores: with dot, the model's predicted rating (biases included),\n"
-    "shown clamped to the data's rating range (JSON and CSV also give the\n"
-    "raw score). A ranking model's dot product is no rating: it is shown\n"
-    "as it is, column \"dot\" (the fold-in's fitted values: \"score\").\n"
+    "shown clamped to the data's rating range; JSON and CSV also give the\n"
+    "unclamped score the list is ranked by (\"score\"), and the fold-in's\n"
+    "JSON each rated movie's \"fitted\" (clamped) and \"fitted_raw\" value.\n"
+    "A ranking model's dot product is no rating: it is shown as it is,\n"
+    "column \"dot\" (the fold-in's fitted values: \"score\").\n"
     "A model trained with --rank-prior X (--preset accurate)\n"
     "ranks by score = predicted rating + X ln(1 + training ratings), a\n"
-    "popularity prior, and shows the score beside the predicted rating.\n"
+    "popularity prior, and shows the score beside the predicted rating\n"
+    "(the unclamped predicted rating: score - X ln(1 + ratings); the JSON\n"
+    "gives X as \"rank_prior\", 0 without a prior).\n"
     "With cosine, the cosine of the embeddings. A softmax model\n"
     "(train --kind softmax) predicts no ratings: its dot score is the logit,\n"
     "column \"dot\", and a new user's features are the movies rated in the\n"
@@ -438,10 +442,11 @@ struct rec_state {
     struct new_ratings nr;
     /* a matrix-factorization fold-in: its ridge, the fitted user bias, the
      * middle of the range its ratings count from (NaN: as they are), and
-     * the fitted value of each rated movie (nr.n doubles) */
+     * the fitted value of each rated movie as shown (nr.n doubles; a
+     * predicted rating clamped to the range) and unclamped (fit_raw) */
     double lambda, middle;
     float bias;
-    double *fit;
+    double *fit, *fit_raw;
 };
 
 static bool rec_alloc(struct rec_state *st, const mfr_model *m, int32_t k)
@@ -468,6 +473,7 @@ static void rec_free(struct rec_state *st)
     free(st->rated);
     free(st->vec);
     free(st->fit);
+    free(st->fit_raw);
 }
 
 /* Top-k for a user of the dataset. */
@@ -518,7 +524,8 @@ static int fold_in_fit(const mfr_model *m, const struct movie_ctx *c, struct rec
     mfr_error err = {0};
     float *all = malloc((size_t)st->n_items * sizeof *all);
     st->fit = malloc((size_t)st->nr.n * sizeof *st->fit + 1);
-    if (!all || !st->fit) {
+    st->fit_raw = malloc((size_t)st->nr.n * sizeof *st->fit_raw + 1);
+    if (!all || !st->fit || !st->fit_raw) {
         free(all);
         return runtime_error("out of memory");
     }
@@ -530,6 +537,7 @@ static int fold_in_fit(const mfr_model *m, const struct movie_ctx *c, struct rec
     for (int32_t x = 0; x < st->nr.n; x++) {
         int32_t i = st->nr.items[x];
         double f = (double)all[i] + (double)st->bias + (double)mfr_model_item_bias(m, i);
+        st->fit_raw[x] = f;
         if (ratings) f = f < c->lo ? c->lo : f > c->hi ? c->hi : f;
         st->fit[x] = f;
     }
@@ -573,6 +581,8 @@ static void json_fold_in(const struct movie_ctx *c, const struct rec_state *st)
         json_num(st->nr.values[x], 9);
         printf(",\"fitted\":");
         json_num(st->fit[x], 9);
+        printf(",\"fitted_raw\":");
+        json_num(st->fit_raw[x], 9);
         putchar('}');
     }
     printf("]}");
@@ -687,10 +697,12 @@ static void print_recommendation(const struct recommend_opts *o, const struct mo
         if (o->have_user) printf(",\"user\":%lld", (long long)o->user_id);
         else printf(",\"user\":null,\"rated\":%d", (int)st->nr.n);
         if (st->fit) json_fold_in(c, st);
-        printf(",\"measure\":\"%s\",\"top\":%d,\"min_ratings\":%lld,\"include_rated\":%s,"
-               "\"items\":",
+        printf(",\"measure\":\"%s\",\"top\":%d,\"min_ratings\":%lld,\"include_rated\":%s,",
                measure_name(o->list.measure), (int)o->list.top, (long long)o->list.min_ratings,
                o->include_rated ? "true" : "false");
+        printf("\"rank_prior\":");
+        json_num(l.kind == VALUE_PREDICTED ? rank_prior_of(c->m) : 0.0, 9);
+        printf(",\"items\":");
         print_list_json(c, &l);
         printf("}\n");
         return;

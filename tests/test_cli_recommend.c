@@ -105,14 +105,15 @@ static const char *const hm_titles[] = {
 #define HM_ITEMS 10
 #define HM_USERS 12
 
-static void write_handmade(const char *dir)
+/* The hand-made dataset; u.item lists the first n_titled movies only. */
+static void write_handmade_titled(const char *dir, int n_titled)
 {
     char cmd[1024];
     snprintf(cmd, sizeof cmd, "mkdir -p '%s'", dir);
     assert_int_equal(system(cmd), 0);
     char buf[8192];
     size_t len = 0;
-    for (int i = 0; i < HM_ITEMS; i++) {
+    for (int i = 0; i < n_titled; i++) {
         len += (size_t)snprintf(buf + len, sizeof buf - len,
                                 "%d|%s|01-Jan-1995||http://example.invalid/%d", i + 1,
                                 hm_titles[i], i + 1);
@@ -129,6 +130,8 @@ static void write_handmade(const char *dir)
                                         1 + (u * i + u) % 5, 880000000 + u * 100 + i);
     tu_write_file(dir, "u.data", buf, len);
 }
+
+static void write_handmade(const char *dir) { write_handmade_titled(dir, HM_ITEMS); }
 
 static int setup(void **state)
 {
@@ -467,6 +470,49 @@ static void test_norms(void **state)
         tu_expect_in(g_err, "gnuplot");
     }
     free(plots);
+}
+
+/* A rated movie that u.item does not list: shown as "#ID (untitled)",
+ * which is how it is typed back; null in JSON, empty in CSV and TSV. */
+static void test_untitled_movie(void **state)
+{
+    (void)state;
+    char *dir = tu_path(g_dir, "untitled"), *model = tu_path(g_dir, "untitled.bin");
+    write_handmade_titled(dir, HM_ITEMS - 1); /* movie 10 has no title */
+    assert_int_equal(run("train --data '%s' --split random:0.2 --dim 3 --epochs 40 --lr 0.05 --quiet --out '%s'",
+                         dir, model), 0);
+    assert_int_equal(run("similar --model '%s' --movie '#10' -k 2", model), 0);
+    tu_expect_in(g_out, "movie 10: #10 (untitled)");
+    assert_int_equal(run("similar --model '%s' --movie '#10' -k 2 --json", model), 0);
+    tu_expect_json(g_out);
+    tu_expect_in(g_out, "\"movie\":10,\"title\":null,");
+    assert_int_equal(run("recommend --model '%s' --rate '#10=5' -k 1", model), 0);
+    tu_expect_in(g_out, "     10       5");
+    tu_expect_in(g_out, "#10 (untitled)\n");
+    assert_int_equal(run("recommend --model '%s' --user 1 --include-rated -k 10 --csv", model), 0);
+    tu_expect_in(g_out, "rank,movie,");
+    int found = 0;
+    for (const char *p = strchr(g_out, '\n'); p && p[1]; p = strchr(p + 1, '\n')) {
+        int rank;
+        long long mid;
+        if (sscanf(p + 1, "%d,%lld,", &rank, &mid) == 2 && mid == 10) {
+            size_t len = strcspn(p + 1, "\n");
+            assert_true(len >= 2 && !strncmp(p + 1 + len - 2, ",,", 2)); /* title and genres empty */
+            found = 1;
+        }
+    }
+    assert_true(found);
+    char *exp = tu_path(g_dir, "untitled-export");
+    assert_int_equal(run("export --model '%s' --as tsv --out '%s'", model, exp), 0);
+    char *meta = tu_path(exp, "metadata.tsv");
+    char *text = tu_read_file(meta, NULL);
+    assert_non_null(text);
+    tu_expect_in(text, "\n10\t\t\t");
+    free(text);
+    free(meta);
+    free(exp);
+    free(dir);
+    free(model);
 }
 
 static void test_fold_in_titles(void **state)
@@ -944,6 +990,7 @@ int main(void)
         cmocka_unit_test(test_similar),
         cmocka_unit_test(test_norms),
         cmocka_unit_test(test_fold_in_titles),
+        cmocka_unit_test(test_untitled_movie),
         cmocka_unit_test(test_fold_in_ratings_file),
         cmocka_unit_test(test_machine_outputs_and_min_ratings),
         cmocka_unit_test(test_all_users),

@@ -80,13 +80,12 @@ static int write_coords(const char *path, const mfr_dataset *ds, int32_t n, cons
                         const int32_t *genre_of, const int64_t *n_ratings, bool tsne, const char *report)
 {
     struct json_log t = {0};
-    char buf[64];
     /* "movie" and "ratings" (training ratings) as in every other list */
     jlog_printf(&t, "movie\ttitle\tgenre\t%s\tnorm\tratings\n", tsne ? "tsne1\ttsne2" : "pc1\tpc2");
     for (int32_t row = 0; row < n; row++) {
         int32_t i = items[row];
         jlog_printf(&t, "%lld\t", (long long)mfr_dataset_item_id(ds, i));
-        tsv_field(&t, item_title(ds, i, buf, sizeof buf));
+        tsv_field(&t, mfr_dataset_item_title(ds, i)); /* empty: untitled */
         jlog_printf(&t, "\t%s\t%.9g\t%.9g\t%.9g\t%lld\n",
                     genre_of[i] >= 0 ? mfr_dataset_genre_name(ds, genre_of[i]) : "",
                     x[row], y[row], norm[i], (long long)n_ratings[i]);

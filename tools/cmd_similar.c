@@ -52,7 +52,7 @@ static void print_similar(const struct movie_ctx *c, const struct list_opts *o,
     } else if (o->json) {
         json_open_model(model_path);
         printf(",\"movie\":%lld,\"title\":", (long long)mfr_dataset_item_id(ds, q));
-        json_str(item_title(ds, q, t, sizeof t));
+        json_title(ds, q);
         fputs(",\"genres\":", stdout);
         json_genres(ds, q);
         printf(",\"ratings\":%lld,\"measure\":\"%s\",\"top\":%d,\"min_ratings\":%lld,\"items\":",

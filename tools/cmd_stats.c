@@ -324,11 +324,10 @@ static void json_tallies(const struct tally *t, int n)
 
 static void json_movies(const mfr_dataset *ds, const struct movie *mv, int n)
 {
-    char buf[64];
     putchar('[');
     for (int x = 0; x < n; x++) {
         printf("%s{\"id\":%lld,\"title\":", x ? "," : "", (long long)mfr_dataset_item_id(ds, mv[x].i));
-        json_str(item_title(ds, mv[x].i, buf, sizeof buf));
+        json_title(ds, mv[x].i);
         printf(",\"count\":%lld,\"mean\":", (long long)mv[x].count);
         json_num(mv[x].mean, JSON_DIGITS);
         putchar('}');

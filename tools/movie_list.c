@@ -249,13 +249,12 @@ void json_genres(const mfr_dataset *ds, int32_t i)
 
 void print_list_json(const struct movie_ctx *c, const struct movie_list *l)
 {
-    char t[64];
     putchar('[');
     for (int32_t r = 0; r < l->n; r++) {
         int32_t i = l->items[r];
         printf("%s{\"rank\":%d,\"movie\":%lld,\"title\":", r ? "," : "", (int)r + 1,
                (long long)mfr_dataset_item_id(c->ds, i));
-        json_str(item_title(c->ds, i, t, sizeof t));
+        json_title(c->ds, i);
         fputs(",\"genres\":", stdout);
         json_genres(c->ds, i);
         fputs(",\"score\":", stdout);
@@ -293,14 +292,14 @@ void csv_field(FILE *f, const char *s)
 void print_list_csv(const struct movie_ctx *c, const struct movie_list *l)
 {
     printf("rank,movie,score,%s,ratings,rated,title,genres\n", value_name(l->kind));
-    char g[512], t[64];
+    char g[512];
     for (int32_t r = 0; r < l->n; r++) {
         int32_t i = l->items[r];
         printf("%d,%lld,%.9g,%.9g,%lld,", (int)r + 1, (long long)mfr_dataset_item_id(c->ds, i),
                (double)l->values[r], shown_value(c, l, r), (long long)c->counts[i]);
         if (is_rated(l, i)) printf("%g", (double)l->rated[i]);
         putchar(',');
-        csv_field(stdout, item_title(c->ds, i, t, sizeof t));
+        csv_field(stdout, mfr_dataset_item_title(c->ds, i)); /* empty: untitled */
         putchar(',');
         csv_field(stdout, item_genres(c->ds, i, "", g, sizeof g));
         putchar('\n');

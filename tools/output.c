@@ -73,8 +73,16 @@ const char *item_title(const mfr_dataset *ds, int32_t item, char *buf, size_t ca
 {
     const char *t = mfr_dataset_item_title(ds, item);
     if (*t) return t;
-    snprintf(buf, cap, "item %lld", (long long)mfr_dataset_item_id(ds, item));
+    /* "#ID" is how a user types it back (--movie, --rate) */
+    snprintf(buf, cap, "#%lld (untitled)", (long long)mfr_dataset_item_id(ds, item));
     return buf;
+}
+
+void json_title(const mfr_dataset *ds, int32_t item)
+{
+    const char *t = mfr_dataset_item_title(ds, item);
+    if (*t) json_str(t);
+    else fputs("null", stdout);
 }
 
 const char *item_genres(const mfr_dataset *ds, int32_t item, const char *none, char *buf,

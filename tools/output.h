@@ -29,9 +29,12 @@ double quantile_sorted(const double *sorted, int64_t n, double q);
  * two middle values. */
 double median_sorted(const double *sorted, int64_t n);
 
-/* A movie's title, or "item ID" (its raw id) when the dataset has none;
+/* A movie's title, or "#ID (untitled)" (its raw id, as typed in --movie
+ * and --rate) when the dataset has none (JSON: null, CSV and TSV: empty);
  * buf (cap bytes) holds the fallback. */
 const char *item_title(const mfr_dataset *ds, int32_t item, char *buf, size_t cap);
+/* The title as a JSON string, or null for a movie without one (stdout). */
+void json_title(const mfr_dataset *ds, int32_t item);
 /* The movie's genres joined by '|' into buf, or `none` when it has none. */
 const char *item_genres(const mfr_dataset *ds, int32_t item, const char *none, char *buf,
                         size_t size);

@@ -338,6 +338,9 @@ static void test_stats_ml1m_age_groups(void **state)
     tu_write_file(d10, "ratings.dat", "1::10::5::978300760\n2::20::4::978301968\n", (size_t)-1);
     tu_write_file(d10, "movies.dat", "10::Foo (1999)::Comedy\n20::Bar (2000)::Action\n", (size_t)-1);
     assert_int_equal(run("stats --data '%s'", d10), 0);
+    /* every user rated one movie: one bin [1, 2], not 20 fractional ones */
+    tu_expect_in(g_out, "Ratings per user\n  [1, 2]                     2  ");
+    assert_null(strstr(g_out, "[0.5"));
     assert_null(strstr(g_out, "age group"));
     tu_expect_in(g_out, "user age                    0   (no data)");
     free(d10);

@@ -534,9 +534,9 @@ static bool tally_genres(struct stats *st, const mfr_dataset *ds)
 }
 
 /* The bins of a histogram of counts (whole numbers): --bins, or one bin
- * for each whole number when they span fewer (two or more: a single
- * value keeps hist_bins's range around it). hist_bins then makes the
- * bins [v, v + 1), so that none lies between two counts. */
+ * for each whole number when they span fewer (a single value: one bin).
+ * hist_bins then makes the bins [v, v + 1), so that none lies between
+ * two counts. */
 static int count_bins(int64_t n, const double *values, int bins)
 {
     double lo = INFINITY, hi = -INFINITY;
@@ -544,7 +544,7 @@ static int count_bins(int64_t n, const double *values, int bins)
         lo = fmin(lo, values[r]);
         hi = fmax(hi, values[r]);
     }
-    return lo < hi && hi - lo + 1 < bins ? (int)(hi - lo + 1) : bins;
+    return lo <= hi && hi - lo + 1 < bins ? (int)(hi - lo + 1) : bins;
 }
 
 /* Everything `mfrec stats` prints; false when out of memory. */

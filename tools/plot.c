@@ -357,9 +357,14 @@ int64_t hist_bins(int64_t n, const double *values, int n_bins, double *edges, in
             if (values[r] > hi) hi = values[r];
         }
     const double mag = fmax(fabs(lo), fabs(hi));
+    bool whole = true;
+    for (int64_t r = 0; r < n && whole; r++)
+        if (isfinite(values[r]) && values[r] != floor(values[r])) whole = false;
     if (lo > hi) {
         lo = 0;
         hi = 1;
+    } else if (whole && lo == hi && mag < 1e15) {
+        hi = lo + n_bins - 1; /* one count v: bins [v, v + 1), ... (below) */
     } else if (hi - lo <= mag * 1e-6) {
         /* one value (or values the printed edges could not tell apart):
          * a range around it wide enough for the edges to differ, also for
@@ -370,9 +375,6 @@ int64_t hist_bins(int64_t n, const double *values, int n_bins, double *edges, in
     }
     /* Whole numbers (counts) get whole-number bins [lo + bw, lo + (b+1)w)
      * when there are enough of them, so that no bin straddles a value. */
-    bool whole = true;
-    for (int64_t r = 0; r < n && whole; r++)
-        if (isfinite(values[r]) && values[r] != floor(values[r])) whole = false;
     const bool int_edges = whole && hi - lo + 1 >= n_bins && hi - lo < 1e15;
     if (int_edges) hi = lo + ceil((hi - lo + 1) / n_bins) * n_bins;
     double width = (hi - lo) / n_bins;

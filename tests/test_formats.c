@@ -527,6 +527,11 @@ static const struct bad_case bad_cases[] = {
      "movies.dat:2:", "duplicate item id 10"},
     {"movies.dat", "10::A (1990)::Drama||War\n", MFR_FORMAT_ML1M, "movies.dat:1:", "empty genre"},
     {"movies.dat", "x::A (1990)::Drama\n", MFR_FORMAT_ML1M, "movies.dat:1:", "item id"},
+    /* UTF-8 beside a latin-1 byte: neither reading gives every title */
+    {"movies.dat", "10::Am\xc3\xa9lie (2001)::Comedy\n20::Caf\xe9 (2000)::Drama\n", MFR_FORMAT_ML1M,
+     "movies.dat:2:", "byte 0xE9 is not UTF-8, but line 1 is"},
+    {"movies.csv", "movieId,title,genres\n1,Caf\xe9 (2000),Drama\n2,Am\xc3\xa9lie (2001),Comedy\n",
+     MFR_FORMAT_CSV, "movies.csv:2:", "but line 3 is: a file mixing two encodings"},
     {"movies.dat", "10::A\x01::Drama\n", MFR_FORMAT_ML1M, "movies.dat:1:", "0x01"},
     {"users.dat", "1::F::1::21::48067\n", MFR_FORMAT_ML1M, "users.dat:1:", "0..20"},
     {"users.dat", "1::X::1::2::48067\n", MFR_FORMAT_ML1M, "users.dat:1:", "sex"},

@@ -84,7 +84,8 @@ static int load_movies(struct mfr_loader *ld, mfr_error *err)
     char *scratch = NULL;
     int rc = mfr_text_file_read(ld->dir, "movies.csv", true, &f, err);
     if (rc != MFR_OK || !f.data) goto done;
-    enum mfr_encoding enc = mfr_detect_encoding(&f);
+    enum mfr_encoding enc;
+    if ((rc = mfr_detect_encoding(&f, &enc, err)) != MFR_OK) goto done;
     scratch = mfr_malloc(f.size + 1);
     if (!scratch) {
         rc = mfr_nomem(err, "reading movies");

@@ -55,7 +55,8 @@ static int load_movies(struct mfr_loader *ld, mfr_error *err)
     struct mfr_text_file f;
     int rc = mfr_text_file_read(ld->dir, "movies.dat", true, &f, err);
     if (rc != MFR_OK || !f.data) goto done;
-    enum mfr_encoding enc = mfr_detect_encoding(&f);
+    enum mfr_encoding enc;
+    if ((rc = mfr_detect_encoding(&f, &enc, err)) != MFR_OK) goto done;
     struct mfr_line_iter it = mfr_lines(&f);
     const char *s;
     size_t n;

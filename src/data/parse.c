@@ -390,20 +390,43 @@ static size_t utf8_seq(const unsigned char *s, size_t n)
     return len;
 }
 
-enum mfr_encoding mfr_detect_encoding(const struct mfr_text_file *f)
+/* The 1-based line of byte offset `at` of s. */
+static int64_t line_of(const unsigned char *s, size_t at)
+{
+    int64_t line = 1;
+    for (size_t k = 0; k < at; k++) line += s[k] == '\n';
+    return line;
+}
+
+int mfr_detect_encoding(const struct mfr_text_file *f, enum mfr_encoding *enc, mfr_error *err)
 {
     const unsigned char *s = (const unsigned char *)f->data;
-    size_t n = f->size, k = 0;
+    size_t n = f->size, k = 0, first_bad = SIZE_MAX, first_multi = SIZE_MAX;
     while (k < n) {
         if (s[k] < 0x80) {
             k++;
             continue;
         }
         size_t len = utf8_seq(s + k, n - k);
-        if (!len) return MFR_ENC_LATIN1;
-        k += len;
+        if (!len) {
+            if (first_bad == SIZE_MAX) first_bad = k;
+            k++;
+        } else {
+            if (first_multi == SIZE_MAX) first_multi = k;
+            k += len;
+        }
+        if (first_bad != SIZE_MAX && first_multi != SIZE_MAX) {
+            /* Valid UTF-8 beside bytes that are not: read as latin-1 the
+             * valid part would be garbled ("Am\u00c3\u00a9lie"), as UTF-8
+             * the rest cannot be read. */
+            return mfr_parse_err(err, f->path, line_of(s, first_bad),
+                                 "byte 0x%02X is not UTF-8, but line %" PRId64
+                                 " is: a file mixing two encodings (save it as UTF-8)",
+                                 s[first_bad], line_of(s, first_multi));
+        }
     }
-    return MFR_ENC_UTF8;
+    *enc = first_bad == SIZE_MAX ? MFR_ENC_UTF8 : MFR_ENC_LATIN1;
+    return MFR_OK;
 }
 
 /* True for ASCII control bytes a text field may not contain (C0 and DEL). */

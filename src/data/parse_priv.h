@@ -169,9 +169,11 @@ int mfr_id_field(const char *path, int64_t line, const char *what, struct mfr_fi
 /* How the bytes of a text file are decoded. */
 enum mfr_encoding { MFR_ENC_LATIN1, MFR_ENC_UTF8 };
 
-/* MFR_ENC_UTF8 when all of f is well-formed UTF-8 (ASCII included), else
- * MFR_ENC_LATIN1: the MovieLens 1M/10M/20M files come in either. */
-enum mfr_encoding mfr_detect_encoding(const struct mfr_text_file *f);
+/* *enc = MFR_ENC_UTF8 when all of f is well-formed UTF-8 (ASCII
+ * included), MFR_ENC_LATIN1 when none of its non-ASCII bytes form UTF-8
+ * (the MovieLens 1M/10M/20M files come in either); a file with both is an
+ * error naming the line of its first byte that is not UTF-8. */
+int mfr_detect_encoding(const struct mfr_text_file *f, enum mfr_encoding *enc, mfr_error *err);
 
 /*
  * Converts field f to a malloc'd NUL-terminated UTF-8 string in *out:

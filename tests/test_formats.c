@@ -561,6 +561,16 @@ static const struct bad_case bad_cases[] = {
     {"r.txt", "1;2;3\n1;x;3\n", MFR_FORMAT_DELIMITED, "r.txt:2:", "item id"},
     {"r.txt", "1 2 3\n1 3 nan\n", MFR_FORMAT_DELIMITED, "r.txt:2:", "nan"},
     {"r.txt", "1:2:3\n", MFR_FORMAT_DELIMITED, "r.txt:1:", "separator"},
+    /* a header naming the columns in another order: refused, not read
+     * with users and movies swapped (known names, any case and '_') */
+    {"r.txt", "movieId,userId,rating\n10,1,4\n", MFR_FORMAT_DELIMITED, "r.txt:1:",
+     "the header names column 1 'movieId', where this file has the user"},
+    {"r.txt", "user\tRating\tmovie_id\n1\t4\t10\n", MFR_FORMAT_DELIMITED, "r.txt:1:",
+     "column 2 'Rating', where this file has the movie"},
+    {"ratings.csv", "userId,movieId,timestamp,rating\n1,1,964982703,4.0\n", MFR_FORMAT_CSV,
+     "ratings.csv:1:", "column 3 'timestamp', where this file has the rating"},
+    {"movies.csv", "movieId,genres,title\n1,Drama,A (1999)\n", MFR_FORMAT_CSV, "movies.csv:1:",
+     "column 2 'genres', where this file has the title (its columns, in this order: movie, title, genres)"},
     {"r.txt", "1,2,3\n1,2,4\n", MFR_FORMAT_DELIMITED, "r.txt:2:", "duplicate"},
     {"r.txt", "1,2,3,4,5\n", MFR_FORMAT_DELIMITED, "r.txt:1:", "got 5"},
     {"r.txt", "1,2,3,x\n", MFR_FORMAT_DELIMITED, "r.txt:1:", "timestamp"},

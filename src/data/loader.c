@@ -477,6 +477,60 @@ int mfr_parse_ratings(const struct mfr_text_file *f, const struct mfr_rating_syn
                                      out, err);
 }
 
+/* The column a header's field names, by its usual spellings (userId,
+ * user_id, "Movie ID": case, spaces, '_' and '-' ignored); NULL for a
+ * name not known. */
+static const char *header_column(struct mfr_field f)
+{
+    static const struct {
+        const char *name, *column;
+    } known[] = {
+        {"userid", "user"},       {"user", "user"},     {"uid", "user"},        {"movieid", "movie"},
+        {"movie", "movie"},       {"itemid", "movie"},  {"item", "movie"},      {"iid", "movie"},
+        {"rating", "rating"},     {"score", "rating"},  {"stars", "rating"},    {"timestamp", "timestamp"},
+        {"time", "timestamp"},    {"title", "title"},   {"genres", "genres"},   {"genre", "genres"},
+    };
+    char key[16];
+    size_t k = 0;
+    f = mfr_trim(f);
+    for (size_t j = 0; j < f.n; j++) {
+        unsigned char c = (unsigned char)f.s[j];
+        if (c == '"' || c == ' ' || c == '_' || c == '-') continue;
+        if (k + 1 >= sizeof key) return NULL;
+        key[k++] = (char)tolower(c);
+    }
+    key[k] = 0;
+    for (size_t j = 0; j < sizeof known / sizeof *known; j++)
+        if (!strcmp(key, known[j].name)) return known[j].column;
+    return NULL;
+}
+
+int mfr_check_header(const struct mfr_text_file *f, const char *sep, const char *const *columns, int n,
+                     mfr_error *err)
+{
+    enum { MAX_COLUMNS = 4 };
+    struct mfr_line_iter it = mfr_lines(f);
+    const char *s;
+    size_t len;
+    if (n > MAX_COLUMNS || !mfr_line_next(&it, &s, &len)) return MFR_OK;
+    struct mfr_field fl[MAX_COLUMNS];
+    int nf = mfr_split_fields(s, len, sep, strlen(sep), fl, n);
+    for (int c = 0; c < n && c < nf; c++) {
+        const char *named = header_column(fl[c]);
+        if (named && strcmp(named, columns[c]) != 0) {
+            struct mfr_field t = mfr_trim(fl[c]);
+            char order[64] = "";
+            for (int j = 0; j < n; j++)
+                snprintf(order + strlen(order), sizeof order - strlen(order), "%s%s", j ? ", " : "", columns[j]);
+            return mfr_parse_err(err, f->path, 1,
+                                 "the header names column %d '%.*s', where this file has the %s (its "
+                                 "columns, in this order: %s)",
+                                 c + 1, (int)(t.n > 40 ? 40 : t.n), t.s, columns[c], order);
+        }
+    }
+    return MFR_OK;
+}
+
 bool mfr_first_line_is_header(const struct mfr_text_file *f, const char *sep)
 {
     struct mfr_line_iter it = mfr_lines(f);
@@ -731,6 +785,8 @@ int mfr_loader_read_ratings(struct mfr_loader *ld, const char *sep, int32_t head
     }
     syn.header = header == MFR_HEADER_YES ||
                  (header == MFR_HEADER_AUTO && mfr_first_line_is_header(&f, syn.sep));
+    static const char *const rating_columns[] = {"user", "movie", "rating", "timestamp"};
+    if (syn.header && (rc = mfr_check_header(&f, syn.sep, rating_columns, 4, err)) != MFR_OK) goto done;
     syn.trim = (ld->opt.format == MFR_FORMAT_CSV || ld->opt.format == MFR_FORMAT_DELIMITED) &&
                syn.sep[0] != ' ';
     ld->opt.sep = syn.sep[0];

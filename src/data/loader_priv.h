@@ -127,6 +127,13 @@ int mfr_check_duplicates(const char *path, const mfr_ratings *r, int32_t n_users
 /* True when the first line of f looks like a header: its first field
  * (split at syn->sep, trimmed) is not an unsigned integer. */
 bool mfr_first_line_is_header(const struct mfr_text_file *f, const char *sep);
+/* A header line (line 1 of f) that names one of its first n columns as
+ * another of `columns` (the file's columns, in order: "user", "movie",
+ * "rating", "timestamp", "title", "genres") is an error naming it: a file
+ * whose movie ids come first would otherwise load with users and movies
+ * swapped. Names not known pass. */
+int mfr_check_header(const struct mfr_text_file *f, const char *sep, const char *const *columns, int n,
+                     mfr_error *err);
 
 /* ------------------------------------------------------------------ */
 /* Metadata records                                                     */

@@ -95,6 +95,8 @@ static int load_movies(struct mfr_loader *ld, mfr_error *err)
     const char *s;
     size_t n;
     const bool header = mfr_first_line_is_header(&f, ",");
+    static const char *const movie_columns[] = {"movie", "title", "genres"};
+    if (header && (rc = mfr_check_header(&f, ",", movie_columns, 3, err)) != MFR_OK) goto done;
     if (header) mfr_line_next(&it, &s, &n);
     while ((rc = mfr_record_next(&it, f.path, &s, &n, err)) == 1) {
         struct mfr_field fl[3];

@@ -261,6 +261,39 @@ static void test_killed_and_resumed_softmax_run_is_identical(void **state)
 
 /* Options that change results are refused, each named; an unreadable
  * checkpoint is a runtime error. */
+/* The "resume with:" line quotes the checkpoint for a shell: a name with
+ * a quote and a command substitution, pasted, names the file and runs
+ * nothing. */
+static void test_resume_hint_is_shell_safe(void **state)
+{
+    (void)state;
+    char *saved = g_ck;
+    g_ck = tu_path(g_dir, "a'$(touch PWNED)'b.ckpt");
+    char *log = tu_path(g_dir, "log"), *pwned = tu_path(g_dir, "PWNED");
+    remove(log);
+    const char *extra[] = {"--checkpoint", g_ck, "--checkpoint-every", "5", NULL};
+    pid_t pid = start(1, "0", extra);
+    wait_for(ck_exists, "a checkpoint");
+    kill(pid, SIGINT);
+    assert_int_equal(finish(pid), 3);
+    char *text = tu_read_file(log, NULL);
+    const char *hint = strstr(text, "resume with: mfrec train --resume ");
+    assert_non_null(hint);
+    hint += strlen("resume with: mfrec train --resume ");
+    const char *end = strstr(hint, " (with the same");
+    assert_non_null(end);
+    char cmd[4096];
+    snprintf(cmd, sizeof cmd, "cd '%s' && test -f %.*s", g_dir, (int)(end - hint), hint);
+    assert_int_equal(system(cmd), 0);
+    assert_false(tu_exists(pwned));
+    remove(g_ck);
+    free(text);
+    free(log);
+    free(pwned);
+    free(g_ck);
+    g_ck = saved;
+}
+
 static void test_resume_refuses_differences(void **state)
 {
     (void)state;
@@ -512,6 +545,7 @@ int main(void)
         cmocka_unit_test(test_killed_and_resumed_run_is_identical),
         cmocka_unit_test(test_killed_and_resumed_softmax_run_is_identical),
         cmocka_unit_test(test_softmax_resume_refusals),
+        cmocka_unit_test(test_resume_hint_is_shell_safe),
         cmocka_unit_test(test_resume_refuses_differences),
         cmocka_unit_test(test_resume_accepts_restated_options),
         cmocka_unit_test(test_resume_with_preset_keeps_epochs),

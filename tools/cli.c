@@ -570,6 +570,16 @@ void jlog_printf(struct json_log *j,
 
 /* "512.0 MiB": bytes in the largest binary unit that keeps the number at
  * least 1; "16 EiB (or more)" for a size past uint64. buf: 32 bytes. */
+void print_resume_hint(const char *checkpoint)
+{
+    fputs("resume with: mfrec train --resume '", stderr);
+    for (const char *c = checkpoint; *c; c++) {
+        if (*c == '\'') fputs("'\\''", stderr);
+        else fputc(*c, stderr);
+    }
+    fputs("' (with the same --out, --log-json, --plot)\n", stderr);
+}
+
 const char *size_text(uint64_t bytes, char *buf)
 {
     static const char *const units[] = {"bytes", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"};

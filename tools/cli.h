@@ -215,6 +215,10 @@ void jlog_printf(struct json_log *j, const char *fmt, ...) __attribute__((format
 /* "512.0 MiB": bytes in the largest binary unit that keeps the number at
  * least 1; "16 EiB (or more)" for UINT64_MAX. buf: 32 bytes. */
 const char *size_text(uint64_t bytes, char *buf);
+/* Writes "resume with: mfrec train --resume PATH (...)" to stderr, PATH
+ * quoted for a POSIX shell ('...', a quote inside as '\''), so that the
+ * line can be pasted whatever the name holds. */
+void print_resume_hint(const char *checkpoint);
 /* Writes data to path atomically (temp file, fsync, rename). */
 int write_file_atomic(const char *path, const char *data, size_t len);
 /* The same, printing `report` (NULL: none) and whatever was printed before

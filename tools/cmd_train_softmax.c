@@ -348,17 +348,17 @@ static int interrupted(struct sm_run *r, int64_t e)
     int rc;
     if (o->checkpoint && e % o->checkpoint_every != 0 && (rc = write_checkpoint(r)) != EXIT_OK)
         return rc;
-    if (o->checkpoint)
+    if (o->checkpoint) {
         fprintf(stderr,
-                "%s: interrupted by %s after epoch %lld of %lld; checkpoint written to %s\n"
-                "resume with: mfrec train --resume '%s' (with the same --out, --log-json, --plot)\n",
-                g_cmd, stop_signal_name(), (long long)e, (long long)o->epochs, o->checkpoint,
-                o->checkpoint);
-    else
+                "%s: interrupted by %s after epoch %lld of %lld; checkpoint written to %s\n", g_cmd,
+                stop_signal_name(), (long long)e, (long long)o->epochs, o->checkpoint);
+        print_resume_hint(o->checkpoint);
+    } else {
         fprintf(stderr,
                 "%s: interrupted by %s after epoch %lld of %lld; nothing saved (train with "
                 "--checkpoint FILE to be able to resume)\n",
                 g_cmd, stop_signal_name(), (long long)e, (long long)o->epochs);
+    }
     return EXIT_INTERRUPTED;
 }
 

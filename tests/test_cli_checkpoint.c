@@ -313,6 +313,26 @@ static void test_resume_refuses_differences(void **state)
     free(text);
     const char *missing[] = {"--resume", log, NULL}; /* not a checkpoint */
     assert_int_equal(finish(start(2, "0", missing)), 1);
+    /* a resumed run writes its checkpoints to the file it resumed from: a
+     * symbolic link there is refused before any epoch, not when the first
+     * checkpoint is due (which lost every epoch since the resume) */
+    char *link = tu_path(g_dir, "ck2.link"), *out = tu_path(g_dir, "ck2.model");
+    unlink(link);
+    assert_int_equal(symlink(ck2, link), 0);
+    const char *via_link[] = {"--resume", link, "--epochs", "40", "--log-every", "1", "--out", out, NULL};
+    unlink(log);
+    assert_int_equal(finish(start(1, "0", via_link)), 1);
+    text = tu_read_file(log, &n);
+    tu_expect_in(text, "--resume ");
+    tu_expect_in(text, "ck2.link (the checkpoint this resumed run replaces) is a symbolic link");
+    assert_null(strstr(text, "epoch")); /* refused before training */
+    free(text);
+    assert_false(tu_exists(out));
+    const char *named[] = {"--resume", ck2, "--checkpoint", link, "--epochs", "40", NULL};
+    assert_int_equal(finish(start(1, "0", named)), 1);
+    unlink(link);
+    free(link);
+    free(out);
     free(log);
     free(ck2);
 }

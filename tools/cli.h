@@ -247,6 +247,9 @@ void data_set_memory_budget(uint64_t bytes);
  * fuzzers). */
 void io_reset(void);
 int io_output(const char *flag, const char *path);
+/* io_output for the checkpoint a resumed run keeps writing, which is also
+ * its --resume input: every check but that one, before any training. */
+int io_output_resumed(const char *flag, const char *path);
 /* True when a and b name the same existing file. */
 bool io_same_file(const char *a, const char *b);
 /* Whether a command may remove path, by io_output's rules for a file it

@@ -198,11 +198,14 @@ static bool locked_file(const char *path)
     return locked;
 }
 
-static int check_existing(const char *flag, const char *path, const char *verb, const char *why);
+static int check_existing(const char *flag, const char *path, const char *verb, const char *why,
+                          bool input_ok);
 
 /* The checks of one output file, except the uniqueness among outputs;
- * fills *dir_id. */
-static int check_output_file(const char *flag, const char *path, struct file_id *dir_id)
+ * fills *dir_id. `why`: "" or a parenthesized reason after the path;
+ * input_ok: the file may be one of the run's inputs (a resumed checkpoint). */
+static int check_output_file(const char *flag, const char *path, struct file_id *dir_id, const char *why,
+                             bool input_ok)
 {
     if (!*path) return usage_error("%s needs a file name, got ''", flag);
     const char *base;
@@ -228,20 +231,21 @@ static int check_output_file(const char *flag, const char *path, struct file_id 
     if (rc == EXIT_OK) *dir_id = (struct file_id){st.st_dev, st.st_ino};
     free(dir);
     if (rc != EXIT_OK) return rc;
-    return check_existing(flag, path, "replace", "");
+    return check_existing(flag, path, "replace", why, input_ok);
 }
 
 /* What a command may do to an existing path (replace or remove it, `verb`;
  * `why`: "" or a parenthesized reason after the path): nothing there, or
  * a regular file that is none of the run's inputs and not immutable. */
-static int check_existing(const char *flag, const char *path, const char *verb, const char *why)
+static int check_existing(const char *flag, const char *path, const char *verb, const char *why,
+                          bool input_ok)
 {
     struct stat st;
     if (lstat(path, &st) != 0) return EXIT_OK; /* a new file, or nothing to remove */
     if (!S_ISREG(st.st_mode))
         return runtime_error("%s %s%s is %s; mfrec %ss only regular files", flag, path, why, kind_of(st.st_mode),
                              verb);
-    if (is_input(&st)) return runtime_error("%s %s%s is one of this run's inputs", flag, path, why);
+    if (!input_ok && is_input(&st)) return runtime_error("%s %s%s is one of this run's inputs", flag, path, why);
     /* an immutable or append-only file, which the final rename could not
      * replace (a read-only mode does not stop a rename) */
     if (locked_file(path))
@@ -271,7 +275,15 @@ static int claim_output(const char *flag, const char *path, struct file_id dir, 
 int io_output(const char *flag, const char *path)
 {
     struct file_id dir;
-    int rc = check_output_file(flag, path, &dir);
+    int rc = check_output_file(flag, path, &dir, "", false);
+    if (rc != EXIT_OK) return rc;
+    return claim_output(flag, path, dir, strrchr(path, '/') ? strrchr(path, '/') + 1 : path);
+}
+
+int io_output_resumed(const char *flag, const char *path)
+{
+    struct file_id dir;
+    int rc = check_output_file(flag, path, &dir, " (the checkpoint this resumed run replaces)", true);
     if (rc != EXIT_OK) return rc;
     return claim_output(flag, path, dir, strrchr(path, '/') ? strrchr(path, '/') + 1 : path);
 }
@@ -481,7 +493,7 @@ int stage_finish(struct stage *s, int rc)
 
 int io_removable(const char *flag, const char *path, const char *why)
 {
-    return check_existing(flag, path, "remove", why);
+    return check_existing(flag, path, "remove", why, false);
 }
 
 bool io_same_file(const char *a, const char *b)

@@ -284,6 +284,18 @@ static void test_refusals(void **state)
     tu_expect_in(g_err, "--min-label-rating");
     assert_int_equal(run("train --kind softmax --data %s --epochs 1 --min-label-rating 6", g_data), 1);
     tu_expect_in(g_err, "--min-label-rating) 6 leaves no examples");
+    /* one rating a user: no examples at all, refused rather than saved
+     * as the random start with exit 0 */
+    char *one = tu_path(g_dir, "one_each.csv"), *one_model = tu_path(g_dir, "one_each.bin");
+    FILE *f = fopen(one, "w");
+    assert_non_null(f);
+    for (int u = 1; u <= 30; u++) fprintf(f, "%d,%d,%d\n", u, 1 + u % 7, 1 + u % 5);
+    assert_int_equal(fclose(f), 0);
+    assert_int_equal(run("train --kind softmax --data %s --format delimited --epochs 3 --out %s", one, one_model), 1);
+    tu_expect_in(g_err, "no examples: no user has two rated movies");
+    assert_false(tu_exists(one_model));
+    free(one);
+    free(one_model);
     /* -0 is 0: a run trained with it resumes with 0 (and the reverse) */
     char *ck = tu_path(g_dir, "zero.ck");
     assert_int_equal(run("train --kind softmax --data %s --epochs 1 --min-label-rating -0 --quiet "

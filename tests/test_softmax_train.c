@@ -662,11 +662,13 @@ static void test_label_threshold(void **state)
     c.label_min_rating = 0.0;
     int32_t one_user[NU], one_item[NU];
     for (int u = 0; u < NU; u++) one_user[u] = u, one_item[u] = u % NI;
+    /* one rating a user: no example at all, nothing to learn (the model
+     * would be its random start) */
     assert_int_equal(mfr_sm_trainer_create(&c, NU, &d.it, one_user, one_item, NULL, NU, NULL, 1,
                                            &tr, &err),
-                     MFR_OK);
-    assert_int_equal(mfr_sm_trainer_epoch(tr, NULL, &err), MFR_OK);
-    mfr_sm_trainer_destroy(tr);
+                     MFR_ERR_INVALID);
+    assert_null(tr);
+    assert_non_null(strstr(err.message, "no examples: no user has two rated movies"));
     mfr_sm_items_free(&d.it);
 }
 

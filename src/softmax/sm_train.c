@@ -334,12 +334,18 @@ int mfr_sm_trainer_create(const mfr_softmax_config *cfg, int32_t n_users,
                                  err)))
         goto fail;
     if ((st = build_rows(tr, users, items_of, ratings, n, err))) goto fail;
-    if (cfg->label_min_rating > 0.0 && count_examples(tr, 0, n_users) == 0) {
-        st = mfr_seterr(err, MFR_ERR_INVALID,
-                        "softmax trainer: label_min_rating (--min-label-rating) %.9g leaves no "
-                        "examples: no user has a movie rated at least that besides another rated "
-                        "movie",
-                        (double)(float)cfg->label_min_rating);
+    if (count_examples(tr, 0, n_users) == 0) {
+        /* nothing to learn from: the model would be its random start */
+        if (cfg->label_min_rating > 0.0)
+            st = mfr_seterr(err, MFR_ERR_INVALID,
+                            "softmax trainer: label_min_rating (--min-label-rating) %.9g leaves no "
+                            "examples: no user has a movie rated at least that besides another rated "
+                            "movie",
+                            (double)(float)cfg->label_min_rating);
+        else
+            st = mfr_seterr(err, MFR_ERR_INVALID,
+                            "softmax trainer: no examples: no user has two rated movies in the "
+                            "training ratings (one is the label, the others its features)");
         goto fail;
     }
     const struct mfr_sm_block *tab[3] = {&tr->lay.movie, &tr->lay.genre, &tr->lay.year};

@@ -430,6 +430,16 @@ static void test_detection(void **state)
     /* The delimited format needs a file. */
     mfr_load_options o = opts(MFR_FORMAT_DELIMITED);
     load_fails(dir, &o, MFR_ERR_INVALID, "delimited", NULL);
+    /* A broken or looping u.data link is the rating file, not "none": the
+     * error says what is wrong with it. */
+    char *link = tu_path(dir, "u.data");
+    assert_int_equal(symlink("u.data", link), 0);
+    load_fails(dir, NULL, MFR_ERR_IO, "u.data", "symbolic links");
+    assert_int_equal(unlink(link), 0);
+    assert_int_equal(symlink("/nonexistent/u.data", link), 0);
+    load_fails(dir, NULL, MFR_ERR_IO, "u.data", "No such file");
+    assert_int_equal(unlink(link), 0);
+    free(link);
 
     /* ratings.csv alone: CSV. */
     tu_write_file(dir, "ratings.csv", csv_ratings, (size_t)-1);

@@ -87,13 +87,15 @@ static int check_options(const mfr_load_options *opt, mfr_error *err)
 /* ------------------------------------------------------------------ */
 
 /* 1 when dir/name exists, 0 when not, -1 when its path cannot be made
- * (out of memory: not the same as a missing file). */
+ * (out of memory: not the same as a missing file). A symbolic link counts
+ * even when broken or looping: the rating file is there, and reading it
+ * says what is wrong (not "no rating file", nor the other layout's). */
 static int exists_in(const char *dir, const char *name)
 {
     char *p = mfr_path_join(dir, name);
     if (!p) return -1;
     struct stat st;
-    int ok = stat(p, &st) == 0;
+    int ok = lstat(p, &st) == 0;
     free(p);
     return ok;
 }

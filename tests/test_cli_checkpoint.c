@@ -408,6 +408,29 @@ static void test_softmax_resume_refusals(void **state)
                 fail_msg("case %zu: '%s' not in: %s", c, cases[c].msg[m], text);
         free(text);
     }
+    /* the movies' genres changed (u.item): the ratings' fingerprint does
+     * not see it, the resume must (movie 1's first genre flag flipped) */
+    char *regenred = tu_path(g_dir, "data_genres"), cmd[2048];
+    snprintf(cmd, sizeof cmd,
+             "rm -rf '%s' && cp -r '%s' '%s' && rm -f '%s'/.mfrec-cache* && "
+             "awk -F'|' 'BEGIN { OFS = \"|\" } NR == 1 { $6 = 1 - $6 } { print }' '%s/u.item' > '%s/u.item.new' && "
+             "mv '%s/u.item.new' '%s/u.item'",
+             regenred, g_data, regenred, regenred, g_data, regenred, regenred, regenred);
+    assert_int_equal(system(cmd), 0);
+    const char *moved[] = {"--quiet", "--resume", ck_sm, "--data", regenred, "--features", "movies,genres", NULL};
+    g_run = softmax_run;
+    char *ck_g = tu_path(g_dir, "ck_genres");
+    const char *make_g[] = {"--epochs", "4", "--features", "movies,genres", "--checkpoint", ck_g,
+                            "--checkpoint-every", "2", NULL};
+    assert_int_equal(finish(start(1, "0", make_g)), 0);
+    g_run = mf_run;
+    moved[2] = ck_g;
+    assert_int_equal(train_plain(moved), 2);
+    char *gtext = tu_read_file(log, NULL);
+    tu_expect_in(gtext, "the movies' genres or release years differ from the checkpoint's (movie 1 first)");
+    free(gtext);
+    free(ck_g);
+    free(regenred);
     /* --shards changes nothing for the softmax trainer: a resume with
      * another count runs, says it ignores the flag, and writes the model
      * of a resume without it (two checkpoints of one run: each resume

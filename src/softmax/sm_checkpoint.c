@@ -131,6 +131,23 @@ static void config_diffs(const mfr_softmax_config *a, const mfr_softmax_config *
 #undef DIFF_NAMED
 }
 
+/* The first movie (dense index) whose genres or release-year bucket
+ * differ between a and b, n_items when none; -1 when the tables' shapes
+ * differ (genre or year counts). */
+static int32_t items_differ(const struct mfr_sm_items *a, const struct mfr_sm_items *b)
+{
+    if (a->n_items != b->n_items || a->n_genres != b->n_genres || a->n_years != b->n_years ||
+        a->year_min != b->year_min)
+        return -1;
+    for (int32_t i = 0; i < a->n_items; i++) {
+        const int32_t na = a->genre_ptr[i + 1] - a->genre_ptr[i], nb = b->genre_ptr[i + 1] - b->genre_ptr[i];
+        if (a->year_bucket[i] != b->year_bucket[i] || na != nb ||
+            memcmp(a->genre + a->genre_ptr[i], b->genre + b->genre_ptr[i], sizeof *a->genre * (size_t)na))
+            return i;
+    }
+    return a->n_items;
+}
+
 int mfr_softmax_trainer_resume(const mfr_checkpoint *c, const mfr_softmax_config *cfg,
                                const mfr_dataset *ds, const mfr_ratings *train,
                                const char *split_spec, int n_threads,
@@ -166,6 +183,16 @@ int mfr_softmax_trainer_resume(const mfr_checkpoint *c, const mfr_softmax_config
         mfr_ckpt_diff_add(&d, "the network has %lld parameters, the checkpoint's %lld",
                           (long long)mfr_sm_trainer_layout(mfr_softmax_trainer_core(t))->n_params,
                           (long long)p.n_params);
+    /* the movies' genres and years (u.item): the ratings' fingerprint does
+     * not cover them, and the model records them */
+    const int32_t moved = t ? items_differ(mfr_sm_trainer_items(mfr_softmax_trainer_core(t)), &net->items) : 0;
+    if (t && moved < 0)
+        mfr_ckpt_diff_add(&d, "the movies' genres or release years differ from the checkpoint's (other "
+                              "genre or year ranges)");
+    else if (t && moved < net->items.n_items)
+        mfr_ckpt_diff_add(&d, "the movies' genres or release years differ from the checkpoint's (movie %lld "
+                              "first)",
+                          (long long)mfr_dataset_item_id(ds, moved));
     if (t && (n_pairs != p.train_nnz || h != p.train_hash))
         mfr_ckpt_diff_add(&d, n_pairs == p.train_nnz ? "the training ratings differ (other pairs, as many: %lld)"
                                                      : "the training ratings differ (%lld pairs, the checkpoint's %lld)",

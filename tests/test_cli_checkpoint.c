@@ -430,6 +430,29 @@ static void test_softmax_resume_refusals(void **state)
     tu_expect_in(gtext, "the movies' genres or release years differ from the checkpoint's (movie 1 first)");
     free(gtext);
     free(ck_g);
+    /* the same data in another place (--data a copy): the resumed model is
+     * the uninterrupted run's, byte for byte, recording the original
+     * directory as matrix factorization's does */
+    char *copy = tu_path(g_dir, "data_copy"), *ck_c = tu_path(g_dir, "ck_copy");
+    char *whole = tu_path(g_dir, "copy_whole.mfr"), *resumed = tu_path(g_dir, "copy_resumed.mfr");
+    snprintf(cmd, sizeof cmd, "rm -rf '%s' && cp -r '%s' '%s'", copy, g_data, copy);
+    assert_int_equal(system(cmd), 0);
+    const char *run_whole[] = {"--quiet", "--kind", "softmax", "--data", g_data, "--epochs", "4", "--out", whole, NULL};
+    assert_int_equal(train_plain(run_whole), 0);
+    const char *run_half[] = {"--quiet", "--kind", "softmax", "--data", g_data, "--epochs", "2", "--checkpoint", ck_c,
+                              "--checkpoint-every", "2", NULL};
+    assert_int_equal(train_plain(run_half), 0);
+    const char *run_rest[] = {"--quiet", "--resume", ck_c, "--data", copy, "--epochs", "4", "--out", resumed, NULL};
+    assert_int_equal(train_plain(run_rest), 0);
+    size_t n_whole, n_resumed;
+    char *bytes_whole = tu_read_file(whole, &n_whole), *bytes_resumed = tu_read_file(resumed, &n_resumed);
+    assert_true(n_whole == n_resumed && memcmp(bytes_whole, bytes_resumed, n_whole) == 0);
+    free(bytes_whole);
+    free(bytes_resumed);
+    free(copy);
+    free(ck_c);
+    free(whole);
+    free(resumed);
     free(regenred);
     /* --shards changes nothing for the softmax trainer: a resume with
      * another count runs, says it ignores the flag, and writes the model

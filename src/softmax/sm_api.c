@@ -26,6 +26,25 @@ struct mfr_softmax_trainer {
 };
 
 mfr_sm_trainer *mfr_softmax_trainer_core(mfr_softmax_trainer *t) { return t->tr; }
+
+int mfr_softmax_trainer_keep_source(mfr_softmax_trainer *t, const mfr_model *src, mfr_error *err)
+{
+    char *dir = mfr_strdup(src->data_dir ? src->data_dir : "");
+    char *file = src->data_file ? mfr_strdup(src->data_file) : NULL;
+    if (!dir || (src->data_file && !file)) {
+        free(dir);
+        free(file);
+        return mfr_seterr(err, MFR_ERR_NOMEM, "softmax trainer: out of memory");
+    }
+    free(t->data_dir);
+    free(t->data_file);
+    t->data_dir = dir;
+    t->data_file = file;
+    t->data_format = src->data_format;
+    t->data_sep = src->data_sep;
+    t->data_header = src->data_header;
+    return MFR_OK;
+}
 const mfr_sm_trainer *mfr_softmax_trainer_core_const(const mfr_softmax_trainer *t) { return t->tr; }
 void mfr_softmax_trainer_set_last_loss(mfr_softmax_trainer *t, double loss) { t->last_loss = loss; }
 double mfr_softmax_trainer_last_loss(const mfr_softmax_trainer *t) { return t ? t->last_loss : 0.0; }

@@ -202,6 +202,12 @@ int mfr_softmax_trainer_resume(const mfr_checkpoint *c, const mfr_softmax_config
         return mfr_seterr(err, MFR_ERR_MISMATCH, "the run differs from the checkpoint's: %s",
                           d.buf);
     }
+    /* the same data in another place: the model keeps recording the
+     * original one, as matrix factorization's does */
+    if ((st = mfr_softmax_trainer_keep_source(t, p.model, err)) != MFR_OK) {
+        mfr_softmax_trainer_destroy(t);
+        return st;
+    }
     mfr_sm_trainer_restore(mfr_softmax_trainer_core(t), net->theta, p.state, net->epochs, p.steps);
     mfr_softmax_trainer_set_last_loss(t, p.loss[0]);
     *out = t;

@@ -237,6 +237,10 @@ void mfr_sm_trainer_set_fuse(mfr_sm_trainer *tr, int fuse);
 /* sm_api.c, for sm_checkpoint.c: the public trainer's core, and its last
  * epoch's loss as a resumed run restores it. */
 mfr_sm_trainer *mfr_softmax_trainer_core(mfr_softmax_trainer *t);
+/* Records src's data source (directory, rating file and how it was read)
+ * instead of the dataset's the trainer was made from: a resume from data
+ * in another place writes the model the uninterrupted run would. */
+int mfr_softmax_trainer_keep_source(mfr_softmax_trainer *t, const mfr_model *src, mfr_error *err);
 const mfr_sm_trainer *mfr_softmax_trainer_core_const(const mfr_softmax_trainer *t);
 void mfr_softmax_trainer_set_last_loss(mfr_softmax_trainer *t, double loss);
 

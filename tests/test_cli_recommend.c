@@ -515,6 +515,26 @@ static void test_untitled_movie(void **state)
     free(model);
 }
 
+/* Outputs written into the data directory: the same command runs again
+ * (an earlier output there is not one of the data's files), while the
+ * data's own files stay inputs. */
+static void test_outputs_in_the_data_dir(void **state)
+{
+    (void)state;
+    char *dir = tu_path(g_dir, "outdir_data");
+    write_handmade(dir);
+    char *model = tu_path(dir, "m.bin"), *recs = tu_path(dir, "recs.csv");
+    for (int pass = 0; pass < 2; pass++) {
+        assert_int_equal(run("train --data '%s' --split random:0.2 --dim 3 --epochs 5 --quiet --out '%s'", dir, model), 0);
+        assert_int_equal(run("recommend --model '%s' --all-users -k 2 --out '%s'", model, recs), 0);
+    }
+    assert_int_equal(run("train --data '%s' --epochs 5 --quiet --out '%s/u.item'", dir, dir), 1);
+    tu_expect_in(g_err, "u.item is one of this run's inputs");
+    free(model);
+    free(recs);
+    free(dir);
+}
+
 static void test_fold_in_titles(void **state)
 {
     (void)state;
@@ -991,6 +1011,7 @@ int main(void)
         cmocka_unit_test(test_norms),
         cmocka_unit_test(test_fold_in_titles),
         cmocka_unit_test(test_untitled_movie),
+        cmocka_unit_test(test_outputs_in_the_data_dir),
         cmocka_unit_test(test_fold_in_ratings_file),
         cmocka_unit_test(test_machine_outputs_and_min_ratings),
         cmocka_unit_test(test_all_users),

@@ -108,9 +108,10 @@ static const char synth_help[] =
     "Writes a synthetic dataset in the ML-100K layout (u.data, u.item, u.user,\n"
     "u.genre, u.occupation): planted rank-K ratings 1..5 with Gaussian noise,\n"
     "Zipf-like item popularity and user activity. The same options always give\n"
-    "the same files. DIR is new, empty or an earlier synth output: a dataset\n"
-    "synth did not write (no planted.txt of synth, or other datasets' files\n"
-    "such as u1.base) is never replaced.\n"
+    "the same files. DIR is new, or holds no dataset but an earlier synth\n"
+    "output: a dataset synth did not write (no planted.txt of synth, or other\n"
+    "datasets' files such as u1.base or ratings.csv) is never replaced nor\n"
+    "added to; other files there are left as they are.\n"
     "\n"
     "Before anything is allocated or written, the memory it needs is compared\n"
     "with --max-memory and an upper bound of the bytes it writes with --max-disk\n"
@@ -213,7 +214,7 @@ static int synth_target_check(const char *out)
         snprintf(path, sizeof path, "%s/%s", out, others[f]);
         if (lstat(path, &st) == 0)
             return runtime_error("--out %s holds %s, a file of another dataset that synth would "
-                                 "leave beside its new files: choose a new or empty directory",
+                                 "leave beside its new files: choose a new directory or one without a dataset",
                                  out, path);
     }
     const char *found = NULL;
@@ -230,7 +231,7 @@ static int synth_target_check(const char *out)
     if (f) fclose(f);
     if (!synthetic)
         return runtime_error("--out %s holds a dataset (%s/%s) that synth did not write (no planted.txt "
-                             "of mfrec synth): it would be replaced; choose a new or empty directory",
+                             "of mfrec synth): it would be replaced; choose a new directory or one without a dataset",
                              out, out, found);
     return EXIT_OK;
 }

@@ -84,6 +84,25 @@ void io_reset(void)
     g_n_outputs = 0;
 }
 
+/* Whether a file of a data directory is one a load of it may read: a
+ * rating, metadata or canonical split file of the MovieLens layouts, or
+ * the dataset cache. Other files there (a model or chart an earlier run
+ * wrote, notes) are no input: counting them made the same command fail
+ * the second time ("--out DIR/m.model is one of this run's inputs"). */
+static bool dataset_file_name(const char *n)
+{
+    static const char *const names[] = {
+        "u.data",     "u.item",     "u.user",      "u.genre",   "u.occupation", "u.info",
+        "ua.base",    "ua.test",    "ub.base",     "ub.test",   "ratings.dat",  "movies.dat",
+        "users.dat",  "ratings.csv", "movies.csv", "tags.csv",  "links.csv",
+    };
+    for (size_t k = 0; k < sizeof names / sizeof *names; k++)
+        if (!strcmp(n, names[k])) return true;
+    if (n[0] == 'u' && n[1] >= '1' && n[1] <= '9' && (!strcmp(n + 2, ".base") || !strcmp(n + 2, ".test")))
+        return true;
+    return !strncmp(n, ".mfrec-cache", strlen(".mfrec-cache"));
+}
+
 void io_input(const char *path)
 {
     struct stat st;
@@ -94,6 +113,7 @@ void io_input(const char *path)
     if (!d) return;
     struct dirent *e;
     while ((e = readdir(d))) {
+        if (!dataset_file_name(e->d_name)) continue;
         char *p = malloc(strlen(path) + strlen(e->d_name) + 2);
         if (!p) break;
         sprintf(p, "%s/%s", path, e->d_name);
@@ -282,6 +302,8 @@ int io_output(const char *flag, const char *path)
 
 int io_output_resumed(const char *flag, const char *path)
 {
+    struct stat st; /* a FIFO or device: reading the checkpoint says so first */
+    if (stat(path, &st) == 0 && !S_ISREG(st.st_mode)) return EXIT_OK;
     struct file_id dir;
     int rc = check_output_file(flag, path, &dir, " (the checkpoint this resumed run replaces)", true);
     if (rc != EXIT_OK) return rc;

@@ -910,6 +910,20 @@ bool train_kind_route(int argc, char **argv, int *rc)
         *rc = cmd_train_softmax(argc, argv);
         return true;
     }
+    /* --resume with a softmax flag, of a checkpoint not read as softmax:
+     * one that cannot be read (missing, truncated, corrupt) gets its own
+     * error, not the flag's refusal as if it were a matrix-factorization
+     * run's */
+    const char *ck = argv_value(argc, argv, "--resume");
+    mfr_checkpoint *c = NULL;
+    mfr_error err = {0};
+    if (ck && !kind_value(argc, argv) && cli_first_named_flag(argc, argv, softmax_only, N_SOFTMAX_ONLY) &&
+        mfr_checkpoint_load(ck, &c, &err) != MFR_OK) {
+        g_cmd = "mfrec train";
+        *rc = lib_error(&err);
+        return true;
+    }
+    mfr_checkpoint_destroy(c);
     return refuse_softmax_flags("mfrec train", argc, argv, N_SOFTMAX_ONLY, true, rc);
 }
 

@@ -294,6 +294,23 @@ static void test_refusals(void **state)
     assert_int_equal(run("train --kind softmax --data %s --format delimited --epochs 3 --out %s", one, one_model), 1);
     tu_expect_in(g_err, "no examples: no user has two rated movies");
     assert_false(tu_exists(one_model));
+    /* genres or years of a rating file without a movies file: refused,
+     * not trained as one constant "none" entry */
+    f = fopen(one, "w");
+    assert_non_null(f);
+    for (int u = 1; u <= 30; u++) fprintf(f, "%d,%d,%d\n%d,%d,%d\n", u, 1 + u % 7, 1 + u % 5, u, 8 + u % 3, 4);
+    assert_int_equal(fclose(f), 0);
+    assert_int_equal(run("train --kind softmax --data %s --format delimited --epochs 1 --quiet --out %s", one, one_model), 0);
+    remove(one_model);
+    assert_int_equal(run("train --kind softmax --data %s --format delimited --features movies,genres --epochs 1 --out %s",
+                         one, one_model),
+                     1);
+    tu_expect_in(g_err, "softmax features: genres, but no movie of");
+    assert_int_equal(run("train --kind softmax --data %s --format delimited --features movies,years --epochs 1 --out %s",
+                         one, one_model),
+                     1);
+    tu_expect_in(g_err, "softmax features: years, but no movie of");
+    assert_false(tu_exists(one_model));
     free(one);
     free(one_model);
     /* -0 is 0: a run trained with it resumes with 0 (and the reverse) */

@@ -88,6 +88,21 @@ int mfr_softmax_trainer_create(const mfr_softmax_config *cfg, const mfr_dataset 
     if (!cfg || !ds || !train)
         return mfr_seterr(err, MFR_ERR_INVALID,
                           "mfr_softmax_trainer_create: configuration, dataset or ratings is NULL");
+    /* a feature the data does not have: one constant "none" entry that
+     * would only add parameters */
+    bool any_genre = false, any_year = false;
+    for (int32_t i = 0; i < ds->n_items && !(any_genre && any_year); i++)
+        any_genre |= ds->items[i].genres != 0, any_year |= ds->items[i].year != 0;
+    if ((cfg->features & MFR_SOFTMAX_FEAT_GENRES) && !any_genre)
+        return mfr_seterr(err, MFR_ERR_INVALID,
+                          "softmax features: genres, but no movie of %s has a genre (no movies file, "
+                          "or no genres in it)",
+                          ds->file ? ds->file : ds->dir ? ds->dir : "the data");
+    if ((cfg->features & MFR_SOFTMAX_FEAT_YEARS) && !any_year)
+        return mfr_seterr(err, MFR_ERR_INVALID,
+                          "softmax features: years, but no movie of %s has a release year (no movies "
+                          "file, or no years in it)",
+                          ds->file ? ds->file : ds->dir ? ds->dir : "the data");
     mfr_softmax_trainer *t = mfr_calloc(1, sizeof *t);
     if (!t) return mfr_seterr(err, MFR_ERR_NOMEM, "softmax trainer: out of memory");
     struct mfr_sm_items items = {0};

@@ -253,6 +253,9 @@ static int check_kind(struct sweep_opts *o, int argc, char **argv)
     if (given)
         return usage_error("%s does not apply to --kind softmax (its runs use fixed settings: Adam, lr 0.01)",
                            given);
+    static const char *const sharded[] = {"--shards"}; /* as train says */
+    if (cli_first_named_flag(argc, argv, sharded, 1))
+        return usage_error("--shards does not apply to --kind softmax (its steps are not sharded)");
     mfr_softmax_config_default(&o->sm);
     /* Round 1's --preset softmax, the settings of the timings in
      * docs/PERFORMANCE.md and docs/SOFTMAX.md: one label per user and epoch

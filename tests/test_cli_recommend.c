@@ -509,6 +509,17 @@ static void test_untitled_movie(void **state)
     assert_non_null(text);
     tu_expect_in(text, "\n10\t\t\t");
     free(text);
+    /* no title at all (no u.item): said */
+    char *bare = tu_path(g_dir, "untitled-all");
+    write_handmade_titled(bare, 0);
+    char *item = tu_path(bare, "u.item");
+    assert_int_equal(remove(item), 0); /* an empty one is an error of its own */
+    free(item);
+    assert_int_equal(run("stats --data '%s'", bare), 0);
+    tu_expect_in(g_err, "has a title (u.item missing or empty): no titles, genres or years; movies are shown as #ID\n");
+    assert_int_equal(run("stats --data '%s'", dir), 0); /* some titles: no note */
+    expect_not_in(g_err, "note: no movie");
+    free(bare);
     free(meta);
     free(exp);
     free(dir);

@@ -463,6 +463,26 @@ const char *data_name(const mfr_dataset *ds)
     return ds && ds == g_named_ds && g_named ? g_named : mfr_dataset_dir(ds);
 }
 
+/* A MovieLens layout without its movies file (optional to the loader)
+ * gives no titles, genres or years: said once, as a misnamed or missing
+ * u.item would otherwise go unnoticed. */
+static void note_missing_titles(const mfr_dataset *ds)
+{
+    static bool said;
+    const int32_t format = mfr_dataset_format(ds);
+    const char *file = format == MFR_FORMAT_ML100K ? "u.item"
+                       : format == MFR_FORMAT_ML1M ? "movies.dat"
+                       : format == MFR_FORMAT_CSV  ? "movies.csv"
+                                                   : NULL;
+    if (said || !file) return;
+    for (int32_t i = 0; i < mfr_dataset_n_items(ds); i++)
+        if (*mfr_dataset_item_title(ds, i)) return;
+    said = true;
+    fprintf(stderr, "%s: note: no movie of %s has a title (%s missing or empty): no titles, genres or years; "
+                    "movies are shown as #ID\n",
+            g_cmd, mfr_dataset_dir(ds), file);
+}
+
 int load_dataset(const char *dir, mfr_dataset **out, mfr_error *err)
 {
     return load_dataset_recorded(dir, NULL, out, err);
@@ -484,6 +504,7 @@ int load_dataset_recorded(const char *dir, const char *recorded_in, mfr_dataset 
         free(g_named);
         g_named = strdup(dir);
         g_named_ds = *out;
+        note_missing_titles(*out);
     }
     if (rc == MFR_ERR_INVALID && err && strstr(err->message, "holds two rating files")) {
         size_t n = strlen(err->message);

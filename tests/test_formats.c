@@ -537,6 +537,13 @@ static const struct bad_case bad_cases[] = {
      "movies.dat:2:", "duplicate item id 10"},
     {"movies.dat", "10::A (1990)::Drama||War\n", MFR_FORMAT_ML1M, "movies.dat:1:", "empty genre"},
     {"movies.dat", "x::A (1990)::Drama\n", MFR_FORMAT_ML1M, "movies.dat:1:", "item id"},
+    /* ratings off the layouts' scales: whole stars (ML-100K, ML-1M with
+     * its users.dat), half stars (the CSV releases) */
+    {"u.data", "1\t1\t4\t5\n1\t2\t3.5\t5\n", MFR_FORMAT_ML100K, "u.data:2:",
+     "rating 3.5 is off the data's scale (whole stars from 1 to 5)"},
+    {"ratings.dat", "1::10::5::1\n1::20::3.5::1\n", MFR_FORMAT_ML1M, "ratings.dat:2:", "3.5 is off the data's scale (whole stars"},
+    {"ratings.csv", "userId,movieId,rating,timestamp\n1,1,2.25,5\n", MFR_FORMAT_CSV, "ratings.csv:2:",
+     "rating 2.25 is off the data's scale (half stars from 0.5 to 5)"},
     /* UTF-8 beside a latin-1 byte: neither reading gives every title */
     {"movies.dat", "10::Am\xc3\xa9lie (2001)::Comedy\n20::Caf\xe9 (2000)::Drama\n", MFR_FORMAT_ML1M,
      "movies.dat:2:", "byte 0xE9 is not UTF-8, but line 1 is"},

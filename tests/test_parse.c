@@ -109,7 +109,7 @@ static struct parsed check_all_chunks(const char *text, const struct mfr_rating_
     return want;
 }
 
-static const struct mfr_rating_syntax TAB = {"\t", false, false};
+static const struct mfr_rating_syntax TAB = {"\t", false, false, 0.0f};
 
 /* ------------------------------------------------------------------ */
 /* Well-formed files                                                    */
@@ -205,7 +205,7 @@ static void test_endings_and_blank_tail(void **state)
 static void test_other_syntaxes(void **state)
 {
     (void)state;
-    const struct mfr_rating_syntax dat = {"::", false, false};
+    const struct mfr_rating_syntax dat = {"::", false, false, 0.0f};
     char *text = made_up(40, "\n", "::");
     struct parsed want = check_all_chunks(text, &dat, 0.0f, 5.0f, NULL);
     assert_int_equal(want.rc, MFR_OK);
@@ -218,7 +218,7 @@ static void test_other_syntaxes(void **state)
     parsed_free(&want);
 
     /* CSV with a header and spaces around fields (trimmed) */
-    const struct mfr_rating_syntax csv = {",", true, true};
+    const struct mfr_rating_syntax csv = {",", true, true, 0.0f};
     want = check_all_chunks("userId,movieId,rating,timestamp\r\n1, 2 ,3.5,10\r\n 3,4,5\r\n"
                             "1,4,  0.5  ,11\r\n",
                             &csv, 0.5f, 5.0f, NULL);
@@ -235,7 +235,7 @@ static void test_other_syntaxes(void **state)
     parsed_free(&want);
 
     /* space-separated, not trimmed */
-    const struct mfr_rating_syntax sp = {" ", false, false};
+    const struct mfr_rating_syntax sp = {" ", false, false, 0.0f};
     want = check_all_chunks("1 2 3\n4 5 6 7\n", &sp, 1.0f, 9.0f, NULL);
     assert_int_equal(want.rc, MFR_OK);
     parsed_free(&want);

@@ -452,6 +452,7 @@ int mfr_dataset_read_ratings(const mfr_dataset *ds, const char *path, mfr_rating
     int rc = mfr_text_file_read(NULL, path, false, &f, err);
     if (rc != MFR_OK) goto done;
     struct mfr_rating_syntax syn = read_syntax(ds, &f);
+    syn.step = mfr_rating_step(&ds->opt);
     struct mfr_rating_ids ids = {.ds = ds};
     if ((rc = mfr_parse_ratings(&f, &syn, &ids, ds->opt.min_rating, ds->opt.max_rating, &r,
                                 err)) != MFR_OK)

@@ -112,6 +112,10 @@ static int parse_fields(const char *path, int64_t line, const char *s, size_t n,
     if (!(out->v >= min_r && out->v <= max_r))
         return mfr_parse_err(err, path, line, "rating %s outside %g..%g",
                              mfr_show(fl[2].s, fl[2].n, b), (double)min_r, (double)max_r);
+    if (syn->step > 0.0f && out->v / syn->step != floorf(out->v / syn->step))
+        return mfr_parse_err(err, path, line, "rating %s is off the data's scale (%s from %g to %g)",
+                             mfr_show(fl[2].s, fl[2].n, b), syn->step == 1.0f ? "whole stars" : "half stars",
+                             (double)min_r, (double)max_r);
     if (nf == 4 && (st = mfr_parse_i64(fl[3].s, fl[3].n, &out->ts)) != MFR_NUM_OK)
         return mfr_parse_err(err, path, line,
                              st == MFR_NUM_RANGE ? "timestamp %s does not fit in int64"
@@ -151,7 +155,7 @@ static inline bool take_sep(const char **p, char s0, char s1)
  * division). Reads stop at '\n' or at the NUL after the file, never past.
  */
 static inline bool parse_line_fast(const char **pp, const char *end, char s0, char s1,
-                                   float min_r, float max_r, struct rating_rec *out)
+                                   float min_r, float max_r, float step, struct rating_rec *out)
 {
     static const float pow10f[] = {1e0f, 1e1f, 1e2f, 1e3f, 1e4f, 1e5f, 1e6f, 1e7f};
     static const uint32_t pow10u[] = {1, 10, 100, 1000, 10000, 100000, 1000000, 10000000};
@@ -176,6 +180,7 @@ static inline bool parse_line_fast(const char **pp, const char *end, char s0, ch
     if (mfr_parse_float(r0, (size_t)(p - r0), &v) != MFR_NUM_OK) return false;
 #endif
     if (!(v >= min_r && v <= max_r)) return false;
+    if (step > 0.0f && v / step != floorf(v / step)) return false; /* parse_line says why */
     if (take_sep(&p, s0, s1) && !take_digits(&p, &ts, 18)) return false;
     if (*p == '\r') p++;
     if (p < end) {
@@ -214,7 +219,7 @@ static void parse_chunk(struct mfr_rating_chunk *c, const char *path, const stru
         }
         struct rating_rec rec;
         if (fast && !it.blank && it.p < it.end &&
-            parse_line_fast(&it.p, it.end, s0, s1, min_r, max_r, &rec)) {
+            parse_line_fast(&it.p, it.end, s0, s1, min_r, max_r, syn->step, &rec)) {
             it.line++;
         } else {
             const char *s;
@@ -531,6 +536,14 @@ int mfr_check_header(const struct mfr_text_file *f, const char *sep, const char 
     return MFR_OK;
 }
 
+float mfr_rating_step(const mfr_load_options *opt)
+{
+    const bool movielens = opt->format == MFR_FORMAT_ML100K || opt->format == MFR_FORMAT_ML1M ||
+                           opt->format == MFR_FORMAT_CSV;
+    const bool scale = (opt->min_rating == 1.0f || opt->min_rating == 0.5f) && opt->max_rating == 5.0f;
+    return movielens && scale ? opt->min_rating : 0.0f;
+}
+
 bool mfr_first_line_is_header(const struct mfr_text_file *f, const char *sep)
 {
     struct mfr_line_iter it = mfr_lines(f);
@@ -789,6 +802,7 @@ int mfr_loader_read_ratings(struct mfr_loader *ld, const char *sep, int32_t head
     if (syn.header && (rc = mfr_check_header(&f, syn.sep, rating_columns, 4, err)) != MFR_OK) goto done;
     syn.trim = (ld->opt.format == MFR_FORMAT_CSV || ld->opt.format == MFR_FORMAT_DELIMITED) &&
                syn.sep[0] != ' ';
+    syn.step = mfr_rating_step(&ld->opt);
     ld->opt.sep = syn.sep[0];
     ld->opt.header = syn.header ? MFR_HEADER_YES : MFR_HEADER_NO;
     if (ld->ratings_elsewhere) { /* the file and its syntax go to the caller */

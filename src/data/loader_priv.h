@@ -28,7 +28,13 @@ struct mfr_rating_syntax {
     char sep[3];    /* "\t", "::", ",", or any single byte; NUL-terminated */
     bool header;    /* line 1 is a header and is skipped */
     bool trim;      /* strip spaces around fields (separators other than ' ') */
+    float step;     /* ratings are multiples of it (a MovieLens scale), 0: any */
 };
+
+/* The step of the MovieLens rating scales under the default range: whole
+ * stars (ML-100K, ML-1M), half stars (ML-10M, the CSV releases); 0 for a
+ * delimited file or a range set by the caller. */
+float mfr_rating_step(const mfr_load_options *opt);
 
 /* How a rating file's raw ids become indices: through growing id maps
  * (loading a dataset) or through a finished dataset (unknown ids fail). */

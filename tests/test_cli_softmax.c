@@ -239,6 +239,11 @@ static void test_refusals(void **state)
     tu_expect_in(g_err, "--hidden applies to --kind softmax only");
     assert_int_equal(run("train --kind other --data %s", g_data), 2);
     tu_expect_in(g_err, "expected mf or softmax");
+    /* repeated --kind: the last one wins, as for every flag */
+    assert_int_equal(run("train --kind softmax --kind mf --data %s --epochs 1 --dim 3", g_data), 0);
+    tu_expect_in(g_out, "train MSE");
+    assert_int_equal(run("train --kind mf --kind softmax --data %s --epochs 1 --quiet", g_data), 0);
+    tu_expect_in(g_out, "checksum");
     assert_int_equal(run("train --kind softmax --data %s --hidden 8,,3", g_data), 2);
     tu_expect_in(g_err, "--hidden");
     assert_int_equal(run("train --kind softmax --data %s --features genres", g_data), 2);

@@ -914,6 +914,7 @@ bool train_kind_route(int argc, char **argv, int *rc)
      * one that cannot be read (missing, truncated, corrupt) gets its own
      * error, not the flag's refusal as if it were a matrix-factorization
      * run's */
+#ifndef MFR_CLI_PARSE_ONLY /* fuzz/fuzz_cli.c: parsing reads no file */
     const char *ck = argv_value(argc, argv, "--resume");
     mfr_checkpoint *c = NULL;
     mfr_error err = {0};
@@ -924,12 +925,15 @@ bool train_kind_route(int argc, char **argv, int *rc)
         return true;
     }
     mfr_checkpoint_destroy(c);
+#endif
     return refuse_softmax_flags("mfrec train", argc, argv, N_SOFTMAX_ONLY, true, rc);
 }
 
 bool parse_kind_mf(const char *flag, const char *value, void *dst)
 {
-    if (!strcmp(value, "mf")) return true;
+    /* softmax: an earlier --kind that a later --kind mf overrides (the
+     * last one routed the command here) */
+    if (!strcmp(value, "mf") || !strcmp(value, "softmax")) return true;
     usage_error("%s: expected mf or softmax, got '%s'", flag, value);
     (void)dst;
     return false;

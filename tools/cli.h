@@ -247,9 +247,11 @@ void data_set_memory_budget(uint64_t bytes);
  * fuzzers). */
 void io_reset(void);
 int io_output(const char *flag, const char *path);
-/* io_output for the checkpoint a resumed run keeps writing, which is also
- * its --resume input: every check but that one, before any training. */
-int io_output_resumed(const char *flag, const char *path);
+/* The checks of a training run's checkpoint path (--checkpoint, else a
+ * resume's own file, which it keeps writing): io_output's, but for the
+ * file --resume names, which is also an input; before any training, not
+ * when the first checkpoint is due. */
+int io_output_checkpoint(const char *checkpoint, const char *resume);
 /* True when a and b name the same existing file. */
 bool io_same_file(const char *a, const char *b);
 /* Whether a command may remove path, by io_output's rules for a file it

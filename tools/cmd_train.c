@@ -189,13 +189,7 @@ static int train_check_paths(const struct train_opts *o)
      * may not exist, nor gnuplot. */
     if (dist_rank() != 0) return EXIT_OK;
     int rc = EXIT_OK;
-    /* a resumed run writes its checkpoints to --resume's file unless told
-     * otherwise: checked now, not when the first one is due */
-    const char *ck = o->checkpoint ? o->checkpoint : o->resume;
-    if (ck && o->resume && io_same_file(ck, o->resume))
-        rc = io_output_resumed("--resume", ck);
-    else if (ck)
-        rc = io_output("--checkpoint", ck);
+    rc = io_output_checkpoint(o->checkpoint, o->resume);
     if (rc == EXIT_OK && o->out) rc = io_output("--out", o->out);
     if (rc == EXIT_OK && o->log_json) rc = io_output("--log-json", o->log_json);
     static const char *const charts[] = {"learning_curve", "loss_components", NULL};

@@ -202,13 +202,7 @@ static int check_paths(const struct sm_opts *o)
     io_input(default_data_dir(o->data));
     if (o->resume) io_input(o->resume);
     int rc = EXIT_OK;
-    /* a resumed run writes its checkpoints to --resume's file unless told
-     * otherwise: checked now, not when the first one is due */
-    const char *ck = o->checkpoint ? o->checkpoint : o->resume;
-    if (ck && o->resume && io_same_file(ck, o->resume))
-        rc = io_output_resumed("--resume", ck);
-    else if (ck)
-        rc = io_output("--checkpoint", ck);
+    rc = io_output_checkpoint(o->checkpoint, o->resume);
     if (rc == EXIT_OK && o->out) rc = io_output("--out", o->out);
     if (rc == EXIT_OK && o->log_json) rc = io_output("--log-json", o->log_json);
     if (rc == EXIT_OK && o->plot) rc = plot_require_gnuplot();

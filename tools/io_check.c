@@ -300,7 +300,9 @@ int io_output(const char *flag, const char *path)
     return claim_output(flag, path, dir, strrchr(path, '/') ? strrchr(path, '/') + 1 : path);
 }
 
-int io_output_resumed(const char *flag, const char *path)
+/* io_output for the checkpoint a resumed run keeps writing, which is also
+ * its --resume input: every check but that one. */
+static int io_output_resumed(const char *flag, const char *path)
 {
     struct stat st; /* a FIFO or device: reading the checkpoint says so first */
     if (stat(path, &st) == 0 && !S_ISREG(st.st_mode)) return EXIT_OK;
@@ -308,6 +310,14 @@ int io_output_resumed(const char *flag, const char *path)
     int rc = check_output_file(flag, path, &dir, " (the checkpoint this resumed run replaces)", true);
     if (rc != EXIT_OK) return rc;
     return claim_output(flag, path, dir, strrchr(path, '/') ? strrchr(path, '/') + 1 : path);
+}
+
+int io_output_checkpoint(const char *checkpoint, const char *resume)
+{
+    const char *ck = checkpoint ? checkpoint : resume;
+    if (!ck) return EXIT_OK;
+    if (resume && io_same_file(ck, resume)) return io_output_resumed("--resume", ck);
+    return io_output("--checkpoint", ck);
 }
 
 /* io_output_dir's checks after the name's: dir exists as a writable

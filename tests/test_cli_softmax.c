@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -552,6 +553,43 @@ static void test_log_json(void **state)
     tu_expect_in(g_err, "--log-json");
 }
 
+/* Data whose every rating is 1 has no relevant test movie: the ranking
+ * is "n/a", never "nan"; a run without --out says the model is discarded. */
+static void test_no_relevant_movie(void **state)
+{
+    (void)state;
+    char *dir = tu_path(g_dir, "ones");
+    char line[64], *text = NULL;
+    size_t len = 0;
+    for (int u = 1; u <= 30; u++)
+        for (int i = 1; i <= 20; i++) {
+            if ((u * 7 + i * 3) % 5 >= 3) continue;
+            int n = snprintf(line, sizeof line, "%d\t%d\t1\t881250%03d\n", u, i, i);
+            text = realloc(text, len + (size_t)n + 1);
+            assert_non_null(text);
+            memcpy(text + len, line, (size_t)n + 1);
+            len += (size_t)n;
+        }
+    assert_int_equal(mkdir(dir, 0755), 0);
+    tu_write_file(dir, "u.data", text, len);
+    free(text);
+    assert_int_equal(run("train --kind softmax --data %s --epochs 3 --log-every 1", dir), 0);
+    tu_expect_in(g_out, "test P@10 n/a  NDCG@10 n/a");
+    tu_expect_in(g_out, "test ranking @10: n/a (no test user has a relevant movie");
+    tu_expect_in(g_out, "not saved: the model is discarded");
+    assert_null(strstr(g_out, "nan"));
+    /* the loss is charted; the ranking chart, with nothing in it, is not */
+    char *plot = tu_path(g_dir, "ones-plot");
+    assert_int_equal(run("train --kind softmax --data %s --epochs 3 --log-every 1 --plot %s", dir,
+                         plot), 0);
+    tu_expect_in(g_err, "no softmax_ranking chart");
+    char *loss = tu_path(plot, "softmax_loss.dat"), *rank = tu_path(plot, "softmax_ranking.dat");
+    assert_true(tu_exists(loss));
+    assert_false(tu_exists(rank));
+    free(loss), free(rank), free(plot);
+    free(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -565,6 +603,7 @@ int main(void)
         cmocka_unit_test(test_logs_and_plots),
         cmocka_unit_test(test_log_json),
         cmocka_unit_test(test_rating_file_recorded),
+        cmocka_unit_test(test_no_relevant_movie),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -316,7 +316,10 @@ static int log_epoch(struct sm_run *r, int64_t e, double loss, double t0)
     double p = r->has_test ? r->rm.precision : NAN, ndcg = r->has_test ? r->rm.ndcg : NAN;
     if (!o->quiet) {
         printf("epoch %6lld  loss %.5f", (long long)e, loss);
-        if (r->has_test) printf("  test P@%d %.4f  NDCG@%d %.4f", o->top, p, o->top, ndcg);
+        if (r->has_test && r->rm.users > 0)
+            printf("  test P@%d %.4f  NDCG@%d %.4f", o->top, p, o->top, ndcg);
+        else if (r->has_test) /* no test user has a relevant movie: nothing to rank */
+            printf("  test P@%d n/a  NDCG@%d n/a", o->top, o->top);
         printf("  (%.1f ms/epoch)\n", 1000.0 * (now_seconds() - t0) / (double)(e - r->start));
         if ((rc = stdout_flush()) != EXIT_OK) return rc; /* a closed stdout stops the run */
     }
@@ -409,7 +412,10 @@ static int plot_run(const struct sm_run *r)
     struct plot_labels lab = {title, "epoch", "mean cross-entropy (nats)"};
     struct plot_series ls = {"training loss", loss};
     if (rc == EXIT_OK) rc = plot_lines(o->plot, "softmax_loss", &lab, n, x, 1, &ls, false);
-    if (rc == EXIT_OK && r->has_test) {
+    if (rc == EXIT_OK && r->has_test && r->rm.users == 0)
+        fprintf(stderr, "%s: note: no softmax_ranking chart: no test user has a relevant movie\n",
+                g_cmd);
+    else if (rc == EXIT_OK && r->has_test) {
         snprintf(title, sizeof title, "Test ranking of the %s", who);
         snprintf(pl, sizeof pl, "precision@%d", o->top);
         snprintf(nl, sizeof nl, "NDCG@%d", o->top);
@@ -433,12 +439,19 @@ static int train_finish(struct sm_run *r)
     else
         printf("final loss %.6f after %lld epochs (%.2f s)\n", mfr_softmax_trainer_last_loss(r->tr),
                (long long)o->epochs, now_seconds() - r->t_start);
-    if (r->has_test)
+    if (r->has_test && r->rm.users > 0)
         printf("test ranking @%d over %lld users: precision %.4f recall %.4f NDCG %.4f "
                "(popularity: %.4f %.4f %.4f)\n",
                o->top, (long long)r->rm.users, r->rm.precision, r->rm.recall, r->rm.ndcg,
                r->rp.precision, r->rp.recall, r->rp.ndcg);
-    printf("checksum %016llx\n", (unsigned long long)mfr_model_checksum(r->model));
+    else if (r->has_test)
+        printf("test ranking @%d: n/a (no test user has a relevant movie: a test rating >= 4)\n",
+               o->top);
+    if (o->out)
+        printf("checksum %016llx\n", (unsigned long long)mfr_model_checksum(r->model));
+    else
+        printf("checksum %016llx, not saved: the model is discarded (--out MODEL keeps it)\n",
+               (unsigned long long)mfr_model_checksum(r->model));
     /* before any file: a stdout that cannot be written (--quiet prints
      * nothing earlier) fails the run with nothing written */
     if ((rc = stdout_flush()) != EXIT_OK) return rc;

@@ -338,7 +338,7 @@ static void test_ease_baseline(void **state)
                          "--dim-movie 4 --top 5 --baseline ease:5 --json --threads 1", g_data), 0);
     tu_expect_json(g_out);
     tu_expect_in(g_out, "{\"kind\":\"softmax\",");
-    tu_expect_in(g_out, "\"hidden\":\"4\",\"features\":1,");
+    tu_expect_in(g_out, "\"hidden\":\"4\",\"features\":\"movies\",");
     tu_expect_in(g_out, "{\"fold\":\"u5\",\"train_ratings\":2400,\"test_ratings\":600,");
     pm = strstr(g_out, "\"mean\":{");
     assert_non_null(pm);

@@ -1061,12 +1061,13 @@ static void sm_json(const struct sm_opts *o, const char *dir, const struct sm_fo
                  (int)o->cfg.hidden[l]);
     fputs("{\"kind\":\"softmax\",\"data\":", stdout);
     json_str(dir);
-    printf(",\"dim\":%d,\"hidden\":\"%s\",\"features\":%u,\"optimizer\":\"%s\",\"lr\":%.17g,"
+    printf(",\"dim\":%d,\"hidden\":\"%s\",\"features\":\"movies%s%s\",\"optimizer\":\"%s\",\"lr\":%.17g,"
            "\"batch_users\":%d,\"all_pairs\":%s,\"tie_tables\":%s,\"weight_decay\":%.17g,"
            "\"min_label_rating\":%.17g,\"negatives\":\"%s\",\"feature_dropout\":%.17g,"
            "\"hidden_init\":\"%s\",\"epochs\":%lld,"
            "\"seed\":%llu,\"k\":%d",
-           (int)o->cfg.k, o->cfg.n_hidden ? hidden : "none", (unsigned)o->cfg.features,
+           (int)o->cfg.k, o->cfg.n_hidden ? hidden : "none", o->cfg.features & MFR_SOFTMAX_FEAT_GENRES ? ",genres" : "",
+           o->cfg.features & MFR_SOFTMAX_FEAT_YEARS ? ",years" : "",
            o->cfg.optimizer == MFR_SOFTMAX_OPT_ADAM ? "adam" : "adagrad", o->cfg.lr,
            (int)o->cfg.batch_users, o->cfg.all_pairs ? "true" : "false",
            o->cfg.tie_tables ? "true" : "false", o->cfg.weight_decay, o->cfg.label_min_rating,

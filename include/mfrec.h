@@ -190,7 +190,8 @@ MFR_API int mfr_separator_ok(char sep);
  * Loads a dataset from directory `dir` (or from a rating file: `dir` may
  * name the file itself, whose directory then holds the metadata files).
  * The format is `opt->format`, or with MFR_FORMAT_AUTO: a file is known by
- * its name (u.data, ratings.dat, ratings.csv, anything else delimited), a
+ * its name (u.data and ML-100K's splits u1.base .. ub.test, ratings.dat,
+ * ratings.csv, anything else delimited), a
  * directory by the one of u.data, ratings.dat, ratings.csv it holds (a
  * directory with two of them is MFR_ERR_INVALID: either could be meant).
  *

@@ -474,6 +474,25 @@ static void test_detection(void **state)
     assert_int_equal(mfr_dataset_format(ds), MFR_FORMAT_ML1M);
     assert_string_equal(mfr_dataset_item_title(ds, 2), "Toy Story (1995)");
     mfr_dataset_destroy(ds);
+    /* ML-100K's split files are ML-100K by name: u.item gives the titles,
+     * and the scale is whole stars. */
+    char *split = tu_path(dir, "u3.base");
+    tu_write_file(dir, "u.genre", "unknown|0\nB-movie|1\n", (size_t)-1);
+    tu_write_file(dir, "u.item", "5|Caf\xe9 (1995)|01-Jan-1995||u|0|1\n", (size_t)-1);
+    tu_write_file(dir, "u3.base", "1\t5\t4\t0\n2\t42\t3\t0\n", (size_t)-1);
+    ds = tu_load_ok(split, NULL);
+    assert_int_equal(mfr_dataset_format(ds), MFR_FORMAT_ML100K);
+    assert_string_equal(mfr_dataset_item_title(ds, mfr_dataset_item_index(ds, 5)), "Caf\xc3\xa9 (1995)");
+    mfr_dataset_destroy(ds);
+    tu_write_file(dir, "u3.base", "1\t5\t3.5\t0\n", (size_t)-1);
+    load_fails(split, NULL, MFR_ERR_PARSE, "u3.base:1:", NULL);
+    free(split);
+    split = tu_path(dir, "u6.base"); /* not one of ML-100K's: delimited */
+    tu_write_file(dir, "u6.base", "1\t5\t3.5\t0\n", (size_t)-1);
+    ds = tu_load_ok(split, NULL);
+    assert_int_equal(mfr_dataset_format(ds), MFR_FORMAT_DELIMITED);
+    mfr_dataset_destroy(ds);
+    free(split);
     /* A CSV file read as the delimited format: no metadata. */
     o = opts(MFR_FORMAT_DELIMITED);
     o.ratings_file = "ratings.csv";

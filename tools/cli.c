@@ -428,8 +428,9 @@ static bool parse_data_cache(const char *flag, const char *v, void *dst)
 /* The dataset flags every command that reads --data accepts. */
 static const struct flag_spec data_flags[] = {
     {.name = "--format", .value = "FMT", .kind = FLAG_CUSTOM, .parse = parse_data_format,
-     .help = "dataset format: auto (from the files: u.data, ratings.dat,\n"
-             "ratings.csv), ml-100k, ml-1m (ML-1M/10M .dat), csv\n"
+     .help = "dataset format: auto (from the files: u.data or uN.base/\n"
+             "uN.test, ratings.dat, ratings.csv), ml-100k, ml-1m\n"
+             "(ML-1M/10M .dat), csv\n"
              "(ML-20M/25M/32M/latest), delimited[:SEP[:header|:noheader]]\n"
              "(--data then names the file; SEP tab, comma, semicolon,\n"
              "pipe, space, colon or one character; detected if omitted)"},

@@ -112,6 +112,10 @@ static int32_t format_of_name(const char *name)
     const char *b = base_name(name);
     size_t n = strlen(b);
     if (!strcmp(b, "u.data")) return MFR_FORMAT_ML100K;
+    /* ML-100K's own splits: u1.base .. u5.test, ua.base .. ub.test */
+    if (n == 7 && b[0] == 'u' && ((b[1] >= '1' && b[1] <= '5') || b[1] == 'a' || b[1] == 'b') &&
+        (!strcmp(b + 2, ".base") || !strcmp(b + 2, ".test")))
+        return MFR_FORMAT_ML100K;
     if (!strcmp(b, "ratings.csv")) return MFR_FORMAT_CSV;
     if (n >= 4 && !strcmp(b + n - 4, ".dat")) return MFR_FORMAT_ML1M;
     return MFR_FORMAT_DELIMITED;

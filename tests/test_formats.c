@@ -331,6 +331,14 @@ static void test_csv(void **state)
     assert_int_equal(mfr_dataset_item_genres(ds, 3), bit(ds, "(no genres listed)"));
     assert_int_equal(mfr_dataset_item_genres(ds, 4), bit(ds, "Action") | bit(ds, "IMAX"));
     mfr_dataset_destroy(ds);
+    /* Genres of a dataset's own, further than one edit from MovieLens'
+     * (two for long names), are genres like any other. */
+    tu_write_file(dir, "movies.csv",
+                  "movieId,title,genres\n1,A (1995),Music|Biography\n2,B (1996),Docs|Wars\n",
+                  (size_t)-1);
+    ds = tu_load_ok(dir, NULL);
+    assert_int_equal(mfr_dataset_n_genres(ds), 4);
+    mfr_dataset_destroy(ds);
     tu_rmtree(dir);
     free(dir);
 }
@@ -594,6 +602,13 @@ static const struct bad_case bad_cases[] = {
     /* project --genre ignores case: two genres it could not tell apart */
     {"movies.csv", "movieId,title,genres\n1,A (1995),Drama\n2,B (1996),Comedy|drama\n", MFR_FORMAT_CSV,
      "movies.csv:3:", "'drama' differs only in case from the earlier 'Drama'"},
+    /* a genre one edit from a MovieLens genre is a typo, not a genre */
+    {"movies.csv", "movieId,title,genres\n1,A (1995),Drama\n2,B (1996),Comdy|Drama\n", MFR_FORMAT_CSV,
+     "movies.csv:3:", "genre 'Comdy' is not a MovieLens genre but one edit from 'Comedy'"},
+    {"movies.dat", "1::A (1995)::Documentry\n", MFR_FORMAT_ML1M, "movies.dat:1:",
+     "genre 'Documentry' is not a MovieLens genre but one edit from 'Documentary'"},
+    {"movies.dat", "1::A (1995)::thriler\n", MFR_FORMAT_ML1M, "movies.dat:1:",
+     "one edit from 'Thriller'"},
     {"r.txt", "1;2;3\n1;x;3\n", MFR_FORMAT_DELIMITED, "r.txt:2:", "item id"},
     {"r.txt", "1 2 3\n1 3 nan\n", MFR_FORMAT_DELIMITED, "r.txt:2:", "nan"},
     {"r.txt", "1:2:3\n", MFR_FORMAT_DELIMITED, "r.txt:1:", "separator"},
@@ -849,9 +864,10 @@ static void test_cache_round_trip(void **state)
     assert_same_dataset(parsed, cached);
     mfr_dataset_destroy(cached);
     /* A cache of format version 1 (before the aligned, block-hashed
-     * layout) or 2 (before genre names differing only in case were
-     * refused) is not read: parsed again and rewritten in the new format. */
-    for (uint32_t version = 1; version <= 2; version++) {
+     * layout), 2 (before genre names differing only in case were refused)
+     * or 3 (before a genre one edit from a MovieLens genre was) is not
+     * read: parsed again and rewritten in the new format. */
+    for (uint32_t version = 1; version <= 3; version++) {
         cached = load_cached(dir, NULL, MFR_CACHE_STATE_READ);
         mfr_dataset_destroy(cached);
         FILE *f = fopen(cache, "r+b");

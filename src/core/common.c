@@ -376,3 +376,28 @@ int mfr_write_atomic_tmp(const char *path, mfr_write_tmp_fn fn, void *ctx, mfr_e
     free(dir);
     return rc;
 }
+
+/* Edit distance (insertions, deletions, substitutions of bytes) between
+ * a[0..an) and b[0..bn), or with `part` between a and the closest part of
+ * b (what is left of b before and after that part is free); row holds
+ * bn + 1 ints. */
+int mfr_edit_distance(const char *a, size_t an, const char *b, size_t bn, bool part, int *row)
+{
+    for (size_t j = 0; j <= bn; j++) row[j] = part ? 0 : (int)j;
+    for (size_t i = 1; i <= an; i++) {
+        int diag = row[0];
+        row[0] = (int)i;
+        for (size_t j = 1; j <= bn; j++) {
+            int up = row[j];
+            int best = diag + (a[i - 1] != b[j - 1]);
+            if (up + 1 < best) best = up + 1;
+            if (row[j - 1] + 1 < best) best = row[j - 1] + 1;
+            row[j] = best;
+            diag = up;
+        }
+    }
+    int best = row[bn];
+    for (size_t j = 0; part && j < bn; j++)
+        if (row[j] < best) best = row[j];
+    return best;
+}

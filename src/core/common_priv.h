@@ -168,4 +168,9 @@ int mfr_write_atomic_tmp(const char *path, mfr_write_tmp_fn fn, void *ctx, mfr_e
  * the file does not exist). */
 int mfr_open_regular(const char *path, int *fd, mfr_error *err);
 
+/* Edit distance (insertions, deletions, substitutions of bytes) between
+ * a[0..an) and b[0..bn), or with `part` between a and the closest part of
+ * b; row holds bn + 1 ints. */
+int mfr_edit_distance(const char *a, size_t an, const char *b, size_t bn, bool part, int *row);
+
 #endif

@@ -990,6 +990,39 @@ static const char *const ml_genre_order[] = {
 };
 #define N_ML_GENRES ((int)(sizeof ml_genre_order / sizeof *ml_genre_order))
 
+/* A new genre name one edit (two from a name of 9 bytes or more) from a
+ * MovieLens genre, ignoring case, is taken for a typo of it ("Comdy",
+ * "Thriler"): as a genre of its own it would split that genre's movies.
+ * MFR_OK for a MovieLens genre or a name further from all of them (a
+ * genre a dataset adds, "Biography"); MFR_ERR_PARSE naming the genre. */
+static int check_genre_typo(const char *path, int64_t line, const char *name, mfr_error *err)
+{
+    static const char *const extra[] = {"IMAX", "(no genres listed)"};
+    for (int k = 0; k < N_ML_GENRES; k++)
+        if (!strcmp(name, ml_genre_order[k])) return MFR_OK;
+    for (int k = 0; k < 2; k++)
+        if (!strcmp(name, extra[k])) return MFR_OK;
+    char low[64], known[64];
+    size_t n = strlen(name);
+    if (n >= sizeof low) return MFR_OK; /* far longer than any MovieLens genre */
+    for (size_t x = 0; x <= n; x++) low[x] = (char)tolower((unsigned char)name[x]);
+    int row[sizeof known + 1];
+    for (int k = 0; k < N_ML_GENRES; k++) {
+        size_t m = strlen(ml_genre_order[k]);
+        for (size_t x = 0; x <= m; x++) known[x] = (char)tolower((unsigned char)ml_genre_order[k][x]);
+        int d = mfr_edit_distance(low, n, known, m, false, row);
+        if (m >= 5 && d <= (m >= 9 ? 2 : 1)) {
+            char b[40];
+            return mfr_parse_err(err, path, line,
+                                 "genre '%s' is not a MovieLens genre but %s from '%s': a typo? "
+                                 "(a genre of its own needs a name further from MovieLens' genres)",
+                                 mfr_show(name, n, b), d == 1 ? "one edit" : "two edits",
+                                 ml_genre_order[k]);
+        }
+    }
+    return MFR_OK;
+}
+
 int mfr_loader_genre_case_error(mfr_error *err, const char *path, int64_t line, const char *name,
                                 const char *earlier, int64_t earlier_line)
 {
@@ -1024,6 +1057,10 @@ int mfr_loader_genre_mask(struct mfr_loader *ld, const char *path, int64_t line,
         while (k < ld->n_genres && strcasecmp(ld->genres[k], name) != 0) k++;
         if (k < ld->n_genres && strcmp(ld->genres[k], name) != 0) {
             rc = mfr_loader_genre_case_error(err, path, line, name, ld->genres[k], 0);
+            free(name);
+            return rc;
+        }
+        if (k == ld->n_genres && (rc = check_genre_typo(path, line, name, err)) != MFR_OK) {
             free(name);
             return rc;
         }

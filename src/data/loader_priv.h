@@ -235,9 +235,9 @@ int mfr_loader_genre_case_error(mfr_error *err, const char *path, int64_t line, 
 /*
  * Genres by name (the .dat and .csv movie files): mfr_loader_genre_mask
  * turns a '|'-separated list into a mask over the names seen so far, in
- * first-seen order (a new name is added; more than MFR_MAX_GENRES, or a
- * name differing only in case from an earlier one, is an error at that
- * line). mfr_loader_order_genres then puts the names in the
+ * first-seen order (a new name is added; more than MFR_MAX_GENRES, a
+ * name differing only in case from an earlier one, or one edit from a
+ * MovieLens genre, is an error at that line). mfr_loader_order_genres then puts the names in the
  * MovieLens order (Action, Adventure, Animation, Children's, Children,
  * Comedy, Crime, Documentary, Drama, Fantasy, Film-Noir, Horror, Musical,
  * Mystery, Romance, Sci-Fi, Thriller, War, Western, then any others in

@@ -10,7 +10,8 @@
  * quoted, with "" standing for one quote (RFC 4180); fields never span
  * lines in these releases, so a quote left open at the end of a line is an
  * error. A movie without genres lists "(no genres listed)", which becomes a
- * genre name like any other. Text is kept when the file is valid UTF-8 and
+ * genre name like any other (a name one edit from a MovieLens genre is
+ * refused as a typo: loader.c). Text is kept when the file is valid UTF-8 and
  * read as latin-1 otherwise. Line 1 is a header when its first field is not
  * a number.
  */

@@ -155,31 +155,6 @@ static bool forms_contain(const struct forms *fm, const char *q)
     return false;
 }
 
-/* Edit distance (insertions, deletions, substitutions of bytes) between
- * a[0..an) and b[0..bn), or with `part` between a and the closest part of
- * b (what is left of b before and after that part is free); row holds
- * bn + 1 ints. */
-static int edit_distance(const char *a, size_t an, const char *b, size_t bn, bool part, int *row)
-{
-    for (size_t j = 0; j <= bn; j++) row[j] = part ? 0 : (int)j;
-    for (size_t i = 1; i <= an; i++) {
-        int diag = row[0];
-        row[0] = (int)i;
-        for (size_t j = 1; j <= bn; j++) {
-            int up = row[j];
-            int best = diag + (a[i - 1] != b[j - 1]);
-            if (up + 1 < best) best = up + 1;
-            if (row[j - 1] + 1 < best) best = row[j - 1] + 1;
-            row[j] = best;
-            diag = up;
-        }
-    }
-    int best = row[bn];
-    for (size_t j = 0; part && j < bn; j++)
-        if (row[j] < best) best = row[j];
-    return best;
-}
-
 /* Titles are compared up to this many bytes for suggestions, which bounds
  * the edit-distance cost of one title. */
 enum { CLOSE_MAX = 200 };
@@ -198,9 +173,9 @@ static int forms_distance(const struct forms *fm, const char *q, size_t qn, int 
     for (int x = 0; x < fm->n_forms; x++) {
         size_t n = len_without_year(fm->f[x]);
         if (n > CLOSE_MAX) n = CLOSE_MAX;
-        int d = edit_distance(q, qn, fm->f[x], n, false, row);
+        int d = mfr_edit_distance(q, qn, fm->f[x], n, false, row);
         if (qn >= 4 && n > qn) {
-            int p = edit_distance(q, qn, fm->f[x], n, true, row) + 1;
+            int p = mfr_edit_distance(q, qn, fm->f[x], n, true, row) + 1;
             if (p < d) d = p;
         }
         if (best < 0 || d < best) best = d;

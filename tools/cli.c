@@ -476,12 +476,20 @@ static void note_missing_titles(const mfr_dataset *ds)
                        : format == MFR_FORMAT_CSV  ? "movies.csv"
                                                    : NULL;
     if (said || !file) return;
-    for (int32_t i = 0; i < mfr_dataset_n_items(ds); i++)
+    bool meta = false; /* genres or years: the file is there, its titles empty */
+    for (int32_t i = 0; i < mfr_dataset_n_items(ds); i++) {
         if (*mfr_dataset_item_title(ds, i)) return;
+        meta = meta || mfr_dataset_item_genres(ds, i) || mfr_dataset_item_year(ds, i) > 0;
+    }
     said = true;
-    fprintf(stderr, "%s: note: no movie of %s has a title (%s missing or empty): no titles, genres or years; "
-                    "movies are shown as #ID\n",
-            g_cmd, mfr_dataset_dir(ds), file);
+    if (meta)
+        fprintf(stderr, "%s: note: no movie of %s has a title (every title in %s is empty); "
+                        "movies are shown as #ID\n",
+                g_cmd, mfr_dataset_dir(ds), file);
+    else
+        fprintf(stderr, "%s: note: no movie of %s has a title (%s missing or empty): no titles, "
+                        "genres or years; movies are shown as #ID\n",
+                g_cmd, mfr_dataset_dir(ds), file);
 }
 
 int load_dataset(const char *dir, mfr_dataset **out, mfr_error *err)

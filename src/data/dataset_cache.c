@@ -82,7 +82,8 @@
 #define CACHE_MAGIC "MFRCACHE"
 /* 3: genre names differing only in case are refused by the parsers, and a
  * cache of version 2 may hold such names; it is parsed again instead.
- * 4: the same for a genre one edit from a MovieLens genre ("Comdy"). */
+ * 4: the same for a genre one edit from a MovieLens genre ("Comdy") and
+ * for a u.item release date that is not a date. */
 #define CACHE_VERSION 4u
 #define CACHE_ORDER 0x01020304u
 #define HEADER_BYTES 64

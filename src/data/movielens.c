@@ -187,6 +187,31 @@ done:
     return rc;
 }
 
+/* u.item's release date: empty (an unknown date, as for movie 267 of the
+ * canonical file) or D-Mon-YYYY with a day of that month ("4-Feb-1971",
+ * "01-Jan-1995"), a year 1800..2199. MFR_OK or MFR_ERR_PARSE naming it. */
+static int check_release_date(const char *path, int64_t line, struct mfr_field d, mfr_error *err)
+{
+    static const char months[12][4] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+                                       "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+    static const int days[12] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    if (d.n == 0) return MFR_OK;
+    const char *dash = memchr(d.s, '-', d.n);
+    size_t dl = dash ? (size_t)(dash - d.s) : 0;
+    int64_t day = 0, year = 0;
+    int m = 12;
+    if (dash && (dl == 1 || dl == 2) && d.n == dl + 9 && dash[4] == '-' &&
+        mfr_parse_u63(d.s, dl, &day) == MFR_NUM_OK &&
+        mfr_parse_u63(dash + 5, 4, &year) == MFR_NUM_OK)
+        for (m = 0; m < 12 && memcmp(dash + 1, months[m], 3) != 0; m++) continue;
+    if (m < 12 && day >= 1 && day <= days[m] && year >= 1800 && year <= 2199) return MFR_OK;
+    char b[40];
+    return mfr_parse_err(err, path, line,
+                         "release date '%s' is not a date like 01-Jan-1995 (day-month-year, the "
+                         "month's English abbreviation, a year 1800..2199) or empty",
+                         mfr_show(d.s, d.n, b));
+}
+
 /* Reads u.item when present: "id|title|date|video date|URL|flags...". */
 static int load_items(struct mfr_loader *ld, mfr_error *err)
 {
@@ -215,6 +240,7 @@ static int load_items(struct mfr_loader *ld, mfr_error *err)
         struct mfr_item_rec *rec;
         if ((rc = mfr_id_field(f.path, it.line, "item id", fl[0], &raw, err)) != MFR_OK ||
             (rc = mfr_loader_add_item(ld, f.path, it.line, raw, &rec, err)) != MFR_OK ||
+            (rc = check_release_date(f.path, it.line, fl[2], err)) != MFR_OK ||
             (rc = mfr_text_field(f.path, it.line, "title", fl[1], MFR_ENC_LATIN1,
                                  &rec->meta.title, err)) != MFR_OK ||
             (rc = mfr_text_field(f.path, it.line, "release date", fl[2], MFR_ENC_LATIN1,

@@ -112,6 +112,13 @@ typedef struct mfr_softmax_config {
      *  negatives are unchanged, and nothing is dropped at inference. In
      *  [0, 1); 0: off (default; recorded in model files when set) */
     double feature_dropout;
+    /** bytes the run may hold: the trainer's parameters, optimizer state,
+     *  training rows and buffers, with the training ratings and the
+     *  dataset beside them; checked before they are allocated
+     *  (MFR_ERR_TOO_LARGE naming the need). 0: the machine's physical
+     *  memory (default). Describes the machine: never recorded in model
+     *  files or checkpoints, and free to change on resume */
+    uint64_t max_memory;
 } mfr_softmax_config;
 
 MFR_API void mfr_softmax_config_default(mfr_softmax_config *cfg);
@@ -142,6 +149,11 @@ MFR_API int mfr_softmax_trainer_model(const mfr_softmax_trainer *tr, mfr_model *
 /** Parameters in the model, and the configured shard count (n_shards, 0
  *  as 16, capped by the batch's users; no longer used by the trainer). */
 MFR_API int64_t mfr_softmax_trainer_n_params(const mfr_softmax_trainer *tr);
+/** The trainer's bytes (parameters, optimizer state, training rows and
+ *  buffers), and the run's estimated peak with the ratings and dataset
+ *  beside them (what cfg.max_memory is compared with); 0 for NULL. */
+MFR_API uint64_t mfr_softmax_trainer_memory_bytes(const mfr_softmax_trainer *tr);
+MFR_API uint64_t mfr_softmax_trainer_peak_bytes(const mfr_softmax_trainer *tr);
 MFR_API int32_t mfr_softmax_trainer_n_shards(const mfr_softmax_trainer *tr);
 
 /** The mean cross-entropy of the last epoch (0 before the first; a

@@ -377,6 +377,11 @@ static void test_ease_baseline(void **state)
     assert_int_equal(run("eval --folds --kind softmax --data '%s' --epochs 1 --dim 4 --hidden none "
                          "--dim-movie 4 --feature-dropout 0.25", g_data), 0);
     tu_expect_in(g_out, ", feature dropout 0.25, top 10");
+    /* --max-memory reaches EASE's check, before any fold trains */
+    assert_int_equal(run("eval --folds --kind softmax --data '%s' --epochs 2 --dim 4 --hidden 4 "
+                         "--baseline ease:5 --max-memory 90K --threads 1", g_data), 1);
+    tu_expect_in(g_err, "--baseline ease needs ");
+    tu_expect_in(g_err, "more than --max-memory 90.0 KiB");
 }
 
 static void test_usage_errors(void **state)

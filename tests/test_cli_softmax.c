@@ -590,6 +590,37 @@ static void test_no_relevant_movie(void **state)
     free(dir);
 }
 
+/* --max-memory: a budget below the run's estimate is refused before
+ * training, naming the need, with nothing written; one above it trains
+ * the same model as no budget (it describes the machine), and the run
+ * reports its estimated peak (eval --folds: test_cli_eval). */
+static void test_max_memory(void **state)
+{
+    (void)state;
+    assert_int_equal(run(TRAIN " --threads 1 --max-memory 1M --out %s/mm.mfr --log-json %s/mm.json",
+                         g_data, g_dir, g_dir), 1);
+    tu_expect_in(g_err, "softmax training needs ");
+    tu_expect_in(g_err, "more than the memory budget of 1.0 MiB (max_memory, --max-memory)");
+    char *out = tu_path(g_dir, "mm.mfr"), *log = tu_path(g_dir, "mm.json");
+    assert_false(tu_exists(out));
+    assert_false(tu_exists(log));
+    assert_int_equal(run(TRAIN " --threads 1 --max-memory 8G --out %s/mm.mfr", g_data, g_dir), 0);
+    tu_expect_in(g_out, "estimated peak ");
+    const char *peak = strstr(g_out, "estimated peak ");
+    assert_true(atof(peak + strlen("estimated peak ")) > 32.0); /* MiB: the process at least */
+    train_model("nomm.mfr", 1, "auto");
+    char *nomm = tu_path(g_dir, "nomm.mfr");
+    size_t la, lb;
+    char *a = tu_read_file(out, &la), *b = tu_read_file(nomm, &lb);
+    assert_non_null(a);
+    assert_int_equal(la, lb);
+    assert_memory_equal(a, b, la);
+    free(a), free(b), free(nomm), free(out), free(log);
+    /* a malformed size names the flag */
+    assert_int_equal(run(TRAIN " --max-memory lots", g_data), 2);
+    tu_expect_in(g_err, "--max-memory must be a size such as 512M or 4G, got 'lots'");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -604,6 +635,7 @@ int main(void)
         cmocka_unit_test(test_log_json),
         cmocka_unit_test(test_rating_file_recorded),
         cmocka_unit_test(test_no_relevant_movie),
+        cmocka_unit_test(test_max_memory),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

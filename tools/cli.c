@@ -301,6 +301,8 @@ bool parse_bytes(const char *flag, const char *s, uint64_t *out)
     return true;
 }
 
+bool parse_size_flag(const char *flag, const char *v, void *dst) { return parse_bytes(flag, v, dst); }
+
 const char *default_data_dir(const char *flag_value_or_null)
 {
     if (flag_value_or_null) return flag_value_or_null;

@@ -100,6 +100,8 @@ bool decimal_value(const char *s, double *out);
 bool parse_float(const char *flag, const char *s, double lo, double hi, float *out);
 /* Sizes such as 512M or 4G. */
 bool parse_bytes(const char *flag, const char *s, uint64_t *out);
+/* parse_bytes as a FLAG_CUSTOM parser (dst: a uint64_t). */
+bool parse_size_flag(const char *flag, const char *v, void *dst);
 
 /*
  * Flag tables. A command declares its flags once, as rows of a table; the

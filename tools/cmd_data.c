@@ -119,11 +119,6 @@ static const char synth_help[] =
     "rating (--users and --items at most --ratings).\n"
     "\n";
 
-static bool parse_size_flag(const char *flag, const char *v, void *dst)
-{
-    return parse_bytes(flag, v, dst);
-}
-
 /* The bytes free to an unprivileged writer on the filesystem of dir, or
  * of its parent when dir does not exist yet; false when unknown. */
 static bool free_bytes(const char *dir, uint64_t *out)

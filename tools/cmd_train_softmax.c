@@ -6,6 +6,7 @@
  * that recommend, similar, eval, export and project read like any model.
  * Matrix-factorization flags are refused by name (cmd_train.c routes here).
  */
+#include <sys/resource.h>
 #include <errno.h>
 #include <math.h>
 #include <stdbool.h>
@@ -150,6 +151,7 @@ static int check_opts(struct sm_opts *o)
     if (o->plot && o->epochs == 0) /* refused before anything is written */
         return usage_error("--plot needs at least one epoch (--epochs 0 only saves the initial weights)");
     mfr_softmax_config *c = &o->cfg;
+    data_set_memory_budget(c->max_memory); /* --max-memory covers a text parse too */
     if (o->hidden && !parse_hidden("--hidden", o->hidden, c)) return EXIT_USAGE;
     if (o->features && !parse_features("--features", o->features, c)) return EXIT_USAGE;
     /* flags that would change nothing but the recorded configuration */
@@ -447,6 +449,13 @@ static int train_finish(struct sm_run *r)
     else if (r->has_test)
         printf("test ranking @%d: n/a (no test user has a relevant movie: a test rating >= 4)\n",
                o->top);
+    struct rusage ru;
+    if (getrusage(RUSAGE_SELF, &ru) == 0)
+        printf("memory: peak RSS %.1f MiB; training buffers %.1f MiB (parameters, optimizer state, "
+               "training rows, buffers); estimated peak %.1f MiB (--max-memory)\n",
+               (double)ru.ru_maxrss / 1024.0,
+               (double)mfr_softmax_trainer_memory_bytes(r->tr) / 1048576.0,
+               (double)mfr_softmax_trainer_peak_bytes(r->tr) / 1048576.0);
     if (o->out)
         printf("checksum %016llx\n", (unsigned long long)mfr_model_checksum(r->model));
     else
@@ -718,6 +727,11 @@ static size_t softmax_flags(struct sm_opts *o, bool train, struct flag_spec *out
                  "checkpoint records a count) noted and ignored"},
         {.name = "--threads", .value = "N", .kind = FLAG_THREADS, .dst = &o->threads,
          .help = "threads (default OMP_NUM_THREADS, else the cores)"},
+        {.name = "--max-memory", .value = "SIZE", .kind = FLAG_CUSTOM, .dst = &c->max_memory,
+         .parse = parse_size_flag,
+         .help = "memory the run may use, such as 512M, checked before\n"
+                 "training (and EASE's with --baseline); default: the\n"
+                 "physical memory"},
         {.name = "--kernels", .value = "auto|ref|avx2", .kind = FLAG_STR, .dst = &o->kernels,
          .help = "kernel set (the same bits); auto: AVX-512 where the CPU\n"
                  "has it, else AVX2, else ref (default auto)"},
@@ -1106,7 +1120,7 @@ static int softmax_folds(const struct sm_opts *o)
     const bool ease = o->ease.lambda > 0;
     if (load_dataset(default_data_dir(o->data), &ds, &err) != MFR_OK) return lib_error(&err);
     int frc = io_check_fold_files(default_data_dir(o->data), N_SM_FOLDS);
-    if (frc == EXIT_OK) frc = ease_fits_memory(&o->ease, mfr_dataset_n_items(ds), 0);
+    if (frc == EXIT_OK) frc = ease_fits_memory(&o->ease, mfr_dataset_n_items(ds), o->cfg.max_memory);
     if (frc != EXIT_OK) {
         mfr_dataset_destroy(ds);
         return frc;

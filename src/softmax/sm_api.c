@@ -79,6 +79,22 @@ static int dataset_items(const mfr_dataset *ds, struct mfr_sm_items *out, mfr_er
     return st;
 }
 
+/* What a softmax run holds beside its trainer, in bytes: the dataset's
+ * ratings (20 bytes each with the timestamp; none when mapped from the
+ * cache), the training ratings' copy, the ids and metadata with the
+ * trainer's copies of the ids, the model a ranking makes (its parameters
+ * and every user's and movie's vector), and the process itself. */
+static double beside_trainer(const mfr_softmax_config *cfg, const mfr_dataset *ds, const mfr_ratings *train)
+{
+    const double N = ds->n_users, M = ds->n_items, rating = 20.0;
+    double b = !ds->map && ds->ratings ? (double)ds->ratings->n * rating : 0.0;
+    if (!train->borrowed && !train->skip) b += (double)train->n * rating;
+    b += N * (16.0 + sizeof(struct mfr_user_meta)) + M * (24.0 + sizeof(struct mfr_item_meta));
+    const double k = cfg->k, widest = cfg->dim_movie > cfg->k ? cfg->dim_movie : cfg->k;
+    b += 4.0 * (2.0 * M * widest + (N + M) * k); /* the model's tables and vectors, about */
+    return b + 32.0 * 1048576.0;
+}
+
 int mfr_softmax_trainer_create(const mfr_softmax_config *cfg, const mfr_dataset *ds,
                                const mfr_ratings *train, const char *split_spec, int n_threads,
                                mfr_softmax_trainer **out, mfr_error *err)
@@ -108,8 +124,9 @@ int mfr_softmax_trainer_create(const mfr_softmax_config *cfg, const mfr_dataset 
     struct mfr_sm_items items = {0};
     int st = dataset_items(ds, &items, err);
     if (st == MFR_OK)
-        st = mfr_sm_trainer_create(cfg, ds->n_users, &items, train->user, train->item,
-                                   train->rating, train->n, NULL, n_threads, &t->tr, err);
+        st = mfr_sm_trainer_create_beside(cfg, ds->n_users, &items, train->user, train->item,
+                                          train->rating, train->n, NULL, n_threads,
+                                          beside_trainer(cfg, ds, train), &t->tr, err);
     mfr_sm_items_free(&items);
     if (st) goto fail;
     t->n_users = ds->n_users, t->n_items = ds->n_items, t->fingerprint = ds->fingerprint;
@@ -145,6 +162,16 @@ int mfr_softmax_trainer_epoch(mfr_softmax_trainer *t, double *loss, mfr_error *e
     if (st == MFR_OK) t->last_loss = l;
     if (loss) *loss = l;
     return st;
+}
+
+uint64_t mfr_softmax_trainer_memory_bytes(const mfr_softmax_trainer *t)
+{
+    return t ? mfr_sm_trainer_memory_bytes(t->tr) : 0;
+}
+
+uint64_t mfr_softmax_trainer_peak_bytes(const mfr_softmax_trainer *t)
+{
+    return t ? mfr_sm_trainer_peak_bytes(t->tr) : 0;
 }
 
 int64_t mfr_softmax_trainer_n_params(const mfr_softmax_trainer *t)
@@ -216,6 +243,7 @@ int mfr_softmax_trainer_model(const mfr_softmax_trainer *t, mfr_model **out, mfr
     if (st == MFR_OK) st = mfr_sm_trainer_user_vectors(t->tr, m->U, m->k_pad, err);
     if (st == MFR_OK) {
         mfr_softmax_config c = *mfr_sm_trainer_config(t->tr);
+        c.max_memory = 0; /* the machine's: not part of the model */
         st = mfr_sm_net_make(&c, mfr_sm_trainer_items(t->tr), theta, m->epochs, &m->sm, err);
     }
     if (st) {

@@ -174,6 +174,7 @@ int mfr_softmax_trainer_resume(const mfr_checkpoint *c, const mfr_softmax_config
     mfr_softmax_config made = d.n ? net->cfg : *cfg;
     made.kernels = cfg->kernels;
     made.n_shards = net->cfg.n_shards; /* recorded as the uninterrupted run's */
+    made.max_memory = cfg->max_memory; /* the machine's, not the run's */
     if (data_ok &&
         (st = mfr_softmax_trainer_create(&made, ds, train, split_spec, n_threads, &t, err)) != MFR_OK)
         return st;

@@ -121,6 +121,7 @@ struct mfr_sm_trainer {
     int64_t fwd_seq[SM_BATCH_EX / 4], du_seq[SM_BATCH_EX / 4]; /* group g's u, du ready */
     const struct mfr_kernel_set *kern;
     const struct mfr_sm_kern *sm_kern;
+    uint64_t need_bytes, peak_bytes; /* the budget check's: this trainer's, and with `beside` */
 };
 
 int32_t mfr_sm_label_index(uint64_t seed, int64_t epoch, int32_t u, int64_t n_u)
@@ -260,14 +261,57 @@ static int64_t count_examples(const mfr_sm_trainer *tr, int32_t u0, int32_t u1)
 /* The float width of one layer's vector in a slot (16-float aligned). */
 static int64_t slot_width(const mfr_sm_trainer *tr) { return (tr->lay.max_width + 15) / 16 * 16; }
 
-static int alloc_buffers(mfr_sm_trainer *tr, mfr_error *err)
+/* The bytes of the training rows (build_rows) of n pairs: row_ptr and
+ * its temporary copy, movie, n_labels and the label and dropout marks. */
+static double rows_bytes(const mfr_softmax_config *cfg, int32_t n_users, int64_t n)
 {
-    int64_t P = tr->lay.n_params, X = SM_BATCH_EX;
+    const double N = n_users, b = 2.0 * (N + 1) * 8 + (double)n * 4 + N * 4;
+    return b + (cfg->label_min_rating > 0.0 ? (double)n : 0) + (cfg->feature_dropout > 0.0 ? (double)n : 0);
+}
+
+/* The buffers' sizes (in tr) from the layout, max_nf and max_ex, and the
+ * bytes alloc_buffers takes for them. */
+static double size_buffers(mfr_sm_trainer *tr)
+{
+    const double P = (double)tr->lay.n_params, X = SM_BATCH_EX, T = tr->n_threads;
     tr->scratch_floats = (mfr_sm_scratch_floats(&tr->lay) + 15) / 16 * 16;
     /* the scratch, then dy for each layer and d0 (slot_dy) */
     tr->slot_floats = tr->scratch_floats + slot_width(tr) * (tr->lay.n_layers + 1);
     tr->ids_per_slot = (int64_t)tr->items.max_genres * tr->max_nf;
     tr->ldt = ((int64_t)tr->lay.V.rows + 15) / 16 * 16;
+    tr->gtmp_floats = ((int64_t)SM_FUSE_ROWS * tr->lay.V.cols + 31) / 16 * 16;
+    tr->w0p = ((int64_t)tr->lay.width[0] + 15) / 16 * 16;
+    const double states = tr->cfg.optimizer == MFR_SOFTMAX_OPT_ADAM ? 2 : 1;
+    return 4.0 * (P * (2 + states) + (double)tr->ldt * tr->lay.V.cols + X * (double)tr->slot_floats +
+                  X * (double)tr->ids_per_slot + T * (double)tr->gtmp_floats +
+                  (double)tr->group_users * ((double)tr->w0p + 3) + (1 + T) * (double)tr->w0p +
+                  2.0 * (double)tr->max_ex + tr->n_groups) +
+           (double)sizeof(mfr_softmax_step) * tr->n_groups;
+}
+
+/* The memory budget (cfg.max_memory, else the physical memory) against
+ * the trainer's `need` bytes and the caller's `beside`: MFR_ERR_TOO_LARGE
+ * naming both, before the bytes are allocated. */
+static int check_budget(mfr_sm_trainer *tr, double need, double beside, mfr_error *err)
+{
+    const uint64_t budget = tr->cfg.max_memory ? tr->cfg.max_memory : mfr_physical_memory();
+    const double peak = need + beside;
+    tr->need_bytes = need < 0x1p63 ? (uint64_t)need : UINT64_MAX;
+    tr->peak_bytes = peak < 0x1p63 ? (uint64_t)peak : UINT64_MAX;
+    if (!budget || peak <= (double)budget) return MFR_OK;
+    char a[16], b[16], c[16];
+    return mfr_seterr(err, MFR_ERR_TOO_LARGE,
+                      "softmax training needs %s (parameters, optimizer state, training rows and "
+                      "buffers) and %s beside them (ratings, dataset), more than the memory budget "
+                      "of %s (%s)",
+                      mfr_size_text(need, a), mfr_size_text(beside, b), mfr_size_text((double)budget, c),
+                      tr->cfg.max_memory ? "max_memory, --max-memory"
+                                         : "the physical memory; --max-memory sets another");
+}
+
+static int alloc_buffers(mfr_sm_trainer *tr, mfr_error *err)
+{
+    int64_t P = tr->lay.n_params, X = SM_BATCH_EX;
     size_t vb;
     if (!mfr_mul_size((size_t)tr->ldt, (size_t)tr->lay.V.cols * sizeof(float), &vb))
         return mfr_seterr(err, MFR_ERR_TOO_LARGE, "softmax trainer: buffer sizes overflow");
@@ -279,20 +323,11 @@ static int alloc_buffers(mfr_sm_trainer *tr, mfr_error *err)
     tr->vt = mfr_aligned_calloc(vb);
     tr->slot = mfr_aligned_calloc((size_t)(X * tr->slot_floats) * sizeof(float));
     tr->ids = mfr_malloc(sizeof(int32_t) * (size_t)(X * tr->ids_per_slot));
-    tr->gtmp_floats = ((int64_t)SM_FUSE_ROWS * tr->lay.V.cols + 31) / 16 * 16;
     tr->gtmp = mfr_aligned_calloc(sizeof(float) * (size_t)tr->n_threads * (size_t)tr->gtmp_floats);
-    tr->w0p = ((int64_t)tr->lay.width[0] + 15) / 16 * 16;
     tr->usum = mfr_aligned_calloc(sizeof(float) * (size_t)tr->group_users * (size_t)tr->w0p);
     tr->ucount = mfr_malloc(sizeof(int32_t) * 3 * (size_t)tr->group_users);
     tr->gcur = mfr_aligned_calloc(sizeof(float) * (size_t)tr->w0p);
     tr->tg = mfr_aligned_calloc(sizeof(float) * (size_t)tr->n_threads * (size_t)tr->w0p);
-    tr->max_ex = 1;
-    for (int32_t g = 0; g < tr->n_groups; g++) {
-        int32_t u0 = g * tr->group_users;
-        int64_t c = count_examples(tr, u0, u0 + tr->group_users < tr->n_users
-                                               ? u0 + tr->group_users : tr->n_users);
-        if (c > tr->max_ex) tr->max_ex = c;
-    }
     tr->ex_user = mfr_malloc(sizeof(int32_t) * (size_t)tr->max_ex);
     tr->ex_label = mfr_malloc(sizeof(int32_t) * (size_t)tr->max_ex);
     tr->order = mfr_malloc(sizeof(int32_t) * (size_t)tr->n_groups);
@@ -314,6 +349,16 @@ int mfr_sm_trainer_create(const mfr_softmax_config *cfg, int32_t n_users,
                           const float *theta0, int n_threads, mfr_sm_trainer **out,
                           mfr_error *err)
 {
+    return mfr_sm_trainer_create_beside(cfg, n_users, items, users, items_of, ratings, n, theta0,
+                                        n_threads, 0.0, out, err);
+}
+
+int mfr_sm_trainer_create_beside(const mfr_softmax_config *cfg, int32_t n_users,
+                                 const struct mfr_sm_items *items, const int32_t *users,
+                                 const int32_t *items_of, const float *ratings, int64_t n,
+                                 const float *theta0, int n_threads, double beside,
+                                 mfr_sm_trainer **out, mfr_error *err)
+{
     *out = NULL;
     int st = mfr_softmax_config_validate(cfg, err);
     if (st) return st;
@@ -333,7 +378,26 @@ int mfr_sm_trainer_create(const mfr_softmax_config *cfg, int32_t n_users,
     if ((st = mfr_sm_layout_make(cfg, items->n_items, items->n_genres, items->n_years, &tr->lay,
                                  err)))
         goto fail;
+    tr->group_users = cfg->batch_users > 0 && cfg->batch_users < n_users ? cfg->batch_users
+                                                                          : n_users;
+    tr->n_groups = (int32_t)((n_users + (int64_t)tr->group_users - 1) / tr->group_users);
+    /* the budget before the rows, with the least the buffers can take (a
+     * row of one movie, one example a group), then with the rows' sizes */
+    const double items_bytes = 4.0 * (2.0 * items->n_items + 1 + items->genre_ptr[items->n_items]);
+    tr->max_nf = 1, tr->max_ex = 1;
+    if ((st = check_budget(tr, items_bytes + rows_bytes(cfg, n_users, n) + size_buffers(tr), beside,
+                           err)))
+        goto fail;
     if ((st = build_rows(tr, users, items_of, ratings, n, err))) goto fail;
+    for (int32_t g = 0; g < tr->n_groups; g++) {
+        int32_t u0 = g * tr->group_users;
+        int64_t c = count_examples(tr, u0, u0 + tr->group_users < tr->n_users
+                                               ? u0 + tr->group_users : tr->n_users);
+        if (c > tr->max_ex) tr->max_ex = c;
+    }
+    if ((st = check_budget(tr, items_bytes + rows_bytes(cfg, n_users, n) + size_buffers(tr), beside,
+                           err)))
+        goto fail;
     if (count_examples(tr, 0, n_users) == 0) {
         /* nothing to learn from: the model would be its random start */
         if (cfg->label_min_rating > 0.0)
@@ -354,9 +418,6 @@ int mfr_sm_trainer_create(const mfr_softmax_config *cfg, int32_t n_users,
             tr->blk[tr->n_blk++] = (struct pool_blk){f, tab[f]->offset, tab[f]->cols, col};
             col += tab[f]->cols;
         }
-    tr->group_users = cfg->batch_users > 0 && cfg->batch_users < n_users ? cfg->batch_users
-                                                                          : n_users;
-    tr->n_groups = (int32_t)((n_users + (int64_t)tr->group_users - 1) / tr->group_users);
     tr->n_shards = cfg->n_shards > 0 ? cfg->n_shards : SM_DEFAULT_SHARDS;
     if (tr->n_shards > tr->group_users) tr->n_shards = tr->group_users;
     mfr_threads_spread(tr->n_threads);
@@ -384,6 +445,9 @@ fail:
     mfr_sm_trainer_destroy(tr);
     return st;
 }
+
+uint64_t mfr_sm_trainer_memory_bytes(const mfr_sm_trainer *tr) { return tr ? tr->need_bytes : 0; }
+uint64_t mfr_sm_trainer_peak_bytes(const mfr_sm_trainer *tr) { return tr ? tr->peak_bytes : 0; }
 
 /* Slot x holds one example of the chunk: the scratch of
  * mfr_sm_scratch_bind, then dy[l] for l < n_layers (the gradient at layer

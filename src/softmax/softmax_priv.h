@@ -187,6 +187,18 @@ int mfr_sm_trainer_create(const mfr_softmax_config *cfg, int32_t n_users,
                           const int32_t *items_of, const float *ratings, int64_t n,
                           const float *theta0, int n_threads, mfr_sm_trainer **out,
                           mfr_error *err);
+/* The same, with `beside` bytes the caller holds through the run (its
+ * ratings and dataset) counted against cfg->max_memory: before anything
+ * large is allocated, MFR_ERR_TOO_LARGE when they and the trainer's own
+ * bytes exceed it. */
+int mfr_sm_trainer_create_beside(const mfr_softmax_config *cfg, int32_t n_users,
+                                 const struct mfr_sm_items *items, const int32_t *users,
+                                 const int32_t *items_of, const float *ratings, int64_t n,
+                                 const float *theta0, int n_threads, double beside,
+                                 mfr_sm_trainer **out, mfr_error *err);
+/* The trainer's bytes and, with `beside`, the run's estimated peak. */
+uint64_t mfr_sm_trainer_memory_bytes(const mfr_sm_trainer *tr);
+uint64_t mfr_sm_trainer_peak_bytes(const mfr_sm_trainer *tr);
 void mfr_sm_trainer_destroy(mfr_sm_trainer *tr);
 /* One epoch; *loss (may be NULL) is the mean cross-entropy of its
  * examples (before each step's update). MFR_ERR_DIVERGED when a batch's

@@ -919,6 +919,10 @@ typedef struct mfr_run_state {
      *  log_len is 0. From mfr_checkpoint_run: owned by the checkpoint. */
     const char *log;
     size_t log_len;
+    /** 1: the run skips the training-set evaluation at logged epochs
+     *  (`--no-train-eval`), so that a resumed run logs what the
+     *  uninterrupted one does; 0 or 1. 0 in checkpoints written before it */
+    int64_t no_train_eval;
 } mfr_run_state;
 
 /**

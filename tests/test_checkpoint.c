@@ -105,6 +105,19 @@ static void save_plain(struct fixture *f, mfr_config *cfg, int32_t k, int n_step
     mfr_trainer_destroy(tr);
 }
 
+/* Little-endian fields of n bytes, as the file holds them. */
+static uint64_t get_le(const unsigned char *p, int n)
+{
+    uint64_t v = 0;
+    for (int x = n - 1; x >= 0; x--) v = v << 8 | p[x];
+    return v;
+}
+
+static void put_le(unsigned char *p, uint64_t v, int n)
+{
+    for (int x = 0; x < n; x++) p[x] = (unsigned char)(v >> (8 * x));
+}
+
 static mfr_checkpoint *load(struct fixture *f, const char *name)
 {
     char *path = tu_path(f->dir, name);
@@ -190,7 +203,7 @@ static void test_run_state_round_trip(void **state)
     const char log[] = "{\"epoch\":1}\n\0binary";
     mfr_run_state run = {.epochs = 40, .early_stop = 6, .best_epoch = 3, .best_val = 0.75,
                          .log_every = 2, .checkpoint_every = 5, .elapsed_s = 1.5, .train_s = 1.25,
-                         .best = best, .log = log, .log_len = sizeof log};
+                         .best = best, .log = log, .log_len = sizeof log, .no_train_eval = 1};
     save(f, tr, &run, "ck");
     mfr_checkpoint *c = load(f, "ck");
     mfr_run_state got;
@@ -201,6 +214,7 @@ static void test_run_state_round_trip(void **state)
     assert_true(got.best_val == 0.75);
     assert_int_equal(got.log_every, 2);
     assert_int_equal(got.checkpoint_every, 5);
+    assert_int_equal(got.no_train_eval, 1);
     assert_true(got.elapsed_s == 1.5 && got.train_s == 1.25);
     assert_int_equal(got.log_len, sizeof log);
     assert_memory_equal(got.log, log, sizeof log);
@@ -211,6 +225,41 @@ static void test_run_state_round_trip(void **state)
     assert_int_equal(mfr_model_epochs(mfr_checkpoint_model(c)), 5);
     mfr_checkpoint_destroy(c);
 
+    /* A file written before run record 15 (no_train_eval): its 14
+     * records load, the 15th as 0. Made from this one: the record dropped,
+     * the counts and the checksum rewritten. */
+    char *ck = tu_path(f->dir, "ck");
+    size_t len;
+    unsigned char *b = (unsigned char *)tu_read_file(ck, &len);
+    assert_non_null(b);
+    size_t at = 16, run_at = 0;
+    const uint32_t sections = (uint32_t)get_le(b + 12, 4);
+    for (uint32_t x = 0; x < sections; x++) {
+        if (get_le(b + at, 4) == 2) run_at = at;
+        at += 16 + (size_t)get_le(b + at + 8, 8);
+    }
+    assert_true(run_at > 0 && at + 8 == len);
+    const size_t n_rec = (size_t)get_le(b + run_at + 16, 4), rec_end = run_at + 16 + 4 + 16 * n_rec;
+    assert_int_equal(n_rec, 15);
+    assert_int_equal(get_le(b + rec_end - 16, 4), 15); /* the last record is tag 15 */
+    memmove(b + rec_end - 16, b + rec_end, len - rec_end);
+    len -= 16;
+    put_le(b + run_at + 8, get_le(b + run_at + 8, 8) - 16, 8);
+    put_le(b + run_at + 16, 14, 4);
+    uint64_t h = UINT64_C(0xcbf29ce484222325);
+    for (size_t x = 0; x + 8 < len; x++) h = (h ^ b[x]) * UINT64_C(0x100000001b3);
+    put_le(b + len - 8, h, 8);
+    tu_write_file(f->dir, "ck_v14", (const char *)b, len);
+    free(b);
+    free(ck);
+    c = load(f, "ck_v14");
+    assert_int_equal(mfr_checkpoint_run(c, &got, NULL), MFR_OK);
+    assert_int_equal(got.no_train_eval, 0);
+    assert_int_equal(got.epochs, 40);
+    assert_int_equal(got.best_epoch, 3);
+    assert_int_equal(got.log_len, sizeof log);
+    mfr_checkpoint_destroy(c);
+
     /* a best model without best_epoch, and a NaN score, are refused */
     mfr_error err = {0};
     char *path = tu_path(f->dir, "bad");
@@ -219,6 +268,9 @@ static void test_run_state_round_trip(void **state)
     run.best_epoch = 3, run.best_val = NAN;
     assert_int_equal(mfr_trainer_save_checkpoint(tr, &run, path, &err), MFR_ERR_INVALID);
     tu_expect_in(err.message, "best_val");
+    run.best_val = 0.75, run.no_train_eval = 2;
+    assert_int_equal(mfr_trainer_save_checkpoint(tr, &run, path, &err), MFR_ERR_INVALID);
+    tu_expect_in(err.message, "no_train_eval = 2 is not 0 or 1");
     assert_false(tu_exists(path));
     free(path);
     mfr_model_destroy(best);

@@ -584,6 +584,80 @@ static void test_resume_with_preset_keeps_epochs(void **state)
     free(ck), free(full), free(res), free(six), free(log);
 }
 
+/* The model and the --log-json of the run in `a` equal those of `b`
+ * (the logs without their times). */
+static void expect_same_run(const char *model_a, const char *model_b, const char *log_a,
+                            const char *log_b)
+{
+    size_t la, lb;
+    char *a = tu_read_file(model_a, &la), *b = tu_read_file(model_b, &lb);
+    assert_non_null(a);
+    assert_non_null(b);
+    assert_int_equal(la, lb);
+    assert_memory_equal(a, b, la);
+    free(a), free(b);
+    a = strip_elapsed(tu_read_file(log_a, &la));
+    b = strip_elapsed(tu_read_file(log_b, &lb));
+    assert_string_equal(a, b);
+    free(a), free(b);
+}
+
+/* What a run records beyond its configuration carries over a resume:
+ * --no-train-eval (the log's training metrics stay null, not given
+ * again), and an early stop that fired at a checkpoint's epoch (the
+ * resume trains nothing more; a crash during the final save leaves just
+ * that checkpoint). */
+static void test_resume_keeps_run_flags(void **state)
+{
+    (void)state;
+    char *ck = tu_path(g_dir, "ck6"), *log = tu_path(g_dir, "log");
+    char *full = tu_path(g_dir, "full6.mfr"), *full_log = tu_path(g_dir, "full6.json");
+    char *res = tu_path(g_dir, "res6.mfr"), *res_log = tu_path(g_dir, "res6.json");
+    const char *straight[] = {"--data", g_data, "--epochs", "8", "--log-every", "2", "--no-train-eval",
+                              "--out", full, "--log-json", full_log, "--quiet", NULL};
+    assert_int_equal(train_plain(straight), 0);
+    const char *part[] = {"--data", g_data, "--epochs", "4", "--log-every", "2", "--no-train-eval",
+                          "--checkpoint", ck, "--checkpoint-every", "2", "--quiet", NULL};
+    assert_int_equal(train_plain(part), 0);
+    const char *rest[] = {"--resume", ck, "--epochs", "8", "--out", res, "--log-json", res_log,
+                          "--quiet", NULL};
+    assert_int_equal(train_plain(rest), 0);
+    expect_same_run(full, res, full_log, res_log);
+    char *text = tu_read_file(res_log, NULL);
+    assert_null(strstr(text, "\"train_mse\":0")); /* never a number: null at every epoch */
+    assert_null(strstr(text, "\"train_mse\":1"));
+    tu_expect_in(text, "\"train_mse\":null");
+    free(text);
+
+    /* the epoch early stopping fires at, from a run without checkpoints */
+    const char *es_full[] = {"--data", g_data, "--epochs", "400", "--bias", "--lr", "0.05",
+                             "--init-std", "0.1", "--early-stop", "3", "--log-every", "50",
+                             "--out", full, "--log-json", full_log, NULL};
+    assert_int_equal(train_plain(es_full), 0);
+    text = tu_read_file(log, NULL);
+    const char *at = strstr(text, "early stop after epoch ");
+    assert_non_null(at);
+    const long stop = atol(at + strlen("early stop after epoch "));
+    assert_true(stop > 3 && stop < 400);
+    free(text);
+    char every[24];
+    snprintf(every, sizeof every, "%ld", stop);
+    unlink(ck);
+    const char *es_ck[] = {"--data", g_data, "--epochs", "400", "--bias", "--lr", "0.05",
+                           "--init-std", "0.1", "--early-stop", "3", "--log-every", "50",
+                           "--checkpoint", ck, "--checkpoint-every", every, "--quiet", NULL};
+    assert_int_equal(train_plain(es_ck), 0);
+    const char *es_rest[] = {"--resume", ck, "--out", res, "--log-json", res_log, NULL};
+    assert_int_equal(train_plain(es_rest), 0);
+    text = tu_read_file(log, NULL);
+    char want[64];
+    snprintf(want, sizeof want, "early stop after epoch %ld: keeping epoch ", stop);
+    tu_expect_in(text, want);
+    free(text);
+    expect_same_run(full, res, full_log, res_log);
+    free(ck), free(log), free(full), free(full_log), free(res), free(res_log);
+}
+
 static int setup(void **state)
 {
     (void)state;
@@ -615,6 +689,7 @@ int main(void)
         cmocka_unit_test(test_resume_refuses_differences),
         cmocka_unit_test(test_resume_accepts_restated_options),
         cmocka_unit_test(test_resume_with_preset_keeps_epochs),
+        cmocka_unit_test(test_resume_keeps_run_flags),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

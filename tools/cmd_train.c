@@ -421,7 +421,8 @@ static int write_checkpoint(struct train_run *r)
                          .best_epoch = r->best ? r->best_epoch : 0, .best_val = r->best_val,
                          .log_every = o->log_every, .checkpoint_every = o->checkpoint_every,
                          .elapsed_s = now_seconds() - r->t_start, .train_s = r->train_seconds,
-                         .best = whole_best ? whole_best : r->best, .log = r->jl.buf, .log_len = r->jl.len};
+                         .best = whole_best ? whole_best : r->best, .log = r->jl.buf, .log_len = r->jl.len,
+                         .no_train_eval = o->no_train_eval};
     mfr_error err = {0};
     int st = dist_save_checkpoint(r->tr, &run, o->checkpoint, &err);
     mfr_model_destroy(whole_best);
@@ -489,6 +490,10 @@ static void resume_run_opts(struct train_opts *o, const mfr_run_state *run, int6
     if (!o->epochs_given) o->epochs = run->epochs;
     o->early_stop = run->early_stop;
     if (o->log_every < 0) o->log_every = run->log_every;
+    if (run->no_train_eval) o->no_train_eval = true; /* logged as the run began */
+    if (o->no_train_eval && o->plot)
+        jlog_printf(diffs, "; --plot draws the training MSE, which this run leaves out "
+                           "(--no-train-eval, recorded in the checkpoint)");
     if (o->checkpoint_every < 0) o->checkpoint_every = run->checkpoint_every;
     if (!o->checkpoint) o->checkpoint = o->resume;
 }
@@ -802,6 +807,13 @@ static int train_epochs(struct train_run *r)
     const bool lead = dist_rank() == 0;
     int rc = EXIT_OK;
     r->t_start = now_seconds() - r->elapsed0;
+    /* A checkpoint written at the epoch where early stopping fired (the
+     * last one before the final save): the uninterrupted run trained no
+     * further. The stop is exactly this state: no improvement for the
+     * patience's epochs, checked after every epoch. */
+    if (o->early_stop && r->best_epoch > 0 && r->best_epoch < r->start &&
+        r->start - r->best_epoch >= o->early_stop)
+        return EXIT_OK;
     for (int64_t e = r->start + 1; e <= o->epochs; e++) {
         double loss;
         double t0 = now_seconds();

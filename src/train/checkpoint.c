@@ -55,6 +55,7 @@ struct run_rec {
     double best_val, elapsed_s, train_s;
     double loss[4]; /* mfr_loss: total, mse, l2, gravity */
     uint64_t train_hash;
+    int64_t no_train_eval;
 };
 
 enum rec_type { R_I64, R_F64, R_U64 };
@@ -78,7 +79,11 @@ static const struct run_field {
     {12, "loss_gravity", R_F64, offsetof(struct run_rec, loss[3])},
     {13, "train_nnz", R_I64, offsetof(struct run_rec, train_nnz)},
     {14, "train_hash", R_U64, offsetof(struct run_rec, train_hash)},
+    {15, "no_train_eval", R_I64, offsetof(struct run_rec, no_train_eval)},
 };
+/* Files written before tag 15 hold the first 14 records; the missing one
+ * reads as 0. */
+#define N_RUN_FIELDS_V1 14u
 #define N_RUN_FIELDS (sizeof run_fields / sizeof *run_fields)
 #define RUN_BYTES (4u + N_RUN_FIELDS * 16u) /* count, then tag, length, 8 bytes each */
 
@@ -145,6 +150,9 @@ static int check_run(const struct run_rec *r, const char *path, int status, mfr_
             memcpy(&v, src, sizeof v);
             if (v < 0)
                 return mfr_seterr(err, status, "%s: run state %s = %lld is negative", path, f->name,
+                                  (long long)v);
+            if (f->off == offsetof(struct run_rec, no_train_eval) && v > 1)
+                return mfr_seterr(err, status, "%s: run state %s = %lld is not 0 or 1", path, f->name,
                                   (long long)v);
         } else if (f->type == R_F64) {
             double v;
@@ -282,7 +290,7 @@ int mfr_ckpt_save(const struct mfr_ckpt_parts *p, const mfr_run_state *run, cons
     w.rec = (struct run_rec){run->epochs, run->early_stop, run->best_epoch, run->log_every,
                              run->checkpoint_every, p->train_nnz, run->best_val, run->elapsed_s,
                              run->train_s, {p->loss[0], p->loss[1], p->loss[2], p->loss[3]},
-                             p->train_hash};
+                             p->train_hash, run->no_train_eval};
     int rc = check_run(&w.rec, path, MFR_ERR_INVALID, err);
     if (rc != MFR_OK) return rc;
     if ((run->best_epoch > 0) != (run->best != NULL) ||
@@ -431,14 +439,14 @@ static int cr_run(struct ckpt_reader *r, uint64_t len, struct run_rec *out, mfr_
     int rc = cr_read(r, b, (size_t)len, err);
     if (rc != MFR_OK) return rc;
     uint32_t n = mfr_get_le32(b), seen = 0;
-    if (n != N_RUN_FIELDS || len != 4 + 16 * (uint64_t)n)
+    if ((n != N_RUN_FIELDS && n != N_RUN_FIELDS_V1) || len != 4 + 16 * (uint64_t)n)
         return mfr_seterr(err, MFR_ERR_CORRUPT,
                           "%s: run state holds %u records in %llu bytes, expected %u in %u", r->name,
                           n, (unsigned long long)len, (unsigned)N_RUN_FIELDS, (unsigned)RUN_BYTES);
     for (uint32_t x = 0; x < n; x++) {
         const unsigned char *p = b + 4 + 16 * (size_t)x;
         uint32_t tag = mfr_get_le32(p);
-        if (tag < 1 || tag > N_RUN_FIELDS || mfr_get_le32(p + 4) != 8 || (seen >> tag & 1u))
+        if (tag < 1 || tag > n || mfr_get_le32(p + 4) != 8 || (seen >> tag & 1u))
             return mfr_seterr(err, MFR_ERR_CORRUPT,
                               "%s: run state record %u (tag %u, %u bytes) is unknown, repeated or "
                               "malformed", r->name, x, tag, mfr_get_le32(p + 4));
@@ -743,7 +751,7 @@ int mfr_checkpoint_run(const mfr_checkpoint *c, mfr_run_state *out, mfr_error *e
     const struct run_rec *r = &c->run;
     *out = (mfr_run_state){r->epochs, r->early_stop, r->best_epoch, r->best_val, r->log_every,
                            r->checkpoint_every, r->elapsed_s, r->train_s, c->best, c->log,
-                           c->log_len};
+                           c->log_len, r->no_train_eval};
     return MFR_OK;
 }
 

@@ -452,6 +452,8 @@ static void check_train_plot_data(const char *plots)
     char *gp = tu_path(plots, "learning_curve.gp"), *script = tu_read_file(gp, NULL);
     assert_non_null(script);
     tu_expect_in(script, ", 30 epochs, ");
+    /* epochs are whole numbers: so are the tics (1..30: every 5th) */
+    tu_expect_in(script, "\nset xtics 5\n");
     free(gp), free(script);
     /* ndcg: total, observed MSE, L2, gravity; total = the sum of the parts */
     char *text = tu_read_file(lp, NULL);
@@ -520,6 +522,11 @@ static void test_train_plot_and_presets(void **state)
         assert_int_equal(run("train --data '%s' --split random:0.2 --epochs 1 --quiet --plot '%s'", g_data, one), 0);
         tu_expect_in(g_err, "the learning curves have 1 point (the logged epochs)");
         if (strstr(g_err, "Warning")) fail_msg("gnuplot warned:\n%s", g_err);
+        /* 0..2 around the point: tics 0, 1, 2, not gnuplot's 0.2 steps */
+        char *one_gp = tu_path(one, "learning_curve.gp"), *one_script = tu_read_file(one_gp, NULL);
+        assert_non_null(one_script);
+        tu_expect_in(one_script, "\nset xtics 1\n");
+        free(one_gp), free(one_script);
         free(one);
     }
     /* a flag beside a preset overrides it */

@@ -623,6 +623,17 @@ int plot_lines(const char *dir, const char *name, const struct plot_labels *lab,
     /* one x or one y value (a single logged epoch): a range around it,
      * which gnuplot would otherwise widen itself with a warning */
     if (xlo == xhi) fprintf(c.sf, "set xrange [%.17g:%.17g]\n", xlo - 1, xhi + 1);
+    /* Whole-number x (epochs, threads, dimensions): whole-number tics, at
+     * most about ten; gnuplot's own steps go down to 0.5 or 0.2 on a short
+     * range (epochs 1..3 were ticked 1, 1.5, 2, 2.5, 3). */
+    bool whole_x = true;
+    for (int64_t r = 0; r < n && whole_x; r++) whole_x = x[r] == floor(x[r]) && fabs(x[r]) < 1e15;
+    if (whole_x) {
+        const double span = xlo == xhi ? 2 : xhi - xlo;
+        double step = 1;
+        for (int m = 0; span / step > 10; m = (m + 1) % 3) step *= m == 1 ? 2.5 : 2; /* 1, 2, 5, 10, 20, 50 ... */
+        fprintf(c.sf, "set xtics %.17g\n", step);
+    }
     if (ylo == yhi) {
         const double d = ylo != 0 ? fabs(ylo) / 2 : 1;
         if (log_y && positive) fprintf(c.sf, "set yrange [%.17g:%.17g]\n", ylo / 2, yhi * 2);

@@ -120,6 +120,7 @@ struct plot_series {
 /*
  * A line chart of n_series curves over the shared x[0..n). With log_y the
  * y axis is logarithmic when every finite y value is positive (else linear).
+ * When every x is a whole number (epochs, threads) the x tics are too.
  */
 int plot_lines(const char *dir, const char *name, const struct plot_labels *lab, int64_t n,
                const double *x, int n_series, const struct plot_series *series, bool log_y);

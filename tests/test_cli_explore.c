@@ -564,6 +564,58 @@ static void check_stats_plot_data(const char *sp)
         }
 }
 
+/* The colour ("#RRGGBB") a chart's script gives the clause titled NAME
+ * (or "NAME (count)", a panel's), into out[8]; "" when none is. */
+static void colour_of(const char *dir, const char *chart, const char *name, char *out)
+{
+    char *gp = tu_path(dir, chart), *script = tu_read_file(gp, NULL);
+    assert_non_null(script);
+    char want[96] = "' title '";
+    for (size_t n = strlen(want); *name && n + 3 < sizeof want; name++) {
+        if (*name == '\'') want[n++] = '\''; /* gnuplot's '' in a quoted string */
+        want[n++] = *name;
+        want[n] = 0;
+    }
+    out[0] = 0;
+    for (const char *at = strstr(script, want); at; at = strstr(at + 1, want)) {
+        char next = at[strlen(want)];
+        if ((next == '\'' || next == ' ') && at - script >= 7 && at[-7] == '#') {
+            memcpy(out, at - 7, 7);
+            out[7] = 0;
+            break;
+        }
+    }
+    free(script);
+    free(gp);
+}
+
+/* A genre has one colour in stats' genre bars, project's picture and its
+ * panels, fixed by its name: Drama and Comedy, the biggest in MovieLens,
+ * the two most distinct whatever the data (the synthetic movies' biggest
+ * genres are others). */
+static void check_genre_colours(const char *sp, const char *pp)
+{
+    char *gf = tu_read_file(g_genre_path, NULL);
+    assert_non_null(gf);
+    int compared = 0;
+    for (char *line = strtok(gf, "\n"); line; line = strtok(NULL, "\n")) {
+        *strchr(line, '|') = 0;
+        char bar[8], point[8], panel[8];
+        colour_of(sp, "genres.gp", line, bar);
+        colour_of(pp, "projection.gp", line, point);
+        colour_of(pp, "projection_genres.gp", line, panel);
+        if (!bar[0]) fail_msg("genres.gp gives %s no colour", line);
+        if ((point[0] && strcmp(point, bar)) || (panel[0] && strcmp(panel, bar)))
+            fail_msg("%s: %s in genres.gp, %s in projection.gp, %s in projection_genres.gp", line,
+                     bar, point, panel);
+        compared += point[0] != 0;
+        if (!strcmp(line, "Drama")) assert_string_equal(bar, "#0072B2");
+        if (!strcmp(line, "Comedy")) assert_string_equal(bar, "#D55E00");
+    }
+    assert_true(compared > 1);
+    free(gf);
+}
+
 static void test_plots(void **state)
 {
     (void)state;
@@ -636,12 +688,16 @@ static void test_plots(void **state)
         free(pg);
         expect_file(pp, "projection_genres.png");
         expect_file(pp, "projection_genres.svg");
+        check_genre_colours(sp, pp);
         /* one genre against the rest */
         assert_int_equal(run("project --model '%s' --plot '%s' --genre drama", g_model, pp), 0);
         char *gp = tu_path(pp, "projection.gp");
         bytes = tu_read_file(gp, &len);
         tu_expect_in(bytes, "'Drama'");
         tu_expect_in(bytes, "'other genres'");
+        /* the genre in its own colour, the rest in grey */
+        tu_expect_in(bytes, "lc rgb '#0072B2' title 'Drama'");
+        tu_expect_in(bytes, "lc rgb '#b0b0b0' title 'other genres'");
         free(bytes);
         free(gp);
         /* The learning curves, once `mfrec train` has --plot. */

@@ -246,25 +246,18 @@ static void place_movies(struct projection *p, const mfr_dataset *ds)
          * genre on top of it. */
         p->category[s] = p->chosen >= 0 ? (int32_t)((bits >> p->chosen) & 1u) : p->genre_of[i];
     }
-    /* The genres that colour most movies get the most distinct colours, in
-     * the main picture and in the panels alike: style = rank by the number
-     * of selected movies whose first genre it is (ties by index). */
-    for (int32_t g = 0; g < p->n_genres; g++) {
-        int64_t n_g = 0, rank = 0;
-        for (int32_t s = 0; s < p->n_sel; s++) n_g += p->genre_of[p->items[s]] == g;
-        for (int32_t h = 0; h < p->n_genres; h++) {
-            int64_t n_h = 0;
-            for (int32_t s = 0; s < p->n_sel; s++) n_h += p->genre_of[p->items[s]] == h;
-            rank += n_h > n_g || (n_h == n_g && h < g);
-        }
-        p->style[g] = (int32_t)rank;
-    }
+    /* Each genre in its own colour, the same in the main picture, the
+     * panels and stats' genre chart, whichever movies are selected. */
+    for (int32_t g = 0; g < p->n_genres; g++) p->names[g] = mfr_dataset_genre_name(ds, g);
+    plot_genre_styles(p->n_genres, p->names, p->style);
     if (p->chosen >= 0) {
+        /* --genre: the rest in grey, the genre in its colour */
+        p->style[p->n_genres] = PLOT_STYLE_OTHER;
+        p->style[p->n_genres + 1] = p->style[p->chosen];
         p->names[0] = "other genres";
         p->names[1] = mfr_dataset_genre_name(ds, p->chosen);
         p->n_categories = 2;
     } else {
-        for (int32_t g = 0; g < p->n_genres; g++) p->names[g] = mfr_dataset_genre_name(ds, g);
         p->n_categories = p->n_genres;
     }
 }
@@ -357,7 +350,7 @@ static int plot_projection(struct projection *p, const mfr_dataset *ds, const mf
     }
     struct plot_labels lab = {title, xl, yl};
     rc = plot_scatter(o->plot_dir, "projection", &lab, p->n_sel, p->x, p->y, p->category,
-                      p->n_categories, p->names, p->chosen >= 0 ? NULL : p->style, false);
+                      p->n_categories, p->names, p->style + (p->chosen >= 0 ? p->n_genres : 0), false);
     if (rc != EXIT_OK) return rc;
     snprintf(title, sizeof title,
              "%s of the movie embeddings of %s%s\none panel per genre, every genre of a movie "

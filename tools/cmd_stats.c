@@ -659,17 +659,21 @@ static int plot_stats(const struct stats *st, const mfr_dataset *ds, const struc
     if (rc != EXIT_OK || st->n_genres == 0) return rc;
     const char **names = malloc((size_t)st->n_genres * sizeof *names);
     double *counts = malloc((size_t)st->n_genres * sizeof *counts);
-    if (!names || !counts) rc = runtime_error("out of memory");
+    int32_t *styles = malloc((size_t)st->n_genres * sizeof *styles);
+    if (!names || !counts || !styles) rc = runtime_error("out of memory");
     for (int g = 0; rc == EXIT_OK && g < st->n_genres; g++) {
         names[g] = st->genres[g].label;
         counts[g] = (double)st->genres[g].count;
     }
+    /* each bar in its genre's colour, as in project's charts */
+    if (rc == EXIT_OK) plot_genre_styles(st->n_genres, names, styles);
     snprintf(title, sizeof title, "Movies by genre, a movie can have several (%s)",
              data_name(ds));
     struct plot_labels lab = {title, "movies", NULL};
-    if (rc == EXIT_OK) rc = plot_bars(o->plot_dir, "genres", &lab, st->n_genres, names, counts);
+    if (rc == EXIT_OK) rc = plot_bars(o->plot_dir, "genres", &lab, st->n_genres, names, counts, styles);
     free(names);
     free(counts);
+    free(styles);
     return rc;
 }
 

@@ -44,6 +44,18 @@ static const int point_types[] = {7, 5, 9, 13, 11};
 #define N_POINT_TYPES (sizeof point_types / sizeof *point_types)
 #define OTHER_COLOUR "#b0b0b0"
 
+/* The MovieLens genres by their number of movies in ML-100K (the biggest
+ * get the most distinct colours): genre_order[s] has style s, so a genre's
+ * colour does not depend on which movies a chart shows, and `stats` and
+ * `project` agree. "unknown" (ML-100K) and IMAX (ML-10M on) never meet in
+ * one dataset and share the last colour. */
+static const char *const genre_order[] = {
+    "Drama",   "Comedy",      "Action",    "Thriller",  "Romance", "Adventure", "Children's",
+    "Crime",   "Sci-Fi",      "Horror",    "War",       "Mystery", "Musical",   "Documentary",
+    "Animation", "Western",   "Film-Noir", "Fantasy",   "unknown",
+};
+#define N_GENRE_ORDER ((int)(sizeof genre_order / sizeof *genre_order))
+
 /* ------------------------------------------------------------------ */
 /* Finding and running gnuplot                                          */
 /* ------------------------------------------------------------------ */
@@ -424,9 +436,32 @@ done:
     return rc;
 }
 
+void plot_genre_styles(int n, const char *const *names, int32_t *styles)
+{
+    int32_t next = N_GENRE_ORDER; /* a dataset's own genres */
+    for (int g = 0; g < n; g++) {
+        const char *name = !strcmp(names[g], "Children") ? "Children's"
+                           : !strcmp(names[g], "IMAX")   ? "unknown"
+                                                         : names[g];
+        int s = 0;
+        while (s < N_GENRE_ORDER && strcmp(name, genre_order[s])) s++;
+        styles[g] = s < N_GENRE_ORDER ? s : next++;
+    }
+}
+
+/* The colour of style c, PLOT_STYLE_OTHER's grey included. */
+static const char *style_colour(int c)
+{
+    return c < 0 ? OTHER_COLOUR : palette[(size_t)c % N_PALETTE];
+}
+
 /* The plot clause of scatter category c ("pt 7 ps 0.7 lc rgb '#0072B2'"). */
 static void put_point_style(FILE *f, int c)
 {
+    if (c < 0) {
+        fputs("pt 7 ps 0.6 lc rgb '" OTHER_COLOUR "'", f);
+        return;
+    }
     fprintf(f, "pt %d ps %s lc rgb '%s'", point_types[(size_t)c / N_PALETTE % N_POINT_TYPES],
             (size_t)c / N_PALETTE % N_POINT_TYPES == 0 ? "0.7" : "0.8", palette[(size_t)c % N_PALETTE]);
 }
@@ -478,8 +513,7 @@ int plot_scatter(const char *dir, const char *name, const struct plot_labels *la
             continue;
         fputs(block == 0 ? "plot " : ", \\\n     ", c.sf);
         fprintf(c.sf, "'%s.dat' index %d using 1:2 with points ", name, block);
-        if (other) fputs("pt 7 ps 0.6 lc rgb '" OTHER_COLOUR "'", c.sf);
-        else put_point_style(c.sf, styles ? styles[cat] : cat);
+        put_point_style(c.sf, other ? PLOT_STYLE_OTHER : styles ? styles[cat] : cat);
         fputs(" title ", c.sf);
         put_str(c.sf, title);
         block++;
@@ -561,7 +595,7 @@ done:
 }
 
 int plot_bars(const char *dir, const char *name, const struct plot_labels *lab, int n,
-              const char *const *names, const double *values)
+              const char *const *names, const double *values, const int32_t *styles)
 {
     const int w = 900, h = 120 + 24 * (n > 8 ? n : 8);
     struct chart c;
@@ -575,11 +609,18 @@ int plot_bars(const char *dir, const char *name, const struct plot_labels *lab, 
         fputs("\"\n", c.df);
     }
     fprintf(c.sf, "set yrange [-0.6:%d.4]\nset xrange [0:*]\nunset ytics\nset ytics scale 0\n"
-                  "set grid noytics\nset style fill solid 0.8 border lc rgb '#1f4e79'\n"
-                  "plot '%s.dat' using (0.5*$2):1:(0.5*$2):(0.38):ytic(3) with boxxyerror "
-                  "lc rgb '%s' notitle, \\\n     '' using 2:1:(sprintf(' %%g', $2)) with labels "
-                  "left font ',9' notitle\n",
-            n - 1, name, palette[0]);
+                  "set grid noytics\nset style fill solid 0.8 border lc rgb '#1f4e79'\nunset key\n",
+            n - 1);
+    /* One clause per bar, titled with its name (no key is drawn), so that
+     * each bar has its category's colour, as in the scatter plots. */
+    for (int b = 0; b < (styles ? n : 1); b++) {
+        fprintf(c.sf, "%s'%s.dat' ", b ? ", \\\n     " : "plot ", name);
+        if (styles) fprintf(c.sf, "every ::%d::%d ", b, b);
+        fprintf(c.sf, "using (0.5*$2):1:(0.5*$2):(0.38):ytic(3) with boxxyerror lc rgb '%s' title ",
+                style_colour(styles ? styles[b] : 0));
+        put_str(c.sf, styles ? names[b] : "");
+    }
+    fputs(", \\\n     '' using 2:1:(sprintf(' %g', $2)) with labels left font ',9' notitle\n", c.sf);
     rc = chart_render(&c, name, w, h);
 done:
     chart_free(&c);

@@ -74,6 +74,21 @@ int64_t hist_bins(int64_t n, const double *values, int n_bins, double *edges, in
 int plot_histogram(const char *dir, const char *name, const struct plot_labels *lab, int n_bins,
                    const double *edges, const int64_t *counts);
 
+/* A style drawn in the light grey of "other" (points, bars), not a colour
+ * of the palette: the movies outside --genre's. */
+#define PLOT_STYLE_OTHER (-1)
+
+/*
+ * The style of each genre names[g], g < n, for plot_scatter, its panels and
+ * plot_bars: the same in every chart and every command, whatever the
+ * movies shown. The MovieLens genres have fixed styles, the biggest first
+ * (ML-100K's sizes: Drama 0, Comedy 1, Action 2, Thriller 3, Romance 4,
+ * ...), "Children" as "Children's"; "unknown" (ML-100K only) and IMAX
+ * (ML-10M on) share the nineteenth. Other names (a dataset's own genres)
+ * follow from style 19 in the order given.
+ */
+void plot_genre_styles(int n, const char *const *names, int32_t *styles);
+
 /*
  * A scatter plot of the points (x[r], y[r]), r < n, coloured by
  * category[r] in 0..n_categories-1 (a point with another value is drawn in
@@ -81,9 +96,10 @@ int plot_histogram(const char *dir, const char *name, const struct plot_labels *
  * category). Category c is drawn in style styles[c] (NULL: style c):
  * style s has the s % 19-th colour of a palette made for categories
  * (Okabe-Ito without its yellow, then Kelly's colours of maximum
- * contrast) and, past nineteen, another point type; give the biggest
- * categories the first styles. Categories are drawn in index order, so later ones lie on top; empty ones get no
- * legend entry. With log_x the x axis is logarithmic and points with
+ * contrast) and, past nineteen, another point type; PLOT_STYLE_OTHER is
+ * grey. Give the biggest categories the first styles (genres:
+ * plot_genre_styles). Categories are drawn in index order, so later ones
+ * lie on top; empty ones get no legend entry. With log_x the x axis is logarithmic and points with
  * x <= 0 are left out. DIR/NAME.dat holds one block per drawn category,
  * headed "# NAME", of "x y" lines.
  */
@@ -105,11 +121,13 @@ int plot_scatter_panels(const char *dir, const char *name, const struct plot_lab
                         const char *const *panel_names, const int32_t *styles);
 
 /*
- * Horizontal bars, names[0] on top, each labelled with its value.
- * DIR/NAME.dat has one "row value \"name\"" line per bar (row n-1 first).
+ * Horizontal bars, names[0] on top, each labelled with its value, bar b in
+ * the colour of style styles[b] (as plot_scatter's; NULL: all in the
+ * first colour). DIR/NAME.dat has one "row value \"name\"" line per bar
+ * (row n-1 first).
  */
 int plot_bars(const char *dir, const char *name, const struct plot_labels *lab, int n,
-              const char *const *names, const double *values);
+              const char *const *names, const double *values, const int32_t *styles);
 
 /* One curve of a line chart: y[0..n) against the chart's shared x. */
 struct plot_series {

@@ -515,6 +515,19 @@ static void check_stats_plot_data(const char *sp)
     }
     free(gf);
     free(text);
+    /* the x axis reaches past the longest bar, so that its label (" 725")
+     * stays in the picture: an axis autoscaled to that bar cut it off */
+    double bars[3 * 40], longest = 0, top = 0;
+    int n_bars = tu_read_dat(gd, 2, bars, 40, NULL);
+    assert_true(n_bars > 0);
+    for (int b = 0; b < n_bars; b++) longest = fmax(longest, bars[2 * b + 1]);
+    char *gp = tu_path(sp, "genres.gp"), *script = tu_read_file(gp, NULL);
+    assert_non_null(script);
+    const char *xr = strstr(script, "set xrange [0:");
+    if (!xr || sscanf(xr, "set xrange [0:%lf]", &top) != 1 || top < longest * 1.04)
+        fail_msg("genres.gp leaves no room for the label of its longest bar (%g):\n%s", longest, script);
+    free(script);
+    free(gp);
     free(gd);
 
     static double sum[1001], cnt[1001];

@@ -608,9 +608,18 @@ int plot_bars(const char *dir, const char *name, const struct plot_labels *lab, 
         for (const char *q = names[b]; *q; q++) fputc(*q == '"' ? '\'' : *q, c.df);
         fputs("\"\n", c.df);
     }
-    fprintf(c.sf, "set yrange [-0.6:%d.4]\nset xrange [0:*]\nunset ytics\nset ytics scale 0\n"
+    /* Room right of each bar for its label: an autoscaled axis can end at
+     * the longest bar (1000 on an axis to 1000), whose label then fell
+     * off the picture. A label's character is about 1/110 of the axis. */
+    double top = 0;
+    for (int b = 0; b < n; b++) {
+        char label[64];
+        int chars = snprintf(label, sizeof label, " %g", values[b]);
+        if (isfinite(values[b]) && values[b] > 0) top = fmax(top, values[b] / (1 - (chars + 2) / 110.0));
+    }
+    fprintf(c.sf, "set yrange [-0.6:%d.4]\nset xrange [0:%.17g]\nunset ytics\nset ytics scale 0\n"
                   "set grid noytics\nset style fill solid 0.8 border lc rgb '#1f4e79'\nunset key\n",
-            n - 1);
+            n - 1, top > 0 ? top : 1);
     /* One clause per bar, titled with its name (no key is drawn), so that
      * each bar has its category's colour, as in the scatter plots. */
     for (int b = 0; b < (styles ? n : 1); b++) {

@@ -121,7 +121,8 @@ int plot_scatter_panels(const char *dir, const char *name, const struct plot_lab
                         const char *const *panel_names, const int32_t *styles);
 
 /*
- * Horizontal bars, names[0] on top, each labelled with its value, bar b in
+ * Horizontal bars, names[0] on top, each labelled with its value (the x
+ * axis reaches past the longest bar far enough for its label), bar b in
  * the colour of style styles[b] (as plot_scatter's; NULL: all in the
  * first colour). DIR/NAME.dat has one "row value \"name\"" line per bar
  * (row n-1 first).

@@ -650,6 +650,25 @@ static void test_plots(void **state)
             }
         }
         check_stats_plot_data(sp);
+        /* the counts of ratings (a long tail) on a log axis, said in its
+         * label; the mean ratings on a linear one */
+        const char *scales[][2] = {{"ratings_per_user.gp", "users (log scale)"},
+                                   {"ratings_per_movie.gp", "movies (log scale)"},
+                                   {"mean_rating_per_user.gp", NULL},
+                                   {"mean_rating_per_movie.gp", NULL}};
+        for (int h = 0; h < 4; h++) {
+            char *gp = tu_path(sp, scales[h][0]), *script = tu_read_file(gp, NULL);
+            assert_non_null(script);
+            if (scales[h][1]) {
+                tu_expect_in(script, "\nset logscale y\n");
+                tu_expect_in(script, scales[h][1]);
+                tu_expect_in(script, "($3 > 0 ? $3 : NaN)"); /* an empty bin: no bar */
+            } else if (strstr(script, "logscale")) {
+                fail_msg("%s has a log axis:\n%s", scales[h][0], script);
+            }
+            free(script);
+            free(gp);
+        }
         /* --json keeps stdout pure JSON */
         assert_int_equal(run("stats --data '%s' --json --plot '%s'", g_data, sp), 0);
         assert_null(strstr(g_out, "wrote"));

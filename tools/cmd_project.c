@@ -360,7 +360,7 @@ static int plot_projection(struct projection *p, const mfr_dataset *ds, const mf
     hist_bins(p->n_sel, p->sel_norm, o->bins, p->edges, p->counts);
     snprintf(title, sizeof title, "Norms of the movie embeddings of %s%s", model, subset);
     struct plot_labels nlab = {title, "Euclidean norm of the embedding", "movies"};
-    rc = plot_histogram(o->plot_dir, "embedding_norms", &nlab, o->bins, p->edges, p->counts);
+    rc = plot_histogram(o->plot_dir, "embedding_norms", &nlab, o->bins, p->edges, p->counts, false);
     if (rc != EXIT_OK) return rc;
     jlog_printf(say, "\nwrote %s/projection, %s/projection_genres and %s/embedding_norms (.png and .svg)\n",
                 o->plot_dir, o->plot_dir, o->plot_dir);

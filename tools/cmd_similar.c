@@ -301,7 +301,7 @@ static int plot_norms(const struct norms_state *st, const struct movie_ctx *c,
                  (long long)o->list.min_ratings, PL(o->list.min_ratings));
     snprintf(title, sizeof title, "Movie embedding norms of %s%s", model, filter);
     struct plot_labels lab = {title, "norm |v|", "movies"};
-    if ((rc = plot_histogram(o->plot_dir, "item_norms", &lab, o->bins, st->edges, st->hist)) !=
+    if ((rc = plot_histogram(o->plot_dir, "item_norms", &lab, o->bins, st->edges, st->hist, false)) !=
         EXIT_OK)
         return rc;
     int32_t n = st->n_items, n_zero = 0;

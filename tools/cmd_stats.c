@@ -652,9 +652,14 @@ static int plot_stats(const struct stats *st, const mfr_dataset *ds, const struc
     for (int h = 0; h < N_HISTS && rc == EXIT_OK; h++) {
         const struct histogram *hg = &st->hists[h];
         snprintf(title, sizeof title, "%s (%s)", hg->title, data_name(ds));
+        /* The counts of ratings have a long tail (most users rate a few
+         * dozen movies, some hundreds): a log count axis shows it. */
+        const bool of_counts = h == H_PER_USER || h == H_PER_MOVIE;
+        const bool movies = h == H_PER_MOVIE || h == H_MOVIE_MEAN;
         struct plot_labels lab = {title, hg->xlabel,
-                                  h == H_PER_MOVIE || h == H_MOVIE_MEAN ? "movies" : "users"};
-        rc = plot_histogram(o->plot_dir, hg->name, &lab, hg->n_bins, hg->edges, hg->counts);
+                                  of_counts ? (movies ? "movies (log scale)" : "users (log scale)")
+                                            : (movies ? "movies" : "users")};
+        rc = plot_histogram(o->plot_dir, hg->name, &lab, hg->n_bins, hg->edges, hg->counts, of_counts);
     }
     if (rc != EXIT_OK || st->n_genres == 0) return rc;
     const char **names = malloc((size_t)st->n_genres * sizeof *names);

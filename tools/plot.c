@@ -416,20 +416,32 @@ int64_t hist_bins(int64_t n, const double *values, int n_bins, double *edges, in
 }
 
 int plot_histogram(const char *dir, const char *name, const struct plot_labels *lab, int n_bins,
-                   const double *edges, const int64_t *counts)
+                   const double *edges, const int64_t *counts, bool log_y)
 {
     const int w = 900, h = 600;
     struct chart c;
     int rc = chart_open(&c, dir, name, lab, w, h);
     if (rc != EXIT_OK) goto done;
     fputs("# bin_lo bin_hi count\n", c.df);
-    for (int b = 0; b < n_bins; b++)
+    int64_t most = 0;
+    for (int b = 0; b < n_bins; b++) {
         fprintf(c.df, "%.17g %.17g %lld\n", edges[b], edges[b + 1], (long long)counts[b]);
-    fprintf(c.sf, "set xrange [%.17g:%.17g]\nset yrange [0:*]\n", edges[0], edges[n_bins]);
+        if (counts[b] > most) most = counts[b];
+    }
+    fprintf(c.sf, "set xrange [%.17g:%.17g]\n", edges[0], edges[n_bins]);
+    /* A long tail (a few users with hundreds of ratings) is bars of 1 or 2
+     * beside one of 900: invisible on a linear axis. On a log axis the
+     * bars rise from 0.5, so that a bin of one is seen; an empty bin is
+     * left out (log 0). */
+    if (log_y)
+        fprintf(c.sf, "set logscale y\nset format y '%%g'\nset yrange [0.5:%.17g]\n",
+                most > 1 ? pow(10, ceil(log10((double)most) + 0.05)) : 10.0);
+    else
+        fputs("set yrange [0:*]\n", c.sf);
     fprintf(c.sf,
             "set style fill solid 0.75 border lc rgb '#1f4e79'\n"
-            "plot '%s.dat' using (($1+$2)/2):3:($2-$1) with boxes lc rgb '#4c78a8' notitle\n",
-            name);
+            "plot '%s.dat' using (($1+$2)/2):%s:($2-$1) with boxes lc rgb '#4c78a8' notitle\n",
+            name, log_y ? "($3 > 0 ? $3 : NaN)" : "3");
     rc = chart_render(&c, name, w, h);
 done:
     chart_free(&c);

@@ -70,9 +70,11 @@ int plot_stage_check(void);
  */
 int64_t hist_bins(int64_t n, const double *values, int n_bins, double *edges, int64_t *counts);
 
-/* A histogram as bars: bin b spans edges[b]..edges[b+1] with height counts[b]. */
+/* A histogram as bars: bin b spans edges[b]..edges[b+1] with height
+ * counts[b]. With log_y the count axis is logarithmic (for long-tailed
+ * counts: its label should say so), empty bins drawn as nothing. */
 int plot_histogram(const char *dir, const char *name, const struct plot_labels *lab, int n_bins,
-                   const double *edges, const int64_t *counts);
+                   const double *edges, const int64_t *counts, bool log_y);
 
 /* A style drawn in the light grey of "other" (points, bars), not a colour
  * of the palette: the movies outside --genre's. */

@@ -629,6 +629,42 @@ static void check_genre_colours(const char *sp, const char *pp)
     free(gf);
 }
 
+/* The PNG and SVG sizes a chart's script sets: w and h, or a failure when
+ * the two differ. */
+static void chart_size(const char *dir, const char *chart, int *w, int *h)
+{
+    char *gp = tu_path(dir, chart), *script = tu_read_file(gp, NULL);
+    assert_non_null(script);
+    const char *png = strstr(script, "pngcairo size "), *svg = strstr(script, "svg size ");
+    int sw = 0, sh = 0;
+    if (!png || !svg || sscanf(png, "pngcairo size %d,%d", w, h) != 2 ||
+        sscanf(svg, "svg size %d,%d", &sw, &sh) != 2 || sw != *w || sh != *h)
+        fail_msg("%s/%s: no size, or the PNG's and the SVG's differ:\n%s", dir, chart, script);
+    free(script);
+    free(gp);
+}
+
+/* One size for every chart of every command: each kind alike, and the
+ * small multiples as wide as the rest. */
+static void check_chart_sizes(const char *sp, const char *pp, const char *lp)
+{
+    const char *charts[][2] = {{sp, "ratings_per_user.gp"},   {sp, "mean_rating_per_movie.gp"},
+                               {sp, "genres.gp"},             {pp, "projection.gp"},
+                               {pp, "embedding_norms.gp"},    {lp, "learning_curve.gp"},
+                               {lp, "loss_components.gp"}};
+    int w0 = 0, h0 = 0;
+    for (size_t c = 0; c < sizeof charts / sizeof *charts; c++) {
+        int w, h;
+        chart_size(charts[c][0], charts[c][1], &w, &h);
+        if (c == 0) w0 = w, h0 = h;
+        else if (w != w0 || h != h0)
+            fail_msg("%s is %dx%d, %s %dx%d", charts[c][1], w, h, charts[0][1], w0, h0);
+    }
+    int w, h;
+    chart_size(pp, "projection_genres.gp", &w, &h);
+    assert_int_equal(w, w0); /* four panels to a row */
+}
+
 static void test_plots(void **state)
 {
     (void)state;
@@ -742,6 +778,7 @@ static void test_plots(void **state)
                              0);
             expect_file(lp, "learning_curve.png");
             expect_file(lp, "learning_curve.svg");
+            check_chart_sizes(sp, pp, lp);
             free(lp);
         } else {
             fprintf(stderr, "SKIPPED learning-curve check: `mfrec train` has no --plot yet\n");

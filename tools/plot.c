@@ -44,6 +44,18 @@ static const int point_types[] = {7, 5, 9, 13, 11};
 #define N_POINT_TYPES (sizeof point_types / sizeof *point_types)
 #define OTHER_COLOUR "#b0b0b0"
 
+/* One size for every chart, whichever command draws it (PNG pixels, SVG
+ * points), so that pictures put side by side match: histograms, lines,
+ * scatter plots and bars (these grow taller only past 26 bars, 24 pixels
+ * each); wide enough for the long titles that name a model. Small
+ * multiples are PANEL_W x PANEL_H a panel, four to a row: a full row is
+ * CHART_W wide too. */
+#define CHART_W 1100
+#define CHART_H 750
+#define BAR_ROW_H 24
+#define PANEL_W ((CHART_W - 40) / 4)
+#define PANEL_H 230
+
 /* The MovieLens genres by their number of movies in ML-100K (the biggest
  * get the most distinct colours): genre_order[s] has style s, so a genre's
  * colour does not depend on which movies a chart shows, and `stats` and
@@ -418,7 +430,7 @@ int64_t hist_bins(int64_t n, const double *values, int n_bins, double *edges, in
 int plot_histogram(const char *dir, const char *name, const struct plot_labels *lab, int n_bins,
                    const double *edges, const int64_t *counts, bool log_y)
 {
-    const int w = 900, h = 600;
+    const int w = CHART_W, h = CHART_H;
     struct chart c;
     int rc = chart_open(&c, dir, name, lab, w, h);
     if (rc != EXIT_OK) goto done;
@@ -500,7 +512,7 @@ int plot_scatter(const char *dir, const char *name, const struct plot_labels *la
                  const double *x, const double *y, const int32_t *category, int n_categories,
                  const char *const *category_names, const int32_t *styles, bool log_x)
 {
-    const int w = 1100, h = 750;
+    const int w = CHART_W, h = CHART_H;
     struct chart c;
     int rc = chart_open(&c, dir, name, lab, w, h);
     if (rc != EXIT_OK) goto done;
@@ -546,7 +558,7 @@ int plot_scatter_panels(const char *dir, const char *name, const struct plot_lab
                         const char *const *panel_names, const int32_t *styles)
 {
     const int cols = n_panels < 4 ? n_panels : 4, rows = (n_panels + cols - 1) / cols;
-    const int w = 300 * cols + 40, h = 260 * rows + 60;
+    const int w = PANEL_W * cols + 40, h = PANEL_H * rows + 60;
     struct chart c;
     int32_t *key = malloc((size_t)(n ? n : 1) * sizeof *key);
     int rc = key ? chart_open(&c, dir, name, NULL, w, h) : runtime_error("out of memory");
@@ -609,7 +621,7 @@ done:
 int plot_bars(const char *dir, const char *name, const struct plot_labels *lab, int n,
               const char *const *names, const double *values, const int32_t *styles)
 {
-    const int w = 900, h = 120 + 24 * (n > 8 ? n : 8);
+    const int w = CHART_W, h = 120 + BAR_ROW_H * n > CHART_H ? 120 + BAR_ROW_H * n : CHART_H;
     struct chart c;
     int rc = chart_open(&c, dir, name, lab, w, h);
     if (rc != EXIT_OK) goto done;
@@ -651,7 +663,7 @@ done:
 int plot_lines(const char *dir, const char *name, const struct plot_labels *lab, int64_t n,
                const double *x, int n_series, const struct plot_series *series, bool log_y)
 {
-    const int w = 900, h = 600;
+    const int w = CHART_W, h = CHART_H;
     struct chart c;
     int rc = chart_open(&c, dir, name, lab, w, h);
     if (rc != EXIT_OK) goto done;

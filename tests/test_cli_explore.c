@@ -665,6 +665,63 @@ static void check_chart_sizes(const char *sp, const char *pp, const char *lp)
     assert_int_equal(w, w0); /* four panels to a row */
 }
 
+/* "(no genres listed)" (movies.csv of ML-20M on) is no genre: not a bar of
+ * stats' genre chart nor a panel of project's, its count said in their
+ * titles; in the projection its movies are grey, "no genres". */
+static void test_plots_no_genres(void **state)
+{
+    (void)state;
+    if (!g_gnuplot) {
+        fprintf(stderr, "SKIPPED: gnuplot is not on PATH\n");
+        return;
+    }
+    char *d = tu_path(g_dir, "nogenres"), *sp = tu_path(g_dir, "nogenres_stats"),
+         *pp = tu_path(g_dir, "nogenres_project"), *m = tu_path(g_dir, "nogenres.bin");
+    assert_int_equal(mkdir(d, 0755), 0);
+    static const char *const genres[] = {"Drama", "Comedy|Romance", "(no genres listed)", "Action"};
+    char movies[4096] = "movieId,title,genres\n", ratings[65536] = "userId,movieId,rating,timestamp\n";
+    for (int i = 1; i <= 24; i++)
+        snprintf(movies + strlen(movies), sizeof movies - strlen(movies), "%d,Film %d (2001),%s\n", i,
+                 i, genres[i % 4]);
+    for (int u = 1; u <= 40; u++)
+        for (int i = 1; i <= 24; i++)
+            if ((u * 7 + i * 3) % 5 < 3)
+                snprintf(ratings + strlen(ratings), sizeof ratings - strlen(ratings), "%d,%d,%d,1000\n", u,
+                         i, 1 + (u * i) % 5);
+    tu_write_file(d, "movies.csv", movies, (size_t)-1);
+    tu_write_file(d, "ratings.csv", ratings, (size_t)-1);
+    assert_int_equal(run("stats --data '%s' --plot '%s'", d, sp), 0);
+    char *gd = tu_path(sp, "genres.dat"), *gg = tu_path(sp, "genres.gp");
+    char *dat = tu_read_file(gd, NULL), *script = tu_read_file(gg, NULL);
+    assert_non_null(dat);
+    assert_non_null(script);
+    tu_expect_in(dat, "\"Drama\"");
+    if (strstr(dat, "no genres") || strstr(script, "title '(no genres listed)'"))
+        fail_msg("'(no genres listed)' charted as a genre:\n%s", dat);
+    tu_expect_in(script, "6 movies with no genres listed, not shown");
+    free(dat), free(script), free(gd), free(gg);
+
+    assert_int_equal(run("train --data '%s' --split random:0.2 --dim 3 --epochs 5 --threads 1 --quiet "
+                         "--out '%s'",
+                         d, m),
+                     0);
+    assert_int_equal(run("project --model '%s' --data '%s' --plot '%s'", m, d, pp), 0);
+    char *pg = tu_path(pp, "projection.gp");
+    script = tu_read_file(pg, NULL);
+    assert_non_null(script);
+    tu_expect_in(script, "lc rgb '#b0b0b0' title 'no genres'");
+    assert_null(strstr(script, "(no genres listed)"));
+    free(script), free(pg);
+    pg = tu_path(pp, "projection_genres.gp");
+    script = tu_read_file(pg, NULL);
+    assert_non_null(script);
+    tu_expect_in(script, "title 'Drama (6)'");
+    assert_null(strstr(script, "title '(no genres listed)"));
+    tu_expect_in(script, "6 movies with no genres listed: no panel");
+    free(script), free(pg);
+    free(d), free(sp), free(pp), free(m);
+}
+
 static void test_plots(void **state)
 {
     (void)state;
@@ -1275,6 +1332,7 @@ int main(void)
         cmocka_unit_test(test_json_histograms_hold_their_values),
         cmocka_unit_test(test_stats_std_of_one_value),
         cmocka_unit_test(test_plots),
+        cmocka_unit_test(test_plots_no_genres),
         cmocka_unit_test(test_project_text_and_coordinates),
         cmocka_unit_test(test_project_min_ratings_counts_training_ratings),
         cmocka_unit_test(test_export),

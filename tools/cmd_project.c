@@ -250,10 +250,14 @@ static void place_movies(struct projection *p, const mfr_dataset *ds)
      * panels and stats' genre chart, whichever movies are selected. */
     for (int32_t g = 0; g < p->n_genres; g++) p->names[g] = mfr_dataset_genre_name(ds, g);
     plot_genre_styles(p->n_genres, p->names, p->style);
+    /* the movies of "(no genres listed)" have no genre: grey, said so */
+    for (int32_t g = 0; g < p->n_genres; g++)
+        if (plot_genre_is_none(p->names[g])) p->names[g] = "no genres";
     if (p->chosen >= 0) {
-        /* --genre: the rest in grey, the genre in its colour */
+        /* --genre: the rest in grey, the genre in its colour (the first
+         * one for --genre '(no genres listed)') */
         p->style[p->n_genres] = PLOT_STYLE_OTHER;
-        p->style[p->n_genres + 1] = p->style[p->chosen];
+        p->style[p->n_genres + 1] = p->style[p->chosen] < 0 ? 0 : p->style[p->chosen];
         p->names[0] = "other genres";
         p->names[1] = mfr_dataset_genre_name(ds, p->chosen);
         p->n_categories = 2;
@@ -305,14 +309,22 @@ static int plot_genre_panels(const struct projection *p, const mfr_dataset *ds,
     int32_t *styles = calloc((size_t)p->n_genres + 1, sizeof *styles);
     int rc = member && names && styles ? EXIT_OK : runtime_error("out of memory");
     int n_panels = 0;
+    int64_t n_none = 0; /* movies of "(no genres listed)": no panel, a count in the title */
     for (int32_t g = 0; rc == EXIT_OK && g < p->n_genres; g++) {
         uint8_t *row = member + (size_t)n_panels * n;
-        bool any = false;
+        bool any = false, none = plot_genre_is_none(mfr_dataset_genre_name(ds, g));
         for (size_t s = 0; s < n; s++) {
             row[s] = (mfr_dataset_item_genres(ds, p->items[s]) >> g) & 1u;
             any = any || row[s];
+            n_none += none && row[s];
         }
-        if (any) styles[n_panels] = p->style[g], names[n_panels++] = mfr_dataset_genre_name(ds, g);
+        if (any && !none) styles[n_panels] = p->style[g], names[n_panels++] = mfr_dataset_genre_name(ds, g);
+    }
+    char full[1000];
+    if (n_none > 0) {
+        snprintf(full, sizeof full, "%s\n%lld movie%s with no genres listed: no panel (grey in projection.png)",
+                 title, (long long)n_none, n_none == 1 ? "" : "s");
+        title = full;
     }
     if (rc == EXIT_OK && n_panels > 0) {
         struct plot_labels lab = {title, NULL, NULL};

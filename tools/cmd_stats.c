@@ -666,16 +666,26 @@ static int plot_stats(const struct stats *st, const mfr_dataset *ds, const struc
     double *counts = malloc((size_t)st->n_genres * sizeof *counts);
     int32_t *styles = malloc((size_t)st->n_genres * sizeof *styles);
     if (!names || !counts || !styles) rc = runtime_error("out of memory");
+    /* "(no genres listed)" is no genre: not a bar, its count in the title */
+    int n_bars = 0;
+    int64_t n_none = 0;
     for (int g = 0; rc == EXIT_OK && g < st->n_genres; g++) {
-        names[g] = st->genres[g].label;
-        counts[g] = (double)st->genres[g].count;
+        if (plot_genre_is_none(st->genres[g].label)) {
+            n_none += st->genres[g].count;
+            continue;
+        }
+        names[n_bars] = st->genres[g].label;
+        counts[n_bars++] = (double)st->genres[g].count;
     }
     /* each bar in its genre's colour, as in project's charts */
-    if (rc == EXIT_OK) plot_genre_styles(st->n_genres, names, styles);
-    snprintf(title, sizeof title, "Movies by genre, a movie can have several (%s)",
-             data_name(ds));
+    if (rc == EXIT_OK) plot_genre_styles(n_bars, names, styles);
+    int len = snprintf(title, sizeof title, "Movies by genre, a movie can have several (%s)",
+                       data_name(ds));
+    if (n_none > 0 && len > 0 && (size_t)len < sizeof title)
+        snprintf(title + len, sizeof title - (size_t)len, "\n%lld movie%s with no genres listed, not shown",
+                 (long long)n_none, PL(n_none));
     struct plot_labels lab = {title, "movies", NULL};
-    if (rc == EXIT_OK) rc = plot_bars(o->plot_dir, "genres", &lab, st->n_genres, names, counts, styles);
+    if (rc == EXIT_OK && n_bars > 0) rc = plot_bars(o->plot_dir, "genres", &lab, n_bars, names, counts, styles);
     free(names);
     free(counts);
     free(styles);
@@ -687,7 +697,9 @@ static void say_stats_plots(const struct stats *st, const struct stats_opts *o, 
 {
     for (int h = 0; h < N_HISTS; h++)
         jlog_printf(say, "%swrote %s/%s.png and .svg\n", h == 0 ? "\n" : "", o->plot_dir, st->hists[h].name);
-    if (st->n_genres > 0) jlog_printf(say, "wrote %s/genres.png and .svg\n", o->plot_dir);
+    bool bars = false; /* a genre other than "(no genres listed)" (plot_stats) */
+    for (int g = 0; g < st->n_genres; g++) bars = bars || !plot_genre_is_none(st->genres[g].label);
+    if (bars) jlog_printf(say, "wrote %s/genres.png and .svg\n", o->plot_dir);
 }
 
 int cmd_stats(int argc, char **argv)

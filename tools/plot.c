@@ -460,10 +460,16 @@ done:
     return rc;
 }
 
+bool plot_genre_is_none(const char *name) { return !strcmp(name, "(no genres listed)"); }
+
 void plot_genre_styles(int n, const char *const *names, int32_t *styles)
 {
     int32_t next = N_GENRE_ORDER; /* a dataset's own genres */
     for (int g = 0; g < n; g++) {
+        if (plot_genre_is_none(names[g])) {
+            styles[g] = PLOT_STYLE_OTHER;
+            continue;
+        }
         const char *name = !strcmp(names[g], "Children") ? "Children's"
                            : !strcmp(names[g], "IMAX")   ? "unknown"
                                                          : names[g];
@@ -530,8 +536,12 @@ int plot_scatter(const char *dir, const char *name, const struct plot_labels *la
     fputs(n_categories > 1 ? "set key outside right top vertical Left reverse samplen 1\n"
                            : "unset key\n",
           c.sf);
-    for (int cat = 0; cat <= n_categories; cat++) {
-        bool other = cat == n_categories;
+    /* Grey categories ("other genres", "no genres") first, under the
+     * coloured ones, then the rest in index order. */
+    for (int step = 0; step <= 2 * n_categories; step++) {
+        const int cat = step < n_categories ? step : step - n_categories;
+        const bool other = cat == n_categories, grey = !other && styles && styles[cat] < 0;
+        if (grey != (step < n_categories)) continue;
         const char *title = other ? "other" : category_names[cat];
         if (!put_block(c.df, title, n, x, y, log_x, category, other ? -1 : cat, n_categories))
             continue;
@@ -558,7 +568,12 @@ int plot_scatter_panels(const char *dir, const char *name, const struct plot_lab
                         const char *const *panel_names, const int32_t *styles)
 {
     const int cols = n_panels < 4 ? n_panels : 4, rows = (n_panels + cols - 1) / cols;
-    const int w = PANEL_W * cols + 40, h = PANEL_H * rows + 60;
+    /* room above the panels for every line of the title (a fixed share of
+     * the height let a 3-line title run into the first row) */
+    int title_lines = lab && lab->title ? 1 : 0;
+    for (const char *q = lab && lab->title ? lab->title : ""; *q; q++) title_lines += *q == '\n';
+    const int head = 24 + 18 * title_lines;
+    const int w = PANEL_W * cols + 40, h = PANEL_H * rows + head + 20;
     struct chart c;
     int32_t *key = malloc((size_t)(n ? n : 1) * sizeof *key);
     int rc = key ? chart_open(&c, dir, name, NULL, w, h) : runtime_error("out of memory");
@@ -583,7 +598,8 @@ int plot_scatter_panels(const char *dir, const char *name, const struct plot_lab
           f);
     fprintf(f, "set multiplot layout %d,%d title ", rows, cols);
     put_str(f, lab && lab->title ? lab->title : "");
-    fputs(" noenhanced margins 0.02,0.98,0.03,0.92 spacing 0.01,0.03\n", f);
+    fprintf(f, " noenhanced margins 0.02,0.98,%.4f,%.4f spacing 0.01,0.03\n", 10.0 / h,
+            1 - (double)head / h);
     for (int p = 0; p < n_panels; p++) {
         for (int64_t r = 0; r < n; r++) key[r] = member[(size_t)p * (size_t)n + (size_t)r];
         int64_t k = put_block(c.df, panel_names[p], n, x, y, false, key, 1, 2);

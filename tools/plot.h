@@ -86,10 +86,16 @@ int plot_histogram(const char *dir, const char *name, const struct plot_labels *
  * movies shown. The MovieLens genres have fixed styles, the biggest first
  * (ML-100K's sizes: Drama 0, Comedy 1, Action 2, Thriller 3, Romance 4,
  * ...), "Children" as "Children's"; "unknown" (ML-100K only) and IMAX
- * (ML-10M on) share the nineteenth. Other names (a dataset's own genres)
- * follow from style 19 in the order given.
+ * (ML-10M on) share the nineteenth. "(no genres listed)" is no genre:
+ * PLOT_STYLE_OTHER (plot_genre_is_none). Other names (a dataset's own
+ * genres) follow from style 19 in the order given.
  */
 void plot_genre_styles(int n, const char *const *names, int32_t *styles);
+
+/* True for "(no genres listed)", which MovieLens' CSV releases give a
+ * movie without genres: the genre charts leave it out or draw it grey as
+ * "no genres", never as a genre. */
+bool plot_genre_is_none(const char *name);
 
 /*
  * A scatter plot of the points (x[r], y[r]), r < n, coloured by
@@ -101,7 +107,8 @@ void plot_genre_styles(int n, const char *const *names, int32_t *styles);
  * contrast) and, past nineteen, another point type; PLOT_STYLE_OTHER is
  * grey. Give the biggest categories the first styles (genres:
  * plot_genre_styles). Categories are drawn in index order, so later ones
- * lie on top; empty ones get no legend entry. With log_x the x axis is logarithmic and points with
+ * lie on top, those in PLOT_STYLE_OTHER first, under all others; empty
+ * ones get no legend entry. With log_x the x axis is logarithmic and points with
  * x <= 0 are left out. DIR/NAME.dat holds one block per drawn category,
  * headed "# NAME", of "x y" lines.
  */

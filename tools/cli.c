@@ -306,9 +306,20 @@ bool parse_size_flag(const char *flag, const char *v, void *dst) { return parse_
 const char *default_data_dir(const char *flag_value_or_null)
 {
     if (flag_value_or_null) return flag_value_or_null;
+    static char *env_raw, *env_dir; /* MFREC_DATA, and it trimmed of trailing slashes as --data DIR is */
     const char *env = getenv("MFREC_DATA");
-    if (env && *env) return env;
-    return "data/ml-100k";
+    if (!env || !*env) return "data/ml-100k";
+    if (!env_raw || strcmp(env_raw, env) != 0) {
+        free(env_raw), free(env_dir);
+        env_raw = strdup(env), env_dir = strdup(env);
+        if (!env_raw || !env_dir) {
+            free(env_raw), free(env_dir);
+            env_raw = env_dir = NULL;
+            return env;
+        }
+        trim_slashes(env_dir);
+    }
+    return env_dir;
 }
 
 /* ------------------------------------------------------------------ */

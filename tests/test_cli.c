@@ -534,6 +534,10 @@ static void test_train_plot_and_presets(void **state)
                          g_data), 0);
     tu_expect_in(g_out, "preset accurate with the flags given overriding it | dim 4, epochs 2");
     tu_expect_in(g_out, "biases on (l2-bias 0.05), implicit 1");
+    /* flags that never change the model override nothing */
+    assert_int_equal(run("train --data '%s' --split random:0.2 --preset accurate --threads 1 --kernels ref "
+                         "--max-memory 1G --log-every 0", g_data), 0);
+    tu_expect_in(g_out, "preset accurate | dim ");
     /* flags alone: the notebook's defaults, overridden */
     assert_int_equal(run("train --data '%s' --split random:0.2 --dim 3 --log-every 0", g_data), 0);
     tu_expect_in(g_out, "preset notebook with the flags given overriding it | dim 3");

@@ -636,7 +636,7 @@ const char *size_text(uint64_t bytes, char *buf)
         v /= 1024.0;
         u++;
     }
-    snprintf(buf, 32, u ? "%.1f %s" : "%.0f %s", v, units[u]);
+    snprintf(buf, 32, u ? "%.1f %s" : "%.0f %s", v, u || bytes != 1 ? units[u] : "byte");
     return buf;
 }
 

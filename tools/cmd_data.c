@@ -287,8 +287,8 @@ int cmd_synth(int argc, char **argv)
     }
     struct json_log report = {0};
     if (rc == EXIT_OK)
-        jlog_printf(&report, "wrote %lld ratings (%d users x %d items, rank %d, noise %g, seed %llu) to %s in %.2f s\n",
-                    (long long)o.n_ratings, o.n_users, o.n_items, o.rank, (double)o.noise,
+        jlog_printf(&report, "wrote %lld rating%s (%d user%s x %d item%s, rank %d, noise %g, seed %llu) to %s in %.2f s\n",
+                    (long long)o.n_ratings, PL(o.n_ratings), o.n_users, PL(o.n_users), o.n_items, PL(o.n_items), o.rank, (double)o.noise,
                     (unsigned long long)o.seed, out, now_seconds() - t0);
     rc = stage_commit(&st, rc, report.buf);
     free(report.buf);

@@ -245,15 +245,15 @@ static void print_eval_text(const struct eval_opts *o, const mfr_model *m,
                             const struct eval_data *d, const mfr_metrics *mt,
                             const mfr_ranking *rm, const mfr_ranking *rp, const mfr_ranking *re)
 {
-    printf("model %s (k %d, %lld epochs, split %s)\n", o->model_path, mfr_model_k(m),
-           (long long)mfr_model_epochs(m), mfr_model_split_spec(m));
-    printf("test %s: %lld ratings\n", d->test_path, (long long)mt->n);
+    printf("model %s (k %d, %lld epoch%s, split %s)\n", o->model_path, mfr_model_k(m),
+           (long long)mfr_model_epochs(m), PL(mfr_model_epochs(m)), mfr_model_split_spec(m));
+    printf("test %s: %lld rating%s\n", d->test_path, (long long)mt->n, PL(mt->n));
     if (isnan(mt->mse)) /* a softmax model (eval_model) */
         printf("MSE, RMSE, MAE: none (a softmax model ranks movies and predicts no ratings)\n");
     else
         printf("MSE %.6f\nRMSE %.6f\nMAE %.6f\n", mt->mse, mt->rmse, mt->mae);
-    printf("train (excluded, popularity): %s, %lld ratings\n", d->train_desc,
-           (long long)mfr_ratings_count(d->train));
+    printf("train (excluded, popularity): %s, %lld rating%s\n", d->train_desc,
+           (long long)mfr_ratings_count(d->train), PL(mfr_ratings_count(d->train)));
     if (re) ease_baseline_say(&o->ease, "these training ratings");
     print_ranking_table(rm, rp, re);
 }

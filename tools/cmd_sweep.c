@@ -1023,9 +1023,9 @@ static int print_sweep_header(const struct sweep *s, const mfr_dataset *ds, cons
                                int64_t n_configs)
 {
     const struct sweep_opts *o = s->o;
-    printf("mfrec sweep | data %s (%d users, %d items), split %s: %lld training ratings\n",
-           data_name(ds), mfr_dataset_n_users(ds), mfr_dataset_n_items(ds),
-           mfr_split_spec(sp), (long long)s->n_train);
+    printf("mfrec sweep | data %s (%d user%s, %d item%s), split %s: %lld training rating%s\n",
+           data_name(ds), mfr_dataset_n_users(ds), PL(mfr_dataset_n_users(ds)), mfr_dataset_n_items(ds),
+           PL(mfr_dataset_n_items(ds)), mfr_split_spec(sp), (long long)s->n_train, PL(s->n_train));
     const long long runs = (long long)(n_configs * o->repeat);
     printf("%d thread count%s x %d dim%s x %d reduce x %d kernel set%s x %d shard count%s = %lld "
            "combination%s x %lld repeat%s = %lld run%s of %lld+%lld epochs (warmup+timed)\n",

@@ -605,8 +605,9 @@ static int print_train_header(const struct train_run *r)
     const struct train_opts *o = r->o;
     const mfr_config *cfg = &o->cfg;
     const mfr_dataset *ds = r->pds;
-    printf("mfrec %s | data %s (%d users, %d items, %lld ratings)\n", MFR_VERSION_STRING,
-           data_name(ds), mfr_dataset_n_users(ds), mfr_dataset_n_items(ds), (long long)r->n_all);
+    printf("mfrec %s | data %s (%d user%s, %d item%s, %lld rating%s)\n", MFR_VERSION_STRING,
+           data_name(ds), mfr_dataset_n_users(ds), PL(mfr_dataset_n_users(ds)), mfr_dataset_n_items(ds),
+           PL(mfr_dataset_n_items(ds)), (long long)r->n_all, PL(r->n_all));
     printf("split %s: %lld train, %lld validation\n", r->spec, (long long)r->n_train, (long long)r->n_test);
     printf("preset %s%s | dim %d, epochs %lld, ", o->preset,
            r->flags_given ? " with the flags given overriding it" : "", cfg->k,
@@ -870,7 +871,7 @@ static int train_plots(const struct train_run *r)
     /* the epochs run, and the data, so that a chart without --out still
      * says what it shows */
     const char *data = r->pds ? data_name(r->pds) : NULL;
-    snprintf(about, sizeof about, "%s, k %d, %lld epochs, %s%ssplit %s%s%s", cfg, o->cfg.k, (long long)r->ran,
+    snprintf(about, sizeof about, "%s, k %d, %lld epoch%s, %s%ssplit %s%s%s", cfg, o->cfg.k, (long long)r->ran, PL(r->ran),
              data ? data : "", data ? ", " : "", r->spec, o->out ? ": " : "", o->out ? o->out : "");
     if (r->n_curve < 3)
         fprintf(stderr,
@@ -915,8 +916,8 @@ static void report_target(const struct train_run *r, double final_val_rmse)
                "start; training stopped there\n",
                o->target_rmse, (long long)r->target_epoch, r->target_val, r->target_wall);
     else if (o->target_rmse > 0)
-        printf("target validation RMSE %g not reached in %lld epochs (final RMSE %.6f)\n",
-               o->target_rmse, (long long)r->ran, final_val_rmse);
+        printf("target validation RMSE %g not reached in %lld epoch%s (final RMSE %.6f)\n",
+               o->target_rmse, (long long)r->ran, PL(r->ran), final_val_rmse);
 }
 
 /* The final model: saved, logged, plotted and reported. */
@@ -1075,7 +1076,11 @@ static bool training_flags_given(int argc, char **argv)
         snprintf(name, sizeof name, "%s", argv[i]);
         char *eq = strchr(name, '=');
         if (eq) *eq = 0;
-        if (!strcmp(name, "--epochs") || mfr_config_field_find(name)) return true;
+        /* flags that never change the model (--threads, --max-memory,
+         * --kernels) override nothing of a preset */
+        const mfr_config_field *f = mfr_config_field_find(name);
+        if (!strcmp(name, "--epochs") || (f && !f->execution_only && strcmp(name, "--kernels") != 0))
+            return true;
     }
     return false;
 }

@@ -407,9 +407,9 @@ static int plot_run(const struct sm_run *r)
     /* the titles name the model as matrix factorization's do: file,
      * preset, k, epochs (and the split) */
     char who[512], title[700], pl[32], nl[32];
-    snprintf(who, sizeof who, "softmax model%s%s (%s%s%sk %d, %lld epochs, split %s)", o->out ? " " : "",
+    snprintf(who, sizeof who, "softmax model%s%s (%s%s%sk %d, %lld epoch%s, split %s)", o->out ? " " : "",
              o->out ? o->out : "", o->preset ? "preset " : "", o->preset ? o->preset : "",
-             o->preset ? ", " : "", o->cfg.k, (long long)o->epochs, mfr_split_spec(r->sp));
+             o->preset ? ", " : "", o->cfg.k, (long long)o->epochs, PL(o->epochs), mfr_split_spec(r->sp));
     snprintf(title, sizeof title, "Training loss of the %s", who);
     struct plot_labels lab = {title, "epoch", "mean cross-entropy (nats)"};
     struct plot_series ls = {"training loss", loss};
@@ -439,12 +439,12 @@ static int train_finish(struct sm_run *r)
     if (o->epochs == 0)
         printf("no epochs: the initial weights (%.2f s)\n", now_seconds() - r->t_start);
     else
-        printf("final loss %.6f after %lld epochs (%.2f s)\n", mfr_softmax_trainer_last_loss(r->tr),
-               (long long)o->epochs, now_seconds() - r->t_start);
+        printf("final loss %.6f after %lld epoch%s (%.2f s)\n", mfr_softmax_trainer_last_loss(r->tr),
+               (long long)o->epochs, PL(o->epochs), now_seconds() - r->t_start);
     if (r->has_test && r->rm.users > 0)
-        printf("test ranking @%d over %lld users: precision %.4f recall %.4f NDCG %.4f "
+        printf("test ranking @%d over %lld user%s: precision %.4f recall %.4f NDCG %.4f "
                "(popularity: %.4f %.4f %.4f)\n",
-               o->top, (long long)r->rm.users, r->rm.precision, r->rm.recall, r->rm.ndcg,
+               o->top, (long long)r->rm.users, PL(r->rm.users), r->rm.precision, r->rm.recall, r->rm.ndcg,
                r->rp.precision, r->rp.recall, r->rp.ndcg);
     else if (r->has_test)
         printf("test ranking @%d: n/a (no test user has a relevant movie: a test rating >= 4)\n",
@@ -1132,9 +1132,9 @@ static int softmax_folds(const struct sm_opts *o)
                      (double)(float)o->cfg.label_min_rating);
         if (o->cfg.feature_dropout > 0)
             snprintf(dropout, sizeof dropout, ", feature dropout %g", o->cfg.feature_dropout);
-        printf("softmax folds u1..u%d: k %d, %lld epochs, %s lr %g, batch users %d%s%s%s%s%s, "
+        printf("softmax folds u1..u%d: k %d, %lld epoch%s, %s lr %g, batch users %d%s%s%s%s%s, "
                "top %d\n",
-               N_SM_FOLDS, o->cfg.k, (long long)o->epochs,
+               N_SM_FOLDS, o->cfg.k, (long long)o->epochs, PL(o->epochs),
                o->cfg.optimizer == MFR_SOFTMAX_OPT_ADAM ? "Adam" : "Adagrad", o->cfg.lr,
                o->cfg.batch_users, o->cfg.all_pairs ? ", all pairs" : "",
                o->cfg.tie_tables ? ", tied tables" : "", labels,

@@ -348,8 +348,8 @@ void model_describe(const mfr_model *m, const char *path, char *buf, size_t cap)
         snprintf(what, sizeof what, "softmax model");
     else if (mfr_model_config(m, &cfg, NULL) == MFR_OK)
         config_describe(&cfg, what, sizeof what);
-    snprintf(buf, cap, "%s (%s%sk %d, %lld epochs)", path, what, *what ? ", " : "",
-             (int)mfr_model_k(m), (long long)mfr_model_epochs(m));
+    snprintf(buf, cap, "%s (%s%sk %d, %lld epoch%s)", path, what, *what ? ", " : "",
+             (int)mfr_model_k(m), (long long)mfr_model_epochs(m), PL(mfr_model_epochs(m)));
 }
 
 const char *train_optimizer_text(const mfr_config *c, bool with_betas, char *buf, size_t cap)

@@ -40,7 +40,7 @@ static inline const char *mfr_size_text(double bytes, char buf[16])
 {
     if (bytes >= 1048576.0) snprintf(buf, 16, "%.1f MiB", bytes / 1048576.0);
     else if (bytes >= 1024.0) snprintf(buf, 16, "%.1f KiB", bytes / 1024.0);
-    else snprintf(buf, 16, "%.0f bytes", bytes);
+    else snprintf(buf, 16, "%.0f byte%s", bytes, bytes == 1.0 ? "" : "s");
     return buf;
 }
 

@@ -534,6 +534,18 @@ static void test_train_plot_and_presets(void **state)
                          g_data), 0);
     tu_expect_in(g_out, "preset accurate with the flags given overriding it | dim 4, epochs 2");
     tu_expect_in(g_out, "biases on (l2-bias 0.05), implicit 1");
+    /* another optimizer beside a preset leaves out the preset's values for
+     * its own optimizer, with a note; the user's own are still refused */
+    assert_int_equal(run("train --data '%s' --split random:0.2 --preset fast --optimizer adam --epochs 2",
+                         g_data), 0);
+    tu_expect_in(g_err, "note: --preset fast's --als-cg 3 does not apply to --optimizer adam: left out");
+    assert_int_equal(run("train --data '%s' --split random:0.2 --preset accurate --optimizer als --epochs 2",
+                         g_data), 0);
+    tu_expect_in(g_err, "--preset accurate's --gravity-bias 0.025, --implicit 1 do not apply to "
+                        "--optimizer als: left out");
+    tu_expect_in(g_out, "alternating least squares");
+    assert_int_equal(run("train --data '%s' --preset fast --optimizer adam --als-cg 3 --epochs 2", g_data), 2);
+    tu_expect_in(g_err, "--als-cg 3 applies to --optimizer als only");
     /* flags that never change the model override nothing */
     assert_int_equal(run("train --data '%s' --split random:0.2 --preset accurate --threads 1 --kernels ref "
                          "--max-memory 1G --log-every 0", g_data), 0);

@@ -343,7 +343,7 @@ int train_opts_preset(int argc, char **argv, struct train_opts *o);
 int train_opts_flag(struct args *a, struct train_opts *o);
 /* Flags that only make sense together, checked once all are parsed:
  * EXIT_OK or a usage error naming them. */
-int train_opts_check(const struct train_opts *o);
+int train_opts_check(struct train_opts *o);
 /* Whether the user's own flags (not a preset's) set the field of `flag`. */
 bool train_opts_user_gave(const struct train_opts *o, const char *flag);
 /* Names a model's configuration for titles: "preset ndcg" when it is a

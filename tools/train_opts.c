@@ -219,8 +219,42 @@ static void as_flags(const char *msg, char *out, size_t cap)
     out[n] = 0;
 }
 
-int train_opts_check(const struct train_opts *o)
+/* A preset's values that apply to its optimizer only, when the user gave
+ * another --optimizer: left out (back to their defaults, said in a note)
+ * rather than refused as if the user had given them. Values the user gave
+ * stay, and are checked. */
+static void fit_preset_to_optimizer(struct train_opts *o)
 {
+    mfr_config *c = &o->cfg;
+    if (!train_opts_user_gave(o, "--optimizer")) return;
+    mfr_config def;
+    mfr_config_default(&def);
+    /* ALS's conjugate-gradient count; what ALS cannot minimize */
+    static const char *const als_only[] = {"--als-cg"};
+    static const char *const not_als[] = {"--gravity", "--gravity-bias", "--l1-items", "--implicit"};
+    const bool als = c->optimizer == MFR_OPTIMIZER_ALS;
+    const char *const *list = als ? not_als : als_only;
+    const size_t n = als ? sizeof not_als / sizeof *not_als : sizeof als_only / sizeof *als_only;
+    char dropped[256] = "";
+    for (size_t x = 0; x < n; x++) {
+        const mfr_config_field *f = mfr_config_field_find(list[x]);
+        char v[64], d[64];
+        if (!f || train_opts_user_gave(o, list[x]) || mfr_config_format(c, f, v, sizeof v, NULL) != MFR_OK ||
+            mfr_config_format(&def, f, d, sizeof d, NULL) != MFR_OK || !strcmp(v, d))
+            continue;
+        MFR_CLI_ASSERT(mfr_config_set(c, list[x], d, NULL) == MFR_OK);
+        snprintf(dropped + strlen(dropped), sizeof dropped - strlen(dropped), "%s%s %s",
+                 *dropped ? ", " : "", list[x], v);
+    }
+    if (*dropped)
+        fprintf(stderr, "%s: note: --preset %s's %s %s not apply to --optimizer %s: left out\n", g_cmd,
+                o->preset, dropped, strchr(dropped, ',') ? "do" : "does",
+                als ? "als" : c->optimizer == MFR_OPTIMIZER_SGD ? "sgd" : "adam");
+}
+
+int train_opts_check(struct train_opts *o)
+{
+    fit_preset_to_optimizer(o);
     const mfr_config *c = &o->cfg;
     if (c->l2_bias > 0.0 && !c->bias)
         return usage_error("--l2-bias %g regularizes the biases: it needs --bias", c->l2_bias);

@@ -441,8 +441,9 @@ static bool parse_data_cache(const char *flag, const char *v, void *dst)
 /* The dataset flags every command that reads --data accepts. */
 static const struct flag_spec data_flags[] = {
     {.name = "--format", .value = "FMT", .kind = FLAG_CUSTOM, .parse = parse_data_format,
-     .help = "dataset format: auto (from the files: u.data or uN.base/\n"
-             "uN.test, ratings.dat, ratings.csv), ml-100k, ml-1m\n"
+     .help = "dataset format: auto (a directory by the u.data,\n"
+             "ratings.dat or ratings.csv it holds; a rating file by its\n"
+             "name, ML-100K's uN.base and uN.test too), ml-100k, ml-1m\n"
              "(ML-1M/10M .dat), csv\n"
              "(ML-20M/25M/32M/latest), delimited[:SEP[:header|:noheader]]\n"
              "(--data then names the file; SEP tab, comma, semicolon,\n"

@@ -670,7 +670,7 @@ static bool parse_eval_flags(int argc, char **argv, struct eval_opts *o, int *rc
         {.name = "--data", .value = "DIR", .kind = FLAG_STR, .dst = &o->data, .section = "Both:",
          .help = "dataset: with --model, the one the model was trained on\n"
                  "(default: the directory recorded in the model); with\n"
-                 "--folds, one with u1.base .. u5.test (default:\n"
+                 "--folds, ML-100K's u.data with u1.base .. u5.test (default:\n"
                  "$MFREC_DATA, else data/ml-100k)"},
         {.name = "--top", .value = "N", .kind = FLAG_I32, .dst = &o->k, .lo = 1, .hi = 1000000,
          .help = "list length, the k of precision@k (default 10; -k N\n"

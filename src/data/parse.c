@@ -64,13 +64,16 @@ const char *mfr_show(const char *s, size_t n, char *buf)
 
 char *mfr_path_join(const char *dir, const char *name)
 {
-    if (!dir || name[0] == '/') return mfr_strdup(name);
+    /* "." (a file named without a directory) adds nothing the user did
+     * not type; a directory ending in '/' (the root) needs no second one */
+    if (!dir || name[0] == '/' || !strcmp(dir, ".")) return mfr_strdup(name);
     size_t dl = strlen(dir), nl = strlen(name);
+    const size_t sep = dl > 0 && dir[dl - 1] != '/';
     char *p = mfr_malloc(dl + nl + 2);
     if (!p) return NULL;
     memcpy(p, dir, dl);
-    p[dl] = '/';
-    memcpy(p + dl + 1, name, nl + 1);
+    if (sep) p[dl] = '/';
+    memcpy(p + dl + sep, name, nl + 1);
     return p;
 }
 

@@ -481,11 +481,21 @@ static void test_changed_split_files_refused(void **state)
     snprintf(cmd, sizeof cmd, "cd '%s' && cp test.orig u1.test && sort -r base.orig > u1.base", dir);
     assert_int_equal(system(cmd), 0);
     assert_int_equal(run("recommend --model '%s' --user 1", model), 0);
-    /* the validation part alone changed: the resume is refused */
-    snprintf(cmd, sizeof cmd, "cd '%s' && cp base.orig u1.base && head -n 10 test.orig > u1.test", dir);
+    /* one rating swapped between the parts: the resume is refused */
+    snprintf(cmd, sizeof cmd,
+             "cd '%s' && (head -n 1 test.orig; tail -n +2 base.orig) > u1.base && "
+             "(head -n 1 base.orig; tail -n +2 test.orig) > u1.test", dir);
     assert_int_equal(system(cmd), 0);
     assert_int_equal(run("train --resume '%s' --epochs 4 --quiet", ck), 2);
     tu_expect_in(g_err, "split u1: u1.base or u1.test changed since the checkpoint");
+    /* a truncated file: the two no longer hold every rating */
+    snprintf(cmd, sizeof cmd, "cd '%s' && cp base.orig u1.base && head -n 10 test.orig > u1.test", dir);
+    assert_int_equal(system(cmd), 0);
+    assert_int_equal(run("train --data '%s' --split u1 --epochs 1 --quiet", dir), 1);
+    tu_expect_in(g_err, "u1.test hold 2400 + 10 ratings, the data 3000: a MovieLens split's two files "
+                        "hold every rating once");
+    assert_int_equal(run("train --resume '%s' --epochs 4 --quiet", ck), 2);
+    tu_expect_in(g_err, "hold 2400 + 10 ratings, the data 3000");
     snprintf(cmd, sizeof cmd, "cd '%s' && cp test.orig u1.test", dir);
     assert_int_equal(system(cmd), 0);
     assert_int_equal(run("recommend --model '%s' --user 1", model), 0);

@@ -569,6 +569,15 @@ static int split_canonical(const mfr_dataset *ds, const struct split_params *p,
     if (rc == MFR_OK) rc = check_in_dataset(ds, &all, p->spec, base, s->train, err);
     if (rc == MFR_OK) rc = check_in_dataset(ds, &all, p->spec, test, s->test, err);
     if (rc == MFR_OK) rc = mfr_ratings_overlap(s->test, s->train, &common, &first, err);
+    /* with no rating in both, the two files partition the data exactly
+     * when their counts add up to its count: a truncated file does not */
+    const int64_t n_all = mfr_ratings_count(mfr_dataset_ratings(ds));
+    if (rc == MFR_OK && common == 0 && s->train->n + s->test->n != n_all)
+        rc = mfr_seterr(err, MFR_ERR_DATA,
+                        "split %s: %s and %s hold %" PRId64 " + %" PRId64 " ratings, the data %" PRId64
+                        ": a MovieLens split's two files hold every rating once (is one truncated, or "
+                        "left from other data?)",
+                        p->spec, base, test, s->train->n, s->test->n, n_all);
     if (rc == MFR_OK) s->train->split_pin = s->test->split_pin = canonical_pin(s->train, s->test);
     /* a held-out rating that is also trained on makes every test metric a lie */
     if (rc == MFR_OK && common > 0)

@@ -528,9 +528,38 @@ static void test_resume_accepts_restated_options(void **state)
     }
     assert_true(restated >= 15);
     mfr_checkpoint_destroy(c);
+    char *text;
+    /* the shard count and reduction the run derived (the checkpoint
+     * records 0 and auto), restated: no difference; others are named with
+     * what was derived */
+    char derived[16] = "";
+    const char *probe_run[] = {"--resume", ck, "--quiet", NULL};
+    assert_int_equal(train_plain(probe_run), 0);
+    text = tu_read_file(log, NULL);
+    const char *sh = strstr(text, ", shards ");
+    assert_non_null(sh);
+    snprintf(derived, sizeof derived, "%d", atoi(sh + strlen(", shards ")));
+    const bool owner = strstr(text, "reduce owner") != NULL;
+    free(text);
+    const char *restate[] = {"--resume", ck, "--shards", derived, "--reduce", owner ? "owner" : "shard",
+                             "--quiet", NULL};
+    assert_int_equal(train_plain(restate), 0);
+    char more[16];
+    snprintf(more, sizeof more, "%d", atoi(derived) + 1);
+    const char *differ[] = {"--resume", ck, "--shards", more, "--reduce", owner ? "shard" : "owner",
+                            "--quiet", NULL};
+    assert_int_equal(train_plain(differ), 2);
+    text = tu_read_file(log, NULL);
+    char want[96];
+    snprintf(want, sizeof want, "--shards is %s, the checkpoint's derived from the data (%s)", more, derived);
+    tu_expect_in(text, want);
+    snprintf(want, sizeof want, "--reduce is %s, the checkpoint's auto (%s)", owner ? "shard" : "owner",
+             owner ? "owner" : "shard");
+    tu_expect_in(text, want);
+    free(text);
     const char *other[] = {"--resume", ck, "--l2-bias", "0.07", "--quiet", NULL};
     assert_int_equal(train_plain(other), 2);
-    char *text = tu_read_file(log, NULL);
+    text = tu_read_file(log, NULL);
     tu_expect_in(text, "--l2-bias is 0.07, the checkpoint's 0.05");
     free(text);
     const char *plain[] = {"--data", g_data, "--epochs", "6", "--dim", "5", "--checkpoint",

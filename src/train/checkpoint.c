@@ -781,12 +781,40 @@ void mfr_ckpt_diff_add(struct mfr_ckpt_diffs *d, const char *fmt, ...)
 }
 
 /* Every field that changes results and differs between cfg and the
- * checkpoint's ck. kernels may differ: both sets give the same bits. */
-static void config_diffs(const mfr_config *cfg, const mfr_config *ck, struct mfr_ckpt_diffs *d)
+ * checkpoint's ck. kernels may differ: both sets give the same bits. A
+ * shard count or reduction given where the checkpoint's is derived from
+ * the data (nnz training ratings of ds; nnz < 0: unknown here) is no
+ * difference when it is what the run derived; otherwise the message says
+ * what that was. */
+static void config_diffs(const mfr_config *cfg, const mfr_config *ck, const mfr_dataset *ds, int64_t nnz,
+                         struct mfr_ckpt_diffs *d)
 {
+    if (nnz >= 0 && ((ck->n_shards == 0 && cfg->n_shards > 0) ||
+                     (ck->reduce == MFR_REDUCE_AUTO && cfg->reduce != MFR_REDUCE_AUTO))) {
+        int32_t reduce = MFR_REDUCE_AUTO;
+        const int32_t shards = mfr_trainer_plan_shards(ck, ds, nnz, &reduce);
+        if (ck->n_shards == 0 && cfg->n_shards > 0) {
+            d->derived_shards = cfg->n_shards == shards;
+            if (!d->derived_shards)
+                mfr_ckpt_diff_add(d, "--shards is %d, the checkpoint's derived from the data (%d)",
+                                  (int)cfg->n_shards, (int)shards);
+        }
+        if (ck->reduce == MFR_REDUCE_AUTO && cfg->reduce != MFR_REDUCE_AUTO) {
+            d->derived_reduce = cfg->reduce == reduce;
+            if (!d->derived_reduce)
+                mfr_ckpt_diff_add(d, "--reduce is %s, the checkpoint's auto (%s)",
+                                  cfg->reduce == MFR_REDUCE_SHARD ? "shard" : "owner",
+                                  reduce == MFR_REDUCE_SHARD ? "shard" : "owner");
+        }
+    }
+    const bool planned = nnz >= 0 && (ck->n_shards == 0 || ck->reduce == MFR_REDUCE_AUTO);
     for (int i = 0; i < mfr_config_field_count(); i++) {
         const mfr_config_field *f = mfr_config_field_at(i);
         if (f->execution_only || !strcmp(f->name, "kernels")) continue;
+        if (planned && ((!strcmp(f->name, "n_shards") && ck->n_shards == 0 && cfg->n_shards > 0) ||
+                        (!strcmp(f->name, "reduce") && ck->reduce == MFR_REDUCE_AUTO &&
+                         cfg->reduce != MFR_REDUCE_AUTO)))
+            continue; /* compared above */
         char a[64], b[64];
         if (mfr_config_format(cfg, f, a, sizeof a, NULL) != MFR_OK ||
             mfr_config_format(ck, f, b, sizeof b, NULL) != MFR_OK || strcmp(a, b) != 0)
@@ -842,7 +870,7 @@ int mfr_ckpt_resume_begin(const mfr_checkpoint *c, const mfr_config *cfg, const 
                           "the checkpoint is of a softmax run: resume it with --kind softmax "
                           "(mfr_softmax_trainer_resume)");
     *d = (struct mfr_ckpt_diffs){.n = 0};
-    config_diffs(cfg, &c->model->cfg, d);
+    config_diffs(cfg, &c->model->cfg, ds, train ? mfr_ratings_count(train) : -1, d);
     *data_ok = mfr_ckpt_check_data(c, ds, train, split_spec, d);
     /* With a configuration that differs (perhaps one no trainer accepts,
      * such as l2_bias without bias), the trainer that only compares the
@@ -853,12 +881,15 @@ int mfr_ckpt_resume_begin(const mfr_checkpoint *c, const mfr_config *cfg, const 
         *made = c->model->cfg;
         mfr_config_copy_execution(made, cfg);
     }
+    if (d->derived_shards) made->n_shards = 0; /* derived as the run's was */
+    if (d->derived_reduce) made->reduce = MFR_REDUCE_AUTO;
     return MFR_OK;
 }
 
 int mfr_ckpt_resume_end(mfr_trainer *tr, const mfr_checkpoint *c, struct mfr_ckpt_diffs *d, uint64_t train_hash,
                         mfr_error *err)
 {
+
     if (tr && (tr->nnz_all != c->run.train_nnz || train_hash != c->run.train_hash))
         mfr_ckpt_diff_add(d, tr->nnz_all == c->run.train_nnz
                                  ? "the training ratings differ (other ratings, as many: %lld)"

@@ -39,6 +39,10 @@ struct mfr_ckpt_diffs {
     char buf[440];
     size_t len; /* of the whole entries (the "and N more" follows) */
     int n, dropped;
+    /* a shard count or reduction given where the checkpoint's is derived
+     * from the data (0, auto) and equal to what it derives: the trainer is
+     * made with the checkpoint's, as the run was */
+    bool derived_shards, derived_reduce;
 };
 void mfr_ckpt_diff_add(struct mfr_ckpt_diffs *d, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));

@@ -353,7 +353,17 @@ static void test_implicit_model_end_to_end(void **state)
                          g_data, m1),
                      0);
     tu_expect_in(g_out, "biases on (l2-bias 0.05), implicit 0.5");
-    tu_expect_in(g_out, "= observed");
+    tu_expect_in(g_out, "| loss before the step ");
+    /* the loss parts are the step's, at the factors the epoch began with:
+     * epoch 3's observed part is epoch 2's training MSE */
+    assert_int_equal(run("train --data '%s' --split random:0.2 --dim 6 --epochs 3 --log-every 1 --l2 0.05",
+                         g_data), 0);
+    const char *e2 = strstr(g_out, "epoch      2  train MSE "), *e3 = strstr(g_out, "epoch      3  train MSE ");
+    assert_non_null(e2);
+    assert_non_null(e3);
+    const char *obs = strstr(e3, "= observed ");
+    assert_non_null(obs);
+    assert_memory_equal(e2 + strlen("epoch      2  train MSE "), obs + strlen("= observed "), 9);
     assert_int_equal(run("train --data '%s' --split random:0.2 --dim 6 --epochs 40 --lr 0.02 --bias "
                          "--l2-bias 0.05 --implicit 0.5 --l2 0.05 --threads 3 --quiet --out '%s'",
                          g_data, m2),

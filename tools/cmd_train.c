@@ -117,8 +117,8 @@ static int plot_loss_parts(const char *dir, int n, const double *x, const double
         parts[0] = (struct plot_series){"observed MSE (no regularizer: the total loss)", mse};
         n_series = 1;
     }
-    snprintf(title, sizeof title, "Loss components, %s", about);
-    struct plot_labels lab = {title, "epoch", "loss (log scale)"};
+    snprintf(title, sizeof title, "Loss components before each epoch's step, %s", about);
+    struct plot_labels lab = {title, "epoch", "loss at the factors the epoch began with (log scale)"};
     return plot_lines(dir, "loss_components", &lab, n, x, n_series, parts, true);
 }
 
@@ -688,8 +688,10 @@ static int emit_epoch(struct train_run *r)
             printf("epoch %6lld  train MSE %.6f  validation MSE %.6f", (long long)e, mt.mse, mv.mse);
         if (cfg->l2 > 0 || cfg->l2_freq > 0 || cfg->l2_bias > 0 || cfg->implicit > 0 ||
             cfg->gravity > 0)
-            printf("  | loss %.6f = observed %.6f + l2 %.6f + gravity %.6f", lp.total, lp.mse,
-                   lp.l2, lp.gravity);
+            /* the step's loss: at the factors the epoch began with (its
+             * observed part is the previous epoch's training MSE) */
+            printf("  | loss before the step %.6f = observed %.6f + l2 %.6f + gravity %.6f", lp.total,
+                   lp.mse, lp.l2, lp.gravity);
         putchar('\n');
         int rc = stdout_flush(); /* a full or closed stdout stops the run here */
         if (rc != EXIT_OK) return rc;

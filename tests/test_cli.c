@@ -132,6 +132,19 @@ static void test_train_flags_that_would_do_nothing(void **state)
                         "sklearn:300 it would change nothing");
     assert_int_equal(run(INIT_FROM " --seed 7 --split random:0.2", g_data, e, e), 0);
     assert_int_equal(run(INIT_FROM " --init-std 0.5 --implicit 1", g_data, e, e), 0);
+    /* starting vectors whose loss overflows: said so, not "lower the
+     * learning rate" (no update has run) */
+    char *u = tu_path(e, "U.npy");
+    size_t n;
+    unsigned char *b = (unsigned char *)tu_read_file(u, &n);
+    assert_non_null(b);
+    const size_t data = 10 + (size_t)(b[8] | b[9] << 8); /* npy 1.0: the header's length */
+    const float huge = 3e38f;
+    for (size_t x = data; x + 4 <= n; x += 4) memcpy(b + x, &huge, 4);
+    tu_write_file(e, "U.npy", (const char *)b, n);
+    free(b), free(u);
+    assert_int_equal(run(INIT_FROM, g_data, e, e), 1);
+    tu_expect_in(g_err, "the loss at the starting factors is not finite (NaN): they are too large");
 #undef INIT_FROM
     /* split's --seed is a random: split's */
     assert_int_equal(run("split --data '%s' --split sklearn:300 --seed 5 --out '%s/sp'", g_data, g_dir), 2);

@@ -503,6 +503,13 @@ int mfr_step_end(mfr_trainer *tr, const struct mfr_step *st, double *loss_out, m
 {
     tr->last = st->parts;
     if (loss_out) *loss_out = st->parts.total;
+    /* the first step's loss is the starting factors', before any update:
+     * no learning rate made it overflow */
+    if (!st->finite && tr->model->epochs == 0)
+        return mfr_seterr(err, MFR_ERR_DIVERGED,
+                          "the loss at the starting factors is not finite (%s): they are too large "
+                          "(init_std, --init-std, or the arrays of --init-from)",
+                          isnan(st->parts.total) ? "NaN" : "inf");
     if (!st->finite)
         return mfr_seterr(err, MFR_ERR_DIVERGED,
                           "training loss became non-finite (%g) at epoch %lld; lower the learning rate",

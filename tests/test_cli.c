@@ -144,7 +144,8 @@ static void test_train_flags_that_would_do_nothing(void **state)
     tu_write_file(e, "U.npy", (const char *)b, n);
     free(b), free(u);
     assert_int_equal(run(INIT_FROM, g_data, e, e), 1);
-    tu_expect_in(g_err, "the loss at the starting factors is not finite (NaN): they are too large");
+    tu_expect_in(g_err, "training loss is non-finite (NaN) at the starting factors, before any update: "
+                        "they are too large");
 #undef INIT_FROM
     /* split's --seed is a random: split's */
     assert_int_equal(run("split --data '%s' --split sklearn:300 --seed 5 --out '%s/sp'", g_data, g_dir), 2);

@@ -507,8 +507,8 @@ int mfr_step_end(mfr_trainer *tr, const struct mfr_step *st, double *loss_out, m
      * no learning rate made it overflow */
     if (!st->finite && tr->model->epochs == 0)
         return mfr_seterr(err, MFR_ERR_DIVERGED,
-                          "the loss at the starting factors is not finite (%s): they are too large "
-                          "(init_std, --init-std, or the arrays of --init-from)",
+                          "training loss is non-finite (%s) at the starting factors, before any update: "
+                          "they are too large (init_std, --init-std; or the factors set, --init-from)",
                           isnan(st->parts.total) ? "NaN" : "inf");
     if (!st->finite)
         return mfr_seterr(err, MFR_ERR_DIVERGED,

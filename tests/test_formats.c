@@ -339,6 +339,12 @@ static void test_csv(void **state)
     ds = tu_load_ok(dir, NULL);
     assert_int_equal(mfr_dataset_n_genres(ds), 4);
     mfr_dataset_destroy(ds);
+    /* a MovieLens genre in another case, spelled so throughout, is kept */
+    tu_write_file(dir, "movies.csv", "movieId,title,genres\n1,A (1995),sci-fi\n2,B (1996),sci-fi|comedy\n",
+                  (size_t)-1);
+    ds = tu_load_ok(dir, NULL);
+    assert_int_equal(mfr_dataset_n_genres(ds), 2);
+    mfr_dataset_destroy(ds);
     tu_rmtree(dir);
     free(dir);
 }

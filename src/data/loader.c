@@ -1011,7 +1011,9 @@ static int check_genre_typo(const char *path, int64_t line, const char *name, mf
         size_t m = strlen(ml_genre_order[k]);
         for (size_t x = 0; x <= m; x++) known[x] = (char)tolower((unsigned char)ml_genre_order[k][x]);
         int d = mfr_edit_distance(low, n, known, m, false, row);
-        if (m >= 5 && d <= (m >= 9 ? 2 : 1)) {
+        /* d == 0: the genre in another case, kept as its own spelling (a
+         * file mixing two spellings is refused by the case check) */
+        if (m >= 5 && d >= 1 && d <= (m >= 9 ? 2 : 1)) {
             char b[40];
             return mfr_parse_err(err, path, line,
                                  "genre '%s' is not a MovieLens genre but %s from '%s': a typo? "

@@ -204,7 +204,9 @@ static int check_release_date(const char *path, int64_t line, struct mfr_field d
         mfr_parse_u63(d.s, dl, &day) == MFR_NUM_OK &&
         mfr_parse_u63(dash + 5, 4, &year) == MFR_NUM_OK)
         for (m = 0; m < 12 && memcmp(dash + 1, months[m], 3) != 0; m++) continue;
-    if (m < 12 && day >= 1 && day <= days[m] && year >= 1800 && year <= 2199) return MFR_OK;
+    const bool leap = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0);
+    if (m < 12 && day >= 1 && day <= days[m] - (m == 1 && !leap) && year >= 1800 && year <= 2199)
+        return MFR_OK;
     char b[40];
     return mfr_parse_err(err, path, line,
                          "release date '%s' is not a date like 01-Jan-1995 (day-month-year, the "

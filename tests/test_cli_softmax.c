@@ -587,6 +587,15 @@ static void test_no_relevant_movie(void **state)
     assert_true(tu_exists(loss));
     assert_false(tu_exists(rank));
     free(loss), free(rank), free(plot);
+    /* the folds' table says n/a too */
+    char cmd[4096];
+    snprintf(cmd, sizeof cmd,
+             "cd '%s' && for f in 1 2 3 4 5; do awk -v f=$f 'NR %% 5 == f - 1' u.data > u$f.test && "
+             "awk -v f=$f 'NR %% 5 != f - 1' u.data > u$f.base || exit 1; done", dir);
+    assert_int_equal(system(cmd), 0);
+    assert_int_equal(run("eval --folds --kind softmax --data %s --epochs 1 --threads 1", dir), 0);
+    tu_expect_in(g_out, "\nmean        n/a       n/a       n/a       n/a       n/a       n/a\n");
+    assert_null(strstr(g_out, "nan"));
     free(dir);
 }
 

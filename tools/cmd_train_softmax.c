@@ -1038,11 +1038,19 @@ static void sm_fold_values(const struct sm_fold *f, double v[SM_N])
     }
 }
 
+/* One cell: the value, or n/a (no test user with a relevant movie). */
+static void sm_print_cell(double v)
+{
+    if (isfinite(v)) printf(" %9.4f", v);
+    else printf(" %9s", "n/a");
+}
+
 static void sm_print_fold_line(const char *name, const double *v, bool ease)
 {
-    printf("%-5s %9.4f %9.4f %9.4f %9.4f %9.4f %9.4f", name, v[SM_P], v[SM_R], v[SM_NDCG],
-           v[SM_POP_P], v[SM_POP_R], v[SM_POP_NDCG]);
-    if (ease) printf(" %9.4f %9.4f %9.4f", v[SM_EASE_P], v[SM_EASE_R], v[SM_EASE_NDCG]);
+    static const int cols[] = {SM_P, SM_R, SM_NDCG, SM_POP_P, SM_POP_R, SM_POP_NDCG, SM_EASE_P, SM_EASE_R,
+                               SM_EASE_NDCG};
+    printf("%-5s", name);
+    for (int c = 0; c < (ease ? 9 : 6); c++) sm_print_cell(v[cols[c]]);
     putchar('\n');
 }
 

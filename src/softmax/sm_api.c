@@ -80,15 +80,18 @@ static int dataset_items(const mfr_dataset *ds, struct mfr_sm_items *out, mfr_er
 }
 
 /* What a softmax run holds beside its trainer, in bytes: the dataset's
- * ratings (20 bytes each with the timestamp; none when mapped from the
- * cache), the training ratings' copy, the ids and metadata with the
- * trainer's copies of the ids, the model a ranking makes (its parameters
- * and every user's and movie's vector), and the process itself. */
+ * ratings (20 bytes each with the timestamp; mapped from the cache, its
+ * pages count once read), the split's copies of its training and test
+ * ratings, the ids and metadata with the trainer's copies of the ids, the
+ * model a ranking makes (its parameters and every user's and movie's
+ * vector), and the process itself. */
 static double beside_trainer(const mfr_softmax_config *cfg, const mfr_dataset *ds, const mfr_ratings *train)
 {
     const double N = ds->n_users, M = ds->n_items, rating = 20.0;
-    double b = !ds->map && ds->ratings ? (double)ds->ratings->n * rating : 0.0;
-    if (!train->borrowed && !train->skip) b += (double)train->n * rating;
+    const double n_all = ds->ratings ? (double)ds->ratings->n : (double)train->n;
+    double b = n_all * rating;
+    if (!train->borrowed && !train->skip) /* the training part and the test part, copied */
+        b += (double)train->n * rating + (n_all > (double)train->n ? n_all - (double)train->n : 0.0) * rating;
     b += N * (16.0 + sizeof(struct mfr_user_meta)) + M * (24.0 + sizeof(struct mfr_item_meta));
     const double k = cfg->k, widest = cfg->dim_movie > cfg->k ? cfg->dim_movie : cfg->k;
     b += 4.0 * (2.0 * M * widest + (N + M) * k); /* the model's tables and vectors, about */

@@ -290,9 +290,10 @@ static double size_buffers(mfr_sm_trainer *tr)
 }
 
 /* The memory budget (cfg.max_memory, else the physical memory) against
- * the trainer's `need` bytes and the caller's `beside`: MFR_ERR_TOO_LARGE
- * naming both, before the bytes are allocated. */
-static int check_budget(mfr_sm_trainer *tr, double need, double beside, mfr_error *err)
+ * the trainer's `need` bytes (`at_least`: a lower bound, before the rows
+ * are known) and the caller's `beside`: MFR_ERR_TOO_LARGE naming both,
+ * before the bytes are allocated. */
+static int check_budget(mfr_sm_trainer *tr, double need, double beside, bool at_least, mfr_error *err)
 {
     const uint64_t budget = tr->cfg.max_memory ? tr->cfg.max_memory : mfr_physical_memory();
     const double peak = need + beside;
@@ -301,10 +302,10 @@ static int check_budget(mfr_sm_trainer *tr, double need, double beside, mfr_erro
     if (!budget || peak <= (double)budget) return MFR_OK;
     char a[16], b[16], c[16];
     return mfr_seterr(err, MFR_ERR_TOO_LARGE,
-                      "softmax training needs %s (parameters, optimizer state, training rows and "
+                      "softmax training needs %s%s (parameters, optimizer state, training rows and "
                       "buffers) and %s beside them (ratings, dataset), more than the memory budget "
                       "of %s (%s)",
-                      mfr_size_text(need, a), mfr_size_text(beside, b), mfr_size_text((double)budget, c),
+                      at_least ? "at least " : "", mfr_size_text(need, a), mfr_size_text(beside, b), mfr_size_text((double)budget, c),
                       tr->cfg.max_memory ? "max_memory, --max-memory"
                                          : "the physical memory; --max-memory sets another");
 }
@@ -385,7 +386,7 @@ int mfr_sm_trainer_create_beside(const mfr_softmax_config *cfg, int32_t n_users,
      * row of one movie, one example a group), then with the rows' sizes */
     const double items_bytes = 4.0 * (2.0 * items->n_items + 1 + items->genre_ptr[items->n_items]);
     tr->max_nf = 1, tr->max_ex = 1;
-    if ((st = check_budget(tr, items_bytes + rows_bytes(cfg, n_users, n) + size_buffers(tr), beside,
+    if ((st = check_budget(tr, items_bytes + rows_bytes(cfg, n_users, n) + size_buffers(tr), beside, true,
                            err)))
         goto fail;
     if ((st = build_rows(tr, users, items_of, ratings, n, err))) goto fail;
@@ -395,7 +396,7 @@ int mfr_sm_trainer_create_beside(const mfr_softmax_config *cfg, int32_t n_users,
                                                ? u0 + tr->group_users : tr->n_users);
         if (c > tr->max_ex) tr->max_ex = c;
     }
-    if ((st = check_budget(tr, items_bytes + rows_bytes(cfg, n_users, n) + size_buffers(tr), beside,
+    if ((st = check_budget(tr, items_bytes + rows_bytes(cfg, n_users, n) + size_buffers(tr), beside, false,
                            err)))
         goto fail;
     if (count_examples(tr, 0, n_users) == 0) {

@@ -665,8 +665,14 @@ int plot_bars(const char *dir, const char *name, const struct plot_labels *lab, 
     for (int b = 0; b < (styles ? n : 1); b++) {
         fprintf(c.sf, "%s'%s.dat' ", b ? ", \\\n     " : "plot ", name);
         if (styles) fprintf(c.sf, "every ::%d::%d ", b, b);
-        fprintf(c.sf, "using (0.5*$2):1:(0.5*$2):(0.38):ytic(3) with boxxyerror lc rgb '%s' title ",
+        fprintf(c.sf, "using (0.5*$2):1:(0.5*$2):(0.38):ytic(3) with boxxyerror lc rgb '%s' ",
                 style_colour(styles ? styles[b] : 0));
+        /* past the palette a colour repeats (a dataset's own genres): a
+         * hatch tells the bar from the first one of that colour, as a
+         * point type does in the scatter plots */
+        if (styles && styles[b] >= (int32_t)N_PALETTE)
+            fprintf(c.sf, "fs pattern %d border lc rgb '#1f4e79' ", 4 + (int)((size_t)styles[b] / N_PALETTE - 1) % 4);
+        fputs("title ", c.sf);
         put_str(c.sf, styles ? names[b] : "");
     }
     fputs(", \\\n     '' using 2:1:(sprintf(' %g', $2)) with labels left font ',9' notitle\n", c.sf);

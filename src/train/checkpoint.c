@@ -789,31 +789,25 @@ void mfr_ckpt_diff_add(struct mfr_ckpt_diffs *d, const char *fmt, ...)
 static void config_diffs(const mfr_config *cfg, const mfr_config *ck, const mfr_dataset *ds, int64_t nnz,
                          struct mfr_ckpt_diffs *d)
 {
-    if (nnz >= 0 && ((ck->n_shards == 0 && cfg->n_shards > 0) ||
-                     (ck->reduce == MFR_REDUCE_AUTO && cfg->reduce != MFR_REDUCE_AUTO))) {
+    const bool shards_given = nnz >= 0 && ck->n_shards == 0 && cfg->n_shards > 0;
+    const bool reduce_given = nnz >= 0 && ck->reduce == MFR_REDUCE_AUTO && cfg->reduce != MFR_REDUCE_AUTO;
+    if (shards_given || reduce_given) {
         int32_t reduce = MFR_REDUCE_AUTO;
         const int32_t shards = mfr_trainer_plan_shards(ck, ds, nnz, &reduce);
-        if (ck->n_shards == 0 && cfg->n_shards > 0) {
-            d->derived_shards = cfg->n_shards == shards;
-            if (!d->derived_shards)
-                mfr_ckpt_diff_add(d, "--shards is %d, the checkpoint's derived from the data (%d)",
-                                  (int)cfg->n_shards, (int)shards);
-        }
-        if (ck->reduce == MFR_REDUCE_AUTO && cfg->reduce != MFR_REDUCE_AUTO) {
-            d->derived_reduce = cfg->reduce == reduce;
-            if (!d->derived_reduce)
-                mfr_ckpt_diff_add(d, "--reduce is %s, the checkpoint's auto (%s)",
-                                  cfg->reduce == MFR_REDUCE_SHARD ? "shard" : "owner",
-                                  reduce == MFR_REDUCE_SHARD ? "shard" : "owner");
-        }
+        d->derived_shards = shards_given && cfg->n_shards == shards;
+        d->derived_reduce = reduce_given && cfg->reduce == reduce;
+        if (shards_given && !d->derived_shards)
+            mfr_ckpt_diff_add(d, "--shards is %d, the checkpoint's derived from the data (%d)",
+                              (int)cfg->n_shards, (int)shards);
+        if (reduce_given && !d->derived_reduce)
+            mfr_ckpt_diff_add(d, "--reduce is %s, the checkpoint's auto (%s)",
+                              cfg->reduce == MFR_REDUCE_SHARD ? "shard" : "owner",
+                              reduce == MFR_REDUCE_SHARD ? "shard" : "owner");
     }
-    const bool planned = nnz >= 0 && (ck->n_shards == 0 || ck->reduce == MFR_REDUCE_AUTO);
     for (int i = 0; i < mfr_config_field_count(); i++) {
         const mfr_config_field *f = mfr_config_field_at(i);
         if (f->execution_only || !strcmp(f->name, "kernels")) continue;
-        if (planned && ((!strcmp(f->name, "n_shards") && ck->n_shards == 0 && cfg->n_shards > 0) ||
-                        (!strcmp(f->name, "reduce") && ck->reduce == MFR_REDUCE_AUTO &&
-                         cfg->reduce != MFR_REDUCE_AUTO)))
+        if ((shards_given && !strcmp(f->name, "n_shards")) || (reduce_given && !strcmp(f->name, "reduce")))
             continue; /* compared above */
         char a[64], b[64];
         if (mfr_config_format(cfg, f, a, sizeof a, NULL) != MFR_OK ||

@@ -21,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -622,6 +623,15 @@ void print_resume_hint(const char *checkpoint)
         else fputc(*c, stderr);
     }
     fputs("' (with the same --out, --log-json, --plot)\n", stderr);
+}
+
+void print_memory_line(const char *parts, uint64_t buffers, uint64_t peak)
+{
+    struct rusage ru;
+    if (getrusage(RUSAGE_SELF, &ru) == 0)
+        printf("memory: peak RSS %.1f MiB; training buffers %.1f MiB (%s); estimated peak %.1f MiB "
+               "(--max-memory)\n",
+               (double)ru.ru_maxrss / 1024.0, (double)buffers / 1048576.0, parts, (double)peak / 1048576.0);
 }
 
 const char *size_text(uint64_t bytes, char *buf)

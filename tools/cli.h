@@ -221,6 +221,9 @@ const char *size_text(uint64_t bytes, char *buf);
  * quoted for a POSIX shell ('...', a quote inside as '\''), so that the
  * line can be pasted whatever the name holds. */
 void print_resume_hint(const char *checkpoint);
+/* The report's "memory:" line: the peak RSS so far beside a trainer's
+ * buffers (`parts` names what they hold) and its estimated peak. */
+void print_memory_line(const char *parts, uint64_t buffers, uint64_t peak);
 /* Writes data to path atomically (temp file, fsync, rename). */
 int write_file_atomic(const char *path, const char *data, size_t len);
 /* The same, printing `report` (NULL: none) and whatever was printed before

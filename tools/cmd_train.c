@@ -12,7 +12,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -1004,12 +1003,8 @@ static int train_finish(struct train_run *r)
            "%.1f ms, save %.1f ms", 1e3 * t->load, 1e3 * t->split, 1e3 * t->trainer, 1e3 * t->eval, 1e3 * t->save);
     if (t->checkpoints > 0) printf(", checkpoints %.1f ms", 1e3 * t->checkpoints);
     printf("; %.1f ms of %.3f s outside the epochs\n", 1e3 * (t->total - (r->train_seconds - r->train_s0)), t->total);
-    struct rusage ru;
-    if (getrusage(RUSAGE_SELF, &ru) == 0)
-        printf("memory: peak RSS %.1f MiB; training buffers %.1f MiB (factors, optimizer state, "
-               "CSR, reduction); estimated peak %.1f MiB (--max-memory)\n",
-               (double)ru.ru_maxrss / 1024.0, (double)mfr_trainer_memory_bytes(tr) / 1048576.0,
-               (double)mfr_trainer_peak_bytes(tr) / 1048576.0);
+    print_memory_line("factors, optimizer state, CSR, reduction", mfr_trainer_memory_bytes(tr),
+                      mfr_trainer_peak_bytes(tr));
     if (o->out)
         printf("model checksum %016llx, saved to %s\n",
                (unsigned long long)mfr_model_checksum(r->model), o->out);

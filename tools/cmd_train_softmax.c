@@ -6,7 +6,6 @@
  * that recommend, similar, eval, export and project read like any model.
  * Matrix-factorization flags are refused by name (cmd_train.c routes here).
  */
-#include <sys/resource.h>
 #include <errno.h>
 #include <math.h>
 #include <stdbool.h>
@@ -449,13 +448,8 @@ static int train_finish(struct sm_run *r)
     else if (r->has_test)
         printf("test ranking @%d: n/a (no test user has a relevant movie: a test rating >= 4)\n",
                o->top);
-    struct rusage ru;
-    if (getrusage(RUSAGE_SELF, &ru) == 0)
-        printf("memory: peak RSS %.1f MiB; training buffers %.1f MiB (parameters, optimizer state, "
-               "training rows, buffers); estimated peak %.1f MiB (--max-memory)\n",
-               (double)ru.ru_maxrss / 1024.0,
-               (double)mfr_softmax_trainer_memory_bytes(r->tr) / 1048576.0,
-               (double)mfr_softmax_trainer_peak_bytes(r->tr) / 1048576.0);
+    print_memory_line("parameters, optimizer state, training rows, buffers",
+                      mfr_softmax_trainer_memory_bytes(r->tr), mfr_softmax_trainer_peak_bytes(r->tr));
     if (o->out)
         printf("checksum %016llx\n", (unsigned long long)mfr_model_checksum(r->model));
     else

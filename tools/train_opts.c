@@ -246,10 +246,10 @@ static void fit_preset_to_optimizer(struct train_opts *o)
         snprintf(dropped + strlen(dropped), sizeof dropped - strlen(dropped), "%s%s %s",
                  *dropped ? ", " : "", list[x], v);
     }
-    if (*dropped)
+    char opt[64];
+    if (*dropped && mfr_config_format(c, mfr_config_field_find("--optimizer"), opt, sizeof opt, NULL) == MFR_OK)
         fprintf(stderr, "%s: note: --preset %s's %s %s not apply to --optimizer %s: left out\n", g_cmd,
-                o->preset, dropped, strchr(dropped, ',') ? "do" : "does",
-                als ? "als" : c->optimizer == MFR_OPTIMIZER_SGD ? "sgd" : "adam");
+                o->preset, dropped, strchr(dropped, ',') ? "do" : "does", opt);
 }
 
 int train_opts_check(struct train_opts *o)

@@ -310,6 +310,7 @@ static int check_budget(mfr_sm_trainer *tr, double need, double beside, bool at_
                                          : "the physical memory; --max-memory sets another");
 }
 
+/* The buffers, at the sizes size_buffers set (after the rows: max_nf, max_ex). */
 static int alloc_buffers(mfr_sm_trainer *tr, mfr_error *err)
 {
     int64_t P = tr->lay.n_params, X = SM_BATCH_EX;

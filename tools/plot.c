@@ -59,8 +59,9 @@ static const int point_types[] = {7, 5, 9, 13, 11};
 /* The MovieLens genres by their number of movies in ML-100K (the biggest
  * get the most distinct colours): genre_order[s] has style s, so a genre's
  * colour does not depend on which movies a chart shows, and `stats` and
- * `project` agree. "unknown" (ML-100K) and IMAX (ML-10M on) never meet in
- * one dataset and share the last colour. */
+ * `project` agree. IMAX (ML-10M on) takes the last colour, which
+ * "unknown" (ML-100K's genre of a movie whose genres are not known: no
+ * genre, plot_genre_is_none) would have had. */
 static const char *const genre_order[] = {
     "Drama",   "Comedy",      "Action",    "Thriller",  "Romance", "Adventure", "Children's",
     "Crime",   "Sci-Fi",      "Horror",    "War",       "Mystery", "Musical",   "Documentary",
@@ -460,7 +461,10 @@ done:
     return rc;
 }
 
-bool plot_genre_is_none(const char *name) { return !strcmp(name, "(no genres listed)"); }
+bool plot_genre_is_none(const char *name)
+{
+    return !strcmp(name, "(no genres listed)") || !strcmp(name, "unknown");
+}
 
 void plot_genre_styles(int n, const char *const *names, int32_t *styles)
 {
@@ -634,6 +638,16 @@ done:
     return rc;
 }
 
+/* A tic step of 1, 2, 5, 10, 20, 50 ... giving at most about ten tics
+ * over span: gnuplot's own steps go down to 0.5 or 0.2 on a short range,
+ * which an axis of whole numbers (epochs, counts) must not show. */
+static double whole_tic_step(double span)
+{
+    double step = 1;
+    for (int m = 0; span / step > 10; m = (m + 1) % 3) step *= m == 1 ? 2.5 : 2;
+    return step;
+}
+
 int plot_bars(const char *dir, const char *name, const struct plot_labels *lab, int n,
               const char *const *names, const double *values, const int32_t *styles)
 {
@@ -660,6 +674,10 @@ int plot_bars(const char *dir, const char *name, const struct plot_labels *lab, 
     fprintf(c.sf, "set yrange [-0.6:%d.4]\nset xrange [0:%.17g]\nunset ytics\nset ytics scale 0\n"
                   "set grid noytics\nset style fill solid 0.8 border lc rgb '#1f4e79'\nunset key\n",
             n - 1, top > 0 ? top : 1);
+    /* counts: whole-number tics (bars of 1 and 2 were ticked 0.5, 1, 1.5) */
+    bool whole = true;
+    for (int b = 0; b < n && whole; b++) whole = values[b] == floor(values[b]) && fabs(values[b]) < 1e15;
+    if (whole) fprintf(c.sf, "set xtics %.17g\n", whole_tic_step(top > 0 ? top : 1));
     /* One clause per bar, titled with its name (no key is drawn), so that
      * each bar has its category's colour, as in the scatter plots. */
     for (int b = 0; b < (styles ? n : 1); b++) {
@@ -725,10 +743,7 @@ int plot_lines(const char *dir, const char *name, const struct plot_labels *lab,
     bool whole_x = true;
     for (int64_t r = 0; r < n && whole_x; r++) whole_x = x[r] == floor(x[r]) && fabs(x[r]) < 1e15;
     if (whole_x) {
-        const double span = xlo == xhi ? 2 : xhi - xlo;
-        double step = 1;
-        for (int m = 0; span / step > 10; m = (m + 1) % 3) step *= m == 1 ? 2.5 : 2; /* 1, 2, 5, 10, 20, 50 ... */
-        fprintf(c.sf, "set xtics %.17g\n", step);
+        fprintf(c.sf, "set xtics %.17g\n", whole_tic_step(xlo == xhi ? 2 : xhi - xlo));
     }
     if (ylo == yhi) {
         const double d = ylo != 0 ? fabs(ylo) / 2 : 1;

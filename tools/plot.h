@@ -85,16 +85,17 @@ int plot_histogram(const char *dir, const char *name, const struct plot_labels *
  * plot_bars: the same in every chart and every command, whatever the
  * movies shown. The MovieLens genres have fixed styles, the biggest first
  * (ML-100K's sizes: Drama 0, Comedy 1, Action 2, Thriller 3, Romance 4,
- * ...), "Children" as "Children's"; "unknown" (ML-100K only) and IMAX
- * (ML-10M on) share the nineteenth. "(no genres listed)" is no genre:
+ * ...), "Children" as "Children's", IMAX (ML-10M on) the nineteenth.
+ * "(no genres listed)" and ML-100K's "unknown" are no genre:
  * PLOT_STYLE_OTHER (plot_genre_is_none). Other names (a dataset's own
  * genres) follow from style 19 in the order given.
  */
 void plot_genre_styles(int n, const char *const *names, int32_t *styles);
 
 /* True for "(no genres listed)", which MovieLens' CSV releases give a
- * movie without genres: the genre charts leave it out or draw it grey as
- * "no genres", never as a genre. */
+ * movie without genres, and for "unknown", ML-100K's genre of the movies
+ * whose genres are not known (movies 267 and 1373): the genre charts
+ * leave it out or draw it grey as "no genres", never as a genre. */
 bool plot_genre_is_none(const char *name);
 
 /*

@@ -19,7 +19,8 @@
  *            bytes from the start of the file (zero padding), so that the
  *            arrays can be used where they are mapped.
  *
- * The checksum hashes the counts, then each array in blocks of 1 MiB (each
+ * The checksum hashes the header's dataset fingerprint (version 5 on),
+ * the counts, then each array in blocks of 1 MiB (each
  * block hashed on its own, in parallel, the block hashes then hashed in
  * order), then the blob: the same value for any thread count. Version 1
  * (one sequential hash, unaligned arrays) is not read: such a cache counts
@@ -83,8 +84,11 @@
 /* 3: genre names differing only in case are refused by the parsers, and a
  * cache of version 2 may hold such names; it is parsed again instead.
  * 4: the same for a genre one edit from a MovieLens genre ("Comdy") and
- * for a u.item release date that is not a date. */
-#define CACHE_VERSION 4u
+ * for a u.item release date that is not a date.
+ * 5: the checksum covers the header's dataset fingerprint too; before, a
+ * damaged fingerprint was trusted, and models trained from the cache
+ * recorded it (and were then refused as trained on other data). */
+#define CACHE_VERSION 5u
 #define CACHE_ORDER 0x01020304u
 #define HEADER_BYTES 64
 #define NO_STRING UINT32_MAX /* a NULL title or date, as opposed to "" */
@@ -235,15 +239,16 @@ static uint64_t hash_blocks(uint64_t seed, const void *data, size_t n)
     return hash_blocks_mapped(seed, data, n, 0, NULL, NULL);
 }
 
-/* The payload checksum: the counts, the arrays, the metadata blob
+/* The payload checksum: the header's dataset fingerprint (which the
+ * dataset takes as its own), the counts, the arrays, the metadata blob
  * (mapping[k]: the length of the mapping array k lies in, 0 if none;
  * hash_blocks_mapped). `check` (NULL: none): each array's check, whose
  * failure sets *bad. */
-static uint64_t payload_sum(const void *counts, size_t counts_len, void *const *sec,
+static uint64_t payload_sum(uint64_t fingerprint, const void *counts, size_t counts_len, void *const *sec,
                             const size_t *sec_len, const void *meta, size_t meta_len, const size_t *mapping,
                             const struct sec_check *check, bool *bad)
 {
-    uint64_t sum = hash_bytes(0, counts, counts_len);
+    uint64_t sum = hash_bytes(hash_bytes(0, &fingerprint, sizeof fingerprint), counts, counts_len);
     for (int k = 0; k < 6; k++)
         sum = hash_blocks_mapped(sum, sec[k], sec_len[k], mapping[k], check ? &check[k] : NULL, bad);
     return hash_bytes(sum, meta, meta_len);
@@ -503,7 +508,7 @@ int mfr_cache_write(const char *path, const struct mfr_cache_key *key, const mfr
 
     struct sections s;
     sections_of(ds, &s);
-    uint64_t sum = payload_sum(&c, sizeof c, s.p, s.n, meta.p, meta.len, s.mapping, NULL, NULL);
+    uint64_t sum = payload_sum(ds->fingerprint, &c, sizeof c, s.p, s.n, meta.p, meta.len, s.mapping, NULL, NULL);
     uint64_t counts_at, sec_at[6], meta_len_at;
     uint64_t key_area = HEADER_BYTES + key->len + pad_to(HEADER_BYTES + key->len);
     uint64_t payload = layout(key->len, &s, &counts_at, sec_at, &meta_len_at) + meta.len - key_area;
@@ -736,7 +741,7 @@ int mfr_cache_load(const char *path, const struct mfr_cache_key *key, mfr_datase
         [4] = {CHECK_RATING, 0, c.min_rating, c.max_rating},
     };
     bool out_of_range = false;
-    uint64_t sum = payload_sum(&c, sizeof c, s.p, s.n, blob, blob_len, s.mapping, check, &out_of_range);
+    uint64_t sum = payload_sum(h.fingerprint, &c, sizeof c, s.p, s.n, blob, blob_len, s.mapping, check, &out_of_range);
 #ifdef FUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION
     /* The fuzz build (meson -Dfuzz=enabled, docs/FUZZING.md) takes any
      * checksum, so that mutated payloads reach the range checks below. */
@@ -784,7 +789,8 @@ int mfr_cache_poke(const char *path, int section, int64_t index, uint32_t bits)
     memcpy(&blob_len, m.p + meta_len_at, 8);
     if (blob_len != m.len - meta_len_at - 8) goto done;
     for (int k = 0; k < 6; k++) s.p[k] = (void *)(uintptr_t)(m.p + sec_at[k]);
-    h.checksum = payload_sum(&c, sizeof c, s.p, s.n, m.p + meta_len_at + 8, (size_t)blob_len, s.mapping, NULL, NULL);
+    h.checksum = payload_sum(h.fingerprint, &c, sizeof c, s.p, s.n, m.p + meta_len_at + 8, (size_t)blob_len, s.mapping,
+                             NULL, NULL);
     memcpy(p, &h, sizeof h);
     rc = msync(p, m.len, MS_SYNC) == 0 ? MFR_OK : MFR_ERR_IO;
 done:
@@ -807,11 +813,12 @@ done:
  * (n_users + 1 int64), the hash of each HASH_BLOCK-byte block of the
  * records, then the records (struct mfr_urec, 12 bytes: by user, file
  * order within a user). The header's checksum covers everything but the
- * records, so that opening the file reads O(users + items + n / 2^20)
+ * records (the header's dataset fingerprint included, version 2 on), so that opening the file reads O(users + items + n / 2^20)
  * bytes; a rank then checks the blocks of its own slice only.
  */
 #define USERS_MAGIC "MFRUSERS"
-#define USERS_VERSION 1u
+/* 2: the checksum covers the header's dataset fingerprint */
+#define USERS_VERSION 2u
 
 _Static_assert(sizeof(struct mfr_urec) == 12, "user-ordered records are 12 bytes");
 
@@ -841,9 +848,11 @@ static void users_layout_of(uint64_t key_len, int64_t n_users, int64_t n_items, 
     l->size = at + (uint64_t)n * 12;
 }
 
-static uint64_t users_sum(const struct counts *c, const void *const sec[4], const size_t len[4])
+/* The header's checksum: the dataset fingerprint (the part dataset's),
+ * the counts and the four sections. */
+static uint64_t users_sum(uint64_t fingerprint, const struct counts *c, const void *const sec[4], const size_t len[4])
 {
-    uint64_t sum = hash_bytes(7, c, sizeof *c);
+    uint64_t sum = hash_bytes(hash_bytes(7, &fingerprint, sizeof fingerprint), c, sizeof *c);
     for (int k = 0; k < 4; k++) sum = hash_blocks(sum, sec[k], len[k]);
     return sum;
 }
@@ -888,7 +897,7 @@ int mfr_users_cache_head(const struct mfr_cache_key *key, const mfr_dataset *ds,
     };
     const void *sec[4] = {ds->user_ids, ds->item_ids, off, bh};
     struct header h = {.version = USERS_VERSION, .order = CACHE_ORDER, .key_len = key->len,
-                       .payload_len = l.size, .checksum = users_sum(&c, sec, l.sec_len),
+                       .payload_len = l.size, .checksum = users_sum(ds->fingerprint, &c, sec, l.sec_len),
                        .fingerprint = ds->fingerprint};
     memcpy(h.magic, USERS_MAGIC, 8);
     static const unsigned char zero[ALIGN];
@@ -1035,7 +1044,7 @@ int mfr_users_cache_open(const char *path, const struct mfr_load_id *id, struct 
     if (l.size != m.len) goto done;
     const void *sec[4];
     for (int k = 0; k < 4; k++) sec[k] = m.p + l.sec_at[k];
-    uint64_t sum = users_sum(&c, sec, l.sec_len);
+    uint64_t sum = users_sum(h.fingerprint, &c, sec, l.sec_len);
 #ifdef FUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION
     sum = h.checksum;
 #endif

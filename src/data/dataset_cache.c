@@ -265,7 +265,10 @@ void mfr_cache_key_free(struct mfr_cache_key *key)
 }
 
 /* Appends one file's name, presence, size and time. `required`: a stat
- * failure is an error; otherwise only ENOENT is tolerated (absent). */
+ * failure is an error; otherwise only ENOENT is tolerated (absent), and
+ * not for a symbolic link to a missing file, which the parser refuses:
+ * keyed as absent, a cache written without the file was served after a
+ * dangling link took its place. */
 static int key_file(struct buf *b, struct mfr_cache_key *key, const char *dir,
                     const char *name, bool required, mfr_error *err)
 {
@@ -275,8 +278,12 @@ static int key_file(struct buf *b, struct mfr_cache_key *key, const char *dir,
     int rc = MFR_OK;
     buf_str(b, name);
     if (stat(path, &st) != 0) {
-        if (required || errno != ENOENT)
-            rc = mfr_seterr(err, MFR_ERR_IO, "cannot stat %s: %s", path, strerror(errno));
+        const int e = errno;
+        struct stat lst;
+        if (required || e != ENOENT)
+            rc = mfr_seterr(err, MFR_ERR_IO, "cannot stat %s: %s", path, strerror(e));
+        else if (lstat(path, &lst) == 0) /* a link to nothing: the parser refuses it, so no cache */
+            rc = mfr_seterr(err, MFR_ERR_IO, "%s is a symbolic link to a missing file", path);
         buf_u32(b, 0);
     } else if (!S_ISREG(st.st_mode)) {
         rc = mfr_seterr(err, MFR_ERR_IO, "%s is not a regular file", path);

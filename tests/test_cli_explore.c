@@ -311,6 +311,28 @@ static void test_stats_huge_values(void **state)
     }
 }
 
+/* One mean rating for every user and movie (an implicit-feedback file,
+ * every rating 1): the mean histograms span the range around it, as for
+ * any single value; they ran in whole-number bins from 1 to 21, as if the
+ * means were counts, far off the rating scale. */
+static void test_stats_one_whole_mean(void **state)
+{
+    (void)state;
+    tu_write_file(g_dir, "implicit.csv", "1,1,1\n2,2,1\n", (size_t)-1);
+    assert_int_equal(run("stats --data '%s/implicit.csv' --format delimited:comma:noheader --json --bins 4", g_dir),
+                     0);
+    const char *h = strstr(g_out, "\"mean_rating_per_user\"");
+    assert_non_null(h);
+    tu_expect_in(h, "\"histogram\":{\"edges\":[0.5,0.75,1,1.25,1.5],\"counts\":[0,0,2,0]}");
+    h = strstr(g_out, "\"mean_rating_per_movie\"");
+    assert_non_null(h);
+    tu_expect_in(h, "\"histogram\":{\"edges\":[0.5,0.75,1,1.25,1.5],\"counts\":[0,0,2,0]}");
+    /* a count of one value keeps its one whole-number bin */
+    assert_int_equal(run("stats --data '%s/implicit.csv' --format delimited:comma:noheader", g_dir), 0);
+    tu_expect_in(g_out, "Ratings per movie\n  [1, 2]                     2  ");
+    assert_null(strstr(g_out, "[4, 5]"));
+}
+
 /* ML-1M's users.dat holds age groups' codes (1 = under 18, 56 = 56+):
  * stats counts the groups instead of averaging the codes as ages. */
 static void test_stats_ml1m_age_groups(void **state)
@@ -1390,6 +1412,7 @@ int main(void)
         cmocka_unit_test(test_export),
         cmocka_unit_test(test_failed_writes_leave_nothing),
         cmocka_unit_test(test_stats_huge_values),
+        cmocka_unit_test(test_stats_one_whole_mean),
         cmocka_unit_test(test_stats_ml1m_age_groups),
         cmocka_unit_test(test_stdout_failure_changes_no_output),
         cmocka_unit_test(test_export_refusal_reports_nothing),

@@ -385,12 +385,15 @@ int64_t hist_bins(int64_t n, const double *values, int n_bins, double *edges, in
     bool whole = true;
     for (int64_t r = 0; r < n && whole; r++)
         if (isfinite(values[r]) && values[r] != floor(values[r])) whole = false;
+    /* One count v in its one bin (stats' count_bins): [v, v + 1] (below).
+     * Not with more bins: a mean rating of 1 for every user was drawn in
+     * twenty bins from 1 to 21, far off any rating scale; one value with
+     * more bins gets the range around it, as any other value does. */
+    const bool one_count = whole && lo == hi && n_bins == 1 && mag < 1e15;
     if (lo > hi) {
         lo = 0;
         hi = 1;
-    } else if (whole && lo == hi && mag < 1e15) {
-        hi = lo + n_bins - 1; /* one count v: bins [v, v + 1), ... (below) */
-    } else if (hi - lo <= mag * 1e-6) {
+    } else if (!one_count && hi - lo <= mag * 1e-6) {
         /* one value (or values the printed edges could not tell apart):
          * a range around it wide enough for the edges to differ, also for
          * a value so large that adding 0.5 changes nothing */

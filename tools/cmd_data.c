@@ -4,6 +4,7 @@
  */
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -221,9 +222,14 @@ static int synth_target_check(const char *out)
     snprintf(path, sizeof path, "%s/planted.txt", out);
     static const char mark[] = "# mfrec synth";
     char head[sizeof mark - 1];
-    FILE *f = fopen(path, "rb");
-    const bool synthetic = f && fread(head, 1, sizeof head, f) == sizeof head && !memcmp(head, mark, sizeof head);
-    if (f) fclose(f);
+    /* opened non-blocking and read only when a regular file: a FIFO there
+     * blocked synth in open (it is no mark of synth's, like any other
+     * non-regular file) */
+    const int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    struct stat fst;
+    const bool synthetic = fd >= 0 && fstat(fd, &fst) == 0 && S_ISREG(fst.st_mode) &&
+                           read(fd, head, sizeof head) == (ssize_t)sizeof head && !memcmp(head, mark, sizeof head);
+    if (fd >= 0) close(fd);
     if (!synthetic)
         return runtime_error("--out %s holds a dataset (%s/%s) that synth did not write (no planted.txt "
                              "of mfrec synth): it would be replaced; choose a new directory or one without a dataset",

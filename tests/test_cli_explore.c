@@ -795,6 +795,36 @@ static void test_plots_unknown_genre(void **state)
     free(d), free(sp);
 }
 
+/* A chart the run does not draw (a dataset without genres) leaves no
+ * earlier run's chart of that name beside the new ones; a symbolic link
+ * of that name is not the run's to remove. */
+static void test_plots_remove_undrawn_chart(void **state)
+{
+    (void)state;
+    if (!g_gnuplot) {
+        fprintf(stderr, "SKIPPED: gnuplot is not on PATH\n");
+        return;
+    }
+    char *sp = tu_path(g_dir, "undrawn_stats"), *csv = tu_path(g_dir, "undrawn.csv");
+    tu_write_file(g_dir, "undrawn.csv", "1,1,4\n1,2,3\n2,1,5\n2,3,2\n3,2,4\n", (size_t)-1);
+    assert_int_equal(run("stats --data '%s' --plot '%s'", g_data, sp), 0);
+    char *png = tu_path(sp, "genres.png"), *gp = tu_path(sp, "genres.gp"), *hist = tu_path(sp, "ratings_per_user.png");
+    struct stat st;
+    assert_int_equal(stat(png, &st), 0);
+    assert_int_equal(run("stats --data '%s' --format delimited:comma:noheader --plot '%s'", csv, sp), 0);
+    if (stat(png, &st) == 0 || stat(gp, &st) == 0) fail_msg("the earlier run's genres chart is still in %s", sp);
+    assert_int_equal(stat(hist, &st), 0);
+    tu_expect_in(g_err, "genres.* from an earlier run: this run draws no genres chart");
+    /* a symbolic link named as the chart is refused as an output, as
+     * always, and stays */
+    assert_int_equal(symlink(csv, png), 0);
+    assert_int_equal(run("stats --data '%s' --format delimited:comma:noheader --plot '%s'", csv, sp), 1);
+    tu_expect_in(g_err, "genres.png");
+    assert_int_equal(lstat(png, &st), 0);
+    assert_true(S_ISLNK(st.st_mode));
+    free(sp), free(csv), free(png), free(gp), free(hist);
+}
+
 static void test_plots(void **state)
 {
     (void)state;
@@ -1407,6 +1437,7 @@ int main(void)
         cmocka_unit_test(test_plots),
         cmocka_unit_test(test_plots_no_genres),
         cmocka_unit_test(test_plots_unknown_genre),
+        cmocka_unit_test(test_plots_remove_undrawn_chart),
         cmocka_unit_test(test_project_text_and_coordinates),
         cmocka_unit_test(test_project_min_ratings_counts_training_ratings),
         cmocka_unit_test(test_export),

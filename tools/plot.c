@@ -168,13 +168,69 @@ static int run_gnuplot(const char *gnuplot, const char *dir, const char *script)
  * g_stage.dir (NULL: none open). */
 static struct stage g_stage;
 
-int plot_stage_begin(const char *dir) { return stage_open(&g_stage, "--plot", dir); }
+/* The command's whole set of charts (plot_outputs_check) and which of them
+ * this run drew (chart_run), so that plot_stage_end can take away the
+ * files of the others. */
+#define MAX_CHARTS 8
+static char *join3(const char *dir, const char *name, const char *ext);
+static const char *const *g_charts;
+static bool g_drawn[MAX_CHARTS];
+
+static void mark_drawn(const char *gp_name)
+{
+    const size_t len = strlen(gp_name) - 3; /* "NAME.gp" */
+    for (int k = 0; g_charts && g_charts[k] && k < MAX_CHARTS; k++)
+        if (strlen(g_charts[k]) == len && !strncmp(g_charts[k], gp_name, len)) g_drawn[k] = true;
+}
+
+int plot_stage_begin(const char *dir)
+{
+    memset(g_drawn, 0, sizeof g_drawn);
+    return stage_open(&g_stage, "--plot", dir);
+}
+
+/* Once this run's charts are in DIR: the files of a chart of the set that
+ * this run did not draw (a dataset without genres, a sweep of one thread
+ * count, no relevant test user) are an earlier run's, which DIR would
+ * otherwise show beside this run's as if they were its own. They are
+ * removed, regular files only (what drawing the chart would have
+ * replaced), and said on standard error. */
+static int remove_undrawn(const char *dir)
+{
+    static const char *const ext[] = {".png", ".svg", ".dat", ".gp"};
+    int rc = EXIT_OK;
+    for (int k = 0; g_charts && g_charts[k] && k < MAX_CHARTS && rc == EXIT_OK; k++) {
+        if (g_drawn[k]) continue;
+        int removed = 0;
+        for (int x = 0; x < 4 && rc == EXIT_OK; x++) {
+            char *path = join3(dir, g_charts[k], ext[x]);
+            struct stat st;
+            if (!path) rc = runtime_error("out of memory");
+            else if (lstat(path, &st) == 0 && S_ISREG(st.st_mode)) {
+                if (unlink(path) == 0) removed++;
+                else rc = runtime_error("--plot: cannot remove %s, an earlier run's chart that this run "
+                                        "does not draw: %s",
+                                        path, strerror(errno));
+            }
+            free(path);
+        }
+        if (removed)
+            fprintf(stderr, "%s: note: removed %s/%s.* from an earlier run: this run draws no %s chart\n",
+                    g_cmd, dir, g_charts[k], g_charts[k]);
+    }
+    return rc;
+}
 
 /* What the command printed before its charts is flushed first: a standard
  * output that cannot be written fails the run with no chart moved. */
-int plot_stage_end(int rc) { return stage_commit(&g_stage, rc, NULL); }
+int plot_stage_end(int rc) { return plot_stage_end_report(rc, NULL); }
 
-int plot_stage_end_report(int rc, const char *report) { return stage_commit(&g_stage, rc, report); }
+int plot_stage_end_report(int rc, const char *report)
+{
+    const char *dir = g_stage.out;
+    rc = stage_commit(&g_stage, rc, report);
+    return rc == EXIT_OK && dir ? remove_undrawn(dir) : rc;
+}
 
 int plot_stage_check(void) { return stage_check(&g_stage); }
 
@@ -239,6 +295,7 @@ int plot_require_gnuplot(void)
 
 int plot_outputs_check(const char *dir, const char *const *charts)
 {
+    g_charts = charts;
     int rc = io_output_dir("--plot", dir);
     struct stat st;
     if (rc == EXIT_OK && stat(dir, &st) != 0) return EXIT_OK; /* a new directory: new files */
@@ -358,6 +415,7 @@ static int chart_run(struct chart *c)
                                  "file was written",
                                  pics[p]);
     }
+    mark_drawn(c->gp_name);
     return EXIT_OK;
 }
 

@@ -157,21 +157,23 @@ static int parse_rate(const mfr_dataset *ds, const char *spec,
     return EXIT_OK;
 }
 
-/* Whether s is "#DIGITS" (an optional sign too), blanks, '=': a movie
- * named by id, as --rate takes it, not a comment. */
+/* Whether s is "#DIGITS" (an optional sign too), then blanks and '=', or
+ * a tab: a movie named by id, as --rate takes it ("#50=5"), or in the
+ * MOVIE_ID<TAB>RATING form ("#50<TAB>5"), not a comment. */
 static bool hash_id_rating(const char *s)
 {
     const char *p = s + 1;
     if (*p == '+' || *p == '-') p++;
     if (*p < '0' || *p > '9') return false;
     while (*p >= '0' && *p <= '9') p++;
+    if (*p == '\t') return true;
     while (*p == ' ' || *p == '\t') p++;
     return *p == '=';
 }
 
 /* --ratings-file FILE: lines "TITLE=RATING", "#ID=RATING" or
- * "MOVIE_ID<TAB>RATING"; blank lines and other lines starting with '#'
- * (comments) are skipped. Errors name FILE:LINE. */
+ * "MOVIE_ID<TAB>RATING" (the id with or without '#'); blank lines and other
+ * lines starting with '#' (comments) are skipped. Errors name FILE:LINE. */
 static int parse_ratings_file(const mfr_dataset *ds, const char *path,
                               struct new_ratings *r)
 {
@@ -234,7 +236,8 @@ static int parse_ratings_file(const mfr_dataset *ds, const char *path,
                                (double)lo, (double)hi, value);
         else if (by_id) {
             long long id;
-            item = parse_id(key, &id) ? mfr_dataset_item_index(ds, id) : -1;
+            const char *digits = key + (key[0] == '#'); /* "#50<TAB>5" is "50<TAB>5" */
+            item = parse_id(digits, &id) ? mfr_dataset_item_index(ds, id) : -1;
             if (item < 0) rc = runtime_error("%s: no movie has id '%s'", where, key);
         } else {
             rc = resolve_movie(ds, where, key, &item);
@@ -388,8 +391,9 @@ static bool parse_recommend_flags(int argc, char **argv, struct recommend_opts *
                  "add up"},
         {.name = "--ratings-file", .value = "FILE", .kind = FLAG_STR, .dst = &o->rfile,
          .help = "lines \"TITLE=RATING\", \"#ID=RATING\" or\n"
-                 "\"MOVIE_ID<TAB>RATING\" (blank lines and other lines\n"
-                 "starting with '#', comments, are skipped)"},
+                 "\"MOVIE_ID<TAB>RATING\" (#ID<TAB>RATING too; blank lines\n"
+                 "and other lines starting with '#', comments, are\n"
+                 "skipped)"},
         {.name = "--lambda", .value = "L", .kind = FLAG_DOUBLE, .dst = &o->lambda, .min = 0,
          .max = 1e9,
          .help = "ridge strength of the fold-in (default: 0.1 plus the\n"

@@ -49,6 +49,11 @@ static int count_lines(const char *path)
     return lines;
 }
 
+static void expect_not_in(const char *hay, const char *needle)
+{
+    if (hay && strstr(hay, needle)) fail_msg("did not expect '%s' in:\n%s", needle, hay);
+}
+
 /* Fails unless dir/name exists and is not empty. */
 static void expect_file(const char *dir, const char *name)
 {
@@ -755,6 +760,37 @@ static void test_plots_no_genres(void **state)
     free(d), free(sp), free(pp), free(m);
 }
 
+/* A model of a rating file without movie data: no movie has a genre, so
+ * project draws no projection_genres and its report does not claim one;
+ * --genre says that the data has no genres instead of an empty list. */
+static void test_project_without_genres(void **state)
+{
+    (void)state;
+    if (!g_gnuplot) {
+        fprintf(stderr, "SKIPPED: gnuplot is not on PATH\n");
+        return;
+    }
+    char *src = tu_path(g_data, "u.data"), *r = tu_path(g_dir, "plain.tsv"), *m = tu_path(g_dir, "plain.bin"),
+         *pp = tu_path(g_dir, "plain_project");
+    char *text = tu_read_file(src, NULL);
+    assert_non_null(text);
+    tu_write_file(g_dir, "plain.tsv", text, (size_t)-1);
+    free(text);
+    assert_int_equal(run("train --data '%s' --dim 3 --epochs 3 --threads 1 --quiet --out '%s'", r, m), 0);
+    assert_int_equal(run("project --model '%s' --plot '%s' --top 1", m, pp), 0);
+    expect_file(pp, "projection.png");
+    expect_file(pp, "embedding_norms.png");
+    char *pg = tu_path(pp, "projection_genres.png");
+    assert_false(tu_exists(pg));
+    expect_not_in(g_out, "projection_genres and");
+    tu_expect_in(g_out, "no projection_genres: no movie shown has a genre");
+    assert_int_equal(run("project --model '%s' --plot '%s' --genre Drama", m, pp), 2);
+    tu_expect_in(g_err, "--genre: ");
+    tu_expect_in(g_err, "has no genres");
+    expect_not_in(g_err, "known genres:");
+    free(src), free(r), free(m), free(pp), free(pg);
+}
+
 /* ML-100K's "unknown" genre (its movies' genres are not known) is no
  * genre either; and a genre chart of small counts has whole-number tics,
  * not gnuplot's 0.5 steps. */
@@ -1436,6 +1472,7 @@ int main(void)
         cmocka_unit_test(test_stats_std_of_one_value),
         cmocka_unit_test(test_plots),
         cmocka_unit_test(test_plots_no_genres),
+        cmocka_unit_test(test_project_without_genres),
         cmocka_unit_test(test_plots_unknown_genre),
         cmocka_unit_test(test_plots_remove_undrawn_chart),
         cmocka_unit_test(test_project_text_and_coordinates),

@@ -149,6 +149,8 @@ static int find_genre(const mfr_dataset *ds, const char *genre, int32_t *chosen)
     for (int32_t g = 0; g < n_genres && *chosen < 0; g++)
         if (!strcasecmp(genre, mfr_dataset_genre_name(ds, g))) *chosen = g;
     if (*chosen >= 0) return EXIT_OK;
+    if (n_genres == 0) /* no list of genres to offer: a rating file without movie data */
+        return usage_error("--genre: %s has no genres (no movie data with genres)", data_name(ds));
     fprintf(stderr, "%s: known genres:", g_cmd);
     for (int32_t g = 0; g < n_genres; g++)
         fprintf(stderr, "%s '%s'", g ? "," : "", mfr_dataset_genre_name(ds, g));
@@ -299,9 +301,10 @@ static void print_projection(const struct projection *p, const mfr_dataset *ds,
 
 /* DIR/projection_genres: one panel per genre that some selected movie has,
  * every genre of a movie counted (the main picture shows one colour per
- * movie). */
+ * movie). *drawn: whether there was a panel to draw (none when no selected
+ * movie has a genre, e.g. a rating file without movie data). */
 static int plot_genre_panels(const struct projection *p, const mfr_dataset *ds,
-                             const struct project_opts *o, const char *title)
+                             const struct project_opts *o, const char *title, bool *drawn)
 {
     size_t n = (size_t)p->n_sel;
     uint8_t *member = calloc((size_t)(p->n_genres ? p->n_genres : 1) * (n ? n : 1), 1);
@@ -326,6 +329,7 @@ static int plot_genre_panels(const struct projection *p, const mfr_dataset *ds,
                  title, (long long)n_none, n_none == 1 ? "" : "s");
         title = full;
     }
+    *drawn = n_panels > 0;
     if (rc == EXIT_OK && n_panels > 0) {
         struct plot_labels lab = {title, NULL, NULL};
         rc = plot_scatter_panels(o->plot_dir, "projection_genres", &lab, p->n_sel, p->x, p->y,
@@ -368,14 +372,21 @@ static int plot_projection(struct projection *p, const mfr_dataset *ds, const mf
              "%s of the movie embeddings of %s%s\none panel per genre, every genre of a movie "
              "shown (x: %s, y: %s)",
              o->tsne ? "t-SNE" : "PCA", model, subset, xl, yl);
-    if ((rc = plot_genre_panels(p, ds, o, title)) != EXIT_OK) return rc;
+    bool panels = false;
+    if ((rc = plot_genre_panels(p, ds, o, title, &panels)) != EXIT_OK) return rc;
     hist_bins(p->n_sel, p->sel_norm, o->bins, p->edges, p->counts);
     snprintf(title, sizeof title, "Norms of the movie embeddings of %s%s", model, subset);
     struct plot_labels nlab = {title, "Euclidean norm of the embedding", "movies"};
     rc = plot_histogram(o->plot_dir, "embedding_norms", &nlab, o->bins, p->edges, p->counts, false);
     if (rc != EXIT_OK) return rc;
-    jlog_printf(say, "\nwrote %s/projection, %s/projection_genres and %s/embedding_norms (.png and .svg)\n",
-                o->plot_dir, o->plot_dir, o->plot_dir);
+    if (panels)
+        jlog_printf(say, "\nwrote %s/projection, %s/projection_genres and %s/embedding_norms (.png and .svg)\n",
+                    o->plot_dir, o->plot_dir, o->plot_dir);
+    else /* said as it is: no panel chart was drawn */
+        jlog_printf(say,
+                    "\nwrote %s/projection and %s/embedding_norms (.png and .svg); no projection_genres: "
+                    "no movie shown has a genre\n",
+                    o->plot_dir, o->plot_dir);
     return EXIT_OK;
 }
 

@@ -132,7 +132,7 @@ static void test_usage_errors(void **state)
         assert_non_null(hi);
         int lines = 0;
         for (const char *c = lo + strlen("PC1, lowest:\n"); c < hi; c++) lines += *c == '\n';
-        assert_int_equal(lines, 10);
+        assert_int_equal(lines, 11); /* the column names, then 10 movies */
     }
     /* options that would change nothing are refused: the pictures' without
      * --plot, t-SNE's without --method tsne */
@@ -1125,6 +1125,23 @@ static void test_project_text_and_coordinates(void **state)
         }
         assert_int_equal(rows, count_lines(tsv) - 1);
         free(t2);
+    }
+    /* the movies at the ends of the axes are listed as every list lists
+     * movies: with their id and training ratings, here all 40 or more */
+    tu_expect_in(g_out, "PC1, lowest:\n        pc1    movie  ratings  title\n");
+    tu_expect_in(g_out, "Embedding norm, highest:\n       norm    movie  ratings  title\n");
+    {
+        int rows = 0;
+        for (const char *line = g_out; line && *line; line = strchr(line, '\n') ? strchr(line, '\n') + 1 : NULL) {
+            double v;
+            long long id, ratings;
+            if (sscanf(line, " %lf %lld %lld", &v, &id, &ratings) == 3) {
+                assert_true(id >= 1 && id <= 80);
+                assert_true(ratings >= 40);
+                rows++;
+            }
+        }
+        assert_true(rows >= 6 * 2);
     }
     assert_int_equal(run("project --model '%s' --min-ratings 100000", g_model), 1);
     tu_expect_in(g_err, "no movie has at least 100000 training ratings");

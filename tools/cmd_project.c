@@ -29,8 +29,9 @@ static const char project_help[] =
     "\n"
     "Projects the movie embeddings of a model on their two principal axes (PCA\n"
     "of the k x k covariance, computed exactly and deterministically) and prints\n"
-    "the variance each axis explains, the movies at both ends of each axis and\n"
-    "a summary of the embedding norms.\n"
+    "the variance each axis explains, the movies at both ends of each axis (id,\n"
+    "training ratings and title, as every list of movies) and a summary of the\n"
+    "embedding norms.\n"
     "\n";
 
 static const char project_help_end[] =
@@ -55,22 +56,25 @@ static int cmp_by_key(const void *a, const void *b)
 }
 
 /* Prints the `top` movies with the lowest and the highest key; key and
- * order are over the n selected movies, items[] maps them to item indices. */
-static void print_ends(const mfr_dataset *ds, const char *what, const double *key,
-                       const int32_t *items, int32_t *order, int32_t n, int top)
+ * order are over the n selected movies, items[] maps them to item indices.
+ * Each row gives the key (column `col`), the movie's id and its training
+ * ratings (counts, by item), as every list of movies does, then the title. */
+static void print_ends(const mfr_dataset *ds, const char *what, const char *col, const double *key,
+                       const int32_t *items, const int64_t *counts, int32_t *order, int32_t n, int top)
 {
     char buf[64];
     for (int32_t x = 0; x < n; x++) order[x] = x;
     g_key = key;
     qsort(order, (size_t)n, sizeof *order, cmp_by_key);
     if (top > n) top = n;
-    printf("\n%s, lowest:\n", what);
-    for (int x = 0; x < top; x++)
-        printf("  %9.4f  %s\n", key[order[x]], item_title(ds, items[order[x]], buf, sizeof buf));
-    printf("%s, highest:\n", what);
-    for (int x = 0; x < top; x++) {
-        int32_t o = order[n - 1 - x];
-        printf("  %9.4f  %s\n", key[o], item_title(ds, items[o], buf, sizeof buf));
+    for (int side = 0; side < 2; side++) {
+        printf(side ? "%s, highest:\n" : "\n%s, lowest:\n", what);
+        printf("  %9s  %7s  %7s  %s\n", col, "movie", "ratings", "title");
+        for (int x = 0; x < top; x++) {
+            int32_t o = side ? order[n - 1 - x] : order[x], i = items[o];
+            printf("  %9.4f  %7lld  %7lld  %s\n", key[o], (long long)mfr_dataset_item_id(ds, i),
+                   (long long)counts[i], item_title(ds, i, buf, sizeof buf));
+        }
     }
 }
 
@@ -292,10 +296,11 @@ static void print_projection(const struct projection *p, const mfr_dataset *ds,
     }
     printf("  embedding norms: mean %.4f, min %.4f, max %.4f\n", nsum / p->n_sel, nmin, nmax);
     if (o->top > 0) {
-        if (!o->tsne) print_ends(ds, "PC1", p->x, p->items, p->order, p->n_sel, o->top);
+        if (!o->tsne) print_ends(ds, "PC1", "pc1", p->x, p->items, p->n_ratings, p->order, p->n_sel, o->top);
         if (!o->tsne && p->n_comp > 1)
-            print_ends(ds, "PC2", p->y, p->items, p->order, p->n_sel, o->top);
-        print_ends(ds, "Embedding norm", p->sel_norm, p->items, p->order, p->n_sel, o->top);
+            print_ends(ds, "PC2", "pc2", p->y, p->items, p->n_ratings, p->order, p->n_sel, o->top);
+        print_ends(ds, "Embedding norm", "norm", p->sel_norm, p->items, p->n_ratings, p->order, p->n_sel,
+                   o->top);
     }
 }
 

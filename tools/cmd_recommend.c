@@ -343,6 +343,25 @@ static bool add_rate_flag(const char *flag, const char *v, void *dst)
     return true;
 }
 
+/* --ratings-file FILE into a struct recommend_opts: one file. Several
+ * --rate flags add up, so a second --ratings-file silently replacing the
+ * first would drop its ratings: refused. */
+static bool set_ratings_file(const char *flag, const char *v, void *dst)
+{
+    struct recommend_opts *o = dst;
+    if (o->rfile) {
+        usage_error("%s is given twice ('%s' and '%s'): one file holds every rating of the new user",
+                    flag, o->rfile, v);
+        return false;
+    }
+    if (!*v) {
+        usage_error("%s needs a file name, got ''", flag);
+        return false;
+    }
+    o->rfile = v;
+    return true;
+}
+
 /* Usage rules between the flags, once all are parsed. */
 static int check_recommend_flags(const struct recommend_opts *o)
 {
@@ -389,7 +408,7 @@ static bool parse_recommend_flags(int argc, char **argv, struct recommend_opts *
                  "article may go in front or be left out; \"#ID=5\" names\n"
                  "a movie by id); repeated (up to 64 times), the lists\n"
                  "add up"},
-        {.name = "--ratings-file", .value = "FILE", .kind = FLAG_STR, .dst = &o->rfile,
+        {.name = "--ratings-file", .value = "FILE", .kind = FLAG_CUSTOM, .dst = o, .parse = set_ratings_file,
          .help = "lines \"TITLE=RATING\", \"#ID=RATING\" or\n"
                  "\"MOVIE_ID<TAB>RATING\" (#ID<TAB>RATING too; blank lines\n"
                  "and other lines starting with '#', comments, are\n"

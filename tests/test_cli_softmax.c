@@ -219,6 +219,12 @@ static void test_fold_in_ratings_matter(void **state)
     assert_int_equal(run("recommend --model %s/f.mfr --rate \"#1=5\" --top 3 --json", g_dir), 0);
     tu_expect_in(g_out, "\"dot\":");
     assert_null(strstr(g_out, "predicted_rating"));
+    /* the JSON says which rated movies are features, as the table does (a
+     * matrix factorization fold-in gives its fitted values there) */
+    assert_int_equal(run("recommend --model %s/f.mfr --rate \"#1=5,#2=1\" --top 3 --json", g_dir), 0);
+    tu_expect_in(g_out, ",\"fold_in\":{\"feature_min_rating\":4,\"features\":1,\"ratings\":["
+                        "{\"movie\":1,\"rating\":5,\"feature\":true},"
+                        "{\"movie\":2,\"rating\":1,\"feature\":false}]}");
     assert_int_equal(run("recommend --model %s/f.mfr --user 3 --top 3 --csv", g_dir), 0);
     tu_expect_in(g_out, ",dot,");
     assert_int_equal(run("recommend --model %s/f.mfr --rate \"#1=5\" --lambda 0.5", g_dir), 2);

@@ -470,6 +470,9 @@ struct rec_state {
     double lambda, middle;
     float bias;
     double *fit, *fit_raw;
+    /* a softmax fold-in: the rating from which a rated movie is a feature
+     * (NaN: no softmax fold-in) */
+    double feature_min;
 };
 
 static bool rec_alloc(struct rec_state *st, const mfr_model *m, int32_t k)
@@ -611,6 +614,25 @@ static void json_fold_in(const struct movie_ctx *c, const struct rec_state *st)
     printf("]}");
 }
 
+/* A softmax fold-in as JSON: ,"fold_in":{...} after the query's keys, the
+ * counterpart of json_fold_in: the rating from which a rated movie is a
+ * feature, and each rated movie's rating and whether it is one. */
+static void json_fold_in_softmax(const struct movie_ctx *c, const struct rec_state *st)
+{
+    printf(",\"fold_in\":{\"feature_min_rating\":");
+    json_num(st->feature_min, 9);
+    int32_t n_features = 0;
+    for (int32_t x = 0; x < st->nr.n; x++) n_features += (double)st->nr.values[x] >= st->feature_min;
+    printf(",\"features\":%d,\"ratings\":[", (int)n_features);
+    for (int32_t x = 0; x < st->nr.n; x++) {
+        printf("%s{\"movie\":%lld,\"rating\":", x ? "," : "",
+               (long long)mfr_dataset_item_id(c->ds, st->nr.items[x]));
+        json_num(st->nr.values[x], 9);
+        printf(",\"feature\":%s}", (double)st->nr.values[x] >= st->feature_min ? "true" : "false");
+    }
+    printf("]}");
+}
+
 /* The rating at or above which a new user's movie is a feature of a
  * softmax model: the top quarter of the data's rating scale (4 on 1..5),
  * so that movies rated low do not bring more of the same; -inf when the
@@ -632,6 +654,7 @@ static int fold_in_softmax(const struct recommend_opts *o, const mfr_model *m,
         return usage_error("--lambda is the ridge strength of a matrix factorization fold-in; a "
                            "softmax model folds a new user in without a solve");
     double thr = liked_threshold(c);
+    st->feature_min = thr;
     int32_t *liked = malloc(((size_t)st->nr.n + 1) * sizeof *liked), n_liked = 0;
     if (!liked) return runtime_error("out of memory");
     for (int32_t x = 0; x < st->nr.n; x++)
@@ -720,6 +743,7 @@ static void print_recommendation(const struct recommend_opts *o, const struct mo
         if (o->have_user) printf(",\"user\":%lld", (long long)o->user_id);
         else printf(",\"user\":null,\"rated\":%d", (int)st->nr.n);
         if (st->fit) json_fold_in(c, st);
+        else if (!isnan(st->feature_min)) json_fold_in_softmax(c, st);
         printf(",\"measure\":\"%s\",\"top\":%d,\"min_ratings\":%lld,\"include_rated\":%s,",
                measure_name(o->list.measure), (int)o->list.top, (long long)o->list.min_ratings,
                o->include_rated ? "true" : "false");
@@ -972,7 +996,7 @@ int cmd_recommend(int argc, char **argv)
     if (!parse_recommend_flags(argc, argv, &o, &rc)) return rc;
     mfr_model *m = NULL;
     mfr_dataset *ds = NULL;
-    struct rec_state st = {0};
+    struct rec_state st = {.feature_min = NAN};
     struct movie_ctx c = {0};
     if ((rc = load_model_and_data(o.model_path, o.data, &m, &ds, NULL)) != EXIT_OK) return rc;
     /* --out once the model and its data are noted as inputs, before any

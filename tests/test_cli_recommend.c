@@ -716,6 +716,15 @@ static void test_machine_outputs_and_min_ratings(void **state)
         }
         assert_int_equal(rows, 7);
     }
+    /* nothing qualifies: a line, no table of headers only (as similar),
+     * for a user of the dataset and a new user alike */
+    assert_int_equal(run("recommend --model '%s' --user 5 --min-ratings 100000", g_model), 0);
+    tu_expect_in(g_out, "no movie qualifies\n");
+    expect_not_in(g_out, "(only 0");
+    expect_not_in(g_out, "rank ");
+    assert_int_equal(run("recommend --model '%s' --rate '#4=2' --min-ratings 100000", g_model), 0);
+    tu_expect_in(g_out, "no movie qualifies\n");
+    expect_not_in(g_out, "rank ");
     /* a new user's JSON; the stats JSON */
     assert_int_equal(run("recommend --model '%s' --rate 'Synthetic Movie 3=1,#4=2' --json", g_model), 0);
     tu_expect_json(g_out);

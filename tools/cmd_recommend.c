@@ -754,6 +754,10 @@ static void print_recommendation(const struct recommend_opts *o, const struct mo
         printf("}\n");
         return;
     }
+    if (st->n_out == 0) { /* no table of headers only, as similar */
+        printf("no movie qualifies\n");
+        return;
+    }
     if (st->n_out < o->list.top)
         printf("(only %d movie%s)\n", (int)st->n_out, st->n_out == 1 ? " qualifies" : "s qualify");
     if (l.kind == VALUE_PREDICTED && mfr_model_rank_offsets(c->m))

@@ -225,6 +225,10 @@ static void test_fold_in_ratings_matter(void **state)
     tu_expect_in(g_out, ",\"fold_in\":{\"feature_min_rating\":4,\"features\":1,\"ratings\":["
                         "{\"movie\":1,\"rating\":5,\"feature\":true},"
                         "{\"movie\":2,\"rating\":1,\"feature\":false}]}");
+    /* a user of the dataset's table says what its dot column is, as a new
+     * user's header does */
+    assert_int_equal(run("recommend --model %s/f.mfr --user 3 --top 3", g_dir), 0);
+    tu_expect_in(g_out, "dot: the softmax model's logit, a ranking score, not a rating\n");
     assert_int_equal(run("recommend --model %s/f.mfr --user 3 --top 3 --csv", g_dir), 0);
     tu_expect_in(g_out, ",dot,");
     assert_int_equal(run("recommend --model %s/f.mfr --rate \"#1=5\" --lambda 0.5", g_dir), 2);

@@ -767,6 +767,8 @@ static void print_recommendation(const struct recommend_opts *o, const struct mo
     else if (l.kind == VALUE_DOT && mfr_model_kind(c->m) == MFR_MODEL_KIND_MF)
         printf("dot: the model's ranking score, not a rating (gravity without biases pulls scores "
                "towards 0)\n");
+    else if (l.kind == VALUE_DOT && o->have_user) /* a new user's header says it already */
+        printf("dot: the softmax model's logit, a ranking score, not a rating\n");
     print_list_table(c, &l);
 }
 

@@ -519,6 +519,18 @@ static void test_untitled_movie(void **state)
     tu_expect_in(g_err, "has a title (u.item missing or empty): no titles, genres or years; movies are shown as #ID\n");
     assert_int_equal(run("stats --data '%s'", dir), 0); /* some titles: no note */
     expect_not_in(g_err, "note: no movie");
+    /* a title looked up in data without any: said why, and that #ID works */
+    char *bare_model = tu_path(g_dir, "untitled-all.bin");
+    assert_int_equal(run("train --data '%s' --split random:0.2 --dim 3 --epochs 2 --quiet --out '%s'", bare,
+                         bare_model),
+                     0);
+    assert_int_equal(run("similar --model '%s' --movie 'Fargo'", bare_model), 1);
+    tu_expect_in(g_err, "--movie: no movie title matches 'Fargo': ");
+    tu_expect_in(g_err, "has no movie titles; name a movie by id, as #ID\n");
+    assert_int_equal(run("recommend --model '%s' --rate 'Fargo=5'", bare_model), 1);
+    tu_expect_in(g_err, "has no movie titles");
+    assert_int_equal(run("similar --model '%s' --movie '#2' -k 1", bare_model), 0);
+    free(bare_model);
     free(bare);
     free(meta);
     free(exp);

@@ -120,6 +120,14 @@ static bool is_integer(const char *s)
     return true;
 }
 
+/* Whether some movie of ds has a title (a rating file alone has none). */
+static bool has_titles(const mfr_dataset *ds)
+{
+    for (int32_t i = 0; i < mfr_dataset_n_items(ds); i++)
+        if (*mfr_dataset_item_title(ds, i)) return true;
+    return false;
+}
+
 int resolve_movie(const mfr_dataset *ds, const char *where, const char *given, int32_t *item)
 {
     mfr_error err = {0};
@@ -156,6 +164,10 @@ int resolve_movie(const mfr_dataset *ds, const char *where, const char *given, i
         if (is_id) {
             rc = runtime_error("%s: no movie title matches '%s'; movie id %s is written '#%s'", where, text, text,
                                text);
+        } else if (!has_titles(ds)) { /* no closest titles to offer: why, and what works */
+            rc = runtime_error("%s: no movie title matches '%s': %s has no movie titles; name a "
+                               "movie by id, as #ID",
+                               where, text, data_name(ds));
         } else {
             rc = runtime_error("%s: no movie title matches '%s'%s", where, text, n ? "; the closest titles:" : "");
             list_movies(ds, found, n < CLOSEST ? n : CLOSEST, n < CLOSEST ? n : CLOSEST);

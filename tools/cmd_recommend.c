@@ -47,16 +47,22 @@ struct new_ratings {
     int32_t n, cap;
     int32_t *items;
     float *values;
+    long *lines; /* each rating's line of --ratings-file (0: from --rate) */
 };
 
-/* Adds one rating; a movie rated twice is an error naming both places. */
-static int add_rating(struct new_ratings *r, const mfr_dataset *ds, const char *where,
+/* Adds one rating (`line`: its line of --ratings-file, 0 for --rate); a
+ * movie rated twice is an error naming both places. */
+static int add_rating(struct new_ratings *r, const mfr_dataset *ds, const char *where, long line,
                       int32_t item, float value)
 {
     char t[TITLE_BUF];
     for (int32_t x = 0; x < r->n; x++)
-        if (r->items[x] == item)
+        if (r->items[x] == item) {
+            if (r->lines[x] > 0) /* the first one in the file: its line too */
+                return runtime_error("%s: '%s' is rated twice (also on line %ld)", where,
+                                     item_title(ds, item, t, sizeof t), r->lines[x]);
             return runtime_error("%s: '%s' is rated twice", where, item_title(ds, item, t, sizeof t));
+        }
     if (r->n == r->cap) {
         int32_t cap = r->cap ? 2 * r->cap : 16;
         int32_t *ni = realloc(r->items, (size_t)cap * sizeof *ni);
@@ -65,10 +71,14 @@ static int add_rating(struct new_ratings *r, const mfr_dataset *ds, const char *
         float *nv = realloc(r->values, (size_t)cap * sizeof *nv);
         if (!nv) return runtime_error("out of memory");
         r->values = nv;
+        long *nl = realloc(r->lines, (size_t)cap * sizeof *nl);
+        if (!nl) return runtime_error("out of memory");
+        r->lines = nl;
         r->cap = cap;
     }
     r->items[r->n] = item;
     r->values[r->n] = value;
+    r->lines[r->n] = line;
     r->n++;
     return EXIT_OK;
 }
@@ -144,7 +154,7 @@ static int parse_rate(const mfr_dataset *ds, const char *spec,
             rc = usage_error("--rate: the rating of '%s' must be a number in [%g, %g], got '%s'",
                              title, (double)lo, (double)hi, value);
         else if ((rc = resolve_movie(ds, "--rate", title, &item)) == EXIT_OK)
-            rc = add_rating(r, ds, "--rate", item, v);
+            rc = add_rating(r, ds, "--rate", 0, item, v);
         free(title);
         free(value);
         if (rc != EXIT_OK) return rc;
@@ -242,7 +252,7 @@ static int parse_ratings_file(const mfr_dataset *ds, const char *path,
         } else {
             rc = resolve_movie(ds, where, key, &item);
         }
-        if (rc == EXIT_OK) rc = add_rating(r, ds, where, item, v);
+        if (rc == EXIT_OK) rc = add_rating(r, ds, where, lineno, item, v);
         free(key);
         free(value);
     }
@@ -493,6 +503,7 @@ static void rec_free(struct rec_state *st)
 {
     free(st->nr.items);
     free(st->nr.values);
+    free(st->nr.lines);
     free(st->items);
     free(st->scores);
     free(st->exclude);

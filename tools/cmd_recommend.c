@@ -21,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -389,6 +390,19 @@ static int check_recommend_flags(const struct recommend_opts *o)
     if (o->all_users && !o->out)
         return usage_error("--all-users needs --out FILE (CSV, or JSON lines with --json)");
     if (o->out && !o->all_users) return usage_error("--out goes with --all-users");
+    if (o->out) { /* the format is --json's: a name that says the other one is a mistake */
+        const char *dot = strrchr(o->out, '.'), *slash = strrchr(o->out, '/');
+        const char *ext = dot && (!slash || dot > slash) ? dot + 1 : "";
+        const bool json_name = !strcasecmp(ext, "json") || !strcasecmp(ext, "jsonl") || !strcasecmp(ext, "ndjson");
+        if (json_name && !o->list.json)
+            return usage_error("--out %s names a JSON file, but without --json --all-users writes CSV; add "
+                               "--json (JSON lines) or name a .csv file",
+                               o->out);
+        if (!strcasecmp(ext, "csv") && o->list.json)
+            return usage_error("--out %s names a CSV file, but with --json --all-users writes JSON lines; "
+                               "drop --json or name a .jsonl file",
+                               o->out);
+    }
     if (o->lambda >= 0.0 && !o->n_rate && !o->rfile)
         return usage_error("--lambda is the fold-in's ridge strength: it goes with --rate or "
                            "--ratings-file");
@@ -438,7 +452,8 @@ static bool parse_recommend_flags(int argc, char **argv, struct recommend_opts *
                  "movie,score,VALUE,ratings,rated, VALUE predicted_rating,\n"
                  "dot or cosine, rated the user's rating under\n"
                  "--include-rated, else empty; JSON lines with --json),\n"
-                 "written atomically"},
+                 "written atomically; a .json, .jsonl or .ndjson name\n"
+                 "needs --json, a .csv name is refused with it"},
         {.name = "--threads", .value = "N", .kind = FLAG_THREADS, .dst = &o->threads,
          .help = "threads for loading the data and for --all-users\n"
                  "(default $OMP_NUM_THREADS, else all cores; never\n"

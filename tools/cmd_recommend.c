@@ -947,13 +947,19 @@ static void write_batch(FILE *f, const struct recommend_opts *o, const struct mo
             const float rated = rows ? user_rating(rows, first + r, it[x]) : NAN;
             char rs[32] = "";
             if (!isnan(rated)) snprintf(rs, sizeof rs, "%g", (double)rated);
+            /* 9 digits, as the single lists: a float's value read back
+             * exactly; a score that overflowed (factors of a huge model)
+             * is null in JSON and an empty CSV field, as in the single lists */
+            char vs[32] = "", ss[32] = "";
+            if (isfinite(v)) snprintf(vs, sizeof vs, "%.9g", v);
+            if (isfinite(shown)) snprintf(ss, sizeof ss, "%.9g", shown);
             if (o->list.json)
-                fprintf(f, "%s{\"rank\":%d,\"movie\":%lld,\"score\":%.9g,\"%s\":%.9g,\"ratings\":%lld,"
+                fprintf(f, "%s{\"rank\":%d,\"movie\":%lld,\"score\":%s,\"%s\":%s,\"ratings\":%lld,"
                            "\"rated\":%s}",
-                        x ? "," : "", (int)x + 1, mid, v, name, shown, (long long)c->counts[it[x]],
-                        *rs ? rs : "null");
-            else /* 9 digits, as the single lists: a float's value read back exactly */
-                fprintf(f, "%lld,%d,%lld,%.9g,%.9g,%lld,%s\n", uid, (int)x + 1, mid, v, shown,
+                        x ? "," : "", (int)x + 1, mid, *vs ? vs : "null", name, *ss ? ss : "null",
+                        (long long)c->counts[it[x]], *rs ? rs : "null");
+            else
+                fprintf(f, "%lld,%d,%lld,%s,%s,%lld,%s\n", uid, (int)x + 1, mid, vs, ss,
                         (long long)c->counts[it[x]], rs);
         }
         if (o->list.json) fputs("]}\n", f);

@@ -1110,6 +1110,14 @@ static void test_project_text_and_coordinates(void **state)
     assert_int_equal(run("project --model '%s' --out '%s' --top 2", g_model, tsv), 0);
     assert_string_equal(first, g_out);
     free(first);
+    /* a model of dimension 1 has one principal axis: no "PC2 0.00%" */
+    char *k1 = tu_path(g_dir, "k1.mfr");
+    assert_int_equal(run("train --data '%s' --dim 1 --epochs 3 --threads 1 --quiet --out '%s'", g_data, k1), 0);
+    assert_int_equal(run("project --model '%s' --top 2", k1), 0);
+    tu_expect_in(g_out, "(k 1: there is no PC2;");
+    assert_null(strstr(g_out, "PC2 0.00%"));
+    assert_null(strstr(g_out, "PC2, highest:"));
+    free(k1);
     /* A subset by rating count. */
     assert_int_equal(run("project --model '%s' --min-ratings 40 --out '%s'", g_model, tsv), 0);
     tu_expect_in(g_out, "the movies with at least 40 training ratings");

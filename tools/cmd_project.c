@@ -284,10 +284,13 @@ static void print_projection(const struct projection *p, const mfr_dataset *ds,
         printf("  perplexity %g, %d iterations, seed %llu: KL divergence %.4f (%.2f s)\n",
                o->topt.perplexity, (int)o->topt.iterations, (unsigned long long)o->topt.seed,
                p->kl, p->seconds);
-    else
+    else if (p->n_comp > 1)
         printf("  PC1 explains %.2f%% of the variance, PC2 %.2f%% (together %.2f%%; total variance %.6g)\n",
                100 * p->pca->explained[0], 100 * p->explained2,
                100 * (p->pca->explained[0] + p->explained2), p->pca->total_variance);
+    else /* a model of dimension 1: no second axis */
+        printf("  PC1 explains %.2f%% of the variance (k 1: there is no PC2; total variance %.6g)\n",
+               100 * p->pca->explained[0], p->pca->total_variance);
     double nsum = 0, nmin = INFINITY, nmax = -INFINITY;
     for (int32_t s = 0; s < p->n_sel; s++) {
         nsum += p->sel_norm[s];
@@ -367,7 +370,8 @@ static int plot_projection(struct projection *p, const mfr_dataset *ds, const mf
         snprintf(yl, sizeof yl, "t-SNE 2");
     } else {
         snprintf(xl, sizeof xl, "PC1 (%.1f%% of variance)", 100 * p->pca->explained[0]);
-        snprintf(yl, sizeof yl, "PC2 (%.1f%% of variance)", 100 * p->explained2);
+        if (p->n_comp > 1) snprintf(yl, sizeof yl, "PC2 (%.1f%% of variance)", 100 * p->explained2);
+        else snprintf(yl, sizeof yl, "0 (k 1: no PC2)");
     }
     struct plot_labels lab = {title, xl, yl};
     rc = plot_scatter(o->plot_dir, "projection", &lab, p->n_sel, p->x, p->y, p->category,

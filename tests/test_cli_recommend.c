@@ -356,6 +356,17 @@ static void test_similar(void **state)
     tu_expect_in(g_err, "Star Wars (1977)");
     assert_int_equal(run("similar --model '%s' --movie hea", g_hm_model), 1);
     tu_expect_in(g_err, "'hea' is ambiguous: 2 movies have titles containing it");
+    /* the two movies of one title told apart by their ratings in the data
+     * (write_handmade: user u rates movie i when (3u + i) % 4 != 0) */
+    assert_int_equal(run("similar --model '%s' --movie 'Chasing Amy'", g_hm_model), 1);
+    tu_expect_in(g_err, "    movie  ratings  title\n");
+    for (int i = 4; i <= 5; i++) {
+        int n = 0;
+        for (int u = 1; u <= HM_USERS; u++) n += (u * 3 + i) % 4 != 0;
+        char want[64];
+        snprintf(want, sizeof want, "  %7d  %7d  Chasing Amy (1997)\n", i, n);
+        tu_expect_in(g_err, want);
+    }
 }
 
 /* norms --plot's norm_vs_ratings.dat: one "ratings norm" point per movie

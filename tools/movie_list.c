@@ -100,13 +100,31 @@ void warn_if_poor_ranker(const mfr_model *m, const char *model_path)
             g_cmd, model_path);
 }
 
-/* Prints up to MAX_LISTED movies of items[0..n) as "id  title" to stderr. */
+/* Prints up to MAX_LISTED movies of items[0..n) as "id  ratings  title"
+ * to stderr: the count of the movie's ratings in the data tells apart two
+ * movies of one title (ML-100K's two "Chasing Amy (1997)"). One pass over
+ * the ratings, on this error path only; no counts when out of memory. */
 static void list_movies(const mfr_dataset *ds, const int32_t *items, int32_t n, int32_t total)
 {
     char t[64];
-    for (int32_t x = 0; x < n && x < MAX_LISTED; x++)
-        fprintf(stderr, "  %7lld  %s\n", (long long)mfr_dataset_item_id(ds, items[x]),
-                item_title(ds, items[x], t, sizeof t));
+    const int32_t shown = n < MAX_LISTED ? n : MAX_LISTED;
+    int64_t *count = calloc((size_t)mfr_dataset_n_items(ds), sizeof *count);
+    const mfr_ratings *r = mfr_dataset_ratings(ds);
+    if (count && r)
+        for (int64_t k = 0, nr = mfr_ratings_count(r); k < nr; k++) {
+            int32_t item;
+            if (mfr_ratings_get(r, k, NULL, &item, NULL, NULL, NULL) == MFR_OK) count[item]++;
+        }
+    if (count && r && shown > 0) fprintf(stderr, "  %7s  %7s  %s\n", "movie", "ratings", "title");
+    for (int32_t x = 0; x < shown; x++) {
+        if (count && r)
+            fprintf(stderr, "  %7lld  %7lld  %s\n", (long long)mfr_dataset_item_id(ds, items[x]),
+                    (long long)count[items[x]], item_title(ds, items[x], t, sizeof t));
+        else
+            fprintf(stderr, "  %7lld  %s\n", (long long)mfr_dataset_item_id(ds, items[x]),
+                    item_title(ds, items[x], t, sizeof t));
+    }
+    free(count);
     if (total > MAX_LISTED) fprintf(stderr, "  ... and %d more\n", (int)(total - MAX_LISTED));
 }
 

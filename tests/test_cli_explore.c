@@ -336,6 +336,12 @@ static void test_stats_one_whole_mean(void **state)
     assert_int_equal(run("stats --data '%s/implicit.csv' --format delimited:comma:noheader", g_dir), 0);
     tu_expect_in(g_out, "Ratings per movie\n  [1, 2]                     2  ");
     assert_null(strstr(g_out, "[4, 5]"));
+    /* one bin too: a mean of 1 is centred in it, not its lower edge */
+    assert_int_equal(run("stats --data '%s/implicit.csv' --format delimited:comma:noheader --json --bins 1", g_dir),
+                     0);
+    h = strstr(g_out, "\"mean_rating_per_user\"");
+    assert_non_null(h);
+    tu_expect_in(h, "\"histogram\":{\"edges\":[0.5,1.5],\"counts\":[2]}");
 }
 
 /* ML-1M's users.dat holds age groups' codes (1 = under 18, 56 = 56+):
@@ -832,8 +838,8 @@ static void test_plots_unknown_genre(void **state)
 }
 
 /* A chart the run does not draw (a dataset without genres) leaves no
- * earlier run's chart of that name beside the new ones; a symbolic link
- * of that name is not the run's to remove. */
+ * earlier run's chart of that name beside the new ones; files of that
+ * name that mfrec did not write are not the run's to remove. */
 static void test_plots_remove_undrawn_chart(void **state)
 {
     (void)state;
@@ -851,8 +857,16 @@ static void test_plots_remove_undrawn_chart(void **state)
     if (stat(png, &st) == 0 || stat(gp, &st) == 0) fail_msg("the earlier run's genres chart is still in %s", sp);
     assert_int_equal(stat(hist, &st), 0);
     tu_expect_in(g_err, "genres.* from an earlier run: this run draws no genres chart");
+    /* files of that name that mfrec did not write are the user's: kept */
+    tu_write_file(sp, "genres.gp", "set term dumb\n", (size_t)-1);
+    tu_write_file(sp, "genres.png", "not a chart\n", (size_t)-1);
+    assert_int_equal(run("stats --data '%s' --format delimited:comma:noheader --plot '%s'", csv, sp), 0);
+    assert_int_equal(stat(png, &st), 0);
+    assert_int_equal(stat(gp, &st), 0);
+    assert_null(strstr(g_err, "removed"));
+    assert_int_equal(unlink(png), 0);
     /* a symbolic link named as the chart is refused as an output, as
-     * always, and stays */
+     * always (before anything is drawn or removed), and stays */
     assert_int_equal(symlink(csv, png), 0);
     assert_int_equal(run("stats --data '%s' --format delimited:comma:noheader --plot '%s'", csv, sp), 1);
     tu_expect_in(g_err, "genres.png");

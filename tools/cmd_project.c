@@ -383,7 +383,7 @@ static int plot_projection(struct projection *p, const mfr_dataset *ds, const mf
              o->tsne ? "t-SNE" : "PCA", model, subset, xl, yl);
     bool panels = false;
     if ((rc = plot_genre_panels(p, ds, o, title, &panels)) != EXIT_OK) return rc;
-    hist_bins(p->n_sel, p->sel_norm, o->bins, p->edges, p->counts);
+    hist_bins(p->n_sel, p->sel_norm, o->bins, false, p->edges, p->counts);
     snprintf(title, sizeof title, "Norms of the movie embeddings of %s%s", model, subset);
     struct plot_labels nlab = {title, "Euclidean norm of the embedding", "movies"};
     rc = plot_histogram(o->plot_dir, "embedding_norms", &nlab, o->bins, p->edges, p->counts, false);
@@ -426,7 +426,8 @@ static bool parse_project_flags(int argc, char **argv, struct project_opts *o, i
         {.name = "--out", .value = "FILE", .kind = FLAG_STR, .dst = &o->out,
          .help = "write the coordinates as TSV: movie, title, genre,\n"
                  "pc1, pc2 (tsne1, tsne2), norm, ratings (training\n"
-                 "ratings; one line per movie, with a header)"},
+                 "ratings; one line per movie, with a header); pc2 is 0\n"
+                 "for a model of dimension 1, which has one axis"},
         {.name = "--top", .value = "N", .kind = FLAG_I32, .dst = &o->top, .lo = 1, .hi = 1000000,
          .help = "movies listed at each end of each axis (default 10,\n"
                  "a list's length as in every command;\n"

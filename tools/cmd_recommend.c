@@ -169,17 +169,23 @@ static int parse_rate(const mfr_dataset *ds, const char *spec,
 }
 
 /* Whether s is "#DIGITS" (an optional sign too), then blanks and '=', or
- * a tab: a movie named by id, as --rate takes it ("#50=5"), or in the
- * MOVIE_ID<TAB>RATING form ("#50<TAB>5"), not a comment. */
+ * blanks holding a tab and then a number: a movie named by id, as --rate
+ * takes it ("#50=5"), or in the MOVIE_ID<TAB>RATING form ("#50<TAB>5"),
+ * not a comment. A comment may start "#2024<TAB>" when words follow. */
 static bool hash_id_rating(const char *s)
 {
     const char *p = s + 1;
     if (*p == '+' || *p == '-') p++;
     if (*p < '0' || *p > '9') return false;
     while (*p >= '0' && *p <= '9') p++;
-    if (*p == '\t') return true;
-    while (*p == ' ' || *p == '\t') p++;
-    return *p == '=';
+    bool tab = false;
+    for (; *p == ' ' || *p == '\t'; p++) tab = tab || *p == '\t';
+    if (*p == '=') return true;
+    if (!tab || !*p) return false;
+    char *end;
+    (void)strtod(p, &end);
+    while (end != p && (*end == ' ' || *end == '\t')) end++;
+    return end != p && !*end;
 }
 
 /* --ratings-file FILE: lines "TITLE=RATING", "#ID=RATING" or
@@ -221,7 +227,7 @@ static int parse_ratings_file(const mfr_dataset *ds, const char *path,
         snprintf(where, sizeof where, "%s:%ld", path, lineno);
         const char *s = line;
         while (*s == ' ' || *s == '\t') s++;
-        /* '#' starts a comment, except "#ID=R" (a movie by id, as in --rate) */
+        /* '#' starts a comment, except "#ID=R" and "#ID<TAB>R" (a movie by id, as in --rate) */
         if (!*s || (*s == '#' && !hash_id_rating(s))) continue;
         const char *tab = strchr(s, '\t'), *eq = strrchr(s, '=');
         char *key = NULL, *value = NULL;
@@ -245,12 +251,11 @@ static int parse_ratings_file(const mfr_dataset *ds, const char *path,
         else if (!parse_rating(ds, value, &v))
             rc = runtime_error("%s: the rating must be a number in [%g, %g], got '%s'", where,
                                (double)lo, (double)hi, value);
-        else if (by_id) {
+        else if (by_id && key[0] != '#') {
             long long id;
-            const char *digits = key + (key[0] == '#'); /* "#50<TAB>5" is "50<TAB>5" */
-            item = parse_id(digits, &id) ? mfr_dataset_item_index(ds, id) : -1;
+            item = parse_id(key, &id) ? mfr_dataset_item_index(ds, id) : -1;
             if (item < 0) rc = runtime_error("%s: no movie has id '%s'", where, key);
-        } else {
+        } else { /* a title, or "#ID" (in either form) as --rate reads it */
             rc = resolve_movie(ds, where, key, &item);
         }
         if (rc == EXIT_OK) rc = add_rating(r, ds, where, lineno, item, v);
@@ -436,7 +441,7 @@ static bool parse_recommend_flags(int argc, char **argv, struct recommend_opts *
          .help = "lines \"TITLE=RATING\", \"#ID=RATING\" or\n"
                  "\"MOVIE_ID<TAB>RATING\" (#ID<TAB>RATING too; blank lines\n"
                  "and other lines starting with '#', comments, are\n"
-                 "skipped)"},
+                 "skipped: \"#2024<TAB>my ratings\" is a comment)"},
         {.name = "--lambda", .value = "L", .kind = FLAG_DOUBLE, .dst = &o->lambda, .min = 0,
          .max = 1e9,
          .help = "ridge strength of the fold-in (default: 0.1 plus the\n"

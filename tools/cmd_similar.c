@@ -230,7 +230,7 @@ static int norms_compute(struct norms_state *st, const mfr_model *m, const struc
                          &err) != MFR_OK)
         return lib_error(&err);
     for (int32_t r = 0; r < st->n_top; r++) st->top_sc[r] = (float)st->norms[st->top[r]];
-    hist_bins(st->n_hist, st->hist_vals, o->bins, st->edges, st->hist);
+    hist_bins(st->n_hist, st->hist_vals, o->bins, false, st->edges, st->hist);
     return EXIT_OK;
 }
 

@@ -562,11 +562,11 @@ static bool stats_compute(struct stats *st, const mfr_dataset *ds, const struct 
     /* counts spanning fewer whole numbers than --bins: one bin a number */
     h[H_PER_USER].n_bins = count_bins(st->n_users, st->per_user, o->bins);
     h[H_PER_MOVIE].n_bins = count_bins(st->n_items, st->per_movie, o->bins);
-    hist_bins(st->n_users, st->per_user, h[H_PER_USER].n_bins, h[H_PER_USER].edges, h[H_PER_USER].counts);
-    hist_bins(st->n_rated_users, st->user_mean, o->bins, h[H_USER_MEAN].edges,
+    hist_bins(st->n_users, st->per_user, h[H_PER_USER].n_bins, true, h[H_PER_USER].edges, h[H_PER_USER].counts);
+    hist_bins(st->n_rated_users, st->user_mean, o->bins, false, h[H_USER_MEAN].edges,
               h[H_USER_MEAN].counts);
-    hist_bins(st->n_items, st->per_movie, h[H_PER_MOVIE].n_bins, h[H_PER_MOVIE].edges, h[H_PER_MOVIE].counts);
-    hist_bins(st->n_rated_movies, st->movie_mean, o->bins, h[H_MOVIE_MEAN].edges,
+    hist_bins(st->n_items, st->per_movie, h[H_PER_MOVIE].n_bins, true, h[H_PER_MOVIE].edges, h[H_PER_MOVIE].counts);
+    hist_bins(st->n_rated_movies, st->movie_mean, o->bins, false, h[H_MOVIE_MEAN].edges,
               h[H_MOVIE_MEAN].counts);
     return tally_genres(st, ds);
 }

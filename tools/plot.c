@@ -189,18 +189,37 @@ int plot_stage_begin(const char *dir)
     return stage_open(&g_stage, "--plot", dir);
 }
 
-/* Once this run's charts are in DIR: the files of a chart of the set that
- * this run did not draw (a dataset without genres, a sweep of one thread
- * count, no relevant test user) are an earlier run's, which DIR would
- * otherwise show beside this run's as if they were its own. They are
+/* Whether DIR/NAME.gp is a regular file that mfrec wrote: its first line
+ * is chart_open's "# NAME.gp: written by mfrec". */
+static bool written_by_mfrec(const char *dir, const char *name)
+{
+    char *gp = join3(dir, name, ".gp");
+    struct stat st;
+    bool ours = false;
+    if (gp && lstat(gp, &st) == 0 && S_ISREG(st.st_mode)) {
+        FILE *f = fopen(gp, "r");
+        char want[128], got[128];
+        snprintf(want, sizeof want, "# %s.gp: written by mfrec;", name);
+        ours = f && fgets(got, sizeof got, f) && !strncmp(got, want, strlen(want));
+        if (f) fclose(f);
+    }
+    free(gp);
+    return ours;
+}
+
+/* Once this run's charts are in DIR: a chart of the set that this run did
+ * not draw (a dataset without genres, a sweep of one thread count, no
+ * relevant test user) but an earlier mfrec run did (its script says so)
+ * would sit beside this run's as if it were one of them. Its files are
  * removed, regular files only (what drawing the chart would have
- * replaced), and said on standard error. */
+ * replaced), and said on standard error. Files of that name that mfrec
+ * did not write are the user's: left alone. */
 static int remove_undrawn(const char *dir)
 {
-    static const char *const ext[] = {".png", ".svg", ".dat", ".gp"};
+    static const char *const ext[] = {".png", ".svg", ".dat", ".gp"}; /* the script last */
     int rc = EXIT_OK;
     for (int k = 0; g_charts && g_charts[k] && k < MAX_CHARTS && rc == EXIT_OK; k++) {
-        if (g_drawn[k]) continue;
+        if (g_drawn[k] || !written_by_mfrec(dir, g_charts[k])) continue;
         int removed = 0;
         for (int x = 0; x < 4 && rc == EXIT_OK; x++) {
             char *path = join3(dir, g_charts[k], ext[x]);
@@ -229,7 +248,9 @@ int plot_stage_end_report(int rc, const char *report)
 {
     const char *dir = g_stage.out;
     rc = stage_commit(&g_stage, rc, report);
-    return rc == EXIT_OK && dir ? remove_undrawn(dir) : rc;
+    if (rc == EXIT_OK && dir) rc = remove_undrawn(dir);
+    g_charts = NULL;
+    return rc;
 }
 
 int plot_stage_check(void) { return stage_check(&g_stage); }
@@ -431,7 +452,7 @@ static int chart_render(struct chart *c, const char *name, int width, int height
 /* Chart types                                                          */
 /* ------------------------------------------------------------------ */
 
-int64_t hist_bins(int64_t n, const double *values, int n_bins, double *edges, int64_t *counts)
+int64_t hist_bins(int64_t n, const double *values, int n_bins, bool of_counts, double *edges, int64_t *counts)
 {
     double lo = INFINITY, hi = -INFINITY;
     for (int64_t r = 0; r < n; r++)
@@ -443,11 +464,10 @@ int64_t hist_bins(int64_t n, const double *values, int n_bins, double *edges, in
     bool whole = true;
     for (int64_t r = 0; r < n && whole; r++)
         if (isfinite(values[r]) && values[r] != floor(values[r])) whole = false;
-    /* One count v in its one bin (stats' count_bins): [v, v + 1] (below).
-     * Not with more bins: a mean rating of 1 for every user was drawn in
-     * twenty bins from 1 to 21, far off any rating scale; one value with
-     * more bins gets the range around it, as any other value does. */
-    const bool one_count = whole && lo == hi && n_bins == 1 && mag < 1e15;
+    /* One count v: [v, v + 1] (below). Not for other whole values: a mean
+     * rating of 1 for every user was drawn from 1 to 21, far off any
+     * rating scale; they get the range around them, as fractional ones. */
+    const bool one_count = of_counts && whole && lo == hi && mag < 1e15;
     if (lo > hi) {
         lo = 0;
         hi = 1;
@@ -460,8 +480,9 @@ int64_t hist_bins(int64_t n, const double *values, int n_bins, double *edges, in
         hi = mid + half;
     }
     /* Whole numbers (counts) get whole-number bins [lo + bw, lo + (b+1)w)
-     * when there are enough of them, so that no bin straddles a value. */
-    const bool int_edges = whole && hi - lo + 1 >= n_bins && hi - lo < 1e15;
+     * when there are enough of them, so that no bin straddles a value (not
+     * one value's range around it, whose edges are halves). */
+    const bool int_edges = whole && lo == floor(lo) && hi - lo + 1 >= n_bins && hi - lo < 1e15;
     if (int_edges) hi = lo + ceil((hi - lo + 1) / n_bins) * n_bins;
     double width = (hi - lo) / n_bins;
     for (int b = 0; b <= n_bins; b++) edges[b] = b == n_bins ? hi : lo + width * b;

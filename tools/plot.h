@@ -65,10 +65,12 @@ int plot_stage_check(void);
  * into the last bin. When every value is a whole number and the range has
  * at least n_bins of them, the bins are whole numbers wide and the last
  * edge may pass the maximum. When all values are equal the range is
- * value -+ 0.5; when there is no finite value, 0..1. Fills edges[0..n_bins] and counts[0..n_bins);
- * returns the number of values counted.
+ * value -+ 0.5, or [value, value + 1] for `of_counts` (the values are
+ * counts, such as ratings per user: a count's bin starts at it); when
+ * there is no finite value, 0..1. Fills edges[0..n_bins] and
+ * counts[0..n_bins); returns the number of values counted.
  */
-int64_t hist_bins(int64_t n, const double *values, int n_bins, double *edges, int64_t *counts);
+int64_t hist_bins(int64_t n, const double *values, int n_bins, bool of_counts, double *edges, int64_t *counts);
 
 /* A histogram as bars: bin b spans edges[b]..edges[b+1] with height
  * counts[b]. With log_y the count axis is logarithmic (for long-tailed

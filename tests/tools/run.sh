@@ -1,0 +1,50 @@
+#!/bin/bash
+# run.sh — the user-facing scripts in tools/: their usage errors, exit
+# statuses and failed steps, on a tiny synthetic dataset (a few seconds).
+# Usage: run.sh SOURCE_ROOT   (MFREC_BIN: the mfrec binary)
+set -u
+TOP=$1
+MFREC=${MFREC_BIN:?set MFREC_BIN}
+W=$(mktemp -d)
+trap 'rm -rf "$W"' EXIT
+fail=0
+check() { # NAME, then a command whose status must be 0
+    local name=$1
+    shift
+    if "$@"; then echo "ok: $name"; else echo "FAIL: $name"; fail=1; fi
+}
+status() { # EXPECTED_STATUS, then a command: its status is EXPECTED_STATUS
+    local want=$1 rc
+    shift
+    "$@" >"$W/out" 2>&1
+    rc=$?
+    [ "$rc" -eq "$want" ] || { echo "  exit status $rc, expected $want:"; sed 's/^/  | /' "$W/out"; return 1; }
+}
+# a tiny dataset with a planted model, in a directory whose name has a space
+D="$W/da ta"
+"$MFREC" synth --users 120 --items 90 --ratings 3000 --rank 3 --seed 5 --out "$D" >/dev/null ||
+    { echo "FAIL: mfrec synth"; exit 1; }
+
+# --- tools/time-to-accuracy
+if command -v gnuplot >/dev/null 2>&1; then
+    tta() { MFREC=$MFREC DATA=$D THREADS=1 EPOCHS=10 sh "$TOP/tools/time-to-accuracy" "$@"; }
+    O="$W/tt a"
+    check "time-to-accuracy: a run succeeds" status 0 tta "$O"
+    check "time-to-accuracy: .dat has two numeric columns" \
+        awk 'NF != 2 || $1 !~ /^[0-9.e+-]+$/ || $2 !~ /^[0-9.e+-]+$/ { bad = 1 } END { exit bad || NR < 2 }' \
+        "$O/time_to_accuracy.dat"
+    cp "$O/time_to_accuracy.dat" "$W/dat.before"
+    check "time-to-accuracy: a failed train is exit 1" status 1 tta "$O" -- --no-such-flag
+    check "time-to-accuracy: ... and leaves the earlier results" cmp -s "$W/dat.before" "$O/time_to_accuracy.dat"
+    check "time-to-accuracy: an unknown option is exit 2" status 2 tta --no-such-flag
+    check "time-to-accuracy: flags without -- are exit 2" status 2 tta "$O" --epochs 3
+    # '-- FLAGS' without OUT_DIR: the default OUT_DIR, not a directory named '--'
+    check "time-to-accuracy: -- first takes the default OUT_DIR" \
+        status 1 env MFREC=/nonexistent sh "$TOP/tools/time-to-accuracy" -- --epochs 3
+    check "time-to-accuracy: ... (a missing binary is named)" grep -q "/nonexistent not found" "$W/out"
+else
+    echo "skip: time-to-accuracy (no gnuplot)"
+fi
+
+if [ $fail -ne 0 ]; then echo "tools scripts: FAILED"; exit 1; fi
+echo "tools scripts: all ok"

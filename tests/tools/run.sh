@@ -46,5 +46,12 @@ else
     echo "skip: time-to-accuracy (no gnuplot)"
 fi
 
+# --- tools/perf-report: a missing binary or data stops it before anything runs
+check "perf-report: a missing binary is exit 1" status 1 env MFREC=/nonexistent bash "$TOP/tools/perf-report"
+check "perf-report: ... and named" grep -q "/nonexistent not found" "$W/out"
+check "perf-report: missing data is exit 1" \
+    status 1 env MFREC="$MFREC" MFREC_BENCH="$MFREC" MFREC_DATA="$W/none" bash "$TOP/tools/perf-report"
+check "perf-report: ... and named" grep -q "no MovieLens 100K in $W/none" "$W/out"
+
 if [ $fail -ne 0 ]; then echo "tools scripts: FAILED"; exit 1; fi
 echo "tools scripts: all ok"

@@ -53,5 +53,21 @@ check "perf-report: missing data is exit 1" \
     status 1 env MFREC="$MFREC" MFREC_BENCH="$MFREC" MFREC_DATA="$W/none" bash "$TOP/tools/perf-report"
 check "perf-report: ... and named" grep -q "no MovieLens 100K in $W/none" "$W/out"
 
+# --- tools/bench-reference: outputs checked before the runs, never into the data
+if command -v python3 >/dev/null 2>&1; then
+ML="$W/ml"
+mkdir -p "$ML" && echo "1	1	5	1" >"$ML/u.data" && cp "$ML/u.data" "$W/u.data.before"
+br() { python3 "$TOP/tools/bench-reference" --mfrec "$MFREC" --data "$ML" "$@"; }
+check "bench-reference: --csv onto the data's u.data is exit 2" status 2 br --csv "$ML/u.data"
+check "bench-reference: ... and u.data is kept" cmp -s "$W/u.data.before" "$ML/u.data"
+check "bench-reference: --markdown onto a device is exit 2" status 2 br --markdown /dev/full
+check "bench-reference: --csv in a missing directory is exit 2" status 2 br --csv "$W/none/x.csv"
+check "bench-reference: missing data is exit 2" status 2 br --data "$W/none"
+check "bench-reference: a bad --threads is exit 2" status 2 br --threads 1,x
+check "bench-reference: a missing binary is exit 2" status 2 br --mfrec "$W/none/mfrec"
+else
+    echo "skip: bench-reference (no python3)"
+fi
+
 if [ $fail -ne 0 ]; then echo "tools scripts: FAILED"; exit 1; fi
 echo "tools scripts: all ok"

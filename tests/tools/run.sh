@@ -65,8 +65,16 @@ check "bench-reference: --csv in a missing directory is exit 2" status 2 br --cs
 check "bench-reference: missing data is exit 2" status 2 br --data "$W/none"
 check "bench-reference: a bad --threads is exit 2" status 2 br --threads 1,x
 check "bench-reference: a missing binary is exit 2" status 2 br --mfrec "$W/none/mfrec"
+
+# --- tools/bench-setup: --out and the inputs checked before the benchmark
+bs() { python3 "$TOP/tools/bench-setup" --base "$MFREC" --new "$MFREC" --s10m "$D" --ml100k "$ML" "$@"; }
+touch "$W/exists.csv"
+check "bench-setup: an existing --out is exit 2 before any run" status 2 bs --out "$W/exists.csv"
+check "bench-setup: ... (said at once)" grep -q "exists; not replacing it" "$W/out"
+check "bench-setup: a missing --base is exit 2" status 2 bs --base "$W/none/mfrec"
+check "bench-setup: --rounds 0 is exit 2" status 2 bs --rounds 0
 else
-    echo "skip: bench-reference (no python3)"
+    echo "skip: bench-reference, bench-setup (no python3)"
 fi
 
 if [ $fail -ne 0 ]; then echo "tools scripts: FAILED"; exit 1; fi

@@ -73,8 +73,11 @@ check "bench-setup: an existing --out is exit 2 before any run" status 2 bs --ou
 check "bench-setup: ... (said at once)" grep -q "exists; not replacing it" "$W/out"
 check "bench-setup: a missing --base is exit 2" status 2 bs --base "$W/none/mfrec"
 check "bench-setup: --rounds 0 is exit 2" status 2 bs --rounds 0
+
+# --- tools/perf-compare: exit 1 means "slower"; a bad revision is a usage error
+check "perf-compare: an unknown revision is exit 2" status 2 python3 "$TOP/tools/perf-compare" no-such-revision-xyz
 else
-    echo "skip: bench-reference, bench-setup (no python3)"
+    echo "skip: bench-reference, bench-setup, perf-compare (no python3)"
 fi
 
 if [ $fail -ne 0 ]; then echo "tools scripts: FAILED"; exit 1; fi

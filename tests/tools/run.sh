@@ -80,5 +80,12 @@ else
     echo "skip: bench-reference, bench-setup, perf-compare (no python3)"
 fi
 
+# --- tools/reference: a MFREC_DATA without u.data is an error before anything
+# runs (it fell back to a download, then to synthetic data saying
+# "MFREC_DATA is not set", and exited 0)
+check "reference: MFREC_DATA without u.data is exit 1" status 1 env MFREC_DATA="$W/no data" sh "$TOP/tools/reference"
+check "reference: ... and named" grep -q "MFREC_DATA=$W/no data holds no u.data" "$W/out"
+check "reference: ... before setup or a download" eval '! grep -q -e "tools/setup" -e fetch-movielens "$W/out"'
+
 if [ $fail -ne 0 ]; then echo "tools scripts: FAILED"; exit 1; fi
 echo "tools scripts: all ok"

@@ -87,5 +87,21 @@ check "reference: MFREC_DATA without u.data is exit 1" status 1 env MFREC_DATA="
 check "reference: ... and named" grep -q "MFREC_DATA=$W/no data holds no u.data" "$W/out"
 check "reference: ... before setup or a download" eval '! grep -q -e "tools/setup" -e fetch-movielens "$W/out"'
 
+# --- tools/test: meson test's own exit status counts (it was lost in a pipe
+# into tee). Hermetic: fake meson and dpkg-query, so that nothing is set up,
+# built or installed; the fake `meson test` prints an all-ok summary and fails.
+mkdir -p "$W/fake"
+cat >"$W/fake/meson" <<'FAKE'
+#!/bin/sh
+[ "$1" != test ] && exit 0
+printf 'Ok:                 5\nFail:               0\nSkipped:            0\n'
+exit 1
+FAKE
+printf '#!/bin/sh\nprintf "install ok installed"\n' >"$W/fake/dpkg-query"
+chmod +x "$W/fake/meson" "$W/fake/dpkg-query"
+check "test: a failing meson test is a failure" status 1 env PATH="$W/fake:$PATH" sh "$TOP/tools/test" "$W/build"
+check "test: two build directories are exit 2" status 2 env PATH="$W/fake:$PATH" sh "$TOP/tools/test" "$W/b1" "$W/b2"
+check "test: an unknown option is exit 2" status 2 env PATH="$W/fake:$PATH" sh "$TOP/tools/test" --no-such-option
+
 if [ $fail -ne 0 ]; then echo "tools scripts: FAILED"; exit 1; fi
 echo "tools scripts: all ok"

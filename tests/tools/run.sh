@@ -103,5 +103,11 @@ check "test: a failing meson test is a failure" status 1 env PATH="$W/fake:$PATH
 check "test: two build directories are exit 2" status 2 env PATH="$W/fake:$PATH" sh "$TOP/tools/test" "$W/b1" "$W/b2"
 check "test: an unknown option is exit 2" status 2 env PATH="$W/fake:$PATH" sh "$TOP/tools/test" --no-such-option
 
+# --- tools/sweep-smoke and tools/checksum-table: usage errors before any work
+check "sweep-smoke: two OUT_DIRs are exit 2" status 2 env MFREC="$MFREC" sh "$TOP/tools/sweep-smoke" "$W/s1" "$W/s2"
+check "sweep-smoke: ... and nothing is made" test ! -e "$W/s1"
+check "checksum-table: a missing binary is exit 2" status 2 bash "$TOP/tools/checksum-table" "$W/none/mfrec" "$W/ck" "$D"
+check "checksum-table: missing data is exit 2" status 2 bash "$TOP/tools/checksum-table" "$MFREC" "$W/ck" "$W/none"
+
 if [ $fail -ne 0 ]; then echo "tools scripts: FAILED"; exit 1; fi
 echo "tools scripts: all ok"

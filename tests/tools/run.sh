@@ -2,6 +2,7 @@
 # run.sh — the user-facing scripts in tools/: their usage errors, exit
 # statuses and failed steps, on a tiny synthetic dataset (a few seconds).
 # Usage: run.sh SOURCE_ROOT   (MFREC_BIN: the mfrec binary)
+# shellcheck disable=SC2016 # single-quoted awk programs and eval strings
 set -u
 TOP=$1
 MFREC=${MFREC_BIN:?set MFREC_BIN}

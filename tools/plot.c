@@ -172,6 +172,8 @@ static struct stage g_stage;
  * this run drew (chart_run), so that plot_stage_end can take away the
  * files of the others. */
 #define MAX_CHARTS 8
+/* What every script says after "# NAME.gp: " on its first line (chart_open). */
+#define GP_MARK "written by mfrec;"
 static char *join3(const char *dir, const char *name, const char *ext);
 static const char *const *g_charts;
 static bool g_drawn[MAX_CHARTS];
@@ -199,7 +201,7 @@ static bool written_by_mfrec(const char *dir, const char *name)
     if (gp && lstat(gp, &st) == 0 && S_ISREG(st.st_mode)) {
         FILE *f = fopen(gp, "r");
         char want[128], got[128];
-        snprintf(want, sizeof want, "# %s.gp: written by mfrec;", name);
+        snprintf(want, sizeof want, "# %s.gp: " GP_MARK, name);
         ours = f && fgets(got, sizeof got, f) && !strncmp(got, want, strlen(want));
         if (f) fclose(f);
     }
@@ -358,7 +360,7 @@ static int chart_open(struct chart *c, const char *dir, const char *name,
     unlink(c->svg);
 
     FILE *f = c->sf;
-    fprintf(f, "# %s.gp: written by mfrec; re-render with `gnuplot %s.gp` in this directory.\n",
+    fprintf(f, "# %s.gp: " GP_MARK " re-render with `gnuplot %s.gp` in this directory.\n",
             name, name);
     fputs("set encoding utf8\n", f);
     fprintf(f, "if (strstrt(GPVAL_TERMINALS, 'pngcairo') > 0) {\n"
@@ -720,6 +722,15 @@ done:
     return rc;
 }
 
+/* Whether every value is a whole number that a double holds exactly
+ * (epochs, thread counts, counts): such an axis gets whole_tic_step. */
+static bool all_whole(int64_t n, const double *v)
+{
+    for (int64_t r = 0; r < n; r++)
+        if (v[r] != floor(v[r]) || !(fabs(v[r]) < 1e15)) return false;
+    return true;
+}
+
 /* A tic step of 1, 2, 5, 10, 20, 50 ... giving at most about ten tics
  * over span: gnuplot's own steps go down to 0.5 or 0.2 on a short range,
  * which an axis of whole numbers (epochs, counts) must not show. */
@@ -757,9 +768,7 @@ int plot_bars(const char *dir, const char *name, const struct plot_labels *lab, 
                   "set grid noytics\nset style fill solid 0.8 border lc rgb '#1f4e79'\nunset key\n",
             n - 1, top > 0 ? top : 1);
     /* counts: whole-number tics (bars of 1 and 2 were ticked 0.5, 1, 1.5) */
-    bool whole = true;
-    for (int b = 0; b < n && whole; b++) whole = values[b] == floor(values[b]) && fabs(values[b]) < 1e15;
-    if (whole) fprintf(c.sf, "set xtics %.17g\n", whole_tic_step(top > 0 ? top : 1));
+    if (all_whole(n, values)) fprintf(c.sf, "set xtics %.17g\n", whole_tic_step(top > 0 ? top : 1));
     /* One clause per bar, titled with its name (no key is drawn), so that
      * each bar has its category's colour, as in the scatter plots. */
     for (int b = 0; b < (styles ? n : 1); b++) {
@@ -822,9 +831,7 @@ int plot_lines(const char *dir, const char *name, const struct plot_labels *lab,
     /* Whole-number x (epochs, threads, dimensions): whole-number tics, at
      * most about ten; gnuplot's own steps go down to 0.5 or 0.2 on a short
      * range (epochs 1..3 were ticked 1, 1.5, 2, 2.5, 3). */
-    bool whole_x = true;
-    for (int64_t r = 0; r < n && whole_x; r++) whole_x = x[r] == floor(x[r]) && fabs(x[r]) < 1e15;
-    if (whole_x) {
+    if (all_whole(n, x)) {
         fprintf(c.sf, "set xtics %.17g\n", whole_tic_step(xlo == xhi ? 2 : xhi - xlo));
     }
     if (ylo == yhi) {

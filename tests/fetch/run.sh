@@ -9,14 +9,8 @@ if [[ -z ${MFREC_DATA:-} || ! -f $MFREC_DATA/u.data ]]; then
     echo "MFREC_DATA does not hold MovieLens 100K: skipped"
     exit 77
 fi
-W=$(mktemp -d)
-trap 'rm -rf "$W"' EXIT
-fail=0
-check() { # NAME, then a command whose status must be 0
-    local name=$1
-    shift
-    if "$@"; then echo "ok: $name"; else echo "FAIL: $name"; fail=1; fi
-}
+# shellcheck source=tests/checks.sh
+. "$(dirname "$0")/../checks.sh"
 ok_all() { (cd "$1" && sha256sum --quiet -c "$(dirname "$FETCH")/ml-100k.sha256"); }
 
 sh "$FETCH" --from "$MFREC_DATA" "$W/new" > "$W/out" 2>&1

@@ -6,14 +6,8 @@
 set -u
 TOP=$1
 MFREC=${MFREC_BIN:?set MFREC_BIN}
-W=$(mktemp -d)
-trap 'rm -rf "$W"' EXIT
-fail=0
-check() { # NAME, then a command whose status must be 0
-    local name=$1
-    shift
-    if "$@"; then echo "ok: $name"; else echo "FAIL: $name"; fail=1; fi
-}
+# shellcheck source=tests/checks.sh
+. "$(dirname "$0")/../checks.sh"
 status() { # EXPECTED_STATUS, then a command: its status is EXPECTED_STATUS
     local want=$1 rc
     shift

@@ -833,6 +833,17 @@ static void test_plots_unknown_genre(void **state)
         fail_msg("'unknown' charted as a genre:\n%s", dat);
     tu_expect_in(script, "1 movie with no genres listed, not shown");
     tu_expect_in(script, "set xtics 1\n");
+    /* the text and JSON count it apart from the genres, as the chart does */
+    assert_int_equal(run("stats --data '%s'", d), 0);
+    tu_expect_in(g_out, "  1 movie with no genres listed (\"unknown\" in the data)\n");
+    const char *genre_table = strstr(g_out, "Movies by genre");
+    assert_non_null(genre_table);
+    tu_expect_in(genre_table, "  Comedy ");
+    if (strstr(genre_table, "  unknown ")) fail_msg("'unknown' tallied as a genre:\n%s", genre_table);
+    assert_int_equal(run("stats --data '%s' --json", d), 0);
+    tu_expect_in(g_out, "{\"name\":\"Western\",\"count\":0}],\"movies_without_genres\":1}");
+    assert_non_null(strstr(g_out, "\"genres\":"));
+    assert_null(strstr(strstr(g_out, "\"genres\":"), "\"unknown\""));
     free(dat), free(script), free(gd), free(gg);
     free(d), free(sp);
 }

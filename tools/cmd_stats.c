@@ -359,6 +359,10 @@ struct stats {
     int n_best, n_top, n_top_best;
     struct tally *sexes, *occupations, *genres, *age_groups;
     int n_sexes, n_occupations, n_genres, n_age_groups;
+    /* movies of a "no genre" label (ML-100K's "unknown", the CSV releases'
+     * "(no genres listed)", plot_genre_is_none): not among `genres` */
+    int64_t n_no_genres;
+    const char *no_genres_label;
     bool age_codes; /* ML-1M: users.dat's ages are group codes, tallied as groups */
     double *movie_mean; /* mean rating of each rated movie */
     int64_t n_rated_movies;
@@ -520,14 +524,18 @@ static void count_ratings(struct stats *st, const mfr_dataset *ds, const struct 
 static bool tally_genres(struct stats *st, const mfr_dataset *ds)
 {
     for (int32_t g = 0; g < mfr_dataset_n_genres(ds); g++) {
+        const char *name = mfr_dataset_genre_name(ds, g);
+        int64_t count = 0;
+        for (int32_t i = 0; i < st->n_items; i++) count += (mfr_dataset_item_genres(ds, i) >> g) & 1u;
+        if (plot_genre_is_none(name)) {
+            st->n_no_genres += count;
+            st->no_genres_label = name;
+            continue;
+        }
         struct tally *ng = realloc(st->genres, (size_t)(st->n_genres + 1) * sizeof *ng);
         if (!ng) return false;
         st->genres = ng;
-        ng[st->n_genres].label = mfr_dataset_genre_name(ds, g);
-        ng[st->n_genres].count = 0;
-        for (int32_t i = 0; i < st->n_items; i++)
-            ng[st->n_genres].count += (mfr_dataset_item_genres(ds, i) >> g) & 1u;
-        st->n_genres++;
+        ng[st->n_genres++] = (struct tally){.label = name, .count = count};
     }
     qsort(st->genres, (size_t)st->n_genres, sizeof *st->genres, cmp_tally);
     return true;
@@ -612,7 +620,7 @@ static void print_stats_json(const struct stats *st, const mfr_dataset *ds, int6
     json_histogram(&st->hists[H_MOVIE_MEAN]);
     printf("},\"genres\":");
     json_tallies(st->genres, st->n_genres);
-    printf("}\n");
+    printf(",\"movies_without_genres\":%lld}\n", (long long)st->n_no_genres);
 }
 
 static void print_stats_text(const struct stats *st, const mfr_dataset *ds, int64_t min_ratings)
@@ -640,8 +648,14 @@ static void print_stats_text(const struct stats *st, const mfr_dataset *ds, int6
     snprintf(title, sizeof title, "Best rated movies (at least %lld rating%s)", (long long)min_ratings, PL(min_ratings));
     if (st->n_top_best > 0) print_movies(title, ds, st->best, st->n_top_best);
     else printf("\n%s: none (no movie has that many; --min-ratings)\n", title);
-    print_tallies("Movies by genre (a movie can have several)", "genre", st->genres, st->n_genres,
-                  st->n_items);
+    if (st->n_genres > 0)
+        print_tallies("Movies by genre (a movie can have several)", "genre", st->genres, st->n_genres,
+                      st->n_items);
+    else if (st->n_no_genres > 0)
+        printf("\nMovies by genre\n");
+    if (st->n_no_genres > 0)
+        printf("  %lld movie%s with no genres listed (\"%s\" in the data)\n", (long long)st->n_no_genres,
+               PL(st->n_no_genres), st->no_genres_label);
 }
 
 /* The histograms and the genre chart as pictures in o->plot_dir. */
@@ -666,16 +680,12 @@ static int plot_stats(const struct stats *st, const mfr_dataset *ds, const struc
     double *counts = malloc((size_t)st->n_genres * sizeof *counts);
     int32_t *styles = malloc((size_t)st->n_genres * sizeof *styles);
     if (!names || !counts || !styles) rc = runtime_error("out of memory");
-    /* "(no genres listed)" is no genre: not a bar, its count in the title */
-    int n_bars = 0;
-    int64_t n_none = 0;
-    for (int g = 0; rc == EXIT_OK && g < st->n_genres; g++) {
-        if (plot_genre_is_none(st->genres[g].label)) {
-            n_none += st->genres[g].count;
-            continue;
-        }
-        names[n_bars] = st->genres[g].label;
-        counts[n_bars++] = (double)st->genres[g].count;
+    /* a "no genre" label is not a bar (tally_genres): its count in the title */
+    const int n_bars = st->n_genres;
+    const int64_t n_none = st->n_no_genres;
+    for (int g = 0; rc == EXIT_OK && g < n_bars; g++) {
+        names[g] = st->genres[g].label;
+        counts[g] = (double)st->genres[g].count;
     }
     /* each bar in its genre's colour, as in project's charts */
     if (rc == EXIT_OK) plot_genre_styles(n_bars, names, styles);
@@ -697,9 +707,7 @@ static void say_stats_plots(const struct stats *st, const struct stats_opts *o, 
 {
     for (int h = 0; h < N_HISTS; h++)
         jlog_printf(say, "%swrote %s/%s.png and .svg\n", h == 0 ? "\n" : "", o->plot_dir, st->hists[h].name);
-    bool bars = false; /* a genre other than "(no genres listed)" (plot_stats) */
-    for (int g = 0; g < st->n_genres; g++) bars = bars || !plot_genre_is_none(st->genres[g].label);
-    if (bars) jlog_printf(say, "wrote %s/genres.png and .svg\n", o->plot_dir);
+    if (st->n_genres > 0) jlog_printf(say, "wrote %s/genres.png and .svg\n", o->plot_dir);
 }
 
 int cmd_stats(int argc, char **argv)

@@ -60,6 +60,14 @@ check "bench-reference: --csv in a missing directory is exit 2" status 2 br --cs
 check "bench-reference: missing data is exit 2" status 2 br --data "$W/none"
 check "bench-reference: a bad --threads is exit 2" status 2 br --threads 1,x
 check "bench-reference: a missing binary is exit 2" status 2 br --mfrec "$W/none/mfrec"
+# the table's Command line names the data and the binary it measured
+if python3 -c 'import torch' 2>/dev/null; then
+    check "bench-reference: a tiny run succeeds" status 0 br --data "$D" --threads 1 --runs 1 --torch-runs 1 --epochs 2
+    check "bench-reference: ... its Command names --data and --mfrec" \
+        grep -qF -- "--data '$D' --mfrec $MFREC --threads 1 --runs 1" "$W/out"
+else
+    echo "skip: bench-reference's tiny run (no torch)"
+fi
 
 # --- tools/bench-setup: --out and the inputs checked before the benchmark
 bs() { python3 "$TOP/tools/bench-setup" --base "$MFREC" --new "$MFREC" --s10m "$D" --ml100k "$ML" "$@"; }
@@ -103,6 +111,23 @@ check "sweep-smoke: two OUT_DIRs are exit 2" status 2 env MFREC="$MFREC" sh "$TO
 check "sweep-smoke: ... and nothing is made" test ! -e "$W/s1"
 check "checksum-table: a missing binary is exit 2" status 2 bash "$TOP/tools/checksum-table" "$W/none/mfrec" "$W/ck" "$D"
 check "checksum-table: missing data is exit 2" status 2 bash "$TOP/tools/checksum-table" "$MFREC" "$W/ck" "$W/none"
+# an OUTDIR with '#' in its name (it was a sed delimiter) gives the plain
+# OUTDIR's table; the synthetic set's models record its own path
+ck() { bash "$TOP/tools/checksum-table" "$MFREC" "$1" "$D" 2>&1 | grep -v '^syn-'; }
+ck "$W/ck#1" >"$W/ck1.txt"
+ck "$W/ck2" >"$W/ck2.txt"
+check "checksum-table: an OUTDIR with '#' gives the same table" cmp -s "$W/ck1.txt" "$W/ck2.txt"
+check "checksum-table: ... of every configuration" test "$(wc -l <"$W/ck1.txt")" -eq 32
+
+# --- tools/tune-ranking: no settings is a usage error, named
+tr() { MFREC=$MFREC sh "$TOP/tools/tune-ranking" ndcg "$@"; }
+check "tune-ranking: a missing settings file is exit 2" status 2 tr "$W/none.txt"
+check "tune-ranking: ... and named" grep -q "$W/none.txt is not a readable file of settings" "$W/out"
+printf '# only a comment\n' >"$W/settings.txt"
+check "tune-ranking: a file of comments only is exit 2" status 2 tr "$W/settings.txt"
+check "tune-ranking: ... said" grep -q "no settings in $W/settings.txt" "$W/out"
+check "tune-ranking: empty standard input is exit 2" status 2 tr </dev/null
+check "tune-ranking: ... said" grep -q "no settings in standard input" "$W/out"
 
 if [ $fail -ne 0 ]; then echo "tools scripts: FAILED"; exit 1; fi
 echo "tools scripts: all ok"

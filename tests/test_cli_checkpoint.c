@@ -2,8 +2,9 @@
  * test_cli_checkpoint.c — a real `mfrec train` killed and resumed: SIGKILL
  * early, mid-run and while a checkpoint is being written (the test hook
  * MFREC_TEST_SLOW_CHECKPOINT holds the write open), SIGINT (exit 3 with a
- * checkpoint) and a second SIGINT during the save (exit 130, the save
- * completed, no temporary file); each restart uses another thread count,
+ * checkpoint), a second SIGINT during the save (exit 130, the save
+ * completed, no temporary file) and SIGHUP during a save (exit 129, no
+ * temporary file); each restart uses another thread count,
  * and the final model file and --log-json (but for elapsed_s) equal an
  * uninterrupted run's. The same sequence runs for a matrix factorization
  * run and a softmax run (`--kind softmax`, resumed with a plain --resume:
@@ -257,6 +258,23 @@ static void test_killed_and_resumed_softmax_run_is_identical(void **state)
     g_run = softmax_run;
     killed_and_resumed_run_is_identical();
     g_run = mf_run;
+}
+
+/* SIGHUP (a closed terminal or ssh session) while a checkpoint is being
+ * written: the process dies of it, as by default, but its temporary file
+ * goes with it (it was left behind), and no half-written checkpoint takes
+ * the checkpoint's name. */
+static void test_sighup_during_a_save_leaves_no_temporary_file(void **state)
+{
+    (void)state;
+    unlink(g_ck);
+    remove_temps();
+    pid_t pid = start_or_resume(1, "3000");
+    wait_for(temp_exists, "a checkpoint being written");
+    kill(pid, SIGHUP);
+    assert_int_equal(finish(pid), 128 + SIGHUP);
+    assert_false(temp_exists());
+    assert_false(tu_exists(g_ck));
 }
 
 /* Options that change results are refused, each named; an unreadable
@@ -713,6 +731,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_killed_and_resumed_run_is_identical),
         cmocka_unit_test(test_killed_and_resumed_softmax_run_is_identical),
+        cmocka_unit_test(test_sighup_during_a_save_leaves_no_temporary_file),
         cmocka_unit_test(test_softmax_resume_refusals),
         cmocka_unit_test(test_resume_hint_is_shell_safe),
         cmocka_unit_test(test_resume_refuses_differences),

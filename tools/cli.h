@@ -44,8 +44,9 @@ void stop_signals_install(void);
 void stop_signals_saving(bool begin);
 /* "SIGINT" or "SIGTERM": the signal that stopped the run. */
 const char *stop_signal_name(void);
-/* The other commands: a signal removes the temporary file and the staging
- * directory registered here (NULL: none) before the process dies of it. */
+/* The other commands, and SIGHUP in train: a signal removes the temporary
+ * file and the staging directory registered here (NULL: none) before the
+ * process dies of it. */
 void exit_signals_install(void);
 void signal_cleanup_file(const char *path);
 void signal_cleanup_dir(const char *dir, const char *made_out); /* made_out: rmdir'd too when empty */

@@ -1,15 +1,16 @@
 /*
- * stop_signal.c — SIGINT and SIGTERM.
+ * stop_signal.c — SIGINT, SIGTERM and SIGHUP.
  *
  * During training (`train`, both model kinds; docs/CHECKPOINTS.md): the
  * first lets the current epoch finish so that the command can write a
  * checkpoint and exit with EXIT_INTERRUPTED; a second exits at once,
  * except during a save, which it lets complete.
  *
- * Every other command dies of the signal as usual, but first removes the
- * temporary file or staging directory it is writing (registered with
- * signal_cleanup_file / signal_cleanup_dir), so an interrupted output
- * leaves nothing behind. The handler uses async-signal-safe calls only.
+ * Every other command, and every command on SIGHUP (a closed terminal),
+ * dies of the signal as usual, but first removes the temporary file or
+ * staging directory it is writing (registered with signal_cleanup_file /
+ * signal_cleanup_dir), so an interrupted output leaves nothing behind.
+ * The handler uses async-signal-safe calls only.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE /* syscall */
@@ -144,10 +145,13 @@ void exit_signals_install(void)
     struct sigaction sa, old;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_exit_signal;
+    /* SIGHUP too: a closed terminal or ssh session ends the command as
+     * surely as SIGTERM, and must not leave a temporary file behind */
+    const int sigs[] = {SIGINT, SIGTERM, SIGHUP};
     sigemptyset(&sa.sa_mask); /* one cleanup at a time */
-    sigaddset(&sa.sa_mask, SIGINT);
-    sigaddset(&sa.sa_mask, SIGTERM);
-    const int sigs[] = {SIGINT, SIGTERM};
-    for (int k = 0; k < 2; k++) /* a signal the parent ignores (a shell's `cmd &`) stays ignored */
+    const size_t n_sigs = sizeof sigs / sizeof *sigs;
+    for (size_t k = 0; k < n_sigs; k++) sigaddset(&sa.sa_mask, sigs[k]);
+    /* a signal the parent ignores (a shell's `cmd &`, nohup) stays ignored */
+    for (size_t k = 0; k < n_sigs; k++)
         if (sigaction(sigs[k], NULL, &old) == 0 && old.sa_handler != SIG_IGN) sigaction(sigs[k], &sa, NULL);
 }

@@ -4,8 +4,10 @@
  *
  * - an output is never one of the run's inputs (compared by device and
  *   inode, so another spelling or a hard link of u.data is still u.data);
- *   a directory given as input (--data DIR) counts with every regular file
- *   directly inside it, since the loader may read any of them;
+ *   a directory given as input (--data DIR) counts with every dataset file
+ *   directly inside it, since the loader may read any of them, and a file
+ *   given as input with the dataset files beside it (--data DIR/u.data
+ *   reads DIR/u.item);
  * - two outputs of one run never name the same file;
  * - an output never replaces anything but a regular file: not a directory,
  *   device, FIFO or socket, and not a symbolic link (the atomic rename
@@ -103,27 +105,6 @@ static bool dataset_file_name(const char *n)
     return !strncmp(n, ".mfrec-cache", strlen(".mfrec-cache"));
 }
 
-void io_input(const char *path)
-{
-    struct stat st;
-    if (!path || stat(path, &st) != 0) return; /* the reader reports it */
-    add_input_id(&st);
-    if (!S_ISDIR(st.st_mode)) return;
-    DIR *d = opendir(path);
-    if (!d) return;
-    struct dirent *e;
-    while ((e = readdir(d))) {
-        if (!dataset_file_name(e->d_name)) continue;
-        char *p = malloc(strlen(path) + strlen(e->d_name) + 2);
-        if (!p) break;
-        sprintf(p, "%s/%s", path, e->d_name);
-        struct stat fs;
-        if (stat(p, &fs) == 0 && S_ISREG(fs.st_mode)) add_input_id(&fs);
-        free(p);
-    }
-    closedir(d);
-}
-
 /* path's directory part ("." when none) in a new string, and its name. */
 static char *split_dir(const char *path, const char **base)
 {
@@ -133,6 +114,43 @@ static char *split_dir(const char *path, const char **base)
     size_t n = (size_t)(slash - path);
     while (n > 0 && path[n - 1] == '/') n--; /* "a//b": a */
     return n ? strndup(path, n) : strdup("/");
+}
+
+/* Notes the regular files directly inside dir that a load may read
+ * (dataset_file_name). */
+static void add_dataset_files(const char *dir)
+{
+    DIR *d = opendir(dir);
+    if (!d) return;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        if (!dataset_file_name(e->d_name)) continue;
+        char *p = malloc(strlen(dir) + strlen(e->d_name) + 2);
+        if (!p) break;
+        sprintf(p, "%s/%s", dir, e->d_name);
+        struct stat fs;
+        if (stat(p, &fs) == 0 && S_ISREG(fs.st_mode)) add_input_id(&fs);
+        free(p);
+    }
+    closedir(d);
+}
+
+void io_input(const char *path)
+{
+    struct stat st;
+    if (!path || stat(path, &st) != 0) return; /* the reader reports it */
+    add_input_id(&st);
+    if (S_ISDIR(st.st_mode)) {
+        add_dataset_files(path);
+        return;
+    }
+    /* A rating file named as --data (DIR/u.data, or any name with
+     * --format ml-100k) is loaded with the metadata beside it (DIR/u.item,
+     * movies.dat): those are inputs too, whatever the file's name. */
+    const char *base;
+    char *dir = split_dir(path, &base);
+    if (dir) add_dataset_files(dir);
+    free(dir);
 }
 
 /* A usage error when base is the dataset cache's name, or that of a cache

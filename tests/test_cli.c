@@ -5,6 +5,7 @@
  */
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <math.h>
@@ -743,6 +744,40 @@ static void test_synth_never_replaces_a_real_dataset(void **state)
     free(own_data), free(own), free(planted), free(udata), free(real);
 }
 
+/* An append-only directory (chattr +a) takes new files but no rename or
+ * removal: an output there is refused before the work, since its
+ * temporary file (or staging directory) could neither be renamed into
+ * place nor removed (train left x.mfr.tmpXXXXXX and exit 1, export a
+ * .mfrec-stage-XXXXXX and exit 0). Skipped where chattr +a is not
+ * allowed (not root, or a filesystem without attributes). */
+static void test_append_only_directory_refused(void **state)
+{
+    (void)state;
+    char *ap = tu_path(g_dir, "append-only");
+    char cmd[4096];
+    assert_int_equal(run("train --data '%s' --epochs 1 --quiet --out '%s/ap.mfr'", g_data, g_dir), 0);
+    snprintf(cmd, sizeof cmd, "mkdir -p '%s' && chattr +a '%s' 2>/dev/null", ap, ap);
+    if (system(cmd) != 0) {
+        free(ap);
+        skip();
+    }
+    const int train_rc = run("train --data '%s' --epochs 1 --quiet --out '%s/x.mfr'", g_data, ap);
+    char *train_err = strdup(g_err);
+    const int export_rc = run("export --model '%s/ap.mfr' --out '%s'", g_dir, ap);
+    char *export_err = strdup(g_err);
+    snprintf(cmd, sizeof cmd, "ls -A '%s' | grep -q .", ap);
+    const bool left = system(cmd) == 0;
+    snprintf(cmd, sizeof cmd, "chattr -a '%s'", ap); /* before any assert, so teardown can remove it */
+    assert_int_equal(system(cmd), 0);
+    assert_int_equal(train_rc, 1);
+    tu_expect_in(train_err, "/x.mfr: directory ");
+    tu_expect_in(train_err, "is append-only (chattr +a)");
+    assert_int_equal(export_rc, 1);
+    tu_expect_in(export_err, "is append-only (chattr +a)");
+    assert_false(left);
+    free(train_err), free(export_err), free(ap);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -763,6 +798,7 @@ int main(void)
         cmocka_unit_test(test_synth_rejects_bad_options),
         cmocka_unit_test(test_train_flags_that_would_do_nothing),
         cmocka_unit_test(test_synth_never_replaces_a_real_dataset),
+        cmocka_unit_test(test_append_only_directory_refused),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -224,16 +224,32 @@ static int check_real_fs(const char *flag, const char *path, const char *dir)
 }
 
 /* Whether path carries the immutable or append-only attribute (chattr +i,
- * +a); filesystems without attributes have neither. */
+ * +a); filesystems without attributes have neither. A directory is looked
+ * up through a symbolic link (the files go into its target), a file is
+ * not (the link itself would be replaced). */
 static bool locked_file(const char *path)
 {
     if (access(path, W_OK) != 0 && errno == EPERM) return true; /* immutable */
-    int fd = open(path, O_RDONLY | O_NONBLOCK | O_NOFOLLOW | O_CLOEXEC);
+    struct stat st;
+    const bool dir = stat(path, &st) == 0 && S_ISDIR(st.st_mode);
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | (dir ? O_DIRECTORY : O_NOFOLLOW));
     if (fd < 0) return false;
     int attr = 0;
     const bool locked = ioctl(fd, FS_IOC_GETFLAGS, &attr) == 0 && (attr & (FS_APPEND_FL | FS_IMMUTABLE_FL));
     close(fd);
     return locked;
+}
+
+/* An error when dir, which is to receive an output, is append-only
+ * (chattr +a): a file can be made there but never renamed or removed, so
+ * the temporary file or staging directory would stay behind. An immutable
+ * one already fails the writable check. */
+static int check_dir_unlocked(const char *flag, const char *path, const char *dir)
+{
+    if (!locked_file(dir)) return EXIT_OK;
+    return runtime_error("%s %s: directory %s is append-only (chattr +a): mfrec writes a temporary file "
+                         "there and renames it into place, which such a directory refuses",
+                         flag, path, dir);
 }
 
 static int check_existing(const char *flag, const char *path, const char *verb, const char *why,
@@ -263,6 +279,8 @@ static int check_output_file(const char *flag, const char *path, struct file_id 
         rc = runtime_error("%s %s: directory %s is not writable: %s", flag, path, dir,
                            strerror(errno));
     else if ((rc = check_real_fs(flag, path, dir)) != EXIT_OK)
+        ;
+    else if ((rc = check_dir_unlocked(flag, path, dir)) != EXIT_OK)
         ;
     else
         rc = check_tmp_name(flag, path, dir, base);
@@ -352,7 +370,8 @@ static int output_dir_usable(const char *flag, const char *dir, const char *pare
                                  kind_of(st.st_mode));
         if (access(dir, W_OK | X_OK) != 0)
             return runtime_error("%s %s: directory is not writable: %s", flag, dir, strerror(errno));
-        return check_real_fs(flag, dir, dir);
+        int rc = check_real_fs(flag, dir, dir);
+        return rc == EXIT_OK ? check_dir_unlocked(flag, dir, dir) : rc;
     }
     if (errno != ENOENT) return runtime_error("%s %s: %s", flag, dir, strerror(errno));
     /* A new directory, made by its writer (one level): its parent must be

@@ -32,9 +32,9 @@ const char *g_cmd = "mfrec";
 
 /* Messages echo what the user gave and what files hold: control bytes
  * (a terminal escape sequence in a title) are printed as \xHH and a
- * message is cut at MESSAGE_MAX bytes (a megabyte-long title), so that an
+ * message is cut to MESSAGE_MAX bytes (a megabyte-long title), so that an
  * error can neither drive the terminal nor flood it. */
-enum { MESSAGE_MAX = 4096 };
+enum { MESSAGE_MAX = 4096, MESSAGE_TAIL = 1024 };
 
 /* While a stage is open (stage_open), its temporary directory and the
  * directory the user named: messages say the latter, the path the files
@@ -63,39 +63,62 @@ static size_t unstage(char *msg)
     return removed;
 }
 
+/* Appends msg[0..len) to line at *at, control bytes as \xHH. */
+static void put_escaped(char *line, size_t *at, const char *msg, size_t len)
+{
+    for (size_t k = 0; k < len; k++) {
+        unsigned char c = (unsigned char)msg[k];
+        if ((c < 0x20 && c != '\n' && c != '\t') || c == 0x7f) *at += (size_t)snprintf(line + *at, 5, "\\x%02X", c);
+        else line[(*at)++] = (char)c;
+    }
+}
+
 /* One message line: the prefix, the message (escaped, cut) and the
  * suffix, built in one buffer and written with one fputs. stderr is
  * unbuffered, so writing it a byte at a time made one write() per byte,
  * and under mpirun Open MPI's own abort notice could land in the middle
- * of a rank's message. */
+ * of a rank's message. A message over the cut keeps its start and its
+ * last MESSAGE_TAIL bytes: the reason after a long path ("...: No such
+ * file or directory") is what the reader needs. */
 static void put_line(const char *prefix, const char *suffix, const char *fmt, va_list ap)
     __attribute__((format(printf, 3, 0)));
 static void put_line(const char *prefix, const char *suffix, const char *fmt, va_list ap)
 {
-    /* formatted whole (up to twice the cut) before the staging directory
-     * is renamed, so that neither the cut nor the count after it sees the
-     * temporary name */
-    char msg[2 * MESSAGE_MAX + 1];
+    /* formatted whole (up to twice the cut, or whole in a heap buffer)
+     * before the staging directory is renamed, so that neither the cut
+     * nor the count after it sees the temporary name */
+    char small[2 * MESSAGE_MAX + 1];
     /* each byte may become \xHH; room for the cut notice and the ends */
     char line[4 * MESSAGE_MAX + 512];
     va_list ap2;
     va_copy(ap2, ap);
-    int n = vsnprintf(msg, sizeof msg, fmt, ap2);
+    int n = vsnprintf(small, sizeof small, fmt, ap2);
     va_end(ap2);
-    if (n < 0) n = 0, msg[0] = '\0';
+    if (n < 0) n = 0, small[0] = '\0';
+    char *msg = small, *whole = NULL;
+    if ((size_t)n >= sizeof small && (whole = malloc((size_t)n + 1))) {
+        va_copy(ap2, ap);
+        vsnprintf(whole, (size_t)n + 1, fmt, ap2);
+        va_end(ap2);
+        msg = whole;
+    }
     if (g_stage_dir) n -= (int)unstage(msg);
-    size_t len = strlen(msg);
-    if (len > MESSAGE_MAX) len = MESSAGE_MAX;
+    const size_t len = strlen(msg); /* n, unless the heap buffer was not to be had */
     size_t at = (size_t)snprintf(line, 256, "%s", prefix);
     if (at > 255) at = 255;
-    for (size_t k = 0; k < len; k++) {
-        unsigned char c = (unsigned char)msg[k];
-        if ((c < 0x20 && c != '\n' && c != '\t') || c == 0x7f) at += (size_t)snprintf(line + at, 5, "\\x%02X", c);
-        else line[at++] = (char)c;
+    if (len <= MESSAGE_MAX) {
+        put_escaped(line, &at, msg, len);
+    } else if (len == (size_t)n) {
+        put_escaped(line, &at, msg, MESSAGE_MAX - MESSAGE_TAIL);
+        at += (size_t)snprintf(line + at, 64, "... (%zu bytes cut) ...", len - MESSAGE_MAX);
+        put_escaped(line, &at, msg + len - MESSAGE_TAIL, MESSAGE_TAIL);
+    } else {
+        put_escaped(line, &at, msg, MESSAGE_MAX);
+        at += (size_t)snprintf(line + at, 64, "... (%zu more bytes)", (size_t)n - MESSAGE_MAX);
     }
-    if ((size_t)n > len) at += (size_t)snprintf(line + at, 64, "... (%zu more bytes)", (size_t)n - len);
     snprintf(line + at, sizeof line - at, "%s", suffix);
     fputs(line, stderr);
+    free(whole);
 }
 
 int usage_error(const char *fmt, ...)

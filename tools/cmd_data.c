@@ -31,6 +31,10 @@ static const char split_help[] =
     "tools can be run on exactly the same split.\n"
     "\n";
 
+static const char split_help_end[] =
+    "\n"
+    "Exit status: 0 ok, 1 runtime error, 2 usage error.\n";
+
 int cmd_split(int argc, char **argv)
 {
     const char *data = NULL, *spec = "sklearn:300", *out = NULL;
@@ -45,7 +49,8 @@ int cmd_split(int argc, char **argv)
         {.name = "--out", .value = "DIR", .kind = FLAG_STR, .dst = &out,
          .help = "where train.data and test.data are written (required)"},
     };
-    struct command_spec cmd = {.name = "mfrec split", .help = split_help, .help_width = 13,
+    struct command_spec cmd = {.name = "mfrec split", .help = split_help,
+                               .help_end = split_help_end, .help_width = 13,
                                .flags = flags, .n_flags = sizeof flags / sizeof *flags,
                                .data_flags = true, .threads_flag = true};
     int rc;
@@ -119,6 +124,11 @@ static const char synth_help[] =
     "and the free space of DIR's filesystem; every user and every item needs a\n"
     "rating (--users and --items at most --ratings).\n"
     "\n";
+
+static const char synth_help_end[] =
+    "\n"
+    "Exit status: 0 ok, 1 runtime error (a refused directory, too little memory\n"
+    "or disk, I/O), 2 usage error.\n";
 
 /* The bytes free to an unprivileged writer on the filesystem of dir, or
  * of its parent when dir does not exist yet; false when unknown. */
@@ -271,7 +281,8 @@ int cmd_synth(int argc, char **argv)
          .help = "bytes the files may take, such as 2G (default: the free\n"
                  "space of DIR's filesystem, always a limit too)"},
     };
-    struct command_spec cmd = {.name = "mfrec synth", .help = synth_help, .help_width = 15,
+    struct command_spec cmd = {.name = "mfrec synth", .help = synth_help,
+                               .help_end = synth_help_end, .help_width = 15,
                                .flags = flags, .n_flags = sizeof flags / sizeof *flags};
     int rc;
     if (!cli_start(&cmd, argc, argv, &rc)) return rc;

@@ -72,6 +72,36 @@ static void test_accuracy_goal_on_u1(void **state)
     free(dir);
 }
 
+/* recommend's note on an unregularized model quotes the notebook
+ * model's NDCG@10 on u1: it must be what `eval` measures for that model
+ * (it said 0.006, a number of the replaced Box-Muller initialization). */
+static void test_poor_ranker_note_quotes_u1_ndcg(void **state)
+{
+    (void)state;
+    char *dir = tu_mkdtemp();
+    char *model = tu_path(dir, "nb.model");
+    char *out = NULL, *err = NULL;
+    const char *data = tu_ml100k_dir();
+    if (run_cli(dir, &out, &err, "train --data '%s' --split u1 --quiet --out '%s'", data, model) != 0)
+        fail_msg("train failed: %s", err);
+    if (run_cli(dir, &out, &err, "eval --data '%s' --model '%s' --test u1.test --json", data, model) != 0)
+        fail_msg("eval failed: %s", err);
+    const char *p = strstr(out, "\"ranking\":{\"model\":");
+    p = p ? strstr(p, "\"ndcg\":") : NULL;
+    if (!p) fail_msg("no model ndcg in: %s", out);
+    char want[64];
+    snprintf(want, sizeof want, "NDCG@10 %.3f,", strtod(p + strlen("\"ndcg\":"), NULL));
+    if (run_cli(dir, &out, &err, "recommend --data '%s' --model '%s' --user 1 --top 1", data, model) != 0)
+        fail_msg("recommend failed: %s", err);
+    tu_expect_in(err, "is unregularized");
+    tu_expect_in(err, want);
+    free(out);
+    free(err);
+    tu_rmtree(dir);
+    free(model);
+    free(dir);
+}
+
 /* The report's final train MSE is the kept model's data term, as the
  * logged epochs' are: here (a run found by a review) the old exact
  * evaluation printed 52.159655 where the logged epoch 14, the best one,
@@ -263,6 +293,7 @@ int main(void)
         cmocka_unit_test(test_reference_experiment_thread_invariant),
         cmocka_unit_test(test_accuracy_goal_on_u1),
         cmocka_unit_test(test_final_line_repeats_logged_epoch),
+        cmocka_unit_test(test_poor_ranker_note_quotes_u1_ndcg),
         cmocka_unit_test(test_ndcg_fold_in_follows_rating_values),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

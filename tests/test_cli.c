@@ -63,6 +63,11 @@ static void test_help_and_usage_errors(void **state)
         tu_expect_in(g_out, "Usage: mfrec");
         tu_expect_in(g_out, "Exit status: 0 ok, 1 runtime error"); /* split, synth had none */
     }
+    /* the table's help lines, as train prints them: --threads is measured
+     * when not given (the header says "threads measured, 1 or N") */
+    assert_int_equal(run("train --help"), 0);
+    tu_expect_in(g_out, "(default: measured: 1 or $OMP_NUM_THREADS");
+    tu_expect_in(g_out, "initialization (and random: split) seed");
     assert_int_equal(run("--version"), 0);
     tu_expect_in(g_out, "mfrec ");
     assert_int_equal(run("%s", ""), 2);

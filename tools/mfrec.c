@@ -34,7 +34,7 @@ static const struct command {
     {"similar", cmd_similar, "the nearest neighbours of a movie found by title"},
     {"norms", cmd_norms, "movies with the largest embedding norms, and the norm histogram"},
     {"stats", cmd_stats, "describe a dataset: users, ratings, movies, genres"},
-    {"project", cmd_project, "PCA picture of the movie embeddings, embedding norms"},
+    {"project", cmd_project, "PCA or t-SNE picture of the movie embeddings, embedding norms"},
     {"export", cmd_export, "write embeddings as .npy, or TSV for the Embedding Projector"},
     {"sweep", cmd_sweep, "time threads x dims x reductions; CSV with speedups, and charts"},
 };

@@ -484,9 +484,10 @@ enum { DATA_FLAGS_WIDTH = 20 };
 static int32_t g_setup_threads_flag;
 static const struct flag_spec threads_flag[] = {
     {.name = "--threads", .value = "N", .kind = FLAG_THREADS, .dst = &g_setup_threads_flag,
-     .help = "threads for loading the data (the dataset cache's\n"
-             "checks, the split; default $OMP_NUM_THREADS, else all\n"
-             "cores; never changes the output)"},
+     .help = "threads for loading the data (the parse, the dataset\n"
+             "cache's checks) and making a split, where the command\n"
+             "makes one (a model's split, `split`); default\n"
+             "$OMP_NUM_THREADS, else all cores; never changes the output"},
 };
 
 const mfr_load_options *data_load_options(void) { return load_opts(); }

@@ -678,9 +678,10 @@ static bool parse_eval_flags(int argc, char **argv, struct eval_opts *o, int *rc
         {.name = "-k", .value = "N", .kind = FLAG_I32, .dst = &o->k, .lo = 1, .hi = 1000000},
         {.name = "--k", .value = "N", .kind = FLAG_I32, .dst = &o->k, .lo = 1, .hi = 1000000},
         {.name = "--threads", .value = "N", .kind = FLAG_THREADS, .dst = &o->train.cfg.n_threads,
-         .help = "threads for the evaluation, EASE and (--folds) training\n"
-                 "(default $OMP_NUM_THREADS, else all cores; never\n"
-                 "changes a result)"},
+         .help = "threads for the evaluation and EASE (default\n"
+                 "$OMP_NUM_THREADS, else all cores) and for --folds\n"
+                 "training (default measured, as under Execution above);\n"
+                 "never changes a result"},
         {.name = "--allow-overlap", .kind = FLAG_SWITCH, .dst = &o->allow_overlap,
          .help = "with --model: score test ratings that are also training\n"
                  "ratings, with a warning (refused by default)"},

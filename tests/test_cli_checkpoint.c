@@ -605,9 +605,17 @@ static void test_resume_with_preset_keeps_epochs(void **state)
     const char *make[] = {"--data", g_data, "--preset", "accurate", "--epochs", "4", "--checkpoint", ck,
                           "--checkpoint-every", "2", "--out", full, "--quiet", NULL};
     assert_int_equal(train_plain(make), 0);
+    /* without --preset (the default's notebook) the header names the
+     * checkpoint's configuration: it said "preset notebook | dim 64" */
+    const char *bare[] = {"--resume", ck, "--out", res, NULL};
+    assert_int_equal(train_plain(bare), 0);
+    char *text = tu_read_file(log, NULL);
+    tu_expect_in(text, "\npreset accurate | dim 64, epochs 4, Adam lr 0.01");
+    assert_null(strstr(text, "preset notebook"));
+    free(text);
     const char *again[] = {"--resume", ck, "--preset", "accurate", "--out", res, NULL};
     assert_int_equal(train_plain(again), 0);
-    char *text = tu_read_file(log, NULL);
+    text = tu_read_file(log, NULL);
     tu_expect_in(text, "after epoch 4 of 4\n");
     /* a resumed run's ms/epoch is this process's (no epoch ran here: 0) */
     tu_expect_in(text, "ms/epoch below: this process's epochs), 0.0000 ms/epoch");

@@ -611,9 +611,15 @@ static int print_train_header(const struct train_run *r)
            data_name(ds), mfr_dataset_n_users(ds), PL(mfr_dataset_n_users(ds)), mfr_dataset_n_items(ds),
            PL(mfr_dataset_n_items(ds)), (long long)r->n_all, PL(r->n_all));
     printf("split %s: %lld train, %lld validation\n", r->spec, (long long)r->n_train, (long long)r->n_test);
-    printf("preset %s%s | dim %d, epochs %lld, ", o->preset,
-           r->flags_given ? " with the flags given overriding it" : "", cfg->k,
-           (long long)o->epochs);
+    /* a resumed run's configuration is the checkpoint's, whatever --preset
+     * (the default's "notebook" included) says: named by the nearest preset */
+    char about[200];
+    if (o->resume)
+        config_describe(cfg, about, sizeof about);
+    else
+        snprintf(about, sizeof about, "preset %s%s", o->preset,
+                 r->flags_given ? " with the flags given overriding it" : "");
+    printf("%s | dim %d, epochs %lld, ", about, cfg->k, (long long)o->epochs);
     char opt[160];
     printf("%s", train_optimizer_text(cfg, true, opt, sizeof opt));
     printf(", init N(0, %g^2)%s, seed %llu\n", cfg->init_std,

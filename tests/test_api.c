@@ -214,6 +214,8 @@ static void test_config_set_checks_ranges(void **state)
     expect_set_fails("--threads", "0", "--threads must be an integer in 1..1024, got '0'");
     expect_set_fails("--lr", "abc", "--lr must be a number in [1e-12, 1e+06], got 'abc'");
     expect_set_fails("--beta1", "1", "--beta1 must be a number in [0, 0.999999], got '1'");
+    /* the bounds as they are: "%g" rounded 0.9999999 to "[0, 1]", which 1 is in */
+    expect_set_fails("--beta2", "1", "--beta2 must be a number in [0, 0.9999999], got '1'");
     expect_set_fails("--l2", "nan", "--l2 must be a number in [0, 1e+09], got 'nan'");
     expect_set_fails("--seed", "-1", "--seed must be a non-negative integer, got '-1'");
     expect_set_fails("--max-memory", "0", "--max-memory must be a size such as 512M or 4G, got '0'");

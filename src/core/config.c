@@ -382,15 +382,31 @@ static int set_u64(const char *key, const char *s, uint64_t *out, mfr_error *err
     return MFR_OK;
 }
 
+/* The shortest "%g" text that strtod reads back as d (the caller is in
+ * the "C" numeric locale): a range's bounds are printed as they are, not
+ * rounded ("%g" wrote --beta2's 0.9999999 as 1). */
+static int shortest_text(double d, char *buf, size_t size)
+{
+    int n = 0;
+    for (int prec = 1; prec <= 17; prec++) {
+        n = snprintf(buf, size, "%.*g", prec, d);
+        if (n >= 0 && (size_t)n < size && strtod(buf, NULL) == d) break;
+    }
+    return n;
+}
+
 static int set_double(const char *key, const mfr_config_field *f, const char *s, double *out,
                       mfr_error *err)
 {
     char *end;
     errno = 0;
     double v = strtod(s, &end);
-    if (errno || end == s || *end || !isfinite(v) || v < f->lo || v > f->hi || !mfr_text_is_decimal(s, strlen(s)))
-        return mfr_seterr(err, MFR_ERR_INVALID, "%s must be a number in [%g, %g], got '%s'", key,
-                          f->lo, f->hi, s);
+    if (errno || end == s || *end || !isfinite(v) || v < f->lo || v > f->hi || !mfr_text_is_decimal(s, strlen(s))) {
+        char lo[32], hi[32];
+        shortest_text(f->lo, lo, sizeof lo);
+        shortest_text(f->hi, hi, sizeof hi);
+        return mfr_seterr(err, MFR_ERR_INVALID, "%s must be a number in [%s, %s], got '%s'", key, lo, hi, s);
+    }
     *out = v == 0.0 ? 0.0 : v; /* -0 is 0: the same model bytes */
     return MFR_OK;
 }
@@ -499,14 +515,7 @@ static int format_field(const mfr_config *cfg, const struct mfr_config_row *row,
     mfr_config c = *cfg; /* the accessors take a non-const config */
     const mfr_config_field *f = &row->field;
     if (f->type == MFR_CONFIG_DOUBLE) {
-        double d = *mfr_config_f64(&c, row);
-        int n = 0;
-        /* the shortest text strtod reads back as d */
-        for (int prec = 1; prec <= 17; prec++) {
-            n = snprintf(buf, size, "%.*g", prec, d);
-            if (n >= 0 && (size_t)n < size && strtod(buf, NULL) == d) break;
-        }
-        return n;
+        return shortest_text(*mfr_config_f64(&c, row), buf, size);
     }
     if (f->type == MFR_CONFIG_UINT64 || f->type == MFR_CONFIG_BYTES)
         return snprintf(buf, size, "%llu", (unsigned long long)*mfr_config_u64(&c, row));

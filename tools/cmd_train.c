@@ -330,6 +330,7 @@ struct train_run {
     double target_val, target_wall;
     mfr_checkpoint *ck; /* --resume: during resume_setup only */
     int64_t start;      /* epochs done before this process (--resume) */
+    bool start_logged;  /* the checkpoint's log ends with epoch `start`'s record */
     double elapsed0;    /* their wall seconds */
     double train_s0;    /* their seconds inside the steps */
     bool flags_given; /* training flags beside (or instead of) the preset */
@@ -527,6 +528,19 @@ static int resume_curve(struct train_run *r)
     return EXIT_OK;
 }
 
+/* The epoch of the last epoch record of a log (0: none); buf ends in a NUL. */
+static int64_t log_last_epoch(const char *buf, size_t len)
+{
+    int64_t last = 0;
+    for (const char *p = buf, *end = buf + len; p && p < end;) {
+        long long e;
+        if (sscanf(p, "{\"epoch\":%lld", &e) == 1) last = e;
+        const char *nl = memchr(p, '\n', (size_t)(end - p));
+        p = nl ? nl + 1 : end;
+    }
+    return last;
+}
+
 /* What the loop keeps beside the trainer, from the checkpoint. */
 static int resume_run_state(struct train_run *r, const mfr_run_state *run)
 {
@@ -540,6 +554,7 @@ static int resume_run_state(struct train_run *r, const mfr_run_state *run)
     if (dist_part_best(r->ck, &r->best, &err) != MFR_OK) return lib_error(&err);
     if (run->log_len) jlog_printf(&r->jl, "%.*s", (int)run->log_len, run->log);
     if (r->jl.len != run->log_len) return runtime_error("out of memory");
+    r->start_logged = r->start > 0 && log_last_epoch(r->jl.buf, r->jl.len) == r->start;
     return r->o->plot ? resume_curve(r) : EXIT_OK;
 }
 
@@ -825,6 +840,16 @@ static int train_epochs(struct train_run *r)
     if (o->early_stop && r->best_epoch > 0 && r->best_epoch < r->start &&
         r->start - r->best_epoch >= o->early_stop)
         return EXIT_OK;
+    /* A run resumed with --epochs at the epochs done trains none, but its
+     * last epoch is logged as every run's is, unless the checkpoint was
+     * written at a logged epoch (its log holds the record): an interrupted
+     * run finished there, or one cut short to a checkpoint's epoch */
+    if (r->start > 0 && r->start == o->epochs && !r->start_logged) {
+        if (!r->own && (rc = dist_gather()) != EXIT_OK) return rc;
+        if (r->log_wanted && (lead || r->own) && (rc = log_epoch(r, r->start)) != EXIT_OK) return rc;
+        if (r->log_wanted && r->mse_from_step && !o->no_train_eval) r->pending = r->start;
+        return finish_logged_epoch(r, false);
+    }
     for (int64_t e = r->start + 1; e <= o->epochs; e++) {
         double loss;
         double t0 = now_seconds();

@@ -280,6 +280,19 @@ static int add_point(struct sm_run *r, struct sm_point p)
  * a test part) and k, then the times (epoch_s: its
  * mfr_softmax_trainer_epoch call; elapsed_s since the run started, earlier
  * processes included; wall_s since this process started). */
+/* A logged epoch's part of its record: the last ranking's test metrics
+ * (null: no test part, or no test user with a relevant movie) and k. */
+static void log_json_metrics(const struct sm_run *r, struct json_log *jl)
+{
+    const double m[3] = {r->rm.precision, r->rm.recall, r->rm.ndcg};
+    static const char *const names[3] = {"test_precision", "test_recall", "test_ndcg"};
+    for (int x = 0; x < 3; x++) {
+        if (r->has_test && isfinite(m[x])) jlog_printf(jl, ",\"%s\":%.17g", names[x], m[x]);
+        else jlog_printf(jl, ",\"%s\":null", names[x]);
+    }
+    jlog_printf(jl, ",\"top\":%d", r->o->top);
+}
+
 static int log_json_epoch(struct sm_run *r, int64_t e, double loss, double seconds, bool logged)
 {
     int32_t n = mfr_softmax_trainer_steps(r->tr, NULL, 0);
@@ -293,16 +306,7 @@ static int log_json_epoch(struct sm_run *r, int64_t e, double loss, double secon
                     (long long)st[x].examples, st[x].loss);
     free(st);
     jlog_printf(&r->jl, "{\"epoch\":%lld,\"loss\":%.17g", (long long)e, loss);
-    if (logged) {
-        const double m[3] = {r->rm.precision, r->rm.recall, r->rm.ndcg};
-        static const char *const names[3] = {"test_precision", "test_recall", "test_ndcg"};
-        for (int x = 0; x < 3; x++) {
-            /* null: no test part, or no test user with a relevant movie */
-            if (r->has_test && isfinite(m[x])) jlog_printf(&r->jl, ",\"%s\":%.17g", names[x], m[x]);
-            else jlog_printf(&r->jl, ",\"%s\":null", names[x]);
-        }
-        jlog_printf(&r->jl, ",\"top\":%d", r->o->top);
-    }
+    if (logged) log_json_metrics(r, &r->jl);
     jlog_printf(&r->jl, ",\"epoch_s\":%.6f,\"elapsed_s\":%.6f,\"wall_s\":%.6f}\n", seconds,
                 now_seconds() - r->t_start, process_seconds());
     return EXIT_OK;
@@ -321,7 +325,7 @@ static int log_epoch(struct sm_run *r, int64_t e, double loss, double t0)
             printf("  test P@%d %.4f  NDCG@%d %.4f", o->top, p, o->top, ndcg);
         else if (r->has_test) /* no test user has a relevant movie: nothing to rank */
             printf("  test P@%d n/a  NDCG@%d n/a", o->top, o->top);
-        printf("  (%.1f ms/epoch)\n", 1000.0 * (now_seconds() - t0) / (double)(e - r->start));
+        printf("  (%.1f ms/epoch)\n", e > r->start ? 1000.0 * (now_seconds() - t0) / (double)(e - r->start) : 0.0);
         if ((rc = stdout_flush()) != EXIT_OK) return rc; /* a closed stdout stops the run */
     }
     if (o->plot && (rc = add_point(r, (struct sm_point){(double)e, loss, p, ndcg})) != EXIT_OK)
@@ -365,6 +369,45 @@ static int interrupted(struct sm_run *r, int64_t e)
     return EXIT_INTERRUPTED;
 }
 
+/* A run resumed with --epochs at the epochs done trains none, but its last
+ * epoch is logged as every run's is: when the checkpoint was written at
+ * an epoch that was not logged (an interrupted run finished there, or one
+ * cut short to a checkpoint's epoch), its ranking, line and --plot point
+ * now, and its record in the log gets the metrics its times are followed
+ * by in a logged epoch's. */
+static int log_resumed_last(struct sm_run *r, double t0)
+{
+    char head[64];
+    int n = snprintf(head, sizeof head, "{\"epoch\":%lld,\"loss\":", (long long)r->start);
+    const char *rec = NULL;
+    for (const char *p = r->jl.buf, *end = r->jl.buf + r->jl.len; p && p < end;) {
+        if (!strncmp(p, head, (size_t)n)) rec = p;
+        const char *nl = memchr(p, '\n', (size_t)(end - p));
+        p = nl ? nl + 1 : end;
+    }
+    const char *nl = rec ? memchr(rec, '\n', r->jl.len - (size_t)(rec - r->jl.buf)) : NULL;
+    const char *times = rec ? strstr(rec, ",\"epoch_s\":") : NULL;
+    const char *top = rec ? strstr(rec, ",\"top\":") : NULL;
+    if (rec && top && (!nl || top < nl)) return EXIT_OK; /* a logged epoch's record */
+    if (!rec || !times || (nl && times > nl))
+        return runtime_error("%s: the checkpoint's log has no record of epoch %lld", r->o->resume,
+                             (long long)r->start);
+    double loss = strtod(rec + n, NULL);
+    int rc = log_epoch(r, r->start, loss, t0);
+    if (rc != EXIT_OK) return rc;
+    struct json_log jl = {0};
+    jlog_printf(&jl, "%.*s", (int)(times - r->jl.buf), r->jl.buf);
+    log_json_metrics(r, &jl);
+    jlog_printf(&jl, "%.*s", (int)(r->jl.buf + r->jl.len - times), times);
+    if (!jl.buf || jl.len <= r->jl.len) {
+        free(jl.buf);
+        return runtime_error("out of memory");
+    }
+    free(r->jl.buf);
+    r->jl = jl;
+    return EXIT_OK;
+}
+
 static int train_epochs(struct sm_run *r)
 {
     const struct sm_opts *o = r->o;
@@ -374,6 +417,7 @@ static int train_epochs(struct sm_run *r)
     /* The ranking of a logged epoch is computed only when something uses it. */
     bool wanted = !o->quiet || o->plot || o->log_json || o->checkpoint;
     int rc;
+    if (r->start > 0 && r->start == o->epochs && wanted) return log_resumed_last(r, t0);
     for (int64_t e = r->start + 1; e <= o->epochs; e++) {
         double loss, t1 = now_seconds();
         int st = mfr_softmax_trainer_epoch(r->tr, &loss, &err);

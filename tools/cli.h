@@ -50,6 +50,11 @@ const char *stop_signal_name(void);
 void exit_signals_install(void);
 void signal_cleanup_file(const char *path);
 void signal_cleanup_dir(const char *dir, const char *made_out); /* made_out: rmdir'd too when empty */
+/* Brackets the making of an output and its registration above (and a
+ * stage's renames into place): a signal then waits until the end, which
+ * cleans up what is registered by then and dies of it, so that nothing
+ * made in between stays behind. */
+void exit_signals_defer(bool begin);
 /* A forked child (0: none) that a signal kills and reaps before the process dies. */
 void signal_cleanup_child(pid_t pid);
 /* The running command's name for messages ("mfrec train"). */

@@ -35,6 +35,7 @@
 #include <sys/ioctl.h>
 #include <sys/vfs.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cli.h"
@@ -457,26 +458,44 @@ int io_check_fold_files(const char *dir, int n_folds)
 /* Stages: multi-file outputs renamed into place together               */
 /* ------------------------------------------------------------------ */
 
+/* The tests' hook: MFREC_TEST_SLOW_STAGE=MS sleeps MS milliseconds where
+ * a signal must wait (exit_signals_defer): between making a stage and
+ * registering it, and after each file renamed into place. */
+static void test_slow_stage(void)
+{
+    const char *ms = getenv("MFREC_TEST_SLOW_STAGE");
+    long v = ms ? strtol(ms, NULL, 10) : 0;
+    if (v <= 0) return;
+    struct timespec ts = {v / 1000, (v % 1000) * 1000000L};
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {}
+}
+
 int stage_open(struct stage *s, const char *flag, const char *out)
 {
     *s = (struct stage){.flag = flag, .out = out};
-    struct stat st;
-    s->made_out = lstat(out, &st) != 0;
-    int rc = ensure_dir(out);
-    if (rc != EXIT_OK) return rc;
     size_t len = strlen(out) + 32;
     s->dir = malloc(len);
     if (!s->dir) return runtime_error("out of memory");
     snprintf(s->dir, len, "%s/.mfrec-stage-XXXXXX", out);
-    if (!mkdtemp(s->dir)) {
+    struct stat st;
+    s->made_out = lstat(out, &st) != 0;
+    /* a signal between the mkdir calls and the registration waited for
+     * nothing: it left the new directories behind */
+    exit_signals_defer(true);
+    int rc = ensure_dir(out);
+    if (rc == EXIT_OK && !mkdtemp(s->dir)) {
         rc = runtime_error("cannot create a directory in %s: %s", out, strerror(errno));
-        free(s->dir);
-        s->dir = NULL;
         if (s->made_out) rmdir(out);
-    } else {
+    }
+    if (rc == EXIT_OK) {
+        test_slow_stage();
         cli_stage_names(s->dir, out);
         signal_cleanup_dir(s->dir, s->made_out ? out : NULL);
+    } else {
+        free(s->dir);
+        s->dir = NULL;
     }
+    exit_signals_defer(false);
     return rc;
 }
 
@@ -516,6 +535,8 @@ static int move_final(struct stage *s, const char *name)
     if (!from || !to) rc = runtime_error("out of memory");
     else if (rename(from, to) != 0)
         rc = runtime_error("cannot move %s into place: %s", to, strerror(errno));
+    else
+        test_slow_stage();
     free(from);
     free(to);
     return rc;
@@ -548,7 +569,10 @@ int stage_finish(struct stage *s, int rc)
     /* every final path is checked before the first rename, so a refused
      * one leaves the old set whole */
     if (rc == EXIT_OK) rc = stage_each(s, check_final);
+    /* the files move together: a signal among the renames waits for them */
+    exit_signals_defer(true);
     if (rc == EXIT_OK) rc = stage_each(s, move_final);
+    exit_signals_defer(false);
     stage_each(s, remove_staged);
     rmdir(s->dir);
     signal_cleanup_dir(NULL, NULL);

@@ -133,11 +133,27 @@ static void cleanup_registered(void)
     if (g_have_out) (void)rmdir(g_cleanup_out); /* made for the output: only if still empty */
 }
 
+/* Whether exit_signals_defer holds signals back; the one that came then. */
+static volatile sig_atomic_t g_exit_defer, g_exit_deferred;
+
 static void on_exit_signal(int sig)
 {
+    if (g_exit_defer) { /* a directory or file exists that is not registered yet */
+        if (!g_exit_deferred) g_exit_deferred = sig;
+        return;
+    }
     cleanup_registered();
     signal(sig, SIG_DFL);
     raise(sig);
+}
+
+void exit_signals_defer(bool begin)
+{
+    __atomic_signal_fence(__ATOMIC_SEQ_CST); /* what was registered is in place first */
+    g_exit_defer = begin;
+    __atomic_signal_fence(__ATOMIC_SEQ_CST);
+    const int sig = g_exit_deferred;
+    if (!begin && sig) on_exit_signal(sig); /* cleans up and dies of it */
 }
 
 void exit_signals_install(void)

@@ -1466,10 +1466,12 @@ MFR_API int32_t mfr_thread_limit(void);
 /**
  * Every file the library writes (models, checkpoints, dataset caches,
  * arrays) is written to PATH.tmpXXXXXX and renamed over PATH when
- * complete. `fn` (NULL: none, the default) is told each temporary name
- * when it is created and NULL once it is renamed or removed, so that a
- * program can remove it if a signal ends the process in between (what
- * `mfrec` does on SIGINT/SIGTERM). Called on the writing thread; process-wide.
+ * complete. `fn` (NULL: none, the default) is told "" just before a
+ * temporary file is created, its name once it is (NULL if it could not
+ * be), and NULL once it is renamed or removed, so that a program can
+ * remove it if a signal ends the process in between (what `mfrec` does on
+ * SIGINT/SIGTERM: a signal between "" and the name waits for the name).
+ * Called on the writing thread; process-wide.
  */
 typedef void (*mfr_tmp_fn)(const char *tmp_path);
 MFR_API void mfr_set_tmp_observer(mfr_tmp_fn fn);

@@ -611,7 +611,8 @@ static void record_tmp(const char *tmp)
     g_n_seen++;
 }
 
-/* A save tells the observer its temporary name (PATH.tmpXXXXXX, there
+/* A save tells the observer "" just before it creates its temporary file
+ * (a signal handler waits from there), its name (PATH.tmpXXXXXX, there
  * while it writes) and then NULL, once it is renamed into place. */
 static void test_tmp_observer(void **state)
 {
@@ -623,12 +624,13 @@ static void test_tmp_observer(void **state)
     mfr_set_tmp_observer(record_tmp);
     assert_int_equal(mfr_model_save(m, p, &err), MFR_OK);
     mfr_set_tmp_observer(NULL);
-    assert_int_equal(g_n_seen, 2);
-    assert_true(strncmp(g_seen_tmp[0], p, strlen(p)) == 0 && !strncmp(g_seen_tmp[0] + strlen(p), ".tmp", 4));
-    assert_false(tu_exists(g_seen_tmp[0])); /* renamed */
-    assert_string_equal(g_seen_tmp[1], "(null)");
+    assert_int_equal(g_n_seen, 3);
+    assert_string_equal(g_seen_tmp[0], "");
+    assert_true(strncmp(g_seen_tmp[1], p, strlen(p)) == 0 && !strncmp(g_seen_tmp[1] + strlen(p), ".tmp", 4));
+    assert_false(tu_exists(g_seen_tmp[1])); /* renamed */
+    assert_string_equal(g_seen_tmp[2], "(null)");
     assert_int_equal(mfr_model_save(m, p, &err), MFR_OK); /* no observer: nothing told */
-    assert_int_equal(g_n_seen, 2);
+    assert_int_equal(g_n_seen, 3);
     free(p);
     mfr_model_destroy(m);
 }

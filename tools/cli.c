@@ -686,9 +686,11 @@ int write_file_reported(const char *path, const char *data, size_t len, const ch
     char *tmp = malloc(plen + 16);
     if (!tmp) return runtime_error("out of memory");
     snprintf(tmp, plen + 16, "%s.tmpXXXXXX", path);
+    signal_cleanup_file(""); /* a signal waits for the file's registration */
     int fd = mkstemp(tmp);
     if (fd < 0) {
         int e = errno;
+        signal_cleanup_file(NULL);
         free(tmp);
         return runtime_error("cannot create %s: %s", path, strerror(e));
     }

@@ -53,7 +53,8 @@ void signal_cleanup_dir(const char *dir, const char *made_out); /* made_out: rmd
 /* Brackets the making of an output and its registration above (and a
  * stage's renames into place): a signal then waits until the end, which
  * cleans up what is registered by then and dies of it, so that nothing
- * made in between stays behind. */
+ * made in between stays behind. Brackets nest. signal_cleanup_file("")
+ * opens one that the next signal_cleanup_file call closes. */
 void exit_signals_defer(bool begin);
 /* A forked child (0: none) that a signal kills and reaps before the process dies. */
 void signal_cleanup_child(pid_t pid);

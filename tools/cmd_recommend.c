@@ -828,11 +828,13 @@ static int atomic_open(struct atomic_file *a, const char *path)
     a->tmp = malloc(n);
     if (!a->tmp) return runtime_error("out of memory");
     snprintf(a->tmp, n, "%s.tmpXXXXXX", path);
+    signal_cleanup_file(""); /* a signal waits for the file's registration */
     int fd = mkstemp(a->tmp);
     a->f = fd >= 0 ? fdopen(fd, "w") : NULL;
     if (!a->f) {
         int e = errno;
         if (fd >= 0) close(fd), unlink(a->tmp);
+        signal_cleanup_file(NULL);
         free(a->tmp);
         return runtime_error("--out %s: cannot create a file there: %s", path, strerror(e));
     }

@@ -87,7 +87,21 @@ static void set_path(char *dst, volatile sig_atomic_t *have, const char *path)
     *have = 1;
 }
 
-void signal_cleanup_file(const char *path) { set_path(g_cleanup_file, &g_have_file, path); }
+/* "" (the library's notice that it is about to create a temporary file,
+ * mfr_set_tmp_observer): a signal waits until the file's name (or NULL)
+ * follows. */
+void signal_cleanup_file(const char *path)
+{
+    static bool announced;
+    if (path && !*path) {
+        if (!announced) exit_signals_defer(true);
+        announced = true;
+        return;
+    }
+    set_path(g_cleanup_file, &g_have_file, path);
+    if (announced) exit_signals_defer(false);
+    announced = false;
+}
 void signal_cleanup_dir(const char *dir, const char *made_out)
 {
     set_path(g_cleanup_dir, &g_have_dir, dir);
@@ -133,7 +147,8 @@ static void cleanup_registered(void)
     if (g_have_out) (void)rmdir(g_cleanup_out); /* made for the output: only if still empty */
 }
 
-/* Whether exit_signals_defer holds signals back; the one that came then. */
+/* How many exit_signals_defer brackets are open (signals wait while one
+ * is); the signal that came meanwhile. */
 static volatile sig_atomic_t g_exit_defer, g_exit_deferred;
 
 static void on_exit_signal(int sig)
@@ -150,10 +165,10 @@ static void on_exit_signal(int sig)
 void exit_signals_defer(bool begin)
 {
     __atomic_signal_fence(__ATOMIC_SEQ_CST); /* what was registered is in place first */
-    g_exit_defer = begin;
+    g_exit_defer = g_exit_defer + (begin ? 1 : -1); /* this thread alone writes it */
     __atomic_signal_fence(__ATOMIC_SEQ_CST);
     const int sig = g_exit_deferred;
-    if (!begin && sig) on_exit_signal(sig); /* cleans up and dies of it */
+    if (!g_exit_defer && sig) on_exit_signal(sig); /* cleans up and dies of it */
 }
 
 void exit_signals_install(void)

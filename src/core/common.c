@@ -10,6 +10,7 @@
 #include <fcntl.h>
 #include <stdarg.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "bytes_priv.h"
@@ -313,6 +314,18 @@ static void tmp_observe(const char *tmp)
     if (fn) fn(tmp);
 }
 
+/* The tests' hook: MFREC_TEST_SLOW_TMP=MS sleeps MS milliseconds between
+ * creating a temporary file and telling the observer its name, where a
+ * program's signal handler must wait for it (mfrec's does). */
+static void test_slow_tmp(void)
+{
+    const char *ms = getenv("MFREC_TEST_SLOW_TMP");
+    long v = ms ? strtol(ms, NULL, 10) : 0;
+    if (v <= 0) return;
+    struct timespec ts = {v / 1000, (v % 1000) * 1000000L};
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {}
+}
+
 #define WRITE_BUFFER_BYTES ((size_t)64 << 10)
 
 int mfr_write_atomic_tmp(const char *path, mfr_write_tmp_fn fn, void *ctx, mfr_error *err)
@@ -332,14 +345,17 @@ int mfr_write_atomic_tmp(const char *path, mfr_write_tmp_fn fn, void *ctx, mfr_e
         return mfr_seterr(err, MFR_ERR_NOMEM, "out of memory writing %s", path);
     }
     snprintf(tmp, len + 16, "%s.tmpXXXXXX", path);
+    tmp_observe(""); /* about to be created */
     int fd = mkstemp(tmp);
     if (fd < 0) {
         int e = errno;
+        tmp_observe(NULL);
         free(tmp);
         free(dir);
         return mfr_seterr(err, MFR_ERR_IO, "cannot create the temporary file for %s (%s.tmpXXXXXX): %s", path,
                           path, strerror(e));
     }
+    test_slow_tmp();
     tmp_observe(tmp);
     (void)fchmod(fd, 0644);
     FILE *f = fdopen(fd, "wb");

@@ -73,7 +73,8 @@ static int whole_of(const mfr_dataset *ds, const mfr_ratings *train, struct whol
 
 /* The ratings of users [u_lo, u_hi), in the training set's order, their
  * users counted from u_lo: user, item and rating only (the CSR's), a
- * transient copy of the part's ratings. */
+ * transient copy of the part's ratings, with the set's split pin (a
+ * canonical split's, which the trainer's model records). */
 static int part_ratings(const mfr_ratings *train, int32_t u_lo, int32_t u_hi, int64_t n, mfr_ratings **out,
                         mfr_error *err)
 {
@@ -83,6 +84,7 @@ static int part_ratings(const mfr_ratings *train, int32_t u_lo, int32_t u_hi, in
         !(r->rating = mfr_malloc(sizeof(float) * len)))
         return mfr_seterr(err, MFR_ERR_NOMEM, "out of memory copying %lld ratings of this rank", (long long)n);
     r->n = n;
+    r->split_pin = train->split_pin;
     int64_t x = 0;
     for (int64_t j = 0; j < train->n; j++) {
         if (train->user[j] < u_lo || train->user[j] >= u_hi) continue;

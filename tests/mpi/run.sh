@@ -103,6 +103,21 @@ elif [ -e "$T/dmg2.bin" ]; then bad "damaged cache: the model was written"
 else echo "ok: -np 2 with a damaged user-ordered cache: refused, naming it"; fi
 rm -f "$cache"
 
+# A canonical split (u1: its own files, the whole data on every rank):
+# the model records the split's pin (a fingerprint of u1.base and u1.test)
+# as one process's does, so the files are the same bytes (the ranks' parts
+# once lost it: a model 16 bytes short, whose later uses could not tell
+# that the split's files had changed).
+mkdir -p "$T/canon" && cp "$T/data"/u.* "$T/canon/" || exit 1
+awk 'NR % 5 == 0' "$T/canon/u.data" >"$T/canon/u1.test"
+awk 'NR % 5 != 0' "$T/canon/u.data" >"$T/canon/u1.base"
+canon=(train --data "$T/canon" --split u1 --shards 7 --epochs 3 --bias --quiet --threads 1)
+"$M" "${canon[@]}" --out "$T/canon1.bin" >/dev/null || bad "one process (split u1)"
+if ! timeout 120 "${MPIRUN[@]}" -np 3 "$M" "${canon[@]}" --out "$T/canon3.bin" >"$T/log" 2>&1; then
+    bad "mpirun -np 3 --split u1 failed:"; tail -5 "$T/log"
+elif cmp -s "$T/canon1.bin" "$T/canon3.bin"; then echo "ok: -np 3 --split u1: same model bytes (the split's pin kept)"
+else bad "-np 3 --split u1: model differs from the single-process run"; fi
+
 # Empty shards: users with up to 200 ratings (--user-zipf 3) against about
 # 56 training ratings per shard (40 shards) leave shards without users, so
 # r S / P would give some of 20 ranks none (the build before this check

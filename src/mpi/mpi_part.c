@@ -135,6 +135,38 @@ static int mt_comm(mfr_mpi_trainer *mt, MPI_Comm comm, mfr_error *err)
     return MFR_OK;
 }
 
+/* Every rank read the whole data itself (a file per node, or a file that
+ * changed between the ranks' reads): they must hold rank 0's, or each
+ * would train its users on its own ratings and the model would be one no
+ * process makes. The dataset's fingerprint (counts, ids, every rating),
+ * the training set's count and its canonical split's pin are compared
+ * with rank 0's; the first rank that differs is named on every rank. */
+static int mt_same_data(const mfr_mpi_trainer *mt, const mfr_dataset *ds, const mfr_ratings *train, mfr_error *err)
+{
+    const uint64_t mine[5] = {ds->fingerprint, (uint64_t)ds->n_users, (uint64_t)ds->n_items, (uint64_t)train->n,
+                              train->split_pin};
+    uint64_t ref[5], theirs[5];
+    memcpy(ref, mine, sizeof ref);
+    int rc = MPI_Bcast(ref, 5, MPI_UINT64_T, 0, mt->comm);
+    int differs = memcmp(ref, mine, sizeof ref) ? mt->rank : mt->size, first = mt->size;
+    if (rc == MPI_SUCCESS) rc = MPI_Allreduce(&differs, &first, 1, MPI_INT, MPI_MIN, mt->comm);
+    if (rc == MPI_SUCCESS && first < mt->size) {
+        memcpy(theirs, mine, sizeof theirs);
+        rc = MPI_Bcast(theirs, 5, MPI_UINT64_T, first, mt->comm);
+    }
+    if (rc != MPI_SUCCESS) return mfr_mpi_err(err, rc, "comparison of the ranks' data");
+    if (first == mt->size) return MFR_OK;
+    return mfr_seterr(err, MFR_ERR_MISMATCH,
+                      "MPI rank %d read other data than rank 0 (%llu users, %llu items, %llu training ratings, "
+                      "fingerprint %016llx, split pin %016llx; rank 0: %llu, %llu, %llu, %016llx, %016llx): "
+                      "every rank must read the same files, at the same path on every node (a shared file "
+                      "system)",
+                      first, (unsigned long long)theirs[1], (unsigned long long)theirs[2],
+                      (unsigned long long)theirs[3], (unsigned long long)theirs[0], (unsigned long long)theirs[4],
+                      (unsigned long long)ref[1], (unsigned long long)ref[2], (unsigned long long)ref[3],
+                      (unsigned long long)ref[0], (unsigned long long)ref[4]);
+}
+
 /* The refusals, the shard cut and this rank's range. */
 static int mt_begin(mfr_mpi_trainer *mt, const mfr_config *cfg, const mfr_dataset *ds, const struct whole *w,
                     int64_t nnz, mfr_error *err)
@@ -263,6 +295,7 @@ static int mt_build(const mfr_checkpoint *ck, const mfr_config *cfg, const struc
         ds = mfr_mpi_data_dataset(mt->data);
         spec = mfr_mpi_data_spec(mt->data);
     }
+    if (rc == MFR_OK && !mt->data) rc = mt_same_data(mt, ds, src->train, err); /* each rank's whole data */
     if (rc == MFR_OK && ck) rc = mfr_ckpt_resume_begin(ck, cfg, ds, src->train, spec, &made, &d, &data_ok, err);
     if (rc == MFR_OK && data_ok && (rc = mfr_config_validate(&made, err)) == MFR_OK) {
         if (mt->data)

@@ -222,6 +222,30 @@ elif ! cmp -s "$T/nodes1.bin" "$T/node0/res/model.bin" || [ ! -s "$T/node0/res/r
     bad "mpirun -np 2 with outputs on rank 0's node: wrong model, a missing output, or rank 1 wrote"
 else echo "ok: outputs on rank 0's node only (--out, --checkpoint, --log-json, --plot): written there, same model bytes"; fi
 
+# A copy of the data on each node (README, "Running on a cluster": the
+# user-ordered cache cannot be shared, so every rank reads the whole data):
+# identical copies give one process's bytes; a copy changed on rank 1's
+# node (one rating) is refused on every rank, naming rank 1, nothing
+# written (each rank used to train its users on its own copy, silently).
+for n in 0 1; do mkdir -p "$T/node$n/data" && cp "$T/data"/u.* "$T/node$n/data/" || exit 1; done
+copies=(sh -c 'cd "$0/node$OMPI_COMM_WORLD_RANK" && exec "$@"' "$T" "$M" train --data data --shards 7 --epochs 3
+    --bias --quiet --threads 1)
+(cd "$T/node0" && "$M" train --data data --shards 7 --epochs 3 --bias --quiet --threads 1 \
+    --out ../copies1.bin >/dev/null) || bad "one process (a copy per node)"
+if ! timeout 120 "${MPIRUN[@]}" -np 2 "${copies[@]}" --out copies.bin >"$T/log" 2>&1; then
+    bad "mpirun -np 2 with identical copies of the data failed:"; grep 'mfrec' "$T/log" | head -3
+elif ! cmp -s "$T/copies1.bin" "$T/node0/copies.bin"; then bad "-np 2, a copy of the data per node: model differs"
+else echo "ok: -np 2 with identical copies of the data per node: same model bytes"; fi
+rm -f "$T/node0/copies.bin"
+awk 'BEGIN { OFS = "\t" } NR == 7000 { $3 = $3 == 1 ? 2 : 1 } { print }' "$T/data/u.data" >"$T/node1/data/u.data"
+if timeout 120 "${MPIRUN[@]}" -np 2 "${copies[@]}" --out copies.bin >"$T/log" 2>&1; then
+    bad "-np 2 with rank 1's copy of the data changed: must fail"
+elif [ $? -eq 124 ]; then bad "-np 2 with rank 1's copy of the data changed: hung"
+elif ! grep -q "MPI rank 1 read other data than rank 0" "$T/log"; then
+    bad "rank 1's data changed: no message naming it"; grep 'mfrec' "$T/log" | head -3
+elif [ -e "$T/node0/copies.bin" ]; then bad "rank 1's data changed: the model was written"
+else echo "ok: -np 2 with rank 1's copy of the data changed: refused, naming rank 1"; fi
+
 # --init-from: every rank reads the same .npy files (exported from a model
 # trained here), so the run starts where one process starts.
 "$M" "${base[@]}" --epochs 3 --out "$T/init.bin" >/dev/null &&

@@ -13,6 +13,7 @@
 #include <malloc.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <sys/mman.h>
 #include <stdbool.h>
 #include <string.h>
@@ -132,6 +133,20 @@ static void heap_huge_pages(void)
 #endif
 }
 
+/* Launched by mpirun with several ranks, only train runs across them
+ * (docs/MPI.md); any other command would run whole on every rank, each
+ * printing the same lines and writing the same files at once. Refused on
+ * every rank (exit 2), the message printed by rank 0 alone. */
+static int refuse_under_mpirun(const char *cmd)
+{
+    const char *n = getenv("OMPI_COMM_WORLD_SIZE"), *rank = getenv("OMPI_COMM_WORLD_RANK");
+    if (!strcmp(cmd, "train") || !n || !strcmp(n, "1")) return EXIT_OK;
+    if (rank && strcmp(rank, "0") != 0) return EXIT_USAGE;
+    return usage_error("'%s' runs as one process: under mpirun (%s ranks) only 'train' runs across the ranks "
+                       "(docs/MPI.md); every rank would run it whole and write the same outputs",
+                       cmd, n);
+}
+
 static int run_command(int argc, char **argv)
 {
     if (argc < 2) {
@@ -149,7 +164,8 @@ static int run_command(int argc, char **argv)
     }
     for (size_t c = 0; c < sizeof commands / sizeof *commands; c++)
         if (!strcmp(cmd, commands[c].name)) {
-            int rc = cli_check_omp_env(); /* the default of every --threads */
+            int rc = refuse_under_mpirun(cmd);
+            if (rc == EXIT_OK) rc = cli_check_omp_env(); /* the default of every --threads */
             return rc != EXIT_OK ? rc : commands[c].run(argc - 2, argv + 2);
         }
     return usage_error("unknown command '%s'", cmd);

@@ -422,6 +422,20 @@ elif [ -e "$T/no.bin" ] || ! cmp -s "$T/sm.ck" "$T/sm-before.ck"; then
     bad "mpirun --resume of a softmax checkpoint: refused but wrote the model or the checkpoint"
 else echo "ok: --resume of a softmax checkpoint refused under mpirun"; fi
 
+# Commands other than train do not run across ranks: under mpirun with
+# several ranks each is refused on every rank (exit 2), one message (rank
+# 0's), nothing written (every rank used to run it whole, printing its
+# lines P times and writing the same files at once).
+"$M" "${base[@]}" --epochs 2 --out "$T/cmd.bin" >/dev/null || bad "one process (a model for eval, export)"
+for c in "eval --model $T/cmd.bin" "export --model $T/cmd.bin --as npy --out $T/cmd-npy"; do
+    rm -rf "$T/cmd-npy"
+    timeout 60 "${MPIRUN[@]}" -np 3 "$M" $c >"$T/log" 2>&1; st=$?
+    n=$(grep -c "runs as one process: under mpirun (3 ranks) only 'train'" "$T/log")
+    if [ $st -ne 2 ] || [ "$n" -ne 1 ] || [ -e "$T/cmd-npy" ]; then
+        bad "mpirun -np 3 mfrec ${c%% *}: exit $st (want 2), $n messages (want 1), or it wrote"; tail -5 "$T/log"
+    else echo "ok: mpirun -np 3 mfrec ${c%% *}: refused once, exit 2"; fi
+done
+
 # Starts `timeout 60 mpirun -np 2 mfrec ARGS...` in the background: sets
 # tpid (timeout's), launcher (mpirun's) and ranks (the two ranks' pids).
 start_two_ranks() {

@@ -63,6 +63,36 @@ static size_t unstage(char *msg)
     return removed;
 }
 
+/* The error lines written or held so far (cli_errors), and whether they
+ * are held: written by cli_errors_release, not by put_line. */
+static char g_errors[CLI_ERRORS_MAX];
+static size_t g_errors_len, g_errors_held;
+static bool g_hold;
+
+void cli_errors_hold(bool hold) { g_hold = hold; }
+const char *cli_errors(void) { return g_errors; }
+
+void cli_errors_release(void)
+{
+    fputs(g_errors + g_errors_len - g_errors_held, stderr);
+    g_errors_held = 0;
+}
+
+/* Records a line put_line made; held, it is written only by
+ * cli_errors_release (lines past the record's room are written now). */
+static void record_line(const char *line)
+{
+    const size_t len = strlen(line);
+    if (g_errors_len + len >= sizeof g_errors) {
+        fputs(line, stderr);
+        return;
+    }
+    memcpy(g_errors + g_errors_len, line, len + 1);
+    g_errors_len += len;
+    if (g_hold) g_errors_held += len;
+    else fputs(line, stderr);
+}
+
 /* Appends msg[0..len) to line at *at, control bytes as \xHH. */
 static void put_escaped(char *line, size_t *at, const char *msg, size_t len)
 {
@@ -117,7 +147,7 @@ static void put_line(const char *prefix, const char *suffix, const char *fmt, va
         at += (size_t)snprintf(line + at, 64, "... (%zu more bytes)", (size_t)n - MESSAGE_MAX);
     }
     snprintf(line + at, sizeof line - at, "%s", suffix);
-    fputs(line, stderr);
+    record_line(line);
     free(whole);
 }
 

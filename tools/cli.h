@@ -75,6 +75,15 @@ int stdout_flush(void);
 int stdout_close(void);
 /* runtime_error with a library error's message. */
 int lib_error(const mfr_error *err);
+/* The error lines (usage_error, runtime_error) this process wrote or
+ * held, up to CLI_ERRORS_MAX bytes: under mpirun a rank other than 0
+ * holds them (cli_errors_hold), and dist_end prints those that rank 0 did
+ * not print itself (one message per job, not one per rank). */
+enum { CLI_ERRORS_MAX = 8192 };
+void cli_errors_hold(bool hold);
+const char *cli_errors(void);
+/* Writes the held lines to stderr and forgets them. */
+void cli_errors_release(void);
 double now_seconds(void);
 /* Seconds since main() started (cli_mark_start). */
 void cli_mark_start(void);

@@ -5,7 +5,9 @@
  */
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/resource.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cli.h"
@@ -15,6 +17,9 @@
 static bool g_on;
 static int g_rank, g_size = 1;
 static mfr_mpi_trainer *g_mt;
+/* dist_end's agreement alone: a collective of its own, which no rank can
+ * mistake for one another rank still waits in. */
+static MPI_Comm g_end = MPI_COMM_NULL;
 
 int dist_begin(void)
 {
@@ -25,6 +30,9 @@ int dist_begin(void)
     g_on = true;
     MPI_Comm_rank(MPI_COMM_WORLD, &g_rank);
     MPI_Comm_size(MPI_COMM_WORLD, &g_size);
+    if (MPI_Comm_dup(MPI_COMM_WORLD, &g_end) != MPI_SUCCESS) return runtime_error("MPI_Comm_dup failed");
+    MPI_Comm_set_errhandler(g_end, MPI_ERRORS_RETURN);
+    cli_errors_hold(g_rank != 0); /* dist_end prints what rank 0 does not */
     if (provided < MPI_THREAD_FUNNELED) return runtime_error("MPI does not allow OpenMP threads (FUNNELED)");
     return EXIT_OK;
 }
@@ -236,17 +244,51 @@ void dist_report(bool print, int64_t epochs, double train_seconds)
            g_size, lo[0] * per, hi[0] * per, lo[1] * per, hi[1] * per, train_seconds * per);
 }
 
+/* Seconds a rank that failed waits at the end for the others before it
+ * aborts the job. Ranks that fail alike (a bad flag, a refused run, a
+ * verdict rank 0 broadcast: every rank checks the same) get there within
+ * moments of each other; a rank that failed alone finds the others
+ * waiting in a collective, never here. */
+enum { END_WAIT_S = 5 };
+
+/* Every rank's status at the end, on g_end: true when every rank got here
+ * (*failed: the largest status of a rank that failed, 0 if none did). A
+ * rank that failed waits at most END_WAIT_S seconds; one that did not
+ * waits as MPI_Finalize would (a rank that fails later aborts the job). */
+static bool end_agree(int rc, int *failed)
+{
+    int mine = rc != EXIT_OK && rc != EXIT_INTERRUPTED ? rc : 0, done = 0;
+    MPI_Request req;
+    if (MPI_Iallreduce(&mine, failed, 1, MPI_INT, MPI_MAX, g_end, &req) != MPI_SUCCESS) return false;
+    if (!mine) return MPI_Wait(&req, MPI_STATUS_IGNORE) == MPI_SUCCESS;
+    const double until = MPI_Wtime() + END_WAIT_S;
+    const struct timespec ms = {0, 1000000};
+    while (MPI_Test(&req, &done, MPI_STATUS_IGNORE) == MPI_SUCCESS && !done && MPI_Wtime() < until)
+        nanosleep(&ms, NULL);
+    return done != 0;
+}
+
 int dist_end(int rc)
 {
     mfr_mpi_trainer_destroy(g_mt);
     g_mt = NULL;
     if (!g_on) return rc;
     g_on = false;
-    if (rc != EXIT_OK && rc != EXIT_INTERRUPTED) {
-        fflush(stdout);
+    fflush(stdout);
+    int failed = 0;
+    if (!end_agree(rc, &failed)) { /* a rank failed alone: the others may wait on it forever */
+        cli_errors_release();
         fflush(stderr);
         MPI_Abort(MPI_COMM_WORLD, rc); /* ends every rank: none waits on this one */
     }
+    /* every rank is here: one copy of each message, rank 0's first (a
+     * rank prints its own only where it differs), one status for all */
+    char first[CLI_ERRORS_MAX];
+    snprintf(first, sizeof first, "%s", cli_errors());
+    if (MPI_Bcast(first, (int)sizeof first, MPI_CHAR, 0, g_end) != MPI_SUCCESS || strcmp(first, cli_errors()) != 0)
+        cli_errors_release();
+    cli_errors_hold(false);
+    MPI_Comm_free(&g_end);
     MPI_Finalize();
-    return rc;
+    return failed ? failed : rc;
 }

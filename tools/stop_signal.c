@@ -4,7 +4,8 @@
  * During training (`train`, both model kinds; docs/CHECKPOINTS.md): the
  * first lets the current epoch finish so that the command can write a
  * checkpoint and exit with EXIT_INTERRUPTED; a second exits at once,
- * except during a save, which it lets complete.
+ * except during a save, which it lets complete, or while an output is
+ * being made and registered (exit_signals_defer), which it waits for.
  *
  * Every other command, and every command on SIGHUP (a closed terminal),
  * dies of the signal as usual, but first removes the temporary file or
@@ -28,19 +29,22 @@
 
 volatile sig_atomic_t g_stop_signal;
 static void cleanup_registered(void);
+static bool defer_signal(int sig, bool stop);
 /* Whether a file is being saved; a second signal received during it. */
 static volatile sig_atomic_t g_saving, g_exit_after_save;
 
 /* Runs on any thread (OpenMP's workers included, so masking signals in
  * the main thread would not defer it): it only sets flags, or ends the
- * process at once on a second signal when no save is under way. */
+ * process at once on a second signal when no save is under way and no
+ * output is being made and registered (exit_signals_defer: a --plot
+ * stage's directories, its renames, a temporary file's creation). */
 static void on_stop_signal(int sig)
 {
     if (!g_stop_signal)
         g_stop_signal = sig;
     else if (g_saving)
         g_exit_after_save = sig; /* the save completes, then we exit */
-    else {
+    else if (!defer_signal(sig, true)) {
         cleanup_registered(); /* a --plot stage or --log-json file under way */
         _exit(128 + sig);     /* the second: at once, nothing written */
     }
@@ -148,27 +152,51 @@ static void cleanup_registered(void)
 }
 
 /* How many exit_signals_defer brackets are open (signals wait while one
- * is); the signal that came meanwhile. */
-static volatile sig_atomic_t g_exit_defer, g_exit_deferred;
+ * is), written by the bracketing thread alone; the signal that came
+ * meanwhile, with STOP_DEFERRED when it was train's second stop signal
+ * (which exits with 128 + sig rather than dying of the signal). The
+ * handler may run on another thread while the bracket closes: the
+ * deferred signal is taken with an atomic exchange, by exactly one of
+ * them, so it is never lost nor acted on twice. */
+static volatile sig_atomic_t g_exit_defer;
+static int g_exit_deferred;
+enum { STOP_DEFERRED = 0x100 };
+
+static void die_of(int sig, bool stop)
+{
+    cleanup_registered();
+    if (stop) _exit(128 + sig);
+    signal(sig, SIG_DFL);
+    raise(sig);
+}
+
+/* In a handler: whether sig waits for the open bracket (noted for its end). */
+static bool defer_signal(int sig, bool stop)
+{
+    if (!g_exit_defer) return false;
+    int none = 0;
+    __atomic_compare_exchange_n(&g_exit_deferred, &none, sig | (stop ? STOP_DEFERRED : 0), false,
+                                __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST); /* the first one that came */
+    if (__atomic_load_n(&g_exit_defer, __ATOMIC_SEQ_CST)) return true;
+    /* the bracket closed meanwhile and may have missed it: whoever takes it acts */
+    const int taken = __atomic_exchange_n(&g_exit_deferred, 0, __ATOMIC_SEQ_CST);
+    if (taken) die_of(taken & 0xff, taken & STOP_DEFERRED);
+    return true;
+}
 
 static void on_exit_signal(int sig)
 {
-    if (g_exit_defer) { /* a directory or file exists that is not registered yet */
-        if (!g_exit_deferred) g_exit_deferred = sig;
-        return;
-    }
-    cleanup_registered();
-    signal(sig, SIG_DFL);
-    raise(sig);
+    if (defer_signal(sig, false)) return; /* a directory or file exists that is not registered yet */
+    die_of(sig, false);
 }
 
 void exit_signals_defer(bool begin)
 {
     __atomic_signal_fence(__ATOMIC_SEQ_CST); /* what was registered is in place first */
-    g_exit_defer = g_exit_defer + (begin ? 1 : -1); /* this thread alone writes it */
-    __atomic_signal_fence(__ATOMIC_SEQ_CST);
-    const int sig = g_exit_deferred;
-    if (!g_exit_defer && sig) on_exit_signal(sig); /* cleans up and dies of it */
+    __atomic_store_n(&g_exit_defer, g_exit_defer + (begin ? 1 : -1), __ATOMIC_SEQ_CST);
+    if (begin || g_exit_defer) return;
+    const int taken = __atomic_exchange_n(&g_exit_deferred, 0, __ATOMIC_SEQ_CST);
+    if (taken) die_of(taken & 0xff, taken & STOP_DEFERRED); /* cleans up and dies of it */
 }
 
 void exit_signals_install(void)
@@ -176,6 +204,7 @@ void exit_signals_install(void)
     struct sigaction sa, old;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_exit_signal;
+    sa.sa_flags = SA_RESTART; /* a deferred signal's handler returns */
     /* SIGHUP too: a closed terminal or ssh session ends the command as
      * surely as SIGTERM, and must not leave a temporary file behind */
     const int sigs[] = {SIGINT, SIGTERM, SIGHUP};

@@ -568,7 +568,7 @@ int load_dataset(const char *dir, mfr_dataset **out, mfr_error *err)
 
 int load_dataset_recorded(const char *dir, const char *recorded_in, mfr_dataset **out, mfr_error *err)
 {
-    io_input(dir);
+    io_input_data(dir);
     struct stat st;
     if (load_opts()->format == MFR_FORMAT_DELIMITED && !load_opts()->ratings_file && stat(dir, &st) == 0 &&
         S_ISDIR(st.st_mode)) {

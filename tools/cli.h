@@ -258,6 +258,9 @@ int write_file_reported(const char *path, const char *data, size_t len, const ch
  * printed error (EXIT_USAGE for an empty name or two outputs on one file).
  */
 void io_input(const char *path);
+/* io_input for the data (--data): a rating file also with the dataset
+ * files beside it, which the load reads (DIR/u.data: DIR/u.item). */
+void io_input_data(const char *path);
 /* The dataset load options of the --format and --data-cache flags (what
  * load_dataset uses). */
 const mfr_load_options *data_load_options(void);

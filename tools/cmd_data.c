@@ -58,7 +58,7 @@ int cmd_split(int argc, char **argv)
     if (!out) return usage_error("--out is required");
     if (cli_flag_given("--seed") && strncmp(spec, "random:", 7) != 0)
         return usage_error("--seed applies to random: splits only (--split %s has its own order)", spec);
-    io_input(default_data_dir(data));
+    io_input_data(default_data_dir(data));
     if ((rc = io_output_dir("--out", out)) != EXIT_OK) return rc;
     mfr_error err = {0};
     mfr_dataset *ds = NULL;

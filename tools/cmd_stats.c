@@ -742,7 +742,7 @@ int cmd_stats(int argc, char **argv)
     static const char *const charts[] = {"ratings_per_user", "mean_rating_per_user",
                                          "ratings_per_movie", "mean_rating_per_movie", "genres",
                                          NULL};
-    io_input(default_data_dir(o.data));
+    io_input_data(default_data_dir(o.data));
     if (o.plot_dir && ((rc = plot_require_gnuplot()) != EXIT_OK ||
                        (rc = plot_outputs_check(o.plot_dir, charts)) != EXIT_OK))
         return rc;

@@ -324,7 +324,7 @@ static bool parse_sweep_flags(int argc, char **argv, struct sweep_opts *o, int *
     if (!o->csv) *rc = usage_error("--csv is required");
     if (*rc == EXIT_OK) *rc = check_kind(o, argc, argv);
     if (*rc == EXIT_OK) {
-        io_input(default_data_dir(o->data));
+        io_input_data(default_data_dir(o->data));
         *rc = io_output("--csv", o->csv);
     }
     static const char *const charts[] = {"speedup_vs_threads", "reduce_vs_threads",

@@ -177,7 +177,7 @@ static void print_presets(FILE *f, const char *name)
  * only rank 0, which writes them, checks them. */
 static int train_check_paths(const struct train_opts *o)
 {
-    io_input(default_data_dir(o->data));
+    io_input_data(default_data_dir(o->data));
     const char *comma = o->init_from ? strchr(o->init_from, ',') : NULL;
     if (comma) {
         char *u = strndup(o->init_from, (size_t)(comma - o->init_from));
@@ -366,7 +366,7 @@ static int train_setup(struct train_run *r)
     double t0 = now_seconds();
     if (dist_on()) { /* each rank reads its users only, unless the data must be read whole */
         const char *dir = default_data_dir(o->data);
-        io_input(dir);
+        io_input_data(dir);
         int st = dist_trainer_read(NULL, &o->cfg, dir, o->split, o->cfg.seed, &r->tr, &err);
         if (st != MFR_ERR_UNSUPPORTED) {
             if (st != MFR_OK) return lib_error(&err);
@@ -576,7 +576,7 @@ static int resume_setup(struct train_run *r, struct train_opts *o)
     const char *dir = o->data ? o->data : model_data_source(m);
     int rc = EXIT_OK, st = MFR_ERR_UNSUPPORTED;
     if (dist_on()) { /* each rank reads its users only, unless the data must be read whole */
-        io_input(dir);
+        io_input_data(dir);
         st = dist_trainer_read(r->ck, &o->cfg, dir, o->split ? o->split : mfr_model_split_spec(m), o->cfg.seed,
                                &r->tr, &err);
         r->own = st != MFR_ERR_UNSUPPORTED;

@@ -200,7 +200,7 @@ static const char *const sm_charts[] = {"softmax_loss", "softmax_ranking", NULL}
  * write its checkpoint over the one it resumed from (the default). */
 static int check_paths(const struct sm_opts *o)
 {
-    io_input(default_data_dir(o->data));
+    io_input_data(default_data_dir(o->data));
     if (o->resume) io_input(o->resume);
     int rc = EXIT_OK;
     rc = io_output_checkpoint(o->checkpoint, o->resume);

@@ -5,9 +5,10 @@
  * - an output is never one of the run's inputs (compared by device and
  *   inode, so another spelling or a hard link of u.data is still u.data);
  *   a directory given as input (--data DIR) counts with every dataset file
- *   directly inside it, since the loader may read any of them, and a file
- *   given as input with the dataset files beside it (--data DIR/u.data
- *   reads DIR/u.item);
+ *   directly inside it, since the loader may read any of them, and so does
+ *   a rating file given as --data with the dataset files beside it
+ *   (--data DIR/u.data reads DIR/u.item), but a model or checkpoint
+ *   alone;
  * - two outputs of one run never name the same file;
  * - an output never replaces anything but a regular file: not a directory,
  *   device, FIFO or socket, and not a symbolic link (the atomic rename
@@ -136,7 +137,9 @@ static void add_dataset_files(const char *dir)
     closedir(d);
 }
 
-void io_input(const char *path)
+/* path, and a directory's dataset files; a data path (siblings) also the
+ * dataset files beside a file. */
+static void note_input(const char *path, bool siblings)
 {
     struct stat st;
     if (!path || stat(path, &st) != 0) return; /* the reader reports it */
@@ -145,6 +148,7 @@ void io_input(const char *path)
         add_dataset_files(path);
         return;
     }
+    if (!siblings) return;
     /* A rating file named as --data (DIR/u.data, or any name with
      * --format ml-100k) is loaded with the metadata beside it (DIR/u.item,
      * movies.dat): those are inputs too, whatever the file's name. */
@@ -153,6 +157,12 @@ void io_input(const char *path)
     if (dir) add_dataset_files(dir);
     free(dir);
 }
+
+/* A model, checkpoint or array file is read alone: the dataset-named files
+ * beside it (an earlier run's `--out work/ratings.csv` beside
+ * work/m.mfr) are no input, or the same command failed the second time. */
+void io_input(const char *path) { note_input(path, false); }
+void io_input_data(const char *path) { note_input(path, true); }
 
 /* A usage error when base is the dataset cache's name, or that of a cache
  * beside it (.mfrec-cache.users). */

@@ -120,13 +120,13 @@ check "checksum-table: an OUTDIR with '#' gives the same table" cmp -s "$W/ck1.t
 check "checksum-table: ... of every configuration" test "$(wc -l <"$W/ck1.txt")" -eq 32
 
 # --- tools/tune-ranking: no settings is a usage error, named
-tr() { MFREC=$MFREC sh "$TOP/tools/tune-ranking" ndcg "$@"; }
-check "tune-ranking: a missing settings file is exit 2" status 2 tr "$W/none.txt"
+tune() { MFREC=$MFREC sh "$TOP/tools/tune-ranking" ndcg "$@"; }
+check "tune-ranking: a missing settings file is exit 2" status 2 tune "$W/none.txt"
 check "tune-ranking: ... and named" grep -q "$W/none.txt is not a readable file of settings" "$W/out"
 printf '# only a comment\n' >"$W/settings.txt"
-check "tune-ranking: a file of comments only is exit 2" status 2 tr "$W/settings.txt"
+check "tune-ranking: a file of comments only is exit 2" status 2 tune "$W/settings.txt"
 check "tune-ranking: ... said" grep -q "no settings in $W/settings.txt" "$W/out"
-check "tune-ranking: empty standard input is exit 2" status 2 tr </dev/null
+check "tune-ranking: empty standard input is exit 2" status 2 tune </dev/null
 check "tune-ranking: ... said" grep -q "no settings in standard input" "$W/out"
 
 if [ $fail -ne 0 ]; then echo "tools scripts: FAILED"; exit 1; fi

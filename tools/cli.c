@@ -72,9 +72,22 @@ static bool g_hold;
 void cli_errors_hold(bool hold) { g_hold = hold; }
 const char *cli_errors(void) { return g_errors; }
 
-void cli_errors_release(void)
+void cli_errors_release(const char *printed)
 {
-    fputs(g_errors + g_errors_len - g_errors_held, stderr);
+    /* line by line: one that `printed` holds as a whole line is left out */
+    const char *p = g_errors + g_errors_len - g_errors_held;
+    while (*p) {
+        const char *nl = strchr(p, '\n');
+        const size_t n = nl ? (size_t)(nl - p) + 1 : strlen(p);
+        bool seen = false;
+        for (const char *q = printed; q && *q && !seen;) {
+            seen = !strncmp(q, p, n) && (p[n - 1] == '\n' || q[n] == '\0' || q[n] == '\n');
+            q = strchr(q, '\n');
+            if (q) q++;
+        }
+        if (!seen) fwrite(p, 1, n, stderr);
+        p += n;
+    }
     g_errors_held = 0;
 }
 

@@ -82,8 +82,9 @@ int lib_error(const mfr_error *err);
 enum { CLI_ERRORS_MAX = 8192 };
 void cli_errors_hold(bool hold);
 const char *cli_errors(void);
-/* Writes the held lines to stderr and forgets them. */
-void cli_errors_release(void);
+/* Writes the held lines to stderr, but those that `printed` (NULL: none)
+ * holds as whole lines, and forgets them. */
+void cli_errors_release(const char *printed);
 double now_seconds(void);
 /* Seconds since main() started (cli_mark_start). */
 void cli_mark_start(void);

@@ -277,16 +277,15 @@ int dist_end(int rc)
     fflush(stdout);
     int failed = 0;
     if (!end_agree(rc, &failed)) { /* a rank failed alone: the others may wait on it forever */
-        cli_errors_release();
+        cli_errors_release(NULL);
         fflush(stderr);
         MPI_Abort(MPI_COMM_WORLD, rc); /* ends every rank: none waits on this one */
     }
     /* every rank is here: one copy of each message, rank 0's first (a
-     * rank prints its own only where it differs), one status for all */
+     * rank prints only its lines that rank 0 did not), one status for all */
     char first[CLI_ERRORS_MAX];
     snprintf(first, sizeof first, "%s", cli_errors());
-    if (MPI_Bcast(first, (int)sizeof first, MPI_CHAR, 0, g_end) != MPI_SUCCESS || strcmp(first, cli_errors()) != 0)
-        cli_errors_release();
+    cli_errors_release(MPI_Bcast(first, (int)sizeof first, MPI_CHAR, 0, g_end) == MPI_SUCCESS ? first : NULL);
     cli_errors_hold(false);
     MPI_Comm_free(&g_end);
     MPI_Finalize();

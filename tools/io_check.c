@@ -483,10 +483,14 @@ static void test_slow_stage(void)
 int stage_open(struct stage *s, const char *flag, const char *out)
 {
     *s = (struct stage){.flag = flag, .out = out};
-    size_t len = strlen(out) + 32;
-    s->dir = malloc(len);
+    static const char stage_name[] = "/.mfrec-stage-XXXXXX";
+    const size_t n_out = strlen(out);
+    s->dir = malloc(n_out + sizeof stage_name);
     if (!s->dir) return runtime_error("out of memory");
-    snprintf(s->dir, len, "%s/.mfrec-stage-XXXXXX", out);
+    /* copied, not snprintf'd: with UBSan's null checks gcc -O3 took `out`
+     * for a possible NULL there (-Werror=format-truncation) */
+    memcpy(s->dir, out, n_out);
+    memcpy(s->dir + n_out, stage_name, sizeof stage_name);
     struct stat st;
     s->made_out = lstat(out, &st) != 0;
     /* a signal between the mkdir calls and the registration waited for

@@ -718,30 +718,50 @@ const char *size_text(uint64_t bytes, char *buf)
     return buf;
 }
 
+const char *cli_mpirun_ranks(void)
+{
+    const char *n = getenv("OMPI_COMM_WORLD_SIZE");
+    return n && strcmp(n, "1") != 0 ? n : NULL;
+}
+
 int write_file_atomic(const char *path, const char *data, size_t len) { return write_file_reported(path, data, len, NULL); }
+
+int tmp_file_create(const char *path, char **tmp)
+{
+    const size_t n = strlen(path) + 16;
+    if (!(*tmp = malloc(n))) {
+        errno = ENOMEM;
+        return -1;
+    }
+    snprintf(*tmp, n, "%s.tmpXXXXXX", path);
+    signal_cleanup_file(""); /* a signal waits for the file's registration */
+    int fd = mkstemp(*tmp);
+    if (fd < 0) {
+        int e = errno;
+        signal_cleanup_file(NULL);
+        free(*tmp);
+        *tmp = NULL;
+        errno = e;
+        return -1;
+    }
+    signal_cleanup_file(*tmp);
+    /* mkstemp creates the file 0600; give it the usual mode for output files */
+    mode_t mask = umask(0);
+    umask(mask);
+    (void)fchmod(fd, 0666 & ~mask);
+    return fd;
+}
 
 int write_file_reported(const char *path, const char *data, size_t len, const char *report)
 {
     struct stat st; /* as in the library's writer: replace regular files only */
     if (!*path || (lstat(path, &st) == 0 && !S_ISREG(st.st_mode)))
         return runtime_error("%s is not a regular file; not replacing it", path);
-    size_t plen = strlen(path);
-    char *tmp = malloc(plen + 16);
-    if (!tmp) return runtime_error("out of memory");
-    snprintf(tmp, plen + 16, "%s.tmpXXXXXX", path);
-    signal_cleanup_file(""); /* a signal waits for the file's registration */
-    int fd = mkstemp(tmp);
-    if (fd < 0) {
-        int e = errno;
-        signal_cleanup_file(NULL);
-        free(tmp);
-        return runtime_error("cannot create %s: %s", path, strerror(e));
-    }
-    signal_cleanup_file(tmp);
-    /* mkstemp creates the file 0600; give it the usual mode for output files */
-    mode_t mask = umask(0);
-    umask(mask);
-    (void)fchmod(fd, 0666 & ~mask);
+    char *tmp;
+    int fd = tmp_file_create(path, &tmp);
+    if (fd < 0)
+        return errno == ENOMEM && !tmp ? runtime_error("out of memory")
+                                       : runtime_error("cannot create %s: %s", path, strerror(errno));
     FILE *f = fdopen(fd, "w");
     bool ok = f && fwrite(data, 1, len, f) == len && fflush(f) == 0 && fsync(fd) == 0;
     if (f) ok = (fclose(f) == 0) && ok;

@@ -248,6 +248,12 @@ int write_file_atomic(const char *path, const char *data, size_t len);
  * rename: a report that cannot be written, or a file that cannot, leaves
  * no file and no "wrote" line for a file that is not there. */
 int write_file_reported(const char *path, const char *data, size_t len, const char *report);
+/* Creates PATH.tmpXXXXXX (in *tmp, malloc'd) with the usual output mode,
+ * registered for removal on a signal (signal_cleanup_file) with no window
+ * between; its descriptor, or -1 with errno set (*tmp NULL). */
+int tmp_file_create(const char *path, char **tmp);
+/* Open MPI's rank count when mpirun launched several ranks, else NULL. */
+const char *cli_mpirun_ranks(void);
 
 /*
  * Output paths (io_check.c). A command notes every file or directory it

@@ -823,25 +823,20 @@ static int atomic_open(struct atomic_file *a, const char *path)
     /* the model and the data were noted as inputs by load_model_and_data */
     int rc = io_output("--out", path); /* never an input, only a regular file */
     if (rc != EXIT_OK) return rc;
-    size_t n = strlen(path) + 16;
     a->path = path;
-    a->tmp = malloc(n);
-    if (!a->tmp) return runtime_error("out of memory");
-    snprintf(a->tmp, n, "%s.tmpXXXXXX", path);
-    signal_cleanup_file(""); /* a signal waits for the file's registration */
-    int fd = mkstemp(a->tmp);
+    int fd = tmp_file_create(path, &a->tmp);
     a->f = fd >= 0 ? fdopen(fd, "w") : NULL;
     if (!a->f) {
         int e = errno;
-        if (fd >= 0) close(fd), unlink(a->tmp);
-        signal_cleanup_file(NULL);
-        free(a->tmp);
+        if (fd >= 0) {
+            close(fd), unlink(a->tmp);
+            signal_cleanup_file(NULL);
+            free(a->tmp);
+        } else if (e == ENOMEM && !a->tmp) {
+            return runtime_error("out of memory");
+        }
         return runtime_error("--out %s: cannot create a file there: %s", path, strerror(e));
     }
-    signal_cleanup_file(a->tmp);
-    mode_t mask = umask(0);
-    umask(mask);
-    (void)fchmod(fd, 0666 & ~mask);
     return EXIT_OK;
 }
 

@@ -10,8 +10,8 @@
  * model on every rank and every rank would write the same outputs. */
 int dist_begin(void)
 {
-    const char *n = getenv("OMPI_COMM_WORLD_SIZE");
-    if (n && strcmp(n, "1") != 0)
+    const char *n = cli_mpirun_ranks();
+    if (n)
         return runtime_error("launched by mpirun with %s ranks, but this mfrec was built without MPI: every "
                              "rank would train the whole model alone; build with meson setup -Dmpi=enabled "
                              "(docs/MPI.md) or run one process",

@@ -139,8 +139,8 @@ static void heap_huge_pages(void)
  * every rank (exit 2), the message printed by rank 0 alone. */
 static int refuse_under_mpirun(const char *cmd)
 {
-    const char *n = getenv("OMPI_COMM_WORLD_SIZE"), *rank = getenv("OMPI_COMM_WORLD_RANK");
-    if (!strcmp(cmd, "train") || !n || !strcmp(n, "1")) return EXIT_OK;
+    const char *n = cli_mpirun_ranks(), *rank = getenv("OMPI_COMM_WORLD_RANK");
+    if (!strcmp(cmd, "train") || !n) return EXIT_OK;
     if (rank && strcmp(rank, "0") != 0) return EXIT_USAGE;
     return usage_error("'%s' runs as one process: under mpirun (%s ranks) only 'train' runs across the ranks "
                        "(docs/MPI.md); every rank would run it whole and write the same outputs",

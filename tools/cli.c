@@ -724,6 +724,12 @@ const char *cli_mpirun_ranks(void)
     return n && strcmp(n, "1") != 0 ? n : NULL;
 }
 
+bool cli_other_rank(void)
+{
+    const char *rank = getenv("OMPI_COMM_WORLD_RANK");
+    return cli_mpirun_ranks() && rank && strcmp(rank, "0") != 0;
+}
+
 int write_file_atomic(const char *path, const char *data, size_t len) { return write_file_reported(path, data, len, NULL); }
 
 int tmp_file_create(const char *path, char **tmp)
@@ -937,7 +943,7 @@ bool cli_start(struct command_spec *c, int argc, char **argv, int *rc)
     g_n_given = 0;
     for (int i = 0; i < argc; i++) {
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-            print_command_help(c);
+            if (!cli_other_rank()) print_command_help(c); /* once per job under mpirun */
             *rc = EXIT_OK;
             return false;
         }

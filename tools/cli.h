@@ -254,6 +254,9 @@ int write_file_reported(const char *path, const char *data, size_t len, const ch
 int tmp_file_create(const char *path, char **tmp);
 /* Open MPI's rank count when mpirun launched several ranks, else NULL. */
 const char *cli_mpirun_ranks(void);
+/* True on a rank other than 0 of several launched by mpirun: such a rank
+ * prints no help, version or usage error that rank 0 prints too. */
+bool cli_other_rank(void);
 
 /*
  * Output paths (io_check.c). A command notes every file or directory it

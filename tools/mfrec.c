@@ -139,9 +139,9 @@ static void heap_huge_pages(void)
  * every rank (exit 2), the message printed by rank 0 alone. */
 static int refuse_under_mpirun(const char *cmd)
 {
-    const char *n = cli_mpirun_ranks(), *rank = getenv("OMPI_COMM_WORLD_RANK");
+    const char *n = cli_mpirun_ranks();
     if (!strcmp(cmd, "train") || !n) return EXIT_OK;
-    if (rank && strcmp(rank, "0") != 0) return EXIT_USAGE;
+    if (cli_other_rank()) return EXIT_USAGE;
     return usage_error("'%s' runs as one process: under mpirun (%s ranks) only 'train' runs across the ranks "
                        "(docs/MPI.md); every rank would run it whole and write the same outputs",
                        cmd, n);
@@ -150,16 +150,17 @@ static int refuse_under_mpirun(const char *cmd)
 static int run_command(int argc, char **argv)
 {
     if (argc < 2) {
-        print_help(stderr);
+        if (!cli_other_rank()) print_help(stderr);
         return EXIT_USAGE;
     }
     const char *cmd = argv[1];
+    /* under mpirun rank 0 alone prints the help and the version */
     if (!strcmp(cmd, "--help") || !strcmp(cmd, "-h") || !strcmp(cmd, "help")) {
-        print_help(stdout);
+        if (!cli_other_rank()) print_help(stdout);
         return EXIT_OK;
     }
     if (!strcmp(cmd, "--version")) {
-        printf("mfrec %s (%s)\n", MFR_VERSION_STRING, mfr_build_info());
+        if (!cli_other_rank()) printf("mfrec %s (%s)\n", MFR_VERSION_STRING, mfr_build_info());
         return EXIT_OK;
     }
     for (size_t c = 0; c < sizeof commands / sizeof *commands; c++)
@@ -168,7 +169,7 @@ static int run_command(int argc, char **argv)
             if (rc == EXIT_OK) rc = cli_check_omp_env(); /* the default of every --threads */
             return rc != EXIT_OK ? rc : commands[c].run(argc - 2, argv + 2);
         }
-    return usage_error("unknown command '%s'", cmd);
+    return cli_other_rank() ? EXIT_USAGE : usage_error("unknown command '%s'", cmd);
 }
 
 int main(int argc, char **argv)

@@ -444,6 +444,20 @@ for c in "eval --model $T/cmd.bin" "export --model $T/cmd.bin --as npy --out $T/
     else echo "ok: mpirun -np 3 mfrec ${c%% *}: refused once, exit 2"; fi
 done
 
+# The help, the version and a usage error come once per job, from rank 0
+# (every rank used to print them).
+for c in "--help" "--version" "train --help" "train --bogus"; do
+    timeout 60 "${MPIRUN[@]}" -np 3 "$M" $c >"$T/out" 2>"$T/log"; st=$?
+    case $c in
+    --help) want=0 n=$(grep -c '^Usage: mfrec COMMAND' "$T/out") ;;
+    --version) want=0 n=$(grep -c '^mfrec [0-9]' "$T/out") ;;
+    "train --help") want=0 n=$(grep -c '^Usage: mfrec train' "$T/out") ;;
+    *) want=2 n=$(grep -c 'unknown option --bogus' "$T/log") ;;
+    esac
+    if [ $st -ne $want ] || [ "$n" -ne 1 ]; then bad "mpirun -np 3 mfrec $c: exit $st (want $want), printed $n times (want 1)"
+    else echo "ok: mpirun -np 3 mfrec $c: printed once, exit $st"; fi
+done
+
 # Starts `timeout 60 mpirun -np 2 mfrec ARGS...` in the background: sets
 # tpid (timeout's), launcher (mpirun's) and ranks (the two ranks' pids).
 start_two_ranks() {

@@ -13,11 +13,24 @@ fail=0
 bad() { echo "FAIL: $*"; fail=1; }
 "$M" synth --users 40 --items 30 --ratings 600 --seed 3 --out "$T/data" >/dev/null || exit 1
 run=(train --data "$T/data" --epochs 2 --quiet)
-if OMPI_COMM_WORLD_SIZE=2 OMPI_COMM_WORLD_RANK=1 "$M" "${run[@]}" --out "$T/two.bin" >"$T/log" 2>&1; then
+# rank 0 says why; rank 1 refuses silently (one message per job)
+if OMPI_COMM_WORLD_SIZE=2 OMPI_COMM_WORLD_RANK=0 "$M" "${run[@]}" --out "$T/two.bin" >"$T/log" 2>&1; then
     bad "2 ranks of a build without MPI: trained; it must refuse"
 elif ! grep -q -- "-Dmpi=enabled" "$T/log"; then bad "2 ranks without MPI: no message naming -Dmpi=enabled: $(cat "$T/log")"
 elif [ -e "$T/two.bin" ]; then bad "2 ranks without MPI: refused but wrote the model"
 else echo "ok: a build without MPI refuses 2 mpirun ranks: $(grep -o 'built without MPI[^:]*' "$T/log" | head -1)"; fi
+if OMPI_COMM_WORLD_SIZE=2 OMPI_COMM_WORLD_RANK=1 "$M" "${run[@]}" --out "$T/two.bin" >"$T/log" 2>&1; then
+    bad "rank 1 of 2 without MPI: trained; it must refuse"
+elif [ -s "$T/log" ] || [ -e "$T/two.bin" ]; then bad "rank 1 of 2 without MPI: printed ($(cat "$T/log")) or wrote"
+else echo "ok: rank 1 of 2 refuses silently"; fi
+# The help, the version and usage errors: rank 0 alone prints them.
+for c in "--help" "--version" "" "bogus" "stats --help" "stats --bogus"; do
+    OMPI_COMM_WORLD_SIZE=2 OMPI_COMM_WORLD_RANK=1 "$M" $c >"$T/log" 2>&1; st1=$?
+    OMPI_COMM_WORLD_SIZE=2 OMPI_COMM_WORLD_RANK=0 "$M" $c >"$T/log0" 2>&1; st0=$?
+    if [ -s "$T/log" ] || [ $st1 -ne $st0 ] || [ ! -s "$T/log0" ]; then
+        bad "mfrec $c as rank 1 of 2: status $st1 (rank 0: $st0), printed '$(head -c 100 "$T/log")'; rank 0 printed $(wc -c <"$T/log0") bytes"
+    else echo "ok: mfrec $c: rank 0 alone prints (status $st0)"; fi
+done
 "$M" "${run[@]}" --out "$T/one.bin" >/dev/null || bad "one process"
 if ! OMPI_COMM_WORLD_SIZE=1 OMPI_COMM_WORLD_RANK=0 "$M" "${run[@]}" --out "$T/np1.bin" >"$T/log" 2>&1; then
     bad "1 rank of a build without MPI failed: $(cat "$T/log")"

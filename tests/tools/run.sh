@@ -41,6 +41,28 @@ else
     echo "skip: time-to-accuracy (no gnuplot)"
 fi
 
+# --- tools/reference: --help does nothing else; a bad train flag stops it
+# after the build, before the data is fetched. A copy of the script in a
+# tree whose setup and meson are stubs and whose build holds this mfrec.
+R="$W/ref tree"
+mkdir -p "$R/tools" "$R/build/tools" "$W/stub"
+cp "$TOP/tools/reference" "$R/tools/"
+printf '#!/bin/sh\nexit 0\n' >"$R/tools/setup"
+printf '#!/bin/sh\nexit 0\n' >"$W/stub/meson"
+printf '#!/bin/sh\necho FETCHED >"$(dirname "$0")/../fetched"; exit 1\n' >"$R/tools/fetch-movielens"
+chmod +x "$R/tools/reference" "$R/tools/setup" "$W/stub/meson" "$R/tools/fetch-movielens"
+ln -s "$MFREC" "$R/build/tools/mfrec"
+ref() { env -u MFREC_DATA PATH="$W/stub:$PATH" "$R/tools/reference" "$@"; }
+check "reference: --help is exit 0" status 0 ref --threads 1 --help
+check "reference: ... prints the script's description" grep -q "^The main job" "$W/out"
+check "reference: ... and builds nothing" test ! -e "$R/fetched" -a ! -e "$R/results"
+check "reference: an unknown train flag is exit 2" status 2 ref --threads 1 --no-such-flag
+check "reference: ... named by mfrec train" grep -q "^tools/reference: mfrec train: unknown option --no-such-flag" "$W/out"
+check "reference: ... before the data is fetched or results/ made" test ! -e "$R/fetched" -a ! -e "$R/results"
+check "reference: a bad value is exit 2" status 2 ref --dim 0
+check "reference: valid flags go on (no download: the synthetic fallback)" status 0 ref --threads 1 --epochs 2
+check "reference: ... (the fetch ran)" test -e "$R/fetched"
+
 # --- tools/perf-report: a missing binary or data stops it before anything runs
 check "perf-report: a missing binary is exit 1" status 1 env MFREC=/nonexistent bash "$TOP/tools/perf-report"
 check "perf-report: ... and named" grep -q "/nonexistent not found" "$W/out"

@@ -106,12 +106,15 @@ static void record_line(const char *line)
     else fputs(line, stderr);
 }
 
-/* Appends msg[0..len) to line at *at, control bytes as \xHH. */
+/* Appends msg[0..len) to line at *at, control bytes as \xHH: a newline
+ * too (no message holds one of its own), so that a path or a value with
+ * one in it cannot make a message look like two, or its end like a line
+ * of the program's own. */
 static void put_escaped(char *line, size_t *at, const char *msg, size_t len)
 {
     for (size_t k = 0; k < len; k++) {
         unsigned char c = (unsigned char)msg[k];
-        if ((c < 0x20 && c != '\n' && c != '\t') || c == 0x7f) *at += (size_t)snprintf(line + *at, 5, "\\x%02X", c);
+        if ((c < 0x20 && c != '\t') || c == 0x7f) *at += (size_t)snprintf(line + *at, 5, "\\x%02X", c);
         else line[(*at)++] = (char)c;
     }
 }
@@ -403,7 +406,13 @@ static mfr_load_options g_load_opts;
 static void print_library_warning(void *user, int level, const char *msg)
 {
     (void)user;
-    fprintf(stderr, "mfrec: %s: %s\n", level == MFR_LOG_WARN ? "warning" : "note", msg);
+    /* escaped and cut like an error line (put_line), but not one */
+    char line[4 * MESSAGE_MAX + 64];
+    size_t at = (size_t)snprintf(line, 32, "mfrec: %s: ", level == MFR_LOG_WARN ? "warning" : "note");
+    const size_t len = strnlen(msg, MESSAGE_MAX);
+    put_escaped(line, &at, msg, len);
+    snprintf(line + at, sizeof line - at, "%s\n", msg[len] ? "..." : "");
+    fputs(line, stderr);
 }
 
 static mfr_load_options *load_opts(void)

@@ -1023,7 +1023,7 @@ static void test_plots(void **state)
     static const char silent[] = "#!/bin/sh\nexit 0\n";
     const char *scripts[2] = {fails, silent};
     const char *want[2] = {"gnuplot failed (exit status 1) drawing the chart ratings_per_user; "
-                           "no --plot file was written. gnuplot said:\nline 3: boom",
+                           "no --plot file was written. gnuplot said:\n  line 3: boom",
                            "gnuplot exited 0 but did not write "};
     char env[4200];
     snprintf(env, sizeof env, "PATH=%s:/usr/bin:/bin", fake);

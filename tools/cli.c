@@ -190,6 +190,25 @@ int runtime_error(const char *fmt, ...)
     return EXIT_RUNTIME;
 }
 
+static void detail_line(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void detail_line(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    put_line("  ", "\n", fmt, ap);
+    va_end(ap);
+}
+
+void error_detail(const char *text)
+{
+    for (const char *line = text; *line;) {
+        const char *end = strchr(line, '\n');
+        const int len = end ? (int)(end - line) : (int)strlen(line);
+        detail_line("%.*s", len, line);
+        line += len + (end != NULL);
+    }
+}
+
 int lib_error(const mfr_error *err) { return runtime_error("%s", err->message); }
 
 /* Set once "cannot write standard output" has been printed. */

@@ -73,6 +73,9 @@ int runtime_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 int stdout_flush(void);
 /* stdout_flush, then fclose(stdout) checked the same way (main's last call). */
 int stdout_close(void);
+/* After an error line: another program's words (gnuplot's), each of
+ * their lines indented by two spaces, control bytes escaped. */
+void error_detail(const char *text);
 /* runtime_error with a library error's message. */
 int lib_error(const mfr_error *err);
 /* The error lines (usage_error, runtime_error) this process wrote or

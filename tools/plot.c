@@ -150,14 +150,17 @@ static int run_gnuplot(const char *gnuplot, const char *dir, const char *script)
         if (errno != EINTR) return runtime_error("waiting for gnuplot: %s", strerror(errno));
     if (WIFEXITED(st) && WEXITSTATUS(st) == 0) return EXIT_OK;
     const int name_len = (int)(strlen(script) - 3); /* "NAME.gp" */
+    int rc;
     if (WIFEXITED(st))
-        return runtime_error("gnuplot failed (exit status %d) drawing the chart %.*s; no --plot file "
-                             "was written%s%s",
-                             WEXITSTATUS(st), name_len, script, n_said ? ". gnuplot said:\n" : "",
-                             said);
-    return runtime_error("gnuplot was killed by signal %d drawing the chart %.*s; no --plot file "
-                         "was written%s%s",
-                         WTERMSIG(st), name_len, script, n_said ? ". gnuplot said:\n" : "", said);
+        rc = runtime_error("gnuplot failed (exit status %d) drawing the chart %.*s; no --plot file "
+                           "was written%s",
+                           WEXITSTATUS(st), name_len, script, n_said ? ". gnuplot said:" : "");
+    else
+        rc = runtime_error("gnuplot was killed by signal %d drawing the chart %.*s; no --plot file "
+                           "was written%s",
+                           WTERMSIG(st), name_len, script, n_said ? ". gnuplot said:" : "");
+    error_detail(said);
+    return rc;
 }
 
 /* ------------------------------------------------------------------ */

@@ -1100,8 +1100,9 @@ MFR_API int mfr_model_recommend_vector(const mfr_model *m, const float *user_vec
  * items_out[r * w ..] and scores_out[r * w ..] (may be NULL), w =
  * min(n_top, n_items), and its length to n_out[r]. Each list is computed by
  * one thread from read-only inputs, so the output is identical for every
- * thread count. Errors: MFR_ERR_INVALID (NULL pointer, n_top < 1, users
- * outside the model, unknown measure), MFR_ERR_MISMATCH (a rating outside
+ * thread count. Errors: MFR_ERR_INVALID (NULL pointer, n_top < 1, count < 0,
+ * users outside the model, unknown measure, n_threads outside
+ * 0..MFR_MAX_THREADS), MFR_ERR_MISMATCH (a rating outside
  * the model), MFR_ERR_NOMEM. Reads the model only.
  */
 MFR_API int mfr_model_recommend_users(const mfr_model *m, int32_t first, int32_t count,
@@ -1307,7 +1308,8 @@ typedef struct mfr_ease mfr_ease;
  * Fits EASE to `train` (indices inside n_users x n_items, else
  * MFR_ERR_MISMATCH) with ridge strength lambda > 0 (MFR_ERR_INVALID
  * otherwise). n_threads 0: mfr_set_threads's count on the calling thread,
- * else OMP_NUM_THREADS or the core count; it never changes the result. O(n_items³) time, 2 n_items² doubles of memory
+ * else OMP_NUM_THREADS or the core count; at most MFR_MAX_THREADS
+ * (MFR_ERR_INVALID); it never changes the result. O(n_items³) time, 2 n_items² doubles of memory
  * (MFR_ERR_NOMEM, MFR_ERR_TOO_LARGE). MFR_ERR_DATA if the Gram matrix is
  * numerically not positive definite.
  */
@@ -1443,11 +1445,19 @@ MFR_API int mfr_tsne_compute(const float *x, int64_t n, int32_t k, const mfr_tsn
 /** Compiler and flags the library was built with. */
 MFR_API const char *mfr_build_info(void);
 
+/** The most threads a call may be asked for: mfr_config.n_threads and the
+ *  n_threads arguments of mfr_model_recommend_users, mfr_ease_fit and
+ *  mfr_softmax_trainer_create accept 0..MFR_MAX_THREADS (MFR_ERR_INVALID
+ *  otherwise); mfr_set_threads takes a larger count as this one. */
+#define MFR_MAX_THREADS 1024
+
 /**
  * Threads for the library's setup work in calls that take no thread count
  * (dataset load from the cache, splits, model evaluation and saving), for
- * calls made from the calling thread: n > 0, or 0 for OMP_NUM_THREADS, else
- * the core count (the default). Results never depend on it. A process that
+ * calls made from the calling thread: n > 0 (at most MFR_MAX_THREADS; a
+ * larger n is taken as MFR_MAX_THREADS), or 0 (or a negative n) for
+ * OMP_NUM_THREADS, else the core count (the default). Results never depend
+ * on it. A process that
  * will fork() children which call the library should set 1 before its own
  * calls: with more, the library starts OpenMP threads, and libgomp's thread
  * pool does not survive fork (the child's first parallel region waits for

@@ -657,9 +657,30 @@ static void test_mf_model_kind(void **state)
     mfr_trainer_destroy(tr);
 }
 
+/* n_threads outside 0..MFR_MAX_THREADS is refused before anything is
+ * allocated: 100000 overflowed libgomp's stack in the first epoch, and
+ * sized n_threads scratch buffers before that. */
+static void test_thread_count_out_of_range(void **state)
+{
+    struct fixture *f = *state;
+    mfr_softmax_config c;
+    sm_config(&c);
+    const int bad[] = {-1, MFR_MAX_THREADS + 1, 100000};
+    for (size_t b = 0; b < sizeof bad / sizeof *bad; b++) {
+        mfr_softmax_trainer *tr = NULL;
+        mfr_error err = {0};
+        assert_int_equal(mfr_softmax_trainer_create(&c, f->ds, mfr_split_train(f->split),
+                                                    "random:0.1", bad[b], &tr, &err),
+                         MFR_ERR_INVALID);
+        assert_null(tr);
+        assert_non_null(strstr(err.message, "mfr_softmax_trainer_create: n_threads must be in 0..1024"));
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_thread_count_out_of_range),
         cmocka_unit_test(test_kind_and_config),
         cmocka_unit_test(test_user_vector_is_fold_in),
         cmocka_unit_test(test_rating_metrics_refused),

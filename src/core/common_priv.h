@@ -62,6 +62,10 @@ void *mfr_aligned_calloc(size_t bytes);
  * on this thread, else the OpenMP default (setup_threads.c). */
 int mfr_setup_threads(void);
 
+/* MFR_OK when n is a thread count a call may be given (0..MFR_MAX_THREADS,
+ * 0 meaning its default), else MFR_ERR_INVALID naming fn and n. */
+int mfr_check_threads(const char *fn, int64_t n, mfr_error *err);
+
 /* OMP_NUM_THREADS (else the cores), capped by OMP_THREAD_LIMIT: the count
  * a call given none runs on, so that it reports the threads it has. */
 int mfr_default_threads(void);

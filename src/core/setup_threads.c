@@ -12,7 +12,20 @@
 
 static _Thread_local int32_t g_setup_threads;
 
-void mfr_set_threads(int32_t n) { g_setup_threads = n > 0 ? n : 0; }
+void mfr_set_threads(int32_t n)
+{
+    /* libgomp puts a team's bookkeeping on the stack: 100000 threads
+     * overflowed it in the first parallel region */
+    g_setup_threads = n > MFR_MAX_THREADS ? MFR_MAX_THREADS : n > 0 ? n : 0;
+}
+
+int mfr_check_threads(const char *fn, int64_t n, mfr_error *err)
+{
+    if (n < 0 || n > MFR_MAX_THREADS)
+        return mfr_seterr(err, MFR_ERR_INVALID, "%s: n_threads must be in 0..%d (0: the default), got %lld",
+                          fn, MFR_MAX_THREADS, (long long)n);
+    return MFR_OK;
+}
 
 int32_t mfr_thread_limit(void)
 {

@@ -53,7 +53,7 @@ static int range_csr_build(const mfr_ratings *r, int32_t first, int32_t count,
 }
 
 static int batch_check(const mfr_model *m, int32_t first, int32_t count, int32_t n_top,
-                       const mfr_ratings *rated, const int32_t *items_out,
+                       const mfr_ratings *rated, int32_t n_threads, const int32_t *items_out,
                        const int32_t *n_out, mfr_error *err)
 {
     if (!m || !items_out || !n_out)
@@ -62,11 +62,16 @@ static int batch_check(const mfr_model *m, int32_t first, int32_t count, int32_t
     if (n_top < 1)
         return mfr_seterr(err, MFR_ERR_INVALID,
                           "mfr_model_recommend_users: n_top must be >= 1, got %d", (int)n_top);
-    if (first < 0 || count < 0 || (int64_t)first + count > m->n_users)
+    if (count < 0)
         return mfr_seterr(err, MFR_ERR_INVALID,
-                          "mfr_model_recommend_users: users %d..%d are outside the model's "
+                          "mfr_model_recommend_users: count must be >= 0, got %d", (int)count);
+    if (first < 0 || (int64_t)first + count > m->n_users)
+        return mfr_seterr(err, MFR_ERR_INVALID,
+                          "mfr_model_recommend_users: users %d..%lld are outside the model's "
                           "0..%d",
-                          (int)first, (int)(first + count - 1), (int)m->n_users - 1);
+                          (int)first, (long long)first + count - 1, (int)m->n_users - 1);
+    int rc = mfr_check_threads("mfr_model_recommend_users", n_threads, err);
+    if (rc != MFR_OK) return rc;
     for (int64_t x = 0; rated && x < rated->n; x++)
         if (rated->user[x] < 0 || rated->user[x] >= m->n_users || rated->item[x] < 0 ||
             rated->item[x] >= m->n_items)
@@ -83,7 +88,7 @@ int mfr_model_recommend_users(const mfr_model *m, int32_t first, int32_t count, 
                               int32_t *items_out, float *scores_out, int32_t *n_out,
                               mfr_error *err)
 {
-    int rc = batch_check(m, first, count, n_top, rated, items_out, n_out, err);
+    int rc = batch_check(m, first, count, n_top, rated, n_threads, items_out, n_out, err);
     if (rc != MFR_OK) return rc;
     struct range_csr c = {0};
     if ((rc = range_csr_build(rated, first, count, &c, err)) != MFR_OK) goto done;

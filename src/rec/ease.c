@@ -304,9 +304,11 @@ static int ease_check(const mfr_ratings *train, int32_t n_users, int32_t n_items
 static int ease_fit(const mfr_ratings *train, int32_t n_users, int32_t n_items, double lambda,
                     bool ratings, int n_threads, mfr_ease **out, mfr_error *err)
 {
-    if (!out) return mfr_seterr(err, MFR_ERR_INVALID, "mfr_ease_fit: out is NULL");
+    const char *fn = ratings ? "mfr_ease_fit_ratings" : "mfr_ease_fit";
+    if (!out) return mfr_seterr(err, MFR_ERR_INVALID, "%s: out is NULL", fn);
     *out = NULL;
     int rc = ease_check(train, n_users, n_items, lambda, err);
+    if (rc == MFR_OK) rc = mfr_check_threads(fn, n_threads, err);
     if (rc != MFR_OK) return rc;
     size_t nn;
     if (!mfr_mul_size((size_t)n_items, (size_t)n_items, &nn) ||

@@ -107,6 +107,8 @@ int mfr_softmax_trainer_create(const mfr_softmax_config *cfg, const mfr_dataset 
     if (!cfg || !ds || !train)
         return mfr_seterr(err, MFR_ERR_INVALID,
                           "mfr_softmax_trainer_create: configuration, dataset or ratings is NULL");
+    int rc = mfr_check_threads("mfr_softmax_trainer_create", n_threads, err);
+    if (rc != MFR_OK) return rc;
     /* a feature the data does not have: one constant "none" entry that
      * would only add parameters */
     bool any_genre = false, any_year = false;

@@ -368,6 +368,9 @@ MFR_API int mfr_ratings_overlap(const mfr_ratings *a, const mfr_ratings *b, int6
  * Writes `r` in u.data format (tab separated, whatever the dataset's own
  * format) with the dataset's raw ids, atomically
  * (temporary file, fsync, rename): on failure nothing is left at `path`.
+ * A `path` that is one of the files `ds` was read from (its rating file or
+ * a metadata file beside it, through any name) is MFR_ERR_INVALID and is
+ * left as it is.
  */
 MFR_API int mfr_ratings_write(const mfr_ratings *r, const mfr_dataset *ds,
                               const char *path, mfr_error *err);

@@ -536,6 +536,32 @@ const mfr_ratings *mfr_dataset_ratings(const mfr_dataset *ds)
 }
 const char *mfr_dataset_dir(const mfr_dataset *ds) { return ds ? (ds->dir ? ds->dir : "") : NULL; }
 uint64_t mfr_dataset_fingerprint(const mfr_dataset *ds) { return ds ? ds->fingerprint : 0; }
+static bool same_file(const char *path, const struct stat *st)
+{
+    struct stat o;
+    return path && stat(path, &o) == 0 && o.st_dev == st->st_dev && o.st_ino == st->st_ino;
+}
+
+bool mfr_dataset_reads_file(const mfr_dataset *ds, const char *path)
+{
+    struct stat st;
+    if (!ds || !ds->dir || !path || stat(path, &st) != 0) return false;
+    bool hit = false;
+    if (ds->file) {
+        hit = same_file(ds->file, &st);
+    } else if (default_ratings_name(ds->opt.format)) {
+        char *p = mfr_path_join(ds->dir, default_ratings_name(ds->opt.format));
+        hit = same_file(p, &st);
+        free(p);
+    }
+    for (const char *const *f = meta_files(ds->opt.format); !hit && *f; f++) {
+        char *p = mfr_path_join(ds->dir, *f);
+        hit = same_file(p, &st);
+        free(p);
+    }
+    return hit;
+}
+
 int32_t mfr_dataset_format(const mfr_dataset *ds)
 {
     return ds ? ds->opt.format : -1;

@@ -145,6 +145,11 @@ void mfr_dataset_release_pages(const mfr_dataset *ds);
 /* True when ds was loaded from the binary cache rather than parsed. */
 bool mfr_dataset_from_cache(const mfr_dataset *ds);
 
+/* True when `path` is (as a file: device and inode) one of the files ds was
+ * read from, its rating file or a metadata file beside it: a writer given
+ * the dataset never replaces them (dataset.c). */
+bool mfr_dataset_reads_file(const mfr_dataset *ds, const char *path);
+
 /* Where each of n ratings (in file order) goes in the parts
  * mfr_split_create makes of them, without copying a rating: pos[f] <
  * *n_test: the f-th rating is test rating pos[f]; else it is training rating

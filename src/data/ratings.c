@@ -391,6 +391,11 @@ int mfr_ratings_write(const mfr_ratings *r, const mfr_dataset *ds, const char *p
     if (r->skip)
         return mfr_seterr(err, MFR_ERR_UNSUPPORTED,
                           "mfr_ratings_write: a lean split's training part is a view (mfr_split_create copies it)");
+    if (mfr_dataset_reads_file(ds, path))
+        return mfr_seterr(err, MFR_ERR_INVALID,
+                          "mfr_ratings_write: %s is one of the files the dataset was read from; "
+                          "not replacing it",
+                          path);
     struct write_ctx c = {.r = r, .ds = ds, .path = path};
     return mfr_write_atomic(path, write_lines, &c, err);
 }

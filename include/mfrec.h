@@ -4,7 +4,9 @@
  *
  * This is the only installed header. Every exported name starts with `mfr_`,
  * every macro and enum value with `MFR_`. Long-lived objects are opaque
- * handles; destroy functions accept NULL.
+ * handles; destroy functions accept NULL, and so do the functions that
+ * fill an options or configuration struct with its defaults (*_default),
+ * which then do nothing.
  *
  * Errors: functions that can fail return an `int` status (`MFR_OK` = 0,
  * errors negative, see `enum mfr_status`) and, when given a non-NULL

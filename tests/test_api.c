@@ -14,6 +14,7 @@
 #include <cmocka.h>
 
 #include "mfrec.h"
+#include "mfrec_softmax.h"
 #include "test_util.h"
 
 static void test_status_strings(void **state)
@@ -40,6 +41,13 @@ static void test_destroy_accepts_null(void **state)
     mfr_trainer_destroy(NULL);
     mfr_free(NULL);
     assert_null(mfr_trainer_model(NULL));
+    /* and the *_default fillers (mfr_config_default and
+     * mfr_softmax_config_default dereferenced it, unlike the other three) */
+    mfr_config_default(NULL);
+    mfr_softmax_config_default(NULL);
+    mfr_load_options_default(NULL);
+    mfr_synth_options_default(NULL);
+    mfr_tsne_options_default(NULL);
 }
 
 static void expect_bad(mfr_config cfg, const char *field)

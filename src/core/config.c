@@ -201,6 +201,7 @@ uint32_t mfr_config_tag_end(void)
 
 void mfr_config_default(mfr_config *cfg)
 {
+    if (!cfg) return;
     *cfg = (mfr_config){0};
     for (int r = 0; r < N_ROWS; r++) {
         const struct mfr_config_row *row = &rows[r];

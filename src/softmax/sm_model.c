@@ -18,6 +18,7 @@
  * (docs/SOFTMAX.md). */
 void mfr_softmax_config_default(mfr_softmax_config *c)
 {
+    if (!c) return;
     memset(c, 0, sizeof *c);
     c->k = 35;
     c->features = MFR_SOFTMAX_FEAT_MOVIES;

@@ -243,6 +243,37 @@ static void test_config_set_checks_ranges(void **state)
     assert_int_equal(c.bias, 1);
     assert_int_equal(mfr_config_set(&c, "--max-memory", "1.5k", &err), MFR_OK);
     assert_true(c.max_memory == 1536);
+    /* what mfr_config_format writes reads back to the same value: bytes
+     * past 2^53 (read through a double: 2^53 + 1 became 2^53, UINT64_MAX
+     * was refused) and subnormal doubles (strtod's ERANGE refused 5e-324) */
+    const uint64_t sizes[] = {((uint64_t)1 << 53) + 1, UINT64_MAX - 1, UINT64_MAX};
+    const mfr_config_field *mm = mfr_config_field_find("max_memory");
+    for (size_t x = 0; x < sizeof sizes / sizeof *sizes; x++) {
+        char text[32];
+        mfr_config a;
+        mfr_config_default(&a);
+        a.max_memory = sizes[x];
+        assert_int_equal(mfr_config_format(&a, mm, text, sizeof text, &err), MFR_OK);
+        c.max_memory = 0;
+        assert_int_equal(mfr_config_set(&c, "--max-memory", text, &err), MFR_OK);
+        assert_true(c.max_memory == sizes[x]);
+    }
+    expect_set_fails("--max-memory", "18446744073709551616",
+                     "--max-memory must be a size such as 512M or 4G, got '18446744073709551616'");
+    expect_set_fails("--max-memory", "00", "--max-memory must be a size such as 512M or 4G, got '00'");
+    {
+        char text[32];
+        mfr_config a;
+        mfr_config_default(&a);
+        a.l2 = 4.9406564584124654e-324;
+        assert_int_equal(mfr_config_format(&a, mfr_config_field_find("l2"), text, sizeof text, &err),
+                         MFR_OK);
+        assert_int_equal(mfr_config_set(&c, "--l2", text, &err), MFR_OK);
+        assert_true(c.l2 == a.l2);
+        c.l2 = 0;
+    }
+    expect_set_fails("--l2", "1e-400", "--l2 must be a number in [0, 1e+09], got '1e-400'");
+    expect_set_fails("--l2", "1e400", "--l2 must be a number in [0, 1e+09], got '1e400'");
     assert_int_equal(mfr_config_set(&c, "init_std", "0.05", &err), MFR_OK);
     assert_true(c.init_std == 0.05);
     assert_int_equal(mfr_config_set(&c, "--reduce", "shard", &err), MFR_OK);

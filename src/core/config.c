@@ -402,7 +402,10 @@ static int set_double(const char *key, const mfr_config_field *f, const char *s,
     char *end;
     errno = 0;
     double v = strtod(s, &end);
-    if (errno || end == s || *end || !isfinite(v) || v < f->lo || v > f->hi || !mfr_text_is_decimal(s, strlen(s))) {
+    /* ERANGE for a subnormal result too (5e-324, what mfr_config_format
+     * writes for it): only an overflow or an underflow to 0 is refused */
+    const bool range_err = errno == ERANGE ? !isfinite(v) || v == 0.0 : errno != 0;
+    if (range_err || end == s || *end || !isfinite(v) || v < f->lo || v > f->hi || !mfr_text_is_decimal(s, strlen(s))) {
         char lo[32], hi[32];
         shortest_text(f->lo, lo, sizeof lo);
         shortest_text(f->hi, hi, sizeof hi);
@@ -416,6 +419,18 @@ static int set_double(const char *key, const mfr_config_field *f, const char *s,
 static int set_bytes(const char *key, const char *s, uint64_t *out, mfr_error *err)
 {
     char *end;
+    /* Plain digits, as mfr_config_format writes bytes: exact up to
+     * UINT64_MAX (through a double, 2^53 + 1 read back as 2^53, and
+     * UINT64_MAX was refused) */
+    if (s[0] >= '0' && s[0] <= '9' && s[strspn(s, "0123456789")] == '\0') {
+        errno = 0;
+        unsigned long long n = strtoull(s, &end, 10);
+        if (errno || n == 0)
+            return mfr_seterr(err, MFR_ERR_INVALID, "%s must be a size such as 512M or 4G, got '%s'",
+                              key, s);
+        *out = n;
+        return MFR_OK;
+    }
     errno = 0;
     double v = strtod(s, &end);
     const bool decimal = mfr_text_is_decimal(s, (size_t)(end - s));

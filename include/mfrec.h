@@ -851,7 +851,8 @@ MFR_API int mfr_trainer_last_loss(const mfr_trainer *tr, mfr_loss *out, mfr_erro
  * next step's mfr_trainer_last_loss instead and call this only when no
  * step follows. `m`: NULL for the trainer's model, or another model of its
  * shape (a copy of it, such as an early-stopping run's best epoch: its data
- * term as the step after that epoch computed it), else MFR_ERR_MISMATCH.
+ * term as the step after that epoch computed it), else MFR_ERR_MISMATCH
+ * (also for a softmax model, which predicts no ratings).
  * MFR_ERR_UNSUPPORTED for an ALS trainer.
  */
 MFR_API int mfr_trainer_data_mse(mfr_trainer *tr, const mfr_model *m, double *mse, mfr_error *err);

@@ -657,6 +657,28 @@ static void test_mf_model_kind(void **state)
     mfr_trainer_destroy(tr);
 }
 
+/* A softmax model of the trainer's shape is not a model whose data term
+ * mfr_trainer_data_mse can compute (its scores are logits): refused, as
+ * mfr_model_evaluate refuses it. It computed an MSE of logits. */
+static void test_data_mse_refuses_softmax(void **state)
+{
+    struct fixture *f = *state;
+    mfr_config cfg;
+    mfr_config_default(&cfg);
+    cfg.k = mfr_model_k(f->model);
+    cfg.n_threads = 1;
+    mfr_trainer *tr = NULL;
+    mfr_error err = {0};
+    assert_int_equal(mfr_trainer_create(&cfg, f->ds, mfr_split_train(f->split), NULL, &tr, &err),
+                     MFR_OK);
+    double mse = -1.0;
+    assert_int_equal(mfr_trainer_data_mse(tr, f->model, &mse, &err), MFR_ERR_MISMATCH);
+    assert_non_null(strstr(err.message, "softmax model, which does not predict ratings"));
+    assert_true(mse == -1.0);
+    assert_int_equal(mfr_trainer_data_mse(tr, NULL, &mse, &err), MFR_OK);
+    mfr_trainer_destroy(tr);
+}
+
 /* n_threads outside 0..MFR_MAX_THREADS is refused before anything is
  * allocated: 100000 overflowed libgomp's stack in the first epoch, and
  * sized n_threads scratch buffers before that. */
@@ -681,6 +703,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_thread_count_out_of_range),
+        cmocka_unit_test(test_data_mse_refuses_softmax),
         cmocka_unit_test(test_kind_and_config),
         cmocka_unit_test(test_user_vector_is_fold_in),
         cmocka_unit_test(test_rating_metrics_refused),

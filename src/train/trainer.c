@@ -573,6 +573,9 @@ int mfr_data_pass_ok(const mfr_trainer *tr, const mfr_model *m, const char *fn, 
         return mfr_seterr(err, MFR_ERR_UNSUPPORTED, "%s: an ALS trainer has no gradient pass (use mfr_trainer_evaluate)",
                           fn);
     if (!m) return MFR_OK;
+    if (m->sm) /* its dot products are logits: mfr_model_evaluate refuses it too */
+        return mfr_seterr(err, MFR_ERR_MISMATCH,
+                          "%s: the model is a softmax model, which does not predict ratings", fn);
     const mfr_model *t = tr->model;
     if (m->n_users != t->n_users || m->n_items != t->n_items || m->k != t->k || m->k_pad != t->k_pad ||
         m->cfg.bias != t->cfg.bias)

@@ -405,8 +405,10 @@ MFR_API int mfr_split_create(const mfr_dataset *ds, const char *spec, uint64_t s
  * timestamps; the other specs are copied as by mfr_split_create. Such a
  * training part is read by mfr_trainer_create, mfr_trainer_resume, mfr_trainer_evaluate,
  * mfr_model_evaluate, mfr_ratings_count and mfr_ratings_get (same results
- * as from a copy); mfr_ratings_write and mfr_ratings_overlap refuse it
- * (MFR_ERR_UNSUPPORTED), and the other functions taking ratings need
+ * as from a copy); the other functions taking ratings (mfr_ratings_write,
+ * mfr_ratings_overlap, mfr_model_ranking, mfr_model_recommend_users,
+ * mfr_ease_fit, mfr_ease_fit_ratings, mfr_ease_ranking and
+ * mfr_softmax_trainer_create) refuse it (MFR_ERR_UNSUPPORTED): they need
  * mfr_split_create's copies. A dataset read from its cache file then
  * never becomes resident whole: passes over it release its pages behind
  * them.

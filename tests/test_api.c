@@ -419,6 +419,57 @@ static void test_memory_budget_counts_the_peak(void **state)
     mfr_split_destroy(lean);
 }
 
+/* The functions that read a ratings set's arrays directly refuse a lean
+ * split's training part (its arrays hold the test rows too): they read the
+ * first n rows, test rows included, and gave other lists, EASE weights and
+ * softmax losses than the copy with MFR_OK. */
+static void test_lean_split_refused_where_unsupported(void **state)
+{
+    struct fixture *f = *state;
+    mfr_error err = {0};
+    mfr_split *lean = NULL;
+    assert_int_equal(mfr_split_create_lean(f->ds, "random:0.34", 1, &lean, &err), MFR_OK);
+    const mfr_ratings *view = mfr_split_train(lean), *test = mfr_split_test(lean);
+    const int32_t nu = mfr_dataset_n_users(f->ds), ni = mfr_dataset_n_items(f->ds);
+    mfr_config cfg;
+    mfr_config_default(&cfg);
+    cfg.k = 2;
+    cfg.n_threads = 1;
+    mfr_trainer *tr = NULL;
+    assert_int_equal(mfr_trainer_create(&cfg, f->ds, view, NULL, &tr, &err), MFR_OK); /* supported */
+    const mfr_model *m = mfr_trainer_model(tr);
+    const char *refusal = "a lean split's training part is a view (mfr_split_create copies it)";
+
+    mfr_ranking rk;
+    assert_int_equal(mfr_model_ranking(m, view, test, 2, &rk, NULL, &err), MFR_ERR_UNSUPPORTED);
+    tu_expect_in(err.message, "mfr_model_ranking: ");
+    tu_expect_in(err.message, refusal);
+    int32_t items[16], n_out[8];
+    assert_int_equal(mfr_model_recommend_users(m, 0, nu, 2, MFR_MEASURE_DOT, view, NULL, 1, items,
+                                               NULL, n_out, &err),
+                     MFR_ERR_UNSUPPORTED);
+    tu_expect_in(err.message, "mfr_model_recommend_users: ");
+    mfr_ease *e = NULL;
+    assert_int_equal(mfr_ease_fit(view, nu, ni, 1.0, 1, &e, &err), MFR_ERR_UNSUPPORTED);
+    assert_null(e);
+    tu_expect_in(err.message, "mfr_ease_fit: ");
+    assert_int_equal(mfr_ease_fit_ratings(view, nu, ni, 1.0, 1, &e, &err), MFR_ERR_UNSUPPORTED);
+    tu_expect_in(err.message, "mfr_ease_fit_ratings: ");
+    assert_int_equal(mfr_ease_fit(mfr_dataset_ratings(f->ds), nu, ni, 1.0, 1, &e, &err), MFR_OK);
+    assert_int_equal(mfr_ease_ranking(e, view, test, 2, &rk, &err), MFR_ERR_UNSUPPORTED);
+    tu_expect_in(err.message, "mfr_ease_ranking: ");
+    mfr_ease_destroy(e);
+    mfr_softmax_config sc;
+    mfr_softmax_config_default(&sc);
+    mfr_softmax_trainer *st = NULL;
+    assert_int_equal(mfr_softmax_trainer_create(&sc, f->ds, view, NULL, 1, &st, &err),
+                     MFR_ERR_UNSUPPORTED);
+    assert_null(st);
+    tu_expect_in(err.message, "mfr_softmax_trainer_create: ");
+    mfr_trainer_destroy(tr);
+    mfr_split_destroy(lean);
+}
+
 /* A lean split's training part (a view of the dataset's ratings) reads as
  * the copy does and trains the same model bytes with the same metrics, over
  * several view and evaluation blocks, for any thread count. */
@@ -517,6 +568,7 @@ int main(void)
         cmocka_unit_test(test_memory_budget_refused_before_allocating),
         cmocka_unit_test(test_memory_budget_counts_the_peak),
         cmocka_unit_test(test_lean_split_matches_the_copy),
+        cmocka_unit_test(test_lean_split_refused_where_unsupported),
         cmocka_unit_test(test_divergence_is_a_status),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

@@ -150,6 +150,11 @@ bool mfr_dataset_from_cache(const mfr_dataset *ds);
  * the dataset never replaces them (dataset.c). */
 bool mfr_dataset_reads_file(const mfr_dataset *ds, const char *path);
 
+/* MFR_ERR_UNSUPPORTED naming fn when r is a lean split's training part (a
+ * view: its arrays hold the test rows too) and fn reads the arrays
+ * directly; MFR_OK otherwise (ratings.c). */
+int mfr_ratings_refuse_view(const mfr_ratings *r, const char *fn, mfr_error *err);
+
 /* Where each of n ratings (in file order) goes in the parts
  * mfr_split_create makes of them, without copying a rating: pos[f] <
  * *n_test: the f-th rating is test rating pos[f]; else it is training rating

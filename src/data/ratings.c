@@ -382,6 +382,14 @@ io_fail:
     return mfr_seterr(err, MFR_ERR_IO, "cannot write %s: %s", c->path, strerror(errno));
 }
 
+int mfr_ratings_refuse_view(const mfr_ratings *r, const char *fn, mfr_error *err)
+{
+    if (r && r->skip)
+        return mfr_seterr(err, MFR_ERR_UNSUPPORTED,
+                          "%s: a lean split's training part is a view (mfr_split_create copies it)", fn);
+    return MFR_OK;
+}
+
 int mfr_ratings_write(const mfr_ratings *r, const mfr_dataset *ds, const char *path,
                       mfr_error *err)
 {

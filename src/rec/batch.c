@@ -71,6 +71,7 @@ static int batch_check(const mfr_model *m, int32_t first, int32_t count, int32_t
                           "0..%d",
                           (int)first, (long long)first + count - 1, (int)m->n_users - 1);
     int rc = mfr_check_threads("mfr_model_recommend_users", n_threads, err);
+    if (rc == MFR_OK) rc = mfr_ratings_refuse_view(rated, "mfr_model_recommend_users", err);
     if (rc != MFR_OK) return rc;
     for (int64_t x = 0; rated && x < rated->n; x++)
         if (rated->user[x] < 0 || rated->user[x] >= m->n_users || rated->item[x] < 0 ||

@@ -308,6 +308,7 @@ static int ease_fit(const mfr_ratings *train, int32_t n_users, int32_t n_items, 
     if (!out) return mfr_seterr(err, MFR_ERR_INVALID, "%s: out is NULL", fn);
     *out = NULL;
     int rc = ease_check(train, n_users, n_items, lambda, err);
+    if (rc == MFR_OK) rc = mfr_ratings_refuse_view(train, fn, err);
     if (rc == MFR_OK) rc = mfr_check_threads(fn, n_threads, err);
     if (rc != MFR_OK) return rc;
     size_t nn;
@@ -470,6 +471,9 @@ int mfr_ease_ranking(const mfr_ease *e, const mfr_ratings *train, const mfr_rati
     if (!e || !train || !test)
         return mfr_seterr(err, MFR_ERR_INVALID, "mfr_ease_ranking: %s is NULL",
                           !e ? "model" : !train ? "train" : "test");
+    int view = mfr_ratings_refuse_view(train, "mfr_ease_ranking", err);
+    if (view == MFR_OK) view = mfr_ratings_refuse_view(test, "mfr_ease_ranking", err);
+    if (view != MFR_OK) return view;
     struct ease_rank_ctx c = {.e = e};
     c.sc = mfr_malloc((size_t)e->n_items * sizeof *c.sc);
     c.items = mfr_malloc(((size_t)train->n + 1) * sizeof *c.items);

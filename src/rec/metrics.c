@@ -307,6 +307,9 @@ int mfr_model_ranking(const mfr_model *m, const mfr_ratings *train, const mfr_ra
     if (!m || !train || !test)
         return mfr_seterr(err, MFR_ERR_INVALID, "mfr_model_ranking: %s is NULL",
                           !m ? "model" : !train ? "train" : "test");
+    int view = mfr_ratings_refuse_view(train, "mfr_model_ranking", err);
+    if (view == MFR_OK) view = mfr_ratings_refuse_view(test, "mfr_model_ranking", err);
+    if (view != MFR_OK) return view;
     struct model_rank_ctx c = {m, NULL};
     if (m->cfg.rank_prior > 0.0 && !m->sm && model_out) {
         const int32_t n_items = mfr_model_n_items(m);

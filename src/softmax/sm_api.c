@@ -108,6 +108,7 @@ int mfr_softmax_trainer_create(const mfr_softmax_config *cfg, const mfr_dataset 
         return mfr_seterr(err, MFR_ERR_INVALID,
                           "mfr_softmax_trainer_create: configuration, dataset or ratings is NULL");
     int rc = mfr_check_threads("mfr_softmax_trainer_create", n_threads, err);
+    if (rc == MFR_OK) rc = mfr_ratings_refuse_view(train, "mfr_softmax_trainer_create", err);
     if (rc != MFR_OK) return rc;
     /* a feature the data does not have: one constant "none" entry that
      * would only add parameters */

@@ -206,6 +206,11 @@ static void test_pca_degenerate_and_errors(void **state)
     assert_int_equal(mfr_pca_compute(NULL, 3, 2, 1, &p, &err), MFR_ERR_INVALID);
     assert_int_equal(mfr_pca_compute(same, 3, 2, 1, NULL, &err), MFR_ERR_INVALID);
     assert_int_equal(mfr_pca_compute(same, 3, 2, 0, &p, NULL), MFR_ERR_INVALID);
+    /* n x n_comp doubles past SIZE_MAX: a size that overflows, not an
+     * allocation that failed (it was MFR_ERR_NOMEM, "out of memory") */
+    assert_int_equal(mfr_pca_compute(same, INT64_MAX, 2, 2, &p, &err), MFR_ERR_TOO_LARGE);
+    assert_null(p);
+    assert_non_null(strstr(err.message, "size overflows"));
     mfr_pca_destroy(NULL);
 }
 

@@ -245,7 +245,9 @@ static int pca_rows(const float *x, int64_t n, int32_t k, size_t stride, int32_t
 {
     const size_t kk = (size_t)k;
     size_t n_coords, k2;
-    if (!mfr_mul_size((size_t)n, (size_t)n_comp, &n_coords) || !mfr_mul_size(kk, kk, &k2))
+    size_t coord_bytes; /* the largest array, in bytes: n x n_comp doubles overflowed there */
+    if (!mfr_mul_size((size_t)n, (size_t)n_comp, &n_coords) || !mfr_mul_size(kk, kk, &k2) ||
+        !mfr_mul_size(n_coords, sizeof(double), &coord_bytes))
         return mfr_seterr(err, MFR_ERR_TOO_LARGE, "PCA of %lld x %d: size overflows",
                           (long long)n, (int)k);
 

@@ -665,6 +665,12 @@ static void test_fold_in_range_on_a_ranking_model(void **state)
                      MFR_ERR_INVALID);
     assert_int_equal(mfr_model_fold_in_range(m, fi, fr, 5, lambda, NAN, 5.0f, got, NULL, &err),
                      MFR_ERR_INVALID);
+    /* messages name the function called (they said mfr_model_fold_in) */
+    assert_int_equal(mfr_model_fold_in_range(m, fi, NULL, 5, lambda, 1.0f, 5.0f, got, NULL, &err),
+                     MFR_ERR_INVALID);
+    assert_string_equal(err.message, "mfr_model_fold_in_range: ratings is NULL");
+    assert_int_equal(mfr_model_fold_in(m, fi, fr, 5, lambda, NULL, NULL, &err), MFR_ERR_INVALID);
+    assert_string_equal(err.message, "mfr_model_fold_in: user_vec_out is NULL");
     mfr_model_destroy(m);
 }
 

@@ -397,12 +397,12 @@ static void sum_rows(const mfr_ease *e, const int32_t *items, const double *w, i
     }
 }
 
-int mfr_ease_scores_rated(const mfr_ease *e, const int32_t *items, const float *ratings, int32_t n,
-                          double *out, mfr_error *err)
+/* mfr_ease_scores_rated; fn names the public function called. */
+static int ease_scores(const char *fn, const mfr_ease *e, const int32_t *items, const float *ratings,
+                       int32_t n, double *out, mfr_error *err)
 {
     if (!e || (!items && n > 0) || (e->ratings && !ratings && n > 0) || !out || n < 0)
-        return mfr_seterr(err, MFR_ERR_INVALID, "%s: NULL argument or n < 0",
-                          ratings ? "mfr_ease_scores_rated" : "mfr_ease_scores");
+        return mfr_seterr(err, MFR_ERR_INVALID, "%s: NULL argument or n < 0", fn);
     for (int32_t x = 0; x < n; x++) {
         if (items[x] < 0 || items[x] >= e->n_items)
             return mfr_seterr(err, MFR_ERR_INVALID, "EASE: item index %d is outside 0..%d",
@@ -429,6 +429,12 @@ int mfr_ease_scores_rated(const mfr_ease *e, const int32_t *items, const float *
     return MFR_OK;
 }
 
+int mfr_ease_scores_rated(const mfr_ease *e, const int32_t *items, const float *ratings, int32_t n,
+                          double *out, mfr_error *err)
+{
+    return ease_scores("mfr_ease_scores_rated", e, items, ratings, n, out, err);
+}
+
 int mfr_ease_scores(const mfr_ease *e, const int32_t *items, int32_t n, double *out,
                     mfr_error *err)
 {
@@ -436,7 +442,7 @@ int mfr_ease_scores(const mfr_ease *e, const int32_t *items, int32_t n, double *
         return mfr_seterr(err, MFR_ERR_INVALID,
                           "mfr_ease_scores: this EASE was fitted on ratings; its scores need "
                           "them (mfr_ease_scores_rated)");
-    return mfr_ease_scores_rated(e, items, NULL, n, out, err);
+    return ease_scores("mfr_ease_scores", e, items, NULL, n, out, err);
 }
 
 /* The ranking scorer: scratch for one user's scores in double; with

@@ -279,11 +279,12 @@ static int32_t cholesky_lower(double *a, int32_t d)
 
 /* Checks the arguments of a fold-in: pointers, n, lambda, then every
  * (item, rating) pair in order, naming the first bad one. */
-static int fold_in_check(const mfr_model *m, const int32_t *items, const float *ratings,
-                         int32_t n, double lambda, const float *user_vec_out, mfr_error *err)
+static int fold_in_check(const char *fn, const mfr_model *m, const int32_t *items,
+                         const float *ratings, int32_t n, double lambda, const float *user_vec_out,
+                         mfr_error *err)
 {
     if (!m || !user_vec_out || (n > 0 && (!items || !ratings)))
-        return mfr_seterr(err, MFR_ERR_INVALID, "mfr_model_fold_in: %s is NULL",
+        return mfr_seterr(err, MFR_ERR_INVALID, "%s: %s is NULL", fn,
                           !m ? "model" : !user_vec_out ? "user_vec_out"
                                          : !items     ? "items"
                                                       : "ratings");
@@ -406,21 +407,34 @@ int mfr_model_predicts_ratings(const mfr_model *m)
            (m->cfg.gravity < MFR_RANKING_GRAVITY && m->cfg.gravity_bias < MFR_RANKING_GRAVITY);
 }
 
+static int fold_in(const char *fn, const mfr_model *m, const int32_t *items, const float *ratings,
+                   int32_t n, double lambda, float rating_lo, float rating_hi,
+                   float *user_vec_out, float *user_bias_out, mfr_error *err);
+
 int mfr_model_fold_in(const mfr_model *m, const int32_t *items, const float *ratings,
                       int32_t n, double lambda, float *user_vec_out, float *user_bias_out,
                       mfr_error *err)
 {
-    return mfr_model_fold_in_range(m, items, ratings, n, lambda, NAN, NAN, user_vec_out,
-                                   user_bias_out, err);
+    return fold_in("mfr_model_fold_in", m, items, ratings, n, lambda, NAN, NAN, user_vec_out,
+                   user_bias_out, err);
 }
 
-/* rating_lo and rating_hi NaN (from mfr_model_fold_in): the range is
- * unknown and every model folds in the ratings as they are. */
 int mfr_model_fold_in_range(const mfr_model *m, const int32_t *items, const float *ratings,
                             int32_t n, double lambda, float rating_lo, float rating_hi,
                             float *user_vec_out, float *user_bias_out, mfr_error *err)
 {
-    int rc = fold_in_check(m, items, ratings, n, lambda, user_vec_out, err);
+    return fold_in("mfr_model_fold_in_range", m, items, ratings, n, lambda, rating_lo, rating_hi,
+                   user_vec_out, user_bias_out, err);
+}
+
+/* rating_lo and rating_hi NaN (from mfr_model_fold_in): the range is
+ * unknown and every model folds in the ratings as they are. fn names the
+ * public function in messages about its pointers. */
+static int fold_in(const char *fn, const mfr_model *m, const int32_t *items, const float *ratings,
+                   int32_t n, double lambda, float rating_lo, float rating_hi,
+                   float *user_vec_out, float *user_bias_out, mfr_error *err)
+{
+    int rc = fold_in_check(fn, m, items, ratings, n, lambda, user_vec_out, err);
     if (rc != MFR_OK) return rc;
     const bool ranged = !isnan(rating_lo) || !isnan(rating_hi);
     if (ranged && !(isfinite(rating_lo) && isfinite(rating_hi) && rating_lo < rating_hi))

@@ -525,7 +525,7 @@ typedef struct mfr_config {
     int32_t n_shards;    /**< 0: derived from the data (never from threads) */
     int32_t reduce;      /**< enum mfr_reduce, default MFR_REDUCE_AUTO */
     int32_t kernels;     /**< enum mfr_kernels, default MFR_KERNELS_AUTO */
-    int32_t n_threads;   /**< 0: OMP_NUM_THREADS, else the core count */
+    int32_t n_threads;   /**< 0: OMP_NUM_THREADS, else the core count; at most MFR_MAX_THREADS */
     uint64_t max_memory; /**< bytes; 0: the machine's physical memory */
     /** L2 weight λr: adds λr (1/N Σ_u |U_u|² + 1/M Σ_i |V_i|²), default 0 */
     double l2;

@@ -60,6 +60,10 @@ check "reference: an unknown train flag is exit 2" status 2 ref --threads 1 --no
 check "reference: ... named by mfrec train" grep -q "^tools/reference: mfrec train: unknown option --no-such-flag" "$W/out"
 check "reference: ... before the data is fetched or results/ made" test ! -e "$R/fetched" -a ! -e "$R/results"
 check "reference: a bad value is exit 2" status 2 ref --dim 0
+# with the run's own flags: --plot draws the training MSE that --no-train-eval leaves out
+check "reference: a flag at odds with the script's own is exit 2" status 2 ref --no-train-eval
+check "reference: ... named by mfrec train" grep -q "^tools/reference: mfrec train: --plot draws the training MSE" "$W/out"
+check "reference: ... before the data is fetched or results/ made" test ! -e "$R/fetched" -a ! -e "$R/results"
 check "reference: valid flags go on (no download: the synthetic fallback)" status 0 ref --threads 1 --epochs 2
 check "reference: ... (the fetch ran)" test -e "$R/fetched"
 

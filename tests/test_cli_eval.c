@@ -436,6 +436,32 @@ static void test_runtime_errors(void **state)
     assert_int_equal(run("eval --model '%s' --data '%s' --test u.data", g_model, g_plain), 1);
 }
 
+/* A warning is one line, as an error is: the path in eval's "split cannot
+ * be recreated" warning (a data directory with a newline in its name) is
+ * shown with \x0A. It was printed raw, its end a line of its own. */
+static void test_warning_is_one_line(void **state)
+{
+    (void)state;
+    char *dir = tu_path(g_dir, "new\nline"), cmd[8192];
+    char *model = tu_path(g_dir, "nl.mfr"), *moved = tu_path(g_dir, "moved.base");
+    snprintf(cmd, sizeof cmd, "rm -rf '%s' && cp -r '%s' '%s' && rm -f '%s'/.mfrec-cache*", dir, g_data,
+             dir, dir);
+    assert_int_equal(system(cmd), 0);
+    assert_int_equal(run("train --data '%s' --split u1 --dim 4 --epochs 1 --quiet --out '%s'", dir, model), 0);
+    snprintf(cmd, sizeof cmd, "mv '%s'/u1.base '%s'", dir, moved);
+    assert_int_equal(system(cmd), 0);
+    assert_int_equal(
+        run("eval --model '%s' --data '%s' --test '%s'/u1.test --train '%s'", model, dir, dir, moved), 0);
+    tu_expect_in(g_err, "mfrec eval: warning: the model's split u1 cannot be recreated (cannot open ");
+    tu_expect_in(g_err, "new\\x0Aline/u1.base: No such file or directory); the test ratings are checked "
+                        "against --train only\n");
+    assert_null(strstr(g_err, "\nline/u1.base"));
+    tu_rmtree(dir);
+    free(dir);
+    free(model);
+    free(moved);
+}
+
 /* A model and a checkpoint trained on a canonical split (u1) pin its
  * files: a changed u1.base or u1.test is refused by every later use (the
  * overlap check would otherwise pass training ratings as test ratings),
@@ -514,6 +540,7 @@ int main(void)
         cmocka_unit_test(test_usage_errors),
         cmocka_unit_test(test_runtime_errors),
         cmocka_unit_test(test_changed_split_files_refused),
+        cmocka_unit_test(test_warning_is_one_line),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -211,6 +211,29 @@ void error_detail(const char *text)
 
 int lib_error(const mfr_error *err) { return runtime_error("%s", err->message); }
 
+/* "WHO: KIND: MSG", escaped and cut like an error line (put_line), but not
+ * one: cli_errors does not hold it. */
+static void put_warning(const char *who, const char *kind, const char *msg)
+{
+    char line[4 * MESSAGE_MAX + 256];
+    size_t at = (size_t)snprintf(line, 192, "%s: %s: ", who, kind);
+    if (at > 191) at = 191;
+    const size_t len = strnlen(msg, MESSAGE_MAX);
+    put_escaped(line, &at, msg, len);
+    snprintf(line + at, sizeof line - at, "%s\n", msg[len] ? "..." : "");
+    fputs(line, stderr);
+}
+
+void cli_warning(const char *fmt, ...)
+{
+    char msg[MESSAGE_MAX + 2]; /* one byte past the cut: put_warning marks it */
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    put_warning(g_cmd, "warning", msg);
+}
+
 /* Set once "cannot write standard output" has been printed. */
 static bool g_stdout_reported;
 
@@ -425,13 +448,7 @@ static mfr_load_options g_load_opts;
 static void print_library_warning(void *user, int level, const char *msg)
 {
     (void)user;
-    /* escaped and cut like an error line (put_line), but not one */
-    char line[4 * MESSAGE_MAX + 64];
-    size_t at = (size_t)snprintf(line, 32, "mfrec: %s: ", level == MFR_LOG_WARN ? "warning" : "note");
-    const size_t len = strnlen(msg, MESSAGE_MAX);
-    put_escaped(line, &at, msg, len);
-    snprintf(line + at, sizeof line - at, "%s\n", msg[len] ? "..." : "");
-    fputs(line, stderr);
+    put_warning("mfrec", level == MFR_LOG_WARN ? "warning" : "note", msg);
 }
 
 static mfr_load_options *load_opts(void)

@@ -76,6 +76,9 @@ int stdout_close(void);
 /* After an error line: another program's words (gnuplot's), each of
  * their lines indented by two spaces, control bytes escaped. */
 void error_detail(const char *text);
+/* "COMMAND: warning: ..." on stderr, one line escaped and cut as an
+ * error line is; not an error line (cli_errors). */
+void cli_warning(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* runtime_error with a library error's message. */
 int lib_error(const mfr_error *err);
 /* The error lines (usage_error, runtime_error) this process wrote or

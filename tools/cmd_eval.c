@@ -179,10 +179,9 @@ static int load_eval_train(const struct eval_opts *o, const mfr_model *m, const 
         } else if (!o->train_path) {
             return runtime_error("recreating the model's split %s: %s", spec, err.message);
         } else { /* --train is the way round a split that is gone or changed (u1.base moved, say) */
-            fprintf(stderr,
-                    "%s: warning: the model's split %s cannot be recreated (%s); the test ratings are "
-                    "checked against --train only\n",
-                    g_cmd, spec, err.message);
+            cli_warning("the model's split %s cannot be recreated (%s); the test ratings are checked "
+                        "against --train only",
+                        spec, err.message);
             err = (mfr_error){0};
         }
     }

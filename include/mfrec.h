@@ -407,8 +407,9 @@ MFR_API int mfr_split_create(const mfr_dataset *ds, const char *spec, uint64_t s
  * mfr_model_evaluate, mfr_ratings_count and mfr_ratings_get (same results
  * as from a copy); the other functions taking ratings (mfr_ratings_write,
  * mfr_ratings_overlap, mfr_model_ranking, mfr_model_recommend_users,
- * mfr_ease_fit, mfr_ease_fit_ratings, mfr_ease_ranking and
- * mfr_softmax_trainer_create) refuse it (MFR_ERR_UNSUPPORTED): they need
+ * mfr_ease_fit, mfr_ease_fit_ratings, mfr_ease_ranking,
+ * mfr_softmax_trainer_create and the MPI trainer's create, resume and
+ * evaluate) refuse it (MFR_ERR_UNSUPPORTED): they need
  * mfr_split_create's copies. A dataset read from its cache file then
  * never becomes resident whole: passes over it release its pages behind
  * them.

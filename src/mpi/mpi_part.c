@@ -328,6 +328,9 @@ int mfr_mpi_trainer_create(const mfr_config *cfg, const mfr_dataset *ds, const m
     if (!cfg || !ds || !train)
         return mfr_seterr(err, MFR_ERR_INVALID, "mfr_mpi_trainer_create: %s is NULL",
                           !cfg ? "cfg" : !ds ? "dataset" : "ratings");
+    /* a lean split's training part: its arrays hold the test rows too */
+    const int view = mfr_ratings_refuse_view(train, "mfr_mpi_trainer_create", err);
+    if (view != MFR_OK) return view;
     const struct source src = {.ds = ds, .train = train, .spec = split_spec};
     return mt_build(NULL, cfg, &src, comm, out, err);
 }
@@ -341,6 +344,9 @@ int mfr_mpi_trainer_resume(const mfr_checkpoint *c, const mfr_config *cfg, const
     if (!c || !cfg || !ds || !train)
         return mfr_seterr(err, MFR_ERR_INVALID, "mfr_mpi_trainer_resume: %s is NULL",
                           !c ? "checkpoint" : !cfg ? "cfg" : !ds ? "dataset" : "ratings");
+    /* a lean split's training part: its arrays hold the test rows too */
+    const int view = mfr_ratings_refuse_view(train, "mfr_mpi_trainer_resume", err);
+    if (view != MFR_OK) return view;
     const struct source src = {.ds = ds, .train = train, .spec = split_spec};
     return mt_build(c, cfg, &src, comm, out, err);
 }
@@ -607,6 +613,8 @@ int mfr_mpi_trainer_evaluate(mfr_mpi_trainer *mt, const mfr_ratings *r, mfr_metr
     if (!mt || !r || !out)
         return mfr_seterr(err, MFR_ERR_INVALID, "mfr_mpi_trainer_evaluate: %s is NULL",
                           !mt ? "trainer" : !r ? "ratings" : "out");
+    const int view = mfr_ratings_refuse_view(r, "mfr_mpi_trainer_evaluate", err);
+    if (view != MFR_OK) return view;
     const mfr_model *m = mt->tr->model;
     if (r->n <= 0) return mfr_seterr(err, MFR_ERR_INVALID, "cannot evaluate on an empty rating set (0 ratings)");
     for (int64_t x = 0; x < r->n; x++)

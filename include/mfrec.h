@@ -1112,7 +1112,8 @@ MFR_API int mfr_model_recommend_vector(const mfr_model *m, const float *user_vec
  * thread count. Errors: MFR_ERR_INVALID (NULL pointer, n_top < 1, count < 0,
  * users outside the model, unknown measure, n_threads outside
  * 0..MFR_MAX_THREADS), MFR_ERR_MISMATCH (a rating outside
- * the model), MFR_ERR_NOMEM. Reads the model only.
+ * the model), MFR_ERR_UNSUPPORTED (`rated` is a lean split's training
+ * part), MFR_ERR_NOMEM. Reads the model only.
  */
 MFR_API int mfr_model_recommend_users(const mfr_model *m, int32_t first, int32_t count,
                                       int32_t n_top, int measure, const mfr_ratings *rated,
@@ -1280,7 +1281,8 @@ typedef struct mfr_ranking {
  * from each user's candidates (pass the ratings the model was trained on).
  * `model_out` receives the model's metrics and `popularity_out` the
  * baseline's; either may be NULL to skip that computation. Indices outside
- * the model's ranges are MFR_ERR_MISMATCH. Single-threaded; memory
+ * the model's ranges are MFR_ERR_MISMATCH; a lean split's training part
+ * as `train` is MFR_ERR_UNSUPPORTED. Single-threaded; memory
  * O(n_users + n_items + nnz) allocated and freed within the call.
  * Deterministic: sums run in double in user order. Outputs are written only
  * on success.
@@ -1320,7 +1322,8 @@ typedef struct mfr_ease mfr_ease;
  * else OMP_NUM_THREADS or the core count; at most MFR_MAX_THREADS
  * (MFR_ERR_INVALID); it never changes the result. O(n_items³) time, 2 n_items² doubles of memory
  * (MFR_ERR_NOMEM, MFR_ERR_TOO_LARGE). MFR_ERR_DATA if the Gram matrix is
- * numerically not positive definite.
+ * numerically not positive definite; MFR_ERR_UNSUPPORTED for a lean split's
+ * training part.
  */
 MFR_API int mfr_ease_fit(const mfr_ratings *train, int32_t n_users, int32_t n_items,
                          double lambda, int n_threads, mfr_ease **out, mfr_error *err);
@@ -1359,7 +1362,8 @@ MFR_API int mfr_ease_scores_rated(const mfr_ease *e, const int32_t *items, const
  * scores rounded to float) for EASE's lists: `train` gives each user's rated
  * items (their scores' input, and excluded), `test` the relevant items.
  * For an EASE fitted on ratings, `train` gives the ratings too (the set it
- * was fitted on, so that a user's row of X is the fit's).
+ * was fitted on, so that a user's row of X is the fit's). A lean split's
+ * training part as `train` is MFR_ERR_UNSUPPORTED.
  */
 MFR_API int mfr_ease_ranking(const mfr_ease *e, const mfr_ratings *train,
                              const mfr_ratings *test, int32_t n_top, mfr_ranking *out,

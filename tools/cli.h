@@ -17,7 +17,7 @@
 
 /* The most threads any command takes, from --threads or OMP_NUM_THREADS
  * (the configuration's n_threads limit). */
-#define CLI_THREADS_MAX 1024
+#define CLI_THREADS_MAX MFR_MAX_THREADS
 /* False after a usage error when n threads exceed what OpenMP will start
  * (OMP_THREAD_LIMIT): the run would take fewer and report the count asked
  * for, and a sweep's points would all be the same count. */

@@ -224,14 +224,28 @@ static void put_warning(const char *who, const char *kind, const char *msg)
     fputs(line, stderr);
 }
 
-void cli_warning(const char *fmt, ...)
+static void warning_va(const char *kind, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
+static void warning_va(const char *kind, const char *fmt, va_list ap)
 {
     char msg[MESSAGE_MAX + 2]; /* one byte past the cut: put_warning marks it */
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    put_warning(g_cmd, kind, msg);
+}
+
+void cli_warning(const char *fmt, ...)
+{
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
+    warning_va("warning", fmt, ap);
     va_end(ap);
-    put_warning(g_cmd, "warning", msg);
+}
+
+void cli_warning_loud(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    warning_va("WARNING", fmt, ap);
+    va_end(ap);
 }
 
 /* Set once "cannot write standard output" has been printed. */

@@ -79,6 +79,9 @@ void error_detail(const char *text);
 /* "COMMAND: warning: ..." on stderr, one line escaped and cut as an
  * error line is; not an error line (cli_errors). */
 void cli_warning(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* The same as "CMD: WARNING: ...": results that are not what they look
+ * like (eval's test ratings that the model trained on). */
+void cli_warning_loud(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* runtime_error with a library error's message. */
 int lib_error(const mfr_error *err);
 /* The error lines (usage_error, runtime_error) this process wrote or

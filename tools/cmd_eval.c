@@ -289,13 +289,12 @@ static int check_overlap(const struct eval_opts *o, struct eval_data *d)
                              "anyway",
                              (long long)d->overlap_train, total, d->test_path, d->train_path);
     if (d->overlap_model)
-        fprintf(stderr,
-                "%s: WARNING: %lld of the %lld test ratings are training ratings of the model (%s); "
-                "the results below are not held-out results.\n",
-                g_cmd, (long long)d->overlap_model, total, d->model_train_desc);
+        cli_warning_loud("%lld of the %lld test ratings are training ratings of the model (%s); "
+                         "the results below are not held-out results.",
+                         (long long)d->overlap_model, total, d->model_train_desc);
     if (d->overlap_train)
-        fprintf(stderr, "%s: WARNING: %lld of the %lld test ratings are also in --train %s.\n", g_cmd,
-                (long long)d->overlap_train, total, d->train_path);
+        cli_warning_loud("%lld of the %lld test ratings are also in --train %s.", (long long)d->overlap_train,
+                         total, d->train_path);
     return EXIT_OK;
 }
 

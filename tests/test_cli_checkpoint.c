@@ -657,6 +657,18 @@ static void expect_same_run(const char *model_a, const char *model_b, const char
     free(a), free(b);
 }
 
+/* The run `straight` against `part` (ending in a checkpoint) resumed by
+ * `rest`: the same model and log (expect_same_run). */
+static void expect_resumed_run(const char **straight, const char **part, const char **rest,
+                               const char *full, const char *res, const char *full_log,
+                               const char *res_log)
+{
+    assert_int_equal(train_plain(straight), 0);
+    assert_int_equal(train_plain(part), 0);
+    assert_int_equal(train_plain(rest), 0);
+    expect_same_run(full, res, full_log, res_log);
+}
+
 /* What a run records beyond its configuration carries over a resume:
  * --no-train-eval (the log's training metrics stay null, not given
  * again), and an early stop that fired at a checkpoint's epoch (the
@@ -670,14 +682,11 @@ static void test_resume_keeps_run_flags(void **state)
     char *res = tu_path(g_dir, "res6.mfr"), *res_log = tu_path(g_dir, "res6.json");
     const char *straight[] = {"--data", g_data, "--epochs", "8", "--log-every", "2", "--no-train-eval",
                               "--out", full, "--log-json", full_log, "--quiet", NULL};
-    assert_int_equal(train_plain(straight), 0);
     const char *part[] = {"--data", g_data, "--epochs", "4", "--log-every", "2", "--no-train-eval",
                           "--checkpoint", ck, "--checkpoint-every", "2", "--quiet", NULL};
-    assert_int_equal(train_plain(part), 0);
     const char *rest[] = {"--resume", ck, "--epochs", "8", "--out", res, "--log-json", res_log,
                           "--quiet", NULL};
-    assert_int_equal(train_plain(rest), 0);
-    expect_same_run(full, res, full_log, res_log);
+    expect_resumed_run(straight, part, rest, full, res, full_log, res_log);
     char *text = tu_read_file(res_log, NULL);
     assert_null(strstr(text, "\"train_mse\":0")); /* never a number: null at every epoch */
     assert_null(strstr(text, "\"train_mse\":1"));
@@ -725,15 +734,12 @@ static void resumed_at_its_last_epoch(const char *kind)
     char *res = tu_path(g_dir, "res7.mfr"), *res_log = tu_path(g_dir, "res7.json");
     const char *straight[] = {"--data", g_data, "--kind", kind, "--epochs", "3", "--log-every", "4",
                               "--out", full, "--log-json", full_log, "--quiet", NULL};
-    assert_int_equal(train_plain(straight), 0);
-    unlink(ck);
     const char *part[] = {"--data", g_data, "--kind", kind, "--epochs", "5", "--log-every", "4",
                           "--checkpoint", ck, "--checkpoint-every", "3", "--quiet", NULL};
-    assert_int_equal(train_plain(part), 0);
     const char *rest[] = {"--resume", ck, "--epochs", "3", "--out", res, "--log-json", res_log,
                           "--quiet", NULL};
-    assert_int_equal(train_plain(rest), 0);
-    expect_same_run(full, res, full_log, res_log);
+    unlink(ck);
+    expect_resumed_run(straight, part, rest, full, res, full_log, res_log);
     char *text = tu_read_file(res_log, NULL);
     tu_expect_in(text, "{\"epoch\":3,");
     free(text);

@@ -10,8 +10,8 @@
  * model on every rank and every rank would write the same outputs. */
 int dist_begin(void)
 {
+    if (cli_other_rank()) return EXIT_RUNTIME; /* rank 0 says why, once */
     const char *n = cli_mpirun_ranks();
-    if (n && cli_other_rank()) return EXIT_RUNTIME; /* rank 0 says why, once */
     if (n)
         return runtime_error("launched by mpirun with %s ranks, but this mfrec was built without MPI: every "
                              "rank would train the whole model alone; build with meson setup -Dmpi=enabled "

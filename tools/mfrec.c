@@ -149,18 +149,19 @@ static int refuse_under_mpirun(const char *cmd)
 
 static int run_command(int argc, char **argv)
 {
+    /* under mpirun rank 0 alone prints the help, the version and a usage error */
+    const bool quiet = cli_other_rank();
     if (argc < 2) {
-        if (!cli_other_rank()) print_help(stderr);
+        if (!quiet) print_help(stderr);
         return EXIT_USAGE;
     }
     const char *cmd = argv[1];
-    /* under mpirun rank 0 alone prints the help and the version */
     if (!strcmp(cmd, "--help") || !strcmp(cmd, "-h") || !strcmp(cmd, "help")) {
-        if (!cli_other_rank()) print_help(stdout);
+        if (!quiet) print_help(stdout);
         return EXIT_OK;
     }
     if (!strcmp(cmd, "--version")) {
-        if (!cli_other_rank()) printf("mfrec %s (%s)\n", MFR_VERSION_STRING, mfr_build_info());
+        if (!quiet) printf("mfrec %s (%s)\n", MFR_VERSION_STRING, mfr_build_info());
         return EXIT_OK;
     }
     for (size_t c = 0; c < sizeof commands / sizeof *commands; c++)
@@ -169,7 +170,7 @@ static int run_command(int argc, char **argv)
             if (rc == EXIT_OK) rc = cli_check_omp_env(); /* the default of every --threads */
             return rc != EXIT_OK ? rc : commands[c].run(argc - 2, argv + 2);
         }
-    return cli_other_rank() ? EXIT_USAGE : usage_error("unknown command '%s'", cmd);
+    return quiet ? EXIT_USAGE : usage_error("unknown command '%s'", cmd);
 }
 
 int main(int argc, char **argv)

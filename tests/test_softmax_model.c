@@ -505,6 +505,12 @@ static void test_checkpoint_resume(void **state)
     tu_expect_in(err.message, "--hidden is 8,9, the checkpoint's 8,7");
     tu_expect_in(err.message, "--weight-decay is 0.5, the checkpoint's 0");
     tu_expect_in(err.message, "split is 'random:0.2'");
+    /* a bad thread count is the argument's error, named before the data
+     * are compared (here they differ too) */
+    assert_int_equal(mfr_softmax_trainer_resume(ck, &other, f->ds, mfr_split_train(f->split),
+                                                "random:0.2", -1, &res, &err), MFR_ERR_INVALID);
+    assert_null(res);
+    tu_expect_in(err.message, "mfr_softmax_trainer_resume: n_threads must be in 0..1024");
     mfr_config mf;
     mfr_config_default(&mf);
     mfr_trainer *mtr = NULL;

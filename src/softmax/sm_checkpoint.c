@@ -158,6 +158,9 @@ int mfr_softmax_trainer_resume(const mfr_checkpoint *c, const mfr_softmax_config
     if (!c || !cfg || !ds || !train)
         return mfr_seterr(err, MFR_ERR_INVALID, "mfr_softmax_trainer_resume: %s is NULL",
                           !c ? "checkpoint" : !cfg ? "cfg" : !ds ? "dataset" : "ratings");
+    /* a bad argument before the data's comparison, which reads every rating */
+    int st = mfr_check_threads("mfr_softmax_trainer_resume", n_threads, err);
+    if (st != MFR_OK) return st;
     struct mfr_ckpt_parts p;
     mfr_ckpt_parts_of(c, &p);
     const struct mfr_sm_net *net = p.model->sm;
@@ -168,7 +171,6 @@ int mfr_softmax_trainer_resume(const mfr_checkpoint *c, const mfr_softmax_config
     config_diffs(cfg, &net->cfg, &d);
     bool data_ok = mfr_ckpt_check_data(c, ds, train, split_spec, &d);
     mfr_softmax_trainer *t = NULL;
-    int st;
     /* With another configuration the trainer (made with the checkpoint's)
      * only compares the training pairs, so that every difference is named. */
     mfr_softmax_config made = d.n ? net->cfg : *cfg;

@@ -965,7 +965,8 @@ MFR_API int mfr_checkpoint_load(const char *path, mfr_checkpoint **out, mfr_erro
 /**
  * As mfr_checkpoint_load for the `len` bytes at `data` (e.g. a fuzzer's
  * input); `name` (may be NULL: "<buffer>") names it in messages. The
- * bytes are not kept.
+ * bytes are not kept. No bytes (len 0) are CORRUPT, as an empty file
+ * is; `data` NULL with a length is MFR_ERR_INVALID.
  */
 MFR_API int mfr_checkpoint_load_buffer(const void *data, size_t len, const char *name,
                                        mfr_checkpoint **out, mfr_error *err);

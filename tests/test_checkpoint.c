@@ -311,6 +311,11 @@ static void test_corruption_refused(void **state)
         int rc = mfr_checkpoint_load_buffer(b, n, "buf", &c, &err);
         if (rc != MFR_ERR_CORRUPT) fail_msg("truncated to %zu: status %d", n, rc);
     }
+    /* no bytes at all are an empty file's; NULL with a length is the caller's mistake */
+    assert_int_equal(mfr_checkpoint_load_buffer(NULL, 0, "buf", &c, &err), MFR_ERR_CORRUPT);
+    assert_int_equal(mfr_checkpoint_load_buffer(NULL, 10, "buf", &c, &err), MFR_ERR_INVALID);
+    tu_expect_in(err.message, "mfr_checkpoint_load_buffer: data is NULL");
+    assert_null(c);
     /* a model file is not a checkpoint */
     char *mpath = tu_path(f->dir, "m");
     tr = make(f, &cfg);

@@ -685,7 +685,8 @@ int mfr_checkpoint_load_buffer(const void *data, size_t len, const char *name, m
     if (!out) return mfr_seterr(err, MFR_ERR_INVALID, "mfr_checkpoint_load_buffer: out is NULL");
     *out = NULL;
     if (!name) name = "<buffer>";
-    if (!data || len == 0) /* fmemopen refuses an empty buffer */
+    if (!data && len > 0) return mfr_seterr(err, MFR_ERR_INVALID, "mfr_checkpoint_load_buffer: data is NULL");
+    if (len == 0) /* an empty file's bytes (fmemopen refuses an empty buffer) */
         return mfr_seterr(err, MFR_ERR_CORRUPT, "%s is not an mfrec checkpoint file", name);
     struct ckpt_reader r = {.name = name, .len = len};
     if (!(r.f = fmemopen((void *)data, len, "rb")))

@@ -1412,7 +1412,8 @@ typedef struct mfr_pca {
  * double, diagonalizes it with the cyclic Jacobi method and keeps the
  * `n_comp` axes of largest variance, in decreasing order. Each axis is
  * signed so that its largest-magnitude component is positive. Requires
- * n >= 1, 1 <= k <= 4096, 1 <= n_comp <= k (else MFR_ERR_INVALID). Cost
+ * n >= 1, 1 <= k <= 4096, 1 <= n_comp <= k and finite values (else
+ * MFR_ERR_INVALID, naming the first value that is not). Cost
  * O(n k^2 + k^3 * sweeps), single-threaded; bit-identical on every run.
  * On success *out is a new result; on failure *out is NULL.
  */

@@ -211,6 +211,15 @@ static void test_pca_degenerate_and_errors(void **state)
     assert_int_equal(mfr_pca_compute(same, INT64_MAX, 2, 2, &p, &err), MFR_ERR_TOO_LARGE);
     assert_null(p);
     assert_non_null(strstr(err.message, "size overflows"));
+    /* a value that is not finite is named, as t-SNE names it (PCA returned
+     * NaN coordinates for every row) */
+    const float bad[3][2] = {{1, 2}, {3, NAN}, {5, 6}};
+    assert_int_equal(mfr_pca_compute(&bad[0][0], 3, 2, 1, &p, &err), MFR_ERR_INVALID);
+    assert_null(p);
+    tu_expect_in(err.message, "PCA: x[1][1] is not finite");
+    const float inf[2][2] = {{INFINITY, 0}, {1, 1}};
+    assert_int_equal(mfr_pca_compute(&inf[0][0], 2, 2, 1, &p, &err), MFR_ERR_INVALID);
+    tu_expect_in(err.message, "PCA: x[0][0] is not finite");
     mfr_pca_destroy(NULL);
 }
 

@@ -250,6 +250,12 @@ static int pca_rows(const float *x, int64_t n, int32_t k, size_t stride, int32_t
         !mfr_mul_size(n_coords, sizeof(double), &coord_bytes))
         return mfr_seterr(err, MFR_ERR_TOO_LARGE, "PCA of %lld x %d: size overflows",
                           (long long)n, (int)k);
+    /* a NaN would spread through the covariance to every coordinate */
+    for (int64_t r = 0; r < n; r++)
+        for (int32_t c = 0; c < k; c++)
+            if (!isfinite(x[(size_t)r * stride + (size_t)c]))
+                return mfr_seterr(err, MFR_ERR_INVALID, "PCA: x[%lld][%d] is not finite", (long long)r,
+                                  (int)c);
 
     double *cov = NULL, *vec = NULL, *d = NULL;
     char *used = NULL;

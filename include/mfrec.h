@@ -6,7 +6,9 @@
  * every macro and enum value with `MFR_`. Long-lived objects are opaque
  * handles; destroy functions accept NULL, and so do the functions that
  * fill an options or configuration struct with its defaults (*_default),
- * which then do nothing.
+ * which then do nothing. Accessors without an error argument accept a NULL
+ * handle or an index out of range and return a value no valid call gives
+ * where there is one (-1 for an id, NULL for a pointer), else 0.
  *
  * Errors: functions that can fail return an `int` status (`MFR_OK` = 0,
  * errors negative, see `enum mfr_status`) and, when given a non-NULL

@@ -1021,13 +1021,16 @@ static void test_plots(void **state)
     assert_int_equal(mkdir(fake, 0755), 0);
     static const char fails[] = "#!/bin/sh\necho 'line 3: boom' >&2\nexit 1\n";
     static const char silent[] = "#!/bin/sh\nexit 0\n";
-    const char *scripts[2] = {fails, silent};
-    const char *want[2] = {"gnuplot failed (exit status 1) drawing the chart ratings_per_user; "
+    /* gnuplot's own layout: a blank line first, the caret under the fault */
+    static const char blank[] = "#!/bin/sh\nprintf '\\n  plot x\\n \\t\\n       ^\\n\\n  line 3: boom\\n\\n' >&2\nexit 1\n";
+    const char *scripts[3] = {fails, silent, blank};
+    const char *want[3] = {"gnuplot failed (exit status 1) drawing the chart ratings_per_user; "
                            "no --plot file was written. gnuplot said:\n  line 3: boom",
-                           "gnuplot exited 0 but did not write "};
+                           "gnuplot exited 0 but did not write ",
+                           "was written. gnuplot said:\n    plot x\n         ^\n    line 3: boom\n"};
     char env[4200];
     snprintf(env, sizeof env, "PATH=%s:/usr/bin:/bin", fake);
-    for (int x = 0; x < 2; x++) {
+    for (int x = 0; x < 3; x++) {
         FILE *f = fopen(fg, "w");
         assert_non_null(f);
         fputs(scripts[x], f);

@@ -204,7 +204,8 @@ void error_detail(const char *text)
     for (const char *line = text; *line;) {
         const char *end = strchr(line, '\n');
         const int len = end ? (int)(end - line) : (int)strlen(line);
-        detail_line("%.*s", len, line);
+        /* gnuplot starts its messages with a blank line: no empty detail lines */
+        if ((int)strspn(line, " \t\r") < len) detail_line("%.*s", len, line);
         line += len + (end != NULL);
     }
 }

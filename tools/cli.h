@@ -74,7 +74,8 @@ int stdout_flush(void);
 /* stdout_flush, then fclose(stdout) checked the same way (main's last call). */
 int stdout_close(void);
 /* After an error line: another program's words (gnuplot's), each of
- * their lines indented by two spaces, control bytes escaped. */
+ * their lines indented by two spaces, control bytes escaped; blank lines
+ * left out. */
 void error_detail(const char *text);
 /* "COMMAND: warning: ..." on stderr, one line escaped and cut as an
  * error line is; not an error line (cli_errors). */

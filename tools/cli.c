@@ -778,16 +778,30 @@ const char *size_text(uint64_t bytes, char *buf)
     return buf;
 }
 
+/* The first of the launchers' variables that is set: Open MPI's mpirun,
+ * then MPICH's and Intel MPI's Hydra, then (rank only) any PMIx launcher
+ * such as srun --mpi=pmix or prterun. */
+static const char *launch_var(const char *ompi, const char *hydra, const char *pmix)
+{
+    const char *v = getenv(ompi);
+    if (!v) v = getenv(hydra);
+    if (!v && pmix) v = getenv(pmix);
+    return v;
+}
+
 const char *cli_mpirun_ranks(void)
 {
-    const char *n = getenv("OMPI_COMM_WORLD_SIZE");
+    const char *n = launch_var("OMPI_COMM_WORLD_SIZE", "PMI_SIZE", NULL);
     return n && strcmp(n, "1") != 0 ? n : NULL;
 }
 
+const char *cli_launch_rank(void) { return launch_var("OMPI_COMM_WORLD_RANK", "PMI_RANK", "PMIX_RANK"); }
+
 bool cli_other_rank(void)
 {
-    const char *rank = getenv("OMPI_COMM_WORLD_RANK");
-    return cli_mpirun_ranks() && rank && strcmp(rank, "0") != 0;
+    const char *rank = cli_launch_rank();
+    /* a rank past 0 means several even where the count is not given */
+    return rank && strcmp(rank, "0") != 0 && (cli_mpirun_ranks() || !launch_var("OMPI_COMM_WORLD_SIZE", "PMI_SIZE", NULL));
 }
 
 int write_file_atomic(const char *path, const char *data, size_t len) { return write_file_reported(path, data, len, NULL); }

@@ -262,10 +262,15 @@ int write_file_reported(const char *path, const char *data, size_t len, const ch
  * registered for removal on a signal (signal_cleanup_file) with no window
  * between; its descriptor, or -1 with errno set (*tmp NULL). */
 int tmp_file_create(const char *path, char **tmp);
-/* Open MPI's rank count when mpirun launched several ranks, else NULL. */
+/* The rank count when a launcher started several ranks and says how many
+ * (Open MPI's mpirun: OMPI_COMM_WORLD_SIZE; Hydra: PMI_SIZE), else NULL. */
 const char *cli_mpirun_ranks(void);
-/* True on a rank other than 0 of several launched by mpirun: such a rank
- * prints no help, version or usage error that rank 0 prints too. */
+/* This process's rank as its launcher gives it (OMPI_COMM_WORLD_RANK,
+ * PMI_RANK, or a PMIx launcher's PMIX_RANK, which comes without a
+ * count), else NULL. */
+const char *cli_launch_rank(void);
+/* True on a rank other than 0 of several: such a rank prints no help,
+ * version or usage error that rank 0 prints too. */
 bool cli_other_rank(void);
 
 /*

@@ -1,7 +1,8 @@
 /*
  * dist_mpi.c — dist.h over MPI (include/mfrec_mpi.h). MPI starts only when
- * mpirun launched the process (Open MPI sets OMPI_COMM_WORLD_SIZE, PMIx
- * PMIX_RANK), so an MPI build run alone behaves as the default build.
+ * a launcher started the process (cli_launch_rank: Open MPI's
+ * OMPI_COMM_WORLD_RANK, Hydra's PMI_RANK, PMIx's PMIX_RANK), so an MPI
+ * build run alone behaves as the default build.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,7 +24,7 @@ static MPI_Comm g_end = MPI_COMM_NULL;
 
 int dist_begin(void)
 {
-    if (!getenv("OMPI_COMM_WORLD_SIZE") && !getenv("PMIX_RANK")) return EXIT_OK;
+    if (!cli_launch_rank()) return EXIT_OK;
     int provided = 0;
     if (MPI_Init_thread(NULL, NULL, MPI_THREAD_FUNNELED, &provided) != MPI_SUCCESS)
         return runtime_error("MPI_Init_thread failed");
@@ -34,6 +35,13 @@ int dist_begin(void)
     MPI_Comm_set_errhandler(g_end, MPI_ERRORS_RETURN);
     cli_errors_hold(g_rank != 0); /* dist_end prints what rank 0 does not */
     if (provided < MPI_THREAD_FUNNELED) return runtime_error("MPI does not allow OpenMP threads (FUNNELED)");
+    /* another MPI's launcher (Hydra's PMI_SIZE): each rank would be a
+     * world of one and train the whole model alone */
+    const char *n = cli_mpirun_ranks();
+    if (n && g_size == 1)
+        return runtime_error("launched with %s ranks, but MPI sees a world of 1: the launcher is not of the MPI "
+                             "this mfrec was built with (docs/MPI.md); use its mpirun",
+                             n);
     return EXIT_OK;
 }
 

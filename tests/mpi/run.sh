@@ -13,6 +13,12 @@
 . "$(dirname "$0")/common.sh" "${1:-false}" mpi
 
 "$M" synth --users 200 --items 120 --ratings 8000 --rank 4 --seed 5 --out "$T/data" >/dev/null || exit 1
+# Another MPI's launcher (Hydra's PMI_SIZE, set here as it sets it): MPI
+# sees a world of 1 on each rank, which would train the whole model alone.
+if PMI_SIZE=2 PMI_RANK=0 "$M" train --data "$T/data" --epochs 1 --quiet --out "$T/hy.bin" >"$T/log" 2>&1 ||
+    [ -e "$T/hy.bin" ] || ! grep -q "launched with 2 ranks, but MPI sees a world of 1" "$T/log"; then
+    bad "Hydra's 2 ranks with a world of 1: not refused: $(cat "$T/log")"
+else echo "ok: Hydra's 2 ranks with a world of 1 are refused"; fi
 # 7 shards: ranks get uneven shard counts (P=4: 1, 2, 2, 2).
 base=(train --data "$T/data" --reduce shard --shards 7 --epochs 6 --lr 0.01 --quiet)
 

@@ -31,6 +31,24 @@ for c in "--help" "--version" "" "bogus" "stats --help" "stats --bogus"; do
         bad "mfrec $c as rank 1 of 2: status $st1 (rank 0: $st0), printed '$(head -c 100 "$T/log")'; rank 0 printed $(wc -c <"$T/log0") bytes"
     else echo "ok: mfrec $c: rank 0 alone prints (status $st0)"; fi
 done
+# Other launchers: MPICH's and Intel MPI's Hydra (PMI_SIZE, PMI_RANK) as
+# mpirun; a PMIx launcher (srun --mpi=pmix, prterun) gives PMIX_RANK
+# without a count, so a rank past 0 says why itself and rank 0 trains.
+if PMI_SIZE=2 PMI_RANK=0 "$M" "${run[@]}" --out "$T/hy.bin" >"$T/log" 2>&1 || [ -e "$T/hy.bin" ] ||
+    ! grep -q -- "with 2 ranks.*-Dmpi=enabled" "$T/log"; then
+    bad "Hydra's 2 ranks (PMI_SIZE) without MPI: not refused as mpirun's: $(cat "$T/log")"
+else echo "ok: a build without MPI refuses Hydra's 2 ranks (PMI_SIZE)"; fi
+if PMI_SIZE=2 PMI_RANK=1 "$M" "${run[@]}" --out "$T/hy.bin" >"$T/log" 2>&1 || [ -s "$T/log" ]; then
+    bad "Hydra's rank 1 of 2 without MPI: trained or printed: $(cat "$T/log")"
+else echo "ok: Hydra's rank 1 of 2 refuses silently"; fi
+if PMIX_RANK=1 "$M" "${run[@]}" --out "$T/px.bin" >"$T/log" 2>&1 || [ -e "$T/px.bin" ] ||
+    ! grep -q -- "rank 1 of a parallel job (PMIX_RANK).*-Dmpi=enabled" "$T/log"; then
+    bad "PMIx's rank 1 without MPI: not refused with its reason: $(cat "$T/log")"
+else echo "ok: a build without MPI refuses PMIx's rank 1, saying why"; fi
+if PMIX_RANK=1 "$M" stats --data "$T/data" >"$T/log" 2>&1; [ $? -ne 2 ] || ! grep -q "PMIX_RANK" "$T/log"; then
+    bad "stats as PMIx's rank 1: not refused (exit 2) naming PMIX_RANK: $(cat "$T/log")"
+else echo "ok: stats as PMIx's rank 1 is refused"; fi
+PMIX_RANK=0 "$M" "${run[@]}" --out "$T/px0.bin" >/dev/null 2>&1 || bad "PMIx's rank 0 (its count unknown) did not train"
 "$M" "${run[@]}" --out "$T/one.bin" >/dev/null || bad "one process"
 if ! OMPI_COMM_WORLD_SIZE=1 OMPI_COMM_WORLD_RANK=0 "$M" "${run[@]}" --out "$T/np1.bin" >"$T/log" 2>&1; then
     bad "1 rank of a build without MPI failed: $(cat "$T/log")"

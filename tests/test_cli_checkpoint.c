@@ -281,34 +281,47 @@ static void test_sighup_during_a_save_leaves_no_temporary_file(void **state)
  * checkpoint is a runtime error. */
 /* The "resume with:" line quotes the checkpoint for a shell: a name with
  * a quote and a command substitution, pasted, names the file and runs
- * nothing. */
+ * nothing; a name with a newline too stays on the line ($'...', bash). */
 static void test_resume_hint_is_shell_safe(void **state)
 {
     (void)state;
     char *saved = g_ck;
-    g_ck = tu_path(g_dir, "a'$(touch PWNED)'b.ckpt");
-    char *log = tu_path(g_dir, "log"), *pwned = tu_path(g_dir, "PWNED");
-    remove(log);
-    const char *extra[] = {"--checkpoint", g_ck, "--checkpoint-every", "5", NULL};
-    pid_t pid = start(1, "0", extra);
-    wait_for(ck_exists, "a checkpoint");
-    kill(pid, SIGINT);
-    assert_int_equal(finish(pid), 3);
-    char *text = tu_read_file(log, NULL);
-    const char *hint = strstr(text, "resume with: mfrec train --resume ");
-    assert_non_null(hint);
-    hint += strlen("resume with: mfrec train --resume ");
-    const char *end = strstr(hint, " (with the same");
-    assert_non_null(end);
-    char cmd[4096];
-    snprintf(cmd, sizeof cmd, "cd '%s' && test -f %.*s", g_dir, (int)(end - hint), hint);
-    assert_int_equal(system(cmd), 0);
-    assert_false(tu_exists(pwned));
-    remove(g_ck);
-    free(text);
-    free(log);
-    free(pwned);
-    free(g_ck);
+    const char *names[] = {"a'$(touch PWNED)'b.ckpt", "n\nl'\\x41$(touch PWNED)\t.ckpt"};
+    for (int x = 0; x < 2; x++) {
+        g_ck = tu_path(g_dir, names[x]);
+        char *log = tu_path(g_dir, "log"), *pwned = tu_path(g_dir, "PWNED");
+        remove(log);
+        const char *extra[] = {"--checkpoint", g_ck, "--checkpoint-every", "5", NULL};
+        pid_t pid = start(1, "0", extra);
+        wait_for(ck_exists, "a checkpoint");
+        kill(pid, SIGINT);
+        assert_int_equal(finish(pid), 3);
+        char *text = tu_read_file(log, NULL);
+        const char *hint = strstr(text, "resume with: mfrec train --resume ");
+        assert_non_null(hint);
+        hint += strlen("resume with: mfrec train --resume ");
+        const char *end = strstr(hint, " (with the same");
+        assert_non_null(end);
+        assert_null(memchr(hint, '\n', (size_t)(end - hint))); /* one line */
+        /* and the interruption's own line shows the name escaped */
+        if (x == 1) tu_expect_in(text, "checkpoint written to ");
+        if (x == 1) tu_expect_in(text, "n\\x0Al'\\x41$(touch PWNED)\t.ckpt\n");
+        /* pasted into bash (which reads $'...'), as a script of its own */
+        char *script = tu_path(g_dir, "hint.sh"), cmd[4096];
+        FILE *f = fopen(script, "w");
+        assert_non_null(f);
+        fprintf(f, "test -f %.*s\n", (int)(end - hint), hint);
+        assert_int_equal(fclose(f), 0);
+        snprintf(cmd, sizeof cmd, "cd '%s' && bash hint.sh", g_dir);
+        free(script);
+        assert_int_equal(system(cmd), 0);
+        assert_false(tu_exists(pwned));
+        remove(g_ck);
+        free(text);
+        free(log);
+        free(pwned);
+        free(g_ck);
+    }
     g_ck = saved;
 }
 

@@ -12,6 +12,7 @@
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -462,6 +463,57 @@ static void test_warning_is_one_line(void **state)
     free(moved);
 }
 
+/* True when no line of text starts with s: a newline of a path printed
+ * raw would start one with the path's tail. */
+static bool no_line_starts(const char *text, const char *s)
+{
+    for (const char *l = text; l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL)
+        if (!strncmp(l, s, strlen(s))) return false;
+    return true;
+}
+
+/* The reports on stdout show a path's control bytes as \xHH, as the
+ * error lines do: a newline in a name cannot make a line of a report look
+ * like two (or forge one of mfrec's own). */
+static void test_reports_escape_paths(void **state)
+{
+    (void)state;
+    char *dir = tu_path(g_dir, "da\nta"), cmd[8192];
+    char *model = tu_path(dir, "m\nodel.mfr"), *ex = tu_path(dir, "ex\nport");
+    char *syn = tu_path(g_dir, "sy\nnth"), *parts = tu_path(g_dir, "sp\nlit");
+    snprintf(cmd, sizeof cmd, "rm -rf '%s' && cp -r '%s' '%s' && rm -f '%s'/.mfrec-cache*", dir, g_data,
+             dir, dir);
+    assert_int_equal(system(cmd), 0);
+    assert_int_equal(run("train --data '%s' --split u1 --dim 4 --epochs 1 --out '%s'", dir, model), 0);
+    tu_expect_in(g_out, "da\\x0Ata (");
+    tu_expect_in(g_out, "m\\x0Aodel.mfr\n");
+    assert_true(no_line_starts(g_out, "ta") && no_line_starts(g_out, "odel"));
+    assert_int_equal(run("eval --model '%s' --data '%s' --test '%s/u1.test'", model, dir, dir), 0);
+    tu_expect_in(g_out, "m\\x0Aodel.mfr (k 4");
+    tu_expect_in(g_out, "da\\x0Ata/u1.test: ");
+    assert_true(no_line_starts(g_out, "ta") && no_line_starts(g_out, "odel"));
+    assert_int_equal(run("export --model '%s' --out '%s'", model, ex), 0);
+    tu_expect_in(g_out, "ex\\x0Aport/U.npy");
+    assert_true(no_line_starts(g_out, "port"));
+    assert_int_equal(run("stats --data '%s'", dir), 0);
+    tu_expect_in(g_out, "da\\x0Ata: ");
+    assert_true(no_line_starts(g_out, "ta"));
+    assert_int_equal(run("split --data '%s' --split random:0.2 --out '%s'", dir, parts), 0);
+    tu_expect_in(g_out, "sp\\x0Alit/train.data");
+    assert_true(no_line_starts(g_out, "lit"));
+    assert_int_equal(run("synth --users 20 --items 10 --ratings 100 --out '%s'", syn), 0);
+    tu_expect_in(g_out, "sy\\x0Anth in");
+    assert_true(no_line_starts(g_out, "nth"));
+    tu_rmtree(dir);
+    tu_rmtree(syn);
+    tu_rmtree(parts);
+    free(dir);
+    free(model);
+    free(ex);
+    free(syn);
+    free(parts);
+}
+
 /* A model and a checkpoint trained on a canonical split (u1) pin its
  * files: a changed u1.base or u1.test is refused by every later use (the
  * overlap check would otherwise pass training ratings as test ratings),
@@ -541,6 +593,7 @@ int main(void)
         cmocka_unit_test(test_runtime_errors),
         cmocka_unit_test(test_changed_split_files_refused),
         cmocka_unit_test(test_warning_is_one_line),
+        cmocka_unit_test(test_reports_escape_paths),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

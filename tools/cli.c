@@ -110,13 +110,32 @@ static void record_line(const char *line)
  * too (no message holds one of its own), so that a path or a value with
  * one in it cannot make a message look like two, or its end like a line
  * of the program's own. */
+static bool is_escaped(unsigned char c) { return (c < 0x20 && c != '\t') || c == 0x7f; }
+
 static void put_escaped(char *line, size_t *at, const char *msg, size_t len)
 {
     for (size_t k = 0; k < len; k++) {
         unsigned char c = (unsigned char)msg[k];
-        if ((c < 0x20 && c != '\t') || c == 0x7f) *at += (size_t)snprintf(line + *at, 5, "\\x%02X", c);
+        if (is_escaped(c)) *at += (size_t)snprintf(line + *at, 5, "\\x%02X", c);
         else line[(*at)++] = (char)c;
     }
+}
+
+const char *printable(const char *s)
+{
+    static char *ring[4];
+    static unsigned next;
+    size_t n = 0, len = strlen(s);
+    for (size_t k = 0; k < len; k++) n += is_escaped((unsigned char)s[k]) ? 3 : 0; /* "\xHH" for one byte */
+    if (!n) return s;
+    char *buf = malloc(len + n + 1);
+    if (!buf) return "?";
+    size_t at = 0;
+    put_escaped(buf, &at, s, len);
+    buf[at] = '\0';
+    free(ring[next % 4]);
+    ring[next++ % 4] = buf;
+    return buf;
 }
 
 /* One message line: the prefix, the message (escaped, cut) and the
@@ -627,11 +646,11 @@ static void note_missing_titles(const mfr_dataset *ds)
     if (meta)
         fprintf(stderr, "%s: note: no movie of %s has a title (every title in %s is empty); "
                         "movies are shown as #ID\n",
-                g_cmd, mfr_dataset_dir(ds), file);
+                g_cmd, printable(mfr_dataset_dir(ds)), printable(file));
     else
         fprintf(stderr, "%s: note: no movie of %s has a title (%s missing or empty): no titles, "
                         "genres or years; movies are shown as #ID\n",
-                g_cmd, mfr_dataset_dir(ds), file);
+                g_cmd, printable(mfr_dataset_dir(ds)), printable(file));
 }
 
 int load_dataset(const char *dir, mfr_dataset **out, mfr_error *err)
@@ -744,9 +763,14 @@ void jlog_printf(struct json_log *j,
  * least 1; "16 EiB (or more)" for a size past uint64. buf: 32 bytes. */
 void print_resume_hint(const char *checkpoint)
 {
-    fputs("resume with: mfrec train --resume '", stderr);
+    /* a word for the shell: '...', or $'...' where a control byte (a
+     * newline) would otherwise break the line */
+    const bool dollar = printable(checkpoint) != checkpoint;
+    fputs(dollar ? "resume with: mfrec train --resume $'" : "resume with: mfrec train --resume '", stderr);
     for (const char *c = checkpoint; *c; c++) {
-        if (*c == '\'') fputs("'\\''", stderr);
+        if (*c == '\'') fputs(dollar ? "\\'" : "'\\''", stderr);
+        else if (dollar && *c == '\\') fputs("\\\\", stderr);
+        else if (dollar && is_escaped((unsigned char)*c)) fprintf(stderr, "\\x%02X", (unsigned char)*c);
         else fputc(*c, stderr);
     }
     fputs("' (with the same --out, --log-json, --plot)\n", stderr);

@@ -73,6 +73,11 @@ int runtime_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 int stdout_flush(void);
 /* stdout_flush, then fclose(stdout) checked the same way (main's last call). */
 int stdout_close(void);
+/* s with control bytes shown as \xHH, as in error lines (put_escaped): a
+ * path or name printed in a report on stdout, so that a newline in it
+ * cannot make a line of the report look like two. s itself when it has
+ * none; else a copy that stays valid for the next three calls. */
+const char *printable(const char *s);
 /* After an error line: another program's words (gnuplot's), each of
  * their lines indented by two spaces, control bytes escaped; blank lines
  * left out. */

@@ -91,8 +91,8 @@ int cmd_split(int argc, char **argv)
     struct json_log report = {0};
     if (rc == EXIT_OK)
         jlog_printf(&report, "split %s: %lld train ratings -> %s/train.data, %lld test ratings -> %s/test.data\n",
-                    mfr_split_spec(sp), (long long)mfr_ratings_count(mfr_split_train(sp)), out,
-                    (long long)mfr_ratings_count(mfr_split_test(sp)), out);
+                    printable(mfr_split_spec(sp)), (long long)mfr_ratings_count(mfr_split_train(sp)),
+                    printable(out), (long long)mfr_ratings_count(mfr_split_test(sp)), printable(out));
     rc = stage_commit(&st, rc, report.buf);
     free(report.buf);
 done:
@@ -306,7 +306,7 @@ int cmd_synth(int argc, char **argv)
     if (rc == EXIT_OK)
         jlog_printf(&report, "wrote %lld rating%s (%d user%s x %d item%s, rank %d, noise %g, seed %llu) to %s in %.2f s\n",
                     (long long)o.n_ratings, PL(o.n_ratings), o.n_users, PL(o.n_users), o.n_items, PL(o.n_items), o.rank, (double)o.noise,
-                    (unsigned long long)o.seed, out, now_seconds() - t0);
+                    (unsigned long long)o.seed, printable(out), now_seconds() - t0);
     rc = stage_commit(&st, rc, report.buf);
     free(report.buf);
     return rc;

@@ -244,9 +244,9 @@ static void print_eval_text(const struct eval_opts *o, const mfr_model *m,
                             const struct eval_data *d, const mfr_metrics *mt,
                             const mfr_ranking *rm, const mfr_ranking *rp, const mfr_ranking *re)
 {
-    printf("model %s (k %d, %lld epoch%s, split %s)\n", o->model_path, mfr_model_k(m),
-           (long long)mfr_model_epochs(m), PL(mfr_model_epochs(m)), mfr_model_split_spec(m));
-    printf("test %s: %lld rating%s\n", d->test_path, (long long)mt->n, PL(mt->n));
+    printf("model %s (k %d, %lld epoch%s, split %s)\n", printable(o->model_path), mfr_model_k(m),
+           (long long)mfr_model_epochs(m), PL(mfr_model_epochs(m)), printable(mfr_model_split_spec(m)));
+    printf("test %s: %lld rating%s\n", printable(d->test_path), (long long)mt->n, PL(mt->n));
     if (isnan(mt->mse)) /* a softmax model (eval_model) */
         printf("MSE, RMSE, MAE: none (a softmax model ranks movies and predicts no ratings)\n");
     else
@@ -574,7 +574,7 @@ static int eval_folds(const struct eval_opts *o)
             char opt[160];
             printf("folds u1..u%d of %s: dim %d, epochs %lld, %s, init N(0, %g^2), "
                    "seed %llu, threads %d, k %d\n",
-                   N_FOLDS, data_name(ds), (int)o->train.cfg.k, (long long)o->train.epochs,
+                   N_FOLDS, printable(data_name(ds)), (int)o->train.cfg.k, (long long)o->train.epochs,
                    train_optimizer_text(&o->train.cfg, false, opt, sizeof opt), o->train.cfg.init_std,
                    (unsigned long long)o->train.cfg.seed, (int)n_threads, (int)o->k);
             const mfr_config *c = &o->train.cfg;

@@ -377,14 +377,14 @@ int cmd_export(int argc, char **argv)
     if ((rc = io_output_dir("--out", out)) != EXIT_OK) goto done;
     /* the files of one model appear together or not at all */
     if ((rc = stage_open(&st, "--out", out)) != EXIT_OK) goto done;
-    if (npy) rc = export_npy(m, st.dir, out, &say);
-    if (rc == EXIT_OK && tsv) rc = export_tsv(m, ds, st.dir, out, &say);
+    if (npy) rc = export_npy(m, st.dir, printable(out), &say);
+    if (rc == EXIT_OK && tsv) rc = export_tsv(m, ds, st.dir, printable(out), &say);
     bool stale[sizeof npy_optional / sizeof *npy_optional] = {0};
     if (rc == EXIT_OK && npy) find_stale(st.dir, out, stale);
     if (rc == EXIT_OK) rc = check_stale(out, stale);
     /* the report only once every final path is known to be usable, and
      * before anything moves (stage_commit) */
-    if (rc == EXIT_OK) say_stale(out, stale, &say);
+    if (rc == EXIT_OK) say_stale(printable(out), stale, &say);
     rc = stage_commit(&st, rc, say.buf);
     if (rc == EXIT_OK) rc = remove_stale(out, stale);
     if (rc == EXIT_OK && npy != tsv) note_other_format(out, npy);

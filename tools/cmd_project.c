@@ -276,7 +276,7 @@ static void print_projection(const struct projection *p, const mfr_dataset *ds,
                              const struct project_opts *o)
 {
     printf("%s of %d movie embeddings (k %d) from %s", o->tsne ? "t-SNE" : "PCA", (int)p->n_sel,
-           (int)p->k, o->model_path);
+           (int)p->k, printable(o->model_path));
     if (o->min_ratings > 0)
         printf(": the movies with at least %lld training ratings", (long long)o->min_ratings);
     putchar('\n');
@@ -390,12 +390,12 @@ static int plot_projection(struct projection *p, const mfr_dataset *ds, const mf
     if (rc != EXIT_OK) return rc;
     if (panels)
         jlog_printf(say, "\nwrote %s/projection, %s/projection_genres and %s/embedding_norms (.png and .svg)\n",
-                    o->plot_dir, o->plot_dir, o->plot_dir);
+                    printable(o->plot_dir), printable(o->plot_dir), printable(o->plot_dir));
     else /* said as it is: no panel chart was drawn */
         jlog_printf(say,
                     "\nwrote %s/projection and %s/embedding_norms (.png and .svg); no projection_genres: "
                     "no movie shown has a genre\n",
-                    o->plot_dir, o->plot_dir);
+                    printable(o->plot_dir), printable(o->plot_dir));
     return EXIT_OK;
 }
 
@@ -503,7 +503,7 @@ int cmd_project(int argc, char **argv)
      * cannot be written fails the run before any file is in place and
      * before any "wrote" line. */
     struct json_log say = {0};
-    if (o.out) jlog_printf(&say, "\nwrote %s\n", o.out);
+    if (o.out) jlog_printf(&say, "\nwrote %s\n", printable(o.out));
     bool staged = false;
     if (o.plot_dir && (rc = plot_stage_begin(o.plot_dir)) == EXIT_OK) {
         staged = true;

@@ -275,7 +275,7 @@ static void print_norms(const struct norms_state *st, const struct movie_ctx *c,
         printf("]}\n");
         return;
     }
-    printf("model %s: item embedding norms (k %d, %d movie%s", o->model_path, (int)mfr_model_k(c->m),
+    printf("model %s: item embedding norms (k %d, %d movie%s", printable(o->model_path), (int)mfr_model_k(c->m),
            (int)st->n_items, PL(st->n_items));
     if (o->list.min_ratings)
         printf(", those with fewer than %lld training rating%s left out", (long long)o->list.min_ratings,
@@ -325,8 +325,8 @@ static int plot_norms(const struct norms_state *st, const struct movie_ctx *c,
     free(x);
     free(cat);
     if (rc == EXIT_OK && !o->list.json && !o->list.csv)
-        printf("plot: %s/item_norms.png and .svg, %s/norm_vs_ratings.png and .svg\n", o->plot_dir,
-               o->plot_dir);
+        printf("plot: %s/item_norms.png and .svg, %s/norm_vs_ratings.png and .svg\n", printable(o->plot_dir),
+               printable(o->plot_dir));
     return rc;
 }
 

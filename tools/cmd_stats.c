@@ -627,7 +627,7 @@ static void print_stats_text(const struct stats *st, const mfr_dataset *ds, int6
 {
     printf(fabs(st->mean_rating) < 1e9 ? "Dataset %s: %d user%s, %d movie%s, %lld rating%s (density %.2f%%, mean rating %.3f)\n"
                                        : "Dataset %s: %d user%s, %d movie%s, %lld rating%s (density %.2f%%, mean rating %.4g)\n",
-           data_name(ds), (int)st->n_users, PL(st->n_users), (int)st->n_items, PL(st->n_items),
+           printable(data_name(ds)), (int)st->n_users, PL(st->n_users), (int)st->n_items, PL(st->n_items),
            (long long)st->nnz, PL(st->nnz), 100 * st->density, st->mean_rating);
     printf("\n  %-22s%7s%9s%9s%8s%8s%8s%8s%8s\n", "", "count", "mean", "std", "min", "25%", "50%",
            "75%", "max");
@@ -706,8 +706,9 @@ static int plot_stats(const struct stats *st, const mfr_dataset *ds, const struc
 static void say_stats_plots(const struct stats *st, const struct stats_opts *o, struct json_log *say)
 {
     for (int h = 0; h < N_HISTS; h++)
-        jlog_printf(say, "%swrote %s/%s.png and .svg\n", h == 0 ? "\n" : "", o->plot_dir, st->hists[h].name);
-    if (st->n_genres > 0) jlog_printf(say, "wrote %s/genres.png and .svg\n", o->plot_dir);
+        jlog_printf(say, "%swrote %s/%s.png and .svg\n", h == 0 ? "\n" : "", printable(o->plot_dir),
+                    st->hists[h].name);
+    if (st->n_genres > 0) jlog_printf(say, "wrote %s/genres.png and .svg\n", printable(o->plot_dir));
 }
 
 int cmd_stats(int argc, char **argv)

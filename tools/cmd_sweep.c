@@ -1024,8 +1024,8 @@ static int print_sweep_header(const struct sweep *s, const mfr_dataset *ds, cons
 {
     const struct sweep_opts *o = s->o;
     printf("mfrec sweep | data %s (%d user%s, %d item%s), split %s: %lld training rating%s\n",
-           data_name(ds), mfr_dataset_n_users(ds), PL(mfr_dataset_n_users(ds)), mfr_dataset_n_items(ds),
-           PL(mfr_dataset_n_items(ds)), mfr_split_spec(sp), (long long)s->n_train, PL(s->n_train));
+           printable(data_name(ds)), mfr_dataset_n_users(ds), PL(mfr_dataset_n_users(ds)), mfr_dataset_n_items(ds),
+           PL(mfr_dataset_n_items(ds)), printable(mfr_split_spec(sp)), (long long)s->n_train, PL(s->n_train));
     const long long runs = (long long)(n_configs * o->repeat);
     printf("%d thread count%s x %d dim%s x %d reduce x %d kernel set%s x %d shard count%s = %lld "
            "combination%s x %lld repeat%s = %lld run%s of %lld+%lld epochs (warmup+timed)\n",
@@ -1087,16 +1087,17 @@ static int report_sweep(struct sweep *s, const mfr_dataset *ds, const mfr_split 
     if (!o->quiet) {
         print_summary(s);
         snprintf(report, sizeof report, "wrote %lld row%s to %s\n", (long long)(n_configs * o->repeat),
-                 PL(n_configs * o->repeat), o->csv);
+                 PL(n_configs * o->repeat), printable(o->csv));
     }
     if ((rc = write_csv(s, ds, sp, report)) != EXIT_OK) return rc;
     if (o->plot_dir) {
         rc = plot_stage_begin(o->plot_dir);
         if ((rc = plot_stage_end(rc == EXIT_OK ? draw_charts(s) : rc)) != EXIT_OK) {
-            fprintf(stderr, "%s: the CSV %s is complete and kept; only the charts are missing\n", g_cmd, o->csv);
+            fprintf(stderr, "%s: the CSV %s is complete and kept; only the charts are missing\n", g_cmd,
+                    printable(o->csv));
             return rc;
         }
-        if (!o->quiet) printf("charts in %s\n", o->plot_dir);
+        if (!o->quiet) printf("charts in %s\n", printable(o->plot_dir));
     }
     if (!same) return runtime_error("results depend on the thread count or the repeat (see above)");
     return EXIT_OK;

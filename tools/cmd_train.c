@@ -449,7 +449,7 @@ static int train_interrupted(struct train_run *r, int64_t e, int signo)
     if (o->checkpoint) {
         fprintf(stderr,
                 "%s: interrupted by %s after epoch %lld of %lld; checkpoint written to %s\n", g_cmd, sig,
-                (long long)e, (long long)o->epochs, o->checkpoint);
+                (long long)e, (long long)o->epochs, printable(o->checkpoint));
         print_resume_hint(o->checkpoint);
     } else {
         fprintf(stderr,
@@ -623,9 +623,9 @@ static int print_train_header(const struct train_run *r)
     const mfr_config *cfg = &o->cfg;
     const mfr_dataset *ds = r->pds;
     printf("mfrec %s | data %s (%d user%s, %d item%s, %lld rating%s)\n", MFR_VERSION_STRING,
-           data_name(ds), mfr_dataset_n_users(ds), PL(mfr_dataset_n_users(ds)), mfr_dataset_n_items(ds),
+           printable(data_name(ds)), mfr_dataset_n_users(ds), PL(mfr_dataset_n_users(ds)), mfr_dataset_n_items(ds),
            PL(mfr_dataset_n_items(ds)), (long long)r->n_all, PL(r->n_all));
-    printf("split %s: %lld train, %lld validation\n", r->spec, (long long)r->n_train, (long long)r->n_test);
+    printf("split %s: %lld train, %lld validation\n", printable(r->spec), (long long)r->n_train, (long long)r->n_test);
     /* a resumed run's configuration is the checkpoint's, whatever --preset
      * (the default's "notebook" included) says: named by the nearest preset */
     char about[200];
@@ -652,7 +652,7 @@ static int print_train_header(const struct train_run *r)
            (double)mfr_trainer_memory_bytes(r->tr) / 1048576.0);
     printf("build: %s\n", mfr_build_info());
     if (o->resume)
-        printf("resumed from %s after epoch %lld of %lld\n", o->resume, (long long)r->start,
+        printf("resumed from %s after epoch %lld of %lld\n", printable(o->resume), (long long)r->start,
                (long long)o->epochs);
     return stdout_flush();
 }
@@ -1038,7 +1038,7 @@ static int train_finish(struct train_run *r)
                       mfr_trainer_peak_bytes(tr));
     if (o->out)
         printf("model checksum %016llx, saved to %s\n",
-               (unsigned long long)mfr_model_checksum(r->model), o->out);
+               (unsigned long long)mfr_model_checksum(r->model), printable(o->out));
     else
         printf("model checksum %016llx, not saved: the model is discarded (--out MODEL keeps "
                "it)\n",

@@ -358,7 +358,7 @@ static int interrupted(struct sm_run *r, int64_t e)
     if (o->checkpoint) {
         fprintf(stderr,
                 "%s: interrupted by %s after epoch %lld of %lld; checkpoint written to %s\n", g_cmd,
-                stop_signal_name(), (long long)e, (long long)o->epochs, o->checkpoint);
+                stop_signal_name(), (long long)e, (long long)o->epochs, printable(o->checkpoint));
         print_resume_hint(o->checkpoint);
     } else {
         fprintf(stderr,
@@ -515,7 +515,7 @@ static int train_finish(struct sm_run *r)
         rc = write_file_atomic(o->log_json, r->jl.buf ? r->jl.buf : "", r->jl.len);
     if (staged) rc = plot_stage_end(rc);
     stop_signals_saving(false);
-    if (rc == EXIT_OK && o->out && !o->quiet) printf("saved %s\n", o->out);
+    if (rc == EXIT_OK && o->out && !o->quiet) printf("saved %s\n", printable(o->out));
     return rc;
 }
 
@@ -526,7 +526,7 @@ static int run_epochs(struct sm_run *r)
     if (!o->quiet) {
         printf("softmax model: k %d, %lld parameters, %lld training ratings, split %s\n",
                o->cfg.k, (long long)mfr_softmax_trainer_n_params(r->tr),
-               (long long)mfr_ratings_count(mfr_split_train(r->sp)), mfr_split_spec(r->sp));
+               (long long)mfr_ratings_count(mfr_split_train(r->sp)), printable(mfr_split_spec(r->sp)));
         if (o->cfg.label_min_rating > 0)
             printf("labels: the movies each user rated %.9g or more (features: every rated "
                    "movie)\n",

@@ -240,7 +240,7 @@ static int remove_undrawn(const char *dir)
         }
         if (removed)
             fprintf(stderr, "%s: note: removed %s/%s.* from an earlier run: this run draws no %s chart\n",
-                    g_cmd, dir, g_charts[k], g_charts[k]);
+                    g_cmd, printable(dir), g_charts[k], g_charts[k]);
     }
     return rc;
 }

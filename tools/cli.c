@@ -125,6 +125,7 @@ const char *printable(const char *s)
 {
     static char *ring[4];
     static unsigned next;
+    if (!s) return "";
     size_t n = 0, len = strlen(s);
     for (size_t k = 0; k < len; k++) n += is_escaped((unsigned char)s[k]) ? 3 : 0; /* "\xHH" for one byte */
     if (!n) return s;

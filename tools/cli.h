@@ -76,7 +76,8 @@ int stdout_close(void);
 /* s with control bytes shown as \xHH, as in error lines (put_escaped): a
  * path or name printed in a report on stdout, so that a newline in it
  * cannot make a line of the report look like two. s itself when it has
- * none; else a copy that stays valid for the next three calls. */
+ * none ("" for NULL); else a copy that stays valid for the next three
+ * calls. */
 const char *printable(const char *s);
 /* After an error line: another program's words (gnuplot's), each of
  * their lines indented by two spaces, control bytes escaped; blank lines

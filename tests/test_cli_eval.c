@@ -492,9 +492,31 @@ static void test_reports_escape_paths(void **state)
     tu_expect_in(g_out, "m\\x0Aodel.mfr (k 4");
     tu_expect_in(g_out, "da\\x0Ata/u1.test: ");
     assert_true(no_line_starts(g_out, "ta") && no_line_starts(g_out, "odel"));
+    assert_int_equal(run("eval --model '%s' --data '%s' --test '%s/u1.test' --train '%s/u1.base'", model, dir, dir,
+                         dir),
+                     0);
+    tu_expect_in(g_out, "da\\x0Ata/u1.base, ");
+    assert_true(no_line_starts(g_out, "ta"));
+    /* notes on stderr too: the unregularized model's, and export's note
+     * on the other format's files left in --out */
+    assert_int_equal(run("recommend --model '%s' --data '%s' --user 1", model, dir), 0);
+    tu_expect_in(g_err, "m\\x0Aodel.mfr is unregularized");
+    assert_true(no_line_starts(g_err, "odel"));
     assert_int_equal(run("export --model '%s' --out '%s'", model, ex), 0);
     tu_expect_in(g_out, "ex\\x0Aport/U.npy");
     assert_true(no_line_starts(g_out, "port"));
+    assert_int_equal(run("export --model '%s' --out '%s' --as tsv", model, ex), 0);
+    tu_expect_in(g_err, "ex\\x0Aport also holds U.npy");
+    assert_true(no_line_starts(g_err, "port"));
+    /* a softmax run resumed from a checkpoint named with a newline */
+    assert_int_equal(run("train --kind softmax --data '%s' --split u1 --dim 4 --epochs 1 --checkpoint-every 1 "
+                         "--checkpoint '%s/c\nk'",
+                         dir, dir),
+                     0);
+    assert_int_equal(run("train --resume '%s/c\nk' --epochs 2", dir), 0);
+    tu_expect_in(g_out, "resumed from ");
+    tu_expect_in(g_out, "da\\x0Ata/c\\x0Ak after epoch 1");
+    assert_true(no_line_starts(g_out, "ta") && no_line_starts(g_out, "k after"));
     assert_int_equal(run("stats --data '%s'", dir), 0);
     tu_expect_in(g_out, "da\\x0Ata: ");
     assert_true(no_line_starts(g_out, "ta"));

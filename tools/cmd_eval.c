@@ -251,7 +251,7 @@ static void print_eval_text(const struct eval_opts *o, const mfr_model *m,
         printf("MSE, RMSE, MAE: none (a softmax model ranks movies and predicts no ratings)\n");
     else
         printf("MSE %.6f\nRMSE %.6f\nMAE %.6f\n", mt->mse, mt->rmse, mt->mae);
-    printf("train (excluded, popularity): %s, %lld rating%s\n", d->train_desc,
+    printf("train (excluded, popularity): %s, %lld rating%s\n", printable(d->train_desc),
            (long long)mfr_ratings_count(d->train), PL(mfr_ratings_count(d->train)));
     if (re) ease_baseline_say(&o->ease, "these training ratings");
     print_ranking_table(rm, rp, re);

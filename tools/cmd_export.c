@@ -219,7 +219,7 @@ static void note_other_format(const char *out, bool npy)
         fprintf(stderr,
                 "%s: note: %s also holds %s from an earlier export, which this --as %s export did not rewrite: "
                 "they may be another model's (--as both writes every file)\n",
-                g_cmd, out, list, npy ? "npy" : "tsv");
+                g_cmd, printable(out), list, npy ? "npy" : "tsv");
 }
 
 static int export_npy(const mfr_model *m, const char *dir, const char *shown, struct json_log *say)

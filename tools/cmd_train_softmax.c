@@ -539,7 +539,7 @@ static int run_epochs(struct sm_run *r)
                    "probability %g in each epoch (labels and negatives unchanged)\n",
                    o->cfg.feature_dropout);
         if (r->ck)
-            printf("resumed from %s after epoch %lld of %lld\n", o->resume, (long long)r->start,
+            printf("resumed from %s after epoch %lld of %lld\n", printable(o->resume), (long long)r->start,
                    (long long)o->epochs);
     }
     int rc = stdout_flush();

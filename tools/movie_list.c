@@ -97,7 +97,7 @@ void warn_if_poor_ranker(const mfr_model *m, const char *model_path)
             "%s: note: %s is unregularized (the notebook's experiment), which ranks movies "
             "poorly (on MovieLens 100K's u1 split, NDCG@10 0.008, below a most-popular list); for "
             "recommendations train `mfrec train --preset ndcg --out MODEL`.\n",
-            g_cmd, model_path);
+            g_cmd, printable(model_path));
 }
 
 /* Prints up to MAX_LISTED movies of items[0..n) as "id  ratings  title"

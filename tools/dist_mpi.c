@@ -25,6 +25,10 @@ static MPI_Comm g_end = MPI_COMM_NULL;
 int dist_begin(void)
 {
     if (!cli_launch_rank()) return EXIT_OK;
+    /* read before MPI_Init: Open MPI's singleton sets PMIX_RANK to 0 */
+    const bool other = cli_other_rank();
+    char rank[32];
+    snprintf(rank, sizeof rank, "%s", cli_launch_rank());
     int provided = 0;
     if (MPI_Init_thread(NULL, NULL, MPI_THREAD_FUNNELED, &provided) != MPI_SUCCESS)
         return runtime_error("MPI_Init_thread failed");
@@ -42,6 +46,12 @@ int dist_begin(void)
         return runtime_error("launched with %s ranks, but MPI sees a world of 1: the launcher is not of the MPI "
                              "this mfrec was built with (docs/MPI.md); use its mpirun",
                              n);
+    /* a PMIx launcher gives no count: a rank past 0 in a world of 1 is
+     * the same mistake (rank 0 cannot tell, as in a build without MPI) */
+    if (g_size == 1 && other)
+        return runtime_error("launched as rank %s of a parallel job, but MPI sees a world of 1: the launcher is "
+                             "not of the MPI this mfrec was built with (docs/MPI.md); use its mpirun",
+                             rank);
     return EXIT_OK;
 }
 

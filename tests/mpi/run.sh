@@ -19,6 +19,12 @@ if PMI_SIZE=2 PMI_RANK=0 "$M" train --data "$T/data" --epochs 1 --quiet --out "$
     [ -e "$T/hy.bin" ] || ! grep -q "launched with 2 ranks, but MPI sees a world of 1" "$T/log"; then
     bad "Hydra's 2 ranks with a world of 1: not refused: $(cat "$T/log")"
 else echo "ok: Hydra's 2 ranks with a world of 1 are refused"; fi
+# A PMIx launcher of another MPI gives a rank and no count: rank 1 in a
+# world of 1 would train alone too.
+if PMIX_RANK=1 "$M" train --data "$T/data" --epochs 1 --quiet --out "$T/px.bin" >"$T/log" 2>&1 ||
+    [ -e "$T/px.bin" ] || ! grep -q "rank 1 of a parallel job, but MPI sees a world of 1" "$T/log"; then
+    bad "PMIx's rank 1 with a world of 1: not refused: $(cat "$T/log")"
+else echo "ok: PMIx's rank 1 with a world of 1 is refused"; fi
 # 7 shards: ranks get uneven shard counts (P=4: 1, 2, 2, 2).
 base=(train --data "$T/data" --reduce shard --shards 7 --epochs 6 --lr 0.01 --quiet)
 

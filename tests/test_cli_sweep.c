@@ -159,6 +159,28 @@ static void test_forked_runs_with_threads_allowed(void **state)
     free(csv);
 }
 
+/* A --csv path of many newlines, each shown as \x0A (4 bytes), still
+ * ends the report line: the line was cut short of its newline. */
+static void test_report_of_an_escaped_path(void **state)
+{
+    (void)state;
+    char dir[4096], nl[201], *csv;
+    memset(nl, '\n', 200);
+    nl[200] = '\0';
+    int at = snprintf(dir, sizeof dir, "%s", g_dir);
+    for (int d = 0; d < 8; d++) {
+        at += snprintf(dir + at, sizeof dir - (size_t)at, "/%s", nl);
+        assert_int_equal(mkdir(dir, 0755), 0);
+    }
+    csv = tu_path(dir, "r.csv");
+    assert_int_equal(run("sweep --data '%s' --split random:0.2 --dims 4 --epochs 1 --warmup 0 --repeat 1 "
+                         "--csv '%s'",
+                         g_data, csv),
+                     0);
+    tu_expect_in(g_out, "\\x0A/r.csv\n");
+    free(csv);
+}
+
 static void test_rows_columns_checksums_speedup(void **state)
 {
     (void)state;
@@ -415,6 +437,7 @@ int main(void)
         cmocka_unit_test(test_usage_errors),
         cmocka_unit_test(test_plot),
         cmocka_unit_test(test_softmax_kind),
+        cmocka_unit_test(test_report_of_an_escaped_path),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

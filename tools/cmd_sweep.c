@@ -1083,7 +1083,7 @@ static int report_sweep(struct sweep *s, const mfr_dataset *ds, const mfr_split 
      * every output): the runs' measurements, possibly hours of them, are
      * kept even when a chart then fails; the charts are staged and move
      * together, or none does. */
-    char report[4096 + 64] = "";
+    char report[4 * 4096 + 64] = ""; /* a path's control bytes print as \xHH: 4 bytes each */
     if (!o->quiet) {
         print_summary(s);
         snprintf(report, sizeof report, "wrote %lld row%s to %s\n", (long long)(n_configs * o->repeat),

@@ -808,10 +808,12 @@ const char *size_text(uint64_t bytes, char *buf)
  * such as srun --mpi=pmix or prterun. */
 static const char *launch_var(const char *ompi, const char *hydra, const char *pmix)
 {
-    const char *v = getenv(ompi);
-    if (!v) v = getenv(hydra);
-    if (!v && pmix) v = getenv(pmix);
-    return v;
+    const char *names[3] = {ompi, hydra, pmix};
+    for (int k = 0; k < 3 && names[k]; k++) {
+        const char *v = getenv(names[k]);
+        if (v && *v) return v; /* set but empty: not a launch */
+    }
+    return NULL;
 }
 
 const char *cli_mpirun_ranks(void)

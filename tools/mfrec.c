@@ -143,7 +143,7 @@ static int refuse_under_mpirun(const char *cmd)
     if (!strcmp(cmd, "train") || (!n && !cli_other_rank())) return EXIT_OK;
     if (cli_other_rank() && n) return EXIT_USAGE;
     if (!n) /* a PMIx launcher gives no count: rank 0 cannot tell it is not alone */
-        return usage_error("'%s' runs as one process: launched as rank %s of a parallel job (PMIX_RANK), only "
+        return usage_error("'%s' runs as one process: launched as rank %s of a parallel job (its launcher gives no rank count), only "
                            "'train' runs across the ranks (docs/MPI.md); every rank would run it whole and "
                            "write the same outputs",
                            cmd, cli_launch_rank());

@@ -42,13 +42,20 @@ if PMI_SIZE=2 PMI_RANK=1 "$M" "${run[@]}" --out "$T/hy.bin" >"$T/log" 2>&1 || [ 
     bad "Hydra's rank 1 of 2 without MPI: trained or printed: $(cat "$T/log")"
 else echo "ok: Hydra's rank 1 of 2 refuses silently"; fi
 if PMIX_RANK=1 "$M" "${run[@]}" --out "$T/px.bin" >"$T/log" 2>&1 || [ -e "$T/px.bin" ] ||
-    ! grep -q -- "rank 1 of a parallel job (PMIX_RANK).*-Dmpi=enabled" "$T/log"; then
+    ! grep -q -- "rank 1 of a parallel job whose launcher gives no rank count.*-Dmpi=enabled" "$T/log"; then
     bad "PMIx's rank 1 without MPI: not refused with its reason: $(cat "$T/log")"
 else echo "ok: a build without MPI refuses PMIx's rank 1, saying why"; fi
-if PMIX_RANK=1 "$M" stats --data "$T/data" >"$T/log" 2>&1; [ $? -ne 2 ] || ! grep -q "PMIX_RANK" "$T/log"; then
-    bad "stats as PMIx's rank 1: not refused (exit 2) naming PMIX_RANK: $(cat "$T/log")"
+if PMIX_RANK=1 "$M" stats --data "$T/data" >"$T/log" 2>&1; [ $? -ne 2 ] || ! grep -q "rank 1 of a parallel job" "$T/log"; then
+    bad "stats as PMIx's rank 1: not refused (exit 2) saying why: $(cat "$T/log")"
 else echo "ok: stats as PMIx's rank 1 is refused"; fi
 PMIX_RANK=0 "$M" "${run[@]}" --out "$T/px0.bin" >/dev/null 2>&1 || bad "PMIx's rank 0 (its count unknown) did not train"
+# Hydra's rank without its count names no variable it did not see; an
+# empty count is no launch
+if PMI_RANK=1 "$M" "${run[@]}" --out "$T/hr.bin" >"$T/log" 2>&1 || grep -q PMIX "$T/log"; then
+    bad "PMI_RANK=1 alone: trained, or named PMIX_RANK: $(cat "$T/log")"
+else echo "ok: PMI_RANK=1 without PMI_SIZE refuses"; fi
+OMPI_COMM_WORLD_SIZE= OMPI_COMM_WORLD_RANK= "$M" "${run[@]}" --out "$T/em.bin" >"$T/log" 2>&1 ||
+    bad "empty OMPI_COMM_WORLD_SIZE: refused as a launch: $(cat "$T/log")"
 "$M" "${run[@]}" --out "$T/one.bin" >/dev/null || bad "one process"
 if ! OMPI_COMM_WORLD_SIZE=1 OMPI_COMM_WORLD_RANK=0 "$M" "${run[@]}" --out "$T/np1.bin" >"$T/log" 2>&1; then
     bad "1 rank of a build without MPI failed: $(cat "$T/log")"

@@ -828,7 +828,8 @@ bool cli_other_rank(void)
 {
     const char *rank = cli_launch_rank();
     /* a rank past 0 means several even where the count is not given */
-    return rank && strcmp(rank, "0") != 0 && (cli_mpirun_ranks() || !launch_var("OMPI_COMM_WORLD_SIZE", "PMI_SIZE", NULL));
+    return rank && strcmp(rank, "0") != 0 &&
+           (cli_mpirun_ranks() || !launch_var("OMPI_COMM_WORLD_SIZE", "PMI_SIZE", NULL));
 }
 
 int write_file_atomic(const char *path, const char *data, size_t len) { return write_file_reported(path, data, len, NULL); }

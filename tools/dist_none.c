@@ -14,9 +14,9 @@ int dist_begin(void)
     if (cli_other_rank()) {
         if (n) return EXIT_RUNTIME; /* rank 0 says why, once */
         /* a PMIx launcher gives no count: rank 0 cannot tell it is not alone */
-        return runtime_error("launched as rank %s of a parallel job whose launcher gives no rank count, but this mfrec was built "
-                             "without MPI: every rank would train the whole model alone; build with meson "
-                             "setup -Dmpi=enabled (docs/MPI.md) or run one process",
+        return runtime_error("launched as rank %s of a parallel job whose launcher gives no rank count, but "
+                             "this mfrec was built without MPI: every rank would train the whole model alone; "
+                             "build with meson setup -Dmpi=enabled (docs/MPI.md) or run one process",
                              cli_launch_rank());
     }
     if (n)

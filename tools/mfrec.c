@@ -143,9 +143,9 @@ static int refuse_under_mpirun(const char *cmd)
     if (!strcmp(cmd, "train") || (!n && !cli_other_rank())) return EXIT_OK;
     if (cli_other_rank() && n) return EXIT_USAGE;
     if (!n) /* a PMIx launcher gives no count: rank 0 cannot tell it is not alone */
-        return usage_error("'%s' runs as one process: launched as rank %s of a parallel job (its launcher gives no rank count), only "
-                           "'train' runs across the ranks (docs/MPI.md); every rank would run it whole and "
-                           "write the same outputs",
+        return usage_error("'%s' runs as one process: launched as rank %s of a parallel job (its launcher gives "
+                           "no rank count), only 'train' runs across the ranks (docs/MPI.md); every rank would "
+                           "run it whole and write the same outputs",
                            cmd, cli_launch_rank());
     return usage_error("'%s' runs as one process: under mpirun (%s ranks) only 'train' runs across the ranks "
                        "(docs/MPI.md); every rank would run it whole and write the same outputs",

@@ -112,6 +112,14 @@ static void record_line(const char *line)
  * of the program's own. */
 static bool is_escaped(unsigned char c) { return (c < 0x20 && c != '\t') || c == 0x7f; }
 
+/* How many bytes of s put_escaped shows as \xHH. */
+static size_t escaped_count(const char *s)
+{
+    size_t n = 0;
+    for (; *s; s++) n += is_escaped((unsigned char)*s);
+    return n;
+}
+
 static void put_escaped(char *line, size_t *at, const char *msg, size_t len)
 {
     for (size_t k = 0; k < len; k++) {
@@ -126,10 +134,9 @@ const char *printable(const char *s)
     static char *ring[4];
     static unsigned next;
     if (!s) return "";
-    size_t n = 0, len = strlen(s);
-    for (size_t k = 0; k < len; k++) n += is_escaped((unsigned char)s[k]) ? 3 : 0; /* "\xHH" for one byte */
+    const size_t n = escaped_count(s), len = strlen(s);
     if (!n) return s;
-    char *buf = malloc(len + n + 1);
+    char *buf = malloc(len + 3 * n + 1); /* "\xHH" for one byte */
     if (!buf) return "?";
     size_t at = 0;
     put_escaped(buf, &at, s, len);
@@ -766,7 +773,7 @@ void print_resume_hint(const char *checkpoint)
 {
     /* a word for the shell: '...', or $'...' where a control byte (a
      * newline) would otherwise break the line */
-    const bool dollar = printable(checkpoint) != checkpoint;
+    const bool dollar = escaped_count(checkpoint) > 0;
     fputs(dollar ? "resume with: mfrec train --resume $'" : "resume with: mfrec train --resume '", stderr);
     for (const char *c = checkpoint; *c; c++) {
         if (*c == '\'') fputs(dollar ? "\\'" : "'\\''", stderr);
@@ -816,9 +823,12 @@ static const char *launch_var(const char *ompi, const char *hydra, const char *p
     return NULL;
 }
 
+/* The launcher's rank count as given, "1" included; NULL when none is. */
+static const char *launch_size(void) { return launch_var("OMPI_COMM_WORLD_SIZE", "PMI_SIZE", NULL); }
+
 const char *cli_mpirun_ranks(void)
 {
-    const char *n = launch_var("OMPI_COMM_WORLD_SIZE", "PMI_SIZE", NULL);
+    const char *n = launch_size();
     return n && strcmp(n, "1") != 0 ? n : NULL;
 }
 
@@ -826,10 +836,9 @@ const char *cli_launch_rank(void) { return launch_var("OMPI_COMM_WORLD_RANK", "P
 
 bool cli_other_rank(void)
 {
-    const char *rank = cli_launch_rank();
+    const char *rank = cli_launch_rank(), *n = launch_size();
     /* a rank past 0 means several even where the count is not given */
-    return rank && strcmp(rank, "0") != 0 &&
-           (cli_mpirun_ranks() || !launch_var("OMPI_COMM_WORLD_SIZE", "PMI_SIZE", NULL));
+    return rank && strcmp(rank, "0") != 0 && (!n || strcmp(n, "1") != 0);
 }
 
 int write_file_atomic(const char *path, const char *data, size_t len) { return write_file_reported(path, data, len, NULL); }

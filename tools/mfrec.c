@@ -140,8 +140,9 @@ static void heap_huge_pages(void)
 static int refuse_under_mpirun(const char *cmd)
 {
     const char *n = cli_mpirun_ranks();
-    if (!strcmp(cmd, "train") || (!n && !cli_other_rank())) return EXIT_OK;
-    if (cli_other_rank() && n) return EXIT_USAGE;
+    const bool other = cli_other_rank();
+    if (!strcmp(cmd, "train") || (!n && !other)) return EXIT_OK;
+    if (n && other) return EXIT_USAGE;
     if (!n) /* a PMIx launcher gives no count: rank 0 cannot tell it is not alone */
         return usage_error("'%s' runs as one process: launched as rank %s of a parallel job (its launcher gives "
                            "no rank count), only 'train' runs across the ranks (docs/MPI.md); every rank would "

@@ -281,13 +281,15 @@ static void test_sighup_during_a_save_leaves_no_temporary_file(void **state)
  * checkpoint is a runtime error. */
 /* The "resume with:" line quotes the checkpoint for a shell: a name with
  * a quote and a command substitution, pasted, names the file and runs
- * nothing; a name with a newline too stays on the line ($'...', bash). */
+ * nothing; a name with a newline too stays on the line ($'...', bash), and
+ * a tab is written \t (pasted raw, it asks an interactive shell for
+ * completions). */
 static void test_resume_hint_is_shell_safe(void **state)
 {
     (void)state;
     char *saved = g_ck;
-    const char *names[] = {"a'$(touch PWNED)'b.ckpt", "n\nl'\\x41$(touch PWNED)\t.ckpt"};
-    for (int x = 0; x < 2; x++) {
+    const char *names[] = {"a'$(touch PWNED)'b.ckpt", "n\nl'\\x41$(touch PWNED)\t.ckpt", "t\tab.ckpt"};
+    for (int x = 0; x < 3; x++) {
         g_ck = tu_path(g_dir, names[x]);
         char *log = tu_path(g_dir, "log"), *pwned = tu_path(g_dir, "PWNED");
         remove(log);
@@ -303,6 +305,10 @@ static void test_resume_hint_is_shell_safe(void **state)
         const char *end = strstr(hint, " (with the same");
         assert_non_null(end);
         assert_null(memchr(hint, '\n', (size_t)(end - hint))); /* one line */
+        assert_null(memchr(hint, '\t', (size_t)(end - hint)));
+        if (x > 0) assert_int_equal(strncmp(hint, "$'", 2), 0);
+        const char *tab_tail = "/t\\tab.ckpt'"; /* the directory, then the name */
+        if (x == 2) assert_memory_equal(end - strlen(tab_tail), tab_tail, strlen(tab_tail));
         /* and the interruption's own line shows the name escaped */
         if (x == 1) tu_expect_in(text, "checkpoint written to ");
         if (x == 1) tu_expect_in(text, "n\\x0Al'\\x41$(touch PWNED)\t.ckpt\n");

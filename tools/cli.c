@@ -767,17 +767,17 @@ void jlog_printf(struct json_log *j,
     }
 }
 
-/* "512.0 MiB": bytes in the largest binary unit that keeps the number at
- * least 1; "16 EiB (or more)" for a size past uint64. buf: 32 bytes. */
 void print_resume_hint(const char *checkpoint)
 {
-    /* a word for the shell: '...', or $'...' where a control byte (a
-     * newline) would otherwise break the line */
-    const bool dollar = escaped_count(checkpoint) > 0;
+    /* a word for the shell: '...', or $'...' where a control byte would
+     * otherwise break the line (a newline) or act when pasted (a tab asks
+     * an interactive shell for completions) */
+    const bool dollar = escaped_count(checkpoint) > 0 || strchr(checkpoint, '\t');
     fputs(dollar ? "resume with: mfrec train --resume $'" : "resume with: mfrec train --resume '", stderr);
     for (const char *c = checkpoint; *c; c++) {
         if (*c == '\'') fputs(dollar ? "\\'" : "'\\''", stderr);
         else if (dollar && *c == '\\') fputs("\\\\", stderr);
+        else if (dollar && *c == '\t') fputs("\\t", stderr);
         else if (dollar && is_escaped((unsigned char)*c)) fprintf(stderr, "\\x%02X", (unsigned char)*c);
         else fputc(*c, stderr);
     }
@@ -793,6 +793,8 @@ void print_memory_line(const char *parts, uint64_t buffers, uint64_t peak)
                (double)ru.ru_maxrss / 1024.0, (double)buffers / 1048576.0, parts, (double)peak / 1048576.0);
 }
 
+/* "512.0 MiB": bytes in the largest binary unit that keeps the number at
+ * least 1; "16 EiB (or more)" for a size past uint64. buf: 32 bytes. */
 const char *size_text(uint64_t bytes, char *buf)
 {
     static const char *const units[] = {"bytes", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"};

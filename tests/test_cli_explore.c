@@ -1461,6 +1461,94 @@ static void test_export_refusal_reports_nothing(void **state)
     free(csv);
 }
 
+/* The entries of dir, sorted, with each file's bytes: "name\n<bytes>\n"... */
+static char *dir_snapshot(const char *dir)
+{
+    char cmd[4096];
+    snprintf(cmd, sizeof cmd, "cd '%s' && for f in $(ls -A | LC_ALL=C sort); do echo \"$f\"; cat \"$f\"; done",
+             dir);
+    FILE *p = popen(cmd, "r");
+    assert_non_null(p);
+    size_t cap = 1 << 16, n = 0;
+    char *buf = malloc(cap);
+    for (size_t got; (got = fread(buf + n, 1, cap - n, p)) > 0;)
+        if ((n += got) == cap) buf = realloc(buf, cap *= 2);
+    assert_int_equal(pclose(p), 0);
+    buf[n < cap ? n : cap - 1] = 0;
+    return buf;
+}
+
+/* A multi-file output whose commit fails partway (a rename refused, as
+ * for a file bind-mounted over a target; tests/fault_rename.c) or whose
+ * report cannot be written leaves the previous set as it was: no mix of
+ * old and new files, no "wrote" or "removed" said, nothing staged left.
+ * A previous file that cannot be put back is kept and named. */
+static void test_failed_commit_puts_back_the_previous_set(void **state)
+{
+    (void)state;
+    const char *lib = getenv("MFREC_FAULT_RENAME_LIB");
+    if (!lib) skip();
+    char *ex = tu_path(g_dir, "ex_commit"), *mb = tu_path(g_dir, "biased.bin");
+    assert_int_equal(run("train --data '%s' --epochs 2 --bias --quiet --out '%s'", g_data, mb), 0);
+    assert_int_equal(run("export --model '%s' --out '%s'", mb, ex), 0);
+    char *before = dir_snapshot(ex);
+    /* g_model has no biases: its export replaces four files, adds none and
+     * removes user_bias.npy and item_bias.npy */
+    const char *faults[] = {
+        "/.prev-vectors.tsv",   /* setting a previous file aside */
+        "/.prev-item_bias.npy", /* setting aside a file to remove */
+        "ex_commit/vectors.tsv", /* moving a new file in, after others did */
+        "ex_commit/U.npy",
+    };
+    char env[4096];
+    for (size_t k = 0; k < sizeof faults / sizeof *faults; k++) {
+        snprintf(env, sizeof env, "ASAN_OPTIONS=verify_asan_link_order=0 LD_PRELOAD='%s' MFREC_FAULT_RENAME_TO='%s'",
+                 lib, faults[k]);
+        assert_int_equal(run_env(env, "export --model '%s' --out '%s'", g_model, ex), 1);
+        tu_expect_in(g_err, "Device or resource busy");
+        assert_null(strstr(g_out, "wrote"));
+        assert_null(strstr(g_out, "removed"));
+        char *after = dir_snapshot(ex);
+        assert_string_equal(after, before); /* stage directory included: none */
+        free(after);
+    }
+    /* the report cannot be written once the files are in: put back too */
+    assert_int_equal(run_to_full("export --model '%s' --out '%s'", g_model, ex), 1);
+    tu_expect_in(g_err, "cannot write standard output");
+    char *after = dir_snapshot(ex);
+    assert_string_equal(after, before);
+    free(after);
+    /* the same for a --plot set (a chart's script) */
+    if (g_gnuplot) {
+        char *pl = tu_path(g_dir, "plots_commit");
+        assert_int_equal(run("stats --data '%s' --plot '%s'", g_data, pl), 0);
+        char *pl_before = dir_snapshot(pl);
+        snprintf(env, sizeof env, "ASAN_OPTIONS=verify_asan_link_order=0 LD_PRELOAD='%s' MFREC_FAULT_RENAME_TO='%s'",
+                 lib, "plots_commit/genres.gp");
+        assert_int_equal(run_env(env, "stats --data '%s' --plot '%s'", g_other, pl), 1);
+        assert_null(strstr(g_out, "wrote"));
+        char *pl_after = dir_snapshot(pl);
+        assert_string_equal(pl_after, pl_before);
+        free(pl_before), free(pl_after), free(pl);
+    }
+    /* the move in and the move back both refused: the previous file stays
+     * in the kept stage directory, which the error names */
+    snprintf(env, sizeof env,
+             "ASAN_OPTIONS=verify_asan_link_order=0 LD_PRELOAD='%s' MFREC_FAULT_RENAME_TO='%s' MFREC_FAULT_RENAME_TIMES=2",
+             lib, "ex_commit/vectors.tsv");
+    assert_int_equal(run_env(env, "export --model '%s' --out '%s'", g_model, ex), 1);
+    tu_expect_in(g_err, "cannot put back the previous");
+    const char *kept = strstr(g_err, "(it is kept as ");
+    assert_non_null(kept);
+    char path[4096];
+    assert_int_equal(sscanf(kept, "(it is kept as %4095[^)])", path), 1);
+    char *old_tsv = tu_path(ex, "vectors.tsv");
+    assert_false(tu_exists(old_tsv)); /* not put back: where the error says */
+    assert_true(tu_exists(path));
+    free(old_tsv);
+    free(before), free(ex), free(mb);
+}
+
 static void test_failed_writes_leave_nothing(void **state)
 {
     (void)state;
@@ -1539,6 +1627,7 @@ int main(void)
         cmocka_unit_test(test_stats_ml1m_age_groups),
         cmocka_unit_test(test_stdout_failure_changes_no_output),
         cmocka_unit_test(test_export_refusal_reports_nothing),
+        cmocka_unit_test(test_failed_commit_puts_back_the_previous_set),
         cmocka_unit_test(test_model_data_mismatch),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

@@ -334,27 +334,34 @@ const char *data_name(const mfr_dataset *ds);
 
 /* A set of files written together: stage_open creates OUT (one level) and
  * a temporary directory s->dir inside it; the caller writes its files into
- * s->dir; stage_finish(s, rc) checks every final path with io_output and
- * renames the files into OUT when rc is EXIT_OK, removes the temporary
- * directory in every case, and returns the final status. */
+ * s->dir, then stage_commit moves them into OUT together. */
 struct stage {
     const char *flag, *out;
     char *dir;
     bool made_out; /* stage_open created OUT: removed again on failure */
+    char **retire; /* names in OUT that the commit removes (stage_retire) */
+    size_t n_retire;
 };
 /* Messages name OUT where they would name the stage's directory DIR
- * (both NULL: none); set by stage_open, cleared by stage_finish. */
+ * (both NULL: none); set by stage_open, cleared by stage_commit. */
 void cli_stage_names(const char *dir, const char *out);
 int stage_open(struct stage *s, const char *flag, const char *out);
-int stage_finish(struct stage *s, int rc);
-/* stage_finish's checks of the final paths alone (nothing moves), so that
- * a report of the files is printed only when they can go into place. */
+/* OUT/name (a file an earlier run left, which this set replaces by
+ * nothing) goes with the commit: removed when the staged files move in,
+ * kept when the commit fails. Not one of the staged names. */
+int stage_retire(struct stage *s, const char *name);
+/* The checks of every final path with io_output, alone (nothing moves),
+ * so that a command may refuse before work that comes later. */
 int stage_check(struct stage *s);
-/* When rc is EXIT_OK: stage_check, then `report` (NULL: none) and whatever
- * was printed before, flushed to standard output, then stage_finish. A
- * refused path or a standard output that cannot be written (a full disk,
- * /dev/full, a closed stdout) fails the run before anything moves, so a
- * failed run never leaves its files behind. */
+/* Ends the stage. When rc is EXIT_OK: stage_check; then the files of OUT
+ * that the staged ones replace, and the retired ones, are moved into the
+ * stage directory, and the staged files into OUT; then `report` (NULL:
+ * none) and whatever was printed before are flushed to standard output.
+ * If any of that fails (a refused path, a rename, a standard output that
+ * cannot be written: a full disk, /dev/full, a closed stdout), OUT is put
+ * back as it was, so a failed run never leaves a mix of old and new files
+ * nor reports files it did not write. The stage directory goes in every
+ * case; returns the final status. */
 int stage_commit(struct stage *s, int rc, const char *report);
 
 /* Aborts on a broken invariant of the tool itself (never on user input). */

@@ -10,7 +10,6 @@
  * %.9g, which round-trips every float32, in the C locale.
  */
 #define _POSIX_C_SOURCE 200809L
-#include <errno.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -174,26 +173,16 @@ static int check_stale(const char *out, const bool *stale)
     return EXIT_OK;
 }
 
-/* Says what remove_stale will remove (the report is printed before the
- * files move, so that a standard output that cannot be written stops the
- * run with nothing changed). */
-static void say_stale(const char *out, const bool *stale, struct json_log *say)
-{
-    for (size_t k = 0; k < sizeof npy_optional / sizeof *npy_optional; k++)
-        if (stale[k])
-            jlog_printf(say, "removed %s/%s: an earlier export's, which this model does not have\n", out,
-                        npy_optional[k]);
-}
-
-static int remove_stale(const char *out, const bool *stale)
+/* The stale files go with the commit (stage_retire): removed only when
+ * the new set moves in, and said in the report printed after that. */
+static int retire_stale(struct stage *st, const char *out, const bool *stale, struct json_log *say)
 {
     for (size_t k = 0; k < sizeof npy_optional / sizeof *npy_optional; k++) {
         if (!stale[k]) continue;
-        char path[4096];
-        snprintf(path, sizeof path, "%s/%s", out, npy_optional[k]);
-        if (unlink(path) != 0)
-            return runtime_error("cannot remove %s, left by an earlier export of another model: %s", path,
-                                 strerror(errno));
+        int rc = stage_retire(st, npy_optional[k]);
+        if (rc != EXIT_OK) return rc;
+        jlog_printf(say, "removed %s/%s: an earlier export's, which this model does not have\n", out,
+                    npy_optional[k]);
     }
     return EXIT_OK;
 }
@@ -382,11 +371,8 @@ int cmd_export(int argc, char **argv)
     bool stale[sizeof npy_optional / sizeof *npy_optional] = {0};
     if (rc == EXIT_OK && npy) find_stale(st.dir, out, stale);
     if (rc == EXIT_OK) rc = check_stale(out, stale);
-    /* the report only once every final path is known to be usable, and
-     * before anything moves (stage_commit) */
-    if (rc == EXIT_OK) say_stale(printable(out), stale, &say);
+    if (rc == EXIT_OK) rc = retire_stale(&st, printable(out), stale, &say);
     rc = stage_commit(&st, rc, say.buf);
-    if (rc == EXIT_OK) rc = remove_stale(out, stale);
     if (rc == EXIT_OK && npy != tsv) note_other_format(out, npy);
 done:
     free(say.buf);

@@ -19,10 +19,12 @@
  * - an empty name is a usage error, a missing or read-only directory a
  *   runtime error, both before any data is loaded or trained on.
  *
- * Multi-file outputs (split, export) go through a stage: the files are
- * written into a fresh temporary directory inside the output directory and
- * renamed into place only once every one of them is complete, so a failed
- * write leaves the previous set as it was.
+ * Multi-file outputs (split, export, synth, --plot) go through a stage:
+ * the files are written into a fresh temporary directory inside the output
+ * directory and renamed into place only once every one of them is
+ * complete. The files they replace are moved aside into that directory
+ * first and put back if any later step fails (a rename, the report on
+ * standard output), so a failed run leaves the previous set as it was.
  */
 #define _POSIX_C_SOURCE 200809L
 #include <dirent.h>
@@ -513,19 +515,6 @@ int stage_open(struct stage *s, const char *flag, const char *out)
     return rc;
 }
 
-/* Calls fn(s, name) for every file of the stage; stops at the first error. */
-static int stage_each(struct stage *s, int (*fn)(struct stage *s, const char *name))
-{
-    DIR *d = opendir(s->dir);
-    if (!d) return runtime_error("cannot read %s: %s", s->dir, strerror(errno));
-    int rc = EXIT_OK;
-    struct dirent *e;
-    while (rc == EXIT_OK && (e = readdir(d)))
-        if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) rc = fn(s, e->d_name);
-    closedir(d);
-    return rc;
-}
-
 static char *join(const char *dir, const char *name)
 {
     char *p = malloc(strlen(dir) + strlen(name) + 2);
@@ -533,62 +522,235 @@ static char *join(const char *dir, const char *name)
     return p;
 }
 
-static int check_final(struct stage *s, const char *name)
-{
-    char *p = join(s->out, name);
-    if (!p) return runtime_error("out of memory");
-    int rc = io_output(s->flag, p);
-    free(p);
-    return rc;
-}
+/* The previous file of OUT/name is kept as DIR/.prev-name while a commit
+ * runs (a staged file's name never starts with a dot). */
+#define PREV_PREFIX ".prev-"
 
-static int move_final(struct stage *s, const char *name)
+/* The names of the staged files (the stage directory's entries), in
+ * *names (n of them); NULL on failure. */
+static int staged_names(const struct stage *s, char ***names, size_t *n)
 {
-    char *from = join(s->dir, name), *to = join(s->out, name);
+    *names = NULL;
+    *n = 0;
+    DIR *d = opendir(s->dir);
+    if (!d) return runtime_error("cannot read %s: %s", s->dir, strerror(errno));
     int rc = EXIT_OK;
-    if (!from || !to) rc = runtime_error("out of memory");
-    else if (rename(from, to) != 0)
-        rc = runtime_error("cannot move %s into place: %s", to, strerror(errno));
-    else
-        test_slow_stage();
-    free(from);
-    free(to);
+    size_t cap = 0;
+    for (struct dirent *e; rc == EXIT_OK && (e = readdir(d));) {
+        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
+        MFR_CLI_ASSERT(e->d_name[0] != '.');
+        if (*n == cap) {
+            cap = cap ? 2 * cap : 16;
+            char **grown = realloc(*names, cap * sizeof **names);
+            if (!grown) {
+                rc = runtime_error("out of memory");
+                break;
+            }
+            *names = grown;
+        }
+        if (!((*names)[*n] = strdup(e->d_name))) rc = runtime_error("out of memory");
+        else (*n)++;
+    }
+    closedir(d);
     return rc;
 }
 
-static int remove_staged(struct stage *s, const char *name)
+/* Every file in dir, then dir. */
+static void remove_entries(const char *dir)
 {
-    char *p = join(s->dir, name);
-    if (p) unlink(p);
-    free(p);
+    DIR *d = opendir(dir);
+    if (d) {
+        for (struct dirent *e; (e = readdir(d));)
+            if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) {
+                char *p = join(dir, e->d_name);
+                if (p) unlink(p);
+                free(p);
+            }
+        closedir(d);
+    }
+    rmdir(dir);
+}
+
+static void free_names(char **names, size_t n)
+{
+    for (size_t k = 0; k < n; k++) free(names[k]);
+    free(names);
+}
+
+int stage_retire(struct stage *s, const char *name)
+{
+    MFR_CLI_ASSERT(s->dir && name[0] != '.' && !strchr(name, '/'));
+    char **grown = realloc(s->retire, (s->n_retire + 1) * sizeof *grown);
+    if (!grown) return runtime_error("out of memory");
+    s->retire = grown;
+    if (!(s->retire[s->n_retire] = strdup(name))) return runtime_error("out of memory");
+    s->n_retire++;
     return EXIT_OK;
+}
+
+/* One file of a commit: its name in OUT, whether it is staged (moves in)
+ * or retired (goes), whether OUT held it before (kept as DIR/.prev-name),
+ * and whether the staged file is in OUT now. */
+struct commit_file {
+    const char *name;
+    bool staged, had_old, moved_in;
+};
+
+/* rename(dir_a/name_a, dir_b/name_b); 0 or errno. */
+static int rename_in(const char *dir_a, const char *pre_a, const char *dir_b, const char *pre_b,
+                     const char *name)
+{
+    char *a = malloc(strlen(dir_a) + strlen(pre_a) + strlen(name) + 2);
+    char *b = malloc(strlen(dir_b) + strlen(pre_b) + strlen(name) + 2);
+    int e = ENOMEM;
+    if (a && b) {
+        sprintf(a, "%s/%s%s", dir_a, pre_a, name);
+        sprintf(b, "%s/%s%s", dir_b, pre_b, name);
+        e = rename(a, b) == 0 ? 0 : errno;
+    }
+    free(a);
+    free(b);
+    return e;
+}
+
+/* Puts OUT back as it was: the staged files that moved in go back to the
+ * stage, the previous files back into OUT. A step that fails is said (the
+ * previous file then stays in the stage directory, which is kept: *keep). */
+static void roll_back(struct stage *s, struct commit_file *f, size_t n, bool *keep)
+{
+    for (size_t k = 0; k < n; k++) {
+        if (!f[k].moved_in) continue;
+        int e = rename_in(s->out, "", s->dir, "", f[k].name);
+        if (e == 0) {
+            f[k].moved_in = false;
+        } else if (f[k].had_old) {
+            *keep = true;
+            cli_stage_names(NULL, NULL);
+            runtime_error("cannot take back %s/%s (the previous one is kept as %s/" PREV_PREFIX "%s): %s", s->out,
+                          f[k].name, s->dir, f[k].name, strerror(e));
+        }
+    }
+    for (size_t k = 0; k < n; k++) {
+        if (!f[k].had_old || f[k].moved_in) continue;
+        int e = rename_in(s->dir, PREV_PREFIX, s->out, "", f[k].name);
+        if (e == 0) {
+            f[k].had_old = false;
+        } else {
+            *keep = true;
+            cli_stage_names(NULL, NULL); /* the kept directory by its own name */
+            runtime_error("cannot put back the previous %s/%s (it is kept as %s/" PREV_PREFIX "%s): %s", s->out,
+                          f[k].name, s->dir, f[k].name, strerror(e));
+        }
+    }
+}
+
+/* The previous files out of the way, then the staged ones in; on a
+ * failure everything is put back (roll_back). */
+static int swap_in(struct stage *s, struct commit_file *f, size_t n, bool *keep)
+{
+    struct stat st;
+    int rc = EXIT_OK;
+    for (size_t k = 0; k < n && rc == EXIT_OK; k++) {
+        char *to = join(s->out, f[k].name);
+        if (!to) rc = runtime_error("out of memory");
+        else if (lstat(to, &st) == 0) {
+            int e = rename_in(s->out, "", s->dir, PREV_PREFIX, f[k].name);
+            if (e == 0) f[k].had_old = true;
+            else rc = runtime_error("cannot %s %s: %s", f[k].staged ? "replace" : "remove", to, strerror(e));
+        }
+        free(to);
+    }
+    for (size_t k = 0; k < n && rc == EXIT_OK; k++) {
+        if (!f[k].staged) continue;
+        int e = rename_in(s->dir, "", s->out, "", f[k].name);
+        if (e == 0) {
+            f[k].moved_in = true;
+            test_slow_stage();
+        } else {
+            rc = runtime_error("cannot move %s/%s into place: %s", s->out, f[k].name, strerror(e));
+        }
+    }
+    if (rc != EXIT_OK) roll_back(s, f, n, keep);
+    return rc;
+}
+
+/* The stage directory's files (leftover staged ones, previous ones) and
+ * the directory itself, unless a previous file could not be put back. */
+static void stage_remove(struct stage *s, const struct commit_file *f, size_t n, bool keep)
+{
+    for (size_t k = 0; k < n; k++) {
+        if (!keep || !f[k].had_old) {
+            char *prev = malloc(strlen(s->dir) + strlen(PREV_PREFIX) + strlen(f[k].name) + 2);
+            if (prev) sprintf(prev, "%s/" PREV_PREFIX "%s", s->dir, f[k].name), unlink(prev);
+            free(prev);
+        }
+        if (f[k].staged && !f[k].moved_in) {
+            char *p = join(s->dir, f[k].name);
+            if (p) unlink(p);
+            free(p);
+        }
+    }
+    if (!keep) rmdir(s->dir);
 }
 
 int stage_check(struct stage *s)
 {
-    return s->dir ? stage_each(s, check_final) : EXIT_OK;
+    if (!s->dir) return EXIT_OK;
+    char **names;
+    size_t n;
+    int rc = staged_names(s, &names, &n);
+    for (size_t k = 0; k < n && rc == EXIT_OK; k++) {
+        char *p = join(s->out, names[k]);
+        rc = p ? io_output(s->flag, p) : runtime_error("out of memory");
+        free(p);
+    }
+    free_names(names, n);
+    return rc;
 }
 
 int stage_commit(struct stage *s, int rc, const char *report)
 {
-    if (rc == EXIT_OK) rc = stage_check(s);
-    if (rc == EXIT_OK && report) fputs(report, stdout);
-    if (rc == EXIT_OK) rc = stdout_flush();
-    return stage_finish(s, rc);
-}
-
-int stage_finish(struct stage *s, int rc)
-{
-    if (!s->dir) return rc;
+    if (!s->dir) {
+        if (rc == EXIT_OK && report) fputs(report, stdout);
+        return rc == EXIT_OK ? stdout_flush() : rc;
+    }
     /* every final path is checked before the first rename, so a refused
      * one leaves the old set whole */
-    if (rc == EXIT_OK) rc = stage_each(s, check_final);
+    if (rc == EXIT_OK) rc = stage_check(s);
+    char **names = NULL;
+    size_t n_staged = 0, n = 0;
+    if (rc == EXIT_OK) rc = staged_names(s, &names, &n_staged);
+    struct commit_file *f = rc == EXIT_OK ? calloc(n_staged + s->n_retire + 1, sizeof *f) : NULL;
+    if (rc == EXIT_OK && !f) rc = runtime_error("out of memory");
+    if (f) {
+        for (size_t k = 0; k < n_staged; k++) f[n++] = (struct commit_file){.name = names[k], .staged = true};
+        for (size_t k = 0; k < s->n_retire; k++) {
+            for (size_t j = 0; j < n_staged; j++) MFR_CLI_ASSERT(strcmp(names[j], s->retire[k]) != 0);
+            f[n++] = (struct commit_file){.name = s->retire[k]};
+        }
+    }
+    bool keep = false;
     /* the files move together: a signal among the renames waits for them */
     exit_signals_defer(true);
-    if (rc == EXIT_OK) rc = stage_each(s, move_final);
+    if (rc == EXIT_OK) rc = swap_in(s, f, n, &keep);
     exit_signals_defer(false);
-    stage_each(s, remove_staged);
-    rmdir(s->dir);
+    /* the report once the files are in place; a standard output that
+     * cannot be written (a full disk, /dev/full, a closed stdout) puts the
+     * previous set back, so a failed run leaves nothing of its own */
+    if (rc == EXIT_OK && report) fputs(report, stdout);
+    if (rc == EXIT_OK && (rc = stdout_flush()) != EXIT_OK) {
+        exit_signals_defer(true);
+        roll_back(s, f, n, &keep);
+        exit_signals_defer(false);
+    }
+    if (f) stage_remove(s, f, n, keep);
+    free(f);
+    free_names(names, n_staged);
+    for (size_t k = 0; k < s->n_retire; k++) free(s->retire[k]);
+    free(s->retire);
+    s->retire = NULL;
+    s->n_retire = 0;
+    if (!f) remove_entries(s->dir); /* nothing listed: the staged files as they are */
     signal_cleanup_dir(NULL, NULL);
     cli_stage_names(NULL, NULL);
     free(s->dir);

@@ -212,35 +212,30 @@ static bool written_by_mfrec(const char *dir, const char *name)
     return ours;
 }
 
-/* Once this run's charts are in DIR: a chart of the set that this run did
- * not draw (a dataset without genres, a sweep of one thread count, no
- * relevant test user) but an earlier mfrec run did (its script says so)
- * would sit beside this run's as if it were one of them. Its files are
- * removed, regular files only (what drawing the chart would have
- * replaced), and said on standard error. Files of that name that mfrec
- * did not write are the user's: left alone. */
-static int remove_undrawn(const char *dir)
+/* A chart of the set that this run did not draw (a dataset without
+ * genres, a sweep of one thread count, no relevant test user) but an
+ * earlier mfrec run did (its script says so) would sit beside this run's
+ * as if it were one of them. Its files go with the commit (stage_retire:
+ * removed only when this run's charts move in), regular files only (what
+ * drawing the chart would have replaced); *n_notes of them are said on
+ * standard error once they are gone (notes[k]: the chart). Files of that
+ * name that mfrec did not write are the user's: left alone. */
+static int retire_undrawn(const char *dir, const char **notes, int *n_notes)
 {
-    static const char *const ext[] = {".png", ".svg", ".dat", ".gp"}; /* the script last */
+    static const char *const ext[] = {".png", ".svg", ".dat", ".gp"};
     int rc = EXIT_OK;
+    *n_notes = 0;
     for (int k = 0; g_charts && g_charts[k] && k < MAX_CHARTS && rc == EXIT_OK; k++) {
         if (g_drawn[k] || !written_by_mfrec(dir, g_charts[k])) continue;
-        int removed = 0;
         for (int x = 0; x < 4 && rc == EXIT_OK; x++) {
-            char *path = join3(dir, g_charts[k], ext[x]);
+            char *path = join3(dir, g_charts[k], ext[x]), *name = join3(NULL, g_charts[k], ext[x]);
             struct stat st;
-            if (!path) rc = runtime_error("out of memory");
-            else if (lstat(path, &st) == 0 && S_ISREG(st.st_mode)) {
-                if (unlink(path) == 0) removed++;
-                else rc = runtime_error("--plot: cannot remove %s, an earlier run's chart that this run "
-                                        "does not draw: %s",
-                                        path, strerror(errno));
-            }
+            if (!path || !name) rc = runtime_error("out of memory");
+            else if (lstat(path, &st) == 0 && S_ISREG(st.st_mode)) rc = stage_retire(&g_stage, name);
             free(path);
+            free(name);
         }
-        if (removed)
-            fprintf(stderr, "%s: note: removed %s/%s.* from an earlier run: this run draws no %s chart\n",
-                    g_cmd, printable(dir), g_charts[k], g_charts[k]);
+        notes[(*n_notes)++] = g_charts[k];
     }
     return rc;
 }
@@ -251,9 +246,13 @@ int plot_stage_end(int rc) { return plot_stage_end_report(rc, NULL); }
 
 int plot_stage_end_report(int rc, const char *report)
 {
-    const char *dir = g_stage.out;
+    const char *dir = g_stage.out, *notes[MAX_CHARTS];
+    int n_notes = 0;
+    if (rc == EXIT_OK && g_stage.dir) rc = retire_undrawn(dir, notes, &n_notes);
     rc = stage_commit(&g_stage, rc, report);
-    if (rc == EXIT_OK && dir) rc = remove_undrawn(dir);
+    for (int k = 0; rc == EXIT_OK && k < n_notes; k++)
+        fprintf(stderr, "%s: note: removed %s/%s.* from an earlier run: this run draws no %s chart\n", g_cmd,
+                printable(dir), notes[k], notes[k]);
     g_charts = NULL;
     return rc;
 }

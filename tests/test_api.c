@@ -243,6 +243,12 @@ static void test_config_set_checks_ranges(void **state)
     assert_int_equal(c.bias, 1);
     assert_int_equal(mfr_config_set(&c, "--max-memory", "1.5k", &err), MFR_OK);
     assert_true(c.max_memory == 1536);
+    /* every binary unit up to exbibytes (2048T was read but 2P refused) */
+    assert_int_equal(mfr_config_set(&c, "--max-memory", "2P", &err), MFR_OK);
+    assert_true(c.max_memory == (uint64_t)1 << 51);
+    assert_int_equal(mfr_config_set(&c, "--max-memory", "15EB", &err), MFR_OK);
+    assert_true(c.max_memory == (uint64_t)15 << 60);
+    expect_set_fails("--max-memory", "16E", "--max-memory must be a size such as 512M or 4G, got '16E'");
     /* what mfr_config_format writes reads back to the same value: bytes
      * past 2^53 (read through a double: 2^53 + 1 became 2^53, UINT64_MAX
      * was refused) and subnormal doubles (strtod's ERANGE refused 5e-324) */
@@ -272,7 +278,7 @@ static void test_config_set_checks_ranges(void **state)
         assert_true(c.l2 == a.l2);
         c.l2 = 0;
     }
-    expect_set_fails("--l2", "1e-400", "--l2 must be a number in [0, 1e+09], got '1e-400'");
+    expect_set_fails("--l2", "1e-400", "--l2 must be a number in [0, 1e+09], got '1e-400', which is too small for a double (it underflows to 0)");
     expect_set_fails("--l2", "1e400", "--l2 must be a number in [0, 1e+09], got '1e400'");
     assert_int_equal(mfr_config_set(&c, "init_std", "0.05", &err), MFR_OK);
     assert_true(c.init_std == 0.05);

@@ -418,9 +418,24 @@ bool decimal_value(const char *s, double *out)
     return true;
 }
 
+/* A decimal number too small for a double: strtod gives 0 and ERANGE. */
+static bool underflows(const char *s)
+{
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    return errno == ERANGE && v == 0.0 && end != s && !*end && mfr_text_is_decimal(s, strlen(s));
+}
+
 bool parse_double(const char *flag, const char *s, double lo, double hi, double *out)
 {
     double v;
+    if (underflows(s)) {
+        usage_error("%s must be a number in [%g, %g], got '%s', which is too small for a double (it "
+                    "underflows to 0)",
+                    flag, lo, hi, s);
+        return false;
+    }
     if (!decimal_value(s, &v) || v < lo || v > hi) {
         usage_error("%s must be a number in [%g, %g], got '%s'", flag, lo, hi, s);
         return false;

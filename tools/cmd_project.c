@@ -155,11 +155,17 @@ static int find_genre(const mfr_dataset *ds, const char *genre, int32_t *chosen)
     if (*chosen >= 0) return EXIT_OK;
     if (n_genres == 0) /* no list of genres to offer: a rating file without movie data */
         return usage_error("--genre: %s has no genres (no movie data with genres)", data_name(ds));
-    fprintf(stderr, "%s: known genres:", g_cmd);
+    /* one line: the genres known are part of the error */
+    size_t len = 1;
+    for (int32_t g = 0; g < n_genres; g++) len += strlen(mfr_dataset_genre_name(ds, g)) + 4;
+    char *known = malloc(len);
+    if (!known) return runtime_error("out of memory");
+    size_t at = 0;
     for (int32_t g = 0; g < n_genres; g++)
-        fprintf(stderr, "%s '%s'", g ? "," : "", mfr_dataset_genre_name(ds, g));
-    fputc('\n', stderr);
-    return usage_error("--genre: no genre named '%s' in %s", genre, data_name(ds));
+        at += (size_t)snprintf(known + at, len - at, "%s'%s'", g ? ", " : "", mfr_dataset_genre_name(ds, g));
+    int rc = usage_error("--genre: no genre named '%s' in %s; known genres: %s", genre, data_name(ds), known);
+    free(known);
+    return rc;
 }
 
 static bool projection_alloc(struct projection *p, size_t n, size_t k, size_t n_genres, size_t bins)

@@ -409,7 +409,10 @@ static int set_double(const char *key, const mfr_config_field *f, const char *s,
         char lo[32], hi[32];
         shortest_text(f->lo, lo, sizeof lo);
         shortest_text(f->hi, hi, sizeof hi);
-        return mfr_seterr(err, MFR_ERR_INVALID, "%s must be a number in [%s, %s], got '%s'", key, lo, hi, s);
+        /* a number inside the range may still be too small for a double */
+        const bool under = errno == ERANGE && v == 0.0 && end != s && !*end && mfr_text_is_decimal(s, strlen(s));
+        return mfr_seterr(err, MFR_ERR_INVALID, "%s must be a number in [%s, %s], got '%s'%s", key, lo, hi, s,
+                          under ? ", which is too small for a double (it underflows to 0)" : "");
     }
     *out = v == 0.0 ? 0.0 : v; /* -0 is 0: the same model bytes */
     return MFR_OK;
@@ -441,6 +444,8 @@ static int set_bytes(const char *key, const char *s, uint64_t *out, mfr_error *e
         case 'm': case 'M': mult = 1048576.0; end++; break;
         case 'g': case 'G': mult = 1073741824.0; end++; break;
         case 't': case 'T': mult = 1099511627776.0; end++; break;
+        case 'p': case 'P': mult = 1125899906842624.0; end++; break;
+        case 'e': case 'E': mult = 1152921504606846976.0; end++; break;
         default: break;
         }
         if (*end == 'B' || *end == 'b') end++;

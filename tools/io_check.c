@@ -628,6 +628,9 @@ static void roll_back(struct stage *s, struct commit_file *f, size_t n, bool *ke
             cli_stage_names(NULL, NULL);
             runtime_error("cannot take back %s/%s (the previous one is kept as %s/" PREV_PREFIX "%s): %s", s->out,
                           f[k].name, s->dir, f[k].name, strerror(e));
+        } else {
+            runtime_error("cannot take back %s/%s, which this failed run wrote: %s", s->out, f[k].name,
+                          strerror(e));
         }
     }
     for (size_t k = 0; k < n; k++) {

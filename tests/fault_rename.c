@@ -3,13 +3,16 @@
  * rename(2) fails with EBUSY, as it does for a file bind-mounted over the
  * target (a container's `-v host/file:/out/file`), for the first
  * MFREC_FAULT_RENAME_TIMES (default 1) calls whose destination ends with
- * MFREC_FAULT_RENAME_TO; every other call is the C library's.
+ * MFREC_FAULT_RENAME_TO; every other call is the C library's. With
+ * MFREC_FAULT_RENAME_RAISE=SIG the last refused call also raises SIG, a
+ * signal that arrives at that very moment.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
 #include <dlfcn.h>
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,7 +26,8 @@ int rename(const char *from, const char *to)
     const int max = times ? atoi(times) : 1;
     const size_t n = want ? strlen(want) : 0, m = strlen(to);
     if (want && failed < max && m >= n && !strcmp(to + m - n, want)) {
-        failed++;
+        const char *sig = getenv("MFREC_FAULT_RENAME_RAISE");
+        if (++failed == max && sig) raise(atoi(sig));
         errno = EBUSY;
         return -1;
     }

@@ -1484,6 +1484,10 @@ static char *dir_snapshot(const char *dir)
     return buf;
 }
 
+/* The shim's environment: ASan, which wants its runtime first, is told to
+ * accept a preloaded library (the test's own ASAN_OPTIONS kept). */
+#define FAULT_ENV "ASAN_OPTIONS=\"${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0\" "
+
 /* A multi-file output whose commit fails partway (a rename refused, as
  * for a file bind-mounted over a target; tests/fault_rename.c) or whose
  * report cannot be written leaves the previous set as it was: no mix of
@@ -1508,7 +1512,7 @@ static void test_failed_commit_puts_back_the_previous_set(void **state)
     };
     char env[4096];
     for (size_t k = 0; k < sizeof faults / sizeof *faults; k++) {
-        snprintf(env, sizeof env, "ASAN_OPTIONS=verify_asan_link_order=0 LD_PRELOAD='%s' MFREC_FAULT_RENAME_TO='%s'",
+        snprintf(env, sizeof env, FAULT_ENV "LD_PRELOAD='%s' MFREC_FAULT_RENAME_TO='%s'",
                  lib, faults[k]);
         assert_int_equal(run_env(env, "export --model '%s' --out '%s'", g_model, ex), 1);
         tu_expect_in(g_err, "Device or resource busy");
@@ -1529,7 +1533,7 @@ static void test_failed_commit_puts_back_the_previous_set(void **state)
         char *pl = tu_path(g_dir, "plots_commit");
         assert_int_equal(run("stats --data '%s' --plot '%s'", g_data, pl), 0);
         char *pl_before = dir_snapshot(pl);
-        snprintf(env, sizeof env, "ASAN_OPTIONS=verify_asan_link_order=0 LD_PRELOAD='%s' MFREC_FAULT_RENAME_TO='%s'",
+        snprintf(env, sizeof env, FAULT_ENV "LD_PRELOAD='%s' MFREC_FAULT_RENAME_TO='%s'",
                  lib, "plots_commit/genres.gp");
         assert_int_equal(run_env(env, "stats --data '%s' --plot '%s'", g_other, pl), 1);
         assert_null(strstr(g_out, "wrote"));
@@ -1540,7 +1544,7 @@ static void test_failed_commit_puts_back_the_previous_set(void **state)
     /* the move in and the move back both refused: the previous file stays
      * in the kept stage directory, which the error names */
     snprintf(env, sizeof env,
-             "ASAN_OPTIONS=verify_asan_link_order=0 LD_PRELOAD='%s' MFREC_FAULT_RENAME_TO='%s' MFREC_FAULT_RENAME_TIMES=2",
+             FAULT_ENV "LD_PRELOAD='%s' MFREC_FAULT_RENAME_TO='%s' MFREC_FAULT_RENAME_TIMES=2",
              lib, "ex_commit/vectors.tsv");
     assert_int_equal(run_env(env, "export --model '%s' --out '%s'", g_model, ex), 1);
     tu_expect_in(g_err, "cannot put back the previous");
@@ -1551,6 +1555,24 @@ static void test_failed_commit_puts_back_the_previous_set(void **state)
     char *old_tsv = tu_path(ex, "vectors.tsv");
     assert_false(tu_exists(old_tsv)); /* not put back: where the error says */
     assert_true(tu_exists(path));
+    /* the same with a signal arriving among the renames (it waits for
+     * them): the previous file the error names is still there */
+    tu_rmtree(ex);
+    assert_int_equal(run("export --model '%s' --out '%s'", mb, ex), 0);
+    char *old_bytes = tu_read_file(old_tsv, NULL);
+    assert_non_null(old_bytes);
+    snprintf(env, sizeof env,
+             FAULT_ENV "LD_PRELOAD='%s' MFREC_FAULT_RENAME_TO='%s' MFREC_FAULT_RENAME_TIMES=2 "
+                       "MFREC_FAULT_RENAME_RAISE=15",
+             lib, "ex_commit/vectors.tsv");
+    assert_int_equal(run_env(env, "export --model '%s' --out '%s'", g_model, ex), 128 + 15);
+    kept = strstr(g_err, "(it is kept as ");
+    assert_non_null(kept);
+    assert_int_equal(sscanf(kept, "(it is kept as %4095[^)])", path), 1);
+    char *kept_bytes = tu_read_file(path, NULL);
+    assert_non_null(kept_bytes);
+    assert_string_equal(kept_bytes, old_bytes);
+    free(kept_bytes), free(old_bytes);
     free(old_tsv);
     free(before), free(ex), free(mb);
 }

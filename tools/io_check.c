@@ -613,6 +613,16 @@ static int rename_in(const char *dir_a, const char *pre_a, const char *dir_b, co
     return e;
 }
 
+/* The stage directory now holds a previous file that could not be put
+ * back: it stays. A signal (waiting while the renames run) must not remove
+ * it, and messages name it by its own name. */
+static void keep_stage(bool *keep)
+{
+    *keep = true;
+    signal_cleanup_dir(NULL, NULL);
+    cli_stage_names(NULL, NULL);
+}
+
 /* Puts OUT back as it was: the staged files that moved in go back to the
  * stage, the previous files back into OUT. A step that fails is said (the
  * previous file then stays in the stage directory, which is kept: *keep). */
@@ -624,8 +634,7 @@ static void roll_back(struct stage *s, struct commit_file *f, size_t n, bool *ke
         if (e == 0) {
             f[k].moved_in = false;
         } else if (f[k].had_old) {
-            *keep = true;
-            cli_stage_names(NULL, NULL);
+            keep_stage(keep);
             runtime_error("cannot take back %s/%s (the previous one is kept as %s/" PREV_PREFIX "%s): %s", s->out,
                           f[k].name, s->dir, f[k].name, strerror(e));
         } else {
@@ -639,8 +648,7 @@ static void roll_back(struct stage *s, struct commit_file *f, size_t n, bool *ke
         if (e == 0) {
             f[k].had_old = false;
         } else {
-            *keep = true;
-            cli_stage_names(NULL, NULL); /* the kept directory by its own name */
+            keep_stage(keep);
             runtime_error("cannot put back the previous %s/%s (it is kept as %s/" PREV_PREFIX "%s): %s", s->out,
                           f[k].name, s->dir, f[k].name, strerror(e));
         }

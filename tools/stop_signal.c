@@ -57,8 +57,14 @@ void stop_signals_install(void)
     sa.sa_handler = on_stop_signal;
     sigemptyset(&sa.sa_mask);
     sa.sa_flags = SA_RESTART;
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
+    /* a signal the parent ignores stays ignored, as in the other commands
+     * (exit_signals_install): a shell's `mfrec train ... &` is not stopped
+     * by the Ctrl-C meant for the shell's foreground */
+    const int sigs[] = {SIGINT, SIGTERM};
+    for (size_t k = 0; k < sizeof sigs / sizeof *sigs; k++) {
+        struct sigaction old;
+        if (sigaction(sigs[k], NULL, &old) == 0 && old.sa_handler != SIG_IGN) sigaction(sigs[k], &sa, NULL);
+    }
 }
 
 void stop_signals_saving(bool begin)

@@ -50,6 +50,8 @@ const char *stop_signal_name(void);
 void exit_signals_install(void);
 void signal_cleanup_file(const char *path);
 void signal_cleanup_dir(const char *dir, const char *made_out); /* made_out: rmdir'd too when empty */
+/* The files directly inside dir, then dir itself (async-signal-safe). */
+void remove_dir_files(const char *dir);
 /* Brackets the making of an output and its registration above (and a
  * stage's renames into place): a signal then waits until the end, which
  * cleans up what is registered by then and dies of it, so that nothing

@@ -537,7 +537,8 @@ static bool tally_genres(struct stats *st, const mfr_dataset *ds)
         st->genres = ng;
         ng[st->n_genres++] = (struct tally){.label = name, .count = count};
     }
-    if (st->n_genres > 1) qsort(st->genres, (size_t)st->n_genres, sizeof *st->genres, cmp_tally); /* none: NULL, which qsort may not be given */
+    if (st->n_genres > 1) /* with none, genres is NULL, which qsort may not be given */
+        qsort(st->genres, (size_t)st->n_genres, sizeof *st->genres, cmp_tally);
     return true;
 }
 

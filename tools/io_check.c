@@ -515,12 +515,15 @@ int stage_open(struct stage *s, const char *flag, const char *out)
     return rc;
 }
 
-static char *join(const char *dir, const char *name)
+/* "DIR/PRE NAME" (malloc'd; NULL when out of memory). */
+static char *join_pre(const char *dir, const char *pre, const char *name)
 {
-    char *p = malloc(strlen(dir) + strlen(name) + 2);
-    if (p) sprintf(p, "%s/%s", dir, name);
+    char *p = malloc(strlen(dir) + strlen(pre) + strlen(name) + 2);
+    if (p) sprintf(p, "%s/%s%s", dir, pre, name);
     return p;
 }
+
+static char *join(const char *dir, const char *name) { return join_pre(dir, "", name); }
 
 /* The previous file of OUT/name is kept as DIR/.prev-name while a commit
  * runs (a staged file's name never starts with a dot). */
@@ -555,22 +558,6 @@ static int staged_names(const struct stage *s, char ***names, size_t *n)
     return rc;
 }
 
-/* Every file in dir, then dir. */
-static void remove_entries(const char *dir)
-{
-    DIR *d = opendir(dir);
-    if (d) {
-        for (struct dirent *e; (e = readdir(d));)
-            if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) {
-                char *p = join(dir, e->d_name);
-                if (p) unlink(p);
-                free(p);
-            }
-        closedir(d);
-    }
-    rmdir(dir);
-}
-
 static void free_names(char **names, size_t n)
 {
     for (size_t k = 0; k < n; k++) free(names[k]);
@@ -596,18 +583,13 @@ struct commit_file {
     bool staged, had_old, moved_in;
 };
 
-/* rename(dir_a/name_a, dir_b/name_b); 0 or errno. */
+/* rename(dir_a/pre_a name, dir_b/pre_b name); 0 or errno. */
 static int rename_in(const char *dir_a, const char *pre_a, const char *dir_b, const char *pre_b,
                      const char *name)
 {
-    char *a = malloc(strlen(dir_a) + strlen(pre_a) + strlen(name) + 2);
-    char *b = malloc(strlen(dir_b) + strlen(pre_b) + strlen(name) + 2);
+    char *a = join_pre(dir_a, pre_a, name), *b = join_pre(dir_b, pre_b, name);
     int e = ENOMEM;
-    if (a && b) {
-        sprintf(a, "%s/%s%s", dir_a, pre_a, name);
-        sprintf(b, "%s/%s%s", dir_b, pre_b, name);
-        e = rename(a, b) == 0 ? 0 : errno;
-    }
+    if (a && b) e = rename(a, b) == 0 ? 0 : errno;
     free(a);
     free(b);
     return e;
@@ -691,8 +673,8 @@ static void stage_remove(struct stage *s, const struct commit_file *f, size_t n,
 {
     for (size_t k = 0; k < n; k++) {
         if (!keep || !f[k].had_old) {
-            char *prev = malloc(strlen(s->dir) + strlen(PREV_PREFIX) + strlen(f[k].name) + 2);
-            if (prev) sprintf(prev, "%s/" PREV_PREFIX "%s", s->dir, f[k].name), unlink(prev);
+            char *prev = join_pre(s->dir, PREV_PREFIX, f[k].name);
+            if (prev) unlink(prev);
             free(prev);
         }
         if (f[k].staged && !f[k].moved_in) {
@@ -761,7 +743,7 @@ int stage_commit(struct stage *s, int rc, const char *report)
     free(s->retire);
     s->retire = NULL;
     s->n_retire = 0;
-    if (!f) remove_entries(s->dir); /* nothing listed: the staged files as they are */
+    if (!f) remove_dir_files(s->dir); /* nothing listed: the staged files as they are */
     signal_cleanup_dir(NULL, NULL);
     cli_stage_names(NULL, NULL);
     free(s->dir);

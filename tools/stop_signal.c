@@ -120,7 +120,7 @@ void signal_cleanup_dir(const char *dir, const char *made_out)
 
 /* The files directly inside dir, then dir: getdents64 and unlinkat, which
  * a signal handler may call (opendir/readdir may not). */
-static void remove_dir_files(const char *dir)
+void remove_dir_files(const char *dir)
 {
     int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (fd < 0) return;

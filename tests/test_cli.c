@@ -702,6 +702,24 @@ static void test_progress_bar_only_on_a_terminal(void **state)
     free(log);
 }
 
+/* --quiet leaves out the header, the progress bar and the epoch lines,
+ * not the final report: which epoch early stopping kept is part of it (a
+ * quiet run left it out, so its report did not say which model it kept),
+ * as the target's outcome is. */
+static void test_quiet_keeps_the_final_report(void **state)
+{
+    (void)state;
+#define QUIET_RUN "train --data '%s' --split random:0.2 --dim 4 --bias --lr 0.05 --init-std 0.1 --quiet "
+    assert_int_equal(run(QUIET_RUN "--epochs 400 --early-stop 3", g_data), 0);
+    tu_expect_in(g_out, "early stop after epoch ");
+    tu_expect_in(g_out, "final: train MSE");
+    if (strstr(g_out, "epoch      1 ") || strstr(g_out, "preset notebook"))
+        fail_msg("--quiet printed the header or an epoch line:\n%s", g_out);
+    assert_int_equal(run(QUIET_RUN "--epochs 2 --early-stop 5", g_data), 0);
+    tu_expect_in(g_out, "no early stop: the last epoch, 2, has the best validation MSE");
+#undef QUIET_RUN
+}
+
 static void test_synth_rejects_bad_options(void **state)
 {
     (void)state;
@@ -801,6 +819,7 @@ int main(void)
         cmocka_unit_test(test_other_formats),
         cmocka_unit_test(test_delimited_model_finds_its_data),
         cmocka_unit_test(test_progress_bar_only_on_a_terminal),
+        cmocka_unit_test(test_quiet_keeps_the_final_report),
         cmocka_unit_test(test_synth_rejects_bad_options),
         cmocka_unit_test(test_train_flags_that_would_do_nothing),
         cmocka_unit_test(test_synth_never_replaces_a_real_dataset),

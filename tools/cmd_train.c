@@ -245,7 +245,8 @@ static bool parse_train_flags(int argc, char **argv, struct train_opts *o, int *
          .help = "learning curves (train/validation MSE at the logged epochs)\n"
                  "and the loss components, as PNG and SVG (gnuplot)"},
         {.name = "--quiet", .kind = FLAG_SWITCH, .dst = &o->quiet,
-         .help = "no progress bar and no per-epoch lines"},
+         .help = "only the final report: no header, progress bar or\n"
+                 "per-epoch lines"},
         {.name = "--no-train-eval", .kind = FLAG_SWITCH, .dst = &o->no_train_eval,
          .help = "logged epochs evaluate the validation set only (their train\n"
                  "MSE is left out: null in --log-json). With Adam or gradient\n"
@@ -965,8 +966,8 @@ static int train_finish(struct train_run *r)
     r->model = dist_model(r->tr); /* under mpirun the whole model, gathered */
     if (r->best) {
         r->model = r->best;
-        if (o->quiet) {
-        } else if (r->ran < o->epochs) {
+        /* part of the final report, --quiet too: which epoch's model is kept */
+        if (r->ran < o->epochs) {
             printf("early stop after epoch %lld: keeping epoch %lld (validation MSE %.6f)\n",
                    (long long)r->ran, (long long)r->best_epoch, r->best_val);
         } else if (r->best_epoch < r->ran) {

@@ -672,7 +672,7 @@ static bool parse_eval_flags(int argc, char **argv, struct eval_opts *o, int *rc
                  "$MFREC_DATA, else data/ml-100k)"},
         {.name = "--top", .value = "N", .kind = FLAG_I32, .dst = &o->k, .lo = 1, .hi = 1000000,
          .help = "list length, the k of precision@k (default 10; -k N\n"
-                 "is an alias)"},
+                 "and --k N are aliases)"},
         {.name = "-k", .value = "N", .kind = FLAG_I32, .dst = &o->k, .lo = 1, .hi = 1000000},
         {.name = "--k", .value = "N", .kind = FLAG_I32, .dst = &o->k, .lo = 1, .hi = 1000000},
         {.name = "--threads", .value = "N", .kind = FLAG_THREADS, .dst = &o->train.cfg.n_threads,

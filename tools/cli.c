@@ -586,7 +586,7 @@ static bool parse_data_format(const char *flag, const char *v, void *dst)
         const int got = parse_delimited_spec(flag, v + 9, o);
         if (got != 0) return got > 0;
     }
-    usage_error("%s must be auto, ml-100k, ml-1m, ml-10m, csv, ml-20m, ml-25m, ml-32m, "
+    usage_error("%s must be auto, ml-100k, ml-1m, ml-10m, dat, csv, ml-20m, ml-25m, ml-32m, "
                 "ml-latest or delimited[:SEP[:header|:noheader]], got '%s'",
                 flag, v);
     return false;
@@ -612,11 +612,13 @@ static const struct flag_spec data_flags[] = {
     {.name = "--format", .value = "FMT", .kind = FLAG_CUSTOM, .parse = parse_data_format,
      .help = "dataset format: auto (a directory by the u.data,\n"
              "ratings.dat or ratings.csv it holds; a rating file by its\n"
-             "name, ML-100K's uN.base and uN.test too), ml-100k, ml-1m\n"
-             "(ML-1M/10M .dat), csv\n"
-             "(ML-20M/25M/32M/latest), delimited[:SEP[:header|:noheader]]\n"
-             "(--data then names the file; SEP tab, comma, semicolon,\n"
-             "pipe, space, colon or one character; detected if omitted)"},
+             "name, ML-100K's uN.base and uN.test too), ml-100k,\n"
+             "ml-1m, ml-10m or dat (ML-1M/10M .dat), csv, ml-20m, ml-25m,\n"
+             "ml-32m or ml-latest (ML-20M/25M/32M/latest),\n"
+             "delimited[:SEP[:header|:noheader]] (--data then names the\n"
+             "file; SEP tab, comma, semicolon, pipe, space, colon or one\n"
+             "character; detected if omitted); --data-format FMT is an\n"
+             "alias"},
     {.name = "--data-format", .value = "FMT", .kind = FLAG_CUSTOM, .parse = parse_data_format},
     {.name = "--data-cache", .value = "MODE", .kind = FLAG_CUSTOM, .parse = parse_data_cache,
      .help = "binary dataset cache DIR/.mfrec-cache: auto (files of\n"

@@ -659,8 +659,9 @@ static size_t softmax_train_flags(struct sm_opts *o, struct flag_spec *out)
          .lo = 1, .hi = 1000000000, .help = "epochs between checkpoints (default 100)"},
         {.name = "--resume", .value = "FILE", .kind = FLAG_STR, .dst = &o->resume,
          .help = "continue the run saved in checkpoint FILE: its configuration,\n"
-                 "data and split; flags beside it may change --threads,\n--kernels, "
-                 "--epochs (more), the logging and the outputs"},
+                 "data and split; flags beside it may change --threads,\n"
+                 "--max-memory, --kernels, --epochs (not below the epochs\n"
+                 "done), the logging and the outputs"},
     };
     memcpy(out, train_only, sizeof train_only);
     return sizeof train_only / sizeof *train_only;

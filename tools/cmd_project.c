@@ -143,8 +143,9 @@ static void projection_free(struct projection *p)
     mfr_pca_destroy(p->pca);
 }
 
-/* --genre NAME's index into *chosen (-1 without --genre), or a usage error
- * listing the dataset's genres. */
+/* --genre NAME's index into *chosen (-1 without --genre), or an error
+ * listing the dataset's genres: a runtime error (exit 1), as for an
+ * unknown --user or --movie, since the names come from the data. */
 static int find_genre(const mfr_dataset *ds, const char *genre, int32_t *chosen)
 {
     const int32_t n_genres = mfr_dataset_n_genres(ds);
@@ -154,7 +155,7 @@ static int find_genre(const mfr_dataset *ds, const char *genre, int32_t *chosen)
         if (!strcasecmp(genre, mfr_dataset_genre_name(ds, g))) *chosen = g;
     if (*chosen >= 0) return EXIT_OK;
     if (n_genres == 0) /* no list of genres to offer: a rating file without movie data */
-        return usage_error("--genre: %s has no genres (no movie data with genres)", data_name(ds));
+        return runtime_error("--genre: %s has no genres (no movie data with genres)", data_name(ds));
     /* one line: the genres known are part of the error */
     size_t len = 1;
     for (int32_t g = 0; g < n_genres; g++) len += strlen(mfr_dataset_genre_name(ds, g)) + 4;
@@ -163,7 +164,7 @@ static int find_genre(const mfr_dataset *ds, const char *genre, int32_t *chosen)
     size_t at = 0;
     for (int32_t g = 0; g < n_genres; g++)
         at += (size_t)snprintf(known + at, len - at, "%s'%s'", g ? ", " : "", mfr_dataset_genre_name(ds, g));
-    int rc = usage_error("--genre: no genre named '%s' in %s; known genres: %s", genre, data_name(ds), known);
+    int rc = runtime_error("--genre: no genre named '%s' in %s; known genres: %s", genre, data_name(ds), known);
     free(known);
     return rc;
 }

@@ -697,6 +697,64 @@ static void test_fold_in_ratings_file(void **state)
     free(mine);
 }
 
+/* A title holding '=' is named in --rate as in --ratings-file: the entry's
+ * rating follows its last '=' (--rate took the first, so "A=B (1990)=5"
+ * was the rating "B (1990)=5" of a movie 'A', refused). */
+static void test_fold_in_title_with_equals(void **state)
+{
+    (void)state;
+    char *dir = tu_path(g_dir, "eq"), *model = tu_path(g_dir, "eq.bin");
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd, "mkdir -p '%s'", dir);
+    assert_int_equal(system(cmd), 0);
+    static const char *const t[] = {"A=B (1990)", "Heat (1995)", "E=mc2, The (1993)", "Fargo (1996)"};
+    char buf[4096];
+    size_t len = 0;
+    for (int i = 0; i < 4; i++) {
+        len += (size_t)snprintf(buf + len, sizeof buf - len, "%d|%s|01-Jan-1995||", i + 1, t[i]);
+        for (int g = 0; g < 19; g++) len += (size_t)snprintf(buf + len, sizeof buf - len, "|%d", g == 8);
+        len += (size_t)snprintf(buf + len, sizeof buf - len, "\n");
+    }
+    tu_write_file(dir, "u.item", buf, len);
+    len = 0;
+    for (int u = 1; u <= 8; u++)
+        for (int i = 1; i <= 4; i++)
+            len += (size_t)snprintf(buf + len, sizeof buf - len, "%d\t%d\t%d\t88000000%d\n", u, i,
+                                    1 + (u + i) % 5, i);
+    tu_write_file(dir, "u.data", buf, len);
+    assert_int_equal(run("train --data '%s' --dim 2 --epochs 5 --quiet --out '%s'", dir, model), 0);
+
+    assert_int_equal(run("recommend --model '%s' --rate 'A=B (1990)=5,Heat=2' -k 1", model), 0);
+    tu_expect_in(g_out, "from 2 ratings");
+    tu_expect_in(g_out, "      1       5");
+    tu_expect_in(g_out, "      2       2");
+    char *from_rate = strdup(g_out);
+    tu_write_file(g_dir, "eq.txt", "A=B (1990)=5\nHeat=2\n", (size_t)-1);
+    char *file = tu_path(g_dir, "eq.txt");
+    assert_int_equal(run("recommend --model '%s' --ratings-file '%s' -k 1", model, file), 0);
+    assert_string_equal(g_out, from_rate);
+    free(from_rate);
+    /* the year left out, the article moved, '=' after a comma of the title */
+    assert_int_equal(run("recommend --model '%s' --rate 'heat=2, a=b=5' -k 1", model), 0);
+    tu_expect_in(g_out, "from 2 ratings");
+    tu_expect_in(g_out, "      1       5");
+    assert_int_equal(run("recommend --model '%s' --rate 'The E=mc2=4,Fargo=1' -k 1", model), 0);
+    tu_expect_in(g_out, "      3       4");
+    tu_expect_in(g_out, "      4       1");
+    /* a rating that is not one is still named as the entry's rating */
+    assert_int_equal(run("recommend --model '%s' --rate 'A=B=x'", model), 2);
+    tu_expect_in(g_err, "--rate: the rating of 'A=B' must be a number in [1, 5], got 'x'");
+    /* a title where MOVIE_ID<TAB>RATING takes an id is named as such, not
+     * as an id no movie has */
+    tu_write_file(g_dir, "eq.txt", "Heat\t2\n", (size_t)-1);
+    assert_int_equal(run("recommend --model '%s' --ratings-file '%s'", model, file), 1);
+    tu_expect_in(g_err, "eq.txt:1: 'Heat' is not a movie id: MOVIE_ID<TAB>RATING takes the id's digits; "
+                        "a title is written TITLE=RATING");
+    free(file);
+    free(model);
+    free(dir);
+}
+
 /* --json and --csv parse, with one row per listed movie, and agree with
  * the table; --min-ratings leaves out every movie under N training ratings. */
 static void test_machine_outputs_and_min_ratings(void **state)
@@ -1056,6 +1114,7 @@ int main(void)
         cmocka_unit_test(test_untitled_movie),
         cmocka_unit_test(test_outputs_in_the_data_dir),
         cmocka_unit_test(test_fold_in_ratings_file),
+        cmocka_unit_test(test_fold_in_title_with_equals),
         cmocka_unit_test(test_machine_outputs_and_min_ratings),
         cmocka_unit_test(test_all_users),
         cmocka_unit_test(test_rank_prior),

@@ -127,7 +127,9 @@ static bool parse_rating(const mfr_dataset *ds, const char *s, float *out)
 }
 
 /* --rate "TITLE=R,TITLE=R,...": each entry ends at the first ',' after its
- * '=' so titles may contain commas ("Usual Suspects, The (1995)=5"). */
+ * '=' so titles may contain commas ("Usual Suspects, The (1995)=5"); the
+ * entry's '=' is the last one before that ',', so titles may contain '='
+ * too ("A=B (1990)=5"), as in --ratings-file, whose lines end in =RATING. */
 static int parse_rate(const mfr_dataset *ds, const char *spec,
                       struct new_ratings *r)
 {
@@ -144,6 +146,9 @@ static int parse_rate(const mfr_dataset *ds, const char *spec,
         if (!eq)
             return usage_error("--rate: '%s' has no '=RATING' (expected \"TITLE=RATING,...\")", p);
         const char *comma = strchr(eq, ',');
+        for (const char *next = strchr(eq + 1, '='); next && (!comma || next < comma);
+             next = strchr(eq + 1, '='))
+            eq = next;
         size_t vlen = comma ? (size_t)(comma - eq - 1) : strlen(eq + 1);
         char *title = trimmed(p, (size_t)(eq - p)), *value = trimmed(eq + 1, vlen);
         int rc = EXIT_OK;
@@ -253,8 +258,12 @@ static int parse_ratings_file(const mfr_dataset *ds, const char *path,
                                (double)lo, (double)hi, value);
         else if (by_id && key[0] != '#') {
             long long id;
-            item = parse_id(key, &id) ? mfr_dataset_item_index(ds, id) : -1;
-            if (item < 0) rc = runtime_error("%s: no movie has id '%s'", where, key);
+            if (!parse_id(key, &id)) /* "Star Wars<TAB>5": a title where the id goes */
+                rc = runtime_error("%s: '%s' is not a movie id: MOVIE_ID<TAB>RATING takes the id's "
+                                   "digits; a title is written TITLE=RATING",
+                                   where, key);
+            else if ((item = mfr_dataset_item_index(ds, id)) < 0)
+                rc = runtime_error("%s: no movie has id '%s'", where, key);
         } else { /* a title, or "#ID" (in either form) as --rate reads it */
             rc = resolve_movie(ds, where, key, &item);
         }
@@ -435,8 +444,9 @@ static bool parse_recommend_flags(int argc, char **argv, struct recommend_opts *
          .help = "\"Star Wars=5,Fargo=4\": each title as --movie of\n"
                  "`mfrec similar` (exact, then a unique substring; the\n"
                  "article may go in front or be left out; \"#ID=5\" names\n"
-                 "a movie by id); repeated (up to 64 times), the lists\n"
-                 "add up"},
+                 "a movie by id; the rating follows the entry's last\n"
+                 "'=', as in \"A=B (1990)=5\"); repeated (up to 64\n"
+                 "times), the lists add up"},
         {.name = "--ratings-file", .value = "FILE", .kind = FLAG_CUSTOM, .dst = o, .parse = set_ratings_file,
          .help = "lines \"TITLE=RATING\", \"#ID=RATING\" or\n"
                  "\"MOVIE_ID<TAB>RATING\" (#ID<TAB>RATING too; blank lines\n"

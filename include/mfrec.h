@@ -306,7 +306,10 @@ enum mfr_title_match {
  * "Misérables"); a title is compared as written, with MovieLens' trailing
  * article moved to the front ("Usual Suspects, The (1995)" also reads "The
  * Usual Suspects (1995)") and with it left out ("Usual Suspects (1995)"),
- * and an exact match may leave out the final " (YEAR)". `*match_out` gets
+ * and an exact match may leave out the final " (YEAR)"; when some titles
+ * equal the text as written and others only in an article form ("Fargo
+ * (1996)" and "Fargo, The (1996)" for "fargo"), the first are the matches.
+ * `*match_out` gets
  * the enum mfr_title_match of the first rule that matched (MFR_TITLE_NONE
  * when none did). Matches: *n_out gets their
  * number and items_out their first min(n, max_out) dense indices in index

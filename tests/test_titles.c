@@ -27,6 +27,8 @@ static const char *const titles[] = {
     "Appartement, L' (1996)",                                    /* 8 */
     "Good, the Bad and the Ugly, The (1966)",                    /* 9 */
     "Mis\xe9rables, Les (1995)",                                  /* 10: u.item is Latin-1 */
+    "Birds, The (1963)",                                         /* 11 */
+    "Birds (1963)",                                              /* 12: 11 without its article */
 };
 enum { N = sizeof titles / sizeof *titles };
 
@@ -106,6 +108,21 @@ static void test_articles(void **state)
     expect("Misérables", MFR_TITLE_EXACT, 1, (long[]){10});
 }
 
+/* A title equal to the text as written is meant over one equal only with
+ * its article left out: "Birds (1963)" was ambiguous with "Birds, The
+ * (1963)", which could be named while the other could not. */
+static void test_as_written_wins(void **state)
+{
+    (void)state;
+    expect("Birds (1963)", MFR_TITLE_EXACT, 1, (long[]){12});
+    expect("birds", MFR_TITLE_EXACT, 1, (long[]){12});
+    expect("Birds, The (1963)", MFR_TITLE_EXACT, 1, (long[]){11});
+    expect("The Birds", MFR_TITLE_EXACT, 1, (long[]){11});
+    expect("Bird", MFR_TITLE_SUBSTRING, 2, (long[]){11, 12});
+    /* the same title twice stays ambiguous */
+    expect("Chasing Amy (1997)", MFR_TITLE_EXACT, 2, (long[]){4, 5});
+}
+
 /* Case is ignored for Latin-1's accented letters too (typed as UTF-8). */
 static void test_accented_case(void **state)
 {
@@ -153,6 +170,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_exact_and_substring),
         cmocka_unit_test(test_articles),
+        cmocka_unit_test(test_as_written_wins),
         cmocka_unit_test(test_accented_case),
         cmocka_unit_test(test_near_misses_and_errors),
     };

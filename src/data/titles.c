@@ -138,10 +138,11 @@ static bool forms_make(const char *title, struct forms *fm)
     return true;
 }
 
-/* True when the lower-case query q equals a form, with or without its year. */
-static bool forms_equal(const struct forms *fm, const char *q, size_t qn)
+/* True when the lower-case query q equals one of the first n_forms forms
+ * (1: the title as written only), with or without its year. */
+static bool forms_equal(const struct forms *fm, int n_forms, const char *q, size_t qn)
 {
-    for (int x = 0; x < fm->n_forms; x++) {
+    for (int x = 0; x < n_forms && x < fm->n_forms; x++) {
         const char *f = fm->f[x];
         if (!strcmp(f, q) || (len_without_year(f) == qn && !strncmp(f, q, qn))) return true;
     }
@@ -214,6 +215,10 @@ static int find_by_id(const mfr_dataset *ds, const char *text, int32_t *items_ou
     return MFR_OK;
 }
 
+/* An exact match of the title as written, not of its article-moved forms:
+ * a kind of scan_titles only, never reported. */
+enum { TITLE_AS_WRITTEN = -1 };
+
 /* One pass over the titles for one kind of match; `close` gathers
  * suggestions instead. */
 static int scan_titles(const mfr_dataset *ds, const char *q, int kind, int32_t *items_out,
@@ -236,7 +241,9 @@ static int scan_titles(const mfr_dataset *ds, const char *q, int kind, int32_t *
         if (kind == MFR_TITLE_NONE) {
             keep_closest(i, forms_distance(&fm, q, qn > CLOSE_MAX ? CLOSE_MAX : qn, row),
                          items_out, dist, max_out, &n);
-        } else if (kind == MFR_TITLE_EXACT ? forms_equal(&fm, q, qn) : forms_contain(&fm, q)) {
+        } else if (kind == MFR_TITLE_EXACT    ? forms_equal(&fm, 3, q, qn)
+                   : kind == TITLE_AS_WRITTEN ? forms_equal(&fm, 1, q, qn)
+                                              : forms_contain(&fm, q)) {
             if (n < max_out) items_out[n] = i;
             n++;
         }
@@ -281,6 +288,15 @@ int mfr_dataset_find_title(const mfr_dataset *ds, const char *text, int32_t *ite
                     *n_out = x;
                     break;
                 }
+        /* several exact matches, some only through an article moved or
+         * left out ("Fargo (1996)" is also "Fargo, The (1996)" without its
+         * article): the titles equal to the text as written are meant */
+        if (rc == MFR_OK && kinds[k] == MFR_TITLE_EXACT && *n_out > 1) {
+            int32_t n_written = 0;
+            rc = scan_titles(ds, q, TITLE_AS_WRITTEN, NULL, 0, &n_written, dist, err);
+            if (rc == MFR_OK && n_written > 0 && n_written < *n_out)
+                rc = scan_titles(ds, q, TITLE_AS_WRITTEN, items_out, max_out, n_out, dist, err);
+        }
         if (rc == MFR_OK && *n_out > 0) {
             *match_out = kinds[k];
             break;

@@ -480,8 +480,9 @@ static int fold_in(const char *fn, const mfr_model *m, const int32_t *items, con
     if (bad >= 0) {
         rc = mfr_seterr(err, MFR_ERR_INVALID,
                         "fold-in: the normal equations are singular (pivot %d of %d) with %d "
-                        "ratings and lambda %g; use lambda > 0 or rate more movies",
-                        (int)bad, (int)d, (int)n, lambda);
+                        "rating%s and lambda %g; use %s or rate more movies",
+                        (int)bad, (int)d, (int)n, n == 1 ? "" : "s", lambda,
+                        lambda > 0 ? "a larger lambda" : "lambda > 0");
         goto done;
     }
     cholesky_solve(a, d, b);

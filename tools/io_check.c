@@ -268,6 +268,15 @@ static int check_dir_unlocked(const char *flag, const char *path, const char *di
 static int check_existing(const char *flag, const char *path, const char *verb, const char *why,
                           bool input_ok);
 
+/* "-", standard output to many tools, would be a file or directory of that
+ * name here, made where standard output was meant: refused, "./-" says it. */
+static int dash_refused(const char *flag, const char *what)
+{
+    return usage_error("%s -: mfrec writes its outputs to files, not standard output; name a %s "
+                       "('./-' for one called '-')",
+                       flag, what);
+}
+
 /* The checks of one output file, except the uniqueness among outputs;
  * fills *dir_id. `why`: "" or a parenthesized reason after the path;
  * input_ok: the file may be one of the run's inputs (a resumed checkpoint). */
@@ -275,6 +284,7 @@ static int check_output_file(const char *flag, const char *path, struct file_id 
                              bool input_ok)
 {
     if (!*path) return usage_error("%s needs a file name, got ''", flag);
+    if (!strcmp(path, "-")) return dash_refused(flag, "file");
     const char *base;
     char *dir = split_dir(path, &base);
     if (!dir) return runtime_error("out of memory");
@@ -407,6 +417,7 @@ static int output_dir_usable(const char *flag, const char *dir, const char *pare
 int io_output_dir(const char *flag, const char *dir)
 {
     if (!*dir) return usage_error("%s needs a directory name, got ''", flag);
+    if (!strcmp(dir, "-")) return dash_refused(flag, "directory");
     /* the name without trailing slashes ("out/" is out): its parent, and
      * the cache's name refused whether or not the path exists */
     char *trimmed = strdup(dir);

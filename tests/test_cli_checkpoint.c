@@ -774,6 +774,51 @@ static void test_resumed_at_its_last_epoch_logs_it(void **state)
     g_run = mf_run;
 }
 
+/* The final report says which epoch --checkpoint FILE holds, or that the
+ * run wrote none: `--epochs 2 --checkpoint FILE` (the first checkpoint
+ * due at epoch 100) left no file and said nothing. */
+static void checkpoint_line(const char *kind)
+{
+    char *ck = tu_path(g_dir, "ck8"), *log = tu_path(g_dir, "log");
+    unlink(ck);
+    const char *none[] = {"--data", g_data, "--kind", kind, "--epochs", "2", "--checkpoint", ck,
+                          "--quiet", NULL};
+    assert_int_equal(train_plain(none), 0);
+    assert_false(tu_exists(ck));
+    char *text = tu_read_file(log, NULL);
+    tu_expect_in(text, "no checkpoint written to ");
+    tu_expect_in(text, ": the next was due at epoch 100 (--checkpoint-every 100)\n");
+    free(text);
+    const char *some[] = {"--data", g_data, "--kind", kind, "--epochs", "5", "--checkpoint", ck,
+                          "--checkpoint-every", "2", "--quiet", NULL};
+    assert_int_equal(train_plain(some), 0);
+    assert_true(tu_exists(ck));
+    text = tu_read_file(log, NULL);
+    tu_expect_in(text, "checkpoint of epoch 4 in ");
+    tu_expect_in(text, "; epoch 5 is not in it (--checkpoint-every 2)\n");
+    free(text);
+    const char *more[] = {"--resume", ck, "--epochs", "9", "--checkpoint-every", "5", "--quiet", NULL};
+    assert_int_equal(train_plain(more), 0);
+    text = tu_read_file(log, NULL);
+    tu_expect_in(text, "checkpoint of epoch 5 in ");
+    tu_expect_in(text, "; epochs 6-9 are not in it (--checkpoint-every 5)\n");
+    free(text);
+    const char *last[] = {"--resume", ck, "--epochs", "10", "--quiet", NULL};
+    assert_int_equal(train_plain(last), 0);
+    text = tu_read_file(log, NULL);
+    tu_expect_in(text, "checkpoint of epoch 10 in ");
+    assert_null(strstr(text, "not in it"));
+    free(text);
+    free(ck), free(log);
+}
+
+static void test_final_report_names_the_checkpoint(void **state)
+{
+    (void)state;
+    checkpoint_line("mf");
+    checkpoint_line("softmax");
+}
+
 static int setup(void **state)
 {
     (void)state;
@@ -808,6 +853,7 @@ int main(void)
         cmocka_unit_test(test_resume_with_preset_keeps_epochs),
         cmocka_unit_test(test_resume_keeps_run_flags),
         cmocka_unit_test(test_resumed_at_its_last_epoch_logs_it),
+        cmocka_unit_test(test_final_report_names_the_checkpoint),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

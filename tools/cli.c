@@ -801,6 +801,23 @@ void print_resume_hint(const char *checkpoint)
     fputs("' (with the same --out, --log-json, --plot)\n", stderr);
 }
 
+void checkpoint_report(const char *checkpoint, int64_t every, int64_t ck_epoch, int64_t ran)
+{
+    if (!checkpoint) return;
+    if (ck_epoch <= 0) {
+        printf("no checkpoint written to %s: the next was due at epoch %lld (--checkpoint-every %lld)\n",
+               printable(checkpoint), (long long)((ran / every + 1) * every), (long long)every);
+        return;
+    }
+    printf("checkpoint of epoch %lld in %s", (long long)ck_epoch, printable(checkpoint));
+    if (ran == ck_epoch + 1)
+        printf("; epoch %lld is not in it", (long long)ran);
+    else if (ran > ck_epoch)
+        printf("; epochs %lld-%lld are not in it", (long long)(ck_epoch + 1), (long long)ran);
+    if (ran > ck_epoch) printf(" (--checkpoint-every %lld)", (long long)every);
+    putchar('\n');
+}
+
 void print_memory_line(const char *parts, uint64_t buffers, uint64_t peak)
 {
     struct rusage ru;

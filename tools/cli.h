@@ -256,6 +256,11 @@ const char *size_text(uint64_t bytes, char *buf);
  * quoted for a POSIX shell ('...', a quote inside as '\''), so that the
  * line can be pasted whatever the name holds. */
 void print_resume_hint(const char *checkpoint);
+/* The final report's line on --checkpoint FILE (none without it): the
+ * epoch FILE holds and the epochs run after it, or that this process wrote
+ * no checkpoint and when the next was due (--checkpoint-every N), so that
+ * a run that ends before it does not pass in silence. */
+void checkpoint_report(const char *checkpoint, int64_t every, int64_t ck_epoch, int64_t ran);
 /* The report's "memory:" line: the peak RSS so far beside a trainer's
  * buffers (`parts` names what they hold) and its estimated peak. */
 void print_memory_line(const char *parts, uint64_t buffers, uint64_t peak);

@@ -303,6 +303,7 @@ struct train_run {
     /* The last logged epoch's metrics: the final report's when no other
      * model is kept (the same model and sets, the same sums) */
     int64_t logged_epoch;
+    int64_t ck_epoch; /* the epoch of this process's last checkpoint (0: none written) */
     mfr_metrics logged_t, logged_v;
     /* A logged epoch's training MSE is the next step's data term (its
      * loss's mse: the same model, one pass fewer; mfr_trainer_data_mse
@@ -433,7 +434,9 @@ static int write_checkpoint(struct train_run *r)
     mfr_model_destroy(whole_best);
     stop_signals_saving(false);
     r->times.checkpoints += now_seconds() - t0;
-    return st == MFR_OK ? EXIT_OK : lib_error(&err);
+    if (st != MFR_OK) return lib_error(&err);
+    r->ck_epoch = r->ran;
+    return EXIT_OK;
 }
 
 /* After epoch e, on the first SIGINT/SIGTERM (signal `signo`; under
@@ -1045,6 +1048,7 @@ static int train_finish(struct train_run *r)
         printf("model checksum %016llx, not saved: the model is discarded (--out MODEL keeps "
                "it)\n",
                (unsigned long long)mfr_model_checksum(r->model));
+    checkpoint_report(o->checkpoint, o->checkpoint_every, r->ck_epoch, r->ran);
     return EXIT_OK;
 }
 

@@ -226,6 +226,7 @@ struct sm_run {
     mfr_checkpoint *ck; /* --resume */
     bool has_test;
     int64_t start;      /* epochs done before this process (--resume) */
+    int64_t ck_epoch;   /* the epoch of this process's last checkpoint (0: none written) */
     double t_start;     /* when the run started, its earlier processes' time included */
     double train_s;     /* seconds inside the epochs, earlier processes' included */
     double elapsed0;    /* the earlier processes' wall seconds */
@@ -333,7 +334,7 @@ static int log_epoch(struct sm_run *r, int64_t e, double loss, double t0)
     return EXIT_OK;
 }
 
-static int write_checkpoint(struct sm_run *r)
+static int write_checkpoint(struct sm_run *r, int64_t e)
 {
     const struct sm_opts *o = r->o;
     mfr_run_state run = {.epochs = o->epochs, .log_every = o->log_every,
@@ -344,7 +345,9 @@ static int write_checkpoint(struct sm_run *r)
     stop_signals_saving(true);
     int st = mfr_softmax_trainer_save_checkpoint(r->tr, &run, o->checkpoint, &err);
     stop_signals_saving(false);
-    return st == MFR_OK ? EXIT_OK : lib_error(&err);
+    if (st != MFR_OK) return lib_error(&err);
+    r->ck_epoch = e;
+    return EXIT_OK;
 }
 
 /* After epoch e, on the first SIGINT/SIGTERM: a checkpoint (if asked
@@ -353,7 +356,7 @@ static int interrupted(struct sm_run *r, int64_t e)
 {
     const struct sm_opts *o = r->o;
     int rc;
-    if (o->checkpoint && e % o->checkpoint_every != 0 && (rc = write_checkpoint(r)) != EXIT_OK)
+    if (o->checkpoint && e % o->checkpoint_every != 0 && (rc = write_checkpoint(r, e)) != EXIT_OK)
         return rc;
     if (o->checkpoint) {
         fprintf(stderr,
@@ -430,7 +433,7 @@ static int train_epochs(struct sm_run *r)
         if ((o->log_json || o->checkpoint) &&
             (rc = log_json_epoch(r, e, loss, now_seconds() - t1, logged)) != EXIT_OK)
             return rc;
-        if (o->checkpoint && e % o->checkpoint_every == 0 && (rc = write_checkpoint(r)) != EXIT_OK)
+        if (o->checkpoint && e % o->checkpoint_every == 0 && (rc = write_checkpoint(r, e)) != EXIT_OK)
             return rc;
         if (g_stop_signal && e < o->epochs) return interrupted(r, e);
     }
@@ -499,6 +502,7 @@ static int train_finish(struct sm_run *r)
     else
         printf("checksum %016llx, not saved: the model is discarded (--out MODEL keeps it)\n",
                (unsigned long long)mfr_model_checksum(r->model));
+    checkpoint_report(o->checkpoint, o->checkpoint_every, r->ck_epoch, o->epochs);
     /* before any file: a stdout that cannot be written (--quiet prints
      * nothing earlier) fails the run with nothing written */
     if ((rc = stdout_flush()) != EXIT_OK) return rc;

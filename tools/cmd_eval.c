@@ -270,31 +270,43 @@ static int count_overlap(const mfr_ratings *train, const mfr_ratings *test, int6
 /* Refuses test ratings that the model was trained on (its recorded
  * split) or that --train excludes from the lists, or warns loudly with
  * --allow-overlap; the counts go into the JSON. */
+/* "3 of the 10 test ratings", or "the test rating" when there is one:
+ * the subject of an overlap message, whose verb agrees with k (is / are). */
+static const char *overlap_subject(char *buf, size_t len, long long k, long long total)
+{
+    if (total == 1) snprintf(buf, len, "the test rating");
+    else snprintf(buf, len, "%lld of the %lld test ratings", k, total);
+    return buf;
+}
+
 static int check_overlap(const struct eval_opts *o, struct eval_data *d)
 {
     int rc = d->model_train ? count_overlap(d->model_train, d->test, &d->overlap_model) : EXIT_OK;
     if (rc == EXIT_OK && d->train_file) rc = count_overlap(d->train_file, d->test, &d->overlap_train);
     if (rc != EXIT_OK) return rc;
     const long long total = (long long)mfr_ratings_count(d->test);
-    if (d->overlap_model && !o->allow_overlap)
-        return runtime_error("%lld of the %lld test ratings in %s are training ratings of the model "
-                             "(%s): its scores on them would flatter it. Evaluate on held-out "
-                             "ratings (the other part of the model's split), or pass "
-                             "--allow-overlap to score them anyway",
-                             (long long)d->overlap_model, total, d->test_path, d->model_train_desc);
-    if (d->overlap_train && !o->allow_overlap)
-        return runtime_error("%lld of the %lld test ratings in %s are also in --train %s, whose movies "
-                             "are left out of each user's list: they could never be recommended. Pass "
-                             "the ratings the model was trained on, or --allow-overlap to score them "
-                             "anyway",
-                             (long long)d->overlap_train, total, d->test_path, d->train_path);
-    if (d->overlap_model)
-        cli_warning_loud("%lld of the %lld test ratings are training ratings of the model (%s); "
-                         "the results below are not held-out results.",
-                         (long long)d->overlap_model, total, d->model_train_desc);
-    if (d->overlap_train)
-        cli_warning_loud("%lld of the %lld test ratings are also in --train %s.", (long long)d->overlap_train,
-                         total, d->train_path);
+    const long long in_model = d->overlap_model, in_train = d->overlap_train;
+    char subj[96];
+    if (in_model && !o->allow_overlap)
+        return runtime_error("%s in %s %s of the model (%s): its scores on them would flatter it. "
+                             "Evaluate on held-out ratings (the other part of the model's split), or "
+                             "pass --allow-overlap to score them anyway",
+                             overlap_subject(subj, sizeof subj, in_model, total), d->test_path,
+                             in_model == 1 ? "is a training rating" : "are training ratings",
+                             d->model_train_desc);
+    if (in_train && !o->allow_overlap)
+        return runtime_error("%s in %s %s also in --train %s, whose movies are left out of each "
+                             "user's list: they could never be recommended. Pass the ratings the "
+                             "model was trained on, or --allow-overlap to score them anyway",
+                             overlap_subject(subj, sizeof subj, in_train, total), d->test_path,
+                             in_train == 1 ? "is" : "are", d->train_path);
+    if (in_model)
+        cli_warning_loud("%s %s of the model (%s); the results below are not held-out results.",
+                         overlap_subject(subj, sizeof subj, in_model, total),
+                         in_model == 1 ? "is a training rating" : "are training ratings", d->model_train_desc);
+    if (in_train)
+        cli_warning_loud("%s %s also in --train %s.", overlap_subject(subj, sizeof subj, in_train, total),
+                         in_train == 1 ? "is" : "are", d->train_path);
     return EXIT_OK;
 }
 

@@ -332,9 +332,10 @@ static void test_stats_one_whole_mean(void **state)
     h = strstr(g_out, "\"mean_rating_per_movie\"");
     assert_non_null(h);
     tu_expect_in(h, "\"histogram\":{\"edges\":[0.5,0.75,1,1.25,1.5],\"counts\":[0,0,2,0]}");
-    /* a count of one value keeps its one whole-number bin */
+    /* a count of one value keeps its one whole-number bin, open at its
+     * top as every whole-number bin is (it read [1, 2], as if 2 were in it) */
     assert_int_equal(run("stats --data '%s/implicit.csv' --format delimited:comma:noheader", g_dir), 0);
-    tu_expect_in(g_out, "Ratings per movie\n  [1, 2]                     2  ");
+    tu_expect_in(g_out, "Ratings per movie\n  [1, 2)                     2  ");
     assert_null(strstr(g_out, "[4, 5]"));
     /* one bin too: a mean of 1 is centred in it, not its lower edge */
     assert_int_equal(run("stats --data '%s/implicit.csv' --format delimited:comma:noheader --json --bins 1", g_dir),
@@ -362,7 +363,7 @@ static void test_stats_ml1m_age_groups(void **state)
                         "  56+              1   33.3%\n");
     /* ratings per movie are 1 and 2: one bin for each, not 20 between them */
     tu_expect_in(g_out, "Ratings per movie\n  [1, 2)                     1  ");
-    tu_expect_in(g_out, "\n  [2, 3]                     1  ");
+    tu_expect_in(g_out, "\n  [2, 3)                     1  ");
     assert_int_equal(run("stats --data '%s' --json", d), 0);
     tu_expect_in(g_out, "\"age\":null,\"age_group\":[{\"name\":\"under 18\",\"count\":2},{\"name\":\"56+\",\"count\":1}]");
     /* ML-10M's layout has no users.dat: no ages, and no empty group table */
@@ -372,7 +373,7 @@ static void test_stats_ml1m_age_groups(void **state)
     tu_write_file(d10, "movies.dat", "10::Foo (1999)::Comedy\n20::Bar (2000)::Action\n", (size_t)-1);
     assert_int_equal(run("stats --data '%s'", d10), 0);
     /* every user rated one movie: one bin [1, 2], not 20 fractional ones */
-    tu_expect_in(g_out, "Ratings per user\n  [1, 2]                     2  ");
+    tu_expect_in(g_out, "Ratings per user\n  [1, 2)                     2  ");
     assert_null(strstr(g_out, "[0.5"));
     assert_null(strstr(g_out, "age group"));
     tu_expect_in(g_out, "user age                    0   (no data)");

@@ -83,6 +83,7 @@ struct histogram {
     int n_bins;
     double *edges;   /* n_bins + 1 */
     int64_t *counts; /* n_bins */
+    double max;      /* the largest value: the last bin is closed only when its edge is this */
 };
 
 /* A label and how many have it (sex, occupation, genre). */
@@ -247,8 +248,10 @@ static void print_histogram(const struct histogram *h)
     for (int b = 0; b < h->n_bins; b++) {
         int bar = max ? (int)((h->counts[b] * 40 + max - 1) / max) : 0;
         char range[64];
+        /* whole-number bins end past the largest count ([704, 740) holds
+         * 737 at most; one count 4 is [4, 5)): such an edge is open */
         snprintf(range, sizeof range, "[%.4g, %.4g%c", h->edges[b], h->edges[b + 1],
-                 b + 1 == h->n_bins ? ']' : ')');
+                 b + 1 == h->n_bins && h->edges[b + 1] <= h->max ? ']' : ')');
         printf("  %-20s %7lld  ", range, (long long)h->counts[b]);
         for (int x = 0; x < bar; x++) putchar('#');
         putchar('\n');
@@ -394,11 +397,11 @@ static void stats_free(struct stats *st)
 static bool stats_alloc(struct stats *st, const mfr_dataset *ds, int32_t bins)
 {
     static const struct histogram names[N_HISTS] = {
-        {"ratings_per_user", "Ratings per user", "ratings per user", 0, NULL, NULL},
-        {"mean_rating_per_user", "Mean rating per user", "mean rating of a user", 0, NULL, NULL},
-        {"ratings_per_movie", "Ratings per movie", "ratings per movie", 0, NULL, NULL},
+        {"ratings_per_user", "Ratings per user", "ratings per user", 0, NULL, NULL, 0.0},
+        {"mean_rating_per_user", "Mean rating per user", "mean rating of a user", 0, NULL, NULL, 0.0},
+        {"ratings_per_movie", "Ratings per movie", "ratings per movie", 0, NULL, NULL, 0.0},
         {"mean_rating_per_movie", "Mean rating per movie",
-         "mean rating of a movie (movies with at least one rating)", 0, NULL, NULL},
+         "mean rating of a movie (movies with at least one rating)", 0, NULL, NULL, 0.0},
     };
     st->n_users = mfr_dataset_n_users(ds);
     st->n_items = mfr_dataset_n_items(ds);
@@ -577,6 +580,10 @@ static bool stats_compute(struct stats *st, const mfr_dataset *ds, const struct 
     hist_bins(st->n_items, st->per_movie, h[H_PER_MOVIE].n_bins, true, h[H_PER_MOVIE].edges, h[H_PER_MOVIE].counts);
     hist_bins(st->n_rated_movies, st->movie_mean, o->bins, false, h[H_MOVIE_MEAN].edges,
               h[H_MOVIE_MEAN].counts);
+    h[H_PER_USER].max = st->s_user.max;
+    h[H_USER_MEAN].max = st->s_umean.max;
+    h[H_PER_MOVIE].max = st->s_movie.max;
+    h[H_MOVIE_MEAN].max = st->s_mmean.max;
     return tally_genres(st, ds);
 }
 

@@ -88,6 +88,11 @@ static void test_exact_and_substring(void **state)
     expect("#7", MFR_TITLE_ID, 1, (long[]){7});
     expect("#77", MFR_TITLE_NONE, 0, NULL);
     expect("#x", MFR_TITLE_NONE, 0, NULL);
+    /* an id is written as in rating files: no blank, no '+' (strtoll took
+     * both for movie 7) */
+    expect("# 7", MFR_TITLE_NONE, 0, NULL);
+    expect("#+7", MFR_TITLE_NONE, 0, NULL);
+    expect("#07", MFR_TITLE_ID, 1, (long[]){7});
 }
 
 static void test_articles(void **state)

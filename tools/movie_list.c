@@ -128,10 +128,10 @@ static void list_movies(const mfr_dataset *ds, const int32_t *items, int32_t n, 
     if (total > MAX_LISTED) fprintf(stderr, "  ... and %d more\n", (int)(total - MAX_LISTED));
 }
 
-/* Digits, with an optional sign: what an id after '#' may be. */
+/* Digits, with an optional '-': what an id after '#' may be. */
 static bool is_integer(const char *s)
 {
-    if (*s == '-' || *s == '+') s++;
+    if (*s == '-') s++; /* as ids are written in rating files: no '+' */
     if (!*s) return false;
     for (; *s; s++)
         if (*s < '0' || *s > '9') return false;

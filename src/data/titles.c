@@ -202,13 +202,16 @@ static void keep_closest(int32_t item, int d, int32_t *items_out, int *dist, int
     dist[pos] = d;
 }
 
-/* "#ID": the movie with that raw id. */
+/* "#ID": the movie with that raw id, written as in rating files ([-]DIGITS:
+ * strtoll alone also took "# 1" and "#+1" for movie 1). */
 static int find_by_id(const mfr_dataset *ds, const char *text, int32_t *items_out,
                       int32_t max_out, int32_t *n_out, int *match_out)
 {
     char *end;
-    long long id = strtoll(text + 1, &end, 10);
-    int32_t i = (end == text + 1 || *end) ? MFR_INDEX_UNKNOWN : mfr_dataset_item_index(ds, id);
+    const char *d = text + 1 + (text[1] == '-');
+    const bool digits = *d >= '0' && *d <= '9';
+    long long id = digits ? strtoll(text + 1, &end, 10) : -1;
+    int32_t i = !digits || *end ? MFR_INDEX_UNKNOWN : mfr_dataset_item_index(ds, id);
     *match_out = i >= 0 ? MFR_TITLE_ID : MFR_TITLE_NONE;
     *n_out = i >= 0 ? 1 : 0;
     if (i >= 0 && max_out > 0) items_out[0] = i;

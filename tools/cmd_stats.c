@@ -201,7 +201,10 @@ static void put_num(double v, int width)
     put_fixed(v, width, v == floor(v) && fabs(v) < 1e15 ? 0 : 2);
 }
 
-static void print_summary_row(const char *label, const struct summary *s)
+/* `means`: a row of mean ratings, every cell with two decimals (a min of
+ * 1 beside a quartile of 2.66 read as a count); rows of counts and ages
+ * keep whole values whole. */
+static void print_summary_row(const char *label, const struct summary *s, bool means)
 {
     printf("  ");
     put_padded(label, 22);
@@ -213,11 +216,10 @@ static void print_summary_row(const char *label, const struct summary *s)
     put_fixed(s->mean, 9, 2);
     if (isnan(s->std)) printf("%9s", "-");
     else put_fixed(s->std, 9, 2);
-    put_num(s->min, 8);
-    put_num(s->q1, 8);
-    put_num(s->median, 8);
-    put_num(s->q3, 8);
-    put_num(s->max, 8);
+    const double cells[] = {s->min, s->q1, s->median, s->q3, s->max};
+    for (size_t c = 0; c < sizeof cells / sizeof *cells; c++)
+        if (means) put_fixed(cells[c], 8, 2);
+        else put_num(cells[c], 8);
     putchar('\n');
 }
 
@@ -639,11 +641,11 @@ static void print_stats_text(const struct stats *st, const mfr_dataset *ds, int6
            (long long)st->nnz, PL(st->nnz), 100 * st->density, st->mean_rating);
     printf("\n  %-22s%7s%9s%9s%8s%8s%8s%8s%8s\n", "", "count", "mean", "std", "min", "25%", "50%",
            "75%", "max");
-    if (!st->age_codes) print_summary_row("user age", &st->s_age);
-    print_summary_row("ratings per user", &st->s_user);
-    print_summary_row("mean rating per user", &st->s_umean);
-    print_summary_row("ratings per movie", &st->s_movie);
-    print_summary_row("mean rating per movie", &st->s_mmean);
+    if (!st->age_codes) print_summary_row("user age", &st->s_age, false);
+    print_summary_row("ratings per user", &st->s_user, false);
+    print_summary_row("mean rating per user", &st->s_umean, true);
+    print_summary_row("ratings per movie", &st->s_movie, false);
+    print_summary_row("mean rating per movie", &st->s_mmean, true);
     if (st->age_codes)
         print_tallies("Users by age group (ML-1M's users.dat gives groups, not ages)", "age group",
                       st->age_groups, st->n_age_groups, st->n_users);

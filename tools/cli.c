@@ -501,11 +501,12 @@ static bool g_format_given;
 static mfr_load_options g_load_opts;
 
 /* The library never prints: its warnings (a dataset cache that cannot be
- * written) come here and go to stderr. */
+ * written) come here and go to stderr, named for the command as its own
+ * warnings are ("mfrec stats: warning: ..."). */
 static void print_library_warning(void *user, int level, const char *msg)
 {
     (void)user;
-    put_warning("mfrec", level == MFR_LOG_WARN ? "warning" : "note", msg);
+    put_warning(g_cmd, level == MFR_LOG_WARN ? "warning" : "note", msg);
 }
 
 static mfr_load_options *load_opts(void)

@@ -797,6 +797,22 @@ static void checkpoint_line(const char *kind)
     tu_expect_in(text, "checkpoint of epoch 4 in ");
     tu_expect_in(text, "; epoch 5 is not in it (--checkpoint-every 2)\n");
     free(text);
+    /* a resume that writes none: FILE still holds the epoch resumed from
+     * (it said "no checkpoint written to FILE", as if there were no file) */
+    const char *past[] = {"--resume", ck, "--epochs", "5", "--checkpoint-every", "100", "--quiet", NULL};
+    assert_int_equal(train_plain(past), 0);
+    text = tu_read_file(log, NULL);
+    tu_expect_in(text, "checkpoint of epoch 4 in ");
+    tu_expect_in(text, "; epoch 5 is not in it (--checkpoint-every 100)\n");
+    assert_null(strstr(text, "no checkpoint written"));
+    free(text);
+    const char *cut[] = {"--resume", ck, "--epochs", "4", "--quiet", NULL};
+    assert_int_equal(train_plain(cut), 0);
+    text = tu_read_file(log, NULL);
+    tu_expect_in(text, "checkpoint of epoch 4 in ");
+    assert_null(strstr(text, "not in it"));
+    assert_null(strstr(text, "no checkpoint written"));
+    free(text);
     const char *more[] = {"--resume", ck, "--epochs", "9", "--checkpoint-every", "5", "--quiet", NULL};
     assert_int_equal(train_plain(more), 0);
     text = tu_read_file(log, NULL);

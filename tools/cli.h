@@ -257,9 +257,11 @@ const char *size_text(uint64_t bytes, char *buf);
  * line can be pasted whatever the name holds. */
 void print_resume_hint(const char *checkpoint);
 /* The final report's line on --checkpoint FILE (none without it): the
- * epoch FILE holds and the epochs run after it, or that this process wrote
- * no checkpoint and when the next was due (--checkpoint-every N), so that
- * a run that ends before it does not pass in silence. */
+ * epoch FILE holds (ck_epoch: this process's last checkpoint, or the
+ * resumed one when FILE is --resume's) and the epochs run after it, or,
+ * ck_epoch 0, that the run wrote none and when the next was due
+ * (--checkpoint-every N), so that a run that ends before it does not pass
+ * in silence. */
 void checkpoint_report(const char *checkpoint, int64_t every, int64_t ck_epoch, int64_t ran);
 /* The report's "memory:" line: the peak RSS so far beside a trainer's
  * buffers (`parts` names what they hold) and its estimated peak. */

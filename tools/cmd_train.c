@@ -303,7 +303,9 @@ struct train_run {
     /* The last logged epoch's metrics: the final report's when no other
      * model is kept (the same model and sets, the same sums) */
     int64_t logged_epoch;
-    int64_t ck_epoch; /* the epoch of this process's last checkpoint (0: none written) */
+    /* the epoch --checkpoint FILE holds: this process's last checkpoint,
+     * else the one resumed when FILE is --resume's (0: none) */
+    int64_t ck_epoch;
     mfr_metrics logged_t, logged_v;
     /* A logged epoch's training MSE is the next step's data term (its
      * loss's mse: the same model, one pass fewer; mfr_trainer_data_mse
@@ -560,6 +562,7 @@ static int resume_run_state(struct train_run *r, const mfr_run_state *run)
     if (run->log_len) jlog_printf(&r->jl, "%.*s", (int)run->log_len, run->log);
     if (r->jl.len != run->log_len) return runtime_error("out of memory");
     r->start_logged = r->start > 0 && log_last_epoch(r->jl.buf, r->jl.len) == r->start;
+    if (io_same_file(r->o->checkpoint, r->o->resume)) r->ck_epoch = r->start; /* until one is written */
     return r->o->plot ? resume_curve(r) : EXIT_OK;
 }
 

@@ -226,7 +226,7 @@ struct sm_run {
     mfr_checkpoint *ck; /* --resume */
     bool has_test;
     int64_t start;      /* epochs done before this process (--resume) */
-    int64_t ck_epoch;   /* the epoch of this process's last checkpoint (0: none written) */
+    int64_t ck_epoch;   /* the epoch --checkpoint FILE holds (0: none; resumed: see run_resume) */
     double t_start;     /* when the run started, its earlier processes' time included */
     double train_s;     /* seconds inside the epochs, earlier processes' included */
     double elapsed0;    /* the earlier processes' wall seconds */
@@ -624,6 +624,7 @@ static int run_resume(struct sm_opts *o, mfr_checkpoint *ck, const mfr_run_state
     else if (st != MFR_OK) rc = lib_error(&err);
     if (rc == EXIT_OK) {
         r.start = mfr_model_epochs(m);
+        if (io_same_file(o->checkpoint, o->resume)) r.ck_epoch = r.start; /* until one is written */
         r.elapsed0 = run->elapsed_s;
         r.train_s = run->train_s;
         if (run->log_len) jlog_printf(&r.jl, "%.*s", (int)run->log_len, run->log);

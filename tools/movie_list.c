@@ -175,10 +175,9 @@ int resolve_movie(const mfr_dataset *ds, const char *where, const char *given, i
     } else if (match == MFR_TITLE_ID || (text[0] == '#' && match == MFR_TITLE_NONE)) {
         rc = runtime_error("%s: no movie has id '%s'", where, text + 1);
     } else if (match == MFR_TITLE_NONE) {
-        /* a bare number where no title matched: the id, if a movie has it */
-        char *end;
-        long long id = strtoll(text, &end, 10);
-        const bool is_id = end != text && !*end && mfr_dataset_item_index(ds, id) >= 0;
+        /* a bare number where no title matched: the id, if a movie has it
+         * (written as '#' takes it: "+50" is no id, and '#+50' is refused) */
+        const bool is_id = is_integer(text) && mfr_dataset_item_index(ds, strtoll(text, NULL, 10)) >= 0;
         if (is_id) {
             rc = runtime_error("%s: no movie title matches '%s'; movie id %s is written '#%s'", where, text, text,
                                text);

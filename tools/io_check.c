@@ -376,7 +376,8 @@ int io_output_checkpoint(const char *checkpoint, const char *resume)
     const char *ck = checkpoint ? checkpoint : resume;
     if (!ck) return EXIT_OK;
     if (resume && io_same_file(ck, resume)) return io_output_resumed("--resume", ck);
-    return io_output("--checkpoint", ck);
+    /* without --checkpoint the file is --resume's, also when it is missing */
+    return io_output(checkpoint ? "--checkpoint" : "--resume", ck);
 }
 
 /* io_output_dir's checks after the name's: dir exists as a writable

@@ -267,9 +267,6 @@ static int count_overlap(const mfr_ratings *train, const mfr_ratings *test, int6
     return mfr_ratings_overlap(test, train, out, &first, &err) == MFR_OK ? EXIT_OK : lib_error(&err);
 }
 
-/* Refuses test ratings that the model was trained on (its recorded
- * split) or that --train excludes from the lists, or warns loudly with
- * --allow-overlap; the counts go into the JSON. */
 /* "3 of the 10 test ratings", or "the test rating" when there is one:
  * the subject of an overlap message, whose verb agrees with k (is / are). */
 static const char *overlap_subject(char *buf, size_t len, long long k, long long total)
@@ -279,6 +276,9 @@ static const char *overlap_subject(char *buf, size_t len, long long k, long long
     return buf;
 }
 
+/* Refuses test ratings that the model was trained on (its recorded
+ * split) or that --train excludes from the lists, or warns loudly with
+ * --allow-overlap; the counts go into the JSON. */
 static int check_overlap(const struct eval_opts *o, struct eval_data *d)
 {
     int rc = d->model_train ? count_overlap(d->model_train, d->test, &d->overlap_model) : EXIT_OK;
@@ -288,18 +288,20 @@ static int check_overlap(const struct eval_opts *o, struct eval_data *d)
     const long long in_model = d->overlap_model, in_train = d->overlap_train;
     char subj[96];
     if (in_model && !o->allow_overlap)
-        return runtime_error("%s in %s %s of the model (%s): its scores on them would flatter it. "
+        return runtime_error("%s in %s %s of the model (%s): its %s would flatter it. "
                              "Evaluate on held-out ratings (the other part of the model's split), or "
-                             "pass --allow-overlap to score them anyway",
+                             "pass --allow-overlap to score %s anyway",
                              overlap_subject(subj, sizeof subj, in_model, total), d->test_path,
                              in_model == 1 ? "is a training rating" : "are training ratings",
-                             d->model_train_desc);
+                             d->model_train_desc, in_model == 1 ? "score on it" : "scores on them",
+                             in_model == 1 ? "it" : "them");
     if (in_train && !o->allow_overlap)
         return runtime_error("%s in %s %s also in --train %s, whose movies are left out of each "
-                             "user's list: they could never be recommended. Pass the ratings the "
-                             "model was trained on, or --allow-overlap to score them anyway",
+                             "user's list: %s could never be recommended. Pass the ratings the "
+                             "model was trained on, or --allow-overlap to score %s anyway",
                              overlap_subject(subj, sizeof subj, in_train, total), d->test_path,
-                             in_train == 1 ? "is" : "are", d->train_path);
+                             in_train == 1 ? "is" : "are", d->train_path, in_train == 1 ? "it" : "they",
+                             in_train == 1 ? "it" : "them");
     if (in_model)
         cli_warning_loud("%s %s of the model (%s); the results below are not held-out results.",
                          overlap_subject(subj, sizeof subj, in_model, total),

@@ -468,9 +468,10 @@ int64_t hist_bins(int64_t n, const double *values, int n_bins, bool of_counts, d
     bool whole = true;
     for (int64_t r = 0; r < n && whole; r++)
         if (isfinite(values[r]) && values[r] != floor(values[r])) whole = false;
-    /* One count v: [v, v + 1] (below). Not for other whole values: a mean
-     * rating of 1 for every user was drawn from 1 to 21, far off any
-     * rating scale; they get the range around them, as fractional ones. */
+    /* One count v: the bin [v, v + 1) (below). Not for other whole
+     * values: a mean rating of 1 for every user was drawn from 1 to 21,
+     * far off any rating scale; they get the range around them, as
+     * fractional ones. */
     const bool one_count = of_counts && whole && lo == hi && mag < 1e15;
     if (lo > hi) {
         lo = 0;

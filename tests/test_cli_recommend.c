@@ -741,6 +741,18 @@ static void test_fold_in_title_with_equals(void **state)
     assert_int_equal(run("recommend --model '%s' --rate 'The E=mc2=4,Fargo=1' -k 1", model), 0);
     tu_expect_in(g_out, "      3       4");
     tu_expect_in(g_out, "      4       1");
+    /* the title as written, an '=' before its comma: the rating follows
+     * its last '=' (it read a movie 'E' rated 'mc2') */
+    assert_int_equal(run("recommend --model '%s' --rate 'E=mc2, The (1993)=4,Fargo=1' -k 1", model), 0);
+    tu_expect_in(g_out, "from 2 ratings");
+    tu_expect_in(g_out, "      3       4");
+    tu_expect_in(g_out, "      4       1");
+    assert_int_equal(run("recommend --model '%s' --rate 'Fargo=1,E=mc2, The (1993)=4' -k 1", model), 0);
+    tu_expect_in(g_out, "      3       4");
+    /* a bad rating before a comma is still the entry's error, not a title
+     * that runs on to the next entry's '=' */
+    assert_int_equal(run("recommend --model '%s' --rate 'Heat=x,Fargo=1'", model), 2);
+    tu_expect_in(g_err, "--rate: the rating of 'Heat' must be a number in [1, 5], got 'x'");
     /* a rating that is not one is still named as the entry's rating */
     assert_int_equal(run("recommend --model '%s' --rate 'A=B=x'", model), 2);
     tu_expect_in(g_err, "--rate: the rating of 'A=B' must be a number in [1, 5], got 'x'");

@@ -126,10 +126,47 @@ static bool parse_rating(const mfr_dataset *ds, const char *s, float *out)
     return true;
 }
 
+/* Whether title names one movie, as resolve_movie would take it (quietly). */
+static bool names_one_movie(const mfr_dataset *ds, const char *title)
+{
+    int32_t item, n = 0;
+    int match = MFR_TITLE_NONE;
+    mfr_error err = {0};
+    return mfr_dataset_find_title(ds, title, &item, 1, &n, &match, &err) == MFR_OK &&
+           match != MFR_TITLE_NONE && n == 1;
+}
+
+/* The entry of --rate at p whose '=' is eq and whose end is *comma when
+ * its value is no rating: a title holding '=' before one of its commas
+ * ("E=mc2, The (1993)=4") goes on to a later '=' whose value is a rating
+ * and whose title names a movie; *eq and *comma move there. Otherwise
+ * they stay, and the entry's error is the one the first split gives. */
+static void rate_entry_past_comma(const mfr_dataset *ds, const char *p, const char **eq,
+                                  const char **comma)
+{
+    for (const char *e = *comma ? strchr(*comma + 1, '=') : NULL; e; e = strchr(e + 1, '=')) {
+        const char *c = strchr(e + 1, ',');
+        const size_t n = c ? (size_t)(c - e - 1) : strlen(e + 1);
+        if (memchr(e + 1, '=', n)) continue; /* not the last '=' before that ',' */
+        char *title = trimmed(p, (size_t)(e - p)), *value = trimmed(e + 1, n);
+        float v;
+        const bool found = title && value && parse_rating(ds, value, &v) && names_one_movie(ds, title);
+        free(title);
+        free(value);
+        if (found) {
+            *eq = e;
+            *comma = c;
+            return;
+        }
+    }
+}
+
 /* --rate "TITLE=R,TITLE=R,...": each entry ends at the first ',' after its
  * '=' so titles may contain commas ("Usual Suspects, The (1995)=5"); the
  * entry's '=' is the last one before that ',', so titles may contain '='
- * too ("A=B (1990)=5"), as in --ratings-file, whose lines end in =RATING. */
+ * too ("A=B (1990)=5"), as in --ratings-file, whose lines end in =RATING;
+ * when that '=' is followed by no rating, a comma after an '=' of the
+ * title is passed (rate_entry_past_comma). */
 static int parse_rate(const mfr_dataset *ds, const char *spec,
                       struct new_ratings *r)
 {
@@ -149,6 +186,12 @@ static int parse_rate(const mfr_dataset *ds, const char *spec,
         for (const char *next = strchr(eq + 1, '='); next && (!comma || next < comma);
              next = strchr(eq + 1, '='))
             eq = next;
+        if (comma) {
+            char *first = trimmed(eq + 1, (size_t)(comma - eq - 1));
+            float v;
+            if (first && !parse_rating(ds, first, &v)) rate_entry_past_comma(ds, p, &eq, &comma);
+            free(first);
+        }
         size_t vlen = comma ? (size_t)(comma - eq - 1) : strlen(eq + 1);
         char *title = trimmed(p, (size_t)(eq - p)), *value = trimmed(eq + 1, vlen);
         int rc = EXIT_OK;

@@ -307,8 +307,10 @@ static void json_histogram(const struct histogram *h)
     printf("{\"edges\":[");
     for (int b = 0; b <= h->n_bins; b++) {
         if (b) putchar(',');
-        /* the outer edges are the smallest and largest values: in full, so
-         * that they hold them (1.491954023 was above a mean of 1.4919540229885) */
+        /* the outer edges bound the smallest and largest values (whole-number
+         * bins of counts end past the largest, which the summary's max
+         * gives): in full, so that they hold them (1.491954023 was above a
+         * mean of 1.4919540229885) */
         json_num(h->edges[b], b == 0 || b == h->n_bins ? 17 : JSON_DIGITS);
     }
     printf("],\"counts\":[");

@@ -244,7 +244,7 @@ static int scan_titles(const mfr_dataset *ds, const char *q, int kind, int32_t *
         if (kind == MFR_TITLE_NONE) {
             keep_closest(i, forms_distance(&fm, q, qn > CLOSE_MAX ? CLOSE_MAX : qn, row),
                          items_out, dist, max_out, &n);
-        } else if (kind == MFR_TITLE_EXACT    ? forms_equal(&fm, 3, q, qn)
+        } else if (kind == MFR_TITLE_EXACT    ? forms_equal(&fm, fm.n_forms, q, qn)
                    : kind == TITLE_AS_WRITTEN ? forms_equal(&fm, 1, q, qn)
                                               : forms_contain(&fm, q)) {
             if (n < max_out) items_out[n] = i;

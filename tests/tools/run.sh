@@ -131,6 +131,43 @@ chmod +x "$W/fake/meson" "$W/fake/dpkg-query"
 check "test: a failing meson test is a failure" status 1 env PATH="$W/fake:$PATH" sh "$TOP/tools/test" "$W/build"
 check "test: two build directories are exit 2" status 2 env PATH="$W/fake:$PATH" sh "$TOP/tools/test" "$W/b1" "$W/b2"
 check "test: an unknown option is exit 2" status 2 env PATH="$W/fake:$PATH" sh "$TOP/tools/test" --no-such-option
+check "test: --help is exit 0" status 0 sh "$TOP/tools/test" --help
+check "test: ... and prints the usage" grep -q "^Usage: tools/test" "$W/out"
+check "race-check: --help is exit 0 (it was taken as a build directory: a traceback)" \
+    status 0 sh "$TOP/tools/race-check" --help
+check "race-check: ... and prints the usage" grep -q "^Usage: tools/race-check" "$W/out"
+check "race-check: an unknown option is exit 2" status 2 sh "$TOP/tools/race-check" --no-such-option
+check "race-check: meson test's arguments without -- are exit 2" status 2 sh "$TOP/tools/race-check" "$W/b1" "$W/b2"
+
+# --- SIGTERM (or a Ctrl-C) leaves no temporary file: dash runs no EXIT trap
+# on a signal, so tools/test left its copy of the dataset (16 MB of
+# ML-100K) and its log in $TMPDIR, and tune-ranking its two files.
+# COMMAND, run in the background with a private TMPDIR; once $W/started
+# exists (the slow fake has begun), the script alone gets SIGTERM: it
+# exits 143 once the fake is done, and TMPDIR is empty.
+term_leaves_nothing() {
+    local pid rc
+    rm -rf "$W/tmpd" "$W/started" && mkdir "$W/tmpd"
+    TMPDIR="$W/tmpd" "$@" >"$W/out" 2>&1 &
+    pid=$!
+    for _ in $(seq 100); do [ -e "$W/started" ] && break; sleep 0.1; done
+    kill -TERM "$pid"
+    wait "$pid"
+    rc=$?
+    [ "$rc" -eq 143 ] || { echo "  exit status $rc, expected 143"; sed 's/^/  | /' "$W/out"; return 1; }
+    [ -z "$(find "$W/tmpd" -mindepth 1)" ] || { echo "  left in TMPDIR:"; find "$W/tmpd" -mindepth 1 -maxdepth 1 | sed 's/^/  | /'; return 1; }
+}
+mkdir -p "$W/slow"
+printf '#!/bin/sh\n[ "$1" != test ] && exit 0\ntouch "%s/started"; sleep 1\n' "$W" >"$W/slow/meson"
+cp "$W/fake/dpkg-query" "$W/slow/"
+printf '#!/bin/sh\ntouch "%s/started"; sleep 1; exit 1\n' "$W" >"$W/slow-mfrec"
+chmod +x "$W/slow/meson" "$W/slow-mfrec"
+echo "--dim 4" >"$W/one-setting.txt"
+mkdir -p "$W/data copy" && echo "1	1	5	1" >"$W/data copy/u.data"
+check "test: SIGTERM removes its dataset copy and log" \
+    term_leaves_nothing env PATH="$W/slow:$PATH" MFREC_DATA="$W/data copy" sh "$TOP/tools/test" "$W/build"
+check "tune-ranking: SIGTERM removes its temporary files" \
+    term_leaves_nothing env MFREC="$W/slow-mfrec" sh "$TOP/tools/tune-ranking" ndcg "$W/one-setting.txt"
 
 # --- tools/sweep-smoke and tools/checksum-table: usage errors before any work
 check "sweep-smoke: two OUT_DIRs are exit 2" status 2 env MFREC="$MFREC" sh "$TOP/tools/sweep-smoke" "$W/s1" "$W/s2"

@@ -103,6 +103,24 @@ check "bench-setup: ... (said at once)" grep -q "exists; not replacing it" "$W/o
 check "bench-setup: a missing --base is exit 2" status 2 bs --base "$W/none/mfrec"
 check "bench-setup: --rounds 0 is exit 2" status 2 bs --rounds 0
 
+# --- tools/bench-softmax-torch: arguments and outputs checked before the runs
+# (a --csv in the data directory replaced its u.data after the benchmark; a
+# bad --threads, a missing --build or a failed run ended in a traceback)
+bst() { python3 "$TOP/tools/bench-softmax-torch" --build "$(dirname "$(dirname "$MFREC")")" --data "$ML" "$@"; }
+check "bench-softmax-torch: --csv onto the data's u.data is exit 2" status 2 bst --csv "$ML/u.data"
+check "bench-softmax-torch: ... and u.data is kept" cmp -s "$W/u.data.before" "$ML/u.data"
+check "bench-softmax-torch: --markdown onto a device is exit 2" status 2 bst --markdown /dev/full
+check "bench-softmax-torch: --csv in a missing directory is exit 2" status 2 bst --csv "$W/none/x.csv"
+check "bench-softmax-torch: missing data is exit 2" status 2 bst --data "$W/none"
+check "bench-softmax-torch: a bad --threads is exit 2" status 2 bst --threads 1,x
+check "bench-softmax-torch: --runs 0 is exit 2" status 2 bst --runs 0
+check "bench-softmax-torch: a missing build is exit 2" status 2 bst --build "$W/none"
+check "bench-softmax-torch: ... and named" grep -q "$W/none/tools/mfrec not found" "$W/out"
+check "bench-softmax-torch: a failed mfrec run is exit 1, named, no traceback" \
+    status 1 bst --split u1 --runs 1 --threads 1 --epochs 1 --csv "$W/bst.csv"
+check "bench-softmax-torch: ... (the command is named)" grep -q "^bench-softmax-torch: .*mfrec train .* failed (exit 1)" "$W/out"
+check "bench-softmax-torch: ... and no results written" test ! -e "$W/bst.csv"
+
 # --- tools/perf-compare: exit 1 means "slower"; a bad revision is a usage error
 check "perf-compare: an unknown revision is exit 2" status 2 python3 "$TOP/tools/perf-compare" no-such-revision-xyz
 else

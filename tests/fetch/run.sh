@@ -27,6 +27,14 @@ touch "$W/part/.mfrec-cache"
 check "a partial copy is completed" sh "$FETCH" --from "$MFREC_DATA" "$W/part"
 check "and verifies" ok_all "$W/part"
 check "its cache file is kept" test -e "$W/part/.mfrec-cache"
+# a tampered source is refused, and nothing is made
+mkdir "$W/bad src" && cp "$MFREC_DATA"/u* "$MFREC_DATA/README" "$W/bad src/"
+echo "1	1	5	881250949" >>"$W/bad src/u.data"
+sh "$FETCH" --from "$W/bad src" "$W/from bad" > "$W/out" 2>&1
+rc=$?
+check "a tampered u.data in --from is refused (exit 1)" test $rc -eq 1
+check "and named" grep -q "^u.data: FAILED" "$W/out"
+check "and no destination is made" test ! -e "$W/from bad"
 cp -r "$W/new" "$W/dmg"
 echo extra >> "$W/dmg/u.user"
 sh "$FETCH" --from "$MFREC_DATA" "$W/dmg" > "$W/out" 2>&1
@@ -37,9 +45,26 @@ check "and kept" grep -qx extra <(tail -n 1 "$W/dmg/u.user")
 if command -v zip > /dev/null; then
     mkdir -p "$W/z/ml-100k" && cp "$MFREC_DATA"/u* "$MFREC_DATA/README" "$W/z/ml-100k/" && echo x > "$W/z/ml-100k/allbut.pl"
     (cd "$W/z" && zip -qr ../ml.zip ml-100k)
+    printf '#!/bin/sh\necho tampered\n' >"$W/z/ml-100k/mku.sh" && echo "1,1,5,1" >"$W/z/ml-100k/ratings.csv"
+    (cd "$W/z" && zip -qr ../ml.zip ml-100k)
     check "the zip path installs" sh "$FETCH" --from "$W/ml.zip" "$W/fromzip"
+    # the zip's files without a checksum were installed beside the verified
+    # ones ("ready (checksums verified)"): a tampered mku.sh, a ratings.csv
+    # that makes the directory two datasets
+    check "only the verified files are installed" \
+        test "$(cd "$W/fromzip" && find . -mindepth 1 | sort | tr '\n' ' ')" = \
+        "$(sed 's/^[0-9a-f]*  */.\//' "$(dirname "$FETCH")/ml-100k.sha256" | sort | tr '\n' ' ')"
+    check "and nothing is left beside it" test -z "$(find "$W" -maxdepth 1 -name '.ml-100k.fetch.*')"
     rm "$W/fromzip/u.genre"
     check "the zip's extra files do not stop a completion" sh "$FETCH" --from "$W/ml.zip" "$W/fromzip"
+    # a listed file held as a symbolic link is not taken (it is not the file)
+    mkdir -p "$W/zl/ml-100k" && cp "$W/z/ml-100k"/* "$W/zl/ml-100k/"
+    rm "$W/zl/ml-100k/u.info" && ln -s "$MFREC_DATA/u.info" "$W/zl/ml-100k/u.info"
+    (cd "$W/zl" && zip -qry ../link.zip ml-100k)
+    sh "$FETCH" --from "$W/link.zip" "$W/fromlink" > "$W/out" 2>&1
+    rc=$?
+    check "a zip whose u.info is a symbolic link is refused (exit 1)" test $rc -eq 1
+    check "and nothing is made" test ! -e "$W/fromlink"
 else
     echo "zip is not installed: the zip path is not checked here"
 fi

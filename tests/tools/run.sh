@@ -37,6 +37,21 @@ if command -v gnuplot >/dev/null 2>&1; then
     check "time-to-accuracy: -- first takes the default OUT_DIR" \
         status 1 env MFREC=/nonexistent sh "$TOP/tools/time-to-accuracy" -- --epochs 3
     check "time-to-accuracy: ... (a missing binary is named)" grep -q "/nonexistent not found" "$W/out"
+    # --- tools/tta-vs-libmf: an OUT with a space (it split gnuplot's
+    # "< awk ... FILE" command: exit 1 and an empty OUT.png left behind)
+    "$MFREC" train --data "$D" --split random:0.1 --epochs 3 --log-every 1 --no-train-eval \
+        --log-json "$W/r 1.jsonl" >/dev/null
+    printf '0.5 0 0.9 0.95 1\n1.0 1 0.8 0.85 1\n' >"$W/lib 1.txt"
+    mkdir -p "$W/tt b"
+    check "tta-vs-libmf: an OUT with a space and quotes succeeds" \
+        status 0 sh "$TOP/tools/tta-vs-libmf" "$W/tt b/c'm\"p" "$W/r 1.jsonl" -- "$W/lib 1.txt"
+    check "tta-vs-libmf: ... its CSV has the 3 + 2 records" test "$(wc -l <"$W/tt b/c'm\"p.csv")" -eq 6
+    check "tta-vs-libmf: ... and both charts" test -s "$W/tt b/c'm\"p.png" -a -s "$W/tt b/c'm\"p.svg"
+    check "tta-vs-libmf: a missing input is exit 1" status 1 sh "$TOP/tools/tta-vs-libmf" "$W/tt b/x" "$W/none.jsonl"
+    check "tta-vs-libmf: a file with no record is exit 1" status 1 sh "$TOP/tools/tta-vs-libmf" "$W/tt b/x" "$W/lib 1.txt"
+    check "tta-vs-libmf: ... and named" grep -q "lib 1.txt holds no mfrec record" "$W/out"
+    check "tta-vs-libmf: ... and nothing is written" test ! -e "$W/tt b/x.csv" -a ! -e "$W/tt b/x.png"
+    check "tta-vs-libmf: no input is exit 2" status 2 sh "$TOP/tools/tta-vs-libmf" "$W/tt b/x"
 else
     echo "skip: time-to-accuracy (no gnuplot)"
 fi

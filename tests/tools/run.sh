@@ -29,6 +29,8 @@ if command -v gnuplot >/dev/null 2>&1; then
         awk 'NF != 2 || $1 !~ /^[0-9.e+-]+$/ || $2 !~ /^[0-9.e+-]+$/ { bad = 1 } END { exit bad || NR < 2 }' \
         "$O/time_to_accuracy.dat"
     cp "$O/time_to_accuracy.dat" "$W/dat.before"
+    check "time-to-accuracy: an OUT_DIR with a double quote draws the charts" status 0 tta "$W/q\"o"
+    check "time-to-accuracy: ... both of them" test -s "$W/q\"o/time_to_accuracy.png" -a -s "$W/q\"o/time_to_accuracy.svg"
     check "time-to-accuracy: a failed train is exit 1" status 1 tta "$O" -- --no-such-flag
     check "time-to-accuracy: ... and leaves the earlier results" cmp -s "$W/dat.before" "$O/time_to_accuracy.dat"
     check "time-to-accuracy: an unknown option is exit 2" status 2 tta --no-such-flag

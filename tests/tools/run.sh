@@ -217,6 +217,20 @@ ck "$W/ck2" >"$W/ck2.txt"
 check "checksum-table: an OUTDIR with '#' gives the same table" cmp -s "$W/ck1.txt" "$W/ck2.txt"
 check "checksum-table: ... of every configuration" test "$(wc -l <"$W/ck1.txt")" -eq 32
 
+# --- tools/sweep-ranks: every argument checked before a run (a bad --repeats
+# ran nothing and replaced --csv with a header alone, exit 1 "checksums
+# differ (0 values)"; "--csv --" took "--" as the file)
+echo "earlier results" >"$W/ranks.csv" && cp "$W/ranks.csv" "$W/ranks.before"
+sr() { bash "$TOP/tools/sweep-ranks" "$MFREC" "$@"; }
+check "sweep-ranks: a bad --repeats is exit 2" status 2 sr --csv "$W/ranks.csv" --repeats x -- --data "$D"
+check "sweep-ranks: ... and --csv is kept" cmp -s "$W/ranks.before" "$W/ranks.csv"
+check "sweep-ranks: --csv without a value is exit 2" status 2 sr --csv -- --data "$D"
+check "sweep-ranks: ... named" grep -q "^sweep-ranks: --csv needs a value" "$W/out"
+check "sweep-ranks: a rank count of 0 is exit 2" status 2 sr --csv "$W/ranks.csv" --ranks "1 0" -- --data "$D"
+check "sweep-ranks: --csv in a missing directory is exit 2" status 2 sr --csv "$W/none/r.csv" -- --data "$D"
+check "sweep-ranks: a missing binary is exit 1" status 1 bash "$TOP/tools/sweep-ranks" "$W/none/mfrec" --csv "$W/ranks.csv"
+check "sweep-ranks: ... and --csv is kept" cmp -s "$W/ranks.before" "$W/ranks.csv"
+
 # --- tools/tune-ranking: no settings is a usage error, named
 tune() { MFREC=$MFREC sh "$TOP/tools/tune-ranking" ndcg "$@"; }
 check "tune-ranking: a missing settings file is exit 2" status 2 tune "$W/none.txt"

@@ -231,6 +231,18 @@ check "sweep-ranks: --csv in a missing directory is exit 2" status 2 sr --csv "$
 check "sweep-ranks: a missing binary is exit 1" status 1 bash "$TOP/tools/sweep-ranks" "$W/none/mfrec" --csv "$W/ranks.csv"
 check "sweep-ranks: ... and --csv is kept" cmp -s "$W/ranks.before" "$W/ranks.csv"
 
+# --- tools/mpi-bench: checked before the runs (its default data was the
+# shared copy under /work/shared, where the runs write a dataset cache; a
+# failed run printed an empty line and the bench went on, exit 0)
+check "mpi-bench: a missing binary is exit 1" status 1 bash "$TOP/tools/mpi-bench" "$W/none/mfrec"
+check "mpi-bench: missing data is exit 1" status 1 env MFREC_DATA="$W/none" bash "$TOP/tools/mpi-bench" "$MFREC"
+check "mpi-bench: ... and named" grep -q "no MovieLens 100K in $W/none" "$W/out"
+if command -v mpirun >/dev/null 2>&1; then
+    check "mpi-bench: a failed run stops it (exit 1)" \
+        status 1 env MFREC_DATA="$D" bash "$TOP/tools/mpi-bench" "$W/slow-mfrec"
+    check "mpi-bench: ... and says which" grep -q "^tools/mpi-bench: single1 run 1 failed" "$W/out"
+fi
+
 # --- tools/tune-ranking: no settings is a usage error, named
 tune() { MFREC=$MFREC sh "$TOP/tools/tune-ranking" ndcg "$@"; }
 check "tune-ranking: a missing settings file is exit 2" status 2 tune "$W/none.txt"

@@ -209,6 +209,13 @@ check "sweep-smoke: two OUT_DIRs are exit 2" status 2 env MFREC="$MFREC" sh "$TO
 check "sweep-smoke: ... and nothing is made" test ! -e "$W/s1"
 check "checksum-table: a missing binary is exit 2" status 2 bash "$TOP/tools/checksum-table" "$W/none/mfrec" "$W/ck" "$D"
 check "checksum-table: missing data is exit 2" status 2 bash "$TOP/tools/checksum-table" "$MFREC" "$W/ck" "$W/none"
+touch "$W/a file"
+check "checksum-table: an OUTDIR that cannot be made is exit 1" \
+    status 1 bash "$TOP/tools/checksum-table" "$MFREC" "$W/a file/sub" "$D"
+check "checksum-table: ... before any run" eval '! grep -q "rc=" "$W/out"'
+check "checksum-table: the data directory as OUTDIR is exit 2" \
+    status 2 bash "$TOP/tools/checksum-table" "$MFREC" "$D/." "$D"
+check "checksum-table: ... and nothing is written there" test ! -e "$D/synth" -a ! -e "$D/nb-owner.1.mfr"
 # an OUTDIR with '#' in its name (it was a sed delimiter) gives the plain
 # OUTDIR's table; the synthetic set's models record its own path
 ck() { bash "$TOP/tools/checksum-table" "$MFREC" "$1" "$D" 2>&1 | grep -v '^syn-'; }

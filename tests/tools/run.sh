@@ -224,6 +224,25 @@ ck "$W/ck2" >"$W/ck2.txt"
 check "checksum-table: an OUTDIR with '#' gives the same table" cmp -s "$W/ck1.txt" "$W/ck2.txt"
 check "checksum-table: ... of every configuration" test "$(wc -l <"$W/ck1.txt")" -eq 32
 
+# --- tools/fuzz: SIGTERM stops the fuzzers too (its INT and TERM traps only
+# removed the work directory: the script went on, and the fuzzers ran out
+# their SECONDS into the removed directory). A copy in a tree whose setup,
+# meson and fuzz targets are stubs; each target records its pid and sleeps.
+F="$W/fuzz tree"
+mkdir -p "$F/tools" "$F/build-fuzz/fuzz" "$F/fuzz/corpus/fuzz_a" "$F/fuzz/corpus/fuzz_b"
+cp "$TOP/tools/fuzz" "$F/tools/" && cp "$W/stub/meson" "$F/tools/setup"
+for t in fuzz_a fuzz_b; do
+    echo seed >"$F/fuzz/corpus/$t/s"
+    printf '#!/bin/sh\necho $$ >"%s/%s.pid"; touch "%s/started"; exec sleep 30\n' "$W" "$t" "$W" >"$F/build-fuzz/fuzz/$t"
+done
+chmod +x "$F/tools/setup" "$F"/build-fuzz/fuzz/*
+check "fuzz: SIGTERM removes its work directory" \
+    term_leaves_nothing env PATH="$W/stub:$PATH" sh "$F/tools/fuzz" --parallel 2 5
+# running: a process that is there and not a zombie (PID 1 may reap late)
+running() { local st; st=$(ps -o stat= -p "$1" 2>/dev/null); [ -n "$st" ] && [ "${st#Z}" = "$st" ]; }
+check "fuzz: ... and stops the fuzzers" eval '! running "$(cat "$W/fuzz_a.pid")" && ! running "$(cat "$W/fuzz_b.pid")"'
+check "fuzz: ... and leaves no empty findings directory" test ! -e "$F/fuzz/findings"
+
 # --- tools/sweep-ranks: every argument checked before a run (a bad --repeats
 # ran nothing and replaced --csv with a header alone, exit 1 "checksums
 # differ (0 values)"; "--csv --" took "--" as the file)

@@ -243,6 +243,23 @@ running() { local st; st=$(ps -o stat= -p "$1" 2>/dev/null); [ -n "$st" ] && [ "
 check "fuzz: ... and stops the fuzzers" eval '! running "$(cat "$W/fuzz_a.pid")" && ! running "$(cat "$W/fuzz_b.pid")"'
 check "fuzz: ... and leaves no empty findings directory" test ! -e "$F/fuzz/findings"
 
+# --- tools/perf-compare: SIGTERM cleans up as Ctrl-C does (it was killed
+# with REV's git worktree registered and its temporary builds left). A copy
+# in a repository of its own; a stub meson that sleeps is the build.
+if [ -f /usr/share/benchmark/compare.py ] && command -v git >/dev/null 2>&1; then
+    P="$W/pc/repo"
+    mkdir -p "$P/tools" "$W/pc/bin" && cp "$TOP/tools/perf-compare" "$P/tools/"
+    git -C "$P" init -q && git -C "$P" add . &&
+        git -C "$P" -c user.email=t@t -c user.name=t commit -qm x
+    printf '#!/bin/sh\ntouch "%s/started"; exec sleep 30\n' "$W" >"$W/pc/bin/meson"
+    chmod +x "$W/pc/bin/meson"
+    check "perf-compare: SIGTERM removes its temporary builds" \
+        term_leaves_nothing env PATH="$W/pc/bin:$PATH" python3 "$P/tools/perf-compare" HEAD
+    check "perf-compare: ... and REV's worktree" test "$(git -C "$P" worktree list | wc -l)" -eq 1
+else
+    echo "skip: perf-compare's SIGTERM (no compare.py or git)"
+fi
+
 # --- tools/sweep-ranks: every argument checked before a run (a bad --repeats
 # ran nothing and replaced --csv with a header alone, exit 1 "checksums
 # differ (0 values)"; "--csv --" took "--" as the file)

@@ -207,6 +207,9 @@ check "tune-ranking: SIGTERM removes its temporary files" \
 # --- tools/sweep-smoke and tools/checksum-table: usage errors before any work
 check "sweep-smoke: two OUT_DIRs are exit 2" status 2 env MFREC="$MFREC" sh "$TOP/tools/sweep-smoke" "$W/s1" "$W/s2"
 check "sweep-smoke: ... and nothing is made" test ! -e "$W/s1"
+check "mpi-memory: no build named is exit 2" status 2 bash "$TOP/tools/mpi-memory" "$D" 1
+check "mpi-memory: ... named in the message" grep -q "no build named" "$W/out"
+check "mpi-memory: a REPS that is no number is exit 2" status 2 bash "$TOP/tools/mpi-memory" "$D" x "a=$MFREC"
 check "checksum-table: a missing binary is exit 2" status 2 bash "$TOP/tools/checksum-table" "$W/none/mfrec" "$W/ck" "$D"
 check "checksum-table: missing data is exit 2" status 2 bash "$TOP/tools/checksum-table" "$MFREC" "$W/ck" "$W/none"
 touch "$W/a file"

@@ -300,7 +300,8 @@ enum mfr_title_match {
 
 /**
  * Finds the movies a person means by `text`, in this order: "#ID" (a raw
- * movie id); titles equal to the text; titles containing it; and when
+ * movie id, written [-]DIGITS as in rating files); titles equal to the
+ * text; titles containing it; and when
  * nothing matches, the closest titles as suggestions. Comparisons ignore
  * case (ASCII and Latin-1) and Latin-1 accents ("Miserables" finds
  * "Misérables"); a title is compared as written, with MovieLens' trailing
@@ -309,9 +310,8 @@ enum mfr_title_match {
  * and an exact match may leave out the final " (YEAR)"; when some titles
  * equal the text as written and others only in an article form ("Fargo
  * (1996)" and "Fargo, The (1996)" for "fargo"), the first are the matches.
- * `*match_out` gets
- * the enum mfr_title_match of the first rule that matched (MFR_TITLE_NONE
- * when none did). Matches: *n_out gets their
+ * `*match_out` gets the enum mfr_title_match of the first rule that
+ * matched (MFR_TITLE_NONE when none did). Matches: *n_out gets their
  * number and items_out their first min(n, max_out) dense indices in index
  * order (several mean the text is ambiguous). No match: items_out gets up
  * to max_out titles by increasing distance (ties: lower index): the edit

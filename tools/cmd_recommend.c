@@ -97,18 +97,6 @@ static char *trimmed(const char *s, size_t len)
     return t;
 }
 
-/* A user or movie id as the rating files write it: [-]DIGITS (no '+', no
- * blanks), within long long. */
-static bool parse_id(const char *s, long long *out)
-{
-    const char *d = s + (*s == '-');
-    if (!*d || strspn(d, "0123456789") != strlen(d)) return false;
-    char *end;
-    errno = 0;
-    *out = strtoll(s, &end, 10);
-    return !errno && !*end;
-}
-
 /* Parses a rating value within the dataset's rating range; false when it
  * is not a number in range. */
 static bool parse_rating(const mfr_dataset *ds, const char *s, float *out)
@@ -301,7 +289,7 @@ static int parse_ratings_file(const mfr_dataset *ds, const char *path,
                                (double)lo, (double)hi, value);
         else if (by_id && key[0] != '#') {
             long long id;
-            if (!parse_id(key, &id)) /* "Star Wars<TAB>5": a title where the id goes */
+            if (!parse_raw_id(key, &id)) /* "Star Wars<TAB>5": a title where the id goes */
                 rc = runtime_error("%s: '%s' is not a movie id: MOVIE_ID<TAB>RATING takes the id's "
                                    "digits; a title is written TITLE=RATING",
                                    where, key);
@@ -389,7 +377,7 @@ static bool parse_user(const char *flag, const char *v, void *dst)
 {
     struct recommend_opts *o = dst;
     long long id;
-    if (!parse_id(v, &id)) {
+    if (!parse_raw_id(v, &id)) {
         usage_error("%s must be a user id (an integer, as in the dataset), got '%s'", flag, v);
         return false;
     }

@@ -3,6 +3,7 @@
  * list printers shared by `recommend`, `similar` and `norms` (see
  * movie_list.h).
  */
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -128,14 +129,14 @@ static void list_movies(const mfr_dataset *ds, const int32_t *items, int32_t n, 
     if (total > MAX_LISTED) fprintf(stderr, "  ... and %d more\n", (int)(total - MAX_LISTED));
 }
 
-/* Digits, with an optional '-': what an id after '#' may be. */
-static bool is_integer(const char *s)
+bool parse_raw_id(const char *s, long long *out)
 {
-    if (*s == '-') s++; /* as ids are written in rating files: no '+' */
-    if (!*s) return false;
-    for (; *s; s++)
-        if (*s < '0' || *s > '9') return false;
-    return true;
+    const char *d = s + (*s == '-');
+    if (!*d || strspn(d, "0123456789") != strlen(d)) return false;
+    char *end;
+    errno = 0;
+    *out = strtoll(s, &end, 10);
+    return !errno && !*end;
 }
 
 /* Whether some movie of ds has a title (a rating file alone has none). */
@@ -151,6 +152,7 @@ int resolve_movie(const mfr_dataset *ds, const char *where, const char *given, i
     mfr_error err = {0};
     int32_t found[MAX_LISTED], n = 0;
     int match = MFR_TITLE_NONE;
+    long long id;
     /* "  Fargo " is Fargo, as in --rate's list */
     while (*given == ' ' || *given == '\t') given++;
     size_t len = strlen(given);
@@ -165,7 +167,7 @@ int resolve_movie(const mfr_dataset *ds, const char *where, const char *given, i
     }
     if (match != MFR_TITLE_NONE && n == 1) {
         *item = found[0];
-    } else if (text[0] == '#' && match == MFR_TITLE_NONE && !is_integer(text + 1)) {
+    } else if (text[0] == '#' && match == MFR_TITLE_NONE && !parse_raw_id(text + 1, &id)) {
         /* a malformed id: a usage error in a flag, as --user abc is; a data
          * error in a file (`where` is FILE:LINE) */
 #define NOT_AN_ID "%s: '%s' is not a movie id (# and an integer, such as #50)"
@@ -177,7 +179,7 @@ int resolve_movie(const mfr_dataset *ds, const char *where, const char *given, i
     } else if (match == MFR_TITLE_NONE) {
         /* a bare number where no title matched: the id, if a movie has it
          * (written as '#' takes it: "+50" is no id, and '#+50' is refused) */
-        const bool is_id = is_integer(text) && mfr_dataset_item_index(ds, strtoll(text, NULL, 10)) >= 0;
+        const bool is_id = parse_raw_id(text, &id) && mfr_dataset_item_index(ds, id) >= 0;
         if (is_id) {
             rc = runtime_error("%s: no movie title matches '%s'; movie id %s is written '#%s'", where, text, text,
                                text);

@@ -774,58 +774,61 @@ static void test_resumed_at_its_last_epoch_logs_it(void **state)
     g_run = mf_run;
 }
 
+/* `mfrec train ARGS...`, which must succeed: its stdout and stderr. */
+static char *train_ok(const char *const *args)
+{
+    assert_int_equal(train_plain(args), 0);
+    char *log = tu_path(g_dir, "log"), *text = tu_read_file(log, NULL);
+    free(log);
+    return text;
+}
+
 /* The final report says which epoch --checkpoint FILE holds, or that the
  * run wrote none: `--epochs 2 --checkpoint FILE` (the first checkpoint
  * due at epoch 100) left no file and said nothing. */
 static void checkpoint_line(const char *kind)
 {
-    char *ck = tu_path(g_dir, "ck8"), *log = tu_path(g_dir, "log");
+    char *ck = tu_path(g_dir, "ck8");
     unlink(ck);
     const char *none[] = {"--data", g_data, "--kind", kind, "--epochs", "2", "--checkpoint", ck,
                           "--quiet", NULL};
-    assert_int_equal(train_plain(none), 0);
+    char *text = train_ok(none);
     assert_false(tu_exists(ck));
-    char *text = tu_read_file(log, NULL);
     tu_expect_in(text, "no checkpoint written to ");
     tu_expect_in(text, ": the next was due at epoch 100 (--checkpoint-every 100)\n");
     free(text);
     const char *some[] = {"--data", g_data, "--kind", kind, "--epochs", "5", "--checkpoint", ck,
                           "--checkpoint-every", "2", "--quiet", NULL};
-    assert_int_equal(train_plain(some), 0);
+    text = train_ok(some);
     assert_true(tu_exists(ck));
-    text = tu_read_file(log, NULL);
     tu_expect_in(text, "checkpoint of epoch 4 in ");
     tu_expect_in(text, "; epoch 5 is not in it (--checkpoint-every 2)\n");
     free(text);
     /* a resume that writes none: FILE still holds the epoch resumed from
      * (it said "no checkpoint written to FILE", as if there were no file) */
     const char *past[] = {"--resume", ck, "--epochs", "5", "--checkpoint-every", "100", "--quiet", NULL};
-    assert_int_equal(train_plain(past), 0);
-    text = tu_read_file(log, NULL);
+    text = train_ok(past);
     tu_expect_in(text, "checkpoint of epoch 4 in ");
     tu_expect_in(text, "; epoch 5 is not in it (--checkpoint-every 100)\n");
     assert_null(strstr(text, "no checkpoint written"));
     free(text);
     const char *cut[] = {"--resume", ck, "--epochs", "4", "--quiet", NULL};
-    assert_int_equal(train_plain(cut), 0);
-    text = tu_read_file(log, NULL);
+    text = train_ok(cut);
     tu_expect_in(text, "checkpoint of epoch 4 in ");
     assert_null(strstr(text, "not in it"));
     assert_null(strstr(text, "no checkpoint written"));
     free(text);
     const char *more[] = {"--resume", ck, "--epochs", "9", "--checkpoint-every", "5", "--quiet", NULL};
-    assert_int_equal(train_plain(more), 0);
-    text = tu_read_file(log, NULL);
+    text = train_ok(more);
     tu_expect_in(text, "checkpoint of epoch 5 in ");
     tu_expect_in(text, "; epochs 6-9 are not in it (--checkpoint-every 5)\n");
     free(text);
     const char *last[] = {"--resume", ck, "--epochs", "10", "--quiet", NULL};
-    assert_int_equal(train_plain(last), 0);
-    text = tu_read_file(log, NULL);
+    text = train_ok(last);
     tu_expect_in(text, "checkpoint of epoch 10 in ");
     assert_null(strstr(text, "not in it"));
     free(text);
-    free(ck), free(log);
+    free(ck);
 }
 
 static void test_final_report_names_the_checkpoint(void **state)

@@ -355,6 +355,26 @@ MFR_API const char *mfr_dataset_user_zip(const mfr_dataset *ds, int32_t u);
 MFR_API int mfr_dataset_read_ratings(const mfr_dataset *ds, const char *path,
                                      mfr_ratings **out, mfr_error *err);
 
+/** What mfr_dataset_read_known_ratings left out. */
+typedef struct mfr_unknown_ratings {
+    int64_t n;          /**< ratings left out */
+    int64_t n_user;     /**< of them, those whose user the dataset lacks */
+    int64_t n_item;     /**< those whose item it lacks (a rating may count in both) */
+    int64_t first_line; /**< the file's line of the first one; 0 when n is 0 */
+} mfr_unknown_ratings;
+
+/**
+ * mfr_dataset_read_ratings for ratings that may name users or items the
+ * dataset does not have (the test part of a split written by `mfrec
+ * split`, whose training part became the dataset): those ratings are left
+ * out and counted in *left_out instead of failing. Their lines are still
+ * checked for syntax and range. A file with no rating left is an error
+ * naming the first unknown line.
+ */
+MFR_API int mfr_dataset_read_known_ratings(const mfr_dataset *ds, const char *path,
+                                           mfr_ratings **out, mfr_unknown_ratings *left_out,
+                                           mfr_error *err);
+
 /** Number of ratings; -1 when r is NULL. */
 MFR_API int64_t mfr_ratings_count(const mfr_ratings *r);
 /** Reads rating `idx` (0 <= idx < count); any output pointer may be NULL
@@ -396,13 +416,15 @@ typedef struct mfr_split mfr_split;
  *        train_test_split(ratings, test_size=FRACTION (0.25),
  *        random_state=SEED), in the order sklearn returns them;
  *   "u1".."u5", "ua", "ub"  the canonical files of the dataset directory;
- *   "random:FRACTION"  the project's own seeded holdout (uses `seed`).
+ *   "random:FRACTION"  the project's own seeded holdout (uses `seed`);
+ *   "none"  every rating in the training part, in file order; the test
+ *        part is empty.
  * The default of the command-line tool is "sklearn:300".
  */
 MFR_API int mfr_split_create(const mfr_dataset *ds, const char *spec, uint64_t seed,
                              mfr_split **out, mfr_error *err);
 /**
- * mfr_split_create with less memory: for a "random:" spec the training
+ * mfr_split_create with less memory: for a "random:" or "none" spec the training
  * part is not copied but refers to the dataset's ratings (which must
  * outlive the split), with one byte a rating marking the test rows, and
  * the test part is copied without its timestamps (mfr_ratings_get reports

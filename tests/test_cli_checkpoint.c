@@ -741,6 +741,34 @@ static void test_resume_keeps_run_flags(void **state)
     free(ck), free(log), free(full), free(full_log), free(res), free(res_log);
 }
 
+/* A run on every rating (--split none) has no validation: its log's
+ * val_mse is null, which a resume with --plot reads back (it took every
+ * record for a number and refused the checkpoint's log as not mfrec's). */
+static void test_resume_without_validation(void **state)
+{
+    (void)state;
+    char *ck = tu_path(g_dir, "ck9"), *plot = tu_path(g_dir, "plot9");
+    char *full = tu_path(g_dir, "full9.mfr"), *full_log = tu_path(g_dir, "full9.json");
+    char *res = tu_path(g_dir, "res9.mfr"), *res_log = tu_path(g_dir, "res9.json");
+    const char *straight[] = {"--data", g_data, "--split", "none", "--epochs", "6", "--log-every", "2",
+                              "--out", full, "--log-json", full_log, "--quiet", NULL};
+    const char *part[] = {"--data", g_data, "--split", "none", "--epochs", "4", "--log-every", "2",
+                          "--checkpoint", ck, "--checkpoint-every", "2", "--quiet", NULL};
+    const char *rest[] = {"--resume", ck, "--epochs", "6", "--out", res, "--log-json", res_log,
+                          "--plot", plot, "--quiet", NULL};
+    unlink(ck);
+    expect_resumed_run(straight, part, rest, full, res, full_log, res_log);
+    char *text = tu_read_file(res_log, NULL);
+    tu_expect_in(text, "{\"epoch\":2,\"train_mse\":");
+    tu_expect_in(text, ",\"val_mse\":null,\"train_rmse\":");
+    free(text);
+    char *png = tu_path(plot, "learning_curve.png");
+    assert_true(tu_exists(png));
+    free(png);
+    tu_rmtree(plot);
+    free(ck), free(plot), free(full), free(full_log), free(res), free(res_log);
+}
+
 /* A run cut short to its checkpoint's epoch (--epochs at the epochs done,
  * the checkpoint written at an epoch that was not logged, as after a
  * signal) trains nothing, but logs its last epoch as the uninterrupted run
@@ -871,6 +899,7 @@ int main(void)
         cmocka_unit_test(test_resume_accepts_restated_options),
         cmocka_unit_test(test_resume_with_preset_keeps_epochs),
         cmocka_unit_test(test_resume_keeps_run_flags),
+        cmocka_unit_test(test_resume_without_validation),
         cmocka_unit_test(test_resumed_at_its_last_epoch_logs_it),
         cmocka_unit_test(test_final_report_names_the_checkpoint),
     };

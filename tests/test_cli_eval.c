@@ -437,6 +437,96 @@ static void test_runtime_errors(void **state)
     assert_int_equal(run("eval --model '%s' --data '%s' --test u.data", g_model, g_plain), 1);
 }
 
+/* Whether raw id `id` is among ids[0..n). */
+static bool has_id(const long *ids, int n, long id)
+{
+    for (int k = 0; k < n; k++)
+        if (ids[k] == id) return true;
+    return false;
+}
+
+/* The round trip of a split made for another tool: `mfrec split`, a
+ * model trained on every rating of train.data (--split none), eval on
+ * test.data. Its ratings of users or movies that only test.data has
+ * cannot be scored: they are left out, counted and warned about (eval
+ * refused the whole file: "unknown item id"). */
+static void test_split_file_round_trip(void **state)
+{
+    (void)state;
+    char *parts = tu_path(g_dir, "rt"), *model = tu_path(g_dir, "rt.mfr");
+    assert_int_equal(run("split --data '%s' --split random:0.5 --seed 9 --out '%s'", g_plain, parts), 0);
+    assert_int_equal(run("train --data '%s/train.data' --split none --dim 4 --epochs 10 --lr 0.05 --quiet "
+                         "--log-json '%s/log.json' --out '%s'", parts, parts, model), 0);
+    tu_expect_in(g_out, "| no validation ratings (split none)");
+    /* one rating more of a user, and one of a movie, that no file has */
+    char cmd[4096];
+    snprintf(cmd, sizeof cmd, "printf '424242\\t%s\\t3\\t1\\n' >> '%s/test.data' && "
+             "printf '%s\\t424243\\t5\\t1\\n' >> '%s/test.data'", "1", parts, "1", parts);
+    assert_int_equal(system(cmd), 0);
+    /* what should be left out, from the files themselves */
+    long users[200], items[200];
+    int nu = 0, ni = 0;
+    long long n_test = 0, unknown = 0, unknown_user = 0, unknown_item = 0;
+    for (int part = 0; part < 2; part++) {
+        snprintf(cmd, sizeof cmd, "%s/%s", parts, part ? "test.data" : "train.data");
+        size_t len;
+        char *text = tu_read_file(cmd, &len);
+        assert_non_null(text);
+        for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n")) {
+            long u, i;
+            assert_int_equal(sscanf(line, "%ld\t%ld", &u, &i), 2);
+            if (part == 0) {
+                if (!has_id(users, nu, u)) users[nu++] = u;
+                if (!has_id(items, ni, i)) items[ni++] = i;
+                assert_true(nu < 200 && ni < 200);
+                continue;
+            }
+            n_test++;
+            const bool no_u = !has_id(users, nu, u), no_i = !has_id(items, ni, i);
+            unknown += no_u || no_i;
+            unknown_user += no_u;
+            unknown_item += no_i;
+        }
+        free(text);
+    }
+    assert_true(unknown_user >= 1 && unknown_item >= 1);
+    assert_int_equal(run("eval --model '%s' --test '%s/test.data' --json", model, parts), 0);
+    snprintf(cmd, sizeof cmd,
+             "\"test_ratings\":%lld,\"left_out\":{\"ratings\":%lld,\"unknown_user\":%lld,\"unknown_movie\":%lld},",
+             n_test - unknown, unknown, unknown_user, unknown_item);
+    tu_expect_in(g_out, cmd);
+    tu_expect_in(g_out, "\"train\":\"split none\"");
+    snprintf(cmd, sizeof cmd, "warning: left out %lld of the %lld test ratings in ", unknown, n_test);
+    tu_expect_in(g_err, cmd);
+    snprintf(cmd, sizeof cmd, "every figure below is over the other %lld\n", n_test - unknown);
+    tu_expect_in(g_err, cmd);
+    assert_int_equal(run("eval --model '%s' --test '%s/test.data'", model, parts), 0);
+    snprintf(cmd, sizeof cmd, "%lld more left out: user or movie not in the model)\n", unknown);
+    tu_expect_in(g_out, cmd);
+    /* a file of nothing but unknown ids is an error naming its line */
+    snprintf(cmd, sizeof cmd, "printf '424242\\t1\\t3\\t1\\n' > '%s/alien.data'", parts);
+    assert_int_equal(system(cmd), 0);
+    assert_int_equal(run("eval --model '%s' --test '%s/alien.data'", model, parts), 1);
+    tu_expect_in(g_err, "alien.data:1: the file's one rating names a user or an item that the dataset does not have");
+    /* the model has no held-out part: every rating of train.data overlaps */
+    assert_int_equal(run("eval --model '%s' --test '%s/train.data'", model, parts), 1);
+    tu_expect_in(g_err, "a model trained with --split none has none");
+    /* and no validation: its log says null, early stopping is refused */
+    snprintf(cmd, sizeof cmd, "%s/log.json", parts);
+    size_t len;
+    char *log = tu_read_file(cmd, &len);
+    assert_non_null(log);
+    tu_expect_in(log, "\"val_mse\":null,\"train_rmse\":");
+    free(log);
+    assert_int_equal(run("train --data '%s/train.data' --split none --epochs 3 --early-stop 2", parts), 2);
+    tu_expect_in(g_err, "--early-stop needs a split with validation ratings (split none has none)");
+    /* `mfrec split --split none` would write an empty test file */
+    assert_int_equal(run("split --data '%s' --split none --out '%s/none'", g_plain, parts), 2);
+    tu_expect_in(g_err, "--split none has no test part");
+    free(parts);
+    free(model);
+}
+
 /* A warning is one line, as an error is: the path in eval's "split cannot
  * be recreated" warning (a data directory with a newline in its name) is
  * shown with \x0A. It was printed raw, its end a line of its own. */
@@ -614,6 +704,7 @@ int main(void)
         cmocka_unit_test(test_usage_errors),
         cmocka_unit_test(test_runtime_errors),
         cmocka_unit_test(test_changed_split_files_refused),
+        cmocka_unit_test(test_split_file_round_trip),
         cmocka_unit_test(test_warning_is_one_line),
         cmocka_unit_test(test_reports_escape_paths),
     };

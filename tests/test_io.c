@@ -562,6 +562,79 @@ static void test_read_ratings(void **state)
     free(dir);
 }
 
+/* The lenient reader leaves out (and counts) the ratings of unknown
+ * users or items, keeps the rest in file order, and still names the
+ * file's own lines in its errors. */
+static void test_read_known_ratings(void **state)
+{
+    (void)state;
+    char *dir = write_good_dataset();
+    mfr_dataset *ds = tu_load_ok(dir, NULL);
+    char *path = tu_path(dir, "extra.data");
+    mfr_ratings *r = (mfr_ratings *)&r;
+    mfr_unknown_ratings lo;
+    mfr_error err = {0};
+
+    /* line 2: unknown user; 3: unknown item; 4: both; 1 and 5 known */
+    tu_write_file(dir, "extra.data", "3\t99\t4\t10\n8\t5\t3\t11\n7\t6\t2\t12\n8\t6\t1\t13\n7\t5\t5\t14\n",
+                  (size_t)-1);
+    assert_int_equal(mfr_dataset_read_known_ratings(ds, path, &r, &lo, &err), MFR_OK);
+    assert_int_equal(lo.n, 3);
+    assert_int_equal(lo.n_user, 2);
+    assert_int_equal(lo.n_item, 2);
+    assert_int_equal(lo.first_line, 2);
+    assert_int_equal(mfr_ratings_count(r), 2);
+    int32_t u, i;
+    float v;
+    int64_t ts;
+    mfr_ratings_get(r, 0, &u, &i, &v, &ts, NULL);
+    assert_int_equal(u, mfr_dataset_user_index(ds, 3));
+    assert_int_equal(i, mfr_dataset_item_index(ds, 99));
+    assert_true(v == 4.0f);
+    assert_int_equal(ts, 10);
+    mfr_ratings_get(r, 1, &u, &i, &v, &ts, NULL);
+    assert_int_equal(u, mfr_dataset_user_index(ds, 7));
+    assert_int_equal(i, mfr_dataset_item_index(ds, 5));
+    assert_true(v == 5.0f);
+    assert_int_equal(ts, 14);
+    mfr_ratings_destroy(r);
+
+    /* nothing unknown: the same as the strict reader, nothing counted */
+    tu_write_file(dir, "extra.data", "7\t5\t3\n", (size_t)-1);
+    assert_int_equal(mfr_dataset_read_known_ratings(ds, path, &r, &lo, &err), MFR_OK);
+    assert_int_equal(mfr_ratings_count(r), 1);
+    assert_int_equal(lo.n, 0);
+    assert_int_equal(lo.first_line, 0);
+    mfr_ratings_destroy(r);
+
+    struct {
+        const char *text;
+        const char *needle, *needle2;
+    } bad[] = {
+        /* a duplicate after a left-out line: the lines are the file's */
+        {"7\t5\t3\n8\t5\t3\n3\t99\t2\n7\t5\t4\n", "extra.data:4:", "first on line 1"},
+        /* an unknown id does not excuse a bad rating */
+        {"7\t5\t3\n8\t5\t9\n", "extra.data:2:", "outside"},
+        {"8\t5\t3\n", "extra.data:1:", "one rating names a user or an item"},
+        {"7\t6\t3\n8\t5\t3\n", "extra.data:1:", "each of the file's 2 ratings"},
+    };
+    for (size_t k = 0; k < sizeof bad / sizeof *bad; k++) {
+        tu_write_file(dir, "extra.data", bad[k].text, (size_t)-1);
+        r = (mfr_ratings *)&r;
+        int rc = mfr_dataset_read_known_ratings(ds, path, &r, &lo, &err);
+        if (rc != MFR_ERR_PARSE || r != NULL || !strstr(err.message, bad[k].needle) ||
+            (bad[k].needle2 && !strstr(err.message, bad[k].needle2)))
+            fail_msg("read case %zu: status %d, message \"%s\"", k, rc, err.message);
+    }
+    assert_int_equal(mfr_dataset_read_known_ratings(ds, path, &r, NULL, &err), MFR_ERR_INVALID);
+    assert_null(r);
+
+    free(path);
+    mfr_dataset_destroy(ds);
+    tu_rmtree(dir);
+    free(dir);
+}
+
 /* ------------------------------------------------------------------ */
 /* Writing                                                              */
 /* ------------------------------------------------------------------ */
@@ -725,6 +798,7 @@ int main(void)
         cmocka_unit_test(test_unknown_occupation),
         cmocka_unit_test(test_bad_arguments),
         cmocka_unit_test(test_read_ratings),
+        cmocka_unit_test(test_read_known_ratings),
         cmocka_unit_test(test_write_round_trip),
         cmocka_unit_test(test_write_locale),
     };

@@ -455,6 +455,28 @@ static void test_split_random(void **state)
     assert_null(b);
 }
 
+/* "none": every rating in the training part, in file order (also in the
+ * lean split's view), and an empty test part. */
+static void test_split_none(void **state)
+{
+    struct fixture *fx = *state;
+    mfr_error err = {0};
+    for (int lean = 0; lean < 2; lean++) {
+        mfr_split *s = NULL;
+        assert_int_equal(lean ? mfr_split_create_lean(fx->ds, "none", 5, &s, &err)
+                              : mfr_split_create(fx->ds, "none", 5, &s, &err),
+                         MFR_OK);
+        assert_string_equal(mfr_split_spec(s), "none");
+        assert_int_equal(mfr_ratings_count(mfr_split_test(s)), 0);
+        assert_int_equal(mfr_ratings_count(mfr_split_train(s)), N_ROWS);
+        int64_t rows[N_ROWS];
+        rows_of(mfr_split_train(s), rows, N_ROWS);
+        for (int64_t k = 0; k < N_ROWS; k++) assert_int_equal(rows[k], k);
+        check_partition(fx->ds, s);
+        mfr_split_destroy(s);
+    }
+}
+
 /* The random split as the plain sequential Fisher-Yates of the file
  * comment (every step run, rejections included): the test rows' indices in
  * file order into test_rows, their count returned. */
@@ -591,7 +613,8 @@ static void test_split_bad_specs(void **state)
         "sklearn:300:0.2x", "sklearn: 300",  "sklearn:300:-0.5", "u9",
         "u",              "U1",              "u1 ",             "random:0",
         "random:1",       "random:",         "random:abc",      "random:inf",
-        "bogus",          "",
+        "bogus",          "",                "none:0.2",        "None",
+        "none ",
     };
     for (size_t k = 0; k < sizeof bad / sizeof *bad; k++) {
         mfr_error err = {0};
@@ -636,6 +659,7 @@ int main(void)
         cmocka_unit_test(test_split_canonical),
         cmocka_unit_test(test_split_pin),
         cmocka_unit_test(test_split_random),
+        cmocka_unit_test(test_split_none),
         cmocka_unit_test(test_split_bad_specs),
         cmocka_unit_test(test_split_same_bytes_any_threads),
     };

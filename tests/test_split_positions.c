@@ -111,6 +111,7 @@ static void test_positions(void **state)
     check_positions(fx->ds, "sklearn:7:0.1", 0);
     check_positions(fx->ds, "random:0.2", 42);
     check_positions(fx->ds, "random:0.5", 3);
+    check_positions(fx->ds, "none", 0); /* every rating trains, at its own place */
     uint32_t pos[4];
     int64_t n_test;
     assert_int_equal(mfr_split_positions("u1", 0, 4, pos, &n_test, NULL, NULL), MFR_ERR_UNSUPPORTED);

@@ -43,7 +43,7 @@ int cmd_split(int argc, char **argv)
         {.name = "--data", .value = "DIR", .kind = FLAG_STR, .dst = &data,
          .help = "dataset directory (default: $MFREC_DATA, else data/ml-100k)"},
         {.name = "--split", .value = "SPEC", .kind = FLAG_STR, .dst = &spec,
-         .help = "as for `mfrec train` (default sklearn:300)"},
+         .help = "as for `mfrec train`, but not none (default sklearn:300)"},
         {.name = "--seed", .value = "S", .kind = FLAG_U64, .dst = &seed,
          .help = "seed of a random: split (default 300)"},
         {.name = "--out", .value = "DIR", .kind = FLAG_STR, .dst = &out,
@@ -56,6 +56,9 @@ int cmd_split(int argc, char **argv)
     int rc;
     if (!cli_start(&cmd, argc, argv, &rc)) return rc;
     if (!out) return usage_error("--out is required");
+    if (!strcmp(spec, "none"))
+        return usage_error("--split none has no test part: nothing to split (train with --split none "
+                           "on the rating file itself)");
     if (cli_flag_given("--seed") && strncmp(spec, "random:", 7) != 0)
         return usage_error("--seed applies to random: splits only (--split %s has its own order)", spec);
     io_input_data(default_data_dir(data));

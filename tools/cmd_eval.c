@@ -141,6 +141,7 @@ struct eval_data {
     char *test_path, *train_path;
     char train_desc[512], model_train_desc[128];
     int64_t overlap_model, overlap_train; /* test ratings also in model_train, in train_file */
+    mfr_unknown_ratings unknown; /* test ratings left out: user or movie not in the model */
 };
 
 static void eval_data_free(struct eval_data *d)
@@ -212,8 +213,11 @@ static void print_eval_json(const struct eval_opts *o, const struct eval_data *d
     json_str(d->test_path);
     fputs(",\"train\":", stdout);
     json_str(d->train_desc);
-    printf(",\"train_ratings\":%lld,\"test_ratings\":%lld,\"mse\":",
-           (long long)mfr_ratings_count(d->train), (long long)mt->n);
+    printf(",\"train_ratings\":%lld,\"test_ratings\":%lld,", (long long)mfr_ratings_count(d->train),
+           (long long)mt->n);
+    /* test ratings not counted above: their user or movie is not the model's */
+    printf("\"left_out\":{\"ratings\":%lld,\"unknown_user\":%lld,\"unknown_movie\":%lld},\"mse\":",
+           (long long)d->unknown.n, (long long)d->unknown.n_user, (long long)d->unknown.n_item);
     json_num(mt->mse, JSON_DIGITS);
     fputs(",\"rmse\":", stdout);
     json_num(mt->rmse, JSON_DIGITS);
@@ -246,7 +250,10 @@ static void print_eval_text(const struct eval_opts *o, const mfr_model *m,
 {
     printf("model %s (k %d, %lld epoch%s, split %s)\n", printable(o->model_path), mfr_model_k(m),
            (long long)mfr_model_epochs(m), PL(mfr_model_epochs(m)), printable(mfr_model_split_spec(m)));
-    printf("test %s: %lld rating%s\n", printable(d->test_path), (long long)mt->n, PL(mt->n));
+    printf("test %s: %lld rating%s", printable(d->test_path), (long long)mt->n, PL(mt->n));
+    if (d->unknown.n)
+        printf(" (%lld more left out: user or movie not in the model)", (long long)d->unknown.n);
+    putchar('\n');
     if (isnan(mt->mse)) /* a softmax model (eval_model) */
         printf("MSE, RMSE, MAE: none (a softmax model ranks movies and predicts no ratings)\n");
     else
@@ -289,11 +296,13 @@ static int check_overlap(const struct eval_opts *o, struct eval_data *d)
     char subj[96];
     if (in_model && !o->allow_overlap)
         return runtime_error("%s in %s %s of the model (%s): its %s would flatter it. "
-                             "Evaluate on held-out ratings (the other part of the model's split), or "
-                             "pass --allow-overlap to score %s anyway",
+                             "Evaluate on held-out ratings (%s), or pass --allow-overlap to score %s anyway",
                              overlap_subject(subj, sizeof subj, in_model, total), d->test_path,
                              in_model == 1 ? "is a training rating" : "are training ratings",
                              d->model_train_desc, in_model == 1 ? "score on it" : "scores on them",
+                             strcmp(d->model_train_desc, "split none")
+                                 ? "the other part of the model's split"
+                                 : "a model trained with --split none has none: train one on a split",
                              in_model == 1 ? "it" : "them");
     if (in_train && !o->allow_overlap)
         return runtime_error("%s in %s %s also in --train %s, whose movies are left out of each "
@@ -310,6 +319,26 @@ static int check_overlap(const struct eval_opts *o, struct eval_data *d)
         cli_warning_loud("%s %s also in --train %s.", overlap_subject(subj, sizeof subj, in_train, total),
                          in_train == 1 ? "is" : "are", d->train_path);
     return EXIT_OK;
+}
+
+/* A model scores only the users and movies it was trained with: the test
+ * part of a split made by `mfrec split` holds movies (and users) that
+ * only its training file's complement has. Said loudly, since the
+ * figures then cover fewer ratings than the file. */
+static void warn_unknown(const struct eval_data *d)
+{
+    const mfr_unknown_ratings *u = &d->unknown;
+    const long long n = u->n, total = n + (long long)mfr_ratings_count(d->test);
+    char why[128];
+    if (u->n_user && u->n_item)
+        snprintf(why, sizeof why, "%lld of them have a user and %lld a movie that the model does not have",
+                 (long long)u->n_user, (long long)u->n_item);
+    else
+        snprintf(why, sizeof why, "%s %s not in the model", n == 1 ? "its" : "their",
+                 u->n_user ? (n == 1 ? "user is" : "users are") : (n == 1 ? "movie is" : "movies are"));
+    cli_warning("left out %lld of the %lld test ratings in %s (the first on line %lld): %s; "
+                "every figure below is over the other %lld",
+                n, total, printable(d->test_path), (long long)u->first_line, why, total - n);
 }
 
 static int eval_model(const struct eval_opts *o)
@@ -330,11 +359,12 @@ static int eval_model(const struct eval_opts *o)
     /* A softmax model predicts no ratings: its rating metrics are NaN
      * (printed as "none", null in JSON), its ranking metrics as usual. */
     bool ranks_only = mfr_model_kind(m) == MFR_MODEL_KIND_SOFTMAX;
-    if (mfr_dataset_read_ratings(ds, d.test_path, &d.test, &err) != MFR_OK ||
+    if (mfr_dataset_read_known_ratings(ds, d.test_path, &d.test, &d.unknown, &err) != MFR_OK ||
         (!ranks_only && mfr_model_evaluate(m, d.test, &mt, &err) != MFR_OK)) {
         rc = lib_error(&err);
         goto done;
     }
+    if (d.unknown.n) warn_unknown(&d);
     if (ranks_only)
         mt = (mfr_metrics){.n = mfr_ratings_count(d.test), .mse = NAN, .rmse = NAN, .mae = NAN};
     if ((rc = load_eval_train(o, m, ds, dir, &d)) != EXIT_OK ||

@@ -276,7 +276,7 @@ static bool parse_sweep_flags(int argc, char **argv, struct sweep_opts *o, int *
         {.name = "--data", .value = "DIR", .kind = FLAG_STR, .dst = &o->data, .section = "Data:",
          .help = "dataset directory (default: $MFREC_DATA, else data/ml-100k)"},
         {.name = "--split", .value = "SPEC", .kind = FLAG_STR, .dst = &o->split,
-         .help = "sklearn:SEED[:FRAC] | u1..u5 | ua | ub | random:FRAC\n"
+         .help = "sklearn:SEED[:FRAC] | u1..u5 | ua | ub | random:FRAC | none\n"
                  "(default sklearn:300); only the training part is used"},
         {.name = "--threads", .value = "LIST", .kind = FLAG_CUSTOM, .dst = &o->threads,
          .parse = parse_threads, .section = "Sweep:",

@@ -209,7 +209,9 @@ static bool parse_train_flags(int argc, char **argv, struct train_opts *o, int *
         {.name = "--data", .value = "DIR", .kind = FLAG_STR, .dst = &o->data, .section = "Data:",
          .help = "dataset directory (default: $MFREC_DATA, else data/ml-100k)"},
         {.name = "--split", .value = "SPEC", .kind = FLAG_STR, .dst = &o->split,
-         .help = "sklearn:SEED[:FRAC] | u1..u5 | ua | ub | random:FRAC\n"
+         .help = "sklearn:SEED[:FRAC] | u1..u5 | ua | ub | random:FRAC, or\n"
+                 "none: every rating trains, no validation (a final\n"
+                 "model; the train file of another tool's split)\n"
                  "(default sklearn:300, the notebook's split)"},
         {.name = "--kind", .value = "mf|softmax", .kind = FLAG_CUSTOM, .parse = parse_kind_mf,
          .help = "mf (default) or the softmax model\n(`mfrec train --kind softmax --help`)"},
@@ -508,6 +510,25 @@ static void resume_run_opts(struct train_opts *o, const mfr_run_state *run, int6
     if (!o->checkpoint) o->checkpoint = o->resume;
 }
 
+/* The number after `key` in the record at *p (null, a value the run left
+ * out, as NaN), moving *p past it; false when the record is not mfrec's. */
+static bool record_num(const char **p, const char *key, double *v)
+{
+    const size_t n = strlen(key);
+    if (strncmp(*p, key, n)) return false;
+    *p += n;
+    if (!strncmp(*p, "null", 4)) {
+        *v = NAN;
+        *p += 4;
+        return true;
+    }
+    char *end;
+    *v = strtod(*p, &end);
+    if (end == *p) return false;
+    *p = end;
+    return true;
+}
+
 /* The --plot points of the logged epochs, from the log's JSON records. */
 static int resume_curve(struct train_run *r)
 {
@@ -515,13 +536,15 @@ static int resume_curve(struct train_run *r)
     while (p && p < end) {
         const char *nl = memchr(p, '\n', (size_t)(end - p));
         struct curve c;
-        double trmse, vrmse;
-        long long e;
-        if (sscanf(p, "{\"epoch\":%lld,\"train_mse\":%lg,\"val_mse\":%lg,\"train_rmse\":%lg,"
-                      "\"val_rmse\":%lg,\"loss\":%lg,\"loss_mse\":%lg,\"loss_l2\":%lg,"
-                      "\"loss_gravity\":%lg",
-                   &e, &c.train, &c.val, &trmse, &vrmse, &c.total, &c.mse, &c.l2, &c.gravity) != 9)
+        double epoch, trmse, vrmse;
+        const char *q = p;
+        if (!record_num(&q, "{\"epoch\":", &epoch) || !record_num(&q, ",\"train_mse\":", &c.train) ||
+            !record_num(&q, ",\"val_mse\":", &c.val) || !record_num(&q, ",\"train_rmse\":", &trmse) ||
+            !record_num(&q, ",\"val_rmse\":", &vrmse) || !record_num(&q, ",\"loss\":", &c.total) ||
+            !record_num(&q, ",\"loss_mse\":", &c.mse) || !record_num(&q, ",\"loss_l2\":", &c.l2) ||
+            !record_num(&q, ",\"loss_gravity\":", &c.gravity) || !(epoch >= 1 && epoch < 1e18))
             return runtime_error("%s: the checkpoint's log is not mfrec's", r->o->resume);
+        const long long e = (long long)epoch;
         c.epoch = (long)e;
         if (r->n_curve == r->cap_curve) {
             r->cap_curve = r->cap_curve ? 2 * r->cap_curve : 64;
@@ -710,10 +733,10 @@ static int emit_epoch(struct train_run *r)
     if (dist_rank() != 0) return EXIT_OK; /* the same decision as rank 0's; rank 0 logs */
     if (!o->quiet) {
         if (r->bar) fputs("\r\033[K", stderr);
-        if (o->no_train_eval)
-            printf("epoch %6lld  validation MSE %.6f RMSE %.6f", (long long)e, mv.mse, mv.rmse);
-        else
-            printf("epoch %6lld  train MSE %.6f  validation MSE %.6f", (long long)e, mt.mse, mv.mse);
+        printf("epoch %6lld", (long long)e);
+        if (!o->no_train_eval) printf("  train MSE %.6f", mt.mse);
+        if (r->has_test && o->no_train_eval) printf("  validation MSE %.6f RMSE %.6f", mv.mse, mv.rmse);
+        else if (r->has_test) printf("  validation MSE %.6f", mv.mse);
         if (cfg->l2 > 0 || cfg->l2_freq > 0 || cfg->l2_bias > 0 || cfg->implicit > 0 ||
             cfg->gravity > 0)
             /* the step's loss: at the factors the epoch began with (its
@@ -735,17 +758,21 @@ static int emit_epoch(struct train_run *r)
             (struct curve){(long)e, mt.mse, mv.mse, lp.total, lp.mse, lp.l2, lp.gravity};
     }
     if (o->log_json || o->checkpoint) { /* a checkpoint keeps the log for a resumed --log-json */
-        char tm[32] = "null", tr[32] = "null";
+        char tm[32] = "null", tr[32] = "null", vm[32] = "null", vr[32] = "null";
         if (!o->no_train_eval) {
             snprintf(tm, sizeof tm, "%.17g", mt.mse);
             snprintf(tr, sizeof tr, "%.17g", mt.rmse);
         }
+        if (r->has_test) {
+            snprintf(vm, sizeof vm, "%.17g", mv.mse);
+            snprintf(vr, sizeof vr, "%.17g", mv.rmse);
+        }
         jlog_printf(&r->jl,
-                    "{\"epoch\":%lld,\"train_mse\":%s,\"val_mse\":%.17g,"
-                    "\"train_rmse\":%s,\"val_rmse\":%.17g,\"loss\":%.17g,"
+                    "{\"epoch\":%lld,\"train_mse\":%s,\"val_mse\":%s,"
+                    "\"train_rmse\":%s,\"val_rmse\":%s,\"loss\":%.17g,"
                     "\"loss_mse\":%.17g,\"loss_l2\":%.17g,\"loss_gravity\":%.17g,"
                     "\"elapsed_s\":%.6f,\"wall_s\":%.6f}\n",
-                    (long long)e, tm, mv.mse, tr, mv.rmse, lp.total, lp.mse, lp.l2,
+                    (long long)e, tm, vm, tr, vr, lp.total, lp.mse, lp.l2,
                     lp.gravity, g->elapsed, g->wall);
     }
     return EXIT_OK;
@@ -1009,8 +1036,12 @@ static int train_finish(struct train_run *r)
     r->times.eval += t1 - t0;
     /* before any file: a stdout that cannot be written (--quiet prints
      * nothing earlier) fails the run with nothing written */
-    printf("final: train MSE %.6f RMSE %.6f | validation MSE %.6f RMSE %.6f\n", mt.mse, mt.rmse,
-           mv.mse, mv.rmse);
+    if (r->has_test)
+        printf("final: train MSE %.6f RMSE %.6f | validation MSE %.6f RMSE %.6f\n", mt.mse, mt.rmse,
+               mv.mse, mv.rmse);
+    else
+        printf("final: train MSE %.6f RMSE %.6f | no validation ratings (split %s)\n", mt.mse, mt.rmse,
+               printable(r->spec));
     if ((rc = stdout_flush()) != EXIT_OK) return rc;
     t1 = now_seconds();
     stop_signals_saving(true); /* a second signal now waits until the files are complete */
@@ -1185,7 +1216,7 @@ static int train_command(int argc, char **argv)
     if (!o.quiet && (rc = print_train_header(&r)) != EXIT_OK) goto done;
     r.bar = !o.quiet && isatty(STDERR_FILENO);
     if (o.early_stop && !r.has_test) {
-        rc = usage_error("--early-stop needs a split with validation ratings");
+        rc = usage_error("--early-stop needs a split with validation ratings (split %s has none)", r.spec);
         goto done;
     }
     if (o.target_rmse > 0 && !r.has_test) {

@@ -442,6 +442,85 @@ static struct mfr_rating_syntax read_syntax(const mfr_dataset *ds,
     return own;
 }
 
+/* Drops the ratings that the parse marked unknown (-1), keeping the
+ * others' order; counts them into *lo. orig[j] gets the index that kept
+ * rating j had before (its line less the header's), for messages. */
+static void drop_unknown(mfr_ratings *r, int64_t *orig, mfr_unknown_ratings *lo)
+{
+    int64_t w = 0;
+    for (int64_t k = 0; k < r->n; k++) {
+        const bool no_user = r->user[k] < 0, no_item = r->item[k] < 0;
+        if (no_user || no_item) {
+            if (!lo->n) lo->first_line = k; /* made a line below */
+            lo->n++;
+            lo->n_user += no_user;
+            lo->n_item += no_item;
+            continue;
+        }
+        r->user[w] = r->user[k];
+        r->item[w] = r->item[k];
+        r->rating[w] = r->rating[k];
+        if (r->ts) r->ts[w] = r->ts[k];
+        orig[w++] = k;
+    }
+    r->n = w;
+}
+
+/* mfr_dataset_read_ratings, and with lo (not NULL) its lenient twin:
+ * ratings of unknown users or items left out and counted into *lo. */
+static int read_ratings(const mfr_dataset *ds, const char *path, mfr_ratings **out,
+                        mfr_unknown_ratings *lo, mfr_error *err)
+{
+    struct mfr_text_file f;
+    mfr_ratings *r = NULL;
+    int64_t *orig = NULL;
+    int rc = mfr_text_file_read(NULL, path, false, &f, err);
+    if (rc != MFR_OK) goto done;
+    struct mfr_rating_syntax syn = read_syntax(ds, &f);
+    syn.step = mfr_rating_step(&ds->opt);
+    struct mfr_rating_ids ids = {.ds = ds, .keep_unknown = lo != NULL};
+    if ((rc = mfr_parse_ratings(&f, &syn, &ids, ds->opt.min_rating, ds->opt.max_rating, &r,
+                                err)) != MFR_OK)
+        goto done;
+    const int64_t first_line = 1 + syn.header;
+    if (lo) {
+        if (!(orig = malloc((size_t)r->n * sizeof *orig))) {
+            rc = mfr_nomem(err, "reading a rating file");
+            goto done;
+        }
+        drop_unknown(r, orig, lo);
+        if (lo->n) lo->first_line += first_line;
+        if (r->n == 0) {
+            rc = lo->n == 1 ? mfr_parse_err(err, f.path, lo->first_line,
+                                            "the file's one rating names a user or an item that "
+                                            "the dataset does not have")
+                            : mfr_parse_err(err, f.path, lo->first_line,
+                                            "each of the file's %" PRId64 " ratings names a user or "
+                                            "an item that the dataset does not have (this is the first)",
+                                            lo->n);
+            goto done;
+        }
+    }
+    int64_t first, second;
+    if (mfr_find_duplicate(r, ds->n_users, ds->n_items, &first, &second) != MFR_OK) {
+        rc = mfr_nomem(err, "checking for duplicate ratings");
+        goto done;
+    }
+    if (second >= 0) {
+        rc = mfr_duplicate_err(err, f.path, (orig ? orig[second] : second) + first_line,
+                               ds->user_ids[r->user[second]], ds->item_ids[r->item[second]],
+                               (orig ? orig[first] : first) + first_line);
+        goto done;
+    }
+    *out = r;
+    r = NULL;
+done:
+    free(orig);
+    mfr_ratings_destroy(r);
+    mfr_text_file_free(&f);
+    return rc;
+}
+
 int mfr_dataset_read_ratings(const mfr_dataset *ds, const char *path, mfr_ratings **out,
                              mfr_error *err)
 {
@@ -451,26 +530,21 @@ int mfr_dataset_read_ratings(const mfr_dataset *ds, const char *path, mfr_rating
     if (!ds || !path)
         return mfr_seterr(err, MFR_ERR_INVALID,
                           "mfr_dataset_read_ratings: dataset and path must not be NULL");
-    struct mfr_text_file f;
-    mfr_ratings *r = NULL;
-    int rc = mfr_text_file_read(NULL, path, false, &f, err);
-    if (rc != MFR_OK) goto done;
-    struct mfr_rating_syntax syn = read_syntax(ds, &f);
-    syn.step = mfr_rating_step(&ds->opt);
-    struct mfr_rating_ids ids = {.ds = ds};
-    if ((rc = mfr_parse_ratings(&f, &syn, &ids, ds->opt.min_rating, ds->opt.max_rating, &r,
-                                err)) != MFR_OK)
-        goto done;
-    rc = mfr_check_duplicates(f.path, r, ds->n_users, ds->n_items, ds->user_ids,
-                              ds->item_ids, 1 + syn.header, err);
-    if (rc == MFR_OK) {
-        *out = r;
-        r = NULL;
-    }
-done:
-    mfr_ratings_destroy(r);
-    mfr_text_file_free(&f);
-    return rc;
+    return read_ratings(ds, path, out, NULL, err);
+}
+
+int mfr_dataset_read_known_ratings(const mfr_dataset *ds, const char *path, mfr_ratings **out,
+                                   mfr_unknown_ratings *left_out, mfr_error *err)
+{
+    if (!out || !left_out)
+        return mfr_seterr(err, MFR_ERR_INVALID,
+                          "mfr_dataset_read_known_ratings: out and left_out must not be NULL");
+    *out = NULL;
+    *left_out = (mfr_unknown_ratings){0};
+    if (!ds || !path)
+        return mfr_seterr(err, MFR_ERR_INVALID,
+                          "mfr_dataset_read_known_ratings: dataset and path must not be NULL");
+    return read_ratings(ds, path, out, left_out, err);
 }
 
 /* ------------------------------------------------------------------ */

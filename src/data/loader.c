@@ -233,7 +233,7 @@ static void parse_chunk(struct mfr_rating_chunk *c, const char *path, const stru
             const mfr_dataset *ds = ids->ds;
             u = mfr_find_id(ds->user_ids, ds->n_users, rec.uid);
             i = mfr_find_id(ds->item_ids, ds->n_items, rec.iid);
-            if (u < 0 || i < 0) {
+            if ((u < 0 || i < 0) && !ids->keep_unknown) {
                 rc = mfr_parse_err(&c->err, path, it.line, "unknown %s id %" PRId64,
                                    u < 0 ? "user" : "item", u < 0 ? rec.uid : rec.iid);
                 break;

@@ -41,6 +41,7 @@ float mfr_rating_step(const mfr_load_options *opt);
 struct mfr_rating_ids {
     struct mfr_id_map *users, *items; /* loading */
     const mfr_dataset *ds;            /* reading through a dataset */
+    bool keep_unknown;                /* with ds: an unknown id is stored as -1, not an error */
     uint64_t budget;                  /* bytes the parse may hold, 0: no limit */
     /* a directory for the timestamps of a large parse (mfr_ratings_alloc_spilled:
      * the dataset cache's, which is about to be written), or NULL */

@@ -2,7 +2,7 @@
  * split.c — training/test splits of a dataset (the "Splits" section of
  * mfrec.h).
  *
- * Three kinds of spec:
+ * Four kinds of spec:
  *
  *   "sklearn:SEED[:FRACTION]"  bit-for-bit scikit-learn's
  *       train_test_split(ratings, test_size=FRACTION, random_state=SEED), so
@@ -33,6 +33,10 @@
  *       count. A lean split's test part has no timestamps; nor have a
  *       lean sklearn split's two copies.
  *
+ *   "none"  every rating trains, in file order; the test part is empty
+ *       (a final model trained on all the data, or on the training file
+ *       of another tool's split).
+ *
  * Numbers in specs are parsed and printed in the "C" numeric locale (set
  * for the calling thread only, then restored), so a spec means the same
  * thing under any locale and the normalized fraction is the shortest
@@ -54,7 +58,8 @@
 #define SKLEARN_DEFAULT_FRACTION 0.25
 #define SPEC_EXPECTED                                                                      \
     "expected \"sklearn:SEED[:TEST_FRACTION]\" (SEED in 0..4294967295, fraction in "       \
-    "(0, 1)), \"u1\"..\"u5\", \"ua\", \"ub\" or \"random:FRACTION\" (fraction in (0, 1))"
+    "(0, 1)), \"u1\"..\"u5\", \"ua\", \"ub\", \"random:FRACTION\" (fraction in (0, 1)) or "      \
+    "\"none\" (every rating trains)"
 
 /* Longest normalized spec: "sklearn:4294967295:" plus a %.17g double. */
 #define SPEC_MAX 64
@@ -118,7 +123,7 @@ static void format_fraction(double f, char *buf, size_t cap)
     }
 }
 
-enum split_kind { SPLIT_SKLEARN, SPLIT_CANONICAL, SPLIT_RANDOM };
+enum split_kind { SPLIT_SKLEARN, SPLIT_CANONICAL, SPLIT_RANDOM, SPLIT_NONE };
 
 struct split_params {
     enum split_kind kind;
@@ -140,6 +145,12 @@ static int parse_spec(const char *spec, struct split_params *p, mfr_error *err)
             snprintf(p->spec, sizeof p->spec, "%s", canonical_names[c]);
             return MFR_OK;
         }
+    }
+
+    if (strcmp(spec, "none") == 0) {
+        p->kind = SPLIT_NONE;
+        snprintf(p->spec, sizeof p->spec, "none");
+        return MFR_OK;
     }
 
     char frac_text[32];
@@ -445,6 +456,9 @@ static int train_view(const mfr_ratings *all, int64_t n_train, const struct mark
     return MFR_OK;
 }
 
+static int split_marked(const mfr_ratings *all, const struct split_params *p, int64_t n_test, uint64_t seed,
+                        bool lean, struct mfr_split *s, mfr_error *err);
+
 /* The project's own seeded holdout; see the file comment. `lean`: the
  * training part is a view of the dataset's ratings, not a copy, and the
  * test part carries no timestamps (the lean split's are read by training
@@ -458,11 +472,18 @@ static int split_random(const mfr_ratings *all, const struct split_params *p, ui
         return mfr_seterr(err, MFR_ERR_DATA,
                           "split %s: with %" PRId64 " rating%s the %s part would be empty",
                           p->spec, n, n == 1 ? "" : "s", test_size < 1.0 ? "test" : "training");
-    int64_t n_test = (int64_t)test_size;
-    int64_t n_train = n - n_test;
+    return split_marked(all, p, (int64_t)test_size, seed, lean, s, err);
+}
+
+/* The parts of a split that marks n_test rows at random (none when
+ * n_test is 0: split none, whose test part is empty): see split_random. */
+static int split_marked(const mfr_ratings *all, const struct split_params *p, int64_t n_test, uint64_t seed,
+                        bool lean, struct mfr_split *s, mfr_error *err)
+{
+    const int64_t n = all->n, n_train = n - n_test;
     unsigned char *is_test = mfr_calloc((size_t)n, 1);
     if (!is_test) return mfr_seterr(err, MFR_ERR_NOMEM, "split %s: out of memory", p->spec);
-    int rc = mark_test_rows(n, n_test, seed, is_test, p->spec, err);
+    int rc = n_test ? mark_test_rows(n, n_test, seed, is_test, p->spec, err) : MFR_OK;
     struct marked_chunks mc;
     if (rc == MFR_OK) {
         count_marks(n, n_test, is_test, &mc);
@@ -626,7 +647,10 @@ int mfr_split_positions(const char *spec, uint64_t seed, int64_t n, uint32_t *po
     if (n < 1 || n > INT32_MAX)
         return mfr_seterr(err, MFR_ERR_TOO_LARGE, "split %s: %" PRId64 " ratings (positions need 1..2^31-1)",
                           p.spec, n);
-    if (p.kind == SPLIT_SKLEARN) { /* the checks and counts of split_sklearn */
+    if (p.kind == SPLIT_NONE) { /* every rating trains, in file order */
+        *n_test = 0;
+        for (int64_t f = 0; f < n; f++) pos[f] = (uint32_t)f;
+    } else if (p.kind == SPLIT_SKLEARN) { /* the checks and counts of split_sklearn */
         double test_size = ceil(p.fraction * (double)n);
         if (!(test_size < (double)n))
             return mfr_seterr(err, MFR_ERR_DATA,
@@ -694,6 +718,7 @@ static int split_create(const mfr_dataset *ds, const char *spec, uint64_t seed, 
     case SPLIT_SKLEARN: rc = split_sklearn(all, &p, lean, s, err); break;
     case SPLIT_RANDOM: rc = split_random(all, &p, seed, lean, s, err); break;
     case SPLIT_CANONICAL: rc = split_canonical(ds, &p, s, err); break;
+    case SPLIT_NONE: rc = split_marked(all, &p, 0, seed, lean, s, err); break;
     }
     if (rc != MFR_OK) goto fail;
     /* The parts are copies: the dataset's mapped rating pages leave this

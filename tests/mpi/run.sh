@@ -99,6 +99,12 @@ else echo "ok: -np 3 --data-cache never (the whole data on every rank): same mod
 timeout 120 "${MPIRUN[@]}" -np 3 "$M" "${one[@]}" --split random:0.2 --out "$T/rnd3.bin" >"$T/log" 2>&1
 if cmp -s "$T/one-rnd.bin" "$T/rnd3.bin"; then echo "ok: -np 3 --split random:0.2 read per rank: same model bytes"
 else bad "-np 3 --split random:0.2: model differs"; tail -3 "$T/log"; fi
+# --split none: every rating trains, no validation part to read or evaluate
+"$M" "${one[@]}" --split none --out "$T/one-none.bin" >/dev/null || bad "one process (split none)"
+timeout 120 "${MPIRUN[@]}" -np 3 "$M" "${one[@]}" --split none --out "$T/none3.bin" >"$T/log" 2>&1
+if cmp -s "$T/one-none.bin" "$T/none3.bin" && grep -q 'no validation ratings (split none)' "$T/log"; then
+    echo "ok: -np 3 --split none: same model bytes, no validation"
+else bad "-np 3 --split none: model differs or validation reported"; tail -3 "$T/log"; fi
 cache="$T/data/.mfrec-cache.users"
 before=$(stat -c %i "$cache" 2>/dev/null)
 sleep 0.05; touch "$T/data/u.data"

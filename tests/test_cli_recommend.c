@@ -882,6 +882,13 @@ static void test_all_users(void **state)
     char *lines = tu_read_file(jl, NULL);
     assert_int_equal(tu_expect_json_lines(lines), 120);
     tu_expect_in(lines, "{\"user\":5,\"items\":[{\"rank\":1,\"movie\":");
+    /* a file replaced keeps its mode (it became 0600 less the umask, a
+     * private file made public by being rewritten) */
+    assert_int_equal(chmod(jl, 0604), 0);
+    assert_int_equal(run("recommend --model '%s' --all-users --top 4 --json --out '%s'", g_model, jl), 0);
+    struct stat st;
+    assert_int_equal(stat(jl, &st), 0);
+    assert_int_equal(st.st_mode & 07777, 0604);
     /* the output never replaces the model */
     assert_int_equal(run("recommend --model '%s' --all-users --out '%s'", g_model, g_model), 1);
     tu_expect_in(g_err, "is one of this run's inputs");

@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -639,6 +640,46 @@ static void test_read_known_ratings(void **state)
 /* Writing                                                              */
 /* ------------------------------------------------------------------ */
 
+/* The mode of path's permission bits. */
+static mode_t mode_of(const char *path)
+{
+    struct stat st;
+    assert_int_equal(stat(path, &st), 0);
+    return st.st_mode & 07777;
+}
+
+/* A written file gets 0666 less the umask, as any new file, and a file
+ * it replaces keeps its own mode: every file was 0644, so a user's
+ * ratings or model became readable by all under umask 077, and a file
+ * made private went public when rewritten. */
+static void test_write_mode(void **state)
+{
+    (void)state;
+    char *dir = tu_mkdtemp();
+    tu_write_file(dir, "u.data", "1\t1\t5\t1\n2\t2\t3\t2\n", (size_t)-1);
+    mfr_dataset *ds = tu_load_ok(dir, NULL);
+    const mfr_ratings *r = mfr_dataset_ratings(ds);
+    char *path = tu_path(dir, "out.data");
+    mfr_error err = {0};
+    const mode_t old_mask = umask(077);
+    assert_int_equal(mfr_ratings_write(r, ds, path, &err), MFR_OK);
+    assert_int_equal(mode_of(path), 0600);
+    umask(022);
+    assert_int_equal(mfr_ratings_write(r, ds, path, &err), MFR_OK);
+    assert_int_equal(mode_of(path), 0600); /* replaced: its mode kept */
+    assert_int_equal(chmod(path, 0640), 0);
+    assert_int_equal(mfr_ratings_write(r, ds, path, &err), MFR_OK);
+    assert_int_equal(mode_of(path), 0640);
+    assert_int_equal(unlink(path), 0);
+    assert_int_equal(mfr_ratings_write(r, ds, path, &err), MFR_OK);
+    assert_int_equal(mode_of(path), 0644);
+    umask(old_mask);
+    free(path);
+    mfr_dataset_destroy(ds);
+    tu_rmtree(dir);
+    free(dir);
+}
+
 static void test_write_round_trip(void **state)
 {
     (void)state;
@@ -800,6 +841,7 @@ int main(void)
         cmocka_unit_test(test_read_ratings),
         cmocka_unit_test(test_read_known_ratings),
         cmocka_unit_test(test_write_round_trip),
+        cmocka_unit_test(test_write_mode),
         cmocka_unit_test(test_write_locale),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

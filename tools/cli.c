@@ -899,10 +899,13 @@ int tmp_file_create(const char *path, char **tmp)
         return -1;
     }
     signal_cleanup_file(*tmp);
-    /* mkstemp creates the file 0600; give it the usual mode for output files */
+    /* mkstemp creates the file 0600: give it the usual mode of a new
+     * output file, or the mode of the file it replaces (a private file
+     * stays private) */
+    struct stat st;
     mode_t mask = umask(0);
     umask(mask);
-    (void)fchmod(fd, 0666 & ~mask);
+    (void)fchmod(fd, lstat(path, &st) == 0 && S_ISREG(st.st_mode) ? st.st_mode & 07777 : 0666 & ~mask);
     return fd;
 }
 

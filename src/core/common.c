@@ -15,6 +15,7 @@
 
 #include "bytes_priv.h"
 #include "common_priv.h"
+#include "rng_priv.h"
 
 static const char *const status_names[] = {
     [0] = "ok",
@@ -328,6 +329,29 @@ static void test_slow_tmp(void)
 
 #define WRITE_BUFFER_BYTES ((size_t)64 << 10)
 
+/* Creates tmp (ending in six X's, which are replaced) as a new file open
+ * for writing, as mkstemp does, but with mode 0666 less the umask, as
+ * open(2) and fopen give any output file: mkstemp's 0600 had to be
+ * changed afterwards, and the library cannot read the umask safely
+ * (umask(2) sets it, for every thread). */
+static int create_tmp(char *tmp)
+{
+    static const char chars[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+    static _Atomic uint64_t counter;
+    char *x = tmp + strlen(tmp) - 6;
+    for (int attempt = 0; attempt < 100; attempt++) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        uint64_t v = mfr_mix64((uint64_t)ts.tv_nsec ^ (uint64_t)ts.tv_sec << 30 ^ (uint64_t)getpid() << 40 ^
+                               atomic_fetch_add(&counter, 1) * 0x9e3779b97f4a7c15ull);
+        for (int k = 0; k < 6; k++, v /= 62) x[k] = chars[v % 62];
+        int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+        if (fd >= 0 || errno != EEXIST) return fd;
+    }
+    errno = EEXIST;
+    return -1;
+}
+
 int mfr_write_atomic_tmp(const char *path, mfr_write_tmp_fn fn, void *ctx, mfr_error *err)
 {
     /* The rename below replaces whatever is at path: only a regular file may
@@ -335,8 +359,10 @@ int mfr_write_atomic_tmp(const char *path, mfr_write_tmp_fn fn, void *ctx, mfr_e
      * such as /dev/null would become a regular file). */
     struct stat st;
     if (!*path) return mfr_seterr(err, MFR_ERR_INVALID, "the output path is empty");
-    if (lstat(path, &st) == 0 && !S_ISREG(st.st_mode))
+    const bool have_old = lstat(path, &st) == 0;
+    if (have_old && !S_ISREG(st.st_mode))
         return mfr_seterr(err, MFR_ERR_IO, "%s is not a regular file; not replacing it", path);
+    const mode_t old_mode = have_old ? st.st_mode & 07777 : 0;
     size_t len = strlen(path);
     char *dir = mfr_parent_dir(path);
     char *tmp = dir ? mfr_malloc(len + 16) : NULL;
@@ -346,7 +372,7 @@ int mfr_write_atomic_tmp(const char *path, mfr_write_tmp_fn fn, void *ctx, mfr_e
     }
     snprintf(tmp, len + 16, "%s.tmpXXXXXX", path);
     tmp_observe(""); /* about to be created */
-    int fd = mkstemp(tmp);
+    int fd = create_tmp(tmp);
     if (fd < 0) {
         int e = errno;
         tmp_observe(NULL);
@@ -357,7 +383,8 @@ int mfr_write_atomic_tmp(const char *path, mfr_write_tmp_fn fn, void *ctx, mfr_e
     }
     test_slow_tmp();
     tmp_observe(tmp);
-    (void)fchmod(fd, 0644);
+    /* a file replaced keeps its mode (a private model stays private) */
+    if (have_old) (void)fchmod(fd, old_mode);
     FILE *f = fdopen(fd, "wb");
     if (!f) {
         int e = errno;

@@ -37,7 +37,10 @@ static const char export_help[] =
     "        metadata.tsv (header movie, title, genres, ratings; movie = its\n"
     "        raw id; genres joined with '|'; ratings = the movie's training\n"
     "        ratings, the model's split, as in every list), ready for the\n"
-    "        TensorFlow Embedding Projector\n"
+    "        TensorFlow Embedding Projector; fields are split on tabs only,\n"
+    "        never quoted (a tab or line break in a title becomes a space):\n"
+    "        read them with quoting off (Python csv.QUOTE_NONE, pandas\n"
+    "        quoting=3), or a '\"' in a title is taken for a quote\n"
     "  both  all of the above (default)\n"
     "\n";
 

@@ -25,8 +25,9 @@
 static const char export_help[] =
     "Usage: mfrec export --model MODEL [--data DIR] [--as npy|tsv|both] --out OUTDIR\n"
     "\n"
-    "Writes a model's embeddings into OUTDIR (created if missing; a lone\n"
-    "OUTDIR argument is accepted too). Output formats (--as):\n"
+    "Writes a model's embeddings into OUTDIR (created if missing, in a\n"
+    "directory that exists; a lone OUTDIR argument is accepted too).\n"
+    "Output formats (--as):\n"
     "  npy   U.npy (users x k) and V.npy (movies x k), float32, row r = dense\n"
     "        index r; user_ids.txt and item_ids.txt give the raw id of each row;\n"
     "        with a model trained with --bias also user_bias.npy and\n"

@@ -310,12 +310,31 @@ static void test_similar(void **state)
     /* the query's genres, as the table's header shows them */
     tu_expect_in(g_out, "\"title\":\"Synthetic Movie 7 (");
     assert_true(strstr(g_out, "\"genres\":[") < strstr(g_out, "\"items\":"));
-    /* nothing qualifies: a line, no table of headers only; norms refuses */
+    /* nothing qualifies: a line, no table of headers only; norms too (it
+     * was an error, exit 1), with empty lists in --json and a header alone
+     * in --csv, as when it lists movies; its --plot has nothing to draw */
     assert_int_equal(run("similar --model '%s' --movie 'synthetic movie 7' --min-ratings 100000", g_model), 0);
     tu_expect_in(g_out, "no other movie qualifies\n");
     expect_not_in(g_out, "rank ");
-    assert_int_equal(run("norms --model '%s' --min-ratings 100000", g_model), 1);
-    tu_expect_in(g_err, "no movie has at least 100000 training ratings");
+    assert_int_equal(run("norms --model '%s' --min-ratings 100000", g_model), 0);
+    tu_expect_in(g_out, "item embedding norms (k 6, 80 movies, those with fewer than 100000 training ratings "
+                        "left out)\nno movie qualifies\n");
+    expect_not_in(g_out, "rank ");
+    expect_not_in(g_out, "histogram");
+    assert_string_equal(g_err, "");
+    assert_int_equal(run("norms --model '%s' --min-ratings 100000 --json", g_model), 0);
+    tu_expect_json(g_out);
+    tu_expect_in(g_out, ",\"k\":6,\"movies\":80,\"min_ratings\":100000,\"items\":[],\"histogram\":[]}\n");
+    assert_int_equal(run("norms --model '%s' --min-ratings 100000 --csv", g_model), 0);
+    assert_string_equal(g_out, "rank,movie,score,norm,ratings,rated,title,genres\n");
+    char *nothing = tu_path(g_dir, "no-norms-plot");
+    assert_int_equal(run("norms --model '%s' --min-ratings 100000 --plot '%s'", g_model, nothing), 1);
+    if (system("command -v gnuplot >/dev/null 2>&1") == 0)
+        tu_expect_in(g_err, "no movie has at least 100000 training ratings (--min-ratings; the model's split): "
+                            "--plot has no norms to draw");
+    expect_not_in(g_out, "no movie qualifies");
+    assert_false(tu_exists(nothing));
+    free(nothing);
     assert_int_equal(run("similar --model '%s' --movie 'synthetic movie 7' --measure cosine", g_model), 0);
     tu_expect_in(g_out, "movie 7: Synthetic Movie 7 (");
     tu_expect_in(g_out, "nearest 10 by cosine");

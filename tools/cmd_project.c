@@ -36,6 +36,9 @@ static const char project_help[] =
 
 static const char project_help_end[] =
     "\n"
+    "A projection needs two or more movies: fewer with --min-ratings N\n"
+    "training ratings is an error (exit 1), where the lists of recommend,\n"
+    "similar and norms say \"no movie qualifies\".\n"
     "Exit status: 0 ok, 1 runtime error, 2 usage error.\n";
 
 /* Index of the lowest set genre bit, or -1 without genres. */
@@ -211,9 +214,9 @@ static int select_movies(struct projection *p, const mfr_model *m, const mfr_dat
         p->items[p->n_sel++] = i;
     }
     if (p->n_sel < 2) /* a plane through one point explains nothing */
-        return runtime_error("%s movie has at least %lld training ratings (--min-ratings): a projection "
-                             "needs two or more",
-                             p->n_sel ? "only one" : "no", (long long)o->min_ratings);
+        return runtime_error("%s movie has at least %lld training rating%s (--min-ratings; the model's "
+                             "split), and a projection needs two or more movies to find its axes",
+                             p->n_sel ? "only one" : "no", (long long)o->min_ratings, PL(o->min_ratings));
     return EXIT_OK;
 }
 

@@ -171,6 +171,9 @@ static const char norms_help_end[] =
     "\n"
     "Equal norms list the lower movie index first. --csv prints the list\n"
     "only; --json the list and the histogram.\n"
+    "When no movie has --min-ratings training ratings, the list says \"no\n"
+    "movie qualifies\" (--json: empty \"items\" and \"histogram\"; --csv: the\n"
+    "header only), exit 0; with --plot that is an error (nothing to draw).\n"
     "Exit status: 0 ok, 1 runtime error, 2 usage error.\n";
 
 struct norms_opts {
@@ -230,7 +233,8 @@ static int norms_compute(struct norms_state *st, const mfr_model *m, const struc
                          &err) != MFR_OK)
         return lib_error(&err);
     for (int32_t r = 0; r < st->n_top; r++) st->top_sc[r] = (float)st->norms[st->top[r]];
-    hist_bins(st->n_hist, st->hist_vals, o->bins, false, st->edges, st->hist);
+    /* no eligible movie: no histogram over an invented range */
+    if (st->n_hist) hist_bins(st->n_hist, st->hist_vals, o->bins, false, st->edges, st->hist);
     return EXIT_OK;
 }
 
@@ -264,8 +268,8 @@ static void print_norms(const struct norms_state *st, const struct movie_ctx *c,
         printf(",\"k\":%d,\"movies\":%d,\"min_ratings\":%lld,\"items\":", (int)mfr_model_k(c->m),
                (int)st->n_items, (long long)o->list.min_ratings);
         print_list_json(c, &l);
-        printf(",\"histogram\":[");
-        for (int32_t b = 0; b < o->bins; b++) {
+        printf(",\"histogram\":["); /* empty when no movie qualifies */
+        for (int32_t b = 0; st->n_hist && b < o->bins; b++) {
             printf("%s{\"lo\":", b ? "," : "");
             json_num(st->edges[b], 9);
             printf(",\"hi\":");
@@ -280,7 +284,12 @@ static void print_norms(const struct norms_state *st, const struct movie_ctx *c,
     if (o->list.min_ratings)
         printf(", those with fewer than %lld training rating%s left out", (long long)o->list.min_ratings,
                PL(o->list.min_ratings));
-    printf(")\nlargest %d norm%s\n", (int)st->n_top, PL(st->n_top));
+    printf(")\n");
+    if (st->n_top == 0) { /* no table of headers only, no histogram: as similar */
+        printf("no movie qualifies\n");
+        return;
+    }
+    printf("largest %d norm%s\n", (int)st->n_top, PL(st->n_top));
     print_list_table(c, &l);
     print_histogram(st, o);
 }
@@ -366,10 +375,12 @@ int cmd_norms(int argc, char **argv)
     struct norms_state st = {0};
     if ((rc = load_model_and_data(o.model_path, o.data, &m, &ds, NULL)) != EXIT_OK) return rc;
     if (o.plot_dir) rc = plot_outputs_check(o.plot_dir, charts);
+    /* No eligible movie: an empty list (exit 0), as similar and recommend
+     * print; but --plot asked for charts that have nothing to draw. */
     if (rc == EXIT_OK && (rc = movie_ctx_init(&c, m, ds, o.list.min_ratings)) == EXIT_OK &&
-        c.n_eligible == 0) /* no list, and no histogram over an invented range */
+        c.n_eligible == 0 && o.plot_dir)
         rc = runtime_error("no movie has at least %lld training rating%s (--min-ratings; the model's split): "
-                           "no norms to list",
+                           "--plot has no norms to draw",
                            (long long)o.list.min_ratings, PL(o.list.min_ratings));
     if (rc == EXIT_OK && (rc = norms_compute(&st, m, &c, &o)) == EXIT_OK) {
         print_norms(&st, &c, &o);

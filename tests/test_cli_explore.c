@@ -328,10 +328,10 @@ static void test_stats_one_whole_mean(void **state)
                      0);
     const char *h = strstr(g_out, "\"mean_rating_per_user\"");
     assert_non_null(h);
-    tu_expect_in(h, "\"histogram\":{\"edges\":[0.5,0.75,1,1.25,1.5],\"counts\":[0,0,2,0]}");
+    tu_expect_in(h, "\"histogram\":{\"edges\":[0.5,0.75,1,1.25,1.5],\"counts\":[0,0,2,0],\"last_bin_closed\":false}");
     h = strstr(g_out, "\"mean_rating_per_movie\"");
     assert_non_null(h);
-    tu_expect_in(h, "\"histogram\":{\"edges\":[0.5,0.75,1,1.25,1.5],\"counts\":[0,0,2,0]}");
+    tu_expect_in(h, "\"histogram\":{\"edges\":[0.5,0.75,1,1.25,1.5],\"counts\":[0,0,2,0],\"last_bin_closed\":false}");
     /* a count of one value keeps its one whole-number bin, open at its
      * top as every whole-number bin is (it read [1, 2], as if 2 were in it) */
     assert_int_equal(run("stats --data '%s/implicit.csv' --format delimited:comma:noheader", g_dir), 0);
@@ -342,7 +342,68 @@ static void test_stats_one_whole_mean(void **state)
                      0);
     h = strstr(g_out, "\"mean_rating_per_user\"");
     assert_non_null(h);
-    tu_expect_in(h, "\"histogram\":{\"edges\":[0.5,1.5],\"counts\":[2]}");
+    tu_expect_in(h, "\"histogram\":{\"edges\":[0.5,1.5],\"counts\":[2],\"last_bin_closed\":false}");
+}
+
+/* --json says whether each histogram's last bin holds its upper edge, as
+ * the text's closing bracket does: ']' when the edge is the largest value,
+ * ')' when it lies past it (whole-number bins of counts); a program could
+ * not tell from the edges and counts alone. Each histogram's
+ * last_bin_closed is the text's bracket: true when the last edge is the
+ * summary's max, false when it lies above it; the count histograms of the test data
+ * end past their largest count, the mean histograms at their largest mean. */
+static void test_stats_json_last_bin_closed(void **state)
+{
+    (void)state;
+    static const char *const keys[] = {"ratings_per_user", "mean_rating_per_user", "ratings_per_movie",
+                                       "mean_rating_per_movie"};
+    static const char *const titles[] = {"\nRatings per user\n", "\nMean rating per user\n",
+                                         "\nRatings per movie\n", "\nMean rating per movie\n"};
+    static const bool want[] = {false, true, false, true};
+    for (int bins = 1; bins <= 20; bins += 19) {
+        assert_int_equal(run("stats --data '%s' --bins %d", g_data, bins), 0);
+        char *text = strdup(g_out);
+        assert_int_equal(run("stats --data '%s' --bins %d --json", g_data, bins), 0);
+        tu_expect_json(g_out);
+        for (int x = 0; x < 4; x++) {
+            /* the text: the bracket that ends the section's last bin line */
+            const char *t = strstr(text, titles[x]);
+            assert_non_null(t);
+            t += strlen(titles[x]);
+            const char *end = strstr(t, "\n\n");
+            if (!end) end = t + strlen(t);
+            const char *br = NULL;
+            for (const char *p = t; p < end; p++)
+                if (*p == ']' || *p == ')') br = p;
+            assert_non_null(br);
+            /* the JSON: the object's summary max, last edge and the field */
+            char key[64];
+            snprintf(key, sizeof key, "\"%s\":{\"summary\":", keys[x]);
+            const char *j = strstr(g_out, key);
+            assert_non_null(j);
+            const double max = tu_json_num(j, "max");
+            const char *edges = strstr(j, "\"edges\":[");
+            assert_non_null(edges);
+            const char *close = strchr(edges, ']');
+            const char *last = close;
+            while (last[-1] != ',' && last[-1] != '[') last--;
+            const double hi = strtod(last, NULL);
+            const char *f = strstr(j, "\"last_bin_closed\":");
+            assert_non_null(f);
+            assert_true(f > close && f < strchr(close, '}')); /* in this histogram */
+            f += strlen("\"last_bin_closed\":");
+            const bool closed = strncmp(f, "true", 4) == 0;
+            if (!closed && strncmp(f, "false", 5) != 0) fail_msg("%s: last_bin_closed is %.8s", keys[x], f);
+            if (closed != (*br == ']'))
+                fail_msg("%s (%d bins): last_bin_closed %d, the text's bracket '%c'", keys[x], bins, closed, *br);
+            /* the summary's max has 10 digits, the outer edge all 17: a
+             * reader comparing them could not tell (hence the field) */
+            if (closed) assert_true(fabs(hi - max) <= 1e-9 * fabs(max));
+            else assert_true(hi > max);
+            assert_int_equal(closed, want[x]);
+        }
+        free(text);
+    }
 }
 
 /* ML-1M's users.dat holds age groups' codes (1 = under 18, 56 = 56+):
@@ -1641,6 +1702,7 @@ int main(void)
         cmocka_unit_test(test_stats_text_and_json),
         cmocka_unit_test(test_stats_aligns_utf8_titles),
         cmocka_unit_test(test_stats_histogram_edges),
+        cmocka_unit_test(test_stats_json_last_bin_closed),
         cmocka_unit_test(test_json_histograms_hold_their_values),
         cmocka_unit_test(test_stats_std_of_one_value),
         cmocka_unit_test(test_plots),

@@ -39,6 +39,11 @@ static const char stats_help[] =
 static const char stats_help_end[] =
     "\n"
     "std is the sample standard deviation; quartiles interpolate linearly.\n"
+    "Histogram bins are [lo, hi), holding their lower edge; the last one is\n"
+    "[lo, hi] when it ends at the largest value and [lo, hi) when its edge\n"
+    "lies past it (whole-number bins of counts). --json gives each histogram\n"
+    "as {\"edges\": [B + 1 numbers], \"counts\": [B], \"last_bin_closed\":\n"
+    "true|false}, the last bin's bracket.\n"
     "Exit status: 0 ok, 1 runtime error, 2 usage error.\n";
 
 /* ------------------------------------------------------------------ */
@@ -241,6 +246,15 @@ static void print_tallies(const char *title, const char *what, const struct tall
     }
 }
 
+/* Whether the last bin holds its upper edge, [a, b] (a range's bins end
+ * at its largest value), or ends before it, [a, b) (whole-number bins of
+ * counts end past the largest count: [704, 740) holds 737 at most; one
+ * count 4 is [4, 5)). The text's bracket and --json's last_bin_closed. */
+static bool last_bin_closed(const struct histogram *h)
+{
+    return h->edges[h->n_bins] <= h->max;
+}
+
 static void print_histogram(const struct histogram *h)
 {
     int64_t max = 0;
@@ -250,10 +264,8 @@ static void print_histogram(const struct histogram *h)
     for (int b = 0; b < h->n_bins; b++) {
         int bar = max ? (int)((h->counts[b] * 40 + max - 1) / max) : 0;
         char range[64];
-        /* whole-number bins end past the largest count ([704, 740) holds
-         * 737 at most; one count 4 is [4, 5)): such an edge is open */
         snprintf(range, sizeof range, "[%.4g, %.4g%c", h->edges[b], h->edges[b + 1],
-                 b + 1 == h->n_bins && h->edges[b + 1] <= h->max ? ']' : ')');
+                 b + 1 == h->n_bins && last_bin_closed(h) ? ']' : ')');
         printf("  %-20s %7lld  ", range, (long long)h->counts[b]);
         for (int x = 0; x < bar; x++) putchar('#');
         putchar('\n');
@@ -315,7 +327,8 @@ static void json_histogram(const struct histogram *h)
     }
     printf("],\"counts\":[");
     for (int b = 0; b < h->n_bins; b++) printf("%s%lld", b ? "," : "", (long long)h->counts[b]);
-    printf("]}");
+    /* every bin is [lo, hi); the last one [lo, hi] when this is true */
+    printf("],\"last_bin_closed\":%s}", last_bin_closed(h) ? "true" : "false");
 }
 
 static void json_tallies(const struct tally *t, int n)

@@ -119,6 +119,29 @@ check "bench-setup: an existing --out is exit 2 before any run" status 2 bs --ou
 check "bench-setup: ... (said at once)" grep -q "exists; not replacing it" "$W/out"
 check "bench-setup: a missing --base is exit 2" status 2 bs --base "$W/none/mfrec"
 check "bench-setup: --rounds 0 is exit 2" status 2 bs --rounds 0
+# --first-run's 10m-text rows remove the dataset cache before every run: in
+# a private directory of links to --s10m's files, never the user's own
+# cache in --s10m (it was deleted, then written again by the next run: the
+# same bytes, a new file). A rating file of 1 MiB or more, so that the runs
+# (--data-cache auto) cache it; its cache is made beforehand.
+S="$W/s 10m"
+if ! { "$MFREC" synth --users 300 --items 200 --ratings 60000 --rank 3 --seed 5 --out "$S" >/dev/null &&
+    "$MFREC" stats --data "$S" --data-cache always >/dev/null && cp "$S/.mfrec-cache" "$W/cache.before"; }; then
+    echo "FAIL: the --s10m fixture"
+    fail=1
+fi
+same_cache() { # the file made above, never removed or replaced
+    cmp -s "$W/cache.before" "$S/.mfrec-cache" && [ "$(stat -c '%i %y' "$S/.mfrec-cache")" = "$cache_id" ]
+}
+cache_id=$(stat -c '%i %y' "$S/.mfrec-cache")
+rm -rf "$W/tmpd" && mkdir "$W/tmpd"
+check "bench-setup: a --first-run benchmark succeeds" \
+    status 0 env TMPDIR="$W/tmpd" python3 "$TOP/tools/bench-setup" --base "$MFREC" --new "$MFREC" --s10m "$S" \
+    --ml100k "$D" --rounds 1 --threads 1 --first-run --out "$W/bs.csv"
+check "bench-setup: ... with its 10m-text rows" grep -q "^10m-text 1 new epoch_ms=.* outside_ms=" "$W/out"
+check "bench-setup: ... in --out too" grep -q "^10m-text,1,base,[0-9.]*,[0-9.]*," "$W/bs.csv"
+check "bench-setup: ... and --s10m's own cache is kept" same_cache
+check "bench-setup: ... and nothing left in TMPDIR" test -z "$(find "$W/tmpd" -mindepth 1)"
 
 # --- tools/bench-softmax-torch: arguments and outputs checked before the runs
 # (a --csv in the data directory replaced its u.data after the benchmark; a
@@ -203,6 +226,14 @@ check "test: SIGTERM removes its dataset copy and log" \
     term_leaves_nothing env PATH="$W/slow:$PATH" MFREC_DATA="$W/data copy" sh "$TOP/tools/test" "$W/build"
 check "tune-ranking: SIGTERM removes its temporary files" \
     term_leaves_nothing env MFREC="$W/slow-mfrec" sh "$TOP/tools/tune-ranking" ndcg "$W/one-setting.txt"
+# bench-setup died at SIGTERM (Python's default) with its temporary
+# directory left, the private --s10m links and the models in it
+if command -v python3 >/dev/null 2>&1; then
+    check "bench-setup: SIGTERM removes its temporary directory" \
+        term_leaves_nothing python3 "$TOP/tools/bench-setup" --base "$MFREC" --new "$W/slow-mfrec" --s10m "$S" \
+        --ml100k "$D" --rounds 1 --threads 1 --first-run
+    check "bench-setup: ... and --s10m's cache is kept" same_cache
+fi
 
 # --- tools/sweep-smoke and tools/checksum-table: usage errors before any work
 check "sweep-smoke: two OUT_DIRs are exit 2" status 2 env MFREC="$MFREC" sh "$TOP/tools/sweep-smoke" "$W/s1" "$W/s2"

@@ -201,7 +201,8 @@ MFR_API int mfr_separator_ok(char sep);
  *
  *   ML100K  `u.data` (tab separated: user, item, rating[, timestamp]);
  *           optional `u.item`, `u.user`, `u.genre`, `u.occupation` (pipe
- *           separated, latin-1 text converted to UTF-8).
+ *           separated; a file's text that is valid UTF-8 is kept, else it
+ *           is read as latin-1 and converted to UTF-8, as for ML1M).
  *   ML1M    `ratings.dat` ("UserID::MovieID::Rating::Timestamp"); optional
  *           `movies.dat` ("MovieID::Title::Genres", genres '|' separated)
  *           and `users.dat` ("UserID::Gender::Age::Occupation::Zip-code",

@@ -22,7 +22,7 @@ static const char *const titles[] = {
     "Usual Suspects, The (1995)",                                /* 3 */
     "Chasing Amy (1997)",                                        /* 4 */
     "Chasing Amy (1997)",                                        /* 5 */
-    "City of Lost Children, The (Cité des enfants perdus, La) (1995)", /* 6 */
+    "City of Lost Children, The (Cit\xe9 des enfants perdus, La) (1995)", /* 6 */
     "Star Wars (1977)",                                          /* 7 */
     "Appartement, L' (1996)",                                    /* 8 */
     "Good, the Bad and the Ugly, The (1966)",                    /* 9 */

@@ -1,9 +1,11 @@
 /*
  * movielens.c — the MovieLens 100K layout: u.data (tab separated ratings),
- * u.genre, u.occupation, u.item and u.user (pipe separated, latin-1 text
- * converted to UTF-8). The shared machinery (rating parser, id maps,
- * duplicate checks, renumbering) is in loader.c and parse.c; the public
- * load entry point and the accessors are in dataset.c.
+ * u.genre, u.occupation, u.item and u.user (pipe separated; each file's
+ * text is kept when the whole file is valid UTF-8 and read as latin-1,
+ * converted to UTF-8, otherwise: mfr_detect_encoding, as for movies.dat).
+ * The shared machinery (rating parser, id maps, duplicate checks,
+ * renumbering) is in loader.c and parse.c; the public load entry point and
+ * the accessors are in dataset.c.
  *
  * Input is never trusted: every malformed line is a MFR_ERR_PARSE whose
  * message starts with "PATH:LINE: " (1-based), and a missing or unreadable
@@ -50,6 +52,8 @@ static int load_genres(struct mfr_loader *ld, mfr_error *err)
         }
         goto done;
     }
+    enum mfr_encoding enc;
+    if ((rc = mfr_detect_encoding(&f, &enc, err)) != MFR_OK) goto done;
     int64_t line_of[MFR_MAX_GENRES] = {0};
     int32_t n = 0;
     struct mfr_line_iter it = mfr_lines(&f);
@@ -83,7 +87,7 @@ static int load_genres(struct mfr_loader *ld, mfr_error *err)
             rc = mfr_parse_err(err, f.path, it.line, "empty genre name");
             goto done;
         }
-        if ((rc = mfr_text_field(f.path, it.line, "genre name", fl[0], MFR_ENC_LATIN1,
+        if ((rc = mfr_text_field(f.path, it.line, "genre name", fl[0], enc,
                                  &ld->genres[g], err)) != MFR_OK)
             goto done;
         /* A name twice: two columns nobody can tell apart, also when only
@@ -138,6 +142,8 @@ static int load_occupations(struct mfr_loader *ld, mfr_error *err)
     struct name_idx *sorted = NULL;
     int rc = mfr_text_file_read(ld->dir, "u.occupation", true, &f, err);
     if (rc != MFR_OK || !f.data) goto done;
+    enum mfr_encoding enc;
+    if ((rc = mfr_detect_encoding(&f, &enc, err)) != MFR_OK) goto done;
     size_t cap = mfr_count_lines(&f);
     if (cap > INT32_MAX) {
         rc = mfr_seterr(err, MFR_ERR_TOO_LARGE, "%s: too many lines", f.path);
@@ -155,7 +161,7 @@ static int load_occupations(struct mfr_loader *ld, mfr_error *err)
     size_t len;
     while ((rc = mfr_record_next(&it, f.path, &s, &len, err)) == 1) {
         rc = mfr_text_field(f.path, it.line, "occupation", (struct mfr_field){s, len},
-                            MFR_ENC_LATIN1, &ld->occs[ld->n_occs], err);
+                            enc, &ld->occs[ld->n_occs], err);
         if (rc != MFR_OK) break;
         line_of[ld->n_occs++] = it.line;
     }
@@ -220,6 +226,8 @@ static int load_items(struct mfr_loader *ld, mfr_error *err)
     struct mfr_text_file f;
     int rc = mfr_text_file_read(ld->dir, "u.item", true, &f, err);
     if (rc != MFR_OK || !f.data) goto done;
+    enum mfr_encoding enc;
+    if ((rc = mfr_detect_encoding(&f, &enc, err)) != MFR_OK) goto done;
     size_t want = ITEM_FIXED_FIELDS + (size_t)ld->n_genres;
     struct mfr_line_iter it = mfr_lines(&f);
     const char *s;
@@ -243,9 +251,9 @@ static int load_items(struct mfr_loader *ld, mfr_error *err)
         if ((rc = mfr_id_field(f.path, it.line, "item id", fl[0], &raw, err)) != MFR_OK ||
             (rc = mfr_loader_add_item(ld, f.path, it.line, raw, &rec, err)) != MFR_OK ||
             (rc = check_release_date(f.path, it.line, fl[2], err)) != MFR_OK ||
-            (rc = mfr_text_field(f.path, it.line, "title", fl[1], MFR_ENC_LATIN1,
+            (rc = mfr_text_field(f.path, it.line, "title", fl[1], enc,
                                  &rec->meta.title, err)) != MFR_OK ||
-            (rc = mfr_text_field(f.path, it.line, "release date", fl[2], MFR_ENC_LATIN1,
+            (rc = mfr_text_field(f.path, it.line, "release date", fl[2], enc,
                                  &rec->meta.date, err)) != MFR_OK)
             goto done;
         rec->meta.year = mfr_year_of(fl[2], fl[1]);
@@ -346,6 +354,8 @@ static int load_users(struct mfr_loader *ld, mfr_error *err)
     struct mfr_text_file f;
     int rc = mfr_text_file_read(ld->dir, "u.user", true, &f, err);
     if (rc != MFR_OK || !f.data) goto done;
+    enum mfr_encoding enc;
+    if ((rc = mfr_detect_encoding(&f, &enc, err)) != MFR_OK) goto done;
     struct mfr_line_iter it = mfr_lines(&f);
     const char *s;
     size_t len;
@@ -366,7 +376,7 @@ static int load_users(struct mfr_loader *ld, mfr_error *err)
             (rc = mfr_user_fields(f.path, it.line, fl[1], fl[2], fl[4], rec, err)) != MFR_OK)
             goto done;
         if (fl[3].n && (rc = mfr_text_field(f.path, it.line, "occupation", fl[3],
-                                            MFR_ENC_LATIN1, &rec->occupation, err)) != MFR_OK)
+                                            enc, &rec->occupation, err)) != MFR_OK)
             goto done;
     }
     if (rc < 0) goto done; /* a blank line before the end */

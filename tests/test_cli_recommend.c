@@ -547,8 +547,15 @@ static void test_untitled_movie(void **state)
     free(item);
     assert_int_equal(run("stats --data '%s'", bare), 0);
     tu_expect_in(g_err, "has a title (u.item missing or empty): no titles, genres or years; movies are shown as #ID\n");
-    assert_int_equal(run("stats --data '%s'", dir), 0); /* some titles: no note */
+    assert_int_equal(run("stats --data '%s'", dir), 0); /* some titles: the others counted */
     expect_not_in(g_err, "note: no movie");
+    tu_expect_in(g_err, "/untitled have no title (not in u.item, or an empty title there); they are shown "
+                        "as #ID (untitled)\n");
+    tu_expect_in(g_err, "note: 1 of the 10 movies of ");
+    assert_int_equal(run("recommend --model '%s' --user 1 -k 2", model), 0); /* said once */
+    const char *note = strstr(g_err, "note: 1 of the 10 movies of ");
+    assert_non_null(note);
+    assert_null(strstr(note + 1, "note: 1 of the 10 movies of "));
     /* a title looked up in data without any: said why, and that #ID works */
     char *bare_model = tu_path(g_dir, "untitled-all.bin");
     assert_int_equal(run("train --data '%s' --split random:0.2 --dim 3 --epochs 2 --quiet --out '%s'", bare,
@@ -566,6 +573,26 @@ static void test_untitled_movie(void **state)
     free(exp);
     free(dir);
     free(model);
+}
+
+/* A split written by `mfrec split` beside u.item is read with the
+ * ML-100K metadata there: a model trained on it shows titles. */
+static void test_split_beside_u_item(void **state)
+{
+    (void)state;
+    char *dir = tu_path(g_dir, "split_titles"), *model = tu_path(g_dir, "split_titles.bin");
+    write_handmade(dir);
+    assert_int_equal(run("split --data '%s' --split random:0.2 --out '%s'", dir, dir), 0);
+    assert_int_equal(run("train --data '%s/train.data' --split none --dim 3 --epochs 2 --quiet --out '%s'", dir,
+                         model),
+                     0);
+    expect_not_in(g_err, "note:");
+    assert_int_equal(run("recommend --model '%s' --user 1 --include-rated -k 10", model), 0);
+    expect_not_in(g_out, "(untitled)");
+    tu_expect_in(g_out, "Usual Suspects, The (1995)");
+    tu_expect_in(g_out, "Star Wars (1977)");
+    free(model);
+    free(dir);
 }
 
 /* Outputs written into the data directory: the same command runs again
@@ -1150,6 +1177,7 @@ int main(void)
         cmocka_unit_test(test_norms),
         cmocka_unit_test(test_fold_in_titles),
         cmocka_unit_test(test_untitled_movie),
+        cmocka_unit_test(test_split_beside_u_item),
         cmocka_unit_test(test_outputs_in_the_data_dir),
         cmocka_unit_test(test_fold_in_ratings_file),
         cmocka_unit_test(test_fold_in_title_with_equals),

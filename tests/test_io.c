@@ -286,6 +286,56 @@ static void test_utf8_item_file(void **state)
     free(dir);
 }
 
+/* A rating file named other than u.data is read as ML-100K, with the
+ * metadata beside it, when its lines are u.data lines and ML-100K's
+ * metadata is there (a split of u.data saved beside u.item); anything
+ * else stays delimited. */
+static void test_u_data_lines_beside_metadata(void **state)
+{
+    (void)state;
+    char *dir = tu_mkdtemp();
+    tu_write_file(dir, "train.data", "1\t1\t3\t881250949\n2\t2\t4\t881250950\n", (size_t)-1);
+    char *path = tu_path(dir, "train.data");
+    mfr_dataset *ds = tu_load_ok(path, NULL); /* no metadata: delimited */
+    assert_int_equal(mfr_dataset_format(ds), MFR_FORMAT_DELIMITED);
+    assert_string_equal(mfr_dataset_item_title(ds, 0), "");
+    mfr_dataset_destroy(ds);
+
+    tu_write_file(dir, "u.item",
+                  "1|A (1990)|||u" FLAGS_DRAMA_WESTERN "\n2|B (1991)|||u" FLAGS_NONE "\n",
+                  (size_t)-1);
+    ds = tu_load_ok(path, NULL);
+    assert_int_equal(mfr_dataset_format(ds), MFR_FORMAT_ML100K);
+    assert_string_equal(mfr_dataset_item_title(ds, 0), "A (1990)");
+    assert_string_equal(mfr_dataset_item_title(ds, 1), "B (1991)");
+    assert_int_equal(mfr_dataset_item_genres(ds, 0), (1u << 8) | (1u << 18));
+    mfr_dataset_destroy(ds);
+
+    /* u.user alone is enough; the three-field u.data lines too */
+    char *item = tu_path(dir, "u.item");
+    assert_int_equal(remove(item), 0);
+    free(item);
+    tu_write_file(dir, "u.user", "1|20|M|x|1\n2|21|F|y|2\n", (size_t)-1);
+    tu_write_file(dir, "train.data", "1\t1\t3\n2\t2\t4\n", (size_t)-1);
+    ds = tu_load_ok(path, NULL);
+    assert_int_equal(mfr_dataset_format(ds), MFR_FORMAT_ML100K);
+    assert_int_equal(mfr_dataset_user_age(ds, 1), 21);
+    mfr_dataset_destroy(ds);
+
+    /* not u.data lines: a comma, a header, a fractional rating */
+    static const char *const other[] = {"1,1,3\n2,2,4\n", "user\titem\trating\n1\t1\t3\n",
+                                        "1\t1\t3.5\n2\t2\t4\n"};
+    for (size_t k = 0; k < sizeof other / sizeof *other; k++) {
+        tu_write_file(dir, "train.data", other[k], (size_t)-1);
+        ds = tu_load_ok(path, NULL);
+        assert_int_equal(mfr_dataset_format(ds), MFR_FORMAT_DELIMITED);
+        mfr_dataset_destroy(ds);
+    }
+    free(path);
+    tu_rmtree(dir);
+    free(dir);
+}
+
 static void test_crlf_matches_lf(void **state)
 {
     (void)state;
@@ -877,6 +927,7 @@ int main(void)
         cmocka_unit_test(test_load_minimal_defaults),
         cmocka_unit_test(test_genre_and_occupation_files),
         cmocka_unit_test(test_utf8_item_file),
+        cmocka_unit_test(test_u_data_lines_beside_metadata),
         cmocka_unit_test(test_crlf_matches_lf),
         cmocka_unit_test(test_fingerprint_changes),
         cmocka_unit_test(test_fractional_ratings),

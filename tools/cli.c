@@ -613,7 +613,8 @@ static const struct flag_spec data_flags[] = {
     {.name = "--format", .value = "FMT", .kind = FLAG_CUSTOM, .parse = parse_data_format,
      .help = "dataset format: auto (a directory by the u.data,\n"
              "ratings.dat or ratings.csv it holds; a rating file by its\n"
-             "name, ML-100K's uN.base and uN.test too), ml-100k,\n"
+             "name, ML-100K's uN.base and uN.test too, or by u.data\n"
+             "lines with u.item, u.user or u.genre beside it), ml-100k,\n"
              "ml-1m, ml-10m or dat (ML-1M/10M .dat), csv, ml-20m, ml-25m,\n"
              "ml-32m or ml-latest (ML-20M/25M/32M/latest),\n"
              "delimited[:SEP[:header|:noheader]] (--data then names the\n"
@@ -653,7 +654,8 @@ const char *data_name(const mfr_dataset *ds)
 
 /* A MovieLens layout without its movies file (optional to the loader)
  * gives no titles, genres or years: said once, as a misnamed or missing
- * u.item would otherwise go unnoticed. */
+ * u.item would otherwise go unnoticed; so is a movies file that titles
+ * only some of the movies (one cut short), with the count of the others. */
 static void note_missing_titles(const mfr_dataset *ds)
 {
     static bool said;
@@ -663,13 +665,21 @@ static void note_missing_titles(const mfr_dataset *ds)
                        : format == MFR_FORMAT_CSV  ? "movies.csv"
                                                    : NULL;
     if (said || !file) return;
+    const int32_t n = mfr_dataset_n_items(ds);
+    int32_t untitled = 0;
     bool meta = false; /* genres or years: the file is there, its titles empty */
-    for (int32_t i = 0; i < mfr_dataset_n_items(ds); i++) {
-        if (*mfr_dataset_item_title(ds, i)) return;
+    for (int32_t i = 0; i < n; i++) {
+        if (*mfr_dataset_item_title(ds, i)) continue;
+        untitled++;
         meta = meta || mfr_dataset_item_genres(ds, i) || mfr_dataset_item_year(ds, i) > 0;
     }
+    if (untitled == 0) return;
     said = true;
-    if (meta)
+    if (untitled < n)
+        fprintf(stderr, "%s: note: %d of the %d movies of %s have no title (not in %s, "
+                        "or an empty title there); they are shown as #ID (untitled)\n",
+                g_cmd, (int)untitled, (int)n, printable(mfr_dataset_dir(ds)), printable(file));
+    else if (meta)
         fprintf(stderr, "%s: note: no movie of %s has a title (every title in %s is empty); "
                         "movies are shown as #ID\n",
                 g_cmd, printable(mfr_dataset_dir(ds)), printable(file));

@@ -121,6 +121,59 @@ static int32_t format_of_name(const char *name)
     return MFR_FORMAT_DELIMITED;
 }
 
+/* 1 when the first line of the rating file dir/name is a u.data line:
+ * 3 or 4 tab-separated unsigned integers (user, item, whole-star rating,
+ * timestamp); 0 when not or unreadable (the parser then says why), -1 when
+ * out of memory. */
+static int u_data_line(const char *dir, const char *name)
+{
+    char *p = mfr_path_join(dir, name);
+    if (!p) return -1;
+    FILE *fp = fopen(p, "rb");
+    free(p);
+    if (!fp) return 0;
+    char b[128];
+    size_t n = fread(b, 1, sizeof b, fp);
+    fclose(fp);
+    const char *nl = memchr(b, '\n', n);
+    if (!nl) return 0; /* one line longer than any u.data line, or none */
+    n = (size_t)(nl - b);
+    if (n && b[n - 1] == '\r') n--;
+    int fields = 1;
+    bool digit = false;
+    for (size_t k = 0; k < n; k++) {
+        if (b[k] == '\t') {
+            if (!digit) return 0;
+            fields++;
+            digit = false;
+        } else if (b[k] >= '0' && b[k] <= '9') {
+            digit = true;
+        } else {
+            return 0;
+        }
+    }
+    return digit && (fields == 3 || fields == 4);
+}
+
+/* The format a rating file named other than its format's names implies:
+ * ML-100K when it holds u.data lines and its directory ML-100K's metadata
+ * (a split of u.data saved beside u.item, say), else delimited. */
+static int format_of_other_file(const char *dir, const char *name, const mfr_load_options *opt,
+                                int32_t *format)
+{
+    *format = MFR_FORMAT_DELIMITED;
+    if ((opt->sep && opt->sep != '\t') || opt->header == MFR_HEADER_YES) return MFR_OK;
+    static const char *const meta[] = {"u.item", "u.user", "u.genre"};
+    int there = 0;
+    for (size_t k = 0; k < sizeof meta / sizeof *meta && !there; k++)
+        if ((there = exists_in(dir, meta[k])) < 0) return MFR_ERR_NOMEM;
+    if (!there) return MFR_OK;
+    int line = u_data_line(dir, name);
+    if (line < 0) return MFR_ERR_NOMEM;
+    if (line) *format = MFR_FORMAT_ML100K;
+    return MFR_OK;
+}
+
 static const char *default_ratings_name(int32_t format)
 {
     switch (format) {
@@ -169,6 +222,9 @@ static int resolve_source(const char *path, mfr_load_options *opt, char **dir_ou
     if (opt->format == MFR_FORMAT_AUTO) {
         if (name) {
             opt->format = format_of_name(name);
+            if (opt->format == MFR_FORMAT_DELIMITED &&
+                format_of_other_file(*dir_out, name, opt, &opt->format) != MFR_OK)
+                return mfr_nomem(err, "loading a dataset");
         } else {
             static const int32_t probe[] = {MFR_FORMAT_ML100K, MFR_FORMAT_ML1M, MFR_FORMAT_CSV};
             static const char *const layout[] = {"ML-100K", "ML-1M/10M", "ML-20M and later"};

@@ -1530,6 +1530,43 @@ static void test_export_refusal_reports_nothing(void **state)
     free(csv);
 }
 
+/* A one-format export into the data's directory: a file of the other
+ * format's name that is one of the run's inputs (the rating file named
+ * vectors.tsv, the model saved as metadata.tsv) is not called an earlier
+ * export's, and an export never rewrites an input. */
+static void test_export_beside_its_inputs(void **state)
+{
+    (void)state;
+    static const char ratings[] = "1\t1\t5\n1\t2\t3\n2\t1\t4\n2\t2\t2\n3\t1\t1\n3\t3\t5\n";
+    char *dir = tu_path(g_dir, "xin"), *data = tu_path(dir, "vectors.tsv"), *model = tu_path(dir, "m.bin");
+    assert_int_equal(mkdir(dir, 0755), 0);
+    tu_write_file(dir, "vectors.tsv", ratings, (size_t)-1);
+    assert_int_equal(run("train --data '%s' --split random:0.3 --epochs 2 --quiet --out '%s'", data, model), 0);
+    assert_int_equal(run("export --model '%s' --out '%s' --as npy", model, dir), 0);
+    tu_expect_in(g_out, "/U.npy (3 x ");
+    expect_not_in(g_err, "earlier export");
+    assert_int_equal(run("export --model '%s' --out '%s' --as tsv", model, dir), 1);
+    tu_expect_in(g_err, "vectors.tsv is one of this run's inputs");
+    char *text = tu_read_file(data, NULL);
+    assert_string_equal(text, ratings);
+    free(text);
+    /* a file that is no input is still named; the model saved under a tsv
+     * export's name is not */
+    tu_write_file(dir, "metadata.tsv", "movie\ttitle\tgenres\tratings\n", (size_t)-1);
+    assert_int_equal(run("export --model '%s' --out '%s' --as npy", model, dir), 0);
+    tu_expect_in(g_err, "also holds metadata.tsv from an earlier export");
+    expect_not_in(g_err, "vectors.tsv");
+    char *as_meta = tu_path(dir, "metadata.tsv");
+    assert_int_equal(run("train --data '%s' --split random:0.3 --epochs 2 --quiet --out '%s'", data, as_meta), 0);
+    assert_int_equal(run("export --model '%s' --out '%s' --as npy", as_meta, dir), 0);
+    expect_not_in(g_err, "earlier export");
+    assert_true(tu_exists(as_meta));
+    free(as_meta);
+    free(model);
+    free(data);
+    free(dir);
+}
+
 /* The entries of dir, sorted, with each file's bytes: "name\n<bytes>\n"... */
 static char *dir_snapshot(const char *dir)
 {
@@ -1719,6 +1756,7 @@ int main(void)
         cmocka_unit_test(test_stats_ml1m_age_groups),
         cmocka_unit_test(test_stdout_failure_changes_no_output),
         cmocka_unit_test(test_export_refusal_reports_nothing),
+        cmocka_unit_test(test_export_beside_its_inputs),
         cmocka_unit_test(test_failed_commit_puts_back_the_previous_set),
         cmocka_unit_test(test_model_data_mismatch),
     };

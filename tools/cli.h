@@ -318,6 +318,9 @@ int io_output(const char *flag, const char *path);
 int io_output_checkpoint(const char *checkpoint, const char *resume);
 /* True when a and b name the same existing file. */
 bool io_same_file(const char *a, const char *b);
+/* True when path names a file noted as one of the run's inputs (io_input,
+ * io_input_data: the model, the data and the dataset files beside it). */
+bool io_is_input(const char *path);
 /* Whether a command may remove path, by io_output's rules for a file it
  * replaces: nothing there, or a regular file that is none of the run's
  * inputs and not immutable; otherwise an error naming flag and path

@@ -55,7 +55,8 @@ static const char export_help_end[] =
     "pipe) and one of the run's inputs (the model file, the data) make the\n"
     "export refuse, OUTDIR left as it was. An export of one format (--as npy or\n"
     "tsv) names the other format's files an earlier export left there, which\n"
-    "it does not rewrite.\n"
+    "it does not rewrite (a file of such a name that is one of the run's\n"
+    "inputs, the data or the model, is none; an export never writes over one).\n"
     "The dataset must be the one the model was trained on (its fingerprint is\n"
     "checked).\n"
     "Exit status: 0 ok, 1 runtime error, 2 usage error.\n";
@@ -193,7 +194,9 @@ static int retire_stale(struct stage *st, const char *out, const bool *stale, st
 
 /* A one-format export leaves the other format's files of an earlier
  * export as they were; they may be another model's: said, not removed
- * (they are complete files of their own export). */
+ * (they are complete files of their own export). A file of that name that
+ * is one of the run's inputs (the data, vectors.tsv say, or the model) is
+ * no earlier export: not named. */
 static void note_other_format(const char *out, bool npy)
 {
     static const char *const npy_files[] = {"U.npy", "V.npy", "user_ids.txt", "item_ids.txt",
@@ -203,11 +206,14 @@ static void note_other_format(const char *out, bool npy)
     const size_t n = npy ? sizeof tsv_files / sizeof *tsv_files : sizeof npy_files / sizeof *npy_files;
     char list[256] = "";
     size_t used = 0;
-    for (size_t k = 0; k < n; k++)
-        if (regular_file_at(out, other[k])) {
-            int w = snprintf(list + used, sizeof list - used, "%s%s", used ? ", " : "", other[k]);
-            if (w > 0 && (size_t)w < sizeof list - used) used += (size_t)w;
-        }
+    for (size_t k = 0; k < n; k++) {
+        char path[4096];
+        if (!regular_file_at(out, other[k]) ||
+            (size_t)snprintf(path, sizeof path, "%s/%s", out, other[k]) >= sizeof path || io_is_input(path))
+            continue;
+        int w = snprintf(list + used, sizeof list - used, "%s%s", used ? ", " : "", other[k]);
+        if (w > 0 && (size_t)w < sizeof list - used) used += (size_t)w;
+    }
     if (used)
         fprintf(stderr,
                 "%s: note: %s also holds %s from an earlier export, which this --as %s export did not rewrite: "

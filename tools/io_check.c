@@ -770,6 +770,12 @@ int io_removable(const char *flag, const char *path, const char *why)
     return check_existing(flag, path, "remove", why, false);
 }
 
+bool io_is_input(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0 && is_input(&st);
+}
+
 bool io_same_file(const char *a, const char *b)
 {
     struct stat sa, sb;

@@ -195,9 +195,9 @@ MFR_API int mfr_separator_ok(char sep);
  * name the file itself, whose directory then holds the metadata files).
  * The format is `opt->format`, or with MFR_FORMAT_AUTO: a file is known by
  * its name (u.data and ML-100K's splits u1.base .. ub.test, ratings.dat,
- * ratings.csv, anything else delimited unless its first line is a u.data
- * line, 3 or 4 tab-separated whole numbers, and u.item, u.user or u.genre
- * is beside it: then ML100K with that metadata), a
+ * ratings.csv, anything else delimited; a delimited file of u.data lines
+ * with u.item, u.user or u.genre beside it, whose metadata is then not
+ * read, is said through `log`, MFR_LOG_INFO), a
  * directory by the one of u.data, ratings.dat, ratings.csv it holds (a
  * directory with two of them is MFR_ERR_INVALID: either could be meant).
  *

@@ -575,8 +575,9 @@ static void test_untitled_movie(void **state)
     free(model);
 }
 
-/* A split written by `mfrec split` beside u.item is read with the
- * ML-100K metadata there: a model trained on it shows titles. */
+/* A split written by `mfrec split` beside u.item is read as a delimited
+ * file, without that metadata: said (it went unsaid, and every movie was
+ * "(untitled)"), with --format ml-100k, which reads the titles. */
 static void test_split_beside_u_item(void **state)
 {
     (void)state;
@@ -585,6 +586,12 @@ static void test_split_beside_u_item(void **state)
     assert_int_equal(run("split --data '%s' --split random:0.2 --out '%s'", dir, dir), 0);
     assert_int_equal(run("train --data '%s/train.data' --split none --dim 3 --epochs 2 --quiet --out '%s'", dir,
                          model),
+                     0);
+    tu_expect_in(g_err, "/train.data is read as a delimited rating file, without the u.item beside it (its "
+                        "name is not ML-100K's); --format ml-100k reads it as ML-100K");
+    assert_int_equal(run("train --data '%s/train.data' --format ml-100k --split none --dim 3 --epochs 2 --quiet "
+                         "--out '%s'",
+                         dir, model),
                      0);
     expect_not_in(g_err, "note:");
     assert_int_equal(run("recommend --model '%s' --user 1 --include-rated -k 10", model), 0);

@@ -286,51 +286,77 @@ static void test_utf8_item_file(void **state)
     free(dir);
 }
 
-/* A rating file named other than u.data is read as ML-100K, with the
- * metadata beside it, when its lines are u.data lines and ML-100K's
- * metadata is there (a split of u.data saved beside u.item); anything
- * else stays delimited. */
+/* The load's log messages, joined by newlines. */
+static void collect_log(void *user, int level, const char *msg)
+{
+    char *buf = user;
+    size_t n = strlen(buf);
+    snprintf(buf + n, 4096 - n, "%d:%s\n", level, msg);
+}
+
+/* A rating file named other than u.data stays delimited beside ML-100K's
+ * metadata (read as ML-100K it was held to whole stars and u.item's
+ * movies: a TSV of half stars there stopped loading); when its lines are
+ * u.data lines the log says that the metadata is not read, and which
+ * flag reads it; --format ml-100k does. */
 static void test_u_data_lines_beside_metadata(void **state)
 {
     (void)state;
-    char *dir = tu_mkdtemp();
+    char *dir = tu_mkdtemp(), log[4096] = "";
+    mfr_load_options opt = {.log = collect_log, .log_user = log};
     tu_write_file(dir, "train.data", "1\t1\t3\t881250949\n2\t2\t4\t881250950\n", (size_t)-1);
     char *path = tu_path(dir, "train.data");
-    mfr_dataset *ds = tu_load_ok(path, NULL); /* no metadata: delimited */
+    mfr_dataset *ds = tu_load_ok(path, &opt); /* no metadata: delimited, nothing said */
     assert_int_equal(mfr_dataset_format(ds), MFR_FORMAT_DELIMITED);
     assert_string_equal(mfr_dataset_item_title(ds, 0), "");
+    assert_string_equal(log, "");
     mfr_dataset_destroy(ds);
 
     tu_write_file(dir, "u.item",
                   "1|A (1990)|||u" FLAGS_DRAMA_WESTERN "\n2|B (1991)|||u" FLAGS_NONE "\n",
                   (size_t)-1);
-    ds = tu_load_ok(path, NULL);
-    assert_int_equal(mfr_dataset_format(ds), MFR_FORMAT_ML100K);
+    ds = tu_load_ok(path, &opt);
+    assert_int_equal(mfr_dataset_format(ds), MFR_FORMAT_DELIMITED);
+    assert_string_equal(mfr_dataset_item_title(ds, 0), "");
+    tu_expect_in(log, "2:");
+    tu_expect_in(log, "train.data is read as a delimited rating file, without the u.item beside it");
+    tu_expect_in(log, "--format ml-100k reads it as ML-100K");
+    mfr_dataset_destroy(ds);
+    mfr_load_options ml = {.format = MFR_FORMAT_ML100K};
+    ds = tu_load_ok(path, &ml);
     assert_string_equal(mfr_dataset_item_title(ds, 0), "A (1990)");
     assert_string_equal(mfr_dataset_item_title(ds, 1), "B (1991)");
     assert_int_equal(mfr_dataset_item_genres(ds, 0), (1u << 8) | (1u << 18));
     mfr_dataset_destroy(ds);
 
-    /* u.user alone is enough; the three-field u.data lines too */
+    /* u.user alone is said too; a one-line file without its newline too */
     char *item = tu_path(dir, "u.item");
     assert_int_equal(remove(item), 0);
     free(item);
     tu_write_file(dir, "u.user", "1|20|M|x|1\n2|21|F|y|2\n", (size_t)-1);
-    tu_write_file(dir, "train.data", "1\t1\t3\n2\t2\t4\n", (size_t)-1);
-    ds = tu_load_ok(path, NULL);
-    assert_int_equal(mfr_dataset_format(ds), MFR_FORMAT_ML100K);
-    assert_int_equal(mfr_dataset_user_age(ds, 1), 21);
+    tu_write_file(dir, "train.data", "1\t1\t3", (size_t)-1);
+    log[0] = 0;
+    ds = tu_load_ok(path, &opt);
+    tu_expect_in(log, "without the u.user beside it");
     mfr_dataset_destroy(ds);
 
-    /* not u.data lines: a comma, a header, a fractional rating */
+    /* not u.data lines, which load as delimited files with nothing said:
+     * a comma, a header, a half star, a rating off any star scale */
     static const char *const other[] = {"1,1,3\n2,2,4\n", "user\titem\trating\n1\t1\t3\n",
-                                        "1\t1\t3.5\n2\t2\t4\n"};
+                                        "1\t1\t3.5\n2\t2\t4\n", "1\t1\t57.25\n2\t2\t3\n"};
     for (size_t k = 0; k < sizeof other / sizeof *other; k++) {
         tu_write_file(dir, "train.data", other[k], (size_t)-1);
-        ds = tu_load_ok(path, NULL);
+        log[0] = 0;
+        ds = tu_load_ok(path, &opt);
         assert_int_equal(mfr_dataset_format(ds), MFR_FORMAT_DELIMITED);
+        assert_string_equal(log, "");
         mfr_dataset_destroy(ds);
     }
+    /* whole numbers off the star scale load as before (ML-100K refused them) */
+    tu_write_file(dir, "train.data", "1\t1\t57\n2\t2\t3\n", (size_t)-1);
+    ds = tu_load_ok(path, &opt);
+    assert_int_equal(mfr_ratings_count(mfr_dataset_ratings(ds)), 2);
+    mfr_dataset_destroy(ds);
     free(path);
     tu_rmtree(dir);
     free(dir);

@@ -613,8 +613,7 @@ static const struct flag_spec data_flags[] = {
     {.name = "--format", .value = "FMT", .kind = FLAG_CUSTOM, .parse = parse_data_format,
      .help = "dataset format: auto (a directory by the u.data,\n"
              "ratings.dat or ratings.csv it holds; a rating file by its\n"
-             "name, ML-100K's uN.base and uN.test too, or by u.data\n"
-             "lines with u.item, u.user or u.genre beside it), ml-100k,\n"
+             "name, ML-100K's uN.base and uN.test too), ml-100k,\n"
              "ml-1m, ml-10m or dat (ML-1M/10M .dat), csv, ml-20m, ml-25m,\n"
              "ml-32m or ml-latest (ML-20M/25M/32M/latest),\n"
              "delimited[:SEP[:header|:noheader]] (--data then names the\n"

@@ -136,8 +136,8 @@ static int u_data_line(const char *dir, const char *name)
     size_t n = fread(b, 1, sizeof b, fp);
     fclose(fp);
     const char *nl = memchr(b, '\n', n);
-    if (!nl) return 0; /* one line longer than any u.data line, or none */
-    n = (size_t)(nl - b);
+    if (!nl && n == sizeof b) return 0; /* longer than any u.data line */
+    if (nl) n = (size_t)(nl - b);
     if (n && b[n - 1] == '\r') n--;
     int fields = 1;
     bool digit = false;
@@ -155,22 +155,28 @@ static int u_data_line(const char *dir, const char *name)
     return digit && (fields == 3 || fields == 4);
 }
 
-/* The format a rating file named other than its format's names implies:
- * ML-100K when it holds u.data lines and its directory ML-100K's metadata
- * (a split of u.data saved beside u.item, say), else delimited. */
-static int format_of_other_file(const char *dir, const char *name, const mfr_load_options *opt,
-                                int32_t *format)
+/* A rating file of u.data lines named other than ML-100K's names (a split
+ * of u.data saved beside u.item, say) is read as delimited, its
+ * directory's ML-100K metadata unread: said through the log, with the
+ * flag that reads it (taking such a file for ML-100K would hold it to
+ * ML-100K's whole stars and movie list, and refuse a TSV of half stars
+ * that happens to lie beside a u.item). MFR_ERR_NOMEM or MFR_OK. */
+static int note_metadata_beside(const char *dir, const char *name, const mfr_load_options *opt)
 {
-    *format = MFR_FORMAT_DELIMITED;
-    if ((opt->sep && opt->sep != '\t') || opt->header == MFR_HEADER_YES) return MFR_OK;
+    if (!opt->log || (opt->sep && opt->sep != '\t') || opt->header == MFR_HEADER_YES) return MFR_OK;
     static const char *const meta[] = {"u.item", "u.user", "u.genre"};
     int there = 0;
-    for (size_t k = 0; k < sizeof meta / sizeof *meta && !there; k++)
+    size_t k = 0;
+    for (; k < sizeof meta / sizeof *meta && !there; k++)
         if ((there = exists_in(dir, meta[k])) < 0) return MFR_ERR_NOMEM;
     if (!there) return MFR_OK;
     int line = u_data_line(dir, name);
     if (line < 0) return MFR_ERR_NOMEM;
-    if (line) *format = MFR_FORMAT_ML100K;
+    if (line)
+        mfr_log(opt->log, opt->log_user, MFR_LOG_INFO,
+                "%s/%s is read as a delimited rating file, without the %s beside it (its name is not "
+                "ML-100K's); --format ml-100k reads it as ML-100K, titles, genres and users included",
+                dir, name, meta[k - 1]);
     return MFR_OK;
 }
 
@@ -222,8 +228,7 @@ static int resolve_source(const char *path, mfr_load_options *opt, char **dir_ou
     if (opt->format == MFR_FORMAT_AUTO) {
         if (name) {
             opt->format = format_of_name(name);
-            if (opt->format == MFR_FORMAT_DELIMITED &&
-                format_of_other_file(*dir_out, name, opt, &opt->format) != MFR_OK)
+            if (opt->format == MFR_FORMAT_DELIMITED && note_metadata_beside(*dir_out, name, opt) != MFR_OK)
                 return mfr_nomem(err, "loading a dataset");
         } else {
             static const int32_t probe[] = {MFR_FORMAT_ML100K, MFR_FORMAT_ML1M, MFR_FORMAT_CSV};

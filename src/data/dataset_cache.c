@@ -87,8 +87,11 @@
  * for a u.item release date that is not a date.
  * 5: the checksum covers the header's dataset fingerprint too; before, a
  * damaged fingerprint was trusted, and models trained from the cache
- * recorded it (and were then refused as trained on other data). */
-#define CACHE_VERSION 5u
+ * recorded it (and were then refused as trained on other data).
+ * 6: ML-100K's text files are read as UTF-8 when the whole file is valid
+ * UTF-8 (latin-1 before): a cache of version 5 may hold a UTF-8 u.item's
+ * titles decoded as latin-1, or a file mixing both that is now refused. */
+#define CACHE_VERSION 6u
 #define CACHE_ORDER 0x01020304u
 #define HEADER_BYTES 64
 #define NO_STRING UINT32_MAX /* a NULL title or date, as opposed to "" */

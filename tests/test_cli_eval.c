@@ -455,11 +455,19 @@ static void test_split_file_round_trip(void **state)
     (void)state;
     char *parts = tu_path(g_dir, "rt"), *model = tu_path(g_dir, "rt.mfr");
     assert_int_equal(run("split --data '%s' --split random:0.5 --seed 9 --out '%s'", g_plain, parts), 0);
+    /* a staged output that replaces a file takes its permission bits, as a
+     * single file does (they came back 0666 less the umask) */
+    char cmd[4096];
+    snprintf(cmd, sizeof cmd, "chmod 600 '%s/train.data' && chmod 640 '%s/test.data'", parts, parts);
+    assert_int_equal(system(cmd), 0);
+    assert_int_equal(run("split --data '%s' --split random:0.5 --seed 9 --out '%s'", g_plain, parts), 0);
+    snprintf(cmd, sizeof cmd, "test \"$(stat -c %%a '%s/train.data' '%s/test.data' | tr '\\n' ' ')\" = '600 640 '",
+             parts, parts);
+    assert_int_equal(system(cmd), 0);
     assert_int_equal(run("train --data '%s/train.data' --split none --dim 4 --epochs 10 --lr 0.05 --quiet "
                          "--log-json '%s/log.json' --out '%s'", parts, parts, model), 0);
     tu_expect_in(g_out, "| no validation ratings (split none)");
     /* one rating more of a user, and one of a movie, that no file has */
-    char cmd[4096];
     snprintf(cmd, sizeof cmd, "printf '424242\\t%s\\t3\\t1\\n' >> '%s/test.data' && "
              "printf '%s\\t424243\\t5\\t1\\n' >> '%s/test.data'", "1", parts, "1", parts);
     assert_int_equal(system(cmd), 0);

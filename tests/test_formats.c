@@ -775,6 +775,39 @@ static void capture_log(void *user, int level, const char *msg)
 /* A cache that cannot be written (its parent is a regular file, which stops
  * root too) does not fail the load: one warning names the path and the
  * cause, and without a callback the load is silent and succeeds as well. */
+/* A cache takes its rating file's read and write bits, whatever the
+ * umask: under umask 077 it was 0600, and every other user of a shared
+ * data directory got a warning at each load; a private file's cache was
+ * as readable as the umask allowed. */
+static void test_cache_mode(void **state)
+{
+    (void)state;
+    char *dir = write_ml1m(), *ratings = tu_path(dir, "ratings.dat"), *cache = tu_path(dir, ".mfrec-cache");
+    mfr_load_options o = opts(MFR_FORMAT_AUTO);
+    o.cache = MFR_CACHE_ALWAYS;
+    static const struct {
+        mode_t umask, data, cache;
+    } cases[] = {{077, 0644, 0644}, {022, 0600, 0600}, {0, 0640, 0640}, {022, 0755, 0644}};
+    const mode_t old_mask = umask(0);
+    for (size_t k = 0; k < sizeof cases / sizeof *cases; k++) {
+        unlink(cache);
+        assert_int_equal(chmod(ratings, cases[k].data), 0);
+        umask(cases[k].umask);
+        mfr_dataset *ds = tu_load_ok(dir, &o);
+        assert_int_equal(ds->cache_state, MFR_CACHE_STATE_WRITTEN);
+        mfr_dataset_destroy(ds);
+        struct stat st;
+        assert_int_equal(stat(cache, &st), 0);
+        if ((st.st_mode & 07777) != cases[k].cache)
+            fail_msg("case %zu: cache mode %o, want %o", k, (unsigned)(st.st_mode & 07777), (unsigned)cases[k].cache);
+    }
+    umask(old_mask);
+    free(cache);
+    free(ratings);
+    tu_rmtree(dir);
+    free(dir);
+}
+
 static void test_cache_write_failure_is_logged(void **state)
 {
     (void)state;
@@ -1369,6 +1402,7 @@ int main(void)
         cmocka_unit_test(test_read_ratings),
         cmocka_unit_test(test_cache_round_trip),
         cmocka_unit_test(test_cache_write_failure_is_logged),
+        cmocka_unit_test(test_cache_mode),
         cmocka_unit_test(test_cache_formats),
         cmocka_unit_test(test_cache_any_threads),
         cmocka_unit_test_teardown(test_cache_spilled_timestamps, reset_knobs),

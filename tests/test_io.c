@@ -768,6 +768,15 @@ static mode_t mode_of(const char *path)
     return st.st_mode & 07777;
 }
 
+/* The mode of the writer's temporary file when it is made (the tmp
+ * observer is called right after), -1 when none was seen. */
+static int g_tmp_mode = -1;
+static void record_tmp_mode(const char *tmp)
+{
+    struct stat st;
+    if (tmp && *tmp && stat(tmp, &st) == 0) g_tmp_mode = (int)(st.st_mode & 07777);
+}
+
 /* A written file gets 0666 less the umask, as any new file, and a file
  * it replaces keeps its own mode: every file was 0644, so a user's
  * ratings or model became readable by all under umask 077, and a file
@@ -790,6 +799,18 @@ static void test_write_mode(void **state)
     assert_int_equal(chmod(path, 0640), 0);
     assert_int_equal(mfr_ratings_write(r, ds, path, &err), MFR_OK);
     assert_int_equal(mode_of(path), 0640);
+    /* while it is written too: the temporary file was 0666 less the
+     * umask until the end, a private file's contents readable meanwhile */
+    assert_int_equal(chmod(path, 0600), 0);
+    mfr_set_tmp_observer(record_tmp_mode);
+    assert_int_equal(mfr_ratings_write(r, ds, path, &err), MFR_OK);
+    mfr_set_tmp_observer(NULL);
+    assert_int_equal(g_tmp_mode, 0600);
+    assert_int_equal(mode_of(path), 0600);
+    /* the permission bits only: never setuid, setgid or sticky */
+    assert_int_equal(chmod(path, 06755), 0);
+    assert_int_equal(mfr_ratings_write(r, ds, path, &err), MFR_OK);
+    assert_int_equal(mode_of(path), 0755);
     assert_int_equal(unlink(path), 0);
     assert_int_equal(mfr_ratings_write(r, ds, path, &err), MFR_OK);
     assert_int_equal(mode_of(path), 0644);

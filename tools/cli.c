@@ -909,12 +909,12 @@ int tmp_file_create(const char *path, char **tmp)
     }
     signal_cleanup_file(*tmp);
     /* mkstemp creates the file 0600: give it the usual mode of a new
-     * output file, or the mode of the file it replaces (a private file
-     * stays private) */
+     * output file, or the permission bits of the file it replaces (a
+     * private file stays private; never setuid, setgid or sticky) */
     struct stat st;
     mode_t mask = umask(0);
     umask(mask);
-    (void)fchmod(fd, lstat(path, &st) == 0 && S_ISREG(st.st_mode) ? st.st_mode & 07777 : 0666 & ~mask);
+    (void)fchmod(fd, lstat(path, &st) == 0 && S_ISREG(st.st_mode) ? st.st_mode & 0777 : 0666 & ~mask);
     return fd;
 }
 

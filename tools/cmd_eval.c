@@ -696,7 +696,10 @@ static bool parse_eval_flags(int argc, char **argv, struct eval_opts *o, int *rc
         {.name = "--model", .value = "MODEL", .kind = FLAG_STR, .dst = &o->model_path,
          .section = "One model:", .help = "a model written by `mfrec train --out`"},
         {.name = "--test", .value = "FILE", .kind = FLAG_STR, .dst = &o->test_path,
-         .help = "held-out ratings; looked up as given, then in DIR"},
+         .help = "held-out ratings; looked up as given, then in DIR;\n"
+                 "ratings of users or movies the model does not have\n"
+                 "are left out, counted in a warning and in the JSON's\n"
+                 "left_out"},
         {.name = "--train", .value = "FILE", .kind = FLAG_STR, .dst = &o->train_path,
          .help = "training ratings to exclude and to count popularity\n"
                  "(default: the model's recorded split, recreated)"},

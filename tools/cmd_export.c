@@ -69,17 +69,12 @@ static char *path_in(const char *dir, const char *name)
     return p;
 }
 
-/* Writes a text buffer to dir/name atomically, readable as the umask
- * allows (write_file_atomic's temporary file is private, mode 0600). */
+/* Writes a text buffer to dir/name atomically (mode 0666 less the umask,
+ * as write_file_atomic gives any new file). */
 static int write_text(const char *dir, const char *name, struct json_log *t)
 {
     char *path = path_in(dir, name);
     int rc = path && t->buf ? write_file_atomic(path, t->buf, t->len) : runtime_error("out of memory");
-    if (rc == EXIT_OK) {
-        mode_t mask = umask(0);
-        umask(mask);
-        (void)chmod(path, 0666 & ~mask);
-    }
     free(path);
     free(t->buf);
     memset(t, 0, sizeof *t);

@@ -213,6 +213,9 @@ static int select_movies(struct projection *p, const mfr_model *m, const mfr_dat
         p->sel_norm[p->n_sel] = p->norm[i];
         p->items[p->n_sel++] = i;
     }
+    if (p->n_sel < 2 && o->min_ratings == 0)
+        return runtime_error("the model has %s movie, and a projection needs two or more to find its axes",
+                             p->n_sel ? "only one" : "no");
     if (p->n_sel < 2) /* a plane through one point explains nothing */
         return runtime_error("%s movie has at least %lld training rating%s (--min-ratings; the model's "
                              "split), and a projection needs two or more movies to find its axes",

@@ -1213,9 +1213,7 @@ static int train_command(int argc, char **argv)
         r.n_test = mfr_ratings_count(r.test);
     }
     r.has_test = r.n_test > 0;
-    if (!o.quiet && (rc = print_train_header(&r)) != EXIT_OK) goto done;
-    r.bar = !o.quiet && isatty(STDERR_FILENO);
-    if (o.early_stop && !r.has_test) {
+    if (o.early_stop && !r.has_test) { /* before the header, which would announce it */
         rc = usage_error("--early-stop needs a split with validation ratings (split %s has none)", r.spec);
         goto done;
     }
@@ -1223,6 +1221,8 @@ static int train_command(int argc, char **argv)
         rc = usage_error("--target-rmse needs a split with validation ratings (split %s has none)", r.spec);
         goto done;
     }
+    if (!o.quiet && (rc = print_train_header(&r)) != EXIT_OK) goto done;
+    r.bar = !o.quiet && isatty(STDERR_FILENO);
     stop_signals_install();
     if ((rc = train_epochs(&r)) == EXIT_OK) /* this process's epochs, not a checkpoint's */
         dist_report(!o.quiet, r.ran - r.start, r.train_seconds - r.train_s0);

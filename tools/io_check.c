@@ -649,6 +649,16 @@ static void roll_back(struct stage *s, struct commit_file *f, size_t n, bool *ke
     }
 }
 
+/* The staged dir/name takes the permission bits of the file it replaces
+ * (a private file stays private), as single files do (tmp_file_create);
+ * never its setuid, setgid or sticky bits. */
+static void keep_mode(const char *dir, const char *name, mode_t mode)
+{
+    char *p = join(dir, name);
+    if (p) (void)chmod(p, mode & 0777);
+    free(p);
+}
+
 /* The previous files out of the way, then the staged ones in; on a
  * failure everything is put back (roll_back). */
 static int swap_in(struct stage *s, struct commit_file *f, size_t n, bool *keep)
@@ -659,6 +669,7 @@ static int swap_in(struct stage *s, struct commit_file *f, size_t n, bool *keep)
         char *to = join(s->out, f[k].name);
         if (!to) rc = runtime_error("out of memory");
         else if (lstat(to, &st) == 0) {
+            if (f[k].staged && S_ISREG(st.st_mode)) keep_mode(s->dir, f[k].name, st.st_mode);
             int e = rename_in(s->out, "", s->dir, PREV_PREFIX, f[k].name);
             if (e == 0) f[k].had_old = true;
             else rc = runtime_error("cannot %s %s: %s", f[k].staged ? "replace" : "remove", to, strerror(e));

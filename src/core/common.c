@@ -330,11 +330,11 @@ static void test_slow_tmp(void)
 #define WRITE_BUFFER_BYTES ((size_t)64 << 10)
 
 /* Creates tmp (ending in six X's, which are replaced) as a new file open
- * for writing, as mkstemp does, but with mode 0666 less the umask, as
- * open(2) and fopen give any output file: mkstemp's 0600 had to be
+ * for writing, as mkstemp does, but with `mode` less the umask, as open(2)
+ * and fopen give any output file (mode 0666): mkstemp's 0600 had to be
  * changed afterwards, and the library cannot read the umask safely
  * (umask(2) sets it, for every thread). */
-static int create_tmp(char *tmp)
+static int create_tmp(char *tmp, mode_t mode)
 {
     static const char chars[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
     static _Atomic uint64_t counter;
@@ -345,7 +345,7 @@ static int create_tmp(char *tmp)
         uint64_t v = mfr_mix64((uint64_t)ts.tv_nsec ^ (uint64_t)ts.tv_sec << 30 ^ (uint64_t)getpid() << 40 ^
                                atomic_fetch_add(&counter, 1) * 0x9e3779b97f4a7c15ull);
         for (int k = 0; k < 6; k++, v /= 62) x[k] = chars[v % 62];
-        int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+        int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
         if (fd >= 0 || errno != EEXIST) return fd;
     }
     errno = EEXIST;
@@ -362,7 +362,9 @@ int mfr_write_atomic_tmp(const char *path, mfr_write_tmp_fn fn, void *ctx, mfr_e
     const bool have_old = lstat(path, &st) == 0;
     if (have_old && !S_ISREG(st.st_mode))
         return mfr_seterr(err, MFR_ERR_IO, "%s is not a regular file; not replacing it", path);
-    const mode_t old_mode = have_old ? st.st_mode & 07777 : 0;
+    /* a file replaced keeps its permission bits (a private model stays
+     * private, also while it is written), never setuid, setgid or sticky */
+    const mode_t old_mode = have_old ? st.st_mode & 0777 : 0;
     size_t len = strlen(path);
     char *dir = mfr_parent_dir(path);
     char *tmp = dir ? mfr_malloc(len + 16) : NULL;
@@ -372,7 +374,7 @@ int mfr_write_atomic_tmp(const char *path, mfr_write_tmp_fn fn, void *ctx, mfr_e
     }
     snprintf(tmp, len + 16, "%s.tmpXXXXXX", path);
     tmp_observe(""); /* about to be created */
-    int fd = create_tmp(tmp);
+    int fd = create_tmp(tmp, have_old ? old_mode : 0666);
     if (fd < 0) {
         int e = errno;
         tmp_observe(NULL);
@@ -383,8 +385,7 @@ int mfr_write_atomic_tmp(const char *path, mfr_write_tmp_fn fn, void *ctx, mfr_e
     }
     test_slow_tmp();
     tmp_observe(tmp);
-    /* a file replaced keeps its mode (a private model stays private) */
-    if (have_old) (void)fchmod(fd, old_mode);
+    if (have_old) (void)fchmod(fd, old_mode); /* the bits the umask took */
     FILE *f = fdopen(fd, "wb");
     if (!f) {
         int e = errno;

@@ -303,7 +303,7 @@ static int key_file(struct buf *b, struct mfr_cache_key *key, const char *dir,
         const int64_t ct = (int64_t)st.st_ctim.tv_sec * 1000000000 + st.st_ctim.tv_nsec;
         const int64_t changed = mt < ct ? mt : ct; /* see "Racy sources" */
         if (changed > key->newest_change_ns) key->newest_change_ns = changed;
-        if (required) key->ratings_bytes = (int64_t)st.st_size;
+        if (required) key->ratings_bytes = (int64_t)st.st_size, key->ratings_read = st.st_mode & 0666;
     }
     free(path);
     return rc;
@@ -469,10 +469,22 @@ static int may_replace(const char *path, const char *magic, mfr_error *err)
         return mfr_seterr(err, MFR_ERR_IO, "%s is not a regular file; it is left as it is", path);
     char head[8] = {0};
     FILE *f = fopen(path, "rb");
+    if (!f && errno == EACCES) /* another user's, not to be replaced either */
+        return mfr_seterr(err, MFR_ERR_IO, "%s cannot be read (%s); it is left as it is", path, strerror(errno));
     size_t got = f ? fread(head, 1, sizeof head, f) : 0;
     if (f) fclose(f);
     if (st.st_size == 0 || (got == sizeof head && !memcmp(head, magic, 8))) return MFR_OK;
     return mfr_seterr(err, MFR_ERR_IO, "%s exists and is not a dataset cache; it is left as it is", path);
+}
+
+/* A cache is readable by whoever can read its rating file, whatever the
+ * umask of the user who happened to write it (under umask 077 the other
+ * users of a shared data directory were told that the cache "is not a
+ * dataset cache" at every load), and by no one else (it holds the same
+ * ratings). */
+static void cache_mode(const char *path, const struct mfr_cache_key *key)
+{
+    if (key->ratings_read) (void)chmod(path, key->ratings_read);
 }
 
 int mfr_cache_write(const char *path, const struct mfr_cache_key *key, const mfr_dataset *ds,
@@ -532,6 +544,7 @@ int mfr_cache_write(const char *path, const struct mfr_cache_key *key, const mfr
     memcpy(h.magic, CACHE_MAGIC, 8);
     struct write_ctx w = {&h, key, &c, &s, &meta, path};
     int rc = mfr_write_atomic(path, write_all, &w, err);
+    if (rc == MFR_OK) cache_mode(path, key);
     free(meta.p);
     return rc;
 }
@@ -981,6 +994,7 @@ int mfr_users_cache_write(const char *path, const struct mfr_cache_key *key, con
     }
     struct users_write w = {head, head_len, recs, n, path};
     rc = mfr_write_atomic(path, users_write_all, &w, err);
+    if (rc == MFR_OK) cache_mode(path, key);
 done:
     free(off);
     free(next);

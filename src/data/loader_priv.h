@@ -15,6 +15,8 @@
 #ifndef MFR_LOADER_PRIV_H
 #define MFR_LOADER_PRIV_H
 
+#include <sys/types.h>
+
 #include "parse_priv.h"
 
 #define MFR_MAX_GENRES 32 /* bits of the uint32_t genre mask */
@@ -299,6 +301,7 @@ struct mfr_cache_key {
     size_t len;
     int64_t newest_change_ns; /* the latest of the sources' min(mtime, ctime) */
     int64_t ratings_bytes;   /* size of the rating file */
+    mode_t ratings_read;     /* the rating file's read and write bits, which its caches get */
 };
 
 /* Builds the key for loading `ratings_name` plus the metadata `files` of

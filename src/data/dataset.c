@@ -530,7 +530,7 @@ static void drop_unknown(mfr_ratings *r, int64_t *orig, mfr_unknown_ratings *lo)
 /* mfr_dataset_read_ratings, and with lo (not NULL) its lenient twin:
  * ratings of unknown users or items left out and counted into *lo. */
 static int read_ratings(const mfr_dataset *ds, const char *path, mfr_ratings **out,
-                        mfr_unknown_ratings *lo, mfr_error *err)
+                        mfr_unknown_ratings *lo, int64_t *line_of_first, mfr_error *err)
 {
     struct mfr_text_file f;
     mfr_ratings *r = NULL;
@@ -544,6 +544,7 @@ static int read_ratings(const mfr_dataset *ds, const char *path, mfr_ratings **o
                                 err)) != MFR_OK)
         goto done;
     const int64_t first_line = 1 + syn.header;
+    if (line_of_first) *line_of_first = first_line;
     if (lo) {
         if (!(orig = malloc((size_t)r->n * sizeof *orig))) {
             rc = mfr_nomem(err, "reading a rating file");
@@ -591,7 +592,7 @@ int mfr_dataset_read_ratings(const mfr_dataset *ds, const char *path, mfr_rating
     if (!ds || !path)
         return mfr_seterr(err, MFR_ERR_INVALID,
                           "mfr_dataset_read_ratings: dataset and path must not be NULL");
-    return read_ratings(ds, path, out, NULL, err);
+    return read_ratings(ds, path, out, NULL, NULL, err);
 }
 
 int mfr_dataset_read_known_ratings(const mfr_dataset *ds, const char *path, mfr_ratings **out,
@@ -605,7 +606,14 @@ int mfr_dataset_read_known_ratings(const mfr_dataset *ds, const char *path, mfr_
     if (!ds || !path)
         return mfr_seterr(err, MFR_ERR_INVALID,
                           "mfr_dataset_read_known_ratings: dataset and path must not be NULL");
-    return read_ratings(ds, path, out, left_out, err);
+    return read_ratings(ds, path, out, left_out, NULL, err);
+}
+
+int mfr_dataset_read_ratings_at(const mfr_dataset *ds, const char *path, mfr_ratings **out,
+                                int64_t *first_line, mfr_error *err)
+{
+    *out = NULL;
+    return read_ratings(ds, path, out, NULL, first_line, err);
 }
 
 /* ------------------------------------------------------------------ */

@@ -145,6 +145,12 @@ void mfr_dataset_release_pages(const mfr_dataset *ds);
 /* True when ds was loaded from the binary cache rather than parsed. */
 bool mfr_dataset_from_cache(const mfr_dataset *ds);
 
+/* mfr_dataset_read_ratings, with *first_line set to the line of the
+ * file's first rating (1, or 2 after a header): rating k is on line
+ * k + *first_line. */
+int mfr_dataset_read_ratings_at(const mfr_dataset *ds, const char *path, mfr_ratings **out,
+                                int64_t *first_line, mfr_error *err);
+
 /* True when `path` is (as a file: device and inode) one of the files ds was
  * read from, its rating file or a metadata file beside it: a writer given
  * the dataset never replaces them (dataset.c). */

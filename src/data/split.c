@@ -512,7 +512,7 @@ static char *join_path(const char *dir, const char *name, const char *suffix)
  * replaced u.data (synth --out into a copy of ML-100K, say) would train on
  * other data than the model's fingerprint names. */
 static int check_in_dataset(const mfr_dataset *ds, const struct mfr_csr *all, const char *spec, const char *path,
-                            const mfr_ratings *part, mfr_error *err)
+                            const mfr_ratings *part, int64_t first_line, mfr_error *err)
 {
     int64_t bad = -1;
     float was = NAN;
@@ -538,13 +538,13 @@ static int check_in_dataset(const mfr_dataset *ds, const struct mfr_csr *all, co
                     i = (long long)mfr_dataset_item_id(ds, part->item[bad]);
     if (isnan(was))
         return mfr_seterr(err, MFR_ERR_DATA,
-                          "split %s: rating %" PRId64 " of %s (user %lld, movie %lld) is not among the dataset's "
-                          "ratings: the split files belong to other data",
-                          spec, bad + 1, path, u, i);
+                          "%s:%" PRId64 ": the rating of user %lld, movie %lld is not among the dataset's "
+                          "ratings: the files of split %s belong to other data",
+                          path, bad + first_line, u, i, spec);
     return mfr_seterr(err, MFR_ERR_DATA,
-                      "split %s: rating %" PRId64 " of %s gives user %lld movie %lld the rating %g, the dataset %g: "
-                      "the split files belong to other data",
-                      spec, bad + 1, path, u, i, (double)part->rating[bad], (double)was);
+                      "%s:%" PRId64 ": user %lld gives movie %lld the rating %g, the dataset %g: "
+                      "the files of split %s belong to other data",
+                      path, bad + first_line, u, i, (double)part->rating[bad], (double)was, spec);
 }
 
 /* A fingerprint of a canonical split's two files as read: what its models
@@ -581,14 +581,15 @@ static int split_canonical(const mfr_dataset *ds, const struct split_params *p,
         rc = mfr_seterr(err, MFR_ERR_NOMEM, "split %s: out of memory", p->spec);
         goto fail;
     }
-    rc = mfr_dataset_read_ratings(ds, base, &s->train, err);
+    int64_t base_line = 1, test_line = 1; /* the line of each file's first rating */
+    rc = mfr_dataset_read_ratings_at(ds, base, &s->train, &base_line, err);
     if (rc != MFR_OK) goto fail;
-    rc = mfr_dataset_read_ratings(ds, test, &s->test, err);
+    rc = mfr_dataset_read_ratings_at(ds, test, &s->test, &test_line, err);
     if (rc == MFR_OK)
         rc = mfr_csr_build_ratings(mfr_dataset_n_users(ds), mfr_dataset_n_items(ds), mfr_dataset_ratings(ds), 0, &all,
                                    err);
-    if (rc == MFR_OK) rc = check_in_dataset(ds, &all, p->spec, base, s->train, err);
-    if (rc == MFR_OK) rc = check_in_dataset(ds, &all, p->spec, test, s->test, err);
+    if (rc == MFR_OK) rc = check_in_dataset(ds, &all, p->spec, base, s->train, base_line, err);
+    if (rc == MFR_OK) rc = check_in_dataset(ds, &all, p->spec, test, s->test, test_line, err);
     if (rc == MFR_OK) rc = mfr_ratings_overlap(s->test, s->train, &common, &first, err);
     /* with no rating in both, the two files partition the data exactly
      * when their counts add up to its count: a truncated file does not */

@@ -488,7 +488,7 @@ static const struct bad_case bad_cases[] = {
     {"u.data", "1\t1\tNaN\n", MFR_ERR_PARSE, "u.data:1:", NULL},
     {"u.data", "1\t1\tinf\n", MFR_ERR_PARSE, "u.data:1:", NULL},
     {"u.data", "1\t1\t-inf\n", MFR_ERR_PARSE, "u.data:1:", NULL},
-    {"u.data", "1\t1\t3 \n", MFR_ERR_PARSE, "u.data:1:", NULL},
+    {"u.data", "1\t1\t3 x\n", MFR_ERR_PARSE, "u.data:1:", "'3 x'"}, /* (a space ending a line is dropped) */
     {"u.data", "1\t1\t3\t12x\n", MFR_ERR_PARSE, "u.data:1:", "timestamp"},
     {"u.data", "1\t1\t3\t99999999999999999999\n", MFR_ERR_PARSE, "u.data:1:", "timestamp"},
     {"u.data", "0\t1\t3\n", MFR_ERR_PARSE, "u.data:1:", "user id"},

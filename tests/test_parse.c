@@ -168,6 +168,11 @@ static void test_endings_and_blank_tail(void **state)
         "1\t2\t3\t4\t5\n",                  /* five fields */
         "01\t002\t03.50\t-7\n",             /* leading zeros, a negative timestamp */
         "1\t2\t3\n1\t2\t4\n",               /* a repeated pair: not the parser's concern */
+        "1\t2\t3 \n4\t5\t1.5\t99  \r\n6\t7\t2", /* spaces ending lines: dropped */
+        "1\t2\t3 x\n",                     /* a space inside a field is no ending */
+        "1\t2\t3\t \n",                    /* a field of spaces ending the line: empty */
+        "1\t2\t3\x01\n",                   /* a control byte, shown as \xHH */
+        "1\t2\t3\t\t\n",                    /* a tab is a separator, not a trailing blank */
     };
     static const char *const want_msg[] = {
         NULL,
@@ -181,6 +186,11 @@ static void test_endings_and_blank_tail(void **state)
         "t.data:1: expected 3 or 4 tab-separated fields",
         NULL,
         NULL,
+        NULL,
+        "t.data:1: rating '3 x' is not a number",
+        "t.data:1: timestamp '' is not an integer",
+        "t.data:1: rating '3\\x01' is not a number",
+        "t.data:1: expected 3 or 4 tab-separated fields (user, item, rating, timestamp), got 5",
     };
     for (size_t k = 0; k < sizeof texts / sizeof *texts; k++) {
         struct parsed want = check_all_chunks(texts[k], &TAB, 1.0f, 9.0f, NULL);
@@ -199,6 +209,12 @@ static void test_endings_and_blank_tail(void **state)
     assert_int_equal(p.r->ts[0], -7);
     assert_int_equal(p.users.raw[0], 1);
     assert_int_equal(p.items.raw[0], 2);
+    parsed_free(&p);
+    p = parse("1\t2\t3 \n4\t5\t1.5\t99  \r\n", &TAB, 1.0f, 9.0f, NULL, 1, true);
+    assert_int_equal(p.rc, MFR_OK);
+    assert_int_equal(p.r->n, 2);
+    assert_true(p.r->rating[0] == 3.0f && p.r->rating[1] == 1.5f);
+    assert_int_equal(p.r->ts[1], 99);
     parsed_free(&p);
 }
 
@@ -238,6 +254,21 @@ static void test_other_syntaxes(void **state)
     const struct mfr_rating_syntax sp = {" ", false, false, 0.0f};
     want = check_all_chunks("1 2 3\n4 5 6 7\n", &sp, 1.0f, 9.0f, NULL);
     assert_int_equal(want.rc, MFR_OK);
+    parsed_free(&want);
+    /* a space ending a line is no empty field after it */
+    want = check_all_chunks("1 2 3 \n4 5 6 7  \r\n", &sp, 1.0f, 9.0f, NULL);
+    assert_int_equal(want.rc, MFR_OK);
+    assert_int_equal(want.r->n, 2);
+    assert_int_equal(want.r->ts[1], 7);
+    parsed_free(&want);
+    /* and the same ending in the '::' and CSV syntaxes */
+    want = check_all_chunks("1::2::3::5 \n", &dat, 0.0f, 5.0f, NULL);
+    assert_int_equal(want.rc, MFR_OK);
+    assert_int_equal(want.r->ts[0], 5);
+    parsed_free(&want);
+    want = check_all_chunks("1,2,3\n2,3,4\t\n", &csv, 0.0f, 5.0f, NULL);
+    assert_int_equal(want.rc, MFR_ERR_PARSE);
+    tu_expect_in(want.err.message, "t.data:2: rating '4\\t' is not a number");
     parsed_free(&want);
 }
 

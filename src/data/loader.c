@@ -90,6 +90,7 @@ static int parse_fields(const char *path, int64_t line, const char *s, size_t n,
 {
     char b[40], sb[8];
     struct mfr_field fl[5];
+    while (n && s[n - 1] == ' ') n--; /* spaces ending a line, in every syntax */
     size_t nf = mfr_split_fields(s, n, syn->sep, strlen(syn->sep), fl, 5);
     if (nf < 3 || nf > 4)
         return mfr_parse_err(err, path, line,
@@ -145,7 +146,7 @@ static inline bool take_sep(const char **p, char s0, char s1)
 
 /*
  * The common case of a rating line at *p, in one pass without a call:
- * "ID SEP ID SEP RATING [SEP TIMESTAMP] [\r] (\n | end)" with ids of 1 to
+ * "ID SEP ID SEP RATING [SEP TIMESTAMP] [spaces] [\r] (\n | end)" with ids of 1 to
  * 18 digits and not 0, a rating of digits with at most one '.' (at most 7
  * digits in all) inside min_r..max_r, a timestamp of 1 to 18 digits.
  * Returns true with *p past the line's '\n'; false (nothing consumed) for
@@ -182,6 +183,7 @@ static inline bool parse_line_fast(const char **pp, const char *end, char s0, ch
     if (!(v >= min_r && v <= max_r)) return false;
     if (step > 0.0f && v / step != floorf(v / step)) return false; /* parse_line says why */
     if (take_sep(&p, s0, s1) && !take_digits(&p, &ts, 18)) return false;
+    while (*p == ' ') p++; /* spaces ending the line, as parse_fields drops them */
     if (*p == '\r') p++;
     if (p < end) {
         if (*p != '\n') return false;

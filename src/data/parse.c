@@ -48,13 +48,22 @@ int mfr_nomem(mfr_error *err, const char *what)
 
 const char *mfr_show(const char *s, size_t n, char *buf)
 {
-    size_t k = 0;
-    for (; k < n && k < 32; k++) buf[k] = (s[k] >= 0x20 && s[k] < 0x7f) ? s[k] : '?';
-    if (k < n) {
-        memcpy(buf + k, "...", 3);
-        k += 3;
+    /* at most 32 bytes of text, then "..." and the NUL: 36 of buf's 40 */
+    size_t k = 0, at = 0;
+    for (; k < n; k++) {
+        const unsigned char c = (unsigned char)s[k];
+        const size_t w = c >= 0x20 && c < 0x7f ? 1 : c == '\t' ? 2 : 4;
+        if (at + w > 32) break;
+        if (w == 1) buf[at] = (char)c;
+        else if (w == 2) memcpy(buf + at, "\\t", 2);
+        else snprintf(buf + at, 5, "\\x%02X", c);
+        at += w;
     }
-    buf[k] = '\0';
+    if (k < n) {
+        memcpy(buf + at, "...", 3);
+        at += 3;
+    }
+    buf[at] = '\0';
     return buf;
 }
 

@@ -26,8 +26,10 @@ int mfr_parse_err(mfr_error *err, const char *path, int64_t line, const char *fm
 /* Sets "out of memory <what>" and returns MFR_ERR_NOMEM. */
 int mfr_nomem(mfr_error *err, const char *what);
 
-/* Copies at most 32 bytes of an untrusted field into buf (>= 40 bytes) for
- * a message, replacing bytes outside printable ASCII with '?'. */
+/* Copies an untrusted field into buf (>= 40 bytes) for a message, at most
+ * 32 bytes of text then "..." when cut: a tab as \t, any other byte outside
+ * printable ASCII (a control byte, DEL, a non-ASCII byte) as \xHH, as the
+ * CLI shows such bytes in paths. */
 const char *mfr_show(const char *s, size_t n, char *buf);
 
 /* ------------------------------------------------------------------ */

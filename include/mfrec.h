@@ -347,11 +347,14 @@ MFR_API const char *mfr_dataset_user_zip(const mfr_dataset *ds, int32_t u);
 
 /**
  * Reads a rating file (`path`), mapping raw ids through the dataset's id
- * maps. The file is in u.data format (what mfr_ratings_write writes, and
- * the canonical u1.base.. split files) or in the dataset's own rating
- * syntax ("::" for ML-1M/10M, ',' with an optional header for CSV, the
- * dataset's separator for the delimited format): line 1 decides, u.data
- * being chosen when it has a tab and not the dataset's separator. An
+ * maps. Whatever the dataset's format, the file's separator is detected
+ * from line 1 as a --data rating file's is: the dataset's own separator
+ * ("::" for ML-1M/10M, ',' for CSV, the delimited format's) when the line
+ * has it, else u.data's tab (what mfr_ratings_write writes, and the
+ * canonical u1.base.. split files), else the first of "::", ',', ';', '|'
+ * and space that it holds (none: an error). A first line whose first field
+ * starts with a letter is a header (not in the "::" syntax), whose column
+ * names must not put the columns in another order. An
  * unknown id, a malformed line, a duplicate pair or a rating outside the
  * dataset's range is an error naming the file and line.
  */

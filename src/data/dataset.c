@@ -480,27 +480,66 @@ fail:
 /* Further rating files                                                 */
 /* ------------------------------------------------------------------ */
 
-/* The syntax of a rating file read through ds: see mfr_dataset_read_ratings. */
-static struct mfr_rating_syntax read_syntax(const mfr_dataset *ds,
-                                            const struct mfr_text_file *f)
+/* Whether line s[0..n) holds separator sep (one or two bytes). */
+static bool line_has_sep(const char *s, size_t n, const char *sep)
 {
-    struct mfr_rating_syntax tab = {.sep = "\t"}, own = {0};
+    for (size_t k = 0; k < n; k++)
+        if (s[k] == sep[0] && (!sep[1] || (k + 1 < n && s[k + 1] == sep[1]))) return true;
+    return false;
+}
+
+/* The syntax of a rating file read through ds (see mfr_dataset_read_ratings):
+ * its separator from line 1 (spaces ending it ignored) as a --data file's
+ * is detected, whatever the dataset's format: the dataset's own separator
+ * when the line has it, else u.data's tab, else the first of '::', ',',
+ * ';', '|', space it holds; none is an error naming the file. A header is
+ * detected (and its column names checked) as for --data, except in the
+ * '::' syntax of ratings.dat, which has none. */
+static int read_syntax(const mfr_dataset *ds, const struct mfr_text_file *f, struct mfr_rating_syntax *out,
+                       mfr_error *err)
+{
+    struct mfr_rating_syntax syn = {0};
+    char own[3] = "";
     switch (ds->opt.format) {
-    case MFR_FORMAT_ML1M: memcpy(own.sep, "::", 3); break;
-    case MFR_FORMAT_CSV: own.sep[0] = ','; break;
-    case MFR_FORMAT_DELIMITED: own.sep[0] = ds->opt.sep; break;
-    default: return tab;
+    case MFR_FORMAT_ML1M: memcpy(own, "::", 3); break;
+    case MFR_FORMAT_CSV: own[0] = ','; break;
+    case MFR_FORMAT_DELIMITED: own[0] = ds->opt.sep; break;
+    default: break;
     }
     struct mfr_line_iter it = mfr_lines(f);
     const char *s = "";
     size_t n = 0;
     mfr_line_next(&it, &s, &n);
-    bool has_tab = memchr(s, '\t', n) != NULL, has_own = false;
-    for (size_t k = 0; k < n && !has_own; k++) has_own = s[k] == own.sep[0];
-    if (has_tab && !has_own) return tab;
-    own.trim = ds->opt.format != MFR_FORMAT_ML1M && own.sep[0] != ' ';
-    own.header = ds->opt.format != MFR_FORMAT_ML1M && mfr_first_line_is_header(f, own.sep);
-    return own;
+    while (n && s[n - 1] == ' ') n--;
+    static const char *const others[] = {"\t", "::", ",", ";", "|", " "};
+    if (own[0] && line_has_sep(s, n, own)) {
+        memcpy(syn.sep, own, sizeof own);
+    } else {
+        for (size_t k = 0; k < sizeof others / sizeof *others && !syn.sep[0]; k++)
+            if (line_has_sep(s, n, others[k])) memcpy(syn.sep, others[k], strlen(others[k]) + 1);
+    }
+    if (!syn.sep[0]) {
+        if (n == 0) { /* an empty file: the parse says so */
+            memcpy(syn.sep, "\t", 2);
+            *out = syn;
+            return MFR_OK;
+        }
+        return mfr_parse_err(err, f->path, 1,
+                             "cannot detect the separator (none of tab '::' ',' ';' '|' space "
+                             "occurs)");
+    }
+    const bool dat = !strcmp(syn.sep, "::"), own_sep = !strcmp(syn.sep, own);
+    /* u.data (a tab that is not the dataset's own) and .dat fields are not
+     * trimmed; spaces around the other separators' fields are */
+    syn.trim = !dat && syn.sep[0] != ' ' && (syn.sep[0] != '\t' || (own_sep && ds->opt.format != MFR_FORMAT_ML100K));
+    syn.header = !dat && mfr_first_line_is_header(f, syn.sep);
+    static const char *const rating_columns[] = {"user", "movie", "rating", "timestamp"};
+    if (syn.header) {
+        int rc = mfr_check_header(f, syn.sep, rating_columns, 4, err);
+        if (rc != MFR_OK) return rc;
+    }
+    *out = syn;
+    return MFR_OK;
 }
 
 /* Drops the ratings that the parse marked unknown (-1), keeping the
@@ -537,7 +576,8 @@ static int read_ratings(const mfr_dataset *ds, const char *path, mfr_ratings **o
     int64_t *orig = NULL;
     int rc = mfr_text_file_read(NULL, path, false, &f, err);
     if (rc != MFR_OK) goto done;
-    struct mfr_rating_syntax syn = read_syntax(ds, &f);
+    struct mfr_rating_syntax syn;
+    if ((rc = read_syntax(ds, &f, &syn, err)) != MFR_OK) goto done;
     syn.step = mfr_rating_step(&ds->opt);
     struct mfr_rating_ids ids = {.ds = ds, .keep_unknown = lo != NULL};
     if ((rc = mfr_parse_ratings(&f, &syn, &ids, ds->opt.min_rating, ds->opt.max_rating, &r,

@@ -27,8 +27,9 @@ static const char split_help[] =
     "Usage: mfrec split [--data DIR] [--split SPEC] [--seed S] --out DIR\n"
     "\n"
     "Writes the two parts of a split as rating files in u.data format:\n"
-    "OUT/train.data and OUT/test.data (raw ids, original timestamps), so other\n"
-    "tools can be run on exactly the same split.\n"
+    "OUT/train.data and OUT/test.data (raw ids; each rating's timestamp as\n"
+    "read, 0 for a rating whose line had none: a dataset keeps no difference\n"
+    "between the two), so other tools can be run on exactly the same split.\n"
     "\n";
 
 static const char split_help_end[] =

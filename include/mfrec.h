@@ -164,7 +164,9 @@ typedef struct mfr_load_options {
     /** Where the cache lives; NULL (default) for DIR/MFR_CACHE_FILE. */
     const char *cache_path;
     /** Receives problems the load works around instead of failing on (a
-     *  dataset cache that cannot be written, with its path and the cause),
+     *  dataset cache that cannot be written, with its path and the cause;
+     *  as MFR_LOG_INFO, a line 1 taken as a header because header was left
+     *  to be detected, unless it names known columns: "FILE:1: ..."),
      *  one NUL-terminated line without a trailing newline per call, on the
      *  calling thread, during mfr_dataset_load only. NULL (default): such
      *  problems are not reported (the library never prints). */

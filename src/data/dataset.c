@@ -25,6 +25,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "users_cache_priv.h"
 
@@ -405,6 +406,44 @@ int mfr_separator_ok(char sep)
     return c == ' ' || c == '\t' || (c >= 0x21 && c <= 0x7e && !alnum && !strchr("\".-+", c));
 }
 
+/* A header that the load guessed (line 1's first field starts with a
+ * letter, and the caller left the header to be detected) is said once
+ * through o->log, naming the file and the line taken, unless its fields
+ * are all known column names (userId,movieId,rating,timestamp): a first
+ * rating with a typo in its user id ("x,2,5") is otherwise dropped without
+ * a word. Read again here, from the file, so that a load from the cache
+ * says it too. */
+static void note_guessed_header(const char *dir, const char *name, const mfr_dataset *ds,
+                                const mfr_load_options *o)
+{
+    if (!o->log || o->header != MFR_HEADER_AUTO || ds->opt.header != MFR_HEADER_YES) return;
+    char *path = mfr_path_join(dir, name), line[4096];
+    int fd;
+    if (!path || mfr_open_regular(path, &fd, NULL) != MFR_OK) {
+        free(path);
+        return;
+    }
+    ssize_t got; /* the first line only, not the whole (large) file */
+    while ((got = read(fd, line, sizeof line - 1)) < 0 && errno == EINTR) {}
+    close(fd);
+    const char *nl = got > 0 ? memchr(line, '\n', (size_t)got) : NULL;
+    struct mfr_text_file f = {.path = path, .data = line, .size = got > 0 ? (size_t)(nl ? nl - line : got) : 0};
+    line[f.size] = '\0';
+    const char sep[2] = {ds->opt.sep ? ds->opt.sep : ',', '\0'};
+    struct mfr_line_iter it = mfr_lines(&f);
+    const char *s;
+    size_t n;
+    if (mfr_line_next(&it, &s, &n) && !mfr_header_names_columns(&f, sep)) {
+        char b[40];
+        mfr_log(o->log, o->log_user, MFR_LOG_INFO,
+                "%s:1: line 1 '%s' is taken as a header, not a rating (its first field starts with "
+                "a letter); --format delimited:SEP:noheader reads it as a rating, :header takes it "
+                "as a header without this note",
+                path, mfr_show(s, n, b));
+    }
+    free(path);
+}
+
 int mfr_dataset_load(const char *dir, const mfr_load_options *opt, mfr_dataset **out,
                      mfr_error *err)
 {
@@ -452,6 +491,7 @@ int mfr_dataset_load(const char *dir, const mfr_load_options *opt, mfr_dataset *
         if ((rc = parse_dataset(ddir, name, &o, spill_dir, ds, err)) != MFR_OK) goto fail;
         if (use_cache) write_cache(cache_path, &key, &o, ds);
     }
+    note_guessed_header(ddir, name, ds, &o);
     ds->opt.ratings_file = NULL; /* the caller's strings and callback are not kept */
     ds->opt.cache_path = NULL;
     ds->opt.log = NULL;

@@ -538,6 +538,19 @@ int mfr_check_header(const struct mfr_text_file *f, const char *sep, const char 
     return MFR_OK;
 }
 
+bool mfr_header_names_columns(const struct mfr_text_file *f, const char *sep)
+{
+    struct mfr_line_iter it = mfr_lines(f);
+    const char *s;
+    size_t n;
+    if (!mfr_line_next(&it, &s, &n)) return false;
+    struct mfr_field fl[5];
+    const size_t nf = mfr_split_fields(s, n, sep, strlen(sep), fl, 5);
+    for (size_t k = 0; k < nf; k++)
+        if (k >= 5 || !header_column(fl[k])) return false;
+    return true;
+}
+
 float mfr_rating_step(const mfr_load_options *opt)
 {
     const bool movielens = opt->format == MFR_FORMAT_ML100K || opt->format == MFR_FORMAT_ML1M ||

@@ -136,6 +136,10 @@ int mfr_check_duplicates(const char *path, const mfr_ratings *r, int32_t n_users
 /* True when the first line of f looks like a header: its first field
  * (split at syn->sep, trimmed) is not an unsigned integer. */
 bool mfr_first_line_is_header(const struct mfr_text_file *f, const char *sep);
+/* True when every field of line 1 of f (split at sep) is a column name a
+ * header is known to use (userId, movieId, item, rating, timestamp, ...:
+ * header_column in loader.c). */
+bool mfr_header_names_columns(const struct mfr_text_file *f, const char *sep);
 /* A header line (line 1 of f) that names one of its first n columns as
  * another of `columns` (the file's columns, in order: "user", "movie",
  * "rating", "timestamp", "title", "genres") is an error naming it: a file

@@ -302,9 +302,9 @@ static int check_overlap(const struct eval_opts *o, struct eval_data *d)
                              overlap_subject(subj, sizeof subj, in_model, total), d->test_path,
                              in_model == 1 ? "is a training rating" : "are training ratings",
                              d->model_train_desc, in_model == 1 ? "score on it" : "scores on them",
-                             strcmp(d->model_train_desc, "split none")
-                                 ? "the other part of the model's split"
-                                 : "a model trained with --split none has none: train one on a split",
+                             d->sp && !strcmp(mfr_split_spec(d->sp), "none")
+                                 ? "a model trained with --split none has none: train one on a split"
+                                 : "the other part of the model's split",
                              in_model == 1 ? "it" : "them");
     if (in_train && !o->allow_overlap)
         return runtime_error("%s in %s %s also in --train %s, whose movies are left out of each "
@@ -323,10 +323,10 @@ static int check_overlap(const struct eval_opts *o, struct eval_data *d)
     return EXIT_OK;
 }
 
-/* A model scores only the users and movies it was trained with: the test
- * part of a split made by `mfrec split` holds movies (and users) that
- * only its training file's complement has. Said loudly, since the
- * figures then cover fewer ratings than the file. */
+/* A model scores only the users and movies of its dataset: the test part
+ * of a split made by `mfrec split` holds movies (and users) that its
+ * training part, the dataset of a model trained on it, lacks. Said, since
+ * the figures then cover fewer ratings than the file. */
 static void warn_unknown(const struct eval_data *d)
 {
     const mfr_unknown_ratings *u = &d->unknown;

@@ -544,8 +544,7 @@ static int resume_curve(struct train_run *r)
             !record_num(&q, ",\"loss_mse\":", &c.mse) || !record_num(&q, ",\"loss_l2\":", &c.l2) ||
             !record_num(&q, ",\"loss_gravity\":", &c.gravity) || !(epoch >= 1 && epoch < 1e18))
             return runtime_error("%s: the checkpoint's log is not mfrec's", r->o->resume);
-        const long long e = (long long)epoch;
-        c.epoch = (long)e;
+        c.epoch = (long)epoch;
         if (r->n_curve == r->cap_curve) {
             r->cap_curve = r->cap_curve ? 2 * r->cap_curve : 64;
             struct curve *nc = realloc(r->curve, sizeof *nc * (size_t)r->cap_curve);

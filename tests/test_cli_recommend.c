@@ -761,20 +761,7 @@ static void test_fold_in_title_with_equals(void **state)
     snprintf(cmd, sizeof cmd, "mkdir -p '%s'", dir);
     assert_int_equal(system(cmd), 0);
     static const char *const t[] = {"A=B (1990)", "Heat (1995)", "E=mc2, The (1993)", "Fargo (1996)"};
-    char buf[4096];
-    size_t len = 0;
-    for (int i = 0; i < 4; i++) {
-        len += (size_t)snprintf(buf + len, sizeof buf - len, "%d|%s|01-Jan-1995||", i + 1, t[i]);
-        for (int g = 0; g < 19; g++) len += (size_t)snprintf(buf + len, sizeof buf - len, "|%d", g == 8);
-        len += (size_t)snprintf(buf + len, sizeof buf - len, "\n");
-    }
-    tu_write_file(dir, "u.item", buf, len);
-    len = 0;
-    for (int u = 1; u <= 8; u++)
-        for (int i = 1; i <= 4; i++)
-            len += (size_t)snprintf(buf + len, sizeof buf - len, "%d\t%d\t%d\t88000000%d\n", u, i,
-                                    1 + (u + i) % 5, i);
-    tu_write_file(dir, "u.data", buf, len);
+    tu_write_titled_dataset(dir, t, 4, 8);
     assert_int_equal(run("train --data '%s' --dim 2 --epochs 5 --quiet --out '%s'", dir, model), 0);
 
     assert_int_equal(run("recommend --model '%s' --rate 'A=B (1990)=5,Heat=2' -k 1", model), 0);

@@ -39,20 +39,7 @@ static int setup(void **state)
 {
     (void)state;
     g_dir = tu_mkdtemp();
-    char buf[4096];
-    size_t len = 0;
-    for (int i = 0; i < N; i++) {
-        len += (size_t)snprintf(buf + len, sizeof buf - len, "%d|%s|01-Jan-1995||", i + 1, titles[i]);
-        for (int g = 0; g < 19; g++) len += (size_t)snprintf(buf + len, sizeof buf - len, "|%d", g == 8);
-        len += (size_t)snprintf(buf + len, sizeof buf - len, "\n");
-    }
-    tu_write_file(g_dir, "u.item", buf, len);
-    len = 0;
-    for (int u = 1; u <= 3; u++)
-        for (int i = 1; i <= N; i++)
-            len += (size_t)snprintf(buf + len, sizeof buf - len, "%d\t%d\t%d\t88000000%d\n", u, i,
-                                    1 + (u + i) % 5, i);
-    tu_write_file(g_dir, "u.data", buf, len);
+    tu_write_titled_dataset(g_dir, titles, N, 3);
     g_ds = tu_load_ok(g_dir, NULL);
     return 0;
 }

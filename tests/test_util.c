@@ -76,6 +76,26 @@ void tu_write_file(const char *dir, const char *name, const char *text, size_t l
     free(p);
 }
 
+void tu_write_titled_dataset(const char *dir, const char *const *titles, int n_items, int n_users)
+{
+    char buf[16384];
+    size_t len = 0;
+    for (int i = 0; i < n_items; i++) {
+        len += (size_t)snprintf(buf + len, sizeof buf - len, "%d|%s|01-Jan-1995||", i + 1, titles[i]);
+        for (int g = 0; g < 19; g++) len += (size_t)snprintf(buf + len, sizeof buf - len, "|%d", g == 8);
+        len += (size_t)snprintf(buf + len, sizeof buf - len, "\n");
+    }
+    if (len >= sizeof buf) abort();
+    tu_write_file(dir, "u.item", buf, len);
+    len = 0;
+    for (int u = 1; u <= n_users; u++)
+        for (int i = 1; i <= n_items; i++)
+            len += (size_t)snprintf(buf + len, sizeof buf - len, "%d\t%d\t%d\t88000000%d\n", u, i,
+                                    1 + (u + i) % 5, i);
+    if (len >= sizeof buf) abort();
+    tu_write_file(dir, "u.data", buf, len);
+}
+
 char *tu_read_file(const char *path, size_t *len)
 {
     FILE *f = fopen(path, "rb");

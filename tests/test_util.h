@@ -19,6 +19,11 @@ void tu_rmtree(const char *dir);
 char *tu_path(const char *dir, const char *name);
 /* Writes `text` (len bytes, or strlen when len is (size_t)-1) to dir/name. */
 void tu_write_file(const char *dir, const char *name, const char *text, size_t len);
+/* Writes a small ML-100K dataset into dir (which exists): u.item with
+ * movies 1..n_items titled titles[0..n_items) (Comedy, 01-Jan-1995), and
+ * u.data where every user 1..n_users rates every movie i, 1 + (u + i) % 5
+ * at time 88000000i. */
+void tu_write_titled_dataset(const char *dir, const char *const *titles, int n_items, int n_users);
 /* Reads a whole file; returns malloc'd bytes (NUL-terminated) and its size. */
 char *tu_read_file(const char *path, size_t *len);
 /* True when the path exists. */

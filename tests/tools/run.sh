@@ -95,13 +95,18 @@ check "perf-report: ... and named" grep -q "no MovieLens 100K in $W/none" "$W/ou
 if command -v python3 >/dev/null 2>&1; then
 ML="$W/ml"
 mkdir -p "$ML" && echo "1	1	5	1" >"$ML/u.data" && cp "$ML/u.data" "$W/u.data.before"
+# what both Python benchmarks check before a run: NAME, then the function
+# that runs the script with the data
+bench_arg_checks() {
+    check "$1: --csv onto the data's u.data is exit 2" status 2 "$2" --csv "$ML/u.data"
+    check "$1: ... and u.data is kept" cmp -s "$W/u.data.before" "$ML/u.data"
+    check "$1: --markdown onto a device is exit 2" status 2 "$2" --markdown /dev/full
+    check "$1: --csv in a missing directory is exit 2" status 2 "$2" --csv "$W/none/x.csv"
+    check "$1: missing data is exit 2" status 2 "$2" --data "$W/none"
+    check "$1: a bad --threads is exit 2" status 2 "$2" --threads 1,x
+}
 br() { python3 "$TOP/tools/bench-reference" --mfrec "$MFREC" --data "$ML" "$@"; }
-check "bench-reference: --csv onto the data's u.data is exit 2" status 2 br --csv "$ML/u.data"
-check "bench-reference: ... and u.data is kept" cmp -s "$W/u.data.before" "$ML/u.data"
-check "bench-reference: --markdown onto a device is exit 2" status 2 br --markdown /dev/full
-check "bench-reference: --csv in a missing directory is exit 2" status 2 br --csv "$W/none/x.csv"
-check "bench-reference: missing data is exit 2" status 2 br --data "$W/none"
-check "bench-reference: a bad --threads is exit 2" status 2 br --threads 1,x
+bench_arg_checks bench-reference br
 check "bench-reference: a missing binary is exit 2" status 2 br --mfrec "$W/none/mfrec"
 # the table's Command line names the data and the binary it measured
 if python3 -c 'import torch' 2>/dev/null; then
@@ -147,12 +152,7 @@ check "bench-setup: ... and nothing left in TMPDIR" test -z "$(find "$W/tmpd" -m
 # (a --csv in the data directory replaced its u.data after the benchmark; a
 # bad --threads, a missing --build or a failed run ended in a traceback)
 bst() { python3 "$TOP/tools/bench-softmax-torch" --build "$(dirname "$(dirname "$MFREC")")" --data "$ML" "$@"; }
-check "bench-softmax-torch: --csv onto the data's u.data is exit 2" status 2 bst --csv "$ML/u.data"
-check "bench-softmax-torch: ... and u.data is kept" cmp -s "$W/u.data.before" "$ML/u.data"
-check "bench-softmax-torch: --markdown onto a device is exit 2" status 2 bst --markdown /dev/full
-check "bench-softmax-torch: --csv in a missing directory is exit 2" status 2 bst --csv "$W/none/x.csv"
-check "bench-softmax-torch: missing data is exit 2" status 2 bst --data "$W/none"
-check "bench-softmax-torch: a bad --threads is exit 2" status 2 bst --threads 1,x
+bench_arg_checks bench-softmax-torch bst
 check "bench-softmax-torch: --runs 0 is exit 2" status 2 bst --runs 0
 check "bench-softmax-torch: a missing build is exit 2" status 2 bst --build "$W/none"
 check "bench-softmax-torch: ... and named" grep -q "$W/none/tools/mfrec not found" "$W/out"

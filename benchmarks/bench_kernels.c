@@ -365,7 +365,7 @@ static int check_against_ref(const struct mfr_kernel_set *ks, enum kern_op op,
 struct kern_bench {
     const char *name;
     enum kern_op op;
-    int avx2;
+    int set; /* 0 ref, 1 avx2, 2 avx512 */
 };
 
 static void bm_kernel(struct mfr_bench_state *st, const void *ctx)
@@ -373,13 +373,15 @@ static void bm_kernel(struct mfr_bench_state *st, const void *ctx)
     const struct kern_bench *kb = ctx;
     const struct mfr_kernel_set *ks = &mfr_kernels_ref;
     char msg[640];
-    if (kb->avx2) {
-        if (!mfr_cpu_has_avx2()) {
-            mfr_bench_skip(st, "this CPU lacks AVX2/FMA");
-            return;
-        }
-        ks = &mfr_kernels_avx2;
+    if (kb->set == 1 && !mfr_cpu_has_avx2()) {
+        mfr_bench_skip(st, "this CPU lacks AVX2/FMA");
+        return;
     }
+    if (kb->set == 2 && !mfr_cpu_has_avx512f()) {
+        mfr_bench_skip(st, "this CPU lacks AVX-512F");
+        return;
+    }
+    if (kb->set) ks = kb->set == 1 ? &mfr_kernels_avx2 : &mfr_kernels_avx512;
     struct kern_data d;
     struct kern_out o;
     if (data_make(&d, kb->op, (int32_t)mfr_bench_arg(st, 0), msg, sizeof msg) != 0) {
@@ -413,10 +415,13 @@ static const struct kern_bench kern_benches[] = {
     {"kern/dot/avx2", OP_DOT, 1},
     {"kern/user_grad_owner/ref", OP_USER_OWNER, 0},
     {"kern/user_grad_owner/avx2", OP_USER_OWNER, 1},
+    {"kern/user_grad_owner/avx512", OP_USER_OWNER, 2},
     {"kern/user_grad_shard/ref", OP_USER_SHARD, 0},
     {"kern/user_grad_shard/avx2", OP_USER_SHARD, 1},
+    {"kern/user_grad_shard/avx512", OP_USER_SHARD, 2},
     {"kern/item_grad/ref", OP_ITEM, 0},
     {"kern/item_grad/avx2", OP_ITEM, 1},
+    {"kern/item_grad/avx512", OP_ITEM, 2},
     {"kern/sum_buffers/ref", OP_SUM, 0},
     {"kern/sum_buffers/avx2", OP_SUM, 1},
     {"kern/adam/ref", OP_ADAM, 0},

@@ -171,7 +171,7 @@ static mfr_trainer *trainer_for(struct mfr_bench_state *st, const struct bench_s
 
 struct shard_bench {
     int set;
-    int kernels; /* MFR_KERNELS_REF or MFR_KERNELS_AVX2 */
+    int kernels; /* MFR_KERNELS_REF, MFR_KERNELS_AVX2, or AUTO: "avx512" */
     int shard_mode;
 };
 
@@ -200,6 +200,10 @@ static void bm_shard_grad(struct mfr_bench_state *st, const void *ctx)
         mfr_bench_fail(st, sets[sb->set].errmsg);
         return;
     }
+    if (sb->kernels == MFR_KERNELS_AUTO && !mfr_cpu_has_avx512f()) {
+        mfr_bench_skip(st, "this CPU lacks AVX-512F");
+        return;
+    }
     struct mfr_step step, ref_step;
     mfr_trainer *tr = trainer_for(st, s, k, 1, sb->kernels, reduce, &step);
     if (!tr) return;
@@ -214,7 +218,7 @@ static void bm_shard_grad(struct mfr_bench_state *st, const void *ctx)
         int same = same_shard0(ref, tr);
         mfr_trainer_destroy(ref);
         if (!same) {
-            mfr_bench_fail(st, "shard pass: avx2 differs from ref");
+            mfr_bench_fail(st, "shard pass: the kernels differ from ref");
             mfr_trainer_destroy(tr);
             return;
         }
@@ -338,9 +342,10 @@ static void bm_epoch(struct mfr_bench_state *st, const void *ctx)
 /* ------------------------------------------------------------------ */
 
 static const struct shard_bench shard_benches[] = {
-    {SET_ML100K, MFR_KERNELS_REF, 0},   {SET_ML100K, MFR_KERNELS_AVX2, 0},
-    {SET_ML100K, MFR_KERNELS_REF, 1},   {SET_ML100K, MFR_KERNELS_AVX2, 1},
+    {SET_ML100K, MFR_KERNELS_REF, 0},   {SET_ML100K, MFR_KERNELS_AVX2, 0},   {SET_ML100K, MFR_KERNELS_AUTO, 0},
+    {SET_ML100K, MFR_KERNELS_REF, 1},   {SET_ML100K, MFR_KERNELS_AVX2, 1},   {SET_ML100K, MFR_KERNELS_AUTO, 1},
     {SET_SYNTH10M, MFR_KERNELS_AVX2, 0}, {SET_SYNTH10M, MFR_KERNELS_AVX2, 1},
+    {SET_SYNTH10M, MFR_KERNELS_AUTO, 0}, {SET_SYNTH10M, MFR_KERNELS_AUTO, 1},
 };
 
 static const struct set_mode set_modes[] = {
@@ -379,7 +384,10 @@ void bench_train_register(void)
         const struct shard_bench *sb = &shard_benches[b];
         int big = sb->set == SET_SYNTH10M;
         snprintf(name, sizeof name, "train/shard_grad/%s/%s/%s", sets[sb->set].name,
-                 sb->kernels == MFR_KERNELS_REF ? "ref" : "avx2", sb->shard_mode ? "shard" : "owner");
+                 sb->kernels == MFR_KERNELS_REF    ? "ref"
+                 : sb->kernels == MFR_KERNELS_AVX2 ? "avx2"
+                                                   : "avx512",
+                 sb->shard_mode ? "shard" : "owner");
         mfr_bench_register(name, bm_shard_grad, sb, k_name, 1,
                            big && !full ? k32 : bench_train_dims,
                            big && !full ? 1 : bench_n_train_dims, 0);

@@ -535,7 +535,8 @@ enum mfr_reduce {
 };
 
 enum mfr_kernels {
-    MFR_KERNELS_AUTO = 0, /**< AVX2/FMA when the CPU has it, else portable */
+    MFR_KERNELS_AUTO = 0, /**< the widest set the CPU runs: AVX-512 (the AVX2 set with its
+                               passes in 512-bit halves), AVX2/FMA, else portable */
     MFR_KERNELS_REF = 1,  /**< portable scalar reference */
     MFR_KERNELS_AVX2 = 2, /**< AVX2 + FMA (error when unsupported) */
 };

@@ -22,6 +22,7 @@
 #include <cmocka.h>
 
 #include "common_priv.h"
+#include "kern_priv.h"
 #include "mfrec.h"
 #include "test_util.h"
 
@@ -178,6 +179,10 @@ static void test_reductions_agree(void **state)
     mfr_trainer_destroy(b);
 }
 
+/* Every kernel set gives the reference's model bytes: AVX2, and auto
+ * (the AVX-512 set where the CPU has AVX-512F; k 30 pads to 32 floats,
+ * which it updates in 512-bit halves), for both reductions, with the
+ * plain loss and with every term. */
 static void test_kernel_sets_identical(void **state)
 {
     struct fixture *f = *state;
@@ -192,22 +197,28 @@ static void test_kernel_sets_identical(void **state)
         skip();
     mfr_trainer_destroy(probe);
     cfg.n_threads = 2;
-    mfr_trainer *a = train(f, &cfg, 10, NULL);
-    cfg.kernels = MFR_KERNELS_REF;
-    mfr_trainer *b = train(f, &cfg, 10, NULL);
-    assert_string_equal(mfr_trainer_kernels_name(a), "avx2");
-    assert_string_equal(mfr_trainer_kernels_name(b), "ref");
-    assert_true(mfr_model_checksum(mfr_trainer_model(a)) == mfr_model_checksum(mfr_trainer_model(b)));
-    mfr_trainer_destroy(a);
-    mfr_trainer_destroy(b);
-    set_all_terms(&cfg);
-    cfg.kernels = MFR_KERNELS_AVX2;
-    a = train(f, &cfg, 10, NULL);
-    cfg.kernels = MFR_KERNELS_REF;
-    b = train(f, &cfg, 10, NULL);
-    assert_true(mfr_model_checksum(mfr_trainer_model(a)) == mfr_model_checksum(mfr_trainer_model(b)));
-    mfr_trainer_destroy(a);
-    mfr_trainer_destroy(b);
+    const char *auto_name = mfr_cpu_has_avx512f() ? "avx512" : "avx2";
+    for (int terms = 0; terms <= 1; terms++) {
+        if (terms) set_all_terms(&cfg);
+        const int reductions[2] = {MFR_REDUCE_OWNER, MFR_REDUCE_SHARD};
+        for (int x = 0; x < 2; x++) {
+            cfg.reduce = reductions[x];
+            cfg.kernels = MFR_KERNELS_REF;
+            mfr_trainer *r = train(f, &cfg, 10, NULL);
+            assert_string_equal(mfr_trainer_kernels_name(r), "ref");
+            const int sets[2] = {MFR_KERNELS_AVX2, MFR_KERNELS_AUTO};
+            for (int k = 0; k < 2; k++) {
+                cfg.kernels = sets[k];
+                mfr_trainer *a = train(f, &cfg, 10, NULL);
+                assert_string_equal(mfr_trainer_kernels_name(a), k ? auto_name : "avx2");
+                if (mfr_model_checksum(mfr_trainer_model(a)) != mfr_model_checksum(mfr_trainer_model(r)))
+                    fail_msg("%s differs from ref (reduce %d, all terms %d)", mfr_trainer_kernels_name(a),
+                             cfg.reduce, terms);
+                mfr_trainer_destroy(a);
+            }
+            mfr_trainer_destroy(r);
+        }
+    }
 }
 
 static void test_repeat_runs_identical_and_seed_matters(void **state)

@@ -105,6 +105,18 @@ static void test_gradient_shard_avx2(void **state)
     if (!mfr_cpu_has_avx2()) skip();
     check_set(&mfr_kernels_avx2, 0);
 }
+static void test_gradient_owner_avx512(void **state)
+{
+    (void)state;
+    if (!mfr_cpu_has_avx512f()) skip();
+    check_set(&mfr_kernels_avx512, 1);
+}
+static void test_gradient_shard_avx512(void **state)
+{
+    (void)state;
+    if (!mfr_cpu_has_avx512f()) skip();
+    check_set(&mfr_kernels_avx512, 0);
+}
 
 int main(void)
 {
@@ -113,6 +125,8 @@ int main(void)
         cmocka_unit_test(test_gradient_shard_ref),
         cmocka_unit_test(test_gradient_owner_avx2),
         cmocka_unit_test(test_gradient_shard_avx2),
+        cmocka_unit_test(test_gradient_owner_avx512),
+        cmocka_unit_test(test_gradient_shard_avx512),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

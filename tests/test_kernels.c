@@ -1,6 +1,6 @@
 /*
- * test_kernels.c — every AVX2 kernel against the portable reference on
- * random inputs, k = 1..70 (odd sizes, one and several vector widths),
+ * test_kernels.c — every AVX2 kernel, and the AVX-512 set's passes where
+ * the CPU has AVX-512F, against the portable reference on random inputs, k = 1..70 (odd sizes, one and several vector widths),
  * empty and single-rating users. The documented tolerance between the two
  * sets is zero: they follow the same accumulation order, so results must be
  * bit-identical. The reference itself is checked against double math.
@@ -75,10 +75,9 @@ static void run_user_grad(const struct mfr_kernel_set *ks, int32_t k_pad, const 
     }
 }
 
-static void test_gradient_kernels_match_reference(void **state)
+/* The user and item passes of `ks` against the reference. */
+static void check_gradient_kernels(const struct mfr_kernel_set *ks)
 {
-    (void)state;
-    skip_without_avx2();
     enum { NNZ = 53 };
     const int32_t n_users = 8, n_items = 9;
     /* user 0: empty, user 1: a single rating, others 2..16 ratings (exercises
@@ -105,7 +104,7 @@ static void test_gradient_kernels_match_reference(void **state)
         for (int far = 0; far <= 1; far++) {
             memset(gU2, 0, un * 4);
             memset(gV2, 0, vn * 4);
-            run_user_grad(&mfr_kernels_avx2, k_pad, U, V, n_users, row_ptr, items, ratings, gU2, gV2,
+            run_user_grad(ks, k_pad, U, V, n_users, row_ptr, items, ratings, gU2, gV2,
                           NULL, far, &l2);
             assert_memory_equal(&l1, &l2, sizeof l1);
             assert_bits_equal(gU1, gU2, un);
@@ -118,7 +117,7 @@ static void test_gradient_kernels_match_reference(void **state)
         for (int far = 0; far <= 1; far++) {
             memset(gU2, 0, un * 4);
             memset(r2, 0, sizeof r2);
-            run_user_grad(&mfr_kernels_avx2, k_pad, U, V, n_users, row_ptr, items, ratings, gU2,
+            run_user_grad(ks, k_pad, U, V, n_users, row_ptr, items, ratings, gU2,
                           NULL, r2, far, &l2);
             assert_memory_equal(&l1, &l2, sizeof l1);
             assert_bits_equal(r1, r2, NNZ);
@@ -131,7 +130,7 @@ static void test_gradient_kernels_match_reference(void **state)
         float *gv1 = mfr_aligned_calloc(k_pad * 4), *gv2 = mfr_aligned_calloc(k_pad * 4);
         for (int64_t n = 0; n <= NNZ; n += 5) {
             mfr_kernels_ref.item_grad(gv1, U, k_pad, users, pos, r1, n);
-            mfr_kernels_avx2.item_grad(gv2, U, k_pad, users, pos, r1, n);
+            ks->item_grad(gv2, U, k_pad, users, pos, r1, n);
             assert_bits_equal(gv1, gv2, (size_t)k_pad);
         }
         /* padding lanes stay zero */
@@ -146,6 +145,17 @@ static void test_gradient_kernels_match_reference(void **state)
         mfr_aligned_free(gV1);
         mfr_aligned_free(gV2);
     }
+}
+
+/* Rows of 16 and 32 floats take the AVX-512 set's 512-bit halves, the
+ * others its 256-bit code: both against the reference. */
+static void test_gradient_kernels_match_reference(void **state)
+{
+    (void)state;
+    skip_without_avx2();
+    check_gradient_kernels(&mfr_kernels_avx2);
+    if (mfr_cpu_has_avx512f()) check_gradient_kernels(&mfr_kernels_avx512);
+    else print_message("the AVX-512 set not checked: this CPU lacks AVX-512F\n");
 }
 
 static void test_sum_buffers_and_adam_match_reference(void **state)
@@ -293,7 +303,10 @@ static void test_kernel_selection(void **state)
     mfr_error err = {0};
     assert_ptr_equal(mfr_kernels_select(MFR_KERNELS_REF, &err), &mfr_kernels_ref);
     const struct mfr_kernel_set *a = mfr_kernels_select(MFR_KERNELS_AUTO, &err);
-    assert_ptr_equal(a, mfr_cpu_has_avx2() ? &mfr_kernels_avx2 : &mfr_kernels_ref);
+    assert_ptr_equal(a, mfr_cpu_has_avx512f() ? &mfr_kernels_avx512
+                        : mfr_cpu_has_avx2()  ? &mfr_kernels_avx2
+                                              : &mfr_kernels_ref);
+    if (mfr_cpu_has_avx2()) assert_ptr_equal(mfr_kernels_select(MFR_KERNELS_AVX2, &err), &mfr_kernels_avx2);
     assert_null(mfr_kernels_select(99, &err));
     assert_int_equal(err.status, MFR_ERR_INVALID);
 }

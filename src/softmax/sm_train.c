@@ -431,7 +431,7 @@ int mfr_sm_trainer_create_beside(const mfr_softmax_config *cfg, int32_t n_users,
     /* auto: the widest set (AVX-512 when the CPU has it); --kernels avx2
      * and ref as asked */
     tr->sm_kern = cfg->kernels == MFR_KERNELS_AUTO ? mfr_sm_kern_best()
-                  : tr->kern == &mfr_kernels_avx2 ? &mfr_sm_kern_avx2
+                  : tr->kern != &mfr_kernels_ref ? &mfr_sm_kern_avx2
                                                   : &mfr_sm_kern_ref;
     if (!tr->kern) {
         st = MFR_ERR_UNSUPPORTED;

@@ -142,10 +142,20 @@ struct mfr_kernel_set {
 
 extern const struct mfr_kernel_set mfr_kernels_ref;
 extern const struct mfr_kernel_set mfr_kernels_avx2;
+/* The AVX2 set with its user and item passes compiled with AVX-512F as
+ * well (kern_avx512.c): the same bits. */
+extern const struct mfr_kernel_set mfr_kernels_avx512;
+double mfr_avx512_user_grad(const float *restrict u_row, const float *restrict V, int32_t k_pad,
+                            const int32_t *restrict items, const float *restrict ratings, int64_t n,
+                            float scale, float *restrict gu, float *restrict gV, float *restrict resid,
+                            int far);
+void mfr_avx512_item_grad(float *restrict gv, const float *restrict U, int32_t k_pad,
+                          const int32_t *restrict users, const int64_t *restrict pos,
+                          const float *restrict resid, int64_t n);
 
 /* True when the CPU supports the AVX2 + FMA set. */
 bool mfr_cpu_has_avx2(void);
-/* AVX2, FMA and AVX-512F (the softmax model's widest kernel set). */
+/* AVX2, FMA and AVX-512F (the widest kernel sets, "avx512"). */
 bool mfr_cpu_has_avx512f(void);
 /* Picks the set for enum mfr_kernels; NULL (with err) when unsupported. */
 const struct mfr_kernel_set *mfr_kernels_select(int which, mfr_error *err);

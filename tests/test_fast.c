@@ -205,9 +205,11 @@ static void test_target_rmse_refused(void **state)
     tu_expect_in(g_err, "--target-rmse cannot be combined with --checkpoint");
     assert_int_equal(run("train --data '%s' --epochs 3 --target-rmse -1", g_data), 2);
     tu_expect_in(g_err, "--target-rmse");
-    /* (no split spec yields an empty validation set today: an empty u1.test is
-     * refused by the loader, so the "needs a split with validation ratings"
-     * check, like --early-stop's, has no case here) */
+    /* split none keeps no validation ratings to stop at */
+    assert_int_equal(run("train --data '%s' --split none --epochs 3 --target-rmse 1", g_data), 2);
+    tu_expect_in(g_err, "--target-rmse needs a split with validation ratings (split none has none)");
+    assert_int_equal(run("train --data '%s' --split none --epochs 3 --early-stop 1", g_data), 2);
+    tu_expect_in(g_err, "--early-stop needs a split with validation ratings (split none has none)");
 }
 
 static void test_no_train_eval(void **state)
@@ -226,6 +228,12 @@ static void test_no_train_eval(void **state)
     free(log);
     assert_int_equal(run("train --data '%s' --epochs 3 --no-train-eval --plot '%s/p'", g_data, g_dir), 2);
     tu_expect_in(g_err, "--no-train-eval");
+    /* with split none nothing is evaluated: a logged epoch says so, with
+     * the time, instead of a bare "epoch 2" */
+    assert_int_equal(run("train --data '%s' --split none --dim 8 --epochs 3 --log-every 1 --no-train-eval",
+                         g_data), 0);
+    tu_expect_in(g_out, "epoch      2  elapsed ");
+    tu_expect_in(g_out, " s (nothing evaluated: --no-train-eval, split none)\n");
 }
 
 /* --reduce auto: shard buffers when S x M x k_pad floats (S: the shard

@@ -736,6 +736,8 @@ static int emit_epoch(struct train_run *r)
         if (!o->no_train_eval) printf("  train MSE %.6f", mt.mse);
         if (r->has_test && o->no_train_eval) printf("  validation MSE %.6f RMSE %.6f", mv.mse, mv.rmse);
         else if (r->has_test) printf("  validation MSE %.6f", mv.mse);
+        else if (o->no_train_eval) /* a bare "epoch N" would look cut off */
+            printf("  elapsed %.3f s (nothing evaluated: --no-train-eval, split none)", g->elapsed);
         if (cfg->l2 > 0 || cfg->l2_freq > 0 || cfg->l2_bias > 0 || cfg->implicit > 0 ||
             cfg->gravity > 0)
             /* the step's loss: at the factors the epoch began with (its

@@ -558,8 +558,9 @@ struct bad_case {
 };
 
 static const struct bad_case bad_cases[] = {
-    {"ratings.dat", "1::10::5::1\n1::20::3\n2::10\n", MFR_FORMAT_ML1M, "ratings.dat:3:",
+    {"ratings.dat", "1::10::5::1\n1::20::3::2\n2::10\n", MFR_FORMAT_ML1M, "ratings.dat:3:",
      "got 2"},
+    {"ratings.dat", "1::10::5::1\n1::20::3\n", MFR_FORMAT_ML1M, "ratings.dat:2:", "its timestamp is missing"},
     {"ratings.dat", "1::10::5::1\n1::20:3::1\n", MFR_FORMAT_ML1M, "ratings.dat:2:", "20:3"},
     {"ratings.dat", "1::10::6::1\n", MFR_FORMAT_ML1M, "ratings.dat:1:", "outside"},
     {"ratings.dat", "1::10::5::1\n\n2::10::5::1\n", MFR_FORMAT_ML1M, "ratings.dat:2:", "blank"},

@@ -36,7 +36,7 @@ static const char good_data[] = "7\t42\t5\t881250949\n"
                                 "1000000000000\t42\t3\t881250950\n"
                                 "42\t5\t1\t881250951\n"
                                 "7\t5\t4\t881250952\n"
-                                "42\t1000000000000\t2\n";
+                                "42\t1000000000000\t2\t881250953\n";
 
 /* 19 genre flags after the five fixed fields. */
 #define FLAGS_NONE "|0|0|0|0|0|0|0|0|0|0|0|0|0|0|0|0|0|0|0"
@@ -120,7 +120,7 @@ static void test_load_good(void **state)
     assert_int_equal(mfr_ratings_count(r), 5);
     const int32_t eu[] = {1, 3, 2, 1, 2}, ei[] = {1, 1, 0, 0, 3};
     const float ev[] = {5, 3, 1, 4, 2};
-    const int64_t ets[] = {881250949, 881250950, 881250951, 881250952, 0};
+    const int64_t ets[] = {881250949, 881250950, 881250951, 881250952, 881250953};
     for (int64_t k = 0; k < 5; k++) {
         int32_t u, i;
         float v;
@@ -635,7 +635,7 @@ static void test_read_ratings(void **state)
     mfr_error err = {0};
 
     /* Good: user 3 and item 99 exist only in the metadata. */
-    tu_write_file(dir, "extra.data", "3\t99\t4\t10\r\n1000000000000\t5\t2\r\n", (size_t)-1);
+    tu_write_file(dir, "extra.data", "3\t99\t4\t10\r\n1000000000000\t5\t2\t11\r\n", (size_t)-1);
     assert_int_equal(mfr_dataset_read_ratings(ds, path, &r, &err), MFR_OK);
     assert_int_equal(mfr_ratings_count(r), 2);
     int32_t u, i;
@@ -649,7 +649,7 @@ static void test_read_ratings(void **state)
     mfr_ratings_get(r, 1, &u, &i, &v, &ts, NULL);
     assert_int_equal(u, 3);
     assert_int_equal(i, 0);
-    assert_int_equal(ts, 0);
+    assert_int_equal(ts, 11);
     mfr_ratings_destroy(r);
 
     struct {
@@ -661,6 +661,8 @@ static void test_read_ratings(void **state)
         {"7\t5\n", "extra.data:1:", NULL},
         {"7\t5\t3\n7\t42\t9\n", "extra.data:2:", "outside"},
         {"7\t5\t3\n7\t42\t3\n7\t5\t1\n", "extra.data:3:", "line 1"},
+        /* as many fields as the first line: a timestamp cut off */
+        {"7\t5\t3\t1\n7\t42\t3\n", "extra.data:2:", "its timestamp is missing"},
         {"", "extra.data:1:", NULL},
     };
     for (size_t k = 0; k < sizeof bad / sizeof *bad; k++) {

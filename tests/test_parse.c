@@ -109,7 +109,7 @@ static struct parsed check_all_chunks(const char *text, const struct mfr_rating_
     return want;
 }
 
-static const struct mfr_rating_syntax TAB = {"\t", false, false, 0.0f};
+static const struct mfr_rating_syntax TAB = {"\t", false, false, 0.0f, 0};
 
 /* ------------------------------------------------------------------ */
 /* Well-formed files                                                    */
@@ -221,7 +221,7 @@ static void test_endings_and_blank_tail(void **state)
 static void test_other_syntaxes(void **state)
 {
     (void)state;
-    const struct mfr_rating_syntax dat = {"::", false, false, 0.0f};
+    const struct mfr_rating_syntax dat = {"::", false, false, 0.0f, 0};
     char *text = made_up(40, "\n", "::");
     struct parsed want = check_all_chunks(text, &dat, 0.0f, 5.0f, NULL);
     assert_int_equal(want.rc, MFR_OK);
@@ -234,7 +234,7 @@ static void test_other_syntaxes(void **state)
     parsed_free(&want);
 
     /* CSV with a header and spaces around fields (trimmed) */
-    const struct mfr_rating_syntax csv = {",", true, true, 0.0f};
+    const struct mfr_rating_syntax csv = {",", true, true, 0.0f, 0};
     want = check_all_chunks("userId,movieId,rating,timestamp\r\n1, 2 ,3.5,10\r\n 3,4,5\r\n"
                             "1,4,  0.5  ,11\r\n",
                             &csv, 0.5f, 5.0f, NULL);
@@ -251,8 +251,25 @@ static void test_other_syntaxes(void **state)
     parsed_free(&want);
 
     /* space-separated, not trimmed */
-    const struct mfr_rating_syntax sp = {" ", false, false, 0.0f};
+    const struct mfr_rating_syntax sp = {" ", false, false, 0.0f, 0};
     want = check_all_chunks("1 2 3\n4 5 6 7\n", &sp, 1.0f, 9.0f, NULL);
+    assert_int_equal(want.rc, MFR_OK);
+    parsed_free(&want);
+    /* every line as many fields as the first (mfr_rating_fields), on the
+     * fast path and the field-by-field one alike, in any chunks */
+    const struct mfr_rating_syntax tab4 = {"\t", false, false, 0.0f, 4}, tab3 = {"\t", false, false, 0.0f, 3};
+    want = check_all_chunks("1\t2\t3\t10\n2\t3\t4\t11\n3\t4\t5\n4\t5\t1\t12\n", &tab4, 1.0f, 5.0f, NULL);
+    assert_int_equal(want.rc, MFR_ERR_PARSE);
+    tu_expect_in(want.err.message,
+                 "t.data:3: 3 fields (user, item, rating) where the file's first rating line has 4: its "
+                 "timestamp is missing");
+    parsed_free(&want);
+    want = check_all_chunks("1\t2\t3\n2\t3\t4\n3\t4\t5\t9\n", &tab3, 1.0f, 5.0f, NULL);
+    assert_int_equal(want.rc, MFR_ERR_PARSE);
+    tu_expect_in(want.err.message, "t.data:3: 4 fields (user, item, rating, timestamp) where the file's first "
+                                   "rating line has 3, without a timestamp");
+    parsed_free(&want);
+    want = check_all_chunks("1\t2\t3\t10 \r\n2\t3\t4\t11\n", &tab4, 1.0f, 5.0f, NULL);
     assert_int_equal(want.rc, MFR_OK);
     parsed_free(&want);
     /* a space ending a line is no empty field after it */
@@ -270,6 +287,34 @@ static void test_other_syntaxes(void **state)
     assert_int_equal(want.rc, MFR_ERR_PARSE);
     tu_expect_in(want.err.message, "t.data:2: rating '4\\t' is not a number");
     parsed_free(&want);
+}
+
+/* The field count of the first rating line, which every line must then
+ * have: past a header, spaces and '\r' ending the line dropped. */
+static void test_rating_fields(void **state)
+{
+    (void)state;
+    const struct {
+        const char *text, *sep;
+        bool header;
+        int want;
+    } cases[] = {
+        {"1\t2\t3\t4\n1\t3\t5\n", "\t", false, 4},
+        {"1\t2\t3 \r\n", "\t", false, 3},
+        {"userId,movieId,rating\n1,2,3,4\n", ",", true, 4},
+        {"userId,movieId,rating\n", ",", true, 0},
+        {"1::2::3::4::5\n", "::", false, 0},
+        {"1::2\n", "::", false, 0},
+        {"", "\t", false, 0},
+    };
+    for (size_t c = 0; c < sizeof cases / sizeof *cases; c++) {
+        char path[] = "t.data";
+        struct mfr_text_file f = {.path = path, .data = (char *)cases[c].text, .size = strlen(cases[c].text)};
+        struct mfr_rating_syntax syn = {.header = cases[c].header};
+        memcpy(syn.sep, cases[c].sep, strlen(cases[c].sep) + 1);
+        if (mfr_rating_fields(&f, &syn) != cases[c].want)
+            fail_msg("case %zu: %d fields, want %d", c, mfr_rating_fields(&f, &syn), cases[c].want);
+    }
 }
 
 /* ------------------------------------------------------------------ */
@@ -500,6 +545,7 @@ int main(void)
         cmocka_unit_test(test_well_formed_any_chunks),
         cmocka_unit_test(test_endings_and_blank_tail),
         cmocka_unit_test(test_other_syntaxes),
+        cmocka_unit_test(test_rating_fields),
         cmocka_unit_test(test_first_error_wins),
         cmocka_unit_test(test_through_a_dataset),
         cmocka_unit_test(test_dataset_any_threads),

@@ -619,6 +619,7 @@ static int read_ratings(const mfr_dataset *ds, const char *path, mfr_ratings **o
     struct mfr_rating_syntax syn;
     if ((rc = read_syntax(ds, &f, &syn, err)) != MFR_OK) goto done;
     syn.step = mfr_rating_step(&ds->opt);
+    syn.fields = mfr_rating_fields(&f, &syn);
     struct mfr_rating_ids ids = {.ds = ds, .keep_unknown = lo != NULL};
     if ((rc = mfr_parse_ratings(&f, &syn, &ids, ds->opt.min_rating, ds->opt.max_rating, &r,
                                 err)) != MFR_OK)

@@ -90,8 +90,11 @@
  * recorded it (and were then refused as trained on other data).
  * 6: ML-100K's text files are read as UTF-8 when the whole file is valid
  * UTF-8 (latin-1 before): a cache of version 5 may hold a UTF-8 u.item's
- * titles decoded as latin-1, or a file mixing both that is now refused. */
-#define CACHE_VERSION 6u
+ * titles decoded as latin-1, or a file mixing both that is now refused.
+ * 7: a rating line with 3 fields in a file whose first rating line has 4
+ * (a timestamp), or the reverse, is refused; a cache of version 6 may hold
+ * such a file's ratings. */
+#define CACHE_VERSION 7u
 #define CACHE_ORDER 0x01020304u
 #define HEADER_BYTES 64
 #define NO_STRING UINT32_MAX /* a NULL title or date, as opposed to "" */

@@ -122,6 +122,13 @@ static int parse_fields(const char *path, int64_t line, const char *s, size_t n,
                              st == MFR_NUM_RANGE ? "timestamp %s does not fit in int64"
                                                  : "timestamp '%s' is not an integer",
                              mfr_show(fl[3].s, fl[3].n, b));
+    /* after the fields, so that a broken field is named for itself */
+    if (syn->fields && nf != (size_t)syn->fields)
+        return mfr_parse_err(err, path, line,
+                             nf == 3 ? "3 fields (user, item, rating) where the file's first rating line has 4: "
+                                       "its timestamp is missing"
+                                     : "4 fields (user, item, rating, timestamp) where the file's first rating "
+                                       "line has 3, without a timestamp");
     return MFR_OK;
 }
 
@@ -156,7 +163,7 @@ static inline bool take_sep(const char **p, char s0, char s1)
  * division). Reads stop at '\n' or at the NUL after the file, never past.
  */
 static inline bool parse_line_fast(const char **pp, const char *end, char s0, char s1,
-                                   float min_r, float max_r, float step, struct rating_rec *out)
+                                   float min_r, float max_r, float step, int fields, struct rating_rec *out)
 {
     static const float pow10f[] = {1e0f, 1e1f, 1e2f, 1e3f, 1e4f, 1e5f, 1e6f, 1e7f};
     static const uint32_t pow10u[] = {1, 10, 100, 1000, 10000, 100000, 1000000, 10000000};
@@ -182,7 +189,9 @@ static inline bool parse_line_fast(const char **pp, const char *end, char s0, ch
 #endif
     if (!(v >= min_r && v <= max_r)) return false;
     if (step > 0.0f && v / step != floorf(v / step)) return false; /* parse_line says why */
-    if (take_sep(&p, s0, s1) && !take_digits(&p, &ts, 18)) return false;
+    const bool has_ts = take_sep(&p, s0, s1);
+    if (has_ts && !take_digits(&p, &ts, 18)) return false;
+    if (fields && has_ts != (fields == 4)) return false; /* parse_line says why */
     while (*p == ' ') p++; /* spaces ending the line, as parse_fields drops them */
     if (*p == '\r') p++;
     if (p < end) {
@@ -221,7 +230,7 @@ static void parse_chunk(struct mfr_rating_chunk *c, const char *path, const stru
         }
         struct rating_rec rec;
         if (fast && !it.blank && it.p < it.end &&
-            parse_line_fast(&it.p, it.end, s0, s1, min_r, max_r, syn->step, &rec)) {
+            parse_line_fast(&it.p, it.end, s0, s1, min_r, max_r, syn->step, syn->fields, &rec)) {
             it.line++;
         } else {
             const char *s;
@@ -792,6 +801,19 @@ int mfr_duplicate_err(mfr_error *err, const char *path, int64_t line, int64_t us
                          user_raw, item_raw, first_line);
 }
 
+int mfr_rating_fields(const struct mfr_text_file *f, const struct mfr_rating_syntax *syn)
+{
+    struct mfr_line_iter it = mfr_lines(f);
+    const char *s;
+    size_t n;
+    if (syn->header) mfr_line_next(&it, &s, &n);
+    if (!mfr_line_next(&it, &s, &n)) return 0;
+    while (n && s[n - 1] == ' ') n--;
+    struct mfr_field fl[5];
+    const size_t nf = mfr_split_fields(s, n, syn->sep, strlen(syn->sep), fl, 5);
+    return nf == 3 || nf == 4 ? (int)nf : 0;
+}
+
 int mfr_loader_read_ratings(struct mfr_loader *ld, const char *sep, int32_t header,
                             mfr_error *err)
 {
@@ -818,6 +840,7 @@ int mfr_loader_read_ratings(struct mfr_loader *ld, const char *sep, int32_t head
     syn.trim = (ld->opt.format == MFR_FORMAT_CSV || ld->opt.format == MFR_FORMAT_DELIMITED) &&
                syn.sep[0] != ' ';
     syn.step = mfr_rating_step(&ld->opt);
+    syn.fields = mfr_rating_fields(&f, &syn);
     ld->opt.sep = syn.sep[0];
     ld->opt.header = syn.header ? MFR_HEADER_YES : MFR_HEADER_NO;
     if (ld->ratings_elsewhere) { /* the file and its syntax go to the caller */

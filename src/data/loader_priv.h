@@ -31,7 +31,16 @@ struct mfr_rating_syntax {
     bool header;    /* line 1 is a header and is skipped */
     bool trim;      /* strip spaces around fields (separators other than ' ') */
     float step;     /* ratings are multiples of it (a MovieLens scale), 0: any */
+    int fields;     /* 3 or 4: every line has as many as the first rating line
+                       (mfr_rating_fields); 0: any of the two */
 };
+
+/* The field count (3 or 4) of f's first rating line under syn's separator,
+ * header and trailing spaces; 0 when it has neither (its parse says why)
+ * or the file has no rating line. A line with a timestamp in a file whose
+ * first line has none, or the reverse, is then refused: a damaged or cut
+ * line, whose rating would otherwise get timestamp 0 unnoticed. */
+int mfr_rating_fields(const struct mfr_text_file *f, const struct mfr_rating_syntax *syn);
 
 /* The step of the MovieLens rating scales under the default range: whole
  * stars (ML-100K, ML-1M), half stars (ML-10M, the CSV releases); 0 for a

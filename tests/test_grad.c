@@ -16,7 +16,11 @@
 #include "kern_priv.h"
 #include "rng_priv.h"
 
-enum { NU = 5, NI = 6, K = 3, NNZ = 14 };
+enum { NU = 5, NI = 6, K_MAX = 30, NNZ = 14 };
+/* The dimension of the check in progress: 3, 13 and 30 (k_pad 8, 16, 32),
+ * so the AVX-512 set's 512-bit rows (k_pad 16, 32) are checked as well as
+ * its 256-bit ones. */
+static int K = 3;
 
 static const int32_t R_USER[NNZ] = {0, 0, 0, 1, 1, 2, 2, 2, 2, 3, 4, 4, 4, 4};
 static const int32_t R_ITEM[NNZ] = {0, 2, 5, 1, 2, 0, 1, 3, 4, 5, 0, 2, 3, 4};
@@ -33,11 +37,11 @@ static double loss_d(const double *U, const double *V)
     return s / NNZ;
 }
 
-static void check_set(const struct mfr_kernel_set *ks, int owner)
+static void check_set_k(const struct mfr_kernel_set *ks, int owner)
 {
     int32_t kp = mfr_pad_k(K);
     float *U = mfr_aligned_calloc(sizeof(float) * NU * kp), *V = mfr_aligned_calloc(sizeof(float) * NI * kp);
-    double Ud[NU * K], Vd[NI * K];
+    double Ud[NU * K_MAX], Vd[NI * K_MAX];
     for (int u = 0; u < NU; u++)
         for (int c = 0; c < K; c++) Ud[u * K + c] = U[u * kp + c] = (float)mfr_rng_normal(3, 1, u * K + c);
     for (int i = 0; i < NI; i++)
@@ -79,7 +83,7 @@ static void check_set(const struct mfr_kernel_set *ks, int owner)
                 double fd = (lp - lm) / (2 * h);
                 double got = G[r * kp + c];
                 if (fabs(got - fd) > 1e-4 * fmax(1.0, fabs(fd)))
-                    fail_msg("%s %s[%d][%d]: kernel %.8g, finite difference %.8g", ks->name,
+                    fail_msg("%s k %d %s[%d][%d]: kernel %.8g, finite difference %.8g", ks->name, K,
                              which ? "V" : "U", r, c, got, fd);
             }
     }
@@ -89,6 +93,15 @@ static void check_set(const struct mfr_kernel_set *ks, int owner)
     mfr_aligned_free(V);
     mfr_aligned_free(gU);
     mfr_aligned_free(gV);
+}
+
+static void check_set(const struct mfr_kernel_set *ks, int owner)
+{
+    static const int dims[] = {3, 13, 30};
+    for (size_t d = 0; d < sizeof dims / sizeof dims[0]; d++) {
+        K = dims[d];
+        check_set_k(ks, owner);
+    }
 }
 
 static void test_gradient_owner_ref(void **state) { (void)state; check_set(&mfr_kernels_ref, 1); }

@@ -1,7 +1,8 @@
 /*
  * test_kernels.c — every AVX2 kernel, and the AVX-512 set's passes where
- * the CPU has AVX-512F, against the portable reference on random inputs, k = 1..70 (odd sizes, one and several vector widths),
- * empty and single-rating users. The documented tolerance between the two
+ * the CPU has AVX-512F, against the portable reference on random inputs,
+ * k = 1..70 (odd sizes, one and several vector widths), empty and
+ * single-rating users. The documented tolerance between the two
  * sets is zero: they follow the same accumulation order, so results must be
  * bit-identical. The reference itself is checked against double math.
  */

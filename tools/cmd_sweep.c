@@ -286,7 +286,7 @@ static bool parse_sweep_flags(int argc, char **argv, struct sweep_opts *o, int *
         {.name = "--reduce", .value = "LIST", .kind = FLAG_CUSTOM, .dst = &o->reduce,
          .parse = parse_reduce, .help = "auto, shard and/or owner (default owner)"},
         {.name = "--kernels", .value = "LIST", .kind = FLAG_CUSTOM, .dst = &o->kernels,
-         .parse = parse_kernels, .help = "auto, ref and/or avx2 (default auto)"},
+         .parse = parse_kernels, .help = "auto, ref and/or avx2 (default auto: avx512 with AVX-512F)"},
         {.name = "--shards", .value = "LIST", .kind = FLAG_CUSTOM, .dst = &o->shards,
          .parse = parse_shards,
          .help = "shard counts, or auto: derived from the data (default auto)"},

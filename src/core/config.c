@@ -75,7 +75,7 @@ static const struct mfr_config_row rows[] = {
     {{.name = "kernels", .flag = "--kernels", .metavar = "auto|ref|avx2",
       .type = MFR_CONFIG_ENUM, .group = MFR_CONFIG_GROUP_EXECUTION, .lo = MFR_KERNELS_AUTO,
       .hi = MFR_KERNELS_AVX2, .value_names = kernels_names, .n_values = 3,
-      .help = "kernel set (results are identical)"},
+      .help = "kernel set (results are identical); auto: avx512 on CPUs with AVX-512F, else avx2, else ref"},
      MEMBER(kernels), .tag = 10, .check = MFR_CHECK_ENUM, .def = MFR_KERNELS_AUTO},
     {{.name = "n_threads", .flag = "--threads", .metavar = "N", .type = MFR_CONFIG_INT32,
       .group = MFR_CONFIG_GROUP_EXECUTION, .lo = 1, .hi = MFR_MAX_THREADS, .execution_only = 1,

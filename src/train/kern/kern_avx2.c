@@ -12,7 +12,6 @@
 #include "kern_pass_body.h"
 #include "kern_priv.h"
 
-
 static void avx2_sum_buffers(float *restrict out, const float *restrict base, int64_t stride,
                              int32_t n_bufs, int64_t n)
 {

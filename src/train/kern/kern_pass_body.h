@@ -6,7 +6,7 @@
  * 512-bit halves: the same element-wise operations, so the same bits
  * (kern_priv.h's order), in half the instructions. The dots keep their
  * 256-bit chains, whose order the reference fixes. Measured at k 32: the
- * shard pass 13% faster on 100M ratings of 2,000 movies, whose rows stay in
+ * epoch 13% faster on 100M ratings of 2,000 movies, whose rows stay in
  * L2 (docs/PERFORMANCE.md).
  *
  * Where the time goes (ML-100K, k = 30, perf): the per-rating dependency

@@ -200,7 +200,7 @@ static void test_rows_columns_checksums_speedup(void **state)
         "ms_per_epoch_median", "ms_per_epoch_min", "ms_per_epoch_max", "ms_per_epoch_iqr",
         "ratings_per_s", "point_ms_per_epoch", "speedup", "efficiency", "peak_rss_mib",
         "memory_bytes", "final_loss", "checksum", "compiler_flags", "cpu_model", "cores",
-        "setup_s", "process_s", "setup_fraction"};
+        "setup_s", "process_s", "setup_fraction", "kind", "shards_requested", "reduce_used"};
     for (size_t k = 0; k < sizeof columns / sizeof *columns; k++) col(c, columns[k]);
     int c_thr = col(c, "threads"), c_dim = col(c, "dim"), c_red = col(c, "reduce");
     int c_ck = col(c, "checksum"), c_sp = col(c, "speedup"), c_ef = col(c, "efficiency");
@@ -209,6 +209,7 @@ static void test_rows_columns_checksums_speedup(void **state)
     int c_rss = col(c, "peak_rss_mib"), c_users = col(c, "n_users"), c_ep = col(c, "epochs");
     int c_flags = col(c, "compiler_flags"), c_sh = col(c, "shards");
     int c_setup = col(c, "setup_s"), c_proc = col(c, "process_s"), c_frac = col(c, "setup_fraction");
+    int c_ru = col(c, "reduce_used"), c_sr = col(c, "shards_requested");
     int seen[2][2][2][2] = {{{{0}}}}; /* threads, dim, reduce, repeat */
     for (int r = 1; r < c->n_rows; r++) {
         assert_int_equal(c->n_cols[r], c->n_cols[0]);
@@ -219,6 +220,8 @@ static void test_rows_columns_checksums_speedup(void **state)
         assert_true(rep == 1 || rep == 2);
         int red = !strcmp(f[c_red], "owner");
         assert_true(red || !strcmp(f[c_red], "shard"));
+        assert_string_equal(f[c_ru], f[c_red]); /* given, so what ran */
+        assert_string_equal(f[c_sr], "auto");
         seen[t - 1][d == 8][red][rep - 1]++;
         assert_int_equal(atoi(f[c_users]), 120);
         assert_int_equal(atoi(f[c_ep]), 3);
@@ -268,15 +271,42 @@ static void test_without_one_thread_and_with_shards(void **state)
     struct csv *c = csv_read(csv);
     assert_int_equal(c->n_rows, 1 + 2 * 2 * 2);
     int c_sp = col(c, "speedup"), c_ef = col(c, "efficiency"), c_sh = col(c, "shards");
-    int c_k = col(c, "kernels"), c_ku = col(c, "kernels_used");
-    int three = 0;
+    int c_k = col(c, "kernels"), c_ku = col(c, "kernels_used"), c_sr = col(c, "shards_requested");
+    int c_thr = col(c, "threads");
+    int three = 0, asked_three = 0;
     for (int r = 1; r < c->n_rows; r++) {
         assert_string_equal(c->f[r][c_sp], "");
         assert_string_equal(c->f[r][c_ef], "");
         three += atoi(c->f[r][c_sh]) == 3;
+        asked_three += !strcmp(c->f[r][c_sr], "3");
+        assert_true(!strcmp(c->f[r][c_sr], "3") || !strcmp(c->f[r][c_sr], "auto"));
         if (!strcmp(c->f[r][c_k], "ref")) assert_string_equal(c->f[r][c_ku], "ref");
+        /* no two rows alike in what was asked (threads, kernels, shards) */
+        for (int q = 1; q < r; q++)
+            assert_false(!strcmp(c->f[q][c_thr], c->f[r][c_thr]) && !strcmp(c->f[q][c_k], c->f[r][c_k]) &&
+                         !strcmp(c->f[q][c_sr], c->f[r][c_sr]));
     }
     assert_int_equal(three, 4);
+    assert_int_equal(asked_three, 4);
+    csv_free(c);
+    free(csv);
+}
+
+/* Under taskset the cores column counts the CPUs the process may use, and
+ * a thread count above them gets a note (it counted online CPUs: 2). */
+static void test_cores_are_the_allowed_cpus(void **state)
+{
+    (void)state;
+    if (system("command -v taskset >/dev/null 2>&1") != 0) skip();
+    char *csv = tu_path(g_dir, "aff.csv");
+    assert_int_equal(run_env("taskset -c 0", "sweep --data '%s' --split random:0.2 --threads 1,2 --dims 4 "
+                                             "--epochs 1 --repeat 1 --quiet --csv '%s'",
+                             g_data, csv),
+                     0);
+    tu_expect_in(g_err, "note: --threads 2 is more than the 1 CPU this process may run on");
+    struct csv *c = csv_read(csv);
+    const int c_cores = col(c, "cores");
+    for (int r = 1; r < c->n_rows; r++) assert_string_equal(c->f[r][c_cores], "1");
     csv_free(c);
     free(csv);
 }
@@ -434,6 +464,7 @@ int main(void)
         cmocka_unit_test(test_forked_runs_with_threads_allowed),
         cmocka_unit_test(test_rows_columns_checksums_speedup),
         cmocka_unit_test(test_without_one_thread_and_with_shards),
+        cmocka_unit_test(test_cores_are_the_allowed_cpus),
         cmocka_unit_test(test_usage_errors),
         cmocka_unit_test(test_plot),
         cmocka_unit_test(test_softmax_kind),

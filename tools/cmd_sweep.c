@@ -48,6 +48,7 @@
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
 #include <math.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -662,7 +663,8 @@ static const char csv_header[] =
     "kernels,kernels_used,shards,repeat,ms_per_epoch_median,ms_per_epoch_min,ms_per_epoch_max,"
     "ms_per_epoch_iqr,ratings_per_s,point_ms_per_epoch,point_ms_per_epoch_min,"
     "point_ms_per_epoch_max,speedup,efficiency,peak_rss_mib,memory_bytes,final_loss,checksum,"
-    "compiler_flags,cpu_model,cores,setup_s,process_s,setup_fraction,kind\n";
+    "compiler_flags,cpu_model,cores,setup_s,process_s,setup_fraction,kind,shards_requested,"
+    "reduce_used\n";
 
 /* ------------------------------------------------------------------ */
 /* Charts                                                               */
@@ -928,8 +930,14 @@ static int write_csv(const struct sweep *s, const mfr_dataset *ds, const mfr_spl
                 /* the whole process a run stands for: load and split (the
                  * parent's, once), trainer creation, every epoch */
                 double setup = s->load_s + x->trainer_s, process = setup + x->epochs_s;
-                jlog_printf(&j, ",%ld,%.6f,%.6f,%.6f,%s\n", s->cores, setup, process,
+                jlog_printf(&j, ",%ld,%.6f,%.6f,%.6f,%s,", s->cores, setup, process,
                             process > 0 ? setup / process : 0.0, o->softmax ? "softmax" : "mf");
+                /* what was asked beside what ran (shards, kernels_used),
+                 * so that --shards auto,1 stay two rows apart */
+                if (pt->shards) jlog_printf(&j, "%d,", pt->shards);
+                else jlog_printf(&j, "auto,");
+                csv_str(&j, x->reduce_name);
+                jlog_printf(&j, "\n");
             }
         }
     int rc = j.buf ? write_file_reported(o->csv, j.buf, j.len, report) : runtime_error("out of memory");
@@ -1037,6 +1045,15 @@ static int print_sweep_header(const struct sweep *s, const mfr_dataset *ds, cons
     return stdout_flush();
 }
 
+/* The CPUs this process may run on (taskset, a cgroup's cpuset), which
+ * bound what more threads can buy; the online count where unknown. */
+static long usable_cpus(void)
+{
+    cpu_set_t set;
+    if (sched_getaffinity(0, sizeof set, &set) == 0 && CPU_COUNT(&set) > 0) return CPU_COUNT(&set);
+    return sysconf(_SC_NPROCESSORS_ONLN);
+}
+
 /* Fills s->agg: each config's median over its repeats, and the speedups. */
 static int aggregate(struct sweep *s)
 {
@@ -1117,7 +1134,11 @@ int cmd_sweep(int argc, char **argv)
     if (!parse_sweep_flags(argc, argv, &o, &rc)) return rc;
 
     struct sweep s = {.o = &o, .n_threads = o.threads.n};
-    s.cores = sysconf(_SC_NPROCESSORS_ONLN);
+    s.cores = usable_cpus();
+    if (o.threads.v[o.threads.n - 1] > s.cores)
+        fprintf(stderr, "%s: note: --threads %d is more than the %ld CPU%s this process may run on "
+                        "(taskset, cgroup): such runs share CPUs\n",
+                g_cmd, o.threads.v[o.threads.n - 1], s.cores, PL(s.cores));
     s.n_points = o.dims.n * o.reduce.n * o.kernels.n * o.shards.n;
     int64_t n_configs = (int64_t)s.n_points * s.n_threads;
     s.points = calloc((size_t)s.n_points, sizeof *s.points);

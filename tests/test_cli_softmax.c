@@ -588,6 +588,10 @@ static void test_no_relevant_movie(void **state)
     tu_expect_in(g_out, "test ranking @10: n/a (no test user has a relevant movie");
     tu_expect_in(g_out, "not saved: the model is discarded");
     assert_null(strstr(g_out, "nan"));
+    /* --quiet still says where the model went, as matrix factorization's does */
+    assert_int_equal(run("train --kind softmax --data %s --epochs 1 --quiet --out %s/ones.mfr", dir, dir), 0);
+    tu_expect_in(g_out, ", saved to ");
+    tu_expect_in(g_out, "/ones.mfr\n");
     /* the loss is charted; the ranking chart, with nothing in it, is not */
     char *plot = tu_path(g_dir, "ones-plot");
     assert_int_equal(run("train --kind softmax --data %s --epochs 3 --log-every 1 --plot %s", dir,

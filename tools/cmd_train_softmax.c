@@ -497,8 +497,9 @@ static int train_finish(struct sm_run *r)
                o->top);
     print_memory_line("parameters, optimizer state, training rows, buffers",
                       mfr_softmax_trainer_memory_bytes(r->tr), mfr_softmax_trainer_peak_bytes(r->tr));
-    if (o->out)
-        printf("checksum %016llx\n", (unsigned long long)mfr_model_checksum(r->model));
+    if (o->out) /* as matrix factorization's report: also under --quiet */
+        printf("checksum %016llx, saved to %s\n", (unsigned long long)mfr_model_checksum(r->model),
+               printable(o->out));
     else
         printf("checksum %016llx, not saved: the model is discarded (--out MODEL keeps it)\n",
                (unsigned long long)mfr_model_checksum(r->model));
@@ -519,7 +520,6 @@ static int train_finish(struct sm_run *r)
         rc = write_file_atomic(o->log_json, r->jl.buf ? r->jl.buf : "", r->jl.len);
     if (staged) rc = plot_stage_end(rc);
     stop_signals_saving(false);
-    if (rc == EXIT_OK && o->out && !o->quiet) printf("saved %s\n", printable(o->out));
     return rc;
 }
 

@@ -171,7 +171,7 @@ static mfr_trainer *trainer_for(struct mfr_bench_state *st, const struct bench_s
 
 struct shard_bench {
     int set;
-    int kernels; /* MFR_KERNELS_REF, MFR_KERNELS_AVX2, or AUTO: "avx512" */
+    int kernels; /* MFR_KERNELS_REF, _AVX2 or _AVX512 */
     int shard_mode;
 };
 
@@ -196,7 +196,7 @@ static void bm_shard_grad(struct mfr_bench_state *st, const void *ctx)
     const int32_t k = (int32_t)mfr_bench_arg(st, 0);
     const int reduce = sb->shard_mode ? MFR_REDUCE_SHARD : MFR_REDUCE_OWNER;
     /* before set_get: no 10M-rating set generated for a case that skips */
-    if (sb->kernels == MFR_KERNELS_AUTO && !mfr_cpu_has_avx512f()) {
+    if (sb->kernels == MFR_KERNELS_AVX512 && !mfr_cpu_has_avx512f()) {
         mfr_bench_skip(st, "this CPU lacks AVX-512F");
         return;
     }
@@ -343,10 +343,10 @@ static void bm_epoch(struct mfr_bench_state *st, const void *ctx)
 /* ------------------------------------------------------------------ */
 
 static const struct shard_bench shard_benches[] = {
-    {SET_ML100K, MFR_KERNELS_REF, 0},   {SET_ML100K, MFR_KERNELS_AVX2, 0},   {SET_ML100K, MFR_KERNELS_AUTO, 0},
-    {SET_ML100K, MFR_KERNELS_REF, 1},   {SET_ML100K, MFR_KERNELS_AVX2, 1},   {SET_ML100K, MFR_KERNELS_AUTO, 1},
+    {SET_ML100K, MFR_KERNELS_REF, 0},   {SET_ML100K, MFR_KERNELS_AVX2, 0},   {SET_ML100K, MFR_KERNELS_AVX512, 0},
+    {SET_ML100K, MFR_KERNELS_REF, 1},   {SET_ML100K, MFR_KERNELS_AVX2, 1},   {SET_ML100K, MFR_KERNELS_AVX512, 1},
     {SET_SYNTH10M, MFR_KERNELS_AVX2, 0}, {SET_SYNTH10M, MFR_KERNELS_AVX2, 1},
-    {SET_SYNTH10M, MFR_KERNELS_AUTO, 0}, {SET_SYNTH10M, MFR_KERNELS_AUTO, 1},
+    {SET_SYNTH10M, MFR_KERNELS_AVX512, 0}, {SET_SYNTH10M, MFR_KERNELS_AVX512, 1},
 };
 
 static const struct set_mode set_modes[] = {

@@ -539,6 +539,8 @@ enum mfr_kernels {
                                passes in 512-bit halves), AVX2/FMA, else portable */
     MFR_KERNELS_REF = 1,  /**< portable scalar reference */
     MFR_KERNELS_AVX2 = 2, /**< AVX2 + FMA (error when unsupported) */
+    MFR_KERNELS_AVX512 = 3, /**< the AVX2 set with its passes in 512-bit halves, AVX-512F
+                                 (error when unsupported); the same bits as every set */
 };
 
 enum mfr_optimizer {

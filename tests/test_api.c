@@ -229,7 +229,7 @@ static void test_config_set_checks_ranges(void **state)
     expect_set_fails("--max-memory", "0", "--max-memory must be a size such as 512M or 4G, got '0'");
     expect_set_fails("--optimizer", "rmsprop", "--optimizer must be adam, sgd or als, got 'rmsprop'");
     expect_set_fails("--reduce", "default", "--reduce must be auto, shard or owner, got 'default'");
-    expect_set_fails("--kernels", "sse", "--kernels must be auto, ref or avx2, got 'sse'");
+    expect_set_fails("--kernels", "sse", "--kernels must be auto, ref, avx2 or avx512, got 'sse'");
     expect_set_fails("--bias", "2", "--bias must be an integer in 0..1, got '2'");
     expect_set_fails("--lr", NULL, "--lr needs a value");
     expect_set_fails("--nope", "1", "'--nope' is neither a configuration field nor its flag");

@@ -59,6 +59,8 @@ static int teardown(void **state)
     return 0;
 }
 
+static bool same_file_bytes(const char *name_a, const char *name_b);
+
 static void train_model(const char *name, int threads, const char *kernels)
 {
     int st = run(TRAIN " --threads %d --kernels %s --out %s/%s", g_data, threads, kernels, g_dir,
@@ -80,6 +82,14 @@ static void test_train_threads_same_bytes(void **state)
     assert_int_equal(la, lb);
     assert_memory_equal(ba, bb, la);
     free(a), free(b), free(ba), free(bb);
+    /* each set asked for by name gives the same bytes too */
+    train_model("c.mfr", 2, "avx2");
+    assert_true(same_file_bytes("a.mfr", "c.mfr"));
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) {
+        train_model("d.mfr", 2, "avx512");
+        assert_true(same_file_bytes("a.mfr", "d.mfr"));
+    }
 }
 
 static bool same_file_bytes(const char *name_a, const char *name_b)

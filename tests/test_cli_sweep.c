@@ -325,7 +325,7 @@ static void test_usage_errors(void **state)
         {"--csv x.csv --dims 0", "--dims must be an integer in 1..4094, got '0'"},
         {"--csv x.csv --reduce fast", "--reduce must be a list of auto, shard, owner, got 'fast'"},
         {"--csv x.csv --reduce default", "--reduce must be a list of auto, shard, owner"},
-        {"--csv x.csv --kernels sse", "--kernels must be a list of auto, ref, avx2, got 'sse'"},
+        {"--csv x.csv --kernels sse", "--kernels must be a list of auto, ref, avx2, avx512, got 'sse'"},
         {"--csv x.csv --shards 0", "--shards must be an integer in 1..65536, got '0'"},
         {"--csv x.csv --epochs 0", "--epochs must be an integer"},
         {"--csv x.csv --repeat 0", "--repeat must be an integer"},

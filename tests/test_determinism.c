@@ -206,11 +206,12 @@ static void test_kernel_sets_identical(void **state)
             cfg.kernels = MFR_KERNELS_REF;
             mfr_trainer *r = train(f, &cfg, 10, NULL);
             assert_string_equal(mfr_trainer_kernels_name(r), "ref");
-            const int sets[2] = {MFR_KERNELS_AVX2, MFR_KERNELS_AUTO};
-            for (int k = 0; k < 2; k++) {
+            const int sets[3] = {MFR_KERNELS_AVX2, MFR_KERNELS_AUTO, MFR_KERNELS_AVX512};
+            const char *const names[3] = {"avx2", auto_name, "avx512"};
+            for (int k = 0; k < (mfr_cpu_has_avx512f() ? 3 : 2); k++) {
                 cfg.kernels = sets[k];
                 mfr_trainer *a = train(f, &cfg, 10, NULL);
-                assert_string_equal(mfr_trainer_kernels_name(a), k ? auto_name : "avx2");
+                assert_string_equal(mfr_trainer_kernels_name(a), names[k]);
                 if (mfr_model_checksum(mfr_trainer_model(a)) != mfr_model_checksum(mfr_trainer_model(r)))
                     fail_msg("%s differs from ref (reduce %d, all terms %d)", mfr_trainer_kernels_name(a),
                              cfg.reduce, terms);

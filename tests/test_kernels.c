@@ -308,6 +308,15 @@ static void test_kernel_selection(void **state)
                         : mfr_cpu_has_avx2()  ? &mfr_kernels_avx2
                                               : &mfr_kernels_ref);
     if (mfr_cpu_has_avx2()) assert_ptr_equal(mfr_kernels_select(MFR_KERNELS_AVX2, &err), &mfr_kernels_avx2);
+    /* avx512 by name: the set, or an error naming what the CPU lacks */
+    const struct mfr_kernel_set *z = mfr_kernels_select(MFR_KERNELS_AVX512, &err);
+    if (mfr_cpu_has_avx512f()) {
+        assert_ptr_equal(z, &mfr_kernels_avx512);
+    } else {
+        assert_null(z);
+        assert_int_equal(err.status, MFR_ERR_UNSUPPORTED);
+        assert_non_null(strstr(err.message, "lacks AVX-512F"));
+    }
     assert_null(mfr_kernels_select(99, &err));
     assert_int_equal(err.status, MFR_ERR_INVALID);
 }

@@ -90,7 +90,7 @@ static const char sweep_help_end[] =
 enum { MAX_LIST = 64 };
 
 static const char *const reduce_names[] = {"auto", "shard", "owner"};
-static const char *const kernels_names[] = {"auto", "ref", "avx2"};
+static const char *const kernels_names[] = {"auto", "ref", "avx2", "avx512"};
 
 struct int_list {
     int n;
@@ -238,7 +238,7 @@ static bool parse_reduce(const char *flag, const char *v, void *dst)
 
 static bool parse_kernels(const char *flag, const char *v, void *dst)
 {
-    return parse_list(flag, v, 0, 0, false, kernels_names, 3, "auto, ref, avx2", dst);
+    return parse_list(flag, v, 0, 0, false, kernels_names, 4, "auto, ref, avx2, avx512", dst);
 }
 
 /* --kind: mf, or softmax without the flags that only apply to matrix
@@ -287,7 +287,8 @@ static bool parse_sweep_flags(int argc, char **argv, struct sweep_opts *o, int *
         {.name = "--reduce", .value = "LIST", .kind = FLAG_CUSTOM, .dst = &o->reduce,
          .parse = parse_reduce, .help = "auto, shard and/or owner (default owner)"},
         {.name = "--kernels", .value = "LIST", .kind = FLAG_CUSTOM, .dst = &o->kernels,
-         .parse = parse_kernels, .help = "auto, ref and/or avx2 (default auto: avx512 with AVX-512F)"},
+         .parse = parse_kernels, .help = "auto, ref, avx2 and/or avx512 (default auto: avx512\n"
+                 "with AVX-512F, else avx2, else ref)"},
         {.name = "--shards", .value = "LIST", .kind = FLAG_CUSTOM, .dst = &o->shards,
          .parse = parse_shards,
          .help = "shard counts, or auto: derived from the data (default auto)"},

@@ -181,11 +181,12 @@ static int check_opts(struct sm_opts *o)
         else return usage_error("--negatives: expected all or unrated, got '%s'", o->negatives);
     }
     if (o->kernels) {
-        static const char *const names[3] = {"auto", "ref", "avx2"};
+        static const char *const names[4] = {"auto", "ref", "avx2", "avx512"};
         int32_t v = -1;
-        for (int x = 0; x < 3; x++)
+        for (int x = 0; x < 4; x++)
             if (!strcmp(o->kernels, names[x])) v = x; /* enum mfr_kernels order */
-        if (v < 0) return usage_error("--kernels: expected auto, ref or avx2, got '%s'", o->kernels);
+        if (v < 0) /* worded as matrix factorization's --kernels (config.c) */
+            return usage_error("--kernels must be auto, ref, avx2 or avx512, got '%s'", o->kernels);
         c->kernels = v;
     }
     mfr_error err = {0};
@@ -776,7 +777,7 @@ static size_t softmax_flags(struct sm_opts *o, bool train, struct flag_spec *out
          .help = "memory the run may use, such as 512M, checked before\n"
                  "training (and EASE's with --baseline); default: the\n"
                  "physical memory"},
-        {.name = "--kernels", .value = "auto|ref|avx2", .kind = FLAG_STR, .dst = &o->kernels,
+        {.name = "--kernels", .value = "auto|ref|avx2|avx512", .kind = FLAG_STR, .dst = &o->kernels,
          .help = "kernel set (the same bits); auto: AVX-512 where the CPU\n"
                  "has it, else AVX2, else ref (default auto)"},
         {.name = "--top", .value = "N", .kind = FLAG_I32, .dst = &o->top, .lo = 1, .hi = 100000,

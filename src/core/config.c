@@ -27,7 +27,7 @@
 #include "mfrec_build_info.h"
 
 static const char *const reduce_names[] = {"auto", "shard", "owner"};
-static const char *const kernels_names[] = {"auto", "ref", "avx2"};
+static const char *const kernels_names[] = {"auto", "ref", "avx2", "avx512"};
 static const char *const optimizer_names[] = {"adam", "sgd", "als"};
 
 /* The member's offset and size, so that each row names its member once. */
@@ -72,9 +72,9 @@ static const struct mfr_config_row rows[] = {
       .help = "item-gradient reduction; auto: shard buffers when they are at most 32 bytes per "
               "training rating, else item owners (docs/PERFORMANCE.md)"},
      MEMBER(reduce), .tag = 9, .check = MFR_CHECK_ENUM, .def = MFR_REDUCE_AUTO},
-    {{.name = "kernels", .flag = "--kernels", .metavar = "auto|ref|avx2",
+    {{.name = "kernels", .flag = "--kernels", .metavar = "auto|ref|avx2|avx512",
       .type = MFR_CONFIG_ENUM, .group = MFR_CONFIG_GROUP_EXECUTION, .lo = MFR_KERNELS_AUTO,
-      .hi = MFR_KERNELS_AVX2, .value_names = kernels_names, .n_values = 3,
+      .hi = MFR_KERNELS_AVX512, .value_names = kernels_names, .n_values = 4,
       .help = "kernel set (results are identical); auto: avx512 on CPUs with AVX-512F, else avx2, else ref"},
      MEMBER(kernels), .tag = 10, .check = MFR_CHECK_ENUM, .def = MFR_KERNELS_AUTO},
     {{.name = "n_threads", .flag = "--threads", .metavar = "N", .type = MFR_CONFIG_INT32,

@@ -85,7 +85,7 @@ int mfr_softmax_config_validate(const mfr_softmax_config *c, mfr_error *err)
     if ((st = range_i(err, "batch_users", c->batch_users, 0, INT32_MAX))) return st;
     if ((st = range_i(err, "n_shards", c->n_shards, 0, 4096))) return st;
     if ((st = range_i(err, "all_pairs", c->all_pairs, 0, 1))) return st;
-    if ((st = range_i(err, "kernels", c->kernels, MFR_KERNELS_AUTO, MFR_KERNELS_AVX2))) return st;
+    if ((st = range_i(err, "kernels", c->kernels, MFR_KERNELS_AUTO, MFR_KERNELS_AVX512))) return st;
     if ((st = range_i(err, "hidden_init", c->hidden_init, MFR_SOFTMAX_INIT_COLAB,
                       MFR_SOFTMAX_INIT_HE)))
         return st;

@@ -428,11 +428,13 @@ int mfr_sm_trainer_create_beside(const mfr_softmax_config *cfg, int32_t n_users,
     mfr_zero_threads_set(zero_was);
     if (st) goto fail;
     tr->kern = mfr_kernels_select(cfg->kernels, err);
-    /* auto: the widest set (AVX-512 when the CPU has it); --kernels avx2
-     * and ref as asked */
-    tr->sm_kern = cfg->kernels == MFR_KERNELS_AUTO ? mfr_sm_kern_best()
-                  : tr->kern != &mfr_kernels_ref ? &mfr_sm_kern_avx2
-                                                  : &mfr_sm_kern_ref;
+    /* auto: the widest set (AVX-512 when the CPU has it); --kernels
+     * avx512, avx2 and ref as asked (mfr_kernels_select has refused a set
+     * the CPU lacks) */
+    tr->sm_kern = cfg->kernels == MFR_KERNELS_AUTO     ? mfr_sm_kern_best()
+                  : cfg->kernels == MFR_KERNELS_AVX512 ? &mfr_sm_kern_avx512
+                  : tr->kern != &mfr_kernels_ref       ? &mfr_sm_kern_avx2
+                                                       : &mfr_sm_kern_ref;
     if (!tr->kern) {
         st = MFR_ERR_UNSUPPORTED;
         goto fail;

@@ -34,12 +34,18 @@ const struct mfr_kernel_set *mfr_kernels_select(int which, mfr_error *err)
             return NULL;
         }
         return &mfr_kernels_avx2;
+    case MFR_KERNELS_AVX512:
+        if (!mfr_cpu_has_avx512f()) {
+            mfr_seterr(err, MFR_ERR_UNSUPPORTED, "kernels: this CPU lacks AVX-512F; use avx2 or auto");
+            return NULL;
+        }
+        return &mfr_kernels_avx512;
     case MFR_KERNELS_AUTO: /* the widest set the CPU runs; every set gives the same bits */
         return mfr_cpu_has_avx512f() ? &mfr_kernels_avx512
                : mfr_cpu_has_avx2()  ? &mfr_kernels_avx2
                                      : &mfr_kernels_ref;
     default:
-        mfr_seterr(err, MFR_ERR_INVALID, "kernels must be 0, 1 or 2, got %d", which);
+        mfr_seterr(err, MFR_ERR_INVALID, "kernels must be 0, 1, 2 or 3, got %d", which);
         return NULL;
     }
 }

@@ -206,6 +206,16 @@ static void test_train_mse_from_next_step(void **state)
     assert_true(bad > 1);
     snprintf(want, sizeof want, "epoch %6ld  train MSE ", bad - 1);
     tu_expect_in(g_out, want);
+    /* NaN and inf are named so, never printf's "-nan", and huge values
+     * come in exponent form, not 40 digits */
+    assert_null(strstr(g_out, "000000000000000."));
+    assert_int_equal(run("train --data '%s' --split random:0.2 --dim 6 --epochs 50 --lr 1000 --optimizer sgd "
+                         "--log-every 1",
+                         g_data),
+                     1);
+    tu_expect_in(g_out, "train MSE NaN  validation MSE NaN\n");
+    tu_expect_in(g_err, "training loss became non-finite (NaN) at epoch ");
+    assert_null(strstr(g_out, "nan"));
 
     /* the final line's train MSE is the kept model's data term: the kept
      * epoch's logged value, with --early-stop (best epoch last, earlier and

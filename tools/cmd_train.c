@@ -718,6 +718,17 @@ static mfr_metrics train_metrics(const struct train_run *r, double mse)
     return (mfr_metrics){.n = r->n_train, .mse = mse, .rmse = sqrt(mse), .mae = NAN};
 }
 
+/* An MSE for an epoch line: "%.6f", but a diverging run's NaN and inf
+ * without printf's sign ("-nan"), and its huge values in "%.6e" rather
+ * than 40 digits. */
+static const char *mse_text(double v, char buf[static 32])
+{
+    if (isnan(v)) return "NaN";
+    if (isinf(v)) return v > 0 ? "inf" : "-inf";
+    snprintf(buf, 32, fabs(v) < 1e12 ? "%.6f" : "%.6e", v);
+    return buf;
+}
+
 /* A logged epoch's record: the line, the --plot point and the --log-json
  * record, from r->rec. */
 static int emit_epoch(struct train_run *r)
@@ -733,9 +744,11 @@ static int emit_epoch(struct train_run *r)
     if (!o->quiet) {
         if (r->bar) fputs("\r\033[K", stderr);
         printf("epoch %6lld", (long long)e);
-        if (!o->no_train_eval) printf("  train MSE %.6f", mt.mse);
-        if (r->has_test && o->no_train_eval) printf("  validation MSE %.6f RMSE %.6f", mv.mse, mv.rmse);
-        else if (r->has_test) printf("  validation MSE %.6f", mv.mse);
+        char b1[32], b2[32];
+        if (!o->no_train_eval) printf("  train MSE %s", mse_text(mt.mse, b1));
+        if (r->has_test && o->no_train_eval)
+            printf("  validation MSE %s RMSE %s", mse_text(mv.mse, b1), mse_text(mv.rmse, b2));
+        else if (r->has_test) printf("  validation MSE %s", mse_text(mv.mse, b1));
         else if (o->no_train_eval) /* a bare "epoch N" would look cut off */
             printf("  elapsed %.3f s (nothing evaluated: --no-train-eval, split none)", g->elapsed);
         if (cfg->l2 > 0 || cfg->l2_freq > 0 || cfg->l2_bias > 0 || cfg->implicit > 0 ||

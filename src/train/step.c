@@ -512,8 +512,8 @@ int mfr_step_end(mfr_trainer *tr, const struct mfr_step *st, double *loss_out, m
                           isnan(st->parts.total) ? "NaN" : "inf");
     if (!st->finite)
         return mfr_seterr(err, MFR_ERR_DIVERGED,
-                          "training loss became non-finite (%g) at epoch %lld; lower the learning rate",
-                          st->parts.total, (long long)tr->model->epochs + 1);
+                          "training loss became non-finite (%s) at epoch %lld; lower the learning rate",
+                          isnan(st->parts.total) ? "NaN" : "inf", (long long)tr->model->epochs + 1);
     if (st->bad_array >= 0) {
         const float *arr[MFR_CHECK_MAX_ARRAYS];
         int64_t len[MFR_CHECK_MAX_ARRAYS];

@@ -209,13 +209,24 @@ static void test_train_mse_from_next_step(void **state)
     /* NaN and inf are named so, never printf's "-nan", and huge values
      * come in exponent form, not 40 digits */
     assert_null(strstr(g_out, "000000000000000."));
+    char *nan_ck = tu_path(g_dir, "nan.ckpt");
     assert_int_equal(run("train --data '%s' --split random:0.2 --dim 6 --epochs 50 --lr 1000 --optimizer sgd "
-                         "--log-every 1",
-                         g_data),
+                         "--log-every 1 --checkpoint '%s' --checkpoint-every 1",
+                         g_data, nan_ck),
                      1);
     tu_expect_in(g_out, "train MSE NaN  validation MSE NaN\n");
     tu_expect_in(g_err, "training loss became non-finite (NaN) at epoch ");
     assert_null(strstr(g_out, "nan"));
+    /* the checkpoint of the NaN epoch keeps its log record as JSON: null,
+     * not printf's nan (which no JSON reader takes) */
+    size_t ck_len;
+    char *ck_bytes = tu_read_file(nan_ck, &ck_len);
+    assert_non_null(ck_bytes);
+    const char *nulls = "\"train_mse\":null,\"val_mse\":null";
+    assert_non_null(memmem(ck_bytes, ck_len, nulls, strlen(nulls)));
+    assert_null(memmem(ck_bytes, ck_len, "nan", 3));
+    free(ck_bytes);
+    free(nan_ck);
 
     /* the final line's train MSE is the kept model's data term: the kept
      * epoch's logged value, with --early-stop (best epoch last, earlier and

@@ -729,6 +729,14 @@ static const char *mse_text(double v, char buf[static 32])
     return buf;
 }
 
+/* v for a JSON record, "%.17g" (exact); null when not `have` or not finite. */
+static const char *json_num(bool have, double v, char buf[static 32])
+{
+    if (!have || !isfinite(v)) return "null";
+    snprintf(buf, 32, "%.17g", v);
+    return buf;
+}
+
 /* A logged epoch's record: the line, the --plot point and the --log-json
  * record, from r->rec. */
 static int emit_epoch(struct train_run *r)
@@ -772,22 +780,19 @@ static int emit_epoch(struct train_run *r)
             (struct curve){(long)e, mt.mse, mv.mse, lp.total, lp.mse, lp.l2, lp.gravity};
     }
     if (o->log_json || o->checkpoint) { /* a checkpoint keeps the log for a resumed --log-json */
-        char tm[32] = "null", tr[32] = "null", vm[32] = "null", vr[32] = "null";
-        if (!o->no_train_eval) {
-            snprintf(tm, sizeof tm, "%.17g", mt.mse);
-            snprintf(tr, sizeof tr, "%.17g", mt.rmse);
-        }
-        if (r->has_test) {
-            snprintf(vm, sizeof vm, "%.17g", mv.mse);
-            snprintf(vr, sizeof vr, "%.17g", mv.rmse);
-        }
+        /* a value left out, or a diverging run's NaN or inf, is null:
+         * JSON has no token for them (resume_curve reads null back) */
+        char tm[32], tr[32], vm[32], vr[32], l0[32], l1[32], l2[32], l3[32];
+        const bool te = !o->no_train_eval;
         jlog_printf(&r->jl,
                     "{\"epoch\":%lld,\"train_mse\":%s,\"val_mse\":%s,"
-                    "\"train_rmse\":%s,\"val_rmse\":%s,\"loss\":%.17g,"
-                    "\"loss_mse\":%.17g,\"loss_l2\":%.17g,\"loss_gravity\":%.17g,"
+                    "\"train_rmse\":%s,\"val_rmse\":%s,\"loss\":%s,"
+                    "\"loss_mse\":%s,\"loss_l2\":%s,\"loss_gravity\":%s,"
                     "\"elapsed_s\":%.6f,\"wall_s\":%.6f}\n",
-                    (long long)e, tm, vm, tr, vr, lp.total, lp.mse, lp.l2,
-                    lp.gravity, g->elapsed, g->wall);
+                    (long long)e, json_num(te, mt.mse, tm), json_num(r->has_test, mv.mse, vm),
+                    json_num(te, mt.rmse, tr), json_num(r->has_test, mv.rmse, vr), json_num(true, lp.total, l0),
+                    json_num(true, lp.mse, l1), json_num(true, lp.l2, l2), json_num(true, lp.gravity, l3),
+                    g->elapsed, g->wall);
     }
     return EXIT_OK;
 }

@@ -25,6 +25,12 @@
  *             more; MFREC_BENCH_DATA_DIR=DIR keeps both sets in DIR/<set>
  *             across runs instead of a temporary directory.
  *
+ * A temporary set directory is removed at a normal exit and at SIGINT,
+ * SIGTERM and SIGHUP too (a Ctrl-C left it, and for synth10m about 400 MB,
+ * in $TMPDIR): the handler empties and removes it with system calls alone
+ * (async-signal-safe), then the signal's default action ends the process.
+ * A MFREC_BENCH_DATA_DIR is the user's and is never removed.
+ *
  * Amounts per pass (k = k_pad, n = ratings, S = shards, N = users,
  * M = items), on top of the kernel formulas of bench_kernels.c:
  *   shard_grad  owner: flops n (4k + 4), bytes n (4k + 12) + 8k N_s
@@ -37,11 +43,14 @@
  * ratings_per_second counts the ratings a pass covers (for shard-mode reduction,
  * the ratings whose gradients it reduces).
  */
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <ftw.h>
 #include <limits.h>
 #include <math.h>
 #include <omp.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -69,6 +78,85 @@ static struct bench_set sets[N_SETS] = {
     {.name = "synth10m", .n_users = 70000, .n_items = 10700, .n_ratings = 10000000},
 };
 
+/* sets[w].dir is a complete temporary directory's path (set once mkdtemp
+ * has filled it in, cleared once the normal cleanup has removed it): what
+ * the signal handler removes. */
+static volatile sig_atomic_t tmp_live[N_SETS];
+
+/* Removes the entries of the directory open as fd, and below them up to
+ * `depth` levels of subdirectories, with system calls alone (getdents64,
+ * unlinkat, openat): async-signal-safe, no allocation. The listing starts
+ * over after each pass, since removing entries moves the ones still there. */
+static void rm_entries_signal_safe(int fd, int depth)
+{
+    char buf[2048] __attribute__((aligned(8)));
+    for (int pass = 0; pass < 64; pass++) {
+        int removed = 0;
+        if (lseek(fd, 0, SEEK_SET) != 0) return;
+        ssize_t n;
+        while ((n = getdents64(fd, buf, sizeof buf)) > 0) {
+            for (ssize_t off = 0; off < n;) {
+                const struct dirent64 *d = (const struct dirent64 *)(buf + off);
+                off += d->d_reclen;
+                const char *nm = d->d_name;
+                if (nm[0] == '.' && (nm[1] == '\0' || (nm[1] == '.' && nm[2] == '\0'))) continue;
+                if (unlinkat(fd, nm, 0) == 0) {
+                    removed = 1;
+                } else if ((errno == EISDIR || errno == EPERM) && depth > 0) {
+                    int sub = openat(fd, nm, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+                    if (sub >= 0) {
+                        rm_entries_signal_safe(sub, depth - 1);
+                        close(sub);
+                    }
+                    if (unlinkat(fd, nm, AT_REMOVEDIR) == 0) removed = 1;
+                }
+            }
+        }
+        if (!removed) return;
+    }
+}
+
+static void on_fatal_signal(int sig)
+{
+    const int saved = errno;
+    for (int w = 0; w < N_SETS; w++) {
+        if (!tmp_live[w]) continue;
+        int fd = open(sets[w].dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (fd >= 0) {
+            rm_entries_signal_safe(fd, 4);
+            close(fd);
+        }
+        rmdir(sets[w].dir);
+        tmp_live[w] = 0;
+    }
+    errno = saved;
+    /* the default action, once the handler returns and the signal (blocked
+     * while it runs) is unblocked: the process ends as killed by it */
+    signal(sig, SIG_DFL);
+    raise(sig);
+}
+
+/* Once, before the first temporary directory is made: SIGINT, SIGTERM and
+ * SIGHUP remove it. A signal the process was started with ignored (SIGINT
+ * in a background job of a script) stays ignored. */
+static void install_signal_cleanup(void)
+{
+    static int done;
+    if (done) return;
+    done = 1;
+    static const int sigs[] = {SIGINT, SIGTERM, SIGHUP};
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_fatal_signal;
+    sigemptyset(&sa.sa_mask);
+    for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++) sigaddset(&sa.sa_mask, sigs[i]);
+    for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++) {
+        struct sigaction old;
+        if (sigaction(sigs[i], NULL, &old) == 0 && old.sa_handler == SIG_IGN) continue;
+        sigaction(sigs[i], &sa, NULL);
+    }
+}
+
 static int file_exists(const char *path)
 {
     struct stat sb;
@@ -88,6 +176,7 @@ static struct bench_set *set_get(int which)
         snprintf(s->dir, sizeof s->dir, "%s/%s", keep, s->name);
     } else {
         const char *tmp = getenv("TMPDIR");
+        install_signal_cleanup();
         snprintf(s->dir, sizeof s->dir, "%s/mfrec-bench-%s-XXXXXX", tmp && *tmp ? tmp : "/tmp",
                  s->name);
         if (!mkdtemp(s->dir)) {
@@ -98,6 +187,7 @@ static struct bench_set *set_get(int which)
             return NULL;
         }
         s->tmp_dir = 1;
+        tmp_live[which] = 1;
     }
     char path[PATH_MAX + 16];
     snprintf(path, sizeof path, "%s/u.data", s->dir);
@@ -134,6 +224,7 @@ void bench_train_cleanup(void)
         struct bench_set *s = &sets[w];
         mfr_dataset_destroy(s->ds);
         if (s->tmp_dir) nftw(s->dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+        tmp_live[w] = 0;
         s->ds = NULL;
         s->tmp_dir = 0;
     }

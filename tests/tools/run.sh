@@ -235,6 +235,40 @@ if command -v python3 >/dev/null 2>&1; then
     check "bench-setup: ... and --s10m's cache is kept" same_cache
 fi
 
+# mfrec_bench died at SIGTERM (the default action) with its generated set
+# left in TMPDIR (mfrec-bench-ml100k-XXXXXX; for synth10m about 400 MB). A
+# benchmark of the ml100k set with a long --benchmark_min_time, so that it
+# still runs once the directory is there.
+BENCH="$(dirname "$(dirname "$MFREC")")/benchmarks/mfrec_bench"
+if [ -x "$BENCH" ]; then
+    # DATA_DIR (empty: none): SIGTERM once DATA_DIR's, or TMPDIR's, ml100k
+    # set has its u.data; the bench must exit 143
+    bench_term() {
+        local pid rc f
+        rm -rf "$W/tmpd" && mkdir "$W/tmpd"
+        TMPDIR="$W/tmpd" MFREC_BENCH_DATA_DIR=$1 "$BENCH" --benchmark_min_time=60 \
+            --benchmark_filter='^train/shard_grad/ml100k/ref/owner/k:16$' >"$W/out" 2>&1 &
+        pid=$!
+        for _ in $(seq 300); do
+            for f in "${1:-$W/tmpd}"/*ml100k*/u.data; do [ -e "$f" ] && break 2; done
+            sleep 0.1
+        done
+        kill -TERM "$pid"
+        wait "$pid"
+        rc=$?
+        [ "$rc" -eq 143 ] || { echo "  exit status $rc, expected 143"; sed 's/^/  | /' "$W/out"; return 1; }
+    }
+    tmpd_empty() { [ -z "$(find "$W/tmpd" -mindepth 1)" ] || { find "$W/tmpd" | sed 's/^/  | /'; return 1; }; }
+    check "mfrec_bench: SIGTERM is exit 143" bench_term ""
+    check "mfrec_bench: ... and removes its generated set from TMPDIR" tmpd_empty
+    # a MFREC_BENCH_DATA_DIR is the user's: kept as it is
+    mkdir -p "$W/bdata"
+    check "mfrec_bench: SIGTERM with MFREC_BENCH_DATA_DIR is exit 143" bench_term "$W/bdata"
+    check "mfrec_bench: ... and leaves its set" test -s "$W/bdata/ml100k/u.data"
+else
+    echo "skip: mfrec_bench's SIGTERM (no benchmarks/mfrec_bench in the build)"
+fi
+
 # --- tools/sweep-smoke and tools/checksum-table: usage errors before any work
 check "sweep-smoke: two OUT_DIRs are exit 2" status 2 env MFREC="$MFREC" sh "$TOP/tools/sweep-smoke" "$W/s1" "$W/s2"
 check "sweep-smoke: ... and nothing is made" test ! -e "$W/s1"

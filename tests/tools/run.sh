@@ -324,6 +324,100 @@ if [ -f /usr/share/benchmark/compare.py ] && command -v git >/dev/null 2>&1; the
     check "perf-compare: SIGTERM removes its temporary builds" \
         term_leaves_nothing env PATH="$W/pc/bin:$PATH" python3 "$P/tools/perf-compare" HEAD
     check "perf-compare: ... and REV's worktree" test "$(git -C "$P" worktree list | wc -l)" -eq 1
+    # A fake tree: the "build" (a fake meson on PATH) copies the tree's
+    # fake-bench and its speed file into the build directory, and records
+    # the source tree it was set up for as meson does, in
+    # meson-info/meson-info.json. The fake bench lists and "runs" two
+    # benchmarks taking SPEED ns (plus 0.1% a run, so that no two tie) and
+    # logs its directory and MFREC_BENCH_DATA_DIR to $W/pcf/runs.
+    Q="$W/pcf/repo"
+    mkdir -p "$Q/tools" "$Q/benchmarks" "$Q/src/data" "$Q/src/core" "$W/pcf/bin"
+    cp "$TOP/tools/perf-compare" "$Q/tools/"
+    echo 1000 >"$Q/speed"
+    for f in benchmarks/bench_train.c src/data/synth.c src/core/rng_priv.h; do echo "/* $f */" >"$Q/$f"; done
+    cat >"$Q/fake-bench" <<'FAKE'
+#!/usr/bin/env python3
+import json, os, re, sys
+here = os.path.dirname(os.path.abspath(__file__))
+args = dict(a.split("=", 1) if "=" in a else (a, "") for a in sys.argv[1:])
+names = [n for n in ("BM_fake/1", "BM_fake/2") if re.search(args.get("--benchmark_filter", ""), n)]
+if "--benchmark_list_tests" in args:
+    print("\n".join(names))
+    sys.exit(0)
+with open(os.path.join(here, "count"), "a+") as f:
+    f.seek(0)
+    k = len(f.read())
+    f.write(".")
+with open(os.environ["FAKE_BENCH_LOG"], "a") as f:
+    f.write(f"{here} {os.environ.get('MFREC_BENCH_DATA_DIR', '-')}\n")
+with open(os.path.join(here, "speed")) as f:
+    t = float(f.read()) * (1 + 0.001 * k)
+with open(args["--benchmark_out"], "w") as f:
+    if not os.environ.get("FAKE_BENCH_EMPTY"):
+        json.dump({"context": {}, "benchmarks": [
+            {"name": n, "run_name": n, "run_type": "iteration", "repetitions": 1, "repetition_index": 0,
+             "threads": 1, "iterations": 100, "real_time": t, "cpu_time": t, "time_unit": "ns"}
+            for n in names]}, f)
+FAKE
+    chmod +x "$Q/fake-bench"
+    cat >"$W/pcf/bin/meson" <<'FAKE'
+#!/bin/sh
+echo "$*" >>"$FAKE_MESON_LOG"
+case $1 in
+setup)
+    [ "$2" = --wipe ] && shift
+    mkdir -p "$2/meson-info" "$2/benchmarks" && : >"$2/build.ninja" &&
+        printf '{"directories": {"source": "%s", "build": "%s"}}\n' "$3" "$2" >"$2/meson-info/meson-info.json" ;;
+compile)
+    src=$(sed 's/.*"source": "\([^"]*\)".*/\1/' "$3/meson-info/meson-info.json")
+    cp "$src/fake-bench" "$src/speed" "$3/benchmarks/" && mv "$3/benchmarks/fake-bench" "$3/benchmarks/mfrec_bench" ;;
+esac
+FAKE
+    chmod +x "$W/pcf/bin/meson"
+    git -C "$Q" init -q && git -C "$Q" add . && git -C "$Q" -c user.email=t@t -c user.name=t commit -qm x
+    export FAKE_MESON_LOG="$W/pcf/meson.log" FAKE_BENCH_LOG="$W/pcf/runs"
+    pcf() { # DIR (the repository of the copy to run), then its arguments
+        local d=$1
+        shift
+        rm -f "$FAKE_MESON_LOG" "$FAKE_BENCH_LOG"
+        env PATH="$W/pcf/bin:$PATH" python3 "$d/tools/perf-compare" HEAD --min-time 0.01 "$@"
+    }
+    one_line() {
+        if [ "$(wc -l <"$W/out")" -ne 1 ] || grep -q Traceback "$W/out"; then sed 's/^/  | /' "$W/out"; return 1; fi
+    }
+    nothing_built() { test ! -e "$FAKE_MESON_LOG"; }
+    # 1. a --repeat whose U test can never reach --alpha (it ran, and
+    # exited 0 whatever the times)
+    echo 25000 >"$Q/speed"
+    check "perf-compare: --repeat 3 is exit 2 (its U test never reaches alpha 0.05)" status 2 pcf "$Q" --repeat 3
+    check "perf-compare: ... said in one line" one_line
+    check "perf-compare: ... naming --repeat, --alpha and the smallest p" \
+        grep -q -e "--repeat 3 .*--alpha 0.05.* is 0.1 " "$W/out"
+    check "perf-compare: ... before any build" nothing_built
+    check "perf-compare: --repeat 2 is exit 2, p 0.333" status 2 pcf "$Q" --repeat 2
+    check "perf-compare: ... named" grep -q "is 0.333 " "$W/out"
+    check "perf-compare: --repeat 9 at --alpha 0.0003 is exit 2 (p 0.000412)" status 2 pcf "$Q" --alpha 0.0003
+    check "perf-compare: a 25x slower tree at --repeat 4 is exit 1" status 1 pcf "$Q" --repeat 4
+    check "perf-compare: ... both benchmarks named" grep -q "^2 benchmark(s) slower" "$W/out"
+    check "perf-compare: --repeat 3 at --alpha 0.2 is allowed (exit 1)" status 1 pcf "$Q" --repeat 3 --alpha 0.2
+    for a in "--alpha 0" "--alpha 1" "--alpha nan" "--alpha -0.1" "--threshold -0.01" "--threshold nan" "--min-time 0"; do
+        # shellcheck disable=SC2086 # the option and its value
+        check "perf-compare: $a is exit 2 before any build" eval 'status 2 pcf "$Q" $a && one_line && nothing_built'
+    done
+    if /usr/bin/python3 -c 'import scipy' 2>/dev/null; then
+        # the bound is what compare.py's U test gives at its extreme
+        check "perf-compare: its smallest p-values are scipy's mannwhitneyu's, n = 2..14" /usr/bin/python3 -c '
+import sys, importlib.machinery, importlib.util
+from scipy.stats import mannwhitneyu
+ld = importlib.machinery.SourceFileLoader("pc", sys.argv[1])
+pc = importlib.util.module_from_spec(importlib.util.spec_from_loader("pc", ld))
+ld.exec_module(pc)
+for n in range(2, 15):
+    p = mannwhitneyu(list(range(n)), list(range(n, 2 * n)), alternative="two-sided").pvalue
+    assert abs(pc.min_pvalue(n) - p) <= 1e-9 * p, (n, pc.min_pvalue(n), p)
+' "$Q/tools/perf-compare"
+    fi
+    echo 1000 >"$Q/speed"
 else
     echo "skip: perf-compare's SIGTERM (no compare.py or git)"
 fi

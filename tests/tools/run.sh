@@ -418,6 +418,28 @@ for n in range(2, 15):
 ' "$Q/tools/perf-compare"
     fi
     echo 1000 >"$Q/speed"
+    # 3. setup mistakes are exit 2 in one line, no traceback (exit 1 is "slower")
+    check "perf-compare: a --keep that is a file is exit 2" status 2 pcf "$Q" --keep "$W/a file"
+    check "perf-compare: ... said in one line" one_line
+    check "perf-compare: ... before any build" nothing_built
+    check "perf-compare: a --filter matching nothing is exit 2" status 2 pcf "$Q" --filter no_such_bench
+    check "perf-compare: ... named" grep -q "^perf-compare: --filter 'no_such_bench' matches no benchmark" "$W/out"
+    check "perf-compare: ... no traceback" eval '! grep -q Traceback "$W/out"'
+    check "perf-compare: ... before the second build or any run" \
+        eval 'test "$(grep -c ^compile "$FAKE_MESON_LOG")" -eq 1 && test ! -e "$FAKE_BENCH_LOG"'
+    check "perf-compare: a --filter matching some runs them (exit 0)" status 0 pcf "$Q" --repeat 4 --filter /2
+    pcf_empty() { FAKE_BENCH_EMPTY=1 pcf "$@"; }
+    check "perf-compare: an empty benchmark result is exit 2" status 2 pcf_empty "$Q" --repeat 4
+    check "perf-compare: ... naming the run, no traceback" \
+        eval 'grep -q "^perf-compare: HEAD.s run 1/4: its result .*base-0.json is empty" "$W/out" && ! grep -q Traceback "$W/out"'
+    # 4. a relative --keep from outside the repository is the caller's
+    # (git worktree add took it in the repository: failed, an empty directory left there)
+    mkdir -p "$W/pcf/elsewhere"
+    check "perf-compare: a relative --keep from outside the repository works" \
+        eval '(cd "$W/pcf/elsewhere" && status 0 pcf "$Q" --repeat 4 --keep k)'
+    check "perf-compare: ... its builds are there" test -x "$W/pcf/elsewhere/k/build-head/benchmarks/mfrec_bench"
+    check "perf-compare: ... nothing is made in the repository" test ! -e "$Q/k"
+    check "perf-compare: ... and REV's worktree is gone" test "$(git -C "$Q" worktree list | wc -l)" -eq 1
 else
     echo "skip: perf-compare's SIGTERM (no compare.py or git)"
 fi

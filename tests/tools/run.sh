@@ -440,6 +440,19 @@ for n in range(2, 15):
     check "perf-compare: ... its builds are there" test -x "$W/pcf/elsewhere/k/build-head/benchmarks/mfrec_bench"
     check "perf-compare: ... nothing is made in the repository" test ! -e "$Q/k"
     check "perf-compare: ... and REV's worktree is gone" test "$(git -C "$Q" worktree list | wc -l)" -eq 1
+    K="$W/pcf/keep"
+    check "perf-compare: a run with --keep (exit 0)" status 0 pcf "$Q" --repeat 4 --keep "$K"
+    # 2. --keep used from another clone: its builds were set up for the first
+    # clone, and meson compile built that tree. The second clone's working
+    # tree is 25x slower.
+    R2="$W/pcf/clone2"
+    git clone -q "$Q" "$R2"
+    echo 25000 >"$R2/speed"
+    check "perf-compare: a --keep used from another clone builds this clone (exit 1: slower)" \
+        status 1 pcf "$R2" --repeat 4 --keep "$K"
+    check "perf-compare: ... (its build is set up again, said)" grep -q "build-head was set up for $Q; setting it up again" "$W/out"
+    check "perf-compare: ... with meson setup --wipe" grep -q "^setup --wipe $K/build-head $R2 " "$FAKE_MESON_LOG"
+    check "perf-compare: ... and its build is this clone's" grep -qx 25000 "$K/build-head/benchmarks/speed"
 else
     echo "skip: perf-compare's SIGTERM (no compare.py or git)"
 fi

@@ -440,19 +440,31 @@ for n in range(2, 15):
     check "perf-compare: ... its builds are there" test -x "$W/pcf/elsewhere/k/build-head/benchmarks/mfrec_bench"
     check "perf-compare: ... nothing is made in the repository" test ! -e "$Q/k"
     check "perf-compare: ... and REV's worktree is gone" test "$(git -C "$Q" worktree list | wc -l)" -eq 1
+    # 5. the runs share the generated data: one MFREC_BENCH_DATA_DIR in
+    # --keep for both trees while their generators are the same
     K="$W/pcf/keep"
     check "perf-compare: a run with --keep (exit 0)" status 0 pcf "$Q" --repeat 4 --keep "$K"
+    same_data_dir() {
+        awk '{ print $2 }' "$FAKE_BENCH_LOG" | sort -u >"$W/dirs"
+        [ "$(wc -l <"$W/dirs")" -eq 1 ] && grep -q "^$K/bench-data/" "$W/dirs" && test -d "$(cat "$W/dirs")"
+    }
+    check "perf-compare: ... every run has one MFREC_BENCH_DATA_DIR, in --keep" same_data_dir
     # 2. --keep used from another clone: its builds were set up for the first
     # clone, and meson compile built that tree. The second clone's working
-    # tree is 25x slower.
+    # tree is 25x slower, and its bench_train.c differs.
     R2="$W/pcf/clone2"
     git clone -q "$Q" "$R2"
     echo 25000 >"$R2/speed"
+    echo "/* changed */" >>"$R2/benchmarks/bench_train.c"
     check "perf-compare: a --keep used from another clone builds this clone (exit 1: slower)" \
         status 1 pcf "$R2" --repeat 4 --keep "$K"
     check "perf-compare: ... (its build is set up again, said)" grep -q "build-head was set up for $Q; setting it up again" "$W/out"
     check "perf-compare: ... with meson setup --wipe" grep -q "^setup --wipe $K/build-head $R2 " "$FAKE_MESON_LOG"
     check "perf-compare: ... and its build is this clone's" grep -qx 25000 "$K/build-head/benchmarks/speed"
+    # 5. bench_train.c differs: the trees' data directories differ too
+    check "perf-compare: ... each tree its own MFREC_BENCH_DATA_DIR (generators differ)" \
+        eval 'test "$(grep "^$K/build-base/" "$FAKE_BENCH_LOG" | awk "{ print \$2 }" | sort -u | wc -l)" -eq 1 &&
+              test "$(awk "{ print \$2 }" "$FAKE_BENCH_LOG" | sort -u | wc -l)" -eq 2'
 else
     echo "skip: perf-compare's SIGTERM (no compare.py or git)"
 fi

@@ -269,6 +269,37 @@ else
     echo "skip: mfrec_bench's SIGTERM (no benchmarks/mfrec_bench in the build)"
 fi
 
+# --- tools/sweep-16core: a MFREC that is not an executable file is exit 2
+# (it ran tools/setup, built build/ and swept that binary instead); the
+# binary swept is recorded in machine.txt. A copy in a tree whose setup is
+# a stub that records its run; a fake mfrec whose synth makes u.data and
+# whose sweep does nothing.
+S16="$W/s16 tree"
+mkdir -p "$S16/tools"
+cp "$TOP/tools/sweep-16core" "$S16/tools/"
+printf '#!/bin/sh\ntouch "%s/s16-setup"; exit 1\n' "$W" >"$S16/tools/setup"
+cat >"$W/fake-mfrec" <<'FAKE'
+#!/bin/sh
+case $1 in
+--version) echo "mfrec fake" ;;
+synth) while [ $# -gt 0 ]; do [ "$1" = --out ] && mkdir -p "$2" && : >"$2/u.data"; shift; done ;;
+esac
+FAKE
+chmod +x "$S16/tools/sweep-16core" "$S16/tools/setup" "$W/fake-mfrec"
+s16() { # MFREC, then the arguments
+    local m=$1
+    shift
+    env MFREC="$m" SKIP_LARGE=1 MFREC_DATA="$W/none" "$S16/tools/sweep-16core" "$@"
+}
+check "sweep-16core: a MFREC that does not exist is exit 2" status 2 s16 "$W/none/mfrec" "$W/s16 res"
+check "sweep-16core: ... named" grep -q "^sweep-16core: MFREC=$W/none/mfrec is not an executable file" "$W/out"
+check "sweep-16core: ... nothing set up, built or made" test ! -e "$W/s16-setup" -a ! -e "$W/s16 res"
+check "sweep-16core: a MFREC that is a directory is exit 2" status 2 s16 "$W" "$W/s16 res"
+check "sweep-16core: a fake sweep succeeds" status 0 s16 "$W/fake-mfrec" "$W/s16 res"
+check "sweep-16core: ... machine.txt names the binary" grep -qx "binary: $W/fake-mfrec" "$W/s16 res/machine.txt"
+check "sweep-16core: ... a relative MFREC by its absolute path" \
+    eval '(cd "$W" && status 0 s16 fake-mfrec "$W/s16 res2") && grep -qx "binary: $W/fake-mfrec" "$W/s16 res2/machine.txt"'
+
 # --- tools/sweep-smoke and tools/checksum-table: usage errors before any work
 check "sweep-smoke: two OUT_DIRs are exit 2" status 2 env MFREC="$MFREC" sh "$TOP/tools/sweep-smoke" "$W/s1" "$W/s2"
 check "sweep-smoke: ... and nothing is made" test ! -e "$W/s1"

@@ -1109,6 +1109,25 @@ static void test_plots(void **state)
         tu_expect_in(g_err, want[x]);
         assert_null(strstr(g_err, ".gp"));
         assert_false(tu_exists(np));
+        /* the charts are drawn before anything else is printed or saved:
+         * a failed chart leaves stdout empty (the JSON or the tables were
+         * printed first) and the old model and log in place (train had
+         * replaced them) */
+        assert_int_equal(run_env(env, "stats --data '%s' --json --plot '%s'", g_data, np), 1);
+        assert_string_equal(g_out, "");
+        assert_int_equal(run_env(env, "norms --model '%s' --json --plot '%s'", g_model, np), 1);
+        assert_string_equal(g_out, "");
+        char *old_model = tu_path(g_dir, "kept.mfr"), *old_log = tu_path(g_dir, "kept.jsonl");
+        tu_write_file(g_dir, "kept.mfr", "OLD MODEL", (size_t)-1);
+        tu_write_file(g_dir, "kept.jsonl", "OLD LOG", (size_t)-1);
+        assert_int_equal(run_env(env, "train --data '%s' --epochs 3 --dim 4 --quiet --out '%s' --log-json '%s' --plot '%s'",
+                                 g_data, old_model, old_log, np),
+                         1);
+        char *kept = tu_read_file(old_model, NULL), *kept_log = tu_read_file(old_log, NULL);
+        assert_string_equal(kept, "OLD MODEL");
+        assert_string_equal(kept_log, "OLD LOG");
+        assert_false(tu_exists(np));
+        free(kept), free(kept_log), free(old_model), free(old_log);
     }
     free(fg);
     free(fake);

@@ -383,9 +383,15 @@ int cmd_norms(int argc, char **argv)
                            "--plot has no norms to draw",
                            (long long)o.list.min_ratings, PL(o.list.min_ratings));
     if (rc == EXIT_OK && (rc = norms_compute(&st, m, &c, &o)) == EXIT_OK) {
-        print_norms(&st, &c, &o);
-        if (o.plot_dir && (rc = plot_stage_begin(o.plot_dir)) == EXIT_OK)
-            rc = plot_stage_end(plot_norms(&st, &c, &o));
+        /* the charts are drawn (staged) before the list is printed: a
+         * chart that cannot be drawn fails the run with nothing on stdout */
+        bool staged = false;
+        if (o.plot_dir && (rc = plot_stage_begin(o.plot_dir)) == EXIT_OK) {
+            staged = true;
+            rc = plot_norms(&st, &c, &o);
+        }
+        if (rc == EXIT_OK) print_norms(&st, &c, &o);
+        if (staged) rc = plot_stage_end(rc);
     }
     norms_free(&st);
     movie_ctx_free(&c);

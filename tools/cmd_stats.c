@@ -780,19 +780,28 @@ int cmd_stats(int argc, char **argv)
     } else if (!stats_compute(&st, ds, &o)) {
         rc = runtime_error("out of memory");
     } else {
-        if (o.json) print_stats_json(&st, ds, o.min_ratings);
-        else print_stats_text(&st, ds, o.min_ratings);
-        /* the report with the tables (on stdout) or after them (--json: on
-         * stderr, stdout holding one JSON object); a standard output that
-         * cannot be written fails the run before the charts move into place */
+        /* the charts are drawn (staged) before anything is printed, so a
+         * chart that gnuplot cannot draw fails the run with nothing on
+         * stdout; their report goes with the tables (on stdout) or after
+         * them (--json: on stderr, stdout holding one JSON object); a
+         * standard output that cannot be written fails the run before the
+         * charts move into place */
+        struct json_log say = {0};
+        bool staged = false;
         if (o.plot_dir && (rc = plot_stage_begin(o.plot_dir)) == EXIT_OK) {
-            struct json_log say = {0};
+            staged = true;
             rc = plot_stats(&st, ds, &o);
             if (rc == EXIT_OK) say_stats_plots(&st, &o, &say);
+        }
+        if (rc == EXIT_OK) {
+            if (o.json) print_stats_json(&st, ds, o.min_ratings);
+            else print_stats_text(&st, ds, o.min_ratings);
+        }
+        if (staged) {
             rc = plot_stage_end_report(rc, o.json ? NULL : say.buf);
             if (rc == EXIT_OK && o.json && say.buf) fputs(say.buf, stderr);
-            free(say.buf);
         }
+        free(say.buf);
     }
     stats_free(&st);
     mfr_dataset_destroy(ds);

@@ -952,6 +952,7 @@ static int train_epochs(struct train_run *r)
 
 /* --plot's charts, titled with the configuration, the split and the model
  * file; a note when the curve has too few points to show a trend. */
+/* Draws the charts into the stage that plot_stage_begin opened. */
 static int train_plots(const struct train_run *r)
 {
     const struct train_opts *o = r->o;
@@ -967,9 +968,7 @@ static int train_plots(const struct train_run *r)
                 "%s: note: the learning curves have %d point%s (the logged epochs); "
                 "--log-every N logs every N epochs\n",
                 g_cmd, r->n_curve, r->n_curve == 1 ? "" : "s");
-    int rc = plot_stage_begin(o->plot);
-    if (rc == EXIT_OK) rc = plot_training(o->plot, r->n_curve, r->curve, r->has_test, about);
-    return plot_stage_end(rc);
+    return plot_training(o->plot, r->n_curve, r->curve, r->has_test, about);
 }
 
 /* --log-json's last records (--target-rmse's outcome, the timing and the
@@ -1062,15 +1061,23 @@ static int train_finish(struct train_run *r)
         printf("final: train MSE %.6f RMSE %.6f | no validation ratings (split %s)\n", mt.mse, mt.rmse,
                printable(r->spec));
     if ((rc = stdout_flush()) != EXIT_OK) return rc;
+    /* the charts are drawn (staged) before the model is saved: a chart
+     * that gnuplot cannot draw fails the run with the old model, log and
+     * charts in place; drawn, they move in after the files are written */
+    bool staged = false;
+    if (o->plot && (rc = plot_stage_begin(o->plot)) == EXIT_OK) {
+        staged = true;
+        rc = train_plots(r);
+    }
     t1 = now_seconds();
     stop_signals_saving(true); /* a second signal now waits until the files are complete */
-    rc = o->out && mfr_model_save(r->model, o->out, &err) != MFR_OK ? lib_error(&err) : EXIT_OK;
+    if (rc == EXIT_OK && o->out && mfr_model_save(r->model, o->out, &err) != MFR_OK) rc = lib_error(&err);
     r->times.save = now_seconds() - t1;
     r->times.total = now_seconds() - r->times.total; /* from the process's start (cmd_train) */
     if (rc == EXIT_OK && o->log_json) rc = write_log_tail(r, mv.rmse);
+    if (staged) rc = plot_stage_end(rc);
     stop_signals_saving(false);
     if (rc != EXIT_OK) return rc;
-    if (o->plot && (rc = train_plots(r)) != EXIT_OK) return rc;
     const mfr_trainer *tr = r->tr;
     int64_t n_train = r->n_train;
     /* this process's epochs, beside this process's thread count (a resumed

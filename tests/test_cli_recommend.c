@@ -1147,6 +1147,77 @@ static void test_ranking_scores_are_not_ratings(void **state)
 
 /* A user without a training rating in the model's split: a list from the
  * vector's random start, which the command says, with the counts. */
+/* A score that overflows (a movie without ratings whose factors, given
+ * by --init-from, are huge) is an empty CSV field in every list and in the
+ * batch file, and null in JSON: the single lists printed "inf", the batch
+ * an empty field. A rating's value keeps 9 digits everywhere (the batch
+ * and the CSV list had %g's 6). */
+static void test_overflowed_scores_and_rated_digits(void **state)
+{
+    (void)state;
+    char *dir = tu_path(g_dir, "ovf"), *data = tu_path(dir, "d"), *emb = tu_path(dir, "e");
+    assert_int_equal(mkdir(dir, 0755), 0);
+    assert_int_equal(mkdir(data, 0755), 0);
+    char text[4096];
+    int n = 0;
+    for (int i = 1; i <= 6; i++)
+        n += snprintf(text + n, sizeof text - (size_t)n,
+                      "%d|%s %d (1995)|01-Jan-1995||http://x|0|0|0|0|0|1|0|0|0|0|0|0|0|0|0|0|0|0|0\n", i,
+                      i == 6 ? "Unrated" : "Movie", i);
+    tu_write_file(data, "u.item", text, (size_t)-1);
+    n = 0; /* movie 6 has no rating */
+    for (int u = 1; u <= 6; u++)
+        for (int i = 1; i <= 5; i++)
+            n += snprintf(text + n, sizeof text - (size_t)n, "%d\t%d\t%d\t%d\n", u, i, 1 + (u + i) % 5,
+                          880000000 + i);
+    tu_write_file(data, "u.data", text, (size_t)-1);
+    char *m1 = tu_path(dir, "m1.mfr"), *inf = tu_path(dir, "inf.mfr");
+    assert_int_equal(run("train --data '%s' --split none --dim 8 --epochs 1 --quiet --out '%s'", data, m1), 0);
+    assert_int_equal(run("export --model '%s' --out '%s'", m1, emb), 0);
+    /* V's row of movie 6 (item_ids.txt gives the rows' order) set to 3e38 */
+    char *ids_path = tu_path(emb, "item_ids.txt"), *v_path = tu_path(emb, "V.npy");
+    char *ids = tu_read_file(ids_path, NULL);
+    int row = 0;
+    for (const char *p = ids; *p && strtol(p, NULL, 10) != 6; p = strchr(p, '\n') + 1) row++;
+    size_t len;
+    char *npy = tu_read_file(v_path, &len);
+    const size_t header = 10 + (size_t)(unsigned char)npy[8] + 256u * (unsigned char)npy[9];
+    const float huge = 3e38f;
+    for (int c = 0; c < 8; c++) memcpy(npy + header + ((size_t)row * 8 + (size_t)c) * 4, &huge, 4);
+    tu_write_file(emb, "V.npy", npy, len);
+    assert_int_equal(run("train --data '%s' --split none --dim 8 --epochs 1 --quiet --init-from '%s/U.npy,%s/V.npy' "
+                         "--out '%s'",
+                         data, emb, emb, inf),
+                     0);
+    assert_int_equal(run("recommend --model '%s' --user 2 --csv", inf), 0);
+    tu_expect_in(g_out, "\n1,6,,,0,,Unrated 6 (1995),Comedy\n");
+    assert_null(strstr(g_out, "inf"));
+    assert_int_equal(run("norms --model '%s' --csv", inf), 0);
+    tu_expect_in(g_out, "\n1,6,,,0,,Unrated 6 (1995),Comedy\n");
+    assert_int_equal(run("recommend --model '%s' --user 2 --json", inf), 0);
+    tu_expect_in(g_out, "\"movie\":6,\"title\":\"Unrated 6 (1995)\",\"genres\":[\"Comedy\"],\"score\":null,");
+    char *batch = tu_path(dir, "all.csv");
+    assert_int_equal(run("recommend --model '%s' --all-users --out '%s'", inf, batch), 0);
+    char *b = tu_read_file(batch, NULL);
+    tu_expect_in(b, "\n2,1,6,,,0,");
+    free(b);
+    /* user 1's own rating of movie 1, 9 digits in the list and the batch
+     * (a delimited file: any rating in range) */
+    tu_write_file(dir, "frac.txt", "1,1,3.98119307\n1,2,2\n2,1,4\n2,3,1\n3,2,5\n3,3,3\n", (size_t)-1);
+    char *frac = tu_path(dir, "frac.mfr");
+    assert_int_equal(run("train --data '%s/frac.txt' --split none --dim 4 --epochs 1 --quiet --out '%s'", dir, frac),
+                     0);
+    assert_int_equal(run("recommend --model '%s' --user 1 --include-rated --csv", frac), 0);
+    tu_expect_in(g_out, ",3.98119307,,\n");
+    char *jl = tu_path(dir, "all.jsonl");
+    assert_int_equal(run("recommend --model '%s' --all-users --include-rated --json --out '%s'", frac, jl), 0);
+    b = tu_read_file(jl, NULL);
+    tu_expect_in(b, "\"rated\":3.98119307");
+    free(b);
+    free(jl), free(frac), free(batch), free(npy), free(ids), free(ids_path), free(v_path), free(m1), free(inf);
+    free(emb), free(data), free(dir);
+}
+
 static void test_user_without_training_ratings(void **state)
 {
     (void)state;
@@ -1180,6 +1251,7 @@ int main(void)
         cmocka_unit_test(test_runtime_errors),
         cmocka_unit_test(test_recommend_user),
         cmocka_unit_test(test_user_without_training_ratings),
+        cmocka_unit_test(test_overflowed_scores_and_rated_digits),
         cmocka_unit_test(test_similar),
         cmocka_unit_test(test_norms),
         cmocka_unit_test(test_fold_in_titles),

@@ -989,7 +989,7 @@ static void write_batch(FILE *f, const struct recommend_opts *o, const struct mo
             long long mid = (long long)mfr_dataset_item_id(c->ds, it[x]);
             const float rated = rows ? user_rating(rows, first + r, it[x]) : NAN;
             char rs[32] = "";
-            if (!isnan(rated)) snprintf(rs, sizeof rs, "%g", (double)rated);
+            if (!isnan(rated)) snprintf(rs, sizeof rs, "%.9g", (double)rated);
             /* 9 digits, as the single lists: a float's value read back
              * exactly; a score that overflowed (factors of a huge model)
              * is null in JSON and an empty CSV field, as in the single lists */

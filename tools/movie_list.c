@@ -320,15 +320,26 @@ void csv_field(FILE *f, const char *s)
     fputc('"', f);
 }
 
+/* A CSV number: 9 digits (a float read back exactly); empty when not
+ * finite (a score that overflowed: the factors of a huge model), as --json
+ * writes null and the batch file an empty field. */
+static void csv_num9(double v, char end)
+{
+    if (isfinite(v)) printf("%.9g", v);
+    putchar(end);
+}
+
 void print_list_csv(const struct movie_ctx *c, const struct movie_list *l)
 {
     printf("rank,movie,score,%s,ratings,rated,title,genres\n", value_name(l->kind));
     char g[512];
     for (int32_t r = 0; r < l->n; r++) {
         int32_t i = l->items[r];
-        printf("%d,%lld,%.9g,%.9g,%lld,", (int)r + 1, (long long)mfr_dataset_item_id(c->ds, i),
-               (double)l->values[r], shown_value(c, l, r), (long long)c->counts[i]);
-        if (is_rated(l, i)) printf("%g", (double)l->rated[i]);
+        printf("%d,%lld,", (int)r + 1, (long long)mfr_dataset_item_id(c->ds, i));
+        csv_num9((double)l->values[r], ',');
+        csv_num9(shown_value(c, l, r), ',');
+        printf("%lld,", (long long)c->counts[i]);
+        if (is_rated(l, i)) printf("%.9g", (double)l->rated[i]);
         putchar(',');
         csv_field(stdout, mfr_dataset_item_title(c->ds, i)); /* empty: untitled */
         putchar(',');

@@ -21,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -267,14 +268,19 @@ static void test_killed_and_resumed_softmax_run_is_identical(void **state)
 static void test_sighup_during_a_save_leaves_no_temporary_file(void **state)
 {
     (void)state;
-    unlink(g_ck);
-    remove_temps();
-    pid_t pid = start_or_resume(1, "3000");
-    wait_for(temp_exists, "a checkpoint being written");
-    kill(pid, SIGHUP);
-    assert_int_equal(finish(pid), 128 + SIGHUP);
-    assert_false(temp_exists());
-    assert_false(tu_exists(g_ck));
+    /* and SIGQUIT (Ctrl-\), which left the temporary file; no core file */
+    setrlimit(RLIMIT_CORE, &(struct rlimit){0, 0});
+    const int sigs[] = {SIGHUP, SIGQUIT};
+    for (int k = 0; k < 2; k++) {
+        unlink(g_ck);
+        remove_temps();
+        pid_t pid = start_or_resume(1, "3000");
+        wait_for(temp_exists, "a checkpoint being written");
+        kill(pid, sigs[k]);
+        assert_int_equal(finish(pid), 128 + sigs[k]);
+        assert_false(temp_exists());
+        assert_false(tu_exists(g_ck));
+    }
 }
 
 /* Options that change results are refused, each named; an unreadable

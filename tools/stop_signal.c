@@ -1,5 +1,5 @@
 /*
- * stop_signal.c — SIGINT, SIGTERM and SIGHUP.
+ * stop_signal.c — SIGINT, SIGTERM, SIGHUP and SIGQUIT.
  *
  * During training (`train`, both model kinds; docs/CHECKPOINTS.md): the
  * first lets the current epoch finish so that the command can write a
@@ -7,7 +7,8 @@
  * except during a save, which it lets complete, or while an output is
  * being made and registered (exit_signals_defer), which it waits for.
  *
- * Every other command, and every command on SIGHUP (a closed terminal),
+ * Every other command, and every command on SIGHUP (a closed terminal)
+ * or SIGQUIT (Ctrl-\),
  * dies of the signal as usual, but first removes the temporary file or
  * staging directory it is writing (registered with signal_cleanup_file /
  * signal_cleanup_dir), so an interrupted output leaves nothing behind.
@@ -211,9 +212,10 @@ void exit_signals_install(void)
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_exit_signal;
     sa.sa_flags = SA_RESTART; /* a deferred signal's handler returns */
-    /* SIGHUP too: a closed terminal or ssh session ends the command as
-     * surely as SIGTERM, and must not leave a temporary file behind */
-    const int sigs[] = {SIGINT, SIGTERM, SIGHUP};
+    /* SIGHUP and SIGQUIT too: a closed terminal or ssh session, or a
+     * Ctrl-\ typed, ends the command as surely as SIGTERM, and must not leave a
+     * temporary file behind (SIGQUIT's core dump, where enabled, follows) */
+    const int sigs[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT};
     sigemptyset(&sa.sa_mask); /* one cleanup at a time */
     const size_t n_sigs = sizeof sigs / sizeof *sigs;
     for (size_t k = 0; k < n_sigs; k++) sigaddset(&sa.sa_mask, sigs[k]);

@@ -535,6 +535,8 @@ check "tune-ranking: a file of comments only is exit 2" status 2 tune "$W/settin
 check "tune-ranking: ... said" grep -q "no settings in $W/settings.txt" "$W/out"
 check "tune-ranking: --help is exit 0" status 0 sh "$TOP/tools/tune-ranking" --help
 check "tune-ranking: ... and prints the usage (it was taken for a preset)" grep -q "^Usage: tools/tune-ranking PRESET" "$W/out"
+check "tune-ranking: ... its example too, not a bare 'Example:'" grep -q "| tools/tune-ranking ndcg\$" "$W/out"
+check "tune-ranking: ... and none of the script" sh -c '! grep -q "set -eu" "$1"' _ "$W/out"
 check "tune-ranking: an unknown option is exit 2" status 2 sh "$TOP/tools/tune-ranking" --presett ndcg
 check "tune-ranking: ... named" grep -q "unknown option --presett" "$W/out"
 check "tune-ranking: empty standard input is exit 2" status 2 tune </dev/null

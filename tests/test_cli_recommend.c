@@ -1145,8 +1145,6 @@ static void test_ranking_scores_are_not_ratings(void **state)
     free(grav), free(batch);
 }
 
-/* A user without a training rating in the model's split: a list from the
- * vector's random start, which the command says, with the counts. */
 /* A score that overflows (a movie without ratings whose factors, given
  * by --init-from, are huge) is an empty CSV field in every list and in the
  * batch file, and null in JSON: the single lists printed "inf", the batch
@@ -1218,6 +1216,8 @@ static void test_overflowed_scores_and_rated_digits(void **state)
     free(emb), free(data), free(dir);
 }
 
+/* A user without a training rating in the model's split: a list from the
+ * vector's random start, which the command says, with the counts. */
 static void test_user_without_training_ratings(void **state)
 {
     (void)state;

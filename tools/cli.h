@@ -44,7 +44,7 @@ void stop_signals_install(void);
 void stop_signals_saving(bool begin);
 /* "SIGINT" or "SIGTERM": the signal that stopped the run. */
 const char *stop_signal_name(void);
-/* The other commands, and SIGHUP in train: a signal removes the temporary
+/* The other commands, and SIGHUP and SIGQUIT in train: a signal removes the temporary
  * file and the staging directory registered here (NULL: none) before the
  * process dies of it. */
 void exit_signals_install(void);

@@ -950,9 +950,9 @@ static int train_epochs(struct train_run *r)
     return EXIT_OK;
 }
 
-/* --plot's charts, titled with the configuration, the split and the model
- * file; a note when the curve has too few points to show a trend. */
-/* Draws the charts into the stage that plot_stage_begin opened. */
+/* --plot's charts, drawn into the stage that plot_stage_begin opened,
+ * titled with the configuration, the split and the model file; a note when
+ * the curve has too few points to show a trend. */
 static int train_plots(const struct train_run *r)
 {
     const struct train_opts *o = r->o;
@@ -1069,6 +1069,7 @@ static int train_finish(struct train_run *r)
         staged = true;
         rc = train_plots(r);
     }
+    const bool charts_failed = o->plot && rc != EXIT_OK;
     t1 = now_seconds();
     stop_signals_saving(true); /* a second signal now waits until the files are complete */
     if (rc == EXIT_OK && o->out && mfr_model_save(r->model, o->out, &err) != MFR_OK) rc = lib_error(&err);
@@ -1077,6 +1078,9 @@ static int train_finish(struct train_run *r)
     if (rc == EXIT_OK && o->log_json) rc = write_log_tail(r, mv.rmse);
     if (staged) rc = plot_stage_end(rc);
     stop_signals_saving(false);
+    if (charts_failed && o->out) /* a long run's model is lost: say so */
+        fprintf(stderr, "%s: --plot failed, so the model was not saved: %s is as before the run\n", g_cmd,
+                printable(o->out));
     if (rc != EXIT_OK) return rc;
     const mfr_trainer *tr = r->tr;
     int64_t n_train = r->n_train;

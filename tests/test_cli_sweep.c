@@ -292,6 +292,29 @@ static void test_without_one_thread_and_with_shards(void **state)
     free(csv);
 }
 
+/* reduce auto records auto as asked and, in reduce_used, the reduction it
+ * chose: the one train's header names for the same data and dim. */
+static void test_reduce_auto_names_its_choice(void **state)
+{
+    (void)state;
+    char *csv = tu_path(g_dir, "auto.csv");
+    assert_int_equal(run("sweep --data '%s' --split random:0.2 --threads 1 --dims 4 --reduce auto --epochs 1 "
+                         "--repeat 1 --quiet --csv '%s'",
+                         g_data, csv),
+                     0);
+    struct csv *c = csv_read(csv);
+    assert_int_equal(c->n_rows, 2);
+    assert_string_equal(c->f[1][col(c, "reduce")], "auto");
+    const char *used = c->f[1][col(c, "reduce_used")];
+    assert_true(!strcmp(used, "shard") || !strcmp(used, "owner"));
+    assert_int_equal(run("train --data '%s' --split random:0.2 --threads 1 --dim 4 --epochs 1", g_data), 0);
+    char want[64];
+    snprintf(want, sizeof want, ", reduce %s (auto: ", used);
+    tu_expect_in(g_out, want);
+    csv_free(c);
+    free(csv);
+}
+
 /* Under taskset the cores column counts the CPUs the process may use, and
  * a thread count above them gets a note (it counted online CPUs: 2). */
 static void test_cores_are_the_allowed_cpus(void **state)
@@ -464,6 +487,7 @@ int main(void)
         cmocka_unit_test(test_forked_runs_with_threads_allowed),
         cmocka_unit_test(test_rows_columns_checksums_speedup),
         cmocka_unit_test(test_without_one_thread_and_with_shards),
+        cmocka_unit_test(test_reduce_auto_names_its_choice),
         cmocka_unit_test(test_cores_are_the_allowed_cpus),
         cmocka_unit_test(test_usage_errors),
         cmocka_unit_test(test_plot),

@@ -3,7 +3,7 @@
  * kern_ref.c and kern_avx2.c. It is plain C with a separate multiply and
  * add per term (the build has -ffp-contract=off): every element of A and
  * rhs goes through the same operations in the same order whatever the
- * vector width the compiler picks, so both kernel sets give the same bits.
+ * vector width the compiler picks, so every kernel set gives the same bits.
  */
 #ifndef MFR_KERN_GRAM_H
 #define MFR_KERN_GRAM_H

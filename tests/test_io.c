@@ -242,6 +242,15 @@ static void test_genre_and_occupation_files(void **state)
     free(dir);
 }
 
+/* dir's dataset has the two titles and the occupation of test_utf8_item_file. */
+static void expect_decoded(const char *dir, const char *const titles[2])
+{
+    mfr_dataset *ds = tu_load_ok(dir, NULL);
+    for (int32_t k = 0; k < 2; k++) assert_string_equal(mfr_dataset_item_title(ds, k), titles[k]);
+    assert_string_equal(mfr_dataset_user_occupation(ds, 0), "\xc3\xa9tudiant");
+    mfr_dataset_destroy(ds);
+}
+
 /* A UTF-8 u.item is kept as is (movies.dat's rule, mfr_detect_encoding):
  * "Á" is C3 81, whose 0x81 read as latin-1 would be a C1 control, and
  * "é" read as latin-1 would come out as "Ã©". The latin-1 reading of the
@@ -258,27 +267,21 @@ static void test_utf8_item_file(void **state)
                   "2|\xc3\x81ngel (1999)|||u" FLAGS_NONE "\n",
                   (size_t)-1);
     tu_write_file(dir, "u.user", "1|20|M|\xc3\xa9tudiant|1\n2|21|F|x|2\n", (size_t)-1);
-    mfr_dataset *ds = tu_load_ok(dir, NULL);
-    for (int32_t k = 0; k < 2; k++) assert_string_equal(mfr_dataset_item_title(ds, k), titles[k]);
-    assert_string_equal(mfr_dataset_user_occupation(ds, 0), "\xc3\xa9tudiant");
-    mfr_dataset_destroy(ds);
+    expect_decoded(dir, titles);
 
     tu_write_file(dir, "u.item",
                   "1|Mis\xe9rables, Les (1995)|||u" FLAGS_NONE "\n"
                   "2|\xc1ngel (1999)|||u" FLAGS_NONE "\n",
                   (size_t)-1);
     tu_write_file(dir, "u.user", "1|20|M|\xe9tudiant|1\n2|21|F|x|2\n", (size_t)-1);
-    ds = tu_load_ok(dir, NULL);
-    for (int32_t k = 0; k < 2; k++) assert_string_equal(mfr_dataset_item_title(ds, k), titles[k]);
-    assert_string_equal(mfr_dataset_user_occupation(ds, 0), "\xc3\xa9tudiant");
-    mfr_dataset_destroy(ds);
+    expect_decoded(dir, titles);
 
     tu_write_file(dir, "u.item",
                   "1|Mis\xc3\xa9rables, Les (1995)|||u" FLAGS_NONE "\n"
                   "2|\xc1ngel (1999)|||u" FLAGS_NONE "\n",
                   (size_t)-1);
     mfr_error err = {0};
-    ds = NULL;
+    mfr_dataset *ds = NULL;
     assert_int_equal(mfr_dataset_load(dir, NULL, &ds, &err), MFR_ERR_PARSE);
     assert_null(ds);
     assert_non_null(strstr(err.message, "u.item:2: byte 0xC1 is not UTF-8, but line 1 is"));

@@ -1008,80 +1008,85 @@ static void report_target(const struct train_run *r, double final_val_rmse)
                o->target_rmse, (long long)r->ran, PL(r->ran), final_val_rmse);
 }
 
-/* The final model: saved, logged, plotted and reported. */
-static int train_finish(struct train_run *r)
+/* With early stopping: which epoch's model is kept (part of the final
+ * report, --quiet too). */
+static void report_kept_epoch(const struct train_run *r)
+{
+    const struct train_opts *o = r->o;
+    if (r->ran < o->epochs) {
+        printf("early stop after epoch %lld: keeping epoch %lld (validation MSE %.6f)\n",
+               (long long)r->ran, (long long)r->best_epoch, r->best_val);
+    } else if (r->best_epoch < r->ran) {
+        printf("no early stop (all %lld epochs ran); keeping epoch %lld, the best validation "
+               "MSE %.6f\n",
+               (long long)r->ran, (long long)r->best_epoch, r->best_val);
+    } else {
+        printf("no early stop: the last epoch, %lld, has the best validation MSE %.6f\n",
+               (long long)r->ran, r->best_val);
+    }
+}
+
+/* The kept model's training and validation metrics: those every rank
+ * computed (final_metrics), the last logged epoch's, or a pass. */
+static int final_model_metrics(struct train_run *r, mfr_metrics *mt, mfr_metrics *mv)
 {
     const struct train_opts *o = r->o;
     mfr_error err = {0};
-    int rc;
-    double wall = now_seconds() - r->t_start;
-    r->model = dist_model(r->tr); /* under mpirun the whole model, gathered */
-    if (r->best) {
-        r->model = r->best;
-        /* part of the final report, --quiet too: which epoch's model is kept */
-        if (r->ran < o->epochs) {
-            printf("early stop after epoch %lld: keeping epoch %lld (validation MSE %.6f)\n",
-                   (long long)r->ran, (long long)r->best_epoch, r->best_val);
-        } else if (r->best_epoch < r->ran) {
-            printf("no early stop (all %lld epochs ran); keeping epoch %lld, the best validation "
-                   "MSE %.6f\n",
-                   (long long)r->ran, (long long)r->best_epoch, r->best_val);
-        } else {
-            printf("no early stop: the last epoch, %lld, has the best validation MSE %.6f\n",
-                   (long long)r->ran, r->best_val);
-        }
-    }
-    mfr_metrics mt = {0}, mv = {0};
-    double t0 = now_seconds();
-    if (r->own) { /* computed by every rank: final_metrics */
-        mt = r->fin_t;
-        mv = r->fin_v;
+    const double t0 = now_seconds();
+    if (r->own) {
+        *mt = r->fin_t;
+        *mv = r->fin_v;
     } else {
         /* the model the last epoch logged: its metrics, not a second pass */
         const bool last_logged = !r->best && r->logged_epoch > 0 && r->logged_epoch == r->ran;
         if (r->mse_from_step)
-            mt = train_metrics(r, r->fin_train_mse);
+            *mt = train_metrics(r, r->fin_train_mse);
         else if (last_logged && !o->no_train_eval)
-            mt = r->logged_t;
-        else if (mfr_model_evaluate(r->model, r->train, &mt, &err) != MFR_OK)
+            *mt = r->logged_t;
+        else if (mfr_model_evaluate(r->model, r->train, mt, &err) != MFR_OK)
             return lib_error(&err);
         if (last_logged)
-            mv = r->logged_v;
-        else if (r->has_test && mfr_model_evaluate(r->model, r->test, &mv, &err) != MFR_OK)
+            *mv = r->logged_v;
+        else if (r->has_test && mfr_model_evaluate(r->model, r->test, mv, &err) != MFR_OK)
             return lib_error(&err);
     }
-    double t1 = now_seconds();
-    r->times.eval += t1 - t0;
-    /* before any file: a stdout that cannot be written (--quiet prints
-     * nothing earlier) fails the run with nothing written */
-    if (r->has_test)
-        printf("final: train MSE %.6f RMSE %.6f | validation MSE %.6f RMSE %.6f\n", mt.mse, mt.rmse,
-               mv.mse, mv.rmse);
-    else
-        printf("final: train MSE %.6f RMSE %.6f | no validation ratings (split %s)\n", mt.mse, mt.rmse,
-               printable(r->spec));
-    if ((rc = stdout_flush()) != EXIT_OK) return rc;
-    /* the charts are drawn (staged) before the model is saved: a chart
-     * that gnuplot cannot draw fails the run with the old model, log and
-     * charts in place; drawn, they move in after the files are written */
+    r->times.eval += now_seconds() - t0;
+    return EXIT_OK;
+}
+
+/* The files: the charts are drawn (staged) before the model is saved, so a
+ * chart that gnuplot cannot draw fails the run with the old model, log and
+ * charts in place; drawn, they move in after the files are written. */
+static int save_outputs(struct train_run *r, double final_val_rmse)
+{
+    const struct train_opts *o = r->o;
+    mfr_error err = {0};
+    int rc = EXIT_OK;
     bool staged = false;
     if (o->plot && (rc = plot_stage_begin(o->plot)) == EXIT_OK) {
         staged = true;
         rc = train_plots(r);
     }
     const bool charts_failed = o->plot && rc != EXIT_OK;
-    t1 = now_seconds();
+    const double t1 = now_seconds();
     stop_signals_saving(true); /* a second signal now waits until the files are complete */
     if (rc == EXIT_OK && o->out && mfr_model_save(r->model, o->out, &err) != MFR_OK) rc = lib_error(&err);
     r->times.save = now_seconds() - t1;
     r->times.total = now_seconds() - r->times.total; /* from the process's start (cmd_train) */
-    if (rc == EXIT_OK && o->log_json) rc = write_log_tail(r, mv.rmse);
+    if (rc == EXIT_OK && o->log_json) rc = write_log_tail(r, final_val_rmse);
     if (staged) rc = plot_stage_end(rc);
     stop_signals_saving(false);
     if (charts_failed && o->out) /* a long run's model is lost: say so */
         fprintf(stderr, "%s: --plot failed, so the model was not saved: %s is as before the run\n", g_cmd,
                 printable(o->out));
-    if (rc != EXIT_OK) return rc;
+    return rc;
+}
+
+/* The report's last lines: time, the target's outcome, setup, memory, the
+ * model's checksum and file, the checkpoint. */
+static void report_run(const struct train_run *r, double wall, double final_val_rmse)
+{
+    const struct train_opts *o = r->o;
     const mfr_trainer *tr = r->tr;
     int64_t n_train = r->n_train;
     /* this process's epochs, beside this process's thread count (a resumed
@@ -1097,7 +1102,7 @@ static int train_finish(struct train_run *r)
     printf(", %.4f ms/epoch, %.3g ratings/s, threads %d, shards %d, reduce %s, kernels %s\n", ms,
            ms > 0 ? (double)n_train / (ms * 1e-3) : 0.0, mfr_trainer_n_threads(tr), mfr_trainer_n_shards(tr),
            mfr_trainer_reduce_name(tr), mfr_trainer_kernels_name(tr));
-    report_target(r, mv.rmse);
+    report_target(r, final_val_rmse);
     const struct setup_times *t = &r->times;
     printf("setup time: load %.1f ms, split %.1f ms, trainer %.1f ms (CSR, CSC, init), evaluation "
            "%.1f ms, save %.1f ms", 1e3 * t->load, 1e3 * t->split, 1e3 * t->trainer, 1e3 * t->eval, 1e3 * t->save);
@@ -1113,6 +1118,30 @@ static int train_finish(struct train_run *r)
                "it)\n",
                (unsigned long long)mfr_model_checksum(r->model));
     checkpoint_report(o->checkpoint, o->checkpoint_every, r->ck_epoch, r->ran);
+}
+
+/* The final model: saved, logged, plotted and reported. */
+static int train_finish(struct train_run *r)
+{
+    int rc;
+    const double wall = now_seconds() - r->t_start;
+    r->model = dist_model(r->tr); /* under mpirun the whole model, gathered */
+    if (r->best) {
+        r->model = r->best;
+        report_kept_epoch(r);
+    }
+    mfr_metrics mt = {0}, mv = {0};
+    if ((rc = final_model_metrics(r, &mt, &mv)) != EXIT_OK) return rc;
+    /* before any file: a stdout that cannot be written (--quiet prints
+     * nothing earlier) fails the run with nothing written */
+    if (r->has_test)
+        printf("final: train MSE %.6f RMSE %.6f | validation MSE %.6f RMSE %.6f\n", mt.mse, mt.rmse,
+               mv.mse, mv.rmse);
+    else
+        printf("final: train MSE %.6f RMSE %.6f | no validation ratings (split %s)\n", mt.mse, mt.rmse,
+               printable(r->spec));
+    if ((rc = stdout_flush()) != EXIT_OK || (rc = save_outputs(r, mv.rmse)) != EXIT_OK) return rc;
+    report_run(r, wall, mv.rmse);
     return EXIT_OK;
 }
 

@@ -173,6 +173,8 @@ static void test_endings_and_blank_tail(void **state)
         "1\t2\t3\t \n",                    /* a field of spaces ending the line: empty */
         "1\t2\t3\x01\n",                   /* a control byte, shown as \xHH */
         "1\t2\t3\t\t\n",                    /* a tab is a separator, not a trailing blank */
+        "1\t2\t3,5\n",                     /* a decimal comma: said so */
+        "1\t2\t3,\n",                      /* a comma that is no decimal comma */
     };
     static const char *const want_msg[] = {
         NULL,
@@ -191,6 +193,8 @@ static void test_endings_and_blank_tail(void **state)
         "t.data:1: timestamp '' is not an integer",
         "t.data:1: rating '3\\x01' is not a number",
         "t.data:1: expected 3 or 4 tab-separated fields (user, item, rating, timestamp), got 5",
+        "t.data:1: rating '3,5' is not a number: the decimal point is '.', not ','",
+        "t.data:1: rating '3,' is not a number",
     };
     for (size_t k = 0; k < sizeof texts / sizeof *texts; k++) {
         struct parsed want = check_all_chunks(texts[k], &TAB, 1.0f, 9.0f, NULL);

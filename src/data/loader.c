@@ -64,6 +64,17 @@ struct rating_rec {
     float v;
 };
 
+/* Whether a field reads as a number written with a decimal comma ("3,5"),
+ * as spreadsheets write them in many locales: digits, one ',', digits. */
+static int decimal_comma(struct mfr_field f)
+{
+    const char *c = memchr(f.s, ',', f.n);
+    if (!c || c == f.s || (size_t)(c - f.s) + 1 == f.n) return 0;
+    for (size_t k = 0; k < f.n; k++)
+        if (f.s + k != c && (f.s[k] < '0' || f.s[k] > '9')) return 0;
+    return 1;
+}
+
 static int parse_fields(const char *path, int64_t line, const char *s, size_t n,
                         const struct mfr_rating_syntax *syn, float min_r, float max_r,
                         struct rating_rec *out, mfr_error *err);
@@ -107,8 +118,10 @@ static int parse_fields(const char *path, int64_t line, const char *s, size_t n,
     enum mfr_num st = mfr_parse_float(fl[2].s, fl[2].n, &out->v);
     if (st != MFR_NUM_OK)
         return mfr_parse_err(err, path, line,
-                             st == MFR_NUM_RANGE ? "rating %s is out of float range"
-                                                 : "rating '%s' is not a number",
+                             st == MFR_NUM_RANGE        ? "rating %s is out of float range"
+                             : decimal_comma(fl[2]) ? "rating '%s' is not a number: the decimal point is '.', "
+                                                      "not ','"
+                                                    : "rating '%s' is not a number",
                              mfr_show(fl[2].s, fl[2].n, b));
     if (!(out->v >= min_r && out->v <= max_r))
         return mfr_parse_err(err, path, line, "rating %s outside %g..%g",

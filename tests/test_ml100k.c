@@ -285,12 +285,39 @@ static void test_reference_experiment_thread_invariant(void **state)
     mfr_split_destroy(sp);
 }
 
+/* The reference experiment as the README states it (tools/reference:
+ * `mfrec train` with its defaults, 1000 epochs): the model checksum
+ * 8b33fd4ead1c40b6, in every build that runs this suite (the -Werror
+ * build's gcc -O3 and the ASan + UBSan build's): the libm-free
+ * initialization and fixed sum orders make the bytes the same.
+ * tests/test_model_bytes.c does the same for small data in more builds. */
+static void test_reference_experiment_bytes(void **state)
+{
+    (void)state;
+    mfr_error err = {0};
+    mfr_split *sp = NULL;
+    assert_int_equal(mfr_split_create(g_ds, "sklearn:300", 0, &sp, &err), MFR_OK);
+    mfr_config cfg;
+    mfr_config_default(&cfg);
+    cfg.n_threads = 2;
+    mfr_trainer *tr = NULL;
+    assert_int_equal(mfr_trainer_create(&cfg, g_ds, mfr_split_train(sp), "sklearn:300", &tr, &err), MFR_OK);
+    for (int e = 0; e < 1000; e++) assert_int_equal(mfr_trainer_step(tr, NULL, NULL), MFR_OK);
+    const uint64_t sum = mfr_model_checksum(mfr_trainer_model(tr));
+    if (sum != UINT64_C(0x8b33fd4ead1c40b6))
+        fail_msg("the reference experiment's model checksum is %016llx, not the README's 8b33fd4ead1c40b6",
+                 (unsigned long long)sum);
+    mfr_trainer_destroy(tr);
+    mfr_split_destroy(sp);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_counts_and_metadata),
         cmocka_unit_test(test_canonical_and_sklearn_splits),
         cmocka_unit_test(test_reference_experiment_thread_invariant),
+        cmocka_unit_test(test_reference_experiment_bytes),
         cmocka_unit_test(test_accuracy_goal_on_u1),
         cmocka_unit_test(test_final_line_repeats_logged_epoch),
         cmocka_unit_test(test_poor_ranker_note_quotes_u1_ndcg),

@@ -30,6 +30,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -190,9 +191,17 @@ static const char *kind_of(mode_t m)
  * before it is renamed into place (mfr_write_atomic). */
 #define TMP_SUFFIX ".tmpXXXXXX"
 
-/* A name that the directory takes but its temporary file's would not. */
+/* A name that the directory takes but its temporary file's would not;
+ * a path that the system takes but its temporary file's would not (over
+ * PATH_MAX with the suffix: found only once the work was done, after a
+ * whole training). */
 static int check_tmp_name(const char *flag, const char *path, const char *dir, const char *base)
 {
+    const size_t path_len = strlen(path);
+    if (path_len + strlen(TMP_SUFFIX) >= PATH_MAX)
+        return runtime_error("%s %s: a path of %zu bytes leaves no room for the temporary file it is written "
+                             "to first (PATH" TMP_SUFFIX ", under %d bytes): choose a path of at most %zu bytes",
+                             flag, path, path_len, PATH_MAX, (size_t)PATH_MAX - 1 - strlen(TMP_SUFFIX));
     errno = 0;
     const long name_max = pathconf(dir, _PC_NAME_MAX);
     const size_t len = strlen(base);
@@ -415,10 +424,23 @@ static int output_dir_usable(const char *flag, const char *dir, const char *pare
     return rc;
 }
 
+/* What a directory output's files add to its path while they are staged:
+ * "/.mfrec-stage-XXXXXX/", then the file's name (a chart's
+ * "mean_rating_per_movie.png", export's "user_bias.npy": 32 bytes is room
+ * to spare) with the temporary file's suffix or, for a file replaced,
+ * ".prev-" before it (shorter). */
+#define STAGED_FILE_ROOM (sizeof "/.mfrec-stage-XXXXXX/" - 1 + 32 + strlen(TMP_SUFFIX))
+
 int io_output_dir(const char *flag, const char *dir)
 {
     if (!*dir) return usage_error("%s needs a directory name, got ''", flag);
     if (!strcmp(dir, "-")) return dash_refused(flag, "directory");
+    /* a path the system takes but not its staged files' (found only once
+     * the work was done, after a whole training for --plot) */
+    if (strlen(dir) + STAGED_FILE_ROOM >= PATH_MAX)
+        return runtime_error("%s %s: a path of %zu bytes leaves no room for the files written into it (through "
+                             "DIR/.mfrec-stage-XXXXXX/, under %d bytes in all): choose a path of at most %zu bytes",
+                             flag, dir, strlen(dir), PATH_MAX, (size_t)PATH_MAX - 1 - STAGED_FILE_ROOM);
     /* the name without trailing slashes ("out/" is out): its parent, and
      * the cache's name refused whether or not the path exists */
     char *trimmed = strdup(dir);

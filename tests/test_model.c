@@ -1291,6 +1291,25 @@ static void test_save_failures(void **state)
     assert_false(tu_exists(path));
     free(path);
 
+    /* A message over the error's buffer (a path of 600 bytes, twice in
+     * it) keeps its end: the file's name and the cause, not only the start
+     * of the path. */
+    char long_name[603]; /* three names of 200 bytes */
+    memset(long_name, 'd', 602);
+    long_name[200] = long_name[401] = '/';
+    long_name[602] = '\0';
+    char *long_dir = tu_path(tmp_dir, long_name);
+    path = tu_path(long_dir, "missing/model.mfr");
+    assert_int_equal(mfr_model_save(m, path, &err), MFR_ERR_IO);
+    const size_t len = strlen(err.message), cause = strlen("model.mfr.tmpXXXXXX): No such file or directory");
+    assert_true(len < sizeof err.message);
+    assert_true(len > cause);
+    assert_string_equal(err.message + len - cause, "model.mfr.tmpXXXXXX): No such file or directory");
+    assert_non_null(strstr(err.message, "bytes cut) ..."));
+    assert_true(!strncmp(err.message, "cannot create the temporary file for ", 37));
+    free(path);
+    free(long_dir);
+
     /* Non-finite factors are refused before anything is written. */
     char *sub = tu_path(tmp_dir, "nan-dir");
     char cmd[700];

@@ -48,17 +48,21 @@ void cli_stage_names(const char *dir, const char *out)
 }
 
 /* msg with every "STAGE_DIR" replaced by "OUT", in place; returns the
- * bytes it removed (OUT is a prefix of the stage: never longer). */
+ * bytes it removed. The stage is OUT followed by its own name
+ * ("/.mfrec-stage-XXXXXX"), and that name is what goes: also where the
+ * library cut the start of a long path off a message ("... (N bytes cut)
+ * ...ut/.mfrec-stage-XXXXXX/U.npy: File too large"). */
 static size_t unstage(char *msg)
 {
     if (!g_stage_dir || !g_stage_out) return 0;
-    const size_t dl = strlen(g_stage_dir), ol = strlen(g_stage_out);
+    const size_t ol = strlen(g_stage_out);
+    if (strncmp(g_stage_dir, g_stage_out, ol) != 0 || !g_stage_dir[ol]) return 0;
+    const char *own = g_stage_dir + ol;
+    const size_t sl = strlen(own);
     size_t removed = 0;
-    if (dl == 0 || ol > dl) return 0;
-    for (char *p = strstr(msg, g_stage_dir); p; p = strstr(p + ol, g_stage_dir)) {
-        memmove(p + ol, p + dl, strlen(p + dl) + 1);
-        memcpy(p, g_stage_out, ol);
-        removed += dl - ol;
+    for (char *p = strstr(msg, own); p; p = strstr(p, own)) {
+        memmove(p, p + sl, strlen(p + sl) + 1);
+        removed += sl;
     }
     return removed;
 }

@@ -47,15 +47,37 @@ void mfr_assert_fail(const char *expr, const char *file, int line)
     abort();
 }
 
+/* The bytes of a message over the buffer that are kept from its end: the
+ * cause after a long path ("...: File too large"), and the path's last
+ * part, the file's name. */
+#define MESSAGE_TAIL_KEPT 200
+
 int mfr_seterr(mfr_error *err, int status, const char *fmt, ...)
 {
-    if (err) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err->message, sizeof err->message, fmt, ap);
-        va_end(ap);
-        err->status = status;
+    if (!err) return status;
+    err->status = status;
+    va_list ap, ap2;
+    va_start(ap, fmt);
+    va_copy(ap2, ap);
+    const int n = vsnprintf(err->message, sizeof err->message, fmt, ap);
+    va_end(ap);
+    /* A message over the buffer (a path of hundreds of bytes) keeps its
+     * start and its end: cut at the end, it lost the cause and the file's
+     * name. Plain malloc, outside the fault hook's count: without the
+     * memory the message stays cut at the end. */
+    char *whole = n > 0 && (size_t)n >= sizeof err->message ? malloc((size_t)n + 1) : NULL;
+    if (whole) {
+        vsnprintf(whole, (size_t)n + 1, fmt, ap2);
+        char cut[48]; /* its length with n bytes cut, then with those that are */
+        const size_t head = sizeof err->message - 1 - MESSAGE_TAIL_KEPT -
+                            (size_t)snprintf(cut, sizeof cut, "... (%d bytes cut) ...", n);
+        const int c = snprintf(cut, sizeof cut, "... (%zu bytes cut) ...", (size_t)n - head - MESSAGE_TAIL_KEPT);
+        memcpy(err->message, whole, head);
+        memcpy(err->message + head, cut, (size_t)c);
+        memcpy(err->message + head + (size_t)c, whole + (size_t)n - MESSAGE_TAIL_KEPT, MESSAGE_TAIL_KEPT + 1);
+        free(whole);
     }
+    va_end(ap2);
     return status;
 }
 

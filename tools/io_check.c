@@ -438,8 +438,8 @@ int io_output_dir(const char *flag, const char *dir)
     /* a path the system takes but not its staged files' (found only once
      * the work was done, after a whole training for --plot) */
     if (strlen(dir) + STAGED_FILE_ROOM >= PATH_MAX)
-        return runtime_error("%s %s: a path of %zu bytes leaves no room for the files written into it (through "
-                             "DIR/.mfrec-stage-XXXXXX/, under %d bytes in all): choose a path of at most %zu bytes",
+        return runtime_error("%s %s: a path of %zu bytes leaves no room for the files written into it (their "
+                             "temporary names, under %d bytes in all): choose a path of at most %zu bytes",
                              flag, dir, strlen(dir), PATH_MAX, (size_t)PATH_MAX - 1 - STAGED_FILE_ROOM);
     /* the name without trailing slashes ("out/" is out): its parent, and
      * the cache's name refused whether or not the path exists */

@@ -60,6 +60,8 @@ static uint64_t mix(uint64_t x)
     return x ^ (x >> 31);
 }
 
+static void append(char **buf, size_t *len, size_t *cap, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
 static void append(char **buf, size_t *len, size_t *cap, const char *fmt, ...)
 {
     va_list ap;

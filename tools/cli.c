@@ -366,8 +366,12 @@ bool parse_i64(const char *flag, const char *s, int64_t lo, int64_t hi, int64_t 
     errno = 0;
     long long v = strtoll(s, &end, 10);
     if (errno || end == s || *end || v < lo || v > hi || isspace((unsigned char)s[0])) {
-        usage_error("%s must be an integer in %lld..%lld, got '%s'", flag, (long long)lo,
-                    (long long)hi, s);
+        /* a count without a bound of its own: no int64 range to quote */
+        if (hi == INT64_MAX)
+            usage_error("%s must be an integer, %lld or more, got '%s'", flag, (long long)lo, s);
+        else
+            usage_error("%s must be an integer in %lld..%lld, got '%s'", flag, (long long)lo,
+                        (long long)hi, s);
         return false;
     }
     *out = v;

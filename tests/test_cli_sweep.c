@@ -340,7 +340,7 @@ static void test_usage_errors(void **state)
     static const struct {
         const char *args, *msg;
     } cases[] = {
-        {"--threads 1", "--csv is required"},
+        {"--threads 1", "--out FILE is required (the results, as CSV)"},
         {"--csv x.csv --bogus 3", "unknown option --bogus"},
         {"--csv x.csv --threads 0", "--threads must be an integer in 1..1024, got '0'"},
         {"--csv x.csv --threads 1,,2", "--threads: empty item in '1,,2'"},

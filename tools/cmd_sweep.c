@@ -67,7 +67,7 @@
 #include "plot.h"
 
 static const char sweep_help[] =
-    "Usage: mfrec sweep --csv FILE [options]\n"
+    "Usage: mfrec sweep --out FILE [options]\n"
     "\n"
     "Trains every combination of the listed thread counts, dimensions,\n"
     "reductions, kernel sets and shard counts, each repeated, one forked\n"
@@ -311,8 +311,10 @@ static bool parse_sweep_flags(int argc, char **argv, struct sweep_opts *o, int *
          .parse = parse_config_flag, .print_help = train_opts_print_flag_help},
         {.name = "--bias", .kind = FLAG_SWITCH, .dst = &o->bias,
          .print_help = train_opts_print_flag_help},
-        {.name = "--csv", .value = "FILE", .kind = FLAG_STR, .dst = &o->csv, .section = "Output:",
-         .help = "the results, one row per run (required)"},
+        {.name = "--out", .value = "FILE", .kind = FLAG_STR, .dst = &o->csv, .section = "Output:",
+         .help = "the results as CSV, one row per run (required; --csv FILE\n"
+                 "is an alias, the flag's old name)"},
+        {.name = "--csv", .value = "FILE", .kind = FLAG_STR, .dst = &o->csv},
         {.name = "--plot", .value = "DIR", .kind = FLAG_STR, .dst = &o->plot_dir,
          .help = "also draw speedup_vs_threads, ms_per_epoch_vs_dim and\n"
                  "reduce_vs_threads (.png, .svg, .dat, .gp) with gnuplot"},
@@ -323,11 +325,16 @@ static bool parse_sweep_flags(int argc, char **argv, struct sweep_opts *o, int *
                                .help_end = sweep_help_end, .help_width = 20, .flags = flags,
                                .n_flags = sizeof flags / sizeof *flags, .data_flags = true};
     if (!cli_start(&cmd, argc, argv, rc)) return false;
-    if (!o->csv) *rc = usage_error("--csv is required");
+    /* --out FILE as in every command; --csv FILE, its old name, still works */
+    const char *out_flag = cli_flag_given("--csv") ? "--csv" : "--out";
+    if (cli_flag_given("--csv") && cli_flag_given("--out"))
+        *rc = usage_error("--csv FILE is the old name of --out FILE: give one");
+    else if (!o->csv)
+        *rc = usage_error("--out FILE is required (the results, as CSV)");
     if (*rc == EXIT_OK) *rc = check_kind(o, argc, argv);
     if (*rc == EXIT_OK) {
         io_input_data(default_data_dir(o->data));
-        *rc = io_output("--csv", o->csv);
+        *rc = io_output(out_flag, o->csv);
     }
     static const char *const charts[] = {"speedup_vs_threads", "reduce_vs_threads",
                                          "ms_per_epoch_vs_dim", NULL};

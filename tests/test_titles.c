@@ -148,6 +148,16 @@ static void test_near_misses_and_errors(void **state)
                      MFR_OK);
     assert_int_equal(match, MFR_TITLE_NONE);
     assert_int_equal(mfr_dataset_item_id(g_ds, items[0]), 3);
+    /* a text no title is near (every one more edits away than half its
+     * length) gets no suggestions: noise is no near miss */
+    assert_int_equal(mfr_dataset_find_title(g_ds, "zzzzqqq", items, 3, &n, &match, &err), MFR_OK);
+    assert_int_equal(match, MFR_TITLE_NONE);
+    assert_int_equal(n, 0);
+    /* two edits in nine bytes is one */
+    assert_int_equal(mfr_dataset_find_title(g_ds, "Star Wras", items, 3, &n, &match, &err), MFR_OK);
+    assert_int_equal(match, MFR_TITLE_NONE);
+    assert_true(n >= 1);
+    assert_int_equal(mfr_dataset_item_id(g_ds, items[0]), 7);
     /* max_out 0: only the count */
     assert_int_equal(mfr_dataset_find_title(g_ds, "heat", NULL, 0, &n, &match, &err), MFR_OK);
     assert_int_equal(n, 1);

@@ -31,7 +31,7 @@ static const char similar_help[] =
     "exact title first (ignoring case; the year may be left out; \"The Usual\n"
     "Suspects\" finds \"Usual Suspects, The (1995)\"), else a unique title\n"
     "containing TEXT; an ambiguous TEXT lists the candidates, an unknown one\n"
-    "the closest titles.\n"
+    "the closest titles (those a few edits away).\n"
     "\n";
 
 static const char similar_help_end[] =

@@ -188,7 +188,9 @@ int resolve_movie(const mfr_dataset *ds, const char *where, const char *given, i
                                "movie by id, as #ID",
                                where, text, data_name(ds));
         } else {
-            rc = runtime_error("%s: no movie title matches '%s'%s", where, text, n ? "; the closest titles:" : "");
+            rc = runtime_error("%s: no movie title matches '%s'%s", where, text,
+                               n ? "; the closest titles:"
+                                 : ", nor comes close to one (a part of a title names a movie, as #ID does)");
             list_movies(ds, found, n < CLOSEST ? n : CLOSEST, n < CLOSEST ? n : CLOSEST);
         }
     } else {

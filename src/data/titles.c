@@ -161,6 +161,12 @@ static bool forms_contain(const struct forms *fm, const char *q)
 enum { CLOSE_MAX = 200 };
 /* Suggestions more edits than this behind the closest are left out. */
 enum { SUGGEST_SLACK = 2 };
+/* A title more edits away than half the text's length is no near miss
+ * ("zzzzqqq" is none of "I.Q." and "Brazil"): never suggested. */
+static bool too_far(int d, size_t qn)
+{
+    return (size_t)d * 2 > (qn > CLOSE_MAX ? CLOSE_MAX : qn);
+}
 
 /* The distance of q to a title: the smallest edit distance between q and a
  * form without its year, or between q and a part of one plus one (a near
@@ -286,8 +292,8 @@ int mfr_dataset_find_title(const mfr_dataset *ds, const char *text, int32_t *ite
         /* suggestions far behind the closest one are noise: keep those
          * within SUGGEST_SLACK edits of it */
         if (rc == MFR_OK && kinds[k] == MFR_TITLE_NONE)
-            for (int32_t x = 1; x < *n_out; x++)
-                if (dist[x] > dist[0] + SUGGEST_SLACK) {
+            for (int32_t x = 0; x < *n_out; x++)
+                if ((x > 0 && dist[x] > dist[0] + SUGGEST_SLACK) || too_far(dist[x], strlen(q))) {
                     *n_out = x;
                     break;
                 }

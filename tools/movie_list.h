@@ -70,7 +70,7 @@ void movie_ctx_free(struct movie_ctx *c);
 
 /* Prints, to stderr, which preset to train for recommendations when the
  * model's configuration is the notebook's unregularized experiment (its
- * rankings are poor: NDCG@10 0.006 on u1). */
+ * rankings are poor: NDCG@10 0.008 on u1, as the note says). */
 void warn_if_poor_ranker(const mfr_model *m, const char *model_path);
 
 /* Resolves `text` to one movie (mfr_dataset_find_title). `where` names the

@@ -742,6 +742,18 @@ static void chart_size(const char *dir, const char *chart, int *w, int *h)
     free(gp);
 }
 
+/* A histogram's x labels are plain numbers ("0.5", not gnuplot's
+ * "0.50000000" for a range that starts at 4.5e-08): its script sets %g. */
+static void expect_plain_x_labels(const char *dir, const char *chart)
+{
+    char *gp = tu_path(dir, chart), *script = tu_read_file(gp, NULL);
+    assert_non_null(script);
+    if (!strstr(script, "set format x '%g'\n"))
+        fail_msg("%s/%s: no plain x labels:\n%s", dir, chart, script);
+    free(script);
+    free(gp);
+}
+
 /* One size for every chart of every command: each kind alike, and the
  * small multiples as wide as the rest. */
 static void check_chart_sizes(const char *sp, const char *pp, const char *lp)
@@ -1069,6 +1081,9 @@ static void test_plots(void **state)
             expect_file(lp, "learning_curve.png");
             expect_file(lp, "learning_curve.svg");
             check_chart_sizes(sp, pp, lp);
+            expect_plain_x_labels(sp, "ratings_per_user.gp");
+            expect_plain_x_labels(sp, "mean_rating_per_movie.gp");
+            expect_plain_x_labels(pp, "embedding_norms.gp");
             free(lp);
         } else {
             fprintf(stderr, "SKIPPED learning-curve check: `mfrec train` has no --plot yet\n");

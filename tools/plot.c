@@ -528,7 +528,8 @@ int plot_histogram(const char *dir, const char *name, const struct plot_labels *
         fprintf(c.df, "%.17g %.17g %lld\n", edges[b], edges[b + 1], (long long)counts[b]);
         if (counts[b] > most) most = counts[b];
     }
-    fprintf(c.sf, "set xrange [%.17g:%.17g]\n", edges[0], edges[n_bins]);
+    /* plain labels: a range from 4.5e-08 got gnuplot's "0.50000000" */
+    fprintf(c.sf, "set xrange [%.17g:%.17g]\nset format x '%%g'\n", edges[0], edges[n_bins]);
     /* A long tail (a few users with hundreds of ratings) is bars of 1 or 2
      * beside one of 900: invisible on a linear axis. On a log axis the
      * bars rise from 0.5, so that a bin of one is seen; an empty bin is

@@ -730,6 +730,10 @@ int load_dataset_recorded(const char *dir, const char *recorded_in, mfr_dataset 
                      " (the data recorded in %s, a directory or a rating file; if it has moved, pass --data "
                      "with its new place)",
                      recorded_in);
+        else if (getenv("MFREC_DATA") && *getenv("MFREC_DATA") && !strcmp(dir, default_data_dir(NULL)))
+            snprintf(err->message + n, sizeof err->message - n,
+                     " (no dataset there, where MFREC_DATA points: set it to the dataset's place, pass --data "
+                     "DIR, or download MovieLens 100K with tools/fetch-movielens)");
         else /* the usual first-run problem: say where the data comes from */
             snprintf(err->message + n, sizeof err->message - n,
                      " (no dataset there: pass --data DIR, set MFREC_DATA, or download MovieLens "

@@ -413,6 +413,19 @@ static int plot_projection(struct projection *p, const mfr_dataset *ds, const mf
 }
 
 /* Parses the flags into o; false with *rc set when the command stops. */
+/* The extension of a name that says another format than --out's TSV (an
+ * image, JSON, CSV, an array), or NULL. */
+static const char *other_format_name(const char *path)
+{
+    static const char *const others[] = {"png", "svg", "pdf", "jpg", "jpeg", "gif", "json",
+                                         "jsonl", "ndjson", "csv", "npy"};
+    const char *dot = strrchr(path, '.'), *slash = strrchr(path, '/');
+    if (!dot || (slash && dot < slash)) return NULL;
+    for (size_t k = 0; k < sizeof others / sizeof *others; k++)
+        if (!strcasecmp(dot + 1, others[k])) return others[k];
+    return NULL;
+}
+
 static bool parse_project_flags(int argc, char **argv, struct project_opts *o, int *rc)
 {
     const struct flag_spec flags[] = {
@@ -440,7 +453,8 @@ static bool parse_project_flags(int argc, char **argv, struct project_opts *o, i
          .help = "write the coordinates as TSV: movie, title, genre,\n"
                  "pc1, pc2 (tsne1, tsne2), norm, ratings (training\n"
                  "ratings; one line per movie, with a header); pc2 is 0\n"
-                 "for a model of dimension 1, which has one axis"},
+                 "for a model of dimension 1, which has one axis; a name\n"
+                 "ending in .png, .svg, .json, .csv and the like is refused"},
         {.name = "--top", .value = "N", .kind = FLAG_I32, .dst = &o->top, .lo = 1, .hi = 1000000,
          .help = "movies listed at each end of each axis (default 10,\n"
                  "a list's length as in every command;\n"
@@ -474,6 +488,10 @@ static bool parse_project_flags(int argc, char **argv, struct project_opts *o, i
         *rc = usage_error("--%s is t-SNE's: it needs --method tsne",
                           cli_flag_given("--perplexity") ? "perplexity"
                           : cli_flag_given("--iterations") ? "iterations" : "seed");
+    else if (o->out && other_format_name(o->out))
+        *rc = usage_error("--out %s names a .%s file, but --out writes the coordinates as tab-separated text; "
+                          "name a .tsv file (--plot DIR draws the pictures)",
+                          o->out, other_format_name(o->out));
     else if (!o->plot_dir && (o->genre || cli_flag_given("--bins")))
         *rc = usage_error("%s only changes the pictures: it needs --plot DIR", o->genre ? "--genre" : "--bins");
     else if (o->plot_dir && (*rc = plot_require_gnuplot()) == EXIT_OK)

@@ -260,29 +260,41 @@ static void test_canonical_and_sklearn_splits(void **state)
     }
 }
 
-static void test_reference_experiment_thread_invariant(void **state)
+/* The reference experiment (sklearn:300, the defaults) trained `epochs`
+ * epochs on `threads` threads: its model checksum; the first and last
+ * step's losses when asked. */
+static uint64_t reference_checksum(int threads, int epochs, double *first, double *last)
 {
-    (void)state;
     mfr_error err = {0};
     mfr_split *sp = NULL;
     assert_int_equal(mfr_split_create(g_ds, "sklearn:300", 0, &sp, &err), MFR_OK);
     mfr_config cfg;
     mfr_config_default(&cfg);
+    cfg.n_threads = threads;
+    mfr_trainer *tr = NULL;
+    assert_int_equal(mfr_trainer_create(&cfg, g_ds, mfr_split_train(sp), "sklearn:300", &tr, &err), MFR_OK);
+    double loss = 0;
+    for (int e = 0; e < epochs; e++) {
+        assert_int_equal(mfr_trainer_step(tr, &loss, NULL), MFR_OK);
+        if (e == 0 && first) *first = loss;
+    }
+    if (last) *last = loss;
+    const uint64_t sum = mfr_model_checksum(mfr_trainer_model(tr));
+    mfr_trainer_destroy(tr);
+    mfr_split_destroy(sp);
+    return sum;
+}
+
+static void test_reference_experiment_thread_invariant(void **state)
+{
+    (void)state;
     uint64_t sums[4];
     double first = 0, last = 0;
-    for (int t = 1; t <= 4; t++) {
-        cfg.n_threads = t;
-        mfr_trainer *tr = NULL;
-        assert_int_equal(mfr_trainer_create(&cfg, g_ds, mfr_split_train(sp), "sklearn:300", &tr, &err), MFR_OK);
-        for (int e = 0; e < 50; e++) assert_int_equal(mfr_trainer_step(tr, e ? &last : &first, NULL), MFR_OK);
-        sums[t - 1] = mfr_model_checksum(mfr_trainer_model(tr));
-        mfr_trainer_destroy(tr);
-    }
+    for (int t = 1; t <= 4; t++) sums[t - 1] = reference_checksum(t, 50, &first, &last);
     for (int t = 1; t < 4; t++) assert_true(sums[t] == sums[0]);
     /* N(0, 1) init with k = 30: the initial MSE is around 30 + the rating spread */
     assert_true(first > 25 && first < 50);
     assert_true(last < first);
-    mfr_split_destroy(sp);
 }
 
 /* The reference experiment as the README states it (tools/reference:
@@ -294,21 +306,10 @@ static void test_reference_experiment_thread_invariant(void **state)
 static void test_reference_experiment_bytes(void **state)
 {
     (void)state;
-    mfr_error err = {0};
-    mfr_split *sp = NULL;
-    assert_int_equal(mfr_split_create(g_ds, "sklearn:300", 0, &sp, &err), MFR_OK);
-    mfr_config cfg;
-    mfr_config_default(&cfg);
-    cfg.n_threads = 2;
-    mfr_trainer *tr = NULL;
-    assert_int_equal(mfr_trainer_create(&cfg, g_ds, mfr_split_train(sp), "sklearn:300", &tr, &err), MFR_OK);
-    for (int e = 0; e < 1000; e++) assert_int_equal(mfr_trainer_step(tr, NULL, NULL), MFR_OK);
-    const uint64_t sum = mfr_model_checksum(mfr_trainer_model(tr));
+    const uint64_t sum = reference_checksum(2, 1000, NULL, NULL);
     if (sum != UINT64_C(0x8b33fd4ead1c40b6))
         fail_msg("the reference experiment's model checksum is %016llx, not the README's 8b33fd4ead1c40b6",
                  (unsigned long long)sum);
-    mfr_trainer_destroy(tr);
-    mfr_split_destroy(sp);
 }
 
 int main(void)

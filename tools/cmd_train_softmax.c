@@ -69,8 +69,8 @@ static bool parse_hidden(const char *flag, const char *s, mfr_softmax_config *c)
     const char *p = s;
     while (*p) {
         char *end;
-        long v = strtol(p, &end, 10);
-        if (end == p || v < 1 || v > 4096 || (*end && *end != ',') ||
+        long v = strtol(p, &end, 10); /* digits only: strtol would take a blank or a sign */
+        if (*p < '0' || *p > '9' || v < 1 || v > 4096 || (*end && *end != ',') ||
             c->n_hidden == MFR_SOFTMAX_MAX_HIDDEN) {
             usage_error("%s: expected up to %d widths in 1..4096 separated by commas, or none; "
                         "got '%s'", flag, MFR_SOFTMAX_MAX_HIDDEN, s);
@@ -108,6 +108,10 @@ static bool parse_features(const char *flag, const char *s, mfr_softmax_config *
         }
         bits |= 1u << f;
         p += n + (p[n] == ',');
+        if (p[-1] == ',' && !*p) {
+            usage_error("%s: '%s' ends with a comma", flag, s);
+            return false;
+        }
     }
     if (!(bits & MFR_SOFTMAX_FEAT_MOVIES)) {
         usage_error("%s must include movies (got '%s')", flag, s);

@@ -254,6 +254,29 @@ static void test_rows_columns_checksums_speedup(void **state)
     for (int q = 2; q < c->n_rows; q++)
         if (strcmp(c->f[q][c_dim], c->f[1][c_dim]) || strcmp(c->f[q][c_red], c->f[1][c_red]))
             assert_string_not_equal(c->f[q][c_ck], c->f[1][c_ck]);
+    /* the summary gives each point's whole process and setup share beside its
+     * epochs (issue 10 §4): the medians of its two repeats' CSV values */
+    const char *line = strstr(g_out, "process s  setup %");
+    assert_non_null(line);
+    int rows = 0;
+    for (line = strchr(line, '\n'); line && line[1] != '\n' && line[1]; line = strchr(line + 1, '\n')) {
+        int d, sh, t;
+        char red[8], ker[8];
+        double proc, pct;
+        if (sscanf(line + 1, "%d %7s %7s %d %d %*f [%*f..%*f] %*s %*s %lf %lf", &d, red, ker, &sh, &t,
+                   &proc, &pct) != 7)
+            break;
+        double want_p = 0, want_f = 0;
+        for (int r = 1; r < c->n_rows; r++)
+            if (atoi(c->f[r][c_dim]) == d && atoi(c->f[r][c_thr]) == t && !strcmp(c->f[r][c_red], red)) {
+                want_p += atof(c->f[r][c_proc]) / 2;
+                want_f += atof(c->f[r][c_frac]) / 2;
+            }
+        assert_true(fabs(proc - want_p) <= 1e-3);
+        assert_true(fabs(pct - 100 * want_f) <= 0.1);
+        rows++;
+    }
+    assert_int_equal(rows, 8);
     csv_free(c);
     free(csv);
 }

@@ -136,6 +136,7 @@ struct run_result {
 /* Per config (point x threads): aggregates over the repeats. */
 struct config_agg {
     double ms, ms_min, ms_max; /* median, min, max of the runs' medians */
+    double process_s, setup_fraction; /* medians of the runs' (the CSV's process_s, setup_fraction) */
     double speedup, efficiency; /* NaN when threads 1 is not swept */
 };
 
@@ -853,6 +854,18 @@ static void point_text(const struct sweep_opts *o, const struct point *p, char *
              kernels_names[p->kernels], sh);
 }
 
+/* The whole process a run stands for: load and split (the parent's, once),
+ * trainer creation, every epoch (the CSV's setup_s and process_s). */
+static double run_setup_s(const struct sweep *s, const struct run_result *x)
+{
+    return s->load_s + x->trainer_s;
+}
+
+static double run_process_s(const struct sweep *s, const struct run_result *x)
+{
+    return run_setup_s(s, x) + x->epochs_s;
+}
+
 static int median_of_runs(const struct sweep *s, int c, struct config_agg *g)
 {
     int64_t R = s->o->repeat;
@@ -863,6 +876,15 @@ static int median_of_runs(const struct sweep *s, int c, struct config_agg *g)
     g->ms = median_sorted(m, R);
     g->ms_min = m[0];
     g->ms_max = m[R - 1];
+    for (int64_t r = 0; r < R; r++) m[r] = run_process_s(s, &s->runs[c * R + r]);
+    qsort(m, (size_t)R, sizeof *m, cmp_double);
+    g->process_s = median_sorted(m, R);
+    for (int64_t r = 0; r < R; r++) {
+        const double proc = run_process_s(s, &s->runs[c * R + r]);
+        m[r] = proc > 0 ? run_setup_s(s, &s->runs[c * R + r]) / proc : 0.0;
+    }
+    qsort(m, (size_t)R, sizeof *m, cmp_double);
+    g->setup_fraction = median_sorted(m, R);
     free(m);
     return EXIT_OK;
 }
@@ -935,9 +957,7 @@ static int write_csv(const struct sweep *s, const mfr_dataset *ds, const mfr_spl
                 csv_str(&j, mfr_build_info());
                 jlog_printf(&j, ",");
                 csv_str(&j, cpu);
-                /* the whole process a run stands for: load and split (the
-                 * parent's, once), trainer creation, every epoch */
-                double setup = s->load_s + x->trainer_s, process = setup + x->epochs_s;
+                double setup = run_setup_s(s, x), process = run_process_s(s, x);
                 jlog_printf(&j, ",%ld,%.6f,%.6f,%.6f,%s,", s->cores, setup, process,
                             process > 0 ? setup / process : 0.0, o->softmax ? "softmax" : "mf");
                 /* what was asked beside what ran (shards, kernels_used),
@@ -955,9 +975,9 @@ static int write_csv(const struct sweep *s, const mfr_dataset *ds, const mfr_spl
 
 static void print_summary(const struct sweep *s)
 {
-    printf("\n%-5s %-6s %-7s %6s %7s  %10s  %21s  %7s  %6s  %8s  %-16s\n", "dim", "reduce",
-           "kernels", "shards", "threads", "ms/epoch", "[min..max of repeats]", "speedup",
-           "effic.", "RSS MiB", "checksum");
+    printf("\n%-5s %-6s %-7s %6s %7s  %10s  %21s  %7s  %6s  %9s  %7s  %8s  %-16s\n", "dim",
+           "reduce", "kernels", "shards", "threads", "ms/epoch", "[min..max of repeats]",
+           "speedup", "effic.", "process s", "setup %", "RSS MiB", "checksum");
     int64_t R = s->o->repeat;
     for (int p = 0; p < s->n_points; p++)
         for (int t = 0; t < s->n_threads; t++) {
@@ -973,10 +993,11 @@ static void print_summary(const struct sweep *s)
                 snprintf(sp, sizeof sp, "%.2f", g->speedup);
                 snprintf(ef, sizeof ef, "%.2f", g->efficiency);
             }
-            printf("%-5d %-6s %-7s %6d %7d  %10.4f  [%9.4f..%9.4f]  %7s  %6s  %8.1f  %016llx\n",
+            printf("%-5d %-6s %-7s %6d %7d  %10.4f  [%9.4f..%9.4f]  %7s  %6s  %9.3f  %7.1f  %8.1f  "
+                   "%016llx\n",
                    pt->dim, reduce_text(s->o, pt->reduce), kernels_names[pt->kernels], x->n_shards,
-                   s->o->threads.v[t], g->ms, g->ms_min, g->ms_max, sp, ef, rss,
-                   (unsigned long long)x->checksum);
+                   s->o->threads.v[t], g->ms, g->ms_min, g->ms_max, sp, ef, g->process_s,
+                   100.0 * g->setup_fraction, rss, (unsigned long long)x->checksum);
         }
 }
 

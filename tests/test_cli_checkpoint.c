@@ -67,6 +67,11 @@ static pid_t start(int threads, const char *slow_ms, const char *const *extra)
     for (int x = 0; extra[x]; x++) argv[n++] = extra[x];
     argv[n] = NULL;
     setenv("MFREC_TEST_SLOW_CHECKPOINT", slow_ms, 1);
+    /* the signals the tests send act as they would from a terminal, even
+     * where this test was started ignoring them (a shell's background job
+     * ignores SIGINT and SIGQUIT, nohup SIGHUP), which exec keeps */
+    const int sigs[] = {SIGHUP, SIGINT, SIGQUIT, SIGTERM};
+    for (size_t k = 0; k < sizeof sigs / sizeof *sigs; k++) signal(sigs[k], SIG_DFL);
     char *log = tu_path(g_dir, "log");
     if (!freopen(log, "a", stdout) || !freopen(log, "a", stderr)) _exit(99);
     execv(g_bin, (char *const *)argv);

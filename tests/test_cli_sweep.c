@@ -259,16 +259,18 @@ static void test_rows_columns_checksums_speedup(void **state)
     const char *line = strstr(g_out, "process s  setup %");
     assert_non_null(line);
     int rows = 0;
-    for (line = strchr(line, '\n'); line && line[1] != '\n' && line[1]; line = strchr(line + 1, '\n')) {
+    for (line = strchr(line, '\n'); line && line[1] && line[1] != '\n';
+         line = strchr(line + 1, '\n')) {
         int d, sh, t;
         char red[8], ker[8];
         double proc, pct;
-        if (sscanf(line + 1, "%d %7s %7s %d %d %*f [%*f..%*f] %*s %*s %lf %lf", &d, red, ker, &sh, &t,
-                   &proc, &pct) != 7)
+        if (sscanf(line + 1, "%d %7s %7s %d %d %*f [%*f..%*f] %*s %*s %lf %lf", &d, red, ker,
+                   &sh, &t, &proc, &pct) != 7)
             break;
         double want_p = 0, want_f = 0;
         for (int r = 1; r < c->n_rows; r++)
-            if (atoi(c->f[r][c_dim]) == d && atoi(c->f[r][c_thr]) == t && !strcmp(c->f[r][c_red], red)) {
+            if (atoi(c->f[r][c_dim]) == d && atoi(c->f[r][c_thr]) == t &&
+                !strcmp(c->f[r][c_red], red)) {
                 want_p += atof(c->f[r][c_proc]) / 2;
                 want_f += atof(c->f[r][c_frac]) / 2;
             }

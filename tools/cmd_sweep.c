@@ -136,7 +136,7 @@ struct run_result {
 /* Per config (point x threads): aggregates over the repeats. */
 struct config_agg {
     double ms, ms_min, ms_max; /* median, min, max of the runs' medians */
-    double process_s, setup_fraction; /* medians of the runs' (the CSV's process_s, setup_fraction) */
+    double process_s, setup_fraction; /* medians of the runs' CSV process_s, setup_fraction */
     double speedup, efficiency; /* NaN when threads 1 is not swept */
 };
 

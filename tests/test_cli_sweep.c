@@ -317,6 +317,36 @@ static void test_without_one_thread_and_with_shards(void **state)
     free(csv);
 }
 
+/* --threads auto runs train's default (the measured count) beside the
+ * fixed counts: "auto" in the threads column, the count of its last epoch
+ * in threads_used, a speedup against 1 thread but no efficiency, the same
+ * model bytes; the summary names it. */
+static void test_threads_auto(void **state)
+{
+    (void)state;
+    char *csv = tu_path(g_dir, "tauto.csv");
+    assert_int_equal(run("sweep --data '%s' --split random:0.2 --threads auto,1 --dims 4 --epochs 3 --repeat 1 "
+                         "--out '%s'",
+                         g_data, csv),
+                     0);
+    tu_expect_in(g_out, "threads auto, dim 4");
+    struct csv *c = csv_read(csv);
+    assert_int_equal(c->n_rows, 3);
+    const int c_thr = col(c, "threads"), c_used = col(c, "threads_used"), c_sp = col(c, "speedup");
+    const int c_ef = col(c, "efficiency"), c_ck = col(c, "checksum");
+    /* the counts first, auto last, whatever the order given */
+    assert_string_equal(c->f[1][c_thr], "1");
+    assert_string_equal(c->f[1][c_used], "1");
+    assert_string_equal(c->f[2][c_thr], "auto");
+    const int used = atoi(c->f[2][c_used]);
+    assert_true(used >= 1 && used <= 2);
+    assert_true(strcmp(c->f[2][c_sp], "") != 0);
+    assert_string_equal(c->f[2][c_ef], "");
+    assert_string_equal(c->f[1][c_ck], c->f[2][c_ck]);
+    csv_free(c);
+    free(csv);
+}
+
 /* reduce auto records auto as asked and, in reduce_used, the reduction it
  * chose: the one train's header names for the same data and dim. */
 static void test_reduce_auto_names_its_choice(void **state)
@@ -439,6 +469,8 @@ static void test_softmax_kind(void **state)
                          2);
         tu_expect_in(g_err, "does not apply to --kind softmax");
     }
+    assert_int_equal(run("sweep --kind softmax --data '%s' --threads 1,auto --csv '%s/x.csv'", g_data, g_dir), 2);
+    tu_expect_in(g_err, "--threads auto is matrix factorization's measured thread count");
     assert_int_equal(run("sweep --kind other --data '%s' --csv '%s/x.csv'", g_data, g_dir), 2);
     tu_expect_in(g_err, "--kind: expected mf or softmax, got 'other'");
 }
@@ -510,6 +542,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_help),
         cmocka_unit_test(test_forked_runs_with_threads_allowed),
+        cmocka_unit_test(test_threads_auto),
         cmocka_unit_test(test_rows_columns_checksums_speedup),
         cmocka_unit_test(test_without_one_thread_and_with_shards),
         cmocka_unit_test(test_reduce_auto_names_its_choice),

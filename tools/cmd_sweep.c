@@ -150,6 +150,13 @@ static int cmp_i32(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
+/* --threads auto: train's default, the measured count (cfg.n_threads 0:
+ * one thread or all of them, whichever is faster; src/train/threads.c). */
+#define THREADS_AUTO 0
+
+/* The thread counts of a --threads list, without its "auto" (always last). */
+static int n_counts(const struct int_list *t) { return t->n - (t->n > 0 && t->v[t->n - 1] == THREADS_AUTO); }
+
 /* Parses a comma-separated list into l. Numbers in lo..hi, or (names
  * non-NULL) indices of names[0..n_names); "auto" maps to 0 when auto_ok.
  * Duplicates are dropped; numeric lists are sorted ascending, named ones
@@ -203,11 +210,16 @@ static bool parse_list(const char *flag, const char *s, int32_t lo, int32_t hi, 
     return true;
 }
 
+/* --threads LIST: counts ascending, then THREADS_AUTO ("auto") last. */
 static bool parse_threads(const char *flag, const char *v, void *dst)
 {
-    if (!parse_list(flag, v, 1, CLI_THREADS_MAX, false, NULL, 0, NULL, dst)) return false;
-    const struct int_list *l = dst;
-    for (int x = 0; x < l->n; x++)
+    if (!parse_list(flag, v, 1, CLI_THREADS_MAX, true, NULL, 0, NULL, dst)) return false;
+    struct int_list *l = dst;
+    if (l->v[0] == THREADS_AUTO) { /* sorted first: moved last */
+        memmove(l->v, l->v + 1, sizeof *l->v * (size_t)(l->n - 1));
+        l->v[l->n - 1] = THREADS_AUTO;
+    }
+    for (int x = 0; x < n_counts(l); x++)
         if (!cli_threads_allowed(flag, l->v[x])) return false;
     return true;
 }
@@ -255,6 +267,9 @@ static int check_kind(struct sweep_opts *o, int argc, char **argv)
     if (given)
         return usage_error("%s does not apply to --kind softmax (its runs use fixed settings: Adam, lr 0.01)",
                            given);
+    if (n_counts(&o->threads) < o->threads.n)
+        return usage_error("--threads auto is matrix factorization's measured thread count; --kind softmax "
+                           "runs a fixed count");
     static const char *const sharded[] = {"--shards"}; /* as train says */
     if (cli_first_named_flag(argc, argv, sharded, 1))
         return usage_error("--shards does not apply to --kind softmax (its steps are not sharded)");
@@ -282,7 +297,9 @@ static bool parse_sweep_flags(int argc, char **argv, struct sweep_opts *o, int *
                  "(default sklearn:300); only the training part is used"},
         {.name = "--threads", .value = "LIST", .kind = FLAG_CUSTOM, .dst = &o->threads,
          .parse = parse_threads, .section = "Sweep:",
-         .help = "thread counts (default 1); include 1 for speedups"},
+         .help = "thread counts (default 1); include 1 for speedups;\n"
+                 "auto: train's default, measured (1 thread or all,\n"
+                 "whichever is faster), as a run without --threads"},
         {.name = "--dims", .value = "LIST", .kind = FLAG_CUSTOM, .dst = &o->dims,
          .parse = parse_dims, .help = "embedding dimensions (default 30)"},
         {.name = "--reduce", .value = "LIST", .kind = FLAG_CUSTOM, .dst = &o->reduce,
@@ -341,9 +358,9 @@ static bool parse_sweep_flags(int argc, char **argv, struct sweep_opts *o, int *
                                          "ms_per_epoch_vs_dim", NULL};
     /* gnuplot before the work, as every command's --plot (the sweep used to
      * run whole and fail at its charts) */
-    if (*rc == EXIT_OK && o->plot_dir && o->threads.n < 2 && o->dims.n < 2)
-        *rc = usage_error("--plot draws charts against threads or dims: give --threads or --dims "
-                          "two values or more");
+    if (*rc == EXIT_OK && o->plot_dir && n_counts(&o->threads) < 2 && o->dims.n < 2)
+        *rc = usage_error("--plot draws charts against threads or dims: give --threads two counts or "
+                          "--dims two values or more");
     if (*rc == EXIT_OK && o->plot_dir) *rc = plot_require_gnuplot();
     if (*rc == EXIT_OK && o->plot_dir) *rc = plot_outputs_check(o->plot_dir, charts);
     return *rc == EXIT_OK;
@@ -661,6 +678,14 @@ static void csv_str(struct json_log *j, const char *s)
     jlog_printf(j, "\"");
 }
 
+/* A --threads value as given: the count, or "auto". */
+static const char *threads_text(int32_t threads, char out[16])
+{
+    if (threads == THREADS_AUTO) return "auto";
+    snprintf(out, 16, "%d", threads);
+    return out;
+}
+
 /* "%.6f" of v, or an empty field when v is not finite. */
 static void csv_num(struct json_log *j, double v)
 {
@@ -673,7 +698,7 @@ static const char csv_header[] =
     "ms_per_epoch_iqr,ratings_per_s,point_ms_per_epoch,point_ms_per_epoch_min,"
     "point_ms_per_epoch_max,speedup,efficiency,peak_rss_mib,memory_bytes,final_loss,checksum,"
     "compiler_flags,cpu_model,cores,setup_s,process_s,setup_fraction,kind,shards_requested,"
-    "reduce_used\n";
+    "reduce_used,threads_used\n";
 
 /* ------------------------------------------------------------------ */
 /* Charts                                                               */
@@ -693,14 +718,16 @@ struct sweep {
 };
 
 /* A series name: the point's dim and reduce, plus kernels and shards when
- * the sweep varies them; threads >= 1 prepends the thread count, with_dim
- * false leaves the dim out. */
+ * the sweep varies them; threads >= 1 prepends the thread count,
+ * THREADS_AUTO "auto threads" (-1: neither), with_dim false leaves the dim
+ * out. */
 static void series_name(const struct sweep *s, const struct point *p, int32_t threads,
                         bool with_dim, char *out, size_t cap)
 {
     int n = 0;
     out[0] = 0;
     if (threads >= 1) n += snprintf(out + n, cap - (size_t)n, "%d thread%s ", threads, threads == 1 ? "" : "s");
+    else if (threads == THREADS_AUTO) n += snprintf(out + n, cap - (size_t)n, "auto threads ");
     if (with_dim) n += snprintf(out + n, cap - (size_t)n, "k=%d ", p->dim);
     n += snprintf(out + n, cap - (size_t)n, "%s", s->o->softmax ? "softmax" : reduce_names[p->reduce]);
     if (s->o->kernels.n > 1) n += snprintf(out + n, cap - (size_t)n, " %s", kernels_names[p->kernels]);
@@ -743,11 +770,12 @@ static int line_chart_alloc(struct line_chart *c, int nx, int ns)
     return runtime_error("out of memory");
 }
 
-/* speedup_vs_threads and reduce_vs_threads: x = threads, one series per
- * point; `speedup` picks the y values (and adds the ideal line). */
+/* speedup_vs_threads and reduce_vs_threads: x = the thread counts ("auto"
+ * has no place on the axis), one series per point; `speedup` picks the y
+ * values (and adds the ideal line). */
 static int chart_vs_threads(const struct sweep *s, bool speedup)
 {
-    int nt = s->n_threads, ns = s->n_points + (speedup ? 1 : 0);
+    int nt = n_counts(&s->o->threads), ns = s->n_points + (speedup ? 1 : 0);
     struct line_chart c;
     int rc = line_chart_alloc(&c, nt, ns);
     if (rc != EXIT_OK) return rc;
@@ -760,9 +788,9 @@ static int chart_vs_threads(const struct sweep *s, bool speedup)
     for (int d = 0; d < s->o->dims.n; d++)
         for (int p = 0; p < s->n_points; p++) {
             if (s->points[p].dim != s->o->dims.v[d]) continue;
-            series_name(s, &s->points[p], 0, true, names[k], NAME_LEN);
+            series_name(s, &s->points[p], -1, true, names[k], NAME_LEN);
             for (int t = 0; t < nt; t++) {
-                const struct config_agg *g = &s->agg[p * nt + t];
+                const struct config_agg *g = &s->agg[p * s->n_threads + t];
                 y[k * nt + t] = speedup ? g->speedup : g->ms;
             }
             series[k].name = names[k];
@@ -827,8 +855,9 @@ static int draw_charts(const struct sweep *s)
 {
     int rc = ensure_dir(s->o->plot_dir);
     if (rc != EXIT_OK) return rc;
-    if (s->n_threads < 2)
-        fprintf(stderr, "%s: note: no charts against threads: --threads has one value\n", g_cmd);
+    const int counts = n_counts(&s->o->threads);
+    if (counts < 2)
+        fprintf(stderr, "%s: note: no charts against threads: --threads has one count\n", g_cmd);
     else if (s->o->threads.v[0] != 1)
         fprintf(stderr, "%s: note: no speedup chart: --threads does not include 1\n", g_cmd);
     else if ((rc = chart_vs_threads(s, true)) != EXIT_OK)
@@ -837,7 +866,7 @@ static int draw_charts(const struct sweep *s)
         fprintf(stderr, "%s: note: no ms_per_epoch_vs_dim chart: --dims has one value\n", g_cmd);
     else if ((rc = chart_vs_dim(s)) != EXIT_OK)
         return rc;
-    return s->n_threads < 2 ? EXIT_OK : chart_vs_threads(s, false);
+    return counts < 2 ? EXIT_OK : chart_vs_threads(s, false);
 }
 
 /* ------------------------------------------------------------------ */
@@ -906,9 +935,10 @@ static bool check_checksums(const struct sweep *s)
         char pt[160];
         point_text(s->o, &s->points[p], pt, sizeof pt);
         runtime_error("checksums differ across thread counts or repeats for the point %s:", pt);
+        char tt[16];
         for (int t = 0; t < s->n_threads; t++)
             for (int64_t r = 0; r < R; r++)
-                fprintf(stderr, "  threads %d repeat %lld: %016llx\n", s->o->threads.v[t],
+                fprintf(stderr, "  threads %s repeat %lld: %016llx\n", threads_text(s->o->threads.v[t], tt),
                         (long long)r + 1,
                         (unsigned long long)s->runs[((int64_t)p * s->n_threads + t) * R + r].checksum);
     }
@@ -920,7 +950,7 @@ static bool check_checksums(const struct sweep *s)
 static int write_csv(const struct sweep *s, const mfr_dataset *ds, const mfr_split *sp, const char *report)
 {
     const struct sweep_opts *o = s->o;
-    char cpu[256], seed[32], ck[24];
+    char cpu[256], seed[32], ck[24], tt[16];
     cpu_model(cpu, sizeof cpu);
     snprintf(seed, sizeof seed, "%llu", (unsigned long long)o->train.seed);
     struct json_log j = {0};
@@ -936,11 +966,11 @@ static int write_csv(const struct sweep *s, const mfr_dataset *ds, const mfr_spl
                 csv_str(&j, mfr_dataset_dir(ds));
                 jlog_printf(&j, ",");
                 csv_str(&j, mfr_split_spec(sp));
-                jlog_printf(&j, ",%d,%d,%lld,%lld,%lld,%s,%g,%g,%d,%d,%d,%s,%s,", mfr_dataset_n_users(ds),
+                jlog_printf(&j, ",%d,%d,%lld,%lld,%lld,%s,%g,%g,%d,%s,%d,%s,%s,", mfr_dataset_n_users(ds),
                             mfr_dataset_n_items(ds), (long long)s->n_train, (long long)o->epochs,
                             (long long)o->warmup, seed, o->softmax ? o->sm.lr : o->train.lr,
-                            o->softmax ? 0.0 : o->train.l2, o->bias, x->n_threads, pt->dim,
-                            reduce_text(o, pt->reduce), kernels_names[pt->kernels]);
+                            o->softmax ? 0.0 : o->train.l2, o->bias, threads_text(o->threads.v[t], tt),
+                            pt->dim, reduce_text(o, pt->reduce), kernels_names[pt->kernels]);
                 csv_str(&j, x->kernels_name);
                 jlog_printf(&j, ",%d,%lld,%.6f,%.6f,%.6f,%.6f,%.0f,%.6f,%.6f,%.6f,", x->n_shards,
                             (long long)r + 1, x->ms_median, x->ms_min, x->ms_max, x->ms_iqr,
@@ -965,7 +995,7 @@ static int write_csv(const struct sweep *s, const mfr_dataset *ds, const mfr_spl
                 if (pt->shards) jlog_printf(&j, "%d,", pt->shards);
                 else jlog_printf(&j, "auto,");
                 csv_str(&j, x->reduce_name);
-                jlog_printf(&j, "\n");
+                jlog_printf(&j, ",%d\n", x->n_threads);
             }
         }
     int rc = j.buf ? write_file_reported(o->csv, j.buf, j.len, report) : runtime_error("out of memory");
@@ -989,14 +1019,13 @@ static void print_summary(const struct sweep *s)
             for (int64_t r = 0; r < R; r++)
                 if (s->runs[c * R + r].peak_rss_mib > rss) rss = s->runs[c * R + r].peak_rss_mib;
             char sp[16] = "-", ef[16] = "-";
-            if (isfinite(g->speedup)) {
-                snprintf(sp, sizeof sp, "%.2f", g->speedup);
-                snprintf(ef, sizeof ef, "%.2f", g->efficiency);
-            }
-            printf("%-5d %-6s %-7s %6d %7d  %10.4f  [%9.4f..%9.4f]  %7s  %6s  %9.3f  %7.1f  %8.1f  "
+            if (isfinite(g->speedup)) snprintf(sp, sizeof sp, "%.2f", g->speedup);
+            if (isfinite(g->efficiency)) snprintf(ef, sizeof ef, "%.2f", g->efficiency);
+            char tt[16];
+            printf("%-5d %-6s %-7s %6d %7s  %10.4f  [%9.4f..%9.4f]  %7s  %6s  %9.3f  %7.1f  %8.1f  "
                    "%016llx\n",
                    pt->dim, reduce_text(s->o, pt->reduce), kernels_names[pt->kernels], x->n_shards,
-                   s->o->threads.v[t], g->ms, g->ms_min, g->ms_max, sp, ef, g->process_s,
+                   threads_text(s->o->threads.v[t], tt), g->ms, g->ms_min, g->ms_max, sp, ef, g->process_s,
                    100.0 * g->setup_fraction, rss, (unsigned long long)x->checksum);
         }
 }
@@ -1022,9 +1051,9 @@ static int run_all(struct sweep *s, const mfr_dataset *ds, const mfr_split *sp)
             for (int t = 0; t < s->n_threads; t++) {
                 int c = p * s->n_threads + t;
                 int32_t threads = o->threads.v[t];
-                char pt[160], what[256];
+                char pt[160], what[256], tt[16];
                 point_text(o, &s->points[p], pt, sizeof pt);
-                snprintf(what, sizeof what, "threads %d, %s, repeat %lld", threads, pt,
+                snprintf(what, sizeof what, "threads %s, %s, repeat %lld", threads_text(threads, tt), pt,
                          (long long)r + 1);
                 struct run_result *x = &s->runs[c * R + r];
                 int rc = fork_run(o, ds, sp, &s->points[p], threads, what, x);
@@ -1099,7 +1128,8 @@ static int aggregate(struct sweep *s)
             g->speedup = g->efficiency = NAN;
             if (o->threads.v[0] != 1) continue; /* sorted: 1 is first when present */
             g->speedup = s->agg[p * s->n_threads].ms / g->ms;
-            g->efficiency = g->speedup / o->threads.v[t];
+            /* auto: no fixed count to divide by */
+            if (o->threads.v[t] != THREADS_AUTO) g->efficiency = g->speedup / o->threads.v[t];
         }
     return EXIT_OK;
 }
@@ -1164,10 +1194,11 @@ int cmd_sweep(int argc, char **argv)
 
     struct sweep s = {.o = &o, .n_threads = o.threads.n};
     s.cores = usable_cpus();
-    if (o.threads.v[o.threads.n - 1] > s.cores)
+    const int32_t most = n_counts(&o.threads) ? o.threads.v[n_counts(&o.threads) - 1] : 0;
+    if (most > s.cores)
         fprintf(stderr, "%s: note: --threads %d is more than the %ld CPU%s this process may run on "
                         "(taskset, cgroup): such runs share CPUs\n",
-                g_cmd, o.threads.v[o.threads.n - 1], s.cores, PL(s.cores));
+                g_cmd, most, s.cores, PL(s.cores));
     s.n_points = o.dims.n * o.reduce.n * o.kernels.n * o.shards.n;
     int64_t n_configs = (int64_t)s.n_points * s.n_threads;
     s.points = calloc((size_t)s.n_points, sizeof *s.points);

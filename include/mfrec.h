@@ -322,7 +322,7 @@ enum mfr_title_match {
  * to max_out titles by increasing distance (ties: lower index): the edit
  * distance to the whole title, or to its closest part plus one (for a text
  * of four bytes or more), keeping only those within two of the closest
- * and none more edits away than half the text's length (no near miss);
+ * and none more edits away than half the text's length or two, whichever is more (no near miss);
  * *n_out their number (0 when max_out is 0 or no movie has a title).
  * Errors: MFR_ERR_INVALID (NULL pointer, max_out < 0), MFR_ERR_NOMEM.
  * Reads the dataset only; deterministic.

@@ -1310,6 +1310,32 @@ static void test_save_failures(void **state)
     free(path);
     free(long_dir);
 
+    /* The cut falls between UTF-8 characters, not inside one: names of
+     * two-byte characters (99 'é' each, 198 bytes), whatever the offsets. */
+    for (int shift = 0; shift < 2; shift++) {
+        char utf[700];
+        size_t u = 0;
+        for (int part = 0; part < 3; part++) {
+            if (shift && part == 0) utf[u++] = 'x'; /* moves every offset by one byte */
+            for (int k = 0; k < 99; k++) utf[u++] = (char)0xC3, utf[u++] = (char)0xA9;
+            utf[u++] = '/';
+        }
+        utf[u - 1] = '\0';
+        long_dir = tu_path(tmp_dir, utf);
+        path = tu_path(long_dir, "missing/model.mfr");
+        assert_int_equal(mfr_model_save(m, path, &err), MFR_ERR_IO);
+        assert_non_null(strstr(err.message, "bytes cut) ..."));
+        for (const unsigned char *p = (const unsigned char *)err.message; *p; p++) {
+            if (*p < 0x80) continue;
+            /* a lead byte of this test's characters, then its continuation */
+            if (*p != 0xC3 || p[1] != 0xA9) fail_msg("a character cut in two at byte %d: %s",
+                                                    (int)((const char *)p - err.message), err.message);
+            p++;
+        }
+        free(path);
+        free(long_dir);
+    }
+
     /* Non-finite factors are refused before anything is written. */
     char *sub = tu_path(tmp_dir, "nan-dir");
     char cmd[700];

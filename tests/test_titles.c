@@ -29,6 +29,7 @@ static const char *const titles[] = {
     "Mis\xe9rables, Les (1995)",                                  /* 10: u.item is Latin-1 */
     "Birds, The (1963)",                                         /* 11 */
     "Birds (1963)",                                              /* 12: 11 without its article */
+    "Big (1988)",                                                /* 13 */
 };
 enum { N = sizeof titles / sizeof *titles };
 
@@ -153,6 +154,11 @@ static void test_near_misses_and_errors(void **state)
     assert_int_equal(mfr_dataset_find_title(g_ds, "zzzzqqq", items, 3, &n, &match, &err), MFR_OK);
     assert_int_equal(match, MFR_TITLE_NONE);
     assert_int_equal(n, 0);
+    /* two letters swapped (two edits) in a text of three is a near miss */
+    assert_int_equal(mfr_dataset_find_title(g_ds, "Bgi", items, 3, &n, &match, &err), MFR_OK);
+    assert_int_equal(match, MFR_TITLE_NONE);
+    assert_true(n >= 1);
+    assert_int_equal(mfr_dataset_item_id(g_ds, items[0]), 13);
     /* two edits in nine bytes is one */
     assert_int_equal(mfr_dataset_find_title(g_ds, "Star Wras", items, 3, &n, &match, &err), MFR_OK);
     assert_int_equal(match, MFR_TITLE_NONE);

@@ -412,7 +412,6 @@ static int plot_projection(struct projection *p, const mfr_dataset *ds, const mf
     return EXIT_OK;
 }
 
-/* Parses the flags into o; false with *rc set when the command stops. */
 /* The extension of a name that says another format than --out's TSV (an
  * image, JSON, CSV, an array), or NULL. */
 static const char *other_format_name(const char *path)
@@ -426,6 +425,7 @@ static const char *other_format_name(const char *path)
     return NULL;
 }
 
+/* Parses the flags into o; false with *rc set when the command stops. */
 static bool parse_project_flags(int argc, char **argv, struct project_opts *o, int *rc)
 {
     const struct flag_spec flags[] = {

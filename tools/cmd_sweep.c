@@ -46,6 +46,7 @@
  * stays one table.
  */
 #define _POSIX_C_SOURCE 200809L
+#include <ctype.h>
 #include <errno.h>
 #include <math.h>
 #include <sched.h>
@@ -191,6 +192,15 @@ static bool parse_list(const char *flag, const char *s, int32_t lo, int32_t hi, 
             }
         } else if (auto_ok && !strcmp(tok, "auto")) {
             v = 0;
+        } else if (auto_ok) { /* its own message: the list takes auto too */
+            char *end;
+            errno = 0;
+            const long long x = strtoll(tok, &end, 10);
+            if (errno || end == tok || *end || isspace((unsigned char)tok[0]) || x < lo || x > hi) {
+                usage_error("%s must be an integer in %d..%d or auto, got '%s'", flag, (int)lo, (int)hi, tok);
+                return false;
+            }
+            v = (int32_t)x;
         } else if (!parse_i32(flag, tok, lo, hi, &v)) {
             return false;
         }
@@ -857,7 +867,9 @@ static int draw_charts(const struct sweep *s)
     if (rc != EXIT_OK) return rc;
     const int counts = n_counts(&s->o->threads);
     if (counts < 2)
-        fprintf(stderr, "%s: note: no charts against threads: --threads has one count\n", g_cmd);
+        fprintf(stderr, "%s: note: no charts against threads: --threads has fewer than two counts (auto is "
+                        "not one)\n",
+                g_cmd);
     else if (s->o->threads.v[0] != 1)
         fprintf(stderr, "%s: note: no speedup chart: --threads does not include 1\n", g_cmd);
     else if ((rc = chart_vs_threads(s, true)) != EXIT_OK)
@@ -1021,11 +1033,21 @@ static void print_summary(const struct sweep *s)
             char sp[16] = "-", ef[16] = "-";
             if (isfinite(g->speedup)) snprintf(sp, sizeof sp, "%.2f", g->speedup);
             if (isfinite(g->efficiency)) snprintf(ef, sizeof ef, "%.2f", g->efficiency);
-            char tt[16];
+            char tt[24];
+            threads_text(s->o->threads.v[t], tt);
+            if (s->o->threads.v[t] == THREADS_AUTO) { /* and the counts it settled on */
+                int32_t lo = x->n_threads, hi = x->n_threads;
+                for (int64_t r = 1; r < R; r++) {
+                    const int32_t n = s->runs[c * R + r].n_threads;
+                    lo = n < lo ? n : lo, hi = n > hi ? n : hi;
+                }
+                if (lo == hi) snprintf(tt, sizeof tt, "auto(%d)", lo);
+                else snprintf(tt, sizeof tt, "auto(%d-%d)", lo, hi);
+            }
             printf("%-5d %-6s %-7s %6d %7s  %10.4f  [%9.4f..%9.4f]  %7s  %6s  %9.3f  %7.1f  %8.1f  "
                    "%016llx\n",
                    pt->dim, reduce_text(s->o, pt->reduce), kernels_names[pt->kernels], x->n_shards,
-                   threads_text(s->o->threads.v[t], tt), g->ms, g->ms_min, g->ms_max, sp, ef, g->process_s,
+                   tt, g->ms, g->ms_min, g->ms_max, sp, ef, g->process_s,
                    100.0 * g->setup_fraction, rss, (unsigned long long)x->checksum);
         }
 }

@@ -1142,9 +1142,7 @@ static int train_finish(struct train_run *r)
                printable(r->spec));
     if ((rc = stdout_flush()) != EXIT_OK || (rc = save_outputs(r, mv.rmse)) != EXIT_OK) return rc;
     report_run(r, wall, mv.rmse);
-    if (g_stop_signal) /* after the last epoch: nothing was left to stop, and exit 0 needs a word */
-        fprintf(stderr, "%s: note: %s came after the last epoch; the run finished and its outputs are complete\n",
-                g_cmd, stop_signal_name());
+    stop_signal_note_finished();
     return EXIT_OK;
 }
 

@@ -525,6 +525,7 @@ static int train_finish(struct sm_run *r)
         rc = write_file_atomic(o->log_json, r->jl.buf ? r->jl.buf : "", r->jl.len);
     if (staged) rc = plot_stage_end(rc);
     stop_signals_saving(false);
+    if (rc == EXIT_OK) stop_signal_note_finished();
     return rc;
 }
 

@@ -333,9 +333,9 @@ static int check_existing(const char *flag, const char *path, const char *verb, 
     struct stat target;
     /* /dev/stdout and the like: naming the link's target would not help */
     if (S_ISLNK(st.st_mode) && stat(path, &target) == 0 && !S_ISREG(target.st_mode))
-        return runtime_error("%s %s%s is a symbolic link to %s (a stream such as standard output?); mfrec %ss only "
-                             "regular files",
-                             flag, path, why, kind_of(target.st_mode), verb);
+        return runtime_error("%s %s%s is a symbolic link to %s%s; mfrec %ss only regular files", flag, path, why,
+                             kind_of(target.st_mode),
+                             S_ISDIR(target.st_mode) ? "" : " (a stream such as standard output?)", verb);
     if (!S_ISREG(st.st_mode))
         return runtime_error("%s %s%s is %s; mfrec %ss only regular files", flag, path, why, kind_of(st.st_mode),
                              verb);

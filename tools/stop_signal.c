@@ -20,6 +20,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdint.h>
 #include <string.h>
 #include <sys/syscall.h>
@@ -80,6 +81,13 @@ void stop_signals_saving(bool begin)
 const char *stop_signal_name(void)
 {
     return g_stop_signal == SIGINT ? "SIGINT" : "SIGTERM";
+}
+
+void stop_signal_note_finished(void)
+{
+    if (g_stop_signal)
+        fprintf(stderr, "%s: note: %s came after the last epoch; the run finished and its outputs are complete\n",
+                g_cmd, stop_signal_name());
 }
 
 /* The path being written (a temporary file) or the staging directory:

@@ -69,12 +69,16 @@ int mfr_seterr(mfr_error *err, int status, const char *fmt, ...)
     if (whole) {
         vsnprintf(whole, (size_t)n + 1, fmt, ap2);
         char cut[48]; /* its length with n bytes cut, then with those that are */
-        const size_t head = sizeof err->message - 1 - MESSAGE_TAIL_KEPT -
-                            (size_t)snprintf(cut, sizeof cut, "... (%d bytes cut) ...", n);
-        const int c = snprintf(cut, sizeof cut, "... (%zu bytes cut) ...", (size_t)n - head - MESSAGE_TAIL_KEPT);
+        size_t head = sizeof err->message - 1 - MESSAGE_TAIL_KEPT -
+                      (size_t)snprintf(cut, sizeof cut, "... (%d bytes cut) ...", n);
+        size_t tail = (size_t)n - MESSAGE_TAIL_KEPT;
+        /* whole UTF-8 characters on both sides (a long title's) */
+        while (head > 0 && ((unsigned char)whole[head] & 0xC0) == 0x80) head--;
+        while (tail < (size_t)n && ((unsigned char)whole[tail] & 0xC0) == 0x80) tail++;
+        const int c = snprintf(cut, sizeof cut, "... (%zu bytes cut) ...", tail - head);
         memcpy(err->message, whole, head);
         memcpy(err->message + head, cut, (size_t)c);
-        memcpy(err->message + head + (size_t)c, whole + (size_t)n - MESSAGE_TAIL_KEPT, MESSAGE_TAIL_KEPT + 1);
+        memcpy(err->message + head + (size_t)c, whole + tail, (size_t)n - tail + 1);
         free(whole);
     }
     va_end(ap2);

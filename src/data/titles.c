@@ -162,10 +162,12 @@ enum { CLOSE_MAX = 200 };
 /* Suggestions more edits than this behind the closest are left out. */
 enum { SUGGEST_SLACK = 2 };
 /* A title more edits away than half the text's length is no near miss
- * ("zzzzqqq" is none of "I.Q." and "Brazil"): never suggested. */
+ * ("zzzzqqq" is none of "I.Q." and "Brazil"): never suggested. Two edits
+ * always pass: a swap of two letters counts two ("Bgi" for "Big"). */
 static bool too_far(int d, size_t qn)
 {
-    return (size_t)d * 2 > (qn > CLOSE_MAX ? CLOSE_MAX : qn);
+    const size_t half = (qn > CLOSE_MAX ? CLOSE_MAX : qn) / 2;
+    return (size_t)d > (half > 2 ? half : 2);
 }
 
 /* The distance of q to a title: the smallest edit distance between q and a

@@ -241,7 +241,7 @@ static void test_stats_text_and_json(void **state)
     tu_expect_in(g_out, "\"users\":{\"count\":120,\"age\":{\"count\":120,\"mean\":");
     tu_expect_in(g_out, "\"ratings\":{\"count\":3000,");
     tu_expect_in(g_out, "\"ratings_per_user\":{\"summary\":{\"count\":120,");
-    tu_expect_in(g_out, "\"most_rated\":[{\"id\":");
+    tu_expect_in(g_out, "\"most_rated\":[{\"rank\":1,\"movie\":");
     tu_expect_in(g_out, "\"best_rated\":{\"min_ratings\":20,");
     tu_expect_in(g_out, "\"genres\":[{\"name\":");
     /* 5 bins: 6 edges, 5 counts, and the per-user counts add up to 120 */
@@ -473,11 +473,19 @@ static void test_json_histograms_hold_their_values(void **state)
     assert_float_equal(lo, 130.0 / 87.0, 0.0);
     /* every movie's norm (the list has them all) within the outer edges */
     assert_int_equal(run("norms --model '%s' --data '%s' --bins 5 --top 100000 --json", g_model, g_data), 0);
-    const char *hist = strstr(g_out, "\"histogram\":[");
+    /* stats' histogram form: 6 edges, 5 counts, the last bin closed */
+    const char *hist = strstr(g_out, "\"histogram\":{\"edges\":[");
     assert_non_null(hist);
-    const double first = json_value_after(hist, "\"lo\":");
-    const char *last = strrchr(g_out, '{'); /* the last bin's object */
-    const double hi = json_value_after(last, "\"hi\":");
+    const double first = json_value_after(hist, "\"edges\":[");
+    const char *edges_end = strstr(hist, "],\"counts\":[");
+    assert_non_null(edges_end);
+    const char *last = edges_end;
+    while (last > hist && last[-1] != ',') last--; /* the last edge */
+    const double hi = strtod(last, NULL);
+    int commas = 0;
+    for (const char *p = hist; p < edges_end; p++) commas += *p == ',';
+    assert_int_equal(commas, 5);
+    tu_expect_in(hist, "\"last_bin_closed\":true}}");
     int n = 0;
     for (const char *p = g_out; (p = strstr(p, "\"norm\":")) && p < hist; p++, n++) {
         const double v = strtod(p + strlen("\"norm\":"), NULL);

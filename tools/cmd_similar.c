@@ -268,15 +268,15 @@ static void print_norms(const struct norms_state *st, const struct movie_ctx *c,
         printf(",\"k\":%d,\"movies\":%d,\"min_ratings\":%lld,\"items\":", (int)mfr_model_k(c->m),
                (int)st->n_items, (long long)o->list.min_ratings);
         print_list_json(c, &l);
-        printf(",\"histogram\":["); /* empty when no movie qualifies */
-        for (int32_t b = 0; st->n_hist && b < o->bins; b++) {
-            printf("%s{\"lo\":", b ? "," : "");
+        /* as stats' histograms; empty lists when no movie qualifies */
+        printf(",\"histogram\":{\"edges\":[");
+        for (int32_t b = 0; st->n_hist && b <= o->bins; b++) {
+            printf("%s", b ? "," : "");
             json_num(st->edges[b], 9);
-            printf(",\"hi\":");
-            json_num(st->edges[b + 1], 9);
-            printf(",\"count\":%lld}", (long long)st->hist[b]);
         }
-        printf("]}\n");
+        printf("],\"counts\":[");
+        for (int32_t b = 0; st->n_hist && b < o->bins; b++) printf("%s%lld", b ? "," : "", (long long)st->hist[b]);
+        printf("],\"last_bin_closed\":%s}}\n", st->n_hist ? "true" : "false");
         return;
     }
     printf("model %s: item embedding norms (k %d, %d movie%s", printable(o->model_path), (int)mfr_model_k(c->m),

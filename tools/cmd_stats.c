@@ -342,13 +342,16 @@ static void json_tallies(const struct tally *t, int n)
     putchar(']');
 }
 
+/* A movie list with the keys of every command's lists (rank, movie,
+ * title, ratings), and the movie's mean rating. */
 static void json_movies(const mfr_dataset *ds, const struct movie *mv, int n)
 {
     putchar('[');
     for (int x = 0; x < n; x++) {
-        printf("%s{\"id\":%lld,\"title\":", x ? "," : "", (long long)mfr_dataset_item_id(ds, mv[x].i));
+        printf("%s{\"rank\":%d,\"movie\":%lld,\"title\":", x ? "," : "", x + 1,
+               (long long)mfr_dataset_item_id(ds, mv[x].i));
         json_title(ds, mv[x].i);
-        printf(",\"count\":%lld,\"mean\":", (long long)mv[x].count);
+        printf(",\"ratings\":%lld,\"mean_rating\":", (long long)mv[x].count);
         json_num(mv[x].mean, JSON_DIGITS);
         putchar('}');
     }

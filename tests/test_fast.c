@@ -187,7 +187,19 @@ static void test_target_rmse_stops_at_first_logged_epoch(void **state)
     assert_int_equal(run("train --data '%s' --split random:0.2 --dim 8 --epochs 3 --threads 1 "
                          "--target-rmse 1e-9",
                          g_data), 0);
-    tu_expect_in(g_out, "target validation RMSE 1e-09 not reached in 3 epochs");
+    tu_expect_in(g_out, "target validation RMSE 1e-09 not reached at the 2 logged epochs of 3 (checked only "
+                        "there: --log-every 100;");
+    /* every epoch logged, so every epoch checked */
+    assert_int_equal(run("train --data '%s' --split random:0.2 --dim 8 --epochs 3 --threads 1 "
+                         "--target-rmse 1e-9 --log-every 1",
+                         g_data), 0);
+    tu_expect_in(g_out, "target validation RMSE 1e-09 not reached in 3 epochs (final RMSE");
+    /* --log-every 0: epochs 1 and 3 only; epoch 2 was never checked */
+    assert_int_equal(run("train --data '%s' --split random:0.2 --dim 8 --epochs 3 --threads 1 "
+                         "--target-rmse 1e-9 --log-every 0",
+                         g_data), 0);
+    tu_expect_in(g_out, "not reached at the 2 logged epochs of 3 (checked only there: --log-every 0;");
+    assert_null(strstr(g_out, "not reached in 3 epochs"));
 }
 
 static void test_target_rmse_refused(void **state)

@@ -334,6 +334,7 @@ struct train_run {
     double best_val, train_seconds, t_start, last_draw;
     int64_t best_epoch, ran;
     int64_t target_epoch; /* --target-rmse: the epoch that reached it, or 0 */
+    int64_t target_checks; /* --target-rmse: the logged epochs that checked it */
     double target_val, target_wall;
     mfr_checkpoint *ck; /* --resume: during resume_setup only */
     int64_t start;      /* epochs done before this process (--resume) */
@@ -819,6 +820,7 @@ static int log_epoch(struct train_run *r, int64_t e)
     r->times.eval += now_seconds() - t0;
     r->times.log_eval += now_seconds() - t0;
     double wall = process_seconds();
+    if (o->target_rmse > 0 && !r->target_epoch) r->target_checks++;
     if (o->target_rmse > 0 && !r->target_epoch && mv.rmse <= o->target_rmse) {
         r->target_epoch = e;
         r->target_val = mv.rmse;
@@ -1003,6 +1005,11 @@ static void report_target(const struct train_run *r, double final_val_rmse)
         printf("target validation RMSE %g reached at epoch %lld (RMSE %.6f), %.3f s after the "
                "start; training stopped there\n",
                o->target_rmse, (long long)r->target_epoch, r->target_val, r->target_wall);
+    else if (o->target_rmse > 0 && r->target_checks < r->ran) /* epochs between logs are not checked */
+        printf("target validation RMSE %g not reached at the %lld logged epoch%s of %lld (checked only "
+               "there: --log-every %lld; final RMSE %.6f)\n",
+               o->target_rmse, (long long)r->target_checks, PL(r->target_checks), (long long)r->ran,
+               (long long)o->log_every, final_val_rmse);
     else if (o->target_rmse > 0)
         printf("target validation RMSE %g not reached in %lld epoch%s (final RMSE %.6f)\n",
                o->target_rmse, (long long)r->ran, PL(r->ran), final_val_rmse);

@@ -82,7 +82,15 @@ static int load_init_from(mfr_trainer *tr, const char *spec)
     mfr_error err = {0};
     int rc = EXIT_OK;
     /* under mpirun each rank reads its users' rows of U only */
-    if (dist_init_from(tr, upath, vpath, &err) != MFR_OK) rc = runtime_error("--init-from: %s", err.message);
+    if (dist_init_from(tr, upath, vpath, &err) != MFR_OK) {
+        /* the reader's errors name the file; the trainer's shape and value
+         * checks name the array ("U has shape ...", "V[3][1] is not
+         * finite"): name its file too */
+        const char *m = err.message;
+        const bool arr = (m[0] == 'U' || m[0] == 'V') && (m[1] == ' ' || m[1] == '[');
+        if (arr) rc = runtime_error("--init-from: %s: %s", m[0] == 'U' ? upath : vpath, m);
+        else rc = runtime_error("--init-from: %s", m);
+    }
     free(upath);
     return rc;
 }

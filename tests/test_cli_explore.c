@@ -968,6 +968,135 @@ static void test_plots_remove_undrawn_chart(void **state)
     free(sp), free(csv), free(png), free(gp), free(hist);
 }
 
+/* stats --plot's charts: their files, data, scales and labels, and a
+ * stdout of pure JSON with --json. */
+static void check_stats_plots_drawn(const char *sp)
+{
+    assert_int_equal(run("stats --data '%s' --plot '%s'", g_data, sp), 0);
+    const char *names[] = {"ratings_per_user", "mean_rating_per_user", "ratings_per_movie"};
+    for (int n = 0; n < 3; n++) {
+        char f[128];
+        for (int e = 0; e < 4; e++) {
+            snprintf(f, sizeof f, "%s.%s", names[n], (const char *[]){"png", "svg", "dat", "gp"}[e]);
+            expect_file(sp, f);
+        }
+    }
+    check_stats_plot_data(sp);
+    /* the counts of ratings (a long tail) on a log axis, said in its
+     * label; the mean ratings on a linear one */
+    const char *scales[][2] = {{"ratings_per_user.gp", "users (log scale)"},
+                               {"ratings_per_movie.gp", "movies (log scale)"},
+                               {"mean_rating_per_user.gp", NULL},
+                               {"mean_rating_per_movie.gp", NULL}};
+    for (int h = 0; h < 4; h++) {
+        char *gp = tu_path(sp, scales[h][0]), *script = tu_read_file(gp, NULL);
+        assert_non_null(script);
+        if (scales[h][1]) {
+            tu_expect_in(script, "\nset logscale y\n");
+            tu_expect_in(script, scales[h][1]);
+            tu_expect_in(script, "($3 > 0 ? $3 : NaN)"); /* an empty bin: no bar */
+        } else if (strstr(script, "logscale")) {
+            fail_msg("%s has a log axis:\n%s", scales[h][0], script);
+        }
+        free(script);
+        free(gp);
+    }
+    /* --json keeps stdout pure JSON */
+    assert_int_equal(run("stats --data '%s' --json --plot '%s'", g_data, sp), 0);
+    assert_null(strstr(g_out, "wrote"));
+    tu_expect_in(g_err, "wrote");
+}
+
+/* The charts of stats, project and train with gnuplot on PATH: their
+ * files, data, scales, labels and sizes. */
+static void check_plots_drawn(const char *sp, const char *pp)
+{
+    check_stats_plots_drawn(sp);
+    /* a runtime error, as an unknown --user or --movie: the names are the data's */
+    assert_int_equal(run("project --model '%s' --genre Nope --plot '%s'", g_model, pp), 1);
+    tu_expect_in(g_err, "no genre named 'Nope'");
+    /* the known genres are listed, in the error's one line */
+    const char *line = strstr(g_err, "no genre named 'Nope'");
+    const char *nl = strchr(line, '\n');
+    const char *drama = strstr(line, "'Drama'");
+    assert_non_null(drama);
+    assert_true(nl && drama < nl);
+    assert_ptr_equal(strstr(g_err, "mfrec project: "), strstr(g_err, "mfrec project: error: --genre"));
+    assert_int_equal(run("project --model '%s' --plot '%s'", g_model, pp), 0);
+    tu_expect_in(g_out, "PC1 explains");
+    expect_file(pp, "projection.png");
+    expect_file(pp, "projection.svg");
+    expect_file(pp, "embedding_norms.png");
+    expect_file(pp, "embedding_norms.svg");
+    char *png = tu_path(pp, "projection.png");
+    size_t len;
+    char *bytes = tu_read_file(png, &len);
+    assert_true(len > 8 && !memcmp(bytes, "\x89PNG\r\n\x1a\n", 8));
+    free(bytes);
+    free(png);
+    char *svg = tu_path(pp, "projection.svg");
+    bytes = tu_read_file(svg, &len);
+    tu_expect_in(bytes, "<svg");
+    tu_expect_in(bytes, "PCA"); /* the title */
+    free(bytes);
+    free(svg);
+    /* t-SNE: the same files, titled as such */
+    char *tp = tu_path(g_dir, "tsne_plots");
+    assert_int_equal(run("project --model '%s' --method tsne --perplexity 10 --iterations 300 "
+                         "--plot '%s'",
+                         g_model, tp),
+                     0);
+    expect_file(tp, "projection.png");
+    expect_file(tp, "projection.svg");
+    char *tsvg = tu_path(tp, "projection.svg");
+    bytes = tu_read_file(tsvg, &len);
+    tu_expect_in(bytes, "t-SNE");
+    free(bytes);
+    free(tsvg);
+    free(tp);
+    /* every genre: one block of all movies, then one per genre that some movie has */
+    char *pg = tu_path(pp, "projection_genres.dat");
+    static double xy[2 * 4000];
+    int blocks = 0, rows = tu_read_dat(pg, 2, xy, 4000, &blocks);
+    int n_genres = count_lines(g_genre_path), with_movies = genres_with_movies();
+    assert_true(with_movies > 1 && with_movies <= n_genres);
+    assert_int_equal(blocks, 1 + with_movies);
+    assert_true(rows > 80); /* 80 movies, then each again per genre it has */
+    free(pg);
+    expect_file(pp, "projection_genres.png");
+    expect_file(pp, "projection_genres.svg");
+    check_genre_colours(sp, pp);
+    /* one genre against the rest */
+    assert_int_equal(run("project --model '%s' --plot '%s' --genre drama", g_model, pp), 0);
+    char *gp = tu_path(pp, "projection.gp");
+    bytes = tu_read_file(gp, &len);
+    tu_expect_in(bytes, "'Drama'");
+    tu_expect_in(bytes, "'other genres'");
+    /* the genre in its own colour, the rest in grey */
+    tu_expect_in(bytes, "lc rgb '#0072B2' title 'Drama'");
+    tu_expect_in(bytes, "lc rgb '#b0b0b0' title 'other genres'");
+    free(bytes);
+    free(gp);
+    /* The learning curves, once `mfrec train` has --plot. */
+    assert_int_equal(run("train --help"), 0);
+    if (strstr(g_out, "--plot")) {
+        char *lp = tu_path(g_dir, "train_plots");
+        assert_int_equal(run("train --data '%s' --split random:0.2 --dim 4 --epochs 10 "
+                             "--log-every 1 --threads 1 --quiet --plot '%s'",
+                             g_data, lp),
+                         0);
+        expect_file(lp, "learning_curve.png");
+        expect_file(lp, "learning_curve.svg");
+        check_chart_sizes(sp, pp, lp);
+        expect_plain_x_labels(sp, "ratings_per_user.gp");
+        expect_plain_x_labels(sp, "mean_rating_per_movie.gp");
+        expect_plain_x_labels(pp, "embedding_norms.gp");
+        free(lp);
+    } else {
+        fprintf(stderr, "SKIPPED learning-curve check: `mfrec train` has no --plot yet\n");
+    }
+}
+
 static void test_plots(void **state)
 {
     (void)state;
@@ -979,123 +1108,7 @@ static void test_plots(void **state)
         assert_int_equal(run("project --model '%s' --plot '%s'", g_model, pp), 1);
         tu_expect_in(g_err, "gnuplot");
     } else {
-        assert_int_equal(run("stats --data '%s' --plot '%s'", g_data, sp), 0);
-        const char *names[] = {"ratings_per_user", "mean_rating_per_user", "ratings_per_movie"};
-        for (int n = 0; n < 3; n++) {
-            char f[128];
-            for (int e = 0; e < 4; e++) {
-                snprintf(f, sizeof f, "%s.%s", names[n], (const char *[]){"png", "svg", "dat", "gp"}[e]);
-                expect_file(sp, f);
-            }
-        }
-        check_stats_plot_data(sp);
-        /* the counts of ratings (a long tail) on a log axis, said in its
-         * label; the mean ratings on a linear one */
-        const char *scales[][2] = {{"ratings_per_user.gp", "users (log scale)"},
-                                   {"ratings_per_movie.gp", "movies (log scale)"},
-                                   {"mean_rating_per_user.gp", NULL},
-                                   {"mean_rating_per_movie.gp", NULL}};
-        for (int h = 0; h < 4; h++) {
-            char *gp = tu_path(sp, scales[h][0]), *script = tu_read_file(gp, NULL);
-            assert_non_null(script);
-            if (scales[h][1]) {
-                tu_expect_in(script, "\nset logscale y\n");
-                tu_expect_in(script, scales[h][1]);
-                tu_expect_in(script, "($3 > 0 ? $3 : NaN)"); /* an empty bin: no bar */
-            } else if (strstr(script, "logscale")) {
-                fail_msg("%s has a log axis:\n%s", scales[h][0], script);
-            }
-            free(script);
-            free(gp);
-        }
-        /* --json keeps stdout pure JSON */
-        assert_int_equal(run("stats --data '%s' --json --plot '%s'", g_data, sp), 0);
-        assert_null(strstr(g_out, "wrote"));
-        tu_expect_in(g_err, "wrote");
-
-        /* a runtime error, as an unknown --user or --movie: the names are the data's */
-        assert_int_equal(run("project --model '%s' --genre Nope --plot '%s'", g_model, pp), 1);
-        tu_expect_in(g_err, "no genre named 'Nope'");
-        /* the known genres are listed, in the error's one line */
-        const char *line = strstr(g_err, "no genre named 'Nope'");
-        const char *nl = strchr(line, '\n');
-        const char *drama = strstr(line, "'Drama'");
-        assert_non_null(drama);
-        assert_true(nl && drama < nl);
-        assert_ptr_equal(strstr(g_err, "mfrec project: "), strstr(g_err, "mfrec project: error: --genre"));
-        assert_int_equal(run("project --model '%s' --plot '%s'", g_model, pp), 0);
-        tu_expect_in(g_out, "PC1 explains");
-        expect_file(pp, "projection.png");
-        expect_file(pp, "projection.svg");
-        expect_file(pp, "embedding_norms.png");
-        expect_file(pp, "embedding_norms.svg");
-        char *png = tu_path(pp, "projection.png");
-        size_t len;
-        char *bytes = tu_read_file(png, &len);
-        assert_true(len > 8 && !memcmp(bytes, "\x89PNG\r\n\x1a\n", 8));
-        free(bytes);
-        free(png);
-        char *svg = tu_path(pp, "projection.svg");
-        bytes = tu_read_file(svg, &len);
-        tu_expect_in(bytes, "<svg");
-        tu_expect_in(bytes, "PCA"); /* the title */
-        free(bytes);
-        free(svg);
-        /* t-SNE: the same files, titled as such */
-        char *tp = tu_path(g_dir, "tsne_plots");
-        assert_int_equal(run("project --model '%s' --method tsne --perplexity 10 --iterations 300 "
-                             "--plot '%s'",
-                             g_model, tp),
-                         0);
-        expect_file(tp, "projection.png");
-        expect_file(tp, "projection.svg");
-        char *tsvg = tu_path(tp, "projection.svg");
-        bytes = tu_read_file(tsvg, &len);
-        tu_expect_in(bytes, "t-SNE");
-        free(bytes);
-        free(tsvg);
-        free(tp);
-        /* every genre: one block of all movies, then one per genre that some movie has */
-        char *pg = tu_path(pp, "projection_genres.dat");
-        static double xy[2 * 4000];
-        int blocks = 0, rows = tu_read_dat(pg, 2, xy, 4000, &blocks);
-        int n_genres = count_lines(g_genre_path), with_movies = genres_with_movies();
-        assert_true(with_movies > 1 && with_movies <= n_genres);
-        assert_int_equal(blocks, 1 + with_movies);
-        assert_true(rows > 80); /* 80 movies, then each again per genre it has */
-        free(pg);
-        expect_file(pp, "projection_genres.png");
-        expect_file(pp, "projection_genres.svg");
-        check_genre_colours(sp, pp);
-        /* one genre against the rest */
-        assert_int_equal(run("project --model '%s' --plot '%s' --genre drama", g_model, pp), 0);
-        char *gp = tu_path(pp, "projection.gp");
-        bytes = tu_read_file(gp, &len);
-        tu_expect_in(bytes, "'Drama'");
-        tu_expect_in(bytes, "'other genres'");
-        /* the genre in its own colour, the rest in grey */
-        tu_expect_in(bytes, "lc rgb '#0072B2' title 'Drama'");
-        tu_expect_in(bytes, "lc rgb '#b0b0b0' title 'other genres'");
-        free(bytes);
-        free(gp);
-        /* The learning curves, once `mfrec train` has --plot. */
-        assert_int_equal(run("train --help"), 0);
-        if (strstr(g_out, "--plot")) {
-            char *lp = tu_path(g_dir, "train_plots");
-            assert_int_equal(run("train --data '%s' --split random:0.2 --dim 4 --epochs 10 "
-                                 "--log-every 1 --threads 1 --quiet --plot '%s'",
-                                 g_data, lp),
-                             0);
-            expect_file(lp, "learning_curve.png");
-            expect_file(lp, "learning_curve.svg");
-            check_chart_sizes(sp, pp, lp);
-            expect_plain_x_labels(sp, "ratings_per_user.gp");
-            expect_plain_x_labels(sp, "mean_rating_per_movie.gp");
-            expect_plain_x_labels(pp, "embedding_norms.gp");
-            free(lp);
-        } else {
-            fprintf(stderr, "SKIPPED learning-curve check: `mfrec train` has no --plot yet\n");
-        }
+        check_plots_drawn(sp, pp);
     }
     /* Without gnuplot on PATH: a clear error and exit 1 (sh is found by
      * its absolute path in system()). */

@@ -181,6 +181,38 @@ static void test_report_of_an_escaped_path(void **state)
     free(csv);
 }
 
+/* The summary gives each point's whole process and setup share beside its
+ * epochs (issue 10 §4): the medians of its two repeats' CSV values, on
+ * `want_rows` lines. */
+static void expect_summary_matches_csv(const struct csv *c, const char *out, int want_rows)
+{
+    const int c_dim = col(c, "dim"), c_thr = col(c, "threads"), c_red = col(c, "reduce");
+    const int c_proc = col(c, "process_s"), c_frac = col(c, "setup_fraction");
+    const char *line = strstr(out, "process s  setup %");
+    assert_non_null(line);
+    int rows = 0;
+    for (line = strchr(line, '\n'); line && line[1] && line[1] != '\n';
+         line = strchr(line + 1, '\n')) {
+        int d, sh, t;
+        char red[8], ker[8];
+        double proc, pct;
+        if (sscanf(line + 1, "%d %7s %7s %d %d %*f [%*f..%*f] %*s %*s %lf %lf", &d, red, ker,
+                   &sh, &t, &proc, &pct) != 7)
+            break;
+        double want_p = 0, want_f = 0;
+        for (int r = 1; r < c->n_rows; r++)
+            if (atoi(c->f[r][c_dim]) == d && atoi(c->f[r][c_thr]) == t &&
+                !strcmp(c->f[r][c_red], red)) {
+                want_p += atof(c->f[r][c_proc]) / 2;
+                want_f += atof(c->f[r][c_frac]) / 2;
+            }
+        assert_true(fabs(proc - want_p) <= 1e-3);
+        assert_true(fabs(pct - 100 * want_f) <= 0.1);
+        rows++;
+    }
+    assert_int_equal(rows, want_rows);
+}
+
 static void test_rows_columns_checksums_speedup(void **state)
 {
     (void)state;
@@ -200,7 +232,8 @@ static void test_rows_columns_checksums_speedup(void **state)
         "ms_per_epoch_median", "ms_per_epoch_min", "ms_per_epoch_max", "ms_per_epoch_iqr",
         "ratings_per_s", "point_ms_per_epoch", "speedup", "efficiency", "peak_rss_mib",
         "memory_bytes", "final_loss", "checksum", "compiler_flags", "cpu_model", "cores",
-        "setup_s", "process_s", "setup_fraction", "kind", "shards_requested", "reduce_used"};
+        "setup_s", "process_s", "setup_fraction", "kind", "shards_requested", "reduce_used",
+        "threads_used"};
     for (size_t k = 0; k < sizeof columns / sizeof *columns; k++) col(c, columns[k]);
     int c_thr = col(c, "threads"), c_dim = col(c, "dim"), c_red = col(c, "reduce");
     int c_ck = col(c, "checksum"), c_sp = col(c, "speedup"), c_ef = col(c, "efficiency");
@@ -254,31 +287,7 @@ static void test_rows_columns_checksums_speedup(void **state)
     for (int q = 2; q < c->n_rows; q++)
         if (strcmp(c->f[q][c_dim], c->f[1][c_dim]) || strcmp(c->f[q][c_red], c->f[1][c_red]))
             assert_string_not_equal(c->f[q][c_ck], c->f[1][c_ck]);
-    /* the summary gives each point's whole process and setup share beside its
-     * epochs (issue 10 §4): the medians of its two repeats' CSV values */
-    const char *line = strstr(g_out, "process s  setup %");
-    assert_non_null(line);
-    int rows = 0;
-    for (line = strchr(line, '\n'); line && line[1] && line[1] != '\n';
-         line = strchr(line + 1, '\n')) {
-        int d, sh, t;
-        char red[8], ker[8];
-        double proc, pct;
-        if (sscanf(line + 1, "%d %7s %7s %d %d %*f [%*f..%*f] %*s %*s %lf %lf", &d, red, ker,
-                   &sh, &t, &proc, &pct) != 7)
-            break;
-        double want_p = 0, want_f = 0;
-        for (int r = 1; r < c->n_rows; r++)
-            if (atoi(c->f[r][c_dim]) == d && atoi(c->f[r][c_thr]) == t &&
-                !strcmp(c->f[r][c_red], red)) {
-                want_p += atof(c->f[r][c_proc]) / 2;
-                want_f += atof(c->f[r][c_frac]) / 2;
-            }
-        assert_true(fabs(proc - want_p) <= 1e-3);
-        assert_true(fabs(pct - 100 * want_f) <= 0.1);
-        rows++;
-    }
-    assert_int_equal(rows, 8);
+    expect_summary_matches_csv(c, g_out, 8);
     csv_free(c);
     free(csv);
 }

@@ -360,12 +360,19 @@ const char *flag_value(struct args *a)
     return v;
 }
 
-bool parse_i64(const char *flag, const char *s, int64_t lo, int64_t hi, int64_t *out)
+bool scan_i64(const char *s, int64_t lo, int64_t hi, int64_t *out)
 {
     char *end;
     errno = 0;
     long long v = strtoll(s, &end, 10);
-    if (errno || end == s || *end || v < lo || v > hi || isspace((unsigned char)s[0])) {
+    if (errno || end == s || *end || v < lo || v > hi || isspace((unsigned char)s[0])) return false;
+    *out = v;
+    return true;
+}
+
+bool parse_i64(const char *flag, const char *s, int64_t lo, int64_t hi, int64_t *out)
+{
+    if (!scan_i64(s, lo, hi, out)) {
         /* a count without a bound of its own: no int64 range to quote */
         if (hi == INT64_MAX)
             usage_error("%s must be an integer, %lld or more, got '%s'", flag, (long long)lo, s);
@@ -374,8 +381,13 @@ bool parse_i64(const char *flag, const char *s, int64_t lo, int64_t hi, int64_t 
                         (long long)hi, s);
         return false;
     }
-    *out = v;
     return true;
+}
+
+const char *path_extension(const char *path)
+{
+    const char *dot = strrchr(path, '.'), *slash = strrchr(path, '/');
+    return dot && (!slash || dot > slash) ? dot + 1 : "";
 }
 
 bool parse_i32(const char *flag, const char *s, int32_t lo, int32_t hi, int32_t *out)

@@ -125,6 +125,13 @@ bool flag_is(const struct args *a, const char *name);
 /* The current flag's value, or NULL after printing a usage error. */
 const char *flag_value(struct args *a);
 
+/* A whole decimal integer in lo..hi (no blanks, no other characters),
+ * quietly: false leaves the message to the caller. */
+bool scan_i64(const char *s, int64_t lo, int64_t hi, int64_t *out);
+/* The file name's extension after its last '.' ("" without one): "csv" of
+ * "out/top.csv", "" of "out.d/top". */
+const char *path_extension(const char *path);
+
 /* Range-checked parsers; on failure they print a usage error naming the
  * flag and the value, and return false. */
 bool parse_i64(const char *flag, const char *s, int64_t lo, int64_t hi, int64_t *out);

@@ -418,10 +418,9 @@ static const char *other_format_name(const char *path)
 {
     static const char *const others[] = {"png", "svg", "pdf", "jpg", "jpeg", "gif", "json",
                                          "jsonl", "ndjson", "csv", "npy"};
-    const char *dot = strrchr(path, '.'), *slash = strrchr(path, '/');
-    if (!dot || (slash && dot < slash)) return NULL;
+    const char *ext = path_extension(path);
     for (size_t k = 0; k < sizeof others / sizeof *others; k++)
-        if (!strcasecmp(dot + 1, others[k])) return others[k];
+        if (!strcasecmp(ext, others[k])) return others[k];
     return NULL;
 }
 

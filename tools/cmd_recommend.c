@@ -436,8 +436,7 @@ static int check_recommend_flags(const struct recommend_opts *o)
         return usage_error("--all-users needs --out FILE (CSV, or JSON lines with --json)");
     if (o->out && !o->all_users) return usage_error("--out goes with --all-users");
     if (o->out) { /* the format is --json's: a name that says the other one is a mistake */
-        const char *dot = strrchr(o->out, '.'), *slash = strrchr(o->out, '/');
-        const char *ext = dot && (!slash || dot > slash) ? dot + 1 : "";
+        const char *ext = path_extension(o->out);
         const bool json_name = !strcasecmp(ext, "json") || !strcasecmp(ext, "jsonl") || !strcasecmp(ext, "ndjson");
         if (json_name && !o->list.json)
             return usage_error("--out %s names a JSON file, but without --json --all-users writes CSV; add "

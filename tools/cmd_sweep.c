@@ -46,7 +46,6 @@
  * stays one table.
  */
 #define _POSIX_C_SOURCE 200809L
-#include <ctype.h>
 #include <errno.h>
 #include <math.h>
 #include <sched.h>
@@ -193,10 +192,8 @@ static bool parse_list(const char *flag, const char *s, int32_t lo, int32_t hi, 
         } else if (auto_ok && !strcmp(tok, "auto")) {
             v = 0;
         } else if (auto_ok) { /* its own message: the list takes auto too */
-            char *end;
-            errno = 0;
-            const long long x = strtoll(tok, &end, 10);
-            if (errno || end == tok || *end || isspace((unsigned char)tok[0]) || x < lo || x > hi) {
+            int64_t x;
+            if (!scan_i64(tok, lo, hi, &x)) {
                 usage_error("%s must be an integer in %d..%d or auto, got '%s'", flag, (int)lo, (int)hi, tok);
                 return false;
             }

@@ -7,8 +7,10 @@
  * Everything is built in the test from tiny hand-made values; no data set
  * is needed.
  */
+#include <errno.h>
 #include <math.h>
 #include <setjmp.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -18,6 +20,8 @@
 
 #include <cmocka.h>
 #include <dirent.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
 
 #include "dataset_priv.h"
 #include "model_priv.h"
@@ -1373,6 +1377,56 @@ static void test_save_failures(void **state)
     mfr_model_destroy(m);
 }
 
+/* A file of several writeback chunks (common.c starts the disk's writes
+ * every 8 MiB while it writes) reads back whole; a write that fails after
+ * the first chunks (a file size limit: EFBIG) fails the save with its
+ * cause, leaves no temporary file and keeps the file it would replace. */
+static void test_save_large_and_write_error(void **state)
+{
+    (void)state;
+    mfr_model *m = make_model(16, 40000, 40000); /* 6 arrays, 15.4 MB */
+    mfr_error err = {0};
+    char *sub = tu_path(tmp_dir, "large");
+    assert_int_equal(mkdir(sub, 0755), 0);
+    char *path = tu_path(sub, "model.mfr"), *path2 = tu_path(sub, "other.mfr");
+    assert_int_equal(mfr_model_save(m, path, &err), MFR_OK);
+    size_t n;
+    char *bytes = tu_read_file(path, &n);
+    assert_true(n > (size_t)15 << 20);
+    mfr_model *l = NULL;
+    assert_int_equal(mfr_model_load(path, &l, &err), MFR_OK);
+    assert_models_equal(m, l);
+    mfr_model_destroy(l);
+
+    struct rlimit old, lim;
+    assert_int_equal(getrlimit(RLIMIT_FSIZE, &old), 0);
+    lim = old;
+    lim.rlim_cur = (rlim_t)12 << 20;
+    void (*old_handler)(int) = signal(SIGXFSZ, SIG_IGN);
+    assert_int_equal(setrlimit(RLIMIT_FSIZE, &lim), 0);
+    const int rc_new = mfr_model_save(m, path2, &err);
+    char msg_new[sizeof err.message];
+    memcpy(msg_new, err.message, sizeof msg_new);
+    const int rc_old = mfr_model_save(m, path, &err);
+    assert_int_equal(setrlimit(RLIMIT_FSIZE, &old), 0);
+    signal(SIGXFSZ, old_handler);
+    assert_int_equal(rc_new, MFR_ERR_IO);
+    assert_non_null(strstr(msg_new, path2));
+    assert_non_null(strstr(msg_new, strerror(EFBIG)));
+    assert_int_equal(rc_old, MFR_ERR_IO);
+    assert_int_equal(dir_entries(sub), 1); /* the first file, no temporary one */
+    size_t n2;
+    char *again = tu_read_file(path, &n2);
+    assert_int_equal(n2, n);
+    assert_memory_equal(again, bytes, n);
+    free(again);
+    free(bytes);
+    free(path);
+    free(path2);
+    free(sub);
+    mfr_model_destroy(m);
+}
+
 /* ------------------------------------------------------------------ */
 /* NumPy .npy                                                           */
 /* ------------------------------------------------------------------ */
@@ -1597,6 +1651,7 @@ int main(void)
         cmocka_unit_test(test_data_source_record),
         cmocka_unit_test(test_split_pin_record),
         cmocka_unit_test(test_save_failures),
+        cmocka_unit_test(test_save_large_and_write_error),
         cmocka_unit_test(test_npy_read_hand_made),
         cmocka_unit_test(test_npy_rejects),
         cmocka_unit_test(test_npy_write_roundtrip),

@@ -354,6 +354,48 @@ static void test_slow_tmp(void)
 }
 
 #define WRITE_BUFFER_BYTES ((size_t)64 << 10)
+/* Bytes written between two requests to start their writeback. */
+#define WRITEBACK_CHUNK_BYTES ((off_t)8 << 20)
+
+/* The temporary file behind the FILE a writer gets: its writes go to fd,
+ * and each WRITEBACK_CHUNK_BYTES written are handed to the disk at once
+ * (sync_file_range, which starts the writeback and does not wait), so the
+ * disk works while the rest is encoded and the final fsync waits only for
+ * the last chunk: a 10M-rating model's save (86 MB) spent 81 of its 125 ms
+ * in fsync, after its writes. */
+struct write_behind {
+    int fd;
+    off_t written;   /* bytes written so far */
+    off_t requested; /* bytes whose writeback has been started */
+};
+
+static ssize_t write_behind_write(void *cookie, const char *buf, size_t n)
+{
+    struct write_behind *w = cookie;
+    size_t done = 0;
+    while (done < n) {
+        ssize_t k = write(w->fd, buf + done, n - done);
+        if (k < 0 && errno == EINTR) continue;
+        if (k <= 0) return (ssize_t)done; /* short: stdio sets the error flag; errno says why */
+        done += (size_t)k;
+        w->written += k;
+    }
+#ifdef SYNC_FILE_RANGE_WRITE
+    if (w->written - w->requested >= WRITEBACK_CHUNK_BYTES) {
+        /* advice only: a file system without it still gets the fsync */
+        (void)sync_file_range(w->fd, w->requested, w->written - w->requested, SYNC_FILE_RANGE_WRITE);
+        w->requested = w->written;
+    }
+#endif
+    return (ssize_t)n;
+}
+
+/* fd stays open: mfr_write_atomic_tmp syncs and closes it. */
+static int write_behind_close(void *cookie)
+{
+    (void)cookie;
+    return 0;
+}
 
 /* Creates tmp (ending in six X's, which are replaced) as a new file open
  * for writing, as mkstemp does, but with `mode` less the umask, as open(2)
@@ -412,7 +454,9 @@ int mfr_write_atomic_tmp(const char *path, mfr_write_tmp_fn fn, void *ctx, mfr_e
     test_slow_tmp();
     tmp_observe(tmp);
     if (have_old) (void)fchmod(fd, old_mode); /* the bits the umask took */
-    FILE *f = fdopen(fd, "wb");
+    struct write_behind wb = {.fd = fd};
+    FILE *f = fopencookie(&wb, "wb", (cookie_io_functions_t){.write = write_behind_write,
+                                                               .close = write_behind_close});
     if (!f) {
         int e = errno;
         close(fd);
@@ -431,9 +475,11 @@ int mfr_write_atomic_tmp(const char *path, mfr_write_tmp_fn fn, void *ctx, mfr_e
     int rc = fn(f, tmp, ctx, err);
     if (rc == MFR_OK && (fflush(f) != 0 || ferror(f)))
         rc = mfr_seterr(err, MFR_ERR_IO, "cannot write %s: %s", path, strerror(errno));
-    if (rc == MFR_OK && fsync(fileno(f)) != 0)
+    if (fclose(f) != 0 && rc == MFR_OK) /* flushes nothing more: fflush ran */
+        rc = mfr_seterr(err, MFR_ERR_IO, "cannot write %s: %s", path, strerror(errno));
+    if (rc == MFR_OK && fsync(fd) != 0)
         rc = mfr_seterr(err, MFR_ERR_IO, "cannot sync %s: %s", path, strerror(errno));
-    if (fclose(f) != 0 && rc == MFR_OK)
+    if (close(fd) != 0 && rc == MFR_OK)
         rc = mfr_seterr(err, MFR_ERR_IO, "cannot close %s: %s", path, strerror(errno));
     free(buf);
     if (rc == MFR_OK && rename(tmp, path) != 0)

@@ -248,7 +248,12 @@ static void test_config_set_checks_ranges(void **state)
     assert_true(c.max_memory == (uint64_t)1 << 51);
     assert_int_equal(mfr_config_set(&c, "--max-memory", "15EB", &err), MFR_OK);
     assert_true(c.max_memory == (uint64_t)15 << 60);
+    /* anything below 16E (15.9E was refused at 1.8e19 bytes) */
+    assert_int_equal(mfr_config_set(&c, "--max-memory", "15.9E", &err), MFR_OK);
+    assert_true(c.max_memory == (uint64_t)(15.9 * 1152921504606846976.0));
     expect_set_fails("--max-memory", "16E", "--max-memory must be a size such as 512M or 4G, got '16E'");
+    expect_set_fails("--max-memory", "15.99999999999999999E",
+                     "--max-memory must be a size such as 512M or 4G, got '15.99999999999999999E'");
     /* what mfr_config_format writes reads back to the same value: bytes
      * past 2^53 (read through a double: 2^53 + 1 became 2^53, UINT64_MAX
      * was refused) and subnormal doubles (strtod's ERANGE refused 5e-324) */

@@ -450,8 +450,10 @@ static int set_bytes(const char *key, const char *s, uint64_t *out, mfr_error *e
         }
         if (*end == 'B' || *end == 'b') end++;
     }
-    /* v * mult < 1 would round to 0, which means "no limit" */
-    if (errno || end == s || *end || !decimal || !(v * mult >= 1.0) || v * mult > 1.8e19)
+    /* v * mult < 1 would round to 0, which means "no limit"; anything
+     * below 2^64 (16E) fits a uint64_t (the bound was 1.8e19, about
+     * 15.6E, so 15.9E was refused) */
+    if (errno || end == s || *end || !decimal || !(v * mult >= 1.0) || !(v * mult < 18446744073709551616.0))
         return mfr_seterr(err, MFR_ERR_INVALID, "%s must be a size such as 512M or 4G, got '%s'",
                           key, s);
     *out = (uint64_t)(v * mult);

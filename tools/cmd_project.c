@@ -38,7 +38,8 @@ static const char project_help_end[] =
     "\n"
     "A projection needs two or more movies: fewer with --min-ratings N\n"
     "training ratings is an error (exit 1), where the lists of recommend,\n"
-    "similar and norms say \"no movie qualifies\".\n"
+    "similar and norms say \"no movie qualifies\" (similar: \"no other movie\n"
+    "qualifies\").\n"
     "Exit status: 0 ok, 1 runtime error, 2 usage error.\n";
 
 /* Index of the lowest set genre bit, or -1 without genres. */

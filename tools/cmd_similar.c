@@ -172,8 +172,9 @@ static const char norms_help_end[] =
     "Equal norms list the lower movie index first. --csv prints the list\n"
     "only; --json the list and the histogram.\n"
     "When no movie has --min-ratings training ratings, the list says \"no\n"
-    "movie qualifies\" (--json: empty \"items\" and \"histogram\"; --csv: the\n"
-    "header only), exit 0; with --plot that is an error (nothing to draw).\n"
+    "movie qualifies\" (--json: empty \"items\", and a \"histogram\" with empty\n"
+    "\"edges\" and \"counts\"; --csv: the header only), exit 0; with --plot\n"
+    "that is an error (nothing to draw).\n"
     "Exit status: 0 ok, 1 runtime error, 2 usage error.\n";
 
 struct norms_opts {

@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/python3
 """PyTorch replica of the teaching notebook's experiment, used as mfrec's reference.
 
 The notebook: MovieLens ratings with 0-based ids, a 75/25 split by

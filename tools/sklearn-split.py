@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/python3
 """sklearn-split.py — the reference for mfrec's "sklearn:SEED[:FRACTION]" split.
 
 Runs scikit-learn's real train_test_split(ratings, test_size=FRACTION,

@@ -542,5 +542,23 @@ check "tune-ranking: ... named" grep -q "unknown option --presett" "$W/out"
 check "tune-ranking: empty standard input is exit 2" status 2 tune </dev/null
 check "tune-ranking: ... said" grep -q "no settings in standard input" "$W/out"
 
+# --- every script in tools/: --help prints its usage and does nothing else
+# (sweep-16core took --help for its results directory and started a build;
+# lint, checksum-table and others ran or failed on it). Run from an empty
+# directory with MFREC unset, so nothing can be built or written.
+mkdir -p "$W/help" "$W/help-home"
+for script in "$TOP"/tools/*; do
+    [ -f "$script" ] && [ -x "$script" ] || continue
+    name=${script##*/}
+    case $(head -c 2 "$script") in '#!') ;; *) continue ;; esac
+    check "$name: --help is exit 0" status 0 env -u MFREC -u MFREC_DATA HOME="$W/help-home" \
+        sh -c 'cd "$1" && exec "$2" --help' _ "$W/help" "$script"
+    check "$name: ... and says how to use it" grep -qi "usage" "$W/out"
+    check "$name: ... and writes nothing" sh -c '[ -z "$(ls -A "$1")" ]' _ "$W/help"
+done
+check "sweep-16core: an option it does not know is exit 2, not a results directory" \
+    status 2 env -u MFREC sh "$TOP/tools/sweep-16core" --results
+check "lint: an argument is exit 2 (it takes none)" status 2 sh "$TOP/tools/lint" --fix
+
 if [ $fail -ne 0 ]; then echo "tools scripts: FAILED"; exit 1; fi
 echo "tools scripts: all ok"

@@ -841,10 +841,26 @@ int mfr_loader_read_ratings(struct mfr_loader *ld, const char *sep, int32_t head
         rc = mfr_parse_err(err, f.path, 1, "file is empty (no ratings)");
         goto done;
     } else if ((syn.sep[0] = mfr_detect_separator(&f)) == 0) {
-        rc = mfr_parse_err(err, f.path, 1,
-                           "cannot detect the separator (none of tab ',' ';' '|' space "
-                           "occurs); give it explicitly");
-        goto done;
+        struct mfr_line_iter it = mfr_lines(&f);
+        const char *s = "";
+        size_t n = 0;
+        mfr_line_next(&it, &s, &n);
+        if (n == 0) {
+            /* a blank line 1 holds no separator: the parse names the file
+             * empty, or the blank line before its ratings (as for u.data) */
+            syn.sep[0] = ',';
+        } else {
+            /* '::' cannot be given as delimited:SEP (one character) */
+            bool dat = false;
+            for (size_t k = 0; k + 1 < n && !dat; k++) dat = s[k] == ':' && s[k + 1] == ':';
+            rc = mfr_parse_err(err, f.path, 1,
+                               dat ? "cannot detect the separator (none of tab ',' ';' '|' space "
+                                     "occurs): '::' separates fields as in ML-1M/10M's .dat "
+                                     "files; --format dat reads them"
+                                   : "cannot detect the separator (none of tab ',' ';' '|' space "
+                                     "occurs); give it explicitly");
+            goto done;
+        }
     }
     syn.header = header == MFR_HEADER_YES ||
                  (header == MFR_HEADER_AUTO && mfr_first_line_is_header(&f, syn.sep));

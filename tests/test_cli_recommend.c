@@ -550,7 +550,7 @@ static void test_untitled_movie(void **state)
     tu_expect_in(g_err, "has a title (u.item missing or empty): no titles, genres or years; movies are shown as #ID\n");
     assert_int_equal(run("stats --data '%s'", dir), 0); /* some titles: the others counted */
     expect_not_in(g_err, "note: no movie");
-    tu_expect_in(g_err, "/untitled have no title (not in u.item, or an empty title there); they are shown "
+    tu_expect_in(g_err, "/untitled has no title (not in u.item, or an empty title there); they are shown "
                         "as #ID (untitled)\n");
     tu_expect_in(g_err, "note: 1 of the 10 movies of ");
     assert_int_equal(run("recommend --model '%s' --user 1 -k 2", model), 0); /* said once */

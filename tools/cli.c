@@ -695,9 +695,10 @@ static void note_missing_titles(const mfr_dataset *ds)
     if (untitled == 0) return;
     said = true;
     if (untitled < n)
-        fprintf(stderr, "%s: note: %d of the %d movies of %s have no title (not in %s, "
+        fprintf(stderr, "%s: note: %d of the %d movies of %s %s no title (not in %s, "
                         "or an empty title there); they are shown as #ID (untitled)\n",
-                g_cmd, (int)untitled, (int)n, printable(mfr_dataset_dir(ds)), printable(file));
+                g_cmd, (int)untitled, (int)n, printable(mfr_dataset_dir(ds)), untitled == 1 ? "has" : "have",
+                printable(file));
     else if (meta)
         fprintf(stderr, "%s: note: no movie of %s has a title (every title in %s is empty); "
                         "movies are shown as #ID\n",

@@ -372,7 +372,29 @@ static int chart_open(struct chart *c, const char *dir, const char *name,
                "}\n",
             width, height, width, height);
     fprintf(f, "set output '%s.png'\n", name);
-    if (lab && lab->title) { fputs("set title ", f); put_str(f, lab->title); fputs(" noenhanced\n", f); }
+    if (lab && lab->title) {
+        /* A line of the title longer than the chart is wide (about 7.6
+         * pixels a character at Sans 11) was cut off at both edges (a
+         * preset with flags overriding it): such a line breaks after the
+         * last ", " that keeps it within the width. */
+        const size_t max = (size_t)(width - 80) / 8;
+        char *t = strdup(lab->title);
+        if (!t) return runtime_error("out of memory");
+        for (char *line = t; *line;) {
+            char *nl = strchr(line, '\n');
+            size_t len = nl ? (size_t)(nl - line) : strlen(line);
+            char *cut = NULL;
+            for (char *q = line; len > max && q + 1 < line + max; q++)
+                if (q[0] == ',' && q[1] == ' ') cut = q + 1;
+            if (cut) *cut = '\n', nl = cut;
+            if (!nl) break;
+            line = nl + 1;
+        }
+        fputs("set title ", f);
+        put_str(f, t);
+        fputs(" noenhanced\n", f);
+        free(t);
+    }
     if (lab && lab->xlabel) { fputs("set xlabel ", f); put_str(f, lab->xlabel); fputs(" noenhanced\n", f); }
     if (lab && lab->ylabel) { fputs("set ylabel ", f); put_str(f, lab->ylabel); fputs(" noenhanced\n", f); }
     fputs("set grid lc rgb '#d0d0d0'\nset border lc rgb '#404040'\n", f);

@@ -435,6 +435,28 @@ static void test_delimited(void **state)
 /* Detection and overrides                                              */
 /* ------------------------------------------------------------------ */
 
+/* test_detection: loads from `dir` with invalid options fail; which
+ * separators are accepted. */
+static void check_invalid_options(const char *dir)
+{
+    /* Invalid options name the field. */
+    mfr_load_options o = opts(7);
+    load_fails(dir, &o, MFR_ERR_INVALID, "format", NULL);
+    o = opts(MFR_FORMAT_AUTO);
+    o.header = 3;
+    load_fails(dir, &o, MFR_ERR_INVALID, "header", NULL);
+    o = opts(MFR_FORMAT_AUTO);
+    o.cache = -1;
+    load_fails(dir, &o, MFR_ERR_INVALID, "cache", NULL);
+    o = opts(MFR_FORMAT_AUTO);
+    o.sep = '7';
+    load_fails(dir, &o, MFR_ERR_INVALID, "sep", NULL);
+    o.sep = 'e'; /* 1e0 is a rating */
+    load_fails(dir, &o, MFR_ERR_INVALID, "sep", NULL);
+    for (const char *ok = ",;|: \t#/"; *ok; ok++) assert_true(mfr_separator_ok(*ok));
+    for (const char *bad = "0795.-+\"eExXnN\n\r\x7f\x80"; *bad; bad++) assert_false(mfr_separator_ok(*bad));
+}
+
 static void test_detection(void **state)
 {
     (void)state;
@@ -516,22 +538,7 @@ static void test_detection(void **state)
     mfr_dataset_destroy(ds);
     free(path);
 
-    /* Invalid options name the field. */
-    o = opts(7);
-    load_fails(dir, &o, MFR_ERR_INVALID, "format", NULL);
-    o = opts(MFR_FORMAT_AUTO);
-    o.header = 3;
-    load_fails(dir, &o, MFR_ERR_INVALID, "header", NULL);
-    o = opts(MFR_FORMAT_AUTO);
-    o.cache = -1;
-    load_fails(dir, &o, MFR_ERR_INVALID, "cache", NULL);
-    o = opts(MFR_FORMAT_AUTO);
-    o.sep = '7';
-    load_fails(dir, &o, MFR_ERR_INVALID, "sep", NULL);
-    o.sep = 'e'; /* 1e0 is a rating */
-    load_fails(dir, &o, MFR_ERR_INVALID, "sep", NULL);
-    for (const char *ok = ",;|: \t#/"; *ok; ok++) assert_true(mfr_separator_ok(*ok));
-    for (const char *bad = "0795.-+\"eExXnN\n\r\x7f\x80"; *bad; bad++) assert_false(mfr_separator_ok(*bad));
+    check_invalid_options(dir);
 
     /* Zero-initialized options mean the defaults (detection: one rating file left). */
     for (const char *f = "ratings.dat\0ratings.csv\0"; *f; f += strlen(f) + 1) {
@@ -844,40 +851,12 @@ static void test_cache_write_failure_is_logged(void **state)
     free(dir);
 }
 
-static void test_cache_round_trip(void **state)
+/* test_cache_round_trip: a damaged, foreign or old-format cache at `cache`
+ * is not read; the text is parsed again (`parsed`) and the cache rewritten
+ * where it may be. */
+static void check_cache_damaged(const char *dir, const char *cache, const mfr_dataset *parsed)
 {
-    (void)state;
-    static const char *const ml1m_names[] = {"ratings.dat", "movies.dat", "users.dat", NULL};
-    char *dir = write_ml1m();
-    age_sources(dir, ml1m_names, 100);
-    char *cache = tu_path(dir, ".mfrec-cache");
-
-    /* Parsed, cache written; then read from the cache, identical. */
-    mfr_dataset *parsed = load_cached(dir, NULL, MFR_CACHE_STATE_WRITTEN);
-    assert_true(tu_exists(cache));
-    mfr_dataset *cached = load_cached(dir, NULL, MFR_CACHE_STATE_READ);
-    assert_same_dataset(parsed, cached);
-    /* The cached dataset reads further files like the parsed one. */
-    mfr_ratings *r = NULL;
-    mfr_error err = {0};
-    tu_write_file(dir, "r1.test", "2::20::2::5\n", (size_t)-1);
-    char *p = tu_path(dir, "r1.test");
-    assert_int_equal(mfr_dataset_read_ratings(cached, p, &r, &err), MFR_OK);
-    mfr_ratings_destroy(r);
-    free(p);
-    mfr_dataset_destroy(cached);
-
-    /* Never: the cache is neither read nor written. */
-    mfr_load_options o = opts(MFR_FORMAT_AUTO);
-    o.cache = MFR_CACHE_NEVER;
-    cached = tu_load_ok(dir, &o);
-    assert_int_equal(cached->cache_state, MFR_CACHE_STATE_UNUSED);
-    mfr_dataset_destroy(cached);
-    /* Auto: these files are far below MFR_CACHE_AUTO_BYTES. */
-    cached = tu_load_ok(dir, NULL);
-    assert_int_equal(cached->cache_state, MFR_CACHE_STATE_UNUSED);
-    mfr_dataset_destroy(cached);
-
+    mfr_dataset *cached;
     /* Corrupt payload, truncated file: ignored, then rewritten. */
     flip_byte(cache, 40);
     cached = load_cached(dir, NULL, MFR_CACHE_STATE_WRITTEN);
@@ -942,9 +921,15 @@ static void test_cache_round_trip(void **state)
         assert_same_dataset(parsed, cached);
         mfr_dataset_destroy(cached);
     }
+}
 
+/* test_cache_round_trip: other options, changed source files: the cache is
+ * not used. */
+static void check_cache_stale(const char *dir, const mfr_dataset *parsed)
+{
+    mfr_dataset *cached;
     /* Other options make another key: the cache is not used. */
-    o = opts(MFR_FORMAT_AUTO);
+    mfr_load_options o = opts(MFR_FORMAT_AUTO);
     o.cache = MFR_CACHE_ALWAYS;
     o.min_rating = 0.5f;
     cached = tu_load_ok(dir, &o);
@@ -997,7 +982,14 @@ static void test_cache_round_trip(void **state)
     mfr_dataset_destroy(cached);
     cached = load_cached(dir, NULL, MFR_CACHE_STATE_READ);
     mfr_dataset_destroy(cached);
+    free(users);
+}
 
+/* test_cache_round_trip: a cache is trusted by the source files' change
+ * times, not their modification times. */
+static void check_cache_change_times(const char *dir, const char *cache)
+{
+    mfr_dataset *cached;
     /* A modification time in the future (touch -d, a clock set back): the
      * change time, which the kernel sets, decides. The cache's own time is
      * set by hand, so that no clock tick enters the test. */
@@ -1023,8 +1015,46 @@ static void test_cache_round_trip(void **state)
     mfr_dataset_destroy(cached);
     cached = load_cached(dir, NULL, MFR_CACHE_STATE_READ);
     mfr_dataset_destroy(cached);
+}
 
-    free(users);
+static void test_cache_round_trip(void **state)
+{
+    (void)state;
+    static const char *const ml1m_names[] = {"ratings.dat", "movies.dat", "users.dat", NULL};
+    char *dir = write_ml1m();
+    age_sources(dir, ml1m_names, 100);
+    char *cache = tu_path(dir, ".mfrec-cache");
+
+    /* Parsed, cache written; then read from the cache, identical. */
+    mfr_dataset *parsed = load_cached(dir, NULL, MFR_CACHE_STATE_WRITTEN);
+    assert_true(tu_exists(cache));
+    mfr_dataset *cached = load_cached(dir, NULL, MFR_CACHE_STATE_READ);
+    assert_same_dataset(parsed, cached);
+    /* The cached dataset reads further files like the parsed one. */
+    mfr_ratings *r = NULL;
+    mfr_error err = {0};
+    tu_write_file(dir, "r1.test", "2::20::2::5\n", (size_t)-1);
+    char *p = tu_path(dir, "r1.test");
+    assert_int_equal(mfr_dataset_read_ratings(cached, p, &r, &err), MFR_OK);
+    mfr_ratings_destroy(r);
+    free(p);
+    mfr_dataset_destroy(cached);
+
+    /* Never: the cache is neither read nor written. */
+    mfr_load_options o = opts(MFR_FORMAT_AUTO);
+    o.cache = MFR_CACHE_NEVER;
+    cached = tu_load_ok(dir, &o);
+    assert_int_equal(cached->cache_state, MFR_CACHE_STATE_UNUSED);
+    mfr_dataset_destroy(cached);
+    /* Auto: these files are far below MFR_CACHE_AUTO_BYTES. */
+    cached = tu_load_ok(dir, NULL);
+    assert_int_equal(cached->cache_state, MFR_CACHE_STATE_UNUSED);
+    mfr_dataset_destroy(cached);
+
+    check_cache_damaged(dir, cache, parsed);
+    check_cache_stale(dir, parsed);
+    check_cache_change_times(dir, cache);
+
     mfr_dataset_destroy(parsed);
     free(cache);
     tu_rmtree(dir);

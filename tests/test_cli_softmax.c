@@ -303,6 +303,13 @@ static void test_refusals(void **state)
                          g_data),
                      0);
     assert_int_equal(run("train --kind mf --data %s --epochs 1 --quiet", g_data), 0);
+}
+
+/* --min-label-rating's refusals; training data that leaves no examples, or
+ * features no movie has, is refused rather than trained. */
+static void test_min_label_rating_and_no_examples(void **state)
+{
+    (void)state;
     /* --min-label-rating: softmax only, a number, one some rating reaches */
     assert_int_equal(run("train --data %s --min-label-rating 4", g_data), 2);
     tu_expect_in(g_err, "--min-label-rating applies to --kind softmax only");
@@ -339,6 +346,13 @@ static void test_refusals(void **state)
     assert_false(tu_exists(one_model));
     free(one);
     free(one_model);
+}
+
+/* --min-label-rating and --negatives: reported by train, compared on
+ * --resume. */
+static void test_label_flags_resume(void **state)
+{
+    (void)state;
     /* -0 is 0: a run trained with it resumes with 0 (and the reverse) */
     char *ck = tu_path(g_dir, "zero.ck");
     assert_int_equal(run("train --kind softmax --data %s --epochs 1 --min-label-rating -0 --quiet "
@@ -366,6 +380,12 @@ static void test_refusals(void **state)
     tu_expect_in(g_err, "--negatives is all, the checkpoint's unrated");
     assert_int_equal(run("train --resume %s --epochs 2 --quiet", ck), 0);
     free(ck);
+}
+
+/* eval names the softmax training flags it does not take. */
+static void test_eval_refuses_softmax_flags(void **state)
+{
+    (void)state;
     /* eval refuses them by name too, without --kind softmax (not "unknown option") */
     assert_int_equal(run("eval --folds --data %s --negatives unrated", g_data), 2);
     tu_expect_in(g_err, "mfrec eval: --negatives applies to --kind softmax only");
@@ -379,6 +399,12 @@ static void test_refusals(void **state)
     tu_expect_in(g_err, "--kind is a training flag, only used with --folds (a saved model records its kind)");
     assert_int_equal(run("eval --folds --kind softmax --data %s --l2 1", g_data), 2);
     tu_expect_in(g_err, "--l2 does not apply to --kind softmax");
+}
+
+/* A diverging softmax run fails with one message and saves no model. */
+static void test_diverging_run(void **state)
+{
+    (void)state;
     /* a diverging run: one message, with one prefix, naming the epoch; no model */
     char *model = tu_path(g_dir, "diverged.bin");
     assert_int_equal(run("train --kind softmax --data %s --epochs 3 --optimizer adam --lr 1e6 --hidden 35,35,35,35 "
@@ -661,6 +687,10 @@ int main(void)
         cmocka_unit_test(test_eval_ranking_only),
         cmocka_unit_test(test_readers),
         cmocka_unit_test(test_refusals),
+        cmocka_unit_test(test_min_label_rating_and_no_examples),
+        cmocka_unit_test(test_label_flags_resume),
+        cmocka_unit_test(test_eval_refuses_softmax_flags),
+        cmocka_unit_test(test_diverging_run),
         cmocka_unit_test(test_feature_dropout),
         cmocka_unit_test(test_fold_in_ratings_matter),
         cmocka_unit_test(test_preset),

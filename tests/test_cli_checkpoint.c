@@ -406,6 +406,99 @@ static int train_plain(const char *const *args)
     return finish(pid);
 }
 
+/* test_softmax_resume_refusals: a resume refuses movies whose genres
+ * changed (`log`: the run's output). */
+static void check_resume_sees_genres(const char *log, const char *ck_sm)
+{
+    /* the movies' genres changed (u.item): the ratings' fingerprint does
+     * not see it, the resume must (movie 1's first genre flag flipped) */
+    char *regenred = tu_path(g_dir, "data_genres"), cmd[2048];
+    snprintf(cmd, sizeof cmd,
+             "rm -rf '%s' && cp -r '%s' '%s' && rm -f '%s'/.mfrec-cache* && "
+             "awk -F'|' 'BEGIN { OFS = \"|\" } NR == 1 { $6 = 1 - $6 } { print }' '%s/u.item' > '%s/u.item.new' && "
+             "mv '%s/u.item.new' '%s/u.item'",
+             regenred, g_data, regenred, regenred, g_data, regenred, regenred, regenred);
+    assert_int_equal(system(cmd), 0);
+    const char *moved[] = {"--quiet", "--resume", ck_sm, "--data", regenred, "--features", "movies,genres", NULL};
+    g_run = softmax_run;
+    char *ck_g = tu_path(g_dir, "ck_genres");
+    const char *make_g[] = {"--epochs", "4", "--features", "movies,genres", "--checkpoint", ck_g,
+                            "--checkpoint-every", "2", NULL};
+    assert_int_equal(finish(start(1, "0", make_g)), 0);
+    g_run = mf_run;
+    moved[2] = ck_g;
+    assert_int_equal(train_plain(moved), 2);
+    char *gtext = tu_read_file(log, NULL);
+    tu_expect_in(gtext, "the movies' genres or release years differ from the checkpoint's (movie 1 first)");
+    free(gtext);
+    free(ck_g);
+    free(regenred);
+}
+
+/* test_softmax_resume_refusals: a resume from a copy of the data. */
+static void check_resume_from_data_copy(void)
+{
+    char cmd[2048];
+    /* the same data in another place (--data a copy): the resumed model is
+     * the uninterrupted run's, byte for byte, recording the original
+     * directory as matrix factorization's does */
+    char *copy = tu_path(g_dir, "data_copy"), *ck_c = tu_path(g_dir, "ck_copy");
+    char *whole = tu_path(g_dir, "copy_whole.mfr"), *resumed = tu_path(g_dir, "copy_resumed.mfr");
+    snprintf(cmd, sizeof cmd, "rm -rf '%s' && cp -r '%s' '%s'", copy, g_data, copy);
+    assert_int_equal(system(cmd), 0);
+    const char *run_whole[] = {"--quiet", "--kind", "softmax", "--data", g_data, "--epochs", "4", "--out", whole, NULL};
+    assert_int_equal(train_plain(run_whole), 0);
+    const char *run_half[] = {"--quiet", "--kind", "softmax", "--data", g_data, "--epochs", "2", "--checkpoint", ck_c,
+                              "--checkpoint-every", "2", NULL};
+    assert_int_equal(train_plain(run_half), 0);
+    const char *run_rest[] = {"--quiet", "--resume", ck_c, "--data", copy, "--epochs", "4", "--out", resumed, NULL};
+    assert_int_equal(train_plain(run_rest), 0);
+    size_t n_whole, n_resumed;
+    char *bytes_whole = tu_read_file(whole, &n_whole), *bytes_resumed = tu_read_file(resumed, &n_resumed);
+    assert_true(n_whole == n_resumed && memcmp(bytes_whole, bytes_resumed, n_whole) == 0);
+    free(bytes_whole);
+    free(bytes_resumed);
+    free(copy);
+    free(ck_c);
+    free(whole);
+    free(resumed);
+}
+
+/* test_softmax_resume_refusals: --shards on a softmax resume. */
+static void check_resume_ignores_shards(const char *log)
+{
+    /* --shards changes nothing for the softmax trainer: a resume with
+     * another count runs, says it ignores the flag, and writes the model
+     * of a resume without it (two checkpoints of one run: each resume
+     * moves its own) */
+    char *ck_a = tu_path(g_dir, "ck_sh_a"), *ck_b = tu_path(g_dir, "ck_sh_b");
+    char *out_a = tu_path(g_dir, "sh_a.mfr"), *out_b = tu_path(g_dir, "sh_b.mfr");
+    g_run = softmax_run;
+    const char *make_a[] = {"--epochs", "6", "--checkpoint", ck_a, "--checkpoint-every", "3", NULL};
+    const char *make_b[] = {"--epochs", "6", "--checkpoint", ck_b, "--checkpoint-every", "3", NULL};
+    assert_int_equal(finish(start(1, "0", make_a)), 0);
+    assert_int_equal(finish(start(1, "0", make_b)), 0);
+    g_run = mf_run;
+    const char *res_a[] = {"--resume", ck_a, "--shards", "3", "--epochs", "9", "--out", out_a,
+                           "--quiet", NULL};
+    const char *res_b[] = {"--resume", ck_b, "--epochs", "9", "--out", out_b, "--quiet", NULL};
+    assert_int_equal(train_plain(res_a), 0);
+    char *text = tu_read_file(log, NULL);
+    tu_expect_in(text, "--shards 3 is ignored on resume");
+    free(text);
+    assert_int_equal(train_plain(res_b), 0);
+    size_t la, lb;
+    char *a = tu_read_file(out_a, &la), *b = tu_read_file(out_b, &lb);
+    assert_int_equal(la, lb);
+    assert_memory_equal(a, b, la);
+    free(a);
+    free(b);
+    free(ck_a);
+    free(ck_b);
+    free(out_a);
+    free(out_b);
+}
+
 /* A softmax checkpoint: the same refusals, and the kinds are not mixed up
  * (an MF checkpoint given to --kind softmax, a softmax one to --kind mf). */
 static void test_softmax_resume_refusals(void **state)
@@ -456,82 +549,9 @@ static void test_softmax_resume_refusals(void **state)
                 fail_msg("case %zu: '%s' not in: %s", c, cases[c].msg[m], text);
         free(text);
     }
-    /* the movies' genres changed (u.item): the ratings' fingerprint does
-     * not see it, the resume must (movie 1's first genre flag flipped) */
-    char *regenred = tu_path(g_dir, "data_genres"), cmd[2048];
-    snprintf(cmd, sizeof cmd,
-             "rm -rf '%s' && cp -r '%s' '%s' && rm -f '%s'/.mfrec-cache* && "
-             "awk -F'|' 'BEGIN { OFS = \"|\" } NR == 1 { $6 = 1 - $6 } { print }' '%s/u.item' > '%s/u.item.new' && "
-             "mv '%s/u.item.new' '%s/u.item'",
-             regenred, g_data, regenred, regenred, g_data, regenred, regenred, regenred);
-    assert_int_equal(system(cmd), 0);
-    const char *moved[] = {"--quiet", "--resume", ck_sm, "--data", regenred, "--features", "movies,genres", NULL};
-    g_run = softmax_run;
-    char *ck_g = tu_path(g_dir, "ck_genres");
-    const char *make_g[] = {"--epochs", "4", "--features", "movies,genres", "--checkpoint", ck_g,
-                            "--checkpoint-every", "2", NULL};
-    assert_int_equal(finish(start(1, "0", make_g)), 0);
-    g_run = mf_run;
-    moved[2] = ck_g;
-    assert_int_equal(train_plain(moved), 2);
-    char *gtext = tu_read_file(log, NULL);
-    tu_expect_in(gtext, "the movies' genres or release years differ from the checkpoint's (movie 1 first)");
-    free(gtext);
-    free(ck_g);
-    /* the same data in another place (--data a copy): the resumed model is
-     * the uninterrupted run's, byte for byte, recording the original
-     * directory as matrix factorization's does */
-    char *copy = tu_path(g_dir, "data_copy"), *ck_c = tu_path(g_dir, "ck_copy");
-    char *whole = tu_path(g_dir, "copy_whole.mfr"), *resumed = tu_path(g_dir, "copy_resumed.mfr");
-    snprintf(cmd, sizeof cmd, "rm -rf '%s' && cp -r '%s' '%s'", copy, g_data, copy);
-    assert_int_equal(system(cmd), 0);
-    const char *run_whole[] = {"--quiet", "--kind", "softmax", "--data", g_data, "--epochs", "4", "--out", whole, NULL};
-    assert_int_equal(train_plain(run_whole), 0);
-    const char *run_half[] = {"--quiet", "--kind", "softmax", "--data", g_data, "--epochs", "2", "--checkpoint", ck_c,
-                              "--checkpoint-every", "2", NULL};
-    assert_int_equal(train_plain(run_half), 0);
-    const char *run_rest[] = {"--quiet", "--resume", ck_c, "--data", copy, "--epochs", "4", "--out", resumed, NULL};
-    assert_int_equal(train_plain(run_rest), 0);
-    size_t n_whole, n_resumed;
-    char *bytes_whole = tu_read_file(whole, &n_whole), *bytes_resumed = tu_read_file(resumed, &n_resumed);
-    assert_true(n_whole == n_resumed && memcmp(bytes_whole, bytes_resumed, n_whole) == 0);
-    free(bytes_whole);
-    free(bytes_resumed);
-    free(copy);
-    free(ck_c);
-    free(whole);
-    free(resumed);
-    free(regenred);
-    /* --shards changes nothing for the softmax trainer: a resume with
-     * another count runs, says it ignores the flag, and writes the model
-     * of a resume without it (two checkpoints of one run: each resume
-     * moves its own) */
-    char *ck_a = tu_path(g_dir, "ck_sh_a"), *ck_b = tu_path(g_dir, "ck_sh_b");
-    char *out_a = tu_path(g_dir, "sh_a.mfr"), *out_b = tu_path(g_dir, "sh_b.mfr");
-    g_run = softmax_run;
-    const char *make_a[] = {"--epochs", "6", "--checkpoint", ck_a, "--checkpoint-every", "3", NULL};
-    const char *make_b[] = {"--epochs", "6", "--checkpoint", ck_b, "--checkpoint-every", "3", NULL};
-    assert_int_equal(finish(start(1, "0", make_a)), 0);
-    assert_int_equal(finish(start(1, "0", make_b)), 0);
-    g_run = mf_run;
-    const char *res_a[] = {"--resume", ck_a, "--shards", "3", "--epochs", "9", "--out", out_a,
-                           "--quiet", NULL};
-    const char *res_b[] = {"--resume", ck_b, "--epochs", "9", "--out", out_b, "--quiet", NULL};
-    assert_int_equal(train_plain(res_a), 0);
-    char *text = tu_read_file(log, NULL);
-    tu_expect_in(text, "--shards 3 is ignored on resume");
-    free(text);
-    assert_int_equal(train_plain(res_b), 0);
-    size_t la, lb;
-    char *a = tu_read_file(out_a, &la), *b = tu_read_file(out_b, &lb);
-    assert_int_equal(la, lb);
-    assert_memory_equal(a, b, la);
-    free(a);
-    free(b);
-    free(ck_a);
-    free(ck_b);
-    free(out_a);
-    free(out_b);
+    check_resume_sees_genres(log, ck_sm);
+    check_resume_from_data_copy();
+    check_resume_ignores_shards(log);
     free(ck_sm);
     free(ck_mf);
     free(log);

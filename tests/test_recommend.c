@@ -439,27 +439,12 @@ static void test_dot_scores_are_predictions(void **state)
     mfr_model_destroy(m);
 }
 
-/* A model with biases: rows (u, b_u, 1) and (v, 1, b_i). A user's dot
- * score is the prediction; cosine and item-item scores ignore the biases;
- * fold-in solves for (u, b_u) with targets r - b_i. */
-static void test_bias_model(void **state)
+/* test_bias_model: the scores of `m`, the model with biases `bu` (users')
+ * and `plain`, the same factors without: dot scores are the predictions,
+ * cosine and item-item scores those of `plain`. */
+static void check_bias_scores(const mfr_model *m, const mfr_model *plain, const float *bu)
 {
-    (void)state;
-    mfr_model *plain = make_model(3, 2, 6, U2, V6);
-    mfr_model *m = NULL;
     mfr_error err = {0};
-    assert_int_equal(mfr_model_alloc(3, 1, 2, 6, &m, &err), MFR_OK);
-    const float bu[2] = {0.25f, -0.5f}, bi[6] = {3.0f, 3.5f, 2.0f, 4.0f, 3.25f, 1.0f};
-    for (int32_t u = 0; u < 2; u++) {
-        memcpy(row_u(m, u), U2 + u * 3, 12);
-        row_u(m, u)[3] = bu[u];
-    }
-    for (int32_t i = 0; i < 6; i++) {
-        memcpy(row_i(m, i), V6 + i * 3, 12);
-        row_i(m, i)[4] = bi[i];
-    }
-    assert_float_equal(row_u(m, 0)[4], 1.0, 0.0); /* constant lanes set by alloc */
-    assert_float_equal(row_i(m, 0)[3], 1.0, 0.0);
     int32_t items[6], items2[6], n, n2;
     float sc[6], sc2[6];
     for (int32_t u = 0; u < 2; u++) {
@@ -491,6 +476,30 @@ static void test_bias_model(void **state)
         assert_memory_equal(items, items2, 5 * sizeof *items);
         assert_memory_equal(sc, sc2, 5 * sizeof *sc);
     }
+}
+
+/* A model with biases: rows (u, b_u, 1) and (v, 1, b_i). A user's dot
+ * score is the prediction; cosine and item-item scores ignore the biases;
+ * fold-in solves for (u, b_u) with targets r - b_i. */
+static void test_bias_model(void **state)
+{
+    (void)state;
+    mfr_model *plain = make_model(3, 2, 6, U2, V6);
+    mfr_model *m = NULL;
+    mfr_error err = {0};
+    assert_int_equal(mfr_model_alloc(3, 1, 2, 6, &m, &err), MFR_OK);
+    const float bu[2] = {0.25f, -0.5f}, bi[6] = {3.0f, 3.5f, 2.0f, 4.0f, 3.25f, 1.0f};
+    for (int32_t u = 0; u < 2; u++) {
+        memcpy(row_u(m, u), U2 + u * 3, 12);
+        row_u(m, u)[3] = bu[u];
+    }
+    for (int32_t i = 0; i < 6; i++) {
+        memcpy(row_i(m, i), V6 + i * 3, 12);
+        row_i(m, i)[4] = bi[i];
+    }
+    assert_float_equal(row_u(m, 0)[4], 1.0, 0.0); /* constant lanes set by alloc */
+    assert_float_equal(row_i(m, 0)[3], 1.0, 0.0);
+    check_bias_scores(m, plain, bu);
     /* fold-in: unknowns (u - ū, b_u), design rows (v, 1), targets
      * r - b_i - <ū, v>, ū the mean user vector */
     const int32_t fi[5] = {0, 1, 2, 4, 5};
@@ -565,6 +574,28 @@ static void test_bias_model(void **state)
     assert_float_equal(mfr_model_fold_in_lambda(NULL, 10, 10), MFR_FOLD_IN_LAMBDA_DEFAULT, 0.0);
     mfr_model_destroy(m);
     mfr_model_destroy(plain);
+}
+
+/* test_fold_in_range_on_a_ranking_model: what mfr_model_fold_in_range and
+ * mfr_model_fold_in refuse (`got`: a user vector of `m`). */
+static void check_fold_in_range_refusals(const mfr_model *m, const int32_t *fi, const float *fr,
+                                         double lambda, float *got)
+{
+    mfr_error err = {0};
+    /* a range must be finite with lo < hi */
+    assert_int_equal(mfr_model_fold_in_range(m, fi, fr, 5, lambda, 5.0f, 5.0f, got, NULL, &err),
+                     MFR_ERR_INVALID);
+    assert_non_null(strstr(err.message, "rating range"));
+    assert_int_equal(mfr_model_fold_in_range(m, fi, fr, 5, lambda, 1.0f, INFINITY, got, NULL, &err),
+                     MFR_ERR_INVALID);
+    assert_int_equal(mfr_model_fold_in_range(m, fi, fr, 5, lambda, NAN, 5.0f, got, NULL, &err),
+                     MFR_ERR_INVALID);
+    /* messages name the function called (they said mfr_model_fold_in) */
+    assert_int_equal(mfr_model_fold_in_range(m, fi, NULL, 5, lambda, 1.0f, 5.0f, got, NULL, &err),
+                     MFR_ERR_INVALID);
+    assert_string_equal(err.message, "mfr_model_fold_in_range: ratings is NULL");
+    assert_int_equal(mfr_model_fold_in(m, fi, fr, 5, lambda, NULL, NULL, &err), MFR_ERR_INVALID);
+    assert_string_equal(err.message, "mfr_model_fold_in: user_vec_out is NULL");
 }
 
 /* mfr_model_fold_in_range: on a ranking model (no biases, gravity) a
@@ -657,20 +688,7 @@ static void test_fold_in_range_on_a_ranking_model(void **state)
     const double s0 = 0.5 * v3[0] + 0.25 * v3[1] - 0.5 * v3[2];
     assert_true(s1 < s0 - 1e-3);
 
-    /* a range must be finite with lo < hi */
-    assert_int_equal(mfr_model_fold_in_range(m, fi, fr, 5, lambda, 5.0f, 5.0f, got, NULL, &err),
-                     MFR_ERR_INVALID);
-    assert_non_null(strstr(err.message, "rating range"));
-    assert_int_equal(mfr_model_fold_in_range(m, fi, fr, 5, lambda, 1.0f, INFINITY, got, NULL, &err),
-                     MFR_ERR_INVALID);
-    assert_int_equal(mfr_model_fold_in_range(m, fi, fr, 5, lambda, NAN, 5.0f, got, NULL, &err),
-                     MFR_ERR_INVALID);
-    /* messages name the function called (they said mfr_model_fold_in) */
-    assert_int_equal(mfr_model_fold_in_range(m, fi, NULL, 5, lambda, 1.0f, 5.0f, got, NULL, &err),
-                     MFR_ERR_INVALID);
-    assert_string_equal(err.message, "mfr_model_fold_in_range: ratings is NULL");
-    assert_int_equal(mfr_model_fold_in(m, fi, fr, 5, lambda, NULL, NULL, &err), MFR_ERR_INVALID);
-    assert_string_equal(err.message, "mfr_model_fold_in: user_vec_out is NULL");
+    check_fold_in_range_refusals(m, fi, fr, lambda, got);
     mfr_model_destroy(m);
 }
 

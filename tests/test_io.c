@@ -826,6 +826,36 @@ static void test_write_mode(void **state)
     free(dir);
 }
 
+/* test_write_round_trip: writing `r` over a file `ds` was read from (in
+ * `dir`) is refused. */
+static void check_write_refuses_own_files(const char *dir, const mfr_ratings *r, const mfr_dataset *ds)
+{
+    mfr_error err = {0};
+    /* Over one of the dataset's own files (by any name): refused, the file
+     * stays. It replaced u.data with the written subset. */
+    tu_write_file(dir, "u.item", "5|Five|||\n", (size_t)-1);
+    char *udata = tu_path(dir, "u.data"), *uitem = tu_path(dir, "u.item");
+    char *link = tu_path(dir, "alias.data"), *dotted = tu_path(dir, "./u.data");
+    assert_int_equal(symlink(udata, link), 0);
+    const char *const own[] = {udata, uitem, link, dotted};
+    for (size_t k = 0; k < sizeof own / sizeof *own; k++) {
+        size_t before_len, after_len;
+        char *before = tu_read_file(own[k], &before_len);
+        assert_int_equal(mfr_ratings_write(r, ds, own[k], &err), MFR_ERR_INVALID);
+        assert_non_null(strstr(err.message, "is one of the files the dataset was read from"));
+        assert_non_null(strstr(err.message, own[k]));
+        char *after = tu_read_file(own[k], &after_len);
+        assert_int_equal(after_len, before_len);
+        assert_memory_equal(after, before, before_len);
+        free(before);
+        free(after);
+    }
+    free(udata);
+    free(uitem);
+    free(link);
+    free(dotted);
+}
+
 static void test_write_round_trip(void **state)
 {
     (void)state;
@@ -912,29 +942,7 @@ static void test_write_round_trip(void **state)
     assert_false(tu_exists(nodir));
     free(nodir);
 
-    /* Over one of the dataset's own files (by any name): refused, the file
-     * stays. It replaced u.data with the written subset. */
-    tu_write_file(dir, "u.item", "5|Five|||\n", (size_t)-1);
-    char *udata = tu_path(dir, "u.data"), *uitem = tu_path(dir, "u.item");
-    char *link = tu_path(dir, "alias.data"), *dotted = tu_path(dir, "./u.data");
-    assert_int_equal(symlink(udata, link), 0);
-    const char *const own[] = {udata, uitem, link, dotted};
-    for (size_t k = 0; k < sizeof own / sizeof *own; k++) {
-        size_t before_len, after_len;
-        char *before = tu_read_file(own[k], &before_len);
-        assert_int_equal(mfr_ratings_write(r, ds, own[k], &err), MFR_ERR_INVALID);
-        assert_non_null(strstr(err.message, "is one of the files the dataset was read from"));
-        assert_non_null(strstr(err.message, own[k]));
-        char *after = tu_read_file(own[k], &after_len);
-        assert_int_equal(after_len, before_len);
-        assert_memory_equal(after, before, before_len);
-        free(before);
-        free(after);
-    }
-    free(udata);
-    free(uitem);
-    free(link);
-    free(dotted);
+    check_write_refuses_own_files(dir, r, ds);
 
     free(path);
     mfr_dataset_destroy(ds);

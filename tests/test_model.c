@@ -1030,6 +1030,37 @@ static unsigned char *replace_records(const unsigned char *b, size_t len,
     return o;
 }
 
+/* test_config_records: a model file `b` (len bytes) with a bad implicit
+ * weight is refused. */
+static void check_config_implicit_corrupt(const unsigned char *b, size_t len)
+{
+    /* implicit (tag 17) decides which arrays follow: a negative or NaN
+     * weight is corrupt, not a model without them */
+    size_t n;
+    mfr_model *m = NULL;
+    mfr_error err = {0};
+    const double bad[2] = {-1.0, NAN};
+    for (int x = 0; x < 2; x++) {
+        unsigned char r2[32] = {0};
+        put_le32(r2 + 0, 1);
+        put_le32(r2 + 4, 4);
+        put_le32(r2 + 8, 3);
+        put_le32(r2 + 12, 17);
+        put_le32(r2 + 16, 8);
+        uint64_t bits;
+        memcpy(&bits, &bad[x], 8);
+        put_le32(r2 + 20, (uint32_t)bits);
+        put_le32(r2 + 24, (uint32_t)(bits >> 32));
+        unsigned char *o2 = replace_records(b, len, r2, 28, 2, &n);
+        char *p2 = put_bytes("cfg_imp.mfr", o2, n);
+        assert_int_equal(mfr_model_load(p2, &m, &err), MFR_ERR_CORRUPT);
+        if (!strstr(err.message, "implicit")) fail_msg("%s", err.message);
+        assert_null(m);
+        free(o2);
+        free(p2);
+    }
+}
+
 /* Missing tags read as defaults, unknown tags are skipped, a known tag
  * with the wrong length or twice is refused. */
 static void test_config_records(void **state)
@@ -1042,30 +1073,7 @@ static void test_config_records(void **state)
     mfr_model *m = NULL;
     mfr_error err = {0};
 
-    /* implicit (tag 17) decides which arrays follow: a negative or NaN
-     * weight is corrupt, not a model without them */
-    {
-        const double bad[2] = {-1.0, NAN};
-        for (int x = 0; x < 2; x++) {
-            unsigned char r2[32] = {0};
-            put_le32(r2 + 0, 1);
-            put_le32(r2 + 4, 4);
-            put_le32(r2 + 8, 3);
-            put_le32(r2 + 12, 17);
-            put_le32(r2 + 16, 8);
-            uint64_t bits;
-            memcpy(&bits, &bad[x], 8);
-            put_le32(r2 + 20, (uint32_t)bits);
-            put_le32(r2 + 24, (uint32_t)(bits >> 32));
-            unsigned char *o2 = replace_records(b, len, r2, 28, 2, &n);
-            char *p2 = put_bytes("cfg_imp.mfr", o2, n);
-            assert_int_equal(mfr_model_load(p2, &m, &err), MFR_ERR_CORRUPT);
-            if (!strstr(err.message, "implicit")) fail_msg("%s", err.message);
-            assert_null(m);
-            free(o2);
-            free(p2);
-        }
-    }
+    check_config_implicit_corrupt(b, len);
 
     /* Only k (tag 1) and an unknown tag 500 with 5 bytes. */
     unsigned char rec[64] = {0};

@@ -955,6 +955,36 @@ static void test_all_users(void **state)
     free(jl);
 }
 
+/* test_rank_prior: --include-rated in the batch file `csv` of the model
+ * `pm` gives each user's rating as the --user list does. */
+static void check_rank_prior_include_rated(const char *pm, const char *csv)
+{
+    /* --include-rated: rated movies are listed and the rated column gives
+     * the user's rating, as the single user's list does */
+    assert_int_equal(run("recommend --model '%s' --all-users --include-rated --top 80 --out '%s'", pm, csv), 0);
+    char *text = tu_read_file(csv, NULL);
+    assert_int_equal(run("recommend --model '%s' --user 5 --include-rated --top 80 --csv", pm), 0);
+    int marked = 0;
+    for (const char *p = strstr(text, "\n5,"); p && !strncmp(p, "\n5,", 3); p = strchr(p + 1, '\n')) {
+        int rank;
+        long long mid;
+        assert_int_equal(sscanf(p + 3, "%d,%lld", &rank, &mid), 2);
+        const char *rated = p;
+        for (int comma = 0; comma < 6; comma++) rated = strchr(rated + 1, ',');
+        size_t len = strcspn(rated + 1, "\n");
+        char want[96]; /* the --user list's row: rank,movie,score,predicted,ratings,rated,... */
+        snprintf(want, sizeof want, "\n%d,%lld,", rank, mid);
+        const char *q = strstr(g_out, want);
+        assert_non_null(q);
+        for (int comma = 0; comma < 5; comma++) q = strchr(q + 1, ',');
+        if (strncmp(q + 1, rated + 1, len) != 0 || q[1 + len] != ',')
+            fail_msg("user 5, movie %lld: rated '%.*s' in the batch file, not as --user says", mid, (int)len, rated + 1);
+        marked += len > 0;
+    }
+    assert_true(marked > 0);
+    free(text);
+}
+
 /* --rank-prior: the model records it; a user's list ranks by score =
  * predicted rating + X ln(1 + training ratings), shown beside the
  * predicted rating (clamped to the rating range) in every output. */
@@ -1025,37 +1055,14 @@ static void test_rank_prior(void **state)
         assert_int_equal(sscanf(p, "%lld,%d,%lld,%lf,%lf,%lld", &u, &rank, &mid, &score, &cosv, &cnt), 6);
         assert_true(score == cosv && fabs(score) <= 1.0 + 1e-6);
     }
-    /* --include-rated: rated movies are listed and the rated column gives
-     * the user's rating, as the single user's list does */
-    assert_int_equal(run("recommend --model '%s' --all-users --include-rated --top 80 --out '%s'", pm, csv), 0);
     free(text);
-    text = tu_read_file(csv, NULL);
-    assert_int_equal(run("recommend --model '%s' --user 5 --include-rated --top 80 --csv", pm), 0);
-    int marked = 0;
-    for (const char *p = strstr(text, "\n5,"); p && !strncmp(p, "\n5,", 3); p = strchr(p + 1, '\n')) {
-        int rank;
-        long long mid;
-        assert_int_equal(sscanf(p + 3, "%d,%lld", &rank, &mid), 2);
-        const char *rated = p;
-        for (int comma = 0; comma < 6; comma++) rated = strchr(rated + 1, ',');
-        size_t len = strcspn(rated + 1, "\n");
-        char want[96]; /* the --user list's row: rank,movie,score,predicted,ratings,rated,... */
-        snprintf(want, sizeof want, "\n%d,%lld,", rank, mid);
-        const char *q = strstr(g_out, want);
-        assert_non_null(q);
-        for (int comma = 0; comma < 5; comma++) q = strchr(q + 1, ',');
-        if (strncmp(q + 1, rated + 1, len) != 0 || q[1 + len] != ',')
-            fail_msg("user 5, movie %lld: rated '%.*s' in the batch file, not as --user says", mid, (int)len, rated + 1);
-        marked += len > 0;
-    }
-    assert_true(marked > 0);
+    check_rank_prior_include_rated(pm, csv);
     /* without the prior the lists differ: the prior moves well-rated movies up */
     assert_int_equal(run("recommend --model '%s' --user 5 --top 10 --csv", pm), 0);
     char *with = strdup(g_out);
     assert_int_equal(run("recommend --model '%s' --user 5 --top 10 --csv", g_model), 0);
     assert_true(strcmp(with, g_out) != 0);
     free(with);
-    free(text);
     free(csv);
     free(pm);
 }

@@ -342,6 +342,88 @@ static void test_threads_weight_decay(void **state)
  * embedding tables' gradients grow with them) */
 static float g_mlp_scale = 1.0f;
 
+/* check_step's serial sum: epoch 0's examples one by one at `th0`, their
+ * gradients (weight 1/n) added to `g`; the loss sum, and the number of
+ * examples in *n_ex_out. */
+static double serial_sum(const struct data *d, const mfr_softmax_config *c, const struct mfr_sm_layout *lay,
+                         const float *th0, float *g, int *n_ex_out)
+{
+    const int all_pairs = c->all_pairs, batch_users = c->batch_users;
+    const double min_rating = c->label_min_rating, dropout = c->feature_dropout;
+    /* The examples of epoch 0, serially, user by user. */
+    const int users = batch_users > 0 ? batch_users : NU - 1;
+    int64_t n_u[NU] = {0};
+    int32_t rows[NU][16], labels[NU] = {0}; /* labels: the user's movies that may be labels */
+    float rats[NU][16];
+    for (int64_t x = 0; x < d->n; x++) {
+        rats[d->users[x]][n_u[d->users[x]]] = d->ratings[x];
+        rows[d->users[x]][n_u[d->users[x]]++] = d->items[x];
+    }
+    int n_ex = 0;
+    int64_t row_ptr[NU] = {0}; /* the trainer's rows: users ascending */
+    for (int u = 1; u < NU; u++) row_ptr[u] = row_ptr[u - 1] + n_u[u - 1];
+    int dropped = 0, label_dropped = 0;
+    for (int u = 0; u < users; u++) {
+        for (int x = 0; x < n_u[u] && n_u[u] >= 2; x++) labels[u] += rats[u][x] >= min_rating;
+        n_ex += all_pairs ? labels[u] : labels[u] > 0;
+    }
+    if (batch_users == 0 && min_rating == 0.0) {
+        assert_int_equal(n_u[NU - 2], 1);
+        assert_int_equal(n_u[NU - 3], 2);
+        assert_int_equal(n_ex, all_pairs ? (int)d->n - 1 : NU - 2);
+    }
+    struct mfr_sm_scratch sc;
+    float *buf = calloc((size_t)mfr_sm_scratch_floats(lay), sizeof(float));
+    int32_t ids[16 * NG];
+    mfr_sm_scratch_bind(&sc, lay, buf);
+    sc.ids = ids;
+    double loss = 0;
+    for (int u = 0; u < users; u++) {
+        if (n_u[u] < 2) continue;
+        if (labels[u] == 0) continue;
+        int32_t *r = rows[u];
+        float *rr = rats[u];
+        for (int a = 1; a < n_u[u]; a++) /* ascending, as the trainer keeps them */
+            for (int b = a; b > 0 && r[b - 1] > r[b]; b--) {
+                int32_t t = r[b];
+                float tr_ = rr[b];
+                r[b] = r[b - 1], r[b - 1] = t;
+                rr[b] = rr[b - 1], rr[b - 1] = tr_;
+            }
+        /* one label: the pick-th of the movies that may be labels */
+        int32_t pick = all_pairs ? -1 : mfr_sm_label_index(c->seed, 0, u, labels[u]);
+        for (int32_t j = 0; j < n_u[u]; j++) {
+            if (rr[j] < min_rating) continue;
+            if (pick > 0) {
+                pick--;
+                continue;
+            }
+            if (pick == 0) pick = -2; /* this one, then no more */
+            else if (pick == -2) break;
+            /* feature dropout: step_group(.., epoch 0, ..) runs epoch 1 */
+            int32_t F[16], n_f = 0;
+            uint8_t keep[16];
+            for (int x = 0; x < n_u[u]; x++) {
+                const int k = mfr_sm_dropout_keep(c->seed, dropout, 1, row_ptr[u] + x);
+                if (x == j) {
+                    label_dropped += !k;
+                    continue;
+                }
+                keep[n_f] = (uint8_t)k;
+                dropped += !k;
+                F[n_f++] = r[x];
+            }
+            loss += mfr_sm_example(lay, &d->it, c->features, c->negatives, th0, F, n_f,
+                                   dropout > 0 ? keep : NULL, r[j], 1.0f / (float)n_ex, g, &sc);
+        }
+    }
+    /* some features and some labels dropped (all pairs, full batch: many) */
+    if (dropout > 0) assert_true(dropped > 0 && (batch_users > 0 || label_dropped > 0));
+    free(buf);
+    *n_ex_out = n_ex;
+    return loss;
+}
+
 static double check_step(double weight_decay, int all_pairs, int batch_users, int tie,
                          int threads, double min_rating, int32_t negatives, double dropout,
                          float **params_out)
@@ -379,75 +461,8 @@ static double check_step(double weight_decay, int all_pairs, int batch_users, in
     float *th0 = malloc(sizeof(float) * (size_t)P), *g = calloc((size_t)P, sizeof(float));
     memcpy(th0, mfr_sm_trainer_params(tr), sizeof(float) * (size_t)P);
 
-    /* The examples of epoch 0, serially, user by user. */
-    const int users = batch_users > 0 ? batch_users : NU - 1;
-    int64_t n_u[NU] = {0};
-    int32_t rows[NU][16], labels[NU] = {0}; /* labels: the user's movies that may be labels */
-    float rats[NU][16];
-    for (int64_t x = 0; x < d.n; x++) {
-        rats[d.users[x]][n_u[d.users[x]]] = d.ratings[x];
-        rows[d.users[x]][n_u[d.users[x]]++] = d.items[x];
-    }
-    int n_ex = 0;
-    int64_t row_ptr[NU] = {0}; /* the trainer's rows: users ascending */
-    for (int u = 1; u < NU; u++) row_ptr[u] = row_ptr[u - 1] + n_u[u - 1];
-    int dropped = 0, label_dropped = 0;
-    for (int u = 0; u < users; u++) {
-        for (int x = 0; x < n_u[u] && n_u[u] >= 2; x++) labels[u] += rats[u][x] >= min_rating;
-        n_ex += all_pairs ? labels[u] : labels[u] > 0;
-    }
-    if (batch_users == 0 && min_rating == 0.0) {
-        assert_int_equal(n_u[NU - 2], 1);
-        assert_int_equal(n_u[NU - 3], 2);
-        assert_int_equal(n_ex, all_pairs ? (int)d.n - 1 : NU - 2);
-    }
-    struct mfr_sm_scratch sc;
-    float *buf = calloc((size_t)mfr_sm_scratch_floats(lay), sizeof(float));
-    int32_t ids[16 * NG];
-    mfr_sm_scratch_bind(&sc, lay, buf);
-    sc.ids = ids;
-    double loss = 0;
-    for (int u = 0; u < users; u++) {
-        if (n_u[u] < 2) continue;
-        if (labels[u] == 0) continue;
-        int32_t *r = rows[u];
-        float *rr = rats[u];
-        for (int a = 1; a < n_u[u]; a++) /* ascending, as the trainer keeps them */
-            for (int b = a; b > 0 && r[b - 1] > r[b]; b--) {
-                int32_t t = r[b];
-                float tr_ = rr[b];
-                r[b] = r[b - 1], r[b - 1] = t;
-                rr[b] = rr[b - 1], rr[b - 1] = tr_;
-            }
-        /* one label: the pick-th of the movies that may be labels */
-        int32_t pick = all_pairs ? -1 : mfr_sm_label_index(c.seed, 0, u, labels[u]);
-        for (int32_t j = 0; j < n_u[u]; j++) {
-            if (rr[j] < min_rating) continue;
-            if (pick > 0) {
-                pick--;
-                continue;
-            }
-            if (pick == 0) pick = -2; /* this one, then no more */
-            else if (pick == -2) break;
-            /* feature dropout: step_group(.., epoch 0, ..) runs epoch 1 */
-            int32_t F[16], n_f = 0;
-            uint8_t keep[16];
-            for (int x = 0; x < n_u[u]; x++) {
-                const int k = mfr_sm_dropout_keep(c.seed, dropout, 1, row_ptr[u] + x);
-                if (x == j) {
-                    label_dropped += !k;
-                    continue;
-                }
-                keep[n_f] = (uint8_t)k;
-                dropped += !k;
-                F[n_f++] = r[x];
-            }
-            loss += mfr_sm_example(lay, &d.it, c.features, c.negatives, th0, F, n_f,
-                                   dropout > 0 ? keep : NULL, r[j], 1.0f / (float)n_ex, g, &sc);
-        }
-    }
-    /* some features and some labels dropped (all pairs, full batch: many) */
-    if (dropout > 0) assert_true(dropped > 0 && (batch_users > 0 || label_dropped > 0));
+    int n_ex;
+    double loss = serial_sum(&d, &c, lay, th0, g, &n_ex);
     double got = 0;
     assert_int_equal(mfr_sm_trainer_step_group(tr, 0, 0, &got, &err), MFR_OK);
     if (!(fabs(got - loss / n_ex) < 1e-6 * loss / n_ex))
@@ -471,7 +486,7 @@ static double check_step(double weight_decay, int all_pairs, int batch_users, in
         *params_out = malloc(sizeof(float) * (size_t)P);
         memcpy(*params_out, th1, sizeof(float) * (size_t)P);
     }
-    free(th0), free(g), free(buf);
+    free(th0), free(g);
     mfr_sm_trainer_destroy(tr);
     mfr_sm_items_free(&d.it);
     return got;

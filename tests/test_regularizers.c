@@ -112,6 +112,65 @@ static void check_close(const char *what, int a, int b, double got, double want)
         fail_msg("%s[%d][%d]: trainer gradient %.8g, finite difference %.8g", what, a, b, got, want);
 }
 
+/* run_case_reduce: the model `m` before the step has Y (into `Y0`, and
+ * `p`'s) where imp > 0, and its user vectors are the effective ones. */
+static void check_implicit_start(struct problem *p, const mfr_model *m, double imp, float *Y0)
+{
+    if (imp > 0) {
+        assert_non_null(m->Y);
+        for (int b = 0; b < NI; b++)
+            for (int c = 0; c < K; c++) {
+                Y0[b * K + c] = m->Y[(size_t)b * m->k_pad + c];
+                p->Y[b][c] = Y0[b * K + c];
+                assert_true(Y0[b * K + c] != 0.0f); /* initialized from the seed */
+            }
+        /* the model's user vectors are the effective ones */
+        double Z[NU][K];
+        effective_users(p, Z);
+        float row[K];
+        for (int a = 0; a < NU; a++) {
+            assert_int_equal(mfr_model_user_vector(m, a, row, NULL), MFR_OK);
+            for (int c = 0; c < K; c++) assert_true(fabs(row[c] - Z[a][c]) < 1e-5);
+        }
+    } else {
+        assert_null(m->Y);
+    }
+}
+
+/* run_case_reduce: the model `m` after one step from U0, V0, Y0 (the
+ * problem `p` at the start) moved each parameter by the finite-difference
+ * gradient of `p`'s loss. */
+static void check_step_gradients(struct problem *p, const mfr_model *m, const float *U0, const float *V0,
+                                 const float *Y0, int bias, double imp)
+{
+    float row[K];
+    for (int a = 0; a < NU; a++) {
+        assert_int_equal(mfr_model_user_vector(m, a, row, NULL), MFR_OK);
+        if (imp > 0) memcpy(row, m->P + (size_t)a * m->k_pad, sizeof row); /* P's step */
+        for (int c = 0; c < K; c++) check_close("U", a, c, (double)U0[a * K + c] - row[c], fd(p, &p->U[a][c]));
+        if (bias) check_close("b_u", a, 0, p->bu[a] - mfr_model_user_bias(m, a), fd(p, &p->bu[a]));
+    }
+    for (int b = 0; b < NI; b++) {
+        assert_int_equal(mfr_model_item_vector(m, b, row, NULL), MFR_OK);
+        for (int c = 0; c < K; c++) check_close("V", b, c, (double)V0[b * K + c] - row[c], fd(p, &p->V[b][c]));
+        if (bias) check_close("b_i", b, 0, p->bi[b] - mfr_model_item_bias(m, b), fd(p, &p->bi[b]));
+        for (int c = 0; c < K && imp > 0; c++)
+            check_close("Y", b, c, (double)Y0[b * K + c] - m->Y[(size_t)b * m->k_pad + c], fd(p, &p->Y[b][c]));
+    }
+    if (imp > 0) { /* U was derived again from the stepped P and Y */
+        for (int a = 0; a < NU; a++)
+            for (int c = 0; c < K; c++) p->U[a][c] = m->P[(size_t)a * m->k_pad + c];
+        for (int b = 0; b < NI; b++)
+            for (int c = 0; c < K; c++) p->Y[b][c] = m->Y[(size_t)b * m->k_pad + c];
+        double Z[NU][K];
+        effective_users(p, Z);
+        for (int a = 0; a < NU; a++) {
+            assert_int_equal(mfr_model_user_vector(m, a, row, NULL), MFR_OK);
+            for (int c = 0; c < K; c++) assert_true(fabs(row[c] - Z[a][c]) < 1e-5);
+        }
+    }
+}
+
 static void run_case_reduce(int bias, double l2, double grav, double l2f, double lb, double imp,
                             double gb, double l1, double drop, int reduce)
 {
@@ -176,25 +235,7 @@ static void run_case_reduce(int bias, double l2, double grav, double l2f, double
     }
     if (bias) assert_true(fabs(p.mu - 44.0 / 14.0) < 1e-6); /* the training mean */
     float Y0[NI * K] = {0};
-    if (imp > 0) {
-        assert_non_null(m->Y);
-        for (int b = 0; b < NI; b++)
-            for (int c = 0; c < K; c++) {
-                Y0[b * K + c] = m->Y[(size_t)b * m->k_pad + c];
-                p.Y[b][c] = Y0[b * K + c];
-                assert_true(Y0[b * K + c] != 0.0f); /* initialized from the seed */
-            }
-        /* the model's user vectors are the effective ones */
-        double Z[NU][K];
-        effective_users(&p, Z);
-        float row[K];
-        for (int a = 0; a < NU; a++) {
-            assert_int_equal(mfr_model_user_vector(m, a, row, NULL), MFR_OK);
-            for (int c = 0; c < K; c++) assert_true(fabs(row[c] - Z[a][c]) < 1e-5);
-        }
-    } else {
-        assert_null(m->Y);
-    }
+    check_implicit_start(&p, m, imp, Y0);
 
     double loss;
     assert_int_equal(mfr_trainer_step(tr, &loss, NULL), MFR_OK);
@@ -204,32 +245,7 @@ static void run_case_reduce(int bias, double l2, double grav, double l2f, double
     assert_true(fabs(loss - want) <= 1e-5 * want);
     assert_true(fabs(parts.total - (parts.mse + parts.l2 + parts.gravity)) <= 1e-12 * parts.total);
 
-    float row[K];
-    for (int a = 0; a < NU; a++) {
-        assert_int_equal(mfr_model_user_vector(m, a, row, NULL), MFR_OK);
-        if (imp > 0) memcpy(row, m->P + (size_t)a * m->k_pad, sizeof row); /* P's step */
-        for (int c = 0; c < K; c++) check_close("U", a, c, (double)U0[a * K + c] - row[c], fd(&p, &p.U[a][c]));
-        if (bias) check_close("b_u", a, 0, p.bu[a] - mfr_model_user_bias(m, a), fd(&p, &p.bu[a]));
-    }
-    for (int b = 0; b < NI; b++) {
-        assert_int_equal(mfr_model_item_vector(m, b, row, NULL), MFR_OK);
-        for (int c = 0; c < K; c++) check_close("V", b, c, (double)V0[b * K + c] - row[c], fd(&p, &p.V[b][c]));
-        if (bias) check_close("b_i", b, 0, p.bi[b] - mfr_model_item_bias(m, b), fd(&p, &p.bi[b]));
-        for (int c = 0; c < K && imp > 0; c++)
-            check_close("Y", b, c, (double)Y0[b * K + c] - m->Y[(size_t)b * m->k_pad + c], fd(&p, &p.Y[b][c]));
-    }
-    if (imp > 0) { /* U was derived again from the stepped P and Y */
-        for (int a = 0; a < NU; a++)
-            for (int c = 0; c < K; c++) p.U[a][c] = m->P[(size_t)a * m->k_pad + c];
-        for (int b = 0; b < NI; b++)
-            for (int c = 0; c < K; c++) p.Y[b][c] = m->Y[(size_t)b * m->k_pad + c];
-        double Z[NU][K];
-        effective_users(&p, Z);
-        for (int a = 0; a < NU; a++) {
-            assert_int_equal(mfr_model_user_vector(m, a, row, NULL), MFR_OK);
-            for (int c = 0; c < K; c++) assert_true(fabs(row[c] - Z[a][c]) < 1e-5);
-        }
-    }
+    check_step_gradients(&p, m, U0, V0, Y0, bias, imp);
     mfr_trainer_destroy(tr);
     mfr_dataset_destroy(ds);
     free(p.u);

@@ -126,7 +126,7 @@ static int plot_loss_parts(const char *dir, int n, const double *x, const double
         n_series = 1;
     }
     snprintf(title, sizeof title, "Loss components before each epoch's step, %s", about);
-    struct plot_labels lab = {title, "epoch", "loss at the factors the epoch began with (log scale)"};
+    struct plot_labels lab = {title, "epoch", "loss at the factors the epoch began with"};
     return plot_lines(dir, "loss_components", &lab, n, x, n_series, parts, true);
 }
 

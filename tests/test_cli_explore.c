@@ -762,6 +762,34 @@ static void expect_plain_x_labels(const char *dir, const char *chart)
     free(gp);
 }
 
+/* projection_genres' panels share one range that leaves the data a band
+ * at the top for the panel's name (autoscaled, the names sat on points)
+ * and a margin at each side (points sat on the border): block 0 of its
+ * .dat holds every point. */
+static void expect_panel_headroom(const char *pp)
+{
+    char *gp = tu_path(pp, "projection_genres.gp"), *script = tu_read_file(gp, NULL);
+    char *dp = tu_path(pp, "projection_genres.dat"), *dat = tu_read_file(dp, NULL);
+    assert_non_null(script);
+    assert_non_null(dat);
+    double x0, x1, y0, y1;
+    const char *xr = strstr(script, "\nset xrange ["), *yr = strstr(script, "\nset yrange [");
+    if (!xr || !yr || sscanf(xr, "\nset xrange [%lf:%lf]", &x0, &x1) != 2 ||
+        sscanf(yr, "\nset yrange [%lf:%lf]", &y0, &y1) != 2)
+        fail_msg("projection_genres.gp sets no ranges:\n%s", script);
+    double xlo = INFINITY, xhi = -INFINITY, ylo = INFINITY, yhi = -INFINITY;
+    int points = 0;
+    for (const char *q = dat; *q && strncmp(q, "\n\n\n", 3); q = strchr(q, '\n') ? strchr(q, '\n') + 1 : "") {
+        double x, y;
+        if (*q == '#' || sscanf(q, "%lf %lf", &x, &y) != 2) continue;
+        xlo = fmin(xlo, x), xhi = fmax(xhi, x), ylo = fmin(ylo, y), yhi = fmax(yhi, y), points++;
+    }
+    assert_true(points > 10 && xlo < xhi && ylo < yhi);
+    if (!(x0 < xlo && x1 > xhi && y0 < ylo && y1 >= yhi + 0.15 * (yhi - ylo)))
+        fail_msg("ranges [%g:%g] x [%g:%g] for points in [%g:%g] x [%g:%g]", x0, x1, y0, y1, xlo, xhi, ylo, yhi);
+    free(script), free(gp), free(dat), free(dp);
+}
+
 /* One size for every chart of every command: each kind alike, and the
  * small multiples as wide as the rest. */
 static void check_chart_sizes(const char *sp, const char *pp, const char *lp)
@@ -781,6 +809,7 @@ static void check_chart_sizes(const char *sp, const char *pp, const char *lp)
     int w, h;
     chart_size(pp, "projection_genres.gp", &w, &h);
     assert_int_equal(w, w0); /* four panels to a row */
+    expect_panel_headroom(pp);
 }
 
 /* "(no genres listed)" (movies.csv of ML-20M on) is no genre: not a bar of

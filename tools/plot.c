@@ -710,6 +710,17 @@ int plot_scatter_panels(const char *dir, const char *name, const struct plot_lab
     fputs("unset xlabel\nunset ylabel\nunset title\nset format x ''\nset format y ''\n"
           "set key top left samplen 0 font ',10'\n",
           f);
+    /* One range for every panel, with room: a band at the top for the
+     * panel's name (autoscaled to the tics, the name sat on the points
+     * there) and a margin at the sides (points at the extremes sat on the
+     * border). */
+    double xlo = INFINITY, xhi = -INFINITY, ylo = INFINITY, yhi = -INFINITY;
+    for (int64_t r = 0; r < n; r++)
+        if (isfinite(x[r]) && isfinite(y[r]))
+            xlo = fmin(xlo, x[r]), xhi = fmax(xhi, x[r]), ylo = fmin(ylo, y[r]), yhi = fmax(yhi, y[r]);
+    const double dx = xhi > xlo ? xhi - xlo : 1, dy = yhi > ylo ? yhi - ylo : 1;
+    fprintf(f, "set xrange [%.17g:%.17g]\nset yrange [%.17g:%.17g]\n", xlo - 0.04 * dx, xhi + 0.04 * dx,
+            ylo - 0.04 * dy, yhi + 0.2 * dy);
     fprintf(f, "set multiplot layout %d,%d title ", rows, cols);
     put_str(f, lab && lab->title ? lab->title : "");
     fprintf(f, " noenhanced margins 0.02,0.98,%.4f,%.4f spacing 0.01,0.03\n", 10.0 / h,

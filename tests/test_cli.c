@@ -575,6 +575,40 @@ static void expect_y_scale(const char *dir, const char *name, bool log_y)
     if (log_y != (hi >= 10 * lo)) fail_msg("%s: values %g..%g, log axis %d", name, lo, hi, (int)log_y);
 }
 
+/* An accurate run with flags overriding the preset, logged every epoch:
+ * its charts' long title, keys and y scales. */
+static void check_long_title_and_scales(void)
+{
+    char *low = tu_path(g_dir, "plots_low");
+    assert_int_equal(run("train --data '%s' --split random:0.2 --preset accurate --gravity-bias 0.0002 "
+                         "--dim 6 --epochs 30 --lr 0.05 --log-every 1 --threads 1 --quiet --plot '%s'",
+                         g_data, low),
+                     0);
+    /* its title, long with the flags that override the preset, is
+     * broken into lines that fit the chart's 1100 pixels (it was cut
+     * off at both edges) */
+    char *lc_gp = tu_path(low, "loss_components.gp"), *lc = tu_read_file(lc_gp, NULL);
+    assert_non_null(lc);
+    const char *title = strstr(lc, "\nset title '");
+    assert_non_null(title);
+    tu_expect_in(title, "--gravity-bias 0.0002, k 6, 30 epochs,' . \"\\n\" . '");
+    for (const char *q = title + strlen("\nset title '"), *end = strchr(q, '\n'), *seg = q; q <= end; q++) {
+        if (q == end || !strncmp(q, "' . \"\\n\"", 8)) {
+            if (q - seg > 130) fail_msg("a title line of %d characters: %.*s", (int)(q - seg), (int)(q - seg), seg);
+            seg = q;
+        }
+    }
+    free(lc_gp), free(lc);
+    /* the keys sit under the plots, where no line runs (inside, one
+     * was drawn over a line ending low beside one ending high); a log
+     * axis, named in the y label, only where the values span a decade
+     * (MSEs of 6.8-13.5 were drawn flat on 1-100): here the loss
+     * components do (gravity 0.002, total 0.6), the MSEs do not */
+    expect_y_scale(low, "loss_components", true);
+    expect_y_scale(low, "learning_curve", false);
+    free(low);
+}
+
 static void test_train_plot_and_presets(void **state)
 {
     (void)state;
@@ -613,34 +647,7 @@ static void test_train_plot_and_presets(void **state)
         tu_expect_in(one_script, "\nset xtics 1\n");
         free(one_gp), free(one_script);
         free(one);
-        char *low = tu_path(g_dir, "plots_low");
-        assert_int_equal(run("train --data '%s' --split random:0.2 --preset accurate --gravity-bias 0.0002 "
-                             "--dim 6 --epochs 30 --lr 0.05 --log-every 1 --threads 1 --quiet --plot '%s'",
-                             g_data, low),
-                         0);
-        /* its title, long with the flags that override the preset, is
-         * broken into lines that fit the chart's 1100 pixels (it was cut
-         * off at both edges) */
-        char *lc_gp = tu_path(low, "loss_components.gp"), *lc = tu_read_file(lc_gp, NULL);
-        assert_non_null(lc);
-        const char *title = strstr(lc, "\nset title '");
-        assert_non_null(title);
-        tu_expect_in(title, "--gravity-bias 0.0002, k 6, 30 epochs,' . \"\\n\" . '");
-        for (const char *q = title + strlen("\nset title '"), *end = strchr(q, '\n'), *seg = q; q <= end; q++) {
-            if (q == end || !strncmp(q, "' . \"\\n\"", 8)) {
-                if (q - seg > 130) fail_msg("a title line of %d characters: %.*s", (int)(q - seg), (int)(q - seg), seg);
-                seg = q;
-            }
-        }
-        free(lc_gp), free(lc);
-        /* the keys sit under the plots, where no line runs (inside, one
-         * was drawn over a line ending low beside one ending high); a log
-         * axis, named in the y label, only where the values span a decade
-         * (MSEs of 6.8-13.5 were drawn flat on 1-100): here the loss
-         * components do (gravity 0.002, total 0.6), the MSEs do not */
-        expect_y_scale(low, "loss_components", true);
-        expect_y_scale(low, "learning_curve", false);
-        free(low);
+        check_long_title_and_scales();
     }
     /* a flag beside a preset overrides it */
     assert_int_equal(run("train --data '%s' --split random:0.2 --preset accurate --dim 4 --epochs 2",

@@ -1225,6 +1225,50 @@ static void test_overflowed_scores_and_rated_digits(void **state)
     free(emb), free(data), free(dir);
 }
 
+/* A movie's genres are written whole in --csv lists and export's
+ * metadata.tsv however long their names (a dataset's own u.genre): the
+ * '|'-joined list went through a 512-byte buffer and lost its last genres,
+ * ending in a cut name or a bare '|', where --json listed them all. */
+static void test_long_genre_lists_whole(void **state)
+{
+    (void)state;
+    char *dir = tu_path(g_dir, "longgenres"), *data = tu_path(dir, "d"), *emb = tu_path(dir, "e");
+    assert_int_equal(mkdir(dir, 0755), 0);
+    assert_int_equal(mkdir(data, 0755), 0);
+    char text[8192];
+    int n = snprintf(text, sizeof text, "unknown|0\n");
+    for (int g = 1; g <= 18; g++) /* 18 names of 60 bytes, one with a comma and a quote */
+        n += snprintf(text + n, sizeof text - (size_t)n, "Genre %02d of a long name%s, padded to sixty bytes here ....|%d\n",
+                      g, g == 18 ? " \"Z\"" : " zzz", g);
+    tu_write_file(data, "u.genre", text, (size_t)-1);
+    n = 0; /* movie 1 has every genre */
+    for (int i = 1; i <= 5; i++)
+        n += snprintf(text + n, sizeof text - (size_t)n, "%d|Movie %d (1995)|01-Jan-1995||http://x|0|%s\n", i, i,
+                      i == 1 ? "1|1|1|1|1|1|1|1|1|1|1|1|1|1|1|1|1|1" : "0|0|0|0|1|0|0|0|0|0|0|0|0|0|0|0|0|0");
+    tu_write_file(data, "u.item", text, (size_t)-1);
+    n = 0;
+    for (int u = 1; u <= 6; u++)
+        for (int i = 1; i <= 5; i++)
+            n += snprintf(text + n, sizeof text - (size_t)n, "%d\t%d\t%d\t%d\n", u, i, 1 + (u + i) % 5,
+                          880000000 + i);
+    tu_write_file(data, "u.data", text, (size_t)-1);
+    char *m = tu_path(dir, "m.mfr");
+    assert_int_equal(run("train --data '%s' --split none --dim 4 --epochs 1 --quiet --out '%s'", data, m), 0);
+    const char *last = "Genre 18 of a long name \"Z\", padded to sixty bytes here ....";
+    assert_int_equal(run("similar --model '%s' --movie '#2' --csv", m), 0);
+    tu_expect_in(g_out, "here ....|Genre 18 of a long name \"\"Z\"\", padded to sixty bytes here ....\"\n");
+    assert_int_equal(run("norms --model '%s' --csv", m), 0);
+    tu_expect_in(g_out, ",Movie 1 (1995),\"Genre 01 of a long name zzz, padded");
+    tu_expect_in(g_out, "here ....|Genre 18 of a long name \"\"Z\"\", padded to sixty bytes here ....\"\n");
+    assert_int_equal(run("export --model '%s' --as tsv --out '%s'", m, emb), 0);
+    char *meta_path = tu_path(emb, "metadata.tsv");
+    char *meta = tu_read_file(meta_path, NULL);
+    char want[256];
+    snprintf(want, sizeof want, "here ....|%s\t", last);
+    tu_expect_in(meta, want);
+    free(meta), free(meta_path), free(m), free(emb), free(data), free(dir);
+}
+
 /* A user without a training rating in the model's split: a list from the
  * vector's random start, which the command says, with the counts. */
 static void test_user_without_training_ratings(void **state)
@@ -1261,6 +1305,7 @@ int main(void)
         cmocka_unit_test(test_recommend_user),
         cmocka_unit_test(test_user_without_training_ratings),
         cmocka_unit_test(test_overflowed_scores_and_rated_digits),
+        cmocka_unit_test(test_long_genre_lists_whole),
         cmocka_unit_test(test_similar),
         cmocka_unit_test(test_norms),
         cmocka_unit_test(test_fold_in_titles),

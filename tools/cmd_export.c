@@ -278,11 +278,10 @@ static int export_tsv(const mfr_model *m, const mfr_dataset *ds, const char *dir
 
     jlog_printf(&t, "movie\ttitle\tgenres\tratings\n");
     for (int32_t i = 0; i < ni; i++) {
-        char genres[512];
         jlog_printf(&t, "%lld\t", (long long)mfr_dataset_item_id(ds, i));
         tsv_field(&t, mfr_dataset_item_title(ds, i)); /* empty: untitled */
         jlog_printf(&t, "\t");
-        tsv_field(&t, item_genres(ds, i, "", genres, sizeof genres));
+        tsv_genres(&t, ds, i);
         jlog_printf(&t, "\t%lld\n", (long long)c.counts[i]);
     }
     if ((rc = write_text(dir, "metadata.tsv", &t)) != EXIT_OK) goto done;

@@ -331,10 +331,31 @@ static void csv_num9(double v, char end)
     putchar(end);
 }
 
+/* The movie's genres joined by '|' as one CSV field (empty: none),
+ * however long the list (item_genres' buffer would cut it). */
+static void csv_genres(FILE *f, const mfr_dataset *ds, int32_t item)
+{
+    const uint32_t g = mfr_dataset_item_genres(ds, item);
+    const int32_t n = mfr_dataset_n_genres(ds) < 32 ? mfr_dataset_n_genres(ds) : 32;
+    bool quote = false;
+    for (int32_t b = 0; b < n; b++)
+        if (g >> b & 1u && strpbrk(mfr_dataset_genre_name(ds, b), ",\"\n\r")) quote = true;
+    if (quote) fputc('"', f);
+    for (int32_t b = 0, first = 1; b < n; b++) {
+        if (!(g >> b & 1u)) continue;
+        if (!first) fputc('|', f);
+        for (const char *s = mfr_dataset_genre_name(ds, b); *s; s++) {
+            if (quote && *s == '"') fputc('"', f);
+            fputc(*s, f);
+        }
+        first = 0;
+    }
+    if (quote) fputc('"', f);
+}
+
 void print_list_csv(const struct movie_ctx *c, const struct movie_list *l)
 {
     printf("rank,movie,score,%s,ratings,rated,title,genres\n", value_name(l->kind));
-    char g[512];
     for (int32_t r = 0; r < l->n; r++) {
         int32_t i = l->items[r];
         printf("%d,%lld,", (int)r + 1, (long long)mfr_dataset_item_id(c->ds, i));
@@ -345,7 +366,7 @@ void print_list_csv(const struct movie_ctx *c, const struct movie_list *l)
         putchar(',');
         csv_field(stdout, mfr_dataset_item_title(c->ds, i)); /* empty: untitled */
         putchar(',');
-        csv_field(stdout, item_genres(c->ds, i, "", g, sizeof g));
+        csv_genres(stdout, c->ds, i);
         putchar('\n');
     }
 }

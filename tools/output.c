@@ -2,6 +2,7 @@
  * output.c — output helpers shared by the mfrec commands (see output.h).
  */
 #include <math.h>
+#include <stdbool.h>
 #include <stdio.h>
 
 #include "output.h"
@@ -95,7 +96,10 @@ const char *item_genres(const mfr_dataset *ds, int32_t item, const char *none, c
         if (!(g >> b & 1u)) continue;
         int w = snprintf(buf + len, size - len, "%s%s", len ? "|" : "",
                          mfr_dataset_genre_name(ds, b));
-        if (w < 0 || (size_t)w >= size - len) break;
+        if (w < 0 || (size_t)w >= size - len) { /* a display cut at a whole genre */
+            buf[len] = 0;
+            break;
+        }
         len += (size_t)w;
     }
     if (!len) snprintf(buf, size, "%s", none);
@@ -105,4 +109,16 @@ const char *item_genres(const mfr_dataset *ds, int32_t item, const char *none, c
 void tsv_field(struct json_log *t, const char *s)
 {
     for (; *s; s++) jlog_printf(t, "%c", *s == '\t' || *s == '\n' || *s == '\r' ? ' ' : *s);
+}
+
+void tsv_genres(struct json_log *t, const mfr_dataset *ds, int32_t item)
+{
+    const uint32_t g = mfr_dataset_item_genres(ds, item);
+    bool first = true;
+    for (int32_t b = 0; b < mfr_dataset_n_genres(ds) && b < 32; b++) {
+        if (!(g >> b & 1u)) continue;
+        if (!first) jlog_printf(t, "|");
+        tsv_field(t, mfr_dataset_genre_name(ds, b));
+        first = false;
+    }
 }

@@ -35,11 +35,16 @@ double median_sorted(const double *sorted, int64_t n);
 const char *item_title(const mfr_dataset *ds, int32_t item, char *buf, size_t cap);
 /* The title as a JSON string, or null for a movie without one (stdout). */
 void json_title(const mfr_dataset *ds, int32_t item);
-/* The movie's genres joined by '|' into buf, or `none` when it has none. */
+/* The movie's genres joined by '|' into buf, or `none` when it has none;
+ * for display: a list longer than buf ends at the last genre that fits
+ * (tsv_genres and csv_genres write them all). */
 const char *item_genres(const mfr_dataset *ds, int32_t item, const char *none, char *buf,
                         size_t size);
 /* Appends s to t with tabs and line breaks replaced by spaces (they would
  * break a TSV layout). */
 void tsv_field(struct json_log *t, const char *s);
+/* Appends the movie's genres joined by '|' (none: nothing), each as
+ * tsv_field, however long the list. */
+void tsv_genres(struct json_log *t, const mfr_dataset *ds, int32_t item);
 
 #endif

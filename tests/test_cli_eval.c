@@ -196,16 +196,16 @@ static void test_json_and_train_file(void **state)
     assert_int_equal(run("eval --model '%s' --test '%s/test.data' -k 5 --json", model, parts), 0);
     assert_true(g_out[0] == '{');
     tu_expect_in(g_out, "\"train\":\"split sklearn:1:0.25\",\"train_ratings\":2250,\"test_ratings\":750");
-    tu_expect_in(g_out, "\"overlap\":{\"model_train\":0,\"train\":null,\"allowed\":false},\"k\":5,"
+    tu_expect_in(g_out, "\"overlap\":{\"model_train\":0,\"train\":null,\"allowed\":false},\"top\":5,"
                         "\"ranking\":{\"model\":{\"users\":");
     tu_expect_in(g_out, "\"popularity\":{\"users\":");
-    assert_null(strstr(strstr(g_out, "\"k\":"), "null")); /* every metric is a number */
-    char *from_split = strdup(strstr(g_out, "\"k\":"));
+    assert_null(strstr(strstr(g_out, "\"top\":"), "null")); /* every metric is a number */
+    char *from_split = strdup(strstr(g_out, "\"top\":"));
     /* --train with the same ratings gives the same metrics */
     assert_int_equal(run("eval --model '%s' --test '%s/test.data' -k 5 --json --train '%s/train.data'",
                          model, parts, parts), 0);
     tu_expect_in(g_out, "train.data\",\"train_ratings\":2250");
-    assert_string_equal(strstr(g_out, "\"k\":"), from_split);
+    assert_string_equal(strstr(g_out, "\"top\":"), from_split);
     /* excluding every rated item leaves no relevant test item */
     assert_int_equal(run("eval --model '%s' --test u.data --train u.data --json --allow-overlap", model), 0);
     tu_expect_in(g_out, "\"users\":0,\"precision\":null,\"recall\":null,\"ndcg\":null,\"coverage\":0}");
@@ -266,6 +266,8 @@ static void test_folds(void **state)
     tu_expect_in(g_out, "\"folds\":[{\"fold\":\"u1\",\"train_ratings\":2400,\"test_ratings\":600");
     /* the whole training configuration, for programs comparing runs */
     tu_expect_in(g_out, "\"preset\":\"notebook\",\"config\":{\"k\":4,\"lr\":0.05,\"beta1\":0.9,");
+    tu_expect_in(g_out, ",\"dim\":4,\"epochs\":8,"); /* "top" the cutoff, as the flag */
+    tu_expect_in(g_out, ",\"top\":5,");
     tu_expect_in(g_out, "\"init_std\":0.3,");
     tu_expect_in(g_out, "\"bias\":false,");
     tu_expect_in(g_out, "\"optimizer\":\"adam\",");
@@ -340,6 +342,12 @@ static void test_ease_baseline(void **state)
     tu_expect_json(g_out);
     tu_expect_in(g_out, "{\"kind\":\"softmax\",");
     tu_expect_in(g_out, "\"hidden\":\"4\",\"features\":\"movies\",");
+    /* the cutoff is "top", as the flag, beside "dim" ("k" was the cutoff
+     * here and the dimension in norms) */
+    tu_expect_in(g_out, "{\"kind\":\"softmax\",\"data\":");
+    tu_expect_in(g_out, ",\"dim\":4,");
+    tu_expect_in(g_out, ",\"top\":5");
+    assert_null(strstr(g_out, "\"k\":"));
     tu_expect_in(g_out, "{\"fold\":\"u5\",\"train_ratings\":2400,\"test_ratings\":600,");
     pm = strstr(g_out, "\"mean\":{");
     assert_non_null(pm);

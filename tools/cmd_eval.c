@@ -233,7 +233,7 @@ static void print_eval_json(const struct eval_opts *o, const struct eval_data *d
     if (d->train_file) printf("%lld", (long long)d->overlap_train);
     else fputs("null", stdout);
     printf(",\"allowed\":%s}", o->allow_overlap ? "true" : "false");
-    printf(",\"k\":%d,\"ranking\":{\"model\":", (int)o->k);
+    printf(",\"top\":%d,\"ranking\":{\"model\":", (int)o->k);
     json_ranking(rm);
     fputs(",\"popularity\":", stdout);
     json_ranking(rp);
@@ -554,7 +554,7 @@ static void json_folds(const struct eval_opts *o, const char *dir, const struct 
     const int n_keys = ease ? S_N : S_EASE_P;
     fputs("{\"data\":", stdout);
     json_str(dir);
-    printf(",\"dim\":%d,\"epochs\":%lld,\"lr\":%.17g,\"init_std\":%.17g,\"seed\":%llu,\"k\":%d",
+    printf(",\"dim\":%d,\"epochs\":%lld,\"lr\":%.17g,\"init_std\":%.17g,\"seed\":%llu,\"top\":%d",
            (int)o->train.cfg.k, (long long)o->train.epochs, o->train.cfg.lr, o->train.cfg.init_std,
            (unsigned long long)o->train.cfg.seed, (int)o->k);
     json_training_config(&o->train);

@@ -266,7 +266,7 @@ static void print_norms(const struct norms_state *st, const struct movie_ctx *c,
     }
     if (o->list.json) {
         json_open_model(o->model_path);
-        printf(",\"k\":%d,\"movies\":%d,\"min_ratings\":%lld,\"items\":", (int)mfr_model_k(c->m),
+        printf(",\"dim\":%d,\"movies\":%d,\"min_ratings\":%lld,\"items\":", (int)mfr_model_k(c->m),
                (int)st->n_items, (long long)o->list.min_ratings);
         print_list_json(c, &l);
         /* as stats' histograms; empty lists when no movie qualifies */

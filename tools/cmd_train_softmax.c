@@ -1137,7 +1137,7 @@ static void sm_json(const struct sm_opts *o, const char *dir, const struct sm_fo
            "\"batch_users\":%d,\"all_pairs\":%s,\"tie_tables\":%s,\"weight_decay\":%.17g,"
            "\"min_label_rating\":%.17g,\"negatives\":\"%s\",\"feature_dropout\":%.17g,"
            "\"hidden_init\":\"%s\",\"epochs\":%lld,"
-           "\"seed\":%llu,\"k\":%d",
+           "\"seed\":%llu,\"top\":%d",
            (int)o->cfg.k, o->cfg.n_hidden ? hidden : "none", o->cfg.features & MFR_SOFTMAX_FEAT_GENRES ? ",genres" : "",
            o->cfg.features & MFR_SOFTMAX_FEAT_YEARS ? ",years" : "",
            o->cfg.optimizer == MFR_SOFTMAX_OPT_ADAM ? "adam" : "adagrad", o->cfg.lr,

@@ -149,8 +149,10 @@ struct plot_series {
 };
 
 /*
- * A line chart of n_series curves over the shared x[0..n). With log_y the
- * y axis is logarithmic when every finite y value is positive (else linear).
+ * A line chart of n_series curves over the shared x[0..n), its key under
+ * the plot. With log_y the y axis is logarithmic when every finite y value
+ * is positive and they span a decade or more (else linear: gnuplot widens a
+ * log axis to whole decades); the y label then ends in " (log scale)".
  * When every x is a whole number (epochs, threads) the x tics are too.
  */
 int plot_lines(const char *dir, const char *name, const struct plot_labels *lab, int64_t n,
@@ -160,7 +162,8 @@ int plot_lines(const char *dir, const char *name, const struct plot_labels *lab,
  * The learning curves of `mfrec train --plot DIR`: DIR/learning_curve.png
  * and .svg (plus .dat and .gp), training MSE and, when val_mse is not
  * NULL, validation MSE against epoch[0..n), on a logarithmic MSE axis
- * (linear if some MSE is <= 0). `title` may be NULL ("Learning curves").
+ * where the MSEs span a decade (as plot_lines). `title` may be NULL
+ * ("Learning curves").
  * Creates DIR when missing (one level).
  */
 int plot_learning_curves(const char *dir, int n, const long *epoch, const double *train_mse,

@@ -914,12 +914,6 @@ int plot_learning_curves(const char *dir, int n, const long *epoch, const double
     for (int e = 0; e < n; e++) x[e] = (double)epoch[e];
     struct plot_series series[2] = {{"train MSE", train_mse}, {"validation MSE", val_mse}};
     struct plot_labels lab = {title ? title : "Learning curves", "epoch", "MSE"};
-    bool positive = true;
-    for (int e = 0; e < n; e++) {
-        if (isfinite(train_mse[e]) && train_mse[e] <= 0) positive = false;
-        if (val_mse && isfinite(val_mse[e]) && val_mse[e] <= 0) positive = false;
-    }
-    if (!positive) lab.ylabel = "MSE";
     rc = plot_lines(dir, "learning_curve", &lab, n, x, val_mse ? 2 : 1, series, true);
     free(x);
     return rc;

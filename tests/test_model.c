@@ -23,6 +23,7 @@
 #include <sys/resource.h>
 #include <sys/stat.h>
 
+#include "common_priv.h"
 #include "dataset_priv.h"
 #include "model_priv.h"
 #include "test_util.h"
@@ -1435,6 +1436,40 @@ static void test_save_large_and_write_error(void **state)
     mfr_model_destroy(m);
 }
 
+/* A writer that ignores its writes' results, as one that checks the
+ * stream only at the end, and whose later calls change errno. */
+static int write_past_limit(FILE *f, void *ctx, mfr_error *err)
+{
+    (void)ctx, (void)err;
+    static char block[256 << 10];
+    (void)fwrite(block, 1, sizeof block, f);
+    errno = ENOENT;
+    return MFR_OK;
+}
+
+/* A failed write is reported with its own cause, not with the errno that
+ * the writer's later calls left (the stream's buffer is empty at the end,
+ * so the final flush writes nothing to set errno again). */
+static void test_write_error_keeps_its_cause(void **state)
+{
+    (void)state;
+    char *path = tu_path(tmp_dir, "limit.bin");
+    struct rlimit old, lim;
+    assert_int_equal(getrlimit(RLIMIT_FSIZE, &old), 0);
+    lim = old;
+    lim.rlim_cur = (rlim_t)100 << 10;
+    void (*old_handler)(int) = signal(SIGXFSZ, SIG_IGN);
+    assert_int_equal(setrlimit(RLIMIT_FSIZE, &lim), 0);
+    mfr_error err = {0};
+    const int rc = mfr_write_atomic(path, write_past_limit, NULL, &err);
+    assert_int_equal(setrlimit(RLIMIT_FSIZE, &old), 0);
+    signal(SIGXFSZ, old_handler);
+    assert_int_equal(rc, MFR_ERR_IO);
+    tu_expect_in(err.message, strerror(EFBIG));
+    assert_int_equal(access(path, F_OK), -1);
+    free(path);
+}
+
 /* ------------------------------------------------------------------ */
 /* NumPy .npy                                                           */
 /* ------------------------------------------------------------------ */
@@ -1660,6 +1695,7 @@ int main(void)
         cmocka_unit_test(test_split_pin_record),
         cmocka_unit_test(test_save_failures),
         cmocka_unit_test(test_save_large_and_write_error),
+        cmocka_unit_test(test_write_error_keeps_its_cause),
         cmocka_unit_test(test_npy_read_hand_made),
         cmocka_unit_test(test_npy_rejects),
         cmocka_unit_test(test_npy_write_roundtrip),

@@ -367,6 +367,8 @@ struct write_behind {
     int fd;
     off_t written;   /* bytes written so far */
     off_t requested; /* bytes whose writeback has been started */
+    int error;       /* errno of the first failed write: the writer's own
+                      * calls may change errno before the save reports it */
 };
 
 static ssize_t write_behind_write(void *cookie, const char *buf, size_t n)
@@ -376,14 +378,21 @@ static ssize_t write_behind_write(void *cookie, const char *buf, size_t n)
     while (done < n) {
         ssize_t k = write(w->fd, buf + done, n - done);
         if (k < 0 && errno == EINTR) continue;
-        if (k <= 0) return (ssize_t)done; /* short: stdio sets the error flag; errno says why */
+        if (k <= 0) { /* short: stdio sets the error flag */
+            if (k == 0) errno = EIO; /* no errno of its own */
+            if (!w->error) w->error = errno;
+            return (ssize_t)done;
+        }
         done += (size_t)k;
         w->written += k;
     }
 #ifdef SYNC_FILE_RANGE_WRITE
     if (w->written - w->requested >= WRITEBACK_CHUNK_BYTES) {
-        /* advice only: a file system without it still gets the fsync */
+        /* advice only: a file system without it still gets the fsync,
+         * and its failure leaves errno as the writer's calls set it */
+        const int e = errno;
         (void)sync_file_range(w->fd, w->requested, w->written - w->requested, SYNC_FILE_RANGE_WRITE);
+        errno = e;
         w->requested = w->written;
     }
 #endif
@@ -474,7 +483,7 @@ int mfr_write_atomic_tmp(const char *path, mfr_write_tmp_fn fn, void *ctx, mfr_e
     if (buf) (void)setvbuf(f, buf, _IOFBF, WRITE_BUFFER_BYTES);
     int rc = fn(f, tmp, ctx, err);
     if (rc == MFR_OK && (fflush(f) != 0 || ferror(f)))
-        rc = mfr_seterr(err, MFR_ERR_IO, "cannot write %s: %s", path, strerror(errno));
+        rc = mfr_seterr(err, MFR_ERR_IO, "cannot write %s: %s", path, strerror(wb.error ? wb.error : errno));
     if (fclose(f) != 0 && rc == MFR_OK) /* flushes nothing more: fflush ran */
         rc = mfr_seterr(err, MFR_ERR_IO, "cannot write %s: %s", path, strerror(errno));
     if (rc == MFR_OK && fsync(fd) != 0)

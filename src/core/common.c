@@ -484,7 +484,9 @@ int mfr_write_atomic_tmp(const char *path, mfr_write_tmp_fn fn, void *ctx, mfr_e
     int rc = fn(f, tmp, ctx, err);
     if (rc == MFR_OK && (fflush(f) != 0 || ferror(f)))
         rc = mfr_seterr(err, MFR_ERR_IO, "cannot write %s: %s", path, strerror(wb.error ? wb.error : errno));
-    if (fclose(f) != 0 && rc == MFR_OK) /* flushes nothing more: fflush ran */
+    /* after a good fflush it has nothing left to write; after a failure it
+     * flushes into the temporary file, which is removed */
+    if (fclose(f) != 0 && rc == MFR_OK)
         rc = mfr_seterr(err, MFR_ERR_IO, "cannot write %s: %s", path, strerror(errno));
     if (rc == MFR_OK && fsync(fd) != 0)
         rc = mfr_seterr(err, MFR_ERR_IO, "cannot sync %s: %s", path, strerror(errno));

@@ -308,18 +308,24 @@ void json_open_model(const char *model_path)
     json_str(model_path);
 }
 
-void csv_field(FILE *f, const char *s)
+/* RFC 4180: a field holding a comma, a quote or a line break is quoted,
+ * its quotes doubled. */
+static bool csv_needs_quotes(const char *s) { return strpbrk(s, ",\"\n\r") != NULL; }
+
+static void csv_put(FILE *f, const char *s, bool quoted)
 {
-    if (!strpbrk(s, ",\"\n\r")) {
-        fputs(s, f);
-        return;
-    }
-    fputc('"', f);
     for (; *s; s++) {
-        if (*s == '"') fputc('"', f);
+        if (quoted && *s == '"') fputc('"', f);
         fputc(*s, f);
     }
-    fputc('"', f);
+}
+
+void csv_field(FILE *f, const char *s)
+{
+    const bool quoted = csv_needs_quotes(s);
+    if (quoted) fputc('"', f);
+    csv_put(f, s, quoted);
+    if (quoted) fputc('"', f);
 }
 
 /* A CSV number: 9 digits (a float read back exactly); empty when not
@@ -337,20 +343,17 @@ static void csv_genres(FILE *f, const mfr_dataset *ds, int32_t item)
 {
     const uint32_t g = mfr_dataset_item_genres(ds, item);
     const int32_t n = mfr_dataset_n_genres(ds) < 32 ? mfr_dataset_n_genres(ds) : 32;
-    bool quote = false;
+    bool quoted = false;
     for (int32_t b = 0; b < n; b++)
-        if (g >> b & 1u && strpbrk(mfr_dataset_genre_name(ds, b), ",\"\n\r")) quote = true;
-    if (quote) fputc('"', f);
+        if (g >> b & 1u && csv_needs_quotes(mfr_dataset_genre_name(ds, b))) quoted = true;
+    if (quoted) fputc('"', f);
     for (int32_t b = 0, first = 1; b < n; b++) {
         if (!(g >> b & 1u)) continue;
         if (!first) fputc('|', f);
-        for (const char *s = mfr_dataset_genre_name(ds, b); *s; s++) {
-            if (quote && *s == '"') fputc('"', f);
-            fputc(*s, f);
-        }
+        csv_put(f, mfr_dataset_genre_name(ds, b), quoted);
         first = 0;
     }
-    if (quote) fputc('"', f);
+    if (quoted) fputc('"', f);
 }
 
 void print_list_csv(const struct movie_ctx *c, const struct movie_list *l)

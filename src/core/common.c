@@ -399,12 +399,6 @@ static ssize_t write_behind_write(void *cookie, const char *buf, size_t n)
     return (ssize_t)n;
 }
 
-/* fd stays open: mfr_write_atomic_tmp syncs and closes it. */
-static int write_behind_close(void *cookie)
-{
-    (void)cookie;
-    return 0;
-}
 
 /* Creates tmp (ending in six X's, which are replaced) as a new file open
  * for writing, as mkstemp does, but with `mode` less the umask, as open(2)
@@ -464,8 +458,8 @@ int mfr_write_atomic_tmp(const char *path, mfr_write_tmp_fn fn, void *ctx, mfr_e
     tmp_observe(tmp);
     if (have_old) (void)fchmod(fd, old_mode); /* the bits the umask took */
     struct write_behind wb = {.fd = fd};
-    FILE *f = fopencookie(&wb, "wb", (cookie_io_functions_t){.write = write_behind_write,
-                                                               .close = write_behind_close});
+    /* no close function: fclose leaves fd open, to be synced and closed below */
+    FILE *f = fopencookie(&wb, "wb", (cookie_io_functions_t){.write = write_behind_write});
     if (!f) {
         int e = errno;
         close(fd);

@@ -349,6 +349,66 @@ static void test_csv(void **state)
     free(dir);
 }
 
+/* Numbers quoted whole ("5", as spreadsheets and QUOTE_ALL writers emit
+ * them) read as the plain numbers, in ratings.csv and in a delimited file;
+ * a quote that does not enclose the whole field is still an error that
+ * shows it. */
+static void test_csv_quoted_numbers(void **state)
+{
+    (void)state;
+    char *dir = tu_mkdtemp();
+    tu_write_file(dir, "ratings.csv",
+                  "userId,movieId,rating,timestamp\n"
+                  "\"1\",\"10\",\"4.5\",\"964982703\"\n"
+                  " \"1\" , 20 ,\"3\", 964982224\n"
+                  "2,10,5,964982931\n",
+                  (size_t)-1);
+    mfr_dataset *ds = tu_load_ok(dir, NULL);
+    assert_int_equal(mfr_dataset_n_users(ds), 2);
+    assert_int_equal(mfr_dataset_n_items(ds), 2);
+    int32_t u, i;
+    float r;
+    int64_t ts;
+    mfr_ratings_get(mfr_dataset_ratings(ds), 0, &u, &i, &r, &ts, NULL);
+    assert_int_equal(mfr_dataset_user_id(ds, u), 1);
+    assert_int_equal(mfr_dataset_item_id(ds, i), 10);
+    assert_true(r == 4.5f);
+    assert_int_equal(ts, 964982703);
+    mfr_ratings_get(mfr_dataset_ratings(ds), 1, &u, &i, &r, &ts, NULL);
+    assert_int_equal(mfr_dataset_item_id(ds, i), 20);
+    assert_true(r == 3.0f);
+    mfr_dataset_destroy(ds);
+
+    static const struct {
+        const char *line, *needle;
+    } bad[] = {
+        {"\"1\",10,\"4.5\n", "rating '\"4.5' is not a number"},
+        {"\"1\",10,\"4\"5\"\n", "rating '\"4\"5\"' is not a number"},
+        {"\"\",10,4\n", "user id '' is not a positive integer"},
+        {"1\",10,4\n", "user id '1\"' is not a positive integer"},
+    };
+    for (size_t k = 0; k < sizeof bad / sizeof *bad; k++) {
+        char text[128];
+        snprintf(text, sizeof text, "userId,movieId,rating\n2,10,5\n%s", bad[k].line);
+        tu_write_file(dir, "ratings.csv", text, (size_t)-1);
+        mfr_load_options o = opts(MFR_FORMAT_AUTO);
+        load_fails(dir, &o, MFR_ERR_PARSE, "ratings.csv:3:", bad[k].needle);
+    }
+
+    tu_write_file(dir, "scores.txt", "\"42\";\"77\";\"7.5\"\n\"43\";77;1\n", (size_t)-1);
+    mfr_load_options o = opts(MFR_FORMAT_DELIMITED);
+    o.sep = ';';
+    o.ratings_file = "scores.txt";
+    ds = tu_load_ok(dir, &o);
+    mfr_ratings_get(mfr_dataset_ratings(ds), 0, &u, &i, &r, &ts, NULL);
+    assert_int_equal(mfr_dataset_user_id(ds, u), 42);
+    assert_int_equal(mfr_dataset_item_id(ds, i), 77);
+    assert_true(r == 7.5f);
+    mfr_dataset_destroy(ds);
+    tu_rmtree(dir);
+    free(dir);
+}
+
 /* ------------------------------------------------------------------ */
 /* Generic delimited                                                    */
 /* ------------------------------------------------------------------ */
@@ -1427,6 +1487,7 @@ int main(void)
         cmocka_unit_test(test_ml1m),
         cmocka_unit_test(test_ml10m),
         cmocka_unit_test(test_csv),
+        cmocka_unit_test(test_csv_quoted_numbers),
         cmocka_unit_test(test_delimited),
         cmocka_unit_test(test_detection),
         cmocka_unit_test(test_bad_inputs),

@@ -109,7 +109,7 @@ static int parse_fields(const char *path, int64_t line, const char *s, size_t n,
                              "timestamp), got %zu",
                              sep_name(syn->sep, sb), nf);
     if (syn->trim)
-        for (size_t k = 0; k < nf; k++) fl[k] = mfr_trim(fl[k]);
+        for (size_t k = 0; k < nf; k++) fl[k] = mfr_unquote(mfr_trim(fl[k]));
     int rc;
     out->ts = 0;
     if ((rc = mfr_id_field(path, line, "user id", fl[0], &out->uid, err)) != MFR_OK ||

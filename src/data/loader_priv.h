@@ -29,7 +29,8 @@
 struct mfr_rating_syntax {
     char sep[3];    /* "\t", "::", ",", or any single byte; NUL-terminated */
     bool header;    /* line 1 is a header and is skipped */
-    bool trim;      /* strip spaces around fields (separators other than ' ') */
+    bool trim;      /* strip spaces around fields (separators other than ' '), then the
+                       quotes of a field quoted whole ("5") */
     float step;     /* ratings are multiples of it (a MovieLens scale), 0: any */
     int fields;     /* 3 or 4: every line has as many as the first rating line
                        (mfr_rating_fields); 0: any of the two */

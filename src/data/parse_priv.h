@@ -143,6 +143,15 @@ static inline struct mfr_field mfr_trim(struct mfr_field f)
     return f;
 }
 
+/* A CSV field quoted whole ("5", as spreadsheets and QUOTE_ALL writers
+ * emit numbers), without the quotes; any other field as it is, so that a
+ * stray or inner quote is still named in the field's error. */
+static inline struct mfr_field mfr_unquote(struct mfr_field f)
+{
+    if (f.n < 2 || f.s[0] != '"' || f.s[f.n - 1] != '"' || memchr(f.s + 1, '"', f.n - 2)) return f;
+    return (struct mfr_field){f.s + 1, f.n - 2};
+}
+
 /* ------------------------------------------------------------------ */
 /* Numbers                                                              */
 /* ------------------------------------------------------------------ */

@@ -812,7 +812,7 @@ static void print_recommendation(const struct recommend_opts *o, const struct mo
     if (o->list.json) {
         json_open_model(o->model_path);
         if (o->have_user) printf(",\"user\":%lld", (long long)o->user_id);
-        else printf(",\"user\":null,\"rated\":%d", (int)st->nr.n);
+        else printf(",\"user\":null,\"rated_movies\":%d", (int)st->nr.n); /* items[].rated is a rating */
         if (st->fit) json_fold_in(c, st);
         else if (!isnan(st->feature_min)) json_fold_in_softmax(c, st);
         printf(",\"measure\":\"%s\",\"top\":%d,\"min_ratings\":%lld,\"include_rated\":%s,",

@@ -127,6 +127,21 @@ static double number_after(const char **from, const char *key)
     return v;
 }
 
+/* In eval --folds --json's "mean" (or "std") object, which has the folds'
+ * shape: metric of ranker ("model", "popularity", "ease"). */
+static double summary_metric(const char *out, const char *summary, const char *ranker, const char *metric)
+{
+    char key[32];
+    snprintf(key, sizeof key, "\"%s\":{", summary);
+    const char *p = strstr(out, key);
+    if (!p) fail_msg("'%s' not found in:\n%s", key, out);
+    snprintf(key, sizeof key, "\"%s\":{", ranker);
+    p = strstr(p, key);
+    if (!p) fail_msg("no %s in the %s", key, summary);
+    snprintf(key, sizeof key, "\"%s\":", metric);
+    return number_after(&p, key);
+}
+
 static void test_help(void **state)
 {
     (void)state;
@@ -284,6 +299,17 @@ static void test_folds(void **state)
     assert_true(fabs(number_after(&pm, "\"rmse\":") - mean) < 1e-12);
     assert_true(fabs(number_after(&ps, "\"rmse\":") - sqrt(q / 4)) < 1e-12);
     assert_true(rmse[0] != rmse[1]); /* the folds differ */
+    /* the summaries have the folds' shape: rating metrics, then "ranking" */
+    tu_expect_in(g_out, "\"mean\":{\"rmse\":");
+    tu_expect_in(g_out, "\"std\":{\"rmse\":");
+    pm = strstr(g_out, "\"mean\":{");
+    tu_expect_in(pm, ",\"ranking\":{\"model\":{\"precision\":");
+    tu_expect_in(pm, "},\"popularity\":{\"precision\":");
+    assert_null(strstr(g_out, "pop_"));
+    double pop = 0;
+    for (const char *f = g_out; (f = strstr(f, "\"popularity\":{\"users\":")) != NULL;)
+        pop += number_after(&f, "\"ndcg\":") / 5;
+    assert_true(fabs(summary_metric(g_out, "mean", "popularity", "ndcg") - pop) < 1e-12);
     char *one = strdup(strstr(g_out, "\"mean\":"));
 
     /* the thread count changes nothing */
@@ -327,10 +353,10 @@ static void test_ease_baseline(void **state)
         assert_non_null(q);
         sum += number_after(&q, "\"ndcg\":");
     }
-    const char *pm = strstr(g_out, "\"mean\":{");
-    assert_non_null(pm);
-    double mf_mean = number_after(&pm, "\"ease_ndcg\":");
+    double mf_mean = summary_metric(g_out, "mean", "ease", "ndcg");
     assert_true(fabs(mf_mean - sum / 5) < 1e-12);
+    const double mf_pop = summary_metric(g_out, "mean", "popularity", "ndcg");
+    const double mf_pop_sd = summary_metric(g_out, "std", "popularity", "ndcg");
     char *one = strdup(strstr(g_out, "\"mean\":"));
     assert_int_equal(run("eval --folds --data '%s' %s --threads 2", g_data, flags), 0);
     assert_string_equal(strstr(g_out, "\"mean\":"), one);
@@ -349,9 +375,11 @@ static void test_ease_baseline(void **state)
     tu_expect_in(g_out, ",\"top\":5");
     assert_null(strstr(g_out, "\"k\":"));
     tu_expect_in(g_out, "{\"fold\":\"u5\",\"train_ratings\":2400,\"test_ratings\":600,");
-    pm = strstr(g_out, "\"mean\":{");
-    assert_non_null(pm);
-    assert_true(number_after(&pm, "\"ease_ndcg\":") == mf_mean);
+    /* one summary for both kinds: the same rankers give the same bits */
+    assert_true(summary_metric(g_out, "mean", "ease", "ndcg") == mf_mean);
+    assert_true(summary_metric(g_out, "mean", "popularity", "ndcg") == mf_pop);
+    assert_true(summary_metric(g_out, "std", "popularity", "ndcg") == mf_pop_sd);
+    tu_expect_in(g_out, "\"mean\":{\"ranking\":{\"model\":{\"precision\":");
     /* EASE on the ratings: its own default λ, named in the table and the
      * JSON, other lists than the binary one's, the same for both kinds */
     assert_int_equal(run("eval --model '%s' --data '%s' --test u.data --allow-overlap "
@@ -361,22 +389,18 @@ static void test_ease_baseline(void **state)
     assert_int_equal(run("eval --folds --data '%s' %s --threads 2", g_data, rflags), 0);
     tu_expect_json(g_out);
     tu_expect_in(g_out, "\"ease_lambda\":5,\"ease_input\":\"ratings\",\"folds\":[");
-    pm = strstr(g_out, "\"mean\":{");
-    assert_non_null(pm);
-    double rated_mean = number_after(&pm, "\"ease_ndcg\":");
+    double rated_mean = summary_metric(g_out, "mean", "ease", "ndcg");
     assert_true(rated_mean >= 0 && rated_mean <= 1 && rated_mean != mf_mean);
     assert_int_equal(run("eval --folds --kind softmax --data '%s' --epochs 1 --dim 4 --hidden none "
                          "--dim-movie 4 --top 5 --baseline ease-ratings:5 --json --threads 1", g_data), 0);
     tu_expect_in(g_out, "\"ease_input\":\"ratings\"");
-    pm = strstr(g_out, "\"mean\":{");
-    assert_non_null(pm);
-    assert_true(fabs(number_after(&pm, "\"ease_ndcg\":") - rated_mean) < 1e-12);
+    assert_true(fabs(summary_metric(g_out, "mean", "ease", "ndcg") - rated_mean) < 1e-12);
     /* without --baseline: no EASE keys */
     assert_int_equal(run("eval --folds --kind softmax --data '%s' --epochs 1 --dim 4 --hidden none "
                          "--dim-movie 4 --json", g_data), 0);
     tu_expect_json(g_out);
     assert_null(strstr(g_out, "ease"));
-    tu_expect_in(g_out, "\"pop_coverage\":");
+    tu_expect_in(g_out, "\"popularity\":{\"precision\":");
     tu_expect_in(g_out, "\"feature_dropout\":0,");
     /* --feature-dropout: taken, recorded in the JSON and said in the table */
     assert_int_equal(run("eval --folds --kind softmax --data '%s' --epochs 1 --dim 4 --hidden none "

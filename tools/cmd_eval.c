@@ -63,19 +63,6 @@ struct eval_opts {
 /* Digits of the JSON numbers (output.h's json_num): exact doubles. */
 enum { JSON_DIGITS = 17 };
 
-static void json_ranking(const mfr_ranking *r)
-{
-    printf("{\"users\":%lld,\"precision\":", (long long)r->users);
-    json_num(r->precision, JSON_DIGITS);
-    fputs(",\"recall\":", stdout);
-    json_num(r->recall, JSON_DIGITS);
-    fputs(",\"ndcg\":", stdout);
-    json_num(r->ndcg, JSON_DIGITS);
-    fputs(",\"coverage\":", stdout);
-    json_num(r->coverage, JSON_DIGITS);
-    putchar('}');
-}
-
 /* "0.1234" or "n/a" into buf. */
 static const char *fmt_metric(char *buf, size_t size, double x)
 {
@@ -233,15 +220,8 @@ static void print_eval_json(const struct eval_opts *o, const struct eval_data *d
     if (d->train_file) printf("%lld", (long long)d->overlap_train);
     else fputs("null", stdout);
     printf(",\"allowed\":%s}", o->allow_overlap ? "true" : "false");
-    printf(",\"top\":%d,\"ranking\":{\"model\":", (int)o->k);
-    json_ranking(rm);
-    fputs(",\"popularity\":", stdout);
-    json_ranking(rp);
-    if (re) {
-        fputs(",\"ease\":", stdout);
-        json_ranking(re);
-    }
-    fputs("}", stdout);
+    printf(",\"top\":%d,", (int)o->k);
+    json_rankings((const mfr_ranking *const[N_RANKERS]){rm, rp, re});
     if (re) ease_baseline_json(&o->ease);
     fputs("}\n", stdout);
 }
@@ -442,17 +422,6 @@ done:
     return rc;
 }
 
-/* Mean and sample standard deviation (n - 1) of x[0..n). */
-static void mean_std(const double *x, int n, double *mean, double *std)
-{
-    double s = 0.0;
-    for (int f = 0; f < n; f++) s += x[f];
-    *mean = s / n;
-    double q = 0.0;
-    for (int f = 0; f < n; f++) q += (x[f] - *mean) * (x[f] - *mean);
-    *std = n > 1 ? sqrt(q / (n - 1)) : 0.0;
-}
-
 /* The summarized quantities, in table order. */
 enum {
     S_RMSE, S_MAE, S_P, S_R, S_NDCG, S_COV, S_POP_P, S_POP_R, S_POP_NDCG, S_POP_COV,
@@ -545,13 +514,7 @@ static void json_training_config(const struct train_opts *t)
 static void json_folds(const struct eval_opts *o, const char *dir, const struct fold_result *fr,
                        const double *mean, const double *std)
 {
-    static const char *const keys[S_N] = {
-        "rmse", "mae", "precision", "recall", "ndcg", "coverage",
-        "pop_precision", "pop_recall", "pop_ndcg", "pop_coverage",
-        "ease_precision", "ease_recall", "ease_ndcg", "ease_coverage",
-    };
     const bool ease = o->ease.lambda > 0;
-    const int n_keys = ease ? S_N : S_EASE_P;
     fputs("{\"data\":", stdout);
     json_str(dir);
     printf(",\"dim\":%d,\"epochs\":%lld,\"lr\":%.17g,\"init_std\":%.17g,\"seed\":%llu,\"top\":%d",
@@ -568,25 +531,19 @@ static void json_folds(const struct eval_opts *o, const char *dir, const struct 
         json_num(fr[f].mt.rmse, JSON_DIGITS);
         fputs(",\"mae\":", stdout);
         json_num(fr[f].mt.mae, JSON_DIGITS);
-        fputs(",\"ranking\":{\"model\":", stdout);
-        json_ranking(&fr[f].rm);
-        fputs(",\"popularity\":", stdout);
-        json_ranking(&fr[f].rp);
-        if (ease) {
-            fputs(",\"ease\":", stdout);
-            json_ranking(&fr[f].re);
-        }
-        printf("},\"seconds\":%.3f}", fr[f].seconds);
+        putchar(',');
+        json_rankings((const mfr_ranking *const[N_RANKERS]){&fr[f].rm, &fr[f].rp, ease ? &fr[f].re : NULL});
+        printf(",\"seconds\":%.3f}", fr[f].seconds);
     }
-    fputs("],\"mean\":{", stdout);
-    for (int s = 0; s < n_keys; s++) {
-        printf("%s\"%s\":", s ? "," : "", keys[s]);
-        json_num(mean[s], JSON_DIGITS);
-    }
-    fputs("},\"std\":{", stdout);
-    for (int s = 0; s < n_keys; s++) {
-        printf("%s\"%s\":", s ? "," : "", keys[s]);
-        json_num(std[s], JSON_DIGITS);
+    /* the folds' shape: rating metrics, then "ranking" by ranker */
+    for (int pass = 0; pass < 2; pass++) {
+        const double *v = pass ? std : mean;
+        fputs(pass ? "},\"std\":{\"rmse\":" : "],\"mean\":{\"rmse\":", stdout);
+        json_num(v[S_RMSE], JSON_DIGITS);
+        fputs(",\"mae\":", stdout);
+        json_num(v[S_MAE], JSON_DIGITS);
+        putchar(',');
+        json_ranking_summary(v + S_P, ease ? N_RANKERS : N_RANKERS - 1);
     }
     fputs("}}\n", stdout);
 }

@@ -1104,29 +1104,12 @@ static void sm_print_fold_line(const char *name, const double *v, bool ease)
     putchar('\n');
 }
 
-static void sm_json_ranking(const char *key, const mfr_ranking *r)
-{
-    printf("\"%s\":{\"users\":%lld,\"precision\":", key, (long long)r->users);
-    json_num(r->precision, 17);
-    fputs(",\"recall\":", stdout);
-    json_num(r->recall, 17);
-    fputs(",\"ndcg\":", stdout);
-    json_num(r->ndcg, 17);
-    fputs(",\"coverage\":", stdout);
-    json_num(r->coverage, 17);
-    putchar('}');
-}
-
 /* The shape of `mfrec eval --folds --json` (matrix factorization), with
  * the softmax configuration and no rating metrics. */
 static void sm_json(const struct sm_opts *o, const char *dir, const struct sm_fold *fr,
                     const double *mean, const double *sd)
 {
-    static const char *const keys[SM_N] = {
-        "precision", "recall", "ndcg", "coverage", "pop_precision", "pop_recall", "pop_ndcg",
-        "pop_coverage", "ease_precision", "ease_recall", "ease_ndcg", "ease_coverage"};
     const bool ease = o->ease.lambda > 0;
-    const int n_keys = ease ? SM_N : SM_EASE_P;
     char hidden[64] = "";
     for (int l = 0; l < o->cfg.n_hidden; l++)
         snprintf(hidden + strlen(hidden), sizeof hidden - strlen(hidden), "%s%d", l ? "," : "",
@@ -1149,24 +1132,14 @@ static void sm_json(const struct sm_opts *o, const char *dir, const struct sm_fo
     if (ease) ease_baseline_json(&o->ease);
     fputs(",\"folds\":[", stdout);
     for (int f = 0; f < N_SM_FOLDS; f++) {
-        printf("%s{\"fold\":\"u%d\",\"train_ratings\":%lld,\"test_ratings\":%lld,"
-               "\"ranking\":{",
+        printf("%s{\"fold\":\"u%d\",\"train_ratings\":%lld,\"test_ratings\":%lld,",
                f ? "," : "", f + 1, (long long)fr[f].n_train, (long long)fr[f].n_test);
-        sm_json_ranking("model", &fr[f].rm);
-        putchar(',');
-        sm_json_ranking("popularity", &fr[f].rp);
-        if (ease) {
-            putchar(',');
-            sm_json_ranking("ease", &fr[f].re);
-        }
-        printf("},\"seconds\":%.3f}", fr[f].seconds);
+        json_rankings((const mfr_ranking *const[N_RANKERS]){&fr[f].rm, &fr[f].rp, ease ? &fr[f].re : NULL});
+        printf(",\"seconds\":%.3f}", fr[f].seconds);
     }
     for (int pass = 0; pass < 2; pass++) {
         fputs(pass ? "},\"std\":{" : "],\"mean\":{", stdout);
-        for (int x = 0; x < n_keys; x++) {
-            printf("%s\"%s\":", x ? "," : "", keys[x]);
-            json_num(pass ? sd[x] : mean[x], 17);
-        }
+        json_ranking_summary(pass ? sd : mean, ease ? N_RANKERS : N_RANKERS - 1);
     }
     fputs("}}\n", stdout);
 }
@@ -1219,11 +1192,9 @@ static int softmax_folds(const struct sm_opts *o)
     if (rc == EXIT_OK) {
         double mean[SM_N], sd[SM_N];
         for (int x = 0; x < SM_N; x++) {
-            double m = 0, ss = 0;
-            for (int f = 0; f < N_SM_FOLDS; f++) m += v[f][x] / N_SM_FOLDS;
-            for (int f = 0; f < N_SM_FOLDS; f++) ss += (v[f][x] - m) * (v[f][x] - m);
-            mean[x] = m;
-            sd[x] = sqrt(ss / (N_SM_FOLDS - 1));
+            double col[N_SM_FOLDS];
+            for (int f = 0; f < N_SM_FOLDS; f++) col[f] = v[f][x];
+            mean_std(col, N_SM_FOLDS, &mean[x], &sd[x]);
         }
         if (o->json) {
             sm_json(o, data_name(ds), fr, mean, sd);

@@ -51,6 +51,48 @@ void json_num(double x, int digits)
     else fputs("null", stdout);
 }
 
+static const char *const ranker_names[N_RANKERS] = {"model", "popularity", "ease"};
+static const char *const ranking_metrics[N_RANKING_METRICS] = {"precision", "recall", "ndcg", "coverage"};
+
+void json_rankings(const mfr_ranking *const r[N_RANKERS])
+{
+    fputs("\"ranking\":{", stdout);
+    for (int k = 0; k < N_RANKERS && r[k]; k++) {
+        const double v[N_RANKING_METRICS] = {r[k]->precision, r[k]->recall, r[k]->ndcg, r[k]->coverage};
+        printf("%s\"%s\":{\"users\":%lld", k ? "," : "", ranker_names[k], (long long)r[k]->users);
+        for (int m = 0; m < N_RANKING_METRICS; m++) {
+            printf(",\"%s\":", ranking_metrics[m]);
+            json_num(v[m], 17);
+        }
+        putchar('}');
+    }
+    putchar('}');
+}
+
+void json_ranking_summary(const double *v, int n_rankers)
+{
+    fputs("\"ranking\":{", stdout);
+    for (int k = 0; k < n_rankers; k++) {
+        printf("%s\"%s\":{", k ? "," : "", ranker_names[k]);
+        for (int m = 0; m < N_RANKING_METRICS; m++) {
+            printf("%s\"%s\":", m ? "," : "", ranking_metrics[m]);
+            json_num(v[k * N_RANKING_METRICS + m], 17);
+        }
+        putchar('}');
+    }
+    putchar('}');
+}
+
+void mean_std(const double *x, int n, double *mean, double *std)
+{
+    double s = 0.0;
+    for (int f = 0; f < n; f++) s += x[f];
+    *mean = s / n;
+    double q = 0.0;
+    for (int f = 0; f < n; f++) q += (x[f] - *mean) * (x[f] - *mean);
+    *std = n > 1 ? sqrt(q / (n - 1)) : 0.0;
+}
+
 int cmp_double(const void *a, const void *b)
 {
     double x = *(const double *)a, y = *(const double *)b;

@@ -20,6 +20,25 @@ void json_str(const char *s);
  * doubles), stats 10 (readable summaries). */
 void json_num(double x, int digits);
 
+/* The rankers of an evaluation, in their JSON order and names. */
+enum { RANKER_MODEL, RANKER_POPULARITY, RANKER_EASE, N_RANKERS };
+/* A ranking's four metrics, in their JSON order: precision, recall, ndcg,
+ * coverage. */
+enum { N_RANKING_METRICS = 4 };
+/* The rankers' results as eval's JSON gives them (exact doubles):
+ * "ranking":{"model":{"users":N,"precision":..,"recall":..,"ndcg":..,
+ * "coverage":..},"popularity":{...}[,"ease":{...}]}; r[RANKER_EASE] may be
+ * NULL (no --baseline). */
+void json_rankings(const mfr_ranking *const r[N_RANKERS]);
+/* The same shape for a summary over folds (their means, or their standard
+ * deviations), without "users": v holds each ranker's four metrics in the
+ * order above, n_rankers of them (2: no EASE). */
+void json_ranking_summary(const double *v, int n_rankers);
+
+/* Mean and sample standard deviation (n - 1; 0 for n 1) of x[0..n): one
+ * definition, so that every command's summary over folds agrees to the bit. */
+void mean_std(const double *x, int n, double *mean, double *std);
+
 /* qsort comparator for doubles, ascending. */
 int cmp_double(const void *a, const void *b);
 /* The quantile q in [0, 1] of sorted[0..n), n >= 1, interpolating linearly

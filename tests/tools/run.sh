@@ -539,6 +539,21 @@ check "tune-ranking: ... its example too, not a bare 'Example:'" grep -q "| tool
 check "tune-ranking: ... and none of the script" sh -c '! grep -q "set -eu" "$1"' _ "$W/out"
 check "tune-ranking: an unknown option is exit 2" status 2 sh "$TOP/tools/tune-ranking" --presett ndcg
 check "tune-ranking: ... named" grep -q "unknown option --presett" "$W/out"
+if command -v python3 >/dev/null 2>&1; then
+    # five folds of the tiny set (line x of u.data tests fold x % 5 + 1):
+    # a row read from eval --folds --json, every column a number
+    F="$W/folds"
+    mkdir -p "$F" && cp "$D"/u.* "$F"/
+    for f in 1 2 3 4 5; do
+        awk -v f="$f" 'NR % 5 == f - 1' "$D/u.data" >"$F/u$f.test"
+        awk -v f="$f" 'NR % 5 != f - 1' "$D/u.data" >"$F/u$f.base"
+    done
+    printf -- '--epochs 2 --dim 4\n' >"$W/quick.txt"
+    tune_folds() { MFREC_DATA=$F MFREC=$MFREC sh "$TOP/tools/tune-ranking" ndcg "$@"; }
+    check "tune-ranking: a setting's run is exit 0" status 0 tune_folds "$W/quick.txt"
+    check "tune-ranking: ... its row holds the JSON's numbers" \
+        grep -Eq '^\| `--epochs 2 --dim 4` \| [0-9.]+ ± [0-9.]+( \| [0-9.]+){4} \|$' "$W/out"
+fi
 check "tune-ranking: empty standard input is exit 2" status 2 tune </dev/null
 check "tune-ranking: ... said" grep -q "no settings in standard input" "$W/out"
 

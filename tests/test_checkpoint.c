@@ -322,7 +322,10 @@ static void test_corruption_refused(void **state)
     assert_int_equal(mfr_model_save(mfr_trainer_model(tr), mpath, NULL), MFR_OK);
     mfr_trainer_destroy(tr);
     assert_int_equal(mfr_checkpoint_load(mpath, &c, &err), MFR_ERR_CORRUPT);
-    tu_expect_in(err.message, "not an mfrec checkpoint");
+    tu_expect_in(err.message, "is a model file, not a checkpoint"); /* named, for --resume MODEL */
+    int32_t kind = -1;
+    assert_int_equal(mfr_checkpoint_kind(mpath, &kind, &err), MFR_ERR_CORRUPT);
+    tu_expect_in(err.message, "is a model file, not a checkpoint");
     assert_int_equal(mfr_checkpoint_load(f->dir, &c, &err), MFR_ERR_IO);
     free(mpath);
     free(path);

@@ -881,6 +881,13 @@ static void test_foreign_files(void **state)
     assert_non_null(strstr(err.message, "is not an mfrec model file"));
     free(path);
 
+    /* a training checkpoint, the usual mix-up, is named as one */
+    path = put_bytes("run.ckpt", "MFRECCKP\x01\0\0\0\x03\0\0\0 and its sections", 32);
+    assert_int_equal(mfr_model_load(path, &m, &err), MFR_ERR_CORRUPT);
+    snprintf(want, sizeof want, "%s is a training checkpoint, not a model file", path);
+    tu_expect_in(err.message, want);
+    free(path);
+
     path = put_bytes("empty.mfr", "", 0);
     assert_int_equal(mfr_model_load(path, &m, &err), MFR_ERR_CORRUPT);
     free(path);

@@ -37,6 +37,7 @@
 
 #define MODEL_MAGIC "MFRECMDL"
 #define MODEL_MAGIC_LEN 8
+#define CHECKPOINT_MAGIC "MFRECCKP" /* a checkpoint's (train/checkpoint.c), named when one is read as a model */
 /* Version 2 differs from 1 only in the file checksum: mfr_hash instead of
  * FNV-1a 64, eight times faster (a 10M-rating model is 86 MB); both are
  * read, version 2 is written. */
@@ -856,6 +857,11 @@ static int reader_header(struct reader *r, mfr_error *err)
     int rc = read_exact(r->f, path, fixed, first, NULL, err);
     if (rc != MFR_OK) return rc;
     size_t cmp = first < MODEL_MAGIC_LEN ? first : MODEL_MAGIC_LEN;
+    if (first == sizeof fixed && memcmp(fixed, CHECKPOINT_MAGIC, MODEL_MAGIC_LEN) == 0)
+        return mfr_seterr(err, MFR_ERR_CORRUPT,
+                          "%s is a training checkpoint, not a model file: `mfrec train --resume %s --out "
+                          "MODEL` finishes the run and writes the model",
+                          path, path);
     if (r->file_len == 0 || memcmp(fixed, MODEL_MAGIC, cmp) != 0)
         return mfr_seterr(err, MFR_ERR_CORRUPT, "%s is not an mfrec model file", path);
     if (first < sizeof fixed)

@@ -37,6 +37,7 @@
 
 #define CKPT_MAGIC "MFRECCKP"
 #define CKPT_MAGIC_LEN 8
+#define MODEL_FILE_MAGIC "MFRECMDL" /* a model's (model/model_io.c), named when one is read as a checkpoint */
 #define CKPT_VERSION 1u
 #define CKPT_PREAMBLE 16u /* magic, version, section count */
 #define CKPT_SECTION_HEAD 16u /* tag, reserved, length */
@@ -377,6 +378,19 @@ static uint64_t cr_needed(struct ckpt_reader *r, uint32_t n_sections)
     return pos > UINT64_MAX - 8 ? UINT64_MAX : pos + 8;
 }
 
+/* MFR_ERR_CORRUPT for a file whose first bytes b[0..n) are not a
+ * checkpoint's magic; a model file (a common mix-up with --resume) is
+ * named as one. */
+static int not_checkpoint(const char *path, const unsigned char *b, size_t n, mfr_error *err)
+{
+    if (n >= CKPT_MAGIC_LEN && memcmp(b, MODEL_FILE_MAGIC, CKPT_MAGIC_LEN) == 0)
+        return mfr_seterr(err, MFR_ERR_CORRUPT,
+                          "%s is a model file, not a checkpoint: a run is resumed from the file "
+                          "that train --checkpoint FILE wrote",
+                          path);
+    return mfr_seterr(err, MFR_ERR_CORRUPT, "%s is not an mfrec checkpoint file", path);
+}
+
 /* Magic and version, then the checksum over the whole file; leaves the
  * position after the preamble with *n_sections read. */
 static int cr_verify(struct ckpt_reader *r, uint32_t *n_sections, mfr_error *err)
@@ -386,7 +400,7 @@ static int cr_verify(struct ckpt_reader *r, uint32_t *n_sections, mfr_error *err
     int rc = cr_read(r, b, first, err);
     if (rc != MFR_OK) return rc;
     if (first < CKPT_MAGIC_LEN || memcmp(b, CKPT_MAGIC, CKPT_MAGIC_LEN) != 0)
-        return mfr_seterr(err, MFR_ERR_CORRUPT, "%s is not an mfrec checkpoint file", r->name);
+        return not_checkpoint(r->name, b, first, err);
     if (r->len < CKPT_PREAMBLE + 8)
         return mfr_seterr(err, MFR_ERR_CORRUPT, "%s is truncated: %llu bytes", r->name,
                           (unsigned long long)r->len);
@@ -731,8 +745,8 @@ int mfr_checkpoint_kind(const char *path, int32_t *kind, mfr_error *err)
     if (rc != MFR_OK) return rc;
     unsigned char b[CKPT_PREAMBLE];
     *kind = MFR_MODEL_KIND_MF;
-    if (fread(b, 1, sizeof b, f) != sizeof b || memcmp(b, CKPT_MAGIC, CKPT_MAGIC_LEN) != 0)
-        rc = mfr_seterr(err, MFR_ERR_CORRUPT, "%s is not an mfrec checkpoint file", path);
+    size_t got = fread(b, 1, sizeof b, f);
+    if (got != sizeof b || memcmp(b, CKPT_MAGIC, CKPT_MAGIC_LEN) != 0) rc = not_checkpoint(path, b, got, err);
     uint32_t n = rc == MFR_OK ? mfr_get_le32(b + 12) : 0;
     for (uint32_t s = 0; s < n && s < SEC_END; s++) {
         if (fread(b, 1, CKPT_SECTION_HEAD, f) != CKPT_SECTION_HEAD) break; /* the load will say */

@@ -24,7 +24,9 @@ bool parse_baseline(const char *flag, const char *value, void *dst)
             b->lambda = b->ratings ? MFR_EASE_RATINGS_LAMBDA_DEFAULT : MFR_EASE_LAMBDA_DEFAULT;
             return true;
         }
-        return parse_double(flag, value + len + 1, 1e-9, 1e12, &b->lambda);
+        char what[64]; /* "--baseline ease:LAMBDA must be ...", not "--baseline must be a number" */
+        snprintf(what, sizeof what, "%s %s:LAMBDA", flag, names[k]);
+        return parse_double(what, value + len + 1, 1e-9, 1e12, &b->lambda);
     }
     usage_error("%s: expected ease[:LAMBDA] or ease-ratings[:LAMBDA], got '%s'", flag, value);
     return false;

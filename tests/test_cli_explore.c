@@ -1370,6 +1370,12 @@ static void test_project_text_and_coordinates(void **state)
     tu_expect_in(g_err, "--perplexity 80 must be below the number of movies mapped (80)");
     assert_int_equal(run("project --model '%s' --method tsne --iterations 0", g_model), 2);
     tu_expect_in(g_err, "--iterations");
+    /* one iteration, one training rating: singular words */
+    assert_int_equal(run("project --model '%s' --method tsne --perplexity 10 --iterations 1 --min-ratings 1",
+                         g_model),
+                     0);
+    tu_expect_in(g_out, "the movies with at least 1 training rating\n");
+    tu_expect_in(g_out, "perplexity 10, 1 iteration, seed 1: KL divergence");
     free(tsv);
 }
 

@@ -292,12 +292,13 @@ static void print_projection(const struct projection *p, const mfr_dataset *ds,
     printf("%s of %d movie embeddings (k %d) from %s", o->tsne ? "t-SNE" : "PCA", (int)p->n_sel,
            (int)p->k, printable(o->model_path));
     if (o->min_ratings > 0)
-        printf(": the movies with at least %lld training ratings", (long long)o->min_ratings);
+        printf(": the movies with at least %lld training rating%s", (long long)o->min_ratings,
+               PL(o->min_ratings));
     putchar('\n');
     if (o->tsne)
-        printf("  perplexity %g, %d iterations, seed %llu: KL divergence %.4f (%.2f s)\n",
-               o->topt.perplexity, (int)o->topt.iterations, (unsigned long long)o->topt.seed,
-               p->kl, p->seconds);
+        printf("  perplexity %g, %d iteration%s, seed %llu: KL divergence %.4f (%.2f s)\n",
+               o->topt.perplexity, (int)o->topt.iterations, PL(o->topt.iterations),
+               (unsigned long long)o->topt.seed, p->kl, p->seconds);
     else if (p->n_comp > 1)
         printf("  PC1 explains %.2f%% of the variance, PC2 %.2f%% (together %.2f%%; total variance %.6g)\n",
                100 * p->pca->explained[0], 100 * p->explained2,

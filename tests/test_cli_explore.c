@@ -473,6 +473,8 @@ static void test_json_histograms_hold_their_values(void **state)
     assert_float_equal(lo, 130.0 / 87.0, 0.0);
     /* every movie's norm (the list has them all) within the outer edges */
     assert_int_equal(run("norms --model '%s' --data '%s' --bins 5 --top 100000 --json", g_model, g_data), 0);
+    /* the list length asked for, "top" as in every JSON output (more than the list holds here) */
+    tu_expect_in(g_out, "\"top\":100000,\"min_ratings\":0,");
     /* stats' histogram form: 6 edges, 5 counts, the last bin closed */
     const char *hist = strstr(g_out, "\"histogram\":{\"edges\":[");
     assert_non_null(hist);

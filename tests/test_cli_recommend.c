@@ -324,7 +324,7 @@ static void test_similar(void **state)
     assert_string_equal(g_err, "");
     assert_int_equal(run("norms --model '%s' --min-ratings 100000 --json", g_model), 0);
     tu_expect_json(g_out);
-    tu_expect_in(g_out, ",\"dim\":6,\"movies\":80,\"min_ratings\":100000,\"items\":[],\"histogram\":{\"edges\":[],\"counts\":[],"
+    tu_expect_in(g_out, ",\"dim\":6,\"movies\":80,\"top\":10,\"min_ratings\":100000,\"items\":[],\"histogram\":{\"edges\":[],\"counts\":[],"
                         "\"last_bin_closed\":false}}\n");
     assert_int_equal(run("norms --model '%s' --min-ratings 100000 --csv", g_model), 0);
     assert_string_equal(g_out, "rank,movie,score,norm,ratings,rated,title,genres\n");

@@ -266,8 +266,8 @@ static void print_norms(const struct norms_state *st, const struct movie_ctx *c,
     }
     if (o->list.json) {
         json_open_model(o->model_path);
-        printf(",\"dim\":%d,\"movies\":%d,\"min_ratings\":%lld,\"items\":", (int)mfr_model_k(c->m),
-               (int)st->n_items, (long long)o->list.min_ratings);
+        printf(",\"dim\":%d,\"movies\":%d,\"top\":%d,\"min_ratings\":%lld,\"items\":", (int)mfr_model_k(c->m),
+               (int)st->n_items, (int)o->list.top, (long long)o->list.min_ratings);
         print_list_json(c, &l);
         /* as stats' histograms; empty lists when no movie qualifies */
         printf(",\"histogram\":{\"edges\":[");

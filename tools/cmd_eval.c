@@ -7,6 +7,7 @@
  * The metric definitions live with mfr_model_ranking in include/mfrec.h.
  */
 #define _POSIX_C_SOURCE 200809L
+#include <errno.h>
 #include <math.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -117,6 +118,17 @@ static char *resolve_path(const char *dir, const char *path)
     return strdup(path);
 }
 
+/* EXIT_OK unless a relative path that resolve_path found neither as
+ * given nor in dir: then the error names both places (the reader would
+ * name only the first, where the help says DIR is tried too). */
+static int missing_input(const char *flag, const char *dir, const char *given, const char *resolved)
+{
+    if (given[0] == '/' || strcmp(given, resolved) != 0 || access(given, F_OK) == 0 || errno != ENOENT)
+        return EXIT_OK;
+    return runtime_error("%s %s: no such file, neither as given nor in the data's directory %s", flag,
+                         given, dir);
+}
+
 /* ------------------------------------------------------------------ */
 /* One model                                                            */
 /* ------------------------------------------------------------------ */
@@ -178,6 +190,8 @@ static int load_eval_train(const struct eval_opts *o, const mfr_model *m, const 
     if (o->train_path) {
         d->train_path = resolve_path(dir, o->train_path);
         if (!d->train_path) return runtime_error("out of memory");
+        int rc = missing_input("--train", dir, o->train_path, d->train_path);
+        if (rc != EXIT_OK) return rc;
         if (mfr_dataset_read_ratings(ds, d->train_path, &d->train_file, &err) != MFR_OK)
             return runtime_error("--train: %s", err.message);
         d->train = d->train_file;
@@ -338,6 +352,7 @@ static int eval_model(const struct eval_opts *o)
         rc = runtime_error("out of memory");
         goto done;
     }
+    if ((rc = missing_input("--test", dir, o->test_path, d.test_path)) != EXIT_OK) goto done;
     /* A softmax model predicts no ratings: its rating metrics are NaN
      * (printed as "none", null in JSON), its ranking metrics as usual. */
     bool ranks_only = mfr_model_kind(m) == MFR_MODEL_KIND_SOFTMAX;

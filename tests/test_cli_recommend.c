@@ -895,6 +895,8 @@ static void test_all_users(void **state)
                          csv),
                      0);
     tu_expect_in(g_out, "users/s");
+    /* each user's list, not "the top 4 of 120 users" (four users, as it read) */
+    tu_expect_in(g_out, "wrote the top-4 lists of 120 users to ");
     char *one = tu_read_file(csv, NULL);
     int cols = 0, want_rows = 1;
     for (long u = 1; u <= 120; u++) {

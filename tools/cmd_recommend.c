@@ -1051,9 +1051,10 @@ static int recommend_all(const struct recommend_opts *o, const mfr_model *m,
     struct json_log report = {0};
     if (rc == EXIT_OK) {
         double wall = now_seconds() - t0;
-        jlog_printf(&report, "wrote the top %d of %d user%s to %s (%s; %lld movie%s listed", (int)o->list.top,
-                    (int)n_users, PL(n_users), printable(o->out), o->list.json ? "JSON lines" : "CSV",
-                    (long long)n_rows, PL(n_rows));
+        /* "the top 10 of 943 users" read as ten users of them */
+        jlog_printf(&report, "wrote the top-%d lists of %d user%s to %s (%s; %lld movie%s listed",
+                    (int)o->list.top, (int)n_users, PL(n_users), printable(o->out),
+                    o->list.json ? "JSON lines" : "CSV", (long long)n_rows, PL(n_rows));
         if (short_lists)
             jlog_printf(&report, ", %lld user%s with fewer than %d", (long long)short_lists,
                         short_lists == 1 ? "" : "s", (int)o->list.top);

@@ -500,7 +500,8 @@ int mfr_model_check_dataset(const mfr_model *m, const mfr_dataset *ds, mfr_error
     if (m->data_fingerprint != 0 && m->data_fingerprint != ds->fingerprint)
         return mfr_seterr(err, MFR_ERR_MISMATCH,
                           "data fingerprint differs: the model was trained on data "
-                          "%016llx, the dataset is %016llx (the ratings changed)",
+                          "%016llx, the dataset is %016llx (another dataset of the same shape, or its "
+                          "ratings changed since)",
                           (unsigned long long)m->data_fingerprint,
                           (unsigned long long)ds->fingerprint);
     return MFR_OK;

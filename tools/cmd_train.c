@@ -1108,14 +1108,19 @@ static void report_run(const struct train_run *r, double wall, double final_val_
      * run's earlier epochs may have run with another) */
     const int64_t here = r->ran - r->start;
     double ms = here > 0 ? 1e3 * (r->train_seconds - r->train_s0) / (double)here : 0.0;
-    if (r->start > 0) /* resumed: this process, then the epoch loop of all the run's processes */
+    if (r->start > 0 && here == 0) /* a finished run's checkpoint: no epoch to time ("0.0000 ms/epoch") */
+        printf("time: %.3f s wall in this process (resumed at epoch %lld, the run's last: no epoch ran; "
+               "%.3f s in the whole run's epoch loop)",
+               r->times.total, (long long)r->start, wall);
+    else if (r->start > 0) /* resumed: this process, then the epoch loop of all the run's processes */
         printf("time: %.3f s wall in this process (resumed at epoch %lld; %.3f s in the whole run's "
                "epoch loop; ms/epoch below: this process's epochs)",
                r->times.total, (long long)r->start, wall);
     else
         printf("time: %.3f s wall", wall);
-    printf(", %.4f ms/epoch, %.3g ratings/s, threads %d, shards %d, reduce %s, kernels %s\n", ms,
-           ms > 0 ? (double)n_train / (ms * 1e-3) : 0.0, mfr_trainer_n_threads(tr), mfr_trainer_n_shards(tr),
+    if (here > 0 || r->start == 0)
+        printf(", %.4f ms/epoch, %.3g ratings/s", ms, ms > 0 ? (double)n_train / (ms * 1e-3) : 0.0);
+    printf(", threads %d, shards %d, reduce %s, kernels %s\n", mfr_trainer_n_threads(tr), mfr_trainer_n_shards(tr),
            mfr_trainer_reduce_name(tr), mfr_trainer_kernels_name(tr));
     report_target(r, final_val_rmse);
     const struct setup_times *t = &r->times;

@@ -171,6 +171,9 @@ static void test_model_table(void **state)
     tu_expect_in(g_err, "2400 of the 3000 test ratings in ");
     tu_expect_in(g_err, "are training ratings of the model (split random:0.2)");
     tu_expect_in(g_err, "--allow-overlap");
+    /* how to get the held-out part: a random split is its seed's (the model's, 300 by default) */
+    tu_expect_in(g_err, "(the other part of the model's split: `mfrec split --split random:0.2 --seed 300 --out DIR` "
+                        "writes it as DIR/test.data)");
     /* --train naming other ratings to exclude does not lift the check
      * against the model's own training ratings */
     char *one = tu_path(g_dir, "one.data"), *udata = tu_path(g_data, "u.data");

@@ -141,6 +141,7 @@ struct eval_data {
     const mfr_ratings *model_train; /* the model's recorded split's part, or NULL */
     char *test_path, *train_path;
     char train_desc[512], model_train_desc[128];
+    char split_cmd[160]; /* the `mfrec split` that writes the model's split (its test part held out) */
     int64_t overlap_model, overlap_train; /* test ratings also in model_train, in train_file */
     mfr_unknown_ratings unknown; /* test ratings left out: user or movie not in the model */
 };
@@ -177,7 +178,13 @@ static int load_eval_train(const struct eval_opts *o, const mfr_model *m, const 
         }
         if (d->sp) {
             d->model_train = mfr_split_train(d->sp);
+            /* a random: split is its seed's: named, so that `mfrec split` can write the same one */
+            const bool seeded = !strncmp(mfr_split_spec(d->sp), "random:", 7);
             snprintf(d->model_train_desc, sizeof d->model_train_desc, "split %s", mfr_split_spec(d->sp));
+            if (strcmp(mfr_split_spec(d->sp), "none") != 0) /* none has no held-out part */
+                snprintf(d->split_cmd, sizeof d->split_cmd,
+                         seeded ? "mfrec split --split %s --seed %llu --out DIR" : "mfrec split --split %s --out DIR",
+                         mfr_split_spec(d->sp), (unsigned long long)cfg.seed);
         } else if (!o->train_path) {
             return runtime_error("recreating the model's split %s: %s", spec, err.message);
         } else { /* --train is the way round a split that is gone or changed (u1.base moved, say) */
@@ -292,14 +299,15 @@ static int check_overlap(const struct eval_opts *o, struct eval_data *d)
     char subj[96];
     if (in_model && !o->allow_overlap)
         return runtime_error("%s in %s %s of the model (%s): its %s would flatter it. "
-                             "Evaluate on held-out ratings (%s), or pass --allow-overlap to score %s anyway",
+                             "Evaluate on held-out ratings (%s%s%s%s), or pass --allow-overlap to score %s anyway",
                              overlap_subject(subj, sizeof subj, in_model, total), d->test_path,
                              in_model == 1 ? "is a training rating" : "are training ratings",
                              d->model_train_desc, in_model == 1 ? "score on it" : "scores on them",
                              d->sp && !strcmp(mfr_split_spec(d->sp), "none")
                                  ? "a model trained with --split none has none: train one on a split"
                                  : "the other part of the model's split",
-                             in_model == 1 ? "it" : "them");
+                             *d->split_cmd ? ": `" : "", *d->split_cmd ? d->split_cmd : "",
+                             *d->split_cmd ? "` writes it as DIR/test.data" : "", in_model == 1 ? "it" : "them");
     if (in_train && !o->allow_overlap)
         return runtime_error("%s in %s %s also in --train %s, whose movies are left out of each "
                              "user's list: %s could never be recommended. Pass the ratings the "

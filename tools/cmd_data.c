@@ -187,22 +187,22 @@ static int synth_budgets(const mfr_synth_options *o, uint64_t max_disk, const ch
     if (mfr_synth_estimate(o, &memory, &disk, &err) != MFR_OK) return usage_error("%s", err.message);
     if (o->max_memory && memory > o->max_memory) {
         two_sizes(memory, o->max_memory, a, b);
-        return runtime_error("synthetic data of %d users and %d items needs %s of memory, more "
+        return runtime_error("synthetic data of %d user%s and %d item%s needs %s of memory, more "
                              "than --max-memory %s",
-                             (int)o->n_users, (int)o->n_items, a, b);
+                             (int)o->n_users, PL(o->n_users), (int)o->n_items, PL(o->n_items), a, b);
     }
     if (max_disk && disk > max_disk) {
         two_sizes(disk, max_disk, a, b);
-        return runtime_error("synthetic data of %lld ratings needs up to %s on disk, more than "
+        return runtime_error("synthetic data of %lld rating%s needs up to %s on disk, more than "
                              "--max-disk %s",
-                             (long long)o->n_ratings, a, b);
+                             (long long)o->n_ratings, PL(o->n_ratings), a, b);
     }
     if (free_bytes(out, &avail) && disk > avail) {
         two_sizes(disk, avail, a, b);
-        return runtime_error("synthetic data of %lld ratings needs up to %s on disk, more than "
+        return runtime_error("synthetic data of %lld rating%s needs up to %s on disk, more than "
                              "the %s free on the filesystem of %s (--ratings, --users and --items "
                              "set the size)",
-                             (long long)o->n_ratings, a, b, out);
+                             (long long)o->n_ratings, PL(o->n_ratings), a, b, out);
     }
     return EXIT_OK;
 }

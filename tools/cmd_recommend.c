@@ -284,6 +284,10 @@ static int parse_ratings_file(const mfr_dataset *ds, const char *path,
         int32_t item = -1;
         if (!key || !value) rc = runtime_error("out of memory");
         else if (!*key) rc = runtime_error("%s: no movie before the rating", where);
+        else if (by_id && strchr(value, '\t')) /* "196<TAB>242<TAB>3<TAB>881250949": u.data, say */
+            rc = runtime_error("%s: expected MOVIE_ID<TAB>RATING, got more tab-separated fields (a rating "
+                               "file such as u.data, USER<TAB>MOVIE<TAB>RATING, is not a --ratings-file)",
+                               where);
         else if (!parse_rating(ds, value, &v))
             rc = runtime_error("%s: the rating must be a number in [%g, %g], got '%s'", where,
                                (double)lo, (double)hi, value);

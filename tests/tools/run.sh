@@ -463,6 +463,22 @@ for n in range(2, 15):
     check "perf-compare: an empty benchmark result is exit 2" status 2 pcf_empty "$Q" --repeat 4
     check "perf-compare: ... naming the run, no traceback" \
         eval 'grep -q "^perf-compare: HEAD.s run 1/4: its result .*base-0.json is empty" "$W/out" && ! grep -q Traceback "$W/out"'
+    # 3b. renamed benchmarks: compare.py compares only the names both trees
+    # have, so with none in common (the working tree's 25x slower) it found
+    # nothing slower and perf-compare said so, exit 0
+    R3="$W/pcf/clone3"
+    git clone -q "$Q" "$R3"
+    echo 25000 >"$R3/speed"
+    sed -i 's|"BM_fake/1", "BM_fake/2"|"BM_new/1", "BM_new/2"|' "$R3/fake-bench"
+    check "perf-compare: no benchmark in common with REV is exit 2" status 2 pcf "$R3" --repeat 4
+    check "perf-compare: ... no traceback" eval '! grep -q Traceback "$W/out"'
+    check "perf-compare: ... named" grep -q "^perf-compare: HEAD and the working tree have no benchmark in common" "$W/out"
+    check "perf-compare: ... before any run" test ! -e "$FAKE_BENCH_LOG"
+    sed -i 's|"BM_new/1", "BM_new/2"|"BM_fake/1", "BM_new/2"|' "$R3/fake-bench"
+    check "perf-compare: some benchmarks in common are compared (exit 1: slower)" status 1 pcf "$R3" --repeat 4
+    check "perf-compare: ... the others named as not compared" \
+        eval 'grep -q "1 benchmark(s) only in HEAD: BM_fake/2" "$W/out" &&
+              grep -q "1 benchmark(s) only in the working tree: BM_new/2" "$W/out"'
     # 4. a relative --keep from outside the repository is the caller's
     # (git worktree add took it in the repository: failed, an empty directory left there)
     mkdir -p "$W/pcf/elsewhere"

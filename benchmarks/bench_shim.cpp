@@ -5,10 +5,16 @@
 // Environment:
 //   MFREC_BENCH_MIN_TIME  appended as --benchmark_min_time=VALUE, so it
 //                         overrides the short default meson passes.
-// Exit status 1 when a case failed (mfr_bench_fail), so meson reports it.
+// Exit status 1 when a case failed (mfr_bench_fail), so meson reports it,
+// when --benchmark_filter selects no benchmark, and when standard output or
+// the --benchmark_out file cannot be written.
 #include <benchmark/benchmark.h>
 
+#include <cstdio>
 #include <cstdlib>
+#include <cstring>
+#include <iostream>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -106,6 +112,78 @@ void mfr_bench_add_context(const char *key, const char *value)
 
 } // extern "C"
 
+namespace benchmark {
+// Google Benchmark's own flags (exported by libbenchmark, not declared in
+// its header): the file reporter below must write the format asked for.
+extern std::string FLAGS_benchmark_out;
+extern std::string FLAGS_benchmark_out_format;
+} // namespace benchmark
+
+namespace {
+bool g_out_failed = false; // a write to the --benchmark_out file failed
+
+// R writing the --benchmark_out file, flushed at the end of the run while
+// Google Benchmark's stream is still open, so that a failed write (a full
+// disk) is seen: the library ignores its stream's state and exited 0.
+template <class R> class checked_file_reporter : public R {
+public:
+    using R::R;
+    void Finalize() override
+    {
+        R::Finalize();
+        std::ostream &out = this->GetOutputStream();
+        out.flush();
+        if (out.fail()) g_out_failed = true;
+    }
+};
+
+// The file reporter for --benchmark_out_format (the library's default,
+// nullptr, for a format it will refuse itself).
+std::unique_ptr<benchmark::BenchmarkReporter> file_reporter()
+{
+    const std::string &f = benchmark::FLAGS_benchmark_out_format;
+    if (benchmark::FLAGS_benchmark_out.empty()) return nullptr;
+    if (f == "json") return std::make_unique<checked_file_reporter<benchmark::JSONReporter>>();
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations" // still the library's csv
+    if (f == "csv") return std::make_unique<checked_file_reporter<benchmark::CSVReporter>>();
+#pragma GCC diagnostic pop
+    if (f == "console")
+        return std::make_unique<checked_file_reporter<benchmark::ConsoleReporter>>(
+            benchmark::ConsoleReporter::OO_None);
+    return nullptr;
+}
+
+// False, said on stderr, when a --benchmark_format or --benchmark_out_format
+// names no format: Google Benchmark printed its usage and exited 0, having
+// run nothing.
+bool formats_ok(const std::vector<char *> &args)
+{
+    for (const char *a : args) {
+        for (const char *flag : {"--benchmark_format=", "--benchmark_out_format="}) {
+            const std::size_t n = std::strlen(flag);
+            if (std::strncmp(a, flag, n) != 0) continue;
+            const std::string v(a + n);
+            if (v == "console" || v == "json" || v == "csv") continue;
+            std::fprintf(stderr, "%s: error: %.*s must be console, json or csv, got '%s'\n", args[0],
+                         static_cast<int>(n - 1), flag, v.c_str());
+            return false;
+        }
+    }
+    return true;
+}
+
+// Standard output still writable after the run (the console or JSON
+// report): false after a failed write, said on stderr.
+bool stdout_ok(const char *argv0)
+{
+    std::cout.flush();
+    if (std::fflush(stdout) == 0 && !std::ferror(stdout) && !std::cout.fail()) return true;
+    std::fprintf(stderr, "%s: error: cannot write standard output\n", argv0);
+    return false;
+}
+} // namespace
+
 int main(int argc, char **argv)
 {
     std::vector<char *> args(argv, argv + argc);
@@ -114,13 +192,24 @@ int main(int argc, char **argv)
         min_time = std::string("--benchmark_min_time=") + e;
         args.push_back(&min_time[0]);
     }
+    if (!formats_ok(args)) return 1;
     int n = static_cast<int>(args.size());
     args.push_back(nullptr);
     benchmark::Initialize(&n, args.data());
     if (benchmark::ReportUnrecognizedArguments(n, args.data())) return 1;
     mfr_bench_register_all();
-    benchmark::RunSpecifiedBenchmarks();
+    std::unique_ptr<benchmark::BenchmarkReporter> file = file_reporter();
+    // A filter that matches nothing (or does not compile) ran nothing: an
+    // error, not an empty success (the library only says so on stderr)
+    const std::size_t ran = benchmark::RunSpecifiedBenchmarks(nullptr, file.get());
     benchmark::Shutdown();
     mfr_bench_cleanup_all();
-    return g_failed ? 1 : 0;
+    const bool out_ok = stdout_ok(argv[0]);
+    if (ran == 0)
+        std::fprintf(stderr, "%s: error: --benchmark_filter='%s' selects no benchmark\n", argv[0],
+                     benchmark::GetBenchmarkFilter().c_str());
+    if (g_out_failed)
+        std::fprintf(stderr, "%s: error: cannot write --benchmark_out=%s\n", argv[0],
+                     benchmark::FLAGS_benchmark_out.c_str());
+    return g_failed || ran == 0 || g_out_failed || !out_ok ? 1 : 0;
 }

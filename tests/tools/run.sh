@@ -265,6 +265,25 @@ if [ -x "$BENCH" ]; then
     mkdir -p "$W/bdata"
     check "mfrec_bench: SIGTERM with MFREC_BENCH_DATA_DIR is exit 143" bench_term "$W/bdata"
     check "mfrec_bench: ... and leaves its set" test -s "$W/bdata/ml100k/u.data"
+    # a run that ran nothing, or whose report was lost, exited 0
+    B1=(--benchmark_filter='^kern/dot/ref/k:8$' --benchmark_min_time=0.01)
+    check "mfrec_bench: a --benchmark_filter selecting nothing is exit 1" status 1 "$BENCH" --benchmark_filter=no_such_bench
+    check "mfrec_bench: ... named" grep -q "error: --benchmark_filter='no_such_bench' selects no benchmark" "$W/out"
+    check "mfrec_bench: a filter that does not compile is exit 1" status 1 "$BENCH" --benchmark_filter='('
+    check "mfrec_bench: an unknown --benchmark_out_format is exit 1" \
+        status 1 "$BENCH" "${B1[@]}" --benchmark_out="$W/b.json" --benchmark_out_format=jsn
+    check "mfrec_bench: ... named" grep -q "error: --benchmark_out_format must be console, json or csv, got 'jsn'" "$W/out"
+    for fmt in json console csv; do
+        check "mfrec_bench: a failed write of --benchmark_out ($fmt) is exit 1" \
+            status 1 "$BENCH" "${B1[@]}" --benchmark_out=/dev/full --benchmark_out_format=$fmt
+        check "mfrec_bench: ... named" grep -q "error: cannot write --benchmark_out=/dev/full" "$W/out"
+    done
+    bench_full() { "$BENCH" "${B1[@]}" "$@" >/dev/full; }
+    check "mfrec_bench: a failed write of standard output is exit 1" status 1 bench_full
+    check "mfrec_bench: ... named" grep -q "error: cannot write standard output" "$W/out"
+    check "mfrec_bench: a good run is exit 0, its --benchmark_out complete" \
+        eval 'status 0 "$BENCH" "${B1[@]}" --benchmark_out="$W/b.json" &&
+              python3 -c "import json, sys; assert len(json.load(open(sys.argv[1]))[\"benchmarks\"]) == 1" "$W/b.json"'
 else
     echo "skip: mfrec_bench's SIGTERM (no benchmarks/mfrec_bench in the build)"
 fi

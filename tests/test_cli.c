@@ -303,6 +303,29 @@ static void test_train_writes_model_and_log(void **state)
     free(log);
 }
 
+/* The timing record's log_eval_s is a part of eval_s: each logged epoch's
+ * evaluation was added to the two from two clock readings, so over many
+ * logged epochs the part outgrew the whole (eval_s - log_eval_s, the final
+ * evaluations, came out negative). */
+static void test_log_eval_is_part_of_eval(void **state)
+{
+    (void)state;
+    char *log = tu_path(g_dir, "le.jsonl");
+    assert_int_equal(run("train --data '%s' --split random:0.2 --dim 6 --epochs 3000 --log-every 1 "
+                         "--threads 1 --quiet --log-json '%s'",
+                         g_data, log),
+                     0);
+    size_t n;
+    char *j = tu_read_file(log, &n);
+    const char *timing = strstr(j, "{\"timing\":");
+    assert_non_null(timing);
+    double eval = tu_json_num(timing, "eval_s"), log_eval = tu_json_num(timing, "log_eval_s");
+    if (!(log_eval > 0 && log_eval <= eval)) fprintf(stderr, "eval_s %.6f, log_eval_s %.6f\n", eval, log_eval);
+    assert_true(log_eval > 0 && log_eval <= eval);
+    free(j);
+    free(log);
+}
+
 static void test_threads_give_identical_models(void **state)
 {
     (void)state;
@@ -898,6 +921,7 @@ int main(void)
         cmocka_unit_test(test_train_writes_model_and_log),
         cmocka_unit_test(test_train_mse_from_next_step),
         cmocka_unit_test(test_small_memory_budget_named),
+        cmocka_unit_test(test_log_eval_is_part_of_eval),
         cmocka_unit_test(test_threads_give_identical_models),
         cmocka_unit_test(test_threads_within_the_thread_limit),
         cmocka_unit_test(test_train_under_a_data_limit),

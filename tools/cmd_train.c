@@ -825,8 +825,9 @@ static int log_epoch(struct train_run *r, int64_t e)
                : (train_eval && dist_trainer_evaluate(r->tr, r->train, &mt, &err) != MFR_OK) ||
                      (r->has_test && dist_trainer_evaluate(r->tr, r->test, &mv, &err) != MFR_OK))
         return lib_error(&err);
-    r->times.eval += now_seconds() - t0;
-    r->times.log_eval += now_seconds() - t0;
+    const double dt = now_seconds() - t0; /* one reading: log_eval is part of eval */
+    r->times.eval += dt;
+    r->times.log_eval += dt;
     double wall = process_seconds();
     if (o->target_rmse > 0 && !r->target_epoch) r->target_checks++;
     if (o->target_rmse > 0 && !r->target_epoch && mv.rmse <= o->target_rmse) {
@@ -855,8 +856,9 @@ static int finish_logged_epoch(struct train_run *r, bool after_step)
         mfr_error err = {0};
         double t0 = now_seconds();
         if (dist_data_mse(r->tr, NULL, &mse, &err) != MFR_OK) return lib_error(&err);
-        r->times.eval += now_seconds() - t0;
-        r->times.log_eval += now_seconds() - t0;
+        const double dt = now_seconds() - t0;
+        r->times.eval += dt;
+        r->times.log_eval += dt;
     }
     r->data_mse_epoch = r->pending, r->data_mse = mse;
     r->pending = 0;

@@ -326,6 +326,31 @@ static void test_without_one_thread_and_with_shards(void **state)
     free(csv);
 }
 
+/* The settings columns rerun the sweep: lr and l2 were written with %g's
+ * six digits, so --lr 0.00123456789 and --lr 0.00123457 gave one row value
+ * and two checksums. The default lr stays "0.001". */
+static void test_settings_recorded_exactly(void **state)
+{
+    (void)state;
+    char *csv = tu_path(g_dir, "lr.csv");
+    assert_int_equal(run("sweep --data '%s' --threads 1 --dims 4 --epochs 1 --repeat 1 --quiet "
+                         "--lr 0.00123456789 --l2 0.1 --out '%s'",
+                         g_data, csv),
+                     0);
+    struct csv *c = csv_read(csv);
+    assert_string_equal(c->f[1][col(c, "lr")], "0.00123456789");
+    assert_string_equal(c->f[1][col(c, "l2")], "0.1");
+    csv_free(c);
+    assert_int_equal(run("sweep --data '%s' --threads 1 --dims 4 --epochs 1 --repeat 1 --quiet --out '%s'",
+                         g_data, csv),
+                     0);
+    c = csv_read(csv);
+    assert_string_equal(c->f[1][col(c, "lr")], "0.001");
+    assert_string_equal(c->f[1][col(c, "l2")], "0");
+    csv_free(c);
+    free(csv);
+}
+
 /* --threads auto runs train's default (the measured count) beside the
  * fixed counts: "auto" in the threads column, the count of its last epoch
  * in threads_used, a speedup against 1 thread but no efficiency, the same
@@ -558,6 +583,7 @@ int main(void)
         cmocka_unit_test(test_threads_auto),
         cmocka_unit_test(test_rows_columns_checksums_speedup),
         cmocka_unit_test(test_without_one_thread_and_with_shards),
+        cmocka_unit_test(test_settings_recorded_exactly),
         cmocka_unit_test(test_reduce_auto_names_its_choice),
         cmocka_unit_test(test_cores_are_the_allowed_cpus),
         cmocka_unit_test(test_usage_errors),

@@ -699,6 +699,19 @@ static void csv_num(struct json_log *j, double v)
     if (isfinite(v)) jlog_printf(j, "%.6f", v);
 }
 
+/* v in the fewest digits that read back as v (%.17g at most): a setting
+ * the row records must rerun as it ran (%g's six digits made --lr
+ * 0.00123456789 and 0.00123457 one row value with two checksums). */
+static void csv_exact(struct json_log *j, double v)
+{
+    char buf[32];
+    for (int digits = 6; digits <= 17; digits++) {
+        snprintf(buf, sizeof buf, "%.*g", digits, v);
+        if (strtod(buf, NULL) == v) break;
+    }
+    jlog_printf(j, "%s", buf);
+}
+
 static const char csv_header[] =
     "dataset,split,n_users,n_items,n_train,epochs,warmup,seed,lr,l2,bias,threads,dim,reduce,"
     "kernels,kernels_used,shards,repeat,ms_per_epoch_median,ms_per_epoch_min,ms_per_epoch_max,"
@@ -975,11 +988,13 @@ static int write_csv(const struct sweep *s, const mfr_dataset *ds, const mfr_spl
                 csv_str(&j, mfr_dataset_dir(ds));
                 jlog_printf(&j, ",");
                 csv_str(&j, mfr_split_spec(sp));
-                jlog_printf(&j, ",%d,%d,%lld,%lld,%lld,%s,%g,%g,%d,%s,%d,%s,%s,", mfr_dataset_n_users(ds),
-                            mfr_dataset_n_items(ds), (long long)s->n_train, (long long)o->epochs,
-                            (long long)o->warmup, seed, o->softmax ? o->sm.lr : o->train.lr,
-                            o->softmax ? 0.0 : o->train.l2, o->bias, threads_text(o->threads.v[t], tt),
-                            pt->dim, reduce_text(o, pt->reduce), kernels_names[pt->kernels]);
+                jlog_printf(&j, ",%d,%d,%lld,%lld,%lld,%s,", mfr_dataset_n_users(ds), mfr_dataset_n_items(ds),
+                            (long long)s->n_train, (long long)o->epochs, (long long)o->warmup, seed);
+                csv_exact(&j, o->softmax ? o->sm.lr : o->train.lr);
+                jlog_printf(&j, ",");
+                csv_exact(&j, o->softmax ? 0.0 : o->train.l2);
+                jlog_printf(&j, ",%d,%s,%d,%s,%s,", o->bias, threads_text(o->threads.v[t], tt), pt->dim,
+                            reduce_text(o, pt->reduce), kernels_names[pt->kernels]);
                 csv_str(&j, x->kernels_name);
                 jlog_printf(&j, ",%d,%lld,%.6f,%.6f,%.6f,%.6f,%.0f,%.6f,%.6f,%.6f,", x->n_shards,
                             (long long)r + 1, x->ms_median, x->ms_min, x->ms_max, x->ms_iqr,

@@ -163,6 +163,27 @@ static int file_exists(const char *path)
     return stat(path, &sb) == 0;
 }
 
+/* Whether the loaded set has the shape its name stands for. A
+ * MFREC_BENCH_DATA_DIR's set is reused whatever it holds: another dataset,
+ * or one an older bench_train.c generated in other sizes, was timed under
+ * this set's name. false with errmsg set (and the set dropped) if not. */
+static bool set_shape_ok(struct bench_set *s)
+{
+    const int32_t users = mfr_dataset_n_users(s->ds), items = mfr_dataset_n_items(s->ds);
+    const int64_t ratings = mfr_ratings_count(mfr_dataset_ratings(s->ds));
+    if (users == s->n_users && items == s->n_items && ratings == s->n_ratings) return true;
+    char msg[sizeof s->errmsg]; /* not s->errmsg: s->dir is in the same struct (-Wrestrict) */
+    snprintf(msg, sizeof msg,
+             "%s: %.300s holds %d users x %d items, %lld ratings, not this set's %d x %d, %lld "
+             "(another dataset, or an older benchmark's set: remove it to regenerate)",
+             s->name, s->dir, users, items, (long long)ratings, s->n_users, s->n_items,
+             (long long)s->n_ratings);
+    memcpy(s->errmsg, msg, sizeof msg);
+    mfr_dataset_destroy(s->ds);
+    s->ds = NULL;
+    return false;
+}
+
 /* Generates (unless already there), loads and indexes a set; NULL with
  * errmsg set on failure. Later calls return the cached result. */
 static struct bench_set *set_get(int which)
@@ -202,6 +223,7 @@ static struct bench_set *set_get(int which)
         if (mfr_synth_write(&opt, s->dir, &err) != MFR_OK) goto fail;
     }
     if (mfr_dataset_load(s->dir, NULL, &s->ds, &err) != MFR_OK) goto fail;
+    if (!set_shape_ok(s)) return NULL;
     return s;
 fail:
     snprintf(s->errmsg, sizeof s->errmsg, "%s: %s", s->name, err.message);

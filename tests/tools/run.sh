@@ -265,6 +265,16 @@ if [ -x "$BENCH" ]; then
     mkdir -p "$W/bdata"
     check "mfrec_bench: SIGTERM with MFREC_BENCH_DATA_DIR is exit 143" bench_term "$W/bdata"
     check "mfrec_bench: ... and leaves its set" test -s "$W/bdata/ml100k/u.data"
+    # a MFREC_BENCH_DATA_DIR whose ml100k is another dataset was timed as ml100k
+    mkdir -p "$W/bwrong" && cp -r "$D" "$W/bwrong/ml100k"
+    check "mfrec_bench: a kept set of another shape is exit 1" \
+        status 1 env MFREC_BENCH_DATA_DIR="$W/bwrong" "$BENCH" --benchmark_filter='^train/epoch/ml100k/owner/k:32/threads:1/' \
+        --benchmark_min_time=0.01
+    check "mfrec_bench: ... named, with the shapes" \
+        grep -q "ml100k: $W/bwrong/ml100k holds 120 users x 90 items, 3000 ratings, not this set's 943 x 1682, 75000" "$W/out"
+    check "mfrec_bench: ... a kept set of the right shape is used (exit 0)" \
+        status 0 env MFREC_BENCH_DATA_DIR="$W/bdata" "$BENCH" --benchmark_filter='^train/epoch/ml100k/owner/k:32/threads:1/' \
+        --benchmark_min_time=0.01
     # a run that ran nothing, or whose report was lost, exited 0
     B1=(--benchmark_filter='^kern/dot/ref/k:8$' --benchmark_min_time=0.01)
     check "mfrec_bench: a --benchmark_filter selecting nothing is exit 1" status 1 "$BENCH" --benchmark_filter=no_such_bench

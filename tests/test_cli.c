@@ -326,6 +326,41 @@ static void test_log_eval_is_part_of_eval(void **state)
     free(log);
 }
 
+/* Every key a --log-json record holds is named in README.md (the timing
+ * record's threads, reduce and reduce_reason, log_eval_s, run_epochs_s and
+ * the target record's keys were documented nowhere). */
+static void test_log_json_keys_documented(void **state)
+{
+    (void)state;
+    const char *src = getenv("MFREC_TEST_SRCDIR");
+    if (!src || !*src) skip();
+    char *readme_path = tu_path(src, "../README.md"), *log = tu_path(g_dir, "keys.jsonl");
+    char *readme = tu_read_file(readme_path, NULL);
+    assert_non_null(readme);
+    assert_int_equal(run("train --data '%s' --split random:0.2 --dim 4 --epochs 4 --log-every 2 --bias "
+                         "--l2 0.1 --gravity 0.1 --target-rmse 0.1 --quiet --log-json '%s'",
+                         g_data, log),
+                     0);
+    char *j = tu_read_file(log, NULL);
+    int n_keys = 0;
+    for (const char *p = j; (p = strchr(p, '"'));) {
+        const char *end = strchr(p + 1, '"');
+        assert_non_null(end);
+        if (end[1] == ':') { /* a key, not a string value */
+            char key[64];
+            snprintf(key, sizeof key, "`%.*s`", (int)(end - p - 1), p + 1);
+            if (!strstr(readme, key)) fail_msg("--log-json key %s is not in README.md", key);
+            n_keys++;
+        }
+        p = end + 1;
+    }
+    assert_true(n_keys > 20);
+    free(j);
+    free(readme);
+    free(readme_path);
+    free(log);
+}
+
 static void test_threads_give_identical_models(void **state)
 {
     (void)state;
@@ -922,6 +957,7 @@ int main(void)
         cmocka_unit_test(test_train_mse_from_next_step),
         cmocka_unit_test(test_small_memory_budget_named),
         cmocka_unit_test(test_log_eval_is_part_of_eval),
+        cmocka_unit_test(test_log_json_keys_documented),
         cmocka_unit_test(test_threads_give_identical_models),
         cmocka_unit_test(test_threads_within_the_thread_limit),
         cmocka_unit_test(test_train_under_a_data_limit),

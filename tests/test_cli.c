@@ -361,6 +361,35 @@ static void test_log_json_keys_documented(void **state)
     free(log);
 }
 
+/* The parts of the report's "setup time:" line add up to the time outside
+ * the epochs it ends with: --plot's gnuplot runs (hundreds of ms) and
+ * --early-stop's copies of the best model were in the total but in no part. */
+static void test_setup_time_parts_add_up(void **state)
+{
+    (void)state;
+    if (system("command -v gnuplot >/dev/null 2>&1") != 0) skip();
+    char *plots = tu_path(g_dir, "setup-plots");
+    assert_int_equal(run("train --data '%s' --split random:0.2 --dim 4 --epochs 5 --early-stop 2 --quiet "
+                         "--plot '%s'",
+                         g_data, plots),
+                     0);
+    const char *line = strstr(g_out, "setup time: ");
+    assert_non_null(line);
+    double sum = 0, outside = -1;
+    for (const char *p = line; *p && *p != '\n'; p++) {
+        double v;
+        int n = 0;
+        if (sscanf(p, " %lf ms%n", &v, &n) == 1 && n > 0 && (p[-1] == ' ')) {
+            if (!strncmp(p + n, " of ", 4)) outside = v; /* "X ms of Y s outside the epochs" */
+            else sum += v;
+            p += n - 1;
+        }
+    }
+    if (!(outside > 0 && fabs(sum - outside) <= 1.0)) fprintf(stderr, "parts %.1f ms, outside %.1f ms: %.300s\n", sum, outside, line);
+    assert_true(outside > 0 && fabs(sum - outside) <= 1.0);
+    free(plots);
+}
+
 static void test_threads_give_identical_models(void **state)
 {
     (void)state;
@@ -958,6 +987,7 @@ int main(void)
         cmocka_unit_test(test_small_memory_budget_named),
         cmocka_unit_test(test_log_eval_is_part_of_eval),
         cmocka_unit_test(test_log_json_keys_documented),
+        cmocka_unit_test(test_setup_time_parts_add_up),
         cmocka_unit_test(test_threads_give_identical_models),
         cmocka_unit_test(test_threads_within_the_thread_limit),
         cmocka_unit_test(test_train_under_a_data_limit),

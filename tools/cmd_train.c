@@ -1129,7 +1129,12 @@ static void report_run(const struct train_run *r, double wall, double final_val_
     printf("setup time: load %.1f ms, split %.1f ms, trainer %.1f ms (CSR, CSC, init), evaluation "
            "%.1f ms, save %.1f ms", 1e3 * t->load, 1e3 * t->split, 1e3 * t->trainer, 1e3 * t->eval, 1e3 * t->save);
     if (t->checkpoints > 0) printf(", checkpoints %.1f ms", 1e3 * t->checkpoints);
-    printf("; %.1f ms of %.3f s outside the epochs\n", 1e3 * (t->total - (r->train_seconds - r->train_s0)), t->total);
+    /* the rest (--plot's gnuplot, --early-stop's copies of the best model,
+     * the log): the parts then add up to the total they are of */
+    const double outside = t->total - (r->train_seconds - r->train_s0),
+                 other = outside - (t->load + t->split + t->trainer + t->eval + t->save + t->checkpoints);
+    if (other >= 0.5e-3) printf(", other %.1f ms", 1e3 * other);
+    printf("; %.1f ms of %.3f s outside the epochs\n", 1e3 * outside, t->total);
     print_memory_line("factors, optimizer state, CSR, reduction", mfr_trainer_memory_bytes(tr),
                       mfr_trainer_peak_bytes(tr));
     if (o->out)

@@ -112,13 +112,6 @@ void mfr_bench_add_context(const char *key, const char *value)
 
 } // extern "C"
 
-namespace benchmark {
-// Google Benchmark's own flags (exported by libbenchmark, not declared in
-// its header): the file reporter below must write the format asked for.
-extern std::string FLAGS_benchmark_out;
-extern std::string FLAGS_benchmark_out_format;
-} // namespace benchmark
-
 namespace {
 bool g_out_failed = false; // a write to the --benchmark_out file failed
 
@@ -137,12 +130,24 @@ public:
     }
 };
 
+// The value of the last --NAME=VALUE in args (the library takes the last),
+// or `none`. Read from the arguments rather than the library's FLAGS_
+// variables, which its header does not declare (and newer versions need
+// not export).
+std::string flag_value(const std::vector<char *> &args, const char *flag, const char *none)
+{
+    std::string v = none;
+    const std::size_t n = std::strlen(flag);
+    for (std::size_t k = 1; k < args.size(); k++)
+        if (args[k] && std::strncmp(args[k], flag, n) == 0) v = args[k] + n;
+    return v;
+}
+
 // The file reporter for --benchmark_out_format (the library's default,
 // nullptr, for a format it will refuse itself).
-std::unique_ptr<benchmark::BenchmarkReporter> file_reporter()
+std::unique_ptr<benchmark::BenchmarkReporter> file_reporter(const std::string &out, const std::string &f)
 {
-    const std::string &f = benchmark::FLAGS_benchmark_out_format;
-    if (benchmark::FLAGS_benchmark_out.empty()) return nullptr;
+    if (out.empty()) return nullptr;
     if (f == "json") return std::make_unique<checked_file_reporter<benchmark::JSONReporter>>();
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wdeprecated-declarations" // still the library's csv
@@ -193,12 +198,15 @@ int main(int argc, char **argv)
         args.push_back(&min_time[0]);
     }
     if (!formats_ok(args)) return 1;
+    // before Initialize, which takes its flags out of args
+    const std::string out = flag_value(args, "--benchmark_out=", "");
+    const std::string out_format = flag_value(args, "--benchmark_out_format=", "json");
     int n = static_cast<int>(args.size());
     args.push_back(nullptr);
     benchmark::Initialize(&n, args.data());
     if (benchmark::ReportUnrecognizedArguments(n, args.data())) return 1;
     mfr_bench_register_all();
-    std::unique_ptr<benchmark::BenchmarkReporter> file = file_reporter();
+    std::unique_ptr<benchmark::BenchmarkReporter> file = file_reporter(out, out_format);
     // A filter that matches nothing (or does not compile) ran nothing: an
     // error, not an empty success (the library only says so on stderr)
     const std::size_t ran = benchmark::RunSpecifiedBenchmarks(nullptr, file.get());
@@ -210,6 +218,6 @@ int main(int argc, char **argv)
                      benchmark::GetBenchmarkFilter().c_str());
     if (g_out_failed)
         std::fprintf(stderr, "%s: error: cannot write --benchmark_out=%s\n", argv[0],
-                     benchmark::FLAGS_benchmark_out.c_str());
+                     out.c_str());
     return g_failed || ran == 0 || g_out_failed || !out_ok ? 1 : 0;
 }

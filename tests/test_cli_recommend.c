@@ -591,6 +591,18 @@ static void test_split_beside_u_item(void **state)
                      0);
     tu_expect_in(g_err, "/train.data is read as a delimited rating file, without the u.item beside it (its "
                         "name is not ML-100K's); --format ml-100k reads it as ML-100K");
+    /* a table of such a model's movies says why they are #IDs, and how to
+     * keep the titles; once, and not in the machine outputs */
+    assert_int_equal(run("recommend --model '%s' --user 1 -k 3", model), 0);
+    tu_expect_in(g_out, "(untitled)");
+    tu_expect_in(g_err, "/train.data is a rating file alone, without movie titles: movies are shown as #ID (a "
+                        "MovieLens split keeps them when written into the dataset's directory and read with "
+                        "--format ml-100k");
+    assert_null(strstr(strstr(g_err, "rating file alone") + 1, "rating file alone"));
+    assert_int_equal(run("similar --model '%s' --movie '#1' -k 3", model), 0);
+    tu_expect_in(g_err, "is a rating file alone");
+    assert_int_equal(run("recommend --model '%s' --user 1 -k 3 --json", model), 0);
+    expect_not_in(g_err, "rating file alone");
     assert_int_equal(run("train --data '%s/train.data' --format ml-100k --split none --dim 3 --epochs 2 --quiet "
                          "--out '%s'",
                          dir, model),
@@ -598,6 +610,7 @@ static void test_split_beside_u_item(void **state)
     expect_not_in(g_err, "note:");
     assert_int_equal(run("recommend --model '%s' --user 1 --include-rated -k 10", model), 0);
     expect_not_in(g_out, "(untitled)");
+    expect_not_in(g_err, "rating file alone");
     tu_expect_in(g_out, "Usual Suspects, The (1995)");
     tu_expect_in(g_out, "Star Wars (1977)");
     free(model);

@@ -245,8 +245,21 @@ static bool is_rated(const struct movie_list *l, int32_t item)
     return l->rated && !isnan(l->rated[item]);
 }
 
+/* A rating file alone (a split's train.data) has no titles: said once
+ * beside a table of #IDs, with the way to keep them. */
+static void note_rating_file_titles(const mfr_dataset *ds)
+{
+    if (mfr_dataset_format(ds) != MFR_FORMAT_DELIMITED || has_titles(ds)) return;
+    fprintf(stderr,
+            "%s: note: %s is a rating file alone, without movie titles: movies are shown as #ID "
+            "(a MovieLens split keeps them when written into the dataset's directory and read with "
+            "--format ml-100k: README, mfrec split)\n",
+            g_cmd, printable(data_name(ds)));
+}
+
 void print_list_table(const struct movie_ctx *c, const struct movie_list *l)
 {
+    if (l->n > 0) note_rating_file_titles(c->ds);
     /* with a ranking prior the score that ranks is no rating: both shown */
     const bool both = l->kind == VALUE_PREDICTED && mfr_model_rank_offsets(c->m);
     printf("%4s  %7s  ", "rank", "movie");

@@ -1372,13 +1372,18 @@ static void test_project_text_and_coordinates(void **state)
     tu_expect_in(g_err, "--perplexity 80 must be below the number of movies mapped (80)");
     assert_int_equal(run("project --model '%s' --method tsne --iterations 0", g_model), 2);
     tu_expect_in(g_err, "--iterations");
-    /* one iteration, one training rating: singular words */
+    free(tsv);
+}
+
+/* One iteration, one training rating: singular words. */
+static void test_project_singular_words(void **state)
+{
+    (void)state;
     assert_int_equal(run("project --model '%s' --method tsne --perplexity 10 --iterations 1 --min-ratings 1",
                          g_model),
                      0);
     tu_expect_in(g_out, "the movies with at least 1 training rating\n");
     tu_expect_in(g_out, "perplexity 10, 1 iteration, seed 1: KL divergence");
-    free(tsv);
 }
 
 static void test_export(void **state)
@@ -1852,6 +1857,7 @@ int main(void)
         cmocka_unit_test(test_plots_unknown_genre),
         cmocka_unit_test(test_plots_remove_undrawn_chart),
         cmocka_unit_test(test_project_text_and_coordinates),
+        cmocka_unit_test(test_project_singular_words),
         cmocka_unit_test(test_project_min_ratings_counts_training_ratings),
         cmocka_unit_test(test_export),
         cmocka_unit_test(test_export_over_earlier_export),

@@ -141,7 +141,7 @@ struct eval_data {
     const mfr_ratings *model_train; /* the model's recorded split's part, or NULL */
     char *test_path, *train_path;
     char train_desc[512], model_train_desc[128];
-    char split_cmd[160]; /* the `mfrec split` that writes the model's split (its test part held out) */
+    char split_cmd[4352]; /* the `mfrec split` that writes the model's split (its test part held out) */
     int64_t overlap_model, overlap_train; /* test ratings also in model_train, in train_file */
     mfr_unknown_ratings unknown; /* test ratings left out: user or movie not in the model */
 };
@@ -181,10 +181,14 @@ static int load_eval_train(const struct eval_opts *o, const mfr_model *m, const 
             /* a random: split is its seed's: named, so that `mfrec split` can write the same one */
             const bool seeded = !strncmp(mfr_split_spec(d->sp), "random:", 7);
             snprintf(d->model_train_desc, sizeof d->model_train_desc, "split %s", mfr_split_spec(d->sp));
-            if (strcmp(mfr_split_spec(d->sp), "none") != 0) /* none has no held-out part */
+            /* --data too: without it `mfrec split` splits $MFREC_DATA or data/ml-100k */
+            if (strcmp(mfr_split_spec(d->sp), "none") != 0 && /* none has no held-out part */
                 snprintf(d->split_cmd, sizeof d->split_cmd,
-                         seeded ? "mfrec split --split %s --seed %llu --out DIR" : "mfrec split --split %s --out DIR",
-                         mfr_split_spec(d->sp), (unsigned long long)cfg.seed);
+                         seeded ? "mfrec split --data %s --split %s --seed %llu --out DIR"
+                                : "mfrec split --data %s --split %s --out DIR",
+                         o->data ? o->data : model_data_source(m), mfr_split_spec(d->sp),
+                         (unsigned long long)cfg.seed) >= (int)sizeof d->split_cmd)
+                d->split_cmd[0] = '\0'; /* cut: no command rather than a wrong one */
         } else if (!o->train_path) {
             return runtime_error("recreating the model's split %s: %s", spec, err.message);
         } else { /* --train is the way round a split that is gone or changed (u1.base moved, say) */

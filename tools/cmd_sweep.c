@@ -699,17 +699,22 @@ static void csv_num(struct json_log *j, double v)
     if (isfinite(v)) jlog_printf(j, "%.6f", v);
 }
 
-/* v in the fewest digits that read back as v (%.17g at most): a setting
- * the row records must rerun as it ran (%g's six digits made --lr
- * 0.00123456789 and 0.00123457 one row value with two checksums). */
-static void csv_exact(struct json_log *j, double v)
+/* The lr and l2 a row records, as the library writes settings
+ * (mfr_config_format: the shortest text that reads back as the value), so
+ * that the row reruns as it ran (%g's six digits made --lr 0.00123456789
+ * and 0.00123457 one row value with two checksums). */
+static void csv_settings(struct json_log *j, double lr, double l2)
 {
-    char buf[32];
-    for (int digits = 6; digits <= 17; digits++) {
-        snprintf(buf, sizeof buf, "%.*g", digits, v);
-        if (strtod(buf, NULL) == v) break;
-    }
-    jlog_printf(j, "%s", buf);
+    mfr_config cfg;
+    mfr_config_default(&cfg);
+    cfg.lr = lr;
+    cfg.l2 = l2;
+    char a[64], b[64];
+    if (mfr_config_format(&cfg, mfr_config_field_find("lr"), a, sizeof a, NULL) != MFR_OK)
+        snprintf(a, sizeof a, "%.17g", lr);
+    if (mfr_config_format(&cfg, mfr_config_field_find("l2"), b, sizeof b, NULL) != MFR_OK)
+        snprintf(b, sizeof b, "%.17g", l2);
+    jlog_printf(j, "%s,%s", a, b);
 }
 
 static const char csv_header[] =
@@ -990,9 +995,7 @@ static int write_csv(const struct sweep *s, const mfr_dataset *ds, const mfr_spl
                 csv_str(&j, mfr_split_spec(sp));
                 jlog_printf(&j, ",%d,%d,%lld,%lld,%lld,%s,", mfr_dataset_n_users(ds), mfr_dataset_n_items(ds),
                             (long long)s->n_train, (long long)o->epochs, (long long)o->warmup, seed);
-                csv_exact(&j, o->softmax ? o->sm.lr : o->train.lr);
-                jlog_printf(&j, ",");
-                csv_exact(&j, o->softmax ? 0.0 : o->train.l2);
+                csv_settings(&j, o->softmax ? o->sm.lr : o->train.lr, o->softmax ? 0.0 : o->train.l2);
                 jlog_printf(&j, ",%d,%s,%d,%s,%s,", o->bias, threads_text(o->threads.v[t], tt), pt->dim,
                             reduce_text(o, pt->reduce), kernels_names[pt->kernels]);
                 csv_str(&j, x->kernels_name);

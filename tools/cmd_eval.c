@@ -454,6 +454,10 @@ enum {
     S_RMSE, S_MAE, S_P, S_R, S_NDCG, S_COV, S_POP_P, S_POP_R, S_POP_NDCG, S_POP_COV,
     S_EASE_P, S_EASE_R, S_EASE_NDCG, S_EASE_COV, S_N
 };
+/* json_ranking_summary reads each ranker's four metrics side by side */
+_Static_assert(S_POP_P == S_P + N_RANKING_METRICS && S_EASE_P == S_POP_P + N_RANKING_METRICS &&
+                   S_N == S_EASE_P + N_RANKING_METRICS && S_R == S_P + 1 && S_NDCG == S_P + 2 && S_COV == S_P + 3,
+               "the S_ metrics in json_ranking_summary's order");
 
 static void fold_values(const struct fold_result *fr, double *v)
 {
@@ -626,12 +630,9 @@ static int eval_folds(const struct eval_opts *o)
         putchar('\n');
         if ((rc = stdout_flush()) != EXIT_OK) goto done; /* a full or closed stdout: stop */
     }
-    double v[N_FOLDS][S_N], col[N_FOLDS], mean[S_N], std[S_N];
+    double v[N_FOLDS][S_N], mean[S_N], std[S_N];
     for (int f = 0; f < N_FOLDS; f++) fold_values(&fr[f], v[f]);
-    for (int s = 0; s < S_N; s++) {
-        for (int f = 0; f < N_FOLDS; f++) col[f] = v[f][s];
-        mean_std(col, N_FOLDS, &mean[s], &std[s]);
-    }
+    for (int s = 0; s < S_N; s++) mean_std((const double *)v + s, N_FOLDS, S_N, &mean[s], &std[s]);
     if (o->json) {
         json_folds(o, data_name(ds), fr, mean, std);
     } else {

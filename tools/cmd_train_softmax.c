@@ -1076,6 +1076,11 @@ done:
 /* The summarized values, in table order; the EASE ones only with --baseline. */
 enum { SM_P, SM_R, SM_NDCG, SM_COV, SM_POP_P, SM_POP_R, SM_POP_NDCG, SM_POP_COV,
        SM_EASE_P, SM_EASE_R, SM_EASE_NDCG, SM_EASE_COV, SM_N };
+/* json_ranking_summary reads each ranker's four metrics side by side */
+_Static_assert(SM_POP_P == SM_P + N_RANKING_METRICS && SM_EASE_P == SM_POP_P + N_RANKING_METRICS &&
+                   SM_N == SM_EASE_P + N_RANKING_METRICS && SM_R == SM_P + 1 && SM_NDCG == SM_P + 2 &&
+                   SM_COV == SM_P + 3,
+               "the SM_ metrics in json_ranking_summary's order");
 
 static void sm_fold_values(const struct sm_fold *f, double v[SM_N])
 {
@@ -1191,11 +1196,7 @@ static int softmax_folds(const struct sm_opts *o)
     }
     if (rc == EXIT_OK) {
         double mean[SM_N], sd[SM_N];
-        for (int x = 0; x < SM_N; x++) {
-            double col[N_SM_FOLDS];
-            for (int f = 0; f < N_SM_FOLDS; f++) col[f] = v[f][x];
-            mean_std(col, N_SM_FOLDS, &mean[x], &sd[x]);
-        }
+        for (int x = 0; x < SM_N; x++) mean_std((const double *)v + x, N_SM_FOLDS, SM_N, &mean[x], &sd[x]);
         if (o->json) {
             sm_json(o, data_name(ds), fr, mean, sd);
         } else {

@@ -83,13 +83,16 @@ void json_ranking_summary(const double *v, int n_rankers)
     putchar('}');
 }
 
-void mean_std(const double *x, int n, double *mean, double *std)
+void mean_std(const double *x, int n, int stride, double *mean, double *std)
 {
     double s = 0.0;
-    for (int f = 0; f < n; f++) s += x[f];
+    for (int f = 0; f < n; f++) s += x[(size_t)f * (size_t)stride];
     *mean = s / n;
     double q = 0.0;
-    for (int f = 0; f < n; f++) q += (x[f] - *mean) * (x[f] - *mean);
+    for (int f = 0; f < n; f++) {
+        const double d = x[(size_t)f * (size_t)stride] - *mean;
+        q += d * d;
+    }
     *std = n > 1 ? sqrt(q / (n - 1)) : 0.0;
 }
 

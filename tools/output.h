@@ -35,9 +35,10 @@ void json_rankings(const mfr_ranking *const r[N_RANKERS]);
  * order above, n_rankers of them (2: no EASE). */
 void json_ranking_summary(const double *v, int n_rankers);
 
-/* Mean and sample standard deviation (n - 1; 0 for n 1) of x[0..n): one
- * definition, so that every command's summary over folds agrees to the bit. */
-void mean_std(const double *x, int n, double *mean, double *std);
+/* Mean and sample standard deviation (n - 1; 0 for n 1) of x[0],
+ * x[stride], .. (n values; a column of a row-major table): one definition,
+ * so that every command's summary over folds agrees to the bit. */
+void mean_std(const double *x, int n, int stride, double *mean, double *std);
 
 /* qsort comparator for doubles, ascending. */
 int cmp_double(const void *a, const void *b);

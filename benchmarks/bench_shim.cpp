@@ -10,6 +10,7 @@
 // the --benchmark_out file cannot be written.
 #include <benchmark/benchmark.h>
 
+#include <cctype>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -130,22 +131,39 @@ public:
     }
 };
 
-// The value of the last --NAME=VALUE in args (the library takes the last),
-// or `none`. Read from the arguments rather than the library's FLAGS_
-// variables, which its header does not declare (and newer versions need
-// not export).
-std::string flag_value(const std::vector<char *> &args, const char *flag, const char *none)
+// A flag's value as Google Benchmark takes it: the last --name=VALUE in
+// args ("true" for a bare --name), else the environment variable of its
+// name in capitals (BENCHMARK_OUT), else `none`. Read here rather than from
+// the library's FLAGS_ variables, which its header does not declare (and
+// newer versions need not export).
+std::string flag_value(const std::vector<char *> &args, const char *name, const char *none)
 {
-    std::string v = none;
-    const std::size_t n = std::strlen(flag);
-    for (std::size_t k = 1; k < args.size(); k++)
-        if (args[k] && std::strncmp(args[k], flag, n) == 0) v = args[k] + n;
+    std::string env;
+    for (const char *c = name; *c; c++) env += static_cast<char>(std::toupper(static_cast<unsigned char>(*c)));
+    const char *e = std::getenv(env.c_str());
+    std::string v = e ? e : none;
+    const std::string flag = std::string("--") + name;
+    for (std::size_t k = 1; k < args.size(); k++) {
+        if (!args[k] || std::strncmp(args[k], flag.c_str(), flag.size()) != 0) continue;
+        if (args[k][flag.size()] == '=') v = args[k] + flag.size() + 1;
+        else if (!args[k][flag.size()]) v = "true";
+    }
     return v;
+}
+
+// The library's reading of a boolean flag's value.
+bool truthy(const std::string &v)
+{
+    if (v.empty()) return false;
+    std::string l;
+    for (char c : v) l += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    return !(l == "0" || l == "f" || l == "false" || l == "n" || l == "no" || l == "off");
 }
 
 // The file reporter for --benchmark_out_format (the library's default,
 // nullptr, for a format it will refuse itself).
-std::unique_ptr<benchmark::BenchmarkReporter> file_reporter(const std::string &out, const std::string &f)
+std::unique_ptr<benchmark::BenchmarkReporter> file_reporter(const std::string &out, const std::string &f,
+                                                            bool tabular)
 {
     if (out.empty()) return nullptr;
     if (f == "json") return std::make_unique<checked_file_reporter<benchmark::JSONReporter>>();
@@ -155,7 +173,7 @@ std::unique_ptr<benchmark::BenchmarkReporter> file_reporter(const std::string &o
 #pragma GCC diagnostic pop
     if (f == "console")
         return std::make_unique<checked_file_reporter<benchmark::ConsoleReporter>>(
-            benchmark::ConsoleReporter::OO_None);
+            tabular ? benchmark::ConsoleReporter::OO_Tabular : benchmark::ConsoleReporter::OO_None);
     return nullptr;
 }
 
@@ -164,16 +182,14 @@ std::unique_ptr<benchmark::BenchmarkReporter> file_reporter(const std::string &o
 // run nothing.
 bool formats_ok(const std::vector<char *> &args)
 {
-    for (const char *a : args) {
-        for (const char *flag : {"--benchmark_format=", "--benchmark_out_format="}) {
-            const std::size_t n = std::strlen(flag);
-            if (std::strncmp(a, flag, n) != 0) continue;
-            const std::string v(a + n);
-            if (v == "console" || v == "json" || v == "csv") continue;
-            std::fprintf(stderr, "%s: error: %.*s must be console, json or csv, got '%s'\n", args[0],
-                         static_cast<int>(n - 1), flag, v.c_str());
-            return false;
-        }
+    for (const char *name : {"benchmark_format", "benchmark_out_format"}) {
+        const std::string v = flag_value(args, name, "console");
+        if (v == "console" || v == "json" || v == "csv") continue;
+        std::string env;
+        for (const char *c = name; *c; c++) env += static_cast<char>(std::toupper(static_cast<unsigned char>(*c)));
+        std::fprintf(stderr, "%s: error: --%s (or %s) must be console, json or csv, got '%s'\n", args[0], name,
+                     env.c_str(), v.c_str());
+        return false;
     }
     return true;
 }
@@ -199,14 +215,15 @@ int main(int argc, char **argv)
     }
     if (!formats_ok(args)) return 1;
     // before Initialize, which takes its flags out of args
-    const std::string out = flag_value(args, "--benchmark_out=", "");
-    const std::string out_format = flag_value(args, "--benchmark_out_format=", "json");
+    const std::string out = flag_value(args, "benchmark_out", "");
+    const std::string out_format = flag_value(args, "benchmark_out_format", "json");
+    const bool tabular = truthy(flag_value(args, "benchmark_counters_tabular", "false"));
     int n = static_cast<int>(args.size());
     args.push_back(nullptr);
     benchmark::Initialize(&n, args.data());
     if (benchmark::ReportUnrecognizedArguments(n, args.data())) return 1;
     mfr_bench_register_all();
-    std::unique_ptr<benchmark::BenchmarkReporter> file = file_reporter(out, out_format);
+    std::unique_ptr<benchmark::BenchmarkReporter> file = file_reporter(out, out_format, tabular);
     // A filter that matches nothing (or does not compile) ran nothing: an
     // error, not an empty success (the library only says so on stderr)
     const std::size_t ran = benchmark::RunSpecifiedBenchmarks(nullptr, file.get());

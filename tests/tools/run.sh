@@ -282,7 +282,16 @@ if [ -x "$BENCH" ]; then
     check "mfrec_bench: a filter that does not compile is exit 1" status 1 "$BENCH" --benchmark_filter='('
     check "mfrec_bench: an unknown --benchmark_out_format is exit 1" \
         status 1 "$BENCH" "${B1[@]}" --benchmark_out="$W/b.json" --benchmark_out_format=jsn
-    check "mfrec_bench: ... named" grep -q "error: --benchmark_out_format must be console, json or csv, got 'jsn'" "$W/out"
+    check "mfrec_bench: ... named" grep -q "error: --benchmark_out_format (or BENCHMARK_OUT_FORMAT) must be console, json or csv, got 'jsn'" "$W/out"
+    # the library takes its flags from the environment too
+    check "mfrec_bench: an unknown BENCHMARK_OUT_FORMAT is exit 1" \
+        status 1 env BENCHMARK_OUT_FORMAT=jsn "$BENCH" "${B1[@]}" --benchmark_out="$W/b.json"
+    check "mfrec_bench: a failed write of BENCHMARK_OUT is exit 1" \
+        status 1 env BENCHMARK_OUT=/dev/full "$BENCH" "${B1[@]}"
+    check "mfrec_bench: ... named" grep -q "error: cannot write --benchmark_out=/dev/full" "$W/out"
+    check "mfrec_bench: BENCHMARK_OUT_FORMAT=csv with --benchmark_out writes CSV" \
+        status 0 env BENCHMARK_OUT_FORMAT=csv "$BENCH" "${B1[@]}" --benchmark_out="$W/b.csv"
+    check "mfrec_bench: ... its header line" grep -q '^name,iterations,' "$W/b.csv"
     for fmt in json console csv; do
         check "mfrec_bench: a failed write of --benchmark_out ($fmt) is exit 1" \
             status 1 "$BENCH" "${B1[@]}" --benchmark_out=/dev/full --benchmark_out_format=$fmt

@@ -471,6 +471,10 @@ static void test_runtime_errors(void **state)
     tu_expect_in(g_err, "--test nonexistent.data: no such file, neither as given nor in the data's directory ");
     assert_int_equal(run("eval --model '%s' --test u.data --train missing.base", g_model), 1);
     tu_expect_in(g_err, "--train missing.base: no such file, neither as given nor in the data's directory ");
+    /* in the data's directory for another reason than a missing file: that reason */
+    assert_int_equal(run("eval --model '%s' --test u.data/x", g_model), 1);
+    tu_expect_in(g_err, "--test u.data/x: no such file as given, and ");
+    tu_expect_in(g_err, "/u.data/x: Not a directory");
     assert_int_equal(run("eval --model '%s/nothing.bin' --test u.data", g_dir), 1);
     tu_expect_in(g_err, "nothing.bin");
     /* a model of another dataset */

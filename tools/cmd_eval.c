@@ -125,8 +125,17 @@ static int missing_input(const char *flag, const char *dir, const char *given, c
 {
     if (given[0] == '/' || strcmp(given, resolved) != 0 || access(given, F_OK) == 0 || errno != ENOENT)
         return EXIT_OK;
-    return runtime_error("%s %s: no such file, neither as given nor in the data's directory %s", flag,
-                         given, dir);
+    char *joined = malloc(strlen(dir) + strlen(given) + 2);
+    if (!joined) return runtime_error("out of memory");
+    sprintf(joined, "%s/%s", dir, given);
+    const int e = access(joined, F_OK) == 0 ? 0 : errno;
+    int rc = EXIT_OK; /* there after all (made meanwhile): the reader takes it as given */
+    if (e == ENOENT)
+        rc = runtime_error("%s %s: no such file, neither as given nor in the data's directory %s", flag, given, dir);
+    else if (e)
+        rc = runtime_error("%s %s: no such file as given, and %s: %s", flag, given, joined, strerror(e));
+    free(joined);
+    return rc;
 }
 
 /* ------------------------------------------------------------------ */

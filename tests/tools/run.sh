@@ -411,6 +411,8 @@ here = os.path.dirname(os.path.abspath(__file__))
 args = dict(a.split("=", 1) if "=" in a else (a, "") for a in sys.argv[1:])
 names = [n for n in ("BM_fake/1", "BM_fake/2") if re.search(args.get("--benchmark_filter", ""), n)]
 if "--benchmark_list_tests" in args:
+    if os.environ.get("FAKE_BENCH_CRASH"):
+        sys.exit(134)
     print("\n".join(names))
     sys.exit(0)
 with open(os.path.join(here, "count"), "a+") as f:
@@ -496,6 +498,11 @@ for n in range(2, 15):
     check "perf-compare: ... no traceback" eval '! grep -q Traceback "$W/out"'
     check "perf-compare: ... before the second build or any run" \
         eval 'test "$(grep -c ^compile "$FAKE_MESON_LOG")" -eq 1 && test ! -e "$FAKE_BENCH_LOG"'
+    pcf_crash() { FAKE_BENCH_CRASH=1 pcf "$@"; }
+    check "perf-compare: a bench that fails before it lists anything is exit 2" \
+        status 2 pcf_crash "$Q" --filter /2
+    check "perf-compare: ... as a failed command, not as a filter matching nothing" \
+        eval 'grep -q "^perf-compare: command failed: " "$W/out" && ! grep -q "matches no benchmark" "$W/out"'
     check "perf-compare: a --filter matching some runs them (exit 0)" status 0 pcf "$Q" --repeat 4 --filter /2
     pcf_empty() { FAKE_BENCH_EMPTY=1 pcf "$@"; }
     check "perf-compare: an empty benchmark result is exit 2" status 2 pcf_empty "$Q" --repeat 4

@@ -179,6 +179,14 @@ static void test_model_table(void **state)
              "--out DIR` writes it as DIR/test.data)",
              g_data);
     tu_expect_in(g_err, want);
+    /* a path the shell would split is one quoted word of the command */
+    char *spaced = tu_path(g_dir, "da ta's");
+    assert_int_equal(symlink(g_data, spaced), 0);
+    assert_int_equal(run("eval --model '%s' --data \"%s\" --test u.data", g_model, spaced), 1);
+    snprintf(want, sizeof want, "`mfrec split --data '%.*s/da ta'\\''s' --split random:0.2 --seed 300 --out DIR`",
+             (int)strlen(g_dir), g_dir);
+    tu_expect_in(g_err, want);
+    free(spaced);
     /* --train naming other ratings to exclude does not lift the check
      * against the model's own training ratings */
     char *one = tu_path(g_dir, "one.data"), *udata = tu_path(g_data, "u.data");

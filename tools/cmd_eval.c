@@ -118,6 +118,28 @@ static char *resolve_path(const char *dir, const char *path)
     return strdup(path);
 }
 
+/* s as one shell word in buf: as it is when it holds only characters no
+ * shell treats specially, else in single quotes ('\'' for a quote); "" when
+ * it does not fit. */
+static const char *shell_word(const char *s, char *buf, size_t cap)
+{
+    if (*s && strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_./:=+,-") == strlen(s))
+        return snprintf(buf, cap, "%s", s) < (int)cap ? buf : "";
+    size_t n = 0;
+    buf[n++] = '\'';
+    for (const char *c = s; *c; c++) {
+        const char *piece = *c == '\'' ? "'\\''" : NULL;
+        const size_t len = piece ? 4 : 1;
+        if (n + len + 2 > cap) return "";
+        if (piece) memcpy(buf + n, piece, len);
+        else buf[n] = *c;
+        n += len;
+    }
+    buf[n++] = '\'';
+    buf[n] = '\0';
+    return buf;
+}
+
 /* EXIT_OK unless a relative path that resolve_path found neither as
  * given nor in dir: then the error names both places (the reader would
  * name only the first, where the help says DIR is tried too). */
@@ -191,12 +213,13 @@ static int load_eval_train(const struct eval_opts *o, const mfr_model *m, const 
             const bool seeded = !strncmp(mfr_split_spec(d->sp), "random:", 7);
             snprintf(d->model_train_desc, sizeof d->model_train_desc, "split %s", mfr_split_spec(d->sp));
             /* --data too: without it `mfrec split` splits $MFREC_DATA or data/ml-100k */
-            if (strcmp(mfr_split_spec(d->sp), "none") != 0 && /* none has no held-out part */
+            char word[4096];
+            const char *data = shell_word(o->data ? o->data : model_data_source(m), word, sizeof word);
+            if (*data && strcmp(mfr_split_spec(d->sp), "none") != 0 && /* none has no held-out part */
                 snprintf(d->split_cmd, sizeof d->split_cmd,
                          seeded ? "mfrec split --data %s --split %s --seed %llu --out DIR"
                                 : "mfrec split --data %s --split %s --out DIR",
-                         o->data ? o->data : model_data_source(m), mfr_split_spec(d->sp),
-                         (unsigned long long)cfg.seed) >= (int)sizeof d->split_cmd)
+                         data, mfr_split_spec(d->sp), (unsigned long long)cfg.seed) >= (int)sizeof d->split_cmd)
                 d->split_cmd[0] = '\0'; /* cut: no command rather than a wrong one */
         } else if (!o->train_path) {
             return runtime_error("recreating the model's split %s: %s", spec, err.message);

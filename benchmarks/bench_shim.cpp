@@ -131,6 +131,14 @@ public:
     }
 };
 
+// The environment variable that sets flag `name` (benchmark_out: BENCHMARK_OUT).
+std::string env_name(const char *name)
+{
+    std::string env;
+    for (const char *c = name; *c; c++) env += static_cast<char>(std::toupper(static_cast<unsigned char>(*c)));
+    return env;
+}
+
 // A flag's value as Google Benchmark takes it: the last --name=VALUE in
 // args ("true" for a bare --name), else the environment variable of its
 // name in capitals (BENCHMARK_OUT), else `none`. Read here rather than from
@@ -138,9 +146,7 @@ public:
 // newer versions need not export).
 std::string flag_value(const std::vector<char *> &args, const char *name, const char *none)
 {
-    std::string env;
-    for (const char *c = name; *c; c++) env += static_cast<char>(std::toupper(static_cast<unsigned char>(*c)));
-    const char *e = std::getenv(env.c_str());
+    const char *e = std::getenv(env_name(name).c_str());
     std::string v = e ? e : none;
     const std::string flag = std::string("--") + name;
     for (std::size_t k = 1; k < args.size(); k++) {
@@ -185,10 +191,8 @@ bool formats_ok(const std::vector<char *> &args)
     for (const char *name : {"benchmark_format", "benchmark_out_format"}) {
         const std::string v = flag_value(args, name, "console");
         if (v == "console" || v == "json" || v == "csv") continue;
-        std::string env;
-        for (const char *c = name; *c; c++) env += static_cast<char>(std::toupper(static_cast<unsigned char>(*c)));
         std::fprintf(stderr, "%s: error: --%s (or %s) must be console, json or csv, got '%s'\n", args[0], name,
-                     env.c_str(), v.c_str());
+                     env_name(name).c_str(), v.c_str());
         return false;
     }
     return true;

@@ -819,21 +819,37 @@ void jlog_printf(struct json_log *j,
     }
 }
 
+char *shell_word(const char *s, bool bare)
+{
+    if (bare && *s &&
+        strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_./:=+,-") == strlen(s))
+        return strdup(s);
+    /* '...', or $'...' where a control byte would otherwise break the line
+     * (a newline) or act when pasted (a tab asks an interactive shell for
+     * completions) */
+    const bool dollar = escaped_count(s) > 0 || strchr(s, '\t');
+    char *w = malloc(4 * strlen(s) + 4), *at = w;
+    if (!w) return NULL;
+    if (dollar) *at++ = '$';
+    *at++ = '\'';
+    for (const char *c = s; *c; c++) {
+        if (*c == '\'') at += sprintf(at, "%s", dollar ? "\\'" : "'\\''");
+        else if (dollar && *c == '\\') at += sprintf(at, "\\\\");
+        else if (dollar && *c == '\t') at += sprintf(at, "\\t");
+        else if (dollar && is_escaped((unsigned char)*c)) at += sprintf(at, "\\x%02X", (unsigned char)*c);
+        else *at++ = *c;
+    }
+    *at++ = '\'';
+    *at = '\0';
+    return w;
+}
+
 void print_resume_hint(const char *checkpoint)
 {
-    /* a word for the shell: '...', or $'...' where a control byte would
-     * otherwise break the line (a newline) or act when pasted (a tab asks
-     * an interactive shell for completions) */
-    const bool dollar = escaped_count(checkpoint) > 0 || strchr(checkpoint, '\t');
-    fputs(dollar ? "resume with: mfrec train --resume $'" : "resume with: mfrec train --resume '", stderr);
-    for (const char *c = checkpoint; *c; c++) {
-        if (*c == '\'') fputs(dollar ? "\\'" : "'\\''", stderr);
-        else if (dollar && *c == '\\') fputs("\\\\", stderr);
-        else if (dollar && *c == '\t') fputs("\\t", stderr);
-        else if (dollar && is_escaped((unsigned char)*c)) fprintf(stderr, "\\x%02X", (unsigned char)*c);
-        else fputc(*c, stderr);
-    }
-    fputs("' (with the same --out, --log-json, --plot)\n", stderr);
+    char *w = shell_word(checkpoint, false);
+    fprintf(stderr, "resume with: mfrec train --resume %s (with the same --out, --log-json, --plot)\n",
+            w ? w : checkpoint);
+    free(w);
 }
 
 void checkpoint_report(const char *checkpoint, int64_t every, int64_t ck_epoch, int64_t ran)

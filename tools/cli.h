@@ -266,6 +266,11 @@ const char *size_text(uint64_t bytes, char *buf);
  * quoted for a POSIX shell ('...', a quote inside as '\''), so that the
  * line can be pasted whatever the name holds. */
 void print_resume_hint(const char *checkpoint);
+/* s as one word for the shell to paste, malloc'd (NULL when out of memory):
+ * as it is when `bare` and it holds only characters no shell treats
+ * specially; else in single quotes ('\'' for a quote), or as $'...' when it
+ * holds a control byte or a tab. */
+char *shell_word(const char *s, bool bare);
 /* The final report's line on --checkpoint FILE (none without it): the
  * epoch FILE holds (ck_epoch: this process's last checkpoint, or the
  * resumed one when FILE is --resume's) and the epochs run after it, or,

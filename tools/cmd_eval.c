@@ -103,59 +103,31 @@ static void print_ranking_table(const mfr_ranking *rm, const mfr_ranking *rp,
     putchar('\n');
 }
 
-/* path as given when it exists or is absolute, else dir/path when that
- * exists, else as given (the reader then names it in its error). The
- * result is malloc'd; NULL when out of memory. */
-static char *resolve_path(const char *dir, const char *path)
+/* The file `flag` names (path) in *out, malloc'd: as given when it exists
+ * or is absolute, else dir/path when that exists. Neither: an error naming
+ * both places (the reader would name only the first, where the help says
+ * DIR is tried too), or DIR/path's own reason when it is not a missing
+ * file; as given when only that lookup failed otherwise (the reader then
+ * names it in its error). */
+static int resolve_input(const char *flag, const char *dir, const char *path, char **out)
 {
-    if (access(path, F_OK) == 0 || path[0] == '/') return strdup(path);
+    *out = NULL;
+    if (path[0] == '/' || access(path, F_OK) == 0)
+        return (*out = strdup(path)) ? EXIT_OK : runtime_error("out of memory");
+    const int e_given = errno;
     size_t n = strlen(dir) + strlen(path) + 2;
     char *joined = malloc(n);
-    if (!joined) return NULL;
-    snprintf(joined, n, "%s/%s", dir, path);
-    if (access(joined, F_OK) == 0) return joined;
-    free(joined);
-    return strdup(path);
-}
-
-/* s as one shell word in buf: as it is when it holds only characters no
- * shell treats specially, else in single quotes ('\'' for a quote); "" when
- * it does not fit. */
-static const char *shell_word(const char *s, char *buf, size_t cap)
-{
-    if (*s && strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_./:=+,-") == strlen(s))
-        return snprintf(buf, cap, "%s", s) < (int)cap ? buf : "";
-    size_t n = 0;
-    buf[n++] = '\'';
-    for (const char *c = s; *c; c++) {
-        const char *piece = *c == '\'' ? "'\\''" : NULL;
-        const size_t len = piece ? 4 : 1;
-        if (n + len + 2 > cap) return "";
-        if (piece) memcpy(buf + n, piece, len);
-        else buf[n] = *c;
-        n += len;
-    }
-    buf[n++] = '\'';
-    buf[n] = '\0';
-    return buf;
-}
-
-/* EXIT_OK unless a relative path that resolve_path found neither as
- * given nor in dir: then the error names both places (the reader would
- * name only the first, where the help says DIR is tried too). */
-static int missing_input(const char *flag, const char *dir, const char *given, const char *resolved)
-{
-    if (given[0] == '/' || strcmp(given, resolved) != 0 || access(given, F_OK) == 0 || errno != ENOENT)
-        return EXIT_OK;
-    char *joined = malloc(strlen(dir) + strlen(given) + 2);
     if (!joined) return runtime_error("out of memory");
-    sprintf(joined, "%s/%s", dir, given);
-    const int e = access(joined, F_OK) == 0 ? 0 : errno;
-    int rc = EXIT_OK; /* there after all (made meanwhile): the reader takes it as given */
-    if (e == ENOENT)
-        rc = runtime_error("%s %s: no such file, neither as given nor in the data's directory %s", flag, given, dir);
-    else if (e)
-        rc = runtime_error("%s %s: no such file as given, and %s: %s", flag, given, joined, strerror(e));
+    snprintf(joined, n, "%s/%s", dir, path);
+    if (access(joined, F_OK) == 0) {
+        *out = joined;
+        return EXIT_OK;
+    }
+    const int e = errno;
+    int rc = e_given != ENOENT ? ((*out = strdup(path)) ? EXIT_OK : runtime_error("out of memory"))
+             : e == ENOENT
+                 ? runtime_error("%s %s: no such file, neither as given nor in the data's directory %s", flag, path, dir)
+                 : runtime_error("%s %s: no such file as given, and %s: %s", flag, path, joined, strerror(e));
     free(joined);
     return rc;
 }
@@ -213,14 +185,14 @@ static int load_eval_train(const struct eval_opts *o, const mfr_model *m, const 
             const bool seeded = !strncmp(mfr_split_spec(d->sp), "random:", 7);
             snprintf(d->model_train_desc, sizeof d->model_train_desc, "split %s", mfr_split_spec(d->sp));
             /* --data too: without it `mfrec split` splits $MFREC_DATA or data/ml-100k */
-            char word[4096];
-            const char *data = shell_word(o->data ? o->data : model_data_source(m), word, sizeof word);
-            if (*data && strcmp(mfr_split_spec(d->sp), "none") != 0 && /* none has no held-out part */
+            char *data = shell_word(o->data ? o->data : model_data_source(m), true);
+            if (data && strcmp(mfr_split_spec(d->sp), "none") != 0 && /* none has no held-out part */
                 snprintf(d->split_cmd, sizeof d->split_cmd,
                          seeded ? "mfrec split --data %s --split %s --seed %llu --out DIR"
                                 : "mfrec split --data %s --split %s --out DIR",
                          data, mfr_split_spec(d->sp), (unsigned long long)cfg.seed) >= (int)sizeof d->split_cmd)
                 d->split_cmd[0] = '\0'; /* cut: no command rather than a wrong one */
+            free(data);
         } else if (!o->train_path) {
             return runtime_error("recreating the model's split %s: %s", spec, err.message);
         } else { /* --train is the way round a split that is gone or changed (u1.base moved, say) */
@@ -231,9 +203,7 @@ static int load_eval_train(const struct eval_opts *o, const mfr_model *m, const 
         }
     }
     if (o->train_path) {
-        d->train_path = resolve_path(dir, o->train_path);
-        if (!d->train_path) return runtime_error("out of memory");
-        int rc = missing_input("--train", dir, o->train_path, d->train_path);
+        int rc = resolve_input("--train", dir, o->train_path, &d->train_path);
         if (rc != EXIT_OK) return rc;
         if (mfr_dataset_read_ratings(ds, d->train_path, &d->train_file, &err) != MFR_OK)
             return runtime_error("--train: %s", err.message);
@@ -392,11 +362,7 @@ static int eval_model(const struct eval_opts *o)
     mfr_ranking rm, rp, re;
     int rc = load_model_and_data(o->model_path, o->data, &m, &ds, &dir);
     if (rc != EXIT_OK) goto done;
-    if (!(d.test_path = resolve_path(dir, o->test_path))) {
-        rc = runtime_error("out of memory");
-        goto done;
-    }
-    if ((rc = missing_input("--test", dir, o->test_path, d.test_path)) != EXIT_OK) goto done;
+    if ((rc = resolve_input("--test", dir, o->test_path, &d.test_path)) != EXIT_OK) goto done;
     /* A softmax model predicts no ratings: its rating metrics are NaN
      * (printed as "none", null in JSON), its ranking metrics as usual. */
     bool ranks_only = mfr_model_kind(m) == MFR_MODEL_KIND_SOFTMAX;

@@ -9,6 +9,13 @@
 #include <stdint.h>
 #include <string.h>
 
+/* The first bytes of the two file kinds. Each reader names the other kind
+ * when it is handed one (a model given to --resume, a checkpoint given as
+ * a model). */
+#define MFR_MODEL_MAGIC "MFRECMDL"
+#define MFR_CKPT_MAGIC "MFRECCKP"
+#define MFR_MAGIC_LEN 8
+
 static inline void mfr_put_le32(unsigned char *b, uint32_t v)
 {
     for (int s = 0; s < 4; s++) b[s] = (unsigned char)(v >> (8 * s));

@@ -35,9 +35,6 @@
 #include "model_priv.h"
 #include "softmax_priv.h"
 
-#define MODEL_MAGIC "MFRECMDL"
-#define MODEL_MAGIC_LEN 8
-#define CHECKPOINT_MAGIC "MFRECCKP" /* a checkpoint's (train/checkpoint.c), named when one is read as a model */
 /* Version 2 differs from 1 only in the file checksum: mfr_hash instead of
  * FNV-1a 64, eight times faster (a 10M-rating model is 86 MB); both are
  * read, version 2 is written. */
@@ -238,7 +235,7 @@ static int write_model(FILE *f, void *ctx, mfr_error *err)
 {
     struct writer *w = ctx;
     const mfr_model *m = w->m;
-    int rc = w_put(w, f, MODEL_MAGIC, MODEL_MAGIC_LEN, err);
+    int rc = w_put(w, f, MFR_MODEL_MAGIC, MFR_MAGIC_LEN, err);
     if (rc == MFR_OK) rc = w_u32(w, f, MODEL_VERSION, err);
     if (rc == MFR_OK) rc = w_u32(w, f, w->header_size, err);
     if (rc == MFR_OK) rc = w_u32(w, f, (uint32_t)m->k, err);
@@ -856,13 +853,13 @@ static int reader_header(struct reader *r, mfr_error *err)
     size_t first = r->file_len < sizeof fixed ? (size_t)r->file_len : sizeof fixed;
     int rc = read_exact(r->f, path, fixed, first, NULL, err);
     if (rc != MFR_OK) return rc;
-    size_t cmp = first < MODEL_MAGIC_LEN ? first : MODEL_MAGIC_LEN;
-    if (first == sizeof fixed && memcmp(fixed, CHECKPOINT_MAGIC, MODEL_MAGIC_LEN) == 0)
+    size_t cmp = first < MFR_MAGIC_LEN ? first : MFR_MAGIC_LEN;
+    if (first == sizeof fixed && memcmp(fixed, MFR_CKPT_MAGIC, MFR_MAGIC_LEN) == 0)
         return mfr_seterr(err, MFR_ERR_CORRUPT,
                           "%s is a training checkpoint, not a model file: `mfrec train --resume %s --out "
                           "MODEL` finishes the run and writes the model",
                           path, path);
-    if (r->file_len == 0 || memcmp(fixed, MODEL_MAGIC, cmp) != 0)
+    if (r->file_len == 0 || memcmp(fixed, MFR_MODEL_MAGIC, cmp) != 0)
         return mfr_seterr(err, MFR_ERR_CORRUPT, "%s is not an mfrec model file", path);
     if (first < sizeof fixed)
         return mfr_seterr(err, MFR_ERR_CORRUPT, "%s is truncated: %llu bytes, too short for a model header",

@@ -35,9 +35,6 @@
 #include "softmax_priv.h"
 #include "train_priv.h"
 
-#define CKPT_MAGIC "MFRECCKP"
-#define CKPT_MAGIC_LEN 8
-#define MODEL_FILE_MAGIC "MFRECMDL" /* a model's (model/model_io.c), named when one is read as a checkpoint */
 #define CKPT_VERSION 1u
 #define CKPT_PREAMBLE 16u /* magic, version, section count */
 #define CKPT_SECTION_HEAD 16u /* tag, reserved, length */
@@ -263,7 +260,7 @@ static int write_checkpoint(FILE *f, void *ctx, mfr_error *err)
     const mfr_model *best = run->best_epoch > 0 ? run->best : NULL;
     uint32_t n_sections = 2u + (best != NULL) + (run->log_len > 0) + (w->p->n_state > 0);
     unsigned char b[CKPT_PREAMBLE];
-    memcpy(b, CKPT_MAGIC, CKPT_MAGIC_LEN);
+    memcpy(b, MFR_CKPT_MAGIC, MFR_MAGIC_LEN);
     mfr_put_le32(b + 8, CKPT_VERSION);
     mfr_put_le32(b + 12, n_sections);
     int rc = cw_put(w, f, b, sizeof b, err);
@@ -383,7 +380,7 @@ static uint64_t cr_needed(struct ckpt_reader *r, uint32_t n_sections)
  * named as one. */
 static int not_checkpoint(const char *path, const unsigned char *b, size_t n, mfr_error *err)
 {
-    if (n >= CKPT_MAGIC_LEN && memcmp(b, MODEL_FILE_MAGIC, CKPT_MAGIC_LEN) == 0)
+    if (n >= MFR_MAGIC_LEN && memcmp(b, MFR_MODEL_MAGIC, MFR_MAGIC_LEN) == 0)
         return mfr_seterr(err, MFR_ERR_CORRUPT,
                           "%s is a model file, not a checkpoint: a run is resumed from the file "
                           "that train --checkpoint FILE wrote",
@@ -399,7 +396,7 @@ static int cr_verify(struct ckpt_reader *r, uint32_t *n_sections, mfr_error *err
     size_t first = r->len < sizeof b ? (size_t)r->len : sizeof b;
     int rc = cr_read(r, b, first, err);
     if (rc != MFR_OK) return rc;
-    if (first < CKPT_MAGIC_LEN || memcmp(b, CKPT_MAGIC, CKPT_MAGIC_LEN) != 0)
+    if (first < MFR_MAGIC_LEN || memcmp(b, MFR_CKPT_MAGIC, MFR_MAGIC_LEN) != 0)
         return not_checkpoint(r->name, b, first, err);
     if (r->len < CKPT_PREAMBLE + 8)
         return mfr_seterr(err, MFR_ERR_CORRUPT, "%s is truncated: %llu bytes", r->name,
@@ -746,7 +743,7 @@ int mfr_checkpoint_kind(const char *path, int32_t *kind, mfr_error *err)
     unsigned char b[CKPT_PREAMBLE];
     *kind = MFR_MODEL_KIND_MF;
     size_t got = fread(b, 1, sizeof b, f);
-    if (got != sizeof b || memcmp(b, CKPT_MAGIC, CKPT_MAGIC_LEN) != 0) rc = not_checkpoint(path, b, got, err);
+    if (got != sizeof b || memcmp(b, MFR_CKPT_MAGIC, MFR_MAGIC_LEN) != 0) rc = not_checkpoint(path, b, got, err);
     uint32_t n = rc == MFR_OK ? mfr_get_le32(b + 12) : 0;
     for (uint32_t s = 0; s < n && s < SEC_END; s++) {
         if (fread(b, 1, CKPT_SECTION_HEAD, f) != CKPT_SECTION_HEAD) break; /* the load will say */

@@ -908,11 +908,13 @@ static int reader_length(struct reader *r, mfr_error *err)
     r->n_state = n_state;
     if (r->file_len < want)
         return mfr_seterr(err, MFR_ERR_CORRUPT,
-                          "%s is truncated: %llu bytes, its header (k=%d, %d users, %d items) implies %llu",
+                          "%s is truncated or its header is corrupt: %llu bytes, where its header (k=%d, %d users, "
+                          "%d items) implies %llu",
                           r->path, (unsigned long long)r->file_len, (int)h->k, (int)h->n_users,
                           (int)h->n_items, (unsigned long long)want);
     if (r->file_len > want)
-        return mfr_seterr(err, MFR_ERR_CORRUPT, "%s: %llu trailing bytes after the %llu bytes its header implies",
+        return mfr_seterr(err, MFR_ERR_CORRUPT, "%s: %llu trailing bytes after the %llu bytes its header implies (a corrupt header, "
+                          "or another file appended)",
                           r->path, (unsigned long long)(r->file_len - want), (unsigned long long)want);
     return MFR_OK;
 }

@@ -2,8 +2,9 @@
  * test_cli_sweep.c — `mfrec sweep` end to end on a tiny synthetic dataset:
  * one CSV row per (combination, repeat), the documented columns, checksums
  * equal across thread counts, speedup 1 at one thread (empty without it),
- * usage errors naming the flag (exit 2), and the charts of --plot (or a
- * clear error, with the CSV still written, when gnuplot is missing).
+ * usage errors naming the flag (exit 2), the charts of --plot (or a
+ * clear error, with the CSV still written, when gnuplot is missing), and
+ * SIGINT/SIGTERM: the completed repeats reported, exit 3.
  */
 #include <math.h>
 #include <setjmp.h>
@@ -14,8 +15,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -575,6 +578,91 @@ done:
     free(dir);
 }
 
+/* Starts `mfrec sweep ARGV...` (stdout into a pipe read through *out,
+ * stderr into ERR_PATH), with SIGINT and SIGTERM acting as from a
+ * terminal even where this test was started ignoring them. */
+static pid_t start_sweep(const char *const *args, const char *err_path, FILE **out)
+{
+    int fds[2];
+    assert_int_equal(pipe(fds), 0);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        signal(SIGINT, SIG_DFL), signal(SIGTERM, SIG_DFL);
+        dup2(fds[1], 1);
+        close(fds[0]), close(fds[1]);
+        if (!freopen(err_path, "w", stderr)) _exit(99);
+        const char *argv[48] = {g_bin, "sweep"};
+        int n = 2;
+        for (int k = 0; args[k] && n < 47; k++) argv[n++] = args[k];
+        argv[n] = NULL;
+        execv(g_bin, (char *const *)argv);
+        _exit(98);
+    }
+    close(fds[1]);
+    *out = fdopen(fds[0], "r");
+    assert_non_null(*out);
+    return pid;
+}
+
+/* The exit status of a started sweep (stdout read to its end). */
+static int finish_sweep(pid_t pid, FILE *out)
+{
+    char line[1024];
+    while (fgets(line, sizeof line, out)) {
+    }
+    fclose(out);
+    int st;
+    assert_int_equal(waitpid(pid, &st, 0), pid);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+/* SIGINT once the first repeat of both combinations is done: the run
+ * under way is killed, and the summary and the CSV hold the repeats that
+ * both completed (the same count for each), exit 3. SIGTERM during the
+ * first repeat: nothing written, exit 3. */
+static void test_stop_signal_reports_completed_repeats(void **state)
+{
+    (void)state;
+    char *csv = tu_path(g_dir, "stopped.csv"), *err = tu_path(g_dir, "stopped.err");
+    const char *args[] = {"--data", g_data, "--split", "random:0.2", "--threads", "1,2", "--dims", "4",
+                          "--epochs", "3000", "--repeat", "60", "--out", csv, NULL};
+    FILE *out;
+    pid_t pid = start_sweep(args, err, &out);
+    char line[1024];
+    bool sent = false;
+    while (!sent && fgets(line, sizeof line, out))
+        if (!strncmp(line, "[  2/120]", 9)) sent = kill(pid, SIGINT) == 0;
+    assert_true(sent);
+    assert_int_equal(finish_sweep(pid, out), 3);
+    char *text = tu_read_file(err, NULL);
+    tu_expect_in(text, "mfrec sweep: interrupted by SIGINT during repeat ");
+    tu_expect_in(text, " of 60; reporting the ");
+    free(text);
+    struct csv *c = csv_read(csv);
+    const int rows = c->n_rows - 1;
+    assert_true(rows >= 2 && rows < 120 && rows % 2 == 0);
+    int rep = col(c, "repeat");
+    for (int k = 1; k <= rows; k++) /* each repeat's two rows: both combinations */
+        assert_int_equal(atoi(c->f[k][rep]), (k - 1) % (rows / 2) + 1);
+    csv_free(c);
+
+    char *csv2 = tu_path(g_dir, "stopped2.csv");
+    const char *args2[] = {"--data", g_data, "--split", "random:0.2", "--threads", "1,2", "--dims", "4",
+                           "--epochs", "10000000", "--repeat", "2", "--out", csv2, NULL};
+    pid = start_sweep(args2, err, &out);
+    sent = false;
+    while (!sent && fgets(line, sizeof line, out))
+        if (!strncmp(line, "build:", 6)) sent = kill(pid, SIGTERM) == 0;
+    assert_true(sent);
+    assert_int_equal(finish_sweep(pid, out), 3);
+    text = tu_read_file(err, NULL);
+    tu_expect_in(text, "interrupted by SIGTERM during the first repeat; nothing written");
+    free(text);
+    assert_false(tu_exists(csv2));
+    free(csv2), free(csv), free(err);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -590,6 +678,7 @@ int main(void)
         cmocka_unit_test(test_plot),
         cmocka_unit_test(test_softmax_kind),
         cmocka_unit_test(test_report_of_an_escaped_path),
+        cmocka_unit_test(test_stop_signal_reports_completed_repeats),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

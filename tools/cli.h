@@ -29,7 +29,8 @@ bool cli_threads_allowed(const char *flag, int32_t n);
 int cli_check_omp_env(void);
 
 /* EXIT_INTERRUPTED: `mfrec train` stopped by SIGINT/SIGTERM after finishing
- * an epoch (docs/CHECKPOINTS.md). */
+ * an epoch (docs/CHECKPOINTS.md); `mfrec sweep` stopped by one, its
+ * completed repeats reported (docs/SWEEP.md). */
 enum { EXIT_OK = 0, EXIT_RUNTIME = 1, EXIT_USAGE = 2, EXIT_INTERRUPTED = 3 };
 
 struct train_opts; /* train_opts.c, below */

@@ -84,8 +84,12 @@ static const char sweep_help_end[] =
     "\n"
     "ms/epoch of a run is the median of its timed epochs; a combination's is the\n"
     "median over its repeats. speedup = ms/epoch at 1 thread / ms/epoch.\n"
+    "SIGINT or SIGTERM ends the run under way; the summary, the CSV and the\n"
+    "charts then hold the repeats that every combination completed (none\n"
+    "written when the first repeat was not complete). A second one exits at once.\n"
     "\n"
-    "Exit status: 0 ok, 1 runtime error or checksums that differ, 2 usage error.\n";
+    "Exit status: 0 ok, 1 runtime error or checksums that differ, 2 usage error,\n"
+    "3 stopped by SIGINT or SIGTERM (what was complete reported as above).\n";
 
 enum { MAX_LIST = 64 };
 
@@ -629,10 +633,12 @@ static int fork_run(const struct sweep_opts *o, const mfr_dataset *ds, const mfr
     const int we = errno;
     sigprocmask(SIG_SETMASK, &was, NULL);
     if (wrc < 0) return runtime_error("%s: waiting for the run: %s", what, strerror(we));
+    const bool complete = got == sizeof *r && WIFEXITED(st) && WEXITSTATUS(st) == 0;
+    if (g_stop_signal && !complete) return EXIT_INTERRUPTED; /* killed by the handler */
     if (WIFSIGNALED(st))
         return runtime_error("%s: the run was killed by signal %d (%s)", what, WTERMSIG(st),
                              WTERMSIG(st) == SIGKILL ? "out of memory?" : strsignal(WTERMSIG(st)));
-    if (got != sizeof *r || !WIFEXITED(st) || WEXITSTATUS(st) != 0)
+    if (!complete)
         return runtime_error("%s: the run exited with status %d without a result", what,
                              WIFEXITED(st) ? WEXITSTATUS(st) : -1);
     r->message[sizeof r->message - 1] = 0;
@@ -740,6 +746,7 @@ struct sweep {
     int64_t n_train;
     long cores;
     double load_s; /* the parent's load and split, once for every run */
+    int64_t repeats_done; /* every combination's, when a stop signal came */
 };
 
 /* A series name: the point's dim and reduce, plus kernels and shards when
@@ -1078,14 +1085,16 @@ static const char *base_name(const char *path)
     return buf;
 }
 
-/* Runs every (config, repeat), repeats interleaved; fills s->runs. */
+/* Runs every (config, repeat), repeats interleaved; fills s->runs and
+ * s->repeats_done. EXIT_INTERRUPTED when a stop signal came first. */
 static int run_all(struct sweep *s, const mfr_dataset *ds, const mfr_split *sp)
 {
     const struct sweep_opts *o = s->o;
     int64_t R = o->repeat, total = (int64_t)s->n_points * s->n_threads * R, done = 0;
-    for (int64_t r = 0; r < R; r++)
+    for (int64_t r = 0; r < R; s->repeats_done = ++r)
         for (int p = 0; p < s->n_points; p++)
             for (int t = 0; t < s->n_threads; t++) {
+                if (g_stop_signal) return EXIT_INTERRUPTED;
                 int c = p * s->n_threads + t;
                 int32_t threads = o->threads.v[t];
                 char pt[160], what[256], tt[16];
@@ -1216,6 +1225,29 @@ static int report_sweep(struct sweep *s, const mfr_dataset *ds, const mfr_split 
     return EXIT_OK;
 }
 
+/* After a stop signal: the completed repeats (each combination's first
+ * repeats_done) reported as a sweep of that many; nothing without one. */
+static int report_interrupted(struct sweep *s, const mfr_dataset *ds, const mfr_split *sp,
+                              int64_t n_configs)
+{
+    struct sweep_opts *o = (struct sweep_opts *)s->o; /* cmd_sweep's own */
+    const int64_t R = o->repeat, kept = s->repeats_done;
+    if (kept == 0) {
+        fprintf(stderr, "%s: interrupted by %s during the first repeat; nothing written (no combination "
+                        "had a complete repeat)\n",
+                g_cmd, stop_signal_name());
+        return EXIT_INTERRUPTED;
+    }
+    fprintf(stderr, "%s: interrupted by %s during repeat %lld of %lld; reporting the %lld completed "
+                    "repeat%s of every combination\n",
+            g_cmd, stop_signal_name(), (long long)kept + 1, (long long)R, (long long)kept, PL(kept));
+    for (int64_t c = 0; c < n_configs; c++) /* runs[c * kept + r], r < kept */
+        memmove(&s->runs[c * kept], &s->runs[c * R], (size_t)kept * sizeof *s->runs);
+    o->repeat = kept;
+    const int rc = report_sweep(s, ds, sp, n_configs);
+    return rc == EXIT_OK ? EXIT_INTERRUPTED : rc;
+}
+
 int cmd_sweep(int argc, char **argv)
 {
     struct sweep_opts o = {.split = "sklearn:300", .epochs = 20, .warmup = 1, .repeat = 3,
@@ -1228,6 +1260,7 @@ int cmd_sweep(int argc, char **argv)
     o.shards = (struct int_list){1, {0}};
     int rc;
     if (!parse_sweep_flags(argc, argv, &o, &rc)) return rc;
+    stop_signals_install(); /* the first SIGINT/SIGTERM: report what is complete */
 
     struct sweep s = {.o = &o, .n_threads = o.threads.n};
     s.cores = usable_cpus();
@@ -1255,6 +1288,7 @@ int cmd_sweep(int argc, char **argv)
     s.dataset_name = base_name(mfr_dataset_dir(ds));
     if (!o.quiet && (rc = print_sweep_header(&s, ds, sp, n_configs)) != EXIT_OK) goto done;
     if ((rc = run_all(&s, ds, sp)) == EXIT_OK) rc = report_sweep(&s, ds, sp, n_configs);
+    else if (rc == EXIT_INTERRUPTED) rc = report_interrupted(&s, ds, sp, n_configs);
 done:
     mfr_split_destroy(sp);
     mfr_dataset_destroy(ds);

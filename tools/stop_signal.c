@@ -3,7 +3,9 @@
  *
  * During training (`train`, both model kinds; docs/CHECKPOINTS.md): the
  * first lets the current epoch finish so that the command can write a
- * checkpoint and exit with EXIT_INTERRUPTED; a second exits at once,
+ * checkpoint and exit with EXIT_INTERRUPTED (in `sweep`, it kills the run
+ * under way, and the sweep reports its completed repeats and exits with
+ * EXIT_INTERRUPTED); a second exits at once,
  * except during a save, which it lets complete, or while an output is
  * being made and registered (exit_signals_defer), which it waits for.
  *
@@ -40,10 +42,16 @@ static volatile sig_atomic_t g_saving, g_exit_after_save;
  * process at once on a second signal when no save is under way and no
  * output is being made and registered (exit_signals_defer: a --plot
  * stage's directories, its renames, a temporary file's creation). */
+static volatile sig_atomic_t g_cleanup_child;
+
 static void on_stop_signal(int sig)
 {
-    if (!g_stop_signal)
+    if (!g_stop_signal) {
         g_stop_signal = sig;
+        /* sweep's run under way ends now (fork_run reaps it); its
+         * completed repeats are reported */
+        if (g_cleanup_child > 0) (void)kill((pid_t)g_cleanup_child, SIGKILL);
+    }
     else if (g_saving)
         g_exit_after_save = sig; /* the save completes, then we exit */
     else if (!defer_signal(sig, true)) {
@@ -148,9 +156,8 @@ void remove_dir_files(const char *dir)
     (void)rmdir(dir);
 }
 
-/* A forked child running for this process (sweep's runs), which must not
- * outlive it: killed and reaped. */
-static volatile sig_atomic_t g_cleanup_child;
+/* g_cleanup_child (above): a forked child running for this process
+ * (sweep's runs), which must not outlive it: killed and reaped. */
 
 void signal_cleanup_child(pid_t pid) { g_cleanup_child = pid > 0 ? (sig_atomic_t)pid : 0; }
 

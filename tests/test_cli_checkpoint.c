@@ -899,6 +899,84 @@ static void test_final_report_names_the_checkpoint(void **state)
     checkpoint_line("softmax");
 }
 
+static uint64_t le_bytes(const unsigned char *p, int w)
+{
+    uint64_t v = 0;
+    for (int k = w - 1; k >= 0; k--) v = v << 8 | p[k];
+    return v;
+}
+
+/* Rewrites the checkpoint at path as a library caller could have written
+ * it (the format takes these values): the run record `tag` set to
+ * `value` (tag 0: none) and, when nul_log, the log's first byte made a
+ * NUL; then the file's checksum (FNV-1a 64 of every byte before it) is
+ * made right again. */
+static void patch_checkpoint(const char *path, uint32_t tag, int64_t value, bool nul_log)
+{
+    size_t n;
+    unsigned char *b = (unsigned char *)tu_read_file(path, &n);
+    assert_true(n > 24 && memcmp(b, "MFRECCKP", 8) == 0);
+#define LE(at, w) le_bytes(b + (at), (w))
+    uint32_t n_sec = (uint32_t)LE(12, 4);
+    size_t at = 16;
+    bool patched_run = tag == 0, patched_log = !nul_log;
+    for (uint32_t x = 0; x < n_sec; x++) {
+        uint32_t sec = (uint32_t)LE(at, 4);
+        uint64_t len = LE(at + 8, 8);
+        size_t body = at + 16;
+        if (sec == 2 && tag) /* run state: count, then tag, length (8), value */
+            for (size_t r = body + 4; r < body + len; r += 16)
+                if (LE(r, 4) == tag) {
+                    for (int k = 0; k < 8; k++) b[r + 8 + k] = (unsigned char)((uint64_t)value >> (8 * k));
+                    patched_run = true;
+                }
+        if (sec == 4 && nul_log) {
+            b[body] = 0;
+            patched_log = true;
+        }
+        at = body + len;
+    }
+#undef LE
+    assert_true(patched_run && patched_log && at + 8 == n);
+    uint64_t h = 0xcbf29ce484222325u;
+    for (size_t i = 0; i < at; i++) h = (h ^ b[i]) * 0x100000001b3u;
+    for (int k = 0; k < 8; k++) b[at + k] = (unsigned char)(h >> (8 * k));
+    FILE *f = fopen(path, "wb");
+    assert_non_null(f);
+    assert_int_equal(fwrite(b, 1, n, f), n);
+    assert_int_equal(fclose(f), 0);
+    free(b);
+}
+
+/* A checkpoint whose run state says checkpoint_every 0 (the library
+ * saves it) made `mfrec train --resume` divide by zero (SIGFPE): it is
+ * refused naming the file and the flag that overrides it, exit 1. */
+static void check_odd_library_checkpoint(const char *kind)
+{
+    char *ck = tu_path(g_dir, "ck_odd"), *log = tu_path(g_dir, "log");
+    unlink(ck);
+    const char *make[] = {"--data", g_data, "--kind", kind, "--epochs", "4", "--checkpoint", ck,
+                          "--checkpoint-every", "2", "--quiet", NULL};
+    free(train_ok(make));
+    patch_checkpoint(ck, 6, 0, false); /* checkpoint_every */
+    const char *resume[] = {"--resume", ck, "--epochs", "6", "--quiet", NULL};
+    assert_int_equal(train_plain(resume), 1);
+    char *text = tu_read_file(log, NULL);
+    tu_expect_in(text, "ck_odd: run state checkpoint_every = 0: mfrec train needs 1 or more (give --checkpoint-every N)");
+    free(text);
+    const char *given[] = {"--resume", ck, "--epochs", "6", "--checkpoint-every", "3", "--quiet", NULL};
+    free(train_ok(given));
+    free(log);
+    free(ck);
+}
+
+static void test_resume_refuses_odd_library_checkpoints(void **state)
+{
+    (void)state;
+    check_odd_library_checkpoint("mf");
+    check_odd_library_checkpoint("softmax");
+}
+
 static int setup(void **state)
 {
     (void)state;
@@ -935,6 +1013,7 @@ int main(void)
         cmocka_unit_test(test_resume_without_validation),
         cmocka_unit_test(test_resumed_at_its_last_epoch_logs_it),
         cmocka_unit_test(test_final_report_names_the_checkpoint),
+        cmocka_unit_test(test_resume_refuses_odd_library_checkpoints),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -609,6 +609,12 @@ static int resume_setup(struct train_run *r, struct train_opts *o)
     MFR_CLI_ASSERT(mfr_checkpoint_run(r->ck, &run, NULL) == MFR_OK);
     struct json_log diffs = {0};
     resume_run_opts(o, &run, mfr_model_epochs(m), &diffs);
+    if (o->checkpoint_every < 1) { /* a library caller's (or forged) file: no interval to divide by */
+        free(diffs.buf);
+        return runtime_error("%s: run state checkpoint_every = %lld: mfrec train needs 1 or more "
+                             "(give --checkpoint-every N)",
+                             o->resume, (long long)o->checkpoint_every);
+    }
     mfr_config cfg;
     resume_config(o, m, &cfg);
     o->cfg = cfg;

@@ -890,6 +890,12 @@ static int resume_command(int argc, char **argv, const char *path)
     if (o.epochs < 0) o.epochs = run.epochs;
     if (o.log_every < 0) o.log_every = run.log_every;
     if (o.checkpoint_every < 0) o.checkpoint_every = run.checkpoint_every;
+    if (o.checkpoint_every < 1) { /* a library caller's (or forged) file: no interval to divide by */
+        mfr_checkpoint_destroy(ck);
+        return runtime_error("%s: run state checkpoint_every = %lld: mfrec train needs 1 or more "
+                             "(give --checkpoint-every N)",
+                             path, (long long)o.checkpoint_every);
+    }
     if (!o.checkpoint) o.checkpoint = o.resume;
     return run_resume(&o, ck, &run);
 }

@@ -950,7 +950,9 @@ static void patch_checkpoint(const char *path, uint32_t tag, int64_t value, bool
 
 /* A checkpoint whose run state says checkpoint_every 0 (the library
  * saves it) made `mfrec train --resume` divide by zero (SIGFPE): it is
- * refused naming the file and the flag that overrides it, exit 1. */
+ * refused naming the file and the flag that overrides it, exit 1. One
+ * whose log holds a NUL byte (the library keeps any bytes) was answered
+ * "out of memory": it is refused naming the file and the offset. */
 static void check_odd_library_checkpoint(const char *kind)
 {
     char *ck = tu_path(g_dir, "ck_odd"), *log = tu_path(g_dir, "log");
@@ -966,6 +968,14 @@ static void check_odd_library_checkpoint(const char *kind)
     free(text);
     const char *given[] = {"--resume", ck, "--epochs", "6", "--checkpoint-every", "3", "--quiet", NULL};
     free(train_ok(given));
+    unlink(ck);
+    free(train_ok(make));
+    patch_checkpoint(ck, 0, 0, true);
+    assert_int_equal(train_plain(resume), 1);
+    text = tu_read_file(log, NULL);
+    tu_expect_in(text, "ck_odd: the log section holds a NUL byte at offset 0: not a log of mfrec train");
+    assert_null(strstr(text, "out of memory"));
+    free(text);
     free(log);
     free(ck);
 }

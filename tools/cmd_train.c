@@ -590,6 +590,10 @@ static int resume_run_state(struct train_run *r, const mfr_run_state *run)
     r->elapsed0 = run->elapsed_s;
     r->train_seconds = r->train_s0 = run->train_s;
     if (dist_part_best(r->ck, &r->best, &err) != MFR_OK) return lib_error(&err);
+    const char *nul = run->log_len ? memchr(run->log, 0, run->log_len) : NULL;
+    if (nul) /* the library takes any bytes; %.*s would stop at the NUL */
+        return runtime_error("%s: the log section holds a NUL byte at offset %lld: not a log of mfrec train",
+                             r->o->resume, (long long)(nul - run->log));
     if (run->log_len) jlog_printf(&r->jl, "%.*s", (int)run->log_len, run->log);
     if (r->jl.len != run->log_len) return runtime_error("out of memory");
     r->start_logged = r->start > 0 && log_last_epoch(r->jl.buf, r->jl.len) == r->start;

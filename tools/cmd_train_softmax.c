@@ -633,8 +633,12 @@ static int run_resume(struct sm_opts *o, mfr_checkpoint *ck, const mfr_run_state
         if (io_same_file(o->checkpoint, o->resume)) r.ck_epoch = r.start; /* until one is written */
         r.elapsed0 = run->elapsed_s;
         r.train_s = run->train_s;
-        if (run->log_len) jlog_printf(&r.jl, "%.*s", (int)run->log_len, run->log);
-        if (r.jl.len != run->log_len) rc = runtime_error("out of memory");
+        const char *nul = run->log_len ? memchr(run->log, 0, run->log_len) : NULL;
+        if (nul) /* the library takes any bytes; %.*s would stop at the NUL */
+            rc = runtime_error("%s: the log section holds a NUL byte at offset %lld: not a log of mfrec train",
+                               o->resume, (long long)(nul - run->log));
+        else if (run->log_len) jlog_printf(&r.jl, "%.*s", (int)run->log_len, run->log);
+        if (rc == EXIT_OK && r.jl.len != run->log_len) rc = runtime_error("out of memory");
     }
     if (rc == EXIT_OK && o->plot) rc = resume_curve(&r);
     if (rc == EXIT_OK) rc = run_epochs(&r);

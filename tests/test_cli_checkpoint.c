@@ -342,6 +342,8 @@ static void test_resume_hint_is_shell_safe(void **state)
     g_ck = saved;
 }
 
+static int train_plain(const char *const *args);
+
 static void test_resume_refuses_differences(void **state)
 {
     (void)state;
@@ -377,7 +379,37 @@ static void test_resume_refuses_differences(void **state)
     free(text);
     assert_false(tu_exists(out));
     const char *named[] = {"--resume", ck2, "--checkpoint", link, "--epochs", "40", NULL};
+    unlink(log);
     assert_int_equal(finish(start(1, "0", named)), 1);
+    /* the path is --checkpoint's, not --resume's (which names ck2) */
+    text = tu_read_file(log, &n);
+    tu_expect_in(text, "--checkpoint ");
+    tu_expect_in(text, "ck2.link (the checkpoint this resumed run replaces) is a symbolic link");
+    assert_null(strstr(text, "--resume "));
+    free(text);
+    /* the same for a softmax run, whose resume defaults --checkpoint to
+     * the --resume path before the check */
+    char *ck_sm = tu_path(g_dir, "ck2_sm");
+    unlink(ck_sm);
+    unlink(link);
+    const char *make_sm[] = {"--data", g_data, "--kind", "softmax", "--epochs", "2", "--checkpoint", ck_sm,
+                             "--checkpoint-every", "1", "--quiet", NULL};
+    assert_int_equal(train_plain(make_sm), 0);
+    assert_int_equal(symlink(ck_sm, link), 0);
+    const char *sm_link[] = {"--resume", link, "--epochs", "4", NULL};
+    assert_int_equal(train_plain(sm_link), 1);
+    text = tu_read_file(log, &n);
+    tu_expect_in(text, "--resume ");
+    tu_expect_in(text, "ck2.link (the checkpoint this resumed run replaces) is a symbolic link");
+    assert_null(strstr(text, "--checkpoint "));
+    free(text);
+    const char *sm_named[] = {"--resume", ck_sm, "--checkpoint", link, "--epochs", "4", NULL};
+    assert_int_equal(train_plain(sm_named), 1);
+    text = tu_read_file(log, &n);
+    tu_expect_in(text, "--checkpoint ");
+    assert_null(strstr(text, "--resume "));
+    free(text);
+    free(ck_sm);
     unlink(link);
     free(link);
     free(out);

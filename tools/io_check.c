@@ -375,7 +375,8 @@ int io_output(const char *flag, const char *path)
 }
 
 /* io_output for the checkpoint a resumed run keeps writing, which is also
- * its --resume input: every check but that one. */
+ * its --resume input: every check but that one. Claimed as --resume's;
+ * a refusal names `flag`, the flag that gave `path`. */
 static int io_output_resumed(const char *flag, const char *path)
 {
     struct stat st; /* a FIFO or device: reading the checkpoint says so first */
@@ -383,16 +384,20 @@ static int io_output_resumed(const char *flag, const char *path)
     struct file_id dir;
     int rc = check_output_file(flag, path, &dir, " (the checkpoint this resumed run replaces)", true);
     if (rc != EXIT_OK) return rc;
-    return claim_output(flag, path, dir, strrchr(path, '/') ? strrchr(path, '/') + 1 : path);
+    return claim_output("--resume", path, dir, strrchr(path, '/') ? strrchr(path, '/') + 1 : path);
 }
 
 int io_output_checkpoint(const char *checkpoint, const char *resume)
 {
     const char *ck = checkpoint ? checkpoint : resume;
     if (!ck) return EXIT_OK;
-    if (resume && io_same_file(ck, resume)) return io_output_resumed("--resume", ck);
+    /* named by the flag that gave the path: --checkpoint may name the
+     * --resume file by another path (a link to it); a caller that
+     * defaulted --checkpoint to --resume passes resume's own string */
+    const char *flag = checkpoint && checkpoint != resume ? "--checkpoint" : "--resume";
+    if (resume && io_same_file(ck, resume)) return io_output_resumed(flag, ck);
     /* without --checkpoint the file is --resume's, also when it is missing */
-    return io_output(checkpoint ? "--checkpoint" : "--resume", ck);
+    return io_output(flag, ck);
 }
 
 /* io_output_dir's checks after the name's: dir exists as a writable

@@ -680,6 +680,36 @@ static void test_max_memory(void **state)
     tu_expect_in(g_err, "--max-memory must be a size such as 512M or 4G, got 'lots'");
 }
 
+/* A model save that fails after the training (rename(2) refused, as for
+ * a file bind-mounted over the target; a full disk is the same) ends the
+ * run with exit 1, and the report does not say "saved to" the file: it
+ * printed the checksum line before the save, so the output claimed a
+ * model that was never written. */
+static void test_failed_save_is_not_reported_saved(void **state)
+{
+    (void)state;
+    const char *lib = getenv("MFREC_FAULT_RENAME_LIB");
+    if (!lib) skip();
+    char env[4096];
+    snprintf(env, sizeof env,
+             "ASAN_OPTIONS=\"${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0\" OMP_NUM_THREADS=2 "
+             "LD_PRELOAD='%s' MFREC_FAULT_RENAME_TO='failed.mfr'",
+             lib);
+    char *out = tu_path(g_dir, "failed.mfr");
+    unlink(out);
+    const char *kinds[] = {"softmax", "mf"};
+    for (int k = 0; k < 2; k++) {
+        int st = tu_run_clif(g_bin, g_dir, env, &g_out, &g_err,
+                             "train --kind %s --data '%s' --epochs 2 --quiet --out '%s'", kinds[k], g_data, out);
+        assert_int_equal(st, 1);
+        tu_expect_in(g_err, "failed.mfr");
+        tu_expect_in(g_err, "Device or resource busy");
+        assert_null(strstr(g_out, "saved to"));
+        assert_false(tu_exists(out));
+    }
+    free(out);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -699,6 +729,7 @@ int main(void)
         cmocka_unit_test(test_rating_file_recorded),
         cmocka_unit_test(test_no_relevant_movie),
         cmocka_unit_test(test_max_memory),
+        cmocka_unit_test(test_failed_save_is_not_reported_saved),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -502,13 +502,6 @@ static int train_finish(struct sm_run *r)
                o->top);
     print_memory_line("parameters, optimizer state, training rows, buffers",
                       mfr_softmax_trainer_memory_bytes(r->tr), mfr_softmax_trainer_peak_bytes(r->tr));
-    if (o->out) /* as matrix factorization's report: also under --quiet */
-        printf("checksum %016llx, saved to %s\n", (unsigned long long)mfr_model_checksum(r->model),
-               printable(o->out));
-    else
-        printf("checksum %016llx, not saved: the model is discarded (--out MODEL keeps it)\n",
-               (unsigned long long)mfr_model_checksum(r->model));
-    checkpoint_report(o->checkpoint, o->checkpoint_every, r->ck_epoch, o->epochs);
     /* before any file: a stdout that cannot be written (--quiet prints
      * nothing earlier) fails the run with nothing written */
     if ((rc = stdout_flush()) != EXIT_OK) return rc;
@@ -525,8 +518,18 @@ static int train_finish(struct sm_run *r)
         rc = write_file_atomic(o->log_json, r->jl.buf ? r->jl.buf : "", r->jl.len);
     if (staged) rc = plot_stage_end(rc);
     stop_signals_saving(false);
-    if (rc == EXIT_OK) stop_signal_note_finished();
-    return rc;
+    if (rc != EXIT_OK) return rc;
+    /* once the files are written, as matrix factorization's report (also
+     * under --quiet): a failed save is not reported as "saved to" */
+    if (o->out)
+        printf("checksum %016llx, saved to %s\n", (unsigned long long)mfr_model_checksum(r->model),
+               printable(o->out));
+    else
+        printf("checksum %016llx, not saved: the model is discarded (--out MODEL keeps it)\n",
+               (unsigned long long)mfr_model_checksum(r->model));
+    checkpoint_report(o->checkpoint, o->checkpoint_every, r->ck_epoch, o->epochs);
+    stop_signal_note_finished();
+    return EXIT_OK;
 }
 
 static int run_epochs(struct sm_run *r)

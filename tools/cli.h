@@ -45,8 +45,12 @@ void stop_signals_install(void);
 void stop_signals_saving(bool begin);
 /* "SIGINT" or "SIGTERM": the signal that stopped the run. */
 const char *stop_signal_name(void);
+/* Called when the epoch loop has run its last epoch: a signal seen by
+ * then came during it (the note says so), not after. */
+void stop_signal_epochs_ended(void);
 /* At the end of a run that finished its epochs: a note on stderr when a
- * stop signal came after the last one (nothing was left to stop; exit 0). */
+ * stop signal came during or after the last one (nothing was left to
+ * stop; exit 0). */
 void stop_signal_note_finished(void);
 /* The other commands, and SIGHUP and SIGQUIT in train: a signal removes the temporary
  * file and the staging directory registered here (NULL: none) before the

@@ -968,6 +968,7 @@ static int train_epochs(struct train_run *r)
         if (stop) break;
         if (sig && e < o->epochs) return train_interrupted(r, e, sig);
     }
+    stop_signal_epochs_ended();
     if (r->bar) fputs("\r\033[K", stderr);
     return EXIT_OK;
 }

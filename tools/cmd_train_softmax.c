@@ -442,6 +442,7 @@ static int train_epochs(struct sm_run *r)
             return rc;
         if (g_stop_signal && e < o->epochs) return interrupted(r, e);
     }
+    stop_signal_epochs_ended();
     return EXIT_OK;
 }
 

@@ -91,11 +91,16 @@ const char *stop_signal_name(void)
     return g_stop_signal == SIGINT ? "SIGINT" : "SIGTERM";
 }
 
+/* Whether the signal had come when the epoch loop ended (during the last
+ * epoch, which the run finishes: no checkpoint, no exit 3), not after. */
+static bool g_stop_in_epochs;
+void stop_signal_epochs_ended(void) { g_stop_in_epochs = g_stop_signal != 0; }
+
 void stop_signal_note_finished(void)
 {
     if (g_stop_signal)
-        fprintf(stderr, "%s: note: %s came after the last epoch; the run finished and its outputs are complete\n",
-                g_cmd, stop_signal_name());
+        fprintf(stderr, "%s: note: %s came %s the last epoch; the run finished and its outputs are complete\n",
+                g_cmd, stop_signal_name(), g_stop_in_epochs ? "during" : "after");
 }
 
 /* The path being written (a temporary file) or the staging directory:

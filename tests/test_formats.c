@@ -405,6 +405,28 @@ static void test_csv_quoted_numbers(void **state)
     assert_int_equal(mfr_dataset_item_id(ds, i), 77);
     assert_true(r == 7.5f);
     mfr_dataset_destroy(ds);
+
+    /* A space separates fields that are not trimmed, but a number quoted
+     * whole is a number there too ("delimited files"), given or detected. */
+    tu_write_file(dir, "scores.txt", "\"42\" \"77\" \"7.5\"\n\"43\" 77 1\n", (size_t)-1);
+    for (int detect = 0; detect < 2; detect++) {
+        o = opts(MFR_FORMAT_DELIMITED);
+        o.sep = detect ? 0 : ' ';
+        o.ratings_file = "scores.txt";
+        ds = tu_load_ok(dir, &o);
+        assert_int_equal(mfr_ratings_count(mfr_dataset_ratings(ds)), 2);
+        mfr_ratings_get(mfr_dataset_ratings(ds), 0, &u, &i, &r, &ts, NULL);
+        assert_int_equal(mfr_dataset_user_id(ds, u), 42);
+        assert_int_equal(mfr_dataset_item_id(ds, i), 77);
+        assert_true(r == 7.5f);
+        mfr_dataset_destroy(ds);
+    }
+    /* an unbalanced quote is still named */
+    tu_write_file(dir, "scores.txt", "42 77 \"7.5\n", (size_t)-1);
+    o = opts(MFR_FORMAT_DELIMITED);
+    o.sep = ' ';
+    o.ratings_file = "scores.txt";
+    load_fails(dir, &o, MFR_ERR_PARSE, "scores.txt:1:", "rating '\"7.5' is not a number");
     tu_rmtree(dir);
     free(dir);
 }

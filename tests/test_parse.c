@@ -109,7 +109,7 @@ static struct parsed check_all_chunks(const char *text, const struct mfr_rating_
     return want;
 }
 
-static const struct mfr_rating_syntax TAB = {"\t", false, false, 0.0f, 0};
+static const struct mfr_rating_syntax TAB = {"\t", false, false, 0.0f, 0, false};
 
 /* ------------------------------------------------------------------ */
 /* Well-formed files                                                    */
@@ -225,7 +225,7 @@ static void test_endings_and_blank_tail(void **state)
 static void test_other_syntaxes(void **state)
 {
     (void)state;
-    const struct mfr_rating_syntax dat = {"::", false, false, 0.0f, 0};
+    const struct mfr_rating_syntax dat = {"::", false, false, 0.0f, 0, false};
     char *text = made_up(40, "\n", "::");
     struct parsed want = check_all_chunks(text, &dat, 0.0f, 5.0f, NULL);
     assert_int_equal(want.rc, MFR_OK);
@@ -238,7 +238,7 @@ static void test_other_syntaxes(void **state)
     parsed_free(&want);
 
     /* CSV with a header and spaces around fields (trimmed) */
-    const struct mfr_rating_syntax csv = {",", true, true, 0.0f, 0};
+    const struct mfr_rating_syntax csv = {",", true, true, 0.0f, 0, false};
     want = check_all_chunks("userId,movieId,rating,timestamp\r\n1, 2 ,3.5,10\r\n 3,4,5\r\n"
                             "1,4,  0.5  ,11\r\n",
                             &csv, 0.5f, 5.0f, NULL);
@@ -255,13 +255,13 @@ static void test_other_syntaxes(void **state)
     parsed_free(&want);
 
     /* space-separated, not trimmed */
-    const struct mfr_rating_syntax sp = {" ", false, false, 0.0f, 0};
+    const struct mfr_rating_syntax sp = {" ", false, false, 0.0f, 0, false};
     want = check_all_chunks("1 2 3\n4 5 6 7\n", &sp, 1.0f, 9.0f, NULL);
     assert_int_equal(want.rc, MFR_OK);
     parsed_free(&want);
     /* every line as many fields as the first (mfr_rating_fields), on the
      * fast path and the field-by-field one alike, in any chunks */
-    const struct mfr_rating_syntax tab4 = {"\t", false, false, 0.0f, 4}, tab3 = {"\t", false, false, 0.0f, 3};
+    const struct mfr_rating_syntax tab4 = {"\t", false, false, 0.0f, 4, false}, tab3 = {"\t", false, false, 0.0f, 3, false};
     want = check_all_chunks("1\t2\t3\t10\n2\t3\t4\t11\n3\t4\t5\n4\t5\t1\t12\n", &tab4, 1.0f, 5.0f, NULL);
     assert_int_equal(want.rc, MFR_ERR_PARSE);
     tu_expect_in(want.err.message,

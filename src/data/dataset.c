@@ -569,9 +569,11 @@ static int read_syntax(const mfr_dataset *ds, const struct mfr_text_file *f, str
                              "occurs)");
     }
     const bool dat = !strcmp(syn.sep, "::"), own_sep = !strcmp(syn.sep, own);
-    /* u.data (a tab that is not the dataset's own) and .dat fields are not
-     * trimmed; spaces around the other separators' fields are */
-    syn.trim = !dat && syn.sep[0] != ' ' && (syn.sep[0] != '\t' || (own_sep && ds->opt.format != MFR_FORMAT_ML100K));
+    /* u.data (a tab that is not the dataset's own) and .dat fields are
+     * taken as they are; the other separators' fields are unquoted (a number
+     * quoted whole), and trimmed of spaces unless the separator is one */
+    syn.unquote = !dat && (syn.sep[0] != '\t' || (own_sep && ds->opt.format != MFR_FORMAT_ML100K));
+    syn.trim = syn.unquote && syn.sep[0] != ' ';
     syn.header = !dat && mfr_first_line_is_header(f, syn.sep);
     static const char *const rating_columns[] = {"user", "movie", "rating", "timestamp"};
     if (syn.header) {

@@ -110,6 +110,8 @@ static int parse_fields(const char *path, int64_t line, const char *s, size_t n,
                              sep_name(syn->sep, sb), nf);
     if (syn->trim)
         for (size_t k = 0; k < nf; k++) fl[k] = mfr_unquote(mfr_trim(fl[k]));
+    else if (syn->unquote)
+        for (size_t k = 0; k < nf; k++) fl[k] = mfr_unquote(fl[k]);
     int rc;
     out->ts = 0;
     if ((rc = mfr_id_field(path, line, "user id", fl[0], &out->uid, err)) != MFR_OK ||
@@ -866,8 +868,8 @@ int mfr_loader_read_ratings(struct mfr_loader *ld, const char *sep, int32_t head
                  (header == MFR_HEADER_AUTO && mfr_first_line_is_header(&f, syn.sep));
     static const char *const rating_columns[] = {"user", "movie", "rating", "timestamp"};
     if (syn.header && (rc = mfr_check_header(&f, syn.sep, rating_columns, 4, err)) != MFR_OK) goto done;
-    syn.trim = (ld->opt.format == MFR_FORMAT_CSV || ld->opt.format == MFR_FORMAT_DELIMITED) &&
-               syn.sep[0] != ' ';
+    syn.unquote = ld->opt.format == MFR_FORMAT_CSV || ld->opt.format == MFR_FORMAT_DELIMITED;
+    syn.trim = syn.unquote && syn.sep[0] != ' ';
     syn.step = mfr_rating_step(&ld->opt);
     syn.fields = mfr_rating_fields(&f, &syn);
     ld->opt.sep = syn.sep[0];

@@ -34,6 +34,9 @@ struct mfr_rating_syntax {
     float step;     /* ratings are multiples of it (a MovieLens scale), 0: any */
     int fields;     /* 3 or 4: every line has as many as the first rating line
                        (mfr_rating_fields); 0: any of the two */
+    bool unquote;   /* without trim (a space separator), still the quotes of a
+                       field quoted whole: a delimited file's numbers may be
+                       quoted with any separator */
 };
 
 /* The field count (3 or 4) of f's first rating line under syn's separator,
@@ -216,7 +219,8 @@ void mfr_free_strings(char **v, int32_t n);
  * it for duplicate pairs. `sep` is the separator, or NULL to detect it
  * (mfr_detect_separator); `header` an enum mfr_header. Spaces around
  * fields are trimmed for the CSV and delimited formats (unless the
- * separator is a space). The separator byte and the header decision are
+ * separator is a space), and a number quoted whole is unquoted (with any
+ * separator). The separator byte and the header decision are
  * recorded in ld->opt.sep and ld->opt.header (YES or NO).
  */
 int mfr_loader_read_ratings(struct mfr_loader *ld, const char *sep, int32_t header,

@@ -386,6 +386,10 @@ static void test_csv_quoted_numbers(void **state)
         {"\"1\",10,\"4\"5\"\n", "rating '\"4\"5\"' is not a number"},
         {"\"\",10,4\n", "user id '' is not a positive integer"},
         {"1\",10,4\n", "user id '1\"' is not a positive integer"},
+        /* a quoted separator: named as the whole field, not as its pieces */
+        {"\"1\",\"10\",\"4,5\"\n", "field \"4,5\" holds the separator ','"},
+        {"\"1\",\"10\",\"4,5\",\"964982703\"\n", "the decimal point is '.', not ','"},
+        {"1,\"10,11\",4\n", "field \"10,11\" holds the separator ',': fields are split at every one, quoted or not"},
     };
     for (size_t k = 0; k < sizeof bad / sizeof *bad; k++) {
         char text[128];

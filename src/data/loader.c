@@ -79,6 +79,29 @@ static int parse_fields(const char *path, int64_t line, const char *s, size_t n,
                         const struct mfr_rating_syntax *syn, float min_r, float max_r,
                         struct rating_rec *out, mfr_error *err);
 
+/* The first field of s[0..n) that opens a quote at its start and closes it
+ * past a separator ("3,5" split at its comma), or false: the fields are
+ * split at every separator, so such a field is a broken field whose error
+ * would name a piece of it. */
+static bool quoted_sep(const char *s, size_t n, const char *sep, struct mfr_field *f)
+{
+    const size_t ns = strlen(sep);
+    for (size_t k = 0; k < n; k++) {
+        const bool start = k == 0 || (k >= ns && !memcmp(s + k - ns, sep, ns));
+        if (!start || s[k] != '"') continue;
+        const char *q = memchr(s + k + 1, '"', n - k - 1);
+        if (!q) return false;
+        const size_t len = (size_t)(q - (s + k)) + 1;
+        for (size_t j = k + 1; j + ns <= k + len - 1; j++)
+            if (!memcmp(s + j, sep, ns)) {
+                *f = (struct mfr_field){s + k, len};
+                return true;
+            }
+        k += len - 1;
+    }
+    return false;
+}
+
 /* Parses the non-empty line s[0..n), line `line` of path, field by field
  * with a message for every way it can be wrong; a line that fails and
  * holds a NUL byte is named for the NUL (a binary or damaged file), not
@@ -92,6 +115,20 @@ static int parse_line(const char *path, int64_t line, const char *s, size_t n,
     if (nul)
         return mfr_parse_err(err, path, line, "a NUL byte at column %zu (a binary or damaged file?)",
                              (size_t)(nul - s) + 1);
+    struct mfr_field q;
+    if (rc != MFR_OK && syn->unquote && quoted_sep(s, n, syn->sep, &q)) {
+        char b[40], sb[8];
+        const struct mfr_field in = {q.s + 1, q.n - 2};
+        size_t before = 0; /* separators before the field: 2 for the rating */
+        for (const char *p = s; (p = memchr(p, syn->sep[0], (size_t)(q.s - p))) != NULL; p++) before++;
+        return mfr_parse_err(err, path, line,
+                             before == 2 && decimal_comma(in) && !strcmp(syn->sep, ",")
+                                 ? "field %s holds the separator %s: fields are split at every one, "
+                                   "quoted or not; the decimal point is '.', not ','"
+                                 : "field %s holds the separator %s: fields are split at every one, "
+                                   "quoted or not",
+                             mfr_show(q.s, q.n, b), sep_name(syn->sep, sb));
+    }
     return rc;
 }
 

@@ -196,8 +196,9 @@ MFR_API int mfr_separator_ok(char sep);
  * Loads a dataset from directory `dir` (or from a rating file: `dir` may
  * name the file itself, whose directory then holds the metadata files).
  * The format is `opt->format`, or with MFR_FORMAT_AUTO: a file is known by
- * its name (u.data and ML-100K's splits u1.base .. ub.test, ratings.dat,
- * ratings.csv, anything else delimited; a delimited file of u.data lines
+ * its name (u.data and ML-100K's splits u1.base .. ub.test, ratings.csv,
+ * ratings.dat and any other name ending in ".dat" (ML1M), anything else
+ * delimited; a delimited file of u.data lines
  * with u.item, u.user or u.genre beside it, whose metadata is then not
  * read, is said through `log`, MFR_LOG_INFO), a
  * directory by the one of u.data, ratings.dat, ratings.csv it holds (a

@@ -578,6 +578,7 @@ static int read_syntax(const mfr_dataset *ds, const struct mfr_text_file *f, str
     static const char *const rating_columns[] = {"user", "movie", "rating", "timestamp"};
     if (syn.header) {
         int rc = mfr_check_header(f, syn.sep, rating_columns, 4, err);
+        if (rc == MFR_OK) rc = mfr_check_header_width(f, &syn, err);
         if (rc != MFR_OK) return rc;
     }
     *out = syn;

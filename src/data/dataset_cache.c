@@ -93,8 +93,11 @@
  * titles decoded as latin-1, or a file mixing both that is now refused.
  * 7: a rating line with 3 fields in a file whose first rating line has 4
  * (a timestamp), or the reverse, is refused; a cache of version 6 may hold
- * such a file's ratings. */
-#define CACHE_VERSION 7u
+ * such a file's ratings.
+ * 8: a header of column names with fewer fields than the rating lines
+ * ("userId,movieId,rating" over lines with a timestamp) is refused; a cache
+ * of version 7 may hold such a file's ratings. */
+#define CACHE_VERSION 8u
 #define CACHE_ORDER 0x01020304u
 #define HEADER_BYTES 64
 #define NO_STRING UINT32_MAX /* a NULL title or date, as opposed to "" */

@@ -599,6 +599,27 @@ int mfr_check_header(const struct mfr_text_file *f, const char *sep, const char 
     return MFR_OK;
 }
 
+int mfr_check_header_width(const struct mfr_text_file *f, const struct mfr_rating_syntax *syn, mfr_error *err)
+{
+    /* only a line of column names: a header taken as one (:header, or one
+     * detected by its letters) may be any line of text */
+    const int fields = syn->header && mfr_header_names_columns(f, syn->sep) ? mfr_rating_fields(f, syn) : 0;
+    struct mfr_line_iter it = mfr_lines(f);
+    const char *s;
+    size_t n;
+    if (!fields || !mfr_line_next(&it, &s, &n)) return MFR_OK;
+    while (n && s[n - 1] == ' ') n--; /* spaces ending a line, as a rating line's */
+    struct mfr_field fl[5];
+    const size_t nf = mfr_split_fields(s, n, syn->sep, strlen(syn->sep), fl, 5);
+    if (nf >= (size_t)fields) return MFR_OK;
+    char sb[8];
+    return mfr_parse_err(err, f->path, 1,
+                         "the header names %zu %s-separated column%s, where the rating lines have %d: "
+                         "which column is which is unclear (a reader such as pandas takes the first "
+                         "for an index); name every column",
+                         nf, sep_name(syn->sep, sb), nf == 1 ? "" : "s", fields);
+}
+
 bool mfr_header_names_columns(const struct mfr_text_file *f, const char *sep)
 {
     struct mfr_line_iter it = mfr_lines(f);
@@ -909,6 +930,7 @@ int mfr_loader_read_ratings(struct mfr_loader *ld, const char *sep, int32_t head
     syn.trim = syn.unquote && syn.sep[0] != ' ';
     syn.step = mfr_rating_step(&ld->opt);
     syn.fields = mfr_rating_fields(&f, &syn);
+    if ((rc = mfr_check_header_width(&f, &syn, err)) != MFR_OK) goto done;
     ld->opt.sep = syn.sep[0];
     ld->opt.header = syn.header ? MFR_HEADER_YES : MFR_HEADER_NO;
     if (ld->ratings_elsewhere) { /* the file and its syntax go to the caller */

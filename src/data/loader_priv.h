@@ -160,6 +160,11 @@ bool mfr_header_names_columns(const struct mfr_text_file *f, const char *sep);
  * swapped. Names not known pass. */
 int mfr_check_header(const struct mfr_text_file *f, const char *sep, const char *const *columns, int n,
                      mfr_error *err);
+/* MFR_OK unless line 1 of f is a header (syn->header) of column names only
+ * (mfr_header_names_columns) with fewer fields than the first rating line:
+ * then a parse error naming line 1, since which column is which is unclear
+ * (pandas takes the first for an index). */
+int mfr_check_header_width(const struct mfr_text_file *f, const struct mfr_rating_syntax *syn, mfr_error *err);
 
 /* ------------------------------------------------------------------ */
 /* Metadata records                                                     */

@@ -361,6 +361,35 @@ static void test_log_json_keys_documented(void **state)
     free(log);
 }
 
+/* A chart's title names a switch such as --bias as it is typed: "--bias"
+ * when on, "no --bias" when the nearest preset has it on; never the
+ * field's value glued to the flag ("--bias1", "--bias0"). */
+static void test_plot_title_names_switches(void **state)
+{
+    (void)state;
+    if (system("command -v gnuplot >/dev/null 2>&1") != 0) skip();
+    char *plots = tu_path(g_dir, "switch-plots");
+    char *gp = tu_path(plots, "learning_curve.gp");
+    assert_int_equal(run("train --data '%s' --split random:0.2 --dim 4 --epochs 3 --bias --quiet --plot '%s'",
+                         g_data, plots),
+                     0);
+    char *script = tu_read_file(gp, NULL);
+    assert_non_null(script);
+    tu_expect_in(script, "preset notebook with --dim 4 --bias,");
+    free(script);
+    /* the fast preset but for its --bias */
+    assert_int_equal(run("train --data '%s' --split random:0.2 --optimizer als --als-cg 3 --l2-freq 0.04 "
+                         "--init-std 0.1 --dim 12 --epochs 3 --quiet --plot '%s'",
+                         g_data, plots),
+                     0);
+    script = tu_read_file(gp, NULL);
+    assert_non_null(script);
+    tu_expect_in(script, "preset fast with no --bias,");
+    free(script);
+    free(gp);
+    free(plots);
+}
+
 /* The parts of the report's "setup time:" line add up to the time outside
  * the epochs it ends with: --plot's gnuplot runs (hundreds of ms) and
  * --early-stop's copies of the best model were in the total but in no part. */
@@ -988,6 +1017,7 @@ int main(void)
         cmocka_unit_test(test_log_eval_is_part_of_eval),
         cmocka_unit_test(test_log_json_keys_documented),
         cmocka_unit_test(test_setup_time_parts_add_up),
+        cmocka_unit_test(test_plot_title_names_switches),
         cmocka_unit_test(test_threads_give_identical_models),
         cmocka_unit_test(test_threads_within_the_thread_limit),
         cmocka_unit_test(test_train_under_a_data_limit),

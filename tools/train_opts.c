@@ -346,7 +346,10 @@ static int config_diff(const mfr_config *a, const mfr_config *b, char *out, size
         n++;
         size_t len = out ? strlen(out) : 0;
         if (!out || len + 1 >= cap) continue;
-        if (n <= 4) snprintf(out + len, cap - len, " %s%s%s", f->flag, *f->metavar ? " " : "", va);
+        /* a switch (--bias) takes no value: on is the flag, off is "no" it */
+        if (n <= 4 && f->type == MFR_CONFIG_FLAG)
+            snprintf(out + len, cap - len, " %s%s", strcmp(va, "0") ? "" : "no ", f->flag);
+        else if (n <= 4) snprintf(out + len, cap - len, " %s%s%s", f->flag, *f->metavar ? " " : "", va);
         else if (n == 5) snprintf(out + len, cap - len, " ...");
     }
     return n;

@@ -423,6 +423,41 @@ static void check_norm_scatter(const char *plots)
     }
 }
 
+/* norm_vs_ratings' log x axis labels at least two values in the range of
+ * the points: gnuplot labels only powers of ten, and movies with 20 to 45
+ * training ratings sat between 10 and 100 with no label at all. */
+static void check_norm_scatter_x_labels(const char *plots)
+{
+    enum { MAX = 200 };
+    double dat[2 * MAX], xmax = 0;
+    char *path = tu_path(plots, "norm_vs_ratings.dat"), *gp = tu_path(plots, "norm_vs_ratings.gp");
+    int n = tu_read_dat(path, 2, dat, MAX, NULL);
+    for (int r = 0; r < n; r++) xmax = dat[2 * r] > xmax ? dat[2 * r] : xmax;
+    char *script = tu_read_file(gp, NULL);
+    assert_non_null(script);
+    const char *xr = strstr(script, "\nset xrange [");
+    double lo, hi = xmax;
+    assert_non_null(xr);
+    assert_int_equal(sscanf(xr, "\nset xrange [%lf", &lo), 1);
+    if (sscanf(xr, "\nset xrange [%*f:%lf]", &hi) == 1) assert_true(hi >= xmax);
+    int labels = 0;
+    const char *tics = strstr(script, "\nset xtics (");
+    if (tics) {
+        for (const char *q = tics + strlen("\nset xtics ("); *q && *q != ')';) {
+            char *end;
+            double v = strtod(q, &end);
+            if (end == q) break;
+            labels += v >= lo && v <= hi;
+            q = end + strspn(end, ", ");
+        }
+    } else {
+        /* the axis runs to the power of ten at or above the largest x */
+        for (int e = -3; e <= 9; e++) labels += pow(10, e) >= lo && pow(10, e) <= pow(10, ceil(log10(xmax)));
+    }
+    if (labels < 2) fail_msg("norm_vs_ratings: %d labelled x tic(s) between %g and %g:\n%s", labels, lo, xmax, script);
+    free(script), free(gp), free(path);
+}
+
 static void test_norms(void **state)
 {
     (void)state;
@@ -482,6 +517,12 @@ static void test_norms(void **state)
         free(png);
         free(svg);
         check_norm_scatter(plots);
+        check_norm_scatter_x_labels(plots);
+        /* movies with 20 to 95 training ratings: no power of ten but 100 */
+        char *p3 = tu_path(g_dir, "plots-narrow");
+        assert_int_equal(run("norms --model '%s' --min-ratings 20 --plot '%s'", g_model, p3), 0);
+        check_norm_scatter_x_labels(p3);
+        free(p3);
         /* the titles say which movies --min-ratings kept, as the report does */
         char *p2 = tu_path(g_dir, "plots-min");
         assert_int_equal(run("norms --model '%s' --min-ratings 3 --plot '%s'", g_model, p2), 0);

@@ -628,6 +628,42 @@ static int64_t put_block(FILE *df, const char *name, int64_t n, const double *x,
     return count;
 }
 
+/* The x range of a log axis from lo to hi (lo > 0). gnuplot labels only
+ * the powers of ten on it: when fewer than two of them lie in the range
+ * (x from 200 to 438 showed one label, 1000, far right of the points), the
+ * range ends at hi and the tics are 1, 2, 5 (or 1 to 9) times a power of
+ * ten, labelled; otherwise the axis runs to gnuplot's next decade. */
+static void put_log_x_range(FILE *f, double lo, double hi)
+{
+    int decades = 0;
+    const int e0 = (int)floor(log10(lo)), e1 = (int)floor(log10(hi));
+    for (int e = e0; e <= e1; e++) decades += pow(10, e) >= lo;
+    if (decades >= 2) {
+        fprintf(f, "set xrange [%.17g:*]\n", lo);
+        return;
+    }
+    fprintf(f, "set xrange [%.17g:%.17g]\n", lo, hi);
+    static const int coarse[] = {1, 2, 5}, fine[] = {1, 2, 3, 4, 5, 6, 7, 8, 9};
+    for (int pass = 0; pass < 2; pass++) {
+        const int *m = pass ? fine : coarse;
+        const int nm = pass ? 9 : 3;
+        int count = 0;
+        for (int e = e0; e <= e1; e++)
+            for (int k = 0; k < nm; k++) count += m[k] * pow(10, e) >= lo && m[k] * pow(10, e) <= hi;
+        if (count < 3 && !pass) continue;
+        fputs("set xtics (", f);
+        bool first = true;
+        for (int e = e0; e <= e1; e++)
+            for (int k = 0; k < nm; k++)
+                if (m[k] * pow(10, e) >= lo && m[k] * pow(10, e) <= hi) {
+                    fprintf(f, "%s%.17g", first ? "" : ", ", m[k] * pow(10, e));
+                    first = false;
+                }
+        fputs(")\n", f);
+        return;
+    }
+}
+
 int plot_scatter(const char *dir, const char *name, const struct plot_labels *lab, int64_t n,
                  const double *x, const double *y, const int32_t *category, int n_categories,
                  const char *const *category_names, const int32_t *styles, bool log_x)
@@ -641,11 +677,14 @@ int plot_scatter(const char *dir, const char *name, const struct plot_labels *la
     int block = 0;
     if (log_x) {
         /* Room left of the smallest x, so its points do not sit on the border. */
-        double lo = INFINITY;
+        double lo = INFINITY, hi = 0;
         for (int64_t r = 0; r < n; r++)
-            if (isfinite(x[r]) && isfinite(y[r]) && x[r] > 0 && x[r] < lo) lo = x[r];
+            if (isfinite(x[r]) && isfinite(y[r]) && x[r] > 0) {
+                if (x[r] < lo) lo = x[r];
+                if (x[r] > hi) hi = x[r];
+            }
         fputs("set logscale x\nset format x '%g'\n", c.sf);
-        if (isfinite(lo)) fprintf(c.sf, "set xrange [%.17g:*]\n", lo / 1.3);
+        if (isfinite(lo)) put_log_x_range(c.sf, lo / 1.3, hi * 1.3);
     }
     fputs(n_categories > 1 ? "set key outside right top vertical Left reverse samplen 1\n"
                            : "unset key\n",

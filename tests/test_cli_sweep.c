@@ -8,6 +8,7 @@
  */
 #include <math.h>
 #include <setjmp.h>
+#include <dirent.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -663,6 +664,47 @@ static void test_stop_signal_reports_completed_repeats(void **state)
     free(csv2), free(csv), free(err);
 }
 
+/* Whether dir holds a file whose name has ".tmp" in it. */
+static bool has_tmp_file(const char *dir)
+{
+    DIR *d = opendir(dir);
+    bool found = false;
+    for (struct dirent *e; d && !found && (e = readdir(d));) found = strstr(e->d_name, ".tmp") != NULL;
+    if (d) closedir(d);
+    return found;
+}
+
+/* A SIGINT during the dataset load (here: its cache's temporary file,
+ * held open by MFREC_TEST_SLOW_TMP) ends the sweep of the signal, its
+ * temporary file removed, as in the other commands: there is nothing to
+ * report yet. It was taken as a stop signal, so the whole load and split
+ * ran on (minutes for ML-32M) before "interrupted during the first
+ * repeat", exit 3. */
+static void test_stop_signal_during_load(void **state)
+{
+    (void)state;
+    char *data = tu_path(g_dir, "data_load"), *csv = tu_path(g_dir, "load.csv"),
+         *err = tu_path(g_dir, "load.err");
+    assert_int_equal(run("synth --users 50 --items 40 --ratings 800 --rank 2 --seed 5 --out '%s'", data), 0);
+    const char *args[] = {"--data", data, "--data-cache", "always", "--split", "random:0.2", "--epochs", "2",
+                          "--repeat", "1", "--out", csv, NULL};
+    setenv("MFREC_TEST_SLOW_TMP", "1000", 1);
+    FILE *out;
+    pid_t pid = start_sweep(args, err, &out);
+    unsetenv("MFREC_TEST_SLOW_TMP");
+    bool seen = false;
+    for (int k = 0; k < 3000 && !(seen = has_tmp_file(data)); k++) usleep(10000);
+    assert_true(seen);
+    assert_int_equal(kill(pid, SIGINT), 0);
+    assert_int_equal(finish_sweep(pid, out), 128 + SIGINT);
+    char *text = tu_read_file(err, NULL);
+    assert_null(strstr(text, "interrupted"));
+    free(text);
+    assert_false(has_tmp_file(data));
+    assert_false(tu_exists(csv));
+    free(data), free(csv), free(err);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -679,6 +721,7 @@ int main(void)
         cmocka_unit_test(test_softmax_kind),
         cmocka_unit_test(test_report_of_an_escaped_path),
         cmocka_unit_test(test_stop_signal_reports_completed_repeats),
+        cmocka_unit_test(test_stop_signal_during_load),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -1260,7 +1260,6 @@ int cmd_sweep(int argc, char **argv)
     o.shards = (struct int_list){1, {0}};
     int rc;
     if (!parse_sweep_flags(argc, argv, &o, &rc)) return rc;
-    stop_signals_install(); /* the first SIGINT/SIGTERM: report what is complete */
 
     struct sweep s = {.o = &o, .n_threads = o.threads.n};
     s.cores = usable_cpus();
@@ -1286,6 +1285,10 @@ int cmd_sweep(int argc, char **argv)
     s.load_s = now_seconds() - t_load;
     s.n_train = mfr_ratings_count(mfr_split_train(sp));
     s.dataset_name = base_name(mfr_dataset_dir(ds));
+    /* from here the first SIGINT/SIGTERM reports what is complete; during
+     * the load (minutes for ML-32M) there is nothing to report, and the
+     * signal ends the command at once, as in the other commands */
+    stop_signals_install();
     if (!o.quiet && (rc = print_sweep_header(&s, ds, sp, n_configs)) != EXIT_OK) goto done;
     if ((rc = run_all(&s, ds, sp)) == EXIT_OK) rc = report_sweep(&s, ds, sp, n_configs);
     else if (rc == EXIT_INTERRUPTED) rc = report_interrupted(&s, ds, sp, n_configs);

@@ -577,7 +577,8 @@ static size_t read_all(int fd, void *buf, size_t len)
 }
 
 /* Runs one (config, repeat) in a forked child. Returns EXIT_OK with *r
- * filled, or prints an error naming the run (`what`) and returns
+ * filled, EXIT_INTERRUPTED when a stop signal came before the run
+ * completed, or prints an error naming the run (`what`) and returns
  * EXIT_RUNTIME. */
 static int fork_run(const struct sweep_opts *o, const mfr_dataset *ds, const mfr_split *sp,
                     const struct point *p, int32_t threads, const char *what,
@@ -593,6 +594,12 @@ static int fork_run(const struct sweep_opts *o, const mfr_dataset *ds, const mfr
     sigaddset(&stop, SIGINT);
     sigaddset(&stop, SIGTERM);
     sigprocmask(SIG_BLOCK, &stop, &was);
+    if (g_stop_signal) { /* came since run_all looked, when no run was registered to kill */
+        sigprocmask(SIG_SETMASK, &was, NULL);
+        close(fds[0]);
+        close(fds[1]);
+        return EXIT_INTERRUPTED;
+    }
     const pid_t parent = getpid();
     pid_t pid = fork();
     if (pid < 0) {

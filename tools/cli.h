@@ -512,6 +512,14 @@ bool train_kind_is_softmax(int argc, char **argv);
  * --kind (train_kind_route then resumes it as one), else NULL; an
  * unreadable file is left to the loader's message. */
 const char *train_resumes_softmax(int argc, char **argv);
+/* A resumed run's checkpoint interval (the file's unless given), both
+ * kinds: EXIT_OK, or a runtime error naming `path` below 1 (a library
+ * caller's or forged file), which mfrec train would divide by. */
+int resume_checkpoint_every_check(const char *path, int64_t every);
+/* Appends the run state's log (checkpoint `path`'s) to jl, both kinds:
+ * EXIT_OK, or a runtime error for a log holding a NUL byte (the library
+ * keeps any bytes; "%.*s" would stop at it) or out of memory. */
+int resume_log_append(struct json_log *jl, const char *path, const mfr_run_state *run);
 bool parse_kind_mf(const char *flag, const char *value, void *dst);
 /* `mfrec eval --folds --kind softmax` (or --preset softmax): true with *rc
  * set when argv asks for it (then it ran); false: eval as before. */

@@ -590,12 +590,8 @@ static int resume_run_state(struct train_run *r, const mfr_run_state *run)
     r->elapsed0 = run->elapsed_s;
     r->train_seconds = r->train_s0 = run->train_s;
     if (dist_part_best(r->ck, &r->best, &err) != MFR_OK) return lib_error(&err);
-    const char *nul = run->log_len ? memchr(run->log, 0, run->log_len) : NULL;
-    if (nul) /* the library takes any bytes; %.*s would stop at the NUL */
-        return runtime_error("%s: the log section holds a NUL byte at offset %lld: not a log of mfrec train",
-                             r->o->resume, (long long)(nul - run->log));
-    if (run->log_len) jlog_printf(&r->jl, "%.*s", (int)run->log_len, run->log);
-    if (r->jl.len != run->log_len) return runtime_error("out of memory");
+    const int rc = resume_log_append(&r->jl, r->o->resume, run);
+    if (rc != EXIT_OK) return rc;
     r->start_logged = r->start > 0 && log_last_epoch(r->jl.buf, r->jl.len) == r->start;
     if (io_same_file(r->o->checkpoint, r->o->resume)) r->ck_epoch = r->start; /* until one is written */
     return r->o->plot ? resume_curve(r) : EXIT_OK;
@@ -613,17 +609,16 @@ static int resume_setup(struct train_run *r, struct train_opts *o)
     MFR_CLI_ASSERT(mfr_checkpoint_run(r->ck, &run, NULL) == MFR_OK);
     struct json_log diffs = {0};
     resume_run_opts(o, &run, mfr_model_epochs(m), &diffs);
-    if (o->checkpoint_every < 1) { /* a library caller's (or forged) file: no interval to divide by */
+    int rc = resume_checkpoint_every_check(o->resume, o->checkpoint_every);
+    if (rc != EXIT_OK) {
         free(diffs.buf);
-        return runtime_error("%s: run state checkpoint_every = %lld: mfrec train needs 1 or more "
-                             "(give --checkpoint-every N)",
-                             o->resume, (long long)o->checkpoint_every);
+        return rc;
     }
     mfr_config cfg;
     resume_config(o, m, &cfg);
     o->cfg = cfg;
     const char *dir = o->data ? o->data : model_data_source(m);
-    int rc = EXIT_OK, st = MFR_ERR_UNSUPPORTED;
+    int st = MFR_ERR_UNSUPPORTED;
     if (dist_on()) { /* each rank reads its users only, unless the data must be read whole */
         io_input_data(dir);
         st = dist_trainer_read(r->ck, &o->cfg, dir, o->split ? o->split : mfr_model_split_spec(m), o->cfg.seed,

@@ -637,12 +637,7 @@ static int run_resume(struct sm_opts *o, mfr_checkpoint *ck, const mfr_run_state
         if (io_same_file(o->checkpoint, o->resume)) r.ck_epoch = r.start; /* until one is written */
         r.elapsed0 = run->elapsed_s;
         r.train_s = run->train_s;
-        const char *nul = run->log_len ? memchr(run->log, 0, run->log_len) : NULL;
-        if (nul) /* the library takes any bytes; %.*s would stop at the NUL */
-            rc = runtime_error("%s: the log section holds a NUL byte at offset %lld: not a log of mfrec train",
-                               o->resume, (long long)(nul - run->log));
-        else if (run->log_len) jlog_printf(&r.jl, "%.*s", (int)run->log_len, run->log);
-        if (rc == EXIT_OK && r.jl.len != run->log_len) rc = runtime_error("out of memory");
+        rc = resume_log_append(&r.jl, o->resume, run);
     }
     if (rc == EXIT_OK && o->plot) rc = resume_curve(&r);
     if (rc == EXIT_OK) rc = run_epochs(&r);
@@ -898,11 +893,10 @@ static int resume_command(int argc, char **argv, const char *path)
     if (o.epochs < 0) o.epochs = run.epochs;
     if (o.log_every < 0) o.log_every = run.log_every;
     if (o.checkpoint_every < 0) o.checkpoint_every = run.checkpoint_every;
-    if (o.checkpoint_every < 1) { /* a library caller's (or forged) file: no interval to divide by */
+    rc = resume_checkpoint_every_check(path, o.checkpoint_every);
+    if (rc != EXIT_OK) {
         mfr_checkpoint_destroy(ck);
-        return runtime_error("%s: run state checkpoint_every = %lld: mfrec train needs 1 or more "
-                             "(give --checkpoint-every N)",
-                             path, (long long)o.checkpoint_every);
+        return rc;
     }
     if (!o.checkpoint) o.checkpoint = o.resume;
     return run_resume(&o, ck, &run);

@@ -401,3 +401,22 @@ const char *train_optimizer_text(const mfr_config *c, bool with_betas, char *buf
         snprintf(buf, cap, "Adam lr %g", c->lr);
     return buf;
 }
+
+int resume_checkpoint_every_check(const char *path, int64_t every)
+{
+    if (every >= 1) return EXIT_OK;
+    return runtime_error("%s: run state checkpoint_every = %lld: mfrec train needs 1 or more "
+                         "(give --checkpoint-every N)",
+                         path, (long long)every);
+}
+
+int resume_log_append(struct json_log *jl, const char *path, const mfr_run_state *run)
+{
+    const char *nul = run->log_len ? memchr(run->log, 0, run->log_len) : NULL;
+    if (nul)
+        return runtime_error("%s: the log section holds a NUL byte at offset %lld: not a log of mfrec train",
+                             path, (long long)(nul - run->log));
+    const size_t before = jl->len;
+    if (run->log_len) jlog_printf(jl, "%.*s", (int)run->log_len, run->log);
+    return jl->len - before == run->log_len ? EXIT_OK : runtime_error("out of memory");
+}

@@ -705,6 +705,35 @@ static void test_stop_signal_during_load(void **state)
     free(data), free(csv), free(err);
 }
 
+/* A first SIGINT once every run is done (here: while the charts are
+ * staged, held open by MFREC_TEST_SLOW_STAGE) stops nothing: the report
+ * is complete, exit 0, and a note says why, as train's does after its
+ * last epoch. The sweep exited 0 without a word about the signal. */
+static void test_stop_signal_after_the_last_run(void **state)
+{
+    (void)state;
+    if (!gnuplot_on_path()) skip();
+    char *csv = tu_path(g_dir, "late.csv"), *err = tu_path(g_dir, "late.err"), *plots = tu_path(g_dir, "late_plots");
+    const char *args[] = {"--data", g_data, "--split", "random:0.2", "--epochs", "2", "--repeat", "1",
+                          "--threads", "1,2", "--out", csv, "--plot", plots, NULL};
+    setenv("MFREC_TEST_SLOW_STAGE", "500", 1);
+    FILE *out;
+    pid_t pid = start_sweep(args, err, &out);
+    unsetenv("MFREC_TEST_SLOW_STAGE");
+    char line[1024];
+    bool sent = false;
+    while (!sent && fgets(line, sizeof line, out))
+        if (!strncmp(line, "wrote 2 rows to ", 16)) sent = kill(pid, SIGINT) == 0;
+    assert_true(sent);
+    assert_int_equal(finish_sweep(pid, out), 0);
+    char *text = tu_read_file(err, NULL);
+    tu_expect_in(text, "mfrec sweep: note: SIGINT came after the last run; the sweep finished and its outputs are complete");
+    free(text);
+    char *chart = tu_path(plots, "speedup_vs_threads.svg");
+    assert_true(tu_exists(chart));
+    free(chart), free(plots), free(csv), free(err);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -722,6 +751,7 @@ int main(void)
         cmocka_unit_test(test_report_of_an_escaped_path),
         cmocka_unit_test(test_stop_signal_reports_completed_repeats),
         cmocka_unit_test(test_stop_signal_during_load),
+        cmocka_unit_test(test_stop_signal_after_the_last_run),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

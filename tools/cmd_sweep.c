@@ -1297,8 +1297,13 @@ int cmd_sweep(int argc, char **argv)
      * signal ends the command at once, as in the other commands */
     stop_signals_install();
     if (!o.quiet && (rc = print_sweep_header(&s, ds, sp, n_configs)) != EXIT_OK) goto done;
-    if ((rc = run_all(&s, ds, sp)) == EXIT_OK) rc = report_sweep(&s, ds, sp, n_configs);
-    else if (rc == EXIT_INTERRUPTED) rc = report_interrupted(&s, ds, sp, n_configs);
+    if ((rc = run_all(&s, ds, sp)) == EXIT_OK) {
+        rc = report_sweep(&s, ds, sp, n_configs);
+        if (rc == EXIT_OK && g_stop_signal) /* as train's: an exit 0 with the signal unexplained is puzzling */
+            fprintf(stderr, "%s: note: %s came after the last run; the sweep finished and its outputs are "
+                            "complete\n",
+                    g_cmd, stop_signal_name());
+    } else if (rc == EXIT_INTERRUPTED) rc = report_interrupted(&s, ds, sp, n_configs);
 done:
     mfr_split_destroy(sp);
     mfr_dataset_destroy(ds);

@@ -410,35 +410,6 @@ static void test_csv_quoted_numbers(void **state)
     assert_true(r == 7.5f);
     mfr_dataset_destroy(ds);
 
-    /* A header of column names with fewer fields than the rating lines:
-     * which column is which is unclear (pandas takes the first for an
-     * index), so it is refused, detected or given (:header); a header of
-     * other text is taken as it is. */
-    static const struct {
-        const char *text;
-        int32_t header;
-        const char *needle;
-    } hw[] = {
-        {"userId,movieId,rating\n1,2,3,4\n", MFR_HEADER_AUTO, "the header names 3 ','-separated columns, where the rating lines have 4"},
-        {"user,item\n1,2,3\n", MFR_HEADER_YES, "the header names 2 ','-separated columns, where the rating lines have 3"},
-        {"my ratings\n1,2,3\n", MFR_HEADER_YES, NULL},
-        {"userId,movieId,rating,timestamp\n1,2,3\n", MFR_HEADER_AUTO, NULL},
-    };
-    for (size_t k = 0; k < sizeof hw / sizeof *hw; k++) {
-        tu_write_file(dir, "scores.txt", hw[k].text, (size_t)-1);
-        o = opts(MFR_FORMAT_DELIMITED);
-        o.ratings_file = "scores.txt";
-        o.sep = ',';
-        o.header = hw[k].header;
-        if (hw[k].needle) {
-            load_fails(dir, &o, MFR_ERR_PARSE, "scores.txt:1:", hw[k].needle);
-        } else {
-            ds = tu_load_ok(dir, &o);
-            assert_int_equal(mfr_ratings_count(mfr_dataset_ratings(ds)), 1);
-            mfr_dataset_destroy(ds);
-        }
-    }
-
     /* A space separates fields that are not trimmed, but a number quoted
      * whole is a number there too ("delimited files"), given or detected. */
     tu_write_file(dir, "scores.txt", "\"42\" \"77\" \"7.5\"\n\"43\" 77 1\n", (size_t)-1);
@@ -460,6 +431,42 @@ static void test_csv_quoted_numbers(void **state)
     o.sep = ' ';
     o.ratings_file = "scores.txt";
     load_fails(dir, &o, MFR_ERR_PARSE, "scores.txt:1:", "rating '\"7.5' is not a number");
+    tu_rmtree(dir);
+    free(dir);
+}
+
+/* A header of column names with fewer fields than the rating lines:
+ * which column is which is unclear (pandas takes the first for an index),
+ * so it is refused, detected or given (:header); a header of other text is
+ * taken as it is. */
+static void test_header_narrower_than_lines(void **state)
+{
+    (void)state;
+    char *dir = tu_mkdtemp();
+    static const struct {
+        const char *text;
+        int32_t header;
+        const char *needle;
+    } hw[] = {
+        {"userId,movieId,rating\n1,2,3,4\n", MFR_HEADER_AUTO, "the header names 3 ','-separated columns, where the rating lines have 4"},
+        {"user,item\n1,2,3\n", MFR_HEADER_YES, "the header names 2 ','-separated columns, where the rating lines have 3"},
+        {"my ratings\n1,2,3\n", MFR_HEADER_YES, NULL},
+        {"userId,movieId,rating,timestamp\n1,2,3\n", MFR_HEADER_AUTO, NULL},
+    };
+    for (size_t k = 0; k < sizeof hw / sizeof *hw; k++) {
+        tu_write_file(dir, "scores.txt", hw[k].text, (size_t)-1);
+        mfr_load_options o = opts(MFR_FORMAT_DELIMITED);
+        o.ratings_file = "scores.txt";
+        o.sep = ',';
+        o.header = hw[k].header;
+        if (hw[k].needle) {
+            load_fails(dir, &o, MFR_ERR_PARSE, "scores.txt:1:", hw[k].needle);
+        } else {
+            mfr_dataset *ds = tu_load_ok(dir, &o);
+            assert_int_equal(mfr_ratings_count(mfr_dataset_ratings(ds)), 1);
+            mfr_dataset_destroy(ds);
+        }
+    }
     tu_rmtree(dir);
     free(dir);
 }
@@ -1543,6 +1550,7 @@ int main(void)
         cmocka_unit_test(test_ml10m),
         cmocka_unit_test(test_csv),
         cmocka_unit_test(test_csv_quoted_numbers),
+        cmocka_unit_test(test_header_narrower_than_lines),
         cmocka_unit_test(test_delimited),
         cmocka_unit_test(test_detection),
         cmocka_unit_test(test_bad_inputs),

@@ -36,14 +36,16 @@ static void cleanup_registered(void);
 static bool defer_signal(int sig, bool stop);
 /* Whether a file is being saved; a second signal received during it. */
 static volatile sig_atomic_t g_saving, g_exit_after_save;
+/* A forked child running for this process (sweep's runs), which must not
+ * outlive it: killed (and reaped) by a signal. */
+static volatile sig_atomic_t g_cleanup_child;
 
 /* Runs on any thread (OpenMP's workers included, so masking signals in
- * the main thread would not defer it): it only sets flags, or ends the
+ * the main thread would not defer it): it only sets flags (and kills
+ * sweep's run under way), or ends the
  * process at once on a second signal when no save is under way and no
  * output is being made and registered (exit_signals_defer: a --plot
  * stage's directories, its renames, a temporary file's creation). */
-static volatile sig_atomic_t g_cleanup_child;
-
 static void on_stop_signal(int sig)
 {
     if (!g_stop_signal) {
@@ -51,8 +53,7 @@ static void on_stop_signal(int sig)
         /* sweep's run under way ends now (fork_run reaps it); its
          * completed repeats are reported */
         if (g_cleanup_child > 0) (void)kill((pid_t)g_cleanup_child, SIGKILL);
-    }
-    else if (g_saving)
+    } else if (g_saving)
         g_exit_after_save = sig; /* the save completes, then we exit */
     else if (!defer_signal(sig, true)) {
         cleanup_registered(); /* a --plot stage or --log-json file under way */
@@ -160,9 +161,6 @@ void remove_dir_files(const char *dir)
     close(fd);
     (void)rmdir(dir);
 }
-
-/* g_cleanup_child (above): a forked child running for this process
- * (sweep's runs), which must not outlive it: killed and reaped. */
 
 void signal_cleanup_child(pid_t pid) { g_cleanup_child = pid > 0 ? (sig_atomic_t)pid : 0; }
 

@@ -628,6 +628,19 @@ static int64_t put_block(FILE *df, const char *name, int64_t n, const double *x,
     return count;
 }
 
+/* The tics m[k] * 10^e (e0 <= e <= e1) within [lo, hi], ascending, into
+ * tic; returns their count. */
+static int log_tics(double lo, double hi, int e0, int e1, const int *m, int nm, double *tic)
+{
+    int n = 0;
+    for (int e = e0; e <= e1; e++)
+        for (int k = 0; k < nm; k++) {
+            const double t = m[k] * pow(10, e);
+            if (t >= lo && t <= hi) tic[n++] = t;
+        }
+    return n;
+}
+
 /* The x range of a log axis from lo to hi (lo > 0). gnuplot labels only
  * the powers of ten on it: when fewer than two of them lie in the range
  * (x from 200 to 438 showed one label, 1000, far right of the points), the
@@ -643,25 +656,14 @@ static void put_log_x_range(FILE *f, double lo, double hi)
         return;
     }
     fprintf(f, "set xrange [%.17g:%.17g]\n", lo, hi);
+    /* fewer than two decades: e1 <= e0 + 1, at most 18 tics */
     static const int coarse[] = {1, 2, 5}, fine[] = {1, 2, 3, 4, 5, 6, 7, 8, 9};
-    for (int pass = 0; pass < 2; pass++) {
-        const int *m = pass ? fine : coarse;
-        const int nm = pass ? 9 : 3;
-        int count = 0;
-        for (int e = e0; e <= e1; e++)
-            for (int k = 0; k < nm; k++) count += m[k] * pow(10, e) >= lo && m[k] * pow(10, e) <= hi;
-        if (count < 3 && !pass) continue;
-        fputs("set xtics (", f);
-        bool first = true;
-        for (int e = e0; e <= e1; e++)
-            for (int k = 0; k < nm; k++)
-                if (m[k] * pow(10, e) >= lo && m[k] * pow(10, e) <= hi) {
-                    fprintf(f, "%s%.17g", first ? "" : ", ", m[k] * pow(10, e));
-                    first = false;
-                }
-        fputs(")\n", f);
-        return;
-    }
+    double tic[18];
+    int n = log_tics(lo, hi, e0, e1, coarse, 3, tic);
+    if (n < 3) n = log_tics(lo, hi, e0, e1, fine, 9, tic);
+    fputs("set xtics (", f);
+    for (int k = 0; k < n; k++) fprintf(f, "%s%.17g", k ? ", " : "", tic[k]);
+    fputs(")\n", f);
 }
 
 int plot_scatter(const char *dir, const char *name, const struct plot_labels *lab, int64_t n,

@@ -121,13 +121,11 @@ static int parse_line(const char *path, int64_t line, const char *s, size_t n,
         const struct mfr_field in = {q.s + 1, q.n - 2};
         size_t before = 0; /* separators before the field: 2 for the rating */
         for (const char *p = s; (p = memchr(p, syn->sep[0], (size_t)(q.s - p))) != NULL; p++) before++;
-        return mfr_parse_err(err, path, line,
-                             before == 2 && decimal_comma(in) && !strcmp(syn->sep, ",")
-                                 ? "field %s holds the separator %s: fields are split at every one, "
-                                   "quoted or not; the decimal point is '.', not ','"
-                                 : "field %s holds the separator %s: fields are split at every one, "
-                                   "quoted or not",
-                             mfr_show(q.s, q.n, b), sep_name(syn->sep, sb));
+        const bool rating_comma = before == 2 && decimal_comma(in) && !strcmp(syn->sep, ",");
+        return mfr_parse_err(err, path, line, "field %s holds the separator %s: fields are split at every one, "
+                             "quoted or not%s",
+                             mfr_show(q.s, q.n, b), sep_name(syn->sep, sb),
+                             rating_comma ? "; the decimal point is '.', not ','" : "");
     }
     return rc;
 }

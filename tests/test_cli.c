@@ -58,6 +58,7 @@ static void test_help_and_usage_errors(void **state)
     (void)state;
     assert_int_equal(run("--help"), 0);
     tu_expect_in(g_out, "train");
+    tu_expect_in(g_out, "3 train or sweep stopped by SIGINT or SIGTERM"); /* not only 0, 1, 2 */
     for (const char *c = "train\0eval\0split\0synth\0"; *c; c += strlen(c) + 1) {
         assert_int_equal(run("%s --help", c), 0);
         tu_expect_in(g_out, "Usage: mfrec");

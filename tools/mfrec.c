@@ -49,7 +49,8 @@ static void print_help(FILE *f)
     for (size_t c = 0; c < sizeof commands / sizeof *commands; c++)
         fprintf(f, "  %-10s %s\n", commands[c].name, commands[c].summary);
     fputs("\n'mfrec COMMAND --help' describes each command. 'mfrec --version' prints\n"
-          "the version and build. Exit status: 0 ok, 1 runtime error, 2 usage error.\n",
+          "the version and build. Exit status: 0 ok, 1 runtime error, 2 usage error,\n"
+          "3 train or sweep stopped by SIGINT or SIGTERM (see their --help).\n",
           f);
 }
 

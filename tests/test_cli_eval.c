@@ -418,14 +418,14 @@ static void test_ease_baseline(void **state)
     assert_null(strstr(g_out, "ease"));
     tu_expect_in(g_out, "\"popularity\":{\"precision\":");
     tu_expect_in(g_out, "\"feature_dropout\":0,");
-    /* --feature-dropout: taken, recorded in the JSON and said in the table */
+    /* --feature-dropout: taken, recorded in the JSON and said in the table (--k: eval's --top) */
     assert_int_equal(run("eval --folds --kind softmax --data '%s' --epochs 1 --dim 4 --hidden none "
                          "--dim-movie 4 --feature-dropout 0.25 --json", g_data), 0);
     tu_expect_json(g_out);
     tu_expect_in(g_out, "\"feature_dropout\":0.25,");
     assert_int_equal(run("eval --folds --kind softmax --data '%s' --epochs 1 --dim 4 --hidden none "
-                         "--dim-movie 4 --feature-dropout 0.25", g_data), 0);
-    tu_expect_in(g_out, ", feature dropout 0.25, top 10");
+                         "--dim-movie 4 --feature-dropout 0.25 --k 5", g_data), 0);
+    tu_expect_in(g_out, ", feature dropout 0.25, top 5");
     /* --max-memory reaches EASE's check, before any fold trains */
     assert_int_equal(run("eval --folds --kind softmax --data '%s' --epochs 2 --dim 4 --hidden 4 "
                          "--baseline ease:5 --max-memory 90K --threads 1", g_data), 1);

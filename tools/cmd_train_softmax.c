@@ -694,6 +694,7 @@ static size_t softmax_folds_flags(struct sm_opts *o, struct flag_spec *out)
          .help = "one JSON object on stdout instead of the tables"},
         /* as in `eval`; not in training, where k would read as the dimension */
         {.name = "-k", .value = "N", .kind = FLAG_I32, .dst = &o->top, .lo = 1, .hi = 100000},
+        {.name = "--k", .value = "N", .kind = FLAG_I32, .dst = &o->top, .lo = 1, .hi = 100000},
     };
     memcpy(out, folds_only, sizeof folds_only);
     return sizeof folds_only / sizeof *folds_only;
@@ -790,7 +791,7 @@ static size_t softmax_flags(struct sm_opts *o, bool train, struct flag_spec *out
                  "has it, else AVX2, else ref (default auto)"},
         {.name = "--top", .value = "N", .kind = FLAG_I32, .dst = &o->top, .lo = 1, .hi = 100000,
          .help = "k of the ranking metrics (default 10; with --folds -k N\n"
-                 "is an alias)"},
+                 "and --k N are aliases, as in eval)"},
     };
     size_t n = sizeof common / sizeof *common;
     memcpy(out, common, sizeof common);

@@ -69,6 +69,13 @@ static void test_help_and_usage_errors(void **state)
     assert_int_equal(run("train --help"), 0);
     tu_expect_in(g_out, "(default: measured: 1 or $OMP_NUM_THREADS");
     tu_expect_in(g_out, "initialization (and random: split) seed");
+    /* a letter or digit is no SEP (delimited:x is refused); '::' is no
+     * delimited separator, only eval's test files detect it */
+    tu_expect_in(g_out, "another punctuation character that no number holds");
+    assert_int_equal(run("eval --help"), 0);
+    tu_expect_in(g_out, "the separator detected from line 1: tab, '::',");
+    assert_int_equal(run("stats --data '%s/u.data' --format delimited:x", g_data), 2);
+    tu_expect_in(g_err, "SEP must be a space, tab or punctuation character");
     assert_int_equal(run("--version"), 0);
     tu_expect_in(g_out, "mfrec ");
     assert_int_equal(run("%s", ""), 2);

@@ -639,9 +639,9 @@ static const struct flag_spec data_flags[] = {
              "ml-20m, ml-25m, ml-32m or ml-latest\n"
              "(ML-20M/25M/32M/latest),\n"
              "delimited[:SEP[:header|:noheader]] (--data then names the\n"
-             "file; SEP tab, comma, semicolon, pipe, space, colon or one\n"
-             "character; detected if omitted); --data-format FMT is an\n"
-             "alias"},
+             "file; SEP tab, comma, semicolon, pipe, space, colon or\n"
+             "another punctuation character that no number holds;\n"
+             "detected if omitted); --data-format FMT is an alias"},
     {.name = "--data-format", .value = "FMT", .kind = FLAG_CUSTOM, .parse = parse_data_format},
     {.name = "--data-cache", .value = "MODE", .kind = FLAG_CUSTOM, .parse = parse_data_cache,
      .help = "binary dataset cache DIR/.mfrec-cache: auto (files of\n"

@@ -25,7 +25,7 @@ static const char eval_help[] =
     "       mfrec eval --folds [--data DIR] [--top N] [--preset NAME] [training flags] [--json]\n"
     "\n"
     "Prints MSE, RMSE and MAE of a trained model on a rating file (user, movie,\n"
-    "rating [, timestamp]; the separator detected as for --data: tab, '::',\n"
+    "rating [, timestamp]; the separator detected from line 1: tab, '::',\n"
     "comma, semicolon, pipe or space; a header line skipped), then ranking\n"
     "metrics at k for the model and for a most-popular\n"
     "baseline (items ranked by their number of training ratings):\n"

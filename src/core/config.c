@@ -35,7 +35,7 @@ static const char *const optimizer_names[] = {"adam", "sgd", "als"};
 
 static const struct mfr_config_row rows[] = {
     {{.name = "k", .flag = "--dim", .metavar = "K", .type = MFR_CONFIG_INT32,
-      .group = MFR_CONFIG_GROUP_MODEL, .lo = 1, .hi = MFR_MAX_K - 2,
+      .group = MFR_CONFIG_GROUP_MODEL, .lo = 1, .hi = MFR_MAX_K,
       .help = "embedding dimension"},
      MEMBER(k), .tag = 1, .check = MFR_CHECK_RANGE, .vmin = 1, .vmax = MFR_MAX_K, .def = 30},
     {{.name = "lr", .flag = "--lr", .metavar = "X", .type = MFR_CONFIG_DOUBLE,

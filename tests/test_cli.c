@@ -564,6 +564,23 @@ static void test_implicit_model_end_to_end(void **state)
     free(m2);
 }
 
+/* The epoch lines show the loss's parts whenever it has a regularizer:
+ * --l1-items (its l2 part) and --gravity-bias (its gravity part) alone
+ * too, whose totals were printed nowhere but --log-json. */
+static void test_loss_parts_for_every_regularizer(void **state)
+{
+    (void)state;
+    const char *const flags[] = {"--l1-items 0.5", "--gravity-bias 2", "--bias --gravity-bias 2"};
+    for (size_t f = 0; f < sizeof flags / sizeof *flags; f++) {
+        assert_int_equal(run("train --data '%s' --split random:0.2 --dim 4 --epochs 2 --log-every 1 --threads 1 %s",
+                             g_data, flags[f]),
+                         0);
+        tu_expect_in(g_out, "| loss before the step ");
+    }
+    assert_int_equal(run("train --data '%s' --split random:0.2 --dim 4 --epochs 2 --threads 1", g_data), 0);
+    assert_null(strstr(g_out, "| loss before the step "));
+}
+
 static void test_bad_data_reports_file_line_and_writes_nothing(void **state)
 {
     (void)state;
@@ -1030,6 +1047,7 @@ int main(void)
         cmocka_unit_test(test_threads_within_the_thread_limit),
         cmocka_unit_test(test_train_under_a_data_limit),
         cmocka_unit_test(test_implicit_model_end_to_end),
+        cmocka_unit_test(test_loss_parts_for_every_regularizer),
         cmocka_unit_test(test_bad_data_reports_file_line_and_writes_nothing),
         cmocka_unit_test(test_split_writes_both_parts),
         cmocka_unit_test(test_train_plot_and_presets),

@@ -773,8 +773,10 @@ static int emit_epoch(struct train_run *r)
         else if (r->has_test) printf("  validation MSE %s", mse_text(mv.mse, b1));
         else if (o->no_train_eval) /* a bare "epoch N" would look cut off */
             printf("  elapsed %.3f s (nothing evaluated: --no-train-eval, split none)", g->elapsed);
+        /* every regularizer the loss has: --l1-items is in its l2 part,
+         * --gravity-bias in its gravity part (mfr_loss) */
         if (cfg->l2 > 0 || cfg->l2_freq > 0 || cfg->l2_bias > 0 || cfg->implicit > 0 ||
-            cfg->gravity > 0)
+            cfg->gravity > 0 || cfg->l1_items > 0 || cfg->gravity_bias > 0)
             /* the step's loss: at the factors the epoch began with (its
              * observed part is the previous epoch's training MSE) */
             printf("  | loss before the step %.6f = observed %.6f + l2 %.6f + gravity %.6f", lp.total,

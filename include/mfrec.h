@@ -800,6 +800,13 @@ MFR_API int64_t mfr_model_user_id(const mfr_model *m, int32_t u);
 MFR_API int64_t mfr_model_item_id(const mfr_model *m, int32_t i);
 /** A deep copy of a model (to keep the best epoch while training goes on). */
 MFR_API int mfr_model_copy(const mfr_model *src, mfr_model **out, mfr_error *err);
+/** Copies src's values (factors, optimizer state, epochs, provenance) into
+ *  dst, a copy of src made by mfr_model_copy (the same shape), without
+ *  allocating its arrays again: keeping each better epoch in one copy
+ *  instead of a new one every time (whose freed 2 MiB-aligned arrays the
+ *  allocator could not reuse: an early-stopping run's memory grew with
+ *  every improving epoch). MFR_ERR_MISMATCH for models of other shapes. */
+MFR_API int mfr_model_copy_into(mfr_model *dst, const mfr_model *src, mfr_error *err);
 /** Learned user / item bias of a model trained with cfg.bias; 0 on a model
  *  without biases (its predictions add none); NaN when m is NULL or the
  *  index is out of range. The item bias includes the global mean: a

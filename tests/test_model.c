@@ -153,6 +153,38 @@ static mfr_model *make_implicit_model(int32_t k, int32_t n_users, int32_t n_item
     return m;
 }
 
+/* mfr_model_copy_into: the values of another epoch into the copy kept so
+ * far, in its own arrays (--early-stop's best model; a new copy at every
+ * better epoch grew the run's memory), and only into a copy's shape. */
+static void test_copy_into_reuses_the_arrays(void **state)
+{
+    (void)state;
+    mfr_error err = {0};
+    mfr_model *m = make_implicit_model(3, 4, 5), *c = NULL;
+    assert_int_equal(mfr_model_copy(m, &c, &err), MFR_OK);
+    const float *u = c->U, *y = c->Y, *mv = c->state[MFR_MODEL_ITEMS][1];
+    m->U[1] += 1.0f, m->Y[2] -= 0.5f, m->state[MFR_MODEL_ITEMS][1][3] = 9.0f, m->epochs = 77;
+    mfr_fault_alloc_at(INT64_MAX); /* counts the allocations */
+    assert_int_equal(mfr_model_copy_into(c, m, &err), MFR_OK);
+    const int64_t made = mfr_fault_alloc_count();
+    mfr_fault_alloc_at(0);
+    assert_true(made <= 3); /* the provenance's strings, no array */
+    assert_ptr_equal(c->U, u);
+    assert_ptr_equal(c->Y, y);
+    assert_ptr_equal(c->state[MFR_MODEL_ITEMS][1], mv);
+    assert_models_equal(m, c);
+    assert_true(mfr_model_checksum(m) == mfr_model_checksum(c));
+    mfr_model *other = make_model(3, 4, 5); /* no implicit arrays */
+    assert_int_equal(mfr_model_copy_into(other, m, &err), MFR_ERR_MISMATCH);
+    mfr_model *wide = make_implicit_model(4, 4, 5);
+    assert_int_equal(mfr_model_copy_into(wide, m, &err), MFR_ERR_MISMATCH);
+    assert_int_equal(mfr_model_copy_into(NULL, m, &err), MFR_ERR_INVALID);
+    mfr_model_destroy(wide);
+    mfr_model_destroy(other);
+    mfr_model_destroy(c);
+    mfr_model_destroy(m);
+}
+
 /* A model with implicit feedback: P, Y and their moments follow vV; every
  * byte counts (a cut anywhere is corrupt) and the checksum covers P and Y. */
 static void test_implicit_roundtrip(void **state)
@@ -1690,6 +1722,7 @@ int main(void)
         cmocka_unit_test(test_hash_streaming),
         cmocka_unit_test(test_version1_reads),
         cmocka_unit_test(test_implicit_roundtrip),
+        cmocka_unit_test(test_copy_into_reuses_the_arrays),
         cmocka_unit_test(test_optimizer_state_in_files),
         cmocka_unit_test(test_truncated_at_every_byte),
         cmocka_unit_test(test_flipped_byte_anywhere),

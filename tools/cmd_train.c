@@ -717,9 +717,10 @@ static int early_stop_check(struct train_run *r, int64_t e, bool *stop)
     if (mv.mse < r->best_val) {
         r->best_val = mv.mse;
         r->best_epoch = e;
-        mfr_model_destroy(r->best);
-        r->best = NULL;
-        if (mfr_model_copy(r->model, &r->best, &err) != MFR_OK) return lib_error(&err);
+        /* into the copy kept so far: a new copy each time grew the memory */
+        if ((r->best ? mfr_model_copy_into(r->best, r->model, &err) : mfr_model_copy(r->model, &r->best, &err)) !=
+            MFR_OK)
+            return lib_error(&err);
     } else if (e - r->best_epoch >= r->o->early_stop) {
         *stop = true;
     }

@@ -547,6 +547,24 @@ int mfr_model_copy(const mfr_model *src, mfr_model **out, mfr_error *err)
     return MFR_OK;
 }
 
+int mfr_model_copy_into(mfr_model *dst, const mfr_model *src, mfr_error *err)
+{
+    if (!dst || !src)
+        return mfr_seterr(err, MFR_ERR_INVALID, "mfr_model_copy_into: %s is NULL", !dst ? "dst" : "src");
+    if (dst == src) return MFR_OK;
+    if (dst->k != src->k || dst->k_row != src->k_row || dst->n_users != src->n_users || dst->sm || src->sm ||
+        !dst->rank_offset != !src->rank_offset)
+        return mfr_seterr(err, MFR_ERR_MISMATCH,
+                          "mfr_model_copy_into: a model of %d users x %d items, k %d is not a copy of one of "
+                          "%d x %d, k %d",
+                          (int)dst->n_users, (int)dst->n_items, (int)dst->k, (int)src->n_users, (int)src->n_items,
+                          (int)src->k);
+    int rc = mfr_model_copy_part(dst, src, 0, err); /* checks the items and the arrays */
+    if (rc == MFR_OK && src->rank_offset)
+        memcpy(dst->rank_offset, src->rank_offset, sizeof(float) * ((size_t)src->n_items + 1));
+    return rc;
+}
+
 float mfr_model_user_bias(const mfr_model *m, int32_t u)
 {
     if (!m || u < 0 || u >= m->n_users) return NAN;

@@ -369,6 +369,41 @@ static void test_log_json_keys_documented(void **state)
     free(log);
 }
 
+/* With --early-stop the log says which epoch's model the run kept (the
+ * report did, the log not: its last epoch record is the stopping epoch's),
+ * in keys that README.md documents. */
+static void test_log_json_names_the_kept_epoch(void **state)
+{
+    (void)state;
+    const char *src = getenv("MFREC_TEST_SRCDIR");
+    char *log = tu_path(g_dir, "es.jsonl");
+    assert_int_equal(run("train --data '%s' --split random:0.2 --dim 4 --epochs 200 --lr 0.5 --early-stop 2 "
+                         "--log-every 50 --threads 1 --quiet --log-json '%s'",
+                         g_data, log),
+                     0);
+    long ran = 0, kept = 0;
+    double val = 0;
+    const char *line = strstr(g_out, "early stop after epoch ");
+    assert_non_null(line);
+    assert_int_equal(sscanf(line, "early stop after epoch %ld: keeping epoch %ld (validation MSE %lf)", &ran, &kept,
+                            &val),
+                     3);
+    char *j = tu_read_file(log, NULL), want[160];
+    snprintf(want, sizeof want, "{\"early_stop\":{\"patience\":2,\"stopped\":true,\"epochs_run\":%ld,"
+             "\"kept_epoch\":%ld,\"val_mse\":", ran, kept);
+    tu_expect_in(j, want);
+    assert_true(fabs(tu_json_num(strstr(j, "{\"early_stop\""), "val_mse") - val) < 1e-6);
+    char *readme_path = src && *src ? tu_path(src, "../README.md") : NULL;
+    char *readme = readme_path ? tu_read_file(readme_path, NULL) : NULL;
+    const char *const keys[] = {"`early_stop`", "`patience`", "`stopped`", "`epochs_run`", "`kept_epoch`"};
+    for (size_t k = 0; readme && k < sizeof keys / sizeof *keys; k++)
+        if (!strstr(readme, keys[k])) fail_msg("--log-json key %s is not in README.md", keys[k]);
+    free(readme);
+    free(readme_path);
+    free(j);
+    free(log);
+}
+
 /* A chart's title names a switch such as --bias as it is typed: "--bias"
  * when on, "no --bias" when the nearest preset has it on; never the
  * field's value glued to the flag ("--bias1", "--bias0"). */
@@ -1041,6 +1076,7 @@ int main(void)
         cmocka_unit_test(test_small_memory_budget_named),
         cmocka_unit_test(test_log_eval_is_part_of_eval),
         cmocka_unit_test(test_log_json_keys_documented),
+        cmocka_unit_test(test_log_json_names_the_kept_epoch),
         cmocka_unit_test(test_setup_time_parts_add_up),
         cmocka_unit_test(test_plot_title_names_switches),
         cmocka_unit_test(test_threads_give_identical_models),

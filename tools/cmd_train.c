@@ -992,12 +992,19 @@ static int train_plots(const struct train_run *r)
     return plot_training(o->plot, r->n_curve, r->curve, r->has_test, about);
 }
 
-/* --log-json's last records (--target-rmse's outcome, the timing and the
- * execution choices), then the file. */
+/* --log-json's last records (--early-stop's and --target-rmse's outcomes,
+ * the timing and the execution choices), then the file. */
 static int write_log_tail(struct train_run *r, double final_val_rmse)
 {
     const struct train_opts *o = r->o;
     const struct setup_times *t = &r->times;
+    char bv[32];
+    if (o->early_stop > 0 && r->best) /* which epoch's model the files hold, as the report says */
+        jlog_printf(&r->jl,
+                    "{\"early_stop\":{\"patience\":%lld,\"stopped\":%s,\"epochs_run\":%lld,"
+                    "\"kept_epoch\":%lld,\"val_mse\":%s}}\n",
+                    (long long)o->early_stop, r->ran < o->epochs ? "true" : "false", (long long)r->ran,
+                    (long long)r->best_epoch, json_num(true, r->best_val, bv));
     if (o->target_rmse > 0)
         jlog_printf(&r->jl,
                     "{\"target\":{\"rmse\":%.17g,\"reached\":%s,\"epoch\":%lld,"

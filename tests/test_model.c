@@ -156,6 +156,25 @@ static mfr_model *make_implicit_model(int32_t k, int32_t n_users, int32_t n_item
 /* mfr_model_copy_into: the values of another epoch into the copy kept so
  * far, in its own arrays (--early-stop's best model; a new copy at every
  * better epoch grew the run's memory), and only into a copy's shape. */
+/* mfr_model_memory_bytes: every array of the model (each rounded up to a
+ * cache line) and the two id maps, what a copy allocates for them (what
+ * --early-stop's copy adds to the run's estimated peak). */
+static void test_memory_bytes_counts_every_array(void **state)
+{
+    (void)state;
+    mfr_model *models[] = {make_model(3, 4, 5), make_implicit_model(3, 4, 5), make_implicit_model(17, 6, 2)};
+    for (size_t x = 0; x < sizeof models / sizeof *models; x++) {
+        const mfr_model *m = models[x];
+        struct mfr_model_array a[MFR_MODEL_MAX_ARRAYS];
+        const int n = mfr_model_arrays(m, a);
+        uint64_t want = ((uint64_t)m->n_users + (uint64_t)m->n_items) * sizeof(int64_t);
+        for (int i = 0; i < n; i++) want += ((uint64_t)a[i].rows * (uint64_t)m->k_pad * sizeof(float) + 63) / 64 * 64;
+        assert_true(mfr_model_memory_bytes(m) == want);
+        mfr_model_destroy(models[x]);
+    }
+    assert_true(mfr_model_memory_bytes(NULL) == 0);
+}
+
 static void test_copy_into_reuses_the_arrays(void **state)
 {
     (void)state;
@@ -1723,6 +1742,7 @@ int main(void)
         cmocka_unit_test(test_version1_reads),
         cmocka_unit_test(test_implicit_roundtrip),
         cmocka_unit_test(test_copy_into_reuses_the_arrays),
+        cmocka_unit_test(test_memory_bytes_counts_every_array),
         cmocka_unit_test(test_optimizer_state_in_files),
         cmocka_unit_test(test_truncated_at_every_byte),
         cmocka_unit_test(test_flipped_byte_anywhere),

@@ -51,8 +51,7 @@ int ease_fits_memory(const struct ease_baseline *b, int32_t n_items, uint64_t ma
 {
     if (!(b->lambda > 0)) return EXIT_OK;
     const uint64_t need = 2u * (uint64_t)n_items * (uint64_t)n_items * sizeof(double); /* n_items < 2^31 */
-    const long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
-    const uint64_t budget = max_memory ? max_memory : pages > 0 && page > 0 ? (uint64_t)pages * (uint64_t)page : 0;
+    const uint64_t budget = memory_budget(max_memory);
     if (budget > 0 && need > budget) {
         char a[32], c[32];
         return runtime_error("--baseline %s needs %s for its %d x %d matrices (two, of doubles), more than %s %s",

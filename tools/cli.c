@@ -871,6 +871,12 @@ void checkpoint_report(const char *checkpoint, int64_t every, int64_t ck_epoch, 
     putchar('\n');
 }
 
+uint64_t memory_budget(uint64_t max_memory)
+{
+    const long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+    return max_memory ? max_memory : pages > 0 && page > 0 ? (uint64_t)pages * (uint64_t)page : 0;
+}
+
 void print_memory_line(const char *parts, uint64_t buffers, uint64_t peak)
 {
     struct rusage ru;

@@ -283,6 +283,9 @@ char *shell_word(const char *s, bool bare);
  * (--checkpoint-every N), so that a run that ends before it does not pass
  * in silence. */
 void checkpoint_report(const char *checkpoint, int64_t every, int64_t ck_epoch, int64_t ran);
+/* The memory budget: max_memory (--max-memory) when given, else the
+ * machine's physical memory (0 when unknown). */
+uint64_t memory_budget(uint64_t max_memory);
 /* The report's "memory:" line: the peak RSS so far beside a trainer's
  * buffers (`parts` names what they hold) and its estimated peak. */
 void print_memory_line(const char *parts, uint64_t buffers, uint64_t peak);

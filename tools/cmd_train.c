@@ -299,6 +299,7 @@ struct train_run {
      * (train_finish) the whole model, or `best` after early stopping */
     const mfr_model *model;
     mfr_model *best;        /* the best epoch's copy (--early-stop) */
+    uint64_t best_bytes;    /* its arrays' bytes, counted in the estimated peak */
     const mfr_ratings *train, *test; /* NULL when `own` */
     bool bar, has_test;
     /* Under mpirun with each rank reading only its users (dist_trainer_read):
@@ -706,6 +707,22 @@ static int print_train_header(const struct train_run *r)
  * gets the same metrics (dist_evaluate), so every rank decides alike and
  * keeps its own copy, whose users' rows reach rank 0's copy when it is
  * written (dist_gather_model). */
+/* --early-stop keeps the best epoch's model beside the trainer's: its
+ * arrays count in the run's estimated peak and are checked against the
+ * memory budget before the first epoch, as the trainer's buffers were. */
+static int early_stop_budget(struct train_run *r)
+{
+    r->best_bytes = mfr_model_memory_bytes(r->model);
+    const uint64_t trainer = mfr_trainer_peak_bytes(r->tr), peak = trainer + r->best_bytes;
+    const uint64_t max = r->o->cfg.max_memory, budget = memory_budget(max);
+    if (!budget || peak <= budget) return EXIT_OK;
+    char a[32], b[32], c[32], d[32];
+    return runtime_error("training with --early-stop needs %s: the trainer's estimated peak %s and %s for the copy "
+                         "of the best epoch's model, more than %s %s",
+                         size_text(peak, a), size_text(trainer, b), size_text(r->best_bytes, c),
+                         max ? "--max-memory" : "this machine's memory,", size_text(budget, d));
+}
+
 static int early_stop_check(struct train_run *r, int64_t e, bool *stop)
 {
     mfr_error err = {0};
@@ -1151,8 +1168,9 @@ static void report_run(const struct train_run *r, double wall, double final_val_
                  other = outside - (t->load + t->split + t->trainer + t->eval + t->save + t->checkpoints);
     if (other >= 0.5e-3) printf(", other %.1f ms", 1e3 * other);
     printf("; %.1f ms of %.3f s outside the epochs\n", 1e3 * outside, t->total);
-    print_memory_line("factors, optimizer state, CSR, reduction", mfr_trainer_memory_bytes(tr),
-                      mfr_trainer_peak_bytes(tr));
+    print_memory_line(r->best_bytes ? "factors, optimizer state, CSR, reduction; the best epoch's copy beside them"
+                                    : "factors, optimizer state, CSR, reduction",
+                      mfr_trainer_memory_bytes(tr), mfr_trainer_peak_bytes(tr) + r->best_bytes);
     if (o->out)
         printf("model checksum %016llx, saved to %s\n",
                (unsigned long long)mfr_model_checksum(r->model), printable(o->out));
@@ -1320,6 +1338,7 @@ static int train_command(int argc, char **argv)
         rc = usage_error("--early-stop needs a split with validation ratings (split %s has none)", r.spec);
         goto done;
     }
+    if (o.early_stop && (rc = early_stop_budget(&r)) != EXIT_OK) goto done;
     if (o.target_rmse > 0 && !r.has_test) {
         rc = usage_error("--target-rmse needs a split with validation ratings (split %s has none)", r.spec);
         goto done;

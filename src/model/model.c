@@ -507,6 +507,11 @@ int mfr_model_check_dataset(const mfr_model *m, const mfr_dataset *ds, mfr_error
     return MFR_OK;
 }
 
+uint64_t mfr_model_memory_bytes(const mfr_model *m)
+{
+    return m ? mfr_model_bytes(m->k, m->cfg.bias, m->Y != NULL, m->n_state, m->n_users, m->n_items) : 0;
+}
+
 int mfr_model_copy(const mfr_model *src, mfr_model **out, mfr_error *err)
 {
     if (!out) return mfr_seterr(err, MFR_ERR_INVALID, "mfr_model_copy: out is NULL");

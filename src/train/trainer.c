@@ -225,10 +225,11 @@ static int trainer_alloc(mfr_trainer *tr, const mfr_dataset *ds, const mfr_ratin
     char a[16], b[16], c[16];
     if (budget && peak > budget)
         return mfr_seterr(err, MFR_ERR_TOO_LARGE,
-                          "training needs %s (factors, optimizer state, CSR and %s buffers) and "
+                          "training needs %s (factors, optimizer state, CSR and %s) and "
                           "%s beside them (ratings, dataset, scratch), more than the memory budget "
                           "of %s (%s)",
-                          mfr_size_text((double)need, a), tr->reduce == MFR_REDUCE_SHARD ? "shard" : "owner",
+                          mfr_size_text((double)need, a),
+                          tr->als ? "the item solves' CSC" : tr->reduce == MFR_REDUCE_SHARD ? "shard buffers" : "owner buffers",
                           mfr_size_text(beside, b), mfr_size_text((double)budget, c),
                           cfg->max_memory ? "max_memory, --max-memory" : "the physical memory; --max-memory sets another");
     tr->mem_bytes = need;

@@ -449,7 +449,7 @@ static void test_usage_errors(void **state)
         {"--test T", "--model is required"},
         {"--model M --test T --bogus", "unknown option --bogus"},
         {"--model M --test T extra", "unexpected argument 'extra'"},
-        {"--folds --dim 0", "--dim must be an integer in 1..4094, got '0'"},
+        {"--folds --dim 0", "--dim must be an integer in 1..4096, got '0'"},
         {"--folds --epochs -1", "--epochs must be an integer"},
         {"--folds --lr x", "--lr must be a number"},
         {"--folds --init-std -1", "--init-std"},

@@ -442,7 +442,7 @@ static void test_usage_errors(void **state)
         {"--csv x.csv --threads 0", "--threads must be an integer in 1..1024 or auto, got '0'"},
         {"--csv x.csv --threads 1,,2", "--threads: empty item in '1,,2'"},
         {"--csv x.csv --threads 1,x", "--threads must be an integer in 1..1024 or auto, got 'x'"},
-        {"--csv x.csv --dims 0", "--dims must be an integer in 1..4094, got '0'"},
+        {"--csv x.csv --dims 0", "--dims must be an integer in 1..4096, got '0'"},
         {"--csv x.csv --reduce fast", "--reduce must be a list of auto, shard, owner, got 'fast'"},
         {"--csv x.csv --reduce default", "--reduce must be a list of auto, shard, owner"},
         {"--csv x.csv --kernels sse", "--kernels must be a list of auto, ref, avx2, avx512, got 'sse'"},

@@ -84,7 +84,7 @@ static void test_help_and_usage_errors(void **state)
     assert_int_equal(run("train --bogus 3"), 2);
     tu_expect_in(g_err, "unknown option --bogus");
     assert_int_equal(run("train --dim 0"), 2);
-    tu_expect_in(g_err, "--dim must be an integer in 1..4094, got '0'");
+    tu_expect_in(g_err, "--dim must be an integer in 1..4096, got '0'");
     assert_int_equal(run("train --lr abc"), 2);
     tu_expect_in(g_err, "--lr");
     assert_int_equal(run("train --epochs"), 2);
@@ -837,9 +837,16 @@ static void test_train_plot_and_presets(void **state)
     tu_expect_in(g_err, "note: --preset fast's --als-cg 3 does not apply to --optimizer adam: left out");
     assert_int_equal(run("train --data '%s' --split random:0.2 --preset accurate --optimizer als --epochs 2",
                          g_data), 0);
-    tu_expect_in(g_err, "--preset accurate's --gravity-bias 0.025, --implicit 1 do not apply to "
+    tu_expect_in(g_err, "--preset accurate's --lr 0.01, --gravity-bias 0.025, --implicit 1 do not apply to "
                         "--optimizer als: left out");
     tu_expect_in(g_out, "alternating least squares");
+    /* plain descent keeps a preset's step, tuned for Adam, and says so */
+    assert_int_equal(run("train --data '%s' --split random:0.2 --preset ndcg --optimizer sgd --epochs 2", g_data), 0);
+    tu_expect_in(g_err, "note: --preset ndcg's --lr 0.01 was tuned for Adam: --optimizer sgd takes it as its step");
+    tu_expect_in(g_out, "gradient descent lr 0.01");
+    assert_int_equal(run("train --data '%s' --split random:0.2 --preset ndcg --optimizer sgd --lr 0.02 --epochs 2",
+                         g_data), 0);
+    assert_null(strstr(g_err, "tuned for Adam"));
     assert_int_equal(run("train --data '%s' --preset fast --optimizer adam --als-cg 3 --epochs 2", g_data), 2);
     tu_expect_in(g_err, "--als-cg 3 applies to --optimizer als only");
     /* flags that never change the model override nothing */

@@ -231,7 +231,7 @@ static void fit_preset_to_optimizer(struct train_opts *o)
     mfr_config_default(&def);
     /* ALS's conjugate-gradient count; what ALS cannot minimize */
     static const char *const als_only[] = {"--als-cg"};
-    static const char *const not_als[] = {"--gravity", "--gravity-bias", "--l1-items", "--implicit"};
+    static const char *const not_als[] = {"--lr", "--gravity", "--gravity-bias", "--l1-items", "--implicit"};
     const bool als = c->optimizer == MFR_OPTIMIZER_ALS;
     const char *const *list = als ? not_als : als_only;
     const size_t n = als ? sizeof not_als / sizeof *not_als : sizeof als_only / sizeof *als_only;
@@ -250,6 +250,12 @@ static void fit_preset_to_optimizer(struct train_opts *o)
     if (*dropped && mfr_config_format(c, mfr_config_field_find("--optimizer"), opt, sizeof opt, NULL) == MFR_OK)
         fprintf(stderr, "%s: note: --preset %s's %s %s not apply to --optimizer %s: left out\n", g_cmd,
                 o->preset, dropped, strchr(dropped, ',') ? "do" : "does", opt);
+    /* a preset's step was tuned for Adam, whose steps are scaled by the
+     * moments; plain descent takes it as is: say so rather than reset it */
+    if (c->optimizer == MFR_OPTIMIZER_SGD && !train_opts_user_gave(o, "--lr") && c->lr != def.lr)
+        fprintf(stderr, "%s: note: --preset %s's --lr %g was tuned for Adam: --optimizer sgd takes it as its step "
+                        "(--lr sets another)\n",
+                g_cmd, o->preset, c->lr);
 }
 
 int train_opts_check(struct train_opts *o)

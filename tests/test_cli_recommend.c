@@ -222,6 +222,33 @@ static void test_help_and_usage_errors(void **state)
     tu_expect_in(g_err, "--bins must be an integer in 1..1000, got '0'");
 }
 
+/* "-h" as a flag's value is the value, as "-1" is: the command runs or
+ * fails on it, never prints its help and exits 0 without its output (a
+ * program passing a user's text to --movie, or a file name to --out). */
+static void test_help_flag_as_a_value(void **state)
+{
+    (void)state;
+    assert_int_equal(run("similar --model '%s' --movie -h --json", g_hm_model), 1);
+    tu_expect_in(g_err, "--movie: no movie title matches '-h'");
+    expect_not_in(g_out, "Usage:");
+    assert_int_equal(run("recommend --model '%s' --rate -h --json", g_hm_model), 2);
+    tu_expect_in(g_err, "--rate: '-h' has no '=RATING'");
+    char *out = tu_path(g_dir, "-h");
+    remove(out);
+    assert_int_equal(run("recommend --model '%s' --all-users --out '%s' -k 2", g_hm_model, out), 0);
+    struct stat sb;
+    assert_int_equal(stat(out, &sb), 0);
+    remove(out);
+    free(out);
+    /* a flag's "-h" after a switch or a '=' value is still the help */
+    assert_int_equal(run("similar --model '%s' --json -h", g_hm_model), 0);
+    tu_expect_in(g_out, "Usage: mfrec similar");
+    assert_int_equal(run("similar --model='%s' -h", g_hm_model), 0);
+    tu_expect_in(g_out, "Usage: mfrec similar");
+    assert_int_equal(run("similar --movie --help"), 0);
+    tu_expect_in(g_out, "Usage: mfrec similar");
+}
+
 static void test_runtime_errors(void **state)
 {
     (void)state;
@@ -1358,6 +1385,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_help_and_usage_errors),
+        cmocka_unit_test(test_help_flag_as_a_value),
         cmocka_unit_test(test_runtime_errors),
         cmocka_unit_test(test_recommend_user),
         cmocka_unit_test(test_user_without_training_ratings),

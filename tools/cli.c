@@ -1143,6 +1143,23 @@ static void print_command_help(const struct command_spec *c)
     }
 }
 
+/* Whether argv[i] is a flag of c that takes the next argument as its value
+ * (written without '='), and that argument is one flag_value takes: not
+ * "--x". */
+static bool takes_next_as_value(const struct command_spec *c, int argc, char **argv, int i)
+{
+    const char *s = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+    if (!v || (v[0] == '-' && v[1] == '-' && v[2] && v[2] != '-') || s[0] != '-' || strchr(s, '='))
+        return false;
+    const struct flag_spec *f = find_flag(c->flags, c->n_flags, s);
+    if (!f && c->data_flags) f = find_flag(data_flags, sizeof data_flags / sizeof *data_flags, s);
+    if (!f && c->threads_flag) f = find_flag(threads_flag, 1, s);
+    if (f) return f->kind != FLAG_SWITCH;
+    if (!c->train || s[1] != '-') return false;
+    const mfr_config_field *t = mfr_config_field_find(s);
+    return (t && t->type != MFR_CONFIG_FLAG) || !strcmp(s, "--preset") || !strcmp(s, "--epochs");
+}
+
 bool cli_start(struct command_spec *c, int argc, char **argv, int *rc)
 {
     g_cmd = c->name;
@@ -1151,6 +1168,13 @@ bool cli_start(struct command_spec *c, int argc, char **argv, int *rc)
     g_setup_threads_flag = 0;
     g_n_given = 0;
     for (int i = 0; i < argc; i++) {
+        /* "-h" as a flag's value ("--movie -h", "--out -h") is that value,
+         * as "-1" is: the command runs, or fails, instead of printing the
+         * help and exiting 0 without its output */
+        if (takes_next_as_value(c, argc, argv, i)) {
+            i++;
+            continue;
+        }
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
             if (!cli_other_rank()) print_command_help(c); /* once per job under mpirun */
             *rc = EXIT_OK;

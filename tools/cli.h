@@ -211,7 +211,8 @@ struct command_spec {
 };
 
 /*
- * The opening of every command: sets g_cmd; with -h or --help anywhere,
+ * The opening of every command: sets g_cmd; with -h or --help anywhere
+ * but as a flag's value ("--movie -h" names the movie "-h"),
  * prints the help (help, the flag lines, help_end, the dataset flags when
  * data_flags) and sets *rc = EXIT_OK; otherwise applies the training
  * preset (when train is set) and parses argv with the table, then the

@@ -306,7 +306,8 @@ enum mfr_title_match {
 
 /**
  * Finds the movies a person means by `text`, in this order: "#ID" (a raw
- * movie id, written [-]DIGITS as in rating files); titles equal to the
+ * movie id, written [-]DIGITS as in rating files; other text starting
+ * with '#' is a title's, "#Horror (2015)"); titles equal to the
  * text; titles containing it; and when
  * nothing matches, the closest titles as suggestions. Comparisons ignore
  * case (ASCII and Latin-1) and Latin-1 accents ("Miserables" finds

@@ -30,6 +30,8 @@ static const char *const titles[] = {
     "Birds, The (1963)",                                         /* 11 */
     "Birds (1963)",                                              /* 12: 11 without its article */
     "Big (1988)",                                                /* 13 */
+    "#Horror (2015)",                                            /* 14: MovieLens' latest */
+    "#1 Cheerleader Camp (2010)",                                /* 15 */
 };
 enum { N = sizeof titles / sizeof *titles };
 
@@ -81,6 +83,19 @@ static void test_exact_and_substring(void **state)
     expect("# 7", MFR_TITLE_NONE, 0, NULL);
     expect("#+7", MFR_TITLE_NONE, 0, NULL);
     expect("#07", MFR_TITLE_ID, 1, (long[]){7});
+}
+
+/* Text starting with '#' that is no "#ID" is a title's: "#Horror (2015)"
+ * could not be named by its title (a malformed id); "#1" stays the id. */
+static void test_titles_starting_with_hash(void **state)
+{
+    (void)state;
+    expect("#Horror (2015)", MFR_TITLE_EXACT, 1, (long[]){14});
+    expect("#horror", MFR_TITLE_EXACT, 1, (long[]){14});
+    expect("#1 Cheerleader Camp (2010)", MFR_TITLE_EXACT, 1, (long[]){15});
+    expect("#1 Cheer", MFR_TITLE_SUBSTRING, 1, (long[]){15});
+    expect("#1", MFR_TITLE_ID, 1, (long[]){1});
+    expect("#Horrr", MFR_TITLE_NONE, 1, (long[]){14});
 }
 
 static void test_articles(void **state)
@@ -177,6 +192,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_exact_and_substring),
+        cmocka_unit_test(test_titles_starting_with_hash),
         cmocka_unit_test(test_articles),
         cmocka_unit_test(test_as_written_wins),
         cmocka_unit_test(test_accented_case),

@@ -224,6 +224,36 @@ static bool hash_id_rating(const char *s)
     return end != p && !*end;
 }
 
+/* Whether s, a line starting with '#' that is no "#ID" rating, is
+ * "TITLE=RATING" for a title that itself starts with '#' ("#Horror
+ * (2015)=4" in MovieLens' latest datasets; the year may be left out): the
+ * text before its last '=' is exactly one movie's title (its rating is
+ * then checked as any line's). A commented-out rating ("#Fargo=4") names
+ * no title: still a comment. */
+static bool hash_title_rating(const mfr_dataset *ds, const char *s)
+{
+    const char *eq = strrchr(s, '=');
+    if (!eq) return false;
+    char *key = trimmed(s, (size_t)(eq - s));
+    int32_t n = 0;
+    int match = MFR_TITLE_NONE;
+    mfr_error err = {0};
+    /* no suggestions (max_out 0): a comment is no near miss to look for */
+    const bool yes = key && mfr_dataset_find_title(ds, key, NULL, 0, &n, &match, &err) == MFR_OK &&
+                     match == MFR_TITLE_EXACT && n == 1;
+    free(key);
+    return yes;
+}
+
+/* Whether some movie's title starts with '#': only then can a comment line
+ * be a hash_title_rating (a title search per comment line otherwise). */
+static bool has_hash_titles(const mfr_dataset *ds)
+{
+    for (int32_t i = 0; i < mfr_dataset_n_items(ds); i++)
+        if (mfr_dataset_item_title(ds, i)[0] == '#') return true;
+    return false;
+}
+
 /* --ratings-file FILE: lines "TITLE=RATING", "#ID=RATING" or
  * "MOVIE_ID<TAB>RATING" (the id with or without '#'); blank lines and other
  * lines starting with '#' (comments) are skipped. Errors name FILE:LINE. */
@@ -240,6 +270,7 @@ static int parse_ratings_file(const mfr_dataset *ds, const char *path,
     int rc = EXIT_OK;
     long lineno = 0;
     char where[1100];
+    const bool hash_titles = has_hash_titles(ds);
     while (rc == EXIT_OK && (len = getline(&line, &cap, f)) >= 0) {
         lineno++;
         if (strlen(line) != (size_t)len) {
@@ -263,8 +294,9 @@ static int parse_ratings_file(const mfr_dataset *ds, const char *path,
         snprintf(where, sizeof where, "%s:%ld", path, lineno);
         const char *s = line;
         while (*s == ' ' || *s == '\t') s++;
-        /* '#' starts a comment, except "#ID=R" and "#ID<TAB>R" (a movie by id, as in --rate) */
-        if (!*s || (*s == '#' && !hash_id_rating(s))) continue;
+        /* '#' starts a comment, except "#ID=R" and "#ID<TAB>R" (a movie by id, as in --rate)
+         * and "#TITLE=R" for a title starting with '#' */
+        if (!*s || (*s == '#' && !hash_id_rating(s) && !(hash_titles && hash_title_rating(ds, s)))) continue;
         const char *tab = strchr(s, '\t'), *eq = strrchr(s, '=');
         char *key = NULL, *value = NULL;
         bool by_id = false;
@@ -485,7 +517,8 @@ static bool parse_recommend_flags(int argc, char **argv, struct recommend_opts *
          .help = "lines \"TITLE=RATING\", \"#ID=RATING\" or\n"
                  "\"MOVIE_ID<TAB>RATING\" (#ID<TAB>RATING too; blank lines\n"
                  "and other lines starting with '#', comments, are\n"
-                 "skipped: \"#2024<TAB>my ratings\" is a comment)"},
+                 "skipped: \"#2024<TAB>my ratings\" is a comment, but\n"
+                 "\"#Horror (2015)=4\" rates a title starting with '#')"},
         {.name = "--lambda", .value = "L", .kind = FLAG_DOUBLE, .dst = &o->lambda, .min = 0,
          .max = 1e9,
          .help = "ridge strength of the fold-in (default: 0.1 plus the\n"

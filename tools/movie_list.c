@@ -147,6 +147,15 @@ static bool has_titles(const mfr_dataset *ds)
     return false;
 }
 
+/* Whether one of the n closest titles found starts with '#' (a near miss
+ * of "#Horror (2015)", not "M (1931)" for a malformed "#x"). */
+static bool hash_title_near(const mfr_dataset *ds, const int32_t *found, int32_t n)
+{
+    for (int32_t x = 0; x < n && x < CLOSEST; x++)
+        if (mfr_dataset_item_title(ds, found[x])[0] == '#') return true;
+    return false;
+}
+
 int resolve_movie(const mfr_dataset *ds, const char *where, const char *given, int32_t *item)
 {
     mfr_error err = {0};
@@ -165,16 +174,20 @@ int resolve_movie(const mfr_dataset *ds, const char *where, const char *given, i
         free(text);
         return rc;
     }
+    /* "#ID"; other text starting with '#' is looked up as a title ("#Horror
+     * (2015)" in MovieLens' latest datasets) */
+    const bool id_text = text[0] == '#' && parse_raw_id(text + 1, &id);
     if (match != MFR_TITLE_NONE && n == 1) {
         *item = found[0];
-    } else if (text[0] == '#' && match == MFR_TITLE_NONE && !parse_raw_id(text + 1, &id)) {
-        /* a malformed id: a usage error in a flag, as --user abc is; a data
-         * error in a file (`where` is FILE:LINE) */
+    } else if (text[0] == '#' && !id_text && match == MFR_TITLE_NONE && !hash_title_near(ds, found, n)) {
+        /* a malformed id, not near a title that starts with '#' either: a
+         * usage error in a flag, as --user abc is; a data error in a file
+         * (`where` is FILE:LINE) */
 #define NOT_AN_ID "%s: '%s' is not a movie id (# and an integer, such as #50)"
         rc = where[0] == '-' && where[1] == '-' ? usage_error(NOT_AN_ID, where, text)
                                                 : runtime_error(NOT_AN_ID, where, text);
 #undef NOT_AN_ID
-    } else if (match == MFR_TITLE_ID || (text[0] == '#' && match == MFR_TITLE_NONE)) {
+    } else if (match == MFR_TITLE_ID || (id_text && match == MFR_TITLE_NONE)) {
         rc = runtime_error("%s: no movie has id '%s'", where, text + 1);
     } else if (match == MFR_TITLE_NONE) {
         /* a bare number where no title matched: the id, if a movie has it

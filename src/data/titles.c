@@ -15,6 +15,7 @@
  * letters MovieLens titles use), so "MISÉRABLES" finds "Misérables", and
  * accents (é as e), so "Miserables" finds it too.
  */
+#include <errno.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -210,16 +211,21 @@ static void keep_closest(int32_t item, int d, int32_t *items_out, int *dist, int
     dist[pos] = d;
 }
 
-/* "#ID": the movie with that raw id, written as in rating files ([-]DIGITS:
- * strtoll alone also took "# 1" and "#+1" for movie 1). */
+/* Whether text is "#ID": '#' and a raw id written as in rating files
+ * ([-]DIGITS: strtoll alone also took "# 1" and "#+1" for movie 1). */
+static bool is_id_text(const char *text)
+{
+    const char *d = text + 1 + (text[1] == '-');
+    return text[0] == '#' && *d && strspn(d, "0123456789") == strlen(d);
+}
+
+/* "#ID" (is_id_text): the movie with that raw id. */
 static int find_by_id(const mfr_dataset *ds, const char *text, int32_t *items_out,
                       int32_t max_out, int32_t *n_out, int *match_out)
 {
-    char *end;
-    const char *d = text + 1 + (text[1] == '-');
-    const bool digits = *d >= '0' && *d <= '9';
-    long long id = digits ? strtoll(text + 1, &end, 10) : -1;
-    int32_t i = !digits || *end ? MFR_INDEX_UNKNOWN : mfr_dataset_item_index(ds, id);
+    errno = 0;
+    long long id = strtoll(text + 1, NULL, 10);
+    int32_t i = errno ? MFR_INDEX_UNKNOWN : mfr_dataset_item_index(ds, id);
     *match_out = i >= 0 ? MFR_TITLE_ID : MFR_TITLE_NONE;
     *n_out = i >= 0 ? 1 : 0;
     if (i >= 0 && max_out > 0) items_out[0] = i;
@@ -273,7 +279,9 @@ int mfr_dataset_find_title(const mfr_dataset *ds, const char *text, int32_t *ite
                           max_out < 0 ? "max_out is negative" : "a required pointer is NULL");
     *n_out = 0;
     *match_out = MFR_TITLE_NONE;
-    if (text[0] == '#') return find_by_id(ds, text, items_out, max_out, n_out, match_out);
+    /* other text starting with '#' is a title's ("#Horror (2015)" in
+     * MovieLens' latest datasets) */
+    if (is_id_text(text)) return find_by_id(ds, text, items_out, max_out, n_out, match_out);
     size_t n = strlen(text);
     char *q = mfr_malloc(n + 1);
     int *dist = mfr_malloc(((size_t)max_out + 1) * sizeof *dist);

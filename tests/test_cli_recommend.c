@@ -1023,6 +1023,20 @@ static void test_all_users(void **state)
     char *lines = tu_read_file(jl, NULL);
     assert_int_equal(tu_expect_json_lines(lines), 120);
     tu_expect_in(lines, "{\"user\":5,\"items\":[{\"rank\":1,\"movie\":");
+    /* after --json, standard output is JSON too: the report, one object */
+    assert_int_equal(tu_expect_json_lines(g_out), 1);
+    assert_true(tu_json_num(g_out, "users") == 120);
+    int listed = 0, shorter = 0;
+    for (const char *l = lines; l && *l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL) {
+        int n = 0;
+        for (const char *p = strstr(l, "\"rank\":"); p && p < strchr(l, '\n'); p = strstr(p + 1, "\"rank\":")) n++;
+        listed += n;
+        shorter += n < 4;
+    }
+    assert_true(tu_json_num(g_out, "movies_listed") == listed); /* the file's own counts */
+    assert_true(tu_json_num(g_out, "users_with_shorter_lists") == shorter);
+    assert_true(shorter > 0 && listed > 400);
+    tu_expect_in(g_out, "\"format\":\"jsonl\"");
     /* a file replaced keeps its mode (it became 0600 less the umask, a
      * private file made public by being rewritten) */
     set_mode(jl, 0604);

@@ -1045,6 +1045,31 @@ static void write_batch(FILE *f, const struct recommend_opts *o, const struct mo
     }
 }
 
+/* --all-users --json's report on standard output, one JSON object, so that
+ * a program reading the command's output after --json gets JSON there too
+ * (the lists are in the file). */
+static int batch_report_json(struct json_log *report, const struct recommend_opts *o, int32_t n_users, int64_t n_rows,
+                             int64_t short_lists, double wall, double t_rec)
+{
+    char *path = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&path, &len);
+    if (!f) return runtime_error("out of memory");
+    json_fstr(f, o->out);
+    if (fclose(f) != 0) {
+        free(path);
+        return runtime_error("out of memory");
+    }
+    jlog_printf(report,
+                "{\"out\":%s,\"format\":\"jsonl\",\"top\":%d,\"users\":%d,\"movies_listed\":%lld,"
+                "\"users_with_shorter_lists\":%lld,\"seconds\":%.6f,\"users_per_s\":%.0f,"
+                "\"users_per_s_without_writing\":%.0f}\n",
+                path, (int)o->list.top, (int)n_users, (long long)n_rows, (long long)short_lists, wall,
+                wall > 0 ? n_users / wall : 0.0, t_rec > 0 ? n_users / t_rec : 0.0);
+    free(path);
+    return EXIT_OK;
+}
+
 static int recommend_all(const struct recommend_opts *o, const mfr_model *m,
                          const struct movie_ctx *c)
 {
@@ -1086,7 +1111,9 @@ static int recommend_all(const struct recommend_opts *o, const mfr_model *m,
         write_batch(af.f, o, c, first, count, width, items, scores, n_out, o->include_rated ? &rows : NULL);
     }
     struct json_log report = {0};
-    if (rc == EXIT_OK) {
+    if (rc == EXIT_OK && o->list.json) {
+        rc = batch_report_json(&report, o, n_users, n_rows, short_lists, now_seconds() - t0, t_rec);
+    } else if (rc == EXIT_OK) {
         double wall = now_seconds() - t0;
         /* "the top 10 of 943 users" read as ten users of them */
         jlog_printf(&report, "wrote the top-%d lists of %d user%s to %s (%s; %lld movie%s listed",

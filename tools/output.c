@@ -27,23 +27,25 @@ static int utf8_seq(const unsigned char *p)
     return v < min || v > 0x10ffff || (v >= 0xd800 && v <= 0xdfff) ? 0 : n;
 }
 
-void json_str(const char *s)
+void json_fstr(FILE *f, const char *s)
 {
-    putchar('"');
+    fputc('"', f);
     for (const unsigned char *p = (const unsigned char *)s; *p;) {
         const int n = utf8_seq(p);
         if (n == 0) { /* JSON text is UTF-8: a byte that is not (a path's) is U+FFFD */
-            fputs("\\ufffd", stdout);
+            fputs("\\ufffd", f);
             p++;
             continue;
         }
-        if (*p == '"' || *p == '\\') printf("\\%c", *p);
-        else if (*p < 0x20) printf("\\u%04x", *p);
-        else fwrite(p, 1, (size_t)n, stdout);
+        if (*p == '"' || *p == '\\') fprintf(f, "\\%c", *p);
+        else if (*p < 0x20) fprintf(f, "\\u%04x", *p);
+        else fwrite(p, 1, (size_t)n, f);
         p += n;
     }
-    putchar('"');
+    fputc('"', f);
 }
+
+void json_str(const char *s) { json_fstr(stdout, s); }
 
 void json_num(double x, int digits)
 {

@@ -9,12 +9,15 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "cli.h"
 
 /* Writes s to stdout as a JSON string literal ('"', '\\' and control
  * characters escaped; other bytes, UTF-8 included, as they are). */
 void json_str(const char *s);
+/* The same to f. */
+void json_fstr(FILE *f, const char *s);
 /* Writes x to stdout with `digits` significant digits (%.*g), or null when
  * it is not finite. Each command keeps its own digits: eval 17 (exact
  * doubles), stats 10 (readable summaries). */

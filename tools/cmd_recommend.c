@@ -207,21 +207,27 @@ static int parse_rate(const mfr_dataset *ds, const char *spec,
 /* Whether s is "#DIGITS" (an optional sign too), then blanks and '=', or
  * blanks holding a tab and then a number: a movie named by id, as --rate
  * takes it ("#50=5"), or in the MOVIE_ID<TAB>RATING form ("#50<TAB>5"),
- * not a comment. A comment may start "#2024<TAB>" when words follow. */
-static bool hash_id_rating(const char *s)
+ * not a comment. A comment may start "#2024<TAB>" when words follow.
+ * *spaced: "#DIGITS", spaces alone and a number ("#50 5"), which is
+ * neither: a rating one tab short, refused rather than skipped. */
+static bool hash_id_rating(const char *s, bool *spaced)
 {
     const char *p = s + 1;
+    *spaced = false;
     if (*p == '+' || *p == '-') p++;
     if (*p < '0' || *p > '9') return false;
     while (*p >= '0' && *p <= '9') p++;
     bool tab = false;
+    const char *gap = p;
     for (; *p == ' ' || *p == '\t'; p++) tab = tab || *p == '\t';
     if (*p == '=') return true;
-    if (!tab || !*p) return false;
+    if (p == gap || !*p) return false;
     char *end;
     (void)strtod(p, &end);
     while (end != p && (*end == ' ' || *end == '\t')) end++;
-    return end != p && !*end;
+    const bool number = end != p && !*end;
+    *spaced = number && !tab; /* "#50 5": a rating, one tab short? */
+    return number && tab;
 }
 
 /* Whether s, a line starting with '#' that is no "#ID" rating, is
@@ -296,7 +302,15 @@ static int parse_ratings_file(const mfr_dataset *ds, const char *path,
         while (*s == ' ' || *s == '\t') s++;
         /* '#' starts a comment, except "#ID=R" and "#ID<TAB>R" (a movie by id, as in --rate)
          * and "#TITLE=R" for a title starting with '#' */
-        if (!*s || (*s == '#' && !hash_id_rating(s) && !(hash_titles && hash_title_rating(ds, s)))) continue;
+        bool spaced = false;
+        const bool id_rating = *s == '#' && hash_id_rating(s, &spaced);
+        if (spaced) { /* never a rating lost as a comment */
+            rc = runtime_error("%s: '%s' is an id and a number apart by spaces: write \"#ID=RATING\" or "
+                               "\"#ID<TAB>RATING\" for a rating, or words after \"#ID\" for a comment",
+                               where, s);
+            break;
+        }
+        if (!*s || (*s == '#' && !id_rating && !(hash_titles && hash_title_rating(ds, s)))) continue;
         const char *tab = strchr(s, '\t'), *eq = strrchr(s, '=');
         char *key = NULL, *value = NULL;
         bool by_id = false;
@@ -518,7 +532,9 @@ static bool parse_recommend_flags(int argc, char **argv, struct recommend_opts *
                  "\"MOVIE_ID<TAB>RATING\" (#ID<TAB>RATING too; blank lines\n"
                  "and other lines starting with '#', comments, are\n"
                  "skipped: \"#2024<TAB>my ratings\" is a comment, but\n"
-                 "\"#Horror (2015)=4\" rates a title starting with '#')"},
+                 "\"#Horror (2015)=4\" rates a title starting with '#',\n"
+                 "and \"#50 5\", an id and a rating apart by spaces, is\n"
+                 "refused)"},
         {.name = "--lambda", .value = "L", .kind = FLAG_DOUBLE, .dst = &o->lambda, .min = 0,
          .max = 1e9,
          .help = "ridge strength of the fold-in (default: 0.1 plus the\n"

@@ -93,10 +93,11 @@ int cmd_split(int argc, char **argv)
             rc = lib_error(&err);
     }
     struct json_log report = {0};
+    const long long n_train = mfr_ratings_count(mfr_split_train(sp)), n_test = mfr_ratings_count(mfr_split_test(sp));
     if (rc == EXIT_OK)
-        jlog_printf(&report, "split %s: %lld train ratings -> %s/train.data, %lld test ratings -> %s/test.data\n",
-                    printable(mfr_split_spec(sp)), (long long)mfr_ratings_count(mfr_split_train(sp)),
-                    printable(out), (long long)mfr_ratings_count(mfr_split_test(sp)), printable(out));
+        jlog_printf(&report, "split %s: %lld train rating%s -> %s/train.data, %lld test rating%s -> %s/test.data\n",
+                    printable(mfr_split_spec(sp)), n_train, n_train == 1 ? "" : "s", printable(out), n_test,
+                    n_test == 1 ? "" : "s", printable(out));
     rc = stage_commit(&st, rc, report.buf);
     free(report.buf);
 done:

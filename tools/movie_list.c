@@ -207,10 +207,16 @@ int resolve_movie(const mfr_dataset *ds, const char *where, const char *given, i
             list_movies(ds, found, n < CLOSEST ? n : CLOSEST, n < CLOSEST ? n : CLOSEST);
         }
     } else {
-        /* movies with the very same title can only be told apart by id */
+        /* movies with the very same title can only be told apart by id;
+         * titles matched without their years by the years too */
+        bool same = true;
+        for (int32_t x = 1; x < n && same; x++)
+            same = !strcmp(mfr_dataset_item_title(ds, found[0]), mfr_dataset_item_title(ds, found[x]));
         rc = runtime_error("%s: '%s' is ambiguous: %d movies %s it (name one %s):", where, text, (int)n,
                            match == MFR_TITLE_EXACT ? "are titled" : "have titles containing",
-                           match == MFR_TITLE_EXACT ? "as #ID" : "exactly, or as #ID");
+                           match != MFR_TITLE_EXACT ? "exactly, or as #ID"
+                           : same                  ? "as #ID"
+                                                   : "by its whole title, with the year, or as #ID");
         list_movies(ds, found, n, n);
     }
     free(text);

@@ -670,6 +670,11 @@ static void test_resume_accepts_restated_options(void **state)
     text = tu_read_file(log, NULL);
     tu_expect_in(text, "--l2-bias is 0.05, the checkpoint's 0");
     free(text);
+    const char *with_bias[] = {"--resume", ck_plain, "--bias", "--quiet", NULL}; /* a switch, named as typed */
+    assert_int_equal(train_plain(with_bias), 2);
+    text = tu_read_file(log, NULL);
+    tu_expect_in(text, "the run differs from the checkpoint's: --bias here, no --bias in the checkpoint");
+    free(text);
     free(ck);
     free(ck_plain);
     free(log);

@@ -823,8 +823,13 @@ static void config_diffs(const mfr_config *cfg, const mfr_config *ck, const mfr_
             continue; /* compared above */
         char a[64], b[64];
         if (mfr_config_format(cfg, f, a, sizeof a, NULL) != MFR_OK ||
-            mfr_config_format(ck, f, b, sizeof b, NULL) != MFR_OK || strcmp(a, b) != 0)
-            mfr_ckpt_diff_add(d, "%s is %s, the checkpoint's %s", f->flag, a, b);
+            mfr_config_format(ck, f, b, sizeof b, NULL) != MFR_OK || strcmp(a, b) != 0) {
+            if (f->type == MFR_CONFIG_FLAG) /* a switch by name, as typed: "--bias" or "no --bias" */
+                mfr_ckpt_diff_add(d, "%s%s here, %s%s in the checkpoint", strcmp(a, "0") ? "" : "no ", f->flag,
+                                  strcmp(b, "0") ? "" : "no ", f->flag);
+            else
+                mfr_ckpt_diff_add(d, "%s is %s, the checkpoint's %s", f->flag, a, b);
+        }
     }
 }
 

@@ -564,7 +564,7 @@ static void test_softmax_resume_refusals(void **state)
          {"--init-from does not apply to --kind softmax", NULL}},
         {{"--kind", "softmax", "--resume", ck_mf, NULL}, 2,
          {"checkpoint of a matrix factorization run", NULL}},
-        {{"--kind", "mf", "--resume", ck_sm, NULL}, 2, {"the checkpoint is of a softmax run", NULL}},
+        {{"--kind", "mf", "--resume", ck_sm, NULL}, 2, {"the checkpoint is of a softmax run", "--resume FILE alone takes the checkpoint's kind"}},
         /* restated values and execution flags are accepted */
         {{"--resume", ck_sm, "--lr", "0.01", "--hidden", "8", "--threads", "3", "--epochs", "12",
           "--quiet", NULL}, 0, {NULL, NULL}},

@@ -166,7 +166,8 @@ int mfr_softmax_trainer_resume(const mfr_checkpoint *c, const mfr_softmax_config
     const struct mfr_sm_net *net = p.model->sm;
     if (!net)
         return mfr_seterr(err, MFR_ERR_MISMATCH,
-                          "the checkpoint is of a matrix factorization run, not softmax");
+                          "the checkpoint is of a matrix factorization run, not softmax: resume it as one "
+                          "(mfrec train --resume FILE alone takes the checkpoint's kind)");
     struct mfr_ckpt_diffs d = {.n = 0};
     config_diffs(cfg, &net->cfg, &d);
     bool data_ok = mfr_ckpt_check_data(c, ds, train, split_spec, &d);

@@ -879,7 +879,7 @@ int mfr_ckpt_resume_begin(const mfr_checkpoint *c, const mfr_config *cfg, const 
     if (c->model->sm)
         return mfr_seterr(err, MFR_ERR_MISMATCH,
                           "the checkpoint is of a softmax run, not matrix factorization: resume it as "
-                          "one (mfrec train --kind softmax)");
+                          "one (mfrec train --resume FILE alone takes the checkpoint's kind)");
     *d = (struct mfr_ckpt_diffs){.n = 0};
     config_diffs(cfg, &c->model->cfg, ds, train ? mfr_ratings_count(train) : -1, d);
     *data_ok = mfr_ckpt_check_data(c, ds, train, split_spec, d);

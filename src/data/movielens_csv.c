@@ -124,9 +124,9 @@ static int load_movies(struct mfr_loader *ld, mfr_error *err)
         rec->meta.year = mfr_year_of((struct mfr_field){"", 0}, fl[1]);
     }
     if (rc != 0) goto done;
-    /* a header alone: the line after it, as for ratings.csv */
+    /* a header alone, named on its own line, as for ratings.csv */
     if (header && ld->n_item_recs == 0) {
-        rc = mfr_parse_err(err, f.path, 2, "file is empty (no items)");
+        rc = mfr_parse_err(err, f.path, 1, "the file holds its header alone (no items)");
         goto done;
     }
     rc = mfr_loader_check_items(ld, f.path, err);

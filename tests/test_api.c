@@ -220,11 +220,11 @@ static void test_config_set_checks_ranges(void **state)
     expect_set_fails("k", "4097", "k must be an integer in 1..4096, got '4097'");
     expect_set_fails("--dim", "3x", "--dim must be an integer in 1..4096, got '3x'");
     expect_set_fails("--threads", "0", "--threads must be an integer in 1..1024, got '0'");
-    expect_set_fails("--lr", "abc", "--lr must be a number in [1e-12, 1e+06], got 'abc'");
+    expect_set_fails("--lr", "abc", "--lr must be a number in [1e-12, 1000000], got 'abc'");
     expect_set_fails("--beta1", "1", "--beta1 must be a number in [0, 0.999999], got '1'");
     /* the bounds as they are: "%g" rounded 0.9999999 to "[0, 1]", which 1 is in */
     expect_set_fails("--beta2", "1", "--beta2 must be a number in [0, 0.9999999], got '1'");
-    expect_set_fails("--l2", "nan", "--l2 must be a number in [0, 1e+09], got 'nan'");
+    expect_set_fails("--l2", "nan", "--l2 must be a number in [0, 1000000000], got 'nan'");
     expect_set_fails("--seed", "-1", "--seed must be a non-negative integer, got '-1'");
     expect_set_fails("--max-memory", "0", "--max-memory must be a size such as 512M or 4G, got '0'");
     expect_set_fails("--optimizer", "rmsprop", "--optimizer must be adam, sgd or als, got 'rmsprop'");
@@ -283,8 +283,9 @@ static void test_config_set_checks_ranges(void **state)
         assert_true(c.l2 == a.l2);
         c.l2 = 0;
     }
-    expect_set_fails("--l2", "1e-400", "--l2 must be a number in [0, 1e+09], got '1e-400', which is too small for a double (it underflows to 0)");
-    expect_set_fails("--l2", "1e400", "--l2 must be a number in [0, 1e+09], got '1e400'");
+    expect_set_fails("--l2", "1e-400", "--l2 must be a number in [0, 1000000000], got '1e-400', which is too small for a double (it underflows to 0)");
+    expect_set_fails("--l2", "1e400", "--l2 must be a number in [0, 1000000000], got '1e400'");
+    expect_set_fails("--rank-prior", "101", "--rank-prior must be a number in [0, 100], got '101'"); /* bounds as written */
     assert_int_equal(mfr_config_set(&c, "init_std", "0.05", &err), MFR_OK);
     assert_true(c.init_std == 0.05);
     assert_int_equal(mfr_config_set(&c, "--reduce", "shard", &err), MFR_OK);

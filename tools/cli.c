@@ -447,17 +447,26 @@ static bool underflows(const char *s)
     return errno == ERANGE && v == 0.0 && end != s && !*end && mfr_text_is_decimal(s, strlen(s));
 }
 
+/* A range's bound as a reader writes it: a whole number in full ("1000000000",
+ * not "1e+09"), else %g. */
+static const char *bound_text(double d, char buf[32])
+{
+    snprintf(buf, 32, d == floor(d) && fabs(d) < 1e15 ? "%.0f" : "%g", d);
+    return buf;
+}
+
 bool parse_double(const char *flag, const char *s, double lo, double hi, double *out)
 {
     double v;
+    char a[32], b[32];
     if (underflows(s)) {
-        usage_error("%s must be a number in [%g, %g], got '%s', which is too small for a double (it "
+        usage_error("%s must be a number in [%s, %s], got '%s', which is too small for a double (it "
                     "underflows to 0)",
-                    flag, lo, hi, s);
+                    flag, bound_text(lo, a), bound_text(hi, b), s);
         return false;
     }
     if (!decimal_value(s, &v) || v < lo || v > hi) {
-        usage_error("%s must be a number in [%g, %g], got '%s'", flag, lo, hi, s);
+        usage_error("%s must be a number in [%s, %s], got '%s'", flag, bound_text(lo, a), bound_text(hi, b), s);
         return false;
     }
     *out = v;

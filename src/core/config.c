@@ -396,6 +396,16 @@ static int shortest_text(double d, char *buf, size_t size)
     return n;
 }
 
+/* A range's bound as a reader writes it: a whole number in full ("100",
+ * not "1e+02"), else the shortest text that reads back as it. */
+static void bound_text(double d, char *buf, size_t size)
+{
+    if (d == floor(d) && fabs(d) < 1e15)
+        snprintf(buf, size, "%.0f", d);
+    else
+        shortest_text(d, buf, size);
+}
+
 static int set_double(const char *key, const mfr_config_field *f, const char *s, double *out,
                       mfr_error *err)
 {
@@ -407,8 +417,8 @@ static int set_double(const char *key, const mfr_config_field *f, const char *s,
     const bool range_err = errno == ERANGE ? !isfinite(v) || v == 0.0 : errno != 0;
     if (range_err || end == s || *end || !isfinite(v) || v < f->lo || v > f->hi || !mfr_text_is_decimal(s, strlen(s))) {
         char lo[32], hi[32];
-        shortest_text(f->lo, lo, sizeof lo);
-        shortest_text(f->hi, hi, sizeof hi);
+        bound_text(f->lo, lo, sizeof lo);
+        bound_text(f->hi, hi, sizeof hi);
         /* a number inside the range may still be too small for a double */
         const bool under = errno == ERANGE && v == 0.0 && end != s && !*end && mfr_text_is_decimal(s, strlen(s));
         return mfr_seterr(err, MFR_ERR_INVALID, "%s must be a number in [%s, %s], got '%s'%s", key, lo, hi, s,

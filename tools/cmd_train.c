@@ -702,11 +702,6 @@ static int print_train_header(const struct train_run *r)
     return stdout_flush();
 }
 
-/* --early-stop after epoch e: keeps a copy of the best model so far; sets
- * *stop when P epochs passed without improvement. Under mpirun every rank
- * gets the same metrics (dist_evaluate), so every rank decides alike and
- * keeps its own copy, whose users' rows reach rank 0's copy when it is
- * written (dist_gather_model). */
 /* --early-stop keeps the best epoch's model beside the trainer's: its
  * arrays count in the run's estimated peak and are checked against the
  * memory budget before the first epoch, as the trainer's buffers were. */
@@ -723,6 +718,11 @@ static int early_stop_budget(struct train_run *r)
                          max ? "--max-memory" : "this machine's memory,", size_text(budget, d));
 }
 
+/* --early-stop after epoch e: keeps a copy of the best model so far; sets
+ * *stop when P epochs passed without improvement. Under mpirun every rank
+ * gets the same metrics (dist_evaluate), so every rank decides alike and
+ * keeps its own copy, whose users' rows reach rank 0's copy when it is
+ * written (dist_gather_model). */
 static int early_stop_check(struct train_run *r, int64_t e, bool *stop)
 {
     mfr_error err = {0};

@@ -11,6 +11,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -96,6 +98,27 @@ static void test_titles_starting_with_hash(void **state)
     expect("#1 Cheer", MFR_TITLE_SUBSTRING, 1, (long[]){15});
     expect("#1", MFR_TITLE_ID, 1, (long[]){1});
     expect("#Horrr", MFR_TITLE_NONE, 1, (long[]){14});
+}
+
+/* Text ending right at the end of its memory is read to its NUL and no
+ * further: "" and "#" as the last bytes before an unmapped page (the "#ID"
+ * check read text[1] of "" before it looked at text[0]). */
+static void test_text_read_to_its_end(void **state)
+{
+    (void)state;
+    const long page = sysconf(_SC_PAGESIZE);
+    char *mem = mmap(NULL, 2 * (size_t)page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    assert_true(mem != MAP_FAILED);
+    assert_int_equal(mprotect(mem + page, (size_t)page, PROT_NONE), 0);
+    int32_t items[8], n = -1;
+    int match = -1;
+    mfr_error err = {0};
+    char *empty = mem + page - 1, *hash = mem + page - 2;
+    *empty = '\0';
+    assert_int_equal(mfr_dataset_find_title(g_ds, empty, items, 8, &n, &match, &err), MFR_OK);
+    hash[0] = '#'; /* a part of "#Horror (2015)" */
+    assert_int_equal(mfr_dataset_find_title(g_ds, hash, items, 8, &n, &match, &err), MFR_OK);
+    munmap(mem, 2 * (size_t)page);
 }
 
 static void test_articles(void **state)
@@ -193,6 +216,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_exact_and_substring),
         cmocka_unit_test(test_titles_starting_with_hash),
+        cmocka_unit_test(test_text_read_to_its_end),
         cmocka_unit_test(test_articles),
         cmocka_unit_test(test_as_written_wins),
         cmocka_unit_test(test_accented_case),

@@ -215,8 +215,9 @@ static void keep_closest(int32_t item, int d, int32_t *items_out, int *dist, int
  * ([-]DIGITS: strtoll alone also took "# 1" and "#+1" for movie 1). */
 static bool is_id_text(const char *text)
 {
+    if (text[0] != '#') return false; /* before text[1]: "" ends at text[0] */
     const char *d = text + 1 + (text[1] == '-');
-    return text[0] == '#' && *d && strspn(d, "0123456789") == strlen(d);
+    return *d && strspn(d, "0123456789") == strlen(d);
 }
 
 /* "#ID" (is_id_text): the movie with that raw id. */

@@ -156,6 +156,26 @@ static bool hash_title_near(const mfr_dataset *ds, const int32_t *found, int32_t
     return false;
 }
 
+/* Whether the n movies that text matched, found[] the first MAX_LISTED of
+ * them, all have the very same title: every match is compared, those past
+ * found[] looked up again (found[] holds no more). */
+static bool titles_all_same(const mfr_dataset *ds, const char *text, const int32_t *found, int32_t n)
+{
+    int32_t *all = n > MAX_LISTED ? malloc((size_t)n * sizeof *all) : NULL, n_all = 0;
+    int match = MFR_TITLE_NONE;
+    mfr_error err = {0};
+    if (all && (mfr_dataset_find_title(ds, text, all, n, &n_all, &match, &err) != MFR_OK || n_all != n)) {
+        free(all);
+        all = NULL;
+    }
+    const int32_t *items = all ? all : found, m = all ? n : n < MAX_LISTED ? n : MAX_LISTED;
+    bool same = true;
+    for (int32_t x = 1; x < m && same; x++)
+        same = !strcmp(mfr_dataset_item_title(ds, items[0]), mfr_dataset_item_title(ds, items[x]));
+    free(all);
+    return same;
+}
+
 int resolve_movie(const mfr_dataset *ds, const char *where, const char *given, int32_t *item)
 {
     mfr_error err = {0};
@@ -209,9 +229,7 @@ int resolve_movie(const mfr_dataset *ds, const char *where, const char *given, i
     } else {
         /* movies with the very same title can only be told apart by id;
          * titles matched without their years by the years too */
-        bool same = true;
-        for (int32_t x = 1; x < n && same; x++)
-            same = !strcmp(mfr_dataset_item_title(ds, found[0]), mfr_dataset_item_title(ds, found[x]));
+        const bool same = titles_all_same(ds, text, found, n);
         rc = runtime_error("%s: '%s' is ambiguous: %d movies %s it (name one %s):", where, text, (int)n,
                            match == MFR_TITLE_EXACT ? "are titled" : "have titles containing",
                            match != MFR_TITLE_EXACT ? "exactly, or as #ID"

@@ -808,8 +808,9 @@ MFR_API int mfr_model_copy(const mfr_model *src, mfr_model **out, mfr_error *err
  *  allocator could not reuse: an early-stopping run's memory grew with
  *  every improving epoch). MFR_ERR_MISMATCH for models of other shapes. */
 MFR_API int mfr_model_copy_into(mfr_model *dst, const mfr_model *src, mfr_error *err);
-/** Bytes of m's factor, optimizer-state and id arrays: what a copy of it
- *  (mfr_model_copy) allocates for them; 0 when m is NULL. */
+/** Bytes of m's factor, optimizer-state and id arrays and of its ranking
+ *  prior's offsets: what a copy of it (mfr_model_copy) allocates for
+ *  them; 0 when m is NULL. */
 MFR_API uint64_t mfr_model_memory_bytes(const mfr_model *m);
 /** Learned user / item bias of a model trained with cfg.bias; 0 on a model
  *  without biases (its predictions add none); NaN when m is NULL or the

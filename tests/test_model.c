@@ -153,12 +153,10 @@ static mfr_model *make_implicit_model(int32_t k, int32_t n_users, int32_t n_item
     return m;
 }
 
-/* mfr_model_copy_into: the values of another epoch into the copy kept so
- * far, in its own arrays (--early-stop's best model; a new copy at every
- * better epoch grew the run's memory), and only into a copy's shape. */
 /* mfr_model_memory_bytes: every array of the model (each rounded up to a
- * cache line) and the two id maps, what a copy allocates for them (what
- * --early-stop's copy adds to the run's estimated peak). */
+ * cache line), the two id maps and the ranking prior's offsets, what a
+ * copy allocates for them (what --early-stop's copy adds to the run's
+ * estimated peak). */
 static void test_memory_bytes_counts_every_array(void **state)
 {
     (void)state;
@@ -170,11 +168,18 @@ static void test_memory_bytes_counts_every_array(void **state)
         uint64_t want = ((uint64_t)m->n_users + (uint64_t)m->n_items) * sizeof(int64_t);
         for (int i = 0; i < n; i++) want += ((uint64_t)a[i].rows * (uint64_t)m->k_pad * sizeof(float) + 63) / 64 * 64;
         assert_true(mfr_model_memory_bytes(m) == want);
+        /* a ranking prior's offsets, one float per movie and one more */
+        models[x]->rank_offset = calloc((size_t)m->n_items + 1, sizeof(float));
+        assert_non_null(m->rank_offset);
+        assert_true(mfr_model_memory_bytes(m) == want + ((uint64_t)m->n_items + 1) * sizeof(float));
         mfr_model_destroy(models[x]);
     }
     assert_true(mfr_model_memory_bytes(NULL) == 0);
 }
 
+/* mfr_model_copy_into: the values of another epoch into the copy kept so
+ * far, in its own arrays (--early-stop's best model; a new copy at every
+ * better epoch grew the run's memory), and only into a copy's shape. */
 static void test_copy_into_reuses_the_arrays(void **state)
 {
     (void)state;

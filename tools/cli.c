@@ -447,11 +447,19 @@ static bool underflows(const char *s)
     return errno == ERANGE && v == 0.0 && end != s && !*end && mfr_text_is_decimal(s, strlen(s));
 }
 
-/* A range's bound as a reader writes it: a whole number in full ("1000000000",
- * not "1e+09"), else %g. */
+/* A range's bound as a reader writes it: a whole number of up to ten
+ * digits in full ("1000000000", not "1e+09"), else the shortest %g text
+ * that reads back as it (no bound rounded). */
 static const char *bound_text(double d, char buf[32])
 {
-    snprintf(buf, 32, d == floor(d) && fabs(d) < 1e15 ? "%.0f" : "%g", d);
+    if (d == floor(d) && fabs(d) < 1e10) {
+        snprintf(buf, 32, "%.0f", d);
+        return buf;
+    }
+    for (int digits = 6; digits <= 17; digits++) {
+        snprintf(buf, 32, "%.*g", digits, d);
+        if (strtod(buf, NULL) == d) break;
+    }
     return buf;
 }
 

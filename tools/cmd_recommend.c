@@ -224,17 +224,19 @@ static bool hash_id_rating(const char *s, bool *spaced)
     if (p == gap || !*p) return false;
     char *end;
     (void)strtod(p, &end);
+    const size_t len = (size_t)(end - p);
     while (end != p && (*end == ' ' || *end == '\t')) end++;
     const bool number = end != p && !*end;
-    *spaced = number && !tab; /* "#50 5": a rating, one tab short? */
+    /* "#50 5": a rating one tab short; "#7 inf" or "#2024 1e3" stay comments */
+    *spaced = number && !tab && mfr_text_is_decimal(p, len);
     return number && tab;
 }
 
 /* Whether s, a line starting with '#' that is no "#ID" rating, is
  * "TITLE=RATING" for a title that itself starts with '#' ("#Horror
  * (2015)=4" in MovieLens' latest datasets; the year may be left out): the
- * text before its last '=' is exactly one movie's title (its rating is
- * then checked as any line's). A commented-out rating ("#Fargo=4") names
+ * text before its last '=' is exactly a movie's title (its rating is then
+ * checked as any line's; a title two movies have, as an ambiguous one). A commented-out rating ("#Fargo=4") names
  * no title: still a comment. */
 static bool hash_title_rating(const mfr_dataset *ds, const char *s)
 {
@@ -245,8 +247,10 @@ static bool hash_title_rating(const mfr_dataset *ds, const char *s)
     int match = MFR_TITLE_NONE;
     mfr_error err = {0};
     /* no suggestions (max_out 0): a comment is no near miss to look for */
+    /* titles matched exactly by more than one: a rating the lookup then
+     * names as ambiguous, never one skipped as a comment */
     const bool yes = key && mfr_dataset_find_title(ds, key, NULL, 0, &n, &match, &err) == MFR_OK &&
-                     match == MFR_TITLE_EXACT && n == 1;
+                     match == MFR_TITLE_EXACT && n >= 1;
     free(key);
     return yes;
 }
@@ -1134,7 +1138,7 @@ static int recommend_all(const struct recommend_opts *o, const mfr_model *m,
         /* "the top 10 of 943 users" read as ten users of them */
         jlog_printf(&report, "wrote the top-%d lists of %d user%s to %s (%s; %lld movie%s listed",
                     (int)o->list.top, (int)n_users, PL(n_users), printable(o->out),
-                    o->list.json ? "JSON lines" : "CSV", (long long)n_rows, PL(n_rows));
+                    "CSV", (long long)n_rows, PL(n_rows));
         if (short_lists)
             jlog_printf(&report, ", %lld user%s with fewer than %d", (long long)short_lists,
                         short_lists == 1 ? "" : "s", (int)o->list.top);

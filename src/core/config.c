@@ -396,11 +396,12 @@ static int shortest_text(double d, char *buf, size_t size)
     return n;
 }
 
-/* A range's bound as a reader writes it: a whole number in full ("100",
- * not "1e+02"), else the shortest text that reads back as it. */
+/* A range's bound as a reader writes it: a whole number of up to ten
+ * digits in full ("100", not "1e+02"), else the shortest text that reads
+ * back as it ("1e+12"). */
 static void bound_text(double d, char *buf, size_t size)
 {
-    if (d == floor(d) && fabs(d) < 1e15)
+    if (d == floor(d) && fabs(d) < 1e10)
         snprintf(buf, size, "%.0f", d);
     else
         shortest_text(d, buf, size);

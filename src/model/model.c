@@ -509,7 +509,9 @@ int mfr_model_check_dataset(const mfr_model *m, const mfr_dataset *ds, mfr_error
 
 uint64_t mfr_model_memory_bytes(const mfr_model *m)
 {
-    return m ? mfr_model_bytes(m->k, m->cfg.bias, m->Y != NULL, m->n_state, m->n_users, m->n_items) : 0;
+    if (!m) return 0;
+    const uint64_t offsets = m->rank_offset ? ((uint64_t)m->n_items + 1) * sizeof(float) : 0;
+    return mfr_model_bytes(m->k, m->cfg.bias, m->Y != NULL, m->n_state, m->n_users, m->n_items) + offsets;
 }
 
 int mfr_model_copy(const mfr_model *src, mfr_model **out, mfr_error *err)

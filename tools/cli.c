@@ -888,6 +888,13 @@ void checkpoint_report(const char *checkpoint, int64_t every, int64_t ck_epoch, 
     putchar('\n');
 }
 
+int check_dim_with_bias(const char *flag, int32_t k, bool bias)
+{
+    if (!bias || k <= MFR_MAX_K - 2) return EXIT_OK;
+    return usage_error("%s %d with --bias: at most %d (the biases take two of the %d lanes)", flag, (int)k,
+                       MFR_MAX_K - 2, MFR_MAX_K);
+}
+
 uint64_t memory_budget(uint64_t max_memory)
 {
     const long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);

@@ -270,9 +270,8 @@ int train_opts_check(struct train_opts *o)
                            c->item_prior_drop);
     if (c->als_cg > 0 && c->optimizer != MFR_OPTIMIZER_ALS)
         return usage_error("--als-cg %d applies to --optimizer als only", (int)c->als_cg);
-    if (c->bias && c->k > MFR_MAX_K - 2) /* two of a row's lanes hold the biases */
-        return usage_error("--dim %d with --bias: at most %d (the biases take two of the %d lanes)", (int)c->k,
-                           MFR_MAX_K - 2, MFR_MAX_K);
+    const int dim_rc = check_dim_with_bias("--dim", c->k, c->bias);
+    if (dim_rc != EXIT_OK) return dim_rc;
     /* an optimizer's constants given to another, which would ignore them
      * (and record them in the model) */
     static const char *const adam_only[] = {"--beta1", "--beta2", "--eps"};

@@ -511,9 +511,7 @@ int mfr_parse_ratings_chunked(const struct mfr_text_file *f, const struct mfr_ra
             goto done;
     }
     if (n == 0) {
-        /* a header alone is named on its own line: the file has no line after it */
-        rc = header ? mfr_parse_err(err, f->path, 1, "the file holds its header alone (no ratings)")
-                    : mfr_parse_err(err, f->path, 1, "file is empty (no ratings)");
+        rc = mfr_parse_no_ratings(err, f->path, header);
         goto done;
     }
 #pragma omp parallel for schedule(static, 1) num_threads(threads) if (threads > 1)

@@ -41,6 +41,11 @@ int mfr_parse_err(mfr_error *err, const char *path, int64_t line, const char *fm
     return mfr_seterr(err, MFR_ERR_PARSE, "%s:%" PRId64 ": %s", path, line, msg);
 }
 
+int mfr_parse_no_ratings(mfr_error *err, const char *path, bool header)
+{
+    return mfr_parse_err(err, path, 1, header ? "the file holds its header alone (no ratings)" : "file is empty (no ratings)");
+}
+
 int mfr_nomem(mfr_error *err, const char *what)
 {
     return mfr_seterr(err, MFR_ERR_NOMEM, "out of memory %s", what);

@@ -23,6 +23,10 @@
 int mfr_parse_err(mfr_error *err, const char *path, int64_t line, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
+/* A rating file without a rating, named on line 1: empty, or holding its
+ * header alone (the file has no line after it). */
+int mfr_parse_no_ratings(mfr_error *err, const char *path, bool header);
+
 /* Sets "out of memory <what>" and returns MFR_ERR_NOMEM. */
 int mfr_nomem(mfr_error *err, const char *what);
 

@@ -210,9 +210,7 @@ static int load_parse(struct load *L, mfr_error *err)
         return err->status != MFR_OK ? err->status : MFR_ERR_PARSE;
     }
     if (rc != MFR_OK) return rc;
-    if (n == 0) /* a header alone is named on its own line, as the loader does */
-        return header ? mfr_parse_err(err, f->path, 1, "the file holds its header alone (no ratings)")
-                      : mfr_parse_err(err, f->path, 1, "file is empty (no ratings)");
+    if (n == 0) return mfr_parse_no_ratings(err, f->path, header);
     if (n > (int64_t)UINT32_MAX)
         return mfr_seterr(err, MFR_ERR_UNSUPPORTED, "%s: %lld ratings (the user-ordered cache holds up to 2^32 - 1)",
                           f->path, (long long)n);

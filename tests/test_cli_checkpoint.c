@@ -553,7 +553,7 @@ static void test_softmax_resume_refusals(void **state)
         {{"--resume", ck_sm, "--lr", "0.02", "--split", "random:0.3", NULL}, 2,
          {"--lr is 0.02, the checkpoint's 0.01", "split is 'random:0.3', the checkpoint's 'random:0.2'"}},
         {{"--resume", ck_sm, "--hidden", "9", "--all-pairs", NULL}, 2,
-         {"--hidden is 9, the checkpoint's 8", "--all-pairs is on, the checkpoint's off"}},
+         {"--hidden is 9, the checkpoint's 8", "--all-pairs here, no --all-pairs in the checkpoint"}},
         /* flags in their own words, not the configuration's codes */
         {{"--resume", ck_sm, "--optimizer", "adagrad", "--features", "movies,genres", NULL}, 2,
          {"--optimizer is adagrad, the checkpoint's adam", "--features is movies,genres, the checkpoint's movies"}},

@@ -581,7 +581,7 @@ static void test_checkpoint_resume_tied(void **state)
     c.tie_tables = 1, c.dim_movie = c.k, c.weight_decay = 0.2;
     mfr_softmax_config untied = c;
     untied.tie_tables = 0;
-    resume_matches(*state, &c, 2, &untied, "--tie is off, the checkpoint's on");
+    resume_matches(*state, &c, 2, &untied, "no --tie here, --tie in the checkpoint");
 }
 
 /* Feature dropout draws by the run's epoch number: resumed at 3 threads,

@@ -60,7 +60,6 @@ static const char *negatives_name(int32_t v)
 {
     return v == MFR_SOFTMAX_NEG_UNRATED ? "unrated" : v == MFR_SOFTMAX_NEG_ALL ? "all" : "?";
 }
-static const char *switch_name(int32_t v) { return v ? "on" : "off"; }
 
 static void features_str(int32_t bits, char *out, size_t cap)
 {
@@ -116,12 +115,12 @@ static void config_diffs(const mfr_softmax_config *a, const mfr_softmax_config *
     DIFF_D("eps", eps)
     DIFF_D("the Adagrad accumulator", adagrad_init)
     DIFF_I("--batch-users", batch_users)
-    DIFF_NAMED("--all-pairs", all_pairs, switch_name)
+    if (a->all_pairs != b->all_pairs) mfr_ckpt_diff_switch(d, "--all-pairs", a->all_pairs, b->all_pairs);
     if (a->seed != b->seed)
         mfr_ckpt_diff_add(d, "--seed is %llu, the checkpoint's %llu", (unsigned long long)a->seed,
                           (unsigned long long)b->seed);
     DIFF_NAMED("--hidden-init", hidden_init, init_name)
-    DIFF_NAMED("--tie", tie_tables, switch_name)
+    if (a->tie_tables != b->tie_tables) mfr_ckpt_diff_switch(d, "--tie", a->tie_tables, b->tie_tables);
     DIFF_D("--weight-decay", weight_decay)
     DIFF_D("--min-label-rating", label_min_rating)
     DIFF_NAMED("--negatives", negatives, negatives_name)

@@ -792,6 +792,12 @@ void mfr_ckpt_diff_add(struct mfr_ckpt_diffs *d, const char *fmt, ...)
         snprintf(d->buf + d->len, sizeof d->buf - d->len, "%sand %d more", d->len ? "; " : "", d->dropped);
 }
 
+void mfr_ckpt_diff_switch(struct mfr_ckpt_diffs *d, const char *flag, bool here, bool in_checkpoint)
+{
+    mfr_ckpt_diff_add(d, "%s%s here, %s%s in the checkpoint", here ? "" : "no ", flag, in_checkpoint ? "" : "no ",
+                      flag);
+}
+
 /* Every field that changes results and differs between cfg and the
  * checkpoint's ck. kernels may differ: both sets give the same bits. A
  * shard count or reduction given where the checkpoint's is derived from
@@ -824,9 +830,8 @@ static void config_diffs(const mfr_config *cfg, const mfr_config *ck, const mfr_
         char a[64], b[64];
         if (mfr_config_format(cfg, f, a, sizeof a, NULL) != MFR_OK ||
             mfr_config_format(ck, f, b, sizeof b, NULL) != MFR_OK || strcmp(a, b) != 0) {
-            if (f->type == MFR_CONFIG_FLAG) /* a switch by name, as typed: "--bias" or "no --bias" */
-                mfr_ckpt_diff_add(d, "%s%s here, %s%s in the checkpoint", strcmp(a, "0") ? "" : "no ", f->flag,
-                                  strcmp(b, "0") ? "" : "no ", f->flag);
+            if (f->type == MFR_CONFIG_FLAG)
+                mfr_ckpt_diff_switch(d, f->flag, strcmp(a, "0") != 0, strcmp(b, "0") != 0);
             else
                 mfr_ckpt_diff_add(d, "%s is %s, the checkpoint's %s", f->flag, a, b);
         }

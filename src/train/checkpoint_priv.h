@@ -46,6 +46,9 @@ struct mfr_ckpt_diffs {
 };
 void mfr_ckpt_diff_add(struct mfr_ckpt_diffs *d, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
+/* A switch that differs, by name as typed: "--bias here, no --bias in the
+ * checkpoint". */
+void mfr_ckpt_diff_switch(struct mfr_ckpt_diffs *d, const char *flag, bool here, bool in_checkpoint);
 /* Adds the dataset's and the split's differences from the checkpoint's
  * (train: the split's training part, whose split_pin tells a canonical
  * split's changed files; NULL: not compared); returns whether the dataset

@@ -888,10 +888,11 @@ void checkpoint_report(const char *checkpoint, int64_t every, int64_t ck_epoch, 
     putchar('\n');
 }
 
-int check_dim_with_bias(const char *flag, int32_t k, bool bias)
+int check_dim_with_bias(const char *flag, int32_t k, bool bias, const char *bias_preset)
 {
     if (!bias || k <= MFR_MAX_K - 2) return EXIT_OK;
-    return usage_error("%s %d with --bias: at most %d (the biases take two of the %d lanes)", flag, (int)k,
+    return usage_error("%s %d with --bias%s%s%s: at most %d (the biases take two of the %d lanes)", flag, (int)k,
+                       bias_preset ? " (from --preset " : "", bias_preset ? bias_preset : "", bias_preset ? ")" : "",
                        MFR_MAX_K - 2, MFR_MAX_K);
 }
 

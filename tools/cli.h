@@ -74,8 +74,9 @@ extern const char *g_cmd;
 /* Print "CMD: message" plus a hint and return EXIT_USAGE. */
 int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* FLAG's dimension k with biases: at most MFR_MAX_K - 2 (two of a row's
- * lanes hold the biases); a usage error naming FLAG otherwise. */
-int check_dim_with_bias(const char *flag, int32_t k, bool bias);
+ * lanes hold the biases); a usage error naming FLAG otherwise, and the
+ * preset the biases came from when not NULL. */
+int check_dim_with_bias(const char *flag, int32_t k, bool bias, const char *bias_preset);
 /* Print "CMD: error: message" and return EXIT_RUNTIME. */
 int runtime_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Flushes stdout: EXIT_OK, or EXIT_RUNTIME after printing "cannot write

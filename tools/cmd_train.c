@@ -714,9 +714,9 @@ static int early_stop_budget(struct train_run *r)
     if (!budget || peak <= budget) return EXIT_OK;
     char a[32], b[32], c[32], d[32];
     return runtime_error("training with --early-stop needs %s: the trainer's estimated peak %s and %s for the copy "
-                         "of the best epoch's model, more than %s %s",
-                         size_text(peak, a), size_text(trainer, b), size_text(r->best_bytes, c),
-                         max ? "--max-memory" : "this machine's memory,", size_text(budget, d));
+                         "of the best epoch's model, more than the memory budget of %s (%s)",
+                         size_text(peak, a), size_text(trainer, b), size_text(r->best_bytes, c), size_text(budget, d),
+                         max ? "--max-memory" : "the physical memory; --max-memory sets another");
 }
 
 /* --early-stop after epoch e: keeps a copy of the best model so far; sets

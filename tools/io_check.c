@@ -177,6 +177,23 @@ static int check_not_cache(const char *flag, const char *path, const char *base)
                        flag, path);
 }
 
+/* A usage error when base ends as a compressed file's name does: mfrec
+ * writes its outputs uncompressed, so a reader that trusts the name (zcat,
+ * pandas) would fail on the file. */
+static int check_not_compressed(const char *flag, const char *path, const char *base)
+{
+    static const char *const compressed[] = {".gz", ".bz2", ".xz", ".zst", ".lz4", ".zip", ".Z"};
+    const size_t n = strlen(base);
+    for (size_t k = 0; k < sizeof compressed / sizeof *compressed; k++) {
+        const size_t e = strlen(compressed[k]);
+        if (n > e && !strcasecmp(base + n - e, compressed[k]))
+            return usage_error("%s %s: names a compressed (%s) file, but mfrec writes it uncompressed; write %.*s "
+                               "and compress it afterwards",
+                               flag, path, compressed[k], (int)(strlen(path) - e), path);
+    }
+    return EXIT_OK;
+}
+
 static const char *kind_of(mode_t m)
 {
     if (S_ISDIR(m)) return "a directory";
@@ -301,7 +318,8 @@ static int check_output_file(const char *flag, const char *path, struct file_id 
     int rc = EXIT_OK;
     if (!*base || !strcmp(base, ".") || !strcmp(base, ".."))
         rc = runtime_error("%s %s: names a directory, not a file", flag, path);
-    else if ((rc = check_not_cache(flag, path, base)) != EXIT_OK)
+    else if ((rc = check_not_cache(flag, path, base)) != EXIT_OK ||
+             (rc = check_not_compressed(flag, path, base)) != EXIT_OK)
         ;
     else if (stat(dir, &st) != 0)
         rc = runtime_error("%s %s: directory %s: %s", flag, path, dir, strerror(errno));

@@ -115,12 +115,14 @@ static void config_diffs(const mfr_softmax_config *a, const mfr_softmax_config *
     DIFF_D("eps", eps)
     DIFF_D("the Adagrad accumulator", adagrad_init)
     DIFF_I("--batch-users", batch_users)
-    if (a->all_pairs != b->all_pairs) mfr_ckpt_diff_switch(d, "--all-pairs", a->all_pairs, b->all_pairs);
+    if (a->all_pairs != b->all_pairs)
+        mfr_ckpt_diff_switch(d, "--all-pairs", a->all_pairs, b->all_pairs);
     if (a->seed != b->seed)
         mfr_ckpt_diff_add(d, "--seed is %llu, the checkpoint's %llu", (unsigned long long)a->seed,
                           (unsigned long long)b->seed);
     DIFF_NAMED("--hidden-init", hidden_init, init_name)
-    if (a->tie_tables != b->tie_tables) mfr_ckpt_diff_switch(d, "--tie", a->tie_tables, b->tie_tables);
+    if (a->tie_tables != b->tie_tables)
+        mfr_ckpt_diff_switch(d, "--tie", a->tie_tables, b->tie_tables);
     DIFF_D("--weight-decay", weight_decay)
     DIFF_D("--min-label-rating", label_min_rating)
     DIFF_NAMED("--negatives", negatives, negatives_name)

@@ -155,9 +155,9 @@ static void rate_entry_past_comma(const mfr_dataset *ds, const char *p, const ch
  * too ("A=B (1990)=5"), as in --ratings-file, whose lines end in =RATING;
  * when that '=' is followed by no rating, a comma after an '=' of the
  * title is passed (rate_entry_past_comma). */
-static int parse_rate(const mfr_dataset *ds, const char *spec,
-                      struct new_ratings *r)
+static int parse_rate(const struct movie_ctx *c, const char *spec, struct new_ratings *r)
 {
+    const mfr_dataset *ds = c->ds;
     float lo, hi;
     mfr_dataset_rating_range(ds, &lo, &hi);
     const int32_t n_before = r->n;
@@ -190,7 +190,7 @@ static int parse_rate(const mfr_dataset *ds, const char *spec,
         else if (!parse_rating(ds, value, &v))
             rc = usage_error("--rate: the rating of '%s' must be a number in [%g, %g], got '%s'",
                              title, (double)lo, (double)hi, value);
-        else if ((rc = resolve_movie(ds, "--rate", title, &item)) == EXIT_OK)
+        else if ((rc = resolve_movie(c, "--rate", title, &item)) == EXIT_OK)
             rc = add_rating(r, ds, "--rate", 0, item, v);
         free(title);
         free(value);
@@ -267,9 +267,9 @@ static bool has_hash_titles(const mfr_dataset *ds)
 /* --ratings-file FILE: lines "TITLE=RATING", "#ID=RATING" or
  * "MOVIE_ID<TAB>RATING" (the id with or without '#'); blank lines and other
  * lines starting with '#' (comments) are skipped. Errors name FILE:LINE. */
-static int parse_ratings_file(const mfr_dataset *ds, const char *path,
-                              struct new_ratings *r)
+static int parse_ratings_file(const struct movie_ctx *c, const char *path, struct new_ratings *r)
 {
+    const mfr_dataset *ds = c->ds;
     float lo, hi;
     mfr_dataset_rating_range(ds, &lo, &hi);
     FILE *f = io_open_input("--ratings-file", path);
@@ -350,7 +350,7 @@ static int parse_ratings_file(const mfr_dataset *ds, const char *path,
             else if ((item = mfr_dataset_item_index(ds, id)) < 0)
                 rc = runtime_error("%s: no movie has id '%s'", where, key);
         } else { /* a title, or "#ID" (in either form) as --rate reads it */
-            rc = resolve_movie(ds, where, key, &item);
+            rc = resolve_movie(c, where, key, &item);
         }
         if (rc == EXIT_OK) rc = add_rating(r, ds, where, lineno, item, v);
         free(key);
@@ -812,8 +812,8 @@ static int recommend_new_user(const struct recommend_opts *o, const mfr_model *m
 {
     mfr_error err = {0};
     int rc = EXIT_OK;
-    for (int x = 0; x < o->n_rate && rc == EXIT_OK; x++) rc = parse_rate(c->ds, o->rate[x], &st->nr);
-    if (!o->n_rate) rc = parse_ratings_file(c->ds, o->rfile, &st->nr);
+    for (int x = 0; x < o->n_rate && rc == EXIT_OK; x++) rc = parse_rate(c, o->rate[x], &st->nr);
+    if (!o->n_rate) rc = parse_ratings_file(c, o->rfile, &st->nr);
     if (rc != EXIT_OK) return rc;
     if (mfr_model_kind(m) == MFR_MODEL_KIND_SOFTMAX) {
         if ((rc = fold_in_softmax(o, m, c, st)) != EXIT_OK) return rc;

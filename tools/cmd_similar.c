@@ -112,7 +112,7 @@ int cmd_similar(int argc, char **argv)
     float *scores = NULL;
     if ((rc = load_model_and_data(model_path, data, &m, &ds, NULL)) != EXIT_OK) return rc;
     if ((rc = movie_ctx_init(&c, m, ds, o.min_ratings)) != EXIT_OK ||
-        (rc = resolve_movie(ds, "--movie", movie, &q)) != EXIT_OK)
+        (rc = resolve_movie(&c, "--movie", movie, &q)) != EXIT_OK)
         goto done;
     warn_if_poor_ranker(m, model_path);
     int32_t n_items = mfr_model_n_items(m);

@@ -102,30 +102,17 @@ void warn_if_poor_ranker(const mfr_model *m, const char *model_path)
 }
 
 /* Prints up to MAX_LISTED movies of items[0..n) as "id  ratings  title"
- * to stderr: the count of the movie's ratings in the data tells apart two
- * movies of one title (ML-100K's two "Chasing Amy (1997)"). One pass over
- * the ratings, on this error path only; no counts when out of memory. */
-static void list_movies(const mfr_dataset *ds, const int32_t *items, int32_t n, int32_t total)
+ * to stderr, the ratings counted as every list of the commands counts them
+ * (the model's training split): they tell apart two movies of one title
+ * (ML-100K's two "Chasing Amy (1997)"). */
+static void list_movies(const struct movie_ctx *c, const int32_t *items, int32_t n, int32_t total)
 {
     char t[64];
     const int32_t shown = n < MAX_LISTED ? n : MAX_LISTED;
-    int64_t *count = calloc((size_t)mfr_dataset_n_items(ds), sizeof *count);
-    const mfr_ratings *r = mfr_dataset_ratings(ds);
-    if (count && r)
-        for (int64_t k = 0, nr = mfr_ratings_count(r); k < nr; k++) {
-            int32_t item;
-            if (mfr_ratings_get(r, k, NULL, &item, NULL, NULL, NULL) == MFR_OK) count[item]++;
-        }
-    if (count && r && shown > 0) fprintf(stderr, "  %7s  %7s  %s\n", "movie", "ratings", "title");
-    for (int32_t x = 0; x < shown; x++) {
-        if (count && r)
-            fprintf(stderr, "  %7lld  %7lld  %s\n", (long long)mfr_dataset_item_id(ds, items[x]),
-                    (long long)count[items[x]], item_title(ds, items[x], t, sizeof t));
-        else
-            fprintf(stderr, "  %7lld  %s\n", (long long)mfr_dataset_item_id(ds, items[x]),
-                    item_title(ds, items[x], t, sizeof t));
-    }
-    free(count);
+    if (shown > 0) fprintf(stderr, "  %7s  %7s  %s\n", "movie", "ratings", "title");
+    for (int32_t x = 0; x < shown; x++)
+        fprintf(stderr, "  %7lld  %7lld  %s\n", (long long)mfr_dataset_item_id(c->ds, items[x]),
+                (long long)c->counts[items[x]], item_title(c->ds, items[x], t, sizeof t));
     if (total > MAX_LISTED) fprintf(stderr, "  ... and %d more\n", (int)(total - MAX_LISTED));
 }
 
@@ -176,8 +163,9 @@ static bool titles_all_same(const mfr_dataset *ds, const char *text, const int32
     return same;
 }
 
-int resolve_movie(const mfr_dataset *ds, const char *where, const char *given, int32_t *item)
+int resolve_movie(const struct movie_ctx *c, const char *where, const char *given, int32_t *item)
 {
+    const mfr_dataset *ds = c->ds;
     mfr_error err = {0};
     int32_t found[MAX_LISTED], n = 0;
     int match = MFR_TITLE_NONE;
@@ -224,7 +212,7 @@ int resolve_movie(const mfr_dataset *ds, const char *where, const char *given, i
             rc = runtime_error("%s: no movie title matches '%s'%s", where, text,
                                n ? "; the closest titles:"
                                  : ", nor comes close to one (a part of a title names a movie, as #ID does)");
-            list_movies(ds, found, n < CLOSEST ? n : CLOSEST, n < CLOSEST ? n : CLOSEST);
+            list_movies(c, found, n < CLOSEST ? n : CLOSEST, n < CLOSEST ? n : CLOSEST);
         }
     } else {
         /* movies with the very same title can only be told apart by id;
@@ -235,7 +223,7 @@ int resolve_movie(const mfr_dataset *ds, const char *where, const char *given, i
                            match != MFR_TITLE_EXACT ? "exactly, or as #ID"
                            : same                  ? "as #ID"
                                                    : "by its whole title, with the year, or as #ID");
-        list_movies(ds, found, n, n);
+        list_movies(c, found, n, n);
     }
     free(text);
     return rc;

@@ -77,7 +77,7 @@ void warn_if_poor_ranker(const mfr_model *m, const char *model_path);
  * source in messages ("--movie", "--rate", "FILE:LINE"). Unknown: an error
  * with the closest titles; ambiguous: an error listing the candidates.
  * EXIT_OK or EXIT_RUNTIME after the message. */
-int resolve_movie(const mfr_dataset *ds, const char *where, const char *text, int32_t *item);
+int resolve_movie(const struct movie_ctx *c, const char *where, const char *text, int32_t *item);
 /* A user or movie id as the rating files write it: [-]DIGITS (no '+', no
  * blanks), within long long; what "#ID" takes too. */
 bool parse_raw_id(const char *s, long long *out);

@@ -403,13 +403,19 @@ static void test_similar(void **state)
     tu_expect_in(g_err, "Star Wars (1977)");
     assert_int_equal(run("similar --model '%s' --movie hea", g_hm_model), 1);
     tu_expect_in(g_err, "'hea' is ambiguous: 2 movies have titles containing it");
-    /* the two movies of one title told apart by their training ratings,
-     * counted as the lists count them (norms --csv's column), which the
-     * model's split makes fewer than the data's (write_handmade: user u
-     * rates movie i when (3u + i) % 4 != 0) */
+}
+
+/* An ambiguous title's candidates: the two movies of one title told apart
+ * by their training ratings, counted as the lists count them (norms
+ * --csv's column), which a half split makes fewer than the data's
+ * (write_handmade: user u rates movie i when (3u + i) % 4 != 0). */
+static void test_similar_ambiguous_counts(void **state)
+{
+    (void)state;
     int64_t train_n[2] = {-1, -1};
     char *half = tu_path(g_dir, "hm-half.bin");
-    assert_int_equal(run("train --data '%s' --split random:0.5 --dim 3 --epochs 1 --quiet --out '%s'", g_hm, half), 0);
+    assert_int_equal(
+        run("train --data '%s' --split random:0.5 --dim 3 --epochs 1 --quiet --out '%s'", g_hm, half), 0);
     assert_int_equal(run("norms --model '%s' --csv --top 1000", half), 0);
     for (const char *line = strchr(g_out, '\n'); line; line = strchr(line + 1, '\n')) {
         long long id, cnt;
@@ -1419,6 +1425,7 @@ int main(void)
         cmocka_unit_test(test_overflowed_scores_and_rated_digits),
         cmocka_unit_test(test_long_genre_lists_whole),
         cmocka_unit_test(test_similar),
+        cmocka_unit_test(test_similar_ambiguous_counts),
         cmocka_unit_test(test_norms),
         cmocka_unit_test(test_fold_in_titles),
         cmocka_unit_test(test_untitled_movie),

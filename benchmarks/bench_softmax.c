@@ -71,7 +71,7 @@ static void bm_softmax(struct mfr_bench_state *st, const void *ctx)
     mfr_error err = {0};
     if (mfr_sm_items_build(SB_ITEMS, 1, bits, years, &it, &err) != MFR_OK ||
         mfr_sm_layout_make(&c, SB_ITEMS, it.n_genres, it.n_years, &lay, &err) != MFR_OK) {
-        mfr_bench_skip(st, "setup failed");
+        mfr_bench_fail(st, "setup failed");
         return;
     }
     float *theta = bench_alloc_floats((size_t)lay.n_params);
@@ -89,7 +89,7 @@ static void bm_softmax(struct mfr_bench_state *st, const void *ctx)
     sc.kern = b->avx2 ? &mfr_sm_kern_avx2 : &mfr_sm_kern_ref;
     run_examples(&lay, &it, theta, F, g, &sc);
     if (memcmp(g0, g, sizeof(float) * (size_t)lay.n_params) != 0) {
-        mfr_bench_skip(st, "the AVX2 gradient differs from the reference's");
+        mfr_bench_fail(st, "the AVX2 gradient differs from the reference's");
     } else {
         while (mfr_bench_keep_running(st)) bench_sink += run_examples(&lay, &it, theta, F, g, &sc);
         double mk = (double)SB_ITEMS * k;
@@ -137,7 +137,7 @@ static void bm_softmax_step(struct mfr_bench_state *st, const void *ctx)
     struct mfr_sm_items it;
     mfr_error err = {0};
     if (mfr_sm_items_build(SB_ITEMS, 1, bits, years, &it, &err) != MFR_OK) {
-        mfr_bench_skip(st, "setup failed");
+        mfr_bench_fail(st, "setup failed");
         return;
     }
     mfr_sm_trainer *ref = step_trainer(k, MFR_KERNELS_REF, &it);
@@ -145,10 +145,10 @@ static void bm_softmax_step(struct mfr_bench_state *st, const void *ctx)
     double l0 = 0, l1 = 0;
     if (!ref || !tr || mfr_sm_trainer_step_group(ref, 0, 0, &l0, &err) != MFR_OK ||
         mfr_sm_trainer_step_group(tr, 0, 0, &l1, &err) != MFR_OK) {
-        mfr_bench_skip(st, "setup failed");
+        mfr_bench_fail(st, "setup failed");
     } else if (memcmp(mfr_sm_trainer_params(ref), mfr_sm_trainer_params(tr),
                       sizeof(float) * (size_t)mfr_sm_trainer_layout(tr)->n_params) != 0) {
-        mfr_bench_skip(st, "the AVX2 step differs from the reference's");
+        mfr_bench_fail(st, "the AVX2 step differs from the reference's");
     } else {
         int32_t g = 0, G = mfr_sm_trainer_n_groups(tr);
         while (mfr_bench_keep_running(st)) {

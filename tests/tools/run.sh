@@ -167,6 +167,13 @@ else
     echo "skip: bench-reference, bench-setup, perf-compare (no python3)"
 fi
 
+# --- benchmarks/: a skip (exit 0, no time: perf-compare read it as -100%) is
+# only for a CPU without the instruction set (or too small a machine:
+# bench_train.c's err.message); a failed setup or a result that
+# differs from the reference is mfr_bench_fail (exit 1; bench_shim.h)
+check "benchmarks: mfr_bench_skip only for a missing instruction set" \
+    eval '! grep -h "mfr_bench_skip(st," "$TOP"/benchmarks/*.c | grep -v -e "lacks" -e "no AVX" -e "err.message"'
+
 # --- tools/reference: a MFREC_DATA without u.data is an error before anything
 # runs (it fell back to a download, then to synthetic data saying
 # "MFREC_DATA is not set", and exited 0)

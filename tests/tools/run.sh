@@ -531,6 +531,19 @@ for n in range(2, 15):
     check "perf-compare: ... the others named as not compared" \
         eval 'grep -q "1 benchmark(s) only in HEAD: BM_fake/2" "$W/out" &&
               grep -q "1 benchmark(s) only in the working tree: BM_new/2" "$W/out"'
+    # 3c. a benchmark the working tree skips (error_occurred, real_time 0):
+    # read as -100%, it passed as faster (exit 0)
+    R4="$W/pcf/clone4"
+    git clone -q "$Q" "$R4"
+    sed -i 's|"time_unit": "ns"}|"time_unit": "ns", **({"error_occurred": True, "error_message": "lacks AVX2", "real_time": 0} if n == os.environ.get("FAKE_SKIP") else {})}|' "$R4/fake-bench"
+    pcf_skip() { FAKE_SKIP=BM_fake/2 pcf "$@"; }
+    check "perf-compare: a benchmark the working tree skips is exit 2" status 2 pcf_skip "$R4" --repeat 4
+    check "perf-compare: ... named with its message" grep -q "BM_fake/2 (by the working tree: lacks AVX2)" "$W/out"
+    check "perf-compare: ... no traceback" eval '! grep -q Traceback "$W/out"'
+    # both trees' fake-bench skip it
+    git -C "$R4" -c user.email=t@t -c user.name=t commit -qam skip
+    check "perf-compare: one both trees skip is not compared (exit 0)" status 0 pcf_skip "$R4" --repeat 4
+    check "perf-compare: ... and named" grep -q "1 benchmark(s) skipped by both trees: BM_fake/2" "$W/out"
     # 4. a relative --keep from outside the repository is the caller's
     # (git worktree add took it in the repository: failed, an empty directory left there)
     mkdir -p "$W/pcf/elsewhere"

@@ -296,6 +296,24 @@ static void test_rows_columns_checksums_speedup(void **state)
     free(csv);
 }
 
+/* The summary's shards column: with several --shards values, one that ran as
+ * another count is ASKED(N) (auto and a count ran alike as two lines "1"). */
+static void test_summary_names_shards_asked(void **state)
+{
+    (void)state;
+    char *csv = tu_path(g_dir, "shsum.csv");
+    assert_int_equal(run("sweep --data '%s' --split random:0.2 --dims 4 --shards auto,2,65536 "
+                         "--epochs 1 --repeat 1 --csv '%s'",
+                         g_data, csv),
+                     0);
+    const char *table = strstr(g_out, "process s  setup %");
+    assert_non_null(table);
+    tu_expect_in(table, " auto(");
+    tu_expect_in(table, " 65536(");
+    tu_expect_in(table, " owner  auto            2       1 ");
+    free(csv);
+}
+
 static void test_without_one_thread_and_with_shards(void **state)
 {
     (void)state;
@@ -742,6 +760,7 @@ int main(void)
         cmocka_unit_test(test_threads_auto),
         cmocka_unit_test(test_rows_columns_checksums_speedup),
         cmocka_unit_test(test_without_one_thread_and_with_shards),
+        cmocka_unit_test(test_summary_names_shards_asked),
         cmocka_unit_test(test_settings_recorded_exactly),
         cmocka_unit_test(test_reduce_auto_names_its_choice),
         cmocka_unit_test(test_cores_are_the_allowed_cpus),

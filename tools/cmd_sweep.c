@@ -1047,7 +1047,7 @@ static int write_csv(const struct sweep *s, const mfr_dataset *ds, const mfr_spl
 
 static void print_summary(const struct sweep *s)
 {
-    printf("\n%-5s %-6s %-7s %6s %7s  %10s  %21s  %7s  %6s  %9s  %7s  %8s  %-16s\n", "dim",
+    printf("\n%-5s %-6s %-7s %9s %7s  %10s  %21s  %7s  %6s  %9s  %7s  %8s  %-16s\n", "dim",
            "reduce", "kernels", "shards", "threads", "ms/epoch", "[min..max of repeats]",
            "speedup", "effic.", "process s", "setup %", "RSS MiB", "checksum");
     int64_t R = s->o->repeat;
@@ -1063,6 +1063,15 @@ static void print_summary(const struct sweep *s)
             char sp[16] = "-", ef[16] = "-";
             if (isfinite(g->speedup)) snprintf(sp, sizeof sp, "%.2f", g->speedup);
             if (isfinite(g->efficiency)) snprintf(ef, sizeof ef, "%.2f", g->efficiency);
+            /* with several --shards values, one that ran as another count
+             * (auto; one above the data's limit) is ASKED(N): apart from a
+             * value N asked for (the CSV's shards_requested) */
+            char sh[24];
+            if (s->o->shards.n > 1 && pt->shards != x->n_shards) {
+                if (pt->shards) snprintf(sh, sizeof sh, "%d(%d)", pt->shards, x->n_shards);
+                else snprintf(sh, sizeof sh, "auto(%d)", x->n_shards);
+            } else
+                snprintf(sh, sizeof sh, "%d", x->n_shards);
             char tt[24];
             threads_text(s->o->threads.v[t], tt);
             if (s->o->threads.v[t] == THREADS_AUTO) { /* and the counts it settled on */
@@ -1074,9 +1083,9 @@ static void print_summary(const struct sweep *s)
                 if (lo == hi) snprintf(tt, sizeof tt, "auto(%d)", lo);
                 else snprintf(tt, sizeof tt, "auto(%d-%d)", lo, hi);
             }
-            printf("%-5d %-6s %-7s %6d %7s  %10.4f  [%9.4f..%9.4f]  %7s  %6s  %9.3f  %7.1f  %8.1f  "
+            printf("%-5d %-6s %-7s %9s %7s  %10.4f  [%9.4f..%9.4f]  %7s  %6s  %9.3f  %7.1f  %8.1f  "
                    "%016llx\n",
-                   pt->dim, reduce_text(s->o, pt->reduce), kernels_names[pt->kernels], x->n_shards,
+                   pt->dim, reduce_text(s->o, pt->reduce), kernels_names[pt->kernels], sh,
                    tt, g->ms, g->ms_min, g->ms_max, sp, ef, g->process_s,
                    100.0 * g->setup_fraction, rss, (unsigned long long)x->checksum);
         }

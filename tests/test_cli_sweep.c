@@ -578,6 +578,13 @@ static void test_plot(void **state)
     tu_expect_in(text, "ideal");
     free(text);
     free(gp);
+    /* each chart's title says the cores its thread counts ran on (the
+     * chart against k, whose lines are thread counts, did not) */
+    gp = tu_path(dir, "ms_per_epoch_vs_dim.gp");
+    text = tu_read_file(gp, NULL);
+    tu_expect_in(text, " cores' noenhanced");
+    free(text);
+    free(gp);
     /* a shard count above what the data allows runs as fewer: the legend
      * says what ran beside what was asked */
     {

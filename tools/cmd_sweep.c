@@ -882,8 +882,8 @@ static int chart_vs_dim(const struct sweep *s)
             k++;
         }
     char title[384];
-    snprintf(title, sizeof title, "ms/epoch vs embedding dimension: %s, %lld timed epochs",
-             s->dataset_name, (long long)s->o->epochs);
+    snprintf(title, sizeof title, "ms/epoch vs embedding dimension: %s, %lld timed epochs, %ld cores",
+             s->dataset_name, (long long)s->o->epochs, s->cores);
     struct plot_labels lab = {title, "embedding dimension k", "ms/epoch (median)"};
     rc = plot_lines(s->o->plot_dir, "ms_per_epoch_vs_dim", &lab, nd, x, k, series, false);
     line_chart_free(&c);

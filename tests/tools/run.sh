@@ -594,6 +594,24 @@ check "sweep-ranks: a rank count of 0 is exit 2" status 2 sr --csv "$W/ranks.csv
 check "sweep-ranks: --csv in a missing directory is exit 2" status 2 sr --csv "$W/none/r.csv" -- --data "$D"
 check "sweep-ranks: a missing binary is exit 1" status 1 bash "$TOP/tools/sweep-ranks" "$W/none/mfrec" --csv "$W/ranks.csv"
 check "sweep-ranks: ... and --csv is kept" cmp -s "$W/ranks.before" "$W/ranks.csv"
+# a fake mpirun: a run that prints no checksum (all-empty checksums compared
+# equal) is exit 1; a rank count given twice runs once a repeat
+mkdir -p "$W/fakempi" && cat >"$W/fakempi/mpirun" <<'FAKE'
+#!/bin/sh
+while [ "$1" != -np ]; do shift; done
+echo "np $2" >>"$FAKE_MPI_LOG"
+echo "epoch 1: 1.5 ms/epoch, done"
+[ -n "${FAKE_MPI_NOSUM:-}" ] || echo "model checksum 0123abcd"
+FAKE
+chmod +x "$W/fakempi/mpirun"
+export FAKE_MPI_LOG="$W/fakempi/log"
+check "sweep-ranks: a rank count given twice runs once a repeat" \
+    eval 'PATH="$W/fakempi:$PATH" sr --csv "$W/ranks2.csv" --ranks "2 1 2" --repeats 2 -- --data "$D" >/dev/null 2>&1 &&
+          test "$(tr "\n" " " <"$FAKE_MPI_LOG")" = "np 2 np 1 np 2 np 1 "'
+check "sweep-ranks: a run that prints no checksum is exit 1" \
+    status 1 env FAKE_MPI_NOSUM=1 PATH="$W/fakempi:$PATH" bash "$TOP/tools/sweep-ranks" "$MFREC" --csv "$W/ranks.csv" --ranks 1 -- --data "$D"
+check "sweep-ranks: ... named, and --csv is kept" \
+    eval 'grep -q "^sweep-ranks: -np 1 printed no ms/epoch or model checksum" "$W/out" && cmp -s "$W/ranks.before" "$W/ranks.csv"'
 
 # --- tools/mpi-bench: checked before the runs (its default data was the
 # shared copy under /work/shared, where the runs write a dataset cache; a

@@ -543,6 +543,30 @@ static void expect_nonempty(const char *dir, const char *name)
     free(p);
 }
 
+/* A legend names which "auto" is which when the kernels vary too: "k=4
+ * auto reduce, auto kernels", not "k=4 auto auto". */
+static void test_legend_names_each_auto(void **state)
+{
+    (void)state;
+    if (!gnuplot_on_path()) {
+        fprintf(stderr, "gnuplot is not on PATH: the legends are not checked\n");
+        return;
+    }
+    char *csv = tu_path(g_dir, "legend.csv"), *dir = tu_path(g_dir, "legend");
+    assert_int_equal(run("sweep --data '%s' --split random:0.2 --threads 1,2 --dims 4 --reduce auto,owner "
+                         "--kernels ref,auto --epochs 2 --repeat 1 --quiet --csv '%s' --plot '%s'",
+                         g_data, csv, dir),
+                     0);
+    char *gp = tu_path(dir, "reduce_vs_threads.gp");
+    char *text = tu_read_file(gp, NULL);
+    tu_expect_in(text, "title 'k=4 auto reduce, auto kernels'");
+    tu_expect_in(text, "title 'k=4 owner, ref kernels'");
+    free(text);
+    free(gp);
+    free(csv);
+    free(dir);
+}
+
 static void test_plot(void **state)
 {
     (void)state;
@@ -773,6 +797,7 @@ int main(void)
         cmocka_unit_test(test_cores_are_the_allowed_cpus),
         cmocka_unit_test(test_usage_errors),
         cmocka_unit_test(test_plot),
+        cmocka_unit_test(test_legend_names_each_auto),
         cmocka_unit_test(test_softmax_kind),
         cmocka_unit_test(test_report_of_an_escaped_path),
         cmocka_unit_test(test_stop_signal_reports_completed_repeats),

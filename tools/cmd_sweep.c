@@ -769,15 +769,17 @@ static void series_name(const struct sweep *s, const struct point *p, int32_t th
     if (threads >= 1) n += snprintf(out + n, cap - (size_t)n, "%d thread%s ", threads, threads == 1 ? "" : "s");
     else if (threads == THREADS_AUTO) n += snprintf(out + n, cap - (size_t)n, "auto threads ");
     if (with_dim) n += snprintf(out + n, cap - (size_t)n, "k=%d ", p->dim);
-    n += snprintf(out + n, cap - (size_t)n, "%s", s->o->softmax ? "softmax" : reduce_names[p->reduce]);
-    if (s->o->kernels.n > 1) n += snprintf(out + n, cap - (size_t)n, " %s", kernels_names[p->kernels]);
+    /* "auto" alone could be the reduction's or the kernels': each says which */
+    const char *reduce = s->o->softmax ? "softmax" : reduce_names[p->reduce];
+    n += snprintf(out + n, cap - (size_t)n, "%s%s", reduce, !strcmp(reduce, "auto") ? " reduce" : "");
+    if (s->o->kernels.n > 1) n += snprintf(out + n, cap - (size_t)n, ", %s kernels", kernels_names[p->kernels]);
     if (s->o->shards.n > 1) {
         /* what ran beside what was asked: two counts above what the data
          * allows run as the same count (one user at least in each shard) */
         const int32_t ran = s->runs[(int64_t)(p - s->points) * s->n_threads * s->o->repeat].n_shards;
-        if (!p->shards) snprintf(out + n, cap - (size_t)n, " auto shards (%d)", ran);
-        else if (ran != p->shards) snprintf(out + n, cap - (size_t)n, " %d shards (ran %d)", p->shards, ran);
-        else snprintf(out + n, cap - (size_t)n, " %d shards", p->shards);
+        if (!p->shards) snprintf(out + n, cap - (size_t)n, ", auto shards (%d)", ran);
+        else if (ran != p->shards) snprintf(out + n, cap - (size_t)n, ", %d shards (ran %d)", p->shards, ran);
+        else snprintf(out + n, cap - (size_t)n, ", %d shards", p->shards);
     }
 }
 

@@ -365,6 +365,30 @@ static void test_u_data_lines_beside_metadata(void **state)
     free(dir);
 }
 
+/* A FIFO named as the rating file beside ML-100K's metadata is refused
+ * (MFR_ERR_IO), not opened: the look at its first line for the log's note
+ * opened it with fopen, which waited forever for a writer (the alarm ends
+ * the test instead). */
+static void test_rating_fifo_beside_metadata(void **state)
+{
+    (void)state;
+    char *dir = tu_mkdtemp(), log[4096] = "";
+    tu_write_file(dir, "u.item", "1|A (1990)|||u" FLAGS_NONE "\n", (size_t)-1);
+    char *fifo = tu_path(dir, "train.data");
+    assert_int_equal(mkfifo(fifo, 0644), 0);
+    mfr_load_options opt = {.log = collect_log, .log_user = log, .ratings_file = "train.data"};
+    mfr_dataset *ds = NULL;
+    mfr_error err = {0};
+    alarm(20);
+    assert_int_equal(mfr_dataset_load(dir, &opt, &ds, &err), MFR_ERR_IO);
+    alarm(0);
+    assert_null(ds);
+    tu_expect_in(err.message, "is a FIFO");
+    free(fifo);
+    tu_rmtree(dir);
+    free(dir);
+}
+
 static void test_crlf_matches_lf(void **state)
 {
     (void)state;
@@ -988,6 +1012,7 @@ int main(void)
         cmocka_unit_test(test_genre_and_occupation_files),
         cmocka_unit_test(test_utf8_item_file),
         cmocka_unit_test(test_u_data_lines_beside_metadata),
+        cmocka_unit_test(test_rating_fifo_beside_metadata),
         cmocka_unit_test(test_crlf_matches_lf),
         cmocka_unit_test(test_fingerprint_changes),
         cmocka_unit_test(test_fractional_ratings),

@@ -125,14 +125,20 @@ static int32_t format_of_name(const char *name)
 /* 1 when the first line of the rating file dir/name is a u.data line:
  * 3 or 4 tab-separated unsigned integers (user, item, whole-star rating,
  * timestamp); 0 when not or unreadable (the parser then says why), -1 when
- * out of memory. */
+ * out of memory. Opened as the parser opens it (mfr_open_regular): a FIFO
+ * named as the rating file blocked fopen forever. */
 static int u_data_line(const char *dir, const char *name)
 {
     char *p = mfr_path_join(dir, name);
     if (!p) return -1;
-    FILE *fp = fopen(p, "rb");
+    int fd;
+    const int rc = mfr_open_regular(p, &fd, NULL);
     free(p);
-    if (!fp) return 0;
+    FILE *fp = rc == MFR_OK ? fdopen(fd, "rb") : NULL;
+    if (!fp) {
+        if (rc == MFR_OK) close(fd);
+        return 0;
+    }
     char b[128];
     size_t n = fread(b, 1, sizeof b, fp);
     fclose(fp);

@@ -852,7 +852,8 @@ typedef struct mfr_trainer mfr_trainer;
 
 /**
  * Creates a trainer for `train` (ratings of `ds`), recording `split_spec`
- * (may be NULL) in the model. Validates the configuration, computes every
+ * (may be NULL; at most 65536 bytes, what a model file holds, else
+ * MFR_ERR_INVALID) in the model. Validates the configuration, computes every
  * buffer size with overflow checks and refuses (MFR_ERR_TOO_LARGE, with the
  * needed size) before allocating when they exceed cfg->max_memory.
  * Initializes the factors from the seed.

@@ -132,8 +132,8 @@ typedef struct mfr_softmax_trainer mfr_softmax_trainer;
  * user watched; its value matters only to label_min_rating) of dataset ds, whose genres and
  * release years give the optional features. n_threads 0: OMP_NUM_THREADS
  * or the core count; at most MFR_MAX_THREADS (MFR_ERR_INVALID); it never
- * changes the result. split_spec (may be NULL)
- * is recorded in the model. Errors: MFR_ERR_INVALID, MFR_ERR_NOMEM,
+ * changes the result. split_spec (may be NULL; at most 65536 bytes, what
+ * a model file holds) is recorded in the model. Errors: MFR_ERR_INVALID, MFR_ERR_NOMEM,
  * MFR_ERR_TOO_LARGE, MFR_ERR_MISMATCH (ratings of another dataset).
  */
 MFR_API int mfr_softmax_trainer_create(const mfr_softmax_config *cfg, const mfr_dataset *ds,

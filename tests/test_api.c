@@ -382,6 +382,41 @@ static void test_trainer_misuse(void **state)
     mfr_trainer_destroy(tr);
 }
 
+/* A split spec longer than a model file holds is refused when the trainer
+ * is made: it was accepted, and only the save after the training said that
+ * the model could not be written. The softmax trainer likewise. */
+static void test_split_spec_too_long_for_a_model(void **state)
+{
+    struct fixture *f = *state;
+    char *spec = malloc(65538);
+    memset(spec, 's', 65537);
+    spec[65537] = '\0';
+    mfr_config cfg;
+    mfr_config_default(&cfg);
+    cfg.k = 2;
+    mfr_error err = {0};
+    mfr_trainer *tr = NULL;
+    assert_int_equal(mfr_trainer_create(&cfg, f->ds, mfr_split_train(f->split), spec, &tr, &err),
+                     MFR_ERR_INVALID);
+    assert_null(tr);
+    tu_expect_in(err.message, "split_spec is longer than 65536 bytes");
+    mfr_softmax_config sc;
+    mfr_softmax_config_default(&sc);
+    mfr_softmax_trainer *st = NULL;
+    assert_int_equal(mfr_softmax_trainer_create(&sc, f->ds, mfr_split_train(f->split), spec, 1, &st, &err),
+                     MFR_ERR_INVALID);
+    assert_null(st);
+    tu_expect_in(err.message, "split_spec is longer than 65536 bytes");
+    spec[65536] = '\0'; /* the longest a file holds: made, trained and saved */
+    assert_int_equal(mfr_trainer_create(&cfg, f->ds, mfr_split_train(f->split), spec, &tr, &err), MFR_OK);
+    assert_int_equal(mfr_trainer_step(tr, NULL, &err), MFR_OK);
+    char *path = tu_path(f->dir, "long-spec.model");
+    assert_int_equal(mfr_model_save(mfr_trainer_model(tr), path, &err), MFR_OK);
+    free(path);
+    mfr_trainer_destroy(tr);
+    free(spec);
+}
+
 static void test_memory_budget_refused_before_allocating(void **state)
 {
     struct fixture *f = *state;
@@ -577,6 +612,7 @@ int main(void)
         cmocka_unit_test(test_config_table_defaults),
         cmocka_unit_test(test_config_set_checks_ranges),
         cmocka_unit_test(test_trainer_misuse),
+        cmocka_unit_test(test_split_spec_too_long_for_a_model),
         cmocka_unit_test(test_memory_budget_refused_before_allocating),
         cmocka_unit_test(test_memory_budget_counts_the_peak),
         cmocka_unit_test(test_lean_split_matches_the_copy),

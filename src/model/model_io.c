@@ -48,7 +48,7 @@
 #define MODEL_MIN_HEADER (MODEL_FIXED_BYTES + 8u)
 #define MODEL_MAX_HEADER (1u << 20)
 /* Longest split spec / data dir a file may hold; keeps the header small. */
-#define MODEL_MAX_STRING 65536u
+#define MODEL_MAX_STRING MFR_MODEL_MAX_STRING
 /* Largest embedding dimension, as documented for mfr_config.k. */
 #define MODEL_MAX_K MFR_MAX_K
 /* Model records: tags from 1000 on describe the model, not an mfr_config

@@ -12,6 +12,9 @@
 /* The parameter groups an optimizer keeps state for. */
 enum mfr_model_group { MFR_MODEL_USERS, MFR_MODEL_ITEMS, MFR_MODEL_IMPLICIT, MFR_MODEL_N_GROUPS };
 #define MFR_MODEL_MAX_STATE 2
+/* Longest split spec / data dir a model file may hold (model_io.c); the
+ * trainers refuse a longer split spec when they are made, not at the save. */
+#define MFR_MODEL_MAX_STRING 65536u
 
 struct mfr_model {
     mfr_config cfg;       /* n_threads and max_memory are zeroed: not model state */

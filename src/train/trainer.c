@@ -461,6 +461,9 @@ static int trainer_build(const mfr_config *cfg, const mfr_dataset *ds, const mfr
 {
     if (!out) return mfr_seterr(err, MFR_ERR_INVALID, "trainer output pointer is NULL");
     *out = NULL;
+    if (split_spec && strlen(split_spec) > MFR_MODEL_MAX_STRING) /* its model could never be saved */
+        return mfr_seterr(err, MFR_ERR_INVALID, "split_spec is longer than %u bytes, a model file's most",
+                          MFR_MODEL_MAX_STRING);
     mfr_trainer *tr;
     int rc = trainer_new(cfg, ds, train, part ? part->nnz : train ? train->n : 0, &tr, err);
     if (rc != MFR_OK) return rc;

@@ -806,7 +806,9 @@ MFR_API int mfr_model_copy(const mfr_model *src, mfr_model **out, mfr_error *err
  *  allocating its arrays again: keeping each better epoch in one copy
  *  instead of a new one every time (whose freed 2 MiB-aligned arrays the
  *  allocator could not reuse: an early-stopping run's memory grew with
- *  every improving epoch). MFR_ERR_MISMATCH for models of other shapes. */
+ *  every improving epoch). MFR_ERR_MISMATCH for models of other shapes, a
+ *  softmax model, or ranking-prior item counts (mfr_model_set_item_counts)
+ *  set on one of the two only. */
 MFR_API int mfr_model_copy_into(mfr_model *dst, const mfr_model *src, mfr_error *err);
 /** Bytes of m's factor, optimizer-state and id arrays and of its ranking
  *  prior's offsets: what a copy of it (mfr_model_copy) allocates for

@@ -203,6 +203,12 @@ static void test_copy_into_reuses_the_arrays(void **state)
     mfr_model *wide = make_implicit_model(4, 4, 5);
     assert_int_equal(mfr_model_copy_into(wide, m, &err), MFR_ERR_MISMATCH);
     assert_int_equal(mfr_model_copy_into(NULL, m, &err), MFR_ERR_INVALID);
+    /* the same shape with the ranking prior's counts on one side only: the
+     * message names that, not the shapes ("k 5 is not a copy of ... k 5") */
+    c->rank_offset = calloc((size_t)c->n_items + 1, sizeof(float));
+    assert_non_null(c->rank_offset);
+    assert_int_equal(mfr_model_copy_into(c, m, &err), MFR_ERR_MISMATCH);
+    tu_expect_in(err.message, "item counts are set on dst but not on src");
     mfr_model_destroy(wide);
     mfr_model_destroy(other);
     mfr_model_destroy(c);

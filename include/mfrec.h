@@ -936,7 +936,8 @@ MFR_API int32_t mfr_trainer_n_threads(const mfr_trainer *tr);
 /** 1 when the thread count is measured (cfg.n_threads = 0, more than one
  *  thread available), 0 when it is fixed. */
 MFR_API int mfr_trainer_threads_auto(const mfr_trainer *tr);
-/** "avx512", "avx2" or "ref" (auto: the set chosen for this CPU). */
+/** "avx512", "avx2" or "ref" (auto: the set chosen for this CPU); NULL
+ *  when tr is NULL (so are the two names below). */
 MFR_API const char *mfr_trainer_kernels_name(const mfr_trainer *tr);
 /** "shard" or "owner" ("none (als)" for ALS). */
 MFR_API const char *mfr_trainer_reduce_name(const mfr_trainer *tr);

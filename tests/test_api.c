@@ -41,6 +41,10 @@ static void test_destroy_accepts_null(void **state)
     mfr_trainer_destroy(NULL);
     mfr_free(NULL);
     assert_null(mfr_trainer_model(NULL));
+    /* NULL for a pointer, as the header's rule says (they gave "") */
+    assert_null(mfr_trainer_kernels_name(NULL));
+    assert_null(mfr_trainer_reduce_name(NULL));
+    assert_null(mfr_trainer_reduce_reason(NULL));
     /* and the *_default fillers (mfr_config_default and
      * mfr_softmax_config_default dereferenced it, unlike the other three) */
     mfr_config_default(NULL);

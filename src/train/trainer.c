@@ -615,15 +615,16 @@ const mfr_model *mfr_trainer_model(const mfr_trainer *tr) { return tr ? tr->mode
 int32_t mfr_trainer_n_shards(const mfr_trainer *tr) { return tr ? tr->n_shards : 0; }
 int32_t mfr_trainer_n_threads(const mfr_trainer *tr) { return tr ? tr->n_threads : 0; }
 int mfr_trainer_threads_auto(const mfr_trainer *tr) { return tr ? tr->tuner.on : 0; }
-const char *mfr_trainer_kernels_name(const mfr_trainer *tr) { return tr ? tr->kern->name : ""; }
+/* NULL for a NULL trainer, as mfrec.h's rule for pointers says ("" read as a name) */
+const char *mfr_trainer_kernels_name(const mfr_trainer *tr) { return tr ? tr->kern->name : NULL; }
 const char *mfr_trainer_reduce_name(const mfr_trainer *tr)
 {
-    return !tr ? "" : tr->als ? "none (als)" : tr->reduce == MFR_REDUCE_SHARD ? "shard" : "owner";
+    return !tr ? NULL : tr->als ? "none (als)" : tr->reduce == MFR_REDUCE_SHARD ? "shard" : "owner";
 }
 uint64_t mfr_trainer_memory_bytes(const mfr_trainer *tr) { return tr ? tr->mem_bytes : 0; }
 uint64_t mfr_trainer_peak_bytes(const mfr_trainer *tr) { return tr ? tr->peak_bytes : 0; }
 const char *mfr_trainer_reduce_reason(const mfr_trainer *tr)
 {
     /* ALS solves each row in place: no gradient is reduced, whatever the plan */
-    return !tr ? "" : tr->als ? "each row solved in place, no gradient to reduce" : tr->reduce_reason;
+    return !tr ? NULL : tr->als ? "each row solved in place, no gradient to reduce" : tr->reduce_reason;
 }

@@ -22,6 +22,8 @@
 #include <dirent.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "common_priv.h"
 #include "dataset_priv.h"
@@ -1460,6 +1462,44 @@ static void test_save_failures(void **state)
  * every 8 MiB while it writes) reads back whole; a write that fails after
  * the first chunks (a file size limit: EFBIG) fails the save with its
  * cause, leaves no temporary file and keeps the file it would replace. */
+/* A save into a directory its writer may write but not read (mode 0333,
+ * a drop box): the file is renamed in place, and the directory cannot be
+ * opened to sync it. That was MFR_ERR_IO ("cannot sync directory") with
+ * the new file at path, against "on failure nothing is left at path". As
+ * an unprivileged user in a child when the test runs as root (root opens
+ * any directory). */
+static void test_save_into_write_only_dir(void **state)
+{
+    (void)state;
+    char *top = tu_mkdtemp();
+    assert_int_equal(chmod(top, 0711), 0);
+    char *dir = tu_path(top, "drop-box");
+    assert_int_equal(mkdir(dir, 0700), 0);
+    assert_int_equal(chmod(dir, 0333), 0);
+    char *path = tu_path(dir, "a.npy");
+    const pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        if (geteuid() == 0 && (setgid(65534) != 0 || setuid(65534) != 0)) _exit(77);
+        const float a[4] = {1, 2, 3, 4};
+        mfr_error err = {0};
+        const int rc = mfr_npy_write_f32(path, 2, 2, a, &err);
+        if (rc != MFR_OK) fprintf(stderr, "%s\n", err.message);
+        _exit(rc == MFR_OK ? 0 : 1);
+    }
+    int status = 0;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(chmod(dir, 0700), 0);
+    if (WEXITSTATUS(status) == 77) skip(); /* root that may not become nobody */
+    assert_int_equal(WEXITSTATUS(status), 0);
+    assert_true(tu_exists(path));
+    free(path);
+    free(dir);
+    tu_rmtree(top);
+    free(top);
+}
+
 static void test_save_large_and_write_error(void **state)
 {
     (void)state;
@@ -1766,6 +1806,7 @@ int main(void)
         cmocka_unit_test(test_data_source_record),
         cmocka_unit_test(test_split_pin_record),
         cmocka_unit_test(test_save_failures),
+        cmocka_unit_test(test_save_into_write_only_dir),
         cmocka_unit_test(test_save_large_and_write_error),
         cmocka_unit_test(test_write_error_keeps_its_cause),
         cmocka_unit_test(test_npy_read_hand_made),

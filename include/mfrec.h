@@ -1039,7 +1039,8 @@ MFR_API int mfr_checkpoint_run(const mfr_checkpoint *c, mfr_run_state *out, mfr_
  * mfrec_softmax.h: 0 matrix factorization, 1 softmax), read from its
  * section heads without loading or verifying it (mfr_checkpoint_load
  * does), so that a tool can pick the trainer to resume with.
- * MFR_ERR_CORRUPT when the file is not a checkpoint; MFR_ERR_IO.
+ * MFR_ERR_CORRUPT when the file is not a checkpoint; MFR_ERR_IO. On failure
+ * *kind is left as it was.
  */
 MFR_API int mfr_checkpoint_kind(const char *path, int32_t *kind, mfr_error *err);
 

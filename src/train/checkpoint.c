@@ -741,17 +741,18 @@ int mfr_checkpoint_kind(const char *path, int32_t *kind, mfr_error *err)
     int rc = open_checkpoint(path, &f, err);
     if (rc != MFR_OK) return rc;
     unsigned char b[CKPT_PREAMBLE];
-    *kind = MFR_MODEL_KIND_MF;
+    int32_t k = MFR_MODEL_KIND_MF;
     size_t got = fread(b, 1, sizeof b, f);
     if (got != sizeof b || memcmp(b, MFR_CKPT_MAGIC, MFR_MAGIC_LEN) != 0) rc = not_checkpoint(path, b, got, err);
     uint32_t n = rc == MFR_OK ? mfr_get_le32(b + 12) : 0;
     for (uint32_t s = 0; s < n && s < SEC_END; s++) {
         if (fread(b, 1, CKPT_SECTION_HEAD, f) != CKPT_SECTION_HEAD) break; /* the load will say */
-        if (mfr_get_le32(b) == SEC_SOFTMAX) *kind = MFR_MODEL_KIND_SOFTMAX;
+        if (mfr_get_le32(b) == SEC_SOFTMAX) k = MFR_MODEL_KIND_SOFTMAX;
         uint64_t len = mfr_get_le64(b + 8);
         if (len > INT64_MAX || fseeko(f, (off_t)len, SEEK_CUR) != 0) break;
     }
     fclose(f);
+    if (rc == MFR_OK) *kind = k; /* a failure leaves it as it was: 0 is a kind */
     return rc;
 }
 

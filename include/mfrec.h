@@ -748,7 +748,13 @@ typedef struct mfr_metrics {
  * truncated, corrupted or foreign file is MFR_ERR_CORRUPT.
  */
 MFR_API int mfr_model_load(const char *path, mfr_model **out, mfr_error *err);
-/** Writes the model atomically (temporary file, fsync, rename). */
+/**
+ * Writes the model atomically (temporary file, fsync, rename). Whatever is
+ * at path is replaced: the library does not know the caller's other files,
+ * so the caller checks that path is none of its inputs (the data's rating
+ * file, say), as mfrec's command-line tool does (tools/io_check.c). The
+ * same holds for every writer that takes a path (checkpoints, .npy files).
+ */
 MFR_API int mfr_model_save(const mfr_model *m, const char *path, mfr_error *err);
 MFR_API void mfr_model_destroy(mfr_model *m);
 

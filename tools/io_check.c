@@ -318,8 +318,11 @@ static int check_output_file(const char *flag, const char *path, struct file_id 
     int rc = EXIT_OK;
     if (!*base || !strcmp(base, ".") || !strcmp(base, ".."))
         rc = runtime_error("%s %s: names a directory, not a file", flag, path);
+    /* a checkpoint that --resume names keeps its name: the user's file,
+     * already there (or missing: the load says so), not a name given here */
     else if ((rc = check_not_cache(flag, path, base)) != EXIT_OK ||
-             (rc = check_not_compressed(flag, path, base)) != EXIT_OK)
+             (!input_ok && strcmp(flag, "--resume") != 0 &&
+              (rc = check_not_compressed(flag, path, base)) != EXIT_OK))
         ;
     else if (stat(dir, &st) != 0)
         rc = runtime_error("%s %s: directory %s: %s", flag, path, dir, strerror(errno));

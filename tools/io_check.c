@@ -186,10 +186,15 @@ static int check_not_compressed(const char *flag, const char *path, const char *
     const size_t n = strlen(base);
     for (size_t k = 0; k < sizeof compressed / sizeof *compressed; k++) {
         const size_t e = strlen(compressed[k]);
-        if (n > e && !strcasecmp(base + n - e, compressed[k]))
-            return usage_error("%s %s: names a compressed (%s) file, but mfrec writes it uncompressed; write %.*s "
-                               "and compress it afterwards",
-                               flag, path, compressed[k], (int)(strlen(path) - e), path);
+        if (n <= e || strcasecmp(base + n - e, compressed[k]) != 0) continue;
+        /* the name to write instead, unless what is left is no file name
+         * ("..gz" would leave ".", "-.gz" the refused "-") */
+        const int stem = (int)(n - e);
+        const bool usable =
+            !(stem == 1 && (base[0] == '.' || base[0] == '-')) && !(stem == 2 && !strncmp(base, "..", 2));
+        return usage_error("%s %s: names a compressed (%s) file, but mfrec writes it uncompressed%s%.*s%s", flag, path,
+                           base + n - e, usable ? "; write " : "", usable ? (int)(strlen(path) - e) : 0, path,
+                           usable ? " and compress it afterwards" : "");
     }
     return EXIT_OK;
 }

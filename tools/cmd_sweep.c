@@ -361,7 +361,8 @@ static bool parse_sweep_flags(int argc, char **argv, struct sweep_opts *o, int *
     else if (!o->csv)
         *rc = usage_error("--out FILE is required (the results, as CSV)");
     if (*rc == EXIT_OK) *rc = check_kind(o, argc, argv);
-    for (int d = 0; *rc == EXIT_OK && d < o->dims.n; d++) *rc = check_dim_with_bias("--dims", o->dims.v[d], o->bias, NULL);
+    for (int d = 0; *rc == EXIT_OK && d < o->dims.n; d++)
+        *rc = check_dim_with_bias("--dims", o->dims.v[d], o->bias, NULL);
     if (*rc == EXIT_OK) {
         io_input_data(default_data_dir(o->data));
         *rc = io_output(out_flag, o->csv);

@@ -73,9 +73,10 @@ void movie_ctx_free(struct movie_ctx *c);
  * rankings are poor: NDCG@10 0.008 on u1, as the note says). */
 void warn_if_poor_ranker(const mfr_model *m, const char *model_path);
 
-/* Resolves `text` to one movie (mfr_dataset_find_title). `where` names the
- * source in messages ("--movie", "--rate", "FILE:LINE"). Unknown: an error
- * with the closest titles; ambiguous: an error listing the candidates.
+/* Resolves `text` to one movie of c's dataset (mfr_dataset_find_title).
+ * `where` names the source in messages ("--movie", "--rate", "FILE:LINE").
+ * Unknown: an error with the closest titles; ambiguous: an error listing
+ * the candidates, each with its training ratings (c->counts).
  * EXIT_OK or EXIT_RUNTIME after the message. */
 int resolve_movie(const struct movie_ctx *c, const char *where, const char *text, int32_t *item);
 /* A user or movie id as the rating files write it: [-]DIGITS (no '+', no

@@ -270,7 +270,8 @@ int train_opts_check(struct train_opts *o)
                            c->item_prior_drop);
     if (c->als_cg > 0 && c->optimizer != MFR_OPTIMIZER_ALS)
         return usage_error("--als-cg %d applies to --optimizer als only", (int)c->als_cg);
-    const int dim_rc = check_dim_with_bias("--dim", c->k, c->bias, train_opts_user_gave(o, "--bias") ? NULL : o->preset);
+    const char *bias_preset = train_opts_user_gave(o, "--bias") ? NULL : o->preset;
+    const int dim_rc = check_dim_with_bias("--dim", c->k, c->bias, bias_preset);
     if (dim_rc != EXIT_OK) return dim_rc;
     /* an optimizer's constants given to another, which would ignore them
      * (and record them in the model) */

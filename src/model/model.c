@@ -561,12 +561,14 @@ int mfr_model_copy_into(mfr_model *dst, const mfr_model *src, mfr_error *err)
     if (dst == src) return MFR_OK;
     /* same shapes told apart by what differs, not as "k 3 is not ... k 3" */
     if (dst->sm || src->sm)
-        return mfr_seterr(err, MFR_ERR_MISMATCH, "mfr_model_copy_into: %s is a softmax model (mfr_model_copy copies one)",
+        return mfr_seterr(err, MFR_ERR_MISMATCH,
+                          "mfr_model_copy_into: %s is a softmax model (mfr_model_copy copies one)",
                           dst->sm ? "dst" : "src");
     if (!dst->rank_offset != !src->rank_offset)
         return mfr_seterr(err, MFR_ERR_MISMATCH,
                           "mfr_model_copy_into: the ranking prior's item counts are set on %s but not on %s "
-                          "(mfr_model_set_item_counts)", dst->rank_offset ? "dst" : "src", dst->rank_offset ? "src" : "dst");
+                          "(mfr_model_set_item_counts)",
+                          dst->rank_offset ? "dst" : "src", dst->rank_offset ? "src" : "dst");
     if (dst->k != src->k || dst->k_row != src->k_row || dst->n_users != src->n_users)
         return mfr_seterr(err, MFR_ERR_MISMATCH,
                           "mfr_model_copy_into: a model of %d users x %d items, k %d is not a copy of one of "

@@ -544,6 +544,13 @@ for n in range(2, 15):
     git -C "$R4" -c user.email=t@t -c user.name=t commit -qam skip
     check "perf-compare: one both trees skip is not compared (exit 0)" status 0 pcf_skip "$R4" --repeat 4
     check "perf-compare: ... and named" grep -q "1 benchmark(s) skipped by both trees: BM_fake/2" "$W/out"
+    # one the working tree skips in its first run only: no steady result to
+    # compare (it was named as skipped by both and compared on its other runs)
+    R5="$W/pcf/clone5"
+    git clone -q "$R4" "$R5"
+    sed -i 's|if n == os.environ.get("FAKE_SKIP") else|if n == os.environ.get("FAKE_SKIP") and k == 0 else|' "$R5/fake-bench"
+    check "perf-compare: a benchmark skipped in some runs of a tree only is exit 2" status 2 pcf_skip "$R5" --repeat 4
+    check "perf-compare: ... named" grep -q "BM_fake/2 was skipped in 1 of 4 runs of the working tree" "$W/out"
     # 4. a relative --keep from outside the repository is the caller's
     # (git worktree add took it in the repository: failed, an empty directory left there)
     mkdir -p "$W/pcf/elsewhere"

@@ -36,6 +36,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <linux/fs.h>
+#include <sys/file.h>
 #include <sys/ioctl.h>
 #include <sys/vfs.h>
 #include <sys/stat.h>
@@ -783,6 +784,25 @@ int stage_check(struct stage *s)
     return rc;
 }
 
+/* Two runs committing into one OUT at once (a job array's --plot DIR, a
+ * make -j of exports) interleaved their renames: OUT ended with some files
+ * of each run, both reporting success. A commit holds an exclusive lock on
+ * OUT from its first rename to its report (or roll-back), so the runs'
+ * sets replace each other whole. Advisory and best effort: -1 (no lock)
+ * where OUT cannot be locked (a file system without flock). */
+static int lock_out(const char *out)
+{
+    int fd = open(out, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) return -1;
+    int r;
+    while ((r = flock(fd, LOCK_EX)) != 0 && errno == EINTR) {}
+    if (r != 0) {
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
 int stage_commit(struct stage *s, int rc, const char *report)
 {
     if (!s->dir) {
@@ -807,6 +827,7 @@ int stage_commit(struct stage *s, int rc, const char *report)
     bool keep = false;
     /* the files move together: a signal among the renames waits for them */
     exit_signals_defer(true);
+    const int lock = rc == EXIT_OK ? lock_out(s->out) : -1;
     if (rc == EXIT_OK) rc = swap_in(s, f, n, &keep);
     exit_signals_defer(false);
     /* the report once the files are in place; a standard output that
@@ -818,6 +839,7 @@ int stage_commit(struct stage *s, int rc, const char *report)
         roll_back(s, f, n, &keep);
         exit_signals_defer(false);
     }
+    if (lock >= 0) close(lock); /* releases it */
     if (f) stage_remove(s, f, n, keep);
     free(f);
     free_names(names, n_staged);

@@ -381,6 +381,7 @@ struct stage {
     bool made_out; /* stage_open created OUT: removed again on failure */
     char **retire; /* names in OUT that the commit removes (stage_retire) */
     size_t n_retire;
+    int lock; /* OUT's lock (stage_lock) until the commit ends, else -1 */
 };
 /* Messages name OUT where they would name the stage's directory DIR
  * (both NULL: none); set by stage_open, cleared by stage_commit. */
@@ -390,6 +391,11 @@ int stage_open(struct stage *s, const char *flag, const char *out);
  * nothing) goes with the commit: removed when the staged files move in,
  * kept when the commit fails. Not one of the staged names. */
 int stage_retire(struct stage *s, const char *name);
+/* Takes OUT's lock, which another run's commit into OUT waits for, until
+ * this stage's commit ends (stage_commit takes it too): called before
+ * what decides the files to retire, so that another run's set committed
+ * meanwhile is seen (its files were left beside this run's). */
+void stage_lock(struct stage *s);
 /* The checks of every final path with io_output, alone (nothing moves),
  * so that a command may refuse before work that comes later. */
 int stage_check(struct stage *s);

@@ -556,7 +556,7 @@ static void test_slow_stage(void)
 
 int stage_open(struct stage *s, const char *flag, const char *out)
 {
-    *s = (struct stage){.flag = flag, .out = out};
+    *s = (struct stage){.flag = flag, .out = out, .lock = -1};
     static const char stage_name[] = "/.mfrec-stage-XXXXXX";
     const size_t n_out = strlen(out);
     s->dir = malloc(n_out + sizeof stage_name);
@@ -787,8 +787,9 @@ int stage_check(struct stage *s)
 /* Two runs committing into one OUT at once (a job array's --plot DIR, a
  * make -j of exports) interleaved their renames: OUT ended with some files
  * of each run, both reporting success. A commit holds an exclusive lock on
- * OUT from its first rename to its report (or roll-back), so the runs'
- * sets replace each other whole. Advisory and best effort: -1 (no lock)
+ * OUT from its first rename (or from stage_lock, before the files to
+ * retire are decided) to its report (or roll-back), so the runs' sets
+ * replace each other whole. Advisory and best effort: -1 (no lock)
  * where OUT cannot be locked (a file system without flock). */
 static int lock_out(const char *out)
 {
@@ -801,6 +802,11 @@ static int lock_out(const char *out)
         return -1;
     }
     return fd;
+}
+
+void stage_lock(struct stage *s)
+{
+    if (s->dir && s->lock < 0) s->lock = lock_out(s->out);
 }
 
 int stage_commit(struct stage *s, int rc, const char *report)
@@ -827,7 +833,7 @@ int stage_commit(struct stage *s, int rc, const char *report)
     bool keep = false;
     /* the files move together: a signal among the renames waits for them */
     exit_signals_defer(true);
-    const int lock = rc == EXIT_OK ? lock_out(s->out) : -1;
+    if (rc == EXIT_OK) stage_lock(s);
     if (rc == EXIT_OK) rc = swap_in(s, f, n, &keep);
     exit_signals_defer(false);
     /* the report once the files are in place; a standard output that
@@ -839,7 +845,8 @@ int stage_commit(struct stage *s, int rc, const char *report)
         roll_back(s, f, n, &keep);
         exit_signals_defer(false);
     }
-    if (lock >= 0) close(lock); /* releases it */
+    if (s->lock >= 0) close(s->lock); /* releases it */
+    s->lock = -1;
     if (f) stage_remove(s, f, n, keep);
     free(f);
     free_names(names, n_staged);

@@ -248,7 +248,10 @@ int plot_stage_end_report(int rc, const char *report)
 {
     const char *dir = g_stage.out, *notes[MAX_CHARTS];
     int n_notes = 0;
-    if (rc == EXIT_OK && g_stage.dir) rc = retire_undrawn(dir, notes, &n_notes);
+    if (rc == EXIT_OK && g_stage.dir) {
+        stage_lock(&g_stage); /* another run's charts committed meanwhile are seen */
+        rc = retire_undrawn(dir, notes, &n_notes);
+    }
     rc = stage_commit(&g_stage, rc, report);
     for (int k = 0; rc == EXIT_OK && k < n_notes; k++)
         fprintf(stderr, "%s: note: removed %s/%s.* from an earlier run: this run draws no %s chart\n", g_cmd,

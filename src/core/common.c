@@ -426,7 +426,9 @@ static int create_tmp(char *tmp, mode_t mode)
     return -1;
 }
 
-int mfr_write_atomic_tmp(const char *path, mfr_write_tmp_fn fn, void *ctx, mfr_error *err)
+/* mode: the temporary file's permission bits from its creation on, or -1:
+ * a replaced file's (0666 less the umask for a new one). */
+static int write_atomic(const char *path, int mode, mfr_write_tmp_fn fn, void *ctx, mfr_error *err)
 {
     /* The rename below replaces whatever is at path: only a regular file may
      * be there (a symbolic link would be replaced, not its target; a device
@@ -448,7 +450,7 @@ int mfr_write_atomic_tmp(const char *path, mfr_write_tmp_fn fn, void *ctx, mfr_e
     }
     snprintf(tmp, len + 16, "%s.tmpXXXXXX", path);
     tmp_observe(""); /* about to be created */
-    int fd = create_tmp(tmp, have_old ? old_mode : 0666);
+    int fd = create_tmp(tmp, mode >= 0 ? (mode_t)mode : have_old ? old_mode : 0666);
     if (fd < 0) {
         int e = errno;
         tmp_observe(NULL);
@@ -457,9 +459,10 @@ int mfr_write_atomic_tmp(const char *path, mfr_write_tmp_fn fn, void *ctx, mfr_e
         return mfr_seterr(err, MFR_ERR_IO, "cannot create the temporary file for %s (%s.tmpXXXXXX): %s", path,
                           path, strerror(e));
     }
+    if (mode >= 0) (void)fchmod(fd, (mode_t)mode); /* the bits the umask took */
+    else if (have_old) (void)fchmod(fd, old_mode);
     test_slow_tmp();
     tmp_observe(tmp);
-    if (have_old) (void)fchmod(fd, old_mode); /* the bits the umask took */
     struct write_behind wb = {.fd = fd};
     /* no close function: fclose leaves fd open, to be synced and closed below */
     FILE *f = fopencookie(&wb, "wb", (cookie_io_functions_t){.write = write_behind_write});
@@ -499,6 +502,17 @@ int mfr_write_atomic_tmp(const char *path, mfr_write_tmp_fn fn, void *ctx, mfr_e
     if (rc == MFR_OK) rc = sync_parent_dir(dir, err);
     free(dir);
     return rc;
+}
+
+int mfr_write_atomic_tmp(const char *path, mfr_write_tmp_fn fn, void *ctx, mfr_error *err)
+{
+    return write_atomic(path, -1, fn, ctx, err);
+}
+
+int mfr_write_atomic_mode(const char *path, mode_t mode, mfr_write_fn fn, void *ctx, mfr_error *err)
+{
+    struct plain_write w = {fn, ctx};
+    return write_atomic(path, (int)(mode & 0777), plain_write, &w, err);
 }
 
 /* Edit distance (insertions, deletions, substitutions of bytes) between

@@ -158,6 +158,10 @@ uint64_t mfr_physical_memory(void);
  * On any failure the temporary file is removed and `path` is untouched. */
 typedef int (*mfr_write_fn)(FILE *f, void *ctx, mfr_error *err);
 int mfr_write_atomic(const char *path, mfr_write_fn fn, void *ctx, mfr_error *err);
+/* The same, the temporary file (and so the file) of permission bits
+ * mode (& 0777) from its creation on, whatever the umask or a replaced
+ * file's bits. */
+int mfr_write_atomic_mode(const char *path, mode_t mode, mfr_write_fn fn, void *ctx, mfr_error *err);
 
 /* The directory part of path (malloc'd; "." without a slash), or NULL. */
 char *mfr_parent_dir(const char *path);

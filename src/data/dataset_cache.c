@@ -487,10 +487,15 @@ static int may_replace(const char *path, const char *magic, mfr_error *err)
  * umask of the user who happened to write it (under umask 077 the other
  * users of a shared data directory were told that the cache "is not a
  * dataset cache" at every load), and by no one else (it holds the same
- * ratings). */
-static void cache_mode(const char *path, const struct mfr_cache_key *key)
+ * ratings), from its temporary file's creation on: chmod'ed after the
+ * rename, the cache of a private (0600) rating file was readable by
+ * everyone while it was written. Without the bits (a rating file of mode
+ * 000), the umask's. */
+static int write_cache_file(const char *path, const struct mfr_cache_key *key, mfr_write_fn fn, void *ctx,
+                            mfr_error *err)
 {
-    if (key->ratings_read) (void)chmod(path, key->ratings_read);
+    if (!key->ratings_read) return mfr_write_atomic(path, fn, ctx, err);
+    return mfr_write_atomic_mode(path, (mode_t)key->ratings_read, fn, ctx, err);
 }
 
 int mfr_cache_write(const char *path, const struct mfr_cache_key *key, const mfr_dataset *ds,
@@ -549,8 +554,7 @@ int mfr_cache_write(const char *path, const struct mfr_cache_key *key, const mfr
                        .fingerprint = ds->fingerprint};
     memcpy(h.magic, CACHE_MAGIC, 8);
     struct write_ctx w = {&h, key, &c, &s, &meta, path};
-    int rc = mfr_write_atomic(path, write_all, &w, err);
-    if (rc == MFR_OK) cache_mode(path, key);
+    int rc = write_cache_file(path, key, write_all, &w, err);
     free(meta.p);
     return rc;
 }
@@ -999,8 +1003,7 @@ int mfr_users_cache_write(const char *path, const struct mfr_cache_key *key, con
         goto done;
     }
     struct users_write w = {head, head_len, recs, n, path};
-    rc = mfr_write_atomic(path, users_write_all, &w, err);
-    if (rc == MFR_OK) cache_mode(path, key);
+    rc = write_cache_file(path, key, users_write_all, &w, err);
 done:
     free(off);
     free(next);

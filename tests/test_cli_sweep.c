@@ -543,6 +543,18 @@ static void expect_nonempty(const char *dir, const char *name)
     free(p);
 }
 
+/* Expects `want` in DIR/CHART.gp, the gnuplot script of a chart. */
+static void expect_in_chart(const char *dir, const char *chart, const char *want)
+{
+    char name[64];
+    snprintf(name, sizeof name, "%s.gp", chart);
+    char *gp = tu_path(dir, name);
+    char *text = tu_read_file(gp, NULL);
+    tu_expect_in(text, want);
+    free(text);
+    free(gp);
+}
+
 /* A legend names which "auto" is which when the kernels vary too: "k=4
  * auto reduce, auto kernels", not "k=4 auto auto". */
 static void test_legend_names_each_auto(void **state)
@@ -554,12 +566,8 @@ static void test_legend_names_each_auto(void **state)
                          "--kernels ref,auto --epochs 2 --repeat 1 --quiet --csv '%s' --plot '%s'",
                          g_data, csv, dir),
                      0);
-    char *gp = tu_path(dir, "reduce_vs_threads.gp");
-    char *text = tu_read_file(gp, NULL);
-    tu_expect_in(text, "title 'k=4 auto reduce, auto kernels'");
-    tu_expect_in(text, "title 'k=4 owner, ref kernels'");
-    free(text);
-    free(gp);
+    expect_in_chart(dir, "reduce_vs_threads", "title 'k=4 auto reduce, auto kernels'");
+    expect_in_chart(dir, "reduce_vs_threads", "title 'k=4 owner, ref kernels'");
     free(csv);
     free(dir);
 }
@@ -594,18 +602,10 @@ static void test_plot(void **state)
         expect_nonempty(dir, name);
     }
     /* the speedup chart holds the ideal line */
-    char *gp = tu_path(dir, "speedup_vs_threads.gp");
-    char *text = tu_read_file(gp, NULL);
-    tu_expect_in(text, "ideal");
-    free(text);
-    free(gp);
+    expect_in_chart(dir, "speedup_vs_threads", "ideal");
     /* each chart's title says the cores its thread counts ran on (the
      * chart against k, whose lines are thread counts, did not) */
-    gp = tu_path(dir, "ms_per_epoch_vs_dim.gp");
-    text = tu_read_file(gp, NULL);
-    tu_expect_in(text, " cores' noenhanced");
-    free(text);
-    free(gp);
+    expect_in_chart(dir, "ms_per_epoch_vs_dim", " cores' noenhanced");
     /* a shard count above what the data allows runs as fewer: the legend
      * says what ran beside what was asked */
     {
@@ -614,11 +614,9 @@ static void test_plot(void **state)
                              "--repeat 1 --quiet --csv '%s' --plot '%s'",
                              g_data, csv2, dir2),
                          0);
-        char *gp2 = tu_path(dir2, "speedup_vs_threads.gp");
-        char *t2 = tu_read_file(gp2, NULL);
-        tu_expect_in(t2, " 2 shards'");
-        tu_expect_in(t2, " 65536 shards (ran ");
-        free(t2), free(gp2), free(csv2), free(dir2);
+        expect_in_chart(dir2, "speedup_vs_threads", " 2 shards'");
+        expect_in_chart(dir2, "speedup_vs_threads", " 65536 shards (ran ");
+        free(csv2), free(dir2);
     }
 done:
     free(csv);

@@ -450,7 +450,9 @@ static int write_atomic(const char *path, int mode, mfr_write_tmp_fn fn, void *c
     }
     snprintf(tmp, len + 16, "%s.tmpXXXXXX", path);
     tmp_observe(""); /* about to be created */
-    int fd = create_tmp(tmp, mode >= 0 ? (mode_t)mode : have_old ? old_mode : 0666);
+    /* the bits asked for, else a replaced file's; a new file's: the umask's */
+    const int bits = mode >= 0 ? mode : have_old ? (int)old_mode : -1;
+    int fd = create_tmp(tmp, bits >= 0 ? (mode_t)bits : 0666);
     if (fd < 0) {
         int e = errno;
         tmp_observe(NULL);
@@ -459,8 +461,7 @@ static int write_atomic(const char *path, int mode, mfr_write_tmp_fn fn, void *c
         return mfr_seterr(err, MFR_ERR_IO, "cannot create the temporary file for %s (%s.tmpXXXXXX): %s", path,
                           path, strerror(e));
     }
-    if (mode >= 0) (void)fchmod(fd, (mode_t)mode); /* the bits the umask took */
-    else if (have_old) (void)fchmod(fd, old_mode);
+    if (bits >= 0) (void)fchmod(fd, (mode_t)bits); /* the bits the umask took */
     test_slow_tmp();
     tmp_observe(tmp);
     struct write_behind wb = {.fd = fd};

@@ -1086,3 +1086,10 @@ int mfr_model_load(const char *path, mfr_model **out, mfr_error *err)
     if (r.f) fclose(r.f);
     return rc;
 }
+
+int mfr_model_check_split_spec(const char *who, const char *split_spec, mfr_error *err)
+{
+    if (!split_spec || strlen(split_spec) <= MODEL_MAX_STRING) return MFR_OK;
+    return mfr_seterr(err, MFR_ERR_INVALID, "%s: split_spec is longer than %u bytes, a model file's most", who,
+                      MODEL_MAX_STRING);
+}

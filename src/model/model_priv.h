@@ -15,6 +15,9 @@ enum mfr_model_group { MFR_MODEL_USERS, MFR_MODEL_ITEMS, MFR_MODEL_IMPLICIT, MFR
 /* Longest split spec / data dir a model file may hold (model_io.c); the
  * trainers refuse a longer split spec when they are made, not at the save. */
 #define MFR_MODEL_MAX_STRING 65536u
+/* MFR_ERR_INVALID naming `who` when split_spec (may be NULL) is longer than
+ * a model file holds: its model could never be saved. */
+int mfr_model_check_split_spec(const char *who, const char *split_spec, mfr_error *err);
 
 struct mfr_model {
     mfr_config cfg;       /* n_threads and max_memory are zeroed: not model state */

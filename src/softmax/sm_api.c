@@ -107,11 +107,8 @@ int mfr_softmax_trainer_create(const mfr_softmax_config *cfg, const mfr_dataset 
     if (!cfg || !ds || !train)
         return mfr_seterr(err, MFR_ERR_INVALID,
                           "mfr_softmax_trainer_create: configuration, dataset or ratings is NULL");
-    if (split_spec && strlen(split_spec) > MFR_MODEL_MAX_STRING) /* its model could never be saved */
-        return mfr_seterr(err, MFR_ERR_INVALID,
-                          "mfr_softmax_trainer_create: split_spec is longer than %u bytes, a model file's most",
-                          MFR_MODEL_MAX_STRING);
-    int rc = mfr_check_threads("mfr_softmax_trainer_create", n_threads, err);
+    int rc = mfr_model_check_split_spec("mfr_softmax_trainer_create", split_spec, err);
+    if (rc == MFR_OK) rc = mfr_check_threads("mfr_softmax_trainer_create", n_threads, err);
     if (rc == MFR_OK) rc = mfr_ratings_refuse_view(train, "mfr_softmax_trainer_create", err);
     if (rc != MFR_OK) return rc;
     /* a feature the data does not have: one constant "none" entry that

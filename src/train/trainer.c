@@ -461,11 +461,10 @@ static int trainer_build(const mfr_config *cfg, const mfr_dataset *ds, const mfr
 {
     if (!out) return mfr_seterr(err, MFR_ERR_INVALID, "trainer output pointer is NULL");
     *out = NULL;
-    if (split_spec && strlen(split_spec) > MFR_MODEL_MAX_STRING) /* its model could never be saved */
-        return mfr_seterr(err, MFR_ERR_INVALID, "split_spec is longer than %u bytes, a model file's most",
-                          MFR_MODEL_MAX_STRING);
+    int rc = mfr_model_check_split_spec(part ? "mfr_trainer_create_part" : "mfr_trainer_create", split_spec, err);
+    if (rc != MFR_OK) return rc;
     mfr_trainer *tr;
-    int rc = trainer_new(cfg, ds, train, part ? part->nnz : train ? train->n : 0, &tr, err);
+    rc = trainer_new(cfg, ds, train, part ? part->nnz : train ? train->n : 0, &tr, err);
     if (rc != MFR_OK) return rc;
     trainer_shape(tr, cfg, ds, part ? part->nnz : train->n);
     if (part && (part->n_shards != tr->n_shards || part->user_lo < 0 || part->user_hi > ds->n_users))

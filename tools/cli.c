@@ -744,6 +744,7 @@ int load_dataset_recorded(const char *dir, const char *recorded_in, mfr_dataset 
         err->status = MFR_ERR_INVALID;
         return MFR_ERR_INVALID;
     }
+    signal_note_data(dir);
     int rc = mfr_dataset_load(dir, load_opts(), out, err);
     if (rc == MFR_OK) {
         free(g_named);

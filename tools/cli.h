@@ -68,6 +68,10 @@ void remove_dir_files(const char *dir);
 void exit_signals_defer(bool begin);
 /* A forked child (0: none) that a signal kills and reaps before the process dies. */
 void signal_cleanup_child(pid_t pid);
+/* SIGBUS from a mapped input that another program cut short: an error
+ * naming the data noted last (signal_note_data), after the same cleanup. */
+void fault_signals_install(void);
+void signal_note_data(const char *path);
 /* The running command's name for messages ("mfrec train"). */
 extern const char *g_cmd;
 

@@ -195,6 +195,7 @@ int main(int argc, char **argv)
      * process silently (status 141). */
     signal(SIGPIPE, SIG_IGN);
     exit_signals_install(); /* train replaces it with its own */
+    fault_signals_install();
     mfr_set_tmp_observer(signal_cleanup_file); /* the library's temporary files too */
     return finish_stdout(run_command(argc, argv));
 }

@@ -1,5 +1,6 @@
 /*
- * stop_signal.c — SIGINT, SIGTERM, SIGHUP and SIGQUIT.
+ * stop_signal.c — SIGINT, SIGTERM, SIGHUP and SIGQUIT; SIGBUS from an input
+ * cut short.
  *
  * During training (`train`, both model kinds; docs/CHECKPOINTS.md): the
  * first lets the current epoch finish so that the command can write a
@@ -14,7 +15,12 @@
  * dies of the signal as usual, but first removes the temporary file or
  * staging directory it is writing (registered with signal_cleanup_file /
  * signal_cleanup_dir), so an interrupted output leaves nothing behind.
- * The handler uses async-signal-safe calls only.
+ * An input file that another program truncates while mfrec has it mapped
+ * (a large rating file during its parse, the dataset cache during the run)
+ * raises SIGBUS at the first read past its new end: reported as an error
+ * (exit 1) after the same cleanup, instead of a bare "Bus error".
+ *
+ * The handlers use async-signal-safe calls only.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE /* syscall */
@@ -240,4 +246,54 @@ void exit_signals_install(void)
     /* a signal the parent ignores (a shell's `cmd &`, nohup) stays ignored */
     for (size_t k = 0; k < n_sigs; k++)
         if (sigaction(sigs[k], NULL, &old) == 0 && old.sa_handler != SIG_IGN) sigaction(sigs[k], &sa, NULL);
+}
+
+/* The data the command loaded (signal_note_data), named in the SIGBUS
+ * report; the previous SIGBUS disposition, for the faults that are not an
+ * input cut short (a sanitizer's handler, or the default's core dump). */
+static char g_fault_data[CLEANUP_PATH_MAX];
+static volatile sig_atomic_t g_have_fault_data;
+static struct sigaction g_bus_old;
+
+void signal_note_data(const char *path) { set_path(g_fault_data, &g_have_fault_data, path); }
+
+static void write_stderr(const char *s)
+{
+    ssize_t r = write(STDERR_FILENO, s, strlen(s));
+    (void)r; /* nothing more to do if stderr is gone */
+}
+
+static void on_bus(int sig, siginfo_t *si, void *ctx)
+{
+    (void)ctx;
+    if (si->si_code != BUS_ADRERR) {
+        sigaction(sig, &g_bus_old, NULL);
+        /* sent (kill): raised again, delivered on return; a fault: the
+         * instruction runs again on return and faults under the old one */
+        if (si->si_code <= 0) raise(sig);
+        return;
+    }
+    write_stderr(g_cmd ? g_cmd : "mfrec");
+    write_stderr(": error: an input file was cut short while mfrec read it (SIGBUS: another program "
+                 "truncated or rewrote it");
+    if (g_have_fault_data) {
+        write_stderr("; the data: ");
+        write_stderr(g_fault_data);
+    }
+    write_stderr("); the command stopped and left no output half-written: run it again once the file is "
+                 "complete\n");
+    cleanup_registered();
+    _exit(1);
+}
+
+void fault_signals_install(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_sigaction = on_bus;
+    sa.sa_flags = SA_SIGINFO;
+    sigemptyset(&sa.sa_mask);
+    const int exits[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT}; /* one cleanup at a time */
+    for (size_t k = 0; k < sizeof exits / sizeof *exits; k++) sigaddset(&sa.sa_mask, exits[k]);
+    sigaction(SIGBUS, &sa, &g_bus_old);
 }

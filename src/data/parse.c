@@ -23,6 +23,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "parse_priv.h"
@@ -122,6 +123,21 @@ static int text_file_check(const struct mfr_text_file *f, mfr_error *err)
     return MFR_OK;
 }
 
+/* The tests' hook: MFREC_TEST_MAP_WAIT=MS waits, after a text file is
+ * mapped, until its size changes (up to MS milliseconds), so that a test can
+ * cut the file short under a reader that has mapped it (the program's
+ * SIGBUS report). */
+static void test_map_wait(int fd, off_t mapped_size)
+{
+    const char *ms = getenv("MFREC_TEST_MAP_WAIT");
+    long left = ms ? strtol(ms, NULL, 10) : 0;
+    struct stat st;
+    for (; left > 0 && fstat(fd, &st) == 0 && st.st_size == mapped_size; left -= 10) {
+        struct timespec ts = {0, 10000000L};
+        while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {}
+    }
+}
+
 int mfr_text_file_read(const char *dir, const char *name, bool optional,
                        struct mfr_text_file *f, mfr_error *err)
 {
@@ -162,6 +178,7 @@ int mfr_text_file_read(const char *dir, const char *name, bool optional,
                 f->data = p;
                 f->size = (size_t)st.st_size;
                 f->mapped = true;
+                test_map_wait(fd, st.st_size);
                 rc = text_file_check(f, err);
                 goto done;
             }

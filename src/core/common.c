@@ -2,8 +2,10 @@
  * common.c — status names, error formatting, aligned allocation, hashing
  * and atomic file writes used throughout the library.
  */
+#include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <dirent.h>
 #include <errno.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -426,6 +428,57 @@ static int create_tmp(char *tmp, mode_t mode)
     return -1;
 }
 
+/* A temporary file unchanged this long, whose writer's lock is gone, is a
+ * dead writer's: a live one holds its lock, and the age covers the moment
+ * between its close and its rename. */
+enum { STALE_TMP_AGE_S = 60 };
+
+/* Whether name is base's temporary file: base, ".tmp", six characters of
+ * create_tmp's alphabet. */
+static bool is_tmp_of(const char *name, const char *base, size_t base_len)
+{
+    if (strncmp(name, base, base_len) != 0 || strncmp(name + base_len, ".tmp", 4) != 0) return false;
+    const char *x = name + base_len + 4;
+    for (int k = 0; k < 6; k++)
+        if (!((x[k] >= '0' && x[k] <= '9') || (x[k] >= 'A' && x[k] <= 'Z') || (x[k] >= 'a' && x[k] <= 'z')))
+            return false;
+    return x[6] == '\0';
+}
+
+/* Removes path's temporary files (in dir, its directory) that a killed
+ * writer left: those last modified min_age_s seconds ago or more whose
+ * writer's lock is gone. Best effort: a file that cannot be opened, locked
+ * or removed stays. */
+static void remove_stale_tmps(const char *dir, const char *path, int64_t min_age_s)
+{
+    const char *slash = strrchr(path, '/');
+    const char *base = slash ? slash + 1 : path;
+    const size_t base_len = strlen(base);
+    int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    DIR *d = dfd >= 0 ? fdopendir(dfd) : NULL;
+    if (!d) {
+        if (dfd >= 0) close(dfd);
+        return;
+    }
+    const time_t now = time(NULL);
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        struct stat st, locked;
+        if (!is_tmp_of(e->d_name, base, base_len) || fstatat(dfd, e->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0 ||
+            !S_ISREG(st.st_mode) || now - st.st_mtime < min_age_s)
+            continue;
+        int fd = openat(dfd, e->d_name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+        if (fd < 0) continue;
+        /* a writer alive holds its lock; the name must still be the file locked */
+        if (flock(fd, LOCK_EX | LOCK_NB) == 0 && fstat(fd, &locked) == 0 &&
+            fstatat(dfd, e->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 && st.st_ino == locked.st_ino &&
+            st.st_dev == locked.st_dev)
+            (void)unlinkat(dfd, e->d_name, 0);
+        close(fd);
+    }
+    closedir(d);
+}
+
 /* mode: the temporary file's permission bits from its creation on, or -1:
  * a replaced file's (0666 less the umask for a new one). */
 static int write_atomic(const char *path, int mode, mfr_write_tmp_fn fn, void *ctx, mfr_error *err)
@@ -449,6 +502,10 @@ static int write_atomic(const char *path, int mode, mfr_write_tmp_fn fn, void *c
         return mfr_seterr(err, MFR_ERR_NOMEM, "out of memory writing %s", path);
     }
     snprintf(tmp, len + 16, "%s.tmpXXXXXX", path);
+    /* a writer of path killed mid-write (SIGKILL, the OOM killer, a
+     * scheduler's time limit) left its temporary file for good: a dataset
+     * cache's is as large as the cache, in the data directory */
+    remove_stale_tmps(dir, path, STALE_TMP_AGE_S);
     tmp_observe(""); /* about to be created */
     /* the bits asked for, else a replaced file's; a new file's: the umask's */
     const int bits = mode >= 0 ? mode : have_old ? (int)old_mode : -1;
@@ -462,6 +519,9 @@ static int write_atomic(const char *path, int mode, mfr_write_tmp_fn fn, void *c
                           path, strerror(e));
     }
     if (bits >= 0) (void)fchmod(fd, (mode_t)bits); /* the bits the umask took */
+    /* held until the close: the file is in use (remove_stale_tmps);
+     * where flock is not supported the file's age alone tells */
+    (void)flock(fd, LOCK_EX | LOCK_NB);
     test_slow_tmp();
     tmp_observe(tmp);
     struct write_behind wb = {.fd = fd};

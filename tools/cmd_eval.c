@@ -699,7 +699,8 @@ static bool parse_eval_flags(int argc, char **argv, struct eval_opts *o, int *rc
         {.kind = FLAG_TEXT, .print_help = print_training_flags},
         {.name = "--data", .value = "DIR", .kind = FLAG_STR, .dst = &o->data, .section = "Both:",
          .help = "dataset: with --model, the one the model was trained on\n"
-                 "(default: the directory recorded in the model); with\n"
+                 "(default: the data recorded in the model: its directory,\n"
+                 "or the rating file it was trained from); with\n"
                  "--folds, ML-100K's u.data with u1.base .. u5.test (default:\n"
                  "$MFREC_DATA, else data/ml-100k)"},
         {.name = "--top", .value = "N", .kind = FLAG_I32, .dst = &o->k, .lo = 1, .hi = 1000000,

@@ -341,8 +341,9 @@ int cmd_export(int argc, char **argv)
         {.name = "--model", .value = "MODEL", .kind = FLAG_STR, .dst = &model_path,
          .help = "a model written by `mfrec train --out` (required)"},
         {.name = "--data", .value = "DIR", .kind = FLAG_STR, .dst = &data,
-         .help = "dataset for titles and genres (default: the directory\n"
-                 "recorded in the model)"},
+         .help = "dataset for titles and genres (default: the data\n"
+                 "recorded in the model: its directory, or the rating\n"
+                 "file it was trained from)"},
         {.name = "--as", .value = "F", .kind = FLAG_STR, .dst = &format,
          .help = "output format: npy, tsv or both (default)"},
         {.name = "--out", .value = "OUTDIR", .kind = FLAG_CUSTOM, .dst = &out,

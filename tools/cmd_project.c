@@ -433,8 +433,9 @@ static bool parse_project_flags(int argc, char **argv, struct project_opts *o, i
         {.name = "--model", .value = "MODEL", .kind = FLAG_STR, .dst = &o->model_path,
          .help = "trained model file (required)"},
         {.name = "--data", .value = "DIR", .kind = FLAG_STR, .dst = &o->data,
-         .help = "dataset for titles and genres (default: the directory\n"
-                 "recorded in the model; its fingerprint must match)"},
+         .help = "dataset for titles and genres (default: the data\n"
+                 "recorded in the model: its directory, or the rating\n"
+                 "file it was trained from; its fingerprint must match)"},
         {.name = "--plot", .value = "DIR", .kind = FLAG_STR, .dst = &o->plot_dir,
          .help = "write DIR/projection.png and .svg (the movies in the plane\n"
                  "of the two axes, coloured by their first genre),\n"

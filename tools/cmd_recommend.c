@@ -7,8 +7,9 @@
  *
  * Users and movies are named by the dataset's own ids (as in u.data) and by
  * titles; dense indices never appear. Titles and genres come from the
- * dataset (--data, default: the directory recorded in the model), which
- * must be the one the model was trained on (its fingerprint is checked).
+ * dataset (--data, default: the data recorded in the model, its directory
+ * or rating file), which must be the one the model was trained on (its
+ * fingerprint is checked).
  * The scoring, top-k and fold-in are the library's (mfr_model_recommend,
  * mfr_model_similar_items, mfr_model_fold_in); they are single-threaded and
  * deterministic, so the output is the same for every thread count.
@@ -514,8 +515,9 @@ static bool parse_recommend_flags(int argc, char **argv, struct recommend_opts *
         {.name = "--model", .value = "MODEL", .kind = FLAG_STR, .dst = &o->model_path,
          .help = "a model written by `mfrec train --out`"},
         {.name = "--data", .value = "DIR", .kind = FLAG_STR, .dst = &o->data,
-         .help = "dataset for titles and genres (default: the directory\n"
-                 "recorded in the model); it must be the one the model\n"
+         .help = "dataset for titles and genres (default: the data\n"
+                 "recorded in the model: its directory, or the rating\n"
+                 "file it was trained from); it must be the one the model\n"
                  "was trained on"},
         {.name = "--user", .value = "ID", .kind = FLAG_CUSTOM, .dst = o, .parse = parse_user,
          .help = "a user of the dataset"},

@@ -87,8 +87,9 @@ int cmd_similar(int argc, char **argv)
         {.name = "--model", .value = "MODEL", .kind = FLAG_STR, .dst = &model_path,
          .help = "a model written by `mfrec train --out`"},
         {.name = "--data", .value = "DIR", .kind = FLAG_STR, .dst = &data,
-         .help = "dataset for titles and genres (default: the directory\n"
-                 "recorded in the model)"},
+         .help = "dataset for titles and genres (default: the data\n"
+                 "recorded in the model: its directory, or the rating\n"
+                 "file it was trained from)"},
         {.name = "--movie", .value = "TEXT", .kind = FLAG_STR, .dst = &movie,
          .help = "a title, part of one (\"aladdin\") or #ID"},
         LIST_FLAG_ROWS(&o),
@@ -348,7 +349,8 @@ int cmd_norms(int argc, char **argv)
          .help = "a model written by `mfrec train --out`"},
         {.name = "--data", .value = "DIR", .kind = FLAG_STR, .dst = &o.data,
          .help = "dataset for titles and rating counts (default: the\n"
-                 "directory recorded in the model)"},
+                 "data recorded in the model: its directory, or the\n"
+                 "rating file it was trained from)"},
         LIST_FLAG_ROWS(&o.list),
         {.name = "--bins", .value = "B", .kind = FLAG_I32, .dst = &o.bins, .lo = 1, .hi = 1000,
          .help = "histogram bins, equal width from the smallest to the\n"

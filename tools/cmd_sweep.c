@@ -329,7 +329,8 @@ static bool parse_sweep_flags(int argc, char **argv, struct sweep_opts *o, int *
          .hi = 1000, .help = "fresh trainers per combination (default 3)"},
         {.name = "--kind", .value = "mf|softmax", .kind = FLAG_STR, .dst = &o->kind,
          .help = "the model swept (default mf); softmax: fixed settings (see\n"
-                  "above), no --reduce, --lr, --l2 or --bias"},
+                  "above), no --reduce, --shards, --lr, --l2, --bias or\n"
+                  "--threads auto"},
         /* Training flags: the help lines are the library table's. */
         {.name = "--lr", .value = "X", .kind = FLAG_CUSTOM, .dst = &o->train,
          .parse = parse_config_flag, .section = "Training (the same for every run):",

@@ -31,7 +31,7 @@ static const struct command {
     {"eval", cmd_eval, "MSE/RMSE/MAE and ranking metrics of a model; --folds for u1..u5"},
     {"split", cmd_split, "write the parts of a split as rating files"},
     {"synth", cmd_synth, "write a synthetic dataset in the ML-100K layout"},
-    {"recommend", cmd_recommend, "top-k movies for a user, or for a new user from a few ratings"},
+    {"recommend", cmd_recommend, "top-k movies for a user, a new user (a few ratings), or every user"},
     {"similar", cmd_similar, "the nearest neighbours of a movie found by title"},
     {"norms", cmd_norms, "movies with the largest embedding norms, and the norm histogram"},
     {"stats", cmd_stats, "describe a dataset: users, ratings, movies, genres"},

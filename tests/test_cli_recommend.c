@@ -220,6 +220,11 @@ static void test_help_and_usage_errors(void **state)
     tu_expect_in(g_err, "--measure must be dot or cosine");
     assert_int_equal(run("norms --model '%s' --bins 0", g_model), 2);
     tu_expect_in(g_err, "--bins must be an integer in 1..1000, got '0'");
+    /* --csv prints the list alone: a --bins there would change nothing
+     * (as project's --bins without --plot, refused), but with --plot it
+     * shapes item_norms */
+    assert_int_equal(run("norms --model '%s' --csv --bins 5", g_model), 2);
+    tu_expect_in(g_err, "--bins only changes the histogram, which --csv leaves out");
 }
 
 /* "-h" as a flag's value is the value, as "-1" is: the command runs or

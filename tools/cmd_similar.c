@@ -171,7 +171,7 @@ static const char norms_help[] =
 static const char norms_help_end[] =
     "\n"
     "Equal norms list the lower movie index first. --csv prints the list\n"
-    "only; --json the list and the histogram.\n"
+    "only (--bins then needs --plot); --json the list and the histogram.\n"
     "When no movie has --min-ratings training ratings, the list says \"no\n"
     "movie qualifies\" (--json: empty \"items\", and a \"histogram\" with empty\n"
     "\"edges\" and \"counts\"; --csv: the header only), exit 0; with --plot\n"
@@ -367,6 +367,11 @@ int cmd_norms(int argc, char **argv)
     if (!cli_start(&cmd, argc, argv, &rc)) return rc;
     if (!o.model_path) return usage_error("--model is required");
     if ((rc = list_opts_check(&o.list)) != EXIT_OK) return rc;
+    /* --csv prints the list alone: --bins would change nothing there (as
+     * project refuses --bins without --plot); with --plot it shapes item_norms */
+    if (o.list.csv && !o.plot_dir && cli_flag_given("--bins"))
+        return usage_error("--bins only changes the histogram, which --csv leaves out: "
+                           "it needs the table, --json or --plot DIR");
     /* The directory at once; its files once the inputs are known. */
     static const char *const charts[] = {"item_norms", "norm_vs_ratings", NULL};
     if (o.plot_dir && ((rc = plot_require_gnuplot()) != EXIT_OK ||

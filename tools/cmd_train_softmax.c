@@ -784,14 +784,14 @@ static size_t softmax_flags(struct sm_opts *o, bool train, struct flag_spec *out
         {.name = "--max-memory", .value = "SIZE", .kind = FLAG_CUSTOM, .dst = &c->max_memory,
          .parse = parse_size_flag,
          .help = "memory the run may use, such as 512M, checked before\n"
-                 "training (and EASE's with --baseline); default: the\n"
-                 "physical memory"},
+                 "training (and, under eval --folds, EASE's with\n"
+                 "--baseline); default: the physical memory"},
         {.name = "--kernels", .value = "auto|ref|avx2|avx512", .kind = FLAG_STR, .dst = &o->kernels,
          .help = "kernel set (the same bits); auto: AVX-512 where the CPU\n"
                  "has it, else AVX2, else ref (default auto)"},
         {.name = "--top", .value = "N", .kind = FLAG_I32, .dst = &o->top, .lo = 1, .hi = 100000,
-         .help = "k of the ranking metrics (default 10; with --folds -k N\n"
-                 "and --k N are aliases, as in eval)"},
+         .help = "k of the ranking metrics (default 10; under eval\n"
+                 "--folds -k N and --k N are aliases, as in eval)"},
     };
     size_t n = sizeof common / sizeof *common;
     memcpy(out, common, sizeof common);

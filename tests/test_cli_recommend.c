@@ -640,7 +640,7 @@ static void test_untitled_movie(void **state)
     assert_int_equal(remove(item), 0); /* an empty one is an error of its own */
     free(item);
     assert_int_equal(run("stats --data '%s'", bare), 0);
-    tu_expect_in(g_err, "has a title (u.item missing or empty): no titles, genres or years; movies are shown as #ID\n");
+    tu_expect_in(g_err, "has a title (u.item missing or empty): no titles, genres or years; movies are shown as #ID (untitled)\n");
     assert_int_equal(run("stats --data '%s'", dir), 0); /* some titles: the others counted */
     expect_not_in(g_err, "note: no movie");
     tu_expect_in(g_err, "/untitled has no title (not in u.item, or an empty title there); they are shown "
@@ -687,7 +687,7 @@ static void test_split_beside_u_item(void **state)
      * keep the titles; once, and not in the machine outputs */
     assert_int_equal(run("recommend --model '%s' --user 1 -k 3", model), 0);
     tu_expect_in(g_out, "(untitled)");
-    tu_expect_in(g_err, "/train.data is a rating file alone, without movie titles: movies are shown as #ID (a "
+    tu_expect_in(g_err, "/train.data is a rating file alone, without movie titles: movies are shown as #ID (untitled); a "
                         "MovieLens split keeps them when written into the dataset's directory and read with "
                         "--format ml-100k");
     assert_null(strstr(strstr(g_err, "rating file alone") + 1, "rating file alone"));

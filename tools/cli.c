@@ -720,11 +720,11 @@ static void note_missing_titles(const mfr_dataset *ds)
                 printable(file));
     else if (meta)
         fprintf(stderr, "%s: note: no movie of %s has a title (every title in %s is empty); "
-                        "movies are shown as #ID\n",
+                        "movies are shown as #ID (untitled)\n",
                 g_cmd, printable(mfr_dataset_dir(ds)), printable(file));
     else
         fprintf(stderr, "%s: note: no movie of %s has a title (%s missing or empty): no titles, "
-                        "genres or years; movies are shown as #ID\n",
+                        "genres or years; movies are shown as #ID (untitled)\n",
                 g_cmd, printable(mfr_dataset_dir(ds)), printable(file));
 }
 

@@ -276,9 +276,9 @@ static void note_rating_file_titles(const mfr_dataset *ds)
 {
     if (mfr_dataset_format(ds) != MFR_FORMAT_DELIMITED || has_titles(ds)) return;
     fprintf(stderr,
-            "%s: note: %s is a rating file alone, without movie titles: movies are shown as #ID "
-            "(a MovieLens split keeps them when written into the dataset's directory and read with "
-            "--format ml-100k: README, mfrec split)\n",
+            "%s: note: %s is a rating file alone, without movie titles: movies are shown as #ID (untitled); "
+            "a MovieLens split keeps them when written into the dataset's directory and read with "
+            "--format ml-100k (README, mfrec split)\n",
             g_cmd, printable(data_name(ds)));
 }
 

@@ -1207,6 +1207,8 @@ bool cli_start(struct command_spec *c, int argc, char **argv, int *rc)
             return false;
         }
     }
+    /* after the help, which a malformed OMP_NUM_THREADS must not hide */
+    if ((*rc = cli_check_omp_env()) != EXIT_OK) return false; /* the default of every --threads */
     *rc = c->train ? train_opts_preset(argc, argv, c->train) : EXIT_OK;
     struct args a = {.argc = argc, .argv = argv, .pos = 0};
     while (*rc == EXIT_OK && next_flag(&a)) *rc = parse_arg(c, &a);

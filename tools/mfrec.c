@@ -174,7 +174,6 @@ static int run_command(int argc, char **argv)
     for (size_t c = 0; c < sizeof commands / sizeof *commands; c++)
         if (!strcmp(cmd, commands[c].name)) {
             int rc = refuse_under_mpirun(cmd);
-            if (rc == EXIT_OK) rc = cli_check_omp_env(); /* the default of every --threads */
             return rc != EXIT_OK ? rc : commands[c].run(argc - 2, argv + 2);
         }
     return quiet ? EXIT_USAGE : usage_error("unknown command '%s'", cmd);

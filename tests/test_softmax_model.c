@@ -230,7 +230,10 @@ static void test_forged_section(void **state)
         {140 + 8 * 50 + 4 * 3, 0x7fc00000u, "not finite"}, /* a parameter NaN */
         {4 + 4 * 17, 2, "hidden_init"},             /* no such initialization */
         {4, 7, "does not fit"},                     /* k 7, the model's is 6 */
-        {0, 6, "version 6 is not 1, 2, 3, 4 or 5"}, /* an unknown version */
+        /* a newer mfrec's version, named as one (not as damage) */
+        {0, 6, "softmax section version 6 is newer than this build reads (1 to 5): the model was "
+               "written by a newer mfrec"},
+        {0, 0, "version 0 is not 1, 2, 3, 4 or 5"}, /* no version */
         {0, 2, "softmax section"},                  /* version 2 over version 1 bytes */
         {0, 3, "softmax section"},                  /* version 3 over version 1 bytes */
         {0, 4, "softmax section"},                  /* version 4 over version 1 bytes */

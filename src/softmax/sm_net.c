@@ -213,7 +213,12 @@ int mfr_sm_net_decode(const unsigned char *buf, uint64_t len, int32_t n_items, i
     int32_t shape[3] = {0, 0, 0};
     int64_t epochs = 0, n_params = 0;
     uint32_t version = len >= 4 ? mfr_get_le32(buf) : 0;
-    if (len >= 4 && (version < 1 || version > 5))
+    if (len >= 4 && version > 5) /* the model's checksum held: a newer mfrec wrote it */
+        return mfr_seterr(err, MFR_ERR_CORRUPT,
+                          "%s: softmax section version %u is newer than this build reads (1 to 5): "
+                          "the model was written by a newer mfrec",
+                          path, version);
+    if (len >= 4 && version < 1)
         return mfr_seterr(err, MFR_ERR_CORRUPT,
                           "%s: softmax section version %u is not 1, 2, 3, 4 or 5", path, version);
     if (len < 4 || len < sm_fixed(version))

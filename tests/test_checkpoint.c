@@ -277,6 +277,116 @@ static void test_run_state_round_trip(void **state)
     mfr_trainer_destroy(tr);
 }
 
+/* b (len bytes, a checkpoint) given its FNV-1a checksum again. */
+static void resum(unsigned char *b, size_t len)
+{
+    uint64_t h = UINT64_C(0xcbf29ce484222325);
+    for (size_t x = 0; x + 8 < len; x++) h = (h ^ b[x]) * UINT64_C(0x100000001b3);
+    put_le(b + len - 8, h, 8);
+}
+
+/* Loading b (len bytes) as NAME is refused as corrupt, the message
+ * holding msg. */
+static void expect_refused(struct fixture *f, const unsigned char *b, size_t len, const char *name,
+                           const char *msg)
+{
+    tu_write_file(f->dir, name, (const char *)b, len);
+    char *p = tu_path(f->dir, name);
+    mfr_checkpoint *c = NULL;
+    mfr_error err = {0};
+    assert_int_equal(mfr_checkpoint_load(p, &c, &err), MFR_ERR_CORRUPT);
+    assert_null(c);
+    tu_expect_in(err.message, msg);
+    free(p);
+}
+
+/* A checkpoint from a newer mfrec (a run record, a section or more
+ * sections than this build knows, under a valid checksum) is named as
+ * one, not as damage ("run state holds 16 records in 260 bytes, expected
+ * 15 in 244"): a colleague's older build says what to do. Made from one
+ * of this build: the new parts appended, counts and checksum rewritten. */
+static void test_newer_writer_named(void **state)
+{
+    struct fixture *f = *state;
+    mfr_config cfg;
+    mfr_config_default(&cfg);
+    cfg.k = 2;
+    mfr_trainer *tr = make(f, &cfg);
+    steps(tr, 2);
+    mfr_model *best = NULL;
+    assert_int_equal(mfr_model_copy(mfr_trainer_model(tr), &best, NULL), MFR_OK);
+    const char log[] = "x\n";
+    mfr_run_state run = {.epochs = 9, .best_val = INFINITY, .log = log, .log_len = 2,
+                         .no_train_eval = 1};
+    save(f, tr, &run, "ck");
+    run.best = best, run.best_epoch = 2, run.best_val = 0.5, run.early_stop = 3;
+    save(f, tr, &run, "ck4"); /* trainer, run, best, log */
+    mfr_model_destroy(best);
+    mfr_trainer_destroy(tr);
+    char *path = tu_path(f->dir, "ck");
+    size_t len;
+    unsigned char *orig = (unsigned char *)tu_read_file(path, &len);
+    assert_non_null(orig);
+    free(path);
+
+    /* a run record 16 after the 15 */
+    unsigned char *b = malloc(len + 16 + 32);
+    memcpy(b, orig, len);
+    size_t at = 16, run_at = 0;
+    for (uint32_t x = 0; x < (uint32_t)get_le(b + 12, 4); x++) {
+        if (get_le(b + at, 4) == 2) run_at = at;
+        at += 16 + (size_t)get_le(b + at + 8, 8);
+    }
+    assert_true(run_at > 0 && at + 8 == len);
+    size_t n_rec = (size_t)get_le(b + run_at + 16, 4), rec_end = run_at + 16 + 4 + 16 * n_rec;
+    assert_int_equal(n_rec, 15);
+    memmove(b + rec_end + 16, b + rec_end, len - rec_end);
+    put_le(b + rec_end, 16, 4), put_le(b + rec_end + 4, 8, 4), put_le(b + rec_end + 8, 1, 8);
+    put_le(b + run_at + 8, get_le(b + run_at + 8, 8) + 16, 8);
+    put_le(b + run_at + 16, 16, 4);
+    resum(b, len + 16);
+    expect_refused(f, b, len + 16, "ck16",
+                   "ck16: run state holds 16 records, where this build knows 15: the checkpoint "
+                   "was written by a newer mfrec, which must resume it");
+
+    /* a section of tag 6 after the last */
+    memcpy(b, orig, len);
+    put_le(b + 12, get_le(b + 12, 4) + 1, 4);
+    memset(b + len - 8, 0, 24);
+    put_le(b + len - 8, 6, 4), put_le(b + len, 8, 8), put_le(b + len + 8, 7, 8);
+    resum(b, len + 24);
+    expect_refused(f, b, len + 24, "ck6",
+                   "section tag 6 at byte ");
+    expect_refused(f, b, len + 24, "ck6",
+                   "is newer than this build reads (1 to 5): the checkpoint was written by a "
+                   "newer mfrec, which must resume it");
+    /* ... and one with a reserved field set stays damage */
+    put_le(b + len - 4, 1, 4);
+    resum(b, len + 24);
+    expect_refused(f, b, len + 24, "ck6r", "section tag 6 at byte");
+    expect_refused(f, b, len + 24, "ck6r", "is unknown or repeated");
+    free(b);
+    free(orig);
+
+    /* 6 sections: the 4 of a run with early stopping and two new ones */
+    path = tu_path(f->dir, "ck4");
+    orig = (unsigned char *)tu_read_file(path, &len);
+    assert_non_null(orig);
+    free(path);
+    assert_int_equal(get_le(orig + 12, 4), 4);
+    b = malloc(len + 32);
+    memcpy(b, orig, len);
+    put_le(b + 12, 6, 4);
+    memset(b + len - 8, 0, 40);
+    put_le(b + len - 8, 6, 4), put_le(b + len + 8, 7, 4);
+    resum(b, len + 32);
+    expect_refused(f, b, len + 32, "ck4x",
+                   "ck4x: 6 sections, where this build reads 2 to 5: the checkpoint was written "
+                   "by a newer mfrec, which must resume it");
+    free(b);
+    free(orig);
+}
+
 /* Every single-byte change and every truncation is refused as corrupt,
  * from a file and from a buffer; nothing else is accepted. */
 static void test_corruption_refused(void **state)
@@ -585,6 +695,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_resume_is_bit_identical),
         cmocka_unit_test(test_run_state_round_trip),
+        cmocka_unit_test(test_newer_writer_named),
         cmocka_unit_test(test_corruption_refused),
         cmocka_unit_test(test_diffs_end_on_whole_entries),
         cmocka_unit_test(test_mismatch_refused),

@@ -450,6 +450,11 @@ static int cr_run(struct ckpt_reader *r, uint64_t len, struct run_rec *out, mfr_
     int rc = cr_read(r, b, (size_t)len, err);
     if (rc != MFR_OK) return rc;
     uint32_t n = mfr_get_le32(b), seen = 0;
+    if (n > N_RUN_FIELDS && len == 4 + 16 * (uint64_t)n) /* the checksum held: a newer writer */
+        return mfr_seterr(err, MFR_ERR_CORRUPT,
+                          "%s: run state holds %u records, where this build knows %u: the "
+                          "checkpoint was written by a newer mfrec, which must resume it",
+                          r->name, n, (unsigned)N_RUN_FIELDS);
     if ((n != N_RUN_FIELDS && n != N_RUN_FIELDS_V1) || len != 4 + 16 * (uint64_t)n)
         return mfr_seterr(err, MFR_ERR_CORRUPT,
                           "%s: run state holds %u records in %llu bytes, expected %u in %u", r->name,
@@ -523,6 +528,11 @@ static int cr_section(struct ckpt_reader *r, mfr_checkpoint *c, uint32_t *seen, 
     if (rc != MFR_OK) return rc;
     uint32_t tag = mfr_get_le32(b);
     uint64_t len = mfr_get_le64(b + 8);
+    if (tag >= SEC_END && mfr_get_le32(b + 4) == 0) /* the checksum held: a newer writer */
+        return mfr_seterr(err, MFR_ERR_CORRUPT,
+                          "%s: section tag %u at byte %llu is newer than this build reads (1 to "
+                          "%d): the checkpoint was written by a newer mfrec, which must resume it",
+                          r->name, tag, (unsigned long long)(r->pos - sizeof b), SEC_END - 1);
     if (tag < 1 || tag >= SEC_END || (*seen >> tag & 1u) || mfr_get_le32(b + 4) != 0)
         return mfr_seterr(err, MFR_ERR_CORRUPT,
                           "%s: section tag %u at byte %llu is unknown or repeated", r->name, tag,
@@ -588,7 +598,12 @@ static int read_checkpoint(struct ckpt_reader *r, mfr_checkpoint **out, mfr_erro
     }
     uint32_t n_sections = 0, seen = 0;
     int rc = cr_verify(r, &n_sections, err);
-    if (rc == MFR_OK && (n_sections < 2 || n_sections >= SEC_END))
+    if (rc == MFR_OK && n_sections >= SEC_END) /* the checksum held: a newer writer */
+        rc = mfr_seterr(err, MFR_ERR_CORRUPT,
+                        "%s: %u sections, where this build reads 2 to %d: the checkpoint was "
+                        "written by a newer mfrec, which must resume it",
+                        r->name, n_sections, SEC_END - 1);
+    if (rc == MFR_OK && n_sections < 2)
         rc = mfr_seterr(err, MFR_ERR_CORRUPT, "%s: %u sections, expected 2 to %d", r->name,
                         n_sections, SEC_END - 1);
     for (uint32_t s = 0; s < n_sections && rc == MFR_OK; s++) rc = cr_section(r, c, &seen, err);

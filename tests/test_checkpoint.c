@@ -260,6 +260,30 @@ static void test_run_state_round_trip(void **state)
     assert_int_equal(got.log_len, sizeof log);
     mfr_checkpoint_destroy(c);
 
+    /* A run without no_train_eval writes the 14 records of a file from
+     * before record 15, which the builds of that time read. */
+    run.no_train_eval = 0;
+    save(f, tr, &run, "ck14");
+    ck = tu_path(f->dir, "ck14");
+    b = (unsigned char *)tu_read_file(ck, &len);
+    assert_non_null(b);
+    at = 16, run_at = 0;
+    for (uint32_t x = 0; x < (uint32_t)get_le(b + 12, 4); x++) {
+        if (get_le(b + at, 4) == 2) run_at = at;
+        at += 16 + (size_t)get_le(b + at + 8, 8);
+    }
+    assert_true(run_at > 0 && at + 8 == len);
+    assert_int_equal(get_le(b + run_at + 8, 8), 4 + 16 * 14);
+    assert_int_equal(get_le(b + run_at + 16, 4), 14);
+    free(b);
+    free(ck);
+    c = load(f, "ck14");
+    assert_int_equal(mfr_checkpoint_run(c, &got, NULL), MFR_OK);
+    assert_int_equal(got.no_train_eval, 0);
+    assert_int_equal(got.epochs, 40);
+    mfr_checkpoint_destroy(c);
+    run.no_train_eval = 1;
+
     /* a best model without best_epoch, and a NaN score, are refused */
     mfr_error err = {0};
     char *path = tu_path(f->dir, "bad");

@@ -196,11 +196,17 @@ static int cw_section(struct ckpt_writer *w, FILE *f, enum section tag, uint64_t
     return cw_put(w, f, b, sizeof b, err);
 }
 
+/* Record 15 (no_train_eval) is written only when it is 1: a file without
+ * it reads as 0, so a run without --no-train-eval keeps the bytes it had
+ * before the record existed, which the builds of that time resume (they
+ * refuse a 15th record), as model files write a later tag only when it
+ * is not its default. */
 static int cw_run(struct ckpt_writer *w, FILE *f, mfr_error *err)
 {
     unsigned char b[RUN_BYTES];
-    mfr_put_le32(b, (uint32_t)N_RUN_FIELDS);
-    for (size_t x = 0; x < N_RUN_FIELDS; x++) {
+    const size_t n = w->rec.no_train_eval ? N_RUN_FIELDS : N_RUN_FIELDS_V1;
+    mfr_put_le32(b, (uint32_t)n);
+    for (size_t x = 0; x < n; x++) {
         unsigned char *p = b + 4 + 16 * x;
         const char *src = (const char *)&w->rec + run_fields[x].off;
         uint64_t v;
@@ -215,8 +221,8 @@ static int cw_run(struct ckpt_writer *w, FILE *f, mfr_error *err)
         mfr_put_le32(p + 4, 8);
         mfr_put_le64(p + 8, v);
     }
-    int rc = cw_section(w, f, SEC_RUN, RUN_BYTES, err);
-    return rc != MFR_OK ? rc : cw_put(w, f, b, sizeof b, err);
+    int rc = cw_section(w, f, SEC_RUN, 4u + 16u * n, err);
+    return rc != MFR_OK ? rc : cw_put(w, f, b, 4u + 16u * n, err);
 }
 
 /* The test hook of mfr_trainer_save_checkpoint: a slow write, so that a

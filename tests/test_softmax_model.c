@@ -467,6 +467,25 @@ static void test_checkpoint_resume(void **state)
     double loss2 = mfr_softmax_trainer_last_loss(tr);
     sm_epochs(tr, 2);
     uint64_t want = sm_checksum(tr);
+    /* Its run state holds record 15 (no_train_eval) although it is 0,
+     * unlike a matrix factorization checkpoint's: the builds from before
+     * the record, which refuse it, include those of another softmax
+     * rounding (6bdc873), which would resume the run into another model. */
+    size_t ck_len;
+    unsigned char *ck_b = (unsigned char *)tu_read_file(path, &ck_len);
+    assert_non_null(ck_b);
+    size_t at = 16;
+    bool found = false;
+    for (uint32_t x = 0; x < mfr_get_le32(ck_b + 12); x++) {
+        if (mfr_get_le32(ck_b + at) == 2) {
+            assert_int_equal(mfr_get_le32(ck_b + at + 16), 15);
+            assert_int_equal(mfr_get_le32(ck_b + at + 16 + 4 + 16 * 14), 15);
+            found = true;
+        }
+        at += 16 + (size_t)mfr_get_le64(ck_b + at + 8);
+    }
+    assert_true(found && at + 8 == ck_len);
+    free(ck_b);
     mfr_softmax_trainer_destroy(tr);
 
     int32_t kind = -1;

@@ -199,12 +199,16 @@ static int cw_section(struct ckpt_writer *w, FILE *f, enum section tag, uint64_t
 /* Record 15 (no_train_eval) is written only when it is 1: a file without
  * it reads as 0, so a run without --no-train-eval keeps the bytes it had
  * before the record existed, which the builds of that time resume (they
- * refuse a 15th record), as model files write a later tag only when it
- * is not its default. */
+ * refuse a 15th record) to the same model, as model files write a later
+ * tag only when it is not its default. A softmax checkpoint holds it
+ * always: the softmax trainer's rounding changed in those builds' time
+ * (6bdc873, December 4 2026), so that one of them would resume it into a
+ * model that neither build's uninterrupted run gives; refused, it is
+ * resumed by a build of this arithmetic. */
 static int cw_run(struct ckpt_writer *w, FILE *f, mfr_error *err)
 {
     unsigned char b[RUN_BYTES];
-    const size_t n = w->rec.no_train_eval ? N_RUN_FIELDS : N_RUN_FIELDS_V1;
+    const size_t n = w->rec.no_train_eval || w->p->n_state > 0 ? N_RUN_FIELDS : N_RUN_FIELDS_V1;
     mfr_put_le32(b, (uint32_t)n);
     for (size_t x = 0; x < n; x++) {
         unsigned char *p = b + 4 + 16 * x;

@@ -792,8 +792,19 @@ int load_model_and_data(const char *model_path, const char *data, mfr_model **m,
     const char *dir = data ? data : model_data_source(*m);
     if (load_dataset_recorded(dir, data ? NULL : model_path, ds, &err) != MFR_OK ||
         mfr_model_check_dataset(*m, *ds, &err) != MFR_OK) {
+        /* Other data in the recorded directory: a model of a rating file
+         * written before models recorded the file (4055e85) names its
+         * directory alone, whose own data is read instead. */
+        const bool dir_only = !data && err.status == MFR_ERR_MISMATCH &&
+                              !strcmp(mfr_model_data_source(*m, NULL), mfr_model_data_dir(*m));
         int rc = data ? runtime_error("--data %s: %s", dir, err.message)
-                      : runtime_error("data %s (recorded in %s): %s", dir, model_path, err.message);
+                 : dir_only
+                     ? runtime_error("data %s (recorded in %s): %s; if it was trained on a rating file "
+                                     "there (a model of mfrec before December 2 2026 records only the "
+                                     "file's directory), pass --data FILE, with --format delimited "
+                                     "when the file lies beside u.item (whose movies it adds)",
+                                     dir, model_path, err.message)
+                     : runtime_error("data %s (recorded in %s): %s", dir, model_path, err.message);
         mfr_dataset_destroy(*ds);
         mfr_model_destroy(*m);
         *ds = NULL;

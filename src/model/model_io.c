@@ -507,6 +507,7 @@ struct header {
     int32_t kind;      /* enum mfr_model_kind (MODEL_TAG_KIND) */
     uint64_t sm_bytes; /* the softmax section's length, 0 without */
     uint64_t split_pin; /* MODEL_TAG_SPLIT_PIN, 0 without */
+    uint32_t unknown_tag; /* the first record skipped as a newer mfrec's, 0: none */
 };
 
 /* A model record (tag >= 1000) into h; MFR_ERR_CORRUPT for a bad length
@@ -521,7 +522,10 @@ static int parse_model_record(uint32_t tag, uint32_t len, const unsigned char *v
                               path, len);
         return MFR_OK;
     }
-    if (!kind && tag != MODEL_TAG_SOFTMAX_BYTES) return MFR_OK;
+    if (!kind && tag != MODEL_TAG_SOFTMAX_BYTES) { /* a newer mfrec's */
+        if (!h->unknown_tag) h->unknown_tag = tag;
+        return MFR_OK;
+    }
     if (len != (kind ? 4u : 8u) || (kind ? h->kind != -1 : h->sm_bytes != UINT64_MAX))
         return mfr_seterr(err, MFR_ERR_CORRUPT, "%s: model record %u has %u bytes or repeats",
                           path, tag, len);
@@ -596,7 +600,10 @@ static int parse_config(struct cursor *c, const char *path, struct header *h, mf
             continue;
         }
         const struct mfr_config_row *row = mfr_config_row_by_tag(tag);
-        if (!row) continue; /* written by a newer mfrec: not ours to read */
+        if (!row) { /* written by a newer mfrec: not ours to read */
+            if (!h->unknown_tag) h->unknown_tag = tag;
+            continue;
+        }
         const char *name = row->field.name;
         if (seen >> tag & 1u)
             return mfr_seterr(err, MFR_ERR_CORRUPT,
@@ -653,6 +660,7 @@ static int parse_header(const unsigned char *hdr, size_t header_size, const char
 
     h->kind = -1;
     h->sm_bytes = UINT64_MAX;
+    h->unknown_tag = 0;
     int rc = parse_config(&c, path, h, err);
     if (rc != MFR_OK) return rc;
     if (h->kind == -1) h->kind = MFR_MODEL_KIND_MF;
@@ -912,6 +920,14 @@ static int reader_length(struct reader *r, mfr_error *err)
                           "%d items) implies %llu",
                           r->path, (unsigned long long)r->file_len, (int)h->k, (int)h->n_users,
                           (int)h->n_items, (unsigned long long)want);
+    if (r->file_len > want && h->unknown_tag) /* as implicit feedback's arrays and the softmax
+                                                 * section were to the readers before them */
+        return mfr_seterr(err, MFR_ERR_CORRUPT,
+                          "%s: %llu trailing bytes after the %llu bytes its header implies, and record %u, "
+                          "which this build does not know: a newer mfrec wrote the model with parts this "
+                          "build cannot read",
+                          r->path, (unsigned long long)(r->file_len - want), (unsigned long long)want,
+                          h->unknown_tag);
     if (r->file_len > want)
         return mfr_seterr(err, MFR_ERR_CORRUPT, "%s: %llu trailing bytes after the %llu bytes its header implies (a corrupt header, "
                           "or another file appended)",

@@ -189,6 +189,51 @@ static void test_resume_is_bit_identical(void **state)
 }
 
 /* The run state, the best model and the log come back as saved. */
+/* b (len bytes, a checkpoint) given its FNV-1a checksum again. */
+static void resum(unsigned char *b, size_t len)
+{
+    uint64_t h = UINT64_C(0xcbf29ce484222325);
+    for (size_t x = 0; x + 8 < len; x++) h = (h ^ b[x]) * UINT64_C(0x100000001b3);
+    put_le(b + len - 8, h, 8);
+}
+
+/* The offset of the run section's header in b (len bytes, a checkpoint),
+ * checking that the sections fill the file up to its checksum. */
+static size_t run_section_at(const unsigned char *b, size_t len)
+{
+    size_t at = 16, run_at = 0;
+    const uint32_t sections = (uint32_t)get_le(b + 12, 4);
+    for (uint32_t x = 0; x < sections; x++) {
+        if (get_le(b + at, 4) == 2) run_at = at;
+        at += 16 + (size_t)get_le(b + at + 8, 8);
+    }
+    assert_true(run_at > 0 && at + 8 == len);
+    return run_at;
+}
+
+/* A run without no_train_eval writes the 14 records of a file from
+ * before record 15, which the builds of that time read. */
+static void check_run_without_record_15(struct fixture *f, mfr_trainer *tr, mfr_run_state run)
+{
+    run.no_train_eval = 0;
+    save(f, tr, &run, "ck14");
+    char *ck = tu_path(f->dir, "ck14");
+    size_t len;
+    unsigned char *b = (unsigned char *)tu_read_file(ck, &len);
+    assert_non_null(b);
+    const size_t run_at = run_section_at(b, len);
+    assert_int_equal(get_le(b + run_at + 8, 8), 4 + 16 * 14);
+    assert_int_equal(get_le(b + run_at + 16, 4), 14);
+    free(b);
+    free(ck);
+    mfr_checkpoint *c = load(f, "ck14");
+    mfr_run_state got;
+    assert_int_equal(mfr_checkpoint_run(c, &got, NULL), MFR_OK);
+    assert_int_equal(got.no_train_eval, 0);
+    assert_int_equal(got.epochs, 40);
+    mfr_checkpoint_destroy(c);
+}
+
 static void test_run_state_round_trip(void **state)
 {
     struct fixture *f = *state;
@@ -232,13 +277,7 @@ static void test_run_state_round_trip(void **state)
     size_t len;
     unsigned char *b = (unsigned char *)tu_read_file(ck, &len);
     assert_non_null(b);
-    size_t at = 16, run_at = 0;
-    const uint32_t sections = (uint32_t)get_le(b + 12, 4);
-    for (uint32_t x = 0; x < sections; x++) {
-        if (get_le(b + at, 4) == 2) run_at = at;
-        at += 16 + (size_t)get_le(b + at + 8, 8);
-    }
-    assert_true(run_at > 0 && at + 8 == len);
+    const size_t run_at = run_section_at(b, len);
     const size_t n_rec = (size_t)get_le(b + run_at + 16, 4), rec_end = run_at + 16 + 4 + 16 * n_rec;
     assert_int_equal(n_rec, 15);
     assert_int_equal(get_le(b + rec_end - 16, 4), 15); /* the last record is tag 15 */
@@ -246,9 +285,7 @@ static void test_run_state_round_trip(void **state)
     len -= 16;
     put_le(b + run_at + 8, get_le(b + run_at + 8, 8) - 16, 8);
     put_le(b + run_at + 16, 14, 4);
-    uint64_t h = UINT64_C(0xcbf29ce484222325);
-    for (size_t x = 0; x + 8 < len; x++) h = (h ^ b[x]) * UINT64_C(0x100000001b3);
-    put_le(b + len - 8, h, 8);
+    resum(b, len);
     tu_write_file(f->dir, "ck_v14", (const char *)b, len);
     free(b);
     free(ck);
@@ -260,29 +297,7 @@ static void test_run_state_round_trip(void **state)
     assert_int_equal(got.log_len, sizeof log);
     mfr_checkpoint_destroy(c);
 
-    /* A run without no_train_eval writes the 14 records of a file from
-     * before record 15, which the builds of that time read. */
-    run.no_train_eval = 0;
-    save(f, tr, &run, "ck14");
-    ck = tu_path(f->dir, "ck14");
-    b = (unsigned char *)tu_read_file(ck, &len);
-    assert_non_null(b);
-    at = 16, run_at = 0;
-    for (uint32_t x = 0; x < (uint32_t)get_le(b + 12, 4); x++) {
-        if (get_le(b + at, 4) == 2) run_at = at;
-        at += 16 + (size_t)get_le(b + at + 8, 8);
-    }
-    assert_true(run_at > 0 && at + 8 == len);
-    assert_int_equal(get_le(b + run_at + 8, 8), 4 + 16 * 14);
-    assert_int_equal(get_le(b + run_at + 16, 4), 14);
-    free(b);
-    free(ck);
-    c = load(f, "ck14");
-    assert_int_equal(mfr_checkpoint_run(c, &got, NULL), MFR_OK);
-    assert_int_equal(got.no_train_eval, 0);
-    assert_int_equal(got.epochs, 40);
-    mfr_checkpoint_destroy(c);
-    run.no_train_eval = 1;
+    check_run_without_record_15(f, tr, run);
 
     /* a best model without best_epoch, and a NaN score, are refused */
     mfr_error err = {0};
@@ -299,14 +314,6 @@ static void test_run_state_round_trip(void **state)
     free(path);
     mfr_model_destroy(best);
     mfr_trainer_destroy(tr);
-}
-
-/* b (len bytes, a checkpoint) given its FNV-1a checksum again. */
-static void resum(unsigned char *b, size_t len)
-{
-    uint64_t h = UINT64_C(0xcbf29ce484222325);
-    for (size_t x = 0; x + 8 < len; x++) h = (h ^ b[x]) * UINT64_C(0x100000001b3);
-    put_le(b + len - 8, h, 8);
 }
 
 /* Loading b (len bytes) as NAME is refused as corrupt, the message
@@ -356,12 +363,7 @@ static void test_newer_writer_named(void **state)
     /* a run record 16 after the 15 */
     unsigned char *b = malloc(len + 16 + 32);
     memcpy(b, orig, len);
-    size_t at = 16, run_at = 0;
-    for (uint32_t x = 0; x < (uint32_t)get_le(b + 12, 4); x++) {
-        if (get_le(b + at, 4) == 2) run_at = at;
-        at += 16 + (size_t)get_le(b + at + 8, 8);
-    }
-    assert_true(run_at > 0 && at + 8 == len);
+    const size_t run_at = run_section_at(b, len);
     size_t n_rec = (size_t)get_le(b + run_at + 16, 4), rec_end = run_at + 16 + 4 + 16 * n_rec;
     assert_int_equal(n_rec, 15);
     memmove(b + rec_end + 16, b + rec_end, len - rec_end);

@@ -1134,6 +1134,49 @@ static void check_config_implicit_corrupt(const unsigned char *b, size_t len)
     }
 }
 
+/* A model of b (len bytes) with records rec (k, then an unknown tag 500
+ * of 5 bytes) and bytes after its arrays, the parts a newer mfrec adds
+ * with a new tag (as implicit feedback and the softmax section were): the
+ * message names the unknown record and the newer writer, not a corrupt
+ * header (what a reader from before them said). A model record (from 1000
+ * on) counts the same; without an unknown record the bytes stay a corrupt
+ * header or an appended file. */
+static void check_newer_records_named(const unsigned char *b, size_t len, unsigned char *rec)
+{
+    size_t n;
+    mfr_model *m = NULL;
+    mfr_error err = {0};
+    char *path;
+    for (int x = 0; x < 2; x++) {
+        put_le32(rec + 12, x ? 1003 : 500);
+        unsigned char *o2 = replace_records(b, len, rec, 25, 2, &n);
+        unsigned char *o3 = calloc(n + 12, 1);
+        memcpy(o3, o2, n - 8);
+        fix_checksum(o3, n + 12);
+        path = put_bytes("cfg2n.mfr", o3, n + 12);
+        assert_int_equal(mfr_model_load(path, &m, &err), MFR_ERR_CORRUPT);
+        assert_null(m);
+        tu_expect_in(err.message, x ? "12 trailing bytes after" : "cfg2n.mfr: 12 trailing bytes after");
+        tu_expect_in(err.message, x ? "and record 1003, which this build does not know: a newer mfrec "
+                                      "wrote the model with parts this build cannot read"
+                                    : "and record 500, which this build does not know: a newer mfrec "
+                                      "wrote the model with parts this build cannot read");
+        free(path);
+        free(o3);
+        free(o2);
+    }
+    put_le32(rec + 12, 500);
+    unsigned char *o3 = calloc(len + 12, 1);
+    memcpy(o3, b, len - 8);
+    fix_checksum(o3, len + 12);
+    path = put_bytes("cfg2t.mfr", o3, len + 12);
+    assert_int_equal(mfr_model_load(path, &m, &err), MFR_ERR_CORRUPT);
+    tu_expect_in(err.message, "12 trailing bytes after");
+    tu_expect_in(err.message, "(a corrupt header, or another file appended)");
+    free(path);
+    free(o3);
+}
+
 /* Missing tags read as defaults, unknown tags are skipped, a known tag
  * with the wrong length or twice is refused. */
 static void test_config_records(void **state)
@@ -1172,41 +1215,8 @@ static void test_config_records(void **state)
     mfr_model_destroy(m);
     m = NULL;
     free(path);
-    /* ... and with bytes after its arrays, the parts a newer mfrec adds
-     * with a new tag (as implicit feedback and the softmax section were):
-     * the message names the unknown record and the newer writer, not a
-     * corrupt header (what a reader from before them said). A model
-     * record (from 1000 on) counts the same; without an unknown record
-     * the bytes stay a corrupt header or an appended file. */
-    for (int x = 0; x < 2; x++) {
-        put_le32(rec + 12, x ? 1003 : 500);
-        unsigned char *o2 = replace_records(b, len, rec, 25, 2, &n);
-        unsigned char *o3 = calloc(n + 12, 1);
-        memcpy(o3, o2, n - 8);
-        fix_checksum(o3, n + 12);
-        path = put_bytes("cfg2n.mfr", o3, n + 12);
-        assert_int_equal(mfr_model_load(path, &m, &err), MFR_ERR_CORRUPT);
-        assert_null(m);
-        tu_expect_in(err.message, x ? "12 trailing bytes after" : "cfg2n.mfr: 12 trailing bytes after");
-        tu_expect_in(err.message, x ? "and record 1003, which this build does not know: a newer mfrec "
-                                      "wrote the model with parts this build cannot read"
-                                    : "and record 500, which this build does not know: a newer mfrec "
-                                      "wrote the model with parts this build cannot read");
-        free(path);
-        free(o3);
-        free(o2);
-    }
-    put_le32(rec + 12, 500);
-    unsigned char *o3 = calloc(len + 12, 1);
-    memcpy(o3, b, len - 8);
-    fix_checksum(o3, len + 12);
-    path = put_bytes("cfg2t.mfr", o3, len + 12);
-    assert_int_equal(mfr_model_load(path, &m, &err), MFR_ERR_CORRUPT);
-    tu_expect_in(err.message, "12 trailing bytes after");
-    tu_expect_in(err.message, "(a corrupt header, or another file appended)");
-    free(path);
-    free(o3);
     free(o);
+    check_newer_records_named(b, len, rec);
 
     /* No records at all: k comes from the defaults and must match. */
     o = replace_records(b, len, rec, 0, 0, &n);

@@ -749,6 +749,16 @@ typedef struct mfr_metrics {
  */
 MFR_API int mfr_model_load(const char *path, mfr_model **out, mfr_error *err);
 /**
+ * Loads a model file for its read-only uses (recommendations, neighbours,
+ * evaluation, export): the same checks as mfr_model_load, the whole file
+ * read and its checksum verified, but the optimizer state (Adam's two
+ * moments per parameter) is not kept, so the model takes a third of the
+ * memory. Predictions, lists and exports are the same as from
+ * mfr_model_load's model; such a model cannot be saved (MFR_ERR_INVALID:
+ * its state is missing) nor go on training.
+ */
+MFR_API int mfr_model_load_weights(const char *path, mfr_model **out, mfr_error *err);
+/**
  * Writes the model atomically (temporary file, fsync, rename). Whatever is
  * at path is replaced: the library does not know the caller's other files,
  * so the caller checks that path is none of its inputs (the data's rating

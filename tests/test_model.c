@@ -853,6 +853,62 @@ static void test_file_layout(void **state)
     free(b);
 }
 
+/* mfr_model_load_weights (the read-only commands' load): the same factors,
+ * ids and checksum as mfr_model_load without the optimizer state, every
+ * byte of the file still checked (a bad moment or a flipped state byte
+ * is corrupt), and such a model is not saved (its state is missing). */
+static void test_load_weights(void **state)
+{
+    (void)state;
+    mfr_error err = {0};
+    mfr_model *m = make_implicit_model(3, 4, 5);
+    char *path = tu_path(tmp_dir, "weights.mfr"), *again = tu_path(tmp_dir, "weights-again.mfr");
+    assert_int_equal(mfr_model_save(m, path, &err), MFR_OK);
+    mfr_model *w = NULL;
+    assert_int_equal(mfr_model_load_weights(path, &w, &err), MFR_OK);
+    assert_int_equal(w->n_state, 0);
+    for (int g = 0; g < MFR_MODEL_N_GROUPS; g++)
+        for (int s = 0; s < MFR_MODEL_MAX_STATE; s++) assert_null(w->state[g][s]);
+    assert_true(mfr_model_checksum(w) == mfr_model_checksum(m));
+    assert_memory_equal(w->U, m->U, sizeof(float) * 4 * (size_t)m->k_pad);
+    assert_memory_equal(w->V, m->V, sizeof(float) * 5 * (size_t)m->k_pad);
+    assert_memory_equal(w->P, m->P, sizeof(float) * 4 * (size_t)m->k_pad);
+    assert_memory_equal(w->Y, m->Y, sizeof(float) * 5 * (size_t)m->k_pad);
+    assert_memory_equal(w->user_ids, m->user_ids, sizeof(int64_t) * 4);
+    assert_memory_equal(w->item_ids, m->item_ids, sizeof(int64_t) * 5);
+    assert_string_equal(w->split_spec, m->split_spec);
+    assert_int_equal(mfr_model_save(w, again, &err), MFR_ERR_INVALID);
+    assert_non_null(strstr(err.message, "state arrays"));
+    assert_false(tu_exists(again));
+    mfr_model_destroy(w);
+    w = NULL;
+
+    size_t len;
+    unsigned char *b = (unsigned char *)tu_read_file(path, &len);
+    const uint32_t header_size = get_le32(b + 12);
+    /* vU[0][0]: after the ids, U, V and mU (k = 3 floats a row) */
+    const size_t vu_at = header_size + 8 * (4 + 5) + 4 * 3 * (4 + 5 + 4);
+    assert_true(vu_at + 4 < len);
+    b[vu_at + 1] ^= 0x40; /* a state byte: the checksum catches it */
+    tu_write_file(tmp_dir, "weights.mfr", (const char *)b, len);
+    assert_int_equal(mfr_model_load_weights(path, &w, &err), MFR_ERR_CORRUPT);
+    assert_null(w);
+    assert_non_null(strstr(err.message, "checksum mismatch"));
+    b[vu_at + 1] ^= 0x40;
+    put_le32(b + vu_at, 0xbf800000u); /* vU[0][0] = -1, a valid checksum */
+    fix_checksum(b, len);
+    tu_write_file(tmp_dir, "weights.mfr", (const char *)b, len);
+    assert_int_equal(mfr_model_load_weights(path, &w, &err), MFR_ERR_CORRUPT);
+    assert_null(w);
+    assert_non_null(strstr(err.message, "vU[0][0]"));
+    tu_write_file(tmp_dir, "weights.mfr", (const char *)b, len - 1); /* truncated */
+    assert_int_equal(mfr_model_load_weights(path, &w, &err), MFR_ERR_CORRUPT);
+    assert_null(w);
+    free(b);
+    mfr_model_destroy(m);
+    free(path), free(again);
+}
+
 static void test_truncated_at_every_byte(void **state)
 {
     (void)state;
@@ -1841,6 +1897,7 @@ int main(void)
         cmocka_unit_test(test_copy_into_reuses_the_arrays),
         cmocka_unit_test(test_memory_bytes_counts_every_array),
         cmocka_unit_test(test_optimizer_state_in_files),
+        cmocka_unit_test(test_load_weights),
         cmocka_unit_test(test_truncated_at_every_byte),
         cmocka_unit_test(test_flipped_byte_anywhere),
         cmocka_unit_test(test_trailing_bytes),

@@ -788,7 +788,8 @@ int load_model_and_data(const char *model_path, const char *data, mfr_model **m,
     *m = NULL;
     *ds = NULL;
     io_input(model_path);
-    if (mfr_model_load(model_path, m, &err) != MFR_OK) return lib_error(&err);
+    /* the read-only commands: the optimizer state stays in the file */
+    if (mfr_model_load_weights(model_path, m, &err) != MFR_OK) return lib_error(&err);
     const char *dir = data ? data : model_data_source(*m);
     if (load_dataset_recorded(dir, data ? NULL : model_path, ds, &err) != MFR_OK ||
         mfr_model_check_dataset(*m, *ds, &err) != MFR_OK) {

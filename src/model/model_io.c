@@ -833,6 +833,10 @@ struct reader {
      * hashed, checked) or skipped with the checksum. */
     bool shell, verify;
     uint64_t *user_off;
+    /* mfr_model_load_weights: the optimizer state arrays are read, hashed
+     * and checked like the others, but not kept (the model's n_state is
+     * 0). */
+    bool no_state;
 };
 
 /* Opens path, which must be a regular file, and measures it. */
@@ -945,7 +949,7 @@ static int reader_model(struct reader *r, mfr_model **out, mfr_error *err)
     mfr_model *m = *out;
     m->cfg = h->cfg;
     if (h->cfg.implicit > 0.0 && (rc = mfr_model_alloc_implicit(m, err)) != MFR_OK) return rc;
-    if ((rc = mfr_model_alloc_state(m, r->n_state, err)) != MFR_OK) return rc;
+    if (!r->no_state && (rc = mfr_model_alloc_state(m, r->n_state, err)) != MFR_OK) return rc;
     m->epochs = h->epochs;
     m->data_fingerprint = h->fingerprint;
     free(m->split_spec);
@@ -974,13 +978,17 @@ static int reader_body(struct reader *r, mfr_model *m, mfr_error *err)
     int rc = read_ids(r->f, path, m->user_ids, m->n_users, &r->hash, err);
     if (rc == MFR_OK) rc = read_ids(r->f, path, m->item_ids, m->n_items, &r->hash, err);
     struct mfr_model_array arrays[MFR_MODEL_MAX_ARRAYS];
+    /* the file's list of arrays; without the state, its entries are NULL
+     * (m->state[..] was never allocated): read through, not kept */
+    if (r->no_state) m->n_state = r->n_state;
     int n_arrays = mfr_model_arrays(m, arrays);
+    if (r->no_state) m->n_state = 0;
     uint64_t off = (uint64_t)r->header_size + 8u * ((uint64_t)m->n_users + (uint64_t)m->n_items);
     for (int a = 0; a < n_arrays && rc == MFR_OK; a++) {
         const uint64_t bytes = 4u * (uint64_t)m->k_row * (uint64_t)arrays[a].rows;
         if (r->user_off) r->user_off[a] = off;
         off += bytes;
-        if (!arrays[a].a && !r->verify) { /* a shell's user rows, skipped */
+        if (!arrays[a].a && !r->verify && !r->no_state) { /* a shell's user rows, skipped */
             if (fseeko(r->f, (off_t)bytes, SEEK_CUR) != 0)
                 rc = mfr_seterr(err, MFR_ERR_IO, "cannot seek in %s: %s", path, strerror(errno));
             continue;
@@ -1091,16 +1099,29 @@ uint64_t mfr_model_file_size(const mfr_model *m)
 
 /* Loads and verifies a model file; see docs/MODEL_FORMAT.md for the checks.
  * On failure *out is NULL and nothing stays allocated. */
-int mfr_model_load(const char *path, mfr_model **out, mfr_error *err)
+static int model_load(const char *fn, const char *path, bool no_state, mfr_model **out, mfr_error *err)
 {
-    if (!out) return mfr_seterr(err, MFR_ERR_INVALID, "mfr_model_load: out is NULL");
+    if (!out) return mfr_seterr(err, MFR_ERR_INVALID, "%s: out is NULL", fn);
     *out = NULL;
-    if (!path) return mfr_seterr(err, MFR_ERR_INVALID, "mfr_model_load: path is NULL");
-    struct reader r = {.path = path};
+    if (!path) return mfr_seterr(err, MFR_ERR_INVALID, "%s: path is NULL", fn);
+    struct reader r = {.path = path, .no_state = no_state};
     int rc = reader_open(&r, err);
     if (rc == MFR_OK) rc = reader_run(&r, out, err);
     if (r.f) fclose(r.f);
     return rc;
+}
+
+int mfr_model_load(const char *path, mfr_model **out, mfr_error *err)
+{
+    return model_load("mfr_model_load", path, false, out, err);
+}
+
+/* The same file checks; the optimizer state (two arrays the size of the
+ * factors under Adam) is checked and dropped: the read-only commands
+ * never use it, and it was most of their memory. */
+int mfr_model_load_weights(const char *path, mfr_model **out, mfr_error *err)
+{
+    return model_load("mfr_model_load_weights", path, true, out, err);
 }
 
 int mfr_model_check_split_spec(const char *who, const char *split_spec, mfr_error *err)

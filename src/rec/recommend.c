@@ -57,7 +57,7 @@ int mfr_scores_top_k(const float *scores, int32_t n, int32_t n_top, const uint8_
     int rc = mfr_topk_begin(&t, idx_out, scores_out, min_i32(n_top, n), err);
     if (rc != MFR_OK) return rc;
     for (int32_t i = 0; i < n; i++)
-        if (!exclude || !exclude[i]) mfr_topk_push(&t, scores[i], i);
+        if (!exclude || !exclude[i]) mfr_topk_offer(&t, scores[i], i);
     *n_out = mfr_topk_end(&t);
     return MFR_OK;
 }
@@ -182,7 +182,7 @@ static int rank_items(const mfr_model *m, const float *emb, bool with_bias, floa
     if (rc == MFR_OK) {
         for (int32_t i = 0; i < m->n_items; i++) {
             if (i == skip || (exclude && exclude[i])) continue;
-            mfr_topk_push(&t, offset ? scorer_item(&s, i) + offset[i] : scorer_item(&s, i), i);
+            mfr_topk_offer(&t, offset ? scorer_item(&s, i) + offset[i] : scorer_item(&s, i), i);
         }
         *n_out = mfr_topk_end(&t);
     }

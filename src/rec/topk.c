@@ -8,15 +8,7 @@
 
 #include "topk_priv.h"
 
-/* True when (sa, ia) ranks before (sb, ib): the larger score first, NaN
- * after every number, equal scores (and two NaNs) by the lower index. */
-static inline bool ranks_before(float sa, int32_t ia, float sb, int32_t ib)
-{
-    bool na = isnan(sa), nb = isnan(sb);
-    if (na != nb) return nb;
-    if (!na && sa != sb) return sa > sb;
-    return ia < ib;
-}
+#define ranks_before mfr_topk_ranks_before
 
 int mfr_topk_begin(struct mfr_topk *t, int32_t *idx_out, float *scores_out, int32_t cap,
                    mfr_error *err)

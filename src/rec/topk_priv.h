@@ -39,6 +39,25 @@ int mfr_topk_begin(struct mfr_topk *t, int32_t *idx_out, float *scores_out, int3
  * kept entry, which it then replaces. */
 void mfr_topk_push(struct mfr_topk *t, float s, int32_t i);
 
+/* True when (sa, ia) ranks before (sb, ib): the larger score first, NaN
+ * after every number, equal scores (and two NaNs) by the lower index. */
+static inline bool mfr_topk_ranks_before(float sa, int32_t ia, float sb, int32_t ib)
+{
+    bool na = sa != sa, nb = sb != sb; /* isnan without <math.h> */
+    if (na != nb) return nb;
+    if (!na && sa != sb) return sa > sb;
+    return ia < ib;
+}
+
+/* mfr_topk_push with its common case inline: in a scan of a large
+ * catalogue almost every offer ranks after the worst kept entry of a full
+ * heap and is dropped here, without a call. Same kept entries. */
+static inline void mfr_topk_offer(struct mfr_topk *t, float s, int32_t i)
+{
+    if (t->n == t->cap && !mfr_topk_ranks_before(s, i, t->sc[0], t->idx[0])) return;
+    mfr_topk_push(t, s, i);
+}
+
 /* Sorts the kept entries best first in place (heapsort), frees scores the
  * heap allocated and returns how many were kept (<= cap). */
 int32_t mfr_topk_end(struct mfr_topk *t);

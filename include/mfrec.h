@@ -1356,10 +1356,11 @@ typedef struct mfr_ranking {
  * `model_out` receives the model's metrics and `popularity_out` the
  * baseline's; either may be NULL to skip that computation. Indices outside
  * the model's ranges are MFR_ERR_MISMATCH; a lean split's training part
- * as `train` is MFR_ERR_UNSUPPORTED. Single-threaded; memory
- * O(n_users + n_items + nnz) allocated and freed within the call.
- * Deterministic: sums run in double in user order. Outputs are written only
- * on success.
+ * as `train` is MFR_ERR_UNSUPPORTED. Users run in parallel on
+ * mfr_set_threads's count of OpenMP threads; memory O(n_users + n_items +
+ * nnz + threads x n_items) allocated and freed within the call.
+ * Deterministic: each user's terms are summed in double in user order, the
+ * same bits for every thread count. Outputs are written only on success.
  */
 MFR_API int mfr_model_ranking(const mfr_model *m, const mfr_ratings *train,
                               const mfr_ratings *test, int32_t n_top, mfr_ranking *model_out,

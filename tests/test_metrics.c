@@ -448,6 +448,17 @@ static void test_random_model_matches_full_sort(void **state)
         mfr_ranking again;
         assert_int_equal(mfr_model_ranking(m, train, test, ks[c], &again, NULL, &err), MFR_OK);
         expect_same(&again, &rm);
+        /* users run in parallel: the same bytes for every thread count
+         * (more threads than users too) */
+        const int32_t threads[] = {1, 2, 3, 64};
+        for (size_t t = 0; t < sizeof threads / sizeof *threads; t++) {
+            mfr_ranking tm, tp;
+            mfr_set_threads(threads[t]);
+            assert_int_equal(mfr_model_ranking(m, train, test, ks[c], &tm, &tp, &err), MFR_OK);
+            expect_same(&tm, &rm);
+            expect_same(&tp, &rp);
+        }
+        mfr_set_threads(0);
     }
     mfr_ratings_destroy(train);
     mfr_ratings_destroy(test);

@@ -18,10 +18,14 @@ typedef void (*mfr_ranking_score_fn)(const void *ctx, int32_t u, const int32_t *
                                      const int32_t *train_mark, float *score);
 
 /* mfr_model_ranking's evaluation (definitions in include/mfrec.h) for
- * n_users x n_items, with `score` (called on this thread, users in
- * ascending order) in place of the model. */
+ * n_users x n_items, with `score` in place of the model, over n_threads
+ * threads: with more than 1, `score` is called from several threads at
+ * once, users in no particular order (it must only read ctx); with 1, on
+ * this thread, users in ascending order. The results do not depend on
+ * n_threads. */
 int mfr_ranking_run(const mfr_ratings *train, const mfr_ratings *test, int32_t n_users,
                     int32_t n_items, int32_t n_top, mfr_ranking_score_fn score, const void *ctx,
-                    mfr_ranking *model_out, mfr_ranking *popularity_out, mfr_error *err);
+                    int n_threads, mfr_ranking *model_out, mfr_ranking *popularity_out,
+                    mfr_error *err);
 
 #endif

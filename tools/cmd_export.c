@@ -10,6 +10,7 @@
  * %.9g, which round-trips every float32, in the C locale.
  */
 #define _POSIX_C_SOURCE 200809L
+#include <errno.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -78,6 +79,69 @@ static int write_text(const char *dir, const char *name, struct json_log *t)
     free(path);
     free(t->buf);
     memset(t, 0, sizeof *t);
+    return rc;
+}
+
+/* A text file written in pieces through a temporary name in its directory,
+ * renamed into place when complete (as write_file_atomic, without the
+ * whole text in memory: vectors.tsv of 200k movies x 256 is 600 MB). */
+struct text_stream {
+    FILE *f;
+    char *path, *tmp;
+    bool ok;
+    int e;
+};
+
+/* Text held before it goes to the file. */
+#define TEXT_PIECE ((size_t)1 << 20)
+
+static int text_open(struct text_stream *w, const char *dir, const char *name)
+{
+    *w = (struct text_stream){.ok = true};
+    if (!(w->path = path_in(dir, name))) return runtime_error("out of memory");
+    struct stat st; /* as write_file_atomic: replace regular files only */
+    if (lstat(w->path, &st) == 0 && !S_ISREG(st.st_mode)) {
+        int rc = runtime_error("%s is not a regular file; not replacing it", w->path);
+        free(w->path);
+        return rc;
+    }
+    int fd = tmp_file_create(w->path, &w->tmp);
+    if (fd < 0) {
+        int rc = errno == ENOMEM && !w->tmp ? runtime_error("out of memory")
+                                            : runtime_error("cannot create %s: %s", w->path, strerror(errno));
+        free(w->path);
+        return rc;
+    }
+    if (!(w->f = fdopen(fd, "w"))) {
+        int e = errno;
+        close(fd);
+        unlink(w->tmp);
+        signal_cleanup_file(NULL);
+        free(w->tmp), free(w->path);
+        return runtime_error("cannot write %s: %s", name, strerror(e));
+    }
+    return EXIT_OK;
+}
+
+/* Appends t's text to the file and empties t (its buffer is kept). */
+static void text_put(struct text_stream *w, struct json_log *t)
+{
+    if (w->ok && t->len && fwrite(t->buf, 1, t->len, w->f) != t->len) w->ok = false, w->e = errno;
+    t->len = 0;
+}
+
+/* Completes the file (ok) and gives it its name, or removes it. */
+static int text_close(struct text_stream *w, bool ok)
+{
+    ok = ok && w->ok;
+    int e = w->e;
+    if (ok && (fflush(w->f) != 0 || fsync(fileno(w->f)) != 0)) ok = false, e = errno;
+    if (fclose(w->f) != 0 && ok) ok = false, e = errno;
+    if (ok && rename(w->tmp, w->path) != 0) ok = false, e = errno;
+    if (!ok) unlink(w->tmp);
+    signal_cleanup_file(NULL);
+    int rc = ok || !e ? (ok ? EXIT_OK : EXIT_RUNTIME) : runtime_error("cannot write %s: %s", w->path, strerror(e));
+    free(w->tmp), free(w->path);
     return rc;
 }
 
@@ -269,12 +333,16 @@ static int export_tsv(const mfr_model *m, const mfr_dataset *ds, const char *dir
     int rc = movie_ctx_init(&c, m, ds, 0);
     if (rc != EXIT_OK) goto done;
     if (!V) { rc = runtime_error("out of memory"); goto done; }
+    struct text_stream w;
+    if ((rc = text_open(&w, dir, "vectors.tsv")) != EXIT_OK) goto done;
     for (int32_t i = 0; i < ni; i++) {
         const float *row = V + (size_t)i * (size_t)k;
         for (int32_t j = 0; j < k; j++) jlog_printf(&t, "%s%.9g", j ? "\t" : "", (double)row[j]);
         jlog_printf(&t, "\n");
+        if (t.len >= TEXT_PIECE) text_put(&w, &t);
     }
-    if ((rc = write_text(dir, "vectors.tsv", &t)) != EXIT_OK) goto done;
+    text_put(&w, &t);
+    if ((rc = text_close(&w, true)) != EXIT_OK) goto done;
 
     jlog_printf(&t, "movie\ttitle\tgenres\tratings\n");
     for (int32_t i = 0; i < ni; i++) {

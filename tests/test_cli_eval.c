@@ -431,6 +431,23 @@ static void test_ease_baseline(void **state)
                          "--baseline ease:5 --max-memory 90K --threads 1", g_data), 1);
     tu_expect_in(g_err, "--baseline ease needs ");
     tu_expect_in(g_err, "more than --max-memory 90.0 KiB");
+
+    /* with --model too, before any work: a 120k-item catalogue's EASE
+     * (two 120k x 120k matrices of doubles, 215 GiB) is refused against
+     * this machine's memory at once, where the fit came only after the
+     * model's ranking and then allocated them unchecked */
+    char *wide = tu_path(g_dir, "wide-catalogue"), *wide_model = tu_path(g_dir, "wide.mfr");
+    assert_int_equal(run("synth --users 30 --items 120000 --ratings 120000 --out '%s'", wide), 0);
+    assert_int_equal(run("train --data '%s' --split none --epochs 1 --dim 2 --quiet --out '%s'", wide,
+                         wide_model), 0);
+    assert_int_equal(run("eval --model '%s' --test u.data --allow-overlap --baseline ease", wide_model), 1);
+    tu_expect_in(g_err, "--baseline ease needs 214.6 GiB for its 120000 x 120000 matrices");
+    tu_expect_in(g_err, "more than this machine's memory");
+    assert_null(strstr(g_out, "precision"));
+    tu_rmtree(wide);
+    unlink(wide_model);
+    free(wide);
+    free(wide_model);
 }
 
 static void test_usage_errors(void **state)

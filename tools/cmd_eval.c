@@ -362,6 +362,10 @@ static int eval_model(const struct eval_opts *o)
     mfr_ranking rm, rp, re;
     int rc = load_model_and_data(o->model_path, o->data, &m, &ds, &dir);
     if (rc != EXIT_OK) goto done;
+    /* EASE's two n_items^2 matrices against this machine's memory before
+     * any work, as --folds does: after the model's ranking (minutes on a
+     * large catalogue) the fit allocated them, or failed, unchecked */
+    if ((rc = ease_fits_memory(&o->ease, mfr_model_n_items(m), o->train.cfg.max_memory)) != EXIT_OK) goto done;
     if ((rc = resolve_input("--test", dir, o->test_path, &d.test_path)) != EXIT_OK) goto done;
     /* A softmax model predicts no ratings: its rating metrics are NaN
      * (printed as "none", null in JSON), its ranking metrics as usual. */

@@ -26,8 +26,8 @@
  *   row, so one thread): each thread has its own stamps, scores and
  *   coverage flags, and writes one user's terms into that user's slot of
  *   a block of users; the terms are then summed in double in user order,
- *   so the results are the same bits for every thread count. A 50k-user x
- *   200k-item catalogue is 10G dot products: 2 threads halve the time.
+ *   so the results are the same bits for every thread count (50k users x
+ *   200k items is 10^10 dot products: minutes on one core).
  *
  * Names: u user, i item, n_top list length (the k of precision@k),
  * kk = min(n_top, n_items) heap size, p 0-based list position.

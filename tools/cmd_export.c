@@ -130,17 +130,19 @@ static void text_put(struct text_stream *w, struct json_log *t)
     t->len = 0;
 }
 
-/* Completes the file (ok) and gives it its name, or removes it. */
-static int text_close(struct text_stream *w, bool ok)
+/* Completes the file and gives it its name, or removes it after a failed
+ * write. */
+static int text_close(struct text_stream *w)
 {
-    ok = ok && w->ok;
+    bool ok = w->ok;
     int e = w->e;
     if (ok && (fflush(w->f) != 0 || fsync(fileno(w->f)) != 0)) ok = false, e = errno;
     if (fclose(w->f) != 0 && ok) ok = false, e = errno;
     if (ok && rename(w->tmp, w->path) != 0) ok = false, e = errno;
     if (!ok) unlink(w->tmp);
     signal_cleanup_file(NULL);
-    int rc = ok || !e ? (ok ? EXIT_OK : EXIT_RUNTIME) : runtime_error("cannot write %s: %s", w->path, strerror(e));
+    /* a short write that set no errno is still named */
+    int rc = ok ? EXIT_OK : runtime_error("cannot write %s: %s", w->path, strerror(e ? e : EIO));
     free(w->tmp), free(w->path);
     return rc;
 }
@@ -342,7 +344,7 @@ static int export_tsv(const mfr_model *m, const mfr_dataset *ds, const char *dir
         if (t.len >= TEXT_PIECE) text_put(&w, &t);
     }
     text_put(&w, &t);
-    if ((rc = text_close(&w, true)) != EXIT_OK) goto done;
+    if ((rc = text_close(&w)) != EXIT_OK) goto done;
 
     jlog_printf(&t, "movie\ttitle\tgenres\tratings\n");
     for (int32_t i = 0; i < ni; i++) {

@@ -22,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -995,6 +996,9 @@ int tmp_file_create(const char *path, char **tmp)
         return -1;
     }
     signal_cleanup_file(*tmp);
+    /* in use until its close: the library's writers remove a temporary file
+     * of the same name only once its writer's lock is gone (src/core/common.c) */
+    (void)flock(fd, LOCK_EX | LOCK_NB);
     /* mkstemp creates the file 0600: give it the usual mode of a new
      * output file, or the permission bits of the file it replaces (a
      * private file stays private; never setuid, setgid or sticky) */

@@ -431,11 +431,16 @@ static void test_ease_baseline(void **state)
                          "--baseline ease:5 --max-memory 90K --threads 1", g_data), 1);
     tu_expect_in(g_err, "--baseline ease needs ");
     tu_expect_in(g_err, "more than --max-memory 90.0 KiB");
+}
 
-    /* with --model too, before any work: a 120k-item catalogue's EASE
-     * (two 120k x 120k matrices of doubles, 215 GiB) is refused against
-     * this machine's memory at once, where the fit came only after the
-     * model's ranking and then allocated them unchecked */
+/* eval --model --baseline ease checks EASE's memory before any work: a
+ * 120k-item catalogue's EASE (two 120k x 120k matrices of doubles,
+ * 215 GiB) is refused against this machine's memory at once, where the
+ * fit came only after the model's ranking and then allocated them
+ * unchecked. */
+static void test_ease_memory_with_model(void **state)
+{
+    (void)state;
     char *wide = tu_path(g_dir, "wide-catalogue"), *wide_model = tu_path(g_dir, "wide.mfr");
     assert_int_equal(run("synth --users 30 --items 120000 --ratings 120000 --out '%s'", wide), 0);
     assert_int_equal(run("train --data '%s' --split none --epochs 1 --dim 2 --quiet --out '%s'", wide,
@@ -778,6 +783,7 @@ int main(void)
         cmocka_unit_test(test_json_and_train_file),
         cmocka_unit_test(test_folds),
         cmocka_unit_test(test_ease_baseline),
+        cmocka_unit_test(test_ease_memory_with_model),
         cmocka_unit_test(test_usage_errors),
         cmocka_unit_test(test_runtime_errors),
         cmocka_unit_test(test_changed_split_files_refused),

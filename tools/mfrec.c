@@ -196,5 +196,6 @@ int main(int argc, char **argv)
     exit_signals_install(); /* train replaces it with its own */
     fault_signals_install();
     mfr_set_tmp_observer(signal_cleanup_file); /* the library's temporary files too */
+    mfr_set_map_observer(signal_note_mapped);  /* the file a SIGBUS names */
     return finish_stdout(run_command(argc, argv));
 }

@@ -253,9 +253,18 @@ void exit_signals_install(void)
  * input cut short (a sanitizer's handler, or the default's core dump). */
 static char g_fault_data[CLEANUP_PATH_MAX];
 static volatile sig_atomic_t g_have_fault_data;
+/* The text input mapped now (the library's mfr_set_map_observer): the
+ * file cut short is that one, which is not always in the data (eval
+ * --test FILE, --train FILE, a fold-in's --ratings-file) */
+static char g_fault_file[CLEANUP_PATH_MAX];
+static volatile sig_atomic_t g_have_fault_file;
 static struct sigaction g_bus_old;
 
-void signal_note_data(const char *path) { set_path(g_fault_data, &g_have_fault_data, path); }
+/* stored as messages show paths (control bytes as \xHH): the handler
+ * writes them as they are, and a newline in a name must not make two
+ * lines of one error */
+void signal_note_data(const char *path) { set_path(g_fault_data, &g_have_fault_data, path ? printable(path) : NULL); }
+void signal_note_mapped(const char *path) { set_path(g_fault_file, &g_have_fault_file, path ? printable(path) : NULL); }
 
 static void write_stderr(const char *s)
 {
@@ -275,8 +284,13 @@ static void on_bus(int sig, siginfo_t *si, void *ctx)
     }
     write_stderr(g_cmd ? g_cmd : "mfrec");
     write_stderr(": error: an input file was cut short while mfrec read it (SIGBUS: another program "
-                 "truncated or rewrote it");
-    if (g_have_fault_data) {
+                 "truncated or rewrote ");
+    if (g_have_fault_file) {
+        write_stderr(g_fault_file);
+    } else {
+        write_stderr("it");
+    }
+    if (!g_have_fault_file && g_have_fault_data) {
         write_stderr("; the data: ");
         write_stderr(g_fault_data);
     }

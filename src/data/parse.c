@@ -20,6 +20,7 @@
 #include <limits.h>
 #include <math.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -92,11 +93,23 @@ char *mfr_path_join(const char *dir, const char *name)
     return p;
 }
 
+static _Atomic(mfr_map_fn) g_map_observer;
+
+void mfr_set_map_observer(mfr_map_fn fn) { atomic_store(&g_map_observer, fn); }
+
+static void map_observe(const char *path)
+{
+    const mfr_map_fn fn = atomic_load(&g_map_observer);
+    if (fn) fn(path);
+}
+
 void mfr_text_file_free(struct mfr_text_file *f)
 {
     free(f->path);
-    if (f->mapped)
+    if (f->mapped) {
+        map_observe(NULL);
         munmap(f->data, f->size + 1);
+    }
     else
         free(f->data);
     memset(f, 0, sizeof *f);
@@ -178,6 +191,7 @@ int mfr_text_file_read(const char *dir, const char *name, bool optional,
                 f->data = p;
                 f->size = (size_t)st.st_size;
                 f->mapped = true;
+                map_observe(f->path);
                 test_map_wait(fd, st.st_size);
                 rc = text_file_check(f, err);
                 goto done;

@@ -8,6 +8,7 @@
  * Every dataset here is tiny, made up, and written into a fresh temporary
  * directory by the test itself; no MovieLens data is used.
  */
+#include <fcntl.h>
 #include <locale.h>
 #include <math.h>
 #include <setjmp.h>
@@ -18,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -850,6 +852,54 @@ static void test_write_mode(void **state)
     free(dir);
 }
 
+/* A temporary file of a killed writer (unlocked, unchanged for a minute) goes
+ * at the first write of its path in a process, then at most once a minute:
+ * the scan reads the whole directory, and a checkpoint is written every
+ * epoch (200k files beside it made 100 epochs 16 times slower). */
+static void age_file(const char *path)
+{
+    struct timespec old[2];
+    clock_gettime(CLOCK_REALTIME, &old[0]);
+    old[0].tv_sec -= 120;
+    old[1] = old[0];
+    assert_int_equal(utimensat(AT_FDCWD, path, old, 0), 0);
+}
+
+static void test_stale_tmp_scan_once_a_minute(void **state)
+{
+    (void)state;
+    char *dir = tu_mkdtemp();
+    tu_write_file(dir, "u.data", "1\t1\t5\t1\n2\t2\t3\t2\n", (size_t)-1);
+    mfr_dataset *ds = tu_load_ok(dir, NULL);
+    const mfr_ratings *r = mfr_dataset_ratings(ds);
+    char *path = tu_path(dir, "out.data"), *other = tu_path(dir, "other.data");
+    char *stale = tu_path(dir, "out.data.tmpAbC123"), *stale_other = tu_path(dir, "other.data.tmpXyZ789");
+    mfr_error err = {0};
+    /* the first write of a path removes its stale file */
+    tu_write_file(dir, "out.data.tmpAbC123", "x", (size_t)-1);
+    age_file(stale);
+    assert_int_equal(mfr_ratings_write(r, ds, path, &err), MFR_OK);
+    assert_int_not_equal(access(stale, F_OK), 0);
+    /* a second write within the minute does not read the directory again */
+    tu_write_file(dir, "out.data.tmpAbC123", "x", (size_t)-1);
+    age_file(stale);
+    assert_int_equal(mfr_ratings_write(r, ds, path, &err), MFR_OK);
+    assert_int_equal(access(stale, F_OK), 0);
+    /* another path's first write does */
+    tu_write_file(dir, "other.data.tmpXyZ789", "x", (size_t)-1);
+    age_file(stale_other);
+    assert_int_equal(mfr_ratings_write(r, ds, other, &err), MFR_OK);
+    assert_int_not_equal(access(stale_other, F_OK), 0);
+    assert_int_equal(unlink(stale), 0);
+    free(path);
+    free(other);
+    free(stale);
+    free(stale_other);
+    mfr_dataset_destroy(ds);
+    tu_rmtree(dir);
+    free(dir);
+}
+
 /* test_write_round_trip: writing `r` over a file `ds` was read from (in
  * `dir`) is refused. */
 static void check_write_refuses_own_files(const char *dir, const mfr_ratings *r, const mfr_dataset *ds)
@@ -1023,6 +1073,7 @@ int main(void)
         cmocka_unit_test(test_read_known_ratings),
         cmocka_unit_test(test_write_round_trip),
         cmocka_unit_test(test_write_mode),
+        cmocka_unit_test(test_stale_tmp_scan_once_a_minute),
         cmocka_unit_test(test_write_locale),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

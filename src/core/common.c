@@ -10,6 +10,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <string.h>
 #include <time.h>
@@ -479,6 +480,48 @@ static void remove_stale_tmps(const char *dir, const char *path, int64_t min_age
     closedir(d);
 }
 
+/* Whether path's directory is due for remove_stale_tmps: at a path's first
+ * write in this process, then once a STALE_TMP_AGE_S. The scan reads the
+ * whole directory, and a checkpoint is written every epoch: with 200k
+ * files beside it (a job array's shared output directory) 100 ML-100K
+ * epochs took 5.8 s instead of 0.35 s, 54 ms of readdir a write. A
+ * temporary file turns stale only STALE_TMP_AGE_S after its writer's last
+ * write, so a scan a minute finds each in the minute after; the paths are
+ * kept as hashes in a few slots (a path pushed out is scanned again). */
+enum { STALE_SCAN_SLOTS = 32 };
+static struct {
+    uint64_t key; /* 0: free */
+    int64_t at;   /* CLOCK_MONOTONIC seconds of the last scan */
+} g_stale_scans[STALE_SCAN_SLOTS];
+static pthread_mutex_t g_stale_scans_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static bool stale_scan_due(const char *path)
+{
+    uint64_t key = 0xcbf29ce484222325ull; /* FNV-1a */
+    for (const unsigned char *c = (const unsigned char *)path; *c; c++) key = (key ^ *c) * 0x100000001b3ull;
+    key |= 1;
+    struct timespec ts;
+    if (clock_gettime(CLOCK_MONOTONIC, &ts) != 0) return true;
+    const int64_t now = (int64_t)ts.tv_sec;
+    bool due = true;
+    pthread_mutex_lock(&g_stale_scans_lock);
+    int slot = 0;
+    for (int k = 0; k < STALE_SCAN_SLOTS; k++) {
+        if (g_stale_scans[k].key == key) {
+            slot = k;
+            due = now - g_stale_scans[k].at >= STALE_TMP_AGE_S;
+            break;
+        }
+        if (g_stale_scans[k].key == 0 || g_stale_scans[k].at < g_stale_scans[slot].at) slot = k;
+    }
+    if (due) {
+        g_stale_scans[slot].key = key;
+        g_stale_scans[slot].at = now;
+    }
+    pthread_mutex_unlock(&g_stale_scans_lock);
+    return due;
+}
+
 /* mode: the temporary file's permission bits from its creation on, or -1:
  * a replaced file's (0666 less the umask for a new one). */
 static int write_atomic(const char *path, int mode, mfr_write_tmp_fn fn, void *ctx, mfr_error *err)
@@ -505,7 +548,7 @@ static int write_atomic(const char *path, int mode, mfr_write_tmp_fn fn, void *c
     /* a writer of path killed mid-write (SIGKILL, the OOM killer, a
      * scheduler's time limit) left its temporary file for good: a dataset
      * cache's is as large as the cache, in the data directory */
-    remove_stale_tmps(dir, path, STALE_TMP_AGE_S);
+    if (stale_scan_due(path)) remove_stale_tmps(dir, path, STALE_TMP_AGE_S);
     tmp_observe(""); /* about to be created */
     /* the bits asked for, else a replaced file's; a new file's: the umask's */
     const int bits = mode >= 0 ? mode : have_old ? (int)old_mode : -1;

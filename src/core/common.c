@@ -347,12 +347,14 @@ static void tmp_observe(const char *tmp)
     if (fn) fn(tmp);
 }
 
-/* The tests' hook: MFREC_TEST_SLOW_TMP=MS sleeps MS milliseconds between
+/* The tests' hooks: MFREC_TEST_SLOW_TMP=MS sleeps MS milliseconds between
  * creating a temporary file and telling the observer its name, where a
- * program's signal handler must wait for it (mfrec's does). */
-static void test_slow_tmp(void)
+ * program's signal handler must wait for it (mfrec's does);
+ * MFREC_TEST_SLOW_RENAME=MS between its close and its rename, where its
+ * lock must still be held (remove_stale_tmps). */
+static void test_sleep(const char *name)
 {
-    const char *ms = getenv("MFREC_TEST_SLOW_TMP");
+    const char *ms = getenv(name);
     long v = ms ? strtol(ms, NULL, 10) : 0;
     if (v <= 0) return;
     struct timespec ts = {v / 1000, (v % 1000) * 1000000L};
@@ -430,8 +432,8 @@ static int create_tmp(char *tmp, mode_t mode)
 }
 
 /* A temporary file unchanged this long, whose writer's lock is gone, is a
- * dead writer's: a live one holds its lock, and the age covers the moment
- * between its close and its rename. */
+ * dead writer's: a live one holds its lock until its rename; the age
+ * covers file systems where a lock cannot be taken. */
 enum { STALE_TMP_AGE_S = 60 };
 
 /* Whether name is base's temporary file: base, ".tmp", six characters of
@@ -562,10 +564,10 @@ static int write_atomic(const char *path, int mode, mfr_write_tmp_fn fn, void *c
                           path, strerror(e));
     }
     if (bits >= 0) (void)fchmod(fd, (mode_t)bits); /* the bits the umask took */
-    /* held until the close: the file is in use (remove_stale_tmps);
+    /* held until the rename: the file is in use (remove_stale_tmps);
      * where flock is not supported the file's age alone tells */
     (void)flock(fd, LOCK_EX | LOCK_NB);
-    test_slow_tmp();
+    test_sleep("MFREC_TEST_SLOW_TMP");
     tmp_observe(tmp);
     struct write_behind wb = {.fd = fd};
     /* no close function: fclose leaves fd open, to be synced and closed below */
@@ -594,13 +596,22 @@ static int write_atomic(const char *path, int mode, mfr_write_tmp_fn fn, void *c
         rc = mfr_seterr(err, MFR_ERR_IO, "cannot write %s: %s", path, strerror(errno));
     if (rc == MFR_OK && fsync(fd) != 0)
         rc = mfr_seterr(err, MFR_ERR_IO, "cannot sync %s: %s", path, strerror(errno));
+    /* the lock is held until the rename, by a duplicate of fd (it shares
+     * the lock): released at the close, the file of a writer whose last
+     * write was a minute before (a slow fsync of a large cache) was
+     * unlocked and old until the rename, and another writer of the path
+     * removed it there ('cannot rename PATH.tmpXXXXXX to PATH: No such file
+     * or directory'). Without a descriptor to spare, as before. */
+    const int keep = fcntl(fd, F_DUPFD_CLOEXEC, 0);
     if (close(fd) != 0 && rc == MFR_OK)
         rc = mfr_seterr(err, MFR_ERR_IO, "cannot close %s: %s", path, strerror(errno));
     free(buf);
+    if (rc == MFR_OK) test_sleep("MFREC_TEST_SLOW_RENAME");
     if (rc == MFR_OK && rename(tmp, path) != 0)
         rc = mfr_seterr(err, MFR_ERR_IO, "cannot rename %s to %s: %s", tmp, path,
                         strerror(errno));
     if (rc != MFR_OK) unlink(tmp);
+    if (keep >= 0) close(keep);
     tmp_observe(NULL);
     free(tmp);
     if (rc == MFR_OK) rc = sync_parent_dir(dir, err);

@@ -1577,13 +1577,15 @@ MFR_API void mfr_set_tmp_observer(mfr_tmp_fn fn);
 
 /**
  * A text input of 1 MiB or more (a rating file) is mapped while it is
- * parsed, and another program truncating it meanwhile raises SIGBUS at the
- * first read past its new end. `fn` (NULL: none, the default) is told the
- * file's path (as the library opened it) once it is mapped, and NULL once
- * it is unmapped, so that a program's SIGBUS handler can name the file cut
- * short (what `mfrec` does). Called on the reading thread; process-wide.
+ * parsed, and a dataset cache while its dataset lives; another program
+ * truncating one meanwhile raises SIGBUS at the first read past its new
+ * end. `fn` (NULL: none, the default) is told the file's path (as the
+ * library opened it), the mapping's address and length once it is mapped,
+ * and NULL with the same address once it is unmapped, so that a program's
+ * SIGBUS handler can name the file cut short from the fault's address
+ * (what `mfrec` does). Called on the mapping thread; process-wide.
  */
-typedef void (*mfr_map_fn)(const char *path);
+typedef void (*mfr_map_fn)(const char *path, const void *addr, size_t len);
 MFR_API void mfr_set_map_observer(mfr_map_fn fn);
 
 #ifdef __cplusplus

@@ -72,8 +72,8 @@ void signal_cleanup_child(pid_t pid);
  * naming the data noted last (signal_note_data), after the same cleanup. */
 void fault_signals_install(void);
 void signal_note_data(const char *path);
-/* The library's mfr_set_map_observer: the text input mapped now, named first. */
-void signal_note_mapped(const char *path);
+/* The library's mfr_set_map_observer: the input mapped at a SIGBUS's address is named. */
+void signal_note_mapped(const char *path, const void *addr, size_t len);
 /* The running command's name for messages ("mfrec train"). */
 extern const char *g_cmd;
 

@@ -253,18 +253,44 @@ void exit_signals_install(void)
  * input cut short (a sanitizer's handler, or the default's core dump). */
 static char g_fault_data[CLEANUP_PATH_MAX];
 static volatile sig_atomic_t g_have_fault_data;
-/* The text input mapped now (the library's mfr_set_map_observer): the
- * file cut short is that one, which is not always in the data (eval
- * --test FILE, --train FILE, a fold-in's --ratings-file) */
-static char g_fault_file[CLEANUP_PATH_MAX];
-static volatile sig_atomic_t g_have_fault_file;
+/* The inputs mapped now (the library's mfr_set_map_observer: a text file
+ * during its parse, a dataset cache while its dataset lives): the file cut
+ * short is the one whose mapping holds the fault's address, which is not
+ * always in the data (eval --test FILE, a fold-in's --ratings-file) nor the
+ * data's rating file (its cache) */
+enum { MAPPED_SLOTS = 4 };
+static struct {
+    char path[CLEANUP_PATH_MAX];
+    uintptr_t addr;
+    size_t len;
+    volatile sig_atomic_t used;
+} g_mapped[MAPPED_SLOTS];
 static struct sigaction g_bus_old;
 
 /* stored as messages show paths (control bytes as \xHH): the handler
  * writes them as they are, and a newline in a name must not make two
  * lines of one error */
 void signal_note_data(const char *path) { set_path(g_fault_data, &g_have_fault_data, path ? printable(path) : NULL); }
-void signal_note_mapped(const char *path) { set_path(g_fault_file, &g_have_fault_file, path ? printable(path) : NULL); }
+void signal_note_mapped(const char *path, const void *addr, size_t len)
+{
+    for (int k = 0; k < MAPPED_SLOTS; k++)
+        if (g_mapped[k].used && g_mapped[k].addr == (uintptr_t)addr) g_mapped[k].used = 0;
+    if (!path) return;
+    for (int k = 0; k < MAPPED_SLOTS; k++)
+        if (!g_mapped[k].used) {
+            g_mapped[k].addr = (uintptr_t)addr;
+            g_mapped[k].len = len;
+            set_path(g_mapped[k].path, &g_mapped[k].used, printable(path));
+            return;
+        }
+}
+
+static const char *mapped_at(const void *addr)
+{
+    for (int k = 0; k < MAPPED_SLOTS; k++)
+        if (g_mapped[k].used && (uintptr_t)addr - g_mapped[k].addr < g_mapped[k].len) return g_mapped[k].path;
+    return NULL;
+}
 
 static void write_stderr(const char *s)
 {
@@ -285,12 +311,9 @@ static void on_bus(int sig, siginfo_t *si, void *ctx)
     write_stderr(g_cmd ? g_cmd : "mfrec");
     write_stderr(": error: an input file was cut short while mfrec read it (SIGBUS: another program "
                  "truncated or rewrote ");
-    if (g_have_fault_file) {
-        write_stderr(g_fault_file);
-    } else {
-        write_stderr("it");
-    }
-    if (!g_have_fault_file && g_have_fault_data) {
+    const char *file = mapped_at(si->si_addr);
+    write_stderr(file ? file : "it");
+    if (!file && g_have_fault_data) {
         write_stderr("; the data: ");
         write_stderr(g_fault_data);
     }

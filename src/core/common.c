@@ -338,6 +338,15 @@ int mfr_write_atomic(const char *path, mfr_write_fn fn, void *ctx, mfr_error *er
 }
 
 static _Atomic(mfr_tmp_fn) g_tmp_observer;
+static _Atomic(mfr_map_fn) g_map_observer;
+
+void mfr_set_map_observer(mfr_map_fn fn) { atomic_store(&g_map_observer, fn); }
+
+void mfr_map_observe(const char *path, const void *addr, size_t len)
+{
+    const mfr_map_fn fn = atomic_load(&g_map_observer);
+    if (fn) fn(path, addr, len);
+}
 
 void mfr_set_tmp_observer(mfr_tmp_fn fn) { atomic_store(&g_tmp_observer, fn); }
 
@@ -345,6 +354,21 @@ static void tmp_observe(const char *tmp)
 {
     const mfr_tmp_fn fn = atomic_load(&g_tmp_observer);
     if (fn) fn(tmp);
+}
+
+/* The tests' hook: MFREC_TEST_MAP_WAIT=MS waits, after a text file is
+ * mapped (or a dataset cache), until its size changes (up to MS milliseconds), so that a test can
+ * cut the file short under a reader that has mapped it (the program's
+ * SIGBUS report). */
+void mfr_test_map_wait(int fd, off_t mapped_size)
+{
+    const char *ms = getenv("MFREC_TEST_MAP_WAIT");
+    long left = ms ? strtol(ms, NULL, 10) : 0;
+    struct stat st;
+    for (; left > 0 && fstat(fd, &st) == 0 && st.st_size == mapped_size; left -= 10) {
+        struct timespec ts = {0, 10000000L};
+        while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {}
+    }
 }
 
 /* The tests' hooks: MFREC_TEST_SLOW_TMP=MS sleeps MS milliseconds between

@@ -158,6 +158,11 @@ uint64_t mfr_physical_memory(void);
  * On any failure the temporary file is removed and `path` is untouched. */
 typedef int (*mfr_write_fn)(FILE *f, void *ctx, mfr_error *err);
 int mfr_write_atomic(const char *path, mfr_write_fn fn, void *ctx, mfr_error *err);
+/* Tells the program's observer (mfr_set_map_observer) that an input file
+ * is mapped at addr (path), or no longer (path NULL). */
+void mfr_map_observe(const char *path, const void *addr, size_t len);
+/* The tests' hook MFREC_TEST_MAP_WAIT=MS: waits after a mapping until fd's size changes. */
+void mfr_test_map_wait(int fd, off_t mapped_size);
 /* The same, the temporary file (and so the file) of permission bits
  * mode (& 0777) from its creation on, whatever the umask or a replaced
  * file's bits. */

@@ -728,7 +728,10 @@ void mfr_dataset_destroy(mfr_dataset *ds)
     free(ds->users);
     mfr_free_strings(ds->genre_names, ds->n_genres);
     mfr_free_strings(ds->occupations, ds->n_occupations);
-    if (ds->map) munmap(ds->map, ds->map_len);
+    if (ds->map) {
+        mfr_map_observe(NULL, ds->map, 0);
+        munmap(ds->map, ds->map_len);
+    }
     free(ds);
 }
 

@@ -756,6 +756,8 @@ int mfr_cache_load(const char *path, const struct mfr_cache_key *key, mfr_datase
     void *p = mmap(NULL, m.len, PROT_READ, MAP_PRIVATE, fd, 0);
     if (p == MAP_FAILED) goto done;
     m.p = p;
+    mfr_map_observe(path, p, m.len);
+    mfr_test_map_wait(fd, st.st_size);
     if (!header_matches(&m, key, &h)) goto done;
     uint64_t counts_at = HEADER_BYTES + key->len + pad_to(HEADER_BYTES + key->len), sec_at[6], meta_len_at;
     if (m.len < counts_at + sizeof c) goto done;
@@ -792,7 +794,10 @@ int mfr_cache_load(const char *path, const struct mfr_cache_key *key, mfr_datase
 done:
     close(fd);
     mfr_dataset_destroy(ds); /* its ratings are borrowed: the mapping goes below */
-    if (m.p) munmap((void *)(uintptr_t)m.p, m.len);
+    if (m.p) {
+        mfr_map_observe(NULL, m.p, 0);
+        munmap((void *)(uintptr_t)m.p, m.len);
+    }
     return *out ? MFR_OK : MFR_ERR_NOT_FOUND;
 }
 
@@ -1016,7 +1021,10 @@ done:
 void mfr_users_cache_close(struct mfr_users_cache *uc)
 {
     mfr_dataset_destroy(uc->ds);
-    if (uc->map) munmap((void *)(uintptr_t)uc->map, uc->map_len);
+    if (uc->map) {
+        mfr_map_observe(NULL, uc->map, 0);
+        munmap((void *)(uintptr_t)uc->map, uc->map_len);
+    }
     memset(uc, 0, sizeof *uc);
 }
 
@@ -1062,6 +1070,7 @@ int mfr_users_cache_open(const char *path, const struct mfr_load_id *id, struct 
     void *p = mmap(NULL, m.len, PROT_READ, MAP_PRIVATE, fd, 0);
     if (p == MAP_FAILED) goto done;
     m.p = p;
+    mfr_map_observe(path, p, m.len);
     memcpy(&h, m.p, sizeof h);
     const uint64_t key_len = id->key.len, counts_at = HEADER_BYTES + key_len + pad_to(HEADER_BYTES + key_len);
     if (memcmp(h.magic, USERS_MAGIC, 8) != 0 || h.version != USERS_VERSION || h.order != CACHE_ORDER ||
@@ -1102,7 +1111,10 @@ int mfr_users_cache_open(const char *path, const struct mfr_load_id *id, struct 
     ok = true;
 done:
     close(fd);
-    if (m.p) munmap((void *)(uintptr_t)m.p, m.len);
+    if (m.p) {
+        mfr_map_observe(NULL, m.p, 0);
+        munmap((void *)(uintptr_t)m.p, m.len);
+    }
     return ok ? MFR_OK : MFR_ERR_NOT_FOUND;
 }
 

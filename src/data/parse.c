@@ -20,7 +20,6 @@
 #include <limits.h>
 #include <math.h>
 #include <stdarg.h>
-#include <stdatomic.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -93,21 +92,11 @@ char *mfr_path_join(const char *dir, const char *name)
     return p;
 }
 
-static _Atomic(mfr_map_fn) g_map_observer;
-
-void mfr_set_map_observer(mfr_map_fn fn) { atomic_store(&g_map_observer, fn); }
-
-static void map_observe(const char *path)
-{
-    const mfr_map_fn fn = atomic_load(&g_map_observer);
-    if (fn) fn(path);
-}
-
 void mfr_text_file_free(struct mfr_text_file *f)
 {
     free(f->path);
     if (f->mapped) {
-        map_observe(NULL);
+        mfr_map_observe(NULL, f->data, 0);
         munmap(f->data, f->size + 1);
     }
     else
@@ -134,21 +123,6 @@ static int text_file_check(const struct mfr_text_file *f, mfr_error *err)
                              "lines end with a bare carriage return (old Mac line endings); "
                              "convert them to \\n");
     return MFR_OK;
-}
-
-/* The tests' hook: MFREC_TEST_MAP_WAIT=MS waits, after a text file is
- * mapped, until its size changes (up to MS milliseconds), so that a test can
- * cut the file short under a reader that has mapped it (the program's
- * SIGBUS report). */
-static void test_map_wait(int fd, off_t mapped_size)
-{
-    const char *ms = getenv("MFREC_TEST_MAP_WAIT");
-    long left = ms ? strtol(ms, NULL, 10) : 0;
-    struct stat st;
-    for (; left > 0 && fstat(fd, &st) == 0 && st.st_size == mapped_size; left -= 10) {
-        struct timespec ts = {0, 10000000L};
-        while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {}
-    }
 }
 
 int mfr_text_file_read(const char *dir, const char *name, bool optional,
@@ -191,8 +165,8 @@ int mfr_text_file_read(const char *dir, const char *name, bool optional,
                 f->data = p;
                 f->size = (size_t)st.st_size;
                 f->mapped = true;
-                map_observe(f->path);
-                test_map_wait(fd, st.st_size);
+                mfr_map_observe(f->path, p, (size_t)st.st_size + 1);
+                mfr_test_map_wait(fd, st.st_size);
                 rc = text_file_check(f, err);
                 goto done;
             }

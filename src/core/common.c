@@ -457,7 +457,8 @@ static int create_tmp(char *tmp, mode_t mode)
 
 /* A temporary file unchanged this long, whose writer's lock is gone, is a
  * dead writer's: a live one holds its lock until its rename; the age
- * covers file systems where a lock cannot be taken. */
+ * covers the moment between its creation and its lock. Where no lock can
+ * be taken (flock fails), no file is removed. */
 enum { STALE_TMP_AGE_S = 60 };
 
 /* Whether name is base's temporary file: base, ".tmp", six characters of
@@ -588,8 +589,8 @@ static int write_atomic(const char *path, int mode, mfr_write_tmp_fn fn, void *c
                           path, strerror(e));
     }
     if (bits >= 0) (void)fchmod(fd, (mode_t)bits); /* the bits the umask took */
-    /* held until the rename: the file is in use (remove_stale_tmps);
-     * where flock is not supported the file's age alone tells */
+    /* held until the rename: the file is in use (remove_stale_tmps,
+     * which removes nothing where flock is not supported) */
     (void)flock(fd, LOCK_EX | LOCK_NB);
     test_sleep("MFREC_TEST_SLOW_TMP");
     tmp_observe(tmp);

@@ -178,6 +178,24 @@ static int check_not_cache(const char *flag, const char *path, const char *base)
                        flag, path);
 }
 
+/* A usage error when base is the name of another file's temporary file
+ * (NAME.tmp and six letters or digits, mfr_write_atomic's): a write of
+ * NAME removes such a file once it is a minute old and unlocked, taking it
+ * for a killed writer's (a model saved as m.mfr.tmpRun001 went at the next
+ * `train --out m.mfr`). */
+static int check_not_tmp_name(const char *flag, const char *path, const char *base)
+{
+    const size_t n = strlen(base), tail = sizeof ".tmpXXXXXX" - 1;
+    if (n <= tail || strncmp(base + n - tail, ".tmp", 4) != 0) return EXIT_OK;
+    for (size_t k = n - 6; k < n; k++)
+        if (!((base[k] >= '0' && base[k] <= '9') || (base[k] >= 'A' && base[k] <= 'Z') ||
+              (base[k] >= 'a' && base[k] <= 'z')))
+            return EXIT_OK;
+    return usage_error("%s %s: the name of a temporary file of %.*s (NAME.tmpXXXXXX), which a later write of %.*s "
+                       "removes once it is a minute old; choose another name",
+                       flag, path, (int)(strlen(path) - tail), path, (int)(strlen(path) - tail), path);
+}
+
 /* A usage error when base ends as a compressed file's name does: mfrec
  * writes its outputs uncompressed, so a reader that trusts the name (zcat,
  * pandas) would fail on the file. */
@@ -328,7 +346,8 @@ static int check_output_file(const char *flag, const char *path, struct file_id 
      * already there (or missing: the load says so), not a name given here */
     else if ((rc = check_not_cache(flag, path, base)) != EXIT_OK ||
              (!input_ok && strcmp(flag, "--resume") != 0 &&
-              (rc = check_not_compressed(flag, path, base)) != EXIT_OK))
+              ((rc = check_not_compressed(flag, path, base)) != EXIT_OK ||
+               (rc = check_not_tmp_name(flag, path, base)) != EXIT_OK)))
         ;
     else if (stat(dir, &st) != 0)
         rc = runtime_error("%s %s: directory %s: %s", flag, path, dir, strerror(errno));

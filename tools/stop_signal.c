@@ -292,12 +292,6 @@ static const char *mapped_at(const void *addr)
     return NULL;
 }
 
-static void write_stderr(const char *s)
-{
-    ssize_t r = write(STDERR_FILENO, s, strlen(s));
-    (void)r; /* nothing more to do if stderr is gone */
-}
-
 static void on_bus(int sig, siginfo_t *si, void *ctx)
 {
     (void)ctx;
@@ -308,17 +302,28 @@ static void on_bus(int sig, siginfo_t *si, void *ctx)
         if (si->si_code <= 0) raise(sig);
         return;
     }
-    write_stderr(g_cmd ? g_cmd : "mfrec");
-    write_stderr(": error: an input file was cut short while mfrec read it (SIGBUS: another program "
-                 "truncated or rewrote ");
+    /* the threads of a parallel phase that read the file fault together:
+     * the first reports and exits, the others wait for that (their
+     * reports came interleaved into one garbled line and a second) */
+    static int taken;
+    if (__atomic_exchange_n(&taken, 1, __ATOMIC_SEQ_CST))
+        for (;;) pause();
+    /* one write(2), which nothing else writing to stderr can split */
+    static char msg[3 * CLEANUP_PATH_MAX];
+    size_t n = 0;
     const char *file = mapped_at(si->si_addr);
-    write_stderr(file ? file : "it");
-    if (!file && g_have_fault_data) {
-        write_stderr("; the data: ");
-        write_stderr(g_fault_data);
-    }
-    write_stderr("); the command stopped and left no output half-written: run it again once the file is "
-                 "complete\n");
+    const char *parts[] = {g_cmd ? g_cmd : "mfrec",
+                           ": error: an input file was cut short while mfrec read it (SIGBUS: another program "
+                           "truncated or rewrote ",
+                           file ? file : "it",
+                           !file && g_have_fault_data ? "; the data: " : "",
+                           !file && g_have_fault_data ? g_fault_data : "",
+                           "); the command stopped and left no output half-written: run it again once the file "
+                           "is complete\n"};
+    for (size_t k = 0; k < sizeof parts / sizeof *parts; k++)
+        for (const char *c = parts[k]; *c && n < sizeof msg; c++) msg[n++] = *c;
+    ssize_t r = write(STDERR_FILENO, msg, n);
+    (void)r; /* nothing more to do if stderr is gone */
     cleanup_registered();
     _exit(1);
 }

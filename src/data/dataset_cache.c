@@ -73,6 +73,7 @@
 #include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -739,6 +740,24 @@ static bool counts_fit(const struct counts *c, const struct header *h, const str
     return layout(h->key_len, s, &counts_at, sec_at, meta_len_at) <= m->len;
 }
 
+/* The tests' hook MFREC_TEST_MAP_FAULTS=N (with MFREC_TEST_MAP_WAIT): once
+ * the mapped cache was cut short, N threads read its last byte at once,
+ * as the parallel setup's would, so that N SIGBUS handlers run together
+ * (mfrec's reported the error once each, interleaved). */
+static void test_map_faults(const unsigned char *p, size_t len)
+{
+    const char *v = getenv("MFREC_TEST_MAP_FAULTS");
+    const int n = v ? atoi(v) : 0;
+    if (n < 2 || len == 0) return;
+    unsigned sum = 0;
+#pragma omp parallel num_threads(n) reduction(+ : sum)
+    {
+#pragma omp barrier
+        sum += ((const volatile unsigned char *)p)[len - 1];
+    }
+    (void)sum;
+}
+
 int mfr_cache_load(const char *path, const struct mfr_cache_key *key, mfr_dataset **out)
 {
     *out = NULL;
@@ -758,6 +777,7 @@ int mfr_cache_load(const char *path, const struct mfr_cache_key *key, mfr_datase
     m.p = p;
     mfr_map_observe(path, p, m.len);
     mfr_test_map_wait(fd, st.st_size);
+    test_map_faults(m.p, m.len);
     if (!header_matches(&m, key, &h)) goto done;
     uint64_t counts_at = HEADER_BYTES + key->len + pad_to(HEADER_BYTES + key->len), sec_at[6], meta_len_at;
     if (m.len < counts_at + sizeof c) goto done;

@@ -356,10 +356,10 @@ static void tmp_observe(const char *tmp)
     if (fn) fn(tmp);
 }
 
-/* The tests' hook: MFREC_TEST_MAP_WAIT=MS waits, after a text file is
- * mapped (or a dataset cache), until its size changes (up to MS milliseconds), so that a test can
- * cut the file short under a reader that has mapped it (the program's
- * SIGBUS report). */
+/* The tests' hook: MFREC_TEST_MAP_WAIT=MS waits, after a text file or a
+ * dataset cache is mapped, until its size changes (up to MS milliseconds),
+ * so that a test can cut the file short under a reader that has mapped it
+ * (the program's SIGBUS report). */
 void mfr_test_map_wait(int fd, off_t mapped_size)
 {
     const char *ms = getenv("MFREC_TEST_MAP_WAIT");

@@ -1571,6 +1571,12 @@ MFR_API int32_t mfr_thread_limit(void);
  * remove it if a signal ends the process in between (what `mfrec` does on
  * SIGINT/SIGTERM: a signal between "" and the name waits for the name).
  * Called on the writing thread; process-wide.
+ * A writer holds an flock on its temporary file until its rename, and
+ * removes PATH's temporary files that a killed writer left (at its first
+ * write of PATH in the process, then at most once a minute): those named
+ * PATH.tmp and six letters or digits, regular files, unlocked and
+ * unmodified for 60 seconds. A program that keeps files of such names
+ * beside PATH loses them (mfrec refuses such names as outputs).
  */
 typedef void (*mfr_tmp_fn)(const char *tmp_path);
 MFR_API void mfr_set_tmp_observer(mfr_tmp_fn fn);

@@ -117,8 +117,9 @@ static int text_open(struct text_stream *w, const char *dir, const char *name)
         close(fd);
         unlink(w->tmp);
         signal_cleanup_file(NULL);
+        int rc = runtime_error("cannot write %s: %s", w->path, strerror(e));
         free(w->tmp), free(w->path);
-        return runtime_error("cannot write %s: %s", name, strerror(e));
+        return rc;
     }
     return EXIT_OK;
 }

@@ -495,7 +495,10 @@ static void remove_stale_tmps(const char *dir, const char *path, int64_t min_age
         if (!is_tmp_of(e->d_name, base, base_len) || fstatat(dfd, e->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0 ||
             !S_ISREG(st.st_mode) || now - st.st_mtime < min_age_s)
             continue;
-        int fd = openat(dfd, e->d_name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+        /* read-write first: NFS emulates flock with POSIX locks, whose
+         * exclusive kind needs a descriptor open for writing */
+        int fd = openat(dfd, e->d_name, O_RDWR | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+        if (fd < 0) fd = openat(dfd, e->d_name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
         if (fd < 0) continue;
         /* a writer alive holds its lock; the name must still be the file locked */
         if (flock(fd, LOCK_EX | LOCK_NB) == 0 && fstat(fd, &locked) == 0 &&

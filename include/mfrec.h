@@ -1357,8 +1357,9 @@ typedef struct mfr_ranking {
  * baseline's; either may be NULL to skip that computation. Indices outside
  * the model's ranges are MFR_ERR_MISMATCH; a lean split's training part
  * as `train` is MFR_ERR_UNSUPPORTED. Users run in parallel on
- * mfr_set_threads's count of OpenMP threads; memory O(n_users + n_items +
- * nnz + threads x n_items) allocated and freed within the call.
+ * mfr_set_threads's count of OpenMP threads, at most one per online CPU;
+ * memory O(n_users + n_items + nnz + threads x n_items) allocated and
+ * freed within the call.
  * Deterministic: each user's terms are summed in double in user order, the
  * same bits for every thread count. Outputs are written only on success.
  */

@@ -36,6 +36,7 @@
 #include <omp.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "dataset_priv.h"
 #include "kern_priv.h"
@@ -446,9 +447,14 @@ int mfr_model_ranking(const mfr_model *m, const mfr_ratings *train, const mfr_ra
         free(count);
     }
     /* model_scores reads only the model and its arguments: users run in
-     * parallel (the threads of mfr_set_threads, as the data's load) */
+     * parallel (the threads of mfr_set_threads, as the data's load), at
+     * most one a CPU: each thread keeps scratch of 14 bytes an item, 2.8 GB
+     * at 200k items for --threads 1024, and the bits do not depend on it */
+    int threads = mfr_setup_threads();
+    const long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    if (cpus > 0 && threads > cpus) threads = (int)cpus;
     int rc = mfr_ranking_run(train, test, mfr_model_n_users(m), mfr_model_n_items(m), n_top, model_scores, &c,
-                             mfr_setup_threads(), model_out, popularity_out, err);
+                             threads, model_out, popularity_out, err);
     free(c.offset);
     return rc;
 }

@@ -303,8 +303,8 @@ static void on_bus(int sig, siginfo_t *si, void *ctx)
         return;
     }
     /* the threads of a parallel phase that read the file fault together:
-     * the first reports and exits, the others wait for that (their
-     * reports came interleaved into one garbled line and a second) */
+     * the first reports and exits, the others wait for that, so that the
+     * report is one line, once */
     static int taken;
     if (__atomic_exchange_n(&taken, 1, __ATOMIC_SEQ_CST))
         for (;;) pause();

@@ -625,11 +625,11 @@ static int write_atomic(const char *path, int mode, mfr_write_tmp_fn fn, void *c
     if (rc == MFR_OK && fsync(fd) != 0)
         rc = mfr_seterr(err, MFR_ERR_IO, "cannot sync %s: %s", path, strerror(errno));
     /* the lock is held until the rename, by a duplicate of fd (it shares
-     * the lock): released at the close, the file of a writer whose last
-     * write was a minute before (a slow fsync of a large cache) was
-     * unlocked and old until the rename, and another writer of the path
-     * removed it there ('cannot rename PATH.tmpXXXXXX to PATH: No such file
-     * or directory'). Without a descriptor to spare, as before. */
+     * the lock): released at the close, a writer whose last write was a
+     * minute before (a slow fsync of a large cache) would leave its file
+     * unlocked and old until the rename, for another writer of the path to
+     * remove ('cannot rename PATH.tmpXXXXXX to PATH: No such file or
+     * directory'). Without a descriptor to spare, released at the close. */
     const int keep = fcntl(fd, F_DUPFD_CLOEXEC, 0);
     if (close(fd) != 0 && rc == MFR_OK)
         rc = mfr_seterr(err, MFR_ERR_IO, "cannot close %s: %s", path, strerror(errno));

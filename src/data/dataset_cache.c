@@ -743,7 +743,7 @@ static bool counts_fit(const struct counts *c, const struct header *h, const str
 /* The tests' hook MFREC_TEST_MAP_FAULTS=N (with MFREC_TEST_MAP_WAIT): once
  * the mapped cache was cut short, N threads read its last byte at once,
  * as the parallel setup's would, so that N SIGBUS handlers run together
- * (mfrec's reported the error once each, interleaved). */
+ * (mfrec's must report the error once, on one line). */
 static void test_map_faults(const unsigned char *p, size_t len)
 {
     const char *v = getenv("MFREC_TEST_MAP_FAULTS");

@@ -443,7 +443,8 @@ MFR_API int mfr_split_create(const mfr_dataset *ds, const char *spec, uint64_t s
  * timestamps; the other specs are copied as by mfr_split_create. Such a
  * training part is read by mfr_trainer_create, mfr_trainer_resume, mfr_trainer_evaluate,
  * mfr_model_evaluate, mfr_ratings_count and mfr_ratings_get (same results
- * as from a copy); the other functions taking ratings (mfr_ratings_write,
+ * as from a copy; mfr_ratings_get reads it in index order at one step a
+ * rating, any other order at up to 65536 marks a rating); the other functions taking ratings (mfr_ratings_write,
  * mfr_ratings_overlap, mfr_model_ranking, mfr_model_recommend_users,
  * mfr_ease_fit, mfr_ease_fit_ratings, mfr_ease_ranking,
  * mfr_softmax_trainer_create and the MPI trainer's create, resume and

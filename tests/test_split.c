@@ -554,6 +554,22 @@ static void assert_lean_same(const mfr_dataset *ds, const char *spec, const mfr_
         assert_true(v->user[row] == c->user[x] && v->item[row] == c->item[x] && v->rating[row] == c->rating[x] &&
                     v->ts[row] == c->ts[x]);
     }
+    /* mfr_ratings_get in order (a row after the last one found), backwards
+     * and by jumps (from a block's start), and with another view read in
+     * between: the copy's ratings every time */
+    mfr_split *other = NULL;
+    assert_int_equal(mfr_split_create_lean(ds, spec, 78, &other, &err), MFR_OK);
+    const int64_t walks[][3] = {{0, 1, v->n}, {v->n - 1, -1, 500}, {5, 7919, v->n}}; /* first, step, reads */
+    for (size_t w = 0; w < sizeof walks / sizeof *walks; w++)
+        for (int64_t x = walks[w][0], k = 0; x >= 0 && x < v->n && k < walks[w][2]; x += walks[w][1], k++) {
+            int32_t u, i;
+            float r;
+            assert_int_equal(mfr_ratings_get(v, x, &u, &i, &r, NULL, &err), MFR_OK);
+            assert_true(u == c->user[x] && i == c->item[x] && r == c->rating[x]);
+            if (k < 1000 && x % 3 == 0) /* each then costs this view a scan from its block's start */
+                assert_int_equal(mfr_ratings_get(other->train, x % other->train->n, &u, &i, &r, NULL, &err), MFR_OK);
+        }
+    mfr_split_destroy(other);
     mfr_split_destroy(lean);
 }
 

@@ -32,6 +32,8 @@ struct mfr_ratings {
     const unsigned char *skip;
     int64_t base_n;
     int64_t *block_base;
+    /* a view's identity, never reused (mfr_ratings_row's cursor) */
+    uint64_t view_id;
     /* A part of a canonical split (u1..u5, ua, ub): a fingerprint of both
      * of its files' ratings, which a model trained on it records (its
      * split pin); 0 for every other rating set. */
@@ -43,6 +45,8 @@ struct mfr_ratings {
 /* The row of the arrays that holds rating idx (idx itself unless r is a
  * view). */
 int64_t mfr_ratings_row(const mfr_ratings *r, int64_t idx);
+/* A new view's view_id (1, 2, ...; 0: not a view). */
+uint64_t mfr_ratings_new_view_id(void);
 
 /* Copies ratings [lo, hi) of r (a view or not) into user, item, rating;
  * returns the row after the last one read. */

@@ -19,6 +19,7 @@
 #include <sys/vfs.h>
 #include <unistd.h>
 #include <math.h>
+#include <stdatomic.h>
 #include <string.h>
 
 #include "dataset_priv.h"
@@ -64,12 +65,37 @@ _Static_assert(sizeof(float) == sizeof(int32_t), "float must be 32 bits");
 
 int64_t mfr_ratings_count(const mfr_ratings *r) { return r ? r->n : -1; }
 
+uint64_t mfr_ratings_new_view_id(void)
+{
+    static _Atomic uint64_t next = 1;
+    return atomic_fetch_add(&next, 1);
+}
+
+/* The last row found on this thread, of which view: a caller reading a
+ * view rating after rating (mfr_ratings_get in a loop) takes the next row
+ * from there instead of scanning from its block's start, which cost up to
+ * MFR_VIEW_BLOCK marks a rating (10M ratings read in order took 10 minutes
+ * instead of a fraction of a second). */
+static _Thread_local struct {
+    uint64_t view_id;
+    int64_t idx, row;
+} g_row_cursor;
+
 int64_t mfr_ratings_row(const mfr_ratings *r, int64_t idx)
 {
     if (!r->skip) return idx;
-    int64_t f = r->block_base[idx / MFR_VIEW_BLOCK];
-    for (int64_t left = idx % MFR_VIEW_BLOCK;; f++)
-        if (!r->skip[f] && left-- == 0) return f;
+    int64_t f;
+    if (g_row_cursor.view_id == r->view_id && g_row_cursor.idx == idx - 1 && idx % MFR_VIEW_BLOCK != 0) {
+        for (f = g_row_cursor.row + 1; r->skip[f]; f++) {}
+    } else {
+        f = r->block_base[idx / MFR_VIEW_BLOCK];
+        for (int64_t left = idx % MFR_VIEW_BLOCK;; f++)
+            if (!r->skip[f] && left-- == 0) break;
+    }
+    g_row_cursor.view_id = r->view_id;
+    g_row_cursor.idx = idx;
+    g_row_cursor.row = f;
+    return f;
 }
 
 int64_t mfr_ratings_gather(const mfr_ratings *r, int64_t lo, int64_t hi, int32_t *user, int32_t *item,

@@ -451,7 +451,7 @@ static int train_view(const mfr_ratings *all, int64_t n_train, const struct mark
     }
     *v = (mfr_ratings){.n = n_train, .user = all->user, .item = all->item, .rating = all->rating, .ts = all->ts,
                        .borrowed = true, .mapped = all->mapped, .skip = is_test, .base_n = all->n,
-                       .block_base = base};
+                       .block_base = base, .view_id = mfr_ratings_new_view_id()};
     *out = v;
     return MFR_OK;
 }

@@ -56,7 +56,9 @@ int movie_ctx_init(struct movie_ctx *c, const mfr_model *m, const mfr_dataset *d
     if (*spec) {
         mfr_config cfg;
         mfr_model_config(m, &cfg, NULL);
-        if (mfr_split_create(ds, spec, cfg.seed, &sp, &err) != MFR_OK)
+        /* only counted: the lean split reads the training part in place
+         * (a copy of every rating was a third of a listing's memory at 10M) */
+        if (mfr_split_create_lean(ds, spec, cfg.seed, &sp, &err) != MFR_OK)
             return runtime_error("cannot recreate the model's split %s: %s", spec, err.message);
         if (mfr_model_check_split(m, sp, &err) != MFR_OK) {
             mfr_split_destroy(sp);

@@ -718,8 +718,8 @@ MFR_API int mfr_text_is_decimal(const char *s, size_t n);
 /**
  * Writes field f's value in cfg into buf (size bytes, NUL-terminated) as
  * text that mfr_config_set reads back to the same value whenever the
- * value is in the settable range: an integer, the shortest "%g"-style
- * number that round-trips (e.g. "0.001", "1e-08"; "C" locale), an enum
+ * value is in the settable range: an integer, a double as
+ * mfr_format_double writes it (e.g. "0.001", "20", "1e-08"), an enum
  * value's name (its number when out of range), "0"/"1" for a flag, or
  * bytes as a plain integer. Returns MFR_OK; MFR_ERR_INVALID when cfg, f or
  * buf is NULL, f is not from mfr_config_field_at/mfr_config_field_find, or
@@ -729,6 +729,18 @@ MFR_API int mfr_text_is_decimal(const char *s, size_t n);
  */
 MFR_API int mfr_config_format(const mfr_config *cfg, const mfr_config_field *f, char *buf,
                               size_t size, mfr_error *err);
+
+/**
+ * Writes d into buf (size bytes, NUL-terminated) as the shortest decimal
+ * that strtod reads back as the same double, in the "C" numeric locale
+ * whatever the caller's: "0.1" (where "%.17g" writes 0.10000000000000001),
+ * "1e-08", a whole number of up to ten digits in full ("400", not
+ * "4e+02"); "nan", "inf" or "-inf" when d is not finite. At most 24 bytes
+ * and the NUL. Returns the length written, or -1 when buf is NULL, size is
+ * too small (buf then holds a truncated, terminated string when size > 0)
+ * or the "C" locale cannot be made. Thread-safe.
+ */
+MFR_API int mfr_format_double(double d, char *buf, size_t size);
 
 /* ------------------------------------------------------------------ */
 /* Models                                                               */

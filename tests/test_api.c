@@ -3,6 +3,7 @@
  * (the right code and a message naming the field), calls in the wrong
  * order, the memory budget, and the status table.
  */
+#include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -202,6 +203,54 @@ static void test_config_table_defaults(void **state)
                      MFR_ERR_INVALID);
     assert_int_equal(mfr_config_format(&d, mfr_config_field_find("lr"), buf, 0, &err),
                      MFR_ERR_INVALID);
+}
+
+static void expect_double_text(double d, const char *text)
+{
+    char buf[32];
+    assert_int_equal(mfr_format_double(d, buf, sizeof buf), (int)strlen(text));
+    assert_string_equal(buf, text);
+    if (isfinite(d)) assert_true(strtod(buf, NULL) == d);
+}
+
+/* The shortest decimal that reads back: what JSON records and messages
+ * print instead of %.17g's 0.10000000000000001 or %g's rounding. */
+static void test_format_double_shortest(void **state)
+{
+    (void)state;
+    expect_double_text(0.1, "0.1");
+    expect_double_text(0.05, "0.05");
+    expect_double_text(0.3, "0.3");
+    expect_double_text(0.9999999, "0.9999999");
+    expect_double_text(1e-8, "1e-08");
+    expect_double_text(400, "400");
+    expect_double_text(-20, "-20");
+    expect_double_text(-0.0, "0");
+    expect_double_text(1e12, "1e+12");
+    expect_double_text(1.0 / 3.0, "0.3333333333333333");
+    expect_double_text(2.0 / 3.0, "0.6666666666666666");
+    expect_double_text(5e-324, "5e-324");
+    expect_double_text(-2.2250738585072014e-308, "-2.2250738585072014e-308");
+    expect_double_text(1.7976931348623157e308, "1.7976931348623157e+308");
+    expect_double_text(NAN, "nan");
+    expect_double_text(-INFINITY, "-inf");
+    /* a buffer too small, or none */
+    char buf[4];
+    assert_int_equal(mfr_format_double(0.125, buf, sizeof buf), -1);
+    assert_int_equal(mfr_format_double(0.125, NULL, 8), -1);
+    assert_int_equal(mfr_format_double(0.125, buf, 0), -1);
+    /* every double a run of random bits gives reads back, in 24 bytes */
+    uint64_t x = 0x9e3779b97f4a7c15u;
+    for (int i = 0; i < 20000; i++) {
+        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+        double d;
+        memcpy(&d, &x, sizeof d);
+        if (!isfinite(d)) continue;
+        char t[25];
+        const int n = mfr_format_double(d, t, sizeof t);
+        assert_true(n > 0 && n <= 24);
+        assert_true(strtod(t, NULL) == d);
+    }
 }
 
 /* mfr_config_set(key, value) fails with `message` and leaves cfg as it was. */
@@ -614,6 +663,7 @@ int main(void)
         cmocka_unit_test(test_config_validation_names_field),
         cmocka_unit_test(test_config_table_covers_every_member),
         cmocka_unit_test(test_config_table_defaults),
+        cmocka_unit_test(test_format_double_shortest),
         cmocka_unit_test(test_config_set_checks_ranges),
         cmocka_unit_test(test_trainer_misuse),
         cmocka_unit_test(test_split_spec_too_long_for_a_model),

@@ -369,6 +369,55 @@ static void test_log_json_keys_documented(void **state)
     free(log);
 }
 
+/* Digits of a JSON number token up to its exponent, leading zeros left
+ * out: those a reader sees ("0.050" has 2). */
+static int significant_digits(const char *tok, size_t len)
+{
+    int d = 0;
+    bool lead = true;
+    for (size_t i = 0; i < len && tok[i] != 'e' && tok[i] != 'E'; i++) {
+        if (tok[i] < '0' || tok[i] > '9') continue;
+        if (lead && tok[i] == '0') continue;
+        lead = false;
+        d++;
+    }
+    return d;
+}
+
+/* --log-json's exact numbers are the shortest decimals that read back as
+ * the same doubles: "rmse":0.1, not 0.10000000000000001 (%.17g). The
+ * timings (keys ending in _s) are seconds to the microsecond. */
+static void test_log_json_numbers_shortest(void **state)
+{
+    (void)state;
+    char *log = tu_path(g_dir, "shortest.jsonl");
+    assert_int_equal(run("train --data '%s' --split random:0.2 --dim 4 --epochs 4 --log-every 2 --lr 0.1 "
+                         "--l2 0.3 --target-rmse 0.1 --quiet --log-json '%s'", g_data, log), 0);
+    char *j = tu_read_file(log, NULL);
+    assert_non_null(j);
+    tu_expect_json_lines(j);
+    tu_expect_in(j, "{\"target\":{\"rmse\":0.1,\"reached\":false,");
+    int n_checked = 0;
+    for (const char *p = j; (p = strstr(p, "\":"));) {
+        const char *key_end = p, *v = p + 2;
+        p = v;
+        if (!strchr("-0123456789", *v) || (key_end - j >= 2 && !strncmp(key_end - 2, "_s", 2))) continue;
+        const size_t len = strspn(v, "-+.0123456789eE");
+        char *end;
+        const double x = strtod(v, &end);
+        assert_ptr_equal(end, v + len);
+        const int d = significant_digits(v, len);
+        char shorter[512];
+        snprintf(shorter, sizeof shorter, "%.*g", d > 1 ? d - 1 : 1, x);
+        if (d > 1 && strtod(shorter, NULL) == x)
+            fail_msg("%.*s has %d digits where %s reads back the same", (int)len, v, d, shorter);
+        n_checked++;
+    }
+    assert_true(n_checked > 15);
+    free(j);
+    free(log);
+}
+
 /* With --early-stop the log says which epoch's model the run kept (the
  * report did, the log not: its last epoch record is the stopping epoch's),
  * in keys that README.md documents. */
@@ -1083,6 +1132,7 @@ int main(void)
         cmocka_unit_test(test_small_memory_budget_named),
         cmocka_unit_test(test_log_eval_is_part_of_eval),
         cmocka_unit_test(test_log_json_keys_documented),
+        cmocka_unit_test(test_log_json_numbers_shortest),
         cmocka_unit_test(test_log_json_names_the_kept_epoch),
         cmocka_unit_test(test_setup_time_parts_add_up),
         cmocka_unit_test(test_plot_title_names_switches),

@@ -297,7 +297,9 @@ static void test_folds(void **state)
     tu_expect_in(g_out, "\"folds\":[{\"fold\":\"u1\",\"train_ratings\":2400,\"test_ratings\":600");
     /* the whole training configuration, for programs comparing runs */
     tu_expect_in(g_out, "\"preset\":\"notebook\",\"config\":{\"k\":4,\"lr\":0.05,\"beta1\":0.9,");
-    tu_expect_in(g_out, ",\"dim\":4,\"epochs\":8,"); /* "top" the cutoff, as the flag */
+    /* "top" the cutoff, as the flag; the shortest decimals that read back
+     * (%.17g wrote 0.050000000000000003 and 0.29999999999999999) */
+    tu_expect_in(g_out, ",\"dim\":4,\"epochs\":8,\"lr\":0.05,\"init_std\":0.3,\"seed\":300,\"top\":5,");
     tu_expect_in(g_out, ",\"top\":5,");
     tu_expect_in(g_out, "\"init_std\":0.3,");
     tu_expect_in(g_out, "\"bias\":false,");

@@ -69,6 +69,6 @@ void ease_baseline_say(const struct ease_baseline *b, const char *fitted_on)
 void ease_baseline_json(const struct ease_baseline *b)
 {
     fputs(",\"ease_lambda\":", stdout);
-    json_num(b->lambda, 17);
+    json_num(b->lambda, JSON_EXACT);
     printf(",\"ease_input\":\"%s\"", b->ratings ? "ratings" : "binary");
 }

@@ -62,7 +62,7 @@ struct eval_opts {
 /* ------------------------------------------------------------------ */
 
 /* Digits of the JSON numbers (output.h's json_num): exact doubles. */
-enum { JSON_DIGITS = 17 };
+enum { JSON_DIGITS = JSON_EXACT };
 
 /* "0.1234" or "n/a" into buf. */
 static const char *fmt_metric(char *buf, size_t size, double x)
@@ -550,9 +550,10 @@ static void json_folds(const struct eval_opts *o, const char *dir, const struct 
     const bool ease = o->ease.lambda > 0;
     fputs("{\"data\":", stdout);
     json_str(dir);
-    printf(",\"dim\":%d,\"epochs\":%lld,\"lr\":%.17g,\"init_std\":%.17g,\"seed\":%llu,\"top\":%d",
-           (int)o->train.cfg.k, (long long)o->train.epochs, o->train.cfg.lr, o->train.cfg.init_std,
-           (unsigned long long)o->train.cfg.seed, (int)o->k);
+    char lr[32], init_std[32];
+    printf(",\"dim\":%d,\"epochs\":%lld,\"lr\":%s,\"init_std\":%s,\"seed\":%llu,\"top\":%d",
+           (int)o->train.cfg.k, (long long)o->train.epochs, num_exact(o->train.cfg.lr, lr),
+           num_exact(o->train.cfg.init_std, init_std), (unsigned long long)o->train.cfg.seed, (int)o->k);
     json_training_config(&o->train);
     if (ease) ease_baseline_json(&o->ease);
     fputs(",\"folds\":[", stdout);

@@ -724,7 +724,7 @@ static void print_fold_in(const mfr_model *m, const struct movie_ctx *c, const s
 static void json_fold_in(const struct movie_ctx *c, const struct rec_state *st)
 {
     printf(",\"fold_in\":{\"lambda\":");
-    json_num(st->lambda, 17);
+    json_num(st->lambda, JSON_EXACT);
     printf(",\"middle\":");
     if (isnan(st->middle)) fputs("null", stdout);
     else json_num(st->middle, 9);

@@ -323,7 +323,7 @@ static void json_histogram(const struct histogram *h)
          * bins of counts end past the largest, which the summary's max
          * gives): in full, so that they hold them (1.491954023 was above a
          * mean of 1.4919540229885) */
-        json_num(h->edges[b], b == 0 || b == h->n_bins ? 17 : JSON_DIGITS);
+        json_num(h->edges[b], b == 0 || b == h->n_bins ? JSON_EXACT : JSON_DIGITS);
     }
     printf("],\"counts\":[");
     for (int b = 0; b < h->n_bins; b++) printf("%s%lld", b ? "," : "", (long long)h->counts[b]);

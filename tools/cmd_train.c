@@ -18,6 +18,7 @@
 
 #include "cli.h"
 #include "dist.h"
+#include "output.h"
 #include "plot.h"
 
 /* ------------------------------------------------------------------ */
@@ -764,12 +765,10 @@ static const char *mse_text(double v, char buf[static 32])
     return buf;
 }
 
-/* v for a JSON record, "%.17g" (exact); null when not `have` or not finite. */
-static const char *json_num(bool have, double v, char buf[static 32])
+/* v for a JSON record, exact (num_exact); null when not `have` or not finite. */
+static const char *json_val(bool have, double v, char buf[static 32])
 {
-    if (!have || !isfinite(v)) return "null";
-    snprintf(buf, 32, "%.17g", v);
-    return buf;
+    return have ? num_exact(v, buf) : "null";
 }
 
 /* A logged epoch's record: the line, the --plot point and the --log-json
@@ -826,9 +825,9 @@ static int emit_epoch(struct train_run *r)
                     "\"train_rmse\":%s,\"val_rmse\":%s,\"loss\":%s,"
                     "\"loss_mse\":%s,\"loss_l2\":%s,\"loss_gravity\":%s,"
                     "\"elapsed_s\":%.6f,\"wall_s\":%.6f}\n",
-                    (long long)e, json_num(te, mt.mse, tm), json_num(r->has_test, mv.mse, vm),
-                    json_num(te, mt.rmse, tr), json_num(r->has_test, mv.rmse, vr), json_num(true, lp.total, l0),
-                    json_num(true, lp.mse, l1), json_num(true, lp.l2, l2), json_num(true, lp.gravity, l3),
+                    (long long)e, json_val(te, mt.mse, tm), json_val(r->has_test, mv.mse, vm),
+                    json_val(te, mt.rmse, tr), json_val(r->has_test, mv.rmse, vr), json_val(true, lp.total, l0),
+                    json_val(true, lp.mse, l1), json_val(true, lp.l2, l2), json_val(true, lp.gravity, l3),
                     g->elapsed, g->wall);
     }
     return EXIT_OK;
@@ -1018,19 +1017,19 @@ static int write_log_tail(struct train_run *r, double final_val_rmse)
 {
     const struct train_opts *o = r->o;
     const struct setup_times *t = &r->times;
-    char bv[32];
+    char bv[32], tg[32], tv[32];
     if (o->early_stop > 0 && r->best) /* which epoch's model the files hold, as the report says */
         jlog_printf(&r->jl,
                     "{\"early_stop\":{\"patience\":%lld,\"stopped\":%s,\"epochs_run\":%lld,"
                     "\"kept_epoch\":%lld,\"val_mse\":%s}}\n",
                     (long long)o->early_stop, r->ran < o->epochs ? "true" : "false", (long long)r->ran,
-                    (long long)r->best_epoch, json_num(true, r->best_val, bv));
+                    (long long)r->best_epoch, json_val(true, r->best_val, bv));
     if (o->target_rmse > 0)
         jlog_printf(&r->jl,
-                    "{\"target\":{\"rmse\":%.17g,\"reached\":%s,\"epoch\":%lld,"
-                    "\"val_rmse\":%.17g,\"wall_s\":%.6f}}\n",
-                    o->target_rmse, r->target_epoch ? "true" : "false", (long long)r->target_epoch,
-                    r->target_epoch ? r->target_val : final_val_rmse,
+                    "{\"target\":{\"rmse\":%s,\"reached\":%s,\"epoch\":%lld,"
+                    "\"val_rmse\":%s,\"wall_s\":%.6f}}\n",
+                    num_exact(o->target_rmse, tg), r->target_epoch ? "true" : "false", (long long)r->target_epoch,
+                    num_exact(r->target_epoch ? r->target_val : final_val_rmse, tv),
                     r->target_epoch ? r->target_wall : process_seconds());
     jlog_printf(&r->jl,
                 "{\"timing\":{\"load_s\":%.6f,\"split_s\":%.6f,\"trainer_s\":%.6f,"

@@ -293,8 +293,8 @@ static void log_json_metrics(const struct sm_run *r, struct json_log *jl)
     const double m[3] = {r->rm.precision, r->rm.recall, r->rm.ndcg};
     static const char *const names[3] = {"test_precision", "test_recall", "test_ndcg"};
     for (int x = 0; x < 3; x++) {
-        if (r->has_test && isfinite(m[x])) jlog_printf(jl, ",\"%s\":%.17g", names[x], m[x]);
-        else jlog_printf(jl, ",\"%s\":null", names[x]);
+        char v[32];
+        jlog_printf(jl, ",\"%s\":%s", names[x], r->has_test ? num_exact(m[x], v) : "null");
     }
     jlog_printf(jl, ",\"top\":%d", r->o->top);
 }
@@ -305,13 +305,14 @@ static int log_json_epoch(struct sm_run *r, int64_t e, double loss, double secon
     mfr_softmax_step *st = malloc(sizeof *st * (size_t)(n > 0 ? n : 1));
     if (!st) return runtime_error("out of memory");
     n = mfr_softmax_trainer_steps(r->tr, st, n);
+    char v[32];
     for (int32_t x = 0; x < n; x++)
         jlog_printf(&r->jl, "{\"epoch\":%lld,\"step\":%lld,\"group\":%d,\"examples\":%lld,"
-                            "\"loss\":%.17g}\n",
+                            "\"loss\":%s}\n",
                     (long long)e, (long long)st[x].step, (int)st[x].group,
-                    (long long)st[x].examples, st[x].loss);
+                    (long long)st[x].examples, num_exact(st[x].loss, v));
     free(st);
-    jlog_printf(&r->jl, "{\"epoch\":%lld,\"loss\":%.17g", (long long)e, loss);
+    jlog_printf(&r->jl, "{\"epoch\":%lld,\"loss\":%s", (long long)e, num_exact(loss, v));
     if (logged) log_json_metrics(r, &r->jl);
     jlog_printf(&r->jl, ",\"epoch_s\":%.6f,\"elapsed_s\":%.6f,\"wall_s\":%.6f}\n", seconds,
                 now_seconds() - r->t_start, process_seconds());
@@ -1128,20 +1129,21 @@ static void sm_json(const struct sm_opts *o, const char *dir, const struct sm_fo
     for (int l = 0; l < o->cfg.n_hidden; l++)
         snprintf(hidden + strlen(hidden), sizeof hidden - strlen(hidden), "%s%d", l ? "," : "",
                  (int)o->cfg.hidden[l]);
+    char lr[32], wd[32], lm[32], fd[32];
     fputs("{\"kind\":\"softmax\",\"data\":", stdout);
     json_str(dir);
-    printf(",\"dim\":%d,\"hidden\":\"%s\",\"features\":\"movies%s%s\",\"optimizer\":\"%s\",\"lr\":%.17g,"
-           "\"batch_users\":%d,\"all_pairs\":%s,\"tie_tables\":%s,\"weight_decay\":%.17g,"
-           "\"min_label_rating\":%.17g,\"negatives\":\"%s\",\"feature_dropout\":%.17g,"
+    printf(",\"dim\":%d,\"hidden\":\"%s\",\"features\":\"movies%s%s\",\"optimizer\":\"%s\",\"lr\":%s,"
+           "\"batch_users\":%d,\"all_pairs\":%s,\"tie_tables\":%s,\"weight_decay\":%s,"
+           "\"min_label_rating\":%s,\"negatives\":\"%s\",\"feature_dropout\":%s,"
            "\"hidden_init\":\"%s\",\"epochs\":%lld,"
            "\"seed\":%llu,\"top\":%d",
            (int)o->cfg.k, o->cfg.n_hidden ? hidden : "none", o->cfg.features & MFR_SOFTMAX_FEAT_GENRES ? ",genres" : "",
            o->cfg.features & MFR_SOFTMAX_FEAT_YEARS ? ",years" : "",
-           o->cfg.optimizer == MFR_SOFTMAX_OPT_ADAM ? "adam" : "adagrad", o->cfg.lr,
+           o->cfg.optimizer == MFR_SOFTMAX_OPT_ADAM ? "adam" : "adagrad", num_exact(o->cfg.lr, lr),
            (int)o->cfg.batch_users, o->cfg.all_pairs ? "true" : "false",
-           o->cfg.tie_tables ? "true" : "false", o->cfg.weight_decay, o->cfg.label_min_rating,
-           o->cfg.negatives == MFR_SOFTMAX_NEG_UNRATED ? "unrated" : "all",
-           o->cfg.feature_dropout, o->cfg.hidden_init == MFR_SOFTMAX_INIT_HE ? "he" : "colab", (long long)o->epochs,
+           o->cfg.tie_tables ? "true" : "false", num_exact(o->cfg.weight_decay, wd),
+           num_exact(o->cfg.label_min_rating, lm), o->cfg.negatives == MFR_SOFTMAX_NEG_UNRATED ? "unrated" : "all",
+           num_exact(o->cfg.feature_dropout, fd), o->cfg.hidden_init == MFR_SOFTMAX_INIT_HE ? "he" : "colab", (long long)o->epochs,
            (unsigned long long)o->cfg.seed, (int)o->top);
     if (ease) ease_baseline_json(&o->ease);
     fputs(",\"folds\":[", stdout);

@@ -47,9 +47,17 @@ void json_fstr(FILE *f, const char *s)
 
 void json_str(const char *s) { json_fstr(stdout, s); }
 
+const char *num_exact(double x, char buf[static 32])
+{
+    if (!isfinite(x) || mfr_format_double(x, buf, 32) < 0) return "null";
+    return buf;
+}
+
 void json_num(double x, int digits)
 {
-    if (isfinite(x)) printf("%.*g", digits, x);
+    char buf[32];
+    if (digits >= JSON_EXACT) fputs(num_exact(x, buf), stdout);
+    else if (isfinite(x)) printf("%.*g", digits, x);
     else fputs("null", stdout);
 }
 
@@ -64,7 +72,7 @@ void json_rankings(const mfr_ranking *const r[N_RANKERS])
         printf("%s\"%s\":{\"users\":%lld", k ? "," : "", ranker_names[k], (long long)r[k]->users);
         for (int m = 0; m < N_RANKING_METRICS; m++) {
             printf(",\"%s\":", ranking_metrics[m]);
-            json_num(v[m], 17);
+            json_num(v[m], JSON_EXACT);
         }
         putchar('}');
     }
@@ -78,7 +86,7 @@ void json_ranking_summary(const double *v, int n_rankers)
         printf("%s\"%s\":{", k ? "," : "", ranker_names[k]);
         for (int m = 0; m < N_RANKING_METRICS; m++) {
             printf("%s\"%s\":", m ? "," : "", ranking_metrics[m]);
-            json_num(v[k * N_RANKING_METRICS + m], 17);
+            json_num(v[k * N_RANKING_METRICS + m], JSON_EXACT);
         }
         putchar('}');
     }

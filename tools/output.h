@@ -18,9 +18,16 @@
 void json_str(const char *s);
 /* The same to f. */
 void json_fstr(FILE *f, const char *s);
-/* Writes x to stdout with `digits` significant digits (%.*g), or null when
- * it is not finite. Each command keeps its own digits: eval 17 (exact
- * doubles), stats 10 (readable summaries). */
+/* json_num's digits for an exact double: the shortest decimal that reads
+ * back as the same double (mfr_format_double: "0.1", where %.17g writes
+ * 0.10000000000000001). */
+enum { JSON_EXACT = 17 };
+/* x as that shortest decimal in buf, or "null" when it is not finite. */
+const char *num_exact(double x, char buf[static 32]);
+/* Writes x to stdout with `digits` significant digits (%.*g; JSON_EXACT or
+ * more: num_exact), or null when it is not finite. Each command keeps its
+ * own digits: eval JSON_EXACT (exact doubles), stats 10 (readable
+ * summaries). */
 void json_num(double x, int digits);
 
 /* The rankers of an evaluation, in their JSON order and names. */

@@ -384,10 +384,13 @@ static int set_u64(const char *key, const char *s, uint64_t *out, mfr_error *err
 }
 
 /* The shortest "%g" text that strtod reads back as d (the caller is in
- * the "C" numeric locale): a range's bounds are printed as they are, not
- * rounded ("%g" wrote --beta2's 0.9999999 as 1). */
+ * the "C" numeric locale): a range's bounds and the values are printed as
+ * they are, not rounded ("%g" wrote --beta2's 0.9999999 as 1, "%.17g" 0.1
+ * as 0.10000000000000001), and a whole number of up to ten digits in full
+ * ("100", not "1e+02"). */
 static int shortest_text(double d, char *buf, size_t size)
 {
+    if (d == floor(d) && fabs(d) < 1e10) return snprintf(buf, size, "%.0f", d == 0.0 ? 0.0 : d);
     int n = 0;
     for (int prec = 1; prec <= 17; prec++) {
         n = snprintf(buf, size, "%.*g", prec, d);
@@ -396,15 +399,16 @@ static int shortest_text(double d, char *buf, size_t size)
     return n;
 }
 
-/* A range's bound as a reader writes it: a whole number of up to ten
- * digits in full ("100", not "1e+02"), else the shortest text that reads
- * back as it ("1e+12"). */
-static void bound_text(double d, char *buf, size_t size)
+int mfr_format_double(double d, char *buf, size_t size)
 {
-    if (d == floor(d) && fabs(d) < 1e10)
-        snprintf(buf, size, "%.0f", d);
-    else
-        shortest_text(d, buf, size);
+    if (!buf || size == 0) return -1;
+    locale_t c_locale = newlocale(LC_NUMERIC_MASK, "C", (locale_t)0);
+    if (c_locale == (locale_t)0) return -1;
+    locale_t old_locale = uselocale(c_locale);
+    int n = shortest_text(d, buf, size);
+    uselocale(old_locale);
+    freelocale(c_locale);
+    return n >= 0 && (size_t)n < size ? n : -1;
 }
 
 static int set_double(const char *key, const mfr_config_field *f, const char *s, double *out,
@@ -418,8 +422,8 @@ static int set_double(const char *key, const mfr_config_field *f, const char *s,
     const bool range_err = errno == ERANGE ? !isfinite(v) || v == 0.0 : errno != 0;
     if (range_err || end == s || *end || !isfinite(v) || v < f->lo || v > f->hi || !mfr_text_is_decimal(s, strlen(s))) {
         char lo[32], hi[32];
-        bound_text(f->lo, lo, sizeof lo);
-        bound_text(f->hi, hi, sizeof hi);
+        shortest_text(f->lo, lo, sizeof lo);
+        shortest_text(f->hi, hi, sizeof hi);
         /* a number inside the range may still be too small for a double */
         const bool under = errno == ERANGE && v == 0.0 && end != s && !*end && mfr_text_is_decimal(s, strlen(s));
         return mfr_seterr(err, MFR_ERR_INVALID, "%s must be a number in [%s, %s], got '%s'%s", key, lo, hi, s,

@@ -298,6 +298,38 @@ static void test_eval_errors_match_dot(void **state)
     assert_true(differs_from_sequential > 0);
 }
 
+/* dot_rows: every set gives each row's kernel dot bit for bit (the lane
+ * order written out above), for k 1..70 and row counts around the AVX2
+ * set's groups of eight (its scalar tail), with rows that repeat. */
+static void test_dot_rows_match_dot(void **state)
+{
+    (void)state;
+    const struct mfr_kernel_set *sets[3] = {&mfr_kernels_ref, NULL, NULL};
+    if (mfr_cpu_has_avx2()) sets[1] = &mfr_kernels_avx2; /* the reference runs everywhere */
+    if (mfr_cpu_has_avx512f()) sets[2] = &mfr_kernels_avx512;
+    const int32_t n_rows = 43;
+    for (int32_t k = 1; k <= 70; k++) {
+        const int32_t k_pad = mfr_pad_k(k);
+        float *q = rand_rows(1, k, k_pad, 5), *V = rand_rows(n_rows, k, k_pad, 6);
+        memcpy(V + 9 * (size_t)k_pad, V + 2 * (size_t)k_pad, sizeof(float) * (size_t)k_pad);
+        float want[43], got[44];
+        for (int32_t j = 0; j < n_rows; j++) want[j] = lane_order_dot(q, V + (size_t)j * k_pad, k_pad);
+        assert_true(memcmp(&want[2], &want[9], sizeof(float)) == 0);
+        for (int x = 0; x < 3; x++) {
+            if (!sets[x]) continue;
+            for (int32_t first = 0; first <= 3; first++)
+                for (int64_t len = 0; first + len <= n_rows; len += (len < 17 ? 1 : 5)) {
+                    got[len] = -1.0f; /* nothing written past the n-th */
+                    sets[x]->dot_rows(q, V + (size_t)first * k_pad, k_pad, len, got);
+                    assert_bits_equal(got, want + first, (size_t)len);
+                    assert_true(got[len] == -1.0f);
+                }
+        }
+        mfr_aligned_free(q);
+        mfr_aligned_free(V);
+    }
+}
+
 static void test_kernel_selection(void **state)
 {
     (void)state;
@@ -330,6 +362,7 @@ int main(void)
         cmocka_unit_test(test_optimizer_nonfinite_masks),
         cmocka_unit_test(test_kernel_selection),
         cmocka_unit_test(test_eval_errors_match_dot),
+        cmocka_unit_test(test_dot_rows_match_dot),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

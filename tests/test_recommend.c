@@ -1045,54 +1045,67 @@ static void test_rating_values_matter_with_implicit_feedback(void **state)
 }
 
 /* Batch recommendations equal one mfr_model_recommend per user with the
- * user's rated items and the masked items excluded, for any thread count. */
-static void test_recommend_users_matches_single(void **state)
+ * user's rated items and the masked items excluded, for any thread count,
+ * both measures, with and without scores: the batch ranks users in groups
+ * of MFR_RANK_GROUP (150 users: 21 groups and a tail of 3), one flag bit
+ * per user of a group. */
+static void recommend_users_matches_single(const mfr_model *m, const mfr_ratings *train, int measure)
 {
-    (void)state;
-    struct synth_fixture fx;
-    const mfr_model *m = synth_train(&fx, 1, 0.1, 0.0);
     mfr_error err = {0};
-    const mfr_ratings *train = mfr_split_train(fx.sp);
     enum { K = 7, FIRST = 20, COUNT = 150, NI = 200 };
     uint8_t mask[NI] = {0};
     for (int i = 0; i < NI; i += 9) mask[i] = 1;
-    int32_t *items[2], n_out[2][COUNT];
+    int32_t *items[3], n_out[3][COUNT];
     float *scores[2];
-    for (int t = 0; t < 2; t++) {
+    for (int t = 0; t < 3; t++) {
         items[t] = malloc(COUNT * K * sizeof *items[t]);
-        scores[t] = malloc(COUNT * K * sizeof *scores[t]);
-        assert_int_equal(mfr_model_recommend_users(m, FIRST, COUNT, K, MFR_MEASURE_DOT, train,
-                                                   mask, t ? 3 : 1, items[t], scores[t],
-                                                   n_out[t], &err),
+        if (t < 2) scores[t] = malloc(COUNT * K * sizeof *scores[t]);
+        assert_int_equal(mfr_model_recommend_users(m, FIRST, COUNT, K, measure, train, mask, t ? 3 : 1,
+                                                   items[t], t < 2 ? scores[t] : NULL, n_out[t], &err),
                          MFR_OK);
     }
     assert_memory_equal(items[0], items[1], COUNT * K * sizeof *items[0]);
+    assert_memory_equal(items[0], items[2], COUNT * K * sizeof *items[0]);
     assert_memory_equal(scores[0], scores[1], COUNT * K * sizeof *scores[0]);
+    int64_t excluded_rated = 0;
     for (int32_t r = 0; r < COUNT; r++) {
         uint8_t excl[NI];
         memcpy(excl, mask, NI);
         for (int64_t x = 0; x < mfr_ratings_count(train); x++) {
             int32_t u, i;
             mfr_ratings_get(train, x, &u, &i, NULL, NULL, NULL);
-            if (u == FIRST + r) excl[i] = 1;
+            if (u == FIRST + r) excluded_rated += !excl[i], excl[i] = 1;
         }
         int32_t want[K], n;
         float ws[K];
-        assert_int_equal(mfr_model_recommend(m, FIRST + r, K, MFR_MEASURE_DOT, excl, want, ws, &n,
-                                             &err),
-                         MFR_OK);
+        assert_int_equal(mfr_model_recommend(m, FIRST + r, K, measure, excl, want, ws, &n, &err), MFR_OK);
         assert_int_equal(n_out[0][r], n);
+        assert_int_equal(n_out[2][r], n);
         assert_memory_equal(items[0] + r * K, want, (size_t)n * sizeof *want);
         assert_memory_equal(scores[0] + r * K, ws, (size_t)n * sizeof *ws);
+        for (int32_t j = 0; j < n; j++) assert_int_equal(excl[want[j]], 0);
     }
-    assert_int_equal(mfr_model_recommend_users(m, 250, 100, K, MFR_MEASURE_DOT, NULL, NULL, 1,
-                                               items[0], NULL, n_out[0], &err),
+    assert_true(excluded_rated > COUNT); /* the users' own flags did exclude */
+    for (int t = 0; t < 3; t++) {
+        free(items[t]);
+        if (t < 2) free(scores[t]);
+    }
+}
+
+static void test_recommend_users_matches_single(void **state)
+{
+    (void)state;
+    struct synth_fixture fx;
+    const mfr_model *m = synth_train(&fx, 1, 0.1, 0.0);
+    const mfr_ratings *train = mfr_split_train(fx.sp);
+    recommend_users_matches_single(m, train, MFR_MEASURE_DOT);
+    recommend_users_matches_single(m, train, MFR_MEASURE_COSINE);
+    mfr_error err = {0};
+    int32_t items[100 * 7], n_out[100];
+    assert_int_equal(mfr_model_recommend_users(m, 250, 100, 7, MFR_MEASURE_DOT, NULL, NULL, 1, items, NULL,
+                                               n_out, &err),
                      MFR_ERR_INVALID);
     assert_non_null(strstr(err.message, "outside the model"));
-    for (int t = 0; t < 2; t++) {
-        free(items[t]);
-        free(scores[t]);
-    }
     synth_free(&fx);
 }
 

@@ -67,6 +67,20 @@ struct mfr_model {
 /* A movie's ranking offset: (float)(prior ln(1 + count)). */
 float mfr_rank_offset(double prior, int64_t count);
 
+/* Users ranked together by mfr_model_recommend_group: at most 7, so that
+ * one byte flags the items each has rated (bit g) and the items excluded
+ * for all (bit 7). */
+#define MFR_RANK_GROUP 7
+/* mfr_model_recommend for users[0..n_users) (n_users <= MFR_RANK_GROUP,
+ * indices the caller has checked) at once, each one's list the same as
+ * alone: item i is left out for users[g] when exclude && (exclude[i] &
+ * masks[g]); user g's outputs are items_out[g], scores_out[g] (scores_out
+ * may be NULL) and n_out[g]. V is read once for the group (recommend.c). */
+int mfr_model_recommend_group(const mfr_model *m, const int32_t *users, int32_t n_users, int32_t n_top,
+                              int measure, const uint8_t *exclude, const uint8_t *masks,
+                              int32_t *const *items_out, float *const *scores_out, int32_t *n_out,
+                              mfr_error *err);
+
 /* Copies src's data provenance (split spec, data directory, data file and
  * how it was read) into m, replacing m's; MFR_ERR_NOMEM leaves m's. */
 int mfr_model_copy_provenance(mfr_model *m, const mfr_model *src, mfr_error *err);

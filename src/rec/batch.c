@@ -2,13 +2,17 @@
  * batch.c — recommendations for a range of users at once, in parallel
  * (`mfrec recommend --all-users`).
  *
- * Why here and with OpenMP: the tools have no OpenMP, and the work is one
- * independent mfr_model_recommend per user. Each user's list is computed
- * by one thread from read-only inputs into its own slots of the output, so
- * the result is identical for every thread count (no sums cross users).
+ * Why here and with OpenMP: the tools have no OpenMP, and the work is an
+ * independent mfr_model_recommend per user. Users are taken in groups of
+ * MFR_RANK_GROUP (mfr_model_recommend_group: V read once a group, not
+ * once a user); each group's lists are computed by one thread from
+ * read-only inputs into its own slots of the output, each list the same as
+ * mfr_model_recommend's, so the result is identical for every thread count
+ * (no sums cross users).
  *
  * Memory: a CSR of the range's rated items (counting sort of `rated`,
- * O(nnz) time) and one n_items flag array per thread.
+ * O(nnz) time) and one n_items flag array per thread (a bit per user of
+ * the group).
  */
 #include <omp.h>
 #include <stdlib.h>
@@ -98,8 +102,10 @@ int mfr_model_recommend_users(const mfr_model *m, int32_t first, int32_t count, 
     int threads = n_threads > 0 ? n_threads : mfr_setup_threads();
     int failed = 0;
     mfr_error first_err = {0};
+    const int32_t n_groups = (int32_t)(((int64_t)count + MFR_RANK_GROUP - 1) / MFR_RANK_GROUP);
 #pragma omp parallel num_threads(threads)
     {
+        /* bit g: rated by the group's user g; bit 7: excluded for all */
         uint8_t *flags = mfr_malloc((size_t)n_items + 1);
         if (!flags) {
 #pragma omp critical(mfr_batch_error)
@@ -107,27 +113,35 @@ int mfr_model_recommend_users(const mfr_model *m, int32_t first, int32_t count, 
                 failed = 1;
                 mfr_seterr(&first_err, MFR_ERR_NOMEM, "batch: out of memory for item flags");
             }
-        } else if (exclude_items) {
-            memcpy(flags, exclude_items, (size_t)n_items);
         } else {
-            memset(flags, 0, (size_t)n_items);
+            for (int32_t i = 0; i < n_items; i++) flags[i] = exclude_items && exclude_items[i] ? 0x80 : 0;
         }
-#pragma omp for schedule(dynamic, 64)
-        for (int32_t u = 0; u < count; u++) {
+#pragma omp for schedule(dynamic, 8)
+        for (int32_t grp = 0; grp < n_groups; grp++) {
             if (!flags) continue;
-            for (int64_t x = c.off[u]; x < c.off[u + 1]; x++) flags[c.items[x]] = 1;
+            const int32_t u0 = grp * MFR_RANK_GROUP;
+            const int32_t n_g = count - u0 < MFR_RANK_GROUP ? count - u0 : MFR_RANK_GROUP;
+            int32_t users[MFR_RANK_GROUP], *items[MFR_RANK_GROUP];
+            float *scores[MFR_RANK_GROUP];
+            uint8_t masks[MFR_RANK_GROUP];
+            for (int32_t g = 0; g < n_g; g++) {
+                const int32_t u = u0 + g;
+                for (int64_t x = c.off[u]; x < c.off[u + 1]; x++) flags[c.items[x]] |= (uint8_t)(1u << g);
+                const size_t at = (size_t)u * (size_t)width;
+                users[g] = first + u, items[g] = items_out + at, masks[g] = (uint8_t)(0x80u | 1u << g);
+                scores[g] = scores_out ? scores_out + at : NULL;
+            }
             mfr_error e = {0};
-            size_t at = (size_t)u * (size_t)width;
-            if (mfr_model_recommend(m, first + u, n_top, measure, flags, items_out + at,
-                                    scores_out ? scores_out + at : NULL, &n_out[u], &e) != MFR_OK) {
+            if (mfr_model_recommend_group(m, users, n_g, n_top, measure, flags, masks, items,
+                                          scores_out ? scores : NULL, n_out + u0, &e) != MFR_OK) {
 #pragma omp critical(mfr_batch_error)
                 if (!failed) {
                     failed = 1;
                     first_err = e;
                 }
             }
-            for (int64_t x = c.off[u]; x < c.off[u + 1]; x++)
-                flags[c.items[x]] = exclude_items ? exclude_items[c.items[x]] : 0;
+            for (int32_t g = 0; g < n_g; g++)
+                for (int64_t x = c.off[u0 + g]; x < c.off[u0 + g + 1]; x++) flags[c.items[x]] &= 0x80;
         }
         free(flags);
     }

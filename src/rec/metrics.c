@@ -54,9 +54,15 @@ static int32_t topk_select(const float *score, const int32_t *excluded, int32_t 
     struct mfr_topk t;
     int rc = mfr_topk_begin(&t, list, heap_sc, kk, NULL);
     MFR_ASSERT(rc == MFR_OK); /* the scores live in heap_sc: nothing to allocate */
-    for (int32_t i = 0; i < n_items; i++) {
-        if (excluded[i] == stamp) continue;
-        mfr_topk_offer(&t, isnan(score[i]) ? -INFINITY : score[i], i);
+    enum { BLOCK = 256 };
+    int32_t pos[BLOCK];
+    for (int32_t i0 = 0; i0 < n_items; i0 += BLOCK) {
+        const int32_t n_cand = mfr_topk_candidates(&t, score + i0, n_items - i0 < BLOCK ? n_items - i0 : BLOCK, pos);
+        for (int32_t c = 0; c < n_cand; c++) {
+            const int32_t i = i0 + pos[c];
+            if (excluded[i] == stamp) continue;
+            mfr_topk_offer(&t, isnan(score[i]) ? -INFINITY : score[i], i);
+        }
     }
     return mfr_topk_end(&t);
 }
@@ -410,12 +416,12 @@ static void model_scores(const void *ctx, int32_t u, const int32_t *items, int64
     (void)n;
     const mfr_model *m = c->m;
     const struct mfr_kernel_set *kern = mfr_kernels_select(MFR_KERNELS_AUTO, NULL);
-    const float *pu = m->U + (size_t)u * (size_t)m->k_pad;
-    for (int32_t i = 0; i < m->n_items; i++)
-        if (train_mark[i] != u) {
-            const float s = kern->dot(pu, m->V + (size_t)i * (size_t)m->k_pad, m->k_pad);
-            score[i] = c->offset ? s + c->offset[i] : s;
-        }
+    /* every item, the training ones too (their scores are never read):
+     * eight rows at a time beat skipping one */
+    kern->dot_rows(m->U + (size_t)u * (size_t)m->k_pad, m->V, m->k_pad, m->n_items, score);
+    if (c->offset)
+        for (int32_t i = 0; i < m->n_items; i++)
+            if (train_mark[i] != u) score[i] += c->offset[i];
 }
 
 int mfr_model_ranking(const mfr_model *m, const mfr_ratings *train, const mfr_ratings *test,

@@ -77,8 +77,12 @@ struct scorer {
     int32_t k, k_pad;
     int measure;
     double q_norm; /* |u| over the k embedding lanes; cosine only */
-    float (*dot)(const float *a, const float *b, int32_t k_pad);
+    void (*dot_rows)(const float *restrict q, const float *restrict rows, int32_t k_pad, int64_t n,
+                     float *restrict out);
 };
+
+/* Items are scored this many at a time into a buffer on the stack. */
+enum { SCORE_BLOCK = 256 };
 
 /* MFR_OK for a known enum mfr_measure, else MFR_ERR_INVALID naming it. */
 static int check_measure(int measure, mfr_error *err)
@@ -120,7 +124,7 @@ static int scorer_begin(struct scorer *s, const mfr_model *m, const float *emb, 
     s->k = m->k;
     s->k_pad = m->k_pad;
     s->measure = measure;
-    s->dot = ks->dot;
+    s->dot_rows = ks->dot_rows;
     s->q_norm = measure == MFR_MEASURE_COSINE ? emb_norm(s->q, m->k) : 0.0;
     return MFR_OK;
 }
@@ -131,18 +135,20 @@ static void scorer_end(struct scorer *s)
     s->q = NULL;
 }
 
-/* The score of item i: the kernel's <q, V_i> for dot; for cosine that dot
- * (embedding lanes only) / (|u| |v_i|) in double, rounded to float, and 0
- * when either norm is zero or not finite. */
-static float scorer_item(const struct scorer *s, int32_t i)
+/* The scores of items [first, first + n) into out: the kernel's <q, V_i>
+ * for dot (the dot kernel's bits, eight rows at a time); for cosine that
+ * dot (embedding lanes only) / (|u| |v_i|) in double, rounded to float, and
+ * 0 when either norm is zero or not finite. */
+static void scorer_items(const struct scorer *s, int32_t first, int32_t n, float *out)
 {
-    const float *v = s->V + (size_t)i * (size_t)s->k_pad;
-    float d = s->dot(s->q, v, s->k_pad);
-    if (s->measure == MFR_MEASURE_DOT) return d;
-    double vn = emb_norm(v, s->k);
-    if (!(s->q_norm > 0.0) || !isfinite(s->q_norm) || !(vn > 0.0) || !isfinite(vn))
-        return 0.0f;
-    return (float)((double)d / (s->q_norm * vn));
+    const float *v = s->V + (size_t)first * (size_t)s->k_pad;
+    s->dot_rows(s->q, v, s->k_pad, n, out);
+    if (s->measure == MFR_MEASURE_DOT) return;
+    const bool q_ok = s->q_norm > 0.0 && isfinite(s->q_norm);
+    for (int32_t j = 0; j < n; j++, v += s->k_pad) {
+        double vn = emb_norm(v, s->k);
+        out[j] = !q_ok || !(vn > 0.0) || !isfinite(vn) ? 0.0f : (float)((double)out[j] / (s->q_norm * vn));
+    }
 }
 
 /* Checks the shared arguments of the top-k entry points. */
@@ -158,13 +164,29 @@ static int check_topk_args(const char *fn, const mfr_model *m, int32_t n_top,
     return MFR_OK;
 }
 
-/* Streams every item's score into a bounded heap over the outputs; item
- * `skip` (or -1) and flagged items are left out. A user's dot ranking
+/* One query of rank_group: its embedding (k floats), its bias (a user's
+ * dot ranking on a model with biases) and its outputs. */
+struct rank_query {
+    const float *emb;
+    float user_bias;
+    int32_t *items_out;
+    float *scores_out;
+    int32_t *n_out;
+};
+
+/* Streams every item's score into a bounded heap over each query's outputs,
+ * for n_q <= MFR_RANK_GROUP queries at once: V is scored a block of items
+ * at a time, each block for every query before the next, so the block is
+ * read from memory once for the group rather than once per query. Each
+ * query is offered the same scores in the same order as alone, so its list
+ * is the same. Item `skip` (or -1) is left out, and item i for query g
+ * when exclude && (exclude[i] & masks[g]). A user's dot ranking
  * (with_bias) on a model with a ranking prior adds each item's offset. */
-static int rank_items(const mfr_model *m, const float *emb, bool with_bias, float user_bias,
-                      int32_t n_top, int measure, const uint8_t *exclude, int32_t skip,
-                      int32_t *items_out, float *scores_out, int32_t *n_out, mfr_error *err)
+static int rank_group(const mfr_model *m, const struct rank_query *qs, int32_t n_q, bool with_bias,
+                      int32_t n_top, int measure, const uint8_t *exclude, const uint8_t *masks,
+                      int32_t skip, mfr_error *err)
 {
+    MFR_ASSERT(n_q >= 1 && n_q <= MFR_RANK_GROUP);
     const float *offset = NULL;
     if (with_bias && measure == MFR_MEASURE_DOT && m->cfg.rank_prior > 0.0 && !m->sm) {
         if (!m->rank_offset)
@@ -174,20 +196,51 @@ static int rank_items(const mfr_model *m, const float *emb, bool with_bias, floa
                               m->cfg.rank_prior);
         offset = m->rank_offset;
     }
-    struct scorer s;
-    int rc = scorer_begin(&s, m, emb, with_bias, user_bias, measure, err);
-    if (rc != MFR_OK) return rc;
-    struct mfr_topk t;
-    rc = mfr_topk_begin(&t, items_out, scores_out, min_i32(n_top, m->n_items), err);
-    if (rc == MFR_OK) {
-        for (int32_t i = 0; i < m->n_items; i++) {
-            if (i == skip || (exclude && exclude[i])) continue;
-            mfr_topk_offer(&t, offset ? scorer_item(&s, i) + offset[i] : scorer_item(&s, i), i);
+    struct scorer s[MFR_RANK_GROUP];
+    struct mfr_topk t[MFR_RANK_GROUP];
+    int rc = MFR_OK;
+    int32_t begun = 0;
+    for (; begun < n_q; begun++) {
+        const struct rank_query *q = &qs[begun];
+        if ((rc = scorer_begin(&s[begun], m, q->emb, with_bias, q->user_bias, measure, err)) != MFR_OK) break;
+        rc = mfr_topk_begin(&t[begun], q->items_out, q->scores_out, min_i32(n_top, m->n_items), err);
+        if (rc != MFR_OK) {
+            scorer_end(&s[begun]);
+            break;
         }
-        *n_out = mfr_topk_end(&t);
     }
-    scorer_end(&s);
+    float sc[SCORE_BLOCK];
+    int32_t pos[SCORE_BLOCK];
+    for (int32_t i0 = 0; rc == MFR_OK && i0 < m->n_items; i0 += SCORE_BLOCK) {
+        const int32_t n = min_i32(SCORE_BLOCK, m->n_items - i0);
+        for (int32_t g = 0; g < n_q; g++) {
+            scorer_items(&s[g], i0, n, sc);
+            if (offset)
+                for (int32_t j = 0; j < n; j++) sc[j] += offset[i0 + j];
+            const int32_t n_cand = mfr_topk_candidates(&t[g], sc, n, pos);
+            for (int32_t c = 0; c < n_cand; c++) {
+                const int32_t i = i0 + pos[c];
+                if (i == skip || (exclude && (exclude[i] & masks[g]))) continue;
+                mfr_topk_offer(&t[g], sc[pos[c]], i);
+            }
+        }
+    }
+    for (int32_t g = 0; g < begun; g++) {
+        const int32_t kept = mfr_topk_end(&t[g]);
+        if (rc == MFR_OK) *qs[g].n_out = kept;
+        scorer_end(&s[g]);
+    }
     return rc;
+}
+
+/* rank_group for one query; any nonzero exclude[i] leaves item i out. */
+static int rank_items(const mfr_model *m, const float *emb, bool with_bias, float user_bias,
+                      int32_t n_top, int measure, const uint8_t *exclude, int32_t skip,
+                      int32_t *items_out, float *scores_out, int32_t *n_out, mfr_error *err)
+{
+    const struct rank_query q = {emb, user_bias, items_out, scores_out, n_out};
+    const uint8_t any = 0xff;
+    return rank_group(m, &q, 1, with_bias, n_top, measure, exclude, &any, skip, err);
 }
 
 int mfr_model_score_items(const mfr_model *m, const float *query, int measure,
@@ -199,7 +252,7 @@ int mfr_model_score_items(const mfr_model *m, const float *query, int measure,
     struct scorer s;
     int rc = scorer_begin(&s, m, query, false, 0.0f, measure, err);
     if (rc != MFR_OK) return rc;
-    for (int32_t i = 0; i < m->n_items; i++) scores_out[i] = scorer_item(&s, i);
+    scorer_items(&s, 0, m->n_items, scores_out);
     scorer_end(&s);
     return MFR_OK;
 }
@@ -218,6 +271,22 @@ int mfr_model_recommend(const mfr_model *m, int32_t user, int32_t n_top, int mea
     float b_u = m->cfg.bias ? row[mfr_lane_user_bias(m->k)] : 0.0f;
     return rank_items(m, row, true, b_u, n_top, measure, exclude, -1, items_out, scores_out,
                       n_out, err);
+}
+
+int mfr_model_recommend_group(const mfr_model *m, const int32_t *users, int32_t n_users, int32_t n_top,
+                              int measure, const uint8_t *exclude, const uint8_t *masks,
+                              int32_t *const *items_out, float *const *scores_out, int32_t *n_out,
+                              mfr_error *err)
+{
+    struct rank_query q[MFR_RANK_GROUP];
+    for (int32_t g = 0; g < n_users; g++) {
+        MFR_ASSERT(users[g] >= 0 && users[g] < m->n_users);
+        const float *row = m->U + (size_t)users[g] * (size_t)m->k_pad;
+        n_out[g] = 0;
+        q[g] = (struct rank_query){row, m->cfg.bias ? row[mfr_lane_user_bias(m->k)] : 0.0f, items_out[g],
+                                   scores_out ? scores_out[g] : NULL, &n_out[g]};
+    }
+    return rank_group(m, q, n_users, true, n_top, measure, exclude, masks, -1, err);
 }
 
 int mfr_model_recommend_vector(const mfr_model *m, const float *user_vec, float user_bias,

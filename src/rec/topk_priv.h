@@ -58,6 +58,34 @@ static inline void mfr_topk_offer(struct mfr_topk *t, float s, int32_t i)
     mfr_topk_push(t, s, i);
 }
 
+/* The positions j < n of scores sc[] that may rank before a full heap's
+ * worst entry, in order, into pos (n entries); returns their count. Every
+ * position when the heap has room; else those not below the worst's score
+ * (equal ones and NaNs too: mfr_topk_offer decides them exactly). In a
+ * scan of a large catalogue almost every score is below it: one
+ * branch-free compare per item picks the few that are offered (the worst
+ * only rises, so the bar of a block's start keeps every possible entry). */
+static inline int32_t mfr_topk_candidates(const struct mfr_topk *t, const float *sc, int32_t n,
+                                          int32_t *pos)
+{
+    const float bar = t->n == t->cap ? t->sc[0] : -__builtin_inff();
+    int32_t c = 0, j = 0;
+    for (; j + 8 <= n; j += 8) {
+        int any = 0; /* eight compares the compiler does side by side */
+        for (int l = 0; l < 8; l++) any |= !(sc[j + l] < bar);
+        if (!any) continue;
+        for (int l = 0; l < 8; l++) {
+            pos[c] = j + l;
+            c += !(sc[j + l] < bar);
+        }
+    }
+    for (; j < n; j++) {
+        pos[c] = j;
+        c += !(sc[j] < bar);
+    }
+    return c;
+}
+
 /* Sorts the kept entries best first in place (heapsort), frees scores the
  * heap allocated and returns how many were kept (<= cap). */
 int32_t mfr_topk_end(struct mfr_topk *t);

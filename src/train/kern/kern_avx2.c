@@ -195,11 +195,34 @@ static void avx2_eval_errors(const float *restrict U, const float *restrict V, i
                (double)rating[x];
 }
 
+/* Eight contiguous rows at a time, each one's dot as avx2_dot computes it,
+ * the eight chains side by side and reduced together by hsum8: q's chunk
+ * is loaded once for the eight rows, and no row pointers are kept (what
+ * made eight ratings side by side spill in eval_errors). */
+static void avx2_dot_rows(const float *restrict q, const float *restrict rows, int32_t kp, int64_t n,
+                          float *restrict out)
+{
+    const size_t s = (size_t)kp;
+    int64_t j = 0;
+    for (; j + 8 <= n; j += 8) {
+        const float *r = rows + (size_t)j * s;
+        __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0;
+        for (size_t c = 0; c < s; c += MFR_LANES) {
+            const __m256 x = _mm256_load_ps(q + c);
+#define STEP(k) a##k = _mm256_fmadd_ps(x, _mm256_load_ps(r + k * s + c), a##k)
+            STEP(0); STEP(1); STEP(2); STEP(3); STEP(4); STEP(5); STEP(6); STEP(7);
+#undef STEP
+        }
+        _mm256_storeu_ps(out + j, hsum8(a0, a1, a2, a3, a4, a5, a6, a7));
+    }
+    for (; j < n; j++) out[j] = avx2_dot(q, rows + (size_t)j * s, kp);
+}
+
 /* What the avx2 and avx512 sets share: all but the two passes. */
 #define AVX2_SHARED_KERNELS                                                                             \
     .dot = avx2_dot, .sum_buffers = avx2_sum_buffers, .adam = avx2_adam, .sgd = avx2_sgd,              \
     .gram4 = avx2_gram4, .chol_solve = avx2_chol_solve, .dot8 = avx2_dot8, .cg_resid = avx2_cg_resid, \
-    .cg_apply = avx2_cg_apply, .eval_errors = avx2_eval_errors
+    .cg_apply = avx2_cg_apply, .eval_errors = avx2_eval_errors, .dot_rows = avx2_dot_rows
 
 const struct mfr_kernel_set mfr_kernels_avx2 = {
     .name = "avx2",

@@ -138,6 +138,13 @@ struct mfr_kernel_set {
     void (*eval_errors)(const float *restrict U, const float *restrict V, int32_t k_pad,
                         const int32_t *restrict user, const int32_t *restrict item,
                         const float *restrict rating, int64_t n, int far, double *restrict e);
+
+    /* Scoring (recommend.c, metrics.c): out[j] = dot(q, rows + j k_pad)
+     * for j < n, each exactly the dot above, over n contiguous rows. The
+     * AVX2 set takes eight rows side by side (eight independent chains
+     * where a loop of dot calls waits on one) reduced together. */
+    void (*dot_rows)(const float *restrict q, const float *restrict rows, int32_t k_pad, int64_t n,
+                     float *restrict out);
 };
 
 extern const struct mfr_kernel_set mfr_kernels_ref;

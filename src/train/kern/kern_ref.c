@@ -176,6 +176,12 @@ static void ref_eval_errors(const float *restrict U, const float *restrict V, in
                (double)rating[x];
 }
 
+static void ref_dot_rows(const float *restrict q, const float *restrict rows, int32_t kp, int64_t n,
+                         float *restrict out)
+{
+    for (int64_t j = 0; j < n; j++) out[j] = ref_dot(q, rows + (size_t)j * (size_t)kp, kp);
+}
+
 const struct mfr_kernel_set mfr_kernels_ref = {
     .name = "ref",
     .dot = ref_dot,
@@ -190,4 +196,5 @@ const struct mfr_kernel_set mfr_kernels_ref = {
     .cg_resid = ref_cg_resid,
     .cg_apply = ref_cg_apply,
     .eval_errors = ref_eval_errors,
+    .dot_rows = ref_dot_rows,
 };

@@ -14,6 +14,8 @@
  *   dot          u . V[i] for every item i:
  *                  ratings = n_items, flops = 2k n_items,
  *                  bytes = 4k n_items (the V rows; u stays in L1)
+ *   dot_rows     the same dots in one dot_rows call (recommend's scoring:
+ *                eight rows side by side), the same amounts
  *   user_grad    every user's user_grad, owner mode (resid) or shard mode
  *                (gV, zeroed once per pass as the trainer zeroes a shard's
  *                buffer):
@@ -47,7 +49,7 @@
 #include "csr_priv.h"
 #include "kern_priv.h"
 
-enum kern_op { OP_DOT, OP_USER_OWNER, OP_USER_SHARD, OP_ITEM, OP_SUM, OP_ADAM, OP_SGD, OP_EVAL };
+enum kern_op { OP_DOT, OP_DOT_ROWS, OP_USER_OWNER, OP_USER_SHARD, OP_ITEM, OP_SUM, OP_ADAM, OP_SGD, OP_EVAL };
 
 #define KB_USERS 128
 #define KB_PER_USER 96
@@ -187,7 +189,8 @@ static int out_make(struct kern_out *o, enum kern_op op, const struct kern_data 
     memset(o, 0, sizeof *o);
     size_t kk = (size_t)d->k;
     switch (op) {
-    case OP_DOT: o->n_a = KB_ITEMS; break;
+    case OP_DOT:
+    case OP_DOT_ROWS: o->n_a = KB_ITEMS; break;
     case OP_USER_OWNER: o->n_a = KB_USERS * kk; o->n_b = (size_t)d->csr.nnz; break;
     case OP_USER_SHARD: o->n_a = KB_USERS * kk; o->n_b = KB_ITEMS * kk; break;
     case OP_ITEM: o->n_a = KB_ITEMS * kk; break;
@@ -227,6 +230,13 @@ static void kern_pass(const struct mfr_kernel_set *ks, enum kern_op op,
             o->a[i] = ks->dot(u, d->V + (size_t)i * kk, k);
             s += o->a[i];
         }
+        o->loss = s;
+        break;
+    }
+    case OP_DOT_ROWS: {
+        ks->dot_rows(d->U, d->V, k, KB_ITEMS, o->a);
+        double s = 0.0;
+        for (int32_t i = 0; i < KB_ITEMS; i++) s += o->a[i];
         o->loss = s;
         break;
     }
@@ -282,6 +292,7 @@ static void kern_amounts(enum kern_op op, const struct kern_data *d, double *rat
     *ratings = *bytes = *flops = 0.0;
     switch (op) {
     case OP_DOT:
+    case OP_DOT_ROWS:
         *ratings = KB_ITEMS;
         *flops = 2.0 * k * KB_ITEMS;
         *bytes = 4.0 * k * KB_ITEMS;
@@ -413,6 +424,8 @@ static void bm_kernel(struct mfr_bench_state *st, const void *ctx)
 static const struct kern_bench kern_benches[] = {
     {"kern/dot/ref", OP_DOT, 0},
     {"kern/dot/avx2", OP_DOT, 1},
+    {"kern/dot_rows/ref", OP_DOT_ROWS, 0},
+    {"kern/dot_rows/avx2", OP_DOT_ROWS, 1},
     {"kern/user_grad_owner/ref", OP_USER_OWNER, 0},
     {"kern/user_grad_owner/avx2", OP_USER_OWNER, 1},
     {"kern/user_grad_owner/avx512", OP_USER_OWNER, 2},

@@ -1248,7 +1248,7 @@ MFR_API double mfr_model_fold_in_lambda(const mfr_model *m, int64_t n_train,
  *   min_u  sum_j (ratings[j] - pred(u, items[j]))^2 + lambda |u|^2
  * through its d x d normal equations (X^T X + lambda I) u = X^T t, where
  * the rows of X are the rated items' embeddings, d = mfr_model_k(m) and t
- * the ratings. On a model with biases, pred = b_u + b_i + <u, v_i>: the
+ * the ratings. On a model with biases, pred = b_u + b_i + ⟨u, v_i⟩: the
  * unknowns are u and b_u (d = k + 1, a constant 1 column, t_j = r_j - b_i,
  * b_u penalized by lambda too). The ridge pulls towards the mean of the
  * model's user vectors ū instead of zero (u = ū + p, the ridge on p, t_j
@@ -1354,11 +1354,11 @@ MFR_API int mfr_model_fold_in_range(const mfr_model *m, const int32_t *items, co
 #define MFR_RANKING_RELEVANT 4.0f
 
 typedef struct mfr_ranking {
-    int32_t n_top;    /**< list length asked for (the k of precision@k) */
+    int32_t n_top;    /**< list length asked for (k in precision at k) */
     int64_t users;    /**< users with at least one relevant test item */
-    double precision; /**< mean precision@k (NaN when users is 0) */
-    double recall;    /**< mean recall@k (NaN when users is 0) */
-    double ndcg;      /**< mean NDCG@k (NaN when users is 0) */
+    double precision; /**< mean precision at k (NaN when users is 0) */
+    double recall;    /**< mean recall at k (NaN when users is 0) */
+    double ndcg;      /**< mean NDCG at k (NaN when users is 0) */
     double coverage;  /**< distinct recommended items / n_items (0 when users is 0) */
 } mfr_ranking;
 

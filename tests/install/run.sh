@@ -32,4 +32,14 @@ for h in mfrec.h mfrec_softmax.h; do
             -fsyntax-only -I"$src/include" -x c++ - <<<"#include <$h>"
     fi
 done
+# Their doc comments are valid for clang's -Wdocumentation (a "<u, v>" reads
+# as an HTML tag, "@k" as a command), which projects that include them use.
+if command -v clang >/dev/null; then
+    for h in mfrec.h mfrec_softmax.h; do
+        check "$h clean under clang -Wdocumentation" clang -std=c11 -Wdocumentation \
+            -Wdocumentation-unknown-command -Werror -fsyntax-only -I"$src/include" -x c - \
+            <<<"#include <$h>"
+    done
+fi
+
 exit "$fail"

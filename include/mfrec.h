@@ -19,6 +19,13 @@
  * Thread-safety: handles are not internally locked. Const accessors on a
  * handle may be called from several threads at once; anything that takes a
  * non-const handle must not run concurrently with other calls on it.
+ * Separate handles may be used from separate threads at once (two trainers
+ * trained at the same time write the bytes each writes alone). The library
+ * runs its parallel work on OpenMP teams of its own and never changes the
+ * calling program's OpenMP settings (no omp_set_* call) or the calling
+ * thread's CPU affinity; a thread count left at 0 follows the calling
+ * thread's omp_get_max_threads() (omp_set_num_threads, else
+ * OMP_NUM_THREADS, else the core count).
  *
  * Determinism: for one build, one dataset, one seed and one configuration,
  * training produces bit-identical factors and model files for every thread
@@ -568,7 +575,10 @@ typedef struct mfr_config {
     int32_t n_shards;    /**< 0: derived from the data (never from threads) */
     int32_t reduce;      /**< enum mfr_reduce, default MFR_REDUCE_AUTO */
     int32_t kernels;     /**< enum mfr_kernels, default MFR_KERNELS_AUTO */
-    int32_t n_threads;   /**< 0: OMP_NUM_THREADS, else the core count; at most MFR_MAX_THREADS */
+    /** 0: the calling thread's omp_get_max_threads() (omp_set_num_threads,
+     *  else OMP_NUM_THREADS, else the core count), measured against one
+     *  (mfr_trainer_threads_auto); at most MFR_MAX_THREADS */
+    int32_t n_threads;
     uint64_t max_memory; /**< bytes; 0: the machine's physical memory */
     /** L2 weight λr: adds λr (1/N Σ_u |U_u|² + 1/M Σ_i |V_i|²), default 0 */
     double l2;
@@ -887,7 +897,9 @@ typedef struct mfr_trainer mfr_trainer;
  * MFR_ERR_INVALID) in the model. Validates the configuration, computes every
  * buffer size with overflow checks and refuses (MFR_ERR_TOO_LARGE, with the
  * needed size) before allocating when they exceed cfg->max_memory.
- * Initializes the factors from the seed.
+ * Initializes the factors from the seed. The trainer keeps no reference to
+ * cfg, ds, train or split_spec: the caller may free them once it returns
+ * (a lean split's training part is read during the call only).
  */
 MFR_API int mfr_trainer_create(const mfr_config *cfg, const mfr_dataset *ds,
                                const mfr_ratings *train, const char *split_spec,

@@ -1,9 +1,13 @@
 /*
  * test_api.c — misuse of the public API: NULL handles, bad configuration
  * (the right code and a message naming the field), calls in the wrong
- * order, the memory budget, and the status table.
+ * order, the memory budget, and the status table; what a program that
+ * links the library sees of its threads and of the lifetimes of its inputs.
  */
 #include <math.h>
+#include <omp.h>
+#include <pthread.h>
+#include <sched.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -655,6 +659,92 @@ static void test_divergence_is_a_status(void **state)
     mfr_trainer_destroy(tr);
 }
 
+/* A run as a caller's thread makes it: 10 epochs of a fixed configuration. */
+struct caller_run {
+    const mfr_dataset *ds;
+    const mfr_ratings *train;
+    uint64_t sum;
+    int rc;
+};
+
+static void *caller_train(void *p)
+{
+    struct caller_run *r = p;
+    mfr_config cfg;
+    mfr_config_default(&cfg);
+    cfg.k = 8;
+    cfg.bias = 1;
+    cfg.lr = 0.01;
+    cfg.n_threads = 2;
+    mfr_trainer *tr = NULL;
+    r->rc = mfr_trainer_create(&cfg, r->ds, r->train, NULL, &tr, NULL);
+    for (int e = 0; r->rc == MFR_OK && e < 10; e++) r->rc = mfr_trainer_step(tr, NULL, NULL);
+    r->sum = mfr_model_checksum(mfr_trainer_model(tr));
+    mfr_trainer_destroy(tr);
+    return NULL;
+}
+
+/* The header's promises to a program that uses OpenMP and threads itself:
+ * the library leaves the caller's OpenMP settings and CPU affinity as they
+ * were, two trainers run at once from two of the caller's threads write the
+ * bytes of one run alone, and a trainer keeps no reference to the dataset
+ * or the ratings it was made from. */
+static void test_callers_threads_and_lifetimes(void **state)
+{
+    (void)state;
+    char *dir = tu_mkdtemp();
+    mfr_dataset *ds = NULL;
+    mfr_split *sp = NULL;
+    assert_int_equal(tu_synth(dir, 300, 200, 6000, 3, &ds), 0);
+    assert_int_equal(mfr_split_create(ds, "random:0.2", 1, &sp, NULL), MFR_OK);
+    omp_set_num_threads(3);
+    omp_set_dynamic(1);
+    omp_set_max_active_levels(2);
+    cpu_set_t cpus, cpus_after;
+    assert_int_equal(sched_getaffinity(0, sizeof cpus, &cpus), 0);
+
+    struct caller_run alone = {ds, mfr_split_train(sp), 0, -1}, a = alone, b = alone;
+    caller_train(&alone);
+    assert_int_equal(alone.rc, MFR_OK);
+    pthread_t ta, tb;
+    assert_int_equal(pthread_create(&ta, NULL, caller_train, &a), 0);
+    assert_int_equal(pthread_create(&tb, NULL, caller_train, &b), 0);
+    assert_int_equal(pthread_join(ta, NULL), 0);
+    assert_int_equal(pthread_join(tb, NULL), 0);
+    assert_int_equal(a.rc, MFR_OK);
+    assert_int_equal(b.rc, MFR_OK);
+    assert_true(a.sum == alone.sum && b.sum == alone.sum);
+
+    /* setup work on the library's default thread count */
+    mfr_trainer *tr = NULL;
+    mfr_config cfg;
+    mfr_config_default(&cfg);
+    cfg.k = 8;
+    cfg.bias = 1;
+    cfg.lr = 0.01;
+    assert_int_equal(mfr_trainer_create(&cfg, ds, mfr_split_train(sp), NULL, &tr, NULL), MFR_OK);
+    assert_int_equal(mfr_trainer_n_threads(tr), 3); /* the caller's omp_set_num_threads */
+    int32_t items[300 * 5], n[300];
+    assert_int_equal(mfr_model_recommend_users(mfr_trainer_model(tr), 0, 300, 5, MFR_MEASURE_DOT,
+                                               mfr_split_train(sp), NULL, 0, items, NULL, n, NULL),
+                     MFR_OK);
+    mfr_split_destroy(sp);
+    mfr_dataset_destroy(ds);
+    for (int e = 0; e < 10; e++) assert_int_equal(mfr_trainer_step(tr, NULL, NULL), MFR_OK);
+    assert_true(mfr_model_checksum(mfr_trainer_model(tr)) == alone.sum);
+    mfr_trainer_destroy(tr);
+
+    assert_int_equal(omp_get_max_threads(), 3);
+    assert_int_equal(omp_get_dynamic(), 1);
+    assert_int_equal(omp_get_max_active_levels(), 2);
+    assert_int_equal(sched_getaffinity(0, sizeof cpus_after, &cpus_after), 0);
+    assert_true(CPU_EQUAL(&cpus, &cpus_after));
+    omp_set_dynamic(0);
+    omp_set_max_active_levels(1);
+    tu_rmtree(dir);
+    free(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -672,6 +762,7 @@ int main(void)
         cmocka_unit_test(test_lean_split_matches_the_copy),
         cmocka_unit_test(test_lean_split_refused_where_unsupported),
         cmocka_unit_test(test_divergence_is_a_status),
+        cmocka_unit_test(test_callers_threads_and_lifetimes),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -67,6 +67,7 @@ if [ -z "$pc" ]; then
     check "mfrec.pc installed" false
 elif ! command -v pkg-config >/dev/null; then
     echo "skip: pkg-config not found, the program is not built"
+    untested=true
 else
     export PKG_CONFIG_SYSROOT_DIR=$inst PKG_CONFIG_PATH=${pc%/*}
     ver=$(pkg-config --modversion mfrec)
@@ -78,4 +79,6 @@ else
     check "it runs: synthesize, load, train, save, reload, recommend" \
         env LD_LIBRARY_PATH="$(dirname "$(find "$inst" -name libmfrec.so)")" "$W/prog" "$W/data"
 fi
+# a part left out is a skip, not a pass (the rest still fails the test)
+[ "$fail" = 0 ] && [ "${untested:-false}" = true ] && exit 77
 exit "$fail"

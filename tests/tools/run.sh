@@ -163,6 +163,70 @@ check "bench-softmax-torch: ... and no results written" test ! -e "$W/bst.csv"
 
 # --- tools/perf-compare: exit 1 means "slower"; a bad revision is a usage error
 check "perf-compare: an unknown revision is exit 2" status 2 python3 "$TOP/tools/perf-compare" no-such-revision-xyz
+# The whole compare on fake builds: a copy of the script in a scratch git
+# repository, a meson whose "compile" writes a fake mfrec_bench. The fake
+# times two benchmarks, a CPU-clock one and a /real_time one, at 100 +- 1
+# on both clocks; in the working tree's build FAKE_SLOW=NAME=REAL,CPU
+# multiplies one's times. Needs compare.py and scipy.
+if [ -f /usr/share/benchmark/compare.py ] && /usr/bin/python3 -c 'import scipy.stats' 2>/dev/null; then
+    P="$W/pc tree"
+    mkdir -p "$P/tools" "$W/pc-stub"
+    cp "$TOP/tools/perf-compare" "$P/tools/"
+    git -C "$P" init -q && git -C "$P" add tools &&
+        git -C "$P" -c user.name=t -c user.email=t@t commit -qm fake || echo "FAIL: perf-compare's scratch repository"
+    cat >"$W/pc-stub/fake-bench" <<'FAKE'
+import json, os, random, sys
+NAMES = ["kern/x/k:32", "train/y/threads:2/real_time"]
+args = sys.argv[1:]
+if "--benchmark_list_tests" in args:
+    print("\n".join(NAMES))
+    sys.exit(0)
+out = [a.split("=", 1)[1] for a in args if a.startswith("--benchmark_out=")][0]
+slow = {}
+if SIDE == "head" and os.environ.get("FAKE_SLOW"):
+    name, f = os.environ["FAKE_SLOW"].split("=")
+    slow[name] = [float(x) for x in f.split(",")]
+bs = []
+for n in NAMES:
+    real, cpu = slow.get(n, (1.0, 1.0))
+    bs.append({"name": n, "run_name": n, "run_type": "iteration", "repetitions": 1,
+               "repetition_index": 0, "threads": 1, "iterations": 1000, "time_unit": "ns",
+               "real_time": real * random.uniform(99, 101), "cpu_time": cpu * random.uniform(99, 101)})
+with open(out, "w") as f:
+    json.dump({"context": {"date": "x", "num_cpus": 1}, "benchmarks": bs}, f)
+FAKE
+    cat >"$W/pc-stub/meson" <<'FAKE'
+#!/bin/sh
+# meson setup BUILD SRC ... | meson compile -C BUILD mfrec_bench
+case $1 in
+setup) exit 0 ;;
+compile)
+    side=head
+    case $3 in *build-base) side=base ;; esac
+    mkdir -p "$3/benchmarks"
+    { echo '#!/usr/bin/python3'; echo "SIDE = '$side'"; cat "$(dirname "$0")/fake-bench"; } >"$3/benchmarks/mfrec_bench"
+    chmod +x "$3/benchmarks/mfrec_bench" ;;
+esac
+FAKE
+    chmod +x "$W/pc-stub/meson"
+    # FAKE_SLOW's value (empty: none), then perf-compare's own arguments
+    pcmp() { env PATH="$W/pc-stub:$PATH" FAKE_SLOW="$1" python3 "$P/tools/perf-compare" HEAD --repeat 5 "${@:2}"; }
+    check "perf-compare: the same times are exit 0" status 0 pcmp ""
+    check "perf-compare: ... and its work directory is removed" \
+        sh -c '[ -z "$(git -C "$1" worktree list | sed 1d)" ]' _ "$P"
+    # a busy machine: twice the wall time at the same CPU time was "slower"
+    check "perf-compare: a CPU-clock case's wall time is not its time (exit 0)" \
+        status 0 pcmp kern/x/k:32=2,1
+    check "perf-compare: a CPU-clock case 50% slower on its clock is exit 1" \
+        status 1 pcmp kern/x/k:32=1,1.5
+    check "perf-compare: ... and named with its clock" grep -q "^  kern/x/k:32: +[45][0-9]\.[0-9]% CPU time" "$W/out"
+    check "perf-compare: a /real_time case 50% slower on the wall clock is exit 1" \
+        status 1 pcmp train/y/threads:2/real_time=1.5,1
+    check "perf-compare: ... and named with its clock" \
+        grep -q "^  train/y/threads:2/real_time: +[45][0-9]\.[0-9]% wall time" "$W/out"
+else
+    echo "skip: perf-compare's compare (no compare.py or scipy)"
+fi
 else
     echo "skip: bench-reference, bench-setup, perf-compare (no python3)"
 fi

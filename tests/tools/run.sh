@@ -224,6 +224,11 @@ FAKE
         status 1 pcmp train/y/threads:2/real_time=1.5,1
     check "perf-compare: ... and named with its clock" \
         grep -q "^  train/y/threads:2/real_time: +[45][0-9]\.[0-9]% wall time" "$W/out"
+    # an unforeseen failure (here a --keep DIR whose bench-data is a file:
+    # os.makedirs raised) was a traceback and exit 1, "slower", to CI
+    mkdir -p "$W/pc-keep" && : >"$W/pc-keep/bench-data"
+    check "perf-compare: an unexpected error is exit 2, not 1" status 2 pcmp "" --keep "$W/pc-keep"
+    check "perf-compare: ... said" grep -q "^perf-compare: internal error (above); exit status 2" "$W/out"
 else
     echo "skip: perf-compare's compare (no compare.py or scipy)"
 fi

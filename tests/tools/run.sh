@@ -204,6 +204,7 @@ compile)
     side=head
     case $3 in *build-base) side=base ;; esac
     mkdir -p "$3/benchmarks"
+    [ -z "${FAKE_BUILT:-}" ] || : >"$FAKE_BUILT"
     { echo '#!/usr/bin/python3'; echo "SIDE = '$side'"; cat "$(dirname "$0")/fake-bench"; } >"$3/benchmarks/mfrec_bench"
     chmod +x "$3/benchmarks/mfrec_bench" ;;
 esac
@@ -224,6 +225,13 @@ FAKE
         status 1 pcmp train/y/threads:2/real_time=1.5,1
     check "perf-compare: ... and named with its clock" \
         grep -q "^  train/y/threads:2/real_time: +[45][0-9]\.[0-9]% wall time" "$W/out"
+    # compare.py without scipy failed only after every build and run
+    mkdir -p "$W/no-scipy/scipy" && echo 'raise ImportError("No module named scipy")' >"$W/no-scipy/scipy/__init__.py"
+    rm -f "$W/pc-built"
+    pcmp_no_scipy() { PYTHONPATH="$W/no-scipy" FAKE_BUILT="$W/pc-built" pcmp ""; }
+    check "perf-compare: compare.py without scipy is exit 2" status 2 pcmp_no_scipy
+    check "perf-compare: ... said" grep -q "compare.py does not run (ImportError: No module named scipy)" "$W/out"
+    check "perf-compare: ... before any build" test ! -e "$W/pc-built"
     # an unforeseen failure (here a --keep DIR whose bench-data is a file:
     # os.makedirs raised) was a traceback and exit 1, "slower", to CI
     mkdir -p "$W/pc-keep" && : >"$W/pc-keep/bench-data"

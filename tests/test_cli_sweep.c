@@ -296,6 +296,39 @@ static void test_rows_columns_checksums_speedup(void **state)
     free(csv);
 }
 
+/* Checksums that differ within a point (tests/fault_checksum.c: another in
+ * every forked run) are exit 1, each run's checksum named on stderr, the
+ * CSV still written with every run's own checksum. Nothing else reached
+ * this check: the library's results do not depend on the thread count. */
+static void test_checksums_that_differ(void **state)
+{
+    (void)state;
+    const char *lib = getenv("MFREC_FAULT_CHECKSUM_LIB");
+    if (!lib) skip();
+    char *csv = tu_path(g_dir, "differ.csv"), env[4096];
+    snprintf(env, sizeof env,
+             "ASAN_OPTIONS=\"${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0\" LD_PRELOAD='%s'", lib);
+    assert_int_equal(run_env(env, "sweep --data '%s' --split random:0.2 --threads 1,2 --dims 4 --epochs 2 "
+                                  "--repeat 2 --quiet --out '%s'",
+                             g_data, csv),
+                     1);
+    tu_expect_in(g_err, "checksums differ across thread counts or repeats for the point dim 4");
+    tu_expect_in(g_err, "  threads 1 repeat 1: ");
+    tu_expect_in(g_err, "  threads 1 repeat 2: ");
+    tu_expect_in(g_err, "  threads 2 repeat 1: ");
+    tu_expect_in(g_err, "  threads 2 repeat 2: ");
+    tu_expect_in(g_err, "results depend on the thread count or the repeat");
+    struct csv *c = csv_read(csv);
+    assert_int_equal(c->n_rows, 1 + 4);
+    int c_ck = col(c, "checksum");
+    for (int r = 1; r < c->n_rows; r++) {
+        tu_expect_in(g_err, c->f[r][c_ck]); /* named on stderr */
+        for (int q = 1; q < r; q++) assert_string_not_equal(c->f[q][c_ck], c->f[r][c_ck]);
+    }
+    csv_free(c);
+    free(csv);
+}
+
 /* The summary's shards column: with several --shards values, one that ran as
  * another count is ASKED(N) (auto and a count ran alike as two lines "1"). */
 static void test_summary_names_shards_asked(void **state)
@@ -785,6 +818,7 @@ int main(void)
         cmocka_unit_test(test_forked_runs_with_threads_allowed),
         cmocka_unit_test(test_threads_auto),
         cmocka_unit_test(test_rows_columns_checksums_speedup),
+        cmocka_unit_test(test_checksums_that_differ),
         cmocka_unit_test(test_without_one_thread_and_with_shards),
         cmocka_unit_test(test_summary_names_shards_asked),
         cmocka_unit_test(test_settings_recorded_exactly),

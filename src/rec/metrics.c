@@ -57,7 +57,8 @@ static int32_t topk_select(const float *score, const int32_t *excluded, int32_t 
     enum { BLOCK = 256 };
     int32_t pos[BLOCK];
     for (int32_t i0 = 0; i0 < n_items; i0 += BLOCK) {
-        const int32_t n_cand = mfr_topk_candidates(&t, score + i0, n_items - i0 < BLOCK ? n_items - i0 : BLOCK, pos);
+        const int32_t n = n_items - i0 < BLOCK ? n_items - i0 : BLOCK;
+        const int32_t n_cand = mfr_topk_candidates(&t, score + i0, n, pos);
         for (int32_t c = 0; c < n_cand; c++) {
             const int32_t i = i0 + pos[c];
             if (excluded[i] == stamp) continue;

@@ -1514,7 +1514,9 @@ typedef struct mfr_pca {
  * signed so that its largest-magnitude component is positive. Requires
  * n >= 1, 1 <= k <= 4096, 1 <= n_comp <= k and finite values (else
  * MFR_ERR_INVALID, naming the first value that is not). Cost
- * O(n k^2 + k^3 * sweeps), single-threaded; bit-identical on every run.
+ * O(n k^2 + k^3 * sweeps): the covariance's O(n k^2) on mfr_set_threads's
+ * threads (at most k), the rest on one; bit-identical on every run and for
+ * every thread count.
  * On success *out is a new result; on failure *out is NULL.
  */
 MFR_API int mfr_pca_compute(const float *x, int64_t n, int32_t k, int32_t n_comp,

@@ -168,6 +168,47 @@ static void test_pca_random_eigen_equation(void **state)
     free(x);
 }
 
+/* The covariance's cross products run on mfr_set_threads's threads, each
+ * over a band of its rows: the same bits for every count, with more
+ * threads than rows of the covariance too. */
+static void test_pca_threads_same_bits(void **state)
+{
+    (void)state;
+    enum { N = 301, K = 37 };
+    float *x = malloc(N * K * sizeof *x);
+    assert_non_null(x);
+    uint64_t s = 7;
+    for (int r = 0; r < N; r++)
+        for (int j = 0; j < K; j++) x[r * K + j] = (float)(rnd(&s) * (1 + j % 5) + 3.0 * rnd(&s));
+    mfr_error err = {0};
+    mfr_pca *one = NULL;
+    mfr_set_threads(1);
+    assert_int_equal(mfr_pca_compute(x, N, K, 4, &one, &err), MFR_OK);
+    const int counts[] = {2, 3, 5, 8, 64};
+    for (size_t c = 0; c < sizeof counts / sizeof *counts; c++) {
+        mfr_set_threads(counts[c]);
+        mfr_pca *p = NULL;
+        assert_int_equal(mfr_pca_compute(x, N, K, 4, &p, &err), MFR_OK);
+        assert_memory_equal(p->mean, one->mean, K * sizeof(double));
+        assert_memory_equal(p->axes, one->axes, 4 * K * sizeof(double));
+        assert_memory_equal(p->variance, one->variance, 4 * sizeof(double));
+        assert_memory_equal(p->coords, one->coords, N * 4 * sizeof(double));
+        assert_true(p->total_variance == one->total_variance);
+        mfr_pca_destroy(p);
+    }
+    /* k = 2 with 8 threads: at most one thread per covariance row */
+    mfr_pca *a = NULL, *b = NULL;
+    assert_int_equal(mfr_pca_compute(x, N, 2, 2, &a, &err), MFR_OK);
+    mfr_set_threads(1);
+    assert_int_equal(mfr_pca_compute(x, N, 2, 2, &b, &err), MFR_OK);
+    assert_memory_equal(a->coords, b->coords, N * 2 * sizeof(double));
+    mfr_set_threads(0);
+    mfr_pca_destroy(a);
+    mfr_pca_destroy(b);
+    mfr_pca_destroy(one);
+    free(x);
+}
+
 static void test_pca_degenerate_and_errors(void **state)
 {
     (void)state;
@@ -453,6 +494,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_pca_known_axes),
         cmocka_unit_test(test_pca_random_eigen_equation),
+        cmocka_unit_test(test_pca_threads_same_bits),
         cmocka_unit_test(test_pca_degenerate_and_errors),
         cmocka_unit_test(test_model_pca_matches_matrix_pca),
         cmocka_unit_test(test_norms),

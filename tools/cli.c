@@ -668,14 +668,16 @@ static const struct flag_spec data_flags[] = {
 enum { DATA_FLAGS_WIDTH = 20 };
 
 /* --threads of the commands whose only parallel work is the library's
- * setup (loading the data, the split): command_spec.threads_flag. */
+ * setup (loading the data, the split) and project's PCA:
+ * command_spec.threads_flag. */
 static int32_t g_setup_threads_flag;
 static const struct flag_spec threads_flag[] = {
     {.name = "--threads", .value = "N", .kind = FLAG_THREADS, .dst = &g_setup_threads_flag,
      .help = "threads for loading the data (the parse, the dataset\n"
-             "cache's checks) and making a split, where the command\n"
-             "makes one (a model's split, `split`); default\n"
-             "$OMP_NUM_THREADS, else all cores; never changes the output"},
+             "cache's checks), making a split where the command makes\n"
+             "one (a model's split, `split`) and the PCA's covariance\n"
+             "(`project`); default $OMP_NUM_THREADS, else all cores;\n"
+             "never changes the output"},
 };
 
 const mfr_load_options *data_load_options(void) { return load_opts(); }

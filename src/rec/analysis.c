@@ -27,6 +27,7 @@
  * eigenvalues are ordered by their diagonal position after the sweeps.
  */
 #include <math.h>
+#include <omp.h>
 #include <string.h>
 
 #include "model_priv.h"
@@ -165,23 +166,44 @@ static double *alloc_doubles(size_t n_elems)
 
 /* Column means of the n rows into p->mean, then the sample covariance
  * (divisor n - 1; 1 when n = 1) into cov (k x k, zeroed), its upper
- * triangle accumulated in double in row order and mirrored; d is k doubles
- * of scratch. Sets p->total_variance to the trace. */
+ * triangle accumulated in double in row order and mirrored; d is
+ * n_threads x k doubles of scratch. Sets p->total_variance to the trace.
+ *
+ * The O(n k^2) cross products run on n_threads threads, each owning a band
+ * of cov's rows (cut so that the bands hold about equal shares of the
+ * triangle) and reading every centered row itself: each element still sums
+ * the rows in order, so the bits do not depend on the thread count. */
 static void pca_covariance(const float *x, int64_t n, size_t kk, size_t stride, mfr_pca *p,
-                           double *cov, double *d)
+                           double *cov, double *d, int n_threads)
 {
     for (int64_t r = 0; r < n; r++) {
         const float *row = x + (size_t)r * stride;
         for (size_t j = 0; j < kk; j++) p->mean[j] += (double)row[j];
     }
     for (size_t j = 0; j < kk; j++) p->mean[j] /= (double)n;
-    for (int64_t r = 0; r < n; r++) {
-        const float *row = x + (size_t)r * stride;
-        for (size_t j = 0; j < kk; j++) d[j] = (double)row[j] - p->mean[j];
+    const double half = (double)kk * (double)(kk + 1) / 2.0;
+#pragma omp parallel num_threads(n_threads) if (n_threads > 1)
+    {
+        const int t = omp_get_thread_num(), nt = omp_get_num_threads();
+        /* rows a of cov whose triangle rows (kk - a entries each) fall in
+         * [t, t + 1) / nt of the whole */
+        size_t lo = 0, hi = 0;
+        double before = 0.0;
         for (size_t a = 0; a < kk; a++) {
-            double da = d[a];
-            double *crow = cov + a * kk;
-            for (size_t b = a; b < kk; b++) crow[b] += da * d[b];
+            if (before < half * t / nt) lo = a + 1;
+            if (before < half * (t + 1) / nt) hi = a + 1;
+            before += (double)(kk - a);
+        }
+        if (t == nt - 1) hi = kk;
+        double *dt = d + (size_t)t * kk;
+        for (int64_t r = 0; lo < hi && r < n; r++) {
+            const float *row = x + (size_t)r * stride;
+            for (size_t j = lo; j < kk; j++) dt[j] = (double)row[j] - p->mean[j];
+            for (size_t a = lo; a < hi; a++) {
+                double da = dt[a];
+                double *crow = cov + a * kk;
+                for (size_t b = a; b < kk; b++) crow[b] += da * dt[b];
+            }
         }
     }
     const double divisor = n > 1 ? (double)(n - 1) : 1.0;
@@ -272,13 +294,17 @@ static int pca_rows(const float *x, int64_t n, int32_t k, size_t stride, int32_t
     p->mean = alloc_doubles(kk);
     cov = alloc_doubles(k2);
     vec = alloc_doubles(k2);
-    d = alloc_doubles(kk);
+    /* the covariance's threads (mfr_set_threads, as the data's load): at
+     * most one per row of it */
+    int n_threads = mfr_setup_threads();
+    if ((size_t)n_threads > kk) n_threads = (int)kk;
+    d = alloc_doubles((size_t)n_threads * kk);
     used = mfr_calloc(kk, 1);
     if (!p->coords || !p->axes || !p->variance || !p->explained || !p->mean || !cov || !vec ||
         !d || !used)
         goto nomem;
 
-    pca_covariance(x, n, kk, stride, p, cov, d);
+    pca_covariance(x, n, kk, stride, p, cov, d, n_threads);
     jacobi_eigen(cov, vec, k);
     pca_pick_axes(cov, vec, kk, p, used);
     pca_project(x, n, kk, stride, p, d);

@@ -182,6 +182,23 @@ static int op_recommend(struct fixture *f, mfr_error *err)
     return rc;
 }
 
+/* Every user at once, on one thread so the allocations come in one order:
+ * the users are ranked in groups of seven, each with a query copy per user,
+ * so a failure inside a group must free the copies its earlier users made. */
+static int op_recommend_users(struct fixture *f, mfr_error *err)
+{
+    enum { USERS = 40, TOP = 5 };
+    int32_t items[USERS * TOP], n_out[USERS];
+    float scores[USERS * TOP];
+    uint8_t mask[30] = {[3] = 1, [17] = 1};
+    int rc = mfr_model_recommend_users(f->model, 0, USERS, TOP, MFR_MEASURE_DOT, mfr_dataset_ratings(f->ds), mask,
+                                       1, items, scores, n_out, err);
+    if (rc == MFR_OK)
+        rc = mfr_model_recommend_users(f->model, 3, USERS - 3, TOP, MFR_MEASURE_COSINE, NULL, NULL, 1, items,
+                                       NULL, n_out, err);
+    return rc;
+}
+
 static void test_alloc_load(void **state) { assert_true(walk_allocations(*state, op_load) > 5); }
 static void test_alloc_load_file(void **state)
 {
@@ -190,6 +207,10 @@ static void test_alloc_load_file(void **state)
 static void test_alloc_train(void **state) { assert_true(walk_allocations(*state, op_train) > 5); }
 static void test_alloc_save(void **state) { assert_true(walk_allocations(*state, op_save) >= 1); }
 static void test_alloc_recommend(void **state) { walk_allocations(*state, op_recommend); }
+static void test_alloc_recommend_users(void **state)
+{
+    assert_true(walk_allocations(*state, op_recommend_users) > 2 * 7);
+}
 
 /* The model is saved before each try with the hook off, so only the
  * load's allocations are failed. */
@@ -227,6 +248,7 @@ int main(void)
         cmocka_unit_test(test_alloc_save),
         cmocka_unit_test(test_alloc_model_load),
         cmocka_unit_test(test_alloc_recommend),
+        cmocka_unit_test(test_alloc_recommend_users),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -745,7 +745,8 @@ MFR_API int mfr_config_format(const mfr_config *cfg, const mfr_config_field *f, 
  * that strtod reads back as the same double, in the "C" numeric locale
  * whatever the caller's: "0.1" (where "%.17g" writes 0.10000000000000001),
  * "1e-08", a whole number of up to ten digits in full ("400", not
- * "4e+02"); "nan", "inf" or "-inf" when d is not finite. At most 24 bytes
+ * "4e+02"); -0 as "0" (read back as +0: equal, but without the sign);
+ * "nan", "inf" or "-inf" when d is not finite. At most 24 bytes
  * and the NUL. Returns the length written, or -1 when buf is NULL, size is
  * too small (buf then holds a truncated, terminated string when size > 0)
  * or the "C" locale cannot be made. Thread-safe.

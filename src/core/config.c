@@ -390,6 +390,7 @@ static int set_u64(const char *key, const char *s, uint64_t *out, mfr_error *err
  * ("100", not "1e+02"). */
 static int shortest_text(double d, char *buf, size_t size)
 {
+    if (!buf || size == 0) return -1; /* (gcc's format checks under UBSan see a NULL buf otherwise) */
     if (d == floor(d) && fabs(d) < 1e10) return snprintf(buf, size, "%.0f", d == 0.0 ? 0.0 : d);
     int n = 0;
     for (int prec = 1; prec <= 17; prec++) {

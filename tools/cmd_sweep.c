@@ -715,22 +715,14 @@ static void csv_num(struct json_log *j, double v)
     if (isfinite(v)) jlog_printf(j, "%.6f", v);
 }
 
-/* The lr and l2 a row records, as the library writes settings
- * (mfr_config_format: the shortest text that reads back as the value), so
- * that the row reruns as it ran (%g's six digits made --lr 0.00123456789
- * and 0.00123457 one row value with two checksums). */
+/* The lr and l2 a row records as the shortest text that reads back as the
+ * value (num_exact), so that the row reruns as it ran (%g's six digits
+ * made --lr 0.00123456789 and 0.00123457 one row value with two
+ * checksums). Both were checked finite when the options were read. */
 static void csv_settings(struct json_log *j, double lr, double l2)
 {
-    mfr_config cfg;
-    mfr_config_default(&cfg);
-    cfg.lr = lr;
-    cfg.l2 = l2;
-    char a[64], b[64];
-    if (mfr_config_format(&cfg, mfr_config_field_find("lr"), a, sizeof a, NULL) != MFR_OK)
-        snprintf(a, sizeof a, "%.17g", lr);
-    if (mfr_config_format(&cfg, mfr_config_field_find("l2"), b, sizeof b, NULL) != MFR_OK)
-        snprintf(b, sizeof b, "%.17g", l2);
-    jlog_printf(j, "%s,%s", a, b);
+    char a[32], b[32];
+    jlog_printf(j, "%s,%s", num_exact(lr, a), num_exact(l2, b));
 }
 
 static const char csv_header[] =

@@ -257,6 +257,15 @@ int mfr_model_score_items(const mfr_model *m, const float *query, int measure,
     return MFR_OK;
 }
 
+/* The query of user `user`'s ranking: the row of U and its bias lane. */
+static struct rank_query user_query(const mfr_model *m, int32_t user, int32_t *items_out,
+                                    float *scores_out, int32_t *n_out)
+{
+    const float *row = m->U + (size_t)user * (size_t)m->k_pad;
+    return (struct rank_query){row, m->cfg.bias ? row[mfr_lane_user_bias(m->k)] : 0.0f, items_out,
+                               scores_out, n_out};
+}
+
 int mfr_model_recommend(const mfr_model *m, int32_t user, int32_t n_top, int measure,
                         const uint8_t *exclude, int32_t *items_out, float *scores_out,
                         int32_t *n_out, mfr_error *err)
@@ -267,10 +276,9 @@ int mfr_model_recommend(const mfr_model *m, int32_t user, int32_t n_top, int mea
     if (user < 0 || user >= m->n_users)
         return mfr_seterr(err, MFR_ERR_INVALID, "user index %d is outside the model's 0..%d",
                           (int)user, (int)m->n_users - 1);
-    const float *row = m->U + (size_t)user * (size_t)m->k_pad;
-    float b_u = m->cfg.bias ? row[mfr_lane_user_bias(m->k)] : 0.0f;
-    return rank_items(m, row, true, b_u, n_top, measure, exclude, -1, items_out, scores_out,
-                      n_out, err);
+    const struct rank_query q = user_query(m, user, items_out, scores_out, n_out);
+    return rank_items(m, q.emb, true, q.user_bias, n_top, measure, exclude, -1, items_out,
+                      scores_out, n_out, err);
 }
 
 int mfr_model_recommend_group(const mfr_model *m, const int32_t *users, int32_t n_users, int32_t n_top,
@@ -281,10 +289,8 @@ int mfr_model_recommend_group(const mfr_model *m, const int32_t *users, int32_t 
     struct rank_query q[MFR_RANK_GROUP];
     for (int32_t g = 0; g < n_users; g++) {
         MFR_ASSERT(users[g] >= 0 && users[g] < m->n_users);
-        const float *row = m->U + (size_t)users[g] * (size_t)m->k_pad;
         n_out[g] = 0;
-        q[g] = (struct rank_query){row, m->cfg.bias ? row[mfr_lane_user_bias(m->k)] : 0.0f, items_out[g],
-                                   scores_out ? scores_out[g] : NULL, &n_out[g]};
+        q[g] = user_query(m, users[g], items_out[g], scores_out ? scores_out[g] : NULL, &n_out[g]);
     }
     return rank_group(m, q, n_users, true, n_top, measure, exclude, masks, -1, err);
 }

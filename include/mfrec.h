@@ -47,6 +47,9 @@ extern "C" {
 #define MFR_API __attribute__((visibility("default")))
 #endif
 
+/** The release of this header. mfr_version() gives the release of the
+ *  library a program runs against; a program linked to the shared library
+ *  can compare the two. */
 #define MFR_VERSION_STRING "0.1.0"
 
 /* ------------------------------------------------------------------ */
@@ -1562,6 +1565,11 @@ MFR_API int mfr_tsne_compute(const float *x, int64_t n, int32_t k, const mfr_tsn
 
 /** Compiler and flags the library was built with. */
 MFR_API const char *mfr_build_info(void);
+
+/** The release of the library itself (e.g. "0.1.0"): the MFR_VERSION_STRING
+ *  of the header it was built with, which may differ from the one a program
+ *  was compiled with when the shared library was replaced. */
+MFR_API const char *mfr_version(void);
 
 /** The most threads a call may be asked for: mfr_config.n_threads and the
  *  n_threads arguments of mfr_model_recommend_users, mfr_ease_fit and

@@ -36,6 +36,18 @@ static void test_status_strings(void **state)
     assert_string_equal(mfr_status_str(MFR_ERR_PARSE), "parse error");
 }
 
+/* The library reports the release of the header it was built with: the
+ * same as the one this test was compiled with, and dotted numbers. */
+static void test_version_matches_header(void **state)
+{
+    (void)state;
+    assert_string_equal(mfr_version(), MFR_VERSION_STRING);
+    unsigned major, minor, patch;
+    char tail;
+    assert_int_equal(sscanf(mfr_version(), "%u.%u.%u%c", &major, &minor, &patch, &tail), 3);
+    assert_non_null(strstr(mfr_build_info(), "flags:"));
+}
+
 static void test_destroy_accepts_null(void **state)
 {
     (void)state;
@@ -749,6 +761,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_status_strings),
+        cmocka_unit_test(test_version_matches_header),
         cmocka_unit_test(test_destroy_accepts_null),
         cmocka_unit_test(test_config_validation_names_field),
         cmocka_unit_test(test_config_table_covers_every_member),

@@ -168,7 +168,12 @@ static int run_command(int argc, char **argv)
         return EXIT_OK;
     }
     if (!strcmp(cmd, "--version")) {
-        if (!quiet) printf("mfrec %s (%s)\n", MFR_VERSION_STRING, mfr_build_info());
+        if (quiet) return EXIT_OK;
+        /* the library's release, which a replaced shared library changes */
+        printf("mfrec %s (%s)\n", mfr_version(), mfr_build_info());
+        if (strcmp(mfr_version(), MFR_VERSION_STRING) != 0)
+            printf("note: this mfrec was built against the %s header; the library it runs is %s\n",
+                   MFR_VERSION_STRING, mfr_version());
         return EXIT_OK;
     }
     for (size_t c = 0; c < sizeof commands / sizeof *commands; c++)

@@ -587,3 +587,5 @@ int mfr_config_format(const mfr_config *cfg, const mfr_config_field *f, char *bu
 }
 
 const char *mfr_build_info(void) { return MFR_BUILD_INFO; }
+
+const char *mfr_version(void) { return MFR_LIBRARY_VERSION; }

@@ -63,6 +63,11 @@ int main(int argc, char **argv)
               : mfr_model_recommend(m, 0, 5, MFR_MEASURE_DOT, NULL, items, NULL, &n, &err)
                   ? fail("recommend", &err)
                   : 0;
+    if (strcmp(mfr_version(), MFR_VERSION_STRING) != 0) {
+        fprintf(stderr, "prog: the installed library is %s, its header %s\n", mfr_version(),
+                MFR_VERSION_STRING);
+        bad = 1;
+    }
     if (!bad && (mfr_model_checksum(m) != sum || n != 5)) {
         fprintf(stderr, "prog: the reloaded model differs, or %d items recommended\n", (int)n);
         bad = 1;

@@ -999,6 +999,75 @@ static void test_plots_remove_undrawn_chart(void **state)
     free(sp), free(csv), free(png), free(gp), free(hist);
 }
 
+/* A chart of more points than MFREC_SVG_MAX_POINTS gets no SVG (the
+ * script draws it on request, an earlier run's goes, stdout and a note say
+ * so); one of exactly that many keeps it; a bad value is a usage error
+ * before any work. */
+static void test_plots_large_chart_svg_on_request(void **state)
+{
+    (void)state;
+    if (!g_gnuplot) {
+        fprintf(stderr, "SKIPPED: gnuplot is not on PATH\n");
+        return;
+    }
+    char *pp = tu_path(g_dir, "svg_left_out"), *gsvg = tu_path(pp, "projection_genres.svg");
+    char *psvg = tu_path(pp, "projection.svg"), *dat = tu_path(pp, "projection.dat");
+    char *fresh = tu_path(g_dir, "svg_bad");
+    char env[64], note[64], cmd[4200];
+    assert_int_equal(run("project --model '%s' --data '%s' --plot '%s'", g_model, g_data, pp), 0);
+    expect_file(pp, "projection_genres.svg");
+    tu_expect_in(g_out, "(.png and .svg)\n");
+    /* projection draws each movie once (a data line each): the limit at
+     * its count keeps its SVG */
+    char *text = tu_read_file(dat, NULL);
+    assert_non_null(text);
+    int points = 0;
+    for (const char *q = text; *q; q = strchr(q, '\n') ? strchr(q, '\n') + 1 : "")
+        points += *q != '#' && *q != '\n';
+    free(text);
+    assert_true(points > 10);
+    snprintf(env, sizeof env, "MFREC_SVG_MAX_POINTS=%d", points);
+    assert_int_equal(run_env(env, "project --model '%s' --data '%s' --plot '%s'", g_model, g_data, pp), 0);
+    expect_file(pp, "projection.svg");
+    expect_file(pp, "projection_genres.png");
+    struct stat st;
+    if (stat(gsvg, &st) == 0) fail_msg("the earlier run's %s is still there", gsvg);
+    tu_expect_in(g_out, "(.png and .svg; no .svg for projection_genres)");
+    tu_expect_in(g_err, "note: no ");
+    tu_expect_in(g_err, "projection_genres.svg: its ");
+    snprintf(note, sizeof note, "(MFREC_SVG_MAX_POINTS: %d)", points);
+    tu_expect_in(g_err, note);
+    expect_not_in(g_err, "projection.svg");
+    /* the script draws it when asked, complete */
+    snprintf(cmd, sizeof cmd, "cd '%s' && gnuplot -e svg=1 projection_genres.gp 2>/dev/null", pp);
+    assert_int_equal(system(cmd), 0);
+    char *svg = tu_read_file(gsvg, NULL);
+    assert_non_null(svg);
+    tu_expect_in(svg, "</svg>");
+    free(svg);
+    /* one point fewer: projection loses its SVG too */
+    snprintf(env, sizeof env, "MFREC_SVG_MAX_POINTS=%d", points - 1);
+    assert_int_equal(run_env(env, "project --model '%s' --data '%s' --plot '%s'", g_model, g_data, pp), 0);
+    if (stat(psvg, &st) == 0 || stat(gsvg, &st) == 0) fail_msg("an SVG over the limit is in %s", pp);
+    tu_expect_in(g_out, "no .svg for projection and projection_genres)");
+    /* a bad limit: exit 2 naming it, before anything is made */
+    for (const char *bad = "-1\0" "12x\0" "1e3\0"; *bad; bad += strlen(bad) + 1) {
+        snprintf(env, sizeof env, "MFREC_SVG_MAX_POINTS='%s'", bad);
+        assert_int_equal(run_env(env, "project --model '%s' --data '%s' --plot '%s'", g_model, g_data, fresh), 2);
+        tu_expect_in(g_err, "MFREC_SVG_MAX_POINTS");
+        tu_expect_in(g_err, bad);
+        if (stat(fresh, &st) == 0) fail_msg("%s was made by a refused run", fresh);
+    }
+    /* norms: the scatter loses its SVG, the histogram (bars) keeps its */
+    assert_int_equal(run_env("MFREC_SVG_MAX_POINTS=0", "norms --model '%s' --data '%s' --plot '%s'", g_model,
+                             g_data, pp),
+                     0);
+    tu_expect_in(g_out, "norm_vs_ratings.png (no .svg: see the note)");
+    expect_file(pp, "item_norms.svg");
+    expect_file(pp, "norm_vs_ratings.png");
+    free(pp), free(gsvg), free(psvg), free(dat), free(fresh);
+}
+
 /* stats --plot's charts: their files, data, scales and labels, and a
  * stdout of pure JSON with --json. */
 static void check_stats_plots_drawn(const char *sp)
@@ -1856,6 +1925,7 @@ int main(void)
         cmocka_unit_test(test_project_without_genres),
         cmocka_unit_test(test_plots_unknown_genre),
         cmocka_unit_test(test_plots_remove_undrawn_chart),
+        cmocka_unit_test(test_plots_large_chart_svg_on_request),
         cmocka_unit_test(test_project_text_and_coordinates),
         cmocka_unit_test(test_project_singular_words),
         cmocka_unit_test(test_project_min_ratings_counts_training_ratings),

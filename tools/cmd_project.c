@@ -403,14 +403,19 @@ static int plot_projection(struct projection *p, const mfr_dataset *ds, const mf
     struct plot_labels nlab = {title, "Euclidean norm of the embedding", "movies"};
     rc = plot_histogram(o->plot_dir, "embedding_norms", &nlab, o->bins, p->edges, p->counts, false);
     if (rc != EXIT_OK) return rc;
+    const char *d = printable(o->plot_dir);
     if (panels)
-        jlog_printf(say, "\nwrote %s/projection, %s/projection_genres and %s/embedding_norms (.png and .svg)\n",
-                    printable(o->plot_dir), printable(o->plot_dir), printable(o->plot_dir));
-    else /* said as it is: no panel chart was drawn */
-        jlog_printf(say,
-                    "\nwrote %s/projection and %s/embedding_norms (.png and .svg); no projection_genres: "
-                    "no movie shown has a genre\n",
-                    printable(o->plot_dir), printable(o->plot_dir));
+        jlog_printf(say, "\nwrote %s/projection, %s/projection_genres and %s/embedding_norms (.png and .svg", d, d,
+                    d);
+    else
+        jlog_printf(say, "\nwrote %s/projection and %s/embedding_norms (.png and .svg", d, d);
+    /* the charts whose SVG was left out are named, and noted at the end */
+    static const char *const drawn[] = {"projection", "projection_genres"};
+    int left_out = 0;
+    for (int x = 0; x < 2; x++)
+        if (!plot_svg_drawn(drawn[x]))
+            jlog_printf(say, "%s%s", left_out++ ? " and " : "; no .svg for ", drawn[x]);
+    jlog_printf(say, ")%s\n", panels ? "" : "; no projection_genres: no movie shown has a genre");
     return EXIT_OK;
 }
 
@@ -441,7 +446,8 @@ static bool parse_project_flags(int argc, char **argv, struct project_opts *o, i
                  "of the two axes, coloured by their first genre),\n"
                  "DIR/projection_genres (one panel per genre, every genre\n"
                  "of a movie shown) and DIR/embedding_norms (histogram);\n"
-                 "needs gnuplot"},
+                 "needs gnuplot. A chart of more than 100,000 points\n"
+                 "(MFREC_SVG_MAX_POINTS) gets its .svg only on request"},
         {.name = "--genre", .value = "NAME", .kind = FLAG_STR, .dst = &o->genre,
          .help = "with --plot: colour NAME against all other movies\n"
                  "instead"},

@@ -336,8 +336,8 @@ static int plot_norms(const struct norms_state *st, const struct movie_ctx *c,
     free(x);
     free(cat);
     if (rc == EXIT_OK && !o->list.json && !o->list.csv)
-        printf("plot: %s/item_norms.png and .svg, %s/norm_vs_ratings.png and .svg\n", printable(o->plot_dir),
-               printable(o->plot_dir));
+        printf("plot: %s/item_norms.png and .svg, %s/norm_vs_ratings.png%s\n", printable(o->plot_dir),
+               printable(o->plot_dir), plot_svg_drawn("norm_vs_ratings") ? " and .svg" : " (no .svg: see the note)");
     return rc;
 }
 
@@ -358,7 +358,8 @@ int cmd_norms(int argc, char **argv)
         {.name = "--plot", .value = "DIR", .kind = FLAG_STR, .dst = &o.plot_dir,
          .help = "also draw, with gnuplot, DIR/item_norms (the histogram)\n"
                  "and DIR/norm_vs_ratings (each movie's norm against its\n"
-                 "training ratings), as .png and .svg (plus .dat and .gp)"},
+                 "training ratings), as .png and .svg (plus .dat and .gp;\n"
+                 "no .svg past 100,000 points: MFREC_SVG_MAX_POINTS)"},
     };
     struct command_spec cmd = {.name = "mfrec norms", .help = norms_help,
                                .help_end = norms_help_end, .help_width = 17, .flags = flags,

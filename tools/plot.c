@@ -180,17 +180,47 @@ static struct stage g_stage;
 static char *join3(const char *dir, const char *name, const char *ext);
 static const char *const *g_charts;
 static bool g_drawn[MAX_CHARTS];
+/* An SVG holds each point as an element of about 110 bytes (measured on
+ * ML-100K's projection charts). Above SVG_MAX_POINTS points (11 MB) a
+ * chart's SVG is too large to open comfortably and most of gnuplot's time
+ * (the genre panels of a 200k-movie catalogue: 3.8M points, 415 MB), so
+ * its script draws the SVG only when asked (`gnuplot -e svg=1 NAME.gp`);
+ * the PNG shows every point. g_svg_left_out[k]: chart k's points when its
+ * SVG was left out this run, else 0. */
+#define SVG_MAX_POINTS 100000
+#define SVG_BYTES_PER_POINT 110
+static int64_t g_svg_left_out[MAX_CHARTS];
+/* SVG_MAX_POINTS, or MFREC_SVG_MAX_POINTS when set (plot_outputs_check) */
+static int64_t g_svg_max = SVG_MAX_POINTS;
 
-static void mark_drawn(const char *gp_name)
+/* The index of chart NAME (its first name_len bytes) in g_charts, or -1. */
+static int chart_index(const char *name, size_t name_len)
 {
-    const size_t len = strlen(gp_name) - 3; /* "NAME.gp" */
     for (int k = 0; g_charts && g_charts[k] && k < MAX_CHARTS; k++)
-        if (strlen(g_charts[k]) == len && !strncmp(g_charts[k], gp_name, len)) g_drawn[k] = true;
+        if (strlen(g_charts[k]) == name_len && !strncmp(g_charts[k], name, name_len)) return k;
+    return -1;
+}
+
+/* Records chart gp_name ("NAME.gp") as drawn, with svg_left_out points
+ * when its SVG was left out (else 0). */
+static void mark_drawn(const char *gp_name, int64_t svg_left_out)
+{
+    const int k = chart_index(gp_name, strlen(gp_name) - 3);
+    if (k < 0) return;
+    g_drawn[k] = true;
+    g_svg_left_out[k] = svg_left_out;
+}
+
+bool plot_svg_drawn(const char *name)
+{
+    const int k = chart_index(name, strlen(name));
+    return k < 0 || g_svg_left_out[k] == 0;
 }
 
 int plot_stage_begin(const char *dir)
 {
     memset(g_drawn, 0, sizeof g_drawn);
+    memset(g_svg_left_out, 0, sizeof g_svg_left_out);
     return stage_open(&g_stage, "--plot", dir);
 }
 
@@ -256,6 +286,17 @@ int plot_stage_end_report(int rc, const char *report)
     for (int k = 0; rc == EXIT_OK && k < n_notes; k++)
         fprintf(stderr, "%s: note: removed %s/%s.* from an earlier run: this run draws no %s chart\n", g_cmd,
                 printable(dir), notes[k], notes[k]);
+    for (int k = 0; rc == EXIT_OK && g_charts && g_charts[k] && k < MAX_CHARTS; k++) {
+        char size[32];
+        if (g_svg_left_out[k] > 0)
+            fprintf(stderr,
+                    "%s: note: no %s/%s.svg: its %lld points would make an SVG of about %s "
+                    "(MFREC_SVG_MAX_POINTS: %lld); %s.png shows them all, and `gnuplot -e svg=1 "
+                    "%s.gp` in that directory draws the SVG\n",
+                    g_cmd, printable(dir), g_charts[k], (long long)g_svg_left_out[k],
+                    size_text((uint64_t)g_svg_left_out[k] * SVG_BYTES_PER_POINT, size), (long long)g_svg_max,
+                    g_charts[k], g_charts[k]);
+    }
     g_charts = NULL;
     return rc;
 }
@@ -268,6 +309,8 @@ struct chart {
     char *dat, *gp, *png, *svg; /* full paths */
     char *gp_name;              /* "NAME.gp", relative to dir */
     FILE *df, *sf;              /* data and script while being written */
+    int64_t points;             /* the points drawn (scatter charts; else 0) */
+    bool svg_left_out;          /* more than g_svg_max points: drawn only with svg=1 */
 };
 
 static char *join3(const char *dir, const char *name, const char *ext)
@@ -324,6 +367,12 @@ int plot_require_gnuplot(void)
 int plot_outputs_check(const char *dir, const char *const *charts)
 {
     g_charts = charts;
+    const char *max = getenv("MFREC_SVG_MAX_POINTS");
+    g_svg_max = SVG_MAX_POINTS;
+    if (max && *max && !scan_i64(max, 0, INT64_MAX, &g_svg_max))
+        return usage_error("MFREC_SVG_MAX_POINTS (the most points a chart's SVG is drawn with) must "
+                           "be a whole number, 0 or more, got '%s'",
+                           max);
     int rc = io_output_dir("--plot", dir);
     struct stat st;
     if (rc == EXIT_OK && stat(dir, &st) != 0) return EXIT_OK; /* a new directory: new files */
@@ -404,12 +453,27 @@ static int chart_open(struct chart *c, const char *dir, const char *name,
     return EXIT_OK;
 }
 
-/* Switches the script's output to the SVG copy. */
-static void put_svg_output(FILE *f, const char *name, int width, int height)
+/* Ends the script with the SVG copy: `body` (NULL: replot) drawn on the
+ * svg terminal. A chart of more than g_svg_max points gets it in a
+ * block that runs only when svg=1 is set (`gnuplot -e svg=1 NAME.gp`). */
+static void put_svg_copy(struct chart *c, const char *name, int width, int height, const char *body)
 {
+    FILE *f = c->sf;
+    c->svg_left_out = c->points > g_svg_max;
+    if (c->svg_left_out)
+    {
+        char size[32];
+        fprintf(f,
+                "# The SVG copy of these %lld points (about %s) is drawn only when asked:\n"
+                "# gnuplot -e svg=1 %s.gp\nif (exists('svg') && svg) {\n",
+                (long long)c->points, size_text((uint64_t)c->points * SVG_BYTES_PER_POINT, size), name);
+    }
     fprintf(f, "set terminal svg size %d,%d font 'Sans,12' background rgb 'white' noenhanced\n",
             width, height);
     fprintf(f, "set output '%s.svg'\n", name);
+    fputs(body ? body : "replot\n", f);
+    fputs("unset output\n", f);
+    if (c->svg_left_out) fputs("}\n", f);
 }
 
 /* Closes f; false (errno set) when a write to it or the close failed. */
@@ -437,6 +501,27 @@ static bool ends_with(const char *path, const char *tail, size_t n, bool skip_sp
     return got >= n && !memcmp(buf + got - n, tail, n);
 }
 
+/* An earlier run's DIR/NAME.svg, when this run leaves the chart's SVG out:
+ * it goes with the commit (stage_retire), as drawing it would have
+ * replaced it (plot_outputs_check checked it is a regular file). */
+static int retire_old_svg(const struct chart *c)
+{
+    if (!g_stage.dir || strcmp(c->dir, g_stage.dir) != 0) return EXIT_OK; /* chart_open unlinked it */
+    const size_t len = strlen(c->gp_name) - 3;
+    char *name = malloc(len + 5), *path = NULL;
+    if (name) {
+        snprintf(name, len + 5, "%.*s.svg", (int)len, c->gp_name);
+        path = join3(g_stage.out, name, "");
+    }
+    struct stat st;
+    int rc = !name || !path ? runtime_error("out of memory")
+             : lstat(path, &st) == 0 && S_ISREG(st.st_mode) ? stage_retire(&g_stage, name)
+                                                             : EXIT_OK;
+    free(name);
+    free(path);
+    return rc;
+}
+
 /* Closes the files, runs gnuplot and checks that both pictures are
  * complete: gnuplot exits 0 even when a write failed (a full disk). */
 static int chart_run(struct chart *c)
@@ -452,7 +537,7 @@ static int chart_run(struct chart *c)
     if (rc != EXIT_OK) return rc;
     static const char png_end[] = "IEND\xAE\x42\x60\x82", svg_end[] = "</svg>";
     const char *pics[2] = {c->png, c->svg};
-    for (int p = 0; p < 2; p++) {
+    for (int p = 0; p < (c->svg_left_out ? 1 : 2); p++) {
         struct stat st;
         if (stat(pics[p], &st) != 0 || st.st_size == 0)
             return runtime_error("gnuplot exited 0 but did not write %s (is the disk full, or "
@@ -465,15 +550,15 @@ static int chart_run(struct chart *c)
                                  "file was written",
                                  pics[p]);
     }
-    mark_drawn(c->gp_name);
+    if (c->svg_left_out && (rc = retire_old_svg(c)) != EXIT_OK) return rc;
+    mark_drawn(c->gp_name, c->svg_left_out ? c->points : 0);
     return EXIT_OK;
 }
 
 /* Finishes the script (the SVG copy of the plot) and runs it. */
 static int chart_render(struct chart *c, const char *name, int width, int height)
 {
-    put_svg_output(c->sf, name, width, height);
-    fputs("replot\nunset output\n", c->sf);
+    put_svg_copy(c, name, width, height, NULL);
     return chart_run(c);
 }
 
@@ -701,8 +786,9 @@ int plot_scatter(const char *dir, const char *name, const struct plot_labels *la
         const bool other = cat == n_categories, grey = !other && styles && styles[cat] < 0;
         if (grey != (step < n_categories)) continue;
         const char *title = other ? "other" : category_names[cat];
-        if (!put_block(c.df, title, n, x, y, log_x, category, other ? -1 : cat, n_categories))
-            continue;
+        const int64_t k = put_block(c.df, title, n, x, y, log_x, category, other ? -1 : cat, n_categories);
+        if (!k) continue;
+        c.points += k;
         fputs(block == 0 ? "plot " : ", \\\n     ", c.sf);
         fprintf(c.sf, "'%s.dat' index %d using 1:2 with points ", name, block);
         put_point_style(c.sf, other ? PLOT_STYLE_OTHER : styles ? styles[cat] : cat);
@@ -732,7 +818,7 @@ int plot_scatter_panels(const char *dir, const char *name, const struct plot_lab
     for (const char *q = lab && lab->title ? lab->title : ""; *q; q++) title_lines += *q == '\n';
     const int head = 24 + 18 * title_lines;
     const int w = PANEL_W * cols + 40, h = PANEL_H * rows + head + 20;
-    struct chart c;
+    struct chart c = {0};
     int32_t *key = malloc((size_t)(n ? n : 1) * sizeof *key);
     int rc = key ? chart_open(&c, dir, name, NULL, w, h) : runtime_error("out of memory");
     if (rc != EXIT_OK) goto done;
@@ -740,7 +826,8 @@ int plot_scatter_panels(const char *dir, const char *name, const struct plot_lab
      * p + 1: panel p's members (empty panels get a one-point NaN block so
      * that block numbers stay p + 1). */
     for (int64_t r = 0; r < n; r++) key[r] = 0;
-    if (!put_block(c.df, "all", n, x, y, false, key, 0, 1)) {
+    const int64_t n_all = put_block(c.df, "all", n, x, y, false, key, 0, 1);
+    if (!n_all) {
         rc = runtime_error("nothing to draw in %s/%s: no finite points", dir, name);
         goto done;
     }
@@ -772,6 +859,7 @@ int plot_scatter_panels(const char *dir, const char *name, const struct plot_lab
     for (int p = 0; p < n_panels; p++) {
         for (int64_t r = 0; r < n; r++) key[r] = member[(size_t)p * (size_t)n + (size_t)r];
         int64_t k = put_block(c.df, panel_names[p], n, x, y, false, key, 1, 2);
+        c.points += n_all + k; /* each panel draws every point grey, then its members */
         if (!k) fputs("# none\nNaN NaN\n\n\n", c.df);
         char t[160];
         snprintf(t, sizeof t, "%s (%lld)", panel_names[p], (long long)k);
@@ -792,9 +880,7 @@ int plot_scatter_panels(const char *dir, const char *name, const struct plot_lab
     /* `replot` would redraw only the last panel: the SVG copy repeats the
      * multiplot instead. */
     fputs(body, c.sf);
-    put_svg_output(c.sf, name, w, h);
-    fputs(body, c.sf);
-    fputs("unset output\n", c.sf);
+    put_svg_copy(&c, name, w, h, body);
     free(body);
     rc = chart_run(&c);
 done:

@@ -5,6 +5,8 @@
  * DIR/NAME.png and DIR/NAME.svg (the pictures), DIR/NAME.dat (the data)
  * and DIR/NAME.gp (the gnuplot script, which re-renders both pictures with
  * `cd DIR && gnuplot NAME.gp`, e.g. after editing a colour or a label).
+ * A scatter chart of more points than MFREC_SVG_MAX_POINTS (100,000 unless
+ * set) draws its SVG only when asked (`gnuplot -e svg=1 NAME.gp`).
  * PNG uses the pngcairo terminal when gnuplot has it, else png; SVG uses
  * svg. Numbers are printed with %.17g, so the data files are exact and the
  * same under any locale (the tool never calls setlocale).
@@ -57,6 +59,12 @@ int plot_stage_end(int rc);
 int plot_stage_end_report(int rc, const char *report);
 /* The open stage's final paths checked (stage_check), nothing moved. */
 int plot_stage_check(void);
+
+/* False when chart NAME, drawn in this stage, has more points than an SVG
+ * holds comfortably (100,000: about 11 MB): its script draws the SVG only
+ * when asked (`gnuplot -e svg=1 NAME.gp`), an earlier run's NAME.svg goes
+ * with the commit, and plot_stage_end notes it on standard error. */
+bool plot_svg_drawn(const char *name);
 
 /*
  * Counts the finite values among values[0..n) into n_bins >= 1 equal-width

@@ -355,11 +355,14 @@ static int by_score_then_index(const void *pa, const void *pb)
     return (a > b) - (a < b);
 }
 
-/* Sorts every user's whole candidate list; same definitions as the header. */
+/* Sorts every user's whole candidate list; same definitions as the header.
+ * The model's scores get each item's ranking offset when its rank_prior is
+ * set (mfr_model_recommend's score). */
 static void reference_ranking(const mfr_model *m, const mfr_ratings *train,
                               const mfr_ratings *test, int32_t k, bool popularity,
                               mfr_ranking *out)
 {
+    const double prior = m->cfg.rank_prior;
     int32_t nu = mfr_model_n_users(m), ni = mfr_model_n_items(m);
     float *score = malloc(sizeof(float) * (size_t)ni);
     int32_t *cand = malloc(sizeof(int32_t) * (size_t)ni);
@@ -383,6 +386,7 @@ static void reference_ranking(const mfr_model *m, const mfr_ratings *train,
         int32_t nc = 0;
         for (int32_t i = 0; i < ni; i++) {
             score[i] = popularity ? pop[i] : mfr_model_predict(m, u, i);
+            if (!popularity && prior > 0) score[i] += mfr_rank_offset(prior, (int64_t)pop[i]);
             if (!in_train[i]) cand[nc++] = i;
         }
         g_scores = score;
@@ -413,7 +417,7 @@ static void reference_ranking(const mfr_model *m, const mfr_ratings *train,
 static void test_random_model_matches_full_sort(void **state)
 {
     (void)state;
-    enum { NU = 40, NI = 150, DIM = 3, NTR = 900, NTE = 600 };
+    enum { NU = 43, NI = 150, DIM = 3, NTR = 900, NTE = 600 }; /* 43 users: groups of 8 and a tail */
     float U[NU * DIM], V[NI * DIM];
     /* small integers: many exactly equal scores; a few identical item rows */
     for (int x = 0; x < NU * DIM; x++) U[x] = (float)((int)(rnd() % 5) - 2);
@@ -460,6 +464,20 @@ static void test_random_model_matches_full_sort(void **state)
         }
         mfr_set_threads(0);
     }
+    /* with a ranking prior, every user of a group gets the offsets */
+    mfr_model *mp = NULL;
+    mfr_error err = {0};
+    assert_int_equal(mfr_model_copy(m, &mp, &err), MFR_OK);
+    mp->cfg.rank_prior = 0.7;
+    for (size_t c = 0; c < 4; c++) {
+        mfr_ranking rm, wm, plain;
+        assert_int_equal(mfr_model_ranking(mp, train, test, ks[c], &rm, NULL, &err), MFR_OK);
+        assert_int_equal(mfr_model_ranking(m, train, test, ks[c], &plain, NULL, &err), MFR_OK);
+        reference_ranking(mp, train, test, ks[c], false, &wm);
+        expect_ranking(&rm, ks[c], wm.users, wm.precision, wm.recall, wm.ndcg, wm.coverage);
+        assert_true(rm.ndcg != plain.ndcg || rm.coverage != plain.coverage);
+    }
+    mfr_model_destroy(mp);
     mfr_ratings_destroy(train);
     mfr_ratings_destroy(test);
     fixture_free(&f);

@@ -488,8 +488,8 @@ int mfr_ease_ranking(const mfr_ease *e, const mfr_ratings *train, const mfr_rati
         rc = ease_check(train, e->n_users, e->n_items, e->lambda, err);
         if (rc == MFR_OK) rc = ease_csr_build(train, e->n_users, e->n_items, true, &c.rated, err);
     }
-    if (rc == MFR_OK)
-        rc = mfr_ranking_run(train, test, e->n_users, e->n_items, n_top, ease_rank_scores, &c, 1, out, NULL, err);
+    const struct mfr_ranking_scorer scorer = {ease_rank_scores, NULL, &c};
+    if (rc == MFR_OK) rc = mfr_ranking_run(train, test, e->n_users, e->n_items, n_top, &scorer, 1, out, NULL, err);
     ease_csr_free(&c.rated);
     free(c.sc);
     free(c.items);

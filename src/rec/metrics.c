@@ -22,6 +22,11 @@
  *   user in training, of the catalogue sorted once by count (then index),
  *   O(k + the user's training items) a user.
  *
+ *   The model scores users in groups of MFR_RANKING_GROUP, a block of V
+ *   for each user of the group before the next block, so V is read from
+ *   memory once a group rather than once a user (each user's scores are
+ *   the same bits as alone).
+ *
  *   Users run in parallel (the model's scorer; EASE's keeps one scratch
  *   row, so one thread): each thread has its own stamps, scores and
  *   coverage flags, and writes one user's terms into that user's slot of
@@ -184,7 +189,7 @@ static void acc_finish(const struct acc *a, int32_t n_top, int64_t users, int32_
 struct ranking_thread {
     int32_t *train_mark;   /* n_items: last user whose training items hold i */
     int32_t *rel_mark;     /* n_items: last user for whom i is relevant */
-    float *score;          /* n_items: model scores */
+    float *score;          /* group x n_items: model scores, a user a row */
     int32_t *list;         /* kk: one user's list, best first */
     float *heap_sc;        /* kk: the top-k heap's scores */
     uint8_t *covered[2];   /* n_items: items in the model's, the baseline's lists */
@@ -198,6 +203,7 @@ struct ranking_ws {
     double *discount, *ideal; /* kk, kk + 1: see ranking_ws_init */
     struct ranking_thread *th; /* n_threads */
     int n_threads;
+    int group;                /* users scored at once: MFR_RANKING_GROUP, or 1 */
     /* a block of users' terms (model, baseline), summed in user order */
     struct user_terms *terms[2];
     int32_t *n_rel;           /* the block's users' relevant items (0: skipped) */
@@ -253,7 +259,7 @@ static int cmp_by_pop(const void *a, const void *b)
  * On failure the caller still calls ranking_ws_free. */
 static int ranking_ws_init(struct ranking_ws *w, const mfr_ratings *train,
                            const mfr_ratings *test, int32_t n_users, int32_t n_items, int32_t n_top,
-                           int32_t kk, int n_threads, mfr_error *err)
+                           int32_t kk, int n_threads, int group, mfr_error *err)
 {
     int rc;
     if ((rc = by_user_build(train, n_users, false, &w->tr, err)) != MFR_OK) return rc;
@@ -266,6 +272,7 @@ static int ranking_ws_init(struct ranking_ws *w, const mfr_ratings *train,
     w->ideal = mfr_malloc(nk * sizeof *w->ideal);
     w->th = mfr_calloc((size_t)n_threads, sizeof *w->th);
     w->n_threads = w->th ? n_threads : 0;
+    w->group = group;
     w->terms[0] = mfr_malloc(block * sizeof *w->terms[0]);
     w->terms[1] = mfr_malloc(block * sizeof *w->terms[1]);
     w->n_rel = mfr_malloc(block * sizeof *w->n_rel);
@@ -277,7 +284,7 @@ static int ranking_ws_init(struct ranking_ws *w, const mfr_ratings *train,
         struct ranking_thread *h = &w->th[t];
         h->train_mark = mfr_malloc(ni * sizeof *h->train_mark);
         h->rel_mark = mfr_malloc(ni * sizeof *h->rel_mark);
-        h->score = mfr_malloc(ni * sizeof *h->score);
+        h->score = mfr_malloc((size_t)group * ni * sizeof *h->score);
         h->list = mfr_malloc(nk * sizeof *h->list);
         h->heap_sc = mfr_malloc(nk * sizeof *h->heap_sc);
         h->covered[0] = mfr_calloc(ni, 1);
@@ -334,8 +341,52 @@ static int32_t popular_select(const int32_t *by_pop, const int32_t *train_mark, 
     return len;
 }
 
+/* Users first + b0 .. first + b0 + n_g - 1 of a block (one thread): each
+ * one's relevant count into w->n_rel, and for those with any, the model's
+ * and the baseline's terms into their slots. A group scorer scores them at
+ * once, else each is scored alone. Marking a user stamps its items over
+ * the group's earlier users', so in a group each user is marked again
+ * before its lists (the count of the first marking stands). */
+static void rank_users(struct ranking_ws *w, struct ranking_thread *h, const struct mfr_ranking_scorer *sc,
+                       int32_t first, int32_t b0, int32_t n_g, int32_t n_items, int32_t kk, int32_t n_top,
+                       bool model, bool popularity)
+{
+    int32_t users[MFR_RANKING_GROUP];
+    float *rows[MFR_RANKING_GROUP];
+    int n_scored = 0;
+    for (int32_t b = b0; b < b0 + n_g; b++) {
+        const int32_t u = first + b;
+        w->n_rel[b] = ranking_mark_user(w, h, u);
+        if (w->n_rel[b] > 0 && model) {
+            rows[n_scored] = h->score + (size_t)n_scored * ((size_t)n_items + 1);
+            users[n_scored++] = u;
+        }
+    }
+    if (sc->group && n_scored > 0) sc->group(sc->ctx, users, n_scored, rows);
+    int s = 0;
+    for (int32_t b = b0; b < b0 + n_g; b++) {
+        const int32_t u = first + b, n_rel = w->n_rel[b];
+        if (n_rel == 0) continue;
+        if (n_g > 1) (void)ranking_mark_user(w, h, u);
+        if (model) {
+            float *score = rows[s++];
+            if (!sc->group)
+                sc->one(sc->ctx, u, w->tr.item + w->tr.off[u], w->tr.off[u + 1] - w->tr.off[u], h->train_mark,
+                        score);
+            int32_t len = topk_select(score, h->train_mark, u, n_items, kk, h->heap_sc, h->list);
+            w->terms[0][b] = list_terms(h->list, len, h->rel_mark, u, n_rel, n_top, w->discount, w->ideal,
+                                        h->covered[0]);
+        }
+        if (popularity) {
+            int32_t len = popular_select(w->by_pop, h->train_mark, u, n_items, kk, h->list);
+            w->terms[1][b] = list_terms(h->list, len, h->rel_mark, u, n_rel, n_top, w->discount, w->ideal,
+                                        h->covered[1]);
+        }
+    }
+}
+
 int mfr_ranking_run(const mfr_ratings *train, const mfr_ratings *test, int32_t n_users,
-                    int32_t n_items, int32_t n_top, mfr_ranking_score_fn score, const void *ctx,
+                    int32_t n_items, int32_t n_top, const struct mfr_ranking_scorer *scorer,
                     int n_threads, mfr_ranking *model_out, mfr_ranking *popularity_out,
                     mfr_error *err)
 {
@@ -349,34 +400,22 @@ int mfr_ranking_run(const mfr_ratings *train, const mfr_ratings *test, int32_t n
     const int32_t kk = n_top < n_items ? n_top : n_items;
     if (n_threads < 1) n_threads = 1;
     if (n_threads > n_users) n_threads = n_users > 0 ? n_users : 1;
+    const int group = scorer->group ? MFR_RANKING_GROUP : 1;
     struct ranking_ws w = {0};
-    rc = ranking_ws_init(&w, train, test, n_users, n_items, n_top, kk, n_threads, err);
+    rc = ranking_ws_init(&w, train, test, n_users, n_items, n_top, kk, n_threads, group, err);
     if (rc != MFR_OK) goto done;
 
     int64_t users = 0;
     for (int32_t first = 0; first < n_users; first += RANK_BLOCK_USERS) {
         const int32_t count = n_users - first < RANK_BLOCK_USERS ? n_users - first : RANK_BLOCK_USERS;
+        const int32_t n_groups = (count + group - 1) / group;
         /* each user's terms by one thread from read-only inputs into its
          * own slots; the sums below add them in user order */
-#pragma omp parallel for schedule(dynamic, 16) num_threads(n_threads) if (n_threads > 1)
-        for (int32_t b = 0; b < count; b++) {
-            struct ranking_thread *h = &w.th[omp_get_thread_num()];
-            const int32_t u = first + b;
-            const int32_t n_rel = ranking_mark_user(&w, h, u);
-            w.n_rel[b] = n_rel;
-            if (n_rel == 0) continue;
-            if (model_out) {
-                score(ctx, u, w.tr.item + w.tr.off[u], w.tr.off[u + 1] - w.tr.off[u], h->train_mark,
-                      h->score);
-                int32_t len = topk_select(h->score, h->train_mark, u, n_items, kk, h->heap_sc, h->list);
-                w.terms[0][b] = list_terms(h->list, len, h->rel_mark, u, n_rel, n_top, w.discount, w.ideal,
-                                           h->covered[0]);
-            }
-            if (popularity_out) {
-                int32_t len = popular_select(w.by_pop, h->train_mark, u, n_items, kk, h->list);
-                w.terms[1][b] = list_terms(h->list, len, h->rel_mark, u, n_rel, n_top, w.discount, w.ideal,
-                                           h->covered[1]);
-            }
+#pragma omp parallel for schedule(dynamic, group > 1 ? 2 : 16) num_threads(n_threads) if (n_threads > 1)
+        for (int32_t gi = 0; gi < n_groups; gi++) {
+            const int32_t b0 = gi * group, n_g = count - b0 < group ? count - b0 : group;
+            rank_users(&w, &w.th[omp_get_thread_num()], scorer, first, b0, n_g, n_items, kk, n_top,
+                       model_out != NULL, popularity_out != NULL);
         }
         for (int32_t b = 0; b < count; b++) {
             if (w.n_rel[b] == 0) continue;
@@ -405,24 +444,27 @@ struct model_rank_ctx {
     float *offset;
 };
 
-/* Exactly mfr_model_predict's value for every candidate (items that are not
- * u's training items, train_mark[i] != u), whatever the row layout, plus
- * the item's ranking offset when the model has a prior (mfr_model_recommend's
- * score). */
-static void model_scores(const void *ctx, int32_t u, const int32_t *items, int64_t n,
-                         const int32_t *train_mark, float *score)
+/* Exactly mfr_model_predict's value for every item of users[0..n) (the
+ * dot kernel's bits, eight rows at a time), plus the item's ranking offset
+ * when the model has a prior (mfr_model_recommend's score; a training
+ * item's score is never read), whatever the row layout. V is read a block
+ * of rows at a time for the whole group, not once per user. */
+static void model_scores(const void *ctx, const int32_t *users, int n, float *const *scores)
 {
     const struct model_rank_ctx *c = ctx;
-    (void)items;
-    (void)n;
     const mfr_model *m = c->m;
     const struct mfr_kernel_set *kern = mfr_kernels_select(MFR_KERNELS_AUTO, NULL);
-    /* every item, the training ones too (their scores are never read):
-     * eight rows at a time beat skipping one */
-    kern->dot_rows(m->U + (size_t)u * (size_t)m->k_pad, m->V, m->k_pad, m->n_items, score);
-    if (c->offset)
-        for (int32_t i = 0; i < m->n_items; i++)
-            if (train_mark[i] != u) score[i] += c->offset[i];
+    enum { BLOCK = 256 };
+    for (int32_t i0 = 0; i0 < m->n_items; i0 += BLOCK) {
+        const int32_t nb = m->n_items - i0 < BLOCK ? m->n_items - i0 : BLOCK;
+        const float *v = m->V + (size_t)i0 * (size_t)m->k_pad;
+        for (int g = 0; g < n; g++) {
+            float *out = scores[g] + i0;
+            kern->dot_rows(m->U + (size_t)users[g] * (size_t)m->k_pad, v, m->k_pad, nb, out);
+            if (c->offset)
+                for (int32_t j = 0; j < nb; j++) out[j] += c->offset[i0 + j];
+        }
+    }
 }
 
 int mfr_model_ranking(const mfr_model *m, const mfr_ratings *train, const mfr_ratings *test,
@@ -455,13 +497,15 @@ int mfr_model_ranking(const mfr_model *m, const mfr_ratings *train, const mfr_ra
     }
     /* model_scores reads only the model and its arguments: users run in
      * parallel (the threads of mfr_set_threads, as the data's load), at
-     * most one a CPU: each thread keeps scratch of 14 bytes an item, 2.8 GB
-     * at 200k items for --threads 1024, and the bits do not depend on it */
+     * most one a CPU: each thread keeps scratch of 42 bytes an item (the
+     * scores of a group of 8 users: 32), 8.6 GB at 200k items for
+     * --threads 1024, and the bits do not depend on it */
     int threads = mfr_setup_threads();
     const long cpus = sysconf(_SC_NPROCESSORS_ONLN);
     if (cpus > 0 && threads > cpus) threads = (int)cpus;
-    int rc = mfr_ranking_run(train, test, mfr_model_n_users(m), mfr_model_n_items(m), n_top, model_scores, &c,
-                             threads, model_out, popularity_out, err);
+    const struct mfr_ranking_scorer scorer = {NULL, model_scores, &c};
+    int rc = mfr_ranking_run(train, test, mfr_model_n_users(m), mfr_model_n_items(m), n_top, &scorer, threads,
+                             model_out, popularity_out, err);
     free(c.offset);
     return rc;
 }

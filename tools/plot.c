@@ -460,8 +460,7 @@ static void put_svg_copy(struct chart *c, const char *name, int width, int heigh
 {
     FILE *f = c->sf;
     c->svg_left_out = c->points > g_svg_max;
-    if (c->svg_left_out)
-    {
+    if (c->svg_left_out) {
         char size[32];
         fprintf(f,
                 "# The SVG copy of these %lld points (about %s) is drawn only when asked:\n"

@@ -15,8 +15,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -1121,6 +1123,74 @@ static void check_rank_prior_include_rated(const char *pm, const char *csv)
 /* --rank-prior: the model records it; a user's list ranks by score =
  * predicted rating + X ln(1 + training ratings), shown beside the
  * predicted rating (clamped to the rating range) in every output. */
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define SANITIZED 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+#define SANITIZED 1
+#endif
+#endif
+
+/* Runs the shell command `cmd` in a child of its own; returns its exit
+ * status and sets *peak_kib to the largest peak RSS of it and what it ran
+ * (wait4's, so no earlier command's peak counts). */
+static int run_measured(const char *cmd, long *peak_kib)
+{
+    const pid_t pid = fork();
+    if (pid == 0) {
+        execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
+        _exit(127);
+    }
+    assert_true(pid > 0);
+    int st = 0;
+    struct rusage ru = {0};
+    assert_int_equal(wait4(pid, &st, 0, &ru), pid);
+    *peak_kib = ru.ru_maxrss;
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+/* --all-users on several threads writes its file as it goes, as on one:
+ * each thread's share of the lists is held only until written, so the
+ * peak is far below the file (it once held a whole batch of 16384 users'
+ * lines, on one thread too: 240 MiB for these 84 MB), and the bytes are
+ * those of one thread. */
+static void test_all_users_memory(void **state)
+{
+    (void)state;
+#ifdef SANITIZED
+    skip();
+#endif
+    char *data = tu_path(g_dir, "wide_users"), *model = tu_path(g_dir, "wide_users.bin");
+    char *one = tu_path(g_dir, "wide1.jsonl"), *two = tu_path(g_dir, "wide2.jsonl"), cmd[8192];
+    assert_int_equal(run("synth --users 3000 --items 300 --ratings 30000 --rank 4 --seed 5 --out '%s'", data), 0);
+    assert_int_equal(run("train --data '%s' --split random:0.2 --dim 6 --epochs 5 --quiet --out '%s'", data, model),
+                     0);
+    long peak[2];
+    for (int t = 1; t <= 2; t++) {
+        snprintf(cmd, sizeof cmd,
+                 "'%s' recommend --model '%s' --data '%s' --all-users --top 300 --json --include-rated --threads %d "
+                 "--out '%s' >/dev/null 2>&1",
+                 g_bin, model, data, t, t == 1 ? one : two);
+        assert_int_equal(run_measured(cmd, &peak[t - 1]), 0);
+    }
+    size_t l1, l2;
+    char *b1 = tu_read_file(one, &l1), *b2 = tu_read_file(two, &l2);
+    assert_true(l1 > 80u << 20); /* 3000 users x 300 movies: ~90 bytes a movie */
+    assert_int_equal(l1, l2);
+    assert_memory_equal(b1, b2, l1);
+    /* about 13 MiB at 1 thread and 30 MiB at 2 (the shares' texts); 240
+     * MiB when each batch was held whole */
+    for (int t = 1; t <= 2; t++)
+        if (peak[t - 1] > (long)(l1 >> 11)) /* half the file, in KiB */
+            fail_msg("--all-users --threads %d: peak RSS %ld KiB for a file of %zu bytes", t, peak[t - 1], l1);
+    free(b1);
+    free(b2);
+    free(data);
+    free(model);
+    free(one);
+    free(two);
+}
+
 static void test_rank_prior(void **state)
 {
     (void)state;
@@ -1450,6 +1520,7 @@ int main(void)
         cmocka_unit_test(test_fold_in_title_with_equals),
         cmocka_unit_test(test_machine_outputs_and_min_ratings),
         cmocka_unit_test(test_all_users),
+        cmocka_unit_test(test_all_users_memory),
         cmocka_unit_test(test_rank_prior),
         cmocka_unit_test(test_poor_ranker_note),
         cmocka_unit_test(test_ranking_scores_are_not_ratings),

@@ -1120,9 +1120,6 @@ static void check_rank_prior_include_rated(const char *pm, const char *csv)
     free(text);
 }
 
-/* --rank-prior: the model records it; a user's list ranks by score =
- * predicted rating + X ln(1 + training ratings), shown beside the
- * predicted rating (clamped to the rating range) in every output. */
 #if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
 #define SANITIZED 1
 #elif defined(__has_feature)
@@ -1191,6 +1188,9 @@ static void test_all_users_memory(void **state)
     free(two);
 }
 
+/* --rank-prior: the model records it; a user's list ranks by score =
+ * predicted rating + X ln(1 + training ratings), shown beside the
+ * predicted rating (clamped to the rating range) in every output. */
 static void test_rank_prior(void **state)
 {
     (void)state;

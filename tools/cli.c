@@ -24,6 +24,7 @@
 #include <sys/resource.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sched.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -1280,4 +1281,11 @@ int cli_check_omp_env(void)
         return usage_error("OMP_NUM_THREADS=%s: at most %d threads (the limit of --threads)", shown_env(v, shown),
                            CLI_THREADS_MAX);
     return EXIT_OK;
+}
+
+long cli_usable_cpus(void)
+{
+    cpu_set_t set;
+    if (sched_getaffinity(0, sizeof set, &set) == 0 && CPU_COUNT(&set) > 0) return CPU_COUNT(&set);
+    return sysconf(_SC_NPROCESSORS_ONLN);
 }

@@ -22,6 +22,9 @@
  * (OMP_THREAD_LIMIT): the run would take fewer and report the count asked
  * for, and a sweep's points would all be the same count. */
 bool cli_threads_allowed(const char *flag, int32_t n);
+/* The CPUs this process may run on (taskset, a cgroup's cpuset), which
+ * bound what more threads can buy; the online count where unknown. */
+long cli_usable_cpus(void);
 
 /* EXIT_OK, or a usage error when OMP_NUM_THREADS is set but is not a list
  * of positive integers whose first is at most CLI_THREADS_MAX (libgomp

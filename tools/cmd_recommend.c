@@ -1096,13 +1096,13 @@ static void *format_part(void *arg)
 }
 
 /* The threads that format the lists: --threads, else OMP_NUM_THREADS' first
- * count, else the online CPUs, as the library's default. */
+ * count, else the CPUs this process may use, as the library's default. */
 static int format_threads(const struct recommend_opts *o)
 {
     if (o->threads > 0) return o->threads;
     const char *env = getenv("OMP_NUM_THREADS");
     const int n = env ? atoi(env) : 0; /* checked by cli_check_omp_env */
-    const long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    const long cpus = cli_usable_cpus();
     return n > 0 ? n : cpus > 0 ? (int)cpus : 1;
 }
 

@@ -48,7 +48,6 @@
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
 #include <math.h>
-#include <sched.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -1162,15 +1161,6 @@ static int print_sweep_header(const struct sweep *s, const mfr_dataset *ds, cons
     return stdout_flush();
 }
 
-/* The CPUs this process may run on (taskset, a cgroup's cpuset), which
- * bound what more threads can buy; the online count where unknown. */
-static long usable_cpus(void)
-{
-    cpu_set_t set;
-    if (sched_getaffinity(0, sizeof set, &set) == 0 && CPU_COUNT(&set) > 0) return CPU_COUNT(&set);
-    return sysconf(_SC_NPROCESSORS_ONLN);
-}
-
 /* Fills s->agg: each config's median over its repeats, and the speedups. */
 static int aggregate(struct sweep *s)
 {
@@ -1275,7 +1265,7 @@ int cmd_sweep(int argc, char **argv)
     if (!parse_sweep_flags(argc, argv, &o, &rc)) return rc;
 
     struct sweep s = {.o = &o, .n_threads = o.threads.n};
-    s.cores = usable_cpus();
+    s.cores = cli_usable_cpus();
     const int32_t most = n_counts(&o.threads) ? o.threads.v[n_counts(&o.threads) - 1] : 0;
     if (most > s.cores)
         fprintf(stderr, "%s: note: --threads %d is more than the %ld CPU%s this process may run on "

@@ -371,8 +371,8 @@ int plot_outputs_check(const char *dir, const char *const *charts)
     g_svg_max = SVG_MAX_POINTS;
     if (max && *max && !scan_i64(max, 0, INT64_MAX, &g_svg_max))
         return usage_error("MFREC_SVG_MAX_POINTS (the most points a chart's SVG is drawn with) must "
-                           "be a whole number, 0 or more, got '%s'",
-                           max);
+                           "be digits only, a whole number from 0 to %lld, got '%s'",
+                           (long long)INT64_MAX, max);
     int rc = io_output_dir("--plot", dir);
     struct stat st;
     if (rc == EXIT_OK && stat(dir, &st) != 0) return EXIT_OK; /* a new directory: new files */

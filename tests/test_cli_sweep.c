@@ -715,7 +715,8 @@ static void test_stop_signal_reports_completed_repeats(void **state)
     assert_int_equal(finish_sweep(pid, out), 3);
     char *text = tu_read_file(err, NULL);
     tu_expect_in(text, "mfrec sweep: interrupted by SIGINT during repeat ");
-    tu_expect_in(text, " of 60; reporting the ");
+    tu_expect_in(text, " of 60 (");
+    tu_expect_in(text, " of the 2 combinations had run it: left out); reporting the ");
     free(text);
     struct csv *c = csv_read(csv);
     const int rows = c->n_rows - 1;
@@ -735,21 +736,25 @@ static void test_stop_signal_reports_completed_repeats(void **state)
     assert_true(sent);
     assert_int_equal(finish_sweep(pid, out), 3);
     text = tu_read_file(err, NULL);
-    tu_expect_in(text, "interrupted by SIGTERM during the first repeat; nothing written");
+    tu_expect_in(text, "interrupted by SIGTERM during the first repeat, which 0 of the 2 combinations had run; "
+                       "nothing written");
     free(text);
     assert_false(tu_exists(csv2));
     free(csv2), free(csv), free(err);
 }
 
-/* Whether dir holds a file whose name has ".tmp" in it. */
-static bool has_tmp_file(const char *dir)
+/* Whether dir holds a file whose name has `part` in it. */
+static bool has_name_with(const char *dir, const char *part)
 {
     DIR *d = opendir(dir);
     bool found = false;
-    for (struct dirent *e; d && !found && (e = readdir(d));) found = strstr(e->d_name, ".tmp") != NULL;
+    for (struct dirent *e; d && !found && (e = readdir(d));) found = strstr(e->d_name, part) != NULL;
     if (d) closedir(d);
     return found;
 }
+
+/* Whether dir holds a file whose name has ".tmp" in it. */
+static bool has_tmp_file(const char *dir) { return has_name_with(dir, ".tmp"); }
 
 /* A SIGINT during the dataset load (here: its cache's temporary file,
  * held open by MFREC_TEST_SLOW_TMP) ends the sweep of the signal, its
@@ -811,10 +816,56 @@ static void test_stop_signal_after_the_last_run(void **state)
     free(chart), free(plots), free(csv), free(err);
 }
 
+/* A second SIGINT while the report is under way (here: while the charts'
+ * stage is made, held open by MFREC_TEST_SLOW_STAGE) exits 130 with
+ * nothing written: an earlier run's CSV and charts stay, as a pair. The
+ * CSV was written before the charts were drawn, so it was the new run's
+ * beside the earlier run's charts. */
+static void test_second_signal_keeps_csv_and_charts_a_pair(void **state)
+{
+    (void)state;
+    if (!gnuplot_on_path()) skip();
+    char *csv = tu_path(g_dir, "pair.csv"), *err = tu_path(g_dir, "pair.err"), *plots = tu_path(g_dir, "pair_plots");
+    char *dat = tu_path(plots, "speedup_vs_threads.dat");
+    assert_int_equal(run("sweep --data '%s' --split random:0.2 --epochs 2 --repeat 1 --threads 1,2 --out '%s' "
+                         "--plot '%s'",
+                         g_data, csv, plots),
+                     0);
+    char *csv_before = tu_read_file(csv, NULL), *dat_before = tu_read_file(dat, NULL);
+    assert_non_null(csv_before);
+    assert_non_null(dat_before);
+    const char *args[] = {"--data", g_data, "--split", "random:0.2", "--epochs", "3", "--repeat", "1",
+                          "--threads", "1,2", "--out", csv, "--plot", plots, NULL};
+    setenv("MFREC_TEST_SLOW_STAGE", "1500", 1);
+    FILE *out;
+    pid_t pid = start_sweep(args, err, &out);
+    unsetenv("MFREC_TEST_SLOW_STAGE");
+    char line[1024];
+    bool sent = false;
+    while (!sent && fgets(line, sizeof line, out))
+        if (!strncmp(line, "[2/2]", 5)) { /* the last run is done: the report begins */
+            sent = kill(pid, SIGINT) == 0;
+            usleep(300000);
+            sent = sent && kill(pid, SIGINT) == 0;
+        }
+    assert_true(sent);
+    assert_int_equal(finish_sweep(pid, out), 128 + SIGINT);
+    char *csv_after = tu_read_file(csv, NULL), *dat_after = tu_read_file(dat, NULL);
+    assert_non_null(csv_after);
+    assert_non_null(dat_after);
+    assert_string_equal(csv_after, csv_before);
+    assert_string_equal(dat_after, dat_before);
+    assert_false(has_name_with(plots, "mfrec-stage"));
+    assert_false(has_tmp_file(g_dir));
+    free(csv_before), free(dat_before), free(csv_after), free(dat_after);
+    free(dat), free(plots), free(csv), free(err);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_help),
+        cmocka_unit_test(test_second_signal_keeps_csv_and_charts_a_pair),
         cmocka_unit_test(test_forked_runs_with_threads_allowed),
         cmocka_unit_test(test_threads_auto),
         cmocka_unit_test(test_rows_columns_checksums_speedup),

@@ -88,7 +88,8 @@ static const char sweep_help_end[] =
     "written when the first repeat was not complete). A second one exits at once.\n"
     "\n"
     "Exit status: 0 ok, 1 runtime error or checksums that differ, 2 usage error,\n"
-    "3 stopped by SIGINT or SIGTERM (what was complete reported as above).\n";
+    "3 stopped by SIGINT or SIGTERM (what was complete reported as above),\n"
+    "130 or 143 when a second signal ended it at once (nothing written).\n";
 
 enum { MAX_LIST = 64 };
 
@@ -748,6 +749,7 @@ struct sweep {
     long cores;
     double load_s; /* the parent's load and split, once for every run */
     int64_t repeats_done; /* every combination's, when a stop signal came */
+    int64_t runs_done;    /* runs completed, of every repeat */
 };
 
 /* A series name: the point's dim and reduce, plus kernels and shards when
@@ -1116,7 +1118,7 @@ static int run_all(struct sweep *s, const mfr_dataset *ds, const mfr_split *sp)
                 struct run_result *x = &s->runs[c * R + r];
                 int rc = fork_run(o, ds, sp, &s->points[p], threads, what, x);
                 if (rc != EXIT_OK) return rc;
-                done++;
+                s->runs_done = ++done;
                 if (!o->quiet) {
                     printf("[%*lld/%lld] %s: %.4f ms/epoch (%.4f..%.4f), %.1f MiB, checksum "
                            "%016llx\n",
@@ -1204,26 +1206,34 @@ static int report_sweep(struct sweep *s, const mfr_dataset *ds, const mfr_split 
     int rc = aggregate(s);
     if (rc != EXIT_OK) return rc;
     bool same = check_checksums(s);
-    /* The CSV first (its temporary file complete before its report, as
-     * every output): the runs' measurements, possibly hours of them, are
-     * kept even when a chart then fails; the charts are staged and move
-     * together, or none does. */
+    /* The charts are drawn into their stage first; then the CSV (its
+     * temporary file complete before its report, as every output) and the
+     * charts go into place, a second stop signal waiting for both
+     * (stop_signals_saving): a second Ctrl-C while gnuplot drew left the
+     * new CSV beside an earlier run's charts. The runs' measurements,
+     * possibly hours of them, are kept even when a chart fails; the charts
+     * move together, or none does. */
     char report[4 * 4096 + 64] = ""; /* a path's control bytes print as \xHH: 4 bytes each */
     if (!o->quiet) {
         print_summary(s);
         snprintf(report, sizeof report, "wrote %lld row%s to %s\n", (long long)(n_configs * o->repeat),
                  PL(n_configs * o->repeat), printable(o->csv));
     }
-    if ((rc = write_csv(s, ds, sp, report)) != EXIT_OK) return rc;
-    if (o->plot_dir) {
-        rc = plot_stage_begin(o->plot_dir);
-        if ((rc = plot_stage_end(rc == EXIT_OK ? draw_charts(s) : rc)) != EXIT_OK) {
-            fprintf(stderr, "%s: the CSV %s is complete and kept; only the charts are missing\n", g_cmd,
-                    printable(o->csv));
-            return rc;
-        }
-        if (!o->quiet) printf("charts in %s\n", printable(o->plot_dir));
+    int plot_rc = EXIT_OK;
+    if (o->plot_dir && (plot_rc = plot_stage_begin(o->plot_dir)) == EXIT_OK) plot_rc = draw_charts(s);
+    stop_signals_saving(true);
+    rc = write_csv(s, ds, sp, report);
+    if (o->plot_dir) plot_rc = plot_stage_end(rc != EXIT_OK ? rc : plot_rc);
+    stop_signals_saving(false); /* a second signal meanwhile exits now, with both in place */
+    if (rc != EXIT_OK) return rc;
+    if (o->plot_dir && plot_rc != EXIT_OK) {
+        fprintf(stderr,
+                "%s: the CSV %s is complete and kept; its charts were not drawn (any in %s are an earlier "
+                "run's)\n",
+                g_cmd, printable(o->csv), printable(o->plot_dir));
+        return plot_rc;
     }
+    if (o->plot_dir && !o->quiet) printf("charts in %s\n", printable(o->plot_dir));
     if (!same) return runtime_error("results depend on the thread count or the repeat (see above)");
     return EXIT_OK;
 }
@@ -1234,16 +1244,21 @@ static int report_interrupted(struct sweep *s, const mfr_dataset *ds, const mfr_
                               int64_t n_configs)
 {
     struct sweep_opts *o = (struct sweep_opts *)s->o; /* cmd_sweep's own */
-    const int64_t R = o->repeat, kept = s->repeats_done;
+    const int64_t R = o->repeat, kept = s->repeats_done, partial = s->runs_done - kept * n_configs;
+    /* a sweep reports whole repeats, so that every combination's rows
+     * stand on the same number of runs */
     if (kept == 0) {
-        fprintf(stderr, "%s: interrupted by %s during the first repeat; nothing written (no combination "
-                        "had a complete repeat)\n",
-                g_cmd, stop_signal_name());
+        fprintf(stderr,
+                "%s: interrupted by %s during the first repeat, which %lld of the %lld combinations had "
+                "run; nothing written (a sweep reports whole repeats of every combination)\n",
+                g_cmd, stop_signal_name(), (long long)partial, (long long)n_configs);
         return EXIT_INTERRUPTED;
     }
-    fprintf(stderr, "%s: interrupted by %s during repeat %lld of %lld; reporting the %lld completed "
-                    "repeat%s of every combination\n",
-            g_cmd, stop_signal_name(), (long long)kept + 1, (long long)R, (long long)kept, PL(kept));
+    fprintf(stderr,
+            "%s: interrupted by %s during repeat %lld of %lld (%lld of the %lld combinations had run it: "
+            "left out); reporting the %lld completed repeat%s of every combination\n",
+            g_cmd, stop_signal_name(), (long long)kept + 1, (long long)R, (long long)partial,
+            (long long)n_configs, (long long)kept, PL(kept));
     for (int64_t c = 0; c < n_configs; c++) /* runs[c * kept + r], r < kept */
         memmove(&s->runs[c * kept], &s->runs[c * R], (size_t)kept * sizeof *s->runs);
     o->repeat = kept;

@@ -145,6 +145,10 @@ enum mfr_cache_state {
  * the peak memory of a run that has copied what it needs (the split's
  * parts). */
 void mfr_dataset_release_pages(const mfr_dataset *ds);
+/* The bytes of ds's mapped cache file that stay resident through a run:
+ * the whole mapping when mfr_dataset_release_pages leaves it (under 64
+ * MiB: its load's checksum pass read every page), else 0. */
+size_t mfr_dataset_resident_map_bytes(const mfr_dataset *ds);
 
 /* True when ds was loaded from the binary cache rather than parsed. */
 bool mfr_dataset_from_cache(const mfr_dataset *ds);

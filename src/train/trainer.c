@@ -191,6 +191,8 @@ static double beside_buffers(const mfr_dataset *ds, const mfr_ratings *train, in
                : train->borrowed ? 0.0 : n * rating;
     if (!ds->map && ds->ratings) /* the dataset's parsed arrays, the timestamps perhaps in a file */
         b += (double)ds->ratings->n * (ds->ratings->ts_spill_len ? 12.0 : rating);
+    if (!train->mapped) /* a mapped cache under the release size, resident since the load read it */
+        b += (double)mfr_dataset_resident_map_bytes(ds);
     b += (double)ds->n_users * (8.0 + sizeof(struct mfr_user_meta)) +
          (double)ds->n_items * (8.0 + sizeof(struct mfr_item_meta));
     const double row_max = (double)ds->n_items < n ? (double)ds->n_items : n; /* a user's distinct items */

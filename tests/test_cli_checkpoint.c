@@ -11,6 +11,7 @@
  * the checkpoint names its kind).
  */
 #define _POSIX_C_SOURCE 200809L
+#include <ctype.h>
 #include <dirent.h>
 #include <setjmp.h>
 #include <signal.h>
@@ -250,6 +251,16 @@ static void killed_and_resumed_run_is_identical(void)
         double load = tu_json_num(timing, "load_s"), epochs = tu_json_num(timing, "epochs_s"),
                total = tu_json_num(timing, "total_s"), run_epochs = tu_json_num(timing, "run_epochs_s");
         assert_true(load > 0 && epochs > 0 && epochs <= total && run_epochs > epochs);
+        /* the report's whole-run loop holds those epochs and the loop's
+         * evaluations and checkpoint writes: the larger, and said so */
+        char *said = tu_read_file(log, NULL);
+        const char *tag = " s in the whole run's epoch loop, its evaluations and checkpoints included", *at = NULL;
+        for (const char *q = said; q && (q = strstr(q, tag)); q++) at = q; /* the last run's */
+        assert_non_null(at);
+        const char *num = at;
+        while (num > said && (isdigit((unsigned char)num[-1]) || num[-1] == '.')) num--;
+        assert_true(atof(num) >= run_epochs - 0.0005);
+        free(said);
     }
     free(b);
     a = strip_elapsed(tu_read_file(full_log, &la));

@@ -1147,11 +1147,12 @@ static void report_run(const struct train_run *r, double wall, double final_val_
     double ms = here > 0 ? 1e3 * (r->train_seconds - r->train_s0) / (double)here : 0.0;
     if (r->start > 0 && here == 0) /* a finished run's checkpoint: no epoch to time ("0.0000 ms/epoch") */
         printf("time: %.3f s wall in this process (resumed at epoch %lld, the run's last: no epoch ran; "
-               "%.3f s in the whole run's epoch loop)",
+               "%.3f s in the whole run's epoch loop, its evaluations and checkpoints included)",
                r->times.total, (long long)r->start, wall);
     else if (r->start > 0) /* resumed: this process, then the epoch loop of all the run's processes */
         printf("time: %.3f s wall in this process (resumed at epoch %lld; %.3f s in the whole run's "
-               "epoch loop; ms/epoch below: this process's epochs)",
+               "epoch loop, its evaluations and checkpoints included; ms/epoch below: this process's "
+               "epochs)",
                r->times.total, (long long)r->start, wall);
     else
         printf("time: %.3f s wall", wall);

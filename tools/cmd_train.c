@@ -290,6 +290,7 @@ static bool parse_train_flags(int argc, char **argv, struct train_opts *o, int *
 struct setup_times {
     double load, split, trainer, eval, save, total;
     double checkpoints; /* writing --checkpoint files during the run */
+    double plots;       /* drawing --plot's charts (gnuplot) */
     double log_eval; /* of eval: the logged epochs' evaluations */
 };
 
@@ -1034,10 +1035,10 @@ static int write_log_tail(struct train_run *r, double final_val_rmse)
     jlog_printf(&r->jl,
                 "{\"timing\":{\"load_s\":%.6f,\"split_s\":%.6f,\"trainer_s\":%.6f,"
                 "\"epochs_s\":%.6f,\"eval_s\":%.6f,\"log_eval_s\":%.6f,\"save_s\":%.6f,"
-                "\"checkpoints_s\":%.6f,\"total_s\":%.6f,\"run_epochs_s\":%.6f},\"threads\":%d,"
+                "\"checkpoints_s\":%.6f,\"plots_s\":%.6f,\"total_s\":%.6f,\"run_epochs_s\":%.6f},\"threads\":%d,"
                 "\"reduce\":\"%s\",\"reduce_reason\":\"%s\"}\n",
                 t->load, t->split, t->trainer, r->train_seconds - r->train_s0, t->eval, t->log_eval, t->save,
-                t->checkpoints, t->total, r->train_seconds, mfr_trainer_n_threads(r->tr), mfr_trainer_reduce_name(r->tr),
+                t->checkpoints, t->plots, t->total, r->train_seconds, mfr_trainer_n_threads(r->tr), mfr_trainer_reduce_name(r->tr),
                 mfr_trainer_reduce_reason(r->tr));
     return write_file_atomic(o->log_json, r->jl.buf, r->jl.len);
 }
@@ -1115,10 +1116,12 @@ static int save_outputs(struct train_run *r, double final_val_rmse)
     mfr_error err = {0};
     int rc = EXIT_OK;
     bool staged = false;
+    const double t0 = now_seconds();
     if (o->plot && (rc = plot_stage_begin(o->plot)) == EXIT_OK) {
         staged = true;
         rc = train_plots(r);
     }
+    r->times.plots = now_seconds() - t0;
     const bool charts_failed = o->plot && rc != EXIT_OK;
     const double t1 = now_seconds();
     stop_signals_saving(true); /* a second signal now waits until the files are complete */
@@ -1165,10 +1168,11 @@ static void report_run(const struct train_run *r, double wall, double final_val_
     printf("setup time: load %.1f ms, split %.1f ms, trainer %.1f ms (CSR, CSC, init), evaluation "
            "%.1f ms, save %.1f ms", 1e3 * t->load, 1e3 * t->split, 1e3 * t->trainer, 1e3 * t->eval, 1e3 * t->save);
     if (t->checkpoints > 0) printf(", checkpoints %.1f ms", 1e3 * t->checkpoints);
-    /* the rest (--plot's gnuplot, --early-stop's copies of the best model,
-     * the log): the parts then add up to the total they are of */
+    if (r->o->plot) printf(", plots %.1f ms", 1e3 * t->plots);
+    /* the rest (--early-stop's copies of the best model, the log): the
+     * parts then add up to the total they are of */
     const double outside = t->total - (r->train_seconds - r->train_s0),
-                 other = outside - (t->load + t->split + t->trainer + t->eval + t->save + t->checkpoints);
+                 other = outside - (t->load + t->split + t->trainer + t->eval + t->save + t->checkpoints + t->plots);
     if (other >= 0.5e-3) printf(", other %.1f ms", 1e3 * other);
     printf("; %.1f ms of %.3f s outside the epochs\n", 1e3 * outside, t->total);
     print_memory_line(r->best_bytes ? "factors, optimizer state, CSR, reduction; the best epoch's copy beside them"

@@ -810,7 +810,8 @@ static void expect_y_scale(const char *dir, const char *name, bool log_y)
     snprintf(path, sizeof path, "%s/%s.gp", dir, name);
     char *gp = tu_read_file(path, NULL);
     assert_non_null(gp);
-    tu_expect_in(gp, "\nset key below horizontal\n");
+    /* the key under the plot, each line's sample before its title */
+    tu_expect_in(gp, "\nset key below horizontal Left reverse ");
     if (log_y != (strstr(gp, "\nset logscale y\n") != NULL)) fail_msg("%s: log y axis %s expected", name, log_y ? "" : "not");
     if (log_y != (strstr(gp, "(log scale)' noenhanced") != NULL)) fail_msg("%s: the y label's scale is wrong", name);
     free(gp);

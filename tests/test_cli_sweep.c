@@ -589,7 +589,10 @@ static void expect_in_chart(const char *dir, const char *chart, const char *want
 }
 
 /* A legend names which "auto" is which when the kernels vary too: "k=4
- * auto reduce, auto kernels", not "k=4 auto auto". */
+ * auto reduce (shard), auto kernels", not "k=4 auto auto", and what the
+ * auto reduction picked (the CSV's reduce_used). The ideal speedup is a
+ * dashed grey reference line, the only one (it was a palette colour, gold
+ * beside an orange series). */
 static void test_legend_names_each_auto(void **state)
 {
     (void)state;
@@ -599,8 +602,22 @@ static void test_legend_names_each_auto(void **state)
                          "--kernels ref,auto --epochs 2 --repeat 1 --quiet --csv '%s' --plot '%s'",
                          g_data, csv, dir),
                      0);
-    expect_in_chart(dir, "reduce_vs_threads", "title 'k=4 auto reduce, auto kernels'");
+    struct csv *c = csv_read(csv);
+    const int used = col(c, "reduce_used"), asked = col(c, "reduce");
+    char want[128] = "";
+    for (int k = 1; k < c->n_rows; k++)
+        if (!strcmp(c->f[k][asked], "auto"))
+            snprintf(want, sizeof want, "title 'k=4 auto reduce (%s), auto kernels'", c->f[k][used]);
+    csv_free(c);
+    assert_true(want[0] != 0);
+    expect_in_chart(dir, "reduce_vs_threads", want);
     expect_in_chart(dir, "reduce_vs_threads", "title 'k=4 owner, ref kernels'");
+    expect_in_chart(dir, "speedup_vs_threads", "with lines lw 2 dt 2 lc rgb '#404040' title 'ideal (speedup = threads)'");
+    char *gp = tu_path(dir, "reduce_vs_threads.gp"), *text = tu_read_file(gp, NULL);
+    assert_non_null(text);
+    assert_null(strstr(text, " dt 2 ")); /* no reference line there */
+    free(text);
+    free(gp);
     free(csv);
     free(dir);
 }

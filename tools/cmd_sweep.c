@@ -766,12 +766,16 @@ static void series_name(const struct sweep *s, const struct point *p, int32_t th
     if (with_dim) n += snprintf(out + n, cap - (size_t)n, "k=%d ", p->dim);
     /* "auto" alone could be the reduction's or the kernels': each says which */
     const char *reduce = s->o->softmax ? "softmax" : reduce_names[p->reduce];
-    n += snprintf(out + n, cap - (size_t)n, "%s%s", reduce, !strcmp(reduce, "auto") ? " reduce" : "");
+    const struct run_result *first = &s->runs[(int64_t)(p - s->points) * s->n_threads * s->o->repeat];
+    if (!strcmp(reduce, "auto")) /* what it picked: by the data's shape, the same for every run */
+        n += snprintf(out + n, cap - (size_t)n, "auto reduce (%s)", first->reduce_name);
+    else
+        n += snprintf(out + n, cap - (size_t)n, "%s", reduce);
     if (s->o->kernels.n > 1) n += snprintf(out + n, cap - (size_t)n, ", %s kernels", kernels_names[p->kernels]);
     if (s->o->shards.n > 1) {
         /* what ran beside what was asked: two counts above what the data
          * allows run as the same count (one user at least in each shard) */
-        const int32_t ran = s->runs[(int64_t)(p - s->points) * s->n_threads * s->o->repeat].n_shards;
+        const int32_t ran = first->n_shards;
         if (!p->shards) snprintf(out + n, cap - (size_t)n, ", auto shards (%d)", ran);
         else if (ran != p->shards) snprintf(out + n, cap - (size_t)n, ", %d shards (ran %d)", p->shards, ran);
         else snprintf(out + n, cap - (size_t)n, ", %d shards", p->shards);
@@ -831,6 +835,7 @@ static int chart_vs_threads(const struct sweep *s, bool speedup)
                 y[k * nt + t] = speedup ? g->speedup : g->ms;
             }
             series[k].name = names[k];
+            series[k].reference = false;
             series[k].y = y + k * nt;
             k++;
         }
@@ -839,6 +844,7 @@ static int chart_vs_threads(const struct sweep *s, bool speedup)
         for (int t = 0; t < nt; t++) y[k * nt + t] = x[t];
         series[k].name = names[k];
         series[k].y = y + k * nt;
+        series[k].reference = true;
         k++;
     }
     char title[384];
@@ -875,6 +881,7 @@ static int chart_vs_dim(const struct sweep *s)
             series_name(s, &s->points[q], s->o->threads.v[t], false, names[k], NAME_LEN);
             for (int d = 0; d < nd; d++) y[k * nd + d] = s->agg[(d * per_dim + q) * nt + t].ms;
             series[k].name = names[k];
+            series[k].reference = false;
             series[k].y = y + k * nd;
             k++;
         }

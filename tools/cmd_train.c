@@ -120,13 +120,13 @@ static int plot_loss_parts(const char *dir, int n, const double *x, const double
                            const char *about)
 {
     const double *total = y, *mse = y + n, *l2 = y + 2 * n, *grav = y + 3 * n;
-    struct plot_series parts[4] = {{"total loss", total}, {"observed MSE", mse}};
+    struct plot_series parts[4] = {{.name = "total loss", .y = total}, {.name = "observed MSE", .y = mse}};
     int n_series = 2;
-    if (any_nonzero(n, l2)) parts[n_series++] = (struct plot_series){"L2", l2};
-    if (any_nonzero(n, grav)) parts[n_series++] = (struct plot_series){"gravity", grav};
+    if (any_nonzero(n, l2)) parts[n_series++] = (struct plot_series){.name = "L2", .y = l2};
+    if (any_nonzero(n, grav)) parts[n_series++] = (struct plot_series){.name = "gravity", .y = grav};
     char title[512];
     if (n_series == 2) {
-        parts[0] = (struct plot_series){"observed MSE (no regularizer: the total loss)", mse};
+        parts[0] = (struct plot_series){.name = "observed MSE (no regularizer: the total loss)", .y = mse};
         n_series = 1;
     }
     snprintf(title, sizeof title, "Loss components before each epoch's step, %s", about);

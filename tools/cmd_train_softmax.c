@@ -465,7 +465,7 @@ static int plot_run(const struct sm_run *r)
              o->preset ? ", " : "", o->cfg.k, (long long)o->epochs, PL(o->epochs), mfr_split_spec(r->sp));
     snprintf(title, sizeof title, "Training loss of the %s", who);
     struct plot_labels lab = {title, "epoch", "mean cross-entropy (nats)"};
-    struct plot_series ls = {"training loss", loss};
+    struct plot_series ls = {.name = "training loss", .y = loss};
     if (rc == EXIT_OK) rc = plot_lines(o->plot, "softmax_loss", &lab, n, x, 1, &ls, false);
     if (rc == EXIT_OK && r->has_test && r->rm.users == 0)
         fprintf(stderr, "%s: note: no softmax_ranking chart: no test user has a relevant movie\n",
@@ -475,7 +475,7 @@ static int plot_run(const struct sm_run *r)
         snprintf(pl, sizeof pl, "precision@%d", o->top);
         snprintf(nl, sizeof nl, "NDCG@%d", o->top);
         struct plot_labels rl = {title, "epoch", "test metric (relevant: rating >= 4)"};
-        struct plot_series rs[2] = {{pl, p}, {nl, ndcg}};
+        struct plot_series rs[2] = {{.name = pl, .y = p}, {.name = nl, .y = ndcg}};
         rc = plot_lines(o->plot, "softmax_ranking", &rl, n, x, 2, rs, false);
     }
     free(x);

@@ -1017,12 +1017,17 @@ int plot_lines(const char *dir, const char *name, const struct plot_labels *lab,
      * chosen by where the lines end was crossed by a line that ended low
      * beside one that ended high (accurate's loss components, the sweep's
      * speedup against its ideal line) */
-    fputs("set key below horizontal\n", c.sf);
-    for (int s = 0; s < n_series; s++) {
+    /* each line's sample before its title (`reverse`): in a row of them a
+     * sample sat between two titles, as near to the next as its own */
+    fputs("set key below horizontal Left reverse samplen 2 width 2\nset xlabel offset 0,-0.3\n", c.sf);
+    for (int s = 0, colour = 0; s < n_series; s++) {
         fputs(s == 0 ? "plot " : ", \\\n     ", c.sf);
         /* Few points (logged epochs): mark each one. */
-        fprintf(c.sf, "'%s.dat' using 1:%d with %s lw 2 lc rgb '%s' title ", name, s + 2,
-                n <= 40 ? "linespoints pt 7 ps 0.8" : "lines", palette[s % N_PALETTE]);
+        if (series[s].reference)
+            fprintf(c.sf, "'%s.dat' using 1:%d with lines lw 2 dt 2 lc rgb '#404040' title ", name, s + 2);
+        else
+            fprintf(c.sf, "'%s.dat' using 1:%d with %s lw 2 lc rgb '%s' title ", name, s + 2,
+                    n <= 40 ? "linespoints pt 7 ps 0.8" : "lines", palette[colour++ % N_PALETTE]);
         put_str(c.sf, series[s].name);
     }
     fputc('\n', c.sf);
@@ -1041,7 +1046,7 @@ int plot_learning_curves(const char *dir, int n, const long *epoch, const double
     double *x = malloc((size_t)n * sizeof *x);
     if (!x) return runtime_error("out of memory");
     for (int e = 0; e < n; e++) x[e] = (double)epoch[e];
-    struct plot_series series[2] = {{"train MSE", train_mse}, {"validation MSE", val_mse}};
+    struct plot_series series[2] = {{.name = "train MSE", .y = train_mse}, {.name = "validation MSE", .y = val_mse}};
     struct plot_labels lab = {title ? title : "Learning curves", "epoch", "MSE"};
     rc = plot_lines(dir, "learning_curve", &lab, n, x, val_mse ? 2 : 1, series, true);
     free(x);

@@ -154,6 +154,7 @@ int plot_bars(const char *dir, const char *name, const struct plot_labels *lab, 
 struct plot_series {
     const char *name; /* legend entry */
     const double *y;  /* non-finite values leave a gap */
+    bool reference;   /* a line to compare with (an ideal): dashed dark grey, no palette colour */
 };
 
 /*

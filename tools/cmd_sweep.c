@@ -89,7 +89,8 @@ static const char sweep_help_end[] =
     "\n"
     "Exit status: 0 ok, 1 runtime error or checksums that differ, 2 usage error,\n"
     "3 stopped by SIGINT or SIGTERM (what was complete reported as above),\n"
-    "130 or 143 when a second signal ended it at once (nothing written).\n";
+    "130 or 143 when a second signal ended it at once (nothing written, or, when\n"
+    "it came as the CSV and the charts went into place, once both were).\n";
 
 enum { MAX_LIST = 64 };
 

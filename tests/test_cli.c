@@ -555,14 +555,6 @@ static void test_threads_within_the_thread_limit(void **state)
     tu_expect_in(g_out, "threads measured, 1 or 2,");
 }
 
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-#define SANITIZED 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
-#define SANITIZED 1
-#endif
-#endif
-
 /* A budget below a MiB is shown as what it is, not "0.0 MiB". */
 static void test_small_memory_budget_named(void **state)
 {

@@ -1120,14 +1120,6 @@ static void check_rank_prior_include_rated(const char *pm, const char *csv)
     free(text);
 }
 
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-#define SANITIZED 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
-#define SANITIZED 1
-#endif
-#endif
-
 /* Runs the shell command `cmd` in a child of its own; returns its exit
  * status and sets *peak_kib to the largest peak RSS of it and what it ran
  * (wait4's, so no earlier command's peak counts). */

@@ -700,6 +700,15 @@ static pid_t start_sweep(const char *const *args, const char *err_path, FILE **o
     return pid;
 }
 
+/* start_sweep with MFREC_TEST_SLOW_STAGE=ms: each stage held that long. */
+static pid_t start_slow_sweep(const char *const *args, const char *err_path, const char *ms, FILE **out)
+{
+    setenv("MFREC_TEST_SLOW_STAGE", ms, 1);
+    pid_t pid = start_sweep(args, err_path, out);
+    unsetenv("MFREC_TEST_SLOW_STAGE");
+    return pid;
+}
+
 /* The exit status of a started sweep (stdout read to its end). */
 static int finish_sweep(pid_t pid, FILE *out)
 {
@@ -815,10 +824,8 @@ static void test_stop_signal_after_the_last_run(void **state)
     char *csv = tu_path(g_dir, "late.csv"), *err = tu_path(g_dir, "late.err"), *plots = tu_path(g_dir, "late_plots");
     const char *args[] = {"--data", g_data, "--split", "random:0.2", "--epochs", "2", "--repeat", "1",
                           "--threads", "1,2", "--out", csv, "--plot", plots, NULL};
-    setenv("MFREC_TEST_SLOW_STAGE", "500", 1);
     FILE *out;
-    pid_t pid = start_sweep(args, err, &out);
-    unsetenv("MFREC_TEST_SLOW_STAGE");
+    pid_t pid = start_slow_sweep(args, err, "500", &out);
     char line[1024];
     bool sent = false;
     while (!sent && fgets(line, sizeof line, out))
@@ -853,10 +860,8 @@ static void test_second_signal_keeps_csv_and_charts_a_pair(void **state)
     assert_non_null(dat_before);
     const char *args[] = {"--data", g_data, "--split", "random:0.2", "--epochs", "3", "--repeat", "1",
                           "--threads", "1,2", "--out", csv, "--plot", plots, NULL};
-    setenv("MFREC_TEST_SLOW_STAGE", "1500", 1);
     FILE *out;
-    pid_t pid = start_sweep(args, err, &out);
-    unsetenv("MFREC_TEST_SLOW_STAGE");
+    pid_t pid = start_slow_sweep(args, err, "1500", &out);
     char line[1024];
     bool sent = false;
     while (!sent && fgets(line, sizeof line, out))

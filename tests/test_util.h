@@ -103,4 +103,14 @@ int tu_expect_json_lines(const char *text);
  * field count in *n_cols (may be NULL). */
 int tu_expect_csv(const char *text, int *n_cols);
 
+/* SANITIZED: defined in an ASan or TSan build, whose memory figures and
+ * address-space limits are not a release build's. */
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define SANITIZED 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+#define SANITIZED 1
+#endif
+#endif
+
 #endif

@@ -270,6 +270,26 @@ static int retire_undrawn(const char *dir, const char **notes, int *n_notes)
     return rc;
 }
 
+/* An earlier run's DIR/NAME.svg beside a chart of this run that leaves its
+ * SVG out goes with the commit (stage_retire), as drawing it would have
+ * replaced it (plot_outputs_check checked it is a regular file); looked
+ * for under the stage's lock, so another run's committed meanwhile is
+ * seen. */
+static int retire_left_out_svgs(const char *dir)
+{
+    int rc = EXIT_OK;
+    for (int k = 0; g_charts && g_charts[k] && k < MAX_CHARTS && rc == EXIT_OK; k++) {
+        if (g_svg_left_out[k] == 0) continue;
+        char *path = join3(dir, g_charts[k], ".svg"), *name = join3(NULL, g_charts[k], ".svg");
+        struct stat st;
+        if (!path || !name) rc = runtime_error("out of memory");
+        else if (lstat(path, &st) == 0 && S_ISREG(st.st_mode)) rc = stage_retire(&g_stage, name);
+        free(path);
+        free(name);
+    }
+    return rc;
+}
+
 /* What the command printed before its charts is flushed first: a standard
  * output that cannot be written fails the run with no chart moved. */
 int plot_stage_end(int rc) { return plot_stage_end_report(rc, NULL); }
@@ -281,6 +301,7 @@ int plot_stage_end_report(int rc, const char *report)
     if (rc == EXIT_OK && g_stage.dir) {
         stage_lock(&g_stage); /* another run's charts committed meanwhile are seen */
         rc = retire_undrawn(dir, notes, &n_notes);
+        if (rc == EXIT_OK) rc = retire_left_out_svgs(dir);
     }
     rc = stage_commit(&g_stage, rc, report);
     for (int k = 0; rc == EXIT_OK && k < n_notes; k++)
@@ -500,27 +521,6 @@ static bool ends_with(const char *path, const char *tail, size_t n, bool skip_sp
     return got >= n && !memcmp(buf + got - n, tail, n);
 }
 
-/* An earlier run's DIR/NAME.svg, when this run leaves the chart's SVG out:
- * it goes with the commit (stage_retire), as drawing it would have
- * replaced it (plot_outputs_check checked it is a regular file). */
-static int retire_old_svg(const struct chart *c)
-{
-    if (!g_stage.dir || strcmp(c->dir, g_stage.dir) != 0) return EXIT_OK; /* chart_open unlinked it */
-    const size_t len = strlen(c->gp_name) - 3;
-    char *name = malloc(len + 5), *path = NULL;
-    if (name) {
-        snprintf(name, len + 5, "%.*s.svg", (int)len, c->gp_name);
-        path = join3(g_stage.out, name, "");
-    }
-    struct stat st;
-    int rc = !name || !path ? runtime_error("out of memory")
-             : lstat(path, &st) == 0 && S_ISREG(st.st_mode) ? stage_retire(&g_stage, name)
-                                                             : EXIT_OK;
-    free(name);
-    free(path);
-    return rc;
-}
-
 /* Closes the files, runs gnuplot and checks that both pictures are
  * complete: gnuplot exits 0 even when a write failed (a full disk). */
 static int chart_run(struct chart *c)
@@ -549,7 +549,6 @@ static int chart_run(struct chart *c)
                                  "file was written",
                                  pics[p]);
     }
-    if (c->svg_left_out && (rc = retire_old_svg(c)) != EXIT_OK) return rc;
     mark_drawn(c->gp_name, c->svg_left_out ? c->points : 0);
     return EXIT_OK;
 }

@@ -375,7 +375,7 @@ int cmd_norms(int argc, char **argv)
                            "it needs the table, --json or --plot DIR");
     /* The directory at once; its files once the inputs are known. */
     static const char *const charts[] = {"item_norms", "norm_vs_ratings", NULL};
-    if (o.plot_dir && ((rc = plot_require_gnuplot()) != EXIT_OK ||
+    if (o.plot_dir && ((rc = plot_preflight()) != EXIT_OK ||
                        (rc = io_output_dir("--plot", o.plot_dir)) != EXIT_OK))
         return rc;
     mfr_model *m = NULL;

@@ -772,7 +772,7 @@ int cmd_stats(int argc, char **argv)
                                          "ratings_per_movie", "mean_rating_per_movie", "genres",
                                          NULL};
     io_input_data(default_data_dir(o.data));
-    if (o.plot_dir && ((rc = plot_require_gnuplot()) != EXIT_OK ||
+    if (o.plot_dir && ((rc = plot_preflight()) != EXIT_OK ||
                        (rc = plot_outputs_check(o.plot_dir, charts)) != EXIT_OK))
         return rc;
     mfr_error err = {0};

@@ -376,7 +376,7 @@ static bool parse_sweep_flags(int argc, char **argv, struct sweep_opts *o, int *
     if (*rc == EXIT_OK && o->plot_dir && n_counts(&o->threads) < 2 && o->dims.n < 2)
         *rc = usage_error("--plot draws charts against threads or dims: give --threads two counts or "
                           "--dims two values or more");
-    if (*rc == EXIT_OK && o->plot_dir) *rc = plot_require_gnuplot();
+    if (*rc == EXIT_OK && o->plot_dir) *rc = plot_preflight();
     if (*rc == EXIT_OK && o->plot_dir) *rc = plot_outputs_check(o->plot_dir, charts);
     return *rc == EXIT_OK;
 }

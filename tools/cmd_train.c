@@ -208,7 +208,7 @@ static int train_check_paths(const struct train_opts *o)
     if (rc == EXIT_OK && o->out) rc = io_output("--out", o->out);
     if (rc == EXIT_OK && o->log_json) rc = io_output("--log-json", o->log_json);
     static const char *const charts[] = {"learning_curve", "loss_components", NULL};
-    if (rc == EXIT_OK && o->plot) rc = plot_require_gnuplot();
+    if (rc == EXIT_OK && o->plot) rc = plot_preflight();
     if (rc == EXIT_OK && o->plot) rc = plot_outputs_check(o->plot, charts);
     return rc;
 }

@@ -211,7 +211,7 @@ static int check_paths(const struct sm_opts *o)
     rc = io_output_checkpoint(o->checkpoint, o->resume);
     if (rc == EXIT_OK && o->out) rc = io_output("--out", o->out);
     if (rc == EXIT_OK && o->log_json) rc = io_output("--log-json", o->log_json);
-    if (rc == EXIT_OK && o->plot) rc = plot_require_gnuplot();
+    if (rc == EXIT_OK && o->plot) rc = plot_preflight();
     if (rc == EXIT_OK && o->plot) rc = plot_outputs_check(o->plot, sm_charts);
     return rc;
 }

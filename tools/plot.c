@@ -378,22 +378,31 @@ static int chart_files_check(const struct chart *c)
     return rc;
 }
 
-int plot_require_gnuplot(void)
+/* MFREC_SVG_MAX_POINTS into g_svg_max: a usage error unless unset, empty
+ * or a whole number */
+static int svg_max_from_env(void)
 {
-    return plot_available() ? EXIT_OK
-                            : runtime_error("--plot needs gnuplot, which is not on PATH "
-                                            "(install it, e.g. apt-get install gnuplot-nox)");
-}
-
-int plot_outputs_check(const char *dir, const char *const *charts)
-{
-    g_charts = charts;
     const char *max = getenv("MFREC_SVG_MAX_POINTS");
     g_svg_max = SVG_MAX_POINTS;
     if (max && *max && !scan_i64(max, 0, INT64_MAX, &g_svg_max))
         return usage_error("MFREC_SVG_MAX_POINTS (the most points a chart's SVG is drawn with) must "
                            "be digits only, a whole number from 0 to %lld, got '%s'",
                            (long long)INT64_MAX, max);
+    return EXIT_OK;
+}
+
+int plot_preflight(void)
+{
+    if (!plot_available())
+        return runtime_error("--plot needs gnuplot, which is not on PATH "
+                             "(install it, e.g. apt-get install gnuplot-nox)");
+    return svg_max_from_env();
+}
+
+int plot_outputs_check(const char *dir, const char *const *charts)
+{
+    g_charts = charts;
+    if (svg_max_from_env() != EXIT_OK) return EXIT_USAGE;
     int rc = io_output_dir("--plot", dir);
     struct stat st;
     if (rc == EXIT_OK && stat(dir, &st) != 0) return EXIT_OK; /* a new directory: new files */

@@ -34,8 +34,9 @@ struct plot_labels {
 /* True when an executable `gnuplot` is on PATH. */
 bool plot_available(void);
 
-/* EXIT_OK when gnuplot is on PATH, else a printed error naming --plot. */
-int plot_require_gnuplot(void);
+/* What --plot needs before the command loads anything: gnuplot on PATH
+ * and a valid MFREC_SVG_MAX_POINTS. EXIT_OK or a printed error. */
+int plot_preflight(void);
 
 /* The output checks of `--plot DIR` (io_check.c), before the command's
  * work: DIR is a writable directory (or can be made in

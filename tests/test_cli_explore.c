@@ -235,7 +235,15 @@ static void test_stats_text_and_json(void **state)
     tu_expect_in(g_out, "\n   3  ");
     assert_null(strstr(g_out, "\n   4  "));
 
+    /* --top in the JSON as in recommend's and similar's, and the list that long */
+    assert_int_equal(run("stats --data '%s' --json --top 2", g_data), 0);
+    tu_expect_in(g_out, ",\"top\":2,\"users\":");
+    const char *most = strstr(g_out, "\"most_rated\":");
+    assert_non_null(most);
+    assert_non_null(strstr(most, "{\"rank\":2,"));
+    assert_null(strstr(most, "{\"rank\":3,"));
     assert_int_equal(run("stats --data '%s' --json --bins 5", g_data), 0);
+    tu_expect_in(g_out, ",\"top\":10,\"users\":");
     assert_true(g_out[0] == '{');
     assert_int_equal(g_out[strlen(g_out) - 2], '}');
     tu_expect_in(g_out, "\"users\":{\"count\":120,\"age\":{\"count\":120,\"mean\":");

@@ -607,10 +607,11 @@ static bool stats_compute(struct stats *st, const mfr_dataset *ds, const struct 
     return tally_genres(st, ds);
 }
 
-static void print_stats_json(const struct stats *st, const mfr_dataset *ds, int64_t min_ratings)
+static void print_stats_json(const struct stats *st, const mfr_dataset *ds, int64_t top, int64_t min_ratings)
 {
     printf("{\"data\":");
     json_str(data_name(ds));
+    printf(",\"top\":%lld", (long long)top); /* the rankings' length, as every command's --top */
     printf(",\"users\":{\"count\":%d,\"age\":", (int)st->n_users);
     if (st->age_codes) { /* ML-1M: groups, not ages (no mean of codes) */
         printf("null,\"age_group\":");
@@ -797,7 +798,7 @@ int cmd_stats(int argc, char **argv)
             if (rc == EXIT_OK) say_stats_plots(&st, &o, &say);
         }
         if (rc == EXIT_OK) {
-            if (o.json) print_stats_json(&st, ds, o.min_ratings);
+            if (o.json) print_stats_json(&st, ds, o.top, o.min_ratings);
             else print_stats_text(&st, ds, o.min_ratings);
         }
         if (staged) {

@@ -165,6 +165,36 @@ static void test_usage_errors(void **state)
  * parallel; recommend's --all-users and eval's EASE too): the same output
  * for 1 and 3 threads, 0 refused, listed in --help. Whether the count is
  * kept is test_setup_threads' (library) part. */
+/* One name for a list's length in every command that lists movies: --top,
+ * with -k and --k as aliases (eval's --k once stood alone) */
+static void test_every_list_takes_top_and_its_aliases(void **state)
+{
+    (void)state;
+    char cmds[6][512];
+    snprintf(cmds[0], sizeof cmds[0], "stats --data '%s' --json", g_data);
+    snprintf(cmds[1], sizeof cmds[1], "project --model '%s' --data '%s'", g_model, g_data);
+    snprintf(cmds[2], sizeof cmds[2], "similar --model '%s' --data '%s' --movie '#3' --json", g_model, g_data);
+    snprintf(cmds[3], sizeof cmds[3], "norms --model '%s' --data '%s' --json", g_model, g_data);
+    snprintf(cmds[4], sizeof cmds[4], "recommend --model '%s' --data '%s' --user 5 --json", g_model, g_data);
+    snprintf(cmds[5], sizeof cmds[5], "eval --model '%s' --data '%s' --test '%s/u.data' --allow-overlap --json",
+             g_model, g_data, g_data);
+    for (int c = 0; c < 6; c++) {
+        if (run("%s --top 3", cmds[c]) != 0) fail_msg("%s --top 3: %s", cmds[c], g_err);
+        char *top = strdup(g_out);
+        if (run("%s --top 4", cmds[c]) != 0) fail_msg("%s --top 4: %s", cmds[c], g_err);
+        if (!strcmp(g_out, top)) fail_msg("%s: --top 3 and --top 4 print the same", cmds[c]);
+        for (const char *alias = "-k\0--k\0--k=\0"; *alias; alias += strlen(alias) + 1) {
+            const bool eq = alias[strlen(alias) - 1] == '=';
+            int rc = run("%s %s%s3", cmds[c], alias, eq ? "" : " ");
+            if (rc != 0) fail_msg("%s %s 3: exit %d: %s", cmds[c], alias, rc, g_err);
+            /* eval's JSON holds its seconds */
+            if (c < 5) assert_string_equal(g_out, top);
+            else tu_expect_in(g_out, "\"top\":3,");
+        }
+        free(top);
+    }
+}
+
 static void test_every_data_command_takes_threads(void **state)
 {
     (void)state;
@@ -1922,6 +1952,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_usage_errors),
         cmocka_unit_test(test_every_data_command_takes_threads),
+        cmocka_unit_test(test_every_list_takes_top_and_its_aliases),
         cmocka_unit_test(test_stats_text_and_json),
         cmocka_unit_test(test_stats_aligns_utf8_titles),
         cmocka_unit_test(test_stats_histogram_edges),

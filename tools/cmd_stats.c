@@ -756,8 +756,10 @@ int cmd_stats(int argc, char **argv)
          .help = "histogram bins (default 20; a histogram of counts\n"
                  "spanning fewer whole numbers has one bin for each)"},
         {.name = "--top", .value = "N", .kind = FLAG_I32, .dst = &o.top, .lo = 1, .hi = 1000000,
-         .help = "rows of the movie rankings (default 10; -k N is an alias)"},
+         .help = "rows of the movie rankings (default 10; -k N and\n"
+                 "--k N are aliases)"},
         {.name = "-k", .value = "N", .kind = FLAG_I32, .dst = &o.top, .lo = 1, .hi = 1000000},
+        {.name = "--k", .value = "N", .kind = FLAG_I32, .dst = &o.top, .lo = 1, .hi = 1000000},
         {.name = "--min-ratings", .value = "N", .kind = FLAG_I64, .dst = &o.min_ratings, .lo = 0,
          .hi = INT64_MAX,
          .help = "best rated movies need at least N ratings (all of the\n"

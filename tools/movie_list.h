@@ -26,12 +26,13 @@ struct list_opts {
 bool parse_measure(const char *flag, const char *v, void *dst);
 const char *measure_name(int measure);
 
-/* The flag-table rows of --top (and its alias -k), --min-ratings, --json
+/* The flag-table rows of --top (and its aliases -k and --k), --min-ratings, --json
  * and --csv, and of --measure. */
 #define LIST_FLAG_ROWS(o)                                                                    \
     {.name = "--top", .value = "N", .kind = FLAG_I32, .dst = &(o)->top, .lo = 1,             \
-     .hi = 1000000, .help = "list length (default 10; -k N is an alias)"},                  \
+     .hi = 1000000, .help = "list length (default 10; -k N and --k N are aliases)"},        \
     {.name = "-k", .value = "N", .kind = FLAG_I32, .dst = &(o)->top, .lo = 1, .hi = 1000000}, \
+    {.name = "--k", .value = "N", .kind = FLAG_I32, .dst = &(o)->top, .lo = 1, .hi = 1000000}, \
     {.name = "--min-ratings", .value = "N", .kind = FLAG_I64, .dst = &(o)->min_ratings,     \
      .lo = 0, .hi = INT64_MAX,                                                               \
      .help = "list only movies with at least N training ratings\n"                          \

@@ -478,6 +478,11 @@ void train_opts_print_help(FILE *f);
  * "alternating least squares" or "Adam lr X (beta1 .., beta2 .., eps ..)"
  * (with_betas false: "Adam lr X"); into buf, which is returned. */
 const char *train_optimizer_text(const mfr_config *c, bool with_betas, char *buf, size_t cap);
+/* The reports' regularizer lines: "l2 .., l2-freq .., gravity .., biases ..
+ * (l2-bias ..), implicit .." then `tail` and a line break, and a second line
+ * of l1-items, gravity-bias, item-prior-drop and rank-prior when any is set
+ * (train's header, eval --folds'). */
+void train_print_regularizers(const mfr_config *c, const char *tail);
 /* The --help line of one configuration flag ("--lr"), for commands that take
  * only some of them. */
 void train_opts_print_flag_help(FILE *f, const char *flag);

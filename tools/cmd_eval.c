@@ -614,10 +614,8 @@ static int eval_folds(const struct eval_opts *o)
                    N_FOLDS, printable(data_name(ds)), (int)o->train.cfg.k, (long long)o->train.epochs,
                    train_optimizer_text(&o->train.cfg, false, opt, sizeof opt), o->train.cfg.init_std,
                    (unsigned long long)o->train.cfg.seed, (int)n_threads, (int)o->k);
-            const mfr_config *c = &o->train.cfg;
-            printf("preset %s | l2 %g, l2-freq %g, gravity %g, biases %s (l2-bias %g), implicit %g\n",
-                   o->train.preset, c->l2, c->l2_freq, c->gravity, c->bias ? "on" : "off", c->l2_bias,
-                   c->implicit);
+            printf("preset %s | ", o->train.preset);
+            train_print_regularizers(&o->train.cfg, "");
             printf("%-4s %7s %6s %7s %7s %7s %7s %8s | %7s %7s %8s %6s %7s", "fold", "train",
                    "test", "RMSE", "MAE", kp, kr, kn, kp, kr, kn, "users", "seconds");
             if (o->ease.lambda > 0) printf(" | %7s %7s %8s", kp, kr, kn);

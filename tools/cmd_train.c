@@ -689,12 +689,7 @@ static int print_train_header(const struct train_run *r)
     printf("%s", train_optimizer_text(cfg, true, opt, sizeof opt));
     printf(", init N(0, %g^2)%s, seed %llu\n", cfg->init_std,
            o->init_from ? " replaced by --init-from" : "", (unsigned long long)cfg->seed);
-    printf("l2 %g, l2-freq %g, gravity %g, biases %s (l2-bias %g), implicit %g%s\n", cfg->l2,
-           cfg->l2_freq, cfg->gravity, cfg->bias ? "on" : "off", cfg->l2_bias, cfg->implicit,
-           o->early_stop ? ", early stopping on validation MSE" : "");
-    if (cfg->l1_items > 0 || cfg->gravity_bias > 0 || cfg->item_prior_drop > 0 || cfg->rank_prior > 0)
-        printf("l1-items %g, gravity-bias %g, item-prior-drop %g, rank-prior %g (lists only)\n", cfg->l1_items,
-               cfg->gravity_bias, cfg->item_prior_drop, cfg->rank_prior);
+    train_print_regularizers(cfg, o->early_stop ? ", early stopping on validation MSE" : "");
     printf("threads %s%d, shards %d, reduce %s (%s), kernels %s, memory %.1f MiB\n",
            mfr_trainer_threads_auto(r->tr) ? "measured, 1 or " : "", mfr_trainer_n_threads(r->tr),
            mfr_trainer_n_shards(r->tr), mfr_trainer_reduce_name(r->tr),

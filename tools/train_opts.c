@@ -411,6 +411,15 @@ const char *train_optimizer_text(const mfr_config *c, bool with_betas, char *buf
     return buf;
 }
 
+void train_print_regularizers(const mfr_config *c, const char *tail)
+{
+    printf("l2 %g, l2-freq %g, gravity %g, biases %s (l2-bias %g), implicit %g%s\n", c->l2, c->l2_freq, c->gravity,
+           c->bias ? "on" : "off", c->l2_bias, c->implicit, tail);
+    if (c->l1_items > 0 || c->gravity_bias > 0 || c->item_prior_drop > 0 || c->rank_prior > 0)
+        printf("l1-items %g, gravity-bias %g, item-prior-drop %g, rank-prior %g (lists only)\n", c->l1_items,
+               c->gravity_bias, c->item_prior_drop, c->rank_prior);
+}
+
 int resume_checkpoint_every_check(const char *path, int64_t every)
 {
     if (every >= 1) return EXIT_OK;

@@ -491,12 +491,25 @@ typedef struct mfr_synth_options {
 
 MFR_API void mfr_synth_options_default(mfr_synth_options *opt);
 /**
- * Writes a planted low-rank dataset in the ML-100K layout (u.data, u.item,
- * u.user) into directory `dir` (created if missing). Ratings are integers
- * 1..5; every user and every item gets at least one rating when
- * n_ratings >= max(n_users, n_items). Deterministic in the options.
+ * Writes a planted low-rank dataset in the ML-100K layout into directory
+ * `dir` (created if missing): u.data, u.item, u.user, u.genre, u.occupation,
+ * and planted.txt (a "# mfrec synth" line, then the planted model's RMSE,
+ * rank and rating count), each file atomically. Ratings are integers 1..5;
+ * every user and every item gets at least one rating when n_ratings >=
+ * max(n_users, n_items). Deterministic in the options. A `dir` that
+ * mfr_synth_check_dir refuses is refused the same way before anything is
+ * allocated or written.
  */
 MFR_API int mfr_synth_write(const mfr_synth_options *opt, const char *dir, mfr_error *err);
+/**
+ * MFR_OK when mfr_synth_write may write into `dir`: it does not exist, holds
+ * none of the files synth writes, or holds files of an earlier
+ * mfr_synth_write (its planted.txt starts with "# mfrec synth"). Else
+ * MFR_ERR_IO naming the file: a dataset synth did not write (its u.data,
+ * say, would be replaced) or another dataset's file that the new files would
+ * contradict (u1.base .. ub.test, u.info, ratings.dat, ratings.csv, ...).
+ */
+MFR_API int mfr_synth_check_dir(const char *dir, mfr_error *err);
 /**
  * What mfr_synth_write(opt) needs, before it runs: *memory (may be NULL)
  * the bytes it allocates (what max_memory is compared with), *disk (may be

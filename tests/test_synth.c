@@ -17,6 +17,7 @@
 #include <cmocka.h>
 #include <dirent.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "mfrec.h"
 #include "test_util.h"
@@ -696,12 +697,17 @@ static void test_write_failure(void **state)
 {
     (void)state;
     char *dir = tu_mkdtemp();
-    char *blocker = tu_path(dir, "u.data");
-    assert_int_equal(mkdir(blocker, 0755), 0); /* rename onto it fails */
     mfr_synth_options o = small_options();
     mfr_error err = {0};
+    /* an earlier synth's directory, so that the u.data below is synth's to replace */
+    assert_int_equal(mfr_synth_write(&o, dir, &err), MFR_OK);
+    char *blocker = tu_path(dir, "u.data");
+    assert_int_equal(unlink(blocker), 0);
+    assert_int_equal(mkdir(blocker, 0755), 0); /* rename onto it fails */
+    o.seed = 2;
     assert_int_equal(mfr_synth_write(&o, dir, &err), MFR_ERR_IO);
     assert_non_null(strstr(err.message, "u.data"));
+    assert_null(strstr(err.message, "did not write"));
     DIR *dh = opendir(dir);
     assert_non_null(dh);
     struct dirent *e;
@@ -709,7 +715,59 @@ static void test_write_failure(void **state)
         if (strstr(e->d_name, ".tmp")) fail_msg("left behind: %s", e->d_name);
     closedir(dh);
     assert_int_equal(count_lines_with_fields(dir, "u.item", 24), o.n_items);
+    /* the run cut short left its mark: a second run may replace its files */
+    assert_int_equal(rmdir(blocker), 0);
+    assert_int_equal(mfr_synth_write(&o, dir, &err), MFR_OK);
     free(blocker);
+    tu_rmtree(dir);
+    free(dir);
+}
+
+/* mfr_synth_write never replaces a dataset it did not write, nor leaves
+ * another dataset's files beside its own (mfr_synth_check_dir): refused
+ * before anything is written, the files as they were. */
+static void test_refuses_other_datasets(void **state)
+{
+    (void)state;
+    mfr_synth_options o = small_options();
+    mfr_error err = {0};
+    assert_int_equal(mfr_synth_check_dir(NULL, &err), MFR_ERR_INVALID);
+    char *dir = tu_mkdtemp();
+    char *fresh = tu_path(dir, "fresh");
+    assert_int_equal(mfr_synth_check_dir(fresh, &err), MFR_OK); /* not there yet */
+    /* a user's own ratings, no planted.txt: refused, kept */
+    static const char mine[] = "1\t2\t3\t881250949\n";
+    tu_write_file(dir, "u.data", mine, sizeof mine - 1);
+    assert_int_equal(mfr_synth_write(&o, dir, &err), MFR_ERR_IO);
+    assert_non_null(strstr(err.message, "/u.data) that synth did not write"));
+    char *data = tu_path(dir, "u.data"), *item = tu_path(dir, "u.item");
+    char *text = tu_read_file(data, NULL);
+    assert_string_equal(text, mine);
+    free(text);
+    struct stat st;
+    assert_int_not_equal(stat(item, &st), 0);
+    /* a FIFO named planted.txt is no mark, and the check does not block on it */
+    char *planted = tu_path(dir, "planted.txt");
+    assert_int_equal(mkfifo(planted, 0600), 0);
+    assert_int_equal(mfr_synth_check_dir(dir, &err), MFR_ERR_IO);
+    assert_int_equal(unlink(planted), 0);
+    assert_int_equal(unlink(data), 0);
+    /* another dataset's fold beside where synth's files would go */
+    tu_write_file(dir, "u1.base", mine, sizeof mine - 1);
+    assert_int_equal(mfr_synth_write(&o, dir, &err), MFR_ERR_IO);
+    assert_non_null(strstr(err.message, "/u1.base, a file of another dataset"));
+    assert_int_not_equal(stat(data, &st), 0);
+    char *fold = tu_path(dir, "u1.base");
+    assert_int_equal(unlink(fold), 0);
+    /* an empty directory, then synth's own: written, then written again */
+    assert_int_equal(mfr_synth_write(&o, dir, &err), MFR_OK);
+    o.seed = 7;
+    assert_int_equal(mfr_synth_write(&o, dir, &err), MFR_OK);
+    free(fold);
+    free(planted);
+    free(data);
+    free(item);
+    free(fresh);
     tu_rmtree(dir);
     free(dir);
 }
@@ -790,6 +848,7 @@ int main(void)
         cmocka_unit_test(test_sampling_distribution),
         cmocka_unit_test(test_planted_rmse_file),
         cmocka_unit_test(test_write_failure),
+        cmocka_unit_test(test_refuses_other_datasets),
         cmocka_unit_test(test_estimate),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

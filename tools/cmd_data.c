@@ -208,48 +208,14 @@ static int synth_budgets(const mfr_synth_options *o, uint64_t max_disk, const ch
     return EXIT_OK;
 }
 
-/* The directory synth may write into: new, without a dataset, or one that
- * synth wrote (its planted.txt says so). It never replaces a real
- * dataset's u.data, nor leaves another dataset's files (folds, other
- * layouts) beside new ones that they would contradict. */
+/* The directory synth may write into (mfr_synth_check_dir): new, without a
+ * dataset, or one that synth wrote. It never replaces a real dataset's
+ * u.data, nor leaves another dataset's files beside new ones. */
 static int synth_target_check(const char *out)
 {
-    static const char *const ours[] = {"u.data", "u.item", "u.user", "u.genre", "u.occupation"};
-    static const char *const others[] = {
-        "u1.base", "u1.test", "u2.base", "u2.test", "u3.base", "u3.test", "u4.base", "u4.test",
-        "u5.base", "u5.test", "ua.base", "ua.test", "ub.base", "ub.test", "u.info", "ratings.dat",
-        "movies.dat", "users.dat", "ratings.csv", "movies.csv"};
-    char path[4096];
-    struct stat st;
-    for (size_t f = 0; f < sizeof others / sizeof *others; f++) {
-        snprintf(path, sizeof path, "%s/%s", out, others[f]);
-        if (lstat(path, &st) == 0)
-            return runtime_error("--out %s holds %s, a file of another dataset that synth would "
-                                 "leave beside its new files: choose a new directory or one without a dataset",
-                                 out, path);
-    }
-    const char *found = NULL;
-    for (size_t f = 0; f < sizeof ours / sizeof *ours && !found; f++) {
-        snprintf(path, sizeof path, "%s/%s", out, ours[f]);
-        if (lstat(path, &st) == 0) found = ours[f];
-    }
-    if (!found) return EXIT_OK;
-    snprintf(path, sizeof path, "%s/planted.txt", out);
-    static const char mark[] = "# mfrec synth";
-    char head[sizeof mark - 1];
-    /* opened non-blocking and read only when a regular file: a FIFO there
-     * blocked synth in open (it is no mark of synth's, like any other
-     * non-regular file) */
-    const int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
-    struct stat fst;
-    const bool synthetic = fd >= 0 && fstat(fd, &fst) == 0 && S_ISREG(fst.st_mode) &&
-                           read(fd, head, sizeof head) == (ssize_t)sizeof head && !memcmp(head, mark, sizeof head);
-    if (fd >= 0) close(fd);
-    if (!synthetic)
-        return runtime_error("--out %s holds a dataset (%s/%s) that synth did not write (no planted.txt "
-                             "of mfrec synth): it would be replaced; choose a new directory or one without a dataset",
-                             out, out, found);
-    return EXIT_OK;
+    mfr_error err = {0};
+    if (mfr_synth_check_dir(out, &err) == MFR_OK) return EXIT_OK;
+    return err.status == MFR_ERR_IO ? runtime_error("--out %s", err.message) : lib_error(&err);
 }
 
 int cmd_synth(int argc, char **argv)

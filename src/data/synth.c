@@ -74,10 +74,13 @@
  * an incomplete directory.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/types.h>
+#include <unistd.h>
 
 #include "common_priv.h"
 #include "rng_priv.h"
@@ -735,6 +738,17 @@ static int write_data(FILE *f, void *ctx, mfr_error *err)
 /* planted.txt: the planted model's own RMSE on the ratings it produced (the
  * floor a learned model can approach), written after u.data. Plain
  * "key value" lines, printed without locale dependence. */
+/* The first bytes of planted.txt: what marks a directory as synth's. */
+static const char SYNTH_MARK[] = "# mfrec synth";
+
+/* planted.txt before the data files: the mark alone (ctx: its path) */
+static int write_mark(FILE *f, void *ctx, mfr_error *err)
+{
+    if (fprintf(f, "%s: writing (the planted RMSE comes with the last file)\n", SYNTH_MARK) < 0)
+        return mfr_seterr(err, MFR_ERR_IO, "cannot write %s", (const char *)ctx);
+    return MFR_OK;
+}
+
 static int write_planted(FILE *f, void *ctx, mfr_error *err)
 {
     file_ctx *pc = ctx;
@@ -746,9 +760,9 @@ static int write_planted(FILE *f, void *ctx, mfr_error *err)
     int64_t micro = (int64_t)llround(rmse * 1e6);
     snprintf(num, sizeof num, "%lld.%06lld", (long long)(micro / 1000000), (long long)(micro % 1000000));
     if (fprintf(f,
-                "# mfrec synth: the noise-free planted score's RMSE against the ratings\n"
+                "%s: the noise-free planted score's RMSE against the ratings\n"
                 "planted_rmse %s\nrank %d\nratings %lld\n",
-                num, (int)s->rank, (long long)s->opt.n_ratings) < 0)
+                SYNTH_MARK, num, (int)s->rank, (long long)s->opt.n_ratings) < 0)
         return mfr_seterr(err, MFR_ERR_IO, "cannot write %s", pc->path);
     return MFR_OK;
 }
@@ -954,9 +968,64 @@ static int check_budget(const mfr_synth_options *o, mfr_error *err)
     return MFR_OK;
 }
 
+/* True when dir/planted.txt is a regular file that starts with the mark.
+ * Opened non-blocking and read only when regular: a FIFO of that name
+ * blocked the check in open (it is no mark, like any other non-regular
+ * file). */
+static bool has_synth_mark(const char *path)
+{
+    char head[sizeof SYNTH_MARK - 1];
+    const int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    struct stat st;
+    const bool marked = fd >= 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
+                        read(fd, head, sizeof head) == (ssize_t)sizeof head && !memcmp(head, SYNTH_MARK, sizeof head);
+    if (fd >= 0) close(fd);
+    return marked;
+}
+
+int mfr_synth_check_dir(const char *dir, mfr_error *err)
+{
+    if (!dir || !*dir) return mfr_seterr(err, MFR_ERR_INVALID, "dir must be a non-empty path");
+    static const char *const ours[] = {"u.data", "u.item", "u.user", "u.genre", "u.occupation"};
+    /* another dataset's files, which new ones would contradict (folds of
+     * other ratings, other layouts the loader would prefer or mix in) */
+    static const char *const others[] = {
+        "u1.base", "u1.test", "u2.base", "u2.test", "u3.base", "u3.test", "u4.base", "u4.test",
+        "u5.base", "u5.test", "ua.base", "ua.test", "ub.base", "ub.test", "u.info", "ratings.dat",
+        "movies.dat", "users.dat", "ratings.csv", "movies.csv"};
+    const size_t cap = strlen(dir) + 32;
+    char *path = malloc(cap);
+    if (!path) return mfr_seterr(err, MFR_ERR_NOMEM, "out of memory");
+    struct stat st;
+    int rc = MFR_OK;
+    for (size_t f = 0; f < sizeof others / sizeof *others && rc == MFR_OK; f++) {
+        snprintf(path, cap, "%s/%s", dir, others[f]);
+        if (lstat(path, &st) == 0)
+            rc = mfr_seterr(err, MFR_ERR_IO,
+                            "%s holds %s, a file of another dataset that synth would leave beside its new files: "
+                            "choose a new directory or one without a dataset",
+                            dir, path);
+    }
+    const char *found = NULL;
+    for (size_t f = 0; f < sizeof ours / sizeof *ours && rc == MFR_OK && !found; f++) {
+        snprintf(path, cap, "%s/%s", dir, ours[f]);
+        if (lstat(path, &st) == 0) found = ours[f];
+    }
+    if (found) {
+        snprintf(path, cap, "%s/planted.txt", dir);
+        if (!has_synth_mark(path))
+            rc = mfr_seterr(err, MFR_ERR_IO,
+                            "%s holds a dataset (%s/%s) that synth did not write (no planted.txt of mfrec "
+                            "synth): it would be replaced; choose a new directory or one without a dataset",
+                            dir, dir, found);
+    }
+    free(path);
+    return rc;
+}
+
 /*
  * Contract: `opt` NULL means the defaults; `dir` must be a non-empty path
- * whose parent exists. Validates every option (MFR_ERR_INVALID naming the
+ * whose parent exists, and pass mfr_synth_check_dir. Validates every option (MFR_ERR_INVALID naming the
  * field and value) and allocates everything before writing anything. On
  * success dir holds u.genre, u.occupation, u.item, u.user and u.data; on
  * failure files already completed stay, none is half-written.
@@ -971,7 +1040,7 @@ int mfr_synth_write(const mfr_synth_options *opt, const char *dir, mfr_error *er
     if (!dir || !*dir)
         return mfr_seterr(err, MFR_ERR_INVALID, "dir must be a non-empty path");
     int rc = validate(opt, err);
-    if (rc != MFR_OK) return rc;
+    if (rc != MFR_OK || (rc = mfr_synth_check_dir(dir, err)) != MFR_OK) return rc;
 
     synth s;
     memset(&s, 0, sizeof s);
@@ -1032,6 +1101,10 @@ int mfr_synth_write(const mfr_synth_options *opt, const char *dir, mfr_error *er
     if (rc != MFR_OK) goto fail;
 
     if (!(path = alloc_array(dir_len + 32, 1, "path", &rc, err))) goto fail;
+    /* the mark first, so that a run cut short (a full disk) leaves files
+     * that a second run may replace; the planted RMSE over it at the end */
+    snprintf(path, dir_len + 32, "%s/planted.txt", dir);
+    if ((rc = mfr_write_atomic(path, write_mark, path, err)) != MFR_OK) goto fail;
     static const struct {
         const char *name;
         mfr_write_fn fn;

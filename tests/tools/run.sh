@@ -176,8 +176,10 @@ if [ -f /usr/share/benchmark/compare.py ] && /usr/bin/python3 -c 'import scipy.s
         git -C "$P" -c user.name=t -c user.email=t@t commit -qm fake || echo "FAIL: perf-compare's scratch repository"
     cat >"$W/pc-stub/fake-bench" <<'FAKE'
 import json, os, random, sys
-NAMES = ["kern/x/k:32", "train/y/threads:2/real_time"]
+NAMES = ["kern/x/k:32", "train/y/threads:2/real_time", "train/z/threads:1/real_time"]
 args = sys.argv[1:]
+if os.environ.get("MFREC_BENCH_MIN_TIME"):
+    sys.exit("MFREC_BENCH_MIN_TIME reached the benchmark: it overrides --min-time")
 if "--benchmark_list_tests" in args:
     print("\n".join(NAMES))
     sys.exit(0)
@@ -186,9 +188,19 @@ slow = {}
 if SIDE == "head" and os.environ.get("FAKE_SLOW"):
     name, f = os.environ["FAKE_SLOW"].split("=")
     slow[name] = [float(x) for x in f.split(",")]
+# FAKE_NOISY=NAME: that benchmark's times swing by run, the same swings in
+# both trees (a counter file a tree), so its medians agree and its spread is wide
+swing = 1.0
+if os.environ.get("FAKE_NOISY"):
+    counter = os.path.join(os.environ["FAKE_COUNTS"], SIDE)
+    k = int(open(counter).read()) if os.path.exists(counter) else 0
+    open(counter, "w").write(str(k + 1))
+    swing = [0.7, 1.3, 0.8, 1.2, 1.0][k % 5]
 bs = []
 for n in NAMES:
     real, cpu = slow.get(n, (1.0, 1.0))
+    if n == os.environ.get("FAKE_NOISY"):
+        real, cpu = real * swing, cpu * swing
     bs.append({"name": n, "run_name": n, "run_type": "iteration", "repetitions": 1,
                "repetition_index": 0, "threads": 1, "iterations": 1000, "time_unit": "ns",
                "real_time": real * random.uniform(99, 101), "cpu_time": cpu * random.uniform(99, 101)})
@@ -225,6 +237,25 @@ FAKE
         status 1 pcmp train/y/threads:2/real_time=1.5,1
     check "perf-compare: ... and named with its clock" \
         grep -q "^  train/y/threads:2/real_time: +[45][0-9]\.[0-9]% wall time" "$W/out"
+    # one thread: its CPU time is its work, its wall time the machine's load
+    check "perf-compare: a threads:1 case's doubled wall time at the same CPU time is exit 0" \
+        status 0 pcmp train/z/threads:1/real_time=2,1
+    check "perf-compare: a threads:1 case 50% slower in CPU time is exit 1" \
+        status 1 pcmp train/z/threads:1/real_time=1,1.5
+    check "perf-compare: ... and named with its clock" \
+        grep -q "^  train/z/threads:1/real_time: +[45][0-9]\.[0-9]% CPU time" "$W/out"
+    check "perf-compare: ... in the medians table too" \
+        grep -Eq "^train/z/threads:1/real_time +CPU .* +\+[45][0-9]\.[0-9]% .* slower$" "$W/out"
+    # a spread wider than the threshold: "too noisy to tell", exit 3 with --strict
+    mkdir -p "$W/pc-counts"
+    pcmp_noisy() { env FAKE_NOISY=kern/x/k:32 FAKE_COUNTS="$W/pc-counts" PATH="$W/pc-stub:$PATH" \
+        python3 "$P/tools/perf-compare" HEAD --repeat 5 "$@"; }
+    check "perf-compare: a noisy benchmark that is not slower is exit 0" status 0 pcmp_noisy
+    check "perf-compare: ... named too noisy to tell" \
+        grep -q "^1 benchmark(s) too noisy to tell a 5% slowdown (spread above it): kern/x/k:32$" "$W/out"
+    check "perf-compare: ... and exit 3 with --strict" status 3 pcmp_noisy --strict
+    check "perf-compare: an exported MFREC_BENCH_MIN_TIME does not reach the runs" \
+        status 0 env MFREC_BENCH_MIN_TIME=9 PATH="$W/pc-stub:$PATH" FAKE_SLOW= python3 "$P/tools/perf-compare" HEAD --repeat 5
     # compare.py without scipy failed only after every build and run
     mkdir -p "$W/no-scipy/scipy" && echo 'raise ImportError("No module named scipy")' >"$W/no-scipy/scipy/__init__.py"
     rm -f "$W/pc-built"

@@ -13,6 +13,7 @@ void mfr_bench_register_all(void)
     snprintf(cores, sizeof cores, "%d", bench_cores());
     mfr_bench_add_context("mfrec_version", MFR_VERSION_STRING);
     mfr_bench_add_context("mfrec_build", mfr_build_info());
+    mfr_bench_add_context("mfrec_commit", mfr_build_commit());
     mfr_bench_add_context("mfrec_avx2", mfr_cpu_has_avx2() ? "yes" : "no");
     mfr_bench_add_context("mfrec_cores", cores);
 

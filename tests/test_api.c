@@ -10,6 +10,7 @@
 #include <sched.h>
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -46,6 +47,26 @@ static void test_version_matches_header(void **state)
     char tail;
     assert_int_equal(sscanf(mfr_version(), "%u.%u.%u%c", &major, &minor, &patch, &tail), 3);
     assert_non_null(strstr(mfr_build_info(), "flags:"));
+}
+
+/* mfr_build_commit: 12 hex digits (and -dirty), or "unknown"; in a git
+ * checkout, the commit checked out (the header is made again at every
+ * build, so a commit after the configure is not missed) */
+static void test_build_commit(void **state)
+{
+    (void)state;
+    const char *c = mfr_build_commit();
+    if (!strcmp(c, "unknown")) return;
+    assert_true(strlen(c) == 12 || (strlen(c) == 18 && !strcmp(c + 12, "-dirty")));
+    for (int k = 0; k < 12; k++) assert_non_null(strchr("0123456789abcdef", c[k]));
+    const char *src = getenv("MFREC_TEST_SRCDIR");
+    if (!src) return;
+    char cmd[4096], head[64] = "";
+    snprintf(cmd, sizeof cmd, "git -C '%s' rev-parse --short=12 HEAD 2>/dev/null", src);
+    FILE *p = popen(cmd, "r");
+    if (!p) return;
+    const bool got = fgets(head, sizeof head, p) != NULL;
+    if (pclose(p) == 0 && got) assert_memory_equal(c, head, 12);
 }
 
 static void test_destroy_accepts_null(void **state)
@@ -762,6 +783,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_status_strings),
         cmocka_unit_test(test_version_matches_header),
+        cmocka_unit_test(test_build_commit),
         cmocka_unit_test(test_destroy_accepts_null),
         cmocka_unit_test(test_config_validation_names_field),
         cmocka_unit_test(test_config_table_covers_every_member),

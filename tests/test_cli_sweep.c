@@ -23,6 +23,7 @@
 
 #include <cmocka.h>
 
+#include "mfrec.h"
 #include "test_util.h"
 
 static char *g_dir;  /* scratch directory */
@@ -237,7 +238,7 @@ static void test_rows_columns_checksums_speedup(void **state)
         "ratings_per_s", "point_ms_per_epoch", "speedup", "efficiency", "peak_rss_mib",
         "memory_bytes", "final_loss", "checksum", "compiler_flags", "cpu_model", "cores",
         "setup_s", "process_s", "setup_fraction", "kind", "shards_requested", "reduce_used",
-        "threads_used"};
+        "threads_used", "commit"};
     for (size_t k = 0; k < sizeof columns / sizeof *columns; k++) col(c, columns[k]);
     int c_thr = col(c, "threads"), c_dim = col(c, "dim"), c_red = col(c, "reduce");
     int c_ck = col(c, "checksum"), c_sp = col(c, "speedup"), c_ef = col(c, "efficiency");
@@ -246,7 +247,7 @@ static void test_rows_columns_checksums_speedup(void **state)
     int c_rss = col(c, "peak_rss_mib"), c_users = col(c, "n_users"), c_ep = col(c, "epochs");
     int c_flags = col(c, "compiler_flags"), c_sh = col(c, "shards");
     int c_setup = col(c, "setup_s"), c_proc = col(c, "process_s"), c_frac = col(c, "setup_fraction");
-    int c_ru = col(c, "reduce_used"), c_sr = col(c, "shards_requested");
+    int c_ru = col(c, "reduce_used"), c_sr = col(c, "shards_requested"), c_commit = col(c, "commit");
     int seen[2][2][2][2] = {{{{0}}}}; /* threads, dim, reduce, repeat */
     for (int r = 1; r < c->n_rows; r++) {
         assert_int_equal(c->n_cols[r], c->n_cols[0]);
@@ -273,6 +274,7 @@ static void test_rows_columns_checksums_speedup(void **state)
         /* the columns are rounded to 1e-6 s */
         assert_true(fabs(atof(f[c_frac]) - setup / proc) <= 1e-6 + 2e-6 / proc);
         tu_expect_in(f[c_flags], "flags:");
+        assert_string_equal(f[c_commit], mfr_build_commit()); /* which build made the row */
         if (t == 1) {
             assert_string_equal(f[c_sp], "1.000000");
             assert_string_equal(f[c_ef], "1.000000");

@@ -732,7 +732,7 @@ static const char csv_header[] =
     "ms_per_epoch_iqr,ratings_per_s,point_ms_per_epoch,point_ms_per_epoch_min,"
     "point_ms_per_epoch_max,speedup,efficiency,peak_rss_mib,memory_bytes,final_loss,checksum,"
     "compiler_flags,cpu_model,cores,setup_s,process_s,setup_fraction,kind,shards_requested,"
-    "reduce_used,threads_used\n";
+    "reduce_used,threads_used,commit\n";
 
 /* ------------------------------------------------------------------ */
 /* Charts                                                               */
@@ -1042,7 +1042,9 @@ static int write_csv(const struct sweep *s, const mfr_dataset *ds, const mfr_spl
                 if (pt->shards) jlog_printf(&j, "%d,", pt->shards);
                 else jlog_printf(&j, "auto,");
                 csv_str(&j, x->reduce_name);
-                jlog_printf(&j, ",%d\n", x->n_threads);
+                jlog_printf(&j, ",%d,", x->n_threads);
+                csv_str(&j, mfr_build_commit());
+                jlog_printf(&j, "\n");
             }
         }
     int rc = j.buf ? write_file_reported(o->csv, j.buf, j.len, report) : runtime_error("out of memory");
@@ -1167,7 +1169,7 @@ static int print_sweep_header(const struct sweep *s, const mfr_dataset *ds, cons
            PL(o->kernels.n), o->shards.n, PL(o->shards.n), (long long)n_configs, PL(n_configs),
            (long long)o->repeat, PL(o->repeat), runs, PL(runs), (long long)o->warmup,
            (long long)o->epochs);
-    printf("build: %s | %ld cores\n", mfr_build_info(), s->cores);
+    printf("build: %s, commit %s | %ld cores\n", mfr_build_info(), mfr_build_commit(), s->cores);
     return stdout_flush();
 }
 

@@ -695,7 +695,7 @@ static int print_train_header(const struct train_run *r)
            mfr_trainer_n_shards(r->tr), mfr_trainer_reduce_name(r->tr),
            mfr_trainer_reduce_reason(r->tr), mfr_trainer_kernels_name(r->tr),
            (double)mfr_trainer_memory_bytes(r->tr) / 1048576.0);
-    printf("build: %s\n", mfr_build_info());
+    printf("build: %s, commit %s\n", mfr_build_info(), mfr_build_commit());
     if (o->resume)
         printf("resumed from %s after epoch %lld of %lld\n", printable(o->resume), (long long)r->start,
                (long long)o->epochs);

@@ -170,7 +170,7 @@ static int run_command(int argc, char **argv)
     if (!strcmp(cmd, "--version")) {
         if (quiet) return EXIT_OK;
         /* the library's release, which a replaced shared library changes */
-        printf("mfrec %s (%s)\n", mfr_version(), mfr_build_info());
+        printf("mfrec %s (commit %s; %s)\n", mfr_version(), mfr_build_commit(), mfr_build_info());
         if (strcmp(mfr_version(), MFR_VERSION_STRING) != 0)
             printf("note: this mfrec was built against the %s header; the library it runs is %s\n",
                    MFR_VERSION_STRING, mfr_version());

@@ -80,10 +80,14 @@ struct by_user {
     int32_t *item;
 };
 
+/* Frees and forgets: by_user_build frees a half-made one on a failed
+ * allocation, and ranking_ws_free frees whatever it holds after that */
 static void by_user_free(struct by_user *b)
 {
     free(b->off);
     free(b->item);
+    b->off = NULL;
+    b->item = NULL;
 }
 
 static int by_user_build(const mfr_ratings *r, int32_t n_users, bool relevant_only,

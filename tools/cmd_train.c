@@ -82,6 +82,7 @@ static int load_init_from(mfr_trainer *tr, const char *spec)
     if (!comma || comma == spec || !comma[1])
         return usage_error("--init-from must be U.npy,V.npy, got '%s'", spec);
     char *upath = strndup(spec, (size_t)(comma - spec));
+    if (!upath) return runtime_error("out of memory");
     const char *vpath = comma + 1;
     mfr_error err = {0};
     int rc = EXIT_OK;
@@ -194,6 +195,7 @@ static int train_check_paths(const struct train_opts *o)
     const char *comma = o->init_from ? strchr(o->init_from, ',') : NULL;
     if (comma) {
         char *u = strndup(o->init_from, (size_t)(comma - o->init_from));
+        if (!u) return runtime_error("out of memory");
         io_input(u);
         free(u);
         io_input(comma + 1);

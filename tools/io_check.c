@@ -63,13 +63,20 @@ static struct file_id *g_inputs;
 static size_t g_n_inputs, g_cap_inputs;
 static struct out_entry g_outputs[64];
 static size_t g_n_outputs;
+/* An input could not be noted (out of memory): no output can be checked
+ * against the inputs, so none is allowed (one noted as lost let
+ * `train --out DIR/u.data` replace the data it read) */
+static bool g_inputs_lost;
 
 static void add_input_id(const struct stat *st)
 {
     if (g_n_inputs == g_cap_inputs) {
         size_t cap = g_cap_inputs ? 2 * g_cap_inputs : 64;
         struct file_id *n = realloc(g_inputs, cap * sizeof *n);
-        if (!n) return; /* the check is lost, not the command */
+        if (!n) {
+            g_inputs_lost = true;
+            return;
+        }
         g_inputs = n;
         g_cap_inputs = cap;
     }
@@ -88,6 +95,7 @@ void io_reset(void)
     free(g_inputs);
     g_inputs = NULL;
     g_n_inputs = g_cap_inputs = 0;
+    g_inputs_lost = false;
     for (size_t k = 0; k < g_n_outputs; k++) free(g_outputs[k].base);
     g_n_outputs = 0;
 }
@@ -132,7 +140,10 @@ static void add_dataset_files(const char *dir)
     while ((e = readdir(d))) {
         if (!dataset_file_name(e->d_name)) continue;
         char *p = malloc(strlen(dir) + strlen(e->d_name) + 2);
-        if (!p) break;
+        if (!p) {
+            g_inputs_lost = true;
+            break;
+        }
         sprintf(p, "%s/%s", dir, e->d_name);
         struct stat fs;
         if (stat(p, &fs) == 0 && S_ISREG(fs.st_mode)) add_input_id(&fs);
@@ -159,6 +170,7 @@ static void note_input(const char *path, bool siblings)
     const char *base;
     char *dir = split_dir(path, &base);
     if (dir) add_dataset_files(dir);
+    else g_inputs_lost = true;
     free(dir);
 }
 
@@ -330,11 +342,19 @@ static int dash_refused(const char *flag, const char *what)
 /* The checks of one output file, except the uniqueness among outputs;
  * fills *dir_id. `why`: "" or a parenthesized reason after the path;
  * input_ok: the file may be one of the run's inputs (a resumed checkpoint). */
+static int inputs_lost(const char *flag, const char *path)
+{
+    return runtime_error("out of memory noting this run's inputs: %s %s is not written, since it could not be "
+                         "checked against them",
+                         flag, path);
+}
+
 static int check_output_file(const char *flag, const char *path, struct file_id *dir_id, const char *why,
                              bool input_ok)
 {
     if (!*path) return usage_error("%s needs a file name, got ''", flag);
     if (!strcmp(path, "-")) return dash_refused(flag, "file");
+    if (g_inputs_lost) return inputs_lost(flag, path);
     const char *base;
     char *dir = split_dir(path, &base);
     if (!dir) return runtime_error("out of memory");
@@ -492,6 +512,7 @@ int io_output_dir(const char *flag, const char *dir)
 {
     if (!*dir) return usage_error("%s needs a directory name, got ''", flag);
     if (!strcmp(dir, "-")) return dash_refused(flag, "directory");
+    if (g_inputs_lost) return inputs_lost(flag, dir);
     /* a path the system takes but not its staged files' (found only once
      * the work was done, after a whole training for --plot) */
     if (strlen(dir) + STAGED_FILE_ROOM >= PATH_MAX)

@@ -836,20 +836,23 @@ void jlog_printf(struct json_log *j,
                                                               const char *fmt, ...)
 {
     va_list ap;
-    for (;;) {
+    while (!j->failed) {
         va_start(ap, fmt);
         size_t room = j->cap - j->len;
         int n = vsnprintf(j->buf ? j->buf + j->len : NULL, room, fmt, ap);
         va_end(ap);
-        if (n < 0) return;
-        if ((size_t)n < room) {
+        if (n >= 0 && (size_t)n < room) {
             j->len += (size_t)n;
             return;
         }
         size_t ncap = j->cap ? j->cap * 2 : 4096;
-        while (ncap - j->len <= (size_t)n) ncap *= 2;
-        char *nb = realloc(j->buf, ncap);
-        if (!nb) return;
+        while (n >= 0 && ncap - j->len <= (size_t)n) ncap *= 2;
+        char *nb = n >= 0 ? realloc(j->buf, ncap) : NULL;
+        if (!nb) { /* the whole text goes: a piece missing would be written as if complete */
+            free(j->buf);
+            *j = (struct json_log){.failed = true};
+            return;
+        }
         j->buf = nb;
         j->cap = ncap;
     }
@@ -1020,7 +1023,7 @@ int write_file_reported(const char *path, const char *data, size_t len, const ch
     char *tmp;
     int fd = tmp_file_create(path, &tmp);
     if (fd < 0)
-        return errno == ENOMEM && !tmp ? runtime_error("out of memory")
+        return errno == ENOMEM && !tmp ? runtime_error("out of memory writing %s", path)
                                        : runtime_error("cannot create %s: %s", path, strerror(errno));
     FILE *f = fdopen(fd, "w");
     bool ok = f && fwrite(data, 1, len, f) == len && fflush(f) == 0 && fsync(fd) == 0;

@@ -273,9 +273,14 @@ void trim_slashes(char *path);
 int ensure_dir(const char *dir);
 
 /* A growable text buffer (JSON Lines logs, tables). */
+/* Text built by jlog_printf. A text that could not grow (out of memory)
+ * is dropped whole: buf NULL from then on, `failed` set, later appends
+ * ignored, so that a writer's `buf ? ... : out of memory` check fails the
+ * output instead of writing it with a piece missing. */
 struct json_log {
     char *buf;
     size_t len, cap;
+    bool failed;
 };
 void jlog_printf(struct json_log *j, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* "512.0 MiB": bytes in the largest binary unit that keeps the number at

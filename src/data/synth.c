@@ -735,9 +735,6 @@ static int write_data(FILE *f, void *ctx, mfr_error *err)
     return ob_flush(&ob, err);
 }
 
-/* planted.txt: the planted model's own RMSE on the ratings it produced (the
- * floor a learned model can approach), written after u.data. Plain
- * "key value" lines, printed without locale dependence. */
 /* The first bytes of planted.txt: what marks a directory as synth's. */
 static const char SYNTH_MARK[] = "# mfrec synth";
 
@@ -749,6 +746,9 @@ static int write_mark(FILE *f, void *ctx, mfr_error *err)
     return MFR_OK;
 }
 
+/* planted.txt: the planted model's own RMSE on the ratings it produced (the
+ * floor a learned model can approach), written after u.data. Plain
+ * "key value" lines, printed without locale dependence. */
 static int write_planted(FILE *f, void *ctx, mfr_error *err)
 {
     file_ctx *pc = ctx;
@@ -1025,10 +1025,11 @@ int mfr_synth_check_dir(const char *dir, mfr_error *err)
 
 /*
  * Contract: `opt` NULL means the defaults; `dir` must be a non-empty path
- * whose parent exists, and pass mfr_synth_check_dir. Validates every option (MFR_ERR_INVALID naming the
- * field and value) and allocates everything before writing anything. On
- * success dir holds u.genre, u.occupation, u.item, u.user and u.data; on
- * failure files already completed stay, none is half-written.
+ * whose parent exists, and pass mfr_synth_check_dir. Validates every option
+ * (MFR_ERR_INVALID naming the field and value) and allocates everything
+ * before writing anything. On success dir holds planted.txt, u.genre,
+ * u.occupation, u.item, u.user and u.data; on failure files already
+ * completed stay (planted.txt's mark among them), none is half-written.
  */
 int mfr_synth_write(const mfr_synth_options *opt, const char *dir, mfr_error *err)
 {

@@ -1578,9 +1578,10 @@ MFR_API int mfr_tsne_compute(const float *x, int64_t n, int32_t k, const mfr_tsn
 
 /** Compiler and flags the library was built with. */
 MFR_API const char *mfr_build_info(void);
-/** The git commit the library was built from: 12 hex digits, with "-dirty"
- *  when tracked files differed from it at the build; "unknown" when built
- *  outside a git checkout (a release tarball). */
+/** The git commit the library was built from: 12 hex digits (more when
+ *  12 are ambiguous), with "-dirty" when tracked files differed from it at
+ *  the build; "unknown" when built outside a git checkout of its own (a
+ *  release tarball) or where git cannot read it. */
 MFR_API const char *mfr_build_commit(void);
 
 /** The release of the library itself (e.g. "0.1.0"): the MFR_VERSION_STRING

@@ -16,7 +16,10 @@
 
 #include <cmocka.h>
 #include <dirent.h>
+#include <signal.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "mfrec.h"
@@ -723,6 +726,49 @@ static void test_write_failure(void **state)
     free(dir);
 }
 
+/* A write cut short in a fresh directory (u.data past a file size limit:
+ * EFBIG, as a full disk) leaves the files completed before it with
+ * planted.txt's mark, written first, so a second run may replace them;
+ * with the mark written last the second run was refused as another
+ * dataset's directory. */
+static void test_cut_short_write_can_be_redone(void **state)
+{
+    (void)state;
+    char *dir = tu_mkdtemp();
+    mfr_synth_options o = small_options();
+    fflush(NULL);
+    const pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        signal(SIGXFSZ, SIG_IGN);
+        const struct rlimit rl = {8192, 8192}; /* u.item and u.user fit, u.data (600 ratings) does not */
+        mfr_error err = {0};
+        _exit(setrlimit(RLIMIT_FSIZE, &rl) == 0 && mfr_synth_write(&o, dir, &err) == MFR_ERR_IO &&
+                      strstr(err.message, "u.data")
+                  ? 0
+                  : 1);
+    }
+    int status = 0;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    char *item = tu_path(dir, "u.item"), *data = tu_path(dir, "u.data"), *planted = tu_path(dir, "planted.txt");
+    struct stat st;
+    assert_int_equal(stat(item, &st), 0); /* completed before the failure */
+    assert_int_not_equal(stat(data, &st), 0);
+    char *mark = tu_read_file(planted, NULL);
+    assert_non_null(mark);
+    assert_int_equal(strncmp(mark, "# mfrec synth", 13), 0);
+    free(mark);
+    mfr_error err = {0};
+    assert_int_equal(mfr_synth_write(&o, dir, &err), MFR_OK);
+    assert_int_equal(count_lines_with_fields(dir, "u.data", 1), o.n_ratings); /* tab-separated: no | */
+    free(item);
+    free(data);
+    free(planted);
+    tu_rmtree(dir);
+    free(dir);
+}
+
 /* mfr_synth_write never replaces a dataset it did not write, nor leaves
  * another dataset's files beside its own (mfr_synth_check_dir): refused
  * before anything is written, the files as they were. */
@@ -849,6 +895,7 @@ int main(void)
         cmocka_unit_test(test_planted_rmse_file),
         cmocka_unit_test(test_write_failure),
         cmocka_unit_test(test_refuses_other_datasets),
+        cmocka_unit_test(test_cut_short_write_can_be_redone),
         cmocka_unit_test(test_estimate),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

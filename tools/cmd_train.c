@@ -651,7 +651,9 @@ static int resume_setup(struct train_run *r, struct train_opts *o)
     if (!r->own)
         st = dist_trainer_resume(r->ck, &o->cfg, r->ds, mfr_split_train(r->sp), mfr_split_spec(r->sp), &r->tr,
                                  &err);
-    if (st == MFR_ERR_MISMATCH || (st == MFR_OK && diffs.len))
+    if (diffs.failed) /* the comparison itself was lost: no run may pass it */
+        rc = runtime_error("out of memory comparing the flags with %s", o->resume);
+    else if (st == MFR_ERR_MISMATCH || (st == MFR_OK && diffs.len))
         rc = usage_error("cannot resume from %s: %s%s", o->resume,
                          st == MFR_OK ? "the run differs from the checkpoint's:" : err.message,
                          diffs.buf ? diffs.buf + (st == MFR_OK) : "");
@@ -827,6 +829,8 @@ static int emit_epoch(struct train_run *r)
                     json_val(te, mt.rmse, tr), json_val(r->has_test, mv.rmse, vr), json_val(true, lp.total, l0),
                     json_val(true, lp.mse, l1), json_val(true, lp.l2, l2), json_val(true, lp.gravity, l3),
                     g->elapsed, g->wall);
+        /* stop here: a later checkpoint would keep the log without it */
+        if (r->jl.failed) return runtime_error("out of memory holding the log of epoch %lld", (long long)e);
     }
     return EXIT_OK;
 }

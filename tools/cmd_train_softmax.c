@@ -316,7 +316,8 @@ static int log_json_epoch(struct sm_run *r, int64_t e, double loss, double secon
     if (logged) log_json_metrics(r, &r->jl);
     jlog_printf(&r->jl, ",\"epoch_s\":%.6f,\"elapsed_s\":%.6f,\"wall_s\":%.6f}\n", seconds,
                 now_seconds() - r->t_start, process_seconds());
-    return EXIT_OK;
+    /* stop here: a later checkpoint would keep the log without it */
+    return r->jl.failed ? runtime_error("out of memory holding the log of epoch %lld", (long long)e) : EXIT_OK;
 }
 
 /* A logged epoch: its ranking, the line and the --plot point. */

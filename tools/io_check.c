@@ -135,7 +135,10 @@ static char *split_dir(const char *path, const char **base)
 static void add_dataset_files(const char *dir)
 {
     DIR *d = opendir(dir);
-    if (!d) return;
+    if (!d) { /* a directory that stat found but cannot be listed now (no memory, no descriptor) */
+        if (errno == ENOMEM || errno == EMFILE || errno == ENFILE) g_inputs_lost = true;
+        return;
+    }
     struct dirent *e;
     while ((e = readdir(d))) {
         if (!dataset_file_name(e->d_name)) continue;
@@ -339,9 +342,6 @@ static int dash_refused(const char *flag, const char *what)
                        flag, what);
 }
 
-/* The checks of one output file, except the uniqueness among outputs;
- * fills *dir_id. `why`: "" or a parenthesized reason after the path;
- * input_ok: the file may be one of the run's inputs (a resumed checkpoint). */
 static int inputs_lost(const char *flag, const char *path)
 {
     return runtime_error("out of memory noting this run's inputs: %s %s is not written, since it could not be "
@@ -349,6 +349,9 @@ static int inputs_lost(const char *flag, const char *path)
                          flag, path);
 }
 
+/* The checks of one output file, except the uniqueness among outputs;
+ * fills *dir_id. `why`: "" or a parenthesized reason after the path;
+ * input_ok: the file may be one of the run's inputs (a resumed checkpoint). */
 static int check_output_file(const char *flag, const char *path, struct file_id *dir_id, const char *why,
                              bool input_ok)
 {

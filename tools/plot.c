@@ -190,7 +190,7 @@ static bool g_drawn[MAX_CHARTS];
 #define SVG_MAX_POINTS 100000
 #define SVG_BYTES_PER_POINT 110
 static int64_t g_svg_left_out[MAX_CHARTS];
-/* SVG_MAX_POINTS, or MFREC_SVG_MAX_POINTS when set (plot_outputs_check) */
+/* SVG_MAX_POINTS, or MFREC_SVG_MAX_POINTS when set (svg_max_from_env) */
 static int64_t g_svg_max = SVG_MAX_POINTS;
 
 /* The index of chart NAME (its first name_len bytes) in g_charts, or -1. */

@@ -203,6 +203,12 @@ struct flag_spec {
     const char *help;
 };
 
+/* The unlisted aliases -k N and --k N of a list-length flag (--top), so that
+ * every command that takes a list length takes the same three names. */
+#define LIST_LENGTH_ALIAS_ROWS(dst_, hi_)                                              \
+    {.name = "-k", .value = "N", .kind = FLAG_I32, .dst = (dst_), .lo = 1, .hi = (hi_)}, \
+    {.name = "--k", .value = "N", .kind = FLAG_I32, .dst = (dst_), .lo = 1, .hi = (hi_)}
+
 /* A command's flags and help (one per command, filled by the command). */
 struct command_spec {
     const char *name;       /* "mfrec norms", for g_cmd */

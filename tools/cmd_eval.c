@@ -709,8 +709,7 @@ static bool parse_eval_flags(int argc, char **argv, struct eval_opts *o, int *rc
         {.name = "--top", .value = "N", .kind = FLAG_I32, .dst = &o->k, .lo = 1, .hi = 1000000,
          .help = "list length, the k of precision@k (default 10; -k N\n"
                  "and --k N are aliases)"},
-        {.name = "-k", .value = "N", .kind = FLAG_I32, .dst = &o->k, .lo = 1, .hi = 1000000},
-        {.name = "--k", .value = "N", .kind = FLAG_I32, .dst = &o->k, .lo = 1, .hi = 1000000},
+        LIST_LENGTH_ALIAS_ROWS(&o->k, 1000000),
         {.name = "--threads", .value = "N", .kind = FLAG_THREADS, .dst = &o->train.cfg.n_threads,
          .help = "threads for the evaluation and EASE (default\n"
                  "$OMP_NUM_THREADS, else all cores) and for --folds\n"

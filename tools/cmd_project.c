@@ -467,8 +467,7 @@ static bool parse_project_flags(int argc, char **argv, struct project_opts *o, i
          .help = "movies listed at each end of each axis (default 10,\n"
                  "a list's length as in every command;\n"
                  "-k N and --k N are aliases)"},
-        {.name = "-k", .value = "N", .kind = FLAG_I32, .dst = &o->top, .lo = 1, .hi = 1000000},
-        {.name = "--k", .value = "N", .kind = FLAG_I32, .dst = &o->top, .lo = 1, .hi = 1000000},
+        LIST_LENGTH_ALIAS_ROWS(&o->top, 1000000),
         {.name = "--bins", .value = "N", .kind = FLAG_I32, .dst = &o->bins, .lo = 1, .hi = 1000,
          .help = "with --plot: bins of the norm histogram (default 20,\n"
                  "as in norms)"},

@@ -758,8 +758,7 @@ int cmd_stats(int argc, char **argv)
         {.name = "--top", .value = "N", .kind = FLAG_I32, .dst = &o.top, .lo = 1, .hi = 1000000,
          .help = "rows of the movie rankings (default 10; -k N and\n"
                  "--k N are aliases)"},
-        {.name = "-k", .value = "N", .kind = FLAG_I32, .dst = &o.top, .lo = 1, .hi = 1000000},
-        {.name = "--k", .value = "N", .kind = FLAG_I32, .dst = &o.top, .lo = 1, .hi = 1000000},
+        LIST_LENGTH_ALIAS_ROWS(&o.top, 1000000),
         {.name = "--min-ratings", .value = "N", .kind = FLAG_I64, .dst = &o.min_ratings, .lo = 0,
          .hi = INT64_MAX,
          .help = "best rated movies need at least N ratings (all of the\n"

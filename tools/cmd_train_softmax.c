@@ -697,8 +697,7 @@ static size_t softmax_folds_flags(struct sm_opts *o, struct flag_spec *out)
         {.name = "--json", .kind = FLAG_SWITCH, .dst = &o->json,
          .help = "one JSON object on stdout instead of the tables"},
         /* as in `eval`; not in training, where k would read as the dimension */
-        {.name = "-k", .value = "N", .kind = FLAG_I32, .dst = &o->top, .lo = 1, .hi = 100000},
-        {.name = "--k", .value = "N", .kind = FLAG_I32, .dst = &o->top, .lo = 1, .hi = 100000},
+        LIST_LENGTH_ALIAS_ROWS(&o->top, 100000),
     };
     memcpy(out, folds_only, sizeof folds_only);
     return sizeof folds_only / sizeof *folds_only;

@@ -31,8 +31,7 @@ const char *measure_name(int measure);
 #define LIST_FLAG_ROWS(o)                                                                    \
     {.name = "--top", .value = "N", .kind = FLAG_I32, .dst = &(o)->top, .lo = 1,             \
      .hi = 1000000, .help = "list length (default 10; -k N and --k N are aliases)"},        \
-    {.name = "-k", .value = "N", .kind = FLAG_I32, .dst = &(o)->top, .lo = 1, .hi = 1000000}, \
-    {.name = "--k", .value = "N", .kind = FLAG_I32, .dst = &(o)->top, .lo = 1, .hi = 1000000}, \
+    LIST_LENGTH_ALIAS_ROWS(&(o)->top, 1000000),                                               \
     {.name = "--min-ratings", .value = "N", .kind = FLAG_I64, .dst = &(o)->min_ratings,     \
      .lo = 0, .hi = INT64_MAX,                                                               \
      .help = "list only movies with at least N training ratings\n"                          \

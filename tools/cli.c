@@ -858,6 +858,17 @@ void jlog_printf(struct json_log *j,
     }
 }
 
+int jlog_check(const struct json_log *j, const char *what)
+{
+    return j->failed ? runtime_error("out of memory writing %s", what) : EXIT_OK;
+}
+
+int jlog_write(const char *path, const struct json_log *j, const char *report)
+{
+    int rc = jlog_check(j, path);
+    return rc == EXIT_OK ? write_file_reported(path, j->buf ? j->buf : "", j->len, report) : rc;
+}
+
 char *shell_word(const char *s, bool bare)
 {
     if (bare && *s &&

@@ -289,6 +289,12 @@ struct json_log {
     bool failed;
 };
 void jlog_printf(struct json_log *j, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* EXIT_OK, or "out of memory writing WHAT" when j's text was lost: a
+ * report left unprinted or a file short of a piece would pass for whole. */
+int jlog_check(const struct json_log *j, const char *what);
+/* j's text written to path by write_file_reported (report: NULL for none);
+ * out of memory naming path, and no file, when the text was lost. */
+int jlog_write(const char *path, const struct json_log *j, const char *report);
 /* "512.0 MiB": bytes in the largest binary unit that keeps the number at
  * least 1; "16 EiB (or more)" for UINT64_MAX. buf: 32 bytes. */
 const char *size_text(uint64_t bytes, char *buf);

@@ -97,6 +97,7 @@ int cmd_split(int argc, char **argv)
         jlog_printf(&report, "split %s: %lld train rating%s -> %s/train.data, %lld test rating%s -> %s/test.data\n",
                     printable(mfr_split_spec(sp)), n_train, n_train == 1 ? "" : "s", printable(out), n_test,
                     n_test == 1 ? "" : "s", printable(out));
+    if (rc == EXIT_OK) rc = jlog_check(&report, "this run's report");
     rc = stage_commit(&st, rc, report.buf);
     free(report.buf);
 done:
@@ -277,6 +278,7 @@ int cmd_synth(int argc, char **argv)
         jlog_printf(&report, "wrote %lld rating%s (%d user%s x %d item%s, rank %d, noise %g, seed %llu) to %s in %.2f s\n",
                     (long long)o.n_ratings, PL(o.n_ratings), o.n_users, PL(o.n_users), o.n_items, PL(o.n_items), o.rank, (double)o.noise,
                     (unsigned long long)o.seed, printable(out), now_seconds() - t0);
+    if (rc == EXIT_OK) rc = jlog_check(&report, "this run's report");
     rc = stage_commit(&st, rc, report.buf);
     free(report.buf);
     return rc;

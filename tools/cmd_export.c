@@ -75,7 +75,7 @@ static char *path_in(const char *dir, const char *name)
 static int write_text(const char *dir, const char *name, struct json_log *t)
 {
     char *path = path_in(dir, name);
-    int rc = path && t->buf ? write_file_atomic(path, t->buf, t->len) : runtime_error("out of memory");
+    int rc = path ? jlog_write(path, t, NULL) : runtime_error("out of memory");
     free(path);
     free(t->buf);
     memset(t, 0, sizeof *t);
@@ -449,6 +449,7 @@ int cmd_export(int argc, char **argv)
     if (rc == EXIT_OK && npy) find_stale(st.dir, out, stale);
     if (rc == EXIT_OK) rc = check_stale(out, stale);
     if (rc == EXIT_OK) rc = retire_stale(&st, printable(out), stale, &say);
+    if (rc == EXIT_OK) rc = jlog_check(&say, "this run's report");
     rc = stage_commit(&st, rc, say.buf);
     if (rc == EXIT_OK && npy != tsv) note_other_format(out, npy);
 done:

@@ -98,7 +98,7 @@ static int write_coords(const char *path, const mfr_dataset *ds, int32_t n, cons
                     genre_of[i] >= 0 ? mfr_dataset_genre_name(ds, genre_of[i]) : "",
                     x[row], y[row], norm[i], (long long)n_ratings[i]);
     }
-    int rc = t.buf ? write_file_reported(path, t.buf, t.len, report) : runtime_error("out of memory");
+    int rc = jlog_write(path, &t, report);
     free(t.buf);
     return rc;
 }
@@ -549,6 +549,7 @@ int cmd_project(int argc, char **argv)
         rc = plot_projection(&p, ds, m, &o, &say);
         if (rc == EXIT_OK) rc = plot_stage_check();
     }
+    if (rc == EXIT_OK) rc = jlog_check(&say, "this run's report");
     if (rc == EXIT_OK && o.out) {
         rc = write_coords(o.out, ds, p.n_sel, p.items, p.x, p.y, p.norm, p.genre_of, p.n_ratings, o.tsne,
                           say.buf ? say.buf : "");

@@ -1248,7 +1248,7 @@ static int recommend_all(const struct recommend_opts *o, const mfr_model *m,
         jlog_printf(&report, ") in %.3f s: %.0f users/s, %.0f users/s without the writing\n", wall,
                     wall > 0 ? n_users / wall : 0.0, t_rec > 0 ? n_users / t_rec : 0.0);
     }
-    if (rc == EXIT_OK && report.failed) rc = runtime_error("out of memory writing the report of %s", printable(o->out));
+    if (rc == EXIT_OK) rc = jlog_check(&report, "this run's report");
     rc = atomic_close(&af, rc == EXIT_OK, report.buf) != EXIT_OK && rc == EXIT_OK ? EXIT_RUNTIME : rc;
     free(report.buf);
 done:

@@ -803,6 +803,7 @@ int cmd_stats(int argc, char **argv)
             else print_stats_text(&st, ds, o.min_ratings);
         }
         if (staged) {
+            if (rc == EXIT_OK) rc = jlog_check(&say, "this run's report");
             rc = plot_stage_end_report(rc, o.json ? NULL : say.buf);
             if (rc == EXIT_OK && o.json && say.buf) fputs(say.buf, stderr);
         }

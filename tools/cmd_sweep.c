@@ -1047,7 +1047,7 @@ static int write_csv(const struct sweep *s, const mfr_dataset *ds, const mfr_spl
                 jlog_printf(&j, "\n");
             }
         }
-    int rc = j.buf ? write_file_reported(o->csv, j.buf, j.len, report) : runtime_error("out of memory");
+    int rc = jlog_write(o->csv, &j, report);
     free(j.buf);
     return rc;
 }

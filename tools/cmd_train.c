@@ -1041,8 +1041,7 @@ static int write_log_tail(struct train_run *r, double final_val_rmse)
                 t->load, t->split, t->trainer, r->train_seconds - r->train_s0, t->eval, t->log_eval, t->save,
                 t->checkpoints, t->plots, t->total, r->train_seconds, mfr_trainer_n_threads(r->tr), mfr_trainer_reduce_name(r->tr),
                 mfr_trainer_reduce_reason(r->tr));
-    if (r->jl.failed) return runtime_error("out of memory holding the --log-json records for %s", printable(o->log_json));
-    return write_file_atomic(o->log_json, r->jl.buf, r->jl.len);
+    return jlog_write(o->log_json, &r->jl, NULL);
 }
 
 /* The target's outcome, in the report. */
@@ -1127,8 +1126,7 @@ static int save_outputs(struct train_run *r, double final_val_rmse)
     const bool charts_failed = o->plot && rc != EXIT_OK;
     const double t1 = now_seconds();
     stop_signals_saving(true); /* a second signal now waits until the files are complete */
-    if (rc == EXIT_OK && o->log_json && r->jl.failed) /* before the model: neither is written */
-        rc = runtime_error("out of memory holding the --log-json records for %s", printable(o->log_json));
+    if (rc == EXIT_OK && o->log_json) rc = jlog_check(&r->jl, o->log_json); /* before the model: neither is written */
     if (rc == EXIT_OK && o->out && mfr_model_save(r->model, o->out, &err) != MFR_OK) rc = lib_error(&err);
     r->times.save = now_seconds() - t1;
     r->times.total = now_seconds() - r->times.total; /* from the process's start (cmd_train) */

@@ -516,11 +516,10 @@ static int train_finish(struct sm_run *r)
         rc = plot_run(r);
     }
     stop_signals_saving(true); /* a second signal now waits until the files are complete */
-    if (rc == EXIT_OK && o->log_json && r->jl.failed) /* before the model: neither is written */
-        rc = runtime_error("out of memory holding the --log-json records for %s", printable(o->log_json));
+    if (rc == EXIT_OK && o->log_json) rc = jlog_check(&r->jl, o->log_json); /* before the model: neither is written */
     if (rc == EXIT_OK && o->out && mfr_model_save(r->model, o->out, &err) != MFR_OK) rc = lib_error(&err);
     if (rc == EXIT_OK && o->log_json)
-        rc = write_file_atomic(o->log_json, r->jl.buf ? r->jl.buf : "", r->jl.len);
+        rc = jlog_write(o->log_json, &r->jl, NULL);
     if (staged) rc = plot_stage_end(rc);
     stop_signals_saving(false);
     if (rc != EXIT_OK) return rc;

@@ -43,7 +43,8 @@ int plot_preflight(void);
  * one), and each file of the charts named in the NULL-terminated list
  * (NAME.dat, .gp, .png, .svg) is new or a regular file that is neither an
  * input nor another output of the run. EXIT_OK or a printed error. Each
- * chart checks its files again when it is drawn. */
+ * chart checks its files again when it is drawn. After plot_preflight,
+ * which read MFREC_SVG_MAX_POINTS. */
 int plot_outputs_check(const char *dir, const char *const *charts);
 
 /* A command's charts appear together or not at all: after

@@ -171,7 +171,7 @@ check "perf-compare: an unknown revision is exit 2" status 2 python3 "$TOP/tools
 if [ -f /usr/share/benchmark/compare.py ] && /usr/bin/python3 -c 'import scipy.stats' 2>/dev/null; then
     P="$W/pc tree"
     mkdir -p "$P/tools" "$W/pc-stub"
-    cp "$TOP/tools/perf-compare" "$P/tools/"
+    cp "$TOP/tools/perf-compare" "$TOP/tools/perfstats.py" "$P/tools/"
     git -C "$P" init -q && git -C "$P" add tools &&
         git -C "$P" -c user.name=t -c user.email=t@t commit -qm fake || echo "FAIL: perf-compare's scratch repository"
     cat >"$W/pc-stub/fake-bench" <<'FAKE'
@@ -270,6 +270,42 @@ FAKE
     check "perf-compare: ... said" grep -q "^perf-compare: internal error (above); exit status 2" "$W/out"
 else
     echo "skip: perf-compare's compare (no compare.py or scipy)"
+fi
+
+# --- tools/perfstats.py: the statistics perf-compare, bench-setup and
+# sweep-compare share. The U test's p-values are scipy's (which compare.py
+# uses) where scipy is installed; a few known values everywhere.
+check "perfstats: known U-test p-values, spreads and verdicts" python3 -B -c '
+import sys
+sys.path.insert(0, sys.argv[1])
+import perfstats as s
+p = s.mannwhitney_p
+assert abs(p([1, 2, 3, 4], [5, 6, 7, 8]) - 2 / 70) < 1e-12
+assert abs(p([1, 2, 3, 4, 5], [1.5, 2.5, 3.5, 4.5, 5.5]) - 0.6904761904761905) < 1e-12
+assert abs(p([1] * 4, [2] * 4) - 0.013123806784370733) < 1e-12  # ties: the normal approximation
+assert p([1, 1, 1], [1, 1, 1]) == 1.0 and p([], [1]) is None
+assert abs(s.spread([0.7, 0.8, 1.0, 1.2, 1.3]) - 0.5) < 1e-12 and s.spread([1, 2, 3]) == 0.0
+assert s.verdict(0.2, 0.01, 0.0, 0.05, 0.05) == "slower" and s.verdict(0.2, 0.1, 0.0, 0.05, 0.05) == "noisy"
+assert s.verdict(0.0, 0.9, 0.5, 0.05, 0.05) == "noisy" and s.verdict(0.01, 0.01, 0.01, 0.05, 0.05) == "same"
+assert s.threshold("5%") == 0.05 and s.threshold("0.1") == 0.1
+' "$TOP/tools"
+if /usr/bin/python3 -c 'import scipy.stats' 2>/dev/null; then
+    check "perfstats: mannwhitney_p is scipy.stats.mannwhitneyu's (ties and sizes 1..12)" /usr/bin/python3 -B -c '
+import random, sys
+sys.path.insert(0, sys.argv[1])
+from scipy.stats import mannwhitneyu
+from perfstats import mannwhitney_p
+random.seed(1)
+for _ in range(2000):
+    n1, n2 = random.randint(1, 12), random.randint(1, 12)
+    pool = [random.randint(1, 5) for _ in range(3)] if random.random() < 0.3 else None
+    f = lambda: random.choice(pool) if pool else random.random()
+    x, y = [f() for _ in range(n1)], [f() + random.choice([0, 0.3]) for _ in range(n2)]
+    want = mannwhitneyu(x, y, alternative="two-sided").pvalue
+    assert abs(mannwhitney_p(x, y) - want) <= 1e-9, (x, y, want)
+' "$TOP/tools"
+else
+    echo "skip: perfstats against scipy (no scipy)"
 fi
 else
     echo "skip: bench-reference, bench-setup, perf-compare (no python3)"
@@ -500,7 +536,7 @@ check "fuzz: ... and leaves no empty findings directory" test ! -e "$F/fuzz/find
 # in a repository of its own; a stub meson that sleeps is the build.
 if [ -f /usr/share/benchmark/compare.py ] && command -v git >/dev/null 2>&1; then
     P="$W/pc/repo"
-    mkdir -p "$P/tools" "$W/pc/bin" && cp "$TOP/tools/perf-compare" "$P/tools/"
+    mkdir -p "$P/tools" "$W/pc/bin" && cp "$TOP/tools/perf-compare" "$TOP/tools/perfstats.py" "$P/tools/"
     git -C "$P" init -q && git -C "$P" add . &&
         git -C "$P" -c user.email=t@t -c user.name=t commit -qm x
     printf '#!/bin/sh\ntouch "%s/started"; exec sleep 30\n' "$W" >"$W/pc/bin/meson"
@@ -516,7 +552,7 @@ if [ -f /usr/share/benchmark/compare.py ] && command -v git >/dev/null 2>&1; the
     # logs its directory and MFREC_BENCH_DATA_DIR to $W/pcf/runs.
     Q="$W/pcf/repo"
     mkdir -p "$Q/tools" "$Q/benchmarks" "$Q/src/data" "$Q/src/core" "$W/pcf/bin"
-    cp "$TOP/tools/perf-compare" "$Q/tools/"
+    cp "$TOP/tools/perf-compare" "$TOP/tools/perfstats.py" "$Q/tools/"
     echo 1000 >"$Q/speed"
     for f in benchmarks/bench_train.c src/data/synth.c src/core/rng_priv.h; do echo "/* $f */" >"$Q/$f"; done
     cat >"$Q/fake-bench" <<'FAKE'

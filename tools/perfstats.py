@@ -1,0 +1,123 @@
+"""The statistics of mfrec's performance comparisons, shared by
+tools/perf-compare, tools/bench-setup and tools/sweep-compare (a module,
+not a script: imported from tools/, never run).
+
+  spread(values)       the interquartile range over the median
+  min_pvalue(n)        the smallest two-sided Mann-Whitney p of n vs n runs
+  mannwhitney_p(x, y)  the two-sided Mann-Whitney U test's p-value
+  verdict(...)         "slower", "noisy" or "same"
+  threshold(text)      a --threshold value: 0.05 or 5%
+"""
+import argparse
+import math
+import statistics
+
+
+def spread(values):
+    """The interquartile range over the median (0 for fewer than 4 values)."""
+    v = sorted(values)
+    if len(v) < 4 or v[len(v) // 2] <= 0:
+        return 0.0
+    q = statistics.quantiles(v, n=4)
+    return (q[2] - q[0]) / statistics.median(v)
+
+
+def min_pvalue(n):
+    """The smallest p-value compare.py's U test (scipy.stats.mannwhitneyu,
+    two-sided, method auto) can give for n vs n runs without ties: every run
+    of one side below every run of the other. Exact below 9 runs a side:
+    2 / C(2n, n); from 9 on the normal approximation with continuity
+    correction, U = n^2 against its mean n^2/2."""
+    if n <= 8:
+        return 2.0 / math.comb(2 * n, n)
+    z = (n * n / 2.0 - 0.5) / math.sqrt(n * n * (2 * n + 1) / 12.0)
+    return math.erfc(z / math.sqrt(2.0))
+
+
+def _exact_sf(u, n1, n2):
+    """P(U >= u) for samples of n1 and n2 values without ties: the number
+    of the C(n1 + n2, n1) orderings whose U is at least u, over their count.
+    c[i][j] holds, for i and j values, the counts of each U (a polynomial)."""
+    c = [[None] * (n2 + 1) for _ in range(n1 + 1)]
+    for i in range(n1 + 1):
+        for j in range(n2 + 1):
+            if i == 0 or j == 0:
+                c[i][j] = [1]
+                continue
+            # the largest value is x's (it beats all j y's) or y's
+            a, b = c[i - 1][j], c[i][j - 1]
+            row = [0] * (i * j + 1)
+            for k, v in enumerate(a):
+                row[k + j] += v
+            for k, v in enumerate(b):
+                row[k] += v
+            c[i][j] = row
+    counts = c[n1][n2]
+    return sum(counts[max(0, int(u)):]) / math.comb(n1 + n2, n1)
+
+
+def _midranks(values):
+    """Ranks 1..n of values, ties given the mean of their ranks; and the
+    sizes of the groups of ties."""
+    order = sorted(range(len(values)), key=lambda i: values[i])
+    ranks = [0.0] * len(values)
+    ties = []
+    i = 0
+    while i < len(order):
+        j = i
+        while j + 1 < len(order) and values[order[j + 1]] == values[order[i]]:
+            j += 1
+        for k in range(i, j + 1):
+            ranks[order[k]] = (i + j) / 2.0 + 1.0
+        ties.append(j - i + 1)
+        i = j + 1
+    return ranks, ties
+
+
+def mannwhitney_p(x, y):
+    """The two-sided Mann-Whitney U test's p-value of samples x and y, as
+    scipy.stats.mannwhitneyu (scipy >= 1.7, method auto) gives it, which is
+    the test compare.py and so perf-compare use: exact when a side has 8
+    values or fewer and no value ties, else the normal approximation with
+    continuity correction and the tie correction of the variance. None for
+    an empty side."""
+    n1, n2 = len(x), len(y)
+    if n1 == 0 or n2 == 0:
+        return None
+    ranks, ties = _midranks(list(x) + list(y))
+    u1 = sum(ranks[:n1]) - n1 * (n1 + 1) / 2.0
+    u = max(u1, n1 * n2 - u1)
+    if (n1 <= 8 or n2 <= 8) and all(t == 1 for t in ties):
+        return min(1.0, 2.0 * _exact_sf(u, n1, n2))
+    n = n1 + n2
+    tie_term = sum(t ** 3 - t for t in ties)
+    var = n1 * n2 / 12.0 * ((n + 1) - tie_term / (n * (n - 1)))
+    if var <= 0:  # every value the same
+        return 1.0
+    z = (u - n1 * n2 / 2.0 - 0.5) / math.sqrt(var)
+    return min(1.0, math.erfc(z / math.sqrt(2.0)))
+
+
+def verdict(change, p, noise, threshold, alpha):
+    """"slower" when the median grew by more than threshold (relative) with
+    a U-test p below alpha; "noisy" when not slower but the spread is above
+    threshold, or the median grew past it without significance (either
+    could hide a slowdown of that size); else "same"."""
+    if change > threshold and p is not None and p < alpha:
+        return "slower"
+    if noise > threshold or change > threshold:
+        return "noisy"
+    return "same"
+
+
+def threshold(text):
+    """A --threshold value (argparse type): a fraction (0.05) or a
+    percentage (5%), at least 0."""
+    t = text.strip()
+    try:
+        v = float(t[:-1]) / 100.0 if t.endswith("%") else float(t)
+    except ValueError:
+        v = math.nan
+    if not 0.0 <= v < math.inf:
+        raise argparse.ArgumentTypeError(f"must be a number of at least 0 (0.05, or 5%), not {text!r}")
+    return v

@@ -143,10 +143,95 @@ rm -rf "$W/tmpd" && mkdir "$W/tmpd"
 check "bench-setup: a --first-run benchmark succeeds" \
     status 0 env TMPDIR="$W/tmpd" python3 "$TOP/tools/bench-setup" --base "$MFREC" --new "$MFREC" --s10m "$S" \
     --ml100k "$D" --rounds 1 --threads 1 --first-run --out "$W/bs.csv"
-check "bench-setup: ... with its 10m-text rows" grep -q "^10m-text 1 new epoch_ms=.* outside_ms=" "$W/out"
+check "bench-setup: ... with its 10m-text rows" grep -Eq "^10m-text +1  epoch_ms .* (same|noisy|slower)$" "$W/out"
 check "bench-setup: ... in --out too" grep -q "^10m-text,1,base,[0-9.]*,[0-9.]*," "$W/bs.csv"
 check "bench-setup: ... and --s10m's own cache is kept" same_cache
 check "bench-setup: ... and nothing left in TMPDIR" test -z "$(find "$W/tmpd" -mindepth 1)"
+
+# --- tools/bench-setup's verdicts, on fake builds whose train reports give
+# known numbers. mkfake FILE COMMIT OUTSIDE_MS EPOCH_MS SWING SLEEP: a fake
+# mfrec that answers --version with COMMIT and reports these times (+0.1% a
+# run, so that no two tie; SWING=1: the time outside the epochs swings
+# 0.7..1.3 by run) after SLEEP seconds (the whole process's time)
+mkfake() {
+    cat >"$1" <<FAKE
+#!/bin/sh
+[ "\$1" = --version ] && { echo "mfrec 0.1.0 (commit $2; gcc fake)"; exit 0; }
+n=\$(cat "$1.count" 2>/dev/null || echo 0); echo \$((n + 1)) >"$1.count"
+sleep $6
+awk -v k="\$n" -v o=$3 -v e=$4 -v s=$5 'BEGIN {
+    split("0.7 1.3 0.8 1.2 1.0", sw, " "); f = 1 + 0.001 * k
+    if (s) o = o * sw[k % 5 + 1]
+    printf "time: 0.1 s wall, %.6f ms/epoch, 1e+08 ratings/s, threads 1\n", e * f
+    printf "setup time: load 1.0 ms; %.6f ms of 0.100 s outside the epochs\n", o * f
+    printf "memory: peak RSS %.6f MiB; training buffers 3.0 MiB\n", 20 * f }'
+FAKE
+    chmod +x "$1"
+}
+BF="$W/bs fake"
+mkdir -p "$BF"
+mkfake "$BF/old" aaaa11112222 10 1.0 0 0.1
+mkfake "$BF/same" bbbb33334444 10 1.0 0 0.1
+mkfake "$BF/slow" cccc55556666 10 1.2 0 0.4  # epochs 20% slower, the process 0.3 s longer
+mkfake "$BF/swing-old" dddd77778888 10 1.0 1 0.1
+mkfake "$BF/swing-new" eeee99990000 10 1.0 1 0.1
+printf '#!/bin/sh\necho "no such option" >&2; exit 2\n' >"$BF/not-mfrec" && chmod +x "$BF/not-mfrec"
+# no --s10m: ML-100K alone, 5 rounds (the fewest whose U test reaches p 0.0079)
+bsf() { rm -f "$BF"/*.count && python3 "$TOP/tools/bench-setup" --ml100k "$ML" --threads 1 --rounds 5 "$@"; }
+check "bench-setup: two builds of the same speed are exit 0" status 0 bsf --base "$BF/old" --new "$BF/same"
+check "bench-setup: ... the header names each build's commit (from --version)" \
+    eval 'grep -q "^base $BF/old: commit aaaa11112222 (mfrec 0.1.0" "$W/out" &&
+          grep -q "^new  $BF/same: commit bbbb33334444 (mfrec 0.1.0" "$W/out"'
+check "bench-setup: ... and that without --s10m only the ML-100K case runs" \
+    eval 'grep -q "^cases ml100k (no --s10m: only the ML-100K case runs)" "$W/out" && ! grep -q "^10m" "$W/out"'
+same_rows() {
+    local m
+    for m in outside_ms epoch_ms rss_mib; do
+        grep -Eq "^ml100k +1  $m +[0-9.]+ [a-zA-Z]+ +[0-9.]+ [a-zA-Z]+ +[-+]0\.[0-9]% +[01]\.[0-9]{4} +0\.[0-9]%  same$" "$W/out" || return 1
+    done
+}
+check "bench-setup: ... a row per measure: medians, change, p, spread, verdict" same_rows
+check "bench-setup: ... and the same with --strict at a threshold nothing reaches" \
+    status 0 bsf --base "$BF/old" --new "$BF/same" --strict --threshold 1000%
+check "bench-setup: epochs 20% slower are exit 0 without --strict" status 0 bsf --base "$BF/old" --new "$BF/slow"
+check "bench-setup: ... and exit 3 with --strict" status 3 bsf --base "$BF/old" --new "$BF/slow" --strict
+check "bench-setup: ... its epoch_ms row slower, p 0.0079 (5 vs 5 runs apart)" \
+    grep -Eq "^ml100k +1  epoch_ms +1\.00[0-9] ms +1\.20[0-9] ms +\+20\.[0-9]% +0\.0079 +0\.[0-9]%  slower$" "$W/out"
+check "bench-setup: ... its whole-process row too" grep -Eq "^ml100k +1  wall_s .* 0\.0079 .*  slower$" "$W/out"
+check "bench-setup: ... its time outside the epochs the same" grep -Eq "^ml100k +1  outside_ms .*  same$" "$W/out"
+check "bench-setup: ... and the slower rows named" \
+    grep -q "^2 row(s) slower (or larger) than base by more than 5% (U test p < 0.05): ml100k/1 wall_s, ml100k/1 epoch_ms$" "$W/out"
+# a time that swings by run in both builds: the same medians, too wide a spread
+check "bench-setup: a spread wider than the threshold is exit 0" status 0 bsf --base "$BF/swing-old" --new "$BF/swing-new"
+check "bench-setup: ... its row too noisy to tell" grep -Eq "^ml100k +1  outside_ms .* +(4[0-9]|5[0-9])\.[0-9]%  noisy$" "$W/out"
+check "bench-setup: ... and named" grep -q "^1 row(s) too noisy to tell a 5% slowdown (.*): ml100k/1 outside_ms$" "$W/out"
+check "bench-setup: ... exit 3 with --strict" status 3 bsf --base "$BF/swing-old" --new "$BF/swing-new" --strict --threshold 0.4
+check "bench-setup: ... and exit 0 above the spread" status 0 bsf --base "$BF/swing-old" --new "$BF/swing-new" --strict --threshold 0.9
+# 3 rounds: the U test's p is 0.1 at least, so 20% slower is "noisy", said
+check "bench-setup: 3 rounds, 20% slower is exit 3 with --strict" status 3 bsf --base "$BF/old" --new "$BF/slow" --strict --rounds 3
+check "bench-setup: ... the header says no row can be called slower" \
+    grep -q "^note: 3 rounds cannot reach p < 0.05 (the smallest p-value of 3 vs 3 runs is 0.1): no row can be called slower; use --rounds 4 or more$" "$W/out"
+check "bench-setup: ... its epoch_ms row noisy, not slower" grep -Eq "^ml100k +1  epoch_ms .* \+20\.[0-9]% +0\.1000 .*  noisy$" "$W/out"
+# --out: the medians, each build's commit, spreads, and the pair's change, p and verdict
+check "bench-setup: --out with the comparison" status 0 bsf --base "$BF/old" --new "$BF/slow" --out "$W/bsf.csv"
+bs_col() { # ROW (2: base, 3: new) COLUMN: the CSV's field
+    awk -F, -v r="$1" -v c="$2" 'NR == 1 { for (i = 1; i <= NF; i++) if ($i == c) k = i } NR == r { print (k ? $k : "NO COLUMN") }' "$W/bsf.csv"
+}
+check "bench-setup: ... its header" test "$(head -1 "$W/bsf.csv")" = \
+    "case,threads,build,outside_ms,wall_s,epoch_ms,rss_mib,val_over_epoch,commit,$(for m in outside_ms wall_s epoch_ms rss_mib val_over_epoch; do printf '%s_spread,%s_change,%s_p,%s_verdict,' $m $m $m $m; done | sed 's/,$//')"
+check "bench-setup: ... a row a build, with its commit" \
+    eval 'test "$(bs_col 2 build) $(bs_col 2 commit) $(bs_col 3 build) $(bs_col 3 commit)" = "base aaaa11112222 new cccc55556666" && test "$(wc -l <"$W/bsf.csv")" -eq 3'
+check "bench-setup: ... the pair's verdicts" \
+    test "$(bs_col 3 epoch_ms_verdict) $(bs_col 3 epoch_ms_p) $(bs_col 2 epoch_ms_verdict) $(bs_col 3 outside_ms_verdict)" = "slower 0.00793651 slower same"
+check "bench-setup: ... the change" awk -v c="$(bs_col 3 epoch_ms_change)" 'BEGIN { exit !(c > 0.19 && c < 0.21) }'
+check "bench-setup: ... ml100k has no val_over_epoch" test -z "$(bs_col 3 val_over_epoch)$(bs_col 3 val_over_epoch_verdict)"
+check "bench-setup: a --base that does not answer --version is exit 2" status 2 bsf --base "$BF/not-mfrec" --new "$BF/old"
+check "bench-setup: ... named, before any run" \
+    eval 'grep -q "not-mfrec --version failed (exit 2): is it mfrec?" "$W/out" && test ! -e "$BF/old.count"'
+check "bench-setup: a bad --threshold is exit 2" status 2 bsf --base "$BF/old" --new "$BF/old" --threshold x
+check "bench-setup: --first-run without --s10m is exit 2" status 2 bsf --base "$BF/old" --new "$BF/old" --first-run
+check "bench-setup: ... named, before any run" \
+    eval 'grep -q "first-run needs --s10m" "$W/out" && test ! -e "$BF/old.count"'
 
 # --- tools/bench-softmax-torch: arguments and outputs checked before the runs
 # (a --csv in the data directory replaced its u.data after the benchmark; a

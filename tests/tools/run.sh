@@ -392,6 +392,122 @@ for _ in range(2000):
 else
     echo "skip: perfstats against scipy (no scipy)"
 fi
+
+# --- tools/sweep-compare: two sweep CSVs joined on their configuration.
+# Small CSVs of the sweep's columns that it reads (and a quoted field with
+# a comma, as the sweep writes compiler_flags): threads 1,2 x dim 8,16, 3
+# repeats; sw_csv FILE COMMIT [EPOCHS]: the old sweep's rows, on stdin
+# lines "threads dim ms process" edits (a "-" line drops that configuration)
+SWH="dataset,kind,threads,dim,reduce,kernels,shards_requested,repeat,ms_per_epoch_median,process_s,setup_fraction,epochs,compiler_flags,commit"
+sw_csv() {
+    local f=$1 commit=$2 epochs=${3:-20}
+    echo "$SWH" >"$f"
+    awk -v c="$commit" -v e="$epochs" '
+        NF == 4 { ms[$1 " " $2] = $3; pr[$1 " " $2] = $4; next }
+        NF == 3 && $1 == "-" { drop[$2 " " $3] = 1; next }
+        END {
+            base["1 8"] = 1.0; base["2 8"] = 0.6; base["1 16"] = 2.0; base["2 16"] = 1.2
+            proc["1 8"] = 0.5; proc["2 8"] = 0.4; proc["1 16"] = 0.9; proc["2 16"] = 0.7
+            split("1 8,2 8,1 16,2 16", order, ",")
+            for (i = 1; i <= 4; i++) {
+                k = order[i]; if (k in drop) continue
+                m = (k in ms) ? ms[k] : base[k]; p = (k in pr) ? pr[k] : proc[k]
+                split(k, tk, " ")
+                for (r = 1; r <= 3; r++)
+                    printf "/d,mf,%s,%s,owner,auto,auto,%d,%.4f,%.4f,0.4,%s,\"gcc, -O3\",%s\n",
+                        tk[1], tk[2], r, m * (1 + 0.05 * (r - 2)), p, e, c
+            }
+            for (k in ms) if (!(k in base)) { split(k, tk, " ")
+                printf "/d,mf,%s,%s,owner,auto,auto,1,%.4f,%.4f,0.4,%s,\"gcc, -O3\",%s\n", tk[1], tk[2], ms[k], pr[k], e, c }
+        }' >>"$f"
+}
+SC="$W/sc"
+mkdir -p "$SC"
+sw_csv "$SC/old.csv" aaaa11112222 </dev/null
+sw_csv "$SC/same.csv" bbbb33334444 </dev/null
+printf '2 16 1.56 0.7\n' | sw_csv "$SC/slow.csv" cccc55556666       # ms/epoch +30%
+printf '1 8 1.0 0.6\n' | sw_csv "$SC/proc.csv" dddd77778888         # the whole process +20%
+printf -- '- 2 16\n4 8 0.5 0.3\n' | sw_csv "$SC/moved.csv" eeee99990000
+sw_csv "$SC/epochs.csv" ffff00001111 50 </dev/null
+scmp() { python3 "$TOP/tools/sweep-compare" "$@"; }
+check "sweep-compare: the same times are exit 0 with --strict" status 0 scmp "$SC/old.csv" "$SC/same.csv" --strict
+check "sweep-compare: ... both commits named" \
+    eval 'grep -q "^old: $SC/old.csv: commit aaaa11112222, 4 configuration(s), 3 repeat(s) each$" "$W/out" &&
+          grep -q "^new: $SC/same.csv: commit bbbb33334444, 4 configuration(s), 3 repeat(s) each$" "$W/out"'
+check "sweep-compare: ... the configuration columns named, the fixed ones once" \
+    grep -q "^configuration: threads, dim (the same in every row: kind mf, reduce owner, kernels auto, shards_requested auto)$" "$W/out"
+check "sweep-compare: ... a row a configuration: medians, change, no spread of 3 repeats, process, setup, verdict" \
+    eval 'test "$(grep -Ec "^[12] +(8|16) +[0-9.]+ +[0-9.]+ +\+0\.0% +- +[0-9.]+ +[0-9.]+ +\+0\.0% +40\.0% +40\.0%  same$" "$W/out")" -eq 4'
+check "sweep-compare: ... the medians of the repeats" grep -Eq "^2 +16 +1\.2 +1\.2 " "$W/out"
+check "sweep-compare: ms/epoch 30% slower is exit 0 without --strict" status 0 scmp "$SC/old.csv" "$SC/slow.csv"
+check "sweep-compare: ... its row slower" grep -Eq "^2 +16 +1\.2 +1\.56 +\+30\.0% .*  slower$" "$W/out"
+check "sweep-compare: ... the others the same" test "$(grep -c "  same$" "$W/out")" -eq 3
+check "sweep-compare: ... named" \
+    grep -q "^1 configuration(s) slower than $SC/old.csv by more than 5%: threads=2 dim=16 (+30.0% ms/epoch)$" "$W/out"
+check "sweep-compare: ... exit 3 with --strict" status 3 scmp "$SC/old.csv" "$SC/slow.csv" --strict
+check "sweep-compare: ... exit 0 with --strict under a threshold of 40%" status 0 scmp "$SC/old.csv" "$SC/slow.csv" --strict --threshold 40%
+check "sweep-compare: ... and of 0.4" status 0 scmp "$SC/old.csv" "$SC/slow.csv" --strict --threshold 0.4
+check "sweep-compare: the whole process 20% slower is slower too (exit 3 with --strict)" \
+    status 3 scmp "$SC/old.csv" "$SC/proc.csv" --strict
+check "sweep-compare: ... named" grep -q "threads=1 dim=8 (+20.0% whole process)$" "$W/out"
+check "sweep-compare: configurations of one file only are listed (exit 0)" status 0 scmp "$SC/old.csv" "$SC/moved.csv"
+check "sweep-compare: ... the old one's" grep -q "^only in $SC/old.csv (1): threads=2 dim=16 (line 11)$" "$W/out"
+check "sweep-compare: ... the new one's" grep -q "^only in $SC/moved.csv (1): threads=4 dim=8 (line 11)$" "$W/out"
+check "sweep-compare: ... and the 3 common compared" grep -q "^no configuration slower than .* (3 compared)$" "$W/out"
+check "sweep-compare: settings that differ are noted" status 0 scmp "$SC/old.csv" "$SC/epochs.csv"
+check "sweep-compare: ... named with both values" grep -q "^note: epochs differs: 20 (old) and 50 (new)$" "$W/out"
+# 4 repeats a side: the spread (relative IQR) is given
+{ echo "$SWH"; for r in 1 2 3 4 5; do echo "/d,mf,3,8,owner,auto,auto,$r,$(echo "1.0 1.0 1.2 1.0 0.8" | cut -d" " -f$r),0.5,0.4,20,x,aaaa"; done; } >"$SC/five.csv"
+check "sweep-compare: 5 repeats have a spread" status 0 scmp "$SC/five.csv" "$SC/five.csv"
+check "sweep-compare: ... the relative IQR" grep -Eq "^3 +8 +1 +1 +\+0\.0% +20\.0% " "$W/out"
+# a real sweep's CSV against itself: its commit is the binary's
+if "$MFREC" sweep --data "$D" --threads 1 --dims 4,8 --epochs 2 --repeat 2 --out "$SC/real.csv" --quiet >/dev/null 2>&1; then
+    check "sweep-compare: a real sweep's CSV against itself is exit 0 with --strict" status 0 scmp "$SC/real.csv" "$SC/real.csv" --strict
+    check "sweep-compare: ... its commit is mfrec --version's" \
+        grep -q "^old: .*: commit $("$MFREC" --version | sed -n 's/.*(commit \([^;]*\);.*/\1/p'), 2 configuration(s), 2 repeat(s) each$" "$W/out"
+    check "sweep-compare: ... its 2 rows the same" test "$(grep -Ec "^1 +[48] .*  same$" "$W/out")" -eq 2
+else
+    echo "FAIL: sweep-compare: the real sweep"; fail=1
+fi
+# malformed CSVs: exit 2, the file and the line named, no traceback
+bad_csv() { # NAME, then the message expected; the CSV on stdin
+    cat >"$SC/$1.csv"
+    if status 2 scmp "$SC/old.csv" "$SC/$1.csv" && grep -qF "sweep-compare: $SC/$1.csv: $2" "$W/out" &&
+        ! grep -q Traceback "$W/out"; then
+        return 0
+    fi
+    sed 's/^/  | /' "$W/out"
+    return 1
+}
+check "sweep-compare: an empty file is exit 2" bad_csv empty "line 1: no header" </dev/null
+check "sweep-compare: a header without commit is exit 2" bad_csv nocommit "line 1: no column commit in the header" \
+    < <(sed 's/,commit$//; s/,aaaa11112222$//' "$SC/old.csv")
+check "sweep-compare: a header without threads and dim is exit 2" bad_csv nodim "line 1: no column threads, dim in the header" \
+    < <(sed '1s/,threads,dim,/,t,d,/' "$SC/old.csv")
+check "sweep-compare: a column named twice is exit 2" bad_csv twice "line 1: column 'dim' named twice" \
+    < <(sed '1s/,epochs,/,dim,/' "$SC/old.csv")
+check "sweep-compare: a row short of a field is exit 2" bad_csv short "line 3: 13 fields, the header has 14" \
+    < <(sed '3s/,owner,/,/' "$SC/old.csv")
+check "sweep-compare: a row with a field too many is exit 2" bad_csv long "line 3: 15 fields, the header has 14" \
+    < <(sed '3s/,owner,/,owner,x,/' "$SC/old.csv")
+check "sweep-compare: a time that is no number is exit 2" bad_csv nan "line 4: ms_per_epoch_median 'fast' is not a number" \
+    < <(awk -F, -v OFS=, 'NR == 4 { $9 = "fast" } 1' "$SC/old.csv")
+check "sweep-compare: an empty process time is exit 2" bad_csv noproc "line 2: process_s '' is not a number" \
+    < <(awk -F, -v OFS=, 'NR == 2 { $10 = "" } 1' "$SC/old.csv")
+check "sweep-compare: a threads of x is exit 2" bad_csv threads "line 5: threads 'x' is not an integer" \
+    < <(awk -F, -v OFS=, 'NR == 5 { $3 = "x" } 1' "$SC/old.csv")
+check "sweep-compare: a configuration and repeat twice is exit 2" \
+    bad_csv dup "line 3: configuration kind=mf threads=1 dim=8 reduce=owner kernels=auto shards_requested=auto, repeat 1, again (first at line 2)" \
+    < <(awk -F, -v OFS=, 'NR == 3 { $8 = 1 } 1' "$SC/old.csv")
+check "sweep-compare: rows of two commits are exit 2" bad_csv commits "line 13: commit zzzz differs from line 2's aaaa11112222" \
+    < <(sed '13s/aaaa11112222$/zzzz/' "$SC/old.csv")
+check "sweep-compare: a header alone is exit 2" bad_csv header "no rows after the header" < <(head -1 "$SC/old.csv")
+check "sweep-compare: a missing file is exit 2" status 2 scmp "$SC/none.csv" "$SC/old.csv"
+check "sweep-compare: ... named" grep -q "^sweep-compare: $SC/none.csv: cannot read it" "$W/out"
+check "sweep-compare: no configuration in common is exit 2" status 2 scmp "$SC/old.csv" "$SC/five.csv"
+check "sweep-compare: ... said" grep -q "have no configuration in common: nothing to compare" "$W/out"
+check "sweep-compare: one file is exit 2" status 2 scmp "$SC/old.csv"
+check "sweep-compare: a bad --threshold is exit 2" status 2 scmp "$SC/old.csv" "$SC/same.csv" --threshold -1
 else
     echo "skip: bench-reference, bench-setup, perf-compare (no python3)"
 fi

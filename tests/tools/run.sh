@@ -197,10 +197,11 @@ check "bench-setup: epochs 20% slower are exit 0 without --strict" status 0 bsf 
 check "bench-setup: ... and exit 3 with --strict" status 3 bsf --base "$BF/old" --new "$BF/slow" --strict
 check "bench-setup: ... its epoch_ms row slower, p 0.0079 (5 vs 5 runs apart)" \
     grep -Eq "^ml100k +1  epoch_ms +1\.00[0-9] ms +1\.20[0-9] ms +\+20\.[0-9]% +0\.0079 +0\.[0-9]%  slower$" "$W/out"
-check "bench-setup: ... its whole-process row too" grep -Eq "^ml100k +1  wall_s .* 0\.0079 .*  slower$" "$W/out"
+# (the whole process's time is real: slower, or noisy on a busy machine, never the same)
+check "bench-setup: ... its whole-process row too" grep -Eq "^ml100k +1  wall_s .*  (slower|noisy)$" "$W/out"
 check "bench-setup: ... its time outside the epochs the same" grep -Eq "^ml100k +1  outside_ms .*  same$" "$W/out"
 check "bench-setup: ... and the slower rows named" \
-    grep -q "^2 row(s) slower (or larger) than base by more than 5% (U test p < 0.05): ml100k/1 wall_s, ml100k/1 epoch_ms$" "$W/out"
+    grep -Eq "^[12] row\(s\) slower \(or larger\) than base by more than 5% \(U test p < 0\.05\): (ml100k/1 wall_s, )?ml100k/1 epoch_ms$" "$W/out"
 # a time that swings by run in both builds: the same medians, too wide a spread
 check "bench-setup: a spread wider than the threshold is exit 0" status 0 bsf --base "$BF/swing-old" --new "$BF/swing-new"
 check "bench-setup: ... its row too noisy to tell" grep -Eq "^ml100k +1  outside_ms .* +(4[0-9]|5[0-9])\.[0-9]%  noisy$" "$W/out"
@@ -485,8 +486,10 @@ bad_csv() { # NAME, then the message expected; the CSV on stdin
     return 1
 }
 check "sweep-compare: an empty file is exit 2" bad_csv empty "line 1: no header" </dev/null
-check "sweep-compare: a header without commit is exit 2" bad_csv nocommit "line 1: no column commit in the header" \
-    < <(sed 's/,commit$//; s/,aaaa11112222$//' "$SC/old.csv")
+sed 's/,commit$//; s/,aaaa11112222$//' "$SC/old.csv" >"$SC/nocommit.csv"
+check "sweep-compare: a sweep from before the commit column is compared" status 0 scmp "$SC/nocommit.csv" "$SC/old.csv"
+check "sweep-compare: ... its commit named unknown" \
+    grep -q "^old: $SC/nocommit.csv: commit unknown (no commit column: a sweep from before session 45), " "$W/out"
 check "sweep-compare: a header without threads and dim is exit 2" bad_csv nodim "line 1: no column threads, dim in the header" \
     < <(sed '1s/,threads,dim,/,t,d,/' "$SC/old.csv")
 check "sweep-compare: a column named twice is exit 2" bad_csv twice "line 1: column 'dim' named twice" \

@@ -936,7 +936,12 @@ MFR_API int mfr_trainer_set_factors(mfr_trainer *tr, const float *U, int64_t u_r
  * optimizer step. `loss` (may be NULL) receives the training loss (MSE plus
  * the regularizers, see mfr_trainer_last_loss) before the step.
  * MFR_ERR_DIVERGED, with the epoch and the loss in `err`, when it is not
- * finite (the step is not applied); MFR_ERR_INVALID for a NULL trainer.
+ * finite (the step is not applied, and a later call fails the same way);
+ * also when the step's update made a parameter non-finite, or an ALS row
+ * system was not positive definite: that step was applied (in part), so
+ * the trainer's factors are unusable and every later call returns
+ * MFR_ERR_DIVERGED naming that epoch without stepping. MFR_ERR_INVALID
+ * for a NULL trainer.
  */
 MFR_API int mfr_trainer_step(mfr_trainer *tr, double *loss, mfr_error *err);
 

@@ -693,6 +693,34 @@ static void test_divergence_is_a_status(void **state)
     mfr_trainer_destroy(tr);
 }
 
+/* A step whose update made a parameter non-finite was applied: the factors
+ * are no state to go on from, so the next call says so (it used to report
+ * the NaN loss of "the starting factors, before any update"). */
+static void test_divergence_after_update_refuses_steps(void **state)
+{
+    struct fixture *f = *state;
+    mfr_config cfg;
+    mfr_config_default(&cfg);
+    cfg.k = 4;
+    cfg.lr = 1e300; /* the first update overflows; the loss before it is finite */
+    mfr_error err = {0};
+    mfr_trainer *tr = NULL;
+    assert_int_equal(mfr_trainer_create(&cfg, f->ds, mfr_split_train(f->split), NULL, &tr, &err), MFR_OK);
+    double loss = NAN;
+    assert_int_equal(mfr_trainer_step(tr, &loss, &err), MFR_ERR_DIVERGED);
+    assert_true(isfinite(loss));
+    assert_non_null(strstr(err.message, "became non-finite"));
+    for (int again = 0; again < 2; again++) {
+        memset(&err, 0, sizeof err);
+        assert_int_equal(mfr_trainer_step(tr, &loss, &err), MFR_ERR_DIVERGED);
+        assert_int_equal(err.status, MFR_ERR_DIVERGED);
+        assert_non_null(strstr(err.message, "diverged at epoch 1"));
+        assert_null(strstr(err.message, "starting factors"));
+    }
+    assert_int_equal(mfr_model_epochs(mfr_trainer_model(tr)), 0);
+    mfr_trainer_destroy(tr);
+}
+
 /* A run as a caller's thread makes it: 10 epochs of a fixed configuration. */
 struct caller_run {
     const mfr_dataset *ds;
@@ -798,6 +826,7 @@ int main(void)
         cmocka_unit_test(test_lean_split_matches_the_copy),
         cmocka_unit_test(test_lean_split_refused_where_unsupported),
         cmocka_unit_test(test_divergence_is_a_status),
+        cmocka_unit_test(test_divergence_after_update_refuses_steps),
         cmocka_unit_test(test_callers_threads_and_lifetimes),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

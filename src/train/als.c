@@ -307,9 +307,11 @@ int mfr_als_step(mfr_trainer *tr, double *loss_out, mfr_error *err)
         nomem |= mine;
     }
     if (nomem) return mfr_seterr(err, MFR_ERR_NOMEM, "out of memory for the ALS solves");
-    if (singular)
+    if (singular) {
+        tr->broken_epoch = m->epochs + 1; /* the other rows were solved */
         return mfr_seterr(err, MFR_ERR_DIVERGED,
                           "an ALS system was not positive definite at epoch %lld; raise --l2",
                           (long long)m->epochs + 1);
+    }
     return mfr_step_end(tr, &st, loss_out, err);
 }

@@ -519,6 +519,7 @@ int mfr_step_end(mfr_trainer *tr, const struct mfr_step *st, double *loss_out, m
         int64_t len[MFR_CHECK_MAX_ARRAYS];
         char names[MFR_CHECK_MAX_ARRAYS][40];
         check_arrays(tr, st, arr, len, names);
+        tr->broken_epoch = tr->model->epochs + 1; /* the update was applied */
         return mfr_seterr(err, MFR_ERR_DIVERGED,
                           "%s became non-finite (inf or NaN) at epoch %lld although the loss "
                           "was finite (%g); lower the learning rate",
@@ -552,6 +553,11 @@ static int step_once(mfr_trainer *tr, double *loss_out, mfr_error *err)
 int mfr_trainer_step(mfr_trainer *tr, double *loss_out, mfr_error *err)
 {
     if (!tr) return mfr_seterr(err, MFR_ERR_INVALID, "mfr_trainer_step: trainer is NULL");
+    if (tr->broken_epoch > 0)
+        return mfr_seterr(err, MFR_ERR_DIVERGED,
+                          "the trainer diverged at epoch %lld, whose step left its parameters "
+                          "unusable; it cannot step again (create a new trainer)",
+                          (long long)tr->broken_epoch);
     mfr_threads_pick(tr);
     const double t0 = mfr_threads_now();
     const int rc = step_once(tr, loss_out, err);

@@ -80,6 +80,11 @@ struct mfr_trainer {
     int64_t *item_count;  /* training ratings per item (with regularizers) */
     float bias_mean;      /* μ: the training mean, where every b_i starts */
     mfr_loss last;        /* the last step's loss parts */
+    /* The epoch whose step diverged after writing parameters (a non-finite
+     * row, or an ALS solve that failed halfway), 0 when none did: the
+     * factors are then no state a run goes on from, so later steps refuse
+     * rather than report a misleading loss. */
+    int64_t broken_epoch;
     int32_t n_threads;    /* of the current (or last) step */
     struct mfr_thread_tuner tuner;
     uint64_t mem_bytes;

@@ -502,10 +502,12 @@ MFR_API void mfr_synth_options_default(mfr_synth_options *opt);
  */
 MFR_API int mfr_synth_write(const mfr_synth_options *opt, const char *dir, mfr_error *err);
 /**
- * MFR_OK when mfr_synth_write may write into `dir`: it does not exist, holds
+ * MFR_OK when mfr_synth_write may write into `dir`: it does not exist (and
+ * its parent is a directory, where it will be made), holds
  * none of the files synth writes, or holds files of an earlier
  * mfr_synth_write (its planted.txt starts with "# mfrec synth"). Else
- * MFR_ERR_IO naming the file: a dataset synth did not write (its u.data,
+ * MFR_ERR_IO naming dir when it exists and is not a directory or cannot be
+ * made, or naming the file: a dataset synth did not write (its u.data,
  * say, would be replaced) or another dataset's file that the new files would
  * contradict (u1.base .. ub.test, u.info, ratings.dat, ratings.csv, ...).
  */

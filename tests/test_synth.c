@@ -781,6 +781,21 @@ static void test_refuses_other_datasets(void **state)
     char *dir = tu_mkdtemp();
     char *fresh = tu_path(dir, "fresh");
     assert_int_equal(mfr_synth_check_dir(fresh, &err), MFR_OK); /* not there yet */
+    /* a path synth's mkdir cannot use: a file, or a missing parent; refused
+     * by the check (which once said OK) as by the write, naming it */
+    static const char *const unusable[] = {"plain", "plain/sub", "gone/sub"};
+    tu_write_file(dir, "plain", "x", 1);
+    for (size_t u = 0; u < sizeof unusable / sizeof *unusable; u++) {
+        char *bad = tu_path(dir, unusable[u]);
+        memset(&err, 0, sizeof err);
+        assert_int_equal(mfr_synth_check_dir(bad, &err), MFR_ERR_IO);
+        assert_non_null(strstr(err.message, bad));
+        assert_int_equal(mfr_synth_write(&o, bad, &err), MFR_ERR_IO);
+        free(bad);
+    }
+    char *plain = tu_path(dir, "plain");
+    assert_int_equal(unlink(plain), 0);
+    free(plain);
     /* a user's own ratings, no planted.txt: refused, kept */
     static const char mine[] = "1\t2\t3\t881250949\n";
     tu_write_file(dir, "u.data", mine, sizeof mine - 1);

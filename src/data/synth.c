@@ -983,6 +983,36 @@ static bool has_synth_mark(const char *path)
     return marked;
 }
 
+/* mfr_synth_write's mkdir makes one level: dir must be a directory, or
+ * missing with a directory as its parent. Checked with the files, so that
+ * a path it cannot use is refused before the setup allocates anything
+ * (and mfr_synth_check_dir's OK means the write can go ahead). `path` has
+ * room for dir. */
+static int check_dir_path(const char *dir, char *path, size_t cap, mfr_error *err)
+{
+    struct stat st;
+    if (stat(dir, &st) == 0)
+        return S_ISDIR(st.st_mode) ? MFR_OK
+                                   : mfr_seterr(err, MFR_ERR_IO,
+                                                "cannot create directory %s: exists and is not a directory",
+                                                dir);
+    if (errno != ENOENT)
+        return mfr_seterr(err, MFR_ERR_IO, "cannot create directory %s: %s", dir, strerror(errno));
+    snprintf(path, cap, "%s", dir);
+    size_t n = strlen(path);
+    while (n > 1 && path[n - 1] == '/') path[--n] = '\0';
+    char *slash = strrchr(path, '/');
+    if (!slash) snprintf(path, cap, ".");
+    else slash[slash == path] = '\0'; /* "/x": the parent is "/" */
+    if (stat(path, &st) != 0)
+        return mfr_seterr(err, MFR_ERR_IO, "cannot create directory %s: %s: %s", dir, path,
+                          strerror(errno));
+    if (!S_ISDIR(st.st_mode))
+        return mfr_seterr(err, MFR_ERR_IO, "cannot create directory %s: %s is not a directory", dir,
+                          path);
+    return MFR_OK;
+}
+
 int mfr_synth_check_dir(const char *dir, mfr_error *err)
 {
     if (!dir || !*dir) return mfr_seterr(err, MFR_ERR_INVALID, "dir must be a non-empty path");
@@ -997,7 +1027,7 @@ int mfr_synth_check_dir(const char *dir, mfr_error *err)
     char *path = malloc(cap);
     if (!path) return mfr_seterr(err, MFR_ERR_NOMEM, "out of memory");
     struct stat st;
-    int rc = MFR_OK;
+    int rc = check_dir_path(dir, path, cap, err);
     for (size_t f = 0; f < sizeof others / sizeof *others && rc == MFR_OK; f++) {
         snprintf(path, cap, "%s/%s", dir, others[f]);
         if (lstat(path, &st) == 0)

@@ -1488,7 +1488,8 @@ MFR_API int mfr_ease_scores_rated(const mfr_ease *e, const int32_t *items, const
  * items (their scores' input, and excluded), `test` the relevant items.
  * For an EASE fitted on ratings, `train` gives the ratings too (the set it
  * was fitted on, so that a user's row of X is the fit's). A lean split's
- * training part as `train` is MFR_ERR_UNSUPPORTED.
+ * training part as `train` is MFR_ERR_UNSUPPORTED; a NULL argument (`out`
+ * included) MFR_ERR_INVALID.
  */
 MFR_API int mfr_ease_ranking(const mfr_ease *e, const mfr_ratings *train,
                              const mfr_ratings *test, int32_t n_top, mfr_ranking *out,

@@ -196,6 +196,9 @@ static void test_ranking_by_hand(void **state)
     expect_close(B[2 * 3 + 1], 0.5, 1e-14);
     expect_close(B[2 * 3 + 0], -2.0 / 7.0, 1e-14);
     mfr_ranking rk;
+    /* the one output may not be NULL (it was MFR_OK with nothing computed) */
+    assert_int_equal(mfr_ease_ranking(e, train, test, 1, NULL, &err), MFR_ERR_INVALID);
+    assert_non_null(strstr(err.message, "out is NULL"));
     assert_int_equal(mfr_ease_ranking(e, train, test, 1, &rk, &err), MFR_OK);
     assert_int_equal(rk.users, 2);
     expect_close(rk.precision, 0.5, 1e-14);

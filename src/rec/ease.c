@@ -474,9 +474,11 @@ static void ease_rank_scores(const void *ctx, int32_t u, const int32_t *items, i
 int mfr_ease_ranking(const mfr_ease *e, const mfr_ratings *train, const mfr_ratings *test,
                      int32_t n_top, mfr_ranking *out, mfr_error *err)
 {
-    if (!e || !train || !test)
+    /* out is the one result (mfr_model_ranking's two may be skipped): a
+     * NULL one once returned MFR_OK having computed nothing */
+    if (!e || !train || !test || !out)
         return mfr_seterr(err, MFR_ERR_INVALID, "mfr_ease_ranking: %s is NULL",
-                          !e ? "model" : !train ? "train" : "test");
+                          !e ? "model" : !train ? "train" : !test ? "test" : "out");
     int view = mfr_ratings_refuse_view(train, "mfr_ease_ranking", err);
     if (view == MFR_OK) view = mfr_ratings_refuse_view(test, "mfr_ease_ranking", err);
     if (view != MFR_OK) return view;

@@ -864,7 +864,9 @@ MFR_API int mfr_model_copy(const mfr_model *src, mfr_model **out, mfr_error *err
  *  allocating its arrays again: keeping each better epoch in one copy
  *  instead of a new one every time (whose freed 2 MiB-aligned arrays the
  *  allocator could not reuse: an early-stopping run's memory grew with
- *  every improving epoch). MFR_ERR_MISMATCH for models of other shapes, a
+ *  every improving epoch). MFR_ERR_MISMATCH, naming the difference, for
+ *  models of other shapes, other optimizer state (a model of
+ *  mfr_model_load_weights has none) or implicit factors on one only, a
  *  softmax model, or ranking-prior item counts (mfr_model_set_item_counts)
  *  set on one of the two only. */
 MFR_API int mfr_model_copy_into(mfr_model *dst, const mfr_model *src, mfr_error *err);

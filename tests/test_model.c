@@ -202,6 +202,18 @@ static void test_copy_into_reuses_the_arrays(void **state)
     assert_true(mfr_model_checksum(m) == mfr_model_checksum(c));
     mfr_model *other = make_model(3, 4, 5); /* no implicit arrays */
     assert_int_equal(mfr_model_copy_into(other, m, &err), MFR_ERR_MISMATCH);
+    tu_expect_in(err.message, "src has implicit-feedback factors and dst has none");
+    /* a copy without optimizer state (mfr_model_load_weights'): named, not
+     * "is not users 0.. of one of 3 x 4 (2)" */
+    mfr_model *lean = make_implicit_model(3, 4, 5);
+    for (int g = 0; g < MFR_MODEL_N_GROUPS; g++)
+        for (int32_t x = 0; x < lean->n_state; x++) mfr_aligned_free(lean->state[g][x]), lean->state[g][x] = NULL;
+    lean->n_state = 0; /* what mfr_model_load_weights leaves */
+    assert_int_equal(mfr_model_copy_into(lean, m, &err), MFR_ERR_MISMATCH);
+    tu_expect_in(err.message, "dst keeps 0 optimizer state arrays per group and src 2");
+    assert_int_equal(mfr_model_copy_into(m, lean, &err), MFR_ERR_MISMATCH);
+    tu_expect_in(err.message, "mfr_model_load_weights");
+    mfr_model_destroy(lean);
     mfr_model *wide = make_implicit_model(4, 4, 5);
     assert_int_equal(mfr_model_copy_into(wide, m, &err), MFR_ERR_MISMATCH);
     assert_int_equal(mfr_model_copy_into(NULL, m, &err), MFR_ERR_INVALID);

@@ -569,6 +569,18 @@ int mfr_model_copy_into(mfr_model *dst, const mfr_model *src, mfr_error *err)
                           "mfr_model_copy_into: the ranking prior's item counts are set on %s but not on %s "
                           "(mfr_model_set_item_counts)",
                           dst->rank_offset ? "dst" : "src", dst->rank_offset ? "src" : "dst");
+    /* a weights-only model (mfr_model_load_weights) or another optimizer's
+     * keeps other state arrays, an implicit model its P and Y: said so,
+     * not as "users 0.. of one of 3 x 3 (2)" (a part's message) */
+    if (dst->n_state != src->n_state)
+        return mfr_seterr(err, MFR_ERR_MISMATCH,
+                          "mfr_model_copy_into: dst keeps %d optimizer state arrays per group and src %d "
+                          "(a model of mfr_model_load_weights keeps none)",
+                          (int)dst->n_state, (int)src->n_state);
+    if (!dst->Y != !src->Y)
+        return mfr_seterr(err, MFR_ERR_MISMATCH,
+                          "mfr_model_copy_into: %s has implicit-feedback factors and %s has none",
+                          dst->Y ? "dst" : "src", dst->Y ? "src" : "dst");
     if (dst->k != src->k || dst->k_row != src->k_row || dst->n_users != src->n_users)
         return mfr_seterr(err, MFR_ERR_MISMATCH,
                           "mfr_model_copy_into: a model of %d users x %d items, k %d is not a copy of one of "

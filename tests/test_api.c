@@ -432,6 +432,44 @@ static int teardown(void **state)
     return 0;
 }
 
+/* A bad argument is named in the message, as the header's error
+ * convention promises ("NULL argument", "bad argument" and "NULL argument
+ * or bad row range" named none). */
+static void test_argument_errors_name_the_argument(void **state)
+{
+    struct fixture *f = *state;
+    mfr_error err;
+    int64_t rows, cols, n_common;
+    float *data = NULL;
+#define EXPECT_MSG(call, text)                                  \
+    do {                                                        \
+        memset(&err, 0, sizeof err);                            \
+        assert_int_equal((call), MFR_ERR_INVALID);              \
+        assert_string_equal(err.message, text);                 \
+    } while (0)
+    EXPECT_MSG(mfr_npy_read_f32("x.npy", &rows, NULL, &data, &err), "mfr_npy_read_f32: cols is NULL");
+    EXPECT_MSG(mfr_npy_read_f32_rows("x.npy", 0, 1, &rows, &cols, NULL, &err),
+               "mfr_npy_read_f32_rows: data is NULL");
+    EXPECT_MSG(mfr_npy_read_f32_rows("x.npy", 3, 1, &rows, &cols, &data, &err),
+               "mfr_npy_read_f32_rows: rows [3, 1) are not a range 0 <= row_lo <= row_hi");
+    const mfr_ratings *r = mfr_split_train(f->split);
+    EXPECT_MSG(mfr_ratings_overlap(r, r, &n_common, NULL, &err), "mfr_ratings_overlap: first_a is NULL");
+    int32_t kind = 0;
+    EXPECT_MSG(mfr_checkpoint_kind(NULL, &kind, &err), "mfr_checkpoint_kind: path is NULL");
+    mfr_softmax_config sc;
+    EXPECT_MSG(mfr_model_softmax_config(NULL, &sc, &err), "mfr_model_softmax_config: model is NULL");
+    float out[4];
+    const int32_t items[] = {0};
+    EXPECT_MSG(mfr_model_softmax_user(NULL, items, 1, out, &err), "mfr_model_softmax_user: model is NULL");
+    mfr_ease *e = NULL;
+    assert_int_equal(mfr_ease_fit(r, 3, 3, 1.0, 1, &e, &err), MFR_OK);
+    double scores[3];
+    EXPECT_MSG(mfr_ease_scores(e, NULL, 1, scores, &err), "mfr_ease_scores: items is NULL");
+    EXPECT_MSG(mfr_ease_scores(e, items, -2, scores, &err), "mfr_ease_scores: n must be >= 0, got -2");
+#undef EXPECT_MSG
+    mfr_ease_destroy(e);
+}
+
 static void test_trainer_misuse(void **state)
 {
     struct fixture *f = *state;
@@ -819,6 +857,7 @@ int main(void)
         cmocka_unit_test(test_config_table_defaults),
         cmocka_unit_test(test_format_double_shortest),
         cmocka_unit_test(test_config_set_checks_ranges),
+        cmocka_unit_test(test_argument_errors_name_the_argument),
         cmocka_unit_test(test_trainer_misuse),
         cmocka_unit_test(test_split_spec_too_long_for_a_model),
         cmocka_unit_test(test_memory_budget_refused_before_allocating),

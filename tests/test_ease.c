@@ -373,7 +373,9 @@ static void test_argument_errors(void **state)
     tu_expect_in(err.message, "not finite");
     assert_int_equal(mfr_ease_scores_rated(e, two, NULL, 2, s, &err), MFR_ERR_INVALID);
     /* named as called: it said mfr_ease_scores when ratings was NULL */
-    assert_string_equal(err.message, "mfr_ease_scores_rated: NULL argument or n < 0");
+    assert_string_equal(err.message, "mfr_ease_scores_rated: ratings is NULL");
+    assert_int_equal(mfr_ease_scores_rated(e, two, nan_rated, -1, s, &err), MFR_ERR_INVALID);
+    assert_string_equal(err.message, "mfr_ease_scores_rated: n must be >= 0, got -1");
     assert_int_equal(mfr_ease_scores(e, two, 2, NULL, &err), MFR_ERR_INVALID);
     tu_expect_in(err.message, "mfr_ease_scores: ");
     mfr_ease_destroy(e);

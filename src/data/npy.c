@@ -343,19 +343,29 @@ static int npy_open_read(const char *path, int64_t row_lo, int64_t row_hi, int64
     return rc;
 }
 
+/* The first NULL of a reader's arguments, for its message; NULL if none. */
+static const char *null_arg(const char *path, const int64_t *rows, const int64_t *cols, float **data)
+{
+    return !path ? "path" : !rows ? "rows" : !cols ? "cols" : !data ? "data" : NULL;
+}
+
 int mfr_npy_read_f32(const char *path, int64_t *rows, int64_t *cols, float **data,
                      mfr_error *err)
 {
-    if (!path || !rows || !cols || !data)
-        return mfr_seterr(err, MFR_ERR_INVALID, "mfr_npy_read_f32: NULL argument");
+    const char *null = null_arg(path, rows, cols, data);
+    if (null) return mfr_seterr(err, MFR_ERR_INVALID, "mfr_npy_read_f32: %s is NULL", null);
     return npy_open_read(path, -1, -1, rows, cols, data, err);
 }
 
 int mfr_npy_read_f32_rows(const char *path, int64_t row_lo, int64_t row_hi, int64_t *rows, int64_t *cols,
                           float **data, mfr_error *err)
 {
-    if (!path || !rows || !cols || !data || row_lo < 0 || row_hi < row_lo)
-        return mfr_seterr(err, MFR_ERR_INVALID, "mfr_npy_read_f32_rows: NULL argument or bad row range");
+    const char *null = null_arg(path, rows, cols, data);
+    if (null) return mfr_seterr(err, MFR_ERR_INVALID, "mfr_npy_read_f32_rows: %s is NULL", null);
+    if (row_lo < 0 || row_hi < row_lo)
+        return mfr_seterr(err, MFR_ERR_INVALID,
+                          "mfr_npy_read_f32_rows: rows [%lld, %lld) are not a range 0 <= row_lo <= row_hi",
+                          (long long)row_lo, (long long)row_hi);
     return npy_open_read(path, row_lo, row_hi, rows, cols, data, err);
 }
 

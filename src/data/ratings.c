@@ -447,7 +447,8 @@ int mfr_ratings_overlap(const mfr_ratings *a, const mfr_ratings *b, int64_t *n_c
                         int64_t *first_a, mfr_error *err)
 {
     if (!a || !b || !n_common || !first_a)
-        return mfr_seterr(err, MFR_ERR_INVALID, "mfr_ratings_overlap: NULL argument");
+        return mfr_seterr(err, MFR_ERR_INVALID, "mfr_ratings_overlap: %s is NULL",
+                          !a ? "a" : !b ? "b" : !n_common ? "n_common" : "first_a");
     if (a->skip || b->skip)
         return mfr_seterr(err, MFR_ERR_UNSUPPORTED,
                           "mfr_ratings_overlap: a lean split's training part is a view (mfr_split_create copies it)");

@@ -401,8 +401,10 @@ static void sum_rows(const mfr_ease *e, const int32_t *items, const double *w, i
 static int ease_scores(const char *fn, const mfr_ease *e, const int32_t *items, const float *ratings,
                        int32_t n, double *out, mfr_error *err)
 {
-    if (!e || (!items && n > 0) || (e->ratings && !ratings && n > 0) || !out || n < 0)
-        return mfr_seterr(err, MFR_ERR_INVALID, "%s: NULL argument or n < 0", fn);
+    if (!e || (!items && n > 0) || (e->ratings && !ratings && n > 0) || !out)
+        return mfr_seterr(err, MFR_ERR_INVALID, "%s: %s is NULL", fn,
+                          !e ? "the EASE" : !out ? "out" : !items ? "items" : "ratings");
+    if (n < 0) return mfr_seterr(err, MFR_ERR_INVALID, "%s: n must be >= 0, got %d", fn, (int)n);
     for (int32_t x = 0; x < n; x++) {
         if (items[x] < 0 || items[x] >= e->n_items)
             return mfr_seterr(err, MFR_ERR_INVALID, "EASE: item index %d is outside 0..%d",

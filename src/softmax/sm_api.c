@@ -269,7 +269,8 @@ int32_t mfr_model_kind(const mfr_model *m)
 
 int mfr_model_softmax_config(const mfr_model *m, mfr_softmax_config *out, mfr_error *err)
 {
-    if (!m || !out) return mfr_seterr(err, MFR_ERR_INVALID, "mfr_model_softmax_config: NULL argument");
+    if (!m || !out)
+        return mfr_seterr(err, MFR_ERR_INVALID, "mfr_model_softmax_config: %s is NULL", !m ? "model" : "out");
     if (!m->sm)
         return mfr_seterr(err, MFR_ERR_INVALID, "the model is a matrix factorization model, not softmax");
     *out = m->sm->cfg;
@@ -279,8 +280,10 @@ int mfr_model_softmax_config(const mfr_model *m, mfr_softmax_config *out, mfr_er
 int mfr_model_softmax_user(const mfr_model *m, const int32_t *items, int32_t n, float *out,
                            mfr_error *err)
 {
-    if (!m || !out || n < 0 || (n > 0 && !items))
-        return mfr_seterr(err, MFR_ERR_INVALID, "mfr_model_softmax_user: bad argument");
+    if (!m || !out || (n > 0 && !items))
+        return mfr_seterr(err, MFR_ERR_INVALID, "mfr_model_softmax_user: %s is NULL",
+                          !m ? "model" : !out ? "out" : "items");
+    if (n < 0) return mfr_seterr(err, MFR_ERR_INVALID, "mfr_model_softmax_user: n must be >= 0, got %d", (int)n);
     if (!m->sm)
         return mfr_seterr(err, MFR_ERR_INVALID, "the model is a matrix factorization model, not softmax");
     return mfr_sm_net_user(m->sm, items, n, out, err);

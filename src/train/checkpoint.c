@@ -761,7 +761,8 @@ void mfr_ckpt_parts_of(const mfr_checkpoint *c, struct mfr_ckpt_parts *out)
 
 int mfr_checkpoint_kind(const char *path, int32_t *kind, mfr_error *err)
 {
-    if (!path || !kind) return mfr_seterr(err, MFR_ERR_INVALID, "mfr_checkpoint_kind: NULL argument");
+    if (!path || !kind)
+        return mfr_seterr(err, MFR_ERR_INVALID, "mfr_checkpoint_kind: %s is NULL", !path ? "path" : "kind");
     FILE *f = NULL;
     int rc = open_checkpoint(path, &f, err);
     if (rc != MFR_OK) return rc;

@@ -1306,6 +1306,10 @@ MFR_API double mfr_model_fold_in_lambda(const mfr_model *m, int64_t n_train,
  * rating at position j, singular normal equations: lambda = 0 with fewer
  * than d independent rated items), MFR_ERR_NOMEM (d*d doubles). Outputs are
  * written only on success. Reads the model only: thread-safe; deterministic.
+ * On a softmax model (mfrec_softmax.h) there is no solve: the result is
+ * mfr_model_softmax_user of the items (a repeat counts as in that call),
+ * lambda and the ratings' values are not used (the ratings are still
+ * checked) and *user_bias_out gets 0; so is mfr_model_fold_in_range's.
  */
 MFR_API int mfr_model_fold_in(const mfr_model *m, const int32_t *items, const float *ratings,
                               int32_t n, double lambda, float *user_vec_out,

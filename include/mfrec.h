@@ -507,7 +507,9 @@ MFR_API int mfr_synth_write(const mfr_synth_options *opt, const char *dir, mfr_e
  * none of the files synth writes, or holds files of an earlier
  * mfr_synth_write (its planted.txt starts with "# mfrec synth"). Else
  * MFR_ERR_IO naming dir when it exists and is not a directory or cannot be
- * made, or naming the file: a dataset synth did not write (its u.data,
+ * made, or naming the file: one of synth's files that is not a regular
+ * file (a directory, FIFO or symbolic link: never replaced), a dataset
+ * synth did not write (its u.data,
  * say, would be replaced) or another dataset's file that the new files would
  * contradict (u1.base .. ub.test, u.info, ratings.dat, ratings.csv, ...).
  */

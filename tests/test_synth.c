@@ -824,6 +824,22 @@ static void test_refuses_other_datasets(void **state)
     assert_int_equal(mfr_synth_write(&o, dir, &err), MFR_OK);
     o.seed = 7;
     assert_int_equal(mfr_synth_write(&o, dir, &err), MFR_OK);
+    /* one of its files made a directory: refused before planted.txt's early
+     * mark replaced the finished one (which then lost its RMSE line) */
+    char *planted_text = tu_read_file(planted, NULL);
+    char *genre = tu_path(dir, "u.genre");
+    assert_int_equal(unlink(genre), 0);
+    assert_int_equal(mkdir(genre, 0755), 0);
+    o.seed = 8;
+    assert_int_equal(mfr_synth_check_dir(dir, &err), MFR_ERR_IO);
+    tu_expect_in(err.message, "/u.genre is not a regular file; not replacing it");
+    assert_int_equal(mfr_synth_write(&o, dir, &err), MFR_ERR_IO);
+    char *after = tu_read_file(planted, NULL);
+    assert_string_equal(after, planted_text);
+    free(after);
+    free(planted_text);
+    assert_int_equal(rmdir(genre), 0);
+    free(genre);
     free(fold);
     free(planted);
     free(data);

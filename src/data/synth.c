@@ -1036,10 +1036,18 @@ int mfr_synth_check_dir(const char *dir, mfr_error *err)
                             "choose a new directory or one without a dataset",
                             dir, path);
     }
+    /* The writers refuse to replace what is not a regular file; refused
+     * here, before planted.txt's early mark replaces an earlier synth's,
+     * so that such a directory is left whole rather than half rewritten. */
+    const size_t n_ours = sizeof ours / sizeof *ours;
     const char *found = NULL;
-    for (size_t f = 0; f < sizeof ours / sizeof *ours && rc == MFR_OK && !found; f++) {
-        snprintf(path, cap, "%s/%s", dir, ours[f]);
-        if (lstat(path, &st) == 0) found = ours[f];
+    for (size_t f = 0; f <= n_ours && rc == MFR_OK; f++) {
+        snprintf(path, cap, "%s/%s", dir, f < n_ours ? ours[f] : "planted.txt");
+        if (lstat(path, &st) != 0) continue;
+        if (!S_ISREG(st.st_mode))
+            rc = mfr_seterr(err, MFR_ERR_IO, "%s is not a regular file; not replacing it", path);
+        else if (!found && f < n_ours)
+            found = ours[f];
     }
     if (found) {
         snprintf(path, cap, "%s/planted.txt", dir);

@@ -943,11 +943,12 @@ MFR_API int mfr_trainer_set_factors(mfr_trainer *tr, const float *U, int64_t u_r
  * the regularizers, see mfr_trainer_last_loss) before the step.
  * MFR_ERR_DIVERGED, with the epoch and the loss in `err`, when it is not
  * finite (the step is not applied, and a later call fails the same way);
- * also when the step's update made a parameter non-finite, or an ALS row
- * system was not positive definite: that step was applied (in part), so
- * the trainer's factors are unusable and every later call returns
- * MFR_ERR_DIVERGED naming that epoch without stepping. MFR_ERR_INVALID
- * for a NULL trainer.
+ * also when the step's update made a parameter non-finite, and for any
+ * divergence of an ALS step (a row system not positive definite, or a
+ * non-finite loss: ALS solves its rows before the loss is known): that
+ * step was applied (in part), so the trainer's factors are unusable and
+ * every later call returns MFR_ERR_DIVERGED naming that epoch without
+ * stepping. MFR_ERR_INVALID for a NULL trainer.
  */
 MFR_API int mfr_trainer_step(mfr_trainer *tr, double *loss, mfr_error *err);
 

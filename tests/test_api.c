@@ -759,6 +759,43 @@ static void test_divergence_after_update_refuses_steps(void **state)
     mfr_trainer_destroy(tr);
 }
 
+/* ALS solves its rows in place: a row system that is not positive definite
+ * (ratings near FLT_MAX) leaves the other rows solved and the epoch not
+ * counted, so the next step refuses instead of going on from a half step. */
+static void test_als_divergence_refuses_steps(void **state)
+{
+    (void)state;
+    char *dir = tu_mkdtemp();
+    tu_write_file(dir, "r.tsv", "1\t1\t3e38\n1\t2\t-3e38\n2\t1\t3e38\n2\t2\t3e38\n3\t1\t-3e38\n",
+                  (size_t)-1);
+    char *file = tu_path(dir, "r.tsv");
+    mfr_load_options lo;
+    mfr_load_options_default(&lo);
+    lo.format = MFR_FORMAT_DELIMITED;
+    lo.cache = MFR_CACHE_NEVER;
+    mfr_dataset *ds = NULL;
+    mfr_error err = {0};
+    assert_int_equal(mfr_dataset_load(file, &lo, &ds, &err), MFR_OK);
+    mfr_config cfg;
+    mfr_config_default(&cfg);
+    cfg.k = 2;
+    cfg.n_threads = 1;
+    cfg.optimizer = MFR_OPTIMIZER_ALS;
+    cfg.l2 = 0.1;
+    mfr_trainer *tr = NULL;
+    assert_int_equal(mfr_trainer_create(&cfg, ds, mfr_dataset_ratings(ds), NULL, &tr, &err), MFR_OK);
+    assert_int_equal(mfr_trainer_step(tr, NULL, &err), MFR_ERR_DIVERGED);
+    tu_expect_in(err.message, "not positive definite at epoch 1");
+    assert_int_equal(mfr_trainer_step(tr, NULL, &err), MFR_ERR_DIVERGED);
+    tu_expect_in(err.message, "diverged at epoch 1");
+    assert_int_equal(mfr_model_epochs(mfr_trainer_model(tr)), 0);
+    mfr_trainer_destroy(tr);
+    mfr_dataset_destroy(ds);
+    free(file);
+    tu_rmtree(dir);
+    free(dir);
+}
+
 /* A run as a caller's thread makes it: 10 epochs of a fixed configuration. */
 struct caller_run {
     const mfr_dataset *ds;
@@ -866,6 +903,7 @@ int main(void)
         cmocka_unit_test(test_lean_split_refused_where_unsupported),
         cmocka_unit_test(test_divergence_is_a_status),
         cmocka_unit_test(test_divergence_after_update_refuses_steps),
+        cmocka_unit_test(test_als_divergence_refuses_steps),
         cmocka_unit_test(test_callers_threads_and_lifetimes),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

@@ -313,5 +313,9 @@ int mfr_als_step(mfr_trainer *tr, double *loss_out, mfr_error *err)
                           "an ALS system was not positive definite at epoch %lld; raise --l2",
                           (long long)m->epochs + 1);
     }
-    return mfr_step_end(tr, &st, loss_out, err);
+    const int rc = mfr_step_end(tr, &st, loss_out, err);
+    /* the rows were solved before the loss was known: a non-finite one
+     * leaves them written, unlike a gradient step's */
+    if (rc == MFR_ERR_DIVERGED) tr->broken_epoch = m->epochs + 1;
+    return rc;
 }

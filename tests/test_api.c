@@ -466,6 +466,11 @@ static void test_argument_errors_name_the_argument(void **state)
     double scores[3];
     EXPECT_MSG(mfr_ease_scores(e, NULL, 1, scores, &err), "mfr_ease_scores: items is NULL");
     EXPECT_MSG(mfr_ease_scores(e, items, -2, scores, &err), "mfr_ease_scores: n must be >= 0, got -2");
+    mfr_config cfg;
+    mfr_config_default(&cfg);
+    char buf[32];
+    EXPECT_MSG(mfr_config_format(&cfg, NULL, buf, sizeof buf, &err), "mfr_config_format: field is NULL");
+    EXPECT_MSG(mfr_config_format(&cfg, mfr_config_field_at(0), NULL, 8, &err), "mfr_config_format: buf is NULL");
 #undef EXPECT_MSG
     mfr_ease_destroy(e);
 }

@@ -571,7 +571,8 @@ int mfr_config_format(const mfr_config *cfg, const mfr_config_field *f, char *bu
     if (!cfg || !row || !buf || size == 0)
         return mfr_seterr(err, MFR_ERR_INVALID, "mfr_config_format: %s",
                           !cfg ? "config is NULL"
-                          : !row ? "not a field of the configuration table"
+                          : !row ? (f ? "not a field of the configuration table" : "field is NULL")
+                          : !buf ? "buf is NULL"
                                  : "no room in buf");
     locale_t c_locale = newlocale(LC_NUMERIC_MASK, "C", (locale_t)0);
     if (c_locale == (locale_t)0)

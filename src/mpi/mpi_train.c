@@ -400,6 +400,8 @@ int mfr_mpi_trainer_step(mfr_mpi_trainer *mt, double *loss_out, mfr_error *err)
 {
     if (!mt) return mfr_seterr(err, MFR_ERR_INVALID, "mfr_mpi_trainer_step: trainer is NULL");
     mfr_trainer *tr = mt->tr;
+    /* every rank saw the same divergence (check_across): all refuse alike */
+    if (tr->broken_epoch > 0) return mfr_step_refuse_broken(tr, err);
     struct mfr_step st;
     mfr_step_begin(tr, &st); /* the part's users: this rank's own */
     int rc = reg_sums(mt, &st, err);

@@ -550,14 +550,18 @@ static int step_once(mfr_trainer *tr, double *loss_out, mfr_error *err)
     return mfr_step_end(tr, &st, loss_out, err);
 }
 
+int mfr_step_refuse_broken(const mfr_trainer *tr, mfr_error *err)
+{
+    return mfr_seterr(err, MFR_ERR_DIVERGED,
+                      "the trainer diverged at epoch %lld, whose step left its parameters "
+                      "unusable; it cannot step again (create a new trainer)",
+                      (long long)tr->broken_epoch);
+}
+
 int mfr_trainer_step(mfr_trainer *tr, double *loss_out, mfr_error *err)
 {
     if (!tr) return mfr_seterr(err, MFR_ERR_INVALID, "mfr_trainer_step: trainer is NULL");
-    if (tr->broken_epoch > 0)
-        return mfr_seterr(err, MFR_ERR_DIVERGED,
-                          "the trainer diverged at epoch %lld, whose step left its parameters "
-                          "unusable; it cannot step again (create a new trainer)",
-                          (long long)tr->broken_epoch);
+    if (tr->broken_epoch > 0) return mfr_step_refuse_broken(tr, err);
     mfr_threads_pick(tr);
     const double t0 = mfr_threads_now();
     const int rc = step_once(tr, loss_out, err);

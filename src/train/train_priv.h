@@ -178,6 +178,9 @@ void mfr_phase_check(mfr_trainer *tr, struct mfr_step *st);
 
 /* The loss parts and status of a finished step. */
 int mfr_step_end(mfr_trainer *tr, const struct mfr_step *st, double *loss_out, mfr_error *err);
+/* MFR_ERR_DIVERGED naming tr->broken_epoch: a step after one that left the
+ * parameters unusable (mfr_trainer_step, mfr_mpi_trainer_step). */
+int mfr_step_refuse_broken(const mfr_trainer *tr, mfr_error *err);
 
 /* One ALS step (als.c): every user's row solved with V fixed, then every
  * item's with the new U; the loss at the factors before the step. */

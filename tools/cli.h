@@ -408,6 +408,14 @@ struct stage {
     char **retire; /* names in OUT that the commit removes (stage_retire) */
     size_t n_retire;
     int lock; /* OUT's lock (stage_lock) until the commit ends, else -1 */
+    /* the commit's files (stage_swap), listed and their paths made before
+     * the first rename; swapped: they are in OUT, the previous ones kept
+     * in DIR until stage_commit ends; keep: a previous one could not be
+     * put back, so DIR stays */
+    struct commit_file *files;
+    size_t n_files, n_names;
+    char **names;
+    bool swapped, keep;
 };
 /* Messages name OUT where they would name the stage's directory DIR
  * (both NULL: none); set by stage_open, cleared by stage_commit. */
@@ -433,8 +441,16 @@ int stage_check(struct stage *s);
  * cannot be written: a full disk, /dev/full, a closed stdout), OUT is put
  * back as it was, so a failed run never leaves a mix of old and new files
  * nor reports files it did not write. The stage directory goes in every
- * case; returns the final status. */
+ * case; returns the final status. After stage_swap, only the report and
+ * the end (or, rc not EXIT_OK, OUT put back): nothing that allocates. */
 int stage_commit(struct stage *s, int rc, const char *report);
+/* The first half of stage_commit: when rc is EXIT_OK, the checks and
+ * every allocation, then the renames (OUT put back if one fails); returns
+ * the status. The files are in OUT but the previous ones still in the
+ * stage: stage_commit then keeps the set (rc EXIT_OK) or puts OUT back,
+ * needing no memory, so that a run with other outputs can commit them in
+ * between and undo all when one of them fails. */
+int stage_swap(struct stage *s, int rc);
 
 /* Aborts on a broken invariant of the tool itself (never on user input). */
 #define MFR_CLI_ASSERT(x)                                                                    \

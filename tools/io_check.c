@@ -630,15 +630,13 @@ int stage_open(struct stage *s, const char *flag, const char *out)
     return rc;
 }
 
-/* "DIR/PRE NAME" (malloc'd; NULL when out of memory). */
-static char *join_pre(const char *dir, const char *pre, const char *name)
+/* "DIR/NAME" (malloc'd; NULL when out of memory). */
+static char *join(const char *dir, const char *name)
 {
-    char *p = malloc(strlen(dir) + strlen(pre) + strlen(name) + 2);
-    if (p) sprintf(p, "%s/%s%s", dir, pre, name);
+    char *p = malloc(strlen(dir) + strlen(name) + 2);
+    if (p) sprintf(p, "%s/%s", dir, name);
     return p;
 }
-
-static char *join(const char *dir, const char *name) { return join_pre(dir, "", name); }
 
 /* The previous file of OUT/name is kept as DIR/.prev-name while a commit
  * runs (a staged file's name never starts with a dot). */
@@ -692,124 +690,107 @@ int stage_retire(struct stage *s, const char *name)
 
 /* One file of a commit: its name in OUT, whether it is staged (moves in)
  * or retired (goes), whether OUT held it before (kept as DIR/.prev-name),
- * and whether the staged file is in OUT now. */
+ * and whether the staged file is in OUT now. Its three paths are made
+ * before the first rename (commit_prepare), so that neither the renames
+ * nor putting OUT back needs memory: a failed allocation there left a
+ * previous file in a kept stage, or a replaced file without its mode. */
 struct commit_file {
     const char *name;
+    char *paths;                 /* one block: out, staged and prev below */
+    const char *out, *in, *prev; /* OUT/name, DIR/name, DIR/.prev-name */
     bool staged, had_old, moved_in;
 };
-
-/* rename(dir_a/pre_a name, dir_b/pre_b name); 0 or errno. */
-static int rename_in(const char *dir_a, const char *pre_a, const char *dir_b, const char *pre_b,
-                     const char *name)
-{
-    char *a = join_pre(dir_a, pre_a, name), *b = join_pre(dir_b, pre_b, name);
-    int e = ENOMEM;
-    if (a && b) e = rename(a, b) == 0 ? 0 : errno;
-    free(a);
-    free(b);
-    return e;
-}
 
 /* The stage directory now holds a previous file that could not be put
  * back: it stays. A signal (waiting while the renames run) must not remove
  * it, and messages name it by its own name. */
-static void keep_stage(bool *keep)
+static void keep_stage(struct stage *s)
 {
-    *keep = true;
+    s->keep = true;
     signal_cleanup_dir(NULL, NULL);
     cli_stage_names(NULL, NULL);
 }
 
+/* rename(from, to); 0 or errno. */
+static int rename_errno(const char *from, const char *to) { return rename(from, to) == 0 ? 0 : errno; }
+
 /* Puts OUT back as it was: the staged files that moved in go back to the
  * stage, the previous files back into OUT. A step that fails is said (the
- * previous file then stays in the stage directory, which is kept: *keep). */
-static void roll_back(struct stage *s, struct commit_file *f, size_t n, bool *keep)
+ * previous file then stays in the stage directory, which is kept). */
+static void roll_back(struct stage *s)
 {
-    for (size_t k = 0; k < n; k++) {
+    struct commit_file *f = s->files;
+    for (size_t k = 0; k < s->n_files; k++) {
         if (!f[k].moved_in) continue;
-        int e = rename_in(s->out, "", s->dir, "", f[k].name);
+        int e = rename_errno(f[k].out, f[k].in);
         if (e == 0) {
             f[k].moved_in = false;
         } else if (f[k].had_old) {
-            keep_stage(keep);
-            runtime_error("cannot take back %s/%s (the previous one is kept as %s/" PREV_PREFIX "%s): %s", s->out,
-                          f[k].name, s->dir, f[k].name, strerror(e));
+            keep_stage(s);
+            runtime_error("cannot take back %s (the previous one is kept as %s): %s", f[k].out, f[k].prev, strerror(e));
         } else {
-            runtime_error("cannot take back %s/%s, which this failed run wrote: %s", s->out, f[k].name,
-                          strerror(e));
+            runtime_error("cannot take back %s, which this failed run wrote: %s", f[k].out, strerror(e));
         }
     }
-    for (size_t k = 0; k < n; k++) {
+    for (size_t k = 0; k < s->n_files; k++) {
         if (!f[k].had_old || f[k].moved_in) continue;
-        int e = rename_in(s->dir, PREV_PREFIX, s->out, "", f[k].name);
+        int e = rename_errno(f[k].prev, f[k].out);
         if (e == 0) {
             f[k].had_old = false;
         } else {
-            keep_stage(keep);
-            runtime_error("cannot put back the previous %s/%s (it is kept as %s/" PREV_PREFIX "%s): %s", s->out,
-                          f[k].name, s->dir, f[k].name, strerror(e));
+            keep_stage(s);
+            runtime_error("cannot put back the previous %s (it is kept as %s): %s", f[k].out, f[k].prev, strerror(e));
         }
     }
-}
-
-/* The staged dir/name takes the permission bits of the file it replaces
- * (a private file stays private), as single files do (tmp_file_create);
- * never its setuid, setgid or sticky bits. */
-static void keep_mode(const char *dir, const char *name, mode_t mode)
-{
-    char *p = join(dir, name);
-    if (p) (void)chmod(p, mode & 0777);
-    free(p);
 }
 
 /* The previous files out of the way, then the staged ones in; on a
- * failure everything is put back (roll_back). */
-static int swap_in(struct stage *s, struct commit_file *f, size_t n, bool *keep)
+ * failure everything is put back (roll_back). No allocation: the paths
+ * are made (commit_prepare). */
+static int swap_in(struct stage *s)
 {
+    struct commit_file *f = s->files;
     struct stat st;
     int rc = EXIT_OK;
-    for (size_t k = 0; k < n && rc == EXIT_OK; k++) {
-        char *to = join(s->out, f[k].name);
-        if (!to) rc = runtime_error("out of memory");
-        else if (lstat(to, &st) == 0) {
-            if (f[k].staged && S_ISREG(st.st_mode)) keep_mode(s->dir, f[k].name, st.st_mode);
-            int e = rename_in(s->out, "", s->dir, PREV_PREFIX, f[k].name);
-            if (e == 0) f[k].had_old = true;
-            else rc = runtime_error("cannot %s %s: %s", f[k].staged ? "replace" : "remove", to, strerror(e));
-        }
-        free(to);
+    for (size_t k = 0; k < s->n_files && rc == EXIT_OK; k++) {
+        if (lstat(f[k].out, &st) != 0) continue;
+        /* the staged file takes the permission bits of the one it replaces
+         * (a private file stays private), as single files do
+         * (tmp_file_create); never setuid, setgid or sticky bits */
+        if (f[k].staged && S_ISREG(st.st_mode)) (void)chmod(f[k].in, st.st_mode & 0777);
+        int e = rename_errno(f[k].out, f[k].prev);
+        if (e == 0) f[k].had_old = true;
+        else rc = runtime_error("cannot %s %s: %s", f[k].staged ? "replace" : "remove", f[k].out, strerror(e));
     }
-    for (size_t k = 0; k < n && rc == EXIT_OK; k++) {
+    for (size_t k = 0; k < s->n_files && rc == EXIT_OK; k++) {
         if (!f[k].staged) continue;
-        int e = rename_in(s->dir, "", s->out, "", f[k].name);
+        int e = rename_errno(f[k].in, f[k].out);
         if (e == 0) {
             f[k].moved_in = true;
             test_slow_stage();
         } else {
-            rc = runtime_error("cannot move %s/%s into place: %s", s->out, f[k].name, strerror(e));
+            rc = runtime_error("cannot move %s into place: %s", f[k].out, strerror(e));
         }
     }
-    if (rc != EXIT_OK) roll_back(s, f, n, keep);
+    if (rc != EXIT_OK) roll_back(s);
     return rc;
 }
 
 /* The stage directory's files (leftover staged ones, previous ones) and
- * the directory itself, unless a previous file could not be put back. */
-static void stage_remove(struct stage *s, const struct commit_file *f, size_t n, bool keep)
+ * the directory itself, unless a previous file could not be put back;
+ * everything in it when the commit's files were never listed. */
+static void stage_remove(struct stage *s)
 {
-    for (size_t k = 0; k < n; k++) {
-        if (!keep || !f[k].had_old) {
-            char *prev = join_pre(s->dir, PREV_PREFIX, f[k].name);
-            if (prev) unlink(prev);
-            free(prev);
-        }
-        if (f[k].staged && !f[k].moved_in) {
-            char *p = join(s->dir, f[k].name);
-            if (p) unlink(p);
-            free(p);
-        }
+    if (!s->files) {
+        remove_dir_files(s->dir);
+        return;
     }
-    if (!keep) rmdir(s->dir);
+    for (size_t k = 0; k < s->n_files; k++) {
+        const struct commit_file *f = &s->files[k];
+        if (!s->keep || !f->had_old) unlink(f->prev);
+        if (f->staged && !f->moved_in) unlink(f->in);
+    }
+    if (!s->keep) rmdir(s->dir);
 }
 
 int stage_check(struct stage *s)
@@ -852,58 +833,94 @@ void stage_lock(struct stage *s)
     if (s->dir && s->lock < 0) s->lock = lock_out(s->out);
 }
 
+/* One commit file's paths, in one block. */
+static bool commit_paths(const struct stage *s, struct commit_file *f)
+{
+    const size_t lo = strlen(s->out), ld = strlen(s->dir), ln = strlen(f->name);
+    const size_t n_out = lo + ln + 2, n_in = ld + ln + 2;
+    if (!(f->paths = malloc(n_out + n_in + n_in + sizeof PREV_PREFIX))) return false;
+    char *p = f->paths;
+    sprintf(p, "%s/%s", s->out, f->name);
+    sprintf(p + n_out, "%s/%s", s->dir, f->name);
+    sprintf(p + n_out + n_in, "%s/" PREV_PREFIX "%s", s->dir, f->name);
+    f->out = p, f->in = p + n_out, f->prev = p + n_out + n_in;
+    return true;
+}
+
+/* Everything a commit needs memory for, before its first rename: the final
+ * paths checked, the staged files listed, every path made. */
+static int commit_prepare(struct stage *s)
+{
+    int rc = stage_check(s);
+    size_t n_staged = 0;
+    if (rc == EXIT_OK) rc = staged_names(s, &s->names, &n_staged);
+    s->n_names = n_staged;
+    struct commit_file *f = rc == EXIT_OK ? calloc(n_staged + s->n_retire + 1, sizeof *f) : NULL;
+    if (rc == EXIT_OK && !f) rc = runtime_error("out of memory");
+    if (rc != EXIT_OK) return rc;
+    size_t n = 0;
+    for (size_t k = 0; k < n_staged; k++) f[n++] = (struct commit_file){.name = s->names[k], .staged = true};
+    for (size_t k = 0; k < s->n_retire; k++) {
+        for (size_t j = 0; j < n_staged; j++) MFR_CLI_ASSERT(strcmp(s->names[j], s->retire[k]) != 0);
+        f[n++] = (struct commit_file){.name = s->retire[k]};
+    }
+    for (size_t k = 0; k < n && rc == EXIT_OK; k++)
+        if (!commit_paths(s, &f[k])) rc = runtime_error("out of memory");
+    s->files = f, s->n_files = n;
+    if (rc != EXIT_OK) { /* nothing moved: stage_remove empties the stage as it is */
+        for (size_t k = 0; k < n; k++) free(f[k].paths);
+        free(f);
+        s->files = NULL, s->n_files = 0;
+    }
+    return rc;
+}
+
+int stage_swap(struct stage *s, int rc)
+{
+    if (!s->dir || s->swapped) return rc;
+    /* every final path is checked before the first rename, so a refused
+     * one leaves the old set whole */
+    if (rc == EXIT_OK) rc = commit_prepare(s);
+    /* the files move together: a signal among the renames waits for them */
+    exit_signals_defer(true);
+    if (rc == EXIT_OK) stage_lock(s);
+    if (rc == EXIT_OK) rc = swap_in(s);
+    s->swapped = rc == EXIT_OK;
+    exit_signals_defer(false);
+    return rc;
+}
+
 int stage_commit(struct stage *s, int rc, const char *report)
 {
+    rc = stage_swap(s, rc);
     if (!s->dir) {
         if (rc == EXIT_OK && report) fputs(report, stdout);
         return rc == EXIT_OK ? stdout_flush() : rc;
     }
-    /* every final path is checked before the first rename, so a refused
-     * one leaves the old set whole */
-    if (rc == EXIT_OK) rc = stage_check(s);
-    char **names = NULL;
-    size_t n_staged = 0, n = 0;
-    if (rc == EXIT_OK) rc = staged_names(s, &names, &n_staged);
-    struct commit_file *f = rc == EXIT_OK ? calloc(n_staged + s->n_retire + 1, sizeof *f) : NULL;
-    if (rc == EXIT_OK && !f) rc = runtime_error("out of memory");
-    if (f) {
-        for (size_t k = 0; k < n_staged; k++) f[n++] = (struct commit_file){.name = names[k], .staged = true};
-        for (size_t k = 0; k < s->n_retire; k++) {
-            for (size_t j = 0; j < n_staged; j++) MFR_CLI_ASSERT(strcmp(names[j], s->retire[k]) != 0);
-            f[n++] = (struct commit_file){.name = s->retire[k]};
-        }
-    }
-    bool keep = false;
-    /* the files move together: a signal among the renames waits for them */
-    exit_signals_defer(true);
-    if (rc == EXIT_OK) stage_lock(s);
-    if (rc == EXIT_OK) rc = swap_in(s, f, n, &keep);
-    exit_signals_defer(false);
     /* the report once the files are in place; a standard output that
      * cannot be written (a full disk, /dev/full, a closed stdout) puts the
      * previous set back, so a failed run leaves nothing of its own */
     if (rc == EXIT_OK && report) fputs(report, stdout);
-    if (rc == EXIT_OK && (rc = stdout_flush()) != EXIT_OK) {
+    if (rc == EXIT_OK) rc = stdout_flush();
+    if (rc != EXIT_OK && s->swapped) {
         exit_signals_defer(true);
-        roll_back(s, f, n, &keep);
+        roll_back(s);
         exit_signals_defer(false);
     }
     if (s->lock >= 0) close(s->lock); /* releases it */
     s->lock = -1;
-    if (f) stage_remove(s, f, n, keep);
-    free(f);
-    free_names(names, n_staged);
+    stage_remove(s);
+    for (size_t k = 0; k < s->n_files; k++) free(s->files[k].paths);
+    free(s->files);
+    free_names(s->names, s->n_names);
     for (size_t k = 0; k < s->n_retire; k++) free(s->retire[k]);
     free(s->retire);
-    s->retire = NULL;
-    s->n_retire = 0;
-    if (!f) remove_dir_files(s->dir); /* nothing listed: the staged files as they are */
     signal_cleanup_dir(NULL, NULL);
     cli_stage_names(NULL, NULL);
     free(s->dir);
-    s->dir = NULL;
     /* a directory made for this output goes again when nothing came of it */
     if (rc != EXIT_OK && s->made_out) rmdir(s->out);
+    *s = (struct stage){.flag = s->flag, .out = s->out, .lock = -1};
     return rc;
 }
 

@@ -14,6 +14,7 @@
 #define _POSIX_C_SOURCE 200809L
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -42,6 +43,9 @@ enum { MESSAGE_MAX = 4096, MESSAGE_TAIL = 1024 };
  * directory the user named: messages say the latter, the path the files
  * will have, not the temporary one they are written to. */
 static const char *g_stage_dir, *g_stage_out;
+/* The same for a file written under its temporary name by the library
+ * (pending_model): messages name the final path. */
+static const char *g_tmp_name, *g_tmp_final;
 
 void cli_stage_names(const char *dir, const char *out)
 {
@@ -49,17 +53,23 @@ void cli_stage_names(const char *dir, const char *out)
     g_stage_out = out;
 }
 
+void cli_tmp_names(const char *tmp, const char *path)
+{
+    g_tmp_name = tmp;
+    g_tmp_final = path;
+}
+
 /* msg with every "STAGE_DIR" replaced by "OUT", in place; returns the
  * bytes it removed. The stage is OUT followed by its own name
  * ("/.mfrec-stage-XXXXXX"), and that name is what goes: also where the
  * library cut the start of a long path off a message ("... (N bytes cut)
  * ...ut/.mfrec-stage-XXXXXX/U.npy: File too large"). */
-static size_t unstage(char *msg)
+static size_t unstage_one(char *msg, const char *staged, const char *out)
 {
-    if (!g_stage_dir || !g_stage_out) return 0;
-    const size_t ol = strlen(g_stage_out);
-    if (strncmp(g_stage_dir, g_stage_out, ol) != 0 || !g_stage_dir[ol]) return 0;
-    const char *own = g_stage_dir + ol;
+    if (!staged || !out) return 0;
+    const size_t ol = strlen(out);
+    if (strncmp(staged, out, ol) != 0 || !staged[ol]) return 0;
+    const char *own = staged + ol;
     const size_t sl = strlen(own);
     size_t removed = 0;
     for (char *p = strstr(msg, own); p; p = strstr(p, own)) {
@@ -181,7 +191,7 @@ static void put_line(const char *prefix, const char *suffix, const char *fmt, va
         va_end(ap2);
         msg = whole;
     }
-    if (g_stage_dir) n -= (int)unstage(msg);
+    n -= (int)(unstage_one(msg, g_stage_dir, g_stage_out) + unstage_one(msg, g_tmp_name, g_tmp_final));
     const size_t len = strlen(msg); /* n, unless the heap buffer was not to be had */
     size_t at = (size_t)snprintf(line, 256, "%s", prefix);
     if (at > 255) at = 255;
@@ -1051,6 +1061,87 @@ int write_file_reported(const char *path, const char *data, size_t len, const ch
     signal_cleanup_file(NULL);
     free(tmp);
     if (!ok) return runtime_error("cannot write %s: %s", path, strerror(e));
+    return rc;
+}
+
+int pending_open(struct pending_file *p, const char *path)
+{
+    *p = (struct pending_file){.path = path, .fd = -1};
+    struct stat st; /* as write_file_reported: replace regular files only */
+    if (!*path || (lstat(path, &st) == 0 && !S_ISREG(st.st_mode)))
+        return runtime_error("%s is not a regular file; not replacing it", path);
+    p->fd = tmp_file_create(path, &p->tmp);
+    if (p->fd < 0)
+        return errno == ENOMEM && !p->tmp ? runtime_error("out of memory writing %s", path)
+                                          : runtime_error("cannot create %s: %s", path, strerror(errno));
+    return EXIT_OK;
+}
+
+int pending_write(struct pending_file *p, const char *path, const char *data, size_t len)
+{
+    int rc = pending_open(p, path);
+    if (rc != EXIT_OK) return rc;
+    /* write(2), not stdio: no buffer to allocate */
+    for (size_t at = 0; at < len;) {
+        ssize_t w = write(p->fd, data + at, len - at);
+        if (w < 0 && errno == EINTR) continue;
+        if (w <= 0) return runtime_error("cannot write %s: %s", path, strerror(w < 0 ? errno : EIO));
+        at += (size_t)w;
+    }
+    if (fsync(p->fd) != 0) return runtime_error("cannot write %s: %s", path, strerror(errno));
+    return EXIT_OK;
+}
+
+int pending_model(struct pending_file *p, const mfr_model *m, const char *path)
+{
+    int rc = pending_open(p, path);
+    mfr_error err = {0};
+    /* the library's messages name the final path, not the temporary one */
+    cli_tmp_names(p->tmp, path);
+    if (rc == EXIT_OK && mfr_model_save(m, p->tmp, &err) != MFR_OK) rc = lib_error(&err);
+    cli_tmp_names(NULL, NULL);
+    return rc;
+}
+
+int pending_commit(struct pending_file *p)
+{
+    if (!p->tmp || p->in_place) return EXIT_OK;
+    struct stat st;
+    const bool old = lstat(p->path, &st) == 0;
+    if (old && !S_ISREG(st.st_mode)) return runtime_error("%s is not a regular file; not replacing it", p->path);
+    /* the previous file takes the temporary name, so that it can come back */
+    int e = renameat2(AT_FDCWD, p->tmp, AT_FDCWD, p->path, old ? RENAME_EXCHANGE : RENAME_NOREPLACE) == 0 ? 0 : errno;
+    if (e == EINVAL || e == ENOSYS || e == EOPNOTSUPP) { /* a file system without them: replaced for good */
+        e = rename(p->tmp, p->path) == 0 ? 0 : errno;
+        p->replaced = e == 0 && old;
+    } else {
+        p->exchanged = e == 0 && old;
+    }
+    if (e != 0) return runtime_error("cannot write %s: %s", p->path, strerror(e));
+    p->in_place = true;
+    return EXIT_OK;
+}
+
+int pending_end(struct pending_file *p, int rc)
+{
+    /* the temporary name holds the new file that never moved, or the previous one */
+    bool drop_tmp = !p->in_place || p->exchanged;
+    if (p->in_place && rc != EXIT_OK) {
+        if (p->exchanged && renameat2(AT_FDCWD, p->tmp, AT_FDCWD, p->path, RENAME_EXCHANGE) != 0) {
+            drop_tmp = false; /* the user's previous file stays there */
+            runtime_error("cannot put back the previous %s (it is kept as %s): %s", p->path, p->tmp, strerror(errno));
+        } else if (p->replaced) {
+            runtime_error("cannot put back the previous %s: its file system cannot exchange two files "
+                          "(renameat2)", p->path);
+        } else if (!p->exchanged && unlink(p->path) != 0) {
+            runtime_error("cannot take back %s, which this failed run wrote: %s", p->path, strerror(errno));
+        }
+    }
+    if (p->tmp && drop_tmp) unlink(p->tmp);
+    if (p->fd >= 0) close(p->fd);
+    if (p->tmp) signal_cleanup_file(NULL);
+    free(p->tmp);
+    *p = (struct pending_file){.fd = -1};
     return rc;
 }
 

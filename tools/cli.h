@@ -327,6 +327,30 @@ int write_file_atomic(const char *path, const char *data, size_t len);
  * rename: a report that cannot be written, or a file that cannot, leaves
  * no file and no "wrote" line for a file that is not there. */
 int write_file_reported(const char *path, const char *data, size_t len, const char *report);
+/* An output written whole under its temporary name PATH.tmpXXXXXX, then
+ * committed with the run's other outputs, so that they appear together or
+ * not at all: pending_open creates it (registered as tmp_file_create's),
+ * pending_write writes data into it, pending_model saves a model there;
+ * pending_commit moves it into place with no allocation, exchanging it
+ * with the previous file (renameat2), which keeps the temporary name;
+ * pending_end(rc) removes that, or with rc not EXIT_OK puts the previous
+ * file back (or removes the new one); it returns rc. Callers bracket the
+ * whole with exit_signals_defer. Where the file system cannot exchange
+ * files the commit replaces the previous file for good (said if a later
+ * output fails). */
+struct pending_file {
+    const char *path;
+    char *tmp;
+    int fd; /* the temporary file's, holding its lock; -1 */
+    bool in_place, exchanged, replaced;
+};
+int pending_open(struct pending_file *p, const char *path);
+int pending_write(struct pending_file *p, const char *path, const char *data, size_t len);
+int pending_model(struct pending_file *p, const mfr_model *m, const char *path);
+int pending_commit(struct pending_file *p);
+int pending_end(struct pending_file *p, int rc);
+/* Messages name path where they would name tmp (both NULL: none). */
+void cli_tmp_names(const char *tmp, const char *path);
 /* Creates PATH.tmpXXXXXX (in *tmp, malloc'd) with the usual output mode,
  * registered for removal on a signal (signal_cleanup_file) with no window
  * between; its descriptor, or -1 with errno set (*tmp NULL). */

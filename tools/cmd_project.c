@@ -82,10 +82,11 @@ static void print_ends(const mfr_dataset *ds, const char *what, const char *col,
     }
 }
 
-/* Writes the coordinate table (TSV with a header) to path. */
+/* Writes the coordinate table (TSV with a header) to path's temporary
+ * file f, committed with the charts (plot_stage_end_files). */
 static int write_coords(const char *path, const mfr_dataset *ds, int32_t n, const int32_t *items,
                         const double *x, const double *y, const double *norm,
-                        const int32_t *genre_of, const int64_t *n_ratings, bool tsne, const char *report)
+                        const int32_t *genre_of, const int64_t *n_ratings, bool tsne, struct pending_file *f)
 {
     struct json_log t = {0};
     /* "movie" and "ratings" (training ratings) as in every other list */
@@ -98,7 +99,7 @@ static int write_coords(const char *path, const mfr_dataset *ds, int32_t n, cons
                     genre_of[i] >= 0 ? mfr_dataset_genre_name(ds, genre_of[i]) : "",
                     x[row], y[row], norm[i], (long long)n_ratings[i]);
     }
-    int rc = jlog_write(path, &t, report);
+    int rc = t.failed ? jlog_check(&t, path) : pending_write(f, path, t.buf ? t.buf : "", t.len);
     free(t.buf);
     return rc;
 }
@@ -536,28 +537,25 @@ int cmd_project(int argc, char **argv)
     place_movies(&p, ds);
     print_projection(&p, ds, &o);
     /* The charts are drawn (staged) first, then --out is written to its
-     * temporary file, then the report of every file is printed and
-     * flushed, then --out and the charts move: a standard output that
-     * cannot be written, a chart that cannot be drawn or an --out that
-     * cannot be written fails the run before any file is in place and
-     * before any "wrote" line. */
+     * temporary file; then the charts and --out move in, the report of
+     * every file is printed and flushed, and all is put back if any of it
+     * fails: a standard output that cannot be written, a chart that cannot
+     * be drawn, an --out that cannot be written or memory that runs out
+     * leaves no file in place and no "wrote" line (before, --out was in
+     * place before the charts' commit, which could still fail). */
     struct json_log say = {0};
     if (o.out) jlog_printf(&say, "\nwrote %s\n", printable(o.out));
-    bool staged = false;
     if (o.plot_dir && (rc = plot_stage_begin(o.plot_dir)) == EXIT_OK) {
-        staged = true;
         rc = plot_projection(&p, ds, m, &o, &say);
         if (rc == EXIT_OK) rc = plot_stage_check();
     }
+    struct pending_file tsv = {.fd = -1};
+    exit_signals_defer(true); /* the temporary file goes with the rest */
     if (rc == EXIT_OK) rc = jlog_check(&say, "this run's report");
-    if (rc == EXIT_OK && o.out) {
-        rc = write_coords(o.out, ds, p.n_sel, p.items, p.x, p.y, p.norm, p.genre_of, p.n_ratings, o.tsne,
-                          say.buf ? say.buf : "");
-    } else if (rc == EXIT_OK) {
-        if (say.buf) fputs(say.buf, stdout);
-        rc = stdout_flush();
-    }
-    if (staged) rc = plot_stage_end(rc);
+    if (rc == EXIT_OK && o.out)
+        rc = write_coords(o.out, ds, p.n_sel, p.items, p.x, p.y, p.norm, p.genre_of, p.n_ratings, o.tsne, &tsv);
+    rc = plot_stage_end_files(rc, say.buf, &tsv, 1);
+    exit_signals_defer(false);
     free(say.buf);
 done:
     projection_free(&p);

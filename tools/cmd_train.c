@@ -1014,8 +1014,9 @@ static int train_plots(const struct train_run *r)
 }
 
 /* --log-json's last records (--early-stop's and --target-rmse's outcomes,
- * the timing and the execution choices), then the file. */
-static int write_log_tail(struct train_run *r, double final_val_rmse)
+ * the timing and the execution choices), then the file, written under
+ * its temporary name until the run's outputs are committed together. */
+static int write_log_tail(struct train_run *r, double final_val_rmse, struct pending_file *log)
 {
     const struct train_opts *o = r->o;
     const struct setup_times *t = &r->times;
@@ -1041,7 +1042,8 @@ static int write_log_tail(struct train_run *r, double final_val_rmse)
                 t->load, t->split, t->trainer, r->train_seconds - r->train_s0, t->eval, t->log_eval, t->save,
                 t->checkpoints, t->plots, t->total, r->train_seconds, mfr_trainer_n_threads(r->tr), mfr_trainer_reduce_name(r->tr),
                 mfr_trainer_reduce_reason(r->tr));
-    return jlog_write(o->log_json, &r->jl, NULL);
+    if (r->jl.failed) return jlog_check(&r->jl, o->log_json);
+    return pending_write(log, o->log_json, r->jl.buf ? r->jl.buf : "", r->jl.len);
 }
 
 /* The target's outcome, in the report. */
@@ -1110,11 +1112,13 @@ static int final_model_metrics(struct train_run *r, mfr_metrics *mt, mfr_metrics
 
 /* The files: the charts are drawn (staged) before the model is saved, so a
  * chart that gnuplot cannot draw fails the run with the old model, log and
- * charts in place; drawn, they move in after the files are written. */
+ * charts in place. The model and the log are then written under their
+ * temporary names and everything is committed together, with no
+ * allocation (plot_stage_end_files): a failure in the chart stage's
+ * commit left the model and the log written, the charts not. */
 static int save_outputs(struct train_run *r, double final_val_rmse)
 {
     const struct train_opts *o = r->o;
-    mfr_error err = {0};
     int rc = EXIT_OK;
     bool staged = false;
     const double t0 = now_seconds();
@@ -1126,12 +1130,16 @@ static int save_outputs(struct train_run *r, double final_val_rmse)
     const bool charts_failed = o->plot && rc != EXIT_OK;
     const double t1 = now_seconds();
     stop_signals_saving(true); /* a second signal now waits until the files are complete */
+    exit_signals_defer(true);  /* and any signal, so no temporary file stays */
+    struct pending_file files[2];
+    int n = 0;
     if (rc == EXIT_OK && o->log_json) rc = jlog_check(&r->jl, o->log_json); /* before the model: neither is written */
-    if (rc == EXIT_OK && o->out && mfr_model_save(r->model, o->out, &err) != MFR_OK) rc = lib_error(&err);
+    if (rc == EXIT_OK && o->out) rc = pending_model(&files[n++], r->model, o->out);
     r->times.save = now_seconds() - t1;
     r->times.total = now_seconds() - r->times.total; /* from the process's start (cmd_train) */
-    if (rc == EXIT_OK && o->log_json) rc = write_log_tail(r, final_val_rmse);
-    if (staged) rc = plot_stage_end(rc);
+    if (rc == EXIT_OK && o->log_json) rc = write_log_tail(r, final_val_rmse, &files[n++]);
+    if (staged || n > 0) rc = plot_stage_end_files(rc, NULL, files, n);
+    exit_signals_defer(false);
     stop_signals_saving(false);
     if (charts_failed && o->out) /* a long run's model is lost: say so */
         fprintf(stderr, "%s: --plot failed, so the model was not saved: %s is as before the run\n", g_cmd,

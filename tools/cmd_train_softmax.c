@@ -487,7 +487,6 @@ static int plot_run(const struct sm_run *r)
 static int train_finish(struct sm_run *r)
 {
     const struct sm_opts *o = r->o;
-    mfr_error err = {0};
     int rc = ranking(r);
     if (rc != EXIT_OK) return rc;
     if (o->epochs == 0)
@@ -509,18 +508,23 @@ static int train_finish(struct sm_run *r)
      * nothing earlier) fails the run with nothing written */
     if ((rc = stdout_flush()) != EXIT_OK) return rc;
     /* the charts are drawn (staged) before the model is saved: a chart that
-     * cannot be drawn fails the run with nothing written */
+     * cannot be drawn fails the run with nothing written; the model and the
+     * log are written under temporary names and all are committed together
+     * (plot_stage_end_files), as matrix factorization's */
     bool staged = false;
     if (o->plot && (rc = plot_stage_begin(o->plot)) == EXIT_OK) {
         staged = true;
         rc = plot_run(r);
     }
     stop_signals_saving(true); /* a second signal now waits until the files are complete */
+    exit_signals_defer(true);  /* and any signal, so no temporary file stays */
+    struct pending_file files[2];
+    int n = 0;
     if (rc == EXIT_OK && o->log_json) rc = jlog_check(&r->jl, o->log_json); /* before the model: neither is written */
-    if (rc == EXIT_OK && o->out && mfr_model_save(r->model, o->out, &err) != MFR_OK) rc = lib_error(&err);
-    if (rc == EXIT_OK && o->log_json)
-        rc = jlog_write(o->log_json, &r->jl, NULL);
-    if (staged) rc = plot_stage_end(rc);
+    if (rc == EXIT_OK && o->out) rc = pending_model(&files[n++], r->model, o->out);
+    if (rc == EXIT_OK && o->log_json) rc = pending_write(&files[n++], o->log_json, r->jl.buf ? r->jl.buf : "", r->jl.len);
+    if (staged || n > 0) rc = plot_stage_end_files(rc, NULL, files, n);
+    exit_signals_defer(false);
     stop_signals_saving(false);
     if (rc != EXIT_OK) return rc;
     /* once the files are written, as matrix factorization's report (also

@@ -211,6 +211,11 @@ static void mark_drawn(const char *gp_name, int64_t svg_left_out)
     g_svg_left_out[k] = svg_left_out;
 }
 
+/* The charts this run did not draw whose earlier files the commit removed
+ * (retire_undrawn), noted once the commit is done. */
+static const char *g_notes[MAX_CHARTS];
+static int g_n_notes;
+
 bool plot_svg_drawn(const char *name)
 {
     const int k = chart_index(name, strlen(name));
@@ -219,6 +224,7 @@ bool plot_svg_drawn(const char *name)
 
 int plot_stage_begin(const char *dir)
 {
+    g_n_notes = 0;
     memset(g_drawn, 0, sizeof g_drawn);
     memset(g_svg_left_out, 0, sizeof g_svg_left_out);
     return stage_open(&g_stage, "--plot", dir);
@@ -290,23 +296,28 @@ static int retire_left_out_svgs(const char *dir)
     return rc;
 }
 
+int plot_stage_swap(int rc)
+{
+    if (rc == EXIT_OK && g_stage.dir && !g_stage.swapped) {
+        stage_lock(&g_stage); /* another run's charts committed meanwhile are seen */
+        rc = retire_undrawn(g_stage.out, g_notes, &g_n_notes);
+        if (rc == EXIT_OK) rc = retire_left_out_svgs(g_stage.out);
+    }
+    return stage_swap(&g_stage, rc);
+}
+
 /* What the command printed before its charts is flushed first: a standard
  * output that cannot be written fails the run with no chart moved. */
 int plot_stage_end(int rc) { return plot_stage_end_report(rc, NULL); }
 
 int plot_stage_end_report(int rc, const char *report)
 {
-    const char *dir = g_stage.out, *notes[MAX_CHARTS];
-    int n_notes = 0;
-    if (rc == EXIT_OK && g_stage.dir) {
-        stage_lock(&g_stage); /* another run's charts committed meanwhile are seen */
-        rc = retire_undrawn(dir, notes, &n_notes);
-        if (rc == EXIT_OK) rc = retire_left_out_svgs(dir);
-    }
-    rc = stage_commit(&g_stage, rc, report);
-    for (int k = 0; rc == EXIT_OK && k < n_notes; k++)
+    const char *dir = g_stage.out;
+    rc = stage_commit(&g_stage, plot_stage_swap(rc), report);
+    for (int k = 0; rc == EXIT_OK && k < g_n_notes; k++)
         fprintf(stderr, "%s: note: removed %s/%s.* from an earlier run: this run draws no %s chart\n", g_cmd,
-                printable(dir), notes[k], notes[k]);
+                printable(dir), g_notes[k], g_notes[k]);
+    g_n_notes = 0;
     for (int k = 0; rc == EXIT_OK && g_charts && g_charts[k] && k < MAX_CHARTS; k++) {
         char size[32];
         if (g_svg_left_out[k] > 0)
@@ -323,6 +334,20 @@ int plot_stage_end_report(int rc, const char *report)
 }
 
 int plot_stage_check(void) { return stage_check(&g_stage); }
+
+int plot_stage_end_files(int rc, const char *report, struct pending_file *files, int n)
+{
+    /* a signal among the commits waits until all are kept or undone */
+    exit_signals_defer(true);
+    rc = plot_stage_swap(rc);
+    for (int k = 0; k < n && rc == EXIT_OK; k++) rc = pending_commit(&files[k]);
+    if (rc == EXIT_OK && report) fputs(report, stdout);
+    if (rc == EXIT_OK) rc = stdout_flush();
+    for (int k = n - 1; k >= 0; k--) rc = pending_end(&files[k], rc);
+    rc = plot_stage_end(rc);
+    exit_signals_defer(false);
+    return rc;
+}
 
 struct chart {
     const char *dir;

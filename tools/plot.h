@@ -59,6 +59,19 @@ int plot_stage_end(int rc);
  * all printed before, once the charts' paths are checked and before they
  * move (stage_commit): a failed write of either leaves no chart. */
 int plot_stage_end_report(int rc, const char *report);
+/* The first half of plot_stage_end (stage_swap): the charts move into
+ * DIR, the files they replace kept aside, so that the command can commit
+ * its other outputs (pending_commit) before plot_stage_end keeps the set,
+ * or puts DIR back when rc is not EXIT_OK, with no allocation. */
+int plot_stage_swap(int rc);
+/* The end of a run whose charts go with other outputs (pending_file, in
+ * cli.h), all or none: the charts move in (plot_stage_swap), then each
+ * file, then `report` (NULL: none) is printed and flushed; when any step
+ * fails, the files and the charts are put back as they were. With no
+ * stage open, the files alone. Brackets itself with exit_signals_defer;
+ * returns the final status. */
+struct pending_file;
+int plot_stage_end_files(int rc, const char *report, struct pending_file *files, int n);
 /* The open stage's final paths checked (stage_check), nothing moved. */
 int plot_stage_check(void);
 

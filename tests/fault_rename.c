@@ -5,7 +5,10 @@
  * MFREC_FAULT_RENAME_TIMES (default 1) calls whose destination ends with
  * MFREC_FAULT_RENAME_TO; every other call is the C library's. With
  * MFREC_FAULT_RENAME_RAISE=SIG the last refused call also raises SIG, a
- * signal that arrives at that very moment.
+ * signal that arrives at that very moment. renameat2(2), which moves a
+ * run's single files into place beside its charts (tools/cli.c,
+ * pending_commit), is refused the same way, the calls of both counted
+ * together.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -17,19 +20,30 @@
 #include <stdlib.h>
 #include <string.h>
 
-int rename(const char *from, const char *to)
+/* Whether this call to `to` is refused (errno set, the signal raised). */
+static int refused(const char *to)
 {
-    static int (*real)(const char *, const char *);
     static int failed;
-    if (!real) *(void **)&real = dlsym(RTLD_NEXT, "rename");
     const char *want = getenv("MFREC_FAULT_RENAME_TO"), *times = getenv("MFREC_FAULT_RENAME_TIMES");
     const int max = times ? atoi(times) : 1;
     const size_t n = want ? strlen(want) : 0, m = strlen(to);
-    if (want && failed < max && m >= n && !strcmp(to + m - n, want)) {
-        const char *sig = getenv("MFREC_FAULT_RENAME_RAISE");
-        if (++failed == max && sig) raise(atoi(sig));
-        errno = EBUSY;
-        return -1;
-    }
-    return real(from, to);
+    if (!want || failed >= max || m < n || strcmp(to + m - n, want) != 0) return 0;
+    const char *sig = getenv("MFREC_FAULT_RENAME_RAISE");
+    if (++failed == max && sig) raise(atoi(sig));
+    errno = EBUSY;
+    return 1;
+}
+
+int rename(const char *from, const char *to)
+{
+    static int (*real)(const char *, const char *);
+    if (!real) *(void **)&real = dlsym(RTLD_NEXT, "rename");
+    return refused(to) ? -1 : real(from, to);
+}
+
+int renameat2(int from_dir, const char *from, int to_dir, const char *to, unsigned int flags)
+{
+    static int (*real)(int, const char *, int, const char *, unsigned int);
+    if (!real) *(void **)&real = dlsym(RTLD_NEXT, "renameat2");
+    return refused(to) ? -1 : real(from_dir, from, to_dir, to, flags);
 }

@@ -1890,6 +1890,75 @@ static void test_failed_commit_puts_back_the_previous_set(void **state)
     free(before), free(ex), free(mb);
 }
 
+/* Runs `cmd` with a rename to each of faults[0..n) refused in turn
+ * (tests/fault_rename.c): each fails with every file of dir and of pl
+ * (NULL: none) as it was. */
+static void expect_all_or_none(const char *lib, const char *const *faults, int n, const char *dir, const char *pl,
+                               const char *cmd)
+{
+    char *before = dir_snapshot(dir), *pl_before = pl ? dir_snapshot(pl) : NULL, env[4096];
+    for (int k = 0; k < n; k++) {
+        snprintf(env, sizeof env, FAULT_ENV "LD_PRELOAD='%s' MFREC_FAULT_RENAME_TO='%s'", lib, faults[k]);
+        assert_int_equal(run_env(env, "%s", cmd), 1);
+        tu_expect_in(g_err, "Device or resource busy");
+        expect_not_in(g_out, "wrote");
+        char *after = dir_snapshot(dir);
+        assert_string_equal(after, before);
+        free(after);
+        if (pl) {
+            after = dir_snapshot(pl);
+            assert_string_equal(after, pl_before);
+            free(after);
+        }
+    }
+    free(before), free(pl_before);
+}
+
+/* The files a run writes beside its charts (train's --out and --log-json,
+ * project's --out) are committed with them, all or none: a chart, the
+ * model or the log that cannot move in leaves every output as it was
+ * (before, the model and the log were in place before the charts'
+ * commit, which could still fail, and the model before the log). A
+ * replaced model keeps its mode. */
+#define TRAIN_TOGETHER "train --data '%s' --epochs 2 --quiet --out '%s' --log-json '%s' %s --seed %d"
+static void test_outputs_commit_with_charts(void **state)
+{
+    (void)state;
+    const char *lib = getenv("MFREC_FAULT_RENAME_LIB");
+    if (!lib) skip();
+    char *dir = tu_path(g_dir, "together"), *pl = tu_path(g_dir, "together_p");
+    char *m = tu_path(dir, "m.bin"), *log = tu_path(dir, "log.json"), *tsv = tu_path(dir, "c.tsv");
+    assert_int_equal(mkdir(dir, 0777), 0);
+    char plot[4200] = "", cmd[16384];
+    if (g_gnuplot) snprintf(plot, sizeof plot, "--plot '%s'", pl);
+    assert_int_equal(run(TRAIN_TOGETHER, g_data, m, log, plot, 1), 0);
+    assert_int_equal(chmod(m, 0600), 0);
+    const char *faults[] = {"together/m.bin", "together/log.json", "together_p/learning_curve.png",
+                            "together_p/loss_components.gp"};
+    snprintf(cmd, sizeof cmd, TRAIN_TOGETHER, g_data, m, log, plot, 2);
+    expect_all_or_none(lib, faults, g_gnuplot ? 4 : 2, dir, g_gnuplot ? pl : NULL, cmd);
+    /* the same with no earlier files: none is made */
+    char *fresh = tu_path(g_dir, "together_new"), *fm = tu_path(fresh, "m.bin"), *fl = tu_path(fresh, "log.json");
+    assert_int_equal(mkdir(fresh, 0777), 0);
+    const char *fresh_faults[] = {"together_new/log.json"};
+    snprintf(cmd, sizeof cmd, TRAIN_TOGETHER, g_data, fm, fl, "", 2);
+    expect_all_or_none(lib, fresh_faults, 1, fresh, NULL, cmd);
+    assert_false(tu_exists(fm));
+    /* committed: the model replaced, private as it was */
+    assert_int_equal(run(TRAIN_TOGETHER, g_data, m, log, plot, 2), 0);
+    struct stat st;
+    assert_int_equal(stat(m, &st), 0);
+    assert_int_equal(st.st_mode & 0777, 0600);
+    /* project: the TSV and the charts */
+    if (g_gnuplot) snprintf(plot, sizeof plot, "--plot '%s'", pl);
+    assert_int_equal(run("project --model '%s' --out '%s' %s --min-ratings 5", g_model, tsv, plot), 0);
+    const char *p_faults[] = {"together/c.tsv", "together_p/projection.png", "together_p/embedding_norms.dat"};
+    snprintf(cmd, sizeof cmd, "project --model '%s' --out '%s' %s", g_model, tsv, plot);
+    expect_all_or_none(lib, p_faults, g_gnuplot ? 3 : 1, dir, g_gnuplot ? pl : NULL, cmd);
+    free(fresh), free(fm), free(fl);
+    free(dir), free(pl), free(m), free(log), free(tsv);
+}
+
 static void test_failed_writes_leave_nothing(void **state)
 {
     (void)state;
@@ -1978,6 +2047,7 @@ int main(void)
         cmocka_unit_test(test_export_refusal_reports_nothing),
         cmocka_unit_test(test_export_beside_its_inputs),
         cmocka_unit_test(test_failed_commit_puts_back_the_previous_set),
+        cmocka_unit_test(test_outputs_commit_with_charts),
         cmocka_unit_test(test_model_data_mismatch),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

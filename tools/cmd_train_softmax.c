@@ -521,7 +521,12 @@ static int train_finish(struct sm_run *r)
     struct pending_file files[2];
     int n = 0;
     if (rc == EXIT_OK && o->log_json) rc = jlog_check(&r->jl, o->log_json); /* before the model: neither is written */
-    if (rc == EXIT_OK && o->out) rc = pending_model(&files[n++], r->model, o->out);
+    /* alone, the model is saved in place, as every library write (which
+     * also removes a killed run's temporary files of the same name) */
+    const bool alone = !staged && !o->log_json;
+    mfr_error err = {0};
+    if (rc == EXIT_OK && o->out && alone && mfr_model_save(r->model, o->out, &err) != MFR_OK) rc = lib_error(&err);
+    if (rc == EXIT_OK && o->out && !alone) rc = pending_model(&files[n++], r->model, o->out);
     if (rc == EXIT_OK && o->log_json) rc = pending_write(&files[n++], o->log_json, r->jl.buf ? r->jl.buf : "", r->jl.len);
     if (staged || n > 0) rc = plot_stage_end_files(rc, NULL, files, n);
     exit_signals_defer(false);

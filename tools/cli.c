@@ -59,11 +59,12 @@ void cli_tmp_names(const char *tmp, const char *path)
     g_tmp_final = path;
 }
 
-/* msg with every "STAGE_DIR" replaced by "OUT", in place; returns the
- * bytes it removed. The stage is OUT followed by its own name
- * ("/.mfrec-stage-XXXXXX"), and that name is what goes: also where the
- * library cut the start of a long path off a message ("... (N bytes cut)
- * ...ut/.mfrec-stage-XXXXXX/U.npy: File too large"). */
+/* msg with every "STAGED" replaced by "OUT", in place; returns the
+ * bytes it removed. STAGED (a stage directory, or a temporary file) is OUT
+ * followed by its own name ("/.mfrec-stage-XXXXXX", ".tmpXXXXXX"), and
+ * that name is what goes: also where the library cut the start of a long
+ * path off a message ("... (N bytes cut) ...ut/.mfrec-stage-XXXXXX/U.npy:
+ * File too large"). */
 static size_t unstage_one(char *msg, const char *staged, const char *out)
 {
     if (!staged || !out) return 0;

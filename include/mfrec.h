@@ -1652,6 +1652,15 @@ MFR_API int32_t mfr_thread_limit(void);
  */
 typedef void (*mfr_tmp_fn)(const char *tmp_path);
 MFR_API void mfr_set_tmp_observer(mfr_tmp_fn fn);
+/**
+ * Removes PATH's temporary files that a killed writer left, by the rule
+ * above and at the same rate (at the first call for PATH in the process,
+ * then at most once a minute, library writes included): for a program
+ * that writes PATH itself the same way (PATH.tmpXXXXXX, flock held until
+ * the rename), as `mfrec` does for its logs, tables and files committed
+ * together. Best effort: what cannot be removed stays. NULL: nothing.
+ */
+MFR_API void mfr_remove_stale_tmps(const char *path);
 
 /**
  * A text input of 1 MiB or more (a rating file) is mapped while it is

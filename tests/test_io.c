@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -900,6 +901,46 @@ static void test_stale_tmp_scan_once_a_minute(void **state)
     free(dir);
 }
 
+/* mfr_remove_stale_tmps, for a program's own writes: the same rule (aged,
+ * unlocked, PATH.tmp and six letters or digits), the same once a minute */
+static void test_remove_stale_tmps(void **state)
+{
+    (void)state;
+    char *dir = tu_mkdtemp();
+    char *path = tu_path(dir, "log.json"), *stale = tu_path(dir, "log.json.tmpQ1w2E3");
+    char *fresh = tu_path(dir, "log.json.tmpR4t5Y6"), *locked = tu_path(dir, "log.json.tmpU7i8O9");
+    char *other = tu_path(dir, "log.json.tmp-not-ours");
+    tu_write_file(dir, "log.json.tmpQ1w2E3", "x", (size_t)-1);
+    tu_write_file(dir, "log.json.tmpR4t5Y6", "x", (size_t)-1);
+    tu_write_file(dir, "log.json.tmpU7i8O9", "x", (size_t)-1);
+    tu_write_file(dir, "log.json.tmp-not-ours", "x", (size_t)-1);
+    age_file(stale);
+    age_file(locked);
+    age_file(other);
+    int fd = open(locked, O_RDWR); /* a writer still alive holds its lock */
+    assert_true(fd >= 0);
+    assert_int_equal(flock(fd, LOCK_EX), 0);
+    mfr_remove_stale_tmps(NULL); /* nothing, no crash */
+    mfr_remove_stale_tmps(path);
+    assert_int_not_equal(access(stale, F_OK), 0);
+    assert_int_equal(access(fresh, F_OK), 0);
+    assert_int_equal(access(locked, F_OK), 0);
+    assert_int_equal(access(other, F_OK), 0);
+    /* within the minute the directory is not read again */
+    tu_write_file(dir, "log.json.tmpQ1w2E3", "x", (size_t)-1);
+    age_file(stale);
+    mfr_remove_stale_tmps(path);
+    assert_int_equal(access(stale, F_OK), 0);
+    close(fd);
+    free(path);
+    free(stale);
+    free(fresh);
+    free(locked);
+    free(other);
+    tu_rmtree(dir);
+    free(dir);
+}
+
 /* test_write_round_trip: writing `r` over a file `ds` was read from (in
  * `dir`) is refused. */
 static void check_write_refuses_own_files(const char *dir, const mfr_ratings *r, const mfr_dataset *ds)
@@ -1074,6 +1115,7 @@ int main(void)
         cmocka_unit_test(test_write_round_trip),
         cmocka_unit_test(test_write_mode),
         cmocka_unit_test(test_stale_tmp_scan_once_a_minute),
+        cmocka_unit_test(test_remove_stale_tmps),
         cmocka_unit_test(test_write_locale),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

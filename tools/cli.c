@@ -1013,6 +1013,8 @@ int tmp_file_create(const char *path, char **tmp)
         return -1;
     }
     snprintf(*tmp, n, "%s.tmpXXXXXX", path);
+    /* the library's rule for what a killed run left, as its own writes do */
+    mfr_remove_stale_tmps(path);
     signal_cleanup_file(""); /* a signal waits for the file's registration */
     int fd = mkstemp(*tmp);
     if (fd < 0) {

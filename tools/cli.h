@@ -353,7 +353,8 @@ int pending_end(struct pending_file *p, int rc);
 void cli_tmp_names(const char *tmp, const char *path);
 /* Creates PATH.tmpXXXXXX (in *tmp, malloc'd) with the usual output mode,
  * registered for removal on a signal (signal_cleanup_file) with no window
- * between; its descriptor, or -1 with errno set (*tmp NULL). */
+ * between, after removing those a killed run left (mfr_remove_stale_tmps);
+ * its descriptor, or -1 with errno set (*tmp NULL). */
 int tmp_file_create(const char *path, char **tmp);
 /* The rank count when a launcher started several ranks and says how many
  * (Open MPI's mpirun: OMPI_COMM_WORLD_SIZE; Hydra: PMI_SIZE), else NULL. */

@@ -552,6 +552,14 @@ static bool stale_scan_due(const char *path)
     return due;
 }
 
+void mfr_remove_stale_tmps(const char *path)
+{
+    if (!path || !*path || !stale_scan_due(path)) return;
+    char *dir = mfr_parent_dir(path);
+    if (dir) remove_stale_tmps(dir, path, STALE_TMP_AGE_S);
+    free(dir);
+}
+
 /* mode: the temporary file's permission bits from its creation on, or -1:
  * a replaced file's (0666 less the umask for a new one). */
 static int write_atomic(const char *path, int mode, mfr_write_tmp_fn fn, void *ctx, mfr_error *err)

@@ -1113,6 +1113,11 @@ int pending_commit(struct pending_file *p)
     const bool old = lstat(p->path, &st) == 0;
     if (old && !S_ISREG(st.st_mode)) return runtime_error("%s is not a regular file; not replacing it", p->path);
     /* the previous file takes the temporary name, so that it can come back */
+    if (old) {
+        p->old_fd = open(p->path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+        p->old_locked = p->old_fd >= 0;
+        if (p->old_locked) (void)flock(p->old_fd, LOCK_EX | LOCK_NB);
+    }
     int e = renameat2(AT_FDCWD, p->tmp, AT_FDCWD, p->path, old ? RENAME_EXCHANGE : RENAME_NOREPLACE) == 0 ? 0 : errno;
     if (e == EINVAL || e == ENOSYS || e == EOPNOTSUPP) { /* a file system without them: replaced for good */
         e = rename(p->tmp, p->path) == 0 ? 0 : errno;
@@ -1142,6 +1147,7 @@ int pending_end(struct pending_file *p, int rc)
     }
     if (p->tmp && drop_tmp) unlink(p->tmp);
     if (p->fd >= 0) close(p->fd);
+    if (p->old_locked) close(p->old_fd);
     if (p->tmp) signal_cleanup_file(NULL);
     free(p->tmp);
     *p = (struct pending_file){.fd = -1};

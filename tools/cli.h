@@ -342,7 +342,10 @@ struct pending_file {
     const char *path;
     char *tmp;
     int fd; /* the temporary file's, holding its lock; -1 */
-    bool in_place, exchanged, replaced;
+    /* the previous file's, locked while it waits under the temporary name
+     * (else a stale-file scan may take it for a killed run's); when locked */
+    int old_fd;
+    bool in_place, exchanged, replaced, old_locked;
 };
 int pending_open(struct pending_file *p, const char *path);
 int pending_write(struct pending_file *p, const char *path, const char *data, size_t len);

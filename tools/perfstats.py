@@ -112,12 +112,17 @@ def verdict(change, p, noise, threshold, alpha):
 
 def threshold(text):
     """A --threshold value (argparse type): a fraction (0.05) or a
-    percentage (5%), at least 0."""
+    percentage (5%), at least 0. A bare 1 or more is refused: "5" meant as
+    5% would read as 500% and call nothing slower."""
     t = text.strip()
+    pct = t.endswith("%")
     try:
-        v = float(t[:-1]) / 100.0 if t.endswith("%") else float(t)
+        v = float(t[:-1]) / 100.0 if pct else float(t)
     except ValueError:
         v = math.nan
     if not 0.0 <= v < math.inf:
         raise argparse.ArgumentTypeError(f"must be a number of at least 0 (0.05, or 5%), not {text!r}")
+    if not pct and v >= 1.0:
+        raise argparse.ArgumentTypeError(f"{text!r} would be {100 * v:g}%: write {t}% (or {v / 100:g}), "
+                                         f"or {100 * v:g}% if that is meant")
     return v

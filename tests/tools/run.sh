@@ -374,7 +374,12 @@ assert p([1, 1, 1], [1, 1, 1]) == 1.0 and p([], [1]) is None
 assert abs(s.spread([0.7, 0.8, 1.0, 1.2, 1.3]) - 0.5) < 1e-12 and s.spread([1, 2, 3]) == 0.0
 assert s.verdict(0.2, 0.01, 0.0, 0.05, 0.05) == "slower" and s.verdict(0.2, 0.1, 0.0, 0.05, 0.05) == "noisy"
 assert s.verdict(0.0, 0.9, 0.5, 0.05, 0.05) == "noisy" and s.verdict(0.01, 0.01, 0.01, 0.05, 0.05) == "same"
-assert s.threshold("5%") == 0.05 and s.threshold("0.1") == 0.1
+assert s.threshold("5%") == 0.05 and s.threshold("0.1") == 0.1 and s.threshold("500%") == 5.0
+try:
+    s.threshold("5")
+    raise SystemExit("a bare 5 was taken as 500%")
+except __import__("argparse").ArgumentTypeError as e:
+    assert "would be 500%: write 5% (or 0.05)" in str(e), e
 ' "$TOP/tools"
 if /usr/bin/python3 -c 'import scipy.stats' 2>/dev/null; then
     check "perfstats: mannwhitney_p is scipy.stats.mannwhitneyu's (ties and sizes 1..12)" /usr/bin/python3 -B -c '
@@ -831,7 +836,7 @@ FAKE
     check "perf-compare: a 25x slower tree at --repeat 4 is exit 1" status 1 pcf "$Q" --repeat 4
     check "perf-compare: ... both benchmarks named" grep -q "^2 benchmark(s) slower" "$W/out"
     check "perf-compare: --repeat 3 at --alpha 0.2 is allowed (exit 1)" status 1 pcf "$Q" --repeat 3 --alpha 0.2
-    for a in "--alpha 0" "--alpha 1" "--alpha nan" "--alpha -0.1" "--threshold -0.01" "--threshold nan" "--min-time 0"; do
+    for a in "--alpha 0" "--alpha 1" "--alpha nan" "--alpha -0.1" "--threshold -0.01" "--threshold nan" "--threshold 5" "--min-time 0"; do
         # shellcheck disable=SC2086 # the option and its value
         check "perf-compare: $a is exit 2 before any build" eval 'status 2 pcf "$Q" $a && one_line && nothing_built'
     done

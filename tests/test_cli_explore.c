@@ -2070,6 +2070,44 @@ static void test_out_of_memory_changes_all_or_nothing(void **state)
     free(dir), free(pl), free(m), free(log), free(tsv);
 }
 
+/* An allocation failing in --log-json's last records (the timing,
+ * written after the model's temporary file): train fails cleanly (exit 1,
+ * no temporary file left). The log's buffer doubles at 4096 bytes, and a
+ * logged epoch adds about 250 of them, the last records about 375: one of
+ * these epoch counts grows it there. Before, the log's pending file was
+ * never opened yet still ended (an uninitialized pointer freed: exit 139). */
+#define TAIL_TRAIN "train --data '%s' --epochs %d --log-every 1 --quiet --out '%s' --log-json '%s'"
+static void test_out_of_memory_in_the_logs_tail(void **state)
+{
+    (void)state;
+#ifdef SANITIZED
+    skip();
+#endif
+    const char *lib = getenv("MFREC_FAULT_MALLOC_LIB");
+    if (!lib) skip();
+    char *dir = tu_path(g_dir, "oom_tail"), *m = tu_path(dir, "m.bin"), *log = tu_path(dir, "log.json");
+    char *count = tu_path(g_dir, "oom_tail_count"), env[8192];
+    assert_int_equal(mkdir(dir, 0777), 0);
+    for (int epochs = 12; epochs <= 18; epochs++) {
+        snprintf(env, sizeof env, FAULT_ENV "LD_PRELOAD='%s' MFREC_FAULT_MALLOC_COUNT='%s'", lib, count);
+        assert_int_equal(run_env(env, TAIL_TRAIN, g_data, epochs, m, log), 0);
+        char *text = tu_read_file(count, NULL);
+        assert_non_null(text);
+        const long n = atol(text);
+        free(text);
+        for (long at = n > 12 ? n - 12 : 1; at <= n; at++) {
+            snprintf(env, sizeof env, FAULT_ENV "LD_PRELOAD='%s' MFREC_FAULT_MALLOC_AT=%ld", lib, at);
+            const int rc = run_env(env, TAIL_TRAIN, g_data, epochs, m, log);
+            if (rc != 0 && rc != 1) fail_msg("%d epochs, allocation %ld of %ld failing: exit %d", epochs, at, n, rc);
+            char *after = dir_snapshot(dir);
+            if (strstr(after, ".tmp")) fail_msg("%d epochs, allocation %ld: a temporary file left", epochs, at);
+            free(after);
+        }
+    }
+    tu_rmtree(dir);
+    free(dir), free(m), free(log), free(count);
+}
+
 static void test_failed_writes_leave_nothing(void **state)
 {
     (void)state;
@@ -2161,6 +2199,7 @@ int main(void)
         cmocka_unit_test(test_outputs_commit_with_charts),
         cmocka_unit_test(test_killed_runs_temporaries_go),
         cmocka_unit_test(test_out_of_memory_changes_all_or_nothing),
+        cmocka_unit_test(test_out_of_memory_in_the_logs_tail),
         cmocka_unit_test(test_model_data_mismatch),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

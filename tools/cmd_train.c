@@ -1131,7 +1131,9 @@ static int save_outputs(struct train_run *r, double final_val_rmse)
     const double t1 = now_seconds();
     stop_signals_saving(true); /* a second signal now waits until the files are complete */
     exit_signals_defer(true);  /* and any signal, so no temporary file stays */
-    struct pending_file files[2];
+    /* every slot ended (pending_end), also one whose writer failed before
+     * opening it: write_log_tail's last records can run out of memory */
+    struct pending_file files[2] = {{.fd = -1}, {.fd = -1}};
     int n = 0;
     if (rc == EXIT_OK && o->log_json) rc = jlog_check(&r->jl, o->log_json); /* before the model: neither is written */
     /* alone, the model is saved in place, as every library write (which

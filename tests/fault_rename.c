@@ -8,7 +8,8 @@
  * signal that arrives at that very moment. renameat2(2), which moves a
  * run's single files into place beside its charts (tools/cli.c,
  * pending_commit), is refused the same way, the calls of both counted
- * together.
+ * together; with MFREC_FAULT_RENAME_NO_EXCHANGE set, each of its calls
+ * with flags fails with EINVAL, as on a file system without them.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -45,5 +46,12 @@ int renameat2(int from_dir, const char *from, int to_dir, const char *to, unsign
 {
     static int (*real)(int, const char *, int, const char *, unsigned int);
     if (!real) *(void **)&real = dlsym(RTLD_NEXT, "renameat2");
-    return refused(to) ? -1 : real(from_dir, from, to_dir, to, flags);
+    if (refused(to)) return -1;
+    /* MFREC_FAULT_RENAME_NO_EXCHANGE: a file system without renameat2's
+     * flags (NFS), which refuses them as EINVAL */
+    if (flags && getenv("MFREC_FAULT_RENAME_NO_EXCHANGE")) {
+        errno = EINVAL;
+        return -1;
+    }
+    return real(from_dir, from, to_dir, to, flags);
 }

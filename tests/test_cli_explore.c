@@ -2108,6 +2108,30 @@ static void test_out_of_memory_in_the_logs_tail(void **state)
     free(dir), free(m), free(log), free(count);
 }
 
+/* project --out alone on a file system that cannot exchange two files
+ * (tests/fault_rename.c's MFREC_FAULT_RENAME_NO_EXCHANGE), its standard
+ * output full: the previous TSV stays, as its report is printed before
+ * the file moves. Before, the file moved first, for good, and the failed
+ * report then left it replaced (exit 1, "cannot put back"). */
+static void test_report_first_without_exchange(void **state)
+{
+    (void)state;
+    const char *lib = getenv("MFREC_FAULT_RENAME_LIB");
+    if (!lib || access("/dev/full", W_OK) != 0) skip();
+    char *tsv = tu_path(g_dir, "noexch.tsv"), cmd[16384];
+    tu_write_file(g_dir, "noexch.tsv", "old", (size_t)-1);
+    snprintf(cmd, sizeof cmd,
+             FAULT_ENV "LD_PRELOAD='%s' MFREC_FAULT_RENAME_NO_EXCHANGE=1 '%s' project --model '%s' --out '%s' "
+                       ">/dev/full 2>/dev/null </dev/null",
+             lib, g_bin, g_model, tsv);
+    const int st = system(cmd);
+    assert_true(WIFEXITED(st));
+    assert_int_equal(WEXITSTATUS(st), 1);
+    char *text = tu_read_file(tsv, NULL);
+    assert_string_equal(text, "old");
+    free(text), free(tsv);
+}
+
 static void test_failed_writes_leave_nothing(void **state)
 {
     (void)state;
@@ -2200,6 +2224,7 @@ int main(void)
         cmocka_unit_test(test_killed_runs_temporaries_go),
         cmocka_unit_test(test_out_of_memory_changes_all_or_nothing),
         cmocka_unit_test(test_out_of_memory_in_the_logs_tail),
+        cmocka_unit_test(test_report_first_without_exchange),
         cmocka_unit_test(test_model_data_mismatch),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

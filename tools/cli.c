@@ -1103,7 +1103,22 @@ int pending_model(struct pending_file *p, const mfr_model *m, const char *path)
     cli_tmp_names(p->tmp, path);
     if (rc == EXIT_OK && mfr_model_save(m, p->tmp, &err) != MFR_OK) rc = lib_error(&err);
     cli_tmp_names(NULL, NULL);
+    /* the library renamed its file over the temporary name: the lock goes
+     * to that file, or a stale-file scan could take it for a killed run's */
+    const int fd = rc == EXIT_OK ? open(p->tmp, O_RDONLY | O_NOFOLLOW | O_CLOEXEC) : -1;
+    if (fd >= 0) {
+        (void)flock(fd, LOCK_EX | LOCK_NB);
+        close(p->fd);
+        p->fd = fd;
+    }
     return rc;
+}
+
+int save_trained_model(const mfr_model *m, const char *path, bool with_others, struct pending_file *slot)
+{
+    if (with_others) return pending_model(slot, m, path);
+    mfr_error err = {0};
+    return mfr_model_save(m, path, &err) == MFR_OK ? EXIT_OK : lib_error(&err);
 }
 
 int pending_commit(struct pending_file *p)

@@ -345,11 +345,18 @@ struct pending_file {
     /* the previous file's, locked while it waits under the temporary name
      * (else a stale-file scan may take it for a killed run's); when locked */
     int old_fd;
-    bool in_place, exchanged, replaced, old_locked;
+    bool old_locked;
+    /* in_place: committed; exchanged: the previous file is at tmp (it can
+     * come back); replaced: the previous file is gone (no exchange) */
+    bool in_place, exchanged, replaced;
 };
 int pending_open(struct pending_file *p, const char *path);
 int pending_write(struct pending_file *p, const char *path, const char *data, size_t len);
 int pending_model(struct pending_file *p, const mfr_model *m, const char *path);
+/* A trained model saved to path: in place by the library when it is the
+ * run's only output, else (with_others) under its temporary name in *slot
+ * (pending_model), to be committed with the others. */
+int save_trained_model(const mfr_model *m, const char *path, bool with_others, struct pending_file *slot);
 int pending_commit(struct pending_file *p);
 int pending_end(struct pending_file *p, int rc);
 /* Messages name path where they would name tmp (both NULL: none). */

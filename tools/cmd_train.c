@@ -1136,12 +1136,7 @@ static int save_outputs(struct train_run *r, double final_val_rmse)
     struct pending_file files[2] = {{.fd = -1}, {.fd = -1}};
     int n = 0;
     if (rc == EXIT_OK && o->log_json) rc = jlog_check(&r->jl, o->log_json); /* before the model: neither is written */
-    /* alone, the model is saved in place, as every library write (which
-     * also removes a killed run's temporary files of the same name) */
-    const bool alone = !staged && !o->log_json;
-    mfr_error err = {0};
-    if (rc == EXIT_OK && o->out && alone && mfr_model_save(r->model, o->out, &err) != MFR_OK) rc = lib_error(&err);
-    if (rc == EXIT_OK && o->out && !alone) rc = pending_model(&files[n++], r->model, o->out);
+    if (rc == EXIT_OK && o->out) rc = save_trained_model(r->model, o->out, staged || o->log_json, &files[n++]);
     r->times.save = now_seconds() - t1;
     r->times.total = now_seconds() - r->times.total; /* from the process's start (cmd_train) */
     if (rc == EXIT_OK && o->log_json) rc = write_log_tail(r, final_val_rmse, &files[n++]);

@@ -518,15 +518,10 @@ static int train_finish(struct sm_run *r)
     }
     stop_signals_saving(true); /* a second signal now waits until the files are complete */
     exit_signals_defer(true);  /* and any signal, so no temporary file stays */
-    struct pending_file files[2];
+    struct pending_file files[2] = {{.fd = -1}, {.fd = -1}}; /* each slot ended, opened or not */
     int n = 0;
     if (rc == EXIT_OK && o->log_json) rc = jlog_check(&r->jl, o->log_json); /* before the model: neither is written */
-    /* alone, the model is saved in place, as every library write (which
-     * also removes a killed run's temporary files of the same name) */
-    const bool alone = !staged && !o->log_json;
-    mfr_error err = {0};
-    if (rc == EXIT_OK && o->out && alone && mfr_model_save(r->model, o->out, &err) != MFR_OK) rc = lib_error(&err);
-    if (rc == EXIT_OK && o->out && !alone) rc = pending_model(&files[n++], r->model, o->out);
+    if (rc == EXIT_OK && o->out) rc = save_trained_model(r->model, o->out, staged || o->log_json, &files[n++]);
     if (rc == EXIT_OK && o->log_json) rc = pending_write(&files[n++], o->log_json, r->jl.buf ? r->jl.buf : "", r->jl.len);
     if (staged || n > 0) rc = plot_stage_end_files(rc, NULL, files, n);
     exit_signals_defer(false);

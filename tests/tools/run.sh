@@ -467,10 +467,21 @@ check "sweep-compare: ... named with both values" grep -q "^note: epochs differs
 { echo "$SWH"; for r in 1 2 3 4 5; do echo "/d,mf,3,8,owner,auto,auto,$r,$(echo "1.0 1.0 1.2 1.0 0.8" | cut -d" " -f$r),0.5,0.4,20,x,aaaa"; done; } >"$SC/five.csv"
 check "sweep-compare: 5 repeats have a spread" status 0 scmp "$SC/five.csv" "$SC/five.csv"
 check "sweep-compare: ... the relative IQR" grep -Eq "^3 +8 +1 +1 +\+0\.0% +20\.0% " "$W/out"
+check "sweep-compare: ... too wide for a 5% change: noisy" grep -Eq "^3 +8 .* 20\.0% .*  noisy$" "$W/out"
+check "sweep-compare: ... said" grep -q "^1 configuration(s) too noisy to tell a 5% slowdown (a spread above it): threads=3 dim=8$" "$W/out"
+check "sweep-compare: ... exit 3 with --strict" status 3 scmp "$SC/five.csv" "$SC/five.csv" --strict
+check "sweep-compare: ... the same under a threshold of 25% (exit 0 with --strict)" \
+    eval 'status 0 scmp "$SC/five.csv" "$SC/five.csv" --strict --threshold 25% && grep -Eq "^3 +8 .*  same$" "$W/out"'
+# a blank last line (a hand-edited or concatenated file) is no row
+{ cat "$SC/old.csv"; echo; } >"$SC/blank.csv"
+check "sweep-compare: a blank line is skipped" eval 'status 0 scmp "$SC/blank.csv" "$SC/old.csv" --strict &&
+    grep -q "^old: $SC/blank.csv: commit aaaa11112222, 4 configuration(s), 3 repeat(s) each$" "$W/out"'
 # an epoch too short for %.6f ms (0.000000) is a time, not a malformed row
 awk -F, -v OFS=, '$3 == 1 && $4 == 8 { $9 = "0.000000" } 1' "$SC/old.csv" >"$SC/zero.csv"
 check "sweep-compare: a per-epoch time of 0 is compared (exit 0)" status 0 scmp "$SC/zero.csv" "$SC/zero.csv" --strict
 check "sweep-compare: ... as no change" grep -Eq "^1 +8 +0 +0 +\+0\.0% " "$W/out"
+check "sweep-compare: from 0 to a time is slower (exit 3 with --strict)" status 3 scmp "$SC/zero.csv" "$SC/old.csv" --strict
+check "sweep-compare: ... shown +inf%" grep -Eq "^1 +8 +0 +[0-9.]+ +\+inf% .*  slower$" "$W/out"
 # a real sweep's CSV against itself: its commit is the binary's
 if "$MFREC" sweep --data "$D" --threads 1 --dims 4,8 --epochs 2 --repeat 2 --out "$SC/real.csv" --quiet >/dev/null 2>&1; then
     check "sweep-compare: a real sweep's CSV against itself is exit 0 with --strict" status 0 scmp "$SC/real.csv" "$SC/real.csv" --strict

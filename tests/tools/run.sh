@@ -124,6 +124,10 @@ check "bench-setup: an existing --out is exit 2 before any run" status 2 bs --ou
 check "bench-setup: ... (said at once)" grep -q "exists; not replacing it" "$W/out"
 check "bench-setup: a missing --base is exit 2" status 2 bs --base "$W/none/mfrec"
 check "bench-setup: --rounds 0 is exit 2" status 2 bs --rounds 0
+mkdir -p "$W/no-ratings"
+check "bench-setup: an --ml100k without a rating file is exit 2 before any run" status 2 bs --ml100k "$W/no-ratings"
+check "bench-setup: ... said at once, naming it" \
+    eval 'grep -q "^bench-setup: error: --ml100k $W/no-ratings holds no rating file (u.data, " "$W/out" && ! grep -q "^case " "$W/out"'
 # --first-run's 10m-text rows remove the dataset cache before every run: in
 # a private directory of links to --s10m's files, never the user's own
 # cache in --s10m (it was deleted, then written again by the next run: the

@@ -100,7 +100,9 @@ MFR_API void mfr_mpi_trainer_user_range(const mfr_mpi_trainer *mt, int32_t *lo, 
 MFR_API int mfr_mpi_trainer_set_factors_rows(mfr_mpi_trainer *mt, const float *U_mine, int64_t u_rows,
                                              int64_t u_cols, const float *V, int64_t v_rows, int64_t v_cols,
                                              mfr_error *err);
-/* One training step across the ranks; the loss is the same on every rank. */
+/* One training step across the ranks; the loss is the same on every rank.
+ * Divergences as mfr_trainer_step's: after a step that left the parameters
+ * non-finite, every rank refuses every later step alike (MFR_ERR_DIVERGED). */
 MFR_API int mfr_mpi_trainer_step(mfr_mpi_trainer *mt, double *loss_out, mfr_error *err);
 /* mfr_trainer_data_mse across the ranks: each rank's shards, their loss
  * slots gathered and summed in shard order on every rank (the bits one

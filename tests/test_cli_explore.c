@@ -6,7 +6,6 @@
  * and TSV exports read back, usage errors (exit 2) and a model/dataset
  * mismatch (exit 1).
  */
-#include <fcntl.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -18,7 +17,6 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
-#include <time.h>
 
 #include <cmocka.h>
 
@@ -1971,17 +1969,9 @@ static void test_killed_runs_temporaries_go(void **state)
     char *dir = tu_path(g_dir, "killed"), *m = tu_path(dir, "m.bin"), *log = tu_path(dir, "log.json");
     char *left[] = {tu_path(dir, "m.bin.tmpAbC123"), tu_path(dir, "log.json.tmpXyZ789")};
     assert_int_equal(mkdir(dir, 0777), 0);
-    struct timespec old[2];
-    clock_gettime(CLOCK_REALTIME, &old[0]);
-    old[0].tv_sec -= 120;
-    old[1] = old[0];
-    for (int k = 0; k < 2; k++) {
-        FILE *f = fopen(left[k], "w");
-        assert_non_null(f);
-        fputs("half", f);
-        fclose(f);
-        assert_int_equal(utimensat(AT_FDCWD, left[k], old, 0), 0);
-    }
+    tu_write_file(dir, "m.bin.tmpAbC123", "half", (size_t)-1);
+    tu_write_file(dir, "log.json.tmpXyZ789", "half", (size_t)-1);
+    for (int k = 0; k < 2; k++) tu_age_file(left[k]);
     assert_int_equal(run(TRAIN_TOGETHER, g_data, m, log, "", 1), 0);
     for (int k = 0; k < 2; k++) {
         assert_false(tu_exists(left[k]));

@@ -857,15 +857,6 @@ static void test_write_mode(void **state)
  * at the first write of its path in a process, then at most once a minute:
  * the scan reads the whole directory, and a checkpoint is written every
  * epoch (200k files beside it made 100 epochs 16 times slower). */
-static void age_file(const char *path)
-{
-    struct timespec old[2];
-    clock_gettime(CLOCK_REALTIME, &old[0]);
-    old[0].tv_sec -= 120;
-    old[1] = old[0];
-    assert_int_equal(utimensat(AT_FDCWD, path, old, 0), 0);
-}
-
 static void test_stale_tmp_scan_once_a_minute(void **state)
 {
     (void)state;
@@ -878,17 +869,17 @@ static void test_stale_tmp_scan_once_a_minute(void **state)
     mfr_error err = {0};
     /* the first write of a path removes its stale file */
     tu_write_file(dir, "out.data.tmpAbC123", "x", (size_t)-1);
-    age_file(stale);
+    tu_age_file(stale);
     assert_int_equal(mfr_ratings_write(r, ds, path, &err), MFR_OK);
     assert_int_not_equal(access(stale, F_OK), 0);
     /* a second write within the minute does not read the directory again */
     tu_write_file(dir, "out.data.tmpAbC123", "x", (size_t)-1);
-    age_file(stale);
+    tu_age_file(stale);
     assert_int_equal(mfr_ratings_write(r, ds, path, &err), MFR_OK);
     assert_int_equal(access(stale, F_OK), 0);
     /* another path's first write does */
     tu_write_file(dir, "other.data.tmpXyZ789", "x", (size_t)-1);
-    age_file(stale_other);
+    tu_age_file(stale_other);
     assert_int_equal(mfr_ratings_write(r, ds, other, &err), MFR_OK);
     assert_int_not_equal(access(stale_other, F_OK), 0);
     assert_int_equal(unlink(stale), 0);
@@ -914,9 +905,9 @@ static void test_remove_stale_tmps(void **state)
     tu_write_file(dir, "log.json.tmpR4t5Y6", "x", (size_t)-1);
     tu_write_file(dir, "log.json.tmpU7i8O9", "x", (size_t)-1);
     tu_write_file(dir, "log.json.tmp-not-ours", "x", (size_t)-1);
-    age_file(stale);
-    age_file(locked);
-    age_file(other);
+    tu_age_file(stale);
+    tu_age_file(locked);
+    tu_age_file(other);
     int fd = open(locked, O_RDWR); /* a writer still alive holds its lock */
     assert_true(fd >= 0);
     assert_int_equal(flock(fd, LOCK_EX), 0);
@@ -928,7 +919,7 @@ static void test_remove_stale_tmps(void **state)
     assert_int_equal(access(other, F_OK), 0);
     /* within the minute the directory is not read again */
     tu_write_file(dir, "log.json.tmpQ1w2E3", "x", (size_t)-1);
-    age_file(stale);
+    tu_age_file(stale);
     mfr_remove_stale_tmps(path);
     assert_int_equal(access(stale, F_OK), 0);
     close(fd);

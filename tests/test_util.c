@@ -15,12 +15,14 @@
 
 #include <ctype.h>
 #include <dirent.h>
+#include <fcntl.h>
 #include <math.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 static void *xmalloc(size_t n)
@@ -120,6 +122,15 @@ int tu_exists(const char *path)
 {
     struct stat st;
     return stat(path, &st) == 0;
+}
+
+void tu_age_file(const char *path)
+{
+    struct timespec old[2];
+    clock_gettime(CLOCK_REALTIME, &old[0]);
+    old[0].tv_sec -= 120;
+    old[1] = old[0];
+    assert_int_equal(utimensat(AT_FDCWD, path, old, 0), 0);
 }
 
 int tu_process_threads(void)

@@ -28,6 +28,9 @@ void tu_write_titled_dataset(const char *dir, const char *const *titles, int n_i
 char *tu_read_file(const char *path, size_t *len);
 /* True when the path exists. */
 int tu_exists(const char *path);
+/* Sets the file's times two minutes back: a killed writer's temporary file,
+ * old enough for the stale-file scans (a minute). */
+void tu_age_file(const char *path);
 /* The process's OS threads (entries of /proc/self/task), or -1. */
 int tu_process_threads(void);
 /* The ML-100K directory from MFREC_DATA, or NULL when it is absent. */

@@ -880,6 +880,12 @@ int jlog_write(const char *path, const struct json_log *j, const char *report)
     return rc == EXIT_OK ? write_file_reported(path, j->buf ? j->buf : "", j->len, report) : rc;
 }
 
+int jlog_pending(struct pending_file *p, const char *path, const struct json_log *j)
+{
+    int rc = jlog_check(j, path);
+    return rc == EXIT_OK ? pending_write(p, path, j->buf ? j->buf : "", j->len) : rc;
+}
+
 char *shell_word(const char *s, bool bare)
 {
     if (bare && *s &&
@@ -1041,30 +1047,15 @@ int tmp_file_create(const char *path, char **tmp)
 
 int write_file_reported(const char *path, const char *data, size_t len, const char *report)
 {
-    struct stat st; /* as in the library's writer: replace regular files only */
-    if (!*path || (lstat(path, &st) == 0 && !S_ISREG(st.st_mode)))
-        return runtime_error("%s is not a regular file; not replacing it", path);
-    char *tmp;
-    int fd = tmp_file_create(path, &tmp);
-    if (fd < 0)
-        return errno == ENOMEM && !tmp ? runtime_error("out of memory writing %s", path)
-                                       : runtime_error("cannot create %s: %s", path, strerror(errno));
-    FILE *f = fdopen(fd, "w");
-    bool ok = f && fwrite(data, 1, len, f) == len && fflush(f) == 0 && fsync(fd) == 0;
-    if (f) ok = (fclose(f) == 0) && ok;
-    else close(fd);
-    int e = errno, rc = EXIT_OK;
+    struct pending_file f;
+    int rc = pending_write(&f, path, data, len);
     /* the file is complete: its report, before it takes its name */
-    if (ok && report) {
+    if (rc == EXIT_OK && report) {
         fputs(report, stdout);
         rc = stdout_flush();
     }
-    if (ok && rc == EXIT_OK && rename(tmp, path) != 0) ok = false, e = errno;
-    if (!ok || rc != EXIT_OK) unlink(tmp);
-    signal_cleanup_file(NULL);
-    free(tmp);
-    if (!ok) return runtime_error("cannot write %s: %s", path, strerror(e));
-    return rc;
+    if (rc == EXIT_OK) rc = pending_commit(&f);
+    return pending_end(&f, rc);
 }
 
 int pending_open(struct pending_file *p, const char *path)

@@ -357,6 +357,8 @@ int pending_model(struct pending_file *p, const mfr_model *m, const char *path);
  * run's only output, else (with_others) under its temporary name in *slot
  * (pending_model), to be committed with the others. */
 int save_trained_model(const mfr_model *m, const char *path, bool with_others, struct pending_file *slot);
+/* pending_write of j's text; out of memory naming path when it was lost. */
+int jlog_pending(struct pending_file *p, const char *path, const struct json_log *j);
 int pending_commit(struct pending_file *p);
 int pending_end(struct pending_file *p, int rc);
 /* Messages name path where they would name tmp (both NULL: none). */

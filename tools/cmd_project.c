@@ -99,7 +99,7 @@ static int write_coords(const char *path, const mfr_dataset *ds, int32_t n, cons
                     genre_of[i] >= 0 ? mfr_dataset_genre_name(ds, genre_of[i]) : "",
                     x[row], y[row], norm[i], (long long)n_ratings[i]);
     }
-    int rc = t.failed ? jlog_check(&t, path) : pending_write(f, path, t.buf ? t.buf : "", t.len);
+    int rc = jlog_pending(f, path, &t);
     free(t.buf);
     return rc;
 }

@@ -1042,8 +1042,7 @@ static int write_log_tail(struct train_run *r, double final_val_rmse, struct pen
                 t->load, t->split, t->trainer, r->train_seconds - r->train_s0, t->eval, t->log_eval, t->save,
                 t->checkpoints, t->plots, t->total, r->train_seconds, mfr_trainer_n_threads(r->tr), mfr_trainer_reduce_name(r->tr),
                 mfr_trainer_reduce_reason(r->tr));
-    if (r->jl.failed) return jlog_check(&r->jl, o->log_json);
-    return pending_write(log, o->log_json, r->jl.buf ? r->jl.buf : "", r->jl.len);
+    return jlog_pending(log, o->log_json, &r->jl);
 }
 
 /* The target's outcome, in the report. */

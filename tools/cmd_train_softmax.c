@@ -522,7 +522,7 @@ static int train_finish(struct sm_run *r)
     int n = 0;
     if (rc == EXIT_OK && o->log_json) rc = jlog_check(&r->jl, o->log_json); /* before the model: neither is written */
     if (rc == EXIT_OK && o->out) rc = save_trained_model(r->model, o->out, staged || o->log_json, &files[n++]);
-    if (rc == EXIT_OK && o->log_json) rc = pending_write(&files[n++], o->log_json, r->jl.buf ? r->jl.buf : "", r->jl.len);
+    if (rc == EXIT_OK && o->log_json) rc = jlog_pending(&files[n++], o->log_json, &r->jl);
     if (staged || n > 0) rc = plot_stage_end_files(rc, NULL, files, n);
     exit_signals_defer(false);
     stop_signals_saving(false);

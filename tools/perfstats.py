@@ -98,6 +98,12 @@ def mannwhitney_p(x, y):
     return min(1.0, math.erfc(z / math.sqrt(2.0)))
 
 
+def rel_change(old, new):
+    """new / old - 1; a tiny set's epoch may print as 0.000000: from 0 to 0
+    is no change, from 0 to more an infinite one (shown +inf%, slower)."""
+    return new / old - 1.0 if old > 0 else (0.0 if new == 0 else math.inf)
+
+
 def verdict(change, p, noise, threshold, alpha):
     """"slower" when the median grew by more than threshold (relative) with
     a U-test p below alpha; "noisy" when not slower but the spread is above

@@ -6,6 +6,7 @@
  * and TSV exports read back, usage errors (exit 2) and a model/dataset
  * mismatch (exit 1).
  */
+#include <dirent.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -1780,11 +1781,15 @@ static void test_export_beside_its_inputs(void **state)
     free(dir);
 }
 
-/* The entries of dir, sorted, with each file's bytes: "name\n<bytes>\n"... */
+/* The entries of dir, sorted: "name mode size\n", then a file's SHA-256. */
 static char *dir_snapshot(const char *dir)
 {
     char cmd[4096];
-    snprintf(cmd, sizeof cmd, "cd '%s' && for f in $(ls -A | LC_ALL=C sort); do echo \"$f\"; cat \"$f\"; done",
+    /* each file's name, mode, size and digest: its bytes, which may hold
+     * NULs (a model), would end the snapshot's string early */
+    snprintf(cmd, sizeof cmd,
+             "cd '%s' && for f in $(ls -A | LC_ALL=C sort); do stat -c '%%n %%a %%s' \"$f\"; "
+             "if [ -f \"$f\" ]; then sha256sum <\"$f\"; fi; done",
              dir);
     FILE *p = popen(cmd, "r");
     assert_non_null(p);
@@ -1891,14 +1896,16 @@ static void test_failed_commit_puts_back_the_previous_set(void **state)
 }
 
 /* Runs `cmd` with a rename to each of faults[0..n) refused in turn
- * (tests/fault_rename.c): each fails with every file of dir and of pl
- * (NULL: none) as it was. */
-static void expect_all_or_none(const char *lib, const char *const *faults, int n, const char *dir, const char *pl,
-                               const char *cmd)
+ * (tests/fault_rename.c; with no_exchange, on a file system that cannot
+ * exchange two files): each fails with every file of dir and of pl (NULL:
+ * none) as it was. */
+static void expect_all_or_none(const char *lib, bool no_exchange, const char *const *faults, int n, const char *dir,
+                               const char *pl, const char *cmd)
 {
     char *before = dir_snapshot(dir), *pl_before = pl ? dir_snapshot(pl) : NULL, env[4096];
     for (int k = 0; k < n; k++) {
-        snprintf(env, sizeof env, FAULT_ENV "LD_PRELOAD='%s' MFREC_FAULT_RENAME_TO='%s'", lib, faults[k]);
+        snprintf(env, sizeof env, FAULT_ENV "LD_PRELOAD='%s' MFREC_FAULT_RENAME_TO='%s'%s", lib, faults[k],
+                 no_exchange ? " MFREC_FAULT_RENAME_NO_EXCHANGE=1" : "");
         assert_int_equal(run_env(env, "%s", cmd), 1);
         tu_expect_in(g_err, "Device or resource busy");
         expect_not_in(g_out, "wrote");
@@ -1936,13 +1943,17 @@ static void test_outputs_commit_with_charts(void **state)
     const char *faults[] = {"together/m.bin", "together/log.json", "together_p/learning_curve.png",
                             "together_p/loss_components.gp"};
     snprintf(cmd, sizeof cmd, TRAIN_TOGETHER, g_data, m, log, plot, 2);
-    expect_all_or_none(lib, faults, g_gnuplot ? 4 : 2, dir, g_gnuplot ? pl : NULL, cmd);
+    expect_all_or_none(lib, false, faults, g_gnuplot ? 4 : 2, dir, g_gnuplot ? pl : NULL, cmd);
+    /* on a file system that cannot exchange two files, the previous model
+     * waits under a second name (a hard link) and comes back: before, it
+     * was replaced for good when the log or a chart failed after it */
+    expect_all_or_none(lib, true, faults, g_gnuplot ? 4 : 2, dir, g_gnuplot ? pl : NULL, cmd);
     /* the same with no earlier files: none is made */
     char *fresh = tu_path(g_dir, "together_new"), *fm = tu_path(fresh, "m.bin"), *fl = tu_path(fresh, "log.json");
     assert_int_equal(mkdir(fresh, 0777), 0);
     const char *fresh_faults[] = {"together_new/log.json"};
     snprintf(cmd, sizeof cmd, TRAIN_TOGETHER, g_data, fm, fl, "", 2);
-    expect_all_or_none(lib, fresh_faults, 1, fresh, NULL, cmd);
+    expect_all_or_none(lib, false, fresh_faults, 1, fresh, NULL, cmd);
     assert_false(tu_exists(fm));
     /* committed: the model replaced, private as it was */
     assert_int_equal(run(TRAIN_TOGETHER, g_data, m, log, plot, 2), 0);
@@ -1954,7 +1965,8 @@ static void test_outputs_commit_with_charts(void **state)
     assert_int_equal(run("project --model '%s' --out '%s' %s --min-ratings 5", g_model, tsv, plot), 0);
     const char *p_faults[] = {"together/c.tsv", "together_p/projection.png", "together_p/embedding_norms.dat"};
     snprintf(cmd, sizeof cmd, "project --model '%s' --out '%s' %s", g_model, tsv, plot);
-    expect_all_or_none(lib, p_faults, g_gnuplot ? 3 : 1, dir, g_gnuplot ? pl : NULL, cmd);
+    expect_all_or_none(lib, false, p_faults, g_gnuplot ? 3 : 1, dir, g_gnuplot ? pl : NULL, cmd);
+    expect_all_or_none(lib, true, p_faults, g_gnuplot ? 3 : 1, dir, g_gnuplot ? pl : NULL, cmd);
     free(fresh), free(fm), free(fl);
     free(dir), free(pl), free(m), free(log), free(tsv);
 }
@@ -2119,7 +2131,29 @@ static void test_report_first_without_exchange(void **state)
     assert_int_equal(WEXITSTATUS(st), 1);
     char *text = tu_read_file(tsv, NULL);
     assert_string_equal(text, "old");
-    free(text), free(tsv);
+    free(text);
+    /* with charts, the report comes after the commit: the previous TSV,
+     * which waited under a second name (a hard link), comes back (before,
+     * it was replaced for good: "cannot put back") */
+    char *pl = tu_path(g_dir, "noexch_p");
+    if (g_gnuplot) {
+        snprintf(cmd, sizeof cmd,
+                 FAULT_ENV "LD_PRELOAD='%s' MFREC_FAULT_RENAME_NO_EXCHANGE=1 '%s' project --model '%s' --out '%s' "
+                           "--plot '%s' >/dev/full 2>/dev/null </dev/null",
+                 lib, g_bin, g_model, tsv, pl);
+        const int st2 = system(cmd);
+        assert_true(WIFEXITED(st2));
+        assert_int_equal(WEXITSTATUS(st2), 1);
+        text = tu_read_file(tsv, NULL);
+        assert_string_equal(text, "old");
+        free(text);
+        assert_false(tu_exists(pl));
+        DIR *d = opendir(g_dir); /* no second name left */
+        assert_non_null(d);
+        for (struct dirent *e; (e = readdir(d));) assert_null(strstr(e->d_name, "noexch.tsv.tmp"));
+        closedir(d);
+    }
+    free(pl), free(tsv);
 }
 
 static void test_failed_writes_leave_nothing(void **state)

@@ -1068,6 +1068,7 @@ int pending_open(struct pending_file *p, const char *path)
     if (p->fd < 0)
         return errno == ENOMEM && !p->tmp ? runtime_error("out of memory writing %s", path)
                                           : runtime_error("cannot create %s: %s", path, strerror(errno));
+    if (!(p->keep = strdup(p->tmp))) return runtime_error("out of memory writing %s", path);
     return EXIT_OK;
 }
 
@@ -1112,6 +1113,33 @@ int save_trained_model(const mfr_model *m, const char *path, bool with_others, s
     return mfr_model_save(m, path, &err) == MFR_OK ? EXIT_OK : lib_error(&err);
 }
 
+/* On a file system that cannot exchange two files: the previous file
+ * takes a second name, p->keep (PATH.tmpXXXXXX, as a killed run's
+ * temporary files, and locked with it through p->old_fd), so that it can
+ * come back. A hard link leaves path in place all along; where the file
+ * system has none, a rename leaves no path for a moment. 0 or errno. */
+static int keep_previous(struct pending_file *p)
+{
+    const size_t n = strlen(p->keep);
+    memcpy(p->keep + n - 6, "XXXXXX", 6);
+    const int fd = mkstemp(p->keep); /* a fresh name; no memory needed */
+    if (fd < 0) return errno;
+    close(fd);
+    if (unlink(p->keep) == 0 && link(p->path, p->keep) == 0) return 0;
+    return rename(p->path, p->keep) == 0 ? 0 : errno;
+}
+
+/* The new file did not move in: the second name goes (a hard link), or
+ * the previous file goes back to its name (a rename). */
+static void forget_previous(struct pending_file *p)
+{
+    struct stat st;
+    if (p->kept && lstat(p->path, &st) == 0) unlink(p->keep);
+    else if (p->kept && rename(p->keep, p->path) != 0)
+        runtime_error("cannot put back the previous %s (it is kept as %s): %s", p->path, p->keep, strerror(errno));
+    p->kept = p->replaced = false;
+}
+
 int pending_commit(struct pending_file *p)
 {
     if (!p->tmp || p->in_place) return EXIT_OK;
@@ -1125,9 +1153,11 @@ int pending_commit(struct pending_file *p)
         if (p->old_locked) (void)flock(p->old_fd, LOCK_EX | LOCK_NB);
     }
     int e = renameat2(AT_FDCWD, p->tmp, AT_FDCWD, p->path, old ? RENAME_EXCHANGE : RENAME_NOREPLACE) == 0 ? 0 : errno;
-    if (e == EINVAL || e == ENOSYS || e == EOPNOTSUPP) { /* a file system without them: replaced for good */
+    if (e == EINVAL || e == ENOSYS || e == EOPNOTSUPP) { /* a file system without them */
+        p->kept = old && keep_previous(p) == 0;
+        p->replaced = old && !p->kept;
         e = rename(p->tmp, p->path) == 0 ? 0 : errno;
-        p->replaced = e == 0 && old;
+        if (e != 0) forget_previous(p);
     } else {
         p->exchanged = e == 0 && old;
     }
@@ -1139,23 +1169,30 @@ int pending_commit(struct pending_file *p)
 int pending_end(struct pending_file *p, int rc)
 {
     /* the temporary name holds the new file that never moved, or the previous one */
-    bool drop_tmp = !p->in_place || p->exchanged;
+    bool drop_tmp = !p->in_place || p->exchanged, drop_keep = p->kept;
     if (p->in_place && rc != EXIT_OK) {
         if (p->exchanged && renameat2(AT_FDCWD, p->tmp, AT_FDCWD, p->path, RENAME_EXCHANGE) != 0) {
             drop_tmp = false; /* the user's previous file stays there */
             runtime_error("cannot put back the previous %s (it is kept as %s): %s", p->path, p->tmp, strerror(errno));
+        } else if (p->kept && rename(p->keep, p->path) != 0) {
+            drop_keep = false;
+            runtime_error("cannot put back the previous %s (it is kept as %s): %s", p->path, p->keep, strerror(errno));
+        } else if (p->kept) {
+            drop_keep = false; /* back under its name */
         } else if (p->replaced) {
-            runtime_error("cannot put back the previous %s: its file system cannot exchange two files "
-                          "(renameat2)", p->path);
+            runtime_error("cannot put back the previous %s: its file system can neither exchange two files "
+                          "(renameat2) nor give one a second name", p->path);
         } else if (!p->exchanged && unlink(p->path) != 0) {
             runtime_error("cannot take back %s, which this failed run wrote: %s", p->path, strerror(errno));
         }
     }
     if (p->tmp && drop_tmp) unlink(p->tmp);
+    if (drop_keep) unlink(p->keep);
     if (p->fd >= 0) close(p->fd);
     if (p->old_locked) close(p->old_fd);
     if (p->tmp) signal_cleanup_file(NULL);
     free(p->tmp);
+    free(p->keep);
     *p = (struct pending_file){.fd = -1};
     return rc;
 }

@@ -346,9 +346,13 @@ struct pending_file {
      * (else a stale-file scan may take it for a killed run's); when locked */
     int old_fd;
     bool old_locked;
+    /* a name for the previous file where the file system cannot exchange
+     * two (malloc'd by pending_open, so that the commit needs no memory) */
+    char *keep;
     /* in_place: committed; exchanged: the previous file is at tmp (it can
-     * come back); replaced: the previous file is gone (no exchange) */
-    bool in_place, exchanged, replaced;
+     * come back); kept: it is at keep (no exchange); replaced: it is gone
+     * (no exchange, and no second name either) */
+    bool in_place, exchanged, kept, replaced;
 };
 int pending_open(struct pending_file *p, const char *path);
 int pending_write(struct pending_file *p, const char *path, const char *data, size_t len);

@@ -340,8 +340,9 @@ int plot_stage_end_files(int rc, const char *report, struct pending_file *files,
     /* a signal among the commits waits until all are kept or undone */
     exit_signals_defer(true);
     /* with no charts, the report first, as write_file_reported's: on a
-     * file system that cannot exchange files, a commit is for good, and a
-     * standard output that failed after it replaced the previous file */
+     * file system that can neither exchange files nor link them, a commit
+     * is for good, and a standard output that failed after it would have
+     * replaced the previous file */
     const bool report_first = !g_stage.dir;
     if (report_first && rc == EXIT_OK && report) fputs(report, stdout);
     if (report_first && rc == EXIT_OK) rc = stdout_flush();

@@ -7,6 +7,9 @@
  * mismatch (exit 1).
  */
 #include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -17,7 +20,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -2156,6 +2162,96 @@ static void test_report_first_without_exchange(void **state)
     free(pl), free(tsv);
 }
 
+/* Whether pid waits in write(2) or writev(2) on its standard output
+ * (/proc/PID/syscall: the call's number, then its first argument); -1
+ * where that cannot be read. */
+static int waits_on_stdout(pid_t pid)
+{
+    char path[64], line[256] = "";
+    snprintf(path, sizeof path, "/proc/%d/syscall", (int)pid);
+    FILE *f = fopen(path, "r");
+    if (!f) return -1;
+    const bool got = fgets(line, sizeof line, f) != NULL;
+    fclose(f);
+    long nr = -1;
+    unsigned long fd = 0;
+    if (!got || sscanf(line, "%ld %lx", &nr, &fd) != 2) return 0;
+    return (nr == SYS_write || nr == SYS_writev) && fd == 1;
+}
+
+static void sleep_ms(long ms)
+{
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    while (nanosleep(&ts, &ts) != 0) {}
+}
+
+/* A pipe whose buffer is full (its reader never reads): [0] read, [1] write. */
+static void full_pipe(int fds[2])
+{
+    assert_int_equal(pipe(fds), 0);
+    (void)fcntl(fds[1], F_SETPIPE_SZ, 4096);
+    const int fl = fcntl(fds[1], F_GETFL);
+    assert_int_equal(fcntl(fds[1], F_SETFL, fl | O_NONBLOCK), 0);
+    char junk[512];
+    memset(junk, 'x', sizeof junk);
+    while (write(fds[1], junk, sizeof junk) > 0) {}
+    assert_int_equal(errno, EAGAIN);
+    assert_int_equal(fcntl(fds[1], F_SETFL, fl), 0);
+}
+
+/* project --out (and --plot) whose report waits for a reader that never
+ * reads, then SIGTERM: the run puts everything back and dies of the
+ * signal. Before, the signal waited for the commit's end (the report is
+ * part of it), so the run hung until the reader read, and a SIGKILL then
+ * left the temporary TSV. */
+static void test_signal_while_report_waits(void **state)
+{
+    (void)state;
+    if (waits_on_stdout(getpid()) < 0) {
+        print_message("skipped: /proc/PID/syscall cannot be read here\n");
+        skip();
+    }
+    char *tsv = tu_path(g_dir, "waits.tsv"), *pl = tu_path(g_dir, "waits_p");
+    for (int with_plot = 0; with_plot <= (g_gnuplot ? 1 : 0); with_plot++) {
+        tu_write_file(g_dir, "waits.tsv", "old", (size_t)-1);
+        int fds[2];
+        full_pipe(fds);
+        const pid_t pid = fork();
+        assert_true(pid >= 0);
+        if (pid == 0) {
+            const int null = open("/dev/null", O_RDWR);
+            dup2(fds[1], 1), dup2(null, 0), dup2(null, 2);
+            execl(g_bin, g_bin, "project", "--model", g_model, "--out", tsv, with_plot ? "--plot" : NULL, pl,
+                  (char *)NULL);
+            _exit(127);
+        }
+        close(fds[1]);
+        int waited = 0, st = 0;
+        while (waits_on_stdout(pid) != 1 && waitpid(pid, &st, WNOHANG) == 0 && waited++ < 600) sleep_ms(100);
+        assert_int_equal(waits_on_stdout(pid), 1); /* the report waits */
+        assert_int_equal(kill(pid, SIGTERM), 0);
+        pid_t done = 0;
+        for (waited = 0; (done = waitpid(pid, &st, WNOHANG)) == 0 && waited < 200; waited++) sleep_ms(100);
+        if (done == 0) { /* still waiting, 20 s after the signal */
+            kill(pid, SIGKILL);
+            waitpid(pid, &st, 0);
+            fail_msg("project %s ignored SIGTERM while its report waited", with_plot ? "--plot" : "--out");
+        }
+        close(fds[0]);
+        assert_true(WIFSIGNALED(st));
+        assert_int_equal(WTERMSIG(st), SIGTERM);
+        char *text = tu_read_file(tsv, NULL);
+        assert_string_equal(text, "old");
+        free(text);
+        assert_false(tu_exists(pl));
+        DIR *d = opendir(g_dir);
+        assert_non_null(d);
+        for (struct dirent *e; (e = readdir(d));) assert_null(strstr(e->d_name, "waits.tsv.tmp"));
+        closedir(d);
+    }
+    free(tsv), free(pl);
+}
+
 static void test_failed_writes_leave_nothing(void **state)
 {
     (void)state;
@@ -2249,6 +2345,7 @@ int main(void)
         cmocka_unit_test(test_out_of_memory_changes_all_or_nothing),
         cmocka_unit_test(test_out_of_memory_in_the_logs_tail),
         cmocka_unit_test(test_report_first_without_exchange),
+        cmocka_unit_test(test_signal_while_report_waits),
         cmocka_unit_test(test_model_data_mismatch),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

@@ -298,6 +298,9 @@ static bool g_stdout_reported;
 
 static int stdout_failed(int e)
 {
+    /* a signal came while a report waited for a reader: the run undoes its
+     * outputs and dies of it, with nothing to say */
+    if (e == EINTR && exit_signal_waiting()) return EXIT_RUNTIME;
     if (!g_stdout_reported)
         runtime_error("cannot write standard output: %s", strerror(e ? e : EIO));
     g_stdout_reported = true;

@@ -69,6 +69,9 @@ void remove_dir_files(const char *dir);
  * made in between stays behind. Brackets nest. signal_cleanup_file("")
  * opens one that the next signal_cleanup_file call closes. */
 void exit_signals_defer(bool begin);
+/* Whether a signal waits for an open bracket: a call it interrupted
+ * (EINTR) gives up, and the bracket ends in failure, silently. */
+bool exit_signal_waiting(void);
 /* A forked child (0: none) that a signal kills and reaps before the process dies. */
 void signal_cleanup_child(pid_t pid);
 /* SIGBUS from a mapped input that another program cut short: an error
@@ -470,7 +473,7 @@ int stage_retire(struct stage *s, const char *name);
  * this stage's commit ends (stage_commit takes it too): called before
  * what decides the files to retire, so that another run's set committed
  * meanwhile is seen (its files were left beside this run's). */
-void stage_lock(struct stage *s);
+int stage_lock(struct stage *s);
 /* The checks of every final path with io_output, alone (nothing moves),
  * so that a command may refuse before work that comes later. */
 int stage_check(struct stage *s);

@@ -445,7 +445,7 @@ int cmd_export(int argc, char **argv)
     if (npy) rc = export_npy(m, st.dir, printable(out), &say);
     if (rc == EXIT_OK && tsv) rc = export_tsv(m, ds, st.dir, printable(out), &say);
     bool stale[sizeof npy_optional / sizeof *npy_optional] = {0};
-    if (rc == EXIT_OK) stage_lock(&st); /* another run's arrays committed meanwhile are seen */
+    if (rc == EXIT_OK) rc = stage_lock(&st); /* another run's arrays committed meanwhile are seen */
     if (rc == EXIT_OK && npy) find_stale(st.dir, out, stale);
     if (rc == EXIT_OK) rc = check_stale(out, stale);
     if (rc == EXIT_OK) rc = retire_stale(&st, printable(out), stale, &say);

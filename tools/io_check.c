@@ -815,12 +815,13 @@ int stage_check(struct stage *s)
  * retire are decided) to its report (or roll-back), so the runs' sets
  * replace each other whole. Advisory and best effort: -1 (no lock)
  * where OUT cannot be locked (a file system without flock). */
-static int lock_out(const char *out)
+static int lock_out(const char *out, bool *interrupted)
 {
     int fd = open(out, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (fd < 0) return -1;
     int r;
-    while ((r = flock(fd, LOCK_EX)) != 0 && errno == EINTR) {}
+    while ((r = flock(fd, LOCK_EX)) != 0 && errno == EINTR && !exit_signal_waiting()) {}
+    *interrupted = r != 0 && errno == EINTR;
     if (r != 0) {
         close(fd);
         return -1;
@@ -828,9 +829,13 @@ static int lock_out(const char *out)
     return fd;
 }
 
-void stage_lock(struct stage *s)
+int stage_lock(struct stage *s)
 {
-    if (s->dir && s->lock < 0) s->lock = lock_out(s->out);
+    bool interrupted = false;
+    if (s->dir && s->lock < 0) s->lock = lock_out(s->out, &interrupted);
+    /* a signal came while another run held OUT: nothing moved, and the
+     * bracket's end acts on it (exit_signal_waiting) */
+    return interrupted ? EXIT_RUNTIME : EXIT_OK;
 }
 
 /* One commit file's paths, in one block. */
@@ -883,7 +888,7 @@ int stage_swap(struct stage *s, int rc)
     if (rc == EXIT_OK) rc = commit_prepare(s);
     /* the files move together: a signal among the renames waits for them */
     exit_signals_defer(true);
-    if (rc == EXIT_OK) stage_lock(s);
+    if (rc == EXIT_OK) rc = stage_lock(s);
     if (rc == EXIT_OK) rc = swap_in(s);
     s->swapped = rc == EXIT_OK;
     exit_signals_defer(false);

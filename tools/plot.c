@@ -299,8 +299,8 @@ static int retire_left_out_svgs(const char *dir)
 int plot_stage_swap(int rc)
 {
     if (rc == EXIT_OK && g_stage.dir && !g_stage.swapped) {
-        stage_lock(&g_stage); /* another run's charts committed meanwhile are seen */
-        rc = retire_undrawn(g_stage.out, g_notes, &g_n_notes);
+        rc = stage_lock(&g_stage); /* another run's charts committed meanwhile are seen */
+        if (rc == EXIT_OK) rc = retire_undrawn(g_stage.out, g_notes, &g_n_notes);
         if (rc == EXIT_OK) rc = retire_left_out_svgs(g_stage.out);
     }
     return stage_swap(&g_stage, rc);

@@ -221,6 +221,8 @@ static void on_exit_signal(int sig)
     die_of(sig, false);
 }
 
+bool exit_signal_waiting(void) { return __atomic_load_n(&g_exit_deferred, __ATOMIC_SEQ_CST) != 0; }
+
 void exit_signals_defer(bool begin)
 {
     __atomic_signal_fence(__ATOMIC_SEQ_CST); /* what was registered is in place first */
@@ -235,7 +237,11 @@ void exit_signals_install(void)
     struct sigaction sa, old;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_exit_signal;
-    sa.sa_flags = SA_RESTART; /* a deferred signal's handler returns */
+    /* no SA_RESTART: a deferred signal's handler returns, and a call that
+     * could wait for good (a report written to a pipe nobody reads,
+     * another run's lock) fails with EINTR, so the bracket undoes its
+     * work and the signal is acted on (exit_signal_waiting) */
+    sa.sa_flags = 0;
     /* SIGHUP and SIGQUIT too: a closed terminal or ssh session, or a
      * Ctrl-\ typed, ends the command as surely as SIGTERM, and must not leave a
      * temporary file behind (SIGQUIT's core dump, where enabled, follows) */

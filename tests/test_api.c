@@ -801,6 +801,49 @@ static void test_als_divergence_refuses_steps(void **state)
     free(dir);
 }
 
+/* ALS's conjugate-gradient solves (--als-cg) report no singular system:
+ * ratings near 1e30 overflow a row, which the step's parameter check
+ * finds after the rows were written (the loss before them was finite).
+ * The next step refuses, and the advice is ALS's (there is no learning
+ * rate to lower). */
+static void test_als_non_finite_rows_refuse_steps(void **state)
+{
+    (void)state;
+    char *dir = tu_mkdtemp();
+    tu_write_file(dir, "r.tsv", "1\t1\t1e30\n1\t2\t1e30\n2\t1\t1e30\n2\t2\t1e30\n3\t1\t1e30\n",
+                  (size_t)-1);
+    char *file = tu_path(dir, "r.tsv");
+    mfr_load_options lo;
+    mfr_load_options_default(&lo);
+    lo.format = MFR_FORMAT_DELIMITED;
+    lo.cache = MFR_CACHE_NEVER;
+    mfr_dataset *ds = NULL;
+    mfr_error err = {0};
+    assert_int_equal(mfr_dataset_load(file, &lo, &ds, &err), MFR_OK);
+    mfr_config cfg;
+    mfr_config_default(&cfg);
+    cfg.k = 2;
+    cfg.n_threads = 1;
+    cfg.optimizer = MFR_OPTIMIZER_ALS;
+    cfg.als_cg = 3;
+    cfg.l2 = 0.1;
+    mfr_trainer *tr = NULL;
+    assert_int_equal(mfr_trainer_create(&cfg, ds, mfr_dataset_ratings(ds), NULL, &tr, &err), MFR_OK);
+    double loss = NAN;
+    assert_int_equal(mfr_trainer_step(tr, &loss, &err), MFR_ERR_DIVERGED);
+    assert_true(isfinite(loss));
+    tu_expect_in(err.message, "became non-finite (inf or NaN) at epoch 1");
+    tu_expect_in(err.message, "raise the L2 penalty (--l2)");
+    assert_null(strstr(err.message, "learning rate"));
+    assert_int_equal(mfr_trainer_step(tr, &loss, &err), MFR_ERR_DIVERGED);
+    tu_expect_in(err.message, "diverged at epoch 1");
+    assert_int_equal(mfr_model_epochs(mfr_trainer_model(tr)), 0);
+    mfr_trainer_destroy(tr);
+    mfr_dataset_destroy(ds);
+    free(file);
+    tu_rmtree(dir);
+}
+
 /* A run as a caller's thread makes it: 10 epochs of a fixed configuration. */
 struct caller_run {
     const mfr_dataset *ds;
@@ -909,6 +952,7 @@ int main(void)
         cmocka_unit_test(test_divergence_is_a_status),
         cmocka_unit_test(test_divergence_after_update_refuses_steps),
         cmocka_unit_test(test_als_divergence_refuses_steps),
+        cmocka_unit_test(test_als_non_finite_rows_refuse_steps),
         cmocka_unit_test(test_callers_threads_and_lifetimes),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

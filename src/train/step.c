@@ -499,6 +499,12 @@ void mfr_phase_check(mfr_trainer *tr, struct mfr_step *st)
 #pragma omp barrier
 }
 
+/* What to change after a step that diverged: ALS has no learning rate. */
+static const char *diverged_advice(const mfr_trainer *tr)
+{
+    return tr->als ? "raise the L2 penalty (--l2) or scale the ratings down" : "lower the learning rate";
+}
+
 int mfr_step_end(mfr_trainer *tr, const struct mfr_step *st, double *loss_out, mfr_error *err)
 {
     tr->last = st->parts;
@@ -512,8 +518,9 @@ int mfr_step_end(mfr_trainer *tr, const struct mfr_step *st, double *loss_out, m
                           isnan(st->parts.total) ? "NaN" : "inf");
     if (!st->finite)
         return mfr_seterr(err, MFR_ERR_DIVERGED,
-                          "training loss became non-finite (%s) at epoch %lld; lower the learning rate",
-                          isnan(st->parts.total) ? "NaN" : "inf", (long long)tr->model->epochs + 1);
+                          "training loss became non-finite (%s) at epoch %lld; %s",
+                          isnan(st->parts.total) ? "NaN" : "inf", (long long)tr->model->epochs + 1,
+                          diverged_advice(tr));
     if (st->bad_array >= 0) {
         const float *arr[MFR_CHECK_MAX_ARRAYS];
         int64_t len[MFR_CHECK_MAX_ARRAYS];
@@ -522,8 +529,9 @@ int mfr_step_end(mfr_trainer *tr, const struct mfr_step *st, double *loss_out, m
         tr->broken_epoch = tr->model->epochs + 1; /* the update was applied */
         return mfr_seterr(err, MFR_ERR_DIVERGED,
                           "%s became non-finite (inf or NaN) at epoch %lld although the loss "
-                          "was finite (%g); lower the learning rate",
-                          names[st->bad_array], (long long)tr->model->epochs + 1, st->parts.total);
+                          "was finite (%g); %s",
+                          names[st->bad_array], (long long)tr->model->epochs + 1, st->parts.total,
+                          diverged_advice(tr));
     }
     tr->model->epochs++;
     return MFR_OK;

@@ -461,6 +461,11 @@ check "sweep-compare: ... and of 0.4" status 0 scmp "$SC/old.csv" "$SC/slow.csv"
 check "sweep-compare: the whole process 20% slower is slower too (exit 3 with --strict)" \
     status 3 scmp "$SC/old.csv" "$SC/proc.csv" --strict
 check "sweep-compare: ... named" grep -q "threads=1 dim=8 (+20.0% whole process)$" "$W/out"
+# a reader that stops before the first line (| true): the status is the
+# comparison's (it was 0, the broken pipe's, with --strict)
+check "sweep-compare: ... exit 3 with --strict when its reader stops early" \
+    status 3 bash -c 'python3 "$0" "$@" --strict | true; exit "${PIPESTATUS[0]}"' "$TOP/tools/sweep-compare" "$SC/old.csv" "$SC/slow.csv"
+check "sweep-compare: ... quietly" eval '! grep -q -e Traceback -e "Exception ignored" "$W/out"'
 check "sweep-compare: configurations of one file only are listed (exit 0)" status 0 scmp "$SC/old.csv" "$SC/moved.csv"
 check "sweep-compare: ... the old one's" grep -q "^only in $SC/old.csv (1): threads=2 dim=16 (line 11)$" "$W/out"
 check "sweep-compare: ... the new one's" grep -q "^only in $SC/moved.csv (1): threads=4 dim=8 (line 11)$" "$W/out"
@@ -524,6 +529,11 @@ check "sweep-compare: an empty process time is exit 2" bad_csv noproc "line 2: p
     < <(awk -F, -v OFS=, 'NR == 2 { $10 = "" } 1' "$SC/old.csv")
 check "sweep-compare: a threads of x is exit 2" bad_csv threads "line 5: threads 'x' is not an integer" \
     < <(awk -F, -v OFS=, 'NR == 5 { $3 = "x" } 1' "$SC/old.csv")
+# a quoted field with a line break (compiler flags): a record of two lines,
+# so the malformed row after it is named by its file line, not its record
+check "sweep-compare: a bad row after a two-line record is named by its file line" \
+    bad_csv twoline "line 4: threads 'x' is not an integer" \
+    < <(awk -F, -v OFS=, 'NR == 2 { sub(/"gcc, -O3"/, "\"gcc,\n-O3\"") } NR == 3 { $3 = "x" } 1' "$SC/old.csv")
 check "sweep-compare: a configuration and repeat twice is exit 2" \
     bad_csv dup "line 3: configuration kind=mf threads=1 dim=8 reduce=owner kernels=auto shards_requested=auto, repeat 1, again (first at line 2)" \
     < <(awk -F, -v OFS=, 'NR == 3 { $8 = 1 } 1' "$SC/old.csv")

@@ -7,10 +7,13 @@ not a script: imported from tools/, never run).
   mannwhitney_p(x, y)  the two-sided Mann-Whitney U test's p-value
   verdict(...)         "slower", "noisy" or "same"
   threshold(text)      a --threshold value: 0.05 or 5%
+  outlive_reader()     standard output that a reader's early exit does not stop
 """
 import argparse
 import math
+import os
 import statistics
+import sys
 
 
 def spread(values):
@@ -132,3 +135,40 @@ def threshold(text):
         raise argparse.ArgumentTypeError(f"{text!r} would be {100 * v:g}%: write {t}% (or {v / 100:g}), "
                                          f"or {100 * v:g}% if that is meant")
     return v
+
+
+class _Outlived:
+    """sys.stdout once its reader may go: a write or flush that meets a
+    broken pipe sends the rest to /dev/null, silently."""
+
+    def __init__(self, out):
+        self._out = out
+
+    def _gone(self):
+        os.dup2(os.open(os.devnull, os.O_WRONLY), self._out.fileno())
+
+    def write(self, text):
+        try:
+            return self._out.write(text)
+        except BrokenPipeError:
+            self._gone()
+            return len(text)
+
+    def flush(self):
+        try:
+            self._out.flush()
+        except BrokenPipeError:
+            self._gone()
+
+    def __getattr__(self, name):
+        return getattr(self._out, name)
+
+
+def outlive_reader():
+    """A reader that stops early (| head, | true) neither ends the run nor
+    decides its exit status: the comparison goes on, its output unread, and
+    exits with its verdict's status (a broken pipe made sweep-compare exit
+    0 with --strict, and perf-compare and bench-setup call it an internal
+    error with a traceback)."""
+    if not isinstance(sys.stdout, _Outlived):
+        sys.stdout = _Outlived(sys.stdout)

@@ -8,6 +8,8 @@ TOP=$1
 MFREC=${MFREC_BIN:?set MFREC_BIN}
 # shellcheck source=tests/checks.sh
 . "$(dirname "$0")/../checks.sh"
+# a command whose reader stops before its first line (| true); its status
+early_reader() { "$@" | true; return "${PIPESTATUS[0]}"; }
 status() { # EXPECTED_STATUS, then a command: its status is EXPECTED_STATUS
     local want=$1 rc
     shift
@@ -206,6 +208,11 @@ check "bench-setup: ... its whole-process row too" grep -Eq "^ml100k +1  wall_s 
 check "bench-setup: ... its time outside the epochs the same" grep -Eq "^ml100k +1  outside_ms .*  same$" "$W/out"
 check "bench-setup: ... and the slower rows named" \
     grep -Eq "^[12] row\(s\) slower \(or larger\) than base by more than 5% \(U test p < 0\.05\): (ml100k/1 wall_s, )?ml100k/1 epoch_ms$" "$W/out"
+# a reader gone before the first line: the verdict's status, no traceback
+# (it was exit 1, a BrokenPipeError's)
+check "bench-setup: ... also when its reader stops early" \
+    eval 'status 3 early_reader bsf --base "$BF/old" --new "$BF/slow" --strict &&
+          ! grep -q -e Traceback -e "Exception ignored" "$W/out"'
 # a time that swings by run in both builds: the same medians, too wide a spread
 check "bench-setup: a spread wider than the threshold is exit 0" status 0 bsf --base "$BF/swing-old" --new "$BF/swing-new"
 check "bench-setup: ... its row too noisy to tell" grep -Eq "^ml100k +1  outside_ms .* +(4[0-9]|5[0-9])\.[0-9]%  noisy$" "$W/out"
@@ -324,6 +331,10 @@ FAKE
     check "perf-compare: a CPU-clock case 50% slower on its clock is exit 1" \
         status 1 pcmp kern/x/k:32=1,1.5
     check "perf-compare: ... and named with its clock" grep -q "^  kern/x/k:32: +[45][0-9]\.[0-9]% CPU time" "$W/out"
+    # a reader gone before the first line: still "slower" (it was exit 2,
+    # an internal error with a BrokenPipeError's traceback)
+    check "perf-compare: ... also when its reader stops early" \
+        eval 'status 1 early_reader pcmp kern/x/k:32=1,1.5 && ! grep -q -e Traceback -e "Exception ignored" "$W/out"'
     check "perf-compare: a /real_time case 50% slower on the wall clock is exit 1" \
         status 1 pcmp train/y/threads:2/real_time=1.5,1
     check "perf-compare: ... and named with its clock" \
@@ -464,7 +475,7 @@ check "sweep-compare: ... named" grep -q "threads=1 dim=8 (+20.0% whole process)
 # a reader that stops before the first line (| true): the status is the
 # comparison's (it was 0, the broken pipe's, with --strict)
 check "sweep-compare: ... exit 3 with --strict when its reader stops early" \
-    status 3 bash -c 'python3 "$0" "$@" --strict | true; exit "${PIPESTATUS[0]}"' "$TOP/tools/sweep-compare" "$SC/old.csv" "$SC/slow.csv"
+    status 3 early_reader scmp "$SC/old.csv" "$SC/slow.csv" --strict
 check "sweep-compare: ... quietly" eval '! grep -q -e Traceback -e "Exception ignored" "$W/out"'
 check "sweep-compare: configurations of one file only are listed (exit 0)" status 0 scmp "$SC/old.csv" "$SC/moved.csv"
 check "sweep-compare: ... the old one's" grep -q "^only in $SC/old.csv (1): threads=2 dim=16 (line 11)$" "$W/out"

@@ -1056,30 +1056,86 @@ static void test_write_round_trip(void **state)
     free(dir);
 }
 
-/* The written text does not depend on LC_NUMERIC (skipped when no locale
- * with a decimal comma is installed). */
+/* A host program's decimal comma, or a skip saying why there is none. */
+static void comma_locale_or_skip(void)
+{
+    if (tu_comma_locale()) return;
+    print_message("skipped: no locale with a decimal comma, and localedef could not build de_DE "
+                  "(tools/setup installs the locales package)\n");
+    skip();
+}
+
+/* The written text does not depend on LC_NUMERIC (a locale with a decimal
+ * comma: an installed one, else one built by localedef). */
 static void test_write_locale(void **state)
 {
     (void)state;
-    const char *names[] = {"de_DE.UTF-8", "de_DE.utf8", "fr_FR.UTF-8", "fr_FR.utf8"};
-    const char *got = NULL;
-    for (size_t k = 0; k < 4 && !got; k++) got = setlocale(LC_NUMERIC, names[k]);
-    if (!got) skip();
-    char *dir = tu_mkdtemp();
-    tu_write_file(dir, "u.data", "1\t1\t3.5\t0\n1\t2\t0,5\t0\n", (size_t)-1);
+    comma_locale_or_skip();
+    char probe[16];
+    snprintf(probe, sizeof probe, "%.1f", 1.5);
+    assert_string_equal(probe, "1,5"); /* the locale is in force */
+    /* a delimited file: u.data's ratings are whole stars; a short decimal,
+     * one written through "%e" (six digits) and one with an exponent */
+    char *dir = tu_mkdtemp(), *file = tu_path(dir, "r.tsv");
+    mfr_load_options lo;
+    mfr_load_options_default(&lo);
+    lo.format = MFR_FORMAT_DELIMITED;
+    lo.cache = MFR_CACHE_NEVER;
+    tu_write_file(dir, "r.tsv", "1\t1\t3.5\n1\t2\t0,5\n", (size_t)-1);
     mfr_dataset *ds = NULL;
     mfr_error err = {0};
     /* "0,5" is not a number whatever the locale. */
-    assert_int_equal(mfr_dataset_load(dir, NULL, &ds, &err), MFR_ERR_PARSE);
-    tu_write_file(dir, "u.data", "1\t1\t3.5\t0\n", (size_t)-1);
-    assert_int_equal(mfr_dataset_load(dir, NULL, &ds, &err), MFR_OK);
+    assert_int_equal(mfr_dataset_load(file, &lo, &ds, &err), MFR_ERR_PARSE);
+    tu_expect_in(err.message, "r.tsv:2: rating '0,5' is not a number");
+    tu_write_file(dir, "r.tsv", "1\t1\t3.5\n1\t2\t0.123456\n2\t1\t1e-07\n", (size_t)-1);
+    assert_int_equal(mfr_dataset_load(file, &lo, &ds, &err), MFR_OK);
     char *path = tu_path(dir, "out.data");
     assert_int_equal(mfr_ratings_write(mfr_dataset_ratings(ds), ds, path, &err), MFR_OK);
     setlocale(LC_NUMERIC, "C");
     char *back = tu_read_file(path, NULL);
-    assert_string_equal(back, "1\t1\t3.5\t0\n");
+    assert_string_equal(back, "1\t1\t3.5\t0\n1\t2\t0.123456\t0\n2\t1\t1e-7\t0\n");
     free(back);
     free(path);
+    free(file);
+    mfr_dataset_destroy(ds);
+    tu_rmtree(dir);
+    free(dir);
+}
+
+/* The library's messages spell numbers as its flags and files do, with a
+ * '.', under a host program's decimal comma: they said "got -1,5" for an
+ * lr of -1.5, and "12,3 MiB". The config's own text stays "C" too. */
+static void test_messages_locale(void **state)
+{
+    (void)state;
+    comma_locale_or_skip();
+    char *dir = tu_mkdtemp();
+    tu_write_file(dir, "u.data", "1\t1\t3\t0\n1\t2\t4\t0\n2\t1\t2\t0\n", (size_t)-1);
+    mfr_dataset *ds = NULL;
+    mfr_error err = {0};
+    assert_int_equal(mfr_dataset_load(dir, NULL, &ds, &err), MFR_OK);
+    mfr_config cfg;
+    mfr_config_default(&cfg);
+    cfg.lr = -1.5; /* set directly: checked when the trainer is made */
+    mfr_trainer *tr = NULL;
+    assert_int_equal(mfr_trainer_create(&cfg, ds, mfr_dataset_ratings(ds), NULL, &tr, &err), MFR_ERR_INVALID);
+    assert_null(tr);
+    setlocale(LC_NUMERIC, "C");
+    tu_expect_in(err.message, "got -1.5");
+    comma_locale_or_skip();
+    /* a size in a message: a memory budget below the training buffers */
+    mfr_config_default(&cfg);
+    cfg.k = 64;
+    cfg.max_memory = 1000;
+    const int rc = mfr_trainer_create(&cfg, ds, mfr_dataset_ratings(ds), NULL, &tr, &err);
+    setlocale(LC_NUMERIC, "C");
+    assert_int_not_equal(rc, MFR_OK);
+    assert_null(tr);
+    int sizes = 0; /* "12.3 MiB", never "12,3 MiB" */
+    for (const char *const *unit = (const char *const[]){" KiB", " MiB", NULL}; *unit; unit++)
+        for (const char *p = err.message; (p = strstr(p, *unit)); p++, sizes++)
+            assert_true(p - err.message >= 3 && p[-2] == '.');
+    assert_true(sizes >= 1);
     mfr_dataset_destroy(ds);
     tu_rmtree(dir);
     free(dir);
@@ -1108,6 +1164,7 @@ int main(void)
         cmocka_unit_test(test_stale_tmp_scan_once_a_minute),
         cmocka_unit_test(test_remove_stale_tmps),
         cmocka_unit_test(test_write_locale),
+        cmocka_unit_test(test_messages_locale),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -16,6 +16,7 @@
 #include <ctype.h>
 #include <dirent.h>
 #include <fcntl.h>
+#include <locale.h>
 #include <math.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -131,6 +132,22 @@ void tu_age_file(const char *path)
     old[0].tv_sec -= 120;
     old[1] = old[0];
     assert_int_equal(utimensat(AT_FDCWD, path, old, 0), 0);
+}
+
+const char *tu_comma_locale(void)
+{
+    static const char *const names[] = {"de_DE.UTF-8", "de_DE.utf8", "fr_FR.UTF-8", "fr_FR.utf8"};
+    for (size_t k = 0; k < sizeof names / sizeof *names; k++)
+        if (setlocale(LC_NUMERIC, names[k])) return names[k];
+    static char *dir; /* built once per process, left for the process's life */
+    if (!dir) {
+        dir = tu_mkdtemp();
+        char cmd[4096];
+        snprintf(cmd, sizeof cmd, "localedef -i de_DE -f UTF-8 '%s/de_DE.UTF-8' >/dev/null 2>&1", dir);
+        if (system(cmd) != 0) return NULL;
+        setenv("LOCPATH", dir, 1);
+    }
+    return setlocale(LC_NUMERIC, "de_DE.UTF-8") ? "de_DE.UTF-8" : NULL;
 }
 
 int tu_process_threads(void)

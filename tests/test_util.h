@@ -31,6 +31,10 @@ int tu_exists(const char *path);
 /* Sets the file's times two minutes back: a killed writer's temporary file,
  * old enough for the stale-file scans (a minute). */
 void tu_age_file(const char *path);
+/* Sets LC_NUMERIC to a locale with a decimal comma: an installed one, else
+ * one built with localedef (the `locales` package's sources) into a
+ * temporary directory named by LOCPATH; its name, or NULL (neither). */
+const char *tu_comma_locale(void);
 /* The process's OS threads (entries of /proc/self/task), or -1. */
 int tu_process_threads(void);
 /* The ML-100K directory from MFREC_DATA, or NULL when it is absent. */

@@ -55,6 +55,40 @@ void mfr_assert_fail(const char *expr, const char *file, int line)
  * part, the file's name. */
 #define MESSAGE_TAIL_KEPT 200
 
+bool mfr_c_locale_begin(struct mfr_c_locale *l)
+{
+    l->c = newlocale(LC_NUMERIC_MASK, "C", (locale_t)0);
+    if (l->c == (locale_t)0) return false;
+    l->old = uselocale(l->c);
+    return true;
+}
+
+void mfr_c_locale_end(struct mfr_c_locale *l)
+{
+    if (l->c == (locale_t)0) return;
+    uselocale(l->old);
+    freelocale(l->c);
+    l->c = (locale_t)0;
+}
+
+int mfr_vformat_c(char *buf, size_t size, const char *fmt, va_list ap)
+{
+    struct mfr_c_locale l;
+    const bool c = mfr_c_locale_begin(&l);
+    const int n = vsnprintf(buf, size, fmt, ap);
+    if (c) mfr_c_locale_end(&l);
+    return n;
+}
+
+int mfr_format_c(char *buf, size_t size, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    const int n = mfr_vformat_c(buf, size, fmt, ap);
+    va_end(ap);
+    return n;
+}
+
 int mfr_seterr(mfr_error *err, int status, const char *fmt, ...)
 {
     if (!err) return status;
@@ -62,7 +96,7 @@ int mfr_seterr(mfr_error *err, int status, const char *fmt, ...)
     va_list ap, ap2;
     va_start(ap, fmt);
     va_copy(ap2, ap);
-    const int n = vsnprintf(err->message, sizeof err->message, fmt, ap);
+    const int n = mfr_vformat_c(err->message, sizeof err->message, fmt, ap);
     va_end(ap);
     /* A message over the buffer (a path of hundreds of bytes) keeps its
      * start and its end: cut at the end, it lost the cause and the file's
@@ -70,7 +104,7 @@ int mfr_seterr(mfr_error *err, int status, const char *fmt, ...)
      * memory the message stays cut at the end. */
     char *whole = n > 0 && (size_t)n >= sizeof err->message ? malloc((size_t)n + 1) : NULL;
     if (whole) {
-        vsnprintf(whole, (size_t)n + 1, fmt, ap2);
+        mfr_vformat_c(whole, (size_t)n + 1, fmt, ap2);
         char cut[48]; /* its length with n bytes cut, then with those that are */
         size_t head = sizeof err->message - 1 - MESSAGE_TAIL_KEPT -
                       (size_t)snprintf(cut, sizeof cut, "... (%d bytes cut) ...", n);
@@ -94,7 +128,7 @@ void mfr_log(mfr_log_fn log, void *user, int level, const char *fmt, ...)
     char msg[512];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
+    mfr_vformat_c(msg, sizeof msg, fmt, ap);
     va_end(ap);
     log(user, level, msg);
 }

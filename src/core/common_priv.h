@@ -5,6 +5,8 @@
 #ifndef MFR_COMMON_PRIV_H
 #define MFR_COMMON_PRIV_H
 
+#include <locale.h>
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -33,14 +35,30 @@ int mfr_seterr(mfr_error *err, int status, const char *fmt, ...)
 void mfr_log(mfr_log_fn log, void *user, int level, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
+/* The "C" numeric locale for the calling thread only (uselocale), so that
+ * numbers read and written by the library have a '.' whatever a host
+ * program set with setlocale; begin is false (nothing switched) when the
+ * locale cannot be made, and end restores the thread's locale. */
+struct mfr_c_locale {
+    locale_t c, old;
+};
+bool mfr_c_locale_begin(struct mfr_c_locale *l);
+void mfr_c_locale_end(struct mfr_c_locale *l);
+
+/* vsnprintf and snprintf in the "C" numeric locale: the library's messages
+ * spell numbers as its flags and files do ("lr 1.5", not "lr 1,5" under a
+ * host program's decimal comma). */
+int mfr_vformat_c(char *buf, size_t size, const char *fmt, va_list ap);
+int mfr_format_c(char *buf, size_t size, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
 /* Checked size arithmetic: return false on overflow. */
 /* A size for messages, in buf (16 bytes are enough): "12.3 MiB", or
  * "512.0 KiB" or "900 bytes" below a MiB (a budget of 1K is not "0.0 MiB"). */
 static inline const char *mfr_size_text(double bytes, char buf[16])
 {
-    if (bytes >= 1048576.0) snprintf(buf, 16, "%.1f MiB", bytes / 1048576.0);
-    else if (bytes >= 1024.0) snprintf(buf, 16, "%.1f KiB", bytes / 1024.0);
-    else snprintf(buf, 16, "%.0f byte%s", bytes, bytes == 1.0 ? "" : "s");
+    if (bytes >= 1048576.0) mfr_format_c(buf, 16, "%.1f MiB", bytes / 1048576.0);
+    else if (bytes >= 1024.0) mfr_format_c(buf, 16, "%.1f KiB", bytes / 1024.0);
+    else mfr_format_c(buf, 16, "%.0f byte%s", bytes, bytes == 1.0 ? "" : "s");
     return buf;
 }
 

@@ -18,7 +18,6 @@
  */
 #include <ctype.h>
 #include <errno.h>
-#include <locale.h>
 #include <math.h>
 #include <stddef.h>
 #include <string.h>
@@ -403,12 +402,10 @@ static int shortest_text(double d, char *buf, size_t size)
 int mfr_format_double(double d, char *buf, size_t size)
 {
     if (!buf || size == 0) return -1;
-    locale_t c_locale = newlocale(LC_NUMERIC_MASK, "C", (locale_t)0);
-    if (c_locale == (locale_t)0) return -1;
-    locale_t old_locale = uselocale(c_locale);
+    struct mfr_c_locale l;
+    if (!mfr_c_locale_begin(&l)) return -1;
     int n = shortest_text(d, buf, size);
-    uselocale(old_locale);
-    freelocale(c_locale);
+    mfr_c_locale_end(&l);
     return n >= 0 && (size_t)n < size ? n : -1;
 }
 
@@ -534,15 +531,12 @@ int mfr_config_set(mfr_config *cfg, const char *key, const char *value, mfr_erro
     if (value && (isspace((unsigned char)value[0]) || !value[0]))
         return mfr_seterr(err, MFR_ERR_INVALID, "%s: a value may not be empty or start with a blank, got '%s'",
                           key, value);
-    locale_t c_locale = newlocale(LC_NUMERIC_MASK, "C", (locale_t)0);
-    if (c_locale == (locale_t)0)
-        return mfr_seterr(err, MFR_ERR_NOMEM, "%s: cannot create the C locale", key);
-    locale_t old_locale = uselocale(c_locale);
+    struct mfr_c_locale l;
+    if (!mfr_c_locale_begin(&l)) return mfr_seterr(err, MFR_ERR_NOMEM, "%s: cannot create the C locale", key);
     /* Parse into a copy so that a failure leaves *cfg as it was. */
     mfr_config parsed = *cfg;
     int rc = set_field(&parsed, key, row_of(f), value, err);
-    uselocale(old_locale);
-    freelocale(c_locale);
+    mfr_c_locale_end(&l);
     if (rc == MFR_OK) *cfg = parsed;
     return rc;
 }
@@ -574,13 +568,10 @@ int mfr_config_format(const mfr_config *cfg, const mfr_config_field *f, char *bu
                           : !row ? (f ? "not a field of the configuration table" : "field is NULL")
                           : !buf ? "buf is NULL"
                                  : "no room in buf");
-    locale_t c_locale = newlocale(LC_NUMERIC_MASK, "C", (locale_t)0);
-    if (c_locale == (locale_t)0)
-        return mfr_seterr(err, MFR_ERR_NOMEM, "%s: cannot create the C locale", f->name);
-    locale_t old_locale = uselocale(c_locale);
+    struct mfr_c_locale l;
+    if (!mfr_c_locale_begin(&l)) return mfr_seterr(err, MFR_ERR_NOMEM, "%s: cannot create the C locale", f->name);
     int n = format_field(cfg, row, buf, size);
-    uselocale(old_locale);
-    freelocale(c_locale);
+    mfr_c_locale_end(&l);
     if (n < 0 || (size_t)n >= size)
         return mfr_seterr(err, MFR_ERR_INVALID, "%s: %zu bytes are too few for its value",
                           f->name, size);

@@ -37,7 +37,7 @@ int mfr_parse_err(mfr_error *err, const char *path, int64_t line, const char *fm
     char msg[400];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
+    mfr_vformat_c(msg, sizeof msg, fmt, ap);
     va_end(ap);
     return mfr_seterr(err, MFR_ERR_PARSE, "%s:%" PRId64 ": %s", path, line, msg);
 }

@@ -44,7 +44,6 @@
  */
 #include <errno.h>
 #include <inttypes.h>
-#include <locale.h>
 #include <math.h>
 #include <string.h>
 
@@ -623,13 +622,10 @@ fail:
  * thread only (uselocale), restored before returning. */
 static int parse_spec_c(const char *spec, struct split_params *p, mfr_error *err)
 {
-    locale_t c_locale = newlocale(LC_NUMERIC_MASK, "C", (locale_t)0);
-    if (c_locale == (locale_t)0)
-        return mfr_seterr(err, MFR_ERR_NOMEM, "split %s: cannot create the C locale", spec);
-    locale_t old_locale = uselocale(c_locale);
+    struct mfr_c_locale l;
+    if (!mfr_c_locale_begin(&l)) return mfr_seterr(err, MFR_ERR_NOMEM, "split %s: cannot create the C locale", spec);
     int rc = parse_spec(spec, p, err);
-    uselocale(old_locale);
-    freelocale(c_locale);
+    mfr_c_locale_end(&l);
     return rc;
 }
 

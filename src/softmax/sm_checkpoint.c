@@ -38,11 +38,11 @@ int mfr_softmax_trainer_save_checkpoint(const mfr_softmax_trainer *t, const mfr_
 static void diff_double(struct mfr_ckpt_diffs *d, const char *flag, double a, double b)
 {
     char x[32], y[32];
-    snprintf(x, sizeof x, "%g", a);
-    snprintf(y, sizeof y, "%g", b);
+    mfr_format_c(x, sizeof x, "%g", a);
+    mfr_format_c(y, sizeof y, "%g", b);
     if (!strcmp(x, y)) {
-        snprintf(x, sizeof x, "%.17g", a);
-        snprintf(y, sizeof y, "%.17g", b);
+        mfr_format_c(x, sizeof x, "%.17g", a);
+        mfr_format_c(y, sizeof y, "%.17g", b);
     }
     mfr_ckpt_diff_add(d, "%s is %s, the checkpoint's %s", flag, x, y);
 }

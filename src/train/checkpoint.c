@@ -804,7 +804,7 @@ void mfr_ckpt_diff_add(struct mfr_ckpt_diffs *d, const char *fmt, ...)
     char entry[sizeof d->buf];
     va_list ap;
     va_start(ap, fmt);
-    int n = vsnprintf(entry, sizeof entry, fmt, ap);
+    int n = mfr_vformat_c(entry, sizeof entry, fmt, ap);
     va_end(ap);
     const size_t sep = d->len ? 2 : 0;
     if (n >= 0 && d->len + sep + (size_t)n + MORE < sizeof d->buf) {

@@ -136,7 +136,7 @@ static int32_t reduce_auto(mfr_trainer *tr, const mfr_config *cfg, const mfr_dat
     const double bytes = (double)s * (double)ds->n_items * (double)k_pad * sizeof(float);
     const double per = bytes / (double)(nnz > 0 ? nnz : 1);
     const bool shard = per <= MFR_REDUCE_AUTO_BYTES_PER_RATING;
-    snprintf(tr->reduce_reason, sizeof tr->reduce_reason,
+    mfr_format_c(tr->reduce_reason, sizeof tr->reduce_reason,
              "auto: %d shard buffer%s of %d item%s x %d floats = %.1f MiB, %.1f B per training rating %s %g",
              (int)s, s == 1 ? "" : "s", (int)ds->n_items, ds->n_items == 1 ? "" : "s", (int)k_pad, bytes / 1048576.0, per, shard ? "<=" : ">",
              MFR_REDUCE_AUTO_BYTES_PER_RATING);

@@ -2252,6 +2252,97 @@ static void test_signal_while_report_waits(void **state)
     free(tsv), free(pl);
 }
 
+/* The system call pid waits in (/proc/PID/syscall's first number), -1
+ * where that cannot be read. */
+static long waiting_syscall(pid_t pid)
+{
+    char path[64], line[256] = "";
+    snprintf(path, sizeof path, "/proc/%d/syscall", (int)pid);
+    FILE *f = fopen(path, "r");
+    if (!f) return -1;
+    long nr = -1;
+    if (!fgets(line, sizeof line, f) || sscanf(line, "%ld", &nr) != 1) nr = -1;
+    fclose(f);
+    return nr;
+}
+
+/* project --out --plot: SIGTERM while its charts move in (held open by
+ * MFREC_TEST_SLOW_STAGE), then the report meets a pipe that is full. The
+ * signal waited for the commit, and no later signal came to interrupt the
+ * write: the run hung until the reader read, and a SIGKILL then left the
+ * new TSV with the previous one as NAME.tmpXXXXXX and the stage directory
+ * holding the previous charts. Now the report gives up, everything is put
+ * back, and the run dies of the signal. */
+static void test_signal_before_report_waits(void **state)
+{
+    (void)state;
+    if (!g_gnuplot || waiting_syscall(getpid()) < 0) {
+        print_message("skipped: needs gnuplot and /proc/PID/syscall\n");
+        skip();
+    }
+    char *tsv = tu_path(g_dir, "before.tsv"), *pl = tu_path(g_dir, "before_p");
+    assert_int_equal(run("project --model '%s' --out '%s' --plot '%s'", g_model, tsv, pl), 0);
+    tu_write_file(g_dir, "before.tsv", "old", (size_t)-1);
+    char *pl_before = dir_snapshot(pl);
+    int fds[2];
+    assert_int_equal(pipe(fds), 0);
+    (void)fcntl(fds[1], F_SETPIPE_SZ, 4096);
+    const pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        const int null = open("/dev/null", O_RDWR);
+        dup2(fds[1], 1), dup2(null, 0), dup2(null, 2);
+        close(fds[0]);
+        setenv("MFREC_TEST_SLOW_STAGE", "300", 1);
+        execl(g_bin, g_bin, "project", "--model", g_model, "--out", tsv, "--plot", pl, (char *)NULL);
+        _exit(127);
+    }
+    /* the output before the commit is read (it is written as gnuplot
+     * starts, after the stage's own pause); then the run sleeps after its
+     * first chart moved in */
+    assert_int_equal(fcntl(fds[0], F_SETFL, fcntl(fds[0], F_GETFL) | O_NONBLOCK), 0);
+    size_t got = 0;
+    int waited = 0, st = 0;
+    for (;; sleep_ms(20)) {
+        char buf[4096];
+        ssize_t n;
+        while ((n = read(fds[0], buf, sizeof buf)) > 0) got += (size_t)n;
+        const long nr = waiting_syscall(pid);
+        if (got > 0 && (nr == SYS_nanosleep || nr == SYS_clock_nanosleep)) break;
+        assert_int_equal(waitpid(pid, &st, WNOHANG), 0);
+        assert_true(waited++ < 1500);
+    }
+    /* the pipe full, through a descriptor of its own (O_NONBLOCK is the
+     * open file's, which the run shares through fds[1]) */
+    char self[64];
+    snprintf(self, sizeof self, "/proc/self/fd/%d", fds[1]);
+    const int fill = open(self, O_WRONLY | O_NONBLOCK);
+    assert_true(fill >= 0);
+    while (write(fill, "x", 1) == 1) {}
+    assert_int_equal(errno, EAGAIN);
+    close(fill), close(fds[1]);
+    assert_int_equal(kill(pid, SIGTERM), 0);
+    pid_t done = 0;
+    for (waited = 0; (done = waitpid(pid, &st, WNOHANG)) == 0 && waited < 300; waited++) sleep_ms(100);
+    if (done == 0) {
+        const long nr = waiting_syscall(pid);
+        kill(pid, SIGKILL);
+        waitpid(pid, &st, 0);
+        fail_msg("project ignored a SIGTERM that came during its commit (waits in syscall %ld)", nr);
+    }
+    close(fds[0]);
+    assert_true(WIFSIGNALED(st));
+    assert_int_equal(WTERMSIG(st), SIGTERM);
+    char *text = tu_read_file(tsv, NULL), *pl_after = dir_snapshot(pl);
+    assert_string_equal(text, "old");
+    assert_string_equal(pl_after, pl_before);
+    DIR *d = opendir(g_dir);
+    assert_non_null(d);
+    for (struct dirent *e; (e = readdir(d));) assert_null(strstr(e->d_name, "before.tsv.tmp"));
+    closedir(d);
+    free(text), free(pl_after), free(pl_before), free(tsv), free(pl);
+}
+
 static void test_failed_writes_leave_nothing(void **state)
 {
     (void)state;
@@ -2346,6 +2437,7 @@ int main(void)
         cmocka_unit_test(test_out_of_memory_in_the_logs_tail),
         cmocka_unit_test(test_report_first_without_exchange),
         cmocka_unit_test(test_signal_while_report_waits),
+        cmocka_unit_test(test_signal_before_report_waits),
         cmocka_unit_test(test_model_data_mismatch),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

@@ -20,6 +20,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdio_ext.h> /* __fpending */
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
@@ -309,6 +310,13 @@ static int stdout_failed(int e)
 
 int stdout_flush(void)
 {
+    /* a signal that came earlier in an output's bracket (during its
+     * renames, or an fsync) waits: a report that a full pipe would block
+     * fails now, silently, and the bracket puts everything back; without
+     * SA_RESTART only a signal that comes during the write interrupts it,
+     * so one that came before waited until the reader read (a signal in
+     * the instant between this check and the write still does) */
+    if (__fpending(stdout) > 0 && exit_signal_waiting()) return stdout_failed(EINTR);
     errno = 0;
     if (fflush(stdout) == 0 && !ferror(stdout)) return EXIT_OK;
     return stdout_failed(errno);

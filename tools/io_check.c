@@ -819,9 +819,12 @@ static int lock_out(const char *out, bool *interrupted)
 {
     int fd = open(out, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (fd < 0) return -1;
-    int r;
-    while ((r = flock(fd, LOCK_EX)) != 0 && errno == EINTR && !exit_signal_waiting()) {}
-    *interrupted = r != 0 && errno == EINTR;
+    /* a signal that waits already (it came earlier in the bracket) does
+     * not wait for another run's lock: only one that comes during the
+     * blocking flock interrupts it (no SA_RESTART) */
+    int r = flock(fd, LOCK_EX | LOCK_NB);
+    if (r != 0 && errno == EWOULDBLOCK)
+        while (!(*interrupted = exit_signal_waiting()) && (r = flock(fd, LOCK_EX)) != 0 && errno == EINTR) {}
     if (r != 0) {
         close(fd);
         return -1;

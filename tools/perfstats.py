@@ -170,5 +170,8 @@ def outlive_reader():
     exits with its verdict's status (a broken pipe made sweep-compare exit
     0 with --strict, and perf-compare and bench-setup call it an internal
     error with a traceback)."""
-    if not isinstance(sys.stdout, _Outlived):
+    # started with standard output closed (>&-): sys.stdout is None, which
+    # print() skips; wrapped, every print was an AttributeError (exit 120
+    # and a traceback, bench-setup's before it ran anything)
+    if sys.stdout is not None and not isinstance(sys.stdout, _Outlived):
         sys.stdout = _Outlived(sys.stdout)

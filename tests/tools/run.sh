@@ -10,6 +10,8 @@ MFREC=${MFREC_BIN:?set MFREC_BIN}
 . "$(dirname "$0")/../checks.sh"
 # a command whose reader stops before its first line (| true); its status
 early_reader() { "$@" | true; return "${PIPESTATUS[0]}"; }
+# a command started with its standard output closed (>&-)
+closed_stdout() { "$@" >&-; }
 status() { # EXPECTED_STATUS, then a command: its status is EXPECTED_STATUS
     local want=$1 rc
     shift
@@ -212,6 +214,9 @@ check "bench-setup: ... and the slower rows named" \
 # (it was exit 1, a BrokenPipeError's)
 check "bench-setup: ... also when its reader stops early" \
     eval 'status 3 early_reader bsf --base "$BF/old" --new "$BF/slow" --strict &&
+          ! grep -q -e Traceback -e "Exception ignored" "$W/out"'
+check "bench-setup: ... also with its standard output closed (>&-)" \
+    eval 'status 3 closed_stdout bsf --base "$BF/old" --new "$BF/slow" --strict &&
           ! grep -q -e Traceback -e "Exception ignored" "$W/out"'
 # a time that swings by run in both builds: the same medians, too wide a spread
 check "bench-setup: a spread wider than the threshold is exit 0" status 0 bsf --base "$BF/swing-old" --new "$BF/swing-new"
@@ -477,6 +482,9 @@ check "sweep-compare: ... named" grep -q "threads=1 dim=8 (+20.0% whole process)
 check "sweep-compare: ... exit 3 with --strict when its reader stops early" \
     status 3 early_reader scmp "$SC/old.csv" "$SC/slow.csv" --strict
 check "sweep-compare: ... quietly" eval '! grep -q -e Traceback -e "Exception ignored" "$W/out"'
+check "sweep-compare: ... and with its standard output closed (>&-)" \
+    eval 'status 3 closed_stdout scmp "$SC/old.csv" "$SC/slow.csv" --strict &&
+          ! grep -q -e Traceback -e "Exception ignored" "$W/out"'
 check "sweep-compare: configurations of one file only are listed (exit 0)" status 0 scmp "$SC/old.csv" "$SC/moved.csv"
 check "sweep-compare: ... the old one's" grep -q "^only in $SC/old.csv (1): threads=2 dim=16 (line 11)$" "$W/out"
 check "sweep-compare: ... the new one's" grep -q "^only in $SC/moved.csv (1): threads=4 dim=8 (line 11)$" "$W/out"

@@ -1098,6 +1098,15 @@ int pending_write(struct pending_file *p, const char *path, const char *data, si
     return EXIT_OK;
 }
 
+/* A descriptor that can hold an exclusive flock on path: read-write first,
+ * as the library's stale-file scan opens (NFS emulates flock with POSIX
+ * locks, whose exclusive kind needs a descriptor open for writing); -1. */
+static int open_to_lock(const char *path)
+{
+    const int fd = open(path, O_RDWR | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+    return fd >= 0 ? fd : open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+}
+
 int pending_model(struct pending_file *p, const mfr_model *m, const char *path)
 {
     int rc = pending_open(p, path);
@@ -1108,7 +1117,7 @@ int pending_model(struct pending_file *p, const mfr_model *m, const char *path)
     cli_tmp_names(NULL, NULL);
     /* the library renamed its file over the temporary name: the lock goes
      * to that file, or a stale-file scan could take it for a killed run's */
-    const int fd = rc == EXIT_OK ? open(p->tmp, O_RDONLY | O_NOFOLLOW | O_CLOEXEC) : -1;
+    const int fd = rc == EXIT_OK ? open_to_lock(p->tmp) : -1;
     if (fd >= 0) {
         (void)flock(fd, LOCK_EX | LOCK_NB);
         close(p->fd);
@@ -1159,7 +1168,7 @@ int pending_commit(struct pending_file *p)
     if (old && !S_ISREG(st.st_mode)) return runtime_error("%s is not a regular file; not replacing it", p->path);
     /* the previous file takes the temporary name, so that it can come back */
     if (old) {
-        p->old_fd = open(p->path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+        p->old_fd = open_to_lock(p->path);
         p->old_locked = p->old_fd >= 0;
         if (p->old_locked) (void)flock(p->old_fd, LOCK_EX | LOCK_NB);
     }

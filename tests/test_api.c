@@ -764,41 +764,62 @@ static void test_divergence_after_update_refuses_steps(void **state)
     mfr_trainer_destroy(tr);
 }
 
+/* An ALS trainer (k 2, one thread, L2 0.1; cg: conjugate-gradient
+ * iterations, 0 for exact solves) on the delimited ratings `text`, loaded
+ * from a directory of its own. */
+struct als_case {
+    char *dir;
+    mfr_dataset *ds;
+    mfr_trainer *tr;
+};
+
+static void als_case_make(struct als_case *c, const char *text, int cg)
+{
+    c->dir = tu_mkdtemp();
+    tu_write_file(c->dir, "r.tsv", text, (size_t)-1);
+    char *file = tu_path(c->dir, "r.tsv");
+    mfr_load_options lo;
+    mfr_load_options_default(&lo);
+    lo.format = MFR_FORMAT_DELIMITED;
+    lo.cache = MFR_CACHE_NEVER;
+    mfr_error err = {0};
+    c->ds = NULL;
+    assert_int_equal(mfr_dataset_load(file, &lo, &c->ds, &err), MFR_OK);
+    free(file);
+    mfr_config cfg;
+    mfr_config_default(&cfg);
+    cfg.k = 2;
+    cfg.n_threads = 1;
+    cfg.optimizer = MFR_OPTIMIZER_ALS;
+    cfg.als_cg = cg;
+    cfg.l2 = 0.1;
+    c->tr = NULL;
+    assert_int_equal(mfr_trainer_create(&cfg, c->ds, mfr_dataset_ratings(c->ds), NULL, &c->tr, &err), MFR_OK);
+}
+
+static void als_case_free(struct als_case *c)
+{
+    mfr_trainer_destroy(c->tr);
+    mfr_dataset_destroy(c->ds);
+    tu_rmtree(c->dir);
+    free(c->dir);
+}
+
 /* ALS solves its rows in place: a row system that is not positive definite
  * (ratings near FLT_MAX) leaves the other rows solved and the epoch not
  * counted, so the next step refuses instead of going on from a half step. */
 static void test_als_divergence_refuses_steps(void **state)
 {
     (void)state;
-    char *dir = tu_mkdtemp();
-    tu_write_file(dir, "r.tsv", "1\t1\t3e38\n1\t2\t-3e38\n2\t1\t3e38\n2\t2\t3e38\n3\t1\t-3e38\n",
-                  (size_t)-1);
-    char *file = tu_path(dir, "r.tsv");
-    mfr_load_options lo;
-    mfr_load_options_default(&lo);
-    lo.format = MFR_FORMAT_DELIMITED;
-    lo.cache = MFR_CACHE_NEVER;
-    mfr_dataset *ds = NULL;
+    struct als_case c;
+    als_case_make(&c, "1\t1\t3e38\n1\t2\t-3e38\n2\t1\t3e38\n2\t2\t3e38\n3\t1\t-3e38\n", 0);
     mfr_error err = {0};
-    assert_int_equal(mfr_dataset_load(file, &lo, &ds, &err), MFR_OK);
-    mfr_config cfg;
-    mfr_config_default(&cfg);
-    cfg.k = 2;
-    cfg.n_threads = 1;
-    cfg.optimizer = MFR_OPTIMIZER_ALS;
-    cfg.l2 = 0.1;
-    mfr_trainer *tr = NULL;
-    assert_int_equal(mfr_trainer_create(&cfg, ds, mfr_dataset_ratings(ds), NULL, &tr, &err), MFR_OK);
-    assert_int_equal(mfr_trainer_step(tr, NULL, &err), MFR_ERR_DIVERGED);
+    assert_int_equal(mfr_trainer_step(c.tr, NULL, &err), MFR_ERR_DIVERGED);
     tu_expect_in(err.message, "not positive definite at epoch 1");
-    assert_int_equal(mfr_trainer_step(tr, NULL, &err), MFR_ERR_DIVERGED);
+    assert_int_equal(mfr_trainer_step(c.tr, NULL, &err), MFR_ERR_DIVERGED);
     tu_expect_in(err.message, "diverged at epoch 1");
-    assert_int_equal(mfr_model_epochs(mfr_trainer_model(tr)), 0);
-    mfr_trainer_destroy(tr);
-    mfr_dataset_destroy(ds);
-    free(file);
-    tu_rmtree(dir);
-    free(dir);
+    assert_int_equal(mfr_model_epochs(mfr_trainer_model(c.tr)), 0);
+    als_case_free(&c);
 }
 
 /* ALS's conjugate-gradient solves (--als-cg) report no singular system:
@@ -809,39 +830,19 @@ static void test_als_divergence_refuses_steps(void **state)
 static void test_als_non_finite_rows_refuse_steps(void **state)
 {
     (void)state;
-    char *dir = tu_mkdtemp();
-    tu_write_file(dir, "r.tsv", "1\t1\t1e30\n1\t2\t1e30\n2\t1\t1e30\n2\t2\t1e30\n3\t1\t1e30\n",
-                  (size_t)-1);
-    char *file = tu_path(dir, "r.tsv");
-    mfr_load_options lo;
-    mfr_load_options_default(&lo);
-    lo.format = MFR_FORMAT_DELIMITED;
-    lo.cache = MFR_CACHE_NEVER;
-    mfr_dataset *ds = NULL;
+    struct als_case c;
+    als_case_make(&c, "1\t1\t1e30\n1\t2\t1e30\n2\t1\t1e30\n2\t2\t1e30\n3\t1\t1e30\n", 3);
     mfr_error err = {0};
-    assert_int_equal(mfr_dataset_load(file, &lo, &ds, &err), MFR_OK);
-    mfr_config cfg;
-    mfr_config_default(&cfg);
-    cfg.k = 2;
-    cfg.n_threads = 1;
-    cfg.optimizer = MFR_OPTIMIZER_ALS;
-    cfg.als_cg = 3;
-    cfg.l2 = 0.1;
-    mfr_trainer *tr = NULL;
-    assert_int_equal(mfr_trainer_create(&cfg, ds, mfr_dataset_ratings(ds), NULL, &tr, &err), MFR_OK);
     double loss = NAN;
-    assert_int_equal(mfr_trainer_step(tr, &loss, &err), MFR_ERR_DIVERGED);
+    assert_int_equal(mfr_trainer_step(c.tr, &loss, &err), MFR_ERR_DIVERGED);
     assert_true(isfinite(loss));
     tu_expect_in(err.message, "became non-finite (inf or NaN) at epoch 1");
     tu_expect_in(err.message, "raise the L2 penalty (--l2)");
     assert_null(strstr(err.message, "learning rate"));
-    assert_int_equal(mfr_trainer_step(tr, &loss, &err), MFR_ERR_DIVERGED);
+    assert_int_equal(mfr_trainer_step(c.tr, &loss, &err), MFR_ERR_DIVERGED);
     tu_expect_in(err.message, "diverged at epoch 1");
-    assert_int_equal(mfr_model_epochs(mfr_trainer_model(tr)), 0);
-    mfr_trainer_destroy(tr);
-    mfr_dataset_destroy(ds);
-    free(file);
-    tu_rmtree(dir);
+    assert_int_equal(mfr_model_epochs(mfr_trainer_model(c.tr)), 0);
+    als_case_free(&c);
 }
 
 /* A run as a caller's thread makes it: 10 epochs of a fixed configuration. */

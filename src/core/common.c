@@ -71,7 +71,9 @@ void mfr_c_locale_end(struct mfr_c_locale *l)
     l->c = (locale_t)0;
 }
 
-int mfr_vformat_c(char *buf, size_t size, const char *fmt, va_list ap)
+/* not inlined: gcc -O3 with UBSan's null checks took fmt for a possible NULL in
+ * its callers (-Werror=format-truncation) */
+__attribute__((noinline)) int mfr_vformat_c(char *buf, size_t size, const char *fmt, va_list ap)
 {
     struct mfr_c_locale l;
     const bool c = mfr_c_locale_begin(&l);

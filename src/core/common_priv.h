@@ -48,7 +48,7 @@ void mfr_c_locale_end(struct mfr_c_locale *l);
 /* vsnprintf and snprintf in the "C" numeric locale: the library's messages
  * spell numbers as its flags and files do ("lr 1.5", not "lr 1,5" under a
  * host program's decimal comma). */
-int mfr_vformat_c(char *buf, size_t size, const char *fmt, va_list ap);
+int mfr_vformat_c(char *buf, size_t size, const char *fmt, va_list ap) __attribute__((format(printf, 3, 0)));
 int mfr_format_c(char *buf, size_t size, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 /* Checked size arithmetic: return false on overflow. */

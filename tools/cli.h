@@ -339,8 +339,9 @@ int write_file_reported(const char *path, const char *data, size_t len, const ch
  * pending_end(rc) removes that, or with rc not EXIT_OK puts the previous
  * file back (or removes the new one); it returns rc. Callers bracket the
  * whole with exit_signals_defer. Where the file system cannot exchange
- * files the commit replaces the previous file for good (said if a later
- * output fails). */
+ * files the previous file first takes a second name (keep: a hard link,
+ * else a rename) and comes back from it; only where that fails too does
+ * the commit replace it for good (said if a later output fails). */
 struct pending_file {
     const char *path;
     char *tmp;
@@ -472,7 +473,10 @@ int stage_retire(struct stage *s, const char *name);
 /* Takes OUT's lock, which another run's commit into OUT waits for, until
  * this stage's commit ends (stage_commit takes it too): called before
  * what decides the files to retire, so that another run's set committed
- * meanwhile is seen (its files were left beside this run's). */
+ * meanwhile is seen (its files were left beside this run's). EXIT_OK
+ * (also where OUT cannot be locked), or EXIT_RUNTIME, silently, when an
+ * exit signal waits for the open bracket (exit_signal_waiting) instead of
+ * another run's lock. */
 int stage_lock(struct stage *s);
 /* The checks of every final path with io_output, alone (nothing moves),
  * so that a command may refuse before work that comes later. */

@@ -2285,14 +2285,13 @@ static long waiting_syscall(pid_t pid)
  * new TSV with the previous one as NAME.tmpXXXXXX and the stage directory
  * holding the previous charts. Now the report gives up, everything is put
  * back, and the run dies of the signal. */
-static void test_signal_before_report_waits(void **state)
+static void signal_before_report_waits(const char *plot)
 {
-    (void)state;
     if (!g_gnuplot || waiting_syscall(getpid()) < 0) {
         print_message("skipped: needs gnuplot and /proc/PID/syscall\n");
         skip();
     }
-    char *tsv = tu_path(g_dir, "before.tsv"), *pl = tu_path(g_dir, "before_p");
+    char *tsv = tu_path(g_dir, "before.tsv"), *pl = tu_path(g_dir, plot);
     assert_int_equal(run("project --model '%s' --out '%s' --plot '%s'", g_model, tsv, pl), 0);
     tu_write_file(g_dir, "before.tsv", "old", (size_t)-1);
     char *pl_before = dir_snapshot(pl);
@@ -2353,6 +2352,30 @@ static void test_signal_before_report_waits(void **state)
     for (struct dirent *e; (e = readdir(d));) assert_null(strstr(e->d_name, "before.tsv.tmp"));
     closedir(d);
     free(text), free(pl_after), free(pl_before), free(tsv), free(pl);
+}
+
+static void test_signal_before_report_waits(void **state)
+{
+    (void)state;
+    signal_before_report_waits("before_p");
+}
+
+/* The same with a report over stdio's 4 KiB (a --plot path of 1.8 KB,
+ * named three times): fputs wrote it, and blocked on the full pipe,
+ * before stdout_flush looked for the waiting signal, so the run hung. */
+static void test_signal_before_long_report_waits(void **state)
+{
+    (void)state;
+    char rel[2048] = "long_p";
+    for (int k = 0; k < 9; k++) {
+        char *dir = tu_path(g_dir, rel);
+        (void)mkdir(dir, 0777);
+        free(dir);
+        strcat(rel, "/");
+        memset(rel + strlen(rel), 'p', 200);
+        rel[strlen("long_p") + (size_t)(k + 1) * 201] = '\0';
+    }
+    signal_before_report_waits(rel);
 }
 
 static void test_failed_writes_leave_nothing(void **state)
@@ -2450,6 +2473,7 @@ int main(void)
         cmocka_unit_test(test_report_first_without_exchange),
         cmocka_unit_test(test_signal_while_report_waits),
         cmocka_unit_test(test_signal_before_report_waits),
+        cmocka_unit_test(test_signal_before_long_report_waits),
         cmocka_unit_test(test_model_data_mismatch),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

@@ -28,6 +28,7 @@
 #include <sys/stat.h>
 #include <sched.h>
 #include <time.h>
+#include <limits.h> /* PIPE_BUF */
 #include <unistd.h>
 
 #include "cli.h"
@@ -320,6 +321,25 @@ int stdout_flush(void)
     errno = 0;
     if (fflush(stdout) == 0 && !ferror(stdout)) return EXIT_OK;
     return stdout_failed(errno);
+}
+
+int stdout_report(const char *report)
+{
+    int rc = stdout_flush(); /* what came before: one stdio buffer */
+    /* then the report in pieces of PIPE_BUF, which a pipe takes whole or
+     * not at all (a signal during a longer write returns a short count,
+     * and stdio wrote the rest at once, waiting again), with the check
+     * before each: through fputs, a report over stdio's buffer blocked
+     * in fputs itself, before stdout_flush could look */
+    for (const char *p = report ? report : ""; rc == EXIT_OK && *p;) {
+        if (exit_signal_waiting()) return stdout_failed(EINTR);
+        const size_t left = strlen(p);
+        const ssize_t w = write(STDOUT_FILENO, p, left < PIPE_BUF ? left : PIPE_BUF);
+        if (w < 0 && errno == EINTR) continue;
+        if (w < 0) return stdout_failed(errno);
+        p += w;
+    }
+    return rc;
 }
 
 int stdout_close(void)
@@ -1061,10 +1081,7 @@ int write_file_reported(const char *path, const char *data, size_t len, const ch
     struct pending_file f;
     int rc = pending_write(&f, path, data, len);
     /* the file is complete: its report, before it takes its name */
-    if (rc == EXIT_OK && report) {
-        fputs(report, stdout);
-        rc = stdout_flush();
-    }
+    if (rc == EXIT_OK && report) rc = stdout_report(report);
     if (rc == EXIT_OK) rc = pending_commit(&f);
     return pending_end(&f, rc);
 }

@@ -97,6 +97,11 @@ int runtime_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
  * calls it after each line, so a long run stops at the first failed write
  * instead of training on and failing at exit. */
 int stdout_flush(void);
+/* stdout_flush, then report (NULL: none) written and checked the same
+ * way; an exit signal that waits for the open bracket stops it between
+ * pieces of PIPE_BUF bytes (EXIT_RUNTIME, silently). For the reports of
+ * commits, which a reader that stopped reading must not hold up. */
+int stdout_report(const char *report);
 /* stdout_flush, then fclose(stdout) checked the same way (main's last call). */
 int stdout_close(void);
 /* s with control bytes shown as \xHH, as in error lines (put_escaped): a

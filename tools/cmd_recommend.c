@@ -949,8 +949,7 @@ static int atomic_close(struct atomic_file *a, bool ok, const char *report)
     int e = 0, rc = EXIT_OK;
     if (ok && (ferror(a->f) || fflush(a->f) != 0 || fsync(fileno(a->f)) != 0)) ok = false, e = errno;
     if (fclose(a->f) != 0 && ok) ok = false, e = errno;
-    if (ok && report) fputs(report, stdout);
-    if (ok && (rc = stdout_flush()) != EXIT_OK) ok = false;
+    if (ok && (rc = stdout_report(report)) != EXIT_OK) ok = false;
     if (ok && rename(a->tmp, a->path) != 0) ok = false, e = errno;
     if (!ok) unlink(a->tmp);
     signal_cleanup_file(NULL);

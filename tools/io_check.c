@@ -902,14 +902,12 @@ int stage_commit(struct stage *s, int rc, const char *report)
 {
     rc = stage_swap(s, rc);
     if (!s->dir) {
-        if (rc == EXIT_OK && report) fputs(report, stdout);
-        return rc == EXIT_OK ? stdout_flush() : rc;
+        return rc == EXIT_OK ? stdout_report(report) : rc;
     }
     /* the report once the files are in place; a standard output that
      * cannot be written (a full disk, /dev/full, a closed stdout) puts the
      * previous set back, so a failed run leaves nothing of its own */
-    if (rc == EXIT_OK && report) fputs(report, stdout);
-    if (rc == EXIT_OK) rc = stdout_flush();
+    if (rc == EXIT_OK) rc = stdout_report(report);
     if (rc != EXIT_OK && s->swapped) {
         exit_signals_defer(true);
         roll_back(s);

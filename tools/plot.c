@@ -344,12 +344,10 @@ int plot_stage_end_files(int rc, const char *report, struct pending_file *files,
      * is for good, and a standard output that failed after it would have
      * replaced the previous file */
     const bool report_first = !g_stage.dir;
-    if (report_first && rc == EXIT_OK && report) fputs(report, stdout);
-    if (report_first && rc == EXIT_OK) rc = stdout_flush();
+    if (report_first && rc == EXIT_OK) rc = stdout_report(report);
     rc = plot_stage_swap(rc);
     for (int k = 0; k < n && rc == EXIT_OK; k++) rc = pending_commit(&files[k]);
-    if (!report_first && rc == EXIT_OK && report) fputs(report, stdout);
-    if (rc == EXIT_OK) rc = stdout_flush();
+    if (rc == EXIT_OK) rc = stdout_report(report_first ? NULL : report);
     for (int k = n - 1; k >= 0; k--) rc = pending_end(&files[k], rc);
     rc = plot_stage_end(rc);
     exit_signals_defer(false);

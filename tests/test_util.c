@@ -134,18 +134,28 @@ void tu_age_file(const char *path)
     assert_int_equal(utimensat(AT_FDCWD, path, old, 0), 0);
 }
 
+static char *g_locale_dir; /* tu_comma_locale's LOCPATH */
+
+static void remove_locale_dir(void)
+{
+    tu_rmtree(g_locale_dir);
+    free(g_locale_dir);
+}
+
 const char *tu_comma_locale(void)
 {
     static const char *const names[] = {"de_DE.UTF-8", "de_DE.utf8", "fr_FR.UTF-8", "fr_FR.utf8"};
     for (size_t k = 0; k < sizeof names / sizeof *names; k++)
         if (setlocale(LC_NUMERIC, names[k])) return names[k];
-    static char *dir; /* built once per process, left for the process's life */
-    if (!dir) {
-        dir = tu_mkdtemp();
+    if (!g_locale_dir) { /* built once per process, removed at its exit */
+        g_locale_dir = tu_mkdtemp();
+        atexit(remove_locale_dir);
         char cmd[4096];
-        snprintf(cmd, sizeof cmd, "localedef -i de_DE -f UTF-8 '%s/de_DE.UTF-8' >/dev/null 2>&1", dir);
-        if (system(cmd) != 0) return NULL;
-        setenv("LOCPATH", dir, 1);
+        snprintf(cmd, sizeof cmd, "localedef -i de_DE -f UTF-8 '%s/de_DE.UTF-8' >/dev/null 2>&1", g_locale_dir);
+        /* exit status 1: warnings, the locale made all the same (setlocale says) */
+        const int st = system(cmd);
+        if (!WIFEXITED(st) || WEXITSTATUS(st) > 1) return NULL;
+        setenv("LOCPATH", g_locale_dir, 1);
     }
     return setlocale(LC_NUMERIC, "de_DE.UTF-8") ? "de_DE.UTF-8" : NULL;
 }

@@ -145,7 +145,9 @@ class _Outlived:
         self._out = out
 
     def _gone(self):
-        os.dup2(os.open(os.devnull, os.O_WRONLY), self._out.fileno())
+        null = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(null, self._out.fileno())
+        os.close(null)
 
     def write(self, text):
         try:

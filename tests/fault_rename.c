@@ -9,7 +9,9 @@
  * run's single files into place beside its charts (tools/cli.c,
  * pending_commit), is refused the same way, the calls of both counted
  * together; with MFREC_FAULT_RENAME_NO_EXCHANGE set, each of its calls
- * with flags fails with EINVAL, as on a file system without them.
+ * with flags fails with EINVAL, as on a file system without them. With
+ * MFREC_FAULT_NO_LINK set, link(2) fails with EPERM, as on a file system
+ * without hard links (vfat, some FUSE).
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -40,6 +42,17 @@ int rename(const char *from, const char *to)
     static int (*real)(const char *, const char *);
     if (!real) *(void **)&real = dlsym(RTLD_NEXT, "rename");
     return refused(to) ? -1 : real(from, to);
+}
+
+int link(const char *from, const char *to)
+{
+    static int (*real)(const char *, const char *);
+    if (!real) *(void **)&real = dlsym(RTLD_NEXT, "link");
+    if (getenv("MFREC_FAULT_NO_LINK")) {
+        errno = EPERM;
+        return -1;
+    }
+    return real(from, to);
 }
 
 int renameat2(int from_dir, const char *from, int to_dir, const char *to, unsigned int flags)

@@ -1901,17 +1901,25 @@ static void test_failed_commit_puts_back_the_previous_set(void **state)
     free(before), free(ex), free(mb);
 }
 
+/* The file systems expect_all_or_none emulates (tests/fault_rename.c). */
+enum fs_kind {
+    FS_LOCAL,       /* renameat2's exchange */
+    FS_NO_EXCHANGE, /* none (NFS): the previous file keeps a hard link */
+    FS_NO_LINK,     /* no hard links either: it is renamed aside */
+};
+
 /* Runs `cmd` with a rename to each of faults[0..n) refused in turn
- * (tests/fault_rename.c; with no_exchange, on a file system that cannot
- * exchange two files): each fails with every file of dir and of pl (NULL:
- * none) as it was. */
-static void expect_all_or_none(const char *lib, bool no_exchange, const char *const *faults, int n, const char *dir,
+ * (tests/fault_rename.c) on a file system of kind fs: each fails with
+ * every file of dir and of pl (NULL: none) as it was. */
+static void expect_all_or_none(const char *lib, enum fs_kind fs, const char *const *faults, int n, const char *dir,
                                const char *pl, const char *cmd)
 {
     char *before = dir_snapshot(dir), *pl_before = pl ? dir_snapshot(pl) : NULL, env[4096];
+    static const char *const fs_env[] = {"", " MFREC_FAULT_RENAME_NO_EXCHANGE=1",
+                                         " MFREC_FAULT_RENAME_NO_EXCHANGE=1 MFREC_FAULT_NO_LINK=1"};
     for (int k = 0; k < n; k++) {
         snprintf(env, sizeof env, FAULT_ENV "LD_PRELOAD='%s' MFREC_FAULT_RENAME_TO='%s'%s", lib, faults[k],
-                 no_exchange ? " MFREC_FAULT_RENAME_NO_EXCHANGE=1" : "");
+                 fs_env[fs]);
         assert_int_equal(run_env(env, "%s", cmd), 1);
         tu_expect_in(g_err, "Device or resource busy");
         expect_not_in(g_out, "wrote");
@@ -1949,17 +1957,19 @@ static void test_outputs_commit_with_charts(void **state)
     const char *faults[] = {"together/m.bin", "together/log.json", "together_p/learning_curve.png",
                             "together_p/loss_components.gp"};
     snprintf(cmd, sizeof cmd, TRAIN_TOGETHER, g_data, m, log, plot, 2);
-    expect_all_or_none(lib, false, faults, g_gnuplot ? 4 : 2, dir, g_gnuplot ? pl : NULL, cmd);
+    expect_all_or_none(lib, FS_LOCAL, faults, g_gnuplot ? 4 : 2, dir, g_gnuplot ? pl : NULL, cmd);
     /* on a file system that cannot exchange two files, the previous model
-     * waits under a second name (a hard link) and comes back: before, it
-     * was replaced for good when the log or a chart failed after it */
-    expect_all_or_none(lib, true, faults, g_gnuplot ? 4 : 2, dir, g_gnuplot ? pl : NULL, cmd);
+     * waits under a second name (a hard link, else renamed aside) and
+     * comes back: before, it was replaced for good when the log or a
+     * chart failed after it */
+    expect_all_or_none(lib, FS_NO_EXCHANGE, faults, g_gnuplot ? 4 : 2, dir, g_gnuplot ? pl : NULL, cmd);
+    expect_all_or_none(lib, FS_NO_LINK, faults, g_gnuplot ? 4 : 2, dir, g_gnuplot ? pl : NULL, cmd);
     /* the same with no earlier files: none is made */
     char *fresh = tu_path(g_dir, "together_new"), *fm = tu_path(fresh, "m.bin"), *fl = tu_path(fresh, "log.json");
     assert_int_equal(mkdir(fresh, 0777), 0);
     const char *fresh_faults[] = {"together_new/log.json"};
     snprintf(cmd, sizeof cmd, TRAIN_TOGETHER, g_data, fm, fl, "", 2);
-    expect_all_or_none(lib, false, fresh_faults, 1, fresh, NULL, cmd);
+    expect_all_or_none(lib, FS_LOCAL, fresh_faults, 1, fresh, NULL, cmd);
     assert_false(tu_exists(fm));
     /* committed: the model replaced, private as it was */
     assert_int_equal(run(TRAIN_TOGETHER, g_data, m, log, plot, 2), 0);
@@ -1971,8 +1981,8 @@ static void test_outputs_commit_with_charts(void **state)
     assert_int_equal(run("project --model '%s' --out '%s' %s --min-ratings 5", g_model, tsv, plot), 0);
     const char *p_faults[] = {"together/c.tsv", "together_p/projection.png", "together_p/embedding_norms.dat"};
     snprintf(cmd, sizeof cmd, "project --model '%s' --out '%s' %s", g_model, tsv, plot);
-    expect_all_or_none(lib, false, p_faults, g_gnuplot ? 3 : 1, dir, g_gnuplot ? pl : NULL, cmd);
-    expect_all_or_none(lib, true, p_faults, g_gnuplot ? 3 : 1, dir, g_gnuplot ? pl : NULL, cmd);
+    expect_all_or_none(lib, FS_LOCAL, p_faults, g_gnuplot ? 3 : 1, dir, g_gnuplot ? pl : NULL, cmd);
+    expect_all_or_none(lib, FS_NO_EXCHANGE, p_faults, g_gnuplot ? 3 : 1, dir, g_gnuplot ? pl : NULL, cmd);
     free(fresh), free(fm), free(fl);
     free(dir), free(pl), free(m), free(log), free(tsv);
 }

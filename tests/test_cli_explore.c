@@ -1309,6 +1309,16 @@ static void test_plots(void **state)
         assert_string_equal(kept, "OLD MODEL");
         assert_string_equal(kept_log, "OLD LOG");
         assert_false(tu_exists(np));
+        free(kept), free(kept_log);
+        /* the softmax model's outputs go the same way */
+        assert_int_equal(run_env(env, "train --kind softmax --data '%s' --epochs 2 --dim 4 --quiet --out '%s' --log-json '%s' --plot '%s'",
+                                 g_data, old_model, old_log, np),
+                         1);
+        tu_expect_in(g_err, "--plot failed, so the model was not saved: ");
+        kept = tu_read_file(old_model, NULL), kept_log = tu_read_file(old_log, NULL);
+        assert_string_equal(kept, "OLD MODEL");
+        assert_string_equal(kept_log, "OLD LOG");
+        assert_false(tu_exists(np));
         free(kept), free(kept_log), free(old_model), free(old_log);
     }
     free(fg);

@@ -352,6 +352,7 @@ struct train_run {
     int64_t target_epoch; /* --target-rmse: the epoch that reached it, or 0 */
     int64_t target_checks; /* --target-rmse: the logged epochs that checked it */
     double target_val, target_wall;
+    double final_val_rmse; /* the kept model's, for --log-json's last records */
     mfr_checkpoint *ck; /* --resume: during resume_setup only */
     int64_t start;      /* epochs done before this process (--resume) */
     bool start_logged;  /* the checkpoint's log ends with epoch `start`'s record */
@@ -1013,13 +1014,20 @@ static int train_plots(const struct train_run *r)
     return plot_training(o->plot, r->n_curve, r->curve, r->has_test, about);
 }
 
-/* --log-json's last records (--early-stop's and --target-rmse's outcomes,
- * the timing and the execution choices), then the file, written under
- * its temporary name until the run's outputs are committed together. */
-static int write_log_tail(struct train_run *r, double final_val_rmse, struct pending_file *log)
+/* Once the model is written (train_outputs_commit): the times of the
+ * charts and the save, the process's total, and --log-json's last records
+ * (--early-stop's and --target-rmse's outcomes, the timing and the
+ * execution choices), which go into the file committed with the others. */
+static int outputs_saved(void *ctx, const struct train_outputs *out)
 {
+    struct train_run *r = ctx;
     const struct train_opts *o = r->o;
-    const struct setup_times *t = &r->times;
+    struct setup_times *t = &r->times;
+    t->plots = out->plots_s;
+    t->save = out->save_s;
+    t->total = now_seconds() - t->total; /* from the process's start (cmd_train) */
+    if (!o->log_json) return EXIT_OK;
+    const double final_val_rmse = r->final_val_rmse;
     char bv[32], tg[32], tv[32];
     if (o->early_stop > 0 && r->best) /* which epoch's model the files hold, as the report says */
         jlog_printf(&r->jl,
@@ -1042,7 +1050,7 @@ static int write_log_tail(struct train_run *r, double final_val_rmse, struct pen
                 t->load, t->split, t->trainer, r->train_seconds - r->train_s0, t->eval, t->log_eval, t->save,
                 t->checkpoints, t->plots, t->total, r->train_seconds, mfr_trainer_n_threads(r->tr), mfr_trainer_reduce_name(r->tr),
                 mfr_trainer_reduce_reason(r->tr));
-    return jlog_pending(log, o->log_json, &r->jl);
+    return EXIT_OK;
 }
 
 /* The target's outcome, in the report. */
@@ -1109,43 +1117,20 @@ static int final_model_metrics(struct train_run *r, mfr_metrics *mt, mfr_metrics
     return EXIT_OK;
 }
 
-/* The files: the charts are drawn (staged) before the model is saved, so a
- * chart that gnuplot cannot draw fails the run with the old model, log and
- * charts in place. The model and the log are then written under their
- * temporary names and everything is committed together, with no
- * allocation (plot_stage_end_files): a failure in the chart stage's
- * commit left the model and the log written, the charts not. */
+/* The files: the charts, the model and the log, all or none
+ * (train_outputs_commit). */
+static int draw_outputs(void *ctx)
+{
+    return train_plots(ctx);
+}
+
 static int save_outputs(struct train_run *r, double final_val_rmse)
 {
     const struct train_opts *o = r->o;
-    int rc = EXIT_OK;
-    bool staged = false;
-    const double t0 = now_seconds();
-    if (o->plot && (rc = plot_stage_begin(o->plot)) == EXIT_OK) {
-        staged = true;
-        rc = train_plots(r);
-    }
-    r->times.plots = now_seconds() - t0;
-    const bool charts_failed = o->plot && rc != EXIT_OK;
-    const double t1 = now_seconds();
-    stop_signals_saving(true); /* a second signal now waits until the files are complete */
-    exit_signals_defer(true);  /* and any signal, so no temporary file stays */
-    /* every slot ended (pending_end), also one whose writer failed before
-     * opening it: write_log_tail's last records can run out of memory */
-    struct pending_file files[2] = {{.fd = -1}, {.fd = -1}};
-    int n = 0;
-    if (rc == EXIT_OK && o->log_json) rc = jlog_check(&r->jl, o->log_json); /* before the model: neither is written */
-    if (rc == EXIT_OK && o->out) rc = save_trained_model(r->model, o->out, staged || o->log_json, &files[n++]);
-    r->times.save = now_seconds() - t1;
-    r->times.total = now_seconds() - r->times.total; /* from the process's start (cmd_train) */
-    if (rc == EXIT_OK && o->log_json) rc = write_log_tail(r, final_val_rmse, &files[n++]);
-    if (staged || n > 0) rc = plot_stage_end_files(rc, NULL, files, n);
-    exit_signals_defer(false);
-    stop_signals_saving(false);
-    if (charts_failed && o->out) /* a long run's model is lost: say so */
-        fprintf(stderr, "%s: --plot failed, so the model was not saved: %s is as before the run\n", g_cmd,
-                printable(o->out));
-    return rc;
+    r->final_val_rmse = final_val_rmse;
+    struct train_outputs out = {.model = r->model, .out = o->out, .plot = o->plot, .log_json = o->log_json,
+                                .jl = &r->jl, .ctx = r, .draw = draw_outputs, .after_save = outputs_saved};
+    return train_outputs_commit(&out);
 }
 
 /* The report's last lines: time, the target's outcome, setup, memory, the

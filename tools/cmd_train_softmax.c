@@ -483,6 +483,11 @@ static int plot_run(const struct sm_run *r)
     return rc;
 }
 
+static int draw_outputs(void *ctx)
+{
+    return plot_run(ctx);
+}
+
 /* After the epochs: the final lines, the model and the logs. */
 static int train_finish(struct sm_run *r)
 {
@@ -507,25 +512,11 @@ static int train_finish(struct sm_run *r)
     /* before any file: a stdout that cannot be written (--quiet prints
      * nothing earlier) fails the run with nothing written */
     if ((rc = stdout_flush()) != EXIT_OK) return rc;
-    /* the charts are drawn (staged) before the model is saved: a chart that
-     * cannot be drawn fails the run with nothing written; the model and the
-     * log are written under temporary names and all are committed together
-     * (plot_stage_end_files), as matrix factorization's */
-    bool staged = false;
-    if (o->plot && (rc = plot_stage_begin(o->plot)) == EXIT_OK) {
-        staged = true;
-        rc = plot_run(r);
-    }
-    stop_signals_saving(true); /* a second signal now waits until the files are complete */
-    exit_signals_defer(true);  /* and any signal, so no temporary file stays */
-    struct pending_file files[2] = {{.fd = -1}, {.fd = -1}}; /* each slot ended, opened or not */
-    int n = 0;
-    if (rc == EXIT_OK && o->log_json) rc = jlog_check(&r->jl, o->log_json); /* before the model: neither is written */
-    if (rc == EXIT_OK && o->out) rc = save_trained_model(r->model, o->out, staged || o->log_json, &files[n++]);
-    if (rc == EXIT_OK && o->log_json) rc = jlog_pending(&files[n++], o->log_json, &r->jl);
-    if (staged || n > 0) rc = plot_stage_end_files(rc, NULL, files, n);
-    exit_signals_defer(false);
-    stop_signals_saving(false);
+    /* the charts, the model and the log, all or none, as matrix
+     * factorization's */
+    struct train_outputs out = {.model = r->model, .out = o->out, .plot = o->plot, .log_json = o->log_json,
+                                .jl = &r->jl, .ctx = r, .draw = draw_outputs};
+    rc = train_outputs_commit(&out);
     if (rc != EXIT_OK) return rc;
     /* once the files are written, as matrix factorization's report (also
      * under --quiet): a failed save is not reported as "saved to" */

@@ -354,6 +354,39 @@ int plot_stage_end_files(int rc, const char *report, struct pending_file *files,
     return rc;
 }
 
+int train_outputs_commit(struct train_outputs *t)
+{
+    int rc = EXIT_OK;
+    bool staged = false;
+    const double t0 = now_seconds();
+    if (t->plot && (rc = plot_stage_begin(t->plot)) == EXIT_OK) {
+        staged = true;
+        rc = t->draw(t->ctx);
+    }
+    t->plots_s = now_seconds() - t0;
+    const bool charts_failed = t->plot && rc != EXIT_OK;
+    const double t1 = now_seconds();
+    stop_signals_saving(true); /* a second signal now waits until the files are complete */
+    exit_signals_defer(true);  /* and any signal, so no temporary file stays */
+    /* every slot ended (pending_end), also one whose writer failed before
+     * opening it: after_save's last records can run out of memory */
+    struct pending_file files[2] = {{.fd = -1}, {.fd = -1}};
+    int n = 0;
+    if (rc == EXIT_OK && t->log_json) rc = jlog_check(t->jl, t->log_json); /* before the model: neither is written */
+    if (rc == EXIT_OK && t->out)
+        rc = save_trained_model(t->model, t->out, staged || t->log_json, &files[n++]);
+    t->save_s = now_seconds() - t1;
+    if (rc == EXIT_OK && t->after_save) rc = t->after_save(t->ctx, t);
+    if (rc == EXIT_OK && t->log_json) rc = jlog_pending(&files[n++], t->log_json, t->jl);
+    if (staged || n > 0) rc = plot_stage_end_files(rc, NULL, files, n);
+    exit_signals_defer(false);
+    stop_signals_saving(false);
+    if (charts_failed && t->out) /* a long run's model is lost: say so */
+        fprintf(stderr, "%s: --plot failed, so the model was not saved: %s is as before the run\n", g_cmd,
+                printable(t->out));
+    return rc;
+}
+
 struct chart {
     const char *dir;
     char gnuplot[4096];

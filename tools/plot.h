@@ -72,6 +72,27 @@ int plot_stage_swap(int rc);
  * returns the final status. */
 struct pending_file;
 int plot_stage_end_files(int rc, const char *report, struct pending_file *files, int n);
+/* A training run's outputs, all or none: --plot's charts (draw, into a
+ * stage opened first, so that a chart gnuplot cannot draw fails the run
+ * with nothing written), the model (--out) and --log-json (jl's text),
+ * written under temporary names and committed together
+ * (plot_stage_end_files), under stop_signals_saving and exit_signals_defer
+ * so that no signal leaves a temporary file. after_save, when not NULL,
+ * runs once the model is written and before the log is: it reads the
+ * times spent (plots_s, save_s) and may add the log's last records. When
+ * the charts fail, a model left unsaved is said on stderr. Returns the
+ * final status. */
+struct json_log;
+struct train_outputs {
+    const struct mfr_model *model;
+    const char *out, *plot, *log_json;
+    struct json_log *jl;
+    void *ctx;
+    int (*draw)(void *ctx);
+    int (*after_save)(void *ctx, const struct train_outputs *t);
+    double plots_s, save_s; /* set before after_save runs */
+};
+int train_outputs_commit(struct train_outputs *t);
 /* The open stage's final paths checked (stage_check), nothing moved. */
 int plot_stage_check(void);
 

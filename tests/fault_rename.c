@@ -11,17 +11,22 @@
  * together; with MFREC_FAULT_RENAME_NO_EXCHANGE set, each of its calls
  * with flags fails with EINVAL, as on a file system without them. With
  * MFREC_FAULT_NO_LINK set, link(2) fails with EPERM, as on a file system
- * without hard links (vfat, some FUSE).
+ * without hard links (vfat, some FUSE). With MFREC_FAULT_WRITE_RAISE=SIG,
+ * the first write(2) to the standard output fills the pipe behind it, as
+ * a reader that stopped reading, raises SIG, then writes: a signal in the
+ * instant between a check for one and the write.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
 #include <dlfcn.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 /* Whether this call to `to` is refused (errno set, the signal raised). */
 static int refused(const char *to)
@@ -67,4 +72,21 @@ int renameat2(int from_dir, const char *from, int to_dir, const char *to, unsign
         return -1;
     }
     return real(from_dir, from, to_dir, to, flags);
+}
+
+ssize_t write(int fd, const void *buf, size_t n)
+{
+    static ssize_t (*real)(int, const void *, size_t);
+    static int raised;
+    if (!real) *(void **)&real = dlsym(RTLD_NEXT, "write");
+    const char *sig = getenv("MFREC_FAULT_WRITE_RAISE");
+    if (fd == STDOUT_FILENO && sig && !raised++) {
+        /* through a descriptor of its own: O_NONBLOCK belongs to the open file */
+        const int fill = open("/proc/self/fd/1", O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+        static const char junk[512];
+        while (fill >= 0 && real(fill, junk, sizeof junk) > 0) {}
+        if (fill >= 0) close(fill);
+        raise(atoi(sig));
+    }
+    return real(fd, buf, n);
 }

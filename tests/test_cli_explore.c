@@ -2398,6 +2398,59 @@ static void test_signal_before_long_report_waits(void **state)
     signal_before_report_waits(rel);
 }
 
+/* project --out, with a signal in the instant between the report's check
+ * for one and its write (tests/fault_rename.c's MFREC_FAULT_WRITE_RAISE:
+ * the first write(2) to standard output fills its pipe, raises SIGTERM,
+ * then writes). The handler had already returned, so nothing interrupted
+ * the write, which waited for good on the full pipe; now the standard
+ * output is /dev/null from the signal on, and the run puts the TSV back
+ * and dies of the signal. */
+static void test_signal_just_before_report_write(void **state)
+{
+    (void)state;
+    const char *lib = getenv("MFREC_FAULT_RENAME_LIB");
+    if (!lib) skip();
+    char *tsv = tu_path(g_dir, "instant.tsv");
+    tu_write_file(g_dir, "instant.tsv", "old", (size_t)-1);
+    int fds[2];
+    assert_int_equal(pipe(fds), 0);
+    const pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        const int null = open("/dev/null", O_RDWR);
+        dup2(fds[1], 1), dup2(null, 0), dup2(null, 2);
+        close(fds[0]);
+        setenv("LD_PRELOAD", lib, 1);
+        setenv("MFREC_FAULT_WRITE_RAISE", "15", 1);
+        const char *asan = getenv("ASAN_OPTIONS");
+        char opts[1024];
+        snprintf(opts, sizeof opts, "%s%sverify_asan_link_order=0", asan ? asan : "", asan ? ":" : "");
+        setenv("ASAN_OPTIONS", opts, 1);
+        execl(g_bin, g_bin, "project", "--model", g_model, "--out", tsv, "--top", "1", (char *)NULL);
+        _exit(127);
+    }
+    close(fds[1]);
+    int st = 0, waited = 0;
+    pid_t done = 0;
+    for (; (done = waitpid(pid, &st, WNOHANG)) == 0 && waited < 200; waited++) sleep_ms(100);
+    if (done == 0) { /* still waiting, 20 s on */
+        kill(pid, SIGKILL);
+        waitpid(pid, &st, 0);
+        fail_msg("project --out waited on a full pipe after a SIGTERM that came just before its write");
+    }
+    close(fds[0]);
+    assert_true(WIFSIGNALED(st));
+    assert_int_equal(WTERMSIG(st), SIGTERM);
+    char *text = tu_read_file(tsv, NULL);
+    assert_string_equal(text, "old");
+    free(text);
+    DIR *d = opendir(g_dir);
+    assert_non_null(d);
+    for (struct dirent *e; (e = readdir(d));) assert_null(strstr(e->d_name, "instant.tsv.tmp"));
+    closedir(d);
+    free(tsv);
+}
+
 static void test_failed_writes_leave_nothing(void **state)
 {
     (void)state;
@@ -2494,6 +2547,7 @@ int main(void)
         cmocka_unit_test(test_signal_while_report_waits),
         cmocka_unit_test(test_signal_before_report_waits),
         cmocka_unit_test(test_signal_before_long_report_waits),
+        cmocka_unit_test(test_signal_just_before_report_write),
         cmocka_unit_test(test_model_data_mismatch),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

@@ -315,12 +315,14 @@ int stdout_flush(void)
      * renames, or an fsync) waits: a report that a full pipe would block
      * fails now, silently, and the bracket puts everything back; without
      * SA_RESTART only a signal that comes during the write interrupts it,
-     * so one that came before waited until the reader read (a signal in
-     * the instant between this check and the write still does) */
-    if (__fpending(stdout) > 0 && exit_signal_waiting()) return stdout_failed(EINTR);
+     * so one that came before waited until the reader read */
+    const bool pending = __fpending(stdout) > 0;
+    if (pending && exit_signal_waiting()) return stdout_failed(EINTR);
     errno = 0;
-    if (fflush(stdout) == 0 && !ferror(stdout)) return EXIT_OK;
-    return stdout_failed(errno);
+    if (fflush(stdout) != 0 || ferror(stdout)) return stdout_failed(errno);
+    /* one that came in the instant between the check and the write: the
+     * write went to /dev/null (defer_signal), and fails the same way */
+    return pending && exit_signal_waiting() ? stdout_failed(EINTR) : EXIT_OK;
 }
 
 int stdout_report(const char *report)
@@ -331,7 +333,9 @@ int stdout_report(const char *report)
      * and stdio wrote the rest at once, waiting again), with the check
      * before each: through fputs, a report over stdio's buffer blocked
      * in fputs itself, before stdout_flush could look */
-    for (const char *p = report ? report : ""; rc == EXIT_OK && *p;) {
+    const char *p = report ? report : "";
+    const bool some = *p != '\0';
+    while (rc == EXIT_OK && *p) {
         if (exit_signal_waiting()) return stdout_failed(EINTR);
         const size_t left = strlen(p);
         const ssize_t w = write(STDOUT_FILENO, p, left < PIPE_BUF ? left : PIPE_BUF);
@@ -339,6 +343,9 @@ int stdout_report(const char *report)
         if (w < 0) return stdout_failed(errno);
         p += w;
     }
+    /* and after the last: a signal between a check and its write sent
+     * that piece to /dev/null (defer_signal) */
+    if (rc == EXIT_OK && some && exit_signal_waiting()) return stdout_failed(EINTR);
     return rc;
 }
 

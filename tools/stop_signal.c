@@ -26,6 +26,7 @@
 #define _GNU_SOURCE /* syscall */
 #endif
 #include <dirent.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
@@ -201,10 +202,23 @@ static void die_of(int sig, bool stop)
     raise(sig);
 }
 
-/* In a handler: whether sig waits for the open bracket (noted for its end). */
+/* /dev/null, opened at exit_signals_install (-1: none). */
+static int g_null_fd = -1;
+
+/* In a handler: whether sig waits for the open bracket (noted for its end).
+ * A waiting signal ends the run at the bracket's end, so the run's standard
+ * output has nothing more to say: it becomes /dev/null, for a write about
+ * to start (between its exit_signal_waiting check and the system call)
+ * would otherwise wait for good on a reader that stopped reading, where
+ * the handler could not interrupt it. */
 static bool defer_signal(int sig, bool stop)
 {
     if (!g_exit_defer) return false;
+    if (g_null_fd >= 0) {
+        const int saved = errno;
+        (void)dup2(g_null_fd, STDOUT_FILENO);
+        errno = saved;
+    }
     int none = 0;
     __atomic_compare_exchange_n(&g_exit_deferred, &none, sig | (stop ? STOP_DEFERRED : 0), false,
                                 __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST); /* the first one that came */
@@ -247,6 +261,7 @@ void exit_signals_install(void)
      * temporary file behind (SIGQUIT's core dump, where enabled, follows) */
     const int sigs[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT};
     sigemptyset(&sa.sa_mask); /* one cleanup at a time */
+    if (g_null_fd < 0) g_null_fd = open("/dev/null", O_WRONLY | O_CLOEXEC);
     const size_t n_sigs = sizeof sigs / sizeof *sigs;
     for (size_t k = 0; k < n_sigs; k++) sigaddset(&sa.sa_mask, sigs[k]);
     /* a signal the parent ignores (a shell's `cmd &`, nohup) stays ignored */

@@ -646,6 +646,16 @@ static void test_no_relevant_movie(void **state)
     assert_int_equal(run("eval --folds --kind softmax --data %s --epochs 1 --threads 1", dir), 0);
     tu_expect_in(g_out, "\nmean        n/a       n/a       n/a       n/a       n/a       n/a\n");
     assert_null(strstr(g_out, "nan"));
+    /* a rating file alone has the scale of its ratings, here 1..1: a new
+     * user's every rated movie is a feature, said so, never "rated -inf
+     * or more (the top quarter of the 1..1 scale)" */
+    snprintf(cmd, sizeof cmd, "cd '%s' && awk '{print $1 \",\" $2 \",\" $3}' u.data > ones.csv", dir);
+    assert_int_equal(system(cmd), 0);
+    assert_int_equal(run("train --kind softmax --data %s/ones.csv --epochs 1 --quiet --out %s/ones-csv.mfr", dir,
+                         g_dir), 0);
+    assert_int_equal(run("recommend --model %s/ones-csv.mfr --rate \"#1=1,#2=1\" --top 3", g_dir), 0);
+    tu_expect_in(g_out, "features = every rated movie, 2 (the data's ratings have one value");
+    assert_null(strstr(g_out, "inf"));
     free(dir);
 }
 

@@ -794,10 +794,15 @@ static int fold_in_softmax(const struct recommend_opts *o, const mfr_model *m,
     free(liked);
     if (st_ != MFR_OK) return lib_error(&err);
     if (o->list.json || o->list.csv) return EXIT_OK;
-    printf("new user: softmax model, features = the %d of %d rated movies rated %g or more "
-           "(the top quarter of the %g..%g scale; %s)\n",
-           (int)n_liked, (int)st->nr.n, thr, (double)c->lo, (double)c->hi,
-           n_liked ? "one forward pass" : "none: the model's list for a user with no features");
+    if (isfinite(thr))
+        printf("new user: softmax model, features = the %d of %d rated movies rated %g or more "
+               "(the top quarter of the %g..%g scale; %s)\n",
+               (int)n_liked, (int)st->nr.n, thr, (double)c->lo, (double)c->hi,
+               n_liked ? "one forward pass" : "none: the model's list for a user with no features");
+    else /* ratings of one value (implicit data, every rating 1): no "-inf or more" */
+        printf("new user: softmax model, features = every rated movie, %d (the data's ratings have "
+               "one value: no top quarter of a scale to keep; one forward pass)\n",
+               (int)st->nr.n);
     printf("%7s  %6s  %7s  %s\n", "movie", "rating", "feature", "title");
     char t[TITLE_BUF];
     for (int32_t x = 0; x < st->nr.n; x++) {

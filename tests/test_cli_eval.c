@@ -344,6 +344,20 @@ static void test_folds(void **state)
     /* a dataset without the fold files */
     assert_int_equal(run("eval --folds --data '%s' --epochs 1", g_plain), 1);
     tu_expect_in(g_err, "u1.base");
+
+    /* folds without a relevant test rating (every rating 1): each fold's
+     * row says n/a, as the summary does, never "nan" */
+    char *ones = tu_path(g_dir, "ones");
+    char cmd[4096];
+    snprintf(cmd, sizeof cmd, "mkdir '%s' && awk -F'\\t' -v OFS='\\t' '{$3 = 1; print}' '%s/u.data' > '%s/u.data'",
+             ones, g_data, ones);
+    assert_int_equal(system(cmd), 0);
+    write_folds(ones);
+    assert_int_equal(run("eval --folds --data '%s' --dim 4 --epochs 2 --baseline ease:5 --threads 1", ones), 0);
+    tu_expect_in(g_out, "\nu1 ");
+    tu_expect_in(g_out, "    n/a     n/a      n/a |     n/a     n/a      n/a      0 ");
+    assert_null(strstr(g_out, "nan"));
+    free(ones);
 }
 
 /* The EASE column: in the table, in JSON, the same for 1 and 2 threads,

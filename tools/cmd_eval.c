@@ -621,13 +621,18 @@ static int eval_folds(const struct eval_opts *o)
             if (o->ease.lambda > 0) printf(" | %7s %7s %8s", kp, kr, kn);
             putchar('\n');
         }
-        printf("u%-3d %7lld %6lld %7.4f %7.4f %7.4f %7.4f %8.4f | %7.4f %7.4f %8.4f %6lld %7.2f",
+        /* a fold without a relevant test rating ranks nothing: "n/a", as
+         * the summary below and the tables of one model say, never "nan" */
+        char m[3][32], p[3][32], e[3][32];
+        printf("u%-3d %7lld %6lld %7.4f %7.4f %7s %7s %8s | %7s %7s %8s %6lld %7.2f",
                f + 1, (long long)fr[f].n_train, (long long)fr[f].mt.n, fr[f].mt.rmse,
-               fr[f].mt.mae, fr[f].rm.precision, fr[f].rm.recall, fr[f].rm.ndcg,
-               fr[f].rp.precision, fr[f].rp.recall, fr[f].rp.ndcg, (long long)fr[f].rm.users,
-               fr[f].seconds);
+               fr[f].mt.mae, fmt_metric(m[0], sizeof m[0], fr[f].rm.precision),
+               fmt_metric(m[1], sizeof m[1], fr[f].rm.recall), fmt_metric(m[2], sizeof m[2], fr[f].rm.ndcg),
+               fmt_metric(p[0], sizeof p[0], fr[f].rp.precision), fmt_metric(p[1], sizeof p[1], fr[f].rp.recall),
+               fmt_metric(p[2], sizeof p[2], fr[f].rp.ndcg), (long long)fr[f].rm.users, fr[f].seconds);
         if (o->ease.lambda > 0)
-            printf(" | %7.4f %7.4f %8.4f", fr[f].re.precision, fr[f].re.recall, fr[f].re.ndcg);
+            printf(" | %7s %7s %8s", fmt_metric(e[0], sizeof e[0], fr[f].re.precision),
+                   fmt_metric(e[1], sizeof e[1], fr[f].re.recall), fmt_metric(e[2], sizeof e[2], fr[f].re.ndcg));
         putchar('\n');
         if ((rc = stdout_flush()) != EXIT_OK) goto done; /* a full or closed stdout: stop */
     }

@@ -857,6 +857,18 @@ static void test_fold_in_ratings_file(void **state)
     tu_expect_in(g_err, "absent.txt");
     free(bad);
     free(mine);
+
+    /* a file deep in directories (a path of some 1,300 bytes) is named
+     * with its line too: a fixed buffer for FILE:LINE cut the ":2" */
+    char deep[1400] = "";
+    size_t n = (size_t)snprintf(deep, sizeof deep, "%s", g_dir);
+    for (int d = 0; d < 6; d++) {
+        n += (size_t)snprintf(deep + n, sizeof deep - n, "/%0200d", d);
+        assert_int_equal(mkdir(deep, 0755), 0);
+    }
+    tu_write_file(deep, "r.txt", "Star Wars=5\nnot a rating line\n", (size_t)-1);
+    assert_int_equal(run("recommend --model '%s' --ratings-file '%s/r.txt'", g_hm_model, deep), 1);
+    tu_expect_in(g_err, "/r.txt:2: expected TITLE=RATING or MOVIE_ID<TAB>RATING");
 }
 
 /* A title holding '=' is named in --rate as in --ratings-file: the entry's

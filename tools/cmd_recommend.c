@@ -281,7 +281,13 @@ static int parse_ratings_file(const struct movie_ctx *c, const char *path, struc
     ssize_t len;
     int rc = EXIT_OK;
     long lineno = 0;
-    char where[1100];
+    /* FILE:LINE for any path: a fixed buffer cut a long path's ":LINE" */
+    const size_t where_size = strlen(path) + 24;
+    char *where = malloc(where_size);
+    if (!where) {
+        fclose(f);
+        return runtime_error("out of memory");
+    }
     const bool hash_titles = has_hash_titles(ds);
     while (rc == EXIT_OK && (len = getline(&line, &cap, f)) >= 0) {
         lineno++;
@@ -303,7 +309,7 @@ static int parse_ratings_file(const struct movie_ctx *c, const char *path, struc
                                path, lineno);
             break;
         }
-        snprintf(where, sizeof where, "%s:%ld", path, lineno);
+        snprintf(where, where_size, "%s:%ld", path, lineno);
         const char *s = line;
         while (*s == ' ' || *s == '\t') s++;
         /* '#' starts a comment, except "#ID=R" and "#ID<TAB>R" (a movie by id, as in --rate)
@@ -360,6 +366,7 @@ static int parse_ratings_file(const struct movie_ctx *c, const char *path, struc
     }
     if (rc == EXIT_OK && ferror(f)) rc = runtime_error("--ratings-file %s: read error", path);
     free(line);
+    free(where);
     fclose(f);
     if (rc == EXIT_OK && r->n == 0)
         rc = runtime_error("--ratings-file %s: no ratings in the file", path);

@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 
 #include <cmocka.h>
@@ -237,6 +238,21 @@ static void test_json_and_train_file(void **state)
                          model, parts, parts), 0);
     tu_expect_in(g_out, "train.data\",\"train_ratings\":2250");
     assert_string_equal(strstr(g_out, "\"top\":"), from_split);
+    /* a --train path of some 650 bytes is given whole in "train" (a
+     * 512-byte copy cut it) */
+    char deep[1024] = "";
+    size_t n = (size_t)snprintf(deep, sizeof deep, "%s", parts);
+    for (int d = 0; d < 3; d++) {
+        n += (size_t)snprintf(deep + n, sizeof deep - n, "/%0200d", d);
+        assert_int_equal(mkdir(deep, 0755), 0);
+    }
+    char want[1100];
+    snprintf(want, sizeof want, "cp '%s/train.data' '%s/train.data'", parts, deep);
+    assert_int_equal(system(want), 0);
+    assert_int_equal(run("eval --model '%s' --test '%s/test.data' -k 5 --json --train '%s/train.data'", model,
+                         parts, deep), 0);
+    snprintf(want, sizeof want, "\"train\":\"%s/train.data\",\"train_ratings\":2250", deep);
+    tu_expect_in(g_out, want);
     /* excluding every rated item leaves no relevant test item */
     assert_int_equal(run("eval --model '%s' --test u.data --train u.data --json --allow-overlap", model), 0);
     tu_expect_in(g_out, "\"users\":0,\"precision\":null,\"recall\":null,\"ndcg\":null,\"coverage\":0}");

@@ -143,7 +143,8 @@ struct eval_data {
     const mfr_ratings *train; /* train_file, or the recreated split's part */
     const mfr_ratings *model_train; /* the model's recorded split's part, or NULL */
     char *test_path, *train_path;
-    char train_desc[512], model_train_desc[128];
+    const char *train_desc; /* train_path, or model_train_desc: a copy cut a long --train path */
+    char model_train_desc[128];
     char split_cmd[4352]; /* the `mfrec split` that writes the model's split (its test part held out) */
     int64_t overlap_model, overlap_train; /* test ratings also in model_train, in train_file */
     mfr_unknown_ratings unknown; /* test ratings left out: user or movie not in the model */
@@ -208,14 +209,14 @@ static int load_eval_train(const struct eval_opts *o, const mfr_model *m, const 
         if (mfr_dataset_read_ratings(ds, d->train_path, &d->train_file, &err) != MFR_OK)
             return runtime_error("--train: %s", err.message);
         d->train = d->train_file;
-        snprintf(d->train_desc, sizeof d->train_desc, "%s", d->train_path);
+        d->train_desc = d->train_path;
         return EXIT_OK;
     }
     if (!d->model_train)
         return usage_error("model %s records no split; pass its training ratings with --train FILE",
                            o->model_path);
     d->train = d->model_train;
-    snprintf(d->train_desc, sizeof d->train_desc, "%s", d->model_train_desc);
+    d->train_desc = d->model_train_desc;
     return EXIT_OK;
 }
 

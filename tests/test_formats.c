@@ -730,7 +730,10 @@ static const struct bad_case bad_cases[] = {
     {"movies.csv", "movieId,title,genres\n1,A, The (1995),Drama\n", MFR_FORMAT_CSV,
      "movies.csv:2:", "got 4"},
     {"movies.csv", "movieId,title,genres\n1,\"A\"x,Drama\n", MFR_FORMAT_CSV, "movies.csv:2:",
-     "after the closing quote"},
+     "unexpected 'x' after the closing quote at column 6"},
+    /* a control byte is named as \xHH, not '?' */
+    {"movies.csv", "movieId,title,genres\n1,\"A\"\x01,Drama\n", MFR_FORMAT_CSV, "movies.csv:2:",
+     "unexpected '\\x01' after the closing quote at column 6"},
     {"movies.csv",
      "movieId,title,genres\n1,Many (2000),a|b|c|d|e|f|g|h|i|j|k|l|m|n|o|p|q|r|s|t|u|v|w|x|y|z|"
      "a1|b1|c1|d1|e1|f1|g1\n",

@@ -53,10 +53,14 @@ static int csv_split(const char *path, int64_t line, const char *s, size_t n, ch
                 }
                 scratch[used++] = s[k++];
             }
-            if (k < n && s[k] != ',')
+            if (k < n && s[k] != ',') {
+                /* columns count from 1, as for the opening quote; a
+                 * control byte is shown as \xHH, as in every message */
+                char b[40];
                 return mfr_parse_err(err, path, line,
-                                     "unexpected '%c' after the closing quote at column %zu",
-                                     s[k] >= 0x20 && s[k] < 0x7f ? s[k] : '?', k);
+                                     "unexpected '%s' after the closing quote at column %zu",
+                                     mfr_show(s + k, 1, b), k + 1);
+            }
             f = (struct mfr_field){scratch + start, used - start};
         } else {
             const char *q = memchr(s + k, ',', n - k);

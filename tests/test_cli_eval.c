@@ -295,7 +295,8 @@ static void test_folds(void **state)
     /* every regularizer of the folds' training, as train's header names them:
      * accurate's ranking terms on their own line */
     assert_int_equal(run("eval --folds --data '%s' --preset accurate --dim 4 --epochs 2 --threads 1", g_data), 0);
-    tu_expect_in(g_out, "preset accurate | l2 0.12, l2-freq 0.05, gravity 0, biases on (l2-bias 0.05), implicit 1\n"
+    tu_expect_in(g_out, "preset accurate with --epochs 2 --dim 4 | l2 0.12, l2-freq 0.05, gravity 0, biases on "
+                        "(l2-bias 0.05), implicit 1\n"
                         "l1-items 0, gravity-bias 0.025, item-prior-drop 1, rank-prior 0.3 (lists only)\n");
     assert_int_equal(run("eval --folds --data '%s' --epochs 2 --kind forest", g_data), 2);
     tu_expect_in(g_err, "--kind must be mf or softmax, got 'forest'");

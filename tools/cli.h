@@ -547,6 +547,10 @@ int train_opts_flag(struct args *a, struct train_opts *o);
 int train_opts_check(struct train_opts *o);
 /* Whether the user's own flags (not a preset's) set the field of `flag`. */
 bool train_opts_user_gave(const struct train_opts *o, const char *flag);
+/* The preset of o and the flags given that changed its values, as
+ * config_describe writes them ("preset accurate with --epochs 2 --dim 4"):
+ * what the header of a run says it trains. */
+void train_opts_describe(const struct train_opts *o, char *buf, size_t cap);
 /* Names a model's configuration for titles: "preset ndcg" when it is a
  * preset's, else the nearest preset and up to four flags that differ from
  * it ("preset notebook with --dim 8 --lr 0.05"). Execution fields (threads,

@@ -615,7 +615,9 @@ static int eval_folds(const struct eval_opts *o)
                    N_FOLDS, printable(data_name(ds)), (int)o->train.cfg.k, (long long)o->train.epochs,
                    train_optimizer_text(&o->train.cfg, false, opt, sizeof opt), o->train.cfg.init_std,
                    (unsigned long long)o->train.cfg.seed, (int)n_threads, (int)o->k);
-            printf("preset %s | ", o->train.preset);
+            char about[400];
+            train_opts_describe(&o->train, about, sizeof about);
+            printf("%s | ", about);
             train_print_regularizers(&o->train.cfg, "");
             printf("%-4s %7s %6s %7s %7s %7s %7s %8s | %7s %7s %8s %6s %7s", "fold", "train",
                    "test", "RMSE", "MAE", kp, kr, kn, kp, kr, kn, "users", "seconds");

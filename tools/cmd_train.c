@@ -358,7 +358,6 @@ struct train_run {
     bool start_logged;  /* the checkpoint's log ends with epoch `start`'s record */
     double elapsed0;    /* their wall seconds */
     double train_s0;    /* their seconds inside the steps */
-    bool flags_given; /* training flags beside (or instead of) the preset */
     struct setup_times times;
 };
 
@@ -683,12 +682,11 @@ static int print_train_header(const struct train_run *r)
     printf("split %s: %lld train, %lld validation\n", printable(r->spec), (long long)r->n_train, (long long)r->n_test);
     /* a resumed run's configuration is the checkpoint's, whatever --preset
      * (the default's "notebook" included) says: named by the nearest preset */
-    char about[200];
+    char about[400];
     if (o->resume)
         config_describe(cfg, about, sizeof about);
     else
-        snprintf(about, sizeof about, "preset %s%s", o->preset,
-                 r->flags_given ? " with the flags given overriding it" : "");
+        train_opts_describe(o, about, sizeof about);
     printf("%s | dim %d, epochs %lld, ", about, cfg->k, (long long)o->epochs);
     char opt[160];
     printf("%s", train_optimizer_text(cfg, true, opt, sizeof opt));
@@ -1261,25 +1259,6 @@ static int train_run_opts(struct train_opts *o)
     return EXIT_OK;
 }
 
-/* True when argv has a training flag other than --preset (a configuration
- * field or --epochs): the header then says the preset was overridden. */
-static bool training_flags_given(int argc, char **argv)
-{
-    for (int i = 0; i < argc; i++) {
-        char name[64];
-        if (strncmp(argv[i], "--", 2) != 0) continue;
-        snprintf(name, sizeof name, "%s", argv[i]);
-        char *eq = strchr(name, '=');
-        if (eq) *eq = 0;
-        /* flags that never change the model (--threads, --max-memory,
-         * --kernels) override nothing of a preset */
-        const mfr_config_field *f = mfr_config_field_find(name);
-        if (!strcmp(name, "--epochs") || (f && !f->execution_only && strcmp(name, "--kernels") != 0))
-            return true;
-    }
-    return false;
-}
-
 /* Under mpirun ranks other than 0 print and write nothing (docs/MPI.md);
  * what the ranks cannot run is refused by dist_trainer_create (the library) and,
  * for --kind softmax, by train_command. */
@@ -1315,7 +1294,7 @@ static int train_command(int argc, char **argv)
     const bool prints = !o.quiet || o.plot || o.log_json;
     if ((rc = train_dist_opts(&o)) != EXIT_OK) return rc;
     mfr_set_threads(o.cfg.n_threads); /* the load, split, evaluations and save too */
-    struct train_run r = {.o = &o, .best_val = INFINITY, .flags_given = training_flags_given(argc, argv),
+    struct train_run r = {.o = &o, .best_val = INFINITY,
                           .times.total = now_seconds()};
     if ((rc = o.resume ? resume_setup(&r, &o) : train_setup(&r)) != EXIT_OK) goto done;
     r.model = mfr_trainer_model(r.tr);

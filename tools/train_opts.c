@@ -339,6 +339,36 @@ int train_opts_preset(int argc, char **argv, struct train_opts *o)
     return EXIT_OK;
 }
 
+void train_opts_describe(const struct train_opts *o, char *buf, size_t cap)
+{
+    /* the preset's own values, to name the flags that changed them (a
+     * flag restating a preset's value overrides nothing) */
+    const struct preset *chosen = &presets[0];
+    for (size_t p = 0; p < sizeof presets / sizeof *presets; p++)
+        if (!strcmp(presets[p].name, o->preset)) chosen = &presets[p];
+    struct train_opts base;
+    train_opts_init(&base);
+    apply_preset(chosen, &base);
+    size_t len = (size_t)snprintf(buf, cap, "preset %s", chosen->name);
+    bool any = false;
+    if (o->epochs_given && o->epochs != base.epochs && len < cap) {
+        len += (size_t)snprintf(buf + len, cap - len, " with --epochs %lld", (long long)o->epochs);
+        any = true;
+    }
+    for (int i = 0; i < mfr_config_field_count() && i < 64 && len < cap; i++) {
+        const mfr_config_field *f = mfr_config_field_at(i);
+        /* execution fields are no preset's (the header's threads line shows them) */
+        if (!(o->user_fields >> i & 1) || f->group == MFR_CONFIG_GROUP_EXECUTION) continue;
+        char v[64], pv[64];
+        if (mfr_config_format(&o->cfg, f, v, sizeof v, NULL) != MFR_OK ||
+            mfr_config_format(&base.cfg, f, pv, sizeof pv, NULL) != MFR_OK || !strcmp(v, pv))
+            continue;
+        len += (size_t)snprintf(buf + len, cap - len, "%s %s%s%s", any ? "" : " with", f->flag,
+                                f->type == MFR_CONFIG_FLAG ? "" : " ", f->type == MFR_CONFIG_FLAG ? "" : v);
+        any = true;
+    }
+}
+
 /* The number of model and optimizer fields (seed included, execution
  * fields left out: they never change what kind of model it is) on which a
  * and b differ; with out, also appends " --flag value" for the first few. */

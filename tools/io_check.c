@@ -267,6 +267,46 @@ static int check_tmp_name(const char *flag, const char *path, const char *dir, c
                          flag, path, len, name_max, dir, (size_t)name_max - strlen(TMP_SUFFIX));
 }
 
+/* Whether name is one of base's temporary files: base, ".tmp" and six
+ * letters or digits (mfr_write_atomic's, whose stale-file scan goes by
+ * this name alone). */
+static bool is_tmp_of(const char *name, const char *base)
+{
+    const size_t n = strlen(base);
+    if (strncmp(name, base, n) != 0 || strncmp(name + n, ".tmp", 4) != 0 || strlen(name + n + 4) != 6) return false;
+    for (const char *x = name + n + 4; *x; x++)
+        if (!((*x >= '0' && *x <= '9') || (*x >= 'A' && *x <= 'Z') || (*x >= 'a' && *x <= 'z'))) return false;
+    return true;
+}
+
+/* An error when one of the run's inputs lies in dir under a name of base's
+ * temporary files: writing base removes such a file once it is a minute
+ * old and unlocked, taking it for a killed writer's (`train --resume
+ * ck.tmpAbC123 --checkpoint ck`, resuming from a killed run's leftover,
+ * lost that file at the first checkpoint). Staged outputs (--plot, split)
+ * are refused too: the name is reserved, as for an output (a later direct
+ * write of the path would remove the file). A directory that cannot be
+ * listed is not scanned by the writer either. */
+static int check_no_input_as_tmp(const char *flag, const char *path, const char *dir, const char *base)
+{
+    if (!g_n_inputs) return EXIT_OK;
+    DIR *d = opendir(dir);
+    if (!d) return EXIT_OK;
+    int rc = EXIT_OK;
+    struct dirent *e;
+    while (rc == EXIT_OK && (e = readdir(d))) {
+        if (!is_tmp_of(e->d_name, base)) continue;
+        struct stat st; /* the writer removes a regular file, never a link */
+        if (fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode) && is_input(&st))
+            rc = runtime_error("%s %s: this run's input %s/%s has the name of a temporary file of %s "
+                               "(NAME.tmpXXXXXX), which a write of %s removes once it is a minute old; rename "
+                               "the input or choose another output",
+                               flag, path, dir, e->d_name, path, path);
+    }
+    closedir(d);
+    return rc;
+}
+
 /* The kernel's pseudo file systems, whose directories pass access(W_OK)
  * for root but hold no regular files mfrec could make: the name of the
  * one dir is on, or NULL. */
@@ -382,6 +422,8 @@ static int check_output_file(const char *flag, const char *path, struct file_id 
     else if ((rc = check_real_fs(flag, path, dir)) != EXIT_OK)
         ;
     else if ((rc = check_dir_unlocked(flag, path, dir)) != EXIT_OK)
+        ;
+    else if ((rc = check_no_input_as_tmp(flag, path, dir, base)) != EXIT_OK)
         ;
     else
         rc = check_tmp_name(flag, path, dir, base);

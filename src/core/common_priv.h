@@ -188,6 +188,10 @@ int mfr_write_atomic_mode(const char *path, mode_t mode, mfr_write_fn fn, void *
 
 /* The directory part of path (malloc'd; "." without a slash), or NULL. */
 char *mfr_parent_dir(const char *path);
+/* Whether file name `name` is one of the temporary names of a file named
+ * `base` (base ".tmp" and six letters or digits), which a write of base
+ * removes once stale (mfr_write_atomic). */
+bool mfr_is_tmp_name(const char *name, const char *base);
 /* The same, fn told the temporary file's name (other processes write parts
  * of it by name before fn returns: src/mpi/mpi_load.c). */
 typedef int (*mfr_write_tmp_fn)(FILE *f, const char *tmp, void *ctx, mfr_error *err);

@@ -397,6 +397,15 @@ static void adopt_cache(const char *cache_path, const struct mfr_cache_key *key,
 #endif
 }
 
+/* Whether the rating file `name` (a path, or a name in the data
+ * directory) is named as one of cache_path's temporary files, beside it or
+ * not: a false match only leaves the cache unwritten. */
+static bool cache_would_remove(const char *cache_path, const char *name)
+{
+    const char *cs = strrchr(cache_path, '/'), *ns = strrchr(name, '/');
+    return mfr_is_tmp_name(ns ? ns + 1 : name, cs ? cs + 1 : cache_path);
+}
+
 /* Writes the cache of a freshly parsed ds; a failure is not an error of
  * the load: it is recorded in ds->cache_state and logged as a warning
  * naming the path and the cause. */
@@ -504,7 +513,17 @@ int mfr_dataset_load(const char *dir, const mfr_load_options *opt, mfr_dataset *
          * own directory's disk (mfr_ratings_alloc_spilled), not from memory. */
         spill_dir = use_cache ? mfr_parent_dir(cache_path) : NULL;
         if ((rc = parse_dataset(ddir, name, &o, spill_dir, ds, err)) != MFR_OK) goto fail;
-        if (use_cache) write_cache(cache_path, &key, &o, ds);
+        if (use_cache && cache_would_remove(cache_path, name)) {
+            /* the cache's write removes its stale temporary files by their
+             * name alone: a rating file named as one went with them */
+            ds->cache_state = MFR_CACHE_STATE_WRITE_FAILED;
+            mfr_log(o.log, o.log_user, MFR_LOG_WARN,
+                    "dataset cache not written: the rating file %s/%s has the name of a temporary file of "
+                    "%s, which writing the cache would remove; rename the rating file to use the cache",
+                    ddir, name, cache_path);
+        } else if (use_cache) {
+            write_cache(cache_path, &key, &o, ds);
+        }
     }
     note_guessed_header(ddir, name, ds, &o);
     ds->opt.ratings_file = NULL; /* the caller's strings and callback are not kept */

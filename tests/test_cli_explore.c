@@ -2227,6 +2227,32 @@ static void full_pipe(int fds[2])
     assert_int_equal(fcntl(fds[1], F_SETFL, fl), 0);
 }
 
+/* pid, a `project --out TSV` that was sent SIGTERM (or raised it), dies of
+ * it within 20 s (else it is killed and the test fails with hang_msg),
+ * with TSV as before ("old") and no temporary file named with tmp_part
+ * left; read_fd, the pipe's reader, is closed after. */
+static void expect_died_undone(pid_t pid, int read_fd, const char *tsv, const char *tmp_part, const char *hang_msg)
+{
+    int st = 0, waited = 0;
+    pid_t done = 0;
+    for (; (done = waitpid(pid, &st, WNOHANG)) == 0 && waited < 200; waited++) sleep_ms(100);
+    if (done == 0) { /* still waiting, 20 s on */
+        kill(pid, SIGKILL);
+        waitpid(pid, &st, 0);
+        fail_msg("%s", hang_msg);
+    }
+    close(read_fd);
+    assert_true(WIFSIGNALED(st));
+    assert_int_equal(WTERMSIG(st), SIGTERM);
+    char *text = tu_read_file(tsv, NULL);
+    assert_string_equal(text, "old");
+    free(text);
+    DIR *d = opendir(g_dir);
+    assert_non_null(d);
+    for (struct dirent *e; (e = readdir(d));) assert_null(strstr(e->d_name, tmp_part));
+    closedir(d);
+}
+
 /* project --out whose report waits for a reader that never reads, then
  * SIGTERM: the run puts everything back and dies of the signal. Before,
  * the signal waited for the commit's end (the report is part of it), so
@@ -2270,23 +2296,7 @@ static void test_signal_while_report_waits(void **state)
     closedir(dt);
     assert_true(tmp_made);
     assert_int_equal(kill(pid, SIGTERM), 0);
-    pid_t done = 0;
-    for (waited = 0; (done = waitpid(pid, &st, WNOHANG)) == 0 && waited < 200; waited++) sleep_ms(100);
-    if (done == 0) { /* still waiting, 20 s after the signal */
-        kill(pid, SIGKILL);
-        waitpid(pid, &st, 0);
-        fail_msg("project --out ignored SIGTERM while its report waited");
-    }
-    close(fds[0]);
-    assert_true(WIFSIGNALED(st));
-    assert_int_equal(WTERMSIG(st), SIGTERM);
-    char *text = tu_read_file(tsv, NULL);
-    assert_string_equal(text, "old");
-    free(text);
-    DIR *d = opendir(g_dir);
-    assert_non_null(d);
-    for (struct dirent *e; (e = readdir(d));) assert_null(strstr(e->d_name, "waits.tsv.tmp"));
-    closedir(d);
+    expect_died_undone(pid, fds[0], tsv, "waits.tsv.tmp", "project --out ignored SIGTERM while its report waited");
     free(tsv);
 }
 
@@ -2430,24 +2440,8 @@ static void test_signal_just_before_report_write(void **state)
         _exit(127);
     }
     close(fds[1]);
-    int st = 0, waited = 0;
-    pid_t done = 0;
-    for (; (done = waitpid(pid, &st, WNOHANG)) == 0 && waited < 200; waited++) sleep_ms(100);
-    if (done == 0) { /* still waiting, 20 s on */
-        kill(pid, SIGKILL);
-        waitpid(pid, &st, 0);
-        fail_msg("project --out waited on a full pipe after a SIGTERM that came just before its write");
-    }
-    close(fds[0]);
-    assert_true(WIFSIGNALED(st));
-    assert_int_equal(WTERMSIG(st), SIGTERM);
-    char *text = tu_read_file(tsv, NULL);
-    assert_string_equal(text, "old");
-    free(text);
-    DIR *d = opendir(g_dir);
-    assert_non_null(d);
-    for (struct dirent *e; (e = readdir(d));) assert_null(strstr(e->d_name, "instant.tsv.tmp"));
-    closedir(d);
+    expect_died_undone(pid, fds[0], tsv, "instant.tsv.tmp",
+                       "project --out waited on a full pipe after a SIGTERM that came just before its write");
     free(tsv);
 }
 

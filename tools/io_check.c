@@ -9,6 +9,8 @@
  *   a rating file given as --data with the dataset files beside it
  *   (--data DIR/u.data reads DIR/u.item), but a model or checkpoint
  *   alone;
+ * - a new output in such a data directory never takes a dataset file's
+ *   name (u1.base, ratings.dat): the next load would read it;
  * - two outputs of one run never name the same file;
  * - an output never replaces anything but a regular file: not a directory,
  *   device, FIFO or socket, and not a symbolic link (the atomic rename
@@ -67,6 +69,11 @@ static size_t g_n_outputs;
  * against the inputs, so none is allowed (one noted as lost let
  * `train --out DIR/u.data` replace the data it read) */
 static bool g_inputs_lost;
+/* The directories whose dataset files are inputs (--data DIR, the
+ * directory of --data FILE): a new dataset-named output there would be
+ * read by the next load of the data (check_not_dataset_name). */
+static struct file_id *g_data_dirs;
+static size_t g_n_data_dirs, g_cap_data_dirs;
 
 static void add_input_id(const struct stat *st)
 {
@@ -83,6 +90,28 @@ static void add_input_id(const struct stat *st)
     g_inputs[g_n_inputs++] = (struct file_id){st->st_dev, st->st_ino};
 }
 
+static void add_data_dir(const struct stat *st)
+{
+    if (g_n_data_dirs == g_cap_data_dirs) {
+        size_t cap = g_cap_data_dirs ? 2 * g_cap_data_dirs : 8;
+        struct file_id *n = realloc(g_data_dirs, cap * sizeof *n);
+        if (!n) {
+            g_inputs_lost = true;
+            return;
+        }
+        g_data_dirs = n;
+        g_cap_data_dirs = cap;
+    }
+    g_data_dirs[g_n_data_dirs++] = (struct file_id){st->st_dev, st->st_ino};
+}
+
+static bool is_data_dir(const struct stat *st)
+{
+    for (size_t k = 0; k < g_n_data_dirs; k++)
+        if (g_data_dirs[k].dev == st->st_dev && g_data_dirs[k].ino == st->st_ino) return true;
+    return false;
+}
+
 static bool is_input(const struct stat *st)
 {
     for (size_t k = 0; k < g_n_inputs; k++)
@@ -95,6 +124,9 @@ void io_reset(void)
     free(g_inputs);
     g_inputs = NULL;
     g_n_inputs = g_cap_inputs = 0;
+    free(g_data_dirs);
+    g_data_dirs = NULL;
+    g_n_data_dirs = g_cap_data_dirs = 0;
     g_inputs_lost = false;
     for (size_t k = 0; k < g_n_outputs; k++) free(g_outputs[k].base);
     g_n_outputs = 0;
@@ -139,6 +171,8 @@ static void add_dataset_files(const char *dir)
         if (errno == ENOMEM || errno == EMFILE || errno == ENFILE) g_inputs_lost = true;
         return;
     }
+    struct stat ds;
+    if (fstat(dirfd(d), &ds) == 0) add_data_dir(&ds);
     struct dirent *e;
     while ((e = readdir(d))) {
         if (!dataset_file_name(e->d_name)) continue;
@@ -231,6 +265,22 @@ static int check_not_compressed(const char *flag, const char *path, const char *
                            usable ? " and compress it afterwards" : "");
     }
     return EXIT_OK;
+}
+
+/* An error when path would be a new file named as a dataset file (u1.base,
+ * ratings.dat; dataset_file_name) in a data directory of this run: the
+ * next load of the data reads it (a model as u1.base broke --split u1, one
+ * as ratings.dat beside u.data made the directory hold two rating files),
+ * and the same command then failed the second time, the file being one of
+ * its inputs. An existing one is an input already (check_existing). */
+static int check_not_dataset_name(const char *flag, const char *path, const char *dir, const char *base,
+                                  const struct stat *dir_st)
+{
+    struct stat st;
+    if (!dataset_file_name(base) || !is_data_dir(dir_st) || lstat(path, &st) == 0) return EXIT_OK;
+    return runtime_error("%s %s: %s is the name of a dataset file, in %s, a data directory of this run: a later "
+                         "load of the data would read it; choose another name",
+                         flag, path, base, dir);
 }
 
 static const char *kind_of(mode_t m)
@@ -424,6 +474,9 @@ static int check_output_file(const char *flag, const char *path, struct file_id 
     else if ((rc = check_dir_unlocked(flag, path, dir)) != EXIT_OK)
         ;
     else if ((rc = check_no_input_as_tmp(flag, path, dir, base)) != EXIT_OK)
+        ;
+    else if (!input_ok && strcmp(flag, "--resume") != 0 &&
+             (rc = check_not_dataset_name(flag, path, dir, base, &st)) != EXIT_OK)
         ;
     else
         rc = check_tmp_name(flag, path, dir, base);

@@ -267,12 +267,13 @@ static int check_not_compressed(const char *flag, const char *path, const char *
     return EXIT_OK;
 }
 
-/* An error when path would be a new file named as a dataset file (u1.base,
- * ratings.dat; dataset_file_name) in a data directory of this run: the
- * next load of the data reads it (a model as u1.base broke --split u1, one
- * as ratings.dat beside u.data made the directory hold two rating files),
- * and the same command then failed the second time, the file being one of
- * its inputs. An existing one is an input already (check_existing). */
+/* An error when path would be a new file or directory named as a dataset
+ * file (u1.base, ratings.dat; dataset_file_name) in a data directory of
+ * this run: the next load of the data reads it (a model as u1.base broke
+ * --split u1, one as ratings.dat beside u.data, or --plot's directory as
+ * ratings.csv, made the directory hold two rating files), and the same
+ * command then failed the second time, the file being one of its inputs.
+ * An existing file is an input already (check_existing). */
 static int check_not_dataset_name(const char *flag, const char *path, const char *dir, const char *base,
                                   const struct stat *dir_st)
 {
@@ -592,8 +593,8 @@ static int output_dir_usable(const char *flag, const char *dir, const char *pare
     else if (access(parent, W_OK | X_OK) != 0)
         rc = runtime_error("%s %s: directory %s is not writable: %s", flag, dir, parent,
                            strerror(errno));
-    else
-        rc = check_real_fs(flag, dir, parent);
+    else if ((rc = check_real_fs(flag, dir, parent)) == EXIT_OK)
+        rc = check_not_dataset_name(flag, dir, parent, base, &st);
     /* not also a file another flag writes (--out x --plot x) */
     if (rc == EXIT_OK) rc = claim_output(flag, dir, (struct file_id){st.st_dev, st.st_ino}, base);
     return rc;

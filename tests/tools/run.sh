@@ -94,6 +94,14 @@ check "perf-report: ... and named" grep -q "/nonexistent not found" "$W/out"
 check "perf-report: missing data is exit 1" \
     status 1 env MFREC="$MFREC" MFREC_BENCH="$MFREC" MFREC_DATA="$W/none" bash "$TOP/tools/perf-report"
 check "perf-report: ... and named" grep -q "no MovieLens 100K in $W/none" "$W/out"
+# relative paths in the environment are the caller's (the script cds to
+# the tree: a MFREC_DATA=ml-100k that was there read as the tree's)
+pr_here() { (cd "$W" && env "$@" bash "$TOP/tools/perf-report"); }
+check "perf-report: a relative MFREC is the caller's" status 1 pr_here MFREC=no-mfrec
+check "perf-report: ... and named by its full path" grep -q "^perf-report: $W/no-mfrec not found" "$W/out"
+check "perf-report: a relative MFREC_DATA is the caller's" \
+    status 1 pr_here MFREC="$MFREC" MFREC_BENCH="$MFREC" MFREC_DATA=none
+check "perf-report: ... and named by its full path" grep -q "no MovieLens 100K in $W/none " "$W/out"
 
 # --- tools/bench-reference: outputs checked before the runs, never into the data
 if command -v python3 >/dev/null 2>&1; then

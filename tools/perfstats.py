@@ -139,7 +139,9 @@ def threshold(text):
 
 class _Outlived:
     """sys.stdout once its reader may go: a write or flush that meets a
-    broken pipe sends the rest to /dev/null, silently."""
+    broken pipe sends the rest to /dev/null, silently. Any other failed
+    write (a full disk, >/dev/full) is an error, exit 2: it was a traceback
+    and exit 1, perf-compare's "slower" and bench-setup's "a run failed"."""
 
     def __init__(self, out):
         self._out = out
@@ -149,18 +151,33 @@ class _Outlived:
         os.dup2(null, self._out.fileno())
         os.close(null)
 
+    def _failed(self, e):
+        # the rest to /dev/null too: the buffered text's flush at exit
+        # would fail again (Python's exit status 120)
+        self._gone()
+        print(f"{os.path.basename(sys.argv[0])}: cannot write standard output: {e.strerror or e}",
+              file=sys.stderr)
+        if sys.is_finalizing():  # the flush at exit, where an exception is only printed
+            sys.stderr.flush()
+            os._exit(2)
+        raise SystemExit(2)
+
     def write(self, text):
         try:
             return self._out.write(text)
         except BrokenPipeError:
             self._gone()
             return len(text)
+        except OSError as e:
+            self._failed(e)
 
     def flush(self):
         try:
             self._out.flush()
         except BrokenPipeError:
             self._gone()
+        except OSError as e:
+            self._failed(e)
 
     def __getattr__(self, name):
         return getattr(self._out, name)

@@ -493,6 +493,17 @@ check "sweep-compare: ... quietly" eval '! grep -q -e Traceback -e "Exception ig
 check "sweep-compare: ... and with its standard output closed (>&-)" \
     eval 'status 3 closed_stdout scmp "$SC/old.csv" "$SC/slow.csv" --strict &&
           ! grep -q -e Traceback -e "Exception ignored" "$W/out"'
+# a standard output that cannot be written (a full disk) is an error, named:
+# it was a traceback and exit 1 (perf-compare's "slower")
+to_full() { "$@" >/dev/full; }
+check "sweep-compare: standard output on a full device is exit 2" \
+    status 2 to_full scmp "$SC/old.csv" "$SC/slow.csv" --strict
+check "sweep-compare: ... named, without a traceback" \
+    eval 'grep -qx "sweep-compare: cannot write standard output: No space left on device" "$W/out" &&
+          ! grep -q -e Traceback -e "Exception ignored" "$W/out"'
+check "sweep-compare: ... --help too" status 2 to_full scmp --help
+check "perf-compare: standard output on a full device is exit 2 (not 1, slower)" \
+    status 2 to_full python3 "$TOP/tools/perf-compare" --help
 check "sweep-compare: configurations of one file only are listed (exit 0)" status 0 scmp "$SC/old.csv" "$SC/moved.csv"
 check "sweep-compare: ... the old one's" grep -q "^only in $SC/old.csv (1): threads=2 dim=16 (line 11)$" "$W/out"
 check "sweep-compare: ... the new one's" grep -q "^only in $SC/moved.csv (1): threads=4 dim=8 (line 11)$" "$W/out"

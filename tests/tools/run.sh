@@ -85,6 +85,15 @@ check "reference: a bad value is exit 2" status 2 ref --dim 0
 check "reference: a flag at odds with the script's own is exit 2" status 2 ref --no-train-eval
 check "reference: ... named by mfrec train" grep -q "^tools/reference: mfrec train: --plot draws the training MSE" "$W/out"
 check "reference: ... before the data is fetched or results/ made" test ! -e "$R/fetched" -a ! -e "$R/results"
+# the flags the script sets itself: mfrec takes the last one given, and the
+# evaluation read the script's (an earlier run's model, exit 0)
+for f in --out=my.model "--split u1" "--data d" "--log-json l.jsonl" "--plot p"; do
+    # shellcheck disable=SC2086 # a flag and its value
+    check "reference: its own ${f%% *} is exit 2" status 2 ref --threads 1 $f
+    f=${f%% *}
+    check "reference: ... named" grep -q "^tools/reference: ${f%%=*} is the script's own" "$W/out"
+    check "reference: ... before the data is fetched or results/ made" test ! -e "$R/fetched" -a ! -e "$R/results"
+done
 check "reference: valid flags go on (no download: the synthetic fallback)" status 0 ref --threads 1 --epochs 2
 check "reference: ... (the fetch ran)" test -e "$R/fetched"
 

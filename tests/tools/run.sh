@@ -96,6 +96,13 @@ for f in --out=my.model "--split u1" "--data d" "--log-json l.jsonl" "--plot p";
 done
 check "reference: valid flags go on (no download: the synthetic fallback)" status 0 ref --threads 1 --epochs 2
 check "reference: ... (the fetch ran)" test -e "$R/fetched"
+# a data/ml-100k that fetch-movielens refuses (a damaged file) is no
+# "could not be downloaded": it trained on synthetic data, exit 0
+rm -rf "$R/results" && mkdir -p "$R/data/ml-100k"
+check "reference: a data/ml-100k that fetch-movielens refuses is exit 1" status 1 ref --threads 1 --epochs 2
+check "reference: ... named" grep -q "^tools/reference: $R/data/ml-100k is not a usable copy of MovieLens 100K" "$W/out"
+check "reference: ... and nothing trained on synthetic data" eval '! grep -q SYNTHETIC "$W/out" && test ! -e "$R/results"'
+rmdir "$R/data/ml-100k"
 
 # --- tools/perf-report: a missing binary or data stops it before anything runs
 check "perf-report: a missing binary is exit 1" status 1 env MFREC=/nonexistent bash "$TOP/tools/perf-report"

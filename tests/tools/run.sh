@@ -267,6 +267,17 @@ check "bench-setup: ... the pair's verdicts" \
     test "$(bs_col 3 epoch_ms_verdict) $(bs_col 3 epoch_ms_p) $(bs_col 2 epoch_ms_verdict) $(bs_col 3 outside_ms_verdict)" = "slower 0.00793651 slower same"
 check "bench-setup: ... the change" awk -v c="$(bs_col 3 epoch_ms_change)" 'BEGIN { exit !(c > 0.19 && c < 0.21) }'
 check "bench-setup: ... ml100k has no val_over_epoch" test -z "$(bs_col 3 val_over_epoch)$(bs_col 3 val_over_epoch_verdict)"
+# an --out made by another run during the benchmark: kept, and said (it
+# was a traceback after the whole benchmark); no temporary file left
+printf '#!/bin/sh\n[ "$1" != train ] || [ -e "%s" ] || echo theirs >"%s"\nexec "%s" "$@"\n' \
+    "$W/taken.csv" "$W/taken.csv" "$BF/same" >"$BF/taker" && chmod +x "$BF/taker"
+check "bench-setup: an --out made during the benchmark is exit 1" \
+    status 1 bsf --base "$BF/old" --new "$BF/taker" --out "$W/taken.csv" --rounds 2
+check "bench-setup: ... named, without a traceback" \
+    eval 'grep -q "^bench-setup: --out $W/taken.csv was made during the benchmark; not replacing it" "$W/out" &&
+          ! grep -q Traceback "$W/out"'
+check "bench-setup: ... and kept" grep -qx theirs "$W/taken.csv"
+check "bench-setup: ... no temporary file beside it" test -z "$(find "$W" -maxdepth 1 -name '.bench-setup-*')"
 check "bench-setup: a --base that does not answer --version is exit 2" status 2 bsf --base "$BF/not-mfrec" --new "$BF/old"
 check "bench-setup: ... named, before any run" \
     eval 'grep -q "not-mfrec --version failed (exit 2): is it mfrec?" "$W/out" && test ! -e "$BF/old.count"'

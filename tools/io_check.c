@@ -227,6 +227,16 @@ static int check_not_cache(const char *flag, const char *path, const char *base)
                        flag, path);
 }
 
+/* Whether s is a temporary file's tail: ".tmp" and six letters or digits
+ * (mfr_write_atomic's, whose stale-file scan goes by the name alone). */
+static bool is_tmp_tail(const char *s)
+{
+    if (strncmp(s, ".tmp", 4) != 0 || strlen(s + 4) != 6) return false;
+    for (s += 4; *s; s++)
+        if (!((*s >= '0' && *s <= '9') || (*s >= 'A' && *s <= 'Z') || (*s >= 'a' && *s <= 'z'))) return false;
+    return true;
+}
+
 /* A usage error when base is the name of another file's temporary file
  * (NAME.tmp and six letters or digits, mfr_write_atomic's): a write of
  * NAME removes such a file once it is a minute old and unlocked, taking it
@@ -235,11 +245,7 @@ static int check_not_cache(const char *flag, const char *path, const char *base)
 static int check_not_tmp_name(const char *flag, const char *path, const char *base)
 {
     const size_t n = strlen(base), tail = sizeof ".tmpXXXXXX" - 1;
-    if (n <= tail || strncmp(base + n - tail, ".tmp", 4) != 0) return EXIT_OK;
-    for (size_t k = n - 6; k < n; k++)
-        if (!((base[k] >= '0' && base[k] <= '9') || (base[k] >= 'A' && base[k] <= 'Z') ||
-              (base[k] >= 'a' && base[k] <= 'z')))
-            return EXIT_OK;
+    if (n <= tail || !is_tmp_tail(base + n - tail)) return EXIT_OK;
     return usage_error("%s %s: the name of a temporary file of %.*s (NAME.tmpXXXXXX), which a later write of %.*s "
                        "removes once it is a minute old; choose another name",
                        flag, path, (int)(strlen(path) - tail), path, (int)(strlen(path) - tail), path);
@@ -318,16 +324,12 @@ static int check_tmp_name(const char *flag, const char *path, const char *dir, c
                          flag, path, len, name_max, dir, (size_t)name_max - strlen(TMP_SUFFIX));
 }
 
-/* Whether name is one of base's temporary files: base, ".tmp" and six
- * letters or digits (mfr_write_atomic's, whose stale-file scan goes by
- * this name alone). */
+/* Whether name is one of base's temporary files: base and a temporary
+ * file's tail (is_tmp_tail). */
 static bool is_tmp_of(const char *name, const char *base)
 {
     const size_t n = strlen(base);
-    if (strncmp(name, base, n) != 0 || strncmp(name + n, ".tmp", 4) != 0 || strlen(name + n + 4) != 6) return false;
-    for (const char *x = name + n + 4; *x; x++)
-        if (!((*x >= '0' && *x <= '9') || (*x >= 'A' && *x <= 'Z') || (*x >= 'a' && *x <= 'z'))) return false;
-    return true;
+    return strncmp(name, base, n) == 0 && is_tmp_tail(name + n);
 }
 
 /* An error when one of the run's inputs lies in dir under a name of base's

@@ -14,7 +14,10 @@
  * without hard links (vfat, some FUSE). With MFREC_FAULT_WRITE_RAISE=SIG,
  * the first write(2) to the standard output fills the pipe behind it, as
  * a reader that stopped reading, raises SIG, then writes: a signal in the
- * instant between a check for one and the write.
+ * instant between a check for one and the write. With
+ * MFREC_FAULT_WRITE_RAISE_AFTER=SIG, the first write(2) to the standard
+ * output is made, then SIG raised: a signal in the instant after a write
+ * that delivered its bytes, before the writer looks again.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -87,6 +90,15 @@ ssize_t write(int fd, const void *buf, size_t n)
         while (fill >= 0 && real(fill, junk, sizeof junk) > 0) {}
         if (fill >= 0) close(fill);
         raise(atoi(sig));
+    }
+    const char *after = getenv("MFREC_FAULT_WRITE_RAISE_AFTER");
+    static int raised_after;
+    if (fd == STDOUT_FILENO && after && !raised_after++) {
+        const ssize_t w = real(fd, buf, n);
+        const int e = errno;
+        raise(atoi(after));
+        errno = e;
+        return w;
     }
     return real(fd, buf, n);
 }

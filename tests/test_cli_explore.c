@@ -2413,8 +2413,8 @@ static void test_signal_before_long_report_waits(void **state)
  * the first write(2) to standard output fills its pipe, raises SIGTERM,
  * then writes). The handler had already returned, so nothing interrupted
  * the write, which waited for good on the full pipe; now the standard
- * output is /dev/null from the signal on, and the run puts the TSV back
- * and dies of the signal. */
+ * output takes no write from the signal on (the write fails), and the run
+ * puts the TSV back and dies of the signal. */
 static void test_signal_just_before_report_write(void **state)
 {
     (void)state;
@@ -2442,6 +2442,64 @@ static void test_signal_just_before_report_write(void **state)
     close(fds[1]);
     expect_died_undone(pid, fds[0], tsv, "instant.tsv.tmp",
                        "project --out waited on a full pipe after a SIGTERM that came just before its write");
+    free(tsv);
+}
+
+/* project --out, with a signal in the instant after the report's write
+ * delivered it, before the run looked again (tests/fault_rename.c's
+ * MFREC_FAULT_WRITE_RAISE_AFTER): the report said "wrote FILE", so FILE
+ * is the new one, and the run dies of the signal. Before, the check after
+ * the last piece took the delivered report for one sent to /dev/null and
+ * put the previous TSV back under a report that named it as written. */
+static void test_signal_just_after_report_write(void **state)
+{
+    (void)state;
+    const char *lib = getenv("MFREC_FAULT_RENAME_LIB");
+    if (!lib) skip();
+    char *tsv = tu_path(g_dir, "after.tsv");
+    tu_write_file(g_dir, "after.tsv", "old", (size_t)-1);
+    int fds[2];
+    assert_int_equal(pipe(fds), 0);
+    const pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        const int null = open("/dev/null", O_RDWR);
+        dup2(fds[1], 1), dup2(null, 0), dup2(null, 2);
+        close(fds[0]);
+        setenv("LD_PRELOAD", lib, 1);
+        setenv("MFREC_FAULT_WRITE_RAISE_AFTER", "15", 1);
+        const char *asan = getenv("ASAN_OPTIONS");
+        char opts[1024];
+        snprintf(opts, sizeof opts, "%s%sverify_asan_link_order=0", asan ? asan : "", asan ? ":" : "");
+        setenv("ASAN_OPTIONS", opts, 1);
+        execl(g_bin, g_bin, "project", "--model", g_model, "--out", tsv, "--top", "1", (char *)NULL);
+        _exit(127);
+    }
+    close(fds[1]);
+    /* the pipe is read after the death: its 64 KiB hold the whole output */
+    int st = 0, waited = 0;
+    pid_t done = 0;
+    for (; (done = waitpid(pid, &st, WNOHANG)) == 0 && waited < 200; waited++) sleep_ms(100);
+    if (done == 0) {
+        kill(pid, SIGKILL);
+        waitpid(pid, &st, 0);
+        fail_msg("project --out hung after a SIGTERM that came just after its report");
+    }
+    char out[65536];
+    size_t got = 0;
+    for (ssize_t r; got < sizeof out - 1 && (r = read(fds[0], out + got, sizeof out - 1 - got)) > 0;) got += (size_t)r;
+    out[got] = '\0';
+    close(fds[0]);
+    assert_true(WIFSIGNALED(st));
+    assert_int_equal(WTERMSIG(st), SIGTERM);
+    tu_expect_in(out, "wrote ");
+    char *text = tu_read_file(tsv, NULL);
+    assert_string_not_equal(text, "old"); /* the file the report named as written */
+    free(text);
+    DIR *d = opendir(g_dir);
+    assert_non_null(d);
+    for (struct dirent *e; (e = readdir(d));) assert_null(strstr(e->d_name, "after.tsv.tmp"));
+    closedir(d);
     free(tsv);
 }
 
@@ -2542,6 +2600,7 @@ int main(void)
         cmocka_unit_test(test_signal_before_report_waits),
         cmocka_unit_test(test_signal_before_long_report_waits),
         cmocka_unit_test(test_signal_just_before_report_write),
+        cmocka_unit_test(test_signal_just_after_report_write),
         cmocka_unit_test(test_model_data_mismatch),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

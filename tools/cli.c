@@ -300,9 +300,11 @@ static bool g_stdout_reported;
 
 static int stdout_failed(int e)
 {
-    /* a signal came while a report waited for a reader: the run undoes its
+    /* a signal came while a report waited for a reader (EINTR), or just
+     * before its write, which then failed on the descriptor the handler
+     * put in stdout's place (EBADF, defer_signal): the run undoes its
      * outputs and dies of it, with nothing to say */
-    if (e == EINTR && exit_signal_waiting()) return EXIT_RUNTIME;
+    if (exit_signal_waiting()) return EXIT_RUNTIME;
     if (!g_stdout_reported)
         runtime_error("cannot write standard output: %s", strerror(e ? e : EIO));
     g_stdout_reported = true;
@@ -316,13 +318,12 @@ int stdout_flush(void)
      * fails now, silently, and the bracket puts everything back; without
      * SA_RESTART only a signal that comes during the write interrupts it,
      * so one that came before waited until the reader read */
-    const bool pending = __fpending(stdout) > 0;
-    if (pending && exit_signal_waiting()) return stdout_failed(EINTR);
+    if (__fpending(stdout) > 0 && exit_signal_waiting()) return stdout_failed(EINTR);
     errno = 0;
-    if (fflush(stdout) != 0 || ferror(stdout)) return stdout_failed(errno);
-    /* one that came in the instant between the check and the write: the
-     * write went to /dev/null (defer_signal), and fails the same way */
-    return pending && exit_signal_waiting() ? stdout_failed(EINTR) : EXIT_OK;
+    /* one that came in the instant between the check and the write made
+     * the write fail (defer_signal): reported as one that came before */
+    if (fflush(stdout) == 0 && !ferror(stdout)) return EXIT_OK;
+    return stdout_failed(errno);
 }
 
 int stdout_report(const char *report)
@@ -333,9 +334,7 @@ int stdout_report(const char *report)
      * and stdio wrote the rest at once, waiting again), with the check
      * before each: through fputs, a report over stdio's buffer blocked
      * in fputs itself, before stdout_flush could look */
-    const char *p = report ? report : "";
-    const bool some = *p != '\0';
-    while (rc == EXIT_OK && *p) {
+    for (const char *p = report ? report : ""; rc == EXIT_OK && *p;) {
         if (exit_signal_waiting()) return stdout_failed(EINTR);
         const size_t left = strlen(p);
         const ssize_t w = write(STDOUT_FILENO, p, left < PIPE_BUF ? left : PIPE_BUF);
@@ -343,9 +342,9 @@ int stdout_report(const char *report)
         if (w < 0) return stdout_failed(errno);
         p += w;
     }
-    /* and after the last: a signal between a check and its write sent
-     * that piece to /dev/null (defer_signal) */
-    if (rc == EXIT_OK && some && exit_signal_waiting()) return stdout_failed(EINTR);
+    /* a signal between a check and its write made that write fail
+     * (defer_signal); one after the last write came once the report was
+     * out, and the files it names stay */
     return rc;
 }
 

@@ -202,26 +202,32 @@ static void die_of(int sig, bool stop)
     raise(sig);
 }
 
-/* /dev/null, opened at exit_signals_install (-1: none). */
-static int g_null_fd = -1;
+/* /dev/null opened for reading, at exit_signals_install (-1: none): a
+ * write(2) to it fails (EBADF). */
+static int g_no_write_fd = -1;
 
 /* In a handler: whether sig waits for the open bracket (noted for its end).
  * A waiting signal ends the run at the bracket's end, so the run's standard
- * output has nothing more to say: it becomes /dev/null, for a write about
- * to start (between its exit_signal_waiting check and the system call)
- * would otherwise wait for good on a reader that stopped reading, where
- * the handler could not interrupt it. */
+ * output has nothing more to say: it becomes a descriptor that takes no
+ * write, for a write about to start (between its exit_signal_waiting check
+ * and the system call) would otherwise wait for good on a reader that
+ * stopped reading, where the handler could not interrupt it. That write
+ * fails, and a failed write is the writer's sign that its bytes went
+ * nowhere; a write that returned before the handler ran delivered them
+ * (its report is out: the files it names are kept). The signal is noted
+ * first, so a writer that sees the failure on another thread finds it
+ * waiting (stdout_failed: no "cannot write standard output"). */
 static bool defer_signal(int sig, bool stop)
 {
     if (!g_exit_defer) return false;
-    if (g_null_fd >= 0) {
-        const int saved = errno;
-        (void)dup2(g_null_fd, STDOUT_FILENO);
-        errno = saved;
-    }
     int none = 0;
     __atomic_compare_exchange_n(&g_exit_deferred, &none, sig | (stop ? STOP_DEFERRED : 0), false,
                                 __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST); /* the first one that came */
+    if (g_no_write_fd >= 0) {
+        const int saved = errno;
+        (void)dup2(g_no_write_fd, STDOUT_FILENO);
+        errno = saved;
+    }
     if (__atomic_load_n(&g_exit_defer, __ATOMIC_SEQ_CST)) return true;
     /* the bracket closed meanwhile and may have missed it: whoever takes it acts */
     const int taken = __atomic_exchange_n(&g_exit_deferred, 0, __ATOMIC_SEQ_CST);
@@ -261,7 +267,7 @@ void exit_signals_install(void)
      * temporary file behind (SIGQUIT's core dump, where enabled, follows) */
     const int sigs[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT};
     sigemptyset(&sa.sa_mask); /* one cleanup at a time */
-    if (g_null_fd < 0) g_null_fd = open("/dev/null", O_WRONLY | O_CLOEXEC);
+    if (g_no_write_fd < 0) g_no_write_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
     const size_t n_sigs = sizeof sigs / sizeof *sigs;
     for (size_t k = 0; k < n_sigs; k++) sigaddset(&sa.sa_mask, sigs[k]);
     /* a signal the parent ignores (a shell's `cmd &`, nohup) stays ignored */

@@ -2408,6 +2408,31 @@ static void test_signal_before_long_report_waits(void **state)
     signal_before_report_waits(rel);
 }
 
+/* `project --model g_model --out tsv --top 1` started with
+ * tests/fault_rename.c (lib) and its fault `var` set to SIGTERM, its
+ * standard output a pipe whose reader is fds[0] (fds[1] closed here). */
+static pid_t project_with_write_fault(const char *lib, const char *var, const char *tsv, int fds[2])
+{
+    assert_int_equal(pipe(fds), 0);
+    const pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        const int null = open("/dev/null", O_RDWR);
+        dup2(fds[1], 1), dup2(null, 0), dup2(null, 2);
+        close(fds[0]);
+        setenv("LD_PRELOAD", lib, 1);
+        setenv(var, "15", 1);
+        const char *asan = getenv("ASAN_OPTIONS");
+        char opts[1024];
+        snprintf(opts, sizeof opts, "%s%sverify_asan_link_order=0", asan ? asan : "", asan ? ":" : "");
+        setenv("ASAN_OPTIONS", opts, 1);
+        execl(g_bin, g_bin, "project", "--model", g_model, "--out", tsv, "--top", "1", (char *)NULL);
+        _exit(127);
+    }
+    close(fds[1]);
+    return pid;
+}
+
 /* project --out, with a signal in the instant between the report's check
  * for one and its write (tests/fault_rename.c's MFREC_FAULT_WRITE_RAISE:
  * the first write(2) to standard output fills its pipe, raises SIGTERM,
@@ -2423,23 +2448,7 @@ static void test_signal_just_before_report_write(void **state)
     char *tsv = tu_path(g_dir, "instant.tsv");
     tu_write_file(g_dir, "instant.tsv", "old", (size_t)-1);
     int fds[2];
-    assert_int_equal(pipe(fds), 0);
-    const pid_t pid = fork();
-    assert_true(pid >= 0);
-    if (pid == 0) {
-        const int null = open("/dev/null", O_RDWR);
-        dup2(fds[1], 1), dup2(null, 0), dup2(null, 2);
-        close(fds[0]);
-        setenv("LD_PRELOAD", lib, 1);
-        setenv("MFREC_FAULT_WRITE_RAISE", "15", 1);
-        const char *asan = getenv("ASAN_OPTIONS");
-        char opts[1024];
-        snprintf(opts, sizeof opts, "%s%sverify_asan_link_order=0", asan ? asan : "", asan ? ":" : "");
-        setenv("ASAN_OPTIONS", opts, 1);
-        execl(g_bin, g_bin, "project", "--model", g_model, "--out", tsv, "--top", "1", (char *)NULL);
-        _exit(127);
-    }
-    close(fds[1]);
+    const pid_t pid = project_with_write_fault(lib, "MFREC_FAULT_WRITE_RAISE", tsv, fds);
     expect_died_undone(pid, fds[0], tsv, "instant.tsv.tmp",
                        "project --out waited on a full pipe after a SIGTERM that came just before its write");
     free(tsv);
@@ -2459,23 +2468,7 @@ static void test_signal_just_after_report_write(void **state)
     char *tsv = tu_path(g_dir, "after.tsv");
     tu_write_file(g_dir, "after.tsv", "old", (size_t)-1);
     int fds[2];
-    assert_int_equal(pipe(fds), 0);
-    const pid_t pid = fork();
-    assert_true(pid >= 0);
-    if (pid == 0) {
-        const int null = open("/dev/null", O_RDWR);
-        dup2(fds[1], 1), dup2(null, 0), dup2(null, 2);
-        close(fds[0]);
-        setenv("LD_PRELOAD", lib, 1);
-        setenv("MFREC_FAULT_WRITE_RAISE_AFTER", "15", 1);
-        const char *asan = getenv("ASAN_OPTIONS");
-        char opts[1024];
-        snprintf(opts, sizeof opts, "%s%sverify_asan_link_order=0", asan ? asan : "", asan ? ":" : "");
-        setenv("ASAN_OPTIONS", opts, 1);
-        execl(g_bin, g_bin, "project", "--model", g_model, "--out", tsv, "--top", "1", (char *)NULL);
-        _exit(127);
-    }
-    close(fds[1]);
+    const pid_t pid = project_with_write_fault(lib, "MFREC_FAULT_WRITE_RAISE_AFTER", tsv, fds);
     /* the pipe is read after the death: its 64 KiB hold the whole output */
     int st = 0, waited = 0;
     pid_t done = 0;

@@ -499,10 +499,6 @@ enum { STALE_TMP_AGE_S = 60 };
 
 /* Whether name is base's temporary file: base, ".tmp", six characters of
  * create_tmp's alphabet. */
-static bool is_tmp_of(const char *name, const char *base, size_t base_len);
-
-bool mfr_is_tmp_name(const char *name, const char *base) { return is_tmp_of(name, base, strlen(base)); }
-
 static bool is_tmp_of(const char *name, const char *base, size_t base_len)
 {
     if (strncmp(name, base, base_len) != 0 || strncmp(name + base_len, ".tmp", 4) != 0) return false;
@@ -512,6 +508,8 @@ static bool is_tmp_of(const char *name, const char *base, size_t base_len)
             return false;
     return x[6] == '\0';
 }
+
+bool mfr_is_tmp_name(const char *name, const char *base) { return is_tmp_of(name, base, strlen(base)); }
 
 /* Removes path's temporary files (in dir, its directory) that a killed
  * writer left: those last modified min_age_s seconds ago or more whose

@@ -269,11 +269,72 @@ static bool has_hash_titles(const mfr_dataset *ds)
 /* --ratings-file FILE: lines "TITLE=RATING", "#ID=RATING" or
  * "MOVIE_ID<TAB>RATING" (the id with or without '#'); blank lines and other
  * lines starting with '#' (comments) are skipped. Errors name FILE:LINE. */
-static int parse_ratings_file(const struct movie_ctx *c, const char *path, struct new_ratings *r)
+/* A --ratings-file line as read (len bytes, its newline included) checked
+ * for what no parser takes (a NUL, a byte-order mark, a bare carriage
+ * return), its line ending cut. EXIT_OK or a printed error. */
+static int ratings_line_checked(const char *path, long lineno, char *line, ssize_t len)
+{
+    if (strlen(line) != (size_t)len)
+        return runtime_error("%s:%ld: a NUL byte in the line (a binary file, or UTF-16 text?)", path, lineno);
+    if (lineno == 1 && !strncmp(line, "\xEF\xBB\xBF", 3))
+        return runtime_error("%s:1: the file starts with a UTF-8 byte-order mark; save it "
+                             "without one",
+                             path);
+    while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r')) line[--len] = 0;
+    if (memchr(line, '\r', (size_t)len)) /* as every parser: named, never a puzzling title */
+        return runtime_error("%s:%ld: lines end with a bare carriage return (old Mac line endings); "
+                             "convert them to \\n",
+                             path, lineno);
+    return EXIT_OK;
+}
+
+/* One rating of a --ratings-file, s (its leading blanks skipped; not a
+ * comment): TITLE=RATING, #ID=RATING or MOVIE_ID<TAB>RATING, added to r.
+ * where: FILE:LINE, for the messages. */
+static int parse_rating_line(const struct movie_ctx *c, const char *where, long lineno, const char *s,
+                             struct new_ratings *r)
 {
     const mfr_dataset *ds = c->ds;
     float lo, hi;
     mfr_dataset_rating_range(ds, &lo, &hi);
+    const char *tab = strchr(s, '\t'), *eq = strrchr(s, '=');
+    if (!tab && !eq)
+        return runtime_error("%s: expected TITLE=RATING or MOVIE_ID<TAB>RATING, got '%s'", where, s);
+    const bool by_id = tab && !eq;
+    const char *sep = by_id ? tab : eq;
+    char *key = trimmed(s, (size_t)(sep - s)), *value = trimmed(sep + 1, strlen(sep + 1));
+    float v = 0;
+    int32_t item = -1;
+    int rc = EXIT_OK;
+    if (!key || !value) rc = runtime_error("out of memory");
+    else if (!*key) rc = runtime_error("%s: no movie before the rating", where);
+    else if (by_id && strchr(value, '\t')) /* "196<TAB>242<TAB>3<TAB>881250949": u.data, say */
+        rc = runtime_error("%s: expected MOVIE_ID<TAB>RATING, got more tab-separated fields (a rating "
+                           "file such as u.data, USER<TAB>MOVIE<TAB>RATING, is not a --ratings-file)",
+                           where);
+    else if (!parse_rating(ds, value, &v))
+        rc = runtime_error("%s: the rating must be a number in [%g, %g], got '%s'", where, (double)lo,
+                           (double)hi, value);
+    else if (by_id && key[0] != '#') {
+        long long id;
+        if (!parse_raw_id(key, &id)) /* "Star Wars<TAB>5": a title where the id goes */
+            rc = runtime_error("%s: '%s' is not a movie id: MOVIE_ID<TAB>RATING takes the id's "
+                               "digits; a title is written TITLE=RATING",
+                               where, key);
+        else if ((item = mfr_dataset_item_index(ds, id)) < 0)
+            rc = runtime_error("%s: no movie has id '%s'", where, key);
+    } else { /* a title, or "#ID" (in either form) as --rate reads it */
+        rc = resolve_movie(c, where, key, &item);
+    }
+    if (rc == EXIT_OK) rc = add_rating(r, ds, where, lineno, item, v);
+    free(key);
+    free(value);
+    return rc;
+}
+
+static int parse_ratings_file(const struct movie_ctx *c, const char *path, struct new_ratings *r)
+{
+    const mfr_dataset *ds = c->ds;
     FILE *f = io_open_input("--ratings-file", path);
     if (!f) return EXIT_RUNTIME;
     char *line = NULL;
@@ -291,24 +352,7 @@ static int parse_ratings_file(const struct movie_ctx *c, const char *path, struc
     const bool hash_titles = has_hash_titles(ds);
     while (rc == EXIT_OK && (len = getline(&line, &cap, f)) >= 0) {
         lineno++;
-        if (strlen(line) != (size_t)len) {
-            rc = runtime_error("%s:%ld: a NUL byte in the line (a binary file, or UTF-16 text?)",
-                               path, lineno);
-            break;
-        }
-        if (lineno == 1 && !strncmp(line, "\xEF\xBB\xBF", 3)) {
-            rc = runtime_error("%s:1: the file starts with a UTF-8 byte-order mark; save it "
-                               "without one",
-                               path);
-            break;
-        }
-        while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r')) line[--len] = 0;
-        if (memchr(line, '\r', (size_t)len)) { /* as every parser: named, never a puzzling title */
-            rc = runtime_error("%s:%ld: lines end with a bare carriage return (old Mac line endings); "
-                               "convert them to \\n",
-                               path, lineno);
-            break;
-        }
+        if ((rc = ratings_line_checked(path, lineno, line, len)) != EXIT_OK) break;
         snprintf(where, where_size, "%s:%ld", path, lineno);
         const char *s = line;
         while (*s == ' ' || *s == '\t') s++;
@@ -323,46 +367,7 @@ static int parse_ratings_file(const struct movie_ctx *c, const char *path, struc
             break;
         }
         if (!*s || (*s == '#' && !id_rating && !(hash_titles && hash_title_rating(ds, s)))) continue;
-        const char *tab = strchr(s, '\t'), *eq = strrchr(s, '=');
-        char *key = NULL, *value = NULL;
-        bool by_id = false;
-        if (tab && !eq) {
-            key = trimmed(s, (size_t)(tab - s));
-            value = trimmed(tab + 1, strlen(tab + 1));
-            by_id = true;
-        } else if (eq) {
-            key = trimmed(s, (size_t)(eq - s));
-            value = trimmed(eq + 1, strlen(eq + 1));
-        } else {
-            rc = runtime_error("%s: expected TITLE=RATING or MOVIE_ID<TAB>RATING, got '%s'",
-                               where, s);
-            break;
-        }
-        float v = 0;
-        int32_t item = -1;
-        if (!key || !value) rc = runtime_error("out of memory");
-        else if (!*key) rc = runtime_error("%s: no movie before the rating", where);
-        else if (by_id && strchr(value, '\t')) /* "196<TAB>242<TAB>3<TAB>881250949": u.data, say */
-            rc = runtime_error("%s: expected MOVIE_ID<TAB>RATING, got more tab-separated fields (a rating "
-                               "file such as u.data, USER<TAB>MOVIE<TAB>RATING, is not a --ratings-file)",
-                               where);
-        else if (!parse_rating(ds, value, &v))
-            rc = runtime_error("%s: the rating must be a number in [%g, %g], got '%s'", where,
-                               (double)lo, (double)hi, value);
-        else if (by_id && key[0] != '#') {
-            long long id;
-            if (!parse_raw_id(key, &id)) /* "Star Wars<TAB>5": a title where the id goes */
-                rc = runtime_error("%s: '%s' is not a movie id: MOVIE_ID<TAB>RATING takes the id's "
-                                   "digits; a title is written TITLE=RATING",
-                                   where, key);
-            else if ((item = mfr_dataset_item_index(ds, id)) < 0)
-                rc = runtime_error("%s: no movie has id '%s'", where, key);
-        } else { /* a title, or "#ID" (in either form) as --rate reads it */
-            rc = resolve_movie(c, where, key, &item);
-        }
-        if (rc == EXIT_OK) rc = add_rating(r, ds, where, lineno, item, v);
-        free(key);
-        free(value);
+        rc = parse_rating_line(c, where, lineno, s, r);
     }
     if (rc == EXIT_OK && ferror(f)) rc = runtime_error("--ratings-file %s: read error", path);
     free(line);

@@ -60,9 +60,14 @@ struct out_entry {
     const char *flag;
 };
 
+/* A growable set of file identities. */
+struct file_ids {
+    struct file_id *v;
+    size_t n, cap;
+};
+
 /* The run's inputs and outputs so far (one command per process). */
-static struct file_id *g_inputs;
-static size_t g_n_inputs, g_cap_inputs;
+static struct file_ids g_inputs;
 static struct out_entry g_outputs[64];
 static size_t g_n_outputs;
 /* An input could not be noted (out of memory): no output can be checked
@@ -72,61 +77,45 @@ static bool g_inputs_lost;
 /* The directories whose dataset files are inputs (--data DIR, the
  * directory of --data FILE): a new dataset-named output there would be
  * read by the next load of the data (check_not_dataset_name). */
-static struct file_id *g_data_dirs;
-static size_t g_n_data_dirs, g_cap_data_dirs;
+static struct file_ids g_data_dirs;
 
-static void add_input_id(const struct stat *st)
+/* Adds st's file to set; out of memory, notes the inputs as lost. */
+static void ids_add(struct file_ids *set, const struct stat *st)
 {
-    if (g_n_inputs == g_cap_inputs) {
-        size_t cap = g_cap_inputs ? 2 * g_cap_inputs : 64;
-        struct file_id *n = realloc(g_inputs, cap * sizeof *n);
+    if (set->n == set->cap) {
+        size_t cap = set->cap ? 2 * set->cap : 64;
+        struct file_id *n = realloc(set->v, cap * sizeof *n);
         if (!n) {
             g_inputs_lost = true;
             return;
         }
-        g_inputs = n;
-        g_cap_inputs = cap;
+        set->v = n;
+        set->cap = cap;
     }
-    g_inputs[g_n_inputs++] = (struct file_id){st->st_dev, st->st_ino};
+    set->v[set->n++] = (struct file_id){st->st_dev, st->st_ino};
 }
 
-static void add_data_dir(const struct stat *st)
+static bool ids_have(const struct file_ids *set, const struct stat *st)
 {
-    if (g_n_data_dirs == g_cap_data_dirs) {
-        size_t cap = g_cap_data_dirs ? 2 * g_cap_data_dirs : 8;
-        struct file_id *n = realloc(g_data_dirs, cap * sizeof *n);
-        if (!n) {
-            g_inputs_lost = true;
-            return;
-        }
-        g_data_dirs = n;
-        g_cap_data_dirs = cap;
-    }
-    g_data_dirs[g_n_data_dirs++] = (struct file_id){st->st_dev, st->st_ino};
-}
-
-static bool is_data_dir(const struct stat *st)
-{
-    for (size_t k = 0; k < g_n_data_dirs; k++)
-        if (g_data_dirs[k].dev == st->st_dev && g_data_dirs[k].ino == st->st_ino) return true;
+    for (size_t k = 0; k < set->n; k++)
+        if (set->v[k].dev == st->st_dev && set->v[k].ino == st->st_ino) return true;
     return false;
 }
 
-static bool is_input(const struct stat *st)
+static void ids_free(struct file_ids *set)
 {
-    for (size_t k = 0; k < g_n_inputs; k++)
-        if (g_inputs[k].dev == st->st_dev && g_inputs[k].ino == st->st_ino) return true;
-    return false;
+    free(set->v);
+    *set = (struct file_ids){0};
 }
+
+static void add_input_id(const struct stat *st) { ids_add(&g_inputs, st); }
+
+static bool is_input(const struct stat *st) { return ids_have(&g_inputs, st); }
 
 void io_reset(void)
 {
-    free(g_inputs);
-    g_inputs = NULL;
-    g_n_inputs = g_cap_inputs = 0;
-    free(g_data_dirs);
-    g_data_dirs = NULL;
-    g_n_data_dirs = g_cap_data_dirs = 0;
+    ids_free(&g_inputs);
+    ids_free(&g_data_dirs);
     g_inputs_lost = false;
     for (size_t k = 0; k < g_n_outputs; k++) free(g_outputs[k].base);
     g_n_outputs = 0;
@@ -172,7 +161,7 @@ static void add_dataset_files(const char *dir)
         return;
     }
     struct stat ds;
-    if (fstat(dirfd(d), &ds) == 0) add_data_dir(&ds);
+    if (fstat(dirfd(d), &ds) == 0) ids_add(&g_data_dirs, &ds);
     struct dirent *e;
     while ((e = readdir(d))) {
         if (!dataset_file_name(e->d_name)) continue;
@@ -284,7 +273,7 @@ static int check_not_dataset_name(const char *flag, const char *path, const char
                                   const struct stat *dir_st)
 {
     struct stat st;
-    if (!dataset_file_name(base) || !is_data_dir(dir_st) || lstat(path, &st) == 0) return EXIT_OK;
+    if (!dataset_file_name(base) || !ids_have(&g_data_dirs, dir_st) || lstat(path, &st) == 0) return EXIT_OK;
     return runtime_error("%s %s: %s is the name of a dataset file, in %s, a data directory of this run: a later "
                          "load of the data would read it; choose another name",
                          flag, path, base, dir);
@@ -342,7 +331,7 @@ static bool is_tmp_of(const char *name, const char *base)
  * listed is not scanned by the writer either. */
 static int check_no_input_as_tmp(const char *flag, const char *path, const char *dir, const char *base)
 {
-    if (!g_n_inputs) return EXIT_OK;
+    if (!g_inputs.n) return EXIT_OK;
     DIR *d = opendir(dir);
     if (!d) return EXIT_OK;
     int rc = EXIT_OK;

@@ -2408,11 +2408,16 @@ static void test_signal_before_long_report_waits(void **state)
     signal_before_report_waits(rel);
 }
 
-/* `project --model g_model --out tsv --top 1` started with
- * tests/fault_rename.c (lib) and its fault `var` set to SIGTERM, its
- * standard output a pipe whose reader is fds[0] (fds[1] closed here). */
-static pid_t project_with_write_fault(const char *lib, const char *var, const char *tsv, int fds[2])
+/* `project --model g_model --out TSV --top 1`, TSV (*tsv: g_dir/name,
+ * made holding "old") replaced, started with tests/fault_rename.c and its
+ * fault `var` set to SIGTERM, its standard output a pipe whose reader is
+ * fds[0] (fds[1] closed here). Skips the test without the fault library. */
+static pid_t project_with_write_fault(const char *var, const char *name, char **tsv, int fds[2])
 {
+    const char *lib = getenv("MFREC_FAULT_RENAME_LIB");
+    if (!lib) skip();
+    *tsv = tu_path(g_dir, name);
+    tu_write_file(g_dir, name, "old", (size_t)-1);
     assert_int_equal(pipe(fds), 0);
     const pid_t pid = fork();
     assert_true(pid >= 0);
@@ -2426,7 +2431,7 @@ static pid_t project_with_write_fault(const char *lib, const char *var, const ch
         char opts[1024];
         snprintf(opts, sizeof opts, "%s%sverify_asan_link_order=0", asan ? asan : "", asan ? ":" : "");
         setenv("ASAN_OPTIONS", opts, 1);
-        execl(g_bin, g_bin, "project", "--model", g_model, "--out", tsv, "--top", "1", (char *)NULL);
+        execl(g_bin, g_bin, "project", "--model", g_model, "--out", *tsv, "--top", "1", (char *)NULL);
         _exit(127);
     }
     close(fds[1]);
@@ -2443,12 +2448,9 @@ static pid_t project_with_write_fault(const char *lib, const char *var, const ch
 static void test_signal_just_before_report_write(void **state)
 {
     (void)state;
-    const char *lib = getenv("MFREC_FAULT_RENAME_LIB");
-    if (!lib) skip();
-    char *tsv = tu_path(g_dir, "instant.tsv");
-    tu_write_file(g_dir, "instant.tsv", "old", (size_t)-1);
+    char *tsv = NULL;
     int fds[2];
-    const pid_t pid = project_with_write_fault(lib, "MFREC_FAULT_WRITE_RAISE", tsv, fds);
+    const pid_t pid = project_with_write_fault("MFREC_FAULT_WRITE_RAISE", "instant.tsv", &tsv, fds);
     expect_died_undone(pid, fds[0], tsv, "instant.tsv.tmp",
                        "project --out waited on a full pipe after a SIGTERM that came just before its write");
     free(tsv);
@@ -2463,12 +2465,9 @@ static void test_signal_just_before_report_write(void **state)
 static void test_signal_just_after_report_write(void **state)
 {
     (void)state;
-    const char *lib = getenv("MFREC_FAULT_RENAME_LIB");
-    if (!lib) skip();
-    char *tsv = tu_path(g_dir, "after.tsv");
-    tu_write_file(g_dir, "after.tsv", "old", (size_t)-1);
+    char *tsv = NULL;
     int fds[2];
-    const pid_t pid = project_with_write_fault(lib, "MFREC_FAULT_WRITE_RAISE_AFTER", tsv, fds);
+    const pid_t pid = project_with_write_fault("MFREC_FAULT_WRITE_RAISE_AFTER", "after.tsv", &tsv, fds);
     /* the pipe is read after the death: its 64 KiB hold the whole output */
     int st = 0, waited = 0;
     pid_t done = 0;

@@ -1135,5 +1135,11 @@ check "sweep-16core: an option it does not know is exit 2, not a results directo
     status 2 env -u MFREC sh "$TOP/tools/sweep-16core" --results
 check "lint: an argument is exit 2 (it takes none)" status 2 sh "$TOP/tools/lint" --fix
 
+# --- the docs' count of the bad-input corpus is the corpus's (run.sh's rule:
+# every line but blank ones and comments is a case); it said 423 at 438
+corpus_cases() { grep -cv -e '^[[:space:]]*$' -e '^#' "$TOP/tests/bad-input/cases.txt"; }
+check "RELIABILITY.md: the corpus count is cases.txt's ($(corpus_cases))" \
+    grep -q "tests/bad-input/\` has $(corpus_cases) cases" "$TOP/docs/RELIABILITY.md"
+
 if [ $fail -ne 0 ]; then echo "tools scripts: FAILED"; exit 1; fi
 echo "tools scripts: all ok"

@@ -307,6 +307,14 @@ static void test_run_state_round_trip(void **state)
     run.best_epoch = 3, run.best_val = NAN;
     assert_int_equal(mfr_trainer_save_checkpoint(tr, &run, path, &err), MFR_ERR_INVALID);
     tu_expect_in(err.message, "best_val");
+    /* an MSE is never negative: a best_val below 0 (-inf too) no epoch
+     * beats, and a resumed run stopped early on it */
+    run.best_val = -1.0;
+    assert_int_equal(mfr_trainer_save_checkpoint(tr, &run, path, &err), MFR_ERR_INVALID);
+    tu_expect_in(err.message, "best_val = -1 is not a number >= 0");
+    run.best_val = -INFINITY;
+    assert_int_equal(mfr_trainer_save_checkpoint(tr, &run, path, &err), MFR_ERR_INVALID);
+    tu_expect_in(err.message, "best_val");
     run.best_val = 0.75, run.no_train_eval = 2;
     assert_int_equal(mfr_trainer_save_checkpoint(tr, &run, path, &err), MFR_ERR_INVALID);
     tu_expect_in(err.message, "no_train_eval = 2 is not 0 or 1");

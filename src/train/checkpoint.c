@@ -137,7 +137,9 @@ static uint64_t train_hash(const struct mfr_csr *c)
 }
 
 /* Checks the values of a run state (saving, and loading a file): counts
- * >= 0, times finite and >= 0, the loss finite, best_val not NaN. */
+ * >= 0, times finite and >= 0, the loss finite, best_val a number >= 0
+ * (an MSE; +inf: no best yet). A negative one, which no epoch can beat,
+ * made a resumed run with early stopping stop after its patience. */
 static int check_run(const struct run_rec *r, const char *path, int status, mfr_error *err)
 {
     for (size_t x = 0; x < N_RUN_FIELDS; x++) {
@@ -158,9 +160,9 @@ static int check_run(const struct run_rec *r, const char *path, int status, mfr_
             bool time = f->off == offsetof(struct run_rec, elapsed_s) ||
                         f->off == offsetof(struct run_rec, train_s);
             bool best = f->off == offsetof(struct run_rec, best_val);
-            if (best ? isnan(v) : !isfinite(v) || (time && v < 0))
+            if (best ? !(v >= 0) : !isfinite(v) || (time && v < 0))
                 return mfr_seterr(err, status, "%s: run state %s = %g is not %s", path, f->name, v,
-                                  best ? "a number" : time ? "finite and >= 0" : "finite");
+                                  best ? "a number >= 0" : time ? "finite and >= 0" : "finite");
         }
     }
     return MFR_OK;

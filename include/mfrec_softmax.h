@@ -188,7 +188,8 @@ MFR_API int mfr_softmax_trainer_resume(const mfr_checkpoint *c, const mfr_softma
                                        const char *split_spec, int n_threads,
                                        mfr_softmax_trainer **out, mfr_error *err);
 
-/** The kernel set in use: "avx2" or "ref" (static), NULL for NULL. */
+/** The kernel set in use: "avx512", "avx2" or "ref" (static; cfg.kernels
+ *  MFR_KERNELS_AUTO: the widest set this CPU has), NULL for NULL. */
 MFR_API const char *mfr_softmax_trainer_kernels_name(const mfr_softmax_trainer *tr);
 
 /** One optimizer step of an epoch (mfr_softmax_trainer_steps). */

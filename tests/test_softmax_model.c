@@ -12,6 +12,7 @@
  */
 #include <math.h>
 #include <setjmp.h>
+#include <stdbool.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -22,6 +23,7 @@
 #include <cmocka.h>
 
 #include "bytes_priv.h"
+#include "kern_priv.h"
 #include "mfrec.h"
 #include "mfrec_softmax.h"
 #include "model_priv.h"
@@ -727,10 +729,36 @@ static void test_thread_count_out_of_range(void **state)
     }
 }
 
+/* mfr_softmax_trainer_kernels_name names every set the header lists:
+ * "avx512" too (the header said only "avx2" or "ref"), the widest set
+ * the CPU has for MFR_KERNELS_AUTO, NULL for NULL. */
+static void test_kernels_name(void **state)
+{
+    struct fixture *f = *state;
+    mfr_softmax_config c;
+    sm_config(&c);
+    static const char *const names[4] = {NULL, "ref", "avx2", "avx512"};
+    const bool has[4] = {true, true, mfr_cpu_has_avx2(), mfr_cpu_has_avx512f()};
+    for (int32_t v = MFR_KERNELS_REF; v <= MFR_KERNELS_AVX512; v++) {
+        if (!has[v]) continue;
+        c.kernels = v;
+        mfr_softmax_trainer *tr = sm_trainer(f, &c, 1);
+        assert_string_equal(mfr_softmax_trainer_kernels_name(tr), names[v]);
+        mfr_softmax_trainer_destroy(tr);
+    }
+    c.kernels = MFR_KERNELS_AUTO;
+    mfr_softmax_trainer *tr = sm_trainer(f, &c, 1);
+    assert_string_equal(mfr_softmax_trainer_kernels_name(tr),
+                        has[3] ? "avx512" : has[2] ? "avx2" : "ref");
+    mfr_softmax_trainer_destroy(tr);
+    assert_null(mfr_softmax_trainer_kernels_name(NULL));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_thread_count_out_of_range),
+        cmocka_unit_test(test_kernels_name),
         cmocka_unit_test(test_data_mse_refuses_softmax),
         cmocka_unit_test(test_kind_and_config),
         cmocka_unit_test(test_user_vector_is_fold_in),

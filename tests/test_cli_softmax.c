@@ -720,6 +720,60 @@ static void test_failed_save_is_not_reported_saved(void **state)
     free(out);
 }
 
+/* A resume with another --top than the checkpoint's run: the ranking
+ * chart's series are "precision@5" and "NDCG@5", so the epochs the
+ * checkpoint's log measured at k 10 are gaps in it (their losses stay in
+ * the loss chart), with a note; before, their P@10 and NDCG@10 were drawn
+ * as P@5 and NDCG@5. A resume with nothing left to train draws its final
+ * ranking as the last epoch's point. */
+static void test_resume_plot_other_top(void **state)
+{
+    (void)state;
+    if (system("command -v gnuplot >/dev/null 2>&1") != 0) {
+        printf("gnuplot is not on PATH: nothing to draw\n");
+        return;
+    }
+    char *ck = tu_path(g_dir, "topck");
+    assert_int_equal(run(TRAIN " --epochs 3 --checkpoint %s --checkpoint-every 3 --quiet", g_data, ck), 0);
+    int st = run("train --resume %s --epochs 6 --top 5 --plot %s/topplot --quiet", ck, g_dir);
+    if (st != 0) fail_msg("resume exited %d: %s", st, g_err);
+    tu_expect_in(g_err, "leaves out the checkpoint's logged epochs 1..3, measured at another k than --top 5");
+    char *dat = tu_path(g_dir, "topplot/softmax_ranking.dat");
+    char *text = tu_read_file(dat, NULL);
+    assert_non_null(text);
+    tu_expect_in(text, "precision@5");
+    tu_expect_in(text, "\n1 NaN NaN\n3 NaN NaN\n6 ");
+    free(text), free(dat);
+    dat = tu_path(g_dir, "topplot/softmax_loss.dat");
+    text = tu_read_file(dat, NULL);
+    assert_non_null(text);
+    assert_null(strstr(text, "NaN"));
+    free(text), free(dat);
+    /* the checkpoint (now of epoch 6, logged at k 5) resumed at --top 10
+     * to epoch 9 (a checkpoint there): epochs 1 and 3 drawn again, 6 a gap */
+    assert_int_equal(run("train --resume %s --epochs 9 --plot %s/topplot2 --quiet", ck, g_dir), 0);
+    tu_expect_in(g_err, "leaves out the checkpoint's logged epoch 6, measured at another k than --top 10");
+    dat = tu_path(g_dir, "topplot2/softmax_ranking.dat");
+    text = tu_read_file(dat, NULL);
+    assert_non_null(text);
+    tu_expect_in(text, "precision@10");
+    tu_expect_in(text, "\n6 NaN NaN\n9 ");
+    assert_null(strstr(text, "\n1 NaN"));
+    free(text), free(dat);
+    /* nothing left to train, the last epoch (9) logged at k 10, --top 5:
+     * the final ranking at k 5 is that epoch's point (it failed with
+     * "nothing to draw" when every point was a gap) */
+    assert_int_equal(run("train --resume %s --top 5 --plot %s/topplot3 --quiet", ck, g_dir), 0);
+    tu_expect_in(g_err, "leaves out the checkpoint's logged epochs 1..3, measured at another k than --top 5");
+    dat = tu_path(g_dir, "topplot3/softmax_ranking.dat");
+    text = tu_read_file(dat, NULL);
+    assert_non_null(text);
+    tu_expect_in(text, "\n3 NaN NaN\n6 ");
+    assert_null(strstr(text, "\n9 NaN"));
+    tu_expect_in(text, "\n9 ");
+    free(text), free(dat), free(ck);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -735,6 +789,7 @@ int main(void)
         cmocka_unit_test(test_fold_in_ratings_matter),
         cmocka_unit_test(test_preset),
         cmocka_unit_test(test_logs_and_plots),
+        cmocka_unit_test(test_resume_plot_other_top),
         cmocka_unit_test(test_log_json),
         cmocka_unit_test(test_rating_file_recorded),
         cmocka_unit_test(test_no_relevant_movie),

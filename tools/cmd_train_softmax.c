@@ -458,6 +458,10 @@ static int plot_run(const struct sm_run *r)
     for (int i = 0; i < n; i++)
         x[i] = r->curve[i].epoch, loss[i] = r->curve[i].loss, p[i] = r->curve[i].precision,
         ndcg[i] = r->curve[i].ndcg;
+    /* a resume with nothing left to train whose last epoch was logged at
+     * another k (resume_curve): the final ranking, at --top, is that epoch's */
+    if (n > 0 && x[n - 1] == (double)o->epochs && r->has_test && isnan(p[n - 1]))
+        p[n - 1] = r->rm.precision, ndcg[n - 1] = r->rm.ndcg;
     /* the titles name the model as matrix factorization's do: file,
      * preset, k, epochs (and the split) */
     char who[512], title[700], pl[32], nl[32];
@@ -578,10 +582,14 @@ static int run(const struct sm_opts *o)
     return rc;
 }
 
-/* The --plot points of the logged epochs, from the checkpoint's log. */
+/* The --plot points of the logged epochs, from the checkpoint's log. An
+ * epoch whose metrics were taken at another k than this run's --top
+ * keeps its loss and leaves a gap in the ranking chart (whose series are
+ * "precision@TOP" and "NDCG@TOP"), with a note. */
 static int resume_curve(struct sm_run *r)
 {
     const char *p = r->jl.buf, *end = r->jl.buf + r->jl.len;
+    long long other_k = 0, first = 0, last = 0; /* logged epochs at another k */
     while (p && p < end) {
         const char *nl = memchr(p, '\n', (size_t)(end - p));
         long long e;
@@ -599,9 +607,26 @@ static int resume_curve(struct sm_run *r)
         tp += strlen("\"test_precision\":"), tn += strlen("\"test_ndcg\":");
         double prec = strncmp(tp, "null", 4) ? strtod(tp, NULL) : NAN;
         double ndcg = strncmp(tn, "null", 4) ? strtod(tn, NULL) : NAN;
+        const long long k = strtoll(top + strlen("\"top\":"), NULL, 10);
+        if (k != r->o->top) {
+            prec = ndcg = NAN;
+            if (e != r->o->epochs) { /* the last epoch: plot_run draws this run's final ranking */
+                if (!other_k++) first = e;
+                last = e;
+            }
+        }
         int rc = add_point(r, (struct sm_point){(double)e, loss, prec, ndcg});
         if (rc != EXIT_OK) return rc;
         p = nl ? nl + 1 : end;
+    }
+    if (other_k && r->o->plot) {
+        char which[64];
+        if (first == last) snprintf(which, sizeof which, "epoch %lld", first);
+        else snprintf(which, sizeof which, "epochs %lld..%lld", first, last);
+        fprintf(stderr,
+                "%s: note: --plot: the ranking chart leaves out the checkpoint's logged %s, "
+                "measured at another k than --top %d\n",
+                g_cmd, which, r->o->top);
     }
     return EXIT_OK;
 }

@@ -798,12 +798,22 @@ static int fold_in_softmax(const struct recommend_opts *o, const mfr_model *m,
                            "softmax model folds a new user in without a solve");
     double thr = liked_threshold(c);
     st->feature_min = thr;
+    /* the features with their own ratings, in the same order */
     int32_t *liked = malloc(((size_t)st->nr.n + 1) * sizeof *liked), n_liked = 0;
-    if (!liked) return runtime_error("out of memory");
+    float *liked_values = malloc(((size_t)st->nr.n + 1) * sizeof *liked_values);
+    if (!liked || !liked_values) {
+        free(liked);
+        free(liked_values);
+        return runtime_error("out of memory");
+    }
     for (int32_t x = 0; x < st->nr.n; x++)
-        if ((double)st->nr.values[x] >= thr) liked[n_liked++] = st->nr.items[x];
-    int st_ = mfr_model_fold_in(m, liked, st->nr.values, n_liked, 0.0, st->vec, NULL, &err);
+        if ((double)st->nr.values[x] >= thr) {
+            liked_values[n_liked] = st->nr.values[x];
+            liked[n_liked++] = st->nr.items[x];
+        }
+    int st_ = mfr_model_fold_in(m, liked, liked_values, n_liked, 0.0, st->vec, NULL, &err);
     free(liked);
+    free(liked_values);
     if (st_ != MFR_OK) return lib_error(&err);
     if (o->list.json || o->list.csv) return EXIT_OK;
     if (isfinite(thr))

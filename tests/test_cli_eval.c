@@ -161,6 +161,11 @@ static void test_help(void **state)
     tu_expect_in(g_err, "mfrec eval: --out is a flag of `mfrec train`'s run, not of eval");
     assert_int_equal(run("eval --folds --preset softmax --epochs 1 --split u1"), 2);
     tu_expect_in(g_err, "--split is a flag of `mfrec train`'s run");
+    tu_expect_in(g_err, "--folds trains uN.base");
+    /* without --folds the message does not explain --folds */
+    assert_int_equal(run("eval --model m.mfr --test u1.test --split u1"), 2);
+    tu_expect_in(g_err, "--split is a flag of `mfrec train`'s run, not of eval (eval scores a saved --model");
+    assert_null(strstr(g_err, "--folds"));
 }
 
 static void test_model_table(void **state)

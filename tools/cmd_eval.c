@@ -675,11 +675,15 @@ int eval_refuse_train_run_flags(int argc, char **argv)
                                            "--quiet", "--out", "--plot", "--log-json", "--log-every",
                                            "--checkpoint", "--checkpoint-every", "--resume", "--split"};
     const char *given = cli_first_named_flag(argc, argv, run_only, sizeof run_only / sizeof *run_only);
-    if (given)
+    if (!given) return EXIT_OK;
+    static const char *const folds[] = {"--folds"};
+    if (cli_first_named_flag(argc, argv, folds, 1))
         return usage_error("%s is a flag of `mfrec train`'s run, not of eval (--folds trains "
                            "uN.base for the configured epochs and keeps no file)",
                            given);
-    return EXIT_OK;
+    return usage_error("%s is a flag of `mfrec train`'s run, not of eval (eval scores a saved --model on "
+                       "--test FILE; the ratings it excludes are the model's recorded split or --train FILE)",
+                       given);
 }
 
 /* Parses argv into o; false with *rc set when the command stops (after

@@ -488,8 +488,7 @@ bool decimal_value(const char *s, double *out)
     return true;
 }
 
-/* A decimal number too small for a double: strtod gives 0 and ERANGE. */
-static bool underflows(const char *s)
+bool decimal_underflows(const char *s)
 {
     char *end;
     errno = 0;
@@ -517,7 +516,7 @@ bool parse_double(const char *flag, const char *s, double lo, double hi, double 
 {
     double v;
     char a[32], b[32];
-    if (underflows(s)) {
+    if (decimal_underflows(s)) {
         usage_error("%s must be a number in [%s, %s], got '%s', which is too small for a double (it "
                     "underflows to 0)",
                     flag, bound_text(lo, a), bound_text(hi, b), s);

@@ -168,6 +168,9 @@ bool parse_double(const char *flag, const char *s, double lo, double hi, double 
  * 0; false, printing nothing, otherwise (parse_double's syntax, for flags
  * whose range parse_double cannot say). */
 bool decimal_value(const char *s, double *out);
+/* Whether s is a decimal number too small for a double (strtod gives 0
+ * and ERANGE), which decimal_value reads as 0. */
+bool decimal_underflows(const char *s);
 bool parse_float(const char *flag, const char *s, double lo, double hi, float *out);
 /* Sizes such as 512M or 4G. */
 bool parse_bytes(const char *flag, const char *s, uint64_t *out);

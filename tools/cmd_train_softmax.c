@@ -727,6 +727,12 @@ static size_t softmax_folds_flags(struct sm_opts *o, struct flag_spec *out)
 static bool parse_dropout(const char *flag, const char *value, void *dst)
 {
     double v;
+    if (decimal_underflows(value)) {
+        usage_error("%s must be a number at least 0 and below 1, got '%s', which is too small for a double "
+                    "(it underflows to 0)",
+                    flag, value);
+        return false;
+    }
     if (!decimal_value(value, &v) || v < 0 || v >= 1) {
         usage_error("%s must be a number at least 0 and below 1, got '%s'", flag, value);
         return false;

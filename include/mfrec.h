@@ -250,11 +250,11 @@ MFR_API int mfr_separator_ok(char sep);
  * identical to the parsed one (same fingerprint, ids, metadata).
  *
  * `opt` may be NULL for the defaults. On failure *out is NULL and nothing
- * is allocated. Errors: MFR_ERR_INVALID (options, or the delimited format
- * without a file), MFR_ERR_IO (a missing or unreadable file, no rating file
- * to detect), MFR_ERR_PARSE ("file:line: ..."), MFR_ERR_NOMEM,
- * MFR_ERR_TOO_LARGE. Ranges bound ratings; steps (whole or half stars) are
- * not checked.
+ * is allocated. Errors: MFR_ERR_INVALID (options, an empty `dir`, or the
+ * delimited format without a file), MFR_ERR_IO (a missing or unreadable
+ * file, no rating file to detect), MFR_ERR_PARSE ("file:line: ..."),
+ * MFR_ERR_NOMEM, MFR_ERR_TOO_LARGE. Ranges bound ratings; steps (whole or
+ * half stars) are not checked.
  */
 MFR_API int mfr_dataset_load(const char *dir, const mfr_load_options *opt,
                              mfr_dataset **out, mfr_error *err);

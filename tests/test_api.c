@@ -471,6 +471,21 @@ static void test_argument_errors_name_the_argument(void **state)
     char buf[32];
     EXPECT_MSG(mfr_config_format(&cfg, NULL, buf, sizeof buf, &err), "mfr_config_format: field is NULL");
     EXPECT_MSG(mfr_config_format(&cfg, mfr_config_field_at(0), NULL, 8, &err), "mfr_config_format: buf is NULL");
+    /* a function that passes its arguments on names itself, not the callee
+     * (these said mfr_model_evaluate and mfr_split_create), and an empty
+     * directory is an argument error, not "cannot open : No such file" */
+    mfr_trainer *tr = NULL;
+    cfg.k = 2;
+    assert_int_equal(mfr_trainer_create(&cfg, f->ds, r, NULL, &tr, &err), MFR_OK);
+    mfr_metrics met;
+    EXPECT_MSG(mfr_trainer_evaluate(tr, NULL, &met, &err), "mfr_trainer_evaluate: ratings is NULL");
+    EXPECT_MSG(mfr_trainer_evaluate(tr, r, NULL, &err), "mfr_trainer_evaluate: out is NULL");
+    mfr_trainer_destroy(tr);
+    mfr_split *sp = NULL;
+    EXPECT_MSG(mfr_split_create_lean(NULL, "none", 1, &sp, &err), "mfr_split_create_lean: dataset is NULL");
+    mfr_dataset *ds = NULL;
+    EXPECT_MSG(mfr_dataset_load("", NULL, &ds, &err), "mfr_dataset_load: dir must not be empty");
+    assert_null(ds);
 #undef EXPECT_MSG
     mfr_ease_destroy(e);
 }

@@ -474,6 +474,7 @@ int mfr_dataset_load(const char *dir, const mfr_load_options *opt, mfr_dataset *
     if (!out) return mfr_seterr(err, MFR_ERR_INVALID, "mfr_dataset_load: out is NULL");
     *out = NULL;
     if (!dir) return mfr_seterr(err, MFR_ERR_INVALID, "mfr_dataset_load: dir is NULL");
+    if (!*dir) return mfr_seterr(err, MFR_ERR_INVALID, "mfr_dataset_load: dir must not be empty");
     mfr_load_options o;
     mfr_load_options_default(&o);
     if (opt) o = *opt;

@@ -694,8 +694,8 @@ static int split_create(const mfr_dataset *ds, const char *spec, uint64_t seed, 
 {
     if (out) *out = NULL;
     if (!ds || !out)
-        return mfr_seterr(err, MFR_ERR_INVALID, "mfr_split_create: %s is NULL",
-                          !ds ? "dataset" : "out");
+        return mfr_seterr(err, MFR_ERR_INVALID, "%s: %s is NULL",
+                          lean ? "mfr_split_create_lean" : "mfr_split_create", !ds ? "dataset" : "out");
     if (!spec) return mfr_seterr(err, MFR_ERR_INVALID, "split spec is NULL; " SPEC_EXPECTED);
 
     struct split_params p;

@@ -608,7 +608,9 @@ int mfr_trainer_data_mse(mfr_trainer *tr, const mfr_model *m, double *mse, mfr_e
 /* The logged epochs' evaluation: the model's own, on the trainer's threads. */
 int mfr_trainer_evaluate(const mfr_trainer *tr, const mfr_ratings *r, mfr_metrics *out, mfr_error *err)
 {
-    if (!tr) return mfr_seterr(err, MFR_ERR_INVALID, "mfr_trainer_evaluate: trainer is NULL");
+    if (!tr || !r || !out)
+        return mfr_seterr(err, MFR_ERR_INVALID, "mfr_trainer_evaluate: %s is NULL",
+                          !tr ? "trainer" : !r ? "ratings" : "out");
     return mfr_model_evaluate_threads(tr->model, r, tr->n_threads, out, err);
 }
 

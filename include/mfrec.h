@@ -904,7 +904,9 @@ MFR_API int mfr_model_check_dataset(const mfr_model *m, const mfr_dataset *ds,
  * MFR_ERR_MISMATCH naming them). Models of other splits, and models saved
  * before the fingerprint existed, pass: their split is a function of the
  * fingerprinted data and the seed. `sp` must be the model's own split
- * (mfr_model_split_spec): another one is MFR_ERR_MISMATCH.
+ * (mfr_model_split_spec, as the trainer was given it or in mfr_split_spec's
+ * normal form: "sklearn:1" is "sklearn:1:0.25"): another one is
+ * MFR_ERR_MISMATCH.
  */
 MFR_API int mfr_model_check_split(const mfr_model *m, const mfr_split *sp, mfr_error *err);
 

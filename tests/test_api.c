@@ -490,6 +490,31 @@ static void test_argument_errors_name_the_argument(void **state)
     mfr_ease_destroy(e);
 }
 
+/* mfr_model_check_split takes the model's own split whether the trainer
+ * was given the spec as written ("random:.34") or in its normal form
+ * (mfr_split_spec: "random:0.34"); it said the model's own split was not
+ * the model's. Another split is still a mismatch. */
+static void test_check_split_reads_the_spec_as_written(void **state)
+{
+    struct fixture *f = *state;
+    mfr_config cfg;
+    mfr_config_default(&cfg);
+    cfg.k = 2;
+    mfr_error err;
+    mfr_trainer *tr = NULL;
+    assert_int_equal(mfr_trainer_create(&cfg, f->ds, mfr_split_train(f->split), "random:.34", &tr, &err),
+                     MFR_OK);
+    assert_string_equal(mfr_split_spec(f->split), "random:0.34");
+    const mfr_model *m = mfr_trainer_model(tr);
+    assert_int_equal(mfr_model_check_split(m, f->split, &err), MFR_OK);
+    mfr_split *other = NULL;
+    assert_int_equal(mfr_split_create(f->ds, "random:0.5", 1, &other, &err), MFR_OK);
+    assert_int_equal(mfr_model_check_split(m, other, &err), MFR_ERR_MISMATCH);
+    assert_string_equal(err.message, "split random:0.5 is not the model's split (random:.34)");
+    mfr_split_destroy(other);
+    mfr_trainer_destroy(tr);
+}
+
 static void test_trainer_misuse(void **state)
 {
     struct fixture *f = *state;
@@ -961,6 +986,7 @@ int main(void)
         cmocka_unit_test(test_argument_errors_name_the_argument),
         cmocka_unit_test(test_trainer_misuse),
         cmocka_unit_test(test_split_spec_too_long_for_a_model),
+        cmocka_unit_test(test_check_split_reads_the_spec_as_written),
         cmocka_unit_test(test_memory_budget_refused_before_allocating),
         cmocka_unit_test(test_memory_budget_counts_the_peak),
         cmocka_unit_test(test_lean_split_matches_the_copy),

@@ -180,6 +180,10 @@ int mfr_ratings_refuse_view(const mfr_ratings *r, const char *fn, mfr_error *err
 int mfr_split_positions(const char *spec, uint64_t seed, int64_t n, uint32_t *pos, int64_t *n_test,
                         char **spec_out, mfr_error *err);
 
+/* true when `spec` (as a caller wrote it, e.g. "sklearn:1") is a split spec
+ * whose normalized form (mfr_split_spec) is `normalized` ("sklearn:1:0.25"). */
+bool mfr_split_spec_is(const char *spec, const char *normalized);
+
 struct mfr_split {
     char *spec;
     mfr_ratings *train;

@@ -629,6 +629,12 @@ static int parse_spec_c(const char *spec, struct split_params *p, mfr_error *err
     return rc;
 }
 
+bool mfr_split_spec_is(const char *spec, const char *normalized)
+{
+    struct split_params p;
+    return spec && normalized && parse_spec_c(spec, &p, NULL) == MFR_OK && strcmp(p.spec, normalized) == 0;
+}
+
 int mfr_split_positions(const char *spec, uint64_t seed, int64_t n, uint32_t *pos, int64_t *n_test,
                         char **spec_out, mfr_error *err)
 {

@@ -1590,7 +1590,8 @@ MFR_API void mfr_tsne_options_default(mfr_tsne_options *o);
  * the value): NULL pointers, n < 2, n > MFR_TSNE_MAX_ROWS, k outside
  * 1..4096, perplexity outside [1, n), iterations outside 1..100000, a
  * learning rate that is negative or not finite, a non-finite input value;
- * MFR_ERR_NOMEM.
+ * MFR_ERR_NOMEM; MFR_ERR_DIVERGED when the picture's coordinates became
+ * non-finite (a learning rate far too large), coords_out then untouched.
  */
 MFR_API int mfr_tsne_compute(const float *x, int64_t n, int32_t k, const mfr_tsne_options *opt,
                              double *coords_out, double *kl_out, mfr_error *err);

@@ -489,6 +489,13 @@ static void test_tsne_errors(void **state)
     assert_int_equal(mfr_tsne_compute(x, 4, 3, &o, y, NULL, &err), MFR_ERR_INVALID);
     o.learning_rate = -1;
     assert_int_equal(mfr_tsne_compute(x, 4, 3, &o, y, NULL, &err), MFR_ERR_INVALID);
+    /* a finite rate far too large: MFR_ERR_DIVERGED (as mfrec.h now says;
+     * its list of errors left it out), the output untouched */
+    o.learning_rate = 1e308;
+    y[0] = 42;
+    assert_int_equal(mfr_tsne_compute(x, 4, 3, &o, y, NULL, &err), MFR_ERR_DIVERGED);
+    assert_non_null(strstr(err.message, "diverged"));
+    assert_true(y[0] == 42);
     o.learning_rate = 0;
     x[5] = INFINITY;
     assert_int_equal(mfr_tsne_compute(x, 4, 3, &o, y, NULL, &err), MFR_ERR_INVALID);

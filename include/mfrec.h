@@ -906,7 +906,8 @@ MFR_API int mfr_model_check_dataset(const mfr_model *m, const mfr_dataset *ds,
  * fingerprinted data and the seed. `sp` must be the model's own split
  * (mfr_model_split_spec, as the trainer was given it or in mfr_split_spec's
  * normal form: "sklearn:1" is "sklearn:1:0.25"): another one is
- * MFR_ERR_MISMATCH.
+ * MFR_ERR_MISMATCH. A "random:" split's seed is not part of its spec and
+ * is not compared: make `sp` with the model's seed (mfr_model_config's).
  */
 MFR_API int mfr_model_check_split(const mfr_model *m, const mfr_split *sp, mfr_error *err);
 

@@ -158,7 +158,8 @@ MFR_API uint64_t mfr_softmax_trainer_peak_bytes(const mfr_softmax_trainer *tr);
 MFR_API int32_t mfr_softmax_trainer_n_shards(const mfr_softmax_trainer *tr);
 
 /** The mean cross-entropy of the last epoch (0 before the first; a
- *  resumed trainer's is the checkpoint's). */
+ *  resumed trainer's is the checkpoint's); NaN for NULL, which no trainer's
+ *  loss is. */
 MFR_API double mfr_softmax_trainer_last_loss(const mfr_softmax_trainer *tr);
 
 /**

@@ -752,6 +752,7 @@ static void test_kernels_name(void **state)
                         has[3] ? "avx512" : has[2] ? "avx2" : "ref");
     mfr_softmax_trainer_destroy(tr);
     assert_null(mfr_softmax_trainer_kernels_name(NULL));
+    assert_true(isnan(mfr_softmax_trainer_last_loss(NULL)));
 }
 
 int main(void)

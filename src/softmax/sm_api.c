@@ -6,6 +6,7 @@
  * built on mfr_model ranks with it), carrying the network for fold-in and
  * the model file.
  */
+#include <math.h>
 #include <string.h>
 
 #include "dataset_priv.h"
@@ -47,7 +48,7 @@ int mfr_softmax_trainer_keep_source(mfr_softmax_trainer *t, const mfr_model *src
 }
 const mfr_sm_trainer *mfr_softmax_trainer_core_const(const mfr_softmax_trainer *t) { return t->tr; }
 void mfr_softmax_trainer_set_last_loss(mfr_softmax_trainer *t, double loss) { t->last_loss = loss; }
-double mfr_softmax_trainer_last_loss(const mfr_softmax_trainer *t) { return t ? t->last_loss : 0.0; }
+double mfr_softmax_trainer_last_loss(const mfr_softmax_trainer *t) { return t ? t->last_loss : NAN; }
 
 void mfr_softmax_trainer_destroy(mfr_softmax_trainer *t)
 {

@@ -22,6 +22,7 @@
 
 #include <cmocka.h>
 
+#include "mfrec.h"
 #include "test_util.h"
 
 static char *g_dir;            /* scratch directory */
@@ -1503,6 +1504,36 @@ static void test_user_without_training_ratings(void **state)
     free(cold), free(model);
 }
 
+/* A model whose --l2 no `mfrec train` accepts (the library's config takes
+ * any finite value): the default fold-in ridge overflows, and recommend
+ * --rate says so and asks for --lambda instead of blaming a --lambda the
+ * user did not give. */
+static void test_fold_in_ridge_overflow(void **state)
+{
+    (void)state;
+    char *model = tu_path(g_dir, "huge_l2.bin");
+    mfr_error err = {0};
+    mfr_dataset *ds = NULL;
+    mfr_split *sp = NULL;
+    mfr_trainer *tr = NULL;
+    mfr_config cfg;
+    mfr_config_default(&cfg);
+    cfg.k = 3;
+    cfg.l2 = 1e308;
+    assert_int_equal(mfr_dataset_load(g_hm, NULL, &ds, &err), MFR_OK);
+    assert_int_equal(mfr_split_create(ds, "random:0.2", cfg.seed, &sp, &err), MFR_OK);
+    assert_int_equal(mfr_trainer_create(&cfg, ds, mfr_split_train(sp), "random:0.2", &tr, &err), MFR_OK);
+    assert_int_equal(mfr_model_save(mfr_trainer_model(tr), model, &err), MFR_OK);
+    mfr_trainer_destroy(tr);
+    mfr_split_destroy(sp);
+    mfr_dataset_destroy(ds);
+    assert_int_equal(run("recommend --model '%s' --rate '#1=5' -k 2", model), 1);
+    tu_expect_in(g_err, "the default fold-in ridge (from the model's --l2 and --l2-freq) overflows to "
+                        "infinity; give --lambda");
+    assert_int_equal(run("recommend --model '%s' --rate '#1=5' -k 2 --lambda 1", model), 0);
+    free(model);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1528,6 +1559,7 @@ int main(void)
         cmocka_unit_test(test_rank_prior),
         cmocka_unit_test(test_poor_ranker_note),
         cmocka_unit_test(test_ranking_scores_are_not_ratings),
+        cmocka_unit_test(test_fold_in_ridge_overflow),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

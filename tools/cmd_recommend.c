@@ -862,6 +862,10 @@ static int recommend_new_user(const struct recommend_opts *o, const mfr_model *m
     }
     double lambda = o->lambda;
     if (lambda < 0.0) lambda = mfr_model_fold_in_lambda(m, c->n_train, st->nr.n);
+    if (!isfinite(lambda)) /* only a model whose l2 no mfrec train accepts, written by another program */
+        return runtime_error("%s: the default fold-in ridge (from the model's --l2 and --l2-freq) "
+                             "overflows to infinity; give --lambda",
+                             o->model_path);
     float bias = 0.0f;
     /* the range makes a ranking model's low ratings count as dislikes */
     const bool range = isfinite(c->lo) && isfinite(c->hi) && c->lo < c->hi;

@@ -554,6 +554,26 @@ static void test_stats_std_of_one_value(void **state)
     tu_expect_in(g_out, "\"ratings_per_user\":{\"summary\":{\"count\":1,\"mean\":1,\"std\":null,");
 }
 
+/* Without u.item the movies' genres are unknown (u.genre alone names
+ * them): stats listed every genre with 0 movies, in the table, --json and
+ * a genres chart of empty bars; now it says the genres are unknown, as a
+ * dataset without genres has none (an empty "genres", no chart). */
+static void test_stats_genres_unknown_without_movie_data(void **state)
+{
+    (void)state;
+    char *d = tu_path(g_dir, "no_item");
+    assert_int_equal(mkdir(d, 0755), 0);
+    tu_write_file(d, "u.data", "1\t1\t4\t1\n2\t1\t3\t2\n2\t2\t5\t3\n", (size_t)-1);
+    tu_write_file(d, "u.genre", "unknown|0\nAction|1\nComedy|2\n", (size_t)-1);
+    assert_int_equal(run("stats --data '%s'", d), 0);
+    tu_expect_in(g_out, "Movies by genre: unknown (no movie has a genre listed");
+    assert_null(strstr(g_out, "Action"));
+    assert_int_equal(run("stats --data '%s' --json", d), 0);
+    tu_expect_json(g_out);
+    tu_expect_in(g_out, "\"genres\":[],\"movies_without_genres\":0}");
+    free(d);
+}
+
 /* A tiny dataset with Latin-1 titles (converted to UTF-8 by the loader) of
  * different byte and code point lengths: the columns after the titles must
  * line up by code points. */
@@ -2564,6 +2584,7 @@ int main(void)
         cmocka_unit_test(test_stats_json_last_bin_closed),
         cmocka_unit_test(test_json_histograms_hold_their_values),
         cmocka_unit_test(test_stats_std_of_one_value),
+        cmocka_unit_test(test_stats_genres_unknown_without_movie_data),
         cmocka_unit_test(test_plots),
         cmocka_unit_test(test_plots_no_genres),
         cmocka_unit_test(test_project_without_genres),

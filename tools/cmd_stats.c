@@ -386,6 +386,7 @@ struct stats {
      * "(no genres listed)", plot_genre_is_none): not among `genres` */
     int64_t n_no_genres;
     const char *no_genres_label;
+    bool genres_unknown; /* genres named (u.genre) but no movie has one: no counts */
     bool age_codes; /* ML-1M: users.dat's ages are group codes, tallied as groups */
     double *movie_mean; /* mean rating of each rated movie */
     int64_t n_rated_movies;
@@ -543,10 +544,17 @@ static void count_ratings(struct stats *st, const mfr_dataset *ds, const struct 
     st->density = (double)st->nnz / ((double)st->n_users * (double)st->n_items);
 }
 
-/* Genres: movies having each (u.genre order, then by count). */
+/* Genres: movies having each (u.genre order, then by count). A dataset
+ * whose movies have no genre at all (u.item missing: u.genre alone names
+ * the genres) has no genre counts: listing every genre with 0 movies, in
+ * the table, --json and a chart of empty bars, said the catalogue had no
+ * movie of any genre where its genres are unknown. */
 static bool tally_genres(struct stats *st, const mfr_dataset *ds)
 {
-    for (int32_t g = 0; g < mfr_dataset_n_genres(ds); g++) {
+    uint32_t any = 0;
+    for (int32_t i = 0; i < st->n_items; i++) any |= mfr_dataset_item_genres(ds, i);
+    st->genres_unknown = any == 0 && mfr_dataset_n_genres(ds) > 0;
+    for (int32_t g = 0; any && g < mfr_dataset_n_genres(ds); g++) {
         const char *name = mfr_dataset_genre_name(ds, g);
         int64_t count = 0;
         for (int32_t i = 0; i < st->n_items; i++) count += (mfr_dataset_item_genres(ds, i) >> g) & 1u;
@@ -682,6 +690,8 @@ static void print_stats_text(const struct stats *st, const mfr_dataset *ds, int6
                       st->n_items);
     else if (st->n_no_genres > 0)
         printf("\nMovies by genre\n");
+    else if (st->genres_unknown)
+        printf("\nMovies by genre: unknown (no movie has a genre listed: no movie data, or none with genres)\n");
     if (st->n_no_genres > 0)
         printf("  %lld movie%s with no genres listed (\"%s\" in the data)\n", (long long)st->n_no_genres,
                PL(st->n_no_genres), st->no_genres_label);

@@ -574,6 +574,28 @@ static void test_stats_genres_unknown_without_movie_data(void **state)
     free(d);
 }
 
+/* norms' last bin is [lo, hi] only when hi is the largest norm, as stats'
+ * histograms say it: one norm gets a range around it, whose last edge lies
+ * past it (it said "]" and "last_bin_closed":true). */
+static void test_norms_last_bin_of_one_norm(void **state)
+{
+    (void)state;
+    char *d = tu_path(g_dir, "one_norm"), *m = tu_path(g_dir, "one_norm.mfr");
+    assert_int_equal(mkdir(d, 0755), 0);
+    tu_write_file(d, "r.tsv", "1\t1\t4\t1\n2\t1\t3\t2\n3\t1\t5\t3\n3\t2\t1\t4\n", (size_t)-1);
+    assert_int_equal(run("train --data '%s/r.tsv' --split none --epochs 1 --quiet --out '%s'", d, m), 0);
+    assert_int_equal(run("norms --model '%s' --min-ratings 3 --bins 2 --json", m), 0);
+    tu_expect_json(g_out);
+    tu_expect_in(g_out, "\"last_bin_closed\":false}");
+    assert_int_equal(run("norms --model '%s' --min-ratings 3 --bins 2", m), 0);
+    assert_null(strstr(g_out, "]      0"));
+    assert_null(strstr(g_out, "]      1"));
+    /* two norms: the last edge is the largest, closed */
+    assert_int_equal(run("norms --model '%s' --bins 2 --json", m), 0);
+    tu_expect_in(g_out, "\"last_bin_closed\":true}");
+    free(d), free(m);
+}
+
 /* A tiny dataset with Latin-1 titles (converted to UTF-8 by the loader) of
  * different byte and code point lengths: the columns after the titles must
  * line up by code points. */
@@ -2585,6 +2607,7 @@ int main(void)
         cmocka_unit_test(test_json_histograms_hold_their_values),
         cmocka_unit_test(test_stats_std_of_one_value),
         cmocka_unit_test(test_stats_genres_unknown_without_movie_data),
+        cmocka_unit_test(test_norms_last_bin_of_one_norm),
         cmocka_unit_test(test_plots),
         cmocka_unit_test(test_plots_no_genres),
         cmocka_unit_test(test_project_without_genres),

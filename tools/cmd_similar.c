@@ -189,6 +189,7 @@ struct norms_state {
     int32_t n_items, n_top;
     int64_t n_hist;
     double *norms, *edges, *hist_vals;
+    double max; /* the largest norm of the histogram: its last bin is closed when its edge is this */
     float *fnorms, *top_sc;
     int64_t *hist;
     int32_t *top;
@@ -229,7 +230,10 @@ static int norms_compute(struct norms_state *st, const mfr_model *m, const struc
      * edges (9 digits, a float's) hold every printed norm */
     for (int32_t i = 0; i < n; i++) {
         st->fnorms[i] = (float)st->norms[i];
-        if (!c->too_few[i]) st->hist_vals[st->n_hist++] = (double)st->fnorms[i];
+        if (!c->too_few[i]) {
+            st->hist_vals[st->n_hist++] = (double)st->fnorms[i];
+            if (st->n_hist == 1 || (double)st->fnorms[i] > st->max) st->max = (double)st->fnorms[i];
+        }
     }
     if (mfr_scores_top_k(st->fnorms, n, o->list.top, c->too_few, st->top, st->top_sc, &st->n_top,
                          &err) != MFR_OK)
@@ -238,6 +242,14 @@ static int norms_compute(struct norms_state *st, const mfr_model *m, const struc
     /* no eligible movie: no histogram over an invented range */
     if (st->n_hist) hist_bins(st->n_hist, st->hist_vals, o->bins, false, st->edges, st->hist);
     return EXIT_OK;
+}
+
+/* Whether the last bin holds its upper edge, [a, b], as stats' histograms
+ * say it: not when the edge lies past the largest norm (every norm equal,
+ * one movie: a range around the value, [1.73, 2.23) holding 1.73). */
+static bool last_bin_closed(const struct norms_state *st, const struct norms_opts *o)
+{
+    return st->n_hist > 0 && st->edges[o->bins] <= st->max;
 }
 
 static void print_histogram(const struct norms_state *st, const struct norms_opts *o)
@@ -250,7 +262,7 @@ static void print_histogram(const struct norms_state *st, const struct norms_opt
     for (int32_t b = 0; b < o->bins; b++) {
         int bar = (int)((st->hist[b] * 50 + peak - 1) / peak);
         printf("  [%9.4f, %9.4f%c %6lld%s", st->edges[b], st->edges[b + 1],
-               b + 1 == o->bins ? ']' : ')', (long long)st->hist[b], bar ? "  " : "");
+               b + 1 == o->bins && last_bin_closed(st, o) ? ']' : ')', (long long)st->hist[b], bar ? "  " : "");
         for (int x = 0; x < bar; x++) putchar('#');
         putchar('\n');
     }
@@ -278,7 +290,7 @@ static void print_norms(const struct norms_state *st, const struct movie_ctx *c,
         }
         printf("],\"counts\":[");
         for (int32_t b = 0; st->n_hist && b < o->bins; b++) printf("%s%lld", b ? "," : "", (long long)st->hist[b]);
-        printf("],\"last_bin_closed\":%s}}\n", st->n_hist ? "true" : "false");
+        printf("],\"last_bin_closed\":%s}}\n", last_bin_closed(st, o) ? "true" : "false");
         return;
     }
     printf("model %s: item embedding norms (k %d, %d movie%s", printable(o->model_path), (int)mfr_model_k(c->m),

@@ -1916,6 +1916,21 @@ static void test_failed_commit_puts_back_the_previous_set(void **state)
         char *pl_after = dir_snapshot(pl);
         assert_string_equal(pl_after, pl_before);
         free(pl_before), free(pl_after), free(pl);
+        /* norms' charts: its "plot:" line, printed before the list, stayed
+         * when the charts were put back; now it follows them in */
+        char *np = tu_path(g_dir, "norms_commit");
+        assert_int_equal(run("norms --model '%s' --plot '%s'", g_model, np), 0);
+        tu_expect_in(g_out, "plot: ");
+        assert_non_null(strstr(strstr(g_out, "histogram of"), "plot: "));
+        char *np_before = dir_snapshot(np);
+        snprintf(env, sizeof env, FAULT_ENV "LD_PRELOAD='%s' MFREC_FAULT_RENAME_TO='%s'", lib,
+                 "norms_commit/norm_vs_ratings.png");
+        assert_int_equal(run_env(env, "norms --model '%s' --plot '%s' --min-ratings 1", g_model, np), 1);
+        tu_expect_in(g_err, "Device or resource busy");
+        assert_null(strstr(g_out, "plot: "));
+        char *np_after = dir_snapshot(np);
+        assert_string_equal(np_after, np_before);
+        free(np_before), free(np_after), free(np);
     }
     /* the move in and the move back both refused: the previous file stays
      * in the kept stage directory, which the error names */

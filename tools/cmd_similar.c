@@ -310,9 +310,10 @@ static void print_norms(const struct norms_state *st, const struct movie_ctx *c,
 
 /* DIR/item_norms (histogram) and DIR/norm_vs_ratings: each listed movie's
  * norm against its training ratings, on a log axis, the picture that shows
- * whether rarely rated movies keep large embeddings. */
+ * whether rarely rated movies keep large embeddings. What was drawn is
+ * said into `say`, printed once the charts are in place. */
 static int plot_norms(const struct norms_state *st, const struct movie_ctx *c,
-                      const struct norms_opts *o)
+                      const struct norms_opts *o, struct json_log *say)
 {
     int rc = ensure_dir(o->plot_dir);
     if (rc != EXIT_OK) return rc;
@@ -348,8 +349,9 @@ static int plot_norms(const struct norms_state *st, const struct movie_ctx *c,
     free(x);
     free(cat);
     if (rc == EXIT_OK && !o->list.json && !o->list.csv)
-        printf("plot: %s/item_norms.png and .svg, %s/norm_vs_ratings.png%s\n", printable(o->plot_dir),
-               printable(o->plot_dir), plot_svg_drawn("norm_vs_ratings") ? " and .svg" : " (no .svg: see the note)");
+        jlog_printf(say, "plot: %s/item_norms.png and .svg, %s/norm_vs_ratings.png%s\n", printable(o->plot_dir),
+                    printable(o->plot_dir),
+                    plot_svg_drawn("norm_vs_ratings") ? " and .svg" : " (no .svg: see the note)");
     return rc;
 }
 
@@ -405,14 +407,22 @@ int cmd_norms(int argc, char **argv)
                            (long long)o.list.min_ratings, PL(o.list.min_ratings));
     if (rc == EXIT_OK && (rc = norms_compute(&st, m, &c, &o)) == EXIT_OK) {
         /* the charts are drawn (staged) before the list is printed: a
-         * chart that cannot be drawn fails the run with nothing on stdout */
+         * chart that cannot be drawn fails the run with nothing on stdout;
+         * their report follows the list once they are in place, so that a
+         * commit that fails names no chart as written (it was printed
+         * before the list, and stayed when the charts were put back) */
         bool staged = false;
+        struct json_log say = {0};
         if (o.plot_dir && (rc = plot_stage_begin(o.plot_dir)) == EXIT_OK) {
             staged = true;
-            rc = plot_norms(&st, &c, &o);
+            rc = plot_norms(&st, &c, &o, &say);
         }
         if (rc == EXIT_OK) print_norms(&st, &c, &o);
-        if (staged) rc = plot_stage_end(rc);
+        if (staged) {
+            if (rc == EXIT_OK) rc = jlog_check(&say, "this run's report");
+            rc = plot_stage_end_report(rc, say.buf);
+        }
+        free(say.buf);
     }
     norms_free(&st);
     movie_ctx_free(&c);

@@ -574,6 +574,34 @@ static void test_stats_genres_unknown_without_movie_data(void **state)
     free(d);
 }
 
+/* The genres chart's labels are the genres' names: gnuplot reads a data
+ * file's "string" with backslash escapes, so a name's backslash is doubled
+ * in genres.dat (a genre "A\\B" was labelled "A\B", "x\ny" in two lines). */
+static void test_stats_genre_names_with_backslashes(void **state)
+{
+    (void)state;
+    if (!g_gnuplot) skip();
+    char *d = tu_path(g_dir, "odd_genres"), *pl = tu_path(g_dir, "odd_genres_plots");
+    assert_int_equal(mkdir(d, 0755), 0);
+    const char *titles[] = {"A (1995)", "B (1996)"};
+    tu_write_titled_dataset(d, titles, 2, 3); /* genre 8 for both */
+    char genres[1024];
+    size_t len = 0;
+    for (int g = 0; g < 19; g++) {
+        char name[32];
+        snprintf(name, sizeof name, "G%c", 'a' + g);
+        len += (size_t)snprintf(genres + len, sizeof genres - len, "%s|%d\n",
+                                g == 8 ? "A\\B \"x\\ny\"" : g == 0 ? "unknown" : name, g);
+    }
+    tu_write_file(d, "u.genre", genres, len);
+    assert_int_equal(run("stats --data '%s' --plot '%s'", d, pl), 0);
+    char *dat_path = tu_path(pl, "genres.dat");
+    char *dat = tu_read_file(dat_path, NULL);
+    assert_non_null(dat);
+    tu_expect_in(dat, "\"A\\\\B 'x\\\\ny'\"\n");
+    free(dat), free(dat_path), free(d), free(pl);
+}
+
 /* norms' last bin is [lo, hi] only when hi is the largest norm, as stats'
  * histograms say it: one norm gets a range around it, whose last edge lies
  * past it (it said "]" and "last_bin_closed":true). */
@@ -2623,6 +2651,7 @@ int main(void)
         cmocka_unit_test(test_stats_std_of_one_value),
         cmocka_unit_test(test_stats_genres_unknown_without_movie_data),
         cmocka_unit_test(test_norms_last_bin_of_one_norm),
+        cmocka_unit_test(test_stats_genre_names_with_backslashes),
         cmocka_unit_test(test_plots),
         cmocka_unit_test(test_plots_no_genres),
         cmocka_unit_test(test_project_without_genres),

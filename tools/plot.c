@@ -984,11 +984,19 @@ int plot_bars(const char *dir, const char *name, const struct plot_labels *lab, 
     struct chart c;
     int rc = chart_open(&c, dir, name, lab, w, h);
     if (rc != EXIT_OK) goto done;
-    /* Horizontal bars, the first name on top, so long names stay readable. */
+    /* Horizontal bars, the first name on top, so long names stay readable.
+     * gnuplot reads a data file's "string" with backslash escapes (\\ is
+     * one backslash, \n a new line): a name's own backslashes are doubled,
+     * so that the label is the name (a genre "A\\B" was labelled "A\B",
+     * and "x\ny" in two lines); a quote, which would end the string (\"
+     * too, before some characters), becomes an apostrophe. */
     fputs("# row value name\n", c.df);
     for (int b = 0; b < n; b++) {
         fprintf(c.df, "%d %.17g \"", n - 1 - b, values[b]);
-        for (const char *q = names[b]; *q; q++) fputc(*q == '"' ? '\'' : *q, c.df);
+        for (const char *q = names[b]; *q; q++) {
+            if (*q == '\\') fputc('\\', c.df);
+            fputc(*q == '"' ? '\'' : (unsigned char)*q < 0x20 ? ' ' : *q, c.df);
+        }
         fputs("\"\n", c.df);
     }
     /* Room right of each bar for its label: an autoscaled axis can end at

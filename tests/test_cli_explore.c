@@ -574,6 +574,23 @@ static void test_stats_genres_unknown_without_movie_data(void **state)
     free(d);
 }
 
+/* Whole mean ratings (one rating a user) get bins over their range, not
+ * the whole-number bins of counts, which ran past the ratings: means of 1
+ * to 5 in 4 bins were [1, 3), [3, 5), [5, 7), [7, 9). */
+static void test_stats_whole_means_keep_their_range(void **state)
+{
+    (void)state;
+    tu_write_file(g_dir, "whole_means.csv", "1,1,1\n2,1,2\n3,2,3\n4,2,4\n5,3,5\n", (size_t)-1);
+    assert_int_equal(run("stats --data '%s/whole_means.csv' --format delimited:comma:noheader --bins 4 --json",
+                         g_dir), 0);
+    tu_expect_json(g_out);
+    tu_expect_in(g_out, "\"mean_rating_per_user\":{\"summary\":{\"count\":5,\"mean\":3,\"std\":1.58113883,"
+                        "\"min\":1,\"25%\":2,\"50%\":3,\"75%\":4,\"max\":5},\"histogram\":{\"edges\":[1,2,3,4,5],"
+                        "\"counts\":[1,1,1,2],\"last_bin_closed\":true}}");
+    /* counts keep their whole-number bins: [1, 2) of ratings per user */
+    tu_expect_in(g_out, "\"ratings_per_user\":{\"summary\":{\"count\":5,\"mean\":1,");
+}
+
 /* The genres chart's labels are the genres' names: gnuplot reads a data
  * file's "string" with backslash escapes, so a name's backslash is doubled
  * in genres.dat (a genre "A\\B" was labelled "A\B", "x\ny" in two lines). */
@@ -2652,6 +2669,7 @@ int main(void)
         cmocka_unit_test(test_stats_genres_unknown_without_movie_data),
         cmocka_unit_test(test_norms_last_bin_of_one_norm),
         cmocka_unit_test(test_stats_genre_names_with_backslashes),
+        cmocka_unit_test(test_stats_whole_means_keep_their_range),
         cmocka_unit_test(test_plots),
         cmocka_unit_test(test_plots_no_genres),
         cmocka_unit_test(test_project_without_genres),

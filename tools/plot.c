@@ -665,8 +665,10 @@ int64_t hist_bins(int64_t n, const double *values, int n_bins, bool of_counts, d
     }
     /* Whole numbers (counts) get whole-number bins [lo + bw, lo + (b+1)w)
      * when there are enough of them, so that no bin straddles a value (not
-     * one value's range around it, whose edges are halves). */
-    const bool int_edges = whole && lo == floor(lo) && hi - lo + 1 >= n_bins && hi - lo < 1e15;
+     * one value's range around it, whose edges are halves). Counts only:
+     * whole mean ratings of 1 to 5 in 4 bins ran to 9, [7, 9) past any
+     * rating, with [5, 7) open at the largest mean. */
+    const bool int_edges = of_counts && whole && lo == floor(lo) && hi - lo + 1 >= n_bins && hi - lo < 1e15;
     if (int_edges) hi = lo + ceil((hi - lo + 1) / n_bins) * n_bins;
     double width = (hi - lo) / n_bins;
     for (int b = 0; b <= n_bins; b++) edges[b] = b == n_bins ? hi : lo + width * b;

@@ -106,9 +106,9 @@ bool plot_svg_drawn(const char *name);
  * Counts the finite values among values[0..n) into n_bins >= 1 equal-width
  * bins spanning their minimum to their maximum; a bin holds the values
  * from its lower edge up to (excluding) its upper edge, the maximum falls
- * into the last bin. When every value is a whole number and the range has
- * at least n_bins of them, the bins are whole numbers wide and the last
- * edge may pass the maximum. When all values are equal the range is
+ * into the last bin. When the values are counts (`of_counts`), every one
+ * a whole number, and the range has at least n_bins of them, the bins are
+ * whole numbers wide and the last edge may pass the maximum. When all values are equal the range is
  * value -+ 0.5, or [value, value + 1] for `of_counts` (the values are
  * counts, such as ratings per user: a count's bin starts at it); when
  * there is no finite value, 0..1. Fills edges[0..n_bins] and

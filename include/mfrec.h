@@ -1044,7 +1044,8 @@ typedef struct mfr_run_state {
     int64_t epochs;           /**< the epochs the run was asked for */
     int64_t early_stop;       /**< early-stopping patience, 0: off */
     int64_t best_epoch;       /**< the best epoch so far, 0: none (then best is NULL) */
-    double best_val;          /**< its validation score (not NaN; INFINITY allowed) */
+    double best_val;          /**< its validation MSE: >= 0 (INFINITY: none yet; NaN and
+                               *   negative values are refused) */
     int64_t log_every;        /**< the logging interval */
     int64_t checkpoint_every; /**< the checkpoint interval */
     double elapsed_s;         /**< wall seconds the run has spent so far */
@@ -1124,8 +1125,9 @@ MFR_API int mfr_checkpoint_kind(const char *path, int32_t *kind, mfr_error *err)
  * those that never change results (n_threads, max_memory) and `kernels`
  * (the kernel sets give identical bits; the model keeps recording the
  * checkpoint's value). `ds` must be the checkpoint's dataset (id maps and
- * fingerprint), `split_spec` its split, and `train` give the same training
- * ratings. Otherwise MFR_ERR_MISMATCH with a message that names every
+ * fingerprint), `split_spec` its split (as the run wrote it or spelled
+ * otherwise: "random:.2" is "random:0.2"; the model keeps the run's
+ * spelling), and `train` give the same training ratings. Otherwise MFR_ERR_MISMATCH with a message that names every
  * difference, e.g. "--dim is 64, the checkpoint's 30; split ...". Other
  * errors as mfr_trainer_create.
  */

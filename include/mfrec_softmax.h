@@ -179,8 +179,9 @@ MFR_API int mfr_softmax_trainer_save_checkpoint(const mfr_softmax_trainer *tr,
  * equal the checkpoint's configuration in every field but `kernels` and
  * `n_shards` (which change nothing; the trainer keeps the checkpoint's
  * n_shards, so its models record what the uninterrupted run's do), `ds`
- * be its dataset, `split_spec` its split and `train` give the same
- * training pairs; otherwise MFR_ERR_MISMATCH naming every difference
+ * be its dataset, `split_spec` its split (as the run wrote it or spelled
+ * otherwise: "random:.1" is "random:0.1"; the model keeps the run's
+ * spelling) and `train` give the same training pairs; otherwise MFR_ERR_MISMATCH naming every difference
  * ("--lr is 0.1, the checkpoint's 0.01; ..."), also for a checkpoint of a
  * matrix-factorization run. Other errors as mfr_softmax_trainer_create.
  */

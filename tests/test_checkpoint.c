@@ -518,6 +518,43 @@ static void test_mismatch_refused(void **state)
     mfr_checkpoint_destroy(c);
 }
 
+/* A resume takes the checkpoint's split as written or normalized
+ * ("random:.2" is mfr_split_spec's "random:0.2"), as mfr_model_check_split
+ * does: the trainer given "random:.2" was refused its own split by a
+ * resume given mfr_split_spec's form, and the other way round. The model
+ * keeps recording the spec as the run wrote it. Another split is still
+ * refused. */
+static void test_resume_reads_the_split_as_written(void **state)
+{
+    struct fixture *f = *state;
+    const char *const written[] = {"random:.2", "random:0.2"}, *const given[] = {"random:0.2", "random:.20"};
+    for (int x = 0; x < 2; x++) {
+        mfr_config cfg;
+        mfr_config_default(&cfg);
+        cfg.k = 3;
+        mfr_trainer *tr = NULL;
+        mfr_error err = {0};
+        assert_int_equal(mfr_trainer_create(&cfg, f->ds, mfr_split_train(f->split), written[x], &tr, &err),
+                         MFR_OK);
+        steps(tr, 2);
+        mfr_run_state run = {.epochs = 9, .best_val = INFINITY};
+        save(f, tr, &run, "ck");
+        mfr_trainer_destroy(tr);
+        mfr_checkpoint *c = load(f, "ck");
+        mfr_trainer *r = NULL;
+        if (mfr_trainer_resume(c, &cfg, f->ds, mfr_split_train(f->split), given[x], &r, &err) != MFR_OK)
+            fail_msg("resume with %s of %s: %s", given[x], written[x], err.message);
+        assert_string_equal(mfr_model_split_spec(mfr_trainer_model(r)), written[x]);
+        mfr_trainer_destroy(r);
+        r = NULL;
+        assert_int_equal(mfr_trainer_resume(c, &cfg, f->ds, mfr_split_train(f->split), "random:0.3", &r, &err),
+                         MFR_ERR_MISMATCH);
+        assert_null(r);
+        tu_expect_in(err.message, "split is 'random:0.3'");
+        mfr_checkpoint_destroy(c);
+    }
+}
+
 /* A model of users [lo, hi) shaped as m's parts are (an MPI rank's). */
 static mfr_model *part_of(const mfr_model *m, int32_t lo, int32_t hi)
 {
@@ -733,6 +770,7 @@ int main(void)
         cmocka_unit_test(test_corruption_refused),
         cmocka_unit_test(test_diffs_end_on_whole_entries),
         cmocka_unit_test(test_mismatch_refused),
+        cmocka_unit_test(test_resume_reads_the_split_as_written),
         cmocka_unit_test(test_shell_reads_rows),
         cmocka_unit_test(test_truncated),
         cmocka_unit_test(test_shell_damage),

@@ -635,6 +635,14 @@ bool mfr_split_spec_is(const char *spec, const char *normalized)
     return spec && normalized && parse_spec_c(spec, &p, NULL) == MFR_OK && strcmp(p.spec, normalized) == 0;
 }
 
+bool mfr_split_specs_same(const char *a, const char *b)
+{
+    struct split_params p;
+    if (!a || !b) return false;
+    if (strcmp(a, b) == 0) return true;
+    return parse_spec_c(b, &p, NULL) == MFR_OK && mfr_split_spec_is(a, p.spec);
+}
+
 int mfr_split_positions(const char *spec, uint64_t seed, int64_t n, uint32_t *pos, int64_t *n_test,
                         char **spec_out, mfr_error *err)
 {

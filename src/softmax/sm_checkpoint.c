@@ -179,8 +179,10 @@ int mfr_softmax_trainer_resume(const mfr_checkpoint *c, const mfr_softmax_config
     made.kernels = cfg->kernels;
     made.n_shards = net->cfg.n_shards; /* recorded as the uninterrupted run's */
     made.max_memory = cfg->max_memory; /* the machine's, not the run's */
+    /* the checkpoint's split as the run wrote it, which split_spec may
+     * spell otherwise (mfr_ckpt_check_data): the models' bytes */
     if (data_ok &&
-        (st = mfr_softmax_trainer_create(&made, ds, train, split_spec, n_threads, &t, err)) != MFR_OK)
+        (st = mfr_softmax_trainer_create(&made, ds, train, p.model->split_spec, n_threads, &t, err)) != MFR_OK)
         return st;
     int64_t n_pairs = 0;
     uint64_t h = t ? mfr_sm_trainer_pairs_hash(mfr_softmax_trainer_core(t), &n_pairs) : 0;

@@ -895,7 +895,9 @@ bool mfr_ckpt_check_data(const mfr_checkpoint *c, const mfr_dataset *ds, const m
     mfr_error e = {0};
     bool data_ok = mfr_model_check_dataset(c->model, ds, &e) == MFR_OK;
     if (!data_ok) mfr_ckpt_diff_add(d, "dataset: %s", e.message);
-    if (strcmp(split_spec ? split_spec : "", c->model->split_spec) != 0)
+    /* as written or normalized ("random:.2" is "random:0.2"), as
+     * mfr_model_check_split takes them */
+    if (!mfr_split_specs_same(split_spec ? split_spec : "", c->model->split_spec))
         mfr_ckpt_diff_add(d, "split is '%s', the checkpoint's '%s'", split_spec ? split_spec : "",
                           c->model->split_spec);
     /* the same canonical split, from files that changed since: the

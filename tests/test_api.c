@@ -481,6 +481,18 @@ static void test_argument_errors_name_the_argument(void **state)
     EXPECT_MSG(mfr_trainer_evaluate(tr, NULL, &met, &err), "mfr_trainer_evaluate: ratings is NULL");
     EXPECT_MSG(mfr_trainer_evaluate(tr, r, NULL, &err), "mfr_trainer_evaluate: out is NULL");
     mfr_trainer_destroy(tr);
+    /* these said "trainer output pointer is NULL" and "dataset or ratings
+     * is NULL", naming neither the function nor the argument */
+    EXPECT_MSG(mfr_trainer_create(&cfg, f->ds, r, NULL, NULL, &err), "mfr_trainer_create: out is NULL");
+    EXPECT_MSG(mfr_trainer_create(&cfg, f->ds, NULL, NULL, &tr, &err), "mfr_trainer_create: ratings is NULL");
+    EXPECT_MSG(mfr_trainer_create(NULL, f->ds, r, NULL, &tr, &err), "mfr_trainer_create: cfg is NULL");
+    assert_null(tr);
+    EXPECT_MSG(mfr_trainer_resume(NULL, &cfg, f->ds, r, NULL, NULL, &err), "mfr_trainer_resume: out is NULL");
+    mfr_softmax_config smc;
+    mfr_softmax_config_default(&smc);
+    mfr_softmax_trainer *st = NULL;
+    EXPECT_MSG(mfr_softmax_trainer_create(&smc, f->ds, NULL, NULL, 1, &st, &err),
+               "mfr_softmax_trainer_create: ratings is NULL");
     mfr_split *sp = NULL;
     EXPECT_MSG(mfr_split_create_lean(NULL, "none", 1, &sp, &err), "mfr_split_create_lean: dataset is NULL");
     mfr_dataset *ds = NULL;

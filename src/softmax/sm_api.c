@@ -106,8 +106,8 @@ int mfr_softmax_trainer_create(const mfr_softmax_config *cfg, const mfr_dataset 
     if (!out) return mfr_seterr(err, MFR_ERR_INVALID, "mfr_softmax_trainer_create: out is NULL");
     *out = NULL;
     if (!cfg || !ds || !train)
-        return mfr_seterr(err, MFR_ERR_INVALID,
-                          "mfr_softmax_trainer_create: configuration, dataset or ratings is NULL");
+        return mfr_seterr(err, MFR_ERR_INVALID, "mfr_softmax_trainer_create: %s is NULL",
+                          !cfg ? "cfg" : !ds ? "dataset" : "ratings");
     int rc = mfr_model_check_split_spec("mfr_softmax_trainer_create", split_spec, err);
     if (rc == MFR_OK) rc = mfr_check_threads("mfr_softmax_trainer_create", n_threads, err);
     if (rc == MFR_OK) rc = mfr_ratings_refuse_view(train, "mfr_softmax_trainer_create", err);

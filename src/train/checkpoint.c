@@ -950,7 +950,7 @@ int mfr_trainer_resume(const mfr_checkpoint *c, const mfr_config *cfg, const mfr
                        const mfr_ratings *train, const char *split_spec, mfr_trainer **out,
                        mfr_error *err)
 {
-    if (!out) return mfr_seterr(err, MFR_ERR_INVALID, "trainer output pointer is NULL");
+    if (!out) return mfr_seterr(err, MFR_ERR_INVALID, "mfr_trainer_resume: out is NULL");
     *out = NULL;
     if (!c || !cfg || !ds || !train)
         return mfr_seterr(err, MFR_ERR_INVALID, "mfr_trainer_resume: %s is NULL",

@@ -461,9 +461,12 @@ static int trainer_build(const mfr_config *cfg, const mfr_dataset *ds, const mfr
                          const char *split_spec, const struct mfr_train_part *part, mfr_trainer **out,
                          mfr_error *err)
 {
-    if (!out) return mfr_seterr(err, MFR_ERR_INVALID, "trainer output pointer is NULL");
+    const char *fn = part ? "mfr_trainer_create_part" : "mfr_trainer_create";
+    if (!out) return mfr_seterr(err, MFR_ERR_INVALID, "%s: out is NULL", fn);
     *out = NULL;
-    int rc = mfr_model_check_split_spec(part ? "mfr_trainer_create_part" : "mfr_trainer_create", split_spec, err);
+    if (!cfg || !ds || !train)
+        return mfr_seterr(err, MFR_ERR_INVALID, "%s: %s is NULL", fn, !cfg ? "cfg" : !ds ? "dataset" : "ratings");
+    int rc = mfr_model_check_split_spec(fn, split_spec, err);
     if (rc != MFR_OK) return rc;
     mfr_trainer *tr;
     rc = trainer_new(cfg, ds, train, part ? part->nnz : train ? train->n : 0, &tr, err);

@@ -771,6 +771,16 @@ static void test_resume_plot_other_top(void **state)
     tu_expect_in(text, "\n3 NaN NaN\n6 ");
     assert_null(strstr(text, "\n9 NaN"));
     tu_expect_in(text, "\n9 ");
+    free(text), free(dat);
+    /* resumed at --top 5 past epoch 9: 1 and 3 left out, 6 (k 5) drawn, 9
+     * left out; the note said "epochs 1..9", 6 among them */
+    assert_int_equal(run("train --resume %s --epochs 12 --top 5 --plot %s/topplot4 --quiet", ck, g_dir), 0);
+    tu_expect_in(g_err, "leaves out the checkpoint's logged epochs 1..3, 9, measured at another k than --top 5");
+    dat = tu_path(g_dir, "topplot4/softmax_ranking.dat");
+    text = tu_read_file(dat, NULL);
+    assert_non_null(text);
+    tu_expect_in(text, "\n3 NaN NaN\n6 ");
+    tu_expect_in(text, "\n9 NaN NaN\n");
     free(text), free(dat), free(ck);
 }
 

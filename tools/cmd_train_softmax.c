@@ -582,6 +582,29 @@ static int run(const struct sm_opts *o)
     return rc;
 }
 
+/* The logged epochs measured at another k, for resume_curve's note: runs
+ * of consecutive logged epochs ("1..3, 9..12"); an epoch drawn between
+ * two of them splits the run (one range said 6, drawn, was left out). */
+struct other_k {
+    char text[160];
+    long long n, first, last; /* epochs in all; the open run's ends */
+    bool open;
+};
+
+static void other_k_close(struct other_k *g)
+{
+    size_t len = strlen(g->text);
+    if (!g->open || len + 1 >= sizeof g->text) return;
+    char run[64];
+    if (g->first == g->last) snprintf(run, sizeof run, "%lld", g->first);
+    else snprintf(run, sizeof run, "%lld..%lld", g->first, g->last);
+    /* past its room the list ends in "..." */
+    if (len + strlen(run) + 8 < sizeof g->text)
+        snprintf(g->text + len, sizeof g->text - len, "%s%s", len ? ", " : "", run);
+    else snprintf(g->text + len, sizeof g->text - len, ", ...");
+    g->open = false;
+}
+
 /* The --plot points of the logged epochs, from the checkpoint's log. An
  * epoch whose metrics were taken at another k than this run's --top
  * keeps its loss and leaves a gap in the ranking chart (whose series are
@@ -589,7 +612,7 @@ static int run(const struct sm_opts *o)
 static int resume_curve(struct sm_run *r)
 {
     const char *p = r->jl.buf, *end = r->jl.buf + r->jl.len;
-    long long other_k = 0, first = 0, last = 0; /* logged epochs at another k */
+    struct other_k other = {.n = 0};
     while (p && p < end) {
         const char *nl = memchr(p, '\n', (size_t)(end - p));
         long long e;
@@ -608,26 +631,23 @@ static int resume_curve(struct sm_run *r)
         double prec = strncmp(tp, "null", 4) ? strtod(tp, NULL) : NAN;
         double ndcg = strncmp(tn, "null", 4) ? strtod(tn, NULL) : NAN;
         const long long k = strtoll(top + strlen("\"top\":"), NULL, 10);
-        if (k != r->o->top) {
-            prec = ndcg = NAN;
-            if (e != r->o->epochs) { /* the last epoch: plot_run draws this run's final ranking */
-                if (!other_k++) first = e;
-                last = e;
-            }
+        if (k != r->o->top) prec = ndcg = NAN;
+        if (k != r->o->top && e != r->o->epochs) { /* the last epoch: plot_run draws this run's final ranking */
+            if (!other.open) other.first = e, other.open = true;
+            other.last = e, other.n++;
+        } else {
+            other_k_close(&other);
         }
         int rc = add_point(r, (struct sm_point){(double)e, loss, prec, ndcg});
         if (rc != EXIT_OK) return rc;
         p = nl ? nl + 1 : end;
     }
-    if (other_k && r->o->plot) {
-        char which[64];
-        if (first == last) snprintf(which, sizeof which, "epoch %lld", first);
-        else snprintf(which, sizeof which, "epochs %lld..%lld", first, last);
+    other_k_close(&other);
+    if (other.n && r->o->plot)
         fprintf(stderr,
-                "%s: note: --plot: the ranking chart leaves out the checkpoint's logged %s, "
+                "%s: note: --plot: the ranking chart leaves out the checkpoint's logged epoch%s %s, "
                 "measured at another k than --top %d\n",
-                g_cmd, which, r->o->top);
-    }
+                g_cmd, other.n == 1 ? "" : "s", other.text, r->o->top);
     return EXIT_OK;
 }
 

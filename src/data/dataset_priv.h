@@ -180,9 +180,6 @@ int mfr_ratings_refuse_view(const mfr_ratings *r, const char *fn, mfr_error *err
 int mfr_split_positions(const char *spec, uint64_t seed, int64_t n, uint32_t *pos, int64_t *n_test,
                         char **spec_out, mfr_error *err);
 
-/* true when `spec` (as a caller wrote it, e.g. "sklearn:1") is a split spec
- * whose normalized form (mfr_split_spec) is `normalized` ("sklearn:1:0.25"). */
-bool mfr_split_spec_is(const char *spec, const char *normalized);
 /* true when the split specs a and b, each as written or normalized
  * ("random:.2", "random:0.2"), are the same split. */
 bool mfr_split_specs_same(const char *a, const char *b);

@@ -629,7 +629,9 @@ static int parse_spec_c(const char *spec, struct split_params *p, mfr_error *err
     return rc;
 }
 
-bool mfr_split_spec_is(const char *spec, const char *normalized)
+/* Whether `spec` (as a caller wrote it, e.g. "sklearn:1") is a split spec
+ * whose normalized form (mfr_split_spec) is `normalized` ("sklearn:1:0.25"). */
+static bool spec_is(const char *spec, const char *normalized)
 {
     struct split_params p;
     return spec && normalized && parse_spec_c(spec, &p, NULL) == MFR_OK && strcmp(p.spec, normalized) == 0;
@@ -640,7 +642,7 @@ bool mfr_split_specs_same(const char *a, const char *b)
     struct split_params p;
     if (!a || !b) return false;
     if (strcmp(a, b) == 0) return true;
-    return parse_spec_c(b, &p, NULL) == MFR_OK && mfr_split_spec_is(a, p.spec);
+    return parse_spec_c(b, &p, NULL) == MFR_OK && spec_is(a, p.spec);
 }
 
 int mfr_split_positions(const char *spec, uint64_t seed, int64_t n, uint32_t *pos, int64_t *n_test,

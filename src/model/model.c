@@ -458,7 +458,7 @@ int mfr_model_check_split(const mfr_model *m, const mfr_split *sp, mfr_error *er
 {
     if (!m || !sp)
         return mfr_seterr(err, MFR_ERR_INVALID, "mfr_model_check_split: %s is NULL", !m ? "model" : "split");
-    if (strcmp(sp->spec, m->split_spec) != 0 && !mfr_split_spec_is(m->split_spec, sp->spec))
+    if (!mfr_split_specs_same(m->split_spec, sp->spec))
         return mfr_seterr(err, MFR_ERR_MISMATCH, "split %s is not the model's split (%s)", sp->spec,
                           *m->split_spec ? m->split_spec : "none recorded");
     if (!m->split_pin || sp->train->split_pin == m->split_pin) return MFR_OK;

@@ -512,6 +512,28 @@ static void check_norm_scatter_x_labels(const char *plots)
     free(script), free(gp), free(path);
 }
 
+/* norms --json: the outer edges hold every norm, as "items" prints them
+ * and as norm_vs_ratings.dat has them; the first was written at 9 digits,
+ * which could lie above the smallest norm (stats writes them in full). */
+static void check_norms_json_edges(void)
+{
+    assert_int_equal(run("norms --model '%s' --top 1000 --bins 7 --json", g_model), 0);
+    tu_expect_json(g_out);
+    double lo = 1e300, hi = -1e300;
+    for (const char *p = strstr(g_out, "\"norm\":"); p; p = strstr(p + 1, "\"norm\":")) {
+        const double v = strtod(p + strlen("\"norm\":"), NULL);
+        lo = v < lo ? v : lo;
+        hi = v > hi ? v : hi;
+    }
+    const char *e = strstr(g_out, "\"edges\":[");
+    assert_non_null(e);
+    const double first = strtod(e + strlen("\"edges\":["), NULL);
+    const char *last = strchr(e, ']');
+    while (last[-1] != ',') last--;
+    if (!(first <= lo && strtod(last, NULL) >= hi))
+        fail_msg("edges [%.17g, %.17g] leave out a norm of [%.17g, %.17g]", first, strtod(last, NULL), lo, hi);
+}
+
 static void test_norms(void **state)
 {
     (void)state;
@@ -558,6 +580,7 @@ static void test_norms(void **state)
     }
     assert_int_equal(bins, 8);
     assert_int_equal(total, 80);
+    check_norms_json_edges();
 
     /* --plot: pictures with gnuplot, a clear error without it */
     char *plots = tu_path(g_dir, "plots");
@@ -572,6 +595,13 @@ static void test_norms(void **state)
         free(svg);
         check_norm_scatter(plots);
         check_norm_scatter_x_labels(plots);
+        /* --json and --csv name the charts on stderr, as stats --json does */
+        assert_int_equal(run("norms --model '%s' --json --plot '%s'", g_model, plots), 0);
+        tu_expect_json(g_out);
+        tu_expect_in(g_err, "/item_norms.png and .svg, ");
+        assert_int_equal(run("norms --model '%s' --csv --plot '%s'", g_model, plots), 0);
+        tu_expect_in(g_err, "/norm_vs_ratings.png and .svg\n");
+        expect_not_in(g_out, "item_norms");
         /* movies with 20 to 95 training ratings: no power of ten but 100 */
         char *p3 = tu_path(g_dir, "plots-narrow");
         assert_int_equal(run("norms --model '%s' --min-ratings 20 --plot '%s'", g_model, p3), 0);

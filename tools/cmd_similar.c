@@ -171,7 +171,9 @@ static const char norms_help[] =
 static const char norms_help_end[] =
     "\n"
     "Equal norms list the lower movie index first. --csv prints the list\n"
-    "only (--bins then needs --plot); --json the list and the histogram.\n"
+    "only (--bins then needs --plot); --json the list and the histogram,\n"
+    "whose outer edges hold every norm (in full, as stats writes them).\n"
+    "With --plot, --json and --csv name the charts written on stderr.\n"
     "When no movie has --min-ratings training ratings, the list says \"no\n"
     "movie qualifies\" (--json: empty \"items\", and a \"histogram\" with empty\n"
     "\"edges\" and \"counts\"; --csv: the header only), exit 0; with --plot\n"
@@ -252,6 +254,16 @@ static bool last_bin_closed(const struct norms_state *st, const struct norms_opt
     return st->n_hist > 0 && st->edges[o->bins] <= st->max;
 }
 
+/* An outer edge of the histogram as --json writes it: the edge itself or,
+ * when the norm at 9 digits ("items") parses past it, that value. */
+static double outer_edge(double e, bool low)
+{
+    char buf[32];
+    snprintf(buf, sizeof buf, "%.9g", e);
+    const double d = strtod(buf, NULL);
+    return low ? fmin(e, d) : fmax(e, d);
+}
+
 static void print_histogram(const struct norms_state *st, const struct norms_opts *o)
 {
     int64_t peak = 1;
@@ -286,7 +298,11 @@ static void print_norms(const struct norms_state *st, const struct movie_ctx *c,
         printf(",\"histogram\":{\"edges\":[");
         for (int32_t b = 0; st->n_hist && b <= o->bins; b++) {
             printf("%s", b ? "," : "");
-            json_num(st->edges[b], 9);
+            /* the outer edges in full, as stats writes them: at 9 digits
+             * the first could lie above the smallest norm; widened to the
+             * 9-digit norms "items" prints too, so that both fall inside */
+            if (b == 0 || b == o->bins) json_num(outer_edge(st->edges[b], b == 0), JSON_EXACT);
+            else json_num(st->edges[b], 9);
         }
         printf("],\"counts\":[");
         for (int32_t b = 0; st->n_hist && b < o->bins; b++) printf("%s%lld", b ? "," : "", (long long)st->hist[b]);
@@ -311,7 +327,8 @@ static void print_norms(const struct norms_state *st, const struct movie_ctx *c,
 /* DIR/item_norms (histogram) and DIR/norm_vs_ratings: each listed movie's
  * norm against its training ratings, on a log axis, the picture that shows
  * whether rarely rated movies keep large embeddings. What was drawn is
- * said into `say`, printed once the charts are in place. */
+ * said into `say`, printed once the charts are in place (stdout, or stderr
+ * under --json and --csv). */
 static int plot_norms(const struct norms_state *st, const struct movie_ctx *c,
                       const struct norms_opts *o, struct json_log *say)
 {
@@ -348,7 +365,7 @@ static int plot_norms(const struct norms_state *st, const struct movie_ctx *c,
     }
     free(x);
     free(cat);
-    if (rc == EXIT_OK && !o->list.json && !o->list.csv)
+    if (rc == EXIT_OK)
         jlog_printf(say, "plot: %s/item_norms.png and .svg, %s/norm_vs_ratings.png%s\n", printable(o->plot_dir),
                     printable(o->plot_dir),
                     plot_svg_drawn("norm_vs_ratings") ? " and .svg" : " (no .svg: see the note)");
@@ -420,7 +437,11 @@ int cmd_norms(int argc, char **argv)
         if (rc == EXIT_OK) print_norms(&st, &c, &o);
         if (staged) {
             if (rc == EXIT_OK) rc = jlog_check(&say, "this run's report");
-            rc = plot_stage_end_report(rc, say.buf);
+            /* --json and --csv keep stdout to their format: the charts
+             * on stderr, as stats --json --plot says them */
+            const bool quiet = o.list.json || o.list.csv;
+            rc = plot_stage_end_report(rc, quiet ? NULL : say.buf);
+            if (rc == EXIT_OK && quiet && say.buf) fputs(say.buf, stderr);
         }
         free(say.buf);
     }

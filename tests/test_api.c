@@ -805,6 +805,9 @@ static void test_divergence_after_update_refuses_steps(void **state)
     assert_int_equal(mfr_trainer_step(tr, &loss, &err), MFR_ERR_DIVERGED);
     assert_true(isfinite(loss));
     assert_non_null(strstr(err.message, "became non-finite"));
+    /* the learning rate's fault: the starting factors are not blamed */
+    assert_null(strstr(err.message, "starting factors"));
+    assert_non_null(strstr(err.message, "lower the learning rate"));
     for (int again = 0; again < 2; again++) {
         memset(&err, 0, sizeof err);
         assert_int_equal(mfr_trainer_step(tr, &loss, &err), MFR_ERR_DIVERGED);

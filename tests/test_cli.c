@@ -161,6 +161,26 @@ static void test_train_flags_that_would_do_nothing(void **state)
     assert_int_equal(run(INIT_FROM, g_data, e, e), 1);
     tu_expect_in(g_err, "training loss is non-finite (NaN) at the starting factors, before any update: "
                         "they are too large");
+    /* factors of 1e15: a finite loss, but Adam's first gradient overflows
+     * whatever the learning rate; it blamed the learning rate, not the
+     * files (the optimizer state too, at 1e8) */
+    for (float big = 1e15f; big > 1; big = big > 1e9f ? 1e8f : 0) {
+        for (int a = 0; a < 2; a++) {
+            char *path = tu_path(e, a ? "V.npy" : "U.npy");
+            b = (unsigned char *)tu_read_file(path, &n);
+            assert_non_null(b);
+            for (size_t x = 10 + (size_t)(b[8] | b[9] << 8); x + 4 <= n; x += 4) memcpy(b + x, &big, 4);
+            tu_write_file(e, a ? "V.npy" : "U.npy", (const char *)b, n);
+            free(b), free(path);
+        }
+        assert_int_equal(run(INIT_FROM, g_data, e, e), 1);
+        char want[512];
+        snprintf(want, sizeof want, "mfrec train: error: --init-from %s/U.npy,%s/V.npy: the ", e, e);
+        tu_expect_in(g_err, want);
+        tu_expect_in(g_err, " in the first update although the loss was finite");
+        tu_expect_in(g_err, "the starting factors are too large");
+        assert_null(strstr(g_err, "lower the learning rate"));
+    }
 #undef INIT_FROM
     /* split's --seed is a random: split's */
     assert_int_equal(run("split --data '%s' --split sklearn:300 --seed 5 --out '%s/sp'", g_data, g_dir), 2);

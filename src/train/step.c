@@ -37,6 +37,7 @@
  * Biases live in two extra lanes of each row (common_priv.h): their
  * constant lanes get a zero gradient, so they stay exactly 1.
  */
+#include <float.h>
 #include <math.h>
 #include <omp.h>
 #include <string.h>
@@ -527,6 +528,17 @@ int mfr_step_end(mfr_trainer *tr, const struct mfr_step *st, double *loss_out, m
         char names[MFR_CHECK_MAX_ARRAYS][40];
         check_arrays(tr, st, arr, len, names);
         tr->broken_epoch = tr->model->epochs + 1; /* the update was applied */
+        /* Adam's first update moves each value by at most the learning
+         * rate: below half a float's range, what overflowed there is the
+         * gradient (or its square) at the starting factors, or a factor
+         * itself, which no learning rate changes */
+        if (tr->model->epochs == 0 && tr->cfg.optimizer == MFR_OPTIMIZER_ADAM && tr->cfg.lr < FLT_MAX / 2)
+            return mfr_seterr(err, MFR_ERR_DIVERGED,
+                              "%s became non-finite (inf or NaN) in the first update although the loss was "
+                              "finite (%g): the gradient at the starting factors overflows a float, whatever "
+                              "the learning rate; the starting factors are too large (init_std, --init-std; "
+                              "or the factors set, --init-from), or the ratings are",
+                              names[st->bad_array], st->parts.total);
         return mfr_seterr(err, MFR_ERR_DIVERGED,
                           "%s became non-finite (inf or NaN) at epoch %lld although the loss "
                           "was finite (%g); %s",

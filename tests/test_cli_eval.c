@@ -468,7 +468,16 @@ static void test_ease_baseline(void **state)
     tu_expect_in(g_out, "\"feature_dropout\":0.25,");
     assert_int_equal(run("eval --folds --kind softmax --data '%s' --epochs 1 --dim 4 --hidden none "
                          "--dim-movie 4 --feature-dropout 0.25 --k 5", g_data), 0);
-    tu_expect_in(g_out, ", feature dropout 0.25, top 5");
+    tu_expect_in(g_out, ", feature dropout 0.25, seed 300, top 5");
+    tu_expect_in(g_out, "softmax folds u1..u5: k 4, no hidden layer, feature widths movies 4, 1 epoch, ");
+    /* the header names every setting that changes the results, as the
+     * JSON does: weight decay, the hidden layers and their init, the
+     * features and their widths were left out, two runs alike */
+    assert_int_equal(run("eval --folds --kind softmax --data '%s' --epochs 1 --dim 4 --hidden 3,2 "
+                         "--hidden-init he --dim-movie 4 --features movies,genres --dim-genre 2 "
+                         "--weight-decay 0.5 --seed 7", g_data), 0);
+    tu_expect_in(g_out, "softmax folds u1..u5: k 4, hidden 3,2 (He init), feature widths movies 4, genres 2, "
+                        "1 epoch, Adagrad lr 0.1, batch users 0, weight decay 0.5, seed 7, top 10\n");
     /* --max-memory reaches EASE's check, before any fold trains */
     assert_int_equal(run("eval --folds --kind softmax --data '%s' --epochs 2 --dim 4 --hidden 4 "
                          "--baseline ease:5 --max-memory 90K --threads 1", g_data), 1);

@@ -1597,6 +1597,75 @@ static void test_project_singular_words(void **state)
     tu_expect_in(g_out, "perplexity 10, 1 iteration, seed 1: KL divergence");
 }
 
+/* A model trained one epoch at a learning rate of 1e-12 from U and a V
+ * whose row i is row(i) (k 4): in float, the factors do not move. */
+static char *model_with_items(const char *name, void (*row)(int32_t i, float v[4]))
+{
+    char *d = tu_path(g_dir, name), *m = NULL;
+    assert_int_equal(mkdir(d, 0755), 0);
+    float U[120 * 4], V[80 * 4];
+    for (int x = 0; x < 120 * 4; x++) U[x] = 0.1f;
+    for (int32_t i = 0; i < 80; i++) row(i, V + 4 * i);
+    char *up = tu_path(d, "U.npy"), *vp = tu_path(d, "V.npy");
+    mfr_error err = {0};
+    assert_int_equal(mfr_npy_write_f32(up, 120, 4, U, &err), MFR_OK);
+    assert_int_equal(mfr_npy_write_f32(vp, 80, 4, V, &err), MFR_OK);
+    m = tu_path(d, "m.bin");
+    assert_int_equal(run("train --data '%s' --split random:0.2 --dim 4 --epochs 1 --lr 1e-12 --threads 1 --quiet "
+                         "--init-from '%s,%s' --out '%s'", g_data, up, vp, m), 0);
+    free(up), free(vp), free(d);
+    return m;
+}
+
+static void same_row(int32_t i, float v[4])
+{
+    (void)i;
+    for (int c = 0; c < 4; c++) v[c] = 0.1f * (float)(c + 1);
+}
+
+static void row_on_a_line(int32_t i, float v[4])
+{
+    for (int c = 0; c < 4; c++) v[c] = (float)(1 + i % 7) * (c % 2 ? 0.5f : 0.25f);
+}
+
+/* project with nothing to order: identical movie vectors printed "PC1
+ * explains 0.00%" and lowest and highest lists in index order, vectors on
+ * a line PC2's lists; and --top at least half the movies listed some movies
+ * as both lowest and highest. */
+static void test_project_degenerate(void **state)
+{
+    (void)state;
+    char *m = model_with_items("same-items", same_row);
+    assert_int_equal(run("project --model '%s' --data '%s' --top 3", m, g_data), 0);
+    tu_expect_in(g_out, "  the 80 movie embeddings are identical: no variance, no principal axis to order them "
+                        "(no lists of axis ends)\n");
+    tu_expect_in(g_out, "(all equal: no lists of their ends)\n");
+    assert_null(strstr(g_out, "explains"));
+    assert_null(strstr(g_out, "lowest"));
+    free(m);
+    m = model_with_items("line-items", row_on_a_line);
+    assert_int_equal(run("project --model '%s' --data '%s' --top 3", m, g_data), 0);
+    tu_expect_in(g_out, "  PC2 explains none of the variance (the movies lie on a line): no lists of its ends\n");
+    tu_expect_in(g_out, "PC1, lowest:");
+    assert_null(strstr(g_out, "PC2, lowest:"));
+    free(m);
+    /* the few movies with 70 or more training ratings: half at each end, never 4 */
+    assert_int_equal(run("project --model '%s' --data '%s' --top 4 --min-ratings 70", g_model, g_data), 0);
+    const char *n = strstr(g_out, "PCA of ");
+    assert_non_null(n);
+    int sel = atoi(n + strlen("PCA of "));
+    assert_true(sel >= 2 && sel < 8);
+    char want[160];
+    snprintf(want, sizeof want, "  --top 4: %d movie%s at each end, half of the %d movies, so that the lowest and "
+             "highest lists do not overlap", sel / 2, sel / 2 == 1 ? "" : "s", sel);
+    tu_expect_in(g_out, want);
+    const char *lo = strstr(g_out, "PC1, lowest:\n"), *hi = lo ? strstr(lo, "PC1, highest:") : NULL;
+    assert_non_null(hi);
+    int lines = 0;
+    for (const char *c = lo + strlen("PC1, lowest:\n"); c < hi; c++) lines += *c == '\n';
+    assert_int_equal(lines, 1 + sel / 2);
+}
+
 static void test_export(void **state)
 {
     (void)state;
@@ -2679,6 +2748,7 @@ int main(void)
         cmocka_unit_test(test_project_text_and_coordinates),
         cmocka_unit_test(test_project_singular_words),
         cmocka_unit_test(test_project_min_ratings_counts_training_ratings),
+        cmocka_unit_test(test_project_degenerate),
         cmocka_unit_test(test_export),
         cmocka_unit_test(test_export_over_earlier_export),
         cmocka_unit_test(test_failed_writes_leave_nothing),

@@ -40,6 +40,10 @@ static const char project_help_end[] =
     "training ratings is an error (exit 1), where the lists of recommend,\n"
     "similar and norms say \"no movie qualifies\" (similar: \"no other movie\n"
     "qualifies\").\n"
+    "Each end lists at most half of the movies, so that the lowest and highest\n"
+    "lists never share one (said when --top is cut). An axis along which the\n"
+    "movies do not vary (identical embeddings, or all on a line: PC2) has no\n"
+    "ends to list, and neither do norms that are all equal: the report says so.\n"
     "Exit status: 0 ok, 1 runtime error, 2 usage error.\n";
 
 /* Index of the lowest set genre bit, or -1 without genres. */
@@ -287,6 +291,38 @@ static void place_movies(struct projection *p, const mfr_dataset *ds)
     }
 }
 
+/* An axis that explains no variance (all movies on a line: PC2; below
+ * 1e-12 of it, rounding) orders the movies by their index: no ends. */
+static bool axis_orders(const struct projection *p, double explained)
+{
+    return p->pca->total_variance > 0 && explained > 1e-12;
+}
+
+/* The lists of the movies at both ends of each axis and of the norms: at
+ * most half of the selected movies at each end, so that the lowest and
+ * the highest never share a movie (--top at least half listed some in
+ * both, in opposite orders); said when --top is cut. */
+static void print_all_ends(const struct projection *p, const mfr_dataset *ds, const struct project_opts *o,
+                           bool norms_differ)
+{
+    const bool pc1 = !o->tsne && axis_orders(p, p->pca->explained[0]);
+    const bool pc2 = !o->tsne && p->n_comp > 1 && axis_orders(p, p->explained2);
+    if (!o->tsne && p->pca->total_variance > 0 && p->n_comp > 1 && !pc2)
+        printf("  PC2 explains none of the variance (the movies lie on a line): no lists of its ends\n");
+    if (!pc1 && !pc2 && !norms_differ) return;
+    int top = o->top;
+    if (top > p->n_sel / 2) {
+        top = p->n_sel / 2;
+        printf("  --top %d: %d movie%s at each end, half of the %d movies, so that the lowest and highest "
+               "lists do not overlap%s\n",
+               (int)o->top, top, PL(top), (int)p->n_sel, p->n_sel % 2 ? " (the middle one is in neither)" : "");
+    }
+    if (pc1) print_ends(ds, "PC1", "pc1", p->x, p->items, p->n_ratings, p->order, p->n_sel, top);
+    if (pc2) print_ends(ds, "PC2", "pc2", p->y, p->items, p->n_ratings, p->order, p->n_sel, top);
+    if (norms_differ)
+        print_ends(ds, "Embedding norm", "norm", p->sel_norm, p->items, p->n_ratings, p->order, p->n_sel, top);
+}
+
 static void print_projection(const struct projection *p, const mfr_dataset *ds,
                              const struct project_opts *o)
 {
@@ -300,6 +336,9 @@ static void print_projection(const struct projection *p, const mfr_dataset *ds,
         printf("  perplexity %g, %d iteration%s, seed %llu: KL divergence %.4f (%.2f s)\n",
                o->topt.perplexity, (int)o->topt.iterations, PL(o->topt.iterations),
                (unsigned long long)o->topt.seed, p->kl, p->seconds);
+    else if (!(p->pca->total_variance > 0)) /* "explains 0.00%" of nothing, and ends in index order */
+        printf("  the %d movie embeddings are identical: no variance, no principal axis to order them "
+               "(no lists of axis ends)\n", (int)p->n_sel);
     else if (p->n_comp > 1)
         printf("  PC1 explains %.2f%% of the variance, PC2 %.2f%% (together %.2f%%; total variance %.6g)\n",
                100 * p->pca->explained[0], 100 * p->explained2,
@@ -313,14 +352,9 @@ static void print_projection(const struct projection *p, const mfr_dataset *ds,
         nmin = fmin(nmin, p->sel_norm[s]);
         nmax = fmax(nmax, p->sel_norm[s]);
     }
-    printf("  embedding norms: mean %.4f, min %.4f, max %.4f\n", nsum / p->n_sel, nmin, nmax);
-    if (o->top > 0) {
-        if (!o->tsne) print_ends(ds, "PC1", "pc1", p->x, p->items, p->n_ratings, p->order, p->n_sel, o->top);
-        if (!o->tsne && p->n_comp > 1)
-            print_ends(ds, "PC2", "pc2", p->y, p->items, p->n_ratings, p->order, p->n_sel, o->top);
-        print_ends(ds, "Embedding norm", "norm", p->sel_norm, p->items, p->n_ratings, p->order, p->n_sel,
-                   o->top);
-    }
+    printf("  embedding norms: mean %.4f, min %.4f, max %.4f%s\n", nsum / p->n_sel, nmin, nmax,
+           nmin == nmax ? " (all equal: no lists of their ends)" : "");
+    print_all_ends(p, ds, o, nmin < nmax);
 }
 
 /* DIR/projection_genres: one panel per genre that some selected movie has,

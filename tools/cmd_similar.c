@@ -385,7 +385,8 @@ int cmd_norms(int argc, char **argv)
         LIST_FLAG_ROWS(&o.list),
         {.name = "--bins", .value = "B", .kind = FLAG_I32, .dst = &o.bins, .lo = 1, .hi = 1000,
          .help = "histogram bins, equal width from the smallest to the\n"
-                 "largest norm (default 20)"},
+                 "largest norm (default 20; norms all the same to a\n"
+                 "millionth get the range of 0.5 on either side)"},
         {.name = "--plot", .value = "DIR", .kind = FLAG_STR, .dst = &o.plot_dir,
          .help = "also draw, with gnuplot, DIR/item_norms (the histogram)\n"
                  "and DIR/norm_vs_ratings (each movie's norm against its\n"

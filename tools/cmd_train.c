@@ -1354,6 +1354,6 @@ done:
 
 int cmd_train(int argc, char **argv)
 {
-    int rc = dist_begin();
+    int rc = dist_begin(argc, argv);
     return dist_end(rc == EXIT_OK ? train_command(argc, argv) : rc);
 }

@@ -11,8 +11,9 @@
 
 #include "mfrec.h"
 
-/* Starts MPI when mpirun launched this process: EXIT_OK or a printed error. */
-int dist_begin(void);
+/* Starts MPI when mpirun launched this process: EXIT_OK or a printed error.
+ * argv: train's arguments, which every rank must have alike (collective). */
+int dist_begin(int argc, char **argv);
 /* Launched by mpirun (any rank count, 1 included). */
 bool dist_on(void);
 int dist_rank(void);

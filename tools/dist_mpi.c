@@ -22,7 +22,25 @@ static mfr_mpi_trainer *g_mt;
  * mistake for one another rank still waits in. */
 static MPI_Comm g_end = MPI_COMM_NULL;
 
-int dist_begin(void)
+/* The first rank whose arguments differ from rank 0's (FNV-1a of each
+ * with its NUL), or -1: a rank with other flags takes other collectives
+ * (another reading path, a refusal of its own) and the job hangs. */
+static int other_command(int argc, char **argv)
+{
+    unsigned long long h = 14695981039346656037ULL, h0;
+    for (int i = 0; i < argc; i++)
+        for (const char *c = argv[i];; c++) {
+            h = (h ^ (unsigned char)*c) * 1099511628211ULL;
+            if (!*c) break;
+        }
+    h0 = h;
+    if (MPI_Bcast(&h0, 1, MPI_UNSIGNED_LONG_LONG, 0, MPI_COMM_WORLD) != MPI_SUCCESS) return -1;
+    int mine = h0 != h ? g_rank : g_size, first = g_size;
+    if (MPI_Allreduce(&mine, &first, 1, MPI_INT, MPI_MIN, MPI_COMM_WORLD) != MPI_SUCCESS) return -1;
+    return first < g_size ? first : -1;
+}
+
+int dist_begin(int argc, char **argv)
 {
     if (!cli_launch_rank()) return EXIT_OK;
     /* read before MPI_Init: Open MPI's singleton sets PMIX_RANK to 0 */
@@ -52,6 +70,11 @@ int dist_begin(void)
         return runtime_error("launched as rank %s of a parallel job, but MPI sees a world of 1: the launcher is "
                              "not of the MPI this mfrec was built with (docs/MPI.md); use its mpirun",
                              rank);
+    const int other_rank = other_command(argc, argv);
+    if (other_rank >= 0)
+        return runtime_error("MPI rank %d was started with other arguments than rank 0: every rank must run the "
+                             "same mfrec train command (docs/MPI.md)",
+                             other_rank);
     return EXIT_OK;
 }
 

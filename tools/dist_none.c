@@ -8,8 +8,10 @@
 
 /* Launched by mpirun with several ranks, this build would train the whole
  * model on every rank and every rank would write the same outputs. */
-int dist_begin(void)
+int dist_begin(int argc, char **argv)
 {
+    (void)argc;
+    (void)argv;
     const char *n = cli_mpirun_ranks();
     if (cli_other_rank()) {
         if (n) return EXIT_RUNTIME; /* rank 0 says why, once */

@@ -264,6 +264,18 @@ elif ! grep -q "MPI rank 1 read other data than rank 0" "$T/log"; then
 elif [ -e "$T/node0/copies.bin" ]; then bad "rank 1's data changed: the model was written"
 else echo "ok: -np 2 with rank 1's copy of the data changed: refused, naming rank 1"; fi
 
+# Other arguments on one rank (an MPMD launch, a wrapper adding flags):
+# refused on every rank, naming the rank, nothing written. Rank 2 with
+# --optimizer als took another path of collectives and the job hung.
+if timeout 120 "${MPIRUN[@]}" -np 3 sh -c '[ "$OMPI_COMM_WORLD_RANK" = 2 ] && set -- "$@" --optimizer als --l2 0.1
+    exec "$0" "$@"' "$M" "${base[@]}" --out "$T/other.bin" >"$T/log" 2>&1; then
+    bad "-np 3 with other arguments on rank 2: must fail"
+elif [ $? -eq 124 ]; then bad "-np 3 with other arguments on rank 2: hung"
+elif [ "$(grep -c "MPI rank 2 was started with other arguments than rank 0" "$T/log")" != 1 ]; then
+    bad "other arguments on rank 2: not one message naming it"; grep 'mfrec' "$T/log" | head -3
+elif [ -e "$T/other.bin" ]; then bad "other arguments on rank 2: the model was written"
+else echo "ok: -np 3 with other arguments on rank 2: refused once, naming rank 2"; fi
+
 # --init-from: every rank reads the same .npy files (exported from a model
 # trained here), so the run starts where one process starts.
 "$M" "${base[@]}" --epochs 3 --out "$T/init.bin" >/dev/null &&

@@ -805,6 +805,14 @@ check "sweep-smoke: ... and nothing is made" test ! -e "$W/s1"
 check "mpi-memory: no build named is exit 2" status 2 bash "$TOP/tools/mpi-memory" "$D" 1
 check "mpi-memory: ... named in the message" grep -q "no build named" "$W/out"
 check "mpi-memory: a REPS that is no number is exit 2" status 2 bash "$TOP/tools/mpi-memory" "$D" x "a=$MFREC"
+# no arguments at all: a usage error (exit 2) naming the tool, not bash's
+# "line N: 1: usage" and exit 1 of ${1:?}
+check "mpi-memory: no arguments is exit 2" status 2 bash "$TOP/tools/mpi-memory"
+check "mpi-memory: ... with the usage" grep -q "^usage: tools/mpi-memory" "$W/out"
+check "mpi-bench: no arguments is exit 2" status 2 bash "$TOP/tools/mpi-bench"
+check "mpi-bench: ... named" grep -q "^tools/mpi-bench: one argument" "$W/out"
+check "sweep-ranks: no arguments is exit 2" status 2 bash "$TOP/tools/sweep-ranks"
+check "sweep-ranks: ... named" grep -q "^sweep-ranks: the mfrec binary is required" "$W/out"
 check "checksum-table: a missing binary is exit 2" status 2 bash "$TOP/tools/checksum-table" "$W/none/mfrec" "$W/ck" "$D"
 check "checksum-table: missing data is exit 2" status 2 bash "$TOP/tools/checksum-table" "$MFREC" "$W/ck" "$W/none"
 touch "$W/a file"

@@ -24,15 +24,23 @@ static MPI_Comm g_end = MPI_COMM_NULL;
 
 /* The first rank whose arguments differ from rank 0's (FNV-1a of each
  * with its NUL), or -1: a rank with other flags takes other collectives
- * (another reading path, a refusal of its own) and the job hangs. */
+ * (another reading path, a refusal of its own) and the job hangs.
+ * --threads is per rank (README, "Running on a cluster": a node's cores;
+ * the bytes do not depend on it), so it and its value are left out. */
 static int other_command(int argc, char **argv)
 {
     unsigned long long h = 14695981039346656037ULL, h0;
-    for (int i = 0; i < argc; i++)
+    for (int i = 0; i < argc; i++) {
+        if (!strncmp(argv[i], "--threads=", 10)) continue;
+        if (!strcmp(argv[i], "--threads") && i + 1 < argc) {
+            i++;
+            continue;
+        }
         for (const char *c = argv[i];; c++) {
             h = (h ^ (unsigned char)*c) * 1099511628211ULL;
             if (!*c) break;
         }
+    }
     h0 = h;
     if (MPI_Bcast(&h0, 1, MPI_UNSIGNED_LONG_LONG, 0, MPI_COMM_WORLD) != MPI_SUCCESS) return -1;
     int mine = h0 != h ? g_rank : g_size, first = g_size;

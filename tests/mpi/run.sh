@@ -275,6 +275,14 @@ elif [ "$(grep -c "MPI rank 2 was started with other arguments than rank 0" "$T/
     bad "other arguments on rank 2: not one message naming it"; grep 'mfrec' "$T/log" | head -3
 elif [ -e "$T/other.bin" ]; then bad "other arguments on rank 2: the model was written"
 else echo "ok: -np 3 with other arguments on rank 2: refused once, naming rank 2"; fi
+# --threads is per rank (README, "Running on a cluster": one node's cores
+# may differ from another's): ranks with other --threads run, to the same
+# bytes; the argument check refused them as other arguments.
+if ! timeout 120 "${MPIRUN[@]}" -np 3 sh -c 'case $OMPI_COMM_WORLD_RANK in 1) set -- "$@" --threads 2 ;;
+    2) set -- "$@" --threads=1 ;; esac; exec "$0" "$@"' "$M" "${base[@]}" --optimizer adam --out "$T/thr.bin" >"$T/log" 2>&1; then
+    bad "-np 3 with other --threads per rank failed:"; grep 'mfrec' "$T/log" | head -3
+elif ! cmp -s "$T/thr.bin" "$T/ref-adam.bin"; then bad "-np 3 with other --threads per rank: model differs"
+else echo "ok: -np 3 with other --threads per rank: same model bytes"; fi
 
 # --init-from: every rank reads the same .npy files (exported from a model
 # trained here), so the run starts where one process starts.

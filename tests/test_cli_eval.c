@@ -478,6 +478,16 @@ static void test_ease_baseline(void **state)
                          "--weight-decay 0.5 --seed 7", g_data), 0);
     tu_expect_in(g_out, "softmax folds u1..u5: k 4, hidden 3,2 (He init), feature widths movies 4, genres 2, "
                         "1 epoch, Adagrad lr 0.1, batch users 0, weight decay 0.5, seed 7, top 10\n");
+    /* --json too: the widths were missing, so runs that differed in
+     * --dim-genre wrote the same configuration */
+    assert_int_equal(run("eval --folds --kind softmax --data '%s' --epochs 1 --dim 4 --hidden none "
+                         "--dim-movie 4 --features movies,genres,years --dim-genre 2 --dim-year 3 --json",
+                         g_data), 0);
+    tu_expect_json(g_out);
+    tu_expect_in(g_out, ",\"top\":10,\"feature_widths\":{\"movies\":4,\"genres\":2,\"years\":3},\"folds\":[");
+    assert_int_equal(run("eval --folds --kind softmax --data '%s' --epochs 1 --dim 4 --hidden none --tie --json",
+                         g_data), 0);
+    tu_expect_in(g_out, ",\"feature_widths\":{\"movies\":4},");
     /* --max-memory reaches EASE's check, before any fold trains */
     assert_int_equal(run("eval --folds --kind softmax --data '%s' --epochs 2 --dim 4 --hidden 4 "
                          "--baseline ease:5 --max-memory 90K --threads 1", g_data), 1);

@@ -1192,6 +1192,12 @@ static void sm_json(const struct sm_opts *o, const char *dir, const struct sm_fo
            num_exact(o->cfg.label_min_rating, lm), o->cfg.negatives == MFR_SOFTMAX_NEG_UNRATED ? "unrated" : "all",
            num_exact(o->cfg.feature_dropout, fd), o->cfg.hidden_init == MFR_SOFTMAX_INIT_HE ? "he" : "colab", (long long)o->epochs,
            (unsigned long long)o->cfg.seed, (int)o->top);
+    /* the features' embedding widths, as the table's header names them
+     * (the movies' is k with tied tables) */
+    printf(",\"feature_widths\":{\"movies\":%d", (int)(o->cfg.tie_tables ? o->cfg.k : o->cfg.dim_movie));
+    if (o->cfg.features & MFR_SOFTMAX_FEAT_GENRES) printf(",\"genres\":%d", (int)o->cfg.dim_genre);
+    if (o->cfg.features & MFR_SOFTMAX_FEAT_YEARS) printf(",\"years\":%d", (int)o->cfg.dim_year);
+    putchar('}');
     if (ease) ease_baseline_json(&o->ease);
     fputs(",\"folds\":[", stdout);
     for (int f = 0; f < N_SM_FOLDS; f++) {

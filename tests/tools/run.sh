@@ -61,6 +61,11 @@ if command -v gnuplot >/dev/null 2>&1; then
 else
     echo "skip: time-to-accuracy (no gnuplot)"
 fi
+# tools/tta-vs-libmf without arguments: a usage error naming the tool
+# (${1:?} was "line N: 1: usage ...": exit 1 under bash, 2 under dash)
+check "tta-vs-libmf: no arguments is exit 2" status 2 sh "$TOP/tools/tta-vs-libmf"
+check "tta-vs-libmf: ... named" grep -q "^tta-vs-libmf: OUT is required" "$W/out"
+check "tta-vs-libmf: ... under bash too" status 2 bash "$TOP/tools/tta-vs-libmf"
 
 # --- tools/reference: --help does nothing else; a bad train flag stops it
 # after the build, before the data is fetched. A copy of the script in a
@@ -813,6 +818,13 @@ check "mpi-bench: no arguments is exit 2" status 2 bash "$TOP/tools/mpi-bench"
 check "mpi-bench: ... named" grep -q "^tools/mpi-bench: one argument" "$W/out"
 check "sweep-ranks: no arguments is exit 2" status 2 bash "$TOP/tools/sweep-ranks"
 check "sweep-ranks: ... named" grep -q "^sweep-ranks: the mfrec binary is required" "$W/out"
+# no arguments, or no data: exit 2 naming the tool, not bash's "line N: 1:"
+# and exit 1 of ${1:?}
+check "checksum-table: no arguments is exit 2" status 2 bash "$TOP/tools/checksum-table"
+check "checksum-table: ... named" grep -q "^checksum-table: MFREC_BIN and OUTDIR are required" "$W/out"
+check "checksum-table: no DATA_DIR nor MFREC_DATA is exit 2" \
+    status 2 env -u MFREC_DATA bash "$TOP/tools/checksum-table" "$MFREC" "$W/ck"
+check "checksum-table: ... named" grep -q "^checksum-table: set MFREC_DATA or pass DATA_DIR" "$W/out"
 check "checksum-table: a missing binary is exit 2" status 2 bash "$TOP/tools/checksum-table" "$W/none/mfrec" "$W/ck" "$D"
 check "checksum-table: missing data is exit 2" status 2 bash "$TOP/tools/checksum-table" "$MFREC" "$W/ck" "$W/none"
 touch "$W/a file"

@@ -175,7 +175,7 @@ static void test_train_flags_that_would_do_nothing(void **state)
         }
         assert_int_equal(run(INIT_FROM, g_data, e, e), 1);
         char want[512];
-        snprintf(want, sizeof want, "mfrec train: error: --init-from %s/U.npy,%s/V.npy: the ", e, e);
+        snprintf(want, sizeof want, "mfrec train: error: --init-from: %s/U.npy,%s/V.npy: the ", e, e);
         tu_expect_in(g_err, want);
         tu_expect_in(g_err, " in the first update although the loss was finite");
         tu_expect_in(g_err, "the starting factors are too large");

@@ -958,7 +958,7 @@ static int train_epochs(struct train_run *r)
             /* the first step blames the starting factors: name the files
              * they came from (the message names no learning rate then) */
             if (o->init_from && e == 1 && err.status == MFR_ERR_DIVERGED && strstr(err.message, "starting factors"))
-                return runtime_error("--init-from %s: %s", o->init_from,
+                return runtime_error("--init-from: %s: %s", o->init_from,
                                      err.message);
             return lib_error(&err);
         }

@@ -344,9 +344,15 @@ static void test_folds(void **state)
     assert_true(fabs(number_after(&pm, "\"rmse\":") - mean) < 1e-12);
     assert_true(fabs(number_after(&ps, "\"rmse\":") - sqrt(q / 4)) < 1e-12);
     assert_true(rmse[0] != rmse[1]); /* the folds differ */
-    /* the summaries have the folds' shape: rating metrics, then "ranking" */
-    tu_expect_in(g_out, "\"mean\":{\"rmse\":");
-    tu_expect_in(g_out, "\"std\":{\"rmse\":");
+    /* the summaries have the folds' shape: rating metrics, then "ranking"
+     * (the folds' "mse" was missing from them) */
+    tu_expect_in(g_out, "\"mean\":{\"mse\":");
+    tu_expect_in(g_out, "\"std\":{\"mse\":");
+    p = g_out;
+    double mse = 0;
+    for (int f = 0; f < 5; f++) mse += number_after(&p, "\"mse\":") / 5;
+    pm = strstr(g_out, "\"mean\":{");
+    assert_true(fabs(number_after(&pm, "\"mse\":") - mse) < 1e-12);
     pm = strstr(g_out, "\"mean\":{");
     tu_expect_in(pm, ",\"ranking\":{\"model\":{\"precision\":");
     tu_expect_in(pm, "},\"popularity\":{\"precision\":");

@@ -454,7 +454,7 @@ done:
 
 /* The summarized quantities, in table order. */
 enum {
-    S_RMSE, S_MAE, S_P, S_R, S_NDCG, S_COV, S_POP_P, S_POP_R, S_POP_NDCG, S_POP_COV,
+    S_MSE, S_RMSE, S_MAE, S_P, S_R, S_NDCG, S_COV, S_POP_P, S_POP_R, S_POP_NDCG, S_POP_COV,
     S_EASE_P, S_EASE_R, S_EASE_NDCG, S_EASE_COV, S_N
 };
 /* json_ranking_summary reads each ranker's four metrics side by side */
@@ -464,6 +464,7 @@ _Static_assert(S_POP_P == S_P + N_RANKING_METRICS && S_EASE_P == S_POP_P + N_RAN
 
 static void fold_values(const struct fold_result *fr, double *v)
 {
+    v[S_MSE] = fr->mt.mse;
     v[S_RMSE] = fr->mt.rmse;
     v[S_MAE] = fr->mt.mae;
     v[S_P] = fr->rm.precision;
@@ -573,7 +574,9 @@ static void json_folds(const struct eval_opts *o, const char *dir, const struct 
     /* the folds' shape: rating metrics, then "ranking" by ranker */
     for (int pass = 0; pass < 2; pass++) {
         const double *v = pass ? std : mean;
-        fputs(pass ? "},\"std\":{\"rmse\":" : "],\"mean\":{\"rmse\":", stdout);
+        fputs(pass ? "},\"std\":{\"mse\":" : "],\"mean\":{\"mse\":", stdout);
+        json_num(v[S_MSE], JSON_DIGITS);
+        fputs(",\"rmse\":", stdout);
         json_num(v[S_RMSE], JSON_DIGITS);
         fputs(",\"mae\":", stdout);
         json_num(v[S_MAE], JSON_DIGITS);

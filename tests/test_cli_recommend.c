@@ -1438,6 +1438,10 @@ static void test_overflowed_scores_and_rated_digits(void **state)
     assert_null(strstr(g_out, "inf"));
     assert_int_equal(run("norms --model '%s' --csv", inf), 0);
     tu_expect_in(g_out, "\n1,6,,,0,,Unrated 6 (1995),Comedy\n");
+    /* its norm is in no bin: the title counts the norms binned (it said 6,
+     * above counts adding up to 5) */
+    assert_int_equal(run("norms --model '%s'", inf), 0);
+    tu_expect_in(g_out, "\nhistogram of 5 norms (20 bins; 1 not finite, left out)\n");
     assert_int_equal(run("recommend --model '%s' --user 2 --json", inf), 0);
     tu_expect_in(g_out, "\"movie\":6,\"title\":\"Unrated 6 (1995)\",\"genres\":[\"Comedy\"],\"score\":null,");
     char *batch = tu_path(dir, "all.csv");

@@ -189,7 +189,7 @@ struct norms_opts {
 /* The norms, their ranking and their histogram. */
 struct norms_state {
     int32_t n_items, n_top;
-    int64_t n_hist;
+    int64_t n_hist, n_binned; /* eligible norms; those the bins count (the finite ones) */
     double *norms, *edges, *hist_vals;
     double max; /* the largest norm of the histogram: its last bin is closed when its edge is this */
     float *fnorms, *top_sc;
@@ -242,7 +242,7 @@ static int norms_compute(struct norms_state *st, const mfr_model *m, const struc
         return lib_error(&err);
     for (int32_t r = 0; r < st->n_top; r++) st->top_sc[r] = (float)st->norms[st->top[r]];
     /* no eligible movie: no histogram over an invented range */
-    if (st->n_hist) hist_bins(st->n_hist, st->hist_vals, o->bins, false, st->edges, st->hist);
+    if (st->n_hist) st->n_binned = hist_bins(st->n_hist, st->hist_vals, o->bins, false, st->edges, st->hist);
     return EXIT_OK;
 }
 
@@ -269,8 +269,13 @@ static void print_histogram(const struct norms_state *st, const struct norms_opt
     int64_t peak = 1;
     for (int32_t b = 0; b < o->bins; b++)
         if (st->hist[b] > peak) peak = st->hist[b];
-    printf("histogram of %lld norm%s (%d bin%s)\n", (long long)st->n_hist, PL(st->n_hist), (int)o->bins,
+    /* a norm that overflowed (factors of a huge model: "inf" in the list)
+     * is in no bin: said, so that the counts add up to the title's */
+    printf("histogram of %lld norm%s (%d bin%s", (long long)st->n_binned, PL(st->n_binned), (int)o->bins,
            PL(o->bins));
+    if (st->n_binned < st->n_hist)
+        printf("; %lld not finite, left out", (long long)(st->n_hist - st->n_binned));
+    printf(")\n");
     for (int32_t b = 0; b < o->bins; b++) {
         int bar = (int)((st->hist[b] * 50 + peak - 1) / peak);
         printf("  [%9.4f, %9.4f%c %6lld%s", st->edges[b], st->edges[b + 1],

@@ -516,6 +516,30 @@ static void test_json_histograms_hold_their_values(void **state)
     const double lo = json_value_after(h, "\"edges\":[");
     assert_true(lo <= 130.0 / 87.0);
     assert_float_equal(lo, 130.0 / 87.0, 0.0);
+    /* and the 10-digit values printed beside them: movie 1's mean of 38/11
+     * is 3.454545455 in the summary's max and in best_rated, above the
+     * edge in full, 3.4545454545454546, which a program re-binning them
+     * lost; the edge is now the printed value */
+    len = 0;
+    for (int x = 0; x < 11; x++) /* 5 fives, a three and 5 twos: 38 */
+        len += (size_t)snprintf(text + len, sizeof text - len, "%d,1,%d\n", x + 1, x < 5 ? 5 : x == 5 ? 3 : 2);
+    len += (size_t)snprintf(text + len, sizeof text - len, "1,2,1\n");
+    tu_write_file(g_dir, "edge.csv", text, len);
+    assert_int_equal(
+        run("stats --data '%s/edge.csv' --format delimited:comma:noheader --json --bins 4 --min-ratings 1", g_dir),
+        0);
+    tu_expect_json(g_out);
+    h = strstr(g_out, "\"mean_rating_per_movie\"");
+    assert_non_null(h);
+    const double max = json_value_after(h, "\"max\":");
+    const char *edges = strstr(h, "\"edges\":[");
+    assert_non_null(edges);
+    const char *last_edge = strstr(edges, "],");
+    while (last_edge[-1] != ',') last_edge--;
+    const double top = strtod(last_edge, NULL);
+    assert_true(max == 3.454545455 && top >= max);
+    assert_true(json_value_after(strstr(g_out, "\"best_rated\""), "\"mean_rating\":") <= top);
+    tu_expect_in(h, "\"last_bin_closed\":true}");
     /* every movie's norm (the list has them all) within the outer edges */
     assert_int_equal(run("norms --model '%s' --data '%s' --bins 5 --top 100000 --json", g_model, g_data), 0);
     /* the list length asked for, "top" as in every JSON output (more than the list holds here) */

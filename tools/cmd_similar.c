@@ -254,16 +254,6 @@ static bool last_bin_closed(const struct norms_state *st, const struct norms_opt
     return st->n_hist > 0 && st->edges[o->bins] <= st->max;
 }
 
-/* An outer edge of the histogram as --json writes it: the edge itself or,
- * when the norm at 9 digits ("items") parses past it, that value. */
-static double outer_edge(double e, bool low)
-{
-    char buf[32];
-    snprintf(buf, sizeof buf, "%.9g", e);
-    const double d = strtod(buf, NULL);
-    return low ? fmin(e, d) : fmax(e, d);
-}
-
 static void print_histogram(const struct norms_state *st, const struct norms_opts *o)
 {
     int64_t peak = 1;
@@ -306,7 +296,7 @@ static void print_norms(const struct norms_state *st, const struct movie_ctx *c,
             /* the outer edges in full, as stats writes them: at 9 digits
              * the first could lie above the smallest norm; widened to the
              * 9-digit norms "items" prints too, so that both fall inside */
-            if (b == 0 || b == o->bins) json_num(outer_edge(st->edges[b], b == 0), JSON_EXACT);
+            if (b == 0 || b == o->bins) json_num(json_outer_edge(st->edges[b], b == 0, 9), JSON_EXACT);
             else json_num(st->edges[b], 9);
         }
         printf("],\"counts\":[");

@@ -322,8 +322,11 @@ static void json_histogram(const struct histogram *h)
         /* the outer edges bound the smallest and largest values (whole-number
          * bins of counts end past the largest, which the summary's max
          * gives): in full, so that they hold them (1.491954023 was above a
-         * mean of 1.4919540229885) */
-        json_num(h->edges[b], b == 0 || b == h->n_bins ? JSON_EXACT : JSON_DIGITS);
+         * mean of 1.4919540229885), and widened to the summary's and the
+         * movie lists' 10 digits, so that those hold too (a largest mean
+         * of 38/11 printed as 3.454545455, above the edge 3.4545454545454546) */
+        if (b == 0 || b == h->n_bins) json_num(json_outer_edge(h->edges[b], b == 0, JSON_DIGITS), JSON_EXACT);
+        else json_num(h->edges[b], JSON_DIGITS);
     }
     printf("],\"counts\":[");
     for (int b = 0; b < h->n_bins; b++) printf("%s%lld", b ? "," : "", (long long)h->counts[b]);

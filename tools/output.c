@@ -4,6 +4,7 @@
 #include <math.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 
 #include "output.h"
 
@@ -59,6 +60,14 @@ void json_num(double x, int digits)
     if (digits >= JSON_EXACT) fputs(num_exact(x, buf), stdout);
     else if (isfinite(x)) printf("%.*g", digits, x);
     else fputs("null", stdout);
+}
+
+double json_outer_edge(double e, bool low, int digits)
+{
+    char buf[40];
+    snprintf(buf, sizeof buf, "%.*g", digits, e);
+    const double d = strtod(buf, NULL);
+    return low ? fmin(e, d) : fmax(e, d);
 }
 
 static const char *const ranker_names[N_RANKERS] = {"model", "popularity", "ease"};

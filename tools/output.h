@@ -7,6 +7,7 @@
 #ifndef MFR_OUTPUT_H
 #define MFR_OUTPUT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -29,6 +30,13 @@ const char *num_exact(double x, char buf[static 32]);
  * own digits: eval JSON_EXACT (exact doubles), stats 10 (readable
  * summaries). */
 void json_num(double x, int digits);
+
+/* An outer edge e of a histogram as --json writes it (in full): e itself,
+ * or, when a value printed with `digits` significant digits (%.*g) parses
+ * past it, that value (fmin for the low edge, fmax for the high one), so
+ * that the values the output prints beside the histogram (a summary's
+ * min and max, a list's) fall inside its edges too. */
+double json_outer_edge(double e, bool low, int digits);
 
 /* The rankers of an evaluation, in their JSON order and names. */
 enum { RANKER_MODEL, RANKER_POPULARITY, RANKER_EASE, N_RANKERS };

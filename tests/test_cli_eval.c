@@ -283,6 +283,20 @@ static void test_json_and_train_file(void **state)
     free(model);
 }
 
+/* The summaries of eval --folds --json in g_out have the folds' shape,
+ * rating metrics first (the folds' "mse" was missing from them): the mean's
+ * mse is the folds' mean. */
+static void expect_summaries_mse(void)
+{
+    tu_expect_in(g_out, "\"mean\":{\"mse\":");
+    tu_expect_in(g_out, "\"std\":{\"mse\":");
+    const char *p = g_out;
+    double mse = 0;
+    for (int f = 0; f < 5; f++) mse += number_after(&p, "\"mse\":") / 5;
+    const char *pm = strstr(g_out, "\"mean\":{");
+    assert_true(fabs(number_after(&pm, "\"mse\":") - mse) < 1e-12);
+}
+
 static void test_folds(void **state)
 {
     (void)state;
@@ -344,15 +358,7 @@ static void test_folds(void **state)
     assert_true(fabs(number_after(&pm, "\"rmse\":") - mean) < 1e-12);
     assert_true(fabs(number_after(&ps, "\"rmse\":") - sqrt(q / 4)) < 1e-12);
     assert_true(rmse[0] != rmse[1]); /* the folds differ */
-    /* the summaries have the folds' shape: rating metrics, then "ranking"
-     * (the folds' "mse" was missing from them) */
-    tu_expect_in(g_out, "\"mean\":{\"mse\":");
-    tu_expect_in(g_out, "\"std\":{\"mse\":");
-    p = g_out;
-    double mse = 0;
-    for (int f = 0; f < 5; f++) mse += number_after(&p, "\"mse\":") / 5;
-    pm = strstr(g_out, "\"mean\":{");
-    assert_true(fabs(number_after(&pm, "\"mse\":") - mse) < 1e-12);
+    expect_summaries_mse();
     pm = strstr(g_out, "\"mean\":{");
     tu_expect_in(pm, ",\"ranking\":{\"model\":{\"precision\":");
     tu_expect_in(pm, "},\"popularity\":{\"precision\":");
@@ -390,6 +396,29 @@ static void test_folds(void **state)
 
 /* The EASE column: in the table, in JSON, the same for 1 and 2 threads,
  * and the same folds give the same EASE numbers under either model kind. */
+static void test_softmax_folds_settings(void **state)
+{
+    (void)state;
+    /* the header names every setting that changes the results, as the
+     * JSON does: weight decay, the hidden layers and their init, the
+     * features and their widths were left out, two runs alike */
+    assert_int_equal(run("eval --folds --kind softmax --data '%s' --epochs 1 --dim 4 --hidden 3,2 "
+                         "--hidden-init he --dim-movie 4 --features movies,genres --dim-genre 2 "
+                         "--weight-decay 0.5 --seed 7", g_data), 0);
+    tu_expect_in(g_out, "softmax folds u1..u5: k 4, hidden 3,2 (He init), feature widths movies 4, genres 2, "
+                        "1 epoch, Adagrad lr 0.1, batch users 0, weight decay 0.5, seed 7, top 10\n");
+    /* --json too: the widths were missing, so runs that differed in
+     * --dim-genre wrote the same configuration */
+    assert_int_equal(run("eval --folds --kind softmax --data '%s' --epochs 1 --dim 4 --hidden none "
+                         "--dim-movie 4 --features movies,genres,years --dim-genre 2 --dim-year 3 --json",
+                         g_data), 0);
+    tu_expect_json(g_out);
+    tu_expect_in(g_out, ",\"top\":10,\"feature_widths\":{\"movies\":4,\"genres\":2,\"years\":3},\"folds\":[");
+    assert_int_equal(run("eval --folds --kind softmax --data '%s' --epochs 1 --dim 4 --hidden none --tie --json",
+                         g_data), 0);
+    tu_expect_in(g_out, ",\"feature_widths\":{\"movies\":4},");
+}
+
 static void test_ease_baseline(void **state)
 {
     (void)state;
@@ -476,24 +505,6 @@ static void test_ease_baseline(void **state)
                          "--dim-movie 4 --feature-dropout 0.25 --k 5", g_data), 0);
     tu_expect_in(g_out, ", feature dropout 0.25, seed 300, top 5");
     tu_expect_in(g_out, "softmax folds u1..u5: k 4, no hidden layer, feature widths movies 4, 1 epoch, ");
-    /* the header names every setting that changes the results, as the
-     * JSON does: weight decay, the hidden layers and their init, the
-     * features and their widths were left out, two runs alike */
-    assert_int_equal(run("eval --folds --kind softmax --data '%s' --epochs 1 --dim 4 --hidden 3,2 "
-                         "--hidden-init he --dim-movie 4 --features movies,genres --dim-genre 2 "
-                         "--weight-decay 0.5 --seed 7", g_data), 0);
-    tu_expect_in(g_out, "softmax folds u1..u5: k 4, hidden 3,2 (He init), feature widths movies 4, genres 2, "
-                        "1 epoch, Adagrad lr 0.1, batch users 0, weight decay 0.5, seed 7, top 10\n");
-    /* --json too: the widths were missing, so runs that differed in
-     * --dim-genre wrote the same configuration */
-    assert_int_equal(run("eval --folds --kind softmax --data '%s' --epochs 1 --dim 4 --hidden none "
-                         "--dim-movie 4 --features movies,genres,years --dim-genre 2 --dim-year 3 --json",
-                         g_data), 0);
-    tu_expect_json(g_out);
-    tu_expect_in(g_out, ",\"top\":10,\"feature_widths\":{\"movies\":4,\"genres\":2,\"years\":3},\"folds\":[");
-    assert_int_equal(run("eval --folds --kind softmax --data '%s' --epochs 1 --dim 4 --hidden none --tie --json",
-                         g_data), 0);
-    tu_expect_in(g_out, ",\"feature_widths\":{\"movies\":4},");
     /* --max-memory reaches EASE's check, before any fold trains */
     assert_int_equal(run("eval --folds --kind softmax --data '%s' --epochs 2 --dim 4 --hidden 4 "
                          "--baseline ease:5 --max-memory 90K --threads 1", g_data), 1);
@@ -851,6 +862,7 @@ int main(void)
         cmocka_unit_test(test_json_and_train_file),
         cmocka_unit_test(test_folds),
         cmocka_unit_test(test_ease_baseline),
+        cmocka_unit_test(test_softmax_folds_settings),
         cmocka_unit_test(test_ease_memory_with_model),
         cmocka_unit_test(test_usage_errors),
         cmocka_unit_test(test_runtime_errors),

@@ -720,6 +720,16 @@ static void test_failed_save_is_not_reported_saved(void **state)
     free(out);
 }
 
+/* The text of a file the test's --plot wrote, under g_dir. */
+static char *plot_data(const char *name)
+{
+    char *path = tu_path(g_dir, name);
+    char *text = tu_read_file(path, NULL);
+    if (!text) fail_msg("%s was not written", path);
+    free(path);
+    return text;
+}
+
 /* A resume with another --top than the checkpoint's run: the ranking
  * chart's series are "precision@5" and "NDCG@5", so the epochs the
  * checkpoint's log measured at k 10 are gaps in it (their losses stay in
@@ -738,50 +748,40 @@ static void test_resume_plot_other_top(void **state)
     int st = run("train --resume %s --epochs 6 --top 5 --plot %s/topplot --quiet", ck, g_dir);
     if (st != 0) fail_msg("resume exited %d: %s", st, g_err);
     tu_expect_in(g_err, "leaves out the checkpoint's logged epochs 1..3, measured at another k than --top 5");
-    char *dat = tu_path(g_dir, "topplot/softmax_ranking.dat");
-    char *text = tu_read_file(dat, NULL);
-    assert_non_null(text);
+    char *text = plot_data("topplot/softmax_ranking.dat");
     tu_expect_in(text, "precision@5");
     tu_expect_in(text, "\n1 NaN NaN\n3 NaN NaN\n6 ");
-    free(text), free(dat);
-    dat = tu_path(g_dir, "topplot/softmax_loss.dat");
-    text = tu_read_file(dat, NULL);
-    assert_non_null(text);
+    free(text);
+    text = plot_data("topplot/softmax_loss.dat");
     assert_null(strstr(text, "NaN"));
-    free(text), free(dat);
+    free(text);
     /* the checkpoint (now of epoch 6, logged at k 5) resumed at --top 10
      * to epoch 9 (a checkpoint there): epochs 1 and 3 drawn again, 6 a gap */
     assert_int_equal(run("train --resume %s --epochs 9 --plot %s/topplot2 --quiet", ck, g_dir), 0);
     tu_expect_in(g_err, "leaves out the checkpoint's logged epoch 6, measured at another k than --top 10");
-    dat = tu_path(g_dir, "topplot2/softmax_ranking.dat");
-    text = tu_read_file(dat, NULL);
-    assert_non_null(text);
+    text = plot_data("topplot2/softmax_ranking.dat");
     tu_expect_in(text, "precision@10");
     tu_expect_in(text, "\n6 NaN NaN\n9 ");
     assert_null(strstr(text, "\n1 NaN"));
-    free(text), free(dat);
+    free(text);
     /* nothing left to train, the last epoch (9) logged at k 10, --top 5:
      * the final ranking at k 5 is that epoch's point (it failed with
      * "nothing to draw" when every point was a gap) */
     assert_int_equal(run("train --resume %s --top 5 --plot %s/topplot3 --quiet", ck, g_dir), 0);
     tu_expect_in(g_err, "leaves out the checkpoint's logged epochs 1..3, measured at another k than --top 5");
-    dat = tu_path(g_dir, "topplot3/softmax_ranking.dat");
-    text = tu_read_file(dat, NULL);
-    assert_non_null(text);
+    text = plot_data("topplot3/softmax_ranking.dat");
     tu_expect_in(text, "\n3 NaN NaN\n6 ");
     assert_null(strstr(text, "\n9 NaN"));
     tu_expect_in(text, "\n9 ");
-    free(text), free(dat);
+    free(text);
     /* resumed at --top 5 past epoch 9: 1 and 3 left out, 6 (k 5) drawn, 9
      * left out; the note said "epochs 1..9", 6 among them */
     assert_int_equal(run("train --resume %s --epochs 12 --top 5 --plot %s/topplot4 --quiet", ck, g_dir), 0);
     tu_expect_in(g_err, "leaves out the checkpoint's logged epochs 1..3, 9, measured at another k than --top 5");
-    dat = tu_path(g_dir, "topplot4/softmax_ranking.dat");
-    text = tu_read_file(dat, NULL);
-    assert_non_null(text);
+    text = plot_data("topplot4/softmax_ranking.dat");
     tu_expect_in(text, "\n3 NaN NaN\n6 ");
     tu_expect_in(text, "\n9 NaN NaN\n");
-    free(text), free(dat), free(ck);
+    free(text), free(ck);
 }
 
 int main(void)

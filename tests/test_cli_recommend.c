@@ -1466,6 +1466,52 @@ static void test_overflowed_scores_and_rated_digits(void **state)
     free(emb), free(data), free(dir);
 }
 
+/* norms: an overflowed norm ("inf", in no bin) is not the largest norm
+ * its last bin is closed at: beside one finite norm (a range around it,
+ * its last edge past it) the last bin said "]" and last_bin_closed true. */
+static void test_norms_overflowed_last_bin_open(void **state)
+{
+    (void)state;
+    char *dir = tu_path(g_dir, "ovfbin"), *data = tu_path(dir, "d"), *emb = tu_path(dir, "e");
+    assert_int_equal(mkdir(dir, 0755), 0);
+    assert_int_equal(mkdir(data, 0755), 0);
+    tu_write_file(data, "u.item",
+                  "1|Movie 1 (1995)|01-Jan-1995||http://x|0|0|0|0|0|1|0|0|0|0|0|0|0|0|0|0|0|0|0\n"
+                  "2|Movie 2 (1995)|01-Jan-1995||http://x|0|0|0|0|0|1|0|0|0|0|0|0|0|0|0|0|0|0|0\n",
+                  (size_t)-1);
+    char text[512];
+    int n = 0; /* movie 2 has no rating */
+    for (int u = 1; u <= 6; u++)
+        n += snprintf(text + n, sizeof text - (size_t)n, "%d\t1\t%d\t880000001\n", u, 1 + u % 5);
+    tu_write_file(data, "u.data", text, (size_t)-1);
+    char *m1 = tu_path(dir, "m1.mfr"), *inf = tu_path(dir, "inf.mfr");
+    assert_int_equal(run("train --data '%s' --split none --dim 8 --epochs 1 --quiet --out '%s'", data, m1), 0);
+    assert_int_equal(run("export --model '%s' --out '%s'", m1, emb), 0);
+    /* V's row of movie 2 (item_ids.txt gives the rows' order) set to 3e38 */
+    char *ids_path = tu_path(emb, "item_ids.txt"), *v_path = tu_path(emb, "V.npy");
+    char *ids = tu_read_file(ids_path, NULL);
+    const int row = strtol(ids, NULL, 10) == 2 ? 0 : 1;
+    size_t len;
+    char *npy = tu_read_file(v_path, &len);
+    const size_t header = 10 + (size_t)(unsigned char)npy[8] + 256u * (unsigned char)npy[9];
+    const float huge = 3e38f;
+    for (int c = 0; c < 8; c++) memcpy(npy + header + ((size_t)row * 8 + (size_t)c) * 4, &huge, 4);
+    tu_write_file(emb, "V.npy", npy, len);
+    assert_int_equal(run("train --data '%s' --split none --dim 8 --epochs 1 --quiet --init-from '%s/U.npy,%s/V.npy' "
+                         "--out '%s'",
+                         data, emb, emb, inf),
+                     0);
+    assert_int_equal(run("norms --model '%s' --bins 4", inf), 0);
+    tu_expect_in(g_out, "\nhistogram of 1 norm (4 bins; 1 not finite, left out)\n");
+    tu_expect_in(g_out, ")      0\n");
+    expect_not_in(g_out, "]      0\n"); /* the last bin, empty: [lo, hi) */
+    assert_int_equal(run("norms --model '%s' --bins 4 --json", inf), 0);
+    tu_expect_json(g_out);
+    tu_expect_in(g_out, "\"norm\":null,");
+    tu_expect_in(g_out, "\"last_bin_closed\":false}");
+    free(npy), free(ids), free(ids_path), free(v_path), free(m1), free(inf), free(emb), free(data), free(dir);
+}
+
 /* A movie's genres are written whole in --csv lists and export's
  * metadata.tsv however long their names (a dataset's own u.genre): the
  * '|'-joined list went through a 512-byte buffer and lost its last genres,
@@ -1577,6 +1623,7 @@ int main(void)
         cmocka_unit_test(test_recommend_user),
         cmocka_unit_test(test_user_without_training_ratings),
         cmocka_unit_test(test_overflowed_scores_and_rated_digits),
+        cmocka_unit_test(test_norms_overflowed_last_bin_open),
         cmocka_unit_test(test_long_genre_lists_whole),
         cmocka_unit_test(test_similar),
         cmocka_unit_test(test_similar_ambiguous_counts),

@@ -174,6 +174,8 @@ static const char norms_help_end[] =
     "only (--bins then needs --plot); --json the list and the histogram,\n"
     "whose outer edges hold every norm (in full, as stats writes them).\n"
     "With --plot, --json and --csv name the charts written on stderr.\n"
+    "A norm that overflowed (inf; null in --json) is in no bin: the title\n"
+    "says how many were left out, and the bins span the finite norms.\n"
     "When no movie has --min-ratings training ratings, the list says \"no\n"
     "movie qualifies\" (--json: empty \"items\", and a \"histogram\" with empty\n"
     "\"edges\" and \"counts\"; --csv: the header only), exit 0; with --plot\n"
@@ -208,7 +210,7 @@ static void norms_free(struct norms_state *st)
     free(st->hist_vals);
 }
 
-/* Fills st: every movie's norm, the largest among the eligible movies,
+/* Fills st: every movie's norm, the largest finite one of the eligible movies,
  * the histogram of the eligible movies' norms. */
 static int norms_compute(struct norms_state *st, const mfr_model *m, const struct movie_ctx *c,
                          const struct norms_opts *o)
@@ -230,11 +232,15 @@ static int norms_compute(struct norms_state *st, const mfr_model *m, const struc
      * double; ties after rounding go to the lower index */
     /* the histogram of the float norms the list prints, so that its
      * edges (9 digits, a float's) hold every printed norm */
+    /* the largest finite norm: an overflowed one ("inf") is in no bin, and
+     * taken as the largest it closed a last bin that ends past every norm */
+    st->max = -INFINITY;
     for (int32_t i = 0; i < n; i++) {
         st->fnorms[i] = (float)st->norms[i];
         if (!c->too_few[i]) {
-            st->hist_vals[st->n_hist++] = (double)st->fnorms[i];
-            if (st->n_hist == 1 || (double)st->fnorms[i] > st->max) st->max = (double)st->fnorms[i];
+            const double v = (double)st->fnorms[i];
+            st->hist_vals[st->n_hist++] = v;
+            if (isfinite(v) && v > st->max) st->max = v;
         }
     }
     if (mfr_scores_top_k(st->fnorms, n, o->list.top, c->too_few, st->top, st->top_sc, &st->n_top,

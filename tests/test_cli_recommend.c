@@ -1391,6 +1391,32 @@ static void test_ranking_scores_are_not_ratings(void **state)
     free(grav), free(batch);
 }
 
+/* A model of dim 8 trained on `data` from the factors of a first one whose
+ * V row of `movie` is set to 3e38 (--init-from), so that the movie's norm
+ * overflows; written to `out`, with dir/m1.mfr and dir/e/ beside it. */
+static void train_with_overflowed_movie(const char *dir, const char *data, long movie, const char *out)
+{
+    char *m1 = tu_path(dir, "m1.mfr"), *emb = tu_path(dir, "e");
+    assert_int_equal(run("train --data '%s' --split none --dim 8 --epochs 1 --quiet --out '%s'", data, m1), 0);
+    assert_int_equal(run("export --model '%s' --out '%s'", m1, emb), 0);
+    /* item_ids.txt gives the rows' order */
+    char *ids_path = tu_path(emb, "item_ids.txt"), *v_path = tu_path(emb, "V.npy");
+    char *ids = tu_read_file(ids_path, NULL);
+    int row = 0;
+    for (const char *p = ids; *p && strtol(p, NULL, 10) != movie; p = strchr(p, '\n') + 1) row++;
+    size_t len;
+    char *npy = tu_read_file(v_path, &len);
+    const size_t header = 10 + (size_t)(unsigned char)npy[8] + 256u * (unsigned char)npy[9];
+    const float huge = 3e38f;
+    for (int c = 0; c < 8; c++) memcpy(npy + header + ((size_t)row * 8 + (size_t)c) * 4, &huge, 4);
+    tu_write_file(emb, "V.npy", npy, len);
+    assert_int_equal(run("train --data '%s' --split none --dim 8 --epochs 1 --quiet --init-from '%s/U.npy,%s/V.npy' "
+                         "--out '%s'",
+                         data, emb, emb, out),
+                     0);
+    free(npy), free(ids), free(ids_path), free(v_path), free(m1), free(emb);
+}
+
 /* A score that overflows (a movie without ratings whose factors, given
  * by --init-from, are huge) is an empty CSV field in every list and in the
  * batch file, and null in JSON: the single lists printed "inf", the batch
@@ -1399,7 +1425,7 @@ static void test_ranking_scores_are_not_ratings(void **state)
 static void test_overflowed_scores_and_rated_digits(void **state)
 {
     (void)state;
-    char *dir = tu_path(g_dir, "ovf"), *data = tu_path(dir, "d"), *emb = tu_path(dir, "e");
+    char *dir = tu_path(g_dir, "ovf"), *data = tu_path(dir, "d");
     assert_int_equal(mkdir(dir, 0755), 0);
     assert_int_equal(mkdir(data, 0755), 0);
     char text[4096];
@@ -1415,24 +1441,8 @@ static void test_overflowed_scores_and_rated_digits(void **state)
             n += snprintf(text + n, sizeof text - (size_t)n, "%d\t%d\t%d\t%d\n", u, i, 1 + (u + i) % 5,
                           880000000 + i);
     tu_write_file(data, "u.data", text, (size_t)-1);
-    char *m1 = tu_path(dir, "m1.mfr"), *inf = tu_path(dir, "inf.mfr");
-    assert_int_equal(run("train --data '%s' --split none --dim 8 --epochs 1 --quiet --out '%s'", data, m1), 0);
-    assert_int_equal(run("export --model '%s' --out '%s'", m1, emb), 0);
-    /* V's row of movie 6 (item_ids.txt gives the rows' order) set to 3e38 */
-    char *ids_path = tu_path(emb, "item_ids.txt"), *v_path = tu_path(emb, "V.npy");
-    char *ids = tu_read_file(ids_path, NULL);
-    int row = 0;
-    for (const char *p = ids; *p && strtol(p, NULL, 10) != 6; p = strchr(p, '\n') + 1) row++;
-    size_t len;
-    char *npy = tu_read_file(v_path, &len);
-    const size_t header = 10 + (size_t)(unsigned char)npy[8] + 256u * (unsigned char)npy[9];
-    const float huge = 3e38f;
-    for (int c = 0; c < 8; c++) memcpy(npy + header + ((size_t)row * 8 + (size_t)c) * 4, &huge, 4);
-    tu_write_file(emb, "V.npy", npy, len);
-    assert_int_equal(run("train --data '%s' --split none --dim 8 --epochs 1 --quiet --init-from '%s/U.npy,%s/V.npy' "
-                         "--out '%s'",
-                         data, emb, emb, inf),
-                     0);
+    char *inf = tu_path(dir, "inf.mfr");
+    train_with_overflowed_movie(dir, data, 6, inf);
     assert_int_equal(run("recommend --model '%s' --user 2 --csv", inf), 0);
     tu_expect_in(g_out, "\n1,6,,,0,,Unrated 6 (1995),Comedy\n");
     assert_null(strstr(g_out, "inf"));
@@ -1462,8 +1472,7 @@ static void test_overflowed_scores_and_rated_digits(void **state)
     b = tu_read_file(jl, NULL);
     tu_expect_in(b, "\"rated\":3.98119307");
     free(b);
-    free(jl), free(frac), free(batch), free(npy), free(ids), free(ids_path), free(v_path), free(m1), free(inf);
-    free(emb), free(data), free(dir);
+    free(jl), free(frac), free(batch), free(inf), free(data), free(dir);
 }
 
 /* norms: an overflowed norm ("inf", in no bin) is not the largest norm
@@ -1472,7 +1481,7 @@ static void test_overflowed_scores_and_rated_digits(void **state)
 static void test_norms_overflowed_last_bin_open(void **state)
 {
     (void)state;
-    char *dir = tu_path(g_dir, "ovfbin"), *data = tu_path(dir, "d"), *emb = tu_path(dir, "e");
+    char *dir = tu_path(g_dir, "ovfbin"), *data = tu_path(dir, "d");
     assert_int_equal(mkdir(dir, 0755), 0);
     assert_int_equal(mkdir(data, 0755), 0);
     tu_write_file(data, "u.item",
@@ -1484,23 +1493,8 @@ static void test_norms_overflowed_last_bin_open(void **state)
     for (int u = 1; u <= 6; u++)
         n += snprintf(text + n, sizeof text - (size_t)n, "%d\t1\t%d\t880000001\n", u, 1 + u % 5);
     tu_write_file(data, "u.data", text, (size_t)-1);
-    char *m1 = tu_path(dir, "m1.mfr"), *inf = tu_path(dir, "inf.mfr");
-    assert_int_equal(run("train --data '%s' --split none --dim 8 --epochs 1 --quiet --out '%s'", data, m1), 0);
-    assert_int_equal(run("export --model '%s' --out '%s'", m1, emb), 0);
-    /* V's row of movie 2 (item_ids.txt gives the rows' order) set to 3e38 */
-    char *ids_path = tu_path(emb, "item_ids.txt"), *v_path = tu_path(emb, "V.npy");
-    char *ids = tu_read_file(ids_path, NULL);
-    const int row = strtol(ids, NULL, 10) == 2 ? 0 : 1;
-    size_t len;
-    char *npy = tu_read_file(v_path, &len);
-    const size_t header = 10 + (size_t)(unsigned char)npy[8] + 256u * (unsigned char)npy[9];
-    const float huge = 3e38f;
-    for (int c = 0; c < 8; c++) memcpy(npy + header + ((size_t)row * 8 + (size_t)c) * 4, &huge, 4);
-    tu_write_file(emb, "V.npy", npy, len);
-    assert_int_equal(run("train --data '%s' --split none --dim 8 --epochs 1 --quiet --init-from '%s/U.npy,%s/V.npy' "
-                         "--out '%s'",
-                         data, emb, emb, inf),
-                     0);
+    char *inf = tu_path(dir, "inf.mfr");
+    train_with_overflowed_movie(dir, data, 2, inf);
     assert_int_equal(run("norms --model '%s' --bins 4", inf), 0);
     tu_expect_in(g_out, "\nhistogram of 1 norm (4 bins; 1 not finite, left out)\n");
     tu_expect_in(g_out, ")      0\n");
@@ -1509,7 +1503,7 @@ static void test_norms_overflowed_last_bin_open(void **state)
     tu_expect_json(g_out);
     tu_expect_in(g_out, "\"norm\":null,");
     tu_expect_in(g_out, "\"last_bin_closed\":false}");
-    free(npy), free(ids), free(ids_path), free(v_path), free(m1), free(inf), free(emb), free(data), free(dir);
+    free(inf), free(data), free(dir);
 }
 
 /* A movie's genres are written whole in --csv lists and export's

@@ -1220,35 +1220,21 @@ static void sm_json(const struct sm_opts *o, const char *dir, const struct sm_fo
 static void sm_print_header(const struct sm_opts *o)
 {
     const mfr_softmax_config *c = &o->cfg;
-    char hidden[96] = "no hidden layer", feat[96], extra[192] = "";
-    if (c->n_hidden > 0) {
-        int len = snprintf(hidden, sizeof hidden, "hidden %d", (int)c->hidden[0]);
-        for (int l = 1; l < c->n_hidden && len > 0 && (size_t)len < sizeof hidden; l++)
-            len += snprintf(hidden + len, sizeof hidden - (size_t)len, ",%d", (int)c->hidden[l]);
-        if (c->hidden_init == MFR_SOFTMAX_INIT_HE && len > 0 && (size_t)len < sizeof hidden)
-            snprintf(hidden + len, sizeof hidden - (size_t)len, " (He init)");
-    }
-    int len = snprintf(feat, sizeof feat, "feature widths movies %d", (int)(c->tie_tables ? c->k : c->dim_movie));
-    if (c->features & MFR_SOFTMAX_FEAT_GENRES && len > 0 && (size_t)len < sizeof feat)
-        len += snprintf(feat + len, sizeof feat - (size_t)len, ", genres %d", (int)c->dim_genre);
-    if (c->features & MFR_SOFTMAX_FEAT_YEARS && len > 0 && (size_t)len < sizeof feat)
-        snprintf(feat + len, sizeof feat - (size_t)len, ", years %d", (int)c->dim_year);
-    len = 0;
-    if (c->weight_decay > 0)
-        len = snprintf(extra, sizeof extra, ", weight decay %g", c->weight_decay);
-    if (c->label_min_rating > 0 && len >= 0 && (size_t)len < sizeof extra)
-        len += snprintf(extra + len, sizeof extra - (size_t)len, ", labels rated %.9g or more",
-                        (double)(float)c->label_min_rating);
-    if (c->negatives == MFR_SOFTMAX_NEG_UNRATED && len >= 0 && (size_t)len < sizeof extra)
-        len += snprintf(extra + len, sizeof extra - (size_t)len, ", negatives: unrated movies");
-    if (c->feature_dropout > 0 && len >= 0 && (size_t)len < sizeof extra)
-        snprintf(extra + len, sizeof extra - (size_t)len, ", feature dropout %g", c->feature_dropout);
-    printf("softmax folds u1..u%d: k %d, %s, %s, %lld epoch%s, %s lr %g, batch users %d%s%s%s, seed %llu, "
-           "top %d\n",
-           N_SM_FOLDS, c->k, hidden, feat, (long long)o->epochs, PL(o->epochs),
+    printf("softmax folds u1..u%d: k %d, ", N_SM_FOLDS, c->k);
+    if (c->n_hidden == 0) fputs("no hidden layer", stdout);
+    for (int l = 0; l < c->n_hidden; l++) printf("%s%d", l ? "," : "hidden ", (int)c->hidden[l]);
+    if (c->n_hidden > 0 && c->hidden_init == MFR_SOFTMAX_INIT_HE) fputs(" (He init)", stdout);
+    printf(", feature widths movies %d", (int)(c->tie_tables ? c->k : c->dim_movie));
+    if (c->features & MFR_SOFTMAX_FEAT_GENRES) printf(", genres %d", (int)c->dim_genre);
+    if (c->features & MFR_SOFTMAX_FEAT_YEARS) printf(", years %d", (int)c->dim_year);
+    printf(", %lld epoch%s, %s lr %g, batch users %d%s%s", (long long)o->epochs, PL(o->epochs),
            c->optimizer == MFR_SOFTMAX_OPT_ADAM ? "Adam" : "Adagrad", c->lr, c->batch_users,
-           c->all_pairs ? ", all pairs" : "", c->tie_tables ? ", tied tables" : "", extra,
-           (unsigned long long)c->seed, o->top);
+           c->all_pairs ? ", all pairs" : "", c->tie_tables ? ", tied tables" : "");
+    if (c->weight_decay > 0) printf(", weight decay %g", c->weight_decay);
+    if (c->label_min_rating > 0) printf(", labels rated %.9g or more", (double)(float)c->label_min_rating);
+    if (c->negatives == MFR_SOFTMAX_NEG_UNRATED) fputs(", negatives: unrated movies", stdout);
+    if (c->feature_dropout > 0) printf(", feature dropout %g", c->feature_dropout);
+    printf(", seed %llu, top %d\n", (unsigned long long)c->seed, o->top);
 }
 
 static int softmax_folds(const struct sm_opts *o)

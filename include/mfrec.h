@@ -934,7 +934,11 @@ MFR_API void mfr_trainer_destroy(mfr_trainer *tr);
 
 /**
  * Replaces the initial factors (before the first step) with row-major
- * arrays U (n_users x k) and V (n_items x k). Shapes must match.
+ * arrays U (n_users x k) and V (n_items x k) of finite values; bias lanes
+ * keep their starting values. Errors: MFR_ERR_INVALID (a NULL pointer, a
+ * non-finite value), MFR_ERR_MISMATCH (a shape), MFR_ERR_STATE once a step
+ * has been applied (an epoch counted, or a first step that diverged in its
+ * update).
  */
 MFR_API int mfr_trainer_set_factors(mfr_trainer *tr, const float *U, int64_t u_rows,
                                     int64_t u_cols, const float *V, int64_t v_rows,

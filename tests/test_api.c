@@ -816,6 +816,11 @@ static void test_divergence_after_update_refuses_steps(void **state)
         assert_null(strstr(err.message, "starting factors"));
     }
     assert_int_equal(mfr_model_epochs(mfr_trainer_model(tr)), 0);
+    /* no epoch counted, but the step was applied: its factors and Adam
+     * moments are not the starting ones any more (set_factors said MFR_OK
+     * and the trainer still refused every step) */
+    float U[3 * 4] = {0}, V[3 * 4] = {0};
+    assert_int_equal(mfr_trainer_set_factors(tr, U, 3, 4, V, 3, 4, &err), MFR_ERR_STATE);
     mfr_trainer_destroy(tr);
 }
 

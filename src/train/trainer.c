@@ -548,7 +548,9 @@ int mfr_trainer_set_factors(mfr_trainer *tr, const float *U, int64_t u_rows, int
 {
     if (!tr) return mfr_seterr(err, MFR_ERR_INVALID, "trainer is NULL");
     mfr_model *m = tr->model;
-    if (m->epochs != 0)
+    /* a first step that diverged in its update was applied (to the factors
+     * and the optimizer state) without counting an epoch */
+    if (m->epochs != 0 || tr->broken_epoch > 0)
         return mfr_seterr(err, MFR_ERR_STATE, "factors can only be set before the first step");
     int rc;
     if ((rc = check_factors(U, u_rows, u_cols, m->n_users, m->k, "U", err)) != MFR_OK ||

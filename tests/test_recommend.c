@@ -1106,6 +1106,14 @@ static void test_recommend_users_matches_single(void **state)
                                                n_out, &err),
                      MFR_ERR_INVALID);
     assert_non_null(strstr(err.message, "outside the model"));
+    /* an unknown measure is refused for any count: with none to rank it
+     * was MFR_OK, with some each group's ranking said so */
+    for (int32_t count = 0; count <= 1; count++) {
+        memset(&err, 0, sizeof err);
+        assert_int_equal(mfr_model_recommend_users(m, 0, count, 7, 7, NULL, NULL, 1, items, NULL, n_out, &err),
+                         MFR_ERR_INVALID);
+        assert_non_null(strstr(err.message, "measure must be"));
+    }
     synth_free(&fx);
 }
 

@@ -67,6 +67,9 @@ struct mfr_model {
 /* A movie's ranking offset: (float)(prior ln(1 + count)). */
 float mfr_rank_offset(double prior, int64_t count);
 
+/* MFR_OK for a known enum mfr_measure, else MFR_ERR_INVALID naming it. */
+int mfr_measure_check(int measure, mfr_error *err);
+
 /* Users ranked together by mfr_model_recommend_group: at most 7, so that
  * one byte flags the items each has rated (bit g) and the items excluded
  * for all (bit 7). */

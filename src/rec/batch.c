@@ -56,7 +56,7 @@ static int range_csr_build(const mfr_ratings *r, int32_t first, int32_t count,
     return MFR_OK;
 }
 
-static int batch_check(const mfr_model *m, int32_t first, int32_t count, int32_t n_top,
+static int batch_check(const mfr_model *m, int32_t first, int32_t count, int32_t n_top, int measure,
                        const mfr_ratings *rated, int32_t n_threads, const int32_t *items_out,
                        const int32_t *n_out, mfr_error *err)
 {
@@ -74,7 +74,9 @@ static int batch_check(const mfr_model *m, int32_t first, int32_t count, int32_t
                           "mfr_model_recommend_users: users %d..%lld are outside the model's "
                           "0..%d",
                           (int)first, (long long)first + count - 1, (int)m->n_users - 1);
-    int rc = mfr_check_threads("mfr_model_recommend_users", n_threads, err);
+    /* here, not only in each group's ranking: no group runs for count 0 */
+    int rc = mfr_measure_check(measure, err);
+    if (rc == MFR_OK) rc = mfr_check_threads("mfr_model_recommend_users", n_threads, err);
     if (rc == MFR_OK) rc = mfr_ratings_refuse_view(rated, "mfr_model_recommend_users", err);
     if (rc != MFR_OK) return rc;
     for (int64_t x = 0; rated && x < rated->n; x++)
@@ -93,7 +95,7 @@ int mfr_model_recommend_users(const mfr_model *m, int32_t first, int32_t count, 
                               int32_t *items_out, float *scores_out, int32_t *n_out,
                               mfr_error *err)
 {
-    int rc = batch_check(m, first, count, n_top, rated, n_threads, items_out, n_out, err);
+    int rc = batch_check(m, first, count, n_top, measure, rated, n_threads, items_out, n_out, err);
     if (rc != MFR_OK) return rc;
     struct range_csr c = {0};
     if ((rc = range_csr_build(rated, first, count, &c, err)) != MFR_OK) goto done;

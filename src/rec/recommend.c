@@ -84,8 +84,7 @@ struct scorer {
 /* Items are scored this many at a time into a buffer on the stack. */
 enum { SCORE_BLOCK = 256 };
 
-/* MFR_OK for a known enum mfr_measure, else MFR_ERR_INVALID naming it. */
-static int check_measure(int measure, mfr_error *err)
+int mfr_measure_check(int measure, mfr_error *err)
 {
     if (measure == MFR_MEASURE_DOT || measure == MFR_MEASURE_COSINE) return MFR_OK;
     return mfr_seterr(err, MFR_ERR_INVALID, "measure must be %d (dot) or %d (cosine), got %d",
@@ -107,7 +106,7 @@ static double emb_norm(const float *x, int32_t k)
 static int scorer_begin(struct scorer *s, const mfr_model *m, const float *emb, bool with_bias,
                         float user_bias, int measure, mfr_error *err)
 {
-    int rc = check_measure(measure, err);
+    int rc = mfr_measure_check(measure, err);
     if (rc != MFR_OK) return rc;
     const struct mfr_kernel_set *ks = mfr_kernels_select(MFR_KERNELS_AUTO, NULL);
     MFR_ASSERT(ks != NULL); /* AUTO always has a set */

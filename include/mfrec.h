@@ -1155,10 +1155,12 @@ MFR_API int mfr_trainer_resume(const mfr_checkpoint *c, const mfr_config *cfg,
  *                       not change the ranking); a zero-norm (or
  *                       non-finite) row or query scores 0.
  * Dot products use the kernels' float dot in its documented lane order
- * (identical for every kernel set, and mfr_model_predict's value); norms are summed in double in index
- * order and the cosine division is done in double, rounded to float. Items
- * are scored on the calling thread, so scores and rankings are identical on
- * every run and for every thread count.
+ * (identical for every kernel set, and mfr_model_predict's value); norms are
+ * summed in double in index order and the cosine division is done in double,
+ * rounded to float (a cosine whose float dot overflows, of finite rows with
+ * finite norms, takes the dot in double in index order instead). Items are
+ * scored on the calling thread, so scores and rankings are identical on every
+ * run and for every thread count.
  */
 enum mfr_measure {
     MFR_MEASURE_DOT = 0,

@@ -181,6 +181,34 @@ static void test_measures_dot_and_cosine(void **state)
     mfr_model_destroy(m);
 }
 
+/* Finite rows of huge values: their norms are finite (in double), their
+ * float dot is not (2e40 overflows; 1e40 - 1e40 is inf - inf, NaN). The
+ * cosine is still the cosine, in [-1, 1]: it scored +-inf and NaN. */
+static void test_cosine_of_huge_finite_rows(void **state)
+{
+    (void)state;
+    const float big = 1e20f;
+    const float U[2] = {big, big};
+    const float V[4 * 2] = {big, big, -big, -big, 1.0f, 0.0f, big, -big};
+    mfr_model *m = make_model(2, 1, 4, U, V);
+    mfr_error err = {0};
+    float sc[4];
+    assert_int_equal(mfr_model_score_items(m, U, MFR_MEASURE_COSINE, sc, &err), MFR_OK);
+    const float want[4] = {1.0f, -1.0f, (float)(1.0 / sqrt(2.0)), 0.0f};
+    for (int i = 0; i < 4; i++) assert_float_equal(sc[i], want[i], 1e-6);
+    /* the same through the rankings: item 0's neighbours, the user's list */
+    int32_t items[4], n = 0;
+    assert_int_equal(mfr_model_similar_items(m, 0, 3, MFR_MEASURE_COSINE, items, sc, &n, &err), MFR_OK);
+    assert_int_equal(n, 3);
+    const int32_t want_similar[3] = {2, 3, 1};
+    assert_memory_equal(items, want_similar, sizeof want_similar);
+    assert_float_equal(sc[2], -1.0, 1e-6);
+    assert_int_equal(mfr_model_recommend(m, 0, 4, MFR_MEASURE_COSINE, NULL, items, sc, &n, &err), MFR_OK);
+    assert_int_equal(items[0], 0);
+    assert_float_equal(sc[0], 1.0, 1e-6);
+    mfr_model_destroy(m);
+}
+
 static void test_recommend_and_similar(void **state)
 {
     (void)state;
@@ -1123,6 +1151,7 @@ int main(void)
         cmocka_unit_test(test_top_k_matches_full_sort),
         cmocka_unit_test(test_top_k_ties_by_index_and_bad_arguments),
         cmocka_unit_test(test_measures_dot_and_cosine),
+        cmocka_unit_test(test_cosine_of_huge_finite_rows),
         cmocka_unit_test(test_recommend_and_similar),
         cmocka_unit_test(test_recommend_large_catalogue),
         cmocka_unit_test(test_fold_in_matches_direct_solve),

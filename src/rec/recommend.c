@@ -134,10 +134,21 @@ static void scorer_end(struct scorer *s)
     s->q = NULL;
 }
 
+/* <x, y> over the first k floats, in double in index order: a cosine's dot
+ * where the float one overflowed. */
+static double emb_dot(const float *x, const float *y, int32_t k)
+{
+    double s = 0.0;
+    for (int32_t j = 0; j < k; j++) s += (double)x[j] * (double)y[j];
+    return s;
+}
+
 /* The scores of items [first, first + n) into out: the kernel's <q, V_i>
  * for dot (the dot kernel's bits, eight rows at a time); for cosine that
  * dot (embedding lanes only) / (|u| |v_i|) in double, rounded to float, and
- * 0 when either norm is zero or not finite. */
+ * 0 when either norm is zero or not finite. Finite rows of huge values
+ * (1e20) have finite norms but a float dot of inf or NaN, which scored
+ * +-inf or NaN instead of a cosine: such a dot is taken in double. */
 static void scorer_items(const struct scorer *s, int32_t first, int32_t n, float *out)
 {
     const float *v = s->V + (size_t)first * (size_t)s->k_pad;
@@ -146,7 +157,12 @@ static void scorer_items(const struct scorer *s, int32_t first, int32_t n, float
     const bool q_ok = s->q_norm > 0.0 && isfinite(s->q_norm);
     for (int32_t j = 0; j < n; j++, v += s->k_pad) {
         double vn = emb_norm(v, s->k);
-        out[j] = !q_ok || !(vn > 0.0) || !isfinite(vn) ? 0.0f : (float)((double)out[j] / (s->q_norm * vn));
+        if (!q_ok || !(vn > 0.0) || !isfinite(vn)) {
+            out[j] = 0.0f;
+            continue;
+        }
+        const double dot = isfinite(out[j]) ? (double)out[j] : emb_dot(s->q, v, s->k);
+        out[j] = (float)(dot / (s->q_norm * vn));
     }
 }
 

@@ -216,6 +216,16 @@ static int op_ranking(struct fixture *f, mfr_error *err)
     return rc;
 }
 
+/* The rating metrics of a small set (one thread): the chunk's errors, the
+ * chunk sums and the thread's buffer table. The table came from malloc,
+ * which the hook does not see, so its failure path was never taken. */
+static int op_evaluate(struct fixture *f, mfr_error *err)
+{
+    mfr_metrics met;
+    return mfr_model_evaluate(f->model, mfr_dataset_ratings(f->ds), &met, err);
+}
+
+static void test_alloc_evaluate(void **state) { assert_int_equal(walk_allocations(*state, op_evaluate), 3); }
 static void test_alloc_load(void **state) { assert_true(walk_allocations(*state, op_load) > 5); }
 static void test_alloc_ranking(void **state) { assert_true(walk_allocations(*state, op_ranking) > 4); }
 static void test_alloc_load_file(void **state)
@@ -268,6 +278,7 @@ int main(void)
         cmocka_unit_test(test_alloc_recommend),
         cmocka_unit_test(test_alloc_recommend_users),
         cmocka_unit_test(test_alloc_ranking),
+        cmocka_unit_test(test_alloc_evaluate),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -201,7 +201,7 @@ int mfr_model_evaluate_threads(const mfr_model *m, const mfr_ratings *r, int n_t
     int32_t *ids = gc ? mfr_malloc(sizeof(int32_t) * 2 * (size_t)nt * gc) : NULL;
     float *vals = gc ? mfr_malloc(sizeof(float) * (size_t)nt * gc) : NULL;
     double *sums = mfr_malloc(sizeof(double) * 2 * (size_t)n_chunks);
-    struct chunk_buf *cbs = malloc(sizeof *cbs * (size_t)nt);
+    struct chunk_buf *cbs = mfr_malloc(sizeof *cbs * (size_t)nt);
     if (!errs || (gc && (!ids || !vals)) || !sums || !cbs) {
         free(errs), free(ids), free(vals), free(sums), free(cbs);
         return mfr_seterr(err, MFR_ERR_NOMEM, "out of memory evaluating the model");

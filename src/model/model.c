@@ -332,8 +332,7 @@ int mfr_model_copy_provenance(mfr_model *m, const mfr_model *src, mfr_error *err
     return MFR_OK;
 }
 
-/* Copies m->cfg (n_threads and max_memory are 0: they are not model state).
- * A NULL model yields the defaults. */
+/* Copies m->cfg (n_threads and max_memory are 0: they are not model state). */
 int mfr_model_config(const mfr_model *m, mfr_config *cfg, mfr_error *err)
 {
     if (!m || !cfg)
@@ -342,8 +341,6 @@ int mfr_model_config(const mfr_model *m, mfr_config *cfg, mfr_error *err)
     return MFR_OK;
 }
 
-/* Copies the k real floats of user u's row into out (k floats). Returns
- * MFR_ERR_INVALID for a NULL argument or u outside [0, n_users). */
 /* MFR_OK when m and out are set and 0 <= r < n_rows, else MFR_ERR_INVALID
  * naming the argument (`fn` the caller, `what` the index's name). */
 static int check_row(const char *fn, const mfr_model *m, const float *out, const char *what,

@@ -870,7 +870,7 @@ MFR_API int mfr_model_copy(const mfr_model *src, mfr_model **out, mfr_error *err
  *  models of other shapes, other optimizer state (a model of
  *  mfr_model_load_weights has none) or implicit factors on one only, a
  *  softmax model, or ranking-prior item counts (mfr_model_set_item_counts)
- *  set on one of the two only. */
+ *  set on one of the two only; MFR_ERR_NOMEM. On failure dst is unchanged. */
 MFR_API int mfr_model_copy_into(mfr_model *dst, const mfr_model *src, mfr_error *err);
 /** Bytes of m's factor, optimizer-state and id arrays and of its ranking
  *  prior's offsets: what a copy of it (mfr_model_copy) allocates for

@@ -200,6 +200,15 @@ static void test_copy_into_reuses_the_arrays(void **state)
     assert_ptr_equal(c->state[MFR_MODEL_ITEMS][1], mv);
     assert_models_equal(m, c);
     assert_true(mfr_model_checksum(m) == mfr_model_checksum(c));
+    /* out of memory for the provenance: dst is left as it was, not with
+     * src's factors under its old epoch count and provenance */
+    const uint64_t kept = mfr_model_checksum(c);
+    m->U[1] += 1.0f, m->epochs = 78;
+    mfr_fault_alloc_at(1);
+    assert_int_equal(mfr_model_copy_into(c, m, &err), MFR_ERR_NOMEM);
+    mfr_fault_alloc_at(0);
+    assert_true(mfr_model_checksum(c) == kept);
+    assert_int_equal(mfr_model_epochs(c), 77);
     mfr_model *other = make_model(3, 4, 5); /* no implicit arrays */
     assert_int_equal(mfr_model_copy_into(other, m, &err), MFR_ERR_MISMATCH);
     tu_expect_in(err.message, "src has implicit-feedback factors and dst has none");

@@ -229,13 +229,15 @@ int mfr_model_copy_part(mfr_model *dst, const mfr_model *src, int32_t user_lo, m
                           "a model of %d users x %d items (%d arrays) is not users %d.. of one of %d x %d (%d)",
                           (int)dst->n_users, (int)dst->n_items, n, (int)user_lo, (int)src->n_users,
                           (int)src->n_items, mfr_model_arrays(src, from));
+    /* the provenance first: its copy is the only step that can fail, and
+     * leaves dst unchanged when it does */
+    int rc = mfr_model_copy_provenance(dst, src, err);
+    if (rc != MFR_OK) return rc;
     const size_t row = sizeof(float) * (size_t)dst->k_pad;
     for (int a = 0; a < n; a++)
         if (from[a].a) /* a shell's user rows are absent: the caller reads them */
             memcpy(to[a].a, from[a].a + (to[a].users ? (size_t)user_lo * (size_t)dst->k_pad : 0),
                    row * (size_t)to[a].rows);
-    int rc = mfr_model_copy_provenance(dst, src, err);
-    if (rc != MFR_OK) return rc;
     dst->cfg = src->cfg;
     dst->epochs = src->epochs;
     dst->data_fingerprint = src->data_fingerprint;

@@ -955,7 +955,9 @@ MFR_API int mfr_trainer_set_factors(mfr_trainer *tr, const float *U, int64_t u_r
  * non-finite loss: ALS solves its rows before the loss is known): that
  * step was applied (in part), so the trainer's factors are unusable and
  * every later call returns MFR_ERR_DIVERGED naming that epoch without
- * stepping. MFR_ERR_INVALID for a NULL trainer.
+ * stepping. MFR_ERR_INVALID for a NULL trainer; MFR_ERR_NOMEM when an ALS
+ * step cannot allocate its solvers' scratch (nothing changed: the call may
+ * be repeated).
  */
 MFR_API int mfr_trainer_step(mfr_trainer *tr, double *loss, mfr_error *err);
 

@@ -18,6 +18,7 @@
 
 #include <cmocka.h>
 
+#include "common_priv.h"
 #include "mfrec.h"
 #include "test_util.h"
 
@@ -254,6 +255,38 @@ static void test_identical_across_threads_and_kernels(void **state)
     }
 }
 
+/* Out of memory for a step's solver scratch changes nothing: every
+ * thread's scratch is allocated before a row is solved. A thread whose own
+ * allocation failed inside the step skipped its rows while the others
+ * solved theirs, and the next step went on from that half step. */
+static void test_step_out_of_memory_changes_nothing(void **state)
+{
+    (void)state;
+    mfr_config cfg;
+    als_config(&cfg, 1, 0);
+    cfg.n_threads = 3;
+    const uint64_t want = checksum_after(&cfg, 1);
+    mfr_trainer *tr = train(&cfg, 0, NULL);
+    const uint64_t start = mfr_model_checksum(mfr_trainer_model(tr));
+    for (int64_t n = 1;; n++) {
+        mfr_error err = {0};
+        mfr_fault_alloc_at(n);
+        const int rc = mfr_trainer_step(tr, NULL, &err);
+        const int64_t made = mfr_fault_alloc_count();
+        mfr_fault_alloc_at(0);
+        if (made < n) {
+            assert_int_equal(rc, MFR_OK);
+            assert_true(n > 3 * 9); /* the thread table, then nine arrays a thread */
+            break;
+        }
+        assert_int_equal(rc, MFR_ERR_NOMEM);
+        assert_true(mfr_model_checksum(mfr_trainer_model(tr)) == start);
+        assert_int_equal(mfr_model_epochs(mfr_trainer_model(tr)), 0);
+    }
+    assert_true(mfr_model_checksum(mfr_trainer_model(tr)) == want);
+    mfr_trainer_destroy(tr);
+}
+
 static void test_refused_configurations(void **state)
 {
     (void)state;
@@ -290,6 +323,7 @@ int main(void)
         cmocka_unit_test(test_cg_converges_to_the_exact_rows),
         cmocka_unit_test(test_loss_never_increases),
         cmocka_unit_test(test_identical_across_threads_and_kernels),
+        cmocka_unit_test(test_step_out_of_memory_changes_nothing),
         cmocka_unit_test(test_refused_configurations),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

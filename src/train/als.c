@@ -279,34 +279,49 @@ static struct als_side side_of(const mfr_trainer *tr, int32_t rows, double prior
     return sd;
 }
 
+/* Every thread's scratch, before the step changes anything: a thread
+ * that could not allocate its own inside the region skipped its rows while
+ * the others solved theirs, and the next call went on from that half step.
+ * NULL when out of memory (nothing allocated then). */
+static struct als_scratch *scratch_alloc_all(int n, int32_t k1, int32_t kp)
+{
+    struct als_scratch *all = mfr_calloc((size_t)n, sizeof *all);
+    bool ok = all != NULL;
+    for (int t = 0; ok && t < n; t++) ok = scratch_alloc(&all[t], k1, kp) == MFR_OK;
+    if (ok || !all) return all;
+    for (int t = 0; t < n; t++) scratch_free(&all[t]); /* calloc: unallocated ones are NULL */
+    free(all);
+    return NULL;
+}
+
 int mfr_als_step(mfr_trainer *tr, double *loss_out, mfr_error *err)
 {
     struct mfr_step st;
     mfr_step_begin(tr, &st);
     const mfr_model *m = tr->model;
     const struct als_side su = side_of(tr, m->n_users, 0.0), si = side_of(tr, m->n_items, tr->bias_mean - tr->cfg.item_prior_drop);
-    int nomem = 0, singular = 0;
-#pragma omp parallel num_threads(tr->n_threads) reduction(| : nomem, singular)
+    const int n_threads = tr->n_threads;
+    struct als_scratch *all = scratch_alloc_all(n_threads, su.k1, su.kp);
+    if (!all) return mfr_seterr(err, MFR_ERR_NOMEM, "out of memory for the ALS solves");
+    int singular = 0;
+#pragma omp parallel num_threads(n_threads) reduction(| : singular)
     {
-        struct als_scratch s;
-        int mine = scratch_alloc(&s, su.k1, su.kp) != MFR_OK;
+        struct als_scratch *s = &all[omp_get_thread_num()];
         mfr_phase_reg_sums(tr, &st);
 #pragma omp for schedule(dynamic, 1)
         for (int32_t sh = 0; sh < tr->n_shards; sh++) {
             double loss = 0.0;
-            for (int32_t u = tr->shard_first[sh]; u < tr->shard_first[sh + 1] && !mine; u++)
-                loss += als_user(tr, &su, &s, u, &singular);
+            for (int32_t u = tr->shard_first[sh]; u < tr->shard_first[sh + 1]; u++)
+                loss += als_user(tr, &su, s, u, &singular);
             tr->shard_loss[(size_t)sh * MFR_TRAIN_LOSS_STRIDE] = loss;
         }
         mfr_phase_loss(tr, &st);
 #pragma omp for schedule(dynamic, 64)
-        for (int32_t i = 0; i < m->n_items; i++)
-            if (!mine) als_item(tr, &si, &s, i, &singular);
+        for (int32_t i = 0; i < m->n_items; i++) als_item(tr, &si, s, i, &singular);
         mfr_phase_check(tr, &st);
-        scratch_free(&s);
-        nomem |= mine;
     }
-    if (nomem) return mfr_seterr(err, MFR_ERR_NOMEM, "out of memory for the ALS solves");
+    for (int t = 0; t < n_threads; t++) scratch_free(&all[t]);
+    free(all);
     if (singular) {
         tr->broken_epoch = m->epochs + 1; /* the other rows were solved */
         return mfr_seterr(err, MFR_ERR_DIVERGED,

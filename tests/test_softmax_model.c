@@ -135,6 +135,13 @@ static void test_user_vector_is_fold_in(void **state)
     assert_int_equal(mfr_model_fold_in(f->model, items, ratings, n, 0.1, fold, &bias, &err), MFR_OK);
     assert_memory_equal(want, fold, sizeof want);
     assert_true(bias == 0.0f);
+    /* out of memory for the network's pass: no output is written (the
+     * bias was set to 0 before the pass) */
+    bias = 7;
+    mfr_fault_alloc_at(1);
+    assert_int_equal(mfr_model_fold_in(f->model, items, ratings, n, 0.1, fold, &bias, &err), MFR_ERR_NOMEM);
+    mfr_fault_alloc_at(0);
+    assert_true(bias == 7.0f);
     int32_t bad = 50;
     assert_int_equal(mfr_model_softmax_user(f->model, &bad, 1, got, &err), MFR_ERR_INVALID);
 }

@@ -535,8 +535,9 @@ static int fold_in(const char *fn, const mfr_model *m, const int32_t *items, con
     const bool centred = ranged && !mfr_model_predicts_ratings(m);
     const double mid = centred ? ((double)rating_lo + (double)rating_hi) / 2.0 : 0.0;
     if (m->sm) { /* softmax: the watched movies are the features, no solve */
-        if (user_bias_out) *user_bias_out = 0.0f;
-        return mfr_sm_net_user(m->sm, items, n, user_vec_out, err);
+        rc = mfr_sm_net_user(m->sm, items, n, user_vec_out, err);
+        if (rc == MFR_OK && user_bias_out) *user_bias_out = 0.0f; /* outputs only on success */
+        return rc;
     }
 
     /* Unknowns: the k embedding floats, plus b_u on a model with biases,

@@ -433,14 +433,12 @@ static void part_cut(mfr_trainer *tr, const struct mfr_train_part *part)
 }
 
 /* The checks of mfr_trainer_create (nnz: the whole data's training
- * ratings), then a trainer with its kernels and
- * optimizer (nothing allocated but the struct). */
-static int trainer_new(const mfr_config *cfg, const mfr_dataset *ds, const mfr_ratings *train, int64_t nnz,
-                       mfr_trainer **out, mfr_error *err)
+ * ratings; the pointers trainer_build checked), then a trainer with its
+ * kernels and optimizer (nothing allocated but the struct). */
+static int trainer_new(const mfr_config *cfg, int64_t nnz, mfr_trainer **out, mfr_error *err)
 {
     int rc;
     *out = NULL;
-    if (!ds || !train) return mfr_seterr(err, MFR_ERR_INVALID, "dataset or ratings is NULL");
     if ((rc = mfr_config_validate(cfg, err)) != MFR_OK) return rc;
     if (nnz < 1) return mfr_seterr(err, MFR_ERR_INVALID, "the training set has no ratings");
     const struct mfr_kernel_set *kern = mfr_kernels_select(cfg->kernels, err);
@@ -469,7 +467,7 @@ static int trainer_build(const mfr_config *cfg, const mfr_dataset *ds, const mfr
     int rc = mfr_model_check_split_spec(fn, split_spec, err);
     if (rc != MFR_OK) return rc;
     mfr_trainer *tr;
-    rc = trainer_new(cfg, ds, train, part ? part->nnz : train ? train->n : 0, &tr, err);
+    rc = trainer_new(cfg, part ? part->nnz : train->n, &tr, err);
     if (rc != MFR_OK) return rc;
     trainer_shape(tr, cfg, ds, part ? part->nnz : train->n);
     if (part && (part->n_shards != tr->n_shards || part->user_lo < 0 || part->user_hi > ds->n_users))

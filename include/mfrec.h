@@ -1049,7 +1049,8 @@ MFR_API uint64_t mfr_trainer_peak_bytes(const mfr_trainer *tr);
 typedef struct mfr_run_state {
     int64_t epochs;           /**< the epochs the run was asked for */
     int64_t early_stop;       /**< early-stopping patience, 0: off */
-    int64_t best_epoch;       /**< the best epoch so far, 0: none (then best is NULL) */
+    int64_t best_epoch;       /**< the best epoch so far (at most the trainer's epochs),
+                               *   0: none (then best is NULL) */
     double best_val;          /**< its validation MSE: >= 0 (INFINITY: none yet; NaN and
                                *   negative values are refused) */
     int64_t log_every;        /**< the logging interval */

@@ -318,6 +318,15 @@ static void test_run_state_round_trip(void **state)
     run.best_val = 0.75, run.no_train_eval = 2;
     assert_int_equal(mfr_trainer_save_checkpoint(tr, &run, path, &err), MFR_ERR_INVALID);
     tu_expect_in(err.message, "no_train_eval = 2 is not 0 or 1");
+    /* a best epoch after the trainer's own: the reader refuses it as
+     * corrupt, so the writer refuses it too (it wrote a file that did not
+     * load) */
+    run.no_train_eval = 1;
+    mfr_trainer *early = make(f, &cfg);
+    steps(early, 2);
+    assert_int_equal(mfr_trainer_save_checkpoint(early, &run, path, &err), MFR_ERR_INVALID);
+    tu_expect_in(err.message, "best_epoch (3)");
+    mfr_trainer_destroy(early);
     assert_false(tu_exists(path));
     free(path);
     mfr_model_destroy(best);

@@ -303,14 +303,16 @@ int mfr_ckpt_save(const struct mfr_ckpt_parts *p, const mfr_run_state *run, cons
                              p->train_hash, run->no_train_eval};
     int rc = check_run(&w.rec, path, MFR_ERR_INVALID, err);
     if (rc != MFR_OK) return rc;
-    if ((run->best_epoch > 0) != (run->best != NULL) ||
+    /* what cr_consistent refuses to load */
+    if ((run->best_epoch > 0) != (run->best != NULL) || run->best_epoch > m->epochs ||
         (run->best && (mfr_model_epochs(run->best) != run->best_epoch ||
                        run->best->n_users != m->n_users || run->best->n_items != m->n_items ||
                        run->best->k != m->k)))
         return mfr_seterr(err, MFR_ERR_INVALID,
                           "cannot save %s: the best model must be given exactly when best_epoch "
-                          "(%lld) > 0, with that epoch count and the trainer's shape",
-                          path, (long long)run->best_epoch);
+                          "(%lld) > 0, with that epoch count, at most the trainer's (%lld), and the "
+                          "trainer's shape",
+                          path, (long long)run->best_epoch, (long long)m->epochs);
     if ((run->log_len && !run->log) || run->log_len > CKPT_MAX_LOG)
         return mfr_seterr(err, MFR_ERR_INVALID, "cannot save %s: the log is NULL or over 1 GiB",
                           path);

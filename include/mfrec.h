@@ -889,7 +889,9 @@ MFR_API float mfr_model_item_bias(const mfr_model *m, int32_t i);
 MFR_API float mfr_model_predict(const mfr_model *m, int32_t u, int32_t i);
 /**
  * MSE, RMSE and MAE of the model on `r` (summed in double, in rating
- * order). Returns MFR_ERR_MISMATCH when an index is out of range.
+ * order). Returns MFR_ERR_MISMATCH when an index is out of range, and
+ * MFR_ERR_INVALID for a NULL argument, an empty rating set or a softmax
+ * model (which predicts no ratings).
  */
 MFR_API int mfr_model_evaluate(const mfr_model *m, const mfr_ratings *r,
                                mfr_metrics *out, mfr_error *err);

@@ -171,7 +171,7 @@ static void trainer_shape(mfr_trainer *tr, const mfr_config *cfg, const mfr_data
     tr->n_shards = shard_plan(tr, cfg, ds, nnz);
     tr->nnz_all = nnz;
     tr->n_users_all = ds->n_users;
-    tr->n_item_blocks = (ds->n_items + MFR_TRAIN_ITEM_BLOCK - 1) / MFR_TRAIN_ITEM_BLOCK;
+    tr->n_item_blocks = (int32_t)(((int64_t)ds->n_items + MFR_TRAIN_ITEM_BLOCK - 1) / MFR_TRAIN_ITEM_BLOCK);
     mfr_threads_init(tr, cfg->n_threads);
     plan_reg_layout(tr);
 }
@@ -223,7 +223,9 @@ static int trainer_alloc(mfr_trainer *tr, const mfr_dataset *ds, const mfr_ratin
                           "training buffers for %d users x %d items x k=%d overflow the address space",
                           (int)n_users, (int)n_items, (int)cfg->k);
     const double beside = ceil(beside_buffers(ds, train, n_users, tr->n_threads));
-    const uint64_t peak = beside < 0x1p63 ? (uint64_t)need + (uint64_t)beside : UINT64_MAX;
+    /* saturating: a sum past 2^64 must not wrap below the budget */
+    const uint64_t peak =
+        beside < 0x1p63 && (uint64_t)beside <= UINT64_MAX - need ? (uint64_t)need + (uint64_t)beside : UINT64_MAX;
     char a[16], b[16], c[16];
     if (budget && peak > budget)
         return mfr_seterr(err, MFR_ERR_TOO_LARGE,

@@ -102,7 +102,9 @@ int mfr_model_recommend_users(const mfr_model *m, int32_t first, int32_t count, 
     const int32_t width = n_top < m->n_items ? n_top : m->n_items;
     const int32_t n_items = m->n_items;
     int threads = n_threads > 0 ? n_threads : mfr_setup_threads();
-    int failed = 0;
+    /* the error reported is the lowest group's (-1: a thread's flags), so
+     * that it does not depend on which thread failed first */
+    int32_t err_grp = INT32_MAX;
     mfr_error first_err = {0};
     const int32_t n_groups = (int32_t)(((int64_t)count + MFR_RANK_GROUP - 1) / MFR_RANK_GROUP);
 #pragma omp parallel num_threads(threads)
@@ -111,8 +113,8 @@ int mfr_model_recommend_users(const mfr_model *m, int32_t first, int32_t count, 
         uint8_t *flags = mfr_malloc((size_t)n_items + 1);
         if (!flags) {
 #pragma omp critical(mfr_batch_error)
-            if (!failed) {
-                failed = 1;
+            if (err_grp > -1) {
+                err_grp = -1;
                 mfr_seterr(&first_err, MFR_ERR_NOMEM, "batch: out of memory for item flags");
             }
         } else {
@@ -137,8 +139,8 @@ int mfr_model_recommend_users(const mfr_model *m, int32_t first, int32_t count, 
             if (mfr_model_recommend_group(m, users, n_g, n_top, measure, flags, masks, items,
                                           scores_out ? scores : NULL, n_out + u0, &e) != MFR_OK) {
 #pragma omp critical(mfr_batch_error)
-                if (!failed) {
-                    failed = 1;
+                if (grp < err_grp) {
+                    err_grp = grp;
                     first_err = e;
                 }
             }
@@ -147,7 +149,7 @@ int mfr_model_recommend_users(const mfr_model *m, int32_t first, int32_t count, 
         }
         free(flags);
     }
-    if (failed) {
+    if (err_grp != INT32_MAX) {
         rc = first_err.status;
         if (err) *err = first_err;
     }

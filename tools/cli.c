@@ -297,6 +297,22 @@ void cli_warning_loud(const char *fmt, ...)
 
 /* Set once "cannot write standard output" has been printed. */
 static bool g_stdout_reported;
+/* The input standard output was found to be (stdout_is_input), or NULL. */
+static char *g_stdout_input;
+
+void stdout_is_input(const char *path)
+{
+    if (g_stdout_input) return;
+    g_stdout_input = strdup(path);
+    if (!g_stdout_input) g_stdout_input = (char *)"(an input)";
+    /* a descriptor that takes no write in stdout's place: every write,
+     * stdio's own flushes of a full buffer included, fails from now on */
+    const int fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    if (fd >= 0) {
+        dup2(fd, STDOUT_FILENO);
+        close(fd);
+    }
+}
 
 static int stdout_failed(int e)
 {
@@ -305,7 +321,11 @@ static int stdout_failed(int e)
      * put in stdout's place (EBADF, defer_signal): the run undoes its
      * outputs and dies of it, with nothing to say */
     if (exit_signal_waiting()) return EXIT_RUNTIME;
-    if (!g_stdout_reported)
+    if (!g_stdout_reported && g_stdout_input)
+        runtime_error("cannot write standard output: it is %s, one of this run's inputs (written into, "
+                      "it would change what the run reads); redirect the output to another file",
+                      printable(g_stdout_input));
+    else if (!g_stdout_reported)
         runtime_error("cannot write standard output: %s", strerror(e ? e : EIO));
     g_stdout_reported = true;
     return EXIT_RUNTIME;

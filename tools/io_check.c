@@ -108,7 +108,18 @@ static void ids_free(struct file_ids *set)
     *set = (struct file_ids){0};
 }
 
-static void add_input_id(const struct stat *st) { ids_add(&g_inputs, st); }
+/* Notes an input (path: its name for messages). Standard output opened
+ * on it (`mfrec stats --data d >> d/u.data`, as `cat f >> f`) would write
+ * into the file being read, or read back: stdout_is_input makes every
+ * write to it fail, naming the file, before the first one. */
+static void add_input_id(const char *path, const struct stat *st)
+{
+    ids_add(&g_inputs, st);
+    struct stat so;
+    if (S_ISREG(st->st_mode) && fstat(STDOUT_FILENO, &so) == 0 && so.st_dev == st->st_dev &&
+        so.st_ino == st->st_ino)
+        stdout_is_input(path);
+}
 
 static bool is_input(const struct stat *st) { return ids_have(&g_inputs, st); }
 
@@ -172,7 +183,7 @@ static void add_dataset_files(const char *dir)
         }
         sprintf(p, "%s/%s", dir, e->d_name);
         struct stat fs;
-        if (stat(p, &fs) == 0 && S_ISREG(fs.st_mode)) add_input_id(&fs);
+        if (stat(p, &fs) == 0 && S_ISREG(fs.st_mode)) add_input_id(p, &fs);
         free(p);
     }
     closedir(d);
@@ -184,7 +195,7 @@ static void note_input(const char *path, bool siblings)
 {
     struct stat st;
     if (!path || stat(path, &st) != 0) return; /* the reader reports it */
-    add_input_id(&st);
+    add_input_id(path, &st);
     if (S_ISDIR(st.st_mode)) {
         add_dataset_files(path);
         return;
@@ -646,7 +657,7 @@ FILE *io_open_input(const char *flag, const char *path)
     else if (fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK) != 0 || !(f = fdopen(fd, "r")))
         runtime_error("%s %s: %s", flag, path, strerror(errno));
     if (!f) close(fd);
-    else add_input_id(&st);
+    else add_input_id(path, &st);
     return f;
 }
 

@@ -569,8 +569,8 @@ int io_output_checkpoint(const char *checkpoint, const char *resume)
 
 /* io_output_dir's checks after the name's: dir exists as a writable
  * directory, or its parent does (one level is made by the writer). */
-static int output_dir_usable(const char *flag, const char *dir, const char *parent,
-                             const char *base)
+static int output_dir_usable(const char *flag, const char *dir, const char *trimmed,
+                             const char *parent, const char *base)
 {
     struct stat st;
     if (stat(dir, &st) == 0) {
@@ -585,6 +585,14 @@ static int output_dir_usable(const char *flag, const char *dir, const char *pare
         return rc == EXIT_OK ? check_dir_unlocked(flag, dir, dir) : rc;
     }
     if (errno != ENOENT) return runtime_error("%s %s: %s", flag, dir, strerror(errno));
+    /* A symbolic link to nothing is no new directory: mkdir fails on it
+     * (EEXIST), which was found only when the work was done (a whole
+     * sweep, then "p exists and is not a directory" without the flag). */
+    struct stat lst;
+    if (lstat(trimmed, &lst) == 0 && S_ISLNK(lst.st_mode))
+        return runtime_error("%s %s is a symbolic link to nothing (a missing target); give the path of a "
+                             "directory, or of a new one",
+                             flag, dir);
     /* A new directory, made by its writer (one level): its parent must be
      * there and writable now, not only when the work is done. */
     int rc = EXIT_OK;
@@ -635,7 +643,7 @@ int io_output_dir(const char *flag, const char *dir)
         rc = check_not_cache(flag, dir, rb ? rb + 1 : real);
         free(real);
     }
-    if (rc == EXIT_OK) rc = output_dir_usable(flag, dir, parent, base);
+    if (rc == EXIT_OK) rc = output_dir_usable(flag, dir, trimmed, parent, base);
     free(parent);
     free(trimmed);
     return rc;

@@ -109,7 +109,7 @@ static void print_ranking_table(const mfr_ranking *rm, const mfr_ranking *rp,
  * DIR is tried too), or DIR/path's own reason when it is not a missing
  * file; as given when only that lookup failed otherwise (the reader then
  * names it in its error). */
-static int resolve_input(const char *flag, const char *dir, const char *path, char **out)
+static int resolve_path(const char *flag, const char *dir, const char *path, char **out)
 {
     *out = NULL;
     if (path[0] == '/' || access(path, F_OK) == 0)
@@ -129,6 +129,15 @@ static int resolve_input(const char *flag, const char *dir, const char *path, ch
                  ? runtime_error("%s %s: no such file, neither as given nor in the data's directory %s", flag, path, dir)
                  : runtime_error("%s %s: no such file as given, and %s: %s", flag, path, joined, strerror(e));
     free(joined);
+    return rc;
+}
+
+/* resolve_path, the file then noted as an input: standard output appended
+ * to it (`eval --test t.data >> t.data`) is never written into it. */
+static int resolve_input(const char *flag, const char *dir, const char *path, char **out)
+{
+    const int rc = resolve_path(flag, dir, path, out);
+    if (rc == EXIT_OK) io_input(*out);
     return rc;
 }
 

@@ -813,6 +813,17 @@ static void test_refuses_other_datasets(void **state)
     assert_int_equal(mfr_synth_check_dir(dir, &err), MFR_ERR_IO);
     assert_int_equal(unlink(planted), 0);
     assert_int_equal(unlink(data), 0);
+    /* a planted.txt of the user's own, no dataset: refused, kept (it was
+     * replaced) */
+    static const char notes[] = "my notes\n";
+    tu_write_file(dir, "planted.txt", notes, sizeof notes - 1);
+    assert_int_equal(mfr_synth_write(&o, dir, &err), MFR_ERR_IO);
+    tu_expect_in(err.message, "/planted.txt, a file that synth did not write");
+    text = tu_read_file(planted, NULL);
+    assert_string_equal(text, notes);
+    free(text);
+    assert_int_not_equal(stat(data, &st), 0);
+    assert_int_equal(unlink(planted), 0);
     /* another dataset's fold beside where synth's files would go */
     tu_write_file(dir, "u1.base", mine, sizeof mine - 1);
     assert_int_equal(mfr_synth_write(&o, dir, &err), MFR_ERR_IO);

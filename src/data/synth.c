@@ -1049,14 +1049,18 @@ int mfr_synth_check_dir(const char *dir, mfr_error *err)
         else if (!found && f < n_ours)
             found = ours[f];
     }
-    if (found) {
-        snprintf(path, cap, "%s/planted.txt", dir);
-        if (!has_synth_mark(path))
-            rc = mfr_seterr(err, MFR_ERR_IO,
-                            "%s holds a dataset (%s/%s) that synth did not write (no planted.txt of mfrec "
-                            "synth): it would be replaced; choose a new directory or one without a dataset",
-                            dir, dir, found);
-    }
+    /* a planted.txt of the user's own, without a dataset, is theirs too */
+    snprintf(path, cap, "%s/planted.txt", dir);
+    const bool planted = rc == MFR_OK && lstat(path, &st) == 0;
+    if (rc == MFR_OK && (found || planted) && !has_synth_mark(path))
+        rc = found ? mfr_seterr(err, MFR_ERR_IO,
+                                "%s holds a dataset (%s/%s) that synth did not write (no planted.txt of mfrec "
+                                "synth): it would be replaced; choose a new directory or one without a dataset",
+                                dir, dir, found)
+                   : mfr_seterr(err, MFR_ERR_IO,
+                                "%s holds %s, a file that synth did not write (it does not start as mfrec "
+                                "synth's planted.txt): it would be replaced; choose a new directory",
+                                dir, path);
     free(path);
     return rc;
 }

@@ -2579,6 +2579,41 @@ static void signal_before_report_waits(const char *plot)
     free(text), free(pl_after), free(pl_before), free(tsv), free(pl);
 }
 
+/* gnuplot runs in a process group of its own, so that a terminal's Ctrl-C
+ * reaches mfrec alone, which decides: train's and sweep's first one lets
+ * the chart finish (a gnuplot killed by it, or crashed while starting,
+ * had failed a sweep's charts after all its runs). The fake gnuplot
+ * fails when its group is its parent's, else runs the real one. */
+static void test_gnuplot_in_its_own_process_group(void **state)
+{
+    (void)state;
+    if (!g_gnuplot) skip();
+    char real[4096] = "";
+    FILE *w = popen("command -v gnuplot", "r");
+    assert_non_null(w);
+    assert_non_null(fgets(real, sizeof real, w));
+    pclose(w);
+    real[strcspn(real, "\n")] = 0;
+    char *fake = tu_path(g_dir, "pgid_bin"), *out = tu_path(g_dir, "pgid_plots");
+    assert_int_equal(mkdir(fake, 0755), 0);
+    char script[8192];
+    snprintf(script, sizeof script,
+             "#!/bin/sh\n"
+             "me=$(cut -d' ' -f5 /proc/$$/stat); parent=$(cut -d' ' -f5 /proc/$PPID/stat)\n"
+             "[ \"$me\" != \"$parent\" ] || { echo 'gnuplot is in mfrec'\\''s process group' >&2; exit 1; }\n"
+             "exec '%s' \"$@\"\n",
+             real);
+    tu_write_file(fake, "gnuplot", script, (size_t)-1);
+    char *fg = tu_path(fake, "gnuplot");
+    assert_int_equal(chmod(fg, 0755), 0);
+    char env[4200];
+    snprintf(env, sizeof env, "PATH=%s:/usr/bin:/bin", fake);
+    assert_int_equal(run_env(env, "stats --data '%s' --plot '%s'", g_data, out), 0);
+    char *png = tu_path(out, "ratings_per_user.png");
+    assert_true(tu_exists(png));
+    free(png), free(fg), free(out), free(fake);
+}
+
 static void test_signal_before_report_waits(void **state)
 {
     (void)state;
@@ -2789,6 +2824,7 @@ int main(void)
         cmocka_unit_test(test_out_of_memory_in_the_logs_tail),
         cmocka_unit_test(test_report_first_without_exchange),
         cmocka_unit_test(test_signal_while_report_waits),
+        cmocka_unit_test(test_gnuplot_in_its_own_process_group),
         cmocka_unit_test(test_signal_before_report_waits),
         cmocka_unit_test(test_signal_before_long_report_waits),
         cmocka_unit_test(test_signal_just_before_report_write),

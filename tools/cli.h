@@ -74,6 +74,10 @@ void exit_signals_defer(bool begin);
 bool exit_signal_waiting(void);
 /* A forked child (0: none) that a signal kills and reaps before the process dies. */
 void signal_cleanup_child(pid_t pid);
+/* A helper program under way (gnuplot; 0: none), in its own process
+ * group: killed and reaped only when the process dies of a signal, so that
+ * train's and sweep's first stop signal lets it finish its chart. */
+void signal_cleanup_helper(pid_t pid);
 /* SIGBUS from a mapped input that another program cut short: an error
  * naming the data noted last (signal_note_data), after the same cleanup. */
 void fault_signals_install(void);

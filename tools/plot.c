@@ -17,6 +17,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -113,13 +115,32 @@ static int run_gnuplot(const char *gnuplot, const char *dir, const char *script)
     fflush(NULL);
     int fd[2];
     if (pipe(fd) != 0) return runtime_error("cannot start gnuplot: %s", strerror(errno));
+    /* The signals wait while gnuplot is made and registered, so that the
+     * handler that kills it knows its pid. gnuplot gets a process group of
+     * its own: a terminal's Ctrl-C reaches mfrec alone, which decides
+     * (train's and sweep's first one lets the chart finish; gnuplot killed
+     * by it failed, or crashed while starting), and kills gnuplot when it
+     * dies of a signal itself. */
+    sigset_t sigs, was;
+    sigemptyset(&sigs);
+    const int held[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT};
+    for (size_t k = 0; k < sizeof held / sizeof *held; k++) sigaddset(&sigs, held[k]);
+    sigprocmask(SIG_BLOCK, &sigs, &was);
+    const pid_t parent = getpid();
     pid_t pid = fork();
     if (pid < 0) {
         int e = errno;
+        sigprocmask(SIG_SETMASK, &was, NULL);
         close(fd[0]), close(fd[1]);
         return runtime_error("cannot start gnuplot: %s", strerror(e));
     }
     if (pid == 0) {
+        (void)setpgid(0, 0);
+        /* mfrec killed by SIGKILL (no handler runs) ends gnuplot too */
+        (void)prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (getppid() != parent) _exit(126);
+        for (size_t k = 0; k < sizeof held / sizeof *held; k++) signal(held[k], SIG_DFL);
+        sigprocmask(SIG_SETMASK, &was, NULL);
         if (chdir(dir) != 0) _exit(126);
         FILE *devnull = freopen("/dev/null", "w", stdout);
         (void)devnull;
@@ -129,6 +150,8 @@ static int run_gnuplot(const char *gnuplot, const char *dir, const char *script)
         execv(gnuplot, argv);
         _exit(127);
     }
+    signal_cleanup_helper(pid);
+    sigprocmask(SIG_SETMASK, &was, NULL);
     close(fd[1]);
     /* the last 1 KiB of what it says is enough to name a failure */
     char said[1024], buf[512];
@@ -145,9 +168,20 @@ static int run_gnuplot(const char *gnuplot, const char *dir, const char *script)
     close(fd[0]);
     while (n_said && (said[n_said - 1] == '\n' || said[n_said - 1] == ' ')) n_said--;
     said[n_said] = 0;
-    int st;
-    while (waitpid(pid, &st, 0) < 0)
-        if (errno != EINTR) return runtime_error("waiting for gnuplot: %s", strerror(errno));
+    /* Waited for without reaping (its pid stays gnuplot's), then
+     * unregistered and reaped with the signals held: the handler never
+     * kills a pid that another process may have taken. */
+    siginfo_t info;
+    while (waitid(P_PID, (id_t)pid, &info, WEXITED | WNOWAIT) < 0 && errno == EINTR) {
+    }
+    sigprocmask(SIG_BLOCK, &sigs, NULL);
+    signal_cleanup_helper(0);
+    int st, wrc;
+    while ((wrc = waitpid(pid, &st, 0)) < 0 && errno == EINTR) {
+    }
+    const int we = errno;
+    sigprocmask(SIG_SETMASK, &was, NULL);
+    if (wrc < 0) return runtime_error("waiting for gnuplot: %s", strerror(we));
     if (WIFEXITED(st) && WEXITSTATUS(st) == 0) return EXIT_OK;
     const int name_len = (int)(strlen(script) - 3); /* "NAME.gp" */
     int rc;

@@ -46,6 +46,8 @@ static volatile sig_atomic_t g_saving, g_exit_after_save;
 /* A forked child running for this process (sweep's runs), which must not
  * outlive it: killed (and reaped) by a signal. */
 static volatile sig_atomic_t g_cleanup_child;
+/* gnuplot drawing a chart: not stopped by the first stop signal */
+static volatile sig_atomic_t g_cleanup_helper;
 
 /* Runs on any thread (OpenMP's workers included, so masking signals in
  * the main thread would not defer it): it only sets flags (and kills
@@ -170,13 +172,19 @@ void remove_dir_files(const char *dir)
 }
 
 void signal_cleanup_child(pid_t pid) { g_cleanup_child = pid > 0 ? (sig_atomic_t)pid : 0; }
+void signal_cleanup_helper(pid_t pid) { g_cleanup_helper = pid > 0 ? (sig_atomic_t)pid : 0; }
 
 static void cleanup_registered(void)
 {
-    const pid_t child = (pid_t)g_cleanup_child;
+    /* before the stage is removed: gnuplot would write into it again */
+    const pid_t child = (pid_t)g_cleanup_child, helper = (pid_t)g_cleanup_helper;
     if (child > 0) {
         (void)kill(child, SIGKILL);
         (void)waitpid(child, NULL, 0);
+    }
+    if (helper > 0) { /* its whole group: what it started too */
+        (void)kill(-helper, SIGKILL);
+        (void)waitpid(helper, NULL, 0);
     }
     if (g_have_file) (void)unlink(g_cleanup_file);
     if (g_have_dir) remove_dir_files(g_cleanup_dir);

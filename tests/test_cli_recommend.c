@@ -1506,6 +1506,88 @@ static void test_norms_overflowed_last_bin_open(void **state)
     free(inf), free(data), free(dir);
 }
 
+/* Sets every float of the .npy file at path (rows x 8, C order) to
+ * fill(row, col). */
+static void fill_npy8(const char *path, float (*fill)(int row, int col))
+{
+    size_t len;
+    char *npy = tu_read_file(path, &len);
+    const size_t header = 10 + (size_t)(unsigned char)npy[8] + 256u * (unsigned char)npy[9];
+    for (size_t f = 0; f < (len - header) / 4; f++) {
+        const float v = fill((int)(f / 8), (int)(f % 8));
+        memcpy(npy + header + f * 4, &v, 4);
+    }
+    FILE *fp = fopen(path, "wb");
+    assert_non_null(fp);
+    assert_int_equal(fwrite(npy, 1, len, fp), len);
+    assert_int_equal(fclose(fp), 0);
+    free(npy);
+}
+
+/* Every user (1, 0, ..., 0) * 2^-126 and every movie (3 * 2^126, +-3e38,
+ * 3e38, ...): each prediction is exactly 3 (the only rating), so training
+ * from them leaves them as they are, and every movie's norm overflows a
+ * float. Movie 2 (row 1) has lane 1 negative: its dot product with movie 1
+ * is inf - inf, its cosine (a^2 + 5 b^2) / (a^2 + 7 b^2) = 0.7410... */
+static float huge_user(int row, int col) { return (void)row, col == 0 ? 0x1p-126f : 0.0f; }
+static float huge_movie(int row, int col)
+{
+    return col == 0 ? 0x3p126f : row == 1 && col == 1 ? -3e38f : 3e38f;
+}
+
+/* A model of two movies (movie 2 unrated) whose norms all overflowed. */
+static void train_every_movie_overflowed(const char *dir, const char *data, const char *out)
+{
+    tu_write_file(data, "u.item",
+                  "1|Movie 1 (1995)|01-Jan-1995||http://x|0|0|0|0|0|1|0|0|0|0|0|0|0|0|0|0|0|0|0\n"
+                  "2|Movie 2 (1995)|01-Jan-1995||http://x|0|0|0|0|0|1|0|0|0|0|0|0|0|0|0|0|0|0|0\n",
+                  (size_t)-1);
+    tu_write_file(data, "u.data", "1\t1\t3\t880000001\n2\t1\t3\t880000001\n3\t1\t3\t880000001\n", (size_t)-1);
+    char *m1 = tu_path(dir, "m1.mfr"), *emb = tu_path(dir, "e");
+    assert_int_equal(run("train --data '%s' --split none --dim 8 --epochs 1 --quiet --out '%s'", data, m1), 0);
+    assert_int_equal(run("export --model '%s' --out '%s'", m1, emb), 0);
+    char *u_path = tu_path(emb, "U.npy"), *v_path = tu_path(emb, "V.npy");
+    fill_npy8(u_path, huge_user);
+    fill_npy8(v_path, huge_movie);
+    assert_int_equal(run("train --data '%s' --split none --dim 8 --epochs 1 --quiet --init-from '%s,%s' "
+                         "--out '%s'",
+                         data, u_path, v_path, out),
+                     0);
+    free(u_path), free(v_path), free(m1), free(emb);
+}
+
+/* norms when no norm is finite: the histogram says there is none to bin
+ * (it printed 20 empty bins over [0, 1], a range of no norm), --json
+ * has empty edges and counts, --plot has nothing to draw (exit 1, no
+ * chart). */
+static void test_norms_every_norm_overflowed(void **state)
+{
+    (void)state;
+    char *dir = tu_path(g_dir, "allinf"), *data = tu_path(dir, "d"), *inf = tu_path(dir, "inf.mfr");
+    assert_int_equal(mkdir(dir, 0755), 0);
+    assert_int_equal(mkdir(data, 0755), 0);
+    train_every_movie_overflowed(dir, data, inf);
+    assert_int_equal(run("norms --model '%s' --bins 4", inf), 0);
+    tu_expect_in(g_out, "\n   2        2        inf        0  Movie 2 (1995)  [Comedy]\n"
+                        "histogram: no finite norm to bin (2 not finite, left out)\n");
+    expect_not_in(g_out, "  [ "); /* no bin */
+    assert_int_equal(run("norms --model '%s' --min-ratings 1", inf), 0);
+    tu_expect_in(g_out, "histogram: no finite norm to bin (1 not finite, left out)\n");
+    assert_int_equal(run("norms --model '%s' --json", inf), 0);
+    tu_expect_json(g_out);
+    tu_expect_in(g_out, "\"histogram\":{\"edges\":[],\"counts\":[],\"last_bin_closed\":false}}\n");
+    assert_int_equal(run("norms --model '%s' --csv", inf), 0);
+    tu_expect_in(g_out, "\n1,1,,,3,,Movie 1 (1995),Comedy\n2,2,,,0,,Movie 2 (1995),Comedy\n");
+    char *plot = tu_path(dir, "plot");
+    assert_int_equal(run("norms --model '%s' --plot '%s'", inf, plot), 1);
+    tu_expect_in(g_err, "every listed movie's norm overflowed (inf: factors too large for a float): "
+                        "--plot has no finite norm to draw");
+    assert_string_equal(g_out, "");
+    char *chart = tu_path(plot, "item_norms.dat");
+    assert_false(tu_exists(chart));
+    free(chart), free(plot), free(inf), free(data), free(dir);
+}
+
 /* A movie's genres are written whole in --csv lists and export's
  * metadata.tsv however long their names (a dataset's own u.genre): the
  * '|'-joined list went through a 512-byte buffer and lost its last genres,
@@ -1618,6 +1700,7 @@ int main(void)
         cmocka_unit_test(test_user_without_training_ratings),
         cmocka_unit_test(test_overflowed_scores_and_rated_digits),
         cmocka_unit_test(test_norms_overflowed_last_bin_open),
+        cmocka_unit_test(test_norms_every_norm_overflowed),
         cmocka_unit_test(test_long_genre_lists_whole),
         cmocka_unit_test(test_similar),
         cmocka_unit_test(test_similar_ambiguous_counts),

@@ -175,7 +175,9 @@ static const char norms_help_end[] =
     "whose outer edges hold every norm (in full, as stats writes them).\n"
     "With --plot, --json and --csv name the charts written on stderr.\n"
     "A norm that overflowed (inf; null in --json) is in no bin: the title\n"
-    "says how many were left out, and the bins span the finite norms.\n"
+    "says how many were left out, and the bins span the finite norms. When\n"
+    "no norm is finite, the histogram says so (\"no finite norm to bin\";\n"
+    "--json: empty \"edges\" and \"counts\") and --plot is an error.\n"
     "When no movie has --min-ratings training ratings, the list says \"no\n"
     "movie qualifies\" (--json: empty \"items\", and a \"histogram\" with empty\n"
     "\"edges\" and \"counts\"; --csv: the header only), exit 0; with --plot\n"
@@ -247,8 +249,10 @@ static int norms_compute(struct norms_state *st, const mfr_model *m, const struc
                          &err) != MFR_OK)
         return lib_error(&err);
     for (int32_t r = 0; r < st->n_top; r++) st->top_sc[r] = (float)st->norms[st->top[r]];
-    /* no eligible movie: no histogram over an invented range */
-    if (st->n_hist) st->n_binned = hist_bins(st->n_hist, st->hist_vals, o->bins, false, st->edges, st->hist);
+    /* no eligible movie, or no finite norm among them (every one
+     * overflowed): no histogram over an invented range ([0, 1] it was) */
+    if (isfinite(st->max))
+        st->n_binned = hist_bins(st->n_hist, st->hist_vals, o->bins, false, st->edges, st->hist);
     return EXIT_OK;
 }
 
@@ -257,7 +261,7 @@ static int norms_compute(struct norms_state *st, const mfr_model *m, const struc
  * one movie: a range around the value, [1.73, 2.23) holding 1.73). */
 static bool last_bin_closed(const struct norms_state *st, const struct norms_opts *o)
 {
-    return st->n_hist > 0 && st->edges[o->bins] <= st->max;
+    return st->n_binned > 0 && st->edges[o->bins] <= st->max;
 }
 
 static void print_histogram(const struct norms_state *st, const struct norms_opts *o)
@@ -267,6 +271,10 @@ static void print_histogram(const struct norms_state *st, const struct norms_opt
         if (st->hist[b] > peak) peak = st->hist[b];
     /* a norm that overflowed (factors of a huge model: "inf" in the list)
      * is in no bin: said, so that the counts add up to the title's */
+    if (st->n_binned == 0) { /* every norm overflowed: no bins to show */
+        printf("histogram: no finite norm to bin (%lld not finite, left out)\n", (long long)st->n_hist);
+        return;
+    }
     printf("histogram of %lld norm%s (%d bin%s", (long long)st->n_binned, PL(st->n_binned), (int)o->bins,
            PL(o->bins));
     if (st->n_binned < st->n_hist)
@@ -295,9 +303,10 @@ static void print_norms(const struct norms_state *st, const struct movie_ctx *c,
         printf(",\"dim\":%d,\"movies\":%d,\"top\":%d,\"min_ratings\":%lld,\"items\":", (int)mfr_model_k(c->m),
                (int)st->n_items, (int)o->list.top, (long long)o->list.min_ratings);
         print_list_json(c, &l);
-        /* as stats' histograms; empty lists when no movie qualifies */
+        /* as stats' histograms; empty lists when no movie qualifies or
+         * no norm is finite */
         printf(",\"histogram\":{\"edges\":[");
-        for (int32_t b = 0; st->n_hist && b <= o->bins; b++) {
+        for (int32_t b = 0; st->n_binned && b <= o->bins; b++) {
             printf("%s", b ? "," : "");
             /* the outer edges in full, as stats writes them: at 9 digits
              * the first could lie above the smallest norm; widened to the
@@ -306,7 +315,7 @@ static void print_norms(const struct norms_state *st, const struct movie_ctx *c,
             else json_num(st->edges[b], 9);
         }
         printf("],\"counts\":[");
-        for (int32_t b = 0; st->n_hist && b < o->bins; b++) printf("%s%lld", b ? "," : "", (long long)st->hist[b]);
+        for (int32_t b = 0; st->n_binned && b < o->bins; b++) printf("%s%lld", b ? "," : "", (long long)st->hist[b]);
         printf("],\"last_bin_closed\":%s}}\n", last_bin_closed(st, o) ? "true" : "false");
         return;
     }
@@ -424,7 +433,11 @@ int cmd_norms(int argc, char **argv)
         rc = runtime_error("no movie has at least %lld training rating%s (--min-ratings; the model's split): "
                            "--plot has no norms to draw",
                            (long long)o.list.min_ratings, PL(o.list.min_ratings));
-    if (rc == EXIT_OK && (rc = norms_compute(&st, m, &c, &o)) == EXIT_OK) {
+    if (rc == EXIT_OK && (rc = norms_compute(&st, m, &c, &o)) == EXIT_OK && o.plot_dir && st.n_hist &&
+        !st.n_binned) /* as no eligible movie: nothing to draw, nothing written */
+        rc = runtime_error("every listed movie's norm overflowed (inf: factors too large for a float): "
+                           "--plot has no finite norm to draw");
+    if (rc == EXIT_OK) {
         /* the charts are drawn (staged) before the list is printed: a
          * chart that cannot be drawn fails the run with nothing on stdout;
          * their report follows the list once they are in place, so that a

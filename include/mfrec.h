@@ -1162,8 +1162,9 @@ MFR_API int mfr_trainer_resume(const mfr_checkpoint *c, const mfr_config *cfg,
  * Dot products use the kernels' float dot in its documented lane order
  * (identical for every kernel set, and mfr_model_predict's value); norms are
  * summed in double in index order and the cosine division is done in double,
- * rounded to float (a cosine whose float dot overflows, of finite rows with
- * finite norms, takes the dot in double in index order instead). Items are
+ * rounded to float (a dot that overflows in float, of finite rows, is taken
+ * in double in index order instead: a dot score is then +-inf by its true
+ * sign, never NaN, and a cosine stays in [-1, 1]). Items are
  * scored on the calling thread, so scores and rankings are identical on every
  * run and for every thread count.
  */

@@ -1588,6 +1588,32 @@ static void test_norms_every_norm_overflowed(void **state)
     free(chart), free(plot), free(inf), free(data), free(dir);
 }
 
+/* similar from a movie whose norm overflowed (factors near FLT_MAX):
+ * the cosine is the true one (it was "nan" from the float dot's inf -
+ * inf, an empty CSV field, JSON null), and a dot that overflows is inf by
+ * its true sign, shown as recommend shows one (null, an empty field). */
+static void test_similar_overflowed_query(void **state)
+{
+    (void)state;
+    char *dir = tu_path(g_dir, "siminf"), *data = tu_path(dir, "d"), *inf = tu_path(dir, "inf.mfr");
+    assert_int_equal(mkdir(dir, 0755), 0);
+    assert_int_equal(mkdir(data, 0755), 0);
+    train_every_movie_overflowed(dir, data, inf);
+    assert_int_equal(run("similar --model '%s' --movie '#1' --measure cosine", inf), 0);
+    tu_expect_in(g_out, "\n   1        2     0.7411        0  Movie 2 (1995)  [Comedy]\n");
+    assert_int_equal(run("similar --model '%s' --movie '#1' --measure cosine --json", inf), 0);
+    tu_expect_in(g_out, "\"score\":0.74105674,\"cosine\":0.74105674,");
+    assert_int_equal(run("similar --model '%s' --movie '#1' --measure cosine --csv", inf), 0);
+    tu_expect_in(g_out, "\n1,2,0.74105674,0.74105674,0,,Movie 2 (1995),Comedy\n");
+    assert_int_equal(run("similar --model '%s' --movie '#1' --measure dot", inf), 0);
+    tu_expect_in(g_out, "\n   1        2        inf        0  Movie 2 (1995)  [Comedy]\n");
+    assert_int_equal(run("similar --model '%s' --movie '#1' --measure dot --json", inf), 0);
+    tu_expect_in(g_out, "\"score\":null,\"dot\":null,");
+    assert_int_equal(run("similar --model '%s' --movie '#1' --measure dot --csv", inf), 0);
+    tu_expect_in(g_out, "\n1,2,,,0,,Movie 2 (1995),Comedy\n");
+    free(inf), free(data), free(dir);
+}
+
 /* A movie's genres are written whole in --csv lists and export's
  * metadata.tsv however long their names (a dataset's own u.genre): the
  * '|'-joined list went through a 512-byte buffer and lost its last genres,
@@ -1701,6 +1727,7 @@ int main(void)
         cmocka_unit_test(test_overflowed_scores_and_rated_digits),
         cmocka_unit_test(test_norms_overflowed_last_bin_open),
         cmocka_unit_test(test_norms_every_norm_overflowed),
+        cmocka_unit_test(test_similar_overflowed_query),
         cmocka_unit_test(test_long_genre_lists_whole),
         cmocka_unit_test(test_similar),
         cmocka_unit_test(test_similar_ambiguous_counts),

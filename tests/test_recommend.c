@@ -209,6 +209,39 @@ static void test_cosine_of_huge_finite_rows(void **state)
     mfr_model_destroy(m);
 }
 
+/* Rows near FLT_MAX, whose float dot overflows though they and their
+ * norms are finite: the cosine is the true one (in [-1, 1]: it was inf,
+ * or NaN from inf - inf), the dot +-inf by its true sign (never NaN);
+ * a finite dot keeps the kernel's bits. */
+static void test_measures_of_huge_rows(void **state)
+{
+    (void)state;
+    const float a = 0x3p126f, b = 3e38f;
+    const float U1[3] = {a, b, b};
+    const float V4[4 * 3] = {
+        a, b, b,   /* 0: the query itself: inf */
+        a, -b, b,  /* 1: a^2 - b^2 + b^2 overflows, then inf - inf */
+        -a, -b, b, /* 2: -a^2 - b^2 + b^2: -inf */
+        1, 0, 0,   /* 3: finite dot a */
+    };
+    mfr_model *m = make_model(3, 1, 4, U1, V4);
+    mfr_error err = {0};
+    float sc[4];
+    assert_int_equal(mfr_model_score_items(m, U1, MFR_MEASURE_COSINE, sc, &err), MFR_OK);
+    const double aa = (double)a * a, bb = (double)b * b, nn = aa + 2 * bb;
+    const double want[4] = {1.0, aa / nn, -aa / nn, a / sqrt(nn)};
+    for (int i = 0; i < 4; i++) { /* a NaN passes assert_float_equal */
+        assert_true(sc[i] >= -1.0f && sc[i] <= 1.0f);
+        assert_float_equal(sc[i], want[i], 1e-6);
+    }
+    assert_int_equal(mfr_model_score_items(m, U1, MFR_MEASURE_DOT, sc, &err), MFR_OK);
+    assert_true(isinf(sc[0]) && sc[0] > 0);
+    assert_true(isinf(sc[1]) && sc[1] > 0);
+    assert_true(isinf(sc[2]) && sc[2] < 0);
+    assert_float_equal(sc[3], a, 0.0);
+    mfr_model_destroy(m);
+}
+
 static void test_recommend_and_similar(void **state)
 {
     (void)state;
@@ -1151,6 +1184,7 @@ int main(void)
         cmocka_unit_test(test_top_k_matches_full_sort),
         cmocka_unit_test(test_top_k_ties_by_index_and_bad_arguments),
         cmocka_unit_test(test_measures_dot_and_cosine),
+        cmocka_unit_test(test_measures_of_huge_rows),
         cmocka_unit_test(test_cosine_of_huge_finite_rows),
         cmocka_unit_test(test_recommend_and_similar),
         cmocka_unit_test(test_recommend_large_catalogue),

@@ -1071,9 +1071,10 @@ static void write_batch(FILE *f, const struct recommend_opts *o, const struct mo
         if (o->list.json) fprintf(f, "{\"user\":%lld,\"items\":[", uid);
         for (int32_t x = 0; x < n_out[r]; x++) {
             double v = sc[x], shown = v;
-            if (pred) { /* the predicted rating: the score less its ranking offset, clamped */
+            if (pred) { /* the predicted rating: the score less its ranking offset, clamped;
+                         * an overflowed score stays overflowed (not the range's end) */
                 shown = predicted_of(c, it[x], v);
-                shown = shown < c->lo ? c->lo : shown > c->hi ? c->hi : shown;
+                if (isfinite(shown)) shown = shown < c->lo ? c->lo : shown > c->hi ? c->hi : shown;
             }
             long long mid = (long long)mfr_dataset_item_id(c->ds, it[x]);
             const float rated = rows ? user_rating(rows, first + r, it[x]) : NAN;

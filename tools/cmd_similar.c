@@ -37,7 +37,9 @@ static const char similar_help[] =
 static const char similar_help_end[] =
     "\n"
     "Equal scores list the lower movie index first. The output is the same\n"
-    "for every thread count.\n"
+    "for every thread count. Huge factors whose float dot product overflows\n"
+    "(a norm of inf in norms) get it in double: the cosine is the true one,\n"
+    "a dot inf or -inf (null in --json, an empty --csv field).\n"
     "Exit status: 0 ok, 1 runtime error (unknown or ambiguous title, bad\n"
     "data), 2 usage error.\n";
 

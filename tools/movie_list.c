@@ -257,13 +257,15 @@ double predicted_of(const struct movie_ctx *c, int32_t item, double score)
 }
 
 /* The value shown: a predicted rating (the score less the item's ranking
- * offset, if any) is clamped to the rating range. */
+ * offset, if any) is clamped to the rating range. A score that overflowed
+ * (+-inf: factors near FLT_MAX) is shown as overflowed ("inf", null, an
+ * empty field), not as the range's end. */
 static double shown_value(const struct movie_ctx *c, const struct movie_list *l, int32_t r)
 {
     double v = l->values[r];
     if (l->kind != VALUE_PREDICTED) return v;
     v = predicted_of(c, l->items[r], v);
-    if (isfinite(c->lo) && isfinite(c->hi)) v = v < c->lo ? c->lo : v > c->hi ? c->hi : v;
+    if (isfinite(v) && isfinite(c->lo) && isfinite(c->hi)) v = v < c->lo ? c->lo : v > c->hi ? c->hi : v;
     return v;
 }
 

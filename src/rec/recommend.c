@@ -134,8 +134,8 @@ static void scorer_end(struct scorer *s)
     s->q = NULL;
 }
 
-/* <x, y> over the first k floats, in double in index order: a cosine's dot
- * where the float one overflowed. */
+/* <x, y> over the first k floats, in double in index order: the dot where
+ * the float one overflowed. */
 static double emb_dot(const float *x, const float *y, int32_t k)
 {
     double s = 0.0;
@@ -148,12 +148,18 @@ static double emb_dot(const float *x, const float *y, int32_t k)
  * dot (embedding lanes only) / (|u| |v_i|) in double, rounded to float, and
  * 0 when either norm is zero or not finite. Finite rows of huge values
  * (1e20) have finite norms but a float dot of inf or NaN, which scored
- * +-inf or NaN instead of a cosine: such a dot is taken in double. */
+ * +-inf or NaN instead of a cosine: such a dot is taken in double. A dot
+ * score is then that value rounded, +-inf by its true sign (NaN ranked it
+ * last). Every finite float dot keeps its bits. */
 static void scorer_items(const struct scorer *s, int32_t first, int32_t n, float *out)
 {
     const float *v = s->V + (size_t)first * (size_t)s->k_pad;
     s->dot_rows(s->q, v, s->k_pad, n, out);
-    if (s->measure == MFR_MEASURE_DOT) return;
+    if (s->measure == MFR_MEASURE_DOT) {
+        for (int32_t j = 0; j < n; j++) /* the padding lanes are zero */
+            if (!isfinite(out[j])) out[j] = (float)emb_dot(s->q, v + (size_t)j * (size_t)s->k_pad, s->k_pad);
+        return;
+    }
     const bool q_ok = s->q_norm > 0.0 && isfinite(s->q_norm);
     for (int32_t j = 0; j < n; j++, v += s->k_pad) {
         double vn = emb_norm(v, s->k);

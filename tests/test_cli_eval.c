@@ -327,7 +327,7 @@ static void test_folds(void **state)
         snprintf(row, sizeof row, "\nu%d      2400    600 ", f);
         tu_expect_in(g_out, row);
     }
-    tu_expect_in(g_out, "mean ± sample std over 5 folds");
+    tu_expect_in(g_out, "mean ± sample std over 5 folds\n"); /* no note: every fold ranks */
     tu_expect_in(g_out, "\nRMSE ");
     tu_expect_in(g_out, "\nprecision@5 ");
     tu_expect_in(g_out, "\nNDCG@5 ");
@@ -368,6 +368,8 @@ static void test_folds(void **state)
         pop += number_after(&f, "\"ndcg\":") / 5;
     assert_true(fabs(summary_metric(g_out, "mean", "popularity", "ndcg") - pop) < 1e-12);
     char *one = strdup(strstr(g_out, "\"mean\":"));
+    assert_null(strstr(g_out, "ranked_folds")); /* every fold ranks: the shape as it was */
+    tu_expect_in(g_out, "}],\"mean\":{\"mse\":");
 
     /* the thread count changes nothing */
     assert_int_equal(run("eval --folds --data '%s' --dim 4 --epochs 8 --lr 0.05 --init-std 0.3 "
@@ -391,7 +393,81 @@ static void test_folds(void **state)
     tu_expect_in(g_out, "\nu1 ");
     tu_expect_in(g_out, "    n/a     n/a      n/a |     n/a     n/a      n/a      0 ");
     assert_null(strstr(g_out, "nan"));
+    tu_expect_in(g_out, "; the ranking metrics over no fold (u1, u2, u3, u4, u5: no test rating of 4 or more)\n");
+    char cov[64]; /* the folds' 0 coverage is no coverage: none ranked */
+    snprintf(cov, sizeof cov, "\n%-16s %19s ", "coverage", "n/a");
+    tu_expect_in(g_out, cov);
     free(ones);
+}
+
+/* The mean of metric ("ndcg") of ranker ("model") over the folds of eval
+ * --folds --json in g_out whose flag in use[] is set. */
+static double folds_mean(const char *ranker, const char *metric, const bool *use)
+{
+    const char *p = strstr(g_out, "\"folds\":[");
+    assert_non_null(p);
+    char rk[32], mk[32];
+    snprintf(rk, sizeof rk, "\"%s\":{", ranker);
+    snprintf(mk, sizeof mk, "\"%s\":", metric);
+    double s = 0;
+    int n = 0;
+    for (int f = 0; f < 5; f++) {
+        p = strstr(p, rk);
+        assert_non_null(p);
+        p += strlen(rk);
+        if (!use[f]) continue; /* its metrics are null */
+        s += number_after(&p, mk);
+        n++;
+    }
+    return s / n;
+}
+
+/* A fold whose test part has no relevant rating (u3: every one 1) ranks
+ * no user: its ranking metrics are undefined, and the folds' mean and std
+ * of them came out n/a (null in JSON), the coverage's dragged down by its
+ * 0. They are over the 4 other folds, and the output says which it left
+ * out (text, JSON "ranked_folds"), for both kinds of model; with every
+ * fold ranked the output keeps its shape (test_folds). */
+static void test_folds_one_without_relevant_ratings(void **state)
+{
+    (void)state;
+    char *dir = tu_path(g_dir, "u3low");
+    char cmd[4096];
+    snprintf(cmd, sizeof cmd, "mkdir '%s' && awk -F'\\t' -v OFS='\\t' 'NR %% 5 == 3 {$3 = 1} {print}' '%s/u.data' > '%s/u.data'",
+             dir, g_data, dir);
+    assert_int_equal(system(cmd), 0);
+    write_folds(dir); /* line x of u.data (NR x + 1) in u(x % 5 + 1).test */
+    const bool use[5] = {true, true, false, true, true};
+    const char *note = "over the 4 folds that rank a user (u3: no test rating of 4 or more)";
+    assert_int_equal(run("eval --folds --data '%s' --dim 4 --epochs 4 --lr 0.05 --threads 1", dir), 0);
+    tu_expect_in(g_out, "\nu3 ");
+    char want[256];
+    snprintf(want, sizeof want, "\nmean ± sample std over 5 folds; the ranking metrics %s\n", note);
+    tu_expect_in(g_out, want);
+    assert_null(strstr(strstr(g_out, "\nmean ±"), "n/a"));
+    assert_int_equal(run("eval --folds --data '%s' --dim 4 --epochs 4 --lr 0.05 --threads 1 --json", dir), 0);
+    tu_expect_json(g_out);
+    tu_expect_in(g_out, "],\"ranked_folds\":[\"u1\",\"u2\",\"u4\",\"u5\"],\"mean\":{\"mse\":");
+    static const char *const metrics[] = {"precision", "recall", "ndcg", "coverage"};
+    for (int m = 0; m < 4; m++) {
+        const double want_m = folds_mean("model", metrics[m], use);
+        const double want_p = folds_mean("popularity", metrics[m], use);
+        assert_true(fabs(summary_metric(g_out, "mean", "model", metrics[m]) - want_m) < 1e-12);
+        assert_true(fabs(summary_metric(g_out, "mean", "popularity", metrics[m]) - want_p) < 1e-12);
+        assert_true(summary_metric(g_out, "std", "model", metrics[m]) > 0);
+    }
+    expect_summaries_mse(); /* the rating metrics are over every fold */
+    assert_int_equal(run("eval --folds --kind softmax --data '%s' --epochs 1 --dim 4 --hidden none --threads 1",
+                         dir), 0);
+    snprintf(want, sizeof want, "\n(mean and std %s)\n", note);
+    tu_expect_in(g_out, want);
+    assert_null(strstr(strstr(g_out, "\nmean "), "n/a"));
+    assert_int_equal(run("eval --folds --kind softmax --data '%s' --epochs 1 --dim 4 --hidden none --threads 1 "
+                         "--json", dir), 0);
+    tu_expect_json(g_out);
+    tu_expect_in(g_out, "],\"ranked_folds\":[\"u1\",\"u2\",\"u4\",\"u5\"],\"mean\":{\"ranking\":");
+    assert_true(fabs(summary_metric(g_out, "mean", "model", "ndcg") - folds_mean("model", "ndcg", use)) < 1e-12);
+    free(dir);
 }
 
 /* The EASE column: in the table, in JSON, the same for 1 and 2 threads,
@@ -452,6 +528,8 @@ static void test_ease_baseline(void **state)
     const double mf_pop = summary_metric(g_out, "mean", "popularity", "ndcg");
     const double mf_pop_sd = summary_metric(g_out, "std", "popularity", "ndcg");
     char *one = strdup(strstr(g_out, "\"mean\":"));
+    assert_null(strstr(g_out, "ranked_folds")); /* every fold ranks: the shape as it was */
+    tu_expect_in(g_out, "}],\"mean\":{\"mse\":");
     assert_int_equal(run("eval --folds --data '%s' %s --threads 2", g_data, flags), 0);
     assert_string_equal(strstr(g_out, "\"mean\":"), one);
     free(one);
@@ -861,6 +939,7 @@ int main(void)
         cmocka_unit_test(test_model_table),
         cmocka_unit_test(test_json_and_train_file),
         cmocka_unit_test(test_folds),
+        cmocka_unit_test(test_folds_one_without_relevant_ratings),
         cmocka_unit_test(test_ease_baseline),
         cmocka_unit_test(test_softmax_folds_settings),
         cmocka_unit_test(test_ease_memory_with_model),

@@ -40,6 +40,10 @@ static const char eval_help[] =
     "--baseline ease[:LAMBDA] adds the EASE baseline (Steck 2019: closed form\n"
     "on the binary training matrix) as a third column, also in --json;\n"
     "--baseline ease-ratings[:LAMBDA] fits it to the training ratings instead.\n"
+    "With --folds, a fold without a relevant test rating has no ranking metric\n"
+    "(n/a; null in --json): the ranking means and stds are over the other\n"
+    "folds, and the summary names those left out (--json: \"ranked_folds\",\n"
+    "the folds used, present only then).\n"
     "\n";
 
 static const char eval_help_end[] =
@@ -488,17 +492,25 @@ static void fold_values(const struct fold_result *fr, double *v)
     v[S_EASE_R] = fr->re.recall;
     v[S_EASE_NDCG] = fr->re.ndcg;
     v[S_EASE_COV] = fr->re.coverage;
+    /* a ranker that ranked no user (no test rating of MFR_RANKING_RELEVANT
+     * or more) has no metric in this fold, its coverage (0) included: NaN
+     * leaves the fold out of the summary (its null mean hid the others) */
+    const mfr_ranking *r[3] = {&fr->rm, &fr->rp, &fr->re};
+    for (int x = 0; x < 3; x++)
+        if (r[x]->users == 0)
+            for (int m = 0; m < N_RANKING_METRICS; m++) v[S_P + x * N_RANKING_METRICS + m] = NAN;
 }
 
 /* "0.1234 ± 0.0056" (or n/a) into buf. */
 static const char *fmt_mean_std(char *buf, size_t size, double mean, double std)
 {
-    if (isfinite(mean)) snprintf(buf, size, "%.4f ± %.4f", mean, std);
+    if (isfinite(mean) && isfinite(std)) snprintf(buf, size, "%.4f ± %.4f", mean, std);
+    else if (isfinite(mean)) snprintf(buf, size, "%.4f ± n/a", mean); /* one fold ranked */
     else snprintf(buf, size, "n/a");
     return buf;
 }
 
-static void print_folds_summary(int k, bool ease, const double *mean, const double *std)
+static void print_folds_summary(int k, bool ease, const double *mean, const double *std, const char *note)
 {
     static const struct {
         const char *name;
@@ -513,7 +525,7 @@ static void print_folds_summary(int k, bool ease, const double *mean, const doub
         {"coverage", S_COV, S_POP_COV, S_EASE_COV, false},
     };
     char name[32], a[64], b[64];
-    printf("mean ± sample std over %d folds\n", N_FOLDS);
+    printf("mean ± sample std over %d folds%s%s\n", N_FOLDS, *note ? "; the ranking metrics " : "", note);
     printf("%-16s %18s %18s", "metric", "model", "popularity");
     printf(ease ? " %18s\n" : "\n", "EASE");
     for (size_t r = 0; r < sizeof rows / sizeof *rows; r++) {
@@ -556,7 +568,7 @@ static void json_training_config(const struct train_opts *t)
 }
 
 static void json_folds(const struct eval_opts *o, const char *dir, const struct fold_result *fr,
-                       const double *mean, const double *std)
+                       const bool *ranked, const double *mean, const double *std)
 {
     const bool ease = o->ease.lambda > 0;
     fputs("{\"data\":", stdout);
@@ -580,10 +592,12 @@ static void json_folds(const struct eval_opts *o, const char *dir, const struct 
         json_rankings((const mfr_ranking *const[N_RANKERS]){&fr[f].rm, &fr[f].rp, ease ? &fr[f].re : NULL});
         printf(",\"seconds\":%.3f}", fr[f].seconds);
     }
+    putchar(']');
+    json_ranked_folds(ranked, N_FOLDS);
     /* the folds' shape: rating metrics, then "ranking" by ranker */
     for (int pass = 0; pass < 2; pass++) {
         const double *v = pass ? std : mean;
-        fputs(pass ? "},\"std\":{\"mse\":" : "],\"mean\":{\"mse\":", stdout);
+        fputs(pass ? "},\"std\":{\"mse\":" : ",\"mean\":{\"mse\":", stdout);
         json_num(v[S_MSE], JSON_DIGITS);
         fputs(",\"rmse\":", stdout);
         json_num(v[S_RMSE], JSON_DIGITS);
@@ -652,14 +666,17 @@ static int eval_folds(const struct eval_opts *o)
         if ((rc = stdout_flush()) != EXIT_OK) goto done; /* a full or closed stdout: stop */
     }
     double v[N_FOLDS][S_N], mean[S_N], std[S_N];
-    for (int f = 0; f < N_FOLDS; f++) fold_values(&fr[f], v[f]);
+    bool ranked[N_FOLDS];
+    for (int f = 0; f < N_FOLDS; f++) fold_values(&fr[f], v[f]), ranked[f] = fr[f].rm.users > 0;
     for (int s = 0; s < S_N; s++) mean_std((const double *)v + s, N_FOLDS, S_N, &mean[s], &std[s]);
+    char note[160];
+    folds_ranked_note(ranked, N_FOLDS, note, sizeof note);
     if (o->json) {
-        json_folds(o, data_name(ds), fr, mean, std);
+        json_folds(o, data_name(ds), fr, ranked, mean, std);
     } else {
         printf("(model left of |, popularity right%s; %.2f s in all)\n",
                o->ease.lambda > 0 ? ", then EASE" : "", now_seconds() - t_start);
-        print_folds_summary((int)o->k, o->ease.lambda > 0, mean, std);
+        print_folds_summary((int)o->k, o->ease.lambda > 0, mean, std, note);
     }
 done:
     mfr_dataset_destroy(ds);

@@ -1079,6 +1079,8 @@ static const char softmax_folds_help[] =
     "and prints its ranking metrics on uN.test beside the popularity baseline,\n"
     "then their mean and sample standard deviation (definitions: mfrec eval\n"
     "--help). A softmax model predicts no ratings: there are no RMSE/MAE rows.\n"
+    "A fold without a relevant test rating is left out of the mean and std,\n"
+    "as mfrec eval --folds says (\"ranked_folds\" in --json).\n"
     "\n";
 
 enum { N_SM_FOLDS = 5 };
@@ -1147,6 +1149,10 @@ static void sm_fold_values(const struct sm_fold *f, double v[SM_N])
         v[4 * x + 1] = r[x]->recall;
         v[4 * x + 2] = r[x]->ndcg;
         v[4 * x + 3] = r[x]->coverage;
+        /* no user ranked (no relevant test rating): no metric of this fold,
+         * its coverage (0) included; NaN leaves it out of the summary */
+        if (r[x]->users == 0)
+            for (int m = 0; m < 4; m++) v[4 * x + m] = NAN;
     }
 }
 
@@ -1168,7 +1174,7 @@ static void sm_print_fold_line(const char *name, const double *v, bool ease)
 
 /* The shape of `mfrec eval --folds --json` (matrix factorization), with
  * the softmax configuration and no rating metrics. */
-static void sm_json(const struct sm_opts *o, const char *dir, const struct sm_fold *fr,
+static void sm_json(const struct sm_opts *o, const char *dir, const struct sm_fold *fr, const bool *ranked,
                     const double *mean, const double *sd)
 {
     const bool ease = o->ease.lambda > 0;
@@ -1206,8 +1212,10 @@ static void sm_json(const struct sm_opts *o, const char *dir, const struct sm_fo
         json_rankings((const mfr_ranking *const[N_RANKERS]){&fr[f].rm, &fr[f].rp, ease ? &fr[f].re : NULL});
         printf(",\"seconds\":%.3f}", fr[f].seconds);
     }
+    putchar(']');
+    json_ranked_folds(ranked, N_SM_FOLDS);
     for (int pass = 0; pass < 2; pass++) {
-        fputs(pass ? "},\"std\":{" : "],\"mean\":{", stdout);
+        fputs(pass ? "},\"std\":{" : ",\"mean\":{", stdout);
         json_ranking_summary(pass ? sd : mean, ease ? N_RANKERS : N_RANKERS - 1);
     }
     fputs("}}\n", stdout);
@@ -1271,12 +1279,17 @@ static int softmax_folds(const struct sm_opts *o)
     }
     if (rc == EXIT_OK) {
         double mean[SM_N], sd[SM_N];
+        bool ranked[N_SM_FOLDS];
+        char note[160];
+        for (int f = 0; f < N_SM_FOLDS; f++) ranked[f] = fr[f].rm.users > 0;
         for (int x = 0; x < SM_N; x++) mean_std((const double *)v + x, N_SM_FOLDS, SM_N, &mean[x], &sd[x]);
+        folds_ranked_note(ranked, N_SM_FOLDS, note, sizeof note);
         if (o->json) {
-            sm_json(o, data_name(ds), fr, mean, sd);
+            sm_json(o, data_name(ds), fr, ranked, mean, sd);
         } else {
             sm_print_fold_line("mean", mean, ease);
             sm_print_fold_line("std", sd, ease);
+            if (*note) printf("(mean and std %s)\n", note);
         }
     }
     mfr_dataset_destroy(ds);

@@ -102,17 +102,24 @@ void json_ranking_summary(const double *v, int n_rankers)
     putchar('}');
 }
 
-void mean_std(const double *x, int n, int stride, double *mean, double *std)
+int mean_std(const double *x, int n, int stride, double *mean, double *std)
 {
     double s = 0.0;
-    for (int f = 0; f < n; f++) s += x[(size_t)f * (size_t)stride];
-    *mean = s / n;
+    int used = 0;
+    for (int f = 0; f < n; f++) {
+        if (isnan(x[(size_t)f * (size_t)stride])) continue;
+        s += x[(size_t)f * (size_t)stride];
+        used++;
+    }
+    *mean = used ? s / used : NAN;
     double q = 0.0;
     for (int f = 0; f < n; f++) {
+        if (isnan(x[(size_t)f * (size_t)stride])) continue;
         const double d = x[(size_t)f * (size_t)stride] - *mean;
         q += d * d;
     }
-    *std = n > 1 ? sqrt(q / (n - 1)) : 0.0;
+    *std = used > 1 ? sqrt(q / (used - 1)) : used == n ? 0.0 : NAN;
+    return used;
 }
 
 int cmp_double(const void *a, const void *b)
@@ -185,4 +192,36 @@ void tsv_genres(struct json_log *t, const mfr_dataset *ds, int32_t item)
         tsv_field(t, mfr_dataset_genre_name(ds, b));
         first = false;
     }
+}
+
+int folds_ranked_note(const bool *ranked, int n, char *buf, size_t size)
+{
+    int n_ranked = 0, len;
+    for (int f = 0; f < n; f++) n_ranked += ranked[f];
+    buf[0] = '\0';
+    if (n_ranked == n) return n_ranked;
+    if (n_ranked == 0) len = snprintf(buf, size, "over no fold (");
+    else len = snprintf(buf, size, "over the %d fold%s that rank a user (", n_ranked, n_ranked == 1 ? "" : "s");
+    for (int f = 0, first = 1; f < n && len >= 0 && (size_t)len < size; f++) {
+        if (ranked[f]) continue;
+        len += snprintf(buf + len, size - (size_t)len, "%su%d", first ? "" : ", ", f + 1);
+        first = 0;
+    }
+    if (len >= 0 && (size_t)len < size)
+        snprintf(buf + len, size - (size_t)len, ": no test rating of %g or more)", (double)MFR_RANKING_RELEVANT);
+    return n_ranked;
+}
+
+void json_ranked_folds(const bool *ranked, int n)
+{
+    int n_ranked = 0;
+    for (int f = 0; f < n; f++) n_ranked += ranked[f];
+    if (n_ranked == n) return;
+    fputs(",\"ranked_folds\":[", stdout);
+    for (int f = 0, first = 1; f < n; f++) {
+        if (!ranked[f]) continue;
+        printf("%s\"u%d\"", first ? "" : ",", f + 1);
+        first = 0;
+    }
+    putchar(']');
 }

@@ -55,8 +55,23 @@ void json_ranking_summary(const double *v, int n_rankers);
 
 /* Mean and sample standard deviation (n - 1; 0 for n 1) of x[0],
  * x[stride], .. (n values; a column of a row-major table): one definition,
- * so that every command's summary over folds agrees to the bit. */
-void mean_std(const double *x, int n, int stride, double *mean, double *std);
+ * so that every command's summary over folds agrees to the bit. A NaN (a
+ * metric a fold leaves undefined: no test user to rank) is left out: the
+ * summary is over the other values (NaN when none is left; the std NaN
+ * when one of several is). Returns how many values were used. */
+int mean_std(const double *x, int n, int stride, double *mean, double *std);
+
+/* The folds u1..un of which only some rank a user (ranked[f]: a test user
+ * with a relevant rating, MFR_RANKING_RELEVANT or more): into buf, "over
+ * the 4 folds that rank a user (u3: no test rating of 4 or more)", the
+ * note beside a summary whose ranking means and stds leave the others
+ * out; "" when every fold ranks. Returns the folds that rank. */
+int folds_ranked_note(const bool *ranked, int n, char *buf, size_t size);
+
+/* ,"ranked_folds":["u1",...] (the folds the ranking summaries are over),
+ * only when some fold ranks no user: nothing otherwise, so that the JSON
+ * of folds that all rank keeps its shape. */
+void json_ranked_folds(const bool *ranked, int n);
 
 /* qsort comparator for doubles, ascending. */
 int cmp_double(const void *a, const void *b);

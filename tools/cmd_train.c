@@ -184,11 +184,26 @@ static void print_presets(FILE *f, const char *name)
     train_opts_print_presets(f);
 }
 
+/* The outputs, which rank 0 alone checks under mpirun (it writes them,
+ * given as paths on its node, README "Running on a cluster": on another
+ * rank's node they may not exist, nor gnuplot). */
+static int train_check_outputs(const struct train_opts *o)
+{
+    int rc = io_output_checkpoint(o->checkpoint, o->resume);
+    if (rc == EXIT_OK && o->out) rc = io_output("--out", o->out);
+    if (rc == EXIT_OK && o->log_json) rc = io_output("--log-json", o->log_json);
+    static const char *const charts[] = {"learning_curve", "loss_components", NULL};
+    if (rc == EXIT_OK && o->plot) rc = plot_preflight();
+    if (rc == EXIT_OK && o->plot) rc = plot_outputs_check(o->plot, charts);
+    return rc;
+}
+
 /* The outputs checked against the inputs before anything is loaded, so a
  * bad --out fails at once, not after the training; a resume checks them
  * again once the checkpoint has named its data. A resumed run may write
  * its checkpoint over the one it resumed from (the default). Under mpirun
- * only rank 0, which writes them, checks them. */
+ * every rank gets rank 0's verdict (collective: every rank calls this at
+ * the same points), so a refused output ends them all at once. */
 static int train_check_paths(const struct train_opts *o)
 {
     io_input_data(default_data_dir(o->data));
@@ -201,18 +216,7 @@ static int train_check_paths(const struct train_opts *o)
         io_input(comma + 1);
     }
     if (o->resume) io_input(o->resume);
-    /* Under mpirun rank 0 alone writes the outputs, given as paths on its
-     * node (README, "Running on a cluster"): on another rank's node they
-     * may not exist, nor gnuplot. */
-    if (dist_rank() != 0) return EXIT_OK;
-    int rc = EXIT_OK;
-    rc = io_output_checkpoint(o->checkpoint, o->resume);
-    if (rc == EXIT_OK && o->out) rc = io_output("--out", o->out);
-    if (rc == EXIT_OK && o->log_json) rc = io_output("--log-json", o->log_json);
-    static const char *const charts[] = {"learning_curve", "loss_components", NULL};
-    if (rc == EXIT_OK && o->plot) rc = plot_preflight();
-    if (rc == EXIT_OK && o->plot) rc = plot_outputs_check(o->plot, charts);
-    return rc;
+    return dist_same_status(dist_rank() == 0 ? train_check_outputs(o) : EXIT_OK);
 }
 
 /* Parses `mfrec train`'s flags into o; false with *rc set when the command

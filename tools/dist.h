@@ -78,6 +78,12 @@ int dist_save_checkpoint(const mfr_trainer *tr, const mfr_run_state *run, const 
  * from the ranks' own users without gathering them (the bits of
  * mfr_model_evaluate on the whole model), else mfr_model_evaluate. */
 int dist_evaluate(const mfr_model *model, const mfr_ratings *r, mfr_metrics *out, mfr_error *err);
+/* The status of a check that rank 0 alone makes (its outputs' paths,
+ * which may exist on its node only), on every rank: the largest over the
+ * ranks (collective). A refusal then ends every rank at once with rank 0's
+ * message (dist_end), where the others ran on into a collective rank 0
+ * never joined and mpirun aborted the job 5 s later. Without mpirun, rc. */
+int dist_same_status(int rc);
 /* At the end of every epoch under mpirun: the ranks agree on stopping.
  * *stop (rank 0's early-stop or --target-rmse decision) and *sig (a
  * SIGINT/SIGTERM received by this rank, 0: none) become the largest over

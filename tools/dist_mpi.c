@@ -209,6 +209,15 @@ int dist_evaluate(const mfr_model *model, const mfr_ratings *r, mfr_metrics *out
     return g_mt ? mfr_mpi_trainer_evaluate(g_mt, r, out, err) : mfr_model_evaluate(model, r, out, err);
 }
 
+int dist_same_status(int rc)
+{
+    if (!g_on) return rc;
+    int all = rc;
+    if (MPI_Allreduce(&rc, &all, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD) != MPI_SUCCESS)
+        return runtime_error("MPI: the ranks could not agree on rank 0's checks (MPI_Allreduce failed)");
+    return all;
+}
+
 int dist_agree(bool *stop, int *sig)
 {
     if (!g_on) return EXIT_OK;

@@ -106,6 +106,7 @@ int dist_evaluate(const mfr_model *model, const mfr_ratings *r, mfr_metrics *out
 {
     return mfr_model_evaluate(model, r, out, err);
 }
+int dist_same_status(int rc) { return rc; }
 int dist_agree(bool *stop, int *sig) { return EXIT_OK; }
 void dist_report(bool print, int64_t epochs, double train_seconds) {}
 int dist_end(int rc) { return rc; }

@@ -5,7 +5,8 @@
 # several thread counts per rank (with biases, regularizers, both optimizers);
 # checkpoints hold one process's trainer model and resume at any P or in one
 # process to the same bytes; --early-stop and --target-rmse stop where one
-# process stops; unsupported options are refused; a rank killed mid-run ends
+# process stops; unsupported options are refused, and an output path rank 0
+# refuses ends every rank at once (no abort); a rank killed mid-run ends
 # the job with an error in bounded time; SIGTERM to a rank or to mpirun stops
 # every rank after the same epoch with a resumable checkpoint.
 # usage: MFREC_BIN=path/to/mfrec run.sh MPI_BUILT(true|false)
@@ -239,6 +240,27 @@ elif ! cmp -s "$T/nodes1.bin" "$T/node0/res/model.bin" || [ ! -s "$T/node0/res/r
     [ ! -s "$T/node0/res/log.json" ] || [ -n "$(ls -A "$T/node1")" ]; then
     bad "mpirun -np 2 with outputs on rank 0's node: wrong model, a missing output, or rank 1 wrote"
 else echo "ok: outputs on rank 0's node only (--out, --checkpoint, --log-json, --plot): written there, same model bytes"; fi
+
+# An output rank 0 refuses (it alone checks them, above): every rank gets
+# its verdict before the first collective and exits with its status, the
+# message printed once; the other ranks ran on into the data's collectives,
+# waited END_WAIT_S for rank 0 and mpirun printed its MPI_ABORT banner.
+# Also on --resume, whose outputs are checked again once the data is read.
+mkdir -p "$T/adir"
+"$M" "${base[@]}" --epochs 2 --checkpoint "$T/ref.ck" >/dev/null || bad "a checkpoint to resume"
+for outs in "--out $T/adir" "--out $T/nodir/m.bin" "--log-json $T/adir" "--checkpoint $T/nodir/c.ck" \
+    "--resume $T/ref.ck --epochs 4 --out $T/adir"; do
+    set -- $outs
+    t0=$(date +%s%N)
+    if timeout 120 "${MPIRUN[@]}" -np 3 "$M" "${base[@]}" "$@" >"$T/log" 2>&1; then
+        bad "-np 3 $outs: must be refused"; continue
+    fi
+    ms=$((($(date +%s%N) - t0) / 1000000))
+    if [ "$(grep -c "^mfrec train: error: " "$T/log")" != 1 ]; then
+        bad "-np 3 $outs: not one message"; grep 'mfrec' "$T/log" | head -3
+    elif grep -q "MPI_ABORT" "$T/log"; then bad "-np 3 $outs: the job was aborted ($ms ms), not ended by every rank"
+    else echo "ok: -np 3 $outs: refused by every rank at once ($ms ms), one message"; fi
+done
 
 # A copy of the data on each node (README, "Running on a cluster": the
 # user-ordered cache cannot be shared, so every rank reads the whole data):

@@ -803,6 +803,34 @@ check "sweep-16core: a fake sweep succeeds" status 0 s16 "$W/fake-mfrec" "$W/s16
 check "sweep-16core: ... machine.txt names the binary" grep -qx "binary: $W/fake-mfrec" "$W/s16 res/machine.txt"
 check "sweep-16core: ... a relative MFREC by its absolute path" \
     eval '(cd "$W" && status 0 s16 fake-mfrec "$W/s16 res2") && grep -qx "binary: $W/fake-mfrec" "$W/s16 res2/machine.txt"'
+# a failed sweep (checksums that differ) ended the script under set -e,
+# "cat: NAME.status: No such file", the other sweeps not run; the fake's
+# sweeps fail, bar the check of the knobs (its data does not exist)
+cat >"$W/failing-mfrec" <<FAKE
+#!/bin/sh
+if [ "\$1" = sweep ]; then
+    case "\$*" in *"/none "*) exit 1 ;; esac
+    echo "checksums differ"
+    exit 1
+fi
+exec "$W/fake-mfrec" "\$@"
+FAKE
+chmod +x "$W/failing-mfrec"
+mkdir -p "$W/s16 ml" && : >"$W/s16 ml/u.data"
+s16_ml() { env MFREC_DATA="$W/s16 ml" MFREC="$1" SKIP_LARGE=1 "$S16/tools/sweep-16core" "$2"; }
+check "sweep-16core: failed sweeps are exit 1" status 1 s16_ml "$W/failing-mfrec" "$W/s16 res3"
+check "sweep-16core: ... each named, the next one run" eval 'grep -q "^sweep-16core: synth-100k failed (exit status 1)" "$W/out" &&
+    grep -q "^sweep-16core: ml-100k failed (exit status 1)" "$W/out" && grep -q "checksums differ" "$W/s16 res3/ml-100k.log"'
+check "sweep-16core: ... no status file left" test ! -e "$W/s16 res3/synth-100k.status" -a ! -e "$W/s16 res3/ml-100k.status"
+# a THREADS, DIMS, EPOCHS_* or REPEAT that mfrec sweep refuses failed every
+# sweep (exit 1), after the data sets were made: exit 2, before anything
+rm -rf "$S16/data"
+s16_knob() { (export "${1?}" && s16 "$MFREC" "$W/s16 res4"); }
+for knob in THREADS=1,x DIMS=0 EPOCHS_SMALL=abc EPOCHS_LARGE=-1 REPEAT=1e9; do
+    check "sweep-16core: $knob is exit 2" status 2 s16_knob "$knob"
+    check "sweep-16core: ... named" grep -q "^sweep-16core: mfrec sweep: --[a-z]* must be" "$W/out"
+    check "sweep-16core: ... before anything is made" test ! -e "$W/s16 res4" -a ! -e "$S16/data"
+done
 
 # --- tools/sweep-smoke and tools/checksum-table: usage errors before any work
 check "sweep-smoke: two OUT_DIRs are exit 2" status 2 env MFREC="$MFREC" sh "$TOP/tools/sweep-smoke" "$W/s1" "$W/s2"

@@ -662,6 +662,33 @@ check "race-check: --help is exit 0 (it was taken as a build directory: a traceb
 check "race-check: ... and prints the usage" grep -q "^Usage: tools/race-check" "$W/out"
 check "race-check: an unknown option is exit 2" status 2 sh "$TOP/tools/race-check" --no-such-option
 check "race-check: meson test's arguments without -- are exit 2" status 2 sh "$TOP/tools/race-check" "$W/b1" "$W/b2"
+# a failing test ended race-check under set -e before meson's status was
+# written ("cat: ....rc: No such file", no summary). A copy in a tree whose
+# setup is a stub, a fake meson whose one determinism test fails, and a
+# fake clang naming an LLVM whose Archer is installed.
+archer=$(find /usr/lib -maxdepth 3 -path '/usr/lib/llvm-*/lib/libarcher.so' 2>/dev/null | head -n 1)
+if [ -n "$archer" ]; then
+    RC="$W/rc tree"
+    mkdir -p "$RC/tools" "$RC/build-tsan/meson-logs" "$W/rc-fake"
+    cp "$TOP/tools/race-check" "$RC/tools/"
+    printf '#!/bin/sh\nexit 0\n' >"$RC/tools/setup"
+    : >"$RC/build-tsan/meson-logs/testlog.txt"
+    major=${archer#/usr/lib/llvm-}
+    printf '#!/bin/sh\necho %s.0.0\n' "${major%%/*}" >"$W/rc-fake/clang"
+    cat >"$W/rc-fake/meson" <<'FAKE'
+#!/bin/sh
+case $1 in
+introspect) echo '[{"suite": ["mfrec:determinism"], "cmd": ["/b/tests/test_x"]}]' ;;
+test) printf 'Ok:                 3\nFail:               1\nSkipped:            0\n'; exit 1 ;;
+esac
+FAKE
+    chmod +x "$RC/tools/race-check" "$RC/tools/setup" "$W/rc-fake/clang" "$W/rc-fake/meson"
+    check "race-check: a failing test is exit 1" status 1 env PATH="$W/rc-fake:$PATH" "$RC/tools/race-check"
+    check "race-check: ... with meson's counts" grep -qx "3 passed, 1 failed, 0 skipped" "$W/out"
+    check "race-check: ... and no missing status file" eval '! grep -q "No such file" "$W/out"'
+else
+    echo "skip: race-check's failing test (no libarcher.so)"
+fi
 
 # --- SIGTERM (or a Ctrl-C) leaves no temporary file: dash runs no EXIT trap
 # on a signal, so tools/test left its copy of the dataset (16 MB of

@@ -35,8 +35,19 @@ if command -v gnuplot >/dev/null 2>&1; then
     cp "$O/time_to_accuracy.dat" "$W/dat.before"
     check "time-to-accuracy: an OUT_DIR with a double quote draws the charts" status 0 tta "$W/q\"o"
     check "time-to-accuracy: ... both of them" test -s "$W/q\"o/time_to_accuracy.png" -a -s "$W/q\"o/time_to_accuracy.svg"
-    check "time-to-accuracy: a failed train is exit 1" status 1 tta "$O" -- --no-such-flag
+    check "time-to-accuracy: a failed train is exit 1" status 1 tta "$O" -- --out "$W/none/x.mfr"
     check "time-to-accuracy: ... and leaves the earlier results" cmp -s "$W/dat.before" "$O/time_to_accuracy.dat"
+    # a train flag, THREADS or EPOCHS that train refuses failed the run, exit
+    # 1, after the 10M-rating set was made (minutes): exit 2 before it
+    tta_new() { env MFREC="$MFREC" DATA="$W/tta none" THREADS=1 EPOCHS=10 "$@" sh "$TOP/tools/time-to-accuracy" "$W/tta out" -- --dim 4; }
+    check "time-to-accuracy: an unknown train flag is exit 2" status 2 tta "$O" -- --no-such-flag
+    check "time-to-accuracy: ... named" grep -q "^time-to-accuracy: mfrec train: unknown option --no-such-flag" "$W/out"
+    check "time-to-accuracy: ... and leaves the earlier results" cmp -s "$W/dat.before" "$O/time_to_accuracy.dat"
+    check "time-to-accuracy: a flag at odds with the run's own is exit 2" status 2 tta "$O" -- --init-from "$W/U.npy,$W/V.npy"
+    for knob in THREADS=0 EPOCHS=abc; do
+        check "time-to-accuracy: $knob is exit 2" status 2 tta_new "$knob"
+        check "time-to-accuracy: ... before the data or OUT_DIR is made" test ! -e "$W/tta none" -a ! -e "$W/tta out"
+    done
     check "time-to-accuracy: an unknown option is exit 2" status 2 tta --no-such-flag
     check "time-to-accuracy: flags without -- are exit 2" status 2 tta "$O" --epochs 3
     # '-- FLAGS' without OUT_DIR: the default OUT_DIR, not a directory named '--'

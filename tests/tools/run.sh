@@ -719,6 +719,25 @@ term_leaves_nothing() {
     [ "$rc" -eq 143 ] || { echo "  exit status $rc, expected 143"; sed 's/^/  | /' "$W/out"; return 1; }
     [ -z "$(find "$W/tmpd" -mindepth 1)" ] || { echo "  left in TMPDIR:"; find "$W/tmpd" -mindepth 1 -maxdepth 1 | sed 's/^/  | /'; return 1; }
 }
+# The same for a Ctrl-C: SIGINT to the command's process group (set -m
+# gives it its own, and leaves SIGINT as it is: a background job's would
+# be ignored). Exit 130, no traceback, TMPDIR empty.
+int_leaves_nothing() {
+    local rc
+    rm -rf "$W/tmpd" "$W/started" && mkdir "$W/tmpd"
+    rc=$(
+        set -m
+        TMPDIR="$W/tmpd" "$@" >"$W/out" 2>&1 &
+        pid=$!
+        for _ in $(seq 100); do [ -e "$W/started" ] && break; sleep 0.1; done
+        kill -INT -- -"$pid"
+        wait "$pid"
+        echo $?
+    )
+    [ "$rc" -eq 130 ] || { echo "  exit status $rc, expected 130"; sed 's/^/  | /' "$W/out"; return 1; }
+    ! grep -q -e Traceback -e KeyboardInterrupt "$W/out" || { echo "  a traceback:"; sed 's/^/  | /' "$W/out"; return 1; }
+    [ -z "$(find "$W/tmpd" -mindepth 1)" ] || { echo "  left in TMPDIR:"; find "$W/tmpd" -mindepth 1 -maxdepth 1 | sed 's/^/  | /'; return 1; }
+}
 mkdir -p "$W/slow"
 printf '#!/bin/sh\n[ "$1" != test ] && exit 0\ntouch "%s/started"; sleep 1\n' "$W" >"$W/slow/meson"
 cp "$W/fake/dpkg-query" "$W/slow/"
@@ -909,30 +928,30 @@ check "checksum-table: an OUTDIR with '#' gives the same table" cmp -s "$W/ck1.t
 check "checksum-table: ... of every configuration" test "$(wc -l <"$W/ck1.txt")" -eq 32
 # a Ctrl-C: mfrec train takes SIGINT and exits 3, which bash took for a
 # handled signal and went on (a row of rc=3, then every other run, exit 0).
-# The fake train does the same (once: its later runs exit at once);
-# set -m gives the table its own process group, which gets the SIGINT.
+# The fake train does the same (once: its later runs exit at once).
 cat >"$W/int-mfrec" <<FAKE
 #!/bin/sh
 case "\$1" in synth) mkdir -p "\$3" && : >"\$3/u.data"; exit 0 ;; esac
 [ -e "$W/int-done" ] && exit 0
 trap ': >"$W/int-done"; exit 3' INT
-: >"$W/int-started"
+: >"$W/started"
 sleep 5
 FAKE
 chmod +x "$W/int-mfrec"
-ck_int() {
-    (
-        set -m
-        bash "$TOP/tools/checksum-table" "$W/int-mfrec" "$W/ck int" "$D" >"$W/out" 2>&1 &
-        pid=$!
-        for _ in $(seq 100); do [ -e "$W/int-started" ] && break; sleep 0.1; done
-        kill -INT -- -"$pid"
-        wait "$pid"
-    )
-}
-check "checksum-table: SIGINT stops the table, exit 130" eval 'ck_int; [ $? -eq 130 ]'
+check "checksum-table: SIGINT stops the table, exit 130" \
+    int_leaves_nothing bash "$TOP/tools/checksum-table" "$W/int-mfrec" "$W/ck int" "$D"
 check "checksum-table: ... named, and no row after it" \
     eval 'grep -q "^checksum-table: stopped by SIGINT" "$W/out" && ! grep -q "rc=" "$W/out"'
+# bench-reference: a Ctrl-C during a run (its first, PyTorch's, which the
+# script runs with /usr/bin/python3) was KeyboardInterrupt's traceback
+if /usr/bin/python3 -c 'import torch' 2>/dev/null; then
+    br_int() { (sleep 2 && : >"$W/started") & python3 "$TOP/tools/bench-reference" "$@"; }
+    check "bench-reference: SIGINT is exit 130, no traceback, its temporary directory removed" \
+        int_leaves_nothing br_int --mfrec "$MFREC" --data "$D" --threads 1 --runs 1 --torch-runs 1 --epochs 100000
+    check "bench-reference: ... said" grep -q "^bench-reference: interrupted; no results written" "$W/out"
+else
+    echo "skip: bench-reference's SIGINT (no torch for /usr/bin/python3)"
+fi
 
 # --- tools/fuzz: SIGTERM stops the fuzzers too (its INT and TERM traps only
 # removed the work directory: the script went on, and the fuzzers ran out
@@ -966,6 +985,11 @@ if [ -f /usr/share/benchmark/compare.py ] && command -v git >/dev/null 2>&1; the
     check "perf-compare: SIGTERM removes its temporary builds" \
         term_leaves_nothing env PATH="$W/pc/bin:$PATH" python3 "$P/tools/perf-compare" HEAD
     check "perf-compare: ... and REV's worktree" test "$(git -C "$P" worktree list | wc -l)" -eq 1
+    # a Ctrl-C cleaned up too, but ended in KeyboardInterrupt's traceback
+    check "perf-compare: SIGINT is exit 130, no traceback, its temporary builds removed" \
+        int_leaves_nothing env PATH="$W/pc/bin:$PATH" python3 "$P/tools/perf-compare" HEAD
+    check "perf-compare: ... said" grep -q "^perf-compare: interrupted; no verdict" "$W/out"
+    check "perf-compare: ... and REV's worktree is gone" test "$(git -C "$P" worktree list | wc -l)" -eq 1
     # A fake tree: the "build" (a fake meson on PATH) copies the tree's
     # fake-bench and its speed file into the build directory, and records
     # the source tree it was set up for as meson does, in

@@ -1250,6 +1250,13 @@ if command -v python3 >/dev/null 2>&1; then
     check "tune-ranking: ... its row holds the JSON's numbers" \
         grep -Eq '^\| `--epochs 2 --dim 4` \| [0-9.]+ ± [0-9.]+( \| [0-9.]+){4} \|$' "$W/out"
 fi
+# a failed setting's row names it as a row that ran does: an empty line
+# is "(none)" (it was ``), flags without their blanks
+printf '\n  --dim x  \n' >"$W/failing.txt"
+failed_rows() { MFREC_DATA="$W/none" tune "$W/failing.txt"; }
+check "tune-ranking: failed settings are exit 1" status 1 failed_rows
+check "tune-ranking: ... an empty one named (none)" grep -q '^| (none) | failed: ' "$W/out"
+check "tune-ranking: ... the others by their flags" grep -q '^| `--dim x` | failed: ' "$W/out"
 check "tune-ranking: empty standard input is exit 2" status 2 tune </dev/null
 check "tune-ranking: ... said" grep -q "no settings in standard input" "$W/out"
 

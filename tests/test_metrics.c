@@ -156,6 +156,29 @@ static void test_hand_computed_k2(void **state)
     fixture_free(&f);
 }
 
+/* A dot that overflows in float (inf - inf: NaN) of finite rows ranks as
+ * recommend ranks it, by its true sign: item 0's true score a^2 is the
+ * largest, so it leads user 0's list of one (a hit: NDCG 1). */
+static void test_overflowed_dot_ranks_by_its_sign(void **state)
+{
+    (void)state;
+    const float a = 0x3p126f, b = 3e38f;
+    const float U[3] = {a, b, b};
+    const float V[4 * 3] = {a, -b, b, 1, 0, 0, -1, 0, 0, 0, 0, 0};
+    static const int32_t train_r[][3] = {{0, 3, 3}};
+    static const int32_t test_r[][3] = {{0, 0, 5}, {0, 2, 1}};
+    struct fixture f;
+    const mfr_model *m = fixture_model(&f, 1, 4, 3, U, V);
+    mfr_ratings *train = ratings(1, train_r), *test = ratings(2, test_r);
+    mfr_ranking rm;
+    mfr_error err = {0};
+    assert_int_equal(mfr_model_ranking(m, train, test, 1, &rm, NULL, &err), MFR_OK);
+    expect_ranking(&rm, 1, 1, 1.0, 1.0, 1.0, 0.25);
+    mfr_ratings_destroy(train);
+    mfr_ratings_destroy(test);
+    fixture_free(&f);
+}
+
 /* A model with a ranking prior ranks by prediction + α ln(1 + n_i), n_i
  * counted in the training set given: U = (1, -1), V = (5, 4, 3, 2, 1);
  * user 0 trained on item 0, user 1 on items 3 and 4 (n = 1, 0, 0, 1, 1
@@ -492,6 +515,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_hand_computed_k2),
+        cmocka_unit_test(test_overflowed_dot_ranks_by_its_sign),
         cmocka_unit_test(test_rank_prior_uses_training_counts),
         cmocka_unit_test(test_k_larger_than_catalogue),
         cmocka_unit_test(test_ties_lower_index_first),

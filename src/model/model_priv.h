@@ -70,6 +70,12 @@ float mfr_rank_offset(double prior, int64_t count);
 /* MFR_OK for a known enum mfr_measure, else MFR_ERR_INVALID naming it. */
 int mfr_measure_check(int measure, mfr_error *err);
 
+/* The dot kernel's scores out[0..n) of q against the n rows of v (k_pad
+ * floats each), where a float dot overflowed (inf, or NaN from inf - inf,
+ * of finite rows), taken again in double in index order and rounded: +-inf
+ * by the true sign, never NaN (recommend.c). Finite scores are unchanged. */
+void mfr_dot_scores_fix_overflow(const float *q, const float *v, int32_t k_pad, int32_t n, float *out);
+
 /* Users ranked together by mfr_model_recommend_group: at most 7, so that
  * one byte flags the items each has rated (bit g) and the items excluded
  * for all (bit 7). */

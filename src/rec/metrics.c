@@ -449,7 +449,8 @@ struct model_rank_ctx {
 };
 
 /* Exactly mfr_model_predict's value for every item of users[0..n) (the
- * dot kernel's bits, eight rows at a time), plus the item's ranking offset
+ * dot kernel's bits, eight rows at a time; a dot that overflowed is
+ * recommend's +-inf, not NaN), plus the item's ranking offset
  * when the model has a prior (mfr_model_recommend's score; a training
  * item's score is never read), whatever the row layout. V is read a block
  * of rows at a time for the whole group, not once per user. */
@@ -464,7 +465,9 @@ static void model_scores(const void *ctx, const int32_t *users, int n, float *co
         const float *v = m->V + (size_t)i0 * (size_t)m->k_pad;
         for (int g = 0; g < n; g++) {
             float *out = scores[g] + i0;
-            kern->dot_rows(m->U + (size_t)users[g] * (size_t)m->k_pad, v, m->k_pad, nb, out);
+            const float *u = m->U + (size_t)users[g] * (size_t)m->k_pad;
+            kern->dot_rows(u, v, m->k_pad, nb, out);
+            mfr_dot_scores_fix_overflow(u, v, m->k_pad, nb, out); /* as recommend ranks */
             if (c->offset)
                 for (int32_t j = 0; j < nb; j++) out[j] += c->offset[i0 + j];
         }

@@ -143,6 +143,12 @@ static double emb_dot(const float *x, const float *y, int32_t k)
     return s;
 }
 
+void mfr_dot_scores_fix_overflow(const float *q, const float *v, int32_t k_pad, int32_t n, float *out)
+{
+    for (int32_t j = 0; j < n; j++) /* the padding lanes are zero */
+        if (!isfinite(out[j])) out[j] = (float)emb_dot(q, v + (size_t)j * (size_t)k_pad, k_pad);
+}
+
 /* The scores of items [first, first + n) into out: the kernel's <q, V_i>
  * for dot (the dot kernel's bits, eight rows at a time); for cosine that
  * dot (embedding lanes only) / (|u| |v_i|) in double, rounded to float, and
@@ -156,8 +162,7 @@ static void scorer_items(const struct scorer *s, int32_t first, int32_t n, float
     const float *v = s->V + (size_t)first * (size_t)s->k_pad;
     s->dot_rows(s->q, v, s->k_pad, n, out);
     if (s->measure == MFR_MEASURE_DOT) {
-        for (int32_t j = 0; j < n; j++) /* the padding lanes are zero */
-            if (!isfinite(out[j])) out[j] = (float)emb_dot(s->q, v + (size_t)j * (size_t)s->k_pad, s->k_pad);
+        mfr_dot_scores_fix_overflow(s->q, v, s->k_pad, n, out);
         return;
     }
     const bool q_ok = s->q_norm > 0.0 && isfinite(s->q_norm);

@@ -380,9 +380,13 @@ static void test_folds(void **state)
     /* a dataset without the fold files */
     assert_int_equal(run("eval --folds --data '%s' --epochs 1", g_plain), 1);
     tu_expect_in(g_err, "u1.base");
+}
 
-    /* folds without a relevant test rating (every rating 1): each fold's
-     * row says n/a, as the summary does, never "nan" */
+/* Folds without a relevant test rating (every rating 1): each fold's row
+ * says n/a, as the summary does, never "nan". */
+static void test_folds_without_ranking(void **state)
+{
+    (void)state;
     char *ones = tu_path(g_dir, "ones");
     char cmd[4096];
     snprintf(cmd, sizeof cmd, "mkdir '%s' && awk -F'\\t' -v OFS='\\t' '{$3 = 1; print}' '%s/u.data' > '%s/u.data'",
@@ -939,6 +943,7 @@ int main(void)
         cmocka_unit_test(test_model_table),
         cmocka_unit_test(test_json_and_train_file),
         cmocka_unit_test(test_folds),
+        cmocka_unit_test(test_folds_without_ranking),
         cmocka_unit_test(test_folds_one_without_relevant_ratings),
         cmocka_unit_test(test_ease_baseline),
         cmocka_unit_test(test_softmax_folds_settings),

@@ -17,7 +17,10 @@
  * instant between a check for one and the write. With
  * MFREC_FAULT_WRITE_RAISE_AFTER=SIG, the first write(2) to the standard
  * output is made, then SIG raised: a signal in the instant after a write
- * that delivered its bytes, before the writer looks again.
+ * that delivered its bytes, before the writer looks again. With
+ * MFREC_FAULT_SETPGID_SIG=SIG, setpgid(0, 0) (a forked helper making its
+ * own process group) first sends SIG to its parent, then waits 1 s before
+ * the call: a signal in the instant between the fork and the new group.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -101,4 +104,16 @@ ssize_t write(int fd, const void *buf, size_t n)
         return w;
     }
     return real(fd, buf, n);
+}
+
+int setpgid(pid_t pid, pid_t pgid)
+{
+    static int (*real)(pid_t, pid_t);
+    if (!real) *(void **)&real = dlsym(RTLD_NEXT, "setpgid");
+    const char *sig = getenv("MFREC_FAULT_SETPGID_SIG");
+    if (pid == 0 && pgid == 0 && sig) {
+        (void)kill(getppid(), atoi(sig));
+        sleep(1);
+    }
+    return real(pid, pgid);
 }

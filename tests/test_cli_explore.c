@@ -2614,6 +2614,39 @@ static void test_gnuplot_in_its_own_process_group(void **state)
     free(png), free(fg), free(out), free(fake);
 }
 
+/* A signal in the instant between gnuplot's fork and its own setpgid
+ * (tests/fault_rename.c's MFREC_FAULT_SETPGID_SIG): the handler killed
+ * the group of gnuplot's pid, which was none yet (ESRCH), then waited for
+ * gnuplot, which drew on: the dying run took as long as the chart. The
+ * parent makes the group too, so the handler finds it. The fake gnuplot
+ * notes that it ran, then takes 10 s. */
+static void test_signal_before_gnuplot_group_kills_it(void **state)
+{
+    (void)state;
+    const char *lib = getenv("MFREC_FAULT_RENAME_LIB");
+    if (!lib) skip();
+    char *fake = tu_path(g_dir, "slow_gp_bin"), *out = tu_path(g_dir, "slow_gp_plots");
+    char *ran = tu_path(g_dir, "slow_gp_ran");
+    assert_int_equal(mkdir(fake, 0755), 0);
+    char script[8192];
+    snprintf(script, sizeof script, "#!/bin/sh\n: >'%s'\nsleep 10\n", ran);
+    tu_write_file(fake, "gnuplot", script, (size_t)-1);
+    char *fg = tu_path(fake, "gnuplot");
+    assert_int_equal(chmod(fg, 0755), 0);
+    char env[8192];
+    snprintf(env, sizeof env, FAULT_ENV "LD_PRELOAD='%s' MFREC_FAULT_SETPGID_SIG=%d PATH='%s':/usr/bin:/bin",
+             lib, SIGTERM, fake);
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    assert_int_not_equal(run_env(env, "stats --data '%s' --plot '%s'", g_data, out), 0);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    const double s = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) * 1e-9;
+    assert_false(tu_exists(ran)); /* killed before it ran */
+    assert_true(s < 8.0);
+    assert_false(tu_exists(out)); /* the stage and the new directory removed */
+    free(ran), free(fg), free(out), free(fake);
+}
+
 static void test_signal_before_report_waits(void **state)
 {
     (void)state;
@@ -2825,6 +2858,7 @@ int main(void)
         cmocka_unit_test(test_report_first_without_exchange),
         cmocka_unit_test(test_signal_while_report_waits),
         cmocka_unit_test(test_gnuplot_in_its_own_process_group),
+        cmocka_unit_test(test_signal_before_gnuplot_group_kills_it),
         cmocka_unit_test(test_signal_before_report_waits),
         cmocka_unit_test(test_signal_before_long_report_waits),
         cmocka_unit_test(test_signal_just_before_report_write),

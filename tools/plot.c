@@ -150,6 +150,11 @@ static int run_gnuplot(const char *gnuplot, const char *dir, const char *script)
         execv(gnuplot, argv);
         _exit(127);
     }
+    /* the group made here too, not only by gnuplot: a signal right after
+     * the unblock would otherwise find no group of that pid to kill (the
+     * child not yet at its setpgid) and wait for the whole chart. EACCES
+     * (gnuplot already exec'd) means the child made it. */
+    (void)setpgid(pid, pid);
     signal_cleanup_helper(pid);
     sigprocmask(SIG_SETMASK, &was, NULL);
     close(fd[1]);

@@ -106,12 +106,12 @@ int stdout_flush(void);
  * pieces of PIPE_BUF bytes (EXIT_RUNTIME, silently). For the reports of
  * commits, which a reader that stopped reading must not hold up. */
 int stdout_report(const char *report);
-/* stdout_flush, then fclose(stdout) checked the same way (main's last call). */
 /* Standard output is the file of an input, path (a `>>` into the data):
  * from now on every write to it fails, with "cannot write standard
  * output: it is PATH, one of this run's inputs", so the file is never
  * written into and the run fails as for a full disk (nothing committed). */
 void stdout_is_input(const char *path);
+/* stdout_flush, then fclose(stdout) checked the same way (main's last call). */
 int stdout_close(void);
 /* s with control bytes shown as \xHH, as in error lines (put_escaped): a
  * path or name printed in a report on stdout, so that a newline in it

@@ -1052,7 +1052,7 @@ int mfr_synth_check_dir(const char *dir, mfr_error *err)
     /* a planted.txt of the user's own, without a dataset, is theirs too */
     snprintf(path, cap, "%s/planted.txt", dir);
     const bool planted = rc == MFR_OK && lstat(path, &st) == 0;
-    if (rc == MFR_OK && (found || planted) && !has_synth_mark(path))
+    if ((found || planted) && !has_synth_mark(path))
         rc = found ? mfr_seterr(err, MFR_ERR_IO,
                                 "%s holds a dataset (%s/%s) that synth did not write (no planted.txt of mfrec "
                                 "synth): it would be replaced; choose a new directory or one without a dataset",

@@ -2582,8 +2582,10 @@ static void signal_before_report_waits(const char *plot)
 /* gnuplot runs in a process group of its own, so that a terminal's Ctrl-C
  * reaches mfrec alone, which decides: train's and sweep's first one lets
  * the chart finish (a gnuplot killed by it, or crashed while starting,
- * had failed a sweep's charts after all its runs). The fake gnuplot
- * fails when its group is its parent's, else runs the real one. */
+ * had failed a sweep's charts after all its runs). Its stdin is
+ * /dev/null: a background group reading the terminal would be stopped.
+ * The fake gnuplot fails when its group is its parent's or its stdin is
+ * not /dev/null, else runs the real one. */
 static void test_gnuplot_in_its_own_process_group(void **state)
 {
     (void)state;
@@ -2601,6 +2603,7 @@ static void test_gnuplot_in_its_own_process_group(void **state)
              "#!/bin/sh\n"
              "me=$(cut -d' ' -f5 /proc/$$/stat); parent=$(cut -d' ' -f5 /proc/$PPID/stat)\n"
              "[ \"$me\" != \"$parent\" ] || { echo 'gnuplot is in mfrec'\\''s process group' >&2; exit 1; }\n"
+             "[ \"$(readlink /proc/$$/fd/0)\" = /dev/null ] || { echo 'stdin is not /dev/null' >&2; exit 1; }\n"
              "exec '%s' \"$@\"\n",
              real);
     tu_write_file(fake, "gnuplot", script, (size_t)-1);

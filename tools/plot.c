@@ -10,14 +10,15 @@
  */
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
+#include <fcntl.h>
 #include <float.h>
 #include <math.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <signal.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -142,8 +143,12 @@ static int run_gnuplot(const char *gnuplot, const char *dir, const char *script)
         for (size_t k = 0; k < sizeof held / sizeof *held; k++) signal(held[k], SIG_DFL);
         sigprocmask(SIG_SETMASK, &was, NULL);
         if (chdir(dir) != 0) _exit(126);
-        FILE *devnull = freopen("/dev/null", "w", stdout);
-        (void)devnull;
+        /* no stdio between fork and exec (a worker thread may have held its
+         * lock at the fork); stdin too, as a background group reading the
+         * terminal would be stopped (SIGTTIN) */
+        const int null_in = open("/dev/null", O_RDONLY), null_out = open("/dev/null", O_WRONLY);
+        if (null_in < 0 || null_out < 0 || dup2(null_in, STDIN_FILENO) < 0 || dup2(null_out, STDOUT_FILENO) < 0)
+            _exit(126);
         if (dup2(fd[1], STDERR_FILENO) < 0) _exit(126);
         close(fd[0]), close(fd[1]);
         char *argv[] = {(char *)"gnuplot", (char *)script, NULL};
@@ -174,8 +179,11 @@ static int run_gnuplot(const char *gnuplot, const char *dir, const char *script)
     while (n_said && (said[n_said - 1] == '\n' || said[n_said - 1] == ' ')) n_said--;
     said[n_said] = 0;
     /* Waited for without reaping (its pid stays gnuplot's), then
-     * unregistered and reaped with the signals held: the handler never
-     * kills a pid that another process may have taken. */
+     * unregistered and reaped with the signals held on this thread. A
+     * handler on another thread (train's OpenMP workers) that read the pid
+     * just before it was cleared could still send its kill after the reap:
+     * a window of microseconds, in which the pid would have to be taken
+     * again to matter. */
     siginfo_t info;
     while (waitid(P_PID, (id_t)pid, &info, WEXITED | WNOWAIT) < 0 && errno == EINTR) {
     }

@@ -183,7 +183,7 @@ static void cleanup_registered(void)
         (void)waitpid(child, NULL, 0);
     }
     if (helper > 0) { /* its whole group: what it started too */
-        (void)kill(-helper, SIGKILL);
+        if (kill(-helper, SIGKILL) != 0) (void)kill(helper, SIGKILL);
         (void)waitpid(helper, NULL, 0);
     }
     if (g_have_file) (void)unlink(g_cleanup_file);

@@ -1229,6 +1229,10 @@ check "tune-ranking: ... and named" grep -q "$W/none.txt is not a readable file 
 printf '# only a comment\n' >"$W/settings.txt"
 check "tune-ranking: a file of comments only is exit 2" status 2 tune "$W/settings.txt"
 check "tune-ranking: ... said" grep -q "no settings in $W/settings.txt" "$W/out"
+# an unknown preset failed every setting's row, exit 1: a usage error before any row
+check "tune-ranking: an unknown preset is exit 2" status 2 eval 'printf "\n" | MFREC=$MFREC sh "$TOP/tools/tune-ranking" nope'
+check "tune-ranking: ... named, before any row" \
+    eval 'grep -q "^tune-ranking: mfrec eval: --preset must be .*nope" "$W/out" && ! grep -q "^|" "$W/out"'
 check "tune-ranking: --help is exit 0" status 0 sh "$TOP/tools/tune-ranking" --help
 check "tune-ranking: ... and prints the usage (it was taken for a preset)" grep -q "^Usage: tools/tune-ranking PRESET" "$W/out"
 check "tune-ranking: ... its example too, not a bare 'Example:'" grep -q "| tools/tune-ranking ndcg\$" "$W/out"

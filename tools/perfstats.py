@@ -7,6 +7,7 @@ not a script: imported from tools/, never run).
   mannwhitney_p(x, y)  the two-sided Mann-Whitney U test's p-value
   verdict(...)         "slower", "noisy" or "same"
   threshold(text)      a --threshold value: 0.05 or 5%
+  glue_values(argv, options)  "--opt -5%" as "--opt=-5%", for argparse
   outlive_reader()     standard output that a reader's early exit does not stop
 """
 import argparse
@@ -135,6 +136,24 @@ def threshold(text):
         raise argparse.ArgumentTypeError(f"{text!r} would be {100 * v:g}%: write {t}% (or {v / 100:g}), "
                                          f"or {100 * v:g}% if that is meant")
     return v
+
+
+def glue_values(argv, options):
+    """argv with each of these options' next word glued on ("--threshold",
+    "-5%" as "--threshold=-5%") when that word starts with "-" and a digit
+    or a dot: argparse takes "-5%" for an option and says only "expected one
+    argument", while "--threshold=-5%" reaches the option's own check and
+    its message. A following option (--strict) is left alone."""
+    out = []
+    i = 0
+    while i < len(argv):
+        if argv[i] in options and i + 1 < len(argv) and argv[i + 1][:2] in {f"-{c}" for c in "0123456789."}:
+            out.append(f"{argv[i]}={argv[i + 1]}")
+            i += 2
+            continue
+        out.append(argv[i])
+        i += 1
+    return out
 
 
 class _Outlived:

@@ -168,6 +168,8 @@ check "bench-setup: an existing --out is exit 2 before any run" status 2 bs --ou
 check "bench-setup: ... (said at once)" grep -q "exists; not replacing it" "$W/out"
 check "bench-setup: a missing --base is exit 2" status 2 bs --base "$W/none/mfrec"
 check "bench-setup: --rounds 0 is exit 2" status 2 bs --rounds 0
+check "bench-setup: --threshold -5% is exit 2, the threshold's own message" status 2 bs --threshold -5%
+check "bench-setup: ... named" grep -q "argument --threshold: must be a number of at least 0 (0.05, or 5%), not '-5%'" "$W/out"
 mkdir -p "$W/no-ratings"
 check "bench-setup: an --ml100k without a rating file is exit 2 before any run" status 2 bs --ml100k "$W/no-ratings"
 check "bench-setup: ... said at once, naming it" \
@@ -525,6 +527,15 @@ check "sweep-compare: ... named" \
 check "sweep-compare: ... exit 3 with --strict" status 3 scmp "$SC/old.csv" "$SC/slow.csv" --strict
 check "sweep-compare: ... exit 0 with --strict under a threshold of 40%" status 0 scmp "$SC/old.csv" "$SC/slow.csv" --strict --threshold 40%
 check "sweep-compare: ... and of 0.4" status 0 scmp "$SC/old.csv" "$SC/slow.csv" --strict --threshold 0.4
+# a negative threshold, -5%, was argparse's "expected one argument" (taken for
+# an option), while --threshold=-5% had the check's own message: both that
+for t in "--threshold -5%" "--threshold=-5%" "--threshold -0.05"; do
+    # shellcheck disable=SC2086 # a flag and its value
+    check "sweep-compare: $t is exit 2" status 2 scmp "$SC/old.csv" "$SC/slow.csv" $t
+    check "sweep-compare: ... named" grep -q "^sweep-compare: error: argument --threshold: must be a number of at least 0 (0.05, or 5%), not '-" "$W/out"
+done
+check "sweep-compare: --threshold before another option still wants a value" status 2 scmp "$SC/old.csv" "$SC/slow.csv" --threshold --strict
+check "sweep-compare: ... said" grep -q "argument --threshold: expected one argument" "$W/out"
 check "sweep-compare: the whole process 20% slower is slower too (exit 3 with --strict)" \
     status 3 scmp "$SC/old.csv" "$SC/proc.csv" --strict
 check "sweep-compare: ... named" grep -q "threads=1 dim=8 (+20.0% whole process)$" "$W/out"

@@ -963,6 +963,14 @@ if /usr/bin/python3 -c 'import torch' 2>/dev/null; then
 else
     echo "skip: bench-reference's SIGINT (no torch for /usr/bin/python3)"
 fi
+# bench-softmax-torch: a Ctrl-C was KeyboardInterrupt's traceback. A build
+# whose mfrec is slow (its first run, the model's --epochs 0)
+if command -v python3 >/dev/null 2>&1; then
+    mkdir -p "$W/slow build/tools" && cp "$W/slow-mfrec" "$W/slow build/tools/mfrec"
+    check "bench-softmax-torch: SIGINT is exit 130, no traceback, its temporary directory removed" \
+        int_leaves_nothing python3 "$TOP/tools/bench-softmax-torch" --build "$W/slow build" --data "$D"
+    check "bench-softmax-torch: ... said" grep -q "^bench-softmax-torch: interrupted; no results written" "$W/out"
+fi
 
 # --- tools/fuzz: SIGTERM stops the fuzzers too (its INT and TERM traps only
 # removed the work directory: the script went on, and the fuzzers ran out

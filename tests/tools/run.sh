@@ -963,6 +963,15 @@ if /usr/bin/python3 -c 'import torch' 2>/dev/null; then
 else
     echo "skip: bench-reference's SIGINT (no torch for /usr/bin/python3)"
 fi
+# reference: a Ctrl-C during its check of the train flags left the check's
+# temporary directory. A tree as above whose mfrec is slow
+RS="$W/ref slow"
+mkdir -p "$RS/tools" "$RS/build/tools"
+cp "$TOP/tools/reference" "$R/tools/setup" "$RS/tools/" && cp "$W/slow-mfrec" "$RS/build/tools/mfrec"
+check "reference: SIGINT during the flag check removes its temporary directory" \
+    int_leaves_nothing env -u MFREC_DATA PATH="$W/stub:$PATH" sh "$RS/tools/reference" --threads 1
+check "reference: SIGTERM there too" \
+    term_leaves_nothing env -u MFREC_DATA PATH="$W/stub:$PATH" sh "$RS/tools/reference" --threads 1
 # bench-softmax-torch: a Ctrl-C was KeyboardInterrupt's traceback. A build
 # whose mfrec is slow (its first run, the model's --epochs 0)
 if command -v python3 >/dev/null 2>&1; then

@@ -1454,6 +1454,13 @@ static void test_overflowed_scores_and_rated_digits(void **state)
     tu_expect_in(g_out, "\nhistogram of 5 norms (20 bins; 1 not finite, left out)\n");
     assert_int_equal(run("recommend --model '%s' --user 2 --json", inf), 0);
     tu_expect_in(g_out, "\"movie\":6,\"title\":\"Unrated 6 (1995)\",\"genres\":[\"Comedy\"],\"score\":null,");
+    /* project: the norm summary over the 5 finite norms, the inf one
+     * counted (test_project_overflowed_norms: none finite) and listed
+     * highest, as norms lists it */
+    assert_int_equal(run("project --model '%s'", inf), 0);
+    tu_expect_in(g_out, "\n  embedding norms: mean 2.7520, min 1.4395, max 4.8953 (of the 5 finite; 1 overflowed: inf, "
+                        "left out)\n");
+    tu_expect_in(g_out, "Embedding norm, highest:\n       norm    movie  ratings  title\n        inf        6");
     char *batch = tu_path(dir, "all.csv");
     assert_int_equal(run("recommend --model '%s' --all-users --out '%s'", inf, batch), 0);
     char *b = tu_read_file(batch, NULL);
@@ -1586,6 +1593,24 @@ static void test_norms_every_norm_overflowed(void **state)
     char *chart = tu_path(plot, "item_norms.dat");
     assert_false(tu_exists(chart));
     free(chart), free(plot), free(inf), free(data), free(dir);
+}
+
+/* project's norm summary reads the float norms norms lists: one that
+ * overflows is inf, left out of the mean, min and max and counted (it
+ * printed the double's 40 digits, "mean 8337463957973359079404802..."). */
+static void test_project_overflowed_norms(void **state)
+{
+    (void)state;
+    char *dir = tu_path(g_dir, "projinf"), *data = tu_path(dir, "d"), *inf = tu_path(dir, "inf.mfr");
+    assert_int_equal(mkdir(dir, 0755), 0);
+    assert_int_equal(mkdir(data, 0755), 0);
+    train_every_movie_overflowed(dir, data, inf);
+    assert_int_equal(run("project --model '%s'", inf), 0);
+    tu_expect_in(g_out, "\n  embedding norms: none finite (2 overflowed: inf, factors too large for a float; "
+                        "no lists of their ends)\n");
+    expect_not_in(g_out, "00000.0000, min");
+    expect_not_in(g_out, "Embedding norm");
+    free(inf), free(data), free(dir);
 }
 
 /* similar from a movie whose norm overflowed (factors near FLT_MAX):
@@ -1745,6 +1770,7 @@ int main(void)
         cmocka_unit_test(test_poor_ranker_note),
         cmocka_unit_test(test_ranking_scores_are_not_ratings),
         cmocka_unit_test(test_fold_in_ridge_overflow),
+        cmocka_unit_test(test_project_overflowed_norms),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

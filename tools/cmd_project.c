@@ -44,6 +44,8 @@ static const char project_help_end[] =
     "lists never share one (said when --top is cut). An axis along which the\n"
     "movies do not vary (identical embeddings, or all on a line: PC2) has no\n"
     "ends to list, and neither do norms that are all equal: the report says so.\n"
+    "A norm that overflows a float (inf, as norms lists it) is left out of\n"
+    "the summary's mean, min and max and counted there.\n"
     "Exit status: 0 ok, 1 runtime error, 2 usage error.\n";
 
 /* Index of the lowest set genre bit, or -1 without genres. */
@@ -207,6 +209,9 @@ static int select_movies(struct projection *p, const mfr_model *m, const mfr_dat
 {
     mfr_error err = {0};
     if (mfr_model_norms(m, MFR_FACTORS_ITEMS, p->norm, &err) != MFR_OK) return lib_error(&err);
+    /* the float norms that norms lists: one that overflows a float (factors
+     * near FLT_MAX) is inf there and here, not a 40-digit double */
+    for (int32_t i = 0; i < p->n; i++) p->norm[i] = (double)(float)p->norm[i];
     struct movie_ctx c;
     int rc = movie_ctx_init(&c, m, ds, o->min_ratings);
     if (rc == EXIT_OK) memcpy(p->n_ratings, c.counts, sizeof *p->n_ratings * (size_t)p->n);
@@ -323,6 +328,35 @@ static void print_all_ends(const struct projection *p, const mfr_dataset *ds, co
         print_ends(ds, "Embedding norm", "norm", p->sel_norm, p->items, p->n_ratings, p->order, p->n_sel, top);
 }
 
+/* The mean, min and max of the selected movies' norms, as norms shows
+ * them: one that overflowed (inf) is left out of them and counted, as
+ * norms leaves it out of its histogram. Returns whether the norms differ
+ * (an inf beside a finite norm does): whether their ends are listed. */
+static bool print_norm_summary(const struct projection *p)
+{
+    double nsum = 0, nmin = INFINITY, nmax = -INFINITY;
+    int32_t n_fin = 0;
+    for (int32_t s = 0; s < p->n_sel; s++) {
+        if (!isfinite(p->sel_norm[s])) continue;
+        n_fin++;
+        nsum += p->sel_norm[s];
+        nmin = fmin(nmin, p->sel_norm[s]);
+        nmax = fmax(nmax, p->sel_norm[s]);
+    }
+    const int32_t n_inf = p->n_sel - n_fin;
+    if (n_fin == 0) {
+        printf("  embedding norms: none finite (%d overflowed: inf, factors too large for a float; "
+               "no lists of their ends)\n", (int)n_inf);
+        return false;
+    }
+    printf("  embedding norms: mean %.4f, min %.4f, max %.4f", nsum / n_fin, nmin, nmax);
+    if (n_inf > 0)
+        printf(" (of the %d finite; %d overflowed: inf, left out)\n", (int)n_fin, (int)n_inf);
+    else
+        printf("%s\n", nmin == nmax ? " (all equal: no lists of their ends)" : "");
+    return nmin < nmax || n_inf > 0;
+}
+
 static void print_projection(const struct projection *p, const mfr_dataset *ds,
                              const struct project_opts *o)
 {
@@ -346,15 +380,7 @@ static void print_projection(const struct projection *p, const mfr_dataset *ds,
     else /* a model of dimension 1: no second axis */
         printf("  PC1 explains %.2f%% of the variance (k 1: there is no PC2; total variance %.6g)\n",
                100 * p->pca->explained[0], p->pca->total_variance);
-    double nsum = 0, nmin = INFINITY, nmax = -INFINITY;
-    for (int32_t s = 0; s < p->n_sel; s++) {
-        nsum += p->sel_norm[s];
-        nmin = fmin(nmin, p->sel_norm[s]);
-        nmax = fmax(nmax, p->sel_norm[s]);
-    }
-    printf("  embedding norms: mean %.4f, min %.4f, max %.4f%s\n", nsum / p->n_sel, nmin, nmax,
-           nmin == nmax ? " (all equal: no lists of their ends)" : "");
-    print_all_ends(p, ds, o, nmin < nmax);
+    print_all_ends(p, ds, o, print_norm_summary(p));
 }
 
 /* DIR/projection_genres: one panel per genre that some selected movie has,

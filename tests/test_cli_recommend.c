@@ -1542,9 +1542,13 @@ static float huge_movie(int row, int col)
     return col == 0 ? 0x3p126f : row == 1 && col == 1 ? -3e38f : 3e38f;
 }
 
-/* A model of two movies (movie 2 unrated) whose norms all overflowed. */
-static void train_every_movie_overflowed(const char *dir, const char *data, const char *out)
+/* A model of two movies (movie 2 unrated) whose norms all overflowed,
+ * trained in a new directory g_dir/NAME: the path of NAME/inf.mfr. */
+static char *train_every_movie_overflowed(const char *name)
 {
+    char *dir = tu_path(g_dir, name), *data = tu_path(dir, "d"), *out = tu_path(dir, "inf.mfr");
+    assert_int_equal(mkdir(dir, 0755), 0);
+    assert_int_equal(mkdir(data, 0755), 0);
     tu_write_file(data, "u.item",
                   "1|Movie 1 (1995)|01-Jan-1995||http://x|0|0|0|0|0|1|0|0|0|0|0|0|0|0|0|0|0|0|0\n"
                   "2|Movie 2 (1995)|01-Jan-1995||http://x|0|0|0|0|0|1|0|0|0|0|0|0|0|0|0|0|0|0|0\n",
@@ -1560,7 +1564,8 @@ static void train_every_movie_overflowed(const char *dir, const char *data, cons
                          "--out '%s'",
                          data, u_path, v_path, out),
                      0);
-    free(u_path), free(v_path), free(m1), free(emb);
+    free(u_path), free(v_path), free(m1), free(emb), free(data), free(dir);
+    return out;
 }
 
 /* norms when no norm is finite: the histogram says there is none to bin
@@ -1570,10 +1575,7 @@ static void train_every_movie_overflowed(const char *dir, const char *data, cons
 static void test_norms_every_norm_overflowed(void **state)
 {
     (void)state;
-    char *dir = tu_path(g_dir, "allinf"), *data = tu_path(dir, "d"), *inf = tu_path(dir, "inf.mfr");
-    assert_int_equal(mkdir(dir, 0755), 0);
-    assert_int_equal(mkdir(data, 0755), 0);
-    train_every_movie_overflowed(dir, data, inf);
+    char *inf = train_every_movie_overflowed("allinf");
     assert_int_equal(run("norms --model '%s' --bins 4", inf), 0);
     tu_expect_in(g_out, "\n   2        2        inf        0  Movie 2 (1995)  [Comedy]\n"
                         "histogram: no finite norm to bin (2 not finite, left out)\n");
@@ -1585,14 +1587,14 @@ static void test_norms_every_norm_overflowed(void **state)
     tu_expect_in(g_out, "\"histogram\":{\"edges\":[],\"counts\":[],\"last_bin_closed\":false}}\n");
     assert_int_equal(run("norms --model '%s' --csv", inf), 0);
     tu_expect_in(g_out, "\n1,1,,,3,,Movie 1 (1995),Comedy\n2,2,,,0,,Movie 2 (1995),Comedy\n");
-    char *plot = tu_path(dir, "plot");
+    char *plot = tu_path(g_dir, "allinf/plot");
     assert_int_equal(run("norms --model '%s' --plot '%s'", inf, plot), 1);
     tu_expect_in(g_err, "every listed movie's norm overflowed (inf: factors too large for a float): "
                         "--plot has no finite norm to draw");
     assert_string_equal(g_out, "");
     char *chart = tu_path(plot, "item_norms.dat");
     assert_false(tu_exists(chart));
-    free(chart), free(plot), free(inf), free(data), free(dir);
+    free(chart), free(plot), free(inf);
 }
 
 /* project's norm summary reads the float norms norms lists: one that
@@ -1601,16 +1603,13 @@ static void test_norms_every_norm_overflowed(void **state)
 static void test_project_overflowed_norms(void **state)
 {
     (void)state;
-    char *dir = tu_path(g_dir, "projinf"), *data = tu_path(dir, "d"), *inf = tu_path(dir, "inf.mfr");
-    assert_int_equal(mkdir(dir, 0755), 0);
-    assert_int_equal(mkdir(data, 0755), 0);
-    train_every_movie_overflowed(dir, data, inf);
+    char *inf = train_every_movie_overflowed("projinf");
     assert_int_equal(run("project --model '%s'", inf), 0);
     tu_expect_in(g_out, "\n  embedding norms: none finite (2 overflowed: inf, factors too large for a float; "
                         "no lists of their ends)\n");
     expect_not_in(g_out, "00000.0000, min");
     expect_not_in(g_out, "Embedding norm");
-    free(inf), free(data), free(dir);
+    free(inf);
 }
 
 /* similar from a movie whose norm overflowed (factors near FLT_MAX):
@@ -1620,10 +1619,7 @@ static void test_project_overflowed_norms(void **state)
 static void test_similar_overflowed_query(void **state)
 {
     (void)state;
-    char *dir = tu_path(g_dir, "siminf"), *data = tu_path(dir, "d"), *inf = tu_path(dir, "inf.mfr");
-    assert_int_equal(mkdir(dir, 0755), 0);
-    assert_int_equal(mkdir(data, 0755), 0);
-    train_every_movie_overflowed(dir, data, inf);
+    char *inf = train_every_movie_overflowed("siminf");
     assert_int_equal(run("similar --model '%s' --movie '#1' --measure cosine", inf), 0);
     tu_expect_in(g_out, "\n   1        2     0.7411        0  Movie 2 (1995)  [Comedy]\n");
     assert_int_equal(run("similar --model '%s' --movie '#1' --measure cosine --json", inf), 0);
@@ -1636,7 +1632,7 @@ static void test_similar_overflowed_query(void **state)
     tu_expect_in(g_out, "\"score\":null,\"dot\":null,");
     assert_int_equal(run("similar --model '%s' --movie '#1' --measure dot --csv", inf), 0);
     tu_expect_in(g_out, "\n1,2,,,0,,Movie 2 (1995),Comedy\n");
-    free(inf), free(data), free(dir);
+    free(inf);
 }
 
 /* A movie's genres are written whole in --csv lists and export's

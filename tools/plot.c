@@ -103,6 +103,31 @@ bool plot_available(void)
     return find_gnuplot(path, sizeof path);
 }
 
+/* The child of run_gnuplot: gnuplot in its own process group, in dir, its
+ * stdout dropped and its stderr into fd[1]; never returns. */
+static _Noreturn void exec_gnuplot(const char *gnuplot, const char *dir, const char *script, const int fd[2],
+                                   const int *held, size_t n_held, const sigset_t *was, pid_t parent)
+{
+    (void)setpgid(0, 0);
+    /* mfrec killed by SIGKILL (no handler runs) ends gnuplot too */
+    (void)prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (getppid() != parent) _exit(126);
+    for (size_t k = 0; k < n_held; k++) signal(held[k], SIG_DFL);
+    sigprocmask(SIG_SETMASK, was, NULL);
+    if (chdir(dir) != 0) _exit(126);
+    /* no stdio between fork and exec (a worker thread may have held its
+     * lock at the fork); stdin too, as a background group reading the
+     * terminal would be stopped (SIGTTIN) */
+    const int null_in = open("/dev/null", O_RDONLY), null_out = open("/dev/null", O_WRONLY);
+    if (null_in < 0 || null_out < 0 || dup2(null_in, STDIN_FILENO) < 0 || dup2(null_out, STDOUT_FILENO) < 0)
+        _exit(126);
+    if (dup2(fd[1], STDERR_FILENO) < 0) _exit(126);
+    close(fd[0]), close(fd[1]);
+    char *argv[] = {(char *)"gnuplot", (char *)script, NULL};
+    execv(gnuplot, argv);
+    _exit(127);
+}
+
 /* Runs `gnuplot NAME.gp` inside dir, stdout to /dev/null and stderr read
  * through a pipe: its warnings ("empty y range", ...) are dropped when it
  * succeeds, and its last words end the error when it fails. EXIT_OK when
@@ -135,26 +160,7 @@ static int run_gnuplot(const char *gnuplot, const char *dir, const char *script)
         close(fd[0]), close(fd[1]);
         return runtime_error("cannot start gnuplot: %s", strerror(e));
     }
-    if (pid == 0) {
-        (void)setpgid(0, 0);
-        /* mfrec killed by SIGKILL (no handler runs) ends gnuplot too */
-        (void)prctl(PR_SET_PDEATHSIG, SIGKILL);
-        if (getppid() != parent) _exit(126);
-        for (size_t k = 0; k < sizeof held / sizeof *held; k++) signal(held[k], SIG_DFL);
-        sigprocmask(SIG_SETMASK, &was, NULL);
-        if (chdir(dir) != 0) _exit(126);
-        /* no stdio between fork and exec (a worker thread may have held its
-         * lock at the fork); stdin too, as a background group reading the
-         * terminal would be stopped (SIGTTIN) */
-        const int null_in = open("/dev/null", O_RDONLY), null_out = open("/dev/null", O_WRONLY);
-        if (null_in < 0 || null_out < 0 || dup2(null_in, STDIN_FILENO) < 0 || dup2(null_out, STDOUT_FILENO) < 0)
-            _exit(126);
-        if (dup2(fd[1], STDERR_FILENO) < 0) _exit(126);
-        close(fd[0]), close(fd[1]);
-        char *argv[] = {(char *)"gnuplot", (char *)script, NULL};
-        execv(gnuplot, argv);
-        _exit(127);
-    }
+    if (pid == 0) exec_gnuplot(gnuplot, dir, script, fd, held, sizeof held / sizeof *held, &was, parent);
     /* the group made here too, not only by gnuplot: a signal right after
      * the unblock would otherwise find no group of that pid to kill (the
      * child not yet at its setpgid) and wait for the whole chart. EACCES

@@ -26,7 +26,8 @@
  *
  * Every float sum has an order fixed by the data (shard index, user order,
  * rating order), never by the threads, so the factors are bit-identical for
- * any thread count. A step allocates nothing.
+ * any thread count. A gradient step allocates nothing (an ALS step
+ * allocates its solvers' scratch first, als.c).
  *
  * Implicit feedback (SVD++): the parameters are P and Y and the model's U
  * is derived, U_u = P_u + c_u Σ_{j in R(u)} Y_j with c_u = |R(u)|^-1/2, so

@@ -1,6 +1,7 @@
 /*
  * trainer.c — the trainer's life: planning and allocating every buffer a
- * step needs (so that a step allocates nothing), the initial factors, and
+ * step needs (so that a gradient step allocates nothing; an ALS step
+ * allocates its solvers' scratch, als.c), the initial factors, and
  * the accessors. The step itself is in step.c.
  *
  * Memory is planned before anything is allocated: plan_buffers lists every

@@ -280,6 +280,7 @@ int mfr_model_set_item_counts(mfr_model *m, const int64_t *counts, mfr_error *er
     float *o = m->rank_offset ? m->rank_offset : mfr_malloc(sizeof *o * ((size_t)m->n_items + 1));
     if (!o) return mfr_seterr(err, MFR_ERR_NOMEM, "out of memory for %d ranking offsets", (int)m->n_items);
     for (int32_t i = 0; i < m->n_items; i++) o[i] = mfr_rank_offset(m->cfg.rank_prior, counts[i]);
+    o[m->n_items] = 0.0f; /* the slot that keeps a model without movies off mfr_malloc(0); copies read it too */
     m->rank_offset = o;
     return MFR_OK;
 }

@@ -353,8 +353,13 @@ static void test_norms(void **state)
     }
     assert_int_equal(mfr_model_norms(m, -1, in, &err), MFR_ERR_INVALID);
     assert_non_null(strstr(err.message, "factors"));
+    /* the message names the NULL argument (the caller cannot tell otherwise) */
     assert_int_equal(mfr_model_norms(m, MFR_FACTORS_ITEMS, NULL, &err), MFR_ERR_INVALID);
+    assert_string_equal(err.message, "mfr_model_norms: out is NULL");
     assert_int_equal(mfr_model_norms(NULL, MFR_FACTORS_ITEMS, in, &err), MFR_ERR_INVALID);
+    assert_string_equal(err.message, "mfr_model_norms: model is NULL");
+    assert_int_equal(mfr_model_norms(NULL, MFR_FACTORS_ITEMS, NULL, &err), MFR_ERR_INVALID);
+    assert_string_equal(err.message, "mfr_model_norms: model is NULL");
     mfr_trainer_destroy(tr);
     free(x);
 }

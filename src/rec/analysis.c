@@ -64,7 +64,8 @@ static const float *factor_rows(const mfr_model *m, int factors, int32_t *n_rows
 
 int mfr_model_norms(const mfr_model *m, int factors, double *out, mfr_error *err)
 {
-    if (!m || !out) return mfr_seterr(err, MFR_ERR_INVALID, "mfr_model_norms: model or out is NULL");
+    if (!m || !out)
+        return mfr_seterr(err, MFR_ERR_INVALID, "mfr_model_norms: %s is NULL", !m ? "model" : "out");
     int32_t n = 0;
     const float *rows = factor_rows(m, factors, &n, err);
     if (!rows) return MFR_ERR_INVALID;

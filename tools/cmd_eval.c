@@ -470,7 +470,8 @@ enum {
     S_MSE, S_RMSE, S_MAE, S_P, S_R, S_NDCG, S_COV, S_POP_P, S_POP_R, S_POP_NDCG, S_POP_COV,
     S_EASE_P, S_EASE_R, S_EASE_NDCG, S_EASE_COV, S_N
 };
-/* json_ranking_summary reads each ranker's four metrics side by side */
+/* ranking_values writes, and json_ranking_summary reads, each ranker's four
+ * metrics side by side */
 _Static_assert(S_POP_P == S_P + N_RANKING_METRICS && S_EASE_P == S_POP_P + N_RANKING_METRICS &&
                    S_N == S_EASE_P + N_RANKING_METRICS && S_R == S_P + 1 && S_NDCG == S_P + 2 && S_COV == S_P + 3,
                "the S_ metrics in json_ranking_summary's order");
@@ -480,25 +481,7 @@ static void fold_values(const struct fold_result *fr, double *v)
     v[S_MSE] = fr->mt.mse;
     v[S_RMSE] = fr->mt.rmse;
     v[S_MAE] = fr->mt.mae;
-    v[S_P] = fr->rm.precision;
-    v[S_R] = fr->rm.recall;
-    v[S_NDCG] = fr->rm.ndcg;
-    v[S_COV] = fr->rm.coverage;
-    v[S_POP_P] = fr->rp.precision;
-    v[S_POP_R] = fr->rp.recall;
-    v[S_POP_NDCG] = fr->rp.ndcg;
-    v[S_POP_COV] = fr->rp.coverage;
-    v[S_EASE_P] = fr->re.precision;
-    v[S_EASE_R] = fr->re.recall;
-    v[S_EASE_NDCG] = fr->re.ndcg;
-    v[S_EASE_COV] = fr->re.coverage;
-    /* a ranker that ranked no user (no test rating of MFR_RANKING_RELEVANT
-     * or more) has no metric in this fold, its coverage (0) included: NaN
-     * leaves the fold out of the summary (its null mean hid the others) */
-    const mfr_ranking *r[3] = {&fr->rm, &fr->rp, &fr->re};
-    for (int x = 0; x < 3; x++)
-        if (r[x]->users == 0)
-            for (int m = 0; m < N_RANKING_METRICS; m++) v[S_P + x * N_RANKING_METRICS + m] = NAN;
+    ranking_values((const mfr_ranking *const[N_RANKERS]){&fr->rm, &fr->rp, &fr->re}, v + S_P);
 }
 
 /* "0.1234 ± 0.0056" (or n/a) into buf. */

@@ -1135,26 +1135,12 @@ done:
 /* The summarized values, in table order; the EASE ones only with --baseline. */
 enum { SM_P, SM_R, SM_NDCG, SM_COV, SM_POP_P, SM_POP_R, SM_POP_NDCG, SM_POP_COV,
        SM_EASE_P, SM_EASE_R, SM_EASE_NDCG, SM_EASE_COV, SM_N };
-/* json_ranking_summary reads each ranker's four metrics side by side */
+/* ranking_values writes, and json_ranking_summary reads, each ranker's four
+ * metrics side by side */
 _Static_assert(SM_POP_P == SM_P + N_RANKING_METRICS && SM_EASE_P == SM_POP_P + N_RANKING_METRICS &&
                    SM_N == SM_EASE_P + N_RANKING_METRICS && SM_R == SM_P + 1 && SM_NDCG == SM_P + 2 &&
                    SM_COV == SM_P + 3,
                "the SM_ metrics in json_ranking_summary's order");
-
-static void sm_fold_values(const struct sm_fold *f, double v[SM_N])
-{
-    const mfr_ranking *r[3] = {&f->rm, &f->rp, &f->re};
-    for (int x = 0; x < 3; x++) {
-        v[4 * x] = r[x]->precision;
-        v[4 * x + 1] = r[x]->recall;
-        v[4 * x + 2] = r[x]->ndcg;
-        v[4 * x + 3] = r[x]->coverage;
-        /* no user ranked (no relevant test rating): no metric of this fold,
-         * its coverage (0) included; NaN leaves it out of the summary */
-        if (r[x]->users == 0)
-            for (int m = 0; m < 4; m++) v[4 * x + m] = NAN;
-    }
-}
 
 /* One cell: the value, or n/a (no test user with a relevant movie). */
 static void sm_print_cell(double v)
@@ -1270,7 +1256,7 @@ static int softmax_folds(const struct sm_opts *o)
     for (int f = 0; f < N_SM_FOLDS && rc == EXIT_OK; f++) {
         memset(&fr[f], 0, sizeof fr[f]);
         if ((rc = run_softmax_fold(o, ds, f + 1, &fr[f])) != EXIT_OK) break;
-        sm_fold_values(&fr[f], v[f]);
+        ranking_values((const mfr_ranking *const[N_RANKERS]){&fr[f].rm, &fr[f].rp, &fr[f].re}, v[f] + SM_P);
         if (o->json) continue;
         char name[8];
         snprintf(name, sizeof name, "u%d", f + 1);

@@ -73,11 +73,21 @@ double json_outer_edge(double e, bool low, int digits)
 static const char *const ranker_names[N_RANKERS] = {"model", "popularity", "ease"};
 static const char *const ranking_metrics[N_RANKING_METRICS] = {"precision", "recall", "ndcg", "coverage"};
 
+/* A ranking's metrics in their JSON order (ranking_metrics). */
+static void ranking_metric_values(const mfr_ranking *r, double v[N_RANKING_METRICS])
+{
+    v[0] = r->precision;
+    v[1] = r->recall;
+    v[2] = r->ndcg;
+    v[3] = r->coverage;
+}
+
 void json_rankings(const mfr_ranking *const r[N_RANKERS])
 {
     fputs("\"ranking\":{", stdout);
     for (int k = 0; k < N_RANKERS && r[k]; k++) {
-        const double v[N_RANKING_METRICS] = {r[k]->precision, r[k]->recall, r[k]->ndcg, r[k]->coverage};
+        double v[N_RANKING_METRICS];
+        ranking_metric_values(r[k], v);
         printf("%s\"%s\":{\"users\":%lld", k ? "," : "", ranker_names[k], (long long)r[k]->users);
         for (int m = 0; m < N_RANKING_METRICS; m++) {
             printf(",\"%s\":", ranking_metrics[m]);
@@ -86,6 +96,16 @@ void json_rankings(const mfr_ranking *const r[N_RANKERS])
         putchar('}');
     }
     putchar('}');
+}
+
+void ranking_values(const mfr_ranking *const r[N_RANKERS], double v[N_RANKERS * N_RANKING_METRICS])
+{
+    for (int k = 0; k < N_RANKERS; k++) {
+        double *rv = v + k * N_RANKING_METRICS;
+        ranking_metric_values(r[k], rv);
+        if (r[k]->users == 0)
+            for (int m = 0; m < N_RANKING_METRICS; m++) rv[m] = NAN;
+    }
 }
 
 void json_ranking_summary(const double *v, int n_rankers)
@@ -194,10 +214,18 @@ void tsv_genres(struct json_log *t, const mfr_dataset *ds, int32_t item)
     }
 }
 
+/* How many of the n folds rank a user. */
+static int count_ranked(const bool *ranked, int n)
+{
+    int n_ranked = 0;
+    for (int f = 0; f < n; f++) n_ranked += ranked[f];
+    return n_ranked;
+}
+
 int folds_ranked_note(const bool *ranked, int n, char *buf, size_t size)
 {
-    int n_ranked = 0, len;
-    for (int f = 0; f < n; f++) n_ranked += ranked[f];
+    const int n_ranked = count_ranked(ranked, n);
+    int len;
     buf[0] = '\0';
     if (n_ranked == n) return n_ranked;
     if (n_ranked == 0) len = snprintf(buf, size, "over no fold (");
@@ -214,9 +242,7 @@ int folds_ranked_note(const bool *ranked, int n, char *buf, size_t size)
 
 void json_ranked_folds(const bool *ranked, int n)
 {
-    int n_ranked = 0;
-    for (int f = 0; f < n; f++) n_ranked += ranked[f];
-    if (n_ranked == n) return;
+    if (count_ranked(ranked, n) == n) return;
     fputs(",\"ranked_folds\":[", stdout);
     for (int f = 0, first = 1; f < n; f++) {
         if (!ranked[f]) continue;

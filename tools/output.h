@@ -48,6 +48,13 @@ enum { N_RANKING_METRICS = 4 };
  * "coverage":..},"popularity":{...}[,"ease":{...}]}; r[RANKER_EASE] may be
  * NULL (no --baseline). */
 void json_rankings(const mfr_ranking *const r[N_RANKERS]);
+/* The rankers' metrics of one fold, as a summary over folds reads them:
+ * into v, each ranker's four metrics in the order above (r[RANKER_EASE]'s
+ * too: zeroed without --baseline), NaN for a ranker that ranked no user
+ * (no test rating of MFR_RANKING_RELEVANT or more; its coverage of 0
+ * included), so that mean_std leaves the fold out instead of its null
+ * mean hiding the other folds'. */
+void ranking_values(const mfr_ranking *const r[N_RANKERS], double v[N_RANKERS * N_RANKING_METRICS]);
 /* The same shape for a summary over folds (their means, or their standard
  * deviations), without "users": v holds each ranker's four metrics in the
  * order above, n_rankers of them (2: no EASE). */

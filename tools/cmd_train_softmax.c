@@ -1275,7 +1275,9 @@ static int softmax_folds(const struct sm_opts *o)
         } else {
             sm_print_fold_line("mean", mean, ease);
             sm_print_fold_line("std", sd, ease);
-            if (*note) printf("(mean and std %s)\n", note);
+            /* a line of its own, as eval's MF summary words it: the note
+             * carries its own parentheses (the folds left out) */
+            if (*note) printf("mean and std %s\n", note);
         }
     }
     mfr_dataset_destroy(ds);

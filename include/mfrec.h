@@ -508,7 +508,9 @@ MFR_API int mfr_synth_write(const mfr_synth_options *opt, const char *dir, mfr_e
  * mfr_synth_write (its planted.txt starts with "# mfrec synth"). Else
  * MFR_ERR_IO naming dir when it exists and is not a directory or cannot be
  * made, or naming the file: one of synth's files that is not a regular
- * file (a directory, FIFO or symbolic link: never replaced), a dataset
+ * file (a directory, FIFO or symbolic link: never replaced; the message
+ * says which, and is the one given when synth's files are also a dataset
+ * it did not write), a dataset
  * synth did not write (its u.data,
  * say, would be replaced) or another dataset's file that the new files would
  * contradict (u1.base .. ub.test, u.info, ratings.dat, ratings.csv, ...).

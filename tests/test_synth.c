@@ -843,13 +843,20 @@ static void test_refuses_other_datasets(void **state)
     assert_int_equal(mkdir(genre, 0755), 0);
     o.seed = 8;
     assert_int_equal(mfr_synth_check_dir(dir, &err), MFR_ERR_IO);
-    tu_expect_in(err.message, "/u.genre is not a regular file; not replacing it");
+    tu_expect_in(err.message, "/u.genre, a directory where synth writes a regular file: not replacing it");
     assert_int_equal(mfr_synth_write(&o, dir, &err), MFR_ERR_IO);
     char *after = tu_read_file(planted, NULL);
     assert_string_equal(after, planted_text);
     free(after);
     free(planted_text);
     assert_int_equal(rmdir(genre), 0);
+    /* planted.txt made a directory beside synth's dataset: said as what it
+     * is, not as "a dataset that synth did not write (no planted.txt)" */
+    assert_int_equal(unlink(planted), 0);
+    assert_int_equal(mkdir(planted, 0755), 0);
+    assert_int_equal(mfr_synth_check_dir(dir, &err), MFR_ERR_IO);
+    tu_expect_in(err.message, "/planted.txt, a directory where synth writes a regular file: not replacing it");
+    assert_int_equal(rmdir(planted), 0);
     free(genre);
     free(fold);
     free(planted);

@@ -320,13 +320,15 @@ char *mfr_parent_dir(const char *path)
     return slash ? mfr_strndup(path, slash == path ? 1 : (size_t)(slash - path)) : mfr_strdup(".");
 }
 
-static const char *file_kind(mode_t m)
+const char *mfr_file_kind(mode_t m)
 {
+    if (S_ISREG(m)) return "a regular file";
     if (S_ISDIR(m)) return "a directory";
+    if (S_ISLNK(m)) return "a symbolic link";
     if (S_ISFIFO(m)) return "a FIFO";
     if (S_ISCHR(m) || S_ISBLK(m)) return "a device";
     if (S_ISSOCK(m)) return "a socket";
-    return "not a regular file";
+    return "a special file";
 }
 
 int mfr_open_regular(const char *path, int *fd, mfr_error *err)
@@ -344,7 +346,7 @@ int mfr_open_regular(const char *path, int *fd, mfr_error *err)
         rc = mfr_seterr(err, MFR_ERR_IO, "cannot stat %s: %s", path, strerror(errno));
     else if (!S_ISREG(st.st_mode))
         rc = mfr_seterr(err, MFR_ERR_IO, "cannot read %s: it is %s, not a regular file", path,
-                        file_kind(st.st_mode));
+                        mfr_file_kind(st.st_mode));
     else if (fcntl(*fd, F_SETFL, fcntl(*fd, F_GETFL) & ~O_NONBLOCK) != 0)
         rc = mfr_seterr(err, MFR_ERR_IO, "cannot read %s: %s", path, strerror(errno));
     if (rc != MFR_OK) {

@@ -12,6 +12,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/types.h>
 
 #include "mfrec.h"
 
@@ -202,6 +203,10 @@ int mfr_write_atomic_tmp(const char *path, mfr_write_tmp_fn fn, void *ctx, mfr_e
  * never ends. MFR_OK, or MFR_ERR_IO naming the path (errno is ENOENT when
  * the file does not exist). */
 int mfr_open_regular(const char *path, int *fd, mfr_error *err);
+/* What a file of mode m (st_mode, from stat or lstat) is, for a message:
+ * "a directory", "a symbolic link", "a FIFO", "a device", "a socket", "a
+ * regular file", or "a special file". */
+const char *mfr_file_kind(mode_t m);
 
 /* Edit distance (insertions, deletions, substitutions of bytes) between
  * a[0..an) and b[0..bn), or with `part` between a and the closest part of

@@ -1044,15 +1044,19 @@ int mfr_synth_check_dir(const char *dir, mfr_error *err)
     for (size_t f = 0; f <= n_ours && rc == MFR_OK; f++) {
         snprintf(path, cap, "%s/%s", dir, f < n_ours ? ours[f] : "planted.txt");
         if (lstat(path, &st) != 0) continue;
-        if (!S_ISREG(st.st_mode))
-            rc = mfr_seterr(err, MFR_ERR_IO, "%s is not a regular file; not replacing it", path);
+        if (!S_ISREG(st.st_mode)) /* named as what it is: a directory, a FIFO, ... */
+            rc = mfr_seterr(err, MFR_ERR_IO, "%s holds %s, %s where synth writes a regular file: not replacing it",
+                            dir, path, mfr_file_kind(st.st_mode));
         else if (!found && f < n_ours)
             found = ours[f];
     }
-    /* a planted.txt of the user's own, without a dataset, is theirs too */
+    /* a planted.txt of the user's own, without a dataset, is theirs too
+     * (checked only when the files above passed: a planted.txt that is a
+     * directory is no mark either, and its refusal above is the one that
+     * says what is wrong, not "no planted.txt of mfrec synth") */
     snprintf(path, cap, "%s/planted.txt", dir);
     const bool planted = rc == MFR_OK && lstat(path, &st) == 0;
-    if ((found || planted) && !has_synth_mark(path))
+    if (rc == MFR_OK && (found || planted) && !has_synth_mark(path))
         rc = found ? mfr_seterr(err, MFR_ERR_IO,
                                 "%s holds a dataset (%s/%s) that synth did not write (no planted.txt of mfrec "
                                 "synth): it would be replaced; choose a new directory or one without a dataset",

@@ -82,6 +82,13 @@ static size_t unstage_one(char *msg, const char *staged, const char *out)
     return removed;
 }
 
+/* The input standard output was found to be (stdout_is_input), or NULL;
+ * whether the shell's redirect had emptied it (`>`, not `>>`: the file
+ * was empty and not opened to append), and whether the first runtime
+ * error has said so (runtime_error). */
+static char *g_stdout_input;
+static bool g_stdout_emptied, g_stdout_hinted;
+
 /* The error lines written or held so far (cli_errors), and whether they
  * are held: written by cli_errors_release, not by put_line. */
 static char g_errors[CLI_ERRORS_MAX];
@@ -181,7 +188,7 @@ static void put_line(const char *prefix, const char *suffix, const char *fmt, va
      * nor the count after it sees the temporary name */
     char small[2 * MESSAGE_MAX + 1];
     /* each byte may become \xHH; room for the cut notice and the ends */
-    char line[4 * MESSAGE_MAX + 512];
+    char line[4 * MESSAGE_MAX + 1024]; /* and runtime_error's suffix */
     va_list ap2;
     va_copy(ap2, ap);
     int n = vsnprintf(small, sizeof small, fmt, ap2);
@@ -227,11 +234,28 @@ int usage_error(const char *fmt, ...)
 
 int runtime_error(const char *fmt, ...)
 {
-    char prefix[128];
+    char prefix[128], suffix[1200] = "\n";
     snprintf(prefix, sizeof prefix, "%s: error: ", g_cmd);
+    /* The first error once standard output is an input says so: after
+     * `mfrec stats --data d > d/u.data` the load's "d/u.data:1: file is
+     * empty" alone hid that the shell had emptied the data. (Standard
+     * error on an input refuses the run before this: stderr_input_refusal.)
+     * The path is escaped here, not by printable, whose four buffers may
+     * hold the caller's arguments. */
+    if (g_stdout_input && !g_stdout_hinted) {
+        g_stdout_hinted = true;
+        const size_t len = strlen(g_stdout_input), shown = len > 200 ? 200 : len;
+        size_t at = (size_t)snprintf(suffix, sizeof suffix, " (");
+        put_escaped(suffix, &at, g_stdout_input, shown); /* at most 4 bytes each */
+        snprintf(suffix + at, sizeof suffix - at, "%s is also this run's standard output%s)\n",
+                 shown < len ? "..." : "",
+                 g_stdout_emptied ? ": the shell's redirect emptied it before mfrec started; redirect the "
+                                    "output to another file"
+                                  : ", which takes no write");
+    }
     va_list ap;
     va_start(ap, fmt);
-    put_line(prefix, "\n", fmt, ap);
+    put_line(prefix, suffix, fmt, ap);
     va_end(ap);
     return EXIT_RUNTIME;
 }
@@ -297,21 +321,66 @@ void cli_warning_loud(const char *fmt, ...)
 
 /* Set once "cannot write standard output" has been printed. */
 static bool g_stdout_reported;
-/* The input standard output was found to be (stdout_is_input), or NULL. */
-static char *g_stdout_input;
+/* The same for standard error (stderr_is_input), and whether its refusal
+ * has been printed. */
+static char *g_stderr_input;
+static bool g_stderr_emptied, g_stderr_refused;
+
+/* Whether fd, a regular file, was emptied by a truncating redirect: it is
+ * empty and was not opened to append (`cmd > f`; `cmd >> f` keeps f). */
+static bool redirect_emptied(int fd)
+{
+    struct stat st;
+    const int fl = fcntl(fd, F_GETFL);
+    return fstat(fd, &st) == 0 && st.st_size == 0 && fl != -1 && !(fl & O_APPEND);
+}
+
+/* Puts a descriptor that takes no write in fd's place: every write,
+ * stdio's own flushes of a full buffer included, fails from now on. */
+static void deaden_fd(int fd)
+{
+    const int null = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    if (null >= 0) {
+        dup2(null, fd);
+        close(null);
+    }
+}
 
 void stdout_is_input(const char *path)
 {
     if (g_stdout_input) return;
     g_stdout_input = strdup(path);
     if (!g_stdout_input) g_stdout_input = (char *)"(an input)";
-    /* a descriptor that takes no write in stdout's place: every write,
-     * stdio's own flushes of a full buffer included, fails from now on */
-    const int fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
-    if (fd >= 0) {
-        dup2(fd, STDOUT_FILENO);
-        close(fd);
-    }
+    g_stdout_emptied = redirect_emptied(STDOUT_FILENO);
+    deaden_fd(STDOUT_FILENO);
+}
+
+void stderr_is_input(const char *path)
+{
+    if (g_stderr_input) return;
+    g_stderr_input = strdup(path);
+    if (!g_stderr_input) g_stderr_input = (char *)"(an input)";
+    g_stderr_emptied = redirect_emptied(STDERR_FILENO);
+    /* no message, warning or note (the library's log, gnuplot's words)
+     * can go into the input now, whatever writes it */
+    deaden_fd(STDERR_FILENO);
+}
+
+int stderr_input_refusal(void)
+{
+    if (!g_stderr_input) return EXIT_OK;
+    if (g_stderr_refused) return EXIT_RUNTIME;
+    g_stderr_refused = true;
+    /* said on standard output, the only stream left, unless it is an
+     * input too (`>> f 2>&1`): then nowhere, and the exit status tells */
+    if (g_stdout_input) return EXIT_RUNTIME;
+    const char *p = printable(g_stderr_input);
+    printf("%s: error: cannot write standard error: it is %.*s, one of this run's inputs (written into, it "
+           "would change what the run reads)%s; the run is refused: redirect standard error to another file\n",
+           g_cmd, MESSAGE_MAX, p,
+           g_stderr_emptied ? ", and the shell's redirect emptied it before mfrec started" : "");
+    stdout_flush();
+    return EXIT_RUNTIME;
 }
 
 static int stdout_failed(int e)
@@ -321,6 +390,7 @@ static int stdout_failed(int e)
      * put in stdout's place (EBADF, defer_signal): the run undoes its
      * outputs and dies of it, with nothing to say */
     if (exit_signal_waiting()) return EXIT_RUNTIME;
+    g_stdout_hinted = true; /* this error names the file itself */
     if (!g_stdout_reported && g_stdout_input)
         runtime_error("cannot write standard output: it is %s, one of this run's inputs (written into, "
                       "it would change what the run reads); redirect the output to another file",
@@ -806,8 +876,12 @@ int load_dataset(const char *dir, mfr_dataset **out, mfr_error *err)
 
 int load_dataset_recorded(const char *dir, const char *recorded_in, mfr_dataset **out, mfr_error *err)
 {
-    io_input_data(dir);
     struct stat st;
+    if (io_input_data(dir) != EXIT_OK) { /* refused (and said): standard error is one of the files */
+        snprintf(err->message, sizeof err->message, "standard error is one of this run's inputs");
+        err->status = MFR_ERR_IO;
+        return MFR_ERR_IO;
+    }
     if (load_opts()->format == MFR_FORMAT_DELIMITED && !load_opts()->ratings_file && stat(dir, &st) == 0 &&
         S_ISDIR(st.st_mode)) {
         snprintf(err->message, sizeof err->message,
@@ -858,7 +932,7 @@ int load_model_and_data(const char *model_path, const char *data, mfr_model **m,
     mfr_error err = {0};
     *m = NULL;
     *ds = NULL;
-    io_input(model_path);
+    if (io_input(model_path) != EXIT_OK) return EXIT_RUNTIME;
     /* the read-only commands: the optimizer state stays in the file */
     if (mfr_model_load_weights(model_path, m, &err) != MFR_OK) return lib_error(&err);
     const char *dir = data ? data : model_data_source(*m);

@@ -111,6 +111,16 @@ int stdout_report(const char *report);
  * output: it is PATH, one of this run's inputs", so the file is never
  * written into and the run fails as for a full disk (nothing committed). */
 void stdout_is_input(const char *path);
+/* Standard error is the file of an input, path (`2>> d/u.item`): from now
+ * on every write to it fails, so no message goes into the file, and
+ * stderr_input_refusal refuses the run. */
+void stderr_is_input(const char *path);
+/* EXIT_OK while standard error is no input; else EXIT_RUNTIME, the first
+ * time after printing "cannot write standard error: it is PATH, one of
+ * this run's inputs" to standard output (nowhere when standard output is
+ * an input too). io_input's and io_open_input's callers stop on it,
+ * before anything is read or written. */
+int stderr_input_refusal(void);
 /* stdout_flush, then fclose(stdout) checked the same way (main's last call). */
 int stdout_close(void);
 /* s with control bytes shown as \xHH, as in error lines (put_escaped): a
@@ -412,11 +422,14 @@ bool cli_other_rank(void);
  * regular file (symbolic links, directories, devices and FIFOs are
  * refused), and its directory exists and is writable. EXIT_OK, or a
  * printed error (EXIT_USAGE for an empty name or two outputs on one file).
+ * io_input itself fails (EXIT_RUNTIME, refusal printed) when standard
+ * error is one of the files noted (stderr_input_refusal): the caller
+ * returns it before reading anything.
  */
-void io_input(const char *path);
+int io_input(const char *path) __attribute__((warn_unused_result));
 /* io_input for the data (--data): a rating file also with the dataset
  * files beside it, which the load reads (DIR/u.data: DIR/u.item). */
-void io_input_data(const char *path);
+int io_input_data(const char *path) __attribute__((warn_unused_result));
 /* The dataset load options of the --format and --data-cache flags (what
  * load_dataset uses). */
 const mfr_load_options *data_load_options(void);

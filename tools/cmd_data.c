@@ -61,7 +61,7 @@ int cmd_split(int argc, char **argv)
                            "on the rating file itself)");
     if (cli_flag_given("--seed") && strncmp(spec, "random:", 7) != 0)
         return usage_error("--seed applies to random: splits only (--split %s has its own order)", spec);
-    io_input_data(default_data_dir(data));
+    if ((rc = io_input_data(default_data_dir(data))) != EXIT_OK) return rc;
     if ((rc = io_output_dir("--out", out)) != EXIT_OK) return rc;
     mfr_error err = {0};
     mfr_dataset *ds = NULL;

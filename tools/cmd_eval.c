@@ -141,8 +141,7 @@ static int resolve_path(const char *flag, const char *dir, const char *path, cha
 static int resolve_input(const char *flag, const char *dir, const char *path, char **out)
 {
     const int rc = resolve_path(flag, dir, path, out);
-    if (rc == EXIT_OK) io_input(*out);
-    return rc;
+    return rc == EXIT_OK ? io_input(*out) : rc;
 }
 
 /* ------------------------------------------------------------------ */

@@ -786,7 +786,7 @@ int cmd_stats(int argc, char **argv)
     static const char *const charts[] = {"ratings_per_user", "mean_rating_per_user",
                                          "ratings_per_movie", "mean_rating_per_movie", "genres",
                                          NULL};
-    io_input_data(default_data_dir(o.data));
+    if ((rc = io_input_data(default_data_dir(o.data))) != EXIT_OK) return rc;
     if (o.plot_dir && ((rc = plot_preflight()) != EXIT_OK ||
                        (rc = plot_outputs_check(o.plot_dir, charts)) != EXIT_OK))
         return rc;

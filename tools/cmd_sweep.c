@@ -366,8 +366,8 @@ static bool parse_sweep_flags(int argc, char **argv, struct sweep_opts *o, int *
     for (int d = 0; *rc == EXIT_OK && d < o->dims.n; d++)
         *rc = check_dim_with_bias("--dims", o->dims.v[d], o->bias, NULL);
     if (*rc == EXIT_OK) {
-        io_input_data(default_data_dir(o->data));
-        *rc = io_output(out_flag, o->csv);
+        *rc = io_input_data(default_data_dir(o->data));
+        if (*rc == EXIT_OK) *rc = io_output(out_flag, o->csv);
     }
     static const char *const charts[] = {"speedup_vs_threads", "reduce_vs_threads",
                                          "ms_per_epoch_vs_dim", NULL};

@@ -206,17 +206,18 @@ static int train_check_outputs(const struct train_opts *o)
  * the same points), so a refused output ends them all at once. */
 static int train_check_paths(const struct train_opts *o)
 {
-    io_input_data(default_data_dir(o->data));
+    int rc = io_input_data(default_data_dir(o->data));
     const char *comma = o->init_from ? strchr(o->init_from, ',') : NULL;
-    if (comma) {
+    if (comma && rc == EXIT_OK) {
         char *u = strndup(o->init_from, (size_t)(comma - o->init_from));
         if (!u) return runtime_error("out of memory");
-        io_input(u);
+        rc = io_input(u);
         free(u);
-        io_input(comma + 1);
+        if (rc == EXIT_OK) rc = io_input(comma + 1);
     }
-    if (o->resume) io_input(o->resume);
-    return dist_same_status(dist_rank() == 0 ? train_check_outputs(o) : EXIT_OK);
+    if (o->resume && rc == EXIT_OK) rc = io_input(o->resume);
+    if (rc == EXIT_OK && dist_rank() == 0) rc = train_check_outputs(o);
+    return dist_same_status(rc);
 }
 
 /* Parses `mfrec train`'s flags into o; false with *rc set when the command
@@ -394,7 +395,7 @@ static int train_setup(struct train_run *r)
     double t0 = now_seconds();
     if (dist_on()) { /* each rank reads its users only, unless the data must be read whole */
         const char *dir = default_data_dir(o->data);
-        io_input_data(dir);
+        if (io_input_data(dir) != EXIT_OK) return EXIT_RUNTIME;
         int st = dist_trainer_read(NULL, &o->cfg, dir, o->split, o->cfg.seed, &r->tr, &err);
         if (st != MFR_ERR_UNSUPPORTED) {
             if (st != MFR_OK) return lib_error(&err);
@@ -632,7 +633,10 @@ static int resume_setup(struct train_run *r, struct train_opts *o)
     const char *dir = o->data ? o->data : model_data_source(m);
     int st = MFR_ERR_UNSUPPORTED;
     if (dist_on()) { /* each rank reads its users only, unless the data must be read whole */
-        io_input_data(dir);
+        if (io_input_data(dir) != EXIT_OK) {
+            free(diffs.buf);
+            return EXIT_RUNTIME;
+        }
         st = dist_trainer_read(r->ck, &o->cfg, dir, o->split ? o->split : mfr_model_split_spec(m), o->cfg.seed,
                                &r->tr, &err);
         r->own = st != MFR_ERR_UNSUPPORTED;

@@ -205,10 +205,9 @@ static const char *const sm_charts[] = {"softmax_loss", "softmax_ranking", NULL}
  * write its checkpoint over the one it resumed from (the default). */
 static int check_paths(const struct sm_opts *o)
 {
-    io_input_data(default_data_dir(o->data));
-    if (o->resume) io_input(o->resume);
-    int rc = EXIT_OK;
-    rc = io_output_checkpoint(o->checkpoint, o->resume);
+    int rc = io_input_data(default_data_dir(o->data));
+    if (rc == EXIT_OK && o->resume) rc = io_input(o->resume);
+    if (rc == EXIT_OK) rc = io_output_checkpoint(o->checkpoint, o->resume);
     if (rc == EXIT_OK && o->out) rc = io_output("--out", o->out);
     if (rc == EXIT_OK && o->log_json) rc = io_output("--log-json", o->log_json);
     if (rc == EXIT_OK && o->plot) rc = plot_preflight();

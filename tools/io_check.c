@@ -108,17 +108,27 @@ static void ids_free(struct file_ids *set)
     *set = (struct file_ids){0};
 }
 
+/* Whether descriptor fd is open on st's file. */
+static bool fd_is(int fd, const struct stat *st)
+{
+    struct stat fs;
+    return fstat(fd, &fs) == 0 && fs.st_dev == st->st_dev && fs.st_ino == st->st_ino;
+}
+
 /* Notes an input (path: its name for messages). Standard output opened
  * on it (`mfrec stats --data d >> d/u.data`, as `cat f >> f`) would write
  * into the file being read, or read back: stdout_is_input makes every
- * write to it fail, naming the file, before the first one. */
+ * write to it fail, naming the file, before the first one. Standard error
+ * opened on it (`2>> d/u.item`) would take the run's warnings and errors:
+ * stderr_is_input makes its writes fail too, and the run is refused
+ * (io_input's callers, stderr_input_refusal), since a run whose messages
+ * go nowhere cannot say what went wrong. */
 static void add_input_id(const char *path, const struct stat *st)
 {
     ids_add(&g_inputs, st);
-    struct stat so;
-    if (S_ISREG(st->st_mode) && fstat(STDOUT_FILENO, &so) == 0 && so.st_dev == st->st_dev &&
-        so.st_ino == st->st_ino)
-        stdout_is_input(path);
+    if (!S_ISREG(st->st_mode)) return;
+    if (fd_is(STDOUT_FILENO, st)) stdout_is_input(path);
+    if (fd_is(STDERR_FILENO, st)) stderr_is_input(path);
 }
 
 static bool is_input(const struct stat *st) { return ids_have(&g_inputs, st); }
@@ -196,7 +206,7 @@ static void add_dataset_files(const char *dir)
 
 /* path, and a directory's dataset files; a data path (siblings) also the
  * dataset files beside a file. */
-static void note_input(const char *path, bool siblings)
+static void note_input_files(const char *path, bool siblings)
 {
     struct stat st;
     if (!path || stat(path, &st) != 0) return; /* the reader reports it */
@@ -219,8 +229,17 @@ static void note_input(const char *path, bool siblings)
 /* A model, checkpoint or array file is read alone: the dataset-named files
  * beside it (an earlier run's `--out work/ratings.csv` beside
  * work/m.mfr) are no input, or the same command failed the second time. */
-void io_input(const char *path) { note_input(path, false); }
-void io_input_data(const char *path) { note_input(path, true); }
+int io_input(const char *path)
+{
+    note_input_files(path, false);
+    return stderr_input_refusal();
+}
+
+int io_input_data(const char *path)
+{
+    note_input_files(path, true);
+    return stderr_input_refusal();
+}
 
 /* A usage error when base is the dataset cache's name, or that of a cache
  * beside it (.mfrec-cache.users). */
@@ -671,6 +690,10 @@ FILE *io_open_input(const char *flag, const char *path)
         runtime_error("%s %s: %s", flag, path, strerror(errno));
     if (!f) close(fd);
     else add_input_id(path, &st);
+    if (f && stderr_input_refusal() != EXIT_OK) {
+        fclose(f);
+        f = NULL;
+    }
     return f;
 }
 

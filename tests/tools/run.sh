@@ -151,7 +151,9 @@ bench_arg_checks() {
 }
 br() { python3 "$TOP/tools/bench-reference" --mfrec "$MFREC" --data "$ML" "$@"; }
 bench_arg_checks bench-reference br
-check "bench-reference: a missing binary is exit 2" status 2 br --mfrec "$W/none/mfrec"
+# a missing binary is a runtime error (1) in every tools/ script: the build, not the arguments
+check "bench-reference: a missing binary is exit 1" status 1 br --mfrec "$W/none/mfrec"
+check "bench-reference: ... and named" grep -q "^bench-reference: $W/none/mfrec not found" "$W/out"
 # the table's Command line names the data and the binary it measured
 if python3 -c 'import torch' 2>/dev/null; then
     check "bench-reference: a tiny run succeeds" status 0 br --data "$D" --threads 1 --runs 1 --torch-runs 1 --epochs 2
@@ -166,7 +168,8 @@ bs() { python3 "$TOP/tools/bench-setup" --base "$MFREC" --new "$MFREC" --s10m "$
 touch "$W/exists.csv"
 check "bench-setup: an existing --out is exit 2 before any run" status 2 bs --out "$W/exists.csv"
 check "bench-setup: ... (said at once)" grep -q "exists; not replacing it" "$W/out"
-check "bench-setup: a missing --base is exit 2" status 2 bs --base "$W/none/mfrec"
+check "bench-setup: a missing --base is exit 1" status 1 bs --base "$W/none/mfrec"
+check "bench-setup: ... and named" grep -q "^bench-setup: --base $W/none/mfrec is not an executable file" "$W/out"
 check "bench-setup: --rounds 0 is exit 2" status 2 bs --rounds 0
 check "bench-setup: --threshold -5% is exit 2, the threshold's own message" status 2 bs --threshold -5%
 check "bench-setup: ... named" grep -q "argument --threshold: must be a number of at least 0 (0.05, or 5%), not '-5%'" "$W/out"
@@ -310,7 +313,7 @@ check "bench-setup: ... named, before any run" \
 bst() { python3 "$TOP/tools/bench-softmax-torch" --build "$(dirname "$(dirname "$MFREC")")" --data "$ML" "$@"; }
 bench_arg_checks bench-softmax-torch bst
 check "bench-softmax-torch: --runs 0 is exit 2" status 2 bst --runs 0
-check "bench-softmax-torch: a missing build is exit 2" status 2 bst --build "$W/none"
+check "bench-softmax-torch: a missing build is exit 1" status 1 bst --build "$W/none"
 check "bench-softmax-torch: ... and named" grep -q "$W/none/tools/mfrec not found" "$W/out"
 check "bench-softmax-torch: a failed mfrec run is exit 1, named, no traceback" \
     status 1 bst --split u1 --runs 1 --threads 1 --epochs 1 --csv "$W/bst.csv"
@@ -841,7 +844,7 @@ else
     echo "skip: mfrec_bench's SIGTERM (no benchmarks/mfrec_bench in the build)"
 fi
 
-# --- tools/sweep-16core: a MFREC that is not an executable file is exit 2
+# --- tools/sweep-16core: a MFREC that is not an executable file is exit 1
 # (it ran tools/setup, built build/ and swept that binary instead); the
 # binary swept is recorded in machine.txt. A copy in a tree whose setup is
 # a stub that records its run; a fake mfrec whose synth makes u.data and
@@ -863,10 +866,10 @@ s16() { # MFREC, then the arguments
     shift
     env MFREC="$m" SKIP_LARGE=1 MFREC_DATA="$W/none" "$S16/tools/sweep-16core" "$@"
 }
-check "sweep-16core: a MFREC that does not exist is exit 2" status 2 s16 "$W/none/mfrec" "$W/s16 res"
+check "sweep-16core: a MFREC that does not exist is exit 1" status 1 s16 "$W/none/mfrec" "$W/s16 res"
 check "sweep-16core: ... named" grep -q "^sweep-16core: MFREC=$W/none/mfrec is not an executable file" "$W/out"
 check "sweep-16core: ... nothing set up, built or made" test ! -e "$W/s16-setup" -a ! -e "$W/s16 res"
-check "sweep-16core: a MFREC that is a directory is exit 2" status 2 s16 "$W" "$W/s16 res"
+check "sweep-16core: a MFREC that is a directory is exit 1" status 1 s16 "$W" "$W/s16 res"
 check "sweep-16core: a fake sweep succeeds" status 0 s16 "$W/fake-mfrec" "$W/s16 res"
 check "sweep-16core: ... machine.txt names the binary" grep -qx "binary: $W/fake-mfrec" "$W/s16 res/machine.txt"
 check "sweep-16core: ... a relative MFREC by its absolute path" \
@@ -903,6 +906,11 @@ done
 # --- tools/sweep-smoke and tools/checksum-table: usage errors before any work
 check "sweep-smoke: two OUT_DIRs are exit 2" status 2 env MFREC="$MFREC" sh "$TOP/tools/sweep-smoke" "$W/s1" "$W/s2"
 check "sweep-smoke: ... and nothing is made" test ! -e "$W/s1"
+check "sweep-smoke: a missing binary is exit 1" status 1 env MFREC="$W/none/mfrec" sh "$TOP/tools/sweep-smoke" "$W/s1"
+check "sweep-smoke: ... named, nothing made" \
+    eval 'grep -q "^sweep-smoke: $W/none/mfrec not found" "$W/out" && test ! -e "$W/s1"'
+check "sweep-smoke: a usage error comes first (exit 2)" \
+    status 2 env MFREC="$W/none/mfrec" sh "$TOP/tools/sweep-smoke" "$W/s1" "$W/s2"
 check "mpi-memory: no build named is exit 2" status 2 bash "$TOP/tools/mpi-memory" "$D" 1
 check "mpi-memory: ... named in the message" grep -q "no build named" "$W/out"
 check "mpi-memory: a REPS that is no number is exit 2" status 2 bash "$TOP/tools/mpi-memory" "$D" x "a=$MFREC"
@@ -921,7 +929,7 @@ check "checksum-table: ... named" grep -q "^checksum-table: MFREC_BIN and OUTDIR
 check "checksum-table: no DATA_DIR nor MFREC_DATA is exit 2" \
     status 2 env -u MFREC_DATA bash "$TOP/tools/checksum-table" "$MFREC" "$W/ck"
 check "checksum-table: ... named" grep -q "^checksum-table: set MFREC_DATA or pass DATA_DIR" "$W/out"
-check "checksum-table: a missing binary is exit 2" status 2 bash "$TOP/tools/checksum-table" "$W/none/mfrec" "$W/ck" "$D"
+check "checksum-table: a missing binary is exit 1" status 1 bash "$TOP/tools/checksum-table" "$W/none/mfrec" "$W/ck" "$D"
 check "checksum-table: missing data is exit 2" status 2 bash "$TOP/tools/checksum-table" "$MFREC" "$W/ck" "$W/none"
 touch "$W/a file"
 check "checksum-table: an OUTDIR that cannot be made is exit 1" \
@@ -1254,6 +1262,8 @@ fi
 tune() { MFREC=$MFREC sh "$TOP/tools/tune-ranking" ndcg "$@"; }
 check "tune-ranking: a missing settings file is exit 2" status 2 tune "$W/none.txt"
 check "tune-ranking: ... and named" grep -q "$W/none.txt is not a readable file of settings" "$W/out"
+check "tune-ranking: a missing binary is exit 1" status 1 env MFREC="$W/none/mfrec" sh "$TOP/tools/tune-ranking" ndcg
+check "tune-ranking: ... and named" grep -q "^tune-ranking: $W/none/mfrec not found" "$W/out"
 printf '# only a comment\n' >"$W/settings.txt"
 check "tune-ranking: a file of comments only is exit 2" status 2 tune "$W/settings.txt"
 check "tune-ranking: ... said" grep -q "no settings in $W/settings.txt" "$W/out"

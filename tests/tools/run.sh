@@ -171,6 +171,15 @@ check "bench-setup: ... (said at once)" grep -q "exists; not replacing it" "$W/o
 check "bench-setup: a missing --base is exit 1" status 1 bs --base "$W/none/mfrec"
 check "bench-setup: ... and named" grep -q "^bench-setup: --base $W/none/mfrec is not an executable file" "$W/out"
 check "bench-setup: --rounds 0 is exit 2" status 2 bs --rounds 0
+# a thread count that mfrec refuses (here past OMP_THREAD_LIMIT, which the
+# script cannot know) is mfrec's usage error: exit 2 before the header (it
+# was exit 1, the command printed unquoted), the command as it can be pasted
+check "bench-setup: a --threads count mfrec refuses is exit 2" \
+    status 2 env OMP_THREAD_LIMIT=1 python3 "$TOP/tools/bench-setup" --base "$MFREC" --new "$MFREC" --ml100k "$D" \
+    --threads 1,2 --rounds 1
+check "bench-setup: ... before the header, the command quoted" \
+    eval 'grep -qF -- "bench-setup: mfrec refused $MFREC train --data '\''$D'\'' --epochs 1 --quiet --threads 2 (a usage error, exit 2)" "$W/out" &&
+          grep -q "OMP_THREAD_LIMIT=1 lets OpenMP start at most 1 thread" "$W/out" && ! grep -q "^case " "$W/out"'
 check "bench-setup: --threshold -5% is exit 2, the threshold's own message" status 2 bs --threshold -5%
 check "bench-setup: ... named" grep -q "argument --threshold: must be a number of at least 0 (0.05, or 5%), not '-5%'" "$W/out"
 mkdir -p "$W/no-ratings"

@@ -43,7 +43,20 @@ if command -v gnuplot >/dev/null 2>&1; then
     check "time-to-accuracy: an unknown train flag is exit 2" status 2 tta "$O" -- --no-such-flag
     check "time-to-accuracy: ... named" grep -q "^time-to-accuracy: mfrec train: unknown option --no-such-flag" "$W/out"
     check "time-to-accuracy: ... and leaves the earlier results" cmp -s "$W/dat.before" "$O/time_to_accuracy.dat"
-    check "time-to-accuracy: a flag at odds with the run's own is exit 2" status 2 tta "$O" -- --init-from "$W/U.npy,$W/V.npy"
+    # --init-from: the run gives no --init-std of its own, which train refuses beside it (exit 2)
+    if ! { "$MFREC" train --data "$D" --split random:0.1 --bias --dim 32 --epochs 2 --quiet --out "$W/tta-init.mfr" &&
+        "$MFREC" export --model "$W/tta-init.mfr" --out "$W/tta init" --as npy; } >/dev/null; then
+        echo "FAIL: the --init-from arrays"
+        fail=1
+    fi
+    check "time-to-accuracy: --init-from runs (no --init-std of its own)" \
+        status 0 tta "$W/tta-if" -- --init-from "$W/tta init/U.npy,$W/tta init/V.npy"
+    check "time-to-accuracy: ... and logs its epochs" test -s "$W/tta-if/time_to_accuracy.dat"
+    check "time-to-accuracy: so does --init-from=U,V" \
+        status 0 tta "$W/tta-if" -- "--init-from=$W/tta init/U.npy,$W/tta init/V.npy"
+    check "time-to-accuracy: --init-std and --init-from of the user's are still exit 2" \
+        status 2 tta "$O" -- --init-std 0.2 --init-from "$W/tta init/U.npy,$W/tta init/V.npy"
+    check "time-to-accuracy: ... train's own message" grep -q "^time-to-accuracy: mfrec train: --init-std draws" "$W/out"
     for knob in THREADS=0 EPOCHS=abc; do
         check "time-to-accuracy: $knob is exit 2" status 2 tta_new "$knob"
         check "time-to-accuracy: ... before the data or OUT_DIR is made" test ! -e "$W/tta none" -a ! -e "$W/tta out"

@@ -5,9 +5,10 @@
  *
  * Input: the whole file. As fuzz_model.c does for model files, the target
  * rewrites the checksums the writer computes, so that mutations get past
- * them: the trailing FNV-1a 64 of each model section (a complete model
- * file, found by walking the section heads while they are in bounds) and
- * then the file's own trailing FNV-1a 64 (docs/CHECKPOINTS.md).
+ * them: the trailing checksum of each model section (a complete model
+ * file, found by walking the section heads while they are in bounds; its
+ * format version's, mfr_model_file_sum) and then the file's own trailing
+ * FNV-1a 64 (docs/CHECKPOINTS.md).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -26,8 +27,8 @@ static uint64_t get_le64(const uint8_t *p)
     return v;
 }
 
-/* Sets the 8 bytes at p[n] to the FNV-1a 64 of p[0..n), little-endian. */
-/* A checkpoint ends with the FNV-1a 64 of its bytes; a model file inside
+/* Sets the 8 bytes at p[n], little-endian, to the checksum of p[0..n).
+ * A checkpoint ends with the FNV-1a 64 of its bytes; a model file inside
  * it with the checksum of its format version. */
 static void seal(uint8_t *p, size_t n, bool model)
 {

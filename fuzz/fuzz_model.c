@@ -4,7 +4,8 @@
  * fold-in).
  *
  * Input: the whole file. The target rewrites its last 8 bytes with the
- * FNV-1a 64 of the bytes before them, as the writer does: otherwise almost
+ * checksum of the bytes before them that the format version they name
+ * calls for (mfr_model_file_sum), as the writer does: otherwise almost
  * every mutation would stop at "checksum mismatch" (tested by test_model)
  * and the fuzzer would never reach the checks that come after it.
  */

@@ -257,7 +257,7 @@ static bool parse_train_flags(int argc, char **argv, struct train_opts *o, int *
         {.name = "--log-every", .value = "N", .kind = FLAG_I64, .dst = &o->log_every, .lo = 0,
          .hi = 1000000000, .section = "Output:",
          .help = "log every N epochs (default 100; 0: only the first and\n"
-                 "the last); the first epoch is always logged"},
+                 "the last); the first and the last are always logged"},
         {.name = "--out", .value = "MODEL", .kind = FLAG_STR, .dst = &o->out,
          .help = "write the trained model file"},
         {.name = "--log-json", .value = "FILE", .kind = FLAG_STR, .dst = &o->log_json,

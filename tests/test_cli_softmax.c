@@ -215,7 +215,7 @@ static void test_fold_in_ratings_matter(void **state)
     train_model("f.mfr", 2, "auto");
     assert_int_equal(run("recommend --model %s/f.mfr --rate \"#1=1,#2=1,#3=1\" --top 5", g_dir), 0);
     tu_expect_in(g_out, "features = the 0 of 3 rated movies rated 4 or more");
-    tu_expect_in(g_out, "score (the softmax logit)");
+    tu_expect_in(g_out, "dot (the softmax logit)");
     assert_null(strstr(g_out, "predicted"));
     char *low = strdup(strstr(g_out, "rank"));
     assert_int_equal(run("recommend --model %s/f.mfr --rate \"#1=5,#2=5,#3=5\" --top 5", g_dir), 0);

@@ -855,7 +855,7 @@ static int recommend_new_user(const struct recommend_opts *o, const mfr_model *m
             return lib_error(&err);
         if (!o->list.json && !o->list.csv)
             printf("top %d by %s, the %d rated movie%s left out%s\n", (int)o->list.top,
-                   o->list.measure == MFR_MEASURE_DOT ? "score (the softmax logit)"
+                   o->list.measure == MFR_MEASURE_DOT ? "dot (the softmax logit)"
                                                       : measure_name(o->list.measure),
                    (int)st->nr.n, PL(st->nr.n), min_ratings_note(&o->list));
         return EXIT_OK;

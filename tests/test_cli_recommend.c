@@ -1392,9 +1392,10 @@ static void test_ranking_scores_are_not_ratings(void **state)
 }
 
 /* A model of dim 8 trained on `data` from the factors of a first one whose
- * V row of `movie` is set to 3e38 (--init-from), so that the movie's norm
- * overflows; written to `out`, with dir/m1.mfr and dir/e/ beside it. */
-static void train_with_overflowed_movie(const char *dir, const char *data, long movie, const char *out)
+ * V row of `movie` is set to `huge` in every lane (--init-from): 3e38
+ * makes the movie's norm overflow, 1e30 a finite norm near 2.8e30;
+ * written to `out`, with dir/m1.mfr and dir/e/ beside it. */
+static void train_with_huge_movie(const char *dir, const char *data, long movie, float huge, const char *out)
 {
     char *m1 = tu_path(dir, "m1.mfr"), *emb = tu_path(dir, "e");
     assert_int_equal(run("train --data '%s' --split none --dim 8 --epochs 1 --quiet --out '%s'", data, m1), 0);
@@ -1407,7 +1408,6 @@ static void train_with_overflowed_movie(const char *dir, const char *data, long 
     size_t len;
     char *npy = tu_read_file(v_path, &len);
     const size_t header = 10 + (size_t)(unsigned char)npy[8] + 256u * (unsigned char)npy[9];
-    const float huge = 3e38f;
     for (int c = 0; c < 8; c++) memcpy(npy + header + ((size_t)row * 8 + (size_t)c) * 4, &huge, 4);
     tu_write_file(emb, "V.npy", npy, len);
     assert_int_equal(run("train --data '%s' --split none --dim 8 --epochs 1 --quiet --init-from '%s/U.npy,%s/V.npy' "
@@ -1442,7 +1442,7 @@ static void test_overflowed_scores_and_rated_digits(void **state)
                           880000000 + i);
     tu_write_file(data, "u.data", text, (size_t)-1);
     char *inf = tu_path(dir, "inf.mfr");
-    train_with_overflowed_movie(dir, data, 6, inf);
+    train_with_huge_movie(dir, data, 6, 3e38f, inf);
     assert_int_equal(run("recommend --model '%s' --user 2 --csv", inf), 0);
     tu_expect_in(g_out, "\n1,6,,,0,,Unrated 6 (1995),Comedy\n");
     assert_null(strstr(g_out, "inf"));
@@ -1501,7 +1501,7 @@ static void test_norms_overflowed_last_bin_open(void **state)
         n += snprintf(text + n, sizeof text - (size_t)n, "%d\t1\t%d\t880000001\n", u, 1 + u % 5);
     tu_write_file(data, "u.data", text, (size_t)-1);
     char *inf = tu_path(dir, "inf.mfr");
-    train_with_overflowed_movie(dir, data, 2, inf);
+    train_with_huge_movie(dir, data, 2, 3e38f, inf);
     assert_int_equal(run("norms --model '%s' --bins 4", inf), 0);
     tu_expect_in(g_out, "\nhistogram of 1 norm (4 bins; 1 not finite, left out)\n");
     tu_expect_in(g_out, ")      0\n");
@@ -1609,7 +1609,45 @@ static void test_project_overflowed_norms(void **state)
                         "no lists of their ends)\n");
     expect_not_in(g_out, "00000.0000, min");
     expect_not_in(g_out, "Embedding norm");
+    /* the axis ends as every list's values (table_num): the movies lie
+     * at -+3e38 on PC1, which %9.4f spelled in 40 digits */
+    tu_expect_in(g_out, "PC1, lowest:\n        pc1    movie  ratings  title\n     -3e+38        2        0  Movie 2");
+    tu_expect_in(g_out, "PC1, highest:\n        pc1    movie  ratings  title\n      3e+38        1        3  Movie 1");
+    expect_not_in(g_out, "00000000");
     free(inf);
+}
+
+/* A finite norm too large for 4 decimals in a column (a movie's factors
+ * all 1e30: 2.828e30) is shown with an exponent in norms' list and
+ * histogram and in project's ends, as table_num prints it; they printed
+ * %9.4f's 31 digits. */
+static void test_huge_finite_norm_digits(void **state)
+{
+    (void)state;
+    char *dir = tu_path(g_dir, "hugenorm"), *data = tu_path(dir, "d");
+    assert_int_equal(mkdir(dir, 0755), 0);
+    assert_int_equal(mkdir(data, 0755), 0);
+    tu_write_file(data, "u.item",
+                  "1|Movie 1 (1995)|01-Jan-1995||http://x|0|0|0|0|0|1|0|0|0|0|0|0|0|0|0|0|0|0|0\n"
+                  "2|Movie 2 (1995)|01-Jan-1995||http://x|0|0|0|0|0|1|0|0|0|0|0|0|0|0|0|0|0|0|0\n"
+                  "3|Movie 3 (1995)|01-Jan-1995||http://x|0|0|0|0|0|1|0|0|0|0|0|0|0|0|0|0|0|0|0\n",
+                  (size_t)-1);
+    char text[512];
+    int n = 0; /* movie 3 has no rating */
+    for (int u = 1; u <= 6; u++)
+        n += snprintf(text + n, sizeof text - (size_t)n, "%d\t1\t%d\t880000001\n%d\t2\t%d\t880000002\n", u,
+                      1 + u % 5, u, 1 + (u + 2) % 5);
+    tu_write_file(data, "u.data", text, (size_t)-1);
+    char *big = tu_path(dir, "big.mfr");
+    train_with_huge_movie(dir, data, 3, 1e30f, big);
+    assert_int_equal(run("norms --model '%s' --bins 2", big), 0);
+    tu_expect_in(g_out, "\n   1        3  2.828e+30        0  Movie 3 (1995)  [Comedy]\n");
+    tu_expect_in(g_out, "e+30]      1  ");
+    expect_not_in(g_out, "00000000");
+    assert_int_equal(run("project --model '%s'", big), 0);
+    tu_expect_in(g_out, "Embedding norm, highest:\n       norm    movie  ratings  title\n  2.828e+30        3");
+    expect_not_in(g_out, "00000000");
+    free(big), free(data), free(dir);
 }
 
 /* similar from a movie whose norm overflowed (factors near FLT_MAX):
@@ -1767,6 +1805,7 @@ int main(void)
         cmocka_unit_test(test_ranking_scores_are_not_ratings),
         cmocka_unit_test(test_fold_in_ridge_overflow),
         cmocka_unit_test(test_project_overflowed_norms),
+        cmocka_unit_test(test_huge_finite_norm_digits),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

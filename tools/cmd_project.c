@@ -72,7 +72,7 @@ static int cmp_by_key(const void *a, const void *b)
 static void print_ends(const mfr_dataset *ds, const char *what, const char *col, const double *key,
                        const int32_t *items, const int64_t *counts, int32_t *order, int32_t n, int top)
 {
-    char buf[64];
+    char buf[64], num[32];
     for (int32_t x = 0; x < n; x++) order[x] = x;
     g_key = key;
     qsort(order, (size_t)n, sizeof *order, cmp_by_key);
@@ -82,7 +82,7 @@ static void print_ends(const mfr_dataset *ds, const char *what, const char *col,
         printf("  %9s  %7s  %7s  %s\n", col, "movie", "ratings", "title");
         for (int x = 0; x < top; x++) {
             int32_t o = side ? order[n - 1 - x] : order[x], i = items[o];
-            printf("  %9.4f  %7lld  %7lld  %s\n", key[o], (long long)mfr_dataset_item_id(ds, i),
+            printf("  %9s  %7lld  %7lld  %s\n", table_num(key[o], num), (long long)mfr_dataset_item_id(ds, i),
                    (long long)counts[i], item_title(ds, i, buf, sizeof buf));
         }
     }

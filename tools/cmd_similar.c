@@ -284,7 +284,8 @@ static void print_histogram(const struct norms_state *st, const struct norms_opt
     printf(")\n");
     for (int32_t b = 0; b < o->bins; b++) {
         int bar = (int)((st->hist[b] * 50 + peak - 1) / peak);
-        printf("  [%9.4f, %9.4f%c %6lld%s", st->edges[b], st->edges[b + 1],
+        char lo[32], hi[32];
+        printf("  [%9s, %9s%c %6lld%s", table_num(st->edges[b], lo), table_num(st->edges[b + 1], hi),
                b + 1 == o->bins && last_bin_closed(st, o) ? ']' : ')', (long long)st->hist[b], bar ? "  " : "");
         for (int x = 0; x < bar; x++) putchar('#');
         putchar('\n');

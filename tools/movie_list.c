@@ -295,12 +295,12 @@ void print_list_table(const struct movie_ctx *c, const struct movie_list *l)
     if (both) printf("%9s  ", "score");
     printf("%9s  %7s  %s\n", l->kind == VALUE_PREDICTED ? "predicted" : value_name(l->kind), "ratings",
            "title  [genres]");
-    char g[512], t[64];
+    char g[512], t[64], num[32];
     for (int32_t r = 0; r < l->n; r++) {
         int32_t i = l->items[r];
         printf("%4d  %7lld  ", (int)r + 1, (long long)mfr_dataset_item_id(c->ds, i));
-        if (both) printf("%9.4f  ", (double)l->values[r]);
-        printf("%9.4f  %7lld  %s  [%s]", shown_value(c, l, r),
+        if (both) printf("%9s  ", table_num((double)l->values[r], num));
+        printf("%9s  %7lld  %s  [%s]", table_num(shown_value(c, l, r), num),
                (long long)c->counts[i], item_title(c->ds, i, t, sizeof t),
                item_genres(c->ds, i, "-", g, sizeof g));
         if (is_rated(l, i)) printf("  * rated %g", (double)l->rated[i]);

@@ -62,6 +62,13 @@ void json_num(double x, int digits)
     else fputs("null", stdout);
 }
 
+const char *table_num(double v, char buf[static 32])
+{
+    /* 1e6: "-999999.9999", 12 characters, the widest fixed value shown */
+    snprintf(buf, 32, fabs(v) < 1e6 || !isfinite(v) ? "%.4f" : "%.4g", v);
+    return buf;
+}
+
 double json_outer_edge(double e, bool low, int digits)
 {
     char buf[40];

@@ -31,6 +31,14 @@ const char *num_exact(double x, char buf[static 32]);
  * summaries). */
 void json_num(double x, int digits);
 
+/* v in a table's column of 4 decimals (the %9.4f of every list): %.4f
+ * while that stays short (|v| below 1e6), else 4 significant digits with
+ * an exponent ("3e+38"), and inf, -inf or nan as printf spells them. One
+ * definition for the lists of recommend, similar and norms, norms'
+ * histogram and project's ends, which printed a finite value near FLT_MAX
+ * (factors near overflow) with some 40 digits. Print it with %9s. */
+const char *table_num(double v, char buf[static 32]);
+
 /* An outer edge e of a histogram as --json writes it (in full): e itself,
  * or, when a value printed with `digits` significant digits (%.*g) parses
  * past it, that value (fmin for the low edge, fmax for the high one), so

@@ -1614,6 +1614,15 @@ static void test_project_overflowed_norms(void **state)
     tu_expect_in(g_out, "PC1, lowest:\n        pc1    movie  ratings  title\n     -3e+38        2        0  Movie 2");
     tu_expect_in(g_out, "PC1, highest:\n        pc1    movie  ratings  title\n      3e+38        1        3  Movie 1");
     expect_not_in(g_out, "00000000");
+    /* --out: an overflowed norm is an empty field, as norms --csv leaves
+     * it (it wrote "inf") */
+    char *tsv = tu_path(g_dir, "projinf/c.tsv");
+    assert_int_equal(run("project --model '%s' --out '%s'", inf, tsv), 0);
+    char *t = tu_read_file(tsv, NULL);
+    tu_expect_in(t, "\n1\tMovie 1 (1995)\tComedy\t3.00000001e+38\t0\t\t3\n");
+    tu_expect_in(t, "\n2\tMovie 2 (1995)\tComedy\t-3.00000001e+38\t0\t\t0\n");
+    expect_not_in(t, "inf");
+    free(t), free(tsv);
     free(inf);
 }
 

@@ -88,6 +88,15 @@ static void print_ends(const mfr_dataset *ds, const char *what, const char *col,
     }
 }
 
+/* A tab, then v with 9 significant digits, or nothing when v is not
+ * finite: a norm that overflowed is an empty field, as in norms --csv and
+ * every list's CSV (a reader takes it as missing; "inf" it was). */
+static void tsv_num(struct json_log *t, double v)
+{
+    if (isfinite(v)) jlog_printf(t, "\t%.9g", v);
+    else jlog_printf(t, "\t");
+}
+
 /* Writes the coordinate table (TSV with a header) to path's temporary
  * file f, committed with the charts (plot_stage_end_files). */
 static int write_coords(const char *path, const mfr_dataset *ds, int32_t n, const int32_t *items,
@@ -101,9 +110,11 @@ static int write_coords(const char *path, const mfr_dataset *ds, int32_t n, cons
         int32_t i = items[row];
         jlog_printf(&t, "%lld\t", (long long)mfr_dataset_item_id(ds, i));
         tsv_field(&t, mfr_dataset_item_title(ds, i)); /* empty: untitled */
-        jlog_printf(&t, "\t%s\t%.9g\t%.9g\t%.9g\t%lld\n",
-                    genre_of[i] >= 0 ? mfr_dataset_genre_name(ds, genre_of[i]) : "",
-                    x[row], y[row], norm[i], (long long)n_ratings[i]);
+        jlog_printf(&t, "\t%s", genre_of[i] >= 0 ? mfr_dataset_genre_name(ds, genre_of[i]) : "");
+        tsv_num(&t, x[row]);
+        tsv_num(&t, y[row]);
+        tsv_num(&t, norm[i]);
+        jlog_printf(&t, "\t%lld\n", (long long)n_ratings[i]);
     }
     int rc = jlog_pending(f, path, &t);
     free(t.buf);
@@ -522,8 +533,10 @@ static bool parse_project_flags(int argc, char **argv, struct project_opts *o, i
          .help = "write the coordinates as TSV: movie, title, genre,\n"
                  "pc1, pc2 (tsne1, tsne2), norm, ratings (training\n"
                  "ratings; one line per movie, with a header); pc2 is 0\n"
-                 "for a model of dimension 1, which has one axis; a name\n"
-                 "ending in .png, .svg, .json, .csv and the like is refused"},
+                 "for a model of dimension 1, which has one axis; a norm\n"
+                 "that overflowed (inf) is an empty field, as in norms\n"
+                 "--csv; a name ending in .png, .svg, .json, .csv and the\n"
+                 "like is refused"},
         {.name = "--top", .value = "N", .kind = FLAG_I32, .dst = &o->top, .lo = 1, .hi = 1000000,
          .help = "movies listed at each end of each axis (default 10,\n"
                  "a list's length as in every command;\n"

@@ -1623,6 +1623,19 @@ static void test_project_overflowed_norms(void **state)
     tu_expect_in(t, "\n2\tMovie 2 (1995)\tComedy\t-3.00000001e+38\t0\t\t0\n");
     expect_not_in(t, "inf");
     free(t), free(tsv);
+    /* --plot: no finite norm for embedding_norms, refused as norms --plot
+     * refuses it (it drew an empty histogram over 0..1), before any output */
+    if (system("command -v gnuplot >/dev/null 2>&1") == 0) {
+        char *plot = tu_path(g_dir, "projinf/plot");
+        assert_int_equal(run("project --model '%s' --plot '%s'", inf, plot), 1);
+        tu_expect_in(g_err, "every selected movie's norm overflowed (inf: factors too large for a float): "
+                            "--plot has no finite norm to draw");
+        assert_string_equal(g_out, "");
+        char *chart = tu_path(plot, "embedding_norms.dat"), *proj = tu_path(plot, "projection.dat");
+        assert_false(tu_exists(chart));
+        assert_false(tu_exists(proj));
+        free(proj), free(chart), free(plot);
+    }
     free(inf);
 }
 

@@ -45,7 +45,8 @@ static const char project_help_end[] =
     "movies do not vary (identical embeddings, or all on a line: PC2) has no\n"
     "ends to list, and neither do norms that are all equal: the report says so.\n"
     "A norm that overflows a float (inf, as norms lists it) is left out of\n"
-    "the summary's mean, min and max and counted there.\n"
+    "the summary's mean, min and max and counted there; when no norm is\n"
+    "finite, --plot is an error (no histogram to draw), as in norms.\n"
     "Exit status: 0 ok, 1 runtime error, 2 usage error.\n";
 
 /* Index of the lowest set genre bit, or -1 without genres. */
@@ -605,8 +606,11 @@ int cmd_project(int argc, char **argv)
         rc = runtime_error("out of memory");
         goto done;
     }
-    if ((rc = select_movies(&p, m, ds, &o)) != EXIT_OK || (rc = map_movies(&p, &o)) != EXIT_OK)
+    if ((rc = select_movies(&p, m, ds, &o)) != EXIT_OK)
         goto done;
+    /* no finite norm to bin: refused before any output, as norms --plot */
+    if (o.plot_dir && (rc = plot_norms_check(p.n_sel, p.sel_norm, "selected")) != EXIT_OK) goto done;
+    if ((rc = map_movies(&p, &o)) != EXIT_OK) goto done;
     place_movies(&p, ds);
     print_projection(&p, ds, &o);
     /* The charts are drawn (staged) first, then --out is written to its

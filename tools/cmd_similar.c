@@ -436,10 +436,8 @@ int cmd_norms(int argc, char **argv)
         rc = runtime_error("no movie has at least %lld training rating%s (--min-ratings; the model's split): "
                            "--plot has no norms to draw",
                            (long long)o.list.min_ratings, PL(o.list.min_ratings));
-    if (rc == EXIT_OK && (rc = norms_compute(&st, m, &c, &o)) == EXIT_OK && o.plot_dir && st.n_hist &&
-        !st.n_binned) /* as no eligible movie: nothing to draw, nothing written */
-        rc = runtime_error("every listed movie's norm overflowed (inf: factors too large for a float): "
-                           "--plot has no finite norm to draw");
+    if (rc == EXIT_OK && (rc = norms_compute(&st, m, &c, &o)) == EXIT_OK && o.plot_dir && st.n_hist)
+        rc = plot_norms_check(st.n_hist, st.hist_vals, "listed"); /* as no eligible movie: nothing written */
     if (rc == EXIT_OK) {
         /* the charts are drawn (staged) before the list is printed: a
          * chart that cannot be drawn fails the run with nothing on stdout;

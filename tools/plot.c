@@ -688,6 +688,15 @@ static int chart_render(struct chart *c, const char *name, int width, int height
 /* Chart types                                                          */
 /* ------------------------------------------------------------------ */
 
+int plot_norms_check(int64_t n, const double *norms, const char *which)
+{
+    for (int64_t r = 0; r < n; r++)
+        if (isfinite(norms[r])) return EXIT_OK;
+    return runtime_error("every %s movie's norm overflowed (inf: factors too large for a float): "
+                         "--plot has no finite norm to draw",
+                         which);
+}
+
 int64_t hist_bins(int64_t n, const double *values, int n_bins, bool of_counts, double *edges, int64_t *counts)
 {
     double lo = INFINITY, hi = -INFINITY;

@@ -116,6 +116,13 @@ bool plot_svg_drawn(const char *name);
  */
 int64_t hist_bins(int64_t n, const double *values, int n_bins, bool of_counts, double *edges, int64_t *counts);
 
+/* What norms --plot and project --plot refuse alike: a histogram of the
+ * movies' embedding norms[0..n), n >= 1, of which none is finite (every
+ * one overflowed a float), where hist_bins would invent the bins 0..1 and
+ * count nothing. EXIT_OK when one is finite, else a printed error naming
+ * the movies as `which` ("listed", "selected"). */
+int plot_norms_check(int64_t n, const double *norms, const char *which);
+
 /* A histogram as bars: bin b spans edges[b]..edges[b+1] with height
  * counts[b]. With log_y the count axis is logarithmic (for long-tailed
  * counts: its label should say so), empty bins drawn as nothing. */

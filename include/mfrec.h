@@ -1082,7 +1082,9 @@ typedef struct mfr_run_state {
  * fsync, rename, fsync of the directory, so that an existing file at path
  * stays valid until the new one is complete. The bytes depend only on the
  * state (never on the thread count), except elapsed_s and train_s.
- * MFR_ERR_INVALID for a bad argument or run state, MFR_ERR_IO when writing
+ * MFR_ERR_INVALID for a bad argument or run state, MFR_ERR_STATE after a
+ * step that diverged (MFR_ERR_DIVERGED: there is no valid state to save,
+ * and a run resumed from it would diverge again), MFR_ERR_IO when writing
  * fails (nothing is left at path then but the old file). Test hook: when
  * the environment variable MFREC_TEST_SLOW_CHECKPOINT is a number of
  * milliseconds, the writer sleeps that long between writing the temporary

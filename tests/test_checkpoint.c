@@ -333,6 +333,72 @@ static void test_run_state_round_trip(void **state)
     mfr_trainer_destroy(tr);
 }
 
+/* A trainer whose last step diverged has no state to save, and the error
+ * says so. A rejected step (a non-finite loss: nothing updated) left its
+ * loss as the trainer's last, and the save blamed "run state loss_total
+ * = inf", a record the caller never gave; a step that wrote its parameters
+ * (broken_epoch) was refused for the value it left ("U[0][0] = inf is not
+ * finite"), which said nothing of the divergence, and would have been
+ * written where those stayed finite. Nothing is written. */
+static void test_save_after_divergence(void **state)
+{
+    struct fixture *f = *state;
+    mfr_config cfg;
+    mfr_config_default(&cfg);
+    cfg.k = 4;
+    mfr_trainer *tr = make(f, &cfg);
+    const int32_t nu = mfr_dataset_n_users(f->ds), ni = mfr_dataset_n_items(f->ds);
+    float *U = malloc(sizeof(float) * 4 * (size_t)nu), *V = malloc(sizeof(float) * 4 * (size_t)ni);
+    for (int32_t x = 0; x < 4 * nu; x++) U[x] = 1e30f; /* predictions overflow: the loss is inf */
+    for (int32_t x = 0; x < 4 * ni; x++) V[x] = 1e30f;
+    mfr_error err = {0};
+    assert_int_equal(mfr_trainer_set_factors(tr, U, nu, 4, V, ni, 4, &err), MFR_OK);
+    assert_int_equal(mfr_trainer_step(tr, NULL, &err), MFR_ERR_DIVERGED);
+    char *path = tu_path(f->dir, "diverged");
+    mfr_run_state run = {.epochs = 9, .best_val = INFINITY};
+    assert_int_equal(mfr_trainer_save_checkpoint(tr, &run, path, &err), MFR_ERR_STATE);
+    tu_expect_in(err.message, "the last step (epoch 1) diverged (training loss inf) and was rejected, so there "
+                              "is no valid state to save");
+    assert_null(strstr(err.message, "loss_total"));
+    assert_false(tu_exists(path));
+    mfr_trainer_destroy(tr);
+    free(U), free(V);
+
+    /* an update that overflowed was applied: the parameters are unusable */
+    cfg.lr = 1e300;
+    tr = make(f, &cfg);
+    assert_int_equal(mfr_trainer_step(tr, NULL, &err), MFR_ERR_DIVERGED);
+    assert_int_equal(mfr_trainer_save_checkpoint(tr, &run, path, &err), MFR_ERR_STATE);
+    tu_expect_in(err.message, "the trainer diverged at epoch 1, whose step left its parameters unusable, so "
+                              "there is no valid state to save");
+    assert_false(tu_exists(path));
+    mfr_trainer_destroy(tr);
+
+    /* ALS: a row system that is not positive definite leaves the rows
+     * solved before it (finite) and the epoch not counted */
+    tu_write_file(f->dir, "als.tsv", "1\t1\t3e38\n1\t2\t-3e38\n2\t1\t3e38\n2\t2\t3e38\n3\t1\t-3e38\n",
+                  (size_t)-1);
+    char *file = tu_path(f->dir, "als.tsv");
+    mfr_load_options lo;
+    mfr_load_options_default(&lo);
+    lo.format = MFR_FORMAT_DELIMITED;
+    lo.cache = MFR_CACHE_NEVER;
+    mfr_dataset *ds = NULL;
+    assert_int_equal(mfr_dataset_load(file, &lo, &ds, &err), MFR_OK);
+    mfr_config_default(&cfg);
+    cfg.k = 2;
+    cfg.optimizer = MFR_OPTIMIZER_ALS;
+    cfg.l2 = 0.1;
+    assert_int_equal(mfr_trainer_create(&cfg, ds, mfr_dataset_ratings(ds), NULL, &tr, &err), MFR_OK);
+    assert_int_equal(mfr_trainer_step(tr, NULL, &err), MFR_ERR_DIVERGED);
+    assert_int_equal(mfr_trainer_save_checkpoint(tr, &run, path, &err), MFR_ERR_STATE);
+    tu_expect_in(err.message, "the trainer diverged at epoch 1");
+    assert_false(tu_exists(path));
+    mfr_trainer_destroy(tr);
+    mfr_dataset_destroy(ds);
+    free(file), free(path);
+}
+
 /* Loading b (len bytes) as NAME is refused as corrupt, the message
  * holding msg. */
 static void expect_refused(struct fixture *f, const unsigned char *b, size_t len, const char *name,
@@ -775,6 +841,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_resume_is_bit_identical),
         cmocka_unit_test(test_run_state_round_trip),
+        cmocka_unit_test(test_save_after_divergence),
         cmocka_unit_test(test_newer_writer_named),
         cmocka_unit_test(test_corruption_refused),
         cmocka_unit_test(test_diffs_end_on_whole_entries),

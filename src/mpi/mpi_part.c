@@ -586,6 +586,8 @@ int mfr_mpi_trainer_save_checkpoint(const mfr_mpi_trainer *mt, const mfr_run_sta
         return mfr_seterr(err, MFR_ERR_INVALID, "mfr_mpi_trainer_save_checkpoint: %s is NULL",
                           !mt ? "trainer" : !run ? "run" : "path");
     if (mt->rank != 0) return mfr_seterr(err, MFR_ERR_STATE, "only rank 0 writes the checkpoint");
+    int rc = mfr_ckpt_refuse_broken(mt->tr, path, err);
+    if (rc != MFR_OK) return rc;
     const mfr_loss *l = &mt->tr->last;
     struct mfr_ckpt_parts p = {.model = mt_whole(mt), .train_nnz = mt->tr->nnz_all, .train_hash = mt->train_hash,
                                .loss = {l->total, l->mse, l->l2, l->gravity}};

@@ -297,6 +297,17 @@ int mfr_ckpt_save(const struct mfr_ckpt_parts *p, const mfr_run_state *run, cons
 {
     const mfr_model *m = p->model;
     struct ckpt_writer w = {.p = p, .run = run, .path = path, .h = MFR_FNV_INIT};
+    /* A step whose loss was not finite was rejected (step.c: no update, no
+     * epoch counted), but its loss is the trainer's last. The parameters
+     * are the previous epoch's, and a resumed run would take the same step
+     * and diverge the same way: check_run blamed "run state loss_total =
+     * inf", a record the caller never gave. */
+    if (!isfinite(p->loss[0]))
+        return mfr_seterr(err, MFR_ERR_STATE,
+                          "cannot save %s: the last step (epoch %lld) diverged (training loss %s) and was "
+                          "rejected, so there is no valid state to save: a run resumed from it would "
+                          "diverge again at that step (the last checkpoint written before it holds the run)",
+                          path, (long long)m->epochs + 1, isnan(p->loss[0]) ? "NaN" : "inf");
     w.rec = (struct run_rec){run->epochs, run->early_stop, run->best_epoch, run->log_every,
                              run->checkpoint_every, p->train_nnz, run->best_val, run->elapsed_s,
                              run->train_s, {p->loss[0], p->loss[1], p->loss[2], p->loss[3]},
@@ -319,12 +330,27 @@ int mfr_ckpt_save(const struct mfr_ckpt_parts *p, const mfr_run_state *run, cons
     return mfr_write_atomic(path, write_checkpoint, &w, err);
 }
 
+int mfr_ckpt_refuse_broken(const mfr_trainer *tr, const char *path, mfr_error *err)
+{
+    /* the parameters may all be finite (an ALS solve that failed halfway):
+     * a file of them would load, and resume from half a step */
+    if (tr->broken_epoch > 0)
+        return mfr_seterr(err, MFR_ERR_STATE,
+                          "cannot save %s: the trainer diverged at epoch %lld, whose step left its "
+                          "parameters unusable, so there is no valid state to save (the last checkpoint "
+                          "written before it holds the run)",
+                          path, (long long)tr->broken_epoch);
+    return MFR_OK;
+}
+
 int mfr_trainer_save_checkpoint(const mfr_trainer *tr, const mfr_run_state *run, const char *path,
                                 mfr_error *err)
 {
     if (!tr || !run || !path)
         return mfr_seterr(err, MFR_ERR_INVALID, "mfr_trainer_save_checkpoint: %s is NULL",
                           !tr ? "trainer" : !run ? "run" : "path");
+    int rc = mfr_ckpt_refuse_broken(tr, path, err);
+    if (rc != MFR_OK) return rc;
     struct mfr_ckpt_parts p = {.model = tr->model, .train_nnz = tr->csr.nnz,
                                .train_hash = train_hash(&tr->csr),
                                .loss = {tr->last.total, tr->last.mse, tr->last.l2,

@@ -29,6 +29,9 @@ struct mfr_ckpt_parts {
  * mfr_trainer_save_checkpoint documents). */
 int mfr_ckpt_save(const struct mfr_ckpt_parts *p, const mfr_run_state *run, const char *path,
                   mfr_error *err);
+/* MFR_ERR_STATE, naming path, when tr diverged in a step that wrote its
+ * parameters (broken_epoch): they are no state to save, finite or not. */
+int mfr_ckpt_refuse_broken(const struct mfr_trainer *tr, const char *path, mfr_error *err);
 /* The parts of a loaded checkpoint (pointers owned by it). */
 void mfr_ckpt_parts_of(const mfr_checkpoint *c, struct mfr_ckpt_parts *out);
 

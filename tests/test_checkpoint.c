@@ -23,6 +23,7 @@
 
 #include "checkpoint_priv.h"
 #include "mfrec.h"
+#include "mfrec_softmax.h"
 #include "model_priv.h"
 #include "test_util.h"
 
@@ -397,6 +398,52 @@ static void test_save_after_divergence(void **state)
     mfr_trainer_destroy(tr);
     mfr_dataset_destroy(ds);
     free(file), free(path);
+}
+
+/* The writer refuses what its loader refuses (one check, parts_disagree):
+ * a softmax optimizer section beside a matrix factorization model was
+ * written, and the load then refused the file as corrupt; a best model of
+ * the softmax kind beside a matrix factorization trainer, of its shape,
+ * was written and loaded as the run's best. Nothing is written. */
+static void test_writer_refuses_what_loader_refuses(void **state)
+{
+    struct fixture *f = *state;
+    mfr_config cfg;
+    mfr_config_default(&cfg);
+    cfg.k = 4;
+    mfr_trainer *tr = make(f, &cfg);
+    steps(tr, 2);
+    char *path = tu_path(f->dir, "mixed");
+    mfr_error err = {0};
+    float state_[8] = {0};
+    struct mfr_ckpt_parts p = {.model = mfr_trainer_model(tr), .train_nnz = 1, .n_state = 1, .steps = 2,
+                               .n_params = 8, .state = {state_}};
+    mfr_run_state run = {.epochs = 9, .best_val = INFINITY};
+    assert_int_equal(mfr_ckpt_save(&p, &run, path, &err), MFR_ERR_INVALID);
+    tu_expect_in(err.message, "the softmax optimizer state does not match the matrix factorization model");
+    assert_false(tu_exists(path));
+
+    /* a softmax model of the trainer's users, items and k as the best */
+    mfr_softmax_config sc;
+    mfr_softmax_config_default(&sc);
+    sc.k = 4;
+    mfr_softmax_trainer *st = NULL;
+    assert_int_equal(mfr_softmax_trainer_create(&sc, f->ds, mfr_split_train(f->split), NULL, 1, &st, &err), MFR_OK);
+    assert_int_equal(mfr_softmax_trainer_epoch(st, NULL, &err), MFR_OK);
+    mfr_model *sm = NULL;
+    assert_int_equal(mfr_softmax_trainer_model(st, &sm, &err), MFR_OK);
+    assert_int_equal(mfr_model_k(sm), 4);
+    assert_int_equal(mfr_model_n_users(sm), mfr_model_n_users(mfr_trainer_model(tr)));
+    assert_int_equal(mfr_model_n_items(sm), mfr_model_n_items(mfr_trainer_model(tr)));
+    run.best_epoch = mfr_model_epochs(sm), run.best_val = 0.5, run.best = sm;
+    assert_int_equal(mfr_trainer_save_checkpoint(tr, &run, path, &err), MFR_ERR_INVALID);
+    tu_expect_in(err.message, "the best model does not match best_epoch (");
+    tu_expect_in(err.message, "with the trainer model's users, items, k and kind");
+    assert_false(tu_exists(path));
+    mfr_model_destroy(sm);
+    mfr_softmax_trainer_destroy(st);
+    mfr_trainer_destroy(tr);
+    free(path);
 }
 
 /* Loading b (len bytes) as NAME is refused as corrupt, the message
@@ -842,6 +889,7 @@ int main(void)
         cmocka_unit_test(test_resume_is_bit_identical),
         cmocka_unit_test(test_run_state_round_trip),
         cmocka_unit_test(test_save_after_divergence),
+        cmocka_unit_test(test_writer_refuses_what_loader_refuses),
         cmocka_unit_test(test_newer_writer_named),
         cmocka_unit_test(test_corruption_refused),
         cmocka_unit_test(test_diffs_end_on_whole_entries),

@@ -168,6 +168,41 @@ static int check_run(const struct run_rec *r, const char *path, int status, mfr_
     return MFR_OK;
 }
 
+/* What the sections must agree on, one definition for the writer and the
+ * loader, so that no writer call makes a file its loader refuses (the
+ * writer checked the best model alone, not the softmax section): a best
+ * model exactly when best_epoch > 0, at that epoch (at most the trainer
+ * model's), of its shape and kind (a softmax one beside a matrix
+ * factorization trainer would be resumed as that run's best); a softmax
+ * trainer model with its optimizer state, of its optimizer and size,
+ * without a best model (no early stopping) and with its one loss part.
+ * True when they agree, else false with what does not in why (size cap),
+ * for the caller's message. */
+static bool parts_agree(const mfr_model *m, const mfr_model *b, int64_t best_epoch, int32_t n_state,
+                        int64_t n_params, const double loss[4], char *why, size_t cap)
+{
+    if (best_epoch > m->epochs || (best_epoch > 0) != (b != NULL) ||
+        (b && (b->epochs != best_epoch || b->k != m->k || b->n_users != m->n_users ||
+               b->n_items != m->n_items || (b->sm != NULL) != (m->sm != NULL)))) {
+        mfr_format_c(why, cap,
+                     "the best model does not match best_epoch (%lld) and the trainer's model (%lld epochs): "
+                     "it is given exactly when best_epoch > 0, at that epoch count, with the trainer "
+                     "model's users, items, k and kind",
+                     (long long)best_epoch, (long long)m->epochs);
+        return false;
+    }
+    const struct mfr_sm_net *net = m->sm;
+    if ((net != NULL) != (n_state > 0) ||
+        (net && (n_params != net->lay.n_params || b ||
+                 n_state != (net->cfg.optimizer == MFR_SOFTMAX_OPT_ADAM ? 2 : 1) || loss[1] != 0 ||
+                 loss[2] != 0 || loss[3] != 0))) {
+        mfr_format_c(why, cap, "the %s does not match the %s model it is saved with", section_names[SEC_SOFTMAX],
+                     net ? "softmax" : "matrix factorization");
+        return false;
+    }
+    return true;
+}
+
 /* ------------------------------------------------------------------ */
 /* Writing                                                              */
 /* ------------------------------------------------------------------ */
@@ -315,15 +350,9 @@ int mfr_ckpt_save(const struct mfr_ckpt_parts *p, const mfr_run_state *run, cons
     int rc = check_run(&w.rec, path, MFR_ERR_INVALID, err);
     if (rc != MFR_OK) return rc;
     /* what cr_consistent refuses to load */
-    if ((run->best_epoch > 0) != (run->best != NULL) || run->best_epoch > m->epochs ||
-        (run->best && (mfr_model_epochs(run->best) != run->best_epoch ||
-                       run->best->n_users != m->n_users || run->best->n_items != m->n_items ||
-                       run->best->k != m->k)))
-        return mfr_seterr(err, MFR_ERR_INVALID,
-                          "cannot save %s: the best model must be given exactly when best_epoch "
-                          "(%lld) > 0, with that epoch count, at most the trainer's (%lld), and the "
-                          "trainer's shape",
-                          path, (long long)run->best_epoch, (long long)m->epochs);
+    char why[300];
+    if (!parts_agree(m, run->best, run->best_epoch, p->n_state, p->n_params, p->loss, why, sizeof why))
+        return mfr_seterr(err, MFR_ERR_INVALID, "cannot save %s: %s", path, why);
     if ((run->log_len && !run->log) || run->log_len > CKPT_MAX_LOG)
         return mfr_seterr(err, MFR_ERR_INVALID, "cannot save %s: the log is NULL or over 1 GiB",
                           path);
@@ -332,8 +361,9 @@ int mfr_ckpt_save(const struct mfr_ckpt_parts *p, const mfr_run_state *run, cons
 
 int mfr_ckpt_refuse_broken(const mfr_trainer *tr, const char *path, mfr_error *err)
 {
-    /* the parameters may all be finite (an ALS solve that failed halfway):
-     * a file of them would load, and resume from half a step */
+    /* checked first: a non-finite value it left was refused by the model
+     * check, which named the value ("U[0][0] = inf") and not the cause, and
+     * finite ones would have been written, half a step to resume from */
     if (tr->broken_epoch > 0)
         return mfr_seterr(err, MFR_ERR_STATE,
                           "cannot save %s: the trainer diverged at epoch %lld, whose step left its "
@@ -597,8 +627,7 @@ static int cr_section(struct ckpt_reader *r, mfr_checkpoint *c, uint32_t *seen, 
     }
 }
 
-/* The sections must agree with each other: a best model exactly when
- * best_epoch > 0, of the trainer model's shape and at that epoch. */
+/* The sections must agree with each other (parts_agree). */
 static int cr_consistent(const struct ckpt_reader *r, const mfr_checkpoint *c, uint32_t seen,
                          mfr_error *err)
 {
@@ -608,24 +637,9 @@ static int cr_consistent(const struct ckpt_reader *r, const mfr_checkpoint *c, u
     if (r->pos != r->len - 8)
         return mfr_seterr(err, MFR_ERR_CORRUPT, "%s: %llu bytes after the last section", r->name,
                           (unsigned long long)(r->len - 8 - r->pos));
-    const mfr_model *m = c->model, *b = c->best;
-    if (c->run.best_epoch > m->epochs || (c->run.best_epoch > 0) != (b != NULL) ||
-        (b && (b->epochs != c->run.best_epoch || b->k != m->k || b->n_users != m->n_users ||
-               b->n_items != m->n_items)))
-        return mfr_seterr(err, MFR_ERR_CORRUPT,
-                          "%s: the best model does not match best_epoch %lld and the trainer's "
-                          "model (%lld epochs)", r->name, (long long)c->run.best_epoch,
-                          (long long)m->epochs);
-    /* A softmax model comes with its optimizer state, of its optimizer and
-     * size, and without a best model (no early stopping). */
-    const struct mfr_sm_net *net = m->sm;
-    if ((net != NULL) != (c->n_state > 0) ||
-        (net && (c->n_params != net->lay.n_params || b ||
-                 c->n_state != (net->cfg.optimizer == MFR_SOFTMAX_OPT_ADAM ? 2 : 1) ||
-                 c->run.loss[1] != 0 || c->run.loss[2] != 0 || c->run.loss[3] != 0)))
-        return mfr_seterr(err, MFR_ERR_CORRUPT,
-                          "%s: the %s does not match the %s model it is saved with", r->name,
-                          section_names[SEC_SOFTMAX], net ? "softmax" : "matrix factorization");
+    char why[300];
+    if (!parts_agree(c->model, c->best, c->run.best_epoch, c->n_state, c->n_params, c->run.loss, why, sizeof why))
+        return mfr_seterr(err, MFR_ERR_CORRUPT, "%s: %s", r->name, why);
     return MFR_OK;
 }
 

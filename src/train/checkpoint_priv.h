@@ -25,8 +25,10 @@ struct mfr_ckpt_parts {
     const float *state[2];
 };
 
-/* Checks run and writes the checkpoint atomically (as
- * mfr_trainer_save_checkpoint documents). */
+/* Checks run and the parts as the loader checks them (a file it would
+ * refuse is not written: MFR_ERR_INVALID), refuses a non-finite last loss
+ * (a rejected step: MFR_ERR_STATE), and writes the checkpoint atomically
+ * (as mfr_trainer_save_checkpoint documents). */
 int mfr_ckpt_save(const struct mfr_ckpt_parts *p, const mfr_run_state *run, const char *path,
                   mfr_error *err);
 /* MFR_ERR_STATE, naming path, when tr diverged in a step that wrote its

@@ -1641,8 +1641,8 @@ static void test_project_overflowed_norms(void **state)
 
 /* A finite norm too large for 4 decimals in a column (a movie's factors
  * all 1e30: 2.828e30) is shown with an exponent in norms' list and
- * histogram and in project's ends, as table_num prints it; they printed
- * %9.4f's 31 digits. */
+ * histogram and in project's ends and norm summary, as table_num prints
+ * it; they printed %.4f's 31 digits. */
 static void test_huge_finite_norm_digits(void **state)
 {
     (void)state;
@@ -1668,6 +1668,8 @@ static void test_huge_finite_norm_digits(void **state)
     expect_not_in(g_out, "00000000");
     assert_int_equal(run("project --model '%s'", big), 0);
     tu_expect_in(g_out, "Embedding norm, highest:\n       norm    movie  ratings  title\n  2.828e+30        3");
+    tu_expect_in(g_out, "\n  embedding norms: mean 9.428e+29, min ");
+    tu_expect_in(g_out, ", max 2.828e+30\n");
     expect_not_in(g_out, "00000000");
     free(big), free(data), free(dir);
 }

@@ -361,7 +361,9 @@ static bool print_norm_summary(const struct projection *p)
                "no lists of their ends)\n", (int)n_inf);
         return false;
     }
-    printf("  embedding norms: mean %.4f, min %.4f, max %.4f", nsum / n_fin, nmin, nmax);
+    char mean[32], lo[32], hi[32]; /* as the lists of their ends show them */
+    printf("  embedding norms: mean %s, min %s, max %s", table_num(nsum / n_fin, mean), table_num(nmin, lo),
+           table_num(nmax, hi));
     if (n_inf > 0)
         printf(" (of the %d finite; %d overflowed: inf, left out)\n", (int)n_fin, (int)n_inf);
     else

@@ -556,6 +556,10 @@ struct train_opts {
     int64_t log_every, early_stop, checkpoint_every;
     double target_rmse; /* --target-rmse; 0: none */
     bool quiet, no_train_eval;
+    /* train_opts_check's notes, held until train_opts_notes: printed
+     * before the inputs are noted, they went into an input that standard
+     * error is (`2>> d/u.item`), which refuses the run only then */
+    char notes[1024];
 };
 void train_opts_init(struct train_opts *o);
 /* Applies the --preset found anywhere in argv (default notebook) to o;
@@ -570,6 +574,10 @@ int train_opts_flag(struct args *a, struct train_opts *o);
 /* Flags that only make sense together, checked once all are parsed:
  * EXIT_OK or a usage error naming them. */
 int train_opts_check(struct train_opts *o);
+/* Prints the notes train_opts_check held (a preset's values left out for
+ * another --optimizer), once the run's inputs are noted and standard
+ * error is known to be none of them. */
+void train_opts_notes(const struct train_opts *o);
 /* Whether the user's own flags (not a preset's) set the field of `flag`. */
 bool train_opts_user_gave(const struct train_opts *o, const char *flag);
 /* The preset of o and the flags given that changed its values, as

@@ -602,6 +602,7 @@ static int eval_folds(const struct eval_opts *o)
         rc = lib_error(&err);
         goto done;
     }
+    train_opts_notes(&o->train); /* the data is noted: no input takes them */
     if ((rc = io_check_fold_files(dir, N_FOLDS)) != EXIT_OK ||
         (rc = ease_fits_memory(&o->ease, mfr_dataset_n_items(ds), o->train.cfg.max_memory)) != EXIT_OK)
         goto done;

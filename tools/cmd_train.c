@@ -286,6 +286,7 @@ static bool parse_train_flags(int argc, char **argv, struct train_opts *o, int *
      * for the merged one, which mfr_trainer_resume compares field by field. */
     *rc = o->resume ? EXIT_OK : train_opts_check(o);
     if (*rc == EXIT_OK) *rc = train_check_paths(o);
+    if (*rc == EXIT_OK) train_opts_notes(o);
     return *rc == EXIT_OK;
 }
 

@@ -248,15 +248,20 @@ static void fit_preset_to_optimizer(struct train_opts *o)
     }
     char opt[64];
     if (*dropped && mfr_config_format(c, mfr_config_field_find("--optimizer"), opt, sizeof opt, NULL) == MFR_OK)
-        fprintf(stderr, "%s: note: --preset %s's %s %s not apply to --optimizer %s: left out\n", g_cmd,
-                o->preset, dropped, strchr(dropped, ',') ? "do" : "does", opt);
+        snprintf(o->notes, sizeof o->notes, "%s: note: --preset %s's %s %s not apply to --optimizer %s: left out\n",
+                 g_cmd, o->preset, dropped, strchr(dropped, ',') ? "do" : "does", opt);
     /* a preset's step was tuned for Adam, whose steps are scaled by the
      * moments; plain descent takes it as is: say so rather than reset it */
-    if (c->optimizer == MFR_OPTIMIZER_SGD && !train_opts_user_gave(o, "--lr") && c->lr != def.lr)
-        fprintf(stderr, "%s: note: --preset %s's --lr %g was tuned for Adam: --optimizer sgd takes it as its step "
-                        "(--lr sets another)\n",
-                g_cmd, o->preset, c->lr);
+    if (c->optimizer == MFR_OPTIMIZER_SGD && !train_opts_user_gave(o, "--lr") && c->lr != def.lr) {
+        const size_t at = strlen(o->notes);
+        snprintf(o->notes + at, sizeof o->notes - at,
+                 "%s: note: --preset %s's --lr %g was tuned for Adam: --optimizer sgd takes it as its step "
+                 "(--lr sets another)\n",
+                 g_cmd, o->preset, c->lr);
+    }
 }
+
+void train_opts_notes(const struct train_opts *o) { fputs(o->notes, stderr); }
 
 int train_opts_check(struct train_opts *o)
 {

@@ -1299,6 +1299,10 @@ int cmd_recommend(int argc, char **argv)
     mfr_dataset *ds = NULL;
     struct rec_state st = {.feature_min = NAN};
     struct movie_ctx c = {0};
+    /* noted before the load's notes and the poor-ranker note, which
+     * standard error on the ratings file (`2>> r.txt`) took before its
+     * refusal at the file's opening */
+    if (o.rfile && (rc = io_input(o.rfile)) != EXIT_OK) return rc;
     if ((rc = load_model_and_data(o.model_path, o.data, &m, &ds, NULL)) != EXIT_OK) return rc;
     /* --out once the model and its data are noted as inputs, before any
      * note or work */

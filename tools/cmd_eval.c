@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "cli.h"
@@ -142,6 +143,26 @@ static int resolve_input(const char *flag, const char *dir, const char *path, ch
 {
     const int rc = resolve_path(flag, dir, path, out);
     return rc == EXIT_OK ? io_input(*out) : rc;
+}
+
+/* path (--test or --train) noted as an input before the model and its
+ * data are loaded, where resolve_path will find it without them: as given,
+ * or in a --data directory. Standard error on it (`eval --test t.data 2>>
+ * t.data`) then refuses the run before the load, whose notes and errors
+ * went into the file; resolve_input notes it again once resolved. */
+static int note_input_early(const char *data, const char *path)
+{
+    struct stat st;
+    if (!path) return EXIT_OK;
+    if (path[0] == '/' || access(path, F_OK) == 0) return io_input(path);
+    if (!data || stat(data, &st) != 0 || !S_ISDIR(st.st_mode)) return EXIT_OK;
+    const size_t n = strlen(data) + strlen(path) + 2;
+    char *joined = malloc(n);
+    if (!joined) return runtime_error("out of memory");
+    snprintf(joined, n, "%s/%s", data, path);
+    const int rc = io_input(joined);
+    free(joined);
+    return rc;
 }
 
 /* ------------------------------------------------------------------ */
@@ -373,7 +394,9 @@ static int eval_model(const struct eval_opts *o)
     const char *dir = NULL;
     mfr_metrics mt;
     mfr_ranking rm, rp, re;
-    int rc = load_model_and_data(o->model_path, o->data, &m, &ds, &dir);
+    int rc = note_input_early(o->data, o->test_path);
+    if (rc == EXIT_OK) rc = note_input_early(o->data, o->train_path);
+    if (rc == EXIT_OK) rc = load_model_and_data(o->model_path, o->data, &m, &ds, &dir);
     if (rc != EXIT_OK) goto done;
     /* EASE's two n_items^2 matrices against this machine's memory before
      * any work, as --folds does: after the model's ranking (minutes on a

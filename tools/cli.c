@@ -327,12 +327,14 @@ static char *g_stderr_input;
 static bool g_stderr_emptied, g_stderr_refused;
 
 /* Whether fd, a regular file, was emptied by a truncating redirect: it is
- * empty and was not opened to append (`cmd > f`; `cmd >> f` keeps f). */
+ * empty and was opened to write only, not to append (`cmd > f`; `cmd >> f`
+ * keeps f, and so does `cmd 1<> f`, opened to read and write, which said
+ * an empty f had been emptied by the shell). */
 static bool redirect_emptied(int fd)
 {
     struct stat st;
     const int fl = fcntl(fd, F_GETFL);
-    return fstat(fd, &st) == 0 && st.st_size == 0 && fl != -1 && !(fl & O_APPEND);
+    return fstat(fd, &st) == 0 && st.st_size == 0 && fl != -1 && (fl & O_ACCMODE) == O_WRONLY && !(fl & O_APPEND);
 }
 
 /* Puts a descriptor that takes no write in fd's place: every write,

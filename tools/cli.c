@@ -928,16 +928,22 @@ const char *model_data_source(const mfr_model *m)
     return *src ? src : default_data_dir(NULL);
 }
 
+int note_model_inputs(const char *model_path, const char *data)
+{
+    /* --data before the model is read: standard error on one of its files
+     * (`2>> d/u.item`) took the model's load error before the refusal (the
+     * data a model records is known only once it is read) */
+    if (data && io_input_data(data) != EXIT_OK) return EXIT_RUNTIME;
+    return io_input(model_path);
+}
+
 int load_model_and_data(const char *model_path, const char *data, mfr_model **m,
                         mfr_dataset **ds, const char **dir_out)
 {
     mfr_error err = {0};
     *m = NULL;
     *ds = NULL;
-    /* --data noted before the model is read: standard error on one of
-     * its files (`2>> d/u.item`) took the model's load error before the
-     * refusal (the data a model records is known only once it is read) */
-    if ((data && io_input_data(data) != EXIT_OK) || io_input(model_path) != EXIT_OK) return EXIT_RUNTIME;
+    if (note_model_inputs(model_path, data) != EXIT_OK) return EXIT_RUNTIME;
     /* the read-only commands: the optimizer state stays in the file */
     if (mfr_model_load_weights(model_path, m, &err) != MFR_OK) return lib_error(&err);
     const char *dir = data ? data : model_data_source(*m);

@@ -295,6 +295,12 @@ int load_dataset_recorded(const char *dir, const char *recorded_in, mfr_dataset 
  * else default_data_dir. A recorded rating file's format, separator and
  * header rule go into the load options unless --format was given. */
 const char *model_data_source(const mfr_model *m);
+/* Notes the model and a --data given (not the data the model records,
+ * known once it is read) as inputs: EXIT_OK, or EXIT_RUNTIME when standard
+ * error is one of them (io_input). load_model_and_data does it first; a
+ * command that may print before its load (--plot's checks) calls it
+ * before them. */
+int note_model_inputs(const char *model_path, const char *data) __attribute__((warn_unused_result));
 /* Loads a model and the dataset it was trained on (`data`, else
  * model_data_source) and checks that they match. `dir_out` (may be NULL)
  * receives the dataset's directory (valid while *ds lives). EXIT_OK, or a

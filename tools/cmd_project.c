@@ -579,7 +579,8 @@ static bool parse_project_flags(int argc, char **argv, struct project_opts *o, i
                           o->out, other_format_name(o->out));
     else if (!o->plot_dir && (o->genre || cli_flag_given("--bins")))
         *rc = usage_error("%s only changes the pictures: it needs --plot DIR", o->genre ? "--genre" : "--bins");
-    else if (o->plot_dir && (*rc = plot_preflight()) == EXIT_OK)
+    else if (o->plot_dir && (*rc = note_model_inputs(o->model_path, o->data)) == EXIT_OK &&
+             (*rc = plot_preflight()) == EXIT_OK) /* its errors into no input (`2>> m.mfr`) */
         *rc = io_output_dir("--plot", o->plot_dir); /* its files once the inputs are known */
     o->tsne = !strcmp(o->method, "tsne");
     return *rc == EXIT_OK;

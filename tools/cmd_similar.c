@@ -420,7 +420,8 @@ int cmd_norms(int argc, char **argv)
                            "it needs the table, --json or --plot DIR");
     /* The directory at once; its files once the inputs are known. */
     static const char *const charts[] = {"item_norms", "norm_vs_ratings", NULL};
-    if (o.plot_dir && ((rc = plot_preflight()) != EXIT_OK ||
+    if (o.plot_dir && ((rc = note_model_inputs(o.model_path, o.data)) != EXIT_OK || /* before its errors */
+                       (rc = plot_preflight()) != EXIT_OK ||
                        (rc = io_output_dir("--plot", o.plot_dir)) != EXIT_OK))
         return rc;
     mfr_model *m = NULL;

@@ -903,6 +903,9 @@ static int resume_command(int argc, char **argv, const char *path)
 {
     mfr_error err = {0};
     mfr_checkpoint *ck = NULL;
+    /* noted before it is read: standard error on it (`2>> ck`) took its
+     * load error or the notes below (--shards) before check_paths */
+    if (io_input(path) != EXIT_OK) return EXIT_RUNTIME;
     if (mfr_checkpoint_load(path, &ck, &err) != MFR_OK) return lib_error(&err);
     const mfr_model *m = mfr_checkpoint_model(ck);
     mfr_softmax_config base;

@@ -348,25 +348,20 @@ static void deaden_fd(int fd)
     }
 }
 
-void stdout_is_input(const char *path)
+/* Takes standard output or error (fd) off an input: keeps its name for
+ * the messages, whether a redirect emptied it, and makes it take no more
+ * writes, whatever writes them (the library's log, gnuplot's words). */
+static void stream_is_input(int fd, const char *path, char **name, bool *emptied)
 {
-    if (g_stdout_input) return;
-    g_stdout_input = strdup(path);
-    if (!g_stdout_input) g_stdout_input = (char *)"(an input)";
-    g_stdout_emptied = redirect_emptied(STDOUT_FILENO);
-    deaden_fd(STDOUT_FILENO);
+    if (*name) return;
+    *name = strdup(path);
+    if (!*name) *name = (char *)"(an input)";
+    *emptied = redirect_emptied(fd);
+    deaden_fd(fd);
 }
 
-void stderr_is_input(const char *path)
-{
-    if (g_stderr_input) return;
-    g_stderr_input = strdup(path);
-    if (!g_stderr_input) g_stderr_input = (char *)"(an input)";
-    g_stderr_emptied = redirect_emptied(STDERR_FILENO);
-    /* no message, warning or note (the library's log, gnuplot's words)
-     * can go into the input now, whatever writes it */
-    deaden_fd(STDERR_FILENO);
-}
+void stdout_is_input(const char *path) { stream_is_input(STDOUT_FILENO, path, &g_stdout_input, &g_stdout_emptied); }
+void stderr_is_input(const char *path) { stream_is_input(STDERR_FILENO, path, &g_stderr_input, &g_stderr_emptied); }
 
 int stderr_input_refusal(void)
 {

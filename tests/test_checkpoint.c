@@ -400,7 +400,7 @@ static void test_save_after_divergence(void **state)
     free(file), free(path);
 }
 
-/* The writer refuses what its loader refuses (one check, parts_disagree):
+/* The writer refuses what its loader refuses (one check, parts_agree):
  * a softmax optimizer section beside a matrix factorization model was
  * written, and the load then refused the file as corrupt; a best model of
  * the softmax kind beside a matrix factorization trainer, of its shape,

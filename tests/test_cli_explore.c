@@ -1059,6 +1059,12 @@ static void test_project_without_genres(void **state)
     assert_false(tu_exists(pg));
     expect_not_in(g_out, "projection_genres and");
     tu_expect_in(g_out, "no projection_genres: no movie shown has a genre");
+    /* nor does the picture's title send the reader to the chart not drawn */
+    char *gp = tu_path(pp, "projection.gp"), *script = tu_read_file(gp, NULL);
+    assert_non_null(script);
+    expect_not_in(script, "projection_genres");
+    tu_expect_in(script, "one colour: no movie shown has a genre");
+    free(gp), free(script);
     assert_int_equal(run("project --model '%s' --plot '%s' --genre Drama", m, pp), 1);
     tu_expect_in(g_err, "--genre: ");
     tu_expect_in(g_err, "has no genres");

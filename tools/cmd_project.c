@@ -452,9 +452,6 @@ static int plot_projection(struct projection *p, const mfr_dataset *ds, const mf
     model_describe(m, o->model_path, model, sizeof model);
     if (o->min_ratings > 0)
         snprintf(subset, sizeof subset, ", %lld training ratings or more", (long long)o->min_ratings);
-    snprintf(title, sizeof title, "%s of the movie embeddings of %s%s\ncoloured by %s",
-             o->tsne ? "t-SNE" : "PCA", model, subset,
-             p->chosen >= 0 ? p->names[1] : "first genre (every genre: projection_genres.png)");
     if (o->tsne) {
         snprintf(xl, sizeof xl, "t-SNE 1 (perplexity %g)", o->topt.perplexity);
         snprintf(yl, sizeof yl, "t-SNE 2");
@@ -463,16 +460,24 @@ static int plot_projection(struct projection *p, const mfr_dataset *ds, const mf
         if (p->n_comp > 1) snprintf(yl, sizeof yl, "PC2 (%.1f%% of variance)", 100 * p->explained2);
         else snprintf(yl, sizeof yl, "0 (k 1: no PC2)");
     }
-    struct plot_labels lab = {title, xl, yl};
-    rc = plot_scatter(o->plot_dir, "projection", &lab, p->n_sel, p->x, p->y, p->category,
-                      p->n_categories, p->names, p->style + (p->chosen >= 0 ? p->n_genres : 0), false);
-    if (rc != EXIT_OK) return rc;
+    /* the panels first: the main picture's title names them only when
+     * they are drawn (a rating file without movie data has no genre) */
     snprintf(title, sizeof title,
              "%s of the movie embeddings of %s%s\none panel per genre, every genre of a movie "
              "shown (x: %s, y: %s)",
              o->tsne ? "t-SNE" : "PCA", model, subset, xl, yl);
     bool panels = false;
     if ((rc = plot_genre_panels(p, ds, o, title, &panels)) != EXIT_OK) return rc;
+    const char *by = p->chosen >= 0 ? p->names[1]
+                     : panels       ? "first genre (every genre: projection_genres.png)"
+                                    : NULL;
+    snprintf(title, sizeof title, "%s of the movie embeddings of %s%s\n%s%s",
+             o->tsne ? "t-SNE" : "PCA", model, subset, by ? "coloured by " : "",
+             by ? by : "one colour: no movie shown has a genre");
+    struct plot_labels lab = {title, xl, yl};
+    rc = plot_scatter(o->plot_dir, "projection", &lab, p->n_sel, p->x, p->y, p->category,
+                      p->n_categories, p->names, p->style + (p->chosen >= 0 ? p->n_genres : 0), false);
+    if (rc != EXIT_OK) return rc;
     hist_bins(p->n_sel, p->sel_norm, o->bins, false, p->edges, p->counts);
     snprintf(title, sizeof title, "Norms of the movie embeddings of %s%s", model, subset);
     struct plot_labels nlab = {title, "Euclidean norm of the embedding", "movies"};

@@ -1742,7 +1742,9 @@ static void test_long_genre_lists_whole(void **state)
 }
 
 /* A user without a training rating in the model's split: a list from the
- * vector's random start, which the command says, with the counts. */
+ * vector's random start, which the command says, with the counts; ALS
+ * solves such a user's vector to zero and a softmax model makes a user of
+ * the training ratings, so every such user gets one list, said instead. */
 static void test_user_without_training_ratings(void **state)
 {
     (void)state;
@@ -1764,8 +1766,23 @@ static void test_user_without_training_ratings(void **state)
     char want[128];
     snprintf(want, sizeof want, "user 7 (%d ratings, 0 in the model's training split)", n_rated);
     tu_expect_in(g_out, want);
+    tu_expect_in(g_err, "the list comes from the vector's random start");
     assert_int_equal(run("recommend --model '%s' --user 8 --top 3", model), 0);
     assert_null(strstr(g_err, "has no rating in the model's training split"));
+    static const char *const other[][2] = {
+        {"--optimizer als --l2 0.1", "the model's vector for the user is zero"},
+        {"--kind softmax", "a softmax model makes a user of the movies rated in training"},
+    };
+    for (size_t x = 0; x < sizeof other / sizeof *other; x++) {
+        assert_int_equal(run("train --data '%s' --split u1 --dim 4 --epochs 3 --threads 1 --quiet %s --out '%s'",
+                             cold, other[x][0], model),
+                         0);
+        assert_int_equal(run("recommend --model '%s' --user 7 --top 3", model), 0);
+        tu_expect_in(g_err, "note: user 7 has no rating in the model's training split");
+        tu_expect_in(g_err, other[x][1]);
+        tu_expect_in(g_err, "so the list is the same for every such user");
+        assert_null(strstr(g_err, "random start"));
+    }
     free(cold), free(model);
 }
 

@@ -645,6 +645,31 @@ static void rec_free(struct rec_state *st)
     free(st->fit_raw);
 }
 
+/*
+ * Says that user u (id user_id), without a rating in the model's training
+ * split, gets a list that is not the user's taste, and what it is: a
+ * gradient step moves such a user's vector only through a regularizer, so
+ * it keeps its random start, but ALS solves it from no rating to zero, and
+ * a softmax model makes a user of the movies rated in training: then every
+ * such user gets the same list. vec: k floats of scratch.
+ */
+static void note_untrained_user(const mfr_model *m, int32_t u, int64_t user_id, float *vec)
+{
+    mfr_error err = {0};
+    const bool mf = mfr_model_kind(m) == MFR_MODEL_KIND_MF;
+    bool zero = mf && mfr_model_user_vector(m, u, vec, &err) == MFR_OK;
+    for (int32_t d = 0; zero && d < mfr_model_k(m); d++) zero = vec[d] == 0.0f;
+    const char *what = !mf   ? "a softmax model makes a user of the movies rated in training, so the "
+                               "list is the same for every such user"
+                       : zero ? "the model's vector for the user is zero (training solved it from no "
+                               "rating), so the list is the same for every such user"
+                              : "the list comes from the vector's random start";
+    fprintf(stderr,
+            "%s: note: user %lld has no rating in the model's training split: %s, not the user's "
+            "taste; fold the user in with --rate or --ratings-file instead\n",
+            g_cmd, (long long)user_id, what);
+}
+
 /* Top-k for a user of the dataset. */
 static int recommend_user(const struct recommend_opts *o, const mfr_model *m,
                           const struct movie_ctx *c, struct rec_state *st)
@@ -669,12 +694,7 @@ static int recommend_user(const struct recommend_opts *o, const mfr_model *m,
                             st->scores, &st->n_out, &err) != MFR_OK)
         return lib_error(&err);
     const long long trained = (long long)c->user_counts[u];
-    if (trained == 0 && mfr_model_kind(m) == MFR_MODEL_KIND_MF)
-        fprintf(stderr,
-                "%s: note: user %lld has no rating in the model's training split, so the list comes "
-                "from the vector's random start, not from the user's taste; fold the user in with "
-                "--rate or --ratings-file instead\n",
-                g_cmd, (long long)o->user_id);
+    if (trained == 0) note_untrained_user(m, u, o->user_id, st->vec);
     if (!o->list.json && !o->list.csv)
         printf("user %lld (%d rating%s, %lld in the model's training split): top %d by %s%s%s\n",
                (long long)o->user_id, (int)n_rated, n_rated == 1 ? "" : "s", trained, (int)o->list.top,

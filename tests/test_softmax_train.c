@@ -687,6 +687,40 @@ static void test_label_threshold(void **state)
     mfr_sm_items_free(&d.it);
 }
 
+/* Negatives "unrated" where every user with a label rated every movie:
+ * each softmax holds its label alone (loss 0, no gradient), nothing to
+ * learn, refused as data with no examples is; one user short of one movie
+ * gives examples a negative, and trains. */
+static void test_negatives_unrated_none_left(void **state)
+{
+    (void)state;
+    struct data d;
+    make_data(&d);
+    enum { FU = 3 };
+    int32_t users[FU * NI], items[FU * NI];
+    for (int32_t x = 0; x < FU * NI; x++) users[x] = x / NI, items[x] = x % NI;
+    mfr_softmax_config c = base_config(MFR_SOFTMAX_OPT_ADAM);
+    c.negatives = MFR_SOFTMAX_NEG_UNRATED;
+    mfr_error err = {0};
+    mfr_sm_trainer *tr = NULL;
+    assert_int_equal(mfr_sm_trainer_create(&c, FU, &d.it, users, items, NULL, FU * NI, NULL, 1, &tr, &err),
+                     MFR_ERR_INVALID);
+    assert_null(tr);
+    assert_non_null(strstr(err.message, "negatives (--negatives) unrated leaves no example a negative"));
+    c.negatives = MFR_SOFTMAX_NEG_ALL;
+    assert_int_equal(mfr_sm_trainer_create(&c, FU, &d.it, users, items, NULL, FU * NI, NULL, 1, &tr, &err),
+                     MFR_OK);
+    mfr_sm_trainer_destroy(tr);
+    tr = NULL;
+    c.negatives = MFR_SOFTMAX_NEG_UNRATED;
+    assert_int_equal(mfr_sm_trainer_create(&c, FU, &d.it, users, items, NULL, FU * NI - 1, NULL, 1, &tr,
+                                           &err),
+                     MFR_OK);
+    assert_int_equal(mfr_sm_trainer_epoch(tr, NULL, &err), MFR_OK);
+    mfr_sm_trainer_destroy(tr);
+    mfr_sm_items_free(&d.it);
+}
+
 /* With weight decay 0.5 and lr 0.1, every parameter first shrinks by 5%. */
 static void test_step_weight_decay(void **state)
 {
@@ -768,6 +802,7 @@ int main(void)
         cmocka_unit_test(test_threads_feature_dropout),
         cmocka_unit_test(test_dropout_draws),
         cmocka_unit_test(test_label_threshold),
+        cmocka_unit_test(test_negatives_unrated_none_left),
         cmocka_unit_test(test_learns_clusters),
         cmocka_unit_test(test_labels),
         cmocka_unit_test(test_bad_pairs),

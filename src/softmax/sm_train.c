@@ -258,6 +258,44 @@ static int64_t count_examples(const mfr_sm_trainer *tr, int32_t u0, int32_t u1)
     return c;
 }
 
+/* Whether some example has a negative under negatives "unrated": a user
+ * with a label who did not rate every movie in training. */
+static bool any_negative(const mfr_sm_trainer *tr)
+{
+    for (int32_t u = 0; u < tr->n_users; u++)
+        if (tr->n_labels[u] > 0 && tr->row_ptr[u + 1] - tr->row_ptr[u] < tr->items.n_items) return true;
+    return false;
+}
+
+/* MFR_OK when the rows (build_rows) give something to learn from, else
+ * MFR_ERR_INVALID saying why: no example at all, or under negatives
+ * "unrated" no example with a negative (each softmax over its label
+ * alone: loss 0, no gradient). Either way the model would be its random
+ * start. */
+static int check_learnable(const mfr_sm_trainer *tr, mfr_error *err)
+{
+    const mfr_softmax_config *cfg = &tr->cfg;
+    const bool none = count_examples(tr, 0, tr->n_users) == 0;
+    if (none && cfg->label_min_rating > 0.0)
+        return mfr_seterr(err, MFR_ERR_INVALID,
+                          "softmax trainer: label_min_rating (--min-label-rating) %.9g leaves no "
+                          "examples: no user has a movie rated at least that besides another rated "
+                          "movie",
+                          (double)(float)cfg->label_min_rating);
+    if (none)
+        return mfr_seterr(err, MFR_ERR_INVALID,
+                          "softmax trainer: no examples: no user has two rated movies in the "
+                          "training ratings (one is the label, the others its features)");
+    if (cfg->negatives == MFR_SOFTMAX_NEG_UNRATED && !any_negative(tr))
+        return mfr_seterr(err, MFR_ERR_INVALID,
+                          "softmax trainer: negatives (--negatives) unrated leaves no example a "
+                          "negative: every user with a label rated all %d movies in training, so "
+                          "each softmax holds its label alone (loss 0) and nothing is learned "
+                          "(negatives all learns from them)",
+                          (int)tr->items.n_items);
+    return MFR_OK;
+}
+
 /* The float width of one layer's vector in a slot (16-float aligned). */
 static int64_t slot_width(const mfr_sm_trainer *tr) { return (tr->lay.max_width + 15) / 16 * 16; }
 
@@ -400,20 +438,7 @@ int mfr_sm_trainer_create_beside(const mfr_softmax_config *cfg, int32_t n_users,
     if ((st = check_budget(tr, items_bytes + rows_bytes(cfg, n_users, n) + size_buffers(tr), beside, false,
                            err)))
         goto fail;
-    if (count_examples(tr, 0, n_users) == 0) {
-        /* nothing to learn from: the model would be its random start */
-        if (cfg->label_min_rating > 0.0)
-            st = mfr_seterr(err, MFR_ERR_INVALID,
-                            "softmax trainer: label_min_rating (--min-label-rating) %.9g leaves no "
-                            "examples: no user has a movie rated at least that besides another rated "
-                            "movie",
-                            (double)(float)cfg->label_min_rating);
-        else
-            st = mfr_seterr(err, MFR_ERR_INVALID,
-                            "softmax trainer: no examples: no user has two rated movies in the "
-                            "training ratings (one is the label, the others its features)");
-        goto fail;
-    }
+    if ((st = check_learnable(tr, err))) goto fail;
     const struct mfr_sm_block *tab[3] = {&tr->lay.movie, &tr->lay.genre, &tr->lay.year};
     for (int f = 0, col = 0; f < 3; f++)
         if (cfg->features & (1u << f)) {

@@ -1786,6 +1786,44 @@ static void test_user_without_training_ratings(void **state)
     free(cold), free(model);
 }
 
+/* A movie without a training rating in the model's split: similar says
+ * that its neighbours tell nothing of it (a random start; ALS: a zero
+ * vector, against which every movie ties). A softmax model trains every
+ * movie's row as a negative: no note. */
+static void test_movie_without_training_ratings(void **state)
+{
+    (void)state;
+    char *cold = tu_path(g_dir, "cold_movie"), *model = tu_path(g_dir, "cold_movie.bin");
+    char cmd[8192];
+    snprintf(cmd, sizeof cmd,
+             "mkdir -p '%s' && cp '%s'/u.* '%s'/ && awk '$2 != 7' '%s/u.data' > '%s/u1.base' && "
+             "awk '$2 == 7' '%s/u.data' > '%s/u1.test'",
+             cold, g_data, cold, g_data, cold, g_data, cold);
+    assert_int_equal(system(cmd), 0);
+    static const char *const kinds[][2] = {
+        {"", "they come from its vector's random start"},
+        {"--optimizer als --l2 0.1", "its vector is zero (training solved it from no rating), every "
+                                     "movie scores 0"},
+        {"--kind softmax", NULL},
+    };
+    for (size_t x = 0; x < sizeof kinds / sizeof *kinds; x++) {
+        assert_int_equal(run("train --data '%s' --split u1 --dim 4 --epochs 3 --threads 1 --quiet %s --out '%s'",
+                             cold, kinds[x][0], model),
+                         0);
+        assert_int_equal(run("similar --model '%s' --movie '#7' --top 3", model), 0);
+        if (kinds[x][1]) {
+            tu_expect_in(g_err, "note: movie 7 has no rating in the model's training split, so its "
+                                "neighbours say nothing of it: ");
+            tu_expect_in(g_err, kinds[x][1]);
+        } else {
+            assert_null(strstr(g_err, "has no rating in the model's training split"));
+        }
+        assert_int_equal(run("similar --model '%s' --movie '#8' --top 3", model), 0);
+        assert_null(strstr(g_err, "has no rating in the model's training split"));
+    }
+    free(cold), free(model);
+}
+
 /* A model whose --l2 no `mfrec train` accepts (the library's config takes
  * any finite value): the default fold-in ridge overflows, and recommend
  * --rate says so and asks for --lambda instead of blaming a --lambda the
@@ -1824,6 +1862,7 @@ int main(void)
         cmocka_unit_test(test_runtime_errors),
         cmocka_unit_test(test_recommend_user),
         cmocka_unit_test(test_user_without_training_ratings),
+        cmocka_unit_test(test_movie_without_training_ratings),
         cmocka_unit_test(test_overflowed_scores_and_rated_digits),
         cmocka_unit_test(test_norms_overflowed_last_bin_open),
         cmocka_unit_test(test_norms_every_norm_overflowed),

@@ -657,8 +657,8 @@ static void note_untrained_user(const mfr_model *m, int32_t u, int64_t user_id, 
 {
     mfr_error err = {0};
     const bool mf = mfr_model_kind(m) == MFR_MODEL_KIND_MF;
-    bool zero = mf && mfr_model_user_vector(m, u, vec, &err) == MFR_OK;
-    for (int32_t d = 0; zero && d < mfr_model_k(m); d++) zero = vec[d] == 0.0f;
+    const bool zero = mf && mfr_model_user_vector(m, u, vec, &err) == MFR_OK &&
+                      vector_is_zero(vec, mfr_model_k(m));
     const char *what = !mf   ? "a softmax model makes a user of the movies rated in training, so the "
                                "list is the same for every such user"
                        : zero ? "the model's vector for the user is zero (training solved it from no "

@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "mfrec_softmax.h"
 #include "movie_list.h"
 #include "output.h"
 #include "plot.h"
@@ -81,6 +82,22 @@ static void print_similar(const struct movie_ctx *c, const struct list_opts *o,
     }
 }
 
+/* Says that the neighbours of a movie (id item_id) without a rating in the
+ * model's training split tell nothing of it: a gradient step keeps such a
+ * row's random start, and ALS solves it to zero (`zero`), against which
+ * every movie scores 0. A softmax model trains every movie's row as a
+ * negative of every example, rated or not: no note there. */
+static void note_untrained_movie(int64_t item_id, bool zero)
+{
+    fprintf(stderr,
+            "%s: note: movie %lld has no rating in the model's training split, so its neighbours "
+            "say nothing of it: %s\n",
+            g_cmd, (long long)item_id,
+            zero ? "its vector is zero (training solved it from no rating), every movie scores 0 "
+                   "and the list is in the dataset's movie order"
+                 : "they come from its vector's random start");
+}
+
 int cmd_similar(int argc, char **argv)
 {
     const char *model_path = NULL, *data = NULL, *movie = NULL;
@@ -135,6 +152,8 @@ int cmd_similar(int argc, char **argv)
         mfr_scores_top_k(scores, n_items, o.top, c.too_few, items, NULL, &n, &err) != MFR_OK)
         rc = vec ? lib_error(&err) : runtime_error("out of memory");
     c.too_few[q] = saved;
+    if (rc == EXIT_OK && c.counts[q] == 0 && mfr_model_kind(m) == MFR_MODEL_KIND_MF)
+        note_untrained_movie(mfr_dataset_item_id(ds, q), vector_is_zero(vec, mfr_model_k(m)));
     free(vec);
     if (rc == EXIT_OK) {
         float *top_scores = malloc(((size_t)n + 1) * sizeof *top_scores);

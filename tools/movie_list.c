@@ -103,6 +103,13 @@ void warn_if_poor_ranker(const mfr_model *m, const char *model_path)
             g_cmd, printable(model_path));
 }
 
+bool vector_is_zero(const float *v, int32_t k)
+{
+    for (int32_t d = 0; d < k; d++)
+        if (v[d] != 0.0f) return false;
+    return true;
+}
+
 /* Prints up to MAX_LISTED movies of items[0..n) as "id  ratings  title"
  * to stderr, the ratings counted as every list of the commands counts them
  * (the model's training split): they tell apart two movies of one title

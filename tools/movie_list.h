@@ -73,6 +73,11 @@ void movie_ctx_free(struct movie_ctx *c);
  * rankings are poor: NDCG@10 0.008 on u1, as the note says). */
 void warn_if_poor_ranker(const mfr_model *m, const char *model_path);
 
+/* Whether the k floats of v are all zero: a factor row that training
+ * solved from no rating (ALS), where a gradient step keeps the random
+ * start of a row without ratings. */
+bool vector_is_zero(const float *v, int32_t k);
+
 /* Resolves `text` to one movie of c's dataset (mfr_dataset_find_title).
  * `where` names the source in messages ("--movie", "--rate", "FILE:LINE").
  * Unknown: an error with the closest titles; ambiguous: an error listing

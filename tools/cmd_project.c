@@ -128,6 +128,7 @@ struct project_opts {
     int64_t min_ratings; /* at least this many training ratings */
     mfr_tsne_options topt;
     bool tsne;
+    bool perplexity_given; /* --perplexity was given (not its default) */
 };
 
 /* The selected movies and their picture. Arrays of n entries are indexed
@@ -263,9 +264,10 @@ static int map_movies(struct projection *p, const struct project_opts *o)
         return usage_error("--method tsne maps at most %d movies, and %d are selected: raise "
                            "--min-ratings",
                            MFR_TSNE_MAX_ROWS, (int)p->n_sel);
-    if (!(o->topt.perplexity < (double)p->n_sel))
-        return usage_error("--perplexity %g must be below the number of movies mapped (%d)",
-                           o->topt.perplexity, (int)p->n_sel);
+    if (!(o->topt.perplexity < (double)p->n_sel)) /* the default too: it is said so */
+        return usage_error("%s--perplexity %g must be below the number of movies mapped (%d)%s",
+                           o->perplexity_given ? "" : "the default ", o->topt.perplexity, (int)p->n_sel,
+                           o->perplexity_given ? "" : ": give a smaller --perplexity");
     p->coords = calloc((size_t)p->n_sel * 2, sizeof *p->coords);
     if (!p->coords) return runtime_error("out of memory");
     double t0 = now_seconds();
@@ -588,6 +590,7 @@ static bool parse_project_flags(int argc, char **argv, struct project_opts *o, i
              (*rc = plot_preflight()) == EXIT_OK) /* its errors into no input (`2>> m.mfr`) */
         *rc = io_output_dir("--plot", o->plot_dir); /* its files once the inputs are known */
     o->tsne = !strcmp(o->method, "tsne");
+    o->perplexity_given = cli_flag_given("--perplexity");
     return *rc == EXIT_OK;
 }
 

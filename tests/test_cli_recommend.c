@@ -1788,8 +1788,9 @@ static void test_user_without_training_ratings(void **state)
 
 /* A movie without a training rating in the model's split: similar says
  * that its neighbours tell nothing of it (a random start; ALS: a zero
- * vector, against which every movie ties). A softmax model trains every
- * movie's row as a negative: no note. */
+ * vector, against which every movie ties; a softmax model trains every
+ * movie's row as a negative: no note), and a fold-in that it is in, of
+ * any model, says that its rating tells little. */
 static void test_movie_without_training_ratings(void **state)
 {
     (void)state;
@@ -1820,6 +1821,12 @@ static void test_movie_without_training_ratings(void **state)
         }
         assert_int_equal(run("similar --model '%s' --movie '#8' --top 3", model), 0);
         assert_null(strstr(g_err, "has no rating in the model's training split"));
+        /* a new user who rated it: the fold-in learns little from it (any kind) */
+        assert_int_equal(run("recommend --model '%s' --rate '#8=4,#7=5' --top 3", model), 0);
+        tu_expect_in(g_err, "note: rated movie #7 has no rating in the model's training split: the "
+                            "model learned nothing of it, so its rating tells the fold-in little");
+        assert_int_equal(run("recommend --model '%s' --rate '#8=4' --top 3", model), 0);
+        assert_null(strstr(g_err, "no rating in the model's training split"));
     }
     free(cold), free(model);
 }

@@ -856,6 +856,31 @@ static int fold_in_softmax(const struct recommend_opts *o, const mfr_model *m,
     return EXIT_OK;
 }
 
+/* Says which of the new user's rated movies have no rating in the model's
+ * training split (a split's test part holds every one of theirs): the
+ * model learned nothing of them, so their ratings tell the fold-in little
+ * (a random start, or ALS's zero). */
+static void note_untrained_rated(const struct movie_ctx *c, const struct new_ratings *nr)
+{
+    int32_t n = 0;
+    char ids[96] = "";
+    size_t used = 0;
+    for (int32_t x = 0; x < nr->n; x++) {
+        if (c->counts[nr->items[x]] != 0) continue;
+        if (n++ < 4 && used < sizeof ids)
+            used += (size_t)snprintf(ids + used, sizeof ids - used, "%s#%lld", n > 1 ? ", " : "",
+                                     (long long)mfr_dataset_item_id(c->ds, nr->items[x]));
+    }
+    if (n == 0) return;
+    char more[32] = "";
+    if (n > 4) snprintf(more, sizeof more, " and %d more", (int)(n - 4));
+    fprintf(stderr,
+            "%s: note: rated movie%s %s%s %s no rating in the model's training split: the model "
+            "learned nothing of %s, so %s rating%s tell%s the fold-in little\n",
+            g_cmd, PL(n), ids, more, n == 1 ? "has" : "have", n == 1 ? "it" : "them",
+            n == 1 ? "its" : "their", PL(n), n == 1 ? "s" : "");
+}
+
 /* Top-k for a new user folded in from --rate or --ratings-file. */
 static int recommend_new_user(const struct recommend_opts *o, const mfr_model *m,
                               const struct movie_ctx *c, struct rec_state *st)
@@ -865,6 +890,7 @@ static int recommend_new_user(const struct recommend_opts *o, const mfr_model *m
     for (int x = 0; x < o->n_rate && rc == EXIT_OK; x++) rc = parse_rate(c, o->rate[x], &st->nr);
     if (!o->n_rate) rc = parse_ratings_file(c, o->rfile, &st->nr);
     if (rc != EXIT_OK) return rc;
+    note_untrained_rated(c, &st->nr);
     if (mfr_model_kind(m) == MFR_MODEL_KIND_SOFTMAX) {
         if ((rc = fold_in_softmax(o, m, c, st)) != EXIT_OK) return rc;
         memcpy(st->exclude, c->too_few, (size_t)st->n_items);

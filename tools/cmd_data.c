@@ -128,13 +128,14 @@ static const char synth_help[] =
     "Before anything is allocated or written, the memory it needs is compared\n"
     "with --max-memory and an upper bound of the bytes it writes with --max-disk\n"
     "and the free space of DIR's filesystem; every user and every item needs a\n"
-    "rating (--users and --items at most --ratings).\n"
+    "rating (--users and --items at most --ratings). Every refusal that applies\n"
+    "is said, not only the first.\n"
     "\n";
 
 static const char synth_help_end[] =
     "\n"
     "Exit status: 0 ok, 1 runtime error (a refused directory, too little memory\n"
-    "or disk, I/O), 2 usage error.\n";
+    "or disk, I/O), 2 usage error (also beside refusals of status 1).\n";
 
 /* The bytes free to an unprivileged writer on the filesystem of dir, or
  * of its parent when dir does not exist yet; false when unknown. */
@@ -166,47 +167,66 @@ static void two_sizes(uint64_t need, uint64_t limit, char a[32], char b[32])
     }
 }
 
-/* synth's budgets, before anything is allocated or written: counts that
- * leave users or items without a rating (usage errors), the memory against
- * --max-memory (the library checks the physical memory itself), and the
- * bytes written against --max-disk and the free space of out's filesystem. */
-static int synth_budgets(const mfr_synth_options *o, uint64_t max_disk, const char *out)
+/* The status of two refusals together: a usage error, when either is one
+ * (the command line is wrong whatever the disk holds), else the other
+ * failure, else EXIT_OK. */
+static int refusals(int rc, int next) { return rc == EXIT_USAGE || next == EXIT_OK ? rc : next; }
+
+/* synth's counts: users or items without a rating, or more ratings than
+ * (user, item) pairs. EXIT_OK, or a usage error that names every count
+ * at fault. */
+static int synth_counts(const mfr_synth_options *o)
 {
-    if (o->n_users > o->n_ratings || o->n_items > o->n_ratings)
+    const bool users = o->n_users > o->n_ratings, items = o->n_items > o->n_ratings;
+    if (users && items)
+        return usage_error("--users %d and --items %d are more than --ratings %lld: every user and every "
+                           "item needs a rating",
+                           (int)o->n_users, (int)o->n_items, (long long)o->n_ratings);
+    if (users || items)
         return usage_error("--%s %lld is more than --ratings %lld: every %s needs a rating",
-                           o->n_users > o->n_ratings ? "users" : "items",
-                           (long long)(o->n_users > o->n_ratings ? o->n_users : o->n_items),
-                           (long long)o->n_ratings, o->n_users > o->n_ratings ? "user" : "item");
+                           users ? "users" : "items", (long long)(users ? o->n_users : o->n_items),
+                           (long long)o->n_ratings, users ? "user" : "item");
     int64_t pairs = (int64_t)o->n_users * (int64_t)o->n_items; /* int32 x int32 fits */
     if (o->n_ratings > pairs)
         return usage_error("--ratings %lld is more than the %lld (user, item) pairs of --users "
                            "%d and --items %d",
                            (long long)o->n_ratings, (long long)pairs, (int)o->n_users,
                            (int)o->n_items);
+    return EXIT_OK;
+}
+
+/* synth's sizes, before anything is allocated or written: the memory
+ * against --max-memory (the library checks the physical memory itself),
+ * and the bytes written against --max-disk and the free space of out's
+ * filesystem (out NULL: not checked). Every budget exceeded is said, not
+ * only the first. EXIT_OK, or the refusals' status. */
+static int synth_sizes(const mfr_synth_options *o, uint64_t max_disk, const char *out)
+{
     mfr_error err = {0};
     uint64_t memory, disk, avail;
     char a[32], b[32];
     if (mfr_synth_estimate(o, &memory, &disk, &err) != MFR_OK) return usage_error("%s", err.message);
+    int rc = EXIT_OK;
     if (o->max_memory && memory > o->max_memory) {
         two_sizes(memory, o->max_memory, a, b);
-        return runtime_error("synthetic data of %d user%s and %d item%s needs %s of memory, more "
-                             "than --max-memory %s",
-                             (int)o->n_users, PL(o->n_users), (int)o->n_items, PL(o->n_items), a, b);
+        rc = runtime_error("synthetic data of %d user%s and %d item%s needs %s of memory, more "
+                           "than --max-memory %s",
+                           (int)o->n_users, PL(o->n_users), (int)o->n_items, PL(o->n_items), a, b);
     }
     if (max_disk && disk > max_disk) {
         two_sizes(disk, max_disk, a, b);
-        return runtime_error("synthetic data of %lld rating%s needs up to %s on disk, more than "
-                             "--max-disk %s",
-                             (long long)o->n_ratings, PL(o->n_ratings), a, b);
+        rc = runtime_error("synthetic data of %lld rating%s needs up to %s on disk, more than "
+                           "--max-disk %s",
+                           (long long)o->n_ratings, PL(o->n_ratings), a, b);
     }
-    if (free_bytes(out, &avail) && disk > avail) {
+    if (out && free_bytes(out, &avail) && disk > avail) {
         two_sizes(disk, avail, a, b);
-        return runtime_error("synthetic data of %lld rating%s needs up to %s on disk, more than "
-                             "the %s free on the filesystem of %s (--ratings, --users and --items "
-                             "set the size)",
-                             (long long)o->n_ratings, PL(o->n_ratings), a, b, out);
+        rc = runtime_error("synthetic data of %lld rating%s needs up to %s on disk, more than "
+                           "the %s free on the filesystem of %s (--ratings, --users and --items "
+                           "set the size)",
+                           (long long)o->n_ratings, PL(o->n_ratings), a, b, out);
     }
-    return EXIT_OK;
+    return rc;
 }
 
 /* The directory synth may write into (mfr_synth_check_dir): new, without a
@@ -258,10 +278,17 @@ int cmd_synth(int argc, char **argv)
                                .flags = flags, .n_flags = sizeof flags / sizeof *flags};
     int rc;
     if (!cli_start(&cmd, argc, argv, &rc)) return rc;
-    if (!out) return usage_error("--out is required");
-    if ((rc = io_output_dir("--out", out)) != EXIT_OK) return rc;
-    if ((rc = synth_target_check(out)) != EXIT_OK) return rc;
-    if ((rc = synth_budgets(&o, max_disk, out)) != EXIT_OK) return rc;
+    /* Every refusal that applies is said in one run, not one a run (a user
+     * who fixed one was then told of the next): --out, the counts, then the
+     * sizes of a dataset that can be made (no more ratings than pairs), the
+     * free space of --out's filesystem once its path passed io_output_dir. */
+    int refused = out ? io_output_dir("--out", out) : usage_error("--out is required");
+    const bool out_ok = out && refused == EXIT_OK;
+    if (out_ok) refused = synth_target_check(out);
+    refused = refusals(refused, synth_counts(&o));
+    if (o.n_ratings <= (int64_t)o.n_users * (int64_t)o.n_items)
+        refused = refusals(refused, synth_sizes(&o, max_disk, out_ok ? out : NULL));
+    if (refused != EXIT_OK) return refused;
     mfr_error err = {0};
     double t0 = now_seconds();
     /* the files appear together or not at all: never new u.item and u.user

@@ -159,11 +159,12 @@ def glue_values(argv, options):
 class _Outlived:
     """sys.stdout once its reader may go: a write or flush that meets a
     broken pipe sends the rest to /dev/null, silently. Any other failed
-    write (a full disk, >/dev/full) is an error, exit 2: it was a traceback
-    and exit 1, perf-compare's "slower" and bench-setup's "a run failed"."""
+    write (a full disk, >/dev/full) is an error, named, exit `status`: it
+    was a traceback and exit 1, which perf-compare reads as "slower"."""
 
-    def __init__(self, out):
+    def __init__(self, out, status):
         self._out = out
+        self._status = status
 
     def _gone(self):
         null = os.open(os.devnull, os.O_WRONLY)
@@ -178,8 +179,8 @@ class _Outlived:
               file=sys.stderr)
         if sys.is_finalizing():  # the flush at exit, where an exception is only printed
             sys.stderr.flush()
-            os._exit(2)
-        raise SystemExit(2)
+            os._exit(self._status)
+        raise SystemExit(self._status)
 
     def write(self, text):
         try:
@@ -202,14 +203,16 @@ class _Outlived:
         return getattr(self._out, name)
 
 
-def outlive_reader():
+def outlive_reader(failed=1):
     """A reader that stops early (| head, | true) neither ends the run nor
     decides its exit status: the comparison goes on, its output unread, and
     exits with its verdict's status (a broken pipe made sweep-compare exit
     0 with --strict, and perf-compare and bench-setup call it an internal
-    error with a traceback)."""
+    error with a traceback). Any other failed write of standard output is
+    exit `failed`: a runtime error, 1, as in every tools/ script; 2 in
+    perf-compare, whose 1 means "slower"."""
     # started with standard output closed (>&-): sys.stdout is None, which
     # print() skips; wrapped, every print was an AttributeError (exit 120
     # and a traceback, bench-setup's before it ran anything)
     if sys.stdout is not None and not isinstance(sys.stdout, _Outlived):
-        sys.stdout = _Outlived(sys.stdout)
+        sys.stdout = _Outlived(sys.stdout, failed)

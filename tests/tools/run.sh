@@ -572,15 +572,15 @@ check "sweep-compare: ... quietly" eval '! grep -q -e Traceback -e "Exception ig
 check "sweep-compare: ... and with its standard output closed (>&-)" \
     eval 'status 3 closed_stdout scmp "$SC/old.csv" "$SC/slow.csv" --strict &&
           ! grep -q -e Traceback -e "Exception ignored" "$W/out"'
-# a standard output that cannot be written (a full disk) is an error, named:
-# it was a traceback and exit 1 (perf-compare's "slower")
+# a standard output that cannot be written (a full disk) is a runtime error,
+# named: it was a traceback (then exit 2; perf-compare's 2, its 1 is "slower")
 to_full() { "$@" >/dev/full; }
-check "sweep-compare: standard output on a full device is exit 2" \
-    status 2 to_full scmp "$SC/old.csv" "$SC/slow.csv" --strict
+check "sweep-compare: standard output on a full device is exit 1" \
+    status 1 to_full scmp "$SC/old.csv" "$SC/slow.csv" --strict
 check "sweep-compare: ... named, without a traceback" \
     eval 'grep -qx "sweep-compare: cannot write standard output: No space left on device" "$W/out" &&
           ! grep -q -e Traceback -e "Exception ignored" "$W/out"'
-check "sweep-compare: ... --help too" status 2 to_full scmp --help
+check "sweep-compare: ... --help too" status 1 to_full scmp --help
 check "perf-compare: standard output on a full device is exit 2 (not 1, slower)" \
     status 2 to_full python3 "$TOP/tools/perf-compare" --help
 # a CSV saved by a spreadsheet starts with a byte order mark: its header's
@@ -623,49 +623,50 @@ if "$MFREC" sweep --data "$D" --threads 1 --dims 4,8 --epochs 2 --repeat 2 --out
 else
     echo "FAIL: sweep-compare: the real sweep"; fail=1
 fi
-# malformed CSVs: exit 2, the file and the line named, no traceback
+# malformed CSVs: bad data, exit 1 (it was 2, a usage error's), the file
+# and the line named, no traceback
 bad_csv() { # NAME, then the message expected; the CSV on stdin
     cat >"$SC/$1.csv"
-    if status 2 scmp "$SC/old.csv" "$SC/$1.csv" && grep -qF "sweep-compare: $SC/$1.csv: $2" "$W/out" &&
+    if status 1 scmp "$SC/old.csv" "$SC/$1.csv" && grep -qF "sweep-compare: $SC/$1.csv: $2" "$W/out" &&
         ! grep -q Traceback "$W/out"; then
         return 0
     fi
     sed 's/^/  | /' "$W/out"
     return 1
 }
-check "sweep-compare: an empty file is exit 2" bad_csv empty "line 1: no header" </dev/null
+check "sweep-compare: an empty file is exit 1" bad_csv empty "line 1: no header" </dev/null
 sed 's/,commit$//; s/,aaaa11112222$//' "$SC/old.csv" >"$SC/nocommit.csv"
 check "sweep-compare: a sweep from before the commit column is compared" status 0 scmp "$SC/nocommit.csv" "$SC/old.csv"
 check "sweep-compare: ... its commit named unknown" \
     grep -q "^old: $SC/nocommit.csv: commit unknown (no commit column: a sweep from before session 45), " "$W/out"
-check "sweep-compare: a header without threads and dim is exit 2" bad_csv nodim "line 1: no column threads, dim in the header" \
+check "sweep-compare: a header without threads and dim is exit 1" bad_csv nodim "line 1: no column threads, dim in the header" \
     < <(sed '1s/,threads,dim,/,t,d,/' "$SC/old.csv")
-check "sweep-compare: a column named twice is exit 2" bad_csv twice "line 1: column 'dim' named twice" \
+check "sweep-compare: a column named twice is exit 1" bad_csv twice "line 1: column 'dim' named twice" \
     < <(sed '1s/,epochs,/,dim,/' "$SC/old.csv")
-check "sweep-compare: a row short of a field is exit 2" bad_csv short "line 3: 13 fields, the header has 14" \
+check "sweep-compare: a row short of a field is exit 1" bad_csv short "line 3: 13 fields, the header has 14" \
     < <(sed '3s/,owner,/,/' "$SC/old.csv")
-check "sweep-compare: a row with a field too many is exit 2" bad_csv long "line 3: 15 fields, the header has 14" \
+check "sweep-compare: a row with a field too many is exit 1" bad_csv long "line 3: 15 fields, the header has 14" \
     < <(sed '3s/,owner,/,owner,x,/' "$SC/old.csv")
-check "sweep-compare: a time that is no number is exit 2" bad_csv nan "line 4: ms_per_epoch_median 'fast' is not a number" \
+check "sweep-compare: a time that is no number is exit 1" bad_csv nan "line 4: ms_per_epoch_median 'fast' is not a number" \
     < <(awk -F, -v OFS=, 'NR == 4 { $9 = "fast" } 1' "$SC/old.csv")
-check "sweep-compare: an empty process time is exit 2" bad_csv noproc "line 2: process_s '' is not a number" \
+check "sweep-compare: an empty process time is exit 1" bad_csv noproc "line 2: process_s '' is not a number" \
     < <(awk -F, -v OFS=, 'NR == 2 { $10 = "" } 1' "$SC/old.csv")
-check "sweep-compare: a threads of x is exit 2" bad_csv threads "line 5: threads 'x' is not an integer" \
+check "sweep-compare: a threads of x is exit 1" bad_csv threads "line 5: threads 'x' is not an integer" \
     < <(awk -F, -v OFS=, 'NR == 5 { $3 = "x" } 1' "$SC/old.csv")
 # a quoted field with a line break (compiler flags): a record of two lines,
 # so the malformed row after it is named by its file line, not its record
 check "sweep-compare: a bad row after a two-line record is named by its file line" \
     bad_csv twoline "line 4: threads 'x' is not an integer" \
     < <(awk -F, -v OFS=, 'NR == 2 { sub(/"gcc, -O3"/, "\"gcc,\n-O3\"") } NR == 3 { $3 = "x" } 1' "$SC/old.csv")
-check "sweep-compare: a configuration and repeat twice is exit 2" \
+check "sweep-compare: a configuration and repeat twice is exit 1" \
     bad_csv dup "line 3: configuration kind=mf threads=1 dim=8 reduce=owner kernels=auto shards_requested=auto, repeat 1, again (first at line 2)" \
     < <(awk -F, -v OFS=, 'NR == 3 { $8 = 1 } 1' "$SC/old.csv")
-check "sweep-compare: rows of two commits are exit 2" bad_csv commits "line 13: commit zzzz differs from line 2's aaaa11112222" \
+check "sweep-compare: rows of two commits are exit 1" bad_csv commits "line 13: commit zzzz differs from line 2's aaaa11112222" \
     < <(sed '13s/aaaa11112222$/zzzz/' "$SC/old.csv")
-check "sweep-compare: a header alone is exit 2" bad_csv header "no rows after the header" < <(head -1 "$SC/old.csv")
-check "sweep-compare: a missing file is exit 2" status 2 scmp "$SC/none.csv" "$SC/old.csv"
+check "sweep-compare: a header alone is exit 1" bad_csv header "no rows after the header" < <(head -1 "$SC/old.csv")
+check "sweep-compare: a missing file is exit 1" status 1 scmp "$SC/none.csv" "$SC/old.csv"
 check "sweep-compare: ... named" grep -q "^sweep-compare: $SC/none.csv: cannot read it" "$W/out"
-check "sweep-compare: no configuration in common is exit 2" status 2 scmp "$SC/old.csv" "$SC/five.csv"
+check "sweep-compare: no configuration in common is exit 1" status 1 scmp "$SC/old.csv" "$SC/five.csv"
 check "sweep-compare: ... said" grep -q "have no configuration in common: nothing to compare" "$W/out"
 check "sweep-compare: one file is exit 2" status 2 scmp "$SC/old.csv"
 check "sweep-compare: a bad --threshold is exit 2" status 2 scmp "$SC/old.csv" "$SC/same.csv" --threshold -1

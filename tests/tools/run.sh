@@ -154,13 +154,19 @@ ML="$W/ml"
 mkdir -p "$ML" && echo "1	1	5	1" >"$ML/u.data" && cp "$ML/u.data" "$W/u.data.before"
 # what both Python benchmarks check before a run: NAME, then the function
 # that runs the script with the data
+# (an output it may not write and missing data were exit 2: what the disk
+# holds is a runtime error, 1, as in mfrec and every tools/ script)
 bench_arg_checks() {
-    check "$1: --csv onto the data's u.data is exit 2" status 2 "$2" --csv "$ML/u.data"
+    check "$1: --csv onto the data's u.data is exit 1" status 1 "$2" --csv "$ML/u.data"
+    check "$1: ... named" grep -q "^$1: --csv $ML/u.data is in the data directory" "$W/out"
     check "$1: ... and u.data is kept" cmp -s "$W/u.data.before" "$ML/u.data"
-    check "$1: --markdown onto a device is exit 2" status 2 "$2" --markdown /dev/full
-    check "$1: --csv in a missing directory is exit 2" status 2 "$2" --csv "$W/none/x.csv"
-    check "$1: missing data is exit 2" status 2 "$2" --data "$W/none"
+    check "$1: --markdown onto a device is exit 1" status 1 "$2" --markdown /dev/full
+    check "$1: --csv in a missing directory is exit 1" status 1 "$2" --csv "$W/none/x.csv"
+    check "$1: missing data is exit 1" status 1 "$2" --data "$W/none"
+    check "$1: ... named" grep -q "^$1: .*$W/none" "$W/out"
     check "$1: a bad --threads is exit 2" status 2 "$2" --threads 1,x
+    check "$1: a usage error comes first (exit 2)" status 2 "$2" --data "$W/none" --threads 1,x
+    check "$1: --csv and --markdown on one file is exit 2" status 2 "$2" --csv "$W/same.txt" --markdown "$W/same.txt"
 }
 br() { python3 "$TOP/tools/bench-reference" --mfrec "$MFREC" --data "$ML" "$@"; }
 bench_arg_checks bench-reference br
@@ -179,7 +185,7 @@ fi
 # --- tools/bench-setup: --out and the inputs checked before the benchmark
 bs() { python3 "$TOP/tools/bench-setup" --base "$MFREC" --new "$MFREC" --s10m "$D" --ml100k "$ML" "$@"; }
 touch "$W/exists.csv"
-check "bench-setup: an existing --out is exit 2 before any run" status 2 bs --out "$W/exists.csv"
+check "bench-setup: an existing --out is exit 1 before any run" status 1 bs --out "$W/exists.csv"
 check "bench-setup: ... (said at once)" grep -q "exists; not replacing it" "$W/out"
 check "bench-setup: a missing --base is exit 1" status 1 bs --base "$W/none/mfrec"
 check "bench-setup: ... and named" grep -q "^bench-setup: --base $W/none/mfrec is not an executable file" "$W/out"
@@ -196,9 +202,10 @@ check "bench-setup: ... before the header, the command quoted" \
 check "bench-setup: --threshold -5% is exit 2, the threshold's own message" status 2 bs --threshold -5%
 check "bench-setup: ... named" grep -q "argument --threshold: must be a number of at least 0 (0.05, or 5%), not '-5%'" "$W/out"
 mkdir -p "$W/no-ratings"
-check "bench-setup: an --ml100k without a rating file is exit 2 before any run" status 2 bs --ml100k "$W/no-ratings"
+check "bench-setup: an --ml100k without a rating file is exit 1 before any run" status 1 bs --ml100k "$W/no-ratings"
 check "bench-setup: ... said at once, naming it" \
-    eval 'grep -q "^bench-setup: error: --ml100k $W/no-ratings holds no rating file (u.data, " "$W/out" && ! grep -q "^case " "$W/out"'
+    eval 'grep -q "^bench-setup: --ml100k $W/no-ratings holds no rating file (u.data, " "$W/out" && ! grep -q "^case " "$W/out"'
+check "bench-setup: a usage error comes first (exit 2)" status 2 bs --ml100k "$W/no-ratings" --rounds 0
 # --first-run's 10m-text rows remove the dataset cache before every run: in
 # a private directory of links to --s10m's files, never the user's own
 # cache in --s10m (it was deleted, then written again by the next run: the
@@ -321,7 +328,8 @@ check "bench-setup: ... named, without a traceback" \
           ! grep -q Traceback "$W/out"'
 check "bench-setup: ... and kept" grep -qx theirs "$W/taken.csv"
 check "bench-setup: ... no temporary file beside it" test -z "$(find "$W" -maxdepth 1 -name '.bench-setup-*')"
-check "bench-setup: a --base that does not answer --version is exit 2" status 2 bsf --base "$BF/not-mfrec" --new "$BF/old"
+check "bench-setup: a --base that does not answer --version is exit 1 (as a missing one)" \
+    status 1 bsf --base "$BF/not-mfrec" --new "$BF/old"
 check "bench-setup: ... named, before any run" \
     eval 'grep -q "not-mfrec --version failed (exit 2): is it mfrec?" "$W/out" && test ! -e "$BF/old.count"'
 check "bench-setup: a bad --threshold is exit 2" status 2 bsf --base "$BF/old" --new "$BF/old" --threshold x

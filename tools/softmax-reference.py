@@ -311,7 +311,7 @@ def main():
     ap.add_argument("--quiet", action="store_true")
     args = ap.parse_args()
     if (args.epochs > 0) == (args.steps > 0):
-        sys.exit("give one of --epochs N and --steps N")
+        ap.error("give one of --epochs N and --steps N")  # a usage error, exit 2
 
     import torch
     import torch.nn.functional as F

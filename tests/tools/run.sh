@@ -957,17 +957,20 @@ check "sweep-ranks: ... named" grep -q "^sweep-ranks: the mfrec binary is requir
 # and exit 1 of ${1:?}
 check "checksum-table: no arguments is exit 2" status 2 bash "$TOP/tools/checksum-table"
 check "checksum-table: ... named" grep -q "^checksum-table: MFREC_BIN and OUTDIR are required" "$W/out"
-check "checksum-table: no DATA_DIR nor MFREC_DATA is exit 2" \
-    status 2 env -u MFREC_DATA bash "$TOP/tools/checksum-table" "$MFREC" "$W/ck"
+# no data, a missing binary or an unusable OUTDIR: runtime errors, exit 1
+# (data was exit 2)
+check "checksum-table: no DATA_DIR nor MFREC_DATA is exit 1" \
+    status 1 env -u MFREC_DATA bash "$TOP/tools/checksum-table" "$MFREC" "$W/ck"
 check "checksum-table: ... named" grep -q "^checksum-table: set MFREC_DATA or pass DATA_DIR" "$W/out"
 check "checksum-table: a missing binary is exit 1" status 1 bash "$TOP/tools/checksum-table" "$W/none/mfrec" "$W/ck" "$D"
-check "checksum-table: missing data is exit 2" status 2 bash "$TOP/tools/checksum-table" "$MFREC" "$W/ck" "$W/none"
+check "checksum-table: missing data is exit 1" status 1 bash "$TOP/tools/checksum-table" "$MFREC" "$W/ck" "$W/none"
+check "checksum-table: ... named" grep -q "^checksum-table: no MovieLens 100K in $W/none" "$W/out"
 touch "$W/a file"
 check "checksum-table: an OUTDIR that cannot be made is exit 1" \
     status 1 bash "$TOP/tools/checksum-table" "$MFREC" "$W/a file/sub" "$D"
 check "checksum-table: ... before any run" eval '! grep -q "rc=" "$W/out"'
-check "checksum-table: the data directory as OUTDIR is exit 2" \
-    status 2 bash "$TOP/tools/checksum-table" "$MFREC" "$D/." "$D"
+check "checksum-table: the data directory as OUTDIR is exit 1" \
+    status 1 bash "$TOP/tools/checksum-table" "$MFREC" "$D/." "$D"
 check "checksum-table: ... and nothing is written there" test ! -e "$D/synth" -a ! -e "$D/nb-owner.1.mfr"
 # an OUTDIR with '#' in its name (it was a sed delimiter) gives the plain
 # OUTDIR's table; the synthetic set's models record its own path
@@ -1255,7 +1258,9 @@ check "sweep-ranks: ... and --csv is kept" cmp -s "$W/ranks.before" "$W/ranks.cs
 check "sweep-ranks: --csv without a value is exit 2" status 2 sr --csv -- --data "$D"
 check "sweep-ranks: ... named" grep -q "^sweep-ranks: --csv needs a value" "$W/out"
 check "sweep-ranks: a rank count of 0 is exit 2" status 2 sr --csv "$W/ranks.csv" --ranks "1 0" -- --data "$D"
-check "sweep-ranks: --csv in a missing directory is exit 2" status 2 sr --csv "$W/none/r.csv" -- --data "$D"
+check "sweep-ranks: --csv in a missing directory is exit 1" status 1 sr --csv "$W/none/r.csv" -- --data "$D"
+check "sweep-ranks: --csv that is a directory is exit 1" status 1 sr --csv "$W" -- --data "$D"
+check "sweep-ranks: a usage error comes first (exit 2)" status 2 sr --csv "$W/none/r.csv" --repeats x -- --data "$D"
 check "sweep-ranks: a missing binary is exit 1" status 1 bash "$TOP/tools/sweep-ranks" "$W/none/mfrec" --csv "$W/ranks.csv"
 check "sweep-ranks: ... and --csv is kept" cmp -s "$W/ranks.before" "$W/ranks.csv"
 # a fake mpirun: a run that prints no checksum (all-empty checksums compared
@@ -1291,12 +1296,12 @@ fi
 
 # --- tools/tune-ranking: no settings is a usage error, named
 tune() { MFREC=$MFREC sh "$TOP/tools/tune-ranking" ndcg "$@"; }
-check "tune-ranking: a missing settings file is exit 2" status 2 tune "$W/none.txt"
+check "tune-ranking: a missing settings file is exit 1" status 1 tune "$W/none.txt"
 check "tune-ranking: ... and named" grep -q "$W/none.txt is not a readable file of settings" "$W/out"
 check "tune-ranking: a missing binary is exit 1" status 1 env MFREC="$W/none/mfrec" sh "$TOP/tools/tune-ranking" ndcg
 check "tune-ranking: ... and named" grep -q "^tune-ranking: $W/none/mfrec not found" "$W/out"
 printf '# only a comment\n' >"$W/settings.txt"
-check "tune-ranking: a file of comments only is exit 2" status 2 tune "$W/settings.txt"
+check "tune-ranking: a file of comments only is exit 1" status 1 tune "$W/settings.txt"
 check "tune-ranking: ... said" grep -q "no settings in $W/settings.txt" "$W/out"
 # an unknown preset failed every setting's row, exit 1: a usage error before any row
 check "tune-ranking: an unknown preset is exit 2" status 2 eval 'printf "\n" | MFREC=$MFREC sh "$TOP/tools/tune-ranking" nope'
@@ -1330,7 +1335,7 @@ failed_rows() { MFREC_DATA="$W/none" tune "$W/failing.txt"; }
 check "tune-ranking: failed settings are exit 1" status 1 failed_rows
 check "tune-ranking: ... an empty one named (none)" grep -q '^| (none) | failed: ' "$W/out"
 check "tune-ranking: ... the others by their flags" grep -q '^| `--dim x` | failed: ' "$W/out"
-check "tune-ranking: empty standard input is exit 2" status 2 tune </dev/null
+check "tune-ranking: empty standard input is exit 1" status 1 tune </dev/null
 check "tune-ranking: ... said" grep -q "no settings in standard input" "$W/out"
 
 # --- every script in tools/: --help prints its usage and does nothing else

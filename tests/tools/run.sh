@@ -1356,6 +1356,48 @@ check "sweep-16core: an option it does not know is exit 2, not a results directo
     status 2 env -u MFREC sh "$TOP/tools/sweep-16core" --results
 check "lint: an argument is exit 2 (it takes none)" status 2 sh "$TOP/tools/lint" --fix
 
+# --- the exit statuses every tools/ script shares (docs/RELIABILITY.md,
+# "Exit codes"): 2 for the command line, said before anything is set up,
+# built or run; 1 for what the disk holds (a missing build or data)
+# tools/fuzz: an --only of no target was exit 2 after the whole build; a
+# target the build lacks is a runtime error (it was 2). A copy in a tree
+# whose setup records its run, one committed corpus, and a fake meson.
+FZ="$W/fz tree"
+mkdir -p "$FZ/tools" "$FZ/fuzz/corpus/fuzz_model" "$W/fz-stub"
+cp "$TOP/tools/fuzz" "$FZ/tools/"
+printf '#!/bin/sh\ntouch "%s/fz-setup"\n' "$W" >"$FZ/tools/setup"
+printf '#!/bin/sh\nexit 0\n' >"$W/fz-stub/meson"
+chmod +x "$FZ/tools/fuzz" "$FZ/tools/setup" "$W/fz-stub/meson"
+fz() { env PATH="$W/fz-stub:$PATH" sh "$FZ/tools/fuzz" --build "$W/fz-build" "$@"; }
+check "fuzz: an --only of no target is exit 2" status 2 fz --only fuzz_nope
+check "fuzz: ... named with the targets" grep -q "^tools/fuzz: --only fuzz_nope: no such target (fuzz/corpus: fuzz_model)" "$W/out"
+for args in "--only" "--keep --seeds" "--parallel 0" "x"; do
+    # shellcheck disable=SC2086 # options and their values
+    check "fuzz: $args is exit 2" status 2 fz $args
+    check "fuzz: ... before setup or the build" test ! -e "$W/fz-setup"
+done
+check "fuzz: an option without its value is named" eval 'fz --keep --seeds >/dev/null 2>"$W/out"; grep -q "^tools/fuzz: --keep needs a value" "$W/out"'
+check "fuzz: a target the build lacks is exit 1" status 1 fz --only fuzz_model 1
+check "fuzz: ... named" grep -q "^tools/fuzz: no target fuzz_model in $W/fz-build" "$W/out"
+# the golden-file makers: a BUILD_DIR without mfrec was the shell's 127;
+# arguments past BUILD_DIR were ignored. (Nothing is written: no build.)
+for g in make-softmax-golden make-torch-golden; do
+    check "$g: a BUILD_DIR without mfrec is exit 1" status 1 sh "$TOP/tools/$g" "$W/none"
+    check "$g: ... named" grep -q "^$g: $W/none/tools/mfrec not found" "$W/out"
+    check "$g: two BUILD_DIRs are exit 2" status 2 sh "$TOP/tools/$g" "$W/none" "$W/none2"
+    check "$g: an unknown option is exit 2" status 2 sh "$TOP/tools/$g" --no-such-option
+done
+# tools/mpi-memory ran every run of a missing build or data (rows of rc=127
+# or rc=1, exit 0); a build not named NAME=path ran as one named by its path
+check "mpi-memory: a build that is not NAME=path is exit 2" status 2 bash "$TOP/tools/mpi-memory" "$D" 1 "$MFREC"
+check "mpi-memory: ... named" grep -q "^tools/mpi-memory: a build is NAME=path/to/mfrec, got '$MFREC'" "$W/out"
+check "mpi-memory: a missing build is exit 1" status 1 bash "$TOP/tools/mpi-memory" "$D" 1 "a=$W/none/mfrec"
+check "mpi-memory: ... named, before any run" \
+    eval 'grep -q "^tools/mpi-memory: a: $W/none/mfrec is not an executable file" "$W/out" && ! grep -q "rc=" "$W/out"'
+check "mpi-memory: missing data is exit 1" status 1 bash "$TOP/tools/mpi-memory" "$W/none" 1 "a=$MFREC"
+check "mpi-memory: ... named, before any run" \
+    eval 'grep -q "^tools/mpi-memory: no data at $W/none" "$W/out" && ! grep -q "rc=" "$W/out"'
+
 # --- the docs' count of the bad-input corpus is the corpus's (run.sh's rule:
 # every line but blank ones and comments is a case); it said 423 at 438
 corpus_cases() { grep -cv -e '^[[:space:]]*$' -e '^#' "$TOP/tests/bad-input/cases.txt"; }

@@ -599,6 +599,8 @@ static int read_syntax(const mfr_dataset *ds, const struct mfr_text_file *f, str
             *out = syn;
             return MFR_OK;
         }
+        const int rc = mfr_parse_nul(err, f->path, 1, s, n); /* a binary file, named as one */
+        if (rc != MFR_OK) return rc;
         return mfr_parse_err(err, f->path, 1,
                              "cannot detect the separator (none of tab '::' ',' ';' '|' space "
                              "occurs)");

@@ -111,10 +111,7 @@ static int parse_line(const char *path, int64_t line, const char *s, size_t n,
                       struct rating_rec *out, mfr_error *err)
 {
     int rc = parse_fields(path, line, s, n, syn, min_r, max_r, out, err);
-    const char *nul = rc != MFR_OK ? memchr(s, 0, n) : NULL;
-    if (nul)
-        return mfr_parse_err(err, path, line, "a NUL byte at column %zu (a binary or damaged file?)",
-                             (size_t)(nul - s) + 1);
+    if (rc != MFR_OK && memchr(s, 0, n)) return mfr_parse_nul(err, path, line, s, n);
     struct mfr_field q;
     if (rc != MFR_OK && syn->unquote && quoted_sep(s, n, syn->sep, &q)) {
         char b[40], sb[8];
@@ -908,6 +905,9 @@ int mfr_loader_read_ratings(struct mfr_loader *ld, const char *sep, int32_t head
              * empty, or the blank line before its ratings (as for u.data) */
             syn.sep[0] = ',';
         } else {
+            /* a binary file (a model given as ratings) is named as one,
+             * not for the separator its NUL bytes hide */
+            if ((rc = mfr_parse_nul(err, f.path, 1, s, n)) != MFR_OK) goto done;
             /* '::' cannot be given as delimited:SEP (one character) */
             bool dat = false;
             for (size_t k = 0; k + 1 < n && !dat; k++) dat = s[k] == ':' && s[k + 1] == ':';

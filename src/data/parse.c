@@ -42,6 +42,14 @@ int mfr_parse_err(mfr_error *err, const char *path, int64_t line, const char *fm
     return mfr_seterr(err, MFR_ERR_PARSE, "%s:%" PRId64 ": %s", path, line, msg);
 }
 
+int mfr_parse_nul(mfr_error *err, const char *path, int64_t line, const char *s, size_t n)
+{
+    const char *nul = memchr(s, 0, n);
+    return nul ? mfr_parse_err(err, path, line, "a NUL byte at column %zu (a binary or damaged file?)",
+                               (size_t)(nul - s) + 1)
+               : MFR_OK;
+}
+
 int mfr_parse_no_ratings(mfr_error *err, const char *path, bool header)
 {
     return mfr_parse_err(err, path, 1, header ? "the file holds its header alone (no ratings)" : "file is empty (no ratings)");

@@ -23,6 +23,12 @@
 int mfr_parse_err(mfr_error *err, const char *path, int64_t line, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
+/* MFR_OK when s[0..n), line `line` of path, holds no NUL byte; else a
+ * MFR_ERR_PARSE message naming the first one's column (a binary or damaged
+ * file: a model or checkpoint given as ratings), for the errors a NUL
+ * causes (a broken field, no separator on line 1) to be named for it. */
+int mfr_parse_nul(mfr_error *err, const char *path, int64_t line, const char *s, size_t n);
+
 /* A rating file without a rating, named on line 1: empty, or holding its
  * header alone (the file has no line after it). */
 int mfr_parse_no_ratings(mfr_error *err, const char *path, bool header);

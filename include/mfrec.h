@@ -940,7 +940,10 @@ MFR_API void mfr_trainer_destroy(mfr_trainer *tr);
  * Replaces the initial factors (before the first step) with row-major
  * arrays U (n_users x k) and V (n_items x k) of finite values; bias lanes
  * keep their starting values. Errors: MFR_ERR_INVALID (a NULL pointer, a
- * non-finite value), MFR_ERR_MISMATCH (a shape), MFR_ERR_STATE once a step
+ * non-finite value; factors that could never move: U and V all zero, or
+ * with the ALS optimizer V all zero, without implicit feedback, whose drawn
+ * Y moves them; not checked on an MPI rank's part of the users),
+ * MFR_ERR_MISMATCH (a shape), MFR_ERR_STATE once a step
  * has been applied (an epoch counted, or a first step that diverged in its
  * update).
  */

@@ -556,6 +556,10 @@ static void test_trainer_misuse(void **state)
     assert_non_null(strstr(err.message, "U has shape (3, 5), expected (3, 4)"));
     V[5] = 1.0f / 0.0f;
     assert_int_equal(mfr_trainer_set_factors(tr, U, 3, 4, V, 3, 4, &err), MFR_ERR_INVALID);
+    /* all zero: no gradient would ever move them (the run trained nothing) */
+    V[5] = -0.0f;
+    assert_int_equal(mfr_trainer_set_factors(tr, U, 3, 4, V, 3, 4, &err), MFR_ERR_INVALID);
+    assert_non_null(strstr(err.message, "U and V are all zero: zero factors have zero gradients and never move"));
     V[5] = 0.5f;
     assert_int_equal(mfr_trainer_set_factors(tr, U, 3, 4, V, 3, 4, &err), MFR_OK);
     float got[4];
@@ -565,6 +569,25 @@ static void test_trainer_misuse(void **state)
     assert_int_equal(mfr_model_epochs(mfr_trainer_model(tr)), 1);
     assert_int_equal(mfr_trainer_set_factors(tr, U, 3, 4, V, 3, 4, &err), MFR_ERR_STATE);
     assert_string_equal(mfr_model_split_spec(mfr_trainer_model(tr)), "random:0.34");
+    mfr_trainer_destroy(tr);
+    /* ALS solves the users from V first: a zero V keeps every factor at 0,
+     * whatever U; a zero U alone is solved from V */
+    cfg.optimizer = MFR_OPTIMIZER_ALS;
+    cfg.l2 = 0.1;
+    assert_int_equal(mfr_trainer_create(&cfg, f->ds, mfr_split_train(f->split), NULL, &tr, &err), MFR_OK);
+    for (int x = 0; x < 12; x++) U[x] = 0.5f, V[x] = 0.0f;
+    assert_int_equal(mfr_trainer_set_factors(tr, U, 3, 4, V, 3, 4, &err), MFR_ERR_INVALID);
+    assert_non_null(strstr(err.message, "V is all zero: ALS solves the users from V first"));
+    for (int x = 0; x < 12; x++) U[x] = 0.0f, V[x] = 0.5f;
+    assert_int_equal(mfr_trainer_set_factors(tr, U, 3, 4, V, 3, 4, &err), MFR_OK);
+    mfr_trainer_destroy(tr);
+    /* implicit feedback's Y, drawn, moves zero factors */
+    mfr_config_default(&cfg);
+    cfg.k = 4;
+    cfg.implicit = 1.0;
+    assert_int_equal(mfr_trainer_create(&cfg, f->ds, mfr_split_train(f->split), NULL, &tr, &err), MFR_OK);
+    for (int x = 0; x < 12; x++) U[x] = V[x] = 0.0f;
+    assert_int_equal(mfr_trainer_set_factors(tr, U, 3, 4, V, 3, 4, &err), MFR_OK);
     mfr_trainer_destroy(tr);
 }
 

@@ -181,6 +181,19 @@ static void test_train_flags_that_would_do_nothing(void **state)
         tu_expect_in(g_err, "the starting factors are too large");
         assert_null(strstr(g_err, "lower the learning rate"));
     }
+    /* all-zero factors never move: the run trained nothing and exited 0 */
+    for (int a = 0; a < 2; a++) {
+        char *path = tu_path(e, a ? "V.npy" : "U.npy");
+        b = (unsigned char *)tu_read_file(path, &n);
+        assert_non_null(b);
+        memset(b + 10 + (size_t)(b[8] | b[9] << 8), 0, n - 10 - (size_t)(b[8] | b[9] << 8));
+        tu_write_file(e, a ? "V.npy" : "U.npy", (const char *)b, n);
+        free(b), free(path);
+    }
+    assert_int_equal(run(INIT_FROM, g_data, e, e), 1);
+    tu_expect_in(g_err, "mfrec train: error: --init-from: the starting U and V are all zero: zero factors have "
+                        "zero gradients and never move");
+    assert_int_equal(run(INIT_FROM " --implicit 1", g_data, e, e), 0);
 #undef INIT_FROM
     /* split's --seed is a random: split's */
     assert_int_equal(run("split --data '%s' --split sklearn:300 --seed 5 --out '%s/sp'", g_data, g_dir), 2);

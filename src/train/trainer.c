@@ -544,6 +544,33 @@ static int check_factors(const float *src, int64_t rows, int64_t cols, int32_t w
     return MFR_OK;
 }
 
+/* Whether a[0..n) holds only zeros (-0 included). */
+static bool all_zero(const float *a, int64_t n)
+{
+    for (int64_t x = 0; x < n; x++)
+        if (a[x] != 0.0f) return false;
+    return true;
+}
+
+/* Starting factors that can never move: with U and V all zero every
+ * gradient is zero (Adam, sgd: the run logs one MSE throughout), and ALS
+ * solves the users from V first, so a zero V gives zero users, then zero
+ * movies. --implicit's Y, drawn from the seed, makes the user vectors
+ * non-zero. A part of an MPI trainer sees its own users only: a rank's
+ * zero rows say nothing of the others', so it is not checked. */
+static int check_factors_move(const mfr_trainer *tr, const float *U, int64_t u_n, const float *V,
+                              int64_t v_n, mfr_error *err)
+{
+    if (tr->implicit || tr->model->n_users != tr->n_users_all || !all_zero(V, v_n)) return MFR_OK;
+    if (tr->als)
+        return mfr_seterr(err, MFR_ERR_INVALID,
+                          "V is all zero: ALS solves the users from V first, so every factor would stay 0");
+    if (!all_zero(U, u_n)) return MFR_OK;
+    return mfr_seterr(err, MFR_ERR_INVALID,
+                      "the starting U and V are all zero: zero factors have zero gradients and never move "
+                      "(start from small random values)");
+}
+
 int mfr_trainer_set_factors(mfr_trainer *tr, const float *U, int64_t u_rows, int64_t u_cols,
                             const float *V, int64_t v_rows, int64_t v_cols, mfr_error *err)
 {
@@ -555,7 +582,8 @@ int mfr_trainer_set_factors(mfr_trainer *tr, const float *U, int64_t u_rows, int
         return mfr_seterr(err, MFR_ERR_STATE, "factors can only be set before the first step");
     int rc;
     if ((rc = check_factors(U, u_rows, u_cols, m->n_users, m->k, "U", err)) != MFR_OK ||
-        (rc = check_factors(V, v_rows, v_cols, m->n_items, m->k, "V", err)) != MFR_OK)
+        (rc = check_factors(V, v_rows, v_cols, m->n_items, m->k, "V", err)) != MFR_OK ||
+        (rc = check_factors_move(tr, U, u_rows * u_cols, V, v_rows * v_cols, err)) != MFR_OK)
         return rc;
     /* Only the k embedding lanes: bias lanes and padding keep their values.
      * With implicit feedback U gives P, and U is derived again. */

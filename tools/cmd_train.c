@@ -520,8 +520,8 @@ static void resume_run_opts(struct train_opts *o, const mfr_run_state *run, int6
         jlog_printf(diffs, "; --early-stop is %lld, the checkpoint's %lld", (long long)o->early_stop,
                     (long long)run->early_stop);
     if (o->epochs_given && o->epochs < done)
-        jlog_printf(diffs, "; --epochs %lld is fewer than the %lld epochs already done",
-                    (long long)o->epochs, (long long)done);
+        jlog_printf(diffs, "; --epochs %lld is fewer than the %lld epoch%s already done",
+                    (long long)o->epochs, (long long)done, PL(done));
     if (!o->epochs_given) o->epochs = run->epochs;
     o->early_stop = run->early_stop;
     if (o->log_every < 0) o->log_every = run->log_every;

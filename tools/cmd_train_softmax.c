@@ -931,8 +931,8 @@ static int resume_command(int argc, char **argv, const char *path)
     }
     if (o.epochs >= 0 && o.epochs < done) {
         mfr_checkpoint_destroy(ck);
-        return usage_error("cannot resume from %s: --epochs %lld is fewer than the %lld epochs "
-                           "already done", path, (long long)o.epochs, (long long)done);
+        return usage_error("cannot resume from %s: --epochs %lld is fewer than the %lld epoch%s "
+                           "already done", path, (long long)o.epochs, (long long)done, PL(done));
     }
     /* The library keeps the checkpoint's shard count (it changes nothing
      * for this trainer); say so rather than drop the flag silently. */

@@ -222,9 +222,12 @@ static void put_line(const char *prefix, const char *suffix, const char *fmt, va
 
 int usage_error(const char *fmt, ...)
 {
-    char prefix[128], suffix[160];
+    /* a run that reports several refusals (synth) points to --help once */
+    static bool hinted;
+    char prefix[128], suffix[160] = "\n";
     snprintf(prefix, sizeof prefix, "%s: ", g_cmd);
-    snprintf(suffix, sizeof suffix, "\nTry '%s --help'.\n", g_cmd);
+    if (!hinted) snprintf(suffix, sizeof suffix, "\nTry '%s --help'.\n", g_cmd);
+    hinted = true;
     va_list ap;
     va_start(ap, fmt);
     put_line(prefix, suffix, fmt, ap);

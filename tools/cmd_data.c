@@ -196,7 +196,8 @@ static int synth_counts(const mfr_synth_options *o)
 }
 
 /* synth's sizes, before anything is allocated or written: the memory
- * against --max-memory (the library checks the physical memory itself),
+ * against --max-memory, else the physical memory (the library's own check
+ * of it comes only once the output directory is made),
  * and the bytes written against --max-disk and the free space of out's
  * filesystem (out NULL: not checked). Every budget exceeded is said, not
  * only the first. EXIT_OK, or the refusals' status. */
@@ -207,11 +208,14 @@ static int synth_sizes(const mfr_synth_options *o, uint64_t max_disk, const char
     char a[32], b[32];
     if (mfr_synth_estimate(o, &memory, &disk, &err) != MFR_OK) return usage_error("%s", err.message);
     int rc = EXIT_OK;
-    if (o->max_memory && memory > o->max_memory) {
-        two_sizes(memory, o->max_memory, a, b);
+    const uint64_t budget = memory_budget(o->max_memory); /* the physical memory by default */
+    if (budget && memory > budget) {
+        two_sizes(memory, budget, a, b);
         rc = runtime_error("synthetic data of %d user%s and %d item%s needs %s of memory, more "
-                           "than --max-memory %s",
-                           (int)o->n_users, PL(o->n_users), (int)o->n_items, PL(o->n_items), a, b);
+                           "than %s%s%s",
+                           (int)o->n_users, PL(o->n_users), (int)o->n_items, PL(o->n_items), a,
+                           o->max_memory ? "--max-memory " : "the ", b,
+                           o->max_memory ? "" : " of physical memory (--max-memory sets another budget)");
     }
     if (max_disk && disk > max_disk) {
         two_sizes(disk, max_disk, a, b);

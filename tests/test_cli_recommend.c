@@ -666,6 +666,15 @@ static void test_untitled_movie(void **state)
     assert_non_null(text);
     tu_expect_in(text, "\n10\t\t\t");
     free(text);
+    /* project --out's TSV: the same empty title as metadata.tsv, and the
+     * note says so (it said only "#ID (untitled)") */
+    char *coords = tu_path(g_dir, "untitled-coords.tsv");
+    assert_int_equal(run("project --model '%s' --out '%s'", model, coords), 0);
+    text = tu_read_file(coords, NULL);
+    assert_non_null(text);
+    tu_expect_in(text, "\n10\t\t");
+    free(text);
+    free(coords);
     /* no title at all (no u.item): said */
     char *bare = tu_path(g_dir, "untitled-all");
     write_handmade_titled(bare, 0);
@@ -673,11 +682,12 @@ static void test_untitled_movie(void **state)
     assert_int_equal(remove(item), 0); /* an empty one is an error of its own */
     free(item);
     assert_int_equal(run("stats --data '%s'", bare), 0);
-    tu_expect_in(g_err, "has a title (u.item missing or empty): no titles, genres or years; movies are shown as #ID (untitled)\n");
+    tu_expect_in(g_err, "has a title (u.item missing or empty): no titles, genres or years; movies are shown as #ID "
+                        "(untitled); their title is empty in CSV and TSV, null in JSON\n");
     assert_int_equal(run("stats --data '%s'", dir), 0); /* some titles: the others counted */
     expect_not_in(g_err, "note: no movie");
     tu_expect_in(g_err, "/untitled has no title (not in u.item, or an empty title there); they are shown "
-                        "as #ID (untitled)\n");
+                        "as #ID (untitled); their title is empty in CSV and TSV, null in JSON\n");
     tu_expect_in(g_err, "note: 1 of the 10 movies of ");
     assert_int_equal(run("recommend --model '%s' --user 1 -k 2", model), 0); /* said once */
     const char *note = strstr(g_err, "note: 1 of the 10 movies of ");

@@ -831,6 +831,11 @@ const char *data_name(const mfr_dataset *ds)
     return ds && ds == g_named_ds && g_named ? g_named : mfr_dataset_dir(ds);
 }
 
+/* How a movie without a title is shown: as a table or message shows it
+ * (item_title); its title field is empty in CSV and TSV (every list's
+ * --csv, export's metadata.tsv, project --out) and null in JSON. */
+#define UNTITLED_SHOWN "shown as #ID (untitled); their title is empty in CSV and TSV, null in JSON"
+
 /* A MovieLens layout without its movies file (optional to the loader)
  * gives no titles, genres or years: said once, as a misnamed or missing
  * u.item would otherwise go unnoticed; so is a movies file that titles
@@ -856,16 +861,16 @@ static void note_missing_titles(const mfr_dataset *ds)
     said = true;
     if (untitled < n)
         fprintf(stderr, "%s: note: %d of the %d movies of %s %s no title (not in %s, "
-                        "or an empty title there); they are shown as #ID (untitled)\n",
+                        "or an empty title there); they are " UNTITLED_SHOWN "\n",
                 g_cmd, (int)untitled, (int)n, printable(mfr_dataset_dir(ds)), untitled == 1 ? "has" : "have",
                 printable(file));
     else if (meta)
         fprintf(stderr, "%s: note: no movie of %s has a title (every title in %s is empty); "
-                        "movies are shown as #ID (untitled)\n",
+                        "movies are " UNTITLED_SHOWN "\n",
                 g_cmd, printable(mfr_dataset_dir(ds)), printable(file));
     else
         fprintf(stderr, "%s: note: no movie of %s has a title (%s missing or empty): no titles, "
-                        "genres or years; movies are shown as #ID (untitled)\n",
+                        "genres or years; movies are " UNTITLED_SHOWN "\n",
                 g_cmd, printable(mfr_dataset_dir(ds)), printable(file));
 }
 

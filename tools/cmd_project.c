@@ -540,8 +540,9 @@ static bool parse_project_flags(int argc, char **argv, struct project_opts *o, i
                  "rarely rated movies keep embeddings near their random\n"
                  "start and can dominate the picture"},
         {.name = "--out", .value = "FILE", .kind = FLAG_STR, .dst = &o->out,
-         .help = "write the coordinates as TSV: movie, title, genre,\n"
-                 "pc1, pc2 (tsne1, tsne2), norm, ratings (training\n"
+         .help = "write the coordinates as TSV: movie, title (empty for\n"
+                 "a movie without one, as in export's metadata.tsv),\n"
+                 "genre, pc1, pc2 (tsne1, tsne2), norm, ratings (training\n"
                  "ratings; one line per movie, with a header); pc2 is 0\n"
                  "for a model of dimension 1, which has one axis; a norm\n"
                  "that overflowed (inf) is an empty field, as in norms\n"

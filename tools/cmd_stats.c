@@ -386,8 +386,10 @@ struct stats {
     struct tally *sexes, *occupations, *genres, *age_groups;
     int n_sexes, n_occupations, n_genres, n_age_groups;
     /* movies of a "no genre" label (ML-100K's "unknown", the CSV releases'
-     * "(no genres listed)", plot_genre_is_none): not among `genres` */
-    int64_t n_no_genres;
+     * "(no genres listed)", plot_genre_is_none), and those with no genre
+     * at all where others have some (n_bare: not in u.item, or listed
+     * there without a genre): not among `genres` */
+    int64_t n_no_genres, n_bare;
     const char *no_genres_label;
     bool genres_unknown; /* genres named (u.genre) but no movie has one: no counts */
     bool age_codes; /* ML-1M: users.dat's ages are group codes, tallied as groups */
@@ -555,8 +557,17 @@ static void count_ratings(struct stats *st, const mfr_dataset *ds, const struct 
 static bool tally_genres(struct stats *st, const mfr_dataset *ds)
 {
     uint32_t any = 0;
-    for (int32_t i = 0; i < st->n_items; i++) any |= mfr_dataset_item_genres(ds, i);
+    int64_t bare = 0;
+    for (int32_t i = 0; i < st->n_items; i++) {
+        any |= mfr_dataset_item_genres(ds, i);
+        bare += mfr_dataset_item_genres(ds, i) == 0;
+    }
     st->genres_unknown = any == 0 && mfr_dataset_n_genres(ds) > 0;
+    /* a movie without any genre where others have some (a rated movie
+     * that u.item does not list) has no genre listed, as a list's "-"
+     * says: counted with the "no genre" label's movies, not left out */
+    if (any) st->n_bare = bare;
+    st->n_no_genres = st->n_bare;
     for (int32_t g = 0; any && g < mfr_dataset_n_genres(ds); g++) {
         const char *name = mfr_dataset_genre_name(ds, g);
         int64_t count = 0;
@@ -695,9 +706,16 @@ static void print_stats_text(const struct stats *st, const mfr_dataset *ds, int6
         printf("\nMovies by genre\n");
     else if (st->genres_unknown)
         printf("\nMovies by genre: unknown (no movie has a genre listed: no movie data, or none with genres)\n");
+    const int64_t labelled = st->n_no_genres - st->n_bare;
     if (st->n_no_genres > 0)
-        printf("  %lld movie%s with no genres listed (\"%s\" in the data)\n", (long long)st->n_no_genres,
-               PL(st->n_no_genres), st->no_genres_label);
+        printf("  %lld movie%s with no genres listed (", (long long)st->n_no_genres, PL(st->n_no_genres));
+    if (labelled > 0 && st->n_bare > 0)
+        printf("%lld \"%s\" in the data, %lld without a genre in the movie data)\n", (long long)labelled,
+               st->no_genres_label, (long long)st->n_bare);
+    else if (labelled > 0)
+        printf("\"%s\" in the data)\n", st->no_genres_label);
+    else if (st->n_bare > 0)
+        printf("without a genre in the movie data)\n");
 }
 
 /* The histograms and the genre chart as pictures in o->plot_dir. */

@@ -172,6 +172,36 @@ static char *split_dir(const char *path, const char **base)
     return n ? strndup(path, n) : strdup("/");
 }
 
+/* The first of path's leading directories that exists and is not a
+ * directory ("m.mfr" of "m.mfr/sub/x": what an ENOTDIR is about), in a new
+ * string; NULL when there is none. */
+static char *file_in_path(const char *path)
+{
+    char *p = strdup(path);
+    for (char *s = p ? strchr(p + 1, '/') : NULL; s; s = strchr(s + 1, '/')) {
+        struct stat st;
+        *s = '\0';
+        if (stat(p, &st) == 0 && !S_ISDIR(st.st_mode)) return p;
+        *s = '/';
+    }
+    free(p);
+    return NULL;
+}
+
+/* The refusal of flag's path when stat(dir) failed (dir: path itself or
+ * its directory): a file on the way is named, as "m.mfr is not a
+ * directory", where the system says only "Not a directory". */
+static int stat_dir_error(const char *flag, const char *path, const char *dir)
+{
+    const int e = errno;
+    char *file = e == ENOTDIR ? file_in_path(dir) : NULL;
+    int rc = file                ? runtime_error("%s %s: %s is not a directory", flag, path, file)
+             : strcmp(path, dir) ? runtime_error("%s %s: directory %s: %s", flag, path, dir, strerror(e))
+                                 : runtime_error("%s %s: %s", flag, path, strerror(e));
+    free(file);
+    return rc;
+}
+
 /* Notes the regular files directly inside dir that a load may read
  * (dataset_file_name). */
 static void add_dataset_files(const char *dir)
@@ -490,7 +520,7 @@ static int check_output_file(const char *flag, const char *path, struct file_id 
                (rc = check_not_tmp_name(flag, path, base)) != EXIT_OK)))
         ;
     else if (stat(dir, &st) != 0)
-        rc = runtime_error("%s %s: directory %s: %s", flag, path, dir, strerror(errno));
+        rc = stat_dir_error(flag, path, dir);
     else if (!S_ISDIR(st.st_mode))
         rc = runtime_error("%s %s: %s is not a directory", flag, path, dir);
     else if (access(dir, W_OK | X_OK) != 0)
@@ -608,7 +638,7 @@ static int output_dir_usable(const char *flag, const char *dir, const char *trim
         int rc = check_real_fs(flag, dir, dir);
         return rc == EXIT_OK ? check_dir_unlocked(flag, dir, dir) : rc;
     }
-    if (errno != ENOENT) return runtime_error("%s %s: %s", flag, dir, strerror(errno));
+    if (errno != ENOENT) return stat_dir_error(flag, dir, dir);
     /* A symbolic link to nothing is no new directory: mkdir fails on it
      * (EEXIST), which was found only when the work was done (a whole
      * sweep, then "p exists and is not a directory" without the flag). */

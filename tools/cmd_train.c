@@ -76,16 +76,28 @@ static void progress_draw(int64_t epoch, int64_t epochs, double loss, double ms_
     fflush(stderr);
 }
 
-static int load_init_from(mfr_trainer *tr, const char *spec)
+/* --init-from U.npy,V.npy: *upath (a new string) and *vpath (in spec);
+ * a usage error unless spec names two files (a third one was read as part
+ * of V's name: "cannot open b,c"). */
+static int init_from_paths(const char *spec, char **upath, const char **vpath)
 {
     const char *comma = strchr(spec, ',');
     if (!comma || comma == spec || !comma[1])
         return usage_error("--init-from must be U.npy,V.npy, got '%s'", spec);
-    char *upath = strndup(spec, (size_t)(comma - spec));
-    if (!upath) return runtime_error("out of memory");
-    const char *vpath = comma + 1;
+    if (strchr(comma + 1, ','))
+        return usage_error("--init-from takes two files, U.npy,V.npy, got more: '%s'", spec);
+    *upath = strndup(spec, (size_t)(comma - spec));
+    *vpath = comma + 1;
+    return *upath ? EXIT_OK : runtime_error("out of memory");
+}
+
+static int load_init_from(mfr_trainer *tr, const char *spec)
+{
+    char *upath = NULL;
+    const char *vpath = NULL;
+    int rc = init_from_paths(spec, &upath, &vpath);
+    if (rc != EXIT_OK) return rc;
     mfr_error err = {0};
-    int rc = EXIT_OK;
     /* under mpirun each rank reads its users' rows of U only */
     if (dist_init_from(tr, upath, vpath, &err) != MFR_OK) {
         /* the reader's errors name the file; the trainer's shape and value
@@ -206,15 +218,18 @@ static int train_check_outputs(const struct train_opts *o)
  * the same points), so a refused output ends them all at once. */
 static int train_check_paths(const struct train_opts *o)
 {
-    int rc = io_input_data(default_data_dir(o->data));
-    const char *comma = o->init_from ? strchr(o->init_from, ',') : NULL;
-    if (comma && rc == EXIT_OK) {
-        char *u = strndup(o->init_from, (size_t)(comma - o->init_from));
-        if (!u) return runtime_error("out of memory");
-        rc = io_input(u);
-        free(u);
-        if (rc == EXIT_OK) rc = io_input(comma + 1);
-    }
+    char *u = NULL;
+    const char *v = NULL;
+    int rc = o->init_from ? init_from_paths(o->init_from, &u, &v) : EXIT_OK;
+    if (rc == EXIT_OK) rc = io_input_data(default_data_dir(o->data));
+    if (u && rc == EXIT_OK && (rc = io_input(u)) == EXIT_OK) rc = io_input(v);
+    /* one array for both (by device and inode: a link too) starts every
+     * user and movie alike where the shapes let it load */
+    if (u && rc == EXIT_OK && io_same_file(u, v))
+        rc = runtime_error("--init-from: %s and %s are the same file; give U's array (users x k) and V's "
+                           "(movies x k)",
+                           u, v);
+    free(u);
     if (o->resume && rc == EXIT_OK) rc = io_input(o->resume);
     if (rc == EXIT_OK && dist_rank() == 0) rc = train_check_outputs(o);
     return dist_same_status(rc);

@@ -147,6 +147,17 @@ check "perf-report: ... and named by its full path" grep -q "^perf-report: $W/no
 check "perf-report: a relative MFREC_DATA is the caller's" \
     status 1 pr_here MFREC="$MFREC" MFREC_BENCH="$MFREC" MFREC_DATA=none
 check "perf-report: ... and named by its full path" grep -q "no MovieLens 100K in $W/none " "$W/out"
+# a failed step is exit 1 whatever it returned (it exited with the step's
+# status: a 2 read as perf-report's usage error). A copy of the script in a
+# tree whose first step, bench-reference, exits 2.
+P="$W/pr tree"
+mkdir -p "$P/tools"
+cp "$TOP/tools/perf-report" "$P/tools/"
+printf '#!/bin/sh\nexit 2\n' >"$P/tools/bench-reference"
+chmod +x "$P/tools/bench-reference"
+check "perf-report: a failed step is exit 1, whatever its status" \
+    status 1 env MFREC="$MFREC" MFREC_BENCH="$MFREC" MFREC_DATA="$D" bash "$P/tools/perf-report"
+check "perf-report: ... and said" grep -q "^perf-report: FAILED at line [0-9]*; docs/perf is incomplete" "$W/out"
 
 # --- tools/bench-reference: outputs checked before the runs, never into the data
 if command -v python3 >/dev/null 2>&1; then

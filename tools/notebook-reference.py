@@ -22,32 +22,96 @@ python3-torch, python3-numpy and python3-sklearn.
   notebook-reference.py --data DIR [--split-seed 300] [--dim 30] [--epochs 1000]
       [--lr 1e-3] [--log-every 100] [--torch-seed 0] [--init-out DIR]
       [--init-from U.npy,V.npy] [--json FILE] [--threads N]
+
+Exit status: 0 ok, 1 bad data or a file that cannot be read (one line
+naming the file, and its line where it can), 2 usage error.
 """
 import argparse
 import json
 import os
 import sys
 import time
+import warnings
 
 import numpy as np
+
+
+def fail(msg):
+    """A runtime error: one line, exit 1 (no traceback)."""
+    sys.exit(f"notebook-reference.py: {msg}")
 
 
 def read_ids(path, sep, col):
     ids = []
     if not os.path.exists(path):
         return ids
-    with open(path, "rb") as f:
-        for line in f:
-            line = line.rstrip(b"\r\n")
-            if line:
-                ids.append(int(line.split(sep)[col]))
+    try:
+        with open(path, "rb") as f:
+            for no, line in enumerate(f, 1):
+                line = line.rstrip(b"\r\n")
+                if line:
+                    ids.append(int(line.split(sep)[col]))
+    except OSError as e:
+        fail(f"{path}: {e.strerror or e}")
+    except (ValueError, IndexError):
+        fail(f"{path}:{no}: field {col + 1} is not an id: {line[:60].decode(errors='replace')!r}")
     return ids
+
+
+def first_bad_line(path):
+    """'PATH:LINE: why' for the first line NumPy could not read as
+    whitespace-separated whole numbers, as many as the first line's (blank
+    lines and '#' comments it skips), or None. Looked for only after
+    NumPy's fast parse failed."""
+    n = None
+    with open(path, "rb") as f:
+        for no, line in enumerate(f, 1):
+            fields = line.split(b"#")[0].split()
+            if not fields:
+                continue
+            if n is not None and len(fields) != n:
+                return f"{path}:{no}: {len(fields)} fields where the first line has {n}"
+            n = len(fields)
+            for v in fields:
+                try:
+                    int(v)
+                except ValueError:
+                    return f"{path}:{no}: {v.decode(errors='replace')!r} is not a whole number"
+    return None
+
+
+def read_ratings(path):
+    """u.data as an (n, 3 or more) int array; bad data ends the run (fail)."""
+    try:
+        with open(path, "rb") as f, warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # "input contained no data": said below
+            ratings = np.loadtxt(f, dtype=np.int64, ndmin=2)
+    except OSError as e:
+        fail(f"{path}: {e.strerror or e}")
+    except ValueError as e:
+        fail(first_bad_line(path) or f"{path}: {e}")
+    if ratings.shape[0] == 0:
+        fail(f"{path}: no ratings")
+    if ratings.shape[1] < 3:
+        fail(f"{path}: expected user, item and rating columns, got {ratings.shape[1]}")
+    return ratings
+
+
+def read_init(path, rows, name):
+    """--init-from's array of `rows` rows (U: users, V: movies) as float32."""
+    try:
+        a = np.load(path)
+    except (OSError, ValueError, EOFError) as e:
+        fail(f"--init-from: {path}: {getattr(e, 'strerror', None) or e}")
+    if a.ndim != 2 or a.shape[0] != rows:
+        fail(f"--init-from: {path}: {name} has shape {a.shape}, expected ({rows}, K)")
+    return a.astype(np.float32)
 
 
 def load(data_dir):
     """u.data as an (n, 4) int array, dense ids as mfrec assigns them:
     ascending raw id over the union of u.data, u.item and u.user."""
-    ratings = np.loadtxt(os.path.join(data_dir, "u.data"), dtype=np.int64, ndmin=2)
+    ratings = read_ratings(os.path.join(data_dir, "u.data"))
     users = np.unique(np.concatenate([ratings[:, 0], read_ids(os.path.join(data_dir, "u.user"), b"|", 0)]))
     items = np.unique(np.concatenate([ratings[:, 1], read_ids(os.path.join(data_dir, "u.item"), b"|", 0)]))
     ratings = ratings.copy()
@@ -72,6 +136,11 @@ def main():
     ap.add_argument("--threads", type=int, default=0)
     ap.add_argument("--impl", choices=["dense", "gather"], default="dense")
     args = ap.parse_args()
+    if args.init_from and len(args.init_from.split(",")) != 2:
+        ap.error(f"--init-from must be U.npy,V.npy, got {args.init_from!r}")
+
+    # the data before torch's import (seconds): bad data is said at once
+    ratings, n_users, n_items = load(args.data)
 
     import torch
     from sklearn.model_selection import train_test_split
@@ -80,8 +149,10 @@ def main():
         torch.set_num_threads(args.threads)
     torch.manual_seed(args.torch_seed)
 
-    ratings, n_users, n_items = load(args.data)
-    train, test = train_test_split(ratings, test_size=args.test_size, random_state=args.split_seed)
+    try:
+        train, test = train_test_split(ratings, test_size=args.test_size, random_state=args.split_seed)
+    except ValueError as e:  # too few ratings for the split
+        fail(f"{os.path.join(args.data, 'u.data')}: {e}")
 
     def tensors(part):
         return (torch.from_numpy(part[:, 0].copy()), torch.from_numpy(part[:, 1].copy()),
@@ -92,8 +163,10 @@ def main():
 
     if args.init_from:
         upath, vpath = args.init_from.split(",")
-        U0 = torch.from_numpy(np.load(upath).astype(np.float32))
-        V0 = torch.from_numpy(np.load(vpath).astype(np.float32))
+        U0 = torch.from_numpy(read_init(upath, n_users, "U"))
+        V0 = torch.from_numpy(read_init(vpath, n_items, "V"))
+        if U0.shape[1] != V0.shape[1]:
+            fail(f"--init-from: {upath} has {U0.shape[1]} columns, {vpath} {V0.shape[1]}")
     else:
         U0 = torch.randn(n_users, args.dim)
         V0 = torch.randn(n_items, args.dim)

@@ -15,14 +15,60 @@ so splitting a NumPy array gives the same rows as splitting the pandas
 DataFrame of the same file.
 
 Usage: sklearn-split.py --data DIR --seed S [--test-size F] --out DIR
+Exit status: 0 ok, 1 bad data or a file that cannot be read or written (one
+line naming the file, and the line of u.data where it can), 2 usage error.
 """
 
 import argparse
 import os
 import sys
+import warnings
 
 import numpy as np
 from sklearn.model_selection import train_test_split
+
+
+def fail(msg):
+    """A runtime error: one line, exit 1 (no traceback)."""
+    sys.exit(f"sklearn-split.py: {msg}")
+
+
+def first_bad_line(path):
+    """'PATH:LINE: why' for the first line NumPy could not read as 4
+    tab-separated whole numbers (blank lines and '#' comments it skips), or
+    None. Looked for only after NumPy's fast parse failed."""
+    with open(path, "rb") as f:
+        for no, line in enumerate(f, 1):
+            line = line.split(b"#")[0].rstrip(b"\r\n")
+            if not line.strip():
+                continue
+            fields = line.split(b"\t")
+            if len(fields) != 4:
+                return f"{path}:{no}: expected 4 tab-separated fields, got {len(fields)}"
+            for v in fields:
+                try:
+                    int(v)
+                except ValueError:
+                    return f"{path}:{no}: {v.decode(errors='replace')!r} is not a whole number"
+    return None
+
+
+def load_ratings(path):
+    """u.data as an (n, 4) int array; bad data ends the run (fail)."""
+    try:
+        with open(path, "rb") as f, warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # "input contained no data": said below
+            # ndmin=2 keeps a one-line file two-dimensional.
+            ratings = np.loadtxt(f, dtype=np.int64, delimiter="\t", ndmin=2)
+    except OSError as e:
+        fail(f"{path}: {e.strerror or e}")
+    except ValueError as e:
+        fail(first_bad_line(path) or f"{path}: {e}")
+    if ratings.shape[0] == 0:
+        fail(f"{path}: no ratings")
+    if ratings.shape[1] != 4:
+        fail(f"{path}: expected 4 tab-separated columns, got {ratings.shape[1]}")
+    return ratings
 
 
 def main():
@@ -32,24 +78,31 @@ def main():
     ap.add_argument("--test-size", type=float, default=0.25, help="test fraction in (0, 1)")
     ap.add_argument("--out", required=True, help="output directory (created if missing)")
     args = ap.parse_args()
+    if not 0 < args.test_size < 1:
+        ap.error(f"--test-size must be in (0, 1), got {args.test_size!r}")
+    if not 0 <= args.seed < 2**32:
+        ap.error(f"--seed must be in 0..2**32-1, got {args.seed}")
 
     path = os.path.join(args.data, "u.data")
-    # ndmin=2 keeps a one-line file two-dimensional.
-    ratings = np.loadtxt(path, dtype=np.int64, delimiter="\t", ndmin=2)
-    if ratings.shape[1] != 4:
-        sys.exit(f"{path}: expected 4 tab-separated columns, got {ratings.shape[1]}")
+    ratings = load_ratings(path)
     rows = np.arange(ratings.shape[0], dtype=np.int64)
 
-    train, test, train_idx, test_idx = train_test_split(
-        ratings, rows, test_size=args.test_size, random_state=args.seed
-    )
+    try:
+        train, test, train_idx, test_idx = train_test_split(
+            ratings, rows, test_size=args.test_size, random_state=args.seed
+        )
+    except ValueError as e:  # too few ratings for the split
+        fail(f"{path}: {e}")
 
-    os.makedirs(args.out, exist_ok=True)
-    for name, part, idx in (("train", train, train_idx), ("test", test, test_idx)):
-        with open(os.path.join(args.out, name + ".idx"), "w", encoding="ascii") as f:
-            f.writelines(f"{int(i)}\n" for i in idx)
-        with open(os.path.join(args.out, name + ".data"), "w", encoding="ascii") as f:
-            f.writelines("\t".join(str(int(v)) for v in row) + "\n" for row in part)
+    try:
+        os.makedirs(args.out, exist_ok=True)
+        for name, part, idx in (("train", train, train_idx), ("test", test, test_idx)):
+            with open(os.path.join(args.out, name + ".idx"), "w", encoding="ascii") as f:
+                f.writelines(f"{int(i)}\n" for i in idx)
+            with open(os.path.join(args.out, name + ".data"), "w", encoding="ascii") as f:
+                f.writelines("\t".join(str(int(v)) for v in row) + "\n" for row in part)
+    except OSError as e:
+        fail(f"{e.filename or args.out}: {e.strerror or e}")
     print(f"sklearn {args.seed} {args.test_size!r}: {len(train_idx)} train, "
           f"{len(test_idx)} test rows -> {args.out}")
 

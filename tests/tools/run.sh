@@ -150,13 +150,13 @@ check "perf-report: ... and named by its full path" grep -q "no MovieLens 100K i
 # a failed step is exit 1 whatever it returned (it exited with the step's
 # status: a 2 read as perf-report's usage error). A copy of the script in a
 # tree whose first step, bench-reference, exits 2.
-P="$W/pr tree"
-mkdir -p "$P/tools"
-cp "$TOP/tools/perf-report" "$P/tools/"
-printf '#!/bin/sh\nexit 2\n' >"$P/tools/bench-reference"
-chmod +x "$P/tools/bench-reference"
+PT="$W/pr tree"
+mkdir -p "$PT/tools"
+cp "$TOP/tools/perf-report" "$PT/tools/"
+printf '#!/bin/sh\nexit 2\n' >"$PT/tools/bench-reference"
+chmod +x "$PT/tools/bench-reference"
 check "perf-report: a failed step is exit 1, whatever its status" \
-    status 1 env MFREC="$MFREC" MFREC_BENCH="$MFREC" MFREC_DATA="$D" bash "$P/tools/perf-report"
+    status 1 env MFREC="$MFREC" MFREC_BENCH="$MFREC" MFREC_DATA="$D" bash "$PT/tools/perf-report"
 check "perf-report: ... and said" grep -q "^perf-report: FAILED at line [0-9]*; docs/perf is incomplete" "$W/out"
 
 # --- tools/bench-reference: outputs checked before the runs, never into the data
@@ -360,6 +360,47 @@ check "bench-softmax-torch: a failed mfrec run is exit 1, named, no traceback" \
     status 1 bst --split u1 --runs 1 --threads 1 --epochs 1 --csv "$W/bst.csv"
 check "bench-softmax-torch: ... (the command is named)" grep -q "^bench-softmax-torch: .*mfrec train .* failed (exit 1)" "$W/out"
 check "bench-softmax-torch: ... and no results written" test ! -e "$W/bst.csv"
+
+# --- tools/sklearn-split.py, tools/notebook-reference.py: bad data is one
+# line naming the file (and its line), exit 1; it was a NumPy traceback.
+# notebook-reference reads the data before it imports torch.
+one_line() { test "$(wc -l <"$W/out")" -eq 1 && grep -q "$1" "$W/out"; }
+BD="$W/bad data"
+mkdir -p "$BD" "$W/no data" "$W/one rating"
+printf '1\t2\t5\t100\n1\tx\t4\t3\n' >"$BD/u.data"
+printf '1\t2\t5\t100\n' >"$W/one rating/u.data"
+if /usr/bin/python3 -c 'import numpy, sklearn' 2>/dev/null; then
+    ssp() { /usr/bin/python3 "$TOP/tools/sklearn-split.py" --seed 1 --out "$W/ssp" "$@"; }
+    check "sklearn-split.py: a bad rating is exit 1" status 1 ssp --data "$BD"
+    check "sklearn-split.py: ... one line naming the file and line" \
+        one_line "^sklearn-split.py: $BD/u.data:2: 'x' is not a whole number$"
+    check "sklearn-split.py: a missing u.data is exit 1" status 1 ssp --data "$W/no data"
+    check "sklearn-split.py: ... one line naming it" one_line "^sklearn-split.py: $W/no data/u.data: No such file"
+    check "sklearn-split.py: too few ratings to split is exit 1" status 1 ssp --data "$W/one rating"
+    check "sklearn-split.py: ... one line naming the file" one_line "^sklearn-split.py: $W/one rating/u.data: With n_samples=1"
+    check "sklearn-split.py: a --test-size out of (0, 1) is exit 2" status 2 ssp --data "$D" --test-size 1.5
+else
+    echo "skip: sklearn-split.py's bad data (no numpy or sklearn for /usr/bin/python3)"
+fi
+if /usr/bin/python3 -c 'import numpy' 2>/dev/null; then
+    nbr() { /usr/bin/python3 "$TOP/tools/notebook-reference.py" --epochs 1 "$@"; }
+    check "notebook-reference.py: a bad rating is exit 1" status 1 nbr --data "$BD"
+    check "notebook-reference.py: ... one line naming the file and line" \
+        one_line "^notebook-reference.py: $BD/u.data:2: 'x' is not a whole number$"
+    printf '1|a\nx|b\n' >"$BD/u.item" && printf '1\t2\t5\t100\n' >"$BD/u.data"
+    check "notebook-reference.py: a bad u.item id is exit 1" status 1 nbr --data "$BD"
+    check "notebook-reference.py: ... one line naming the file and line" \
+        one_line "^notebook-reference.py: $BD/u.item:2: field 1 is not an id"
+    check "notebook-reference.py: a missing u.data is exit 1" status 1 nbr --data "$W/no data"
+    check "notebook-reference.py: ... one line naming it" \
+        one_line "^notebook-reference.py: $W/no data/u.data: No such file"
+    check "notebook-reference.py: an --init-from that is no array is exit 1" \
+        status 1 nbr --data "$D" --init-from "$BD/u.data,$BD/u.item"
+    check "notebook-reference.py: ... one line naming it" one_line "^notebook-reference.py: --init-from: $BD/u.data: "
+    check "notebook-reference.py: three --init-from files are exit 2" status 2 nbr --data "$D" --init-from a,b,c
+else
+    echo "skip: notebook-reference.py's bad data (no numpy for /usr/bin/python3)"
+fi
 
 # --- tools/perf-compare: exit 1 means "slower"; a bad revision is a usage error
 check "perf-compare: an unknown revision is exit 2" status 2 python3 "$TOP/tools/perf-compare" no-such-revision-xyz

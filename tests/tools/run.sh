@@ -1423,11 +1423,12 @@ chmod +x "$FZ/tools/fuzz" "$FZ/tools/setup" "$W/fz-stub/meson"
 fz() { env PATH="$W/fz-stub:$PATH" sh "$FZ/tools/fuzz" --build "$W/fz-build" "$@"; }
 check "fuzz: an --only of no target is exit 2" status 2 fz --only fuzz_nope
 check "fuzz: ... named with the targets" grep -q "^tools/fuzz: --only fuzz_nope: no such target (fuzz/corpus: fuzz_model)" "$W/out"
-for args in "--only" "--keep --seeds" "--parallel 0" "x"; do
+for args in "--only" "--keep --seeds" "--parallel 0" "x" "5 10"; do
     # shellcheck disable=SC2086 # options and their values
     check "fuzz: $args is exit 2" status 2 fz $args
     check "fuzz: ... before setup or the build" test ! -e "$W/fz-setup"
 done
+check "fuzz: two SECONDS are named" eval 'fz 5 10 >/dev/null 2>"$W/out"; grep -q "^tools/fuzz: one SECONDS argument, got .5. and .10.$" "$W/out"'
 check "fuzz: an option without its value is named" eval 'fz --keep --seeds >/dev/null 2>"$W/out"; grep -q "^tools/fuzz: --keep needs a value" "$W/out"'
 check "fuzz: a target the build lacks is exit 1" status 1 fz --only fuzz_model 1
 check "fuzz: ... named" grep -q "^tools/fuzz: no target fuzz_model in $W/fz-build" "$W/out"

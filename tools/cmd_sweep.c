@@ -342,6 +342,11 @@ static bool parse_sweep_flags(int argc, char **argv, struct sweep_opts *o, int *
          .parse = parse_config_flag, .print_help = train_opts_print_flag_help},
         {.name = "--bias", .kind = FLAG_SWITCH, .dst = &o->bias,
          .print_help = train_opts_print_flag_help},
+        /* each run's memory budget, as train's: a run refused by it names
+         * the flag, which the sweep did not take */
+        {.name = "--max-memory", .value = "SIZE", .kind = FLAG_CUSTOM, .dst = &o->train,
+         .parse = parse_config_flag, .section = "Execution (every run; never changes a result):",
+         .print_help = train_opts_print_flag_help},
         {.name = "--out", .value = "FILE", .kind = FLAG_STR, .dst = &o->csv, .section = "Output:",
          .help = "the results as CSV, one row per run (required; --csv FILE\n"
                  "is an alias, the flag's old name)"},
@@ -468,6 +473,7 @@ static void train_run_softmax(const struct sweep_opts *o, const mfr_dataset *ds,
     c.k = c.dim_movie = c.hidden[0] = p->dim;
     c.kernels = p->kernels;
     c.n_shards = p->shards;
+    c.max_memory = o->train.max_memory;
     mfr_error err = {0};
     mfr_softmax_trainer *tr = NULL;
     mfr_model *m = NULL;
@@ -516,6 +522,7 @@ static void train_run(const struct sweep_opts *o, const mfr_dataset *ds, const m
     cfg.lr = o->train.lr;
     cfg.l2 = o->train.l2;
     cfg.bias = o->bias;
+    cfg.max_memory = o->train.max_memory;
     mfr_error err = {0};
     mfr_trainer *tr = NULL;
     double *t = malloc((size_t)o->epochs * sizeof *t);
@@ -1200,6 +1207,7 @@ static int sweep_load(const struct sweep_opts *o, mfr_dataset **ds, mfr_split **
 {
     mfr_error err = {0};
     mfr_set_threads(1); /* no OpenMP thread in the parent of fork() (file comment) */
+    data_set_memory_budget(o->train.max_memory); /* --max-memory covers a text parse too, as train's */
     if (load_dataset(default_data_dir(o->data), ds, &err) != MFR_OK) return lib_error(&err);
     if (mfr_split_create(*ds, o->split, o->train.seed, sp, &err) != MFR_OK)
         return err.status == MFR_ERR_INVALID ? usage_error("--split: %s", err.message)

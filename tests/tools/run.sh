@@ -976,6 +976,40 @@ check "sweep-16core: failed sweeps are exit 1" status 1 s16_ml "$W/failing-mfrec
 check "sweep-16core: ... each named, the next one run" eval 'grep -q "^sweep-16core: synth-100k failed (exit status 1)" "$W/out" &&
     grep -q "^sweep-16core: ml-100k failed (exit status 1)" "$W/out" && grep -q "checksums differ" "$W/s16 res3/ml-100k.log"'
 check "sweep-16core: ... no status file left" test ! -e "$W/s16 res3/synth-100k.status" -a ! -e "$W/s16 res3/ml-100k.status"
+# Ctrl-C (SIGINT to the process group) during a sweep: the sweep reports
+# its complete repeats and exits 3, and the script stops after it, exit 3.
+# The script and its tee died at once: the sweep's report went into a
+# closed pipe and failed (no CSV, the log cut short), and the script's
+# status was the shell's 130. The fake sweep reports as mfrec's does: its
+# words first, then its CSV.
+cat >"$W/int-mfrec" <<FAKE
+#!/bin/sh
+if [ "\$1" = sweep ]; then
+    case "\$*" in *"/none "*) exit 1 ;; esac
+    while [ \$# -gt 0 ]; do [ "\$1" = --out ] && out=\$2; shift; done
+    trap 'sleep 0.3; echo "reporting the completed repeats"; echo threads >"\$out"; exit 3' INT TERM
+    : >"\$SIGNAL_READY"
+    while :; do sleep 0.05; done
+fi
+exec "$W/fake-mfrec" "\$@"
+FAKE
+chmod +x "$W/int-mfrec"
+s16_int() { # the script in a process group of its own, SIGINT to the group once the sweep runs
+    (
+        set -m
+        env MFREC_DATA="$W/s16 ml" MFREC="$W/int-mfrec" SIGNAL_READY="$W/s16 ready" SKIP_LARGE=1 \
+            "$S16/tools/sweep-16core" "$W/s16 res5" &
+        p=$!
+        for _ in $(seq 200); do [ -e "$W/s16 ready" ] && break; sleep 0.05; done
+        kill -INT -- "-$p"
+        wait "$p"
+    )
+}
+check "sweep-16core: Ctrl-C during a sweep is exit 3" status 3 s16_int
+check "sweep-16core: ... the sweep's report logged, its CSV written, the next sweep not run" \
+    eval 'grep -q "^sweep-16core: stopped by SIGINT during synth-100k" "$W/out" &&
+    grep -q "^reporting the completed repeats" "$W/s16 res5/synth-100k.log" && test -s "$W/s16 res5/synth-100k.csv" &&
+    test ! -e "$W/s16 res5/ml-100k.log" -a ! -e "$W/s16 res5/synth-100k.status"'
 # a THREADS, DIMS, EPOCHS_* or REPEAT that mfrec sweep refuses failed every
 # sweep (exit 1), after the data sets were made: exit 2, before anything
 rm -rf "$S16/data"

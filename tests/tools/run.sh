@@ -1368,6 +1368,27 @@ check "sweep-ranks: a run that prints no checksum is exit 1" \
 check "sweep-ranks: ... named, and --csv is kept" \
     eval 'grep -q "^sweep-ranks: -np 1 printed no ms/epoch or model checksum" "$W/out" && cmp -s "$W/ranks.before" "$W/ranks.csv"'
 
+# --csv an input of the runs: the rating file (it was replaced by the CSV
+# after the runs), a hard link to it, a symbolic link, an --init-from array
+cp "$D/u.data" "$W/u.data.before"
+ln "$D/u.data" "$W/hard-u.data" && ln -s "$D/u.data" "$W/sym-u.data"
+check "sweep-ranks: --csv the data's rating file is exit 1" \
+    status 1 env PATH="$W/fakempi:$PATH" bash "$TOP/tools/sweep-ranks" "$MFREC" --csv "$D/u.data" --ranks 1 -- --data "$D"
+check "sweep-ranks: ... named, and the file is kept" \
+    eval 'grep -q "^sweep-ranks: --csv $D/u.data is one of the runs'"'"' inputs" "$W/out" && cmp -s "$W/u.data.before" "$D/u.data"'
+check "sweep-ranks: --csv a hard link to it is exit 1" \
+    status 1 env PATH="$W/fakempi:$PATH" bash "$TOP/tools/sweep-ranks" "$MFREC" --csv "$W/hard-u.data" --ranks 1 -- --data="$D"
+check "sweep-ranks: --csv a new split file in the data directory is exit 1" \
+    status 1 env PATH="$W/fakempi:$PATH" bash "$TOP/tools/sweep-ranks" "$MFREC" --csv "$D/u1.base" --ranks 1 -- --data "$D/u.data"
+check "sweep-ranks: ... and it is not made" test ! -e "$D/u1.base"
+check "sweep-ranks: --csv a symbolic link is exit 1" \
+    status 1 env PATH="$W/fakempi:$PATH" bash "$TOP/tools/sweep-ranks" "$MFREC" --csv "$W/sym-u.data" --ranks 1 -- --data "$D"
+check "sweep-ranks: --csv an --init-from array is exit 1" \
+    status 1 env PATH="$W/fakempi:$PATH" bash "$TOP/tools/sweep-ranks" "$MFREC" --csv "$W/ranks.csv" --ranks 1 -- \
+    --data "$D" --init-from "$W/u.npy,$W/ranks.csv"
+check "sweep-ranks: ... the files are kept" eval 'cmp -s "$W/u.data.before" "$D/u.data" && cmp -s "$W/ranks.before" "$W/ranks.csv"'
+rm -f "$W/hard-u.data" "$W/sym-u.data"
+
 # --- tools/mpi-bench: checked before the runs (its default data was the
 # shared copy under /work/shared, where the runs write a dataset cache; a
 # failed run printed an empty line and the bench went on, exit 0)

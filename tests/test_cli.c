@@ -515,6 +515,35 @@ static void test_plot_title_names_switches(void **state)
     free(plots);
 }
 
+/* A chart's title holds the data path as given; a byte of it that is not
+ * UTF-8 (a Latin-1 directory name) is U+FFFD there: the script says `set
+ * encoding utf8`, and the raw byte made the SVG, which is XML, unreadable
+ * (a browser shows a parse error, not the chart). */
+static void test_plot_title_of_a_latin1_path(void **state)
+{
+    (void)state;
+    if (system("command -v gnuplot >/dev/null 2>&1") != 0) skip();
+    char *data = tu_path(g_dir, "lat\xe9"), *plots = tu_path(g_dir, "latin1-plots");
+    char cmd[4096];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s' && cp -r '%s' '%s' && rm -f '%s'/.mfrec-cache*", data, g_data, data,
+             data);
+    assert_int_equal(system(cmd), 0);
+    assert_int_equal(run("train --data '%s' --split random:0.2 --dim 4 --epochs 2 --quiet --plot '%s'", data, plots),
+                     0);
+    const char *const files[] = {"learning_curve.gp", "learning_curve.svg", "loss_components.svg"};
+    for (int f = 0; f < 3; f++) {
+        char *p = tu_path(plots, files[f]);
+        char *text = tu_read_file(p, NULL);
+        assert_non_null(text);
+        tu_expect_in(text, "lat\xef\xbf\xbd");
+        if (strstr(text, "lat\xe9")) fail_msg("%s holds the path's byte 0xE9, which is not UTF-8", p);
+        free(text);
+        free(p);
+    }
+    free(data);
+    free(plots);
+}
+
 /* The parts of the report's "setup time:" line add up to the time outside
  * the epochs it ends with: --plot's gnuplot runs (hundreds of ms) and
  * --early-stop's copies of the best model were in the total but in no part. */
@@ -1200,6 +1229,7 @@ int main(void)
         cmocka_unit_test(test_log_json_names_the_kept_epoch),
         cmocka_unit_test(test_setup_time_parts_add_up),
         cmocka_unit_test(test_plot_title_names_switches),
+        cmocka_unit_test(test_plot_title_of_a_latin1_path),
         cmocka_unit_test(test_threads_give_identical_models),
         cmocka_unit_test(test_threads_within_the_thread_limit),
         cmocka_unit_test(test_train_under_a_data_limit),

@@ -694,19 +694,20 @@ static void cpu_model(char *out, size_t cap)
 }
 
 /* A CSV field: quoted (with "" for ") when it has a comma, quote or
- * line break, else verbatim. */
+ * line break, else verbatim; a byte that is not UTF-8 (a Latin-1 data
+ * path's) as U+FFFD, as in JSON: the file is UTF-8 text, which a raw
+ * byte made unreadable to tools/sweep-compare and to pandas. */
 static void csv_str(struct json_log *j, const char *s)
 {
-    if (!strpbrk(s, ",\"\r\n")) {
-        jlog_printf(j, "%s", s);
-        return;
+    const bool quoted = strpbrk(s, ",\"\r\n") != NULL;
+    if (quoted) jlog_printf(j, "\"");
+    for (int n; *s; s += n) {
+        n = utf8_char_len(s);
+        if (n == 0) jlog_printf(j, "%s", UTF8_REPLACEMENT), n = 1;
+        else if (*s == '"') jlog_printf(j, "\"\"");
+        else jlog_printf(j, "%.*s", n, s);
     }
-    jlog_printf(j, "\"");
-    for (const char *c = s; *c; c++) {
-        if (*c == '"') jlog_printf(j, "\"\"");
-        else jlog_printf(j, "%c", *c);
-    }
-    jlog_printf(j, "\"");
+    if (quoted) jlog_printf(j, "\"");
 }
 
 /* A --threads value as given: the count, or "auto". */

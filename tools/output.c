@@ -8,11 +8,9 @@
 
 #include "output.h"
 
-/* The length of the well-formed UTF-8 sequence at p (1-4), or 0 when
- * the bytes there are not one (a stray continuation byte, a truncated
- * sequence, an overlong form, a surrogate, a value past U+10FFFF). */
-static int utf8_seq(const unsigned char *p)
+int utf8_char_len(const char *s)
 {
+    const unsigned char *p = (const unsigned char *)s;
     const unsigned c = p[0];
     int n;
     unsigned min, v;
@@ -32,7 +30,7 @@ void json_fstr(FILE *f, const char *s)
 {
     fputc('"', f);
     for (const unsigned char *p = (const unsigned char *)s; *p;) {
-        const int n = utf8_seq(p);
+        const int n = utf8_char_len((const char *)p);
         if (n == 0) { /* JSON text is UTF-8: a byte that is not (a path's) is U+FFFD */
             fputs("\\ufffd", f);
             p++;

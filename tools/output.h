@@ -14,8 +14,19 @@
 
 #include "cli.h"
 
+/* The length of the well-formed UTF-8 character at s (1-4), or 0 when
+ * the bytes there are not one (a stray continuation byte, a truncated
+ * sequence, an overlong form, a surrogate, a value past U+10FFFF: a
+ * Latin-1 path's). The text files mfrec writes (JSON, the sweep's CSV,
+ * the charts' scripts and so their SVG) are UTF-8: such a byte is written
+ * as U+FFFD. */
+int utf8_char_len(const char *s);
+/* U+FFFD, the replacement character, in UTF-8. */
+#define UTF8_REPLACEMENT "\xef\xbf\xbd"
+
 /* Writes s to stdout as a JSON string literal ('"', '\\' and control
- * characters escaped; other bytes, UTF-8 included, as they are). */
+ * characters escaped, a byte that is not UTF-8 as \ufffd; other bytes,
+ * UTF-8 included, as they are). */
 void json_str(const char *s);
 /* The same to f. */
 void json_fstr(FILE *f, const char *s);

@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "output.h"
 #include "plot.h"
 
 /* Colours made to be told apart: Okabe and Ito's eight (Okabe & Ito 2008,
@@ -475,10 +476,16 @@ static void chart_free(struct chart *c)
 static void put_str(FILE *f, const char *s)
 {
     fputc('\'', f);
-    for (; s && *s; s++) {
-        if (*s == '\'') fputs("''", f);
+    for (int n; s && *s; s += n) {
+        n = utf8_char_len(s);
+        /* a byte that is not UTF-8 (a Latin-1 data path's in a title) is
+         * U+FFFD: the script says `set encoding utf8`, and the byte made
+         * the SVG, which is XML, unreadable */
+        if (n == 0) fputs(UTF8_REPLACEMENT, f), n = 1;
+        else if (*s == '\'') fputs("''", f);
         else if (*s == '\n') fputs("' . \"\\n\" . '", f);
-        else fputc((unsigned char)*s < 0x20 ? ' ' : *s, f);
+        else if ((unsigned char)*s < 0x20) fputc(' ', f);
+        else fwrite(s, 1, (size_t)n, f);
     }
     fputc('\'', f);
 }

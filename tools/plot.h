@@ -24,7 +24,8 @@
 
 /* Texts of a chart; any field may be NULL for none. UTF-8, shown verbatim
  * (no gnuplot "enhanced" markup: underscores stay underscores); '\n'
- * starts a new line. */
+ * starts a new line; a byte that is not UTF-8 (a Latin-1 path's) is
+ * drawn as U+FFFD, since the scripts and SVG files are UTF-8. */
 struct plot_labels {
     const char *title;
     const char *xlabel;

@@ -771,6 +771,54 @@ static void test_stop_signal_reports_completed_repeats(void **state)
     free(csv2), free(csv), free(err);
 }
 
+/* The first child process of pid that /proc lists, or 0 for none. */
+static pid_t first_child(pid_t pid)
+{
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/task/%d/children", (int)pid, (int)pid);
+    FILE *f = fopen(path, "r");
+    int child = 0;
+    if (f) {
+        if (fscanf(f, "%d", &child) != 1) child = 0;
+        fclose(f);
+    }
+    return (pid_t)child;
+}
+
+/* A run that fails once both combinations completed a repeat (here: one
+ * killed with SIGKILL, as the OOM killer does) fails the sweep, exit 1,
+ * but the repeats every combination completed before it are reported, as
+ * after SIGINT: nothing was written, the complete repeats thrown away. */
+static void test_failed_run_reports_completed_repeats(void **state)
+{
+    (void)state;
+    char *csv = tu_path(g_dir, "failed.csv"), *err = tu_path(g_dir, "failed.err");
+    const char *args[] = {"--data", g_data, "--split", "random:0.2", "--threads", "1,2", "--dims", "4",
+                          "--epochs", "3000", "--repeat", "60", "--out", csv, NULL};
+    FILE *out;
+    pid_t pid = start_sweep(args, err, &out), child = 0;
+    char line[1024];
+    while (fgets(line, sizeof line, out) && strncmp(line, "[  2/120]", 9)) {
+    }
+    for (int k = 0; k < 2000 && !(child = first_child(pid)); k++) usleep(1000);
+    if (!child) fail_msg("no run of the sweep found to kill");
+    assert_int_equal(kill(child, SIGKILL), 0);
+    assert_int_equal(finish_sweep(pid, out), 1);
+    char *text = tu_read_file(err, NULL);
+    tu_expect_in(text, "the run was killed by signal 9 (out of memory?)");
+    tu_expect_in(text, "mfrec sweep: the run failed in repeat ");
+    tu_expect_in(text, " of the 2 combinations had run it: left out); reporting the ");
+    free(text);
+    struct csv *c = csv_read(csv);
+    const int rows = c->n_rows - 1;
+    assert_true(rows >= 2 && rows < 120 && rows % 2 == 0);
+    int rep = col(c, "repeat");
+    for (int k = 1; k <= rows; k++) /* each repeat's two rows: both combinations */
+        assert_int_equal(atoi(c->f[k][rep]), (k - 1) % (rows / 2) + 1);
+    csv_free(c);
+    free(csv), free(err);
+}
+
 /* Whether dir holds a file whose name has `part` in it. */
 static bool has_name_with(const char *dir, const char *part)
 {
@@ -905,6 +953,7 @@ int main(void)
         cmocka_unit_test(test_softmax_kind),
         cmocka_unit_test(test_report_of_an_escaped_path),
         cmocka_unit_test(test_stop_signal_reports_completed_repeats),
+        cmocka_unit_test(test_failed_run_reports_completed_repeats),
         cmocka_unit_test(test_stop_signal_during_load),
         cmocka_unit_test(test_stop_signal_after_the_last_run),
     };

@@ -86,6 +86,8 @@ static const char sweep_help_end[] =
     "SIGINT or SIGTERM ends the run under way; the summary, the CSV and the\n"
     "charts then hold the repeats that every combination completed (none\n"
     "written when the first repeat was not complete). A second one exits at once.\n"
+    "A run that fails (a child killed, a memory refusal) fails the sweep, exit 1,\n"
+    "after the same report of the repeats that every combination completed.\n"
     "\n"
     "Exit status: 0 ok, 1 runtime error or checksums that differ, 2 usage error,\n"
     "3 stopped by SIGINT or SIGTERM (what was complete reported as above),\n"
@@ -759,6 +761,7 @@ struct sweep {
     double load_s; /* the parent's load and split, once for every run */
     int64_t repeats_done; /* every combination's, when a stop signal came */
     int64_t runs_done;    /* runs completed, of every repeat */
+    bool run_failed;      /* run_all stopped at a run that failed */
 };
 
 /* A series name: the point's dim and reduce, plus kernels and shards when
@@ -1135,7 +1138,10 @@ static int run_all(struct sweep *s, const mfr_dataset *ds, const mfr_split *sp)
                          (long long)r + 1);
                 struct run_result *x = &s->runs[c * R + r];
                 int rc = fork_run(o, ds, sp, &s->points[p], threads, what, x);
-                if (rc != EXIT_OK) return rc;
+                if (rc != EXIT_OK) {
+                    s->run_failed = rc == EXIT_RUNTIME;
+                    return rc;
+                }
                 s->runs_done = ++done;
                 if (!o->quiet) {
                     printf("[%*lld/%lld] %s: %.4f ms/epoch (%.4f..%.4f), %.1f MiB, checksum "
@@ -1257,13 +1263,22 @@ static int report_sweep(struct sweep *s, const mfr_dataset *ds, const mfr_split 
     return EXIT_OK;
 }
 
+/* The runs of the first `kept` repeats, each combination's, moved to the
+ * front of s->runs as a sweep of that many repeats (runs[c * kept + r]). */
+static void keep_repeats(struct sweep *s, int64_t n_configs, int64_t kept)
+{
+    struct sweep_opts *o = (struct sweep_opts *)s->o; /* cmd_sweep's own */
+    for (int64_t c = 0; c < n_configs; c++)
+        memmove(&s->runs[c * kept], &s->runs[c * o->repeat], (size_t)kept * sizeof *s->runs);
+    o->repeat = kept;
+}
+
 /* After a stop signal: the completed repeats (each combination's first
  * repeats_done) reported as a sweep of that many; nothing without one. */
 static int report_interrupted(struct sweep *s, const mfr_dataset *ds, const mfr_split *sp,
                               int64_t n_configs)
 {
-    struct sweep_opts *o = (struct sweep_opts *)s->o; /* cmd_sweep's own */
-    const int64_t R = o->repeat, kept = s->repeats_done, partial = s->runs_done - kept * n_configs;
+    const int64_t R = s->o->repeat, kept = s->repeats_done, partial = s->runs_done - kept * n_configs;
     /* a sweep reports whole repeats, so that every combination's rows
      * stand on the same number of runs */
     if (kept == 0) {
@@ -1278,11 +1293,29 @@ static int report_interrupted(struct sweep *s, const mfr_dataset *ds, const mfr_
             "left out); reporting the %lld completed repeat%s of every combination\n",
             g_cmd, stop_signal_name(), (long long)kept + 1, (long long)R, (long long)partial,
             (long long)n_configs, (long long)kept, PL(kept));
-    for (int64_t c = 0; c < n_configs; c++) /* runs[c * kept + r], r < kept */
-        memmove(&s->runs[c * kept], &s->runs[c * R], (size_t)kept * sizeof *s->runs);
-    o->repeat = kept;
+    keep_repeats(s, n_configs, kept);
     const int rc = report_sweep(s, ds, sp, n_configs);
     return rc == EXIT_OK ? EXIT_INTERRUPTED : rc;
+}
+
+/* After a failed run (its error printed): the repeats every combination
+ * completed before it are reported, as after a stop signal, and the sweep
+ * still fails. A run killed in a late repeat (the kernel's OOM killer,
+ * made to act by another job) threw away hours of complete repeats. A
+ * failure of the first repeat (a configuration that cannot run: every
+ * repeat of it would fail) leaves nothing to report. */
+static int report_failed(struct sweep *s, const mfr_dataset *ds, const mfr_split *sp, int64_t n_configs)
+{
+    const int64_t R = s->o->repeat, kept = s->repeats_done, partial = s->runs_done - kept * n_configs;
+    if (kept == 0) return EXIT_RUNTIME;
+    fprintf(stderr,
+            "%s: the run failed in repeat %lld of %lld (%lld of the %lld combinations had run it: left out); "
+            "reporting the %lld completed repeat%s of every combination\n",
+            g_cmd, (long long)kept + 1, (long long)R, (long long)partial, (long long)n_configs, (long long)kept,
+            PL(kept));
+    keep_repeats(s, n_configs, kept);
+    const int rc = report_sweep(s, ds, sp, n_configs);
+    return rc == EXIT_OK ? EXIT_RUNTIME : rc;
 }
 
 int cmd_sweep(int argc, char **argv)
@@ -1333,7 +1366,11 @@ int cmd_sweep(int argc, char **argv)
             fprintf(stderr, "%s: note: %s came after the last run; the sweep finished and its outputs are "
                             "complete\n",
                     g_cmd, stop_signal_name());
-    } else if (rc == EXIT_INTERRUPTED) rc = report_interrupted(&s, ds, sp, n_configs);
+    } else if (rc == EXIT_INTERRUPTED) {
+        rc = report_interrupted(&s, ds, sp, n_configs);
+    } else if (rc == EXIT_RUNTIME && s.run_failed) {
+        rc = report_failed(&s, ds, sp, n_configs);
+    }
 done:
     mfr_split_destroy(sp);
     mfr_dataset_destroy(ds);

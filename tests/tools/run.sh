@@ -1388,6 +1388,24 @@ check "sweep-ranks: --csv an --init-from array is exit 1" \
     --data "$D" --init-from "$W/u.npy,$W/ranks.csv"
 check "sweep-ranks: ... the files are kept" eval 'cmp -s "$W/u.data.before" "$D/u.data" && cmp -s "$W/ranks.before" "$W/ranks.csv"'
 rm -f "$W/hard-u.data" "$W/sym-u.data"
+# sweep-ranks' dataset_file repeats tools/io_check.c's dataset_file_name
+# by hand (a shell script cannot call it): every name there is one here
+sr_names() {
+    sed -n '/^static bool dataset_file_name/,/^}/p' "$TOP/tools/io_check.c" | sed -n '/names\[\] = {/,/};/p' |
+        grep -o '"[^"]*"' | tr -d '"'
+    printf '%s\n' u1.base u9.test .mfrec-cache .mfrec-cache-v9
+}
+sr_agree() {
+    eval "$(sed -n '/^dataset_file() {/,/^}/p' "$TOP/tools/sweep-ranks")"
+    local n c=0
+    for n in $(sr_names); do
+        c=$((c + 1))
+        dataset_file "$n" || { echo "  sweep-ranks' dataset_file lacks $n"; return 1; }
+    done
+    [ "$c" -ge 21 ] || { echo "  only $c names read from tools/io_check.c"; return 1; }
+    ! dataset_file m.mfr || { echo "  dataset_file takes m.mfr"; return 1; }
+}
+check "sweep-ranks: its dataset file names are tools/io_check.c's" sr_agree
 
 # --- tools/mpi-bench: checked before the runs (its default data was the
 # shared copy under /work/shared, where the runs write a dataset cache; a

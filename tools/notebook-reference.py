@@ -31,9 +31,10 @@ import json
 import os
 import sys
 import time
-import warnings
 
 import numpy as np
+
+import ratings_text
 
 
 def fail(msg):
@@ -58,43 +59,12 @@ def read_ids(path, sep, col):
     return ids
 
 
-def first_bad_line(path):
-    """'PATH:LINE: why' for the first line NumPy could not read as
-    whitespace-separated whole numbers, as many as the first line's (blank
-    lines and '#' comments it skips), or None. Looked for only after
-    NumPy's fast parse failed."""
-    n = None
-    with open(path, "rb") as f:
-        for no, line in enumerate(f, 1):
-            fields = line.split(b"#")[0].split()
-            if not fields:
-                continue
-            if n is not None and len(fields) != n:
-                return f"{path}:{no}: {len(fields)} fields where the first line has {n}"
-            n = len(fields)
-            for v in fields:
-                try:
-                    int(v)
-                except ValueError:
-                    return f"{path}:{no}: {v.decode(errors='replace')!r} is not a whole number"
-    return None
-
-
 def read_ratings(path):
     """u.data as an (n, 3 or more) int array; bad data ends the run (fail)."""
     try:
-        with open(path, "rb") as f, warnings.catch_warnings():
-            warnings.simplefilter("ignore", UserWarning)  # "input contained no data": said below
-            ratings = np.loadtxt(f, dtype=np.int64, ndmin=2)
-    except OSError as e:
-        fail(f"{path}: {e.strerror or e}")
-    except ValueError as e:
-        fail(first_bad_line(path) or f"{path}: {e}")
-    if ratings.shape[0] == 0:
-        fail(f"{path}: no ratings")
-    if ratings.shape[1] < 3:
-        fail(f"{path}: expected user, item and rating columns, got {ratings.shape[1]}")
-    return ratings
+        return ratings_text.read(path, tab=False)
+    except ratings_text.BadRatings as e:
+        fail(str(e))
 
 
 def read_init(path, rows, name):

@@ -22,10 +22,11 @@ line naming the file, and the line of u.data where it can), 2 usage error.
 import argparse
 import os
 import sys
-import warnings
 
 import numpy as np
 from sklearn.model_selection import train_test_split
+
+import ratings_text
 
 
 def fail(msg):
@@ -33,42 +34,12 @@ def fail(msg):
     sys.exit(f"sklearn-split.py: {msg}")
 
 
-def first_bad_line(path):
-    """'PATH:LINE: why' for the first line NumPy could not read as 4
-    tab-separated whole numbers (blank lines and '#' comments it skips), or
-    None. Looked for only after NumPy's fast parse failed."""
-    with open(path, "rb") as f:
-        for no, line in enumerate(f, 1):
-            line = line.split(b"#")[0].rstrip(b"\r\n")
-            if not line.strip():
-                continue
-            fields = line.split(b"\t")
-            if len(fields) != 4:
-                return f"{path}:{no}: expected 4 tab-separated fields, got {len(fields)}"
-            for v in fields:
-                try:
-                    int(v)
-                except ValueError:
-                    return f"{path}:{no}: {v.decode(errors='replace')!r} is not a whole number"
-    return None
-
-
 def load_ratings(path):
     """u.data as an (n, 4) int array; bad data ends the run (fail)."""
     try:
-        with open(path, "rb") as f, warnings.catch_warnings():
-            warnings.simplefilter("ignore", UserWarning)  # "input contained no data": said below
-            # ndmin=2 keeps a one-line file two-dimensional.
-            ratings = np.loadtxt(f, dtype=np.int64, delimiter="\t", ndmin=2)
-    except OSError as e:
-        fail(f"{path}: {e.strerror or e}")
-    except ValueError as e:
-        fail(first_bad_line(path) or f"{path}: {e}")
-    if ratings.shape[0] == 0:
-        fail(f"{path}: no ratings")
-    if ratings.shape[1] != 4:
-        fail(f"{path}: expected 4 tab-separated columns, got {ratings.shape[1]}")
-    return ratings
+        return ratings_text.read(path, tab=True)
+    except ratings_text.BadRatings as e:
+        fail(str(e))
 
 
 def main():

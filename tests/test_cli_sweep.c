@@ -723,6 +723,19 @@ static int finish_sweep(pid_t pid, FILE *out)
     return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
 }
 
+/* A stopped sweep's CSV (2 combinations, 60 repeats): some complete
+ * repeats, each with both combinations' rows, and nothing of the rest. */
+static void expect_complete_repeats(const char *csv)
+{
+    struct csv *c = csv_read(csv);
+    const int rows = c->n_rows - 1;
+    assert_true(rows >= 2 && rows < 120 && rows % 2 == 0);
+    int rep = col(c, "repeat");
+    for (int k = 1; k <= rows; k++) /* each repeat's two rows: both combinations */
+        assert_int_equal(atoi(c->f[k][rep]), (k - 1) % (rows / 2) + 1);
+    csv_free(c);
+}
+
 /* SIGINT once the first repeat of both combinations is done: the run
  * under way is killed, and the summary and the CSV hold the repeats that
  * both completed (the same count for each), exit 3. SIGTERM during the
@@ -746,13 +759,7 @@ static void test_stop_signal_reports_completed_repeats(void **state)
     tu_expect_in(text, " of 60 (");
     tu_expect_in(text, " of the 2 combinations had run it: left out); reporting the ");
     free(text);
-    struct csv *c = csv_read(csv);
-    const int rows = c->n_rows - 1;
-    assert_true(rows >= 2 && rows < 120 && rows % 2 == 0);
-    int rep = col(c, "repeat");
-    for (int k = 1; k <= rows; k++) /* each repeat's two rows: both combinations */
-        assert_int_equal(atoi(c->f[k][rep]), (k - 1) % (rows / 2) + 1);
-    csv_free(c);
+    expect_complete_repeats(csv);
 
     char *csv2 = tu_path(g_dir, "stopped2.csv");
     const char *args2[] = {"--data", g_data, "--split", "random:0.2", "--threads", "1,2", "--dims", "4",
@@ -809,13 +816,7 @@ static void test_failed_run_reports_completed_repeats(void **state)
     tu_expect_in(text, "mfrec sweep: the run failed in repeat ");
     tu_expect_in(text, " of the 2 combinations had run it: left out); reporting the ");
     free(text);
-    struct csv *c = csv_read(csv);
-    const int rows = c->n_rows - 1;
-    assert_true(rows >= 2 && rows < 120 && rows % 2 == 0);
-    int rep = col(c, "repeat");
-    for (int k = 1; k <= rows; k++) /* each repeat's two rows: both combinations */
-        assert_int_equal(atoi(c->f[k][rep]), (k - 1) % (rows / 2) + 1);
-    csv_free(c);
+    expect_complete_repeats(csv);
     free(csv), free(err);
 }
 

@@ -1751,6 +1751,20 @@ static void test_long_genre_lists_whole(void **state)
     free(meta), free(meta_path), free(m), free(emb), free(data), free(dir);
 }
 
+/* A copy of the data in g_dir/name whose split u1 tests every rating of
+ * user 7 (field 1) or of movie 7 (field 2) and trains on the rest. */
+static char *data_split_out(int field, const char *name)
+{
+    char *dir = tu_path(g_dir, name);
+    char cmd[8192];
+    snprintf(cmd, sizeof cmd,
+             "mkdir -p '%s' && cp '%s'/u.* '%s'/ && awk '$%d != 7' '%s/u.data' > '%s/u1.base' && "
+             "awk '$%d == 7' '%s/u.data' > '%s/u1.test'",
+             dir, g_data, dir, field, g_data, dir, field, g_data, dir);
+    assert_int_equal(system(cmd), 0);
+    return dir;
+}
+
 /* A user without a training rating in the model's split: a list from the
  * vector's random start, which the command says, with the counts; ALS
  * solves such a user's vector to zero and a softmax model makes a user of
@@ -1758,13 +1772,7 @@ static void test_long_genre_lists_whole(void **state)
 static void test_user_without_training_ratings(void **state)
 {
     (void)state;
-    char *cold = tu_path(g_dir, "cold"), *model = tu_path(g_dir, "cold.bin");
-    char cmd[8192];
-    snprintf(cmd, sizeof cmd,
-             "mkdir -p '%s' && cp '%s'/u.* '%s'/ && awk '$1 != 7' '%s/u.data' > '%s/u1.base' && "
-             "awk '$1 == 7' '%s/u.data' > '%s/u1.test'",
-             cold, g_data, cold, g_data, cold, g_data, cold);
-    assert_int_equal(system(cmd), 0);
+    char *cold = data_split_out(1, "cold"), *model = tu_path(g_dir, "cold.bin");
     unsigned char rated[80] = {0};
     int n_rated = rated_by(g_data, 7, rated, 80);
     assert_true(n_rated > 0);
@@ -1804,13 +1812,7 @@ static void test_user_without_training_ratings(void **state)
 static void test_movie_without_training_ratings(void **state)
 {
     (void)state;
-    char *cold = tu_path(g_dir, "cold_movie"), *model = tu_path(g_dir, "cold_movie.bin");
-    char cmd[8192];
-    snprintf(cmd, sizeof cmd,
-             "mkdir -p '%s' && cp '%s'/u.* '%s'/ && awk '$2 != 7' '%s/u.data' > '%s/u1.base' && "
-             "awk '$2 == 7' '%s/u.data' > '%s/u1.test'",
-             cold, g_data, cold, g_data, cold, g_data, cold);
-    assert_int_equal(system(cmd), 0);
+    char *cold = data_split_out(2, "cold_movie"), *model = tu_path(g_dir, "cold_movie.bin");
     static const char *const kinds[][2] = {
         {"", "they come from its vector's random start"},
         {"--optimizer als --l2 0.1", "its vector is zero (training solved it from no rating), every "

@@ -1364,6 +1364,14 @@ void trim_slashes(char *path)
     while (n > 1 && path[n - 1] == '/') path[--n] = 0;
 }
 
+char *path_join(const char *dir, const char *name)
+{
+    const size_t n = strlen(dir) + strlen(name) + 2;
+    char *p = malloc(n);
+    if (p) snprintf(p, n, "%s/%s", dir, name);
+    return p;
+}
+
 /* Parses the current flag of `a` (a row of f's table) into f->dst; false
  * after a usage error. */
 static bool apply_flag(struct args *a, const struct flag_spec *f)

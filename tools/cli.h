@@ -311,6 +311,8 @@ int load_model_and_data(const char *model_path, const char *data, mfr_model **m,
 /* Removes trailing '/' from a directory argument ("/" stays), so paths
  * joined to it are printed with one '/'. */
 void trim_slashes(char *path);
+/* "DIR/NAME", malloc'd; NULL when out of memory. */
+char *path_join(const char *dir, const char *name);
 /* mkdir -p for one level; EXIT_OK or a runtime error. */
 int ensure_dir(const char *dir);
 

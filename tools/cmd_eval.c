@@ -120,10 +120,8 @@ static int resolve_path(const char *flag, const char *dir, const char *path, cha
     if (path[0] == '/' || access(path, F_OK) == 0)
         return (*out = strdup(path)) ? EXIT_OK : runtime_error("out of memory");
     const int e_given = errno;
-    size_t n = strlen(dir) + strlen(path) + 2;
-    char *joined = malloc(n);
+    char *joined = path_join(dir, path);
     if (!joined) return runtime_error("out of memory");
-    snprintf(joined, n, "%s/%s", dir, path);
     if (access(joined, F_OK) == 0) {
         *out = joined;
         return EXIT_OK;
@@ -156,10 +154,8 @@ static int note_input_early(const char *data, const char *path)
     if (!path) return EXIT_OK;
     if (path[0] == '/' || access(path, F_OK) == 0) return io_input(path);
     if (!data || stat(data, &st) != 0 || !S_ISDIR(st.st_mode)) return EXIT_OK;
-    const size_t n = strlen(data) + strlen(path) + 2;
-    char *joined = malloc(n);
+    char *joined = path_join(data, path);
     if (!joined) return runtime_error("out of memory");
-    snprintf(joined, n, "%s/%s", data, path);
     const int rc = io_input(joined);
     free(joined);
     return rc;

@@ -64,19 +64,11 @@ static const char export_help_end[] =
     "checked).\n"
     "Exit status: 0 ok, 1 runtime error, 2 usage error.\n";
 
-static char *path_in(const char *dir, const char *name)
-{
-    size_t len = strlen(dir) + strlen(name) + 2;
-    char *p = malloc(len);
-    if (p) snprintf(p, len, "%s/%s", dir, name);
-    return p;
-}
-
 /* Writes a text buffer to dir/name atomically (mode 0666 less the umask,
  * as write_file_atomic gives any new file). */
 static int write_text(const char *dir, const char *name, struct json_log *t)
 {
-    char *path = path_in(dir, name);
+    char *path = path_join(dir, name);
     int rc = path ? jlog_write(path, t, NULL) : runtime_error("out of memory");
     free(path);
     free(t->buf);
@@ -100,7 +92,7 @@ struct text_stream {
 static int text_open(struct text_stream *w, const char *dir, const char *name)
 {
     *w = (struct text_stream){.ok = true};
-    if (!(w->path = path_in(dir, name))) return runtime_error("out of memory");
+    if (!(w->path = path_join(dir, name))) return runtime_error("out of memory");
     struct stat st; /* as write_file_atomic: replace regular files only */
     if (lstat(w->path, &st) == 0 && !S_ISREG(st.st_mode)) {
         int rc = runtime_error("%s is not a regular file; not replacing it", w->path);
@@ -154,7 +146,7 @@ static int text_close(struct text_stream *w)
 static int write_npy(const char *dir, const char *name, int64_t rows, int64_t cols, const float *data)
 {
     mfr_error err = {0};
-    char *path = path_in(dir, name);
+    char *path = path_join(dir, name);
     if (!path) return runtime_error("out of memory");
     int rc = mfr_npy_write_f32(path, rows, cols, data, &err) == MFR_OK ? EXIT_OK : lib_error(&err);
     free(path);

@@ -1263,39 +1263,43 @@ static int report_sweep(struct sweep *s, const mfr_dataset *ds, const mfr_split 
     return EXIT_OK;
 }
 
-/* The runs of the first `kept` repeats, each combination's, moved to the
- * front of s->runs as a sweep of that many repeats (runs[c * kept + r]). */
-static void keep_repeats(struct sweep *s, int64_t n_configs, int64_t kept)
+/* The repeats every combination completed (each one's first repeats_done,
+ * moved to the front of s->runs: runs[c * kept + r]) reported as a sweep
+ * of that many, once `why` ("interrupted by SIGINT during", "the run
+ * failed in") ended the next; status: the exit status after the report.
+ * A sweep reports whole repeats, so that every combination's rows stand
+ * on the same number of runs. */
+static int report_completed(struct sweep *s, const mfr_dataset *ds, const mfr_split *sp, int64_t n_configs,
+                            const char *why, int status)
 {
     struct sweep_opts *o = (struct sweep_opts *)s->o; /* cmd_sweep's own */
+    const int64_t R = o->repeat, kept = s->repeats_done, partial = s->runs_done - kept * n_configs;
+    fprintf(stderr,
+            "%s: %s repeat %lld of %lld (%lld of the %lld combinations had run it: left out); reporting the "
+            "%lld completed repeat%s of every combination\n",
+            g_cmd, why, (long long)kept + 1, (long long)R, (long long)partial, (long long)n_configs,
+            (long long)kept, PL(kept));
     for (int64_t c = 0; c < n_configs; c++)
-        memmove(&s->runs[c * kept], &s->runs[c * o->repeat], (size_t)kept * sizeof *s->runs);
+        memmove(&s->runs[c * kept], &s->runs[c * R], (size_t)kept * sizeof *s->runs);
     o->repeat = kept;
+    const int rc = report_sweep(s, ds, sp, n_configs);
+    return rc == EXIT_OK ? status : rc;
 }
 
-/* After a stop signal: the completed repeats (each combination's first
- * repeats_done) reported as a sweep of that many; nothing without one. */
+/* After a stop signal: the completed repeats; nothing without one. */
 static int report_interrupted(struct sweep *s, const mfr_dataset *ds, const mfr_split *sp,
                               int64_t n_configs)
 {
-    const int64_t R = s->o->repeat, kept = s->repeats_done, partial = s->runs_done - kept * n_configs;
-    /* a sweep reports whole repeats, so that every combination's rows
-     * stand on the same number of runs */
-    if (kept == 0) {
+    if (s->repeats_done == 0) {
         fprintf(stderr,
                 "%s: interrupted by %s during the first repeat, which %lld of the %lld combinations had "
                 "run; nothing written (a sweep reports whole repeats of every combination)\n",
-                g_cmd, stop_signal_name(), (long long)partial, (long long)n_configs);
+                g_cmd, stop_signal_name(), (long long)s->runs_done, (long long)n_configs);
         return EXIT_INTERRUPTED;
     }
-    fprintf(stderr,
-            "%s: interrupted by %s during repeat %lld of %lld (%lld of the %lld combinations had run it: "
-            "left out); reporting the %lld completed repeat%s of every combination\n",
-            g_cmd, stop_signal_name(), (long long)kept + 1, (long long)R, (long long)partial,
-            (long long)n_configs, (long long)kept, PL(kept));
-    keep_repeats(s, n_configs, kept);
-    const int rc = report_sweep(s, ds, sp, n_configs);
-    return rc == EXIT_OK ? EXIT_INTERRUPTED : rc;
+    char why[64];
+    snprintf(why, sizeof why, "interrupted by %s during", stop_signal_name());
+    return report_completed(s, ds, sp, n_configs, why, EXIT_INTERRUPTED);
 }
 
 /* After a failed run (its error printed): the repeats every combination
@@ -1306,16 +1310,8 @@ static int report_interrupted(struct sweep *s, const mfr_dataset *ds, const mfr_
  * repeat of it would fail) leaves nothing to report. */
 static int report_failed(struct sweep *s, const mfr_dataset *ds, const mfr_split *sp, int64_t n_configs)
 {
-    const int64_t R = s->o->repeat, kept = s->repeats_done, partial = s->runs_done - kept * n_configs;
-    if (kept == 0) return EXIT_RUNTIME;
-    fprintf(stderr,
-            "%s: the run failed in repeat %lld of %lld (%lld of the %lld combinations had run it: left out); "
-            "reporting the %lld completed repeat%s of every combination\n",
-            g_cmd, (long long)kept + 1, (long long)R, (long long)partial, (long long)n_configs, (long long)kept,
-            PL(kept));
-    keep_repeats(s, n_configs, kept);
-    const int rc = report_sweep(s, ds, sp, n_configs);
-    return rc == EXIT_OK ? EXIT_RUNTIME : rc;
+    return s->repeats_done == 0 ? EXIT_RUNTIME
+                                : report_completed(s, ds, sp, n_configs, "the run failed in", EXIT_RUNTIME);
 }
 
 int cmd_sweep(int argc, char **argv)
@@ -1368,7 +1364,7 @@ int cmd_sweep(int argc, char **argv)
                     g_cmd, stop_signal_name());
     } else if (rc == EXIT_INTERRUPTED) {
         rc = report_interrupted(&s, ds, sp, n_configs);
-    } else if (rc == EXIT_RUNTIME && s.run_failed) {
+    } else if (s.run_failed) {
         rc = report_failed(&s, ds, sp, n_configs);
     }
 done:

@@ -794,14 +794,6 @@ int stage_open(struct stage *s, const char *flag, const char *out)
     return rc;
 }
 
-/* "DIR/NAME" (malloc'd; NULL when out of memory). */
-static char *join(const char *dir, const char *name)
-{
-    char *p = malloc(strlen(dir) + strlen(name) + 2);
-    if (p) sprintf(p, "%s/%s", dir, name);
-    return p;
-}
-
 /* The previous file of OUT/name is kept as DIR/.prev-name while a commit
  * runs (a staged file's name never starts with a dot). */
 #define PREV_PREFIX ".prev-"
@@ -964,7 +956,7 @@ int stage_check(struct stage *s)
     size_t n;
     int rc = staged_names(s, &names, &n);
     for (size_t k = 0; k < n && rc == EXIT_OK; k++) {
-        char *p = join(s->out, names[k]);
+        char *p = path_join(s->out, names[k]);
         rc = p ? io_output(s->flag, p) : runtime_error("out of memory");
         free(p);
     }

@@ -1,6 +1,7 @@
 """The statistics of mfrec's performance comparisons, shared by
-tools/perf-compare, tools/bench-setup and tools/sweep-compare (a module,
-not a script: imported from tools/, never run).
+tools/perf-compare, tools/bench-setup and tools/sweep-compare, and the
+benches' output check (tools/bench-reference, tools/bench-softmax-torch):
+a module, not a script, imported from tools/ and never run.
 
   spread(values)       the interquartile range over the median
   min_pvalue(n)        the smallest two-sided Mann-Whitney p of n vs n runs
@@ -9,6 +10,7 @@ not a script: imported from tools/, never run).
   threshold(text)      a --threshold value: 0.05 or 5%
   glue_values(argv, options)  "--opt -5%" as "--opt=-5%", for argparse
   outlive_reader()     standard output that a reader's early exit does not stop
+  check_output(...)    a bench's --csv/--markdown checked before its runs
 """
 import argparse
 import math
@@ -216,3 +218,20 @@ def outlive_reader(failed=1):
     # and a traceback, bench-setup's before it ran anything)
     if sys.stdout is not None and not isinstance(sys.stdout, _Outlived):
         sys.stdout = _Outlived(sys.stdout, failed)
+
+
+def check_output(prog, flag, path, data):
+    """A bench's output file (prog's `flag`; None: not given) must not be an
+    input (a file of the data directory) or something other than a regular
+    file, and its directory must exist: checked before the runs, not after
+    them. Refused as a runtime error (exit 1), as mfrec refuses such an
+    output: the disk, not the command line, is at fault."""
+    if path is None:
+        return
+    real = os.path.realpath(path)
+    if os.path.exists(path) and not os.path.isfile(path):
+        sys.exit(f"{prog}: {flag} {path} exists and is not a regular file; not replacing it")
+    if os.path.commonpath([real, os.path.realpath(data)]) == os.path.realpath(data):
+        sys.exit(f"{prog}: {flag} {path} is in the data directory {data}; not writing there")
+    if not os.path.isdir(os.path.dirname(real)):
+        sys.exit(f"{prog}: {flag} {path}: no such directory {os.path.dirname(path) or '.'}")

@@ -26,7 +26,9 @@ import sys
 import numpy as np
 from sklearn.model_selection import train_test_split
 
-import ratings_text
+sys.dont_write_bytecode = True  # no __pycache__ in tools/
+sys.path.insert(0, os.path.dirname(os.path.realpath(__file__)))
+import ratings_text  # noqa: E402 (tools/ratings_text.py)
 
 
 def fail(msg):
